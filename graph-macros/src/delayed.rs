@@ -1,0 +1,195 @@
+//! `#[delayed]`: keeps the function as it is and adds a companion type of the same
+//! name (in the type namespace only) that tells `graph!` how each parameter is read:
+//! lent (`&T` parameters) or given by value.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn, ReturnType, Type};
+
+use crate::ctxt::Ctxt;
+use crate::names::{arg_reader, private};
+
+/// How a task reads one parameter.
+enum ParamMode {
+    /// `&T`: borrowed from the value's slot.
+    Lend,
+    /// `T`: moved out of the slot, or cloned when other tasks still need it.
+    Give,
+}
+
+/// A checked `#[delayed]` function.
+struct Task {
+    item: ItemFn,
+    modes: Vec<ParamMode>,
+}
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut cx = Ctxt::default();
+    if !args.is_empty() {
+        cx.error_at(
+            &args,
+            "`#[delayed]` takes no arguments here; write `#[delayed]` alone",
+        );
+    }
+    let item: ItemFn = match syn::parse2(item.clone()) {
+        Ok(item) => item,
+        Err(_) => {
+            // Not a free function: leave the item as it was, plus one clear error.
+            let span = item.clone().into_iter().next().map(|t| t.span());
+            let error = syn::Error::new(
+                span.unwrap_or_else(proc_macro2::Span::call_site),
+                "`#[delayed]` goes on a free function (`fn name(args) -> T { … }`); \
+                 methods in `impl` blocks, closures and other items are not tasks: \
+                 wrap the work in a free function",
+            );
+            let error = error.to_compile_error();
+            return quote!(#error #item);
+        }
+    };
+    let task = validate(&mut cx, item);
+    let companion = companion(&task);
+    let errors = cx.into_compile_errors();
+    let item = &task.item;
+    quote! {
+        #errors
+        #item
+        #companion
+    }
+}
+
+/// Checks what a task may not be, and reads each parameter's mode.
+fn validate(cx: &mut Ctxt, item: ItemFn) -> Task {
+    let sig = &item.sig;
+    if let Some(asyncness) = &sig.asyncness {
+        cx.error_at(
+            asyncness,
+            "a task cannot be an `async fn`: the engine runs tasks on threads, not on an \
+             executor; make it a plain `fn` (block on the future inside it if you must)",
+        );
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        cx.error_at(
+            unsafety,
+            "a task cannot be an `unsafe fn`: the graph calls it from safe code; keep the \
+             `unsafe` block inside a safe function",
+        );
+    }
+    if let Some(variadic) = &sig.variadic {
+        cx.error_at(variadic, "a task cannot be variadic");
+    }
+    let mut modes = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(receiver) => {
+                cx.error_at(
+                    receiver,
+                    "`#[delayed]` goes on free functions, not methods: take the value as \
+                     an ordinary parameter (`fn area(shape: &Shape) -> f64`)",
+                );
+            }
+            FnArg::Typed(pat) => modes.push(param_mode(cx, &pat.ty)),
+        }
+    }
+    if let ReturnType::Type(_, ty) = &sig.output {
+        if let Some(borrow) = find_reference(ty) {
+            cx.error_at(
+                borrow,
+                "a task cannot return a borrowed value: its result outlives the arguments \
+                 it was computed from; return an owned value (`String`, `Vec<T>`, `Arc<T>`)",
+            );
+        }
+    }
+    Task { item, modes }
+}
+
+fn param_mode(cx: &mut Ctxt, ty: &Type) -> ParamMode {
+    match ty {
+        Type::Reference(r) if r.mutability.is_some() => {
+            cx.error_at(
+                r,
+                "a task cannot take `&mut`: its inputs are results of other tasks, shared \
+                 between threads and never mutated; take `&T` or an owned value and \
+                 return the new value",
+            );
+            ParamMode::Lend
+        }
+        Type::Reference(_) => ParamMode::Lend,
+        Type::Group(g) => param_mode(cx, &g.elem),
+        Type::Paren(p) => param_mode(cx, &p.elem),
+        _ => ParamMode::Give,
+    }
+}
+
+/// The first `&` in a type, outside of `fn(…)` pointer types.
+fn find_reference(ty: &Type) -> Option<&syn::TypeReference> {
+    match ty {
+        Type::Reference(r) => Some(r),
+        Type::Paren(p) => find_reference(&p.elem),
+        Type::Group(g) => find_reference(&g.elem),
+        Type::Tuple(t) => t.elems.iter().find_map(find_reference),
+        Type::Array(a) => find_reference(&a.elem),
+        Type::Slice(s) => find_reference(&s.elem),
+        Type::Path(p) => p.path.segments.iter().find_map(|seg| match &seg.arguments {
+            syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
+                syn::GenericArgument::Type(t) => find_reference(t),
+                _ => None,
+            }),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+/// The companion type: `struct name {}` with one argument reader per parameter.
+fn companion(task: &Task) -> TokenStream {
+    let private = private();
+    let sig = &task.item.sig;
+    let vis = &task.item.vis;
+    let name = &sig.ident;
+    let readers = task.modes.iter().enumerate().map(|(i, mode)| {
+        let reader = arg_reader(i);
+        match mode {
+            ParamMode::Give => quote! {
+                #[inline(always)]
+                #vis fn #reader<__S: #private::Give + ?::core::marker::Sized>(__source: &mut __S) -> __S::Target {
+                    #private::give(__source)
+                }
+            },
+            ParamMode::Lend => quote! {
+                #[inline(always)]
+                #vis fn #reader<__S: #private::Lend + ?::core::marker::Sized>(__source: &mut __S) -> &__S::Target {
+                    #private::lend(__source)
+                }
+            },
+        }
+    });
+    // The result must cross threads; checked on the return type's own tokens.
+    let send_check = match &sig.output {
+        ReturnType::Type(_, ty) => {
+            let (impl_generics, _, where_clause) = sig.generics.split_for_impl();
+            let check = quote_spanned! {ty.span()=>
+                #private::require_send::<#ty>()
+            };
+            quote! {
+                #[allow(dead_code)]
+                fn __result_is_send #impl_generics () #where_clause { #check }
+            }
+        }
+        ReturnType::Default => TokenStream::new(),
+    };
+    let doc = format!("The `#[delayed]` task `{name}`, as `graph!` sees it.");
+    quote! {
+        #[doc = #doc]
+        #[doc(hidden)]
+        #[allow(non_camel_case_types, dead_code)]
+        #vis struct #name {}
+
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        impl #name {
+            #(#readers)*
+            #send_check
+        }
+    }
+}

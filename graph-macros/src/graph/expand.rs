@@ -1,0 +1,387 @@
+//! From the node graph to code: a `static` node table, one typed slot per value, one
+//! `match` arm per node, and a call of the runtime's dispatcher.
+//!
+//! ```text
+//! {
+//!     static __TABLE: Table = Table::new(&[NodeInfo::new("load", "src/main.rs:9:13", 0, 0, 1), …], &[1, …], &[0, 2], 2);
+//!     Graph::<_, (u32,)>::__new(&__TABLE, move |__scheduler, n: u32| {
+//!         let __load = Slot::new();
+//!         …
+//!         let __run = |__node: u32| match __node {
+//!             0u32 => { let __out = load(load::__arg0(&mut Const(&n))); __load.put(__out); Flow::Continue }
+//!             …
+//!         };
+//!         dispatch(&__TABLE, &__pending, &__run, __scheduler)?;
+//!         Ok(give(&mut __mul.owned()))
+//!     })
+//! }
+//! ```
+
+use std::collections::BTreeSet;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+
+use super::ir::{Graph, Node, Op, Operand, OutPat};
+use super::lower::is_comparison;
+use crate::names::{arg_reader, hidden, private};
+
+struct Expander<'g> {
+    graph: &'g Graph,
+    uses: Vec<u32>,
+    private: TokenStream,
+}
+
+pub(crate) fn expand(graph: &Graph) -> TokenStream {
+    let mut uses = vec![0u32; graph.values.len()];
+    for node in &graph.nodes {
+        for operand in node.op.operands() {
+            operand.for_each_value(&mut |v| uses[v] += 1);
+        }
+    }
+    graph.output.for_each_value(&mut |v| uses[v] += 1);
+    let ex = Expander {
+        graph,
+        uses,
+        private: private(),
+    };
+    ex.graph_value()
+}
+
+/// What a failed `graph!` expands to next to its errors: a graph of the declared
+/// shape that is never run, so the user's code around it still type-checks.
+pub(crate) fn stand_in(graph: &Graph) -> TokenStream {
+    let private = private();
+    let (inputs, types) = inputs(graph);
+    let ret = ret_type(graph);
+    quote! {
+        {
+            static __TABLE: #private::Table<'static> = #private::Table::new(&[], &[], &[], 0);
+            #private::Graph::<_, (#(#types,)*)>::__new(
+                &__TABLE,
+                move |_: #private::Scheduler, #(#inputs: #types),*| -> ::core::result::Result<#ret, #private::TaskError> {
+                    ::core::unreachable!()
+                },
+            )
+        }
+    }
+}
+
+fn inputs(graph: &Graph) -> (Vec<&syn::Ident>, Vec<&syn::Type>) {
+    graph.inputs.iter().map(|(i, t)| (i, t)).unzip()
+}
+
+fn ret_type(graph: &Graph) -> TokenStream {
+    match &graph.ret {
+        Some(ty) => ty.to_token_stream(),
+        None => quote!(_),
+    }
+}
+
+impl Expander<'_> {
+    fn graph_value(&self) -> TokenStream {
+        let private = &self.private;
+        let graph = self.graph;
+        let (inputs, types) = inputs(graph);
+        let ret = ret_type(graph);
+        let table = self.table();
+        let prelude = &graph.prelude;
+        let slots = graph
+            .values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.node != usize::MAX)
+            .map(|(i, v)| {
+                let slot = &v.slot;
+                match self.uses[i] {
+                    1 => quote!(let #slot = #private::Slot::new();),
+                    n => quote!(let #slot = #private::SharedSlot::new(#n);),
+                }
+            });
+        let has_exit = graph.nodes.iter().any(|n| n.question.is_some());
+        let early = hidden("__early");
+        let early_slot = has_exit.then(|| quote!(let #early = #private::Slot::new();));
+        let early_return = has_exit.then(|| {
+            quote! {
+                if let ::core::option::Option::Some(__exit) = #early.take() {
+                    return ::core::result::Result::Ok(__exit);
+                }
+            }
+        });
+        let arms = graph
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| self.arm(i as u32, node));
+        let count = graph.nodes.len();
+        let output = self.given(&graph.output);
+        let (node, run, pending, scheduler) = (
+            hidden("__node"),
+            hidden("__run"),
+            hidden("__pending"),
+            hidden("__scheduler"),
+        );
+        let result = hidden("__result");
+        quote! {
+            {
+                #table
+                #private::Graph::<_, (#(#types,)*)>::__new(
+                    &__TABLE,
+                    move |#scheduler: #private::Scheduler, #(#inputs: #types),*| -> ::core::result::Result<#ret, #private::TaskError> {
+                        #(#prelude)*
+                        #(#slots)*
+                        #early_slot
+                        let #pending = #private::pending::<#count>();
+                        #[allow(unreachable_code, unused_variables, clippy::all)]
+                        let #run = |#node: u32| -> #private::Flow {
+                            match #node {
+                                #(#arms)*
+                                _ => ::core::unreachable!(),
+                            }
+                        };
+                        #private::dispatch(&__TABLE, &#pending, &#run, #scheduler)?;
+                        #early_return
+                        let #result = #output;
+                        ::core::result::Result::Ok(#result)
+                    },
+                )
+            }
+        }
+    }
+
+    /// The `static` node table: names, call sites, in-degrees, successors, roots, width.
+    fn table(&self) -> TokenStream {
+        let private = &self.private;
+        let graph = self.graph;
+        let n = graph.nodes.len();
+        let mut successors: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
+        let mut in_degree = vec![0u32; n];
+        for (i, node) in graph.nodes.iter().enumerate() {
+            let mut preds = BTreeSet::new();
+            for operand in node.op.operands() {
+                operand.for_each_value(&mut |v| {
+                    preds.insert(graph.values[v].node);
+                });
+            }
+            in_degree[i] = preds.len() as u32;
+            for p in preds {
+                successors[p].insert(i);
+            }
+        }
+        // Longest-path levels; the widest level bounds how many nodes can run at once.
+        let mut level = vec![0usize; n];
+        for (i, succ) in successors.iter().enumerate() {
+            for &s in succ {
+                level[s] = level[s].max(level[i] + 1);
+            }
+        }
+        let mut per_level = vec![0u32; n + 1];
+        for &l in &level {
+            per_level[l] += 1;
+        }
+        let width = per_level.iter().copied().max().unwrap_or(0);
+        let mut first = 0u32;
+        let entries = graph.nodes.iter().enumerate().map(|(i, node)| {
+            let name = &node.name;
+            let count = successors[i].len() as u32;
+            let degree = in_degree[i];
+            let call_site = quote_spanned! {node.span=>
+                ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!())
+            };
+            let entry = quote!(#private::NodeInfo::new(#name, #call_site, #degree, #first, #count));
+            first += count;
+            entry
+        });
+        let entries: Vec<_> = entries.collect();
+        let flat = successors.iter().flatten().map(|&s| s as u32);
+        let roots = (0..n as u32).filter(|&i| in_degree[i as usize] == 0);
+        quote! {
+            static __TABLE: #private::Table<'static> = #private::Table::new(
+                &[#(#entries),*],
+                &[#(#flat),*],
+                &[#(#roots),*],
+                #width,
+            );
+        }
+    }
+
+    /// One node's arm: read the operands, compute, apply `?`, store the result.
+    fn arm(&self, index: u32, node: &Node) -> TokenStream {
+        let private = &self.private;
+        let out = hidden("__out");
+        let value = self.node_expr(node);
+        let value = match node.question {
+            None => value,
+            Some(span) => {
+                let early = hidden("__early");
+                let residual = hidden("__residual");
+                let ret = ret_type(self.graph);
+                let convert = match &self.graph.ret {
+                    Some(_) => quote_spanned!(span=> (move || -> #ret { match #residual? {} })()),
+                    None => quote_spanned!(span=> (move || { match #residual? {} })()),
+                };
+                quote_spanned! {span=>
+                    match #private::Branch::branch(#value) {
+                        #private::ControlFlow::Continue(__value) => __value,
+                        #private::ControlFlow::Break(#residual) => {
+                            #early.put_first(#convert);
+                            return #private::Flow::Stop;
+                        }
+                    }
+                }
+            }
+        };
+        let store = self.store(&node.out, &out);
+        quote! {
+            #index => {
+                let #out = #value;
+                #store
+                #private::Flow::Continue
+            }
+        }
+    }
+
+    fn store(&self, pattern: &OutPat, value: &syn::Ident) -> TokenStream {
+        match pattern {
+            OutPat::Value(v) => {
+                let slot = &self.graph.values[*v].slot;
+                quote!(#slot.put(#value);)
+            }
+            OutPat::Discard => quote!(::core::mem::drop(#value);),
+            OutPat::Tuple(items) => {
+                let names: Vec<_> = (0..items.len())
+                    .map(|i| hidden(&format!("{value}_{i}")))
+                    .collect();
+                let stores = items.iter().zip(&names).map(|(p, n)| self.store(p, n));
+                quote! {
+                    let (#(#names,)*) = #value;
+                    #(#stores)*
+                }
+            }
+        }
+    }
+
+    fn node_expr(&self, node: &Node) -> TokenStream {
+        let span = node.span;
+        match &node.op {
+            Op::Call {
+                func,
+                companion,
+                args,
+            } => {
+                let args = args.iter().enumerate().map(|(i, a)| {
+                    let reader = arg_reader(i);
+                    let source = self.source(a);
+                    quote_spanned!(operand_span(a, span)=> #companion::#reader(#source))
+                });
+                quote_spanned!(span=> #func(#(#args),*))
+            }
+            Op::Construct { func, args } => {
+                let args = args.iter().map(|a| self.given(a));
+                quote_spanned!(span=> #func(#(#args),*))
+            }
+            Op::Struct { path, fields } => {
+                let fields = fields.iter().map(|(member, operand)| {
+                    let value = self.given(operand);
+                    quote!(#member: #value)
+                });
+                quote_spanned!(span=> #path { #(#fields),* })
+            }
+            Op::Binary { op, lhs, rhs } if is_comparison(op) => {
+                let (lhs, rhs) = (self.lent(lhs), self.lent(rhs));
+                quote_spanned!(span=> #lhs #op #rhs)
+            }
+            Op::Binary { op, lhs, rhs } => {
+                let (lhs, rhs) = (self.given(lhs), self.given(rhs));
+                quote_spanned!(span=> #lhs #op #rhs)
+            }
+            Op::Unary { op, operand } => {
+                let operand = self.given(operand);
+                quote_spanned!(span=> #op #operand)
+            }
+            Op::Method {
+                receiver,
+                method,
+                turbofish,
+                args,
+            } => {
+                let receiver = self.given(receiver);
+                let args = args.iter().map(|a| self.given(a));
+                quote_spanned!(span=> #receiver.#method #turbofish (#(#args),*))
+            }
+            Op::Field { base, member } => {
+                let base = self.given(base);
+                quote_spanned!(span=> #base.#member)
+            }
+            Op::Index { base, index } => {
+                let (base, index) = (self.lent(base), self.given(index));
+                quote_spanned!(span=> ::core::clone::Clone::clone(&#base[#index]))
+            }
+            Op::Cast { operand, ty } => {
+                let operand = self.given(operand);
+                quote_spanned!(span=> #operand as #ty)
+            }
+            Op::Pass(operand) => self.given(operand),
+        }
+    }
+
+    /// An operand read by value.
+    fn given(&self, operand: &Operand) -> TokenStream {
+        let private = &self.private;
+        let source = self.source(operand);
+        quote_spanned!(operand_span(operand, Span::call_site())=> #private::give(#source))
+    }
+
+    /// An operand read by reference.
+    fn lent(&self, operand: &Operand) -> TokenStream {
+        let private = &self.private;
+        let source = self.source(operand);
+        quote_spanned!(operand_span(operand, Span::call_site())=> #private::lend(#source))
+    }
+
+    /// An operand as `&mut` to something that can give or lend it.
+    fn source(&self, operand: &Operand) -> TokenStream {
+        let private = &self.private;
+        match operand {
+            Operand::Value(v, span) => {
+                let slot = &self.graph.values[*v].slot;
+                if self.uses[*v] == 1 {
+                    quote_spanned!(*span=> &mut #slot.owned())
+                } else {
+                    quote_spanned!(*span=> &mut #slot.shared())
+                }
+            }
+            Operand::Const(tokens) => quote!(&mut #private::Const(&(#tokens))),
+            Operand::Temp(tokens) => quote!(&mut #private::Value::new(#tokens)),
+            Operand::Array(items, span) => {
+                let items = items.iter().map(|i| self.given(i));
+                quote_spanned!(*span=> &mut #private::Value::new([#(#items),*]))
+            }
+            Operand::Tuple(items, span) => {
+                let items = items.iter().map(|i| self.given(i));
+                quote_spanned!(*span=> &mut #private::Value::new((#(#items,)*)))
+            }
+            Operand::Vec(items, span) => {
+                let items = items.iter().map(|i| self.given(i));
+                quote_spanned!(*span=> &mut #private::Value::new(::std::vec![#(#items),*]))
+            }
+            Operand::Ref(inner, span) => {
+                let inner = self.lent(inner);
+                quote_spanned!(*span=> &mut #private::Value::new(#inner))
+            }
+        }
+    }
+}
+
+fn operand_span(operand: &Operand, default: Span) -> Span {
+    match operand {
+        Operand::Value(_, s)
+        | Operand::Array(_, s)
+        | Operand::Tuple(_, s)
+        | Operand::Vec(_, s)
+        | Operand::Ref(_, s) => *s,
+        Operand::Const(t) | Operand::Temp(t) => {
+            t.clone().into_iter().next().map_or(default, |t| t.span())
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The graph between parsing and expansion: nodes, the values they produce, and how
+//! each node reads its operands. User syntax is kept as tokens, with its spans, so
+//! that errors and generated code point at what the user wrote.
+
+use proc_macro2::{Span, TokenStream};
+
+/// Index of a value (a typed result slot).
+pub(crate) type ValueId = usize;
+
+/// A lowered `graph!`.
+pub(crate) struct Graph {
+    /// The closure form's inputs, constants inside the graph.
+    pub(crate) inputs: Vec<(syn::Ident, syn::Type)>,
+    /// The closure form's declared return type.
+    pub(crate) ret: Option<syn::Type>,
+    /// Plain code run before the graph: constant `let`s, items.
+    pub(crate) prelude: Vec<TokenStream>,
+    /// The nodes, in a topological order (program order).
+    pub(crate) nodes: Vec<Node>,
+    /// Every value a node produces.
+    pub(crate) values: Vec<Value>,
+    /// The graph's result.
+    pub(crate) output: Operand,
+}
+
+/// A value some node produces.
+pub(crate) struct Value {
+    /// The node that produces it.
+    pub(crate) node: usize,
+    /// Its slot's name in the expansion.
+    pub(crate) slot: syn::Ident,
+}
+
+/// One task, operator, method call… of the graph.
+pub(crate) struct Node {
+    /// Its name in the node table.
+    pub(crate) name: String,
+    /// Where it was written.
+    pub(crate) span: Span,
+    /// What it computes.
+    pub(crate) op: Op,
+    /// Where the result goes.
+    pub(crate) out: OutPat,
+    /// `?` applied to the result, with the span of the `?`.
+    pub(crate) question: Option<Span>,
+}
+
+/// Where a node's result goes: one value, or a tuple split into several.
+pub(crate) enum OutPat {
+    Value(ValueId),
+    Tuple(Vec<OutPat>),
+    Discard,
+}
+
+/// What a node computes.
+pub(crate) enum Op {
+    /// A `#[delayed]` function; `func` as written, `companion` without generics.
+    Call {
+        func: TokenStream,
+        companion: TokenStream,
+        args: Vec<Operand>,
+    },
+    /// A tuple struct or enum variant constructor (`Ok(x)`, `Point(a, b)`).
+    Construct {
+        func: TokenStream,
+        args: Vec<Operand>,
+    },
+    /// A struct literal.
+    Struct {
+        path: TokenStream,
+        fields: Vec<(syn::Member, Operand)>,
+    },
+    Binary {
+        op: syn::BinOp,
+        lhs: Operand,
+        rhs: Operand,
+    },
+    Unary {
+        op: syn::UnOp,
+        operand: Operand,
+    },
+    Method {
+        receiver: Operand,
+        method: syn::Ident,
+        turbofish: TokenStream,
+        args: Vec<Operand>,
+    },
+    Field {
+        base: Operand,
+        member: syn::Member,
+    },
+    Index {
+        base: Operand,
+        index: Operand,
+    },
+    Cast {
+        operand: Operand,
+        ty: syn::Type,
+    },
+    /// The operand itself (a collection of nodes bound by `let`, a `?` on a value).
+    Pass(Operand),
+}
+
+/// How a node reads one input.
+#[derive(Clone)]
+pub(crate) enum Operand {
+    /// Another node's result.
+    Value(ValueId, Span),
+    /// A place read where it is (an input, a captured variable): cloned when given.
+    Const(TokenStream),
+    /// A temporary built in the consuming task (a literal, a constant expression).
+    Temp(TokenStream),
+    /// `[a, b]` built in the consuming task.
+    Array(Vec<Operand>, Span),
+    /// `(a, b)` built in the consuming task.
+    Tuple(Vec<Operand>, Span),
+    /// `vec![a, b]` built in the consuming task.
+    Vec(Vec<Operand>, Span),
+    /// `&a`.
+    Ref(Box<Operand>, Span),
+}
+
+impl Operand {
+    /// Whether a node's result is read (else the operand is a constant).
+    pub(crate) fn reads_nodes(&self) -> bool {
+        match self {
+            Operand::Value(..) => true,
+            Operand::Const(_) | Operand::Temp(_) => false,
+            Operand::Array(items, _) | Operand::Tuple(items, _) | Operand::Vec(items, _) => {
+                items.iter().any(Operand::reads_nodes)
+            }
+            Operand::Ref(inner, _) => inner.reads_nodes(),
+        }
+    }
+
+    /// Every value read, once per read.
+    pub(crate) fn for_each_value(&self, f: &mut impl FnMut(ValueId)) {
+        match self {
+            Operand::Value(v, _) => f(*v),
+            Operand::Const(_) | Operand::Temp(_) => {}
+            Operand::Array(items, _) | Operand::Tuple(items, _) | Operand::Vec(items, _) => {
+                items.iter().for_each(|i| i.for_each_value(f))
+            }
+            Operand::Ref(inner, _) => inner.for_each_value(f),
+        }
+    }
+}
+
+impl Op {
+    /// Every operand, in order.
+    pub(crate) fn operands(&self) -> Vec<&Operand> {
+        match self {
+            Op::Call { args, .. } | Op::Construct { args, .. } => args.iter().collect(),
+            Op::Struct { fields, .. } => fields.iter().map(|f| &f.1).collect(),
+            Op::Binary { lhs, rhs, .. } => vec![lhs, rhs],
+            Op::Unary { operand, .. } | Op::Cast { operand, .. } | Op::Pass(operand) => {
+                vec![operand]
+            }
+            Op::Method { receiver, args, .. } => {
+                std::iter::once(receiver).chain(args.iter()).collect()
+            }
+            Op::Field { base, .. } => vec![base],
+            Op::Index { base, index } => vec![base, index],
+        }
+    }
+}

@@ -1,0 +1,1052 @@
+//! From the body of a `graph!` to the node graph: every call of a task, operator,
+//! method call, field access and index on a node becomes a node; constants stay code.
+//! The prohibited operations are found here, where it is known which names are nodes.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, ToTokens};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{BinOp, Expr, Pat, Stmt, UnOp};
+
+use super::check;
+use super::ir::{Graph, Node, Op, Operand, OutPat, Value, ValueId};
+use super::parse::Input;
+use crate::ctxt::Ctxt;
+
+/// The most iterations one unrolled `for` may have.
+const MAX_UNROLL: i128 = 100_000;
+
+/// What a name in the graph's body stands for.
+#[derive(Clone)]
+enum Binding {
+    /// A node's result.
+    Node(ValueId),
+    /// A constant read in place: an input, or a constant `let` under a hidden name.
+    Const(TokenStream),
+    /// An unrolled loop's counter: a literal.
+    Literal(TokenStream),
+}
+
+struct Lower<'c> {
+    cx: &'c mut Ctxt,
+    scopes: Vec<Vec<(String, Binding)>>,
+    graph: Graph,
+    slot_names: HashMap<String, usize>,
+    consts: usize,
+}
+
+/// Lowers a parsed `graph!`. Errors go to `cx`; the graph returned is still complete
+/// enough to expand, so that one mistake gives one message.
+pub(crate) fn lower(cx: &mut Ctxt, input: Input) -> Graph {
+    let mut lower = Lower {
+        cx,
+        scopes: vec![Vec::new()],
+        graph: Graph {
+            inputs: input.inputs.clone(),
+            ret: input.ret,
+            prelude: Vec::new(),
+            nodes: Vec::new(),
+            values: Vec::new(),
+            output: Operand::Temp(quote!(())),
+        },
+        slot_names: HashMap::new(),
+        consts: 0,
+    };
+    for (ident, _) in &input.inputs {
+        lower.bind(ident, Binding::Const(ident.to_token_stream()));
+    }
+    let output = lower.body(&input.stmts);
+    if let Some(Operand::Ref(_, span)) = Some(&output).filter(|o| o.reads_nodes()) {
+        lower.cx.push(syn::Error::new(
+            *span,
+            "a graph cannot return a borrow of a node: its result outlives the graph's \
+             state; return the value itself",
+        ));
+    }
+    lower.graph.output = output;
+    lower.graph
+}
+
+impl Lower<'_> {
+    // ---- scopes -------------------------------------------------------------
+
+    fn bind(&mut self, ident: &syn::Ident, binding: Binding) {
+        let scope = self.scopes.last_mut().expect("a scope");
+        scope.push((ident.to_string(), binding));
+    }
+
+    fn lookup(&self, name: &str) -> Option<&Binding> {
+        self.scopes
+            .iter()
+            .rev()
+            .flat_map(|s| s.iter().rev())
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| b)
+    }
+
+    /// Rebinds an existing name in the scope that declared it (`y = inc(y)`).
+    fn rebind(&mut self, name: &str, binding: Binding) -> bool {
+        for scope in self.scopes.iter_mut().rev() {
+            if let Some(entry) = scope.iter_mut().rev().find(|(n, _)| n == name) {
+                entry.1 = binding;
+                return true;
+            }
+        }
+        false
+    }
+
+    fn is_node(&self, ident: &syn::Ident) -> bool {
+        matches!(self.lookup(&ident.to_string()), Some(Binding::Node(_)))
+    }
+
+    // ---- statements ---------------------------------------------------------
+
+    /// Lowers statements; returns the tail expression's operand (or `()`).
+    fn body(&mut self, stmts: &[Stmt]) -> Operand {
+        let mut output = Operand::Temp(quote!(()));
+        for (i, stmt) in stmts.iter().enumerate() {
+            let last = i + 1 == stmts.len();
+            match stmt {
+                Stmt::Local(local) => self.local(local),
+                Stmt::Item(item) => self.graph.prelude.push(item.to_token_stream()),
+                Stmt::Macro(m) => {
+                    let expr = Expr::Macro(syn::ExprMacro {
+                        attrs: m.attrs.clone(),
+                        mac: m.mac.clone(),
+                    });
+                    self.statement(&expr);
+                }
+                Stmt::Expr(expr, None) if last && !is_statement_like(expr) => {
+                    output = self.expr(expr);
+                }
+                Stmt::Expr(expr, _) => self.statement(expr),
+            }
+        }
+        output
+    }
+
+    /// An expression used as a statement: an assignment, an unrolled `for`, a task run
+    /// for its effects, or a constant statement run before the graph.
+    fn statement(&mut self, expr: &Expr) {
+        match expr {
+            Expr::Assign(assign) => self.assign(assign),
+            Expr::ForLoop(for_loop) => self.for_loop(for_loop),
+            _ => match self.expr(expr) {
+                Operand::Const(tokens) | Operand::Temp(tokens) => {
+                    self.graph.prelude.push(quote!(let _ = #tokens;));
+                }
+                operand @ (Operand::Array(..)
+                | Operand::Tuple(..)
+                | Operand::Vec(..)
+                | Operand::Ref(..)) => {
+                    self.materialize(operand, expr.span());
+                }
+                Operand::Value(..) => {}
+            },
+        }
+    }
+
+    fn local(&mut self, local: &syn::Local) {
+        let Some(init) = &local.init else {
+            self.cx.error_at(
+                local,
+                "`let` without a value is not supported inside `graph!`; bind the value where it is declared",
+            );
+            return;
+        };
+        if let Some((else_token, _)) = &init.diverge {
+            self.cx
+                .error_at(else_token, check::branch_in_graph("let … else"));
+        }
+        let (pat, ty) = match &local.pat {
+            Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
+            pat => (pat, None),
+        };
+        let before = self.graph.nodes.len();
+        let operand = self.expr(&init.expr);
+        match pat {
+            Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                let binding = self.binding_for(operand, init.expr.span(), ty);
+                self.bind(&pi.ident, binding);
+            }
+            Pat::Wild(_) => {
+                if !operand.reads_nodes() {
+                    if let Operand::Const(t) | Operand::Temp(t) = operand {
+                        self.graph.prelude.push(quote!(let _ = #t;));
+                    }
+                }
+            }
+            Pat::Tuple(_) | Pat::Paren(_) => {
+                if operand.reads_nodes() {
+                    let node = match operand {
+                        Operand::Value(v, _) if self.is_fresh(v, before) => {
+                            self.graph.values[v].node = usize::MAX;
+                            self.graph.nodes.len() - 1
+                        }
+                        operand => {
+                            let span = init.expr.span();
+                            let Operand::Value(v, _) =
+                                self.add_node("split", span, Op::Pass(operand))
+                            else {
+                                unreachable!()
+                            };
+                            self.graph.values[v].node = usize::MAX;
+                            self.graph.nodes.len() - 1
+                        }
+                    };
+                    let out = self.out_pattern(pat, node);
+                    self.graph.nodes[node].out = out;
+                } else if let Operand::Const(t) | Operand::Temp(t) = operand {
+                    let renamed = self.const_pattern(pat);
+                    self.graph.prelude.push(quote!(let #renamed = #t;));
+                }
+            }
+            other => {
+                self.cx.error_at(
+                    other,
+                    "only names, `_` and tuples of them can be bound inside `graph!`",
+                );
+            }
+        }
+    }
+
+    /// What a name bound to `operand` stands for; constants get a hidden `let`.
+    fn binding_for(&mut self, operand: Operand, span: Span, ty: Option<&syn::Type>) -> Binding {
+        match operand {
+            Operand::Value(v, _) => Binding::Node(v),
+            Operand::Const(tokens) if ty.is_none() => Binding::Const(tokens),
+            Operand::Const(tokens) | Operand::Temp(tokens) => {
+                let hidden = self.hidden_const();
+                let ty = ty.map(|t| quote!(: #t));
+                self.graph.prelude.push(quote!(let #hidden #ty = #tokens;));
+                Binding::Const(hidden.into_token_stream())
+            }
+            collection => match self.materialize(collection, span) {
+                Operand::Value(v, _) => Binding::Node(v),
+                _ => unreachable!(),
+            },
+        }
+    }
+
+    fn hidden_const(&mut self) -> syn::Ident {
+        self.consts += 1;
+        syn::Ident::new(&format!("__const_{}", self.consts), Span::mixed_site())
+    }
+
+    /// The output pattern of a destructuring `let`, binding each name to a new value.
+    fn out_pattern(&mut self, pat: &Pat, node: usize) -> OutPat {
+        match pat {
+            Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                let v = self.new_value(node, &pi.ident.to_string());
+                self.bind(&pi.ident, Binding::Node(v));
+                OutPat::Value(v)
+            }
+            Pat::Wild(_) => OutPat::Discard,
+            Pat::Paren(p) => self.out_pattern(&p.pat, node),
+            Pat::Tuple(t) => {
+                OutPat::Tuple(t.elems.iter().map(|p| self.out_pattern(p, node)).collect())
+            }
+            other => {
+                self.cx.error_at(
+                    other,
+                    "only names, `_` and tuples of them can be bound inside `graph!`",
+                );
+                OutPat::Discard
+            }
+        }
+    }
+
+    /// A destructuring pattern of constants, each name under a hidden one.
+    fn const_pattern(&mut self, pat: &Pat) -> TokenStream {
+        match pat {
+            Pat::Ident(pi) => {
+                let hidden = self.hidden_const();
+                self.bind(&pi.ident, Binding::Const(hidden.to_token_stream()));
+                hidden.into_token_stream()
+            }
+            Pat::Wild(w) => w.to_token_stream(),
+            Pat::Paren(p) => self.const_pattern(&p.pat),
+            Pat::Tuple(t) => {
+                let items: Vec<_> = t.elems.iter().map(|p| self.const_pattern(p)).collect();
+                quote!((#(#items,)*))
+            }
+            other => {
+                self.cx.error_at(
+                    other,
+                    "only names, `_` and tuples of them can be bound inside `graph!`",
+                );
+                quote!(_)
+            }
+        }
+    }
+
+    fn assign(&mut self, assign: &syn::ExprAssign) {
+        match &*assign.left {
+            Expr::Path(p) if p.path.get_ident().is_some() => {
+                let ident = p.path.get_ident().expect("an ident");
+                let name = ident.to_string();
+                if self.lookup(&name).is_none() {
+                    self.cx.error_at(
+                        ident,
+                        format!(
+                            "`{name}` is not a variable of this graph: a graph cannot assign to \
+                             captured variables; bind a new name with `let`"
+                        ),
+                    );
+                    return;
+                }
+                let operand = self.expr(&assign.right);
+                let binding = self.binding_for(operand, assign.right.span(), None);
+                self.rebind(&name, binding);
+            }
+            Expr::Field(syn::ExprField { base, .. })
+            | Expr::Index(syn::ExprIndex { expr: base, .. }) => {
+                let target = &*assign.left;
+                match self.node_in(base.to_token_stream()) {
+                    Some(node) => self
+                        .cx
+                        .error_at(target, check::assign_into_node(&node.to_string())),
+                    None => self.cx.error_at(
+                        target,
+                        check::unsupported("assigning into a captured variable"),
+                    ),
+                }
+            }
+            other => self
+                .cx
+                .error_at(other, check::unsupported("this assignment")),
+        }
+    }
+
+    fn for_loop(&mut self, for_loop: &syn::ExprForLoop) {
+        let Some((first, last, suffix, span)) = self.literal_range(&for_loop.expr) else {
+            return;
+        };
+        let var = match &*for_loop.pat {
+            Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => Some(pi.ident.clone()),
+            Pat::Wild(_) => None,
+            other => {
+                self.cx
+                    .error_at(other, "an unrolled `for` binds a name or `_`");
+                return;
+            }
+        };
+        if last - first > MAX_UNROLL {
+            self.cx.error_at(
+                &for_loop.expr,
+                format!(
+                    "this `for` would unroll into more than {MAX_UNROLL} copies; build a graph this \
+                     large at run time with `Delayed<T>`"
+                ),
+            );
+            return;
+        }
+        for k in first..last {
+            self.scopes.push(Vec::new());
+            if let Some(var) = &var {
+                let literal = syn::LitInt::new(&format!("{k}{suffix}"), span);
+                let literal = if k < 0 {
+                    let positive = syn::LitInt::new(&format!("{}{suffix}", -k), span);
+                    quote!((-#positive))
+                } else {
+                    literal.into_token_stream()
+                };
+                self.bind(var, Binding::Literal(literal));
+            }
+            for stmt in &for_loop.body.stmts {
+                match stmt {
+                    Stmt::Expr(expr, _) => self.statement(expr),
+                    other => {
+                        self.body(std::slice::from_ref(other));
+                    }
+                }
+            }
+            self.scopes.pop();
+        }
+    }
+
+    /// `a..b` or `a..=b` of integer literals: the start, the exclusive end, the
+    /// literals' suffix and the start's span. Anything else is an error.
+    fn literal_range(&mut self, expr: &Expr) -> Option<(i128, i128, String, Span)> {
+        if let Expr::Range(range) = expr {
+            if let (Some(start), Some(end)) = (range.start.as_deref(), range.end.as_deref()) {
+                if let (Some(start), Some(end)) = (int_literal(start), int_literal(end)) {
+                    let suffix = if start.1.is_empty() { end.1 } else { start.1 };
+                    let end = match range.limits {
+                        syn::RangeLimits::HalfOpen(_) => end.0,
+                        syn::RangeLimits::Closed(_) => end.0 + 1,
+                    };
+                    return Some((start.0, end, suffix, start.2));
+                }
+            }
+        }
+        match self.node_in(expr.to_token_stream()) {
+            Some(node) => self
+                .cx
+                .error_at(expr, check::for_over_node(&node.to_string())),
+            None => self.cx.error_at(expr, check::FOR_NEEDS_LITERAL_RANGE),
+        }
+        None
+    }
+
+    // ---- expressions --------------------------------------------------------
+
+    /// Lowers an expression: a node's result, or a constant.
+    fn expr(&mut self, expr: &Expr) -> Operand {
+        match expr {
+            Expr::Lit(_) => Operand::Temp(expr.to_token_stream()),
+            Expr::Paren(p) => self.expr(&p.expr),
+            Expr::Group(g) => self.expr(&g.expr),
+            Expr::Path(p) => self.path(p),
+            Expr::Call(call) => self.call(call),
+            Expr::MethodCall(m) => self.method_call(expr, m),
+            Expr::Binary(b) => self.binary(expr, b),
+            Expr::Unary(u) => {
+                let operand = self.expr(&u.expr);
+                if !operand.reads_nodes() {
+                    return self.constant(expr);
+                }
+                let name = match u.op {
+                    UnOp::Neg(_) => "neg",
+                    UnOp::Not(_) => "not",
+                    _ => "deref",
+                };
+                self.add_node(name, u.op.span(), Op::Unary { op: u.op, operand })
+            }
+            Expr::Field(f) => {
+                let base = self.expr(&f.base);
+                if !base.reads_nodes() {
+                    return self.constant(expr);
+                }
+                let name = match &f.member {
+                    syn::Member::Named(i) => i.to_string(),
+                    syn::Member::Unnamed(i) => format!("field_{}", i.index),
+                };
+                self.add_node(
+                    &name,
+                    f.member.span(),
+                    Op::Field {
+                        base,
+                        member: f.member.clone(),
+                    },
+                )
+            }
+            Expr::Index(i) => {
+                let base = self.expr(&i.expr);
+                let index = self.expr(&i.index);
+                if !base.reads_nodes() && !index.reads_nodes() {
+                    return self.constant(expr);
+                }
+                self.add_node(
+                    "index",
+                    i.bracket_token.span.join(),
+                    Op::Index { base, index },
+                )
+            }
+            Expr::Cast(c) => {
+                let operand = self.expr(&c.expr);
+                if !operand.reads_nodes() {
+                    return self.constant(expr);
+                }
+                self.add_node(
+                    "cast",
+                    c.as_token.span,
+                    Op::Cast {
+                        operand,
+                        ty: (*c.ty).clone(),
+                    },
+                )
+            }
+            Expr::Try(t) => {
+                let before = self.graph.nodes.len();
+                let operand = self.expr(&t.expr);
+                let span = t.question_token.span;
+                match operand {
+                    Operand::Value(v, s)
+                        if self.is_fresh(v, before)
+                            && self
+                                .graph
+                                .nodes
+                                .last()
+                                .is_some_and(|n| n.question.is_none()) =>
+                    {
+                        self.graph.nodes.last_mut().expect("a node").question = Some(span);
+                        Operand::Value(v, s)
+                    }
+                    operand => {
+                        let out = self.add_node("try", span, Op::Pass(operand));
+                        self.graph.nodes.last_mut().expect("a node").question = Some(span);
+                        out
+                    }
+                }
+            }
+            Expr::Array(a) => {
+                let items: Vec<_> = a.elems.iter().map(|e| self.expr(e)).collect();
+                if items.iter().any(Operand::reads_nodes) {
+                    Operand::Array(items, expr.span())
+                } else {
+                    self.constant(expr)
+                }
+            }
+            Expr::Tuple(t) => {
+                let items: Vec<_> = t.elems.iter().map(|e| self.expr(e)).collect();
+                if items.iter().any(Operand::reads_nodes) {
+                    Operand::Tuple(items, expr.span())
+                } else {
+                    self.constant(expr)
+                }
+            }
+            Expr::Reference(r) => {
+                let inner = self.expr(&r.expr);
+                if !inner.reads_nodes() {
+                    return self.constant(expr);
+                }
+                if r.mutability.is_some() {
+                    let name = r.expr.to_token_stream().to_string();
+                    self.cx.error_at(expr, check::mut_borrow(&name));
+                }
+                Operand::Ref(Box::new(inner), expr.span())
+            }
+            Expr::Struct(s) => self.struct_literal(expr, s),
+            Expr::Macro(m) => self.macro_call(expr, m),
+            Expr::If(i) => {
+                self.branch("if", &i.if_token, &i.cond, expr);
+                Operand::Temp(quote!(()))
+            }
+            Expr::Match(m) => {
+                self.branch("match", &m.match_token, &m.expr, expr);
+                Operand::Temp(quote!(()))
+            }
+            Expr::While(w) => {
+                self.branch("while", &w.while_token, &w.cond, expr);
+                Operand::Temp(quote!(()))
+            }
+            Expr::Loop(l) => {
+                if self.node_in(expr.to_token_stream()).is_some() {
+                    self.cx
+                        .error_at(l.loop_token, check::branch_in_graph("loop"));
+                    return Operand::Temp(quote!(()));
+                }
+                self.constant(expr)
+            }
+            Expr::Closure(c) => {
+                if let Some(node) = self.node_in(c.body.to_token_stream()) {
+                    self.cx
+                        .error_at(&node, check::closure_captures(&node.to_string()));
+                    return Operand::Temp(quote!(()));
+                }
+                self.constant(expr)
+            }
+            Expr::Return(r) => {
+                self.cx
+                    .error_at(r.return_token, check::early_exit("return"));
+                Operand::Temp(quote!(()))
+            }
+            Expr::Break(b) => {
+                self.cx.error_at(b.break_token, check::early_exit("break"));
+                Operand::Temp(quote!(()))
+            }
+            Expr::Continue(c) => {
+                self.cx
+                    .error_at(c.continue_token, check::early_exit("continue"));
+                Operand::Temp(quote!(()))
+            }
+            Expr::Assign(_) | Expr::ForLoop(_) => {
+                self.cx.error_at(
+                    expr,
+                    check::unsupported("an assignment or `for` inside an expression"),
+                );
+                Operand::Temp(quote!(()))
+            }
+            _ => {
+                if let Some(node) = self.node_in(expr.to_token_stream()) {
+                    let what = format!("this expression, which uses `{node}`,");
+                    self.cx.error_at(expr, check::unsupported(&what));
+                    return Operand::Temp(quote!(()));
+                }
+                self.constant(expr)
+            }
+        }
+    }
+
+    /// A constant expression, with constant names and loop counters substituted.
+    fn constant(&self, expr: &Expr) -> Operand {
+        Operand::Temp(self.substitute(expr.to_token_stream()))
+    }
+
+    fn path(&mut self, p: &syn::ExprPath) -> Operand {
+        if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
+            return match self.lookup(&ident.to_string()) {
+                Some(Binding::Node(v)) => Operand::Value(*v, ident.span()),
+                Some(Binding::Const(tokens)) => {
+                    Operand::Const(respan_literals(tokens.clone(), ident.span()))
+                }
+                Some(Binding::Literal(tokens)) => Operand::Temp(tokens.clone()),
+                // A lowercase name is a captured variable: read in place. Anything else
+                // (`None`, `MAX`, a unit struct) is a constant expression.
+                None if starts_lowercase(ident) => Operand::Const(ident.to_token_stream()),
+                None => Operand::Temp(ident.to_token_stream()),
+            };
+        }
+        Operand::Temp(p.to_token_stream())
+    }
+
+    fn call(&mut self, call: &syn::ExprCall) -> Operand {
+        let Expr::Path(func) = strip(&call.func) else {
+            let func = self.expr(&call.func);
+            let args: Vec<_> = call.args.iter().map(|a| self.expr(a)).collect();
+            if func.reads_nodes() || args.iter().any(Operand::reads_nodes) {
+                self.cx
+                    .error_at(&call.func, check::unsupported("calling this expression"));
+                return Operand::Temp(quote!(()));
+            }
+            return Operand::Temp(self.substitute(call.to_token_stream()));
+        };
+        let path = &func.path;
+        let last = path.segments.last().expect("a path has a segment");
+        let name = last.ident.to_string();
+        if let Some(ident) = path.get_ident() {
+            match self.lookup(&ident.to_string()).cloned() {
+                Some(Binding::Node(_)) => {
+                    self.cx.error_at(ident, check::call_node(&name));
+                    return Operand::Temp(quote!(()));
+                }
+                Some(_) => return self.plain_call(call, &name, path),
+                None => {}
+            }
+        }
+        let is_constructor = !starts_lowercase(&last.ident);
+        let is_associated = path
+            .segments
+            .iter()
+            .rev()
+            .skip(1)
+            .any(|s| !starts_lowercase(&s.ident));
+        if func.qself.is_some() || (is_associated && !is_constructor) {
+            return self.plain_call(call, &path_text(path), path);
+        }
+        let args: Vec<_> = call.args.iter().map(|a| self.expr(a)).collect();
+        if is_constructor {
+            if !args.iter().any(Operand::reads_nodes) {
+                return Operand::Temp(self.substitute(call.to_token_stream()));
+            }
+            let func = func.to_token_stream();
+            return self.add_node(&name, last.ident.span(), Op::Construct { func, args });
+        }
+        let mut companion = path.clone();
+        for segment in &mut companion.segments {
+            segment.arguments = syn::PathArguments::None;
+        }
+        self.add_node(
+            &name,
+            last.ident.span(),
+            Op::Call {
+                func: func.to_token_stream(),
+                companion: companion.to_token_stream(),
+                args,
+            },
+        )
+    }
+
+    /// A call of something that is not a task: fine on constants, an error on nodes.
+    fn plain_call(&mut self, call: &syn::ExprCall, name: &str, path: &syn::Path) -> Operand {
+        let args: Vec<_> = call.args.iter().map(|a| self.expr(a)).collect();
+        if args.iter().any(Operand::reads_nodes) {
+            self.cx.error_at(path, check::not_a_task(name));
+            return Operand::Temp(quote!(()));
+        }
+        Operand::Temp(self.substitute(call.to_token_stream()))
+    }
+
+    fn method_call(&mut self, expr: &Expr, m: &syn::ExprMethodCall) -> Operand {
+        let method = m.method.to_string();
+        if matches!(
+            method.as_str(),
+            "compute"
+                | "try_compute"
+                | "compute_on"
+                | "try_compute_on"
+                | "compute_with"
+                | "try_compute_with"
+                | "persist"
+        ) {
+            self.cx
+                .error_at(&m.method, check::compute_in_graph(&method));
+            return Operand::Temp(quote!(()));
+        }
+        let receiver = self.expr(&m.receiver);
+        let args: Vec<_> = m.args.iter().map(|a| self.expr(a)).collect();
+        if !receiver.reads_nodes() && !args.iter().any(Operand::reads_nodes) {
+            return self.constant(expr);
+        }
+        self.add_node(
+            &method,
+            m.method.span(),
+            Op::Method {
+                receiver,
+                method: m.method.clone(),
+                turbofish: m.turbofish.to_token_stream(),
+                args,
+            },
+        )
+    }
+
+    fn binary(&mut self, expr: &Expr, b: &syn::ExprBinary) -> Operand {
+        if let Some(op) = compound_assign(&b.op) {
+            let target = b.left.to_token_stream().to_string();
+            self.cx.error_at(b.op, check::compound_assign(op, &target));
+            return Operand::Temp(quote!(()));
+        }
+        let lhs = self.expr(&b.left);
+        let rhs = self.expr(&b.right);
+        if !lhs.reads_nodes() && !rhs.reads_nodes() {
+            return self.constant(expr);
+        }
+        if let BinOp::And(_) | BinOp::Or(_) = b.op {
+            let node = if lhs.reads_nodes() { &b.left } else { &b.right };
+            let op = b.op.to_token_stream().to_string();
+            self.cx.error_at(
+                b.op,
+                check::short_circuit(&op, &node.to_token_stream().to_string()),
+            );
+            return Operand::Temp(quote!(false));
+        }
+        self.add_node(
+            binary_name(&b.op),
+            b.op.span(),
+            Op::Binary { op: b.op, lhs, rhs },
+        )
+    }
+
+    fn struct_literal(&mut self, expr: &Expr, s: &syn::ExprStruct) -> Operand {
+        let fields: Vec<_> = s
+            .fields
+            .iter()
+            .map(|f| (f.member.clone(), self.expr(&f.expr)))
+            .collect();
+        if !fields.iter().any(|f| f.1.reads_nodes()) {
+            return self.constant(expr);
+        }
+        if let Some(rest) = &s.rest {
+            self.cx.error_at(
+                rest,
+                check::unsupported("`..base` in a struct literal of nodes"),
+            );
+        }
+        let name = s
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default();
+        self.add_node(
+            &name,
+            s.path.span(),
+            Op::Struct {
+                path: s.path.to_token_stream(),
+                fields,
+            },
+        )
+    }
+
+    fn macro_call(&mut self, expr: &Expr, m: &syn::ExprMacro) -> Operand {
+        let name = m
+            .mac
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default();
+        if name == "vec" {
+            let parser = Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+            if let Ok(items) = m.mac.parse_body_with(parser) {
+                let items: Vec<_> = items.iter().map(|e| self.expr(e)).collect();
+                if items.iter().any(Operand::reads_nodes) {
+                    return Operand::Vec(items, expr.span());
+                }
+                return self.constant(expr);
+            }
+        }
+        if let Some(node) = self.node_in(m.mac.tokens.clone()) {
+            self.cx
+                .error_at(&node, check::macro_on_node(&name, &node.to_string()));
+            return Operand::Temp(quote!(()));
+        }
+        self.constant(expr)
+    }
+
+    /// `if`/`match`/`while`: an error on the condition when it reads a node, or on the
+    /// keyword when nodes are used inside; a constant otherwise.
+    fn branch<K: ToTokens>(&mut self, keyword: &str, token: &K, cond: &Expr, whole: &Expr) {
+        if let Some(node) = self.node_in(cond.to_token_stream()) {
+            let at: &dyn ToTokens = match cond {
+                Expr::Let(l) => &*l.expr,
+                cond => cond,
+            };
+            self.cx
+                .error_at(at, check::branch_on_node(keyword, &node.to_string()));
+        } else if self.node_in(whole.to_token_stream()).is_some() {
+            self.cx.error_at(token, check::branch_in_graph(keyword));
+        } else {
+            let constant = self.constant(whole);
+            if let Operand::Temp(t) = constant {
+                self.graph.prelude.push(quote!(let _ = #t;));
+            }
+        }
+    }
+
+    // ---- nodes and values ---------------------------------------------------
+
+    fn add_node(&mut self, name: &str, span: Span, op: Op) -> Operand {
+        let node = self.graph.nodes.len();
+        let v = self.new_value(node, name);
+        self.graph.nodes.push(Node {
+            name: name.to_owned(),
+            span,
+            op,
+            out: OutPat::Value(v),
+            question: None,
+        });
+        Operand::Value(v, span)
+    }
+
+    fn new_value(&mut self, node: usize, name: &str) -> ValueId {
+        let base: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let count = self.slot_names.entry(base.clone()).or_insert(0);
+        let slot = if *count == 0 {
+            format_ident!("__{}", base, span = Span::mixed_site())
+        } else {
+            format_ident!("__{}_{}", base, *count, span = Span::mixed_site())
+        };
+        *count += 1;
+        self.graph.values.push(Value { node, slot });
+        self.graph.values.len() - 1
+    }
+
+    /// A node holding a collection of nodes (`let parts = [a, b];`).
+    fn materialize(&mut self, operand: Operand, span: Span) -> Operand {
+        let name = match &operand {
+            Operand::Array(..) => "array",
+            Operand::Tuple(..) => "tuple",
+            Operand::Vec(..) => "vec",
+            _ => "value",
+        };
+        self.add_node(name, span, Op::Pass(operand))
+    }
+
+    /// Whether `v` is the single result of the newest node, made since `before`.
+    fn is_fresh(&self, v: ValueId, before: usize) -> bool {
+        let node = self.graph.values[v].node;
+        node >= before
+            && node + 1 == self.graph.nodes.len()
+            && matches!(self.graph.nodes[node].out, OutPat::Value(o) if o == v)
+    }
+
+    /// The first name of a node in `tokens`, format strings' `{name}` included.
+    fn node_in(&self, tokens: TokenStream) -> Option<syn::Ident> {
+        let mut previous_dot = false;
+        for tree in tokens {
+            match &tree {
+                TokenTree::Ident(ident) if !previous_dot && self.is_node(ident) => {
+                    return Some(ident.clone());
+                }
+                TokenTree::Group(group) => {
+                    if let Some(found) = self.node_in(group.stream()) {
+                        return Some(found);
+                    }
+                }
+                TokenTree::Literal(literal) => {
+                    if let Some(found) = self.node_in_format_string(literal) {
+                        return Some(found);
+                    }
+                }
+                _ => {}
+            }
+            previous_dot = matches!(&tree, TokenTree::Punct(p) if p.as_char() == '.');
+        }
+        None
+    }
+
+    fn node_in_format_string(&self, literal: &proc_macro2::Literal) -> Option<syn::Ident> {
+        let Ok(syn::Lit::Str(s)) = syn::parse2::<syn::Lit>(literal.to_token_stream()) else {
+            return None;
+        };
+        let text = s.value();
+        let mut rest = text.as_str();
+        while let Some(open) = rest.find('{') {
+            rest = &rest[open + 1..];
+            if rest.starts_with('{') {
+                rest = &rest[1..];
+                continue;
+            }
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty()
+                && self
+                    .lookup(&name)
+                    .is_some_and(|b| matches!(b, Binding::Node(_)))
+            {
+                return Some(syn::Ident::new(&name, literal.span()));
+            }
+        }
+        None
+    }
+
+    /// Replaces names of constants bound inside the graph (hidden `let`s, loop
+    /// counters) in a constant expression's tokens.
+    fn substitute(&self, tokens: TokenStream) -> TokenStream {
+        let trees: Vec<TokenTree> = tokens.into_iter().collect();
+        let mut out = TokenStream::new();
+        for (i, tree) in trees.iter().enumerate() {
+            match tree {
+                TokenTree::Ident(ident) => {
+                    let after_path = i > 0 && is_punct(&trees[i - 1], '.')
+                        || i > 1 && is_punct(&trees[i - 1], ':') && is_punct(&trees[i - 2], ':');
+                    let before_path_or_label = trees
+                        .get(i + 1)
+                        .is_some_and(|t| is_punct(t, '!') || is_punct(t, ':'));
+                    let replacement = if after_path || before_path_or_label {
+                        None
+                    } else {
+                        match self.lookup(&ident.to_string()) {
+                            Some(Binding::Const(t)) | Some(Binding::Literal(t)) => Some(t.clone()),
+                            _ => None,
+                        }
+                    };
+                    match replacement {
+                        Some(t) => out.extend(respan_literals(t, ident.span())),
+                        None => out.extend([tree.clone()]),
+                    }
+                }
+                TokenTree::Group(group) => {
+                    let mut inner =
+                        proc_macro2::Group::new(group.delimiter(), self.substitute(group.stream()));
+                    inner.set_span(group.span());
+                    out.extend([TokenTree::Group(inner)]);
+                }
+                other => out.extend([other.clone()]),
+            }
+        }
+        out
+    }
+}
+
+/// Puts literals (loop counters) on the user's span; names keep theirs, so hidden
+/// mixed-site constants still resolve.
+fn respan_literals(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut t| {
+            if let TokenTree::Literal(_) = t {
+                t.set_span(span);
+            }
+            t
+        })
+        .collect()
+}
+
+/// An integer literal, possibly negated: its value, suffix and span.
+fn int_literal(expr: &Expr) -> Option<(i128, String, Span)> {
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(i),
+            ..
+        }) => Some((i.base10_parse().ok()?, i.suffix().to_owned(), i.span())),
+        Expr::Unary(syn::ExprUnary {
+            op: UnOp::Neg(_),
+            expr,
+            ..
+        }) => int_literal(expr).map(|(v, suffix, span)| (-v, suffix, span)),
+        Expr::Paren(p) => int_literal(&p.expr),
+        _ => None,
+    }
+}
+
+fn is_punct(tree: &TokenTree, c: char) -> bool {
+    matches!(tree, TokenTree::Punct(p) if p.as_char() == c)
+}
+
+fn strip(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Paren(p) => strip(&p.expr),
+        Expr::Group(g) => strip(&g.expr),
+        other => other,
+    }
+}
+
+fn starts_lowercase(ident: &syn::Ident) -> bool {
+    let name = ident.to_string();
+    let name = name.strip_prefix("r#").unwrap_or(&name);
+    name.starts_with(|c: char| c.is_lowercase() || c == '_')
+}
+
+fn path_text(path: &syn::Path) -> String {
+    path.to_token_stream().to_string().replace(' ', "")
+}
+
+/// Statements at the end of a body that are not its value.
+fn is_statement_like(expr: &Expr) -> bool {
+    matches!(
+        expr,
+        Expr::ForLoop(_) | Expr::Assign(_) | Expr::While(_) | Expr::Loop(_)
+    ) || matches!(expr, Expr::Binary(b) if compound_assign(&b.op).is_some())
+}
+
+fn compound_assign(op: &BinOp) -> Option<&'static str> {
+    Some(match op {
+        BinOp::AddAssign(_) => "+=",
+        BinOp::SubAssign(_) => "-=",
+        BinOp::MulAssign(_) => "*=",
+        BinOp::DivAssign(_) => "/=",
+        BinOp::RemAssign(_) => "%=",
+        BinOp::BitXorAssign(_) => "^=",
+        BinOp::BitAndAssign(_) => "&=",
+        BinOp::BitOrAssign(_) => "|=",
+        BinOp::ShlAssign(_) => "<<=",
+        BinOp::ShrAssign(_) => ">>=",
+        _ => return None,
+    })
+}
+
+fn binary_name(op: &BinOp) -> &'static str {
+    match op {
+        BinOp::Add(_) => "add",
+        BinOp::Sub(_) => "sub",
+        BinOp::Mul(_) => "mul",
+        BinOp::Div(_) => "div",
+        BinOp::Rem(_) => "rem",
+        BinOp::BitXor(_) => "bitxor",
+        BinOp::BitAnd(_) => "bitand",
+        BinOp::BitOr(_) => "bitor",
+        BinOp::Shl(_) => "shl",
+        BinOp::Shr(_) => "shr",
+        BinOp::Eq(_) => "eq",
+        BinOp::Ne(_) => "ne",
+        BinOp::Lt(_) => "lt",
+        BinOp::Le(_) => "le",
+        BinOp::Gt(_) => "gt",
+        BinOp::Ge(_) => "ge",
+        _ => "op",
+    }
+}
+
+/// Whether a binary operator compares (reads its operands by reference).
+pub(crate) fn is_comparison(op: &BinOp) -> bool {
+    matches!(
+        op,
+        BinOp::Eq(_) | BinOp::Ne(_) | BinOp::Lt(_) | BinOp::Le(_) | BinOp::Gt(_) | BinOp::Ge(_)
+    )
+}

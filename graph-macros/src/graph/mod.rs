@@ -1,0 +1,35 @@
+//! `graph!`: parse the closure or block, lower it to nodes (finding the prohibited
+//! operations on the way), expand it to a node table and a dispatch function.
+
+mod check;
+mod expand;
+mod ir;
+mod lower;
+mod parse;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::ctxt::Ctxt;
+
+pub(crate) fn expand(tokens: TokenStream) -> TokenStream {
+    let input = match parse::parse(tokens) {
+        Ok(input) => input,
+        Err(error) => {
+            // Nothing to expand: the error, and a value that type-checks anywhere.
+            let error = error.to_compile_error();
+            return quote!({ #error; ::core::unreachable!() });
+        }
+    };
+    let mut cx = Ctxt::default();
+    let graph = lower::lower(&mut cx, input);
+    if cx.is_ok() {
+        expand::expand(&graph)
+    } else {
+        // The errors, next to a stand-in of the right shape: no cascade of type errors
+        // from a half-built graph.
+        let errors = cx.into_compile_errors();
+        let stand_in = expand::stand_in(&graph);
+        quote!({ #errors #stand_in })
+    }
+}

@@ -1,0 +1,82 @@
+//! The input of `graph!`: a closure with typed inputs and a return type, or a block.
+
+use proc_macro2::TokenStream;
+use syn::parse::{Parse, ParseStream};
+use syn::{Pat, ReturnType, Stmt};
+
+/// The parts of a `graph!` invocation.
+pub(crate) struct Input {
+    /// `name: Type` for each input of the closure form.
+    pub(crate) inputs: Vec<(syn::Ident, syn::Type)>,
+    /// The closure form's return type.
+    pub(crate) ret: Option<syn::Type>,
+    /// The body.
+    pub(crate) stmts: Vec<Stmt>,
+}
+
+impl Parse for Input {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if input.peek(syn::Token![|])
+            || input.peek(syn::Token![move])
+            || input.peek(syn::Token![||])
+        {
+            let closure: syn::ExprClosure = input.parse()?;
+            return from_closure(closure);
+        }
+        let stmts = syn::Block::parse_within(input)?;
+        Ok(Input {
+            inputs: Vec::new(),
+            ret: None,
+            stmts,
+        })
+    }
+}
+
+fn from_closure(closure: syn::ExprClosure) -> syn::Result<Input> {
+    let mut errors: Option<syn::Error> = None;
+    let mut push = |e: syn::Error| match &mut errors {
+        Some(all) => all.combine(e),
+        None => errors = Some(e),
+    };
+    if let Some(token) = &closure.asyncness {
+        push(syn::Error::new_spanned(
+            token,
+            "a graph is not `async`; remove `async`",
+        ));
+    }
+    let mut inputs = Vec::new();
+    for input in &closure.inputs {
+        match input {
+            Pat::Type(pt) => match &*pt.pat {
+                Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                    inputs.push((pi.ident.clone(), (*pt.ty).clone()));
+                }
+                other => push(syn::Error::new_spanned(
+                    other,
+                    "a graph input is a plain name with a type, `name: Type`",
+                )),
+            },
+            other => push(syn::Error::new_spanned(
+                other,
+                "a graph input needs its type: `|x: i64| -> T { … }`",
+            )),
+        }
+    }
+    let ret = match &closure.output {
+        ReturnType::Type(_, ty) => Some((**ty).clone()),
+        ReturnType::Default => None,
+    };
+    let stmts = match &*closure.body {
+        syn::Expr::Block(block) => block.block.stmts.clone(),
+        body => vec![Stmt::Expr((*body).clone(), None)],
+    };
+    match errors {
+        Some(e) => Err(e),
+        None => Ok(Input { inputs, ret, stmts }),
+    }
+}
+
+/// Parses the macro input.
+pub(crate) fn parse(tokens: TokenStream) -> syn::Result<Input> {
+    syn::parse2(tokens)
+}

@@ -1,0 +1,24 @@
+//! The taskweave macros: `#[delayed]` and `graph!`.
+//!
+//! Entry points only; each macro parses, checks and expands in its own modules.
+//! Errors are collected (several mistakes are all reported in one build) and, next to
+//! them, a best-effort expansion is still emitted so that one mistake gives one message.
+
+use proc_macro::TokenStream;
+
+mod ctxt;
+mod delayed;
+mod graph;
+mod names;
+
+/// Marks a function as a task. See the `taskweave` crate.
+#[proc_macro_attribute]
+pub fn delayed(args: TokenStream, item: TokenStream) -> TokenStream {
+    delayed::expand(args.into(), item.into()).into()
+}
+
+/// Builds a static task graph. See the `taskweave` crate.
+#[proc_macro]
+pub fn graph(input: TokenStream) -> TokenStream {
+    graph::expand(input.into()).into()
+}

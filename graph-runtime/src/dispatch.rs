@@ -1,0 +1,225 @@
+//! The dispatcher: runs the nodes of a [`Table`] in dependency order, on rayon's pool or
+//! on the calling thread, with no heap allocation.
+//!
+//! Every node has a pending count (its in-degree at the start). A finished node
+//! decrements its successors; the one that takes a count to zero owns that successor.
+//! Ready nodes form a LIFO list local to one `drive` call, linked through their now
+//! unused pending counters, so no buffer is needed. When a list holds two or more
+//! nodes, the rest is offered to other workers with `rayon::join` (stack jobs, never a
+//! `Box`); a single ready successor is simply run next in the loop, so a chain of any
+//! length runs in constant stack. Past `MAX_DEPTH` nested joins a list is run in the
+//! loop too, which bounds the stack on deep, branching graphs such as wavefronts.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Mutex;
+
+use crate::error::TaskError;
+use crate::table::Table;
+
+/// How a node's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// The node stored its result: release its successors.
+    Continue,
+    /// The node stopped the graph (a `?` met an error): start no new task.
+    Stop,
+}
+
+/// Which threads run a graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scheduler {
+    /// Rayon's pool: the current one when called from a pool thread, the global one
+    /// otherwise. Graphs with no parallelism run on the calling thread.
+    #[default]
+    Threads,
+    /// Every node on the calling thread, one after the other in topological order:
+    /// for debuggers, and for deterministic tests.
+    Sync,
+}
+
+/// The end of a list in the pending-counter links.
+const NONE: u32 = u32::MAX;
+/// Successor lists longer than this are released in parallel halves.
+const WIDE: usize = 16;
+/// Nested joins beyond this run their lists in the loop instead.
+const MAX_DEPTH: u32 = 128;
+
+/// Runs every node of `table` once its predecessors have run, calling `run(node)`.
+///
+/// `pending` is scratch space of one counter per node (it may be reused between
+/// runs). Stops starting new nodes at the first panic or [`Flow::Stop`]; nodes already
+/// running finish. Returns the first panic as a [`TaskError`] naming the node.
+///
+/// # Panics
+/// If `pending` does not have one counter per node.
+pub fn dispatch<F>(
+    table: &Table<'_>,
+    pending: &[AtomicU32],
+    run: &F,
+    scheduler: Scheduler,
+) -> Result<(), TaskError>
+where
+    F: Fn(u32) -> Flow + Sync,
+{
+    assert_eq!(
+        pending.len(),
+        table.len(),
+        "taskweave: one pending counter per node"
+    );
+    let ctx = Ctx {
+        table,
+        pending,
+        run,
+        stop: AtomicBool::new(false),
+        failure: Mutex::new(None),
+    };
+    if scheduler == Scheduler::Sync || table.width() <= 1 {
+        ctx.run_in_order();
+    } else {
+        for (count, node) in pending.iter().zip(table.nodes()) {
+            count.store(node.in_degree, Ordering::Relaxed);
+        }
+        if rayon::current_thread_index().is_some() {
+            ctx.start(table.roots(), 0);
+        } else {
+            // Entering the pool from outside is rayon's cold path: one round trip.
+            rayon::join(|| ctx.start(table.roots(), 0), || ());
+        }
+    }
+    match ctx.failure.into_inner() {
+        Ok(first) => first.map_or(Ok(()), Err),
+        Err(poisoned) => poisoned.into_inner().map_or(Ok(()), Err),
+    }
+}
+
+struct Ctx<'t, F> {
+    table: &'t Table<'t>,
+    pending: &'t [AtomicU32],
+    run: &'t F,
+    stop: AtomicBool,
+    failure: Mutex<Option<TaskError>>,
+}
+
+impl<F> Ctx<'_, F>
+where
+    F: Fn(u32) -> Flow + Sync,
+{
+    /// Runs one node; false when the graph must stop.
+    #[inline]
+    fn run_node(&self, node: u32) -> bool {
+        match panic::catch_unwind(AssertUnwindSafe(|| (self.run)(node))) {
+            Ok(Flow::Continue) => true,
+            Ok(Flow::Stop) => {
+                self.stop.store(true, Ordering::Relaxed);
+                false
+            }
+            Err(payload) => {
+                self.fail(node, payload);
+                false
+            }
+        }
+    }
+
+    #[cold]
+    fn fail(&self, node: u32, payload: Box<dyn std::any::Any + Send>) {
+        self.stop.store(true, Ordering::Relaxed);
+        let info = &self.table.nodes()[node as usize];
+        let error = TaskError::from_panic(info.name, info.call_site, payload);
+        let mut first = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        if first.is_none() {
+            *first = Some(error);
+        }
+    }
+
+    /// The synchronous scheduler: index order is a topological order.
+    fn run_in_order(&self) {
+        for node in 0..self.table.len() as u32 {
+            if !self.run_node(node) {
+                return;
+            }
+        }
+    }
+
+    #[inline]
+    fn link(&self, node: u32) -> u32 {
+        self.pending[node as usize].load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn set_link(&self, node: u32, next: u32) {
+        self.pending[node as usize].store(next, Ordering::Relaxed);
+    }
+
+    /// Starts the roots: splits a long list in halves, then drives each part.
+    fn start(&self, roots: &[u32], depth: u32) {
+        self.spread(roots, false, depth);
+    }
+
+    /// Releases (or, for roots, starts) `nodes`, then drives the ones that became
+    /// ready. Long lists are split in halves across workers first.
+    fn spread(&self, nodes: &[u32], release: bool, depth: u32) {
+        if nodes.len() > WIDE {
+            let (left, right) = nodes.split_at(nodes.len() / 2);
+            rayon::join(
+                || self.spread(left, release, depth + 1),
+                || self.spread(right, release, depth + 1),
+            );
+            return;
+        }
+        let mut head = NONE;
+        for &node in nodes {
+            if !release || self.pending[node as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                self.set_link(node, head);
+                head = node;
+            }
+        }
+        if head != NONE {
+            self.drive(head, depth);
+        }
+    }
+
+    /// Runs the ready list starting at `head`, and everything that becomes ready
+    /// from it, offering all but one ready node to other workers.
+    fn drive(&self, mut head: u32, depth: u32) {
+        while head != NONE {
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let node = head;
+            head = self.link(node);
+            if !self.run_node(node) {
+                return;
+            }
+            let successors = self.table.successors_of(node);
+            if successors.len() > WIDE {
+                if head == NONE {
+                    self.spread(successors, true, depth);
+                } else {
+                    rayon::join(
+                        || self.drive(head, depth + 1),
+                        || self.spread(successors, true, depth + 1),
+                    );
+                }
+                return;
+            }
+            for &s in successors {
+                if self.pending[s as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                    self.set_link(s, head);
+                    head = s;
+                }
+            }
+            if head != NONE && depth < MAX_DEPTH {
+                let rest = self.link(head);
+                if rest != NONE {
+                    self.set_link(head, NONE);
+                    rayon::join(
+                        || self.drive(head, depth + 1),
+                        || self.drive(rest, depth + 1),
+                    );
+                    return;
+                }
+            }
+        }
+    }
+}

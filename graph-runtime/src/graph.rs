@@ -1,0 +1,137 @@
+//! The value `graph!` evaluates to.
+
+use core::fmt;
+use core::marker::PhantomData;
+
+use crate::dispatch::Scheduler;
+use crate::error::TaskError;
+use crate::info::GraphInfo;
+use crate::table::Table;
+
+/// A static task graph built by `graph!`: its node table and the code that runs it.
+///
+/// Reusable: every `compute` runs the whole graph again with new inputs, its state on
+/// the caller's stack, with no heap allocation by the engine. `Args` is the tuple of
+/// the graph's input types; `compute` takes them as ordinary arguments.
+pub struct Graph<F, Args> {
+    table: &'static Table<'static>,
+    body: F,
+    _args: PhantomData<fn(Args)>,
+}
+
+impl<F, Args> Graph<F, Args> {
+    #[doc(hidden)]
+    pub const fn __new(table: &'static Table<'static>, body: F) -> Self {
+        Graph {
+            table,
+            body,
+            _args: PhantomData,
+        }
+    }
+
+    /// The node table: names, call sites, edges, as the dispatcher sees them.
+    pub fn table(&self) -> &'static Table<'static> {
+        self.table
+    }
+
+    /// The graph's shape for inspection, without running it.
+    pub fn info(&self) -> GraphInfo {
+        GraphInfo::from_table(self.table)
+    }
+
+    /// The number of nodes.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether the graph has no node (its result is a constant).
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
+impl<F, Args> fmt::Debug for Graph<F, Args> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Graph")
+            .field("nodes", &self.table.len())
+            .finish()
+    }
+}
+
+macro_rules! arity {
+    ($($arg:ident: $ty:ident),*) => {
+        impl<F, R, $($ty),*> Graph<F, ($($ty,)*)>
+        where
+            F: Fn(Scheduler, $($ty),*) -> Result<R, TaskError>,
+        {
+            /// Runs the graph on rayon's pool and returns its result.
+            ///
+            /// # Panics
+            /// When a task panics, with a message naming the task and its call site.
+            #[track_caller]
+            pub fn compute(&self $(, $arg: $ty)*) -> R {
+                self.compute_with(Scheduler::Threads $(, $arg)*)
+            }
+
+            /// Runs the graph on rayon's pool; a task's panic comes back as a [`TaskError`].
+            pub fn try_compute(&self $(, $arg: $ty)*) -> Result<R, TaskError> {
+                (self.body)(Scheduler::Threads $(, $arg)*)
+            }
+
+            /// Runs the graph with the given scheduler.
+            ///
+            /// # Panics
+            /// When a task panics, with a message naming the task and its call site.
+            #[track_caller]
+            pub fn compute_with(&self, scheduler: Scheduler $(, $arg: $ty)*) -> R {
+                match (self.body)(scheduler $(, $arg)*) {
+                    Ok(out) => out,
+                    Err(error) => error.resume(),
+                }
+            }
+
+            /// Runs the graph with the given scheduler; a task's panic comes back as a
+            /// [`TaskError`].
+            pub fn try_compute_with(&self, scheduler: Scheduler $(, $arg: $ty)*) -> Result<R, TaskError> {
+                (self.body)(scheduler $(, $arg)*)
+            }
+
+            /// Runs the graph on `pool` and returns its result.
+            ///
+            /// # Panics
+            /// When a task panics, with a message naming the task and its call site.
+            #[track_caller]
+            pub fn compute_on(&self, pool: &rayon::ThreadPool $(, $arg: $ty)*) -> R
+            where
+                F: Sync,
+                R: Send,
+                $($ty: Send,)*
+            {
+                match pool.install(|| (self.body)(Scheduler::Threads $(, $arg)*)) {
+                    Ok(out) => out,
+                    Err(error) => error.resume(),
+                }
+            }
+
+            /// Runs the graph on `pool`; a task's panic comes back as a [`TaskError`].
+            pub fn try_compute_on(&self, pool: &rayon::ThreadPool $(, $arg: $ty)*) -> Result<R, TaskError>
+            where
+                F: Sync,
+                R: Send,
+                $($ty: Send,)*
+            {
+                pool.install(|| (self.body)(Scheduler::Threads $(, $arg)*))
+            }
+        }
+    };
+}
+
+arity!();
+arity!(a: A);
+arity!(a: A, b: B);
+arity!(a: A, b: B, c: C);
+arity!(a: A, b: B, c: C, d: D);
+arity!(a: A, b: B, c: C, d: D, e: E);
+arity!(a: A, b: B, c: C, d: D, e: E, f: G);
+arity!(a: A, b: B, c: C, d: D, e: E, f: G, g: H);
+arity!(a: A, b: B, c: C, d: D, e: E, f: G, g: H, h: I);

@@ -1,0 +1,74 @@
+//! The taskweave engine: node tables, the zero-allocation dispatcher, result slots,
+//! task errors and graph inspection.
+//!
+//! Users reach it through the `taskweave` crate; the macros reach it only through
+//! [`__private`].
+
+mod dispatch;
+mod error;
+mod graph;
+mod info;
+mod slot;
+mod table;
+
+pub use dispatch::{dispatch, Flow, Scheduler};
+pub use error::TaskError;
+pub use graph::Graph;
+pub use info::{GraphInfo, NodeView};
+pub use table::{NodeInfo, Table};
+
+/// What the generated code calls. Not a public API: it changes without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::dispatch::{dispatch, Flow, Scheduler};
+    pub use crate::error::TaskError;
+    pub use crate::graph::Graph;
+    pub use crate::slot::{give, lend, Const, Give, Lend, Shared, SharedSlot, Slot, Value};
+    pub use crate::table::{NodeInfo, Table};
+    pub use core::ops::ControlFlow;
+    pub use core::sync::atomic::AtomicU32;
+
+    /// One pending counter per node, for `dispatch`.
+    #[inline(always)]
+    pub fn pending<const N: usize>() -> [AtomicU32; N] {
+        [const { AtomicU32::new(0) }; N]
+    }
+
+    /// `?` on a node: splits a `Result` or an `Option` into its value or its residual.
+    pub trait Branch {
+        /// The value `?` continues with.
+        type Output;
+        /// What `?` returns early with, before conversion.
+        type Residual;
+        /// Splits the value.
+        fn branch(self) -> ControlFlow<Self::Residual, Self::Output>;
+    }
+
+    impl<T, E> Branch for Result<T, E> {
+        type Output = T;
+        type Residual = Result<core::convert::Infallible, E>;
+        #[inline(always)]
+        fn branch(self) -> ControlFlow<Self::Residual, T> {
+            match self {
+                Ok(v) => ControlFlow::Continue(v),
+                Err(e) => ControlFlow::Break(Err(e)),
+            }
+        }
+    }
+
+    impl<T> Branch for Option<T> {
+        type Output = T;
+        type Residual = Option<core::convert::Infallible>;
+        #[inline(always)]
+        fn branch(self) -> ControlFlow<Self::Residual, T> {
+            match self {
+                Some(v) => ControlFlow::Continue(v),
+                None => ControlFlow::Break(None),
+            }
+        }
+    }
+
+    /// Checks, on the type's own tokens, that a task's result can move between threads.
+    #[inline(always)]
+    pub const fn require_send<T: ?Sized + Send>() {}
+}

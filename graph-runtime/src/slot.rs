@@ -1,0 +1,514 @@
+//! Typed result slots and the argument handles tasks read them through.
+//!
+//! A graph's state is one slot per value, living on the stack of `compute`. The
+//! producing task `put`s its result; each consumer takes a handle (`owned` for the
+//! only consumer, `shared` for one of several) and reads it with [`give`] (by value)
+//! or [`lend`] (by reference). Dropping the last handle drops the value, so an
+//! intermediate is freed as soon as its last consumer has run.
+//!
+//! Every transition is checked with an atomic state, so the safe API stays sound
+//! even when it is driven by hand instead of by the generated code: a misuse
+//! panics ("filled twice", "not computed yet") instead of reading garbage.
+
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+
+const EMPTY: u8 = 0;
+const WRITING: u8 = 1;
+const FULL: u8 = 2;
+const CLAIMED: u8 = 3;
+
+/// Reads an argument by value: moves it out when this is its last use, clones it
+/// otherwise.
+pub trait Give {
+    /// The type of the value.
+    type Target;
+    /// Takes the value. Panics if this handle already gave it.
+    fn give(&mut self) -> Self::Target;
+}
+
+/// Reads an argument by reference.
+pub trait Lend {
+    /// The type of the value.
+    type Target: ?Sized;
+    /// Borrows the value. Panics if this handle already gave it away.
+    fn lend(&self) -> &Self::Target;
+}
+
+/// Takes an argument by value (for a by-value parameter, an operator, a method receiver).
+#[inline(always)]
+pub fn give<S: Give + ?Sized>(source: &mut S) -> S::Target {
+    source.give()
+}
+
+/// Borrows an argument (for a `&T` parameter or a comparison).
+#[inline(always)]
+pub fn lend<S: Lend + ?Sized>(source: &mut S) -> &S::Target {
+    source.lend()
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn misuse(what: &str) -> ! {
+    panic!("taskweave: result slot misused: {what}")
+}
+
+/// The slot of a value with exactly one consumer.
+pub struct Slot<T> {
+    state: AtomicU8,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+// SAFETY: the value is written by one thread and then moved to, or borrowed by, the one
+// consumer that claimed it, never concurrently (the `state` transitions are atomic and
+// exclusive), so sending `T` between threads is all that is required.
+unsafe impl<T: Send> Sync for Slot<T> {}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Slot<T> {
+    /// An empty slot.
+    pub const fn new() -> Self {
+        Slot {
+            state: AtomicU8::new(EMPTY),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    /// Stores the task's result. Panics if the slot is already filled.
+    #[inline]
+    pub fn put(&self, value: T) {
+        if self
+            .state
+            .compare_exchange(EMPTY, WRITING, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            misuse("filled twice");
+        }
+        // SAFETY: the successful EMPTY -> WRITING exchange gives this thread exclusive
+        // access to the cell until the FULL store below publishes it.
+        unsafe { (*self.value.get()).write(value) };
+        self.state.store(FULL, Ordering::Release);
+    }
+
+    /// Claims the value for its one consumer. Panics if it was not computed or is claimed.
+    #[inline]
+    pub fn owned(&self) -> Owned<'_, T> {
+        if self
+            .state
+            .compare_exchange(FULL, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            misuse("read before it was computed, or read twice");
+        }
+        Owned {
+            slot: self,
+            live: true,
+        }
+    }
+
+    /// Whether the slot holds a value nobody has claimed.
+    pub fn is_full(&self) -> bool {
+        self.state.load(Ordering::Acquire) == FULL
+    }
+
+    /// Takes the value out if it is there (used for the result of a `?` early exit).
+    pub fn take(&self) -> Option<T> {
+        if self
+            .state
+            .compare_exchange(FULL, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        // SAFETY: the FULL -> CLAIMED exchange gives this thread the initialised value.
+        let value = unsafe { (*self.value.get()).assume_init_read() };
+        self.state.store(EMPTY, Ordering::Release);
+        Some(value)
+    }
+
+    /// Stores `value` unless the slot is already filled; returns whether it was stored.
+    /// The first of several racing early exits wins; the others are dropped.
+    pub fn put_first(&self, value: T) -> bool {
+        if self
+            .state
+            .compare_exchange(EMPTY, WRITING, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        // SAFETY: as in `put`, the exchange gives exclusive access to the cell.
+        unsafe { (*self.value.get()).write(value) };
+        self.state.store(FULL, Ordering::Release);
+        true
+    }
+}
+
+impl<T> Drop for Slot<T> {
+    fn drop(&mut self) {
+        if *self.state.get_mut() == FULL {
+            // SAFETY: FULL means initialised and unclaimed; `&mut self` is exclusive.
+            unsafe { self.value.get_mut().assume_init_drop() };
+        }
+    }
+}
+
+/// The one consumer's handle on a [`Slot`]; dropping it unused drops the value.
+pub struct Owned<'a, T> {
+    slot: &'a Slot<T>,
+    live: bool,
+}
+
+impl<T> Owned<'_, T> {
+    fn release(&mut self) {
+        self.live = false;
+        self.slot.state.store(EMPTY, Ordering::Release);
+    }
+}
+
+impl<T> Give for Owned<'_, T> {
+    type Target = T;
+    #[inline]
+    fn give(&mut self) -> T {
+        if !self.live {
+            misuse("given twice");
+        }
+        // SAFETY: this live handle claimed the initialised value; `live` goes false so
+        // it is read out once and never dropped here again.
+        let value = unsafe { (*self.slot.value.get()).assume_init_read() };
+        self.release();
+        value
+    }
+}
+
+impl<T> Lend for Owned<'_, T> {
+    type Target = T;
+    #[inline]
+    fn lend(&self) -> &T {
+        if !self.live {
+            misuse("lent after it was given");
+        }
+        // SAFETY: the handle claimed the initialised value and holds it until dropped or
+        // given; `give` needs `&mut self`, so it cannot run while this borrow lives.
+        unsafe { (*self.slot.value.get()).assume_init_ref() }
+    }
+}
+
+impl<T> Drop for Owned<'_, T> {
+    fn drop(&mut self) {
+        if self.live {
+            self.live = false;
+            // SAFETY: the live handle owns the initialised value and nobody borrows it
+            // (borrows from `lend` end before the handle is dropped).
+            unsafe { (*self.slot.value.get()).assume_init_drop() };
+            self.slot.state.store(EMPTY, Ordering::Release);
+        }
+    }
+}
+
+/// The slot of a value with several consumers: lent to `&T` parameters, cloned for
+/// by-value ones, moved into the last.
+pub struct SharedSlot<T> {
+    state: AtomicU8,
+    /// Handles not yet handed out.
+    unclaimed: AtomicU32,
+    /// Uses that have not released the value yet; the one that takes it to 0 drops it.
+    live: AtomicU32,
+    uses: u32,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+// SAFETY: consumers on different threads borrow the value at the same time (needs
+// `Sync`) and the last one moves or drops it on its own thread (needs `Send`).
+unsafe impl<T: Send + Sync> Sync for SharedSlot<T> {}
+
+impl<T> SharedSlot<T> {
+    /// An empty slot whose value will be read by `uses` consumers.
+    pub const fn new(uses: u32) -> Self {
+        SharedSlot {
+            state: AtomicU8::new(EMPTY),
+            unclaimed: AtomicU32::new(0),
+            live: AtomicU32::new(0),
+            uses,
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    /// Stores the task's result. Panics if the slot is already filled.
+    #[inline]
+    pub fn put(&self, value: T) {
+        if self
+            .state
+            .compare_exchange(EMPTY, WRITING, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            misuse("filled twice");
+        }
+        if self.uses == 0 {
+            drop(value);
+            self.state.store(EMPTY, Ordering::Release);
+            return;
+        }
+        // SAFETY: the EMPTY -> WRITING exchange gives exclusive access to the cell.
+        unsafe { (*self.value.get()).write(value) };
+        self.unclaimed.store(self.uses, Ordering::Relaxed);
+        self.live.store(self.uses, Ordering::Relaxed);
+        self.state.store(FULL, Ordering::Release);
+    }
+
+    /// Claims one of the uses. Panics if the value is not there or every use is claimed.
+    #[inline]
+    pub fn shared(&self) -> Shared<'_, T> {
+        if self.state.load(Ordering::Acquire) != FULL
+            || self
+                .unclaimed
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_err()
+        {
+            misuse("read before it was computed, or more often than declared");
+        }
+        Shared {
+            slot: self,
+            live: true,
+        }
+    }
+
+    fn release(&self) {
+        if self.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // SAFETY: this was the last live use: every other handle has released, so
+            // no borrow of the value remains and it is dropped exactly once.
+            unsafe { (*self.value.get()).assume_init_drop() };
+            self.state.store(EMPTY, Ordering::Release);
+        }
+    }
+}
+
+impl<T> Drop for SharedSlot<T> {
+    fn drop(&mut self) {
+        if *self.state.get_mut() == FULL && *self.live.get_mut() > 0 {
+            // SAFETY: FULL with live uses left means the value is initialised and not
+            // yet dropped (its remaining consumers never ran); `&mut self` is exclusive.
+            unsafe { self.value.get_mut().assume_init_drop() };
+        }
+    }
+}
+
+/// One consumer's handle on a [`SharedSlot`].
+pub struct Shared<'a, T> {
+    slot: &'a SharedSlot<T>,
+    live: bool,
+}
+
+/// Shared values given by value to several consumers are cloned for all but the last.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is used by several tasks and one of them takes it by value, so it must be `Clone`",
+    label = "this value is shared",
+    note = "take `&{Self}` in all but one of the tasks, implement `Clone`, or wrap the value in `std::sync::Arc`"
+)]
+pub trait SharedByValue {}
+impl<T: Clone> SharedByValue for T {}
+
+impl<T: Clone + SharedByValue> Give for Shared<'_, T> {
+    type Target = T;
+    #[inline]
+    fn give(&mut self) -> T {
+        if !self.live {
+            misuse("given twice");
+        }
+        self.live = false;
+        let slot = self.slot;
+        if slot.live.load(Ordering::Acquire) == 1 {
+            // SAFETY: this handle is the only live use (the others released, and no new
+            // handle can be claimed past `uses`), so the value is moved out once.
+            let value = unsafe { (*slot.value.get()).assume_init_read() };
+            slot.live.store(0, Ordering::Relaxed);
+            slot.state.store(EMPTY, Ordering::Release);
+            value
+        } else {
+            // SAFETY: this live use keeps the value alive while it is cloned.
+            let value = unsafe { (*slot.value.get()).assume_init_ref() }.clone();
+            slot.release();
+            value
+        }
+    }
+}
+
+impl<T> Lend for Shared<'_, T> {
+    type Target = T;
+    #[inline]
+    fn lend(&self) -> &T {
+        if !self.live {
+            misuse("lent after it was given");
+        }
+        // SAFETY: the live use keeps the value alive until this handle is dropped;
+        // `give` needs `&mut self`, so it cannot run while this borrow lives.
+        unsafe { (*self.slot.value.get()).assume_init_ref() }
+    }
+}
+
+impl<T> Drop for Shared<'_, T> {
+    fn drop(&mut self) {
+        if self.live {
+            self.live = false;
+            self.slot.release();
+        }
+    }
+}
+
+/// A constant argument read in place: a graph input or a captured variable. Given by
+/// value, it is cloned, since every run of the graph reads it again.
+pub struct Const<'a, T: ?Sized>(pub &'a T);
+
+impl<T: Clone> Give for Const<'_, T> {
+    type Target = T;
+    #[inline(always)]
+    fn give(&mut self) -> T {
+        self.0.clone()
+    }
+}
+
+impl<T: ?Sized> Lend for Const<'_, T> {
+    type Target = T;
+    #[inline(always)]
+    fn lend(&self) -> &T {
+        self.0
+    }
+}
+
+/// A temporary argument built in the consuming task: a literal, an array or tuple
+/// of values, a constant expression. Given by value, it is moved.
+pub struct Value<T>(Option<T>);
+
+impl<T> Value<T> {
+    /// Wraps a temporary.
+    #[inline(always)]
+    pub fn new(value: T) -> Self {
+        Value(Some(value))
+    }
+}
+
+impl<T> Give for Value<T> {
+    type Target = T;
+    #[inline(always)]
+    fn give(&mut self) -> T {
+        match self.0.take() {
+            Some(value) => value,
+            None => misuse("given twice"),
+        }
+    }
+}
+
+impl<T> Lend for Value<T> {
+    type Target = T;
+    #[inline(always)]
+    fn lend(&self) -> &T {
+        match &self.0 {
+            Some(value) => value,
+            None => misuse("lent after it was given"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    #[derive(Clone)]
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn owned_moves_and_drops_once() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = Slot::new();
+        slot.put(Counted(drops.clone()));
+        let v = give(&mut slot.owned());
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        drop(v);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        drop(slot);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn unread_value_is_dropped_with_the_slot() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = Slot::new();
+        slot.put(Counted(drops.clone()));
+        drop(slot);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn shared_lends_then_moves_to_the_last() {
+        let slot = SharedSlot::new(3);
+        slot.put(vec![1, 2, 3]);
+        let a = slot.shared();
+        let mut b = slot.shared();
+        assert_eq!(a.lend().len(), 3);
+        let cloned = give(&mut b); // `a` and the third use are still live: a clone
+        assert_eq!(cloned, vec![1, 2, 3]);
+        drop(a);
+        let moved = give(&mut slot.shared()); // last use: a move
+        assert_eq!(moved, vec![1, 2, 3]);
+        assert_ne!(slot.state.load(Ordering::SeqCst), FULL);
+    }
+
+    #[test]
+    fn shared_drops_after_last_release() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = SharedSlot::new(2);
+        slot.put(Counted(drops.clone()));
+        drop(slot.shared());
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        drop(slot.shared());
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        drop(slot);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "more often than declared")]
+    fn shared_refuses_extra_uses() {
+        let slot = SharedSlot::new(1);
+        slot.put(1);
+        let _a = slot.shared();
+        let _b = slot.shared();
+    }
+
+    #[test]
+    #[should_panic(expected = "before it was computed")]
+    fn reading_an_empty_slot_panics() {
+        let slot: Slot<u8> = Slot::new();
+        let _ = slot.owned();
+    }
+
+    #[test]
+    #[should_panic(expected = "filled twice")]
+    fn filling_twice_panics() {
+        let slot = Slot::new();
+        slot.put(1);
+        slot.put(2);
+    }
+
+    #[test]
+    fn first_early_exit_wins() {
+        let slot = Slot::new();
+        assert!(slot.put_first(1));
+        assert!(!slot.put_first(2));
+        assert_eq!(slot.take(), Some(1));
+        assert_eq!(slot.take(), None);
+    }
+}

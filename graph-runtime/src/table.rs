@@ -1,0 +1,206 @@
+//! The node table: what the dispatcher knows about a graph.
+//!
+//! `graph!` writes one as a `static`, checked while the crate compiles; dynamic graphs
+//! build one at run time. Nodes are numbered in a topological order (every edge goes
+//! from a lower to a higher index), which is also the synchronous scheduler's order.
+
+/// One node: a task, an operator, a method call, … of a graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeInfo<'a> {
+    /// The task's name: the function, method or operator it runs.
+    pub name: &'a str,
+    /// Where the node was written, as `file:line:column`.
+    pub call_site: &'a str,
+    /// How many nodes it waits for.
+    pub in_degree: u32,
+    /// Where its successors start in [`Table::successors`].
+    pub first_successor: u32,
+    /// How many successors it has.
+    pub successor_count: u32,
+}
+
+impl<'a> NodeInfo<'a> {
+    /// A node entry (used by the generated tables).
+    pub const fn new(
+        name: &'a str,
+        call_site: &'a str,
+        in_degree: u32,
+        first_successor: u32,
+        successor_count: u32,
+    ) -> Self {
+        NodeInfo {
+            name,
+            call_site,
+            in_degree,
+            first_successor,
+            successor_count,
+        }
+    }
+}
+
+/// A graph's nodes and edges in compressed form: successors of every node in one flat
+/// array, the nodes with no predecessors listed apart.
+#[derive(Debug, Clone, Copy)]
+pub struct Table<'a> {
+    nodes: &'a [NodeInfo<'a>],
+    successors: &'a [u32],
+    roots: &'a [u32],
+    width: u32,
+}
+
+impl<'a> Table<'a> {
+    /// Builds a table and checks it: every successor list is strictly increasing and
+    /// points forward (so the graph has no cycle and the numbering is topological),
+    /// the lists tile `successors`, every in-degree matches its incoming edges, and
+    /// `roots` lists exactly the nodes of in-degree 0, in order.
+    ///
+    /// In a `static` (as `graph!` writes it) the check runs at compile time, and a
+    /// table the dispatcher could not run is a compile error. `width` is the largest
+    /// number of nodes that can run at once as far as the caller knows (1 lets a
+    /// graph run on the calling thread); it is capped by the node count.
+    ///
+    /// # Panics
+    /// When the table is inconsistent (at compile time in a `static`).
+    pub const fn new<const N: usize>(
+        nodes: &'a [NodeInfo<'a>; N],
+        successors: &'a [u32],
+        roots: &'a [u32],
+        width: u32,
+    ) -> Self {
+        let mut incoming = [0u32; N];
+        let mut next = 0u32;
+        let mut i = 0;
+        while i < N {
+            let node = &nodes[i];
+            assert!(
+                node.first_successor == next,
+                "successor lists must tile the successor array"
+            );
+            let end = node.first_successor as usize + node.successor_count as usize;
+            assert!(end <= successors.len(), "successor list out of range");
+            let mut j = node.first_successor as usize;
+            let mut last = i as u32;
+            while j < end {
+                let s = successors[j];
+                assert!(
+                    s > last,
+                    "successors must point forward, in increasing order"
+                );
+                assert!((s as usize) < N, "successor out of range");
+                incoming[s as usize] += 1;
+                last = s;
+                j += 1;
+            }
+            next = end as u32;
+            i += 1;
+        }
+        assert!(
+            next as usize == successors.len(),
+            "unused successor entries"
+        );
+        let mut r = 0;
+        let mut i = 0;
+        while i < N {
+            assert!(
+                incoming[i] == nodes[i].in_degree,
+                "in-degree does not match the edges"
+            );
+            if nodes[i].in_degree == 0 {
+                assert!(
+                    r < roots.len() && roots[r] as usize == i,
+                    "roots must list the nodes of in-degree 0"
+                );
+                r += 1;
+            }
+            i += 1;
+        }
+        assert!(r == roots.len(), "roots must list the nodes of in-degree 0");
+        let width = if width as usize > N { N as u32 } else { width };
+        Table {
+            nodes,
+            successors,
+            roots,
+            width,
+        }
+    }
+
+    /// The nodes, in topological order.
+    pub fn nodes(&self) -> &'a [NodeInfo<'a>] {
+        self.nodes
+    }
+
+    /// The successors of `node`.
+    #[inline]
+    pub fn successors_of(&self, node: u32) -> &'a [u32] {
+        let n = &self.nodes[node as usize];
+        let start = n.first_successor as usize;
+        &self.successors[start..start + n.successor_count as usize]
+    }
+
+    /// Every successor list, one after the other.
+    pub fn successors(&self) -> &'a [u32] {
+        self.successors
+    }
+
+    /// The nodes with no predecessors.
+    pub fn roots(&self) -> &'a [u32] {
+        self.roots
+    }
+
+    /// How many nodes can run at once, as known when the table was built (1: none in
+    /// parallel, the graph runs on the calling thread).
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// The number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the graph has no node.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diamond_is_accepted() {
+        // 0 -> 1, 0 -> 2, 1 -> 3, 2 -> 3
+        static NODES: [NodeInfo<'static>; 4] = [
+            NodeInfo::new("a", "x:1:1", 0, 0, 2),
+            NodeInfo::new("b", "x:2:1", 1, 2, 1),
+            NodeInfo::new("c", "x:3:1", 1, 3, 1),
+            NodeInfo::new("d", "x:4:1", 2, 4, 0),
+        ];
+        static T: Table<'static> = Table::new(&NODES, &[1, 2, 3, 3], &[0], 2);
+        assert_eq!(T.successors_of(0), &[1, 2]);
+        assert_eq!(T.successors_of(3), &[] as &[u32]);
+        assert_eq!(T.roots(), &[0]);
+        assert_eq!(T.width(), 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "in-degree")]
+    fn wrong_in_degree_is_refused() {
+        let nodes = [
+            NodeInfo::new("a", "", 0, 0, 1),
+            NodeInfo::new("b", "", 2, 1, 0),
+        ];
+        let _ = Table::new(&nodes, &[1], &[0], 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "forward")]
+    fn backward_edge_is_refused() {
+        let nodes = [
+            NodeInfo::new("a", "", 1, 0, 0),
+            NodeInfo::new("b", "", 0, 0, 1),
+        ];
+        let _ = Table::new(&nodes, &[0], &[1], 1);
+    }
+}

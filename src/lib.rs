@@ -1,0 +1,49 @@
+//! # taskweave
+//!
+//! Dask's `delayed`, done the Rust way: mark ordinary functions `#[delayed]`, write
+//! ordinary-looking code inside [`graph!`], and get a typed task graph built at compile
+//! time, run in parallel by a rayon-backed engine with no heap allocation per task.
+//!
+//! ```
+//! use taskweave::prelude::*;
+//!
+//! #[delayed]
+//! fn load(i: u32) -> Vec<f64> {
+//!     (0..4).map(|k| f64::from(i * 4 + k)).collect()
+//! }
+//!
+//! #[delayed]
+//! fn clean(v: Vec<f64>) -> Vec<f64> {
+//!     v.into_iter().filter(|x| x % 2.0 == 0.0).collect()
+//! }
+//!
+//! #[delayed]
+//! fn total(parts: &[Vec<f64>]) -> f64 {
+//!     parts.iter().flatten().sum()
+//! }
+//!
+//! let job = graph!(|n: u32| -> f64 {
+//!     let a = clean(load(n));
+//!     let b = clean(load(n + 1));
+//!     total([a, b]) * 2.0
+//! });
+//! // The same functions, called directly:
+//! let direct = total(&[clean(load(3)), clean(load(4))]) * 2.0;
+//! assert_eq!(job.compute(3), direct);
+//! assert_eq!(job.info().len(), 6);
+//! ```
+//!
+//! See the README for the full list of what may be written inside `graph!`.
+
+pub use graph_macros::{delayed, graph};
+pub use graph_runtime::{
+    dispatch, Flow, Graph, GraphInfo, NodeInfo, NodeView, Scheduler, Table, TaskError,
+};
+
+#[doc(hidden)]
+pub use graph_runtime::__private;
+
+/// Everything a user names: `use taskweave::prelude::*;`.
+pub mod prelude {
+    pub use crate::{delayed, graph, Graph, GraphInfo, Scheduler, TaskError};
+}
