@@ -415,6 +415,26 @@ impl<T> Lend for Value<T> {
     }
 }
 
+/// `&value` written in a graph: given as the reference itself, lent as the value (so
+/// that a `&T` parameter receives `&T`, not `&&T`).
+pub struct Ref<'a, T: ?Sized>(pub &'a T);
+
+impl<'a, T: ?Sized> Give for Ref<'a, T> {
+    type Target = &'a T;
+    #[inline(always)]
+    fn give(&mut self) -> &'a T {
+        self.0
+    }
+}
+
+impl<T: ?Sized> Lend for Ref<'_, T> {
+    type Target = T;
+    #[inline(always)]
+    fn lend(&self) -> &T {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

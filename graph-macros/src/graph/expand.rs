@@ -367,7 +367,7 @@ impl Expander<'_> {
             }
             Operand::Ref(inner, span) => {
                 let inner = self.lent(inner);
-                quote_spanned!(*span=> &mut #private::Value::new(#inner))
+                quote_spanned!(*span=> &mut #private::Ref(#inner))
             }
         }
     }

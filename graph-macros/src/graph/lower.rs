@@ -623,7 +623,7 @@ impl Lower<'_> {
             .iter()
             .rev()
             .skip(1)
-            .any(|s| !starts_lowercase(&s.ident));
+            .any(|s| !starts_lowercase(&s.ident) || is_primitive(&s.ident));
         if func.qself.is_some() || (is_associated && !is_constructor) {
             return self.plain_call(call, &path_text(path), path);
         }
@@ -991,6 +991,30 @@ fn starts_lowercase(ident: &syn::Ident) -> bool {
     let name = ident.to_string();
     let name = name.strip_prefix("r#").unwrap_or(&name);
     name.starts_with(|c: char| c.is_lowercase() || c == '_')
+}
+
+/// Primitive types, whose associated functions (`f64::from`) are not tasks.
+fn is_primitive(ident: &syn::Ident) -> bool {
+    matches!(
+        ident.to_string().as_str(),
+        "bool"
+            | "char"
+            | "str"
+            | "f32"
+            | "f64"
+            | "i8"
+            | "i16"
+            | "i32"
+            | "i64"
+            | "i128"
+            | "isize"
+            | "u8"
+            | "u16"
+            | "u32"
+            | "u64"
+            | "u128"
+            | "usize"
+    )
 }
 
 fn path_text(path: &syn::Path) -> String {

@@ -1,0 +1,657 @@
+//! Graphs of many shapes compute the same results as calling the same functions
+//! directly, on the thread pool and on the synchronous scheduler.
+
+use std::sync::Arc;
+
+use taskweave::prelude::*;
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+#[delayed]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+#[delayed]
+fn double(x: i64) -> i64 {
+    x * 2
+}
+
+#[delayed]
+fn load(i: u32) -> Vec<f64> {
+    (0..4).map(|k| f64::from(i * 4 + k)).collect()
+}
+
+#[delayed]
+fn clean(v: Vec<f64>) -> Vec<f64> {
+    v.into_iter().filter(|x| x % 2.0 == 0.0).collect()
+}
+
+#[delayed]
+fn total(parts: &[Vec<f64>]) -> f64 {
+    parts.iter().flatten().sum()
+}
+
+#[delayed]
+fn sum_all(parts: &[i64]) -> i64 {
+    parts.iter().sum()
+}
+
+#[delayed]
+fn sum_vec(parts: Vec<i64>) -> i64 {
+    parts.iter().sum()
+}
+
+#[delayed]
+fn split(x: i64) -> (i64, i64) {
+    (x / 2, x % 2)
+}
+
+#[delayed]
+fn triple(x: i64) -> (i64, (i64, i64)) {
+    (x, (x + 1, x + 2))
+}
+
+#[delayed]
+fn parse(s: &str) -> Result<i64, String> {
+    s.trim().parse().map_err(|e| format!("{s:?}: {e}"))
+}
+
+#[delayed]
+fn half(x: i64) -> Option<i64> {
+    (x % 2 == 0).then_some(x / 2)
+}
+
+#[delayed]
+fn len_of(v: &Vec<f64>) -> usize {
+    v.len()
+}
+
+#[delayed]
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_owned).collect()
+}
+
+#[delayed]
+fn join(parts: &[String]) -> String {
+    parts.join("+")
+}
+
+#[delayed]
+fn make_point(x: i64, y: i64) -> Point {
+    Point { x, y }
+}
+
+#[delayed]
+fn identity<T: Send>(x: T) -> T {
+    x
+}
+
+#[delayed]
+fn seven() -> i64 {
+    7
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Point {
+    x: i64,
+    y: i64,
+}
+
+impl Point {
+    fn norm1(&self) -> i64 {
+        self.x.abs() + self.y.abs()
+    }
+}
+
+/// Both schedulers give `expected`.
+fn check<T: PartialEq + std::fmt::Debug>(threads: T, sync: T, expected: T) {
+    assert_eq!(threads, expected, "thread pool");
+    assert_eq!(sync, expected, "synchronous scheduler");
+}
+
+#[test]
+fn chain() {
+    let g = graph!(|x: i64| -> i64 {
+        let a = inc(x);
+        let b = inc(a);
+        let c = inc(b);
+        inc(c)
+    });
+    check(
+        g.compute(1),
+        g.compute_with(Scheduler::Sync, 1),
+        inc(inc(inc(inc(1)))),
+    );
+    assert_eq!(g.len(), 4);
+}
+
+#[test]
+fn nested_calls() {
+    let g = graph!(|x: i64| -> i64 { double(inc(double(x))) });
+    check(
+        g.compute(5),
+        g.compute_with(Scheduler::Sync, 5),
+        double(inc(double(5))),
+    );
+}
+
+#[test]
+fn diamond() {
+    let g = graph!(|x: i64| -> i64 {
+        let top = inc(x);
+        let left = double(top);
+        let right = inc(top);
+        add(left, right)
+    });
+    let top = inc(3);
+    check(
+        g.compute(3),
+        g.compute_with(Scheduler::Sync, 3),
+        add(double(top), inc(top)),
+    );
+}
+
+#[test]
+fn fan_out_fan_in() {
+    let g = graph!(|x: i64| -> i64 {
+        let a = inc(x);
+        let b = double(x);
+        let c = add(x, 10);
+        let d = inc(x + 100);
+        sum_all([a, b, c, d])
+    });
+    let expected = sum_all(&[inc(4), double(4), add(4, 10), inc(104)]);
+    check(g.compute(4), g.compute_with(Scheduler::Sync, 4), expected);
+}
+
+#[test]
+fn quickstart_shape() {
+    let g = graph!(|n: u32| -> f64 {
+        let a = clean(load(n));
+        let b = clean(load(n + 1));
+        total([a, b]) * 2.0
+    });
+    let expected = total(&[clean(load(3)), clean(load(4))]) * 2.0;
+    check(g.compute(3), g.compute_with(Scheduler::Sync, 3), expected);
+    assert_eq!(g.len(), 6);
+}
+
+#[test]
+fn wide() {
+    let g = graph! {
+        let a0 = inc(0); let a1 = inc(1); let a2 = inc(2); let a3 = inc(3);
+        let a4 = inc(4); let a5 = inc(5); let a6 = inc(6); let a7 = inc(7);
+        sum_vec(vec![a0, a1, a2, a3, a4, a5, a6, a7])
+    };
+    let expected = sum_vec((0..8).map(inc).collect());
+    check(g.compute(), g.compute_with(Scheduler::Sync), expected);
+}
+
+#[test]
+fn tuple_result() {
+    let g = graph!(|x: i64, y: i64| -> (i64, bool) {
+        let s = add(x, y);
+        (double(s), s > 10)
+    });
+    check(
+        g.compute(3, 4),
+        g.compute_with(Scheduler::Sync, 3, 4),
+        (double(add(3, 4)), add(3, 4) > 10),
+    );
+    assert_eq!(g.compute(8, 4), (24, true));
+}
+
+#[test]
+fn tuple_split() {
+    let g = graph!(|x: i64| -> i64 {
+        let (q, r) = split(x);
+        add(double(q), r)
+    });
+    let (q, r) = split(17);
+    check(
+        g.compute(17),
+        g.compute_with(Scheduler::Sync, 17),
+        add(double(q), r),
+    );
+}
+
+#[test]
+fn nested_tuple_split_with_wildcard() {
+    let g = graph!(|x: i64| -> i64 {
+        let (a, (_, c)) = triple(x);
+        add(a, c)
+    });
+    let (a, (_, c)) = triple(5);
+    check(g.compute(5), g.compute_with(Scheduler::Sync, 5), add(a, c));
+}
+
+#[test]
+fn split_of_a_bound_value() {
+    let g = graph!(|x: i64| -> i64 {
+        let pair = split(x);
+        let (q, r) = pair;
+        q * 10 + r
+    });
+    let (q, r) = split(9);
+    check(g.compute(9), g.compute_with(Scheduler::Sync, 9), q * 10 + r);
+}
+
+#[test]
+fn question_mark_ok() {
+    let g = graph!(|a: String, b: String| -> Result<i64, String> {
+        let x = parse(&a)?;
+        let y = parse(&b)?;
+        Ok(add(x, y))
+    });
+    let expected: Result<i64, String> = (|| Ok(add(parse("2")?, parse("40")?)))();
+    let sync = g.compute_with(Scheduler::Sync, "2".into(), "40".into());
+    check(g.compute("2".into(), "40".into()), sync, expected);
+}
+
+#[test]
+fn question_mark_err_stops_the_graph() {
+    let g = graph!(|a: String, b: String| -> Result<i64, String> {
+        let x = parse(&a)?;
+        let y = parse(&b)?;
+        Ok(double(add(x, y)))
+    });
+    let expected: Result<i64, String> = (|| Ok(double(add(parse("2")?, parse("x")?))))();
+    let sync = g.compute_with(Scheduler::Sync, "2".into(), "x".into());
+    check(g.compute("2".into(), "x".into()), sync, expected);
+}
+
+#[derive(Debug, PartialEq)]
+enum AppError {
+    Parse(String),
+}
+
+impl From<String> for AppError {
+    fn from(s: String) -> Self {
+        AppError::Parse(s)
+    }
+}
+
+#[test]
+fn question_mark_converts_errors_with_from() {
+    let g = graph!(|a: String| -> Result<i64, AppError> {
+        let x = parse(&a)?;
+        Ok(inc(x))
+    });
+    let direct = |a: &str| -> Result<i64, AppError> { Ok(inc(parse(a)?)) };
+    check(
+        g.compute("4".into()),
+        g.compute_with(Scheduler::Sync, "4".into()),
+        direct("4"),
+    );
+    check(
+        g.compute("z".into()),
+        g.compute_with(Scheduler::Sync, "z".into()),
+        direct("z"),
+    );
+}
+
+#[test]
+fn question_mark_on_option() {
+    let g = graph!(|x: i64| -> Option<i64> {
+        let h = half(x)?;
+        let q = half(h)?;
+        Some(inc(q))
+    });
+    let direct = |x: i64| -> Option<i64> { Some(inc(half(half(x)?)?)) };
+    for x in [8, 6, 5] {
+        check(g.compute(x), g.compute_with(Scheduler::Sync, x), direct(x));
+    }
+}
+
+#[test]
+fn shared_value_cloned_for_by_value_uses() {
+    let g = graph!(|n: u32| -> (f64, usize, Vec<f64>) {
+        let v = load(n);
+        let c = clean(v);
+        let l = len_of(&v);
+        (total([c]), l, v)
+    });
+    let v = load(2);
+    let expected = (total(&[clean(v.clone())]), len_of(&v), v);
+    check(g.compute(2), g.compute_with(Scheduler::Sync, 2), expected);
+}
+
+#[test]
+fn shared_value_lent_to_ref_parameters() {
+    let g = graph!(|s: String| -> (String, usize) {
+        let w = words(&s);
+        let j = join(&w);
+        let k = join(&w);
+        (j + "|" + &k, w.len())
+    });
+    let w = words("a b c");
+    let expected = (join(&w) + "|" + &join(&w), w.len());
+    check(
+        g.compute("a b c".into()),
+        g.compute_with(Scheduler::Sync, "a b c".into()),
+        expected,
+    );
+}
+
+#[test]
+fn value_used_twice_in_one_call() {
+    let g = graph!(|x: i64| -> i64 {
+        let a = inc(x);
+        add(a, a) * a
+    });
+    let a = inc(6);
+    check(
+        g.compute(6),
+        g.compute_with(Scheduler::Sync, 6),
+        add(a, a) * a,
+    );
+}
+
+#[test]
+fn rebinding() {
+    let g = graph!(|x: i64| -> i64 {
+        let mut y = inc(x);
+        y = double(y);
+        y = add(y, x);
+        y
+    });
+    check(
+        g.compute(3),
+        g.compute_with(Scheduler::Sync, 3),
+        add(double(inc(3)), 3),
+    );
+}
+
+#[test]
+fn unrolled_loop() {
+    let g = graph!(|x: i64| -> i64 {
+        let mut acc = inc(x);
+        for i in 0..5 {
+            acc = add(acc, i);
+        }
+        acc
+    });
+    let mut acc = inc(2);
+    for i in 0..5 {
+        acc = add(acc, i);
+    }
+    check(g.compute(2), g.compute_with(Scheduler::Sync, 2), acc);
+    assert_eq!(g.len(), 6);
+}
+
+#[test]
+fn unrolled_inclusive_loop_with_local_lets() {
+    let g = graph!(|x: i64| -> i64 {
+        let mut acc = seven();
+        for k in 1..=3 {
+            let step = double(k * 10 + x);
+            acc = add(acc, step);
+        }
+        acc
+    });
+    let mut acc = seven();
+    for k in 1..=3 {
+        acc = add(acc, double(k * 10 + 1));
+    }
+    check(g.compute(1), g.compute_with(Scheduler::Sync, 1), acc);
+}
+
+#[test]
+fn nested_unrolled_loops() {
+    let g = graph! {
+        let mut acc = seven();
+        for i in 0..3 {
+            for j in 0..2 {
+                acc = add(acc, i * 10 + j);
+            }
+        }
+        acc
+    };
+    let mut acc = seven();
+    for i in 0..3 {
+        for j in 0..2 {
+            acc = add(acc, i * 10 + j);
+        }
+    }
+    check(g.compute(), g.compute_with(Scheduler::Sync), acc);
+}
+
+#[test]
+fn operators() {
+    let g = graph!(
+        |x: i64, y: i64| -> (i64, i64, i64, i64, i64, bool, bool, i64) {
+            let a = inc(x);
+            let b = double(y);
+            (
+                a + b,
+                a - b,
+                a * b,
+                a / 2,
+                -a,
+                a == b,
+                !(a < b),
+                (a & b) | (a ^ 3) << 1,
+            )
+        }
+    );
+    let (a, b) = (inc(5), double(7));
+    let expected = (
+        a + b,
+        a - b,
+        a * b,
+        a / 2,
+        -a,
+        a == b,
+        !(a < b),
+        (a & b) | (a ^ 3) << 1,
+    );
+    check(
+        g.compute(5, 7),
+        g.compute_with(Scheduler::Sync, 5, 7),
+        expected,
+    );
+}
+
+#[test]
+fn methods_fields_and_indexing() {
+    let g = graph!(|x: i64, y: i64| -> (i64, i64, i64, f64, usize) {
+        let p = make_point(x, y);
+        let v = load(2);
+        (p.x, p.norm1(), p.y.pow(2), v[1], v.len())
+    });
+    let p = make_point(-3, 4);
+    let v = load(2);
+    let expected = (p.x, p.norm1(), p.y.pow(2), v[1], v.len());
+    check(
+        g.compute(-3, 4),
+        g.compute_with(Scheduler::Sync, -3, 4),
+        expected,
+    );
+}
+
+#[test]
+fn casts_and_constant_expressions() {
+    let g = graph!(|n: u32| -> f64 {
+        let l = len_of(&load(n));
+        l as f64 * 1.5 + f64::from(n * 2)
+    });
+    let expected = len_of(&load(3)) as f64 * 1.5 + f64::from(3 * 2);
+    check(g.compute(3), g.compute_with(Scheduler::Sync, 3), expected);
+}
+
+#[test]
+fn captured_variables_are_constants() {
+    let offset = 100;
+    let label = String::from("x");
+    let g = graph!(|x: i64| -> (i64, String) {
+        let a = add(x, offset);
+        (a, label.clone() + "!")
+    });
+    check(
+        g.compute(1),
+        g.compute_with(Scheduler::Sync, 1),
+        (add(1, offset), "x!".to_owned()),
+    );
+    // Reusable: run again with other inputs.
+    assert_eq!(g.compute(2).0, 102);
+}
+
+#[test]
+fn constant_lets_and_shadowing() {
+    let g = graph!(|x: i64| -> i64 {
+        let k = 3;
+        let a = add(x, k);
+        let k = 5;
+        let b = add(x, k);
+        add(a, b)
+    });
+    check(
+        g.compute(1),
+        g.compute_with(Scheduler::Sync, 1),
+        add(add(1, 3), add(1, 5)),
+    );
+}
+
+#[test]
+fn input_shadowed_by_a_node() {
+    let g = graph!(|x: i64| -> i64 {
+        let x = inc(x);
+        let x = double(x);
+        x
+    });
+    check(
+        g.compute(4),
+        g.compute_with(Scheduler::Sync, 4),
+        double(inc(4)),
+    );
+}
+
+#[test]
+fn collections_bound_by_let() {
+    let g = graph!(|x: i64| -> (i64, i64) {
+        let parts = [inc(x), double(x), seven()];
+        let v = vec![inc(x), inc(x + 1)];
+        (sum_all(&parts), sum_vec(v))
+    });
+    let expected = (
+        sum_all(&[inc(2), double(2), seven()]),
+        sum_vec(vec![inc(2), inc(3)]),
+    );
+    check(g.compute(2), g.compute_with(Scheduler::Sync, 2), expected);
+}
+
+#[test]
+fn constructors_and_struct_literals() {
+    let g = graph!(|x: i64| -> (Option<i64>, Point) {
+        let a = inc(x);
+        (Some(a), Point { x: a, y: double(a) })
+    });
+    let a = inc(1);
+    let expected = (Some(a), Point { x: a, y: double(a) });
+    check(g.compute(1), g.compute_with(Scheduler::Sync, 1), expected);
+}
+
+#[test]
+fn generic_task() {
+    let g = graph!(|x: i64| -> (i64, String) {
+        let a = identity(inc(x));
+        (a, identity::<String>(String::from("s")))
+    });
+    check(
+        g.compute(1),
+        g.compute_with(Scheduler::Sync, 1),
+        (2, "s".to_owned()),
+    );
+}
+
+#[test]
+fn block_form_without_inputs() {
+    let g = graph! {
+        let a = seven();
+        let b = inc(a);
+        add(a, b)
+    };
+    check(g.compute(), g.compute_with(Scheduler::Sync), add(7, inc(7)));
+}
+
+#[test]
+fn block_form_with_question_mark() {
+    let g = graph! {
+        let x = parse("12")?;
+        let y = parse("oops")?;
+        Ok::<i64, String>(add(x, y))
+    };
+    let expected: Result<i64, String> = (|| Ok(add(parse("12")?, parse("oops")?)))();
+    check(g.compute(), g.compute_with(Scheduler::Sync), expected);
+}
+
+#[test]
+fn constant_result() {
+    let g = graph!(|x: i64| -> i64 { x * 2 });
+    check(g.compute(21), g.compute_with(Scheduler::Sync, 21), 42);
+    assert!(g.is_empty());
+}
+
+#[test]
+fn arc_values_are_shared_not_copied() {
+    #[delayed]
+    fn make(n: usize) -> Arc<Vec<u8>> {
+        Arc::new(vec![1; n])
+    }
+    #[delayed]
+    fn size(v: Arc<Vec<u8>>) -> usize {
+        v.len()
+    }
+    let g = graph!(|n: usize| -> usize {
+        let v = make(n);
+        size(v) + size(v)
+    });
+    check(g.compute(10), g.compute_with(Scheduler::Sync, 10), 20);
+}
+
+#[test]
+fn task_without_consumers_still_runs() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    #[delayed]
+    fn record(x: i64) -> i64 {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        x
+    }
+    let g = graph!(|x: i64| -> i64 {
+        record(x);
+        inc(x)
+    });
+    assert_eq!(g.compute(1), 2);
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn compute_on_a_given_pool() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    let g = graph!(|x: i64| -> i64 {
+        let a = inc(x);
+        let b = double(x);
+        add(a, b)
+    });
+    assert_eq!(g.compute_on(&pool, 5), add(inc(5), double(5)));
+}
+
+#[test]
+fn reruns_give_fresh_results() {
+    let g = graph!(|x: i64| -> i64 {
+        let a = inc(x);
+        let b = double(a);
+        add(a, b)
+    });
+    for x in 0..200 {
+        assert_eq!(g.compute(x), add(inc(x), double(inc(x))));
+    }
+}
