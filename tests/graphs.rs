@@ -65,6 +65,8 @@ fn half(x: i64) -> Option<i64> {
     (x % 2 == 0).then_some(x / 2)
 }
 
+// A `&Vec` parameter on purpose: a node of `Vec<f64>` lent as it is.
+#[allow(clippy::ptr_arg)]
 #[delayed]
 fn len_of(v: &Vec<f64>) -> usize {
     v.len()
@@ -421,6 +423,7 @@ fn nested_unrolled_loops() {
 }
 
 #[test]
+#[allow(clippy::nonminimal_bool)] // `!` on a node of `bool` is what is tested
 fn operators() {
     let g = graph!(
         |x: i64, y: i64| -> (i64, i64, i64, i64, i64, bool, bool, i64) {

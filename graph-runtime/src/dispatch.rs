@@ -180,14 +180,25 @@ where
     }
 
     /// Runs the ready list starting at `head`, and everything that becomes ready
-    /// from it, offering all but one ready node to other workers.
+    /// from it. Whenever the list holds two or more nodes, all but the first are
+    /// offered to other workers before anything runs, so ready nodes never wait for a
+    /// sibling to finish.
     fn drive(&self, mut head: u32, depth: u32) {
         while head != NONE {
             if self.stop.load(Ordering::Relaxed) {
                 return;
             }
+            let rest = self.link(head);
+            if rest != NONE && depth < MAX_DEPTH {
+                self.set_link(head, NONE);
+                rayon::join(
+                    || self.drive(head, depth + 1),
+                    || self.drive(rest, depth + 1),
+                );
+                return;
+            }
             let node = head;
-            head = self.link(node);
+            head = rest;
             if !self.run_node(node) {
                 return;
             }
@@ -207,17 +218,6 @@ where
                 if self.pending[s as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
                     self.set_link(s, head);
                     head = s;
-                }
-            }
-            if head != NONE && depth < MAX_DEPTH {
-                let rest = self.link(head);
-                if rest != NONE {
-                    self.set_link(head, NONE);
-                    rayon::join(
-                        || self.drive(head, depth + 1),
-                        || self.drive(rest, depth + 1),
-                    );
-                    return;
                 }
             }
         }

@@ -60,6 +60,8 @@ impl<F, Args> fmt::Debug for Graph<F, Args> {
 
 macro_rules! arity {
     ($($arg:ident: $ty:ident),*) => {
+        // The inputs are the graph's own arguments: as many as the user's closure has.
+        #[allow(clippy::too_many_arguments)]
         impl<F, R, $($ty),*> Graph<F, ($($ty,)*)>
         where
             F: Fn(Scheduler, $($ty),*) -> Result<R, TaskError>,

@@ -4,6 +4,9 @@ use proc_macro2::TokenStream;
 use syn::parse::{Parse, ParseStream};
 use syn::{Pat, ReturnType, Stmt};
 
+/// The most inputs a graph's `compute` takes (the runtime's `Graph` arities).
+const MAX_INPUTS: usize = 8;
+
 /// The parts of a `graph!` invocation.
 pub(crate) struct Input {
     /// `name: Type` for each input of the closure form.
@@ -61,6 +64,12 @@ fn from_closure(closure: syn::ExprClosure) -> syn::Result<Input> {
                 "a graph input needs its type: `|x: i64| -> T { … }`",
             )),
         }
+    }
+    if closure.inputs.len() > MAX_INPUTS {
+        push(syn::Error::new_spanned(
+            &closure.inputs,
+            format!("a graph takes at most {MAX_INPUTS} inputs; pass a tuple or a struct instead"),
+        ));
     }
     let ret = match &closure.output {
         ReturnType::Type(_, ty) => Some((**ty).clone()),

@@ -1,0 +1,373 @@
+//! Panicking tasks, `?` early exits, dropping of intermediates, and parallelism.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::time::Duration;
+
+use taskweave::prelude::*;
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a pool")
+}
+
+// ---- drop counting ------------------------------------------------------------
+
+/// Every live `Tracked` value's id; ids are never reused, so a double drop is caught.
+static LIVE: Mutex<Option<HashSet<u64>>> = Mutex::new(None);
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+static DOUBLE_DROPS: AtomicUsize = AtomicUsize::new(0);
+/// Tests in this file that track values run one at a time.
+static TRACKING: Mutex<()> = Mutex::new(());
+
+#[derive(Debug)]
+struct Tracked {
+    id: u64,
+    value: i64,
+}
+
+impl Tracked {
+    fn new(value: i64) -> Self {
+        let id = NEXT_ID.fetch_add(1, Ordering::SeqCst) as u64;
+        LIVE.lock()
+            .unwrap()
+            .get_or_insert_with(HashSet::new)
+            .insert(id);
+        Tracked { id, value }
+    }
+}
+
+impl Clone for Tracked {
+    fn clone(&self) -> Self {
+        Tracked::new(self.value)
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let removed = LIVE
+            .lock()
+            .unwrap()
+            .get_or_insert_with(HashSet::new)
+            .remove(&self.id);
+        if !removed {
+            DOUBLE_DROPS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn live() -> usize {
+    LIVE.lock().unwrap().get_or_insert_with(HashSet::new).len()
+}
+
+#[delayed]
+fn make(v: i64) -> Tracked {
+    Tracked::new(v)
+}
+
+#[delayed]
+fn bump(t: Tracked) -> Tracked {
+    Tracked::new(t.value + 1)
+}
+
+#[delayed]
+fn peek(t: &Tracked) -> i64 {
+    t.value
+}
+
+#[delayed]
+fn merge(a: Tracked, b: Tracked) -> Tracked {
+    Tracked::new(a.value + b.value)
+}
+
+#[delayed]
+fn explode(t: &Tracked) -> Tracked {
+    if t.value >= 0 {
+        panic!("exploded on {}", t.value);
+    }
+    Tracked::new(0)
+}
+
+#[delayed]
+fn check_positive(t: &Tracked) -> Result<i64, String> {
+    if t.value > 0 {
+        Ok(t.value)
+    } else {
+        Err(format!("{} is not positive", t.value))
+    }
+}
+
+/// Runs `f` with tracking isolated, then checks nothing leaked or dropped twice.
+fn tracked<R>(f: impl FnOnce() -> R) -> R {
+    let _guard = TRACKING.lock().unwrap_or_else(|e| e.into_inner());
+    let before = live();
+    DOUBLE_DROPS.store(0, Ordering::SeqCst);
+    let out = f();
+    assert_eq!(
+        DOUBLE_DROPS.load(Ordering::SeqCst),
+        0,
+        "a value was dropped twice"
+    );
+    assert_eq!(live(), before, "a value was leaked");
+    out
+}
+
+#[test]
+fn every_intermediate_dropped_once_on_success() {
+    tracked(|| {
+        let g = graph!(|x: i64| -> i64 {
+            let a = make(x);
+            let b = bump(a);
+            let c = make(x + 10);
+            let d = merge(b, c);
+            let e = bump(d);
+            peek(&e) + peek(&e)
+        });
+        for scheduler in [Scheduler::Threads, Scheduler::Sync] {
+            assert_eq!(g.compute_with(scheduler, 1), 2 * (1 + 1 + 11 + 1));
+        }
+    });
+}
+
+#[test]
+fn shared_values_cloned_and_dropped_once() {
+    tracked(|| {
+        let g = graph!(|x: i64| -> i64 {
+            let a = make(x);
+            let b = bump(a);
+            let c = bump(a);
+            let d = merge(a, b);
+            peek(&c) + peek(&d) + peek(&a)
+        });
+        for scheduler in [Scheduler::Threads, Scheduler::Sync] {
+            assert_eq!(g.compute_with(scheduler, 5), 6 + 11 + 5);
+        }
+    });
+}
+
+#[test]
+fn intermediates_are_dropped_as_soon_as_their_last_consumer_ran() {
+    #[delayed]
+    fn live_count(_after: i64) -> usize {
+        live()
+    }
+    tracked(|| {
+        let g = graph!(|x: i64| -> usize {
+            let a = make(x);
+            let b = bump(a);
+            let c = bump(b);
+            let v = peek(&c);
+            live_count(v)
+        });
+        let base = live();
+        // When `live_count` runs, every `Tracked` of the chain has been dropped.
+        assert_eq!(g.compute_with(Scheduler::Sync, 1), base);
+        assert_eq!(g.compute(1), base);
+    });
+}
+
+#[test]
+fn panic_names_the_task_and_call_site() {
+    tracked(|| {
+        let g = graph!(|x: i64| -> i64 {
+            let a = make(x);
+            let b = explode(&a);
+            peek(&b)
+        });
+        let line = line!() - 3;
+        for scheduler in [Scheduler::Threads, Scheduler::Sync] {
+            let err = g.try_compute_with(scheduler, 3).unwrap_err();
+            assert_eq!(err.task(), "explode");
+            assert_eq!(err.message(), "exploded on 3");
+            assert!(
+                err.call_site()
+                    .starts_with(&format!("tests/failures_and_drops.rs:{line}:")),
+                "{}",
+                err.call_site()
+            );
+            assert!(err
+                .to_string()
+                .contains("task `explode` at tests/failures_and_drops.rs"));
+        }
+    });
+}
+
+#[test]
+fn compute_resumes_the_panic_with_the_task_name() {
+    tracked(|| {
+        let g = graph!(|x: i64| -> i64 {
+            let a = make(x);
+            peek(&explode(&a))
+        });
+        let payload =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.compute(1))).unwrap_err();
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            message.starts_with("task `explode` at tests/failures_and_drops.rs:"),
+            "{message}"
+        );
+        assert!(message.ends_with("panicked: exploded on 1"), "{message}");
+    });
+}
+
+static AFTER_PANIC: AtomicUsize = AtomicUsize::new(0);
+static IN_FLIGHT_DONE: AtomicUsize = AtomicUsize::new(0);
+static UNWINDING: AtomicUsize = AtomicUsize::new(0);
+
+/// Marks, while the panic unwinds through the task, that it is about to be caught.
+struct UnwindFlag;
+impl Drop for UnwindFlag {
+    fn drop(&mut self) {
+        UNWINDING.store(1, Ordering::SeqCst);
+    }
+}
+
+#[delayed]
+fn wait_then_panic(barrier: &Barrier) -> i64 {
+    barrier.wait();
+    let _flag = UnwindFlag;
+    panic!("boom")
+}
+
+#[delayed]
+fn wait_then_finish(barrier: &Barrier) -> i64 {
+    barrier.wait();
+    // Still running when the other task's panic is caught: wait for its unwinding,
+    // then leave the dispatcher ample time to record it.
+    let start = std::time::Instant::now();
+    while UNWINDING.load(Ordering::SeqCst) == 0 && start.elapsed() < Duration::from_secs(10) {
+        std::thread::yield_now();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    IN_FLIGHT_DONE.fetch_add(1, Ordering::SeqCst);
+    1
+}
+
+#[delayed]
+fn after(x: i64) -> i64 {
+    AFTER_PANIC.fetch_add(1, Ordering::SeqCst);
+    x
+}
+
+#[test]
+fn after_a_panic_no_new_task_starts_and_tasks_in_flight_finish() {
+    let barrier = Barrier::new(2);
+    let g = graph!(|b: &Barrier| -> (i64, i64) {
+        let bad = wait_then_panic(b);
+        let good = wait_then_finish(b);
+        (after(bad), after(good))
+    });
+    let err = g.try_compute_on(&pool(2), &barrier).unwrap_err();
+    assert_eq!(err.task(), "wait_then_panic");
+    // The task already running when the panic happened finished ...
+    assert_eq!(IN_FLIGHT_DONE.load(Ordering::SeqCst), 1);
+    // ... and nothing started after it.
+    assert_eq!(AFTER_PANIC.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn early_exit_drops_every_value_once() {
+    tracked(|| {
+        let g = graph!(|x: i64| -> Result<i64, String> {
+            let a = make(x);
+            let checked = check_positive(&a)?;
+            let b = bump(a);
+            Ok(peek(&b) + checked)
+        });
+        for scheduler in [Scheduler::Threads, Scheduler::Sync] {
+            assert_eq!(g.compute_with(scheduler, 4), Ok(9));
+            assert_eq!(
+                g.compute_with(scheduler, -4),
+                Err("-4 is not positive".to_owned())
+            );
+        }
+    });
+}
+
+#[test]
+fn panic_drops_every_value_once() {
+    tracked(|| {
+        let g = graph!(|x: i64| -> i64 {
+            let a = make(x);
+            let kept = make(x + 1);
+            let b = explode(&a);
+            let c = merge(b, kept);
+            peek(&c)
+        });
+        for scheduler in [Scheduler::Threads, Scheduler::Sync] {
+            assert!(g.try_compute_with(scheduler, 0).is_err());
+        }
+    });
+}
+
+// ---- parallelism ----------------------------------------------------------------
+
+#[delayed]
+fn meet(barrier: &Barrier, x: i64) -> i64 {
+    barrier.wait();
+    x
+}
+
+/// Two independent tasks that both wait on one barrier of two can only finish if
+/// they run at the same time.
+#[test]
+fn independent_tasks_run_in_parallel() {
+    let barrier = Barrier::new(2);
+    let g = graph!(|b: &Barrier| -> i64 {
+        let x = meet(b, 1);
+        let y = meet(b, 2);
+        x + y
+    });
+    assert_eq!(g.compute_on(&pool(2), &barrier), 3);
+    // Also when entered from outside the pool (the global pool has >= 2 threads when
+    // the machine has >= 2 cores).
+    if rayon::current_num_threads() >= 2 {
+        assert_eq!(g.compute(&barrier), 3);
+    }
+}
+
+/// Ready successors of one node are handed to other workers too.
+#[test]
+fn ready_successors_run_in_parallel() {
+    let barrier = Barrier::new(3);
+    // The root waits alone, on a barrier of one; its three successors meet.
+    let one = Barrier::new(1);
+    let g = graph!(|one: &Barrier, b: &Barrier| -> i64 {
+        let root = meet(one, 0);
+        let x = meet(b, root + 1);
+        let y = meet(b, root + 2);
+        let z = meet(b, root + 3);
+        x + y + z
+    });
+    assert_eq!(g.compute_on(&pool(3), &one, &barrier), 6);
+}
+
+/// A graph run from inside a task of another graph (nested parallelism).
+#[test]
+fn nested_compute_inside_a_task() {
+    #[delayed]
+    fn inner(x: i64) -> i64 {
+        let g = graph!(|x: i64| -> i64 {
+            let a = add1(x);
+            let b = add1(x + 1);
+            a + b
+        });
+        g.compute(x)
+    }
+    #[delayed]
+    fn add1(x: i64) -> i64 {
+        x + 1
+    }
+    let g = graph!(|x: i64| -> i64 {
+        let a = inner(x);
+        let b = inner(x * 2);
+        a + b
+    });
+    assert_eq!(g.compute_on(&pool(2), 1), (2 + 3) + (3 + 4));
+}
