@@ -148,7 +148,7 @@ fn companion(task: &Task) -> TokenStream {
     let vis = &task.item.vis;
     let name = &sig.ident;
     let readers = task.modes.iter().enumerate().map(|(i, mode)| {
-        let reader = arg_reader(i);
+        let reader = arg_reader(i, proc_macro2::Span::call_site());
         match mode {
             ParamMode::Give => quote! {
                 #[inline(always)]

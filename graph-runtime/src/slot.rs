@@ -311,10 +311,10 @@ pub struct Shared<'a, T> {
     label = "this value is shared",
     note = "take `&{Self}` in all but one of the tasks, implement `Clone`, or wrap the value in `std::sync::Arc`"
 )]
-pub trait SharedByValue {}
+pub trait SharedByValue: Clone {}
 impl<T: Clone> SharedByValue for T {}
 
-impl<T: Clone + SharedByValue> Give for Shared<'_, T> {
+impl<T: SharedByValue> Give for Shared<'_, T> {
     type Target = T;
     #[inline]
     fn give(&mut self) -> T {

@@ -24,7 +24,7 @@ use quote::{quote, quote_spanned, ToTokens};
 
 use super::ir::{Graph, Node, Op, Operand, OutPat};
 use super::lower::is_comparison;
-use crate::names::{arg_reader, hidden, private};
+use crate::names::{arg_reader, hidden, private, private_at};
 
 struct Expander<'g> {
     graph: &'g Graph,
@@ -270,9 +270,10 @@ impl Expander<'_> {
                 args,
             } => {
                 let args = args.iter().enumerate().map(|(i, a)| {
-                    let reader = arg_reader(i);
+                    let at = operand_span(a, span);
+                    let reader = arg_reader(i, at);
                     let source = self.source(a);
-                    quote_spanned!(operand_span(a, span)=> #companion::#reader(#source))
+                    quote_spanned!(at=> #companion::#reader(#source))
                 });
                 quote_spanned!(span=> #func(#(#args),*))
             }
@@ -327,28 +328,32 @@ impl Expander<'_> {
 
     /// An operand read by value.
     fn given(&self, operand: &Operand) -> TokenStream {
-        let private = &self.private;
+        let span = operand_span(operand, Span::call_site());
+        let private = private_at(span);
         let source = self.source(operand);
-        quote_spanned!(operand_span(operand, Span::call_site())=> #private::give(#source))
+        quote_spanned!(span=> #private::give(#source))
     }
 
     /// An operand read by reference.
     fn lent(&self, operand: &Operand) -> TokenStream {
-        let private = &self.private;
+        let span = operand_span(operand, Span::call_site());
+        let private = private_at(span);
         let source = self.source(operand);
-        quote_spanned!(operand_span(operand, Span::call_site())=> #private::lend(#source))
+        quote_spanned!(span=> #private::lend(#source))
     }
 
     /// An operand as `&mut` to something that can give or lend it.
     fn source(&self, operand: &Operand) -> TokenStream {
-        let private = &self.private;
+        let private = &private_at(operand_span(operand, Span::call_site()));
         match operand {
             Operand::Value(v, span) => {
                 let slot = &self.graph.values[*v].slot;
+                // Called by path, so the expression's span is the user's (a method
+                // call would start at the hidden slot name and lose it).
                 if self.uses[*v] == 1 {
-                    quote_spanned!(*span=> &mut #slot.owned())
+                    quote_spanned!(*span=> &mut #private::Slot::owned(&#slot))
                 } else {
-                    quote_spanned!(*span=> &mut #slot.shared())
+                    quote_spanned!(*span=> &mut #private::SharedSlot::shared(&#slot))
                 }
             }
             Operand::Const(tokens) => quote!(&mut #private::Const(&(#tokens))),
