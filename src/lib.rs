@@ -35,9 +35,10 @@
 //!
 //! See the README for the full list of what may be written inside `graph!`.
 
-pub use graph_macros::{delayed, graph};
+pub use graph_macros::{delay, delayed, graph};
 pub use graph_runtime::{
-    dispatch, Flow, Graph, GraphInfo, NodeInfo, NodeView, Scheduler, Table, TaskError,
+    compute, compute_with, delayed, dispatch, tree_reduce, Delayed, DelayedFn, Flow, Graph,
+    GraphInfo, NodeInfo, NodeView, Outputs, Scheduler, Table, TaskError,
 };
 
 #[doc(hidden)]
@@ -45,5 +46,7 @@ pub use graph_runtime::__private;
 
 /// Everything a user names: `use taskweave::prelude::*;`.
 pub mod prelude {
-    pub use crate::{delayed, graph, Graph, GraphInfo, Scheduler, TaskError};
+    pub use crate::{
+        delay, delayed, graph, tree_reduce, Delayed, Graph, GraphInfo, Scheduler, TaskError,
+    };
 }

@@ -7,6 +7,7 @@
 use proc_macro::TokenStream;
 
 mod ctxt;
+mod delay;
 mod delayed;
 mod graph;
 mod names;
@@ -21,4 +22,11 @@ pub fn delayed(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn graph(input: TokenStream) -> TokenStream {
     graph::expand(input.into()).into()
+}
+
+/// Builds one node of a dynamic graph from a call of a `#[delayed]` function:
+/// `delay!(load(i))` is a `Delayed<T>`. See the `taskweave` crate.
+#[proc_macro]
+pub fn delay(input: TokenStream) -> TokenStream {
+    delay::expand(input.into()).into()
 }

@@ -179,6 +179,25 @@ where
         }
     }
 
+    /// Cuts a list of two or more nodes after its first half; returns the second
+    /// half. Halves (rather than one node at a time) keep the work a thief takes as
+    /// large as the work left behind. Lists are short: one node's successors at most.
+    fn split_in_half(&self, head: u32) -> u32 {
+        let mut len = 0;
+        let mut node = head;
+        while node != NONE {
+            len += 1;
+            node = self.link(node);
+        }
+        let mut last = head;
+        for _ in 1..len / 2 {
+            last = self.link(last);
+        }
+        let second = self.link(last);
+        self.set_link(last, NONE);
+        second
+    }
+
     /// Runs the ready list starting at `head`, and everything that becomes ready
     /// from it. Whenever the list holds two or more nodes, all but the first are
     /// offered to other workers before anything runs, so ready nodes never wait for a
@@ -190,10 +209,10 @@ where
             }
             let rest = self.link(head);
             if rest != NONE && depth < MAX_DEPTH {
-                self.set_link(head, NONE);
+                let second = self.split_in_half(head);
                 rayon::join(
                     || self.drive(head, depth + 1),
-                    || self.drive(rest, depth + 1),
+                    || self.drive(second, depth + 1),
                 );
                 return;
             }

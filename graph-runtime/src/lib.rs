@@ -5,6 +5,7 @@
 //! [`__private`].
 
 mod dispatch;
+mod dynamic;
 mod error;
 mod graph;
 mod info;
@@ -12,6 +13,10 @@ mod slot;
 mod table;
 
 pub use dispatch::{dispatch, Flow, Scheduler};
+pub use dynamic::{
+    compute, compute_with, delayed, tree_reduce, Arg, Delayed, DelayedFn, GiveArg, Impure, IntoArg,
+    Outputs, Pure, PureArg, Signature,
+};
 pub use error::TaskError;
 pub use graph::Graph;
 pub use info::{GraphInfo, NodeView};
@@ -27,6 +32,12 @@ pub mod __private {
     pub use crate::table::{NodeInfo, Table};
     pub use core::ops::ControlFlow;
     pub use core::sync::atomic::AtomicU32;
+
+    /// What `delay!` expands to.
+    pub mod dynamic {
+        pub use crate::dynamic::args::{ViaConst, ViaMany, ViaNode, Wrap};
+        pub use crate::dynamic::{pure_key, task, Arg, Env, Parents, PureArg};
+    }
 
     /// One pending counter per node, for `dispatch`.
     #[inline(always)]

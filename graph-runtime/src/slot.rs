@@ -279,6 +279,25 @@ impl<T> SharedSlot<T> {
         }
     }
 
+    /// Moves the value out when the one use left is an unclaimed one: a graph's
+    /// output, read after every task has run. `None` if other uses remain.
+    pub fn take_last(&self) -> Option<T> {
+        if self.state.load(Ordering::Acquire) != FULL || self.live.load(Ordering::Acquire) != 1 {
+            return None;
+        }
+        // Claiming the last unclaimed use proves no handle holds the value: the one
+        // live use left was that unclaimed one.
+        self.unclaimed
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| n.checked_sub(1))
+            .ok()?;
+        // SAFETY: the single live use is this call's (see above), so the value is
+        // initialised, unborrowed, and moved out exactly once.
+        let value = unsafe { (*self.value.get()).assume_init_read() };
+        self.live.store(0, Ordering::Relaxed);
+        self.state.store(EMPTY, Ordering::Release);
+        Some(value)
+    }
+
     fn release(&self) {
         if self.live.fetch_sub(1, Ordering::AcqRel) == 1 {
             // SAFETY: this was the last live use: every other handle has released, so

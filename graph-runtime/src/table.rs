@@ -68,59 +68,32 @@ impl<'a> Table<'a> {
         width: u32,
     ) -> Self {
         let mut incoming = [0u32; N];
-        let mut next = 0u32;
-        let mut i = 0;
-        while i < N {
-            let node = &nodes[i];
-            assert!(
-                node.first_successor == next,
-                "successor lists must tile the successor array"
-            );
-            let end = node.first_successor as usize + node.successor_count as usize;
-            assert!(end <= successors.len(), "successor list out of range");
-            let mut j = node.first_successor as usize;
-            let mut last = i as u32;
-            while j < end {
-                let s = successors[j];
-                assert!(
-                    s > last,
-                    "successors must point forward, in increasing order"
-                );
-                assert!((s as usize) < N, "successor out of range");
-                incoming[s as usize] += 1;
-                last = s;
-                j += 1;
-            }
-            next = end as u32;
-            i += 1;
-        }
-        assert!(
-            next as usize == successors.len(),
-            "unused successor entries"
-        );
-        let mut r = 0;
-        let mut i = 0;
-        while i < N {
-            assert!(
-                incoming[i] == nodes[i].in_degree,
-                "in-degree does not match the edges"
-            );
-            if nodes[i].in_degree == 0 {
-                assert!(
-                    r < roots.len() && roots[r] as usize == i,
-                    "roots must list the nodes of in-degree 0"
-                );
-                r += 1;
-            }
-            i += 1;
-        }
-        assert!(r == roots.len(), "roots must list the nodes of in-degree 0");
+        check(nodes, successors, roots, &mut incoming);
         let width = if width as usize > N { N as u32 } else { width };
         Table {
             nodes,
             successors,
             roots,
             width,
+        }
+    }
+
+    /// [`Table::new`] for a table built at run time (dynamic graphs), checked the same way.
+    ///
+    /// # Panics
+    /// When the table is inconsistent.
+    pub fn from_parts(
+        nodes: &'a [NodeInfo<'a>],
+        successors: &'a [u32],
+        roots: &'a [u32],
+        width: u32,
+    ) -> Self {
+        check(nodes, successors, roots, &mut vec![0; nodes.len()]);
+        Table {
+            nodes,
+            successors,
+            roots,
+            width: width.min(nodes.len() as u32),
         }
     }
 
@@ -162,6 +135,58 @@ impl<'a> Table<'a> {
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
+}
+
+/// The checks of [`Table::new`]; `incoming` is scratch space of one counter per node.
+const fn check(nodes: &[NodeInfo<'_>], successors: &[u32], roots: &[u32], incoming: &mut [u32]) {
+    let n = nodes.len();
+    let mut next = 0u32;
+    let mut i = 0;
+    while i < n {
+        let node = &nodes[i];
+        assert!(
+            node.first_successor == next,
+            "successor lists must tile the successor array"
+        );
+        let end = node.first_successor as usize + node.successor_count as usize;
+        assert!(end <= successors.len(), "successor list out of range");
+        let mut j = node.first_successor as usize;
+        let mut last = i as u32;
+        while j < end {
+            let s = successors[j];
+            assert!(
+                s > last,
+                "successors must point forward, in increasing order"
+            );
+            assert!((s as usize) < n, "successor out of range");
+            incoming[s as usize] += 1;
+            last = s;
+            j += 1;
+        }
+        next = end as u32;
+        i += 1;
+    }
+    assert!(
+        next as usize == successors.len(),
+        "unused successor entries"
+    );
+    let mut r = 0;
+    let mut i = 0;
+    while i < n {
+        assert!(
+            incoming[i] == nodes[i].in_degree,
+            "in-degree does not match the edges"
+        );
+        if nodes[i].in_degree == 0 {
+            assert!(
+                r < roots.len() && roots[r] as usize == i,
+                "roots must list the nodes of in-degree 0"
+            );
+            r += 1;
+        }
+        i += 1;
+    }
+    assert!(r == roots.len(), "roots must list the nodes of in-degree 0");
 }
 
 #[cfg(test)]

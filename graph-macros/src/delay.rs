@@ -1,0 +1,91 @@
+//! `delay!(f(args))`: one node of a dynamic graph, for a `#[delayed]` function.
+//!
+//! Each argument is converted by autoref specialization (a node, a collection of
+//! nodes, or a constant) and read through the function's own argument readers, so a
+//! `&T` parameter borrows the value and a `T` parameter takes it.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::names::{arg_reader, hidden, private_at};
+
+pub(crate) fn expand(input: TokenStream) -> TokenStream {
+    let call: syn::ExprCall = match syn::parse2(input) {
+        Ok(call) => call,
+        Err(error) => {
+            let error = syn::Error::new(
+                error.span(),
+                "`delay!` takes one call of a `#[delayed]` function: `delay!(load(i))`; for \
+                 any other function or closure use `delayed(f).call(args)`",
+            );
+            return error.to_compile_error();
+        }
+    };
+    let syn::Expr::Path(func) = &*call.func else {
+        return syn::Error::new_spanned(
+            &call.func,
+            "`delay!` takes a call of a named `#[delayed]` function; for a closure use \
+             `delayed(closure).call(args)`",
+        )
+        .to_compile_error();
+    };
+    let path = &func.path;
+    let name = path
+        .segments
+        .last()
+        .map(|s| s.ident.to_string())
+        .unwrap_or_default();
+    let mut companion = path.clone();
+    for segment in &mut companion.segments {
+        segment.arguments = syn::PathArguments::None;
+    }
+    let private = private_at(Span::call_site());
+    let parents = hidden("__parents");
+    let env = hidden("__env");
+    let cursor = hidden("__cursor");
+    let names: Vec<syn::Ident> = (0..call.args.len())
+        .map(|i| hidden(&format!("__a{i}")))
+        .collect();
+    let conversions = call.args.iter().zip(&names).map(|(arg, name)| {
+        let private = private_at(arg.span());
+        quote_spanned! {arg.span()=>
+            let #name = (&&&#private::dynamic::Wrap::new(#arg)).__arg(&mut #parents);
+        }
+    });
+    let reads = call
+        .args
+        .iter()
+        .zip(&names)
+        .enumerate()
+        .map(|(i, (arg, name))| {
+            let reader = arg_reader(i, arg.span());
+            let private = private_at(arg.span());
+            quote_spanned! {arg.span()=>
+                #companion::#reader(&mut #private::dynamic::Arg::source(&#name, #env, &mut #cursor))
+            }
+        });
+    let call_site = quote_spanned! {path.span()=>
+        ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!())
+    };
+    quote! {
+        {
+            #[allow(unused_imports)]
+            use #private::dynamic::{ViaConst as _, ViaMany as _, ViaNode as _};
+            #[allow(unused_mut)]
+            let mut #parents = #private::dynamic::Parents::new();
+            #(#conversions)*
+            #private::dynamic::task(
+                #name,
+                #call_site,
+                #parents,
+                ::core::option::Option::None,
+                move |#env: &#private::dynamic::Env<'_>| {
+                    #[allow(unused_mut, unused_variables)]
+                    let mut #cursor = 0usize;
+                    #func(#(#reads),*)
+                },
+            )
+        }
+    }
+}

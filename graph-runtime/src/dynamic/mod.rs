@@ -1,0 +1,581 @@
+//! Dynamic graphs: [`Delayed<T>`] values built at run time, in ordinary loops, and run
+//! by the same dispatcher as static graphs.
+//!
+//! Building a node allocates (its closure and its list of parents); computing lays the
+//! reachable nodes out once in one arena (one typed slot per node, one node table)
+//! and then dispatches them with no allocation per task.
+
+pub(crate) mod args;
+mod ops;
+mod plan;
+
+use core::fmt;
+use core::marker::PhantomData;
+use std::any::Any;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub use args::{Arg, GiveArg, IntoArg, Parents, PureArg};
+pub use plan::{compute, compute_with, Outputs};
+
+use crate::dispatch::{Flow, Scheduler};
+use crate::error::TaskError;
+use crate::info::GraphInfo;
+use crate::slot::SharedSlot;
+
+/// A value that a task will compute: Dask's `Delayed`.
+///
+/// Built with `delay!(f(args))` for `#[delayed]` functions or [`delayed`]`(f).call(args)`
+/// for any function or closure; combined with operators (`a + b`), [`map`](Self::map),
+/// [`split`](Delayed::split) and [`tree_reduce`]; run with [`compute`](Self::compute).
+///
+/// What cannot work on a value that does not exist yet cannot be written: `Delayed<T>`
+/// has no `Deref`, no `IntoIterator`, no `Display`, and its comparisons are not `bool`.
+/// Where Dask raises `TypeError: Truth of Delayed objects is not supported`, or
+/// `Delayed objects of unspecified length are not iterable`, this does not compile.
+pub struct Delayed<T> {
+    pub(crate) node: Arc<dyn Node>,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Delayed<T> {
+    fn clone(&self) -> Self {
+        Delayed {
+            node: self.node.clone(),
+            _value: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Delayed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Delayed({})", self.key())
+    }
+}
+
+/// What every dynamic node records about itself.
+pub(crate) struct Meta {
+    /// The function's name.
+    pub(crate) name: &'static str,
+    /// A name set with [`Delayed::named`].
+    pub(crate) custom: Mutex<Option<Arc<str>>>,
+    pub(crate) call_site: &'static str,
+    /// Unique per node; equal for pure nodes with equal inputs.
+    pub(crate) key: u64,
+}
+
+/// `file:line:column` of a caller, formatted once per call site.
+pub(crate) fn call_site_of(location: &'static Location<'static>) -> &'static str {
+    static SITES: Mutex<Option<HashMap<usize, &'static str>>> = Mutex::new(None);
+    let mut sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
+    let sites = sites.get_or_insert_with(HashMap::new);
+    sites
+        .entry(location as *const Location<'static> as usize)
+        .or_insert_with(|| {
+            let text = format!(
+                "{}:{}:{}",
+                location.file(),
+                location.line(),
+                location.column()
+            );
+            Box::leak(text.into_boxed_str())
+        })
+}
+
+/// Keys of impure nodes: a counter (the top bit stays clear; pure keys set it).
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+impl Meta {
+    fn new(name: &'static str, call_site: &'static str, key: Option<u64>) -> Self {
+        Meta {
+            name,
+            custom: Mutex::new(None),
+            call_site,
+            key: key.unwrap_or_else(|| NEXT_KEY.fetch_add(1, Ordering::Relaxed)),
+        }
+    }
+}
+
+/// A node of a dynamic graph, with its result type erased.
+pub(crate) trait Node: Send + Sync + 'static {
+    fn meta(&self) -> &Meta;
+    /// The nodes it reads, in argument order (a node read twice appears twice).
+    fn parents(&self) -> &[Arc<dyn Node>];
+    /// Moves the parents out (for dropping long chains without recursion).
+    fn take_parents(&mut self) -> Vec<Arc<dyn Node>>;
+    /// A result slot for one run, read `uses` times.
+    fn new_slot(&self, uses: u32) -> Box<dyn Any + Send + Sync>;
+    /// Runs the task: reads its inputs from `env`, stores its result.
+    fn run(&self, env: &Env<'_>) -> Flow;
+}
+
+/// The arena seen by one running node: every slot, and where this node's inputs are.
+pub struct Env<'a> {
+    slots: &'a [Box<dyn Any + Send + Sync>],
+    inputs: &'a [u32],
+    me: u32,
+}
+
+impl<'a> Env<'a> {
+    /// The typed slot of node `index`.
+    fn slot<T: 'static>(&self, index: u32) -> &'a SharedSlot<T> {
+        match self.slots[index as usize].downcast_ref::<SharedSlot<T>>() {
+            Some(slot) => slot,
+            None => unreachable!("taskweave: a dynamic node's slot has another type"),
+        }
+    }
+
+    /// The slot of this node's next input.
+    fn input<T: 'static>(&self, cursor: &mut usize) -> &'a SharedSlot<T> {
+        let index = self.inputs[*cursor];
+        *cursor += 1;
+        self.slot(index)
+    }
+}
+
+/// A task: a closure reading its inputs from the arena.
+struct Task<T, F> {
+    meta: Meta,
+    parents: Vec<Arc<dyn Node>>,
+    run: F,
+    _result: PhantomData<fn() -> T>,
+}
+
+impl<T, F> Node for Task<T, F>
+where
+    T: Send + Sync + 'static,
+    F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
+{
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn parents(&self) -> &[Arc<dyn Node>] {
+        &self.parents
+    }
+    fn take_parents(&mut self) -> Vec<Arc<dyn Node>> {
+        std::mem::take(&mut self.parents)
+    }
+    fn new_slot(&self, uses: u32) -> Box<dyn Any + Send + Sync> {
+        Box::new(SharedSlot::<T>::new(uses))
+    }
+    fn run(&self, env: &Env<'_>) -> Flow {
+        let value = (self.run)(env);
+        env.slot::<T>(env.me).put(value);
+        Flow::Continue
+    }
+}
+
+impl<T, F> Drop for Task<T, F> {
+    fn drop(&mut self) {
+        drop_parents(std::mem::take(&mut self.parents));
+    }
+}
+
+/// Drops a node's parents without recursing down a long chain: a parent this was the
+/// last owner of gives up its own parents to the same loop first.
+fn drop_parents(mut stack: Vec<Arc<dyn Node>>) {
+    while let Some(mut parent) = stack.pop() {
+        if let Some(node) = Arc::get_mut(&mut parent) {
+            stack.extend(node.take_parents());
+        }
+    }
+}
+
+/// Builds a task node; what `delay!` and [`delayed`] expand to.
+#[doc(hidden)]
+pub fn task<T, F>(
+    name: &'static str,
+    call_site: &'static str,
+    parents: Parents,
+    key: Option<u64>,
+    run: F,
+) -> Delayed<T>
+where
+    T: Send + Sync + 'static,
+    F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
+{
+    Delayed::from_node(Arc::new(Task {
+        meta: Meta::new(name, call_site, key),
+        parents: parents.nodes,
+        run,
+        _result: PhantomData,
+    }))
+}
+
+#[track_caller]
+pub(crate) fn task_here<T, F>(name: &'static str, parents: Vec<Arc<dyn Node>>, run: F) -> Delayed<T>
+where
+    T: Send + Sync + 'static,
+    F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
+{
+    Delayed::from_node(Arc::new(Task {
+        meta: Meta::new(name, call_site_of(Location::caller()), None),
+        parents,
+        run,
+        _result: PhantomData,
+    }))
+}
+
+/// Feeds one argument of a pure task to the key's hasher.
+pub(crate) type KeyPart<'a> = dyn Fn(&mut dyn Hasher) + 'a;
+
+/// The key of a pure task: its name and the keys or hashes of its inputs.
+#[doc(hidden)]
+pub fn pure_key(name: &str, inputs: &[&KeyPart<'_>]) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut hasher);
+    for input in inputs {
+        input(&mut hasher);
+    }
+    hasher.finish() | (1 << 63)
+}
+
+impl<T> Delayed<T> {
+    pub(crate) fn from_node(node: Arc<dyn Node>) -> Self {
+        Delayed {
+            node,
+            _value: PhantomData,
+        }
+    }
+
+    /// The node's name: the function's, or the one set with [`named`](Self::named).
+    pub fn name(&self) -> String {
+        match &*self
+            .node
+            .meta()
+            .custom
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+        {
+            Some(custom) => custom.to_string(),
+            None => self.node.meta().name.to_owned(),
+        }
+    }
+
+    /// The node's key: its name and a number (Dask's key), e.g. `inc-17`.
+    pub fn key(&self) -> String {
+        match &*self
+            .node
+            .meta()
+            .custom
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+        {
+            Some(custom) => custom.to_string(),
+            None => format!(
+                "{}-{}",
+                self.node.meta().name,
+                self.node.meta().key & !(1 << 63)
+            ),
+        }
+    }
+
+    /// Where the node was built, as `file:line:column`.
+    pub fn call_site(&self) -> String {
+        self.node.meta().call_site.to_owned()
+    }
+
+    /// Names the node (`load-3`): the name shows in errors, inspection and keys.
+    pub fn named(self, name: impl Into<String>) -> Self {
+        let name: String = name.into();
+        *self
+            .node
+            .meta()
+            .custom
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(name.into());
+        self
+    }
+
+    /// The graph that computing this value would run, without running it.
+    pub fn info(&self) -> GraphInfo {
+        plan::Plan::new(std::slice::from_ref(&self.node)).info()
+    }
+}
+
+impl<T: Send + Sync + 'static> Delayed<T> {
+    /// Computes the value on rayon's pool.
+    ///
+    /// # Panics
+    /// When a task panics, with a message naming the task and its call site.
+    #[track_caller]
+    pub fn compute(&self) -> T {
+        match self.try_compute() {
+            Ok(value) => value,
+            Err(error) => error.resume(),
+        }
+    }
+
+    /// Computes the value; a task's panic comes back as a [`TaskError`].
+    pub fn try_compute(&self) -> Result<T, TaskError> {
+        self.try_compute_with(Scheduler::Threads)
+    }
+
+    /// Computes the value with the given scheduler.
+    pub fn try_compute_with(&self, scheduler: Scheduler) -> Result<T, TaskError> {
+        plan::compute_with(scheduler, (self,)).map(|(value,)| value)
+    }
+
+    /// A task that applies `f` to the value (by reference): a method call, a field.
+    #[track_caller]
+    pub fn map<U, F>(&self, f: F) -> Delayed<U>
+    where
+        U: Send + Sync + 'static,
+        F: Fn(&T) -> U + Send + Sync + 'static,
+    {
+        task_here("map", vec![self.node.clone()], move |env| {
+            let mut cursor = 0;
+            let slot = env.input::<T>(&mut cursor);
+            f(crate::slot::Lend::lend(&slot.shared()))
+        })
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Delayed<T> {
+    /// Computes the value now and returns a node holding it: later graphs that use
+    /// it read the held value instead of running its tasks again.
+    #[track_caller]
+    pub fn persist(&self) -> Delayed<T> {
+        let value = self.compute();
+        let meta = Meta::new(
+            self.node.meta().name,
+            self.node.meta().call_site,
+            Some(self.node.meta().key),
+        );
+        *meta.custom.lock().unwrap_or_else(|e| e.into_inner()) = self
+            .node
+            .meta()
+            .custom
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Delayed::from_node(Arc::new(Held { meta, value }))
+    }
+}
+
+/// A persisted value.
+struct Held<T> {
+    meta: Meta,
+    value: T,
+}
+
+impl<T: Clone + Send + Sync + 'static> Node for Held<T> {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+    fn parents(&self) -> &[Arc<dyn Node>] {
+        &[]
+    }
+    fn take_parents(&mut self) -> Vec<Arc<dyn Node>> {
+        Vec::new()
+    }
+    fn new_slot(&self, uses: u32) -> Box<dyn Any + Send + Sync> {
+        Box::new(SharedSlot::<T>::new(uses))
+    }
+    fn run(&self, env: &Env<'_>) -> Flow {
+        env.slot::<T>(env.me).put(self.value.clone());
+        Flow::Continue
+    }
+}
+
+impl<A, B> Delayed<(A, B)>
+where
+    A: Clone + Send + Sync + 'static,
+    B: Clone + Send + Sync + 'static,
+{
+    /// Splits a value of a pair into two (Dask's `nout=2`). The pair is moved apart,
+    /// not cloned, when nothing else reads it.
+    #[track_caller]
+    pub fn split(&self) -> (Delayed<A>, Delayed<B>) {
+        let halves = task_here("split", vec![self.node.clone()], |env| {
+            let mut cursor = 0;
+            let (a, b) = crate::slot::give(&mut env.input::<(A, B)>(&mut cursor).shared());
+            (Mutex::new(Some(a)), Mutex::new(Some(b)))
+        });
+        let first = task_here("split.0", vec![halves.node.clone()], |env| {
+            let mut cursor = 0;
+            let halves = env.input::<Halves<A, B>>(&mut cursor).shared();
+            let taken = crate::slot::Lend::lend(&halves)
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            taken.expect("each half is taken once")
+        });
+        let second = task_here("split.1", vec![halves.node], |env| {
+            let mut cursor = 0;
+            let halves = env.input::<Halves<A, B>>(&mut cursor).shared();
+            let taken = crate::slot::Lend::lend(&halves)
+                .1
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            taken.expect("each half is taken once")
+        });
+        (first, second)
+    }
+}
+
+/// A split pair, each half taken by its own node.
+type Halves<A, B> = (Mutex<Option<A>>, Mutex<Option<B>>);
+
+/// Combines `parts` pairwise in a balanced tree of `combine` tasks (Dask's tree
+/// reduction): depth `log2(n)`, so the combines run in parallel.
+///
+/// # Panics
+/// When `parts` is empty.
+#[track_caller]
+pub fn tree_reduce<T, F>(parts: Vec<Delayed<T>>, combine: F) -> Delayed<T>
+where
+    T: Send + Sync + Clone + 'static,
+    F: Fn(T, T) -> T + Send + Sync + 'static,
+{
+    assert!(!parts.is_empty(), "tree_reduce of no parts");
+    let combine = Arc::new(combine);
+    let location = call_site_of(Location::caller());
+    let mut level = parts;
+    while level.len() > 1 {
+        let mut next = Vec::with_capacity(level.len().div_ceil(2));
+        let mut items = level.into_iter();
+        while let Some(a) = items.next() {
+            match items.next() {
+                Some(b) => {
+                    let combine = combine.clone();
+                    let node = Task {
+                        meta: Meta::new("tree_reduce", location, None),
+                        parents: vec![a.node, b.node],
+                        run: move |env: &Env<'_>| {
+                            let mut cursor = 0;
+                            let a =
+                                crate::slot::Give::give(&mut env.input::<T>(&mut cursor).shared());
+                            let b =
+                                crate::slot::Give::give(&mut env.input::<T>(&mut cursor).shared());
+                            combine(a, b)
+                        },
+                        _result: PhantomData,
+                    };
+                    next.push(Delayed::from_node(Arc::new(node)));
+                }
+                None => next.push(a),
+            }
+        }
+        level = next;
+    }
+    level.pop().expect("one part is left")
+}
+
+/// A function or closure made into a task builder (Dask's `delayed(f)`):
+/// `delayed(f).call(a, b)` builds a node of `f(a, b)`. Arguments may be `Delayed<T>`,
+/// `&Delayed<T>`, `Vec<Delayed<T>>` (for a `Vec<T>` parameter) or plain values.
+#[track_caller]
+pub fn delayed<F, Sig>(f: F) -> DelayedFn<F, Sig>
+where
+    F: Signature<Sig>,
+{
+    DelayedFn {
+        f: Arc::new(f),
+        name: short_type_name::<F>(),
+        call_site: call_site_of(Location::caller()),
+        _sig: PhantomData,
+    }
+}
+
+/// Names a function's parameter list, so that [`delayed`] knows its arity:
+/// implemented for every `Fn(A, B, …) -> R` with `Sig = fn(A, B, …) -> R`.
+pub trait Signature<Sig> {}
+
+fn short_type_name<F>() -> &'static str {
+    let full = std::any::type_name::<F>();
+    // `crate::module::function` or `crate::module::main::{{closure}}`.
+    let trimmed = full.trim_end_matches("::{{closure}}");
+    if trimmed.len() != full.len() {
+        return "closure";
+    }
+    trimmed.rsplit("::").next().unwrap_or(full)
+}
+
+/// A task builder made by [`delayed`].
+pub struct DelayedFn<F, Sig, Purity = Impure> {
+    f: Arc<F>,
+    name: &'static str,
+    call_site: &'static str,
+    _sig: PhantomData<fn() -> (Sig, Purity)>,
+}
+
+/// [`DelayedFn`] of a function that may give different results for equal arguments.
+pub struct Impure;
+/// [`DelayedFn`] of a pure function: equal arguments, one node.
+pub struct Pure;
+
+impl<F, Sig, Purity> DelayedFn<F, Sig, Purity> {
+    /// Names the tasks this builds (the default is the function's name).
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// Marks the function pure: calls with equal arguments (equal nodes, or equal
+    /// constants by `Hash`) are one node, computed once (Dask's `pure=True`).
+    pub fn pure(self) -> DelayedFn<F, Sig, Pure> {
+        DelayedFn {
+            f: self.f,
+            name: self.name,
+            call_site: self.call_site,
+            _sig: PhantomData,
+        }
+    }
+}
+
+/// An argument of a pure task: given by value and hashed into the task's key.
+pub trait PureGiveArg: GiveArg + PureArg {}
+impl<A: GiveArg + PureArg> PureGiveArg for A {}
+
+macro_rules! delayed_fn_arity {
+    ($($arg:ident: $ty:ident / $a:ident),*) => {
+        impl<F, R, $($ty),*> Signature<fn($($ty),*) -> R> for F where F: Fn($($ty),*) -> R {}
+
+        delayed_fn_arity!(@call Impure, GiveArg, $($arg: $ty / $a),*);
+        delayed_fn_arity!(@call Pure, PureGiveArg, $($arg: $ty / $a),*);
+    };
+    (@call $purity:ident, $bound:path, $($arg:ident: $ty:ident / $a:ident),*) => {
+        impl<F, R, $($ty),*> DelayedFn<F, fn($($ty),*) -> R, $purity>
+        where
+            F: Fn($($ty),*) -> R + Send + Sync + 'static,
+            R: Send + Sync + 'static,
+            $($ty: 'static,)*
+        {
+            /// Builds a node that calls the function with these arguments: nodes,
+            /// `Vec`s of nodes, or plain values.
+            #[allow(clippy::too_many_arguments)]
+            pub fn call<$($a: IntoArg<$ty>),*>(&self $(, $arg: $a)*) -> Delayed<R>
+            where
+                $($a::Arg: $bound,)*
+            {
+                #[allow(unused_mut)]
+                let mut parents = Parents::new();
+                $(let $arg = $arg.into_arg(&mut parents);)*
+                let key = delayed_fn_arity!(@key $purity, self.name, $($arg),*);
+                let f = self.f.clone();
+                task(self.name, self.call_site, parents, key, move |env: &Env<'_>| {
+                    let mut cursor = 0usize;
+                    let _ = (&mut cursor, env);
+                    f($($arg.give_value(env, &mut cursor)),*)
+                })
+            }
+        }
+    };
+    (@key Impure, $name:expr, $($arg:ident),*) => { None };
+    (@key Pure, $name:expr, $($arg:ident),*) => {
+        Some(pure_key($name, &[$(&|h: &mut dyn Hasher| $arg.hash_into(h)),*]))
+    };
+}
+delayed_fn_arity!();
+delayed_fn_arity!(a: A / IA);
+delayed_fn_arity!(a: A / IA, b: B / IB);
+delayed_fn_arity!(a: A / IA, b: B / IB, c: C / IC);
+delayed_fn_arity!(a: A / IA, b: B / IB, c: C / IC, d: D / ID);
+delayed_fn_arity!(a: A / IA, b: B / IB, c: C / IC, d: D / ID, e: E / IE);
+delayed_fn_arity!(a: A / IA, b: B / IB, c: C / IC, d: D / ID, e: E / IE, g: G / IG);

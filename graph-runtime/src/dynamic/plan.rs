@@ -1,0 +1,283 @@
+//! Laying a dynamic graph out for one run: the reachable nodes in topological order,
+//! their inputs, a node table, one typed slot each; then the dispatcher runs it.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU32;
+use std::sync::Arc;
+
+use super::{Delayed, Env, Node, Parents};
+use crate::dispatch::{dispatch, Scheduler};
+use crate::error::TaskError;
+use crate::info::GraphInfo;
+use crate::slot::SharedSlot;
+use crate::table::{NodeInfo, Table};
+
+/// The nodes reachable from some outputs, numbered in topological order.
+pub(crate) struct Plan {
+    nodes: Vec<Arc<dyn Node>>,
+    /// Every node's inputs (node indices, in argument order), one list after another.
+    inputs: Vec<u32>,
+    input_start: Vec<u32>,
+    /// How many reads each node's result has (outputs included).
+    uses: Vec<u32>,
+    successors: Vec<u32>,
+    successor_start: Vec<u32>,
+    in_degree: Vec<u32>,
+    roots: Vec<u32>,
+    width: u32,
+    /// The node index of each output.
+    outputs: Vec<u32>,
+    names: Vec<Arc<str>>,
+}
+
+impl Plan {
+    /// Lays out everything `outputs` depends on. Pure nodes with equal keys are one.
+    pub(crate) fn new(outputs: &[Arc<dyn Node>]) -> Plan {
+        let mut index: HashMap<usize, u32> = HashMap::new();
+        let mut pure: HashMap<u64, u32> = HashMap::new();
+        let mut nodes: Vec<Arc<dyn Node>> = Vec::new();
+        // Iterative depth-first post-order: a chain of a million nodes needs no stack.
+        let mut stack: Vec<(Arc<dyn Node>, usize)> = Vec::new();
+        let address = |n: &Arc<dyn Node>| Arc::as_ptr(n) as *const () as usize;
+        let is_pure = |n: &Arc<dyn Node>| n.meta().key >> 63 == 1;
+        const PENDING: u32 = u32::MAX;
+        for out in outputs {
+            if index.contains_key(&address(out)) {
+                continue;
+            }
+            index.insert(address(out), PENDING);
+            stack.push((out.clone(), 0));
+            while let Some((node, next)) = stack.last_mut() {
+                if let Some(parent) = node.parents().get(*next).cloned() {
+                    *next += 1;
+                    let key = address(&parent);
+                    if index.contains_key(&key) {
+                        continue;
+                    }
+                    if is_pure(&parent) {
+                        if let Some(&same) = pure.get(&parent.meta().key) {
+                            index.insert(key, same);
+                            continue;
+                        }
+                    }
+                    index.insert(key, PENDING);
+                    stack.push((parent, 0));
+                } else {
+                    let (node, _) = stack.pop().expect("a node");
+                    let i = nodes.len() as u32;
+                    if is_pure(&node) {
+                        // A pure twin may have been laid out since this one was pushed.
+                        if let Some(&same) = pure.get(&node.meta().key) {
+                            index.insert(address(&node), same);
+                            continue;
+                        }
+                        pure.insert(node.meta().key, i);
+                    }
+                    index.insert(address(&node), i);
+                    nodes.push(node);
+                }
+            }
+        }
+        let n = nodes.len();
+        let mut inputs = Vec::new();
+        let mut input_start = Vec::with_capacity(n + 1);
+        let mut uses = vec![0u32; n];
+        let mut edges: Vec<(u32, u32)> = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            input_start.push(inputs.len() as u32);
+            let first = inputs.len();
+            for parent in node.parents() {
+                let p = index[&address(parent)];
+                inputs.push(p);
+                uses[p as usize] += 1;
+            }
+            let mut preds: Vec<u32> = inputs[first..].to_vec();
+            preds.sort_unstable();
+            preds.dedup();
+            edges.extend(preds.into_iter().map(|p| (p, i as u32)));
+        }
+        input_start.push(inputs.len() as u32);
+        edges.sort_unstable();
+        let mut successors = Vec::with_capacity(edges.len());
+        let mut successor_start = vec![0u32; n + 1];
+        let mut in_degree = vec![0u32; n];
+        for &(p, s) in &edges {
+            successors.push(s);
+            successor_start[p as usize + 1] += 1;
+            in_degree[s as usize] += 1;
+        }
+        for i in 0..n {
+            successor_start[i + 1] += successor_start[i];
+        }
+        let roots = (0..n as u32)
+            .filter(|&i| in_degree[i as usize] == 0)
+            .collect();
+        let outputs: Vec<u32> = outputs.iter().map(|o| index[&address(o)]).collect();
+        for &o in &outputs {
+            uses[o as usize] += 1;
+        }
+        // Longest-path levels; the widest level bounds the parallelism.
+        let mut level = vec![0u32; n];
+        let mut per_level = vec![0u32; n + 1];
+        for i in 0..n {
+            per_level[level[i] as usize] += 1;
+            let (a, b) = (successor_start[i] as usize, successor_start[i + 1] as usize);
+            for &s in &successors[a..b] {
+                level[s as usize] = level[s as usize].max(level[i] + 1);
+            }
+        }
+        let width = per_level.into_iter().max().unwrap_or(0);
+        let names = nodes
+            .iter()
+            .map(|node| {
+                let meta = node.meta();
+                let custom = meta
+                    .custom
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                custom.unwrap_or_else(|| Arc::from(meta.name))
+            })
+            .collect();
+        Plan {
+            nodes,
+            inputs,
+            input_start,
+            uses,
+            successors,
+            successor_start,
+            in_degree,
+            roots,
+            width,
+            outputs,
+            names,
+        }
+    }
+
+    fn node_infos(&self) -> Vec<NodeInfo<'_>> {
+        (0..self.nodes.len())
+            .map(|i| NodeInfo {
+                name: &self.names[i],
+                call_site: self.nodes[i].meta().call_site,
+                in_degree: self.in_degree[i],
+                first_successor: self.successor_start[i],
+                successor_count: self.successor_start[i + 1] - self.successor_start[i],
+            })
+            .collect()
+    }
+
+    /// The laid-out graph for inspection.
+    pub(crate) fn info(&self) -> GraphInfo {
+        let infos = self.node_infos();
+        let table = Table::from_parts(&infos, &self.successors, &self.roots, self.width);
+        GraphInfo::from_table(&table)
+    }
+
+    /// Runs the graph; returns the filled slots for the outputs to be read from.
+    fn run(&self, scheduler: Scheduler) -> Result<Vec<Box<dyn Any + Send + Sync>>, TaskError> {
+        let infos = self.node_infos();
+        let table = Table::from_parts(&infos, &self.successors, &self.roots, self.width);
+        let slots: Vec<Box<dyn Any + Send + Sync>> = self
+            .nodes
+            .iter()
+            .zip(&self.uses)
+            .map(|(node, &uses)| node.new_slot(uses))
+            .collect();
+        let pending: Vec<AtomicU32> = (0..self.nodes.len()).map(|_| AtomicU32::new(0)).collect();
+        let run = |i: u32| {
+            let (a, b) = (
+                self.input_start[i as usize] as usize,
+                self.input_start[i as usize + 1] as usize,
+            );
+            let env = Env {
+                slots: &slots,
+                inputs: &self.inputs[a..b],
+                me: i,
+            };
+            self.nodes[i as usize].run(&env)
+        };
+        dispatch(&table, &pending, &run, scheduler)?;
+        Ok(slots)
+    }
+}
+
+/// Several values to compute in one run: a tuple of `&Delayed<T>`, or a slice.
+pub trait Outputs {
+    /// What the run returns: a tuple of values, or a `Vec`.
+    type Values;
+    #[doc(hidden)]
+    fn nodes(&self) -> Parents;
+    #[doc(hidden)]
+    fn read(slots: &[Box<dyn Any + Send + Sync>], outputs: &[u32]) -> Self::Values;
+}
+
+fn read_output<T: 'static>(slots: &[Box<dyn Any + Send + Sync>], index: u32) -> T {
+    let slot = slots[index as usize]
+        .downcast_ref::<SharedSlot<T>>()
+        .expect("an output slot of its own type");
+    match slot.take_last() {
+        Some(value) => value,
+        None => panic!(
+            "taskweave: a value was requested twice in one compute; request it once and clone the result"
+        ),
+    }
+}
+
+macro_rules! outputs_tuple {
+    ($($ty:ident $i:tt),*) => {
+        impl<'d, $($ty: Send + Sync + 'static),*> Outputs for ($(&'d Delayed<$ty>,)*) {
+            type Values = ($($ty,)*);
+            fn nodes(&self) -> Parents {
+                Parents { nodes: vec![$(self.$i.node.clone()),*] }
+            }
+            fn read(slots: &[Box<dyn Any + Send + Sync>], outputs: &[u32]) -> Self::Values {
+                ($(read_output::<$ty>(slots, outputs[$i]),)*)
+            }
+        }
+    };
+}
+
+outputs_tuple!(A 0);
+outputs_tuple!(A 0, B 1);
+outputs_tuple!(A 0, B 1, C 2);
+outputs_tuple!(A 0, B 1, C 2, D 3);
+outputs_tuple!(A 0, B 1, C 2, D 3, E 4);
+outputs_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
+outputs_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+outputs_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+
+impl<T: Send + Sync + 'static> Outputs for &[Delayed<T>] {
+    type Values = Vec<T>;
+    fn nodes(&self) -> Parents {
+        Parents {
+            nodes: self.iter().map(|d| d.node.clone()).collect(),
+        }
+    }
+    fn read(slots: &[Box<dyn Any + Send + Sync>], outputs: &[u32]) -> Vec<T> {
+        outputs
+            .iter()
+            .map(|&o| read_output::<T>(slots, o))
+            .collect()
+    }
+}
+
+/// Computes several values in one run on rayon's pool; intermediates they share run
+/// once: `let (s, p) = taskweave::compute((&sum, &peak));`.
+///
+/// # Panics
+/// When a task panics, with a message naming the task and its call site.
+#[track_caller]
+pub fn compute<O: Outputs>(outputs: O) -> O::Values {
+    match compute_with(Scheduler::Threads, outputs) {
+        Ok(values) => values,
+        Err(error) => error.resume(),
+    }
+}
+
+/// [`compute`] with a scheduler; a task's panic comes back as a [`TaskError`].
+pub fn compute_with<O: Outputs>(scheduler: Scheduler, outputs: O) -> Result<O::Values, TaskError> {
+    let plan = Plan::new(&outputs.nodes().nodes);
+    let slots = plan.run(scheduler)?;
+    Ok(O::read(&slots, &plan.outputs))
+}

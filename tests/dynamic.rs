@@ -1,0 +1,333 @@
+//! Dynamic graphs: `Delayed<T>` built at run time compute what direct sequential
+//! evaluation computes; shared intermediates, persisted values and pure duplicates
+//! run once; panics name the task.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use taskweave::prelude::*;
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+#[delayed]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+#[delayed]
+fn load(i: u32) -> Vec<f64> {
+    (0..4).map(|k| f64::from(i * 4 + k)).collect()
+}
+
+#[delayed]
+fn clean(v: Vec<f64>) -> Vec<f64> {
+    v.into_iter().filter(|x| x % 2.0 == 0.0).collect()
+}
+
+#[delayed]
+fn total(parts: &[Vec<f64>]) -> f64 {
+    parts.iter().flatten().sum()
+}
+
+#[delayed]
+fn sum(parts: Vec<i64>) -> i64 {
+    parts.iter().sum()
+}
+
+#[delayed]
+fn len_of(v: &[f64]) -> usize {
+    v.len()
+}
+
+#[delayed]
+fn divmod(a: i64, b: i64) -> (i64, i64) {
+    (a / b, a % b)
+}
+
+fn both<T: Send + Sync + Clone + PartialEq + std::fmt::Debug + 'static>(
+    d: &Delayed<T>,
+    expected: T,
+) {
+    assert_eq!(d.compute(), expected, "thread pool");
+    assert_eq!(
+        d.try_compute_with(Scheduler::Sync).unwrap(),
+        expected,
+        "synchronous scheduler"
+    );
+}
+
+#[test]
+fn chain_built_in_a_loop() {
+    let mut x = delay!(inc(0));
+    let mut direct = inc(0);
+    for _ in 0..100 {
+        x = delay!(inc(x));
+        direct = inc(direct);
+    }
+    both(&x, direct);
+}
+
+#[test]
+fn fan_in_of_a_run_time_count() {
+    let n = 37;
+    let parts: Vec<Delayed<Vec<f64>>> = (0..n).map(|i| delay!(clean(load(i)))).collect();
+    let result = delay!(total(parts));
+    let direct: Vec<Vec<f64>> = (0..n).map(|i| clean(load(i))).collect();
+    both(&result, total(&direct));
+}
+
+#[test]
+fn vec_argument_arrives_as_vec() {
+    let parts: Vec<Delayed<i64>> = (0..10).map(|i| delay!(inc(i))).collect();
+    let s = delay!(sum(parts));
+    both(&s, sum((0..10).map(inc).collect()));
+}
+
+#[test]
+fn borrowed_and_repeated_arguments() {
+    let v = delay!(load(2));
+    let a = delay!(len_of(&v));
+    let b = delay!(len_of(&v));
+    let c = delay!(clean(v));
+    let (a, b, c) = taskweave::compute((&a, &b, &c));
+    assert_eq!((a, b, c), (4, 4, clean(load(2))));
+}
+
+#[test]
+fn same_node_twice_in_one_call() {
+    let a = delay!(inc(3));
+    let b = delay!(add(&a, &a));
+    both(&b, add(inc(3), inc(3)));
+}
+
+#[test]
+fn explicit_form_with_closures_and_plain_functions() {
+    let a = delay!(inc(1));
+    let doubled = delayed(|x: i64| x * 2).call(&a);
+    let mixed = delayed(|x: i64, y: i64, z: i64| x * 100 + y * 10 + z).call(&a, 5, doubled);
+    let maxed = delayed(i64::max).call(mixed.clone(), 1_000);
+    both(&maxed, i64::max(2 * 100 + 5 * 10 + 4, 1_000));
+    both(&mixed, 254);
+}
+
+#[test]
+fn operators() {
+    let a = delay!(inc(4));
+    let b = delay!(inc(9));
+    let c = &a + &b;
+    let d = &a * 3 - &b;
+    let e = -(a.clone() % 3) ^ b.clone();
+    let (c, d, e) = taskweave::compute((&c, &d, &e));
+    assert_eq!((c, d, e), (5 + 10, 5 * 3 - 10, -(5 % 3) ^ 10));
+}
+
+#[test]
+fn map_for_methods_and_fields() {
+    let v = delay!(load(1));
+    let n = v.map(|v| v.len());
+    let first = v.map(|v| v[0]);
+    let (n, first) = taskweave::compute((&n, &first));
+    assert_eq!((n, first), (4, 4.0));
+}
+
+#[test]
+fn split_a_pair() {
+    let pair = delay!(divmod(17, 5));
+    let (q, r) = pair.split();
+    let s = delay!(add(q, r));
+    both(&s, 3 + 2);
+}
+
+#[test]
+fn tree_reduction() {
+    let parts: Vec<Delayed<i64>> = (0..1000).map(|i| delay!(inc(i))).collect();
+    let total = tree_reduce(parts, |a, b| a + b);
+    both(&total, (1..=1000).sum());
+    // A balanced tree: 1,000 leaves and 999 combines, depth 10.
+    assert_eq!(total.info().len(), 1999);
+}
+
+#[test]
+fn several_outputs_share_intermediates() {
+    static LOADS: AtomicUsize = AtomicUsize::new(0);
+    #[delayed]
+    fn counted_load(i: u32) -> Vec<f64> {
+        LOADS.fetch_add(1, Ordering::SeqCst);
+        load(i)
+    }
+    let shared = delay!(counted_load(3));
+    let a = delay!(len_of(&shared));
+    let b = delay!(total(vec![shared.clone()]));
+    let (a, b) = taskweave::compute((&a, &b));
+    assert_eq!((a, b), (4, total(&[load(3)])));
+    assert_eq!(LOADS.load(Ordering::SeqCst), 1, "the shared load ran once");
+}
+
+#[test]
+fn persisted_values_are_not_run_again() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    #[delayed]
+    fn expensive(x: i64) -> i64 {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        x * 10
+    }
+    let base = delay!(expensive(4)).persist();
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+    let a = delay!(inc(base.clone()));
+    let b = delay!(add(base.clone(), 2));
+    assert_eq!(taskweave::compute((&a, &b)), (41, 42));
+    assert_eq!(a.compute(), 41);
+    assert_eq!(
+        RUNS.load(Ordering::SeqCst),
+        1,
+        "a persisted value is not run again"
+    );
+}
+
+#[test]
+fn pure_duplicates_are_one_node() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    fn slow_square(x: i64) -> i64 {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        x * x
+    }
+    let square = delayed(slow_square).pure();
+    let a = square.call(7);
+    let b = square.call(7);
+    let c = square.call(8);
+    let total = delayed(|a: i64, b: i64, c: i64| a + b + c).call(a, b, c);
+    assert_eq!(total.compute(), 49 + 49 + 64);
+    assert_eq!(RUNS.load(Ordering::SeqCst), 2, "square(7) ran once");
+    // Impure functions are not merged.
+    let impure = delayed(slow_square);
+    let total = delayed(|a: i64, b: i64| a + b).call(impure.call(3), impure.call(3));
+    assert_eq!(total.compute(), 18);
+    assert_eq!(RUNS.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn names_and_keys() {
+    let a = delay!(inc(1));
+    assert_eq!(a.name(), "inc");
+    assert!(a.key().starts_with("inc-"), "{}", a.key());
+    let b = delay!(inc(a)).named("load-3");
+    assert_eq!(b.name(), "load-3");
+    assert_eq!(b.key(), "load-3");
+    let names: Vec<String> = b.info().nodes().iter().map(|n| n.name.clone()).collect();
+    assert_eq!(names, ["inc", "load-3"]);
+    assert!(
+        b.call_site().starts_with("tests/dynamic.rs:"),
+        "{}",
+        b.call_site()
+    );
+}
+
+#[test]
+fn panic_names_the_task_and_its_dependents_never_run() {
+    static AFTER: AtomicUsize = AtomicUsize::new(0);
+    #[delayed]
+    fn boom(x: i64) -> i64 {
+        if x > 2 {
+            panic!("too big: {x}");
+        }
+        x
+    }
+    #[delayed]
+    fn after(x: i64) -> i64 {
+        AFTER.fetch_add(1, Ordering::SeqCst);
+        x
+    }
+    let bad = delay!(boom(5)).named("boom-5");
+    let line = line!() - 1;
+    let result = delay!(after(bad));
+    for scheduler in [Scheduler::Threads, Scheduler::Sync] {
+        let error = result.try_compute_with(scheduler).unwrap_err();
+        assert_eq!(error.task(), "boom-5");
+        assert_eq!(error.message(), "too big: 5");
+        assert!(
+            error
+                .call_site()
+                .starts_with(&format!("tests/dynamic.rs:{line}:")),
+            "{}",
+            error.call_site()
+        );
+    }
+    assert_eq!(AFTER.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn every_result_dropped_exactly_once() {
+    static LIVE: Mutex<i64> = Mutex::new(0);
+    #[derive(Debug)]
+    struct Tracked(i64);
+    impl Tracked {
+        fn new(v: i64) -> Self {
+            *LIVE.lock().unwrap() += 1;
+            Tracked(v)
+        }
+    }
+    impl Clone for Tracked {
+        fn clone(&self) -> Self {
+            Tracked::new(self.0)
+        }
+    }
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            *LIVE.lock().unwrap() -= 1;
+        }
+    }
+    #[delayed]
+    fn make(v: i64) -> Tracked {
+        Tracked::new(v)
+    }
+    #[delayed]
+    fn grow(t: Tracked) -> Tracked {
+        Tracked::new(t.0 + 1)
+    }
+    #[delayed]
+    fn peek(t: &Tracked) -> i64 {
+        if t.0 < 0 {
+            panic!("negative");
+        }
+        t.0
+    }
+    {
+        let a = delay!(make(1));
+        let b = delay!(grow(a.clone()));
+        let c = delay!(grow(a));
+        let p = delay!(peek(&b));
+        let q = delay!(peek(&c));
+        assert_eq!(taskweave::compute((&p, &q)), (2, 2));
+        let bad = delay!(peek(&delay!(make(-1))));
+        assert!(bad.try_compute().is_err());
+    }
+    assert_eq!(*LIVE.lock().unwrap(), 0, "every value dropped, none twice");
+}
+
+#[test]
+fn million_node_chain_and_tree_with_the_default_stack() {
+    #[delayed]
+    fn step(x: u64) -> u64 {
+        x.wrapping_mul(3).wrapping_add(1)
+    }
+    let mut x = delay!(step(1));
+    let mut direct = step(1);
+    for _ in 1..1_000_000 {
+        x = delay!(step(x));
+        direct = step(direct);
+    }
+    assert_eq!(x.compute(), direct);
+    drop(x);
+
+    let leaves: Vec<Delayed<u64>> = (0..1_000_000u64)
+        .map(|i| delayed(|v: u64| v % 7).call(i))
+        .collect();
+    let total = tree_reduce(leaves, |a, b| a + b);
+    assert_eq!(
+        total.compute(),
+        (0..1_000_000u64).map(|v| v % 7).sum::<u64>()
+    );
+}
