@@ -37,8 +37,8 @@
 
 pub use graph_macros::{delay, delayed, graph};
 pub use graph_runtime::{
-    compute, compute_with, delayed, dispatch, tree_reduce, Delayed, DelayedFn, Flow, Graph,
-    GraphInfo, NodeInfo, NodeView, Outputs, Scheduler, Table, TaskError,
+    compute, compute_with, delayed, dispatch, prepare, tree_reduce, Delayed, DelayedFn, Flow, Graph,
+    GraphInfo, NodeInfo, NodeView, Outputs, Prepared, Scheduler, Table, TaskError,
 };
 
 #[doc(hidden)]

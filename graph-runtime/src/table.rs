@@ -97,6 +97,21 @@ impl<'a> Table<'a> {
         }
     }
 
+    /// A table the caller has already checked (a dynamic plan, checked when made).
+    pub(crate) fn trusted(
+        nodes: &'a [NodeInfo<'a>],
+        successors: &'a [u32],
+        roots: &'a [u32],
+        width: u32,
+    ) -> Self {
+        Table {
+            nodes,
+            successors,
+            roots,
+            width: width.min(nodes.len() as u32),
+        }
+    }
+
     /// The nodes, in topological order.
     pub fn nodes(&self) -> &'a [NodeInfo<'a>] {
         self.nodes

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use args::{Arg, GiveArg, IntoArg, Parents, PureArg};
-pub use plan::{compute, compute_with, Outputs};
+pub use plan::{compute, compute_with, prepare, Outputs, Prepared};
 
 use crate::dispatch::{Flow, Scheduler};
 use crate::error::TaskError;

@@ -140,7 +140,7 @@ impl Plan {
                 custom.unwrap_or_else(|| Arc::from(meta.name))
             })
             .collect();
-        Plan {
+        let plan = Plan {
             nodes,
             inputs,
             input_start,
@@ -152,7 +152,12 @@ impl Plan {
             width,
             outputs,
             names,
-        }
+        };
+        // Built to be consistent; checked once all the same, before any run trusts it.
+        let infos = plan.node_infos();
+        Table::from_parts(&infos, &plan.successors, &plan.roots, plan.width);
+        drop(infos);
+        plan
     }
 
     fn node_infos(&self) -> Vec<NodeInfo<'_>> {
@@ -174,31 +179,99 @@ impl Plan {
         GraphInfo::from_table(&table)
     }
 
-    /// Runs the graph; returns the filled slots for the outputs to be read from.
-    fn run(&self, scheduler: Scheduler) -> Result<Vec<Box<dyn Any + Send + Sync>>, TaskError> {
-        let infos = self.node_infos();
-        let table = Table::from_parts(&infos, &self.successors, &self.roots, self.width);
-        let slots: Vec<Box<dyn Any + Send + Sync>> = self
-            .nodes
+    /// One empty slot per node.
+    fn slots(&self) -> Vec<Box<dyn Any + Send + Sync>> {
+        self.nodes
             .iter()
             .zip(&self.uses)
             .map(|(node, &uses)| node.new_slot(uses))
-            .collect();
-        let pending: Vec<AtomicU32> = (0..self.nodes.len()).map(|_| AtomicU32::new(0)).collect();
+            .collect()
+    }
+
+    /// Runs the graph once: every node's result goes to its slot in `slots`.
+    fn run(
+        &self,
+        slots: &[Box<dyn Any + Send + Sync>],
+        pending: &[AtomicU32],
+        scheduler: Scheduler,
+    ) -> Result<(), TaskError> {
+        let infos = self.node_infos();
+        // Checked once, when the plan was made.
+        let table = Table::trusted(&infos, &self.successors, &self.roots, self.width);
         let run = |i: u32| {
             let (a, b) = (
                 self.input_start[i as usize] as usize,
                 self.input_start[i as usize + 1] as usize,
             );
             let env = Env {
-                slots: &slots,
+                slots,
                 inputs: &self.inputs[a..b],
                 me: i,
             };
             self.nodes[i as usize].run(&env)
         };
-        dispatch(&table, &pending, &run, scheduler)?;
-        Ok(slots)
+        dispatch(&table, pending, &run, scheduler)
+    }
+}
+
+/// A dynamic graph laid out once, to be computed many times: the arena (slots and
+/// counters) is reused, so a compute allocates nothing per task.
+pub struct Prepared<V> {
+    plan: Plan,
+    slots: Vec<Box<dyn Any + Send + Sync>>,
+    pending: Vec<AtomicU32>,
+    read: fn(&[Box<dyn Any + Send + Sync>], &[u32]) -> V,
+}
+
+impl<V> Prepared<V> {
+    /// Runs the graph on rayon's pool.
+    ///
+    /// # Panics
+    /// When a task panics, with a message naming the task and its call site.
+    #[track_caller]
+    pub fn compute(&mut self) -> V {
+        match self.try_compute_with(Scheduler::Threads) {
+            Ok(values) => values,
+            Err(error) => error.resume(),
+        }
+    }
+
+    /// Runs the graph with a scheduler; a task's panic comes back as a [`TaskError`].
+    pub fn try_compute_with(&mut self, scheduler: Scheduler) -> Result<V, TaskError> {
+        match self.plan.run(&self.slots, &self.pending, scheduler) {
+            Ok(()) => Ok((self.read)(&self.slots, &self.plan.outputs)),
+            Err(error) => {
+                // Results of the tasks that did run are still in their slots.
+                self.slots = self.plan.slots();
+                Err(error)
+            }
+        }
+    }
+
+    /// The laid-out graph.
+    pub fn info(&self) -> GraphInfo {
+        self.plan.info()
+    }
+
+    /// The number of nodes after merging pure duplicates.
+    pub fn len(&self) -> usize {
+        self.plan.nodes.len()
+    }
+
+    /// Whether the graph has no node.
+    pub fn is_empty(&self) -> bool {
+        self.plan.nodes.is_empty()
+    }
+}
+
+/// Lays out what `outputs` depend on once, for [`Prepared::compute`] to run many times.
+pub fn prepare<O: Outputs>(outputs: O) -> Prepared<O::Values> {
+    let plan = Plan::new(&outputs.nodes().nodes);
+    Prepared {
+        slots: plan.slots(),
+        pending: (0..plan.nodes.len()).map(|_| AtomicU32::new(0)).collect(),
+        plan,
+        read: O::read,
     }
 }
 
@@ -277,7 +350,5 @@ pub fn compute<O: Outputs>(outputs: O) -> O::Values {
 
 /// [`compute`] with a scheduler; a task's panic comes back as a [`TaskError`].
 pub fn compute_with<O: Outputs>(scheduler: Scheduler, outputs: O) -> Result<O::Values, TaskError> {
-    let plan = Plan::new(&outputs.nodes().nodes);
-    let slots = plan.run(scheduler)?;
-    Ok(O::read(&slots, &plan.outputs))
+    prepare(outputs).try_compute_with(scheduler)
 }

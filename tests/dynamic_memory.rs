@@ -1,0 +1,135 @@
+//! Dynamic graphs, counted by a global allocator: once a graph is laid out, a compute
+//! allocates the same small number of times whatever the number of nodes; a chain of
+//! 8 MB values never holds more than a few of them at once.
+//!
+//! A plain `main` (no test harness), so no other test allocates meanwhile.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use taskweave::prelude::*;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(size: usize) {
+    let live = LIVE.fetch_add(size, Ordering::SeqCst) + size;
+    PEAK.fetch_max(live, Ordering::SeqCst);
+}
+
+// SAFETY: defers every call to the system allocator, only counting them.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        grew(layout.size());
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::SeqCst);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        LIVE.fetch_sub(layout.size(), Ordering::SeqCst);
+        grew(new_size);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[delayed]
+fn leaf(i: u64) -> u64 {
+    i.wrapping_mul(2654435761)
+}
+
+#[delayed]
+fn combine(a: u64, b: &u64) -> u64 {
+    a ^ b.rotate_left(3)
+}
+
+/// `leaves` leaves folded pairwise: about `2 * leaves` nodes.
+fn tree(leaves: u64) -> (Delayed<u64>, u64) {
+    let mut level: Vec<Delayed<u64>> = (0..leaves).map(|i| delay!(leaf(i))).collect();
+    let mut direct: Vec<u64> = (0..leaves).map(leaf).collect();
+    while level.len() > 1 {
+        let mut next = Vec::new();
+        let mut next_direct = Vec::new();
+        for (pair, values) in level.chunks(2).zip(direct.chunks(2)) {
+            match (pair, values) {
+                ([a, b], [x, y]) => {
+                    next.push(delay!(combine(a, b)));
+                    next_direct.push(combine(*x, y));
+                }
+                _ => {
+                    next.push(pair[0].clone());
+                    next_direct.push(values[0]);
+                }
+            }
+        }
+        level = next;
+        direct = next_direct;
+    }
+    (level.pop().unwrap(), direct[0])
+}
+
+/// Allocations of one compute of a prepared graph, run inside the pool.
+fn allocations_per_compute(pool: &rayon::ThreadPool, leaves: u64) -> usize {
+    let (root, expected) = tree(leaves);
+    let mut prepared = taskweave::prepare((&root,));
+    pool.install(|| {
+        for _ in 0..3 {
+            assert_eq!(prepared.compute(), (expected,));
+        }
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        for _ in 0..10 {
+            assert_eq!(prepared.compute(), (expected,));
+        }
+        (ALLOCATIONS.load(Ordering::SeqCst) - before) / 10
+    })
+}
+
+#[delayed]
+fn fresh(previous: Vec<u8>) -> Vec<u8> {
+    let mut next = vec![0u8; 8 << 20];
+    next[0] = previous[0].wrapping_add(1);
+    next
+}
+
+fn main() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let small = allocations_per_compute(&pool, 1_000);
+    let large = allocations_per_compute(&pool, 10_000);
+    println!("dynamic_memory: allocations per compute of a prepared graph: {small} (~2,000 nodes), {large} (~20,000 nodes)");
+    assert_eq!(small, large, "allocations grow with the number of nodes");
+    assert!(small <= 2, "{small} allocations per compute");
+
+    // A 1,000-step chain whose every task returns a fresh 8 MB vector.
+    let value = 8usize << 20;
+    let mut x = delay!(fresh(vec![0u8; 1]));
+    for _ in 1..1_000 {
+        x = delay!(fresh(x));
+    }
+    let base = LIVE.load(Ordering::SeqCst);
+    PEAK.store(base, Ordering::SeqCst);
+    let out = x.compute();
+    let peak = PEAK.load(Ordering::SeqCst) - base;
+    assert_eq!(out[0], (1_000 % 256) as u8);
+    drop(out);
+    println!(
+        "dynamic_memory: 1,000-step chain of 8 MB values: peak {:.2} values' worth of live bytes",
+        peak as f64 / value as f64
+    );
+    assert!(peak < 4 * value, "peak of {peak} bytes");
+    println!("test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
+}
