@@ -114,7 +114,7 @@ pub(crate) trait Node: Send + Sync + 'static {
 
 /// The arena seen by one running node: every slot, and where this node's inputs are.
 pub struct Env<'a> {
-    slots: &'a [Box<dyn Any + Send + Sync>],
+    slots: &'a [plan::AnySlot],
     inputs: &'a [u32],
     me: u32,
 }

@@ -13,6 +13,9 @@ use crate::info::GraphInfo;
 use crate::slot::SharedSlot;
 use crate::table::{NodeInfo, Table};
 
+/// One node's result slot, its type erased (a `SharedSlot<T>`).
+pub(crate) type AnySlot = Box<dyn Any + Send + Sync>;
+
 /// The nodes reachable from some outputs, numbered in topological order.
 pub(crate) struct Plan {
     nodes: Vec<Arc<dyn Node>>,
@@ -180,7 +183,7 @@ impl Plan {
     }
 
     /// One empty slot per node.
-    fn slots(&self) -> Vec<Box<dyn Any + Send + Sync>> {
+    fn slots(&self) -> Vec<AnySlot> {
         self.nodes
             .iter()
             .zip(&self.uses)
@@ -191,7 +194,7 @@ impl Plan {
     /// Runs the graph once: every node's result goes to its slot in `slots`.
     fn run(
         &self,
-        slots: &[Box<dyn Any + Send + Sync>],
+        slots: &[AnySlot],
         pending: &[AtomicU32],
         scheduler: Scheduler,
     ) -> Result<(), TaskError> {
@@ -218,9 +221,9 @@ impl Plan {
 /// counters) is reused, so a compute allocates nothing per task.
 pub struct Prepared<V> {
     plan: Plan,
-    slots: Vec<Box<dyn Any + Send + Sync>>,
+    slots: Vec<AnySlot>,
     pending: Vec<AtomicU32>,
-    read: fn(&[Box<dyn Any + Send + Sync>], &[u32]) -> V,
+    read: fn(&[AnySlot], &[u32]) -> V,
 }
 
 impl<V> Prepared<V> {
@@ -282,10 +285,10 @@ pub trait Outputs {
     #[doc(hidden)]
     fn nodes(&self) -> Parents;
     #[doc(hidden)]
-    fn read(slots: &[Box<dyn Any + Send + Sync>], outputs: &[u32]) -> Self::Values;
+    fn read(slots: &[AnySlot], outputs: &[u32]) -> Self::Values;
 }
 
-fn read_output<T: 'static>(slots: &[Box<dyn Any + Send + Sync>], index: u32) -> T {
+fn read_output<T: 'static>(slots: &[AnySlot], index: u32) -> T {
     let slot = slots[index as usize]
         .downcast_ref::<SharedSlot<T>>()
         .expect("an output slot of its own type");
@@ -304,7 +307,7 @@ macro_rules! outputs_tuple {
             fn nodes(&self) -> Parents {
                 Parents { nodes: vec![$(self.$i.node.clone()),*] }
             }
-            fn read(slots: &[Box<dyn Any + Send + Sync>], outputs: &[u32]) -> Self::Values {
+            fn read(slots: &[AnySlot], outputs: &[u32]) -> Self::Values {
                 ($(read_output::<$ty>(slots, outputs[$i]),)*)
             }
         }
@@ -327,7 +330,7 @@ impl<T: Send + Sync + 'static> Outputs for &[Delayed<T>] {
             nodes: self.iter().map(|d| d.node.clone()).collect(),
         }
     }
-    fn read(slots: &[Box<dyn Any + Send + Sync>], outputs: &[u32]) -> Vec<T> {
+    fn read(slots: &[AnySlot], outputs: &[u32]) -> Vec<T> {
         outputs
             .iter()
             .map(|&o| read_output::<T>(slots, o))
