@@ -331,3 +331,75 @@ fn million_node_chain_and_tree_with_the_default_stack() {
         (0..1_000_000u64).map(|v| v % 7).sum::<u64>()
     );
 }
+
+#[test]
+fn diamond() {
+    let top = delay!(inc(1));
+    let left = delay!(add(&top, 10));
+    let right = delay!(inc(&top));
+    let bottom = delay!(add(left, right));
+    let t = inc(1);
+    both(&bottom, add(add(t, 10), inc(t)));
+}
+
+#[test]
+fn wavefront_grid() {
+    let side = 12;
+    let mut row: Vec<Delayed<i64>> = (0..side).map(|_| delay!(inc(0))).collect();
+    let mut direct: Vec<i64> = vec![inc(0); side];
+    for _ in 1..side {
+        let mut next = vec![delay!(inc(&row[0]))];
+        let mut next_direct = vec![inc(direct[0])];
+        for j in 1..side {
+            next.push(delay!(add(&row[j], &next[j - 1])));
+            next_direct.push(add(direct[j], next_direct[j - 1]));
+        }
+        row = next;
+        direct = next_direct;
+    }
+    both(&row[side - 1], direct[side - 1]);
+}
+
+#[test]
+fn binary_tree_built_recursively() {
+    fn build(depth: u32, seed: i64) -> (Delayed<i64>, i64) {
+        if depth == 0 {
+            return (delay!(inc(seed)), inc(seed));
+        }
+        let (l, dl) = build(depth - 1, seed * 2);
+        let (r, dr) = build(depth - 1, seed * 2 + 1);
+        (delay!(add(l, r)), add(dl, dr))
+    }
+    let (root, direct) = build(6, 1);
+    both(&root, direct);
+    assert_eq!(root.info().len(), 127);
+}
+
+#[test]
+fn embarrassingly_parallel_many_outputs() {
+    let nodes: Vec<Delayed<i64>> = (0..200).map(|i| delay!(add(i, i))).collect();
+    let values = taskweave::compute(nodes.as_slice());
+    assert_eq!(values, (0..200).map(|i| add(i, i)).collect::<Vec<_>>());
+}
+
+#[test]
+fn arrays_and_constants_mixed() {
+    let a = delay!(inc(1));
+    let b = delay!(inc(2));
+    let s = delay!(sum([a, b]));
+    let t = delay!(add(s, 100));
+    both(&t, add(sum(vec![inc(1), inc(2)]), 100));
+}
+
+#[test]
+fn one_graph_computed_many_times() {
+    let a = delay!(inc(5));
+    let b = delay!(add(&a, &a));
+    for _ in 0..50 {
+        assert_eq!(b.compute(), 12);
+    }
+    let mut prepared = taskweave::prepare((&b, &a));
+    for _ in 0..50 {
+        assert_eq!(prepared.compute(), (12, 6));
+    }
+}
