@@ -5,6 +5,7 @@
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
+use syn::visit::Visit;
 use syn::{FnArg, ItemFn, ReturnType, Type};
 
 use crate::ctxt::Ctxt;
@@ -22,6 +23,9 @@ enum ParamMode {
 struct Task {
     item: ItemFn,
     modes: Vec<ParamMode>,
+    /// Whether it is written inside an `impl` block (it takes `self` or names `Self`),
+    /// where the companion type cannot go.
+    in_impl: bool,
 }
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -35,20 +39,30 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let item: ItemFn = match syn::parse2(item.clone()) {
         Ok(item) => item,
         Err(_) => {
-            // Not a free function: leave the item as it was, plus one clear error.
-            let span = item.clone().into_iter().next().map(|t| t.span());
+            // Not a free function: leave the item as it was, plus one clear error on
+            // the keyword that says what it is.
+            let (what, span) = item_kind(&item);
             let error = syn::Error::new(
-                span.unwrap_or_else(proc_macro2::Span::call_site),
-                "`#[delayed]` goes on a free function (`fn name(args) -> T { … }`); \
-                 methods in `impl` blocks, closures and other items are not tasks: \
-                 wrap the work in a free function",
+                span,
+                format!(
+                    "`#[delayed]` marks a free function (`fn name(args) -> T {{ … }}`) as a \
+                     task, not {what}; write the work as a free function and mark that \
+                     `#[delayed]`, or wrap an existing function: \
+                     `#[delayed] fn step(x: T) -> U {{ existing(x) }}`"
+                ),
             );
             let error = error.to_compile_error();
             return quote!(#error #item);
         }
     };
     let task = validate(&mut cx, item);
-    let companion = companion(&task);
+    // In an `impl` block the companion type would be one more error (structs are not
+    // allowed there): the error above is the whole story.
+    let companion = if task.in_impl {
+        TokenStream::new()
+    } else {
+        companion(&task)
+    };
     let errors = cx.into_compile_errors();
     let item = &task.item;
     quote! {
@@ -78,17 +92,45 @@ fn validate(cx: &mut Ctxt, item: ItemFn) -> Task {
     if let Some(variadic) = &sig.variadic {
         cx.error_at(variadic, "a task cannot be variadic");
     }
+    let name = &sig.ident;
     let mut modes = Vec::new();
+    let mut in_impl = false;
     for input in &sig.inputs {
         match input {
             FnArg::Receiver(receiver) => {
+                in_impl = true;
+                let param = if receiver.mutability.is_some() || receiver.reference.is_none() {
+                    "value: YourType"
+                } else {
+                    "value: &YourType"
+                };
                 cx.error_at(
                     receiver,
-                    "`#[delayed]` goes on free functions, not methods: take the value as \
-                     an ordinary parameter (`fn area(shape: &Shape) -> f64`)",
+                    format!(
+                        "`#[delayed]` goes on free functions, not on methods: a task's inputs \
+                         are nodes of the graph, passed as ordinary parameters; move `{name}` \
+                         out of the `impl` block as `#[delayed] fn {name}({param}, …)`"
+                    ),
                 );
             }
             FnArg::Typed(pat) => modes.push(param_mode(cx, &pat.ty)),
+        }
+    }
+    if !in_impl {
+        let mut finder = FindSelf(None);
+        finder.visit_signature(sig);
+        finder.visit_block(&item.block);
+        if let Some(self_type) = finder.0 {
+            in_impl = true;
+            cx.error_at(
+                self_type,
+                format!(
+                    "`#[delayed]` goes on free functions, not on associated functions: \
+                     `graph!` calls a task by its name alone; move `{name}` out of the \
+                     `impl` block (writing the type's name for `Self`) and mark that \
+                     `#[delayed]`"
+                ),
+            );
         }
     }
     if let ReturnType::Type(_, ty) = &sig.output {
@@ -100,7 +142,51 @@ fn validate(cx: &mut Ctxt, item: ItemFn) -> Task {
             );
         }
     }
-    Task { item, modes }
+    Task {
+        item,
+        modes,
+        in_impl,
+    }
+}
+
+/// The first `Self` in a function (outside of nested items): it is in an `impl`.
+struct FindSelf(Option<syn::Ident>);
+
+impl Visit<'_> for FindSelf {
+    fn visit_ident(&mut self, ident: &syn::Ident) {
+        if self.0.is_none() && ident == "Self" {
+            self.0 = Some(ident.clone());
+        }
+    }
+
+    fn visit_item(&mut self, _: &syn::Item) {}
+}
+
+/// What an item that is not a function is, and the span of its keyword.
+fn item_kind(tokens: &TokenStream) -> (&'static str, proc_macro2::Span) {
+    let first = tokens
+        .clone()
+        .into_iter()
+        .next()
+        .map_or_else(proc_macro2::Span::call_site, |t| t.span());
+    let Ok(item) = syn::parse2::<syn::Item>(tokens.clone()) else {
+        return ("this item", first);
+    };
+    match &item {
+        syn::Item::Struct(i) => ("a struct", i.struct_token.span),
+        syn::Item::Enum(i) => ("an enum", i.enum_token.span),
+        syn::Item::Union(i) => ("a union", i.union_token.span),
+        syn::Item::Trait(i) => ("a trait", i.trait_token.span),
+        syn::Item::Impl(i) => ("an `impl` block", i.impl_token.span),
+        syn::Item::Mod(i) => ("a module", i.mod_token.span),
+        syn::Item::Const(i) => ("a constant", i.const_token.span),
+        syn::Item::Static(i) => ("a static", i.static_token.span),
+        syn::Item::Type(i) => ("a type alias", i.type_token.span),
+        syn::Item::Use(i) => ("a `use`", i.use_token.span),
+        syn::Item::ForeignMod(i) => ("an `extern` block", i.abi.extern_token.span),
+        syn::Item::Macro(i) => ("a macro", i.mac.path.span()),
+        _ => ("this item", first),
+    }
 }
 
 fn param_mode(cx: &mut Ctxt, ty: &Type) -> ParamMode {
@@ -164,16 +250,31 @@ fn companion(task: &Task) -> TokenStream {
             },
         }
     });
-    // The result must cross threads; checked on the return type's own tokens.
+    // The result must cross threads; checked on the return type's own tokens, through
+    // a local trait that says why and what to use instead.
     let send_check = match &sig.output {
         ReturnType::Type(_, ty) => {
             let (impl_generics, _, where_clause) = sig.generics.split_for_impl();
+            let message = format!(
+                "`{{Self}}` cannot be sent between threads, so it cannot be the result of the \
+                 task `{name}`"
+            );
             let check = quote_spanned! {ty.span()=>
-                #private::require_send::<#ty>()
+                __require_send::<#ty>()
             };
             quote! {
                 #[allow(dead_code)]
-                fn __result_is_send #impl_generics () #where_clause { #check }
+                fn __result_is_send #impl_generics () #where_clause {
+                    #[diagnostic::on_unimplemented(
+                        message = #message,
+                        label = "a task's result is handed to the tasks that read it, on other threads",
+                        note = "use `Arc` rather than `Rc`, and `Mutex` or atomics rather than `RefCell` or `Cell`"
+                    )]
+                    trait TaskResult {}
+                    impl<T: ?::core::marker::Sized + ::core::marker::Send> TaskResult for T {}
+                    const fn __require_send<T: ?::core::marker::Sized + TaskResult>() {}
+                    #check
+                }
             }
         }
         ReturnType::Default => TokenStream::new(),

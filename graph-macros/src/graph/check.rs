@@ -2,12 +2,14 @@
 //! each with the reason and what to write instead. Every message is raised by
 //! `lower` on the smallest offending tokens.
 
-/// `if`, `match`, `while` with a node as the condition or scrutinee.
-pub(crate) fn branch_on_node(keyword: &str, node: &str) -> String {
+/// `if`, `else if`, `if let`, `match`, `while`, `while let`, `let … else` with a node
+/// as the condition or scrutinee. `keyword` is what was written (`else if`), `construct`
+/// what to move (`if`), `node` the node or the task call read.
+pub(crate) fn branch_on_node(keyword: &str, construct: &str, node: &str) -> String {
     format!(
         "`{keyword}` on `{node}`: its value is not known until the graph runs, so the graph \
          cannot branch on it while it is built (Dask: `TypeError: Truth of Delayed objects \
-         is not supported`); move the `{keyword}` into a `#[delayed]` function that takes \
+         is not supported`); move the `{construct}` into a `#[delayed]` function that takes \
          `{node}` and returns the result"
     )
 }
@@ -38,11 +40,29 @@ pub(crate) const FOR_NEEDS_LITERAL_RANGE: &str =
      or map over the items inside one `#[delayed]` function";
 
 /// `x += …` and the other compound assignments on a node.
-pub(crate) fn compound_assign(op: &str, node: &str) -> String {
+pub(crate) fn compound_assign(op: &str, node: &str, rhs: &str) -> String {
     let plain = op.trim_end_matches('=');
     format!(
-        "`{op}` would mutate `{node}`, a task's result that other tasks may be reading; \
-         write `{node} = {node} {plain} …`, which makes a new node"
+        "`{op}` would mutate `{node}`, a task's result that other tasks may be reading (and \
+         that may be shared across threads); write `{node} = {node} {plain} {rhs}`, which \
+         makes a new node"
+    )
+}
+
+/// `k += …` on a constant bound inside the graph.
+pub(crate) fn compound_assign_constant(op: &str, name: &str, rhs: &str) -> String {
+    let plain = op.trim_end_matches('=');
+    format!(
+        "`{op}` on `{name}`: names inside `graph!` are rebound, never mutated in place; \
+         write `{name} = {name} {plain} {rhs}`"
+    )
+}
+
+/// `x = …` or `x += …` on a variable captured from outside the graph.
+pub(crate) fn assign_to_captured(name: &str) -> String {
+    format!(
+        "`{name}` is not a variable of this graph: a graph cannot assign to captured \
+         variables (every run would share them, across threads); bind a new name with `let`"
     )
 }
 
@@ -63,6 +83,38 @@ pub(crate) fn mut_borrow(node: &str) -> String {
     )
 }
 
+/// A method known to take `&mut self` (`push`, `insert`, `sort` …) called on a node.
+pub(crate) fn mut_self_method(method: &str, node: &str) -> String {
+    format!(
+        "`.{method}()` takes `&mut self`, but `{node}` is a task's result that other tasks \
+         may be reading, shared between threads and never mutated (in Dask the change would \
+         be silently lost); call `.{method}()` inside a `#[delayed]` function that takes \
+         `{node}` by value and returns it, and rebind `{node}` to that function's result"
+    )
+}
+
+/// A method known to take `&mut self` called on a captured variable, with nodes as
+/// arguments.
+pub(crate) fn mut_self_method_on_captured(method: &str, name: &str) -> String {
+    format!(
+        "`.{method}()` takes `&mut self`, but `{name}` is captured by the graph, which reads \
+         it afresh (cloned) on every run, so the change would be lost; return the values \
+         from the graph (`(a, b)` as its last expression) and `.{method}()` them into \
+         `{name}` after `compute`"
+    )
+}
+
+/// A method called on a node as a statement, its result dropped.
+pub(crate) fn method_for_effect(method: &str, node: &str) -> String {
+    format!(
+        "`.{method}()` on `{node}` is called for its effect and its result is dropped: if it \
+         takes `&mut self`, the change is lost, since `{node}` is a task's result that is \
+         never mutated (other tasks may be reading it); call it inside a `#[delayed]` \
+         function that takes `{node}` and returns the changed value, and rebind `{node}` to \
+         that function's result"
+    )
+}
+
 /// A node given to a macro (`println!`, `format!`, `assert!` …).
 pub(crate) fn macro_on_node(mac: &str, node: &str) -> String {
     format!(
@@ -72,12 +124,24 @@ pub(crate) fn macro_on_node(mac: &str, node: &str) -> String {
     )
 }
 
-/// A node given to a function that `graph!` knows is not a task.
-pub(crate) fn not_a_task(func: &str) -> String {
+/// A node given to a function that `graph!` knows is not a task, with `arity` arguments.
+pub(crate) fn not_a_task(func: &str, arity: usize) -> String {
+    let names: Vec<String> = (0..arity)
+        .map(|i| match i {
+            0..=2 => ["x", "y", "z"][i].to_owned(),
+            _ => format!("x{i}"),
+        })
+        .collect();
+    let params: Vec<String> = names
+        .iter()
+        .map(|n| format!("{n}: {}", n.to_uppercase()))
+        .collect();
     format!(
         "`{func}` is not a task: `graph!` passes node values only to `#[delayed]` functions; \
          call it inside a `#[delayed]` function, or wrap it: \
-         `#[delayed] fn my_step(x: T) -> U {{ {func}(x) }}`"
+         `#[delayed] fn my_step({}) -> T {{ {func}({}) }}`",
+        params.join(", "),
+        names.join(", ")
     )
 }
 
@@ -101,9 +165,16 @@ pub(crate) fn closure_captures(node: &str) -> String {
 
 /// `return`, `break`, `continue`.
 pub(crate) fn early_exit(keyword: &str) -> String {
+    let unrolled = if keyword == "return" {
+        ""
+    } else {
+        " and a `for` in a graph is unrolled at compile time, so it runs every iteration \
+         (give it the range you need)"
+    };
     format!(
         "`{keyword}` is not allowed inside `graph!`: the graph's result is its last \
-         expression; to stop early, use `?` on a node of `Result` or `Option`"
+         expression{unrolled}; to stop early on a value known only when the graph runs, use \
+         `?` on a node of `Result` or `Option`"
     )
 }
 

@@ -2,12 +2,13 @@
 //! method call, field access and index on a node becomes a node; constants stay code.
 //! The prohibited operations are found here, where it is known which names are nodes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, ToTokens};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
+use syn::visit::Visit;
 use syn::{BinOp, Expr, Pat, Stmt, UnOp};
 
 use super::check;
@@ -35,6 +36,8 @@ struct Lower<'c> {
     graph: Graph,
     slot_names: HashMap<String, usize>,
     consts: usize,
+    /// Functions declared inside the graph's body without `#[delayed]`: not tasks.
+    plain_fns: HashSet<String>,
 }
 
 /// Lowers a parsed `graph!`. Errors go to `cx`; the graph returned is still complete
@@ -53,9 +56,17 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input) -> Graph {
         },
         slot_names: HashMap::new(),
         consts: 0,
+        plain_fns: HashSet::new(),
     };
     for (ident, _) in &input.inputs {
         lower.bind(ident, Binding::Const(ident.to_token_stream()));
+    }
+    for stmt in &input.stmts {
+        if let Stmt::Item(syn::Item::Fn(f)) = stmt {
+            if !f.attrs.iter().any(|a| a.path().is_ident("delayed")) {
+                lower.plain_fns.insert(f.sig.ident.to_string());
+            }
+        }
     }
     let output = lower.body(&input.stmts);
     if let Some(Operand::Ref(_, span)) = Some(&output).filter(|o| o.reads_nodes()) {
@@ -133,6 +144,17 @@ impl Lower<'_> {
         match expr {
             Expr::Assign(assign) => self.assign(assign),
             Expr::ForLoop(for_loop) => self.for_loop(for_loop),
+            Expr::MethodCall(m)
+                if !is_compute(&m.method)
+                    && !is_mutator(&m.method)
+                    && self.node_use(&m.receiver).is_some() =>
+            {
+                let node = self.node_use(&m.receiver).unwrap_or_default();
+                self.cx.error_at(
+                    &m.method,
+                    check::method_for_effect(&m.method.to_string(), &node),
+                );
+            }
             _ => match self.expr(expr) {
                 Operand::Const(tokens) | Operand::Temp(tokens) => {
                     self.graph.prelude.push(quote!(let _ = #tokens;));
@@ -157,8 +179,17 @@ impl Lower<'_> {
             return;
         };
         if let Some((else_token, _)) = &init.diverge {
-            self.cx
-                .error_at(else_token, check::branch_in_graph("let … else"));
+            // One error for the whole `let … else`, not one more for its pattern.
+            match self.node_use(&init.expr) {
+                Some(node) => self.cx.error_at(
+                    &init.expr,
+                    check::branch_on_node("let … else", "let … else", &node),
+                ),
+                None => self
+                    .cx
+                    .error_at(else_token, check::branch_in_graph("let … else")),
+            }
+            return;
         }
         let (pat, ty) = match &local.pat {
             Pat::Type(pt) => (&*pt.pat, Some(&*pt.ty)),
@@ -288,13 +319,7 @@ impl Lower<'_> {
                 let ident = p.path.get_ident().expect("an ident");
                 let name = ident.to_string();
                 if self.lookup(&name).is_none() {
-                    self.cx.error_at(
-                        ident,
-                        format!(
-                            "`{name}` is not a variable of this graph: a graph cannot assign to \
-                             captured variables; bind a new name with `let`"
-                        ),
-                    );
+                    self.cx.error_at(ident, check::assign_to_captured(&name));
                     return;
                 }
                 let operand = self.expr(&assign.right);
@@ -382,10 +407,8 @@ impl Lower<'_> {
                 }
             }
         }
-        match self.node_in(expr.to_token_stream()) {
-            Some(node) => self
-                .cx
-                .error_at(expr, check::for_over_node(&node.to_string())),
+        match self.node_use(expr) {
+            Some(node) => self.cx.error_at(expr, check::for_over_node(&node)),
             None => self.cx.error_at(expr, check::FOR_NEEDS_LITERAL_RANGE),
         }
         None
@@ -512,24 +535,25 @@ impl Lower<'_> {
             Expr::Struct(s) => self.struct_literal(expr, s),
             Expr::Macro(m) => self.macro_call(expr, m),
             Expr::If(i) => {
-                self.branch("if", &i.if_token, &i.cond, expr);
-                Operand::Temp(quote!(()))
+                // The conditions of the whole `if … else if …` chain, in order.
+                let mut conditions = vec![("if", &*i.cond)];
+                let mut next = &i.else_branch;
+                while let Some((_, branch)) = next {
+                    let Expr::If(elif) = &**branch else { break };
+                    conditions.push(("else if", &*elif.cond));
+                    next = &elif.else_branch;
+                }
+                self.branch("if", &i.if_token, &conditions, expr)
             }
-            Expr::Match(m) => {
-                self.branch("match", &m.match_token, &m.expr, expr);
-                Operand::Temp(quote!(()))
-            }
-            Expr::While(w) => {
-                self.branch("while", &w.while_token, &w.cond, expr);
-                Operand::Temp(quote!(()))
-            }
+            Expr::Match(m) => self.branch("match", &m.match_token, &[("match", &*m.expr)], expr),
+            Expr::While(w) => self.branch("while", &w.while_token, &[("while", &*w.cond)], expr),
             Expr::Loop(l) => {
-                if self.node_in(expr.to_token_stream()).is_some() {
+                if self.uses_nodes(expr) {
                     self.cx
                         .error_at(l.loop_token, check::branch_in_graph("loop"));
                     return Operand::Temp(quote!(()));
                 }
-                self.constant(expr)
+                self.plain_code(expr)
             }
             Expr::Closure(c) => {
                 if let Some(node) = self.node_in(c.body.to_token_stream()) {
@@ -566,7 +590,7 @@ impl Lower<'_> {
                     self.cx.error_at(expr, check::unsupported(&what));
                     return Operand::Temp(quote!(()));
                 }
-                self.constant(expr)
+                self.plain_code(expr)
             }
         }
     }
@@ -618,13 +642,9 @@ impl Lower<'_> {
             }
         }
         let is_constructor = !starts_lowercase(&last.ident);
-        let is_associated = path
-            .segments
-            .iter()
-            .rev()
-            .skip(1)
-            .any(|s| !starts_lowercase(&s.ident) || is_primitive(&s.ident));
-        if func.qself.is_some() || (is_associated && !is_constructor) {
+        if func.qself.is_some()
+            || (!is_constructor && (is_associated(path) || self.is_known_plain(path)))
+        {
             return self.plain_call(call, &path_text(path), path);
         }
         let args: Vec<_> = call.args.iter().map(|a| self.expr(a)).collect();
@@ -654,7 +674,8 @@ impl Lower<'_> {
     fn plain_call(&mut self, call: &syn::ExprCall, name: &str, path: &syn::Path) -> Operand {
         let args: Vec<_> = call.args.iter().map(|a| self.expr(a)).collect();
         if args.iter().any(Operand::reads_nodes) {
-            self.cx.error_at(path, check::not_a_task(name));
+            self.cx
+                .error_at(path, check::not_a_task(name, call.args.len()));
             return Operand::Temp(quote!(()));
         }
         Operand::Temp(self.substitute(call.to_token_stream()))
@@ -662,19 +683,25 @@ impl Lower<'_> {
 
     fn method_call(&mut self, expr: &Expr, m: &syn::ExprMethodCall) -> Operand {
         let method = m.method.to_string();
-        if matches!(
-            method.as_str(),
-            "compute"
-                | "try_compute"
-                | "compute_on"
-                | "try_compute_on"
-                | "compute_with"
-                | "try_compute_with"
-                | "persist"
-        ) {
+        if is_compute(&m.method) {
             self.cx
                 .error_at(&m.method, check::compute_in_graph(&method));
             return Operand::Temp(quote!(()));
+        }
+        if is_mutator(&m.method) {
+            if let Some(node) = self.node_use(&m.receiver) {
+                self.cx
+                    .error_at(&m.method, check::mut_self_method(&method, &node));
+                return Operand::Temp(quote!(()));
+            }
+            if m.args.iter().any(|a| self.uses_nodes(a)) {
+                let name = tidy(&m.receiver.to_token_stream());
+                self.cx.error_at(
+                    &m.method,
+                    check::mut_self_method_on_captured(&method, &name),
+                );
+                return Operand::Temp(quote!(()));
+            }
         }
         let receiver = self.expr(&m.receiver);
         let args: Vec<_> = m.args.iter().map(|a| self.expr(a)).collect();
@@ -695,8 +722,26 @@ impl Lower<'_> {
 
     fn binary(&mut self, expr: &Expr, b: &syn::ExprBinary) -> Operand {
         if let Some(op) = compound_assign(&b.op) {
-            let target = b.left.to_token_stream().to_string();
-            self.cx.error_at(b.op, check::compound_assign(op, &target));
+            let rhs = tidy(&b.right.to_token_stream());
+            let message = match strip(&b.left) {
+                Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                    let ident = p.path.get_ident().expect("an ident");
+                    let name = ident.to_string();
+                    match self.lookup(&name) {
+                        Some(Binding::Node(_)) => check::compound_assign(op, &name, &rhs),
+                        Some(_) => check::compound_assign_constant(op, &name, &rhs),
+                        None => {
+                            self.cx.error_at(ident, check::assign_to_captured(&name));
+                            return Operand::Temp(quote!(()));
+                        }
+                    }
+                }
+                target => match self.node_in(target.to_token_stream()) {
+                    Some(node) => check::assign_into_node(&node.to_string()),
+                    None => check::unsupported("assigning into a captured variable"),
+                },
+            };
+            self.cx.error_at(b.op, message);
             return Operand::Temp(quote!(()));
         }
         let lhs = self.expr(&b.left);
@@ -777,24 +822,50 @@ impl Lower<'_> {
         self.constant(expr)
     }
 
-    /// `if`/`match`/`while`: an error on the condition when it reads a node, or on the
-    /// keyword when nodes are used inside; a constant otherwise.
-    fn branch<K: ToTokens>(&mut self, keyword: &str, token: &K, cond: &Expr, whole: &Expr) {
-        if let Some(node) = self.node_in(cond.to_token_stream()) {
-            let at: &dyn ToTokens = match cond {
-                Expr::Let(l) => &*l.expr,
-                cond => cond,
+    /// `if`/`match`/`while`: an error on the first condition (or scrutinee) that reads a
+    /// node, or on the keyword when tasks are used inside; a constant otherwise.
+    fn branch<K: ToTokens>(
+        &mut self,
+        construct: &str,
+        token: &K,
+        conditions: &[(&str, &Expr)],
+        whole: &Expr,
+    ) -> Operand {
+        for &(keyword, cond) in conditions {
+            let (keyword, scrutinee) = match cond {
+                Expr::Let(l) => (format!("{keyword} let"), &*l.expr),
+                cond => (keyword.to_owned(), cond),
             };
-            self.cx
-                .error_at(at, check::branch_on_node(keyword, &node.to_string()));
-        } else if self.node_in(whole.to_token_stream()).is_some() {
-            self.cx.error_at(token, check::branch_in_graph(keyword));
-        } else {
-            let constant = self.constant(whole);
-            if let Operand::Temp(t) = constant {
-                self.graph.prelude.push(quote!(let _ = #t;));
+            if let Some(node) = self.node_use(scrutinee) {
+                let construct = match cond {
+                    Expr::Let(_) => format!("{construct} let"),
+                    _ => construct.to_owned(),
+                };
+                self.cx.error_at(
+                    scrutinee,
+                    check::branch_on_node(&keyword, &construct, &node),
+                );
+                return Operand::Temp(quote!(()));
             }
         }
+        if self.uses_nodes(whole) {
+            self.cx.error_at(token, check::branch_in_graph(construct));
+            return Operand::Temp(quote!(()));
+        }
+        self.plain_code(whole)
+    }
+
+    /// Code without nodes, run as it is; a `return`, `break` or `continue` in it would
+    /// leave the graph's own code, so it is an error on its keyword.
+    fn plain_code(&mut self, expr: &Expr) -> Operand {
+        let mut exits = EarlyExits::default();
+        exits.visit_expr(expr);
+        if let Some((keyword, span)) = exits.found {
+            self.cx
+                .push(syn::Error::new(span, check::early_exit(keyword)));
+            return Operand::Temp(quote!(()));
+        }
+        self.constant(expr)
     }
 
     // ---- nodes and values ---------------------------------------------------
@@ -851,6 +922,53 @@ impl Lower<'_> {
         node >= before
             && node + 1 == self.graph.nodes.len()
             && matches!(self.graph.nodes[node].out, OutPat::Value(o) if o == v)
+    }
+
+    /// What in `expr` is (or makes) a node, as the user wrote it: a node's name, or a
+    /// call of a task. `None` for a constant expression.
+    fn node_use(&self, expr: &Expr) -> Option<String> {
+        if let Some(node) = self.node_in(expr.to_token_stream()) {
+            return Some(node.to_string());
+        }
+        let mut calls = TaskCalls {
+            lower: self,
+            found: None,
+        };
+        calls.visit_expr(expr);
+        calls.found.map(|call| tidy(&call.to_token_stream()))
+    }
+
+    /// Whether lowering `expr` would read or make nodes.
+    fn uses_nodes(&self, expr: &Expr) -> bool {
+        self.node_use(expr).is_some()
+    }
+
+    /// Whether a call of `path` is a call of a task (else a constructor, an associated
+    /// or standard library function, a function declared in the graph, a node).
+    fn is_task_path(&self, func: &syn::ExprPath) -> bool {
+        let path = &func.path;
+        let Some(last) = path.segments.last() else {
+            return false;
+        };
+        if let Some(ident) = path.get_ident() {
+            if self.lookup(&ident.to_string()).is_some() {
+                return false;
+            }
+        }
+        func.qself.is_none()
+            && starts_lowercase(&last.ident)
+            && !is_associated(path)
+            && !self.is_known_plain(path)
+    }
+
+    /// A function known not to be a task: from `std`/`core`/`alloc`, or declared in the
+    /// graph's body without `#[delayed]`.
+    fn is_known_plain(&self, path: &syn::Path) -> bool {
+        let first = path.segments.first().map(|s| s.ident.to_string());
+        match path.get_ident() {
+            Some(ident) => self.plain_fns.contains(&ident.to_string()),
+            None => matches!(first.as_deref(), Some("std" | "core" | "alloc")),
+        }
     }
 
     /// The first name of a node in `tokens`, format strings' `{name}` included.
@@ -1019,6 +1137,192 @@ fn is_primitive(ident: &syn::Ident) -> bool {
 
 fn path_text(path: &syn::Path) -> String {
     path.to_token_stream().to_string().replace(' ', "")
+}
+
+/// A path to an associated function (`Point::new`, `f64::from`): not a task.
+fn is_associated(path: &syn::Path) -> bool {
+    path.segments
+        .iter()
+        .rev()
+        .skip(1)
+        .any(|s| !starts_lowercase(&s.ident) || is_primitive(&s.ident))
+}
+
+/// Methods that run a graph.
+fn is_compute(method: &syn::Ident) -> bool {
+    matches!(
+        method.to_string().as_str(),
+        "compute"
+            | "try_compute"
+            | "compute_on"
+            | "try_compute_on"
+            | "compute_with"
+            | "try_compute_with"
+            | "persist"
+    )
+}
+
+/// Methods of the standard library's collections and strings that take `&mut self`
+/// and have no by-value namesake there (so not `take`, `replace`, `rotate_left`,
+/// `reverse`…). A method that is not listed and is called on a node for its effect is
+/// caught by `statement`.
+fn is_mutator(method: &syn::Ident) -> bool {
+    matches!(
+        method.to_string().as_str(),
+        "push"
+            | "push_str"
+            | "push_back"
+            | "push_front"
+            | "pop"
+            | "pop_back"
+            | "pop_front"
+            | "insert"
+            | "remove"
+            | "swap_remove"
+            | "clear"
+            | "truncate"
+            | "retain"
+            | "retain_mut"
+            | "sort"
+            | "sort_by"
+            | "sort_by_key"
+            | "sort_unstable"
+            | "sort_unstable_by"
+            | "sort_unstable_by_key"
+            | "dedup"
+            | "dedup_by"
+            | "dedup_by_key"
+            | "extend"
+            | "extend_from_slice"
+            | "append"
+            | "drain"
+            | "resize"
+            | "fill"
+            | "get_mut"
+            | "iter_mut"
+            | "as_mut"
+            | "as_mut_slice"
+            | "entry"
+            | "make_ascii_uppercase"
+            | "make_ascii_lowercase"
+    )
+}
+
+/// Tokens as a user would write them, for messages: `inc(x + 1)`, `v.len()`.
+fn tidy(tokens: &TokenStream) -> String {
+    let text = tokens.to_string();
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            let prev = out.chars().last().unwrap_or(' ');
+            let next = chars.get(i + 1).copied().unwrap_or(' ');
+            let word = |c: char| c.is_alphanumeric() || c == '_' || c == '!' || c == '>';
+            let glue_after = matches!(prev, '(' | '[' | '.' | '&' | ':')
+                && !(prev == '&' && out.ends_with(" &"));
+            let glue_before = matches!(next, ')' | ']' | ',' | '.' | '?' | ';' | ':')
+                || (matches!(next, '(' | '[') && word(prev));
+            if glue_after || glue_before {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Finds the first `return`, or `break`/`continue` outside of a loop of its own, in
+/// plain code (closures and nested items are code of their own).
+#[derive(Default)]
+struct EarlyExits {
+    /// The loops around the current point, with their labels.
+    loops: Vec<Option<String>>,
+    found: Option<(&'static str, Span)>,
+}
+
+impl EarlyExits {
+    /// Records `keyword` unless it targets a loop inside the code.
+    fn exit(&mut self, keyword: &'static str, span: Span, label: Option<&syn::Lifetime>) {
+        let inside = match label {
+            None => !self.loops.is_empty(),
+            Some(label) => {
+                let label = label.ident.to_string();
+                self.loops
+                    .iter()
+                    .any(|l| l.as_deref() == Some(label.as_str()))
+            }
+        };
+        if !inside && self.found.is_none() {
+            self.found = Some((keyword, span));
+        }
+    }
+
+    fn in_loop(&mut self, label: Option<&syn::Label>, visit: impl FnOnce(&mut Self)) {
+        self.loops.push(label.map(|l| l.name.ident.to_string()));
+        visit(self);
+        self.loops.pop();
+    }
+}
+
+impl<'a> Visit<'a> for EarlyExits {
+    fn visit_expr_return(&mut self, r: &'a syn::ExprReturn) {
+        if self.found.is_none() {
+            self.found = Some(("return", r.return_token.span));
+        }
+    }
+
+    fn visit_expr_break(&mut self, b: &'a syn::ExprBreak) {
+        self.exit("break", b.break_token.span, b.label.as_ref());
+        syn::visit::visit_expr_break(self, b);
+    }
+
+    fn visit_expr_continue(&mut self, c: &'a syn::ExprContinue) {
+        self.exit("continue", c.continue_token.span, c.label.as_ref());
+    }
+
+    fn visit_expr_loop(&mut self, l: &'a syn::ExprLoop) {
+        self.in_loop(l.label.as_ref(), |v| syn::visit::visit_expr_loop(v, l));
+    }
+
+    fn visit_expr_while(&mut self, w: &'a syn::ExprWhile) {
+        self.in_loop(w.label.as_ref(), |v| syn::visit::visit_expr_while(v, w));
+    }
+
+    fn visit_expr_for_loop(&mut self, f: &'a syn::ExprForLoop) {
+        self.in_loop(f.label.as_ref(), |v| syn::visit::visit_expr_for_loop(v, f));
+    }
+
+    fn visit_expr_closure(&mut self, _: &'a syn::ExprClosure) {}
+
+    fn visit_expr_async(&mut self, _: &'a syn::ExprAsync) {}
+
+    fn visit_item(&mut self, _: &'a syn::Item) {}
+}
+
+/// Finds the first call of a task in an expression (closures and nested items are
+/// code of their own, not graph nodes).
+struct TaskCalls<'a, 'c> {
+    lower: &'a Lower<'c>,
+    found: Option<&'a syn::ExprCall>,
+}
+
+impl<'a> Visit<'a> for TaskCalls<'a, '_> {
+    fn visit_expr_call(&mut self, call: &'a syn::ExprCall) {
+        if self.found.is_some() {
+            return;
+        }
+        if let Expr::Path(func) = strip(&call.func) {
+            if self.lower.is_task_path(func) {
+                self.found = Some(call);
+                return;
+            }
+        }
+        syn::visit::visit_expr_call(self, call);
+    }
+
+    fn visit_expr_closure(&mut self, _: &'a syn::ExprClosure) {}
+
+    fn visit_item(&mut self, _: &'a syn::Item) {}
 }
 
 /// Statements at the end of a body that are not its value.

@@ -1,0 +1,8 @@
+use taskweave::prelude::*;
+
+#[delayed]
+struct Loader {
+    path: String,
+}
+
+fn main() {}

@@ -1,0 +1,20 @@
+use taskweave::prelude::*;
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+fn main() {
+    let g = graph!(|x: i64| -> i64 {
+        let a = inc(x);
+        if x > 10 {
+            inc(a)
+        } else if a > 3 {
+            a
+        } else {
+            x
+        }
+    });
+    let _ = g.compute(1);
+}

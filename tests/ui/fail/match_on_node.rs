@@ -1,0 +1,17 @@
+use taskweave::prelude::*;
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+fn main() {
+    let g = graph!(|x: i64| -> i64 {
+        let a = inc(x);
+        match a {
+            0 => x,
+            _ => inc(a),
+        }
+    });
+    let _ = g.compute(1);
+}

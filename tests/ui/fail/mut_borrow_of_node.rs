@@ -1,0 +1,19 @@
+use taskweave::prelude::*;
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+fn bump(x: &mut i64) {
+    *x += 1;
+}
+
+fn main() {
+    let g = graph!(|x: i64| -> i64 {
+        let a = inc(x);
+        bump(&mut a);
+        a
+    });
+    let _ = g.compute(1);
+}
