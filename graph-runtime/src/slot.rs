@@ -331,6 +331,9 @@ pub struct Shared<'a, T> {
     note = "take `&{Self}` in all but one of the tasks, implement `Clone`, or wrap the value in `std::sync::Arc`"
 )]
 pub trait SharedByValue: Clone {}
+// Not recommended in errors: a missing `Clone` is reported as the missing
+// `SharedByValue`, with the message above, on the use that needs it.
+#[diagnostic::do_not_recommend]
 impl<T: Clone> SharedByValue for T {}
 
 impl<T: SharedByValue> Give for Shared<'_, T> {

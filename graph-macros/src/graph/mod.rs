@@ -22,6 +22,9 @@ pub(crate) fn expand(tokens: TokenStream) -> TokenStream {
         }
     };
     let mut cx = Ctxt::default();
+    for error in &input.errors {
+        cx.push(error.clone());
+    }
     let graph = lower::lower(&mut cx, input);
     if cx.is_ok() {
         expand::expand(&graph)

@@ -15,6 +15,8 @@ pub(crate) struct Input {
     pub(crate) ret: Option<syn::Type>,
     /// The body.
     pub(crate) stmts: Vec<Stmt>,
+    /// Mistakes in the inputs, reported with whatever else lowering finds.
+    pub(crate) errors: Vec<syn::Error>,
 }
 
 impl Parse for Input {
@@ -31,16 +33,14 @@ impl Parse for Input {
             inputs: Vec::new(),
             ret: None,
             stmts,
+            errors: Vec::new(),
         })
     }
 }
 
 fn from_closure(closure: syn::ExprClosure) -> syn::Result<Input> {
-    let mut errors: Option<syn::Error> = None;
-    let mut push = |e: syn::Error| match &mut errors {
-        Some(all) => all.combine(e),
-        None => errors = Some(e),
-    };
+    let mut errors = Vec::new();
+    let mut push = |e: syn::Error| errors.push(e);
     if let Some(token) = &closure.asyncness {
         push(syn::Error::new_spanned(
             token,
@@ -54,15 +54,30 @@ fn from_closure(closure: syn::ExprClosure) -> syn::Result<Input> {
                 Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                     inputs.push((pi.ident.clone(), (*pt.ty).clone()));
                 }
-                other => push(syn::Error::new_spanned(
-                    other,
-                    "a graph input is a plain name with a type, `name: Type`",
-                )),
+                other => {
+                    push(syn::Error::new_spanned(
+                        other,
+                        "a graph input is a plain name with a type, `name: Type`",
+                    ));
+                    // Keep the input's place, so the stand-in has the right arity.
+                    let ident = syn::Ident::new(
+                        &format!("__input{}", inputs.len()),
+                        proc_macro2::Span::mixed_site(),
+                    );
+                    inputs.push((ident, (*pt.ty).clone()));
+                }
             },
-            other => push(syn::Error::new_spanned(
-                other,
-                "a graph input needs its type: `|x: i64| -> T { … }`",
-            )),
+            other => {
+                push(syn::Error::new_spanned(
+                    other,
+                    "a graph input needs its type: `|x: i64| -> T { … }`",
+                ));
+                let ident = syn::Ident::new(
+                    &format!("__input{}", inputs.len()),
+                    proc_macro2::Span::mixed_site(),
+                );
+                inputs.push((ident, syn::parse_quote!(_)));
+            }
         }
     }
     if closure.inputs.len() > MAX_INPUTS {
@@ -79,10 +94,12 @@ fn from_closure(closure: syn::ExprClosure) -> syn::Result<Input> {
         syn::Expr::Block(block) => block.block.stmts.clone(),
         body => vec![Stmt::Expr((*body).clone(), None)],
     };
-    match errors {
-        Some(e) => Err(e),
-        None => Ok(Input { inputs, ret, stmts }),
-    }
+    Ok(Input {
+        inputs,
+        ret,
+        stmts,
+        errors,
+    })
 }
 
 /// Parses the macro input.
