@@ -37,8 +37,10 @@
 
 pub use graph_macros::{delay, delayed, graph};
 pub use graph_runtime::{
-    compute, compute_with, delayed, dispatch, prepare, tree_reduce, Delayed, DelayedFn, Flow, Graph,
-    GraphInfo, NodeInfo, NodeView, Outputs, Prepared, Scheduler, Table, TaskError,
+    as_completed, cancelled, compute, compute_with, delayed, dispatch, prepare, tree_reduce, wait,
+    AsCompleted, Client, ClientBuilder, ClientError, Delayed, DelayedFn, Flow, Future, FutureError,
+    Graph, GraphInfo, NodeInfo, NodeView, Outputs, Prepared, Scheduler, Status, Table, TaskBuilder,
+    TaskError, WaitMode,
 };
 
 #[doc(hidden)]
@@ -47,6 +49,7 @@ pub use graph_runtime::__private;
 /// Everything a user names: `use taskweave::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        delay, delayed, graph, tree_reduce, Delayed, Graph, GraphInfo, Scheduler, TaskError,
+        as_completed, delay, delayed, graph, tree_reduce, wait, Client, Delayed, Future,
+        FutureError, Graph, GraphInfo, Scheduler, Status, TaskError, WaitMode,
     };
 }

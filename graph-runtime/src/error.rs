@@ -2,6 +2,7 @@
 
 use core::fmt;
 use std::any::Any;
+use std::sync::Mutex;
 
 /// A task that panicked, named with its call site.
 ///
@@ -10,7 +11,8 @@ pub struct TaskError {
     task: String,
     call_site: String,
     message: String,
-    payload: Option<Box<dyn Any + Send>>,
+    /// In a `Mutex` so that the error is `Sync` (futures share it between readers).
+    payload: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 impl TaskError {
@@ -20,7 +22,7 @@ impl TaskError {
             task: task.to_owned(),
             call_site: call_site.to_owned(),
             message: panic_message(&*payload),
-            payload: Some(payload),
+            payload: Mutex::new(Some(payload)),
         }
     }
 
@@ -40,10 +42,19 @@ impl TaskError {
     }
 
     /// The original panic payload, for `std::panic::resume_unwind`.
-    pub fn into_panic(mut self) -> Box<dyn Any + Send> {
-        self.payload
-            .take()
-            .unwrap_or_else(|| Box::new(self.message.clone()))
+    pub fn into_panic(self) -> Box<dyn Any + Send> {
+        let payload = self.payload.into_inner().unwrap_or_else(|e| e.into_inner());
+        payload.unwrap_or_else(|| Box::new(self.message))
+    }
+
+    /// The same task, call site and message, without the panic payload.
+    pub fn detached(&self) -> TaskError {
+        TaskError {
+            task: self.task.clone(),
+            call_site: self.call_site.clone(),
+            message: self.message.clone(),
+            payload: Mutex::new(None),
+        }
     }
 
     /// Panics with this error's message, naming the task and its call site.

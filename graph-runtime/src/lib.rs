@@ -7,6 +7,7 @@
 mod dispatch;
 mod dynamic;
 mod error;
+mod futures;
 mod graph;
 mod info;
 mod slot;
@@ -18,6 +19,11 @@ pub use dynamic::{
     IntoArg, Outputs, Prepared, Pure, PureArg, Signature,
 };
 pub use error::TaskError;
+pub use futures::{
+    as_completed, cancelled, wait, AsCompleted, Client, ClientBuilder, ClientError, Dependencies,
+    FutArg, Future, FutureError, IntoFutArg, KeptArgs, Status, SubmitArgs, TaskBuilder, TaskFn,
+    WaitMode,
+};
 pub use graph::Graph;
 pub use info::{GraphInfo, NodeView};
 pub use table::{NodeInfo, Table};

@@ -1,0 +1,210 @@
+//! Arguments of submitted tasks: plain values, or other futures (dependencies).
+
+use std::sync::Arc;
+
+use super::state::HasCore;
+use super::Future;
+
+/// A function the client can call with a tuple of arguments: implemented for every
+/// `Fn(A, B, …) -> R` (up to six parameters).
+pub trait TaskFn<Args>: Send + Sync + 'static {
+    /// The task's result.
+    type Output: Send + Sync + 'static;
+    /// Calls the function.
+    fn call(&self, args: Args) -> Self::Output;
+}
+
+/// The futures a task waits for, collected from its arguments.
+#[derive(Default)]
+pub struct Dependencies(pub(crate) Vec<Arc<dyn HasCore>>);
+
+/// One argument of a submitted task, as the task keeps it.
+pub trait FutArg: Send + Sync + 'static {
+    /// What the function receives.
+    type Value;
+    /// The value for one run (retries read it again).
+    fn value(&self) -> Self::Value;
+    /// The future it waits for, if any.
+    fn dependencies(&self, out: &mut Dependencies);
+}
+
+/// What a value passed to `submit` becomes: `Future<T>` and `&Future<T>` a dependency
+/// (received as a clone of `T`, or shared as `Arc<T>`), `Vec<Future<T>>` several,
+/// anything else a constant (cloned per run, so that retries see it again).
+pub trait IntoFutArg<A> {
+    /// The argument kept by the task.
+    type Arg: FutArg<Value = A>;
+    /// Converts the argument.
+    fn into_fut_arg(self) -> Self::Arg;
+}
+
+/// A plain value.
+pub struct Plain<A>(A);
+
+impl<A: Clone + Send + Sync + 'static> FutArg for Plain<A> {
+    type Value = A;
+    fn value(&self) -> A {
+        self.0.clone()
+    }
+    fn dependencies(&self, _out: &mut Dependencies) {}
+}
+
+impl<A: Clone + Send + Sync + 'static> IntoFutArg<A> for A {
+    type Arg = Plain<A>;
+    fn into_fut_arg(self) -> Plain<A> {
+        Plain(self)
+    }
+}
+
+fn finished<T>(future: &Future<T>) -> &Arc<T> {
+    match future.state().value.get() {
+        Some(Ok(value)) => value,
+        _ => unreachable!("a task runs only after its dependencies finished"),
+    }
+}
+
+/// Another future's result, cloned for the task.
+pub struct Cloned<A>(Future<A>);
+
+impl<A: Clone + Send + Sync + 'static> FutArg for Cloned<A> {
+    type Value = A;
+    fn value(&self) -> A {
+        A::clone(finished(&self.0))
+    }
+    fn dependencies(&self, out: &mut Dependencies) {
+        out.0.push(self.0.state().clone());
+    }
+}
+
+/// Another future's result, shared with the task (no copy).
+pub struct SharedResult<A>(Future<A>);
+
+impl<A: Send + Sync + 'static> FutArg for SharedResult<A> {
+    type Value = Arc<A>;
+    fn value(&self) -> Arc<A> {
+        finished(&self.0).clone()
+    }
+    fn dependencies(&self, out: &mut Dependencies) {
+        out.0.push(self.0.state().clone());
+    }
+}
+
+/// Several futures' results, as a `Vec`.
+pub struct Gathered<A>(Vec<Future<A>>);
+
+impl<A: Clone + Send + Sync + 'static> FutArg for Gathered<A> {
+    type Value = Vec<A>;
+    fn value(&self) -> Vec<A> {
+        self.0.iter().map(|f| A::clone(finished(f))).collect()
+    }
+    fn dependencies(&self, out: &mut Dependencies) {
+        out.0
+            .extend(self.0.iter().map(|f| f.state().clone() as Arc<dyn HasCore>));
+    }
+}
+
+impl<A: Clone + Send + Sync + 'static> IntoFutArg<A> for Future<A> {
+    type Arg = Cloned<A>;
+    fn into_fut_arg(self) -> Cloned<A> {
+        Cloned(self)
+    }
+}
+
+impl<A: Clone + Send + Sync + 'static> IntoFutArg<A> for &Future<A> {
+    type Arg = Cloned<A>;
+    fn into_fut_arg(self) -> Cloned<A> {
+        Cloned(self.clone())
+    }
+}
+
+impl<A: Send + Sync + 'static> IntoFutArg<Arc<A>> for Future<A> {
+    type Arg = SharedResult<A>;
+    fn into_fut_arg(self) -> SharedResult<A> {
+        SharedResult(self)
+    }
+}
+
+impl<A: Send + Sync + 'static> IntoFutArg<Arc<A>> for &Future<A> {
+    type Arg = SharedResult<A>;
+    fn into_fut_arg(self) -> SharedResult<A> {
+        SharedResult(self.clone())
+    }
+}
+
+impl<A: Clone + Send + Sync + 'static> IntoFutArg<Vec<A>> for Vec<Future<A>> {
+    type Arg = Gathered<A>;
+    fn into_fut_arg(self) -> Gathered<A> {
+        Gathered(self)
+    }
+}
+
+impl<A: Clone + Send + Sync + 'static> IntoFutArg<Vec<A>> for &[Future<A>] {
+    type Arg = Gathered<A>;
+    fn into_fut_arg(self) -> Gathered<A> {
+        Gathered(self.to_vec())
+    }
+}
+
+/// A task's arguments as it keeps them (a tuple of [`FutArg`]s).
+pub trait KeptArgs: Send + Sync + 'static {
+    /// The values the function receives.
+    type Values;
+    /// The values for one run.
+    fn values(&self) -> Self::Values;
+    /// Every future the arguments wait for.
+    fn dependencies(&self, out: &mut Dependencies);
+}
+
+/// A tuple of arguments for a function whose parameters are `Values`.
+pub trait SubmitArgs<Values> {
+    /// The arguments as the task keeps them.
+    type Kept: KeptArgs<Values = Values>;
+    /// Converts every argument.
+    fn into_kept(self) -> Self::Kept;
+}
+
+macro_rules! arity {
+    ($($arg:ident: $ty:ident / $into:ident),*) => {
+        impl<F, R, $($ty),*> TaskFn<($($ty,)*)> for F
+        where
+            F: Fn($($ty),*) -> R + Send + Sync + 'static,
+            R: Send + Sync + 'static,
+        {
+            type Output = R;
+            #[allow(clippy::unused_unit)]
+            fn call(&self, ($($arg,)*): ($($ty,)*)) -> R {
+                self($($arg),*)
+            }
+        }
+
+        impl<$($ty: FutArg),*> KeptArgs for ($($ty,)*) {
+            type Values = ($($ty::Value,)*);
+            #[allow(clippy::unused_unit)]
+            fn values(&self) -> Self::Values {
+                let ($($arg,)*) = self;
+                ($($arg.value(),)*)
+            }
+            fn dependencies(&self, _out: &mut Dependencies) {
+                let ($($arg,)*) = self;
+                $($arg.dependencies(_out);)*
+            }
+        }
+
+        impl<$($ty,)* $($into: IntoFutArg<$ty>),*> SubmitArgs<($($ty,)*)> for ($($into,)*) {
+            type Kept = ($($into::Arg,)*);
+            #[allow(clippy::unused_unit)]
+            fn into_kept(self) -> Self::Kept {
+                let ($($arg,)*) = self;
+                ($($arg.into_fut_arg(),)*)
+            }
+        }
+    };
+}
+
+arity!();
+arity!(a: A / IA);
+arity!(a: A / IA, b: B / IB);
+arity!(a: A / IA, b: B / IB, c: C / IC);
+arity!(a: A / IA, b: B / IB, c: C / IC, d: D / ID);
+arity!(a: A / IA, b: B / IB, c: C / IC, d: D / ID, e: E / IE);
+arity!(a: A / IA, b: B / IB, c: C / IC, d: D / ID, e: E / IE, g: G / IG);

@@ -1,0 +1,716 @@
+//! Futures: eager tasks on a pool the [`Client`] owns, as `dask.distributed` runs them
+//! on a local cluster. A future passed as an argument makes a dependency (the task
+//! starts when it finishes), never a blocking wait in the caller.
+
+mod args;
+mod state;
+mod waiting;
+
+use core::fmt;
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+pub use args::{Dependencies, FutArg, IntoFutArg, KeptArgs, SubmitArgs, TaskFn};
+pub use waiting::{as_completed, wait, AsCompleted, WaitMode};
+
+use crate::dynamic::{call_site_of, Delayed};
+use crate::error::TaskError;
+use state::{Core, Outcome, State};
+
+/// Where a future stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Waiting for its dependencies or for a thread.
+    Pending,
+    /// Running now.
+    Running,
+    /// Finished with a result.
+    Finished,
+    /// Its task (or a task it depends on) panicked.
+    Error,
+    /// Cancelled before it finished.
+    Cancelled,
+}
+
+/// Why a future has no result.
+#[derive(Clone)]
+pub enum FutureError {
+    /// The task, or one it depends on, panicked: the error names that task.
+    Task(Arc<TaskError>),
+    /// The task was cancelled (by `cancel`, by dropping its last handle, by a
+    /// cancelled dependency, or by the client shutting down).
+    Cancelled {
+        /// The cancelled task's name.
+        task: String,
+    },
+    /// `result_timeout` gave up waiting; the task goes on.
+    Timeout {
+        /// The task waited for.
+        task: String,
+        /// How long it waited.
+        after: Duration,
+    },
+}
+
+impl fmt::Display for FutureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FutureError::Task(error) => error.fmt(f),
+            FutureError::Cancelled { task } => write!(f, "task `{task}` was cancelled"),
+            FutureError::Timeout { task, after } => {
+                write!(f, "task `{task}` did not finish within {after:?}")
+            }
+        }
+    }
+}
+
+impl fmt::Debug for FutureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for FutureError {}
+
+/// A clear error for a client that cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientError {
+    /// A pool of zero threads could never run anything.
+    ZeroThreads,
+    /// The operating system refused the threads.
+    Spawn(String),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::ZeroThreads => {
+                f.write_str("a client needs at least one thread; use `threads(1)` or more")
+            }
+            ClientError::Spawn(why) => write!(f, "could not start the client's threads: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+// ---- the client -----------------------------------------------------------------
+
+/// Eager execution with handles (Dask's `Client`): `submit`, `map`, `gather`,
+/// `scatter`, `compute` of a `Delayed`. Cloning shares the same pool; dropping the last
+/// clone shuts it down: pending tasks are cancelled, running ones finish, and no
+/// thread outlives it.
+#[derive(Clone)]
+pub struct Client {
+    owner: Arc<Owner>,
+}
+
+/// How long dropping the last client waits for running tasks to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
+
+/// Dropped with the last user handle: shuts the pool down.
+struct Owner {
+    inner: Arc<Inner>,
+}
+
+/// What tasks keep of the client: the pool, and what must be cancelled at shutdown.
+pub(crate) struct Inner {
+    name: String,
+    threads: usize,
+    pool: Mutex<Option<Arc<rayon::ThreadPool>>>,
+    closed: AtomicBool,
+    /// Tasks not yet ended, for cancelling at shutdown.
+    live: Mutex<Vec<Weak<dyn Cancel>>>,
+    exited: Arc<(Mutex<usize>, Condvar)>,
+}
+
+/// Builds a [`Client`].
+#[derive(Debug, Default, Clone)]
+pub struct ClientBuilder {
+    threads: Option<usize>,
+    name: Option<String>,
+}
+
+impl ClientBuilder {
+    /// Worker threads (default: one per core).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads);
+        self
+    }
+
+    /// The client's name, used for its threads' names.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Starts the pool.
+    pub fn build(self) -> Result<Client, ClientError> {
+        let threads = self
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if threads == 0 {
+            return Err(ClientError::ZeroThreads);
+        }
+        let name = self.name.unwrap_or_else(|| "taskweave".to_owned());
+        let exited = Arc::new((Mutex::new(0usize), Condvar::new()));
+        let on_exit = exited.clone();
+        let thread_name = name.clone();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(move |i| format!("{thread_name}-{i}"))
+            .exit_handler(move |_| {
+                let (count, cv) = &*on_exit;
+                *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                cv.notify_all();
+            })
+            .build()
+            .map_err(|e| ClientError::Spawn(e.to_string()))?;
+        Ok(Client {
+            owner: Arc::new(Owner {
+                inner: Arc::new(Inner {
+                    name,
+                    threads,
+                    pool: Mutex::new(Some(Arc::new(pool))),
+                    closed: AtomicBool::new(false),
+                    live: Mutex::new(Vec::new()),
+                    exited,
+                }),
+            }),
+        })
+    }
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("name", &self.owner.inner.name)
+            .field("threads", &self.owner.inner.threads)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client with one worker thread per core.
+    ///
+    /// # Panics
+    /// If the operating system refuses the threads.
+    pub fn new() -> Client {
+        match Client::builder().build() {
+            Ok(client) => client,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// A builder: threads, name.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.owner.inner.threads
+    }
+
+    fn inner(&self) -> &Arc<Inner> {
+        &self.owner.inner
+    }
+
+    /// Runs `f(args)` on the pool; returns its future at once. `args` is a tuple whose
+    /// items are plain values or futures (`Future<T>` or `&Future<T>`, for a `T` or an
+    /// `Arc<T>` parameter): a future makes a dependency, not a wait.
+    #[track_caller]
+    pub fn submit<F, V, A>(&self, f: F, args: A) -> Future<F::Output>
+    where
+        F: TaskFn<V>,
+        A: SubmitArgs<V>,
+    {
+        self.task(f).submit(args)
+    }
+
+    /// A task with options (name, retries) before it is submitted.
+    #[track_caller]
+    pub fn task<F>(&self, f: F) -> TaskBuilder<F> {
+        TaskBuilder {
+            client: self.clone(),
+            f: Arc::new(f),
+            name: None,
+            retries: 0,
+            call_site: call_site_of(Location::caller()),
+        }
+    }
+
+    /// One future per item: `f(item)` for each (Dask's `client.map`).
+    #[track_caller]
+    pub fn map<F, I, T, R>(&self, f: F, items: I) -> Vec<Future<R>>
+    where
+        F: Fn(T) -> R + Send + Sync + 'static,
+        I: IntoIterator,
+        I::Item: IntoFutArg<T>,
+        T: 'static,
+        R: Send + Sync + 'static,
+        <I::Item as IntoFutArg<T>>::Arg: FutArg<Value = T>,
+    {
+        let builder = self.task(f);
+        items
+            .into_iter()
+            .map(|item| builder.submit((item,)))
+            .collect()
+    }
+
+    /// Waits for every future and returns their results, in order.
+    pub fn gather<T: Clone>(&self, futures: &[Future<T>]) -> Result<Vec<T>, FutureError> {
+        futures.iter().map(Future::result).collect()
+    }
+
+    /// A finished future holding `value`: shared by every task that reads it, never
+    /// copied (take it as `Arc<T>`), like Dask's `scatter`.
+    #[track_caller]
+    pub fn scatter<T: Send + Sync + 'static>(&self, value: T) -> Future<T> {
+        let state = Arc::new(State::new(
+            "scatter".to_owned(),
+            call_site_of(Location::caller()),
+        ));
+        state.finish(Arc::new(value));
+        Future::from_state(state)
+    }
+
+    /// Computes a dynamic graph on this client's pool; returns its future at once. A
+    /// task failing inside the graph fails the future, with the task named.
+    #[track_caller]
+    pub fn compute<T: Send + Sync + 'static>(&self, delayed: &Delayed<T>) -> Future<T> {
+        let name = delayed.name();
+        let delayed = delayed.clone();
+        TaskBuilder {
+            client: self.clone(),
+            f: Arc::new(move || delayed.compute()),
+            name: Some(name),
+            retries: 0,
+            call_site: call_site_of(Location::caller()),
+        }
+        .submit(())
+    }
+
+    /// Computes a dynamic graph on this client's pool and keeps its result: later
+    /// graphs that use the returned value read it instead of running it again.
+    #[track_caller]
+    pub fn persist<T: Clone + Send + Sync + 'static>(&self, delayed: &Delayed<T>) -> Delayed<T> {
+        match self.pool() {
+            Some(pool) => pool.install(|| delayed.persist()),
+            None => delayed.persist(),
+        }
+    }
+
+    /// Keeps `future`'s task running after its handles are dropped.
+    pub fn fire_and_forget<T>(&self, future: Future<T>) {
+        future.state().core.forgotten.store(true, Ordering::Release);
+    }
+
+    fn pool(&self) -> Option<Arc<rayon::ThreadPool>> {
+        self.inner().pool()
+    }
+}
+
+impl Inner {
+    fn pool(&self) -> Option<Arc<rayon::ThreadPool>> {
+        self.pool.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Queues a ready job, or cancels it if the client is shutting down.
+    fn spawn(&self, job: Arc<dyn Runnable>) {
+        match self.pool() {
+            Some(pool) if !self.closed.load(Ordering::Acquire) => pool.spawn(move || job.run()),
+            _ => job.cancel(),
+        }
+    }
+
+    fn register(&self, task: Weak<dyn Cancel>) {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        if live.len() >= 1024 && live.len().is_power_of_two() {
+            live.retain(|t| t.strong_count() > 0);
+        }
+        live.push(task);
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let inner = &self.inner;
+        inner.closed.store(true, Ordering::Release);
+        let live = std::mem::take(&mut *inner.live.lock().unwrap_or_else(|e| e.into_inner()));
+        for task in live.iter().filter_map(Weak::upgrade) {
+            task.cancel();
+        }
+        let pool = inner.pool.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let on_own_thread = pool
+            .as_ref()
+            .is_some_and(|p| p.current_thread_index().is_some());
+        drop(pool);
+        if on_own_thread {
+            // The last handle was dropped by one of the pool's own tasks: its threads
+            // end when their tasks do, but this one cannot wait for itself.
+            return;
+        }
+        // Running tasks finish, then every thread ends. A task that never returns
+        // would hold its thread forever: after the grace period, stop waiting.
+        let (count, cv) = &*inner.exited;
+        let mut exited = count.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while *exited < inner.threads && Instant::now() < deadline {
+            exited = cv
+                .wait_timeout(exited, Duration::from_millis(10))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+// ---- tasks ----------------------------------------------------------------------
+
+/// A task's options before it is submitted; made by [`Client::task`].
+pub struct TaskBuilder<F> {
+    client: Client,
+    f: Arc<F>,
+    name: Option<String>,
+    retries: u32,
+    call_site: &'static str,
+}
+
+impl<F> TaskBuilder<F> {
+    /// Names the task (default: the function's name).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Runs a panicking task again, up to `retries` more times.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Submits the task with these arguments (see [`Client::submit`]).
+    pub fn submit<V, A>(&self, args: A) -> Future<F::Output>
+    where
+        F: TaskFn<V>,
+        A: SubmitArgs<V>,
+    {
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| short_name::<F>().to_owned());
+        let state = Arc::new(State::new(name, self.call_site));
+        let kept = args.into_kept();
+        let mut dependencies = args::Dependencies::default();
+        kept.dependencies(&mut dependencies);
+        let dependencies = dependencies.0;
+        let job = Arc::new(Job {
+            state: state.clone(),
+            f: self.f.clone(),
+            args: Mutex::new(Some(kept)),
+            remaining: AtomicUsize::new(dependencies.len() + 1),
+            retries: self.retries,
+            client: self.client.inner().clone(),
+        });
+        self.client
+            .inner()
+            .register(Arc::downgrade(&job) as Weak<dyn Cancel>);
+        for dependency in dependencies {
+            let job = job.clone();
+            dependency.core().on_end(move |outcome| match outcome {
+                Outcome::Finished => job.release(),
+                Outcome::Failed(error) => {
+                    job.end(|state| state.fail(error.clone()));
+                }
+                Outcome::Cancelled => {
+                    job.end(|state| {
+                        state.fail(FutureError::Cancelled {
+                            task: state.core.name.clone(),
+                        })
+                    });
+                }
+            });
+        }
+        job.release();
+        Future::from_state(state)
+    }
+}
+
+fn short_name<F>() -> &'static str {
+    let full = std::any::type_name::<F>();
+    if full.ends_with("{{closure}}") {
+        return "closure";
+    }
+    full.rsplit("::").next().unwrap_or(full)
+}
+
+/// One submitted task: its function, its arguments, how many dependencies remain.
+struct Job<F, K, R> {
+    state: Arc<State<R>>,
+    f: Arc<F>,
+    /// Taken when the task ends, so finished dependencies are released.
+    args: Mutex<Option<K>>,
+    remaining: AtomicUsize,
+    retries: u32,
+    client: Arc<Inner>,
+}
+
+/// A job the pool can run.
+trait Runnable: Send + Sync {
+    fn run(self: Arc<Self>);
+    fn cancel(&self);
+}
+
+/// A live task that shutdown may cancel.
+trait Cancel: Send + Sync {
+    fn cancel(&self);
+}
+
+impl<F, K, R> Job<F, K, R>
+where
+    F: TaskFn<K::Values, Output = R>,
+    K: KeptArgs,
+    R: Send + Sync + 'static,
+{
+    /// One dependency done (or the submission itself): queue the job when none is left.
+    fn release(self: &Arc<Self>) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.client.spawn(self.clone());
+        }
+    }
+
+    /// Ends the job's future, dropping its arguments.
+    fn end(&self, end: impl FnOnce(&State<R>) -> bool) {
+        end(&self.state);
+        drop(self.args.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
+}
+
+thread_local! {
+    /// The cancellation flag of the task running on this thread.
+    static CURRENT: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+}
+
+/// Whether the task running on this thread was cancelled: a long task may poll it and
+/// stop early (Dask cannot stop a task that is already running). `false` outside tasks.
+pub fn cancelled() -> bool {
+    CURRENT.with(|current| {
+        current
+            .borrow()
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Acquire))
+    })
+}
+
+impl<F, K, R> Runnable for Job<F, K, R>
+where
+    F: TaskFn<K::Values, Output = R>,
+    K: KeptArgs,
+    R: Send + Sync + 'static,
+{
+    fn run(self: Arc<Self>) {
+        if self.client.closed.load(Ordering::Acquire) {
+            return Runnable::cancel(&*self);
+        }
+        if !self.state.core.start() {
+            // Cancelled while queued.
+            return self.end(|_| false);
+        }
+        let previous = CURRENT.with(|c| c.replace(Some(self.state.core.cancel.clone())));
+        let mut attempts = 0;
+        let outcome = loop {
+            let values = {
+                let args = self.args.lock().unwrap_or_else(|e| e.into_inner());
+                match args.as_ref() {
+                    Some(args) => args.values(),
+                    None => break None,
+                }
+            };
+            match panic::catch_unwind(AssertUnwindSafe(|| self.f.call(values))) {
+                Ok(value) => break Some(Ok(value)),
+                Err(payload) if attempts < self.retries => {
+                    attempts += 1;
+                    drop(payload);
+                }
+                Err(payload) => {
+                    let core = &self.state.core;
+                    break Some(Err(TaskError::from_panic(
+                        &core.name,
+                        core.call_site,
+                        payload,
+                    )));
+                }
+            }
+        };
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+        match outcome {
+            // A running task cancelled meanwhile: its result is discarded.
+            Some(Ok(value)) => self.end(|state| state.finish(Arc::new(value))),
+            Some(Err(error)) => self.end(|state| state.fail(FutureError::Task(Arc::new(error)))),
+            None => self.end(|_| false),
+        }
+    }
+
+    fn cancel(&self) {
+        self.end(|state| {
+            state.fail(FutureError::Cancelled {
+                task: state.core.name.clone(),
+            })
+        });
+    }
+}
+
+impl<F, K, R> Cancel for Job<F, K, R>
+where
+    F: TaskFn<K::Values, Output = R>,
+    K: KeptArgs,
+    R: Send + Sync + 'static,
+{
+    fn cancel(&self) {
+        // Shutdown cancels what has not started; running tasks finish.
+        if self.state.core.claim_pending() {
+            Runnable::cancel(self);
+        }
+    }
+}
+
+// ---- futures --------------------------------------------------------------------
+
+/// The handle on a submitted task's result (Dask's `Future`). Cloning makes another
+/// handle; dropping the last handle of a pending task cancels it (unless
+/// [`Client::fire_and_forget`]), and of a finished one frees its result.
+pub struct Future<T> {
+    handle: Arc<Handle<T>>,
+}
+
+struct Handle<T> {
+    state: Arc<State<T>>,
+}
+
+impl<T> Drop for Handle<T> {
+    fn drop(&mut self) {
+        let core = &self.state.core;
+        if !core.is_done() && !core.forgotten.load(Ordering::Acquire) {
+            self.state.fail(FutureError::Cancelled {
+                task: core.name.clone(),
+            });
+        }
+    }
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Future {
+            handle: self.handle.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Future")
+            .field("task", &self.name())
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl<T> Future<T> {
+    fn from_state(state: Arc<State<T>>) -> Self {
+        Future {
+            handle: Arc::new(Handle { state }),
+        }
+    }
+
+    pub(crate) fn state(&self) -> &Arc<State<T>> {
+        &self.handle.state
+    }
+
+    pub(crate) fn core(&self) -> &Core {
+        &self.handle.state.core
+    }
+
+    /// The task's name.
+    pub fn name(&self) -> &str {
+        &self.core().name
+    }
+
+    /// Where the task was submitted, as `file:line:column`.
+    pub fn call_site(&self) -> &str {
+        self.core().call_site
+    }
+
+    /// Pending, running, finished, error or cancelled.
+    pub fn status(&self) -> Status {
+        self.core().status()
+    }
+
+    /// Whether the task has ended (finished, failed or cancelled).
+    pub fn done(&self) -> bool {
+        self.core().is_done()
+    }
+
+    /// Cancels the task: a pending one never runs, a running one has its result
+    /// discarded (and can see [`cancelled`]), and its dependents are cancelled.
+    pub fn cancel(&self) {
+        self.state().fail(FutureError::Cancelled {
+            task: self.name().to_owned(),
+        });
+    }
+
+    /// Waits for the result, shared: no copy however many read it.
+    pub fn result_shared(&self) -> Result<Arc<T>, FutureError> {
+        self.core().wait(None);
+        self.read()
+    }
+
+    /// Waits at most `timeout` for the result; on timeout the task goes on.
+    pub fn result_timeout_shared(&self, timeout: Duration) -> Result<Arc<T>, FutureError> {
+        if !self.core().wait(Some(Instant::now() + timeout)) {
+            return Err(FutureError::Timeout {
+                task: self.name().to_owned(),
+                after: timeout,
+            });
+        }
+        self.read()
+    }
+
+    fn read(&self) -> Result<Arc<T>, FutureError> {
+        match self.state().value.get() {
+            Some(result) => result.clone(),
+            None => Err(FutureError::Cancelled {
+                task: self.name().to_owned(),
+            }),
+        }
+    }
+
+    /// The error of a task that ended in error: the failed task's name, call site and
+    /// message (for a dependency's failure, the dependency's).
+    pub fn exception(&self) -> Option<Arc<TaskError>> {
+        match self.state().value.get() {
+            Some(Err(FutureError::Task(error))) => Some(error.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl<T: Clone> Future<T> {
+    /// Waits for the result (a clone of the shared value).
+    pub fn result(&self) -> Result<T, FutureError> {
+        self.result_shared().map(|v| T::clone(&v))
+    }
+
+    /// Waits at most `timeout`; on timeout the task goes on.
+    pub fn result_timeout(&self, timeout: Duration) -> Result<T, FutureError> {
+        self.result_timeout_shared(timeout).map(|v| T::clone(&v))
+    }
+}

@@ -1,0 +1,228 @@
+//! The shared state of one future: its status, its result, who waits for it.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::{FutureError, Status};
+
+const PENDING: u8 = 0;
+const RUNNING: u8 = 1;
+const FINISHED: u8 = 2;
+const ERROR: u8 = 3;
+const CANCELLED: u8 = 4;
+
+/// How a task ended, as told to whoever waits for it.
+#[derive(Clone)]
+pub(crate) enum Outcome {
+    Finished,
+    Failed(FutureError),
+    Cancelled,
+}
+
+type Callback = Box<dyn FnOnce(&Outcome) + Send>;
+
+/// The part of a future's state that does not depend on its type.
+pub(crate) struct Core {
+    pub(crate) name: String,
+    pub(crate) call_site: &'static str,
+    status: AtomicU8,
+    /// Set by `cancel()`: a running task may poll it and stop early.
+    pub(crate) cancel: Arc<AtomicBool>,
+    /// Set by `fire_and_forget`: dropping the handles does not cancel it.
+    pub(crate) forgotten: AtomicBool,
+    waiters: Mutex<Waiters>,
+    done: Condvar,
+}
+
+#[derive(Default)]
+struct Waiters {
+    ended: Option<Outcome>,
+    callbacks: Vec<Callback>,
+}
+
+impl Core {
+    pub(crate) fn new(name: String, call_site: &'static str) -> Self {
+        Core {
+            name,
+            call_site,
+            status: AtomicU8::new(PENDING),
+            cancel: Arc::new(AtomicBool::new(false)),
+            forgotten: AtomicBool::new(false),
+            waiters: Mutex::new(Waiters::default()),
+            done: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        match self.status.load(Ordering::Acquire) {
+            PENDING => Status::Pending,
+            RUNNING => Status::Running,
+            FINISHED => Status::Finished,
+            ERROR => Status::Error,
+            _ => Status::Cancelled,
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.status.load(Ordering::Acquire) >= FINISHED
+    }
+
+    /// Pending -> running; false if it ended meanwhile (cancelled).
+    pub(crate) fn start(&self) -> bool {
+        self.status
+            .compare_exchange(PENDING, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Pending -> cancelled, for the client's shutdown: a task already running is
+    /// left to finish. True if it was pending.
+    pub(crate) fn claim_pending(&self) -> bool {
+        self.status
+            .compare_exchange(PENDING, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Ends the task (the first end wins); tells every waiter. `publish` stores the
+    /// result first, under the same lock, so a waiter woken by the end finds it.
+    pub(crate) fn end(&self, outcome: Outcome, publish: impl FnOnce()) -> bool {
+        let callbacks = {
+            let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            if waiters.ended.is_some() {
+                return false;
+            }
+            publish();
+            let status = match outcome {
+                Outcome::Finished => FINISHED,
+                Outcome::Failed(_) => ERROR,
+                Outcome::Cancelled => CANCELLED,
+            };
+            if status == CANCELLED {
+                self.cancel.store(true, Ordering::Release);
+            }
+            self.status.store(status, Ordering::Release);
+            waiters.ended = Some(outcome.clone());
+            std::mem::take(&mut waiters.callbacks)
+        };
+        self.done.notify_all();
+        for callback in callbacks {
+            callback(&outcome);
+        }
+        true
+    }
+
+    /// Calls `callback` once the task has ended (at once if it has).
+    pub(crate) fn on_end(&self, callback: impl FnOnce(&Outcome) + Send + 'static) {
+        let ended = {
+            let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            match &waiters.ended {
+                Some(outcome) => outcome.clone(),
+                None => {
+                    waiters.callbacks.push(Box::new(callback));
+                    return;
+                }
+            }
+        };
+        callback(&ended);
+    }
+
+    /// Blocks until the task ended or `deadline` passed; true if it ended. On a pool
+    /// thread the wait runs other tasks meanwhile (Dask's secede/rejoin), so a task
+    /// waiting for the tasks it submitted never deadlocks the pool.
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> bool {
+        if self.is_done() {
+            return true;
+        }
+        if rayon::current_thread_index().is_some() {
+            return help_until(|| self.is_done(), deadline);
+        }
+        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        while waiters.ended.is_none() {
+            match deadline {
+                None => waiters = self.done.wait(waiters).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    waiters = self
+                        .done
+                        .wait_timeout(waiters, deadline - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// On a pool thread: runs other pool tasks until `done()` or the deadline.
+pub(crate) fn help_until(done: impl Fn() -> bool, deadline: Option<Instant>) -> bool {
+    let mut idle = 0u32;
+    loop {
+        if done() {
+            return true;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        match rayon::yield_now() {
+            Some(rayon::Yield::Executed) => idle = 0,
+            _ => {
+                // Nothing to run here: back off gently.
+                idle = idle.saturating_add(1);
+                if idle < 64 {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
+        }
+    }
+}
+
+/// A future's whole state: the core and, once finished, the shared result.
+pub(crate) struct State<T> {
+    pub(crate) core: Core,
+    pub(crate) value: OnceLock<Result<Arc<T>, FutureError>>,
+}
+
+impl<T> State<T> {
+    pub(crate) fn new(name: String, call_site: &'static str) -> Self {
+        State {
+            core: Core::new(name, call_site),
+            value: OnceLock::new(),
+        }
+    }
+
+    /// Finishes with a value; false (and the value dropped) if it already ended.
+    pub(crate) fn finish(&self, value: Arc<T>) -> bool {
+        let mut value = Some(value);
+        self.core.end(Outcome::Finished, || {
+            let _ = self.value.set(Ok(value.take().expect("set once")));
+        })
+    }
+
+    /// Ends in error or cancelled.
+    pub(crate) fn fail(&self, error: FutureError) -> bool {
+        let outcome = match &error {
+            FutureError::Cancelled { .. } => Outcome::Cancelled,
+            _ => Outcome::Failed(error.clone()),
+        };
+        self.core.end(outcome, || {
+            let _ = self.value.set(Err(error));
+        })
+    }
+}
+
+/// Anything with a [`Core`]: a future's state, its type erased.
+pub(crate) trait HasCore: Send + Sync {
+    fn core(&self) -> &Core;
+}
+
+impl<T: Send + Sync> HasCore for State<T> {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+}

@@ -1,0 +1,541 @@
+//! Futures: `Client`, `Future<T>`, dependencies, errors, cancellation, waiting,
+//! `as_completed`, `scatter`, and the client's shutdown.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use taskweave::prelude::*;
+use taskweave::{ClientError, Status};
+
+fn client(threads: usize) -> Client {
+    Client::builder()
+        .threads(threads)
+        .name("test")
+        .build()
+        .unwrap()
+}
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+/// Polls `cond` for up to ten seconds.
+fn eventually(cond: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+#[test]
+fn client_is_clone_send_sync_and_zero_threads_is_an_error() {
+    fn assert_traits<T: Clone + Send + Sync>() {}
+    assert_traits::<Client>();
+    assert_eq!(
+        Client::builder().threads(0).build().unwrap_err(),
+        ClientError::ZeroThreads
+    );
+    assert!(ClientError::ZeroThreads
+        .to_string()
+        .contains("at least one thread"));
+    assert_eq!(client(3).threads(), 3);
+    assert!(Client::new().threads() >= 1);
+}
+
+#[test]
+fn submit_plain_values_and_delayed_functions() {
+    let client = client(2);
+    let a = client.submit(add, (1, 2));
+    let b = client.submit(inc, (a.clone(),));
+    assert_eq!(a.result().unwrap(), 3);
+    assert_eq!(b.result().unwrap(), 4);
+    assert_eq!(b.status(), Status::Finished);
+    assert!(b.done());
+    assert_eq!(b.name(), "inc");
+    assert!(b.call_site().starts_with("tests/futures.rs:"));
+}
+
+#[test]
+fn a_future_argument_is_a_dependency_not_a_wait() {
+    let client = client(2);
+    let (tx, rx) = mpsc::channel::<i64>();
+    let rx = Mutex::new(rx);
+    let gate = client.submit(move || rx.lock().unwrap().recv().unwrap(), ());
+    // Returns at once although `gate` cannot finish yet.
+    let start = Instant::now();
+    let after = client.submit(add, (&gate, 10));
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert_eq!(after.status(), Status::Pending);
+    tx.send(5).unwrap();
+    assert_eq!(after.result().unwrap(), 15);
+}
+
+#[test]
+fn map_and_gather() {
+    let client = client(2);
+    let futures = client.map(inc, 0..100);
+    assert_eq!(futures.len(), 100);
+    let values = client.gather(&futures).unwrap();
+    assert_eq!(values, (1..=100).collect::<Vec<_>>());
+    // Futures as the items: each a dependency.
+    let again = client.map(inc, futures.clone());
+    assert_eq!(
+        client.gather(&again).unwrap(),
+        (2..=101).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn result_timeout_gives_up_but_the_task_goes_on() {
+    let client = client(1);
+    let slow = client.submit(
+        || {
+            std::thread::sleep(Duration::from_millis(200));
+            7
+        },
+        (),
+    );
+    let start = Instant::now();
+    let err = slow.result_timeout(Duration::from_millis(20)).unwrap_err();
+    assert!(start.elapsed() < Duration::from_millis(190));
+    assert!(matches!(err, FutureError::Timeout { .. }), "{err}");
+    assert_eq!(slow.result().unwrap(), 7);
+}
+
+#[test]
+fn large_results_are_shared_not_copied() {
+    let client = client(2);
+    let big = client.submit(|| vec![1u8; 1 << 20], ());
+    let address = |v: Arc<Vec<u8>>| v.as_ptr() as usize;
+    let a = client.submit(address, (&big,));
+    let b = client.submit(address, (&big,));
+    let own = big.result_shared().unwrap().as_ptr() as usize;
+    assert_eq!(a.result().unwrap(), own);
+    assert_eq!(b.result().unwrap(), own);
+    // scatter: data made here, shared by every consumer.
+    let data = client.scatter(vec![3u64; 1000]);
+    let sums: Vec<_> = (0..4)
+        .map(|_| client.submit(|v: Arc<Vec<u64>>| v.iter().sum::<u64>(), (&data,)))
+        .collect();
+    assert_eq!(client.gather(&sums).unwrap(), vec![3000; 4]);
+    assert_eq!(data.status(), Status::Finished);
+}
+
+#[test]
+fn panics_end_in_error_naming_the_task_and_dependents_name_it_too() {
+    let client = client(2);
+    let bad = client
+        .task(|| -> i64 { panic!("no data") })
+        .named("load")
+        .submit(());
+    let line = line!() - 1;
+    let dependent = client.submit(inc, (&bad,));
+    let error = bad.result().unwrap_err();
+    assert!(error.to_string().contains("task `load`"), "{error}");
+    assert_eq!(bad.status(), Status::Error);
+    let exception = bad.exception().unwrap();
+    assert_eq!(exception.task(), "load");
+    assert_eq!(exception.message(), "no data");
+    assert!(exception
+        .call_site()
+        .starts_with(&format!("tests/futures.rs:{line}:")));
+    assert!(dependent.result().is_err());
+    assert_eq!(dependent.status(), Status::Error);
+    assert_eq!(dependent.exception().unwrap().task(), "load");
+}
+
+#[test]
+fn retries_run_a_failing_task_again() {
+    let client = client(2);
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let counter = attempts.clone();
+    let flaky = client
+        .task(move || {
+            if counter.fetch_add(1, Ordering::SeqCst) < 2 {
+                panic!("flaky");
+            }
+            42
+        })
+        .retries(3)
+        .submit(());
+    assert_eq!(flaky.result().unwrap(), 42);
+    assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    let hopeless = client
+        .task(|| -> i32 { panic!("always") })
+        .retries(2)
+        .submit(());
+    assert!(hopeless.result().is_err());
+}
+
+#[test]
+fn cancel_pending_running_and_dependents() {
+    let client = client(1);
+    let ran = Arc::new(AtomicBool::new(false));
+    let (started_tx, started_rx) = mpsc::channel();
+    let started_tx = Mutex::new(started_tx);
+    let running = client.submit(
+        move || {
+            started_tx.lock().unwrap().send(()).unwrap();
+            // A long task that polls for cancellation.
+            while !taskweave::cancelled() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            1
+        },
+        (),
+    );
+    started_rx.recv().unwrap();
+    let flag = ran.clone();
+    let pending = client.submit(
+        move || {
+            flag.store(true, Ordering::SeqCst);
+            2
+        },
+        (),
+    );
+    let dependent = client.submit(inc, (&running,));
+    pending.cancel();
+    running.cancel();
+    assert_eq!(running.status(), Status::Cancelled);
+    assert!(matches!(
+        running.result(),
+        Err(FutureError::Cancelled { .. })
+    ));
+    assert_eq!(pending.status(), Status::Cancelled);
+    assert_eq!(dependent.status(), Status::Cancelled);
+    // Give the pool time to reach the cancelled pending task: it never runs.
+    let after = client.submit(|| 3, ());
+    assert_eq!(after.result().unwrap(), 3);
+    assert!(!ran.load(Ordering::SeqCst));
+}
+
+#[test]
+fn result_of_a_cancelled_future_returns_at_once() {
+    let client = client(1);
+    let blocker = client.submit(|| std::thread::sleep(Duration::from_millis(300)), ());
+    let queued = client.submit(|| 5, ());
+    queued.cancel();
+    let start = Instant::now();
+    assert!(queued.result().is_err());
+    assert!(start.elapsed() < Duration::from_millis(100));
+    blocker.result().unwrap();
+}
+
+#[test]
+fn wait_first_and_all_completed() {
+    let client = client(2);
+    let fast = client.submit(|| 1, ());
+    let slow = client.submit(
+        || {
+            std::thread::sleep(Duration::from_millis(300));
+            2
+        },
+        (),
+    );
+    let all = [fast.clone(), slow.clone()];
+    let (done, not_done) = wait(&all, WaitMode::FirstCompleted, None);
+    assert!(!done.is_empty());
+    assert!(done.iter().any(|f| f.name() == fast.name()));
+    assert_eq!(done.len() + not_done.len(), 2);
+    let (done, not_done) = wait(
+        &all,
+        WaitMode::AllCompleted,
+        Some(Duration::from_millis(10)),
+    );
+    assert_eq!(not_done.len(), 1, "the slow task is not done after 10 ms");
+    assert_eq!(done.len(), 1);
+    let (done, not_done) = wait(&all, WaitMode::AllCompleted, None);
+    assert_eq!((done.len(), not_done.len()), (2, 0));
+}
+
+#[test]
+fn fire_and_forget_keeps_running_after_handles_are_dropped() {
+    let client = client(1);
+    let finished = Arc::new(AtomicBool::new(false));
+    let flag = finished.clone();
+    let blocker = client.submit(|| std::thread::sleep(Duration::from_millis(50)), ());
+    let task = client.submit(
+        move || {
+            flag.store(true, Ordering::SeqCst);
+        },
+        (),
+    );
+    client.fire_and_forget(task);
+    assert!(eventually(|| finished.load(Ordering::SeqCst)));
+    blocker.result().unwrap();
+}
+
+struct Counted(Arc<AtomicUsize>);
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn dropping_the_last_handle_cancels_or_frees() {
+    let client = client(1);
+    let drops = Arc::new(AtomicUsize::new(0));
+    // Finished: dropping the last handle frees the result.
+    let d = drops.clone();
+    let done = client.submit(move || Counted(d.clone()), ());
+    done.result_shared().unwrap();
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    let clone = done.clone();
+    drop(done);
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "a handle is left");
+    drop(clone);
+    assert!(
+        eventually(|| drops.load(Ordering::SeqCst) == 1),
+        "the result was freed"
+    );
+
+    // Pending: dropping the last handle cancels it; it never runs.
+    let ran = Arc::new(AtomicBool::new(false));
+    let blocker = client.submit(|| std::thread::sleep(Duration::from_millis(100)), ());
+    let flag = ran.clone();
+    let pending = client.submit(move || flag.store(true, Ordering::SeqCst), ());
+    drop(pending);
+    blocker.result().unwrap();
+    client.submit(|| (), ()).result().unwrap();
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "a dropped pending task never runs"
+    );
+}
+
+#[test]
+fn as_completed_yields_in_completion_order_and_accepts_more() {
+    let client = client(2);
+    let slow = client.submit(
+        || {
+            std::thread::sleep(Duration::from_millis(200));
+            1
+        },
+        (),
+    );
+    let fast = client.submit(|| 2, ());
+    let mut iter = as_completed(vec![slow.clone(), fast.clone()]);
+    let first = iter.next().unwrap();
+    assert_eq!(first.result().unwrap(), 2);
+    iter.add(client.submit(|| 3, ()));
+    let rest: Vec<i32> = iter.map(|f| f.result().unwrap()).collect();
+    assert_eq!(rest.len(), 2);
+    assert!(rest.contains(&1) && rest.contains(&3));
+    // The variant that yields results.
+    let futures = client.map(inc, 0..10);
+    let mut results: Vec<i64> = as_completed(futures)
+        .with_results()
+        .map(|(_, r)| *r.unwrap())
+        .collect();
+    results.sort_unstable();
+    assert_eq!(results, (1..=10).collect::<Vec<_>>());
+}
+
+#[test]
+fn tasks_submit_tasks_and_wait_without_deadlock_on_one_thread() {
+    let client = client(1);
+    let inner = client.clone();
+    let outer = client.submit(
+        move || {
+            let parts: Vec<_> = (0..10).map(|i| inner.submit(inc, (i,))).collect();
+            inner.gather(&parts).unwrap().iter().sum::<i64>()
+        },
+        (),
+    );
+    assert_eq!(outer.result().unwrap(), (1..=10).sum());
+    // as_completed inside a task, too.
+    let inner = client.clone();
+    let outer = client.submit(
+        move || {
+            let parts = inner.map(inc, 0..5);
+            as_completed(parts)
+                .map(|f| f.result().unwrap())
+                .sum::<i64>()
+        },
+        (),
+    );
+    assert_eq!(outer.result().unwrap(), (1..=5).sum());
+}
+
+#[test]
+fn compute_and_persist_a_delayed_graph_on_the_client() {
+    let client = client(2);
+    let parts: Vec<Delayed<i64>> = (0..10).map(|i| delay!(inc(i))).collect();
+    let total = delayed(|v: Vec<i64>| v.iter().sum::<i64>()).call(parts);
+    let future = client.compute(&total);
+    assert_eq!(future.result().unwrap(), (1..=10).sum());
+    let held = client.persist(&total);
+    assert_eq!(
+        delayed(|x: i64| x * 2).call(held).compute(),
+        2 * (1..=10).sum::<i64>()
+    );
+    // A panic inside the graph is the future's error, naming the task.
+    let bad = delayed(|_: i64| -> i64 { panic!("bad part") })
+        .named("part")
+        .call(1);
+    let err = client.compute(&bad).result().unwrap_err();
+    assert!(err.to_string().contains("task `part`"), "{err}");
+}
+
+#[test]
+fn dropping_the_client_cancels_pending_and_lets_running_finish() {
+    let client = client(1);
+    let finished = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(Barrier::new(2));
+    let (flag, gate) = (finished.clone(), started.clone());
+    let running = client.submit(
+        move || {
+            gate.wait();
+            std::thread::sleep(Duration::from_millis(100));
+            flag.store(true, Ordering::SeqCst);
+        },
+        (),
+    );
+    started.wait();
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = ran.clone();
+    let pending = client.submit(move || flag.store(true, Ordering::SeqCst), ());
+    drop(client);
+    // The running task finished before the client's threads ended.
+    assert!(finished.load(Ordering::SeqCst));
+    assert_eq!(running.status(), Status::Finished);
+    assert_eq!(pending.status(), Status::Cancelled);
+    assert!(!ran.load(Ordering::SeqCst));
+}
+
+/// 100,000 tasks with random dependencies, cancellations and panics: every future
+/// ends in the state it must, every result is dropped once, and the client shuts down.
+#[test]
+fn stress_random_dependencies_cancels_and_panics() {
+    // A thousand injected panics: keep them off the test output.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let injected = info.payload().downcast_ref::<&str>() == Some(&"injected");
+        if !injected {
+            default_hook(info);
+        }
+    }));
+    let drops = Arc::new(AtomicUsize::new(0));
+    let made = Arc::new(AtomicUsize::new(0));
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let client = client(2);
+    // Nothing runs before every task is submitted and the cancellations are made.
+    let (open, gate_rx) = mpsc::channel::<()>();
+    let gate_rx = Mutex::new(gate_rx);
+    let gate = client.submit(move || gate_rx.lock().unwrap().recv().unwrap(), ());
+    const N: usize = 100_000;
+    let mut futures: Vec<Future<Arc<Counted>>> = Vec::with_capacity(N);
+    // What each task does: 0 ok, 1 panics, 2 cancelled after submission.
+    let mut kinds = Vec::with_capacity(N);
+    let mut deps_of: Vec<Vec<usize>> = Vec::with_capacity(N);
+    for i in 0..N {
+        let kind = match next() % 100 {
+            0 => 1,
+            1 => 2,
+            _ => 0,
+        };
+        let deps: Vec<usize> = if i == 0 {
+            Vec::new()
+        } else {
+            (0..next() % 3).map(|_| (next() as usize) % i).collect()
+        };
+        let (drops, made) = (drops.clone(), made.clone());
+        let inputs: Vec<Future<Arc<Counted>>> = deps.iter().map(|&d| futures[d].clone()).collect();
+        let future = client.submit(
+            move |(): (), _inputs: Vec<Arc<Counted>>| {
+                if kind == 1 {
+                    panic!("injected");
+                }
+                made.fetch_add(1, Ordering::SeqCst);
+                Arc::new(Counted(drops.clone()))
+            },
+            (&gate, inputs),
+        );
+        if kind == 2 {
+            future.cancel();
+        }
+        futures.push(future);
+        kinds.push(kind);
+        deps_of.push(deps);
+    }
+    open.send(()).unwrap();
+    let (done, _) = wait(
+        &futures,
+        WaitMode::AllCompleted,
+        Some(Duration::from_secs(120)),
+    );
+    assert_eq!(done.len(), N, "every future ended");
+    // The state each must be in, from its own kind and its dependencies'.
+    let mut expected = Vec::with_capacity(N);
+    for i in 0..N {
+        let mut state = match kinds[i] {
+            2 => Status::Cancelled,
+            1 => Status::Error,
+            _ => Status::Finished,
+        };
+        if kinds[i] != 2 {
+            for &d in &deps_of[i] {
+                match expected[d] {
+                    Status::Finished => {}
+                    other if state == Status::Finished || state == Status::Error => {
+                        // A failed or cancelled dependency ends it first, unless it
+                        // already ended on its own (it cannot have: it waits for them).
+                        state = other;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        expected.push(state);
+    }
+    for (i, future) in futures.iter().enumerate() {
+        let status = future.status();
+        match expected[i] {
+            Status::Finished => assert_eq!(status, Status::Finished, "task {i}"),
+            // With several failed inputs, whichever ends first decides.
+            _ => assert!(
+                matches!(status, Status::Error | Status::Cancelled),
+                "task {i}: {status:?}"
+            ),
+        }
+        if kinds[i] == 2 {
+            assert_eq!(status, Status::Cancelled, "task {i}");
+        }
+    }
+    let made_count = made.load(Ordering::SeqCst);
+    let finished = futures
+        .iter()
+        .filter(|f| f.status() == Status::Finished)
+        .count();
+    assert_eq!(
+        made_count, finished,
+        "exactly the finished tasks made a value"
+    );
+    drop(futures);
+    drop(done);
+    drop(gate);
+    drop(client);
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        made_count,
+        "every result dropped exactly once"
+    );
+}
