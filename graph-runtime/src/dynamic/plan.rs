@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
@@ -15,6 +16,45 @@ use crate::table::{NodeInfo, Table};
 
 /// One node's result slot, its type erased (a `SharedSlot<T>`).
 pub(crate) type AnySlot = Box<dyn Any + Send + Sync>;
+
+/// Hashes node addresses and keys: they are already well spread, so one
+/// multiplication does (SipHash would cost more than the rest of laying a node out).
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ (n >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<AddressHasher>>;
+
+/// A node's name: the function's (static), or one set with `named`.
+enum Name {
+    Static(&'static str),
+    Custom(Arc<str>),
+}
+
+impl Name {
+    fn as_str(&self) -> &str {
+        match self {
+            Name::Static(s) => s,
+            Name::Custom(s) => s,
+        }
+    }
+}
 
 /// The nodes reachable from some outputs, numbered in topological order.
 pub(crate) struct Plan {
@@ -31,87 +71,100 @@ pub(crate) struct Plan {
     width: u32,
     /// The node index of each output.
     outputs: Vec<u32>,
-    names: Vec<Arc<str>>,
+    names: Vec<Name>,
 }
 
 impl Plan {
     /// Lays out everything `outputs` depends on. Pure nodes with equal keys are one.
     pub(crate) fn new(outputs: &[Arc<dyn Node>]) -> Plan {
-        let mut index: HashMap<usize, u32> = HashMap::new();
-        let mut pure: HashMap<u64, u32> = HashMap::new();
+        let mut index: FastMap<usize, u32> = FastMap::default();
+        let mut pure: FastMap<u64, u32> = FastMap::default();
         let mut nodes: Vec<Arc<dyn Node>> = Vec::new();
-        // Iterative depth-first post-order: a chain of a million nodes needs no stack.
-        let mut stack: Vec<(Arc<dyn Node>, usize)> = Vec::new();
         let address = |n: &Arc<dyn Node>| Arc::as_ptr(n) as *const () as usize;
-        let is_pure = |n: &Arc<dyn Node>| n.meta().key >> 63 == 1;
+        let pure_key = |n: &Arc<dyn Node>| Some(n.meta().key).filter(|k| k >> 63 == 1);
         const PENDING: u32 = u32::MAX;
+        // Every node's inputs (node indices, in argument order), its distinct
+        // predecessors, and the counts the table needs; filled as nodes are numbered.
+        let mut inputs = Vec::new();
+        let mut input_start = Vec::new();
+        let mut uses: Vec<u32> = Vec::new();
+        let mut preds: Vec<u32> = Vec::new();
+        let mut pred_start = Vec::new();
+        let mut out_degree: Vec<u32> = Vec::new();
+        // Iterative depth-first post-order over borrowed nodes (the outputs keep them
+        // alive): a chain of a million nodes needs no stack, and no reference counting
+        // happens per edge.
+        let mut stack: Vec<(&Arc<dyn Node>, usize)> = Vec::new();
         for out in outputs {
             if index.contains_key(&address(out)) {
                 continue;
             }
             index.insert(address(out), PENDING);
-            stack.push((out.clone(), 0));
-            while let Some((node, next)) = stack.last_mut() {
-                if let Some(parent) = node.parents().get(*next).cloned() {
-                    *next += 1;
-                    let key = address(&parent);
-                    if index.contains_key(&key) {
+            stack.push((out, 0));
+            while let Some(&(node, next)) = stack.last() {
+                if let Some(parent) = node.parents().get(next) {
+                    stack.last_mut().expect("a node").1 += 1;
+                    if let std::collections::hash_map::Entry::Vacant(entry) =
+                        index.entry(address(parent))
+                    {
+                        match pure_key(parent).and_then(|k| pure.get(&k)) {
+                            Some(&same) => {
+                                entry.insert(same);
+                            }
+                            None => {
+                                entry.insert(PENDING);
+                                stack.push((parent, 0));
+                            }
+                        }
+                    }
+                    continue;
+                }
+                stack.pop();
+                let i = nodes.len() as u32;
+                if let Some(key) = pure_key(node) {
+                    // A pure twin may have been laid out since this one was pushed.
+                    if let Some(&same) = pure.get(&key) {
+                        index.insert(address(node), same);
                         continue;
                     }
-                    if is_pure(&parent) {
-                        if let Some(&same) = pure.get(&parent.meta().key) {
-                            index.insert(key, same);
-                            continue;
-                        }
-                    }
-                    index.insert(key, PENDING);
-                    stack.push((parent, 0));
-                } else {
-                    let (node, _) = stack.pop().expect("a node");
-                    let i = nodes.len() as u32;
-                    if is_pure(&node) {
-                        // A pure twin may have been laid out since this one was pushed.
-                        if let Some(&same) = pure.get(&node.meta().key) {
-                            index.insert(address(&node), same);
-                            continue;
-                        }
-                        pure.insert(node.meta().key, i);
-                    }
-                    index.insert(address(&node), i);
-                    nodes.push(node);
+                    pure.insert(key, i);
                 }
+                index.insert(address(node), i);
+                input_start.push(inputs.len() as u32);
+                pred_start.push(preds.len() as u32);
+                let first = preds.len();
+                for parent in node.parents() {
+                    let p = index[&address(parent)];
+                    inputs.push(p);
+                    uses[p as usize] += 1;
+                    if !preds[first..].contains(&p) {
+                        preds.push(p);
+                        out_degree[p as usize] += 1;
+                    }
+                }
+                uses.push(0);
+                out_degree.push(0);
+                nodes.push(node.clone());
             }
         }
         let n = nodes.len();
-        let mut inputs = Vec::new();
-        let mut input_start = Vec::with_capacity(n + 1);
-        let mut uses = vec![0u32; n];
-        let mut edges: Vec<(u32, u32)> = Vec::new();
-        for (i, node) in nodes.iter().enumerate() {
-            input_start.push(inputs.len() as u32);
-            let first = inputs.len();
-            for parent in node.parents() {
-                let p = index[&address(parent)];
-                inputs.push(p);
-                uses[p as usize] += 1;
-            }
-            let mut preds: Vec<u32> = inputs[first..].to_vec();
-            preds.sort_unstable();
-            preds.dedup();
-            edges.extend(preds.into_iter().map(|p| (p, i as u32)));
-        }
         input_start.push(inputs.len() as u32);
-        edges.sort_unstable();
-        let mut successors = Vec::with_capacity(edges.len());
+        pred_start.push(preds.len() as u32);
         let mut successor_start = vec![0u32; n + 1];
-        let mut in_degree = vec![0u32; n];
-        for &(p, s) in &edges {
-            successors.push(s);
-            successor_start[p as usize + 1] += 1;
-            in_degree[s as usize] += 1;
-        }
         for i in 0..n {
-            successor_start[i + 1] += successor_start[i];
+            successor_start[i + 1] = successor_start[i] + out_degree[i];
+        }
+        let mut successors = vec![0u32; preds.len()];
+        let mut fill = successor_start.clone();
+        let mut in_degree = vec![0u32; n];
+        // Nodes in increasing order, so every successor list comes out sorted.
+        for s in 0..n {
+            let (a, b) = (pred_start[s] as usize, pred_start[s + 1] as usize);
+            in_degree[s] = (b - a) as u32;
+            for &p in &preds[a..b] {
+                successors[fill[p as usize] as usize] = s as u32;
+                fill[p as usize] += 1;
+            }
         }
         let roots = (0..n as u32)
             .filter(|&i| in_degree[i as usize] == 0)
@@ -140,7 +193,7 @@ impl Plan {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .clone();
-                custom.unwrap_or_else(|| Arc::from(meta.name))
+                custom.map_or(Name::Static(meta.name), Name::Custom)
             })
             .collect();
         let plan = Plan {
@@ -166,7 +219,7 @@ impl Plan {
     fn node_infos(&self) -> Vec<NodeInfo<'_>> {
         (0..self.nodes.len())
             .map(|i| NodeInfo {
-                name: &self.names[i],
+                name: self.names[i].as_str(),
                 call_site: self.nodes[i].meta().call_site,
                 in_degree: self.in_degree[i],
                 first_successor: self.successor_start[i],
