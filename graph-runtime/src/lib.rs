@@ -15,8 +15,8 @@ mod table;
 
 pub use dispatch::{dispatch, Flow, Scheduler};
 pub use dynamic::{
-    compute, compute_with, delayed, prepare, tree_reduce, Arg, Delayed, DelayedFn, GiveArg, Impure,
-    IntoArg, Outputs, Prepared, Pure, PureArg, Signature,
+    compute, compute_with, delayed, prepare, tree_reduce, Arena, Arg, Delayed, DelayedFn, GiveArg,
+    Impure, IntoArg, Outputs, Prepared, Pure, PureArg, Signature,
 };
 pub use error::TaskError;
 pub use futures::{

@@ -7,15 +7,14 @@
 use core::marker::PhantomData;
 use std::cell::Cell;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
 
-use super::{Delayed, Env, Node};
+use super::{Delayed, Env, ParentList};
 use crate::slot::{self, Shared, Value};
 
 /// The nodes a task reads, collected while its arguments are converted.
 #[derive(Default)]
 pub struct Parents {
-    pub(crate) nodes: Vec<Arc<dyn Node>>,
+    pub(crate) nodes: ParentList,
 }
 
 impl Parents {

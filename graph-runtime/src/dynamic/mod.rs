@@ -5,19 +5,21 @@
 //! reachable nodes out once in one arena (one typed slot per node, one node table)
 //! and then dispatches them with no allocation per task.
 
+mod arena;
 pub(crate) mod args;
 mod ops;
 mod plan;
 
 use core::fmt;
 use core::marker::PhantomData;
-use std::any::Any;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+pub use arena::Arena;
+use arena::ArenaBuilder;
 pub use args::{Arg, GiveArg, IntoArg, Parents, PureArg};
 pub use plan::{compute, compute_with, prepare, Outputs, Prepared};
 
@@ -65,6 +67,26 @@ pub(crate) struct Meta {
     pub(crate) call_site: &'static str,
     /// Unique per node; equal for pure nodes with equal inputs.
     pub(crate) key: u64,
+    /// The number the plan being made gave this node (see `plan::Visited`).
+    pub(crate) mark: Mark,
+}
+
+/// A node's number in the plan `plan`; stale numbers of older plans are ignored.
+#[derive(Default)]
+pub(crate) struct Mark {
+    plan: AtomicU64,
+    index: std::sync::atomic::AtomicU32,
+}
+
+impl Mark {
+    pub(crate) fn get(&self, plan: u64) -> Option<u32> {
+        (self.plan.load(Ordering::Relaxed) == plan).then(|| self.index.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set(&self, plan: u64, index: u32) {
+        self.index.store(index, Ordering::Relaxed);
+        self.plan.store(plan, Ordering::Relaxed);
+    }
 }
 
 /// `file:line:column` of a caller, formatted once per call site.
@@ -95,7 +117,61 @@ impl Meta {
             custom: Mutex::new(None),
             call_site,
             key: key.unwrap_or_else(|| NEXT_KEY.fetch_add(1, Ordering::Relaxed)),
+            mark: Mark::default(),
         }
+    }
+}
+
+/// A node's parents: inline up to two (most tasks), in a `Vec` beyond, so building a
+/// node allocates once.
+#[derive(Default)]
+pub(crate) enum ParentList {
+    #[default]
+    Zero,
+    One([Arc<dyn Node>; 1]),
+    Two([Arc<dyn Node>; 2]),
+    Many(Vec<Arc<dyn Node>>),
+}
+
+impl ParentList {
+    pub(crate) fn as_slice(&self) -> &[Arc<dyn Node>] {
+        match self {
+            ParentList::Zero => &[],
+            ParentList::One(p) => p,
+            ParentList::Two(p) => p,
+            ParentList::Many(p) => p,
+        }
+    }
+
+    pub(crate) fn push(&mut self, parent: Arc<dyn Node>) {
+        *self = match std::mem::take(self) {
+            ParentList::Zero => ParentList::One([parent]),
+            ParentList::One([a]) => ParentList::Two([a, parent]),
+            ParentList::Two([a, b]) => ParentList::Many(vec![a, b, parent]),
+            ParentList::Many(mut all) => {
+                all.push(parent);
+                ParentList::Many(all)
+            }
+        };
+    }
+
+    fn move_into(self, stack: &mut Vec<Arc<dyn Node>>) {
+        match self {
+            ParentList::Zero => {}
+            ParentList::One(p) => stack.extend(p),
+            ParentList::Two(p) => stack.extend(p),
+            ParentList::Many(p) => stack.extend(p),
+        }
+    }
+}
+
+impl<const N: usize> From<[Arc<dyn Node>; N]> for ParentList {
+    fn from(parents: [Arc<dyn Node>; N]) -> Self {
+        let mut list = ParentList::Zero;
+        for parent in parents {
+            list.push(parent);
+        }
+        list
     }
 }
 
@@ -105,16 +181,16 @@ pub(crate) trait Node: Send + Sync + 'static {
     /// The nodes it reads, in argument order (a node read twice appears twice).
     fn parents(&self) -> &[Arc<dyn Node>];
     /// Moves the parents out (for dropping long chains without recursion).
-    fn take_parents(&mut self) -> Vec<Arc<dyn Node>>;
+    fn take_parents(&mut self) -> ParentList;
     /// A result slot for one run, read `uses` times.
-    fn new_slot(&self, uses: u32) -> Box<dyn Any + Send + Sync>;
+    fn add_slot(&self, arena: &mut ArenaBuilder, uses: u32);
     /// Runs the task: reads its inputs from `env`, stores its result.
     fn run(&self, env: &Env<'_>) -> Flow;
 }
 
 /// The arena seen by one running node: every slot, and where this node's inputs are.
 pub struct Env<'a> {
-    slots: &'a [plan::AnySlot],
+    slots: &'a Arena,
     inputs: &'a [u32],
     me: u32,
 }
@@ -122,10 +198,7 @@ pub struct Env<'a> {
 impl<'a> Env<'a> {
     /// The typed slot of node `index`.
     fn slot<T: 'static>(&self, index: u32) -> &'a SharedSlot<T> {
-        match self.slots[index as usize].downcast_ref::<SharedSlot<T>>() {
-            Some(slot) => slot,
-            None => unreachable!("taskweave: a dynamic node's slot has another type"),
-        }
+        self.slots.slot(index)
     }
 
     /// The slot of this node's next input.
@@ -139,7 +212,7 @@ impl<'a> Env<'a> {
 /// A task: a closure reading its inputs from the arena.
 struct Task<T, F> {
     meta: Meta,
-    parents: Vec<Arc<dyn Node>>,
+    parents: ParentList,
     run: F,
     _result: PhantomData<fn() -> T>,
 }
@@ -153,13 +226,13 @@ where
         &self.meta
     }
     fn parents(&self) -> &[Arc<dyn Node>] {
-        &self.parents
+        self.parents.as_slice()
     }
-    fn take_parents(&mut self) -> Vec<Arc<dyn Node>> {
+    fn take_parents(&mut self) -> ParentList {
         std::mem::take(&mut self.parents)
     }
-    fn new_slot(&self, uses: u32) -> Box<dyn Any + Send + Sync> {
-        Box::new(SharedSlot::<T>::new(uses))
+    fn add_slot(&self, arena: &mut ArenaBuilder, uses: u32) {
+        arena.push::<T>(uses);
     }
     fn run(&self, env: &Env<'_>) -> Flow {
         let value = (self.run)(env);
@@ -176,10 +249,15 @@ impl<T, F> Drop for Task<T, F> {
 
 /// Drops a node's parents without recursing down a long chain: a parent this was the
 /// last owner of gives up its own parents to the same loop first.
-fn drop_parents(mut stack: Vec<Arc<dyn Node>>) {
+fn drop_parents(parents: ParentList) {
+    if let ParentList::Zero = parents {
+        return;
+    }
+    let mut stack = Vec::new();
+    parents.move_into(&mut stack);
     while let Some(mut parent) = stack.pop() {
         if let Some(node) = Arc::get_mut(&mut parent) {
-            stack.extend(node.take_parents());
+            node.take_parents().move_into(&mut stack);
         }
     }
 }
@@ -206,14 +284,18 @@ where
 }
 
 #[track_caller]
-pub(crate) fn task_here<T, F>(name: &'static str, parents: Vec<Arc<dyn Node>>, run: F) -> Delayed<T>
+pub(crate) fn task_here<T, F>(
+    name: &'static str,
+    parents: impl Into<ParentList>,
+    run: F,
+) -> Delayed<T>
 where
     T: Send + Sync + 'static,
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
     Delayed::from_node(Arc::new(Task {
         meta: Meta::new(name, call_site_of(Location::caller()), None),
-        parents,
+        parents: parents.into(),
         run,
         _result: PhantomData,
     }))
@@ -326,7 +408,7 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         U: Send + Sync + 'static,
         F: Fn(&T) -> U + Send + Sync + 'static,
     {
-        task_here("map", vec![self.node.clone()], move |env| {
+        task_here("map", [self.node.clone()], move |env| {
             let mut cursor = 0;
             let slot = env.input::<T>(&mut cursor);
             f(crate::slot::Lend::lend(&slot.shared()))
@@ -369,11 +451,11 @@ impl<T: Clone + Send + Sync + 'static> Node for Held<T> {
     fn parents(&self) -> &[Arc<dyn Node>] {
         &[]
     }
-    fn take_parents(&mut self) -> Vec<Arc<dyn Node>> {
-        Vec::new()
+    fn take_parents(&mut self) -> ParentList {
+        ParentList::Zero
     }
-    fn new_slot(&self, uses: u32) -> Box<dyn Any + Send + Sync> {
-        Box::new(SharedSlot::<T>::new(uses))
+    fn add_slot(&self, arena: &mut ArenaBuilder, uses: u32) {
+        arena.push::<T>(uses);
     }
     fn run(&self, env: &Env<'_>) -> Flow {
         env.slot::<T>(env.me).put(self.value.clone());
@@ -390,12 +472,12 @@ where
     /// not cloned, when nothing else reads it.
     #[track_caller]
     pub fn split(&self) -> (Delayed<A>, Delayed<B>) {
-        let halves = task_here("split", vec![self.node.clone()], |env| {
+        let halves = task_here("split", [self.node.clone()], |env| {
             let mut cursor = 0;
             let (a, b) = crate::slot::give(&mut env.input::<(A, B)>(&mut cursor).shared());
             (Mutex::new(Some(a)), Mutex::new(Some(b)))
         });
-        let first = task_here("split.0", vec![halves.node.clone()], |env| {
+        let first = task_here("split.0", [halves.node.clone()], |env| {
             let mut cursor = 0;
             let halves = env.input::<Halves<A, B>>(&mut cursor).shared();
             let taken = crate::slot::Lend::lend(&halves)
@@ -405,7 +487,7 @@ where
                 .take();
             taken.expect("each half is taken once")
         });
-        let second = task_here("split.1", vec![halves.node], |env| {
+        let second = task_here("split.1", [halves.node], |env| {
             let mut cursor = 0;
             let halves = env.input::<Halves<A, B>>(&mut cursor).shared();
             let taken = crate::slot::Lend::lend(&halves)
@@ -446,7 +528,7 @@ where
                     let combine = combine.clone();
                     let node = Task {
                         meta: Meta::new("tree_reduce", location, None),
-                        parents: vec![a.node, b.node],
+                        parents: ParentList::from([a.node, b.node]),
                         run: move |env: &Env<'_>| {
                             let mut cursor = 0;
                             let a =

@@ -1,21 +1,16 @@
 //! Laying a dynamic graph out for one run: the reachable nodes in topological order,
 //! their inputs, a node table, one typed slot each; then the dispatcher runs it.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::{Delayed, Env, Node, Parents};
+use super::{Arena, ArenaBuilder, Delayed, Env, Node, Parents};
 use crate::dispatch::{dispatch, Scheduler};
 use crate::error::TaskError;
 use crate::info::GraphInfo;
-use crate::slot::SharedSlot;
 use crate::table::{NodeInfo, Table};
-
-/// One node's result slot, its type erased (a `SharedSlot<T>`).
-pub(crate) type AnySlot = Box<dyn Any + Send + Sync>;
 
 /// Hashes node addresses and keys: they are already well spread, so one
 /// multiplication does (SipHash would cost more than the rest of laying a node out).
@@ -40,6 +35,57 @@ impl Hasher for AddressHasher {
 }
 
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<AddressHasher>>;
+
+/// Plans being made right now, on any thread.
+static PLANNING: AtomicUsize = AtomicUsize::new(0);
+/// Distinguishes one plan's marks from another's.
+static NEXT_PLAN: AtomicU64 = AtomicU64::new(1);
+
+/// The numbers given to nodes while a plan is made. When no other plan is being made,
+/// they are written into the nodes themselves (no hashing); otherwise into a map.
+enum Visited {
+    Marks { plan: u64, _exclusive: Exclusive },
+    Map(FastMap<usize, u32>),
+}
+
+/// Held while a plan writes marks into nodes.
+struct Exclusive;
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        PLANNING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Visited {
+    fn new() -> Self {
+        if PLANNING.fetch_add(1, Ordering::AcqRel) == 0 {
+            Visited::Marks {
+                plan: NEXT_PLAN.fetch_add(1, Ordering::Relaxed),
+                _exclusive: Exclusive,
+            }
+        } else {
+            PLANNING.fetch_sub(1, Ordering::AcqRel);
+            Visited::Map(FastMap::default())
+        }
+    }
+
+    fn get(&self, node: &Arc<dyn Node>) -> Option<u32> {
+        match self {
+            Visited::Marks { plan, .. } => node.meta().mark.get(*plan),
+            Visited::Map(map) => map.get(&(Arc::as_ptr(node) as *const () as usize)).copied(),
+        }
+    }
+
+    fn set(&mut self, node: &Arc<dyn Node>, index: u32) {
+        match self {
+            Visited::Marks { plan, .. } => node.meta().mark.set(*plan, index),
+            Visited::Map(map) => {
+                map.insert(Arc::as_ptr(node) as *const () as usize, index);
+            }
+        }
+    }
+}
 
 /// A node's name: the function's (static), or one set with `named`.
 enum Name {
@@ -77,10 +123,9 @@ pub(crate) struct Plan {
 impl Plan {
     /// Lays out everything `outputs` depends on. Pure nodes with equal keys are one.
     pub(crate) fn new(outputs: &[Arc<dyn Node>]) -> Plan {
-        let mut index: FastMap<usize, u32> = FastMap::default();
+        let mut index = Visited::new();
         let mut pure: FastMap<u64, u32> = FastMap::default();
         let mut nodes: Vec<Arc<dyn Node>> = Vec::new();
-        let address = |n: &Arc<dyn Node>| Arc::as_ptr(n) as *const () as usize;
         let pure_key = |n: &Arc<dyn Node>| Some(n.meta().key).filter(|k| k >> 63 == 1);
         const PENDING: u32 = u32::MAX;
         // Every node's inputs (node indices, in argument order), its distinct
@@ -96,23 +141,19 @@ impl Plan {
         // happens per edge.
         let mut stack: Vec<(&Arc<dyn Node>, usize)> = Vec::new();
         for out in outputs {
-            if index.contains_key(&address(out)) {
+            if index.get(out).is_some() {
                 continue;
             }
-            index.insert(address(out), PENDING);
+            index.set(out, PENDING);
             stack.push((out, 0));
             while let Some(&(node, next)) = stack.last() {
                 if let Some(parent) = node.parents().get(next) {
                     stack.last_mut().expect("a node").1 += 1;
-                    if let std::collections::hash_map::Entry::Vacant(entry) =
-                        index.entry(address(parent))
-                    {
+                    if index.get(parent).is_none() {
                         match pure_key(parent).and_then(|k| pure.get(&k)) {
-                            Some(&same) => {
-                                entry.insert(same);
-                            }
+                            Some(&same) => index.set(parent, same),
                             None => {
-                                entry.insert(PENDING);
+                                index.set(parent, PENDING);
                                 stack.push((parent, 0));
                             }
                         }
@@ -124,17 +165,17 @@ impl Plan {
                 if let Some(key) = pure_key(node) {
                     // A pure twin may have been laid out since this one was pushed.
                     if let Some(&same) = pure.get(&key) {
-                        index.insert(address(node), same);
+                        index.set(node, same);
                         continue;
                     }
                     pure.insert(key, i);
                 }
-                index.insert(address(node), i);
+                index.set(node, i);
                 input_start.push(inputs.len() as u32);
                 pred_start.push(preds.len() as u32);
                 let first = preds.len();
                 for parent in node.parents() {
-                    let p = index[&address(parent)];
+                    let p = index.get(parent).expect("parents are numbered first");
                     inputs.push(p);
                     uses[p as usize] += 1;
                     if !preds[first..].contains(&p) {
@@ -169,7 +210,10 @@ impl Plan {
         let roots = (0..n as u32)
             .filter(|&i| in_degree[i as usize] == 0)
             .collect();
-        let outputs: Vec<u32> = outputs.iter().map(|o| index[&address(o)]).collect();
+        let outputs: Vec<u32> = outputs
+            .iter()
+            .map(|o| index.get(o).expect("outputs are numbered"))
+            .collect();
         for &o in &outputs {
             uses[o as usize] += 1;
         }
@@ -236,18 +280,18 @@ impl Plan {
     }
 
     /// One empty slot per node.
-    fn slots(&self) -> Vec<AnySlot> {
-        self.nodes
-            .iter()
-            .zip(&self.uses)
-            .map(|(node, &uses)| node.new_slot(uses))
-            .collect()
+    fn slots(&self) -> Arena {
+        let mut arena = ArenaBuilder::with_capacity(self.nodes.len());
+        for (node, &uses) in self.nodes.iter().zip(&self.uses) {
+            node.add_slot(&mut arena, uses);
+        }
+        arena.finish()
     }
 
     /// Runs the graph once: every node's result goes to its slot in `slots`.
     fn run(
         &self,
-        slots: &[AnySlot],
+        slots: &Arena,
         pending: &[AtomicU32],
         scheduler: Scheduler,
     ) -> Result<(), TaskError> {
@@ -274,9 +318,9 @@ impl Plan {
 /// counters) is reused, so a compute allocates nothing per task.
 pub struct Prepared<V> {
     plan: Plan,
-    slots: Vec<AnySlot>,
+    slots: Arena,
     pending: Vec<AtomicU32>,
-    read: fn(&[AnySlot], &[u32]) -> V,
+    read: fn(&Arena, &[u32]) -> V,
 }
 
 impl<V> Prepared<V> {
@@ -322,7 +366,7 @@ impl<V> Prepared<V> {
 
 /// Lays out what `outputs` depend on once, for [`Prepared::compute`] to run many times.
 pub fn prepare<O: Outputs>(outputs: O) -> Prepared<O::Values> {
-    let plan = Plan::new(&outputs.nodes().nodes);
+    let plan = Plan::new(outputs.nodes().nodes.as_slice());
     Prepared {
         slots: plan.slots(),
         pending: (0..plan.nodes.len()).map(|_| AtomicU32::new(0)).collect(),
@@ -338,14 +382,11 @@ pub trait Outputs {
     #[doc(hidden)]
     fn nodes(&self) -> Parents;
     #[doc(hidden)]
-    fn read(slots: &[AnySlot], outputs: &[u32]) -> Self::Values;
+    fn read(slots: &Arena, outputs: &[u32]) -> Self::Values;
 }
 
-fn read_output<T: 'static>(slots: &[AnySlot], index: u32) -> T {
-    let slot = slots[index as usize]
-        .downcast_ref::<SharedSlot<T>>()
-        .expect("an output slot of its own type");
-    match slot.take_last() {
+fn read_output<T: 'static>(slots: &Arena, index: u32) -> T {
+    match slots.slot::<T>(index).take_last() {
         Some(value) => value,
         None => panic!(
             "taskweave: a value was requested twice in one compute; request it once and clone the result"
@@ -358,9 +399,11 @@ macro_rules! outputs_tuple {
         impl<'d, $($ty: Send + Sync + 'static),*> Outputs for ($(&'d Delayed<$ty>,)*) {
             type Values = ($($ty,)*);
             fn nodes(&self) -> Parents {
-                Parents { nodes: vec![$(self.$i.node.clone()),*] }
+                let mut parents = Parents::new();
+                $(parents.nodes.push(self.$i.node.clone());)*
+                parents
             }
-            fn read(slots: &[AnySlot], outputs: &[u32]) -> Self::Values {
+            fn read(slots: &Arena, outputs: &[u32]) -> Self::Values {
                 ($(read_output::<$ty>(slots, outputs[$i]),)*)
             }
         }
@@ -379,11 +422,13 @@ outputs_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 impl<T: Send + Sync + 'static> Outputs for &[Delayed<T>] {
     type Values = Vec<T>;
     fn nodes(&self) -> Parents {
-        Parents {
-            nodes: self.iter().map(|d| d.node.clone()).collect(),
+        let mut parents = Parents::new();
+        for d in self.iter() {
+            parents.nodes.push(d.node.clone());
         }
+        parents
     }
-    fn read(slots: &[AnySlot], outputs: &[u32]) -> Vec<T> {
+    fn read(slots: &Arena, outputs: &[u32]) -> Vec<T> {
         outputs
             .iter()
             .map(|&o| read_output::<T>(slots, o))
