@@ -63,7 +63,10 @@ pub(crate) struct Meta {
     /// The function's name.
     pub(crate) name: &'static str,
     /// A name set with [`Delayed::named`].
-    pub(crate) custom: Mutex<Option<Arc<str>>>,
+    custom: Mutex<Option<Arc<str>>>,
+    /// Whether `custom` was ever set: most nodes are never named, and laying them out
+    /// then takes no lock.
+    named: std::sync::atomic::AtomicBool,
     pub(crate) call_site: &'static str,
     /// Unique per node; equal for pure nodes with equal inputs.
     pub(crate) key: u64,
@@ -111,10 +114,27 @@ pub(crate) fn call_site_of(location: &'static Location<'static>) -> &'static str
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
 impl Meta {
+    /// The name set with `named`, if any.
+    pub(crate) fn custom_name(&self) -> Option<Arc<str>> {
+        if !self.named.load(Ordering::Acquire) {
+            return None;
+        }
+        self.custom
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_name(&self, name: Option<Arc<str>>) {
+        *self.custom.lock().unwrap_or_else(|e| e.into_inner()) = name;
+        self.named.store(true, Ordering::Release);
+    }
+
     fn new(name: &'static str, call_site: &'static str, key: Option<u64>) -> Self {
         Meta {
             name,
             custom: Mutex::new(None),
+            named: std::sync::atomic::AtomicBool::new(false),
             call_site,
             key: key.unwrap_or_else(|| NEXT_KEY.fetch_add(1, Ordering::Relaxed)),
             mark: Mark::default(),
@@ -325,13 +345,7 @@ impl<T> Delayed<T> {
 
     /// The node's name: the function's, or the one set with [`named`](Self::named).
     pub fn name(&self) -> String {
-        match &*self
-            .node
-            .meta()
-            .custom
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-        {
+        match self.node.meta().custom_name() {
             Some(custom) => custom.to_string(),
             None => self.node.meta().name.to_owned(),
         }
@@ -339,13 +353,7 @@ impl<T> Delayed<T> {
 
     /// The node's key: its name and a number (Dask's key), e.g. `inc-17`.
     pub fn key(&self) -> String {
-        match &*self
-            .node
-            .meta()
-            .custom
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-        {
+        match self.node.meta().custom_name() {
             Some(custom) => custom.to_string(),
             None => format!(
                 "{}-{}",
@@ -363,12 +371,7 @@ impl<T> Delayed<T> {
     /// Names the node (`load-3`): the name shows in errors, inspection and keys.
     pub fn named(self, name: impl Into<String>) -> Self {
         let name: String = name.into();
-        *self
-            .node
-            .meta()
-            .custom
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(name.into());
+        self.node.meta().set_name(Some(name.into()));
         self
     }
 
@@ -427,13 +430,7 @@ impl<T: Clone + Send + Sync + 'static> Delayed<T> {
             self.node.meta().call_site,
             Some(self.node.meta().key),
         );
-        *meta.custom.lock().unwrap_or_else(|e| e.into_inner()) = self
-            .node
-            .meta()
-            .custom
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        meta.set_name(self.node.meta().custom_name());
         Delayed::from_node(Arc::new(Held { meta, value }))
     }
 }
