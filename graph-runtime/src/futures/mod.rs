@@ -18,7 +18,7 @@ pub use waiting::{as_completed, wait, AsCompleted, WaitMode};
 
 use crate::dynamic::{call_site_of, Delayed};
 use crate::error::TaskError;
-use state::{Core, Outcome, State};
+use state::{Core, Outcome, State, TaskName};
 
 /// Where a future stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,7 +277,7 @@ impl Client {
     #[track_caller]
     pub fn scatter<T: Send + Sync + 'static>(&self, value: T) -> Future<T> {
         let state = Arc::new(State::new(
-            "scatter".to_owned(),
+            TaskName::Static("scatter"),
             call_site_of(Location::caller()),
         ));
         state.finish(Arc::new(value));
@@ -293,7 +293,7 @@ impl Client {
         TaskBuilder {
             client: self.clone(),
             f: Arc::new(move || delayed.compute()),
-            name: Some(name),
+            name: Some(Arc::from(name)),
             retries: 0,
             call_site: call_site_of(Location::caller()),
         }
@@ -380,7 +380,7 @@ impl Drop for Owner {
 pub struct TaskBuilder<F> {
     client: Client,
     f: Arc<F>,
-    name: Option<String>,
+    name: Option<Arc<str>>,
     retries: u32,
     call_site: &'static str,
 }
@@ -388,7 +388,7 @@ pub struct TaskBuilder<F> {
 impl<F> TaskBuilder<F> {
     /// Names the task (default: the function's name).
     pub fn named(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
+        self.name = Some(Arc::from(name.into()));
         self
     }
 
@@ -404,10 +404,10 @@ impl<F> TaskBuilder<F> {
         F: TaskFn<V>,
         A: SubmitArgs<V>,
     {
-        let name = self
-            .name
-            .clone()
-            .unwrap_or_else(|| short_name::<F>().to_owned());
+        let name = match &self.name {
+            Some(name) => TaskName::Shared(name.clone()),
+            None => TaskName::Static(short_name::<F>()),
+        };
         let state = Arc::new(State::new(name, self.call_site));
         let kept = args.into_kept();
         let mut dependencies = args::Dependencies::default();
@@ -434,7 +434,7 @@ impl<F> TaskBuilder<F> {
                 Outcome::Cancelled => {
                     job.end(|state| {
                         state.fail(FutureError::Cancelled {
-                            task: state.core.name.clone(),
+                            task: state.core.name.to_string(),
                         })
                     });
                 }
@@ -563,7 +563,7 @@ where
     fn cancel(&self) {
         self.end(|state| {
             state.fail(FutureError::Cancelled {
-                task: state.core.name.clone(),
+                task: state.core.name.to_string(),
             })
         });
     }
@@ -601,7 +601,7 @@ impl<T> Drop for Handle<T> {
         let core = &self.state.core;
         if !core.is_done() && !core.forgotten.load(Ordering::Acquire) {
             self.state.fail(FutureError::Cancelled {
-                task: core.name.clone(),
+                task: core.name.to_string(),
             });
         }
     }
