@@ -46,6 +46,15 @@ pub use graph_runtime::{
 #[doc(hidden)]
 pub use graph_runtime::__private;
 
+/// Longer documentation.
+pub mod docs {
+    #[doc = include_str!("../docs/compile_errors.md")]
+    pub mod compile_errors {}
+
+    #[doc = include_str!("../docs/expansion.md")]
+    pub mod expansion {}
+}
+
 /// Everything a user names: `use taskweave::prelude::*;`.
 pub mod prelude {
     pub use crate::{
