@@ -658,3 +658,22 @@ fn reruns_give_fresh_results() {
         assert_eq!(g.compute(x), add(inc(x), double(inc(x))));
     }
 }
+
+#[test]
+fn method_chains_run_in_one_task() {
+    let g = graph!(|n: u32| -> (f64, usize, String) {
+        let v = load(n);
+        let total: f64 = v.iter().sum();
+        let evens = v.iter().filter(|x| *x % 2.0 == 0.0).count();
+        (total, evens, v.len().to_string().repeat(2))
+    });
+    let v = load(3);
+    let expected = (
+        v.iter().sum::<f64>(),
+        v.iter().filter(|x| *x % 2.0 == 0.0).count(),
+        v.len().to_string().repeat(2),
+    );
+    check(g.compute(3), g.compute_with(Scheduler::Sync, 3), expected);
+    // Three chains and the load: four nodes.
+    assert_eq!(g.len(), 4);
+}

@@ -300,15 +300,14 @@ impl Expander<'_> {
                 let operand = self.given(operand);
                 quote_spanned!(span=> #op #operand)
             }
-            Op::Method {
-                receiver,
-                method,
-                turbofish,
-                args,
-            } => {
-                let receiver = self.given(receiver);
-                let args = args.iter().map(|a| self.given(a));
-                quote_spanned!(span=> #receiver.#method #turbofish (#(#args),*))
+            Op::Method { receiver, calls } => {
+                let mut chain = self.given(receiver);
+                for call in calls {
+                    let (method, turbofish) = (&call.method, &call.turbofish);
+                    let args = call.args.iter().map(|a| self.given(a));
+                    chain = quote_spanned!(span=> #chain.#method #turbofish (#(#args),*));
+                }
+                chain
             }
             Op::Field { base, member } => {
                 let base = self.given(base);
@@ -328,6 +327,11 @@ impl Expander<'_> {
 
     /// An operand read by value.
     fn given(&self, operand: &Operand) -> TokenStream {
+        if let Operand::Temp(tokens) = operand {
+            // A temporary is already a value: written as it is, it also keeps its
+            // expected type (a closure's parameters, a literal's width).
+            return quote!((#tokens));
+        }
         let span = operand_span(operand, Span::call_site());
         let private = private_at(span);
         let source = self.source(operand);

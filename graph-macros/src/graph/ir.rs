@@ -79,11 +79,11 @@ pub(crate) enum Op {
         op: syn::UnOp,
         operand: Operand,
     },
+    /// A method call on a node, or a chain of them (`v.iter().sum()`), run in one
+    /// task: a method's result may borrow its receiver, so a chain is not split.
     Method {
         receiver: Operand,
-        method: syn::Ident,
-        turbofish: TokenStream,
-        args: Vec<Operand>,
+        calls: Vec<MethodCall>,
     },
     Field {
         base: Operand,
@@ -99,6 +99,13 @@ pub(crate) enum Op {
     },
     /// The operand itself (a collection of nodes bound by `let`, a `?` on a value).
     Pass(Operand),
+}
+
+/// One call of a method chain.
+pub(crate) struct MethodCall {
+    pub(crate) method: syn::Ident,
+    pub(crate) turbofish: TokenStream,
+    pub(crate) args: Vec<Operand>,
 }
 
 /// How a node reads one input.
@@ -156,9 +163,9 @@ impl Op {
             Op::Unary { operand, .. } | Op::Cast { operand, .. } | Op::Pass(operand) => {
                 vec![operand]
             }
-            Op::Method { receiver, args, .. } => {
-                std::iter::once(receiver).chain(args.iter()).collect()
-            }
+            Op::Method { receiver, calls } => std::iter::once(receiver)
+                .chain(calls.iter().flat_map(|c| c.args.iter()))
+                .collect(),
             Op::Field { base, .. } => vec![base],
             Op::Index { base, index } => vec![base, index],
         }

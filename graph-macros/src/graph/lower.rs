@@ -12,7 +12,7 @@ use syn::visit::Visit;
 use syn::{BinOp, Expr, Pat, Stmt, UnOp};
 
 use super::check;
-use super::ir::{Graph, Node, Op, Operand, OutPat, Value, ValueId};
+use super::ir::{Graph, MethodCall, Node, Op, Operand, OutPat, Value, ValueId};
 use super::parse::Input;
 use crate::ctxt::Ctxt;
 
@@ -703,19 +703,37 @@ impl Lower<'_> {
                 return Operand::Temp(quote!(()));
             }
         }
+        let before = self.graph.nodes.len();
         let receiver = self.expr(&m.receiver);
         let args: Vec<_> = m.args.iter().map(|a| self.expr(a)).collect();
         if !receiver.reads_nodes() && !args.iter().any(Operand::reads_nodes) {
             return self.constant(expr);
+        }
+        let call = MethodCall {
+            method: m.method.clone(),
+            turbofish: m.turbofish.to_token_stream(),
+            args,
+        };
+        // `v.iter().sum()`: the receiver is a method call made just now and read by
+        // nothing else, so the chain runs in one task (an iterator borrowing `v` could
+        // not outlive its task).
+        if let Operand::Value(v, _) = receiver {
+            if self.is_fresh(v, before) {
+                let node = self.graph.nodes.last_mut().expect("a node");
+                if let (Op::Method { calls, .. }, None) = (&mut node.op, node.question) {
+                    calls.push(call);
+                    node.name = method;
+                    node.span = m.method.span();
+                    return receiver;
+                }
+            }
         }
         self.add_node(
             &method,
             m.method.span(),
             Op::Method {
                 receiver,
-                method: m.method.clone(),
-                turbofish: m.turbofish.to_token_stream(),
-                args,
+                calls: vec![call],
             },
         )
     }
