@@ -15,6 +15,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Mutex;
 
 use crate::error::TaskError;
+use crate::observe::{Observer, RunOptions, TaskOutcome};
 use crate::table::Table;
 
 /// How a node's run ended.
@@ -45,7 +46,8 @@ const WIDE: usize = 16;
 /// Nested joins beyond this run their lists in the loop instead.
 const MAX_DEPTH: u32 = 128;
 
-/// Runs every node of `table` once its predecessors have run, calling `run(node)`.
+/// Runs every node of `table` once its predecessors have run, calling `run(node)`,
+/// with the scheduler and observer of `options`.
 ///
 /// `pending` is scratch space of one counter per node (it may be reused between
 /// runs). Stops starting new nodes at the first panic or [`Flow::Stop`]; nodes already
@@ -57,7 +59,7 @@ pub fn dispatch<F>(
     table: &Table<'_>,
     pending: &[AtomicU32],
     run: &F,
-    scheduler: Scheduler,
+    options: &RunOptions,
 ) -> Result<(), TaskError>
 where
     F: Fn(u32) -> Flow + Sync,
@@ -67,14 +69,19 @@ where
         table.len(),
         "taskweave: one pending counter per node"
     );
+    let observer = options.observer.as_deref();
+    if let Some(observer) = observer {
+        observer.graph_started(table.nodes());
+    }
     let ctx = Ctx {
         table,
         pending,
         run,
+        observer,
         stop: AtomicBool::new(false),
         failure: Mutex::new(None),
     };
-    if scheduler == Scheduler::Sync || table.width() <= 1 {
+    if options.effective_scheduler() == Scheduler::Sync || table.width() <= 1 {
         ctx.run_in_order();
     } else {
         for (count, node) in pending.iter().zip(table.nodes()) {
@@ -87,16 +94,18 @@ where
             rayon::join(|| ctx.start(table.roots(), 0), || ());
         }
     }
-    match ctx.failure.into_inner() {
-        Ok(first) => first.map_or(Ok(()), Err),
-        Err(poisoned) => poisoned.into_inner().map_or(Ok(()), Err),
+    let failure = ctx.failure.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(observer) = observer {
+        observer.graph_finished(failure.as_ref().map_or(Ok(()), Err));
     }
+    failure.map_or(Ok(()), Err)
 }
 
 struct Ctx<'t, F> {
     table: &'t Table<'t>,
     pending: &'t [AtomicU32],
     run: &'t F,
+    observer: Option<&'t dyn Observer>,
     stop: AtomicBool,
     failure: Mutex<Option<TaskError>>,
 }
@@ -108,17 +117,24 @@ where
     /// Runs one node; false when the graph must stop.
     #[inline]
     fn run_node(&self, node: u32) -> bool {
-        match panic::catch_unwind(AssertUnwindSafe(|| (self.run)(node))) {
-            Ok(Flow::Continue) => true,
+        if let Some(observer) = self.observer {
+            observer.task_started(node, &self.table.nodes()[node as usize]);
+        }
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| (self.run)(node))) {
+            Ok(Flow::Continue) => TaskOutcome::Finished,
             Ok(Flow::Stop) => {
                 self.stop.store(true, Ordering::Relaxed);
-                false
+                TaskOutcome::Stopped
             }
             Err(payload) => {
                 self.fail(node, payload);
-                false
+                TaskOutcome::Failed
             }
+        };
+        if let Some(observer) = self.observer {
+            observer.task_finished(node, &self.table.nodes()[node as usize], outcome);
         }
+        outcome == TaskOutcome::Finished
     }
 
     #[cold]

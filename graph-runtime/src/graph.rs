@@ -3,9 +3,9 @@
 use core::fmt;
 use core::marker::PhantomData;
 
-use crate::dispatch::Scheduler;
 use crate::error::TaskError;
 use crate::info::GraphInfo;
+use crate::observe::RunOptions;
 use crate::table::Table;
 
 /// A static task graph built by `graph!`: its node table and the code that runs it.
@@ -64,7 +64,7 @@ macro_rules! arity {
         #[allow(clippy::too_many_arguments)]
         impl<F, R, $($ty),*> Graph<F, ($($ty,)*)>
         where
-            F: Fn(Scheduler, $($ty),*) -> Result<R, TaskError>,
+            F: Fn(RunOptions, $($ty),*) -> Result<R, TaskError>,
         {
             /// Runs the graph on rayon's pool and returns its result.
             ///
@@ -72,21 +72,22 @@ macro_rules! arity {
             /// When a task panics, with a message naming the task and its call site.
             #[track_caller]
             pub fn compute(&self $(, $arg: $ty)*) -> R {
-                self.compute_with(Scheduler::Threads $(, $arg)*)
+                self.compute_with(RunOptions::new() $(, $arg)*)
             }
 
             /// Runs the graph on rayon's pool; a task's panic comes back as a [`TaskError`].
             pub fn try_compute(&self $(, $arg: $ty)*) -> Result<R, TaskError> {
-                (self.body)(Scheduler::Threads $(, $arg)*)
+                (self.body)(RunOptions::new() $(, $arg)*)
             }
 
-            /// Runs the graph with the given scheduler.
+            /// Runs the graph with the given scheduler (`Scheduler::Sync`) or options
+            /// (an observer: progress, profile).
             ///
             /// # Panics
             /// When a task panics, with a message naming the task and its call site.
             #[track_caller]
-            pub fn compute_with(&self, scheduler: Scheduler $(, $arg: $ty)*) -> R {
-                match (self.body)(scheduler $(, $arg)*) {
+            pub fn compute_with(&self, options: impl Into<RunOptions> $(, $arg: $ty)*) -> R {
+                match (self.body)(options.into() $(, $arg)*) {
                     Ok(out) => out,
                     Err(error) => error.resume(),
                 }
@@ -94,8 +95,8 @@ macro_rules! arity {
 
             /// Runs the graph with the given scheduler; a task's panic comes back as a
             /// [`TaskError`].
-            pub fn try_compute_with(&self, scheduler: Scheduler $(, $arg: $ty)*) -> Result<R, TaskError> {
-                (self.body)(scheduler $(, $arg)*)
+            pub fn try_compute_with(&self, options: impl Into<RunOptions> $(, $arg: $ty)*) -> Result<R, TaskError> {
+                (self.body)(options.into() $(, $arg)*)
             }
 
             /// Runs the graph on `pool` and returns its result.
@@ -109,7 +110,7 @@ macro_rules! arity {
                 R: Send,
                 $($ty: Send,)*
             {
-                match pool.install(|| (self.body)(Scheduler::Threads $(, $arg)*)) {
+                match pool.install(|| (self.body)(RunOptions::new() $(, $arg)*)) {
                     Ok(out) => out,
                     Err(error) => error.resume(),
                 }
@@ -122,7 +123,7 @@ macro_rules! arity {
                 R: Send,
                 $($ty: Send,)*
             {
-                pool.install(|| (self.body)(Scheduler::Threads $(, $arg)*))
+                pool.install(|| (self.body)(RunOptions::new() $(, $arg)*))
             }
         }
     };

@@ -10,6 +10,7 @@ mod error;
 mod futures;
 mod graph;
 mod info;
+mod observe;
 mod slot;
 mod table;
 
@@ -26,6 +27,7 @@ pub use futures::{
 };
 pub use graph::Graph;
 pub use info::{GraphInfo, NodeView};
+pub use observe::{Observer, RunOptions, TaskOutcome};
 pub use table::{NodeInfo, Table};
 
 /// What the generated code calls. Not a public API: it changes without notice.
@@ -34,6 +36,7 @@ pub mod __private {
     pub use crate::dispatch::{dispatch, Flow, Scheduler};
     pub use crate::error::TaskError;
     pub use crate::graph::Graph;
+    pub use crate::observe::RunOptions;
     pub use crate::slot::{give, lend, Const, Give, Lend, Ref, Shared, SharedSlot, Slot, Value};
     pub use crate::table::{NodeInfo, Table};
     pub use core::ops::ControlFlow;

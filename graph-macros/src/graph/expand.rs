@@ -59,7 +59,7 @@ pub(crate) fn stand_in(graph: &Graph) -> TokenStream {
             static __TABLE: #private::Table<'static> = #private::Table::new(&[], &[], &[], 0);
             #private::Graph::<_, (#(#types,)*)>::__new(
                 &__TABLE,
-                move |_: #private::Scheduler, #(#inputs: #types),*| -> ::core::result::Result<#ret, #private::TaskError> {
+                move |_: #private::RunOptions, #(#inputs: #types),*| -> ::core::result::Result<#ret, #private::TaskError> {
                     ::core::unreachable!()
                 },
             )
@@ -119,7 +119,7 @@ impl Expander<'_> {
             hidden("__node"),
             hidden("__run"),
             hidden("__pending"),
-            hidden("__scheduler"),
+            hidden("__options"),
         );
         let result = hidden("__result");
         quote! {
@@ -127,7 +127,7 @@ impl Expander<'_> {
                 #table
                 #private::Graph::<_, (#(#types,)*)>::__new(
                     &__TABLE,
-                    move |#scheduler: #private::Scheduler, #(#inputs: #types),*| -> ::core::result::Result<#ret, #private::TaskError> {
+                    move |#scheduler: #private::RunOptions, #(#inputs: #types),*| -> ::core::result::Result<#ret, #private::TaskError> {
                         #(#prelude)*
                         #(#slots)*
                         #early_slot
@@ -139,7 +139,7 @@ impl Expander<'_> {
                                 _ => ::core::unreachable!(),
                             }
                         };
-                        #private::dispatch(&__TABLE, &#pending, &#run, #scheduler)?;
+                        #private::dispatch(&__TABLE, &#pending, &#run, &#scheduler)?;
                         #early_return
                         let #result = #output;
                         ::core::result::Result::Ok(#result)

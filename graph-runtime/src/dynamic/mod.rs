@@ -23,9 +23,10 @@ use arena::ArenaBuilder;
 pub use args::{Arg, GiveArg, IntoArg, Parents, PureArg};
 pub use plan::{compute, compute_with, prepare, Outputs, Prepared};
 
-use crate::dispatch::{Flow, Scheduler};
+use crate::dispatch::Flow;
 use crate::error::TaskError;
 use crate::info::GraphInfo;
+use crate::observe::RunOptions;
 use crate::slot::SharedSlot;
 
 /// A value that a task will compute: Dask's `Delayed`.
@@ -396,12 +397,12 @@ impl<T: Send + Sync + 'static> Delayed<T> {
 
     /// Computes the value; a task's panic comes back as a [`TaskError`].
     pub fn try_compute(&self) -> Result<T, TaskError> {
-        self.try_compute_with(Scheduler::Threads)
+        self.try_compute_with(RunOptions::new())
     }
 
     /// Computes the value with the given scheduler.
-    pub fn try_compute_with(&self, scheduler: Scheduler) -> Result<T, TaskError> {
-        plan::compute_with(scheduler, (self,)).map(|(value,)| value)
+    pub fn try_compute_with(&self, options: impl Into<RunOptions>) -> Result<T, TaskError> {
+        plan::compute_with(options, (self,)).map(|(value,)| value)
     }
 
     /// A task that applies `f` to the value (by reference): a method call, a field.

@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::{Arena, ArenaBuilder, Delayed, Env, Node, Parents};
-use crate::dispatch::{dispatch, Scheduler};
+use crate::dispatch::dispatch;
 use crate::error::TaskError;
 use crate::info::GraphInfo;
+use crate::observe::RunOptions;
 use crate::table::{NodeInfo, Table};
 
 /// Hashes node addresses and keys: they are already well spread, so one
@@ -291,7 +292,7 @@ impl Plan {
         &self,
         slots: &Arena,
         pending: &[AtomicU32],
-        scheduler: Scheduler,
+        options: &RunOptions,
     ) -> Result<(), TaskError> {
         let infos = self.node_infos();
         // Checked once, when the plan was made.
@@ -308,7 +309,7 @@ impl Plan {
             };
             self.nodes[i as usize].run(&env)
         };
-        dispatch(&table, pending, &run, scheduler)
+        dispatch(&table, pending, &run, options)
     }
 }
 
@@ -328,15 +329,15 @@ impl<V> Prepared<V> {
     /// When a task panics, with a message naming the task and its call site.
     #[track_caller]
     pub fn compute(&mut self) -> V {
-        match self.try_compute_with(Scheduler::Threads) {
+        match self.try_compute_with(RunOptions::new()) {
             Ok(values) => values,
             Err(error) => error.resume(),
         }
     }
 
     /// Runs the graph with a scheduler; a task's panic comes back as a [`TaskError`].
-    pub fn try_compute_with(&mut self, scheduler: Scheduler) -> Result<V, TaskError> {
-        match self.plan.run(&self.slots, &self.pending, scheduler) {
+    pub fn try_compute_with(&mut self, options: impl Into<RunOptions>) -> Result<V, TaskError> {
+        match self.plan.run(&self.slots, &self.pending, &options.into()) {
             Ok(()) => Ok((self.read)(&self.slots, &self.plan.outputs)),
             Err(error) => {
                 // Results of the tasks that did run are still in their slots.
@@ -441,13 +442,16 @@ impl<T: Send + Sync + 'static> Outputs for &[Delayed<T>] {
 /// When a task panics, with a message naming the task and its call site.
 #[track_caller]
 pub fn compute<O: Outputs>(outputs: O) -> O::Values {
-    match compute_with(Scheduler::Threads, outputs) {
+    match compute_with(RunOptions::new(), outputs) {
         Ok(values) => values,
         Err(error) => error.resume(),
     }
 }
 
 /// [`compute`] with a scheduler; a task's panic comes back as a [`TaskError`].
-pub fn compute_with<O: Outputs>(scheduler: Scheduler, outputs: O) -> Result<O::Values, TaskError> {
-    prepare(outputs).try_compute_with(scheduler)
+pub fn compute_with<O: Outputs>(
+    options: impl Into<RunOptions>,
+    outputs: O,
+) -> Result<O::Values, TaskError> {
+    prepare(outputs).try_compute_with(options)
 }
