@@ -9,6 +9,10 @@ pub struct NodeView {
     pub id: usize,
     /// The task's name: the function, method or operator it runs.
     pub name: String,
+    /// What the node is: `task`, `operator`, `method`, … (see [`NodeInfo::kind`]).
+    ///
+    /// [`NodeInfo::kind`]: crate::NodeInfo::kind
+    pub kind: String,
     /// Where it was written, as `file:line:column`.
     pub call_site: String,
 }
@@ -33,6 +37,7 @@ impl GraphInfo {
             .map(|(id, n)| NodeView {
                 id,
                 name: n.name.to_owned(),
+                kind: n.kind.to_owned(),
                 call_site: n.call_site.to_owned(),
             })
             .collect();

@@ -9,6 +9,9 @@
 pub struct NodeInfo<'a> {
     /// The task's name: the function, method or operator it runs.
     pub name: &'a str,
+    /// What the node is: `task` (a function), `operator`, `method`, `field`, `index`,
+    /// `constructor`, `collection`, `try`, `map`, `split`.
+    pub kind: &'a str,
     /// Where the node was written, as `file:line:column`.
     pub call_site: &'a str,
     /// How many nodes it waits for.
@@ -20,6 +23,12 @@ pub struct NodeInfo<'a> {
 }
 
 impl<'a> NodeInfo<'a> {
+    /// The same entry with another kind (the default is `task`).
+    pub const fn with_kind(mut self, kind: &'a str) -> Self {
+        self.kind = kind;
+        self
+    }
+
     /// A node entry (used by the generated tables).
     pub const fn new(
         name: &'a str,
@@ -30,6 +39,7 @@ impl<'a> NodeInfo<'a> {
     ) -> Self {
         NodeInfo {
             name,
+            kind: "task",
             call_site,
             in_degree,
             first_successor,

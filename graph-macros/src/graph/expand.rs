@@ -188,7 +188,12 @@ impl Expander<'_> {
             let call_site = quote_spanned! {node.span=>
                 ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!())
             };
-            let entry = quote!(#private::NodeInfo::new(#name, #call_site, #degree, #first, #count));
+            let kind = node_kind(node);
+            let entry = if kind == "task" {
+                quote!(#private::NodeInfo::new(#name, #call_site, #degree, #first, #count))
+            } else {
+                quote!(#private::NodeInfo::new(#name, #call_site, #degree, #first, #count).with_kind(#kind))
+            };
             first += count;
             entry
         });
@@ -379,6 +384,20 @@ impl Expander<'_> {
                 quote_spanned!(*span=> &mut #private::Ref(#inner))
             }
         }
+    }
+}
+
+/// What a node is, for inspection.
+fn node_kind(node: &Node) -> &'static str {
+    match &node.op {
+        Op::Call { .. } => "task",
+        Op::Binary { .. } | Op::Unary { .. } | Op::Cast { .. } => "operator",
+        Op::Method { .. } => "method",
+        Op::Field { .. } => "field",
+        Op::Index { .. } => "index",
+        Op::Construct { .. } | Op::Struct { .. } => "constructor",
+        Op::Pass(_) if node.question.is_some() => "try",
+        Op::Pass(_) => "collection",
     }
 }
 

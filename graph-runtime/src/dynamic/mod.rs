@@ -69,6 +69,8 @@ pub(crate) struct Meta {
     /// then takes no lock.
     named: std::sync::atomic::AtomicBool,
     pub(crate) call_site: &'static str,
+    /// What the node is (see `NodeInfo::kind`).
+    pub(crate) kind: &'static str,
     /// Unique per node; equal for pure nodes with equal inputs.
     pub(crate) key: u64,
     /// The number the plan being made gave this node (see `plan::Visited`).
@@ -137,6 +139,7 @@ impl Meta {
             custom: Mutex::new(None),
             named: std::sync::atomic::AtomicBool::new(false),
             call_site,
+            kind: "task",
             key: key.unwrap_or_else(|| NEXT_KEY.fetch_add(1, Ordering::Relaxed)),
             mark: Mark::default(),
         }
@@ -307,6 +310,7 @@ where
 #[track_caller]
 pub(crate) fn task_here<T, F>(
     name: &'static str,
+    kind: &'static str,
     parents: impl Into<ParentList>,
     run: F,
 ) -> Delayed<T>
@@ -315,7 +319,10 @@ where
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
     Delayed::from_node(Arc::new(Task {
-        meta: Meta::new(name, call_site_of(Location::caller()), None),
+        meta: Meta {
+            kind,
+            ..Meta::new(name, call_site_of(Location::caller()), None)
+        },
         parents: parents.into(),
         run,
         _result: PhantomData,
@@ -412,7 +419,7 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         U: Send + Sync + 'static,
         F: Fn(&T) -> U + Send + Sync + 'static,
     {
-        task_here("map", [self.node.clone()], move |env| {
+        task_here("map", "map", [self.node.clone()], move |env| {
             let mut cursor = 0;
             let slot = env.input::<T>(&mut cursor);
             f(crate::slot::Lend::lend(&slot.shared()))
@@ -470,12 +477,12 @@ where
     /// not cloned, when nothing else reads it.
     #[track_caller]
     pub fn split(&self) -> (Delayed<A>, Delayed<B>) {
-        let halves = task_here("split", [self.node.clone()], |env| {
+        let halves = task_here("split", "split", [self.node.clone()], |env| {
             let mut cursor = 0;
             let (a, b) = crate::slot::give(&mut env.input::<(A, B)>(&mut cursor).shared());
             (Mutex::new(Some(a)), Mutex::new(Some(b)))
         });
-        let first = task_here("split.0", [halves.node.clone()], |env| {
+        let first = task_here("split.0", "split", [halves.node.clone()], |env| {
             let mut cursor = 0;
             let halves = env.input::<Halves<A, B>>(&mut cursor).shared();
             let taken = crate::slot::Lend::lend(&halves)
@@ -485,7 +492,7 @@ where
                 .take();
             taken.expect("each half is taken once")
         });
-        let second = task_here("split.1", [halves.node], |env| {
+        let second = task_here("split.1", "split", [halves.node], |env| {
             let mut cursor = 0;
             let halves = env.input::<Halves<A, B>>(&mut cursor).shared();
             let taken = crate::slot::Lend::lend(&halves)

@@ -29,7 +29,7 @@ macro_rules! binary {
             type Output = Delayed<A::Output>;
             #[track_caller]
             fn $method(self, rhs: &Delayed<B>) -> Self::Output {
-                task_here($name, [self.node.clone(), rhs.node.clone()], |env| {
+                task_here($name, "operator", [self.node.clone(), rhs.node.clone()], |env| {
                     let mut cursor = 0;
                     let a = give(&mut env.input::<A>(&mut cursor).shared());
                     let b = give(&mut env.input::<B>(&mut cursor).shared());
@@ -73,7 +73,7 @@ macro_rules! binary {
             type Output = Delayed<A::Output>;
             #[track_caller]
             fn $method(self, rhs: B) -> Self::Output {
-                task_here($name, [self.node.clone()], move |env| {
+                task_here($name, "operator", [self.node.clone()], move |env| {
                     let mut cursor = 0;
                     let a = give(&mut env.input::<A>(&mut cursor).shared());
                     $trait::$method(a, rhs.clone())
@@ -138,7 +138,7 @@ macro_rules! unary {
             type Output = Delayed<A::Output>;
             #[track_caller]
             fn $method(self) -> Self::Output {
-                task_here($name, [self.node.clone()], |env| {
+                task_here($name, "operator", [self.node.clone()], |env| {
                     let mut cursor = 0;
                     $trait::$method(give(&mut env.input::<A>(&mut cursor).shared()))
                 })

@@ -263,6 +263,7 @@ impl Plan {
         (0..self.nodes.len())
             .map(|i| NodeInfo {
                 name: self.names[i].as_str(),
+                kind: self.nodes[i].meta().kind,
                 call_site: self.nodes[i].meta().call_site,
                 in_degree: self.in_degree[i],
                 first_successor: self.successor_start[i],
