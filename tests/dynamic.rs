@@ -403,3 +403,23 @@ fn one_graph_computed_many_times() {
         assert_eq!(prepared.compute(), (12, 6));
     }
 }
+
+#[test]
+fn nested_task_calls_are_nodes_too() {
+    static LOADS: AtomicUsize = AtomicUsize::new(0);
+    #[delayed]
+    fn counted(i: u32) -> Vec<f64> {
+        LOADS.fetch_add(1, Ordering::SeqCst);
+        load(i)
+    }
+    // `counted(2)` is a node of the graph, not a call made while building it.
+    let c = delay!(clean(counted(2)));
+    assert_eq!(LOADS.load(Ordering::SeqCst), 0);
+    assert_eq!(c.info().len(), 2);
+    assert_eq!(c.compute(), clean(load(2)));
+    assert_eq!(LOADS.load(Ordering::SeqCst), 1);
+    // Standard functions and constructors stay plain code.
+    let m = delay!(add(std::cmp::max(3, 4), i64::from(2u8)));
+    assert_eq!(m.info().len(), 1);
+    assert_eq!(m.compute(), 6);
+}

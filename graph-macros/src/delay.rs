@@ -5,10 +5,53 @@
 //! `&T` parameter borrows the value and a `T` parameter takes it.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
 use crate::names::{arg_reader, hidden, private_at};
+
+/// A call of a (lowercase, free) function inside `delay!`'s arguments: a task. Calls of
+/// constructors (`Some(x)`) and associated functions (`String::from(s)`) are plain code.
+fn nested_task_call(expr: &syn::Expr) -> Option<&syn::ExprCall> {
+    let syn::Expr::Call(call) = expr else {
+        return None;
+    };
+    let syn::Expr::Path(func) = &*call.func else {
+        return None;
+    };
+    let lowercase = |ident: &syn::Ident| {
+        let name = ident.to_string();
+        name.starts_with(|c: char| c.is_lowercase() || c == '_')
+            && !matches!(
+                name.as_str(),
+                "bool"
+                    | "char"
+                    | "str"
+                    | "f32"
+                    | "f64"
+                    | "i8"
+                    | "i16"
+                    | "i32"
+                    | "i64"
+                    | "i128"
+                    | "isize"
+                    | "u8"
+                    | "u16"
+                    | "u32"
+                    | "u64"
+                    | "u128"
+                    | "usize"
+            )
+    };
+    let standard = func
+        .path
+        .segments
+        .first()
+        .is_some_and(|s| matches!(s.ident.to_string().as_str(), "std" | "core" | "alloc"));
+    let all_lowercase =
+        func.qself.is_none() && func.path.segments.iter().all(|s| lowercase(&s.ident));
+    (all_lowercase && !standard).then_some(call)
+}
 
 pub(crate) fn expand(input: TokenStream) -> TokenStream {
     let call: syn::ExprCall = match syn::parse2(input) {
@@ -49,6 +92,12 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         .collect();
     let conversions = call.args.iter().zip(&names).map(|(arg, name)| {
         let private = private_at(arg.span());
+        // `delay!(clean(load(i)))`: a nested call of a task is a node too, as in
+        // `graph!`, not a call made now.
+        let arg = match nested_task_call(arg) {
+            Some(call) => expand(call.to_token_stream()),
+            None => arg.to_token_stream(),
+        };
         quote_spanned! {arg.span()=>
             let #name = (&&&#private::dynamic::Wrap::new(#arg)).__arg(&mut #parents);
         }
