@@ -1,5 +1,5 @@
 //! The quickstart: mark functions `#[delayed]`, write the graph with `graph!`, look at
-//! its node table, compute it, and time it.
+//! its node table and its picture, compute it, and time it.
 //!
 //! Run: `cargo run --release --example quickstart`
 
@@ -35,6 +35,13 @@ fn main() {
 
     println!("node table ({} nodes):", job.len());
     print!("{}", job.info().table_text());
+
+    // The same graph as a picture, before anything runs: open the SVG in a browser.
+    let picture = std::env::temp_dir().join("taskweave-quickstart.svg");
+    match job.visualize(&picture) {
+        Ok(()) => println!("graph picture: {}", picture.display()),
+        Err(error) => println!("could not write {}: {error}", picture.display()),
+    }
 
     let start = Instant::now();
     let first = job.compute(3);

@@ -43,6 +43,17 @@ pub use graph_runtime::{
     Status, Table, TaskBuilder, TaskError, TaskOutcome, WaitMode,
 };
 
+pub use graph_runtime::{futures_info, AnyFuture, Direction, DrawOptions, NodeOutcome, RunRecord};
+
+#[doc(hidden)]
+pub use graph_runtime::FutureRef;
+
+#[cfg(feature = "tracing")]
+pub use graph_runtime::TracingObserver;
+pub use graph_runtime::{
+    progress, Profiler, Progress, Summary, SummaryRow, TaskRecord, AUTOMATIC_DELAY,
+};
+
 #[doc(hidden)]
 pub use graph_runtime::__private;
 
@@ -53,6 +64,9 @@ pub mod docs {
 
     #[doc = include_str!("../docs/expansion.md")]
     pub mod expansion {}
+
+    #[doc = include_str!("../docs/debugging.md")]
+    pub mod debugging {}
 }
 
 /// Everything a user names: `use taskweave::prelude::*;`.

@@ -1,6 +1,79 @@
 //! Inspection: the shape of a graph as plain data, the same for every front end.
+//!
+//! A [`GraphInfo`] comes from a `graph!` (`job.info()`, from its compile-time node
+//! table, without running anything), from a [`Delayed`](crate::Delayed)
+//! (`value.info()`), or from futures ([`Future::info`](crate::Future::info),
+//! [`futures_info`](crate::futures_info)). Everything else here works on it alike:
+//! depth, width and critical path, outcomes of a run ([`GraphInfo::with_outcomes`]),
+//! DOT text ([`GraphInfo::to_dot`]) and an SVG picture ([`GraphInfo::visualize`]).
 
+use std::path::Path;
+
+use crate::inspect::{self, DrawOptions, RunRecord};
 use crate::table::Table;
+
+/// How a node's run ended, as inspection shows it (and as [`GraphInfo::visualize`]
+/// colours it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NodeOutcome {
+    /// It ran and produced its result (green).
+    Finished,
+    /// It panicked, or (a future) a task it depends on did (red).
+    Failed,
+    /// It stopped the graph early: a `?` met an error (orange).
+    Stopped,
+    /// It was cancelled (a future) (orange).
+    Cancelled,
+    /// It is running now (a future) (blue).
+    Running,
+    /// It waits for its dependencies or for a thread (a future) (light grey).
+    Pending,
+    /// The run ended without starting it: a task it depends on failed or stopped
+    /// the graph (grey).
+    NeverRan,
+}
+
+impl NodeOutcome {
+    /// A word for it: `finished`, `failed`, `stopped`, `cancelled`, `running`,
+    /// `pending`, `never ran`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeOutcome::Finished => "finished",
+            NodeOutcome::Failed => "failed",
+            NodeOutcome::Stopped => "stopped",
+            NodeOutcome::Cancelled => "cancelled",
+            NodeOutcome::Running => "running",
+            NodeOutcome::Pending => "pending",
+            NodeOutcome::NeverRan => "never ran",
+        }
+    }
+
+    /// The outcome a run's [`TaskOutcome`](crate::TaskOutcome) stands for.
+    pub fn from_task(outcome: crate::TaskOutcome) -> Self {
+        match outcome {
+            crate::TaskOutcome::Finished => NodeOutcome::Finished,
+            crate::TaskOutcome::Failed => NodeOutcome::Failed,
+            crate::TaskOutcome::Stopped => NodeOutcome::Stopped,
+        }
+    }
+
+    /// The outcome a future's [`Status`](crate::Status) stands for.
+    pub fn from_status(status: crate::Status) -> Self {
+        match status {
+            crate::Status::Pending => NodeOutcome::Pending,
+            crate::Status::Running => NodeOutcome::Running,
+            crate::Status::Finished => NodeOutcome::Finished,
+            crate::Status::Error => NodeOutcome::Failed,
+            crate::Status::Cancelled => NodeOutcome::Cancelled,
+        }
+    }
+}
+
+impl std::fmt::Display for NodeOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One node as seen by inspection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,22 +82,58 @@ pub struct NodeView {
     pub id: usize,
     /// The task's name: the function, method or operator it runs.
     pub name: String,
-    /// What the node is: `task`, `operator`, `method`, … (see [`NodeInfo::kind`]).
+    /// What the node is: `task`, `operator`, `method`, … (see [`NodeInfo::kind`]);
+    /// `future` for a future.
     ///
     /// [`NodeInfo::kind`]: crate::NodeInfo::kind
     pub kind: String,
     /// Where it was written, as `file:line:column`.
     pub call_site: String,
+    /// How its run ended, when known: after [`GraphInfo::with_outcomes`], and for
+    /// futures (their status when the info was taken). `None` for a graph not run.
+    pub outcome: Option<NodeOutcome>,
 }
 
-/// A graph's nodes, edges and order, built from its node table.
+/// A graph's nodes, edges and order: one inspection type for `graph!`, `Delayed<T>`
+/// and futures.
 ///
-/// For a `graph!` it is available without running anything: `job.info()`.
+/// For a `graph!` it is available without running anything: `job.info()`. To colour
+/// a picture by how a run went, watch the run with a [`RunRecord`]:
+///
+/// ```ignore
+/// let rec = Arc::new(RunRecord::new());
+/// job.compute_with(RunOptions::new().observer(rec.clone()), x);
+/// job.info().with_outcomes(&rec).visualize("run.svg")?;
+/// ```
+///
+/// The same with a dynamic graph:
+///
+/// ```
+/// use std::sync::Arc;
+/// use graph_runtime::{compute_with, delayed, NodeOutcome, RunOptions, RunRecord};
+///
+/// let inc = delayed(|x: i64| x + 1);
+/// let add = delayed(|a: i64, b: i64| a + b);
+/// let (a, b) = (inc.call(1), inc.call(2));
+/// let sum = add.call(&a, &b);
+/// let info = sum.info();
+/// assert_eq!((info.len(), info.depth(), info.width()), (3, 2, 2));
+/// assert_eq!(info.critical_path(), vec![0, 2]);
+///
+/// let rec = Arc::new(RunRecord::new());
+/// compute_with(RunOptions::new().observer(rec.clone()), (&sum,))?;
+/// let info = sum.info().with_outcomes(&rec);
+/// assert!(info.nodes().iter().all(|n| n.outcome == Some(NodeOutcome::Finished)));
+/// let svg = info.to_svg(); // or info.visualize("run.svg")?
+/// assert!(svg.contains("finished"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GraphInfo {
     nodes: Vec<NodeView>,
     edges: Vec<(usize, usize)>,
     roots: Vec<usize>,
+    run_error: Option<String>,
 }
 
 impl GraphInfo {
@@ -39,6 +148,7 @@ impl GraphInfo {
                 name: n.name.to_owned(),
                 kind: n.kind.to_owned(),
                 call_site: n.call_site.to_owned(),
+                outcome: None,
             })
             .collect();
         let edges = (0..table.len() as u32)
@@ -54,6 +164,26 @@ impl GraphInfo {
             nodes,
             edges,
             roots,
+            run_error: None,
+        }
+    }
+
+    /// A graph of `nodes` (numbered `0..n` in a topological order) and `edges`
+    /// (`(producer, consumer)`, every producer numbered before its consumer).
+    pub(crate) fn from_parts(nodes: Vec<NodeView>, mut edges: Vec<(usize, usize)>) -> Self {
+        edges.sort_unstable();
+        edges.dedup();
+        debug_assert!(edges.iter().all(|&(a, b)| a < b && b < nodes.len()));
+        let mut has_pred = vec![false; nodes.len()];
+        for &(_, b) in &edges {
+            has_pred[b] = true;
+        }
+        let roots = (0..nodes.len()).filter(|&i| !has_pred[i]).collect();
+        GraphInfo {
+            nodes,
+            edges,
+            roots,
+            run_error: None,
         }
     }
 
@@ -105,15 +235,165 @@ impl GraphInfo {
         self.nodes.is_empty()
     }
 
+    /// Every node's level in the longest-path layering: 0 for a node that waits for
+    /// nothing, otherwise one more than the highest level among the nodes it waits
+    /// for. Nodes of one level never wait for each other, so they may all run at once.
+    pub fn levels(&self) -> Vec<usize> {
+        let mut level = vec![0usize; self.nodes.len()];
+        // Edges are sorted by producer and every producer comes before its consumer:
+        // by the time a producer's edges are read, its own level is final.
+        for &(a, b) in &self.edges {
+            level[b] = level[b].max(level[a] + 1);
+        }
+        level
+    }
+
+    /// The number of nodes on a longest path (0 for an empty graph): how many tasks
+    /// must run one after the other, however many threads there are.
+    pub fn depth(&self) -> usize {
+        self.levels().into_iter().max().map_or(0, |l| l + 1)
+    }
+
+    /// The largest number of nodes on one level of the longest-path layering (see
+    /// [`levels`](Self::levels)): how many tasks can run at once, at most.
+    pub fn width(&self) -> usize {
+        let levels = self.levels();
+        let mut per_level = vec![0usize; self.depth()];
+        for l in levels {
+            per_level[l] += 1;
+        }
+        per_level.into_iter().max().unwrap_or(0)
+    }
+
+    /// The node ids of a longest path, from a node that waits for nothing to one
+    /// that nothing waits for (empty for an empty graph). With unknown task costs,
+    /// every node counts one.
+    pub fn critical_path(&self) -> Vec<usize> {
+        let levels = self.levels();
+        let Some((mut node, _)) = levels
+            .iter()
+            .enumerate()
+            .max_by_key(|&(i, &l)| (l, std::cmp::Reverse(i)))
+        else {
+            return Vec::new();
+        };
+        let mut preds: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
+        for &(a, b) in &self.edges {
+            preds[b].push(a);
+        }
+        let mut path = vec![node];
+        while levels[node] > 0 {
+            node = *preds[node]
+                .iter()
+                .find(|&&p| levels[p] + 1 == levels[node])
+                .expect("a node above level 0 has a predecessor one level up");
+            path.push(node);
+        }
+        path.reverse();
+        path
+    }
+
+    /// The outcome of every node in `record`'s run: the same graph, its nodes
+    /// coloured by [`visualize`](Self::visualize). `record` must have watched a run of
+    /// this very graph (`job.compute_with(RunOptions::new().observer(rec.clone()), …)`;
+    /// for a `Delayed`, `taskweave::compute_with(…, (&value,))`); nodes it never saw
+    /// start are [`NodeOutcome::NeverRan`].
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use graph_runtime::{compute_with, delayed, NodeOutcome, RunOptions, RunRecord, Scheduler};
+    /// let checked = delayed(|x: i64| { assert!(x >= 0, "negative"); x });
+    /// let double = delayed(|x: i64| 2 * x);
+    /// let result = double.call(checked.call(-1));
+    /// let rec = Arc::new(RunRecord::new());
+    /// let options = RunOptions::new().scheduler(Scheduler::Sync).observer(rec.clone());
+    /// assert!(compute_with(options, (&result,)).is_err());
+    /// let outcomes: Vec<_> = result.info().with_outcomes(&rec).nodes().iter().map(|n| n.outcome).collect();
+    /// assert_eq!(outcomes, [Some(NodeOutcome::Failed), Some(NodeOutcome::NeverRan)]);
+    /// ```
+    ///
+    /// # Panics
+    /// When `record` watched a run of a graph with another number of nodes.
+    pub fn with_outcomes(mut self, record: &RunRecord) -> Self {
+        let outcomes = record.outcomes();
+        if let Some(outcomes) = outcomes {
+            assert_eq!(
+                outcomes.len(),
+                self.nodes.len(),
+                "taskweave: this RunRecord watched a run of {} nodes, but this graph has {}; \
+                 record a run of this graph",
+                outcomes.len(),
+                self.nodes.len()
+            );
+            for (node, outcome) in self.nodes.iter_mut().zip(outcomes) {
+                node.outcome = Some(outcome);
+            }
+        } else {
+            for node in &mut self.nodes {
+                node.outcome = Some(NodeOutcome::NeverRan);
+            }
+        }
+        self.run_error = record.error();
+        self
+    }
+
+    /// The error that ended the recorded run, if one did (see
+    /// [`with_outcomes`](Self::with_outcomes)).
+    pub fn run_error(&self) -> Option<&str> {
+        self.run_error.as_deref()
+    }
+
+    /// The graph in Graphviz's DOT language: one box per node, labelled with its
+    /// name, kind and call site (filled by outcome, when known), one edge per
+    /// dependency, top to bottom. See [`to_dot_with`](Self::to_dot_with) for the
+    /// direction and for collapsing large graphs.
+    pub fn to_dot(&self) -> String {
+        self.to_dot_with(&DrawOptions::new().collapse_above(usize::MAX))
+    }
+
+    /// [`to_dot`](Self::to_dot) with options: direction, and whether repeated
+    /// siblings are collapsed into one box (as in [`to_svg_with`](Self::to_svg_with)).
+    pub fn to_dot_with(&self, options: &DrawOptions) -> String {
+        inspect::dot::write(&inspect::collapse::drawing(self, options), options)
+    }
+
+    /// The graph as an SVG picture, laid out in pure Rust: one box per node (its
+    /// name and call site), an arrow from each task to the tasks that use its result,
+    /// top to bottom. Boxes are filled by outcome when known, with a legend. Above 100
+    /// nodes, similar siblings are drawn as one box (`inc ×1000`); see
+    /// [`to_svg_with`](Self::to_svg_with).
+    pub fn to_svg(&self) -> String {
+        self.to_svg_with(&DrawOptions::new())
+    }
+
+    /// [`to_svg`](Self::to_svg) with options: direction, when to collapse.
+    pub fn to_svg_with(&self, options: &DrawOptions) -> String {
+        inspect::svg::render(self, &inspect::collapse::drawing(self, options), options)
+    }
+
+    /// Writes [`to_svg`](Self::to_svg) to `path` (open it in a browser).
+    pub fn visualize(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        self.visualize_with(path, &DrawOptions::new())
+    }
+
+    /// Writes [`to_svg_with`](Self::to_svg_with) to `path`.
+    pub fn visualize_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: &DrawOptions,
+    ) -> std::io::Result<()> {
+        std::fs::write(path, self.to_svg_with(options))
+    }
+
     /// The node table as text, one node a line: id, name, call site, successors.
     pub fn table_text(&self) -> String {
+        let mut successors: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
+        for &(a, b) in &self.edges {
+            successors[a].push(b);
+        }
         let mut out = String::new();
         for node in &self.nodes {
-            let succ: Vec<String> = self
-                .successors(node.id)
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+            let succ: Vec<String> = successors[node.id].iter().map(|s| s.to_string()).collect();
             out.push_str(&format!(
                 "{:>4}  {:<16} {:<32} -> [{}]\n",
                 node.id,

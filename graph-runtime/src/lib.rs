@@ -10,9 +10,14 @@ mod error;
 mod futures;
 mod graph;
 mod info;
+mod inspect;
 mod observe;
+mod profile;
+mod progress;
 mod slot;
 mod table;
+#[cfg(feature = "tracing")]
+mod trace;
 
 pub use dispatch::{dispatch, Flow, Scheduler};
 pub use dynamic::{
@@ -26,9 +31,14 @@ pub use futures::{
     WaitMode,
 };
 pub use graph::Graph;
-pub use info::{GraphInfo, NodeView};
+pub use info::{GraphInfo, NodeOutcome, NodeView};
+pub use inspect::{futures_info, AnyFuture, Direction, DrawOptions, FutureRef, RunRecord};
 pub use observe::{Observer, RunOptions, TaskOutcome};
+pub use profile::{Profiler, Summary, SummaryRow, TaskRecord};
+pub use progress::{progress, Progress, AUTOMATIC_DELAY};
 pub use table::{NodeInfo, Table};
+#[cfg(feature = "tracing")]
+pub use trace::TracingObserver;
 
 /// What the generated code calls. Not a public API: it changes without notice.
 #[doc(hidden)]

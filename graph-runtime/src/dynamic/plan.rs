@@ -310,7 +310,9 @@ impl Plan {
             };
             self.nodes[i as usize].run(&env)
         };
-        dispatch(&table, pending, &run, options)
+        // Long dynamic runs get a progress bar on a terminal (decided in one place).
+        let automatic = crate::progress::automatic(options);
+        dispatch(&table, pending, &run, automatic.as_ref().unwrap_or(options))
     }
 }
 

@@ -3,7 +3,7 @@
 //! starts when it finishes), never a blocking wait in the caller.
 
 mod args;
-mod state;
+pub(crate) mod state;
 mod waiting;
 
 use core::fmt;
@@ -413,6 +413,7 @@ impl<F> TaskBuilder<F> {
         let mut dependencies = args::Dependencies::default();
         kept.dependencies(&mut dependencies);
         let dependencies = dependencies.0;
+        state.core.record_dependencies(&dependencies);
         let job = Arc::new(Job {
             state: state.clone(),
             f: self.f.clone(),

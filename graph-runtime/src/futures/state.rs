@@ -1,7 +1,7 @@
 //! The shared state of one future: its status, its result, who waits for it.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use super::{FutureError, Status};
@@ -54,6 +54,17 @@ pub(crate) struct Core {
     pub(crate) forgotten: AtomicBool,
     waiters: Mutex<Waiters>,
     done: Condvar,
+    /// The futures its task reads, for inspection; set once, at submission, and
+    /// only when there are some. Weak: inspection never keeps a result alive.
+    pub(crate) dependencies: OnceLock<Box<[Dependency]>>,
+}
+
+/// A future a task depends on, as inspection sees it: its state while anyone else
+/// keeps it alive, its name and call site always.
+pub(crate) struct Dependency {
+    pub(crate) core: Weak<dyn HasCore>,
+    pub(crate) name: TaskName,
+    pub(crate) call_site: &'static str,
 }
 
 #[derive(Default)]
@@ -74,7 +85,37 @@ impl Core {
             forgotten: AtomicBool::new(false),
             waiters: Mutex::new(Waiters::default()),
             done: Condvar::new(),
+            dependencies: OnceLock::new(),
         }
+    }
+
+    /// For a task that ended in error: the error's address, the same for every future
+    /// that failed because of the same panic (a dependent shares its dependency's).
+    pub(crate) fn error_identity(&self) -> Option<usize> {
+        let waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        match &waiters.ended {
+            Some(Outcome::Failed(FutureError::Task(error))) => {
+                Some(Arc::as_ptr(error) as *const () as usize)
+            }
+            _ => None,
+        }
+    }
+
+    /// Remembers the futures the task reads, for inspection.
+    pub(crate) fn record_dependencies(&self, dependencies: &[Arc<dyn HasCore>]) {
+        if dependencies.is_empty() {
+            return;
+        }
+        let _ = self.dependencies.set(
+            dependencies
+                .iter()
+                .map(|d| Dependency {
+                    core: Arc::downgrade(d),
+                    name: d.core().name.clone(),
+                    call_site: d.core().call_site,
+                })
+                .collect(),
+        );
     }
 
     pub(crate) fn status(&self) -> Status {

@@ -1,0 +1,369 @@
+//! What gets drawn: one box per node, or, for large graphs, one box per group of
+//! similar nodes (`inc ×1000`), with edges merged accordingly.
+
+use std::collections::HashMap;
+
+use super::DrawOptions;
+use crate::info::{GraphInfo, NodeOutcome};
+
+/// One box of a drawing: a node, or a group of similar nodes.
+#[derive(Debug, Clone)]
+pub(crate) struct DrawNode {
+    /// The node ids it stands for, ascending.
+    pub(crate) members: Vec<usize>,
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    /// The members' call site, or `None` when they differ.
+    pub(crate) call_site: Option<String>,
+    pub(crate) outcome: Option<NodeOutcome>,
+    /// When the group is a bundle of chains: how many chains, and how long each is.
+    pub(crate) chains: Option<(usize, usize)>,
+    /// Whether some members depend on others of the box.
+    pub(crate) chained: bool,
+}
+
+impl DrawNode {
+    /// The first line of its label: the name, with `×n` for a group.
+    pub(crate) fn title(&self) -> String {
+        if self.members.len() == 1 {
+            self.name.clone()
+        } else {
+            format!("{} \u{d7}{}", self.name, self.members.len())
+        }
+    }
+
+    /// What the group is, in words, for tooltips and DOT: `1000 similar tasks`.
+    pub(crate) fn group_note(&self) -> Option<String> {
+        match self.chains {
+            _ if self.members.len() == 1 => None,
+            Some((1, length)) => Some(format!("a chain of {length} similar nodes")),
+            Some((count, length)) => Some(format!("{count} chains of {length} similar nodes")),
+            None if self.chained => Some(format!(
+                "{} nodes of one call site, some using the results of others",
+                self.members.len()
+            )),
+            None => Some(format!("{} similar nodes", self.members.len())),
+        }
+    }
+}
+
+/// The boxes and arrows to draw.
+#[derive(Debug, Clone)]
+pub(crate) struct Drawing {
+    pub(crate) nodes: Vec<DrawNode>,
+    /// `(from, to, dependencies it stands for)`, sorted, one per pair of boxes.
+    pub(crate) edges: Vec<(usize, usize, usize)>,
+    /// Whether any box stands for more than one node.
+    pub(crate) collapsed: bool,
+}
+
+/// Past this many boxes, a collapsed drawing groups nodes by call site alone: a
+/// picture of more boxes is no longer read (and takes long to lay out).
+pub(crate) const MAX_BOXES: usize = 250;
+
+/// The drawing of `info`: collapsed when it has more nodes than the options allow.
+///
+/// Collapsing first groups nodes alike in name, call site and shape around them
+/// (siblings, parallel chains), then folds chains. When that still leaves more than
+/// [`MAX_BOXES`] boxes (a graph whose nodes all differ in shape, such as a long comb),
+/// it draws one box per task name and call site, like Dask's high-level graph, and
+/// failing that, one box per call site.
+pub(crate) fn drawing(info: &GraphInfo, options: &DrawOptions) -> Drawing {
+    if info.len() <= options.collapse_above {
+        return one_box_per_node(info);
+    }
+    let levels = info.levels();
+    let folded = fold_chains(&group_siblings(info), &levels);
+    if folded.nodes.len() <= MAX_BOXES {
+        return folded;
+    }
+    let by_name = group_by_site(info, &levels, true);
+    if by_name.nodes.len() <= MAX_BOXES {
+        return by_name;
+    }
+    group_by_site(info, &levels, false)
+}
+
+/// One box per call site (and kind and outcome; and name, with `with_name`).
+fn group_by_site(info: &GraphInfo, levels: &[usize], with_name: bool) -> Drawing {
+    let nodes = info.nodes();
+    let mut keys = Interner::new();
+    let mut members: Vec<Vec<usize>> = Vec::new();
+    let mut group_of = vec![0usize; nodes.len()];
+    for v in nodes {
+        let name = if with_name { v.name.as_str() } else { "" };
+        let g = keys.id((name, v.kind.as_str(), v.call_site.as_str(), v.outcome)) as usize;
+        if g == members.len() {
+            members.push(Vec::new());
+        }
+        members[g].push(v.id);
+        group_of[v.id] = g;
+    }
+    let mut chained = vec![false; members.len()];
+    for &(a, b) in info.edges() {
+        if group_of[a] == group_of[b] {
+            chained[group_of[a]] = true;
+        }
+    }
+    let boxes: Vec<DrawNode> = members
+        .into_iter()
+        .zip(chained)
+        .map(|(members, chained)| {
+            let first = &nodes[members[0]];
+            let same_name = members.iter().all(|&m| nodes[m].name == first.name);
+            DrawNode {
+                name: if same_name {
+                    first.name.clone()
+                } else {
+                    format!("{} \u{2026}", first.name)
+                },
+                kind: first.kind.clone(),
+                call_site: Some(first.call_site.clone()),
+                outcome: first.outcome,
+                chains: None,
+                chained,
+                members,
+            }
+        })
+        .collect();
+    sorted(boxes, levels, |g| group_of[g]).with_edges(info.edges().iter().map(|&(a, b)| (a, b, 1)))
+}
+
+/// Boxes sorted by the level of their first member, then by first member, and a
+/// function from a node id to its box, ready for [`Pending::with_edges`].
+fn sorted(
+    boxes: Vec<DrawNode>,
+    levels: &[usize],
+    group_of: impl Fn(usize) -> usize,
+) -> Pending<impl Fn(usize) -> usize> {
+    let mut order: Vec<usize> = (0..boxes.len()).collect();
+    order.sort_by_key(|&i| (levels[boxes[i].members[0]], boxes[i].members[0]));
+    let mut rank = vec![0usize; boxes.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = r;
+    }
+    let mut slots: Vec<Option<DrawNode>> = boxes.into_iter().map(Some).collect();
+    let nodes = order
+        .iter()
+        .map(|&i| slots[i].take().expect("each box once"))
+        .collect();
+    Pending {
+        nodes,
+        box_of: move |v| rank[group_of(v)],
+    }
+}
+
+/// Boxes waiting for their edges.
+struct Pending<F> {
+    nodes: Vec<DrawNode>,
+    box_of: F,
+}
+
+impl<F: Fn(usize) -> usize> Pending<F> {
+    /// The drawing, with `edges` (between node ids, each standing for some
+    /// dependencies) merged into one edge per pair of boxes.
+    fn with_edges(self, edges: impl Iterator<Item = (usize, usize, usize)>) -> Drawing {
+        let box_of = &self.box_of;
+        Drawing {
+            edges: merge_edges(edges.map(|(a, b, c)| (box_of(a), box_of(b), c))),
+            nodes: self.nodes,
+            collapsed: true,
+        }
+    }
+}
+
+fn one_box_per_node(info: &GraphInfo) -> Drawing {
+    Drawing {
+        nodes: info
+            .nodes()
+            .iter()
+            .map(|n| DrawNode {
+                members: vec![n.id],
+                name: n.name.clone(),
+                kind: n.kind.clone(),
+                call_site: Some(n.call_site.clone()),
+                outcome: n.outcome,
+                chains: None,
+                chained: false,
+            })
+            .collect(),
+        edges: info.edges().iter().map(|&(a, b)| (a, b, 1)).collect(),
+        collapsed: false,
+    }
+}
+
+/// Interns keys into small numbers.
+struct Interner<K> {
+    ids: HashMap<K, u32>,
+}
+
+impl<K: std::hash::Hash + Eq> Interner<K> {
+    fn new() -> Self {
+        Interner {
+            ids: HashMap::new(),
+        }
+    }
+
+    fn id(&mut self, key: K) -> u32 {
+        let next = self.ids.len() as u32;
+        *self.ids.entry(key).or_insert(next)
+    }
+}
+
+/// Groups nodes that look alike from both ends: same name, kind, call site and
+/// outcome, inputs that look alike (recursively, from the roots down), and
+/// consumers that look alike (recursively, from the sinks up). Exact: classes are
+/// interned, not hashed, so no two different shapes share a box.
+fn group_siblings(info: &GraphInfo) -> Drawing {
+    let n = info.len();
+    let nodes = info.nodes();
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for &(a, b) in info.edges() {
+        preds[b].push(a);
+        succs[a].push(b);
+    }
+    let mut labels = Interner::new();
+    let label: Vec<u32> = nodes
+        .iter()
+        .map(|v| {
+            labels.id((
+                v.name.as_str(),
+                v.kind.as_str(),
+                v.call_site.as_str(),
+                v.outcome,
+            ))
+        })
+        .collect();
+    let classes = |order: &mut dyn Iterator<Item = usize>, next: &[Vec<usize>]| {
+        let mut interner = Interner::new();
+        let mut class = vec![0u32; n];
+        for v in order {
+            let mut around: Vec<u32> = next[v].iter().map(|&p| class[p]).collect();
+            around.sort_unstable();
+            around.dedup();
+            class[v] = interner.id((label[v], around));
+        }
+        class
+    };
+    let down = classes(&mut (0..n), &preds);
+    let up = classes(&mut (0..n).rev(), &succs);
+    let mut groups = Interner::new();
+    let mut members: Vec<Vec<usize>> = Vec::new();
+    let mut group_of = vec![0usize; n];
+    for v in 0..n {
+        let g = groups.id((down[v], up[v])) as usize;
+        if g == members.len() {
+            members.push(Vec::new());
+        }
+        members[g].push(v);
+        group_of[v] = g;
+    }
+    let draw_nodes = members
+        .into_iter()
+        .map(|members| {
+            let first = &nodes[members[0]];
+            DrawNode {
+                name: first.name.clone(),
+                kind: first.kind.clone(),
+                call_site: Some(first.call_site.clone()),
+                outcome: first.outcome,
+                chains: None,
+                chained: false,
+                members,
+            }
+        })
+        .collect();
+    Drawing {
+        nodes: draw_nodes,
+        edges: merge_edges(
+            info.edges()
+                .iter()
+                .map(|&(a, b)| (group_of[a], group_of[b], 1)),
+        ),
+        collapsed: true,
+    }
+}
+
+/// One edge per pair of boxes, counting the dependencies it stands for.
+fn merge_edges(edges: impl Iterator<Item = (usize, usize, usize)>) -> Vec<(usize, usize, usize)> {
+    let mut counts: HashMap<(usize, usize), usize> = HashMap::new();
+    for (a, b, c) in edges {
+        if a != b {
+            *counts.entry((a, b)).or_insert(0) += c;
+        }
+    }
+    let mut edges: Vec<_> = counts.into_iter().map(|((a, b), c)| (a, b, c)).collect();
+    edges.sort_unstable();
+    edges
+}
+
+/// Folds chains of alike boxes (each the only consumer of the one before, which is
+/// its only input) into one box: a chain of 1000 `inc` becomes `inc ×1000`.
+fn fold_chains(drawing: &Drawing, levels: &[usize]) -> Drawing {
+    let n = drawing.nodes.len();
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for &(a, b, _) in &drawing.edges {
+        preds[b].push(a);
+        succs[a].push(b);
+    }
+    let alike = |a: &DrawNode, b: &DrawNode| {
+        a.name == b.name
+            && a.kind == b.kind
+            && a.outcome == b.outcome
+            && a.members.len() == b.members.len()
+    };
+    // `next[a] = b` when b continues a's chain.
+    let next: Vec<Option<usize>> = (0..n)
+        .map(|a| match succs[a][..] {
+            [b] if preds[b].len() == 1 && alike(&drawing.nodes[a], &drawing.nodes[b]) => Some(b),
+            _ => None,
+        })
+        .collect();
+    let mut continues = vec![false; n];
+    for b in next.iter().flatten() {
+        continues[*b] = true;
+    }
+    let mut folded_into = vec![usize::MAX; n];
+    let mut nodes: Vec<DrawNode> = Vec::new();
+    for (head, _) in continues.iter().enumerate().filter(|(_, &c)| !c) {
+        let mut chain = vec![head];
+        while let Some(b) = next[*chain.last().expect("not empty")] {
+            chain.push(b);
+        }
+        let index = nodes.len();
+        let mut node = drawing.nodes[head].clone();
+        if chain.len() >= 3 {
+            let per_link = node.members.len();
+            node.members = chain
+                .iter()
+                .flat_map(|&g| drawing.nodes[g].members.iter().copied())
+                .collect();
+            node.members.sort_unstable();
+            if chain
+                .iter()
+                .any(|&g| drawing.nodes[g].call_site != node.call_site)
+            {
+                node.call_site = None;
+            }
+            node.chains = Some((per_link, chain.len()));
+            node.chained = true;
+            for &g in &chain {
+                folded_into[g] = index;
+            }
+        } else {
+            for &g in &chain {
+                folded_into[g] = nodes.len() + (g != head) as usize;
+            }
+            if let [_, second] = chain[..] {
+                nodes.push(node);
+                node = drawing.nodes[second].clone();
+            }
+        }
+        nodes.push(node);
+    }
+    // A chain's first box has the lowest level of the chain: sorting by it keeps
+    // the boxes in a topological order.
+    sorted(nodes, levels, |g| folded_into[g]).with_edges(drawing.edges.iter().copied())
+}

@@ -1,0 +1,111 @@
+//! The inspection layer behind [`GraphInfo`]: recording a run's outcomes, collapsing
+//! large graphs, writing DOT and SVG, and reading the graph of a set of futures.
+//!
+//! Every front end hands a [`GraphInfo`] to this layer; nothing here knows whether it
+//! came from `graph!`, a `Delayed` or futures.
+
+pub(crate) mod collapse;
+pub(crate) mod dot;
+mod futures;
+mod record;
+pub(crate) mod svg;
+
+use std::path::Path;
+
+pub use futures::{futures_info, AnyFuture, FutureRef};
+pub use record::RunRecord;
+
+use crate::info::GraphInfo;
+
+/// Which way a drawing runs: the direction data flows in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// Inputs at the top, results at the bottom (Graphviz's `rankdir=TB`).
+    #[default]
+    TopToBottom,
+    /// Inputs on the left, results on the right (Graphviz's `rankdir=LR`).
+    LeftToRight,
+}
+
+/// How [`GraphInfo::to_svg_with`] and [`GraphInfo::to_dot_with`] draw a graph.
+///
+/// ```
+/// use graph_runtime::{Direction, DrawOptions};
+/// let options = DrawOptions::new()
+///     .direction(Direction::LeftToRight)
+///     .collapse_above(50);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrawOptions {
+    pub(crate) direction: Direction,
+    pub(crate) collapse_above: usize,
+    pub(crate) title: Option<String>,
+}
+
+impl Default for DrawOptions {
+    fn default() -> Self {
+        DrawOptions {
+            direction: Direction::TopToBottom,
+            collapse_above: 100,
+            title: None,
+        }
+    }
+}
+
+impl DrawOptions {
+    /// Top to bottom; graphs of more than 100 nodes collapsed.
+    pub fn new() -> Self {
+        DrawOptions::default()
+    }
+
+    /// Which way the arrows run.
+    pub fn direction(mut self, direction: Direction) -> Self {
+        self.direction = direction;
+        self
+    }
+
+    /// Collapses similar nodes when the graph has more than `nodes` nodes (default
+    /// 100): nodes with the same name, kind, call site and outcome, whose inputs and
+    /// consumers are alike, become one box such as `inc ×1000`, and a chain of such
+    /// boxes becomes one box. `0` always collapses, `usize::MAX` never does.
+    pub fn collapse_above(mut self, nodes: usize) -> Self {
+        self.collapse_above = nodes;
+        self
+    }
+
+    /// A title drawn above the graph (default: the number of tasks).
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+}
+
+impl<F, Args> crate::Graph<F, Args> {
+    /// Writes the graph as an SVG picture to `path`, without running it: the same as
+    /// `self.info().visualize(path)` (see [`GraphInfo::visualize`]).
+    pub fn visualize(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        self.info().visualize(path)
+    }
+}
+
+impl<T> crate::Delayed<T> {
+    /// Writes the graph computing this value would run as an SVG picture to `path`:
+    /// the same as `self.info().visualize(path)` (see [`GraphInfo::visualize`]).
+    pub fn visualize(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        self.info().visualize(path)
+    }
+}
+
+impl<T: Send + Sync + 'static> crate::Future<T> {
+    /// This future and every future it depends on, directly or not, with each one's
+    /// [`Status`](crate::Status) as its outcome. See [`futures_info`] for several.
+    pub fn info(&self) -> GraphInfo {
+        futures_info(&[self])
+    }
+
+    /// Writes [`info`](Self::info) as an SVG picture to `path`.
+    pub fn visualize(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        self.info().visualize(path)
+    }
+}

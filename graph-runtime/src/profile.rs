@@ -1,0 +1,739 @@
+//! The task stream (Dask's `Profiler` and task stream): which task ran on which
+//! thread, from when to when; written as a Chrome trace (Perfetto, `chrome://tracing`)
+//! and summed up per function.
+//!
+//! Recording costs two clock reads and a few relaxed stores per task, into a slot of
+//! the task's own (one per node, allocated once and reused by later runs); names are
+//! copied once per run, when it starts, and records are gathered when it ends. The
+//! clock is the CPU's time-stamp counter where it is invariant (x86-64: a third of
+//! the cost of `Instant::now`), converted to nanoseconds when records are read;
+//! `Instant` elsewhere.
+
+use core::fmt;
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::error::TaskError;
+use crate::observe::{Observer, TaskOutcome};
+use crate::table::NodeInfo;
+
+/// Slots in the first segment; segment `k` holds `FIRST << k`.
+const FIRST: u64 = 1024;
+/// Enough segments for `u32::MAX` nodes.
+const SEGMENTS: usize = 23;
+/// Entries in the name cache (a power of two).
+const CACHE: usize = 1024;
+
+/// Records every task of the runs it observes: node, name, kind, call site, thread,
+/// start and end.
+///
+/// ```ignore
+/// use std::sync::Arc;
+/// use taskweave::prelude::*;
+/// use taskweave::{Profiler, RunOptions};
+///
+/// #[delayed]
+/// fn square(x: u64) -> u64 { x * x }
+/// #[delayed]
+/// fn sum(parts: Vec<u64>) -> u64 { parts.iter().sum() }
+///
+/// let parts: Vec<_> = (0..10).map(|i| delay!(square(i))).collect();
+/// let total = delay!(sum(parts));
+/// let profiler = Arc::new(Profiler::new());
+/// total.try_compute_with(RunOptions::new().observer(profiler.clone())).unwrap();
+///
+/// let summary = profiler.summary();
+/// assert_eq!(summary.row("square").unwrap().count, 10);
+/// println!("{summary}");
+/// let trace = profiler.to_chrome_trace(); // or write_chrome_trace(path)
+/// assert!(trace.contains(r#""ph":"X""#));
+/// ```
+///
+/// One run at a time (several runs one after the other accumulate, numbered by
+/// [`TaskRecord::run`]; [`clear`](Self::clear) forgets them).
+pub struct Profiler {
+    /// When the profiler was made, on both clocks.
+    epoch: Instant,
+    epoch_ticks: u64,
+    /// Whether stamps are time-stamp-counter ticks (else nanoseconds).
+    tsc: bool,
+    /// One slot per node of the current run, in segments that are never freed while
+    /// the profiler lives, so tasks reach theirs without a lock.
+    segments: [OnceLock<Box<[Slot]>>; SEGMENTS],
+    inner: Mutex<Inner>,
+}
+
+/// What the task writes: times in clock units since the epoch, plus one (0: not
+/// run), and who ran it.
+#[derive(Default)]
+struct Slot {
+    start: AtomicU64,
+    end: AtomicU64,
+    thread: AtomicU32,
+    /// The rayon worker index plus one (0: not a pool thread).
+    worker: AtomicU32,
+    /// How it ended: 0 finished, 1 failed, 2 stopped.
+    outcome: AtomicU32,
+}
+
+#[derive(Default)]
+struct Inner {
+    runs: u32,
+    /// The function of every node of the current run.
+    node_function: Vec<u32>,
+    functions: Vec<Function>,
+    /// Full hash of (name, kind, call site) to the first function with it.
+    by_hash: HashMap<u64, u32>,
+    /// (name address, call-site address) to a function that had them, checked by value.
+    cache: Vec<(usize, usize, u32)>,
+    records: Vec<Raw>,
+}
+
+/// A distinct (name, kind, call site).
+struct Function {
+    name: Arc<str>,
+    kind: Arc<str>,
+    call_site: Arc<str>,
+    /// Another function with the same hash.
+    next: Option<u32>,
+}
+
+impl Function {
+    fn is(&self, info: &NodeInfo<'_>) -> bool {
+        *self.name == *info.name && *self.call_site == *info.call_site && *self.kind == *info.kind
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Raw {
+    run: u32,
+    node: u32,
+    function: u32,
+    thread: u32,
+    worker: u32,
+    outcome: u32,
+    start: u64,
+    end: u64,
+}
+
+/// One task run, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRecord {
+    /// Which run of this profiler (0 for the first since it was made or cleared).
+    pub run: u32,
+    /// The node's index in its run's node table.
+    pub node: u32,
+    /// The task's name.
+    pub name: Arc<str>,
+    /// The node's kind (`task`, `operator`, `method`, …).
+    pub kind: Arc<str>,
+    /// Where the task was written, as `file:line:column`.
+    pub call_site: Arc<str>,
+    /// The thread that ran it: [`Profiler::thread_id`] on that thread, the `tid` in
+    /// a Chrome trace.
+    pub thread: u32,
+    /// Its rayon worker index (`rayon::current_thread_index()`), if it ran on a pool.
+    pub worker: Option<usize>,
+    /// When it started, since the profiler was made.
+    pub start: Duration,
+    /// When it ended, since the profiler was made.
+    pub end: Duration,
+    /// How it ended.
+    pub outcome: TaskOutcome,
+}
+
+impl TaskRecord {
+    /// How long it ran.
+    pub fn duration(&self) -> Duration {
+        self.end.saturating_sub(self.start)
+    }
+}
+
+impl Profiler {
+    /// A profiler with no records; times count from now.
+    pub fn new() -> Profiler {
+        let tsc = clock::invariant_tsc();
+        Profiler {
+            epoch: Instant::now(),
+            epoch_ticks: if tsc { clock::ticks() } else { 0 },
+            tsc,
+            segments: [const { OnceLock::new() }; SEGMENTS],
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// The id the profiler gives the calling thread: the [`TaskRecord::thread`] and
+    /// the `tid` in traces of the tasks it runs. Stable for the thread's life, never
+    /// reused, the same for every profiler.
+    pub fn thread_id() -> u32 {
+        THREAD.with(|id| match id.get() {
+            0 => {
+                let new = register_thread();
+                id.set(new);
+                new
+            }
+            known => known,
+        })
+    }
+
+    /// Forgets every record (names seen stay known).
+    pub fn clear(&self) {
+        let mut inner = self.lock();
+        inner.records.clear();
+        inner.runs = 0;
+    }
+
+    /// The number of runs recorded since the profiler was made or cleared.
+    pub fn runs(&self) -> u32 {
+        self.lock().runs
+    }
+
+    /// Every task run recorded, in order of start.
+    pub fn records(&self) -> Vec<TaskRecord> {
+        let scale = self.nanos_per_unit();
+        let nanos =
+            |stamp: u64| Duration::from_nanos((stamp.saturating_sub(1) as f64 * scale) as u64);
+        let inner = self.lock();
+        let mut records: Vec<TaskRecord> = inner
+            .records
+            .iter()
+            .map(|raw| {
+                let f = &inner.functions[raw.function as usize];
+                TaskRecord {
+                    run: raw.run,
+                    node: raw.node,
+                    name: f.name.clone(),
+                    kind: f.kind.clone(),
+                    call_site: f.call_site.clone(),
+                    thread: raw.thread,
+                    worker: raw.worker.checked_sub(1).map(|w| w as usize),
+                    start: nanos(raw.start),
+                    end: nanos(raw.end.max(raw.start)),
+                    outcome: outcome_from(raw.outcome),
+                }
+            })
+            .collect();
+        records.sort_by_key(|r| (r.start, r.run, r.node));
+        records
+    }
+
+    /// Count, total, mean and longest time per task name, longest total first;
+    /// `Display` prints it as a table.
+    pub fn summary(&self) -> Summary {
+        let scale = self.nanos_per_unit();
+        let inner = self.lock();
+        let mut rows: Vec<SummaryRow> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for raw in &inner.records {
+            let name = &inner.functions[raw.function as usize].name;
+            let i = *index.entry(name).or_insert_with(|| {
+                rows.push(SummaryRow {
+                    name: name.clone(),
+                    count: 0,
+                    total: Duration::ZERO,
+                    mean: Duration::ZERO,
+                    max: Duration::ZERO,
+                });
+                rows.len() - 1
+            });
+            let took =
+                Duration::from_nanos((raw.end.saturating_sub(raw.start) as f64 * scale) as u64);
+            let row = &mut rows[i];
+            row.count += 1;
+            row.total += took;
+            row.max = row.max.max(took);
+        }
+        for row in &mut rows {
+            row.mean =
+                Duration::from_nanos((row.total.as_nanos() / u128::from(row.count.max(1))) as u64);
+        }
+        rows.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.name.cmp(&b.name)));
+        Summary { rows }
+    }
+
+    /// The records as a Chrome trace (the JSON object format): one complete event
+    /// (`"ph":"X"`, `ts` and `dur` in microseconds) per task run, on the thread that
+    /// ran it (`tid`), with node, kind, call site, run, outcome and rayon worker as
+    /// `args`; plus the threads' names. Perfetto (ui.perfetto.dev) and
+    /// `chrome://tracing` open it.
+    pub fn to_chrome_trace(&self) -> String {
+        let records = self.records();
+        let pid = std::process::id();
+        let mut out = String::with_capacity(256 + records.len() * 220);
+        out.push_str("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"taskweave\"},\"traceEvents\":[\n");
+        out.push_str(&format!(
+            "{{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":{pid},\"tid\":0,\"args\":{{\"name\":\"taskweave\"}}}}"
+        ));
+        let mut threads: Vec<u32> = records.iter().map(|r| r.thread).collect();
+        threads.sort_unstable();
+        threads.dedup();
+        {
+            let names = lock(thread_names());
+            for &tid in &threads {
+                let name = names.get(tid as usize - 1).map_or("thread", String::as_str);
+                out.push_str(&format!(
+                    ",\n{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":{pid},\"tid\":{tid},\"args\":{{\"name\":{}}}}}",
+                    json_string(name)
+                ));
+                out.push_str(&format!(
+                    ",\n{{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":{pid},\"tid\":{tid},\"args\":{{\"sort_index\":{tid}}}}}"
+                ));
+            }
+        }
+        for r in &records {
+            let worker = r
+                .worker
+                .map_or_else(|| "null".to_owned(), |w| w.to_string());
+            out.push_str(&format!(
+                ",\n{{\"name\":{},\"cat\":{},\"ph\":\"X\",\"ts\":{},\"dur\":{},\"pid\":{pid},\"tid\":{},\"args\":{{\"node\":{},\"run\":{},\"call_site\":{},\"outcome\":\"{}\",\"worker\":{worker}}}}}",
+                json_string(&r.name),
+                json_string(&r.kind),
+                micros(r.start),
+                micros(r.duration()),
+                r.thread,
+                r.node,
+                r.run,
+                json_string(&r.call_site),
+                outcome_name(r.outcome),
+            ));
+        }
+        out.push_str("\n]}\n");
+        out
+    }
+
+    /// Writes [`to_chrome_trace`](Self::to_chrome_trace) to `path`.
+    pub fn write_chrome_trace(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        std::fs::write(path, self.to_chrome_trace())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        lock(&self.inner)
+    }
+
+    #[inline]
+    fn slot(&self, node: u32) -> Option<&Slot> {
+        let (segment, offset) = locate(node);
+        self.segments[segment].get()?.get(offset)
+    }
+
+    /// The time since the epoch, in clock units, plus one.
+    #[inline]
+    fn now(&self) -> u64 {
+        if self.tsc {
+            clock::ticks().saturating_sub(self.epoch_ticks) + 1
+        } else {
+            self.epoch.elapsed().as_nanos() as u64 + 1
+        }
+    }
+
+    /// Nanoseconds per clock unit.
+    fn nanos_per_unit(&self) -> f64 {
+        if self.tsc {
+            clock::nanos_per_tick()
+        } else {
+            1.0
+        }
+    }
+}
+
+impl Default for Profiler {
+    fn default() -> Self {
+        Profiler::new()
+    }
+}
+
+impl fmt::Debug for Profiler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.lock();
+        f.debug_struct("Profiler")
+            .field("runs", &inner.runs)
+            .field("records", &inner.records.len())
+            .finish()
+    }
+}
+
+impl Observer for Profiler {
+    fn graph_started(&self, nodes: &[NodeInfo<'_>]) {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        if !nodes.is_empty() {
+            let (last, _) = locate(nodes.len() as u32 - 1);
+            for (k, segment) in self.segments.iter().enumerate().take(last + 1) {
+                segment.get_or_init(|| (0..FIRST << k).map(|_| Slot::default()).collect());
+            }
+        }
+        if inner.cache.is_empty() {
+            inner.cache = vec![(0, 0, u32::MAX); CACHE];
+        }
+        inner.node_function.clear();
+        for info in nodes {
+            let function = inner.intern(info);
+            inner.node_function.push(function);
+        }
+    }
+
+    #[inline]
+    fn task_started(&self, node: u32, _info: &NodeInfo<'_>) {
+        if let Some(slot) = self.slot(node) {
+            let worker = rayon::current_thread_index().map_or(0, |w| w as u32 + 1);
+            slot.thread.store(Profiler::thread_id(), Ordering::Relaxed);
+            slot.worker.store(worker, Ordering::Relaxed);
+            slot.start.store(self.now(), Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    fn task_finished(&self, node: u32, _info: &NodeInfo<'_>, outcome: TaskOutcome) {
+        if let Some(slot) = self.slot(node) {
+            slot.end.store(self.now(), Ordering::Relaxed);
+            let code = match outcome {
+                TaskOutcome::Finished => 0,
+                TaskOutcome::Failed => 1,
+                TaskOutcome::Stopped => 2,
+            };
+            slot.outcome.store(code, Ordering::Relaxed);
+        }
+    }
+
+    fn graph_finished(&self, _result: Result<(), &TaskError>) {
+        // Every task of the run has ended (the dispatcher joined them), so the slots
+        // are read and reset without racing.
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let run = inner.runs;
+        inner.runs += 1;
+        let n = inner.node_function.len();
+        inner.records.reserve(n);
+        let mut node = 0usize;
+        'segments: for segment in &self.segments {
+            let Some(slots) = segment.get() else { break };
+            for slot in slots.iter() {
+                if node == n {
+                    break 'segments;
+                }
+                // Plain loads and stores: no task is running.
+                let start = slot.start.load(Ordering::Relaxed);
+                if start != 0 {
+                    slot.start.store(0, Ordering::Relaxed);
+                    inner.records.push(Raw {
+                        run,
+                        node: node as u32,
+                        function: inner.node_function[node],
+                        thread: slot.thread.load(Ordering::Relaxed),
+                        worker: slot.worker.load(Ordering::Relaxed),
+                        outcome: slot.outcome.load(Ordering::Relaxed),
+                        start,
+                        end: slot.end.load(Ordering::Relaxed),
+                    });
+                }
+                node += 1;
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// The function of `info`: by address first (names and call sites are mostly
+    /// `'static`), then by value.
+    fn intern(&mut self, info: &NodeInfo<'_>) -> u32 {
+        let key = (
+            info.name.as_ptr() as usize,
+            info.call_site.as_ptr() as usize,
+        );
+        let h = (key.0 ^ key.1.rotate_left(17)).wrapping_mul(0x9e37_79b9_7f4a_7c15_u64 as usize);
+        let entry = (h >> 7) & (CACHE - 1);
+        let (a, b, cached) = self.cache[entry];
+        if (a, b) == key && self.functions[cached as usize].is(info) {
+            return cached;
+        }
+        let mut hasher = DefaultHasher::new();
+        (info.name, info.kind, info.call_site).hash(&mut hasher);
+        let full = hasher.finish();
+        let mut found = self.by_hash.get(&full).copied();
+        while let Some(f) = found {
+            if self.functions[f as usize].is(info) {
+                break;
+            }
+            found = self.functions[f as usize].next;
+        }
+        let function = found.unwrap_or_else(|| {
+            let id = self.functions.len() as u32;
+            let next = self.by_hash.insert(full, id);
+            self.functions.push(Function {
+                name: info.name.into(),
+                kind: info.kind.into(),
+                call_site: info.call_site.into(),
+                next,
+            });
+            id
+        });
+        self.cache[entry] = (key.0, key.1, function);
+        function
+    }
+}
+
+/// The time-stamp counter, where it ticks at a constant rate on every core.
+mod clock {
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
+
+    /// Both clocks, read together when the first profiler was made.
+    fn base() -> &'static (Instant, u64) {
+        static BASE: OnceLock<(Instant, u64)> = OnceLock::new();
+        BASE.get_or_init(|| (Instant::now(), ticks()))
+    }
+
+    /// Whether the CPU says its time-stamp counter is invariant (constant rate, runs
+    /// in every power state; synchronised across cores). Read once.
+    pub(super) fn invariant_tsc() -> bool {
+        static INVARIANT: OnceLock<bool> = OnceLock::new();
+        *INVARIANT.get_or_init(|| {
+            let invariant = detect();
+            if invariant {
+                base();
+            }
+            invariant
+        })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn detect() -> bool {
+        use core::arch::x86_64::__cpuid;
+        // `__cpuid` is safe from Rust 1.87 on; `unsafe` for the older compilers.
+        #[allow(unused_unsafe)]
+        // SAFETY: `cpuid` exists on every x86-64 CPU and only reads identification
+        // registers; leaf 0x8000_0007 is read only when the maximum leaf reaches it.
+        unsafe {
+            __cpuid(0x8000_0000).eax >= 0x8000_0007 && __cpuid(0x8000_0007).edx & (1 << 8) != 0
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn detect() -> bool {
+        false
+    }
+
+    /// The counter (0 where there is none; then `invariant_tsc` is false).
+    #[inline(always)]
+    pub(super) fn ticks() -> u64 {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `rdtsc` exists on every x86-64 CPU and only reads the counter.
+        unsafe {
+            core::arch::x86_64::_rdtsc()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        0
+    }
+
+    /// Nanoseconds per tick, measured against `Instant` over the whole time since the
+    /// first profiler was made (at least a millisecond: it waits for the rest).
+    pub(super) fn nanos_per_tick() -> f64 {
+        let &(instant, ticks0) = base();
+        let elapsed = instant.elapsed();
+        if elapsed < Duration::from_millis(1) {
+            std::thread::sleep(Duration::from_millis(1) - elapsed);
+        }
+        let (now, ticks1) = (Instant::now(), ticks());
+        let nanos = now.duration_since(instant).as_nanos() as f64;
+        nanos / ticks1.saturating_sub(ticks0).max(1) as f64
+    }
+}
+
+/// The segment and offset of node `i`'s slot.
+#[inline]
+fn locate(i: u32) -> (usize, usize) {
+    let j = u64::from(i) / FIRST + 1;
+    let k = 63 - j.leading_zeros() as usize;
+    let first = FIRST * ((1 << k) - 1);
+    (k, (u64::from(i) - first) as usize)
+}
+
+fn outcome_from(code: u32) -> TaskOutcome {
+    match code {
+        1 => TaskOutcome::Failed,
+        2 => TaskOutcome::Stopped,
+        _ => TaskOutcome::Finished,
+    }
+}
+
+fn outcome_name(outcome: TaskOutcome) -> &'static str {
+    match outcome {
+        TaskOutcome::Finished => "finished",
+        TaskOutcome::Failed => "failed",
+        TaskOutcome::Stopped => "stopped",
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+thread_local! {
+    static THREAD: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Thread names, by thread id minus one.
+fn thread_names() -> &'static Mutex<Vec<String>> {
+    static NAMES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    &NAMES
+}
+
+/// Gives the calling thread the next id, and notes its name.
+#[cold]
+fn register_thread() -> u32 {
+    let mut names = lock(thread_names());
+    let id = names.len() as u32 + 1;
+    let name = match (std::thread::current().name(), rayon::current_thread_index()) {
+        (Some(name), Some(worker)) => format!("{name} (worker {worker})"),
+        (Some(name), None) => name.to_owned(),
+        (None, Some(worker)) => format!("rayon worker {worker}"),
+        (None, None) => format!("thread {id}"),
+    };
+    names.push(name);
+    id
+}
+
+/// Microseconds, with the nanoseconds as decimals.
+fn micros(d: Duration) -> String {
+    let ns = d.as_nanos();
+    format!("{}.{:03}", ns / 1000, ns % 1000)
+}
+
+/// `s` as a JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The per-function summary of a [`Profiler`]'s records; `Display` prints a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// One row per task name, longest total first.
+    pub rows: Vec<SummaryRow>,
+}
+
+/// One task name's line in a [`Summary`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryRow {
+    /// The task name.
+    pub name: Arc<str>,
+    /// How many times it ran.
+    pub count: u64,
+    /// Its time, all runs together.
+    pub total: Duration,
+    /// Its mean time per run.
+    pub mean: Duration,
+    /// Its longest run.
+    pub max: Duration,
+}
+
+impl Summary {
+    /// The row of task `name`.
+    pub fn row(&self, name: &str) -> Option<&SummaryRow> {
+        self.rows.iter().find(|r| &*r.name == name)
+    }
+
+    /// The number of task runs, all names together.
+    pub fn count(&self) -> u64 {
+        self.rows.iter().map(|r| r.count).sum()
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = self
+            .rows
+            .iter()
+            .map(|r| r.name.chars().count())
+            .chain([8])
+            .max()
+            .unwrap_or(8);
+        writeln!(
+            f,
+            "{:<width$}  {:>9}  {:>11}  {:>11}  {:>11}",
+            "function", "count", "total", "mean", "max"
+        )?;
+        for r in &self.rows {
+            writeln!(
+                f,
+                "{:<width$}  {:>9}  {:>11}  {:>11}  {:>11}",
+                r.name,
+                r.count,
+                format!("{:.1?}", r.total),
+                format!("{:.1?}", r.mean),
+                format!("{:.1?}", r.max),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_tile_the_indices() {
+        let mut expected = (0usize, 0usize);
+        for i in 0..20_000u32 {
+            let (k, off) = locate(i);
+            assert_eq!((k, off), expected, "node {i}");
+            expected.1 += 1;
+            if expected.1 as u64 == FIRST << expected.0 {
+                expected = (expected.0 + 1, 0);
+            }
+        }
+        let (k, off) = locate(u32::MAX);
+        assert!(k < SEGMENTS && (off as u64) < FIRST << k);
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_string("a\"b\\c\nd\u{1}"), r#""a\"b\\c\nd\u0001""#);
+    }
+
+    #[test]
+    fn records_one_event_per_task() {
+        let nodes = [
+            NodeInfo::new("load", "x.rs:1:1", 0, 0, 1),
+            NodeInfo::new("load", "x.rs:1:1", 0, 1, 1),
+            NodeInfo::new("sum", "x.rs:2:1", 2, 2, 0),
+        ];
+        let p = Profiler::new();
+        for _ in 0..2 {
+            p.graph_started(&nodes);
+            for (i, info) in nodes.iter().enumerate() {
+                p.task_started(i as u32, info);
+                p.task_finished(i as u32, info, TaskOutcome::Finished);
+            }
+            p.graph_finished(Ok(()));
+        }
+        assert_eq!(p.runs(), 2);
+        let records = p.records();
+        assert_eq!(records.len(), 6);
+        assert!(records.iter().all(|r| r.thread == Profiler::thread_id()));
+        let summary = p.summary();
+        assert_eq!(summary.row("load").unwrap().count, 4);
+        assert_eq!(summary.row("sum").unwrap().count, 2);
+        p.clear();
+        assert!(p.records().is_empty());
+    }
+}

@@ -1,0 +1,635 @@
+//! Progress bars on stderr: tasks done of total, rate and ETA, for a compute (an
+//! [`Observer`]) or a set of futures ([`progress`]).
+//!
+//! Tasks only bump a counter of their own thread (no lock, no shared cache line); one
+//! background thread, started on first use, reads the counters ten times a second and
+//! draws. A bar that waits for a delay ([`Progress::auto`]) makes and draws nothing
+//! for runs shorter than the delay.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use indicatif::{
+    MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike,
+};
+
+use crate::error::TaskError;
+use crate::futures::Future;
+use crate::observe::{Observer, RunOptions, TaskOutcome};
+use crate::table::NodeInfo;
+
+/// How long a run lasts before the automatic bar ([`Progress::auto`]) appears.
+pub const AUTOMATIC_DELAY: Duration = Duration::from_secs(1);
+
+/// How often the drawing thread reads the counters.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Where a bar may be drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Draw {
+    /// Nowhere: counters only.
+    Never,
+    /// On stderr, only when it is a terminal.
+    Terminal,
+    /// On stderr, whatever it is: a live bar on a terminal, a line a second otherwise.
+    Always,
+}
+
+/// A progress bar for a run: an [`Observer`] that counts the tasks that ended and
+/// draws `[elapsed] [=====>    ] done/total tasks (rate, ETA)` on stderr.
+///
+/// ```ignore
+/// use std::sync::Arc;
+/// use taskweave::prelude::*;
+/// use taskweave::{Progress, RunOptions};
+///
+/// #[delayed]
+/// fn square(x: u64) -> u64 { x * x }
+/// #[delayed]
+/// fn sum(parts: Vec<u64>) -> u64 { parts.iter().sum() }
+///
+/// let parts: Vec<_> = (0..100).map(|i| delay!(square(i))).collect();
+/// let total = delay!(sum(parts));
+/// // `Progress::new()` draws; `hidden()` only counts (for this doctest's output).
+/// let progress = Progress::hidden();
+/// let value = total
+///     .try_compute_with(RunOptions::new().observer(Arc::new(progress.clone())))
+///     .unwrap();
+/// assert_eq!(value, (0..100).map(|i| i * i).sum::<u64>());
+/// assert_eq!((progress.done(), progress.total()), (101, 101));
+/// ```
+///
+/// Clones share their counters and bar. One run at a time: a run resets the counters
+/// when it starts.
+#[derive(Clone)]
+pub struct Progress {
+    shared: Arc<Shared>,
+}
+
+impl Progress {
+    /// A bar drawn from the start of every run, on request: a live bar when stderr is
+    /// a terminal, one plain line a second when it is not (a log, CI).
+    pub fn new() -> Progress {
+        Progress::with_draw(Draw::Always, Duration::ZERO)
+    }
+
+    /// The automatic bar: drawn only once a run has lasted [`AUTOMATIC_DELAY`]
+    /// (about a second), and only when stderr is a terminal and
+    /// `TASKWEAVE_PROGRESS` is not `off`; never otherwise. Shorter runs draw
+    /// nothing.
+    pub fn auto() -> Progress {
+        let draw = if automatic_enabled() {
+            Draw::Terminal
+        } else {
+            Draw::Never
+        };
+        Progress::with_draw(draw, AUTOMATIC_DELAY)
+    }
+
+    /// Counts without drawing: read [`done`](Self::done) and [`total`](Self::total)
+    /// yourself (tests, your own user interface).
+    pub fn hidden() -> Progress {
+        Progress::with_draw(Draw::Never, Duration::ZERO)
+    }
+
+    /// Draws only once a run has lasted `delay` (nothing for shorter runs). A
+    /// builder: call it before cloning, the result has counters of its own.
+    pub fn delay(self, delay: Duration) -> Progress {
+        Progress::with_draw(self.shared.draw, delay)
+    }
+
+    fn with_draw(draw: Draw, delay: Duration) -> Progress {
+        let shards = rayon::current_num_threads().next_power_of_two().min(64);
+        Progress {
+            shared: Arc::new(Shared {
+                draw,
+                delay,
+                total: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+                shards: (0..shards).map(|_| Shard::default()).collect(),
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// How many tasks of the current (or last) run have ended, failed ones included.
+    pub fn done(&self) -> u64 {
+        self.shared.done()
+    }
+
+    /// How many tasks the current (or last) run has.
+    pub fn total(&self) -> u64 {
+        self.shared.total.load(Ordering::Relaxed)
+    }
+
+    /// How many tasks of the current (or last) run failed (panicked).
+    pub fn failed(&self) -> u64 {
+        self.shared.failed.load(Ordering::Relaxed)
+    }
+
+    /// Whether the current (or last) run drew a bar (it may wait for its delay, or
+    /// never draw).
+    pub fn is_drawn(&self) -> bool {
+        lock(&self.shared.state).drawn
+    }
+
+    /// Shows this bar for `futures` until every one is done (finished, failed or
+    /// cancelled), then returns. The calling thread waits and draws.
+    pub fn watch<T>(&self, futures: &[Future<T>]) {
+        let shared = &self.shared;
+        shared.start(futures.len() as u64);
+        let mut first_pending = 0;
+        loop {
+            let done = futures.iter().filter(|f| f.done()).count();
+            shared.set_done(done as u64);
+            shared.tick();
+            if done == futures.len() {
+                break;
+            }
+            while first_pending < futures.len() && futures[first_pending].done() {
+                first_pending += 1;
+            }
+            if let Some(future) = futures.get(first_pending) {
+                // Wakes as soon as it ends, or at the next tick.
+                let _ = future.result_timeout_shared(TICK);
+            }
+        }
+        let failed = futures.iter().filter(|f| f.exception().is_some()).count();
+        shared.failed.store(failed as u64, Ordering::Relaxed);
+        let message = (failed > 0).then(|| format!("{failed} failed"));
+        shared.finish(message);
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress::new()
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("draw", &self.shared.draw)
+            .field("delay", &self.shared.delay)
+            .field("done", &self.done())
+            .field("total", &self.total())
+            .finish()
+    }
+}
+
+impl Observer for Progress {
+    fn graph_started(&self, nodes: &[NodeInfo<'_>]) {
+        self.shared.start(nodes.len() as u64);
+    }
+
+    #[inline]
+    fn task_finished(&self, _node: u32, _info: &NodeInfo<'_>, outcome: TaskOutcome) {
+        let shared = &self.shared;
+        let shard = rayon::current_thread_index().unwrap_or(0) & (shared.shards.len() - 1);
+        shared.shards[shard].0.fetch_add(1, Ordering::Relaxed);
+        if outcome == TaskOutcome::Failed {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn graph_finished(&self, result: Result<(), &TaskError>) {
+        self.shared
+            .finish(result.err().map(|e| format!("failed: {e}")));
+    }
+}
+
+/// Shows a progress bar on stderr for `futures` until every one is done (Dask's
+/// `progress(futures)`): drawn on request, so also when stderr is not a terminal (one
+/// line a second). `Progress::auto().watch(&futures)` draws only on a terminal, after
+/// a second.
+pub fn progress<T>(futures: &[Future<T>]) {
+    Progress::new().watch(futures);
+}
+
+/// The automatic bar for a run with `options`, decided here and nowhere else: `Some`
+/// (the options with a [`Progress::auto`] observer) when no observer was given and
+/// stderr is a terminal (and `TASKWEAVE_PROGRESS` is not `off`); `None` otherwise.
+///
+/// Meant for the dynamic-graph front ends (one call in `Plan::run`), which allocate
+/// per compute anyway; static graphs do not get it, so that their computes stay free
+/// of allocation.
+pub(crate) fn automatic(options: &RunOptions) -> Option<RunOptions> {
+    if options.observer.is_some() || !automatic_enabled() {
+        return None;
+    }
+    Some(options.clone().observer(Arc::new(Progress::with_draw(
+        Draw::Terminal,
+        AUTOMATIC_DELAY,
+    ))))
+}
+
+/// Whether automatic bars may be drawn: stderr is a terminal (not a dumb one) and
+/// `TASKWEAVE_PROGRESS` is not `0`, `off`, `never` or `false`. Read once.
+fn automatic_enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        let off = std::env::var("TASKWEAVE_PROGRESS").is_ok_and(|v| {
+            ["0", "off", "never", "false"]
+                .iter()
+                .any(|o| v.eq_ignore_ascii_case(o))
+        });
+        !off && stderr_is_terminal()
+    })
+}
+
+/// stderr is a terminal that can draw a bar. Read once.
+fn stderr_is_terminal() -> bool {
+    static TERMINAL: OnceLock<bool> = OnceLock::new();
+    *TERMINAL.get_or_init(|| {
+        std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb")
+    })
+}
+
+/// A counter on its own cache lines.
+#[derive(Default)]
+#[repr(align(128))]
+struct Shard(AtomicU64);
+
+struct Shared {
+    draw: Draw,
+    delay: Duration,
+    total: AtomicU64,
+    failed: AtomicU64,
+    /// Tasks ended, one counter per thread (a power of two of them).
+    shards: Box<[Shard]>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    started: Option<Instant>,
+    running: bool,
+    /// The bar, while the run goes on.
+    bar: Option<ProgressBar>,
+    /// Its lines, when stderr is not a terminal.
+    log: Option<LogLines>,
+    /// Whether this run has shown a bar.
+    drawn: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    fn done(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.0.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    fn set_done(&self, done: u64) {
+        self.shards[0].0.store(done, Ordering::Relaxed);
+        for shard in &self.shards[1..] {
+            shard.0.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// A run of `total` tasks starts now.
+    fn start(self: &Arc<Self>, total: u64) {
+        self.set_done(0);
+        self.failed.store(0, Ordering::Relaxed);
+        self.total.store(total, Ordering::Relaxed);
+        {
+            let mut state = lock(&self.state);
+            let now = Instant::now();
+            state.started = Some(now);
+            state.running = true;
+            state.bar = None;
+            state.log = None;
+            state.drawn = false;
+            if self.delay.is_zero() {
+                self.show(&mut state, 0, now);
+            }
+        }
+        if self.draw != Draw::Never {
+            ticker().add(self);
+        }
+    }
+
+    /// Called by the drawing thread: shows the bar once the delay has passed, and
+    /// moves it.
+    fn tick(&self) {
+        let mut state = lock(&self.state);
+        let Some(started) = state.started.filter(|_| state.running) else {
+            return;
+        };
+        if !state.drawn && started.elapsed() >= self.delay {
+            self.show(&mut state, self.done(), started);
+        }
+        if let Some(bar) = &state.bar {
+            bar.set_position(self.done());
+            bar.tick();
+        }
+    }
+
+    /// The run ended; `failure` says how, when it did not end well.
+    fn finish(self: &Arc<Self>, failure: Option<String>) {
+        if self.draw != Draw::Never {
+            ticker().remove(self);
+        }
+        let mut state = lock(&self.state);
+        state.running = false;
+        // Dropped once finished: its last frame stays on the terminal, and is no
+        // longer redrawn (over lines printed since) by the bars of later runs.
+        if let Some(bar) = state.bar.take() {
+            bar.set_position(self.done());
+            match failure {
+                None => bar.finish(),
+                Some(message) => bar.abandon_with_message(message),
+            }
+        }
+        if let Some(log) = state.log.take() {
+            let _ = log.finish(&mut std::io::stderr().lock());
+        }
+    }
+
+    /// Makes the bar, if this progress draws here.
+    fn show(&self, state: &mut State, done: u64, started: Instant) {
+        if let Some((bar, log)) = self.make_bar(done, started) {
+            state.bar = Some(bar);
+            state.log = log;
+            state.drawn = true;
+        }
+    }
+
+    fn make_bar(&self, done: u64, started: Instant) -> Option<(ProgressBar, Option<LogLines>)> {
+        let terminal = stderr_is_terminal();
+        let log = match self.draw {
+            Draw::Never => return None,
+            Draw::Terminal if !terminal => return None,
+            Draw::Terminal | Draw::Always => (!terminal).then(LogLines::default),
+        };
+        // A terminal's bar is drawn by `multi()`.
+        let target = match &log {
+            Some(log) => ProgressDrawTarget::term_like(Box::new(log.clone())),
+            None => ProgressDrawTarget::hidden(),
+        };
+        let template = if terminal {
+            "{spinner:.green} [{elapsed_precise}] [{wide_bar:.cyan/blue}] {pos}/{len} tasks ({rate}, ETA {left}) {msg}"
+        } else {
+            "[{elapsed_precise}] [{bar:30}] {pos}/{len} tasks ({rate}, ETA {left}) {msg}"
+        };
+        let style = ProgressStyle::with_template(template)
+            .expect("a valid template")
+            .progress_chars("=> ")
+            .with_key(
+                "rate",
+                |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0} tasks/s", mean_rate(state));
+                },
+            )
+            .with_key(
+                "left",
+                |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let left = state.len().unwrap_or(0).saturating_sub(state.pos());
+                    let _ = match mean_rate(state) {
+                        rate if rate > 0.0 => write_duration(w, left as f64 / rate),
+                        _ => write!(w, "?"),
+                    };
+                },
+            );
+        let bar = ProgressBar::with_draw_target(Some(self.total.load(Ordering::Relaxed)), target)
+            .with_style(style)
+            .with_position(done)
+            .with_elapsed(started.elapsed());
+        let bar = if log.is_none() { multi().add(bar) } else { bar };
+        Some((bar, log))
+    }
+}
+
+/// Tasks a second since the run started. (indicatif's own estimate would see the
+/// tasks done before a delayed bar appeared as done in an instant.)
+fn mean_rate(state: &ProgressState) -> f64 {
+    let elapsed = state.elapsed().as_secs_f64();
+    if elapsed > 0.0 {
+        state.pos() as f64 / elapsed
+    } else {
+        0.0
+    }
+}
+
+/// `12s`, `3m05s`, `2h07m`.
+fn write_duration(w: &mut dyn std::fmt::Write, seconds: f64) -> std::fmt::Result {
+    let s = seconds.ceil() as u64;
+    match s {
+        0..60 => write!(w, "{s}s"),
+        60..3600 => write!(w, "{}m{:02}s", s / 60, s % 60),
+        _ => write!(w, "{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// All bars drawn on the terminal, so that concurrent runs stack instead of
+/// overwriting each other.
+fn multi() -> &'static MultiProgress {
+    static MULTI: OnceLock<MultiProgress> = OnceLock::new();
+    MULTI.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+}
+
+/// For stderr that is not a terminal (a log, CI): every frame becomes one plain line,
+/// at most one a second; the last frame of a run is always written.
+#[derive(Debug, Clone, Default)]
+struct LogLines(Arc<Mutex<LogState>>);
+
+#[derive(Debug, Default)]
+struct LogState {
+    /// The frame being drawn.
+    frame: String,
+    /// A frame not written yet (it came less than a second after the last one).
+    pending: Option<String>,
+    last: Option<Instant>,
+}
+
+/// The least time between two lines of a bar on a log.
+const LOG_EVERY: Duration = Duration::from_secs(1);
+
+impl LogLines {
+    /// Ends the frame: writes it to `out` unless a line was written less than a
+    /// second ago (then it waits in `pending`).
+    fn end_frame(state: &mut LogState, now: Instant, out: &mut impl Write) -> std::io::Result<()> {
+        let text = state
+            .frame
+            .trim_matches(|c: char| c == '\r' || c.is_whitespace())
+            .to_owned();
+        state.frame.clear();
+        if text.is_empty() {
+            return Ok(());
+        }
+        if state
+            .last
+            .is_some_and(|last| now.duration_since(last) < LOG_EVERY)
+        {
+            state.pending = Some(text);
+            return Ok(());
+        }
+        state.last = Some(now);
+        state.pending = None;
+        writeln!(out, "{text}")
+    }
+
+    /// Writes the frame that waits, if any: the run's last.
+    fn finish(&self, out: &mut impl Write) -> std::io::Result<()> {
+        match lock(&self.0).pending.take() {
+            Some(text) => writeln!(out, "{text}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl TermLike for LogLines {
+    fn width(&self) -> u16 {
+        100
+    }
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        let mut state = lock(&self.0);
+        state.frame.push_str(s);
+        LogLines::end_frame(&mut state, Instant::now(), &mut std::io::stderr().lock())
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        lock(&self.0).frame.push_str(s);
+        Ok(())
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        LogLines::end_frame(
+            &mut lock(&self.0),
+            Instant::now(),
+            &mut std::io::stderr().lock(),
+        )
+    }
+}
+
+/// The one drawing thread: runs that may draw register while they run.
+#[derive(Default)]
+struct Ticker {
+    runs: Mutex<Vec<Weak<Shared>>>,
+    wake: Condvar,
+}
+
+fn ticker() -> &'static Ticker {
+    static TICKER: OnceLock<Ticker> = OnceLock::new();
+    static SPAWN: Once = Once::new();
+    let ticker = TICKER.get_or_init(Ticker::default);
+    SPAWN.call_once(|| {
+        // Without the thread, bars are drawn at the start and end of runs only.
+        let _ = std::thread::Builder::new()
+            .name("taskweave-progress".into())
+            .spawn(move || ticker.run());
+    });
+    ticker
+}
+
+impl Ticker {
+    fn add(&self, run: &Arc<Shared>) {
+        lock(&self.runs).push(Arc::downgrade(run));
+        self.wake.notify_one();
+    }
+
+    fn remove(&self, run: &Arc<Shared>) {
+        let target = Arc::as_ptr(run);
+        lock(&self.runs).retain(|w| w.as_ptr() != target && w.strong_count() > 0);
+    }
+
+    fn run(&self) {
+        let mut live = Vec::new();
+        loop {
+            {
+                let mut runs = lock(&self.runs);
+                while runs.is_empty() {
+                    runs = self.wake.wait(runs).unwrap_or_else(|e| e.into_inner());
+                }
+                live.extend(runs.iter().filter_map(Weak::upgrade));
+            }
+            for run in live.drain(..) {
+                run.tick();
+            }
+            std::thread::sleep(TICK);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_counts_and_never_draws() {
+        let p = Progress::hidden();
+        let nodes = [NodeInfo::new("a", "x:1:1", 0, 0, 0); 3];
+        p.graph_started(&nodes);
+        for (i, node) in nodes.iter().enumerate() {
+            p.task_finished(i as u32, node, TaskOutcome::Finished);
+        }
+        p.graph_finished(Ok(()));
+        assert_eq!((p.done(), p.total(), p.failed()), (3, 3, 0));
+        assert!(!p.is_drawn());
+    }
+
+    #[test]
+    fn automatic_needs_no_observer() {
+        let observed = RunOptions::new().observer(Arc::new(Progress::hidden()));
+        assert!(automatic(&observed).is_none());
+    }
+
+    #[test]
+    fn log_lines_trim_frames_and_write_one_a_second() {
+        let log = LogLines::default();
+        let mut out = Vec::new();
+        let t0 = Instant::now();
+        let frame = |text: &str, at: Duration, out: &mut Vec<u8>| {
+            let mut state = lock(&log.0);
+            state.frame.push_str(text);
+            LogLines::end_frame(&mut state, t0 + at, out).unwrap();
+        };
+        frame("\r  [00:00:00] 1/4 tasks      ", Duration::ZERO, &mut out);
+        frame("\r", Duration::from_millis(10), &mut out);
+        frame(
+            "\r  [00:00:00] 2/4 tasks   ",
+            Duration::from_millis(100),
+            &mut out,
+        );
+        frame(
+            "\r  [00:00:00] 3/4 tasks   ",
+            Duration::from_millis(200),
+            &mut out,
+        );
+        frame(
+            "\r  [00:00:01] 4/4 tasks   ",
+            Duration::from_millis(1100),
+            &mut out,
+        );
+        frame(
+            "\r  [00:00:01] 4/4 tasks done",
+            Duration::from_millis(1150),
+            &mut out,
+        );
+        log.finish(&mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "[00:00:00] 1/4 tasks\n[00:00:01] 4/4 tasks\n[00:00:01] 4/4 tasks done\n"
+        );
+    }
+}

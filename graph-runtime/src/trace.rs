@@ -1,0 +1,203 @@
+//! `tracing` spans around every task (cargo feature `tracing`).
+
+use std::cell::RefCell;
+
+use tracing::span::EnteredSpan;
+
+use crate::error::TaskError;
+use crate::observe::{Observer, TaskOutcome};
+use crate::table::NodeInfo;
+
+thread_local! {
+    /// The spans of the tasks running on this thread, innermost last (a task that
+    /// waits may run others on its thread, which end before it does).
+    static OPEN: RefCell<Vec<EnteredSpan>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Opens an `INFO` span named `task` while each task runs, on the thread that runs
+/// it, with the fields `task` (its name), `kind`, `call_site`, `node` and, when it
+/// ends, `outcome` (`finished`, `failed`, `stopped`); a failed run also emits an
+/// `ERROR` event naming the task. Any `tracing` subscriber shows them
+/// (`tracing-subscriber`'s `fmt`, `tracing-chrome`, `tracing-tracy`, …).
+///
+/// ```ignore
+/// job.compute_with(RunOptions::new().observer(Arc::new(TracingObserver)), x);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingObserver;
+
+impl TracingObserver {
+    /// The observer (it has no state).
+    pub fn new() -> Self {
+        TracingObserver
+    }
+}
+
+impl Observer for TracingObserver {
+    fn graph_started(&self, nodes: &[NodeInfo<'_>]) {
+        tracing::debug!(nodes = nodes.len(), "taskweave graph started");
+    }
+
+    fn task_started(&self, node: u32, info: &NodeInfo<'_>) {
+        let span = tracing::info_span!(
+            "task",
+            task = info.name,
+            kind = info.kind,
+            call_site = info.call_site,
+            node,
+            outcome = tracing::field::Empty,
+        );
+        OPEN.with(|open| open.borrow_mut().push(span.entered()));
+    }
+
+    fn task_finished(&self, _node: u32, _info: &NodeInfo<'_>, outcome: TaskOutcome) {
+        let span = OPEN.with(|open| open.borrow_mut().pop());
+        if let Some(span) = span {
+            let outcome = match outcome {
+                TaskOutcome::Finished => "finished",
+                TaskOutcome::Failed => "failed",
+                TaskOutcome::Stopped => "stopped",
+            };
+            span.record("outcome", outcome);
+            // Exits and closes the span, here, on the thread that entered it.
+            drop(span);
+        }
+    }
+
+    fn graph_finished(&self, result: Result<(), &TaskError>) {
+        match result {
+            Ok(()) => tracing::debug!("taskweave graph finished"),
+            Err(error) => tracing::error!(
+                task = error.task(),
+                call_site = error.call_site(),
+                message = error.message(),
+                "taskweave task failed"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::thread::ThreadId;
+
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::subscriber::Subscriber;
+    use tracing::{Event, Metadata};
+
+    use super::*;
+    use crate::dispatch::{dispatch, Flow, Scheduler};
+    use crate::observe::RunOptions;
+    use crate::table::Table;
+
+    /// Counts spans, and checks that each is exited on the thread that entered it.
+    #[derive(Default)]
+    struct Spans {
+        next: AtomicU64,
+        names: Mutex<HashMap<u64, String>>,
+        entered: Mutex<HashMap<u64, ThreadId>>,
+        exits: AtomicU32,
+        wrong_thread: AtomicU32,
+        errors: AtomicU32,
+    }
+
+    struct Name<'a>(&'a mut String);
+
+    impl tracing::field::Visit for Name<'_> {
+        fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+            if field.name() == "task" {
+                self.0.push_str(value);
+            }
+        }
+        fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+    }
+
+    struct Counting(Arc<Spans>);
+
+    impl std::ops::Deref for Counting {
+        type Target = Spans;
+        fn deref(&self) -> &Spans {
+            &self.0
+        }
+    }
+
+    impl Subscriber for Counting {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+            let mut name = String::new();
+            span.record(&mut Name(&mut name));
+            self.names.lock().unwrap().insert(id, name);
+            Id::from_u64(id)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            if *event.metadata().level() == tracing::Level::ERROR {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        fn enter(&self, span: &Id) {
+            let me = std::thread::current().id();
+            self.entered.lock().unwrap().insert(span.into_u64(), me);
+        }
+        fn exit(&self, span: &Id) {
+            let me = std::thread::current().id();
+            if self.entered.lock().unwrap().get(&span.into_u64()) != Some(&me) {
+                self.wrong_thread.fetch_add(1, Ordering::Relaxed);
+            }
+            self.exits.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn one_span_per_task_closed_on_its_thread() {
+        // A root, 8 middles, a sink: 10 nodes, 8 in parallel.
+        let mut nodes = vec![NodeInfo::new("root", "t.rs:1:1", 0, 0, 8)];
+        for i in 0..8 {
+            nodes.push(NodeInfo::new("middle", "t.rs:2:1", 1, 8 + i, 1));
+        }
+        nodes.push(NodeInfo::new("sink", "t.rs:3:1", 8, 16, 0));
+        let successors: Vec<u32> = (1..9).chain([9; 8]).collect();
+        let table = Table::from_parts(&nodes, &successors, &[0], 8);
+        let pending: Vec<AtomicU32> = (0..10).map(|_| AtomicU32::new(0)).collect();
+        let spans = Arc::new(Spans::default());
+        let dispatcher = tracing::Dispatch::new(Counting(spans.clone()));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .start_handler({
+                let dispatcher = dispatcher.clone();
+                move |_| {
+                    // Leaked for the pool thread's life, which the test outlives.
+                    std::mem::forget(tracing::dispatcher::set_default(&dispatcher));
+                }
+            })
+            .build()
+            .unwrap();
+        let run = |node: u32| {
+            if node == 9 {
+                panic!("sink fails");
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            Flow::Continue
+        };
+        let observed = RunOptions::new()
+            .scheduler(Scheduler::Threads)
+            .observer(Arc::new(TracingObserver));
+        let result = tracing::dispatcher::with_default(&dispatcher, || {
+            pool.install(|| dispatch(&table, &pending, &run, &observed))
+        });
+        assert_eq!(result.unwrap_err().task(), "sink");
+        let names = spans.names.lock().unwrap();
+        assert_eq!(names.len(), 10, "one span per task");
+        assert_eq!(names.values().filter(|n| *n == "middle").count(), 8);
+        assert_eq!(spans.exits.load(Ordering::Relaxed), 10);
+        assert_eq!(spans.wrong_thread.load(Ordering::Relaxed), 0);
+        assert_eq!(spans.errors.load(Ordering::Relaxed), 1);
+    }
+}
