@@ -75,6 +75,19 @@ fn main() {
         .num_threads(2)
         .build()
         .unwrap();
+    // Every worker started (a late one allocates its queues when it starts), and has
+    // stolen work at least once (a worker's first steal registers it with the deque's
+    // memory reclamation, which allocates): a join on worker k whose halves wait for
+    // each other can only finish when the other worker steals one.
+    pool.broadcast(|_| ());
+    for k in 0..2 {
+        pool.broadcast(|ctx| {
+            if ctx.index() == k {
+                let meet = std::sync::Barrier::new(2);
+                rayon::join(|| meet.wait(), || meet.wait());
+            }
+        });
+    }
     let (allocations, checksum, expected) = pool.install(|| {
         let mut expected = 0u64;
         for x in 0..1_000u64 {
