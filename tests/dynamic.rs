@@ -423,3 +423,26 @@ fn nested_task_calls_are_nodes_too() {
     assert_eq!(m.info().len(), 1);
     assert_eq!(m.compute(), 6);
 }
+
+#[test]
+fn delayed_pure_attribute_merges_equal_calls() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    #[delayed(pure)]
+    fn square(x: i64) -> i64 {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        x * x
+    }
+    let a = delay!(square(7));
+    let b = delay!(square(7));
+    let c = delay!(square(8));
+    let d = delay!(square(&a)); // a node argument: keyed by the node
+    let e = delay!(square(&b)); // the same as d, since b is a
+    let total = delay!(sum(vec![a, b, c, d, e]));
+    assert_eq!(total.compute(), 49 + 49 + 64 + 2401 + 2401);
+    assert_eq!(
+        RUNS.load(Ordering::SeqCst),
+        3,
+        "square(7), square(8), square(49)"
+    );
+    assert_eq!(total.info().len(), 4);
+}

@@ -114,13 +114,27 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
                 #companion::#reader(&mut #private::dynamic::Arg::source(&#name, #env, &mut #cursor))
             }
         });
+    // `#[delayed(pure)]`: equal arguments (equal nodes, equal `Hash` constants) give
+    // one node, by key; a constant that is not `Hash` makes its call unique.
+    let key_parts = names.iter().map(|name| {
+        quote! {
+            &|__hasher: &mut dyn ::core::hash::Hasher| (&&#private::dynamic::KeyOf(&#name)).__key(__hasher)
+        }
+    });
+    let key = quote! {
+        if #companion::__PURE {
+            ::core::option::Option::Some(#private::dynamic::pure_key(#name, &[#(#key_parts),*]))
+        } else {
+            ::core::option::Option::None
+        }
+    };
     let call_site = quote_spanned! {path.span()=>
         ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!())
     };
     quote! {
         {
             #[allow(unused_imports)]
-            use #private::dynamic::{ViaConst as _, ViaMany as _, ViaNode as _};
+            use #private::dynamic::{HashKey as _, HashOpaque as _, ViaConst as _, ViaMany as _, ViaNode as _};
             #[allow(unused_mut)]
             let mut #parents = #private::dynamic::Parents::new();
             #(#conversions)*
@@ -128,7 +142,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
                 #name,
                 #call_site,
                 #parents,
-                ::core::option::Option::None,
+                #key,
                 move |#env: &#private::dynamic::Env<'_>| {
                     #[allow(unused_mut, unused_variables)]
                     let mut #cursor = 0usize;

@@ -30,12 +30,18 @@ struct Task {
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut cx = Ctxt::default();
-    if !args.is_empty() {
-        cx.error_at(
-            &args,
-            "`#[delayed]` takes no arguments here; write `#[delayed]` alone",
-        );
-    }
+    let pure = match args.to_string().as_str() {
+        "" => false,
+        "pure" => true,
+        _ => {
+            cx.error_at(
+                &args,
+                "`#[delayed]` takes `pure` (equal arguments, one node, as Dask's \
+                 `pure=True`) or nothing: write `#[delayed]` or `#[delayed(pure)]`",
+            );
+            false
+        }
+    };
     let item: ItemFn = match syn::parse2(item.clone()) {
         Ok(item) => item,
         Err(_) => {
@@ -61,7 +67,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let companion = if task.in_impl {
         TokenStream::new()
     } else {
-        companion(&task)
+        companion(&task, pure)
     };
     let errors = cx.into_compile_errors();
     let item = &task.item;
@@ -228,7 +234,7 @@ fn find_reference(ty: &Type) -> Option<&syn::TypeReference> {
 }
 
 /// The companion type: `struct name {}` with one argument reader per parameter.
-fn companion(task: &Task) -> TokenStream {
+fn companion(task: &Task, pure: bool) -> TokenStream {
     let private = private();
     let sig = &task.item.sig;
     let vis = &task.item.vis;
@@ -289,6 +295,8 @@ fn companion(task: &Task) -> TokenStream {
         #[doc(hidden)]
         #[allow(dead_code)]
         impl #name {
+            /// Whether calls with equal arguments are one node (`#[delayed(pure)]`).
+            #vis const __PURE: bool = #pure;
             #(#readers)*
             #send_check
         }

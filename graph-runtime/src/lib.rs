@@ -54,7 +54,9 @@ pub mod __private {
 
     /// What `delay!` expands to.
     pub mod dynamic {
-        pub use crate::dynamic::args::{ViaConst, ViaMany, ViaNode, Wrap};
+        pub use crate::dynamic::args::{
+            HashKey, HashOpaque, KeyOf, ViaConst, ViaMany, ViaNode, Wrap,
+        };
         pub use crate::dynamic::{pure_key, task, Arg, Env, Parents, PureArg};
     }
 

@@ -301,3 +301,35 @@ impl<T: Send + Sync + 'static> ViaConst for Wrap<T> {
         Const(self.take())
     }
 }
+
+// ---- `delay!` of a `#[delayed(pure)]` function: the key of each argument ------------
+
+/// An argument of `delay!` on its way into a pure task's key (see `delay!`).
+pub struct KeyOf<'a, A>(pub &'a A);
+
+/// Arguments that have an identity: nodes, collections of nodes, `Hash` constants.
+pub trait HashKey {
+    /// Feeds the argument's identity to the key.
+    fn __key(&self, hasher: &mut dyn Hasher);
+}
+
+impl<A: PureArg> HashKey for &KeyOf<'_, A> {
+    fn __key(&self, hasher: &mut dyn Hasher) {
+        self.0.hash_into(hasher);
+    }
+}
+
+/// Arguments without one (a constant that is not `Hash`): the call gets a key of its
+/// own, so it is never merged with another.
+pub trait HashOpaque {
+    /// Feeds a key no other call has.
+    fn __key(&self, hasher: &mut dyn Hasher);
+}
+
+impl<A> HashOpaque for KeyOf<'_, A> {
+    fn __key(&self, hasher: &mut dyn Hasher) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static UNIQUE: AtomicU64 = AtomicU64::new(0);
+        hasher.write_u64(UNIQUE.fetch_add(1, Ordering::Relaxed));
+    }
+}
