@@ -8,7 +8,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
-use crate::names::{arg_reader, hidden, private_at};
+use crate::names::{arg_reader, hidden, is_associated, is_standard, private_at, starts_lowercase};
 
 /// A call of a (lowercase, free) function inside `delay!`'s arguments: a task. Calls of
 /// constructors (`Some(x)`) and associated functions (`String::from(s)`) are plain code.
@@ -19,38 +19,15 @@ fn nested_task_call(expr: &syn::Expr) -> Option<&syn::ExprCall> {
     let syn::Expr::Path(func) = &*call.func else {
         return None;
     };
-    let lowercase = |ident: &syn::Ident| {
-        let name = ident.to_string();
-        name.starts_with(|c: char| c.is_lowercase() || c == '_')
-            && !matches!(
-                name.as_str(),
-                "bool"
-                    | "char"
-                    | "str"
-                    | "f32"
-                    | "f64"
-                    | "i8"
-                    | "i16"
-                    | "i32"
-                    | "i64"
-                    | "i128"
-                    | "isize"
-                    | "u8"
-                    | "u16"
-                    | "u32"
-                    | "u64"
-                    | "u128"
-                    | "usize"
-            )
-    };
-    let standard = func
-        .path
-        .segments
-        .first()
-        .is_some_and(|s| matches!(s.ident.to_string().as_str(), "std" | "core" | "alloc"));
-    let all_lowercase =
-        func.qself.is_none() && func.path.segments.iter().all(|s| lowercase(&s.ident));
-    (all_lowercase && !standard).then_some(call)
+    let path = &func.path;
+    let task = func.qself.is_none()
+        && path
+            .segments
+            .last()
+            .is_some_and(|s| starts_lowercase(&s.ident))
+        && !is_associated(path)
+        && !is_standard(path);
+    task.then_some(call)
 }
 
 pub(crate) fn expand(input: TokenStream) -> TokenStream {

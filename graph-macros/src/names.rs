@@ -24,3 +24,52 @@ pub(crate) fn hidden(name: &str) -> syn::Ident {
 pub(crate) fn arg_reader(index: usize, span: Span) -> syn::Ident {
     syn::Ident::new(&format!("__arg{index}"), span)
 }
+
+// ---- which calls are tasks: shared by `graph!` and `delay!` --------------------------
+
+/// A lowercase name: a function or a variable (not a type, a constructor or a constant).
+pub(crate) fn starts_lowercase(ident: &syn::Ident) -> bool {
+    let name = ident.to_string();
+    let name = name.strip_prefix("r#").unwrap_or(&name);
+    name.starts_with(|c: char| c.is_lowercase() || c == '_')
+}
+
+/// Primitive types, whose associated functions (`f64::from`) are not tasks.
+pub(crate) fn is_primitive(ident: &syn::Ident) -> bool {
+    matches!(
+        ident.to_string().as_str(),
+        "bool"
+            | "char"
+            | "str"
+            | "f32"
+            | "f64"
+            | "i8"
+            | "i16"
+            | "i32"
+            | "i64"
+            | "i128"
+            | "isize"
+            | "u8"
+            | "u16"
+            | "u32"
+            | "u64"
+            | "u128"
+            | "usize"
+    )
+}
+
+/// A path to an associated function (`Point::new`, `f64::from`): not a task.
+pub(crate) fn is_associated(path: &syn::Path) -> bool {
+    path.segments
+        .iter()
+        .rev()
+        .skip(1)
+        .any(|s| !starts_lowercase(&s.ident) || is_primitive(&s.ident))
+}
+
+/// A function of the standard library (`std::cmp::max`): not a task.
+pub(crate) fn is_standard(path: &syn::Path) -> bool {
+    path.segments
+        .first()
+        .is_some_and(|s| matches!(s.ident.to_string().as_str(), "std" | "core" | "alloc"))
+}

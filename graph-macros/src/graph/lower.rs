@@ -15,6 +15,7 @@ use super::check;
 use super::ir::{Graph, MethodCall, Node, Op, Operand, OutPat, Value, ValueId};
 use super::parse::Input;
 use crate::ctxt::Ctxt;
+use crate::names::{is_associated, is_standard, starts_lowercase};
 
 /// The most iterations one unrolled `for` may have.
 const MAX_UNROLL: i128 = 100_000;
@@ -982,10 +983,9 @@ impl Lower<'_> {
     /// A function known not to be a task: from `std`/`core`/`alloc`, or declared in the
     /// graph's body without `#[delayed]`.
     fn is_known_plain(&self, path: &syn::Path) -> bool {
-        let first = path.segments.first().map(|s| s.ident.to_string());
         match path.get_ident() {
             Some(ident) => self.plain_fns.contains(&ident.to_string()),
-            None => matches!(first.as_deref(), Some("std" | "core" | "alloc")),
+            None => is_standard(path),
         }
     }
 
@@ -1123,47 +1123,8 @@ fn strip(expr: &Expr) -> &Expr {
     }
 }
 
-fn starts_lowercase(ident: &syn::Ident) -> bool {
-    let name = ident.to_string();
-    let name = name.strip_prefix("r#").unwrap_or(&name);
-    name.starts_with(|c: char| c.is_lowercase() || c == '_')
-}
-
-/// Primitive types, whose associated functions (`f64::from`) are not tasks.
-fn is_primitive(ident: &syn::Ident) -> bool {
-    matches!(
-        ident.to_string().as_str(),
-        "bool"
-            | "char"
-            | "str"
-            | "f32"
-            | "f64"
-            | "i8"
-            | "i16"
-            | "i32"
-            | "i64"
-            | "i128"
-            | "isize"
-            | "u8"
-            | "u16"
-            | "u32"
-            | "u64"
-            | "u128"
-            | "usize"
-    )
-}
-
 fn path_text(path: &syn::Path) -> String {
     path.to_token_stream().to_string().replace(' ', "")
-}
-
-/// A path to an associated function (`Point::new`, `f64::from`): not a task.
-fn is_associated(path: &syn::Path) -> bool {
-    path.segments
-        .iter()
-        .rev()
-        .skip(1)
-        .any(|s| !starts_lowercase(&s.ident) || is_primitive(&s.ident))
 }
 
 /// Methods that run a graph.
