@@ -10,12 +10,12 @@
 //! length runs in constant stack. Past `MAX_DEPTH` nested joins a list is run in the
 //! loop too, which bounds the stack on deep, branching graphs such as wavefronts.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::AtomicU32;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Mutex;
 
 use crate::error::TaskError;
 use crate::observe::{Observer, RunOptions, TaskOutcome};
+use crate::sync::{self, AtomicBool, Counter, Mutex, Ordering};
 use crate::table::Table;
 
 /// How a node's run ended.
@@ -55,6 +55,7 @@ const MAX_DEPTH: u32 = 128;
 ///
 /// # Panics
 /// If `pending` does not have one counter per node.
+#[inline(always)]
 pub fn dispatch<F>(
     table: &Table<'_>,
     pending: &[AtomicU32],
@@ -62,6 +63,39 @@ pub fn dispatch<F>(
     options: &RunOptions,
 ) -> Result<(), TaskError>
 where
+    F: Fn(u32) -> Flow + Sync,
+{
+    dispatch_with(table, pending, run, options)
+}
+
+/// [`dispatch`] with loom's atomics as the pending counters, for the loom models
+/// (`graph-runtime/tests/loom.rs`): under `cfg(loom)` every primitive of the
+/// dispatcher is loom's, and its joins are loom threads.
+///
+/// # Panics
+/// If `pending` does not have one counter per node.
+#[cfg(loom)]
+pub fn dispatch_loom<F>(
+    table: &Table<'_>,
+    pending: &[loom::sync::atomic::AtomicU32],
+    run: &F,
+    options: &RunOptions,
+) -> Result<(), TaskError>
+where
+    F: Fn(u32) -> Flow + Sync,
+{
+    dispatch_with(table, pending, run, options)
+}
+
+/// The dispatcher, over any kind of pending counter.
+fn dispatch_with<C, F>(
+    table: &Table<'_>,
+    pending: &[C],
+    run: &F,
+    options: &RunOptions,
+) -> Result<(), TaskError>
+where
+    C: Counter,
     F: Fn(u32) -> Flow + Sync,
 {
     assert_eq!(
@@ -87,11 +121,11 @@ where
         for (count, node) in pending.iter().zip(table.nodes()) {
             count.store(node.in_degree, Ordering::Relaxed);
         }
-        if rayon::current_thread_index().is_some() {
+        if sync::in_pool() {
             ctx.start(table.roots(), 0);
         } else {
             // Entering the pool from outside is rayon's cold path: one round trip.
-            rayon::join(|| ctx.start(table.roots(), 0), || ());
+            sync::join(|| ctx.start(table.roots(), 0), || ());
         }
     }
     let failure = ctx.failure.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -101,17 +135,18 @@ where
     failure.map_or(Ok(()), Err)
 }
 
-struct Ctx<'t, F> {
+struct Ctx<'t, C, F> {
     table: &'t Table<'t>,
-    pending: &'t [AtomicU32],
+    pending: &'t [C],
     run: &'t F,
     observer: Option<&'t dyn Observer>,
     stop: AtomicBool,
     failure: Mutex<Option<TaskError>>,
 }
 
-impl<F> Ctx<'_, F>
+impl<C, F> Ctx<'_, C, F>
 where
+    C: Counter,
     F: Fn(u32) -> Flow + Sync,
 {
     /// Runs one node; false when the graph must stop.
@@ -177,7 +212,7 @@ where
     fn spread(&self, nodes: &[u32], release: bool, depth: u32) {
         if nodes.len() > WIDE {
             let (left, right) = nodes.split_at(nodes.len() / 2);
-            rayon::join(
+            sync::join(
                 || self.spread(left, release, depth + 1),
                 || self.spread(right, release, depth + 1),
             );
@@ -226,7 +261,7 @@ where
             let rest = self.link(head);
             if rest != NONE && depth < MAX_DEPTH {
                 let second = self.split_in_half(head);
-                rayon::join(
+                sync::join(
                     || self.drive(head, depth + 1),
                     || self.drive(second, depth + 1),
                 );
@@ -242,7 +277,7 @@ where
                 if head == NONE {
                     self.spread(successors, true, depth);
                 } else {
-                    rayon::join(
+                    sync::join(
                         || self.drive(head, depth + 1),
                         || self.spread(successors, true, depth + 1),
                     );

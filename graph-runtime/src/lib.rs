@@ -15,6 +15,7 @@ mod observe;
 mod profile;
 mod progress;
 mod slot;
+mod sync;
 mod table;
 #[cfg(feature = "tracing")]
 mod trace;
@@ -39,6 +40,15 @@ pub use progress::{progress, Progress, AUTOMATIC_DELAY};
 pub use table::{NodeInfo, Table};
 #[cfg(feature = "tracing")]
 pub use trace::TracingObserver;
+
+/// Entry points of the loom models (`graph-runtime/tests/loom.rs`), only under
+/// `cfg(loom)`: the dispatcher with loom's counters, and a future's state.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::dispatch::dispatch_loom as dispatch;
+    pub use crate::futures::state::loom_model::FutureState;
+}
 
 /// What the generated code calls. Not a public API: it changes without notice.
 #[doc(hidden)]

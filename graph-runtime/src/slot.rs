@@ -10,9 +10,9 @@
 //! even when it is driven by hand instead of by the generated code: a misuse
 //! panics ("filled twice", "not computed yet") instead of reading garbage.
 
-use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+
+use crate::sync::{self, AtomicU32, AtomicU8, Ordering, UnsafeCell};
 
 const EMPTY: u8 = 0;
 const WRITING: u8 = 1;
@@ -55,6 +55,48 @@ fn misuse(what: &str) -> ! {
     panic!("taskweave: result slot misused: {what}")
 }
 
+/// Drops the value in `cell`. While the thread is already unwinding (a task panicked
+/// with the value's handle alive, or slots are dropped by a panic), a panic in the
+/// value's `Drop` would abort the process: it is caught and discarded instead (the
+/// panic hook has printed it) and the first panic goes on. Otherwise it propagates: out
+/// of the task that dropped the value (and the graph reports that task), or out of the
+/// slot's drop.
+///
+/// # Safety
+/// `cell` holds an initialised value that the caller owns and that nothing borrows;
+/// afterwards the caller treats the cell as uninitialised (the value is dropped once,
+/// even when its `Drop` panics).
+#[inline(always)]
+unsafe fn drop_value<T>(cell: &UnsafeCell<MaybeUninit<T>>) {
+    if !core::mem::needs_drop::<T>() {
+        return;
+    }
+    if std::thread::panicking() {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { drop_while_unwinding(cell) };
+    } else {
+        // SAFETY: the caller owns the initialised, unborrowed value and never reads it
+        // again.
+        cell.with_mut(|value| unsafe { (*value).assume_init_drop() });
+    }
+}
+
+/// [`drop_value`] during a panic: a second panic is caught rather than aborting.
+///
+/// # Safety
+/// As for [`drop_value`].
+#[cold]
+#[inline(never)]
+unsafe fn drop_while_unwinding<T>(cell: &UnsafeCell<MaybeUninit<T>>) {
+    let drop = std::panic::AssertUnwindSafe(|| {
+        // SAFETY: the caller owns the initialised, unborrowed value and never reads it
+        // again; a panic in its `Drop` leaves it dropped (its fields are dropped while
+        // that panic unwinds), so it is never dropped twice.
+        cell.with_mut(|value| unsafe { (*value).assume_init_drop() });
+    });
+    let _ = std::panic::catch_unwind(drop);
+}
+
 /// The slot of a value with exactly one consumer.
 pub struct Slot<T> {
     state: AtomicU8,
@@ -74,7 +116,17 @@ impl<T> Default for Slot<T> {
 
 impl<T> Slot<T> {
     /// An empty slot.
+    #[cfg(not(loom))]
     pub const fn new() -> Self {
+        Slot {
+            state: AtomicU8::new(EMPTY),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    /// An empty slot (not `const` under loom, whose primitives register with the model).
+    #[cfg(loom)]
+    pub fn new() -> Self {
         Slot {
             state: AtomicU8::new(EMPTY),
             value: UnsafeCell::new(MaybeUninit::uninit()),
@@ -92,8 +144,9 @@ impl<T> Slot<T> {
             misuse("filled twice");
         }
         // SAFETY: the successful EMPTY -> WRITING exchange gives this thread exclusive
-        // access to the cell until the FULL store below publishes it.
-        unsafe { (*self.value.get()).write(value) };
+        // access to the cell until the FULL store below publishes it; EMPTY means the
+        // cell holds no value, so nothing is overwritten without being dropped.
+        self.value.with_mut(|cell| unsafe { (*cell).write(value) });
         self.state.store(FULL, Ordering::Release);
     }
 
@@ -127,8 +180,13 @@ impl<T> Slot<T> {
         {
             return None;
         }
-        // SAFETY: the FULL -> CLAIMED exchange gives this thread the initialised value.
-        let value = unsafe { (*self.value.get()).assume_init_read() };
+        // SAFETY: FULL means initialised (the Acquire exchange synchronises with the
+        // writer's Release store), and the FULL -> CLAIMED exchange makes this thread its
+        // only owner; the EMPTY store below marks the cell uninitialised again, so the
+        // value is read out once.
+        let value = self
+            .value
+            .with(|cell| unsafe { (*cell).assume_init_read() });
         self.state.store(EMPTY, Ordering::Release);
         Some(value)
     }
@@ -143,8 +201,9 @@ impl<T> Slot<T> {
         {
             return false;
         }
-        // SAFETY: as in `put`, the exchange gives exclusive access to the cell.
-        unsafe { (*self.value.get()).write(value) };
+        // SAFETY: as in `put`, the EMPTY -> WRITING exchange gives exclusive access to an
+        // empty cell until the FULL store publishes it.
+        self.value.with_mut(|cell| unsafe { (*cell).write(value) });
         self.state.store(FULL, Ordering::Release);
         true
     }
@@ -152,9 +211,10 @@ impl<T> Slot<T> {
 
 impl<T> Drop for Slot<T> {
     fn drop(&mut self) {
-        if *self.state.get_mut() == FULL {
-            // SAFETY: FULL means initialised and unclaimed; `&mut self` is exclusive.
-            unsafe { self.value.get_mut().assume_init_drop() };
+        if sync::exclusive_u8(&mut self.state) == FULL {
+            // SAFETY: FULL means initialised and unclaimed (no handle owns it), and
+            // `&mut self` rules out any other access; the slot is never used again.
+            unsafe { drop_value(&self.value) };
         }
     }
 }
@@ -179,9 +239,13 @@ impl<T> Give for Owned<'_, T> {
         if !self.live {
             misuse("given twice");
         }
-        // SAFETY: this live handle claimed the initialised value; `live` goes false so
-        // it is read out once and never dropped here again.
-        let value = unsafe { (*self.slot.value.get()).assume_init_read() };
+        // SAFETY: a live handle is the one owner of the initialised value (its FULL ->
+        // CLAIMED exchange in `owned`); `release` clears `live` and empties the slot, so
+        // the value is read out once and never dropped here again.
+        let value = self
+            .slot
+            .value
+            .with(|cell| unsafe { (*cell).assume_init_read() });
         self.release();
         value
     }
@@ -194,9 +258,12 @@ impl<T> Lend for Owned<'_, T> {
         if !self.live {
             misuse("lent after it was given");
         }
-        // SAFETY: the handle claimed the initialised value and holds it until dropped or
-        // given; `give` needs `&mut self`, so it cannot run while this borrow lives.
-        unsafe { (*self.slot.value.get()).assume_init_ref() }
+        // SAFETY: a live handle owns the initialised value until it is given or the
+        // handle dropped; both need the handle by `&mut` or by value, so neither can
+        // happen while the returned borrow (tied to `&self`) lives.
+        self.slot
+            .value
+            .with(|cell| unsafe { (*cell).assume_init_ref() })
     }
 }
 
@@ -204,9 +271,11 @@ impl<T> Drop for Owned<'_, T> {
     fn drop(&mut self) {
         if self.live {
             self.live = false;
-            // SAFETY: the live handle owns the initialised value and nobody borrows it
-            // (borrows from `lend` end before the handle is dropped).
-            unsafe { (*self.slot.value.get()).assume_init_drop() };
+            // SAFETY: the live handle owns the initialised value, and nothing borrows it
+            // (borrows from `lend` end before the handle is dropped); `live` is already
+            // false and the slot stays CLAIMED until the EMPTY store, so even a panic in
+            // the value's `Drop` cannot lead to a second drop.
+            unsafe { drop_value(&self.slot.value) };
             self.slot.state.store(EMPTY, Ordering::Release);
         }
     }
@@ -225,12 +294,28 @@ pub struct SharedSlot<T> {
 }
 
 // SAFETY: consumers on different threads borrow the value at the same time (needs
-// `Sync`) and the last one moves or drops it on its own thread (needs `Send`).
+// `Sync`) and the last one moves or drops it on its own thread (needs `Send`); the
+// cell is written once, before FULL publishes it, and moved out or dropped only by the
+// use that takes `live` to 0, after every other use has released it.
 unsafe impl<T: Send + Sync> Sync for SharedSlot<T> {}
 
 impl<T> SharedSlot<T> {
     /// An empty slot whose value will be read by `uses` consumers.
+    #[cfg(not(loom))]
     pub const fn new(uses: u32) -> Self {
+        SharedSlot {
+            state: AtomicU8::new(EMPTY),
+            unclaimed: AtomicU32::new(0),
+            live: AtomicU32::new(0),
+            uses,
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    /// An empty slot whose value will be read by `uses` consumers (not `const` under
+    /// loom, whose primitives register with the model).
+    #[cfg(loom)]
+    pub fn new(uses: u32) -> Self {
         SharedSlot {
             state: AtomicU8::new(EMPTY),
             unclaimed: AtomicU32::new(0),
@@ -255,8 +340,9 @@ impl<T> SharedSlot<T> {
             self.state.store(EMPTY, Ordering::Release);
             return;
         }
-        // SAFETY: the EMPTY -> WRITING exchange gives exclusive access to the cell.
-        unsafe { (*self.value.get()).write(value) };
+        // SAFETY: the EMPTY -> WRITING exchange gives exclusive access to an empty cell
+        // until the FULL store below publishes it (with the counters set before it).
+        self.value.with_mut(|cell| unsafe { (*cell).write(value) });
         self.unclaimed.store(self.uses, Ordering::Relaxed);
         self.live.store(self.uses, Ordering::Relaxed);
         self.state.store(FULL, Ordering::Release);
@@ -290,9 +376,13 @@ impl<T> SharedSlot<T> {
         self.unclaimed
             .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| n.checked_sub(1))
             .ok()?;
-        // SAFETY: the single live use is this call's (see above), so the value is
-        // initialised, unborrowed, and moved out exactly once.
-        let value = unsafe { (*self.value.get()).assume_init_read() };
+        // SAFETY: FULL means initialised; the one live use left is the unclaimed one this
+        // call just claimed (every handle has released, its Acquire load above
+        // synchronising with their releases), so nothing borrows the value, and the
+        // stores below end the value's life in the slot: it is moved out exactly once.
+        let value = self
+            .value
+            .with(|cell| unsafe { (*cell).assume_init_read() });
         self.live.store(0, Ordering::Relaxed);
         self.state.store(EMPTY, Ordering::Release);
         Some(value)
@@ -300,9 +390,11 @@ impl<T> SharedSlot<T> {
 
     fn release(&self) {
         if self.live.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // SAFETY: this was the last live use: every other handle has released, so
-            // no borrow of the value remains and it is dropped exactly once.
-            unsafe { (*self.value.get()).assume_init_drop() };
+            // SAFETY: this was the last live use: every other handle has released (the
+            // AcqRel decrement orders their reads before this), no borrow of the value
+            // remains, and `live` is 0, so neither the slot's drop nor another handle
+            // touches it again: it is dropped exactly once.
+            unsafe { drop_value(&self.value) };
             self.state.store(EMPTY, Ordering::Release);
         }
     }
@@ -310,10 +402,11 @@ impl<T> SharedSlot<T> {
 
 impl<T> Drop for SharedSlot<T> {
     fn drop(&mut self) {
-        if *self.state.get_mut() == FULL && *self.live.get_mut() > 0 {
+        if sync::exclusive_u8(&mut self.state) == FULL && sync::exclusive_u32(&mut self.live) > 0 {
             // SAFETY: FULL with live uses left means the value is initialised and not
-            // yet dropped (its remaining consumers never ran); `&mut self` is exclusive.
-            unsafe { self.value.get_mut().assume_init_drop() };
+            // yet dropped (its remaining consumers never ran), and `&mut self` rules out
+            // any handle or other access; the slot is never used again.
+            unsafe { drop_value(&self.value) };
         }
     }
 }
@@ -346,15 +439,23 @@ impl<T: SharedByValue> Give for Shared<'_, T> {
         self.live = false;
         let slot = self.slot;
         if slot.live.load(Ordering::Acquire) == 1 {
-            // SAFETY: this handle is the only live use (the others released, and no new
-            // handle can be claimed past `uses`), so the value is moved out once.
-            let value = unsafe { (*slot.value.get()).assume_init_read() };
+            // SAFETY: this handle is the only live use: the others released (the Acquire
+            // load synchronises with their decrements, so their reads came first) and no
+            // handle can be claimed past `uses`; the stores below end the value's life
+            // in the slot, so it is moved out exactly once.
+            let value = slot
+                .value
+                .with(|cell| unsafe { (*cell).assume_init_read() });
             slot.live.store(0, Ordering::Relaxed);
             slot.state.store(EMPTY, Ordering::Release);
             value
         } else {
-            // SAFETY: this live use keeps the value alive while it is cloned.
-            let value = unsafe { (*slot.value.get()).assume_init_ref() }.clone();
+            // SAFETY: this use is still counted in `live` until `release` below, so the
+            // value stays initialised and is not moved or dropped while it is cloned.
+            let value = slot
+                .value
+                .with(|cell| unsafe { (*cell).assume_init_ref() })
+                .clone();
             slot.release();
             value
         }
@@ -368,9 +469,12 @@ impl<T> Lend for Shared<'_, T> {
         if !self.live {
             misuse("lent after it was given");
         }
-        // SAFETY: the live use keeps the value alive until this handle is dropped;
-        // `give` needs `&mut self`, so it cannot run while this borrow lives.
-        unsafe { (*self.slot.value.get()).assume_init_ref() }
+        // SAFETY: the live use keeps the value initialised until this handle gives it or
+        // is dropped; both need the handle by `&mut` or by value, so neither can happen
+        // while the returned borrow (tied to `&self`) lives.
+        self.slot
+            .value
+            .with(|cell| unsafe { (*cell).assume_init_ref() })
     }
 }
 
@@ -457,7 +561,7 @@ impl<T: ?Sized> Lend for Ref<'_, T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;

@@ -101,14 +101,22 @@ impl std::error::Error for ClientError {}
 
 /// Eager execution with handles (Dask's `Client`): `submit`, `map`, `gather`,
 /// `scatter`, `compute` of a `Delayed`. Cloning shares the same pool; dropping the last
-/// clone shuts it down: pending tasks are cancelled, running ones finish, and no
-/// thread outlives it.
+/// clone shuts it down: pending tasks are cancelled, running ones finish, and their
+/// threads end. The drop waits for them up to [`ClientBuilder::shutdown_timeout`]
+/// (60 s by default); a thread whose task is still running then is left detached.
+///
+/// A panic in the `Drop` of a value the client drops (a cancelled task's arguments, a
+/// discarded result) never aborts: on a pool thread it is caught (the panic hook
+/// prints it) and the thread goes on; on the caller's thread (`cancel`, dropping a
+/// future or the client) it propagates once every dependent has been told and the
+/// shutdown is done.
 #[derive(Clone)]
 pub struct Client {
     owner: Arc<Owner>,
 }
 
-/// How long dropping the last client waits for running tasks to finish.
+/// How long dropping the last client waits for running tasks to finish, unless
+/// [`ClientBuilder::shutdown_timeout`] says otherwise.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
 
 /// Dropped with the last user handle: shuts the pool down.
@@ -125,6 +133,8 @@ pub(crate) struct Inner {
     /// Tasks not yet ended, for cancelling at shutdown.
     live: Mutex<Vec<Weak<dyn Cancel>>>,
     exited: Arc<(Mutex<usize>, Condvar)>,
+    /// How long the shutdown waits for running tasks.
+    shutdown_timeout: Duration,
 }
 
 /// Builds a [`Client`].
@@ -132,6 +142,7 @@ pub(crate) struct Inner {
 pub struct ClientBuilder {
     threads: Option<usize>,
     name: Option<String>,
+    shutdown_timeout: Option<Duration>,
 }
 
 impl ClientBuilder {
@@ -144,6 +155,15 @@ impl ClientBuilder {
     /// The client's name, used for its threads' names.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// How long dropping the last client waits for its running tasks to finish
+    /// (default: 60 s). A task still running then keeps its thread: the drop returns,
+    /// the thread is left detached, and it ends when the task returns (its result is
+    /// still published to the task's future). Pending tasks are cancelled either way.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
         self
     }
 
@@ -178,6 +198,7 @@ impl ClientBuilder {
                     closed: AtomicBool::new(false),
                     live: Mutex::new(Vec::new()),
                     exited,
+                    shutdown_timeout: self.shutdown_timeout.unwrap_or(SHUTDOWN_GRACE),
                 }),
             }),
         })
@@ -328,7 +349,15 @@ impl Inner {
     /// Queues a ready job, or cancels it if the client is shutting down.
     fn spawn(&self, job: Arc<dyn Runnable>) {
         match self.pool() {
-            Some(pool) if !self.closed.load(Ordering::Acquire) => pool.spawn(move || job.run()),
+            Some(pool) if !self.closed.load(Ordering::Acquire) => pool.spawn(move || {
+                // A panic escaping a rayon `spawn` aborts the process. The task's own
+                // panic is caught in `run`; what is left is a `Drop` that panics (of a
+                // discarded result, of the task's arguments, of a result whose last
+                // handle was the job's) or a dependent's callback: the future has its
+                // outcome by then, the panic hook has printed the message, and the
+                // pool thread goes on.
+                let _ = panic::catch_unwind(AssertUnwindSafe(move || job.run()));
+            }),
             _ => job.cancel(),
         }
     }
@@ -347,9 +376,35 @@ impl Drop for Owner {
         let inner = &self.inner;
         inner.closed.store(true, Ordering::Release);
         let live = std::mem::take(&mut *inner.live.lock().unwrap_or_else(|e| e.into_inner()));
-        for task in live.iter().filter_map(Weak::upgrade) {
-            task.cancel();
+        // Cancelling drops the tasks' arguments, whose `Drop` may panic: every task is
+        // cancelled and the pool shut down all the same, and the first such panic goes
+        // on once the shutdown is done.
+        let mut first_panic = None;
+        for task in &live {
+            let cancel = || {
+                if let Some(task) = task.upgrade() {
+                    task.cancel();
+                }
+            };
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(cancel)) {
+                first_panic.get_or_insert(payload);
+            }
         }
+        drop(live);
+        self.shut_down();
+        if let Some(payload) = first_panic {
+            // Not while this drop is part of another panic's unwinding (that aborts).
+            if !std::thread::panicking() {
+                panic::resume_unwind(payload);
+            }
+        }
+    }
+}
+
+impl Owner {
+    /// Drops the pool and waits (up to the shutdown timeout) for its threads to end.
+    fn shut_down(&self) {
+        let inner = &self.inner;
         let pool = inner.pool.lock().unwrap_or_else(|e| e.into_inner()).take();
         let on_own_thread = pool
             .as_ref()
@@ -361,10 +416,11 @@ impl Drop for Owner {
             return;
         }
         // Running tasks finish, then every thread ends. A task that never returns
-        // would hold its thread forever: after the grace period, stop waiting.
+        // would hold its thread forever: after the shutdown timeout, stop waiting and
+        // leave that thread detached.
         let (count, cv) = &*inner.exited;
         let mut exited = count.lock().unwrap_or_else(|e| e.into_inner());
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let deadline = Instant::now() + inner.shutdown_timeout;
         while *exited < inner.threads && Instant::now() < deadline {
             exited = cv
                 .wait_timeout(exited, Duration::from_millis(10))
@@ -491,14 +547,20 @@ where
 
     /// Ends the job's future, dropping its arguments.
     fn end(&self, end: impl FnOnce(&State<R>) -> bool) {
-        end(&self.state);
+        // Ending tells the dependents, whose callbacks may panic (a `Drop` of their
+        // arguments): the arguments are dropped all the same, not left to a drop of
+        // the job during that panic's unwinding, where a second panic would abort.
+        let ended = panic::catch_unwind(AssertUnwindSafe(|| end(&self.state)));
         drop(self.args.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Err(payload) = ended {
+            panic::resume_unwind(payload);
+        }
     }
 }
 
 thread_local! {
     /// The cancellation flag of the task running on this thread.
-    static CURRENT: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Arc<crate::sync::AtomicBool>>> = const { RefCell::new(None) };
 }
 
 /// Whether the task running on this thread was cancelled: a long task may poll it and
@@ -529,15 +591,18 @@ where
         let previous = CURRENT.with(|c| c.replace(Some(self.state.core.cancel.clone())));
         let mut attempts = 0;
         let outcome = loop {
-            let values = {
-                let args = self.args.lock().unwrap_or_else(|e| e.into_inner());
-                match args.as_ref() {
-                    Some(args) => args.values(),
-                    None => break None,
-                }
-            };
-            match panic::catch_unwind(AssertUnwindSafe(|| self.f.call(values))) {
-                Ok(value) => break Some(Ok(value)),
+            // Reading the arguments clones plain values, and a `Clone` may panic too:
+            // that is the task's panic, reported (and retried) as one.
+            let attempt = panic::catch_unwind(AssertUnwindSafe(|| {
+                let values = {
+                    let args = self.args.lock().unwrap_or_else(|e| e.into_inner());
+                    args.as_ref().map(|args| args.values())
+                };
+                values.map(|values| self.f.call(values))
+            }));
+            match attempt {
+                Ok(None) => break None,
+                Ok(Some(value)) => break Some(Ok(value)),
                 Err(payload) if attempts < self.retries => {
                     attempts += 1;
                     drop(payload);

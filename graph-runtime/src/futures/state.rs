@@ -1,10 +1,10 @@
 //! The shared state of one future: its status, its result, who waits for it.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use super::{FutureError, Status};
+use crate::sync::{AtomicBool, AtomicU8, Condvar, Mutex, Ordering};
 
 const PENDING: u8 = 0;
 const RUNNING: u8 = 1;
@@ -12,7 +12,9 @@ const FINISHED: u8 = 2;
 const ERROR: u8 = 3;
 const CANCELLED: u8 = 4;
 
-/// Rounds of polling before a waiter outside the pool sleeps.
+/// Rounds of polling before a waiter outside the pool sleeps (none under loom, where
+/// every poll would be one more interleaving to explore and sleeping is what is checked).
+#[cfg(not(loom))]
 const SPIN_ROUNDS: u32 = 4096;
 
 /// How a task ended, as told to whoever waits for it.
@@ -164,7 +166,12 @@ impl Core {
             if status == CANCELLED {
                 self.cancel.store(true, Ordering::Release);
             }
-            self.status.store(status, Ordering::Release);
+            // A swap rather than a store: a read-modify-write, like `start`'s and
+            // `claim_pending`'s exchanges, so the end is ordered after whichever of them
+            // came first in every model of memory (loom lets a plain store race an
+            // exchange more loosely than C11 does, and then showed a woken reader a
+            // stale `Running`). The lock is held; the cost is nil.
+            self.status.swap(status, Ordering::AcqRel);
             waiters.ended = Some(outcome.clone());
             let wake = waiters.sleepers > 0;
             (std::mem::take(&mut waiters.callbacks), wake)
@@ -173,8 +180,23 @@ impl Core {
         if wake {
             self.done.notify_all();
         }
+        // A callback ends a dependent, dropping its arguments, and a `Drop` may panic:
+        // every other waiter is told all the same (one left untold would wait forever),
+        // then the first panic goes on.
+        let mut first_panic = None;
         for callback in callbacks {
-            callback(&outcome);
+            let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                callback(&outcome);
+            }));
+            if let Err(payload) = told {
+                first_panic.get_or_insert(payload);
+            }
+        }
+        if let Some(payload) = first_panic {
+            // Not while this end is part of another panic's unwinding (that aborts).
+            if !std::thread::panicking() {
+                std::panic::resume_unwind(payload);
+            }
         }
         true
     }
@@ -207,6 +229,7 @@ impl Core {
         // Most tasks are short: spin a little before sleeping, since being woken from a
         // condition variable costs more than a small task (a round trip drops from
         // about 10 µs to a few).
+        #[cfg(not(loom))]
         for round in 0..SPIN_ROUNDS {
             if self.is_done() {
                 return true;
@@ -310,5 +333,95 @@ pub(crate) trait HasCore: Send + Sync {
 impl<T: Send + Sync> HasCore for State<T> {
     fn core(&self) -> &Core {
         &self.core
+    }
+}
+
+/// A future's state for the loom models (`graph-runtime/tests/loom.rs`): the calls a
+/// task, its handles and the client's shutdown make on it, and what a reader sees.
+#[cfg(loom)]
+pub(crate) mod loom_model {
+    use std::sync::Arc;
+
+    use super::{Outcome, State, TaskName};
+    use crate::futures::{FutureError, Status};
+    use crate::sync::Ordering;
+
+    /// One future's state.
+    pub struct FutureState<T>(State<T>);
+
+    impl<T> Default for FutureState<T> {
+        fn default() -> Self {
+            FutureState(State::new(TaskName::Static("model"), "loom.rs:1:1"))
+        }
+    }
+
+    impl<T> FutureState<T> {
+        /// A pending future.
+        pub fn new() -> Self {
+            FutureState::default()
+        }
+
+        /// Pending -> running, as a pool thread starting the task does; false if the
+        /// future ended meanwhile.
+        pub fn start(&self) -> bool {
+            self.0.core.start()
+        }
+
+        /// Pending -> cancelled, as the client's shutdown claims what has not started;
+        /// true if it was pending (the caller then ends it, cancelled).
+        pub fn claim_pending(&self) -> bool {
+            self.0.core.claim_pending()
+        }
+
+        /// Publishes the task's result, as `Job::end` does; false (and `value` dropped)
+        /// if the future had already ended.
+        pub fn finish(&self, value: T) -> bool {
+            self.0.finish(Arc::new(value))
+        }
+
+        /// Ends the future cancelled, as `Future::cancel`, dropping the last handle of
+        /// a pending future, or shutdown do; false if it had already ended.
+        pub fn cancel(&self) -> bool {
+            self.0.fail(FutureError::Cancelled {
+                task: "model".to_owned(),
+            })
+        }
+
+        /// Blocks until the future ends, as `Future::result` does outside the pool.
+        pub fn wait(&self) {
+            self.0.core.wait(None);
+        }
+
+        /// The status.
+        pub fn status(&self) -> Status {
+            self.0.core.status()
+        }
+
+        /// Whether the status says it ended.
+        pub fn is_done(&self) -> bool {
+            self.0.core.is_done()
+        }
+
+        /// The published result, if any.
+        pub fn result(&self) -> Option<Result<Arc<T>, FutureError>> {
+            self.0.value.get().cloned()
+        }
+
+        /// The flag a running task polls through `taskweave::cancelled()`.
+        pub fn cancel_flag(&self) -> bool {
+            self.0.core.cancel.load(Ordering::Acquire)
+        }
+
+        /// Calls `callback` once the future has ended (at once if it has), with the
+        /// status its outcome stands for, as dependents and `as_completed` are told.
+        pub fn on_end(&self, callback: impl FnOnce(Status) + Send + 'static) {
+            self.0.core.on_end(move |outcome| {
+                callback(match outcome {
+                    Outcome::Finished => Status::Finished,
+                    Outcome::Failed(_) => Status::Error,
+                    Outcome::Cancelled => Status::Cancelled,
+                })
+            });
+        }
     }
 }

@@ -1,0 +1,193 @@
+//! The synchronisation primitives of the dispatcher, the result slots and the futures'
+//! state: the standard library's and rayon's in the engine, loom's under `cfg(loom)`,
+//! where the models of `graph-runtime/tests/loom.rs` explore every interleaving of them
+//! (`RUSTFLAGS="--cfg loom" cargo test -p graph-runtime --release --test loom`).
+//!
+//! Only what differs between the two is wrapped: [`UnsafeCell`] (loom checks every
+//! access, through `with` and `with_mut`), [`join`] (rayon's, or a loom thread), reading
+//! an atomic through `&mut`, and the pending counters' [`Counter`]. Every wrapper is
+//! `#[inline(always)]` and adds nothing: the engine compiles to the code it had with the
+//! standard types used directly.
+
+pub(crate) use core::sync::atomic::Ordering;
+
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Condvar, Mutex};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU8};
+#[cfg(loom)]
+pub(crate) use loom::sync::{Condvar, Mutex};
+
+/// A cell whose accesses are raw pointers handed to a closure: `core`'s `UnsafeCell`
+/// in the engine, loom's (which checks each access against the others) in the models.
+#[repr(transparent)]
+pub(crate) struct UnsafeCell<T> {
+    #[cfg(not(loom))]
+    cell: core::cell::UnsafeCell<T>,
+    #[cfg(loom)]
+    cell: loom::cell::UnsafeCell<T>,
+}
+
+impl<T> UnsafeCell<T> {
+    /// A cell holding `value`.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    pub(crate) const fn new(value: T) -> Self {
+        UnsafeCell {
+            cell: core::cell::UnsafeCell::new(value),
+        }
+    }
+
+    /// A cell holding `value` (not `const` under loom, whose cells are registered with
+    /// the model when made).
+    #[cfg(loom)]
+    #[track_caller]
+    pub(crate) fn new(value: T) -> Self {
+        UnsafeCell {
+            cell: loom::cell::UnsafeCell::new(value),
+        }
+    }
+
+    /// Calls `f` with a pointer for reading; what `f` does with it is the caller's
+    /// `unsafe` to justify.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.cell.get())
+    }
+
+    /// Calls `f` with a pointer for writing; what `f` does with it is the caller's
+    /// `unsafe` to justify.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.cell.get())
+    }
+
+    /// Calls `f` with a pointer for reading, the read checked by loom.
+    #[cfg(loom)]
+    #[track_caller]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        self.cell.with(f)
+    }
+
+    /// Calls `f` with a pointer for writing, the write checked by loom.
+    #[cfg(loom)]
+    #[track_caller]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        self.cell.with_mut(f)
+    }
+}
+
+/// The value of an atomic the caller holds exclusively (`get_mut`; loom's atomics spell
+/// it `with_mut`).
+#[inline(always)]
+pub(crate) fn exclusive_u8(atomic: &mut AtomicU8) -> u8 {
+    #[cfg(not(loom))]
+    return *atomic.get_mut();
+    #[cfg(loom)]
+    return atomic.with_mut(|v| *v);
+}
+
+/// [`exclusive_u8`] for a `u32`.
+#[inline(always)]
+pub(crate) fn exclusive_u32(atomic: &mut AtomicU32) -> u32 {
+    #[cfg(not(loom))]
+    return *atomic.get_mut();
+    #[cfg(loom)]
+    return atomic.with_mut(|v| *v);
+}
+
+/// Runs `a` and `b`, potentially in parallel, and returns when both have: `rayon::join`
+/// in the engine; under loom, `b` on a new loom thread and `a` on this one.
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+    rayon::join(a, b);
+}
+
+/// Runs `a` and `b`, potentially in parallel, and returns when both have: `rayon::join`
+/// in the engine; under loom, `b` on a new loom thread and `a` on this one.
+///
+/// Loom 0.7 has no scoped threads, and the dispatcher's closures borrow its stack: the
+/// closure's lifetime is erased, and the thread is joined before this returns or
+/// unwinds, as `std::thread::scope` does.
+#[cfg(loom)]
+pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+    /// Joins the thread when dropped: on return, and while `a`'s panic unwinds.
+    struct Joined(Option<loom::thread::JoinHandle<()>>);
+    impl Drop for Joined {
+        fn drop(&mut self) {
+            if let Some(handle) = self.0.take() {
+                let _ = handle.join();
+            }
+        }
+    }
+    let b: Box<dyn FnOnce() + Send + '_> = Box::new(b);
+    // SAFETY: only the lifetime changes (the layout of a boxed trait object does not
+    // depend on it). The closure runs on the thread spawned below, which `Joined` joins
+    // before this function returns or unwinds, so every borrow it holds outlives its
+    // run, exactly as in a scoped thread.
+    let b = unsafe {
+        core::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Box<dyn FnOnce() + Send + 'static>>(b)
+    };
+    let mut joined = Joined(Some(loom::thread::spawn(b)));
+    a();
+    if let Some(handle) = joined.0.take() {
+        if let Err(payload) = handle.join() {
+            std::panic::resume_unwind(payload);
+        }
+    }
+}
+
+/// Whether this thread is one of a rayon pool's (one of the model's, under loom, where
+/// the dispatcher never enters a pool).
+#[inline(always)]
+pub(crate) fn in_pool() -> bool {
+    #[cfg(not(loom))]
+    return rayon::current_thread_index().is_some();
+    #[cfg(loom)]
+    return true;
+}
+
+/// A node's pending counter, as the dispatcher uses it: `core`'s `AtomicU32` (what
+/// `dispatch` takes), or loom's in the models.
+pub(crate) trait Counter: Sync {
+    /// `AtomicU32::load`.
+    fn load(&self, order: Ordering) -> u32;
+    /// `AtomicU32::store`.
+    fn store(&self, value: u32, order: Ordering);
+    /// `AtomicU32::fetch_sub`.
+    fn fetch_sub(&self, value: u32, order: Ordering) -> u32;
+}
+
+impl Counter for core::sync::atomic::AtomicU32 {
+    #[inline(always)]
+    fn load(&self, order: Ordering) -> u32 {
+        core::sync::atomic::AtomicU32::load(self, order)
+    }
+    #[inline(always)]
+    fn store(&self, value: u32, order: Ordering) {
+        core::sync::atomic::AtomicU32::store(self, value, order);
+    }
+    #[inline(always)]
+    fn fetch_sub(&self, value: u32, order: Ordering) -> u32 {
+        core::sync::atomic::AtomicU32::fetch_sub(self, value, order)
+    }
+}
+
+#[cfg(loom)]
+impl Counter for loom::sync::atomic::AtomicU32 {
+    fn load(&self, order: Ordering) -> u32 {
+        loom::sync::atomic::AtomicU32::load(self, order)
+    }
+    fn store(&self, value: u32, order: Ordering) {
+        loom::sync::atomic::AtomicU32::store(self, value, order);
+    }
+    fn fetch_sub(&self, value: u32, order: Ordering) -> u32 {
+        loom::sync::atomic::AtomicU32::fetch_sub(self, value, order)
+    }
+}

@@ -1,0 +1,499 @@
+//! Loom models of the dispatcher's protocol and of a future's state: every interleaving
+//! of small graphs, checked for what must hold in all of them.
+//!
+//! Run with `RUSTFLAGS="--cfg loom" cargo test -p graph-runtime --release --test loom`
+//! (with `CARGO_TARGET_DIR=target/loom` to keep the normal build). Under `cfg(loom)`
+//! the dispatcher's atomics, stop flag and failure lock are loom's, its `rayon::join`s
+//! are loom threads, and every access to a result slot's value goes through a loom
+//! `UnsafeCell`, so a read that does not happen after its write, or a drop that races
+//! a borrow, fails the model. Outside `cfg(loom)` this file is empty.
+#![cfg(loom)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Once};
+
+use graph_runtime::__loom::{dispatch, FutureState};
+use graph_runtime::__private::{give, lend, SharedSlot, Slot};
+use graph_runtime::{Flow, NodeInfo, RunOptions, Status, Table};
+use loom::sync::atomic::AtomicU32;
+
+// ---- what every model counts ------------------------------------------------------
+
+/// How many values were made (clones included) and dropped.
+///
+/// The models' own counters (these, and how often each node ran) are `std` atomics:
+/// loom runs one thread at a time, so they count exactly, and as loom atomics each
+/// update would be one more scheduling point, multiplying the interleavings (about
+/// sevenfold for the diamond) without checking more of the engine's protocol.
+#[derive(Default)]
+struct Stats {
+    made: AtomicUsize,
+    dropped: AtomicUsize,
+}
+
+impl Stats {
+    /// Every value made was dropped, once (a second drop of one value fails in `Drop`).
+    fn assert_all_dropped_once(&self) {
+        let made = self.made.load(Ordering::SeqCst);
+        let dropped = self.dropped.load(Ordering::SeqCst);
+        assert_eq!(made, dropped, "{made} values made, {dropped} dropped");
+    }
+}
+
+/// A result that knows whether it is alive: read after its drop, or dropped twice, it
+/// fails the model.
+struct Counted {
+    value: u64,
+    alive: bool,
+    stats: Arc<Stats>,
+}
+
+impl Counted {
+    fn new(value: u64, stats: &Arc<Stats>) -> Self {
+        stats.made.fetch_add(1, Ordering::Relaxed);
+        Counted {
+            value,
+            alive: true,
+            stats: stats.clone(),
+        }
+    }
+
+    fn get(&self) -> u64 {
+        assert!(self.alive, "a value was read after its drop");
+        self.value
+    }
+}
+
+impl std::fmt::Debug for Counted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Counted({}, alive: {})", self.value, self.alive)
+    }
+}
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        Counted::new(self.get(), &self.stats)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        assert!(self.alive, "a value was dropped twice");
+        self.alive = false;
+        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How often each node ran.
+fn run_counts(n: usize) -> Vec<AtomicUsize> {
+    (0..n).map(|_| AtomicUsize::new(0)).collect()
+}
+
+fn ran(runs: &[AtomicUsize], node: u32) {
+    runs[node as usize].fetch_add(1, Ordering::Relaxed);
+}
+
+fn runs_of(runs: &[AtomicUsize]) -> Vec<usize> {
+    runs.iter().map(|r| r.load(Ordering::SeqCst)).collect()
+}
+
+fn pending(n: usize) -> Vec<AtomicU32> {
+    (0..n).map(|_| AtomicU32::new(0)).collect()
+}
+
+/// Runs `model` under loom, every interleaving; returns how many it explored
+/// (executions), and prints it (`-- --nocapture`).
+fn explore(name: &str, model: impl Fn() + Sync + Send + 'static) -> usize {
+    explore_bounded(name, None, model)
+}
+
+/// [`explore`], with at most `preemptions` preemptions per execution unless
+/// `LOOM_MAX_PREEMPTIONS` says otherwise: for models too large to explore whole.
+fn explore_bounded(
+    name: &str,
+    preemptions: Option<usize>,
+    model: impl Fn() + Sync + Send + 'static,
+) -> usize {
+    let executions = Arc::new(AtomicUsize::new(0));
+    let counter = executions.clone();
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = preemptions;
+    }
+    builder.check(move || {
+        counter.fetch_add(1, Ordering::Relaxed);
+        model();
+    });
+    let n = executions.load(Ordering::Relaxed);
+    println!("loom model `{name}`: {n} interleavings explored");
+    n
+}
+
+/// The message of the model's deliberate panic: kept off stderr, which would otherwise
+/// print it once per interleaving.
+const DELIBERATE: &str = "deliberate panic in a loom model";
+
+fn quiet_deliberate_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<&str>() != Some(&DELIBERATE) {
+                default(info);
+            }
+        }));
+    });
+}
+
+const fn node(name: &'static str, in_degree: u32, first: u32, count: u32) -> NodeInfo<'static> {
+    NodeInfo::new(name, "tests/loom.rs", in_degree, first, count)
+}
+
+// ---- the dispatcher ---------------------------------------------------------------
+
+/// 0 -> {1, 2} -> 3: node 0's value is read by 1 (lent) and 2 (given: a clone or the
+/// move, whichever runs last), 3 reads both results. Every node runs once, 3 after
+/// both, the result is right, and every value (clones too) is dropped exactly once.
+#[test]
+fn diamond() {
+    static NODES: [NodeInfo<'static>; 4] = [
+        node("root", 0, 0, 2),
+        node("lend", 1, 2, 1),
+        node("give", 1, 3, 1),
+        node("sink", 2, 4, 0),
+    ];
+    static TABLE: Table<'static> = Table::new(&NODES, &[1, 2, 3, 3], &[0], 2);
+    let n = explore("diamond", || {
+        let stats = Arc::new(Stats::default());
+        let runs = run_counts(4);
+        let root = SharedSlot::<Counted>::new(2);
+        let left = Slot::<Counted>::new();
+        let right = Slot::<Counted>::new();
+        let out = Slot::<u64>::new();
+        let run = |node: u32| {
+            ran(&runs, node);
+            match node {
+                0 => root.put(Counted::new(1, &stats)),
+                1 => left.put(Counted::new(lend(&mut root.shared()).get() + 10, &stats)),
+                2 => {
+                    let given = give(&mut root.shared());
+                    right.put(Counted::new(given.get() + 20, &stats));
+                }
+                3 => {
+                    let a = give(&mut left.owned());
+                    let b = lend(&mut right.owned()).get();
+                    out.put(a.get() + b);
+                }
+                _ => unreachable!(),
+            }
+            Flow::Continue
+        };
+        let result = dispatch(&TABLE, &pending(4), &run, &RunOptions::new());
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(runs_of(&runs), [1, 1, 1, 1]);
+        assert_eq!(out.take(), Some(11 + 21));
+        drop((root, left, right));
+        stats.assert_all_dropped_once();
+    });
+    assert!(n > 1);
+}
+
+/// Preemptions per execution of the fan-out model (loom's documentation finds most
+/// bugs within 2 or 3).
+const FAN_OUT_PREEMPTIONS: usize = 6;
+
+/// 0 -> {1, 2, 3} -> 4: three ready successors are split across two joins (three
+/// threads). Node 0's value is lent to 1 and given to 2 and 3; the sink runs once,
+/// after all three; every value is dropped once.
+#[test]
+fn fan_out_of_three() {
+    static NODES: [NodeInfo<'static>; 5] = [
+        node("root", 0, 0, 3),
+        node("a", 1, 3, 1),
+        node("b", 1, 4, 1),
+        node("c", 1, 5, 1),
+        node("sink", 3, 6, 0),
+    ];
+    static TABLE: Table<'static> = Table::new(&NODES, &[1, 2, 3, 4, 4, 4], &[0], 3);
+    // Three threads and five nodes: exhaustive exploration does not end in useful
+    // time (each preemption allowed multiplies the interleavings by about 3.5), so
+    // preemptions are bounded, as loom's own documentation advises.
+    let n = explore_bounded("fan-out of 3", Some(FAN_OUT_PREEMPTIONS), || {
+        let stats = Arc::new(Stats::default());
+        let runs = run_counts(5);
+        let root = SharedSlot::<Counted>::new(3);
+        let mids = [Slot::<u64>::new(), Slot::<u64>::new(), Slot::<u64>::new()];
+        let out = Slot::<u64>::new();
+        let run = |node: u32| {
+            ran(&runs, node);
+            match node {
+                0 => root.put(Counted::new(1, &stats)),
+                1 => mids[0].put(lend(&mut root.shared()).get() + 10),
+                2 | 3 => {
+                    let given = give(&mut root.shared());
+                    mids[node as usize - 1].put(given.get() + 10 * u64::from(node));
+                }
+                4 => {
+                    let sum: u64 = mids.iter().map(|m| give(&mut m.owned())).sum();
+                    out.put(sum);
+                }
+                _ => unreachable!(),
+            }
+            Flow::Continue
+        };
+        let result = dispatch(&TABLE, &pending(5), &run, &RunOptions::new());
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(runs_of(&runs), [1, 1, 1, 1, 1]);
+        assert_eq!(out.take(), Some(11 + 21 + 31));
+        drop(root);
+        stats.assert_all_dropped_once();
+    });
+    assert!(n > 1);
+}
+
+/// The chain 0 -> 1 -> 2 -> 4 whose middle node 2 panics while it borrows node 1's
+/// value, beside the branch 0 -> 3 -> 4. The panic stops the graph: the sink (4) never
+/// runs, `dispatch` returns the panic as an error naming node 2, the branch (3) ran
+/// once or not at all, and every value is dropped exactly once: node 1's by the
+/// handle unwinding out of node 2, node 3's (if any) with its slot.
+#[test]
+fn chain_with_a_panic() {
+    static NODES: [NodeInfo<'static>; 5] = [
+        node("root", 0, 0, 2),
+        node("before", 1, 2, 1),
+        node("boom", 1, 3, 1),
+        node("branch", 1, 4, 1),
+        node("after", 2, 5, 0),
+    ];
+    static TABLE: Table<'static> = Table::new(&NODES, &[1, 3, 2, 4, 4], &[0], 2);
+    quiet_deliberate_panics();
+    let n = explore("chain with a panic", || {
+        let stats = Arc::new(Stats::default());
+        let runs = run_counts(5);
+        let root = SharedSlot::<Counted>::new(2);
+        let before = Slot::<Counted>::new();
+        let boom = Slot::<u64>::new();
+        let branch = Slot::<Counted>::new();
+        let run = |node: u32| {
+            ran(&runs, node);
+            match node {
+                0 => root.put(Counted::new(1, &stats)),
+                1 => before.put(give(&mut root.shared())),
+                2 => {
+                    // The handle is alive while the panic unwinds: it drops the value then.
+                    let mut held = before.owned();
+                    if lend(&mut held).get() == 1 {
+                        std::panic::panic_any(DELIBERATE);
+                    }
+                    boom.put(0);
+                }
+                3 => branch.put(give(&mut root.shared())),
+                4 => {
+                    let _ = give(&mut boom.owned()) + give(&mut branch.owned()).get();
+                }
+                _ => unreachable!(),
+            }
+            Flow::Continue
+        };
+        let error = dispatch(&TABLE, &pending(5), &run, &RunOptions::new())
+            .expect_err("the panic is the graph's error");
+        assert_eq!(error.task(), "boom");
+        assert_eq!(error.message(), DELIBERATE);
+        let runs = runs_of(&runs);
+        assert_eq!(runs[..3], [1, 1, 1]);
+        assert!(runs[3] <= 1, "{runs:?}");
+        assert_eq!(runs[4], 0, "a node ran after the panic: {runs:?}");
+        assert!(!boom.is_full());
+        assert_eq!(branch.is_full(), runs[3] == 1);
+        drop((root, before, branch));
+        stats.assert_all_dropped_once();
+    });
+    assert!(n > 1);
+}
+
+/// 0 -> {1, 2} -> 3 where node 1 stops the graph (a `?` meeting an error) while node 2
+/// may be running: the sink never runs, `dispatch` returns `Ok` (the early exit is the
+/// result), and every value is dropped once.
+#[test]
+fn stop_flag_on_err() {
+    static NODES: [NodeInfo<'static>; 4] = [
+        node("root", 0, 0, 2),
+        node("check", 1, 2, 1),
+        node("other", 1, 3, 1),
+        node("sink", 2, 4, 0),
+    ];
+    static TABLE: Table<'static> = Table::new(&NODES, &[1, 2, 3, 3], &[0], 2);
+    let n = explore("stop on Err", || {
+        let stats = Arc::new(Stats::default());
+        let runs = run_counts(4);
+        let root = SharedSlot::<Counted>::new(2);
+        let early = Slot::<u64>::new();
+        let other = Slot::<Counted>::new();
+        let run = |node: u32| {
+            ran(&runs, node);
+            match node {
+                0 => root.put(Counted::new(7, &stats)),
+                1 => {
+                    let v = lend(&mut root.shared()).get();
+                    early.put_first(v);
+                    return Flow::Stop;
+                }
+                2 => other.put(give(&mut root.shared())),
+                3 => unreachable!("the sink of a stopped graph ran"),
+                _ => unreachable!(),
+            }
+            Flow::Continue
+        };
+        let result = dispatch(&TABLE, &pending(4), &run, &RunOptions::new());
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(early.take(), Some(7));
+        let runs = runs_of(&runs);
+        assert_eq!(runs[..2], [1, 1]);
+        assert!(runs[2] <= 1 && runs[3] == 0, "{runs:?}");
+        drop((root, other));
+        stats.assert_all_dropped_once();
+    });
+    assert!(n > 1);
+}
+
+// ---- a shared slot ------------------------------------------------------------------
+
+/// One value, two consumers on two threads: one lends it, one gives it. Whatever the
+/// order, the giver gets the value (moved when the lender has released it, a clone
+/// otherwise), it is moved exactly once, never read after its drop, and every value
+/// (the clone too) is dropped once, the last by whoever released last.
+#[test]
+fn shared_slot_lend_and_give() {
+    let n = explore("shared slot: lend and give", || {
+        let stats = Arc::new(Stats::default());
+        let slot = Arc::new(SharedSlot::<Counted>::new(2));
+        slot.put(Counted::new(5, &stats));
+        let lender = {
+            let slot = slot.clone();
+            loom::thread::spawn(move || {
+                assert_eq!(lend(&mut slot.shared()).get(), 5);
+            })
+        };
+        let giver = {
+            let slot = slot.clone();
+            loom::thread::spawn(move || give(&mut slot.shared()))
+        };
+        lender.join().unwrap();
+        let given = giver.join().unwrap();
+        assert_eq!(given.get(), 5);
+        let made = stats.made.load(Ordering::SeqCst);
+        assert!(made == 1 || made == 2, "moved or cloned once: {made}");
+        // Every use released: the slot is empty, the original dropped unless moved.
+        assert!(slot.take_last().is_none());
+        drop(slot);
+        drop(given);
+        stats.assert_all_dropped_once();
+    });
+    assert!(n > 1);
+}
+
+// ---- futures ------------------------------------------------------------------------
+
+/// A running task finishes while its future is cancelled, and a reader waits for it.
+/// Exactly one end wins, whatever the order: the status, the published result, the
+/// cancellation flag and the one call of the end callback all agree; the reader is
+/// woken (no lost wake-up: loom reports a deadlock); the result is dropped once,
+/// whether it was published or discarded.
+#[test]
+fn future_cancel_races_finish() {
+    let n = explore("future: cancel races finish", || {
+        let stats = Arc::new(Stats::default());
+        let state = Arc::new(FutureState::<Counted>::new());
+        let ended = Arc::new(AtomicUsize::new(0));
+        let told = Arc::new(AtomicUsize::new(usize::MAX));
+        {
+            let (ended, told) = (ended.clone(), told.clone());
+            state.on_end(move |status| {
+                ended.fetch_add(1, Ordering::SeqCst);
+                told.store(status as usize, Ordering::SeqCst);
+            });
+        }
+        let worker = {
+            let (state, stats) = (state.clone(), stats.clone());
+            loom::thread::spawn(move || {
+                if state.start() {
+                    state.finish(Counted::new(3, &stats))
+                } else {
+                    false
+                }
+            })
+        };
+        let canceller = {
+            let state = state.clone();
+            loom::thread::spawn(move || state.cancel())
+        };
+        state.wait();
+        assert!(
+            state.is_done(),
+            "woken with status {:?}, result {:?}",
+            state.status(),
+            state.result()
+        );
+        let status = state.status();
+        // What the reader sees once woken is final.
+        match (status, state.result()) {
+            (Status::Finished, Some(Ok(value))) => assert_eq!(value.get(), 3),
+            (Status::Cancelled, Some(Err(_))) => {}
+            (status, result) => panic!("status {status:?} with result {result:?}"),
+        }
+        let finished = worker.join().unwrap();
+        let cancelled = canceller.join().unwrap();
+        assert!(finished != cancelled, "exactly one end wins");
+        assert_eq!(finished, status == Status::Finished);
+        assert_eq!(state.cancel_flag(), status == Status::Cancelled);
+        assert_eq!(ended.load(Ordering::SeqCst), 1);
+        assert_eq!(told.load(Ordering::SeqCst), status as usize);
+        drop(state);
+        stats.assert_all_dropped_once();
+    });
+    assert!(n > 1);
+}
+
+/// The client's shutdown claims a pending task while a pool thread starts it: exactly
+/// one of them gets it, and the future ends accordingly (finished by the task, or
+/// cancelled by the shutdown), its reader woken.
+#[test]
+fn future_shutdown_races_start() {
+    let n = explore("future: shutdown races start", || {
+        let stats = Arc::new(Stats::default());
+        let state = Arc::new(FutureState::<Counted>::new());
+        let worker = {
+            let (state, stats) = (state.clone(), stats.clone());
+            loom::thread::spawn(move || {
+                let started = state.start();
+                if started {
+                    assert!(state.finish(Counted::new(1, &stats)));
+                }
+                started
+            })
+        };
+        let shutdown = {
+            let state = state.clone();
+            loom::thread::spawn(move || {
+                let claimed = state.claim_pending();
+                if claimed {
+                    assert!(state.cancel());
+                }
+                claimed
+            })
+        };
+        state.wait();
+        let started = worker.join().unwrap();
+        let claimed = shutdown.join().unwrap();
+        assert!(started != claimed, "exactly one of start and claim wins");
+        let expected = if started {
+            Status::Finished
+        } else {
+            Status::Cancelled
+        };
+        assert_eq!(state.status(), expected);
+        drop(state);
+        stats.assert_all_dropped_once();
+    });
+    assert!(n > 1);
+}

@@ -1,0 +1,504 @@
+//! Faults: a result whose `Drop` panics (static graphs, dynamic graphs, futures), a
+//! panic under the synchronous scheduler, a task that never returns, and a client
+//! dropped while its tasks run.
+//!
+//! What happens to a panic in a result's `Drop`:
+//! - dropped inside a task (its last reader's handle, after the task's code): it is that
+//!   task's panic, reported as the graph's error naming the reader;
+//! - dropped while a task's own panic unwinds (the task borrowed it): caught and
+//!   discarded, where it would abort the process; the task's panic is the error;
+//! - dropped with the graph's state after the run (never read: its readers were
+//!   stopped): it propagates out of `compute`/`try_compute` as the value's own panic,
+//!   and further ones during that unwinding are discarded;
+//! - futures: it propagates out of the user's call that dropped it (`cancel`, dropping
+//!   a future or the client) once every dependent has been told and the shutdown is
+//!   done; on a pool thread it is caught (the pool would abort) and the thread goes on.
+//!
+//! In every case the value is dropped exactly once and no abort happens.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use taskweave::prelude::*;
+use taskweave::Status;
+
+/// Counts the bombs made by `make_bomb` and the drops of those that point to it.
+#[derive(Clone, Copy)]
+struct Drops(&'static [AtomicUsize; 2]);
+
+impl Drops {
+    /// Drops so far.
+    fn get(self) -> usize {
+        self.0[1].load(Ordering::SeqCst)
+    }
+
+    /// Bombs made by tasks so far.
+    fn made(self) -> usize {
+        self.0[0].load(Ordering::SeqCst)
+    }
+}
+
+/// A value whose `Drop` counts, then panics.
+struct Bomb(Drops);
+
+impl Clone for Bomb {
+    fn clone(&self) -> Self {
+        Bomb(self.0)
+    }
+}
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        self.0 .0[1].fetch_add(1, Ordering::SeqCst);
+        panic!("bomb dropped");
+    }
+}
+
+#[delayed]
+fn make_bomb(drops: Drops) -> Bomb {
+    drops.0[0].fetch_add(1, Ordering::SeqCst);
+    Bomb(drops)
+}
+
+#[delayed]
+fn peek_bomb(_bomb: &Bomb) -> i64 {
+    1
+}
+
+#[delayed]
+fn explode_with(_bomb: &Bomb) -> i64 {
+    panic!("task failed")
+}
+
+#[delayed]
+fn fail(x: i64) -> i64 {
+    panic!("failed on {x}")
+}
+
+#[delayed]
+fn fail_after(_a: &Bomb, _b: &Bomb) -> i64 {
+    panic!("failed after the bombs")
+}
+
+#[delayed]
+fn plain(x: i64) -> i64 {
+    x
+}
+
+#[delayed]
+fn use_both(_bomb: &Bomb, x: i64) -> i64 {
+    x
+}
+
+fn message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default()
+}
+
+/// Polls `cond` for up to ten seconds.
+fn eventually(cond: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+// ---- a panic in a result's `Drop`: static graphs ----------------------------------
+
+#[test]
+fn static_drop_panic_in_the_last_reader_is_that_readers_error() {
+    static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    let drops = Drops(&DROPS);
+    let g = graph!(|d: Drops| -> i64 {
+        let b = make_bomb(d);
+        let x = peek_bomb(&b);
+        x + plain(2)
+    });
+    for (round, scheduler) in [Scheduler::Threads, Scheduler::Sync]
+        .into_iter()
+        .enumerate()
+    {
+        let error = g.try_compute_with(scheduler, drops).unwrap_err();
+        assert_eq!(error.task(), "peek_bomb");
+        assert_eq!(error.message(), "bomb dropped");
+        assert_eq!(drops.get(), round + 1, "dropped exactly once");
+    }
+}
+
+#[test]
+fn static_drop_panic_while_a_task_panics_is_discarded_not_an_abort() {
+    static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    let drops = Drops(&DROPS);
+    let g = graph!(|d: Drops| -> i64 {
+        let b = make_bomb(d);
+        let x = explode_with(&b);
+        x + plain(2)
+    });
+    for (round, scheduler) in [Scheduler::Threads, Scheduler::Sync]
+        .into_iter()
+        .enumerate()
+    {
+        // The borrowed bomb is dropped while `explode_with`'s panic unwinds.
+        let error = g.try_compute_with(scheduler, drops).unwrap_err();
+        assert_eq!(error.task(), "explode_with");
+        assert_eq!(error.message(), "task failed");
+        assert_eq!(drops.get(), round + 1, "dropped exactly once");
+    }
+}
+
+#[test]
+fn static_drop_panic_of_unread_values_propagates_from_compute() {
+    static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    let drops = Drops(&DROPS);
+    // Two bombs are made, `fail` stops the graph, their readers never run: both are
+    // dropped with the graph's state, the second while the first one's panic unwinds.
+    let g = graph!(|d: Drops| -> i64 {
+        let a = make_bomb(d);
+        let b = make_bomb(d);
+        let x = fail(1);
+        use_both(&a, x) + use_both(&b, 2)
+    });
+    let payload = panic::catch_unwind(AssertUnwindSafe(|| {
+        g.try_compute_with(Scheduler::Sync, drops)
+    }))
+    .expect_err("the first bomb's panic propagates");
+    assert_eq!(message(&*payload), "bomb dropped");
+    assert_eq!(drops.made(), 2);
+    assert_eq!(drops.get(), 2, "each dropped exactly once");
+}
+
+// ---- a panic in a result's `Drop`: dynamic graphs ---------------------------------
+
+#[test]
+fn dynamic_drop_panic_in_the_last_reader_is_that_readers_error() {
+    static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    let drops = Drops(&DROPS);
+    let bomb = delay!(make_bomb(drops));
+    let x = delay!(peek_bomb(&bomb));
+    let total = &x + delay!(plain(2));
+    drop(bomb);
+    for (round, scheduler) in [Scheduler::Threads, Scheduler::Sync]
+        .into_iter()
+        .enumerate()
+    {
+        let error = total.try_compute_with(scheduler).unwrap_err();
+        assert_eq!(error.task(), "peek_bomb");
+        assert_eq!(error.message(), "bomb dropped");
+        assert_eq!(drops.get(), round + 1, "dropped exactly once");
+    }
+}
+
+#[test]
+fn dynamic_drop_panic_while_a_task_panics_is_discarded_not_an_abort() {
+    static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    let drops = Drops(&DROPS);
+    let bomb = delay!(make_bomb(drops));
+    let x = delay!(explode_with(&bomb));
+    let total = &x + delay!(plain(2));
+    drop(bomb);
+    for (round, scheduler) in [Scheduler::Threads, Scheduler::Sync]
+        .into_iter()
+        .enumerate()
+    {
+        let error = total.try_compute_with(scheduler).unwrap_err();
+        assert_eq!(error.task(), "explode_with");
+        assert_eq!(error.message(), "task failed");
+        assert_eq!(drops.get(), round + 1, "dropped exactly once");
+    }
+}
+
+#[test]
+fn dynamic_drop_panic_of_unread_values_propagates_from_compute() {
+    static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    let drops = Drops(&DROPS);
+    // `fail_after` reads both bombs, so that both are made before it fails.
+    let a = delay!(make_bomb(drops));
+    let b = delay!(make_bomb(drops));
+    let x = delay!(fail_after(&a, &b));
+    let total = delay!(use_both(&a, x)) + delay!(use_both(&b, 2));
+    drop((a, b));
+    let payload = panic::catch_unwind(AssertUnwindSafe(|| total.try_compute_with(Scheduler::Sync)))
+        .expect_err("the first bomb's panic propagates");
+    assert_eq!(message(&*payload), "bomb dropped");
+    assert_eq!(drops.made(), 2);
+    assert_eq!(drops.get(), 2, "each dropped exactly once");
+}
+
+// ---- a panic in a result's `Drop`: futures ----------------------------------------
+
+fn client(threads: usize) -> Client {
+    Client::builder()
+        .threads(threads)
+        .name("faults")
+        .build()
+        .unwrap()
+}
+
+/// A task that waits for `gate`, then returns `value`.
+fn gated<T: Send + Sync + 'static>(client: &Client, value: T) -> (Future<T>, mpsc::Sender<()>) {
+    let (tx, rx) = mpsc::channel::<()>();
+    let rx = Mutex::new(rx);
+    let value = Mutex::new(Some(value));
+    let future = client.submit(
+        move || {
+            let _ = rx.lock().unwrap().recv();
+            value.lock().unwrap().take().expect("run once")
+        },
+        (),
+    );
+    (future, tx)
+}
+
+#[test]
+fn future_discarded_result_whose_drop_panics_does_not_abort_the_pool() {
+    static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    let drops = Drops(&DROPS);
+    let client = client(1);
+    let (running, gate) = gated(&client, Bomb(drops));
+    assert!(eventually(|| running.status() == Status::Running));
+    // Cancelled while running: its result is discarded on the pool thread, where a
+    // panic escaping the job would abort the process.
+    running.cancel();
+    gate.send(()).unwrap();
+    assert!(eventually(|| drops.get() == 1), "the bomb is dropped once");
+    // The pool thread is still there.
+    assert_eq!(client.submit(|x: i64| x + 1, (1,)).result().unwrap(), 2);
+    assert_eq!(running.status(), Status::Cancelled);
+    drop(client);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn future_result_whose_drop_panics_panics_where_its_last_handle_is_dropped() {
+    static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    let drops = Drops(&DROPS);
+    let client = client(1);
+    let future = client.submit(move || Bomb(drops), ());
+    let shared = future.result_shared().unwrap();
+    drop(future);
+    // Once the task's own references are gone, `shared` is the last one.
+    assert!(eventually(|| Arc::strong_count(&shared) == 1));
+    let payload = panic::catch_unwind(AssertUnwindSafe(move || drop(shared))).unwrap_err();
+    assert_eq!(message(&*payload), "bomb dropped");
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn future_cancel_tells_every_dependent_even_when_an_argument_drop_panics() {
+    static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    let drops = Drops(&DROPS);
+    let client = client(1);
+    let (gate_future, gate) = gated(&client, 1i64);
+    // `first` keeps a bomb among its arguments; `second` depends on the same future.
+    let first = client.submit(|x: i64, _bomb: Bomb| x, (&gate_future, Bomb(drops)));
+    let second = client.submit(|x: i64| x, (&gate_future,));
+    // Cancelling the gate ends both dependents; ending `first` drops its bomb.
+    let payload =
+        panic::catch_unwind(AssertUnwindSafe(|| gate_future.cancel())).expect_err("propagates");
+    assert_eq!(message(&*payload), "bomb dropped");
+    assert_eq!(first.status(), Status::Cancelled);
+    // Before the fix, the panic skipped the callbacks after it: `second` waited forever.
+    assert_eq!(second.status(), Status::Cancelled);
+    assert_eq!(drops.get(), 1);
+    // The gate may have been cancelled before it started (then nobody receives).
+    let _ = gate.send(());
+}
+
+#[test]
+fn future_argument_clone_that_panics_is_the_tasks_error() {
+    #[derive(Debug)]
+    struct CloneBomb;
+    impl Clone for CloneBomb {
+        fn clone(&self) -> Self {
+            panic!("clone exploded")
+        }
+    }
+    let client = client(1);
+    let future = client
+        .task(|_: CloneBomb| 1)
+        .named("cloning")
+        .submit((CloneBomb,));
+    let error = future.result().unwrap_err();
+    assert!(
+        error.to_string().contains("task `cloning`")
+            && error.to_string().contains("clone exploded"),
+        "{error}"
+    );
+    assert_eq!(future.status(), Status::Error);
+    assert_eq!(client.submit(|x: i64| x, (5,)).result().unwrap(), 5);
+}
+
+#[test]
+fn client_shutdown_finishes_even_when_an_argument_drop_panics() {
+    static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    let drops = Drops(&DROPS);
+    let client = client(1);
+    let (running, gate) = gated(&client, 1i64);
+    assert!(eventually(|| running.status() == Status::Running));
+    let with_bomb = client.submit(|x: i64, _bomb: Bomb| x, (&running, Bomb(drops)));
+    let after = client.submit(|x: i64| x, (&running,));
+    let independent = client.submit(|| 3, ());
+    let opener = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        gate.send(()).unwrap();
+    });
+    // Shutdown cancels the pending tasks (dropping the bomb), waits for the running
+    // one, then the bomb's panic goes on.
+    let payload = panic::catch_unwind(AssertUnwindSafe(move || drop(client))).unwrap_err();
+    assert_eq!(message(&*payload), "bomb dropped");
+    assert_eq!(
+        running.status(),
+        Status::Finished,
+        "the shutdown waited for it"
+    );
+    assert_eq!(with_bomb.status(), Status::Cancelled);
+    assert_eq!(after.status(), Status::Cancelled);
+    assert!(matches!(
+        independent.status(),
+        Status::Cancelled | Status::Finished
+    ));
+    assert_eq!(drops.get(), 1);
+    opener.join().unwrap();
+}
+
+// ---- the synchronous scheduler -----------------------------------------------------
+
+#[test]
+fn panic_under_the_sync_scheduler_stops_in_order_on_the_calling_thread() {
+    static AFTER: AtomicUsize = AtomicUsize::new(0);
+    static THREADS: Mutex<Vec<std::thread::ThreadId>> = Mutex::new(Vec::new());
+    #[delayed]
+    fn step(x: i64) -> i64 {
+        THREADS.lock().unwrap().push(std::thread::current().id());
+        x + 1
+    }
+    #[delayed]
+    fn counted(x: i64) -> i64 {
+        AFTER.fetch_add(1, Ordering::SeqCst);
+        x
+    }
+    // Nodes run in index order; `fail` is the third: the independent `counted(5)`
+    // written after it never runs either, unlike on the thread pool.
+    let g = graph!(|x: i64| -> i64 {
+        let a = step(x);
+        let b = step(a);
+        let c = fail(b);
+        let d = counted(5);
+        counted(c) + d
+    });
+    let error = g.try_compute_with(Scheduler::Sync, 1).unwrap_err();
+    assert_eq!(error.task(), "fail");
+    assert_eq!(error.message(), "failed on 3");
+    assert_eq!(AFTER.load(Ordering::SeqCst), 0);
+    let threads = THREADS.lock().unwrap().clone();
+    assert_eq!(threads, vec![std::thread::current().id(); 2]);
+    // `compute_with` panics with the task's name and call site.
+    let payload =
+        panic::catch_unwind(AssertUnwindSafe(|| g.compute_with(Scheduler::Sync, 1))).unwrap_err();
+    assert!(
+        message(&*payload).starts_with("task `fail` at tests/faults.rs:"),
+        "{}",
+        message(&*payload)
+    );
+    // The same for a dynamic graph.
+    let c = delay!(fail(delay!(step(1))));
+    let total = delay!(counted(c)) + delay!(counted(5));
+    let error = total.try_compute_with(Scheduler::Sync).unwrap_err();
+    assert_eq!(error.task(), "fail");
+    assert_eq!(AFTER.load(Ordering::SeqCst), 0);
+}
+
+// ---- a task that never returns -----------------------------------------------------
+
+#[test]
+fn stuck_task_times_out_and_the_client_still_shuts_down() {
+    let timeout = Duration::from_millis(200);
+    let client = Client::builder()
+        .threads(2)
+        .shutdown_timeout(timeout)
+        .build()
+        .unwrap();
+    let (stuck, release) = gated(&client, 7i64);
+    let start = Instant::now();
+    let waited = stuck.result_timeout(Duration::from_millis(100));
+    let elapsed = start.elapsed();
+    assert!(
+        matches!(waited, Err(FutureError::Timeout { .. })),
+        "{waited:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(100) && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+    // The other thread still runs tasks.
+    assert_eq!(client.submit(|x: i64| x * 2, (4,)).result().unwrap(), 8);
+    // Dropping the client waits `timeout` for the stuck task, then returns and
+    // leaves its thread detached.
+    let start = Instant::now();
+    drop(client);
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= timeout && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+    assert_eq!(stuck.status(), Status::Running);
+    // When the task returns at last, its result is still published.
+    release.send(()).unwrap();
+    assert_eq!(stuck.result_timeout(Duration::from_secs(10)).unwrap(), 7);
+}
+
+// ---- a client dropped while tasks run ----------------------------------------------
+
+#[test]
+fn client_dropped_while_tasks_run() {
+    let client = client(2);
+    let (a, gate_a) = gated(&client, 1i64);
+    let (b, gate_b) = gated(&client, 2i64);
+    assert!(eventually(
+        || a.status() == Status::Running && b.status() == Status::Running
+    ));
+    let ran = Arc::new(AtomicBool::new(false));
+    let dependent = client.submit(|x: i64, y: i64| x + y, (&a, &b));
+    let flag = ran.clone();
+    let queued: Vec<_> = (0..10)
+        .map(|i| {
+            let flag = flag.clone();
+            client.submit(
+                move |x: i64| {
+                    flag.store(true, Ordering::SeqCst);
+                    x
+                },
+                (i,),
+            )
+        })
+        .collect();
+    let opener = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        gate_a.send(()).unwrap();
+        gate_b.send(()).unwrap();
+    });
+    let start = Instant::now();
+    drop(client);
+    // The drop waited for the running tasks, which finished with their results ...
+    assert!(start.elapsed() >= Duration::from_millis(90));
+    assert_eq!(a.result().unwrap(), 1);
+    assert_eq!(b.result().unwrap(), 2);
+    // ... and cancelled everything that had not started.
+    assert_eq!(dependent.status(), Status::Cancelled);
+    assert!(queued.iter().all(|f| f.status() == Status::Cancelled));
+    assert!(!ran.load(Ordering::SeqCst));
+    assert!(matches!(
+        dependent.result(),
+        Err(FutureError::Cancelled { .. })
+    ));
+    opener.join().unwrap();
+}
