@@ -67,6 +67,9 @@ pub mod docs {
 
     #[doc = include_str!("../docs/debugging.md")]
     pub mod debugging {}
+
+    #[doc = include_str!("../docs/guide.md")]
+    pub mod guide {}
 }
 
 /// Everything a user names: `use taskweave::prelude::*;`.
