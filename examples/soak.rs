@@ -451,7 +451,7 @@ fn args() -> Result<Args, String> {
         seed: 1,
         max_growth: 10.0,
         only: None,
-        recreate: 200,
+        recreate: 1000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -552,7 +552,15 @@ fn main() -> ExitCode {
         }
         iteration += 1;
         // Now and then a new pool and a new client of another size; the old ones end.
-        if args.recreate > 0 && iteration.is_multiple_of(args.recreate) {
+        // Often during the warm-up: every new thread gets one of glibc's malloc arenas
+        // (up to 8 per core), each holding a little memory, and exited threads leave
+        // their stacks in glibc's cache; both reach their steady state in the warm-up.
+        let every = if start.elapsed() < warmup {
+            args.recreate.min(10)
+        } else {
+            args.recreate
+        };
+        if every > 0 && iteration.is_multiple_of(every) {
             let threads = 1 + rng.below(args.threads.max(2));
             pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)

@@ -446,3 +446,16 @@ fn delayed_pure_attribute_merges_equal_calls() {
     );
     assert_eq!(total.info().len(), 4);
 }
+
+#[test]
+fn a_task_with_many_inputs_lays_out_in_linear_time() {
+    // 50,000 inputs to one task, one of them read twice (one edge, two reads). With
+    // the former quadratic de-duplication of edges this took minutes in debug.
+    let parts: Vec<Delayed<i64>> = (0..50_000).map(|i| delay!(add(i, 0))).collect();
+    let mut inputs = parts.clone();
+    inputs.push(parts[0].clone());
+    let total = delay!(sum(inputs));
+    assert_eq!(total.info().len(), 50_001);
+    assert_eq!(total.info().edges().len(), 50_000);
+    assert_eq!(total.compute(), (0..50_000).sum::<i64>());
+}

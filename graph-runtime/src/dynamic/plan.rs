@@ -137,6 +137,7 @@ impl Plan {
         let mut preds: Vec<u32> = Vec::new();
         let mut pred_start = Vec::new();
         let mut out_degree: Vec<u32> = Vec::new();
+        let mut last_reader: Vec<u32> = Vec::new();
         // Iterative depth-first post-order over borrowed nodes (the outputs keep them
         // alive): a chain of a million nodes needs no stack, and no reference counting
         // happens per edge.
@@ -174,18 +175,21 @@ impl Plan {
                 index.set(node, i);
                 input_start.push(inputs.len() as u32);
                 pred_start.push(preds.len() as u32);
-                let first = preds.len();
                 for parent in node.parents() {
                     let p = index.get(parent).expect("parents are numbered first");
                     inputs.push(p);
                     uses[p as usize] += 1;
-                    if !preds[first..].contains(&p) {
+                    // A parent read twice is one edge: `last_reader` remembers which
+                    // node counted it last (linear in the inputs, however many).
+                    if last_reader[p as usize] != i {
+                        last_reader[p as usize] = i;
                         preds.push(p);
                         out_degree[p as usize] += 1;
                     }
                 }
                 uses.push(0);
                 out_degree.push(0);
+                last_reader.push(u32::MAX);
                 nodes.push(node.clone());
             }
         }
