@@ -412,7 +412,7 @@ fn static_graph_fails_and_recovers_on_pools_of_1_to_8_threads() {
     };
     for threads in 1..=8 {
         let pool = pool(threads);
-        for x in 0..20u64 {
+        for x in 0..200u64 {
             let book = Book::new(1 << 10);
             assert_eq!(g.compute_on(&pool, x, book.clone()), direct(x));
             book.assert_balanced("a clean static run");
@@ -497,12 +497,12 @@ fn graphs_computed_inside_tasks_do_not_deadlock() {
             move || {
                 let pool = pool(threads);
                 // Three levels: a dynamic graph whose tasks compute dynamic graphs whose
-                // tasks compute static graphs; 16 outer tasks at once.
-                let outer: Vec<Delayed<u64>> = (0..16)
+                // tasks compute static graphs; 64 outer tasks at once.
+                let outer: Vec<Delayed<u64>> = (0..64)
                     .map(|x| delayed(|x: u64| inner_dynamic(x, 24)).call(x))
                     .collect();
                 let got = pool.install(|| taskweave::compute(outer.as_slice()));
-                let want: Vec<u64> = (0..16).map(|x| inner_dynamic_direct(x, 24)).collect();
+                let want: Vec<u64> = (0..64).map(|x| inner_dynamic_direct(x, 24)).collect();
                 assert_eq!(got, want, "{threads} threads");
                 // A static graph whose tasks compute dynamic graphs.
                 #[delayed]
@@ -534,9 +534,9 @@ fn futures_and_graphs_nested_in_each_other_do_not_deadlock() {
             move || {
                 let client = Client::builder().threads(threads).build().unwrap();
                 // Futures whose tasks compute dynamic graphs (with static graphs inside).
-                let futures = client.map(|x: u64| inner_dynamic(x, 12), 0..12u64);
+                let futures = client.map(|x: u64| inner_dynamic(x, 12), 0..48u64);
                 let got = client.gather(&futures).unwrap();
-                let want: Vec<u64> = (0..12).map(|x| inner_dynamic_direct(x, 12)).collect();
+                let want: Vec<u64> = (0..48).map(|x| inner_dynamic_direct(x, 12)).collect();
                 assert_eq!(got, want, "{threads} threads");
                 // A graph whose tasks submit futures to the client and wait for them.
                 let inner = client.clone();
@@ -720,9 +720,9 @@ fn futures_round(n: usize, threads: usize, seed: u64) {
 #[test]
 fn futures_with_random_dependencies_cancels_timeouts_and_panics() {
     // A fixed budget of rounds, rotating seeds and pool sizes.
-    for round in 0..16u64 {
+    for round in 0..40u64 {
         let threads = 1 + (round as usize % 8);
-        futures_round(1_500, threads, 0xf00d_0000 + round);
+        futures_round(2_000, threads, 0xf00d_0000 + round);
     }
 }
 
