@@ -150,48 +150,36 @@ graph!(|x: i64| -> Results {
     // program 2
     let (f, (_, h)) = spread(seven());
     let h = pick(h == 5, h, 5);
-    let mut m = mix(check(h)?, f, h);
-    for i in 0..=3 {
-        for _ in 0..3 {
-            m = mix(m, i, m);
-        }
-    }
+    let m = add(check(x)?, f);
     // program 3
-    let n = check(x.wrapping_mul(46_462_979).rem_euclid(6917));
-    let p = n?;
-    let q = x - 19;
-    let r = [sum_all(&[p, p, p]), fold(q), inc(5)];
-    let s = sum_all(&[(q + (-2)) * dist(&p, &q), p]);
-    let t = scale(&add(seven(), seven()), check(s)?);
+    let mut n = inc(x);
+    for i in -2..1 {
+        let p = sum_vec(vec![i, n]);
+        n = sum_vec(vec![n, p]);
+    }
     // program 4
-    let mut u = -x;
-    for i in 1..4 {
-        u = pick((x % 7) > (-8), u, i);
-        u = add(u, i);
+    let mut q = inc(x);
+    for i in -2..0 {
+        q = sum_all([q, i]);
     }
-    u = -u;
-    let u = add(u, add(u, u));
-    let v = x + 2;
-    let mut w = x * 7;
-    let mut a1 = seven();
-    let b1 = -u;
-    let c1 = inc(u);
-    w = w.min(mix(-8, c1, w));
-    for i in 0..=1 {
-        a1 = a1.max(i);
+    for i in 1..3 {
+        let r = add(i, i);
+        q = sum_vec(vec![q + 10, r ^ x]);
     }
+    let s = check(scale(&q, 8))?;
     // program 5
-    let d1 = sum_vec(vec![x, x, dist(&x, &x)]);
-    let mut d1 = inc(d1);
-    let e1 = check(d1.rem_euclid(61))?;
-    for i in -2..2 {
-        d1 = mix(d1, i, x);
-    }
-    let f1 = add(e1, e1);
-    let h1 = inc(x);
-    let h1 = h1 ^ sum_all(&[check(8)?, check(f1)?]);
+    let t = x * check(x)?;
+    let (u, v) = split(sum_all([x, seven(), 36]));
+    let v = v.min(inc(v)).abs();
+    let w = check(add(v, v));
+    let a1 = w?;
+    let b1 = check(fold(a1));
+    let c1 = b1?;
+    let d1 = check(check(u)?);
+    let e1 = d1?;
+    let f1 = inc(add(c1, e1));
     // the results
-    Ok((b / 6, sum_vec(d).min(sum_all(&e)), m ^ 29, sum_vec(vec![sum_all(r), t]), sum_all(&[mix(v, w, a1), sum_all(&[a1, b1])]), sum_all([d1, h1])))
+    Ok((b / 6, sum_vec(d).min(sum_all(&e)), h.max(m), inc(n), fold(s), add(t, f1)))
 })"#;
     type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
     let g = graph!(|x: i64| -> Results {
@@ -210,54 +198,42 @@ graph!(|x: i64| -> Results {
         // program 2
         let (f, (_, h)) = spread(seven());
         let h = pick(h == 5, h, 5);
-        let mut m = mix(check(h)?, f, h);
-        for i in 0..=3 {
-            for _ in 0..3 {
-                m = mix(m, i, m);
-            }
-        }
+        let m = add(check(x)?, f);
         // program 3
-        let n = check(x.wrapping_mul(46_462_979).rem_euclid(6917));
-        let p = n?;
-        let q = x - 19;
-        let r = [sum_all(&[p, p, p]), fold(q), inc(5)];
-        let s = sum_all(&[(q + (-2)) * dist(&p, &q), p]);
-        let t = scale(&add(seven(), seven()), check(s)?);
+        let mut n = inc(x);
+        for i in -2..1 {
+            let p = sum_vec(vec![i, n]);
+            n = sum_vec(vec![n, p]);
+        }
         // program 4
-        let mut u = -x;
-        for i in 1..4 {
-            u = pick((x % 7) > (-8), u, i);
-            u = add(u, i);
+        let mut q = inc(x);
+        for i in -2..0 {
+            q = sum_all([q, i]);
         }
-        u = -u;
-        let u = add(u, add(u, u));
-        let v = x + 2;
-        let mut w = x * 7;
-        let mut a1 = seven();
-        let b1 = -u;
-        let c1 = inc(u);
-        w = w.min(mix(-8, c1, w));
-        for i in 0..=1 {
-            a1 = a1.max(i);
+        for i in 1..3 {
+            let r = add(i, i);
+            q = sum_vec(vec![q + 10, r ^ x]);
         }
+        let s = check(scale(&q, 8))?;
         // program 5
-        let d1 = sum_vec(vec![x, x, dist(&x, &x)]);
-        let mut d1 = inc(d1);
-        let e1 = check(d1.rem_euclid(61))?;
-        for i in -2..2 {
-            d1 = mix(d1, i, x);
-        }
-        let f1 = add(e1, e1);
-        let h1 = inc(x);
-        let h1 = h1 ^ sum_all(&[check(8)?, check(f1)?]);
+        let t = x * check(x)?;
+        let (u, v) = split(sum_all([x, seven(), 36]));
+        let v = v.min(inc(v)).abs();
+        let w = check(add(v, v));
+        let a1 = w?;
+        let b1 = check(fold(a1));
+        let c1 = b1?;
+        let d1 = check(check(u)?);
+        let e1 = d1?;
+        let f1 = inc(add(c1, e1));
         // the results
         Ok((
             b / 6,
             sum_vec(d).min(sum_all(&e)),
-            m ^ 29,
-            sum_vec(vec![sum_all(r), t]),
-            sum_all(&[mix(v, w, a1), sum_all(&[a1, b1])]),
-            sum_all([d1, h1]),
+            h.max(m),
+            inc(n),
+            fold(s),
+            add(t, f1),
         ))
     });
     let direct = |x: i64| -> Results {
@@ -276,57 +252,45 @@ graph!(|x: i64| -> Results {
         // program 2
         let (f, (_, h)) = spread(seven());
         let h = pick(h == 5, h, 5);
-        let mut m = mix(check(h)?, f, h);
-        for i in 0..=3 {
-            for _ in 0..3 {
-                m = mix(m, i, m);
-            }
-        }
+        let m = add(check(x)?, f);
         // program 3
-        let n = check(x.wrapping_mul(46_462_979).rem_euclid(6917));
-        let p = n?;
-        let q = x - 19;
-        let r = [sum_all(&[p, p, p]), fold(q), inc(5)];
-        let s = sum_all(&[(q + (-2)) * dist(&p, &q), p]);
-        let t = scale(&add(seven(), seven()), check(s)?);
+        let mut n = inc(x);
+        for i in -2..1 {
+            let p = sum_vec(vec![i, n]);
+            n = sum_vec(vec![n, p]);
+        }
         // program 4
-        let mut u = -x;
-        for i in 1..4 {
-            u = pick((x % 7) > (-8), u, i);
-            u = add(u, i);
+        let mut q = inc(x);
+        for i in -2..0 {
+            q = sum_all(&[q, i]);
         }
-        u = -u;
-        let u = add(u, add(u, u));
-        let v = x + 2;
-        let mut w = x * 7;
-        let mut a1 = seven();
-        let b1 = -u;
-        let c1 = inc(u);
-        w = w.min(mix(-8, c1, w));
-        for i in 0..=1 {
-            a1 = a1.max(i);
+        for i in 1..3 {
+            let r = add(i, i);
+            q = sum_vec(vec![q + 10, r ^ x]);
         }
+        let s = check(scale(&q, 8))?;
         // program 5
-        let d1 = sum_vec(vec![x, x, dist(&x, &x)]);
-        let mut d1 = inc(d1);
-        let e1 = check(d1.rem_euclid(61))?;
-        for i in -2..2 {
-            d1 = mix(d1, i, x);
-        }
-        let f1 = add(e1, e1);
-        let h1 = inc(x);
-        let h1 = h1 ^ sum_all(&[check(8)?, check(f1)?]);
+        let t = x * check(x)?;
+        let (u, v) = split(sum_all(&[x, seven(), 36]));
+        let v = v.min(inc(v)).abs();
+        let w = check(add(v, v));
+        let a1 = w?;
+        let b1 = check(fold(a1));
+        let c1 = b1?;
+        let d1 = check(check(u)?);
+        let e1 = d1?;
+        let f1 = inc(add(c1, e1));
         // the results
         Ok((
             b / 6,
             sum_vec(d.clone()).min(sum_all(&e)),
-            m ^ 29,
-            sum_vec(vec![sum_all(&r), t]),
-            sum_all(&[mix(v, w, a1), sum_all(&[a1, b1])]),
-            sum_all(&[d1, h1]),
+            h.max(m),
+            inc(n),
+            fold(s),
+            add(t, f1),
         ))
     };
-    nodes(g.len(), 95, 0, SOURCE);
+    nodes(g.len(), 73, 0, SOURCE);
     for x in [-33, -21, 21, -39, 21, -2] {
         let want = direct(x);
         let at = Case {
@@ -346,116 +310,139 @@ fn batch_1() {
 type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
 graph!(|x: i64, y: i64| -> Results {
     // program 6
-    let mut a = mix(12, check(x)?, x);
-    a = a * pick(y == inc(y), y, y);
-    let b = check(inc(check(x)?))?;
+    let mut a = inc(y);
+    a = add(a, sum_all(&[-7, a]));
+    let a = inc(a);
+    let b = inc(y);
     // program 7
-    let c = y / 5;
-    let d = split(inc(-2));
-    let e = sum_all([inc(mix(x, y, x)), mix(check(x)?, x, x)]);
-    // program 8
-    let mut f = check(y)?;
-    f = -f;
-    f = f.max(scale(&check(f)?, 9));
-    let h: Vec<i64> = vec![scale(&f, x), inc(f)];
-    // program 9
-    let m = check(y + x);
-    let n = m?;
-    let (p, q) = split(scale(&check(2)?, -6));
-    // program 10
-    let mut r = mix(check(-6)?, y, x);
-    for i in 1..=3 {
-        let s = dist(&i, &r);
-        r = mix(r, s, -7);
+    let mut c = add(y, 7);
+    for i in 0..4 {
+        for _ in 0..=2 {
+            c = scale(&c, i);
+        }
     }
+    // program 8
+    let mut d = 2;
+    for _ in 0..=3 {
+        d = scale(&d, check(x)?);
+    }
+    let e = add(seven() / 3, y);
+    let (f, (_, h)) = spread(pick(k1 == inc(k1), k1, k1));
+    // program 9
+    let m = [pick(k1 != inc(k1), k1, k1), scale(&k1, 2)];
+    let n = sum_all([dist(&10, &k1), pick(sum_vec(vec![check(y)?, y]) != y, x, check(k1)?)]);
+    // program 10
+    let p = (k1 ^ 5) > x;
+    let q = pick(x != check(k1)?, x, check(k1)?);
+    let r = [mix(q, seven(), check(x)?), scale(&y, 40), y - 10];
+    let s = check(mix(x, k1, 12))?;
+    let q = add(q, scale(&inc(check(s)?), scale(&9, k1)));
     // program 11
-    let t = pick((check(x)? % 6) <= 20, -5, y);
+    let t = check(sum_all([x, -4, y]))?;
+    let u = check(pick((-y) <= x, x, check(t)?))?;
     // the results
-    Ok((a.max(b), sum_vec(vec![c, d.1, e]), sum_vec(h).wrapping_mul(4_536_915_886).rem_euclid(1995), sum_all(&[n, p, q]), -r, inc(t)))
+    Ok((mix(x, a, b), inc(c), sum_all(&[d, e, f, h]), add(sum_all(&m), n), pick(p, sum_all(&r) ^ q, check(s)?), inc(u)))
 })"#;
+    let k1: i64 = 9;
     type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
     let g = graph!(|x: i64, y: i64| -> Results {
         // program 6
-        let mut a = mix(12, check(x)?, x);
-        a = a * pick(y == inc(y), y, y);
-        let b = check(inc(check(x)?))?;
+        let mut a = inc(y);
+        a = add(a, sum_all(&[-7, a]));
+        let a = inc(a);
+        let b = inc(y);
         // program 7
-        let c = y / 5;
-        let d = split(inc(-2));
-        let e = sum_all([inc(mix(x, y, x)), mix(check(x)?, x, x)]);
-        // program 8
-        let mut f = check(y)?;
-        f = -f;
-        f = f.max(scale(&check(f)?, 9));
-        let h: Vec<i64> = vec![scale(&f, x), inc(f)];
-        // program 9
-        let m = check(y + x);
-        let n = m?;
-        let (p, q) = split(scale(&check(2)?, -6));
-        // program 10
-        let mut r = mix(check(-6)?, y, x);
-        for i in 1..=3 {
-            let s = dist(&i, &r);
-            r = mix(r, s, -7);
+        let mut c = add(y, 7);
+        for i in 0..4 {
+            for _ in 0..=2 {
+                c = scale(&c, i);
+            }
         }
+        // program 8
+        let mut d = 2;
+        for _ in 0..=3 {
+            d = scale(&d, check(x)?);
+        }
+        let e = add(seven() / 3, y);
+        let (f, (_, h)) = spread(pick(k1 == inc(k1), k1, k1));
+        // program 9
+        let m = [pick(k1 != inc(k1), k1, k1), scale(&k1, 2)];
+        let n = sum_all([
+            dist(&10, &k1),
+            pick(sum_vec(vec![check(y)?, y]) != y, x, check(k1)?),
+        ]);
+        // program 10
+        let p = (k1 ^ 5) > x;
+        let q = pick(x != check(k1)?, x, check(k1)?);
+        let r = [mix(q, seven(), check(x)?), scale(&y, 40), y - 10];
+        let s = check(mix(x, k1, 12))?;
+        let q = add(q, scale(&inc(check(s)?), scale(&9, k1)));
         // program 11
-        let t = pick((check(x)? % 6) <= 20, -5, y);
+        let t = check(sum_all([x, -4, y]))?;
+        let u = check(pick((-y) <= x, x, check(t)?))?;
         // the results
         Ok((
-            a.max(b),
-            sum_vec(vec![c, d.1, e]),
-            sum_vec(h).wrapping_mul(4_536_915_886).rem_euclid(1995),
-            sum_all(&[n, p, q]),
-            -r,
-            inc(t),
+            mix(x, a, b),
+            inc(c),
+            sum_all(&[d, e, f, h]),
+            add(sum_all(&m), n),
+            pick(p, sum_all(&r) ^ q, check(s)?),
+            inc(u),
         ))
     });
     let direct = |x: i64, y: i64| -> Results {
         // program 6
-        let mut a = mix(12, check(x)?, x);
-        a = a * pick(y == inc(y), y, y);
-        let b = check(inc(check(x)?))?;
+        let mut a = inc(y);
+        a = add(a, sum_all(&[-7, a]));
+        let a = inc(a);
+        let b = inc(y);
         // program 7
-        let c = y / 5;
-        let d = split(inc(-2));
-        let e = sum_all(&[inc(mix(x, y, x)), mix(check(x)?, x, x)]);
-        // program 8
-        let mut f = check(y)?;
-        f = -f;
-        f = f.max(scale(&check(f)?, 9));
-        let h: Vec<i64> = vec![scale(&f, x), inc(f)];
-        // program 9
-        let m = check(y + x);
-        let n = m?;
-        let (p, q) = split(scale(&check(2)?, -6));
-        // program 10
-        let mut r = mix(check(-6)?, y, x);
-        for i in 1..=3 {
-            let s = dist(&i, &r);
-            r = mix(r, s, -7);
+        let mut c = add(y, 7);
+        for i in 0..4 {
+            for _ in 0..=2 {
+                c = scale(&c, i);
+            }
         }
+        // program 8
+        let mut d = 2;
+        for _ in 0..=3 {
+            d = scale(&d, check(x)?);
+        }
+        let e = add(seven() / 3, y);
+        let (f, (_, h)) = spread(pick(k1 == inc(k1), k1, k1));
+        // program 9
+        let m = [pick(k1 != inc(k1), k1, k1), scale(&k1, 2)];
+        let n = sum_all(&[
+            dist(&10, &k1),
+            pick(sum_vec(vec![check(y)?, y]) != y, x, check(k1)?),
+        ]);
+        // program 10
+        let p = (k1 ^ 5) > x;
+        let q = pick(x != check(k1)?, x, check(k1)?);
+        let r = [mix(q, seven(), check(x)?), scale(&y, 40), y - 10];
+        let s = check(mix(x, k1, 12))?;
+        let q = add(q, scale(&inc(check(s)?), scale(&9, k1)));
         // program 11
-        let t = pick((check(x)? % 6) <= 20, -5, y);
+        let t = check(sum_all(&[x, -4, y]))?;
+        let u = check(pick((-y) <= x, x, check(t)?))?;
         // the results
         Ok((
-            a.max(b),
-            sum_vec(vec![c, d.1, e]),
-            sum_vec(h.clone())
-                .wrapping_mul(4_536_915_886)
-                .rem_euclid(1995),
-            sum_all(&[n, p, q]),
-            -r,
-            inc(t),
+            mix(x, a, b),
+            inc(c),
+            sum_all(&[d, e, f, h]),
+            add(sum_all(&m), n),
+            pick(p, sum_all(&r) ^ q, check(s)?),
+            inc(u),
         ))
     };
-    nodes(g.len(), 50, 1, SOURCE);
+    nodes(g.len(), 77, 1, SOURCE);
     for (x, y) in [
-        (31, -5),
-        (-38, -25),
-        (27, 15),
-        (17, -29),
-        (-31, -15),
-        (13, -26),
+        (-39, -25),
+        (-40, 23),
+        (-25, -19),
+        (29, -28),
+        (-25, -27),
+        (-29, -20),
     ] {
         let want = direct(x, y);
         let at = Case {
@@ -469,601 +456,184 @@ graph!(|x: i64, y: i64| -> Results {
     }
 }
 
-/// Programs 12 to 23.
+/// Programs 12 to 17.
 fn batch_2() {
     const SOURCE: &str = r#"
-type Results = ((i64, i64), i64, i64, (i64, i64), i64, (i64, i64), (i64, i64), i64, (i64, i64), i64, i64, i64);
-graph! {
-    // program 12
-    let a = sum_all([37, pick(inc(10) <= (-7), -3, 2), inc(-4)]);
-    let b = pick(a <= inc(a), a, a);
-    let a = dist(&a, &(b - 4));
-    let c = pick(inc(-8) >= b, fold(9), b);
-    // program 13
-    let d = mix(15, 2, 5);
-    let mut d = inc(d);
-    for i in -2..0 {
-        d = add(d, i);
-    }
-    d = sum_vec(vec![d, sum_vec(vec![48, d, 100])]);
-    for i in 0..2 {
-        let e = dist(&i, &d);
-        d = add(scale(&d, 15), e.max(i));
-    }
-    let (f, (h, m)) = spread(mix(d, d, 37));
-    // program 14
-    let n = scale(&60, 32);
-    let p = 8;
-    let mut q = fold(10);
-    let r = mix(p, -4, 6) < q;
-    let p = scale(&p, inc(12));
-    q = inc(q);
-    let s = pick((p * q) > n, -seven(), n ^ scale(&8, n));
-    // program 15
-    let t = [mix(seven(), -7, 10), mix(7, 3, 3), inc(6)];
-    let u = pick(inc(5) != 2, seven(), sum_all(t));
-    // program 16
-    let v = inc(-2);
-    let mut w = sum_all(&[v, v, v]);
-    for i in -2..=0 {
-        w = mix(pick(w < 2, w, 2), sum_vec(vec![i, w]), v);
-    }
-    // program 17
-    add(8, 6);
-    let a1: Vec<i64> = vec![dist(&37, &40), inc(4)];
-    let b1 = add(19, 10);
-    // program 18
-    let c1 = add(10 + 9, mix(10, -5, 16)) == 3;
-    let (d1, _) = split(mix(9, 4, seven()));
-    let (_, e1) = split(add(d1, d1));
-    let f1 = sum_vec(vec![5, inc(d1)]);
-    // program 19
-    let (mut h1, m1) = split(pick(inc(7) >= 6, 3, -9));
-    for i in 0..2 {
-        h1 = add(h1, m1);
-        h1 = h1 + i;
-    }
-    let n1 = pick(m1 >= inc(m1), m1, m1);
-    let p1 = [m1 % 6, fold(h1), sum_all(&[m1, n1])];
-    // program 20
-    let q1: Vec<i64> = vec![inc(11), inc(34), add(46, 12)];
-    let r1 = mix(add(-3, 5), seven(), 5);
-    let (s1, t1) = split(inc(-9));
-    let u1 = dist(&t1, &s1);
-    let v1 = split(mix(u1, seven(), 3));
-    // program 21
-    let mut w1 = sum_vec(vec![41, -6]);
-    for i in 1..3 {
-        let a2 = add(i, i);
-        w1 = mix(w1, a2, w1);
-    }
-    let b2 = 7;
-    let (c2, d2) = split(sum_vec(vec![b2, w1, seven()]));
-    // program 22
-    let e2 = inc(2);
-    let mut f2 = add(seven(), 10);
-    for i in 0..=2 {
-        f2 = pick(mix(e2, f2, e2) >= f2, f2, i);
-    }
-    // program 23
-    let h2 = 100;
-    let mut m2 = fold(h2) + 10;
-    let n2 = mix(h2, 8, 8) != m2;
-    let p2 = inc(m2);
-    m2 = inc(m2);
-    let q2 = dist(&h2, &m2);
-    let r2 = sum_vec(vec![p2, 100]);
-    let s2 = ((m2 / 4) + add(q2, 9)) + p2;
-    // the results
-    ((add(a, c), mix(c, 4, a)), sum_all([f, h, m]), pick(r, pick(s >= (-9), s, -9), 12), (fold(u), dist(&u, &u)), fold(w), (dist(&sum_vec(a1), &b1), -b1), (pick(c1, pick(e1 <= f1, e1, f1), f1), f1 + e1), sum_all(&p1) - 3, (sum_vec(vec![sum_vec(q1), r1, v1.0]), add(v1.0, u1)), c2 ^ d2, inc(f2), pick(n2, scale(&r2, s2), q2))
-}"#;
-    type Results = (
-        (i64, i64),
-        i64,
-        i64,
-        (i64, i64),
-        i64,
-        (i64, i64),
-        (i64, i64),
-        i64,
-        (i64, i64),
-        i64,
-        i64,
-        i64,
-    );
-    let g = graph! {
-        // program 12
-        let a = sum_all([37, pick(inc(10) <= (-7), -3, 2), inc(-4)]);
-        let b = pick(a <= inc(a), a, a);
-        let a = dist(&a, &(b - 4));
-        let c = pick(inc(-8) >= b, fold(9), b);
-        // program 13
-        let d = mix(15, 2, 5);
-        let mut d = inc(d);
-        for i in -2..0 {
-            d = add(d, i);
-        }
-        d = sum_vec(vec![d, sum_vec(vec![48, d, 100])]);
-        for i in 0..2 {
-            let e = dist(&i, &d);
-            d = add(scale(&d, 15), e.max(i));
-        }
-        let (f, (h, m)) = spread(mix(d, d, 37));
-        // program 14
-        let n = scale(&60, 32);
-        let p = 8;
-        let mut q = fold(10);
-        let r = mix(p, -4, 6) < q;
-        let p = scale(&p, inc(12));
-        q = inc(q);
-        let s = pick((p * q) > n, -seven(), n ^ scale(&8, n));
-        // program 15
-        let t = [mix(seven(), -7, 10), mix(7, 3, 3), inc(6)];
-        let u = pick(inc(5) != 2, seven(), sum_all(t));
-        // program 16
-        let v = inc(-2);
-        let mut w = sum_all(&[v, v, v]);
-        for i in -2..=0 {
-            w = mix(pick(w < 2, w, 2), sum_vec(vec![i, w]), v);
-        }
-        // program 17
-        add(8, 6);
-        let a1: Vec<i64> = vec![dist(&37, &40), inc(4)];
-        let b1 = add(19, 10);
-        // program 18
-        let c1 = add(10 + 9, mix(10, -5, 16)) == 3;
-        let (d1, _) = split(mix(9, 4, seven()));
-        let (_, e1) = split(add(d1, d1));
-        let f1 = sum_vec(vec![5, inc(d1)]);
-        // program 19
-        let (mut h1, m1) = split(pick(inc(7) >= 6, 3, -9));
-        for i in 0..2 {
-            h1 = add(h1, m1);
-            h1 = h1 + i;
-        }
-        let n1 = pick(m1 >= inc(m1), m1, m1);
-        let p1 = [m1 % 6, fold(h1), sum_all(&[m1, n1])];
-        // program 20
-        let q1: Vec<i64> = vec![inc(11), inc(34), add(46, 12)];
-        let r1 = mix(add(-3, 5), seven(), 5);
-        let (s1, t1) = split(inc(-9));
-        let u1 = dist(&t1, &s1);
-        let v1 = split(mix(u1, seven(), 3));
-        // program 21
-        let mut w1 = sum_vec(vec![41, -6]);
-        for i in 1..3 {
-            let a2 = add(i, i);
-            w1 = mix(w1, a2, w1);
-        }
-        let b2 = 7;
-        let (c2, d2) = split(sum_vec(vec![b2, w1, seven()]));
-        // program 22
-        let e2 = inc(2);
-        let mut f2 = add(seven(), 10);
-        for i in 0..=2 {
-            f2 = pick(mix(e2, f2, e2) >= f2, f2, i);
-        }
-        // program 23
-        let h2 = 100;
-        let mut m2 = fold(h2) + 10;
-        let n2 = mix(h2, 8, 8) != m2;
-        let p2 = inc(m2);
-        m2 = inc(m2);
-        let q2 = dist(&h2, &m2);
-        let r2 = sum_vec(vec![p2, 100]);
-        let s2 = ((m2 / 4) + add(q2, 9)) + p2;
-        // the results
-        ((add(a, c), mix(c, 4, a)), sum_all([f, h, m]), pick(r, pick(s >= (-9), s, -9), 12), (fold(u), dist(&u, &u)), fold(w), (dist(&sum_vec(a1), &b1), -b1), (pick(c1, pick(e1 <= f1, e1, f1), f1), f1 + e1), sum_all(&p1) - 3, (sum_vec(vec![sum_vec(q1), r1, v1.0]), add(v1.0, u1)), c2 ^ d2, inc(f2), pick(n2, scale(&r2, s2), q2))
-    };
-    let direct = || -> Results {
-        // program 12
-        let a = sum_all(&[37, pick(inc(10) <= (-7), -3, 2), inc(-4)]);
-        let b = pick(a <= inc(a), a, a);
-        let a = dist(&a, &(b - 4));
-        let c = pick(inc(-8) >= b, fold(9), b);
-        // program 13
-        let d = mix(15, 2, 5);
-        let mut d = inc(d);
-        for i in -2..0 {
-            d = add(d, i);
-        }
-        d = sum_vec(vec![d, sum_vec(vec![48, d, 100])]);
-        for i in 0..2 {
-            let e = dist(&i, &d);
-            d = add(scale(&d, 15), e.max(i));
-        }
-        let (f, (h, m)) = spread(mix(d, d, 37));
-        // program 14
-        let n = scale(&60, 32);
-        let p = 8;
-        let mut q = fold(10);
-        let r = mix(p, -4, 6) < q;
-        let p = scale(&p, inc(12));
-        q = inc(q);
-        let s = pick((p * q) > n, -seven(), n ^ scale(&8, n));
-        // program 15
-        let t = [mix(seven(), -7, 10), mix(7, 3, 3), inc(6)];
-        let u = pick(inc(5) != 2, seven(), sum_all(&t));
-        // program 16
-        let v = inc(-2);
-        let mut w = sum_all(&[v, v, v]);
-        for i in -2..=0 {
-            w = mix(pick(w < 2, w, 2), sum_vec(vec![i, w]), v);
-        }
-        // program 17
-        add(8, 6);
-        let a1: Vec<i64> = vec![dist(&37, &40), inc(4)];
-        let b1 = add(19, 10);
-        // program 18
-        let c1 = add(10 + 9, mix(10, -5, 16)) == 3;
-        let (d1, _) = split(mix(9, 4, seven()));
-        let (_, e1) = split(add(d1, d1));
-        let f1 = sum_vec(vec![5, inc(d1)]);
-        // program 19
-        let (mut h1, m1) = split(pick(inc(7) >= 6, 3, -9));
-        for i in 0..2 {
-            h1 = add(h1, m1);
-            h1 = h1 + i;
-        }
-        let n1 = pick(m1 >= inc(m1), m1, m1);
-        let p1 = [m1 % 6, fold(h1), sum_all(&[m1, n1])];
-        // program 20
-        let q1: Vec<i64> = vec![inc(11), inc(34), add(46, 12)];
-        let r1 = mix(add(-3, 5), seven(), 5);
-        let (s1, t1) = split(inc(-9));
-        let u1 = dist(&t1, &s1);
-        let v1 = split(mix(u1, seven(), 3));
-        // program 21
-        let mut w1 = sum_vec(vec![41, -6]);
-        for i in 1..3 {
-            let a2 = add(i, i);
-            w1 = mix(w1, a2, w1);
-        }
-        let b2 = 7;
-        let (c2, d2) = split(sum_vec(vec![b2, w1, seven()]));
-        // program 22
-        let e2 = inc(2);
-        let mut f2 = add(seven(), 10);
-        for i in 0..=2 {
-            f2 = pick(mix(e2, f2, e2) >= f2, f2, i);
-        }
-        // program 23
-        let h2 = 100;
-        let mut m2 = fold(h2) + 10;
-        let n2 = mix(h2, 8, 8) != m2;
-        let p2 = inc(m2);
-        m2 = inc(m2);
-        let q2 = dist(&h2, &m2);
-        let r2 = sum_vec(vec![p2, 100]);
-        let s2 = ((m2 / 4) + add(q2, 9)) + p2;
-        // the results
-        (
-            (add(a, c), mix(c, 4, a)),
-            sum_all(&[f, h, m]),
-            pick(r, pick(s >= (-9), s, -9), 12),
-            (fold(u), dist(&u, &u)),
-            fold(w),
-            (dist(&sum_vec(a1.clone()), &b1), -b1),
-            (pick(c1, pick(e1 <= f1, e1, f1), f1), f1 + e1),
-            sum_all(&p1) - 3,
-            (sum_vec(vec![sum_vec(q1.clone()), r1, v1.0]), add(v1.0, u1)),
-            c2 ^ d2,
-            inc(f2),
-            pick(n2, scale(&r2, s2), q2),
-        )
-    };
-    nodes(g.len(), 170, 2, SOURCE);
-    let want = direct();
-    let at = Case {
-        batch: 2,
-        programs: "12 to 23",
-        inputs: &(),
-        source: SOURCE,
-    };
-    at.same(g.compute(), &want, "thread pool");
-    at.same(g.compute_with(Scheduler::Sync), &want, "synchronous");
-}
-
-/// Programs 24 to 35.
-fn batch_3() {
-    const SOURCE: &str = r#"
-type Results = ((i64, bool), (i64, bool), i64, i64, (i64, i64), (i64, i64), i64, i64, (i64, bool), (i64, bool), (i64, i64), i64);
+type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
 graph!(|x: i64, y: i64| -> Results {
-    // program 24
-    let a = inc(y) == y;
-    let b = mix(y, sum_all([y, x]), sum_vec(vec![y, x, y]));
-    let c: Vec<i64> = vec![dist(&x, &b), x + 11, b ^ x, mix(x, b, b)];
-    // program 25
-    let d = dist(&y, &y);
-    let e = 8;
-    let f = [21 + e, fold(d)];
-    // program 26
-    let mut h = fold(y);
-    h = h ^ scale(&x, 47);
-    h = pick(sum_vec(vec![y, h, y]) <= h, h, add(h, x));
-    // program 27
-    let m = sum_all(&[mix(y, x, y), 5]);
-    let n = sum_vec(vec![m, y, x]);
-    let p = [fold(m), -m, 44 ^ y, inc(5)];
-    // program 28
-    let q = x.pow(2);
-    let r = inc(42);
-    let r = sum_all(&[r, scale(&r, 2)]);
-    let s: Vec<i64> = vec![r % 5, sum_vec(vec![6, x]), scale(&q, 58), add(q, x)];
-    // program 29
-    let t = add(y, inc(33));
-    let u: Vec<i64> = vec![pick(t < y, t, y), inc(5), (-5) ^ t, mix(y, t, t)];
-    let v = inc(x);
-    let mut t = t * 10;
-    for _ in 1..4 {
-        t = add(t, x);
+    // program 12
+    let a = mix(y, x, y) <= 54;
+    let mut b = inc(y) * 29;
+    let c = x + 8;
+    b = inc(b);
+    // program 13
+    let d = mix(seven(), mix(x, -2, y), check(5)?);
+    let e = check(x * d)?;
+    let f = seven();
+    let h = scale(&e, e) == check(x)?;
+    let e = e.pow(2);
+    let m = (-e) < f;
+    let n = check(12)?;
+    let p = check(sum_vec(vec![x, d, e]))?;
+    // program 14
+    let q = mix(x, x, y);
+    let r = y - 7;
+    let q = inc(q);
+    let s = inc(12);
+    let q = inc(q);
+    let t: Vec<i64> = vec![scale(&r, 8), pick(y != inc(y), y, y), pick(y != inc(y), y, y)];
+    // program 15
+    let mut u = inc(y);
+    for i in 1..3 {
+        for _ in 0..=1 {
+            u = dist(&u, &y);
+            u = mix(u, i, y);
+        }
     }
-    let w = add(y, y);
-    // program 30
-    let mut a1 = add(y, y);
-    for i in 0..=3 {
-        a1 = add(a1, i);
+    // program 16
+    let (_, mut v) = split(sum_all([y, 35]));
+    for _ in -2..0 {
+        v = v ^ (-4);
     }
-    // program 31
-    let mut b1 = sum_vec(vec![mix(x, 2, x), 10, y]);
-    let c1 = add(y, y);
-    b1 = sum_vec(vec![b1, inc(c1)]);
-    let (d1, e1) = split(sum_all([37, seven()]));
-    // program 32
-    let mut f1 = seven() ^ x;
-    for _ in 1..3 {
-        let h1 = add(f1, y);
-        f1 = f1 * h1;
-    }
-    let f1 = inc(f1);
-    let mut m1 = x * 100;
-    m1 = scale(&m1, y);
-    let n1 = y + 6;
-    let p1 = [m1.wrapping_mul(7_067_820_451).rem_euclid(3488), pick(f1 <= y, f1, y), pick(m1 <= y, m1, y), mix(m1, -6, f1)];
-    // program 33
-    let q1 = y + 9;
-    let r1 = y * q1;
-    let s1 = sum_vec(vec![pick(y >= q1, y, q1), 27, pick(r1 == x, r1, x)]);
-    let mut t1 = inc(y);
-    for i in 0..4 {
-        t1 = sum_vec(vec![t1, i, s1]);
-    }
-    let u1 = sum_vec(vec![s1, 100]);
-    let mut v1 = sum_all([x, t1, 11]);
-    for i in 1..=3 {
-        let w1 = add(i, u1);
-        v1 = pick(v1 <= w1, v1, w1);
-    }
-    // program 34
-    let mut a2 = inc(35);
-    for i in 0..=1 {
-        let b2 = pick(inc(x) <= i, i, x);
-        a2 = add(a2, b2);
-    }
-    // program 35
-    let c2 = mix(scale(&x, 2), scale(&x, x), x);
-    let d2 = fold(-2);
-    let e2 = 26;
-    let c2 = scale(&c2, pick(e2 <= seven(), e2, seven()));
+    let v = inc(v);
+    // program 17
+    let w = scale(&y, 32) <= x;
+    let a1 = fold(inc(seven()));
+    let b1 = check(mix(a1, 2, a1));
+    let c1 = b1?;
+    let c1 = inc(c1);
+    let d1 = check(check(6)?)?;
     // the results
-    ((pick(a, inc(sum_vec(c)), y), a), (-sum_all(&f), (seven() ^ 6) > e), inc(h), sum_vec(vec![n, sum_all(&p)]), (fold(sum_vec(s)), scale(&q, 12)), (sum_all([sum_vec(u), v, t, w]), pick(v < w, v, w)), scale(&a1, 15), mix(b1, d1, e1), (add(n1, sum_all(p1)), m1.max(28) != y), (v1 - 13, sum_all(&[v1, v1]) != t1), (mix(a2, a2, y), pick(x == a2, x, a2)), d2.min(c2))
+    Ok((pick(a, b - c, y), pick(m, pick(h, sum_vec(vec![n, p]), check(e)?), check(e)?), sum_vec(vec![s, q, sum_vec(t)]), u ^ y, pick(v != x, v, x), pick(w, c1 * d1, y)))
 })"#;
-    type Results = (
-        (i64, bool),
-        (i64, bool),
-        i64,
-        i64,
-        (i64, i64),
-        (i64, i64),
-        i64,
-        i64,
-        (i64, bool),
-        (i64, bool),
-        (i64, i64),
-        i64,
-    );
+    type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
     let g = graph!(|x: i64, y: i64| -> Results {
-        // program 24
-        let a = inc(y) == y;
-        let b = mix(y, sum_all([y, x]), sum_vec(vec![y, x, y]));
-        let c: Vec<i64> = vec![dist(&x, &b), x + 11, b ^ x, mix(x, b, b)];
-        // program 25
-        let d = dist(&y, &y);
-        let e = 8;
-        let f = [21 + e, fold(d)];
-        // program 26
-        let mut h = fold(y);
-        h = h ^ scale(&x, 47);
-        h = pick(sum_vec(vec![y, h, y]) <= h, h, add(h, x));
-        // program 27
-        let m = sum_all(&[mix(y, x, y), 5]);
-        let n = sum_vec(vec![m, y, x]);
-        let p = [fold(m), -m, 44 ^ y, inc(5)];
-        // program 28
-        let q = x.pow(2);
-        let r = inc(42);
-        let r = sum_all(&[r, scale(&r, 2)]);
-        let s: Vec<i64> = vec![r % 5, sum_vec(vec![6, x]), scale(&q, 58), add(q, x)];
-        // program 29
-        let t = add(y, inc(33));
-        let u: Vec<i64> = vec![pick(t < y, t, y), inc(5), (-5) ^ t, mix(y, t, t)];
-        let v = inc(x);
-        let mut t = t * 10;
-        for _ in 1..4 {
-            t = add(t, x);
-        }
-        let w = add(y, y);
-        // program 30
-        let mut a1 = add(y, y);
-        for i in 0..=3 {
-            a1 = add(a1, i);
-        }
-        // program 31
-        let mut b1 = sum_vec(vec![mix(x, 2, x), 10, y]);
-        let c1 = add(y, y);
-        b1 = sum_vec(vec![b1, inc(c1)]);
-        let (d1, e1) = split(sum_all([37, seven()]));
-        // program 32
-        let mut f1 = seven() ^ x;
-        for _ in 1..3 {
-            let h1 = add(f1, y);
-            f1 = f1 * h1;
-        }
-        let f1 = inc(f1);
-        let mut m1 = x * 100;
-        m1 = scale(&m1, y);
-        let n1 = y + 6;
-        let p1 = [
-            m1.wrapping_mul(7_067_820_451).rem_euclid(3488),
-            pick(f1 <= y, f1, y),
-            pick(m1 <= y, m1, y),
-            mix(m1, -6, f1),
+        // program 12
+        let a = mix(y, x, y) <= 54;
+        let mut b = inc(y) * 29;
+        let c = x + 8;
+        b = inc(b);
+        // program 13
+        let d = mix(seven(), mix(x, -2, y), check(5)?);
+        let e = check(x * d)?;
+        let f = seven();
+        let h = scale(&e, e) == check(x)?;
+        let e = e.pow(2);
+        let m = (-e) < f;
+        let n = check(12)?;
+        let p = check(sum_vec(vec![x, d, e]))?;
+        // program 14
+        let q = mix(x, x, y);
+        let r = y - 7;
+        let q = inc(q);
+        let s = inc(12);
+        let q = inc(q);
+        let t: Vec<i64> = vec![
+            scale(&r, 8),
+            pick(y != inc(y), y, y),
+            pick(y != inc(y), y, y),
         ];
-        // program 33
-        let q1 = y + 9;
-        let r1 = y * q1;
-        let s1 = sum_vec(vec![pick(y >= q1, y, q1), 27, pick(r1 == x, r1, x)]);
-        let mut t1 = inc(y);
-        for i in 0..4 {
-            t1 = sum_vec(vec![t1, i, s1]);
+        // program 15
+        let mut u = inc(y);
+        for i in 1..3 {
+            for _ in 0..=1 {
+                u = dist(&u, &y);
+                u = mix(u, i, y);
+            }
         }
-        let u1 = sum_vec(vec![s1, 100]);
-        let mut v1 = sum_all([x, t1, 11]);
-        for i in 1..=3 {
-            let w1 = add(i, u1);
-            v1 = pick(v1 <= w1, v1, w1);
+        // program 16
+        let (_, mut v) = split(sum_all([y, 35]));
+        for _ in -2..0 {
+            v = v ^ (-4);
         }
-        // program 34
-        let mut a2 = inc(35);
-        for i in 0..=1 {
-            let b2 = pick(inc(x) <= i, i, x);
-            a2 = add(a2, b2);
-        }
-        // program 35
-        let c2 = mix(scale(&x, 2), scale(&x, x), x);
-        let d2 = fold(-2);
-        let e2 = 26;
-        let c2 = scale(&c2, pick(e2 <= seven(), e2, seven()));
+        let v = inc(v);
+        // program 17
+        let w = scale(&y, 32) <= x;
+        let a1 = fold(inc(seven()));
+        let b1 = check(mix(a1, 2, a1));
+        let c1 = b1?;
+        let c1 = inc(c1);
+        let d1 = check(check(6)?)?;
         // the results
-        (
-            (pick(a, inc(sum_vec(c)), y), a),
-            (-sum_all(&f), (seven() ^ 6) > e),
-            inc(h),
-            sum_vec(vec![n, sum_all(&p)]),
-            (fold(sum_vec(s)), scale(&q, 12)),
-            (sum_all([sum_vec(u), v, t, w]), pick(v < w, v, w)),
-            scale(&a1, 15),
-            mix(b1, d1, e1),
-            (add(n1, sum_all(p1)), m1.max(28) != y),
-            (v1 - 13, sum_all(&[v1, v1]) != t1),
-            (mix(a2, a2, y), pick(x == a2, x, a2)),
-            d2.min(c2),
-        )
+        Ok((
+            pick(a, b - c, y),
+            pick(m, pick(h, sum_vec(vec![n, p]), check(e)?), check(e)?),
+            sum_vec(vec![s, q, sum_vec(t)]),
+            u ^ y,
+            pick(v != x, v, x),
+            pick(w, c1 * d1, y),
+        ))
     });
     let direct = |x: i64, y: i64| -> Results {
-        // program 24
-        let a = inc(y) == y;
-        let b = mix(y, sum_all(&[y, x]), sum_vec(vec![y, x, y]));
-        let c: Vec<i64> = vec![dist(&x, &b), x + 11, b ^ x, mix(x, b, b)];
-        // program 25
-        let d = dist(&y, &y);
-        let e = 8;
-        let f = [21 + e, fold(d)];
-        // program 26
-        let mut h = fold(y);
-        h = h ^ scale(&x, 47);
-        h = pick(sum_vec(vec![y, h, y]) <= h, h, add(h, x));
-        // program 27
-        let m = sum_all(&[mix(y, x, y), 5]);
-        let n = sum_vec(vec![m, y, x]);
-        let p = [fold(m), -m, 44 ^ y, inc(5)];
-        // program 28
-        let q = x.pow(2);
-        let r = inc(42);
-        let r = sum_all(&[r, scale(&r, 2)]);
-        let s: Vec<i64> = vec![r % 5, sum_vec(vec![6, x]), scale(&q, 58), add(q, x)];
-        // program 29
-        let t = add(y, inc(33));
-        let u: Vec<i64> = vec![pick(t < y, t, y), inc(5), (-5) ^ t, mix(y, t, t)];
-        let v = inc(x);
-        let mut t = t * 10;
-        for _ in 1..4 {
-            t = add(t, x);
-        }
-        let w = add(y, y);
-        // program 30
-        let mut a1 = add(y, y);
-        for i in 0..=3 {
-            a1 = add(a1, i);
-        }
-        // program 31
-        let mut b1 = sum_vec(vec![mix(x, 2, x), 10, y]);
-        let c1 = add(y, y);
-        b1 = sum_vec(vec![b1, inc(c1)]);
-        let (d1, e1) = split(sum_all(&[37, seven()]));
-        // program 32
-        let mut f1 = seven() ^ x;
-        for _ in 1..3 {
-            let h1 = add(f1, y);
-            f1 = f1 * h1;
-        }
-        let f1 = inc(f1);
-        let mut m1 = x * 100;
-        m1 = scale(&m1, y);
-        let n1 = y + 6;
-        let p1 = [
-            m1.wrapping_mul(7_067_820_451).rem_euclid(3488),
-            pick(f1 <= y, f1, y),
-            pick(m1 <= y, m1, y),
-            mix(m1, -6, f1),
+        // program 12
+        let a = mix(y, x, y) <= 54;
+        let mut b = inc(y) * 29;
+        let c = x + 8;
+        b = inc(b);
+        // program 13
+        let d = mix(seven(), mix(x, -2, y), check(5)?);
+        let e = check(x * d)?;
+        let f = seven();
+        let h = scale(&e, e) == check(x)?;
+        let e = e.pow(2);
+        let m = (-e) < f;
+        let n = check(12)?;
+        let p = check(sum_vec(vec![x, d, e]))?;
+        // program 14
+        let q = mix(x, x, y);
+        let r = y - 7;
+        let q = inc(q);
+        let s = inc(12);
+        let q = inc(q);
+        let t: Vec<i64> = vec![
+            scale(&r, 8),
+            pick(y != inc(y), y, y),
+            pick(y != inc(y), y, y),
         ];
-        // program 33
-        let q1 = y + 9;
-        let r1 = y * q1;
-        let s1 = sum_vec(vec![pick(y >= q1, y, q1), 27, pick(r1 == x, r1, x)]);
-        let mut t1 = inc(y);
-        for i in 0..4 {
-            t1 = sum_vec(vec![t1, i, s1]);
+        // program 15
+        let mut u = inc(y);
+        for i in 1..3 {
+            for _ in 0..=1 {
+                u = dist(&u, &y);
+                u = mix(u, i, y);
+            }
         }
-        let u1 = sum_vec(vec![s1, 100]);
-        let mut v1 = sum_all(&[x, t1, 11]);
-        for i in 1..=3 {
-            let w1 = add(i, u1);
-            v1 = pick(v1 <= w1, v1, w1);
+        // program 16
+        let (_, mut v) = split(sum_all(&[y, 35]));
+        for _ in -2..0 {
+            v = v ^ (-4);
         }
-        // program 34
-        let mut a2 = inc(35);
-        for i in 0..=1 {
-            let b2 = pick(inc(x) <= i, i, x);
-            a2 = add(a2, b2);
-        }
-        // program 35
-        let c2 = mix(scale(&x, 2), scale(&x, x), x);
-        let d2 = fold(-2);
-        let e2 = 26;
-        let c2 = scale(&c2, pick(e2 <= seven(), e2, seven()));
+        let v = inc(v);
+        // program 17
+        let w = scale(&y, 32) <= x;
+        let a1 = fold(inc(seven()));
+        let b1 = check(mix(a1, 2, a1));
+        let c1 = b1?;
+        let c1 = inc(c1);
+        let d1 = check(check(6)?)?;
         // the results
-        (
-            (pick(a, inc(sum_vec(c.clone())), y), a),
-            (-sum_all(&f), (seven() ^ 6) > e),
-            inc(h),
-            sum_vec(vec![n, sum_all(&p)]),
-            (fold(sum_vec(s.clone())), scale(&q, 12)),
-            (sum_all(&[sum_vec(u.clone()), v, t, w]), pick(v < w, v, w)),
-            scale(&a1, 15),
-            mix(b1, d1, e1),
-            (add(n1, sum_all(&p1)), m1.max(28) != y),
-            (v1 - 13, sum_all(&[v1, v1]) != t1),
-            (mix(a2, a2, y), pick(x == a2, x, a2)),
-            d2.min(c2),
-        )
+        Ok((
+            pick(a, b - c, y),
+            pick(m, pick(h, sum_vec(vec![n, p]), check(e)?), check(e)?),
+            sum_vec(vec![s, q, sum_vec(t.clone())]),
+            u ^ y,
+            pick(v != x, v, x),
+            pick(w, c1 * d1, y),
+        ))
     };
-    nodes(g.len(), 144, 3, SOURCE);
-    for (x, y) in [(-37, -7), (-7, 39), (26, 31)] {
+    nodes(g.len(), 73, 2, SOURCE);
+    for (x, y) in [
+        (33, -2),
+        (-15, -8),
+        (-39, -34),
+        (-1, -1),
+        (26, 33),
+        (40, -37),
+    ] {
         let want = direct(x, y);
         let at = Case {
-            batch: 3,
-            programs: "24 to 35",
+            batch: 2,
+            programs: "12 to 17",
             inputs: &(x, y),
             source: SOURCE,
         };
@@ -1072,337 +642,294 @@ graph!(|x: i64, y: i64| -> Results {
     }
 }
 
-/// Programs 36 to 47.
-fn batch_4() {
+/// Programs 18 to 29.
+fn batch_3() {
     const SOURCE: &str = r#"
-type Results = ((i64, i64), (i64, bool), (i64, i64), (i64, bool), i64, (i64, i64), i64, (i64, bool), i64, (i64, i64), (i64, bool), (i64, i64));
+type Results = (i64, (i64, bool), i64, (i64, i64), (i64, i64), i64, i64, i64, i64, i64, i64, (i64, bool));
 graph!(|x: i64| -> Results {
-    // program 36
-    let (_, a) = split(-x);
-    let b: Vec<i64> = vec![a.abs().max(5), inc(-5), mix(x, seven(), x)];
-    // program 37
-    let c = -x;
-    let mut c = c + inc(x);
-    for i in 0..2 {
-        c = sum_all(&[c, i]);
-    }
-    let d = x ^ c;
-    c = scale(&c, add(d, d));
-    let e = split(sum_all(&[x, c]));
-    // program 38
-    let f = pick(x > inc(x), x, x) <= x;
-    let h = split(-x);
-    let m = x.max(add(x, x));
-    // program 39
-    let mut n = inc(10);
+    // program 18
+    let a = sum_all(&[x, mix(x, 5, x)]);
+    let b = scale(&inc(38), 12);
+    let c = split(add(x, a));
+    // program 19
+    let mut d = dist(&7, &k1);
     for i in 1..3 {
-        n = mix(n, i, i);
+        d = d.max(i);
     }
-    let mut n = mix(n, x + (-3), x);
-    n = n.min(add(x, x));
-    for i in 0..3 {
-        n = sum_vec(vec![n, i]);
-    }
-    let mut p = mix(n, x, n + 4);
-    for i in 1..=3 {
-        p = dist(&p, &i);
-    }
-    // program 40
-    let q = mix(8, x, seven()) > 4;
-    let r = pick(sum_all([3, x, x]) != 34, x, -x);
-    let s = inc(45);
-    // program 41
-    let (t, u) = split(scale(&x, 59));
-    let v: Vec<i64> = vec![inc(4), inc(5)];
-    // program 42
-    let mut w = add(x, x);
-    for i in 0..4 {
-        w = sum_all([w, i, x]);
-    }
-    // program 43
-    let a1 = split(pick(x == inc(x), x, x));
-    // program 44
-    let b1 = split(x ^ 2);
-    let mut c1 = sum_vec(vec![x, mix(x, -4, x), -5]);
-    for i in 1..4 {
-        let d1 = sum_vec(vec![c1, i]);
-        c1 = c1 - d1;
-    }
-    c1 = c1 - fold(x);
-    for _ in 1..=3 {
-        for j in 0..3 {
-            c1 = mix(c1, j, x);
+    let e = x - 49;
+    let f = add(e, e);
+    let h = fold(e);
+    // program 20
+    let m = sum_all(&[k1, k1, k1]);
+    let n = sum_vec(vec![scale(&m, 4), m]);
+    let p = scale(&n, n);
+    let q: Vec<i64> = vec![sum_vec(vec![p, p]), dist(&m, &40), inc(k1), mix(k1, x, p)];
+    // program 21
+    let r = mix(sum_vec(vec![x, 10]), x * k1, k1);
+    let s = sum_vec(vec![k1, r, r]);
+    // program 22
+    let t = x ^ sum_all([x, x, k1]);
+    let u = dist(&k1, &10);
+    // program 23
+    let mut v = sum_vec(vec![13, x, 7]);
+    let w = mix(k1, x, k1);
+    v = add(v, scale(&v, 100));
+    v = pick(v > w, v, w);
+    let mut a1 = add(w, k1);
+    for _ in 0..=1 {
+        for j in -2..1 {
+            a1 = a1.max(j);
         }
+        a1 = mix(a1, k1, 7);
     }
-    // program 45
-    mix(inc(x), mix(x, seven(), x), x);
-    let mut e1 = inc(x);
-    e1 = add(e1, inc(3));
-    let (f1, h1) = split(add(3, e1));
-    let mut m1 = inc(scale(&x, 5));
-    let (n1, (_, p1)) = spread(scale(&13, 8));
-    for i in -2..2 {
-        m1 = m1 ^ i;
+    // program 24
+    let mut b1 = k1 - 8;
+    let c1 = pick(b1 == k1, b1, k1);
+    let mut d1 = pick(k1 <= x, k1, x) * b1;
+    b1 = mix(b1, pick(c1 < seven(), c1, seven()), k1);
+    d1 = dist(&d1, &(c1 ^ 9));
+    // program 25
+    let e1 = mix(mix(k1, k1, x), pick(k1 < inc(k1), k1, k1), x);
+    let f1 = [sum_vec(vec![k1, e1, e1]), e1 ^ 6, add(k1, 10)];
+    let mut e1 = fold(e1);
+    add(inc(5), add(x, e1));
+    e1 = sum_vec(vec![e1, e1 ^ x]);
+    // program 26
+    let mut h1 = (seven() * 4).max(sum_all(&[x, k1])).abs();
+    let m1 = mix(x, x, h1.max(k1));
+    for i in -2..1 {
+        let n1 = pick((x * 5) == i, h1, i);
+        h1 = h1.max(n1);
     }
-    let q1 = inc(e1);
-    let r1 = p1 + n1;
-    let _ = inc(4);
-    // program 46
-    let mut s1 = x.abs().pow(2);
-    let t1 = add(x, x) >= seven();
-    let u1 = inc(s1);
-    let v1 = t1;
-    for i in 1..4 {
-        s1 = mix(s1, i, s1);
+    h1 = pick((-h1) >= x, h1, sum_all(&[h1, m1, 2]));
+    let p1 = x * (-7);
+    let q1 = dist(&p1, &7);
+    let h1 = inc(h1);
+    // program 27
+    let r1 = scale(&pick(k1 >= inc(k1), k1, k1), k1);
+    let s1 = [x * 4, inc(k1), x - 3];
+    let t1 = add(k1, k1);
+    let u1 = scale(&sum_all(&[t1, 9]), 4);
+    let v1 = (t1 % 6).max(3).abs();
+    // program 28
+    let (w1, mut a2) = split(pick(k1 >= inc(k1), k1, k1));
+    a2 = sum_all(&[a2, x.pow(2)]);
+    // program 29
+    let b2 = add(k1, 4);
+    let b2 = add(b2, x);
+    let mut c2 = inc(x);
+    for i in 0..3 {
+        c2 = sum_vec(vec![c2, i, b2]);
     }
-    let w1 = add(u1, x) != x;
-    s1 = sum_vec(vec![s1, inc(x)]);
-    // program 47
-    let a2 = pick(inc(x) != x, inc(x), add(12, x).min(mix(-4, 37, 12)));
-    let mut b2 = inc(x);
-    let _ = sum_vec(vec![a2, 12, sum_vec(vec![x, a2, a2])]);
-    b2 = b2 ^ sum_vec(vec![seven(), a2]);
-    let c2: Vec<i64> = vec![sum_vec(vec![x, x, b2]), inc(x), scale(&a2, 6).min(mix(2, b2, 3))];
+    let d2 = (k1 + (-6)).max(add(c2, c2)) - 8;
     // the results
-    ((scale(&sum_vec(b), 7), inc(a)), (scale(&e.1, 12), e.0 <= inc(e.0)), (pick(f, mix(h.0, m, x), m), sum_all(&[x, m])), (inc(p), sum_all(&[7, seven()]) > p), pick(q, add(r, s), x), (sum_vec(vec![t - 53, sum_all(&[u, sum_vec(v)])]), add(t, u)), w ^ 9, (fold(a1.1), a1.1 != x), pick(inc(x) <= x, b1.0, c1), (sum_vec(vec![f1, h1, m1, q1, r1]), add(n1, n1)), (pick(w1, pick(v1, inc(s1), 12), 7), fold(s1) <= s1), (-sum_vec(c2), inc(a2)))
+    (sum_vec(vec![b, c.1]), (sum_all(&[d, f, h]), pick(f != 33, f, 33) == f), fold(sum_vec(q)), (add(s, seven()), scale(&s, 5)), (t.min(u).abs(), dist(&u, &x)), add(v, a1), b1.max(d1), mix(sum_all(f1), e1, x), add(q1, h1), sum_vec(vec![r1, sum_all(&s1), u1, v1]), add(w1, a2), (fold(d2), sum_all(&[k1, seven()]) < b2))
 })"#;
+    let k1: i64 = 26;
     type Results = (
-        (i64, i64),
-        (i64, bool),
-        (i64, i64),
-        (i64, bool),
-        i64,
-        (i64, i64),
         i64,
         (i64, bool),
         i64,
         (i64, i64),
-        (i64, bool),
         (i64, i64),
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        (i64, bool),
     );
     let g = graph!(|x: i64| -> Results {
-        // program 36
-        let (_, a) = split(-x);
-        let b: Vec<i64> = vec![a.abs().max(5), inc(-5), mix(x, seven(), x)];
-        // program 37
-        let c = -x;
-        let mut c = c + inc(x);
-        for i in 0..2 {
-            c = sum_all(&[c, i]);
-        }
-        let d = x ^ c;
-        c = scale(&c, add(d, d));
-        let e = split(sum_all(&[x, c]));
-        // program 38
-        let f = pick(x > inc(x), x, x) <= x;
-        let h = split(-x);
-        let m = x.max(add(x, x));
-        // program 39
-        let mut n = inc(10);
+        // program 18
+        let a = sum_all(&[x, mix(x, 5, x)]);
+        let b = scale(&inc(38), 12);
+        let c = split(add(x, a));
+        // program 19
+        let mut d = dist(&7, &k1);
         for i in 1..3 {
-            n = mix(n, i, i);
+            d = d.max(i);
         }
-        let mut n = mix(n, x + (-3), x);
-        n = n.min(add(x, x));
-        for i in 0..3 {
-            n = sum_vec(vec![n, i]);
-        }
-        let mut p = mix(n, x, n + 4);
-        for i in 1..=3 {
-            p = dist(&p, &i);
-        }
-        // program 40
-        let q = mix(8, x, seven()) > 4;
-        let r = pick(sum_all([3, x, x]) != 34, x, -x);
-        let s = inc(45);
-        // program 41
-        let (t, u) = split(scale(&x, 59));
-        let v: Vec<i64> = vec![inc(4), inc(5)];
-        // program 42
-        let mut w = add(x, x);
-        for i in 0..4 {
-            w = sum_all([w, i, x]);
-        }
-        // program 43
-        let a1 = split(pick(x == inc(x), x, x));
-        // program 44
-        let b1 = split(x ^ 2);
-        let mut c1 = sum_vec(vec![x, mix(x, -4, x), -5]);
-        for i in 1..4 {
-            let d1 = sum_vec(vec![c1, i]);
-            c1 = c1 - d1;
-        }
-        c1 = c1 - fold(x);
-        for _ in 1..=3 {
-            for j in 0..3 {
-                c1 = mix(c1, j, x);
+        let e = x - 49;
+        let f = add(e, e);
+        let h = fold(e);
+        // program 20
+        let m = sum_all(&[k1, k1, k1]);
+        let n = sum_vec(vec![scale(&m, 4), m]);
+        let p = scale(&n, n);
+        let q: Vec<i64> = vec![sum_vec(vec![p, p]), dist(&m, &40), inc(k1), mix(k1, x, p)];
+        // program 21
+        let r = mix(sum_vec(vec![x, 10]), x * k1, k1);
+        let s = sum_vec(vec![k1, r, r]);
+        // program 22
+        let t = x ^ sum_all([x, x, k1]);
+        let u = dist(&k1, &10);
+        // program 23
+        let mut v = sum_vec(vec![13, x, 7]);
+        let w = mix(k1, x, k1);
+        v = add(v, scale(&v, 100));
+        v = pick(v > w, v, w);
+        let mut a1 = add(w, k1);
+        for _ in 0..=1 {
+            for j in -2..1 {
+                a1 = a1.max(j);
             }
+            a1 = mix(a1, k1, 7);
         }
-        // program 45
-        mix(inc(x), mix(x, seven(), x), x);
-        let mut e1 = inc(x);
-        e1 = add(e1, inc(3));
-        let (f1, h1) = split(add(3, e1));
-        let mut m1 = inc(scale(&x, 5));
-        let (n1, (_, p1)) = spread(scale(&13, 8));
-        for i in -2..2 {
-            m1 = m1 ^ i;
+        // program 24
+        let mut b1 = k1 - 8;
+        let c1 = pick(b1 == k1, b1, k1);
+        let mut d1 = pick(k1 <= x, k1, x) * b1;
+        b1 = mix(b1, pick(c1 < seven(), c1, seven()), k1);
+        d1 = dist(&d1, &(c1 ^ 9));
+        // program 25
+        let e1 = mix(mix(k1, k1, x), pick(k1 < inc(k1), k1, k1), x);
+        let f1 = [sum_vec(vec![k1, e1, e1]), e1 ^ 6, add(k1, 10)];
+        let mut e1 = fold(e1);
+        add(inc(5), add(x, e1));
+        e1 = sum_vec(vec![e1, e1 ^ x]);
+        // program 26
+        let mut h1 = (seven() * 4).max(sum_all(&[x, k1])).abs();
+        let m1 = mix(x, x, h1.max(k1));
+        for i in -2..1 {
+            let n1 = pick((x * 5) == i, h1, i);
+            h1 = h1.max(n1);
         }
-        let q1 = inc(e1);
-        let r1 = p1 + n1;
-        let _ = inc(4);
-        // program 46
-        let mut s1 = x.abs().pow(2);
-        let t1 = add(x, x) >= seven();
-        let u1 = inc(s1);
-        let v1 = t1;
-        for i in 1..4 {
-            s1 = mix(s1, i, s1);
+        h1 = pick((-h1) >= x, h1, sum_all(&[h1, m1, 2]));
+        let p1 = x * (-7);
+        let q1 = dist(&p1, &7);
+        let h1 = inc(h1);
+        // program 27
+        let r1 = scale(&pick(k1 >= inc(k1), k1, k1), k1);
+        let s1 = [x * 4, inc(k1), x - 3];
+        let t1 = add(k1, k1);
+        let u1 = scale(&sum_all(&[t1, 9]), 4);
+        let v1 = (t1 % 6).max(3).abs();
+        // program 28
+        let (w1, mut a2) = split(pick(k1 >= inc(k1), k1, k1));
+        a2 = sum_all(&[a2, x.pow(2)]);
+        // program 29
+        let b2 = add(k1, 4);
+        let b2 = add(b2, x);
+        let mut c2 = inc(x);
+        for i in 0..3 {
+            c2 = sum_vec(vec![c2, i, b2]);
         }
-        let w1 = add(u1, x) != x;
-        s1 = sum_vec(vec![s1, inc(x)]);
-        // program 47
-        let a2 = pick(inc(x) != x, inc(x), add(12, x).min(mix(-4, 37, 12)));
-        let mut b2 = inc(x);
-        let _ = sum_vec(vec![a2, 12, sum_vec(vec![x, a2, a2])]);
-        b2 = b2 ^ sum_vec(vec![seven(), a2]);
-        let c2: Vec<i64> = vec![
-            sum_vec(vec![x, x, b2]),
-            inc(x),
-            scale(&a2, 6).min(mix(2, b2, 3)),
-        ];
+        let d2 = (k1 + (-6)).max(add(c2, c2)) - 8;
         // the results
         (
-            (scale(&sum_vec(b), 7), inc(a)),
-            (scale(&e.1, 12), e.0 <= inc(e.0)),
-            (pick(f, mix(h.0, m, x), m), sum_all(&[x, m])),
-            (inc(p), sum_all(&[7, seven()]) > p),
-            pick(q, add(r, s), x),
-            (sum_vec(vec![t - 53, sum_all(&[u, sum_vec(v)])]), add(t, u)),
-            w ^ 9,
-            (fold(a1.1), a1.1 != x),
-            pick(inc(x) <= x, b1.0, c1),
-            (sum_vec(vec![f1, h1, m1, q1, r1]), add(n1, n1)),
-            (pick(w1, pick(v1, inc(s1), 12), 7), fold(s1) <= s1),
-            (-sum_vec(c2), inc(a2)),
+            sum_vec(vec![b, c.1]),
+            (sum_all(&[d, f, h]), pick(f != 33, f, 33) == f),
+            fold(sum_vec(q)),
+            (add(s, seven()), scale(&s, 5)),
+            (t.min(u).abs(), dist(&u, &x)),
+            add(v, a1),
+            b1.max(d1),
+            mix(sum_all(f1), e1, x),
+            add(q1, h1),
+            sum_vec(vec![r1, sum_all(&s1), u1, v1]),
+            add(w1, a2),
+            (fold(d2), sum_all(&[k1, seven()]) < b2),
         )
     });
     let direct = |x: i64| -> Results {
-        // program 36
-        let (_, a) = split(-x);
-        let b: Vec<i64> = vec![a.abs().max(5), inc(-5), mix(x, seven(), x)];
-        // program 37
-        let c = -x;
-        let mut c = c + inc(x);
-        for i in 0..2 {
-            c = sum_all(&[c, i]);
-        }
-        let d = x ^ c;
-        c = scale(&c, add(d, d));
-        let e = split(sum_all(&[x, c]));
-        // program 38
-        let f = pick(x > inc(x), x, x) <= x;
-        let h = split(-x);
-        let m = x.max(add(x, x));
-        // program 39
-        let mut n = inc(10);
+        // program 18
+        let a = sum_all(&[x, mix(x, 5, x)]);
+        let b = scale(&inc(38), 12);
+        let c = split(add(x, a));
+        // program 19
+        let mut d = dist(&7, &k1);
         for i in 1..3 {
-            n = mix(n, i, i);
+            d = d.max(i);
         }
-        let mut n = mix(n, x + (-3), x);
-        n = n.min(add(x, x));
-        for i in 0..3 {
-            n = sum_vec(vec![n, i]);
-        }
-        let mut p = mix(n, x, n + 4);
-        for i in 1..=3 {
-            p = dist(&p, &i);
-        }
-        // program 40
-        let q = mix(8, x, seven()) > 4;
-        let r = pick(sum_all(&[3, x, x]) != 34, x, -x);
-        let s = inc(45);
-        // program 41
-        let (t, u) = split(scale(&x, 59));
-        let v: Vec<i64> = vec![inc(4), inc(5)];
-        // program 42
-        let mut w = add(x, x);
-        for i in 0..4 {
-            w = sum_all(&[w, i, x]);
-        }
-        // program 43
-        let a1 = split(pick(x == inc(x), x, x));
-        // program 44
-        let b1 = split(x ^ 2);
-        let mut c1 = sum_vec(vec![x, mix(x, -4, x), -5]);
-        for i in 1..4 {
-            let d1 = sum_vec(vec![c1, i]);
-            c1 = c1 - d1;
-        }
-        c1 = c1 - fold(x);
-        for _ in 1..=3 {
-            for j in 0..3 {
-                c1 = mix(c1, j, x);
+        let e = x - 49;
+        let f = add(e, e);
+        let h = fold(e);
+        // program 20
+        let m = sum_all(&[k1, k1, k1]);
+        let n = sum_vec(vec![scale(&m, 4), m]);
+        let p = scale(&n, n);
+        let q: Vec<i64> = vec![sum_vec(vec![p, p]), dist(&m, &40), inc(k1), mix(k1, x, p)];
+        // program 21
+        let r = mix(sum_vec(vec![x, 10]), x * k1, k1);
+        let s = sum_vec(vec![k1, r, r]);
+        // program 22
+        let t = x ^ sum_all(&[x, x, k1]);
+        let u = dist(&k1, &10);
+        // program 23
+        let mut v = sum_vec(vec![13, x, 7]);
+        let w = mix(k1, x, k1);
+        v = add(v, scale(&v, 100));
+        v = pick(v > w, v, w);
+        let mut a1 = add(w, k1);
+        for _ in 0..=1 {
+            for j in -2..1 {
+                a1 = a1.max(j);
             }
+            a1 = mix(a1, k1, 7);
         }
-        // program 45
-        mix(inc(x), mix(x, seven(), x), x);
-        let mut e1 = inc(x);
-        e1 = add(e1, inc(3));
-        let (f1, h1) = split(add(3, e1));
-        let mut m1 = inc(scale(&x, 5));
-        let (n1, (_, p1)) = spread(scale(&13, 8));
-        for i in -2..2 {
-            m1 = m1 ^ i;
+        // program 24
+        let mut b1 = k1 - 8;
+        let c1 = pick(b1 == k1, b1, k1);
+        let mut d1 = pick(k1 <= x, k1, x) * b1;
+        b1 = mix(b1, pick(c1 < seven(), c1, seven()), k1);
+        d1 = dist(&d1, &(c1 ^ 9));
+        // program 25
+        let e1 = mix(mix(k1, k1, x), pick(k1 < inc(k1), k1, k1), x);
+        let f1 = [sum_vec(vec![k1, e1, e1]), e1 ^ 6, add(k1, 10)];
+        let mut e1 = fold(e1);
+        add(inc(5), add(x, e1));
+        e1 = sum_vec(vec![e1, e1 ^ x]);
+        // program 26
+        let mut h1 = (seven() * 4).max(sum_all(&[x, k1])).abs();
+        let m1 = mix(x, x, h1.max(k1));
+        for i in -2..1 {
+            let n1 = pick((x * 5) == i, h1, i);
+            h1 = h1.max(n1);
         }
-        let q1 = inc(e1);
-        let r1 = p1 + n1;
-        let _ = inc(4);
-        // program 46
-        let mut s1 = x.abs().pow(2);
-        let t1 = add(x, x) >= seven();
-        let u1 = inc(s1);
-        let v1 = t1;
-        for i in 1..4 {
-            s1 = mix(s1, i, s1);
+        h1 = pick((-h1) >= x, h1, sum_all(&[h1, m1, 2]));
+        let p1 = x * (-7);
+        let q1 = dist(&p1, &7);
+        let h1 = inc(h1);
+        // program 27
+        let r1 = scale(&pick(k1 >= inc(k1), k1, k1), k1);
+        let s1 = [x * 4, inc(k1), x - 3];
+        let t1 = add(k1, k1);
+        let u1 = scale(&sum_all(&[t1, 9]), 4);
+        let v1 = (t1 % 6).max(3).abs();
+        // program 28
+        let (w1, mut a2) = split(pick(k1 >= inc(k1), k1, k1));
+        a2 = sum_all(&[a2, x.pow(2)]);
+        // program 29
+        let b2 = add(k1, 4);
+        let b2 = add(b2, x);
+        let mut c2 = inc(x);
+        for i in 0..3 {
+            c2 = sum_vec(vec![c2, i, b2]);
         }
-        let w1 = add(u1, x) != x;
-        s1 = sum_vec(vec![s1, inc(x)]);
-        // program 47
-        let a2 = pick(inc(x) != x, inc(x), add(12, x).min(mix(-4, 37, 12)));
-        let mut b2 = inc(x);
-        let _ = sum_vec(vec![a2, 12, sum_vec(vec![x, a2, a2])]);
-        b2 = b2 ^ sum_vec(vec![seven(), a2]);
-        let c2: Vec<i64> = vec![
-            sum_vec(vec![x, x, b2]),
-            inc(x),
-            scale(&a2, 6).min(mix(2, b2, 3)),
-        ];
+        let d2 = (k1 + (-6)).max(add(c2, c2)) - 8;
         // the results
         (
-            (scale(&sum_vec(b.clone()), 7), inc(a)),
-            (scale(&e.1, 12), e.0 <= inc(e.0)),
-            (pick(f, mix(h.0, m, x), m), sum_all(&[x, m])),
-            (inc(p), sum_all(&[7, seven()]) > p),
-            pick(q, add(r, s), x),
-            (
-                sum_vec(vec![t - 53, sum_all(&[u, sum_vec(v.clone())])]),
-                add(t, u),
-            ),
-            w ^ 9,
-            (fold(a1.1), a1.1 != x),
-            pick(inc(x) <= x, b1.0, c1),
-            (sum_vec(vec![f1, h1, m1, q1, r1]), add(n1, n1)),
-            (pick(w1, pick(v1, inc(s1), 12), 7), fold(s1) <= s1),
-            (-sum_vec(c2.clone()), inc(a2)),
+            sum_vec(vec![b, c.1]),
+            (sum_all(&[d, f, h]), pick(f != 33, f, 33) == f),
+            fold(sum_vec(q.clone())),
+            (add(s, seven()), scale(&s, 5)),
+            (t.min(u).abs(), dist(&u, &x)),
+            add(v, a1),
+            b1.max(d1),
+            mix(sum_all(&f1), e1, x),
+            add(q1, h1),
+            sum_vec(vec![r1, sum_all(&s1), u1, v1]),
+            add(w1, a2),
+            (fold(d2), sum_all(&[k1, seven()]) < b2),
         )
     };
-    nodes(g.len(), 170, 4, SOURCE);
-    for x in [-7, -35, 28] {
+    nodes(g.len(), 134, 3, SOURCE);
+    for x in [-11, -36, 33] {
         let want = direct(x);
         let at = Case {
-            batch: 4,
-            programs: "36 to 47",
+            batch: 3,
+            programs: "18 to 29",
             inputs: &x,
             source: SOURCE,
         };
@@ -1411,349 +938,998 @@ graph!(|x: i64| -> Results {
     }
 }
 
-/// Programs 48 to 59.
-fn batch_5() {
+/// Programs 30 to 41.
+fn batch_4() {
     const SOURCE: &str = r#"
-type Results = ((i64, i64), i64, i64, i64, i64, (i64, i64), i64, i64, i64, (i64, bool), (i64, i64), i64);
-graph!(|x: i64| -> Results {
-    // program 48
-    let mut a = x - 32;
-    let b = inc(a) > x;
-    a = sum_vec(vec![a, inc(5)]);
-    let c = !b;
-    let d = add(-3, a);
-    // program 49
-    let mut e = seven().min(x).abs();
-    e = e - mix(e, x, x);
-    let (_, f) = split(x - e);
-    // program 50
-    let (h, m) = split(sum_vec(vec![4, x]));
-    let n = (4 - (-8)) >= m;
-    let p = !n;
-    let h = scale(&h, x);
-    let q = mix(x, 37, m) <= m;
-    let r = !q;
-    let s = sum_vec(vec![x, h, h]) - x;
-    let (_, t) = split(sum_vec(vec![x, s, -6]));
-    let mut u = inc(inc(56));
-    let v = t.pow(2);
-    let h = h.max(inc(8));
-    u = inc(u);
-    for i in 1..=2 {
-        let w = add(i, s);
-        u = pick(r, u, w);
+type Results = ((i64, i64), i64, i64, (i64, i64), (i64, bool), (i64, bool), (i64, i64), (i64, i64), (i64, bool), i64, i64, i64);
+graph!(|x: i64, y: i64| -> Results {
+    // program 30
+    let (a, _) = split(pick(y > inc(y), y, y));
+    let b = (8 - y) >= a;
+    let c = split(2 - y);
+    let d = y * 19;
+    let e = [inc(a), dist(&c.0, &(-2))];
+    let f = 6;
+    let h = inc(4);
+    // program 31
+    let m = add(x, x);
+    let n = inc(y) + x;
+    let p = fold(m) * 8;
+    let q = fold(fold(7));
+    let r = split(n * m);
+    // program 32
+    let mut s = scale(&y, 3);
+    for i in -2..=1 {
+        s = sum_all([s, i]);
     }
-    // program 51
-    let mut a1 = dist(&x, &x);
-    a1 = scale(&a1, inc(a1));
-    let mut a1 = a1 * (-9);
-    let b1 = fold(-5);
-    for _ in 1..3 {
-        for _ in 0..=1 {
-            a1 = pick(a1 <= b1, a1, b1);
+    let t = y + 8;
+    let u = x + 37;
+    let t = fold(t);
+    let v = (-s) < u;
+    let w = (x + 11) >= y;
+    let mut a1 = inc(s);
+    let mut t = t % 9;
+    t = t.min(t).abs();
+    let _ = add(5, sum_all([6, a1]));
+    let b1: Vec<i64> = vec![pick(v, u, a1), fold(10), (-6) * u];
+    let c1 = b1.len() as i64;
+    a1 = pick(v, a1, a1);
+    // program 33
+    let d1 = add(8, seven());
+    let e1 = [sum_all([4, seven(), y]), inc(100).min(add(d1, 9)), 2 + seven(), sum_all(&[y, -2])];
+    let d1 = sum_vec(vec![d1, pick(sum_all(&[x, d1]) != x, 3, y)]);
+    // program 34
+    let mut f1 = pick(x >= 6, x, 6);
+    for i in 0..4 {
+        f1 = f1 ^ i;
+    }
+    for i in 1..3 {
+        f1 = add(f1, i);
+    }
+    let h1 = split(x + 59);
+    f1 = sum_vec(vec![f1, sum_all(&[h1.0, x])]);
+    for i in 0..=1 {
+        f1 = dist(&f1, &i);
+    }
+    let m1: Vec<i64> = vec![pick(f1 == y, f1, y), mix(f1, 3, x)];
+    // program 35
+    let n1 = mix(sum_all(&[x, y, y]), y.abs(), y);
+    let p1 = y - 4;
+    let q1 = pick(p1 == y, p1, y) <= y;
+    let r1 = split(sum_all(&[n1, y]));
+    let s1 = 2 ^ y.min(x).abs();
+    let t1 = sum_all(&[seven(), p1]);
+    let u1 = add(t1, r1.0);
+    let v1 = mix(t1, t1, t1);
+    let w1 = !q1;
+    let a2 = mix(fold(x), mix(t1, n1, s1), r1.1);
+    // program 36
+    let mut b2 = inc(mix(x, x, y));
+    let c2 = dist(&scale(&x, x), &x);
+    for i in 0..4 {
+        b2 = scale(&b2, i);
+    }
+    // program 37
+    let d2 = y.abs();
+    let mut e2 = y ^ 39;
+    for i in 0..2 {
+        for j in 1..=2 {
+            e2 = inc(e2).max(mix(e2, e2, i)).abs();
+            e2 = sum_vec(vec![e2, j, d2]);
         }
+        e2 = e2 * i;
     }
-    let a1 = sum_all([a1, mix(a1, x, a1)]);
-    // program 52
-    let c1 = (x - (-9)) > x;
-    let d1 = !c1;
-    let e1 = split(mix(x, x, x));
-    let f1: Vec<i64> = vec![scale(&e1.0, x), e1.1];
-    // program 53
-    sum_vec(vec![fold(x), x]);
-    let mut h1 = add(inc(x), x);
-    let m1 = inc(x);
-    let n1 = (-m1) <= h1;
-    for i in 1..=2 {
-        let p1 = sum_all(&[i, m1]);
-        h1 = sum_vec(vec![h1, p1]);
+    let f2 = fold(y);
+    let (h2, m2) = split(scale(&e2, 4));
+    // program 38
+    let n2 = split(add(y, seven()));
+    let p2 = pick((x + 49) >= y, n2.1, x);
+    let q2 = add(x, y);
+    let r2 = add(y, y);
+    // program 39
+    let (_, s2) = split(inc(9));
+    let t2 = pick(inc(seven()) != s2, 2, y) != s2;
+    let u2 = pick(mix(y, x, y) != (-6), pick(x < y, x, y), add(s2, s2));
+    // program 40
+    inc(y);
+    let mut v2 = add(x, y);
+    for _ in 0..=2 {
+        v2 = sum_all([v2, v2]);
     }
-    // program 54
-    let q1 = sum_all([x, x]) == 6;
-    let r1: Vec<i64> = vec![inc(54), sum_vec(vec![x, seven()]), sum_all([x, -5])];
-    let s1 = 37;
-    let mut t1 = add(x, x);
-    let mut u1 = seven() * s1;
-    u1 = add(u1, inc(u1));
-    t1 = sum_vec(vec![t1, sum_vec(vec![x, r1.len() as i64, t1])]);
-    // program 55
-    let v1 = add(x, x);
-    let w1 = x - 3;
-    let a2 = [-seven(), mix(w1, x, x), pick(add(w1, w1) > 3, 8, w1), inc(x)];
-    let b2 = (inc(5) - scale(&x, sum_all(a2))) ^ (37 ^ sum_all(a2));
-    // program 56
-    let mut c2 = dist(&x, &x);
-    let d2 = pick(c2 == x, c2, x) + 5;
-    for _ in -2..0 {
-        let e2 = dist(&d2, &24);
-        c2 = scale(&c2, e2);
-    }
-    let f2 = [dist(&c2, &37), scale(&(-6), c2), mix(seven(), 3, 34), mix(x, c2, c2)];
-    // program 57
-    let h2 = [add(x, x), inc(x), dist(&8, &x)];
-    let mut m2 = mix(x, 12, x);
-    let n2 = 7 + scale(&x, 5);
-    inc(m2 * 15);
-    m2 = m2.min(add(m2, x));
-    let p2 = x * 4;
-    let q2 = mix(3, pick(scale(&(-p2), add(p2, p2)) != n2, 3, m2), n2);
-    // program 58
-    let r2 = -sum_vec(vec![x, x]);
-    let s2 = inc(x);
-    let t2 = [add(s2, s2), x % 7];
-    // program 59
-    let u2 = scale(&inc(8), scale(&8, x));
+    let (w2, (a3, b3)) = spread(v2 ^ y);
+    // program 41
+    let c3 = (y - 47) <= y;
+    let d3 = sum_vec(vec![6, y, 5]) == x;
+    let e3 = !c3;
+    let f3 = inc(x) <= y;
     // the results
-    ((pick(c, inc(d), d), scale(&a, a)), inc(f), pick(p, mix(u, v, h), t), inc(a1), pick(d1, inc(sum_vec(f1)), x), (pick(n1, h1.min(x).abs(), x), h1 + 2), pick(q1, sum_vec(vec![t1, u1]), t1), scale(&v1, b2), inc(sum_all(&f2)), (dist(&sum_all(h2), &q2), add(q2, q2) < m2), (scale(&r2, sum_all(t2)), mix(x, r2, x)), u2 ^ 55)
+    ((pick(b, sum_all([x, d, sum_all(&e), f, h]), a), inc(-5)), mix(p, q, r.0), pick(w, sum_all([a1, t, c1]), s), (add(sum_all(&e1), d1), add(d1, d1)), (inc(sum_vec(m1)), x.pow(2) < f1), (pick(w1, sum_vec(vec![u1, v1, a2]), 2), !w1), (b2 ^ c2, inc(5)), (mix(f2, h2, m2), inc(f2)), (sum_all([p2, q2, r2]), (-x) > r2), pick(t2, add(u2, 6), 37), sum_all(&[w2, a3, b3]), pick(f3, pick(e3, pick(d3, inc(sum_all(&[mix(y, x, y), 5])), y), y), -3))
 })"#;
     type Results = (
         (i64, i64),
         i64,
         i64,
-        i64,
-        i64,
         (i64, i64),
+        (i64, bool),
+        (i64, bool),
+        (i64, i64),
+        (i64, i64),
+        (i64, bool),
+        i64,
+        i64,
+        i64,
+    );
+    let g = graph!(|x: i64, y: i64| -> Results {
+        // program 30
+        let (a, _) = split(pick(y > inc(y), y, y));
+        let b = (8 - y) >= a;
+        let c = split(2 - y);
+        let d = y * 19;
+        let e = [inc(a), dist(&c.0, &(-2))];
+        let f = 6;
+        let h = inc(4);
+        // program 31
+        let m = add(x, x);
+        let n = inc(y) + x;
+        let p = fold(m) * 8;
+        let q = fold(fold(7));
+        let r = split(n * m);
+        // program 32
+        let mut s = scale(&y, 3);
+        for i in -2..=1 {
+            s = sum_all([s, i]);
+        }
+        let t = y + 8;
+        let u = x + 37;
+        let t = fold(t);
+        let v = (-s) < u;
+        let w = (x + 11) >= y;
+        let mut a1 = inc(s);
+        let mut t = t % 9;
+        t = t.min(t).abs();
+        let _ = add(5, sum_all([6, a1]));
+        let b1: Vec<i64> = vec![pick(v, u, a1), fold(10), (-6) * u];
+        let c1 = b1.len() as i64;
+        a1 = pick(v, a1, a1);
+        // program 33
+        let d1 = add(8, seven());
+        let e1 = [
+            sum_all([4, seven(), y]),
+            inc(100).min(add(d1, 9)),
+            2 + seven(),
+            sum_all(&[y, -2]),
+        ];
+        let d1 = sum_vec(vec![d1, pick(sum_all(&[x, d1]) != x, 3, y)]);
+        // program 34
+        let mut f1 = pick(x >= 6, x, 6);
+        for i in 0..4 {
+            f1 = f1 ^ i;
+        }
+        for i in 1..3 {
+            f1 = add(f1, i);
+        }
+        let h1 = split(x + 59);
+        f1 = sum_vec(vec![f1, sum_all(&[h1.0, x])]);
+        for i in 0..=1 {
+            f1 = dist(&f1, &i);
+        }
+        let m1: Vec<i64> = vec![pick(f1 == y, f1, y), mix(f1, 3, x)];
+        // program 35
+        let n1 = mix(sum_all(&[x, y, y]), y.abs(), y);
+        let p1 = y - 4;
+        let q1 = pick(p1 == y, p1, y) <= y;
+        let r1 = split(sum_all(&[n1, y]));
+        let s1 = 2 ^ y.min(x).abs();
+        let t1 = sum_all(&[seven(), p1]);
+        let u1 = add(t1, r1.0);
+        let v1 = mix(t1, t1, t1);
+        let w1 = !q1;
+        let a2 = mix(fold(x), mix(t1, n1, s1), r1.1);
+        // program 36
+        let mut b2 = inc(mix(x, x, y));
+        let c2 = dist(&scale(&x, x), &x);
+        for i in 0..4 {
+            b2 = scale(&b2, i);
+        }
+        // program 37
+        let d2 = y.abs();
+        let mut e2 = y ^ 39;
+        for i in 0..2 {
+            for j in 1..=2 {
+                e2 = inc(e2).max(mix(e2, e2, i)).abs();
+                e2 = sum_vec(vec![e2, j, d2]);
+            }
+            e2 = e2 * i;
+        }
+        let f2 = fold(y);
+        let (h2, m2) = split(scale(&e2, 4));
+        // program 38
+        let n2 = split(add(y, seven()));
+        let p2 = pick((x + 49) >= y, n2.1, x);
+        let q2 = add(x, y);
+        let r2 = add(y, y);
+        // program 39
+        let (_, s2) = split(inc(9));
+        let t2 = pick(inc(seven()) != s2, 2, y) != s2;
+        let u2 = pick(mix(y, x, y) != (-6), pick(x < y, x, y), add(s2, s2));
+        // program 40
+        inc(y);
+        let mut v2 = add(x, y);
+        for _ in 0..=2 {
+            v2 = sum_all([v2, v2]);
+        }
+        let (w2, (a3, b3)) = spread(v2 ^ y);
+        // program 41
+        let c3 = (y - 47) <= y;
+        let d3 = sum_vec(vec![6, y, 5]) == x;
+        let e3 = !c3;
+        let f3 = inc(x) <= y;
+        // the results
+        (
+            (pick(b, sum_all([x, d, sum_all(&e), f, h]), a), inc(-5)),
+            mix(p, q, r.0),
+            pick(w, sum_all([a1, t, c1]), s),
+            (add(sum_all(&e1), d1), add(d1, d1)),
+            (inc(sum_vec(m1)), x.pow(2) < f1),
+            (pick(w1, sum_vec(vec![u1, v1, a2]), 2), !w1),
+            (b2 ^ c2, inc(5)),
+            (mix(f2, h2, m2), inc(f2)),
+            (sum_all([p2, q2, r2]), (-x) > r2),
+            pick(t2, add(u2, 6), 37),
+            sum_all(&[w2, a3, b3]),
+            pick(
+                f3,
+                pick(e3, pick(d3, inc(sum_all(&[mix(y, x, y), 5])), y), y),
+                -3,
+            ),
+        )
+    });
+    let direct = |x: i64, y: i64| -> Results {
+        // program 30
+        let (a, _) = split(pick(y > inc(y), y, y));
+        let b = (8 - y) >= a;
+        let c = split(2 - y);
+        let d = y * 19;
+        let e = [inc(a), dist(&c.0, &(-2))];
+        let f = 6;
+        let h = inc(4);
+        // program 31
+        let m = add(x, x);
+        let n = inc(y) + x;
+        let p = fold(m) * 8;
+        let q = fold(fold(7));
+        let r = split(n * m);
+        // program 32
+        let mut s = scale(&y, 3);
+        for i in -2..=1 {
+            s = sum_all(&[s, i]);
+        }
+        let t = y + 8;
+        let u = x + 37;
+        let t = fold(t);
+        let v = (-s) < u;
+        let w = (x + 11) >= y;
+        let mut a1 = inc(s);
+        let mut t = t % 9;
+        t = t.min(t).abs();
+        let _ = add(5, sum_all(&[6, a1]));
+        let b1: Vec<i64> = vec![pick(v, u, a1), fold(10), (-6) * u];
+        let c1 = b1.len() as i64;
+        a1 = pick(v, a1, a1);
+        // program 33
+        let d1 = add(8, seven());
+        let e1 = [
+            sum_all(&[4, seven(), y]),
+            inc(100).min(add(d1, 9)),
+            2 + seven(),
+            sum_all(&[y, -2]),
+        ];
+        let d1 = sum_vec(vec![d1, pick(sum_all(&[x, d1]) != x, 3, y)]);
+        // program 34
+        let mut f1 = pick(x >= 6, x, 6);
+        for i in 0..4 {
+            f1 = f1 ^ i;
+        }
+        for i in 1..3 {
+            f1 = add(f1, i);
+        }
+        let h1 = split(x + 59);
+        f1 = sum_vec(vec![f1, sum_all(&[h1.0, x])]);
+        for i in 0..=1 {
+            f1 = dist(&f1, &i);
+        }
+        let m1: Vec<i64> = vec![pick(f1 == y, f1, y), mix(f1, 3, x)];
+        // program 35
+        let n1 = mix(sum_all(&[x, y, y]), y.abs(), y);
+        let p1 = y - 4;
+        let q1 = pick(p1 == y, p1, y) <= y;
+        let r1 = split(sum_all(&[n1, y]));
+        let s1 = 2 ^ y.min(x).abs();
+        let t1 = sum_all(&[seven(), p1]);
+        let u1 = add(t1, r1.0);
+        let v1 = mix(t1, t1, t1);
+        let w1 = !q1;
+        let a2 = mix(fold(x), mix(t1, n1, s1), r1.1);
+        // program 36
+        let mut b2 = inc(mix(x, x, y));
+        let c2 = dist(&scale(&x, x), &x);
+        for i in 0..4 {
+            b2 = scale(&b2, i);
+        }
+        // program 37
+        let d2 = y.abs();
+        let mut e2 = y ^ 39;
+        for i in 0..2 {
+            for j in 1..=2 {
+                e2 = inc(e2).max(mix(e2, e2, i)).abs();
+                e2 = sum_vec(vec![e2, j, d2]);
+            }
+            e2 = e2 * i;
+        }
+        let f2 = fold(y);
+        let (h2, m2) = split(scale(&e2, 4));
+        // program 38
+        let n2 = split(add(y, seven()));
+        let p2 = pick((x + 49) >= y, n2.1, x);
+        let q2 = add(x, y);
+        let r2 = add(y, y);
+        // program 39
+        let (_, s2) = split(inc(9));
+        let t2 = pick(inc(seven()) != s2, 2, y) != s2;
+        let u2 = pick(mix(y, x, y) != (-6), pick(x < y, x, y), add(s2, s2));
+        // program 40
+        inc(y);
+        let mut v2 = add(x, y);
+        for _ in 0..=2 {
+            v2 = sum_all(&[v2, v2]);
+        }
+        let (w2, (a3, b3)) = spread(v2 ^ y);
+        // program 41
+        let c3 = (y - 47) <= y;
+        let d3 = sum_vec(vec![6, y, 5]) == x;
+        let e3 = !c3;
+        let f3 = inc(x) <= y;
+        // the results
+        (
+            (pick(b, sum_all(&[x, d, sum_all(&e), f, h]), a), inc(-5)),
+            mix(p, q, r.0),
+            pick(w, sum_all(&[a1, t, c1]), s),
+            (add(sum_all(&e1), d1), add(d1, d1)),
+            (inc(sum_vec(m1.clone())), x.pow(2) < f1),
+            (pick(w1, sum_vec(vec![u1, v1, a2]), 2), !w1),
+            (b2 ^ c2, inc(5)),
+            (mix(f2, h2, m2), inc(f2)),
+            (sum_all(&[p2, q2, r2]), (-x) > r2),
+            pick(t2, add(u2, 6), 37),
+            sum_all(&[w2, a3, b3]),
+            pick(
+                f3,
+                pick(e3, pick(d3, inc(sum_all(&[mix(y, x, y), 5])), y), y),
+                -3,
+            ),
+        )
+    };
+    nodes(g.len(), 178, 4, SOURCE);
+    for (x, y) in [(-15, 12), (-19, 9), (-34, 3)] {
+        let want = direct(x, y);
+        let at = Case {
+            batch: 4,
+            programs: "30 to 41",
+            inputs: &(x, y),
+            source: SOURCE,
+        };
+        at.same(g.compute(x, y), &want, "thread pool");
+        at.same(g.compute_with(Scheduler::Sync, x, y), &want, "synchronous");
+    }
+}
+
+/// Programs 42 to 53.
+fn batch_5() {
+    const SOURCE: &str = r#"
+type Results = (i64, i64, i64, i64, i64, (i64, bool), i64, i64, i64, (i64, i64), i64, (i64, bool));
+graph!(|x: i64| -> Results {
+    // program 42
+    let a = inc(x);
+    let b = (-x) != a;
+    let c = inc(2);
+    let d = inc(x);
+    let e = dist(&c, &seven());
+    let f = mix(inc(d), a, 4);
+    let h = !b;
+    let (m, n) = split(f % 5);
+    // program 43
+    let mut p = x % 2;
+    for i in 0..3 {
+        let q = add(i, 10);
+        p = add(p, q);
+    }
+    let mut r = scale(&x, 12);
+    for i in -2..1 {
+        r = mix(r, i, seven());
+    }
+    // program 44
+    let mut s = pick(x < inc(x), x, x);
+    let mut t = inc(4);
+    let u = x + 2;
+    s = s % 7;
+    let v = pick((u % 6) <= t, 10, s);
+    for i in 0..3 {
+        t = sum_all([t, i, v]);
+    }
+    let w = inc(add(7, t));
+    t = scale(&t, fold(9));
+    let mut a1 = add(seven(), u);
+    for i in 0..3 {
+        a1 = a1 + i;
+    }
+    // program 45
+    let b1: Vec<i64> = vec![pick(x != inc(x), x, x), pick((x + 4) != x, 60, seven()), sum_all(&[seven(), x, x]), 2 + x];
+    // program 46
+    let mut c1 = fold(x);
+    let d1 = c1 - 7;
+    c1 = fold(c1);
+    let e1: Vec<i64> = vec![seven(), c1 / 3, c1.max(d1).abs()];
+    // program 47
+    let mut f1 = sum_vec(vec![x, x]);
+    for i in -2..0 {
+        f1 = f1.min(i);
+        f1 = sum_vec(vec![f1, 7]);
+    }
+    let f1 = fold(f1);
+    let h1 = [f1.abs(), sum_all([f1, -8, x]), scale(&f1, f1), add(x, x)];
+    // program 48
+    let mut m1 = mix(seven(), x, x);
+    for _ in 0..3 {
+        m1 = sum_all(&[m1, 37, m1]);
+    }
+    // program 49
+    let n1 = x - 3;
+    let mut p1 = 37;
+    for i in 0..2 {
+        let q1 = dist(&i, &p1);
+        p1 = sum_all(&[p1, q1, q1]);
+    }
+    let r1 = [add(x, n1), mix(p1, n1, 10), dist(&p1, &p1)];
+    let mut s1 = sum_all(&r1);
+    for i in 0..=3 {
+        let t1 = sum_all([i, i]);
+        s1 = s1 - t1;
+    }
+    let _ = sum_all(&[7, inc(sum_all(&r1)), x]);
+    // program 50
+    let u1 = fold(50) ^ scale(&x, x);
+    let v1 = inc(add(u1, u1));
+    let w1 = u1 ^ 3;
+    let a2 = sum_all(&[seven(), v1]);
+    let mut b2 = scale(&v1, a2);
+    for i in -2..0 {
+        for j in 0..2 {
+            b2 = mix(b2, j, 47);
+        }
+        b2 = add(b2, i);
+    }
+    // program 51
+    add(x, x);
+    let mut c2 = add(x, x);
+    c2 = sum_all([c2, scale(&c2, 31)]);
+    let d2 = [mix(scale(&c2, 5), mix(x, c2, -7), c2), 2 ^ x];
+    // program 52
+    let mut e2 = inc(x);
+    for i in 1..3 {
+        let f2 = i - x;
+        e2 = e2.max(f2);
+    }
+    let h2 = seven() ^ 7;
+    let mut m2 = scale(&2, 8);
+    for i in 0..=1 {
+        m2 = scale(&m2, i);
+    }
+    // program 53
+    let n2 = x - mix(x, -8, x);
+    let p2 = mix(n2, 4, x) < x;
+    let mut n2 = -n2;
+    n2 = add(n2, sum_vec(vec![n2, n2, x]));
+    // the results
+    (pick(h, mix(e, m, n), 6), p + r, sum_vec(vec![t, w, a1]), -sum_vec(b1), fold(sum_vec(e1)), (sum_all(h1).min(-8).abs(), scale(&x, x) > x), add(m1, m1), s1 + (-9), dist(&w1, &b2), (inc(sum_all(&d2)), c2 + seven()), sum_vec(vec![e2, h2, m2]), (pick(p2, n2.min(x).abs(), n2), scale(&seven(), x) >= n2))
+})"#;
+    type Results = (
+        i64,
+        i64,
         i64,
         i64,
         i64,
         (i64, bool),
+        i64,
+        i64,
+        i64,
         (i64, i64),
         i64,
+        (i64, bool),
     );
     let g = graph!(|x: i64| -> Results {
+        // program 42
+        let a = inc(x);
+        let b = (-x) != a;
+        let c = inc(2);
+        let d = inc(x);
+        let e = dist(&c, &seven());
+        let f = mix(inc(d), a, 4);
+        let h = !b;
+        let (m, n) = split(f % 5);
+        // program 43
+        let mut p = x % 2;
+        for i in 0..3 {
+            let q = add(i, 10);
+            p = add(p, q);
+        }
+        let mut r = scale(&x, 12);
+        for i in -2..1 {
+            r = mix(r, i, seven());
+        }
+        // program 44
+        let mut s = pick(x < inc(x), x, x);
+        let mut t = inc(4);
+        let u = x + 2;
+        s = s % 7;
+        let v = pick((u % 6) <= t, 10, s);
+        for i in 0..3 {
+            t = sum_all([t, i, v]);
+        }
+        let w = inc(add(7, t));
+        t = scale(&t, fold(9));
+        let mut a1 = add(seven(), u);
+        for i in 0..3 {
+            a1 = a1 + i;
+        }
+        // program 45
+        let b1: Vec<i64> = vec![
+            pick(x != inc(x), x, x),
+            pick((x + 4) != x, 60, seven()),
+            sum_all(&[seven(), x, x]),
+            2 + x,
+        ];
+        // program 46
+        let mut c1 = fold(x);
+        let d1 = c1 - 7;
+        c1 = fold(c1);
+        let e1: Vec<i64> = vec![seven(), c1 / 3, c1.max(d1).abs()];
+        // program 47
+        let mut f1 = sum_vec(vec![x, x]);
+        for i in -2..0 {
+            f1 = f1.min(i);
+            f1 = sum_vec(vec![f1, 7]);
+        }
+        let f1 = fold(f1);
+        let h1 = [f1.abs(), sum_all([f1, -8, x]), scale(&f1, f1), add(x, x)];
         // program 48
-        let mut a = x - 32;
-        let b = inc(a) > x;
-        a = sum_vec(vec![a, inc(5)]);
-        let c = !b;
-        let d = add(-3, a);
+        let mut m1 = mix(seven(), x, x);
+        for _ in 0..3 {
+            m1 = sum_all(&[m1, 37, m1]);
+        }
         // program 49
-        let mut e = seven().min(x).abs();
-        e = e - mix(e, x, x);
-        let (_, f) = split(x - e);
+        let n1 = x - 3;
+        let mut p1 = 37;
+        for i in 0..2 {
+            let q1 = dist(&i, &p1);
+            p1 = sum_all(&[p1, q1, q1]);
+        }
+        let r1 = [add(x, n1), mix(p1, n1, 10), dist(&p1, &p1)];
+        let mut s1 = sum_all(&r1);
+        for i in 0..=3 {
+            let t1 = sum_all([i, i]);
+            s1 = s1 - t1;
+        }
+        let _ = sum_all(&[7, inc(sum_all(&r1)), x]);
         // program 50
-        let (h, m) = split(sum_vec(vec![4, x]));
-        let n = (4 - (-8)) >= m;
-        let p = !n;
-        let h = scale(&h, x);
-        let q = mix(x, 37, m) <= m;
-        let r = !q;
-        let s = sum_vec(vec![x, h, h]) - x;
-        let (_, t) = split(sum_vec(vec![x, s, -6]));
-        let mut u = inc(inc(56));
-        let v = t.pow(2);
-        let h = h.max(inc(8));
-        u = inc(u);
-        for i in 1..=2 {
-            let w = add(i, s);
-            u = pick(r, u, w);
+        let u1 = fold(50) ^ scale(&x, x);
+        let v1 = inc(add(u1, u1));
+        let w1 = u1 ^ 3;
+        let a2 = sum_all(&[seven(), v1]);
+        let mut b2 = scale(&v1, a2);
+        for i in -2..0 {
+            for j in 0..2 {
+                b2 = mix(b2, j, 47);
+            }
+            b2 = add(b2, i);
         }
         // program 51
-        let mut a1 = dist(&x, &x);
-        a1 = scale(&a1, inc(a1));
-        let mut a1 = a1 * (-9);
-        let b1 = fold(-5);
-        for _ in 1..3 {
-            for _ in 0..=1 {
-                a1 = pick(a1 <= b1, a1, b1);
-            }
-        }
-        let a1 = sum_all([a1, mix(a1, x, a1)]);
+        add(x, x);
+        let mut c2 = add(x, x);
+        c2 = sum_all([c2, scale(&c2, 31)]);
+        let d2 = [mix(scale(&c2, 5), mix(x, c2, -7), c2), 2 ^ x];
         // program 52
-        let c1 = (x - (-9)) > x;
-        let d1 = !c1;
-        let e1 = split(mix(x, x, x));
-        let f1: Vec<i64> = vec![scale(&e1.0, x), e1.1];
+        let mut e2 = inc(x);
+        for i in 1..3 {
+            let f2 = i - x;
+            e2 = e2.max(f2);
+        }
+        let h2 = seven() ^ 7;
+        let mut m2 = scale(&2, 8);
+        for i in 0..=1 {
+            m2 = scale(&m2, i);
+        }
         // program 53
-        sum_vec(vec![fold(x), x]);
-        let mut h1 = add(inc(x), x);
-        let m1 = inc(x);
-        let n1 = (-m1) <= h1;
-        for i in 1..=2 {
-            let p1 = sum_all(&[i, m1]);
-            h1 = sum_vec(vec![h1, p1]);
-        }
-        // program 54
-        let q1 = sum_all([x, x]) == 6;
-        let r1: Vec<i64> = vec![inc(54), sum_vec(vec![x, seven()]), sum_all([x, -5])];
-        let s1 = 37;
-        let mut t1 = add(x, x);
-        let mut u1 = seven() * s1;
-        u1 = add(u1, inc(u1));
-        t1 = sum_vec(vec![t1, sum_vec(vec![x, r1.len() as i64, t1])]);
-        // program 55
-        let v1 = add(x, x);
-        let w1 = x - 3;
-        let a2 = [
-            -seven(),
-            mix(w1, x, x),
-            pick(add(w1, w1) > 3, 8, w1),
-            inc(x),
-        ];
-        let b2 = (inc(5) - scale(&x, sum_all(a2))) ^ (37 ^ sum_all(a2));
-        // program 56
-        let mut c2 = dist(&x, &x);
-        let d2 = pick(c2 == x, c2, x) + 5;
-        for _ in -2..0 {
-            let e2 = dist(&d2, &24);
-            c2 = scale(&c2, e2);
-        }
-        let f2 = [
-            dist(&c2, &37),
-            scale(&(-6), c2),
-            mix(seven(), 3, 34),
-            mix(x, c2, c2),
-        ];
-        // program 57
-        let h2 = [add(x, x), inc(x), dist(&8, &x)];
-        let mut m2 = mix(x, 12, x);
-        let n2 = 7 + scale(&x, 5);
-        inc(m2 * 15);
-        m2 = m2.min(add(m2, x));
-        let p2 = x * 4;
-        let q2 = mix(3, pick(scale(&(-p2), add(p2, p2)) != n2, 3, m2), n2);
-        // program 58
-        let r2 = -sum_vec(vec![x, x]);
-        let s2 = inc(x);
-        let t2 = [add(s2, s2), x % 7];
-        // program 59
-        let u2 = scale(&inc(8), scale(&8, x));
+        let n2 = x - mix(x, -8, x);
+        let p2 = mix(n2, 4, x) < x;
+        let mut n2 = -n2;
+        n2 = add(n2, sum_vec(vec![n2, n2, x]));
         // the results
         (
-            (pick(c, inc(d), d), scale(&a, a)),
-            inc(f),
-            pick(p, mix(u, v, h), t),
-            inc(a1),
-            pick(d1, inc(sum_vec(f1)), x),
-            (pick(n1, h1.min(x).abs(), x), h1 + 2),
-            pick(q1, sum_vec(vec![t1, u1]), t1),
-            scale(&v1, b2),
-            inc(sum_all(&f2)),
-            (dist(&sum_all(h2), &q2), add(q2, q2) < m2),
-            (scale(&r2, sum_all(t2)), mix(x, r2, x)),
-            u2 ^ 55,
+            pick(h, mix(e, m, n), 6),
+            p + r,
+            sum_vec(vec![t, w, a1]),
+            -sum_vec(b1),
+            fold(sum_vec(e1)),
+            (sum_all(h1).min(-8).abs(), scale(&x, x) > x),
+            add(m1, m1),
+            s1 + (-9),
+            dist(&w1, &b2),
+            (inc(sum_all(&d2)), c2 + seven()),
+            sum_vec(vec![e2, h2, m2]),
+            (pick(p2, n2.min(x).abs(), n2), scale(&seven(), x) >= n2),
         )
     });
     let direct = |x: i64| -> Results {
+        // program 42
+        let a = inc(x);
+        let b = (-x) != a;
+        let c = inc(2);
+        let d = inc(x);
+        let e = dist(&c, &seven());
+        let f = mix(inc(d), a, 4);
+        let h = !b;
+        let (m, n) = split(f % 5);
+        // program 43
+        let mut p = x % 2;
+        for i in 0..3 {
+            let q = add(i, 10);
+            p = add(p, q);
+        }
+        let mut r = scale(&x, 12);
+        for i in -2..1 {
+            r = mix(r, i, seven());
+        }
+        // program 44
+        let mut s = pick(x < inc(x), x, x);
+        let mut t = inc(4);
+        let u = x + 2;
+        s = s % 7;
+        let v = pick((u % 6) <= t, 10, s);
+        for i in 0..3 {
+            t = sum_all(&[t, i, v]);
+        }
+        let w = inc(add(7, t));
+        t = scale(&t, fold(9));
+        let mut a1 = add(seven(), u);
+        for i in 0..3 {
+            a1 = a1 + i;
+        }
+        // program 45
+        let b1: Vec<i64> = vec![
+            pick(x != inc(x), x, x),
+            pick((x + 4) != x, 60, seven()),
+            sum_all(&[seven(), x, x]),
+            2 + x,
+        ];
+        // program 46
+        let mut c1 = fold(x);
+        let d1 = c1 - 7;
+        c1 = fold(c1);
+        let e1: Vec<i64> = vec![seven(), c1 / 3, c1.max(d1).abs()];
+        // program 47
+        let mut f1 = sum_vec(vec![x, x]);
+        for i in -2..0 {
+            f1 = f1.min(i);
+            f1 = sum_vec(vec![f1, 7]);
+        }
+        let f1 = fold(f1);
+        let h1 = [f1.abs(), sum_all(&[f1, -8, x]), scale(&f1, f1), add(x, x)];
         // program 48
-        let mut a = x - 32;
-        let b = inc(a) > x;
-        a = sum_vec(vec![a, inc(5)]);
-        let c = !b;
-        let d = add(-3, a);
+        let mut m1 = mix(seven(), x, x);
+        for _ in 0..3 {
+            m1 = sum_all(&[m1, 37, m1]);
+        }
         // program 49
-        let mut e = seven().min(x).abs();
-        e = e - mix(e, x, x);
-        let (_, f) = split(x - e);
+        let n1 = x - 3;
+        let mut p1 = 37;
+        for i in 0..2 {
+            let q1 = dist(&i, &p1);
+            p1 = sum_all(&[p1, q1, q1]);
+        }
+        let r1 = [add(x, n1), mix(p1, n1, 10), dist(&p1, &p1)];
+        let mut s1 = sum_all(&r1);
+        for i in 0..=3 {
+            let t1 = sum_all(&[i, i]);
+            s1 = s1 - t1;
+        }
+        let _ = sum_all(&[7, inc(sum_all(&r1)), x]);
         // program 50
-        let (h, m) = split(sum_vec(vec![4, x]));
-        let n = (4 - (-8)) >= m;
-        let p = !n;
-        let h = scale(&h, x);
-        let q = mix(x, 37, m) <= m;
-        let r = !q;
-        let s = sum_vec(vec![x, h, h]) - x;
-        let (_, t) = split(sum_vec(vec![x, s, -6]));
-        let mut u = inc(inc(56));
-        let v = t.pow(2);
-        let h = h.max(inc(8));
-        u = inc(u);
-        for i in 1..=2 {
-            let w = add(i, s);
-            u = pick(r, u, w);
+        let u1 = fold(50) ^ scale(&x, x);
+        let v1 = inc(add(u1, u1));
+        let w1 = u1 ^ 3;
+        let a2 = sum_all(&[seven(), v1]);
+        let mut b2 = scale(&v1, a2);
+        for i in -2..0 {
+            for j in 0..2 {
+                b2 = mix(b2, j, 47);
+            }
+            b2 = add(b2, i);
         }
         // program 51
-        let mut a1 = dist(&x, &x);
-        a1 = scale(&a1, inc(a1));
-        let mut a1 = a1 * (-9);
-        let b1 = fold(-5);
-        for _ in 1..3 {
-            for _ in 0..=1 {
-                a1 = pick(a1 <= b1, a1, b1);
-            }
-        }
-        let a1 = sum_all(&[a1, mix(a1, x, a1)]);
+        add(x, x);
+        let mut c2 = add(x, x);
+        c2 = sum_all(&[c2, scale(&c2, 31)]);
+        let d2 = [mix(scale(&c2, 5), mix(x, c2, -7), c2), 2 ^ x];
         // program 52
-        let c1 = (x - (-9)) > x;
-        let d1 = !c1;
-        let e1 = split(mix(x, x, x));
-        let f1: Vec<i64> = vec![scale(&e1.0, x), e1.1];
+        let mut e2 = inc(x);
+        for i in 1..3 {
+            let f2 = i - x;
+            e2 = e2.max(f2);
+        }
+        let h2 = seven() ^ 7;
+        let mut m2 = scale(&2, 8);
+        for i in 0..=1 {
+            m2 = scale(&m2, i);
+        }
         // program 53
-        sum_vec(vec![fold(x), x]);
-        let mut h1 = add(inc(x), x);
-        let m1 = inc(x);
-        let n1 = (-m1) <= h1;
-        for i in 1..=2 {
-            let p1 = sum_all(&[i, m1]);
-            h1 = sum_vec(vec![h1, p1]);
-        }
-        // program 54
-        let q1 = sum_all(&[x, x]) == 6;
-        let r1: Vec<i64> = vec![inc(54), sum_vec(vec![x, seven()]), sum_all(&[x, -5])];
-        let s1 = 37;
-        let mut t1 = add(x, x);
-        let mut u1 = seven() * s1;
-        u1 = add(u1, inc(u1));
-        t1 = sum_vec(vec![t1, sum_vec(vec![x, r1.len() as i64, t1])]);
-        // program 55
-        let v1 = add(x, x);
-        let w1 = x - 3;
-        let a2 = [
-            -seven(),
-            mix(w1, x, x),
-            pick(add(w1, w1) > 3, 8, w1),
-            inc(x),
-        ];
-        let b2 = (inc(5) - scale(&x, sum_all(&a2))) ^ (37 ^ sum_all(&a2));
-        // program 56
-        let mut c2 = dist(&x, &x);
-        let d2 = pick(c2 == x, c2, x) + 5;
-        for _ in -2..0 {
-            let e2 = dist(&d2, &24);
-            c2 = scale(&c2, e2);
-        }
-        let f2 = [
-            dist(&c2, &37),
-            scale(&(-6), c2),
-            mix(seven(), 3, 34),
-            mix(x, c2, c2),
-        ];
-        // program 57
-        let h2 = [add(x, x), inc(x), dist(&8, &x)];
-        let mut m2 = mix(x, 12, x);
-        let n2 = 7 + scale(&x, 5);
-        inc(m2 * 15);
-        m2 = m2.min(add(m2, x));
-        let p2 = x * 4;
-        let q2 = mix(3, pick(scale(&(-p2), add(p2, p2)) != n2, 3, m2), n2);
-        // program 58
-        let r2 = -sum_vec(vec![x, x]);
-        let s2 = inc(x);
-        let t2 = [add(s2, s2), x % 7];
-        // program 59
-        let u2 = scale(&inc(8), scale(&8, x));
+        let n2 = x - mix(x, -8, x);
+        let p2 = mix(n2, 4, x) < x;
+        let mut n2 = -n2;
+        n2 = add(n2, sum_vec(vec![n2, n2, x]));
         // the results
         (
-            (pick(c, inc(d), d), scale(&a, a)),
-            inc(f),
-            pick(p, mix(u, v, h), t),
-            inc(a1),
-            pick(d1, inc(sum_vec(f1.clone())), x),
-            (pick(n1, h1.min(x).abs(), x), h1 + 2),
-            pick(q1, sum_vec(vec![t1, u1]), t1),
-            scale(&v1, b2),
-            inc(sum_all(&f2)),
-            (dist(&sum_all(&h2), &q2), add(q2, q2) < m2),
-            (scale(&r2, sum_all(&t2)), mix(x, r2, x)),
-            u2 ^ 55,
+            pick(h, mix(e, m, n), 6),
+            p + r,
+            sum_vec(vec![t, w, a1]),
+            -sum_vec(b1.clone()),
+            fold(sum_vec(e1.clone())),
+            (sum_all(&h1).min(-8).abs(), scale(&x, x) > x),
+            add(m1, m1),
+            s1 + (-9),
+            dist(&w1, &b2),
+            (inc(sum_all(&d2)), c2 + seven()),
+            sum_vec(vec![e2, h2, m2]),
+            (pick(p2, n2.min(x).abs(), n2), scale(&seven(), x) >= n2),
         )
     };
-    nodes(g.len(), 162, 5, SOURCE);
-    for x in [-31, -39, -37] {
+    nodes(g.len(), 157, 5, SOURCE);
+    for x in [-36, -37, -12] {
         let want = direct(x);
         let at = Case {
             batch: 5,
-            programs: "48 to 59",
+            programs: "42 to 53",
+            inputs: &x,
+            source: SOURCE,
+        };
+        at.same(g.compute(x), &want, "thread pool");
+        at.same(g.compute_with(Scheduler::Sync, x), &want, "synchronous");
+    }
+}
+
+/// Programs 54 to 59.
+fn batch_6() {
+    const SOURCE: &str = r#"
+type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
+graph!(|x: i64| -> Results {
+    // program 54
+    let a = sum_all(&[inc(add(check(seven())?, x)), dist(&x, &seven())]);
+    let (b, c) = split(inc(a));
+    let b = b - inc(7);
+    let d = scale(&3, a) >= c;
+    let mut e = add(3, x);
+    for i in 0..=3 {
+        e = e.max(i);
+        e = e.min(-4);
+    }
+    // program 55
+    let f = x - 29;
+    let h = check(inc(6))?;
+    let m = add(f * (-6), 10);
+    let n = add(h, m);
+    let p = f * 37;
+    let q = split(scale(&seven(), 44));
+    let r = fold(check(n)?) > 2;
+    let s = sum_all(&[sum_all([5, p]), pick(inc(m) != q.1, f, q.1), -h]);
+    // program 56
+    let t: Vec<i64> = vec![scale(&check(x)?, 2), add(x, check(x)?), sum_all(&[check(9)?, 9, seven()]), sum_all(&[x, x, -3])];
+    // program 57
+    let u = add(x, x);
+    let mut v = pick(u > check(x)?, u, check(x)?);
+    let w = dist(&u, &v) == x;
+    let mut a1 = inc(x);
+    let b1 = x * 6;
+    a1 = a1 + (-2);
+    for i in -2..=0 {
+        v = scale(&v, i);
+    }
+    let c1 = check(mix(u, a1, u))?;
+    let d1 = check(add(b1, seven()))?;
+    let e1 = split(a1 - d1);
+    // program 58
+    let mut f1 = x ^ 5;
+    f1 = add(f1, dist(&f1, &x));
+    let h1 = inc(-5) < x;
+    let m1: Vec<i64> = vec![inc(x), inc(x)];
+    for i in 0..4 {
+        let n1 = add(i, i);
+        f1 = add(f1, n1);
+    }
+    let (_, p1) = split((m1.len() as i64).min(x));
+    // program 59
+    let mut q1 = sum_vec(vec![x, x]);
+    for i in 0..2 {
+        q1 = dist(&q1, &i);
+    }
+    let r1 = q1 ^ x;
+    let s1 = split(x ^ r1);
+    for i in -2..0 {
+        q1 = q1.max(i);
+    }
+    let mut t1 = sum_all(&[check(x)?, q1]);
+    let q1 = scale(&q1, mix(t1, s1.1, seven()));
+    t1 = add(t1, scale(&r1, -6));
+    let r1 = r1 * add(s1.1, t1);
+    let u1 = pick(r1 >= 3, r1, 3);
+    // the results
+    Ok((pick(d, scale(&b, e), check(a)?), pick(r, add(s, s), m), sum_vec(t) + 12, pick(w, mix(v, c1, e1.1), 8), pick(h1, sum_all(&[f1, p1]), p1), q1 * u1))
+})"#;
+    type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
+    let g = graph!(|x: i64| -> Results {
+        // program 54
+        let a = sum_all(&[inc(add(check(seven())?, x)), dist(&x, &seven())]);
+        let (b, c) = split(inc(a));
+        let b = b - inc(7);
+        let d = scale(&3, a) >= c;
+        let mut e = add(3, x);
+        for i in 0..=3 {
+            e = e.max(i);
+            e = e.min(-4);
+        }
+        // program 55
+        let f = x - 29;
+        let h = check(inc(6))?;
+        let m = add(f * (-6), 10);
+        let n = add(h, m);
+        let p = f * 37;
+        let q = split(scale(&seven(), 44));
+        let r = fold(check(n)?) > 2;
+        let s = sum_all(&[sum_all([5, p]), pick(inc(m) != q.1, f, q.1), -h]);
+        // program 56
+        let t: Vec<i64> = vec![
+            scale(&check(x)?, 2),
+            add(x, check(x)?),
+            sum_all(&[check(9)?, 9, seven()]),
+            sum_all(&[x, x, -3]),
+        ];
+        // program 57
+        let u = add(x, x);
+        let mut v = pick(u > check(x)?, u, check(x)?);
+        let w = dist(&u, &v) == x;
+        let mut a1 = inc(x);
+        let b1 = x * 6;
+        a1 = a1 + (-2);
+        for i in -2..=0 {
+            v = scale(&v, i);
+        }
+        let c1 = check(mix(u, a1, u))?;
+        let d1 = check(add(b1, seven()))?;
+        let e1 = split(a1 - d1);
+        // program 58
+        let mut f1 = x ^ 5;
+        f1 = add(f1, dist(&f1, &x));
+        let h1 = inc(-5) < x;
+        let m1: Vec<i64> = vec![inc(x), inc(x)];
+        for i in 0..4 {
+            let n1 = add(i, i);
+            f1 = add(f1, n1);
+        }
+        let (_, p1) = split((m1.len() as i64).min(x));
+        // program 59
+        let mut q1 = sum_vec(vec![x, x]);
+        for i in 0..2 {
+            q1 = dist(&q1, &i);
+        }
+        let r1 = q1 ^ x;
+        let s1 = split(x ^ r1);
+        for i in -2..0 {
+            q1 = q1.max(i);
+        }
+        let mut t1 = sum_all(&[check(x)?, q1]);
+        let q1 = scale(&q1, mix(t1, s1.1, seven()));
+        t1 = add(t1, scale(&r1, -6));
+        let r1 = r1 * add(s1.1, t1);
+        let u1 = pick(r1 >= 3, r1, 3);
+        // the results
+        Ok((
+            pick(d, scale(&b, e), check(a)?),
+            pick(r, add(s, s), m),
+            sum_vec(t) + 12,
+            pick(w, mix(v, c1, e1.1), 8),
+            pick(h1, sum_all(&[f1, p1]), p1),
+            q1 * u1,
+        ))
+    });
+    let direct = |x: i64| -> Results {
+        // program 54
+        let a = sum_all(&[inc(add(check(seven())?, x)), dist(&x, &seven())]);
+        let (b, c) = split(inc(a));
+        let b = b - inc(7);
+        let d = scale(&3, a) >= c;
+        let mut e = add(3, x);
+        for i in 0..=3 {
+            e = e.max(i);
+            e = e.min(-4);
+        }
+        // program 55
+        let f = x - 29;
+        let h = check(inc(6))?;
+        let m = add(f * (-6), 10);
+        let n = add(h, m);
+        let p = f * 37;
+        let q = split(scale(&seven(), 44));
+        let r = fold(check(n)?) > 2;
+        let s = sum_all(&[sum_all(&[5, p]), pick(inc(m) != q.1, f, q.1), -h]);
+        // program 56
+        let t: Vec<i64> = vec![
+            scale(&check(x)?, 2),
+            add(x, check(x)?),
+            sum_all(&[check(9)?, 9, seven()]),
+            sum_all(&[x, x, -3]),
+        ];
+        // program 57
+        let u = add(x, x);
+        let mut v = pick(u > check(x)?, u, check(x)?);
+        let w = dist(&u, &v) == x;
+        let mut a1 = inc(x);
+        let b1 = x * 6;
+        a1 = a1 + (-2);
+        for i in -2..=0 {
+            v = scale(&v, i);
+        }
+        let c1 = check(mix(u, a1, u))?;
+        let d1 = check(add(b1, seven()))?;
+        let e1 = split(a1 - d1);
+        // program 58
+        let mut f1 = x ^ 5;
+        f1 = add(f1, dist(&f1, &x));
+        let h1 = inc(-5) < x;
+        let m1: Vec<i64> = vec![inc(x), inc(x)];
+        for i in 0..4 {
+            let n1 = add(i, i);
+            f1 = add(f1, n1);
+        }
+        let (_, p1) = split((m1.len() as i64).min(x));
+        // program 59
+        let mut q1 = sum_vec(vec![x, x]);
+        for i in 0..2 {
+            q1 = dist(&q1, &i);
+        }
+        let r1 = q1 ^ x;
+        let s1 = split(x ^ r1);
+        for i in -2..0 {
+            q1 = q1.max(i);
+        }
+        let mut t1 = sum_all(&[check(x)?, q1]);
+        let q1 = scale(&q1, mix(t1, s1.1, seven()));
+        t1 = add(t1, scale(&r1, -6));
+        let r1 = r1 * add(s1.1, t1);
+        let u1 = pick(r1 >= 3, r1, 3);
+        // the results
+        Ok((
+            pick(d, scale(&b, e), check(a)?),
+            pick(r, add(s, s), m),
+            sum_vec(t.clone()) + 12,
+            pick(w, mix(v, c1, e1.1), 8),
+            pick(h1, sum_all(&[f1, p1]), p1),
+            q1 * u1,
+        ))
+    };
+    nodes(g.len(), 122, 6, SOURCE);
+    for x in [5, -9, 12, 23, 25, -33] {
+        let want = direct(x);
+        let at = Case {
+            batch: 6,
+            programs: "54 to 59",
             inputs: &x,
             source: SOURCE,
         };
@@ -1763,487 +1939,175 @@ graph!(|x: i64| -> Results {
 }
 
 /// Programs 60 to 65.
-fn batch_6() {
-    const SOURCE: &str = r#"
-type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
-graph!(|x: i64| -> Results {
-    // program 60
-    let (_, a) = split(mix(check(7)?, check(7)?, check(x)?));
-    let mut b = add(x, a);
-    let c = b.min(a).abs() <= a;
-    for _ in 0..3 {
-        b = b ^ a;
-    }
-    let d = inc(a);
-    let e = [fold(x), add(a, a)];
-    // program 61
-    let f = -x;
-    let f = inc(f);
-    let h: Vec<i64> = vec![pick(x == f, x, f), fold(x), inc(12)];
-    let m = scale(&check(f)?, x);
-    let n = inc(m);
-    let p = pick(inc(check(n)?) <= n, f, -2);
-    // program 62
-    let q = 35;
-    let (_, mut r) = split(x % 7);
-    r = add(r, pick(add(x, x) < seven(), x, seven()));
-    // program 63
-    let mut s = dist(&x, &x);
-    for _ in 0..=2 {
-        s = scale(&s, x);
-    }
-    let _ = mix(s, x, scale(&x, s));
-    // program 64
-    let mut t = add(-9, seven());
-    let u = inc(inc(t));
-    let v = add(seven(), x);
-    let _ = mix(-7, check(3)? - check(v)?, t);
-    for i in 0..4 {
-        t = t.min(i);
-    }
-    let w = dist(&u, &v) != 13;
-    let (a1, b1) = split(t.min(3));
-    // program 65
-    let c1 = check(sum_all([seven(), seven()]));
-    let d1 = c1?;
-    let mut e1 = scale(&d1, 8);
-    let f1 = (d1 + 18) > e1;
-    let h1 = scale(&(x ^ (-3)), mix(-d1, d1, e1));
-    let m1 = check(seven())?;
-    e1 = inc(e1);
-    // the results
-    Ok((pick(c, mix(b, d, sum_all(&e)), d), mix(sum_vec(h), p, p), add(q, r), -inc(37), pick(w, add(a1, b1), seven()), pick(f1, sum_all([e1, h1, m1]), e1)))
-})"#;
-    type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
-    let g = graph!(|x: i64| -> Results {
-        // program 60
-        let (_, a) = split(mix(check(7)?, check(7)?, check(x)?));
-        let mut b = add(x, a);
-        let c = b.min(a).abs() <= a;
-        for _ in 0..3 {
-            b = b ^ a;
-        }
-        let d = inc(a);
-        let e = [fold(x), add(a, a)];
-        // program 61
-        let f = -x;
-        let f = inc(f);
-        let h: Vec<i64> = vec![pick(x == f, x, f), fold(x), inc(12)];
-        let m = scale(&check(f)?, x);
-        let n = inc(m);
-        let p = pick(inc(check(n)?) <= n, f, -2);
-        // program 62
-        let q = 35;
-        let (_, mut r) = split(x % 7);
-        r = add(r, pick(add(x, x) < seven(), x, seven()));
-        // program 63
-        let mut s = dist(&x, &x);
-        for _ in 0..=2 {
-            s = scale(&s, x);
-        }
-        let _ = mix(s, x, scale(&x, s));
-        // program 64
-        let mut t = add(-9, seven());
-        let u = inc(inc(t));
-        let v = add(seven(), x);
-        let _ = mix(-7, check(3)? - check(v)?, t);
-        for i in 0..4 {
-            t = t.min(i);
-        }
-        let w = dist(&u, &v) != 13;
-        let (a1, b1) = split(t.min(3));
-        // program 65
-        let c1 = check(sum_all([seven(), seven()]));
-        let d1 = c1?;
-        let mut e1 = scale(&d1, 8);
-        let f1 = (d1 + 18) > e1;
-        let h1 = scale(&(x ^ (-3)), mix(-d1, d1, e1));
-        let m1 = check(seven())?;
-        e1 = inc(e1);
-        // the results
-        Ok((
-            pick(c, mix(b, d, sum_all(&e)), d),
-            mix(sum_vec(h), p, p),
-            add(q, r),
-            -inc(37),
-            pick(w, add(a1, b1), seven()),
-            pick(f1, sum_all([e1, h1, m1]), e1),
-        ))
-    });
-    let direct = |x: i64| -> Results {
-        // program 60
-        let (_, a) = split(mix(check(7)?, check(7)?, check(x)?));
-        let mut b = add(x, a);
-        let c = b.min(a).abs() <= a;
-        for _ in 0..3 {
-            b = b ^ a;
-        }
-        let d = inc(a);
-        let e = [fold(x), add(a, a)];
-        // program 61
-        let f = -x;
-        let f = inc(f);
-        let h: Vec<i64> = vec![pick(x == f, x, f), fold(x), inc(12)];
-        let m = scale(&check(f)?, x);
-        let n = inc(m);
-        let p = pick(inc(check(n)?) <= n, f, -2);
-        // program 62
-        let q = 35;
-        let (_, mut r) = split(x % 7);
-        r = add(r, pick(add(x, x) < seven(), x, seven()));
-        // program 63
-        let mut s = dist(&x, &x);
-        for _ in 0..=2 {
-            s = scale(&s, x);
-        }
-        let _ = mix(s, x, scale(&x, s));
-        // program 64
-        let mut t = add(-9, seven());
-        let u = inc(inc(t));
-        let v = add(seven(), x);
-        let _ = mix(-7, check(3)? - check(v)?, t);
-        for i in 0..4 {
-            t = t.min(i);
-        }
-        let w = dist(&u, &v) != 13;
-        let (a1, b1) = split(t.min(3));
-        // program 65
-        let c1 = check(sum_all(&[seven(), seven()]));
-        let d1 = c1?;
-        let mut e1 = scale(&d1, 8);
-        let f1 = (d1 + 18) > e1;
-        let h1 = scale(&(x ^ (-3)), mix(-d1, d1, e1));
-        let m1 = check(seven())?;
-        e1 = inc(e1);
-        // the results
-        Ok((
-            pick(c, mix(b, d, sum_all(&e)), d),
-            mix(sum_vec(h.clone()), p, p),
-            add(q, r),
-            -inc(37),
-            pick(w, add(a1, b1), seven()),
-            pick(f1, sum_all(&[e1, h1, m1]), e1),
-        ))
-    };
-    nodes(g.len(), 87, 6, SOURCE);
-    for x in [39, -15, -3, 6, 0, 12] {
-        let want = direct(x);
-        let at = Case {
-            batch: 6,
-            programs: "60 to 65",
-            inputs: &x,
-            source: SOURCE,
-        };
-        at.same(g.compute(x), &want, "thread pool");
-        at.same(g.compute_with(Scheduler::Sync, x), &want, "synchronous");
-    }
-}
-
-/// Programs 66 to 77.
 fn batch_7() {
     const SOURCE: &str = r#"
-type Results = (i64, i64, (i64, i64), (i64, i64), (i64, bool), (i64, bool), i64, (i64, i64), i64, i64, i64, i64);
+type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
 graph!(|x: i64, y: i64| -> Results {
-    // program 66
-    let a = fold(y);
-    let mut b = scale(&x, seven());
-    for i in 1..4 {
-        b = mix(b, i, x);
-        b = inc(b - i);
+    // program 60
+    let a = sum_all(&[inc(37), check(5)?, y]);
+    let b = sum_all(&[check(a)?, scale(&a, -4)]);
+    let c = y * 13;
+    let d = pick(inc(x) == 7, seven() + 17, inc(seven()));
+    // program 61
+    let mut e = seven();
+    for _ in -2..=0 {
+        e = add(e, x);
+        e = e.min(-7).abs();
     }
-    // program 67
-    let _ = pick(x == y, x, y);
-    let c = -add(x, x);
-    let mut d = scale(&x, 9);
-    for i in 1..4 {
-        d = mix(d, i, i);
+    e = inc(e);
+    let mut f = inc(-5);
+    f = sum_all(&[f, seven()]);
+    // program 62
+    let h = y.abs();
+    let m = -add(x, x);
+    let mut m = fold(m);
+    let n = split(scale(&x, -3));
+    let p = check(inc(x))?;
+    let q = add(p, -2);
+    m = add(m, scale(&p, 35));
+    let r = n.1 - sum_all(&[seven(), 41]);
+    // program 63
+    let s: Vec<i64> = vec![add(x, y), -y, seven(), scale(&y, check(y)?)];
+    let mut t = x % 6;
+    for _ in 1..=3 {
+        let u = sum_vec(vec![x, 9]);
+        t = scale(&t, u);
     }
-    // program 68
-    let e = sum_vec(vec![y, y]) > x;
-    let mut f = seven();
-    let h = [add(x, -9), inc(f), inc(17)];
-    f = scale(&f, 7);
-    f = scale(&f, 5);
-    let mut m = pick(x <= f, x, f);
-    let n = scale(&f, x);
-    let f = inc(f);
-    let p = split(add(f, f));
-    m = m * (add(n, n) ^ pick(n == f, n, f));
-    // program 69
-    add(seven(), scale(&x, x));
-    let q = mix(add(x, x), mix(y, y, y), seven());
-    let r = pick(q == x, q, x);
-    let s = [pick(q == r, q, r), sum_vec(vec![y, q, -5])];
-    // program 70
-    let mut t = sum_vec(vec![y, x, y]);
-    for i in 0..3 {
-        let u = scale(&i, i);
-        t = mix(t, u, y);
-    }
-    let v = split(scale(&x, x));
-    let w = -y;
-    let a1 = w ^ x;
-    let b1 = sum_all(&[mix(a1, v.1, x), w, t]);
-    let c1 = sum_vec(vec![b1 - 4, a1]);
-    // program 71
-    let d1 = split(inc(y));
-    let e1 = fold(mix(inc(y), y + (-5), d1.1));
-    // program 72
-    let f1 = -x;
-    let h1 = split(add(y, y));
-    let mut m1 = x.pow(2);
-    m1 = m1.rem_euclid(35);
-    m1 = m1 * inc(7);
-    let mut n1 = add(-6, f1);
-    for _ in 0..=1 {
-        n1 = mix(n1, f1, m1);
-    }
-    let (p1, q1) = h1;
-    let r1 = -m1;
-    // program 73
-    let _ = inc(pick(y > x, y, x) - x);
-    // program 74
-    let mut s1 = sum_all(&[inc(x), inc(41)]);
-    let t1 = y * 35;
-    for i in 0..2 {
-        let u1 = add(i, x);
-        s1 = mix(s1, u1, u1);
-    }
-    // program 75
-    let mut v1 = sum_all([x, y]);
-    let _ = add(27, x);
-    for _ in 0..3 {
-        let w1 = x.min(v1).abs();
-        v1 = mix(v1, w1, w1);
-    }
-    // program 76
-    let a2 = scale(&x, 2);
-    let b2 = add(x, scale(&x, 37));
-    // program 77
-    let mut c2 = inc(-6);
-    for i in 0..3 {
-        c2 = inc(c2 - i);
-    }
-    let d2 = mix(x, y, x) ^ 2;
+    let v = y ^ x;
+    let w = inc(37);
+    let a1 = x - 7;
+    let b1 = inc(v);
+    // program 64
+    let c1: Vec<i64> = vec![inc(9), sum_all(&[7, 46])];
+    let d1: Vec<i64> = vec![inc(-2), scale(&check(2)?, 41), sum_all([x, y, x])];
+    // program 65
+    let e1 = [-y, add(7, x), inc(x) - add(y, y), y.max(x).abs()];
+    let f1 = check(-y)?;
+    let h1 = dist(&4, &y) == seven();
+    let m1 = inc(y);
     // the results
-    (mix(a, b, seven()), add(c, d), (pick(e, sum_vec(vec![sum_all(&h), m, p.1]), f), inc(f)), (fold(sum_all(&s)), x - y), (inc(c1), sum_all(&[c1, v.0]) != v.1), (inc(e1), inc(y) == e1), dist(&n1, &p1) * scale(&q1, r1), (scale(&4, 9) + 100, scale(&y, y)), s1 - t1, fold(v1), mix(a2, b2, a2), c2 + d2)
+    Ok((mix(b, c, d), add(e, f), sum_all(&[h, m, q, r]), mix(mix(sum_vec(s), t, check(v)?), mix(w, a1, b1), v), pick(add(x, x) < 3, sum_vec(c1), sum_vec(d1)), pick(h1, mix(sum_all(e1), f1, m1), check(y)?)))
 })"#;
-    type Results = (
-        i64,
-        i64,
-        (i64, i64),
-        (i64, i64),
-        (i64, bool),
-        (i64, bool),
-        i64,
-        (i64, i64),
-        i64,
-        i64,
-        i64,
-        i64,
-    );
+    type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
     let g = graph!(|x: i64, y: i64| -> Results {
-        // program 66
-        let a = fold(y);
-        let mut b = scale(&x, seven());
-        for i in 1..4 {
-            b = mix(b, i, x);
-            b = inc(b - i);
+        // program 60
+        let a = sum_all(&[inc(37), check(5)?, y]);
+        let b = sum_all(&[check(a)?, scale(&a, -4)]);
+        let c = y * 13;
+        let d = pick(inc(x) == 7, seven() + 17, inc(seven()));
+        // program 61
+        let mut e = seven();
+        for _ in -2..=0 {
+            e = add(e, x);
+            e = e.min(-7).abs();
         }
-        // program 67
-        let _ = pick(x == y, x, y);
-        let c = -add(x, x);
-        let mut d = scale(&x, 9);
-        for i in 1..4 {
-            d = mix(d, i, i);
+        e = inc(e);
+        let mut f = inc(-5);
+        f = sum_all(&[f, seven()]);
+        // program 62
+        let h = y.abs();
+        let m = -add(x, x);
+        let mut m = fold(m);
+        let n = split(scale(&x, -3));
+        let p = check(inc(x))?;
+        let q = add(p, -2);
+        m = add(m, scale(&p, 35));
+        let r = n.1 - sum_all(&[seven(), 41]);
+        // program 63
+        let s: Vec<i64> = vec![add(x, y), -y, seven(), scale(&y, check(y)?)];
+        let mut t = x % 6;
+        for _ in 1..=3 {
+            let u = sum_vec(vec![x, 9]);
+            t = scale(&t, u);
         }
-        // program 68
-        let e = sum_vec(vec![y, y]) > x;
-        let mut f = seven();
-        let h = [add(x, -9), inc(f), inc(17)];
-        f = scale(&f, 7);
-        f = scale(&f, 5);
-        let mut m = pick(x <= f, x, f);
-        let n = scale(&f, x);
-        let f = inc(f);
-        let p = split(add(f, f));
-        m = m * (add(n, n) ^ pick(n == f, n, f));
-        // program 69
-        add(seven(), scale(&x, x));
-        let q = mix(add(x, x), mix(y, y, y), seven());
-        let r = pick(q == x, q, x);
-        let s = [pick(q == r, q, r), sum_vec(vec![y, q, -5])];
-        // program 70
-        let mut t = sum_vec(vec![y, x, y]);
-        for i in 0..3 {
-            let u = scale(&i, i);
-            t = mix(t, u, y);
-        }
-        let v = split(scale(&x, x));
-        let w = -y;
-        let a1 = w ^ x;
-        let b1 = sum_all(&[mix(a1, v.1, x), w, t]);
-        let c1 = sum_vec(vec![b1 - 4, a1]);
-        // program 71
-        let d1 = split(inc(y));
-        let e1 = fold(mix(inc(y), y + (-5), d1.1));
-        // program 72
-        let f1 = -x;
-        let h1 = split(add(y, y));
-        let mut m1 = x.pow(2);
-        m1 = m1.rem_euclid(35);
-        m1 = m1 * inc(7);
-        let mut n1 = add(-6, f1);
-        for _ in 0..=1 {
-            n1 = mix(n1, f1, m1);
-        }
-        let (p1, q1) = h1;
-        let r1 = -m1;
-        // program 73
-        let _ = inc(pick(y > x, y, x) - x);
-        // program 74
-        let mut s1 = sum_all(&[inc(x), inc(41)]);
-        let t1 = y * 35;
-        for i in 0..2 {
-            let u1 = add(i, x);
-            s1 = mix(s1, u1, u1);
-        }
-        // program 75
-        let mut v1 = sum_all([x, y]);
-        let _ = add(27, x);
-        for _ in 0..3 {
-            let w1 = x.min(v1).abs();
-            v1 = mix(v1, w1, w1);
-        }
-        // program 76
-        let a2 = scale(&x, 2);
-        let b2 = add(x, scale(&x, 37));
-        // program 77
-        let mut c2 = inc(-6);
-        for i in 0..3 {
-            c2 = inc(c2 - i);
-        }
-        let d2 = mix(x, y, x) ^ 2;
+        let v = y ^ x;
+        let w = inc(37);
+        let a1 = x - 7;
+        let b1 = inc(v);
+        // program 64
+        let c1: Vec<i64> = vec![inc(9), sum_all(&[7, 46])];
+        let d1: Vec<i64> = vec![inc(-2), scale(&check(2)?, 41), sum_all([x, y, x])];
+        // program 65
+        let e1 = [-y, add(7, x), inc(x) - add(y, y), y.max(x).abs()];
+        let f1 = check(-y)?;
+        let h1 = dist(&4, &y) == seven();
+        let m1 = inc(y);
         // the results
-        (
-            mix(a, b, seven()),
-            add(c, d),
-            (pick(e, sum_vec(vec![sum_all(&h), m, p.1]), f), inc(f)),
-            (fold(sum_all(&s)), x - y),
-            (inc(c1), sum_all(&[c1, v.0]) != v.1),
-            (inc(e1), inc(y) == e1),
-            dist(&n1, &p1) * scale(&q1, r1),
-            (scale(&4, 9) + 100, scale(&y, y)),
-            s1 - t1,
-            fold(v1),
-            mix(a2, b2, a2),
-            c2 + d2,
-        )
+        Ok((
+            mix(b, c, d),
+            add(e, f),
+            sum_all(&[h, m, q, r]),
+            mix(mix(sum_vec(s), t, check(v)?), mix(w, a1, b1), v),
+            pick(add(x, x) < 3, sum_vec(c1), sum_vec(d1)),
+            pick(h1, mix(sum_all(e1), f1, m1), check(y)?),
+        ))
     });
     let direct = |x: i64, y: i64| -> Results {
-        // program 66
-        let a = fold(y);
-        let mut b = scale(&x, seven());
-        for i in 1..4 {
-            b = mix(b, i, x);
-            b = inc(b - i);
+        // program 60
+        let a = sum_all(&[inc(37), check(5)?, y]);
+        let b = sum_all(&[check(a)?, scale(&a, -4)]);
+        let c = y * 13;
+        let d = pick(inc(x) == 7, seven() + 17, inc(seven()));
+        // program 61
+        let mut e = seven();
+        for _ in -2..=0 {
+            e = add(e, x);
+            e = e.min(-7).abs();
         }
-        // program 67
-        let _ = pick(x == y, x, y);
-        let c = -add(x, x);
-        let mut d = scale(&x, 9);
-        for i in 1..4 {
-            d = mix(d, i, i);
+        e = inc(e);
+        let mut f = inc(-5);
+        f = sum_all(&[f, seven()]);
+        // program 62
+        let h = y.abs();
+        let m = -add(x, x);
+        let mut m = fold(m);
+        let n = split(scale(&x, -3));
+        let p = check(inc(x))?;
+        let q = add(p, -2);
+        m = add(m, scale(&p, 35));
+        let r = n.1 - sum_all(&[seven(), 41]);
+        // program 63
+        let s: Vec<i64> = vec![add(x, y), -y, seven(), scale(&y, check(y)?)];
+        let mut t = x % 6;
+        for _ in 1..=3 {
+            let u = sum_vec(vec![x, 9]);
+            t = scale(&t, u);
         }
-        // program 68
-        let e = sum_vec(vec![y, y]) > x;
-        let mut f = seven();
-        let h = [add(x, -9), inc(f), inc(17)];
-        f = scale(&f, 7);
-        f = scale(&f, 5);
-        let mut m = pick(x <= f, x, f);
-        let n = scale(&f, x);
-        let f = inc(f);
-        let p = split(add(f, f));
-        m = m * (add(n, n) ^ pick(n == f, n, f));
-        // program 69
-        add(seven(), scale(&x, x));
-        let q = mix(add(x, x), mix(y, y, y), seven());
-        let r = pick(q == x, q, x);
-        let s = [pick(q == r, q, r), sum_vec(vec![y, q, -5])];
-        // program 70
-        let mut t = sum_vec(vec![y, x, y]);
-        for i in 0..3 {
-            let u = scale(&i, i);
-            t = mix(t, u, y);
-        }
-        let v = split(scale(&x, x));
-        let w = -y;
-        let a1 = w ^ x;
-        let b1 = sum_all(&[mix(a1, v.1, x), w, t]);
-        let c1 = sum_vec(vec![b1 - 4, a1]);
-        // program 71
-        let d1 = split(inc(y));
-        let e1 = fold(mix(inc(y), y + (-5), d1.1));
-        // program 72
-        let f1 = -x;
-        let h1 = split(add(y, y));
-        let mut m1 = x.pow(2);
-        m1 = m1.rem_euclid(35);
-        m1 = m1 * inc(7);
-        let mut n1 = add(-6, f1);
-        for _ in 0..=1 {
-            n1 = mix(n1, f1, m1);
-        }
-        let (p1, q1) = h1;
-        let r1 = -m1;
-        // program 73
-        let _ = inc(pick(y > x, y, x) - x);
-        // program 74
-        let mut s1 = sum_all(&[inc(x), inc(41)]);
-        let t1 = y * 35;
-        for i in 0..2 {
-            let u1 = add(i, x);
-            s1 = mix(s1, u1, u1);
-        }
-        // program 75
-        let mut v1 = sum_all(&[x, y]);
-        let _ = add(27, x);
-        for _ in 0..3 {
-            let w1 = x.min(v1).abs();
-            v1 = mix(v1, w1, w1);
-        }
-        // program 76
-        let a2 = scale(&x, 2);
-        let b2 = add(x, scale(&x, 37));
-        // program 77
-        let mut c2 = inc(-6);
-        for i in 0..3 {
-            c2 = inc(c2 - i);
-        }
-        let d2 = mix(x, y, x) ^ 2;
+        let v = y ^ x;
+        let w = inc(37);
+        let a1 = x - 7;
+        let b1 = inc(v);
+        // program 64
+        let c1: Vec<i64> = vec![inc(9), sum_all(&[7, 46])];
+        let d1: Vec<i64> = vec![inc(-2), scale(&check(2)?, 41), sum_all(&[x, y, x])];
+        // program 65
+        let e1 = [-y, add(7, x), inc(x) - add(y, y), y.max(x).abs()];
+        let f1 = check(-y)?;
+        let h1 = dist(&4, &y) == seven();
+        let m1 = inc(y);
         // the results
-        (
-            mix(a, b, seven()),
-            add(c, d),
-            (pick(e, sum_vec(vec![sum_all(&h), m, p.1]), f), inc(f)),
-            (fold(sum_all(&s)), x - y),
-            (inc(c1), sum_all(&[c1, v.0]) != v.1),
-            (inc(e1), inc(y) == e1),
-            dist(&n1, &p1) * scale(&q1, r1),
-            (scale(&4, 9) + 100, scale(&y, y)),
-            s1 - t1,
-            fold(v1),
-            mix(a2, b2, a2),
-            c2 + d2,
-        )
+        Ok((
+            mix(b, c, d),
+            add(e, f),
+            sum_all(&[h, m, q, r]),
+            mix(mix(sum_vec(s.clone()), t, check(v)?), mix(w, a1, b1), v),
+            pick(add(x, x) < 3, sum_vec(c1.clone()), sum_vec(d1.clone())),
+            pick(h1, mix(sum_all(&e1), f1, m1), check(y)?),
+        ))
     };
-    nodes(g.len(), 139, 7, SOURCE);
-    for (x, y) in [(26, 21), (21, -31), (0, 24)] {
+    nodes(g.len(), 87, 7, SOURCE);
+    for (x, y) in [
+        (17, -11),
+        (38, 34),
+        (-24, -4),
+        (-7, 11),
+        (-20, -7),
+        (22, 14),
+    ] {
         let want = direct(x, y);
         let at = Case {
             batch: 7,
-            programs: "66 to 77",
+            programs: "60 to 65",
             inputs: &(x, y),
             source: SOURCE,
         };
@@ -2252,1230 +2116,1544 @@ graph!(|x: i64, y: i64| -> Results {
     }
 }
 
-/// Programs 78 to 89.
+/// Programs 66 to 77.
 fn batch_8() {
     const SOURCE: &str = r#"
-type Results = (i64, i64, (i64, bool), (i64, i64), i64, (i64, i64), (i64, i64), i64, i64, i64, i64, i64);
+type Results = ((i64, i64), (i64, i64), (i64, i64), i64, i64, (i64, i64), i64, i64, i64, i64, (i64, bool), (i64, bool));
 graph!(|x: i64| -> Results {
-    // program 78
-    let mut a = 2 - x;
-    for _ in 1..4 {
-        for j in 0..4 {
-            let b = add(j, a);
-            a = sum_vec(vec![a, b]);
-        }
-    }
-    // program 79
-    let mut c = fold(x);
-    for i in 0..3 {
-        c = pick(sum_all(&[6, c, seven()]) != c, c, i);
-        c = mix(c, i, i);
-    }
-    // program 80
-    let mut d = inc(mix(x, seven(), x));
-    for _ in 1..3 {
-        d = mix(inc(d), (-5) + x, d);
-    }
-    let e = mix(d, d, d) < d;
-    let f = x % 2;
-    let h = f * 3;
-    let (m, (_, n)) = spread(mix(5, d, f));
-    // program 81
-    let p = x * 19;
-    let mut p = sum_vec(vec![p, pick(x <= inc(x), x, x)]);
-    let (q, _) = split(mix(x, x, x));
-    p = p.min(sum_vec(vec![x, 9]));
-    // program 82
-    let mut r = x.min(x).abs();
-    for i in 0..=1 {
-        r = sum_all([r, i]);
-        r = sum_all([r, 4]);
-    }
-    // program 83
-    let s = mix(x, mix(x, x, x), x);
-    let t: Vec<i64> = vec![scale(&x, x), -s, pick(scale(&x, 4) > x, inc(s), dist(&x, &s))];
-    // program 84
-    let mut u = x + 4;
-    for i in 1..3 {
-        let v = pick((-x) >= x, i, i);
-        u = mix(u, v, i);
-    }
-    let w = mix(inc(-2), 27, u);
-    let a1 = mix(w, w, dist(&w, &x));
-    let _ = inc(a1 - 7);
-    // program 85
-    let (b1, c1) = split(sum_vec(vec![x, x, 4]));
-    let d1 = add(b1, b1);
-    let e1 = c1 - b1;
-    let f1 = add(9, e1) <= e1;
-    let d1 = dist(&d1, &mix(e1, c1, e1));
-    // program 86
-    let h1 = 4;
-    let h1 = pick(mix(x, h1, h1) != x, h1, seven() * 8);
-    // program 87
-    let mut m1 = inc(x);
+    // program 66
+    let a = [seven() / 7, scale(&x, 100), x.pow(2), sum_vec(vec![seven(), seven(), x])];
+    let mut b = seven().min(100);
     for i in 0..4 {
-        m1 = mix(m1, i, m1);
+        b = scale(&b, i);
     }
-    m1 = inc(m1);
-    let n1 = mix(5, x, -5);
-    let p1 = [add(55, 13), m1.abs()];
-    // program 88
-    let (mut q1, (r1, s1)) = spread(inc(x));
-    q1 = sum_all(&[q1, r1 + (-5)]);
-    let _ = inc(q1.max(r1));
-    let t1 = scale(&x, s1);
-    let u1 = pick(r1 == t1, r1, t1);
-    let v1 = mix(8, 3, x) - r1;
-    // program 89
-    let w1 = (seven() ^ (-4)) >= x;
-    let mut a2 = mix(x, x, add(x, x));
-    for i in -2..2 {
-        a2 = sum_vec(vec![a2, i, a2]);
+    // program 67
+    let c = [x.abs(), sum_vec(vec![x, x]), dist(&8, &x), seven() / 6];
+    let d = mix(x, mix(4, sum_all(&c), x), add(x, x));
+    // program 68
+    let mut e = pick(dist(&58, &x) >= x, 8, x);
+    for i in 0..3 {
+        for j in -2..0 {
+            let f = j + 36;
+            e = add(e, f);
+        }
+        e = mix(e, i, x);
     }
-    let mut b2 = mix(a2, x, a2);
-    let c2: Vec<i64> = vec![dist(&seven(), &a2), inc(2), fold(14), sum_vec(vec![14, x, 7])];
-    b2 = pick(b2 > a2, b2, a2);
-    let d2 = sum_all([inc(27), dist(&a2, &a2)]);
+    let h = (9 + e) != x;
+    let m = mix(x, mix(e, e, e), seven());
+    // program 69
+    let n: Vec<i64> = vec![mix(4, x, seven()), inc(7), x.abs(), fold(x)];
+    // program 70
+    let p = -x;
+    let q = sum_vec(vec![p, x]) ^ 2;
+    let mut r = scale(&x, p);
+    let q = mix(q, q + (-3), q);
+    r = sum_vec(vec![r, x + r]);
+    let _ = inc(pick(p <= q, p, q) * q);
+    let s = scale(&q, 6);
+    let t = fold(7);
+    // program 71
+    let (u, mut v) = split(sum_all(&[7, x]));
+    let w: Vec<i64> = vec![pick(x > v, x, v), inc(8)];
+    for _ in 1..3 {
+        let a1 = add(w.len() as i64, x);
+        v = mix(v, a1, v);
+    }
+    // program 72
+    let b1 = x % 5;
+    let b1 = b1 + (x + b1);
+    let c1 = dist(&add(x, seven()), &inc(5));
+    let _ = inc(b1.min(b1).abs());
+    let d1 = mix(c1, x, c1);
+    inc(seven() + 6);
+    // program 73
+    let e1 = add(seven(), x);
+    let e1 = e1 / 9;
+    let f1 = sum_all(&[x, e1]) != e1;
+    let h1 = seven().max(x);
+    let m1 = scale(&7, x);
+    // program 74
+    let mut n1 = fold(x);
+    for i in -2..=-1 {
+        n1 = n1 ^ i;
+    }
+    let p1 = n1 - mix(x, 59, x);
+    n1 = mix(n1, add(n1, n1), p1);
+    n1 = scale(&n1, inc(x));
+    // program 75
+    let q1: Vec<i64> = vec![pick(x > 48, x, 48), -x, 30 + x];
+    let r1 = add(x, x);
+    let mut s1 = mix(x, q1.len() as i64, x);
+    s1 = add(s1, -x);
+    let t1 = x + 3;
+    let r1 = sum_all(&[r1, mix(x + 6, add(7, seven()), 10)]);
+    // program 76
+    let u1: Vec<i64> = vec![add(x, x), inc(x), x ^ 3, inc(x)];
+    let v1 = sum_all(&[x, x]);
+    let w1 = -9;
+    let (a2, b2) = split(mix(v1, v1, w1));
+    let c2 = scale(&w1, x) < b2;
+    let mut d2 = v1.min(a2);
+    for i in -2..1 {
+        d2 = sum_all(&[d2, i, w1]);
+        d2 = sum_all([d2, i]);
+    }
+    // program 77
+    let e2 = x.abs();
+    let f2 = -e2;
+    let h2 = inc(x);
+    let m2 = dist(&(x - (-9)), &10);
+    let n2 = scale(&h2, 9) <= h2;
+    let p2 = -m2;
+    let mut q2 = add(e2, p2);
+    for i in 1..4 {
+        for _ in 1..=2 {
+            q2 = add(q2, p2);
+            q2 = mix(q2, i, q2);
+        }
+        q2 = mix(q2, i, h2);
+    }
     // the results
-    (a % 9, inc(c), (pick(e, mix(h, m, n), 5), mix(h, 4, h) < f), (pick(p < q, p, q), mix(x, p, p)), -r, (inc(sum_vec(t)), add(x, x)), (sum_all(&[x, w]) * 18, -a1), pick(f1, d1 - 4, d1), -h1, sum_all(&[n1, sum_all(&p1)]), add(u1, v1), pick(w1, sum_vec(vec![b2, sum_vec(c2), d2]), x))
+    ((sum_all([sum_all(a), b]), pick(sum_all(&a) <= 8, b, 5)), (sum_vec(vec![d, x]), x - 5), (pick(h, inc(m), seven()), add(m, m)), inc(sum_vec(n)), sum_vec(vec![r, s, t]), (u ^ v, sum_all(&[-9, x])), d1.wrapping_mul(6_997_185_461).rem_euclid(4031), pick(f1, scale(&h1, m1), seven()), n1.abs().max(p1), mix(s1, t1, r1), (pick(c2, scale(&sum_vec(u1), d2), u1.len() as i64), inc(b2) < b2), (pick(n2, dist(&f2, &q2), p2), mix(-9, p2, m2) >= q2))
 })"#;
     type Results = (
+        (i64, i64),
+        (i64, i64),
+        (i64, i64),
+        i64,
+        i64,
+        (i64, i64),
+        i64,
+        i64,
+        i64,
+        i64,
+        (i64, bool),
+        (i64, bool),
+    );
+    let g = graph!(|x: i64| -> Results {
+        // program 66
+        let a = [
+            seven() / 7,
+            scale(&x, 100),
+            x.pow(2),
+            sum_vec(vec![seven(), seven(), x]),
+        ];
+        let mut b = seven().min(100);
+        for i in 0..4 {
+            b = scale(&b, i);
+        }
+        // program 67
+        let c = [x.abs(), sum_vec(vec![x, x]), dist(&8, &x), seven() / 6];
+        let d = mix(x, mix(4, sum_all(&c), x), add(x, x));
+        // program 68
+        let mut e = pick(dist(&58, &x) >= x, 8, x);
+        for i in 0..3 {
+            for j in -2..0 {
+                let f = j + 36;
+                e = add(e, f);
+            }
+            e = mix(e, i, x);
+        }
+        let h = (9 + e) != x;
+        let m = mix(x, mix(e, e, e), seven());
+        // program 69
+        let n: Vec<i64> = vec![mix(4, x, seven()), inc(7), x.abs(), fold(x)];
+        // program 70
+        let p = -x;
+        let q = sum_vec(vec![p, x]) ^ 2;
+        let mut r = scale(&x, p);
+        let q = mix(q, q + (-3), q);
+        r = sum_vec(vec![r, x + r]);
+        let _ = inc(pick(p <= q, p, q) * q);
+        let s = scale(&q, 6);
+        let t = fold(7);
+        // program 71
+        let (u, mut v) = split(sum_all(&[7, x]));
+        let w: Vec<i64> = vec![pick(x > v, x, v), inc(8)];
+        for _ in 1..3 {
+            let a1 = add(w.len() as i64, x);
+            v = mix(v, a1, v);
+        }
+        // program 72
+        let b1 = x % 5;
+        let b1 = b1 + (x + b1);
+        let c1 = dist(&add(x, seven()), &inc(5));
+        let _ = inc(b1.min(b1).abs());
+        let d1 = mix(c1, x, c1);
+        inc(seven() + 6);
+        // program 73
+        let e1 = add(seven(), x);
+        let e1 = e1 / 9;
+        let f1 = sum_all(&[x, e1]) != e1;
+        let h1 = seven().max(x);
+        let m1 = scale(&7, x);
+        // program 74
+        let mut n1 = fold(x);
+        for i in -2..=-1 {
+            n1 = n1 ^ i;
+        }
+        let p1 = n1 - mix(x, 59, x);
+        n1 = mix(n1, add(n1, n1), p1);
+        n1 = scale(&n1, inc(x));
+        // program 75
+        let q1: Vec<i64> = vec![pick(x > 48, x, 48), -x, 30 + x];
+        let r1 = add(x, x);
+        let mut s1 = mix(x, q1.len() as i64, x);
+        s1 = add(s1, -x);
+        let t1 = x + 3;
+        let r1 = sum_all(&[r1, mix(x + 6, add(7, seven()), 10)]);
+        // program 76
+        let u1: Vec<i64> = vec![add(x, x), inc(x), x ^ 3, inc(x)];
+        let v1 = sum_all(&[x, x]);
+        let w1 = -9;
+        let (a2, b2) = split(mix(v1, v1, w1));
+        let c2 = scale(&w1, x) < b2;
+        let mut d2 = v1.min(a2);
+        for i in -2..1 {
+            d2 = sum_all(&[d2, i, w1]);
+            d2 = sum_all([d2, i]);
+        }
+        // program 77
+        let e2 = x.abs();
+        let f2 = -e2;
+        let h2 = inc(x);
+        let m2 = dist(&(x - (-9)), &10);
+        let n2 = scale(&h2, 9) <= h2;
+        let p2 = -m2;
+        let mut q2 = add(e2, p2);
+        for i in 1..4 {
+            for _ in 1..=2 {
+                q2 = add(q2, p2);
+                q2 = mix(q2, i, q2);
+            }
+            q2 = mix(q2, i, h2);
+        }
+        // the results
+        (
+            (sum_all([sum_all(a), b]), pick(sum_all(&a) <= 8, b, 5)),
+            (sum_vec(vec![d, x]), x - 5),
+            (pick(h, inc(m), seven()), add(m, m)),
+            inc(sum_vec(n)),
+            sum_vec(vec![r, s, t]),
+            (u ^ v, sum_all(&[-9, x])),
+            d1.wrapping_mul(6_997_185_461).rem_euclid(4031),
+            pick(f1, scale(&h1, m1), seven()),
+            n1.abs().max(p1),
+            mix(s1, t1, r1),
+            (
+                pick(c2, scale(&sum_vec(u1), d2), u1.len() as i64),
+                inc(b2) < b2,
+            ),
+            (pick(n2, dist(&f2, &q2), p2), mix(-9, p2, m2) >= q2),
+        )
+    });
+    let direct = |x: i64| -> Results {
+        // program 66
+        let a = [
+            seven() / 7,
+            scale(&x, 100),
+            x.pow(2),
+            sum_vec(vec![seven(), seven(), x]),
+        ];
+        let mut b = seven().min(100);
+        for i in 0..4 {
+            b = scale(&b, i);
+        }
+        // program 67
+        let c = [x.abs(), sum_vec(vec![x, x]), dist(&8, &x), seven() / 6];
+        let d = mix(x, mix(4, sum_all(&c), x), add(x, x));
+        // program 68
+        let mut e = pick(dist(&58, &x) >= x, 8, x);
+        for i in 0..3 {
+            for j in -2..0 {
+                let f = j + 36;
+                e = add(e, f);
+            }
+            e = mix(e, i, x);
+        }
+        let h = (9 + e) != x;
+        let m = mix(x, mix(e, e, e), seven());
+        // program 69
+        let n: Vec<i64> = vec![mix(4, x, seven()), inc(7), x.abs(), fold(x)];
+        // program 70
+        let p = -x;
+        let q = sum_vec(vec![p, x]) ^ 2;
+        let mut r = scale(&x, p);
+        let q = mix(q, q + (-3), q);
+        r = sum_vec(vec![r, x + r]);
+        let _ = inc(pick(p <= q, p, q) * q);
+        let s = scale(&q, 6);
+        let t = fold(7);
+        // program 71
+        let (u, mut v) = split(sum_all(&[7, x]));
+        let w: Vec<i64> = vec![pick(x > v, x, v), inc(8)];
+        for _ in 1..3 {
+            let a1 = add(w.len() as i64, x);
+            v = mix(v, a1, v);
+        }
+        // program 72
+        let b1 = x % 5;
+        let b1 = b1 + (x + b1);
+        let c1 = dist(&add(x, seven()), &inc(5));
+        let _ = inc(b1.min(b1).abs());
+        let d1 = mix(c1, x, c1);
+        inc(seven() + 6);
+        // program 73
+        let e1 = add(seven(), x);
+        let e1 = e1 / 9;
+        let f1 = sum_all(&[x, e1]) != e1;
+        let h1 = seven().max(x);
+        let m1 = scale(&7, x);
+        // program 74
+        let mut n1 = fold(x);
+        for i in -2..=-1 {
+            n1 = n1 ^ i;
+        }
+        let p1 = n1 - mix(x, 59, x);
+        n1 = mix(n1, add(n1, n1), p1);
+        n1 = scale(&n1, inc(x));
+        // program 75
+        let q1: Vec<i64> = vec![pick(x > 48, x, 48), -x, 30 + x];
+        let r1 = add(x, x);
+        let mut s1 = mix(x, q1.len() as i64, x);
+        s1 = add(s1, -x);
+        let t1 = x + 3;
+        let r1 = sum_all(&[r1, mix(x + 6, add(7, seven()), 10)]);
+        // program 76
+        let u1: Vec<i64> = vec![add(x, x), inc(x), x ^ 3, inc(x)];
+        let v1 = sum_all(&[x, x]);
+        let w1 = -9;
+        let (a2, b2) = split(mix(v1, v1, w1));
+        let c2 = scale(&w1, x) < b2;
+        let mut d2 = v1.min(a2);
+        for i in -2..1 {
+            d2 = sum_all(&[d2, i, w1]);
+            d2 = sum_all(&[d2, i]);
+        }
+        // program 77
+        let e2 = x.abs();
+        let f2 = -e2;
+        let h2 = inc(x);
+        let m2 = dist(&(x - (-9)), &10);
+        let n2 = scale(&h2, 9) <= h2;
+        let p2 = -m2;
+        let mut q2 = add(e2, p2);
+        for i in 1..4 {
+            for _ in 1..=2 {
+                q2 = add(q2, p2);
+                q2 = mix(q2, i, q2);
+            }
+            q2 = mix(q2, i, h2);
+        }
+        // the results
+        (
+            (sum_all(&[sum_all(&a), b]), pick(sum_all(&a) <= 8, b, 5)),
+            (sum_vec(vec![d, x]), x - 5),
+            (pick(h, inc(m), seven()), add(m, m)),
+            inc(sum_vec(n.clone())),
+            sum_vec(vec![r, s, t]),
+            (u ^ v, sum_all(&[-9, x])),
+            d1.wrapping_mul(6_997_185_461).rem_euclid(4031),
+            pick(f1, scale(&h1, m1), seven()),
+            n1.abs().max(p1),
+            mix(s1, t1, r1),
+            (
+                pick(c2, scale(&sum_vec(u1.clone()), d2), u1.len() as i64),
+                inc(b2) < b2,
+            ),
+            (pick(n2, dist(&f2, &q2), p2), mix(-9, p2, m2) >= q2),
+        )
+    };
+    nodes(g.len(), 177, 8, SOURCE);
+    for x in [30, 23, -4] {
+        let want = direct(x);
+        let at = Case {
+            batch: 8,
+            programs: "66 to 77",
+            inputs: &x,
+            source: SOURCE,
+        };
+        at.same(g.compute(x), &want, "thread pool");
+        at.same(g.compute_with(Scheduler::Sync, x), &want, "synchronous");
+    }
+}
+
+/// Programs 78 to 83.
+fn batch_9() {
+    const SOURCE: &str = r#"
+type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
+graph!(|x: i64, y: i64| -> Results {
+    // program 78
+    let (mut a, (b, c)) = spread(add(y, x));
+    let d = b + 2;
+    for i in 0..3 {
+        let e = add(i, i);
+        a = sum_all(&[a, e]);
+    }
+    // program 79
+    let f = pick(y < x, y, x) >= x;
+    let h = scale(&x, -5);
+    // program 80
+    let m = -pick(add(x, x) == 7, x, 4);
+    // program 81
+    let mut n = add(add(46, y), x);
+    n = n + fold(seven());
+    let p = split(x ^ n);
+    // program 82
+    let q = inc(5);
+    let r = mix(add(check(37)?, q), check(q)?, y);
+    let s = [q % 2, -y, add(16, y), r - 3];
+    let t = scale(&r, 2);
+    let u = inc(t) >= t;
+    // program 83
+    let v = inc(10) != 12;
+    let mut w = inc(y);
+    let a1 = check(scale(&w, w))?;
+    w = mix(w, pick(v, w, w), y);
+    let b1 = check(y.wrapping_mul(7_013_486_535).rem_euclid(1650));
+    let c1 = b1?;
+    let mut d1 = pick((c1 ^ 59) != y, scale(&a1, x), y);
+    for i in 0..2 {
+        d1 = sum_vec(vec![d1, i]);
+        d1 = d1 * i;
+    }
+    // the results
+    Ok((sum_all([a, c, d]), pick(f, pick(h == x, h, x), 6), m.abs().max(m), p.1 % 3, pick(u, dist(&sum_all(&s), &(-7)), r), w.max(d1)))
+})"#;
+    type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
+    let g = graph!(|x: i64, y: i64| -> Results {
+        // program 78
+        let (mut a, (b, c)) = spread(add(y, x));
+        let d = b + 2;
+        for i in 0..3 {
+            let e = add(i, i);
+            a = sum_all(&[a, e]);
+        }
+        // program 79
+        let f = pick(y < x, y, x) >= x;
+        let h = scale(&x, -5);
+        // program 80
+        let m = -pick(add(x, x) == 7, x, 4);
+        // program 81
+        let mut n = add(add(46, y), x);
+        n = n + fold(seven());
+        let p = split(x ^ n);
+        // program 82
+        let q = inc(5);
+        let r = mix(add(check(37)?, q), check(q)?, y);
+        let s = [q % 2, -y, add(16, y), r - 3];
+        let t = scale(&r, 2);
+        let u = inc(t) >= t;
+        // program 83
+        let v = inc(10) != 12;
+        let mut w = inc(y);
+        let a1 = check(scale(&w, w))?;
+        w = mix(w, pick(v, w, w), y);
+        let b1 = check(y.wrapping_mul(7_013_486_535).rem_euclid(1650));
+        let c1 = b1?;
+        let mut d1 = pick((c1 ^ 59) != y, scale(&a1, x), y);
+        for i in 0..2 {
+            d1 = sum_vec(vec![d1, i]);
+            d1 = d1 * i;
+        }
+        // the results
+        Ok((
+            sum_all([a, c, d]),
+            pick(f, pick(h == x, h, x), 6),
+            m.abs().max(m),
+            p.1 % 3,
+            pick(u, dist(&sum_all(&s), &(-7)), r),
+            w.max(d1),
+        ))
+    });
+    let direct = |x: i64, y: i64| -> Results {
+        // program 78
+        let (mut a, (b, c)) = spread(add(y, x));
+        let d = b + 2;
+        for i in 0..3 {
+            let e = add(i, i);
+            a = sum_all(&[a, e]);
+        }
+        // program 79
+        let f = pick(y < x, y, x) >= x;
+        let h = scale(&x, -5);
+        // program 80
+        let m = -pick(add(x, x) == 7, x, 4);
+        // program 81
+        let mut n = add(add(46, y), x);
+        n = n + fold(seven());
+        let p = split(x ^ n);
+        // program 82
+        let q = inc(5);
+        let r = mix(add(check(37)?, q), check(q)?, y);
+        let s = [q % 2, -y, add(16, y), r - 3];
+        let t = scale(&r, 2);
+        let u = inc(t) >= t;
+        // program 83
+        let v = inc(10) != 12;
+        let mut w = inc(y);
+        let a1 = check(scale(&w, w))?;
+        w = mix(w, pick(v, w, w), y);
+        let b1 = check(y.wrapping_mul(7_013_486_535).rem_euclid(1650));
+        let c1 = b1?;
+        let mut d1 = pick((c1 ^ 59) != y, scale(&a1, x), y);
+        for i in 0..2 {
+            d1 = sum_vec(vec![d1, i]);
+            d1 = d1 * i;
+        }
+        // the results
+        Ok((
+            sum_all(&[a, c, d]),
+            pick(f, pick(h == x, h, x), 6),
+            m.abs().max(m),
+            p.1 % 3,
+            pick(u, dist(&sum_all(&s), &(-7)), r),
+            w.max(d1),
+        ))
+    };
+    nodes(g.len(), 64, 9, SOURCE);
+    for (x, y) in [(5, -10), (-26, 9), (30, -2), (-32, 26), (0, 0), (-25, -12)] {
+        let want = direct(x, y);
+        let at = Case {
+            batch: 9,
+            programs: "78 to 83",
+            inputs: &(x, y),
+            source: SOURCE,
+        };
+        at.same(g.compute(x, y), &want, "thread pool");
+        at.same(g.compute_with(Scheduler::Sync, x, y), &want, "synchronous");
+    }
+}
+
+/// Programs 84 to 95.
+fn batch_10() {
+    const SOURCE: &str = r#"
+type Results = (i64, i64, (i64, i64), i64, i64, (i64, bool), (i64, i64), (i64, i64), i64, i64, (i64, i64), i64);
+graph!(|x: i64, y: i64| -> Results {
+    // program 84
+    let a = dist(&y, &17);
+    let mut b = seven().min(a);
+    for i in 0..2 {
+        b = sum_vec(vec![b, i, x]);
+        b = b + i;
+    }
+    let c = add(x, b) ^ x;
+    b = inc(b);
+    let b = b * 15;
+    let d = b.pow(2);
+    let e = pick(inc(100) <= y, 4, y);
+    let f = add(c, e) ^ (c / 9);
+    // program 85
+    let h = split(sum_all([x, x]));
+    inc(h.0);
+    let mut m = -sum_vec(vec![y, 14]);
+    let n = inc(x);
+    m = m - mix(m, -4, n);
+    // program 86
+    let p = -9;
+    let q = y ^ 28;
+    let r = scale(&inc(8), scale(&8, x));
+    let s = sum_vec(vec![q, q]);
+    let t = pick(dist(&r, &y) > p, s, inc(5));
+    let u = pick(p < s, p, s);
+    let v = add(u, r);
+    let w = add(v, v);
+    // program 87
+    let a1 = scale(&x, x);
+    let b1 = dist(&a1, &x);
+    let c1 = sum_all(&[x + 29, a1]);
+    let d1 = c1 % 4;
+    let e1 = sum_vec(vec![d1, a1]) >= 56;
+    let mut f1 = mix(b1, b1, seven());
+    f1 = pick(mix(9, c1, f1) < b1, f1, dist(&c1, &f1));
+    let h1 = split(sum_vec(vec![a1, y, c1]));
+    let m1 = sum_all(&[b1, b1, mix(f1, seven(), 22)]);
+    // program 88
+    let (mut n1, p1) = split(pick(inc(x) != 52, y, -2));
+    let mut q1 = scale(&y, 8);
+    for i in 1..=3 {
+        let r1 = mix(i, n1, p1);
+        q1 = add(q1, r1);
+    }
+    for i in 0..2 {
+        n1 = sum_all([n1, i, p1]);
+    }
+    let s1 = scale(&mix(x, 6, n1), 42);
+    let mut t1 = inc(49);
+    t1 = sum_vec(vec![t1, sum_all([12, t1, p1])]);
+    // program 89
+    let mut u1 = inc(2);
+    for _ in 0..=2 {
+        let v1 = mix(x, u1, x);
+        u1 = sum_vec(vec![u1, v1, y]);
+    }
+    // program 90
+    let w1 = add(x, 4);
+    let a2 = add(5, scale(&y, -7));
+    let b2 = split(inc(3));
+    // program 91
+    let mut c2 = inc(10);
+    for i in 0..4 {
+        for j in 1..3 {
+            c2 = sum_all([c2, j]);
+        }
+        c2 = mix(c2, i, i);
+    }
+    let d2: Vec<i64> = vec![pick(c2 != y, c2, y), inc(-7), dist(&4, &c2), sum_vec(vec![10, 60, y])];
+    // program 92
+    let e2 = scale(&x, 5);
+    let _ = mix(x, 15, y);
+    let f2 = e2 ^ sum_all(&[y, 37]);
+    let h2 = add(f2, y);
+    let m2 = [y - 7, mix(y, f2, 100), h2 ^ y, fold(seven())];
+    let n2 = split(add(y, h2));
+    let p2 = mix(sum_vec(vec![h2, h2]), h2, inc(y));
+    // program 93
+    let q2 = mix(y, y, y);
+    let r2 = pick(inc(x) < q2, inc(10), sum_vec(vec![q2, q2]));
+    let s2: Vec<i64> = vec![inc(37), inc(25), inc(q2)];
+    // program 94
+    let t2 = y ^ 9;
+    let u2 = mix(y, (x + 10) ^ sum_vec(vec![x, t2]), y);
+    let v2 = mix(8, 32, t2);
+    // program 95
+    let w2 = pick(mix(x, x, 9) >= y, mix(10, x, y), y);
+    // the results
+    (mix(d, f, f), pick(m < 2, m, 2), (mix(t, w, r), -t), pick(e1, h1.0 * m1, f1), sum_vec(vec![q1, s1, t1]), (inc(u1), add(9, y) >= u1), (sum_vec(vec![w1 ^ 7, scale(&a2, b2.0)]), scale(&inc(8), sum_all([w1, x]))), (fold(sum_vec(d2)), add(y, y)), sum_vec(vec![sum_all(m2), n2.1, p2]), r2 - sum_vec(s2), (scale(&u2, v2), pick(t2 >= u2, t2, u2)), w2.min(w2).abs())
+})"#;
+    type Results = (
+        i64,
+        i64,
+        (i64, i64),
         i64,
         i64,
         (i64, bool),
         (i64, i64),
-        i64,
-        (i64, i64),
         (i64, i64),
         i64,
         i64,
-        i64,
-        i64,
+        (i64, i64),
         i64,
     );
-    let g = graph!(|x: i64| -> Results {
-        // program 78
-        let mut a = 2 - x;
-        for _ in 1..4 {
-            for j in 0..4 {
-                let b = add(j, a);
-                a = sum_vec(vec![a, b]);
-            }
-        }
-        // program 79
-        let mut c = fold(x);
-        for i in 0..3 {
-            c = pick(sum_all(&[6, c, seven()]) != c, c, i);
-            c = mix(c, i, i);
-        }
-        // program 80
-        let mut d = inc(mix(x, seven(), x));
-        for _ in 1..3 {
-            d = mix(inc(d), (-5) + x, d);
-        }
-        let e = mix(d, d, d) < d;
-        let f = x % 2;
-        let h = f * 3;
-        let (m, (_, n)) = spread(mix(5, d, f));
-        // program 81
-        let p = x * 19;
-        let mut p = sum_vec(vec![p, pick(x <= inc(x), x, x)]);
-        let (q, _) = split(mix(x, x, x));
-        p = p.min(sum_vec(vec![x, 9]));
-        // program 82
-        let mut r = x.min(x).abs();
-        for i in 0..=1 {
-            r = sum_all([r, i]);
-            r = sum_all([r, 4]);
-        }
-        // program 83
-        let s = mix(x, mix(x, x, x), x);
-        let t: Vec<i64> = vec![
-            scale(&x, x),
-            -s,
-            pick(scale(&x, 4) > x, inc(s), dist(&x, &s)),
-        ];
+    let g = graph!(|x: i64, y: i64| -> Results {
         // program 84
-        let mut u = x + 4;
-        for i in 1..3 {
-            let v = pick((-x) >= x, i, i);
-            u = mix(u, v, i);
+        let a = dist(&y, &17);
+        let mut b = seven().min(a);
+        for i in 0..2 {
+            b = sum_vec(vec![b, i, x]);
+            b = b + i;
         }
-        let w = mix(inc(-2), 27, u);
-        let a1 = mix(w, w, dist(&w, &x));
-        let _ = inc(a1 - 7);
+        let c = add(x, b) ^ x;
+        b = inc(b);
+        let b = b * 15;
+        let d = b.pow(2);
+        let e = pick(inc(100) <= y, 4, y);
+        let f = add(c, e) ^ (c / 9);
         // program 85
-        let (b1, c1) = split(sum_vec(vec![x, x, 4]));
-        let d1 = add(b1, b1);
-        let e1 = c1 - b1;
-        let f1 = add(9, e1) <= e1;
-        let d1 = dist(&d1, &mix(e1, c1, e1));
+        let h = split(sum_all([x, x]));
+        inc(h.0);
+        let mut m = -sum_vec(vec![y, 14]);
+        let n = inc(x);
+        m = m - mix(m, -4, n);
         // program 86
-        let h1 = 4;
-        let h1 = pick(mix(x, h1, h1) != x, h1, seven() * 8);
+        let p = -9;
+        let q = y ^ 28;
+        let r = scale(&inc(8), scale(&8, x));
+        let s = sum_vec(vec![q, q]);
+        let t = pick(dist(&r, &y) > p, s, inc(5));
+        let u = pick(p < s, p, s);
+        let v = add(u, r);
+        let w = add(v, v);
         // program 87
-        let mut m1 = inc(x);
-        for i in 0..4 {
-            m1 = mix(m1, i, m1);
-        }
-        m1 = inc(m1);
-        let n1 = mix(5, x, -5);
-        let p1 = [add(55, 13), m1.abs()];
+        let a1 = scale(&x, x);
+        let b1 = dist(&a1, &x);
+        let c1 = sum_all(&[x + 29, a1]);
+        let d1 = c1 % 4;
+        let e1 = sum_vec(vec![d1, a1]) >= 56;
+        let mut f1 = mix(b1, b1, seven());
+        f1 = pick(mix(9, c1, f1) < b1, f1, dist(&c1, &f1));
+        let h1 = split(sum_vec(vec![a1, y, c1]));
+        let m1 = sum_all(&[b1, b1, mix(f1, seven(), 22)]);
         // program 88
-        let (mut q1, (r1, s1)) = spread(inc(x));
-        q1 = sum_all(&[q1, r1 + (-5)]);
-        let _ = inc(q1.max(r1));
-        let t1 = scale(&x, s1);
-        let u1 = pick(r1 == t1, r1, t1);
-        let v1 = mix(8, 3, x) - r1;
-        // program 89
-        let w1 = (seven() ^ (-4)) >= x;
-        let mut a2 = mix(x, x, add(x, x));
-        for i in -2..2 {
-            a2 = sum_vec(vec![a2, i, a2]);
+        let (mut n1, p1) = split(pick(inc(x) != 52, y, -2));
+        let mut q1 = scale(&y, 8);
+        for i in 1..=3 {
+            let r1 = mix(i, n1, p1);
+            q1 = add(q1, r1);
         }
-        let mut b2 = mix(a2, x, a2);
-        let c2: Vec<i64> = vec![
-            dist(&seven(), &a2),
-            inc(2),
-            fold(14),
-            sum_vec(vec![14, x, 7]),
+        for i in 0..2 {
+            n1 = sum_all([n1, i, p1]);
+        }
+        let s1 = scale(&mix(x, 6, n1), 42);
+        let mut t1 = inc(49);
+        t1 = sum_vec(vec![t1, sum_all([12, t1, p1])]);
+        // program 89
+        let mut u1 = inc(2);
+        for _ in 0..=2 {
+            let v1 = mix(x, u1, x);
+            u1 = sum_vec(vec![u1, v1, y]);
+        }
+        // program 90
+        let w1 = add(x, 4);
+        let a2 = add(5, scale(&y, -7));
+        let b2 = split(inc(3));
+        // program 91
+        let mut c2 = inc(10);
+        for i in 0..4 {
+            for j in 1..3 {
+                c2 = sum_all([c2, j]);
+            }
+            c2 = mix(c2, i, i);
+        }
+        let d2: Vec<i64> = vec![
+            pick(c2 != y, c2, y),
+            inc(-7),
+            dist(&4, &c2),
+            sum_vec(vec![10, 60, y]),
         ];
-        b2 = pick(b2 > a2, b2, a2);
-        let d2 = sum_all([inc(27), dist(&a2, &a2)]);
+        // program 92
+        let e2 = scale(&x, 5);
+        let _ = mix(x, 15, y);
+        let f2 = e2 ^ sum_all(&[y, 37]);
+        let h2 = add(f2, y);
+        let m2 = [y - 7, mix(y, f2, 100), h2 ^ y, fold(seven())];
+        let n2 = split(add(y, h2));
+        let p2 = mix(sum_vec(vec![h2, h2]), h2, inc(y));
+        // program 93
+        let q2 = mix(y, y, y);
+        let r2 = pick(inc(x) < q2, inc(10), sum_vec(vec![q2, q2]));
+        let s2: Vec<i64> = vec![inc(37), inc(25), inc(q2)];
+        // program 94
+        let t2 = y ^ 9;
+        let u2 = mix(y, (x + 10) ^ sum_vec(vec![x, t2]), y);
+        let v2 = mix(8, 32, t2);
+        // program 95
+        let w2 = pick(mix(x, x, 9) >= y, mix(10, x, y), y);
         // the results
         (
-            a % 9,
-            inc(c),
-            (pick(e, mix(h, m, n), 5), mix(h, 4, h) < f),
-            (pick(p < q, p, q), mix(x, p, p)),
-            -r,
-            (inc(sum_vec(t)), add(x, x)),
-            (sum_all(&[x, w]) * 18, -a1),
-            pick(f1, d1 - 4, d1),
-            -h1,
-            sum_all(&[n1, sum_all(&p1)]),
-            add(u1, v1),
-            pick(w1, sum_vec(vec![b2, sum_vec(c2), d2]), x),
+            mix(d, f, f),
+            pick(m < 2, m, 2),
+            (mix(t, w, r), -t),
+            pick(e1, h1.0 * m1, f1),
+            sum_vec(vec![q1, s1, t1]),
+            (inc(u1), add(9, y) >= u1),
+            (
+                sum_vec(vec![w1 ^ 7, scale(&a2, b2.0)]),
+                scale(&inc(8), sum_all([w1, x])),
+            ),
+            (fold(sum_vec(d2)), add(y, y)),
+            sum_vec(vec![sum_all(m2), n2.1, p2]),
+            r2 - sum_vec(s2),
+            (scale(&u2, v2), pick(t2 >= u2, t2, u2)),
+            w2.min(w2).abs(),
         )
     });
-    let direct = |x: i64| -> Results {
-        // program 78
-        let mut a = 2 - x;
-        for _ in 1..4 {
-            for j in 0..4 {
-                let b = add(j, a);
-                a = sum_vec(vec![a, b]);
-            }
-        }
-        // program 79
-        let mut c = fold(x);
-        for i in 0..3 {
-            c = pick(sum_all(&[6, c, seven()]) != c, c, i);
-            c = mix(c, i, i);
-        }
-        // program 80
-        let mut d = inc(mix(x, seven(), x));
-        for _ in 1..3 {
-            d = mix(inc(d), (-5) + x, d);
-        }
-        let e = mix(d, d, d) < d;
-        let f = x % 2;
-        let h = f * 3;
-        let (m, (_, n)) = spread(mix(5, d, f));
-        // program 81
-        let p = x * 19;
-        let mut p = sum_vec(vec![p, pick(x <= inc(x), x, x)]);
-        let (q, _) = split(mix(x, x, x));
-        p = p.min(sum_vec(vec![x, 9]));
-        // program 82
-        let mut r = x.min(x).abs();
-        for i in 0..=1 {
-            r = sum_all(&[r, i]);
-            r = sum_all(&[r, 4]);
-        }
-        // program 83
-        let s = mix(x, mix(x, x, x), x);
-        let t: Vec<i64> = vec![
-            scale(&x, x),
-            -s,
-            pick(scale(&x, 4) > x, inc(s), dist(&x, &s)),
-        ];
+    let direct = |x: i64, y: i64| -> Results {
         // program 84
-        let mut u = x + 4;
-        for i in 1..3 {
-            let v = pick((-x) >= x, i, i);
-            u = mix(u, v, i);
+        let a = dist(&y, &17);
+        let mut b = seven().min(a);
+        for i in 0..2 {
+            b = sum_vec(vec![b, i, x]);
+            b = b + i;
         }
-        let w = mix(inc(-2), 27, u);
-        let a1 = mix(w, w, dist(&w, &x));
-        let _ = inc(a1 - 7);
+        let c = add(x, b) ^ x;
+        b = inc(b);
+        let b = b * 15;
+        let d = b.pow(2);
+        let e = pick(inc(100) <= y, 4, y);
+        let f = add(c, e) ^ (c / 9);
         // program 85
-        let (b1, c1) = split(sum_vec(vec![x, x, 4]));
-        let d1 = add(b1, b1);
-        let e1 = c1 - b1;
-        let f1 = add(9, e1) <= e1;
-        let d1 = dist(&d1, &mix(e1, c1, e1));
+        let h = split(sum_all(&[x, x]));
+        inc(h.0);
+        let mut m = -sum_vec(vec![y, 14]);
+        let n = inc(x);
+        m = m - mix(m, -4, n);
         // program 86
-        let h1 = 4;
-        let h1 = pick(mix(x, h1, h1) != x, h1, seven() * 8);
+        let p = -9;
+        let q = y ^ 28;
+        let r = scale(&inc(8), scale(&8, x));
+        let s = sum_vec(vec![q, q]);
+        let t = pick(dist(&r, &y) > p, s, inc(5));
+        let u = pick(p < s, p, s);
+        let v = add(u, r);
+        let w = add(v, v);
         // program 87
-        let mut m1 = inc(x);
-        for i in 0..4 {
-            m1 = mix(m1, i, m1);
-        }
-        m1 = inc(m1);
-        let n1 = mix(5, x, -5);
-        let p1 = [add(55, 13), m1.abs()];
+        let a1 = scale(&x, x);
+        let b1 = dist(&a1, &x);
+        let c1 = sum_all(&[x + 29, a1]);
+        let d1 = c1 % 4;
+        let e1 = sum_vec(vec![d1, a1]) >= 56;
+        let mut f1 = mix(b1, b1, seven());
+        f1 = pick(mix(9, c1, f1) < b1, f1, dist(&c1, &f1));
+        let h1 = split(sum_vec(vec![a1, y, c1]));
+        let m1 = sum_all(&[b1, b1, mix(f1, seven(), 22)]);
         // program 88
-        let (mut q1, (r1, s1)) = spread(inc(x));
-        q1 = sum_all(&[q1, r1 + (-5)]);
-        let _ = inc(q1.max(r1));
-        let t1 = scale(&x, s1);
-        let u1 = pick(r1 == t1, r1, t1);
-        let v1 = mix(8, 3, x) - r1;
-        // program 89
-        let w1 = (seven() ^ (-4)) >= x;
-        let mut a2 = mix(x, x, add(x, x));
-        for i in -2..2 {
-            a2 = sum_vec(vec![a2, i, a2]);
+        let (mut n1, p1) = split(pick(inc(x) != 52, y, -2));
+        let mut q1 = scale(&y, 8);
+        for i in 1..=3 {
+            let r1 = mix(i, n1, p1);
+            q1 = add(q1, r1);
         }
-        let mut b2 = mix(a2, x, a2);
-        let c2: Vec<i64> = vec![
-            dist(&seven(), &a2),
-            inc(2),
-            fold(14),
-            sum_vec(vec![14, x, 7]),
+        for i in 0..2 {
+            n1 = sum_all(&[n1, i, p1]);
+        }
+        let s1 = scale(&mix(x, 6, n1), 42);
+        let mut t1 = inc(49);
+        t1 = sum_vec(vec![t1, sum_all(&[12, t1, p1])]);
+        // program 89
+        let mut u1 = inc(2);
+        for _ in 0..=2 {
+            let v1 = mix(x, u1, x);
+            u1 = sum_vec(vec![u1, v1, y]);
+        }
+        // program 90
+        let w1 = add(x, 4);
+        let a2 = add(5, scale(&y, -7));
+        let b2 = split(inc(3));
+        // program 91
+        let mut c2 = inc(10);
+        for i in 0..4 {
+            for j in 1..3 {
+                c2 = sum_all(&[c2, j]);
+            }
+            c2 = mix(c2, i, i);
+        }
+        let d2: Vec<i64> = vec![
+            pick(c2 != y, c2, y),
+            inc(-7),
+            dist(&4, &c2),
+            sum_vec(vec![10, 60, y]),
         ];
-        b2 = pick(b2 > a2, b2, a2);
-        let d2 = sum_all(&[inc(27), dist(&a2, &a2)]);
+        // program 92
+        let e2 = scale(&x, 5);
+        let _ = mix(x, 15, y);
+        let f2 = e2 ^ sum_all(&[y, 37]);
+        let h2 = add(f2, y);
+        let m2 = [y - 7, mix(y, f2, 100), h2 ^ y, fold(seven())];
+        let n2 = split(add(y, h2));
+        let p2 = mix(sum_vec(vec![h2, h2]), h2, inc(y));
+        // program 93
+        let q2 = mix(y, y, y);
+        let r2 = pick(inc(x) < q2, inc(10), sum_vec(vec![q2, q2]));
+        let s2: Vec<i64> = vec![inc(37), inc(25), inc(q2)];
+        // program 94
+        let t2 = y ^ 9;
+        let u2 = mix(y, (x + 10) ^ sum_vec(vec![x, t2]), y);
+        let v2 = mix(8, 32, t2);
+        // program 95
+        let w2 = pick(mix(x, x, 9) >= y, mix(10, x, y), y);
         // the results
         (
-            a % 9,
-            inc(c),
-            (pick(e, mix(h, m, n), 5), mix(h, 4, h) < f),
-            (pick(p < q, p, q), mix(x, p, p)),
-            -r,
-            (inc(sum_vec(t.clone())), add(x, x)),
-            (sum_all(&[x, w]) * 18, -a1),
-            pick(f1, d1 - 4, d1),
-            -h1,
-            sum_all(&[n1, sum_all(&p1)]),
-            add(u1, v1),
-            pick(w1, sum_vec(vec![b2, sum_vec(c2.clone()), d2]), x),
+            mix(d, f, f),
+            pick(m < 2, m, 2),
+            (mix(t, w, r), -t),
+            pick(e1, h1.0 * m1, f1),
+            sum_vec(vec![q1, s1, t1]),
+            (inc(u1), add(9, y) >= u1),
+            (
+                sum_vec(vec![w1 ^ 7, scale(&a2, b2.0)]),
+                scale(&inc(8), sum_all(&[w1, x])),
+            ),
+            (fold(sum_vec(d2.clone())), add(y, y)),
+            sum_vec(vec![sum_all(&m2), n2.1, p2]),
+            r2 - sum_vec(s2.clone()),
+            (scale(&u2, v2), pick(t2 >= u2, t2, u2)),
+            w2.min(w2).abs(),
         )
     };
-    nodes(g.len(), 163, 8, SOURCE);
-    for x in [-5, 9, -5] {
-        let want = direct(x);
+    nodes(g.len(), 169, 10, SOURCE);
+    for (x, y) in [(6, -26), (22, 18), (2, 28)] {
+        let want = direct(x, y);
         let at = Case {
-            batch: 8,
-            programs: "78 to 89",
-            inputs: &x,
+            batch: 10,
+            programs: "84 to 95",
+            inputs: &(x, y),
             source: SOURCE,
         };
-        at.same(g.compute(x), &want, "thread pool");
-        at.same(g.compute_with(Scheduler::Sync, x), &want, "synchronous");
+        at.same(g.compute(x, y), &want, "thread pool");
+        at.same(g.compute_with(Scheduler::Sync, x, y), &want, "synchronous");
     }
 }
 
-/// Programs 90 to 101.
-fn batch_9() {
+/// Programs 96 to 107.
+fn batch_11() {
     const SOURCE: &str = r#"
-type Results = (i64, i64, i64, (i64, i64), i64, i64, i64, i64, (i64, i64), i64, i64, i64);
-graph!(|x: i64, y: i64, z: i64| -> Results {
-    // program 90
-    let _ = inc(y / 9);
-    let a = sum_vec(vec![12, x, z]) > z;
-    let mut b = pick(x >= 8, x, 8);
-    for _ in 1..4 {
-        b = mix(b, b, seven());
-    }
-    // program 91
-    let c = [fold(x), sum_all([x, y]), pick(y > x, y, x), fold(3)];
-    let (d, e) = split(inc(z));
-    let mut f = 10;
-    for i in -2..1 {
-        f = sum_vec(vec![f, i, e]);
-        f = add(f, i);
-    }
-    // program 92
-    let mut h = scale(&y, 2);
-    h = h + mix(z, 12, z);
-    let h = -h;
-    fold(2);
-    sum_all([3, h]);
-    let mut m = inc(mix(x, h, y));
-    m = pick(dist(&31, &z) < 37, m, fold(-8));
-    let (_, n) = split(seven());
-    // program 93
-    let p = inc(8);
-    let mut q = z % 4;
-    for i in -2..=1 {
-        q = add(q, i);
-    }
-    // program 94
-    let r = sum_vec(vec![6, x]);
-    let r = add(r, scale(&8, 4));
-    let mut r = pick(r == inc(r), r, r);
-    for _ in 0..2 {
-        r = r.min(x).abs();
-    }
-    let s = pick(z <= inc(z), z, z);
-    // program 95
-    let t = mix(z, y, x) >= 37;
-    let u = y + 6;
-    let mut u = u % 3;
-    let v = !t;
-    for i in -2..=-1 {
-        for j in 0..4 {
-            let w = add(j, -4);
-            u = add(u, w);
-        }
-        u = mix(u, i, z);
-    }
+type Results = (i64, (i64, i64), i64, (i64, i64), i64, (i64, bool), (i64, bool), (i64, i64), i64, (i64, bool), i64, (i64, i64));
+graph! {
     // program 96
-    let a1 = add(x, z);
-    let b1 = inc(inc(y));
-    let c1 = sum_all(&[add(a1, b1), 7, -8]);
-    let d1 = 57 + c1;
-    let e1 = sum_all([seven(), c1]);
-    let f1 = split(-seven());
+    let mut a = scale(&44, 9);
+    for _ in 1..3 {
+        for _ in 0..=2 {
+            let b = sum_all(&[a, a]);
+            a = mix(a, b, a);
+        }
+    }
     // program 97
-    let mut h1 = sum_vec(vec![x, y, y]);
-    let m1 = x - 100;
-    let m1 = m1 - 4;
-    for i in 0..=2 {
-        h1 = add(h1, i);
-    }
+    let c = inc(-6);
+    let (d, mut e) = split(inc(c));
+    e = add(e, -d);
+    let (_, f) = split(pick(mix(8, d, c) == 9, seven(), c));
     // program 98
-    let mut n1 = mix(42, x, x);
-    for i in 0..3 {
-        n1 = sum_all([n1, i]);
+    let h = mix(3, scale(&59, 36), 10);
+    let mut m = h - 5;
+    for _ in 0..2 {
+        for j in 0..=1 {
+            m = m + j;
+        }
+        m = mix(m, h, h);
     }
-    n1 = n1 ^ 3;
-    let (p1, (q1, r1)) = spread(z + n1);
     // program 99
-    let mut s1 = dist(&46, &z);
-    let t1 = pick(s1 >= x, s1, x);
-    s1 = inc(s1);
-    let u1 = pick(s1 == z, s1, z);
+    let mut n = inc(7);
+    let p = sum_all(&[n, n, n]) >= 12;
+    let mut q = 3;
+    n = add(n, scale(&n, q));
+    scale(&(-q), n - 10);
+    for i in -2..1 {
+        q = scale(&q, i);
+        q = add(q / 6, add(i, 3));
+    }
     // program 100
-    let v1 = inc(10);
-    let w1 = y * x;
-    let (_, mut a2) = split(mix(v1, w1, 4));
-    a2 = mix(a2, fold(v1), z);
+    let mut r = sum_all(&[38, -3]);
+    let s = scale(&(-r), r);
+    r = r.rem_euclid(87);
+    let _ = inc(8 - r);
+    let t = scale(&9, s);
+    let u = add(r, s);
     // program 101
-    let b2 = dist(&y, &z) == y;
-    add(-3, 8);
-    let mut c2 = fold(3);
-    c2 = pick(c2 > z, c2, z);
-    let d2 = inc(z);
-    let e2 = inc(c2);
+    let mut v = (-6) + 2;
+    for i in 0..2 {
+        let w = mix(i, v, v);
+        v = dist(&fold(v), &sum_vec(vec![w, v]));
+    }
+    // program 102
+    let a1 = sum_all(&[9, 5]);
+    let b1 = split(seven() ^ 2);
+    let c1 = sum_vec(vec![56, b1.1, pick(a1 <= inc(a1), a1, a1)]);
+    // program 103
+    let mut d1 = mix(-8, 7, 15);
+    let (e1, f1) = split(inc(-6));
+    d1 = add(d1, pick(f1 > d1, f1, d1));
+    // program 104
+    let h1 = 49 - (-6);
+    mix(h1, h1, seven());
+    sum_all(&[h1, h1]);
+    let m1 = sum_all([add(seven(), h1), h1, sum_vec(vec![h1, h1, h1])]);
+    let (_, n1) = split(scale(&h1, 9));
+    // program 105
+    let p1 = inc(40);
+    let mut q1 = inc(add(p1, p1));
+    for _ in 1..3 {
+        q1 = mix(inc(q1), (-5) + p1, q1);
+    }
+    let r1 = mix(q1, q1, q1) < q1;
+    // program 106
+    let s1 = add(6, 40);
+    let t1 = add(s1 * (-7), add(sum_all(&[s1, 5]), add(s1, s1)));
+    let u1 = [sum_vec(vec![t1, 7]), fold(s1), mix(s1, 3, s1), inc(t1)];
+    // program 107
+    let v1 = scale(&(-2), 10);
+    let w1 = 100;
+    let (a2, (_, b2)) = spread(v1 - 27);
+    let v1 = add(v1, inc(a2));
+    let mut v1 = scale(&v1, mix(w1, a2, b2));
+    for _ in 1..4 {
+        v1 = sum_vec(vec![v1, b2, v1]);
+    }
+    let v1 = add(v1, sum_vec(vec![a2, 18]));
+    let c2 = inc(v1) - scale(&w1, -4).min(w1).abs();
+    let d2 = inc(6);
+    let e2 = dist(&inc(48), &d2);
     // the results
-    (pick(a, fold(b), b), sum_vec(vec![sum_all(c), d, f]), add(m, n), (add(p, q), inc(z)), add(r, s), pick(v, inc(u), y), mix(inc(d1), scale(&e1, f1.1), e1), h1 ^ m1, (sum_vec(vec![p1, q1, r1]), r1 - 5), add(t1, u1), inc(a2), pick(b2, d2.max(e2), seven()))
+    (add(a, a), (e.max(f), e.min(f).abs()), add(m, m), (pick(p, pick(q > seven(), q, seven()), n), -n), scale(&t, u), (v ^ 4, (v + 3) >= 10), (inc(c1), inc(37) != a1), (sum_all(&[d1, e1]), mix(d1, f1, e1)), add(m1, n1), (pick(r1, inc(p1.min(seven())).abs(), p1), mix(q1, q1, seven()) != 5), sum_all(u1) - 12, (add(c2, e2), add(-7, v1)))
+}"#;
+    type Results = (
+        i64,
+        (i64, i64),
+        i64,
+        (i64, i64),
+        i64,
+        (i64, bool),
+        (i64, bool),
+        (i64, i64),
+        i64,
+        (i64, bool),
+        i64,
+        (i64, i64),
+    );
+    let g = graph! {
+        // program 96
+        let mut a = scale(&44, 9);
+        for _ in 1..3 {
+            for _ in 0..=2 {
+                let b = sum_all(&[a, a]);
+                a = mix(a, b, a);
+            }
+        }
+        // program 97
+        let c = inc(-6);
+        let (d, mut e) = split(inc(c));
+        e = add(e, -d);
+        let (_, f) = split(pick(mix(8, d, c) == 9, seven(), c));
+        // program 98
+        let h = mix(3, scale(&59, 36), 10);
+        let mut m = h - 5;
+        for _ in 0..2 {
+            for j in 0..=1 {
+                m = m + j;
+            }
+            m = mix(m, h, h);
+        }
+        // program 99
+        let mut n = inc(7);
+        let p = sum_all(&[n, n, n]) >= 12;
+        let mut q = 3;
+        n = add(n, scale(&n, q));
+        scale(&(-q), n - 10);
+        for i in -2..1 {
+            q = scale(&q, i);
+            q = add(q / 6, add(i, 3));
+        }
+        // program 100
+        let mut r = sum_all(&[38, -3]);
+        let s = scale(&(-r), r);
+        r = r.rem_euclid(87);
+        let _ = inc(8 - r);
+        let t = scale(&9, s);
+        let u = add(r, s);
+        // program 101
+        let mut v = (-6) + 2;
+        for i in 0..2 {
+            let w = mix(i, v, v);
+            v = dist(&fold(v), &sum_vec(vec![w, v]));
+        }
+        // program 102
+        let a1 = sum_all(&[9, 5]);
+        let b1 = split(seven() ^ 2);
+        let c1 = sum_vec(vec![56, b1.1, pick(a1 <= inc(a1), a1, a1)]);
+        // program 103
+        let mut d1 = mix(-8, 7, 15);
+        let (e1, f1) = split(inc(-6));
+        d1 = add(d1, pick(f1 > d1, f1, d1));
+        // program 104
+        let h1 = 49 - (-6);
+        mix(h1, h1, seven());
+        sum_all(&[h1, h1]);
+        let m1 = sum_all([add(seven(), h1), h1, sum_vec(vec![h1, h1, h1])]);
+        let (_, n1) = split(scale(&h1, 9));
+        // program 105
+        let p1 = inc(40);
+        let mut q1 = inc(add(p1, p1));
+        for _ in 1..3 {
+            q1 = mix(inc(q1), (-5) + p1, q1);
+        }
+        let r1 = mix(q1, q1, q1) < q1;
+        // program 106
+        let s1 = add(6, 40);
+        let t1 = add(s1 * (-7), add(sum_all(&[s1, 5]), add(s1, s1)));
+        let u1 = [sum_vec(vec![t1, 7]), fold(s1), mix(s1, 3, s1), inc(t1)];
+        // program 107
+        let v1 = scale(&(-2), 10);
+        let w1 = 100;
+        let (a2, (_, b2)) = spread(v1 - 27);
+        let v1 = add(v1, inc(a2));
+        let mut v1 = scale(&v1, mix(w1, a2, b2));
+        for _ in 1..4 {
+            v1 = sum_vec(vec![v1, b2, v1]);
+        }
+        let v1 = add(v1, sum_vec(vec![a2, 18]));
+        let c2 = inc(v1) - scale(&w1, -4).min(w1).abs();
+        let d2 = inc(6);
+        let e2 = dist(&inc(48), &d2);
+        // the results
+        (add(a, a), (e.max(f), e.min(f).abs()), add(m, m), (pick(p, pick(q > seven(), q, seven()), n), -n), scale(&t, u), (v ^ 4, (v + 3) >= 10), (inc(c1), inc(37) != a1), (sum_all(&[d1, e1]), mix(d1, f1, e1)), add(m1, n1), (pick(r1, inc(p1.min(seven())).abs(), p1), mix(q1, q1, seven()) != 5), sum_all(u1) - 12, (add(c2, e2), add(-7, v1)))
+    };
+    let direct = || -> Results {
+        // program 96
+        let mut a = scale(&44, 9);
+        for _ in 1..3 {
+            for _ in 0..=2 {
+                let b = sum_all(&[a, a]);
+                a = mix(a, b, a);
+            }
+        }
+        // program 97
+        let c = inc(-6);
+        let (d, mut e) = split(inc(c));
+        e = add(e, -d);
+        let (_, f) = split(pick(mix(8, d, c) == 9, seven(), c));
+        // program 98
+        let h = mix(3, scale(&59, 36), 10);
+        let mut m = h - 5;
+        for _ in 0..2 {
+            for j in 0..=1 {
+                m = m + j;
+            }
+            m = mix(m, h, h);
+        }
+        // program 99
+        let mut n = inc(7);
+        let p = sum_all(&[n, n, n]) >= 12;
+        let mut q = 3;
+        n = add(n, scale(&n, q));
+        scale(&(-q), n - 10);
+        for i in -2..1 {
+            q = scale(&q, i);
+            q = add(q / 6, add(i, 3));
+        }
+        // program 100
+        let mut r = sum_all(&[38, -3]);
+        let s = scale(&(-r), r);
+        r = r.rem_euclid(87);
+        let _ = inc(8 - r);
+        let t = scale(&9, s);
+        let u = add(r, s);
+        // program 101
+        let mut v = (-6) + 2;
+        for i in 0..2 {
+            let w = mix(i, v, v);
+            v = dist(&fold(v), &sum_vec(vec![w, v]));
+        }
+        // program 102
+        let a1 = sum_all(&[9, 5]);
+        let b1 = split(seven() ^ 2);
+        let c1 = sum_vec(vec![56, b1.1, pick(a1 <= inc(a1), a1, a1)]);
+        // program 103
+        let mut d1 = mix(-8, 7, 15);
+        let (e1, f1) = split(inc(-6));
+        d1 = add(d1, pick(f1 > d1, f1, d1));
+        // program 104
+        let h1 = 49 - (-6);
+        mix(h1, h1, seven());
+        sum_all(&[h1, h1]);
+        let m1 = sum_all(&[add(seven(), h1), h1, sum_vec(vec![h1, h1, h1])]);
+        let (_, n1) = split(scale(&h1, 9));
+        // program 105
+        let p1 = inc(40);
+        let mut q1 = inc(add(p1, p1));
+        for _ in 1..3 {
+            q1 = mix(inc(q1), (-5) + p1, q1);
+        }
+        let r1 = mix(q1, q1, q1) < q1;
+        // program 106
+        let s1 = add(6, 40);
+        let t1 = add(s1 * (-7), add(sum_all(&[s1, 5]), add(s1, s1)));
+        let u1 = [sum_vec(vec![t1, 7]), fold(s1), mix(s1, 3, s1), inc(t1)];
+        // program 107
+        let v1 = scale(&(-2), 10);
+        let w1 = 100;
+        let (a2, (_, b2)) = spread(v1 - 27);
+        let v1 = add(v1, inc(a2));
+        let mut v1 = scale(&v1, mix(w1, a2, b2));
+        for _ in 1..4 {
+            v1 = sum_vec(vec![v1, b2, v1]);
+        }
+        let v1 = add(v1, sum_vec(vec![a2, 18]));
+        let c2 = inc(v1) - scale(&w1, -4).min(w1).abs();
+        let d2 = inc(6);
+        let e2 = dist(&inc(48), &d2);
+        // the results
+        (
+            add(a, a),
+            (e.max(f), e.min(f).abs()),
+            add(m, m),
+            (pick(p, pick(q > seven(), q, seven()), n), -n),
+            scale(&t, u),
+            (v ^ 4, (v + 3) >= 10),
+            (inc(c1), inc(37) != a1),
+            (sum_all(&[d1, e1]), mix(d1, f1, e1)),
+            add(m1, n1),
+            (
+                pick(r1, inc(p1.min(seven())).abs(), p1),
+                mix(q1, q1, seven()) != 5,
+            ),
+            sum_all(&u1) - 12,
+            (add(c2, e2), add(-7, v1)),
+        )
+    };
+    nodes(g.len(), 164, 11, SOURCE);
+    let want = direct();
+    let at = Case {
+        batch: 11,
+        programs: "96 to 107",
+        inputs: &(),
+        source: SOURCE,
+    };
+    at.same(g.compute(), &want, "thread pool");
+    at.same(g.compute_with(Scheduler::Sync), &want, "synchronous");
+}
+
+/// Programs 108 to 119.
+fn batch_12() {
+    const SOURCE: &str = r#"
+type Results = (i64, i64, (i64, i64), i64, (i64, i64), (i64, i64), i64, (i64, bool), (i64, i64), (i64, i64), i64, i64);
+graph!(|x: i64| -> Results {
+    // program 108
+    let (mut a, (_, b)) = spread(inc(3));
+    for i in 1..3 {
+        let c = pick(mix(x, i, b) > b, i, k1);
+        a = pick(a != c, a, c);
+    }
+    // program 109
+    let mut d = x.abs();
+    let e = split(dist(&d, &x));
+    let mut f = inc(10);
+    d = d.min(x).abs();
+    let h = f.min(d);
+    f = scale(&f, 12);
+    let m: Vec<i64> = vec![inc(100), mix(h, 4, d), inc(d)];
+    let n = pick(inc(-5) != 58, sum_vec(vec![8, h]), inc(h));
+    // program 110
+    let p = k1.rem_euclid(28);
+    let p = scale(&p, 7);
+    let q = add(fold(k1), -8);
+    let q = pick(mix(p, q, k1) != x, q, seven() * 8);
+    let mut r = pick(q != p, q, p);
+    for _ in 0..=1 {
+        r = add(r, k1);
+    }
+    let (s, (t, u)) = spread(p ^ 9);
+    let v = -5;
+    let w = pick(t == inc(t), t, t) >= u;
+    // program 111
+    let a1: Vec<i64> = vec![pick(x < inc(x), x, x), add(k1, k1)];
+    // program 112
+    let b1 = sum_vec(vec![x, k1, k1]);
+    let (mut c1, mut d1) = split(-k1);
+    c1 = mix(c1, pick(inc(b1) < c1, d1, 9), c1);
+    let e1 = dist(&c1, &(k1 + 31));
+    let f1 = scale(&b1, e1);
+    let h1 = pick(d1 == f1, d1, f1);
+    let m1 = mix(8, 3, d1) - d1;
+    d1 = d1.max(inc(2));
+    let n1 = d1.min(h1).abs();
+    let p1 = scale(&f1, -3);
+    d1 = fold(d1);
+    let q1 = [sum_vec(vec![m1, m1, m1]), add(m1, h1), e1 * 2, p1 - m1];
+    // program 113
+    let (r1, (_, mut s1)) = spread(fold(k1));
+    let t1 = inc(add(k1, x));
+    s1 = inc(s1);
+    let u1 = fold(inc(41));
+    // program 114
+    let mut v1 = mix(x, x ^ k1, seven());
+    for i in 0..=1 {
+        v1 = add(v1, i);
+    }
+    let _ = pick(sum_all([v1, v1]) <= v1, pick(k1 > v1, k1, v1), k1);
+    let w1 = inc(7);
+    let a2 = sum_vec(vec![v1, 7, k1]);
+    let mut b2 = inc(6);
+    for i in 0..=3 {
+        b2 = sum_vec(vec![b2, i]);
+        b2 = sum_vec(vec![b2, i, a2]);
+    }
+    // program 115
+    let mut c2 = seven().abs().max(7);
+    for i in 1..3 {
+        c2 = sum_vec(vec![c2, i]);
+    }
+    for i in 0..4 {
+        let d2 = sum_all(&[i, i]);
+        c2 = dist(&c2, &d2);
+    }
+    let e2: Vec<i64> = vec![sum_vec(vec![k1, 7]), inc(12)];
+    let f2 = inc(e2.len() as i64) < x;
+    // program 116
+    let (h2, m2) = split(add(x, x));
+    let n2 = inc(h2);
+    let p2 = scale(&(-m2), 10);
+    // program 117
+    let q2 = x + 40;
+    let r2 = x * seven();
+    let (s2, t2) = split(-q2);
+    let u2 = 2;
+    let mut v2 = r2 % 2;
+    for i in 0..3 {
+        v2 = sum_vec(vec![v2, i]);
+    }
+    let mut t2 = pick(pick(v2 < inc(v2), v2, v2) >= v2, t2, mix(r2, s2, v2));
+    t2 = inc(t2);
+    let w2 = pick(v2 == s2, v2, s2);
+    let a3 = (-k1) != v2;
+    let b3 = split(u2 ^ v2);
+    // program 118
+    let (_, mut c3) = split(inc(7));
+    c3 = -c3;
+    let d3 = dist(&c3, &c3) != 7;
+    // program 119
+    let mut e3 = inc(15);
+    let mut f3 = inc(x);
+    e3 = inc(e3);
+    for i in 0..4 {
+        let h3 = scale(&i, i);
+        f3 = mix(f3, h3, e3);
+    }
+    let m3 = (f3 % 7) != x;
+    let n3 = scale(&sum_vec(vec![59, seven()]), inc(2));
+    // the results
+    (a ^ k1, sum_vec(vec![e.0, f, sum_vec(m), n]), (pick(w, sum_vec(vec![r, s, v]), x), pick(w, u, -3)), inc(sum_vec(a1)), (mix(d1, n1, sum_all(&q1)), add(5, p1)), (sum_vec(vec![r1, s1, t1, u1]), pick(r1 == u1, r1, u1)), pick(w1 != b2, w1, b2), (pick(f2, inc(c2), c2), inc(9) < c2), (dist(&n2, &p2), dist(&m2, &m2)), (pick(a3, sum_all([t2, w2, b3.1]), w2), w2.rem_euclid(75)), pick(d3, (-sum_vec(vec![c3, seven()])) ^ 3, x), pick(m3, pick(n3 <= e3, n3, e3), k1))
 })"#;
+    let k1: i64 = 47;
     type Results = (
         i64,
         i64,
-        i64,
         (i64, i64),
         i64,
-        i64,
-        i64,
-        i64,
+        (i64, i64),
         (i64, i64),
         i64,
+        (i64, bool),
+        (i64, i64),
+        (i64, i64),
         i64,
         i64,
     );
-    let g = graph!(|x: i64, y: i64, z: i64| -> Results {
-        // program 90
-        let _ = inc(y / 9);
-        let a = sum_vec(vec![12, x, z]) > z;
-        let mut b = pick(x >= 8, x, 8);
-        for _ in 1..4 {
-            b = mix(b, b, seven());
-        }
-        // program 91
-        let c = [fold(x), sum_all([x, y]), pick(y > x, y, x), fold(3)];
-        let (d, e) = split(inc(z));
-        let mut f = 10;
-        for i in -2..1 {
-            f = sum_vec(vec![f, i, e]);
-            f = add(f, i);
-        }
-        // program 92
-        let mut h = scale(&y, 2);
-        h = h + mix(z, 12, z);
-        let h = -h;
-        fold(2);
-        sum_all([3, h]);
-        let mut m = inc(mix(x, h, y));
-        m = pick(dist(&31, &z) < 37, m, fold(-8));
-        let (_, n) = split(seven());
-        // program 93
-        let p = inc(8);
-        let mut q = z % 4;
-        for i in -2..=1 {
-            q = add(q, i);
-        }
-        // program 94
-        let r = sum_vec(vec![6, x]);
-        let r = add(r, scale(&8, 4));
-        let mut r = pick(r == inc(r), r, r);
-        for _ in 0..2 {
-            r = r.min(x).abs();
-        }
-        let s = pick(z <= inc(z), z, z);
-        // program 95
-        let t = mix(z, y, x) >= 37;
-        let u = y + 6;
-        let mut u = u % 3;
-        let v = !t;
-        for i in -2..=-1 {
-            for j in 0..4 {
-                let w = add(j, -4);
-                u = add(u, w);
-            }
-            u = mix(u, i, z);
-        }
-        // program 96
-        let a1 = add(x, z);
-        let b1 = inc(inc(y));
-        let c1 = sum_all(&[add(a1, b1), 7, -8]);
-        let d1 = 57 + c1;
-        let e1 = sum_all([seven(), c1]);
-        let f1 = split(-seven());
-        // program 97
-        let mut h1 = sum_vec(vec![x, y, y]);
-        let m1 = x - 100;
-        let m1 = m1 - 4;
-        for i in 0..=2 {
-            h1 = add(h1, i);
-        }
-        // program 98
-        let mut n1 = mix(42, x, x);
-        for i in 0..3 {
-            n1 = sum_all([n1, i]);
-        }
-        n1 = n1 ^ 3;
-        let (p1, (q1, r1)) = spread(z + n1);
-        // program 99
-        let mut s1 = dist(&46, &z);
-        let t1 = pick(s1 >= x, s1, x);
-        s1 = inc(s1);
-        let u1 = pick(s1 == z, s1, z);
-        // program 100
-        let v1 = inc(10);
-        let w1 = y * x;
-        let (_, mut a2) = split(mix(v1, w1, 4));
-        a2 = mix(a2, fold(v1), z);
-        // program 101
-        let b2 = dist(&y, &z) == y;
-        add(-3, 8);
-        let mut c2 = fold(3);
-        c2 = pick(c2 > z, c2, z);
-        let d2 = inc(z);
-        let e2 = inc(c2);
-        // the results
-        (
-            pick(a, fold(b), b),
-            sum_vec(vec![sum_all(c), d, f]),
-            add(m, n),
-            (add(p, q), inc(z)),
-            add(r, s),
-            pick(v, inc(u), y),
-            mix(inc(d1), scale(&e1, f1.1), e1),
-            h1 ^ m1,
-            (sum_vec(vec![p1, q1, r1]), r1 - 5),
-            add(t1, u1),
-            inc(a2),
-            pick(b2, d2.max(e2), seven()),
-        )
-    });
-    let direct = |x: i64, y: i64, z: i64| -> Results {
-        // program 90
-        let _ = inc(y / 9);
-        let a = sum_vec(vec![12, x, z]) > z;
-        let mut b = pick(x >= 8, x, 8);
-        for _ in 1..4 {
-            b = mix(b, b, seven());
-        }
-        // program 91
-        let c = [fold(x), sum_all(&[x, y]), pick(y > x, y, x), fold(3)];
-        let (d, e) = split(inc(z));
-        let mut f = 10;
-        for i in -2..1 {
-            f = sum_vec(vec![f, i, e]);
-            f = add(f, i);
-        }
-        // program 92
-        let mut h = scale(&y, 2);
-        h = h + mix(z, 12, z);
-        let h = -h;
-        fold(2);
-        sum_all(&[3, h]);
-        let mut m = inc(mix(x, h, y));
-        m = pick(dist(&31, &z) < 37, m, fold(-8));
-        let (_, n) = split(seven());
-        // program 93
-        let p = inc(8);
-        let mut q = z % 4;
-        for i in -2..=1 {
-            q = add(q, i);
-        }
-        // program 94
-        let r = sum_vec(vec![6, x]);
-        let r = add(r, scale(&8, 4));
-        let mut r = pick(r == inc(r), r, r);
-        for _ in 0..2 {
-            r = r.min(x).abs();
-        }
-        let s = pick(z <= inc(z), z, z);
-        // program 95
-        let t = mix(z, y, x) >= 37;
-        let u = y + 6;
-        let mut u = u % 3;
-        let v = !t;
-        for i in -2..=-1 {
-            for j in 0..4 {
-                let w = add(j, -4);
-                u = add(u, w);
-            }
-            u = mix(u, i, z);
-        }
-        // program 96
-        let a1 = add(x, z);
-        let b1 = inc(inc(y));
-        let c1 = sum_all(&[add(a1, b1), 7, -8]);
-        let d1 = 57 + c1;
-        let e1 = sum_all(&[seven(), c1]);
-        let f1 = split(-seven());
-        // program 97
-        let mut h1 = sum_vec(vec![x, y, y]);
-        let m1 = x - 100;
-        let m1 = m1 - 4;
-        for i in 0..=2 {
-            h1 = add(h1, i);
-        }
-        // program 98
-        let mut n1 = mix(42, x, x);
-        for i in 0..3 {
-            n1 = sum_all(&[n1, i]);
-        }
-        n1 = n1 ^ 3;
-        let (p1, (q1, r1)) = spread(z + n1);
-        // program 99
-        let mut s1 = dist(&46, &z);
-        let t1 = pick(s1 >= x, s1, x);
-        s1 = inc(s1);
-        let u1 = pick(s1 == z, s1, z);
-        // program 100
-        let v1 = inc(10);
-        let w1 = y * x;
-        let (_, mut a2) = split(mix(v1, w1, 4));
-        a2 = mix(a2, fold(v1), z);
-        // program 101
-        let b2 = dist(&y, &z) == y;
-        add(-3, 8);
-        let mut c2 = fold(3);
-        c2 = pick(c2 > z, c2, z);
-        let d2 = inc(z);
-        let e2 = inc(c2);
-        // the results
-        (
-            pick(a, fold(b), b),
-            sum_vec(vec![sum_all(&c), d, f]),
-            add(m, n),
-            (add(p, q), inc(z)),
-            add(r, s),
-            pick(v, inc(u), y),
-            mix(inc(d1), scale(&e1, f1.1), e1),
-            h1 ^ m1,
-            (sum_vec(vec![p1, q1, r1]), r1 - 5),
-            add(t1, u1),
-            inc(a2),
-            pick(b2, d2.max(e2), seven()),
-        )
-    };
-    nodes(g.len(), 137, 9, SOURCE);
-    for (x, y, z) in [(-32, -12, 4), (-2, -8, -36), (-12, 38, 6)] {
-        let want = direct(x, y, z);
-        let at = Case {
-            batch: 9,
-            programs: "90 to 101",
-            inputs: &(x, y, z),
-            source: SOURCE,
-        };
-        at.same(g.compute(x, y, z), &want, "thread pool");
-        at.same(
-            g.compute_with(Scheduler::Sync, x, y, z),
-            &want,
-            "synchronous",
-        );
-    }
-}
-
-/// Programs 102 to 107.
-fn batch_10() {
-    const SOURCE: &str = r#"
-type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
-graph!(|x: i64| -> Results {
-    // program 102
-    let mut a = x - 4;
-    let b = sum_vec(vec![inc(x), a]);
-    let c = fold(a + 40);
-    let d = inc(9);
-    a = a % 4;
-    let b = pick(inc(check(c)?) != d, b, mix(seven(), a, b));
-    let e = check(d - b)?;
-    let f = x * 12;
-    let h = -inc(e);
-    // program 103
-    let mut m = check(x % 6)?;
-    let n = fold(x);
-    for i in 0..2 {
-        let p = sum_vec(vec![i, x]);
-        m = sum_vec(vec![m, p]);
-    }
-    // program 104
-    let (q, (_, r)) = spread(add(15, x));
-    let s = [seven(), mix(r, r, check(x)?)];
-    let t: Vec<i64> = vec![add(check(seven())?, r), inc(sum_all(&s)), sum_vec(vec![x, 8, q])];
-    let u = sum_all(&[pick(x == q, x, q), check(r)?]);
-    let v = scale(&dist(&(t.len() as i64), &seven()), check(r)?);
-    // program 105
-    let mut w = inc(check(x)?);
-    let a1 = check(seven() / 4)?;
-    let b1 = split(sum_all([x, 5, x]));
-    w = sum_all(&[w, mix(w, a1, x)]);
-    let mut c1 = inc(100);
-    for i in -2..0 {
-        c1 = add(c1, i);
-        c1 = pick((i - 2) < c1, c1, i);
-    }
-    // program 106
-    let _ = dist(&fold(x), &x);
-    let d1 = (x - (-5)) >= x;
-    let e1 = pick(inc(100) >= x, check(x)?, x);
-    let (f1, (h1, m1)) = spread(sum_all([x % 3, sum_all([9, e1])]));
-    // program 107
-    let n1 = seven();
-    let p1: Vec<i64> = vec![dist(&x, &n1), inc(9), inc(seven()), add(9, 2)];
-    let q1 = (n1 / 2) < check(p1.len() as i64)?;
-    let r1 = inc(n1);
-    let s1 = scale(&r1, 23);
-    // the results
-    Ok((add(f, h), scale(&m, n), dist(&u, &v), sum_all(&[scale(&w, 7), b1.1 + c1]), pick(d1, mix(f1, h1, m1), 6), pick(q1, scale(&s1, 46), 12)))
-})"#;
-    type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
-    let g = graph!(|x: i64| -> Results {
-        // program 102
-        let mut a = x - 4;
-        let b = sum_vec(vec![inc(x), a]);
-        let c = fold(a + 40);
-        let d = inc(9);
-        a = a % 4;
-        let b = pick(inc(check(c)?) != d, b, mix(seven(), a, b));
-        let e = check(d - b)?;
-        let f = x * 12;
-        let h = -inc(e);
-        // program 103
-        let mut m = check(x % 6)?;
-        let n = fold(x);
-        for i in 0..2 {
-            let p = sum_vec(vec![i, x]);
-            m = sum_vec(vec![m, p]);
-        }
-        // program 104
-        let (q, (_, r)) = spread(add(15, x));
-        let s = [seven(), mix(r, r, check(x)?)];
-        let t: Vec<i64> = vec![
-            add(check(seven())?, r),
-            inc(sum_all(&s)),
-            sum_vec(vec![x, 8, q]),
-        ];
-        let u = sum_all(&[pick(x == q, x, q), check(r)?]);
-        let v = scale(&dist(&(t.len() as i64), &seven()), check(r)?);
-        // program 105
-        let mut w = inc(check(x)?);
-        let a1 = check(seven() / 4)?;
-        let b1 = split(sum_all([x, 5, x]));
-        w = sum_all(&[w, mix(w, a1, x)]);
-        let mut c1 = inc(100);
-        for i in -2..0 {
-            c1 = add(c1, i);
-            c1 = pick((i - 2) < c1, c1, i);
-        }
-        // program 106
-        let _ = dist(&fold(x), &x);
-        let d1 = (x - (-5)) >= x;
-        let e1 = pick(inc(100) >= x, check(x)?, x);
-        let (f1, (h1, m1)) = spread(sum_all([x % 3, sum_all([9, e1])]));
-        // program 107
-        let n1 = seven();
-        let p1: Vec<i64> = vec![dist(&x, &n1), inc(9), inc(seven()), add(9, 2)];
-        let q1 = (n1 / 2) < check(p1.len() as i64)?;
-        let r1 = inc(n1);
-        let s1 = scale(&r1, 23);
-        // the results
-        Ok((
-            add(f, h),
-            scale(&m, n),
-            dist(&u, &v),
-            sum_all(&[scale(&w, 7), b1.1 + c1]),
-            pick(d1, mix(f1, h1, m1), 6),
-            pick(q1, scale(&s1, 46), 12),
-        ))
-    });
-    let direct = |x: i64| -> Results {
-        // program 102
-        let mut a = x - 4;
-        let b = sum_vec(vec![inc(x), a]);
-        let c = fold(a + 40);
-        let d = inc(9);
-        a = a % 4;
-        let b = pick(inc(check(c)?) != d, b, mix(seven(), a, b));
-        let e = check(d - b)?;
-        let f = x * 12;
-        let h = -inc(e);
-        // program 103
-        let mut m = check(x % 6)?;
-        let n = fold(x);
-        for i in 0..2 {
-            let p = sum_vec(vec![i, x]);
-            m = sum_vec(vec![m, p]);
-        }
-        // program 104
-        let (q, (_, r)) = spread(add(15, x));
-        let s = [seven(), mix(r, r, check(x)?)];
-        let t: Vec<i64> = vec![
-            add(check(seven())?, r),
-            inc(sum_all(&s)),
-            sum_vec(vec![x, 8, q]),
-        ];
-        let u = sum_all(&[pick(x == q, x, q), check(r)?]);
-        let v = scale(&dist(&(t.len() as i64), &seven()), check(r)?);
-        // program 105
-        let mut w = inc(check(x)?);
-        let a1 = check(seven() / 4)?;
-        let b1 = split(sum_all(&[x, 5, x]));
-        w = sum_all(&[w, mix(w, a1, x)]);
-        let mut c1 = inc(100);
-        for i in -2..0 {
-            c1 = add(c1, i);
-            c1 = pick((i - 2) < c1, c1, i);
-        }
-        // program 106
-        let _ = dist(&fold(x), &x);
-        let d1 = (x - (-5)) >= x;
-        let e1 = pick(inc(100) >= x, check(x)?, x);
-        let (f1, (h1, m1)) = spread(sum_all(&[x % 3, sum_all(&[9, e1])]));
-        // program 107
-        let n1 = seven();
-        let p1: Vec<i64> = vec![dist(&x, &n1), inc(9), inc(seven()), add(9, 2)];
-        let q1 = (n1 / 2) < check(p1.len() as i64)?;
-        let r1 = inc(n1);
-        let s1 = scale(&r1, 23);
-        // the results
-        Ok((
-            add(f, h),
-            scale(&m, n),
-            dist(&u, &v),
-            sum_all(&[scale(&w, 7), b1.1 + c1]),
-            pick(d1, mix(f1, h1, m1), 6),
-            pick(q1, scale(&s1, 46), 12),
-        ))
-    };
-    nodes(g.len(), 94, 10, SOURCE);
-    for x in [-17, -3, 27, -18, 37, -26] {
-        let want = direct(x);
-        let at = Case {
-            batch: 10,
-            programs: "102 to 107",
-            inputs: &x,
-            source: SOURCE,
-        };
-        at.same(g.compute(x), &want, "thread pool");
-        at.same(g.compute_with(Scheduler::Sync, x), &want, "synchronous");
-    }
-}
-
-/// Programs 108 to 113.
-fn batch_11() {
-    const SOURCE: &str = r#"
-type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
-graph!(|x: i64| -> Results {
-    // program 108
-    let a: Vec<i64> = vec![inc(7), add(12, check(x)?), scale(&x, seven()), (-5) + x];
-    let b = sum_all([check(a.len() as i64)? % 4, sum_vec(vec![24, x, x])]);
-    // program 109
-    let mut c = pick(x == inc(x), x, x);
-    for _ in 0..3 {
-        let d = 2 ^ 9;
-        c = sum_vec(vec![c, d, c]);
-    }
-    // program 110
-    let e = check(sum_vec(vec![28, x]))?;
-    let f = [add(e, x), add(e, e)];
-    let h = check(sum_vec(vec![e, e]));
-    let m = h?;
-    let mut e = add(e, add(e, 37));
-    e = e % 6;
-    let e = dist(&e, &add(m, 52));
-    // program 111
-    let n = dist(&x, &7);
-    let p = add(-2, n);
-    let (_, q) = split(inc(100));
-    let r = add(check(p)?, 10);
-    let s = scale(&n, 6);
-    // program 112
-    let _ = scale(&inc(x), 5);
-    let (t, u) = split(mix(check(x)?, 19, x));
-    let u = u.abs().max(u);
-    let v = mix(2, add(seven(), x), seven());
-    let w: Vec<i64> = vec![mix(u, t, t), inc(u), inc(6), add(check(v)?, x)];
-    // program 113
-    let a1 = add((-9) ^ x, scale(&x, x));
-    let (mut b1, c1) = split(add(x, x));
-    b1 = dist(&b1, &(4 ^ seven()));
-    for i in 0..3 {
-        b1 = b1 ^ i;
-    }
-    let d1 = check(x)?;
-    let mut e1 = sum_all(&[c1, check(c1)?]);
-    for i in 0..4 {
-        e1 = sum_vec(vec![e1, i]);
-        e1 = sum_vec(vec![e1, e1, 37]);
-    }
-    // the results
-    Ok((add(b, b), scale(&c, -3), sum_all([sum_all(&f), e]), pick(q >= r, q, r) * mix(r, s, s), dist(&sum_vec(w), &u), sum_all(&[a1, b1, d1, e1])))
-})"#;
-    type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
     let g = graph!(|x: i64| -> Results {
         // program 108
-        let a: Vec<i64> = vec![inc(7), add(12, check(x)?), scale(&x, seven()), (-5) + x];
-        let b = sum_all([check(a.len() as i64)? % 4, sum_vec(vec![24, x, x])]);
+        let (mut a, (_, b)) = spread(inc(3));
+        for i in 1..3 {
+            let c = pick(mix(x, i, b) > b, i, k1);
+            a = pick(a != c, a, c);
+        }
         // program 109
-        let mut c = pick(x == inc(x), x, x);
-        for _ in 0..3 {
-            let d = 2 ^ 9;
-            c = sum_vec(vec![c, d, c]);
-        }
+        let mut d = x.abs();
+        let e = split(dist(&d, &x));
+        let mut f = inc(10);
+        d = d.min(x).abs();
+        let h = f.min(d);
+        f = scale(&f, 12);
+        let m: Vec<i64> = vec![inc(100), mix(h, 4, d), inc(d)];
+        let n = pick(inc(-5) != 58, sum_vec(vec![8, h]), inc(h));
         // program 110
-        let e = check(sum_vec(vec![28, x]))?;
-        let f = [add(e, x), add(e, e)];
-        let h = check(sum_vec(vec![e, e]));
-        let m = h?;
-        let mut e = add(e, add(e, 37));
-        e = e % 6;
-        let e = dist(&e, &add(m, 52));
+        let p = k1.rem_euclid(28);
+        let p = scale(&p, 7);
+        let q = add(fold(k1), -8);
+        let q = pick(mix(p, q, k1) != x, q, seven() * 8);
+        let mut r = pick(q != p, q, p);
+        for _ in 0..=1 {
+            r = add(r, k1);
+        }
+        let (s, (t, u)) = spread(p ^ 9);
+        let v = -5;
+        let w = pick(t == inc(t), t, t) >= u;
         // program 111
-        let n = dist(&x, &7);
-        let p = add(-2, n);
-        let (_, q) = split(inc(100));
-        let r = add(check(p)?, 10);
-        let s = scale(&n, 6);
+        let a1: Vec<i64> = vec![pick(x < inc(x), x, x), add(k1, k1)];
         // program 112
-        let _ = scale(&inc(x), 5);
-        let (t, u) = split(mix(check(x)?, 19, x));
-        let u = u.abs().max(u);
-        let v = mix(2, add(seven(), x), seven());
-        let w: Vec<i64> = vec![mix(u, t, t), inc(u), inc(6), add(check(v)?, x)];
+        let b1 = sum_vec(vec![x, k1, k1]);
+        let (mut c1, mut d1) = split(-k1);
+        c1 = mix(c1, pick(inc(b1) < c1, d1, 9), c1);
+        let e1 = dist(&c1, &(k1 + 31));
+        let f1 = scale(&b1, e1);
+        let h1 = pick(d1 == f1, d1, f1);
+        let m1 = mix(8, 3, d1) - d1;
+        d1 = d1.max(inc(2));
+        let n1 = d1.min(h1).abs();
+        let p1 = scale(&f1, -3);
+        d1 = fold(d1);
+        let q1 = [sum_vec(vec![m1, m1, m1]), add(m1, h1), e1 * 2, p1 - m1];
         // program 113
-        let a1 = add((-9) ^ x, scale(&x, x));
-        let (mut b1, c1) = split(add(x, x));
-        b1 = dist(&b1, &(4 ^ seven()));
-        for i in 0..3 {
-            b1 = b1 ^ i;
+        let (r1, (_, mut s1)) = spread(fold(k1));
+        let t1 = inc(add(k1, x));
+        s1 = inc(s1);
+        let u1 = fold(inc(41));
+        // program 114
+        let mut v1 = mix(x, x ^ k1, seven());
+        for i in 0..=1 {
+            v1 = add(v1, i);
         }
-        let d1 = check(x)?;
-        let mut e1 = sum_all(&[c1, check(c1)?]);
+        let _ = pick(sum_all([v1, v1]) <= v1, pick(k1 > v1, k1, v1), k1);
+        let w1 = inc(7);
+        let a2 = sum_vec(vec![v1, 7, k1]);
+        let mut b2 = inc(6);
+        for i in 0..=3 {
+            b2 = sum_vec(vec![b2, i]);
+            b2 = sum_vec(vec![b2, i, a2]);
+        }
+        // program 115
+        let mut c2 = seven().abs().max(7);
+        for i in 1..3 {
+            c2 = sum_vec(vec![c2, i]);
+        }
         for i in 0..4 {
-            e1 = sum_vec(vec![e1, i]);
-            e1 = sum_vec(vec![e1, e1, 37]);
+            let d2 = sum_all(&[i, i]);
+            c2 = dist(&c2, &d2);
         }
+        let e2: Vec<i64> = vec![sum_vec(vec![k1, 7]), inc(12)];
+        let f2 = inc(e2.len() as i64) < x;
+        // program 116
+        let (h2, m2) = split(add(x, x));
+        let n2 = inc(h2);
+        let p2 = scale(&(-m2), 10);
+        // program 117
+        let q2 = x + 40;
+        let r2 = x * seven();
+        let (s2, t2) = split(-q2);
+        let u2 = 2;
+        let mut v2 = r2 % 2;
+        for i in 0..3 {
+            v2 = sum_vec(vec![v2, i]);
+        }
+        let mut t2 = pick(pick(v2 < inc(v2), v2, v2) >= v2, t2, mix(r2, s2, v2));
+        t2 = inc(t2);
+        let w2 = pick(v2 == s2, v2, s2);
+        let a3 = (-k1) != v2;
+        let b3 = split(u2 ^ v2);
+        // program 118
+        let (_, mut c3) = split(inc(7));
+        c3 = -c3;
+        let d3 = dist(&c3, &c3) != 7;
+        // program 119
+        let mut e3 = inc(15);
+        let mut f3 = inc(x);
+        e3 = inc(e3);
+        for i in 0..4 {
+            let h3 = scale(&i, i);
+            f3 = mix(f3, h3, e3);
+        }
+        let m3 = (f3 % 7) != x;
+        let n3 = scale(&sum_vec(vec![59, seven()]), inc(2));
         // the results
-        Ok((
-            add(b, b),
-            scale(&c, -3),
-            sum_all([sum_all(&f), e]),
-            pick(q >= r, q, r) * mix(r, s, s),
-            dist(&sum_vec(w), &u),
-            sum_all(&[a1, b1, d1, e1]),
-        ))
+        (
+            a ^ k1,
+            sum_vec(vec![e.0, f, sum_vec(m), n]),
+            (pick(w, sum_vec(vec![r, s, v]), x), pick(w, u, -3)),
+            inc(sum_vec(a1)),
+            (mix(d1, n1, sum_all(&q1)), add(5, p1)),
+            (sum_vec(vec![r1, s1, t1, u1]), pick(r1 == u1, r1, u1)),
+            pick(w1 != b2, w1, b2),
+            (pick(f2, inc(c2), c2), inc(9) < c2),
+            (dist(&n2, &p2), dist(&m2, &m2)),
+            (pick(a3, sum_all([t2, w2, b3.1]), w2), w2.rem_euclid(75)),
+            pick(d3, (-sum_vec(vec![c3, seven()])) ^ 3, x),
+            pick(m3, pick(n3 <= e3, n3, e3), k1),
+        )
     });
     let direct = |x: i64| -> Results {
         // program 108
-        let a: Vec<i64> = vec![inc(7), add(12, check(x)?), scale(&x, seven()), (-5) + x];
-        let b = sum_all(&[check(a.len() as i64)? % 4, sum_vec(vec![24, x, x])]);
+        let (mut a, (_, b)) = spread(inc(3));
+        for i in 1..3 {
+            let c = pick(mix(x, i, b) > b, i, k1);
+            a = pick(a != c, a, c);
+        }
         // program 109
-        let mut c = pick(x == inc(x), x, x);
-        for _ in 0..3 {
-            let d = 2 ^ 9;
-            c = sum_vec(vec![c, d, c]);
-        }
+        let mut d = x.abs();
+        let e = split(dist(&d, &x));
+        let mut f = inc(10);
+        d = d.min(x).abs();
+        let h = f.min(d);
+        f = scale(&f, 12);
+        let m: Vec<i64> = vec![inc(100), mix(h, 4, d), inc(d)];
+        let n = pick(inc(-5) != 58, sum_vec(vec![8, h]), inc(h));
         // program 110
-        let e = check(sum_vec(vec![28, x]))?;
-        let f = [add(e, x), add(e, e)];
-        let h = check(sum_vec(vec![e, e]));
-        let m = h?;
-        let mut e = add(e, add(e, 37));
-        e = e % 6;
-        let e = dist(&e, &add(m, 52));
+        let p = k1.rem_euclid(28);
+        let p = scale(&p, 7);
+        let q = add(fold(k1), -8);
+        let q = pick(mix(p, q, k1) != x, q, seven() * 8);
+        let mut r = pick(q != p, q, p);
+        for _ in 0..=1 {
+            r = add(r, k1);
+        }
+        let (s, (t, u)) = spread(p ^ 9);
+        let v = -5;
+        let w = pick(t == inc(t), t, t) >= u;
         // program 111
-        let n = dist(&x, &7);
-        let p = add(-2, n);
-        let (_, q) = split(inc(100));
-        let r = add(check(p)?, 10);
-        let s = scale(&n, 6);
+        let a1: Vec<i64> = vec![pick(x < inc(x), x, x), add(k1, k1)];
         // program 112
-        let _ = scale(&inc(x), 5);
-        let (t, u) = split(mix(check(x)?, 19, x));
-        let u = u.abs().max(u);
-        let v = mix(2, add(seven(), x), seven());
-        let w: Vec<i64> = vec![mix(u, t, t), inc(u), inc(6), add(check(v)?, x)];
+        let b1 = sum_vec(vec![x, k1, k1]);
+        let (mut c1, mut d1) = split(-k1);
+        c1 = mix(c1, pick(inc(b1) < c1, d1, 9), c1);
+        let e1 = dist(&c1, &(k1 + 31));
+        let f1 = scale(&b1, e1);
+        let h1 = pick(d1 == f1, d1, f1);
+        let m1 = mix(8, 3, d1) - d1;
+        d1 = d1.max(inc(2));
+        let n1 = d1.min(h1).abs();
+        let p1 = scale(&f1, -3);
+        d1 = fold(d1);
+        let q1 = [sum_vec(vec![m1, m1, m1]), add(m1, h1), e1 * 2, p1 - m1];
         // program 113
-        let a1 = add((-9) ^ x, scale(&x, x));
-        let (mut b1, c1) = split(add(x, x));
-        b1 = dist(&b1, &(4 ^ seven()));
-        for i in 0..3 {
-            b1 = b1 ^ i;
-        }
-        let d1 = check(x)?;
-        let mut e1 = sum_all(&[c1, check(c1)?]);
-        for i in 0..4 {
-            e1 = sum_vec(vec![e1, i]);
-            e1 = sum_vec(vec![e1, e1, 37]);
-        }
-        // the results
-        Ok((
-            add(b, b),
-            scale(&c, -3),
-            sum_all(&[sum_all(&f), e]),
-            pick(q >= r, q, r) * mix(r, s, s),
-            dist(&sum_vec(w.clone()), &u),
-            sum_all(&[a1, b1, d1, e1]),
-        ))
-    };
-    nodes(g.len(), 87, 11, SOURCE);
-    for x in [3, 8, 4, 34, 30, -40] {
-        let want = direct(x);
-        let at = Case {
-            batch: 11,
-            programs: "108 to 113",
-            inputs: &x,
-            source: SOURCE,
-        };
-        at.same(g.compute(x), &want, "thread pool");
-        at.same(g.compute_with(Scheduler::Sync, x), &want, "synchronous");
-    }
-}
-
-/// Programs 114 to 119.
-fn batch_12() {
-    const SOURCE: &str = r#"
-type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
-graph!(|x: i64| -> Results {
-    // program 114
-    let a = -mix(x, x, x);
-    dist(&49, &a);
-    let _ = inc(a);
-    let mut b = inc(x);
-    b = scale(&b, sum_all(&[b, b]));
-    let mut c = pick(a > 2, a, 2);
-    for i in -2..=1 {
-        c = add(c, i);
-    }
-    for i in 0..4 {
-        c = add(c, i);
-        c = mix(c, i, a);
-    }
-    // program 115
-    let mut d = check(add(-4, x))?;
-    d = d.min(inc(5));
-    let e = split(x * d);
-    let f = e.0;
-    let h = inc(d);
-    let mut m = add(3, x);
-    for i in 0..3 {
-        m = mix(m, 33, i);
-    }
-    // program 116
-    let n = inc(x);
-    let p = check(add(n, x));
-    let q = p?;
-    let mut r = inc(7);
-    for _ in 0..=3 {
-        r = sum_vec(vec![r, n]);
-    }
-    // program 117
-    let mut s = inc(seven());
-    for i in -2..0 {
-        s = inc(s.min(i).abs());
-        s = sum_vec(vec![s, i, x]);
-    }
-    // program 118
-    let mut t = add(x, x);
-    for i in 1..=3 {
-        t = mix(inc(t), add(i, x), x);
-    }
-    // program 119
-    let mut u = mix(x, x, x + 5);
-    let v = mix(x, check(seven())?, 2) > x;
-    let (w, (_, mut a1)) = spread(check(2)?);
-    a1 = a1 + 12;
-    let mut b1 = x + 2;
-    b1 = b1 * (w - 7);
-    let w = scale(&w, 3);
-    for i in 0..=3 {
-        u = mix(u, i, check(b1)?);
-        u = pick(v, u, u);
-    }
-    // the results
-    Ok((b * c, sum_vec(vec![f, h, m]), scale(&q, r), inc(s), inc(t), mix(u, a1, w)))
-})"#;
-    type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
-    let g = graph!(|x: i64| -> Results {
+        let (r1, (_, mut s1)) = spread(fold(k1));
+        let t1 = inc(add(k1, x));
+        s1 = inc(s1);
+        let u1 = fold(inc(41));
         // program 114
-        let a = -mix(x, x, x);
-        dist(&49, &a);
-        let _ = inc(a);
-        let mut b = inc(x);
-        b = scale(&b, sum_all(&[b, b]));
-        let mut c = pick(a > 2, a, 2);
-        for i in -2..=1 {
-            c = add(c, i);
+        let mut v1 = mix(x, x ^ k1, seven());
+        for i in 0..=1 {
+            v1 = add(v1, i);
         }
-        for i in 0..4 {
-            c = add(c, i);
-            c = mix(c, i, a);
+        let _ = pick(sum_all(&[v1, v1]) <= v1, pick(k1 > v1, k1, v1), k1);
+        let w1 = inc(7);
+        let a2 = sum_vec(vec![v1, 7, k1]);
+        let mut b2 = inc(6);
+        for i in 0..=3 {
+            b2 = sum_vec(vec![b2, i]);
+            b2 = sum_vec(vec![b2, i, a2]);
         }
         // program 115
-        let mut d = check(add(-4, x))?;
-        d = d.min(inc(5));
-        let e = split(x * d);
-        let f = e.0;
-        let h = inc(d);
-        let mut m = add(3, x);
-        for i in 0..3 {
-            m = mix(m, 33, i);
-        }
-        // program 116
-        let n = inc(x);
-        let p = check(add(n, x));
-        let q = p?;
-        let mut r = inc(7);
-        for _ in 0..=3 {
-            r = sum_vec(vec![r, n]);
-        }
-        // program 117
-        let mut s = inc(seven());
-        for i in -2..0 {
-            s = inc(s.min(i).abs());
-            s = sum_vec(vec![s, i, x]);
-        }
-        // program 118
-        let mut t = add(x, x);
-        for i in 1..=3 {
-            t = mix(inc(t), add(i, x), x);
-        }
-        // program 119
-        let mut u = mix(x, x, x + 5);
-        let v = mix(x, check(seven())?, 2) > x;
-        let (w, (_, mut a1)) = spread(check(2)?);
-        a1 = a1 + 12;
-        let mut b1 = x + 2;
-        b1 = b1 * (w - 7);
-        let w = scale(&w, 3);
-        for i in 0..=3 {
-            u = mix(u, i, check(b1)?);
-            u = pick(v, u, u);
-        }
-        // the results
-        Ok((
-            b * c,
-            sum_vec(vec![f, h, m]),
-            scale(&q, r),
-            inc(s),
-            inc(t),
-            mix(u, a1, w),
-        ))
-    });
-    let direct = |x: i64| -> Results {
-        // program 114
-        let a = -mix(x, x, x);
-        dist(&49, &a);
-        let _ = inc(a);
-        let mut b = inc(x);
-        b = scale(&b, sum_all(&[b, b]));
-        let mut c = pick(a > 2, a, 2);
-        for i in -2..=1 {
-            c = add(c, i);
+        let mut c2 = seven().abs().max(7);
+        for i in 1..3 {
+            c2 = sum_vec(vec![c2, i]);
         }
         for i in 0..4 {
-            c = add(c, i);
-            c = mix(c, i, a);
+            let d2 = sum_all(&[i, i]);
+            c2 = dist(&c2, &d2);
         }
-        // program 115
-        let mut d = check(add(-4, x))?;
-        d = d.min(inc(5));
-        let e = split(x * d);
-        let f = e.0;
-        let h = inc(d);
-        let mut m = add(3, x);
-        for i in 0..3 {
-            m = mix(m, 33, i);
-        }
+        let e2: Vec<i64> = vec![sum_vec(vec![k1, 7]), inc(12)];
+        let f2 = inc(e2.len() as i64) < x;
         // program 116
-        let n = inc(x);
-        let p = check(add(n, x));
-        let q = p?;
-        let mut r = inc(7);
-        for _ in 0..=3 {
-            r = sum_vec(vec![r, n]);
-        }
+        let (h2, m2) = split(add(x, x));
+        let n2 = inc(h2);
+        let p2 = scale(&(-m2), 10);
         // program 117
-        let mut s = inc(seven());
-        for i in -2..0 {
-            s = inc(s.min(i).abs());
-            s = sum_vec(vec![s, i, x]);
+        let q2 = x + 40;
+        let r2 = x * seven();
+        let (s2, t2) = split(-q2);
+        let u2 = 2;
+        let mut v2 = r2 % 2;
+        for i in 0..3 {
+            v2 = sum_vec(vec![v2, i]);
         }
+        let mut t2 = pick(pick(v2 < inc(v2), v2, v2) >= v2, t2, mix(r2, s2, v2));
+        t2 = inc(t2);
+        let w2 = pick(v2 == s2, v2, s2);
+        let a3 = (-k1) != v2;
+        let b3 = split(u2 ^ v2);
         // program 118
-        let mut t = add(x, x);
-        for i in 1..=3 {
-            t = mix(inc(t), add(i, x), x);
-        }
+        let (_, mut c3) = split(inc(7));
+        c3 = -c3;
+        let d3 = dist(&c3, &c3) != 7;
         // program 119
-        let mut u = mix(x, x, x + 5);
-        let v = mix(x, check(seven())?, 2) > x;
-        let (w, (_, mut a1)) = spread(check(2)?);
-        a1 = a1 + 12;
-        let mut b1 = x + 2;
-        b1 = b1 * (w - 7);
-        let w = scale(&w, 3);
-        for i in 0..=3 {
-            u = mix(u, i, check(b1)?);
-            u = pick(v, u, u);
+        let mut e3 = inc(15);
+        let mut f3 = inc(x);
+        e3 = inc(e3);
+        for i in 0..4 {
+            let h3 = scale(&i, i);
+            f3 = mix(f3, h3, e3);
         }
+        let m3 = (f3 % 7) != x;
+        let n3 = scale(&sum_vec(vec![59, seven()]), inc(2));
         // the results
-        Ok((
-            b * c,
-            sum_vec(vec![f, h, m]),
-            scale(&q, r),
-            inc(s),
-            inc(t),
-            mix(u, a1, w),
-        ))
+        (
+            a ^ k1,
+            sum_vec(vec![e.0, f, sum_vec(m.clone()), n]),
+            (pick(w, sum_vec(vec![r, s, v]), x), pick(w, u, -3)),
+            inc(sum_vec(a1.clone())),
+            (mix(d1, n1, sum_all(&q1)), add(5, p1)),
+            (sum_vec(vec![r1, s1, t1, u1]), pick(r1 == u1, r1, u1)),
+            pick(w1 != b2, w1, b2),
+            (pick(f2, inc(c2), c2), inc(9) < c2),
+            (dist(&n2, &p2), dist(&m2, &m2)),
+            (pick(a3, sum_all(&[t2, w2, b3.1]), w2), w2.rem_euclid(75)),
+            pick(d3, (-sum_vec(vec![c3, seven()])) ^ 3, x),
+            pick(m3, pick(n3 <= e3, n3, e3), k1),
+        )
     };
-    nodes(g.len(), 90, 12, SOURCE);
-    for x in [-40, 38, -26, 26, -10, -36] {
+    nodes(g.len(), 198, 12, SOURCE);
+    for x in [23, -19, -37] {
         let want = direct(x);
         let at = Case {
             batch: 12,
-            programs: "114 to 119",
+            programs: "108 to 119",
             inputs: &x,
             source: SOURCE,
         };
@@ -3487,964 +3665,317 @@ graph!(|x: i64| -> Results {
 /// Programs 120 to 131.
 fn batch_13() {
     const SOURCE: &str = r#"
-type Results = (i64, i64, i64, (i64, i64), i64, (i64, i64), (i64, i64), (i64, bool), i64, i64, (i64, i64), i64);
-graph!(|x: i64, y: i64| -> Results {
-    // program 120
-    let a = sum_vec(vec![5, x]);
-    let mut b = add(add(49, x), 8);
-    let _ = inc(a + b);
-    for i in 0..=1 {
-        let c = i * a;
-        b = b.min(c).abs();
-    }
-    // program 121
-    let d = [add(x, y), fold(2), scale(&y, 2), scale(&y, 37)];
-    let e = mix(x, x, add(x, seven()));
-    let e = sum_vec(vec![e, y - e]);
-    let f = split(sum_vec(vec![33, e]));
-    let h = [inc(2), pick(x >= inc(x), x, x), x + 5, y % 2];
-    // program 122
-    let m = y * 33;
-    let n = inc(5) != x;
-    let p: Vec<i64> = vec![sum_vec(vec![m, m]), inc(x)];
-    // program 123
-    let q = seven();
-    let r = mix(x, y + q, inc(x));
-    let s = (2 - q) != x;
-    let r = -r;
-    // program 124
-    let (t, (u, v)) = spread(scale(&y, 2));
-    let t = add(t, mix(v, t, t));
-    let w: Vec<i64> = vec![v + y, t.pow(2), inc(5)];
-    let a1 = -v;
-    let a1 = a1 ^ sum_all(&[w.len() as i64, w.len() as i64]);
-    // program 125
-    let b1 = -y;
-    let mut c1 = sum_all([y, y]);
-    for i in 0..2 {
-        c1 = add(inc(c1), mix(i, i, b1));
-        c1 = inc(c1 * i);
-    }
-    // program 126
-    let mut d1 = add(scale(&inc(seven()), x ^ y), seven());
-    let mut e1 = add(d1, d1);
-    e1 = e1 * 32;
-    d1 = scale(&d1, 37);
-    let f1 = fold(x) < 5;
-    // program 127
-    let mut h1 = inc(-2);
-    let m1 = sum_vec(vec![h1, h1, h1]);
-    let n1 = add(y, m1.max(h1));
-    let (_, p1) = split(n1 - m1);
-    for i in 0..2 {
-        h1 = h1 ^ i;
-    }
-    h1 = pick(h1 < inc(h1), h1, h1);
-    // program 128
-    let q1 = inc(mix(7, y, x));
-    let (r1, s1) = split(inc(seven()));
-    let t1 = add(q1, 6);
-    let u1 = -t1;
-    // program 129
-    let mut v1 = mix(5, y, inc(6));
-    let w1 = add(inc(y), sum_vec(vec![y, v1]));
-    for i in 0..=2 {
-        v1 = sum_vec(vec![v1, i]);
-    }
-    // program 130
-    let a2 = mix(scale(&y, 6), x + (-6), y);
-    let b2 = seven() % 2;
-    let c2 = scale(&y, -9).max(b2).abs();
-    let d2 = inc(-c2);
-    let (e2, (f2, h2)) = spread(c2.min(seven()).abs());
-    // program 131
-    let mut m2 = 7;
-    for i in 0..2 {
-        m2 = mix(m2, i, x);
-    }
-    let n2 = inc(5) == x;
-    let m2 = m2 + sum_all(&[m2, x, x]);
-    let p2 = y % 6;
-    let q2 = pick(mix(seven(), x, 7) <= 5, sum_vec(vec![p2, y, 35]), m2);
-    let r2 = inc(y);
-    let s2 = inc(r2);
-    let t2 = add(pick(r2 == s2, r2, s2), sum_all([x, x]));
-    // the results
-    (add(y, b), sum_vec(vec![sum_all(d), f.0, sum_all(&h)]), pick(n, inc(sum_vec(p)), y), (pick(s, r - 3, q), sum_vec(vec![q, q, q])), u.max(a1), (inc(c1), inc(b1)), (pick(f1, d1 - e1, e1), inc(y)), (sum_all(&[h1, p1]), (p1 / 4) != (-5)), sum_vec(vec![r1, s1, u1]), mix(v1, w1, y), (dist(&sum_all(&[a2, d2]), &mix(e2, f2, h2)), add(e2, 6)), pick(n2, mix(q2, t2, -3), q2))
-})"#;
-    type Results = (
-        i64,
-        i64,
-        i64,
-        (i64, i64),
-        i64,
-        (i64, i64),
-        (i64, i64),
-        (i64, bool),
-        i64,
-        i64,
-        (i64, i64),
-        i64,
-    );
-    let g = graph!(|x: i64, y: i64| -> Results {
-        // program 120
-        let a = sum_vec(vec![5, x]);
-        let mut b = add(add(49, x), 8);
-        let _ = inc(a + b);
-        for i in 0..=1 {
-            let c = i * a;
-            b = b.min(c).abs();
-        }
-        // program 121
-        let d = [add(x, y), fold(2), scale(&y, 2), scale(&y, 37)];
-        let e = mix(x, x, add(x, seven()));
-        let e = sum_vec(vec![e, y - e]);
-        let f = split(sum_vec(vec![33, e]));
-        let h = [inc(2), pick(x >= inc(x), x, x), x + 5, y % 2];
-        // program 122
-        let m = y * 33;
-        let n = inc(5) != x;
-        let p: Vec<i64> = vec![sum_vec(vec![m, m]), inc(x)];
-        // program 123
-        let q = seven();
-        let r = mix(x, y + q, inc(x));
-        let s = (2 - q) != x;
-        let r = -r;
-        // program 124
-        let (t, (u, v)) = spread(scale(&y, 2));
-        let t = add(t, mix(v, t, t));
-        let w: Vec<i64> = vec![v + y, t.pow(2), inc(5)];
-        let a1 = -v;
-        let a1 = a1 ^ sum_all(&[w.len() as i64, w.len() as i64]);
-        // program 125
-        let b1 = -y;
-        let mut c1 = sum_all([y, y]);
-        for i in 0..2 {
-            c1 = add(inc(c1), mix(i, i, b1));
-            c1 = inc(c1 * i);
-        }
-        // program 126
-        let mut d1 = add(scale(&inc(seven()), x ^ y), seven());
-        let mut e1 = add(d1, d1);
-        e1 = e1 * 32;
-        d1 = scale(&d1, 37);
-        let f1 = fold(x) < 5;
-        // program 127
-        let mut h1 = inc(-2);
-        let m1 = sum_vec(vec![h1, h1, h1]);
-        let n1 = add(y, m1.max(h1));
-        let (_, p1) = split(n1 - m1);
-        for i in 0..2 {
-            h1 = h1 ^ i;
-        }
-        h1 = pick(h1 < inc(h1), h1, h1);
-        // program 128
-        let q1 = inc(mix(7, y, x));
-        let (r1, s1) = split(inc(seven()));
-        let t1 = add(q1, 6);
-        let u1 = -t1;
-        // program 129
-        let mut v1 = mix(5, y, inc(6));
-        let w1 = add(inc(y), sum_vec(vec![y, v1]));
-        for i in 0..=2 {
-            v1 = sum_vec(vec![v1, i]);
-        }
-        // program 130
-        let a2 = mix(scale(&y, 6), x + (-6), y);
-        let b2 = seven() % 2;
-        let c2 = scale(&y, -9).max(b2).abs();
-        let d2 = inc(-c2);
-        let (e2, (f2, h2)) = spread(c2.min(seven()).abs());
-        // program 131
-        let mut m2 = 7;
-        for i in 0..2 {
-            m2 = mix(m2, i, x);
-        }
-        let n2 = inc(5) == x;
-        let m2 = m2 + sum_all(&[m2, x, x]);
-        let p2 = y % 6;
-        let q2 = pick(mix(seven(), x, 7) <= 5, sum_vec(vec![p2, y, 35]), m2);
-        let r2 = inc(y);
-        let s2 = inc(r2);
-        let t2 = add(pick(r2 == s2, r2, s2), sum_all([x, x]));
-        // the results
-        (
-            add(y, b),
-            sum_vec(vec![sum_all(d), f.0, sum_all(&h)]),
-            pick(n, inc(sum_vec(p)), y),
-            (pick(s, r - 3, q), sum_vec(vec![q, q, q])),
-            u.max(a1),
-            (inc(c1), inc(b1)),
-            (pick(f1, d1 - e1, e1), inc(y)),
-            (sum_all(&[h1, p1]), (p1 / 4) != (-5)),
-            sum_vec(vec![r1, s1, u1]),
-            mix(v1, w1, y),
-            (dist(&sum_all(&[a2, d2]), &mix(e2, f2, h2)), add(e2, 6)),
-            pick(n2, mix(q2, t2, -3), q2),
-        )
-    });
-    let direct = |x: i64, y: i64| -> Results {
-        // program 120
-        let a = sum_vec(vec![5, x]);
-        let mut b = add(add(49, x), 8);
-        let _ = inc(a + b);
-        for i in 0..=1 {
-            let c = i * a;
-            b = b.min(c).abs();
-        }
-        // program 121
-        let d = [add(x, y), fold(2), scale(&y, 2), scale(&y, 37)];
-        let e = mix(x, x, add(x, seven()));
-        let e = sum_vec(vec![e, y - e]);
-        let f = split(sum_vec(vec![33, e]));
-        let h = [inc(2), pick(x >= inc(x), x, x), x + 5, y % 2];
-        // program 122
-        let m = y * 33;
-        let n = inc(5) != x;
-        let p: Vec<i64> = vec![sum_vec(vec![m, m]), inc(x)];
-        // program 123
-        let q = seven();
-        let r = mix(x, y + q, inc(x));
-        let s = (2 - q) != x;
-        let r = -r;
-        // program 124
-        let (t, (u, v)) = spread(scale(&y, 2));
-        let t = add(t, mix(v, t, t));
-        let w: Vec<i64> = vec![v + y, t.pow(2), inc(5)];
-        let a1 = -v;
-        let a1 = a1 ^ sum_all(&[w.len() as i64, w.len() as i64]);
-        // program 125
-        let b1 = -y;
-        let mut c1 = sum_all(&[y, y]);
-        for i in 0..2 {
-            c1 = add(inc(c1), mix(i, i, b1));
-            c1 = inc(c1 * i);
-        }
-        // program 126
-        let mut d1 = add(scale(&inc(seven()), x ^ y), seven());
-        let mut e1 = add(d1, d1);
-        e1 = e1 * 32;
-        d1 = scale(&d1, 37);
-        let f1 = fold(x) < 5;
-        // program 127
-        let mut h1 = inc(-2);
-        let m1 = sum_vec(vec![h1, h1, h1]);
-        let n1 = add(y, m1.max(h1));
-        let (_, p1) = split(n1 - m1);
-        for i in 0..2 {
-            h1 = h1 ^ i;
-        }
-        h1 = pick(h1 < inc(h1), h1, h1);
-        // program 128
-        let q1 = inc(mix(7, y, x));
-        let (r1, s1) = split(inc(seven()));
-        let t1 = add(q1, 6);
-        let u1 = -t1;
-        // program 129
-        let mut v1 = mix(5, y, inc(6));
-        let w1 = add(inc(y), sum_vec(vec![y, v1]));
-        for i in 0..=2 {
-            v1 = sum_vec(vec![v1, i]);
-        }
-        // program 130
-        let a2 = mix(scale(&y, 6), x + (-6), y);
-        let b2 = seven() % 2;
-        let c2 = scale(&y, -9).max(b2).abs();
-        let d2 = inc(-c2);
-        let (e2, (f2, h2)) = spread(c2.min(seven()).abs());
-        // program 131
-        let mut m2 = 7;
-        for i in 0..2 {
-            m2 = mix(m2, i, x);
-        }
-        let n2 = inc(5) == x;
-        let m2 = m2 + sum_all(&[m2, x, x]);
-        let p2 = y % 6;
-        let q2 = pick(mix(seven(), x, 7) <= 5, sum_vec(vec![p2, y, 35]), m2);
-        let r2 = inc(y);
-        let s2 = inc(r2);
-        let t2 = add(pick(r2 == s2, r2, s2), sum_all(&[x, x]));
-        // the results
-        (
-            add(y, b),
-            sum_vec(vec![sum_all(&d), f.0, sum_all(&h)]),
-            pick(n, inc(sum_vec(p.clone())), y),
-            (pick(s, r - 3, q), sum_vec(vec![q, q, q])),
-            u.max(a1),
-            (inc(c1), inc(b1)),
-            (pick(f1, d1 - e1, e1), inc(y)),
-            (sum_all(&[h1, p1]), (p1 / 4) != (-5)),
-            sum_vec(vec![r1, s1, u1]),
-            mix(v1, w1, y),
-            (dist(&sum_all(&[a2, d2]), &mix(e2, f2, h2)), add(e2, 6)),
-            pick(n2, mix(q2, t2, -3), q2),
-        )
-    };
-    nodes(g.len(), 156, 13, SOURCE);
-    for (x, y) in [(-7, -26), (22, -6), (-22, 24)] {
-        let want = direct(x, y);
-        let at = Case {
-            batch: 13,
-            programs: "120 to 131",
-            inputs: &(x, y),
-            source: SOURCE,
-        };
-        at.same(g.compute(x, y), &want, "thread pool");
-        at.same(g.compute_with(Scheduler::Sync, x, y), &want, "synchronous");
-    }
-}
-
-/// Programs 132 to 143.
-fn batch_14() {
-    const SOURCE: &str = r#"
-type Results = ((i64, bool), (i64, i64), i64, i64, (i64, bool), i64, i64, (i64, i64), (i64, i64), (i64, bool), (i64, bool), i64);
-graph!(|x: i64, y: i64, z: i64| -> Results {
-    // program 132
-    let a = seven() <= x;
-    let _ = inc(x ^ 5);
-    let b = pick(x == inc(x), x, x);
-    let c = sum_vec(vec![z, y]);
-    let d = [sum_vec(vec![-6, c, 5]), sum_vec(vec![y, z, 5]), add(z, c)];
-    // program 133
-    let e = add(53, z);
-    let f = inc(x);
-    let h = sum_all(&[f, f, z - f]);
-    let m = e - 8;
-    // program 134
-    let mut n = mix(pick(z == x, z, x), y ^ 7, 2);
-    let p = z * 9;
-    let mut q = y.rem_euclid(82);
-    for i in -2..=-1 {
-        q = inc(q.min(i).abs());
-    }
-    let r = scale(&n, 7);
-    let s = inc(p);
-    for i in -2..=1 {
-        n = mix(n, i, q);
-    }
-    // program 135
-    let mut t = pick(z <= inc(z), z, z);
-    for _ in 0..3 {
-        t = sum_vec(vec![t, z, z]);
-    }
-    let u = mix(z, y, z);
-    let v = add(y, 4);
-    let (w, a1) = split(sum_vec(vec![t, z, x]));
-    let b1: Vec<i64> = vec![scale(&t, 2), sum_vec(vec![t, seven()]), inc(v), inc(u)];
-    // program 136
-    let c1 = [fold(seven()), y - 6];
-    let d1 = inc(z);
-    let e1 = add(pick(d1 == 9, d1, 9), y);
-    // program 137
-    let mut f1 = add(inc(x), x * 100);
-    for i in 0..4 {
-        f1 = sum_vec(vec![f1, i]);
-    }
-    let h1 = inc(12) >= z;
-    let m1 = add(-3, f1);
-    let (n1, p1) = split(sum_all([z, z]));
-    let n1 = inc(n1);
-    let q1: Vec<i64> = vec![sum_all([f1, x]), mix(6, seven(), y), -n1, sum_all([m1, seven(), 52])];
-    // program 138
-    let r1 = [(-2) * 5, dist(&seven(), &x)];
-    // program 139
-    let s1 = add(z, 12) <= y;
-    inc(y % 4);
-    let mut t1 = sum_all([37, z, x]);
-    for i in 0..4 {
-        t1 = sum_vec(vec![t1, i]);
-    }
-    let u1: Vec<i64> = vec![inc(x), pick(t1 < z, t1, z), inc(t1), sum_all(&[t1, y, t1])];
-    let mut v1 = scale(&(u1.len() as i64), -2);
-    let w1 = dist(&(-3), &t1);
-    v1 = v1 * add(w1, t1);
-    let (a2, _) = split(w1 + 10);
-    // program 140
-    let mut b2 = mix(z, z, z);
-    let c2 = inc(seven()) * 5;
-    let d2 = (56 * b2) < c2;
-    for i in 1..=3 {
-        b2 = b2 * i;
-    }
-    let e2 = [c2.pow(2), y.max(z).abs(), mix(b2, y, seven()), inc(12)];
-    let b2 = inc(b2);
-    let _ = inc(-b2);
-    let f2 = mix(sum_all(&e2), 39, c2) == z;
-    // program 141
-    let h2 = inc(add(28, x)).min(mix(z * 6, inc(-7), 12));
-    let mut h2 = -h2;
-    for _ in -2..1 {
-        let m2 = x.max(y).abs();
-        h2 = dist(&h2, &m2);
-    }
-    let (n2, (_, p2)) = spread(dist(&x, &x));
-    let q2: Vec<i64> = vec![inc(-2), scale(&h2, 100)];
-    let r2 = 6;
-    let s2 = scale(&r2, 4) != p2;
-    // program 142
-    let mut t2 = (-y) + 3;
-    t2 = t2 ^ 6;
-    let u2 = inc(z) <= x;
-    t2 = add(t2, mix(y, y, x));
-    // program 143
-    let mut v2 = mix(z, -4, y);
-    for _ in 0..3 {
-        v2 = scale(&v2, x);
-    }
-    let w2 = sum_all([v2, x]) > 2;
-    // the results
-    ((pick(a, b ^ sum_all(&d), z), sum_vec(vec![4, b, -2]) != z), (h * m, sum_vec(vec![f, e])), mix(n, r, s), mix(w, a1, sum_vec(b1)), (sum_vec(vec![sum_all(&c1), e1]), sum_all(&[z, sum_all(&c1)]) > 2), pick(h1, add(p1, sum_vec(q1)), f1), scale(&sum_all(&r1), 6), (pick(s1, mix(v1, a2, 15), a2), t1.max(v1)), (pick(f2, pick(d2, inc(fold(60)), c2), 5), y ^ 7), (pick(s2, n2.max(sum_vec(q2)), z), add(p2, n2) <= (q2.len() as i64)), (pick(u2, pick(t2 >= 37, t2, 37), z), scale(&y, 3) == t2), pick(w2, fold(mix(scale(&y, x), x, z)), z))
-})"#;
-    type Results = (
-        (i64, bool),
-        (i64, i64),
-        i64,
-        i64,
-        (i64, bool),
-        i64,
-        i64,
-        (i64, i64),
-        (i64, i64),
-        (i64, bool),
-        (i64, bool),
-        i64,
-    );
-    let g = graph!(|x: i64, y: i64, z: i64| -> Results {
-        // program 132
-        let a = seven() <= x;
-        let _ = inc(x ^ 5);
-        let b = pick(x == inc(x), x, x);
-        let c = sum_vec(vec![z, y]);
-        let d = [sum_vec(vec![-6, c, 5]), sum_vec(vec![y, z, 5]), add(z, c)];
-        // program 133
-        let e = add(53, z);
-        let f = inc(x);
-        let h = sum_all(&[f, f, z - f]);
-        let m = e - 8;
-        // program 134
-        let mut n = mix(pick(z == x, z, x), y ^ 7, 2);
-        let p = z * 9;
-        let mut q = y.rem_euclid(82);
-        for i in -2..=-1 {
-            q = inc(q.min(i).abs());
-        }
-        let r = scale(&n, 7);
-        let s = inc(p);
-        for i in -2..=1 {
-            n = mix(n, i, q);
-        }
-        // program 135
-        let mut t = pick(z <= inc(z), z, z);
-        for _ in 0..3 {
-            t = sum_vec(vec![t, z, z]);
-        }
-        let u = mix(z, y, z);
-        let v = add(y, 4);
-        let (w, a1) = split(sum_vec(vec![t, z, x]));
-        let b1: Vec<i64> = vec![scale(&t, 2), sum_vec(vec![t, seven()]), inc(v), inc(u)];
-        // program 136
-        let c1 = [fold(seven()), y - 6];
-        let d1 = inc(z);
-        let e1 = add(pick(d1 == 9, d1, 9), y);
-        // program 137
-        let mut f1 = add(inc(x), x * 100);
-        for i in 0..4 {
-            f1 = sum_vec(vec![f1, i]);
-        }
-        let h1 = inc(12) >= z;
-        let m1 = add(-3, f1);
-        let (n1, p1) = split(sum_all([z, z]));
-        let n1 = inc(n1);
-        let q1: Vec<i64> = vec![
-            sum_all([f1, x]),
-            mix(6, seven(), y),
-            -n1,
-            sum_all([m1, seven(), 52]),
-        ];
-        // program 138
-        let r1 = [(-2) * 5, dist(&seven(), &x)];
-        // program 139
-        let s1 = add(z, 12) <= y;
-        inc(y % 4);
-        let mut t1 = sum_all([37, z, x]);
-        for i in 0..4 {
-            t1 = sum_vec(vec![t1, i]);
-        }
-        let u1: Vec<i64> = vec![inc(x), pick(t1 < z, t1, z), inc(t1), sum_all(&[t1, y, t1])];
-        let mut v1 = scale(&(u1.len() as i64), -2);
-        let w1 = dist(&(-3), &t1);
-        v1 = v1 * add(w1, t1);
-        let (a2, _) = split(w1 + 10);
-        // program 140
-        let mut b2 = mix(z, z, z);
-        let c2 = inc(seven()) * 5;
-        let d2 = (56 * b2) < c2;
-        for i in 1..=3 {
-            b2 = b2 * i;
-        }
-        let e2 = [c2.pow(2), y.max(z).abs(), mix(b2, y, seven()), inc(12)];
-        let b2 = inc(b2);
-        let _ = inc(-b2);
-        let f2 = mix(sum_all(&e2), 39, c2) == z;
-        // program 141
-        let h2 = inc(add(28, x)).min(mix(z * 6, inc(-7), 12));
-        let mut h2 = -h2;
-        for _ in -2..1 {
-            let m2 = x.max(y).abs();
-            h2 = dist(&h2, &m2);
-        }
-        let (n2, (_, p2)) = spread(dist(&x, &x));
-        let q2: Vec<i64> = vec![inc(-2), scale(&h2, 100)];
-        let r2 = 6;
-        let s2 = scale(&r2, 4) != p2;
-        // program 142
-        let mut t2 = (-y) + 3;
-        t2 = t2 ^ 6;
-        let u2 = inc(z) <= x;
-        t2 = add(t2, mix(y, y, x));
-        // program 143
-        let mut v2 = mix(z, -4, y);
-        for _ in 0..3 {
-            v2 = scale(&v2, x);
-        }
-        let w2 = sum_all([v2, x]) > 2;
-        // the results
-        (
-            (pick(a, b ^ sum_all(&d), z), sum_vec(vec![4, b, -2]) != z),
-            (h * m, sum_vec(vec![f, e])),
-            mix(n, r, s),
-            mix(w, a1, sum_vec(b1)),
-            (
-                sum_vec(vec![sum_all(&c1), e1]),
-                sum_all(&[z, sum_all(&c1)]) > 2,
-            ),
-            pick(h1, add(p1, sum_vec(q1)), f1),
-            scale(&sum_all(&r1), 6),
-            (pick(s1, mix(v1, a2, 15), a2), t1.max(v1)),
-            (pick(f2, pick(d2, inc(fold(60)), c2), 5), y ^ 7),
-            (
-                pick(s2, n2.max(sum_vec(q2)), z),
-                add(p2, n2) <= (q2.len() as i64),
-            ),
-            (pick(u2, pick(t2 >= 37, t2, 37), z), scale(&y, 3) == t2),
-            pick(w2, fold(mix(scale(&y, x), x, z)), z),
-        )
-    });
-    let direct = |x: i64, y: i64, z: i64| -> Results {
-        // program 132
-        let a = seven() <= x;
-        let _ = inc(x ^ 5);
-        let b = pick(x == inc(x), x, x);
-        let c = sum_vec(vec![z, y]);
-        let d = [sum_vec(vec![-6, c, 5]), sum_vec(vec![y, z, 5]), add(z, c)];
-        // program 133
-        let e = add(53, z);
-        let f = inc(x);
-        let h = sum_all(&[f, f, z - f]);
-        let m = e - 8;
-        // program 134
-        let mut n = mix(pick(z == x, z, x), y ^ 7, 2);
-        let p = z * 9;
-        let mut q = y.rem_euclid(82);
-        for i in -2..=-1 {
-            q = inc(q.min(i).abs());
-        }
-        let r = scale(&n, 7);
-        let s = inc(p);
-        for i in -2..=1 {
-            n = mix(n, i, q);
-        }
-        // program 135
-        let mut t = pick(z <= inc(z), z, z);
-        for _ in 0..3 {
-            t = sum_vec(vec![t, z, z]);
-        }
-        let u = mix(z, y, z);
-        let v = add(y, 4);
-        let (w, a1) = split(sum_vec(vec![t, z, x]));
-        let b1: Vec<i64> = vec![scale(&t, 2), sum_vec(vec![t, seven()]), inc(v), inc(u)];
-        // program 136
-        let c1 = [fold(seven()), y - 6];
-        let d1 = inc(z);
-        let e1 = add(pick(d1 == 9, d1, 9), y);
-        // program 137
-        let mut f1 = add(inc(x), x * 100);
-        for i in 0..4 {
-            f1 = sum_vec(vec![f1, i]);
-        }
-        let h1 = inc(12) >= z;
-        let m1 = add(-3, f1);
-        let (n1, p1) = split(sum_all(&[z, z]));
-        let n1 = inc(n1);
-        let q1: Vec<i64> = vec![
-            sum_all(&[f1, x]),
-            mix(6, seven(), y),
-            -n1,
-            sum_all(&[m1, seven(), 52]),
-        ];
-        // program 138
-        let r1 = [(-2) * 5, dist(&seven(), &x)];
-        // program 139
-        let s1 = add(z, 12) <= y;
-        inc(y % 4);
-        let mut t1 = sum_all(&[37, z, x]);
-        for i in 0..4 {
-            t1 = sum_vec(vec![t1, i]);
-        }
-        let u1: Vec<i64> = vec![inc(x), pick(t1 < z, t1, z), inc(t1), sum_all(&[t1, y, t1])];
-        let mut v1 = scale(&(u1.len() as i64), -2);
-        let w1 = dist(&(-3), &t1);
-        v1 = v1 * add(w1, t1);
-        let (a2, _) = split(w1 + 10);
-        // program 140
-        let mut b2 = mix(z, z, z);
-        let c2 = inc(seven()) * 5;
-        let d2 = (56 * b2) < c2;
-        for i in 1..=3 {
-            b2 = b2 * i;
-        }
-        let e2 = [c2.pow(2), y.max(z).abs(), mix(b2, y, seven()), inc(12)];
-        let b2 = inc(b2);
-        let _ = inc(-b2);
-        let f2 = mix(sum_all(&e2), 39, c2) == z;
-        // program 141
-        let h2 = inc(add(28, x)).min(mix(z * 6, inc(-7), 12));
-        let mut h2 = -h2;
-        for _ in -2..1 {
-            let m2 = x.max(y).abs();
-            h2 = dist(&h2, &m2);
-        }
-        let (n2, (_, p2)) = spread(dist(&x, &x));
-        let q2: Vec<i64> = vec![inc(-2), scale(&h2, 100)];
-        let r2 = 6;
-        let s2 = scale(&r2, 4) != p2;
-        // program 142
-        let mut t2 = (-y) + 3;
-        t2 = t2 ^ 6;
-        let u2 = inc(z) <= x;
-        t2 = add(t2, mix(y, y, x));
-        // program 143
-        let mut v2 = mix(z, -4, y);
-        for _ in 0..3 {
-            v2 = scale(&v2, x);
-        }
-        let w2 = sum_all(&[v2, x]) > 2;
-        // the results
-        (
-            (pick(a, b ^ sum_all(&d), z), sum_vec(vec![4, b, -2]) != z),
-            (h * m, sum_vec(vec![f, e])),
-            mix(n, r, s),
-            mix(w, a1, sum_vec(b1.clone())),
-            (
-                sum_vec(vec![sum_all(&c1), e1]),
-                sum_all(&[z, sum_all(&c1)]) > 2,
-            ),
-            pick(h1, add(p1, sum_vec(q1.clone())), f1),
-            scale(&sum_all(&r1), 6),
-            (pick(s1, mix(v1, a2, 15), a2), t1.max(v1)),
-            (pick(f2, pick(d2, inc(fold(60)), c2), 5), y ^ 7),
-            (
-                pick(s2, n2.max(sum_vec(q2.clone())), z),
-                add(p2, n2) <= (q2.len() as i64),
-            ),
-            (pick(u2, pick(t2 >= 37, t2, 37), z), scale(&y, 3) == t2),
-            pick(w2, fold(mix(scale(&y, x), x, z)), z),
-        )
-    };
-    nodes(g.len(), 183, 14, SOURCE);
-    for (x, y, z) in [(-21, 15, -1), (15, 34, 21), (12, 16, -19)] {
-        let want = direct(x, y, z);
-        let at = Case {
-            batch: 14,
-            programs: "132 to 143",
-            inputs: &(x, y, z),
-            source: SOURCE,
-        };
-        at.same(g.compute(x, y, z), &want, "thread pool");
-        at.same(
-            g.compute_with(Scheduler::Sync, x, y, z),
-            &want,
-            "synchronous",
-        );
-    }
-}
-
-/// Programs 144 to 155.
-fn batch_15() {
-    const SOURCE: &str = r#"
-type Results = ((i64, i64), i64, (i64, bool), i64, (i64, i64), i64, i64, i64, i64, (i64, i64), (i64, i64), (i64, i64));
+type Results = (i64, (i64, bool), (i64, i64), (i64, i64), i64, i64, i64, i64, i64, i64, (i64, i64), (i64, bool));
 graph!(|x: i64| -> Results {
-    // program 144
-    let mut a = x * 2;
-    a = mix(a, a, seven());
-    let b = mix(a, x, a) == x;
-    let c = dist(&dist(&a, &x).abs(), &mix(a, 33, x));
-    // program 145
-    let mut d = add(x, x);
-    for i in -2..0 {
-        let e = mix(i, d, d);
-        d = scale(&d, e);
+    // program 120
+    let _ = fold(k1);
+    let (a, _) = split(fold(x));
+    let a = a + 2;
+    let a = add(a, x ^ 37);
+    let b = [x ^ 100, k1 ^ x, add(k1, k1), scale(&x, 7)];
+    let a = inc(a);
+    // program 121
+    let mut c = scale(&x, 9);
+    c = inc(c);
+    let d = mix(42, k1, k1);
+    let e: Vec<i64> = vec![d.wrapping_mul(8_985_694_566).rem_euclid(3130), inc(x), sum_all([x, k1, x])];
+    let d = d.min(x - k1);
+    c = sum_all(&[c, sum_all([seven(), k1])]);
+    // program 122
+    let f = x / 2;
+    let h = inc(x) >= (-2);
+    let (_, m) = split(mix(seven(), k1, f));
+    let n = sum_all([k1, f, k1]) / 3;
+    let (p, (_, q)) = spread(inc(3));
+    // program 123
+    let mut r = 8 ^ k1;
+    for i in -2..1 {
+        r = mix(r, i, 3);
     }
-    mix(inc(x), d, d);
-    let f = sum_vec(vec![x, x]);
-    let mut h = inc(x);
-    for i in 0..2 {
-        let m = dist(&(-6), &i);
-        h = h + m;
+    // program 124
+    let mut s = inc(k1);
+    s = s.max(mix(seven(), k1, s));
+    // program 125
+    let t = inc(x);
+    let u = x - 8;
+    let (v, w) = split(k1.max(u));
+    let a1 = sum_all(&[mix(3, u, u), -9]);
+    let b1 = (a1 ^ 7) != seven();
+    // program 126
+    let mut c1 = inc(k1).min(x).abs();
+    let mut d1 = add(2, x) - k1;
+    d1 = d1 ^ scale(&d1, 3);
+    c1 = inc(c1);
+    let (e1, f1) = split(inc(c1));
+    let h1 = d1.rem_euclid(57);
+    let mut m1 = mix(5, h1, e1);
+    for _ in 0..2 {
+        m1 = dist(&m1, &c1);
+        m1 = add(m1, x);
     }
-    // program 146
-    let n = inc(x);
-    let p = mix(x, x, x);
-    let q: Vec<i64> = vec![add(n, p), p % 7];
-    // program 147
-    let r = mix(mix(x, x, x), x, 2);
-    let r = scale(&r, pick(r >= inc(r), r, r));
-    // program 148
-    let mut s = inc(2);
-    for i in -2..=-1 {
-        let t = inc(i + x);
-        s = add(s, t);
+    // program 127
+    let n1 = sum_vec(vec![5, x]);
+    let mut p1 = add(add(49, x), 8);
+    let _ = inc(n1 + p1);
+    for i in 0..=1 {
+        let q1 = i * n1;
+        p1 = p1.min(q1).abs();
     }
-    let u = sum_all(&[-2, x, inc(s)]);
-    // program 149
-    let mut v = pick(x <= inc(x), x, x);
-    for i in 0..3 {
-        let w = add(i, v);
-        v = add(v, w);
-    }
-    // program 150
-    let a1 = mix(seven() + x, 8, inc(37));
-    let b1 = dist(&add(-8, x), &a1);
-    let a1 = a1 + 2;
-    add(x, x);
-    // program 151
-    let c1 = inc(x);
-    let mut d1 = 48;
-    for i in 1..=3 {
-        d1 = sum_all([d1, i, i]);
-    }
-    let (mut e1, _) = split(c1.min(x));
-    e1 = e1.min(mix(x, c1, x));
-    // program 152
-    let mut f1 = fold(x);
-    for _ in 0..3 {
-        for _ in 0..=2 {
-            f1 = mix(f1, f1, x);
+    // program 128
+    let r1 = [add(x, k1), fold(2), scale(&k1, 2), scale(&k1, 37)];
+    let s1 = mix(x, x, add(x, seven()));
+    let s1 = sum_vec(vec![s1, k1 - s1]);
+    let t1 = split(sum_vec(vec![33, s1]));
+    let u1 = [inc(2), pick(x >= inc(x), x, x), x + 5, k1 % 2];
+    // program 129
+    let v1 = k1 * 33;
+    let w1 = inc(5) != x;
+    let a2: Vec<i64> = vec![sum_vec(vec![v1, v1]), inc(x)];
+    // program 130
+    let b2 = seven();
+    let c2 = mix(x, k1 + b2, inc(x));
+    let d2 = (2 - b2) != x;
+    let c2 = -c2;
+    // program 131
+    let e2 = sum_all(&[k1, dist(&x, &k1)]);
+    let (f2, h2) = split(pick(k1 < 9, k1, 9));
+    let mut m2 = pick(e2 != 7, e2, 7);
+    for i in -2..1 {
+        for j in -2..1 {
+            m2 = sum_all(&[m2, j]);
         }
+        m2 = mix(m2, i, e2);
     }
-    // program 153
-    let _ = add(inc(x), seven());
-    let h1 = inc(2) > 8;
-    // program 154
-    let m1 = fold(2);
-    let n1 = scale(&inc(x), pick(x < inc(x), x, x));
-    // program 155
-    let p1: Vec<i64> = vec![pick((-seven()) <= x, seven(), x), sum_all([x, x, x]), scale(&x, x), fold(4)];
     // the results
-    ((pick(b, inc(c), c), c + a), f + h, (inc(sum_vec(q)), seven() < p), add(r, r), (u.min(-6).abs(), s.max(-5)), inc(v), sum_all(&[b1, a1]), sum_vec(vec![d1, e1]), scale(&f1, 3), (pick(h1, inc(pick(x == seven(), x, seven())), x), add(inc(x), add(x, x))), (mix(m1, n1, 100), fold(x)), (dist(&sum_vec(p1), &x), x + 12))
+    (add(sum_all(b), a), (pick((-c) == c, inc(c), add(sum_vec(e), d)), pick(c <= k1, c, k1) < k1), (pick(h, sum_vec(vec![m, n, p, q]), k1), sum_all(&[n, p, 2])), (pick(r < (-6), r, -6), x.min(r).abs()), inc(s), pick(b1, mix(t, v, w), v), scale(&f1, m1), fold(p1), sum_vec(vec![sum_all(r1), t1.0, sum_all(&u1)]), pick(w1, inc(sum_vec(a2)), k1), (pick(d2, c2 - 3, b2), sum_vec(vec![b2, b2, b2])), (mix(f2, h2, m2), fold(e2) != f2))
 })"#;
+    let k1: i64 = 20;
     type Results = (
-        (i64, i64),
         i64,
         (i64, bool),
-        i64,
-        (i64, i64),
-        i64,
-        i64,
-        i64,
-        i64,
         (i64, i64),
         (i64, i64),
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
         (i64, i64),
+        (i64, bool),
     );
     let g = graph!(|x: i64| -> Results {
-        // program 144
-        let mut a = x * 2;
-        a = mix(a, a, seven());
-        let b = mix(a, x, a) == x;
-        let c = dist(&dist(&a, &x).abs(), &mix(a, 33, x));
-        // program 145
-        let mut d = add(x, x);
-        for i in -2..0 {
-            let e = mix(i, d, d);
-            d = scale(&d, e);
-        }
-        mix(inc(x), d, d);
-        let f = sum_vec(vec![x, x]);
-        let mut h = inc(x);
-        for i in 0..2 {
-            let m = dist(&(-6), &i);
-            h = h + m;
-        }
-        // program 146
-        let n = inc(x);
-        let p = mix(x, x, x);
-        let q: Vec<i64> = vec![add(n, p), p % 7];
-        // program 147
-        let r = mix(mix(x, x, x), x, 2);
-        let r = scale(&r, pick(r >= inc(r), r, r));
-        // program 148
-        let mut s = inc(2);
-        for i in -2..=-1 {
-            let t = inc(i + x);
-            s = add(s, t);
-        }
-        let u = sum_all(&[-2, x, inc(s)]);
-        // program 149
-        let mut v = pick(x <= inc(x), x, x);
-        for i in 0..3 {
-            let w = add(i, v);
-            v = add(v, w);
-        }
-        // program 150
-        let a1 = mix(seven() + x, 8, inc(37));
-        let b1 = dist(&add(-8, x), &a1);
-        let a1 = a1 + 2;
-        add(x, x);
-        // program 151
-        let c1 = inc(x);
-        let mut d1 = 48;
-        for i in 1..=3 {
-            d1 = sum_all([d1, i, i]);
-        }
-        let (mut e1, _) = split(c1.min(x));
-        e1 = e1.min(mix(x, c1, x));
-        // program 152
-        let mut f1 = fold(x);
-        for _ in 0..3 {
-            for _ in 0..=2 {
-                f1 = mix(f1, f1, x);
-            }
-        }
-        // program 153
-        let _ = add(inc(x), seven());
-        let h1 = inc(2) > 8;
-        // program 154
-        let m1 = fold(2);
-        let n1 = scale(&inc(x), pick(x < inc(x), x, x));
-        // program 155
-        let p1: Vec<i64> = vec![
-            pick((-seven()) <= x, seven(), x),
-            sum_all([x, x, x]),
-            scale(&x, x),
-            fold(4),
+        // program 120
+        let _ = fold(k1);
+        let (a, _) = split(fold(x));
+        let a = a + 2;
+        let a = add(a, x ^ 37);
+        let b = [x ^ 100, k1 ^ x, add(k1, k1), scale(&x, 7)];
+        let a = inc(a);
+        // program 121
+        let mut c = scale(&x, 9);
+        c = inc(c);
+        let d = mix(42, k1, k1);
+        let e: Vec<i64> = vec![
+            d.wrapping_mul(8_985_694_566).rem_euclid(3130),
+            inc(x),
+            sum_all([x, k1, x]),
         ];
+        let d = d.min(x - k1);
+        c = sum_all(&[c, sum_all([seven(), k1])]);
+        // program 122
+        let f = x / 2;
+        let h = inc(x) >= (-2);
+        let (_, m) = split(mix(seven(), k1, f));
+        let n = sum_all([k1, f, k1]) / 3;
+        let (p, (_, q)) = spread(inc(3));
+        // program 123
+        let mut r = 8 ^ k1;
+        for i in -2..1 {
+            r = mix(r, i, 3);
+        }
+        // program 124
+        let mut s = inc(k1);
+        s = s.max(mix(seven(), k1, s));
+        // program 125
+        let t = inc(x);
+        let u = x - 8;
+        let (v, w) = split(k1.max(u));
+        let a1 = sum_all(&[mix(3, u, u), -9]);
+        let b1 = (a1 ^ 7) != seven();
+        // program 126
+        let mut c1 = inc(k1).min(x).abs();
+        let mut d1 = add(2, x) - k1;
+        d1 = d1 ^ scale(&d1, 3);
+        c1 = inc(c1);
+        let (e1, f1) = split(inc(c1));
+        let h1 = d1.rem_euclid(57);
+        let mut m1 = mix(5, h1, e1);
+        for _ in 0..2 {
+            m1 = dist(&m1, &c1);
+            m1 = add(m1, x);
+        }
+        // program 127
+        let n1 = sum_vec(vec![5, x]);
+        let mut p1 = add(add(49, x), 8);
+        let _ = inc(n1 + p1);
+        for i in 0..=1 {
+            let q1 = i * n1;
+            p1 = p1.min(q1).abs();
+        }
+        // program 128
+        let r1 = [add(x, k1), fold(2), scale(&k1, 2), scale(&k1, 37)];
+        let s1 = mix(x, x, add(x, seven()));
+        let s1 = sum_vec(vec![s1, k1 - s1]);
+        let t1 = split(sum_vec(vec![33, s1]));
+        let u1 = [inc(2), pick(x >= inc(x), x, x), x + 5, k1 % 2];
+        // program 129
+        let v1 = k1 * 33;
+        let w1 = inc(5) != x;
+        let a2: Vec<i64> = vec![sum_vec(vec![v1, v1]), inc(x)];
+        // program 130
+        let b2 = seven();
+        let c2 = mix(x, k1 + b2, inc(x));
+        let d2 = (2 - b2) != x;
+        let c2 = -c2;
+        // program 131
+        let e2 = sum_all(&[k1, dist(&x, &k1)]);
+        let (f2, h2) = split(pick(k1 < 9, k1, 9));
+        let mut m2 = pick(e2 != 7, e2, 7);
+        for i in -2..1 {
+            for j in -2..1 {
+                m2 = sum_all(&[m2, j]);
+            }
+            m2 = mix(m2, i, e2);
+        }
         // the results
         (
-            (pick(b, inc(c), c), c + a),
-            f + h,
-            (inc(sum_vec(q)), seven() < p),
-            add(r, r),
-            (u.min(-6).abs(), s.max(-5)),
-            inc(v),
-            sum_all(&[b1, a1]),
-            sum_vec(vec![d1, e1]),
-            scale(&f1, 3),
+            add(sum_all(b), a),
             (
-                pick(h1, inc(pick(x == seven(), x, seven())), x),
-                add(inc(x), add(x, x)),
+                pick((-c) == c, inc(c), add(sum_vec(e), d)),
+                pick(c <= k1, c, k1) < k1,
             ),
-            (mix(m1, n1, 100), fold(x)),
-            (dist(&sum_vec(p1), &x), x + 12),
+            (pick(h, sum_vec(vec![m, n, p, q]), k1), sum_all(&[n, p, 2])),
+            (pick(r < (-6), r, -6), x.min(r).abs()),
+            inc(s),
+            pick(b1, mix(t, v, w), v),
+            scale(&f1, m1),
+            fold(p1),
+            sum_vec(vec![sum_all(r1), t1.0, sum_all(&u1)]),
+            pick(w1, inc(sum_vec(a2)), k1),
+            (pick(d2, c2 - 3, b2), sum_vec(vec![b2, b2, b2])),
+            (mix(f2, h2, m2), fold(e2) != f2),
         )
     });
     let direct = |x: i64| -> Results {
-        // program 144
-        let mut a = x * 2;
-        a = mix(a, a, seven());
-        let b = mix(a, x, a) == x;
-        let c = dist(&dist(&a, &x).abs(), &mix(a, 33, x));
-        // program 145
-        let mut d = add(x, x);
-        for i in -2..0 {
-            let e = mix(i, d, d);
-            d = scale(&d, e);
-        }
-        mix(inc(x), d, d);
-        let f = sum_vec(vec![x, x]);
-        let mut h = inc(x);
-        for i in 0..2 {
-            let m = dist(&(-6), &i);
-            h = h + m;
-        }
-        // program 146
-        let n = inc(x);
-        let p = mix(x, x, x);
-        let q: Vec<i64> = vec![add(n, p), p % 7];
-        // program 147
-        let r = mix(mix(x, x, x), x, 2);
-        let r = scale(&r, pick(r >= inc(r), r, r));
-        // program 148
-        let mut s = inc(2);
-        for i in -2..=-1 {
-            let t = inc(i + x);
-            s = add(s, t);
-        }
-        let u = sum_all(&[-2, x, inc(s)]);
-        // program 149
-        let mut v = pick(x <= inc(x), x, x);
-        for i in 0..3 {
-            let w = add(i, v);
-            v = add(v, w);
-        }
-        // program 150
-        let a1 = mix(seven() + x, 8, inc(37));
-        let b1 = dist(&add(-8, x), &a1);
-        let a1 = a1 + 2;
-        add(x, x);
-        // program 151
-        let c1 = inc(x);
-        let mut d1 = 48;
-        for i in 1..=3 {
-            d1 = sum_all(&[d1, i, i]);
-        }
-        let (mut e1, _) = split(c1.min(x));
-        e1 = e1.min(mix(x, c1, x));
-        // program 152
-        let mut f1 = fold(x);
-        for _ in 0..3 {
-            for _ in 0..=2 {
-                f1 = mix(f1, f1, x);
-            }
-        }
-        // program 153
-        let _ = add(inc(x), seven());
-        let h1 = inc(2) > 8;
-        // program 154
-        let m1 = fold(2);
-        let n1 = scale(&inc(x), pick(x < inc(x), x, x));
-        // program 155
-        let p1: Vec<i64> = vec![
-            pick((-seven()) <= x, seven(), x),
-            sum_all(&[x, x, x]),
-            scale(&x, x),
-            fold(4),
+        // program 120
+        let _ = fold(k1);
+        let (a, _) = split(fold(x));
+        let a = a + 2;
+        let a = add(a, x ^ 37);
+        let b = [x ^ 100, k1 ^ x, add(k1, k1), scale(&x, 7)];
+        let a = inc(a);
+        // program 121
+        let mut c = scale(&x, 9);
+        c = inc(c);
+        let d = mix(42, k1, k1);
+        let e: Vec<i64> = vec![
+            d.wrapping_mul(8_985_694_566).rem_euclid(3130),
+            inc(x),
+            sum_all(&[x, k1, x]),
         ];
+        let d = d.min(x - k1);
+        c = sum_all(&[c, sum_all(&[seven(), k1])]);
+        // program 122
+        let f = x / 2;
+        let h = inc(x) >= (-2);
+        let (_, m) = split(mix(seven(), k1, f));
+        let n = sum_all(&[k1, f, k1]) / 3;
+        let (p, (_, q)) = spread(inc(3));
+        // program 123
+        let mut r = 8 ^ k1;
+        for i in -2..1 {
+            r = mix(r, i, 3);
+        }
+        // program 124
+        let mut s = inc(k1);
+        s = s.max(mix(seven(), k1, s));
+        // program 125
+        let t = inc(x);
+        let u = x - 8;
+        let (v, w) = split(k1.max(u));
+        let a1 = sum_all(&[mix(3, u, u), -9]);
+        let b1 = (a1 ^ 7) != seven();
+        // program 126
+        let mut c1 = inc(k1).min(x).abs();
+        let mut d1 = add(2, x) - k1;
+        d1 = d1 ^ scale(&d1, 3);
+        c1 = inc(c1);
+        let (e1, f1) = split(inc(c1));
+        let h1 = d1.rem_euclid(57);
+        let mut m1 = mix(5, h1, e1);
+        for _ in 0..2 {
+            m1 = dist(&m1, &c1);
+            m1 = add(m1, x);
+        }
+        // program 127
+        let n1 = sum_vec(vec![5, x]);
+        let mut p1 = add(add(49, x), 8);
+        let _ = inc(n1 + p1);
+        for i in 0..=1 {
+            let q1 = i * n1;
+            p1 = p1.min(q1).abs();
+        }
+        // program 128
+        let r1 = [add(x, k1), fold(2), scale(&k1, 2), scale(&k1, 37)];
+        let s1 = mix(x, x, add(x, seven()));
+        let s1 = sum_vec(vec![s1, k1 - s1]);
+        let t1 = split(sum_vec(vec![33, s1]));
+        let u1 = [inc(2), pick(x >= inc(x), x, x), x + 5, k1 % 2];
+        // program 129
+        let v1 = k1 * 33;
+        let w1 = inc(5) != x;
+        let a2: Vec<i64> = vec![sum_vec(vec![v1, v1]), inc(x)];
+        // program 130
+        let b2 = seven();
+        let c2 = mix(x, k1 + b2, inc(x));
+        let d2 = (2 - b2) != x;
+        let c2 = -c2;
+        // program 131
+        let e2 = sum_all(&[k1, dist(&x, &k1)]);
+        let (f2, h2) = split(pick(k1 < 9, k1, 9));
+        let mut m2 = pick(e2 != 7, e2, 7);
+        for i in -2..1 {
+            for j in -2..1 {
+                m2 = sum_all(&[m2, j]);
+            }
+            m2 = mix(m2, i, e2);
+        }
         // the results
         (
-            (pick(b, inc(c), c), c + a),
-            f + h,
-            (inc(sum_vec(q.clone())), seven() < p),
-            add(r, r),
-            (u.min(-6).abs(), s.max(-5)),
-            inc(v),
-            sum_all(&[b1, a1]),
-            sum_vec(vec![d1, e1]),
-            scale(&f1, 3),
+            add(sum_all(&b), a),
             (
-                pick(h1, inc(pick(x == seven(), x, seven())), x),
-                add(inc(x), add(x, x)),
+                pick((-c) == c, inc(c), add(sum_vec(e.clone()), d)),
+                pick(c <= k1, c, k1) < k1,
             ),
-            (mix(m1, n1, 100), fold(x)),
-            (dist(&sum_vec(p1.clone()), &x), x + 12),
+            (pick(h, sum_vec(vec![m, n, p, q]), k1), sum_all(&[n, p, 2])),
+            (pick(r < (-6), r, -6), x.min(r).abs()),
+            inc(s),
+            pick(b1, mix(t, v, w), v),
+            scale(&f1, m1),
+            fold(p1),
+            sum_vec(vec![sum_all(&r1), t1.0, sum_all(&u1)]),
+            pick(w1, inc(sum_vec(a2.clone())), k1),
+            (pick(d2, c2 - 3, b2), sum_vec(vec![b2, b2, b2])),
+            (mix(f2, h2, m2), fold(e2) != f2),
         )
     };
-    nodes(g.len(), 122, 15, SOURCE);
-    for x in [8, -1, -37] {
+    nodes(g.len(), 149, 13, SOURCE);
+    for x in [-28, -4, 35] {
         let want = direct(x);
         let at = Case {
-            batch: 15,
-            programs: "144 to 155",
+            batch: 13,
+            programs: "120 to 131",
             inputs: &x,
             source: SOURCE,
         };
@@ -4453,182 +3984,594 @@ graph!(|x: i64| -> Results {
     }
 }
 
-/// Programs 156 to 161.
-fn batch_16() {
+/// Programs 132 to 143.
+fn batch_14() {
     const SOURCE: &str = r#"
-type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
-graph!(|x: i64, y: i64| -> Results {
-    // program 156
-    let a = sum_vec(vec![y, y, inc(check(y)?)]);
-    let b = add(y, y) ^ a;
-    let mut b = scale(&b, 100);
+type Results = (i64, i64, i64, i64, (i64, i64), i64, i64, (i64, bool), i64, (i64, i64), i64, i64);
+graph!(|x: i64| -> Results {
+    // program 132
+    let (a, (b, mut c)) = spread(pick(x > inc(x), x, x));
+    let b = b ^ sum_vec(vec![c, b]);
+    for i in 0..3 {
+        c = c ^ i;
+        c = sum_all(&[c, i]);
+    }
+    // program 133
+    let mut d = add(x, x);
+    for i in 0..4 {
+        let e = mix(i, 5, 9);
+        d = d ^ e;
+    }
+    let d = d + dist(&x, &d);
+    let f: Vec<i64> = vec![inc(5), dist(&x, &d)];
+    let mut h = inc(d);
+    for i in 0..3 {
+        h = add(h, i);
+    }
+    // program 134
+    let m = pick(x != inc(x), x, x) >= x;
+    let mut n = add(inc(seven()), x);
+    n = sum_vec(vec![n, scale(&seven(), seven())]);
+    // program 135
+    let mut p = mix(100, sum_vec(vec![x, x]), 51);
+    p = inc(p);
+    // program 136
+    let (_, q) = split(add(x, x));
+    inc(q - 5);
+    // program 137
+    let (mut r, (_, s)) = spread(inc(12));
+    r = sum_vec(vec![r, pick(x == inc(x), x, x)]);
+    r = scale(&r, scale(&15, 10));
+    let t = inc(seven() - r);
+    // program 138
+    let (u, (_, v)) = spread(add(x, x));
+    let (w, (mut a1, mut b1)) = spread(mix(x, u, x));
     for i in 1..3 {
-        b = sum_all(&[b, i]);
+        a1 = sum_vec(vec![a1, i]);
     }
-    let (c, _) = split(fold(10));
-    // program 157
-    let d = sum_vec(vec![x, add(100, y), check(x)?]);
-    // program 158
-    let (mut e, f) = split(x.min(y));
-    e = dist(&e, &y.min(8).abs());
-    let h = check(add(fold(f), scale(&8, check(f)?)))?;
-    let m = h.rem_euclid(17);
-    let n = seven();
-    let p = inc(7) != m;
-    let (q, _) = split(sum_vec(vec![m, m, n]));
-    let m = m.min(-e);
-    // program 159
-    let r = scale(&y, 8) == x;
-    let s = inc(x);
-    let (t, u) = split(y / 6);
-    let u = u / 5;
-    let v = fold(s);
-    let mut w = sum_all(&[6, s]);
-    let a1 = u + 60;
-    let (b1, _) = split(pick(w > x, w, x));
-    for i in 1..4 {
-        w = sum_vec(vec![w, i]);
+    let w = add(w, w - 5);
+    b1 = add(b1, scale(&a1, 36));
+    // program 139
+    let c1 = add(x, inc(x).max(sum_all([x, x])));
+    let d1 = [pick(c1 < x, c1, x), c1 ^ 5, x.pow(2), x + seven()];
+    // program 140
+    let e1 = split(add(-4, x));
+    let f1 = sum_vec(vec![add(seven(), e1.1), x]);
+    // program 141
+    let h1 = (x + (-6)) / 8;
+    let m1 = fold(21) > seven();
+    let n1 = [fold(h1), sum_all([x, x, h1]), dist(&x, &h1)];
+    let mut p1 = inc(29);
+    for i in 0..=2 {
+        let q1 = mix(i, 6, i);
+        p1 = fold(p1) * add(q1, h1);
     }
-    // program 160
-    let mut c1 = check((-8) - (-9))?;
-    let d1 = mix(c1, -9, x) <= c1;
-    let e1 = !d1;
-    let _ = inc(c1 - 2);
-    let f1 = sum_vec(vec![y, y, y]);
-    for i in 1..4 {
-        c1 = dist(&c1, &i);
+    // program 142
+    let mut r1 = add(x, x);
+    r1 = add(r1, x);
+    for i in -2..0 {
+        for _ in 1..3 {
+            r1 = sum_vec(vec![r1, i]);
+        }
     }
-    // program 161
-    let h1 = mix(43, -8, x) <= 4;
-    let m1 = check(inc(check(seven())?))?;
-    let n1 = inc(m1);
+    let s1 = scale(&sum_all(&[x, x]), 35);
+    for i in 0..2 {
+        let t1 = sum_vec(vec![i, r1]);
+        r1 = sum_vec(vec![r1, t1, r1]);
+    }
+    r1 = r1 - 6;
+    // program 143
+    let mut u1 = inc(x);
+    for i in -2..=0 {
+        let v1 = sum_all([i, i]);
+        u1 = dist(&u1, &v1);
+    }
+    u1 = mix(u1, sum_all([x, x]), -3);
     // the results
-    Ok((sum_all(&[x, b, c]), d.abs().max(4), pick(p, add(q, m), h), pick(r, sum_all([t, v, w, a1, b1]), check(u)?), pick(e1, scale(&c1, f1), x), pick(h1, n1 / 3, check(x)?)))
+    (pick(fold(x) >= c, pick(a >= c, a, c), add(c, b)), pick(seven() == h, sum_vec(f), h), pick(m, scale(&n, 24), x), fold(p), (dist(&100, &pick(x != inc(x), x, x)) - 29, q + x), s.min(t), mix(v, b1, w), (dist(&sum_all(d1), &c1), inc(seven()) == x), f1 + 7, (pick(m1, add(sum_all(&n1), p1), h1), p1.min(4).abs()), add(r1, s1), pick(u1 != x, u1, x))
 })"#;
-    type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
-    let g = graph!(|x: i64, y: i64| -> Results {
-        // program 156
-        let a = sum_vec(vec![y, y, inc(check(y)?)]);
-        let b = add(y, y) ^ a;
-        let mut b = scale(&b, 100);
+    type Results = (
+        i64,
+        i64,
+        i64,
+        i64,
+        (i64, i64),
+        i64,
+        i64,
+        (i64, bool),
+        i64,
+        (i64, i64),
+        i64,
+        i64,
+    );
+    let g = graph!(|x: i64| -> Results {
+        // program 132
+        let (a, (b, mut c)) = spread(pick(x > inc(x), x, x));
+        let b = b ^ sum_vec(vec![c, b]);
+        for i in 0..3 {
+            c = c ^ i;
+            c = sum_all(&[c, i]);
+        }
+        // program 133
+        let mut d = add(x, x);
+        for i in 0..4 {
+            let e = mix(i, 5, 9);
+            d = d ^ e;
+        }
+        let d = d + dist(&x, &d);
+        let f: Vec<i64> = vec![inc(5), dist(&x, &d)];
+        let mut h = inc(d);
+        for i in 0..3 {
+            h = add(h, i);
+        }
+        // program 134
+        let m = pick(x != inc(x), x, x) >= x;
+        let mut n = add(inc(seven()), x);
+        n = sum_vec(vec![n, scale(&seven(), seven())]);
+        // program 135
+        let mut p = mix(100, sum_vec(vec![x, x]), 51);
+        p = inc(p);
+        // program 136
+        let (_, q) = split(add(x, x));
+        inc(q - 5);
+        // program 137
+        let (mut r, (_, s)) = spread(inc(12));
+        r = sum_vec(vec![r, pick(x == inc(x), x, x)]);
+        r = scale(&r, scale(&15, 10));
+        let t = inc(seven() - r);
+        // program 138
+        let (u, (_, v)) = spread(add(x, x));
+        let (w, (mut a1, mut b1)) = spread(mix(x, u, x));
         for i in 1..3 {
-            b = sum_all(&[b, i]);
+            a1 = sum_vec(vec![a1, i]);
         }
-        let (c, _) = split(fold(10));
-        // program 157
-        let d = sum_vec(vec![x, add(100, y), check(x)?]);
-        // program 158
-        let (mut e, f) = split(x.min(y));
-        e = dist(&e, &y.min(8).abs());
-        let h = check(add(fold(f), scale(&8, check(f)?)))?;
-        let m = h.rem_euclid(17);
-        let n = seven();
-        let p = inc(7) != m;
-        let (q, _) = split(sum_vec(vec![m, m, n]));
-        let m = m.min(-e);
-        // program 159
-        let r = scale(&y, 8) == x;
-        let s = inc(x);
-        let (t, u) = split(y / 6);
-        let u = u / 5;
-        let v = fold(s);
-        let mut w = sum_all(&[6, s]);
-        let a1 = u + 60;
-        let (b1, _) = split(pick(w > x, w, x));
-        for i in 1..4 {
-            w = sum_vec(vec![w, i]);
+        let w = add(w, w - 5);
+        b1 = add(b1, scale(&a1, 36));
+        // program 139
+        let c1 = add(x, inc(x).max(sum_all([x, x])));
+        let d1 = [pick(c1 < x, c1, x), c1 ^ 5, x.pow(2), x + seven()];
+        // program 140
+        let e1 = split(add(-4, x));
+        let f1 = sum_vec(vec![add(seven(), e1.1), x]);
+        // program 141
+        let h1 = (x + (-6)) / 8;
+        let m1 = fold(21) > seven();
+        let n1 = [fold(h1), sum_all([x, x, h1]), dist(&x, &h1)];
+        let mut p1 = inc(29);
+        for i in 0..=2 {
+            let q1 = mix(i, 6, i);
+            p1 = fold(p1) * add(q1, h1);
         }
-        // program 160
-        let mut c1 = check((-8) - (-9))?;
-        let d1 = mix(c1, -9, x) <= c1;
-        let e1 = !d1;
-        let _ = inc(c1 - 2);
-        let f1 = sum_vec(vec![y, y, y]);
-        for i in 1..4 {
-            c1 = dist(&c1, &i);
+        // program 142
+        let mut r1 = add(x, x);
+        r1 = add(r1, x);
+        for i in -2..0 {
+            for _ in 1..3 {
+                r1 = sum_vec(vec![r1, i]);
+            }
         }
-        // program 161
-        let h1 = mix(43, -8, x) <= 4;
-        let m1 = check(inc(check(seven())?))?;
-        let n1 = inc(m1);
+        let s1 = scale(&sum_all(&[x, x]), 35);
+        for i in 0..2 {
+            let t1 = sum_vec(vec![i, r1]);
+            r1 = sum_vec(vec![r1, t1, r1]);
+        }
+        r1 = r1 - 6;
+        // program 143
+        let mut u1 = inc(x);
+        for i in -2..=0 {
+            let v1 = sum_all([i, i]);
+            u1 = dist(&u1, &v1);
+        }
+        u1 = mix(u1, sum_all([x, x]), -3);
         // the results
-        Ok((
-            sum_all(&[x, b, c]),
-            d.abs().max(4),
-            pick(p, add(q, m), h),
-            pick(r, sum_all([t, v, w, a1, b1]), check(u)?),
-            pick(e1, scale(&c1, f1), x),
-            pick(h1, n1 / 3, check(x)?),
-        ))
+        (
+            pick(fold(x) >= c, pick(a >= c, a, c), add(c, b)),
+            pick(seven() == h, sum_vec(f), h),
+            pick(m, scale(&n, 24), x),
+            fold(p),
+            (dist(&100, &pick(x != inc(x), x, x)) - 29, q + x),
+            s.min(t),
+            mix(v, b1, w),
+            (dist(&sum_all(d1), &c1), inc(seven()) == x),
+            f1 + 7,
+            (pick(m1, add(sum_all(&n1), p1), h1), p1.min(4).abs()),
+            add(r1, s1),
+            pick(u1 != x, u1, x),
+        )
+    });
+    let direct = |x: i64| -> Results {
+        // program 132
+        let (a, (b, mut c)) = spread(pick(x > inc(x), x, x));
+        let b = b ^ sum_vec(vec![c, b]);
+        for i in 0..3 {
+            c = c ^ i;
+            c = sum_all(&[c, i]);
+        }
+        // program 133
+        let mut d = add(x, x);
+        for i in 0..4 {
+            let e = mix(i, 5, 9);
+            d = d ^ e;
+        }
+        let d = d + dist(&x, &d);
+        let f: Vec<i64> = vec![inc(5), dist(&x, &d)];
+        let mut h = inc(d);
+        for i in 0..3 {
+            h = add(h, i);
+        }
+        // program 134
+        let m = pick(x != inc(x), x, x) >= x;
+        let mut n = add(inc(seven()), x);
+        n = sum_vec(vec![n, scale(&seven(), seven())]);
+        // program 135
+        let mut p = mix(100, sum_vec(vec![x, x]), 51);
+        p = inc(p);
+        // program 136
+        let (_, q) = split(add(x, x));
+        inc(q - 5);
+        // program 137
+        let (mut r, (_, s)) = spread(inc(12));
+        r = sum_vec(vec![r, pick(x == inc(x), x, x)]);
+        r = scale(&r, scale(&15, 10));
+        let t = inc(seven() - r);
+        // program 138
+        let (u, (_, v)) = spread(add(x, x));
+        let (w, (mut a1, mut b1)) = spread(mix(x, u, x));
+        for i in 1..3 {
+            a1 = sum_vec(vec![a1, i]);
+        }
+        let w = add(w, w - 5);
+        b1 = add(b1, scale(&a1, 36));
+        // program 139
+        let c1 = add(x, inc(x).max(sum_all(&[x, x])));
+        let d1 = [pick(c1 < x, c1, x), c1 ^ 5, x.pow(2), x + seven()];
+        // program 140
+        let e1 = split(add(-4, x));
+        let f1 = sum_vec(vec![add(seven(), e1.1), x]);
+        // program 141
+        let h1 = (x + (-6)) / 8;
+        let m1 = fold(21) > seven();
+        let n1 = [fold(h1), sum_all(&[x, x, h1]), dist(&x, &h1)];
+        let mut p1 = inc(29);
+        for i in 0..=2 {
+            let q1 = mix(i, 6, i);
+            p1 = fold(p1) * add(q1, h1);
+        }
+        // program 142
+        let mut r1 = add(x, x);
+        r1 = add(r1, x);
+        for i in -2..0 {
+            for _ in 1..3 {
+                r1 = sum_vec(vec![r1, i]);
+            }
+        }
+        let s1 = scale(&sum_all(&[x, x]), 35);
+        for i in 0..2 {
+            let t1 = sum_vec(vec![i, r1]);
+            r1 = sum_vec(vec![r1, t1, r1]);
+        }
+        r1 = r1 - 6;
+        // program 143
+        let mut u1 = inc(x);
+        for i in -2..=0 {
+            let v1 = sum_all(&[i, i]);
+            u1 = dist(&u1, &v1);
+        }
+        u1 = mix(u1, sum_all(&[x, x]), -3);
+        // the results
+        (
+            pick(fold(x) >= c, pick(a >= c, a, c), add(c, b)),
+            pick(seven() == h, sum_vec(f.clone()), h),
+            pick(m, scale(&n, 24), x),
+            fold(p),
+            (dist(&100, &pick(x != inc(x), x, x)) - 29, q + x),
+            s.min(t),
+            mix(v, b1, w),
+            (dist(&sum_all(&d1), &c1), inc(seven()) == x),
+            f1 + 7,
+            (pick(m1, add(sum_all(&n1), p1), h1), p1.min(4).abs()),
+            add(r1, s1),
+            pick(u1 != x, u1, x),
+        )
+    };
+    nodes(g.len(), 161, 14, SOURCE);
+    for x in [25, -23, 31] {
+        let want = direct(x);
+        let at = Case {
+            batch: 14,
+            programs: "132 to 143",
+            inputs: &x,
+            source: SOURCE,
+        };
+        at.same(g.compute(x), &want, "thread pool");
+        at.same(g.compute_with(Scheduler::Sync, x), &want, "synchronous");
+    }
+}
+
+/// Programs 144 to 155.
+fn batch_15() {
+    const SOURCE: &str = r#"
+type Results = (i64, i64, (i64, bool), i64, i64, i64, i64, (i64, i64), i64, (i64, bool), (i64, i64), i64);
+graph!(|x: i64, y: i64| -> Results {
+    // program 144
+    let mut a = inc(y);
+    for i in -2..0 {
+        for j in 0..4 {
+            a = add(a, j);
+        }
+        a = dist(&a, &i);
+    }
+    // program 145
+    let mut b = -y;
+    for i in 0..2 {
+        let c = scale(&i, y);
+        b = sum_vec(vec![b, c, i]);
+    }
+    let d = [inc(5), -x, dist(&y, &5)];
+    let _ = inc(dist(&6, &3));
+    let e = sum_vec(vec![37, 10]);
+    let e = sum_vec(vec![e, inc(e)]);
+    let (f, (h, mut m)) = spread(mix(y, y, 39));
+    inc(f);
+    m = -m;
+    // program 146
+    let mut n = add(y, y);
+    for i in 0..4 {
+        n = n ^ i;
+    }
+    let (p, q) = split(mix(n, n, n));
+    // program 147
+    let mut r = mix(7, seven(), 2);
+    for i in 1..3 {
+        let s = i * 17;
+        r = mix(r, s, y);
+    }
+    let t = dist(&inc(inc(y)), &scale(&r, 59));
+    let mut u = t.max(x).abs();
+    for i in 1..4 {
+        let v = mix(i, u, t);
+        u = sum_all([u, v]);
+    }
+    // program 148
+    let w = inc(x);
+    let a1 = y + mix(x, w, x);
+    let b1 = add(add(w, w), inc(9));
+    // program 149
+    let c1 = split(dist(&y, &y));
+    let d1 = sum_vec(vec![seven(), x]) < y;
+    let (e1, f1) = c1;
+    let h1: Vec<i64> = vec![mix(9, e1, x), x - f1];
+    // program 150
+    let (_, m1) = split(y.min(x).abs());
+    let n1: Vec<i64> = vec![sum_all(&[m1, m1]), scale(&x, -6), add(y, m1), x.max(m1)];
+    let p1 = inc(x);
+    let q1 = inc(y) >= m1;
+    // program 151
+    scale(&x, 3);
+    inc(inc(100) + (-9));
+    // program 152
+    let mut r1 = dist(&x, &37);
+    r1 = scale(&r1, inc(52));
+    // program 153
+    let mut s1 = -x;
+    for _ in 0..2 {
+        s1 = dist(&scale(&s1, 12), &dist(&s1, &s1));
+    }
+    // program 154
+    let t1 = sum_vec(vec![y, y.min(x)]);
+    let u1 = sum_vec(vec![t1, y, mix(t1, x, x)]);
+    // program 155
+    let _ = sum_vec(vec![pick(x != inc(x), x, x), 3]);
+    let v1 = mix(y, x, y);
+    let mut w1 = dist(&47, &y);
+    w1 = w1.pow(2);
+    let mut a2 = pick(y >= w1, y, w1);
+    a2 = mix(a2, pick(pick(a2 != w1, a2, w1) > v1, 2, y), 6);
+    // the results
+    (dist(&x, &a), sum_vec(vec![b, sum_all(&d), e, h, m]), (p ^ q, (y + 2) == n), inc(u), scale(&a1, b1), pick(d1, sum_all([sum_vec(h1), x]), h1.len() as i64), pick(q1, dist(&sum_vec(n1), &p1), x), (inc(scale(&inc(8), x)), inc(y)), pick(r1 != y, r1, y), (fold(s1), inc(44) == 4), (inc(u1), inc(12)), -a2)
+})"#;
+    type Results = (
+        i64,
+        i64,
+        (i64, bool),
+        i64,
+        i64,
+        i64,
+        i64,
+        (i64, i64),
+        i64,
+        (i64, bool),
+        (i64, i64),
+        i64,
+    );
+    let g = graph!(|x: i64, y: i64| -> Results {
+        // program 144
+        let mut a = inc(y);
+        for i in -2..0 {
+            for j in 0..4 {
+                a = add(a, j);
+            }
+            a = dist(&a, &i);
+        }
+        // program 145
+        let mut b = -y;
+        for i in 0..2 {
+            let c = scale(&i, y);
+            b = sum_vec(vec![b, c, i]);
+        }
+        let d = [inc(5), -x, dist(&y, &5)];
+        let _ = inc(dist(&6, &3));
+        let e = sum_vec(vec![37, 10]);
+        let e = sum_vec(vec![e, inc(e)]);
+        let (f, (h, mut m)) = spread(mix(y, y, 39));
+        inc(f);
+        m = -m;
+        // program 146
+        let mut n = add(y, y);
+        for i in 0..4 {
+            n = n ^ i;
+        }
+        let (p, q) = split(mix(n, n, n));
+        // program 147
+        let mut r = mix(7, seven(), 2);
+        for i in 1..3 {
+            let s = i * 17;
+            r = mix(r, s, y);
+        }
+        let t = dist(&inc(inc(y)), &scale(&r, 59));
+        let mut u = t.max(x).abs();
+        for i in 1..4 {
+            let v = mix(i, u, t);
+            u = sum_all([u, v]);
+        }
+        // program 148
+        let w = inc(x);
+        let a1 = y + mix(x, w, x);
+        let b1 = add(add(w, w), inc(9));
+        // program 149
+        let c1 = split(dist(&y, &y));
+        let d1 = sum_vec(vec![seven(), x]) < y;
+        let (e1, f1) = c1;
+        let h1: Vec<i64> = vec![mix(9, e1, x), x - f1];
+        // program 150
+        let (_, m1) = split(y.min(x).abs());
+        let n1: Vec<i64> = vec![sum_all(&[m1, m1]), scale(&x, -6), add(y, m1), x.max(m1)];
+        let p1 = inc(x);
+        let q1 = inc(y) >= m1;
+        // program 151
+        scale(&x, 3);
+        inc(inc(100) + (-9));
+        // program 152
+        let mut r1 = dist(&x, &37);
+        r1 = scale(&r1, inc(52));
+        // program 153
+        let mut s1 = -x;
+        for _ in 0..2 {
+            s1 = dist(&scale(&s1, 12), &dist(&s1, &s1));
+        }
+        // program 154
+        let t1 = sum_vec(vec![y, y.min(x)]);
+        let u1 = sum_vec(vec![t1, y, mix(t1, x, x)]);
+        // program 155
+        let _ = sum_vec(vec![pick(x != inc(x), x, x), 3]);
+        let v1 = mix(y, x, y);
+        let mut w1 = dist(&47, &y);
+        w1 = w1.pow(2);
+        let mut a2 = pick(y >= w1, y, w1);
+        a2 = mix(a2, pick(pick(a2 != w1, a2, w1) > v1, 2, y), 6);
+        // the results
+        (
+            dist(&x, &a),
+            sum_vec(vec![b, sum_all(&d), e, h, m]),
+            (p ^ q, (y + 2) == n),
+            inc(u),
+            scale(&a1, b1),
+            pick(d1, sum_all([sum_vec(h1), x]), h1.len() as i64),
+            pick(q1, dist(&sum_vec(n1), &p1), x),
+            (inc(scale(&inc(8), x)), inc(y)),
+            pick(r1 != y, r1, y),
+            (fold(s1), inc(44) == 4),
+            (inc(u1), inc(12)),
+            -a2,
+        )
     });
     let direct = |x: i64, y: i64| -> Results {
-        // program 156
-        let a = sum_vec(vec![y, y, inc(check(y)?)]);
-        let b = add(y, y) ^ a;
-        let mut b = scale(&b, 100);
+        // program 144
+        let mut a = inc(y);
+        for i in -2..0 {
+            for j in 0..4 {
+                a = add(a, j);
+            }
+            a = dist(&a, &i);
+        }
+        // program 145
+        let mut b = -y;
+        for i in 0..2 {
+            let c = scale(&i, y);
+            b = sum_vec(vec![b, c, i]);
+        }
+        let d = [inc(5), -x, dist(&y, &5)];
+        let _ = inc(dist(&6, &3));
+        let e = sum_vec(vec![37, 10]);
+        let e = sum_vec(vec![e, inc(e)]);
+        let (f, (h, mut m)) = spread(mix(y, y, 39));
+        inc(f);
+        m = -m;
+        // program 146
+        let mut n = add(y, y);
+        for i in 0..4 {
+            n = n ^ i;
+        }
+        let (p, q) = split(mix(n, n, n));
+        // program 147
+        let mut r = mix(7, seven(), 2);
         for i in 1..3 {
-            b = sum_all(&[b, i]);
+            let s = i * 17;
+            r = mix(r, s, y);
         }
-        let (c, _) = split(fold(10));
-        // program 157
-        let d = sum_vec(vec![x, add(100, y), check(x)?]);
-        // program 158
-        let (mut e, f) = split(x.min(y));
-        e = dist(&e, &y.min(8).abs());
-        let h = check(add(fold(f), scale(&8, check(f)?)))?;
-        let m = h.rem_euclid(17);
-        let n = seven();
-        let p = inc(7) != m;
-        let (q, _) = split(sum_vec(vec![m, m, n]));
-        let m = m.min(-e);
-        // program 159
-        let r = scale(&y, 8) == x;
-        let s = inc(x);
-        let (t, u) = split(y / 6);
-        let u = u / 5;
-        let v = fold(s);
-        let mut w = sum_all(&[6, s]);
-        let a1 = u + 60;
-        let (b1, _) = split(pick(w > x, w, x));
+        let t = dist(&inc(inc(y)), &scale(&r, 59));
+        let mut u = t.max(x).abs();
         for i in 1..4 {
-            w = sum_vec(vec![w, i]);
+            let v = mix(i, u, t);
+            u = sum_all(&[u, v]);
         }
-        // program 160
-        let mut c1 = check((-8) - (-9))?;
-        let d1 = mix(c1, -9, x) <= c1;
-        let e1 = !d1;
-        let _ = inc(c1 - 2);
-        let f1 = sum_vec(vec![y, y, y]);
-        for i in 1..4 {
-            c1 = dist(&c1, &i);
+        // program 148
+        let w = inc(x);
+        let a1 = y + mix(x, w, x);
+        let b1 = add(add(w, w), inc(9));
+        // program 149
+        let c1 = split(dist(&y, &y));
+        let d1 = sum_vec(vec![seven(), x]) < y;
+        let (e1, f1) = c1;
+        let h1: Vec<i64> = vec![mix(9, e1, x), x - f1];
+        // program 150
+        let (_, m1) = split(y.min(x).abs());
+        let n1: Vec<i64> = vec![sum_all(&[m1, m1]), scale(&x, -6), add(y, m1), x.max(m1)];
+        let p1 = inc(x);
+        let q1 = inc(y) >= m1;
+        // program 151
+        scale(&x, 3);
+        inc(inc(100) + (-9));
+        // program 152
+        let mut r1 = dist(&x, &37);
+        r1 = scale(&r1, inc(52));
+        // program 153
+        let mut s1 = -x;
+        for _ in 0..2 {
+            s1 = dist(&scale(&s1, 12), &dist(&s1, &s1));
         }
-        // program 161
-        let h1 = mix(43, -8, x) <= 4;
-        let m1 = check(inc(check(seven())?))?;
-        let n1 = inc(m1);
+        // program 154
+        let t1 = sum_vec(vec![y, y.min(x)]);
+        let u1 = sum_vec(vec![t1, y, mix(t1, x, x)]);
+        // program 155
+        let _ = sum_vec(vec![pick(x != inc(x), x, x), 3]);
+        let v1 = mix(y, x, y);
+        let mut w1 = dist(&47, &y);
+        w1 = w1.pow(2);
+        let mut a2 = pick(y >= w1, y, w1);
+        a2 = mix(a2, pick(pick(a2 != w1, a2, w1) > v1, 2, y), 6);
         // the results
-        Ok((
-            sum_all(&[x, b, c]),
-            d.abs().max(4),
-            pick(p, add(q, m), h),
-            pick(r, sum_all(&[t, v, w, a1, b1]), check(u)?),
-            pick(e1, scale(&c1, f1), x),
-            pick(h1, n1 / 3, check(x)?),
-        ))
+        (
+            dist(&x, &a),
+            sum_vec(vec![b, sum_all(&d), e, h, m]),
+            (p ^ q, (y + 2) == n),
+            inc(u),
+            scale(&a1, b1),
+            pick(d1, sum_all(&[sum_vec(h1.clone()), x]), h1.len() as i64),
+            pick(q1, dist(&sum_vec(n1.clone()), &p1), x),
+            (inc(scale(&inc(8), x)), inc(y)),
+            pick(r1 != y, r1, y),
+            (fold(s1), inc(44) == 4),
+            (inc(u1), inc(12)),
+            -a2,
+        )
     };
-    nodes(g.len(), 72, 16, SOURCE);
-    for (x, y) in [
-        (-29, -32),
-        (17, 20),
-        (-37, 35),
-        (8, 33),
-        (-8, -12),
-        (-10, -3),
-    ] {
+    nodes(g.len(), 130, 15, SOURCE);
+    for (x, y) in [(-1, 15), (34, 21), (12, 16)] {
         let want = direct(x, y);
         let at = Case {
-            batch: 16,
-            programs: "156 to 161",
+            batch: 15,
+            programs: "144 to 155",
             inputs: &(x, y),
             source: SOURCE,
         };
@@ -4637,423 +4580,453 @@ graph!(|x: i64, y: i64| -> Results {
     }
 }
 
+/// Programs 156 to 161.
+fn batch_16() {
+    const SOURCE: &str = r#"
+type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
+graph!(|x: i64| -> Results {
+    // program 156
+    let a = add(inc(x), scale(&x, sum_all(&[seven(), x])));
+    let b = split(pick(a > 7, a, 7));
+    let c = mix(inc(x), x, a);
+    let mut d = pick(x >= a, x, a);
+    for i in 0..2 {
+        d = d - i;
+    }
+    let d = mix(d, add(a, c), 2);
+    // program 157
+    let e = [pick(x < inc(x), x, x), inc(seven()), scale(&5, -2), add(x, x)];
+    let f = inc(-9);
+    let h = check(x + 9)?;
+    // program 158
+    let mut m = sum_all(&[check(x)?, x, x]);
+    let n = m / 4;
+    let p = n.abs().max(n) > n;
+    m = m * (x + n);
+    let q = mix(seven(), check(n)?, x) != x;
+    // program 159
+    let r = [scale(&x, x), sum_all(&[5, x])];
+    let s: Vec<i64> = vec![dist(&42, &x), add(x, x)];
+    let t: Vec<i64> = vec![dist(&(x * 7), &dist(&7, &x)), x.abs().max(x), sum_vec(vec![inc(x), mix(s.len() as i64, x, check(x)?)]), dist(&check(34)?, &x)];
+    // program 160
+    let u = sum_vec(vec![7, x]) < x;
+    let v = check(x * 57);
+    let w = v?;
+    // program 161
+    let a1 = inc(9);
+    let _ = mix(inc(a1), x, a1);
+    let a1 = -a1;
+    let b1 = inc(16);
+    let c1 = sum_all(&[inc(check(seven())?), sum_vec(vec![a1, x])]);
+    // the results
+    Ok((b.0.min(d), sum_all(&[sum_all(&e), f, h]), pick(q, pick(p, -m, seven()), 3), scale(&sum_all(r), sum_vec(t)), pick(u, scale(&w, 3), w), scale(&b1, c1)))
+})"#;
+    type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
+    let g = graph!(|x: i64| -> Results {
+        // program 156
+        let a = add(inc(x), scale(&x, sum_all(&[seven(), x])));
+        let b = split(pick(a > 7, a, 7));
+        let c = mix(inc(x), x, a);
+        let mut d = pick(x >= a, x, a);
+        for i in 0..2 {
+            d = d - i;
+        }
+        let d = mix(d, add(a, c), 2);
+        // program 157
+        let e = [
+            pick(x < inc(x), x, x),
+            inc(seven()),
+            scale(&5, -2),
+            add(x, x),
+        ];
+        let f = inc(-9);
+        let h = check(x + 9)?;
+        // program 158
+        let mut m = sum_all(&[check(x)?, x, x]);
+        let n = m / 4;
+        let p = n.abs().max(n) > n;
+        m = m * (x + n);
+        let q = mix(seven(), check(n)?, x) != x;
+        // program 159
+        let r = [scale(&x, x), sum_all(&[5, x])];
+        let s: Vec<i64> = vec![dist(&42, &x), add(x, x)];
+        let t: Vec<i64> = vec![
+            dist(&(x * 7), &dist(&7, &x)),
+            x.abs().max(x),
+            sum_vec(vec![inc(x), mix(s.len() as i64, x, check(x)?)]),
+            dist(&check(34)?, &x),
+        ];
+        // program 160
+        let u = sum_vec(vec![7, x]) < x;
+        let v = check(x * 57);
+        let w = v?;
+        // program 161
+        let a1 = inc(9);
+        let _ = mix(inc(a1), x, a1);
+        let a1 = -a1;
+        let b1 = inc(16);
+        let c1 = sum_all(&[inc(check(seven())?), sum_vec(vec![a1, x])]);
+        // the results
+        Ok((
+            b.0.min(d),
+            sum_all(&[sum_all(&e), f, h]),
+            pick(q, pick(p, -m, seven()), 3),
+            scale(&sum_all(r), sum_vec(t)),
+            pick(u, scale(&w, 3), w),
+            scale(&b1, c1),
+        ))
+    });
+    let direct = |x: i64| -> Results {
+        // program 156
+        let a = add(inc(x), scale(&x, sum_all(&[seven(), x])));
+        let b = split(pick(a > 7, a, 7));
+        let c = mix(inc(x), x, a);
+        let mut d = pick(x >= a, x, a);
+        for i in 0..2 {
+            d = d - i;
+        }
+        let d = mix(d, add(a, c), 2);
+        // program 157
+        let e = [
+            pick(x < inc(x), x, x),
+            inc(seven()),
+            scale(&5, -2),
+            add(x, x),
+        ];
+        let f = inc(-9);
+        let h = check(x + 9)?;
+        // program 158
+        let mut m = sum_all(&[check(x)?, x, x]);
+        let n = m / 4;
+        let p = n.abs().max(n) > n;
+        m = m * (x + n);
+        let q = mix(seven(), check(n)?, x) != x;
+        // program 159
+        let r = [scale(&x, x), sum_all(&[5, x])];
+        let s: Vec<i64> = vec![dist(&42, &x), add(x, x)];
+        let t: Vec<i64> = vec![
+            dist(&(x * 7), &dist(&7, &x)),
+            x.abs().max(x),
+            sum_vec(vec![inc(x), mix(s.len() as i64, x, check(x)?)]),
+            dist(&check(34)?, &x),
+        ];
+        // program 160
+        let u = sum_vec(vec![7, x]) < x;
+        let v = check(x * 57);
+        let w = v?;
+        // program 161
+        let a1 = inc(9);
+        let _ = mix(inc(a1), x, a1);
+        let a1 = -a1;
+        let b1 = inc(16);
+        let c1 = sum_all(&[inc(check(seven())?), sum_vec(vec![a1, x])]);
+        // the results
+        Ok((
+            b.0.min(d),
+            sum_all(&[sum_all(&e), f, h]),
+            pick(q, pick(p, -m, seven()), 3),
+            scale(&sum_all(&r), sum_vec(t.clone())),
+            pick(u, scale(&w, 3), w),
+            scale(&b1, c1),
+        ))
+    };
+    nodes(g.len(), 83, 16, SOURCE);
+    for x in [9, -12, -18, 31, 34, 20] {
+        let want = direct(x);
+        let at = Case {
+            batch: 16,
+            programs: "156 to 161",
+            inputs: &x,
+            source: SOURCE,
+        };
+        at.same(g.compute(x), &want, "thread pool");
+        at.same(g.compute_with(Scheduler::Sync, x), &want, "synchronous");
+    }
+}
+
 /// Programs 162 to 173.
 fn batch_17() {
     const SOURCE: &str = r#"
-type Results = ((i64, i64), i64, (i64, i64), i64, i64, i64, (i64, i64), i64, i64, (i64, i64), i64, i64);
+type Results = ((i64, i64), i64, i64, i64, (i64, i64), (i64, bool), (i64, i64), i64, (i64, i64), i64, i64, (i64, i64));
 graph!(|x: i64, y: i64| -> Results {
     // program 162
-    let a: Vec<i64> = vec![sum_vec(vec![x, y, y]), add(y, seven())];
-    let b = inc(scale(&x, 9));
-    let c = seven();
+    let a = sum_all(&[y, 33]);
+    let b: Vec<i64> = vec![inc(a), inc(59)];
+    let c = sum_vec(vec![y, y]) != x;
     // program 163
-    let mut d = sum_vec(vec![inc(y), add(x, x)]);
-    d = pick(mix(d, y, y) <= x, d, y.abs());
-    let e = inc(inc(16));
-    let f = split(inc(8));
-    let h = add(-y, f.1 ^ 25);
-    let (m, n) = f;
-    let (p, (_, mut q)) = spread(sum_vec(vec![m, n, m]));
-    q = pick(dist(&seven(), &m) == p, q, f.1);
-    // program 164
-    let r = [sum_all([seven(), y, seven()]), mix(y, seven(), 3), scale(&inc(3), add(x, x)), -y];
-    let s = [(-8) ^ x, -x, scale(&x, 5)];
-    let mut t = sum_vec(vec![y, x]);
-    for _ in 0..=1 {
-        t = add(t, t);
-    }
-    let u = x.pow(2);
-    let v = mix(add(t, u), u, x);
-    let w = t - v;
-    // program 165
-    let (mut a1, b1) = split(inc(4));
-    a1 = a1 * scale(&b1, 21);
-    // program 166
-    let mut c1 = sum_all([y, x]);
-    for i in 0..4 {
-        let d1 = add(i, x);
-        c1 = sum_all([c1, d1, c1]);
-    }
-    let (e1, (f1, h1)) = spread(x - 51);
-    let m1 = mix(seven(), inc(c1), f1);
-    let mut n1 = inc(10).max(x - h1);
+    let d: Vec<i64> = vec![sum_vec(vec![x, y, x]), inc(6), inc(y), inc(8)];
+    let (mut e, f) = split(pick(y > inc(y), y, y));
     for i in 1..=3 {
-        n1 = mix(n1, i, x);
-        n1 = mix(n1, i, 6);
+        e = sum_all(&[e, i, i]);
     }
+    // program 164
+    let h = inc(x);
+    let mut m = pick(h < inc(h), h, h);
+    let h = h + (-5);
+    m = scale(&m, sum_vec(vec![h, seven(), x]));
+    let (n, (_, p)) = spread(y + 12);
+    let (q, r) = split(sum_all(&[-2, n]));
+    // program 165
+    let s = scale(&(y + x), 7);
+    let t = sum_all(&[s, -7]).abs();
+    // program 166
+    let _ = inc(y * x);
+    let mut u = 2;
+    let v: Vec<i64> = vec![mix(u, x, y), scale(&x, 100), inc(u), y - 7];
+    u = dist(&u, &scale(&u, -2));
+    let u = pick(u == 37, u, 37);
     // program 167
-    let p1 = scale(&y, 7) > x;
-    let (q1, (_, r1)) = spread(inc(-2));
-    let s1 = inc(y);
-    let t1 = inc(r1);
-    let u1 = s1 ^ r1.rem_euclid(86);
-    let v1 = -r1;
-    let (_, mut w1) = split(sum_all(&[dist(&y, &s1), add(s1, v1)]));
-    let a2 = inc(100);
-    w1 = w1 / 3;
-    let q1 = inc(q1);
-    let b2 = !p1;
+    let (w, a1) = split(add(37, seven()));
+    let b1 = inc(seven());
+    let c1 = mix(w, a1, a1);
+    let c1 = pick(c1 <= a1, c1, a1);
     // program 168
-    let c2 = add(y, y);
-    let c2 = scale(&c2, y / 6);
-    let c2 = inc(c2);
-    let c2 = -c2;
-    let c2 = scale(&c2, sum_vec(vec![y, 37, 5]));
-    // program 169
-    let mut d2 = add(y, y);
-    let e2 = sum_all([d2, sum_all(&[d2, y, x]), sum_all(&[d2, y, seven()])]);
-    d2 = add(d2, d2 / 4);
-    let f2 = inc(-8);
-    let f2 = inc(f2);
-    let h2 = f2.min(d2).abs() * sum_vec(vec![d2, x]);
-    let m2 = add(-f2, mix(sum_all(&[e2, e2, d2]), inc(2), d2));
-    // program 170
-    let mut n2 = x - 4;
-    n2 = add(n2, pick(y <= x, y, x));
-    let mut p2 = -n2;
+    let mut d1 = inc(x);
     for i in 0..4 {
-        p2 = sum_vec(vec![p2, i, x]);
-        p2 = sum_vec(vec![p2, i]);
+        d1 = sum_all([d1, i, x]);
+    }
+    let (e1, _) = split(sum_all(&[y, 2, d1]));
+    let f1 = inc(x);
+    let h1 = -f1;
+    // program 169
+    let _ = mix(y, y, y);
+    let m1 = scale(&y, 18);
+    let n1 = x * 6;
+    let p1 = x * 8;
+    let q1 = inc(m1);
+    fold(q1);
+    let r1 = mix(p1, q1, q1);
+    let s1 = (-q1) != 10;
+    let t1 = scale(&n1, q1 + n1);
+    // program 170
+    let u1 = [pick(scale(&x, 5) <= 3, 8, y), mix(y, y, seven())];
+    let mut v1 = -x;
+    for _ in 0..2 {
+        v1 = add(v1, seven());
     }
     // program 171
-    let q2 = inc(x) != 5;
-    let mut r2 = mix(x, seven(), y);
-    for i in 0..=1 {
-        r2 = sum_vec(vec![r2, i, i]);
-    }
-    let s2 = [add(-4, x), add(seven(), x), scale(&x, 10), mix(seven(), r2, y)];
-    let (_, t2) = split(inc(x));
-    for i in 1..3 {
-        let u2 = sum_vec(vec![i, y]);
-        r2 = mix(r2, u2, y);
-    }
+    let w1: Vec<i64> = vec![inc(y), scale(&37, 23)];
     // program 172
-    let mut v2 = add(47, seven());
-    for i in 0..3 {
-        let w2 = i * v2;
-        v2 = dist(&v2, &w2);
-    }
-    let a3: Vec<i64> = vec![inc(x), mix(y, v2, v2)];
-    let mut b3 = x.abs();
-    b3 = b3 * (-3);
-    b3 = scale(&b3, -4);
-    let c3 = y ^ 37;
-    let d3 = split(mix(y, a3.len() as i64, c3));
-    let e3 = c3 - 4;
-    let f3 = mix(pick(b3.min(d3.1).abs() > 7, d3.0, seven()), c3, 100);
+    let a2: Vec<i64> = vec![x ^ 5, x - seven()];
+    inc(9);
+    let b2 = [mix(8, 3, y), y * 5];
     // program 173
-    let mut h3 = scale(&y, 24);
-    for i in 0..2 {
-        let m3 = sum_vec(vec![i, y]);
-        h3 = add(h3, m3);
-    }
-    let n3 = inc(3);
-    inc(n3);
-    let p3 = mix(7, x, n3);
-    let q3 = inc(n3);
-    let r3 = q3 + add(q3, q3);
-    let (_, s3) = split(sum_vec(vec![n3, r3]));
-    let t3 = sum_vec(vec![add(s3, s3), s3]);
-    fold(16);
+    let mut c2 = sum_vec(vec![y, y]);
+    let d2 = split(add(seven(), 23));
+    c2 = c2 % 5;
+    let e2 = c2 * 42;
+    let f2 = pick(pick(scale(&c2, 5) <= 37, e2, d2.0) != 100, inc(e2), dist(&d2.1, &e2));
     // the results
-    ((mix(sum_vec(a), b, c), scale(&c, a.len() as i64)), sum_vec(vec![d, e, h, q]), (mix(sum_all(r), sum_all(s), w), sum_all(&[7, w, -5])), a1 + 12, add(e1 / 5, sum_all([m1, n1])), pick(b2, sum_vec(vec![t1, u1, w1, a2, q1]), q1), (c2 - 100, seven()), add(h2, m2), inc(p2), (pick(q2, sum_vec(vec![r2, sum_all(&s2), t2]), y), inc(57)), sum_all(&[e3, f3]), sum_vec(vec![h3, p3, t3]))
+    ((pick(c, sum_vec(b).wrapping_mul(8_383_792_618).rem_euclid(198), b.len() as i64), dist(&y, &(b.len() as i64))), mix(sum_vec(d), e, f), sum_vec(vec![m, p, q, r]), scale(&t, 8), (dist(&sum_vec(v), &u), sum_vec(vec![u, u, y])), (add(b1, c1), sum_all(&[a1, 5]) == b1), (pick(e1 > h1, e1, h1), pick((e1 ^ (-4)) == f1, 4, d1)), pick(s1, pick(r1 >= t1, r1, t1), 10), (mix(sum_all(&u1), v1, x), inc(seven())), fold(sum_vec(w1)), sum_all([sum_vec(a2), sum_all(&b2)]), (scale(&f2, 12), add(f2, f2)))
 })"#;
     type Results = (
         (i64, i64),
         i64,
-        (i64, i64),
-        i64,
-        i64,
-        i64,
-        (i64, i64),
         i64,
         i64,
         (i64, i64),
+        (i64, bool),
+        (i64, i64),
+        i64,
+        (i64, i64),
         i64,
         i64,
+        (i64, i64),
     );
     let g = graph!(|x: i64, y: i64| -> Results {
         // program 162
-        let a: Vec<i64> = vec![sum_vec(vec![x, y, y]), add(y, seven())];
-        let b = inc(scale(&x, 9));
-        let c = seven();
+        let a = sum_all(&[y, 33]);
+        let b: Vec<i64> = vec![inc(a), inc(59)];
+        let c = sum_vec(vec![y, y]) != x;
         // program 163
-        let mut d = sum_vec(vec![inc(y), add(x, x)]);
-        d = pick(mix(d, y, y) <= x, d, y.abs());
-        let e = inc(inc(16));
-        let f = split(inc(8));
-        let h = add(-y, f.1 ^ 25);
-        let (m, n) = f;
-        let (p, (_, mut q)) = spread(sum_vec(vec![m, n, m]));
-        q = pick(dist(&seven(), &m) == p, q, f.1);
-        // program 164
-        let r = [
-            sum_all([seven(), y, seven()]),
-            mix(y, seven(), 3),
-            scale(&inc(3), add(x, x)),
-            -y,
-        ];
-        let s = [(-8) ^ x, -x, scale(&x, 5)];
-        let mut t = sum_vec(vec![y, x]);
-        for _ in 0..=1 {
-            t = add(t, t);
-        }
-        let u = x.pow(2);
-        let v = mix(add(t, u), u, x);
-        let w = t - v;
-        // program 165
-        let (mut a1, b1) = split(inc(4));
-        a1 = a1 * scale(&b1, 21);
-        // program 166
-        let mut c1 = sum_all([y, x]);
-        for i in 0..4 {
-            let d1 = add(i, x);
-            c1 = sum_all([c1, d1, c1]);
-        }
-        let (e1, (f1, h1)) = spread(x - 51);
-        let m1 = mix(seven(), inc(c1), f1);
-        let mut n1 = inc(10).max(x - h1);
+        let d: Vec<i64> = vec![sum_vec(vec![x, y, x]), inc(6), inc(y), inc(8)];
+        let (mut e, f) = split(pick(y > inc(y), y, y));
         for i in 1..=3 {
-            n1 = mix(n1, i, x);
-            n1 = mix(n1, i, 6);
+            e = sum_all(&[e, i, i]);
         }
+        // program 164
+        let h = inc(x);
+        let mut m = pick(h < inc(h), h, h);
+        let h = h + (-5);
+        m = scale(&m, sum_vec(vec![h, seven(), x]));
+        let (n, (_, p)) = spread(y + 12);
+        let (q, r) = split(sum_all(&[-2, n]));
+        // program 165
+        let s = scale(&(y + x), 7);
+        let t = sum_all(&[s, -7]).abs();
+        // program 166
+        let _ = inc(y * x);
+        let mut u = 2;
+        let v: Vec<i64> = vec![mix(u, x, y), scale(&x, 100), inc(u), y - 7];
+        u = dist(&u, &scale(&u, -2));
+        let u = pick(u == 37, u, 37);
         // program 167
-        let p1 = scale(&y, 7) > x;
-        let (q1, (_, r1)) = spread(inc(-2));
-        let s1 = inc(y);
-        let t1 = inc(r1);
-        let u1 = s1 ^ r1.rem_euclid(86);
-        let v1 = -r1;
-        let (_, mut w1) = split(sum_all(&[dist(&y, &s1), add(s1, v1)]));
-        let a2 = inc(100);
-        w1 = w1 / 3;
-        let q1 = inc(q1);
-        let b2 = !p1;
+        let (w, a1) = split(add(37, seven()));
+        let b1 = inc(seven());
+        let c1 = mix(w, a1, a1);
+        let c1 = pick(c1 <= a1, c1, a1);
         // program 168
-        let c2 = add(y, y);
-        let c2 = scale(&c2, y / 6);
-        let c2 = inc(c2);
-        let c2 = -c2;
-        let c2 = scale(&c2, sum_vec(vec![y, 37, 5]));
-        // program 169
-        let mut d2 = add(y, y);
-        let e2 = sum_all([d2, sum_all(&[d2, y, x]), sum_all(&[d2, y, seven()])]);
-        d2 = add(d2, d2 / 4);
-        let f2 = inc(-8);
-        let f2 = inc(f2);
-        let h2 = f2.min(d2).abs() * sum_vec(vec![d2, x]);
-        let m2 = add(-f2, mix(sum_all(&[e2, e2, d2]), inc(2), d2));
-        // program 170
-        let mut n2 = x - 4;
-        n2 = add(n2, pick(y <= x, y, x));
-        let mut p2 = -n2;
+        let mut d1 = inc(x);
         for i in 0..4 {
-            p2 = sum_vec(vec![p2, i, x]);
-            p2 = sum_vec(vec![p2, i]);
+            d1 = sum_all([d1, i, x]);
+        }
+        let (e1, _) = split(sum_all(&[y, 2, d1]));
+        let f1 = inc(x);
+        let h1 = -f1;
+        // program 169
+        let _ = mix(y, y, y);
+        let m1 = scale(&y, 18);
+        let n1 = x * 6;
+        let p1 = x * 8;
+        let q1 = inc(m1);
+        fold(q1);
+        let r1 = mix(p1, q1, q1);
+        let s1 = (-q1) != 10;
+        let t1 = scale(&n1, q1 + n1);
+        // program 170
+        let u1 = [pick(scale(&x, 5) <= 3, 8, y), mix(y, y, seven())];
+        let mut v1 = -x;
+        for _ in 0..2 {
+            v1 = add(v1, seven());
         }
         // program 171
-        let q2 = inc(x) != 5;
-        let mut r2 = mix(x, seven(), y);
-        for i in 0..=1 {
-            r2 = sum_vec(vec![r2, i, i]);
-        }
-        let s2 = [
-            add(-4, x),
-            add(seven(), x),
-            scale(&x, 10),
-            mix(seven(), r2, y),
-        ];
-        let (_, t2) = split(inc(x));
-        for i in 1..3 {
-            let u2 = sum_vec(vec![i, y]);
-            r2 = mix(r2, u2, y);
-        }
+        let w1: Vec<i64> = vec![inc(y), scale(&37, 23)];
         // program 172
-        let mut v2 = add(47, seven());
-        for i in 0..3 {
-            let w2 = i * v2;
-            v2 = dist(&v2, &w2);
-        }
-        let a3: Vec<i64> = vec![inc(x), mix(y, v2, v2)];
-        let mut b3 = x.abs();
-        b3 = b3 * (-3);
-        b3 = scale(&b3, -4);
-        let c3 = y ^ 37;
-        let d3 = split(mix(y, a3.len() as i64, c3));
-        let e3 = c3 - 4;
-        let f3 = mix(pick(b3.min(d3.1).abs() > 7, d3.0, seven()), c3, 100);
+        let a2: Vec<i64> = vec![x ^ 5, x - seven()];
+        inc(9);
+        let b2 = [mix(8, 3, y), y * 5];
         // program 173
-        let mut h3 = scale(&y, 24);
-        for i in 0..2 {
-            let m3 = sum_vec(vec![i, y]);
-            h3 = add(h3, m3);
-        }
-        let n3 = inc(3);
-        inc(n3);
-        let p3 = mix(7, x, n3);
-        let q3 = inc(n3);
-        let r3 = q3 + add(q3, q3);
-        let (_, s3) = split(sum_vec(vec![n3, r3]));
-        let t3 = sum_vec(vec![add(s3, s3), s3]);
-        fold(16);
+        let mut c2 = sum_vec(vec![y, y]);
+        let d2 = split(add(seven(), 23));
+        c2 = c2 % 5;
+        let e2 = c2 * 42;
+        let f2 = pick(
+            pick(scale(&c2, 5) <= 37, e2, d2.0) != 100,
+            inc(e2),
+            dist(&d2.1, &e2),
+        );
         // the results
         (
-            (mix(sum_vec(a), b, c), scale(&c, a.len() as i64)),
-            sum_vec(vec![d, e, h, q]),
-            (mix(sum_all(r), sum_all(s), w), sum_all(&[7, w, -5])),
-            a1 + 12,
-            add(e1 / 5, sum_all([m1, n1])),
-            pick(b2, sum_vec(vec![t1, u1, w1, a2, q1]), q1),
-            (c2 - 100, seven()),
-            add(h2, m2),
-            inc(p2),
-            (pick(q2, sum_vec(vec![r2, sum_all(&s2), t2]), y), inc(57)),
-            sum_all(&[e3, f3]),
-            sum_vec(vec![h3, p3, t3]),
+            (
+                pick(
+                    c,
+                    sum_vec(b).wrapping_mul(8_383_792_618).rem_euclid(198),
+                    b.len() as i64,
+                ),
+                dist(&y, &(b.len() as i64)),
+            ),
+            mix(sum_vec(d), e, f),
+            sum_vec(vec![m, p, q, r]),
+            scale(&t, 8),
+            (dist(&sum_vec(v), &u), sum_vec(vec![u, u, y])),
+            (add(b1, c1), sum_all(&[a1, 5]) == b1),
+            (pick(e1 > h1, e1, h1), pick((e1 ^ (-4)) == f1, 4, d1)),
+            pick(s1, pick(r1 >= t1, r1, t1), 10),
+            (mix(sum_all(&u1), v1, x), inc(seven())),
+            fold(sum_vec(w1)),
+            sum_all([sum_vec(a2), sum_all(&b2)]),
+            (scale(&f2, 12), add(f2, f2)),
         )
     });
     let direct = |x: i64, y: i64| -> Results {
         // program 162
-        let a: Vec<i64> = vec![sum_vec(vec![x, y, y]), add(y, seven())];
-        let b = inc(scale(&x, 9));
-        let c = seven();
+        let a = sum_all(&[y, 33]);
+        let b: Vec<i64> = vec![inc(a), inc(59)];
+        let c = sum_vec(vec![y, y]) != x;
         // program 163
-        let mut d = sum_vec(vec![inc(y), add(x, x)]);
-        d = pick(mix(d, y, y) <= x, d, y.abs());
-        let e = inc(inc(16));
-        let f = split(inc(8));
-        let h = add(-y, f.1 ^ 25);
-        let (m, n) = f;
-        let (p, (_, mut q)) = spread(sum_vec(vec![m, n, m]));
-        q = pick(dist(&seven(), &m) == p, q, f.1);
-        // program 164
-        let r = [
-            sum_all(&[seven(), y, seven()]),
-            mix(y, seven(), 3),
-            scale(&inc(3), add(x, x)),
-            -y,
-        ];
-        let s = [(-8) ^ x, -x, scale(&x, 5)];
-        let mut t = sum_vec(vec![y, x]);
-        for _ in 0..=1 {
-            t = add(t, t);
-        }
-        let u = x.pow(2);
-        let v = mix(add(t, u), u, x);
-        let w = t - v;
-        // program 165
-        let (mut a1, b1) = split(inc(4));
-        a1 = a1 * scale(&b1, 21);
-        // program 166
-        let mut c1 = sum_all(&[y, x]);
-        for i in 0..4 {
-            let d1 = add(i, x);
-            c1 = sum_all(&[c1, d1, c1]);
-        }
-        let (e1, (f1, h1)) = spread(x - 51);
-        let m1 = mix(seven(), inc(c1), f1);
-        let mut n1 = inc(10).max(x - h1);
+        let d: Vec<i64> = vec![sum_vec(vec![x, y, x]), inc(6), inc(y), inc(8)];
+        let (mut e, f) = split(pick(y > inc(y), y, y));
         for i in 1..=3 {
-            n1 = mix(n1, i, x);
-            n1 = mix(n1, i, 6);
+            e = sum_all(&[e, i, i]);
         }
+        // program 164
+        let h = inc(x);
+        let mut m = pick(h < inc(h), h, h);
+        let h = h + (-5);
+        m = scale(&m, sum_vec(vec![h, seven(), x]));
+        let (n, (_, p)) = spread(y + 12);
+        let (q, r) = split(sum_all(&[-2, n]));
+        // program 165
+        let s = scale(&(y + x), 7);
+        let t = sum_all(&[s, -7]).abs();
+        // program 166
+        let _ = inc(y * x);
+        let mut u = 2;
+        let v: Vec<i64> = vec![mix(u, x, y), scale(&x, 100), inc(u), y - 7];
+        u = dist(&u, &scale(&u, -2));
+        let u = pick(u == 37, u, 37);
         // program 167
-        let p1 = scale(&y, 7) > x;
-        let (q1, (_, r1)) = spread(inc(-2));
-        let s1 = inc(y);
-        let t1 = inc(r1);
-        let u1 = s1 ^ r1.rem_euclid(86);
-        let v1 = -r1;
-        let (_, mut w1) = split(sum_all(&[dist(&y, &s1), add(s1, v1)]));
-        let a2 = inc(100);
-        w1 = w1 / 3;
-        let q1 = inc(q1);
-        let b2 = !p1;
+        let (w, a1) = split(add(37, seven()));
+        let b1 = inc(seven());
+        let c1 = mix(w, a1, a1);
+        let c1 = pick(c1 <= a1, c1, a1);
         // program 168
-        let c2 = add(y, y);
-        let c2 = scale(&c2, y / 6);
-        let c2 = inc(c2);
-        let c2 = -c2;
-        let c2 = scale(&c2, sum_vec(vec![y, 37, 5]));
-        // program 169
-        let mut d2 = add(y, y);
-        let e2 = sum_all(&[d2, sum_all(&[d2, y, x]), sum_all(&[d2, y, seven()])]);
-        d2 = add(d2, d2 / 4);
-        let f2 = inc(-8);
-        let f2 = inc(f2);
-        let h2 = f2.min(d2).abs() * sum_vec(vec![d2, x]);
-        let m2 = add(-f2, mix(sum_all(&[e2, e2, d2]), inc(2), d2));
-        // program 170
-        let mut n2 = x - 4;
-        n2 = add(n2, pick(y <= x, y, x));
-        let mut p2 = -n2;
+        let mut d1 = inc(x);
         for i in 0..4 {
-            p2 = sum_vec(vec![p2, i, x]);
-            p2 = sum_vec(vec![p2, i]);
+            d1 = sum_all(&[d1, i, x]);
+        }
+        let (e1, _) = split(sum_all(&[y, 2, d1]));
+        let f1 = inc(x);
+        let h1 = -f1;
+        // program 169
+        let _ = mix(y, y, y);
+        let m1 = scale(&y, 18);
+        let n1 = x * 6;
+        let p1 = x * 8;
+        let q1 = inc(m1);
+        fold(q1);
+        let r1 = mix(p1, q1, q1);
+        let s1 = (-q1) != 10;
+        let t1 = scale(&n1, q1 + n1);
+        // program 170
+        let u1 = [pick(scale(&x, 5) <= 3, 8, y), mix(y, y, seven())];
+        let mut v1 = -x;
+        for _ in 0..2 {
+            v1 = add(v1, seven());
         }
         // program 171
-        let q2 = inc(x) != 5;
-        let mut r2 = mix(x, seven(), y);
-        for i in 0..=1 {
-            r2 = sum_vec(vec![r2, i, i]);
-        }
-        let s2 = [
-            add(-4, x),
-            add(seven(), x),
-            scale(&x, 10),
-            mix(seven(), r2, y),
-        ];
-        let (_, t2) = split(inc(x));
-        for i in 1..3 {
-            let u2 = sum_vec(vec![i, y]);
-            r2 = mix(r2, u2, y);
-        }
+        let w1: Vec<i64> = vec![inc(y), scale(&37, 23)];
         // program 172
-        let mut v2 = add(47, seven());
-        for i in 0..3 {
-            let w2 = i * v2;
-            v2 = dist(&v2, &w2);
-        }
-        let a3: Vec<i64> = vec![inc(x), mix(y, v2, v2)];
-        let mut b3 = x.abs();
-        b3 = b3 * (-3);
-        b3 = scale(&b3, -4);
-        let c3 = y ^ 37;
-        let d3 = split(mix(y, a3.len() as i64, c3));
-        let e3 = c3 - 4;
-        let f3 = mix(pick(b3.min(d3.1).abs() > 7, d3.0, seven()), c3, 100);
+        let a2: Vec<i64> = vec![x ^ 5, x - seven()];
+        inc(9);
+        let b2 = [mix(8, 3, y), y * 5];
         // program 173
-        let mut h3 = scale(&y, 24);
-        for i in 0..2 {
-            let m3 = sum_vec(vec![i, y]);
-            h3 = add(h3, m3);
-        }
-        let n3 = inc(3);
-        inc(n3);
-        let p3 = mix(7, x, n3);
-        let q3 = inc(n3);
-        let r3 = q3 + add(q3, q3);
-        let (_, s3) = split(sum_vec(vec![n3, r3]));
-        let t3 = sum_vec(vec![add(s3, s3), s3]);
-        fold(16);
+        let mut c2 = sum_vec(vec![y, y]);
+        let d2 = split(add(seven(), 23));
+        c2 = c2 % 5;
+        let e2 = c2 * 42;
+        let f2 = pick(
+            pick(scale(&c2, 5) <= 37, e2, d2.0) != 100,
+            inc(e2),
+            dist(&d2.1, &e2),
+        );
         // the results
         (
-            (mix(sum_vec(a.clone()), b, c), scale(&c, a.len() as i64)),
-            sum_vec(vec![d, e, h, q]),
-            (mix(sum_all(&r), sum_all(&s), w), sum_all(&[7, w, -5])),
-            a1 + 12,
-            add(e1 / 5, sum_all(&[m1, n1])),
-            pick(b2, sum_vec(vec![t1, u1, w1, a2, q1]), q1),
-            (c2 - 100, seven()),
-            add(h2, m2),
-            inc(p2),
-            (pick(q2, sum_vec(vec![r2, sum_all(&s2), t2]), y), inc(57)),
-            sum_all(&[e3, f3]),
-            sum_vec(vec![h3, p3, t3]),
+            (
+                pick(
+                    c,
+                    sum_vec(b.clone())
+                        .wrapping_mul(8_383_792_618)
+                        .rem_euclid(198),
+                    b.len() as i64,
+                ),
+                dist(&y, &(b.len() as i64)),
+            ),
+            mix(sum_vec(d.clone()), e, f),
+            sum_vec(vec![m, p, q, r]),
+            scale(&t, 8),
+            (dist(&sum_vec(v.clone()), &u), sum_vec(vec![u, u, y])),
+            (add(b1, c1), sum_all(&[a1, 5]) == b1),
+            (pick(e1 > h1, e1, h1), pick((e1 ^ (-4)) == f1, 4, d1)),
+            pick(s1, pick(r1 >= t1, r1, t1), 10),
+            (mix(sum_all(&u1), v1, x), inc(seven())),
+            fold(sum_vec(w1.clone())),
+            sum_all(&[sum_vec(a2.clone()), sum_all(&b2)]),
+            (scale(&f2, 12), add(f2, f2)),
         )
     };
-    nodes(g.len(), 206, 17, SOURCE);
-    for (x, y) in [(-35, -21), (25, -29), (-30, -12)] {
+    nodes(g.len(), 138, 17, SOURCE);
+    for (x, y) in [(23, -30), (-2, -22), (-11, 26)] {
         let want = direct(x, y);
         let at = Case {
             batch: 17,
@@ -5069,288 +5042,292 @@ graph!(|x: i64, y: i64| -> Results {
 /// Programs 174 to 185.
 fn batch_18() {
     const SOURCE: &str = r#"
-type Results = (i64, (i64, i64), (i64, bool), (i64, i64), i64, i64, i64, (i64, bool), (i64, i64), (i64, bool), i64, i64);
+type Results = ((i64, i64), (i64, bool), (i64, bool), i64, (i64, i64), (i64, bool), (i64, bool), (i64, i64), i64, i64, i64, i64);
 graph!(|x: i64| -> Results {
     // program 174
-    let mut a = inc(x);
-    a = add(a, a - 7);
+    let mut a = pick(x > k1, x, k1);
+    a = a.pow(2);
+    a = mix(a, add(a, a), 45);
     // program 175
-    let b = pick(x == inc(x), x, x);
-    let b = b ^ 6;
-    let mut b = b.max(pick(x == inc(x), x, x));
-    b = dist(&b, &inc(x));
+    let mut b = k1 + x;
+    let c = split(sum_all(&[3, b, x]));
+    for _ in 1..3 {
+        let d = dist(&(-3), &k1);
+        b = sum_all([b, d, d]);
+    }
+    b = add(b, c.1.min(x));
+    let mut e = sum_vec(vec![k1, b, seven()]);
+    for i in -2..0 {
+        e = sum_vec(vec![e, i, k1]);
+        e = sum_vec(vec![e, i]);
+    }
     // program 176
-    let (c, d) = split(pick(add(x, x) > seven(), 2, x));
-    let e = add(c, x) == d;
-    let f = pick(d == 9, d, 9);
-    let h = inc(x * (-8));
-    let (m, (_, n)) = spread(c * h);
-    let p = mix(f, 12, m) >= d;
-    let _ = mix(add(inc(d), add(h, m)), 7, seven());
+    let mut f = x + 12;
+    for _ in 1..4 {
+        f = f + seven();
+        f = mix(f, k1, seven());
+    }
     // program 177
-    let (q, r) = split(scale(&x, 30));
-    let s = split(sum_vec(vec![r, r, x]));
+    let mut h = mix(-4, x, -5);
+    for i in 0..=3 {
+        let m = sum_vec(vec![i, 5]);
+        h = pick(h == m, h, m);
+    }
     // program 178
-    let t = add(x, x);
-    let mut u = inc(x);
-    let v = [x.wrapping_mul(7_932_797_687).rem_euclid(368), mix(seven(), -7, 48), sum_vec(vec![u, x])];
-    for i in -2..=0 {
-        let w = i * t;
-        u = u * w;
-    }
-    let t = fold(t);
+    let n = sum_vec(vec![x, x.min(100), k1]);
+    let mut n = fold(n);
+    n = scale(&n, n);
+    let p = x - 10;
+    let q = 37;
+    scale(&inc(55), n);
     // program 179
-    let a1 = x / 6;
-    let b1 = inc(-a1);
-    inc(-x);
-    let a1 = a1 - 28;
-    let c1 = inc(2);
+    let r = split(inc(x));
+    let mut s = k1.min(100).abs();
+    for i in 0..4 {
+        s = add(s, i);
+    }
     // program 180
-    inc(100);
-    let d1 = scale(&x, -8);
-    let e1 = seven();
-    let d1 = d1 - add(4, x);
-    let (f1, _) = split(inc(37));
+    let t = split(sum_all([4, x, x]));
+    let u = split(add(x, k1));
     // program 181
-    let mut h1 = add(x, x);
-    h1 = sum_vec(vec![h1, mix(x, h1, x)]);
-    let m1 = add(h1, h1);
+    let v = x.max(7).abs();
+    let v = pick(v != inc(v), v, v);
+    let mut w = add(k1, 3);
+    for i in -2..=0 {
+        let a1 = mix(i, k1, w);
+        w = scale(&w, a1);
+    }
+    let b1 = sum_all(&[k1, seven()]);
+    let mut c1 = k1 - 7;
+    c1 = add(c1, inc(-6));
     // program 182
-    let _ = fold(x);
-    let n1 = mix(x, 5, x);
-    let p1 = inc(32).min(add(x, x)).abs() <= 2;
-    let q1 = [sum_vec(vec![5, x]), n1 * 2];
+    mix(x, x, mix(x, k1, k1));
+    let d1 = scale(&scale(&seven(), 58), add(k1, k1)) < k1;
     // program 183
-    let r1 = dist(&x, &x);
-    let mut s1 = x * (-4);
-    let t1 = add(-x, add(r1, r1)) <= s1;
-    let u1 = r1.abs() != 3;
-    let mut v1 = scale(&x, -9);
-    for i in 0..=1 {
-        v1 = pick(mix(i, s1, r1) != r1, v1, i);
-    }
-    for i in 1..3 {
-        s1 = sum_vec(vec![s1, i]);
-    }
-    // program 184
-    let mut w1 = add(12, x);
+    let mut e1 = mix(k1, x, k1);
     for i in 0..3 {
-        w1 = add(w1, i);
+        e1 = mix(e1, i, i);
     }
+    let f1 = mix(k1, e1, k1) != x;
+    // program 184
+    let h1 = mix(k1, x, k1);
+    let m1 = 10;
+    let n1 = inc(add(inc(42), add(x, m1)));
+    let h1 = inc(h1);
+    let h1 = sum_all([h1, add(m1, 4)]);
     // program 185
-    let mut a2 = sum_all(&[x, x, scale(&x, x)]);
-    a2 = scale(&a2, a2.min(seven()).abs());
+    let p1 = split(sum_all([k1, x]));
+    let (_, q1) = split(mix(p1.0, x, k1));
     // the results
-    (dist(&a, &a), (b.min(b).abs(), x - seven()), (pick(p, pick(e, inc(n), x), f), seven() == 12), (q.max(s.0), seven()), sum_all([u, sum_all(v), t]), mix(b1, a1, c1), sum_vec(vec![e1, d1, f1]), (inc(m1), inc(100) != h1), (pick(p1, scale(&sum_all(&q1), 45), n1), sum_all([n1, x, sum_all(&q1)])), (pick(u1, pick(t1, sum_vec(vec![s1, v1]), s1), 11), scale(&r1, -9) < seven()), -w1, inc(a2))
+    ((inc(a), inc(x)), (e.rem_euclid(41), fold(k1) <= e), (f - 6, (-seven()) <= seven()), pick(h < x, h, x), (scale(&p, q), inc(n)), (add(r.1, s), pick(x < k1, x, k1) <= s), (scale(&t.0, u.0), inc(x) <= x), (add(scale(&v, w), pick(b1 > c1, b1, c1)), mix(v, c1, w)), pick(d1, fold(sum_vec(vec![x, k1]).min(x).abs()), k1), pick(f1, mix(e1 % 7, pick(k1 > e1, k1, e1), scale(&32, seven())) - 2, 37), dist(&n1, &h1), q1 ^ 12)
 })"#;
+    let k1: i64 = 31;
     type Results = (
+        (i64, i64),
+        (i64, bool),
+        (i64, bool),
         i64,
         (i64, i64),
+        (i64, bool),
         (i64, bool),
         (i64, i64),
         i64,
         i64,
-        i64,
-        (i64, bool),
-        (i64, i64),
-        (i64, bool),
         i64,
         i64,
     );
     let g = graph!(|x: i64| -> Results {
         // program 174
-        let mut a = inc(x);
-        a = add(a, a - 7);
+        let mut a = pick(x > k1, x, k1);
+        a = a.pow(2);
+        a = mix(a, add(a, a), 45);
         // program 175
-        let b = pick(x == inc(x), x, x);
-        let b = b ^ 6;
-        let mut b = b.max(pick(x == inc(x), x, x));
-        b = dist(&b, &inc(x));
+        let mut b = k1 + x;
+        let c = split(sum_all(&[3, b, x]));
+        for _ in 1..3 {
+            let d = dist(&(-3), &k1);
+            b = sum_all([b, d, d]);
+        }
+        b = add(b, c.1.min(x));
+        let mut e = sum_vec(vec![k1, b, seven()]);
+        for i in -2..0 {
+            e = sum_vec(vec![e, i, k1]);
+            e = sum_vec(vec![e, i]);
+        }
         // program 176
-        let (c, d) = split(pick(add(x, x) > seven(), 2, x));
-        let e = add(c, x) == d;
-        let f = pick(d == 9, d, 9);
-        let h = inc(x * (-8));
-        let (m, (_, n)) = spread(c * h);
-        let p = mix(f, 12, m) >= d;
-        let _ = mix(add(inc(d), add(h, m)), 7, seven());
+        let mut f = x + 12;
+        for _ in 1..4 {
+            f = f + seven();
+            f = mix(f, k1, seven());
+        }
         // program 177
-        let (q, r) = split(scale(&x, 30));
-        let s = split(sum_vec(vec![r, r, x]));
+        let mut h = mix(-4, x, -5);
+        for i in 0..=3 {
+            let m = sum_vec(vec![i, 5]);
+            h = pick(h == m, h, m);
+        }
         // program 178
-        let t = add(x, x);
-        let mut u = inc(x);
-        let v = [
-            x.wrapping_mul(7_932_797_687).rem_euclid(368),
-            mix(seven(), -7, 48),
-            sum_vec(vec![u, x]),
-        ];
-        for i in -2..=0 {
-            let w = i * t;
-            u = u * w;
-        }
-        let t = fold(t);
+        let n = sum_vec(vec![x, x.min(100), k1]);
+        let mut n = fold(n);
+        n = scale(&n, n);
+        let p = x - 10;
+        let q = 37;
+        scale(&inc(55), n);
         // program 179
-        let a1 = x / 6;
-        let b1 = inc(-a1);
-        inc(-x);
-        let a1 = a1 - 28;
-        let c1 = inc(2);
+        let r = split(inc(x));
+        let mut s = k1.min(100).abs();
+        for i in 0..4 {
+            s = add(s, i);
+        }
         // program 180
-        inc(100);
-        let d1 = scale(&x, -8);
-        let e1 = seven();
-        let d1 = d1 - add(4, x);
-        let (f1, _) = split(inc(37));
+        let t = split(sum_all([4, x, x]));
+        let u = split(add(x, k1));
         // program 181
-        let mut h1 = add(x, x);
-        h1 = sum_vec(vec![h1, mix(x, h1, x)]);
-        let m1 = add(h1, h1);
+        let v = x.max(7).abs();
+        let v = pick(v != inc(v), v, v);
+        let mut w = add(k1, 3);
+        for i in -2..=0 {
+            let a1 = mix(i, k1, w);
+            w = scale(&w, a1);
+        }
+        let b1 = sum_all(&[k1, seven()]);
+        let mut c1 = k1 - 7;
+        c1 = add(c1, inc(-6));
         // program 182
-        let _ = fold(x);
-        let n1 = mix(x, 5, x);
-        let p1 = inc(32).min(add(x, x)).abs() <= 2;
-        let q1 = [sum_vec(vec![5, x]), n1 * 2];
+        mix(x, x, mix(x, k1, k1));
+        let d1 = scale(&scale(&seven(), 58), add(k1, k1)) < k1;
         // program 183
-        let r1 = dist(&x, &x);
-        let mut s1 = x * (-4);
-        let t1 = add(-x, add(r1, r1)) <= s1;
-        let u1 = r1.abs() != 3;
-        let mut v1 = scale(&x, -9);
-        for i in 0..=1 {
-            v1 = pick(mix(i, s1, r1) != r1, v1, i);
-        }
-        for i in 1..3 {
-            s1 = sum_vec(vec![s1, i]);
-        }
-        // program 184
-        let mut w1 = add(12, x);
+        let mut e1 = mix(k1, x, k1);
         for i in 0..3 {
-            w1 = add(w1, i);
+            e1 = mix(e1, i, i);
         }
+        let f1 = mix(k1, e1, k1) != x;
+        // program 184
+        let h1 = mix(k1, x, k1);
+        let m1 = 10;
+        let n1 = inc(add(inc(42), add(x, m1)));
+        let h1 = inc(h1);
+        let h1 = sum_all([h1, add(m1, 4)]);
         // program 185
-        let mut a2 = sum_all(&[x, x, scale(&x, x)]);
-        a2 = scale(&a2, a2.min(seven()).abs());
+        let p1 = split(sum_all([k1, x]));
+        let (_, q1) = split(mix(p1.0, x, k1));
         // the results
         (
-            dist(&a, &a),
-            (b.min(b).abs(), x - seven()),
-            (pick(p, pick(e, inc(n), x), f), seven() == 12),
-            (q.max(s.0), seven()),
-            sum_all([u, sum_all(v), t]),
-            mix(b1, a1, c1),
-            sum_vec(vec![e1, d1, f1]),
-            (inc(m1), inc(100) != h1),
-            (
-                pick(p1, scale(&sum_all(&q1), 45), n1),
-                sum_all([n1, x, sum_all(&q1)]),
+            (inc(a), inc(x)),
+            (e.rem_euclid(41), fold(k1) <= e),
+            (f - 6, (-seven()) <= seven()),
+            pick(h < x, h, x),
+            (scale(&p, q), inc(n)),
+            (add(r.1, s), pick(x < k1, x, k1) <= s),
+            (scale(&t.0, u.0), inc(x) <= x),
+            (add(scale(&v, w), pick(b1 > c1, b1, c1)), mix(v, c1, w)),
+            pick(d1, fold(sum_vec(vec![x, k1]).min(x).abs()), k1),
+            pick(
+                f1,
+                mix(e1 % 7, pick(k1 > e1, k1, e1), scale(&32, seven())) - 2,
+                37,
             ),
-            (
-                pick(u1, pick(t1, sum_vec(vec![s1, v1]), s1), 11),
-                scale(&r1, -9) < seven(),
-            ),
-            -w1,
-            inc(a2),
+            dist(&n1, &h1),
+            q1 ^ 12,
         )
     });
     let direct = |x: i64| -> Results {
         // program 174
-        let mut a = inc(x);
-        a = add(a, a - 7);
+        let mut a = pick(x > k1, x, k1);
+        a = a.pow(2);
+        a = mix(a, add(a, a), 45);
         // program 175
-        let b = pick(x == inc(x), x, x);
-        let b = b ^ 6;
-        let mut b = b.max(pick(x == inc(x), x, x));
-        b = dist(&b, &inc(x));
+        let mut b = k1 + x;
+        let c = split(sum_all(&[3, b, x]));
+        for _ in 1..3 {
+            let d = dist(&(-3), &k1);
+            b = sum_all(&[b, d, d]);
+        }
+        b = add(b, c.1.min(x));
+        let mut e = sum_vec(vec![k1, b, seven()]);
+        for i in -2..0 {
+            e = sum_vec(vec![e, i, k1]);
+            e = sum_vec(vec![e, i]);
+        }
         // program 176
-        let (c, d) = split(pick(add(x, x) > seven(), 2, x));
-        let e = add(c, x) == d;
-        let f = pick(d == 9, d, 9);
-        let h = inc(x * (-8));
-        let (m, (_, n)) = spread(c * h);
-        let p = mix(f, 12, m) >= d;
-        let _ = mix(add(inc(d), add(h, m)), 7, seven());
+        let mut f = x + 12;
+        for _ in 1..4 {
+            f = f + seven();
+            f = mix(f, k1, seven());
+        }
         // program 177
-        let (q, r) = split(scale(&x, 30));
-        let s = split(sum_vec(vec![r, r, x]));
+        let mut h = mix(-4, x, -5);
+        for i in 0..=3 {
+            let m = sum_vec(vec![i, 5]);
+            h = pick(h == m, h, m);
+        }
         // program 178
-        let t = add(x, x);
-        let mut u = inc(x);
-        let v = [
-            x.wrapping_mul(7_932_797_687).rem_euclid(368),
-            mix(seven(), -7, 48),
-            sum_vec(vec![u, x]),
-        ];
-        for i in -2..=0 {
-            let w = i * t;
-            u = u * w;
-        }
-        let t = fold(t);
+        let n = sum_vec(vec![x, x.min(100), k1]);
+        let mut n = fold(n);
+        n = scale(&n, n);
+        let p = x - 10;
+        let q = 37;
+        scale(&inc(55), n);
         // program 179
-        let a1 = x / 6;
-        let b1 = inc(-a1);
-        inc(-x);
-        let a1 = a1 - 28;
-        let c1 = inc(2);
+        let r = split(inc(x));
+        let mut s = k1.min(100).abs();
+        for i in 0..4 {
+            s = add(s, i);
+        }
         // program 180
-        inc(100);
-        let d1 = scale(&x, -8);
-        let e1 = seven();
-        let d1 = d1 - add(4, x);
-        let (f1, _) = split(inc(37));
+        let t = split(sum_all(&[4, x, x]));
+        let u = split(add(x, k1));
         // program 181
-        let mut h1 = add(x, x);
-        h1 = sum_vec(vec![h1, mix(x, h1, x)]);
-        let m1 = add(h1, h1);
+        let v = x.max(7).abs();
+        let v = pick(v != inc(v), v, v);
+        let mut w = add(k1, 3);
+        for i in -2..=0 {
+            let a1 = mix(i, k1, w);
+            w = scale(&w, a1);
+        }
+        let b1 = sum_all(&[k1, seven()]);
+        let mut c1 = k1 - 7;
+        c1 = add(c1, inc(-6));
         // program 182
-        let _ = fold(x);
-        let n1 = mix(x, 5, x);
-        let p1 = inc(32).min(add(x, x)).abs() <= 2;
-        let q1 = [sum_vec(vec![5, x]), n1 * 2];
+        mix(x, x, mix(x, k1, k1));
+        let d1 = scale(&scale(&seven(), 58), add(k1, k1)) < k1;
         // program 183
-        let r1 = dist(&x, &x);
-        let mut s1 = x * (-4);
-        let t1 = add(-x, add(r1, r1)) <= s1;
-        let u1 = r1.abs() != 3;
-        let mut v1 = scale(&x, -9);
-        for i in 0..=1 {
-            v1 = pick(mix(i, s1, r1) != r1, v1, i);
-        }
-        for i in 1..3 {
-            s1 = sum_vec(vec![s1, i]);
-        }
-        // program 184
-        let mut w1 = add(12, x);
+        let mut e1 = mix(k1, x, k1);
         for i in 0..3 {
-            w1 = add(w1, i);
+            e1 = mix(e1, i, i);
         }
+        let f1 = mix(k1, e1, k1) != x;
+        // program 184
+        let h1 = mix(k1, x, k1);
+        let m1 = 10;
+        let n1 = inc(add(inc(42), add(x, m1)));
+        let h1 = inc(h1);
+        let h1 = sum_all(&[h1, add(m1, 4)]);
         // program 185
-        let mut a2 = sum_all(&[x, x, scale(&x, x)]);
-        a2 = scale(&a2, a2.min(seven()).abs());
+        let p1 = split(sum_all(&[k1, x]));
+        let (_, q1) = split(mix(p1.0, x, k1));
         // the results
         (
-            dist(&a, &a),
-            (b.min(b).abs(), x - seven()),
-            (pick(p, pick(e, inc(n), x), f), seven() == 12),
-            (q.max(s.0), seven()),
-            sum_all(&[u, sum_all(&v), t]),
-            mix(b1, a1, c1),
-            sum_vec(vec![e1, d1, f1]),
-            (inc(m1), inc(100) != h1),
-            (
-                pick(p1, scale(&sum_all(&q1), 45), n1),
-                sum_all(&[n1, x, sum_all(&q1)]),
+            (inc(a), inc(x)),
+            (e.rem_euclid(41), fold(k1) <= e),
+            (f - 6, (-seven()) <= seven()),
+            pick(h < x, h, x),
+            (scale(&p, q), inc(n)),
+            (add(r.1, s), pick(x < k1, x, k1) <= s),
+            (scale(&t.0, u.0), inc(x) <= x),
+            (add(scale(&v, w), pick(b1 > c1, b1, c1)), mix(v, c1, w)),
+            pick(d1, fold(sum_vec(vec![x, k1]).min(x).abs()), k1),
+            pick(
+                f1,
+                mix(e1 % 7, pick(k1 > e1, k1, e1), scale(&32, seven())) - 2,
+                37,
             ),
-            (
-                pick(u1, pick(t1, sum_vec(vec![s1, v1]), s1), 11),
-                scale(&r1, -9) < seven(),
-            ),
-            -w1,
-            inc(a2),
+            dist(&n1, &h1),
+            q1 ^ 12,
         )
     };
-    nodes(g.len(), 128, 18, SOURCE);
-    for x in [20, -39, -29] {
+    nodes(g.len(), 141, 18, SOURCE);
+    for x in [23, -12, -30] {
         let want = direct(x);
         let at = Case {
             batch: 18,
@@ -5366,1120 +5343,676 @@ graph!(|x: i64| -> Results {
 /// Programs 186 to 197.
 fn batch_19() {
     const SOURCE: &str = r#"
-type Results = ((i64, bool), (i64, i64), (i64, bool), i64, (i64, i64), i64, i64, (i64, i64), (i64, i64), i64, i64, i64);
-graph!(|x: i64| -> Results {
+type Results = (i64, (i64, bool), i64, (i64, bool), (i64, i64), i64, (i64, i64), i64, i64, (i64, bool), i64, (i64, i64));
+graph!(|x: i64, y: i64| -> Results {
     // program 186
-    let mut a = dist(&inc(k1), &(k1 - x));
-    for i in 0..3 {
-        a = mix(a, i, -8);
-    }
-    let b = fold(mix(x, k1, a));
-    let c = seven();
-    a = a + 6;
-    // program 187
-    let d = (k1 ^ x) != x;
-    let e = k1 / 9;
-    let f = [sum_vec(vec![k1, x, e]), pick(e <= 6, e, 6), inc(k1), inc(57)];
-    let h = inc(mix(e / 8, e.min(x), x));
-    // program 188
-    let m = inc(x) < x;
-    let n = (-k1) ^ add(seven(), k1);
-    let (p, (q, r)) = spread(mix(n, k1, n));
-    // program 189
-    let s = [scale(&x, k1), x.rem_euclid(44), inc(k1), add(k1, k1)];
-    // program 190
-    let t = x + 10;
-    let u = add(t, t) <= 9;
-    let v = pick(u, k1, sum_all([k1, x]));
-    let w = scale(&add(seven(), v), -3);
-    // program 191
-    let a1 = mix(-4, scale(&x, -5), k1);
-    let b1 = [pick(x == a1, x, a1), -x, inc(8), k1 ^ 5];
-    // program 192
-    let c1 = [sum_vec(vec![k1, k1]), mix(k1, 2, x)];
-    let d1 = k1.min(seven());
-    let e1 = inc(d1);
-    let f1 = add(e1, pick(d1 > e1, d1, e1));
-    let mut h1 = add(d1, 10);
-    let (m1, _) = split(inc(d1));
-    let n1 = scale(&h1, sum_vec(vec![h1, e1, k1]));
+    let a = sum_vec(vec![mix(y, x, 31), y, y]);
+    let b = scale(&y, 7);
+    let mut c = seven().max(x).abs();
     for i in 0..2 {
-        h1 = h1 ^ i;
-        h1 = dist(&(-h1), &sum_vec(vec![i, h1]));
+        c = mix(c, i, c);
+        c = mix(c, i, c);
     }
-    // program 193
-    let p1 = sum_vec(vec![seven(), k1, sum_all([k1, k1, seven()])]);
-    let q1: Vec<i64> = vec![inc(-8).max(pick(x >= p1, x, p1)), p1.min(k1), fold(3)];
-    // program 194
-    let mut r1 = sum_vec(vec![x % 6, sum_all([k1, k1, 100])]);
-    let s1 = x + 19;
-    for i in 0..4 {
-        r1 = add(r1, i);
-        r1 = add(r1, i);
+    // program 187
+    let mut d = fold(y);
+    for i in 0..=3 {
+        d = sum_all(&[d, i, y]);
     }
-    let mut r1 = dist(&r1, &scale(&x, 37));
-    r1 = dist(&r1, &(s1 + 12));
-    let t1: Vec<i64> = vec![scale(&5, 10), mix(r1, x, k1), mix(x, 3, r1)];
-    // program 195
-    let u1 = sum_all([k1, 5, k1]) > 37;
-    let (_, v1) = split(x - k1);
-    // program 196
-    let w1 = add(x + k1, seven());
-    let mut a2 = w1.pow(2);
-    let w1 = add(w1, k1);
+    // program 188
+    let mut e = y * 47;
+    let f = pick(y >= e, y, e);
+    let h = scale(&x, 6) < y;
+    let f = f * (12 ^ y);
+    let m = pick(y == f, y, f);
+    let n = e * 100;
+    let (p, (_, q)) = spread(n.abs());
+    let r = !h;
+    let _ = mix(n, add(y, n), n);
+    e = add(e, inc(48));
+    // program 189
+    let s = add(scale(&x, 2), mix(12, y, seven()) + sum_vec(vec![y, x]));
+    // program 190
+    let mut t = scale(&(y ^ x), seven() * 10);
     for i in 0..3 {
-        a2 = sum_all(&[a2, i, k1]);
-        a2 = add(a2, i);
+        let u = add(i, i);
+        t = sum_all(&[t, u, i]);
     }
-    let b2 = x % 9;
-    let c2: Vec<i64> = vec![inc(4), k1 / 2, add(b2, a2)];
-    for i in 0..4 {
-        let d2 = add(i, a2);
-        a2 = add(a2, d2);
+    // program 191
+    let v = [add(y, y), fold(x), add(y, x), inc(y)];
+    let mut w = sum_vec(vec![y, x, sum_all(v)]);
+    for _ in 0..3 {
+        for j in 0..2 {
+            w = add(w, j);
+        }
+        w = sum_vec(vec![w, x, w]);
     }
+    // program 192
+    let a1 = inc(x);
+    let b1 = a1.min(y).abs();
+    let c1 = split(mix(a1, b1, b1));
+    let (d1, _) = split(-b1);
+    let mut e1 = add(a1, d1) * y;
+    e1 = inc(e1);
+    let (_, f1) = split(scale(&x, 10));
+    // program 193
+    let h1 = inc(7);
+    let m1 = sum_all(&[x, x]) <= y;
+    let n1 = inc(8);
+    let p1 = mix(37, 5, y);
+    add(47, seven());
+    let n1 = add(n1, h1 + p1);
+    let mut q1 = 5 ^ h1;
+    for i in 1..4 {
+        q1 = scale(&q1, i);
+    }
+    let (r1, _) = split(pick(m1, n1, h1));
+    let s1 = scale(&n1, x);
+    let t1 = mix(sum_all(&[4, s1]), sum_all(&[inc(h1), n1.min(s1)]), y);
+    // program 194
+    let u1 = split(mix(y, y, x));
+    let v1 = inc(x);
+    let mut w1 = mix(y, y, 31);
+    for i in 1..3 {
+        w1 = w1.min(i);
+    }
+    let (a2, b2) = u1;
+    // program 195
+    let c2 = fold(x);
+    let mut d2 = inc(seven());
+    let c2 = pick(sum_vec(vec![c2, c2]) > x, c2, pick(c2 > y, c2, y));
+    d2 = pick(d2 >= y, d2, y);
+    let e2 = sum_all([x, c2, c2]);
+    // program 196
+    let (f2, h2) = split(fold(-5));
+    let m2 = split((-3) + f2);
+    let (mut n2, _) = split(f2.abs());
+    for i in 0..=1 {
+        n2 = pick(sum_vec(vec![i, f2]) > h2, n2, i);
+        n2 = mix(n2, i, n2);
+    }
+    let p2 = [mix(h2, m2.1, seven()), -h2, add(h2, h2), add(y, 10)];
     // program 197
-    let e2 = inc(-6);
-    let f2 = mix(k1, k1, sum_vec(vec![k1, 41]));
-    let h2 = add(e2, fold(e2));
+    let q2 = inc(seven()) >= y;
+    let (r2, (_, s2)) = spread(pick(q2, y, 38));
+    let r2 = inc(r2);
+    let t2 = add(y, y);
+    let u2 = split(inc(r2));
+    let v2 = sum_vec(vec![y, s2]);
+    let w2 = sum_vec(vec![inc(10), sum_all(&[y, u2.1])]);
     // the results
-    ((sum_vec(vec![a, b, c]), mix(k1, k1, c) == seven()), (pick(d, pick(inc(16) < e, sum_all(&f), h), seven()), mix(x, k1, e)), (pick(m, sum_all([p, q, r]), r), inc(r) < n), scale(&sum_all(s), k1), (w * (-6), fold(9)), -sum_all(b1), sum_vec(vec![sum_all(&c1), f1, h1, m1, n1]), (-sum_vec(q1), seven()), (inc(sum_vec(t1)), sum_vec(vec![2, seven(), 8])), pick(u1, v1 - 47, seven()), mix(a2, w1, sum_vec(c2)), f2 - h2)
+    (dist(&pick(a != inc(a), a, a), &(b ^ c)), (inc(d), d.rem_euclid(86) > x), pick(r, sum_vec(vec![e, m, p, q]), p), (inc(s), add(inc(s), dist(&s, &y)) >= s), (t.rem_euclid(65), mix(y, y, t)), w * (-4), (mix(c1.1, e1, f1), inc(57)), sum_all([q1, r1, t1]), sum_vec(vec![v1, w1, a2, b2]), (d2 + e2, sum_all([c2, e2]) == x), add(n2, sum_all(&p2)), ((-t2) * add(v2, w2), mix(36, w2, x)))
 })"#;
-    let k1: i64 = 24;
     type Results = (
+        i64,
+        (i64, bool),
+        i64,
         (i64, bool),
         (i64, i64),
+        i64,
+        (i64, i64),
+        i64,
+        i64,
         (i64, bool),
         i64,
         (i64, i64),
-        i64,
-        i64,
-        (i64, i64),
-        (i64, i64),
-        i64,
-        i64,
-        i64,
     );
-    let g = graph!(|x: i64| -> Results {
+    let g = graph!(|x: i64, y: i64| -> Results {
         // program 186
-        let mut a = dist(&inc(k1), &(k1 - x));
-        for i in 0..3 {
-            a = mix(a, i, -8);
-        }
-        let b = fold(mix(x, k1, a));
-        let c = seven();
-        a = a + 6;
-        // program 187
-        let d = (k1 ^ x) != x;
-        let e = k1 / 9;
-        let f = [
-            sum_vec(vec![k1, x, e]),
-            pick(e <= 6, e, 6),
-            inc(k1),
-            inc(57),
-        ];
-        let h = inc(mix(e / 8, e.min(x), x));
-        // program 188
-        let m = inc(x) < x;
-        let n = (-k1) ^ add(seven(), k1);
-        let (p, (q, r)) = spread(mix(n, k1, n));
-        // program 189
-        let s = [scale(&x, k1), x.rem_euclid(44), inc(k1), add(k1, k1)];
-        // program 190
-        let t = x + 10;
-        let u = add(t, t) <= 9;
-        let v = pick(u, k1, sum_all([k1, x]));
-        let w = scale(&add(seven(), v), -3);
-        // program 191
-        let a1 = mix(-4, scale(&x, -5), k1);
-        let b1 = [pick(x == a1, x, a1), -x, inc(8), k1 ^ 5];
-        // program 192
-        let c1 = [sum_vec(vec![k1, k1]), mix(k1, 2, x)];
-        let d1 = k1.min(seven());
-        let e1 = inc(d1);
-        let f1 = add(e1, pick(d1 > e1, d1, e1));
-        let mut h1 = add(d1, 10);
-        let (m1, _) = split(inc(d1));
-        let n1 = scale(&h1, sum_vec(vec![h1, e1, k1]));
+        let a = sum_vec(vec![mix(y, x, 31), y, y]);
+        let b = scale(&y, 7);
+        let mut c = seven().max(x).abs();
         for i in 0..2 {
-            h1 = h1 ^ i;
-            h1 = dist(&(-h1), &sum_vec(vec![i, h1]));
+            c = mix(c, i, c);
+            c = mix(c, i, c);
         }
-        // program 193
-        let p1 = sum_vec(vec![seven(), k1, sum_all([k1, k1, seven()])]);
-        let q1: Vec<i64> = vec![inc(-8).max(pick(x >= p1, x, p1)), p1.min(k1), fold(3)];
-        // program 194
-        let mut r1 = sum_vec(vec![x % 6, sum_all([k1, k1, 100])]);
-        let s1 = x + 19;
-        for i in 0..4 {
-            r1 = add(r1, i);
-            r1 = add(r1, i);
+        // program 187
+        let mut d = fold(y);
+        for i in 0..=3 {
+            d = sum_all(&[d, i, y]);
         }
-        let mut r1 = dist(&r1, &scale(&x, 37));
-        r1 = dist(&r1, &(s1 + 12));
-        let t1: Vec<i64> = vec![scale(&5, 10), mix(r1, x, k1), mix(x, 3, r1)];
-        // program 195
-        let u1 = sum_all([k1, 5, k1]) > 37;
-        let (_, v1) = split(x - k1);
-        // program 196
-        let w1 = add(x + k1, seven());
-        let mut a2 = w1.pow(2);
-        let w1 = add(w1, k1);
+        // program 188
+        let mut e = y * 47;
+        let f = pick(y >= e, y, e);
+        let h = scale(&x, 6) < y;
+        let f = f * (12 ^ y);
+        let m = pick(y == f, y, f);
+        let n = e * 100;
+        let (p, (_, q)) = spread(n.abs());
+        let r = !h;
+        let _ = mix(n, add(y, n), n);
+        e = add(e, inc(48));
+        // program 189
+        let s = add(scale(&x, 2), mix(12, y, seven()) + sum_vec(vec![y, x]));
+        // program 190
+        let mut t = scale(&(y ^ x), seven() * 10);
         for i in 0..3 {
-            a2 = sum_all(&[a2, i, k1]);
-            a2 = add(a2, i);
+            let u = add(i, i);
+            t = sum_all(&[t, u, i]);
         }
-        let b2 = x % 9;
-        let c2: Vec<i64> = vec![inc(4), k1 / 2, add(b2, a2)];
-        for i in 0..4 {
-            let d2 = add(i, a2);
-            a2 = add(a2, d2);
+        // program 191
+        let v = [add(y, y), fold(x), add(y, x), inc(y)];
+        let mut w = sum_vec(vec![y, x, sum_all(v)]);
+        for _ in 0..3 {
+            for j in 0..2 {
+                w = add(w, j);
+            }
+            w = sum_vec(vec![w, x, w]);
         }
+        // program 192
+        let a1 = inc(x);
+        let b1 = a1.min(y).abs();
+        let c1 = split(mix(a1, b1, b1));
+        let (d1, _) = split(-b1);
+        let mut e1 = add(a1, d1) * y;
+        e1 = inc(e1);
+        let (_, f1) = split(scale(&x, 10));
+        // program 193
+        let h1 = inc(7);
+        let m1 = sum_all(&[x, x]) <= y;
+        let n1 = inc(8);
+        let p1 = mix(37, 5, y);
+        add(47, seven());
+        let n1 = add(n1, h1 + p1);
+        let mut q1 = 5 ^ h1;
+        for i in 1..4 {
+            q1 = scale(&q1, i);
+        }
+        let (r1, _) = split(pick(m1, n1, h1));
+        let s1 = scale(&n1, x);
+        let t1 = mix(sum_all(&[4, s1]), sum_all(&[inc(h1), n1.min(s1)]), y);
+        // program 194
+        let u1 = split(mix(y, y, x));
+        let v1 = inc(x);
+        let mut w1 = mix(y, y, 31);
+        for i in 1..3 {
+            w1 = w1.min(i);
+        }
+        let (a2, b2) = u1;
+        // program 195
+        let c2 = fold(x);
+        let mut d2 = inc(seven());
+        let c2 = pick(sum_vec(vec![c2, c2]) > x, c2, pick(c2 > y, c2, y));
+        d2 = pick(d2 >= y, d2, y);
+        let e2 = sum_all([x, c2, c2]);
+        // program 196
+        let (f2, h2) = split(fold(-5));
+        let m2 = split((-3) + f2);
+        let (mut n2, _) = split(f2.abs());
+        for i in 0..=1 {
+            n2 = pick(sum_vec(vec![i, f2]) > h2, n2, i);
+            n2 = mix(n2, i, n2);
+        }
+        let p2 = [mix(h2, m2.1, seven()), -h2, add(h2, h2), add(y, 10)];
         // program 197
-        let e2 = inc(-6);
-        let f2 = mix(k1, k1, sum_vec(vec![k1, 41]));
-        let h2 = add(e2, fold(e2));
+        let q2 = inc(seven()) >= y;
+        let (r2, (_, s2)) = spread(pick(q2, y, 38));
+        let r2 = inc(r2);
+        let t2 = add(y, y);
+        let u2 = split(inc(r2));
+        let v2 = sum_vec(vec![y, s2]);
+        let w2 = sum_vec(vec![inc(10), sum_all(&[y, u2.1])]);
         // the results
         (
-            (sum_vec(vec![a, b, c]), mix(k1, k1, c) == seven()),
-            (
-                pick(d, pick(inc(16) < e, sum_all(&f), h), seven()),
-                mix(x, k1, e),
-            ),
-            (pick(m, sum_all([p, q, r]), r), inc(r) < n),
-            scale(&sum_all(s), k1),
-            (w * (-6), fold(9)),
-            -sum_all(b1),
-            sum_vec(vec![sum_all(&c1), f1, h1, m1, n1]),
-            (-sum_vec(q1), seven()),
-            (inc(sum_vec(t1)), sum_vec(vec![2, seven(), 8])),
-            pick(u1, v1 - 47, seven()),
-            mix(a2, w1, sum_vec(c2)),
-            f2 - h2,
+            dist(&pick(a != inc(a), a, a), &(b ^ c)),
+            (inc(d), d.rem_euclid(86) > x),
+            pick(r, sum_vec(vec![e, m, p, q]), p),
+            (inc(s), add(inc(s), dist(&s, &y)) >= s),
+            (t.rem_euclid(65), mix(y, y, t)),
+            w * (-4),
+            (mix(c1.1, e1, f1), inc(57)),
+            sum_all([q1, r1, t1]),
+            sum_vec(vec![v1, w1, a2, b2]),
+            (d2 + e2, sum_all([c2, e2]) == x),
+            add(n2, sum_all(&p2)),
+            ((-t2) * add(v2, w2), mix(36, w2, x)),
         )
     });
-    let direct = |x: i64| -> Results {
+    let direct = |x: i64, y: i64| -> Results {
         // program 186
-        let mut a = dist(&inc(k1), &(k1 - x));
-        for i in 0..3 {
-            a = mix(a, i, -8);
-        }
-        let b = fold(mix(x, k1, a));
-        let c = seven();
-        a = a + 6;
-        // program 187
-        let d = (k1 ^ x) != x;
-        let e = k1 / 9;
-        let f = [
-            sum_vec(vec![k1, x, e]),
-            pick(e <= 6, e, 6),
-            inc(k1),
-            inc(57),
-        ];
-        let h = inc(mix(e / 8, e.min(x), x));
-        // program 188
-        let m = inc(x) < x;
-        let n = (-k1) ^ add(seven(), k1);
-        let (p, (q, r)) = spread(mix(n, k1, n));
-        // program 189
-        let s = [scale(&x, k1), x.rem_euclid(44), inc(k1), add(k1, k1)];
-        // program 190
-        let t = x + 10;
-        let u = add(t, t) <= 9;
-        let v = pick(u, k1, sum_all(&[k1, x]));
-        let w = scale(&add(seven(), v), -3);
-        // program 191
-        let a1 = mix(-4, scale(&x, -5), k1);
-        let b1 = [pick(x == a1, x, a1), -x, inc(8), k1 ^ 5];
-        // program 192
-        let c1 = [sum_vec(vec![k1, k1]), mix(k1, 2, x)];
-        let d1 = k1.min(seven());
-        let e1 = inc(d1);
-        let f1 = add(e1, pick(d1 > e1, d1, e1));
-        let mut h1 = add(d1, 10);
-        let (m1, _) = split(inc(d1));
-        let n1 = scale(&h1, sum_vec(vec![h1, e1, k1]));
+        let a = sum_vec(vec![mix(y, x, 31), y, y]);
+        let b = scale(&y, 7);
+        let mut c = seven().max(x).abs();
         for i in 0..2 {
-            h1 = h1 ^ i;
-            h1 = dist(&(-h1), &sum_vec(vec![i, h1]));
+            c = mix(c, i, c);
+            c = mix(c, i, c);
         }
-        // program 193
-        let p1 = sum_vec(vec![seven(), k1, sum_all(&[k1, k1, seven()])]);
-        let q1: Vec<i64> = vec![inc(-8).max(pick(x >= p1, x, p1)), p1.min(k1), fold(3)];
-        // program 194
-        let mut r1 = sum_vec(vec![x % 6, sum_all(&[k1, k1, 100])]);
-        let s1 = x + 19;
-        for i in 0..4 {
-            r1 = add(r1, i);
-            r1 = add(r1, i);
+        // program 187
+        let mut d = fold(y);
+        for i in 0..=3 {
+            d = sum_all(&[d, i, y]);
         }
-        let mut r1 = dist(&r1, &scale(&x, 37));
-        r1 = dist(&r1, &(s1 + 12));
-        let t1: Vec<i64> = vec![scale(&5, 10), mix(r1, x, k1), mix(x, 3, r1)];
-        // program 195
-        let u1 = sum_all(&[k1, 5, k1]) > 37;
-        let (_, v1) = split(x - k1);
-        // program 196
-        let w1 = add(x + k1, seven());
-        let mut a2 = w1.pow(2);
-        let w1 = add(w1, k1);
+        // program 188
+        let mut e = y * 47;
+        let f = pick(y >= e, y, e);
+        let h = scale(&x, 6) < y;
+        let f = f * (12 ^ y);
+        let m = pick(y == f, y, f);
+        let n = e * 100;
+        let (p, (_, q)) = spread(n.abs());
+        let r = !h;
+        let _ = mix(n, add(y, n), n);
+        e = add(e, inc(48));
+        // program 189
+        let s = add(scale(&x, 2), mix(12, y, seven()) + sum_vec(vec![y, x]));
+        // program 190
+        let mut t = scale(&(y ^ x), seven() * 10);
         for i in 0..3 {
-            a2 = sum_all(&[a2, i, k1]);
-            a2 = add(a2, i);
+            let u = add(i, i);
+            t = sum_all(&[t, u, i]);
         }
-        let b2 = x % 9;
-        let c2: Vec<i64> = vec![inc(4), k1 / 2, add(b2, a2)];
-        for i in 0..4 {
-            let d2 = add(i, a2);
-            a2 = add(a2, d2);
+        // program 191
+        let v = [add(y, y), fold(x), add(y, x), inc(y)];
+        let mut w = sum_vec(vec![y, x, sum_all(&v)]);
+        for _ in 0..3 {
+            for j in 0..2 {
+                w = add(w, j);
+            }
+            w = sum_vec(vec![w, x, w]);
         }
+        // program 192
+        let a1 = inc(x);
+        let b1 = a1.min(y).abs();
+        let c1 = split(mix(a1, b1, b1));
+        let (d1, _) = split(-b1);
+        let mut e1 = add(a1, d1) * y;
+        e1 = inc(e1);
+        let (_, f1) = split(scale(&x, 10));
+        // program 193
+        let h1 = inc(7);
+        let m1 = sum_all(&[x, x]) <= y;
+        let n1 = inc(8);
+        let p1 = mix(37, 5, y);
+        add(47, seven());
+        let n1 = add(n1, h1 + p1);
+        let mut q1 = 5 ^ h1;
+        for i in 1..4 {
+            q1 = scale(&q1, i);
+        }
+        let (r1, _) = split(pick(m1, n1, h1));
+        let s1 = scale(&n1, x);
+        let t1 = mix(sum_all(&[4, s1]), sum_all(&[inc(h1), n1.min(s1)]), y);
+        // program 194
+        let u1 = split(mix(y, y, x));
+        let v1 = inc(x);
+        let mut w1 = mix(y, y, 31);
+        for i in 1..3 {
+            w1 = w1.min(i);
+        }
+        let (a2, b2) = u1;
+        // program 195
+        let c2 = fold(x);
+        let mut d2 = inc(seven());
+        let c2 = pick(sum_vec(vec![c2, c2]) > x, c2, pick(c2 > y, c2, y));
+        d2 = pick(d2 >= y, d2, y);
+        let e2 = sum_all(&[x, c2, c2]);
+        // program 196
+        let (f2, h2) = split(fold(-5));
+        let m2 = split((-3) + f2);
+        let (mut n2, _) = split(f2.abs());
+        for i in 0..=1 {
+            n2 = pick(sum_vec(vec![i, f2]) > h2, n2, i);
+            n2 = mix(n2, i, n2);
+        }
+        let p2 = [mix(h2, m2.1, seven()), -h2, add(h2, h2), add(y, 10)];
         // program 197
-        let e2 = inc(-6);
-        let f2 = mix(k1, k1, sum_vec(vec![k1, 41]));
-        let h2 = add(e2, fold(e2));
+        let q2 = inc(seven()) >= y;
+        let (r2, (_, s2)) = spread(pick(q2, y, 38));
+        let r2 = inc(r2);
+        let t2 = add(y, y);
+        let u2 = split(inc(r2));
+        let v2 = sum_vec(vec![y, s2]);
+        let w2 = sum_vec(vec![inc(10), sum_all(&[y, u2.1])]);
         // the results
         (
-            (sum_vec(vec![a, b, c]), mix(k1, k1, c) == seven()),
-            (
-                pick(d, pick(inc(16) < e, sum_all(&f), h), seven()),
-                mix(x, k1, e),
-            ),
-            (pick(m, sum_all(&[p, q, r]), r), inc(r) < n),
-            scale(&sum_all(&s), k1),
-            (w * (-6), fold(9)),
-            -sum_all(&b1),
-            sum_vec(vec![sum_all(&c1), f1, h1, m1, n1]),
-            (-sum_vec(q1.clone()), seven()),
-            (inc(sum_vec(t1.clone())), sum_vec(vec![2, seven(), 8])),
-            pick(u1, v1 - 47, seven()),
-            mix(a2, w1, sum_vec(c2.clone())),
-            f2 - h2,
+            dist(&pick(a != inc(a), a, a), &(b ^ c)),
+            (inc(d), d.rem_euclid(86) > x),
+            pick(r, sum_vec(vec![e, m, p, q]), p),
+            (inc(s), add(inc(s), dist(&s, &y)) >= s),
+            (t.rem_euclid(65), mix(y, y, t)),
+            w * (-4),
+            (mix(c1.1, e1, f1), inc(57)),
+            sum_all(&[q1, r1, t1]),
+            sum_vec(vec![v1, w1, a2, b2]),
+            (d2 + e2, sum_all(&[c2, e2]) == x),
+            add(n2, sum_all(&p2)),
+            ((-t2) * add(v2, w2), mix(36, w2, x)),
         )
     };
-    nodes(g.len(), 155, 19, SOURCE);
-    for x in [-31, 15, -21] {
-        let want = direct(x);
+    nodes(g.len(), 174, 19, SOURCE);
+    for (x, y) in [(40, 38), (6, -30), (13, -11)] {
+        let want = direct(x, y);
         let at = Case {
             batch: 19,
             programs: "186 to 197",
-            inputs: &x,
+            inputs: &(x, y),
             source: SOURCE,
         };
-        at.same(g.compute(x), &want, "thread pool");
-        at.same(g.compute_with(Scheduler::Sync, x), &want, "synchronous");
+        at.same(g.compute(x, y), &want, "thread pool");
+        at.same(g.compute_with(Scheduler::Sync, x, y), &want, "synchronous");
     }
 }
 
 /// Programs 198 to 209.
 fn batch_20() {
     const SOURCE: &str = r#"
-type Results = ((i64, i64), (i64, bool), i64, (i64, bool), i64, i64, i64, (i64, i64), i64, i64, i64, (i64, i64));
-graph!(|x: i64| -> Results {
-    // program 198
-    let a: Vec<i64> = vec![mix(9, x, x), x.abs().max(-4)];
-    let mut b = dist(&x, &22);
-    for i in 0..2 {
-        for _ in 0..3 {
-            let c = add(i, b);
-            b = add(b, c);
-        }
-    }
-    // program 199
-    let mut d = x.rem_euclid(83);
-    for i in -2..1 {
-        d = add(d, i);
-        d = mix(d, i, 39);
-    }
-    // program 200
-    inc(inc(8).min(x));
-    let mut e = sum_all([seven(), x, seven().max(x)]);
-    for i in -2..2 {
-        e = pick(scale(&(-5), 37) >= seven(), e, i);
-    }
-    // program 201
-    let f = seven().pow(2);
-    let mut h = mix(seven(), f, x);
-    for _ in 0..2 {
-        h = add(h, h);
-    }
-    let m = mix(scale(&x, x), x, x);
-    let f = scale(&f, 2);
-    h = h ^ inc(37);
-    let m = m.rem_euclid(67);
-    let n = scale(&2, m);
-    let (p, q) = split(h ^ 49);
-    // program 202
-    let r = sum_all([x, x]);
-    let s = ((x / 8) + pick(r == x, r, x)) > r;
-    let t = scale(&x, x) - r;
-    // program 203
-    let u = mix(9, x, add(x, x));
-    let v = sum_all(&[-u, u, seven()]);
-    // program 204
-    let (w, _) = split(scale(&(-9), 9));
-    let _ = inc(9);
-    let a1: Vec<i64> = vec![inc(-5), x + (-5), scale(&w, 6), inc(w)];
-    let b1 = add(x, 2);
-    // program 205
-    let c1 = inc(x);
-    let _ = add(37, c1);
-    let c1 = sum_vec(vec![c1, inc(2)]);
-    // program 206
-    let mut d1 = pick(x >= inc(x), x, x);
-    let e1 = [scale(&d1, d1), inc(7), pick(d1 >= x, d1, x)];
-    d1 = d1.rem_euclid(65);
-    let _ = sum_all([scale(&d1, 11), d1, pick(x > d1, x, d1)]);
-    let d1 = add(d1, scale(&d1, 55));
-    let (f1, _) = split(sum_vec(vec![-3, x]));
-    // program 207
-    let h1 = [inc(x), (-2) - x, add(inc(58), pick(sum_vec(vec![x, x]) != x, 7, x)), x + 6];
-    let (m1, (mut n1, p1)) = spread(inc(7));
-    let q1 = inc(-2);
-    for i in 0..2 {
-        n1 = mix(n1, i, i);
-    }
-    let r1 = add(q1, p1);
-    // program 208
-    let s1 = 4;
-    let t1 = sum_all([x, x, s1]);
-    sum_vec(vec![s1, -3]);
-    let u1 = s1 % 8;
-    let _ = inc(-u1);
-    let u1 = add(u1, pick(mix(x, t1, t1) >= t1, 2, t1));
-    let v1 = scale(&s1, x);
-    let w1 = fold(v1);
-    let a2 = scale(&w1, 4);
-    let t1 = -t1;
-    let b2 = scale(&t1, a2);
-    let c2: Vec<i64> = vec![sum_vec(vec![a2, seven(), w1]), sum_all(&[t1, -8]), add(b2, b2)];
-    let d2 = inc(inc(t1));
-    let e2 = add(x, 48) * scale(&x, a2);
-    // program 209
-    let f2 = inc(8);
-    let f2 = mix(f2, scale(&100, seven()), f2);
-    // the results
-    ((add(sum_vec(a), b), inc(b)), (scale(&d, 15), mix(d, d, x) != d), pick(e == 2, e, 2), (sum_all(&[f, n, p, q]), q.min(100).abs() > q), pick(s, t + 2, x), v.min(u).abs(), add(sum_vec(a1), b1), (fold(c1), -x), mix(sum_all(&e1), d1, f1), sum_vec(vec![sum_all(h1), m1, n1, r1]), sum_vec(vec![u1, sum_vec(c2), d2, e2]), (scale(&f2, x), dist(&x, &4)))
-})"#;
-    type Results = (
-        (i64, i64),
-        (i64, bool),
-        i64,
-        (i64, bool),
-        i64,
-        i64,
-        i64,
-        (i64, i64),
-        i64,
-        i64,
-        i64,
-        (i64, i64),
-    );
-    let g = graph!(|x: i64| -> Results {
-        // program 198
-        let a: Vec<i64> = vec![mix(9, x, x), x.abs().max(-4)];
-        let mut b = dist(&x, &22);
-        for i in 0..2 {
-            for _ in 0..3 {
-                let c = add(i, b);
-                b = add(b, c);
-            }
-        }
-        // program 199
-        let mut d = x.rem_euclid(83);
-        for i in -2..1 {
-            d = add(d, i);
-            d = mix(d, i, 39);
-        }
-        // program 200
-        inc(inc(8).min(x));
-        let mut e = sum_all([seven(), x, seven().max(x)]);
-        for i in -2..2 {
-            e = pick(scale(&(-5), 37) >= seven(), e, i);
-        }
-        // program 201
-        let f = seven().pow(2);
-        let mut h = mix(seven(), f, x);
-        for _ in 0..2 {
-            h = add(h, h);
-        }
-        let m = mix(scale(&x, x), x, x);
-        let f = scale(&f, 2);
-        h = h ^ inc(37);
-        let m = m.rem_euclid(67);
-        let n = scale(&2, m);
-        let (p, q) = split(h ^ 49);
-        // program 202
-        let r = sum_all([x, x]);
-        let s = ((x / 8) + pick(r == x, r, x)) > r;
-        let t = scale(&x, x) - r;
-        // program 203
-        let u = mix(9, x, add(x, x));
-        let v = sum_all(&[-u, u, seven()]);
-        // program 204
-        let (w, _) = split(scale(&(-9), 9));
-        let _ = inc(9);
-        let a1: Vec<i64> = vec![inc(-5), x + (-5), scale(&w, 6), inc(w)];
-        let b1 = add(x, 2);
-        // program 205
-        let c1 = inc(x);
-        let _ = add(37, c1);
-        let c1 = sum_vec(vec![c1, inc(2)]);
-        // program 206
-        let mut d1 = pick(x >= inc(x), x, x);
-        let e1 = [scale(&d1, d1), inc(7), pick(d1 >= x, d1, x)];
-        d1 = d1.rem_euclid(65);
-        let _ = sum_all([scale(&d1, 11), d1, pick(x > d1, x, d1)]);
-        let d1 = add(d1, scale(&d1, 55));
-        let (f1, _) = split(sum_vec(vec![-3, x]));
-        // program 207
-        let h1 = [
-            inc(x),
-            (-2) - x,
-            add(inc(58), pick(sum_vec(vec![x, x]) != x, 7, x)),
-            x + 6,
-        ];
-        let (m1, (mut n1, p1)) = spread(inc(7));
-        let q1 = inc(-2);
-        for i in 0..2 {
-            n1 = mix(n1, i, i);
-        }
-        let r1 = add(q1, p1);
-        // program 208
-        let s1 = 4;
-        let t1 = sum_all([x, x, s1]);
-        sum_vec(vec![s1, -3]);
-        let u1 = s1 % 8;
-        let _ = inc(-u1);
-        let u1 = add(u1, pick(mix(x, t1, t1) >= t1, 2, t1));
-        let v1 = scale(&s1, x);
-        let w1 = fold(v1);
-        let a2 = scale(&w1, 4);
-        let t1 = -t1;
-        let b2 = scale(&t1, a2);
-        let c2: Vec<i64> = vec![
-            sum_vec(vec![a2, seven(), w1]),
-            sum_all(&[t1, -8]),
-            add(b2, b2),
-        ];
-        let d2 = inc(inc(t1));
-        let e2 = add(x, 48) * scale(&x, a2);
-        // program 209
-        let f2 = inc(8);
-        let f2 = mix(f2, scale(&100, seven()), f2);
-        // the results
-        (
-            (add(sum_vec(a), b), inc(b)),
-            (scale(&d, 15), mix(d, d, x) != d),
-            pick(e == 2, e, 2),
-            (sum_all(&[f, n, p, q]), q.min(100).abs() > q),
-            pick(s, t + 2, x),
-            v.min(u).abs(),
-            add(sum_vec(a1), b1),
-            (fold(c1), -x),
-            mix(sum_all(&e1), d1, f1),
-            sum_vec(vec![sum_all(h1), m1, n1, r1]),
-            sum_vec(vec![u1, sum_vec(c2), d2, e2]),
-            (scale(&f2, x), dist(&x, &4)),
-        )
-    });
-    let direct = |x: i64| -> Results {
-        // program 198
-        let a: Vec<i64> = vec![mix(9, x, x), x.abs().max(-4)];
-        let mut b = dist(&x, &22);
-        for i in 0..2 {
-            for _ in 0..3 {
-                let c = add(i, b);
-                b = add(b, c);
-            }
-        }
-        // program 199
-        let mut d = x.rem_euclid(83);
-        for i in -2..1 {
-            d = add(d, i);
-            d = mix(d, i, 39);
-        }
-        // program 200
-        inc(inc(8).min(x));
-        let mut e = sum_all(&[seven(), x, seven().max(x)]);
-        for i in -2..2 {
-            e = pick(scale(&(-5), 37) >= seven(), e, i);
-        }
-        // program 201
-        let f = seven().pow(2);
-        let mut h = mix(seven(), f, x);
-        for _ in 0..2 {
-            h = add(h, h);
-        }
-        let m = mix(scale(&x, x), x, x);
-        let f = scale(&f, 2);
-        h = h ^ inc(37);
-        let m = m.rem_euclid(67);
-        let n = scale(&2, m);
-        let (p, q) = split(h ^ 49);
-        // program 202
-        let r = sum_all(&[x, x]);
-        let s = ((x / 8) + pick(r == x, r, x)) > r;
-        let t = scale(&x, x) - r;
-        // program 203
-        let u = mix(9, x, add(x, x));
-        let v = sum_all(&[-u, u, seven()]);
-        // program 204
-        let (w, _) = split(scale(&(-9), 9));
-        let _ = inc(9);
-        let a1: Vec<i64> = vec![inc(-5), x + (-5), scale(&w, 6), inc(w)];
-        let b1 = add(x, 2);
-        // program 205
-        let c1 = inc(x);
-        let _ = add(37, c1);
-        let c1 = sum_vec(vec![c1, inc(2)]);
-        // program 206
-        let mut d1 = pick(x >= inc(x), x, x);
-        let e1 = [scale(&d1, d1), inc(7), pick(d1 >= x, d1, x)];
-        d1 = d1.rem_euclid(65);
-        let _ = sum_all(&[scale(&d1, 11), d1, pick(x > d1, x, d1)]);
-        let d1 = add(d1, scale(&d1, 55));
-        let (f1, _) = split(sum_vec(vec![-3, x]));
-        // program 207
-        let h1 = [
-            inc(x),
-            (-2) - x,
-            add(inc(58), pick(sum_vec(vec![x, x]) != x, 7, x)),
-            x + 6,
-        ];
-        let (m1, (mut n1, p1)) = spread(inc(7));
-        let q1 = inc(-2);
-        for i in 0..2 {
-            n1 = mix(n1, i, i);
-        }
-        let r1 = add(q1, p1);
-        // program 208
-        let s1 = 4;
-        let t1 = sum_all(&[x, x, s1]);
-        sum_vec(vec![s1, -3]);
-        let u1 = s1 % 8;
-        let _ = inc(-u1);
-        let u1 = add(u1, pick(mix(x, t1, t1) >= t1, 2, t1));
-        let v1 = scale(&s1, x);
-        let w1 = fold(v1);
-        let a2 = scale(&w1, 4);
-        let t1 = -t1;
-        let b2 = scale(&t1, a2);
-        let c2: Vec<i64> = vec![
-            sum_vec(vec![a2, seven(), w1]),
-            sum_all(&[t1, -8]),
-            add(b2, b2),
-        ];
-        let d2 = inc(inc(t1));
-        let e2 = add(x, 48) * scale(&x, a2);
-        // program 209
-        let f2 = inc(8);
-        let f2 = mix(f2, scale(&100, seven()), f2);
-        // the results
-        (
-            (add(sum_vec(a.clone()), b), inc(b)),
-            (scale(&d, 15), mix(d, d, x) != d),
-            pick(e == 2, e, 2),
-            (sum_all(&[f, n, p, q]), q.min(100).abs() > q),
-            pick(s, t + 2, x),
-            v.min(u).abs(),
-            add(sum_vec(a1.clone()), b1),
-            (fold(c1), -x),
-            mix(sum_all(&e1), d1, f1),
-            sum_vec(vec![sum_all(&h1), m1, n1, r1]),
-            sum_vec(vec![u1, sum_vec(c2.clone()), d2, e2]),
-            (scale(&f2, x), dist(&x, &4)),
-        )
-    };
-    nodes(g.len(), 164, 20, SOURCE);
-    for x in [-18, 16, -35] {
-        let want = direct(x);
-        let at = Case {
-            batch: 20,
-            programs: "198 to 209",
-            inputs: &x,
-            source: SOURCE,
-        };
-        at.same(g.compute(x), &want, "thread pool");
-        at.same(g.compute_with(Scheduler::Sync, x), &want, "synchronous");
-    }
-}
-
-/// Programs 210 to 215.
-fn batch_21() {
-    const SOURCE: &str = r#"
-type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
-graph! {
-    // program 210
-    let a = scale(&k1, k1);
-    let a = inc(a);
-    let b = check(pick(a == inc(a), a, a));
-    let c = b?;
-    // program 211
-    let mut d = check(sum_vec(vec![seven(), check(38)?, check(k1)?]))?;
-    d = pick(k1.min(d).abs() >= d, d, inc(6));
-    d = scale(&d, k1.abs().max(d));
-    let e = fold(k1);
-    let f = sum_all(&[fold(10), add(-7, 42), sum_vec(vec![d, check(k1)?, e])]);
-    let h = pick((k1 / 3) > f, 8, sum_vec(vec![seven(), seven(), d]));
-    // program 212
-    let mut m = add(k1, k1);
-    for i in 0..=3 {
-        m = sum_all(&[m, check(k1)?, i]);
-        m = inc(m.min(i).abs());
-    }
-    // program 213
-    let mut n = add(k1, k1);
-    for i in 0..3 {
-        n = mix(n, i, n);
-    }
-    let p = mix(9, k1, -7);
-    // program 214
-    let q = sum_vec(vec![k1, 5]);
-    let r: Vec<i64> = vec![mix(check(seven())?, q, 36), sum_vec(vec![-7, q])];
-    let q = add(q, pick(inc(seven()) != (r.len() as i64), 9, 5));
-    let q = sum_vec(vec![q, add(q, q)]);
-    // program 215
-    let s = check(k1 ^ (-2));
-    let mut t = s?;
-    for _ in 0..4 {
-        let u = sum_vec(vec![t, 3]);
-        t = sum_vec(vec![t, u]);
-    }
-    // the results
-    Ok::<(i64, i64, i64, i64, i64, i64), String>((mix(c, k1, seven()), inc(h), fold(m), scale(&n, p), -q, inc(t)))
-}"#;
-    let k1: i64 = 19;
-    type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
-    let g = graph! {
-        // program 210
-        let a = scale(&k1, k1);
-        let a = inc(a);
-        let b = check(pick(a == inc(a), a, a));
-        let c = b?;
-        // program 211
-        let mut d = check(sum_vec(vec![seven(), check(38)?, check(k1)?]))?;
-        d = pick(k1.min(d).abs() >= d, d, inc(6));
-        d = scale(&d, k1.abs().max(d));
-        let e = fold(k1);
-        let f = sum_all(&[fold(10), add(-7, 42), sum_vec(vec![d, check(k1)?, e])]);
-        let h = pick((k1 / 3) > f, 8, sum_vec(vec![seven(), seven(), d]));
-        // program 212
-        let mut m = add(k1, k1);
-        for i in 0..=3 {
-            m = sum_all(&[m, check(k1)?, i]);
-            m = inc(m.min(i).abs());
-        }
-        // program 213
-        let mut n = add(k1, k1);
-        for i in 0..3 {
-            n = mix(n, i, n);
-        }
-        let p = mix(9, k1, -7);
-        // program 214
-        let q = sum_vec(vec![k1, 5]);
-        let r: Vec<i64> = vec![mix(check(seven())?, q, 36), sum_vec(vec![-7, q])];
-        let q = add(q, pick(inc(seven()) != (r.len() as i64), 9, 5));
-        let q = sum_vec(vec![q, add(q, q)]);
-        // program 215
-        let s = check(k1 ^ (-2));
-        let mut t = s?;
-        for _ in 0..4 {
-            let u = sum_vec(vec![t, 3]);
-            t = sum_vec(vec![t, u]);
-        }
-        // the results
-        Ok::<(i64, i64, i64, i64, i64, i64), String>((mix(c, k1, seven()), inc(h), fold(m), scale(&n, p), -q, inc(t)))
-    };
-    let direct = || -> Results {
-        // program 210
-        let a = scale(&k1, k1);
-        let a = inc(a);
-        let b = check(pick(a == inc(a), a, a));
-        let c = b?;
-        // program 211
-        let mut d = check(sum_vec(vec![seven(), check(38)?, check(k1)?]))?;
-        d = pick(k1.min(d).abs() >= d, d, inc(6));
-        d = scale(&d, k1.abs().max(d));
-        let e = fold(k1);
-        let f = sum_all(&[fold(10), add(-7, 42), sum_vec(vec![d, check(k1)?, e])]);
-        let h = pick((k1 / 3) > f, 8, sum_vec(vec![seven(), seven(), d]));
-        // program 212
-        let mut m = add(k1, k1);
-        for i in 0..=3 {
-            m = sum_all(&[m, check(k1)?, i]);
-            m = inc(m.min(i).abs());
-        }
-        // program 213
-        let mut n = add(k1, k1);
-        for i in 0..3 {
-            n = mix(n, i, n);
-        }
-        let p = mix(9, k1, -7);
-        // program 214
-        let q = sum_vec(vec![k1, 5]);
-        let r: Vec<i64> = vec![mix(check(seven())?, q, 36), sum_vec(vec![-7, q])];
-        let q = add(q, pick(inc(seven()) != (r.len() as i64), 9, 5));
-        let q = sum_vec(vec![q, add(q, q)]);
-        // program 215
-        let s = check(k1 ^ (-2));
-        let mut t = s?;
-        for _ in 0..4 {
-            let u = sum_vec(vec![t, 3]);
-            t = sum_vec(vec![t, u]);
-        }
-        // the results
-        Ok::<(i64, i64, i64, i64, i64, i64), String>((
-            mix(c, k1, seven()),
-            inc(h),
-            fold(m),
-            scale(&n, p),
-            -q,
-            inc(t),
-        ))
-    };
-    nodes(g.len(), 84, 21, SOURCE);
-    let want = direct();
-    let at = Case {
-        batch: 21,
-        programs: "210 to 215",
-        inputs: &(),
-        source: SOURCE,
-    };
-    at.same(g.compute(), &want, "thread pool");
-    at.same(g.compute_with(Scheduler::Sync), &want, "synchronous");
-}
-
-/// Programs 216 to 227.
-fn batch_22() {
-    const SOURCE: &str = r#"
-type Results = ((i64, bool), i64, (i64, i64), i64, i64, i64, i64, (i64, i64), i64, i64, (i64, bool), i64);
+type Results = ((i64, i64), (i64, bool), (i64, i64), (i64, i64), (i64, i64), (i64, bool), i64, i64, (i64, bool), i64, (i64, i64), i64);
 graph!(|x: i64, y: i64, z: i64| -> Results {
-    // program 216
-    let a = sum_all([sum_all([add(y, 10), add(x, x)]), sum_all([y, 4, -7]), z]);
-    let b = [inc(a), pick(inc(-3) <= z, x, seven()), inc(x), inc(a)];
-    // program 217
-    let c = add(x + 5, sum_vec(vec![y, seven()])) - 10;
-    let (_, d) = split(sum_vec(vec![3, y]));
-    let e = add(30, 4);
-    let f = pick(e > 12, e, 12);
-    let e = inc(e);
-    let h = d + (-7);
-    // program 218
-    let m = sum_all(&[scale(&z, 7), pick(y > seven(), y, seven()), z]);
-    // program 219
-    let n = sum_vec(vec![y, seven(), z]);
-    let mut n = scale(&n, add(n, n));
-    n = scale(&n, sum_vec(vec![x, seven()]));
-    let p = sum_all([n, inc(-4), x]);
-    let q = [inc(n), p.pow(2)];
-    let mut r = scale(&9, 23);
-    for i in 0..=1 {
-        r = dist(&r, &i);
-        r = scale(&r, r);
+    // program 198
+    let a = fold(k1);
+    let mut b = sum_vec(vec![y, k1]);
+    b = scale(&b, fold(z));
+    // program 199
+    let c = x - 37;
+    let c = c ^ (seven() * 10);
+    let c = c * seven();
+    let d = dist(&z, &x);
+    let e = sum_vec(vec![z, seven()]);
+    // program 200
+    let mut f = inc(7);
+    f = f - mix(12, -9, y);
+    let h: Vec<i64> = vec![mix(y, f, y), sum_vec(vec![37, f]), scale(&z, 24), f.min(12)];
+    // program 201
+    let mut m = -8;
+    m = add(m, y / 4);
+    let (n, _) = split(y + z);
+    m = pick(sum_vec(vec![z, n]) > k1, m, pick(k1 < (-4), k1, -4));
+    // program 202
+    let mut p = fold(16);
+    for i in 0..3 {
+        p = sum_all([p, i, k1]);
+        p = p + i;
     }
-    // program 220
-    let s = z.abs();
-    let (t, u) = split(inc(z));
-    let mut v = add(10, z);
-    let w = v / 7;
-    for i in 0..2 {
-        let a1 = mix(i, seven(), u);
-        v = sum_vec(vec![v, a1, u]);
+    p = add(p, p - 7);
+    let _ = seven();
+    // program 203
+    let q = inc(mix(y, z, seven()));
+    let q = -q;
+    let mut r = sum_vec(vec![y, k1.max(z)]);
+    let s = sum_vec(vec![q, q]);
+    for i in 0..=3 {
+        let t = mix(i, k1, q);
+        r = sum_vec(vec![r, t]);
     }
-    // program 221
-    let mut b1 = y * 12;
+    let r = scale(&r, 10);
+    // program 204
+    let mut u = inc(x);
+    u = sum_all([u, sum_vec(vec![8, x, y])]);
+    let (v, mut w) = split(mix(y, 12, k1));
+    for i in 1..=3 {
+        let a1 = scale(&i, 8);
+        w = add(w, a1);
+    }
+    // program 205
+    let mut b1 = inc(k1);
+    let (c1, d1) = split(add(-2, y));
+    let e1 = scale(&x, 12) != k1;
+    let f1 = 30;
+    let h1 = x + 2;
+    for i in -2..=1 {
+        b1 = b1 ^ i;
+        b1 = b1.max(i);
+    }
+    // program 206
+    let m1 = dist(&sum_all([26, y, 4]), &z);
+    let mut n1 = add(seven(), 9);
+    let p1 = scale(&n1, 57);
+    n1 = fold(n1);
+    // program 207
+    let mut q1 = z.min(x).abs();
+    q1 = sum_all([q1, k1 - q1]);
+    let r1 = -k1;
+    let s1 = scale(&fold(q1), y + r1);
+    let r1 = inc(r1);
+    let mut t1 = inc(100);
+    let mut u1 = scale(&t1, -8);
+    for _ in 0..=3 {
+        u1 = u1.max(37);
+    }
     for i in 0..4 {
-        let c1 = mix(i, b1, b1);
-        b1 = mix(b1, c1, z);
+        let v1 = sum_vec(vec![i, r1]);
+        t1 = pick(t1 > v1, t1, v1);
     }
-    let d1: Vec<i64> = vec![sum_all(&[scale(&y, 10), add(9, z)]), x.min(y)];
-    // program 222
-    let e1 = mix(x, y, 9) <= y;
-    let f1 = !e1;
-    let mut h1 = inc(-2);
-    for i in 1..=2 {
-        let m1 = pick(e1, i, x);
-        h1 = sum_vec(vec![h1, m1]);
-    }
-    let n1 = y * (-9);
-    let p1 = dist(&z, &n1);
-    // program 223
-    let (mut q1, (r1, s1)) = spread(y.wrapping_mul(1_213_791_364).rem_euclid(1959));
-    q1 = scale(&q1, mix(x, z, 37));
-    let mut t1 = inc(52);
-    let (u1, v1) = split(q1.abs());
-    let w1 = y * 8;
-    t1 = t1.abs().max(z);
-    let a2 = inc(8);
-    let b2 = sum_all([w1, w1]).abs();
-    let c2 = v1 / 6;
-    let d2 = dist(&w1, &a2);
-    // program 224
-    let e2 = seven() ^ inc(7);
-    let f2 = pick(z <= inc(z), z, z);
-    // program 225
-    let h2 = fold(10);
-    let (_, m2) = split(dist(&7, &y));
-    let n2 = inc(h2 / 9);
-    let p2 = sum_vec(vec![m2, 7]) >= 9;
-    let mut q2 = add(z, z);
-    for _ in 0..3 {
-        q2 = mix(pick(q2 == m2, q2, m2), dist(&m2, &q2), n2);
-    }
-    // program 226
-    let r2 = [sum_vec(vec![z, x, x]), mix(y, z, y), add(z, z)];
-    let s2 = add(7, sum_all(r2));
-    // program 227
-    let t2 = pick(x > z, x, z);
-    let mut u2 = pick(x == y, x, y);
-    for _ in 0..2 {
-        u2 = sum_all([u2, y, u2]);
-    }
-    for i in 0..2 {
-        u2 = mix(u2, 12, i);
-        u2 = add(u2, i);
-    }
-    let v2 = scale(&z, -2);
-    let w2 = v2 * 5;
-    let a3 = add(x, 9) < u2;
+    // program 208
+    let mut w1 = add(x, k1);
+    w1 = sum_vec(vec![w1, mix(k1, k1, x)]);
+    let a2 = w1 - z;
+    // program 209
+    let b2 = add(z, 37);
+    let c2 = inc(z);
+    let (d2, e2) = split(inc(seven()));
+    let f2 = mix(b2.min(seven()), b2, e2);
+    let h2: Vec<i64> = vec![x * 20, scale(&f2, 7), fold(40)];
+    let m2 = fold(2);
     // the results
-    ((sum_all(&b) ^ 6, (seven() * z) <= seven()), sum_all([c, f, e, h]), (scale(&m, -5), seven().max(z)), dist(&sum_all(&q), &r), sum_vec(vec![s, t, v, w]), b1 ^ sum_vec(d1), pick(f1, mix(h1, p1, z), n1), (sum_all([mix(r1, s1, t1), sum_vec(vec![u1, b2]) - sum_all(&[c2, d2])]), scale(&c2, 100)), dist(&e2, &f2), pick(p2, pick(q2 >= inc(q2), q2, q2), n2), (inc(s2), mix(y, 7, s2) > z), pick(a3, t2.max(w2).abs(), w2))
+    ((sum_vec(vec![x, a, b]), inc(5)), (mix(c, d, e), add(e, e) >= d), (sum_vec(h) / 8, inc(x)), (scale(&m, 3), seven() ^ n), (scale(&p, 7), add(mix(17, y, p), 4 - z)), (dist(&s, &r), seven() != 9), mix(u, v, w), pick(e1, sum_vec(vec![b1, c1, d1, f1, h1]), d1), (sum_all(&[m1, n1, p1]), dist(&k1, &seven()) == m1), mix(s1, t1, u1), (inc(a2), k1 - z), sum_all([c2, d2, sum_vec(h2), m2]))
 })"#;
+    let k1: i64 = 37;
     type Results = (
+        (i64, i64),
+        (i64, bool),
+        (i64, i64),
+        (i64, i64),
+        (i64, i64),
+        (i64, bool),
+        i64,
+        i64,
         (i64, bool),
         i64,
         (i64, i64),
-        i64,
-        i64,
-        i64,
-        i64,
-        (i64, i64),
-        i64,
-        i64,
-        (i64, bool),
         i64,
     );
     let g = graph!(|x: i64, y: i64, z: i64| -> Results {
-        // program 216
-        let a = sum_all([sum_all([add(y, 10), add(x, x)]), sum_all([y, 4, -7]), z]);
-        let b = [inc(a), pick(inc(-3) <= z, x, seven()), inc(x), inc(a)];
-        // program 217
-        let c = add(x + 5, sum_vec(vec![y, seven()])) - 10;
-        let (_, d) = split(sum_vec(vec![3, y]));
-        let e = add(30, 4);
-        let f = pick(e > 12, e, 12);
-        let e = inc(e);
-        let h = d + (-7);
-        // program 218
-        let m = sum_all(&[scale(&z, 7), pick(y > seven(), y, seven()), z]);
-        // program 219
-        let n = sum_vec(vec![y, seven(), z]);
-        let mut n = scale(&n, add(n, n));
-        n = scale(&n, sum_vec(vec![x, seven()]));
-        let p = sum_all([n, inc(-4), x]);
-        let q = [inc(n), p.pow(2)];
-        let mut r = scale(&9, 23);
-        for i in 0..=1 {
-            r = dist(&r, &i);
-            r = scale(&r, r);
+        // program 198
+        let a = fold(k1);
+        let mut b = sum_vec(vec![y, k1]);
+        b = scale(&b, fold(z));
+        // program 199
+        let c = x - 37;
+        let c = c ^ (seven() * 10);
+        let c = c * seven();
+        let d = dist(&z, &x);
+        let e = sum_vec(vec![z, seven()]);
+        // program 200
+        let mut f = inc(7);
+        f = f - mix(12, -9, y);
+        let h: Vec<i64> = vec![mix(y, f, y), sum_vec(vec![37, f]), scale(&z, 24), f.min(12)];
+        // program 201
+        let mut m = -8;
+        m = add(m, y / 4);
+        let (n, _) = split(y + z);
+        m = pick(sum_vec(vec![z, n]) > k1, m, pick(k1 < (-4), k1, -4));
+        // program 202
+        let mut p = fold(16);
+        for i in 0..3 {
+            p = sum_all([p, i, k1]);
+            p = p + i;
         }
-        // program 220
-        let s = z.abs();
-        let (t, u) = split(inc(z));
-        let mut v = add(10, z);
-        let w = v / 7;
-        for i in 0..2 {
-            let a1 = mix(i, seven(), u);
-            v = sum_vec(vec![v, a1, u]);
+        p = add(p, p - 7);
+        let _ = seven();
+        // program 203
+        let q = inc(mix(y, z, seven()));
+        let q = -q;
+        let mut r = sum_vec(vec![y, k1.max(z)]);
+        let s = sum_vec(vec![q, q]);
+        for i in 0..=3 {
+            let t = mix(i, k1, q);
+            r = sum_vec(vec![r, t]);
         }
-        // program 221
-        let mut b1 = y * 12;
+        let r = scale(&r, 10);
+        // program 204
+        let mut u = inc(x);
+        u = sum_all([u, sum_vec(vec![8, x, y])]);
+        let (v, mut w) = split(mix(y, 12, k1));
+        for i in 1..=3 {
+            let a1 = scale(&i, 8);
+            w = add(w, a1);
+        }
+        // program 205
+        let mut b1 = inc(k1);
+        let (c1, d1) = split(add(-2, y));
+        let e1 = scale(&x, 12) != k1;
+        let f1 = 30;
+        let h1 = x + 2;
+        for i in -2..=1 {
+            b1 = b1 ^ i;
+            b1 = b1.max(i);
+        }
+        // program 206
+        let m1 = dist(&sum_all([26, y, 4]), &z);
+        let mut n1 = add(seven(), 9);
+        let p1 = scale(&n1, 57);
+        n1 = fold(n1);
+        // program 207
+        let mut q1 = z.min(x).abs();
+        q1 = sum_all([q1, k1 - q1]);
+        let r1 = -k1;
+        let s1 = scale(&fold(q1), y + r1);
+        let r1 = inc(r1);
+        let mut t1 = inc(100);
+        let mut u1 = scale(&t1, -8);
+        for _ in 0..=3 {
+            u1 = u1.max(37);
+        }
         for i in 0..4 {
-            let c1 = mix(i, b1, b1);
-            b1 = mix(b1, c1, z);
+            let v1 = sum_vec(vec![i, r1]);
+            t1 = pick(t1 > v1, t1, v1);
         }
-        let d1: Vec<i64> = vec![sum_all(&[scale(&y, 10), add(9, z)]), x.min(y)];
-        // program 222
-        let e1 = mix(x, y, 9) <= y;
-        let f1 = !e1;
-        let mut h1 = inc(-2);
-        for i in 1..=2 {
-            let m1 = pick(e1, i, x);
-            h1 = sum_vec(vec![h1, m1]);
-        }
-        let n1 = y * (-9);
-        let p1 = dist(&z, &n1);
-        // program 223
-        let (mut q1, (r1, s1)) = spread(y.wrapping_mul(1_213_791_364).rem_euclid(1959));
-        q1 = scale(&q1, mix(x, z, 37));
-        let mut t1 = inc(52);
-        let (u1, v1) = split(q1.abs());
-        let w1 = y * 8;
-        t1 = t1.abs().max(z);
-        let a2 = inc(8);
-        let b2 = sum_all([w1, w1]).abs();
-        let c2 = v1 / 6;
-        let d2 = dist(&w1, &a2);
-        // program 224
-        let e2 = seven() ^ inc(7);
-        let f2 = pick(z <= inc(z), z, z);
-        // program 225
-        let h2 = fold(10);
-        let (_, m2) = split(dist(&7, &y));
-        let n2 = inc(h2 / 9);
-        let p2 = sum_vec(vec![m2, 7]) >= 9;
-        let mut q2 = add(z, z);
-        for _ in 0..3 {
-            q2 = mix(pick(q2 == m2, q2, m2), dist(&m2, &q2), n2);
-        }
-        // program 226
-        let r2 = [sum_vec(vec![z, x, x]), mix(y, z, y), add(z, z)];
-        let s2 = add(7, sum_all(r2));
-        // program 227
-        let t2 = pick(x > z, x, z);
-        let mut u2 = pick(x == y, x, y);
-        for _ in 0..2 {
-            u2 = sum_all([u2, y, u2]);
-        }
-        for i in 0..2 {
-            u2 = mix(u2, 12, i);
-            u2 = add(u2, i);
-        }
-        let v2 = scale(&z, -2);
-        let w2 = v2 * 5;
-        let a3 = add(x, 9) < u2;
+        // program 208
+        let mut w1 = add(x, k1);
+        w1 = sum_vec(vec![w1, mix(k1, k1, x)]);
+        let a2 = w1 - z;
+        // program 209
+        let b2 = add(z, 37);
+        let c2 = inc(z);
+        let (d2, e2) = split(inc(seven()));
+        let f2 = mix(b2.min(seven()), b2, e2);
+        let h2: Vec<i64> = vec![x * 20, scale(&f2, 7), fold(40)];
+        let m2 = fold(2);
         // the results
         (
-            (sum_all(&b) ^ 6, (seven() * z) <= seven()),
-            sum_all([c, f, e, h]),
-            (scale(&m, -5), seven().max(z)),
-            dist(&sum_all(&q), &r),
-            sum_vec(vec![s, t, v, w]),
-            b1 ^ sum_vec(d1),
-            pick(f1, mix(h1, p1, z), n1),
-            (
-                sum_all([mix(r1, s1, t1), sum_vec(vec![u1, b2]) - sum_all(&[c2, d2])]),
-                scale(&c2, 100),
-            ),
-            dist(&e2, &f2),
-            pick(p2, pick(q2 >= inc(q2), q2, q2), n2),
-            (inc(s2), mix(y, 7, s2) > z),
-            pick(a3, t2.max(w2).abs(), w2),
+            (sum_vec(vec![x, a, b]), inc(5)),
+            (mix(c, d, e), add(e, e) >= d),
+            (sum_vec(h) / 8, inc(x)),
+            (scale(&m, 3), seven() ^ n),
+            (scale(&p, 7), add(mix(17, y, p), 4 - z)),
+            (dist(&s, &r), seven() != 9),
+            mix(u, v, w),
+            pick(e1, sum_vec(vec![b1, c1, d1, f1, h1]), d1),
+            (sum_all(&[m1, n1, p1]), dist(&k1, &seven()) == m1),
+            mix(s1, t1, u1),
+            (inc(a2), k1 - z),
+            sum_all([c2, d2, sum_vec(h2), m2]),
         )
     });
     let direct = |x: i64, y: i64, z: i64| -> Results {
-        // program 216
-        let a = sum_all(&[sum_all(&[add(y, 10), add(x, x)]), sum_all(&[y, 4, -7]), z]);
-        let b = [inc(a), pick(inc(-3) <= z, x, seven()), inc(x), inc(a)];
-        // program 217
-        let c = add(x + 5, sum_vec(vec![y, seven()])) - 10;
-        let (_, d) = split(sum_vec(vec![3, y]));
-        let e = add(30, 4);
-        let f = pick(e > 12, e, 12);
-        let e = inc(e);
-        let h = d + (-7);
-        // program 218
-        let m = sum_all(&[scale(&z, 7), pick(y > seven(), y, seven()), z]);
-        // program 219
-        let n = sum_vec(vec![y, seven(), z]);
-        let mut n = scale(&n, add(n, n));
-        n = scale(&n, sum_vec(vec![x, seven()]));
-        let p = sum_all(&[n, inc(-4), x]);
-        let q = [inc(n), p.pow(2)];
-        let mut r = scale(&9, 23);
-        for i in 0..=1 {
-            r = dist(&r, &i);
-            r = scale(&r, r);
+        // program 198
+        let a = fold(k1);
+        let mut b = sum_vec(vec![y, k1]);
+        b = scale(&b, fold(z));
+        // program 199
+        let c = x - 37;
+        let c = c ^ (seven() * 10);
+        let c = c * seven();
+        let d = dist(&z, &x);
+        let e = sum_vec(vec![z, seven()]);
+        // program 200
+        let mut f = inc(7);
+        f = f - mix(12, -9, y);
+        let h: Vec<i64> = vec![mix(y, f, y), sum_vec(vec![37, f]), scale(&z, 24), f.min(12)];
+        // program 201
+        let mut m = -8;
+        m = add(m, y / 4);
+        let (n, _) = split(y + z);
+        m = pick(sum_vec(vec![z, n]) > k1, m, pick(k1 < (-4), k1, -4));
+        // program 202
+        let mut p = fold(16);
+        for i in 0..3 {
+            p = sum_all(&[p, i, k1]);
+            p = p + i;
         }
-        // program 220
-        let s = z.abs();
-        let (t, u) = split(inc(z));
-        let mut v = add(10, z);
-        let w = v / 7;
-        for i in 0..2 {
-            let a1 = mix(i, seven(), u);
-            v = sum_vec(vec![v, a1, u]);
+        p = add(p, p - 7);
+        let _ = seven();
+        // program 203
+        let q = inc(mix(y, z, seven()));
+        let q = -q;
+        let mut r = sum_vec(vec![y, k1.max(z)]);
+        let s = sum_vec(vec![q, q]);
+        for i in 0..=3 {
+            let t = mix(i, k1, q);
+            r = sum_vec(vec![r, t]);
         }
-        // program 221
-        let mut b1 = y * 12;
+        let r = scale(&r, 10);
+        // program 204
+        let mut u = inc(x);
+        u = sum_all(&[u, sum_vec(vec![8, x, y])]);
+        let (v, mut w) = split(mix(y, 12, k1));
+        for i in 1..=3 {
+            let a1 = scale(&i, 8);
+            w = add(w, a1);
+        }
+        // program 205
+        let mut b1 = inc(k1);
+        let (c1, d1) = split(add(-2, y));
+        let e1 = scale(&x, 12) != k1;
+        let f1 = 30;
+        let h1 = x + 2;
+        for i in -2..=1 {
+            b1 = b1 ^ i;
+            b1 = b1.max(i);
+        }
+        // program 206
+        let m1 = dist(&sum_all(&[26, y, 4]), &z);
+        let mut n1 = add(seven(), 9);
+        let p1 = scale(&n1, 57);
+        n1 = fold(n1);
+        // program 207
+        let mut q1 = z.min(x).abs();
+        q1 = sum_all(&[q1, k1 - q1]);
+        let r1 = -k1;
+        let s1 = scale(&fold(q1), y + r1);
+        let r1 = inc(r1);
+        let mut t1 = inc(100);
+        let mut u1 = scale(&t1, -8);
+        for _ in 0..=3 {
+            u1 = u1.max(37);
+        }
         for i in 0..4 {
-            let c1 = mix(i, b1, b1);
-            b1 = mix(b1, c1, z);
+            let v1 = sum_vec(vec![i, r1]);
+            t1 = pick(t1 > v1, t1, v1);
         }
-        let d1: Vec<i64> = vec![sum_all(&[scale(&y, 10), add(9, z)]), x.min(y)];
-        // program 222
-        let e1 = mix(x, y, 9) <= y;
-        let f1 = !e1;
-        let mut h1 = inc(-2);
-        for i in 1..=2 {
-            let m1 = pick(e1, i, x);
-            h1 = sum_vec(vec![h1, m1]);
-        }
-        let n1 = y * (-9);
-        let p1 = dist(&z, &n1);
-        // program 223
-        let (mut q1, (r1, s1)) = spread(y.wrapping_mul(1_213_791_364).rem_euclid(1959));
-        q1 = scale(&q1, mix(x, z, 37));
-        let mut t1 = inc(52);
-        let (u1, v1) = split(q1.abs());
-        let w1 = y * 8;
-        t1 = t1.abs().max(z);
-        let a2 = inc(8);
-        let b2 = sum_all(&[w1, w1]).abs();
-        let c2 = v1 / 6;
-        let d2 = dist(&w1, &a2);
-        // program 224
-        let e2 = seven() ^ inc(7);
-        let f2 = pick(z <= inc(z), z, z);
-        // program 225
-        let h2 = fold(10);
-        let (_, m2) = split(dist(&7, &y));
-        let n2 = inc(h2 / 9);
-        let p2 = sum_vec(vec![m2, 7]) >= 9;
-        let mut q2 = add(z, z);
-        for _ in 0..3 {
-            q2 = mix(pick(q2 == m2, q2, m2), dist(&m2, &q2), n2);
-        }
-        // program 226
-        let r2 = [sum_vec(vec![z, x, x]), mix(y, z, y), add(z, z)];
-        let s2 = add(7, sum_all(&r2));
-        // program 227
-        let t2 = pick(x > z, x, z);
-        let mut u2 = pick(x == y, x, y);
-        for _ in 0..2 {
-            u2 = sum_all(&[u2, y, u2]);
-        }
-        for i in 0..2 {
-            u2 = mix(u2, 12, i);
-            u2 = add(u2, i);
-        }
-        let v2 = scale(&z, -2);
-        let w2 = v2 * 5;
-        let a3 = add(x, 9) < u2;
+        // program 208
+        let mut w1 = add(x, k1);
+        w1 = sum_vec(vec![w1, mix(k1, k1, x)]);
+        let a2 = w1 - z;
+        // program 209
+        let b2 = add(z, 37);
+        let c2 = inc(z);
+        let (d2, e2) = split(inc(seven()));
+        let f2 = mix(b2.min(seven()), b2, e2);
+        let h2: Vec<i64> = vec![x * 20, scale(&f2, 7), fold(40)];
+        let m2 = fold(2);
         // the results
         (
-            (sum_all(&b) ^ 6, (seven() * z) <= seven()),
-            sum_all(&[c, f, e, h]),
-            (scale(&m, -5), seven().max(z)),
-            dist(&sum_all(&q), &r),
-            sum_vec(vec![s, t, v, w]),
-            b1 ^ sum_vec(d1.clone()),
-            pick(f1, mix(h1, p1, z), n1),
-            (
-                sum_all(&[mix(r1, s1, t1), sum_vec(vec![u1, b2]) - sum_all(&[c2, d2])]),
-                scale(&c2, 100),
-            ),
-            dist(&e2, &f2),
-            pick(p2, pick(q2 >= inc(q2), q2, q2), n2),
-            (inc(s2), mix(y, 7, s2) > z),
-            pick(a3, t2.max(w2).abs(), w2),
+            (sum_vec(vec![x, a, b]), inc(5)),
+            (mix(c, d, e), add(e, e) >= d),
+            (sum_vec(h.clone()) / 8, inc(x)),
+            (scale(&m, 3), seven() ^ n),
+            (scale(&p, 7), add(mix(17, y, p), 4 - z)),
+            (dist(&s, &r), seven() != 9),
+            mix(u, v, w),
+            pick(e1, sum_vec(vec![b1, c1, d1, f1, h1]), d1),
+            (sum_all(&[m1, n1, p1]), dist(&k1, &seven()) == m1),
+            mix(s1, t1, u1),
+            (inc(a2), k1 - z),
+            sum_all(&[c2, d2, sum_vec(h2.clone()), m2]),
         )
     };
-    nodes(g.len(), 167, 22, SOURCE);
-    for (x, y, z) in [(-22, 14, 3), (-5, 1, -11), (-39, 7, 14)] {
+    nodes(g.len(), 147, 20, SOURCE);
+    for (x, y, z) in [(9, -5, -21), (32, 36, 36), (0, -2, -30)] {
         let want = direct(x, y, z);
         let at = Case {
-            batch: 22,
-            programs: "216 to 227",
+            batch: 20,
+            programs: "198 to 209",
             inputs: &(x, y, z),
             source: SOURCE,
         };
@@ -6492,171 +6025,632 @@ graph!(|x: i64, y: i64, z: i64| -> Results {
     }
 }
 
-/// Programs 228 to 233.
-fn batch_23() {
+/// Programs 210 to 221.
+fn batch_21() {
     const SOURCE: &str = r#"
-type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
-graph!(|x: i64| -> Results {
-    // program 228
-    let a = check(mix(check(8)?, 100, 57));
-    let b = a?;
-    let mut c = x + 12;
-    let d = check(inc(5))?;
-    let d = inc(d);
-    let e = seven().min(c);
-    let f = split(mix(seven(), b, e));
-    c = c + fold(d);
-    // program 229
-    let mut h = fold(mix(x, x, x));
-    h = sum_vec(vec![h, inc(h)]);
-    let m = sum_all(&[x, h, x]) >= x;
-    let n = mix(x, x, h) < seven();
-    let p = x + 7;
-    let q = check(x / 5)?;
-    // program 230
-    let r: Vec<i64> = vec![mix(add(x, x), mix(x, check(x)?, x), x), -x, mix(x, x, check(x)?)];
-    let mut s = add(check(x)?, x);
-    for i in 0..=1 {
-        s = sum_vec(vec![s, i, check(r.len() as i64)?]);
+type Results = ((i64, bool), (i64, i64), (i64, i64), (i64, i64), i64, i64, i64, (i64, i64), (i64, i64), (i64, i64), (i64, i64), i64);
+graph!(|x: i64, y: i64| -> Results {
+    // program 210
+    let a = fold(y);
+    inc(x);
+    let mut b = add(a, y);
+    b = dist(&b, &(b - 25));
+    let c = inc(pick(x != 3, x, 3));
+    let d = y * 4;
+    let e = seven() / 3;
+    let f = add(d, e) <= b;
+    // program 211
+    let mut h = sum_all(&[x, -9, 7]);
+    h = mix(h, h.abs().max(y), x);
+    let m = mix(y, x, h);
+    let n = [mix(-3, -7, h), m.min(seven()).abs(), seven()];
+    for i in 1..=2 {
+        h = sum_all(&[h, i, y]);
     }
+    // program 212
+    inc(x);
+    let p = sum_vec(vec![y, y.abs().max(6), x]);
+    let (q, r) = split(y.abs().max(y));
+    let s = mix(p, 9, -7);
+    // program 213
+    let t = x.min(y);
+    let mut u = scale(&2, x);
+    u = u * pick(t <= 6, t, 6);
+    let v = [pick(x != y, x, y), add(12, y), scale(&t, -2)];
+    // program 214
+    let w = mix(x, y, x) < y;
+    let a1 = [inc(2), inc(x), -y];
+    let mut b1 = y + (-5);
+    for i in 0..4 {
+        b1 = mix(b1, i, b1);
+    }
+    // program 215
+    let mut c1 = inc(x);
+    let d1: Vec<i64> = vec![inc(c1), inc(37)];
+    let e1 = split(c1 * 5);
+    c1 = -c1;
+    let f1 = y - 3;
+    let h1 = add(-9, f1);
+    let h1 = h1.max(inc(h1));
+    let mut m1 = add(y, e1.1);
+    for _ in 1..3 {
+        m1 = sum_all(&[m1, seven()]);
+    }
+    // program 216
+    let mut n1 = sum_vec(vec![x, y]);
+    for i in 0..2 {
+        n1 = mix(n1, i, i);
+    }
+    for _ in -2..2 {
+        n1 = pick(n1 != inc(n1), n1, n1);
+    }
+    let p1 = sum_all(&[seven(), add(n1, y), n1.wrapping_mul(3_715_538_364).rem_euclid(6729)]);
+    // program 217
+    let q1 = mix(y, 7, y);
+    let r1 = mix(q1, inc(x), 37);
+    let s1 = [sum_vec(vec![r1, r1]), mix(r1, 2, q1)];
+    let t1 = y.min(seven());
+    let u1 = inc(r1);
+    let v1 = add(u1, pick(t1 > u1, t1, u1));
+    // program 218
+    let w1 = sum_all(&[y, x, y]) == seven();
+    let (a2, (_, b2)) = spread(seven() * x);
+    // program 219
+    let mut c2 = y + (-9);
+    c2 = c2.rem_euclid(31);
+    for i in 0..4 {
+        for _ in 0..2 {
+            c2 = sum_all([c2, i]);
+        }
+        c2 = c2 + i;
+    }
+    // program 220
+    let d2 = inc(sum_vec(vec![y, 37, y]));
+    let (e2, _) = split(pick(y <= (-5), y, -5));
+    let f2 = y - (-3);
+    let mut h2 = mix(9, e2, x);
+    for i in 0..3 {
+        let m2 = mix(i, i, x);
+        h2 = mix(h2, m2, m2);
+    }
+    let n2: Vec<i64> = vec![mix(y, h2, h2), dist(&(x / 3), &(x + (-5))), inc(e2), scale(&seven(), e2)];
+    // program 221
+    let _ = mix(sum_all(&[y, y, 100]), inc(-3), y);
+    // the results
+    ((pick(f, c % 5, c), sum_vec(vec![y, 8]) < d), (add(h, sum_all(&n)), dist(&x, &h)), (mix(q, r, s), scale(&p, 37)), (pick(dist(&100, &t) >= 60, u, sum_all(&v)), inc(9)), pick(w, sum_all(&a1) - b1, b1), sum_all([c1, sum_vec(d1), h1, m1]), p1 * n1, (dist(&sum_all(&s1), &v1), add(-9, q1)), (pick(w1, a2 + b2, x), inc(x)), (fold(c2), pick(y < c2, y, c2)), (sum_all(&[d2, f2, sum_vec(n2)]), pick(h2 < 9, h2, 9)), -pick(y != inc(y), y, y))
+})"#;
+    type Results = (
+        (i64, bool),
+        (i64, i64),
+        (i64, i64),
+        (i64, i64),
+        i64,
+        i64,
+        i64,
+        (i64, i64),
+        (i64, i64),
+        (i64, i64),
+        (i64, i64),
+        i64,
+    );
+    let g = graph!(|x: i64, y: i64| -> Results {
+        // program 210
+        let a = fold(y);
+        inc(x);
+        let mut b = add(a, y);
+        b = dist(&b, &(b - 25));
+        let c = inc(pick(x != 3, x, 3));
+        let d = y * 4;
+        let e = seven() / 3;
+        let f = add(d, e) <= b;
+        // program 211
+        let mut h = sum_all(&[x, -9, 7]);
+        h = mix(h, h.abs().max(y), x);
+        let m = mix(y, x, h);
+        let n = [mix(-3, -7, h), m.min(seven()).abs(), seven()];
+        for i in 1..=2 {
+            h = sum_all(&[h, i, y]);
+        }
+        // program 212
+        inc(x);
+        let p = sum_vec(vec![y, y.abs().max(6), x]);
+        let (q, r) = split(y.abs().max(y));
+        let s = mix(p, 9, -7);
+        // program 213
+        let t = x.min(y);
+        let mut u = scale(&2, x);
+        u = u * pick(t <= 6, t, 6);
+        let v = [pick(x != y, x, y), add(12, y), scale(&t, -2)];
+        // program 214
+        let w = mix(x, y, x) < y;
+        let a1 = [inc(2), inc(x), -y];
+        let mut b1 = y + (-5);
+        for i in 0..4 {
+            b1 = mix(b1, i, b1);
+        }
+        // program 215
+        let mut c1 = inc(x);
+        let d1: Vec<i64> = vec![inc(c1), inc(37)];
+        let e1 = split(c1 * 5);
+        c1 = -c1;
+        let f1 = y - 3;
+        let h1 = add(-9, f1);
+        let h1 = h1.max(inc(h1));
+        let mut m1 = add(y, e1.1);
+        for _ in 1..3 {
+            m1 = sum_all(&[m1, seven()]);
+        }
+        // program 216
+        let mut n1 = sum_vec(vec![x, y]);
+        for i in 0..2 {
+            n1 = mix(n1, i, i);
+        }
+        for _ in -2..2 {
+            n1 = pick(n1 != inc(n1), n1, n1);
+        }
+        let p1 = sum_all(&[
+            seven(),
+            add(n1, y),
+            n1.wrapping_mul(3_715_538_364).rem_euclid(6729),
+        ]);
+        // program 217
+        let q1 = mix(y, 7, y);
+        let r1 = mix(q1, inc(x), 37);
+        let s1 = [sum_vec(vec![r1, r1]), mix(r1, 2, q1)];
+        let t1 = y.min(seven());
+        let u1 = inc(r1);
+        let v1 = add(u1, pick(t1 > u1, t1, u1));
+        // program 218
+        let w1 = sum_all(&[y, x, y]) == seven();
+        let (a2, (_, b2)) = spread(seven() * x);
+        // program 219
+        let mut c2 = y + (-9);
+        c2 = c2.rem_euclid(31);
+        for i in 0..4 {
+            for _ in 0..2 {
+                c2 = sum_all([c2, i]);
+            }
+            c2 = c2 + i;
+        }
+        // program 220
+        let d2 = inc(sum_vec(vec![y, 37, y]));
+        let (e2, _) = split(pick(y <= (-5), y, -5));
+        let f2 = y - (-3);
+        let mut h2 = mix(9, e2, x);
+        for i in 0..3 {
+            let m2 = mix(i, i, x);
+            h2 = mix(h2, m2, m2);
+        }
+        let n2: Vec<i64> = vec![
+            mix(y, h2, h2),
+            dist(&(x / 3), &(x + (-5))),
+            inc(e2),
+            scale(&seven(), e2),
+        ];
+        // program 221
+        let _ = mix(sum_all(&[y, y, 100]), inc(-3), y);
+        // the results
+        (
+            (pick(f, c % 5, c), sum_vec(vec![y, 8]) < d),
+            (add(h, sum_all(&n)), dist(&x, &h)),
+            (mix(q, r, s), scale(&p, 37)),
+            (pick(dist(&100, &t) >= 60, u, sum_all(&v)), inc(9)),
+            pick(w, sum_all(&a1) - b1, b1),
+            sum_all([c1, sum_vec(d1), h1, m1]),
+            p1 * n1,
+            (dist(&sum_all(&s1), &v1), add(-9, q1)),
+            (pick(w1, a2 + b2, x), inc(x)),
+            (fold(c2), pick(y < c2, y, c2)),
+            (sum_all(&[d2, f2, sum_vec(n2)]), pick(h2 < 9, h2, 9)),
+            -pick(y != inc(y), y, y),
+        )
+    });
+    let direct = |x: i64, y: i64| -> Results {
+        // program 210
+        let a = fold(y);
+        inc(x);
+        let mut b = add(a, y);
+        b = dist(&b, &(b - 25));
+        let c = inc(pick(x != 3, x, 3));
+        let d = y * 4;
+        let e = seven() / 3;
+        let f = add(d, e) <= b;
+        // program 211
+        let mut h = sum_all(&[x, -9, 7]);
+        h = mix(h, h.abs().max(y), x);
+        let m = mix(y, x, h);
+        let n = [mix(-3, -7, h), m.min(seven()).abs(), seven()];
+        for i in 1..=2 {
+            h = sum_all(&[h, i, y]);
+        }
+        // program 212
+        inc(x);
+        let p = sum_vec(vec![y, y.abs().max(6), x]);
+        let (q, r) = split(y.abs().max(y));
+        let s = mix(p, 9, -7);
+        // program 213
+        let t = x.min(y);
+        let mut u = scale(&2, x);
+        u = u * pick(t <= 6, t, 6);
+        let v = [pick(x != y, x, y), add(12, y), scale(&t, -2)];
+        // program 214
+        let w = mix(x, y, x) < y;
+        let a1 = [inc(2), inc(x), -y];
+        let mut b1 = y + (-5);
+        for i in 0..4 {
+            b1 = mix(b1, i, b1);
+        }
+        // program 215
+        let mut c1 = inc(x);
+        let d1: Vec<i64> = vec![inc(c1), inc(37)];
+        let e1 = split(c1 * 5);
+        c1 = -c1;
+        let f1 = y - 3;
+        let h1 = add(-9, f1);
+        let h1 = h1.max(inc(h1));
+        let mut m1 = add(y, e1.1);
+        for _ in 1..3 {
+            m1 = sum_all(&[m1, seven()]);
+        }
+        // program 216
+        let mut n1 = sum_vec(vec![x, y]);
+        for i in 0..2 {
+            n1 = mix(n1, i, i);
+        }
+        for _ in -2..2 {
+            n1 = pick(n1 != inc(n1), n1, n1);
+        }
+        let p1 = sum_all(&[
+            seven(),
+            add(n1, y),
+            n1.wrapping_mul(3_715_538_364).rem_euclid(6729),
+        ]);
+        // program 217
+        let q1 = mix(y, 7, y);
+        let r1 = mix(q1, inc(x), 37);
+        let s1 = [sum_vec(vec![r1, r1]), mix(r1, 2, q1)];
+        let t1 = y.min(seven());
+        let u1 = inc(r1);
+        let v1 = add(u1, pick(t1 > u1, t1, u1));
+        // program 218
+        let w1 = sum_all(&[y, x, y]) == seven();
+        let (a2, (_, b2)) = spread(seven() * x);
+        // program 219
+        let mut c2 = y + (-9);
+        c2 = c2.rem_euclid(31);
+        for i in 0..4 {
+            for _ in 0..2 {
+                c2 = sum_all(&[c2, i]);
+            }
+            c2 = c2 + i;
+        }
+        // program 220
+        let d2 = inc(sum_vec(vec![y, 37, y]));
+        let (e2, _) = split(pick(y <= (-5), y, -5));
+        let f2 = y - (-3);
+        let mut h2 = mix(9, e2, x);
+        for i in 0..3 {
+            let m2 = mix(i, i, x);
+            h2 = mix(h2, m2, m2);
+        }
+        let n2: Vec<i64> = vec![
+            mix(y, h2, h2),
+            dist(&(x / 3), &(x + (-5))),
+            inc(e2),
+            scale(&seven(), e2),
+        ];
+        // program 221
+        let _ = mix(sum_all(&[y, y, 100]), inc(-3), y);
+        // the results
+        (
+            (pick(f, c % 5, c), sum_vec(vec![y, 8]) < d),
+            (add(h, sum_all(&n)), dist(&x, &h)),
+            (mix(q, r, s), scale(&p, 37)),
+            (pick(dist(&100, &t) >= 60, u, sum_all(&v)), inc(9)),
+            pick(w, sum_all(&a1) - b1, b1),
+            sum_all(&[c1, sum_vec(d1.clone()), h1, m1]),
+            p1 * n1,
+            (dist(&sum_all(&s1), &v1), add(-9, q1)),
+            (pick(w1, a2 + b2, x), inc(x)),
+            (fold(c2), pick(y < c2, y, c2)),
+            (sum_all(&[d2, f2, sum_vec(n2.clone())]), pick(h2 < 9, h2, 9)),
+            -pick(y != inc(y), y, y),
+        )
+    };
+    nodes(g.len(), 164, 21, SOURCE);
+    for (x, y) in [(-40, -1), (-12, 35), (40, 27)] {
+        let want = direct(x, y);
+        let at = Case {
+            batch: 21,
+            programs: "210 to 221",
+            inputs: &(x, y),
+            source: SOURCE,
+        };
+        at.same(g.compute(x, y), &want, "thread pool");
+        at.same(g.compute_with(Scheduler::Sync, x, y), &want, "synchronous");
+    }
+}
+
+/// Programs 222 to 233.
+fn batch_22() {
+    const SOURCE: &str = r#"
+type Results = (i64, (i64, bool), (i64, i64), (i64, i64), (i64, bool), i64, i64, i64, (i64, i64), (i64, i64), (i64, i64), i64);
+graph!(|x: i64| -> Results {
+    // program 222
+    let (a, _) = split(mix(x, 37, x));
+    let b = mix(inc(9), x, 100);
+    let c = scale(&b, 37) != a;
+    // program 223
+    let d = sum_all(&[x, 37]);
+    let e = scale(&pick(x <= inc(x), x, x), x * 3);
+    // program 224
+    let mut f = -x;
+    for _ in 0..3 {
+        f = sum_vec(vec![f, f, x]);
+    }
+    let (h, (_, m)) = spread(mix(x, f, x));
+    // program 225
+    let mut n = dist(&x, &x);
+    for i in -2..=1 {
+        n = sum_vec(vec![n, i]);
+    }
+    n = add(n, n);
+    // program 226
+    let mut p = -x;
+    for i in 0..3 {
+        p = sum_vec(vec![p, i]);
+    }
+    let q = sum_vec(vec![inc(-6), x, x]);
+    let r = scale(&q, p).pow(2);
+    let s = inc(seven()) == r;
+    // program 227
+    let t = add(x, x) == 8;
+    let u = !t;
+    // program 228
+    let v = split(add(x, x));
+    let w = sum_all(&[x, x, dist(&x, &x)]);
+    // program 229
+    let mut a1 = dist(&x, &x);
+    for i in 0..=2 {
+        let b1 = i - a1;
+        a1 = sum_all([a1, b1]);
+    }
+    let c1 = fold(x);
+    let d1 = split(fold(37));
+    a1 = a1.min(d1.0 ^ x);
+    // program 230
+    let e1: Vec<i64> = vec![sum_vec(vec![x, x, x]), dist(&x, &x), x.wrapping_mul(6_972_324_270).rem_euclid(3524)];
+    let mut f1 = mix(x, -6, sum_all(&[x, 27, x]));
+    let h1 = f1 / 8;
+    let (m1, _) = split(inc(h1));
+    f1 = scale(&f1, f1);
     // program 231
-    let t = seven() ^ 31;
-    let mut t = add(t, sum_all(&[check(t)?, t]));
-    t = add(t, mix(t, 6, t));
-    let u = t - check(x)?;
-    let mut u = dist(&u, &(x + 8));
-    u = pick(u >= 44, u, 44);
-    let v = check(sum_vec(vec![t, seven(), check(5)?]));
-    let w = v?;
+    let n1 = pick(x <= inc(x), x, x) * 4;
+    let (p1, (q1, r1)) = spread(add(x, x));
+    let s1 = add(mix(r1, r1, p1), p1);
     // program 232
-    let (a1, (b1, c1)) = spread(scale(&x, 3));
-    let (d1, e1) = split(pick(fold(a1).min(8 + 6) == seven(), c1, check(seven())?));
+    let t1 = pick(x == inc(x), x, x);
     // program 233
-    let (f1, h1) = split(fold(x));
-    let mut m1 = pick(x == h1, x, h1);
-    for _ in 1..4 {
-        m1 = add(m1, m1);
+    let mut u1 = x - (-3);
+    for i in 0..3 {
+        u1 = pick((-u1) < x, u1, i);
+    }
+    let v1 = -u1;
+    let mut w1 = x.max(u1 ^ 10);
+    w1 = dist(&w1, &inc(seven()));
+    let a2 = scale(&v1, 12);
+    w1 = inc(w1);
+    let mut u1 = pick(u1 != w1, u1, w1);
+    for i in -2..=-1 {
+        let b2 = add(i, v1);
+        u1 = mix(u1, b2, -5);
     }
     // the results
-    Ok((dist(&c, &f.0), pick(n, pick(m, add(p, q), 8), p), s + (-2), pick(u < w, u, w), mix(b1, d1, e1), scale(&f1, m1)))
+    (pick(c, inc(fold(-4) ^ 3), 12), (add(d, e), sum_vec(vec![9, x]) <= x), (add(h, m), add(m, h)), (fold(n), pick((x * 8) == x, -8, x)), (pick(s, fold(r.rem_euclid(74)), x), add(p, 28) < p), pick(u, inc(x ^ 19), x), dist(&v.1, &w), a1 - c1, (sum_all(&[sum_vec(e1), f1, m1]), sum_vec(vec![h1, -6, x])), (mix(n1, q1, s1), r1 % 5), (t1 + 8, -x), add(a2, u1))
 })"#;
-    type Results = Result<(i64, i64, i64, i64, i64, i64), String>;
+    type Results = (
+        i64,
+        (i64, bool),
+        (i64, i64),
+        (i64, i64),
+        (i64, bool),
+        i64,
+        i64,
+        i64,
+        (i64, i64),
+        (i64, i64),
+        (i64, i64),
+        i64,
+    );
     let g = graph!(|x: i64| -> Results {
-        // program 228
-        let a = check(mix(check(8)?, 100, 57));
-        let b = a?;
-        let mut c = x + 12;
-        let d = check(inc(5))?;
-        let d = inc(d);
-        let e = seven().min(c);
-        let f = split(mix(seven(), b, e));
-        c = c + fold(d);
-        // program 229
-        let mut h = fold(mix(x, x, x));
-        h = sum_vec(vec![h, inc(h)]);
-        let m = sum_all(&[x, h, x]) >= x;
-        let n = mix(x, x, h) < seven();
-        let p = x + 7;
-        let q = check(x / 5)?;
-        // program 230
-        let r: Vec<i64> = vec![
-            mix(add(x, x), mix(x, check(x)?, x), x),
-            -x,
-            mix(x, x, check(x)?),
-        ];
-        let mut s = add(check(x)?, x);
-        for i in 0..=1 {
-            s = sum_vec(vec![s, i, check(r.len() as i64)?]);
+        // program 222
+        let (a, _) = split(mix(x, 37, x));
+        let b = mix(inc(9), x, 100);
+        let c = scale(&b, 37) != a;
+        // program 223
+        let d = sum_all(&[x, 37]);
+        let e = scale(&pick(x <= inc(x), x, x), x * 3);
+        // program 224
+        let mut f = -x;
+        for _ in 0..3 {
+            f = sum_vec(vec![f, f, x]);
         }
+        let (h, (_, m)) = spread(mix(x, f, x));
+        // program 225
+        let mut n = dist(&x, &x);
+        for i in -2..=1 {
+            n = sum_vec(vec![n, i]);
+        }
+        n = add(n, n);
+        // program 226
+        let mut p = -x;
+        for i in 0..3 {
+            p = sum_vec(vec![p, i]);
+        }
+        let q = sum_vec(vec![inc(-6), x, x]);
+        let r = scale(&q, p).pow(2);
+        let s = inc(seven()) == r;
+        // program 227
+        let t = add(x, x) == 8;
+        let u = !t;
+        // program 228
+        let v = split(add(x, x));
+        let w = sum_all(&[x, x, dist(&x, &x)]);
+        // program 229
+        let mut a1 = dist(&x, &x);
+        for i in 0..=2 {
+            let b1 = i - a1;
+            a1 = sum_all([a1, b1]);
+        }
+        let c1 = fold(x);
+        let d1 = split(fold(37));
+        a1 = a1.min(d1.0 ^ x);
+        // program 230
+        let e1: Vec<i64> = vec![
+            sum_vec(vec![x, x, x]),
+            dist(&x, &x),
+            x.wrapping_mul(6_972_324_270).rem_euclid(3524),
+        ];
+        let mut f1 = mix(x, -6, sum_all(&[x, 27, x]));
+        let h1 = f1 / 8;
+        let (m1, _) = split(inc(h1));
+        f1 = scale(&f1, f1);
         // program 231
-        let t = seven() ^ 31;
-        let mut t = add(t, sum_all(&[check(t)?, t]));
-        t = add(t, mix(t, 6, t));
-        let u = t - check(x)?;
-        let mut u = dist(&u, &(x + 8));
-        u = pick(u >= 44, u, 44);
-        let v = check(sum_vec(vec![t, seven(), check(5)?]));
-        let w = v?;
+        let n1 = pick(x <= inc(x), x, x) * 4;
+        let (p1, (q1, r1)) = spread(add(x, x));
+        let s1 = add(mix(r1, r1, p1), p1);
         // program 232
-        let (a1, (b1, c1)) = spread(scale(&x, 3));
-        let (d1, e1) = split(pick(fold(a1).min(8 + 6) == seven(), c1, check(seven())?));
+        let t1 = pick(x == inc(x), x, x);
         // program 233
-        let (f1, h1) = split(fold(x));
-        let mut m1 = pick(x == h1, x, h1);
-        for _ in 1..4 {
-            m1 = add(m1, m1);
+        let mut u1 = x - (-3);
+        for i in 0..3 {
+            u1 = pick((-u1) < x, u1, i);
+        }
+        let v1 = -u1;
+        let mut w1 = x.max(u1 ^ 10);
+        w1 = dist(&w1, &inc(seven()));
+        let a2 = scale(&v1, 12);
+        w1 = inc(w1);
+        let mut u1 = pick(u1 != w1, u1, w1);
+        for i in -2..=-1 {
+            let b2 = add(i, v1);
+            u1 = mix(u1, b2, -5);
         }
         // the results
-        Ok((
-            dist(&c, &f.0),
-            pick(n, pick(m, add(p, q), 8), p),
-            s + (-2),
-            pick(u < w, u, w),
-            mix(b1, d1, e1),
-            scale(&f1, m1),
-        ))
+        (
+            pick(c, inc(fold(-4) ^ 3), 12),
+            (add(d, e), sum_vec(vec![9, x]) <= x),
+            (add(h, m), add(m, h)),
+            (fold(n), pick((x * 8) == x, -8, x)),
+            (pick(s, fold(r.rem_euclid(74)), x), add(p, 28) < p),
+            pick(u, inc(x ^ 19), x),
+            dist(&v.1, &w),
+            a1 - c1,
+            (sum_all(&[sum_vec(e1), f1, m1]), sum_vec(vec![h1, -6, x])),
+            (mix(n1, q1, s1), r1 % 5),
+            (t1 + 8, -x),
+            add(a2, u1),
+        )
     });
     let direct = |x: i64| -> Results {
-        // program 228
-        let a = check(mix(check(8)?, 100, 57));
-        let b = a?;
-        let mut c = x + 12;
-        let d = check(inc(5))?;
-        let d = inc(d);
-        let e = seven().min(c);
-        let f = split(mix(seven(), b, e));
-        c = c + fold(d);
-        // program 229
-        let mut h = fold(mix(x, x, x));
-        h = sum_vec(vec![h, inc(h)]);
-        let m = sum_all(&[x, h, x]) >= x;
-        let n = mix(x, x, h) < seven();
-        let p = x + 7;
-        let q = check(x / 5)?;
-        // program 230
-        let r: Vec<i64> = vec![
-            mix(add(x, x), mix(x, check(x)?, x), x),
-            -x,
-            mix(x, x, check(x)?),
-        ];
-        let mut s = add(check(x)?, x);
-        for i in 0..=1 {
-            s = sum_vec(vec![s, i, check(r.len() as i64)?]);
+        // program 222
+        let (a, _) = split(mix(x, 37, x));
+        let b = mix(inc(9), x, 100);
+        let c = scale(&b, 37) != a;
+        // program 223
+        let d = sum_all(&[x, 37]);
+        let e = scale(&pick(x <= inc(x), x, x), x * 3);
+        // program 224
+        let mut f = -x;
+        for _ in 0..3 {
+            f = sum_vec(vec![f, f, x]);
         }
+        let (h, (_, m)) = spread(mix(x, f, x));
+        // program 225
+        let mut n = dist(&x, &x);
+        for i in -2..=1 {
+            n = sum_vec(vec![n, i]);
+        }
+        n = add(n, n);
+        // program 226
+        let mut p = -x;
+        for i in 0..3 {
+            p = sum_vec(vec![p, i]);
+        }
+        let q = sum_vec(vec![inc(-6), x, x]);
+        let r = scale(&q, p).pow(2);
+        let s = inc(seven()) == r;
+        // program 227
+        let t = add(x, x) == 8;
+        let u = !t;
+        // program 228
+        let v = split(add(x, x));
+        let w = sum_all(&[x, x, dist(&x, &x)]);
+        // program 229
+        let mut a1 = dist(&x, &x);
+        for i in 0..=2 {
+            let b1 = i - a1;
+            a1 = sum_all(&[a1, b1]);
+        }
+        let c1 = fold(x);
+        let d1 = split(fold(37));
+        a1 = a1.min(d1.0 ^ x);
+        // program 230
+        let e1: Vec<i64> = vec![
+            sum_vec(vec![x, x, x]),
+            dist(&x, &x),
+            x.wrapping_mul(6_972_324_270).rem_euclid(3524),
+        ];
+        let mut f1 = mix(x, -6, sum_all(&[x, 27, x]));
+        let h1 = f1 / 8;
+        let (m1, _) = split(inc(h1));
+        f1 = scale(&f1, f1);
         // program 231
-        let t = seven() ^ 31;
-        let mut t = add(t, sum_all(&[check(t)?, t]));
-        t = add(t, mix(t, 6, t));
-        let u = t - check(x)?;
-        let mut u = dist(&u, &(x + 8));
-        u = pick(u >= 44, u, 44);
-        let v = check(sum_vec(vec![t, seven(), check(5)?]));
-        let w = v?;
+        let n1 = pick(x <= inc(x), x, x) * 4;
+        let (p1, (q1, r1)) = spread(add(x, x));
+        let s1 = add(mix(r1, r1, p1), p1);
         // program 232
-        let (a1, (b1, c1)) = spread(scale(&x, 3));
-        let (d1, e1) = split(pick(fold(a1).min(8 + 6) == seven(), c1, check(seven())?));
+        let t1 = pick(x == inc(x), x, x);
         // program 233
-        let (f1, h1) = split(fold(x));
-        let mut m1 = pick(x == h1, x, h1);
-        for _ in 1..4 {
-            m1 = add(m1, m1);
+        let mut u1 = x - (-3);
+        for i in 0..3 {
+            u1 = pick((-u1) < x, u1, i);
+        }
+        let v1 = -u1;
+        let mut w1 = x.max(u1 ^ 10);
+        w1 = dist(&w1, &inc(seven()));
+        let a2 = scale(&v1, 12);
+        w1 = inc(w1);
+        let mut u1 = pick(u1 != w1, u1, w1);
+        for i in -2..=-1 {
+            let b2 = add(i, v1);
+            u1 = mix(u1, b2, -5);
         }
         // the results
-        Ok((
-            dist(&c, &f.0),
-            pick(n, pick(m, add(p, q), 8), p),
-            s + (-2),
-            pick(u < w, u, w),
-            mix(b1, d1, e1),
-            scale(&f1, m1),
-        ))
+        (
+            pick(c, inc(fold(-4) ^ 3), 12),
+            (add(d, e), sum_vec(vec![9, x]) <= x),
+            (add(h, m), add(m, h)),
+            (fold(n), pick((x * 8) == x, -8, x)),
+            (pick(s, fold(r.rem_euclid(74)), x), add(p, 28) < p),
+            pick(u, inc(x ^ 19), x),
+            dist(&v.1, &w),
+            a1 - c1,
+            (
+                sum_all(&[sum_vec(e1.clone()), f1, m1]),
+                sum_vec(vec![h1, -6, x]),
+            ),
+            (mix(n1, q1, s1), r1 % 5),
+            (t1 + 8, -x),
+            add(a2, u1),
+        )
     };
-    nodes(g.len(), 86, 23, SOURCE);
-    for x in [-12, 39, -6, 34, -25, -20] {
+    nodes(g.len(), 121, 22, SOURCE);
+    for x in [-31, 37, -20] {
         let want = direct(x);
         let at = Case {
-            batch: 23,
-            programs: "228 to 233",
+            batch: 22,
+            programs: "222 to 233",
             inputs: &x,
             source: SOURCE,
         };
@@ -6666,204 +6660,159 @@ graph!(|x: i64| -> Results {
 }
 
 /// Programs 234 to 239.
-fn batch_24() {
+fn batch_23() {
     const SOURCE: &str = r#"
-type Results = ((i64, i64), (i64, i64), (i64, bool), i64, (i64, i64), i64);
+type Results = (i64, (i64, i64), (i64, bool), i64, i64, (i64, i64));
 graph! {
     // program 234
-    let a = 9;
-    let mut b = a + 7;
-    let c: Vec<i64> = vec![sum_vec(vec![a, a, b]), pick(a > 54, a, 54)];
-    let d = sum_all([a, b]) == a;
-    seven();
-    let (e, _) = split(a % 6);
-    let mut f = mix(a + (-4), b, a);
-    for i in -2..0 {
-        f = f.min(i);
-    }
-    b = scale(&b, pick(e == f, e, f));
-    let h = mix(e, sum_all(&[f, b]), f);
-    let m = pick(h >= f, h, f);
-    let n = 7;
-    let (p, q) = split(sum_all(&[37, h]));
+    let a = dist(&inc(-5), &mix(6, 10, 8));
+    let a = add(a, a);
+    let b = add(a, a);
+    let _ = add(37, b);
+    let a = sum_vec(vec![a, inc(2)]);
+    let c = a.max(sum_all([10, b, b]));
     // program 235
-    let r = inc(9);
-    let r = r - (-7);
-    let s = inc(mix(3, 33, 6));
-    let mut t = fold(dist(&r, &r));
-    t = dist(&t, &s.min(-7).abs());
+    let mut d = inc(28);
+    d = d * 34;
+    let mut e = add(d, d);
+    let f = split(scale(&e, 11));
+    for i in 0..=1 {
+        e = e.min(i);
+        e = scale(&e, i);
+    }
     // program 236
-    scale(&inc(12), mix(7, 5, seven()));
-    let u = mix(3, 34, 23);
+    let h = [4 ^ 29, scale(&inc(5), sum_all(&[6, 2])), add(9, 8), inc(37)];
+    let m = sum_vec(vec![5, -2, 5]) <= 4;
     // program 237
-    let _ = sum_all([12, -3, add(6, 32)]);
-    let mut v = add(8, 7);
-    for i in 0..=2 {
-        let w = sum_vec(vec![i, v]);
-        v = mix(v, w, w);
-    }
+    let (n, (p, q)) = spread(inc(7));
+    let mut r = n * 3;
+    let s = inc(-3) <= q;
+    let t = add(p, p);
+    r = r % 4;
+    let u = q + scale(&p, q);
     // program 238
-    let a1 = scale(&seven(), -2);
-    let b1 = split(seven());
-    let (c1, mut d1) = b1;
-    let (e1, f1) = b1;
-    let (mut h1, m1) = split(add(c1, c1));
-    let n1 = inc(seven());
-    let p1 = b1.0 * h1;
-    h1 = inc(h1);
-    let q1 = e1.abs();
-    for i in -2..0 {
-        let r1 = sum_vec(vec![i, q1]);
-        d1 = dist(&d1, &r1);
-    }
-    let s1 = pick(q1 > 9, q1, 9);
-    let (t1, u1) = b1;
-    let (v1, (_, w1)) = spread(inc(q1));
+    let v = inc(inc(5));
+    let _ = inc(-v);
+    let v = add(v, pick(mix(v, v, v) >= v, 2, v));
+    let w = scale(&v, v);
+    let a1 = fold(w);
+    let b1 = scale(&w, 4);
+    let b1 = -b1;
     // program 239
-    let mut a2 = inc(2);
-    let b2 = inc(a2);
-    a2 = scale(&a2, -9);
-    let (c2, (_, d2)) = spread(b2.rem_euclid(79));
-    let e2 = [add(b2, -9), pick(c2 == a2, c2, a2)];
+    let c1 = fold(100) == 8;
+    let mut d1 = sum_all(&[7, 4, 37]);
+    for i in 0..3 {
+        d1 = d1.min(i);
+        d1 = sum_all([d1, i]);
+    }
+    let e1 = sum_vec(vec![14, d1]);
     // the results
-    ((pick(d, sum_all(&[sum_vec(c), m, n, p, q]), m), sum_vec(vec![25, n])), (scale(&t, 8), pick(t == seven(), t, seven())), (scale(&u, 7), (u * 100) > u), -v, (sum_all(&[a1, d1, f1, h1, m1, n1, p1, s1, t1, u1, v1, w1]), add(v1, m1)), d2 - sum_all(&e2))
+    (c - (-4), (e - f.1, inc(d)), (pick(m, inc(sum_all(&h)), 12), !m), pick(s, sum_all(&[r, t, u]), q), add(a1, b1), (pick(c1, fold(e1), 5), sum_vec(vec![d1, e1, d1])))
 }"#;
-    type Results = ((i64, i64), (i64, i64), (i64, bool), i64, (i64, i64), i64);
+    type Results = (i64, (i64, i64), (i64, bool), i64, i64, (i64, i64));
     let g = graph! {
         // program 234
-        let a = 9;
-        let mut b = a + 7;
-        let c: Vec<i64> = vec![sum_vec(vec![a, a, b]), pick(a > 54, a, 54)];
-        let d = sum_all([a, b]) == a;
-        seven();
-        let (e, _) = split(a % 6);
-        let mut f = mix(a + (-4), b, a);
-        for i in -2..0 {
-            f = f.min(i);
-        }
-        b = scale(&b, pick(e == f, e, f));
-        let h = mix(e, sum_all(&[f, b]), f);
-        let m = pick(h >= f, h, f);
-        let n = 7;
-        let (p, q) = split(sum_all(&[37, h]));
+        let a = dist(&inc(-5), &mix(6, 10, 8));
+        let a = add(a, a);
+        let b = add(a, a);
+        let _ = add(37, b);
+        let a = sum_vec(vec![a, inc(2)]);
+        let c = a.max(sum_all([10, b, b]));
         // program 235
-        let r = inc(9);
-        let r = r - (-7);
-        let s = inc(mix(3, 33, 6));
-        let mut t = fold(dist(&r, &r));
-        t = dist(&t, &s.min(-7).abs());
+        let mut d = inc(28);
+        d = d * 34;
+        let mut e = add(d, d);
+        let f = split(scale(&e, 11));
+        for i in 0..=1 {
+            e = e.min(i);
+            e = scale(&e, i);
+        }
         // program 236
-        scale(&inc(12), mix(7, 5, seven()));
-        let u = mix(3, 34, 23);
+        let h = [4 ^ 29, scale(&inc(5), sum_all(&[6, 2])), add(9, 8), inc(37)];
+        let m = sum_vec(vec![5, -2, 5]) <= 4;
         // program 237
-        let _ = sum_all([12, -3, add(6, 32)]);
-        let mut v = add(8, 7);
-        for i in 0..=2 {
-            let w = sum_vec(vec![i, v]);
-            v = mix(v, w, w);
-        }
+        let (n, (p, q)) = spread(inc(7));
+        let mut r = n * 3;
+        let s = inc(-3) <= q;
+        let t = add(p, p);
+        r = r % 4;
+        let u = q + scale(&p, q);
         // program 238
-        let a1 = scale(&seven(), -2);
-        let b1 = split(seven());
-        let (c1, mut d1) = b1;
-        let (e1, f1) = b1;
-        let (mut h1, m1) = split(add(c1, c1));
-        let n1 = inc(seven());
-        let p1 = b1.0 * h1;
-        h1 = inc(h1);
-        let q1 = e1.abs();
-        for i in -2..0 {
-            let r1 = sum_vec(vec![i, q1]);
-            d1 = dist(&d1, &r1);
-        }
-        let s1 = pick(q1 > 9, q1, 9);
-        let (t1, u1) = b1;
-        let (v1, (_, w1)) = spread(inc(q1));
+        let v = inc(inc(5));
+        let _ = inc(-v);
+        let v = add(v, pick(mix(v, v, v) >= v, 2, v));
+        let w = scale(&v, v);
+        let a1 = fold(w);
+        let b1 = scale(&w, 4);
+        let b1 = -b1;
         // program 239
-        let mut a2 = inc(2);
-        let b2 = inc(a2);
-        a2 = scale(&a2, -9);
-        let (c2, (_, d2)) = spread(b2.rem_euclid(79));
-        let e2 = [add(b2, -9), pick(c2 == a2, c2, a2)];
+        let c1 = fold(100) == 8;
+        let mut d1 = sum_all(&[7, 4, 37]);
+        for i in 0..3 {
+            d1 = d1.min(i);
+            d1 = sum_all([d1, i]);
+        }
+        let e1 = sum_vec(vec![14, d1]);
         // the results
-        ((pick(d, sum_all(&[sum_vec(c), m, n, p, q]), m), sum_vec(vec![25, n])), (scale(&t, 8), pick(t == seven(), t, seven())), (scale(&u, 7), (u * 100) > u), -v, (sum_all(&[a1, d1, f1, h1, m1, n1, p1, s1, t1, u1, v1, w1]), add(v1, m1)), d2 - sum_all(&e2))
+        (c - (-4), (e - f.1, inc(d)), (pick(m, inc(sum_all(&h)), 12), !m), pick(s, sum_all(&[r, t, u]), q), add(a1, b1), (pick(c1, fold(e1), 5), sum_vec(vec![d1, e1, d1])))
     };
     let direct = || -> Results {
         // program 234
-        let a = 9;
-        let mut b = a + 7;
-        let c: Vec<i64> = vec![sum_vec(vec![a, a, b]), pick(a > 54, a, 54)];
-        let d = sum_all(&[a, b]) == a;
-        seven();
-        let (e, _) = split(a % 6);
-        let mut f = mix(a + (-4), b, a);
-        for i in -2..0 {
-            f = f.min(i);
-        }
-        b = scale(&b, pick(e == f, e, f));
-        let h = mix(e, sum_all(&[f, b]), f);
-        let m = pick(h >= f, h, f);
-        let n = 7;
-        let (p, q) = split(sum_all(&[37, h]));
+        let a = dist(&inc(-5), &mix(6, 10, 8));
+        let a = add(a, a);
+        let b = add(a, a);
+        let _ = add(37, b);
+        let a = sum_vec(vec![a, inc(2)]);
+        let c = a.max(sum_all(&[10, b, b]));
         // program 235
-        let r = inc(9);
-        let r = r - (-7);
-        let s = inc(mix(3, 33, 6));
-        let mut t = fold(dist(&r, &r));
-        t = dist(&t, &s.min(-7).abs());
+        let mut d = inc(28);
+        d = d * 34;
+        let mut e = add(d, d);
+        let f = split(scale(&e, 11));
+        for i in 0..=1 {
+            e = e.min(i);
+            e = scale(&e, i);
+        }
         // program 236
-        scale(&inc(12), mix(7, 5, seven()));
-        let u = mix(3, 34, 23);
+        let h = [4 ^ 29, scale(&inc(5), sum_all(&[6, 2])), add(9, 8), inc(37)];
+        let m = sum_vec(vec![5, -2, 5]) <= 4;
         // program 237
-        let _ = sum_all(&[12, -3, add(6, 32)]);
-        let mut v = add(8, 7);
-        for i in 0..=2 {
-            let w = sum_vec(vec![i, v]);
-            v = mix(v, w, w);
-        }
+        let (n, (p, q)) = spread(inc(7));
+        let mut r = n * 3;
+        let s = inc(-3) <= q;
+        let t = add(p, p);
+        r = r % 4;
+        let u = q + scale(&p, q);
         // program 238
-        let a1 = scale(&seven(), -2);
-        let b1 = split(seven());
-        let (c1, mut d1) = b1;
-        let (e1, f1) = b1;
-        let (mut h1, m1) = split(add(c1, c1));
-        let n1 = inc(seven());
-        let p1 = b1.0 * h1;
-        h1 = inc(h1);
-        let q1 = e1.abs();
-        for i in -2..0 {
-            let r1 = sum_vec(vec![i, q1]);
-            d1 = dist(&d1, &r1);
-        }
-        let s1 = pick(q1 > 9, q1, 9);
-        let (t1, u1) = b1;
-        let (v1, (_, w1)) = spread(inc(q1));
+        let v = inc(inc(5));
+        let _ = inc(-v);
+        let v = add(v, pick(mix(v, v, v) >= v, 2, v));
+        let w = scale(&v, v);
+        let a1 = fold(w);
+        let b1 = scale(&w, 4);
+        let b1 = -b1;
         // program 239
-        let mut a2 = inc(2);
-        let b2 = inc(a2);
-        a2 = scale(&a2, -9);
-        let (c2, (_, d2)) = spread(b2.rem_euclid(79));
-        let e2 = [add(b2, -9), pick(c2 == a2, c2, a2)];
+        let c1 = fold(100) == 8;
+        let mut d1 = sum_all(&[7, 4, 37]);
+        for i in 0..3 {
+            d1 = d1.min(i);
+            d1 = sum_all(&[d1, i]);
+        }
+        let e1 = sum_vec(vec![14, d1]);
         // the results
         (
-            (
-                pick(d, sum_all(&[sum_vec(c.clone()), m, n, p, q]), m),
-                sum_vec(vec![25, n]),
-            ),
-            (scale(&t, 8), pick(t == seven(), t, seven())),
-            (scale(&u, 7), (u * 100) > u),
-            -v,
-            (
-                sum_all(&[a1, d1, f1, h1, m1, n1, p1, s1, t1, u1, v1, w1]),
-                add(v1, m1),
-            ),
-            d2 - sum_all(&e2),
+            c - (-4),
+            (e - f.1, inc(d)),
+            (pick(m, inc(sum_all(&h)), 12), !m),
+            pick(s, sum_all(&[r, t, u]), q),
+            add(a1, b1),
+            (pick(c1, fold(e1), 5), sum_vec(vec![d1, e1, d1])),
         )
     };
-    nodes(g.len(), 90, 24, SOURCE);
+    nodes(g.len(), 72, 23, SOURCE);
     let want = direct();
     let at = Case {
-        batch: 24,
+        batch: 23,
         programs: "234 to 239",
         inputs: &(),
         source: SOURCE,
@@ -6898,5 +6847,4 @@ fn generated_graphs() {
     batch_21();
     batch_22();
     batch_23();
-    batch_24();
 }

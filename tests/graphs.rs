@@ -266,6 +266,83 @@ fn question_mark_err_stops_the_graph() {
     check(g.compute("2".into(), "x".into()), sync, expected);
 }
 
+#[delayed]
+fn slow_parse(s: &str) -> Result<i64, String> {
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    parse(s)
+}
+
+/// Of two failing `?`, the one first in program order decides the result, as in the
+/// sequential code, even when the later one fails first and the earlier one has not
+/// started yet.
+#[test]
+fn question_mark_first_error_in_program_order_wins() {
+    let g = graph!(|a: String, b: String| -> Result<i64, String> {
+        let x = slow_parse(&a)?;
+        let y = parse(&b)?;
+        Ok(add(x, y))
+    });
+    let direct = |a: &str, b: &str| -> Result<i64, String> { Ok(add(slow_parse(a)?, parse(b)?)) };
+    for _ in 0..10 {
+        let sync = g.compute_with(Scheduler::Sync, "a".into(), "b".into());
+        check(g.compute("a".into(), "b".into()), sync, direct("a", "b"));
+    }
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    assert_eq!(g.compute_on(&pool, "a".into(), "b".into()), direct("a", "b"));
+    // Only the later one fails: its error.
+    assert_eq!(g.compute("1".into(), "b".into()), direct("1", "b"));
+}
+
+/// A type written on a `let` bound to a node types the node's result: it drives
+/// inference (`collect`, `into`) as it does outside `graph!`.
+#[test]
+fn let_type_annotations_type_the_node() {
+    let g = graph!(|x: i64| {
+        let a: i64 = inc(x);
+        let b: i64 = a;
+        let (q, r): (i64, i64) = split(b);
+        let v: Vec<i64> = vec![a, q, r];
+        let w: Vec<i64> = v.iter().map(|x| x * 2).collect();
+        let s: i64 = w.iter().sum();
+        let f: i128 = s.into();
+        (s, f)
+    });
+    let direct = |x: i64| {
+        let a = inc(x);
+        let (q, r) = split(a);
+        let s: i64 = [a, q, r].iter().map(|x| x * 2).sum();
+        (s, i128::from(s))
+    };
+    check(g.compute(5), g.compute_with(Scheduler::Sync, 5), direct(5));
+}
+
+/// Constants from `let` and loop counters: `!=` on them, slices of them given to a
+/// `&[T]` parameter, and arithmetic that unrolling makes constant (`j * 2` with j = 0).
+#[test]
+fn constants_in_comparisons_slices_and_unrolled_arithmetic() {
+    let g = graph!(|x: i64| {
+        let d = 14;
+        let mut s = inc(x);
+        for j in 0..3 {
+            let b = j * 2 - j;
+            s = add(s, b);
+            s = add(s, (j != 1) as i64);
+        }
+        let p = [d, 2];
+        (s + (d != 14) as i64, sum_all(&[d, 2]), sum_all(&p), sum_all(&[d, s]))
+    });
+    let direct = |x: i64| {
+        let d = 14;
+        let mut s = inc(x);
+        for j in 0..3 {
+            s = add(s, j * 2 - j);
+            s = add(s, (j != 1) as i64);
+        }
+        (s + (d != 14) as i64, sum_all(&[d, 2]), sum_all(&[d, 2]), sum_all(&[d, s]))
+    };
+    check(g.compute(1), g.compute_with(Scheduler::Sync, 1), direct(1));
+}
+
 #[derive(Debug, PartialEq)]
 enum AppError {
     Parse(String),

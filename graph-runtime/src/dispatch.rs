@@ -15,7 +15,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::error::TaskError;
 use crate::observe::{Observer, RunOptions, TaskOutcome};
-use crate::sync::{self, AtomicBool, Counter, Mutex, Ordering};
+use crate::sync::{self, Counter, Mutex, Ordering};
 use crate::table::Table;
 
 /// How a node's run ended.
@@ -23,7 +23,9 @@ use crate::table::Table;
 pub enum Flow {
     /// The node stored its result: release its successors.
     Continue,
-    /// The node stopped the graph (a `?` met an error): start no new task.
+    /// The node stopped the graph (a `?` met an error): start no node after it in
+    /// index order (program order); the ones before it still run, so that of several
+    /// failing `?` the first in program order decides the result, as in sequential code.
     Stop,
 }
 
@@ -50,8 +52,9 @@ const MAX_DEPTH: u32 = 128;
 /// with the scheduler and observer of `options`.
 ///
 /// `pending` is scratch space of one counter per node (it may be reused between
-/// runs). Stops starting new nodes at the first panic or [`Flow::Stop`]; nodes already
-/// running finish. Returns the first panic as a [`TaskError`] naming the node.
+/// runs). Stops starting new nodes at the first panic; nodes already running finish.
+/// A [`Flow::Stop`] from node `i` stops only the nodes after `i`. Returns the first
+/// panic as a [`TaskError`] naming the node.
 ///
 /// # Panics
 /// If `pending` does not have one counter per node.
@@ -112,7 +115,7 @@ where
         pending,
         run,
         observer,
-        stop: AtomicBool::new(false),
+        stop: sync::AtomicU32::new(NONE),
         failure: Mutex::new(None),
     };
     if options.effective_scheduler() == Scheduler::Sync || table.width() <= 1 {
@@ -140,7 +143,9 @@ struct Ctx<'t, C, F> {
     pending: &'t [C],
     run: &'t F,
     observer: Option<&'t dyn Observer>,
-    stop: AtomicBool,
+    /// Nodes from this index on must not start: `NONE` while the graph runs, 0 after a
+    /// panic, the lowest index that returned [`Flow::Stop`] otherwise.
+    stop: sync::AtomicU32,
     failure: Mutex<Option<TaskError>>,
 }
 
@@ -158,7 +163,7 @@ where
         let outcome = match panic::catch_unwind(AssertUnwindSafe(|| (self.run)(node))) {
             Ok(Flow::Continue) => TaskOutcome::Finished,
             Ok(Flow::Stop) => {
-                self.stop.store(true, Ordering::Relaxed);
+                self.stop.fetch_min(node, Ordering::Relaxed);
                 TaskOutcome::Stopped
             }
             Err(payload) => {
@@ -174,7 +179,7 @@ where
 
     #[cold]
     fn fail(&self, node: u32, payload: Box<dyn std::any::Any + Send>) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.store(0, Ordering::Relaxed);
         let info = &self.table.nodes()[node as usize];
         let error = TaskError::from_panic(info.name, info.call_site, payload);
         let mut first = self.failure.lock().unwrap_or_else(|e| e.into_inner());
@@ -255,10 +260,13 @@ where
     /// sibling to finish.
     fn drive(&self, mut head: u32, depth: u32) {
         while head != NONE {
-            if self.stop.load(Ordering::Relaxed) {
-                return;
-            }
             let rest = self.link(head);
+            if head >= self.stop.load(Ordering::Relaxed) {
+                // Stopped: this node and its successors (all after it) never run; the
+                // rest of the list may hold nodes before the stop.
+                head = rest;
+                continue;
+            }
             if rest != NONE && depth < MAX_DEPTH {
                 let second = self.split_in_half(head);
                 sync::join(
@@ -270,7 +278,7 @@ where
             let node = head;
             head = rest;
             if !self.run_node(node) {
-                return;
+                continue;
             }
             let successors = self.table.successors_of(node);
             if successors.len() > WIDE {

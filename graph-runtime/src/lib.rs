@@ -57,7 +57,9 @@ pub mod __private {
     pub use crate::error::TaskError;
     pub use crate::graph::Graph;
     pub use crate::observe::RunOptions;
-    pub use crate::slot::{give, lend, Const, Give, Lend, Ref, Shared, SharedSlot, Slot, Value};
+    pub use crate::slot::{
+        give, lend, Const, EarlyExit, Give, Lend, Ref, Shared, SharedSlot, Slot, Value,
+    };
     pub use crate::table::{NodeInfo, Table};
     pub use core::ops::ControlFlow;
     pub use core::sync::atomic::AtomicU32;

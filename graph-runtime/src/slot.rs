@@ -12,7 +12,7 @@
 
 use core::mem::MaybeUninit;
 
-use crate::sync::{self, AtomicU32, AtomicU8, Ordering, UnsafeCell};
+use crate::sync::{self, AtomicU32, AtomicU8, Mutex, Ordering, UnsafeCell};
 
 const EMPTY: u8 = 0;
 const WRITING: u8 = 1;
@@ -190,22 +190,46 @@ impl<T> Slot<T> {
         self.state.store(EMPTY, Ordering::Release);
         Some(value)
     }
+}
 
-    /// Stores `value` unless the slot is already filled; returns whether it was stored.
-    /// The first of several racing early exits wins; the others are dropped.
-    pub fn put_first(&self, value: T) -> bool {
-        if self
-            .state
-            .compare_exchange(EMPTY, WRITING, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            return false;
+/// Where a `?` that met an error leaves the value the graph returns early with. When
+/// several `?` fail, the one earliest in program order (the lowest node index) is kept,
+/// as sequential code would return it; the dispatcher runs every node before it.
+pub struct EarlyExit<T> {
+    exit: Mutex<Option<(u32, T)>>,
+}
+
+impl<T> EarlyExit<T> {
+    /// An empty one.
+    #[inline(always)]
+    pub fn new() -> Self {
+        EarlyExit {
+            exit: Mutex::new(None),
         }
-        // SAFETY: as in `put`, the EMPTY -> WRITING exchange gives exclusive access to an
-        // empty cell until the FULL store publishes it.
-        self.value.with_mut(|cell| unsafe { (*cell).write(value) });
-        self.state.store(FULL, Ordering::Release);
-        true
+    }
+
+    /// Keeps `value`, the early exit of `node`, unless a node before it exited early
+    /// too; the value not kept is dropped.
+    #[cold]
+    pub fn put(&self, node: u32, value: T) {
+        let mut exit = self.exit.lock().unwrap_or_else(|e| e.into_inner());
+        if exit.as_ref().is_none_or(|(first, _)| node < *first) {
+            // The value replaced (a later node's) is dropped outside the lock.
+            let _later = exit.replace((node, value));
+            drop(exit);
+        }
+    }
+
+    /// Takes the kept value out, if any.
+    pub fn take(&self) -> Option<T> {
+        let mut exit = self.exit.lock().unwrap_or_else(|e| e.into_inner());
+        exit.take().map(|(_, value)| value)
+    }
+}
+
+impl<T> Default for EarlyExit<T> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -650,11 +674,12 @@ mod tests {
     }
 
     #[test]
-    fn first_early_exit_wins() {
-        let slot = Slot::new();
-        assert!(slot.put_first(1));
-        assert!(!slot.put_first(2));
-        assert_eq!(slot.take(), Some(1));
-        assert_eq!(slot.take(), None);
+    fn earliest_early_exit_wins() {
+        let exit = EarlyExit::new();
+        exit.put(5, "five");
+        exit.put(3, "three");
+        exit.put(4, "four");
+        assert_eq!(exit.take(), Some("three"));
+        assert_eq!(exit.take(), None);
     }
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 
 use graph_runtime::__loom::{dispatch, FutureState};
-use graph_runtime::__private::{give, lend, SharedSlot, Slot};
+use graph_runtime::__private::{give, lend, EarlyExit, SharedSlot, Slot};
 use graph_runtime::{Flow, NodeInfo, RunOptions, Status, Table};
 use loom::sync::atomic::AtomicU32;
 
@@ -327,7 +327,7 @@ fn stop_flag_on_err() {
         let stats = Arc::new(Stats::default());
         let runs = run_counts(4);
         let root = SharedSlot::<Counted>::new(2);
-        let early = Slot::<u64>::new();
+        let early = EarlyExit::<u64>::new();
         let other = Slot::<Counted>::new();
         let run = |node: u32| {
             ran(&runs, node);
@@ -335,7 +335,7 @@ fn stop_flag_on_err() {
                 0 => root.put(Counted::new(7, &stats)),
                 1 => {
                     let v = lend(&mut root.shared()).get();
-                    early.put_first(v);
+                    early.put(1, v);
                     return Flow::Stop;
                 }
                 2 => other.put(give(&mut root.shared())),
@@ -352,6 +352,46 @@ fn stop_flag_on_err() {
         assert!(runs[2] <= 1 && runs[3] == 0, "{runs:?}");
         drop((root, other));
         stats.assert_all_dropped_once();
+    });
+    assert!(n > 1);
+}
+
+/// 0 -> {1, 2} -> 3 where both 1 and 2 meet an error, 2 possibly first: node 1 still
+/// runs even when 2 stopped the graph before it started, its early exit is the one
+/// kept (program order, as sequential code), and the sink never runs.
+#[test]
+fn earliest_stop_wins() {
+    static NODES: [NodeInfo<'static>; 4] = [
+        node("root", 0, 0, 2),
+        node("first", 1, 2, 1),
+        node("second", 1, 3, 1),
+        node("sink", 2, 4, 0),
+    ];
+    static TABLE: Table<'static> = Table::new(&NODES, &[1, 2, 3, 3], &[0], 2);
+    let n = explore("earliest stop wins", || {
+        let runs = run_counts(4);
+        let root = SharedSlot::<u64>::new(2);
+        let early = EarlyExit::<u64>::new();
+        let run = |node: u32| {
+            ran(&runs, node);
+            match node {
+                0 => root.put(7),
+                1 | 2 => {
+                    let v = lend(&mut root.shared()) + u64::from(node);
+                    early.put(node, v);
+                    return Flow::Stop;
+                }
+                3 => unreachable!("the sink of a stopped graph ran"),
+                _ => unreachable!(),
+            }
+            Flow::Continue
+        };
+        let result = dispatch(&TABLE, &pending(4), &run, &RunOptions::new());
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(early.take(), Some(8), "the first failing node in program order");
+        let runs = runs_of(&runs);
+        assert_eq!(runs[..2], [1, 1], "a node before the stop did not run: {runs:?}");
+        assert!(runs[2] <= 1 && runs[3] == 0, "{runs:?}");
     });
     assert!(n > 1);
 }

@@ -8,8 +8,8 @@
 //!
 //! Every program is interpreted here, with Rust's overflow rules, on the inputs its
 //! test will use: a statement that would overflow (a panic in a debug build) is drawn
-//! again, and so is one that would let two different `?` fail on one input (the
-//! thread pool may then return either error, where the direct code returns the first).
+//! again. Several `?` may fail on one input: the graph returns the first in program
+//! order, as the direct code does.
 //! The node count each program must have is computed here too, from the lowering
 //! rules of `graph-macros/src/graph/lower.rs`.
 
@@ -799,11 +799,6 @@ impl State {
             Expr::Try(inner) => match self.eval(inner, run)? {
                 Some(V::R(Ok(v))) => Some(V::I(v)),
                 Some(V::R(Err(_))) => {
-                    if run.failed {
-                        // A second `?` that can fail independently: which error the
-                        // thread pool returns would depend on timing.
-                        return Err(Reject);
-                    }
                     run.failed = true;
                     None
                 }
@@ -1417,7 +1412,6 @@ impl Gen<'_> {
             1 => {
                 let step_items = vec![self.counter_or_leaf(), self.leaf()];
                 let step = self.combine(step_items);
-                let step = self.not_constant_with_counter(step);
                 let stmt = self.let_int(step);
                 let Stmt::Let { var, .. } = stmt else {
                     unreachable!()
@@ -1463,23 +1457,9 @@ impl Gen<'_> {
             items.push(self.leaf());
         }
         let expr = self.combine(items);
-        let expr = self.not_constant_with_counter(expr);
         self.state.vars[acc].mutable = true;
         self.state.vars[acc].unread = true;
         Stmt::Assign { var: acc, expr }
-    }
-
-    /// KNOWN BUG (avoided): a constant bound in an unrolled loop from its counter,
-    /// `let b = j * 2;`, is `0 * 2` in the first copy, on the user's span: clippy's
-    /// `erasing_op` (deny by default) and `identity_op` fire on the user's code. A
-    /// task call around it keeps the constant out of a `let`.
-    fn not_constant_with_counter(&mut self, e: Expr) -> Expr {
-        let counters = self.state.active.clone();
-        if !self.surely_node(&e) && counters.iter().any(|&c| expr_uses_counter(&e, c)) {
-            Expr::Call("inc", vec![Arg::Val(e)])
-        } else {
-            e
-        }
     }
 
     fn counter_or_leaf(&mut self) -> Expr {
@@ -1526,7 +1506,7 @@ impl Gen<'_> {
                     Expr::Len(v)
                 } else {
                     // An array's length is a constant: sum it instead.
-                    let bare = self.bare(&[Expr::Var(v)]);
+                    let bare = self.bare();
                     Expr::Call("sum_all", vec![Arg::WholeRef(v, bare)])
                 }
             }
@@ -1599,7 +1579,7 @@ impl Gen<'_> {
     }
 
     fn compare(&mut self, l: Expr, r: Expr) -> Expr {
-        let mut op = ["<", "<=", ">", ">=", "==", "!="][self.rng.below(6)];
+        let op = ["<", "<=", ">", ">=", "==", "!="][self.rng.below(6)];
         let r = if self.same_text(&l, &r) {
             Expr::Call("inc", vec![Arg::Val(r)])
         } else {
@@ -1610,22 +1590,13 @@ impl Gen<'_> {
             (Expr::Lit(_), _) => (r, l),
             _ => (l, r),
         };
-        // KNOWN BUG (not worked around, it would not compile): `d != 14` where `d` is a
-        // constant `let` or a loop counter: `graph!` takes `d !` for a macro call and
-        // leaves `d` unsubstituted ("cannot find value `d`").
-        if op == "!=" && matches!(l, Expr::Var(_) | Expr::Counter(_)) {
-            op = "==";
-        }
         Expr::Cmp(op, Box::new(l), Box::new(r))
     }
 
-    /// Whether a borrowed array is written without its `&` in the graph: always when it
-    /// may hold only constants, sometimes otherwise.
-    ///
-    /// KNOWN BUG (avoided): `sum_all(&[x, 2])` with constant items, or `sum_all(&p)` of a
-    /// constant array, passes `&&[i64; 2]` to a `&[i64]` parameter and does not compile.
-    fn bare(&mut self, items: &[Expr]) -> bool {
-        !items.iter().any(|e| self.surely_node(e)) || self.rng.percent(40)
+    /// Whether a borrowed array is written without its `&` in the graph (a node, or a
+    /// collection `graph!` makes a node, is lent to a `&[T]` parameter either way).
+    fn bare(&mut self) -> bool {
+        self.rng.percent(40)
     }
 
     /// Whether `e` reads a node however the loops it is in unroll: a task call, or a
@@ -1722,7 +1693,7 @@ impl Gen<'_> {
                     }
                     8 => {
                         let items = vec![a, b];
-                        let bare = self.bare(&items);
+                        let bare = self.bare();
                         Expr::Call("sum_all", vec![Arg::Array(items, bare)])
                     }
                     9 => Expr::Call("sum_vec", vec![Arg::List(vec![a, b])]),
@@ -1749,7 +1720,7 @@ impl Gen<'_> {
             }
             n => match self.rng.below(3) {
                 0 => {
-                    let bare = self.bare(&items);
+                    let bare = self.bare();
                     Expr::Call("sum_all", vec![Arg::Array(items, bare)])
                 }
                 1 => Expr::Call("sum_vec", vec![Arg::List(items)]),
@@ -1822,7 +1793,7 @@ impl Gen<'_> {
                 }
                 Ty::Arr => {
                     self.read(v);
-                    let bare = self.bare(&[Expr::Var(v)]);
+                    let bare = self.bare();
                     ints.push(Expr::Call("sum_all", vec![Arg::WholeRef(v, bare)]));
                 }
                 Ty::Res => unreachable!("a result is consumed by the next statement"),

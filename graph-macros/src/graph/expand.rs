@@ -100,7 +100,7 @@ impl Expander<'_> {
             });
         let has_exit = graph.nodes.iter().any(|n| n.question.is_some());
         let early = hidden("__early");
-        let early_slot = has_exit.then(|| quote!(let #early = #private::Slot::new();));
+        let early_slot = has_exit.then(|| quote!(let #early = #private::EarlyExit::new();));
         let early_return = has_exit.then(|| {
             quote! {
                 if let ::core::option::Option::Some(__exit) = #early.take() {
@@ -229,7 +229,7 @@ impl Expander<'_> {
                     match #private::Branch::branch(#value) {
                         #private::ControlFlow::Continue(__value) => __value,
                         #private::ControlFlow::Break(#residual) => {
-                            #early.put_first(#convert);
+                            #early.put(#index, #convert);
                             return #private::Flow::Stop;
                         }
                     }
@@ -237,9 +237,10 @@ impl Expander<'_> {
             }
         };
         let store = self.store(&node.out, &out);
+        let ty = node.ty.as_ref().map(|ty| quote!(: #ty));
         quote! {
             #index => {
-                let #out = #value;
+                let #out #ty = #value;
                 #store
                 #private::Flow::Continue
             }

@@ -43,6 +43,8 @@ pub(crate) struct Node {
     pub(crate) out: OutPat,
     /// `?` applied to the result, with the span of the `?`.
     pub(crate) question: Option<Span>,
+    /// The type written on the `let` that binds the result (after any `?`).
+    pub(crate) ty: Option<syn::Type>,
 }
 
 /// Where a node's result goes: one value, or a tuple split into several.

@@ -158,7 +158,7 @@ impl Lower<'_> {
             }
             _ => match self.expr(expr) {
                 Operand::Const(tokens) | Operand::Temp(tokens) => {
-                    self.graph.prelude.push(quote!(let _ = #tokens;));
+                    self.prelude_let(quote!(_), tokens);
                 }
                 operand @ (Operand::Array(..)
                 | Operand::Tuple(..)
@@ -200,13 +200,18 @@ impl Lower<'_> {
         let operand = self.expr(&init.expr);
         match pat {
             Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
-                let binding = self.binding_for(operand, init.expr.span(), ty);
+                let binding = match (self.binding_for(operand, init.expr.span(), ty), ty) {
+                    (Binding::Node(v), Some(ty)) => {
+                        Binding::Node(self.typed(v, before, ty, init.expr.span()))
+                    }
+                    (binding, _) => binding,
+                };
                 self.bind(&pi.ident, binding);
             }
             Pat::Wild(_) => {
                 if !operand.reads_nodes() {
                     if let Operand::Const(t) | Operand::Temp(t) = operand {
-                        self.graph.prelude.push(quote!(let _ = #t;));
+                        self.prelude_let(quote!(_), t);
                     }
                 }
             }
@@ -230,9 +235,10 @@ impl Lower<'_> {
                     };
                     let out = self.out_pattern(pat, node);
                     self.graph.nodes[node].out = out;
+                    self.graph.nodes[node].ty = ty.cloned();
                 } else if let Operand::Const(t) | Operand::Temp(t) = operand {
                     let renamed = self.const_pattern(pat);
-                    self.graph.prelude.push(quote!(let #renamed = #t;));
+                    self.prelude_let(renamed, t);
                 }
             }
             other => {
@@ -252,7 +258,7 @@ impl Lower<'_> {
             Operand::Const(tokens) | Operand::Temp(tokens) => {
                 let hidden = self.hidden_const();
                 let ty = ty.map(|t| quote!(: #t));
-                self.graph.prelude.push(quote!(let #hidden #ty = #tokens;));
+                self.prelude_let(quote!(#hidden #ty), tokens);
                 Binding::Const(hidden.into_token_stream())
             }
             collection => match self.materialize(collection, span) {
@@ -260,6 +266,16 @@ impl Lower<'_> {
                 _ => unreachable!(),
             },
         }
+    }
+
+    /// A constant `let` run before the graph. Unrolling puts loop counters into the
+    /// user's expressions as literals, so `j * 2` can read `0 * 2` and `j - 1` `1 - 1`:
+    /// clippy's lints on constant operands would blame code the user wrote correctly.
+    fn prelude_let(&mut self, pat: TokenStream, value: TokenStream) {
+        self.graph.prelude.push(quote! {
+            #[allow(clippy::eq_op, clippy::erasing_op, clippy::identity_op, clippy::neg_multiply)]
+            let #pat = #value;
+        });
     }
 
     fn hidden_const(&mut self) -> syn::Ident {
@@ -524,7 +540,7 @@ impl Lower<'_> {
             }
             Expr::Reference(r) => {
                 let inner = self.expr(&r.expr);
-                if !inner.reads_nodes() {
+                if !inner.reads_nodes() && r.mutability.is_some() {
                     return self.constant(expr);
                 }
                 if r.mutability.is_some() {
@@ -898,6 +914,7 @@ impl Lower<'_> {
             op,
             out: OutPat::Value(v),
             question: None,
+            ty: None,
         });
         Operand::Value(v, span)
     }
@@ -933,6 +950,23 @@ impl Lower<'_> {
             _ => "value",
         };
         self.add_node(name, span, Op::Pass(operand))
+    }
+
+    /// `v` with the type written on its `let`: the type of the node just made for it,
+    /// or of a new node passing on an existing value (`let b: i64 = a;`), so that the
+    /// annotation drives inference and a mismatch is an error, as outside `graph!`.
+    fn typed(&mut self, v: ValueId, before: usize, ty: &syn::Type, span: Span) -> ValueId {
+        let v = if self.is_fresh(v, before) && self.graph.nodes[self.graph.values[v].node].ty.is_none() {
+            v
+        } else {
+            match self.add_node("value", span, Op::Pass(Operand::Value(v, span))) {
+                Operand::Value(v, _) => v,
+                _ => unreachable!(),
+            }
+        };
+        let node = self.graph.values[v].node;
+        self.graph.nodes[node].ty = Some(ty.clone());
+        v
     }
 
     /// Whether `v` is the single result of the newest node, made since `before`.
@@ -1051,10 +1085,13 @@ impl Lower<'_> {
                 TokenTree::Ident(ident) => {
                     let after_path = i > 0 && is_punct(&trees[i - 1], '.')
                         || i > 1 && is_punct(&trees[i - 1], ':') && is_punct(&trees[i - 2], ':');
-                    let before_path_or_label = trees
-                        .get(i + 1)
-                        .is_some_and(|t| is_punct(t, '!') || is_punct(t, ':'));
-                    let replacement = if after_path || before_path_or_label {
+                    // `d::x`, a field `d: v`, a macro `d!(..)`; not `d != 14`.
+                    let before_path_field_or_bang = trees.get(i + 1).is_some_and(|t| {
+                        is_punct(t, ':')
+                            || is_punct(t, '!')
+                                && matches!(trees.get(i + 2), Some(TokenTree::Group(_)))
+                    });
+                    let replacement = if after_path || before_path_field_or_bang {
                         None
                     } else {
                         match self.lookup(&ident.to_string()) {
