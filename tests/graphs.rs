@@ -287,8 +287,14 @@ fn question_mark_first_error_in_program_order_wins() {
         let sync = g.compute_with(Scheduler::Sync, "a".into(), "b".into());
         check(g.compute("a".into(), "b".into()), sync, direct("a", "b"));
     }
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    assert_eq!(g.compute_on(&pool, "a".into(), "b".into()), direct("a", "b"));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    assert_eq!(
+        g.compute_on(&pool, "a".into(), "b".into()),
+        direct("a", "b")
+    );
     // Only the later one fails: its error.
     assert_eq!(g.compute("1".into(), "b".into()), direct("1", "b"));
 }
@@ -329,7 +335,12 @@ fn constants_in_comparisons_slices_and_unrolled_arithmetic() {
             s = add(s, (j != 1) as i64);
         }
         let p = [d, 2];
-        (s + (d != 14) as i64, sum_all(&[d, 2]), sum_all(&p), sum_all(&[d, s]))
+        (
+            s + (d != 14) as i64,
+            sum_all(&[d, 2]),
+            sum_all(&p),
+            sum_all(&[d, s]),
+        )
     });
     let direct = |x: i64| {
         let d = 14;
@@ -338,7 +349,12 @@ fn constants_in_comparisons_slices_and_unrolled_arithmetic() {
             s = add(s, j * 2 - j);
             s = add(s, (j != 1) as i64);
         }
-        (s + (d != 14) as i64, sum_all(&[d, 2]), sum_all(&[d, 2]), sum_all(&[d, s]))
+        (
+            s + (d != 14) as i64,
+            sum_all(&[d, 2]),
+            sum_all(&[d, 2]),
+            sum_all(&[d, s]),
+        )
     };
     check(g.compute(1), g.compute_with(Scheduler::Sync, 1), direct(1));
 }

@@ -20,6 +20,12 @@ impl Ctxt {
         self.errors.push(error);
     }
 
+    /// How many errors so far: a caller compares counts to tell whether the parts it
+    /// lowered already reported a mistake (one mistake, one message).
+    pub(crate) fn count(&self) -> usize {
+        self.errors.len()
+    }
+
     /// Whether nothing went wrong.
     pub(crate) fn is_ok(&self) -> bool {
         self.errors.is_empty()

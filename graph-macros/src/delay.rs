@@ -4,6 +4,8 @@
 //! nodes, or a constant) and read through the function's own argument readers, so a
 //! `&T` parameter borrows the value and a `T` parameter takes it.
 
+use std::collections::HashSet;
+
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
@@ -11,8 +13,9 @@ use syn::spanned::Spanned;
 use crate::names::{arg_reader, hidden, is_associated, is_standard, private_at, starts_lowercase};
 
 /// A call of a (lowercase, free) function inside `delay!`'s arguments: a task. Calls of
-/// constructors (`Some(x)`) and associated functions (`String::from(s)`) are plain code.
-fn nested_task_call(expr: &syn::Expr) -> Option<&syn::ExprCall> {
+/// constructors (`Some(x)`), associated functions (`String::from(s)`) and functions
+/// known not to be tasks (`plain`) are plain code.
+fn nested_task_call<'e>(expr: &'e syn::Expr, plain: &HashSet<String>) -> Option<&'e syn::ExprCall> {
     let syn::Expr::Call(call) = expr else {
         return None;
     };
@@ -26,11 +29,16 @@ fn nested_task_call(expr: &syn::Expr) -> Option<&syn::ExprCall> {
             .last()
             .is_some_and(|s| starts_lowercase(&s.ident))
         && !is_associated(path)
-        && !is_standard(path);
+        && !is_standard(path)
+        && !path
+            .get_ident()
+            .is_some_and(|i| plain.contains(&i.to_string()));
     task.then_some(call)
 }
 
-pub(crate) fn expand(input: TokenStream) -> TokenStream {
+/// Expands `delay!`; `plain` names the functions in scope known not to be tasks (see
+/// [`crate::scope`]).
+pub(crate) fn expand(input: TokenStream, plain: &HashSet<String>) -> TokenStream {
     let call: syn::ExprCall = match syn::parse2(input) {
         Ok(call) => call,
         Err(error) => {
@@ -56,6 +64,20 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         .last()
         .map(|s| s.ident.to_string())
         .unwrap_or_default();
+    if let Some(ident) = path.get_ident().filter(|i| plain.contains(&i.to_string())) {
+        let error = syn::Error::new_spanned(
+            ident,
+            format!(
+                "`{name}` is not a task: `delay!` takes a call of a `#[delayed]` function; mark \
+                 `{name}` `#[delayed]`, or make a node of it with `delayed({name}).call(args)`"
+            ),
+        )
+        .to_compile_error();
+        // Next to the error, the node that fix would make: no cascade from its type.
+        let private = private_at(Span::call_site());
+        let args = &call.args;
+        return quote!({ #error; #private::dynamic::delayed(#func).call(#args) });
+    }
     let mut companion = path.clone();
     for segment in &mut companion.segments {
         segment.arguments = syn::PathArguments::None;
@@ -71,8 +93,8 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         let private = private_at(arg.span());
         // `delay!(clean(load(i)))`: a nested call of a task is a node too, as in
         // `graph!`, not a call made now.
-        let arg = match nested_task_call(arg) {
-            Some(call) => expand(call.to_token_stream()),
+        let arg = match nested_task_call(arg, plain) {
+            Some(call) => expand(call.to_token_stream(), plain),
             None => arg.to_token_stream(),
         };
         quote_spanned! {arg.span()=>

@@ -11,6 +11,7 @@ mod delay;
 mod delayed;
 mod graph;
 mod names;
+mod scope;
 
 /// Marks a function as a task. See the `taskweave` crate.
 #[proc_macro_attribute]
@@ -21,12 +22,14 @@ pub fn delayed(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Builds a static task graph. See the `taskweave` crate.
 #[proc_macro]
 pub fn graph(input: TokenStream) -> TokenStream {
-    graph::expand(input.into()).into()
+    let plain = scope::plain_fns_at("graph", &input);
+    graph::expand(input.into(), &plain).into()
 }
 
 /// Builds one node of a dynamic graph from a call of a `#[delayed]` function:
 /// `delay!(load(i))` is a `Delayed<T>`. See the `taskweave` crate.
 #[proc_macro]
 pub fn delay(input: TokenStream) -> TokenStream {
-    delay::expand(input.into()).into()
+    let plain = scope::plain_fns_at("delay", &input);
+    delay::expand(input.into(), &plain).into()
 }

@@ -69,7 +69,7 @@ pub mod __private {
         pub use crate::dynamic::args::{
             HashKey, HashOpaque, KeyOf, ViaConst, ViaMany, ViaNode, Wrap,
         };
-        pub use crate::dynamic::{pure_key, task, Arg, Env, Parents, PureArg};
+        pub use crate::dynamic::{delayed, pure_key, task, Arg, Env, Parents, PureArg};
     }
 
     /// One pending counter per node, for `dispatch`.

@@ -388,9 +388,17 @@ fn earliest_stop_wins() {
         };
         let result = dispatch(&TABLE, &pending(4), &run, &RunOptions::new());
         assert!(result.is_ok(), "{result:?}");
-        assert_eq!(early.take(), Some(8), "the first failing node in program order");
+        assert_eq!(
+            early.take(),
+            Some(8),
+            "the first failing node in program order"
+        );
         let runs = runs_of(&runs);
-        assert_eq!(runs[..2], [1, 1], "a node before the stop did not run: {runs:?}");
+        assert_eq!(
+            runs[..2],
+            [1, 1],
+            "a node before the stop did not run: {runs:?}"
+        );
         assert!(runs[2] <= 1 && runs[3] == 0, "{runs:?}");
     });
     assert!(n > 1);

@@ -145,6 +145,15 @@ pub(crate) fn not_a_task(func: &str, arity: usize) -> String {
     )
 }
 
+/// A node passed to a function of the user's own that is not `#[delayed]`.
+pub(crate) fn plain_fn_not_a_task(func: &str) -> String {
+    format!(
+        "`{func}` is not a task: `graph!` passes node values only to `#[delayed]` functions, \
+         which run when the graph does; mark `fn {func}` with `#[delayed]` (it can still be \
+         called directly), or call it inside a `#[delayed]` function"
+    )
+}
+
 /// `.compute()` and friends inside a graph.
 pub(crate) fn compute_in_graph(method: &str) -> String {
     format!(

@@ -37,13 +37,14 @@ struct Lower<'c> {
     graph: Graph,
     slot_names: HashMap<String, usize>,
     consts: usize,
-    /// Functions declared inside the graph's body without `#[delayed]`: not tasks.
+    /// Functions known not to be tasks: declared without `#[delayed]` inside the graph's
+    /// body, or around it in its file.
     plain_fns: HashSet<String>,
 }
 
 /// Lowers a parsed `graph!`. Errors go to `cx`; the graph returned is still complete
 /// enough to expand, so that one mistake gives one message.
-pub(crate) fn lower(cx: &mut Ctxt, input: Input) -> Graph {
+pub(crate) fn lower(cx: &mut Ctxt, input: Input, plain: &HashSet<String>) -> Graph {
     let mut lower = Lower {
         cx,
         scopes: vec![Vec::new()],
@@ -57,7 +58,7 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input) -> Graph {
         },
         slot_names: HashMap::new(),
         consts: 0,
-        plain_fns: HashSet::new(),
+        plain_fns: plain.clone(),
     };
     for (ident, _) in &input.inputs {
         lower.bind(ident, Binding::Const(ident.to_token_stream()));
@@ -689,10 +690,21 @@ impl Lower<'_> {
 
     /// A call of something that is not a task: fine on constants, an error on nodes.
     fn plain_call(&mut self, call: &syn::ExprCall, name: &str, path: &syn::Path) -> Operand {
+        let errors = self.cx.count();
         let args: Vec<_> = call.args.iter().map(|a| self.expr(a)).collect();
         if args.iter().any(Operand::reads_nodes) {
-            self.cx
-                .error_at(path, check::not_a_task(name, call.args.len()));
+            // An argument's own mistake (`&mut a`) is the one to fix first.
+            if self.cx.count() == errors {
+                let own = path
+                    .get_ident()
+                    .is_some_and(|i| self.plain_fns.contains(&i.to_string()));
+                let message = if own {
+                    check::plain_fn_not_a_task(name)
+                } else {
+                    check::not_a_task(name, call.args.len())
+                };
+                self.cx.error_at(path, message);
+            }
             return Operand::Temp(quote!(()));
         }
         Operand::Temp(self.substitute(call.to_token_stream()))
@@ -956,7 +968,9 @@ impl Lower<'_> {
     /// or of a new node passing on an existing value (`let b: i64 = a;`), so that the
     /// annotation drives inference and a mismatch is an error, as outside `graph!`.
     fn typed(&mut self, v: ValueId, before: usize, ty: &syn::Type, span: Span) -> ValueId {
-        let v = if self.is_fresh(v, before) && self.graph.nodes[self.graph.values[v].node].ty.is_none() {
+        let v = if self.is_fresh(v, before)
+            && self.graph.nodes[self.graph.values[v].node].ty.is_none()
+        {
             v
         } else {
             match self.add_node("value", span, Op::Pass(Operand::Value(v, span))) {

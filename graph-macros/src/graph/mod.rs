@@ -7,12 +7,16 @@ mod ir;
 mod lower;
 mod parse;
 
+use std::collections::HashSet;
+
 use proc_macro2::TokenStream;
 use quote::quote;
 
 use crate::ctxt::Ctxt;
 
-pub(crate) fn expand(tokens: TokenStream) -> TokenStream {
+/// Expands `graph!`; `plain` names the functions in scope known not to be tasks
+/// (see [`crate::scope`]).
+pub(crate) fn expand(tokens: TokenStream, plain: &HashSet<String>) -> TokenStream {
     let input = match parse::parse(tokens) {
         Ok(input) => input,
         Err(error) => {
@@ -25,7 +29,7 @@ pub(crate) fn expand(tokens: TokenStream) -> TokenStream {
     for error in &input.errors {
         cx.push(error.clone());
     }
-    let graph = lower::lower(&mut cx, input);
+    let graph = lower::lower(&mut cx, input, plain);
     if cx.is_ok() {
         expand::expand(&graph)
     } else {
