@@ -14,6 +14,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use syn::visit::Visit;
 
@@ -57,7 +58,8 @@ fn summarise(file: &Path, name: &str) -> Summary {
     };
     let mut finder = Finder {
         name,
-        frames: vec![Frame::module(&parsed.items)],
+        frames: Vec::new(),
+        modules: Vec::new(),
         found: HashMap::new(),
         ambiguous: HashSet::new(),
     };
@@ -76,7 +78,7 @@ fn squeeze(text: &str) -> String {
 }
 
 /// What a name in the value namespace is defined as, in one scope.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Def {
     /// A function without `#[delayed]`.
     Plain,
@@ -84,54 +86,104 @@ enum Def {
     Other,
 }
 
+/// The names a module defines itself (what `use super::*` brings into its children).
+#[derive(Default)]
+struct ModuleNames {
+    names: HashMap<String, Def>,
+    /// It has glob imports or item macros: names it does not show may exist.
+    opaque: bool,
+}
+
 /// One scope on the way to an invocation: a module's or a block's items.
 struct Frame {
     names: HashMap<String, Def>,
     /// A module: the scopes outside it are not visible inside.
     module: bool,
-    /// A glob import or an item macro may define any name here (shadowing the scopes
-    /// outside, but not the explicit items beside it).
+    /// `use super::*`: the parent module's names, below the explicit ones.
+    super_glob: Option<Rc<ModuleNames>>,
+    /// Another glob import, or an item macro: any name may be defined here (shadowing
+    /// the scopes outside, but not the explicit items beside it).
     opaque: bool,
 }
 
+/// What one scope says about a name.
+enum Seen {
+    Def(Def),
+    /// Maybe defined here, by a glob or a macro.
+    Unknown,
+    /// Not defined here: look further out.
+    Absent,
+}
+
 impl Frame {
-    fn module(items: &[syn::Item]) -> Frame {
+    /// A scope of `items` (and item macros, `macros`), whose `super` is `parent`.
+    fn new<'a>(
+        items: impl Iterator<Item = &'a syn::Item> + Clone,
+        macros: bool,
+        module: bool,
+        parent: Option<&Rc<ModuleNames>>,
+    ) -> Frame {
+        let mut super_glob = false;
+        let mut opaque = macros;
+        for item in items.clone() {
+            match item {
+                syn::Item::Use(u) => match glob_of(&u.tree, &[]) {
+                    Some(path) if path == ["super"] && parent.is_some() => super_glob = true,
+                    Some(_) => opaque = true,
+                    None => {}
+                },
+                syn::Item::Macro(m) => opaque |= may_define_items(&m.mac),
+                _ => {}
+            }
+        }
         Frame {
-            names: names(items.iter()),
-            module: true,
-            opaque: items.iter().any(is_opaque),
+            names: names(items, parent.map(|p| &**p)),
+            module,
+            super_glob: parent.filter(|_| super_glob).cloned(),
+            opaque,
         }
     }
 
-    fn block(block: &syn::Block) -> Frame {
-        let items: Vec<&syn::Item> = block
-            .stmts
-            .iter()
-            .filter_map(|s| match s {
-                syn::Stmt::Item(item) => Some(item),
-                _ => None,
-            })
-            .collect();
-        let item_macro = block.stmts.iter().any(|s| match s {
-            syn::Stmt::Macro(m) => may_define_items(&m.mac),
-            _ => false,
-        });
-        Frame {
-            names: names(items.iter().copied()),
-            module: false,
-            opaque: item_macro || items.iter().copied().any(is_opaque),
+    fn seen(&self, name: &str) -> Seen {
+        if let Some(def) = self.names.get(name) {
+            return Seen::Def(*def);
         }
+        if self.opaque {
+            return Seen::Unknown;
+        }
+        if let Some(parent) = &self.super_glob {
+            if let Some(def) = parent.names.get(name) {
+                return Seen::Def(*def);
+            }
+            if parent.opaque {
+                return Seen::Unknown;
+            }
+        }
+        Seen::Absent
+    }
+
+    /// The names this scope may define as plain functions.
+    fn plain_names(&self) -> impl Iterator<Item = &String> {
+        let parent = self.super_glob.iter().flat_map(|p| p.names.iter());
+        self.names
+            .iter()
+            .chain(parent)
+            .filter(|(_, def)| **def == Def::Plain)
+            .map(|(name, _)| name)
     }
 }
 
-/// The value-namespace names `items` define.
-fn names<'a>(items: impl Iterator<Item = &'a syn::Item>) -> HashMap<String, Def> {
+/// The value-namespace names `items` define; `parent` resolves `use super::name`.
+fn names<'a>(
+    items: impl Iterator<Item = &'a syn::Item>,
+    parent: Option<&ModuleNames>,
+) -> HashMap<String, Def> {
     let mut names = HashMap::new();
-    let mut other = |ident: &syn::Ident| {
-        names.insert(ident.to_string(), Def::Other);
-    };
     let mut plain = Vec::new();
     for item in items {
+        let mut other = |ident: &syn::Ident| {
+            names.insert(ident.to_string(), Def::Other);
+        };
         match item {
             syn::Item::Fn(f) => {
                 if f.attrs.iter().any(is_delayed) {
@@ -144,7 +196,6 @@ fn names<'a>(items: impl Iterator<Item = &'a syn::Item>) -> HashMap<String, Def>
             syn::Item::Static(s) => other(&s.ident),
             syn::Item::Struct(s) => other(&s.ident),
             syn::Item::Mod(m) => other(&m.ident),
-            syn::Item::Use(u) => use_names(&u.tree, &mut other),
             syn::Item::ExternCrate(e) => other(e.rename.as_ref().map_or(&e.ident, |r| &r.1)),
             syn::Item::ForeignMod(m) => {
                 for item in &m.items {
@@ -153,6 +204,21 @@ fn names<'a>(items: impl Iterator<Item = &'a syn::Item>) -> HashMap<String, Def>
                     }
                 }
             }
+            syn::Item::Use(u) => use_names(&u.tree, &mut Vec::new(), &mut |path, name| {
+                // `use super::plain;` is the parent's `plain`; any other import is
+                // not followed.
+                let def = match (path, parent) {
+                    (["super", original], Some(parent)) => {
+                        parent.names.get(*original).copied().unwrap_or(Def::Other)
+                    }
+                    _ => Def::Other,
+                };
+                if def == Def::Plain {
+                    plain.push(name.to_owned());
+                } else {
+                    names.insert(name.to_owned(), def);
+                }
+            }),
             _ => {}
         }
     }
@@ -163,37 +229,53 @@ fn names<'a>(items: impl Iterator<Item = &'a syn::Item>) -> HashMap<String, Def>
     names
 }
 
-/// The names a `use` brings in (a glob brings in unknown ones: nothing is flagged then,
-/// see [`Finder::lookup`]).
-fn use_names(tree: &syn::UseTree, other: &mut impl FnMut(&syn::Ident)) {
+/// Calls `found(path, name)` for each name a `use` brings in: the full path (`["super",
+/// "plain"]`) and the name it is known by here. Globs bring in nothing here.
+fn use_names(tree: &syn::UseTree, prefix: &mut Vec<String>, found: &mut impl FnMut(&[&str], &str)) {
     match tree {
-        syn::UseTree::Path(p) => use_names(&p.tree, other),
-        syn::UseTree::Name(n) => other(&n.ident),
-        syn::UseTree::Rename(r) => other(&r.rename),
+        syn::UseTree::Path(p) => {
+            prefix.push(p.ident.to_string());
+            use_names(&p.tree, prefix, found);
+            prefix.pop();
+        }
+        syn::UseTree::Name(n) => {
+            let name = n.ident.to_string();
+            let path: Vec<&str> = prefix
+                .iter()
+                .map(String::as_str)
+                .chain([name.as_str()])
+                .collect();
+            found(&path, &name);
+        }
+        syn::UseTree::Rename(r) => {
+            let original = r.ident.to_string();
+            let path: Vec<&str> = prefix
+                .iter()
+                .map(String::as_str)
+                .chain([original.as_str()])
+                .collect();
+            found(&path, &r.rename.to_string());
+        }
         syn::UseTree::Glob(_) => {}
         syn::UseTree::Group(g) => {
             for tree in &g.items {
-                use_names(tree, other);
+                use_names(tree, prefix, found);
             }
         }
     }
 }
 
-/// Whether `item` may define names the file does not show: a glob import, or a macro
-/// invoked in item position.
-fn is_opaque(item: &syn::Item) -> bool {
-    fn has_glob(tree: &syn::UseTree) -> bool {
-        match tree {
-            syn::UseTree::Path(p) => has_glob(&p.tree),
-            syn::UseTree::Glob(_) => true,
-            syn::UseTree::Group(g) => g.items.iter().any(has_glob),
-            syn::UseTree::Name(_) | syn::UseTree::Rename(_) => false,
+/// The path of a glob in a `use` tree (`["super"]` for `use super::*`), if it has one.
+fn glob_of(tree: &syn::UseTree, prefix: &[String]) -> Option<Vec<String>> {
+    match tree {
+        syn::UseTree::Path(p) => {
+            let mut prefix = prefix.to_vec();
+            prefix.push(p.ident.to_string());
+            glob_of(&p.tree, &prefix)
         }
-    }
-    match item {
-        syn::Item::Use(u) => has_glob(&u.tree),
-        syn::Item::Macro(m) => may_define_items(&m.mac),
-        _ => false,
+        syn::UseTree::Glob(_) => Some(prefix.to_vec()),
+        syn::UseTree::Group(g) => g.items.iter().find_map(|t| glob_of(t, prefix)),
+        syn::UseTree::Name(_) | syn::UseTree::Rename(_) => None,
     }
 }
 
@@ -241,42 +323,90 @@ fn is_delayed(attr: &syn::Attribute) -> bool {
 struct Finder<'n> {
     name: &'n str,
     frames: Vec<Frame>,
+    /// The modules around the current point, outermost first: what `super` means.
+    modules: Vec<Rc<ModuleNames>>,
     found: HashMap<String, HashSet<String>>,
     ambiguous: HashSet<String>,
 }
 
 impl Finder<'_> {
-    /// The plain functions visible here: each name's nearest definition, from the
-    /// innermost scope out to the innermost module.
+    /// The plain functions visible here: the names whose nearest definition, from the
+    /// innermost scope out to the innermost module, is a plain function.
     fn plain_in_scope(&self) -> HashSet<String> {
-        let mut seen = HashSet::new();
-        let mut plain = HashSet::new();
+        let mut scopes = Vec::new();
         for frame in self.frames.iter().rev() {
-            for (name, def) in &frame.names {
-                if seen.insert(name.clone()) && *def == Def::Plain {
-                    plain.insert(name.clone());
-                }
-            }
-            if frame.module || frame.opaque {
+            scopes.push(frame);
+            if frame.module {
                 break;
             }
         }
-        plain
+        let candidates: HashSet<&String> = scopes.iter().flat_map(|f| f.plain_names()).collect();
+        candidates
+            .into_iter()
+            .filter(|name| {
+                for frame in &scopes {
+                    match frame.seen(name) {
+                        Seen::Def(def) => return def == Def::Plain,
+                        Seen::Unknown => return false,
+                        Seen::Absent => {}
+                    }
+                }
+                false
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// The parent of the innermost module, for `use super::…` in a block.
+    fn super_of_block(&self) -> Option<&Rc<ModuleNames>> {
+        self.modules.len().checked_sub(2).map(|i| &self.modules[i])
+    }
+
+    fn enter_module(&mut self, items: &[syn::Item]) {
+        let frame = Frame::new(items.iter(), false, true, self.modules.last());
+        let names = ModuleNames {
+            names: frame.names.clone(),
+            opaque: frame.opaque || frame.super_glob.as_ref().is_some_and(|p| p.opaque),
+        };
+        // A name `use super::*` brings in is the module's too, for its children.
+        let mut names = names;
+        if let Some(parent) = &frame.super_glob {
+            for (name, def) in &parent.names {
+                names.names.entry(name.clone()).or_insert(*def);
+            }
+        }
+        self.modules.push(Rc::new(names));
+        self.frames.push(frame);
     }
 }
 
 impl<'ast> Visit<'ast> for Finder<'_> {
+    fn visit_file(&mut self, file: &'ast syn::File) {
+        self.enter_module(&file.items);
+        syn::visit::visit_file(self, file);
+    }
+
     fn visit_item_mod(&mut self, m: &'ast syn::ItemMod) {
         let Some((_, items)) = &m.content else {
             return;
         };
-        self.frames.push(Frame::module(items));
+        self.enter_module(items);
         syn::visit::visit_item_mod(self, m);
         self.frames.pop();
+        self.modules.pop();
     }
 
     fn visit_block(&mut self, block: &'ast syn::Block) {
-        self.frames.push(Frame::block(block));
+        let items = block.stmts.iter().filter_map(|s| match s {
+            syn::Stmt::Item(item) => Some(item),
+            _ => None,
+        });
+        let macros = block.stmts.iter().any(|s| match s {
+            syn::Stmt::Macro(m) => may_define_items(&m.mac),
+            _ => false,
+        });
+        let frame = Frame::new(items, macros, false, self.super_of_block());
+        self.frames.push(frame);
         syn::visit::visit_block(self, block);
         self.frames.pop();
     }
