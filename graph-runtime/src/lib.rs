@@ -78,21 +78,23 @@ pub mod __private {
         [const { AtomicU32::new(0) }; N]
     }
 
-    /// `?` on a node: splits a `Result` or an `Option` into its value or its residual.
-    pub trait Branch {
-        /// The value `?` continues with.
-        type Output;
-        /// What `?` returns early with, before conversion.
-        type Residual;
+    /// `?` on a node: splits a `Result` or an `Option` into its value `O` or its
+    /// residual `R` (what `?` returns early with, before conversion). Generic parameters
+    /// rather than associated types, so that `?` on a value that is neither is one error,
+    /// on the `?`, and no projection left unresolved elsewhere in the graph.
+    #[diagnostic::on_unimplemented(
+        message = "`?` needs a `Result` or an `Option`, but this node's value is `{Self}`",
+        label = "`{Self}` is not a `Result` or an `Option`",
+        note = "remove the `?`, or make the task return `Result<{Self}, E>` or `Option<{Self}>`"
+    )]
+    pub trait Branch<O, R> {
         /// Splits the value.
-        fn branch(self) -> ControlFlow<Self::Residual, Self::Output>;
+        fn branch(self) -> ControlFlow<R, O>;
     }
 
-    impl<T, E> Branch for Result<T, E> {
-        type Output = T;
-        type Residual = Result<core::convert::Infallible, E>;
+    impl<T, E> Branch<T, Result<core::convert::Infallible, E>> for Result<T, E> {
         #[inline(always)]
-        fn branch(self) -> ControlFlow<Self::Residual, T> {
+        fn branch(self) -> ControlFlow<Result<core::convert::Infallible, E>, T> {
             match self {
                 Ok(v) => ControlFlow::Continue(v),
                 Err(e) => ControlFlow::Break(Err(e)),
@@ -100,11 +102,9 @@ pub mod __private {
         }
     }
 
-    impl<T> Branch for Option<T> {
-        type Output = T;
-        type Residual = Option<core::convert::Infallible>;
+    impl<T> Branch<T, Option<core::convert::Infallible>> for Option<T> {
         #[inline(always)]
-        fn branch(self) -> ControlFlow<Self::Residual, T> {
+        fn branch(self) -> ControlFlow<Option<core::convert::Infallible>, T> {
             match self {
                 Some(v) => ControlFlow::Continue(v),
                 None => ControlFlow::Break(None),

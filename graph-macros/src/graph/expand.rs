@@ -225,8 +225,11 @@ impl Expander<'_> {
                     Some(_) => quote_spanned!(span=> (move || -> #ret { match #residual? {} })()),
                     None => quote_spanned!(span=> (move || { match #residual? {} })()),
                 };
+                // The whole call on the `?`: a value that is not a `Result` or an
+                // `Option` is reported there.
+                let on_question = private_at(span);
                 quote_spanned! {span=>
-                    match #private::Branch::branch(#value) {
+                    match #on_question::Branch::branch(#value) {
                         #private::ControlFlow::Continue(__value) => __value,
                         #private::ControlFlow::Break(#residual) => {
                             #early.put(#index, #convert);
