@@ -69,6 +69,7 @@ pub mod __private {
         pub use crate::dynamic::args::{
             HashKey, HashOpaque, KeyOf, ViaConst, ViaMany, ViaNode, Wrap,
         };
+        pub use crate::dynamic::prohibited::FormatAfterCompute;
         pub use crate::dynamic::{delayed, pure_key, task, Arg, Env, Parents, PureArg};
     }
 

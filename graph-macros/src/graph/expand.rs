@@ -239,7 +239,7 @@ impl Expander<'_> {
                 }
             }
         };
-        let store = self.store(&node.out, &out);
+        let store = self.store(&node.out, &out, node.span);
         let ty = node.ty.as_ref().map(|ty| quote!(: #ty));
         quote! {
             #index => {
@@ -250,7 +250,9 @@ impl Expander<'_> {
         }
     }
 
-    fn store(&self, pattern: &OutPat, value: &syn::Ident) -> TokenStream {
+    /// Stores a node's result; a tuple is split on the node's own span, so that a
+    /// result that is not a tuple is reported on the call.
+    fn store(&self, pattern: &OutPat, value: &syn::Ident, span: Span) -> TokenStream {
         match pattern {
             OutPat::Value(v) => {
                 let slot = &self.graph.values[*v].slot;
@@ -261,8 +263,11 @@ impl Expander<'_> {
                 let names: Vec<_> = (0..items.len())
                     .map(|i| hidden(&format!("{value}_{i}")))
                     .collect();
-                let stores = items.iter().zip(&names).map(|(p, n)| self.store(p, n));
-                quote! {
+                let stores = items
+                    .iter()
+                    .zip(&names)
+                    .map(|(p, n)| self.store(p, n, span));
+                quote_spanned! {span=>
                     let (#(#names,)*) = #value;
                     #(#stores)*
                 }

@@ -9,6 +9,7 @@ mod arena;
 pub(crate) mod args;
 mod ops;
 mod plan;
+pub(crate) mod prohibited;
 
 use core::fmt;
 use core::marker::PhantomData;
@@ -36,7 +37,8 @@ use crate::slot::SharedSlot;
 /// [`split`](Delayed::split) and [`tree_reduce`]; run with [`compute`](Self::compute).
 ///
 /// What cannot work on a value that does not exist yet cannot be written: `Delayed<T>`
-/// has no `Deref`, no `IntoIterator`, no `Display`, and its comparisons are not `bool`.
+/// has no `Deref`, no `IntoIterator`, no `+=`, and its comparisons are not `bool`;
+/// formatting it with `{}` is an error that says to compute it first.
 /// Where Dask raises `TypeError: Truth of Delayed objects is not supported`, or
 /// `Delayed objects of unspecified length are not iterable`, this does not compile.
 pub struct Delayed<T> {
