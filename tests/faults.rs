@@ -323,10 +323,13 @@ fn future_argument_clone_that_panics_is_the_tasks_error() {
         }
     }
     let client = client(1);
+    // `source` stays held here, so its dependent gets a clone of its value (a plain
+    // argument, or a future's last handle, is moved and never cloned).
+    let source = client.submit(|| CloneBomb, ());
     let future = client
         .task(|_: CloneBomb| 1)
         .named("cloning")
-        .submit((CloneBomb,));
+        .submit((&source,));
     let error = future.result().unwrap_err();
     assert!(
         error.to_string().contains("task `cloning`")

@@ -132,6 +132,80 @@ fn large_results_are_shared_not_copied() {
     assert_eq!(data.status(), Status::Finished);
 }
 
+/// Counts its clones.
+struct CloneCounted(Arc<AtomicUsize>, u64);
+
+impl Clone for CloneCounted {
+    fn clone(&self) -> Self {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        CloneCounted(self.0.clone(), self.1)
+    }
+}
+
+/// A future passed by value to the only task that reads it gives its value up: a chain
+/// moves its values along, as the same calls made directly would, and no future keeps
+/// a value its dependent has taken. Futures read by several tasks, or still held by
+/// the caller, are cloned for each reader.
+#[test]
+fn values_passed_down_a_chain_move_instead_of_being_cloned() {
+    let client = client(2);
+    let clones = Arc::new(AtomicUsize::new(0));
+    let step = |c: CloneCounted| CloneCounted(c.0, c.1 + 1);
+    let mut x = client.submit(step, (CloneCounted(clones.clone(), 0),));
+    for _ in 1..200 {
+        x = client.submit(step, (x,));
+    }
+    assert_eq!(x.result_shared().unwrap().1, 200);
+    // The first task's plain argument is moved too: its only attempt is its last.
+    assert_eq!(
+        clones.load(Ordering::Relaxed),
+        0,
+        "a value was cloned along the chain"
+    );
+
+    // Two readers: the value is shared, so each reader gets a clone.
+    let first = client.submit(step, (CloneCounted(clones.clone(), 0),));
+    let a = client.submit(step, (&first,));
+    let b = client.submit(step, (&first,));
+    assert_eq!((a.result().unwrap().1, b.result().unwrap().1), (2, 2));
+    // `first` is still held here: both readers cloned, and `result` clones too.
+    assert_eq!(clones.load(Ordering::Relaxed), 4);
+    assert_eq!(first.result_shared().unwrap().1, 1);
+}
+
+/// A task that ends runs the first dependent it makes ready next, on the same thread:
+/// a chain built before it starts runs on one worker, link after link, while other
+/// work (here a second chain) goes to the other worker.
+#[test]
+fn a_chain_runs_on_one_thread_link_after_link() {
+    let client = client(2);
+    let (open, gate) = mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let start = client.submit(
+        move || {
+            gate.lock().unwrap().recv().unwrap();
+            Vec::<std::thread::ThreadId>::new()
+        },
+        (),
+    );
+    let step = |mut seen: Vec<std::thread::ThreadId>| {
+        seen.push(std::thread::current().id());
+        seen
+    };
+    let mut x = client.submit(step, (start,));
+    for _ in 1..100 {
+        x = client.submit(step, (x,));
+    }
+    open.send(()).unwrap();
+    let seen = x.result().unwrap();
+    assert_eq!(seen.len(), 100);
+    assert!(
+        seen.iter().all(|t| *t == seen[0]),
+        "a chain moved between threads: {} distinct",
+        seen.iter().collect::<std::collections::HashSet<_>>().len()
+    );
+}
+
 #[test]
 fn panics_end_in_error_naming_the_task_and_dependents_name_it_too() {
     let client = client(2);

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::list::InlineList;
 use super::state::HasCore;
 use super::Future;
 
@@ -16,7 +17,7 @@ pub trait TaskFn<Args>: Send + Sync + 'static {
 
 /// The futures a task waits for, collected from its arguments.
 #[derive(Default)]
-pub struct Dependencies(pub(crate) Vec<Arc<dyn HasCore>>);
+pub struct Dependencies(pub(crate) InlineList<Arc<dyn HasCore>>);
 
 /// One argument of a submitted task, as the task keeps it.
 pub trait FutArg: Send + Sync + 'static {
@@ -24,13 +25,23 @@ pub trait FutArg: Send + Sync + 'static {
     type Value;
     /// The value for one run (retries read it again).
     fn value(&self) -> Self::Value;
+    /// The value for the last run: the argument itself, which may then move its value
+    /// rather than clone it.
+    fn into_value(self) -> Self::Value
+    where
+        Self: Sized,
+    {
+        self.value()
+    }
     /// The future it waits for, if any.
     fn dependencies(&self, out: &mut Dependencies);
 }
 
 /// What a value passed to `submit` becomes: `Future<T>` and `&Future<T>` a dependency
 /// (received as a clone of `T`, or shared as `Arc<T>`), `Vec<Future<T>>` several,
-/// anything else a constant (cloned per run, so that retries see it again).
+/// anything else a constant. Retries need the arguments again, so every attempt but
+/// the last clones them; the last moves them, and a future passed by value whose
+/// handle was the last moves its value into the task, uncopied.
 pub trait IntoFutArg<A> {
     /// The argument kept by the task.
     type Arg: FutArg<Value = A>;
@@ -46,6 +57,9 @@ impl<A: Clone + Send + Sync + 'static> FutArg for Plain<A> {
     fn value(&self) -> A {
         self.0.clone()
     }
+    fn into_value(self) -> A {
+        self.0
+    }
     fn dependencies(&self, _out: &mut Dependencies) {}
 }
 
@@ -56,20 +70,33 @@ impl<A: Clone + Send + Sync + 'static> IntoFutArg<A> for A {
     }
 }
 
-fn finished<T>(future: &Future<T>) -> &Arc<T> {
+/// A finished dependency's value, shared.
+fn finished<T>(future: &Future<T>) -> Arc<T> {
     match future.state().value.get() {
         Some(Ok(value)) => value,
         _ => unreachable!("a task runs only after its dependencies finished"),
     }
 }
 
-/// Another future's result, cloned for the task.
+/// A finished dependency's value, taken when `future` is its last handle.
+fn finished_into<T>(future: Future<T>) -> Arc<T> {
+    match future.into_result() {
+        Some(Ok(value)) => value,
+        _ => unreachable!("a task runs only after its dependencies finished"),
+    }
+}
+
+/// Another future's result, cloned for the task (moved, on the task's last run, when
+/// the task holds the future's last handle).
 pub struct Cloned<A>(Future<A>);
 
 impl<A: Clone + Send + Sync + 'static> FutArg for Cloned<A> {
     type Value = A;
     fn value(&self) -> A {
-        A::clone(finished(&self.0))
+        A::clone(&finished(&self.0))
+    }
+    fn into_value(self) -> A {
+        Arc::unwrap_or_clone(finished_into(self.0))
     }
     fn dependencies(&self, out: &mut Dependencies) {
         out.0.push(self.0.state().clone());
@@ -82,7 +109,10 @@ pub struct SharedResult<A>(Future<A>);
 impl<A: Send + Sync + 'static> FutArg for SharedResult<A> {
     type Value = Arc<A>;
     fn value(&self) -> Arc<A> {
-        finished(&self.0).clone()
+        finished(&self.0)
+    }
+    fn into_value(self) -> Arc<A> {
+        finished_into(self.0)
     }
     fn dependencies(&self, out: &mut Dependencies) {
         out.0.push(self.0.state().clone());
@@ -95,7 +125,13 @@ pub struct Gathered<A>(Vec<Future<A>>);
 impl<A: Clone + Send + Sync + 'static> FutArg for Gathered<A> {
     type Value = Vec<A>;
     fn value(&self) -> Vec<A> {
-        self.0.iter().map(|f| A::clone(finished(f))).collect()
+        self.0.iter().map(|f| A::clone(&finished(f))).collect()
+    }
+    fn into_value(self) -> Vec<A> {
+        self.0
+            .into_iter()
+            .map(|f| Arc::unwrap_or_clone(finished_into(f)))
+            .collect()
     }
     fn dependencies(&self, out: &mut Dependencies) {
         out.0
@@ -151,6 +187,8 @@ pub trait KeptArgs: Send + Sync + 'static {
     type Values;
     /// The values for one run.
     fn values(&self) -> Self::Values;
+    /// The values for the last run, consuming the arguments.
+    fn into_values(self) -> Self::Values;
     /// Every future the arguments wait for.
     fn dependencies(&self, out: &mut Dependencies);
 }
@@ -183,6 +221,11 @@ macro_rules! arity {
             fn values(&self) -> Self::Values {
                 let ($($arg,)*) = self;
                 ($($arg.value(),)*)
+            }
+            #[allow(clippy::unused_unit)]
+            fn into_values(self) -> Self::Values {
+                let ($($arg,)*) = self;
+                ($($arg.into_value(),)*)
             }
             fn dependencies(&self, _out: &mut Dependencies) {
                 let ($($arg,)*) = self;

@@ -3,6 +3,7 @@
 //! starts when it finishes), never a blocking wait in the caller.
 
 mod args;
+mod list;
 pub(crate) mod state;
 mod waiting;
 
@@ -18,7 +19,7 @@ pub use waiting::{as_completed, wait, AsCompleted, WaitMode};
 
 use crate::dynamic::{call_site_of, Delayed};
 use crate::error::TaskError;
-use state::{Core, Outcome, State, TaskName};
+use state::{Core, Dependent, HasCore, Outcome, State, TaskName};
 
 /// Where a future stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,7 +249,10 @@ impl Client {
 
     /// Runs `f(args)` on the pool; returns its future at once. `args` is a tuple whose
     /// items are plain values or futures (`Future<T>` or `&Future<T>`, for a `T` or an
-    /// `Arc<T>` parameter): a future makes a dependency, not a wait.
+    /// `Arc<T>` parameter): a future makes a dependency, not a wait. A future passed by
+    /// value, when no other handle of it is left, gives its value to the task without a
+    /// copy (a chain `x = client.submit(f, (x,))` moves its values along); a future
+    /// still held elsewhere is cloned for a `T` parameter, shared for an `Arc<T>` one.
     #[track_caller]
     pub fn submit<F, V, A>(&self, f: F, args: A) -> Future<F::Output>
     where
@@ -346,19 +350,19 @@ impl Inner {
         self.pool.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Queues a ready job, or cancels it if the client is shutting down.
+    /// Queues a ready job, or cancels it if the client is shutting down. The first job
+    /// a finishing task makes ready runs next on the same thread instead (see
+    /// [`run_jobs`]).
     fn spawn(&self, job: Arc<dyn Runnable>) {
+        if self.closed.load(Ordering::Acquire) {
+            return job.cancel();
+        }
+        let Err(job) = continuation::offer(self, job) else {
+            return;
+        };
         match self.pool() {
-            Some(pool) if !self.closed.load(Ordering::Acquire) => pool.spawn(move || {
-                // A panic escaping a rayon `spawn` aborts the process. The task's own
-                // panic is caught in `run`; what is left is a `Drop` that panics (of a
-                // discarded result, of the task's arguments, of a result whose last
-                // handle was the job's) or a dependent's callback: the future has its
-                // outcome by then, the panic hook has printed the message, and the
-                // pool thread goes on.
-                let _ = panic::catch_unwind(AssertUnwindSafe(move || job.run()));
-            }),
-            _ => job.cancel(),
+            Some(pool) => pool.spawn(move || run_jobs(job)),
+            None => job.cancel(),
         }
     }
 
@@ -368,6 +372,77 @@ impl Inner {
             live.retain(|t| t.strong_count() > 0);
         }
         live.push(task);
+    }
+}
+
+/// Runs `job` on this pool thread, then each job its end handed over to run next.
+fn run_jobs(mut job: Arc<dyn Runnable>) {
+    loop {
+        // A panic escaping a rayon `spawn` aborts the process. The task's own panic is
+        // caught in `run`; what is left is a `Drop` that panics (of a discarded result,
+        // of the task's arguments, of a result whose last handle was the job's) or a
+        // dependent's callback: the future has its outcome by then, the panic hook has
+        // printed the message, and the pool thread goes on.
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || job.run()));
+        match continuation::take() {
+            Some(next) => job = next,
+            None => return,
+        }
+    }
+}
+
+/// The job a finishing task made ready, run next on the same thread: a chain of
+/// futures runs like a loop on one worker (the value just made is still in its cache,
+/// and freed in the allocator's arena of the thread that made it) rather than going
+/// through the pool's queues, where another worker would steal each link. Only jobs
+/// released while a task of the same client ends are kept (a task's body that submits
+/// and waits must find its jobs in the pool); the rest are spawned as usual.
+mod continuation {
+    use std::cell::{Cell, RefCell};
+    use std::sync::Arc;
+
+    use super::{Inner, Runnable};
+
+    thread_local! {
+        /// The client whose task is ending on this thread, if any.
+        static ENDING: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
+        static NEXT: RefCell<Option<Arc<dyn Runnable>>> = const { RefCell::new(None) };
+    }
+
+    /// Marks a task of `client` as ending on this thread until dropped.
+    pub(super) struct Ending(*const Inner);
+
+    impl Ending {
+        pub(super) fn new(client: &Inner) -> Ending {
+            Ending(ENDING.with(|e| e.replace(client)))
+        }
+    }
+
+    impl Drop for Ending {
+        fn drop(&mut self) {
+            ENDING.with(|e| e.set(self.0));
+        }
+    }
+
+    /// Keeps `job` to run next if a task of `client` is ending here and nothing is
+    /// kept yet; gives it back otherwise.
+    pub(super) fn offer(client: &Inner, job: Arc<dyn Runnable>) -> Result<(), Arc<dyn Runnable>> {
+        if !std::ptr::eq(ENDING.with(Cell::get), client) {
+            return Err(job);
+        }
+        NEXT.with(|next| {
+            let mut next = next.borrow_mut();
+            if next.is_some() {
+                return Err(job);
+            }
+            *next = Some(job);
+            Ok(())
+        })
+    }
+
+    /// The job kept to run next.
+    pub(super) fn take() -> Option<Arc<dyn Runnable>> {
+        NEXT.with(|next| next.borrow_mut().take())
     }
 }
 
@@ -468,7 +543,7 @@ impl<F> TaskBuilder<F> {
         let kept = args.into_kept();
         let mut dependencies = args::Dependencies::default();
         kept.dependencies(&mut dependencies);
-        let dependencies = dependencies.0;
+        let mut dependencies = dependencies.0;
         state.core.record_dependencies(&dependencies);
         let job = Arc::new(Job {
             state: state.clone(),
@@ -481,21 +556,8 @@ impl<F> TaskBuilder<F> {
         self.client
             .inner()
             .register(Arc::downgrade(&job) as Weak<dyn Cancel>);
-        for dependency in dependencies {
-            let job = job.clone();
-            dependency.core().on_end(move |outcome| match outcome {
-                Outcome::Finished => job.release(),
-                Outcome::Failed(error) => {
-                    job.end(|state| state.fail(error.clone()));
-                }
-                Outcome::Cancelled => {
-                    job.end(|state| {
-                        state.fail(FutureError::Cancelled {
-                            task: state.core.name.to_string(),
-                        })
-                    });
-                }
-            });
+        for dependency in dependencies.take() {
+            dependency.core().on_end_dependent(job.clone());
         }
         job.release();
         Future::from_state(state)
@@ -560,7 +622,7 @@ where
 
 thread_local! {
     /// The cancellation flag of the task running on this thread.
-    static CURRENT: RefCell<Option<Arc<crate::sync::AtomicBool>>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Arc<dyn HasCore>>> = const { RefCell::new(None) };
 }
 
 /// Whether the task running on this thread was cancelled: a long task may poll it and
@@ -570,8 +632,31 @@ pub fn cancelled() -> bool {
         current
             .borrow()
             .as_ref()
-            .is_some_and(|flag| flag.load(Ordering::Acquire))
+            .is_some_and(|task| task.core().cancel.load(Ordering::Acquire))
     })
+}
+
+impl<F, K, R> Dependent for Job<F, K, R>
+where
+    F: TaskFn<K::Values, Output = R>,
+    K: KeptArgs,
+    R: Send + Sync + 'static,
+{
+    fn dependency_ended(self: Arc<Self>, outcome: &Outcome) {
+        match outcome {
+            Outcome::Finished => self.release(),
+            Outcome::Failed(error) => {
+                self.end(|state| state.fail(error.clone()));
+            }
+            Outcome::Cancelled => {
+                self.end(|state| {
+                    state.fail(FutureError::Cancelled {
+                        task: state.core.name.to_string(),
+                    })
+                });
+            }
+        }
+    }
 }
 
 impl<F, K, R> Runnable for Job<F, K, R>
@@ -588,16 +673,22 @@ where
             // Cancelled while queued.
             return self.end(|_| false);
         }
-        let previous = CURRENT.with(|c| c.replace(Some(self.state.core.cancel.clone())));
+        let current: Arc<dyn HasCore> = self.state.clone();
+        let previous = CURRENT.with(|c| c.replace(Some(current)));
         let mut attempts = 0;
         let outcome = loop {
             // Reading the arguments clones plain values, and a `Clone` may panic too:
             // that is the task's panic, reported (and retried) as one.
             let attempt = panic::catch_unwind(AssertUnwindSafe(|| {
-                let values = {
-                    let args = self.args.lock().unwrap_or_else(|e| e.into_inner());
+                let mut args = self.args.lock().unwrap_or_else(|e| e.into_inner());
+                let values = if attempts < self.retries {
                     args.as_ref().map(|args| args.values())
+                } else {
+                    // The last attempt consumes the arguments: a dependency whose last
+                    // handle they hold gives its value up rather than a copy.
+                    args.take().map(KeptArgs::into_values)
                 };
+                drop(args);
                 values.map(|values| self.f.call(values))
             }));
             match attempt {
@@ -618,6 +709,8 @@ where
             }
         };
         CURRENT.with(|c| *c.borrow_mut() = previous);
+        // Ending releases the dependents: the first ready one runs next on this thread.
+        let _ending = continuation::Ending::new(&self.client);
         match outcome {
             // A running task cancelled meanwhile: its result is discarded.
             Some(Ok(value)) => self.end(|state| state.finish(Arc::new(value))),
@@ -752,10 +845,20 @@ impl<T> Future<T> {
 
     fn read(&self) -> Result<Arc<T>, FutureError> {
         match self.state().value.get() {
-            Some(result) => result.clone(),
+            Some(result) => result,
             None => Err(FutureError::Cancelled {
                 task: self.name().to_owned(),
             }),
+        }
+    }
+
+    /// The result of a finished future, taken out of it when this is its last handle
+    /// (no one else can read it then): a dependent task that received the only handle
+    /// gets the value without a copy, and the future stops holding it.
+    pub(crate) fn into_result(self) -> Option<Result<Arc<T>, FutureError>> {
+        match Arc::try_unwrap(self.handle) {
+            Ok(handle) => handle.state.value.take(),
+            Err(handle) => handle.state.value.get(),
         }
     }
 
@@ -763,7 +866,7 @@ impl<T> Future<T> {
     /// message (for a dependency's failure, the dependency's).
     pub fn exception(&self) -> Option<Arc<TaskError>> {
         match self.state().value.get() {
-            Some(Err(FutureError::Task(error))) => Some(error.clone()),
+            Some(Err(FutureError::Task(error))) => Some(error),
             _ => None,
         }
     }

@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
+use super::list::InlineList;
 use super::{FutureError, Status};
 use crate::sync::{AtomicBool, AtomicU8, Condvar, Mutex, Ordering};
 
@@ -51,14 +52,14 @@ pub(crate) struct Core {
     pub(crate) call_site: &'static str,
     status: AtomicU8,
     /// Set by `cancel()`: a running task may poll it and stop early.
-    pub(crate) cancel: Arc<AtomicBool>,
+    pub(crate) cancel: AtomicBool,
     /// Set by `fire_and_forget`: dropping the handles does not cancel it.
     pub(crate) forgotten: AtomicBool,
     waiters: Mutex<Waiters>,
     done: Condvar,
     /// The futures its task reads, for inspection; set once, at submission, and
     /// only when there are some. Weak: inspection never keeps a result alive.
-    pub(crate) dependencies: OnceLock<Box<[Dependency]>>,
+    pub(crate) dependencies: OnceLock<InlineList<Dependency>>,
 }
 
 /// A future a task depends on, as inspection sees it: its state while anyone else
@@ -69,9 +70,17 @@ pub(crate) struct Dependency {
     pub(crate) call_site: &'static str,
 }
 
+/// A task waiting for this one: told without a boxed callback (one allocation less
+/// per dependency).
+pub(crate) trait Dependent: Send + Sync {
+    /// The dependency ended with `outcome`.
+    fn dependency_ended(self: Arc<Self>, outcome: &Outcome);
+}
+
 #[derive(Default)]
 struct Waiters {
     ended: Option<Outcome>,
+    dependents: InlineList<Arc<dyn Dependent>>,
     callbacks: Vec<Callback>,
     /// Threads asleep on `done`: waking nobody costs a system call all the same.
     sleepers: usize,
@@ -83,7 +92,7 @@ impl Core {
             name,
             call_site,
             status: AtomicU8::new(PENDING),
-            cancel: Arc::new(AtomicBool::new(false)),
+            cancel: AtomicBool::new(false),
             forgotten: AtomicBool::new(false),
             waiters: Mutex::new(Waiters::default()),
             done: Condvar::new(),
@@ -104,7 +113,7 @@ impl Core {
     }
 
     /// Remembers the futures the task reads, for inspection.
-    pub(crate) fn record_dependencies(&self, dependencies: &[Arc<dyn HasCore>]) {
+    pub(crate) fn record_dependencies(&self, dependencies: &InlineList<Arc<dyn HasCore>>) {
         if dependencies.is_empty() {
             return;
         }
@@ -174,9 +183,10 @@ impl Core {
             self.status.swap(status, Ordering::AcqRel);
             waiters.ended = Some(outcome.clone());
             let wake = waiters.sleepers > 0;
-            (std::mem::take(&mut waiters.callbacks), wake)
+            let dependents = std::mem::take(&mut waiters.dependents);
+            (dependents, std::mem::take(&mut waiters.callbacks), wake)
         };
-        let (callbacks, wake) = callbacks;
+        let (mut dependents, callbacks, wake) = callbacks;
         if wake {
             self.done.notify_all();
         }
@@ -184,6 +194,14 @@ impl Core {
         // every other waiter is told all the same (one left untold would wait forever),
         // then the first panic goes on.
         let mut first_panic = None;
+        for dependent in dependents.take() {
+            let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                dependent.dependency_ended(&outcome);
+            }));
+            if let Err(payload) = told {
+                first_panic.get_or_insert(payload);
+            }
+        }
         for callback in callbacks {
             let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 callback(&outcome);
@@ -199,6 +217,21 @@ impl Core {
             }
         }
         true
+    }
+
+    /// Tells `dependent` once the task has ended (at once if it has).
+    pub(crate) fn on_end_dependent(&self, dependent: Arc<dyn Dependent>) {
+        let ended = {
+            let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            match &waiters.ended {
+                Some(outcome) => outcome.clone(),
+                None => {
+                    waiters.dependents.push(dependent);
+                    return;
+                }
+            }
+        };
+        dependent.dependency_ended(&ended);
     }
 
     /// Calls `callback` once the task has ended (at once if it has).
@@ -291,17 +324,55 @@ pub(crate) fn help_until(done: impl Fn() -> bool, deadline: Option<Instant>) -> 
     }
 }
 
+/// A future's result once it has ended: set once, read by the future's handles, and
+/// taken by whoever holds the last handle (a dependent task whose argument it is), so
+/// that a value passed along a chain of futures is moved, not copied and kept twice.
+pub(crate) struct ResultCell<T> {
+    cell: Mutex<Option<Result<Arc<T>, FutureError>>>,
+}
+
+impl<T> ResultCell<T> {
+    fn new() -> Self {
+        ResultCell {
+            cell: Mutex::new(None),
+        }
+    }
+
+    fn lock(&self) -> crate::sync::MutexGuard<'_, Option<Result<Arc<T>, FutureError>>> {
+        self.cell.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stores the result unless one is there.
+    fn set(&self, result: Result<Arc<T>, FutureError>) {
+        let mut cell = self.lock();
+        if cell.is_none() {
+            *cell = Some(result);
+        }
+    }
+
+    /// The result, shared; `None` before the end (or after the last handle took it).
+    pub(crate) fn get(&self) -> Option<Result<Arc<T>, FutureError>> {
+        self.lock().clone()
+    }
+
+    /// Takes the result out: only for the holder of the last handle, whom nobody can
+    /// read it after.
+    pub(crate) fn take(&self) -> Option<Result<Arc<T>, FutureError>> {
+        self.lock().take()
+    }
+}
+
 /// A future's whole state: the core and, once finished, the shared result.
 pub(crate) struct State<T> {
     pub(crate) core: Core,
-    pub(crate) value: OnceLock<Result<Arc<T>, FutureError>>,
+    pub(crate) value: ResultCell<T>,
 }
 
 impl<T> State<T> {
     pub(crate) fn new(name: TaskName, call_site: &'static str) -> Self {
         State {
             core: Core::new(name, call_site),
-            value: OnceLock::new(),
+            value: ResultCell::new(),
         }
     }
 
@@ -309,7 +380,7 @@ impl<T> State<T> {
     pub(crate) fn finish(&self, value: Arc<T>) -> bool {
         let mut value = Some(value);
         self.core.end(Outcome::Finished, || {
-            let _ = self.value.set(Ok(value.take().expect("set once")));
+            self.value.set(Ok(value.take().expect("set once")));
         })
     }
 
@@ -320,7 +391,7 @@ impl<T> State<T> {
             _ => Outcome::Failed(error.clone()),
         };
         self.core.end(outcome, || {
-            let _ = self.value.set(Err(error));
+            self.value.set(Err(error));
         })
     }
 }
@@ -404,7 +475,7 @@ pub(crate) mod loom_model {
 
         /// The published result, if any.
         pub fn result(&self) -> Option<Result<Arc<T>, FutureError>> {
-            self.0.value.get().cloned()
+            self.0.value.get()
         }
 
         /// The flag a running task polls through `taskweave::cancelled()`.
