@@ -243,6 +243,11 @@ fn rayon_fan_in(c: &mut Criterion) {
     group.finish();
 }
 
+/// The benchmarks run tiny tasks on purpose: no warning about it.
+fn quiet(_: &mut Criterion) {
+    taskweave::set_warnings(false);
+}
+
 /// Every benchmark above. `criterion_group!` declares `pub fn benches()`: at the crate
 /// root that would need a doc comment it has no place for, so it lives in this private
 /// module.
@@ -252,6 +257,7 @@ mod group {
 
     criterion_group!(
         benches,
+        super::quiet,
         super::fan_in,
         super::chain,
         super::wavefront,

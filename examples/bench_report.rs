@@ -811,6 +811,8 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 }
 
 fn main() {
+    // The trivial-task workloads are tiny tasks on purpose.
+    taskweave::set_warnings(false);
     let o = options();
     let mut md = String::new();
     if let Some(threads) = &o.scaling {

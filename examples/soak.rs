@@ -474,6 +474,8 @@ fn args() -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
+    // Random workloads of tiny tasks, on purpose.
+    taskweave::set_warnings(false);
     let args = match args() {
         Ok(a) => a,
         Err(e) => {

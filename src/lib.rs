@@ -51,7 +51,7 @@ pub use graph_runtime::FutureRef;
 #[cfg(feature = "tracing")]
 pub use graph_runtime::TracingObserver;
 pub use graph_runtime::{
-    progress, Profiler, Progress, Summary, SummaryRow, TaskRecord, AUTOMATIC_DELAY,
+    progress, set_warnings, Profiler, Progress, Summary, SummaryRow, TaskRecord, AUTOMATIC_DELAY,
 };
 
 #[doc(hidden)]

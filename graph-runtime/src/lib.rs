@@ -19,6 +19,7 @@ mod sync;
 mod table;
 #[cfg(feature = "tracing")]
 mod trace;
+mod warn;
 
 pub use dispatch::{dispatch, Flow, Scheduler};
 pub use dynamic::{
@@ -40,6 +41,7 @@ pub use progress::{progress, Progress, AUTOMATIC_DELAY};
 pub use table::{NodeInfo, Table};
 #[cfg(feature = "tracing")]
 pub use trace::TracingObserver;
+pub use warn::set_warnings;
 
 /// Entry points of the loom models (`graph-runtime/tests/loom.rs`), only under
 /// `cfg(loom)`: the dispatcher with loom's counters, and a future's state.

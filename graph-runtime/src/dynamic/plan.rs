@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::{Arena, ArenaBuilder, Delayed, Env, Node, Parents};
-use crate::dispatch::dispatch;
+use crate::dispatch::{dispatch, Scheduler};
 use crate::error::TaskError;
 use crate::info::GraphInfo;
 use crate::observe::RunOptions;
@@ -316,7 +317,18 @@ impl Plan {
         };
         // Long dynamic runs get a progress bar on a terminal (decided in one place).
         let automatic = crate::progress::automatic(options);
-        dispatch(&table, pending, &run, automatic.as_ref().unwrap_or(options))
+        let started = Instant::now();
+        dispatch(&table, pending, &run, automatic.as_ref().unwrap_or(options))?;
+        // Graphs of many tiny tasks get a warning, once per call site.
+        if let Some(&output) = self.outputs.first() {
+            let threads = match options.effective_scheduler() {
+                Scheduler::Sync => 1,
+                Scheduler::Threads => rayon::current_num_threads().min(self.width as usize),
+            };
+            let output = &infos[output as usize];
+            crate::warn::tiny_tasks(output, infos.len(), started.elapsed(), threads);
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,117 @@
+//! Warnings about how graphs are used, printed once per call site: today, dynamic graphs
+//! whose tasks are too small for what scheduling each one costs (Dask warns about large
+//! graphs for the same reason; here the limit is the size of a task, not the count).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use crate::table::NodeInfo;
+
+/// Graphs smaller than this are never warned about: their overhead is small in total.
+const MIN_TASKS: usize = 10_000;
+/// Below this much CPU time per task (the run's wall time × threads ÷ tasks), most of
+/// a task's time is the scheduler's (about 0.3 µs per dynamic task, `BENCHMARKS.md`).
+const MIN_TASK_TIME: Duration = Duration::from_micros(1);
+
+static DISABLED: AtomicBool = AtomicBool::new(false);
+
+/// Turns taskweave's warnings on or off for this process (on by default, unless the
+/// environment variable `TASKWEAVE_WARNINGS` is `0`, `off`, `never` or `false`).
+///
+/// The one warning today: a dynamic graph of 10,000 tasks or more whose tasks take
+/// under 1 µs of CPU on average, where scheduling costs about as much as the work;
+/// it names the graph's result and where it was built, once per call site.
+pub fn set_warnings(enabled: bool) {
+    DISABLED.store(!enabled, Ordering::Relaxed);
+}
+
+fn enabled() -> bool {
+    static FROM_ENV: OnceLock<bool> = OnceLock::new();
+    let env = *FROM_ENV.get_or_init(|| {
+        !std::env::var("TASKWEAVE_WARNINGS").is_ok_and(|v| {
+            ["0", "off", "never", "false"]
+                .iter()
+                .any(|o| v.eq_ignore_ascii_case(o))
+        })
+    });
+    env && !DISABLED.load(Ordering::Relaxed)
+}
+
+/// The CPU time per task of a finished run of `tasks` nodes, `elapsed` on `threads`
+/// threads, when its tasks are too small for their overhead; `None` otherwise.
+fn tiny(tasks: usize, elapsed: Duration, threads: usize) -> Option<Duration> {
+    if tasks < MIN_TASKS {
+        return None;
+    }
+    let per_task = elapsed.mul_f64(threads.max(1) as f64) / tasks as u32;
+    (per_task < MIN_TASK_TIME).then_some(per_task)
+}
+
+/// The tiny-task warning for a graph whose result is `output`.
+fn tiny_tasks_message(output: &NodeInfo<'_>, tasks: usize, per_task: Duration) -> String {
+    format!(
+        "taskweave: warning: the graph of `{}` ({}) ran {tasks} tasks at about {:.2} µs of \
+         CPU each, scheduling included: tasks this small spend much of their time being \
+         scheduled; batch the work into fewer, larger tasks of several µs (see \
+         `taskweave::docs::guide`, \"Best practices\"); silence this with \
+         TASKWEAVE_WARNINGS=off or `taskweave::set_warnings(false)`",
+        output.name,
+        output.call_site,
+        per_task.as_secs_f64() * 1e6,
+    )
+}
+
+/// Prints the tiny-task warning for this run, once per call site of the graph's result.
+/// Allocates only to print it: a prepared graph's computes stay at one allocation.
+pub(crate) fn tiny_tasks(output: &NodeInfo<'_>, tasks: usize, elapsed: Duration, threads: usize) {
+    if !enabled() {
+        return;
+    }
+    let Some(per_task) = tiny(tasks, elapsed, threads) else {
+        return;
+    };
+    static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if warned
+        .as_ref()
+        .is_some_and(|w| w.contains(output.call_site))
+    {
+        return;
+    }
+    warned
+        .get_or_insert_with(HashSet::new)
+        .insert(output.call_site.to_owned());
+    drop(warned);
+    let message = tiny_tasks_message(output, tasks, per_task);
+    eprintln!("{message}");
+    #[cfg(feature = "tracing")]
+    tracing::warn!(target: "taskweave", "{message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> NodeInfo<'static> {
+        NodeInfo::new("total", "src/main.rs:12:9", 0, 0, 0)
+    }
+
+    #[test]
+    fn warns_only_for_many_tiny_tasks() {
+        let ms = Duration::from_millis;
+        // 100,000 tasks in 20 ms on 2 threads: 0.4 µs each.
+        let per_task = tiny(100_000, ms(20), 2).expect("a warning");
+        assert_eq!(per_task, Duration::from_nanos(400));
+        let message = tiny_tasks_message(&info(), 100_000, per_task);
+        assert!(
+            message.contains("`total` (src/main.rs:12:9) ran 100000 tasks at about 0.40 µs"),
+            "{message}"
+        );
+        // The same tasks taking 10 µs each: no warning.
+        assert_eq!(tiny(100_000, ms(500), 2), None);
+        // Few tasks: no warning, however small.
+        assert_eq!(tiny(9_999, ms(1), 2), None);
+    }
+}
