@@ -68,6 +68,20 @@ pub fn dispatch<F>(
 where
     F: Fn(u32) -> Flow + Sync,
 {
+    dispatch_dyn(table, pending, run, options)
+}
+
+/// The dispatcher compiled once, here, rather than once per graph: every `graph!` and
+/// dynamic graph shares this code, and only its `run` is its own (an indirect call per
+/// node, about a nanosecond; compiling the dispatcher into each graph cost users' builds
+/// far more).
+#[inline(never)]
+fn dispatch_dyn(
+    table: &Table<'_>,
+    pending: &[AtomicU32],
+    run: &(dyn Fn(u32) -> Flow + Sync),
+    options: &RunOptions,
+) -> Result<(), TaskError> {
     dispatch_with(table, pending, run, options)
 }
 
@@ -99,7 +113,7 @@ fn dispatch_with<C, F>(
 ) -> Result<(), TaskError>
 where
     C: Counter,
-    F: Fn(u32) -> Flow + Sync,
+    F: Fn(u32) -> Flow + Sync + ?Sized,
 {
     assert_eq!(
         pending.len(),
@@ -138,7 +152,7 @@ where
     failure.map_or(Ok(()), Err)
 }
 
-struct Ctx<'t, C, F> {
+struct Ctx<'t, C, F: ?Sized> {
     table: &'t Table<'t>,
     pending: &'t [C],
     run: &'t F,
@@ -152,7 +166,7 @@ struct Ctx<'t, C, F> {
 impl<C, F> Ctx<'_, C, F>
 where
     C: Counter,
-    F: Fn(u32) -> Flow + Sync,
+    F: Fn(u32) -> Flow + Sync + ?Sized,
 {
     /// Runs one node; false when the graph must stop.
     #[inline]
