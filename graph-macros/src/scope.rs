@@ -6,10 +6,11 @@
 //! or crate `plain`", which does not say what to do. A proc macro cannot ask rustc what
 //! a name resolves to, but it can read the file it is invoked in (`Span::local_file`,
 //! Rust 1.88): when the nearest definition of the name around the invocation, within
-//! its module, is a function without `#[delayed]`, the call gets the teaching error.
-//! Anything the file does not settle (imports, globs, macro-generated code, a file that
-//! cannot be read or parsed) is left to rustc, as before: this only ever adds a message
-//! where the name certainly means a plain function.
+//! its module, is a function without `#[delayed]` (there, or in the module file an
+//! import leads to, see [`Paths`]), the call gets the teaching error. Anything the files
+//! do not settle (other crates, globs that cannot be followed, macro-generated code, a
+//! file that cannot be read or parsed) is left to rustc, as before: this only ever adds
+//! a message where the name certainly means a plain function.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -56,8 +57,10 @@ fn summarise(file: &Path, name: &str) -> Summary {
     let Ok(parsed) = syn::parse_file(&source) else {
         return HashMap::new();
     };
+    let paths = Paths::new(file, &parsed);
     let mut finder = Finder {
         name,
+        paths: &paths,
         frames: Vec::new(),
         modules: Vec::new(),
         found: HashMap::new(),
@@ -99,8 +102,9 @@ struct Frame {
     names: HashMap<String, Def>,
     /// A module: the scopes outside it are not visible inside.
     module: bool,
-    /// `use super::*`: the parent module's names, below the explicit ones.
-    super_glob: Option<Rc<ModuleNames>>,
+    /// Glob imports this file or [`Paths`] can see through (`use super::*`,
+    /// `use crate::helpers::*`): their modules' names, below the explicit ones.
+    globs: Vec<Rc<ModuleNames>>,
     /// Another glob import, or an item macro: any name may be defined here (shadowing
     /// the scopes outside, but not the explicit items beside it).
     opaque: bool,
@@ -115,31 +119,77 @@ enum Seen {
     Absent,
 }
 
+/// How to follow a `use` path from one scope: its parent module (for `super`), and
+/// whether paths relative to the invoking file's top module may be followed.
+struct Context<'a> {
+    parent: Option<&'a Rc<ModuleNames>>,
+    paths: &'a Paths,
+    top: bool,
+}
+
+impl Context<'_> {
+    /// The names of the module at `path` (a glob's), when certain.
+    fn module(&self, path: &[String]) -> Option<Rc<ModuleNames>> {
+        match path.first().map(String::as_str) {
+            Some("super") if path.len() == 1 => self.parent.cloned(),
+            Some("super") => None,
+            _ => self.paths.module(path, self.top).map(Rc::new),
+        }
+    }
+
+    /// What the item at `path` (an explicit import's) is, when certain.
+    fn item(&self, path: &[&str]) -> Def {
+        match path {
+            ["super", name] => self
+                .parent
+                .and_then(|p| p.names.get(*name).copied())
+                .unwrap_or(Def::Other),
+            [.., name] => {
+                let module: Vec<String> = path[..path.len() - 1]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                if module.is_empty() || module[0] == "super" {
+                    return Def::Other;
+                }
+                self.paths
+                    .module(&module, self.top)
+                    .and_then(|m| m.names.get(*name).copied())
+                    .unwrap_or(Def::Other)
+            }
+            [] => Def::Other,
+        }
+    }
+}
+
 impl Frame {
-    /// A scope of `items` (and item macros, `macros`), whose `super` is `parent`.
+    /// A scope of `items` (and item macros, `macros`).
     fn new<'a>(
         items: impl Iterator<Item = &'a syn::Item> + Clone,
         macros: bool,
         module: bool,
-        parent: Option<&Rc<ModuleNames>>,
+        cx: &Context<'_>,
     ) -> Frame {
-        let mut super_glob = false;
+        let mut globs = Vec::new();
         let mut opaque = macros;
         for item in items.clone() {
             match item {
-                syn::Item::Use(u) => match glob_of(&u.tree, &[]) {
-                    Some(path) if path == ["super"] && parent.is_some() => super_glob = true,
-                    Some(_) => opaque = true,
-                    None => {}
-                },
+                syn::Item::Use(u) => {
+                    if let Some(path) = glob_of(&u.tree, &[]) {
+                        match cx.module(&path) {
+                            Some(names) => globs.push(names),
+                            None => opaque = true,
+                        }
+                    }
+                }
                 syn::Item::Macro(m) => opaque |= may_define_items(&m.mac),
                 _ => {}
             }
         }
         Frame {
-            names: names(items, parent.map(|p| &**p)),
+            names: names(items, cx),
             module,
-            super_glob: parent.filter(|_| super_glob).cloned(),
+            globs,
             opaque,
         }
     }
@@ -151,33 +201,32 @@ impl Frame {
         if self.opaque {
             return Seen::Unknown;
         }
-        if let Some(parent) = &self.super_glob {
-            if let Some(def) = parent.names.get(name) {
-                return Seen::Def(*def);
-            }
-            if parent.opaque {
-                return Seen::Unknown;
+        let mut found = None;
+        for glob in &self.globs {
+            match (glob.names.get(name), found) {
+                (Some(def), None) => found = Some(*def),
+                // Two globs that disagree: rustc calls it ambiguous; no flag.
+                (Some(def), Some(before)) if *def != before => return Seen::Unknown,
+                (None, _) if glob.opaque => return Seen::Unknown,
+                _ => {}
             }
         }
-        Seen::Absent
+        found.map_or(Seen::Absent, Seen::Def)
     }
 
     /// The names this scope may define as plain functions.
     fn plain_names(&self) -> impl Iterator<Item = &String> {
-        let parent = self.super_glob.iter().flat_map(|p| p.names.iter());
+        let globs = self.globs.iter().flat_map(|g| g.names.iter());
         self.names
             .iter()
-            .chain(parent)
+            .chain(globs)
             .filter(|(_, def)| **def == Def::Plain)
             .map(|(name, _)| name)
     }
 }
 
-/// The value-namespace names `items` define; `parent` resolves `use super::name`.
-fn names<'a>(
-    items: impl Iterator<Item = &'a syn::Item>,
-    parent: Option<&ModuleNames>,
-) -> HashMap<String, Def> {
+/// The value-namespace names `items` define; `cx` follows their imports.
+fn names<'a>(items: impl Iterator<Item = &'a syn::Item>, cx: &Context<'_>) -> HashMap<String, Def> {
     let mut names = HashMap::new();
     let mut plain = Vec::new();
     for item in items {
@@ -205,14 +254,9 @@ fn names<'a>(
                 }
             }
             syn::Item::Use(u) => use_names(&u.tree, &mut Vec::new(), &mut |path, name| {
-                // `use super::plain;` is the parent's `plain`; any other import is
-                // not followed.
-                let def = match (path, parent) {
-                    (["super", original], Some(parent)) => {
-                        parent.names.get(*original).copied().unwrap_or(Def::Other)
-                    }
-                    _ => Def::Other,
-                };
+                // `use super::plain;` is the parent's `plain`, `use crate::a::plain;`
+                // what `a` defines; an import that cannot be followed is not a flag.
+                let def = cx.item(path);
                 if def == Def::Plain {
                     plain.push(name.to_owned());
                 } else {
@@ -313,6 +357,157 @@ fn may_define_items(mac: &syn::Macro) -> bool {
         .is_some_and(|s| EXPRESSIONS.iter().any(|name| s.ident == name))
 }
 
+/// Follows `use` paths into the crate's other files where the path is certain: `crate::…`
+/// from the crate's root file, and paths relative to the invoking file's top module
+/// through the modules it declares (`mod helpers;` in `helpers.rs` or
+/// `helpers/mod.rs`). A `#[path]`, a module declared twice (under `cfg`s), a file that
+/// is missing or does not parse, or a root that cannot be told: not followed.
+struct Paths {
+    /// The invoking file's top-level items, and where its child modules' files may be.
+    here: (Vec<syn::Item>, Vec<PathBuf>),
+    /// The crate root's items and directory, when the root is certain.
+    root: Option<(Vec<syn::Item>, Vec<PathBuf>)>,
+}
+
+impl Paths {
+    fn new(file: &Path, parsed: &syn::File) -> Paths {
+        let here = (parsed.items.clone(), child_dirs(file));
+        let root = crate_root(file).and_then(|root| {
+            if root == file {
+                return Some((parsed.items.clone(), child_dirs(file)));
+            }
+            let items = parse(&root)?.items;
+            Some((items, child_dirs(&root)))
+        });
+        Paths { here, root }
+    }
+
+    /// The names of the module at `path` (`crate::a::b`, `self::a`, `a::b`), when certain;
+    /// relative paths only from the invoking file's top module (`top`).
+    fn module(&self, path: &[String], top: bool) -> Option<ModuleNames> {
+        let (items, dirs, rest): (&[syn::Item], &[PathBuf], &[String]) =
+            match path.first().map(String::as_str) {
+                Some("crate") => {
+                    let (items, dirs) = self.root.as_ref()?;
+                    (items, dirs, &path[1..])
+                }
+                Some("self") if top => (&self.here.0, &self.here.1, &path[1..]),
+                Some(_) if top => (&self.here.0, &self.here.1, path),
+                _ => return None,
+            };
+        let mut items = items.to_vec();
+        let mut dirs = dirs.to_vec();
+        for segment in rest {
+            let mut declared = items.iter().filter_map(|item| match item {
+                syn::Item::Mod(m) if m.ident == segment => Some(m),
+                _ => None,
+            });
+            let (Some(module), None) = (declared.next(), declared.next()) else {
+                return None;
+            };
+            if module.attrs.iter().any(|a| a.path().is_ident("path")) {
+                return None;
+            }
+            (items, dirs) = match &module.content {
+                Some((_, inner)) => (
+                    inner.clone(),
+                    dirs.iter().map(|d| d.join(segment)).collect(),
+                ),
+                None => {
+                    // Exactly one file where rustc may look, or it is not followed.
+                    let mut files = dirs.iter().flat_map(|d| {
+                        [
+                            d.join(format!("{segment}.rs")),
+                            d.join(segment).join("mod.rs"),
+                        ]
+                        .into_iter()
+                        .filter(|f| f.is_file())
+                        .map(move |f| (f, d.join(segment)))
+                    });
+                    let (Some((file, dir)), None) = (files.next(), files.next()) else {
+                        return None;
+                    };
+                    (parse(&file)?.items, vec![dir])
+                }
+            };
+        }
+        let cx = Context {
+            parent: None,
+            paths: &Paths {
+                here: (Vec::new(), Vec::new()),
+                root: None,
+            },
+            top: false,
+        };
+        let frame = Frame::new(items.iter(), false, true, &cx);
+        Some(ModuleNames {
+            names: frame.names,
+            opaque: frame.opaque || !frame.globs.is_empty(),
+        })
+    }
+}
+
+fn parse(file: &Path) -> Option<syn::File> {
+    syn::parse_file(&std::fs::read_to_string(file).ok()?).ok()
+}
+
+/// Where the modules a file declares with `mod name;` may be: next to it for a crate
+/// root or a `mod.rs`, in the folder named after it for another module; both when the
+/// file could be either (a module's file is then followed only if one of them has it).
+fn child_dirs(file: &Path) -> Vec<PathBuf> {
+    let (Some(parent), Some(stem)) = (file.parent(), file.file_stem()) else {
+        return Vec::new();
+    };
+    let is_mod_rs = file.file_name().is_some_and(|n| n == "mod.rs");
+    if is_crate_root(file) || is_mod_rs {
+        vec![parent.to_path_buf()]
+    } else if file
+        .ancestors()
+        .any(|d| d.file_name().is_some_and(|n| n == "src"))
+    {
+        // Under `src/`, a file other than the roots is a module.
+        vec![parent.join(stem)]
+    } else {
+        vec![parent.join(stem), parent.to_path_buf()]
+    }
+}
+
+/// Whether cargo compiles `file` as a crate root by its conventions: `src/lib.rs`,
+/// `src/main.rs`, `src/bin/*.rs`, or a file directly in `tests/`, `examples/` or
+/// `benches/`.
+fn is_crate_root(file: &Path) -> bool {
+    let (Some(name), Some(folder)) = (
+        file.file_name().and_then(|n| n.to_str()),
+        file.parent()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str()),
+    ) else {
+        return false;
+    };
+    match folder {
+        "src" => name == "lib.rs" || name == "main.rs",
+        "bin" | "tests" | "examples" | "benches" => name != "mod.rs",
+        _ => false,
+    }
+}
+
+/// The crate root of `file`, when certain: the file itself if it is one, else the
+/// `src/lib.rs` or `src/main.rs` above it when exactly one of them exists.
+fn crate_root(file: &Path) -> Option<PathBuf> {
+    if is_crate_root(file) {
+        return Some(file.to_path_buf());
+    }
+    let src = file
+        .ancestors()
+        .find(|d| d.file_name().is_some_and(|n| n == "src"))?;
+    let (lib, main) = (src.join("lib.rs"), src.join("main.rs"));
+    match (lib.is_file(), main.is_file()) {
+        (true, false) => Some(lib),
+        (false, true) => Some(main),
+        _ => None,
+    }
+}
+
 fn is_delayed(attr: &syn::Attribute) -> bool {
     attr.path()
         .segments
@@ -322,6 +517,7 @@ fn is_delayed(attr: &syn::Attribute) -> bool {
 
 struct Finder<'n> {
     name: &'n str,
+    paths: &'n Paths,
     frames: Vec<Frame>,
     /// The modules around the current point, outermost first: what `super` means.
     modules: Vec<Rc<ModuleNames>>,
@@ -357,21 +553,29 @@ impl Finder<'_> {
             .collect()
     }
 
-    /// The parent of the innermost module, for `use super::…` in a block.
-    fn super_of_block(&self) -> Option<&Rc<ModuleNames>> {
-        self.modules.len().checked_sub(2).map(|i| &self.modules[i])
+    /// How to follow imports in a scope whose `super` is `parent`.
+    fn context<'a>(&'a self, parent: Option<&'a Rc<ModuleNames>>) -> Context<'a> {
+        Context {
+            parent,
+            paths: self.paths,
+            top: self.modules.len() <= 1,
+        }
     }
 
     fn enter_module(&mut self, items: &[syn::Item]) {
-        let frame = Frame::new(items.iter(), false, true, self.modules.last());
-        let names = ModuleNames {
+        let frame = Frame::new(
+            items.iter(),
+            false,
+            true,
+            &self.context(self.modules.last()),
+        );
+        let mut names = ModuleNames {
             names: frame.names.clone(),
-            opaque: frame.opaque || frame.super_glob.as_ref().is_some_and(|p| p.opaque),
+            opaque: frame.opaque || frame.globs.iter().any(|g| g.opaque),
         };
-        // A name `use super::*` brings in is the module's too, for its children.
-        let mut names = names;
-        if let Some(parent) = &frame.super_glob {
-            for (name, def) in &parent.names {
+        // A name a glob brings in is the module's too, for its children's `super::*`.
+        for glob in &frame.globs {
+            for (name, def) in &glob.names {
                 names.names.entry(name.clone()).or_insert(*def);
             }
         }
@@ -405,7 +609,9 @@ impl<'ast> Visit<'ast> for Finder<'_> {
             syn::Stmt::Macro(m) => may_define_items(&m.mac),
             _ => false,
         });
-        let frame = Frame::new(items, macros, false, self.super_of_block());
+        // `super` in a block is the parent of the module the block is in.
+        let parent = self.modules.len().checked_sub(2).map(|i| &self.modules[i]);
+        let frame = Frame::new(items, macros, false, &self.context(parent));
         self.frames.push(frame);
         syn::visit::visit_block(self, block);
         self.frames.pop();

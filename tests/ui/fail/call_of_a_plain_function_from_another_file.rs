@@ -1,0 +1,17 @@
+use taskweave::prelude::*;
+
+mod support;
+use support::halve;
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+fn main() {
+    let g = graph!(|x: i64| -> i64 {
+        let a = inc(x);
+        halve(a)
+    });
+    let _ = g.compute(1);
+}
