@@ -171,7 +171,8 @@ impl<T> Slot<T> {
         self.state.load(Ordering::Acquire) == FULL
     }
 
-    /// Takes the value out if it is there (used for the result of a `?` early exit).
+    /// Takes the value out if it is there (a graph's result read by hand, as the loom
+    /// models do).
     pub fn take(&self) -> Option<T> {
         if self
             .state
