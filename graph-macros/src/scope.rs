@@ -553,22 +553,22 @@ impl Finder<'_> {
             .collect()
     }
 
-    /// How to follow imports in a scope whose `super` is `parent`.
-    fn context<'a>(&'a self, parent: Option<&'a Rc<ModuleNames>>) -> Context<'a> {
+    /// How to follow imports in a scope whose `super` is `parent`, in the invoking
+    /// file's top module or not (`top`).
+    fn context<'a>(&'a self, parent: Option<&'a Rc<ModuleNames>>, top: bool) -> Context<'a> {
         Context {
             parent,
             paths: self.paths,
-            top: self.modules.len() <= 1,
+            top,
         }
     }
 
     fn enter_module(&mut self, items: &[syn::Item]) {
-        let frame = Frame::new(
-            items.iter(),
-            false,
-            true,
-            &self.context(self.modules.last()),
-        );
+        // The file's own items are its top module; an inline module is another one,
+        // whose relative paths are not followed.
+        let top = self.modules.is_empty();
+        let cx = self.context(self.modules.last(), top);
+        let frame = Frame::new(items.iter(), false, true, &cx);
         let mut names = ModuleNames {
             names: frame.names.clone(),
             opaque: frame.opaque || frame.globs.iter().any(|g| g.opaque),
@@ -611,7 +611,8 @@ impl<'ast> Visit<'ast> for Finder<'_> {
         });
         // `super` in a block is the parent of the module the block is in.
         let parent = self.modules.len().checked_sub(2).map(|i| &self.modules[i]);
-        let frame = Frame::new(items, macros, false, &self.context(parent));
+        let top = self.modules.len() == 1;
+        let frame = Frame::new(items, macros, false, &self.context(parent, top));
         self.frames.push(frame);
         syn::visit::visit_block(self, block);
         self.frames.pop();
@@ -634,5 +635,80 @@ impl<'ast> Visit<'ast> for Finder<'_> {
             self.found.insert(key, plain);
         }
         syn::visit::visit_macro(self, mac);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `files` (path, text) under a fresh folder; returns the folder.
+    fn tree(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let root =
+            std::env::temp_dir().join(format!("taskweave-scope-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (path, text) in files {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        root
+    }
+
+    /// The plain functions flagged at the one `graph!` of `file`.
+    fn flagged(file: &Path) -> Vec<String> {
+        let summary = summarise(file, "graph");
+        assert_eq!(summary.len(), 1, "one graph! in {}", file.display());
+        let mut names: Vec<String> = summary.into_values().next().unwrap().into_iter().collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn follows_crate_paths_and_module_files() {
+        let root = tree(
+            "crate",
+            &[
+                ("src/lib.rs", "mod util;\nmod pipeline;\n"),
+                ("src/util.rs", "pub fn plain(x: i64) -> i64 { x }\n#[delayed]\npub fn task(x: i64) -> i64 { x }\n"),
+                (
+                    "src/pipeline.rs",
+                    "use crate::util::{plain, task};\nfn run() { let _ = graph!(|x: i64| task(plain(x))); }\n",
+                ),
+            ],
+        );
+        // `run`, a plain fn of the module, is in scope too.
+        assert_eq!(flagged(&root.join("src/pipeline.rs")), ["plain", "run"]);
+    }
+
+    #[test]
+    fn an_inline_module_does_not_see_the_file_top_modules() {
+        // `helpers` inside `inner` is its own module: the top-level `mod helpers;` file
+        // must not be read for it.
+        let root = tree(
+            "inline",
+            &[
+                (
+                    "src/lib.rs",
+                    "mod helpers;\nmod inner {\n    mod helpers { #[delayed] pub fn step(x: i64) -> i64 { x } }\n    use helpers::step;\n    fn run() { let _ = graph!(|x: i64| step(x)); }\n}\n",
+                ),
+                ("src/helpers.rs", "pub fn step(x: i64) -> i64 { x }\n"),
+            ],
+        );
+        assert!(!flagged(&root.join("src/lib.rs")).contains(&"step".to_owned()));
+    }
+
+    #[test]
+    fn unfollowable_globs_and_inner_tasks_are_never_flagged() {
+        let root = tree(
+            "globs",
+            &[(
+                "src/lib.rs",
+                "use other_crate::*;\nmod a { pub fn only_from_glob(x: i64) -> i64 { x } }\nuse a::*;\nfn shadowed(x: i64) -> i64 { x }\nfn run() {\n    #[delayed]\n    fn shadowed(x: i64) -> i64 { x }\n    let _ = graph!(|x: i64| shadowed(only_from_glob(x)));\n}\n",
+            )],
+        );
+        // `only_from_glob` comes through a glob next to one that cannot be followed;
+        // `shadowed` is a task in the block around the graph.
+        assert_eq!(flagged(&root.join("src/lib.rs")), ["run"]);
     }
 }
