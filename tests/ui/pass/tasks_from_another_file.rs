@@ -1,9 +1,9 @@
-//! Tasks imported from another file, by name and renamed, are tasks; a plain function
+//! Tasks imported from another file, by glob and renamed, are tasks; a plain function
 //! from there may still be called on constants.
 use taskweave::prelude::*;
 
 mod support;
-use support::{offset, triple};
+use support::*;
 
 mod named {
     pub(crate) use super::support::triple as thrice;
