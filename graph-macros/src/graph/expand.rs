@@ -19,7 +19,7 @@
 
 use std::collections::BTreeSet;
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 
 use super::ir::{Graph, Node, Op, Operand, OutPat};
@@ -282,6 +282,7 @@ impl Expander<'_> {
                 func,
                 companion,
                 args,
+                parens,
             } => {
                 let args = args.iter().enumerate().map(|(i, a)| {
                     let at = operand_span(a, span);
@@ -289,7 +290,9 @@ impl Expander<'_> {
                     let source = self.source(a);
                     quote_spanned!(at=> #companion::#reader(#source))
                 });
-                quote_spanned!(span=> #func(#(#args),*))
+                let mut args = Group::new(Delimiter::Parenthesis, quote!(#(#args),*));
+                args.set_span(*parens);
+                quote_spanned!(span=> #func #args)
             }
             Op::Construct { func, args } => {
                 let args = args.iter().map(|a| self.given(a));

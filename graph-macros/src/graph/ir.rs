@@ -61,6 +61,9 @@ pub(crate) enum Op {
         func: TokenStream,
         companion: TokenStream,
         args: Vec<Operand>,
+        /// The span of the call's parentheses, so that the call expression spans the
+        /// user's `f(x)` (rustc's suggestions then apply to all of it).
+        parens: Span,
     },
     /// A tuple struct or enum variant constructor (`Ok(x)`, `Point(a, b)`).
     Construct {

@@ -684,6 +684,7 @@ impl Lower<'_> {
                 func: func.to_token_stream(),
                 companion: companion.to_token_stream(),
                 args,
+                parens: call.paren_token.span.join(),
             },
         )
     }
