@@ -31,6 +31,11 @@ use std::time::{Duration, Instant};
 
 use taskweave::prelude::*;
 
+#[path = "../tests/support/random.rs"]
+mod random;
+
+use random::{mix, Rng};
+
 // ---- counting -------------------------------------------------------------------------
 
 /// Task bodies run, by every engine.
@@ -128,30 +133,6 @@ struct Tally {
     wrong: u64,
 }
 
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn mix(index: u64, inputs: impl Iterator<Item = u64>) -> u64 {
-    inputs.fold(index ^ 0x9e37_79b9_7f4a_7c15, |acc, v| {
-        acc.rotate_left(7).wrapping_mul(31) ^ v
-    })
-}
-
-/// VmRSS in KiB, from `/proc/self/status` (0 where there is none).
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()

@@ -4,14 +4,10 @@
 use proptest::prelude::*;
 use taskweave::prelude::*;
 
-/// A node's value from its index and its inputs' values.
-fn mix(index: usize, inputs: &[u64]) -> u64 {
-    inputs
-        .iter()
-        .fold(index as u64 ^ 0x9e37_79b9_7f4a_7c15, |acc, v| {
-            acc.rotate_left(7).wrapping_mul(31) ^ v
-        })
-}
+#[path = "support/random.rs"]
+mod random;
+
+use random::mix;
 
 /// Each node lists the earlier nodes it reads (repeats allowed: one value read twice).
 fn dags() -> impl Strategy<Value = (Vec<Vec<usize>>, Vec<usize>)> {
@@ -39,9 +35,9 @@ proptest! {
         let mut nodes: Vec<Delayed<u64>> = Vec::new();
         for (i, ps) in parents.iter().enumerate() {
             let values: Vec<u64> = ps.iter().map(|&p| expected[p]).collect();
-            expected.push(mix(i, &values));
+            expected.push(mix(i as u64, values.iter().copied()));
             let inputs: Vec<Delayed<u64>> = ps.iter().map(|&p| nodes[p].clone()).collect();
-            nodes.push(delayed(move |vs: Vec<u64>| mix(i, &vs)).call(inputs));
+            nodes.push(delayed(move |vs: Vec<u64>| mix(i as u64, vs)).call(inputs));
         }
         // Distinct outputs: the same value requested twice in one compute is refused.
         let mut wanted = outputs.clone();

@@ -22,6 +22,11 @@ use std::time::{Duration, Instant};
 
 use taskweave::prelude::*;
 
+#[path = "support/random.rs"]
+mod random;
+
+use random::{mix, Rng};
+
 // ---- counted values ---------------------------------------------------------------
 
 /// What was made and dropped in one run.
@@ -128,30 +133,6 @@ fn quiet_injected_panics() {
     });
 }
 
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-/// A node's value from its index and its inputs' values, order-sensitive.
-fn mix(index: usize, inputs: impl Iterator<Item = u64>) -> u64 {
-    inputs.fold(index as u64 ^ 0x9e37_79b9_7f4a_7c15, |acc, v| {
-        acc.rotate_left(7).wrapping_mul(31) ^ v
-    })
-}
-
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -210,7 +191,7 @@ impl Dag {
             for &d in &ds {
                 consumed[d as usize] = true;
             }
-            values.push(mix(i, ds.iter().map(|&d| values[d as usize])));
+            values.push(mix(i as u64, ds.iter().map(|&d| values[d as usize])));
             deps.push(ds);
         }
         let sinks = (0..n).filter(|&i| !consumed[i]).collect();
@@ -254,7 +235,7 @@ impl Dag {
                 if boom == Some(i) {
                     panic!("injected at node {i}");
                 }
-                Tracked::new(mix(i, inputs.iter().map(|t| t.value)), &book)
+                Tracked::new(mix(i as u64, inputs.iter().map(|t| t.value)), &book)
             })
             .call(inputs);
             nodes.push(if boom == Some(i) {
@@ -618,7 +599,7 @@ fn futures_round(n: usize, threads: usize, seed: u64) {
                     Kind::Slow => std::thread::sleep(Duration::from_micros(300)),
                     _ => {}
                 }
-                Tracked::new(mix(i, inputs.iter().map(|t| t.value)), &book)
+                Tracked::new(mix(i as u64, inputs.iter().map(|t| t.value)), &book)
             })
             .named(format!("f-{i}"))
             .submit((inputs,));
@@ -667,7 +648,10 @@ fn futures_round(n: usize, threads: usize, seed: u64) {
                     "seed {seed:#x}: future {i} ({:?}) finished",
                     kinds[i]
                 );
-                let want = mix(i, deps_of[i].iter().map(|&d| values[d].expect("finished")));
+                let want = mix(
+                    i as u64,
+                    deps_of[i].iter().map(|&d| values[d].expect("finished")),
+                );
                 let got = future.result_shared().expect("finished").value;
                 assert_eq!(got, want, "seed {seed:#x}: future {i}");
                 values[i] = Some(got);

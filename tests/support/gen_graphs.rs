@@ -231,44 +231,17 @@ fn nodes(got: usize, want: usize, batch: usize, source: &str) {{
 
 // ---- random numbers ---------------------------------------------------------------
 
-/// SplitMix64: small, seedable, the same on every platform.
-struct Rng(u64);
+#[path = "random.rs"]
+mod random;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
+use random::Rng;
 
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
+/// The generator's own draws.
+trait Draws {
+    fn literal(&mut self) -> i64;
+}
 
-    /// In `lo..=hi`.
-    fn between(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-
-    fn percent(&mut self, p: u64) -> bool {
-        self.next() % 100 < p
-    }
-
-    /// An index drawn with the given weights.
-    fn weighted(&mut self, weights: &[u32]) -> usize {
-        let total: u32 = weights.iter().sum();
-        let mut x = (self.next() % u64::from(total)) as u32;
-        for (i, w) in weights.iter().enumerate() {
-            if x < *w {
-                return i;
-            }
-            x -= w;
-        }
-        unreachable!()
-    }
-
+impl Draws for Rng {
     /// A literal operand: never 0 or ±1, so that no `identity_op` lint fires.
     fn literal(&mut self) -> i64 {
         match self.below(6) {
