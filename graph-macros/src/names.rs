@@ -27,6 +27,15 @@ pub(crate) fn arg_reader(index: usize, span: Span) -> syn::Ident {
 
 // ---- which calls are tasks: shared by `graph!` and `delay!` --------------------------
 
+/// An attribute that makes a function a task: `#[delayed]`, `#[delayed(pure)]`, or a
+/// path ending in `delayed` (`#[taskweave::delayed]`).
+pub(crate) fn is_delayed(attr: &syn::Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "delayed")
+}
+
 /// A lowercase name: a function or a variable (not a type, a constructor or a constant).
 pub(crate) fn starts_lowercase(ident: &syn::Ident) -> bool {
     let name = ident.to_string();

@@ -19,6 +19,8 @@ use std::rc::Rc;
 
 use syn::visit::Visit;
 
+use crate::names::is_delayed;
+
 /// The names of plain functions in scope at this invocation of the macro `name`, whose
 /// input is `input`. Empty outside a proc macro, or when the file does not settle it.
 pub(crate) fn plain_fns_at(name: &str, input: &proc_macro::TokenStream) -> HashSet<String> {
@@ -511,13 +513,6 @@ fn crate_root(file: &Path) -> Option<PathBuf> {
         (false, true) => Some(main),
         _ => None,
     }
-}
-
-fn is_delayed(attr: &syn::Attribute) -> bool {
-    attr.path()
-        .segments
-        .last()
-        .is_some_and(|s| s.ident == "delayed")
 }
 
 struct Finder<'n> {

@@ -83,6 +83,16 @@ impl std::fmt::Debug for RunOptions {
     }
 }
 
+/// Whether the environment variable `var` turns a default off: `0`, `off`, `never` or
+/// `false` (any case). Read by each caller once.
+pub(crate) fn env_is_off(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| {
+        ["0", "off", "never", "false"]
+            .iter()
+            .any(|o| v.eq_ignore_ascii_case(o))
+    })
+}
+
 /// `TASKWEAVE_SCHEDULER=sync` (read once).
 fn sync_from_env() -> bool {
     static SYNC: OnceLock<bool> = OnceLock::new();

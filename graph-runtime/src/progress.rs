@@ -230,14 +230,8 @@ pub(crate) fn automatic(options: &RunOptions) -> Option<RunOptions> {
 /// `TASKWEAVE_PROGRESS` is not `0`, `off`, `never` or `false`. Read once.
 fn automatic_enabled() -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
-    *ENABLED.get_or_init(|| {
-        let off = std::env::var("TASKWEAVE_PROGRESS").is_ok_and(|v| {
-            ["0", "off", "never", "false"]
-                .iter()
-                .any(|o| v.eq_ignore_ascii_case(o))
-        });
-        !off && stderr_is_terminal()
-    })
+    *ENABLED
+        .get_or_init(|| !crate::observe::env_is_off("TASKWEAVE_PROGRESS") && stderr_is_terminal())
 }
 
 /// stderr is a terminal that can draw a bar. Read once.

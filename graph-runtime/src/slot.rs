@@ -221,9 +221,10 @@ impl<T> EarlyExit<T> {
         }
     }
 
-    /// Takes the kept value out, if any.
-    pub fn take(&self) -> Option<T> {
-        let mut exit = self.exit.lock().unwrap_or_else(|e| e.into_inner());
+    /// Takes the kept value out, if any, once the run is over (`&mut`: no lock on a
+    /// run that ended without an early exit, the common case).
+    pub fn take(&mut self) -> Option<T> {
+        let exit = self.exit.get_mut().unwrap_or_else(|e| e.into_inner());
         exit.take().map(|(_, value)| value)
     }
 }
@@ -676,7 +677,7 @@ mod tests {
 
     #[test]
     fn earliest_early_exit_wins() {
-        let exit = EarlyExit::new();
+        let mut exit = EarlyExit::new();
         exit.put(5, "five");
         exit.put(3, "three");
         exit.put(4, "four");

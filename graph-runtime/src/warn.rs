@@ -29,13 +29,7 @@ pub fn set_warnings(enabled: bool) {
 
 fn enabled() -> bool {
     static FROM_ENV: OnceLock<bool> = OnceLock::new();
-    let env = *FROM_ENV.get_or_init(|| {
-        !std::env::var("TASKWEAVE_WARNINGS").is_ok_and(|v| {
-            ["0", "off", "never", "false"]
-                .iter()
-                .any(|o| v.eq_ignore_ascii_case(o))
-        })
-    });
+    let env = *FROM_ENV.get_or_init(|| !crate::observe::env_is_off("TASKWEAVE_WARNINGS"));
     env && !DISABLED.load(Ordering::Relaxed)
 }
 

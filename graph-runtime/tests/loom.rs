@@ -327,7 +327,7 @@ fn stop_flag_on_err() {
         let stats = Arc::new(Stats::default());
         let runs = run_counts(4);
         let root = SharedSlot::<Counted>::new(2);
-        let early = EarlyExit::<u64>::new();
+        let mut early = EarlyExit::<u64>::new();
         let other = Slot::<Counted>::new();
         let run = |node: u32| {
             ran(&runs, node);
@@ -371,7 +371,7 @@ fn earliest_stop_wins() {
     let n = explore("earliest stop wins", || {
         let runs = run_counts(4);
         let root = SharedSlot::<u64>::new(2);
-        let early = EarlyExit::<u64>::new();
+        let mut early = EarlyExit::<u64>::new();
         let run = |node: u32| {
             ran(&runs, node);
             match node {

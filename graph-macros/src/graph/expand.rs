@@ -100,7 +100,7 @@ impl Expander<'_> {
             });
         let has_exit = graph.nodes.iter().any(|n| n.question.is_some());
         let early = hidden("__early");
-        let early_slot = has_exit.then(|| quote!(let #early = #private::EarlyExit::new();));
+        let early_slot = has_exit.then(|| quote!(let mut #early = #private::EarlyExit::new();));
         let early_return = has_exit.then(|| {
             quote! {
                 if let ::core::option::Option::Some(__exit) = #early.take() {

@@ -15,7 +15,7 @@ use super::check;
 use super::ir::{Graph, MethodCall, Node, Op, Operand, OutPat, Value, ValueId};
 use super::parse::Input;
 use crate::ctxt::Ctxt;
-use crate::names::{is_associated, is_standard, starts_lowercase};
+use crate::names::{is_associated, is_delayed, is_standard, starts_lowercase};
 
 /// The most iterations one unrolled `for` may have.
 const MAX_UNROLL: i128 = 100_000;
@@ -65,7 +65,7 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, plain: &HashSet<String>) -> Gra
     }
     for stmt in &input.stmts {
         if let Stmt::Item(syn::Item::Fn(f)) = stmt {
-            if !f.attrs.iter().any(|a| a.path().is_ident("delayed")) {
+            if !f.attrs.iter().any(is_delayed) {
                 lower.plain_fns.insert(f.sig.ident.to_string());
             }
         }
