@@ -17,15 +17,18 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Once};
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use taskweave::prelude::*;
 
 #[path = "support/random.rs"]
 mod random;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use random::{mix, Rng};
+use watchdog::within;
 
 // ---- counted values ---------------------------------------------------------------
 
@@ -139,32 +142,6 @@ fn pool(threads: usize) -> rayon::ThreadPool {
         .thread_name(move |i| format!("stress-{threads}-{i}"))
         .build()
         .expect("a pool")
-}
-
-/// Runs `f` on another thread; fails if it does not finish within `limit` (a
-/// deadlock) or panics.
-fn within<T: Send + 'static>(
-    limit: Duration,
-    what: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(value) => {
-            handle.join().expect("the thread ends");
-            value
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("{what}: not finished after {limit:?}: deadlock")
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(payload) => std::panic::resume_unwind(payload),
-            Ok(()) => unreachable!("the thread sends before it ends"),
-        },
-    }
 }
 
 // ---- dynamic graphs with injected panics ---------------------------------------------

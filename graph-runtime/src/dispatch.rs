@@ -7,8 +7,12 @@
 //! unused pending counters, so no buffer is needed. When a list holds two or more
 //! nodes, the rest is offered to other workers with `rayon::join` (stack jobs, never a
 //! `Box`); a single ready successor is simply run next in the loop, so a chain of any
-//! length runs in constant stack. Past `MAX_DEPTH` nested joins a list is run in the
-//! loop too, which bounds the stack on deep, branching graphs such as wavefronts.
+//! length runs in constant stack. Every nested call (a join, or a wide successor list
+//! split in halves) counts one level of depth; past `MAX_DEPTH` levels nothing nests:
+//! lists of any length, wide successor lists included, are released and run in the
+//! loop. So the stack a run uses is bounded by `MAX_DEPTH` levels whatever the graph's
+//! shape: deep, branching graphs such as wavefronts, and combs whose every spine node
+//! has many readers.
 
 use core::sync::atomic::AtomicU32;
 use std::panic::{self, AssertUnwindSafe};
@@ -227,9 +231,10 @@ where
     }
 
     /// Releases (or, for roots, starts) `nodes`, then drives the ones that became
-    /// ready. Long lists are split in halves across workers first.
+    /// ready. Long lists are split in halves across workers first, while the depth
+    /// allows; past it they are released in the loop.
     fn spread(&self, nodes: &[u32], release: bool, depth: u32) {
-        if nodes.len() > WIDE {
+        if nodes.len() > WIDE && depth < MAX_DEPTH {
             let (left, right) = nodes.split_at(nodes.len() / 2);
             sync::join(
                 || self.spread(left, release, depth + 1),
@@ -295,9 +300,11 @@ where
                 continue;
             }
             let successors = self.table.successors_of(node);
-            if successors.len() > WIDE {
+            if successors.len() > WIDE && depth < MAX_DEPTH {
+                // One level deeper either way: a `spread` drives what it releases, so
+                // calling it at the same depth would nest once per wide node of a chain.
                 if head == NONE {
-                    self.spread(successors, true, depth);
+                    self.spread(successors, true, depth + 1);
                 } else {
                     sync::join(
                         || self.drive(head, depth + 1),

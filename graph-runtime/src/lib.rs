@@ -11,6 +11,7 @@ mod futures;
 mod graph;
 mod info;
 mod inspect;
+mod lock;
 mod observe;
 mod profile;
 mod progress;

@@ -1,9 +1,20 @@
 //! Futures: eager tasks on a pool the [`Client`] owns, as `dask.distributed` runs them
 //! on a local cluster. A future passed as an argument makes a dependency (the task
 //! starts when it finishes), never a blocking wait in the caller.
+//!
+//! The engine room, and the rules it keeps:
+//! - `pool`: the client's threads and how a thread waits. A task that waits never
+//!   runs an unrelated task on its stack: it runs a ready task that what it awaits
+//!   needs (which cannot be waiting for it), or hands its place to another thread
+//!   while it sleeps (Dask's `secede`/`rejoin`), so nested waits neither deadlock nor
+//!   grow a stack. The full rule is in that module's docs.
+//! - `state`: a future's status, result and waiters. Ending a task tells its waiters
+//!   through a work list, so failure and cancellation go down a chain of any length
+//!   in constant stack.
 
 mod args;
 mod list;
+mod pool;
 pub(crate) mod state;
 mod waiting;
 
@@ -11,14 +22,15 @@ use core::fmt;
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 pub use args::{Dependencies, FutArg, IntoFutArg, KeptArgs, SubmitArgs, TaskFn};
 pub use waiting::{as_completed, wait, AsCompleted, WaitMode};
 
 use crate::dynamic::{call_site_of, Delayed};
 use crate::error::TaskError;
+use pool::Pool;
 use state::{Core, Dependent, HasCore, Outcome, State, TaskName};
 
 /// Where a future stands.
@@ -106,6 +118,19 @@ impl std::error::Error for ClientError {}
 /// threads end. The drop waits for them up to [`ClientBuilder::shutdown_timeout`]
 /// (60 s by default); a thread whose task is still running then is left detached.
 ///
+/// # Tasks that wait
+///
+/// A task may wait for other futures (`result`, `gather`, [`wait`], [`as_completed`],
+/// or a [`Client::compute`] inside it), also for tasks it submits itself, on any number
+/// of threads, one included. While it waits, it runs ready tasks that the future it
+/// awaits needs (at most 16 deep on its stack), or else hands its place to another
+/// thread, which the pool starts if needed, so that `threads` tasks keep running, as
+/// Dask's `secede`/`rejoin` do. The pool grows this way up to
+/// [`ClientBuilder::max_threads`] (`threads` + 1024 by default); spare threads end after
+/// a second without work. A waiting task never runs an unrelated task on its own stack:
+/// one that waited for it in turn would deadlock. Past `max_threads` blocked tasks,
+/// further waits sleep until a thread frees up; a wait with a timeout always returns.
+///
 /// A panic in the `Drop` of a value the client drops (a cancelled task's arguments, a
 /// discarded result) never aborts: on a pool thread it is caught (the panic hook
 /// prints it) and the thread goes on; on the caller's thread (`cancel`, dropping a
@@ -129,11 +154,10 @@ struct Owner {
 pub(crate) struct Inner {
     name: String,
     threads: usize,
-    pool: Mutex<Option<Arc<rayon::ThreadPool>>>,
+    pool: Arc<Pool>,
     closed: AtomicBool,
     /// Tasks not yet ended, for cancelling at shutdown.
     live: Mutex<Vec<Weak<dyn Cancel>>>,
-    exited: Arc<(Mutex<usize>, Condvar)>,
     /// How long the shutdown waits for running tasks.
     shutdown_timeout: Duration,
 }
@@ -142,14 +166,28 @@ pub(crate) struct Inner {
 #[derive(Debug, Default, Clone)]
 pub struct ClientBuilder {
     threads: Option<usize>,
+    max_threads: Option<usize>,
     name: Option<String>,
     shutdown_timeout: Option<Duration>,
 }
+
+/// How many threads a client may start beyond its own while its tasks wait, unless
+/// [`ClientBuilder::max_threads`] says otherwise.
+const EXTRA_THREADS: usize = 1024;
 
 impl ClientBuilder {
     /// Worker threads (default: one per core).
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = Some(threads);
+        self
+    }
+
+    /// The most threads the pool may have while its tasks wait (default: `threads` +
+    /// 1024). A task that waits for a future hands its place to another thread, so
+    /// that `threads` keep running (Dask's `secede`); see the [`Client`] docs. Values
+    /// below `threads` mean `threads`.
+    pub fn max_threads(mut self, max_threads: usize) -> Self {
+        self.max_threads = Some(max_threads);
         self
     }
 
@@ -177,28 +215,18 @@ impl ClientBuilder {
             return Err(ClientError::ZeroThreads);
         }
         let name = self.name.unwrap_or_else(|| "taskweave".to_owned());
-        let exited = Arc::new((Mutex::new(0usize), Condvar::new()));
-        let on_exit = exited.clone();
-        let thread_name = name.clone();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(move |i| format!("{thread_name}-{i}"))
-            .exit_handler(move |_| {
-                let (count, cv) = &*on_exit;
-                *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-                cv.notify_all();
-            })
-            .build()
-            .map_err(|e| ClientError::Spawn(e.to_string()))?;
+        let max_threads = self
+            .max_threads
+            .unwrap_or_else(|| threads.saturating_add(EXTRA_THREADS));
+        let pool = Pool::start(name.clone(), threads, max_threads)?;
         Ok(Client {
             owner: Arc::new(Owner {
                 inner: Arc::new(Inner {
                     name,
                     threads,
-                    pool: Mutex::new(Some(Arc::new(pool))),
+                    pool,
                     closed: AtomicBool::new(false),
                     live: Mutex::new(Vec::new()),
-                    exited,
                     shutdown_timeout: self.shutdown_timeout.unwrap_or(SHUTDOWN_GRACE),
                 }),
             }),
@@ -309,15 +337,17 @@ impl Client {
         Future::from_state(state)
     }
 
-    /// Computes a dynamic graph on this client's pool; returns its future at once. A
-    /// task failing inside the graph fails the future, with the task named.
+    /// Computes a dynamic graph as a task of this client; returns its future at once.
+    /// The graph's tasks run on rayon's pool, as [`Delayed::compute`]'s do, while the
+    /// client's thread waits for them without holding its place. A task failing inside
+    /// the graph fails the future, with the task named.
     #[track_caller]
     pub fn compute<T: Send + Sync + 'static>(&self, delayed: &Delayed<T>) -> Future<T> {
         let name = delayed.name();
         let delayed = delayed.clone();
         TaskBuilder {
             client: self.clone(),
-            f: Arc::new(move || delayed.compute()),
+            f: Arc::new(move || pool::blocking(|| delayed.compute())),
             name: Some(Arc::from(name)),
             retries: 0,
             call_site: call_site_of(Location::caller()),
@@ -325,31 +355,22 @@ impl Client {
         .submit(())
     }
 
-    /// Computes a dynamic graph on this client's pool and keeps its result: later
-    /// graphs that use the returned value read it instead of running it again.
+    /// Computes a dynamic graph now and keeps its result: later graphs that use the
+    /// returned value read it instead of running it again. Its tasks run on rayon's
+    /// pool, as [`Delayed::persist`]'s do; called from one of this client's tasks, the
+    /// waiting thread hands its place over meanwhile.
     #[track_caller]
     pub fn persist<T: Clone + Send + Sync + 'static>(&self, delayed: &Delayed<T>) -> Delayed<T> {
-        match self.pool() {
-            Some(pool) => pool.install(|| delayed.persist()),
-            None => delayed.persist(),
-        }
+        pool::blocking(|| delayed.persist())
     }
 
     /// Keeps `future`'s task running after its handles are dropped.
     pub fn fire_and_forget<T>(&self, future: Future<T>) {
         future.state().core.forgotten.store(true, Ordering::Release);
     }
-
-    fn pool(&self) -> Option<Arc<rayon::ThreadPool>> {
-        self.inner().pool()
-    }
 }
 
 impl Inner {
-    fn pool(&self) -> Option<Arc<rayon::ThreadPool>> {
-        self.pool.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
     /// Queues a ready job, or cancels it if the client is shutting down. The first job
     /// a finishing task makes ready runs next on the same thread instead (see
     /// [`run_jobs`]).
@@ -360,10 +381,7 @@ impl Inner {
         let Err(job) = continuation::offer(self, job) else {
             return;
         };
-        match self.pool() {
-            Some(pool) => pool.spawn(move || run_jobs(job)),
-            None => job.cancel(),
-        }
+        self.pool.push(job);
     }
 
     fn register(&self, task: Weak<dyn Cancel>) {
@@ -477,31 +495,19 @@ impl Drop for Owner {
 }
 
 impl Owner {
-    /// Drops the pool and waits (up to the shutdown timeout) for its threads to end.
+    /// Closes the pool and waits (up to the shutdown timeout) for its threads to end.
     fn shut_down(&self) {
-        let inner = &self.inner;
-        let pool = inner.pool.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let on_own_thread = pool
-            .as_ref()
-            .is_some_and(|p| p.current_thread_index().is_some());
-        drop(pool);
-        if on_own_thread {
+        let pool = &self.inner.pool;
+        pool.close();
+        if pool.is_current() {
             // The last handle was dropped by one of the pool's own tasks: its threads
             // end when their tasks do, but this one cannot wait for itself.
             return;
         }
         // Running tasks finish, then every thread ends. A task that never returns
         // would hold its thread forever: after the shutdown timeout, stop waiting and
-        // leave that thread detached.
-        let (count, cv) = &*inner.exited;
-        let mut exited = count.lock().unwrap_or_else(|e| e.into_inner());
-        let deadline = Instant::now() + inner.shutdown_timeout;
-        while *exited < inner.threads && Instant::now() < deadline {
-            exited = cv
-                .wait_timeout(exited, Duration::from_millis(10))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        // leave that thread detached. A timeout too long for a deadline is none.
+        pool.wait_exited(pool::deadline_after(self.inner.shutdown_timeout));
     }
 }
 
@@ -545,7 +551,7 @@ impl<F> TaskBuilder<F> {
         kept.dependencies(&mut dependencies);
         let mut dependencies = dependencies.0;
         state.core.record_dependencies(&dependencies);
-        let job = Arc::new(Job {
+        let job: Arc<Job<F, A::Kept, F::Output>> = Arc::new(Job {
             state: state.clone(),
             f: self.f.clone(),
             args: Mutex::new(Some(kept)),
@@ -556,6 +562,11 @@ impl<F> TaskBuilder<F> {
         self.client
             .inner()
             .register(Arc::downgrade(&job) as Weak<dyn Cancel>);
+        // For a task waiting for this one, which may run it itself (see `pool`).
+        let _ = state
+            .core
+            .job
+            .set(Arc::downgrade(&job) as Weak<dyn Runnable>);
         for dependency in dependencies.take() {
             dependency.core().on_end_dependent(job.clone());
         }
@@ -584,9 +595,15 @@ struct Job<F, K, R> {
 }
 
 /// A job the pool can run.
-trait Runnable: Send + Sync {
+pub(crate) trait Runnable: Send + Sync {
+    /// Runs the task, unless it has started or ended already.
     fn run(self: Arc<Self>);
+    /// Ends the task cancelled.
     fn cancel(&self);
+    /// Whether every dependency has finished and the task has not started: it may run.
+    fn is_ready(&self) -> bool;
+    /// Queues the job on its client's pool.
+    fn requeue(self: Arc<Self>);
 }
 
 /// A live task that shutdown may cancel.
@@ -613,7 +630,10 @@ where
         // arguments): the arguments are dropped all the same, not left to a drop of
         // the job during that panic's unwinding, where a second panic would abort.
         let ended = panic::catch_unwind(AssertUnwindSafe(|| end(&self.state)));
-        drop(self.args.lock().unwrap_or_else(|e| e.into_inner()).take());
+        // Taken out under the lock, dropped after it: dropping the last handle of a
+        // pending dependency cancels it, and that tells this very job.
+        let args = self.args.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(args);
         if let Err(payload) = ended {
             panic::resume_unwind(payload);
         }
@@ -670,8 +690,12 @@ where
             return Runnable::cancel(&*self);
         }
         if !self.state.core.start() {
-            // Cancelled while queued.
-            return self.end(|_| false);
+            // Cancelled while queued: drop the arguments. Or started already, by a task
+            // waiting for it (see `pool`): the queued copy has nothing to do.
+            if self.state.core.is_done() {
+                self.end(|_| false);
+            }
+            return;
         }
         let current: Arc<dyn HasCore> = self.state.clone();
         let previous = CURRENT.with(|c| c.replace(Some(current)));
@@ -725,6 +749,15 @@ where
                 task: state.core.name.to_string(),
             })
         });
+    }
+
+    fn is_ready(&self) -> bool {
+        self.remaining.load(Ordering::Acquire) == 0 && self.state.core.status() == Status::Pending
+    }
+
+    fn requeue(self: Arc<Self>) {
+        let client = self.client.clone();
+        client.spawn(self);
     }
 }
 
@@ -833,8 +866,10 @@ impl<T> Future<T> {
     }
 
     /// Waits at most `timeout` for the result; on timeout the task goes on.
+    /// A timeout too long to be a deadline (`Duration::MAX`) waits without one;
+    /// `Duration::ZERO` only looks.
     pub fn result_timeout_shared(&self, timeout: Duration) -> Result<Arc<T>, FutureError> {
-        if !self.core().wait(Some(Instant::now() + timeout)) {
+        if !self.core().wait(pool::deadline_after(timeout)) {
             return Err(FutureError::Timeout {
                 task: self.name().to_owned(),
                 after: timeout,

@@ -1,11 +1,13 @@
 //! The shared state of one future: its status, its result, who waits for it.
 
+use std::cell::{Cell, RefCell};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::list::InlineList;
-use super::{FutureError, Status};
-use crate::sync::{AtomicBool, AtomicU8, Condvar, Mutex, Ordering};
+use super::{FutureError, Runnable, Status};
+use crate::lock::Recover;
+use crate::sync::{AtomicBool, AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
 
 const PENDING: u8 = 0;
 const RUNNING: u8 = 1;
@@ -57,9 +59,12 @@ pub(crate) struct Core {
     pub(crate) forgotten: AtomicBool,
     waiters: Mutex<Waiters>,
     done: Condvar,
-    /// The futures its task reads, for inspection; set once, at submission, and
-    /// only when there are some. Weak: inspection never keeps a result alive.
+    /// The futures its task reads, for inspection and for a waiter looking for work
+    /// it needs; set once, at submission, and only when there are some. Weak:
+    /// inspection never keeps a result alive.
     pub(crate) dependencies: OnceLock<InlineList<Dependency>>,
+    /// The task's job, for a waiter that may run it itself; set at submission.
+    pub(crate) job: OnceLock<Weak<dyn Runnable>>,
 }
 
 /// A future a task depends on, as inspection sees it: its state while anyone else
@@ -97,6 +102,7 @@ impl Core {
             waiters: Mutex::new(Waiters::default()),
             done: Condvar::new(),
             dependencies: OnceLock::new(),
+            job: OnceLock::new(),
         }
     }
 
@@ -186,36 +192,15 @@ impl Core {
             let dependents = std::mem::take(&mut waiters.dependents);
             (dependents, std::mem::take(&mut waiters.callbacks), wake)
         };
-        let (mut dependents, callbacks, wake) = callbacks;
+        let (dependents, callbacks, wake) = callbacks;
         if wake {
             self.done.notify_all();
         }
-        // A callback ends a dependent, dropping its arguments, and a `Drop` may panic:
-        // every other waiter is told all the same (one left untold would wait forever),
-        // then the first panic goes on.
-        let mut first_panic = None;
-        for dependent in dependents.take() {
-            let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                dependent.dependency_ended(&outcome);
-            }));
-            if let Err(payload) = told {
-                first_panic.get_or_insert(payload);
-            }
-        }
-        for callback in callbacks {
-            let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                callback(&outcome);
-            }));
-            if let Err(payload) = told {
-                first_panic.get_or_insert(payload);
-            }
-        }
-        if let Some(payload) = first_panic {
-            // Not while this end is part of another panic's unwinding (that aborts).
-            if !std::thread::panicking() {
-                std::panic::resume_unwind(payload);
-            }
-        }
+        tell(Telling {
+            dependents,
+            callbacks,
+            outcome,
+        });
         true
     }
 
@@ -249,23 +234,34 @@ impl Core {
         callback(&ended);
     }
 
-    /// Blocks until the task ended or `deadline` passed; true if it ended. On a pool
-    /// thread the wait runs other tasks meanwhile (Dask's secede/rejoin), so a task
-    /// waiting for the tasks it submitted never deadlocks the pool.
+    /// Blocks until the task ended or `deadline` passed (`None`: no deadline); true if
+    /// it ended. A task waiting on a pool thread never runs an unrelated task meanwhile
+    /// (see `pool`'s docs for what it does instead).
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> bool {
         if self.is_done() {
             return true;
         }
-        if rayon::current_thread_index().is_some() {
-            return help_until(|| self.is_done(), deadline);
-        }
+        #[cfg(not(loom))]
+        return super::pool::wait(&|| self.is_done(), Some(self), deadline, || {
+            self.sleep(deadline)
+        });
+        #[cfg(loom)]
+        self.sleep(deadline)
+    }
+
+    /// Blocks this thread until the task ended or `deadline` passed.
+    fn sleep(&self, deadline: Option<Instant>) -> bool {
         // Most tasks are short: spin a little before sleeping, since being woken from a
         // condition variable costs more than a small task (a round trip drops from
-        // about 10 µs to a few).
+        // about 10 µs to a few). The deadline is looked at first: a zero timeout only
+        // looks.
         #[cfg(not(loom))]
         for round in 0..SPIN_ROUNDS {
             if self.is_done() {
                 return true;
+            }
+            if round % 64 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
             }
             if round % 64 == 63 {
                 std::thread::yield_now();
@@ -273,53 +269,110 @@ impl Core {
                 std::hint::spin_loop();
             }
         }
-        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waiters = self.waiters.lock().recover();
         waiters.sleepers += 1;
-        let ended = loop {
-            if waiters.ended.is_some() {
-                break true;
-            }
-            match deadline {
-                None => waiters = self.done.wait(waiters).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break false;
-                    }
-                    waiters = self
-                        .done
-                        .wait_timeout(waiters, deadline - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
-            }
-        };
+        let (mut waiters, ended) =
+            sleep_until(&self.done, waiters, |w| w.ended.is_some(), deadline);
         waiters.sleepers -= 1;
         ended
     }
 }
 
-/// On a pool thread: runs other pool tasks until `done()` or the deadline.
-pub(crate) fn help_until(done: impl Fn() -> bool, deadline: Option<Instant>) -> bool {
-    let mut idle = 0u32;
+/// Sleeps on `condvar` until `ready` holds or `deadline` passes (`None`: no deadline);
+/// returns the guard and whether `ready` holds.
+pub(crate) fn sleep_until<'a, T>(
+    condvar: &Condvar,
+    mut guard: MutexGuard<'a, T>,
+    mut ready: impl FnMut(&mut T) -> bool,
+    deadline: Option<Instant>,
+) -> (MutexGuard<'a, T>, bool) {
     loop {
-        if done() {
-            return true;
+        if ready(&mut guard) {
+            return (guard, true);
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return false;
-        }
-        match rayon::yield_now() {
-            Some(rayon::Yield::Executed) => idle = 0,
-            _ => {
-                // Nothing to run here: back off gently.
-                idle = idle.saturating_add(1);
-                if idle < 64 {
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::sleep(Duration::from_micros(50));
+        match deadline {
+            None => guard = condvar.wait(guard).recover(),
+            Some(deadline) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return (guard, false);
                 }
+                guard = condvar.wait_timeout(guard, deadline - now).recover().0;
             }
+        }
+    }
+}
+
+/// What one end has to tell: the dependents and callbacks of a task, and how it ended.
+struct Telling {
+    dependents: InlineList<Arc<dyn Dependent>>,
+    callbacks: Vec<Callback>,
+    outcome: Outcome,
+}
+
+thread_local! {
+    /// Whether this thread is telling ends (an outer [`tell`] is draining).
+    static TELLING: Cell<bool> = const { Cell::new(false) };
+    /// Ends met while telling another: told by the outer [`tell`], in a loop.
+    static TO_TELL: RefCell<Vec<Telling>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Tells the waiters of an end. Telling a dependent may end it (a failure or a
+/// cancellation goes down a chain), and that end has waiters of its own: they are
+/// queued and told by the outermost call, in a loop, so a chain of any length fails
+/// or is cancelled in constant stack.
+///
+/// A callback ends a dependent, dropping its arguments, and a `Drop` may panic: every
+/// other waiter is told all the same (one left untold would wait forever), then the
+/// first panic goes on.
+fn tell(first: Telling) {
+    // Loom runs its threads on one OS thread, sharing thread-locals: the models tell
+    // each end at once (their chains are two links long).
+    #[cfg(not(loom))]
+    let nested = TELLING.try_with(|t| t.replace(true)).unwrap_or(false);
+    #[cfg(loom)]
+    let nested = false;
+    if nested {
+        // Outside a thread's end, `try_with` cannot fail: TELLING was set by the outer
+        // call on this very thread.
+        TO_TELL.with(|list| list.borrow_mut().push(first));
+        return;
+    }
+    let mut first_panic = None;
+    let mut next = Some(first);
+    while let Some(Telling {
+        mut dependents,
+        callbacks,
+        outcome,
+    }) = next
+    {
+        for dependent in dependents.take() {
+            let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                dependent.dependency_ended(&outcome);
+            }));
+            if let Err(payload) = told {
+                first_panic.get_or_insert(payload);
+            }
+        }
+        for callback in callbacks {
+            let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                callback(&outcome);
+            }));
+            if let Err(payload) = told {
+                first_panic.get_or_insert(payload);
+            }
+        }
+        next = TO_TELL
+            .try_with(|list| list.borrow_mut().pop())
+            .ok()
+            .flatten();
+    }
+    #[cfg(not(loom))]
+    let _ = TELLING.try_with(|t| t.set(false));
+    if let Some(payload) = first_panic {
+        // Not while this end is part of another panic's unwinding (that aborts).
+        if !std::thread::panicking() {
+            std::panic::resume_unwind(payload);
         }
     }
 }

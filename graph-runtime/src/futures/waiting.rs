@@ -2,11 +2,14 @@
 //! `as_completed` (in completion order, more may be added while iterating).
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::state::help_until;
+use super::pool;
+use super::state::sleep_until;
 use super::{Future, FutureError};
+use crate::lock::Recover;
+use crate::sync::{Condvar, Mutex};
 
 /// What [`wait`] waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,32 +33,14 @@ impl Signal {
         self.changed.notify_all();
     }
 
-    /// Blocks until `ready(ended)` or the deadline; helps the pool when on one.
+    /// Blocks until `ready(ended)` or the deadline (`None`: no deadline), as a waiting
+    /// thread should (see `pool`).
     fn wait_for(&self, ready: impl Fn(usize) -> bool, deadline: Option<Instant>) -> bool {
-        if rayon::current_thread_index().is_some() {
-            return help_until(
-                || ready(*self.ended.lock().unwrap_or_else(|e| e.into_inner())),
-                deadline,
-            );
-        }
-        let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
-        while !ready(*ended) {
-            match deadline {
-                None => ended = self.changed.wait(ended).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return false;
-                    }
-                    ended = self
-                        .changed
-                        .wait_timeout(ended, deadline - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
-            }
-        }
-        true
+        let done = || ready(*self.ended.lock().recover());
+        pool::wait(&done, None, deadline, || {
+            let ended = self.ended.lock().recover();
+            sleep_until(&self.changed, ended, |n| ready(*n), deadline).1
+        })
     }
 }
 
@@ -72,7 +57,8 @@ pub fn wait<T>(
         future.core().on_end(move |_| signal.bump());
     }
     let total = futures.len();
-    let deadline = timeout.map(|t| Instant::now() + t);
+    // A timeout too long for a deadline (`Duration::MAX`) is none.
+    let deadline = timeout.and_then(pool::deadline_after);
     signal.wait_for(
         |ended| match mode {
             WaitMode::FirstCompleted => ended >= 1 || total == 0,
@@ -141,29 +127,13 @@ impl<T: Send + Sync + 'static> Iterator for AsCompleted<T> {
             return None;
         }
         let (list, ready) = &*self.queue;
-        let pop = || list.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-        let next = if rayon::current_thread_index().is_some() {
-            let slot = Mutex::new(None);
-            help_until(
-                || {
-                    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
-                    if slot.is_none() {
-                        *slot = pop();
-                    }
-                    slot.is_some()
-                },
-                None,
-            );
-            slot.into_inner().unwrap_or_else(|e| e.into_inner())
-        } else {
-            let mut guard = list.lock().unwrap_or_else(|e| e.into_inner());
-            loop {
-                if let Some(future) = guard.pop_front() {
-                    break Some(future);
-                }
-                guard = ready.wait(guard).unwrap_or_else(|e| e.into_inner());
-            }
-        };
+        let done = || !list.lock().recover().is_empty();
+        pool::wait(&done, None, None, || {
+            let queue = list.lock().recover();
+            sleep_until(ready, queue, |q| !q.is_empty(), None).1
+        });
+        // Only this iterator takes from the queue: what it saw there is still there.
+        let next = list.lock().recover().pop_front();
         self.outstanding -= 1;
         next
     }

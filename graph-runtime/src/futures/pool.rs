@@ -1,0 +1,409 @@
+//! The client's threads, and how any thread waits for a future.
+//!
+//! Ready jobs go into one lock-free queue; workers take them, and sleep when it is
+//! empty. The first job a finishing task makes ready does not go through the queue: it
+//! runs next on the same thread (see `continuation` in the parent module).
+//!
+//! # Waiting inside a task (Dask's `secede`/`rejoin`)
+//!
+//! A task that waits (`result`, `gather`, `wait`, `as_completed`, a `compute` of a
+//! graph) never runs an unrelated task on its own stack: a task run there could wait
+//! for the very task under it, and neither could return (a deadlock), and every such
+//! waiter would nest one more frame (a stack overflow with thousands of waiters). The
+//! rule, in order:
+//!
+//! 1. **Run what the awaited task needs.** Without a deadline, the waiter looks for a
+//!    job that is ready but not started among the awaited task and its unfinished
+//!    dependencies ([`SEARCH`] futures at most), and runs it itself. Such a job has
+//!    every argument already: it cannot be waiting for the waiter (short of a future
+//!    smuggled to it some other way). At most [`MAX_INLINE`] jobs deep on one stack.
+//! 2. **Hand its place over.** Otherwise the waiter's thread stops counting as one of
+//!    the pool's threads while it sleeps: when fewer than `threads` others are left to
+//!    run queued jobs, a new worker starts (or an idle spare takes the place). So the
+//!    pool grows while threads are blocked, up to [`ClientBuilder::max_threads`]
+//!    (`threads + 1024` by default); spare workers end after a second without work.
+//! 3. **Sleep**, until the awaited future ends or the deadline passes.
+//!
+//! Past `max_threads` blocked threads, a wait sleeps without a replacement: a program
+//! that nests waits that deep (each task waiting for a task that waits …) may then wait
+//! until a thread frees up; a timeout (`result_timeout`, `wait(.., Some(t))`) always
+//! returns.
+//!
+//! A rayon worker that waits for a future (a `Delayed` task, say) runs other rayon jobs
+//! meanwhile, as rayon's own joins do, [`MAX_HELP`] waits deep at most, then sleeps:
+//! futures never run on rayon's threads, so nothing it runs can be waiting for it.
+//!
+//! [`ClientBuilder::max_threads`]: super::ClientBuilder::max_threads
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crossbeam_deque::{Injector, Steal};
+
+use super::state::Core;
+use super::{continuation, run_jobs, ClientError, Runnable};
+use crate::lock::Recover;
+
+/// How many jobs deep a waiter runs what its awaited task needs, on its own stack.
+pub(crate) const MAX_INLINE: u32 = 16;
+/// How many unfinished futures a waiter looks through for a ready job.
+pub(crate) const SEARCH: usize = 64;
+/// How many waits deep a rayon worker runs other rayon jobs while it waits.
+pub(crate) const MAX_HELP: u32 = 32;
+/// How long a spare worker (started for a blocked one) stays without work.
+const SPARE_IDLE: Duration = Duration::from_secs(1);
+/// Rounds of looking for work before a worker sleeps.
+const SPIN_ROUNDS: u32 = 64;
+
+thread_local! {
+    /// The pool whose worker this thread is.
+    static WORKER: RefCell<Option<Arc<Pool>>> = const { RefCell::new(None) };
+    /// Jobs run by waiters on this thread's stack, nested.
+    static INLINE: Cell<u32> = const { Cell::new(0) };
+    /// Waits on this rayon worker that run other rayon jobs, nested.
+    static HELPING: Cell<u32> = const { Cell::new(0) };
+}
+
+/// A client's threads and its queue of ready jobs.
+pub(crate) struct Pool {
+    queue: Injector<Arc<dyn Runnable>>,
+    /// Workers asleep on `wake` (read without the lock by `push`).
+    sleeping: AtomicUsize,
+    counts: Mutex<Counts>,
+    wake: Condvar,
+    exited: Condvar,
+    /// Threads that run jobs while none is blocked.
+    threads: usize,
+    /// The most threads, blocked ones included.
+    max_threads: usize,
+    name: String,
+}
+
+struct Counts {
+    /// Threads started and not yet ended.
+    live: usize,
+    /// Of those, the ones blocked in a wait.
+    blocked: usize,
+    /// Threads ever started, for their names.
+    started: usize,
+    closed: bool,
+}
+
+impl Pool {
+    /// Starts `threads` workers.
+    pub(crate) fn start(
+        name: String,
+        threads: usize,
+        max_threads: usize,
+    ) -> Result<Arc<Pool>, ClientError> {
+        let pool = Arc::new(Pool {
+            queue: Injector::new(),
+            sleeping: AtomicUsize::new(0),
+            counts: Mutex::new(Counts {
+                live: 0,
+                blocked: 0,
+                started: 0,
+                closed: false,
+            }),
+            wake: Condvar::new(),
+            exited: Condvar::new(),
+            threads,
+            max_threads: max_threads.max(threads),
+            name,
+        });
+        let mut counts = pool.counts.lock().recover();
+        for _ in 0..threads {
+            if let Err(error) = pool.add_worker(&mut counts) {
+                counts.closed = true;
+                pool.wake.notify_all();
+                return Err(ClientError::Spawn(error.to_string()));
+            }
+        }
+        drop(counts);
+        Ok(pool)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Counts> {
+        self.counts.lock().recover()
+    }
+
+    /// Starts one more worker.
+    fn add_worker(self: &Arc<Self>, counts: &mut Counts) -> std::io::Result<()> {
+        let pool = self.clone();
+        std::thread::Builder::new()
+            .name(format!("{}-{}", self.name, counts.started))
+            .spawn(move || pool.work())?;
+        counts.live += 1;
+        counts.started += 1;
+        Ok(())
+    }
+
+    /// Queues a ready job and wakes a sleeping worker, if any.
+    pub(crate) fn push(&self, job: Arc<dyn Runnable>) {
+        self.queue.push(job);
+        // Pairs with the fence in `next`: either this sees the sleeper, or the sleeper
+        // sees the job.
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::Relaxed) > 0 {
+            let _counts = self.lock();
+            self.wake.notify_one();
+        }
+    }
+
+    fn steal(&self) -> Option<Arc<dyn Runnable>> {
+        loop {
+            match self.queue.steal() {
+                Steal::Success(job) => return Some(job),
+                Steal::Empty => return None,
+                Steal::Retry => {}
+            }
+        }
+    }
+
+    /// A worker's life: run jobs until the pool closes (and its queue is drained) or
+    /// this worker is a spare with nothing to do.
+    fn work(self: Arc<Self>) {
+        WORKER.with(|w| *w.borrow_mut() = Some(self.clone()));
+        while let Some(job) = self.next() {
+            run_jobs(job);
+        }
+        WORKER.with(|w| *w.borrow_mut() = None);
+    }
+
+    /// The next job, or `None` when this worker must end (its count already taken).
+    fn next(&self) -> Option<Arc<dyn Runnable>> {
+        loop {
+            for round in 0..SPIN_ROUNDS {
+                if let Some(job) = self.steal() {
+                    return Some(job);
+                }
+                if round % 16 == 15 {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+            let counts = self.lock();
+            if counts.closed && self.queue.is_empty() {
+                return self.end(counts);
+            }
+            self.sleeping.fetch_add(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            if !self.queue.is_empty() || counts.closed {
+                self.sleeping.fetch_sub(1, Ordering::Relaxed);
+                continue;
+            }
+            // A timed sleep, so that a spare worker (more than `threads` run while none
+            // is blocked) ends after a while without work.
+            let (counts, timeout) = self
+                .wake
+                .wait_timeout(counts, SPARE_IDLE)
+                .unwrap_or_else(|e| e.into_inner());
+            self.sleeping.fetch_sub(1, Ordering::Relaxed);
+            let spare = counts.live - counts.blocked > self.threads;
+            if timeout.timed_out() && spare && self.queue.is_empty() {
+                return self.end(counts);
+            }
+        }
+    }
+
+    fn end(&self, mut counts: MutexGuard<'_, Counts>) -> Option<Arc<dyn Runnable>> {
+        counts.live -= 1;
+        if counts.live == 0 {
+            self.exited.notify_all();
+        }
+        None
+    }
+
+    /// No more jobs will come: workers end once the queue is empty.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.wake.notify_all();
+    }
+
+    /// Waits until every worker has ended, or the deadline passed (`None`: no deadline).
+    pub(crate) fn wait_exited(&self, deadline: Option<Instant>) {
+        let mut counts = self.lock();
+        while counts.live > 0 {
+            match deadline {
+                None => counts = self.exited.wait(counts).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return;
+                    }
+                    counts = self
+                        .exited
+                        .wait_timeout(counts, deadline - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+    }
+
+    /// Whether the calling thread is one of this pool's workers.
+    pub(crate) fn is_current(self: &Arc<Self>) -> bool {
+        WORKER.with(|w| w.borrow().as_ref().is_some_and(|p| Arc::ptr_eq(p, self)))
+    }
+
+    /// The calling worker stops counting as one of the pool's threads until the guard
+    /// drops; a replacement starts if too few are left.
+    fn secede(self: &Arc<Self>) -> Seceded {
+        let mut counts = self.lock();
+        counts.blocked += 1;
+        if !counts.closed
+            && counts.live - counts.blocked < self.threads
+            && counts.live < self.max_threads
+        {
+            // Without a replacement the wait goes on; the thread was refused, not lost.
+            let _ = self.add_worker(&mut counts);
+        }
+        Seceded(self.clone())
+    }
+}
+
+/// A worker blocked in a wait; counts as one of the pool's threads again once dropped.
+struct Seceded(Arc<Pool>);
+
+impl Drop for Seceded {
+    fn drop(&mut self) {
+        self.0.lock().blocked -= 1;
+    }
+}
+
+/// The pool whose worker the calling thread is.
+fn current() -> Option<Arc<Pool>> {
+    WORKER.with(|w| w.borrow().clone())
+}
+
+/// Runs `f`, which blocks, without holding a place of the calling worker's pool (if it
+/// is a worker): for a `compute` of a graph inside a task, which waits for rayon.
+pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    let _seceded = current().map(|pool| pool.secede());
+    f()
+}
+
+/// Waits until `done()` or the deadline, as the calling thread should (see the module
+/// docs): `awaited` is the future waited for, whose needs a worker may run itself, and
+/// `sleep` blocks until the end or the deadline. True if done.
+pub(crate) fn wait(
+    done: &dyn Fn() -> bool,
+    awaited: Option<&Core>,
+    deadline: Option<Instant>,
+    sleep: impl FnOnce() -> bool,
+) -> bool {
+    if let Some(pool) = current() {
+        if let (Some(core), None) = (awaited, deadline) {
+            run_needs(core, done);
+        }
+        if done() {
+            return true;
+        }
+        let _seceded = pool.secede();
+        return sleep();
+    }
+    if rayon::current_thread_index().is_some() && HELPING.get() < MAX_HELP {
+        HELPING.set(HELPING.get() + 1);
+        let _depth = Restore(&HELPING);
+        return help_until(done, deadline);
+    }
+    sleep()
+}
+
+/// Takes one off a thread-local depth when dropped (also during unwinding).
+struct Restore(&'static std::thread::LocalKey<Cell<u32>>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        self.0.with(|depth| depth.set(depth.get() - 1));
+    }
+}
+
+/// Runs, on this thread, ready jobs that the task of `core` needs, until `done()` or
+/// none is found.
+fn run_needs(core: &Core, done: &dyn Fn() -> bool) {
+    while !done() && INLINE.get() < MAX_INLINE {
+        let Some(job) = find_ready(core) else {
+            return;
+        };
+        INLINE.set(INLINE.get() + 1);
+        let _depth = Restore(&INLINE);
+        // As in `run_jobs`: the task's own panic is caught in `run`; a panicking `Drop`
+        // has been reported by the hook and must not end the waiting task.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()));
+        // The job its end made ready was meant to run next on this thread, which is
+        // busy waiting: queue it.
+        if let Some(next) = continuation::take() {
+            next.requeue();
+        }
+    }
+}
+
+/// A job that is ready and not started, among the task of `core` and its unfinished
+/// dependencies (breadth first, [`SEARCH`] at most).
+fn find_ready(core: &Core) -> Option<Arc<dyn Runnable>> {
+    let mut seen = 0;
+    let mut todo: VecDeque<Arc<dyn super::state::HasCore>> = VecDeque::new();
+    let visit = |core: &Core, todo: &mut VecDeque<_>| -> Option<Arc<dyn Runnable>> {
+        if core.is_done() {
+            return None;
+        }
+        if let Some(job) = core.job.get().and_then(std::sync::Weak::upgrade) {
+            if job.is_ready() {
+                return Some(job);
+            }
+        }
+        if let Some(dependencies) = core.dependencies.get() {
+            todo.extend(dependencies.iter().filter_map(|d| d.core.upgrade()));
+        }
+        None
+    };
+    if let Some(job) = visit(core, &mut todo) {
+        return Some(job);
+    }
+    while let Some(next) = todo.pop_front() {
+        seen += 1;
+        if seen > SEARCH {
+            return None;
+        }
+        if let Some(job) = visit(next.core(), &mut todo) {
+            return Some(job);
+        }
+    }
+    None
+}
+
+/// On a rayon worker: runs other rayon jobs until `done()` or the deadline.
+fn help_until(done: &dyn Fn() -> bool, deadline: Option<Instant>) -> bool {
+    let mut idle = 0u32;
+    loop {
+        if done() {
+            return true;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        match rayon::yield_now() {
+            Some(rayon::Yield::Executed) => idle = 0,
+            _ => {
+                // Nothing to run here: back off gently.
+                idle = idle.saturating_add(1);
+                if idle < 64 {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
+        }
+    }
+}
+
+/// A deadline `timeout` from now; `None` (no deadline) when that is past what an
+/// `Instant` can hold, as with `Duration::MAX`.
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}

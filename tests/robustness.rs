@@ -1,0 +1,416 @@
+//! Shapes, failures and waits that once crashed or hung the engine, at sizes that
+//! overflow a stack growing with the shape, each under a watchdog: a comb of wide nodes
+//! on the dispatcher; futures chains failing, cancelled or dropped with their client at
+//! the root; thousands of tasks waiting on one future; tasks that wait for tasks that
+//! wait (Dask's secede/rejoin); timeouts of `Duration::MAX` and `ZERO`.
+
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
+use std::collections::HashSet;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use taskweave::prelude::*;
+use taskweave::{FutureError, Status};
+use watchdog::within;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn client(threads: usize) -> Client {
+    Client::builder()
+        .threads(threads)
+        .name("robust")
+        .build()
+        .unwrap()
+}
+
+fn inc(x: u64) -> u64 {
+    x + 1
+}
+
+/// A future of another client that ends when `open` is sent a value: pending, holding
+/// no thread of the client under test, and never runnable by its waiters.
+fn gate(gates: &Client) -> (Future<u64>, mpsc::Sender<u64>) {
+    let (open, opened) = mpsc::channel();
+    let opened = Mutex::new(opened);
+    let future = gates.submit(move || opened.lock().unwrap().recv().unwrap(), ());
+    (future, open)
+}
+
+// ---- the dispatcher -------------------------------------------------------------
+
+/// A spine whose every node is read by 16 leaves and the next spine node: 17
+/// successors, more than the dispatcher releases in one go. Each level used to nest
+/// one more `drive` -> `spread` -> `join` on a worker's stack (3,000 levels overflowed).
+#[test]
+fn a_comb_of_wide_nodes_runs_in_bounded_stack() {
+    const LEVELS: u64 = 100_000;
+    let got = within(LIMIT, "comb", || {
+        let step = delayed(|x: u64| x + 1);
+        let leaf = delayed(|x: u64| x % 3);
+        let mut spine = delayed(|| 0u64).call();
+        let mut leaves = Vec::new();
+        for _ in 0..LEVELS {
+            for _ in 0..16 {
+                leaves.push(leaf.call(&spine));
+            }
+            spine = step.call(&spine);
+        }
+        delayed(|v: Vec<u64>, last: u64| v.iter().sum::<u64>() + last)
+            .call(leaves, spine)
+            .compute()
+    });
+    // The same, sequentially: spine node i holds i.
+    let want: u64 = (0..LEVELS).map(|i| 16 * (i % 3)).sum::<u64>() + LEVELS;
+    assert_eq!(got, want);
+}
+
+/// The same comb on a one-thread pool and with the synchronous scheduler.
+#[test]
+fn a_comb_on_one_thread_and_synchronously() {
+    const LEVELS: u64 = 20_000;
+    let build = || {
+        let step = delayed(|x: u64| x + 1);
+        let leaf = delayed(|x: u64| x * 2);
+        let mut spine = delayed(|| 1u64).call();
+        let mut leaves = Vec::new();
+        for _ in 0..LEVELS {
+            for _ in 0..20 {
+                leaves.push(leaf.call(&spine));
+            }
+            spine = step.call(&spine);
+        }
+        delayed(|v: Vec<u64>| v.iter().sum::<u64>()).call(leaves)
+    };
+    let want: u64 = (1..=LEVELS).map(|i| 20 * 2 * i).sum();
+    let one = within(LIMIT, "comb on one thread", move || {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        pool.install(|| build().compute())
+    });
+    assert_eq!(one, want);
+    let sync = within(LIMIT, "comb, synchronously", move || {
+        build()
+            .try_compute_with(taskweave::Scheduler::Sync)
+            .unwrap()
+    });
+    assert_eq!(sync, want);
+}
+
+// ---- futures: failure, cancellation and shutdown down long chains ---------------
+
+const CHAIN: usize = 100_000;
+
+/// A chain `x = submit(inc, (x,))` behind a root held by `gate`.
+fn chain(client: &Client, root: Future<u64>) -> Future<u64> {
+    let mut x = root;
+    for _ in 0..CHAIN {
+        x = client.submit(inc, (x,));
+    }
+    x
+}
+
+#[test]
+fn a_long_chain_fails_at_the_root_without_overflow() {
+    within(LIMIT, "failing chain", || {
+        let client = client(1);
+        let (open, opened) = mpsc::channel::<()>();
+        let opened = Mutex::new(opened);
+        let root = client.submit(
+            move || -> u64 {
+                opened.lock().unwrap().recv().unwrap();
+                panic!("the root failed")
+            },
+            (),
+        );
+        let last = chain(&client, root);
+        open.send(()).unwrap();
+        match last.result() {
+            Err(FutureError::Task(error)) => {
+                assert!(error.to_string().contains("the root failed"), "{error}")
+            }
+            other => panic!("expected the root's error, got {other:?}"),
+        }
+        assert_eq!(last.status(), Status::Error);
+    });
+}
+
+#[test]
+fn a_long_chain_cancelled_at_the_root_without_overflow() {
+    within(LIMIT, "cancelled chain", || {
+        let client = client(1);
+        let gates = client_named("gates");
+        let (blocker, open) = gate(&gates);
+        // The root waits for the gate: pending, behind a dependency.
+        let root = client.submit(inc, (blocker,));
+        let root_handle = root.clone();
+        let last = chain(&client, root);
+        root_handle.cancel();
+        assert_eq!(last.status(), Status::Cancelled);
+        assert!(matches!(last.result(), Err(FutureError::Cancelled { .. })));
+        open.send(1).unwrap();
+    });
+}
+
+#[test]
+fn dropping_the_client_with_a_long_chain_pending() {
+    within(LIMIT, "chain dropped with its client", || {
+        let client = client(1);
+        let gates = client_named("gates");
+        let (blocker, open) = gate(&gates);
+        let root = client.submit(inc, (blocker,));
+        let last = chain(&client, root);
+        drop(client);
+        assert!(matches!(last.result(), Err(FutureError::Cancelled { .. })));
+        open.send(1).unwrap();
+    });
+}
+
+fn client_named(name: &str) -> Client {
+    Client::builder().threads(1).name(name).build().unwrap()
+}
+
+// ---- futures: waiting inside tasks ----------------------------------------------
+
+/// 10,000 tasks on a one-thread client wait for one future of another client: each
+/// waiter hands its place over (the pool grows to its bound, then the rest queue),
+/// instead of running the next waiter on its own stack.
+#[test]
+fn ten_thousand_waiters_on_one_future_on_one_thread() {
+    within(LIMIT, "10,000 waiters", || {
+        let client = client(1);
+        let gates = client_named("gates");
+        let (slow, open) = gate(&gates);
+        let waiters: Vec<_> = (0..10_000u64)
+            .map(|i| {
+                let slow = slow.clone();
+                client.submit(move || slow.result().unwrap() + i, ())
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(50));
+        open.send(7).unwrap();
+        let got = client.gather(&waiters).unwrap();
+        assert_eq!(got, (0..10_000).map(|i| 7 + i).collect::<Vec<_>>());
+    });
+}
+
+/// With the awaited task queued behind its waiters on the same client, the first
+/// waiter runs it itself: no thread is started, no waiter runs on another's stack.
+#[test]
+fn a_waiter_runs_the_task_it_waits_for_when_it_is_queued() {
+    within(LIMIT, "waiters on a queued task", || {
+        let client = client(1);
+        let threads = Arc::new(Mutex::new(HashSet::new()));
+        let (slow_sender, slow_future) = mpsc::channel::<Future<u64>>();
+        let slow_future = Arc::new(Mutex::new(slow_future));
+        let slot: Arc<Mutex<Option<Future<u64>>>> = Arc::new(Mutex::new(None));
+        let waiters: Vec<_> = (0..10_000u64)
+            .map(|i| {
+                let (slot, slow_future, threads) =
+                    (slot.clone(), slow_future.clone(), threads.clone());
+                client.submit(
+                    move || {
+                        threads
+                            .lock()
+                            .unwrap()
+                            .insert(std::thread::current().name().map(str::to_owned));
+                        let slow = {
+                            let mut slot = slot.lock().unwrap();
+                            slot.get_or_insert_with(|| slow_future.lock().unwrap().recv().unwrap())
+                                .clone()
+                        };
+                        slow.result().unwrap() * i
+                    },
+                    (),
+                )
+            })
+            .collect();
+        // Submitted after the waiters: queued behind them.
+        let slow = client.submit(
+            || {
+                std::thread::sleep(Duration::from_millis(20));
+                3u64
+            },
+            (),
+        );
+        slow_sender.send(slow).unwrap();
+        let got = client.gather(&waiters).unwrap();
+        assert_eq!(got, (0..10_000).map(|i| 3 * i).collect::<Vec<_>>());
+        let threads = threads.lock().unwrap();
+        assert_eq!(threads.len(), 1, "ran on {threads:?}");
+    });
+}
+
+/// Task A waits for a slow future; task C, submitted next, waits for A. A waiting
+/// thread that ran C on its own stack would never return to A (a deadlock), on one
+/// thread or on four with four such pairs.
+#[test]
+fn a_task_waiting_for_a_waiting_task_never_deadlocks() {
+    for threads in [1, 4] {
+        within(
+            LIMIT,
+            &format!("wait inversion on {threads} threads"),
+            move || {
+                let client = client(threads);
+                let gates = client_named("gates");
+                let (slow, open) = gate(&gates);
+                let pairs: Vec<_> = (0..threads as u64)
+                    .map(|i| {
+                        let slow = slow.clone();
+                        let a = client.submit(move || slow.result().unwrap() + i, ());
+                        let a_handle = a.clone();
+                        let c = client.submit(move || a_handle.result().unwrap() * 10, ());
+                        (a, c)
+                    })
+                    .collect();
+                std::thread::sleep(Duration::from_millis(30));
+                open.send(5).unwrap();
+                for (i, (a, c)) in pairs.into_iter().enumerate() {
+                    assert_eq!(a.result().unwrap(), 5 + i as u64);
+                    assert_eq!(c.result().unwrap(), (5 + i as u64) * 10);
+                }
+            },
+        );
+    }
+}
+
+/// Each task submits a child and waits for it, 3,000 deep, on one thread: the
+/// children run on the waiters' stacks a few levels deep at most, then on new threads.
+#[test]
+fn tasks_that_submit_a_child_and_wait_many_levels_deep() {
+    fn level(client: Client, n: u64) -> u64 {
+        if n == 0 {
+            return 0;
+        }
+        let child = client.submit(level, (client.clone(), n - 1));
+        child.result().unwrap() + n
+    }
+    const DEPTH: u64 = 3_000;
+    let got = within(LIMIT, "nested submit and wait", || {
+        let client = client(1);
+        client
+            .submit(level, (client.clone(), DEPTH))
+            .result()
+            .unwrap()
+    });
+    assert_eq!(got, DEPTH * (DEPTH + 1) / 2);
+}
+
+/// The pool's bound holds: with room for one extra thread, 50 waiters still all finish
+/// once the future they wait for does.
+#[test]
+fn waiters_beyond_the_thread_bound_queue_and_finish() {
+    within(LIMIT, "bounded pool", || {
+        let client = Client::builder().threads(1).max_threads(2).build().unwrap();
+        let gates = client_named("gates");
+        let (slow, open) = gate(&gates);
+        let waiters: Vec<_> = (0..50u64)
+            .map(|i| {
+                let slow = slow.clone();
+                client.submit(move || slow.result().unwrap() * i, ())
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(30));
+        open.send(2).unwrap();
+        let got = client.gather(&waiters).unwrap();
+        assert_eq!(got, (0..50).map(|i| 2 * i).collect::<Vec<_>>());
+    });
+}
+
+/// 5,000 `Delayed` tasks on a one-thread rayon pool wait for one future: each wait
+/// runs other graph tasks a few levels deep at most, then sleeps.
+#[test]
+fn delayed_tasks_waiting_on_a_future_on_one_thread() {
+    let got = within(LIMIT, "Delayed waiters", || {
+        let client = client(1);
+        let slow = client.submit(
+            || {
+                std::thread::sleep(Duration::from_millis(50));
+                4u64
+            },
+            (),
+        );
+        let parts: Vec<_> = (0..5_000u64)
+            .map(|i| {
+                let slow = slow.clone();
+                delayed(move |x: u64| slow.result().unwrap() + x).call(i)
+            })
+            .collect();
+        let total = delayed(|v: Vec<u64>| v.iter().sum::<u64>()).call(parts);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        pool.install(|| total.compute())
+    });
+    assert_eq!(got, (0..5_000u64).map(|i| 4 + i).sum::<u64>());
+}
+
+// ---- timeouts -------------------------------------------------------------------
+
+#[test]
+fn a_timeout_too_long_for_a_deadline_means_none() {
+    within(LIMIT, "Duration::MAX", || {
+        let client = Client::builder()
+            .threads(2)
+            .shutdown_timeout(Duration::MAX)
+            .build()
+            .unwrap();
+        let done = client.submit(inc, (1,));
+        assert_eq!(done.result_timeout(Duration::MAX).unwrap(), 2);
+        let later = client.submit(
+            || {
+                std::thread::sleep(Duration::from_millis(20));
+                9u64
+            },
+            (),
+        );
+        assert_eq!(later.result_timeout(Duration::MAX).unwrap(), 9);
+        let more: Vec<_> = (0..4).map(|i| client.submit(inc, (i,))).collect();
+        let (finished, pending) =
+            taskweave::wait(&more, WaitMode::AllCompleted, Some(Duration::MAX));
+        assert_eq!((finished.len(), pending.len()), (4, 0));
+        // Dropping the last client waits for the running task with no deadline.
+        let (started, running_now) = mpsc::channel();
+        let running = client.submit(
+            move || {
+                started.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(20));
+                1u64
+            },
+            (),
+        );
+        running_now.recv().unwrap();
+        drop(client);
+        assert_eq!(running.result().unwrap(), 1);
+    });
+}
+
+#[test]
+fn a_zero_timeout_only_looks() {
+    within(LIMIT, "Duration::ZERO", || {
+        let client = client(1);
+        let gates = client_named("gates");
+        let (slow, open) = gate(&gates);
+        let pending = client.submit(inc, (slow,));
+        for _ in 0..1_000 {
+            match pending.result_timeout(Duration::ZERO) {
+                Err(FutureError::Timeout { after, .. }) => assert_eq!(after, Duration::ZERO),
+                other => panic!("expected a timeout, got {other:?}"),
+            }
+        }
+        let (done, not_done) = taskweave::wait(
+            std::slice::from_ref(&pending),
+            WaitMode::FirstCompleted,
+            Some(Duration::ZERO),
+        );
+        assert_eq!((done.len(), not_done.len()), (0, 1));
+        open.send(1).unwrap();
+        assert_eq!(pending.result().unwrap(), 2);
+        assert_eq!(pending.result_timeout(Duration::ZERO).unwrap(), 2);
+    });
+}
