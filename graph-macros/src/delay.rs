@@ -114,7 +114,9 @@ pub(crate) fn expand(input: TokenStream, plain: &HashSet<String>) -> TokenStream
             }
         });
     // `#[delayed(pure)]`: equal arguments (equal nodes, equal `Hash` constants) give
-    // one node, by key; a constant that is not `Hash` makes its call unique.
+    // one node, by key; a constant that is not `Hash` makes its call unique. The
+    // function is known by its companion type (one per function, at its full path),
+    // not by its short name, which functions in other modules may share.
     let key_parts = names.iter().map(|name| {
         quote! {
             &|__hasher: &mut dyn ::core::hash::Hasher| (&&#private::dynamic::KeyOf(&#name)).__key(__hasher)
@@ -122,7 +124,10 @@ pub(crate) fn expand(input: TokenStream, plain: &HashSet<String>) -> TokenStream
     });
     let key = quote! {
         if #companion::__PURE {
-            ::core::option::Option::Some(#private::dynamic::pure_key(#name, &[#(#key_parts),*]))
+            ::core::option::Option::Some(#private::dynamic::pure_key(
+                #private::dynamic::fn_identity::<#companion>(0),
+                &[#(#key_parts),*],
+            ))
         } else {
             ::core::option::Option::None
         }

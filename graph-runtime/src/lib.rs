@@ -73,7 +73,9 @@ pub mod __private {
             HashKey, HashOpaque, KeyOf, ViaConst, ViaMany, ViaNode, Wrap,
         };
         pub use crate::dynamic::prohibited::FormatAfterCompute;
-        pub use crate::dynamic::{delayed, pure_key, task, Arg, Env, Parents, PureArg};
+        pub use crate::dynamic::{
+            delayed, fn_identity, pure_key, task, Arg, Env, Parents, PureArg,
+        };
     }
 
     /// One pending counter per node, for `dispatch`.

@@ -136,6 +136,8 @@ impl<T: Send + Sync + 'static> Arg for Const<T> {
 impl<T: Hash + Send + Sync + 'static> PureArg for Const<T> {
     fn hash_into(&self, hasher: &mut dyn Hasher) {
         let mut inner = std::collections::hash_map::DefaultHasher::new();
+        // Equal bytes of another type (`true` and `1u8`) are another argument.
+        std::any::TypeId::of::<T>().hash(&mut inner);
         self.0.hash(&mut inner);
         hasher.write_u64(inner.finish());
     }

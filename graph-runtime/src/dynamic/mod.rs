@@ -11,6 +11,7 @@ mod ops;
 mod plan;
 pub(crate) mod prohibited;
 
+use core::any::TypeId;
 use core::fmt;
 use core::marker::PhantomData;
 use std::collections::HashMap;
@@ -301,6 +302,15 @@ where
     T: Send + Sync + 'static,
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
+    // Equal function and arguments with another result type (a generic
+    // `#[delayed(pure)]` function, whose companion type is not generic) is another node:
+    // one slot holds one type.
+    let key = key.map(|key| {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut hasher);
+        TypeId::of::<T>().hash(&mut hasher);
+        hasher.finish() | (1 << 63)
+    });
     Delayed::from_node(Arc::new(Task {
         meta: Meta::new(name, call_site, key),
         parents: parents.nodes,
@@ -334,11 +344,26 @@ where
 /// Feeds one argument of a pure task to the key's hasher.
 pub(crate) type KeyPart<'a> = dyn Fn(&mut dyn Hasher) + 'a;
 
-/// The key of a pure task: its name and the keys or hashes of its inputs.
+/// The identity of function type `F` in pure keys: its `TypeId` and full type name
+/// (never its short name, which two closures or two `load`s in different modules
+/// share), and `instance`: 0 for a function with no state (a fn item, a closure that
+/// captures nothing), else a number of its own per [`delayed`] handle, since closures
+/// of one type may capture different values.
 #[doc(hidden)]
-pub fn pure_key(name: &str, inputs: &[&KeyPart<'_>]) -> u64 {
+pub fn fn_identity<F: ?Sized + 'static>(instance: u64) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    name.hash(&mut hasher);
+    TypeId::of::<F>().hash(&mut hasher);
+    std::any::type_name::<F>().hash(&mut hasher);
+    instance.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The key of a pure task: its function's identity (see [`fn_identity`]) and the keys
+/// or hashes of its inputs; [`task`] adds the result type.
+#[doc(hidden)]
+pub fn pure_key(function: u64, inputs: &[&KeyPart<'_>]) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    function.hash(&mut hasher);
     for input in inputs {
         input(&mut hasher);
     }
@@ -564,13 +589,24 @@ pub fn delayed<F, Sig>(f: F) -> DelayedFn<F, Sig>
 where
     F: Signature<Sig>,
 {
+    // A function with state (a capturing closure, a fn pointer) is keyed per handle:
+    // another handle of the same type may hold other values. One with none is its type.
+    let instance = if std::mem::size_of::<F>() == 0 {
+        0
+    } else {
+        NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed)
+    };
     DelayedFn {
         f: Arc::new(f),
         name: short_type_name::<F>(),
+        instance,
         call_site: call_site_of(Location::caller()),
         _sig: PhantomData,
     }
 }
+
+/// Numbers of [`delayed`] handles of functions with state (0 is "no state").
+static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
 
 /// Names a function's parameter list, so that [`delayed`] knows its arity:
 /// implemented for every `Fn(A, B, …) -> R` with `Sig = fn(A, B, …) -> R`.
@@ -590,6 +626,8 @@ fn short_type_name<F>() -> &'static str {
 pub struct DelayedFn<F, Sig, Purity = Impure> {
     f: Arc<F>,
     name: &'static str,
+    /// Which handle this is, for pure keys (see [`fn_identity`]).
+    instance: u64,
     call_site: &'static str,
     _sig: PhantomData<fn() -> (Sig, Purity)>,
 }
@@ -600,7 +638,8 @@ pub struct Impure;
 pub struct Pure;
 
 impl<F, Sig, Purity> DelayedFn<F, Sig, Purity> {
-    /// Names the tasks this builds (the default is the function's name).
+    /// Names the tasks this builds (the default is the function's name). Only the
+    /// name shown: pure keys still tell functions apart by their identity.
     pub fn named(mut self, name: &'static str) -> Self {
         self.name = name;
         self
@@ -612,6 +651,7 @@ impl<F, Sig, Purity> DelayedFn<F, Sig, Purity> {
         DelayedFn {
             f: self.f,
             name: self.name,
+            instance: self.instance,
             call_site: self.call_site,
             _sig: PhantomData,
         }
@@ -646,7 +686,7 @@ macro_rules! delayed_fn_arity {
                 #[allow(unused_mut)]
                 let mut parents = Parents::new();
                 $(let $arg = $arg.into_arg(&mut parents);)*
-                let key = delayed_fn_arity!(@key $purity, self.name, $($arg),*);
+                let key = delayed_fn_arity!(@key $purity, fn_identity::<F>(self.instance), $($arg),*);
                 let f = self.f.clone();
                 task(self.name, self.call_site, parents, key, move |env: &Env<'_>| {
                     let mut cursor = 0usize;
@@ -656,9 +696,9 @@ macro_rules! delayed_fn_arity {
             }
         }
     };
-    (@key Impure, $name:expr, $($arg:ident),*) => { None };
-    (@key Pure, $name:expr, $($arg:ident),*) => {
-        Some(pure_key($name, &[$(&|h: &mut dyn Hasher| $arg.hash_into(h)),*]))
+    (@key Impure, $function:expr, $($arg:ident),*) => { None };
+    (@key Pure, $function:expr, $($arg:ident),*) => {
+        Some(pure_key($function, &[$(&|h: &mut dyn Hasher| $arg.hash_into(h)),*]))
     };
 }
 delayed_fn_arity!();

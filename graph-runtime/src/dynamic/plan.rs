@@ -356,14 +356,16 @@ impl<V> Prepared<V> {
 
     /// Runs the graph with a scheduler; a task's panic comes back as a [`TaskError`].
     pub fn try_compute_with(&mut self, options: impl Into<RunOptions>) -> Result<V, TaskError> {
-        match self.plan.run(&self.slots, &self.pending, &options.into()) {
-            Ok(()) => Ok((self.read)(&self.slots, &self.plan.outputs)),
-            Err(error) => {
-                // Results of the tasks that did run are still in their slots.
-                self.slots = self.plan.slots();
-                Err(error)
-            }
-        }
+        let options = options.into();
+        let mut guard = ResetUnlessRead {
+            prepared: self,
+            read: false,
+        };
+        let this = &*guard.prepared;
+        this.plan.run(&this.slots, &this.pending, &options)?;
+        let values = (this.read)(&this.slots, &this.plan.outputs);
+        guard.read = true;
+        Ok(values)
     }
 
     /// The laid-out graph.
@@ -379,6 +381,25 @@ impl<V> Prepared<V> {
     /// Whether the graph has no node.
     pub fn is_empty(&self) -> bool {
         self.plan.nodes.is_empty()
+    }
+}
+
+/// Gives a [`Prepared`] fresh slots when a run ends any other way than with its outputs
+/// read: a task's error, or an unwind out of the run (an observer's panic) or out of
+/// the read. Results of the tasks that did run are still in their slots, and the next
+/// run would find them "filled twice". The pending counters need no reset: the
+/// dispatcher sets them from the in-degrees at the start of every threaded run, and
+/// the synchronous scheduler does not read them.
+struct ResetUnlessRead<'p, V> {
+    prepared: &'p mut Prepared<V>,
+    read: bool,
+}
+
+impl<V> Drop for ResetUnlessRead<'_, V> {
+    fn drop(&mut self) {
+        if !self.read {
+            self.prepared.slots = self.prepared.plan.slots();
+        }
     }
 }
 
