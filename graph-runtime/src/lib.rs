@@ -4,6 +4,9 @@
 //! Users reach it through the `taskweave` crate; the macros reach it only through
 //! [`__private`].
 
+// The `Send`/`Sync` promises, as `compile_fail` doc tests (compiled by rustdoc only).
+#[cfg(doctest)]
+mod compile_fail;
 mod dispatch;
 mod dynamic;
 mod error;
@@ -61,7 +64,7 @@ pub mod __private {
     pub use crate::graph::Graph;
     pub use crate::observe::RunOptions;
     pub use crate::slot::{
-        give, lend, Const, EarlyExit, Give, Lend, Ref, Shared, SharedSlot, Slot, Value,
+        give, lend, Const, EarlyExit, Give, Lend, Owned, Ref, Shared, SharedSlot, Slot, Value,
     };
     pub use crate::table::{NodeInfo, Table};
     pub use core::ops::ControlFlow;

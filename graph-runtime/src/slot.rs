@@ -10,6 +10,7 @@
 //! even when it is driven by hand instead of by the generated code: a misuse
 //! panics ("filled twice", "not computed yet") instead of reading garbage.
 
+use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 
 use crate::sync::{self, AtomicU32, AtomicU8, Mutex, Ordering, UnsafeCell};
@@ -103,9 +104,11 @@ pub struct Slot<T> {
     value: UnsafeCell<MaybeUninit<T>>,
 }
 
-// SAFETY: the value is written by one thread and then moved to, or borrowed by, the one
-// consumer that claimed it, never concurrently (the `state` transitions are atomic and
-// exclusive), so sending `T` between threads is all that is required.
+// SAFETY: through `&Slot` the value is only moved in (`put`) or out (`take`), or claimed
+// by one `Owned` handle (`owned`); the `state` transitions are atomic and exclusive, so
+// no two threads ever reach the value at once, and sending `T` between threads is all
+// that is required. Borrowing it (`Owned::lend`) is the handle's business: `Owned`
+// carries `T`'s own `Sync`, so `&T` reaches other threads only when `T: Sync`.
 unsafe impl<T: Send> Sync for Slot<T> {}
 
 impl<T> Default for Slot<T> {
@@ -163,6 +166,7 @@ impl<T> Slot<T> {
         Owned {
             slot: self,
             live: true,
+            _value: PhantomData,
         }
     }
 
@@ -246,9 +250,17 @@ impl<T> Drop for Slot<T> {
 }
 
 /// The one consumer's handle on a [`Slot`]; dropping it unused drops the value.
+///
+/// `Send` when `T: Send`, `Sync` only when `T` is `Send` and `Sync` as well: the handle
+/// owns the value (it moves it out, drops it, and lends `&T` to whoever holds
+/// `&Owned`), so it must not be shared where `T` could not be.
 pub struct Owned<'a, T> {
     slot: &'a Slot<T>,
     live: bool,
+    /// Carries `T`'s own auto traits: `&'a Slot<T>` alone is `Sync` for any `T: Send`
+    /// (the slot hands the value to one owner), which would let `&Owned` lend a
+    /// `!Sync` value to several threads at once.
+    _value: PhantomData<T>,
 }
 
 impl<T> Owned<'_, T> {
@@ -438,6 +450,11 @@ impl<T> Drop for SharedSlot<T> {
 }
 
 /// One consumer's handle on a [`SharedSlot`].
+///
+/// `Send` and `Sync` only when `T` is both (the auto traits of `&SharedSlot<T>`, which
+/// it holds): other handles lend `&T` on other threads while this one does (`T: Sync`),
+/// and whichever handle is last moves the value out or drops it on its own thread
+/// (`T: Send`).
 pub struct Shared<'a, T> {
     slot: &'a SharedSlot<T>,
     live: bool,
