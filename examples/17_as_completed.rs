@@ -12,7 +12,8 @@
 //! ```
 //! taskweave: `as_completed(futures)`, `.add(future)` while iterating,
 //! `.with_results()`; a task holding a `Client` clone may submit and wait (the waiting
-//! thread runs other tasks meanwhile, Dask's secede/rejoin).
+//! task runs the subtasks it needs, or hands its place to another thread meanwhile,
+//! Dask's secede/rejoin).
 //!
 //! Run: `cargo run --release --example 17_as_completed`
 

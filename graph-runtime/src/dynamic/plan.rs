@@ -357,15 +357,27 @@ impl<V> Prepared<V> {
     /// Runs the graph with a scheduler; a task's panic comes back as a [`TaskError`].
     pub fn try_compute_with(&mut self, options: impl Into<RunOptions>) -> Result<V, TaskError> {
         let options = options.into();
-        let mut guard = ResetUnlessRead {
+        let mut guard = ResetUnlessDone {
             prepared: self,
-            read: false,
+            done: false,
         };
         let this = &*guard.prepared;
-        this.plan.run(&this.slots, &this.pending, &options)?;
-        let values = (this.read)(&this.slots, &this.plan.outputs);
-        guard.read = true;
-        Ok(values)
+        match this.plan.run(&this.slots, &this.pending, &options) {
+            Ok(()) => {
+                let values = (this.read)(&this.slots, &this.plan.outputs);
+                guard.done = true;
+                Ok(values)
+            }
+            Err(error) => {
+                // Reset here, before the error becomes the return value: dropping the
+                // results that did run may panic (a value's `Drop`), and rustc leaks a
+                // return value already written when a drop after it unwinds
+                // (rust-lang/rust#47949).
+                guard.done = true;
+                guard.prepared.slots = guard.prepared.plan.slots();
+                Err(error)
+            }
+        }
     }
 
     /// The laid-out graph.
@@ -384,20 +396,20 @@ impl<V> Prepared<V> {
     }
 }
 
-/// Gives a [`Prepared`] fresh slots when a run ends any other way than with its outputs
-/// read: a task's error, or an unwind out of the run (an observer's panic) or out of
-/// the read. Results of the tasks that did run are still in their slots, and the next
-/// run would find them "filled twice". The pending counters need no reset: the
-/// dispatcher sets them from the in-degrees at the start of every threaded run, and
-/// the synchronous scheduler does not read them.
-struct ResetUnlessRead<'p, V> {
+/// Gives a [`Prepared`] fresh slots when a run unwinds (an observer's panic, or one
+/// while reading the outputs); a task's error resets them in `try_compute_with`.
+/// Results of the tasks that did run are still in their slots, and the next run would
+/// find them "filled twice". The pending counters need no reset: the dispatcher sets
+/// them from the in-degrees at the start of every threaded run, and the synchronous
+/// scheduler does not read them.
+struct ResetUnlessDone<'p, V> {
     prepared: &'p mut Prepared<V>,
-    read: bool,
+    done: bool,
 }
 
-impl<V> Drop for ResetUnlessRead<'_, V> {
+impl<V> Drop for ResetUnlessDone<'_, V> {
     fn drop(&mut self) {
-        if !self.read {
+        if !self.done {
             self.prepared.slots = self.prepared.plan.slots();
         }
     }
