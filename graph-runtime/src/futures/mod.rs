@@ -507,7 +507,8 @@ impl Owner {
         // Running tasks finish, then every thread ends. A task that never returns
         // would hold its thread forever: after the shutdown timeout, stop waiting and
         // leave that thread detached. A timeout too long for a deadline is none.
-        pool.wait_exited(pool::deadline_after(self.inner.shutdown_timeout));
+        // On another client's thread, that client keeps its threads running meanwhile.
+        pool::blocking(|| pool.wait_exited(pool::deadline_after(self.inner.shutdown_timeout)));
     }
 }
 
