@@ -23,9 +23,9 @@
 //!   for it, 100 to 600 levels deep, failing at a random level or not.
 //!
 //! The futures generators run on clients of 1 to 4 threads, a third of them with a
-//! `max_threads` of `threads + 2` (not submit-and-wait: see the `#[ignore]`d
-//! `tasks_that_submit_a_child_and_wait_on_a_small_max_threads`, which hangs), each
-//! round under a watchdog. Results are checked against a sequential evaluation, and
+//! `max_threads` of `threads + 2` (submit-and-wait past that bound in
+//! `tasks_that_submit_a_child_and_wait_on_a_small_max_threads`), each round under a
+//! watchdog. Results are checked against a sequential evaluation, and
 //! every assertion message names the seed.
 //!
 //! Every value is counted when made and when dropped (with a bitmap of dropped
@@ -1280,18 +1280,14 @@ fn tasks_that_submit_a_child_and_wait_hundreds_of_levels() {
     }
 }
 
-/// HANGS (found by this generator; ignored so that it can be fixed): a task that
-/// submits a child and waits for it, nested deeper than about 17 levels per thread of
-/// `max_threads`, on a client with a small `max_threads`. Each waiter runs its queued
-/// child on its own stack at most `MAX_INLINE` (16) deep, then hands its place to a
-/// new thread; once `max_threads` threads are blocked, the next child stays queued
-/// with no thread free to run it and none ever frees up: a deadlock, not the "wait
-/// until a thread frees up" that `pool`'s docs describe. Minimal: `threads(1)` and
-/// `max_threads(1)`, 17 levels (16 pass); `max_threads(2)`, 34 levels (33 pass);
-/// `max_threads(3)`, 51 levels (50 pass). Seed 0x5b3d0002 of the generator (3
-/// threads, at most 5, 100 to 400 levels) hangs.
+/// A task that submits a child and waits for it, nested deeper than `max_threads`
+/// threads can hold (each runs its queued child on its own stack 16 deep at most,
+/// then hands its place over). Found by this generator: once every thread was blocked
+/// with the next child queued, nothing ran it (a deadlock). Now the pool starts one
+/// more thread past the bound exactly then. Minimal cases: `threads(1)` with
+/// `max_threads(1)` and 17 levels, `max_threads(2)` and 34, `max_threads(3)` and 51;
+/// seed 0x5b3d0002 of the generator (3 threads, at most 5, 100 to 400 levels).
 #[test]
-#[ignore = "hangs: nested submit-and-wait deeper than ~17 levels per thread of a small max_threads"]
 fn tasks_that_submit_a_child_and_wait_on_a_small_max_threads() {
     for (depth, threads, max) in [(17, 1, 1), (34, 1, 2), (51, 1, 3)] {
         let seed = 0x5b3d_0100 + depth;

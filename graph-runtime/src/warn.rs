@@ -27,7 +27,7 @@ pub fn set_warnings(enabled: bool) {
     DISABLED.store(!enabled, Ordering::Relaxed);
 }
 
-fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     static FROM_ENV: OnceLock<bool> = OnceLock::new();
     let env = *FROM_ENV.get_or_init(|| !crate::observe::env_is_off("TASKWEAVE_WARNINGS"));
     env && !DISABLED.load(Ordering::Relaxed)

@@ -128,8 +128,10 @@ impl std::error::Error for ClientError {}
 /// Dask's `secede`/`rejoin` do. The pool grows this way up to
 /// [`ClientBuilder::max_threads`] (`threads` + 1024 by default); spare threads end after
 /// a second without work. A waiting task never runs an unrelated task on its own stack:
-/// one that waited for it in turn would deadlock. Past `max_threads` blocked tasks,
-/// further waits sleep until a thread frees up; a wait with a timeout always returns.
+/// one that waited for it in turn would deadlock. Past `max_threads`, further waits
+/// sleep until a thread frees up; if every thread is blocked while tasks are queued
+/// (waits nested deeper than the bound), the pool starts one more thread anyway, and
+/// warns once on stderr, rather than deadlock.
 ///
 /// A panic in the `Drop` of a value the client drops (a cancelled task's arguments, a
 /// discarded result) never aborts: on a pool thread it is caught (the panic hook
@@ -185,7 +187,9 @@ impl ClientBuilder {
     /// The most threads the pool may have while its tasks wait (default: `threads` +
     /// 1024). A task that waits for a future hands its place to another thread, so
     /// that `threads` keep running (Dask's `secede`); see the [`Client`] docs. Values
-    /// below `threads` mean `threads`.
+    /// below `threads` mean `threads`. The one excess allowed: when every thread is
+    /// blocked and tasks are queued, one more starts (with a warning), since no
+    /// thread could ever free up.
     pub fn max_threads(mut self, max_threads: usize) -> Self {
         self.max_threads = Some(max_threads);
         self
@@ -605,6 +609,9 @@ pub(crate) trait Runnable: Send + Sync {
     fn is_ready(&self) -> bool;
     /// Queues the job on its client's pool.
     fn requeue(self: Arc<Self>);
+    /// Drops the arguments of a task that ended without running (or whose result is
+    /// discarded), releasing the futures it held.
+    fn release(&self);
 }
 
 /// A live task that shutdown may cancel.
@@ -631,13 +638,19 @@ where
         // arguments): the arguments are dropped all the same, not left to a drop of
         // the job during that panic's unwinding, where a second panic would abort.
         let ended = panic::catch_unwind(AssertUnwindSafe(|| end(&self.state)));
-        // Taken out under the lock, dropped after it: dropping the last handle of a
-        // pending dependency cancels it, and that tells this very job.
-        let args = self.args.lock().unwrap_or_else(|e| e.into_inner()).take();
-        drop(args);
+        self.release_args();
         if let Err(payload) = ended {
             panic::resume_unwind(payload);
         }
+    }
+}
+
+impl<F, K, R> Job<F, K, R> {
+    /// Drops the arguments. Taken out under the lock, dropped after it: dropping the
+    /// last handle of a pending dependency cancels it, and that tells this very job.
+    fn release_args(&self) {
+        let args = self.args.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(args);
     }
 }
 
@@ -759,6 +772,10 @@ where
     fn requeue(self: Arc<Self>) {
         let client = self.client.clone();
         client.spawn(self);
+    }
+
+    fn release(&self) {
+        self.release_args();
     }
 }
 

@@ -24,10 +24,13 @@
 //!    (`threads + 1024` by default); spare workers end after a second without work.
 //! 3. **Sleep**, until the awaited future ends or the deadline passes.
 //!
-//! Past `max_threads` blocked threads, a wait sleeps without a replacement: a program
-//! that nests waits that deep (each task waiting for a task that waits …) may then wait
-//! until a thread frees up; a timeout (`result_timeout`, `wait(.., Some(t))`) always
-//! returns.
+//! `max_threads` bounds the growth while some thread still runs tasks: a waiter then
+//! sleeps without a replacement, and the queued tasks wait for a thread to free up.
+//! When every thread is blocked and tasks are queued, nothing could ever free one (a
+//! program that nests waits that deep: each task waiting for a child that waits …):
+//! then, and only then, the pool starts one more thread past `max_threads`, and says
+//! so once on stderr, rather than deadlock. A timeout (`result_timeout`,
+//! `wait(.., Some(t))`) always returns.
 //!
 //! A rayon worker that waits for a future (a `Delayed` task, say) runs other rayon jobs
 //! meanwhile, as rayon's own joins do, [`MAX_HELP`] waits deep at most, then sleeps:
@@ -72,6 +75,11 @@ pub(crate) struct Pool {
     queue: Injector<Arc<dyn Runnable>>,
     /// Workers asleep on `wake` (read without the lock by `push`).
     sleeping: AtomicUsize,
+    /// Workers not blocked in a wait (`live - blocked`, kept under the lock and read
+    /// without it by `push`): none, with tasks queued, is a deadlock in the making.
+    running: AtomicUsize,
+    /// Whether the pool has grown past `max_threads` (told once).
+    past_bound: std::sync::atomic::AtomicBool,
     counts: Mutex<Counts>,
     wake: Condvar,
     exited: Condvar,
@@ -102,6 +110,8 @@ impl Pool {
         let pool = Arc::new(Pool {
             queue: Injector::new(),
             sleeping: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            past_bound: std::sync::atomic::AtomicBool::new(false),
             counts: Mutex::new(Counts {
                 live: 0,
                 blocked: 0,
@@ -138,18 +148,50 @@ impl Pool {
             .spawn(move || pool.work())?;
         counts.live += 1;
         counts.started += 1;
+        self.count_running(counts);
         Ok(())
     }
 
+    /// Updates `running` after `live` or `blocked` changed (under the lock).
+    fn count_running(&self, counts: &Counts) {
+        self.running
+            .store(counts.live - counts.blocked, Ordering::SeqCst);
+    }
+
+    /// With every worker blocked and a task queued, no thread would ever run it:
+    /// starts one more, past `max_threads` if need be (under the lock).
+    fn unless_stalled(self: &Arc<Self>, counts: &mut Counts) {
+        if counts.closed || counts.live != counts.blocked || self.queue.is_empty() {
+            return;
+        }
+        if counts.live >= self.max_threads
+            && !self.past_bound.swap(true, Ordering::Relaxed)
+            && crate::warn::enabled()
+        {
+            eprintln!(
+                "taskweave: all {} threads of client `{}` are blocked waiting for futures \
+                 while tasks are queued; starting more past its max_threads ({}) rather \
+                 than deadlock (waits nest deeper than the bound: raise \
+                 ClientBuilder::max_threads, or wait less inside tasks)",
+                counts.live, self.name, self.max_threads
+            );
+        }
+        // A refused thread leaves the deadlock in place; nothing better can be done.
+        let _ = self.add_worker(counts);
+    }
+
     /// Queues a ready job and wakes a sleeping worker, if any.
-    pub(crate) fn push(&self, job: Arc<dyn Runnable>) {
+    pub(crate) fn push(self: &Arc<Self>, job: Arc<dyn Runnable>) {
         self.queue.push(job);
-        // Pairs with the fence in `next`: either this sees the sleeper, or the sleeper
-        // sees the job.
+        // Pairs with the fences in `next` and `secede`: either this sees the sleeper
+        // (or that no worker runs), or they see the job.
         fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::Relaxed) > 0 {
             let _counts = self.lock();
             self.wake.notify_one();
+        } else if self.running.load(Ordering::Relaxed) == 0 {
+            let mut counts = self.lock();
+            self.unless_stalled(&mut counts);
         }
     }
 
@@ -212,6 +254,7 @@ impl Pool {
 
     fn end(&self, mut counts: MutexGuard<'_, Counts>) -> Option<Arc<dyn Runnable>> {
         counts.live -= 1;
+        self.count_running(&counts);
         if counts.live == 0 {
             self.exited.notify_all();
         }
@@ -255,12 +298,16 @@ impl Pool {
     fn secede(self: &Arc<Self>) -> Seceded {
         let mut counts = self.lock();
         counts.blocked += 1;
+        self.count_running(&counts);
+        fence(Ordering::SeqCst);
         if !counts.closed
             && counts.live - counts.blocked < self.threads
             && counts.live < self.max_threads
         {
             // Without a replacement the wait goes on; the thread was refused, not lost.
             let _ = self.add_worker(&mut counts);
+        } else {
+            self.unless_stalled(&mut counts);
         }
         Seceded(self.clone())
     }
@@ -271,7 +318,9 @@ struct Seceded(Arc<Pool>);
 
 impl Drop for Seceded {
     fn drop(&mut self) {
-        self.0.lock().blocked -= 1;
+        let mut counts = self.0.lock();
+        counts.blocked -= 1;
+        self.0.count_running(&counts);
     }
 }
 

@@ -86,10 +86,18 @@ pub(crate) trait Dependent: Send + Sync {
 struct Waiters {
     ended: Option<Outcome>,
     dependents: InlineList<Arc<dyn Dependent>>,
-    callbacks: Vec<Callback>,
+    /// Callbacks by number, so that a waiter that goes (`wait` timing out, a dropped
+    /// `as_completed`) can take its own back.
+    callbacks: Vec<(u64, Callback)>,
+    next_callback: u64,
     /// Threads asleep on `done`: waking nobody costs a system call all the same.
     sleepers: usize,
 }
+
+/// A callback registered with [`Core::on_end`], to take back with
+/// [`Core::remove_on_end`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CallbackId(u64);
 
 impl Core {
     pub(crate) fn new(name: TaskName, call_site: &'static str) -> Self {
@@ -190,15 +198,26 @@ impl Core {
             waiters.ended = Some(outcome.clone());
             let wake = waiters.sleepers > 0;
             let dependents = std::mem::take(&mut waiters.dependents);
-            (dependents, std::mem::take(&mut waiters.callbacks), wake)
+            let callbacks = std::mem::take(&mut waiters.callbacks);
+            (dependents, callbacks, wake)
         };
         let (dependents, callbacks, wake) = callbacks;
         if wake {
             self.done.notify_all();
         }
+        // A task that will not run releases its arguments now, as Dask releases a
+        // cancelled key's dependencies: upstream futures that only it held are
+        // cancelled in turn (through the work list, however long the chain), rather
+        // than running once a thread reaches the dead job. A finished task's job has
+        // released them already.
+        let release = match outcome {
+            Outcome::Finished => None,
+            _ => self.job.get().and_then(Weak::upgrade),
+        };
         tell(Telling {
+            release,
             dependents,
-            callbacks,
+            callbacks: callbacks.into_iter().map(|(_, c)| c).collect(),
             outcome,
         });
         true
@@ -219,19 +238,38 @@ impl Core {
         dependent.dependency_ended(&ended);
     }
 
-    /// Calls `callback` once the task has ended (at once if it has).
-    pub(crate) fn on_end(&self, callback: impl FnOnce(&Outcome) + Send + 'static) {
+    /// Calls `callback` once the task has ended (at once if it has, then returning
+    /// `None`); the id takes it back with [`Core::remove_on_end`].
+    pub(crate) fn on_end(
+        &self,
+        callback: impl FnOnce(&Outcome) + Send + 'static,
+    ) -> Option<CallbackId> {
         let ended = {
-            let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            let mut waiters = self.waiters.lock().recover();
             match &waiters.ended {
                 Some(outcome) => outcome.clone(),
                 None => {
-                    waiters.callbacks.push(Box::new(callback));
-                    return;
+                    let id = waiters.next_callback;
+                    waiters.next_callback += 1;
+                    waiters.callbacks.push((id, Box::new(callback)));
+                    return Some(CallbackId(id));
                 }
             }
         };
         callback(&ended);
+        None
+    }
+
+    /// Takes back a callback not yet called (a no-op once the task has ended).
+    pub(crate) fn remove_on_end(&self, id: CallbackId) {
+        let removed = {
+            let mut waiters = self.waiters.lock().recover();
+            // Order does not matter: every callback is called at the end.
+            let at = waiters.callbacks.iter().position(|(i, _)| *i == id.0);
+            at.map(|at| waiters.callbacks.swap_remove(at))
+        };
+        // Dropped outside the lock: what it captured may have a `Drop` of its own.
+        drop(removed);
     }
 
     /// Blocks until the task ended or `deadline` passed (`None`: no deadline); true if
@@ -303,8 +341,10 @@ pub(crate) fn sleep_until<'a, T>(
     }
 }
 
-/// What one end has to tell: the dependents and callbacks of a task, and how it ended.
+/// What one end has to tell: the dependents and callbacks of a task, and how it ended;
+/// and the job whose arguments to release, for a task that will not run.
 struct Telling {
+    release: Option<Arc<dyn Runnable>>,
     dependents: InlineList<Arc<dyn Dependent>>,
     callbacks: Vec<Callback>,
     outcome: Outcome,
@@ -341,11 +381,20 @@ fn tell(first: Telling) {
     let mut first_panic = None;
     let mut next = Some(first);
     while let Some(Telling {
+        release,
         mut dependents,
         callbacks,
         outcome,
     }) = next
     {
+        if let Some(job) = release {
+            let released = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                job.release();
+            }));
+            if let Err(payload) = released {
+                first_panic.get_or_insert(payload);
+            }
+        }
         for dependent in dependents.take() {
             let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 dependent.dependency_ended(&outcome);

@@ -1,12 +1,12 @@
 //! Waiting for several futures: `wait` (first or all completed, with a timeout) and
 //! `as_completed` (in completion order, more may be added while iterating).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::pool;
-use super::state::sleep_until;
+use super::state::{sleep_until, CallbackId};
 use super::{Future, FutureError};
 use crate::lock::Recover;
 use crate::sync::{Condvar, Mutex};
@@ -45,19 +45,24 @@ impl Signal {
 }
 
 /// Waits until the first (or every) future is done, or `timeout` passes; returns the
-/// done futures and the others (Dask's `wait`).
+/// done futures and the others (Dask's `wait`). A timeout too long for a deadline
+/// (`Duration::MAX`) is none; `Duration::ZERO` only looks. Nothing is left behind on
+/// the futures once it returns: a wait that timed out takes its callbacks back.
 pub fn wait<T>(
     futures: &[Future<T>],
     mode: WaitMode,
     timeout: Option<Duration>,
 ) -> (Vec<Future<T>>, Vec<Future<T>>) {
     let signal = Arc::new(Signal::default());
-    for future in futures {
-        let signal = signal.clone();
-        future.core().on_end(move |_| signal.bump());
-    }
+    let registered: Vec<_> = futures
+        .iter()
+        .filter_map(|future| {
+            let signal = signal.clone();
+            let id = future.core().on_end(move |_| signal.bump())?;
+            Some((future, id))
+        })
+        .collect();
     let total = futures.len();
-    // A timeout too long for a deadline (`Duration::MAX`) is none.
     let deadline = timeout.and_then(pool::deadline_after);
     signal.wait_for(
         |ended| match mode {
@@ -66,14 +71,22 @@ pub fn wait<T>(
         },
         deadline,
     );
+    for (future, id) in registered {
+        future.core().remove_on_end(id);
+    }
     futures.iter().cloned().partition(Future::done)
 }
 
 /// Futures in the order they finish; more can be added while iterating. Made by
-/// [`as_completed`].
+/// [`as_completed`]. It holds the futures not yet yielded, as a `Vec` of them would:
+/// dropping it drops them (cancelling those whose last handle it held) and takes back
+/// what it left on them.
 pub struct AsCompleted<T> {
-    queue: Arc<(Mutex<VecDeque<Future<T>>>, Condvar)>,
-    outstanding: usize,
+    /// Numbers of the futures that ended, in the order they did.
+    ended: Arc<(Mutex<VecDeque<u64>>, Condvar)>,
+    /// The futures not yet yielded, by number, with their callbacks.
+    pending: HashMap<u64, (Future<T>, Option<CallbackId>)>,
+    next: u64,
 }
 
 /// Iterates `futures` in completion order (Dask's `as_completed`).
@@ -81,8 +94,9 @@ pub fn as_completed<T: Send + Sync + 'static>(
     futures: impl IntoIterator<Item = Future<T>>,
 ) -> AsCompleted<T> {
     let mut iter = AsCompleted {
-        queue: Arc::new((Mutex::new(VecDeque::new()), Condvar::new())),
-        outstanding: 0,
+        ended: Arc::new((Mutex::new(VecDeque::new()), Condvar::new())),
+        pending: HashMap::new(),
+        next: 0,
     };
     for future in futures {
         iter.add(future);
@@ -93,21 +107,21 @@ pub fn as_completed<T: Send + Sync + 'static>(
 impl<T: Send + Sync + 'static> AsCompleted<T> {
     /// Adds a future to the iteration.
     pub fn add(&mut self, future: Future<T>) {
-        self.outstanding += 1;
-        let queue = self.queue.clone();
-        let handle = future.clone();
-        future.core().on_end(move |_| {
-            let (list, ready) = &*queue;
-            list.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push_back(handle);
+        let number = self.next;
+        self.next += 1;
+        // The callback holds the queue, not the future: only the iterator keeps it.
+        let ended = self.ended.clone();
+        let id = future.core().on_end(move |_| {
+            let (list, ready) = &*ended;
+            list.lock().recover().push_back(number);
             ready.notify_all();
         });
+        self.pending.insert(number, (future, id));
     }
 
     /// The futures still expected.
     pub fn remaining(&self) -> usize {
-        self.outstanding
+        self.pending.len()
     }
 
     /// Yields each future with its result, in completion order.
@@ -119,22 +133,31 @@ impl<T: Send + Sync + 'static> AsCompleted<T> {
     }
 }
 
+impl<T> Drop for AsCompleted<T> {
+    fn drop(&mut self) {
+        for (future, id) in self.pending.values() {
+            if let Some(id) = id {
+                future.core().remove_on_end(*id);
+            }
+        }
+    }
+}
+
 impl<T: Send + Sync + 'static> Iterator for AsCompleted<T> {
     type Item = Future<T>;
 
     fn next(&mut self) -> Option<Future<T>> {
-        if self.outstanding == 0 {
+        if self.pending.is_empty() {
             return None;
         }
-        let (list, ready) = &*self.queue;
+        let (list, ready) = &*self.ended;
         let done = || !list.lock().recover().is_empty();
         pool::wait(&done, None, None, || {
             let queue = list.lock().recover();
             sleep_until(ready, queue, |q| !q.is_empty(), None).1
         });
         // Only this iterator takes from the queue: what it saw there is still there.
-        let next = list.lock().recover().pop_front();
-        self.outstanding -= 1;
-        next
+        let number = list.lock().recover().pop_front()?;
+        self.pending.remove(&number).map(|(future, _)| future)
     }
 }
