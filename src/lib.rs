@@ -37,10 +37,10 @@
 
 pub use graph_macros::{delay, delayed, graph};
 pub use graph_runtime::{
-    as_completed, cancelled, compute, compute_with, delayed, dispatch, prepare, tree_reduce, wait,
-    AsCompleted, Client, ClientBuilder, ClientError, Delayed, DelayedFn, Flow, Future, FutureError,
-    Graph, GraphInfo, NodeInfo, NodeView, Observer, Outputs, Prepared, RunOptions, Scheduler,
-    Status, Table, TaskBuilder, TaskError, TaskOutcome, WaitMode,
+    as_completed, cancelled, compute, compute_with, delayed, dispatch, get_client, prepare,
+    tree_reduce, wait, AsCompleted, Client, ClientBuilder, ClientError, Delayed, DelayedFn, Flow,
+    Future, FutureError, Graph, GraphInfo, NodeInfo, NodeView, Observer, Outputs, Prepared,
+    RunOptions, Scheduler, Status, Table, TaskBuilder, TaskError, TaskOutcome, WaitMode,
 };
 
 pub use graph_runtime::{futures_info, AnyFuture, Direction, DrawOptions, NodeOutcome, RunRecord};

@@ -1,7 +1,9 @@
 //! Release, as Dask does it: a future whose last handle is dropped, or that is
 //! cancelled, releases its task's arguments at once, and upstream futures that only
 //! it held are released in turn, so their tasks never run; nothing a waiter leaves on
-//! a future (`as_completed`, a `wait` that timed out) keeps it alive.
+//! a future (`as_completed`, a `wait` that timed out) keeps it alive. And the rest of
+//! Dask's everyday futures API: `FIRST_EXCEPTION`, `client.cancel`, `add_done_callback`,
+//! `get_client`.
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -182,5 +184,120 @@ fn as_completed_still_yields_everything_it_holds() {
         let mut want: Vec<u64> = (0..50).map(|x| x * 3).collect();
         want.push(1_000);
         assert_eq!(seen, want);
+    });
+}
+
+// ---- Dask's everyday API (issue 14, item 7) ---------------------------------------
+
+/// `wait(.., FirstException)` returns at the first error, before slower futures end;
+/// with no error, when every one has.
+#[test]
+fn wait_first_exception() {
+    within(LIMIT, "FIRST_EXCEPTION", || {
+        let client = Client::builder().threads(2).build().unwrap();
+        let (release, released) = mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        let slow = client.submit(
+            move || {
+                released.lock().unwrap().recv().unwrap();
+                0u64
+            },
+            (),
+        );
+        let failing = client.submit(|| -> u64 { panic!("first exception") }, ());
+        let futures = vec![slow.clone(), failing.clone()];
+        let (done, not_done) = taskweave::wait(&futures, WaitMode::FirstException, None);
+        assert_eq!((done.len(), not_done.len()), (1, 1));
+        assert_eq!(done[0].status(), Status::Error);
+        assert_eq!(not_done[0].status(), Status::Running);
+        release.send(()).unwrap();
+        // No error among them: like AllCompleted.
+        let fine: Vec<_> = (0..5u64).map(|i| client.submit(move || i, ())).collect();
+        let (done, not_done) = taskweave::wait(&fine, WaitMode::FirstException, None);
+        assert_eq!((done.len(), not_done.len()), (5, 0));
+        // A cancelled future is not an exception: the wait goes on to the others.
+        let cancelled = client.submit(|| 1u64, ());
+        cancelled.cancel();
+        let (done, _) = taskweave::wait(
+            &[cancelled, client.submit(|| 2u64, ())],
+            WaitMode::FirstException,
+            None,
+        );
+        assert_eq!(done.len(), 2);
+    });
+}
+
+#[test]
+fn client_cancel_of_many() {
+    within(LIMIT, "client.cancel", || {
+        let (client, release, hold) = busy_client();
+        let futures: Vec<_> = (0..5u64).map(|i| client.submit(move || i, ())).collect();
+        client.cancel(&futures);
+        assert!(futures.iter().all(|f| f.status() == Status::Cancelled));
+        release.send(()).unwrap();
+        hold.result().unwrap();
+    });
+}
+
+/// Callbacks run once the task ends, with the future (finished, failed or cancelled),
+/// at once for a future that has ended; they do not keep a future alive.
+#[test]
+fn add_done_callback() {
+    within(LIMIT, "add_done_callback", || {
+        let client = Client::builder().threads(2).build().unwrap();
+        let (seen, saw) = mpsc::channel::<(Status, Option<u64>)>();
+        let report = move |seen: mpsc::Sender<(Status, Option<u64>)>| {
+            move |f: &Future<u64>| {
+                let value = f.result().ok();
+                seen.send((f.status(), value)).unwrap();
+            }
+        };
+        let done = client.submit(|| 7u64, ());
+        done.result().unwrap();
+        done.add_done_callback(report(seen.clone()));
+        assert_eq!(saw.recv().unwrap(), (Status::Finished, Some(7)));
+
+        let later = client.submit(
+            || {
+                std::thread::sleep(Duration::from_millis(20));
+                8u64
+            },
+            (),
+        );
+        later.add_done_callback(report(seen.clone()));
+        assert_eq!(saw.recv().unwrap(), (Status::Finished, Some(8)));
+
+        let failing = client.submit(|| -> u64 { panic!("no") }, ());
+        failing.add_done_callback(report(seen.clone()));
+        assert_eq!(saw.recv().unwrap(), (Status::Error, None));
+
+        // The callback holds no handle: dropping the last one still cancels the task.
+        let (client1, release, hold) = busy_client();
+        let pending = client1.submit(|| 9u64, ());
+        pending.add_done_callback(report(seen.clone()));
+        drop(pending);
+        assert_eq!(saw.recv().unwrap(), (Status::Cancelled, None));
+        release.send(()).unwrap();
+        hold.result().unwrap();
+    });
+}
+
+/// A task finds the client it runs on (Dask's `get_client()`), submits to it and
+/// waits, even on one thread; outside tasks there is none.
+#[test]
+fn get_client_inside_a_task() {
+    within(LIMIT, "get_client", || {
+        assert!(taskweave::get_client().is_none());
+        let client = Client::builder().threads(1).name("outer").build().unwrap();
+        let total = client.submit(
+            || {
+                let client = taskweave::get_client().expect("a task has a client");
+                assert_eq!(client.threads(), 1);
+                let parts = client.map(|x: u64| x * x, 0..10u64);
+                client.gather(&parts).unwrap().iter().sum::<u64>()
+            },
+            (),
+        );
+        assert_eq!(total.result().unwrap(), (0..10u64).map(|x| x * x).sum());
     });
 }

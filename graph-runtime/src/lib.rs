@@ -32,9 +32,9 @@ pub use dynamic::{
 };
 pub use error::TaskError;
 pub use futures::{
-    as_completed, cancelled, wait, AsCompleted, Client, ClientBuilder, ClientError, Dependencies,
-    FutArg, Future, FutureError, IntoFutArg, KeptArgs, Status, SubmitArgs, TaskBuilder, TaskFn,
-    WaitMode,
+    as_completed, cancelled, get_client, wait, AsCompleted, Client, ClientBuilder, ClientError,
+    Dependencies, FutArg, Future, FutureError, IntoFutArg, KeptArgs, Status, SubmitArgs,
+    TaskBuilder, TaskFn, WaitMode,
 };
 pub use graph::Graph;
 pub use info::{GraphInfo, NodeOutcome, NodeView};

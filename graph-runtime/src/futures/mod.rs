@@ -22,7 +22,7 @@ use core::fmt;
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 pub use args::{Dependencies, FutArg, IntoFutArg, KeptArgs, SubmitArgs, TaskFn};
@@ -162,6 +162,9 @@ pub(crate) struct Inner {
     live: Mutex<Vec<Weak<dyn Cancel>>>,
     /// How long the shutdown waits for running tasks.
     shutdown_timeout: Duration,
+    /// The users' handle, for [`get_client`] inside tasks: weak, since the client
+    /// shuts down when the users' last handle goes.
+    owner: OnceLock<Weak<Owner>>,
 }
 
 /// Builds a [`Client`].
@@ -223,18 +226,19 @@ impl ClientBuilder {
             .max_threads
             .unwrap_or_else(|| threads.saturating_add(EXTRA_THREADS));
         let pool = Pool::start(name.clone(), threads, max_threads)?;
-        Ok(Client {
-            owner: Arc::new(Owner {
-                inner: Arc::new(Inner {
-                    name,
-                    threads,
-                    pool,
-                    closed: AtomicBool::new(false),
-                    live: Mutex::new(Vec::new()),
-                    shutdown_timeout: self.shutdown_timeout.unwrap_or(SHUTDOWN_GRACE),
-                }),
+        let owner = Arc::new(Owner {
+            inner: Arc::new(Inner {
+                name,
+                threads,
+                pool,
+                closed: AtomicBool::new(false),
+                live: Mutex::new(Vec::new()),
+                shutdown_timeout: self.shutdown_timeout.unwrap_or(SHUTDOWN_GRACE),
+                owner: OnceLock::new(),
             }),
-        })
+        });
+        let _ = owner.inner.owner.set(Arc::downgrade(&owner));
+        Ok(Client { owner })
     }
 }
 
@@ -366,6 +370,14 @@ impl Client {
     #[track_caller]
     pub fn persist<T: Clone + Send + Sync + 'static>(&self, delayed: &Delayed<T>) -> Delayed<T> {
         pool::blocking(|| delayed.persist())
+    }
+
+    /// Cancels every future of `futures` (Dask's `client.cancel(futures)`); see
+    /// [`Future::cancel`].
+    pub fn cancel<T>(&self, futures: &[Future<T>]) {
+        for future in futures {
+            future.cancel();
+        }
     }
 
     /// Keeps `future`'s task running after its handles are dropped.
@@ -654,9 +666,16 @@ impl<F, K, R> Job<F, K, R> {
     }
 }
 
+/// The task running on this thread: its state (for its cancellation flag) and its
+/// client.
+struct Running {
+    task: Arc<dyn HasCore>,
+    client: Arc<Inner>,
+}
+
 thread_local! {
-    /// The cancellation flag of the task running on this thread.
-    static CURRENT: RefCell<Option<Arc<dyn HasCore>>> = const { RefCell::new(None) };
+    /// The task running on this thread, if any.
+    static CURRENT: RefCell<Option<Running>> = const { RefCell::new(None) };
 }
 
 /// Whether the task running on this thread was cancelled: a long task may poll it and
@@ -666,7 +685,19 @@ pub fn cancelled() -> bool {
         current
             .borrow()
             .as_ref()
-            .is_some_and(|task| task.core().cancel.load(Ordering::Acquire))
+            .is_some_and(|running| running.task.core().cancel.load(Ordering::Acquire))
+    })
+}
+
+/// The client whose task is running on this thread (Dask's `get_client()`), so that a
+/// task can submit tasks and wait for them without being handed its client; `None`
+/// outside a task, or once the client's last handle outside it was dropped (the client
+/// is shutting down).
+pub fn get_client() -> Option<Client> {
+    CURRENT.with(|current| {
+        let current = current.borrow();
+        let owner = current.as_ref()?.client.owner.get()?.upgrade()?;
+        Some(Client { owner })
     })
 }
 
@@ -711,7 +742,10 @@ where
             }
             return;
         }
-        let current: Arc<dyn HasCore> = self.state.clone();
+        let current = Running {
+            task: self.state.clone(),
+            client: self.client.clone(),
+        };
         let previous = CURRENT.with(|c| c.replace(Some(current)));
         let mut attempts = 0;
         let outcome = loop {
@@ -913,6 +947,23 @@ impl<T> Future<T> {
             Ok(handle) => handle.state.value.take(),
             Err(handle) => handle.state.value.get(),
         }
+    }
+
+    /// Calls `callback` with this future once its task has ended, finished, failed or
+    /// cancelled (at once, on this thread, if it has; otherwise on the thread that ends
+    /// it), as Dask's `add_done_callback`. The callback does not keep the task alive:
+    /// dropping every handle still cancels it, and the callback then sees it cancelled.
+    /// Keep callbacks short: they run on a pool thread, before its next task.
+    pub fn add_done_callback(&self, callback: impl FnOnce(&Future<T>) + Send + 'static)
+    where
+        T: Send + Sync + 'static,
+    {
+        let state = self.state().clone();
+        // A handle of its own, made when called: holding one before would keep the
+        // task from being cancelled by its users' drops.
+        let _ = self
+            .core()
+            .on_end(move |_| callback(&Future::from_state(state)));
     }
 
     /// The error of a task that ended in error: the failed task's name, call site and

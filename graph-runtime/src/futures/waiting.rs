@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::pool;
-use super::state::{sleep_until, CallbackId};
+use super::state::{sleep_until, CallbackId, Outcome};
 use super::{Future, FutureError};
 use crate::lock::Recover;
 use crate::sync::{Condvar, Mutex};
@@ -18,24 +18,38 @@ pub enum WaitMode {
     FirstCompleted,
     /// Return when every future is done.
     AllCompleted,
+    /// Return as soon as one future ends in error (its task, or one it depends on,
+    /// panicked), or when every future is done.
+    FirstException,
 }
 
-/// A counter of ended futures that a waiter sleeps on.
+/// Counts of ended futures that a waiter sleeps on.
 #[derive(Default)]
 struct Signal {
-    ended: Mutex<usize>,
+    ended: Mutex<Ended>,
     changed: Condvar,
 }
 
+#[derive(Default, Clone, Copy)]
+struct Ended {
+    /// Futures that ended, however.
+    all: usize,
+    /// Of those, the ones that ended in error.
+    failed: usize,
+}
+
 impl Signal {
-    fn bump(&self) {
-        *self.ended.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    fn bump(&self, outcome: &Outcome) {
+        let mut ended = self.ended.lock().recover();
+        ended.all += 1;
+        ended.failed += usize::from(matches!(outcome, Outcome::Failed(_)));
+        drop(ended);
         self.changed.notify_all();
     }
 
     /// Blocks until `ready(ended)` or the deadline (`None`: no deadline), as a waiting
     /// thread should (see `pool`).
-    fn wait_for(&self, ready: impl Fn(usize) -> bool, deadline: Option<Instant>) -> bool {
+    fn wait_for(&self, ready: impl Fn(Ended) -> bool, deadline: Option<Instant>) -> bool {
         let done = || ready(*self.ended.lock().recover());
         pool::wait(&done, None, deadline, || {
             let ended = self.ended.lock().recover();
@@ -58,7 +72,7 @@ pub fn wait<T>(
         .iter()
         .filter_map(|future| {
             let signal = signal.clone();
-            let id = future.core().on_end(move |_| signal.bump())?;
+            let id = future.core().on_end(move |outcome| signal.bump(outcome))?;
             Some((future, id))
         })
         .collect();
@@ -66,8 +80,9 @@ pub fn wait<T>(
     let deadline = timeout.and_then(pool::deadline_after);
     signal.wait_for(
         |ended| match mode {
-            WaitMode::FirstCompleted => ended >= 1 || total == 0,
-            WaitMode::AllCompleted => ended >= total,
+            WaitMode::FirstCompleted => ended.all >= 1 || total == 0,
+            WaitMode::AllCompleted => ended.all >= total,
+            WaitMode::FirstException => ended.failed >= 1 || ended.all >= total,
         },
         deadline,
     );
