@@ -41,17 +41,20 @@ pub struct RunOptions {
 
 impl RunOptions {
     /// Rayon's pool, nobody watching.
+    #[must_use = "builder methods return the changed builder"]
     pub fn new() -> Self {
         RunOptions::default()
     }
 
     /// Runs with `scheduler`.
+    #[must_use = "builder methods return the changed builder"]
     pub fn scheduler(mut self, scheduler: Scheduler) -> Self {
         self.scheduler = scheduler;
         self
     }
 
     /// Reports every task to `observer`.
+    #[must_use = "builder methods return the changed builder"]
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = Some(observer);
         self

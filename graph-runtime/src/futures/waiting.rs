@@ -71,6 +71,7 @@ pub fn wait<T>(
 
 /// Futures in the order they finish; more can be added while iterating. Made by
 /// [`as_completed`].
+#[must_use = "`as_completed` yields nothing until iterated: use it in a `for` loop"]
 pub struct AsCompleted<T> {
     queue: Arc<(Mutex<VecDeque<Future<T>>>, Condvar)>,
     outstanding: usize,
