@@ -1,7 +1,7 @@
 //! Watching a run: hooks the dispatcher calls around every task, for progress bars,
 //! task-stream profiles and tracing. With no observer the dispatcher pays one branch.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::dispatch::Scheduler;
 use crate::error::TaskError;
@@ -62,7 +62,8 @@ impl RunOptions {
 
     /// The scheduler that will run: `TASKWEAVE_SCHEDULER=sync` in the environment
     /// turns the thread pool into the synchronous scheduler, for debugging without
-    /// changing code.
+    /// changing code (`threads`, the default, leaves the scheduler asked for; any
+    /// other value is ignored with a warning on stderr).
     pub fn effective_scheduler(&self) -> Scheduler {
         match self.scheduler {
             Scheduler::Threads if sync_from_env() => Scheduler::Sync,
@@ -86,20 +87,7 @@ impl std::fmt::Debug for RunOptions {
     }
 }
 
-/// Whether the environment variable `var` turns a default off: `0`, `off`, `never` or
-/// `false` (any case). Read by each caller once.
-pub(crate) fn env_is_off(var: &str) -> bool {
-    std::env::var(var).is_ok_and(|v| {
-        ["0", "off", "never", "false"]
-            .iter()
-            .any(|o| v.eq_ignore_ascii_case(o))
-    })
-}
-
-/// `TASKWEAVE_SCHEDULER=sync` (read once).
+/// `TASKWEAVE_SCHEDULER=sync` (see [`crate::config`]).
 fn sync_from_env() -> bool {
-    static SYNC: OnceLock<bool> = OnceLock::new();
-    *SYNC.get_or_init(|| {
-        std::env::var("TASKWEAVE_SCHEDULER").is_ok_and(|v| v.eq_ignore_ascii_case("sync"))
-    })
+    crate::config::scheduler() == Some(Scheduler::Sync)
 }

@@ -231,11 +231,9 @@ pub(crate) fn automatic(options: &RunOptions) -> Option<RunOptions> {
 }
 
 /// Whether automatic bars may be drawn: stderr is a terminal (not a dumb one) and
-/// `TASKWEAVE_PROGRESS` is not `0`, `off`, `never` or `false`. Read once.
+/// `TASKWEAVE_PROGRESS` is not `off`, `false`, `0` or `never` (see [`crate::config`]).
 fn automatic_enabled() -> bool {
-    static ENABLED: OnceLock<bool> = OnceLock::new();
-    *ENABLED
-        .get_or_init(|| !crate::observe::env_is_off("TASKWEAVE_PROGRESS") && stderr_is_terminal())
+    crate::config::progress() == crate::config::Switch::On && stderr_is_terminal()
 }
 
 /// stderr is a terminal that can draw a bar. Read once.
