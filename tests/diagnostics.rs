@@ -272,10 +272,10 @@ fn task_errors_name_the_task_and_its_call_site() {
 }
 
 /// Run by `scheduler_from_environment` in a child process with
-/// `TASKWEAVE_SCHEDULER=sync`; does nothing otherwise.
+/// `TASKWEAVE_SCHEDULER=sync` (spelled ` Sync `); does nothing otherwise.
 #[test]
 fn sync_scheduler_child() {
-    if std::env::var("TASKWEAVE_SCHEDULER").as_deref() != Ok("sync") {
+    if !std::env::var("TASKWEAVE_SCHEDULER").is_ok_and(|v| v.trim().eq_ignore_ascii_case("sync")) {
         return;
     }
     let here = std::thread::current().id();
@@ -311,20 +311,61 @@ fn scheduler_from_environment() {
     let exe = std::env::current_exe().unwrap();
     let out = std::process::Command::new(exe)
         .args(["sync_scheduler_child", "--exact", "--nocapture"])
-        .env("TASKWEAVE_SCHEDULER", "sync")
+        // Surrounding spaces and another case still mean `sync`, without a warning.
+        .env("TASKWEAVE_SCHEDULER", " Sync ")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("all tasks on the calling thread"),
         "{stdout}"
     );
     assert!(stdout.contains("1 passed"), "{stdout}");
+    assert!(!stderr.contains("TASKWEAVE_SCHEDULER"), "{stderr}");
+}
+
+/// Run by `unknown_environment_values_warn_once` in a child process with unknown
+/// values in the three variables; does nothing otherwise.
+#[test]
+fn unknown_environment_values_child() {
+    if std::env::var_os("TASKWEAVE_TEST_CONFIG_CHILD").is_none() {
+        return;
+    }
+    // Two dynamic computes read all three variables; each warns once per process.
+    for _ in 0..2 {
+        assert_eq!(delayed(|x: i64| x + 1).call(1).compute(), 2);
+    }
+    // The unknown scheduler is ignored: the default stands.
+    assert_eq!(RunOptions::new().effective_scheduler(), Scheduler::Threads);
+}
+
+#[test]
+fn unknown_environment_values_warn_once() {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["unknown_environment_values_child", "--exact", "--nocapture"])
+        .env("TASKWEAVE_TEST_CONFIG_CHILD", "1")
+        .env("TASKWEAVE_SCHEDULER", "syn")
+        .env("TASKWEAVE_PROGRESS", "of")
+        .env("TASKWEAVE_WARNINGS", "maybe")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "{stdout}");
+    for warning in [
+        "taskweave: TASKWEAVE_SCHEDULER=\"syn\" is not a scheduler; expected one of: sync, \
+         threads (ignored)",
+        "taskweave: TASKWEAVE_PROGRESS=\"of\" is not on or off; expected one of: on, off, \
+         true, false, 1, 0, never (ignored)",
+        "taskweave: TASKWEAVE_WARNINGS=\"maybe\" is not on or off; expected one of: on, off, \
+         true, false, 1, 0, never (ignored)",
+    ] {
+        assert_eq!(stderr.matches(warning).count(), 1, "{warning}\n{stderr}");
+    }
 }
 
 #[cfg(feature = "tracing")]

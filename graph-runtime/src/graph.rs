@@ -13,6 +13,7 @@ use crate::table::Table;
 /// Reusable: every `compute` runs the whole graph again with new inputs, its state on
 /// the caller's stack, with no heap allocation by the engine. `Args` is the tuple of
 /// the graph's input types; `compute` takes them as ordinary arguments.
+#[must_use = "a `Graph` does nothing until computed: call `.compute(…)` with its inputs"]
 pub struct Graph<F, Args> {
     table: &'static Table<'static>,
     body: F,

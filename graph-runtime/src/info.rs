@@ -314,6 +314,7 @@ impl GraphInfo {
     ///
     /// # Panics
     /// When `record` watched a run of a graph with another number of nodes.
+    #[must_use = "`with_outcomes` returns the changed info"]
     pub fn with_outcomes(mut self, record: &RunRecord) -> Self {
         let outcomes = record.outcomes();
         if let Some(outcomes) = outcomes {

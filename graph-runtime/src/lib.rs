@@ -7,6 +7,7 @@
 // The `Send`/`Sync` promises, as `compile_fail` doc tests (compiled by rustdoc only).
 #[cfg(doctest)]
 mod compile_fail;
+mod config;
 mod dispatch;
 mod dynamic;
 mod error;

@@ -1,7 +1,7 @@
 //! Watching a run: hooks the dispatcher calls around every task, for progress bars,
 //! task-stream profiles and tracing. With no observer the dispatcher pays one branch.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::dispatch::Scheduler;
 use crate::error::TaskError;
@@ -41,17 +41,20 @@ pub struct RunOptions {
 
 impl RunOptions {
     /// Rayon's pool, nobody watching.
+    #[must_use = "builder methods return the changed builder"]
     pub fn new() -> Self {
         RunOptions::default()
     }
 
     /// Runs with `scheduler`.
+    #[must_use = "builder methods return the changed builder"]
     pub fn scheduler(mut self, scheduler: Scheduler) -> Self {
         self.scheduler = scheduler;
         self
     }
 
     /// Reports every task to `observer`.
+    #[must_use = "builder methods return the changed builder"]
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = Some(observer);
         self
@@ -59,7 +62,8 @@ impl RunOptions {
 
     /// The scheduler that will run: `TASKWEAVE_SCHEDULER=sync` in the environment
     /// turns the thread pool into the synchronous scheduler, for debugging without
-    /// changing code.
+    /// changing code (`threads`, the default, leaves the scheduler asked for; any
+    /// other value is ignored with a warning on stderr).
     pub fn effective_scheduler(&self) -> Scheduler {
         match self.scheduler {
             Scheduler::Threads if sync_from_env() => Scheduler::Sync,
@@ -83,20 +87,7 @@ impl std::fmt::Debug for RunOptions {
     }
 }
 
-/// Whether the environment variable `var` turns a default off: `0`, `off`, `never` or
-/// `false` (any case). Read by each caller once.
-pub(crate) fn env_is_off(var: &str) -> bool {
-    std::env::var(var).is_ok_and(|v| {
-        ["0", "off", "never", "false"]
-            .iter()
-            .any(|o| v.eq_ignore_ascii_case(o))
-    })
-}
-
-/// `TASKWEAVE_SCHEDULER=sync` (read once).
+/// `TASKWEAVE_SCHEDULER=sync` (see [`crate::config`]).
 fn sync_from_env() -> bool {
-    static SYNC: OnceLock<bool> = OnceLock::new();
-    *SYNC.get_or_init(|| {
-        std::env::var("TASKWEAVE_SCHEDULER").is_ok_and(|v| v.eq_ignore_ascii_case("sync"))
-    })
+    crate::config::scheduler() == Some(Scheduler::Sync)
 }

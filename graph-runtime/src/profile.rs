@@ -156,6 +156,7 @@ impl TaskRecord {
 
 impl Profiler {
     /// A profiler with no records; times count from now.
+    #[must_use = "a `Profiler` records nothing until given to a run (`RunOptions::observer`)"]
     pub fn new() -> Profiler {
         let tsc = clock::invariant_tsc();
         Profiler {

@@ -71,6 +71,7 @@ pub struct Progress {
 impl Progress {
     /// A bar drawn from the start of every run, on request: a live bar when stderr is
     /// a terminal, one plain line a second when it is not (a log, CI).
+    #[must_use = "a `Progress` counts nothing until given to a run (`RunOptions::observer`) or told to `.watch(&futures)`"]
     pub fn new() -> Progress {
         Progress::with_draw(Draw::Always, Duration::ZERO)
     }
@@ -79,6 +80,7 @@ impl Progress {
     /// (about a second), and only when stderr is a terminal and
     /// `TASKWEAVE_PROGRESS` is not `off`; never otherwise. Shorter runs draw
     /// nothing.
+    #[must_use = "a `Progress` counts nothing until given to a run (`RunOptions::observer`) or told to `.watch(&futures)`"]
     pub fn auto() -> Progress {
         let draw = if automatic_enabled() {
             Draw::Terminal
@@ -90,12 +92,14 @@ impl Progress {
 
     /// Counts without drawing: read [`done`](Self::done) and [`total`](Self::total)
     /// yourself (tests, your own user interface).
+    #[must_use = "a `Progress` counts nothing until given to a run (`RunOptions::observer`) or told to `.watch(&futures)`"]
     pub fn hidden() -> Progress {
         Progress::with_draw(Draw::Never, Duration::ZERO)
     }
 
     /// Draws only once a run has lasted `delay` (nothing for shorter runs). A
     /// builder: call it before cloning, the result has counters of its own.
+    #[must_use = "builder methods return the changed builder"]
     pub fn delay(self, delay: Duration) -> Progress {
         Progress::with_draw(self.shared.draw, delay)
     }
@@ -227,11 +231,9 @@ pub(crate) fn automatic(options: &RunOptions) -> Option<RunOptions> {
 }
 
 /// Whether automatic bars may be drawn: stderr is a terminal (not a dumb one) and
-/// `TASKWEAVE_PROGRESS` is not `0`, `off`, `never` or `false`. Read once.
+/// `TASKWEAVE_PROGRESS` is not `off`, `false`, `0` or `never` (see [`crate::config`]).
 fn automatic_enabled() -> bool {
-    static ENABLED: OnceLock<bool> = OnceLock::new();
-    *ENABLED
-        .get_or_init(|| !crate::observe::env_is_off("TASKWEAVE_PROGRESS") && stderr_is_terminal())
+    crate::config::progress() == crate::config::Switch::On && stderr_is_terminal()
 }
 
 /// stderr is a terminal that can draw a bar. Read once.

@@ -28,6 +28,7 @@ pub struct TracingObserver;
 
 impl TracingObserver {
     /// The observer (it has no state).
+    #[must_use = "a `TracingObserver` emits nothing until given to a run (`RunOptions::observer`)"]
     pub fn new() -> Self {
         TracingObserver
     }

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::table::NodeInfo;
@@ -18,7 +18,8 @@ const MIN_TASK_TIME: Duration = Duration::from_micros(1);
 static DISABLED: AtomicBool = AtomicBool::new(false);
 
 /// Turns taskweave's warnings on or off for this process (on by default, unless the
-/// environment variable `TASKWEAVE_WARNINGS` is `0`, `off`, `never` or `false`).
+/// environment variable `TASKWEAVE_WARNINGS` is `off`, `false`, `0` or `never`; `on`,
+/// `true` and `1` mean the default; other values are ignored with a warning).
 ///
 /// The one warning today: a dynamic graph of 10,000 tasks or more whose tasks take
 /// under 1 µs of CPU on average, where scheduling costs about as much as the work;
@@ -28,9 +29,14 @@ pub fn set_warnings(enabled: bool) {
 }
 
 pub(crate) fn enabled() -> bool {
-    static FROM_ENV: OnceLock<bool> = OnceLock::new();
-    let env = *FROM_ENV.get_or_init(|| !crate::observe::env_is_off("TASKWEAVE_WARNINGS"));
-    env && !DISABLED.load(Ordering::Relaxed)
+    crate::config::warnings() == crate::config::Switch::On && !DISABLED.load(Ordering::Relaxed)
+}
+
+/// Prints a warning on stderr, and as a `tracing` event with the `tracing` feature.
+pub(crate) fn print(message: &str) {
+    eprintln!("{message}");
+    #[cfg(feature = "tracing")]
+    tracing::warn!(target: "taskweave", "{message}");
 }
 
 /// The CPU time per task of a finished run of `tasks` nodes, `elapsed` on `threads`
@@ -78,10 +84,7 @@ pub(crate) fn tiny_tasks(output: &NodeInfo<'_>, tasks: usize, elapsed: Duration,
         .get_or_insert_with(HashSet::new)
         .insert(output.call_site.to_owned());
     drop(warned);
-    let message = tiny_tasks_message(output, tasks, per_task);
-    eprintln!("{message}");
-    #[cfg(feature = "tracing")]
-    tracing::warn!(target: "taskweave", "{message}");
+    print(&tiny_tasks_message(output, tasks, per_task));
 }
 
 #[cfg(test)]

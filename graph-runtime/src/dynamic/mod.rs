@@ -42,6 +42,7 @@ use crate::slot::SharedSlot;
 /// formatting it with `{}` is an error that says to compute it first.
 /// Where Dask raises `TypeError: Truth of Delayed objects is not supported`, or
 /// `Delayed objects of unspecified length are not iterable`, this does not compile.
+#[must_use = "a `Delayed` does nothing until computed: call `.compute()` or pass it to `taskweave::compute`"]
 pub struct Delayed<T> {
     pub(crate) node: Arc<dyn Node>,
     _value: PhantomData<fn() -> T>,
@@ -623,6 +624,7 @@ fn short_type_name<F>() -> &'static str {
 }
 
 /// A task builder made by [`delayed`].
+#[must_use = "a `DelayedFn` builds nothing until `.call(…)`; builder methods return the changed builder"]
 pub struct DelayedFn<F, Sig, Purity = Impure> {
     f: Arc<F>,
     name: &'static str,

@@ -169,6 +169,7 @@ pub(crate) struct Inner {
 
 /// Builds a [`Client`].
 #[derive(Debug, Default, Clone)]
+#[must_use = "a `ClientBuilder` starts nothing until `.build()`; builder methods return the changed builder"]
 pub struct ClientBuilder {
     threads: Option<usize>,
     max_threads: Option<usize>,
@@ -262,6 +263,7 @@ impl Client {
     ///
     /// # Panics
     /// If the operating system refuses the threads.
+    #[must_use = "dropping the last handle of a client shuts its pool down: keep it to submit tasks"]
     pub fn new() -> Client {
         match Client::builder().build() {
             Ok(client) => client,
@@ -312,6 +314,7 @@ impl Client {
 
     /// One future per item: `f(item)` for each (Dask's `client.map`).
     #[track_caller]
+    #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass each to `client.fire_and_forget`"]
     pub fn map<F, I, T, R>(&self, f: F, items: I) -> Vec<Future<R>>
     where
         F: Fn(T) -> R + Send + Sync + 'static,
@@ -531,6 +534,7 @@ impl Owner {
 // ---- tasks ----------------------------------------------------------------------
 
 /// A task's options before it is submitted; made by [`Client::task`].
+#[must_use = "a `TaskBuilder` runs nothing until `.submit(args)`; builder methods return the changed builder"]
 pub struct TaskBuilder<F> {
     client: Client,
     f: Arc<F>,
@@ -832,6 +836,10 @@ where
 /// The handle on a submitted task's result (Dask's `Future`). Cloning makes another
 /// handle; dropping the last handle of a pending task cancels it (unless
 /// [`Client::fire_and_forget`]), and of a finished one frees its result.
+///
+/// So `client.submit(f, args);` as a statement submits a task and cancels it at once:
+/// `#[must_use]` makes that a warning.
+#[must_use = "dropping the last handle of a future cancels its task: keep it, wait for it, or pass it to `client.fire_and_forget`"]
 pub struct Future<T> {
     handle: Arc<Handle<T>>,
 }

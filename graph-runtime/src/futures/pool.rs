@@ -168,13 +168,13 @@ impl Pool {
             && !self.past_bound.swap(true, Ordering::Relaxed)
             && crate::warn::enabled()
         {
-            eprintln!(
+            crate::warn::print(&format!(
                 "taskweave: all {} threads of client `{}` are blocked waiting for futures \
                  while tasks are queued; starting more past its max_threads ({}) rather \
                  than deadlock (waits nest deeper than the bound: raise \
                  ClientBuilder::max_threads, or wait less inside tasks)",
                 counts.live, self.name, self.max_threads
-            );
+            ));
         }
         // A refused thread leaves the deadlock in place; nothing better can be done.
         let _ = self.add_worker(counts);

@@ -96,6 +96,7 @@ pub fn wait<T>(
 /// [`as_completed`]. It holds the futures not yet yielded, as a `Vec` of them would:
 /// dropping it drops them (cancelling those whose last handle it held) and takes back
 /// what it left on them.
+#[must_use = "`as_completed` yields nothing until iterated: use it in a `for` loop"]
 pub struct AsCompleted<T> {
     /// Numbers of the futures that ended, in the order they did.
     ended: Arc<(Mutex<VecDeque<u64>>, Condvar)>,

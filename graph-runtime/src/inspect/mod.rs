@@ -55,11 +55,13 @@ impl Default for DrawOptions {
 
 impl DrawOptions {
     /// Top to bottom; graphs of more than 100 nodes collapsed.
+    #[must_use = "builder methods return the changed builder"]
     pub fn new() -> Self {
         DrawOptions::default()
     }
 
     /// Which way the arrows run.
+    #[must_use = "builder methods return the changed builder"]
     pub fn direction(mut self, direction: Direction) -> Self {
         self.direction = direction;
         self
@@ -69,12 +71,14 @@ impl DrawOptions {
     /// 100): nodes with the same name, kind, call site and outcome, whose inputs and
     /// consumers are alike, become one box such as `inc ×1000`, and a chain of such
     /// boxes becomes one box. `0` always collapses, `usize::MAX` never does.
+    #[must_use = "builder methods return the changed builder"]
     pub fn collapse_above(mut self, nodes: usize) -> Self {
         self.collapse_above = nodes;
         self
     }
 
     /// A title drawn above the graph (default: the number of tasks).
+    #[must_use = "builder methods return the changed builder"]
     pub fn title(mut self, title: impl Into<String>) -> Self {
         self.title = Some(title.into());
         self

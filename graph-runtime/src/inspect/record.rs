@@ -53,6 +53,7 @@ pub struct RunRecord {
 
 impl RunRecord {
     /// A record that has watched nothing yet.
+    #[must_use = "a `RunRecord` records nothing until given to a run (`RunOptions::observer`)"]
     pub fn new() -> Self {
         RunRecord::default()
     }
