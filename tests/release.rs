@@ -3,7 +3,8 @@
 //! it held are released in turn, so their tasks never run; nothing a waiter leaves on
 //! a future (`as_completed`, a `wait` that timed out) keeps it alive. And the rest of
 //! Dask's everyday futures API: `FIRST_EXCEPTION`, `client.cancel`, `add_done_callback`,
-//! `get_client`.
+//! `get_client`, futures as map keys, `key()`, `client.map` of two sequences, named
+//! maps, and `as_completed` with a timeout, in batches, `has_ready`, `remaining` (Dask's `count`).
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -299,5 +300,82 @@ fn get_client_inside_a_task() {
             (),
         );
         assert_eq!(total.result().unwrap(), (0..10u64).map(|x| x * x).sum());
+    });
+}
+
+/// Futures of one task are equal and hash alike, so they can key a map (`{future:
+/// input}`), and share a key naming the task.
+#[test]
+fn futures_key_maps_and_have_keys() {
+    within(LIMIT, "future identity", || {
+        use std::collections::HashMap;
+        let client = Client::builder().threads(2).build().unwrap();
+        let inputs = [3u64, 4, 5];
+        let futures = client.map(|x: u64| x * x, inputs);
+        let by_future: HashMap<Future<u64>, u64> = futures.iter().cloned().zip(inputs).collect();
+        for future in as_completed(futures.clone()) {
+            let input = by_future[&future];
+            assert_eq!(future.result().unwrap(), input * input);
+        }
+        assert_eq!(futures[0], futures[0].clone());
+        assert_ne!(futures[0], futures[1]);
+        assert_eq!(futures[0].key(), futures[0].clone().key());
+        assert_ne!(futures[0].key(), futures[1].key());
+        assert!(
+            futures[0].key().starts_with("closure-"),
+            "{}",
+            futures[0].key()
+        );
+    });
+}
+
+/// `client.map` over two sequences zips them; a `TaskBuilder` maps with its name.
+#[test]
+fn map_of_several_sequences_and_named_maps() {
+    within(LIMIT, "map2", || {
+        let client = Client::builder().threads(2).build().unwrap();
+        let sums = client.map2(|a: u64, b: u64| a + b, 0..5u64, [10u64, 20, 30]);
+        assert_eq!(client.gather(&sums).unwrap(), vec![10, 21, 32]);
+        let squares = client.task(|x: u64| x * x).named("square").map(1..=3u64);
+        assert_eq!(client.gather(&squares).unwrap(), vec![1, 4, 9]);
+        assert!(squares.iter().all(|f| f.name() == "square"));
+    });
+}
+
+/// `as_completed` with a timeout, in batches, and `has_ready`/`remaining`.
+#[test]
+fn as_completed_timeout_batches_and_has_ready() {
+    within(LIMIT, "as_completed extras", || {
+        let (client, release, hold) = busy_client();
+        let mut completed = as_completed(vec![client.submit(|| 1u64, ())]);
+        assert_eq!(completed.remaining(), 1);
+        assert!(!completed.has_ready());
+        match completed.next_timeout(Duration::from_millis(20)) {
+            Err(FutureError::Timeout { .. }) => {}
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        release.send(()).unwrap();
+        hold.result().unwrap();
+        let first = completed.next_timeout(Duration::MAX).unwrap().unwrap();
+        assert_eq!(first.result().unwrap(), 1);
+        assert!(completed.next_timeout(Duration::ZERO).unwrap().is_none());
+
+        let all: Vec<_> = (0..20u64).map(|i| client.submit(move || i, ())).collect();
+        let mut completed = as_completed(all);
+        let mut seen = Vec::new();
+        while completed.remaining() > 0 {
+            let batch = completed.next_batch();
+            assert!(!batch.is_empty());
+            seen.extend(batch.iter().map(|f| f.result().unwrap()));
+        }
+        assert!(completed.next_batch().is_empty());
+        seen.sort_unstable();
+        assert_eq!(seen, (0..20).collect::<Vec<_>>());
+        let total: u64 = as_completed((0..10u64).map(|i| client.submit(move || i, ())))
+            .batches()
+            .flatten()
+            .map(|f| f.result().unwrap())
+            .sum();
+        assert_eq!(total, 45);
     });
 }

@@ -312,6 +312,26 @@ impl Client {
         }
     }
 
+    /// One future per pair of items: `f(a, b)` for each, the two sequences zipped
+    /// (Dask's `client.map(f, a, b)`, stopping at the shorter, as Python's `map`). For
+    /// more, zip them into tuples and `map` a function of one tuple, or use
+    /// [`TaskBuilder::map`] with `submit`'s argument tuples.
+    #[track_caller]
+    #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass each to `client.fire_and_forget`"]
+    pub fn map2<F, V, A, B>(&self, f: F, a: A, b: B) -> Vec<Future<F::Output>>
+    where
+        F: TaskFn<V>,
+        A: IntoIterator,
+        B: IntoIterator,
+        (A::Item, B::Item): SubmitArgs<V>,
+    {
+        let builder = self.task(f);
+        a.into_iter()
+            .zip(b)
+            .map(|args| builder.submit(args))
+            .collect()
+    }
+
     /// One future per item: `f(item)` for each (Dask's `client.map`).
     #[track_caller]
     #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass each to `client.fire_and_forget`"]
@@ -554,6 +574,18 @@ impl<F> TaskBuilder<F> {
     pub fn retries(mut self, retries: u32) -> Self {
         self.retries = retries;
         self
+    }
+
+    /// One task per item, with this builder's name and retries: `f(item)` for each
+    /// (Dask's `client.map(f, items, key=…, retries=…)`).
+    #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass each to `client.fire_and_forget`"]
+    pub fn map<V, I>(&self, items: I) -> Vec<Future<F::Output>>
+    where
+        F: TaskFn<V>,
+        I: IntoIterator,
+        (I::Item,): SubmitArgs<V>,
+    {
+        items.into_iter().map(|item| self.submit((item,))).collect()
     }
 
     /// Submits the task with these arguments (see [`Client::submit`]).
@@ -867,6 +899,22 @@ impl<T> Clone for Future<T> {
     }
 }
 
+/// Futures are equal when they are handles of one task, as Dask's futures of one key
+/// are: they can key a `HashMap` (`{future: input}`).
+impl<T> PartialEq for Future<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(self.state(), other.state())
+    }
+}
+
+impl<T> Eq for Future<T> {}
+
+impl<T> std::hash::Hash for Future<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::ptr::hash(Arc::as_ptr(self.state()), state);
+    }
+}
+
 impl<T> fmt::Debug for Future<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Future")
@@ -894,6 +942,12 @@ impl<T> Future<T> {
     /// The task's name.
     pub fn name(&self) -> &str {
         &self.core().name
+    }
+
+    /// The task's key, as Dask names a future's task: its name and a number unique to
+    /// the task in this process (`inc-3f`). Handles of one task share it.
+    pub fn key(&self) -> String {
+        format!("{}-{:x}", self.name(), self.core().key_number())
     }
 
     /// Where the task was submitted, as `file:line:column`.

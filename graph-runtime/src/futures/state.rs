@@ -65,6 +65,9 @@ pub(crate) struct Core {
     pub(crate) dependencies: OnceLock<InlineList<Dependency>>,
     /// The task's job, for a waiter that may run it itself; set at submission.
     pub(crate) job: OnceLock<Weak<dyn Runnable>>,
+    /// The number in the task's key, drawn the first time it is asked for (so that
+    /// submitting draws from no shared counter).
+    key: OnceLock<u64>,
 }
 
 /// A future a task depends on, as inspection sees it: its state while anyone else
@@ -111,7 +114,16 @@ impl Core {
             done: Condvar::new(),
             dependencies: OnceLock::new(),
             job: OnceLock::new(),
+            key: OnceLock::new(),
         }
+    }
+
+    /// A number unique to this task among all tasks of the process.
+    pub(crate) fn key_number(&self) -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        *self
+            .key
+            .get_or_init(|| NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
     }
 
     /// For a task that ended in error: the error's address, the same for every future

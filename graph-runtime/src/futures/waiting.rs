@@ -135,9 +135,68 @@ impl<T: Send + Sync + 'static> AsCompleted<T> {
         self.pending.insert(number, (future, id));
     }
 
-    /// The futures still expected.
+    /// The futures still expected (Dask's `count()`; `Iterator::count` would consume
+    /// the iterator).
     pub fn remaining(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Whether a future has ended and is waiting to be yielded: `next` would not block.
+    pub fn has_ready(&self) -> bool {
+        !self.ended.0.lock().recover().is_empty()
+    }
+
+    /// The next future to end, waiting at most `timeout` (`Duration::MAX`: no limit):
+    /// `Ok(None)` when none is expected any more, `Err(FutureError::Timeout)` when none
+    /// ended in time (Dask's `as_completed(.., timeout=…)`; the futures go on).
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Future<T>>, FutureError> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        if !self.wait_ready(pool::deadline_after(timeout)) {
+            return Err(FutureError::Timeout {
+                task: "as_completed".to_owned(),
+                after: timeout,
+            });
+        }
+        Ok(self.pop())
+    }
+
+    /// Every future that has ended and not been yielded, waiting for one if none has
+    /// (Dask's `next_batch`); empty when none is expected any more.
+    pub fn next_batch(&mut self) -> Vec<Future<T>> {
+        if self.pending.is_empty() {
+            return Vec::new();
+        }
+        self.wait_ready(None);
+        let numbers: Vec<u64> = self.ended.0.lock().recover().drain(..).collect();
+        numbers
+            .into_iter()
+            .filter_map(|number| self.pending.remove(&number).map(|(future, _)| future))
+            .collect()
+    }
+
+    /// The futures in batches of those that ended together (Dask's `batches()`).
+    pub fn batches(self) -> impl Iterator<Item = Vec<Future<T>>> {
+        let mut this = self;
+        std::iter::from_fn(move || Some(this.next_batch()).filter(|batch| !batch.is_empty()))
+    }
+
+    /// Blocks until a future has ended or the deadline passed; true if one has.
+    fn wait_ready(&self, deadline: Option<Instant>) -> bool {
+        let (list, ready) = &*self.ended;
+        let done = || !list.lock().recover().is_empty();
+        pool::wait(&done, None, deadline, || {
+            let queue = list.lock().recover();
+            sleep_until(ready, queue, |q| !q.is_empty(), deadline).1
+        })
+    }
+
+    /// The next ended future, if one is queued.
+    fn pop(&mut self) -> Option<Future<T>> {
+        // Only this iterator takes from the queue: what it saw there is still there.
+        let number = self.ended.0.lock().recover().pop_front()?;
+        self.pending.remove(&number).map(|(future, _)| future)
     }
 
     /// Yields each future with its result, in completion order.
@@ -166,14 +225,7 @@ impl<T: Send + Sync + 'static> Iterator for AsCompleted<T> {
         if self.pending.is_empty() {
             return None;
         }
-        let (list, ready) = &*self.ended;
-        let done = || !list.lock().recover().is_empty();
-        pool::wait(&done, None, None, || {
-            let queue = list.lock().recover();
-            sleep_until(ready, queue, |q| !q.is_empty(), None).1
-        });
-        // Only this iterator takes from the queue: what it saw there is still there.
-        let number = list.lock().recover().pop_front()?;
-        self.pending.remove(&number).map(|(future, _)| future)
+        self.wait_ready(None);
+        self.pop()
     }
 }
