@@ -60,10 +60,10 @@ pub use graph_runtime::__private;
 
 /// Longer documentation.
 pub mod docs {
-    // The README, so that its Rust blocks are compiled and run as doc tests; the
-    // `use` lets its `[`Graph`]` link resolve here.
-    #[doc = include_str!("../README.md")]
+    // The README, so that its Rust blocks are compiled and run as doc tests. Inner
+    // docs, so that its `[`Graph`]` link resolves in this module, through the `use`.
     pub mod readme {
+        #![doc = include_str!("../README.md")]
         #[allow(unused_imports)]
         use crate::Graph;
     }
