@@ -33,7 +33,8 @@
 //! assert_eq!(job.info().len(), 6);
 //! ```
 //!
-//! See the README for the full list of what may be written inside `graph!`.
+//! See the README ([`docs::readme`]) for the full list of what may be written inside
+//! `graph!`, and [`docs::guide`] for the course.
 
 pub use graph_macros::{delay, delayed, graph};
 pub use graph_runtime::{
@@ -59,6 +60,14 @@ pub use graph_runtime::__private;
 
 /// Longer documentation.
 pub mod docs {
+    // The README, so that its Rust blocks are compiled and run as doc tests. Inner
+    // docs, so that its `[`Graph`]` link resolves in this module, through the `use`.
+    pub mod readme {
+        #![doc = include_str!("../README.md")]
+        #[allow(unused_imports)]
+        use crate::Graph;
+    }
+
     #[doc = include_str!("../docs/compile_errors.md")]
     pub mod compile_errors {}
 
