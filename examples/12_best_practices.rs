@@ -46,8 +46,8 @@ fn wrapping_sum(v: &[u64]) -> u64 {
     v.iter().fold(0u64, |a, &b| a.wrapping_add(b))
 }
 
-/// Sums many nodes: a sum per group of 64, then a sum of the groups (two levels keep
-/// every task's number of inputs small).
+/// Sums many nodes: a sum per group of 64, then a sum of the groups (two levels: the
+/// groups are summed in parallel, and no one task holds every input at once).
 fn sum_in_groups(leaves: &[Delayed<u64>]) -> Delayed<u64> {
     let sum = delayed(|v: Vec<u64>| wrapping_sum(&v));
     let groups: Vec<Delayed<u64>> = leaves.chunks(64).map(|g| sum.call(g.to_vec())).collect();

@@ -4,14 +4,14 @@
 //! ```text
 //! {
 //!     static __TABLE: Table = Table::new(&[NodeInfo::new("load", "src/main.rs:9:13", 0, 0, 1), …], &[1, …], &[0, 2], 2);
-//!     Graph::<_, (u32,)>::__new(&__TABLE, move |__scheduler, n: u32| {
+//!     Graph::<_, (u32,)>::__new(&__TABLE, move |__options: RunOptions, n: u32| {
 //!         let __load = Slot::new();
 //!         …
 //!         let __run = |__node: u32| match __node {
 //!             0u32 => { let __out = load(load::__arg0(&mut Const(&n))); __load.put(__out); Flow::Continue }
 //!             …
 //!         };
-//!         dispatch(&__TABLE, &__pending, &__run, __scheduler)?;
+//!         dispatch(&__TABLE, &__pending, &__run, &__options)?;
 //!         Ok(give(&mut __mul.owned()))
 //!     })
 //! }
