@@ -40,8 +40,8 @@ pub use graph_macros::{delay, delayed, graph};
 pub use graph_runtime::{
     as_completed, cancelled, compute, compute_with, delayed, dispatch, get_client, prepare,
     tree_reduce, wait, AsCompleted, Client, ClientBuilder, ClientError, Delayed, DelayedFn, Flow,
-    Future, FutureError, Graph, GraphInfo, NodeInfo, NodeView, Observer, Outputs, Prepared,
-    RunOptions, Scheduler, Status, Table, TaskBuilder, TaskError, TaskOutcome, WaitMode,
+    Future, FutureError, Graph, GraphInfo, NodeInfo, NodeView, Observer, Output, Outputs, Prepared,
+    PureKey, RunOptions, Scheduler, Status, Table, TaskBuilder, TaskError, TaskOutcome, WaitMode,
 };
 
 pub use graph_runtime::{futures_info, AnyFuture, Direction, DrawOptions, NodeOutcome, RunRecord};

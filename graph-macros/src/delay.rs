@@ -89,8 +89,20 @@ pub(crate) fn expand(input: TokenStream, plain: &HashSet<String>) -> TokenStream
     let names: Vec<syn::Ident> = (0..call.args.len())
         .map(|i| hidden(&format!("__a{i}")))
         .collect();
-    let conversions = call.args.iter().zip(&names).map(|(arg, name)| {
-        let private = private_at(arg.span());
+    // Each argument is evaluated first (into a variable located at it, so that an
+    // error about its key lands on it), keyed if the function is pure, then converted.
+    let values: Vec<syn::Ident> = call
+        .args
+        .iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            syn::Ident::new(
+                &format!("__v{i}"),
+                Span::mixed_site().located_at(arg.span()),
+            )
+        })
+        .collect();
+    let evaluations = call.args.iter().zip(&values).map(|(arg, value)| {
         // `delay!(clean(load(i)))`: a nested call of a task is a node too, as in
         // `graph!`, not a call made now.
         let arg = match nested_task_call(arg, plain) {
@@ -98,9 +110,19 @@ pub(crate) fn expand(input: TokenStream, plain: &HashSet<String>) -> TokenStream
             None => arg.to_token_stream(),
         };
         quote_spanned! {arg.span()=>
-            let #name = (&&&#private::dynamic::Wrap::new(#arg)).__arg(&mut #parents);
+            let #value = #arg;
         }
     });
+    let conversions =
+        call.args
+            .iter()
+            .zip(names.iter().zip(&values))
+            .map(|(arg, (name, value))| {
+                let private = private_at(arg.span());
+                quote_spanned! {arg.span()=>
+                    let #name = (&&&#private::dynamic::Wrap::new(#value)).__arg(&mut #parents);
+                }
+            });
     let reads = call
         .args
         .iter()
@@ -113,32 +135,34 @@ pub(crate) fn expand(input: TokenStream, plain: &HashSet<String>) -> TokenStream
                 #companion::#reader(&mut #private::dynamic::Arg::source(&#name, #env, &mut #cursor))
             }
         });
-    // `#[delayed(pure)]`: equal arguments (equal nodes, equal `Hash` constants) give
-    // one node, by key; a constant that is not `Hash` makes its call unique. The
-    // function is known by its companion type (one per function, at its full path),
-    // not by its short name, which functions in other modules may share.
-    let key_parts = names.iter().map(|name| {
-        quote! {
-            &|__hasher: &mut dyn ::core::hash::Hasher| (&&#private::dynamic::KeyOf(&#name)).__key(__hasher)
+    // `#[delayed(pure)]`: equal arguments (equal nodes, equal `Hash` constants, floats
+    // with equal bits) give one node, by key; an argument with no key is an error
+    // (`PureKey`). The function is known by its companion type (one per function, at
+    // its full path), not by its short name, which functions in other modules may share.
+    let key_parts = values.iter().map(|value| {
+        // One span for `&value` (the variable's), so that an error lands on the argument.
+        let at = value.span();
+        quote_spanned! {at=>
+            &|__hasher: &mut dyn ::core::hash::Hasher| #companion::__key(&#value, __hasher)
         }
     });
-    let key = quote! {
-        if #companion::__PURE {
-            ::core::option::Option::Some(#private::dynamic::pure_key(
-                #private::dynamic::fn_identity::<#companion>(0),
-                &[#(#key_parts),*],
-            ))
-        } else {
-            ::core::option::Option::None
-        }
-    };
+    let key = hidden("__key");
     let call_site = quote_spanned! {path.span()=>
         ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!())
     };
     quote! {
         {
             #[allow(unused_imports)]
-            use #private::dynamic::{HashKey as _, HashOpaque as _, ViaConst as _, ViaMany as _, ViaNode as _};
+            use #private::dynamic::{ViaConst as _, ViaMany as _, ViaNode as _};
+            #(#evaluations)*
+            let #key = if #companion::__PURE {
+                ::core::option::Option::Some(#private::dynamic::pure_key(
+                    #private::dynamic::fn_identity::<#companion>(0),
+                    &[#(#key_parts),*],
+                ))
+            } else {
+                ::core::option::Option::None
+            };
             #[allow(unused_mut)]
             let mut #parents = #private::dynamic::Parents::new();
             #(#conversions)*

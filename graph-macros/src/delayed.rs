@@ -285,6 +285,28 @@ fn companion(task: &Task, pure: bool) -> TokenStream {
         }
         ReturnType::Default => TokenStream::new(),
     };
+    // The key of one argument of `delay!(name(..))`: a pure function's arguments must
+    // have one (`PureKey`, an error on the argument otherwise); another's are not keyed.
+    let key = if pure {
+        quote! {
+            #[inline(always)]
+            #vis fn __key<__A: ?::core::marker::Sized, __M>(
+                __arg: &__A,
+                __hasher: &mut dyn ::core::hash::Hasher,
+            ) where __A: #private::dynamic::PureKey<__M> {
+                #private::dynamic::pure_arg_key(__arg, __hasher)
+            }
+        }
+    } else {
+        quote! {
+            #[inline(always)]
+            #vis fn __key<__A: ?::core::marker::Sized>(
+                _: &__A,
+                _: &mut dyn ::core::hash::Hasher,
+            ) {
+            }
+        }
+    };
     let doc = format!("The `#[delayed]` task `{name}`, as `graph!` sees it.");
     quote! {
         #[doc = #doc]
@@ -297,6 +319,7 @@ fn companion(task: &Task, pure: bool) -> TokenStream {
         impl #name {
             /// Whether calls with equal arguments are one node (`#[delayed(pure)]`).
             #vis const __PURE: bool = #pure;
+            #key
             #(#readers)*
             #send_check
         }

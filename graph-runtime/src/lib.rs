@@ -27,9 +27,12 @@ mod trace;
 mod warn;
 
 pub use dispatch::{dispatch, Flow, Scheduler};
+#[doc(hidden)]
+pub use dynamic::OutputRead;
 pub use dynamic::{
-    compute, compute_with, delayed, prepare, tree_reduce, Arena, Arg, Delayed, DelayedFn, GiveArg,
-    Impure, IntoArg, Outputs, Prepared, Pure, PureArg, Signature,
+    compute, compute_with, delayed, prepare, tree_reduce, Arena, Arg, ByBits, ByHash, ByNode,
+    Delayed, DelayedFn, FloatKey, GiveArg, Impure, IntoArg, Output, Outputs, Prepared, Pure,
+    PureKey, Signature,
 };
 pub use error::TaskError;
 pub use futures::{
@@ -73,12 +76,10 @@ pub mod __private {
 
     /// What `delay!` expands to.
     pub mod dynamic {
-        pub use crate::dynamic::args::{
-            HashKey, HashOpaque, KeyOf, ViaConst, ViaMany, ViaNode, Wrap,
-        };
+        pub use crate::dynamic::args::{ViaConst, ViaMany, ViaNode, Wrap};
         pub use crate::dynamic::prohibited::FormatAfterCompute;
         pub use crate::dynamic::{
-            delayed, fn_identity, pure_key, task, Arg, Env, Parents, PureArg,
+            delayed, fn_identity, pure_arg_key, pure_key, task, Arg, Env, Parents, PureKey,
         };
     }
 

@@ -61,12 +61,6 @@ impl<T: Clone + Send + Sync + 'static> GiveArg for Const<T> {
     }
 }
 
-/// An argument that can take part in a pure task's key.
-pub trait PureArg: Arg {
-    /// Feeds the argument's identity to `hasher`: a node's key, a constant's hash.
-    fn hash_into(&self, hasher: &mut dyn Hasher);
-}
-
 /// What a value passed to a task becomes: `Delayed<T>` and `&Delayed<T>` a node,
 /// `Vec<Delayed<T>>` a collection arriving as `Vec<T>`, anything else a constant.
 pub trait IntoArg<A> {
@@ -78,7 +72,6 @@ pub trait IntoArg<A> {
 
 /// Another node's result.
 pub struct NodeRef<T> {
-    key: u64,
     _value: PhantomData<fn() -> T>,
 }
 
@@ -90,15 +83,9 @@ impl<T: Send + Sync + 'static> Arg for NodeRef<T> {
     }
 }
 
-impl<T: Send + Sync + 'static> PureArg for NodeRef<T> {
-    fn hash_into(&self, hasher: &mut dyn Hasher) {
-        hasher.write_u64(self.key);
-    }
-}
-
 /// A collection of nodes, given to the task as a `Vec<T>` (or lent as `&[T]`).
 pub struct Many<T> {
-    keys: Vec<u64>,
+    len: usize,
     _value: PhantomData<fn() -> T>,
 }
 
@@ -106,18 +93,10 @@ impl<T: Clone + Send + Sync + 'static> Arg for Many<T> {
     type Target = Vec<T>;
     type Source<'a> = Value<Vec<T>>;
     fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Value<Vec<T>> {
-        let items = (0..self.keys.len())
+        let items = (0..self.len)
             .map(|_| slot::give(&mut env.input::<T>(cursor).shared()))
             .collect();
         Value::new(items)
-    }
-}
-
-impl<T: Clone + Send + Sync + 'static> PureArg for Many<T> {
-    fn hash_into(&self, hasher: &mut dyn Hasher) {
-        for key in &self.keys {
-            hasher.write_u64(*key);
-        }
     }
 }
 
@@ -133,20 +112,9 @@ impl<T: Send + Sync + 'static> Arg for Const<T> {
     }
 }
 
-impl<T: Hash + Send + Sync + 'static> PureArg for Const<T> {
-    fn hash_into(&self, hasher: &mut dyn Hasher) {
-        let mut inner = std::collections::hash_map::DefaultHasher::new();
-        // Equal bytes of another type (`true` and `1u8`) are another argument.
-        std::any::TypeId::of::<T>().hash(&mut inner);
-        self.0.hash(&mut inner);
-        hasher.write_u64(inner.finish());
-    }
-}
-
 fn node_ref<T>(delayed: &Delayed<T>, parents: &mut Parents) -> NodeRef<T> {
     parents.nodes.push(delayed.node.clone());
     NodeRef {
-        key: delayed.node.meta().key,
         _value: PhantomData,
     }
 }
@@ -155,12 +123,13 @@ fn many<'d, T: 'd>(
     items: impl IntoIterator<Item = &'d Delayed<T>>,
     parents: &mut Parents,
 ) -> Many<T> {
-    let keys = items
-        .into_iter()
-        .map(|d| node_ref(d, parents).key)
-        .collect();
+    let mut len = 0;
+    for item in items {
+        node_ref(item, parents);
+        len += 1;
+    }
     Many {
-        keys,
+        len,
         _value: PhantomData,
     }
 }
@@ -304,34 +273,165 @@ impl<T: Send + Sync + 'static> ViaConst for Wrap<T> {
     }
 }
 
-// ---- `delay!` of a `#[delayed(pure)]` function: the key of each argument ------------
+// ---- pure keys ---------------------------------------------------------------------
+//
+// A pure call's key is made of its arguments' keys, taken from the values passed (before
+// they become `NodeRef`/`Many`/`Const`), so that a missing key is reported on the type
+// the caller wrote. `Hash` types and floats cannot share one blanket impl (std may make
+// `f64: Hash` one day, so coherence refuses both), hence the marker `M`: each argument's
+// marker is inferred from the one impl that applies.
 
-/// An argument of `delay!` on its way into a pure task's key (see `delay!`).
-pub struct KeyOf<'a, A>(pub &'a A);
+/// How [`PureKey`] keys a `Hash` value: by its hash (and its type).
+pub struct ByHash;
+/// How [`PureKey`] keys a float, or a `Vec`, `Option` or array of floats: by the exact
+/// bits (and the type), as Dask tokenizes floats.
+pub struct ByBits;
+/// How [`PureKey`] keys a `Delayed` or a collection of them: by the nodes' keys.
+pub struct ByNode;
 
-/// Arguments that have an identity: nodes, collections of nodes, `Hash` constants.
-pub trait HashKey {
-    /// Feeds the argument's identity to the key.
-    fn __key(&self, hasher: &mut dyn Hasher);
+/// A value that can be an argument of a pure task (`#[delayed(pure)]`,
+/// `delayed(f).pure()`): its key is part of the call's key, so equal keys make one node.
+///
+/// Implemented for every `Hash + 'static` type (keyed by its type and hash), for `f32`,
+/// `f64` and `Vec`s, `Option`s and arrays of them (keyed by their type and exact bits:
+/// `-0.0` and `0.0` are different keys, and a NaN equals only a NaN with the same bits),
+/// and for `Delayed<T>`, `&Delayed<T>` and collections of them (keyed by the nodes'
+/// keys). `M` is inferred; it only tells the three kinds apart.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a pure task's argument: pure calls are keyed by their arguments, and `{Self}` is neither `Hash` nor a float",
+    label = "not `Hash`, so a pure call cannot be keyed by it",
+    note = "derive `Hash` for `{Self}` (or pass a `Hash` part of it), or drop `pure`"
+)]
+pub trait PureKey<M> {
+    /// Feeds the argument's key to a pure call's key.
+    fn pure_key(&self, hasher: &mut dyn Hasher);
 }
 
-impl<A: PureArg> HashKey for &KeyOf<'_, A> {
-    fn __key(&self, hasher: &mut dyn Hasher) {
-        self.0.hash_into(hasher);
+impl<T: Hash + 'static> PureKey<ByHash> for T {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        let mut inner = std::collections::hash_map::DefaultHasher::new();
+        // Equal bytes of another type (`true` and `1u8`) are another argument.
+        std::any::TypeId::of::<T>().hash(&mut inner);
+        self.hash(&mut inner);
+        hasher.write_u64(inner.finish());
     }
 }
 
-/// Arguments without one (a constant that is not `Hash`): the call gets a key of its
-/// own, so it is never merged with another.
-pub trait HashOpaque {
-    /// Feeds a key no other call has.
-    fn __key(&self, hasher: &mut dyn Hasher);
+// Not recommended in errors (nor the node impls below): a value with no key is then
+// reported as not `Hash`, with the fix the compiler suggests for it (derive `Hash`).
+#[diagnostic::do_not_recommend]
+impl<T: FloatKey + 'static> PureKey<ByBits> for T {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        let mut inner = std::collections::hash_map::DefaultHasher::new();
+        std::any::TypeId::of::<T>().hash(&mut inner);
+        self.feed_bits(&mut inner);
+        hasher.write_u64(inner.finish());
+    }
 }
 
-impl<A> HashOpaque for KeyOf<'_, A> {
-    fn __key(&self, hasher: &mut dyn Hasher) {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static UNIQUE: AtomicU64 = AtomicU64::new(0);
-        hasher.write_u64(UNIQUE.fetch_add(1, Ordering::Relaxed));
+/// Floats and collections of them, keyed by their exact bits (see [`PureKey`]). Not
+/// `Hash` types: those are keyed [`ByHash`], and a type that were both would make the
+/// marker ambiguous.
+pub trait FloatKey {
+    /// Feeds the value's bits.
+    fn feed_bits(&self, hasher: &mut dyn Hasher);
+}
+
+impl FloatKey for f64 {
+    fn feed_bits(&self, hasher: &mut dyn Hasher) {
+        hasher.write_u64(self.to_bits());
     }
+}
+
+impl FloatKey for f32 {
+    fn feed_bits(&self, hasher: &mut dyn Hasher) {
+        hasher.write_u32(self.to_bits());
+    }
+}
+
+impl<T: FloatKey> FloatKey for Vec<T> {
+    fn feed_bits(&self, hasher: &mut dyn Hasher) {
+        // The length first: `[[1.0], []]` and `[[], [1.0]]` are different.
+        hasher.write_usize(self.len());
+        for item in self {
+            item.feed_bits(hasher);
+        }
+    }
+}
+
+impl<T: FloatKey, const N: usize> FloatKey for [T; N] {
+    fn feed_bits(&self, hasher: &mut dyn Hasher) {
+        for item in self {
+            item.feed_bits(hasher);
+        }
+    }
+}
+
+impl<T: FloatKey> FloatKey for Option<T> {
+    fn feed_bits(&self, hasher: &mut dyn Hasher) {
+        match self {
+            None => hasher.write_u8(0),
+            Some(value) => {
+                hasher.write_u8(1);
+                value.feed_bits(hasher);
+            }
+        }
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T> PureKey<ByNode> for Delayed<T> {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        hasher.write_u64(self.node.meta().key);
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T> PureKey<ByNode> for &Delayed<T> {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        (*self).pure_key(hasher);
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T> PureKey<ByNode> for [Delayed<T>] {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        for item in self {
+            item.pure_key(hasher);
+        }
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T> PureKey<ByNode> for &[Delayed<T>] {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        (**self).pure_key(hasher);
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T> PureKey<ByNode> for Vec<Delayed<T>> {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        self.as_slice().pure_key(hasher);
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T> PureKey<ByNode> for &Vec<Delayed<T>> {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        self.as_slice().pure_key(hasher);
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T, const N: usize> PureKey<ByNode> for [Delayed<T>; N] {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        self.as_slice().pure_key(hasher);
+    }
+}
+
+/// The key part of one argument of a pure call: what `delay!` of a `#[delayed(pure)]`
+/// function calls, through the function's companion type.
+pub fn pure_arg_key<A: PureKey<M> + ?Sized, M>(arg: &A, hasher: &mut dyn Hasher) {
+    arg.pure_key(hasher);
 }

@@ -22,8 +22,10 @@ use std::sync::{Arc, Mutex};
 
 pub use arena::Arena;
 use arena::ArenaBuilder;
-pub use args::{Arg, GiveArg, IntoArg, Parents, PureArg};
-pub use plan::{compute, compute_with, prepare, Outputs, Prepared};
+pub use args::{
+    pure_arg_key, Arg, ByBits, ByHash, ByNode, FloatKey, GiveArg, IntoArg, Parents, PureKey,
+};
+pub use plan::{compute, compute_with, prepare, Output, OutputRead, Outputs, Prepared};
 
 use crate::dispatch::Flow;
 use crate::error::TaskError;
@@ -647,8 +649,10 @@ impl<F, Sig, Purity> DelayedFn<F, Sig, Purity> {
         self
     }
 
-    /// Marks the function pure: calls with equal arguments (equal nodes, or equal
-    /// constants by `Hash`) are one node, computed once (Dask's `pure=True`).
+    /// Marks the function pure: calls with equal arguments (equal nodes, equal `Hash`
+    /// constants, floats with equal bits) are one node, computed once (Dask's
+    /// `pure=True`). Every argument must be [`PureKey`]: an argument that cannot be
+    /// keyed does not compile.
     pub fn pure(self) -> DelayedFn<F, Sig, Pure> {
         DelayedFn {
             f: self.f,
@@ -660,19 +664,11 @@ impl<F, Sig, Purity> DelayedFn<F, Sig, Purity> {
     }
 }
 
-/// An argument of a pure task: given by value and hashed into the task's key.
-pub trait PureGiveArg: GiveArg + PureArg {}
-impl<A: GiveArg + PureArg> PureGiveArg for A {}
-
 macro_rules! delayed_fn_arity {
-    ($($arg:ident: $ty:ident / $a:ident),*) => {
+    ($($arg:ident: $ty:ident / $a:ident / $m:ident),*) => {
         impl<F, R, $($ty),*> Signature<fn($($ty),*) -> R> for F where F: Fn($($ty),*) -> R {}
 
-        delayed_fn_arity!(@call Impure, GiveArg, $($arg: $ty / $a),*);
-        delayed_fn_arity!(@call Pure, PureGiveArg, $($arg: $ty / $a),*);
-    };
-    (@call $purity:ident, $bound:path, $($arg:ident: $ty:ident / $a:ident),*) => {
-        impl<F, R, $($ty),*> DelayedFn<F, fn($($ty),*) -> R, $purity>
+        impl<F, R, $($ty),*> DelayedFn<F, fn($($ty),*) -> R, Impure>
         where
             F: Fn($($ty),*) -> R + Send + Sync + 'static,
             R: Send + Sync + 'static,
@@ -683,30 +679,52 @@ macro_rules! delayed_fn_arity {
             #[allow(clippy::too_many_arguments)]
             pub fn call<$($a: IntoArg<$ty>),*>(&self $(, $arg: $a)*) -> Delayed<R>
             where
-                $($a::Arg: $bound,)*
+                $($a::Arg: GiveArg,)*
             {
-                #[allow(unused_mut)]
-                let mut parents = Parents::new();
-                $(let $arg = $arg.into_arg(&mut parents);)*
-                let key = delayed_fn_arity!(@key $purity, fn_identity::<F>(self.instance), $($arg),*);
-                let f = self.f.clone();
-                task(self.name, self.call_site, parents, key, move |env: &Env<'_>| {
-                    let mut cursor = 0usize;
-                    let _ = (&mut cursor, env);
-                    f($($arg.give_value(env, &mut cursor)),*)
-                })
+                delayed_fn_arity!(@body self, None, $($arg),*)
+            }
+        }
+
+        impl<F, R, $($ty),*> DelayedFn<F, fn($($ty),*) -> R, Pure>
+        where
+            F: Fn($($ty),*) -> R + Send + Sync + 'static,
+            R: Send + Sync + 'static,
+            $($ty: 'static,)*
+        {
+            /// Builds a node that calls the function with these arguments: nodes,
+            /// `Vec`s of nodes, or plain values; a call with the same arguments as
+            /// another (see [`PureKey`]) is the same node.
+            #[allow(clippy::too_many_arguments)]
+            pub fn call<$($a: IntoArg<$ty> + PureKey<$m>, $m),*>(&self $(, $arg: $a)*) -> Delayed<R>
+            where
+                $($a::Arg: GiveArg,)*
+            {
+                // Keyed by the values as passed, before they become task arguments.
+                let key = pure_key(
+                    fn_identity::<F>(self.instance),
+                    &[$(&|h: &mut dyn Hasher| $arg.pure_key(h)),*],
+                );
+                delayed_fn_arity!(@body self, Some(key), $($arg),*)
             }
         }
     };
-    (@key Impure, $function:expr, $($arg:ident),*) => { None };
-    (@key Pure, $function:expr, $($arg:ident),*) => {
-        Some(pure_key($function, &[$(&|h: &mut dyn Hasher| $arg.hash_into(h)),*]))
-    };
+    (@body $self:ident, $key:expr, $($arg:ident),*) => {{
+        #[allow(unused_mut)]
+        let mut parents = Parents::new();
+        $(let $arg = $arg.into_arg(&mut parents);)*
+        let f = $self.f.clone();
+        task($self.name, $self.call_site, parents, $key, move |env: &Env<'_>| {
+            let mut cursor = 0usize;
+            let _ = (&mut cursor, env);
+            f($($arg.give_value(env, &mut cursor)),*)
+        })
+    }};
 }
+
 delayed_fn_arity!();
-delayed_fn_arity!(a: A / IA);
-delayed_fn_arity!(a: A / IA, b: B / IB);
-delayed_fn_arity!(a: A / IA, b: B / IB, c: C / IC);
-delayed_fn_arity!(a: A / IA, b: B / IB, c: C / IC, d: D / ID);
-delayed_fn_arity!(a: A / IA, b: B / IB, c: C / IC, d: D / ID, e: E / IE);
-delayed_fn_arity!(a: A / IA, b: B / IB, c: C / IC, d: D / ID, e: E / IE, g: G / IG);
+delayed_fn_arity!(a: A / IA / MA);
+delayed_fn_arity!(a: A / IA / MA, b: B / IB / MB);
+delayed_fn_arity!(a: A / IA / MA, b: B / IB / MB, c: C / IC / MC);
+delayed_fn_arity!(a: A / IA / MA, b: B / IB / MB, c: C / IC / MC, d: D / ID / MD);
+delayed_fn_arity!(a: A / IA / MA, b: B / IB / MB, c: C / IC / MC, d: D / ID / MD, e: E / IE / ME);
+delayed_fn_arity!(a: A / IA / MA, b: B / IB / MB, c: C / IC / MC, d: D / ID / MD, e: E / IE / ME, g: G / IG / MG);

@@ -117,8 +117,9 @@ pub(crate) struct Plan {
     in_degree: Vec<u32>,
     roots: Vec<u32>,
     width: u32,
-    /// The node index of each output.
-    outputs: Vec<u32>,
+    /// Each output: its node index, and whether this is the node's last request
+    /// (the same node may be requested more than once; see [`Outputs`]).
+    outputs: Vec<OutputRead>,
     names: Vec<Name>,
 }
 
@@ -216,13 +217,20 @@ impl Plan {
         let roots = (0..n as u32)
             .filter(|&i| in_degree[i as usize] == 0)
             .collect();
-        let outputs: Vec<u32> = outputs
+        // A node requested more than once (the same `Delayed` twice, or pure twins) is
+        // one node read once per request: copies for all but its last request.
+        let mut requested_later = vec![false; n];
+        let mut outputs: Vec<OutputRead> = outputs
             .iter()
-            .map(|o| index.get(o).expect("outputs are numbered"))
+            .rev()
+            .map(|o| {
+                let index = index.get(o).expect("outputs are numbered");
+                uses[index as usize] += 1;
+                let last = !std::mem::replace(&mut requested_later[index as usize], true);
+                OutputRead { index, last }
+            })
             .collect();
-        for &o in &outputs {
-            uses[o as usize] += 1;
-        }
+        outputs.reverse();
         // Longest-path levels; the widest level bounds the parallelism.
         let mut level = vec![0u32; n];
         let mut per_level = vec![0u32; n + 1];
@@ -320,7 +328,7 @@ impl Plan {
         let started = Instant::now();
         dispatch(&table, pending, &run, automatic.as_ref().unwrap_or(options))?;
         // Graphs of many tiny tasks get a warning, once per call site.
-        if let Some(&output) = self.outputs.first() {
+        if let Some(&OutputRead { index: output, .. }) = self.outputs.first() {
             let threads = match options.effective_scheduler() {
                 Scheduler::Sync => 1,
                 Scheduler::Threads => rayon::current_num_threads().min(self.width as usize),
@@ -334,11 +342,12 @@ impl Plan {
 
 /// A dynamic graph laid out once, to be computed many times: the arena (slots and
 /// counters) is reused, so a compute allocates nothing per task.
+#[must_use = "a prepared graph does nothing until computed: call `.compute()`"]
 pub struct Prepared<V> {
     plan: Plan,
     slots: Arena,
     pending: Vec<AtomicU32>,
-    read: fn(&Arena, &[u32]) -> V,
+    read: fn(&Arena, &[OutputRead]) -> V,
 }
 
 impl<V> Prepared<V> {
@@ -416,6 +425,7 @@ impl<V> Drop for ResetUnlessDone<'_, V> {
 }
 
 /// Lays out what `outputs` depend on once, for [`Prepared::compute`] to run many times.
+/// As with [`compute`], a value may be requested more than once (see [`Outputs`]).
 pub fn prepare<O: Outputs>(outputs: O) -> Prepared<O::Values> {
     let plan = Plan::new(outputs.nodes().nodes.as_slice());
     Prepared {
@@ -427,41 +437,96 @@ pub fn prepare<O: Outputs>(outputs: O) -> Prepared<O::Values> {
 }
 
 /// Several values to compute in one run: a tuple of `&Delayed<T>`, or a slice.
+///
+/// The same value may be requested more than once: the same `Delayed` twice, or two
+/// equal calls of a pure function (one node). Each request gets its own value, as in
+/// Dask: the last request of a node takes its result, earlier ones get clones. So every
+/// output of a tuple of two or more, or of a slice, must be [`Clone`] (see
+/// [`Output`]); a one-element tuple `(&a,)` and [`Delayed::compute`] take any result.
 pub trait Outputs {
     /// What the run returns: a tuple of values, or a `Vec`.
     type Values;
     #[doc(hidden)]
     fn nodes(&self) -> Parents;
     #[doc(hidden)]
-    fn read(slots: &Arena, outputs: &[u32]) -> Self::Values;
+    fn read(slots: &Arena, outputs: &[OutputRead]) -> Self::Values;
 }
 
-fn read_output<T: 'static>(slots: &Arena, index: u32) -> T {
-    match slots.slot::<T>(index).take_last() {
+/// One requested output: its node, and whether no later request reads the same node.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct OutputRead {
+    index: u32,
+    last: bool,
+}
+
+/// A value computed together with others (`compute((&a, &b))`, `compute(&parts)`):
+/// `Clone`, since one compute may request the same value more than once and each
+/// request returns it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `Clone`, so it cannot be one of several values computed together",
+    label = "one of the requested values",
+    note = "one compute may request a value more than once (the same `Delayed` twice, or two equal pure calls), and each request gets its own copy",
+    note = "compute it alone with `.compute()`, wrap it in `std::sync::Arc`, or implement `Clone`"
+)]
+pub trait Output: Clone + Send + Sync + 'static {}
+// Not recommended in errors: a missing `Clone` is reported as the missing `Output`,
+// with the message above.
+#[diagnostic::do_not_recommend]
+impl<T: Clone + Send + Sync + 'static> Output for T {}
+
+/// The only request of a node's value: moved out of its slot.
+fn take_output<T: 'static>(slots: &Arena, output: OutputRead) -> T {
+    match slots.slot::<T>(output.index).take_last() {
         Some(value) => value,
-        None => panic!(
-            "taskweave: a value was requested twice in one compute; request it once and clone the result"
-        ),
+        // The plan counts one use per request, and a single output is its node's
+        // only request: its value is there, read by nobody else, once every task ran.
+        None => panic!("taskweave: bug: a computed output is missing from its slot"),
+    }
+}
+
+/// One request of a node's value: a clone while later requests of the same node
+/// remain, the value itself for the last.
+fn read_output<T: Clone + 'static>(slots: &Arena, output: OutputRead) -> T {
+    if output.last {
+        return take_output(slots, output);
+    }
+    let slot = slots.slot::<T>(output.index);
+    let shared = slot.shared();
+    let value = crate::slot::Lend::lend(&shared).clone();
+    // Releases this request's use; the last request then finds only its own.
+    drop(shared);
+    value
+}
+
+impl<A: Send + Sync + 'static> Outputs for (&Delayed<A>,) {
+    type Values = (A,);
+    fn nodes(&self) -> Parents {
+        let mut parents = Parents::new();
+        parents.nodes.push(self.0.node.clone());
+        parents
+    }
+    fn read(slots: &Arena, outputs: &[OutputRead]) -> Self::Values {
+        (take_output::<A>(slots, outputs[0]),)
     }
 }
 
 macro_rules! outputs_tuple {
     ($($ty:ident $i:tt),*) => {
-        impl<'d, $($ty: Send + Sync + 'static),*> Outputs for ($(&'d Delayed<$ty>,)*) {
+        impl<'d, $($ty: Output),*> Outputs for ($(&'d Delayed<$ty>,)*) {
             type Values = ($($ty,)*);
             fn nodes(&self) -> Parents {
                 let mut parents = Parents::new();
                 $(parents.nodes.push(self.$i.node.clone());)*
                 parents
             }
-            fn read(slots: &Arena, outputs: &[u32]) -> Self::Values {
+            fn read(slots: &Arena, outputs: &[OutputRead]) -> Self::Values {
                 ($(read_output::<$ty>(slots, outputs[$i]),)*)
             }
         }
     };
 }
 
-outputs_tuple!(A 0);
 outputs_tuple!(A 0, B 1);
 outputs_tuple!(A 0, B 1, C 2);
 outputs_tuple!(A 0, B 1, C 2, D 3);
@@ -470,7 +535,7 @@ outputs_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
 outputs_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 outputs_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 
-impl<T: Send + Sync + 'static> Outputs for &[Delayed<T>] {
+impl<T: Output> Outputs for &[Delayed<T>] {
     type Values = Vec<T>;
     fn nodes(&self) -> Parents {
         let mut parents = Parents::new();
@@ -479,7 +544,7 @@ impl<T: Send + Sync + 'static> Outputs for &[Delayed<T>] {
         }
         parents
     }
-    fn read(slots: &Arena, outputs: &[u32]) -> Vec<T> {
+    fn read(slots: &Arena, outputs: &[OutputRead]) -> Vec<T> {
         outputs
             .iter()
             .map(|&o| read_output::<T>(slots, o))
@@ -489,6 +554,10 @@ impl<T: Send + Sync + 'static> Outputs for &[Delayed<T>] {
 
 /// Computes several values in one run on rayon's pool; intermediates they share run
 /// once: `let (s, p) = taskweave::compute((&sum, &peak));`.
+///
+/// A value may be requested more than once (`compute((&a, &a))`, or two equal pure
+/// calls): each request returns it, cloned for all but the last, so the outputs of a
+/// tuple of two or more, or of a slice, must be `Clone` (see [`Outputs`]).
 ///
 /// # Panics
 /// When a task panics, with a message naming the task and its call site.
