@@ -4,7 +4,8 @@
 //! a future (`as_completed`, a `wait` that timed out) keeps it alive. And the rest of
 //! Dask's everyday futures API: `FIRST_EXCEPTION`, `client.cancel`, `add_done_callback`,
 //! `get_client`, futures as map keys, `key()`, `client.map` of two sequences, named
-//! maps, and `as_completed` with a timeout, in batches, `has_ready`, `remaining` (Dask's `count`).
+//! maps, `as_completed` with a timeout, in batches, `has_ready`, `remaining` (Dask's
+//! `count`), and priorities.
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -377,5 +378,33 @@ fn as_completed_timeout_batches_and_has_ready() {
             .map(|f| f.result().unwrap())
             .sum();
         assert_eq!(total, 45);
+    });
+}
+
+/// Ready tasks run by priority, higher first, then in the order they became ready
+/// (Dask's `priority=`).
+#[test]
+fn priorities_order_ready_tasks() {
+    within(LIMIT, "priority", || {
+        let (client, release, hold) = busy_client();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut futures = Vec::new();
+        for (i, priority) in [0, 10, -5, 0, 10, -5, 3].into_iter().enumerate() {
+            let order = order.clone();
+            futures.push(
+                client
+                    .task(move || order.lock().unwrap().push((priority, i)))
+                    .priority(priority)
+                    .submit(()),
+            );
+        }
+        release.send(()).unwrap();
+        hold.result().unwrap();
+        client.gather(&futures).unwrap();
+        let order = order.lock().unwrap().clone();
+        assert_eq!(
+            order,
+            vec![(10, 1), (10, 4), (3, 6), (0, 0), (0, 3), (-5, 2), (-5, 5)]
+        );
     });
 }

@@ -308,6 +308,7 @@ impl Client {
             f: Arc::new(f),
             name: None,
             retries: 0,
+            priority: 0,
             call_site: call_site_of(Location::caller()),
         }
     }
@@ -381,6 +382,7 @@ impl Client {
             f: Arc::new(move || pool::blocking(|| delayed.compute())),
             name: Some(Arc::from(name)),
             retries: 0,
+            priority: 0,
             call_site: call_site_of(Location::caller()),
         }
         .submit(())
@@ -416,6 +418,10 @@ impl Inner {
     fn spawn(&self, job: Arc<dyn Runnable>) {
         if self.closed.load(Ordering::Acquire) {
             return job.cancel();
+        }
+        if job.priority() != 0 {
+            // Ordered among the ready ones, never run ahead of them as a continuation.
+            return self.pool.push(job);
         }
         let Err(job) = continuation::offer(self, job) else {
             return;
@@ -560,6 +566,7 @@ pub struct TaskBuilder<F> {
     f: Arc<F>,
     name: Option<Arc<str>>,
     retries: u32,
+    priority: i32,
     call_site: &'static str,
 }
 
@@ -573,6 +580,16 @@ impl<F> TaskBuilder<F> {
     /// Runs a panicking task again, up to `retries` more times.
     pub fn retries(mut self, retries: u32) -> Self {
         self.retries = retries;
+        self
+    }
+
+    /// Orders the task among ready ones (Dask's `priority=`): higher runs first; equal
+    /// priorities in the order they became ready. The default is 0. A task with the
+    /// default may run first all the same when a task it depends on has just finished
+    /// on a thread (that thread goes on with it), or when a task waiting for it runs
+    /// it; one with another priority always waits its turn in the queue.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
         self
     }
 
@@ -610,6 +627,7 @@ impl<F> TaskBuilder<F> {
             args: Mutex::new(Some(kept)),
             remaining: AtomicUsize::new(dependencies.len() + 1),
             retries: self.retries,
+            priority: self.priority,
             client: self.client.inner().clone(),
         });
         self.client
@@ -644,6 +662,7 @@ struct Job<F, K, R> {
     args: Mutex<Option<K>>,
     remaining: AtomicUsize,
     retries: u32,
+    priority: i32,
     client: Arc<Inner>,
 }
 
@@ -660,6 +679,8 @@ pub(crate) trait Runnable: Send + Sync {
     /// Drops the arguments of a task that ended without running (or whose result is
     /// discarded), releasing the futures it held.
     fn release(&self);
+    /// Its place among ready tasks: higher first (see [`TaskBuilder::priority`]).
+    fn priority(&self) -> i32;
 }
 
 /// A live task that shutdown may cancel.
@@ -846,6 +867,10 @@ where
 
     fn release(&self) {
         self.release_args();
+    }
+
+    fn priority(&self) -> i32 {
+        self.priority
     }
 }
 

@@ -39,8 +39,9 @@
 //! [`ClientBuilder::max_threads`]: super::ClientBuilder::max_threads
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
-use std::sync::atomic::{fence, AtomicUsize, Ordering};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -72,7 +73,16 @@ thread_local! {
 
 /// A client's threads and its queue of ready jobs.
 pub(crate) struct Pool {
+    /// Ready jobs of the default priority, in order.
     queue: Injector<Arc<dyn Runnable>>,
+    /// Ready jobs with another priority: those above the default run before `queue`'s,
+    /// those below after it.
+    prioritized: Mutex<BinaryHeap<Prioritized>>,
+    /// `prioritized`'s length, read without its lock (0 in programs that never set a
+    /// priority, which then never take that lock).
+    prioritized_len: AtomicUsize,
+    /// Orders equal priorities by arrival.
+    arrivals: AtomicU64,
     /// Workers asleep on `wake` (read without the lock by `push`).
     sleeping: AtomicUsize,
     /// Workers not blocked in a wait (`live - blocked`, kept under the lock and read
@@ -109,6 +119,9 @@ impl Pool {
     ) -> Result<Arc<Pool>, ClientError> {
         let pool = Arc::new(Pool {
             queue: Injector::new(),
+            prioritized: Mutex::new(BinaryHeap::new()),
+            prioritized_len: AtomicUsize::new(0),
+            arrivals: AtomicU64::new(0),
             sleeping: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
             past_bound: std::sync::atomic::AtomicBool::new(false),
@@ -161,7 +174,7 @@ impl Pool {
     /// With every worker blocked and a task queued, no thread would ever run it:
     /// starts one more, past `max_threads` if need be (under the lock).
     fn unless_stalled(self: &Arc<Self>, counts: &mut Counts) {
-        if counts.closed || counts.live != counts.blocked || self.queue.is_empty() {
+        if counts.closed || counts.live != counts.blocked || !self.has_work() {
             return;
         }
         if counts.live >= self.max_threads
@@ -182,7 +195,19 @@ impl Pool {
 
     /// Queues a ready job and wakes a sleeping worker, if any.
     pub(crate) fn push(self: &Arc<Self>, job: Arc<dyn Runnable>) {
-        self.queue.push(job);
+        match job.priority() {
+            0 => self.queue.push(job),
+            priority => {
+                let arrival = self.arrivals.fetch_add(1, Ordering::Relaxed);
+                let mut heap = self.prioritized.lock().recover();
+                heap.push(Prioritized {
+                    priority,
+                    arrival: Reverse(arrival),
+                    job,
+                });
+                self.prioritized_len.store(heap.len(), Ordering::SeqCst);
+            }
+        }
         // Pairs with the fences in `next` and `secede`: either this sees the sleeper
         // (or that no worker runs), or they see the job.
         fence(Ordering::SeqCst);
@@ -195,14 +220,39 @@ impl Pool {
         }
     }
 
+    /// The next ready job: of a priority above the default, else of the default, else
+    /// of one below.
     fn steal(&self) -> Option<Arc<dyn Runnable>> {
+        if let Some(job) = self.take_prioritized(|priority| priority > 0) {
+            return Some(job);
+        }
         loop {
             match self.queue.steal() {
                 Steal::Success(job) => return Some(job),
-                Steal::Empty => return None,
+                Steal::Empty => break,
                 Steal::Retry => {}
             }
         }
+        self.take_prioritized(|_| true)
+    }
+
+    /// The job of the highest priority, if `wanted(its priority)`.
+    fn take_prioritized(&self, wanted: impl Fn(i32) -> bool) -> Option<Arc<dyn Runnable>> {
+        if self.prioritized_len.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        let mut heap = self.prioritized.lock().recover();
+        if !wanted(heap.peek()?.priority) {
+            return None;
+        }
+        let job = heap.pop().map(|p| p.job);
+        self.prioritized_len.store(heap.len(), Ordering::SeqCst);
+        job
+    }
+
+    /// Whether a ready job is queued.
+    fn has_work(&self) -> bool {
+        !self.queue.is_empty() || self.prioritized_len.load(Ordering::SeqCst) > 0
     }
 
     /// A worker's life: run jobs until the pool closes (and its queue is drained) or
@@ -229,12 +279,12 @@ impl Pool {
                 }
             }
             let counts = self.lock();
-            if counts.closed && self.queue.is_empty() {
+            if counts.closed && !self.has_work() {
                 return self.end(counts);
             }
             self.sleeping.fetch_add(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
-            if !self.queue.is_empty() || counts.closed {
+            if self.has_work() || counts.closed {
                 self.sleeping.fetch_sub(1, Ordering::Relaxed);
                 continue;
             }
@@ -246,7 +296,7 @@ impl Pool {
                 .unwrap_or_else(|e| e.into_inner());
             self.sleeping.fetch_sub(1, Ordering::Relaxed);
             let spare = counts.live - counts.blocked > self.threads;
-            if timeout.timed_out() && spare && self.queue.is_empty() {
+            if timeout.timed_out() && spare && !self.has_work() {
                 return self.end(counts);
             }
         }
@@ -310,6 +360,34 @@ impl Pool {
             self.unless_stalled(&mut counts);
         }
         Seceded(self.clone())
+    }
+}
+
+/// A ready job with a priority other than the default.
+struct Prioritized {
+    priority: i32,
+    /// Earlier arrivals first among equal priorities (a max-heap: reversed).
+    arrival: Reverse<u64>,
+    job: Arc<dyn Runnable>,
+}
+
+impl PartialEq for Prioritized {
+    fn eq(&self, other: &Self) -> bool {
+        (self.priority, self.arrival) == (other.priority, other.arrival)
+    }
+}
+
+impl Eq for Prioritized {}
+
+impl PartialOrd for Prioritized {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Prioritized {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.priority, self.arrival).cmp(&(other.priority, other.arrival))
     }
 }
 
