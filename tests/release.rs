@@ -408,3 +408,75 @@ fn priorities_order_ready_tasks() {
         );
     });
 }
+
+/// Dask's `test_cancel_tuple_key`: cancelling a finished future releases it: it is
+/// cancelled from then on, and its readers get `CancelledError`.
+#[test]
+fn dask_test_cancel_tuple_key() {
+    within(LIMIT, "cancel a finished future", || {
+        let client = Client::builder().threads(2).build().unwrap();
+        let x = client.submit(|x: u64| x + 1, (1u64,));
+        assert_eq!(x.result().unwrap(), 2);
+        let other_handle = x.clone();
+        let shared = x.result_shared().unwrap();
+        x.cancel();
+        assert_eq!(x.status(), Status::Cancelled);
+        assert!(matches!(x.result(), Err(FutureError::Cancelled { .. })));
+        assert!(matches!(
+            other_handle.result(),
+            Err(FutureError::Cancelled { .. })
+        ));
+        // A reader that took the value keeps it.
+        assert_eq!(*shared, 2);
+        // A task that ended in error stays so.
+        let failed = client.submit(|| -> u64 { panic!("boom") }, ());
+        assert!(failed.result().is_err());
+        failed.cancel();
+        assert_eq!(failed.status(), Status::Error);
+    });
+}
+
+/// Dask's `test_submit_on_cancelled_future`: a task submitted on a cancelled future,
+/// finished before, is cancelled; so is one that was waiting for another dependency.
+#[test]
+fn dask_test_submit_on_cancelled_future() {
+    within(LIMIT, "submit on a cancelled future", || {
+        let client = Client::builder().threads(2).build().unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let x = client.submit(|| 1u64, ());
+        x.result().unwrap();
+        // Waiting for `gate` when `x` is cancelled: it reads `x` later.
+        let (open, opened) = mpsc::channel::<()>();
+        let opened = Mutex::new(opened);
+        let gate = client.submit(move || opened.lock().unwrap().recv().unwrap(), ());
+        let waiting = {
+            let runs = runs.clone();
+            client.submit(
+                move |x: u64, (): ()| {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    x
+                },
+                (&x, gate),
+            )
+        };
+        x.cancel();
+        let after = {
+            let runs = runs.clone();
+            client.submit(
+                move |x: u64| {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    x
+                },
+                (&x,),
+            )
+        };
+        assert!(matches!(after.result(), Err(FutureError::Cancelled { .. })));
+        open.send(()).unwrap();
+        assert!(matches!(
+            waiting.result(),
+            Err(FutureError::Cancelled { .. })
+        ));
+        assert_eq!(waiting.status(), Status::Cancelled);
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+    });
+}

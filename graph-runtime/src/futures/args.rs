@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::list::InlineList;
 use super::state::HasCore;
-use super::Future;
+use super::{Future, FutureError};
 
 /// A function the client can call with a tuple of arguments: implemented for every
 /// `Fn(A, B, …) -> R` (up to six parameters).
@@ -70,18 +70,28 @@ impl<A: Clone + Send + Sync + 'static> IntoFutArg<A> for A {
     }
 }
 
+/// Unwinds out of a task whose dependency was cancelled after it finished (and before
+/// the task read it): the task ends cancelled, as its dependency did. Raised with
+/// `resume_unwind`, so no panic message is printed.
+pub(crate) struct DependencyCancelled;
+
 /// A finished dependency's value, shared.
 fn finished<T>(future: &Future<T>) -> Arc<T> {
-    match future.state().value.get() {
-        Some(Ok(value)) => value,
-        _ => unreachable!("a task runs only after its dependencies finished"),
-    }
+    read(future.state().value.get())
 }
 
 /// A finished dependency's value, taken when `future` is its last handle.
 fn finished_into<T>(future: Future<T>) -> Arc<T> {
-    match future.into_result() {
+    read(future.into_result())
+}
+
+fn read<T>(result: Option<Result<Arc<T>, FutureError>>) -> Arc<T> {
+    match result {
         Some(Ok(value)) => value,
+        // Finished, then cancelled (`Future::cancel` releases a finished key).
+        Some(Err(FutureError::Cancelled { .. })) => {
+            std::panic::resume_unwind(Box::new(DependencyCancelled))
+        }
         _ => unreachable!("a task runs only after its dependencies finished"),
     }
 }

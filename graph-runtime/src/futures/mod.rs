@@ -823,17 +823,19 @@ where
             match attempt {
                 Ok(None) => break None,
                 Ok(Some(value)) => break Some(Ok(value)),
+                // A dependency was cancelled after it finished: so is this task.
+                Err(payload) if payload.is::<args::DependencyCancelled>() => {
+                    let task = self.state.core.name.to_string();
+                    break Some(Err(FutureError::Cancelled { task }));
+                }
                 Err(payload) if attempts < self.retries => {
                     attempts += 1;
                     drop(payload);
                 }
                 Err(payload) => {
                     let core = &self.state.core;
-                    break Some(Err(TaskError::from_panic(
-                        &core.name,
-                        core.call_site,
-                        payload,
-                    )));
+                    let error = TaskError::from_panic(&core.name, core.call_site, payload);
+                    break Some(Err(FutureError::Task(Arc::new(error))));
                 }
             }
         };
@@ -843,7 +845,7 @@ where
         match outcome {
             // A running task cancelled meanwhile: its result is discarded.
             Some(Ok(value)) => self.end(|state| state.finish(Arc::new(value))),
-            Some(Err(error)) => self.end(|state| state.fail(FutureError::Task(Arc::new(error)))),
+            Some(Err(error)) => self.end(|state| state.fail(error)),
             None => self.end(|_| false),
         }
     }
@@ -993,11 +995,17 @@ impl<T> Future<T> {
     }
 
     /// Cancels the task: a pending one never runs, a running one has its result
-    /// discarded (and can see [`cancelled`]), and its dependents are cancelled.
+    /// discarded (and can see [`cancelled`]), and its dependents are cancelled. A
+    /// finished one is released, as Dask releases a cancelled key: it becomes cancelled,
+    /// readers get [`FutureError::Cancelled`], its value is freed once no reader holds
+    /// it, and dependents that have not run yet (or are submitted later) are cancelled.
+    /// A task that ended in error stays so.
     pub fn cancel(&self) {
-        self.state().fail(FutureError::Cancelled {
-            task: self.name().to_owned(),
-        });
+        let task = self.name().to_owned();
+        if self.status() == Status::Finished && self.state().cancel_finished(task.clone()) {
+            return;
+        }
+        self.state().fail(FutureError::Cancelled { task });
     }
 
     /// Waits for the result, shared: no copy however many read it.

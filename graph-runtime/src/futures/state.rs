@@ -498,6 +498,29 @@ impl<T> State<T> {
         })
     }
 
+    /// Cancels a task that has finished (Dask releases its key): its status becomes
+    /// cancelled, and its readers get `Cancelled` from now on; the value is dropped here,
+    /// freed once no reader holds it. Its dependents that have not run yet fail
+    /// cancelled when they read it. False if it had not finished.
+    pub(crate) fn cancel_finished(&self, task: String) -> bool {
+        {
+            let mut waiters = self.core.waiters.lock().recover();
+            if !matches!(waiters.ended, Some(Outcome::Finished)) {
+                return false;
+            }
+            waiters.ended = Some(Outcome::Cancelled);
+            self.core.cancel.store(true, Ordering::Release);
+            self.core.status.swap(CANCELLED, Ordering::AcqRel);
+        }
+        let value = self
+            .value
+            .lock()
+            .replace(Err(FutureError::Cancelled { task }));
+        // Dropped outside the lock: the value's `Drop` is the user's.
+        drop(value);
+        true
+    }
+
     /// Ends in error or cancelled.
     pub(crate) fn fail(&self, error: FutureError) -> bool {
         let outcome = match &error {
