@@ -480,3 +480,56 @@ fn dask_test_submit_on_cancelled_future() {
         assert_eq!(runs.load(Ordering::SeqCst), 0);
     });
 }
+
+/// Dask's `test_forget_in_flight`: cancelling the future of a `client.compute` (or
+/// dropping it) stops its graph: no task starts after that, and running ones see
+/// `taskweave::cancelled()`.
+#[test]
+fn dask_test_forget_in_flight() {
+    within(LIMIT, "forget in flight", || {
+        let client = Client::builder().threads(1).build().unwrap();
+        let started = Arc::new(AtomicUsize::new(0));
+        let saw_cancel = Arc::new(AtomicUsize::new(0));
+        let ended = Arc::new(AtomicUsize::new(0));
+        let parts: Vec<Delayed<u64>> = (0..50u64)
+            .map(|i| {
+                let (started, saw_cancel, ended) =
+                    (started.clone(), saw_cancel.clone(), ended.clone());
+                delayed(move |x: u64| {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    // Runs until told to stop (10 s at most).
+                    for _ in 0..10_000 {
+                        if taskweave::cancelled() {
+                            saw_cancel.fetch_add(1, Ordering::SeqCst);
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    ended.fetch_add(1, Ordering::SeqCst);
+                    x
+                })
+                .call(i)
+            })
+            .collect();
+        let total = delayed(|v: Vec<u64>| v.iter().sum::<u64>()).call(parts);
+        let future = client.compute(&total);
+        while started.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        drop(future);
+        // Every task that started ends, having seen the cancellation.
+        while ended.load(Ordering::SeqCst) < started.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let started = started.load(Ordering::SeqCst);
+        assert_eq!(ended.load(Ordering::SeqCst), started);
+        assert_eq!(saw_cancel.load(Ordering::SeqCst), started);
+        assert!(
+            started <= rayon::current_num_threads(),
+            "{started} tasks started"
+        );
+        // The client goes on.
+        assert_eq!(client.submit(|| 5u64, ()).result().unwrap(), 5);
+    });
+}

@@ -133,6 +133,7 @@ where
         pending,
         run,
         observer,
+        stop_when: options.stop.as_ref(),
         stop: sync::AtomicU32::new(NONE),
         failure: Mutex::new(None),
     };
@@ -161,6 +162,8 @@ struct Ctx<'t, C, F: ?Sized> {
     pending: &'t [C],
     run: &'t F,
     observer: Option<&'t dyn Observer>,
+    /// The caller's stop condition (`RunOptions::stop_when`), if any.
+    stop_when: Option<&'t std::sync::Arc<dyn Fn() -> bool + Send + Sync>>,
     /// Nodes from this index on must not start: `NONE` while the graph runs, 0 after a
     /// panic, the lowest index that returned [`Flow::Stop`] otherwise.
     stop: sync::AtomicU32,
@@ -175,6 +178,15 @@ where
     /// Runs one node; false when the graph must stop.
     #[inline]
     fn run_node(&self, node: u32) -> bool {
+        // Told to stop: this node does not start, and neither does any after it.
+        let _scope = match self.stop_when {
+            None => None,
+            Some(stop) if stop() => {
+                self.stopped(node);
+                return false;
+            }
+            Some(stop) => Some(crate::observe::StopScope::enter(stop)),
+        };
         if let Some(observer) = self.observer {
             observer.task_started(node, &self.table.nodes()[node as usize]);
         }
@@ -193,6 +205,13 @@ where
             observer.task_finished(node, &self.table.nodes()[node as usize], outcome);
         }
         outcome == TaskOutcome::Finished
+    }
+
+    /// The run was told to stop before `node` started: it fails, naming `node`.
+    #[cold]
+    fn stopped(&self, node: u32) {
+        let payload = Box::new(String::from("the run was stopped before this task started"));
+        self.fail(node, payload);
     }
 
     #[cold]

@@ -37,6 +37,7 @@ pub trait Observer: Send + Sync {
 pub struct RunOptions {
     pub(crate) scheduler: Scheduler,
     pub(crate) observer: Option<Arc<dyn Observer>>,
+    pub(crate) stop: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
 }
 
 impl RunOptions {
@@ -60,6 +61,18 @@ impl RunOptions {
         self
     }
 
+    /// Stops the run once `stop()` returns true: no task starts after that (the run
+    /// fails with an error naming the first task that did not start), and running
+    /// tasks see it through [`taskweave::cancelled()`](crate::cancelled), so that long
+    /// ones can return early. `stop` is called before each task; keep it cheap (an
+    /// atomic load). A future of `Client::compute` stops its graph this way when it is
+    /// cancelled or its last handle dropped.
+    #[must_use = "builder methods return the changed builder"]
+    pub fn stop_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.stop = Some(Arc::new(stop));
+        self
+    }
+
     /// The scheduler that will run: `TASKWEAVE_SCHEDULER=sync` in the environment
     /// turns the thread pool into the synchronous scheduler, for debugging without
     /// changing code (`threads`, the default, leaves the scheduler asked for; any
@@ -69,6 +82,34 @@ impl RunOptions {
             Scheduler::Threads if sync_from_env() => Scheduler::Sync,
             other => other,
         }
+    }
+}
+
+std::thread_local! {
+    /// The stop condition of the run whose task is running on this thread, if it has
+    /// one (set by the dispatcher around each task), for [`crate::cancelled`].
+    static STOP: std::cell::RefCell<Option<Arc<dyn Fn() -> bool + Send + Sync>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Whether the graph task running on this thread belongs to a run told to stop.
+pub(crate) fn run_stopped() -> bool {
+    STOP.with(|stop| stop.borrow().as_ref().is_some_and(|stop| stop()))
+}
+
+/// Makes `stop` the condition [`run_stopped`] reads on this thread until dropped.
+pub(crate) struct StopScope(Option<Arc<dyn Fn() -> bool + Send + Sync>>);
+
+impl StopScope {
+    pub(crate) fn enter(stop: &Arc<dyn Fn() -> bool + Send + Sync>) -> StopScope {
+        StopScope(STOP.with(|s| s.replace(Some(stop.clone()))))
+    }
+}
+
+impl Drop for StopScope {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        STOP.with(|s| *s.borrow_mut() = previous);
     }
 }
 

@@ -377,9 +377,21 @@ impl Client {
     pub fn compute<T: Send + Sync + 'static>(&self, delayed: &Delayed<T>) -> Future<T> {
         let name = delayed.name();
         let delayed = delayed.clone();
+        let run = move || {
+            // Cancelling the future (or dropping its last handle) stops the graph: no
+            // task of it starts after that, running ones see `cancelled()`.
+            let mut options = crate::observe::RunOptions::new();
+            if let Some(task) = current_task() {
+                options = options.stop_when(move || task.core().cancel.load(Ordering::Acquire));
+            }
+            match pool::blocking(|| delayed.try_compute_with(options)) {
+                Ok(value) => value,
+                Err(error) => error.resume(),
+            }
+        };
         TaskBuilder {
             client: self.clone(),
-            f: Arc::new(move || pool::blocking(|| delayed.compute())),
+            f: Arc::new(run),
             name: Some(Arc::from(name)),
             retries: 0,
             priority: 0,
@@ -736,14 +748,21 @@ thread_local! {
 }
 
 /// Whether the task running on this thread was cancelled: a long task may poll it and
-/// stop early (Dask cannot stop a task that is already running). `false` outside tasks.
+/// stop early (Dask cannot stop a task that is already running). For a task of a
+/// graph: whether its run was told to stop (`RunOptions::stop_when`; a cancelled
+/// `client.compute`). `false` outside tasks.
 pub fn cancelled() -> bool {
     CURRENT.with(|current| {
         current
             .borrow()
             .as_ref()
             .is_some_and(|running| running.task.core().cancel.load(Ordering::Acquire))
-    })
+    }) || crate::observe::run_stopped()
+}
+
+/// The state of the futures task running on this thread.
+fn current_task() -> Option<Arc<dyn HasCore>> {
+    CURRENT.with(|current| current.borrow().as_ref().map(|r| r.task.clone()))
 }
 
 /// The client whose task is running on this thread (Dask's `get_client()`), so that a
