@@ -683,7 +683,16 @@ where
         name: short_type_name::<F>(),
         instance,
         call_site: call_site_of(Location::caller()),
+        retries: 0,
         _sig: PhantomData,
+    }
+}
+
+/// Drops a failed attempt's panic payload; a payload whose own drop panics is
+/// dropped inside `catch_unwind` and forgotten.
+fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
+        std::mem::forget(again);
     }
 }
 
@@ -712,6 +721,8 @@ pub struct DelayedFn<F, Sig, Purity = Impure> {
     /// Which handle this is, for pure keys (see [`fn_identity`]).
     instance: u64,
     call_site: &'static str,
+    /// How many more times a panicking task is run (see [`DelayedFn::retries`]).
+    retries: u32,
     _sig: PhantomData<fn() -> (Sig, Purity)>,
 }
 
@@ -738,8 +749,19 @@ impl<F, Sig, Purity> DelayedFn<F, Sig, Purity> {
             name: self.name,
             instance: self.instance,
             call_site: self.call_site,
+            retries: self.retries,
             _sig: PhantomData,
         }
+    }
+
+    /// Runs a panicking task again, up to `retries` more times, before the graph
+    /// fails (as the futures' `TaskBuilder::retries`, and Dask's `retries=` annotation).
+    /// Attempts before the last one read clones of the task's arguments; the last takes
+    /// them as a task without retries does. When every attempt panics, the error is the
+    /// last attempt's, naming the task. Retries do not change a pure call's key.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
     }
 }
 
@@ -751,7 +773,7 @@ macro_rules! delayed_fn_arity {
         where
             F: Fn($($ty),*) -> R + Send + Sync + 'static,
             R: Send + Sync + 'static,
-            $($ty: 'static,)*
+            $($ty: Clone + 'static,)*
         {
             /// Builds a node that calls the function with these arguments: nodes,
             /// `Vec`s of nodes, or plain values.
@@ -768,7 +790,7 @@ macro_rules! delayed_fn_arity {
         where
             F: Fn($($ty),*) -> R + Send + Sync + 'static,
             R: Send + Sync + 'static,
-            $($ty: 'static,)*
+            $($ty: Clone + 'static,)*
         {
             /// Builds a node that calls the function with these arguments: nodes,
             /// `Vec`s of nodes, or plain values; a call with the same arguments as
@@ -792,11 +814,38 @@ macro_rules! delayed_fn_arity {
         let mut parents = Parents::new();
         $(let $arg = $arg.into_arg(&mut parents);)*
         let f = $self.f.clone();
-        task($self.name, $self.call_site, parents, $key, move |env: &Env<'_>| {
-            let mut cursor = 0usize;
-            let _ = (&mut cursor, env);
-            f($($arg.give_value(env, &mut cursor)),*)
-        })
+        if $self.retries == 0 {
+            task($self.name, $self.call_site, parents, $key, move |env: &Env<'_>| {
+                let mut cursor = 0usize;
+                let _ = (&mut cursor, env);
+                f($($arg.give_value(env, &mut cursor)),*)
+            })
+        } else {
+            let retries = $self.retries;
+            task($self.name, $self.call_site, parents, $key, move |env: &Env<'_>| {
+                let mut cursor = 0usize;
+                let _ = (&mut cursor, env);
+                $(let $arg = $arg.give_value(env, &mut cursor);)*
+                let mut attempts = 0;
+                loop {
+                    if attempts == retries {
+                        // The last attempt: its panic is the task's.
+                        break f($($arg),*);
+                    }
+                    // Cloning an argument may panic too: that is an attempt's panic.
+                    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        f($($arg.clone()),*)
+                    }));
+                    match attempt {
+                        Ok(value) => break value,
+                        Err(payload) => {
+                            attempts += 1;
+                            drop_payload(payload);
+                        }
+                    }
+                }
+            })
+        }
     }};
 }
 
