@@ -10,7 +10,8 @@ pub struct NodeInfo<'a> {
     /// The task's name: the function, method or operator it runs.
     pub name: &'a str,
     /// What the node is: `task` (a function), `operator`, `method`, `field`, `index`,
-    /// `constructor`, `collection`, `try`, `map`, `split`.
+    /// `constructor`, `collection`, `try`, `map`, `split`, `value` (a constant made a
+    /// node).
     pub kind: &'a str,
     /// Where the node was written, as `file:line:column`.
     pub call_site: &'a str,

@@ -305,15 +305,7 @@ where
     T: Send + Sync + 'static,
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
-    // Equal function and arguments with another result type (a generic
-    // `#[delayed(pure)]` function, whose companion type is not generic) is another node:
-    // one slot holds one type.
-    let key = key.map(|key| {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        key.hash(&mut hasher);
-        TypeId::of::<T>().hash(&mut hasher);
-        hasher.finish() | (1 << 63)
-    });
+    let key = key.map(typed_key::<T>);
     Delayed::from_node(Arc::new(Task {
         meta: Meta::new(name, call_site, key),
         parents: parents.nodes,
@@ -322,11 +314,24 @@ where
     }))
 }
 
+/// A pure key with the result type `T` added: equal function and arguments with another
+/// result type (a generic `#[delayed(pure)]` function, whose companion type is not
+/// generic) is another node, since one slot holds one type.
+fn typed_key<T: 'static>(key: u64) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    TypeId::of::<T>().hash(&mut hasher);
+    hasher.finish() | (1 << 63)
+}
+
+/// Builds a node of an operation (operator, `map`, `split`, …) at the caller's call
+/// site; `key` is its pure key (see [`pure_key`]), or `None` for a node of its own.
 #[track_caller]
 pub(crate) fn task_here<T, F>(
     name: &'static str,
     kind: &'static str,
     parents: impl Into<ParentList>,
+    key: Option<u64>,
     run: F,
 ) -> Delayed<T>
 where
@@ -336,7 +341,11 @@ where
     Delayed::from_node(Arc::new(Task {
         meta: Meta {
             kind,
-            ..Meta::new(name, call_site_of(Location::caller()), None)
+            ..Meta::new(
+                name,
+                call_site_of(Location::caller()),
+                key.map(typed_key::<T>),
+            )
         },
         parents: parents.into(),
         run,
@@ -443,13 +452,28 @@ impl<T: Send + Sync + 'static> Delayed<T> {
     }
 
     /// A task that applies `f` to the value (by reference): a method call, a field.
+    ///
+    /// Pure, as Dask treats attribute access and method calls: for a function with no
+    /// state (a fn item, a closure that captures nothing), `d.map(f)` twice is one node.
+    /// A closure that captures values is a node of its own per call, since another
+    /// closure of the same type may hold other values.
     #[track_caller]
     pub fn map<U, F>(&self, f: F) -> Delayed<U>
     where
         U: Send + Sync + 'static,
         F: Fn(&T) -> U + Send + Sync + 'static,
     {
-        task_here("map", "map", [self.node.clone()], move |env| {
+        let key = (std::mem::size_of::<F>() == 0).then(|| {
+            let input = self.node.meta().key;
+            pure_key(
+                fn_identity::<F>(0),
+                &[
+                    &|h: &mut dyn Hasher| h.write(b"map"),
+                    &|h: &mut dyn Hasher| h.write_u64(input),
+                ],
+            )
+        });
+        task_here("map", "map", [self.node.clone()], key, move |env| {
             let mut cursor = 0;
             let slot = env.input::<T>(&mut cursor);
             f(crate::slot::Lend::lend(&slot.shared()))
@@ -473,7 +497,27 @@ impl<T: Clone + Send + Sync + 'static> Delayed<T> {
     }
 }
 
-/// A persisted value.
+impl<T: Clone + Send + Sync + 'static> Delayed<T> {
+    /// A constant as a node (Dask's `delayed(1)`): usable wherever a node is, as an
+    /// argument, in operators, [`map`](Self::map) or [`compute`](Self::compute). Each
+    /// run reads a clone of the value, since a graph may run more than once.
+    ///
+    /// ```
+    /// use graph_runtime::Delayed;
+    /// let five = Delayed::value(5);
+    /// assert_eq!((&five + 1).compute(), 6);
+    /// ```
+    #[track_caller]
+    pub fn value(value: T) -> Delayed<T> {
+        let meta = Meta {
+            kind: "value",
+            ..Meta::new("value", call_site_of(Location::caller()), None)
+        };
+        Delayed::from_node(Arc::new(Held { meta, value }))
+    }
+}
+
+/// A persisted value, or a constant made a node.
 struct Held<T> {
     meta: Meta,
     value: T,
@@ -498,46 +542,81 @@ impl<T: Clone + Send + Sync + 'static> Node for Held<T> {
     }
 }
 
-impl<A, B> Delayed<(A, B)>
+/// The node of one part of a split tuple: takes its part out of the split node's
+/// `Mutex` (each part is read once), named `split.0`, `split.1`, ….
+#[track_caller]
+fn split_part<P, X>(
+    parts: &Delayed<P>,
+    name: &'static str,
+    get: fn(&P) -> &Mutex<Option<X>>,
+) -> Delayed<X>
 where
-    A: Clone + Send + Sync + 'static,
-    B: Clone + Send + Sync + 'static,
+    P: Send + Sync + 'static,
+    X: Send + Sync + 'static,
 {
-    /// Splits a value of a pair into two (Dask's `nout=2`). The pair is moved apart,
-    /// not cloned, when nothing else reads it.
-    #[track_caller]
-    pub fn split(&self) -> (Delayed<A>, Delayed<B>) {
-        let halves = task_here("split", "split", [self.node.clone()], |env| {
-            let mut cursor = 0;
-            let (a, b) = crate::slot::give(&mut env.input::<(A, B)>(&mut cursor).shared());
-            (Mutex::new(Some(a)), Mutex::new(Some(b)))
-        });
-        let first = task_here("split.0", "split", [halves.node.clone()], |env| {
-            let mut cursor = 0;
-            let halves = env.input::<Halves<A, B>>(&mut cursor).shared();
-            let taken = crate::slot::Lend::lend(&halves)
-                .0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
-            taken.expect("each half is taken once")
-        });
-        let second = task_here("split.1", "split", [halves.node], |env| {
-            let mut cursor = 0;
-            let halves = env.input::<Halves<A, B>>(&mut cursor).shared();
-            let taken = crate::slot::Lend::lend(&halves)
-                .1
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
-            taken.expect("each half is taken once")
-        });
-        (first, second)
-    }
+    let of = parts.node.meta().key;
+    let key = pure_key(
+        fn_identity::<fn(&P) -> X>(0),
+        &[
+            &|h: &mut dyn Hasher| h.write(name.as_bytes()),
+            &|h: &mut dyn Hasher| h.write_u64(of),
+        ],
+    );
+    task_here(name, "split", [parts.node.clone()], Some(key), move |env| {
+        let mut cursor = 0;
+        let parts = env.input::<P>(&mut cursor).shared();
+        let taken = get(crate::slot::Lend::lend(&parts))
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        taken.expect("each part is taken once")
+    })
 }
 
-/// A split pair, each half taken by its own node.
-type Halves<A, B> = (Mutex<Option<A>>, Mutex<Option<B>>);
+macro_rules! split_tuple {
+    ($n:literal: $($ty:ident $i:tt),+) => {
+        impl<$($ty),+> Delayed<($($ty,)+)>
+        where
+            $($ty: Clone + Send + Sync + 'static,)+
+        {
+            #[doc = concat!(
+                "Splits a value of a ", stringify!($n), "-tuple into ", stringify!($n),
+                " nodes, one per element (Dask's `nout=", stringify!($n), "`). The tuple is \
+                 moved apart, not cloned, when nothing else reads it.\n\n\
+                 Pure, as Dask's indexing is: `d.split()` twice gives the same nodes."
+            )]
+            #[track_caller]
+            pub fn split(&self) -> ($(Delayed<$ty>,)+) {
+                let input = self.node.meta().key;
+                let key = pure_key(
+                    fn_identity::<fn(($($ty,)+))>(0),
+                    &[&|h: &mut dyn Hasher| h.write(b"split"), &|h: &mut dyn Hasher| {
+                        h.write_u64(input)
+                    }],
+                );
+                let parts = task_here("split", "split", [self.node.clone()], Some(key), |env| {
+                    let mut cursor = 0;
+                    let whole =
+                        crate::slot::give(&mut env.input::<($($ty,)+)>(&mut cursor).shared());
+                    ($(Mutex::new(Some(whole.$i)),)+)
+                });
+                ($(split_part(&parts, concat!("split.", stringify!($i)), |p| &p.$i),)+)
+            }
+        }
+    };
+}
+
+split_tuple!(2: A 0, B 1);
+split_tuple!(3: A 0, B 1, C 2);
+split_tuple!(4: A 0, B 1, C 2, D 3);
+split_tuple!(5: A 0, B 1, C 2, D 3, E 4);
+split_tuple!(6: A 0, B 1, C 2, D 3, E 4, F 5);
+split_tuple!(7: A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+split_tuple!(8: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+split_tuple!(9: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+split_tuple!(10: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+split_tuple!(11: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+split_tuple!(12: A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
 
 /// Combines `parts` pairwise in a balanced tree of `combine` tasks (Dask's tree
 /// reduction): depth `log2(n)`, so the combines run in parallel.
@@ -604,7 +683,16 @@ where
         name: short_type_name::<F>(),
         instance,
         call_site: call_site_of(Location::caller()),
+        retries: 0,
         _sig: PhantomData,
+    }
+}
+
+/// Drops a failed attempt's panic payload; a payload whose own drop panics is
+/// dropped inside `catch_unwind` and forgotten.
+fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
+        std::mem::forget(again);
     }
 }
 
@@ -633,6 +721,8 @@ pub struct DelayedFn<F, Sig, Purity = Impure> {
     /// Which handle this is, for pure keys (see [`fn_identity`]).
     instance: u64,
     call_site: &'static str,
+    /// How many more times a panicking task is run (see [`DelayedFn::retries`]).
+    retries: u32,
     _sig: PhantomData<fn() -> (Sig, Purity)>,
 }
 
@@ -659,8 +749,19 @@ impl<F, Sig, Purity> DelayedFn<F, Sig, Purity> {
             name: self.name,
             instance: self.instance,
             call_site: self.call_site,
+            retries: self.retries,
             _sig: PhantomData,
         }
+    }
+
+    /// Runs a panicking task again, up to `retries` more times, before the graph
+    /// fails (as the futures' `TaskBuilder::retries`, and Dask's `retries=` annotation).
+    /// Attempts before the last one read clones of the task's arguments; the last takes
+    /// them as a task without retries does. When every attempt panics, the error is the
+    /// last attempt's, naming the task. Retries do not change a pure call's key.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
     }
 }
 
@@ -672,7 +773,7 @@ macro_rules! delayed_fn_arity {
         where
             F: Fn($($ty),*) -> R + Send + Sync + 'static,
             R: Send + Sync + 'static,
-            $($ty: 'static,)*
+            $($ty: Clone + 'static,)*
         {
             /// Builds a node that calls the function with these arguments: nodes,
             /// `Vec`s of nodes, or plain values.
@@ -689,7 +790,7 @@ macro_rules! delayed_fn_arity {
         where
             F: Fn($($ty),*) -> R + Send + Sync + 'static,
             R: Send + Sync + 'static,
-            $($ty: 'static,)*
+            $($ty: Clone + 'static,)*
         {
             /// Builds a node that calls the function with these arguments: nodes,
             /// `Vec`s of nodes, or plain values; a call with the same arguments as
@@ -713,11 +814,38 @@ macro_rules! delayed_fn_arity {
         let mut parents = Parents::new();
         $(let $arg = $arg.into_arg(&mut parents);)*
         let f = $self.f.clone();
-        task($self.name, $self.call_site, parents, $key, move |env: &Env<'_>| {
-            let mut cursor = 0usize;
-            let _ = (&mut cursor, env);
-            f($($arg.give_value(env, &mut cursor)),*)
-        })
+        if $self.retries == 0 {
+            task($self.name, $self.call_site, parents, $key, move |env: &Env<'_>| {
+                let mut cursor = 0usize;
+                let _ = (&mut cursor, env);
+                f($($arg.give_value(env, &mut cursor)),*)
+            })
+        } else {
+            let retries = $self.retries;
+            task($self.name, $self.call_site, parents, $key, move |env: &Env<'_>| {
+                let mut cursor = 0usize;
+                let _ = (&mut cursor, env);
+                $(let $arg = $arg.give_value(env, &mut cursor);)*
+                let mut attempts = 0;
+                loop {
+                    if attempts == retries {
+                        // The last attempt: its panic is the task's.
+                        break f($($arg),*);
+                    }
+                    // Cloning an argument may panic too: that is an attempt's panic.
+                    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        f($($arg.clone()),*)
+                    }));
+                    match attempt {
+                        Ok(value) => break value,
+                        Err(payload) => {
+                            attempts += 1;
+                            drop_payload(payload);
+                        }
+                    }
+                }
+            })
+        }
     }};
 }
 

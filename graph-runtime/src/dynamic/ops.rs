@@ -1,9 +1,39 @@
 //! Operators on `Delayed` values: each makes a node, like Dask's operator overloads.
+//!
+//! Operators are pure, as in Dask: an operator node is keyed by the operator, its
+//! operand types and its inputs' keys (nodes' keys, constants' values), so equal
+//! subexpressions (`&e + &e` written twice) are one node, computed once.
 
 use core::ops::{Add, BitAnd, BitOr, BitXor, Div, Mul, Neg, Not, Rem, Shl, Shr, Sub};
+use std::hash::{Hash, Hasher};
 
-use super::{task_here, Delayed};
+use super::{fn_identity, pure_key, task_here, Delayed, KeyPart};
 use crate::slot::give;
+
+/// An input of an operator's key: a node's key, or a constant (tagged apart, so that a
+/// constant never keys like a node).
+fn node_part<T>(node: &Delayed<T>) -> impl Fn(&mut dyn Hasher) + '_ {
+    move |h: &mut dyn Hasher| {
+        h.write_u8(0);
+        h.write_u64(node.node.meta().key);
+    }
+}
+
+fn constant_part<B: Constant>(value: &B) -> impl Fn(&mut dyn Hasher) + '_ {
+    move |h: &mut dyn Hasher| {
+        h.write_u8(1);
+        value.constant_key(h);
+    }
+}
+
+/// The pure key of an operator node: the operator's name, the operand types `Sig` and
+/// the inputs' keys, in order.
+fn op_key<Sig: ?Sized + 'static>(name: &'static str, inputs: &[&KeyPart<'_>]) -> Option<u64> {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    fn_identity::<Sig>(0).hash(&mut hasher);
+    name.hash(&mut hasher);
+    Some(pure_key(hasher.finish(), inputs))
+}
 
 macro_rules! binary {
     ($($trait:ident $method:ident $name:literal),*) => {$(
@@ -29,7 +59,8 @@ macro_rules! binary {
             type Output = Delayed<A::Output>;
             #[track_caller]
             fn $method(self, rhs: &Delayed<B>) -> Self::Output {
-                task_here($name, "operator", [self.node.clone(), rhs.node.clone()], |env| {
+                let key = op_key::<fn(A, B)>($name, &[&node_part(self), &node_part(rhs)]);
+                task_here($name, "operator", [self.node.clone(), rhs.node.clone()], key, |env| {
                     let mut cursor = 0;
                     let a = give(&mut env.input::<A>(&mut cursor).shared());
                     let b = give(&mut env.input::<B>(&mut cursor).shared());
@@ -73,7 +104,8 @@ macro_rules! binary {
             type Output = Delayed<A::Output>;
             #[track_caller]
             fn $method(self, rhs: B) -> Self::Output {
-                task_here($name, "operator", [self.node.clone()], move |env| {
+                let key = op_key::<fn(A, B)>($name, &[&node_part(self), &constant_part(&rhs)]);
+                task_here($name, "operator", [self.node.clone()], key, move |env| {
                     let mut cursor = 0;
                     let a = give(&mut env.input::<A>(&mut cursor).shared());
                     $trait::$method(a, rhs.clone())
@@ -97,30 +129,38 @@ macro_rules! binary {
 }
 
 /// Plain values an operator on a `Delayed` accepts on its right (numbers, `bool`,
-/// `char`, `String`, `&'static str`): kept in the node, cloned for every run.
-pub trait Constant: Clone + Send + Sync + 'static {}
+/// `char`, `String`, `&'static str`): kept in the node, cloned for every run. A
+/// numeric constant may also stand on the left (`1 + a`, `2.0 * x`, `10 - a`).
+pub trait Constant: Clone + Send + Sync + 'static {
+    /// Feeds the value to an operator's pure key: by its hash, or a float by its exact
+    /// bits (as pure calls key floats).
+    fn constant_key(&self, hasher: &mut dyn Hasher);
+}
+
 macro_rules! constants {
-    ($($t:ty),*) => {$(impl Constant for $t {})*};
+    (hash: $($t:ty),*; bits: $($f:ty),*) => {
+        $(impl Constant for $t {
+            fn constant_key(&self, hasher: &mut dyn Hasher) {
+                let mut inner = std::collections::hash_map::DefaultHasher::new();
+                std::any::TypeId::of::<$t>().hash(&mut inner);
+                self.hash(&mut inner);
+                hasher.write_u64(inner.finish());
+            }
+        })*
+        $(impl Constant for $f {
+            fn constant_key(&self, hasher: &mut dyn Hasher) {
+                let mut inner = std::collections::hash_map::DefaultHasher::new();
+                std::any::TypeId::of::<$f>().hash(&mut inner);
+                self.to_bits().hash(&mut inner);
+                hasher.write_u64(inner.finish());
+            }
+        })*
+    };
 }
 constants!(
-    i8,
-    i16,
-    i32,
-    i64,
-    i128,
-    isize,
-    u8,
-    u16,
-    u32,
-    u64,
-    u128,
-    usize,
-    f32,
-    f64,
-    bool,
-    char,
-    String,
-    &'static str
+    hash: i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, bool, char, String,
+        &'static str;
+    bits: f32, f64
 );
 
 binary!(
@@ -138,7 +178,8 @@ macro_rules! unary {
             type Output = Delayed<A::Output>;
             #[track_caller]
             fn $method(self) -> Self::Output {
-                task_here($name, "operator", [self.node.clone()], |env| {
+                let key = op_key::<fn(A)>($name, &[&node_part(self)]);
+                task_here($name, "operator", [self.node.clone()], key, |env| {
                     let mut cursor = 0;
                     $trait::$method(give(&mut env.input::<A>(&mut cursor).shared()))
                 })
@@ -160,3 +201,49 @@ macro_rules! unary {
 }
 
 unary!(Neg neg "neg", Not not "not");
+
+/// `constant op delayed` for the std numeric types, by value and by reference
+/// (Python's reflected operators, `__radd__`, …): `1 + a`, `2.0 * x`, `10 - a`.
+macro_rules! reflected {
+    ($types:tt; $($trait:ident $method:ident $name:literal),*) => {
+        $(reflected!(@one $trait $method $name $types);)*
+    };
+    (@one $trait:ident $method:ident $name:literal [$($t:ty),*]) => {$(
+        impl<B> $trait<&Delayed<B>> for $t
+        where
+            $t: $trait<B>,
+            B: Clone + Send + Sync + 'static,
+            <$t as $trait<B>>::Output: Send + Sync + 'static,
+        {
+            type Output = Delayed<<$t as $trait<B>>::Output>;
+            #[track_caller]
+            fn $method(self, rhs: &Delayed<B>) -> Self::Output {
+                let key = op_key::<fn($t, B)>($name, &[&constant_part(&self), &node_part(rhs)]);
+                task_here($name, "operator", [rhs.node.clone()], key, move |env| {
+                    let mut cursor = 0;
+                    let b = give(&mut env.input::<B>(&mut cursor).shared());
+                    <$t as $trait<B>>::$method(self, b)
+                })
+            }
+        }
+
+        impl<B> $trait<Delayed<B>> for $t
+        where
+            $t: $trait<B>,
+            B: Clone + Send + Sync + 'static,
+            <$t as $trait<B>>::Output: Send + Sync + 'static,
+        {
+            type Output = Delayed<<$t as $trait<B>>::Output>;
+            #[track_caller]
+            fn $method(self, rhs: Delayed<B>) -> Self::Output {
+                <$t as $trait<&Delayed<B>>>::$method(self, &rhs)
+            }
+        }
+    )*};
+}
+
+reflected!(
+    [i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64];
+    Add add "add", Sub sub "sub", Mul mul "mul", Div div "div", Rem rem "rem",
+    BitAnd bitand "bitand", BitOr bitor "bitor", BitXor bitxor "bitxor", Shl shl "shl", Shr shr "shr"
+);

@@ -1,0 +1,318 @@
+//! Dask's own tests of `dask.delayed` as the yardstick (issue 16): each test is named
+//! after the Dask test it mirrors, asserts Dask's documented behaviour, and checks the
+//! values against plain sequential evaluation.
+
+use taskweave::prelude::*;
+
+/// `a[0]`, as a function of the list itself (what `map` lends).
+#[allow(clippy::ptr_arg)]
+fn first(v: &Vec<i64>) -> i64 {
+    v[0]
+}
+
+/// A closure with state, as Python's `functools.partial(add, k)`: one type for every `k`.
+fn adder(k: i64) -> impl Fn(i64) -> i64 + Send + Sync + 'static {
+    move |x| x + k
+}
+
+/// Dask: `test_sensitive_to_partials`: `delayed(partial(add, 10), pure=True)(2)` and
+/// `delayed(partial(add, 20), pure=True)(2)` are different keys, computed as `(12, 22)`.
+#[test]
+fn dask_test_sensitive_to_partials() {
+    // Two closures of two types.
+    let a = delayed(move |x: i64| x + 10).pure().call(2);
+    let b = delayed(move |x: i64| x + 20).pure().call(2);
+    assert_ne!(a.key(), b.key());
+    assert_eq!(taskweave::compute((&a, &b)), (12, 22));
+    assert_eq!(taskweave::compute((&a, &b)), (2 + 10, 2 + 20));
+
+    // One closure type holding different values, as two partials of one function.
+    let c = delayed(adder(10)).pure().call(2);
+    let d = delayed(adder(20)).pure().call(2);
+    assert_ne!(c.key(), d.key());
+    assert_eq!(taskweave::prepare((&c, &d)).len(), 2);
+    assert_eq!(taskweave::compute((&c, &d)), (adder(10)(2), adder(20)(2)));
+
+    // One handle, equal arguments: still one node.
+    let add10 = delayed(adder(10)).pure();
+    let (e, f) = (add10.call(2), add10.call(2));
+    assert_eq!(e.key(), f.key());
+    assert_eq!(taskweave::prepare((&e, &f)).len(), 1);
+    assert_eq!(taskweave::compute((&e, &f)), (12, 12));
+}
+
+/// Dask: `test_common_subexpressions`: `a = delayed([1, 2, 3]); res = a[0] + a[0]` is
+/// three tasks (`a`, `a[0]`, the sum): indexing and operators are pure.
+#[test]
+fn dask_test_common_subexpressions() {
+    let a = Delayed::value(vec![1i64, 2, 3]);
+    let res = a.map(first) + a.map(first);
+    assert_eq!(a.map(first).key(), a.map(first).key());
+    assert_eq!(res.info().len(), 3);
+    let plain = vec![1i64, 2, 3];
+    assert_eq!(res.compute(), first(&plain) + first(&plain));
+
+    // An operator subexpression built twice is one node, computed once.
+    let e = Delayed::value(2i64) * 3;
+    let x = &e + &e;
+    let y = &e + &e;
+    assert_eq!(x.key(), y.key());
+    let both = &x * &y;
+    // value, mul, add, mul: the two adds are one.
+    assert_eq!(both.info().len(), 4);
+    assert_eq!(taskweave::prepare((&x, &y)).len(), 3);
+    let plain_e = 2i64 * 3;
+    assert_eq!(both.compute(), (plain_e + plain_e) * (plain_e + plain_e));
+    assert_eq!(taskweave::compute((&x, &y)), (12, 12));
+
+    // Scalars key by value: `e + 1` twice is one node, `e + 2` another; floats by bits.
+    assert_eq!((&e + 1).key(), (&e + 1).key());
+    assert_ne!((&e + 1).key(), (&e + 2).key());
+    let f = Delayed::value(1.5f64);
+    assert_eq!((&f * 2.0).key(), (&f * 2.0).key());
+    assert_ne!((&f * 0.0).key(), (&f * -0.0).key());
+    assert_eq!((-&e).key(), (-&e).key());
+    // Operand order matters where the operator is not symmetric.
+    assert_ne!((&e - 1).key(), (1 - &e).key());
+    assert_eq!(taskweave::compute((&(&e - 1), &(1 - &e))), (5, -5));
+
+    // Operators over impure calls stay apart: the calls themselves are two nodes.
+    let impure = delayed(|x: i64| x * 2);
+    let (p, q) = (impure.call(1), impure.call(1));
+    assert_ne!((&p + 1).key(), (&q + 1).key());
+    assert_eq!(taskweave::prepare((&(&p + 1), &(&q + 1))).len(), 4);
+
+    // `map` of a closure that captures values is a node per call: another closure of
+    // the same type may hold another value.
+    let offsets: Vec<Delayed<i64>> = (0..3i64)
+        .map(|k| a.map(move |v: &Vec<i64>| v[0] + k))
+        .collect();
+    assert_eq!(taskweave::prepare(offsets.as_slice()).len(), 4);
+    assert_eq!(taskweave::compute(offsets.as_slice()), vec![1, 2, 3]);
+    // A closure with no capture keys by its type, as a fn item does.
+    let g = |v: &Vec<i64>| v.len();
+    assert_eq!(a.map(g).key(), a.map(g).key());
+
+    // The synchronous scheduler computes the same.
+    assert_eq!(
+        res.try_compute_with(Scheduler::Sync).unwrap(),
+        first(&plain) * 2
+    );
+}
+
+/// Dask: `test_compute`: `a = delayed(1) + 5; b = a + 1; c = a + 2`, and
+/// `compute(b, c) == (7, 8)`: a constant made a node.
+#[test]
+fn dask_test_compute() {
+    let a = Delayed::value(1i64) + 5;
+    let b = &a + 1;
+    let c = &a + 2;
+    let plain_a = 1 + 5;
+    assert_eq!(taskweave::compute((&b, &c)), (plain_a + 1, plain_a + 2));
+    assert_eq!(taskweave::compute((&b, &c)), (7, 8));
+    assert_eq!(b.compute(), 7);
+    assert_eq!(Delayed::value(1).compute(), 1);
+    assert_eq!(Delayed::value(String::from("x")).compute(), "x");
+    let v = Delayed::value(3);
+    assert_eq!(v.info().len(), 1);
+    assert_eq!(v.info().nodes()[0].kind, "value");
+    // Prepared graphs run many times: the value is read again each run.
+    let mut again = taskweave::prepare((&b, &c));
+    assert_eq!(again.compute(), (7, 8));
+    assert_eq!(again.compute(), (7, 8));
+}
+
+/// Dask: `test_lists`: `delayed(sum)([delayed(1), delayed(2)]) == 3`: constants made
+/// nodes are arguments like any node.
+#[test]
+fn dask_test_lists() {
+    let a = Delayed::value(1i64);
+    let b = Delayed::value(2i64);
+    let c = delayed(|parts: Vec<i64>| parts.iter().sum::<i64>()).call(vec![a.clone(), b]);
+    assert_eq!(c.compute(), [1i64, 2].iter().sum::<i64>());
+    let d = delayed(|x: i64, y: i64| x * y).call(&a, 7);
+    assert_eq!(d.try_compute_with(Scheduler::Sync).unwrap(), 7);
+}
+
+/// Dask: `test_nout`: `delayed(f, nout=n)(x)` unpacks into `n` values computed together.
+#[test]
+fn dask_test_nout() {
+    let three = delayed(|x: i64| (x, -x, x * x)).call(3);
+    let (a, b, c) = three.split();
+    assert_eq!(taskweave::compute((&a, &b, &c)), (3, -3, 9));
+
+    let five = delayed(|x: i64| (x, x + 1, x.to_string(), vec![x; 2], x as f64 / 2.0)).call(4);
+    let (a, b, c, d, e) = five.split();
+    assert_eq!(
+        taskweave::compute((&a, &b, &c, &d, &e)),
+        (4, 5, String::from("4"), vec![4, 4], 2.0)
+    );
+    // Splitting again gives the same nodes (indexing is pure).
+    let (a2, ..) = five.split();
+    assert_eq!(a.key(), a2.key());
+    assert_eq!(taskweave::prepare((&a, &a2)).len(), 3);
+
+    let twelve = delayed(|x: i64| {
+        (
+            x,
+            x + 1,
+            x + 2,
+            x + 3,
+            x + 4,
+            x + 5,
+            x + 6,
+            x + 7,
+            x + 8,
+            x + 9,
+            x + 10,
+            x + 11,
+        )
+    })
+    .call(100);
+    let (p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11) = twelve.split();
+    let parts = vec![p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11];
+    let expected: Vec<i64> = (100..112).collect();
+    assert_eq!(taskweave::compute(parts.as_slice()), expected);
+    let total = tree_reduce(parts, |x, y| x + y);
+    assert_eq!(total.compute(), expected.iter().sum::<i64>());
+    assert_eq!(
+        total.try_compute_with(Scheduler::Sync).unwrap(),
+        expected.iter().sum::<i64>()
+    );
+}
+
+/// Dask: `test_operators`: `a = delayed(10)`; `a + 1 == 11`, `1 + a == 11`, `a >> 1 == 5`:
+/// a constant on the left of an operator (Python's reflected operators).
+#[test]
+fn dask_test_operators() {
+    let a = Delayed::value(10i64);
+    assert_eq!((&a + 1).compute(), 11);
+    assert_eq!((1 + &a).compute(), 11);
+    assert_eq!((&a >> 1).compute(), 5i64);
+    assert_eq!((10 - &a).compute(), 0);
+    assert_eq!((3 - a.clone()).compute(), 3 - 10);
+    assert_eq!((100 / &a).compute(), 10);
+    assert_eq!((7 % &a).compute(), 7);
+    // Shifts take any integer on the right, so the left literal needs its type.
+    assert_eq!((1i64 << &a).compute(), 1i64 << 10);
+    assert_eq!((6 & &a).compute(), 6 & 10);
+
+    let x = Delayed::value(1.25f64);
+    assert_eq!((2.0 * &x).compute(), 2.0 * 1.25);
+    assert_eq!((1.0 / x.clone()).compute(), 1.0 / 1.25);
+    let y = Delayed::value(0.5f32);
+    assert_eq!((3.0f32 - &y).compute(), 3.0 - 0.5);
+
+    // Every std numeric type, by value and by reference.
+    macro_rules! each {
+        ($($t:ty),*) => {$({
+            let d = Delayed::value(2 as $t);
+            let plain = 2 as $t;
+            assert_eq!((1 as $t + &d).compute(), 1 as $t + plain);
+            assert_eq!((5 as $t - d.clone()).compute(), 5 as $t - plain);
+            assert_eq!((3 as $t * &d).compute(), 3 as $t * plain);
+            assert_eq!((8 as $t / d.clone()).compute(), 8 as $t / plain);
+        })*};
+    }
+    each!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64);
+
+    // Mixed with operators on both sides, against sequential evaluation.
+    let b = Delayed::value(4i32);
+    let expr = 2 * (&b + 1) - 3 * &b;
+    let plain_b = 4i32;
+    assert_eq!(expr.compute(), 2 * (plain_b + 1) - 3 * plain_b);
+    assert_eq!(
+        expr.try_compute_with(Scheduler::Sync).unwrap(),
+        2 * (plain_b + 1) - 3 * plain_b
+    );
+}
+
+/// Dask (distributed): `test_compute_retries_annotations`: a task annotated with
+/// `retries=n` that fails fewer than `n + 1` times computes; one that fails more
+/// raises its error. Here per task: `delayed(f).retries(n)`.
+#[test]
+fn dask_test_compute_retries_annotations() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A task that panics the first `failures` times it runs.
+    fn flaky(
+        failures: usize,
+    ) -> (
+        Arc<AtomicUsize>,
+        impl Fn(i64) -> i64 + Send + Sync + 'static,
+    ) {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = runs.clone();
+        let f = move |x: i64| {
+            let run = counter.fetch_add(1, Ordering::SeqCst);
+            assert!(run >= failures, "flaky failure {run}");
+            x + 1
+        };
+        (runs, f)
+    }
+
+    // Fails twice, then succeeds: two retries are enough, on both schedulers.
+    for sync in [false, true] {
+        let (runs, f) = flaky(2);
+        let x = Delayed::value(41i64);
+        let y = delayed(f).named("flaky").retries(2).call(&x);
+        let z = &y * 2;
+        let value = if sync {
+            z.try_compute_with(Scheduler::Sync).unwrap()
+        } else {
+            z.compute()
+        };
+        assert_eq!(value, (41 + 1) * 2);
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+    }
+
+    // One retry is not enough: the graph fails, naming the task, after two attempts.
+    let (runs, f) = flaky(2);
+    let y = delayed(f).named("flaky").retries(1).call(1);
+    let error = y.try_compute().unwrap_err();
+    assert_eq!(error.task(), "flaky");
+    assert!(
+        error.message().contains("flaky failure 1"),
+        "{}",
+        error.message()
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+
+    // Always failing: every attempt runs (1 + 3), then the error names the task; its
+    // dependents never run.
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let counter = attempts.clone();
+    let broken = delayed(move |x: i64| -> i64 {
+        counter.fetch_add(1, Ordering::SeqCst);
+        panic!("always fails on {x}")
+    })
+    .named("always_fails")
+    .retries(3);
+    let after_runs = Arc::new(AtomicUsize::new(0));
+    let after_counter = after_runs.clone();
+    let after = delayed(move |x: i64| {
+        after_counter.fetch_add(1, Ordering::SeqCst);
+        x
+    })
+    .call(broken.call(7));
+    let error = after.try_compute().unwrap_err();
+    assert_eq!(error.task(), "always_fails");
+    assert!(error.message().contains("always fails on 7"));
+    assert_eq!(attempts.load(Ordering::SeqCst), 4);
+    assert_eq!(after_runs.load(Ordering::SeqCst), 0);
+
+    // No retries: the first panic fails the graph, as before.
+    let (runs, f) = flaky(1);
+    let error = delayed(f).named("flaky").call(1).try_compute().unwrap_err();
+    assert_eq!(error.task(), "flaky");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    // Pure calls keep their key with retries, and retry as well.
+    let (runs, f) = flaky(1);
+    let pure = delayed(f).pure().retries(1);
+    let (a, b) = (pure.call(5), pure.call(5));
+    assert_eq!(a.key(), b.key());
+    assert_eq!(taskweave::compute((&a, &b)), (6, 6));
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
