@@ -533,3 +533,32 @@ fn dask_test_forget_in_flight() {
         assert_eq!(client.submit(|| 5u64, ()).result().unwrap(), 5);
     });
 }
+
+/// `client.compute((&a, &b))`: several outputs in one run, their shared nodes run once,
+/// as Dask's `client.compute([a, b])`.
+#[test]
+fn client_compute_of_several_outputs_shares_their_nodes() {
+    within(LIMIT, "compute several", || {
+        let client = Client::builder().threads(2).build().unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let shared = {
+            let runs = runs.clone();
+            delayed(move |x: u64| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                x * 10
+            })
+            .call(4u64)
+        };
+        let a = delayed(|x: u64| x + 1).call(&shared);
+        let b = delayed(|x: u64| x + 2).call(&shared);
+        let both = client.compute((&a, &b));
+        assert_eq!(both.result().unwrap(), (41, 42));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(both.name(), "compute");
+        let one = client.compute(&a);
+        assert_eq!(one.result().unwrap(), 41);
+        assert_eq!(one.name(), a.name());
+        let many = client.compute(&[a.clone(), b.clone(), a][..]);
+        assert_eq!(many.result().unwrap(), vec![41, 42, 41]);
+    });
+}

@@ -25,6 +25,7 @@ use arena::ArenaBuilder;
 pub use args::{
     pure_arg_key, Arg, ByBits, ByHash, ByNode, FloatKey, GiveArg, IntoArg, Parents, PureKey,
 };
+pub(crate) use plan::outputs_name;
 pub use plan::{compute, compute_with, prepare, Output, OutputRead, Outputs, Prepared};
 
 use crate::dispatch::Flow;

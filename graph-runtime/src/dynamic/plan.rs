@@ -499,6 +499,30 @@ fn read_output<T: Clone + 'static>(slots: &Arena, output: OutputRead) -> T {
     value
 }
 
+/// One value, as itself rather than a one-element tuple: `client.compute(&total)`.
+impl<A: Send + Sync + 'static> Outputs for &Delayed<A> {
+    type Values = A;
+    fn nodes(&self) -> Parents {
+        let mut parents = Parents::new();
+        parents.nodes.push(self.node.clone());
+        parents
+    }
+    fn read(slots: &Arena, outputs: &[OutputRead]) -> Self::Values {
+        take_output::<A>(slots, outputs[0])
+    }
+}
+
+/// The name a run of `outputs` goes by: its one output's, `compute` for several.
+pub(crate) fn outputs_name<O: Outputs>(outputs: &O) -> String {
+    match outputs.nodes().nodes.as_slice() {
+        [one] => match one.meta().custom_name() {
+            Some(custom) => custom.to_string(),
+            None => one.meta().name.to_owned(),
+        },
+        _ => "compute".to_owned(),
+    }
+}
+
 impl<A: Send + Sync + 'static> Outputs for (&Delayed<A>,) {
     type Values = (A,);
     fn nodes(&self) -> Parents {

@@ -28,7 +28,7 @@ use std::time::Duration;
 pub use args::{Dependencies, FutArg, IntoFutArg, KeptArgs, SubmitArgs, TaskFn};
 pub use waiting::{as_completed, wait, AsCompleted, WaitMode};
 
-use crate::dynamic::{call_site_of, Delayed};
+use crate::dynamic::{call_site_of, Delayed, Outputs};
 use crate::error::TaskError;
 use pool::Pool;
 use state::{Core, Dependent, HasCore, Outcome, State, TaskName};
@@ -369,23 +369,30 @@ impl Client {
         Future::from_state(state)
     }
 
-    /// Computes a dynamic graph as a task of this client; returns its future at once.
-    /// The graph's tasks run on rayon's pool, as [`Delayed::compute`]'s do, while the
-    /// client's thread waits for them without holding its place. A task failing inside
-    /// the graph fails the future, with the task named.
+    /// Computes a dynamic graph as a task of this client; returns its future at once:
+    /// one value (`client.compute(&total)`) or several in one run that share their
+    /// nodes (`client.compute((&a, &b))`, any [`Outputs`]; shared nodes run once), as
+    /// Dask's `client.compute`. The graph is laid out now; its tasks run on rayon's
+    /// pool, as [`Delayed::compute`]'s do, while the client's thread waits for them
+    /// without holding its place. A task failing inside the graph fails the future,
+    /// with the task named. Cancelling the future, or dropping its last handle, stops
+    /// the graph: no task of it starts after that, and running ones see [`cancelled`].
     #[track_caller]
-    pub fn compute<T: Send + Sync + 'static>(&self, delayed: &Delayed<T>) -> Future<T> {
-        let name = delayed.name();
-        let delayed = delayed.clone();
+    pub fn compute<O>(&self, outputs: O) -> Future<O::Values>
+    where
+        O: Outputs,
+        O::Values: Send + Sync + 'static,
+    {
+        let name = crate::dynamic::outputs_name(&outputs);
+        let prepared = Mutex::new(crate::dynamic::prepare(outputs));
         let run = move || {
-            // Cancelling the future (or dropping its last handle) stops the graph: no
-            // task of it starts after that, running ones see `cancelled()`.
             let mut options = crate::observe::RunOptions::new();
             if let Some(task) = current_task() {
                 options = options.stop_when(move || task.core().cancel.load(Ordering::Acquire));
             }
-            match pool::blocking(|| delayed.try_compute_with(options)) {
-                Ok(value) => value,
+            let mut prepared = prepared.lock().unwrap_or_else(|e| e.into_inner());
+            match pool::blocking(|| prepared.try_compute_with(options)) {
+                Ok(values) => values,
                 Err(error) => error.resume(),
             }
         };
