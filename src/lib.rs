@@ -44,7 +44,10 @@ pub use graph_runtime::{
     PureKey, RunOptions, Scheduler, Status, Table, TaskBuilder, TaskError, TaskOutcome, WaitMode,
 };
 
-pub use graph_runtime::{futures_info, AnyFuture, Direction, DrawOptions, NodeOutcome, RunRecord};
+pub use graph_runtime::{
+    futures_info, info, visualize, AnyFuture, Direction, DrawOptions, Inspected, NodeOutcome,
+    RunRecord,
+};
 
 #[doc(hidden)]
 pub use graph_runtime::FutureRef;

@@ -119,7 +119,10 @@ pub(crate) fn expand(input: TokenStream, plain: &HashSet<String>) -> TokenStream
             .zip(names.iter().zip(&values))
             .map(|(arg, (name, value))| {
                 let private = private_at(arg.span());
+                // The borrows pick the kind of argument (see `Wrap`): not needless,
+                // whatever clippy sees at the argument's span.
                 quote_spanned! {arg.span()=>
+                    #[allow(clippy::needless_borrow)]
                     let #name = (&&&#private::dynamic::Wrap::new(#value)).__arg(&mut #parents);
                 }
             });

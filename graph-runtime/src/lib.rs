@@ -31,8 +31,8 @@ pub use dispatch::{dispatch, Flow, Scheduler};
 pub use dynamic::OutputRead;
 pub use dynamic::{
     compute, compute_with, delayed, prepare, tree_reduce, Arena, Arg, ByBits, ByHash, ByNode,
-    Delayed, DelayedFn, FloatKey, GiveArg, Impure, IntoArg, Output, Outputs, Prepared, Pure,
-    PureKey, Signature,
+    Delayed, DelayedFn, FloatKey, Impure, IntoArg, LendArg, Output, Outputs, PassArg, Prepared,
+    Pure, PureKey, Signature,
 };
 pub use error::TaskError;
 pub use futures::{
@@ -42,7 +42,10 @@ pub use futures::{
 };
 pub use graph::Graph;
 pub use info::{GraphInfo, NodeOutcome, NodeView};
-pub use inspect::{futures_info, AnyFuture, Direction, DrawOptions, FutureRef, RunRecord};
+pub use inspect::{
+    futures_info, info, visualize, AnyFuture, Direction, DrawOptions, FutureRef, Inspected,
+    RunRecord,
+};
 pub use observe::{Observer, RunOptions, TaskOutcome};
 pub use profile::{Profiler, Summary, SummaryRow, TaskRecord};
 pub use progress::{progress, Progress, AUTOMATIC_DELAY};

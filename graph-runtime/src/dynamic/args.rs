@@ -1,4 +1,5 @@
-//! Arguments of dynamic tasks: other nodes, collections of nodes, plain values.
+//! Arguments of dynamic tasks: other nodes, collections and tuples of nodes, futures,
+//! plain values.
 //!
 //! Building a task moves each argument's nodes into the task's parent list and keeps
 //! only a typed marker in the closure, which reads the values from the arena through
@@ -8,7 +9,10 @@ use core::marker::PhantomData;
 use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 
+use std::sync::Arc;
+
 use super::{Delayed, Env, ParentList};
+use crate::futures::Future;
 use crate::slot::{self, Shared, Value};
 
 /// The nodes a task reads, collected while its arguments are converted.
@@ -36,36 +40,118 @@ pub trait Arg: Send + Sync + 'static {
     fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Self::Source<'a>;
 }
 
-/// An argument a function takes by value (the explicit form, `delayed(f).call(…)`).
-pub trait GiveArg: Arg {
-    /// The value for one run: moved out of its slot when this is its last use,
-    /// cloned otherwise.
-    fn give_value(&self, env: &Env<'_>, cursor: &mut usize) -> Self::Target;
+/// An argument as the explicit form (`delayed(f).call(…)`) passes it to the function:
+/// by value (`Param<'s>` is the value, moved out of its slot on its last use, cloned
+/// otherwise), or lent (`Param<'s>` is `&'s T`, `&'s [T]` or `&'s str`, borrowed from
+/// the slot for the duration of the call), as `delay!` does for the same parameters.
+pub trait PassArg: Send + Sync + 'static {
+    /// What the argument holds for one run.
+    type Held<'a>
+    where
+        Self: 'a;
+    /// What the function receives, borrowed from [`Held`](Self::Held) for `'s`.
+    type Param<'s>;
+    /// Reads the argument for one run; `cursor` walks the task's inputs in argument
+    /// order.
+    fn hold<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Self::Held<'a>;
+    /// The parameter, from what [`hold`](Self::hold) read.
+    fn pass<'s>(held: &'s mut Self::Held<'_>) -> Self::Param<'s>;
 }
 
-impl<T: Clone + Send + Sync + 'static> GiveArg for NodeRef<T> {
-    fn give_value(&self, env: &Env<'_>, cursor: &mut usize) -> T {
-        slot::give(&mut self.source(env, cursor))
+/// An [`Arg`] whose value can be lent: its handle lends `Target`.
+pub trait LendArg: Arg {
+    /// Borrows the value from its handle.
+    fn lend_from<'s>(source: &'s Self::Source<'_>) -> &'s Self::Target;
+}
+
+// By-value and lending passes of every kind of argument, through its own handle.
+macro_rules! pass_and_lend {
+    ($({$($gen:tt)*} $kind:ty;)*) => {$(
+        impl<$($gen)*> PassArg for $kind {
+            type Held<'a> = <Self as Arg>::Source<'a>;
+            type Param<'s> = <Self as Arg>::Target;
+            fn hold<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Self::Held<'a> {
+                self.source(env, cursor)
+            }
+            fn pass<'s>(held: &'s mut Self::Held<'_>) -> Self::Param<'s> {
+                slot::give(held)
+            }
+        }
+
+        impl<$($gen)*> LendArg for $kind {
+            fn lend_from<'s>(source: &'s Self::Source<'_>) -> &'s Self::Target {
+                slot::Lend::lend(source)
+            }
+        }
+    )*};
+}
+
+pass_and_lend! {
+    {T: Clone + Send + Sync + 'static} NodeRef<T>;
+    {T: Clone + Send + Sync + 'static} Many<T>;
+    {T: Clone + Send + Sync + 'static} Const<T>;
+    {T: Clone + Send + Sync + 'static} Awaited<T>;
+    {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static} Pair<A, B>;
+    {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static, C: Clone + Send + Sync + 'static} Triple<A, B, C>;
+}
+
+/// An argument lent to a `&T` parameter.
+pub struct Lent<K>(K);
+
+impl<K: LendArg> PassArg for Lent<K>
+where
+    K::Target: 'static,
+{
+    type Held<'a> = <K as Arg>::Source<'a>;
+    type Param<'s> = &'s K::Target;
+    fn hold<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Self::Held<'a> {
+        self.0.source(env, cursor)
+    }
+    fn pass<'s>(held: &'s mut Self::Held<'_>) -> &'s K::Target {
+        K::lend_from(held)
     }
 }
 
-impl<T: Clone + Send + Sync + 'static> GiveArg for Many<T> {
-    fn give_value(&self, env: &Env<'_>, cursor: &mut usize) -> Vec<T> {
-        slot::give(&mut self.source(env, cursor))
+/// An argument lent through `Deref` to a `&[T]` or `&str` parameter (a `Vec<T>` or a
+/// `String`, a node's or a collection's).
+pub struct LentDeref<K>(K);
+
+impl<K: LendArg> PassArg for LentDeref<K>
+where
+    K::Target: core::ops::Deref + 'static,
+{
+    type Held<'a> = <K as Arg>::Source<'a>;
+    type Param<'s> = &'s <K::Target as core::ops::Deref>::Target;
+    fn hold<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Self::Held<'a> {
+        self.0.source(env, cursor)
+    }
+    fn pass<'s>(held: &'s mut Self::Held<'_>) -> Self::Param<'s> {
+        K::lend_from(held)
     }
 }
 
-impl<T: Clone + Send + Sync + 'static> GiveArg for Const<T> {
-    fn give_value(&self, env: &Env<'_>, cursor: &mut usize) -> T {
-        slot::give(&mut self.source(env, cursor))
-    }
-}
-
-/// What a value passed to a task becomes: `Delayed<T>` and `&Delayed<T>` a node,
-/// `Vec<Delayed<T>>` a collection arriving as `Vec<T>`, anything else a constant.
+/// What a value passed to `delayed(f).call(…)` becomes, for a parameter of type `A`:
+/// the same arguments as `delay!` takes.
+///
+/// | parameter | argument |
+/// |---|---|
+/// | `T` | `Delayed<T>`, `&Delayed<T>`, `Future<T>`, `&Future<T>`, or a `T` |
+/// | `Vec<T>` | `Vec<Delayed<T>>`, `&Vec<Delayed<T>>`, `&[Delayed<T>]`, `[Delayed<T>; N]` |
+/// | `(T, U)`, `(T, U, V)` | a tuple of `Delayed`s, or of `&Delayed`s |
+/// | `&T` | any argument of a `T` parameter, lent |
+/// | `&[T]` | any argument of a `Vec<T>` parameter, lent |
+/// | `&str` | an argument of a `String` parameter, lent |
+///
+/// A `Future<T>` is waited for when the task runs; if it failed or was cancelled, the
+/// task fails with its error.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be passed to a parameter of type `{A}` of a delayed function",
+    label = "not an argument for a `{A}` parameter",
+    note = "a `T` parameter takes a `Delayed<T>`, `&Delayed<T>`, `Future<T>`, `&Future<T>` or a `T`; a `Vec<T>` parameter a `Vec`, slice or array of `Delayed<T>`; a `(T, U)` parameter a tuple of nodes; `&T`, `&[T]` and `&str` parameters borrow the same arguments"
+)]
 pub trait IntoArg<A> {
     /// The argument kept by the task.
-    type Arg: Arg<Target = A>;
+    type Arg: PassArg;
     /// Moves the argument's nodes into `parents`.
     fn into_arg(self, parents: &mut Parents) -> Self::Arg;
 }
@@ -112,6 +198,103 @@ impl<T: Send + Sync + 'static> Arg for Const<T> {
     }
 }
 
+/// A future's result: the task waits for it when it runs (Dask's futures as arguments
+/// of delayed calls). A failed or cancelled future fails the task with its error.
+pub struct Awaited<T>(Future<T>);
+
+impl<T: Send + Sync + 'static> Arg for Awaited<T> {
+    type Target = T;
+    type Source<'a> = Fetched<T>;
+    fn source<'a>(&'a self, _env: &Env<'a>, _cursor: &mut usize) -> Fetched<T> {
+        match self.0.result_shared() {
+            Ok(value) => Fetched(value),
+            Err(error) => panic!(
+                "its argument, future `{}`, has no result: {error}",
+                self.0.key()
+            ),
+        }
+    }
+}
+
+/// A future's result, shared with the future: lent in place, cloned when a task takes
+/// it by value (the future keeps its own).
+pub struct Fetched<T>(Arc<T>);
+
+impl<T: Clone> slot::Give for Fetched<T> {
+    type Target = T;
+    fn give(&mut self) -> T {
+        T::clone(&self.0)
+    }
+}
+
+impl<T> slot::Lend for Fetched<T> {
+    type Target = T;
+    fn lend(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Two nodes given to the task as one pair `(A, B)` (or lent as `&(A, B)`).
+pub struct Pair<A, B> {
+    _value: PhantomData<fn() -> (A, B)>,
+}
+
+impl<A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static> Arg for Pair<A, B> {
+    type Target = (A, B);
+    type Source<'a> = Value<(A, B)>;
+    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Value<(A, B)> {
+        let a = slot::give(&mut env.input::<A>(cursor).shared());
+        let b = slot::give(&mut env.input::<B>(cursor).shared());
+        Value::new((a, b))
+    }
+}
+
+/// A marker of the type a kept argument produces (`Send`, `Sync`, no ownership).
+type Produces<T> = fn() -> T;
+
+/// Three nodes given to the task as one triple `(A, B, C)` (or lent as `&(A, B, C)`).
+pub struct Triple<A, B, C> {
+    _value: PhantomData<Produces<(A, B, C)>>,
+}
+
+impl<A, B, C> Arg for Triple<A, B, C>
+where
+    A: Clone + Send + Sync + 'static,
+    B: Clone + Send + Sync + 'static,
+    C: Clone + Send + Sync + 'static,
+{
+    type Target = (A, B, C);
+    type Source<'a> = Value<(A, B, C)>;
+    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Value<(A, B, C)> {
+        let a = slot::give(&mut env.input::<A>(cursor).shared());
+        let b = slot::give(&mut env.input::<B>(cursor).shared());
+        let c = slot::give(&mut env.input::<C>(cursor).shared());
+        Value::new((a, b, c))
+    }
+}
+
+fn pair<A, B>(a: &Delayed<A>, b: &Delayed<B>, parents: &mut Parents) -> Pair<A, B> {
+    node_ref(a, parents);
+    node_ref(b, parents);
+    Pair {
+        _value: PhantomData,
+    }
+}
+
+fn triple<A, B, C>(
+    a: &Delayed<A>,
+    b: &Delayed<B>,
+    c: &Delayed<C>,
+    parents: &mut Parents,
+) -> Triple<A, B, C> {
+    node_ref(a, parents);
+    node_ref(b, parents);
+    node_ref(c, parents);
+    Triple {
+        _value: PhantomData,
+    }
+}
+
 fn node_ref<T>(delayed: &Delayed<T>, parents: &mut Parents) -> NodeRef<T> {
     parents.nodes.push(delayed.node.clone());
     NodeRef {
@@ -134,46 +317,75 @@ fn many<'d, T: 'd>(
     }
 }
 
-impl<A: Send + Sync + 'static> IntoArg<A> for A {
-    type Arg = Const<A>;
-    fn into_arg(self, _parents: &mut Parents) -> Const<A> {
-        Const(self)
-    }
+// Each way of passing (by value, `&T`, `&[T]`/`&str`) of each kind of argument. The
+// impls do not overlap: a parameter `&'static T` never unifies with an argument's own
+// type (`T`, `Delayed<T>`, …) but through an infinite type.
+macro_rules! into_arg {
+    ($({$($gen:tt)*} $param:ty, $arg:ty => $kind:ty = |$value:ident, $parents:ident| $make:expr;)*) => {$(
+        impl<$($gen)*> IntoArg<$param> for $arg {
+            type Arg = $kind;
+            #[allow(unused_variables)]
+            fn into_arg(self, $parents: &mut Parents) -> $kind {
+                let $value = self;
+                $make
+            }
+        }
+    )*};
 }
 
-impl<A: Send + Sync + 'static> IntoArg<A> for Delayed<A> {
-    type Arg = NodeRef<A>;
-    fn into_arg(self, parents: &mut Parents) -> NodeRef<A> {
-        node_ref(&self, parents)
-    }
-}
+into_arg! {
+    {A: Clone + Send + Sync + 'static} A, A => Const<A> = |v, p| Const(v);
+    {A: Clone + Send + Sync + 'static} &'static A, A => Lent<Const<A>> = |v, p| Lent(Const(v));
+    {A: Clone + Send + Sync + 'static} &'static [A], Vec<A> => LentDeref<Const<Vec<A>>> = |v, p| LentDeref(Const(v));
+    {} &'static str, String => LentDeref<Const<String>> = |v, p| LentDeref(Const(v));
 
-impl<A: Send + Sync + 'static> IntoArg<A> for &Delayed<A> {
-    type Arg = NodeRef<A>;
-    fn into_arg(self, parents: &mut Parents) -> NodeRef<A> {
-        node_ref(self, parents)
-    }
-}
+    {A: Clone + Send + Sync + 'static} A, Delayed<A> => NodeRef<A> = |v, p| node_ref(&v, p);
+    {A: Clone + Send + Sync + 'static} A, &Delayed<A> => NodeRef<A> = |v, p| node_ref(v, p);
+    {A: Clone + Send + Sync + 'static} &'static A, Delayed<A> => Lent<NodeRef<A>> = |v, p| Lent(node_ref(&v, p));
+    {A: Clone + Send + Sync + 'static} &'static A, &Delayed<A> => Lent<NodeRef<A>> = |v, p| Lent(node_ref(v, p));
+    {A: Clone + Send + Sync + 'static} &'static [A], Delayed<Vec<A>> => LentDeref<NodeRef<Vec<A>>> = |v, p| LentDeref(node_ref(&v, p));
+    {A: Clone + Send + Sync + 'static} &'static [A], &Delayed<Vec<A>> => LentDeref<NodeRef<Vec<A>>> = |v, p| LentDeref(node_ref(v, p));
+    {} &'static str, Delayed<String> => LentDeref<NodeRef<String>> = |v, p| LentDeref(node_ref(&v, p));
+    {} &'static str, &Delayed<String> => LentDeref<NodeRef<String>> = |v, p| LentDeref(node_ref(v, p));
 
-impl<A: Clone + Send + Sync + 'static> IntoArg<Vec<A>> for Vec<Delayed<A>> {
-    type Arg = Many<A>;
-    fn into_arg(self, parents: &mut Parents) -> Many<A> {
-        many(&self, parents)
-    }
-}
+    {A: Clone + Send + Sync + 'static} Vec<A>, Vec<Delayed<A>> => Many<A> = |v, p| many(&v, p);
+    {A: Clone + Send + Sync + 'static} Vec<A>, &Vec<Delayed<A>> => Many<A> = |v, p| many(v, p);
+    {A: Clone + Send + Sync + 'static} Vec<A>, &[Delayed<A>] => Many<A> = |v, p| many(v, p);
+    {A: Clone + Send + Sync + 'static, const N: usize} Vec<A>, [Delayed<A>; N] => Many<A> = |v, p| many(&v, p);
+    {A: Clone + Send + Sync + 'static} &'static Vec<A>, Vec<Delayed<A>> => Lent<Many<A>> = |v, p| Lent(many(&v, p));
+    {A: Clone + Send + Sync + 'static} &'static Vec<A>, &Vec<Delayed<A>> => Lent<Many<A>> = |v, p| Lent(many(v, p));
+    {A: Clone + Send + Sync + 'static} &'static Vec<A>, &[Delayed<A>] => Lent<Many<A>> = |v, p| Lent(many(v, p));
+    {A: Clone + Send + Sync + 'static, const N: usize} &'static Vec<A>, [Delayed<A>; N] => Lent<Many<A>> = |v, p| Lent(many(&v, p));
+    {A: Clone + Send + Sync + 'static} &'static [A], Vec<Delayed<A>> => LentDeref<Many<A>> = |v, p| LentDeref(many(&v, p));
+    {A: Clone + Send + Sync + 'static} &'static [A], &Vec<Delayed<A>> => LentDeref<Many<A>> = |v, p| LentDeref(many(v, p));
+    {A: Clone + Send + Sync + 'static} &'static [A], &[Delayed<A>] => LentDeref<Many<A>> = |v, p| LentDeref(many(v, p));
+    {A: Clone + Send + Sync + 'static, const N: usize} &'static [A], [Delayed<A>; N] => LentDeref<Many<A>> = |v, p| LentDeref(many(&v, p));
 
-impl<A: Clone + Send + Sync + 'static> IntoArg<Vec<A>> for &[Delayed<A>] {
-    type Arg = Many<A>;
-    fn into_arg(self, parents: &mut Parents) -> Many<A> {
-        many(self, parents)
-    }
-}
+    {A: Clone + Send + Sync + 'static} A, Future<A> => Awaited<A> = |v, p| Awaited(v);
+    {A: Clone + Send + Sync + 'static} A, &Future<A> => Awaited<A> = |v, p| Awaited(v.clone());
+    {A: Clone + Send + Sync + 'static} &'static A, Future<A> => Lent<Awaited<A>> = |v, p| Lent(Awaited(v));
+    {A: Clone + Send + Sync + 'static} &'static A, &Future<A> => Lent<Awaited<A>> = |v, p| Lent(Awaited(v.clone()));
+    {A: Clone + Send + Sync + 'static} &'static [A], Future<Vec<A>> => LentDeref<Awaited<Vec<A>>> = |v, p| LentDeref(Awaited(v));
+    {A: Clone + Send + Sync + 'static} &'static [A], &Future<Vec<A>> => LentDeref<Awaited<Vec<A>>> = |v, p| LentDeref(Awaited(v.clone()));
+    {} &'static str, Future<String> => LentDeref<Awaited<String>> = |v, p| LentDeref(Awaited(v));
+    {} &'static str, &Future<String> => LentDeref<Awaited<String>> = |v, p| LentDeref(Awaited(v.clone()));
 
-impl<A: Clone + Send + Sync + 'static> IntoArg<Vec<A>> for &Vec<Delayed<A>> {
-    type Arg = Many<A>;
-    fn into_arg(self, parents: &mut Parents) -> Many<A> {
-        many(self, parents)
-    }
+    {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static}
+        (A, B), (Delayed<A>, Delayed<B>) => Pair<A, B> = |v, p| pair(&v.0, &v.1, p);
+    {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static}
+        (A, B), (&Delayed<A>, &Delayed<B>) => Pair<A, B> = |v, p| pair(v.0, v.1, p);
+    {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static}
+        &'static (A, B), (Delayed<A>, Delayed<B>) => Lent<Pair<A, B>> = |v, p| Lent(pair(&v.0, &v.1, p));
+    {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static}
+        &'static (A, B), (&Delayed<A>, &Delayed<B>) => Lent<Pair<A, B>> = |v, p| Lent(pair(v.0, v.1, p));
+    {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static, C: Clone + Send + Sync + 'static}
+        (A, B, C), (Delayed<A>, Delayed<B>, Delayed<C>) => Triple<A, B, C> = |v, p| triple(&v.0, &v.1, &v.2, p);
+    {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static, C: Clone + Send + Sync + 'static}
+        (A, B, C), (&Delayed<A>, &Delayed<B>, &Delayed<C>) => Triple<A, B, C> = |v, p| triple(v.0, v.1, v.2, p);
+    {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static, C: Clone + Send + Sync + 'static}
+        &'static (A, B, C), (Delayed<A>, Delayed<B>, Delayed<C>) => Lent<Triple<A, B, C>> = |v, p| Lent(triple(&v.0, &v.1, &v.2, p));
+    {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static, C: Clone + Send + Sync + 'static}
+        &'static (A, B, C), (&Delayed<A>, &Delayed<B>, &Delayed<C>) => Lent<Triple<A, B, C>> = |v, p| Lent(triple(v.0, v.1, v.2, p));
 }
 
 // ---- `delay!`: which kind of argument, chosen by autoref specialization ----------
@@ -222,6 +434,20 @@ impl<T: Send + Sync + 'static> ViaNode for &&Wrap<&Delayed<T>> {
     }
 }
 
+impl<T: Send + Sync + 'static> ViaNode for &&Wrap<Future<T>> {
+    type Arg = Awaited<T>;
+    fn __arg(&self, _parents: &mut Parents) -> Awaited<T> {
+        Awaited(self.take())
+    }
+}
+
+impl<T: Send + Sync + 'static> ViaNode for &&Wrap<&Future<T>> {
+    type Arg = Awaited<T>;
+    fn __arg(&self, _parents: &mut Parents) -> Awaited<T> {
+        Awaited(self.take().clone())
+    }
+}
+
 /// Collections of nodes.
 pub trait ViaMany {
     /// The argument kept by the task.
@@ -255,6 +481,52 @@ impl<T: Clone + Send + Sync + 'static, const N: usize> ViaMany for &Wrap<[Delaye
     type Arg = Many<T>;
     fn __arg(&self, parents: &mut Parents) -> Many<T> {
         many(&self.take(), parents)
+    }
+}
+
+impl<A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static> ViaMany
+    for &Wrap<(Delayed<A>, Delayed<B>)>
+{
+    type Arg = Pair<A, B>;
+    fn __arg(&self, parents: &mut Parents) -> Pair<A, B> {
+        let (a, b) = self.take();
+        pair(&a, &b, parents)
+    }
+}
+
+impl<A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static> ViaMany
+    for &Wrap<(&Delayed<A>, &Delayed<B>)>
+{
+    type Arg = Pair<A, B>;
+    fn __arg(&self, parents: &mut Parents) -> Pair<A, B> {
+        let (a, b) = self.take();
+        pair(a, b, parents)
+    }
+}
+
+impl<A, B, C> ViaMany for &Wrap<(Delayed<A>, Delayed<B>, Delayed<C>)>
+where
+    A: Clone + Send + Sync + 'static,
+    B: Clone + Send + Sync + 'static,
+    C: Clone + Send + Sync + 'static,
+{
+    type Arg = Triple<A, B, C>;
+    fn __arg(&self, parents: &mut Parents) -> Triple<A, B, C> {
+        let (a, b, c) = self.take();
+        triple(&a, &b, &c, parents)
+    }
+}
+
+impl<A, B, C> ViaMany for &Wrap<(&Delayed<A>, &Delayed<B>, &Delayed<C>)>
+where
+    A: Clone + Send + Sync + 'static,
+    B: Clone + Send + Sync + 'static,
+    C: Clone + Send + Sync + 'static,
+{
+    type Arg = Triple<A, B, C>;
+    fn __arg(&self, parents: &mut Parents) -> Triple<A, B, C> {
+        let (a, b, c) = self.take();
+        triple(a, b, c, parents)
     }
 }
 
@@ -435,3 +707,73 @@ impl<T, const N: usize> PureKey<ByNode> for [Delayed<T>; N] {
 pub fn pure_arg_key<A: PureKey<M> + ?Sized, M>(arg: &A, hasher: &mut dyn Hasher) {
     arg.pure_key(hasher);
 }
+
+// ---- the explicit form's call: a chain of bounds, one argument at a time ----------
+//
+// `delayed(f).call(a, b)` needs `F: for<'s> Fn(<A as PassArg>::Param<'s>, …) -> R`
+// with `A` the kept argument of `a`. Written on `call` itself, rustc checks that bound
+// before it knows the arguments' types and, for a function known only by a bound (an
+// `impl Fn`, a generic `F`), fails instead of waiting. So `call` asks the first
+// argument's kind for `Chain`, which asks the next, and so on: an obligation on a type
+// not known yet waits, and the `Fn` bound is checked last, with every type known.
+
+/// How `delayed(f).call(…)` calls `f`: `Self` is the next argument's kind, `Before`
+/// the kinds already seen (last first, as `(P2, (P1, ()))`), `After` those still to
+/// come (`(P3, (P4, ()))`), `Args` all of them as the task keeps them.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the function cannot be called with these arguments",
+    label = "the arguments of this call",
+    note = "each argument must match its parameter: see `taskweave::IntoArg` for what each parameter takes"
+)]
+pub trait Chain<F, R, Args, Before, After> {
+    /// Calls `f` with the arguments' values for one run.
+    fn call_with(args: &Args, f: &F, env: &Env<'_>) -> R;
+}
+
+impl<F, R, Args, Before, P, Next, Rest> Chain<F, R, Args, Before, (Next, Rest)> for P
+where
+    Next: Chain<F, R, Args, (P, Before), Rest>,
+{
+    #[inline(always)]
+    fn call_with(args: &Args, f: &F, env: &Env<'_>) -> R {
+        Next::call_with(args, f, env)
+    }
+}
+
+/// The first argument's kind in [`Chain`] for a function of no arguments.
+#[doc(hidden)]
+pub struct NoArgs;
+
+impl<F: Fn() -> R, R> Chain<F, R, (), (), ()> for NoArgs {
+    #[inline(always)]
+    fn call_with(_args: &(), f: &F, _env: &Env<'_>) -> R {
+        f()
+    }
+}
+
+macro_rules! chain_last {
+    ($last:ident; $before:ty; $($p:ident $i:tt),*) => {
+        impl<F, R, $($p: PassArg),*> Chain<F, R, ($($p,)*), $before, ()> for $last
+        where
+            F: for<'s> Fn($($p::Param<'s>),*) -> R,
+        {
+            #[inline(always)]
+            #[allow(non_snake_case)]
+            fn call_with(args: &($($p,)*), f: &F, env: &Env<'_>) -> R {
+                let mut cursor = 0usize;
+                // Every argument's handle first, then the call: a lent argument
+                // borrows its handle for the call.
+                $(#[allow(unused_mut)] let mut $p = $p::hold(&args.$i, env, &mut cursor);)*
+                f($($p::pass(&mut $p)),*)
+            }
+        }
+    };
+}
+
+chain_last!(A; (); A 0);
+chain_last!(B; (A, ()); A 0, B 1);
+chain_last!(C; (B, (A, ())); A 0, B 1, C 2);
+chain_last!(D; (C, (B, (A, ()))); A 0, B 1, C 2, D 3);
+chain_last!(E; (D, (C, (B, (A, ())))); A 0, B 1, C 2, D 3, E 4);
+chain_last!(G; (E, (D, (C, (B, (A, ()))))); A 0, B 1, C 2, D 3, E 4, G 5);

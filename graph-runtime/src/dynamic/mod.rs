@@ -14,6 +14,7 @@ pub(crate) mod prohibited;
 use core::any::TypeId;
 use core::fmt;
 use core::marker::PhantomData;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::panic::Location;
@@ -23,7 +24,8 @@ use std::sync::{Arc, Mutex};
 pub use arena::Arena;
 use arena::ArenaBuilder;
 pub use args::{
-    pure_arg_key, Arg, ByBits, ByHash, ByNode, FloatKey, GiveArg, IntoArg, Parents, PureKey,
+    pure_arg_key, Arg, ByBits, ByHash, ByNode, FloatKey, IntoArg, LendArg, Parents, PassArg,
+    PureKey,
 };
 pub(crate) use plan::outputs_name;
 pub use plan::{compute, compute_with, prepare, Output, OutputRead, Outputs, Prepared};
@@ -75,6 +77,9 @@ pub(crate) struct Meta {
     /// Whether `custom` was ever set: most nodes are never named, and laying them out
     /// then takes no lock.
     named: std::sync::atomic::AtomicBool,
+    /// Whether `custom` is the node's key too ([`Delayed::named`]), or only its task
+    /// name (a [`DelayedFn::named`] builder's, keyed `name-N` as unnamed tasks are).
+    custom_is_key: std::sync::atomic::AtomicBool,
     pub(crate) call_site: &'static str,
     /// What the node is (see `NodeInfo::kind`).
     pub(crate) kind: &'static str,
@@ -137,7 +142,19 @@ impl Meta {
 
     fn set_name(&self, name: Option<Arc<str>>) {
         *self.custom.lock().unwrap_or_else(|e| e.into_inner()) = name;
+        self.custom_is_key.store(true, Ordering::Relaxed);
         self.named.store(true, Ordering::Release);
+    }
+
+    /// Sets the task name only: the key stays `name-N` (see [`DelayedFn::named`]).
+    fn set_task_name(&self, name: Arc<str>) {
+        *self.custom.lock().unwrap_or_else(|e| e.into_inner()) = Some(name);
+        self.named.store(true, Ordering::Release);
+    }
+
+    /// Whether the custom name, if any, is the key too.
+    fn custom_is_key(&self) -> bool {
+        self.custom_is_key.load(Ordering::Relaxed)
     }
 
     fn new(name: &'static str, call_site: &'static str, key: Option<u64>) -> Self {
@@ -145,6 +162,7 @@ impl Meta {
             name,
             custom: Mutex::new(None),
             named: std::sync::atomic::AtomicBool::new(false),
+            custom_is_key: std::sync::atomic::AtomicBool::new(false),
             call_site,
             kind: "task",
             key: key.unwrap_or_else(|| NEXT_KEY.fetch_add(1, Ordering::Relaxed)),
@@ -399,15 +417,15 @@ impl<T> Delayed<T> {
         }
     }
 
-    /// The node's key: its name and a number (Dask's key), e.g. `inc-17`.
+    /// The node's key: its name and a number (Dask's key), e.g. `inc-17`; a name set
+    /// with [`named`](Self::named) is the whole key.
     pub fn key(&self) -> String {
-        match self.node.meta().custom_name() {
-            Some(custom) => custom.to_string(),
-            None => format!(
-                "{}-{}",
-                self.node.meta().name,
-                self.node.meta().key & !(1 << 63)
-            ),
+        let meta = self.node.meta();
+        let number = meta.key & !(1 << 63);
+        match meta.custom_name() {
+            Some(custom) if meta.custom_is_key() => custom.to_string(),
+            Some(task_name) => format!("{task_name}-{number}"),
+            None => format!("{}-{number}", meta.name),
         }
     }
 
@@ -427,6 +445,11 @@ impl<T> Delayed<T> {
     pub fn info(&self) -> GraphInfo {
         plan::Plan::new(std::slice::from_ref(&self.node)).info()
     }
+}
+
+/// The graph that computing `outputs` together would run (see `inspect::info`).
+pub(crate) fn info_of(outputs: &[Arc<dyn Node>]) -> GraphInfo {
+    plan::Plan::new(outputs).info()
 }
 
 impl<T: Send + Sync + 'static> Delayed<T> {
@@ -493,7 +516,10 @@ impl<T: Clone + Send + Sync + 'static> Delayed<T> {
             self.node.meta().call_site,
             Some(self.node.meta().key),
         );
-        meta.set_name(self.node.meta().custom_name());
+        match self.node.meta().custom_name() {
+            Some(name) if !self.node.meta().custom_is_key() => meta.set_task_name(name),
+            name => meta.set_name(name),
+        }
         Delayed::from_node(Arc::new(Held { meta, value }))
     }
 }
@@ -665,8 +691,10 @@ where
 }
 
 /// A function or closure made into a task builder (Dask's `delayed(f)`):
-/// `delayed(f).call(a, b)` builds a node of `f(a, b)`. Arguments may be `Delayed<T>`,
-/// `&Delayed<T>`, `Vec<Delayed<T>>` (for a `Vec<T>` parameter) or plain values.
+/// `delayed(f).call(a, b)` builds a node of `f(a, b)`. It takes the arguments `delay!`
+/// takes (see [`IntoArg`]): `Delayed<T>`, `&Delayed<T>`, `Future<T>` or a plain value
+/// for a `T` parameter, collections of nodes for a `Vec<T>` one, tuples of nodes for a
+/// tuple, and the same, lent, for `&T`, `&[T]` and `&str` parameters.
 #[track_caller]
 pub fn delayed<F, Sig>(f: F) -> DelayedFn<F, Sig>
 where
@@ -682,18 +710,10 @@ where
     DelayedFn {
         f: Arc::new(f),
         name: short_type_name::<F>(),
+        owned_name: None,
         instance,
         call_site: call_site_of(Location::caller()),
-        retries: 0,
         _sig: PhantomData,
-    }
-}
-
-/// Drops a failed attempt's panic payload; a payload whose own drop panics is
-/// dropped inside `catch_unwind` and forgotten.
-fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
-    if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
-        std::mem::forget(again);
     }
 }
 
@@ -719,11 +739,12 @@ fn short_type_name<F>() -> &'static str {
 pub struct DelayedFn<F, Sig, Purity = Impure> {
     f: Arc<F>,
     name: &'static str,
+    /// A name set with [`named`](DelayedFn::named) that is not `&'static`: set on each
+    /// task built (`name` then stays the function's, for nothing reads it).
+    owned_name: Option<Arc<str>>,
     /// Which handle this is, for pure keys (see [`fn_identity`]).
     instance: u64,
     call_site: &'static str,
-    /// How many more times a panicking task is run (see [`DelayedFn::retries`]).
-    retries: u32,
     _sig: PhantomData<fn() -> (Sig, Purity)>,
 }
 
@@ -733,10 +754,20 @@ pub struct Impure;
 pub struct Pure;
 
 impl<F, Sig, Purity> DelayedFn<F, Sig, Purity> {
-    /// Names the tasks this builds (the default is the function's name). Only the
-    /// name shown: pure keys still tell functions apart by their identity.
-    pub fn named(mut self, name: &'static str) -> Self {
-        self.name = name;
+    /// Names the tasks this builds (the default is the function's name): a
+    /// `&'static str`, or a `String` such as `format!("load-{i}")`. Their keys stay
+    /// `name-N`, one per task (where [`Delayed::named`] sets a node's whole key). Only
+    /// the name shown: pure keys still tell functions apart by their identity.
+    ///
+    /// A `&'static str` is kept as it is; a `String` is shared by the tasks built.
+    pub fn named(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        match name.into() {
+            Cow::Borrowed(name) => {
+                self.name = name;
+                self.owned_name = None;
+            }
+            Cow::Owned(name) => self.owned_name = Some(name.into()),
+        }
         self
     }
 
@@ -748,105 +779,88 @@ impl<F, Sig, Purity> DelayedFn<F, Sig, Purity> {
         DelayedFn {
             f: self.f,
             name: self.name,
+            owned_name: self.owned_name,
             instance: self.instance,
             call_site: self.call_site,
-            retries: self.retries,
             _sig: PhantomData,
         }
-    }
-
-    /// Runs a panicking task again, up to `retries` more times, before the graph
-    /// fails (as the futures' `TaskBuilder::retries`, and Dask's `retries=` annotation).
-    /// Attempts before the last one read clones of the task's arguments; the last takes
-    /// them as a task without retries does. When every attempt panics, the error is the
-    /// last attempt's, naming the task. Retries do not change a pure call's key.
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.retries = retries;
-        self
     }
 }
 
 macro_rules! delayed_fn_arity {
+    // The types of the `Chain` bound (see `args::Chain`): the first argument's kind
+    // (`NoArgs` for none), and the kinds after it.
+    (@first) => { args::NoArgs };
+    (@first $a:ident $(, $rest:ident)*) => { $a::Arg };
+    (@rest) => { () };
+    (@rest $a:ident $(, $rest:ident)*) => { delayed_fn_arity!(@after $($rest),*) };
+    (@after) => { () };
+    (@after $a:ident $(, $rest:ident)*) => { ($a::Arg, delayed_fn_arity!(@after $($rest),*)) };
     ($($arg:ident: $ty:ident / $a:ident / $m:ident),*) => {
         impl<F, R, $($ty),*> Signature<fn($($ty),*) -> R> for F where F: Fn($($ty),*) -> R {}
 
         impl<F, R, $($ty),*> DelayedFn<F, fn($($ty),*) -> R, Impure>
         where
-            F: Fn($($ty),*) -> R + Send + Sync + 'static,
+            // `F: Fn($($ty),*) -> R` holds (see `Signature`); the call's own bound
+            // says how each argument reaches it, by value or lent.
+            F: Send + Sync + 'static,
             R: Send + Sync + 'static,
-            $($ty: Clone + 'static,)*
+            $($ty: 'static,)*
         {
             /// Builds a node that calls the function with these arguments: nodes,
-            /// `Vec`s of nodes, or plain values.
+            /// collections or tuples of nodes, futures, or plain values (see
+            /// [`IntoArg`]); a `&T` parameter borrows its argument's value.
             #[allow(clippy::too_many_arguments)]
             pub fn call<$($a: IntoArg<$ty>),*>(&self $(, $arg: $a)*) -> Delayed<R>
             where
-                $($a::Arg: GiveArg,)*
+                delayed_fn_arity!(@first $($a),*):
+                    args::Chain<F, R, ($($a::Arg,)*), (), delayed_fn_arity!(@rest $($a),*)>,
             {
-                delayed_fn_arity!(@body self, None, $($arg),*)
+                delayed_fn_arity!(@body self, None, $($arg: $a),*)
             }
         }
 
         impl<F, R, $($ty),*> DelayedFn<F, fn($($ty),*) -> R, Pure>
         where
-            F: Fn($($ty),*) -> R + Send + Sync + 'static,
+            // `F: Fn($($ty),*) -> R` holds (see `Signature`); the call's own bound
+            // says how each argument reaches it, by value or lent.
+            F: Send + Sync + 'static,
             R: Send + Sync + 'static,
-            $($ty: Clone + 'static,)*
+            $($ty: 'static,)*
         {
-            /// Builds a node that calls the function with these arguments: nodes,
-            /// `Vec`s of nodes, or plain values; a call with the same arguments as
-            /// another (see [`PureKey`]) is the same node.
+            /// Builds a node that calls the function with these arguments (see
+            /// [`IntoArg`]); a call with the same arguments as another (see
+            /// [`PureKey`]) is the same node.
             #[allow(clippy::too_many_arguments)]
             pub fn call<$($a: IntoArg<$ty> + PureKey<$m>, $m),*>(&self $(, $arg: $a)*) -> Delayed<R>
             where
-                $($a::Arg: GiveArg,)*
+                delayed_fn_arity!(@first $($a),*):
+                    args::Chain<F, R, ($($a::Arg,)*), (), delayed_fn_arity!(@rest $($a),*)>,
             {
                 // Keyed by the values as passed, before they become task arguments.
                 let key = pure_key(
                     fn_identity::<F>(self.instance),
                     &[$(&|h: &mut dyn Hasher| $arg.pure_key(h)),*],
                 );
-                delayed_fn_arity!(@body self, Some(key), $($arg),*)
+                delayed_fn_arity!(@body self, Some(key), $($arg: $a),*)
             }
         }
     };
-    (@body $self:ident, $key:expr, $($arg:ident),*) => {{
+    (@body $self:ident, $key:expr, $($arg:ident: $a:ident),*) => {{
         #[allow(unused_mut)]
         let mut parents = Parents::new();
         $(let $arg = $arg.into_arg(&mut parents);)*
+        let kept = ($($arg,)*);
         let f = $self.f.clone();
-        if $self.retries == 0 {
-            task($self.name, $self.call_site, parents, $key, move |env: &Env<'_>| {
-                let mut cursor = 0usize;
-                let _ = (&mut cursor, env);
-                f($($arg.give_value(env, &mut cursor)),*)
-            })
-        } else {
-            let retries = $self.retries;
-            task($self.name, $self.call_site, parents, $key, move |env: &Env<'_>| {
-                let mut cursor = 0usize;
-                let _ = (&mut cursor, env);
-                $(let $arg = $arg.give_value(env, &mut cursor);)*
-                let mut attempts = 0;
-                loop {
-                    if attempts == retries {
-                        // The last attempt: its panic is the task's.
-                        break f($($arg),*);
-                    }
-                    // Cloning an argument may panic too: that is an attempt's panic.
-                    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        f($($arg.clone()),*)
-                    }));
-                    match attempt {
-                        Ok(value) => break value,
-                        Err(payload) => {
-                            attempts += 1;
-                            drop_payload(payload);
-                        }
-                    }
-                }
-            })
+        let node = task($self.name, $self.call_site, parents, $key, move |env: &Env<'_>| {
+            <delayed_fn_arity!(@first $($a),*) as args::Chain<_, _, _, (), delayed_fn_arity!(@rest $($a),*)>>::call_with(
+                &kept, &*f, env,
+            )
+        });
+        if let Some(name) = &$self.owned_name {
+            node.node.meta().set_task_name(name.clone());
         }
+        node
     }};
 }
 
