@@ -42,6 +42,7 @@ pub use graph_runtime::{
     tree_reduce, wait, AsCompleted, Client, ClientBuilder, ClientError, Delayed, DelayedFn, Flow,
     Future, FutureError, Graph, GraphInfo, NodeInfo, NodeView, Observer, Output, Outputs, Prepared,
     PureKey, RunOptions, Scheduler, Status, Table, TaskBuilder, TaskError, TaskOutcome, WaitMode,
+    Waitable,
 };
 
 pub use graph_runtime::{

@@ -562,3 +562,26 @@ fn client_compute_of_several_outputs_shares_their_nodes() {
         assert_eq!(many.result().unwrap(), vec![41, 42, 41]);
     });
 }
+
+/// Dask's `wait` takes futures of any types: here as `&dyn AnyFuture`s.
+#[test]
+fn wait_over_futures_of_different_types() {
+    within(LIMIT, "wait mixed", || {
+        use taskweave::AnyFuture;
+        let (client, release, hold) = busy_client();
+        let number = client.submit(|| 1u64, ());
+        let text = client.submit(|| "two".to_owned(), ());
+        let both: [&dyn AnyFuture; 2] = [&number, &text];
+        let (done, not_done) = taskweave::wait(&both, WaitMode::AllCompleted, Some(Duration::ZERO));
+        assert_eq!((done.len(), not_done.len()), (0, 2));
+        release.send(()).unwrap();
+        hold.result().unwrap();
+        let (done, not_done) = taskweave::wait(&both, WaitMode::AllCompleted, None);
+        assert_eq!((done.len(), not_done.len()), (2, 0));
+        assert_eq!(done[1].task_status(), Status::Finished);
+        assert_eq!(
+            (number.result().unwrap(), text.result().unwrap()),
+            (1, "two".to_owned())
+        );
+    });
+}

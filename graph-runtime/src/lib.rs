@@ -38,7 +38,7 @@ pub use error::TaskError;
 pub use futures::{
     as_completed, cancelled, get_client, wait, AsCompleted, Client, ClientBuilder, ClientError,
     Dependencies, FutArg, Future, FutureError, IntoFutArg, KeptArgs, Status, SubmitArgs,
-    TaskBuilder, TaskFn, WaitMode,
+    TaskBuilder, TaskFn, WaitMode, Waitable,
 };
 pub use graph::Graph;
 pub use info::{GraphInfo, NodeOutcome, NodeView};

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 pub use args::{Dependencies, FutArg, IntoFutArg, KeptArgs, SubmitArgs, TaskFn};
-pub use waiting::{as_completed, wait, AsCompleted, WaitMode};
+pub use waiting::{as_completed, wait, AsCompleted, WaitMode, Waitable};
 
 use crate::dynamic::{call_site_of, Delayed, Outputs};
 use crate::error::TaskError;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::pool;
 use super::state::{sleep_until, CallbackId, Outcome};
 use super::{Future, FutureError};
+use crate::inspect::{AnyFuture, FutureRef};
 use crate::lock::Recover;
 use crate::sync::{Condvar, Mutex};
 
@@ -58,22 +59,48 @@ impl Signal {
     }
 }
 
+/// What [`wait`] waits for: a [`Future<T>`], or a `&dyn AnyFuture` to mix futures of
+/// different result types in one wait (`wait(&[&a as &dyn AnyFuture, &b], …)`), as
+/// Dask's `wait` takes any futures.
+pub trait Waitable: Clone {
+    /// The future's state.
+    #[doc(hidden)]
+    fn waited(&self) -> FutureRef;
+}
+
+impl<T: Send + Sync + 'static> Waitable for Future<T> {
+    fn waited(&self) -> FutureRef {
+        self.state_ref()
+    }
+}
+
+impl Waitable for &dyn AnyFuture {
+    fn waited(&self) -> FutureRef {
+        self.state_ref()
+    }
+}
+
 /// Waits until the first (or every) future is done, or `timeout` passes; returns the
 /// done futures and the others (Dask's `wait`). A timeout too long for a deadline
 /// (`Duration::MAX`) is none; `Duration::ZERO` only looks. Nothing is left behind on
 /// the futures once it returns: a wait that timed out takes its callbacks back.
-pub fn wait<T>(
-    futures: &[Future<T>],
+/// Futures of different result types wait together as `&dyn AnyFuture`s.
+pub fn wait<F: Waitable>(
+    futures: &[F],
     mode: WaitMode,
     timeout: Option<Duration>,
-) -> (Vec<Future<T>>, Vec<Future<T>>) {
+) -> (Vec<F>, Vec<F>) {
     let signal = Arc::new(Signal::default());
-    let registered: Vec<_> = futures
+    let states: Vec<FutureRef> = futures.iter().map(Waitable::waited).collect();
+    let registered: Vec<_> = states
         .iter()
-        .filter_map(|future| {
+        .filter_map(|state| {
             let signal = signal.clone();
-            let id = future.core().on_end(move |outcome| signal.bump(outcome))?;
-            Some((future, id))
+            let id = state
+                .state()
+                .core()
+                .on_end(move |outcome| signal.bump(outcome))?;
+            Some((state, id))
         })
         .collect();
     let total = futures.len();
@@ -86,10 +113,19 @@ pub fn wait<T>(
         },
         deadline,
     );
-    for (future, id) in registered {
-        future.core().remove_on_end(id);
+    for (state, id) in registered {
+        state.state().core().remove_on_end(id);
     }
-    futures.iter().cloned().partition(Future::done)
+    let mut done = Vec::new();
+    let mut not_done = Vec::new();
+    for (future, state) in futures.iter().zip(&states) {
+        if state.state().core().is_done() {
+            done.push(future.clone());
+        } else {
+            not_done.push(future.clone());
+        }
+    }
+    (done, not_done)
 }
 
 /// Futures in the order they finish; more can be added while iterating. Made by

@@ -24,6 +24,13 @@ pub trait AnyFuture {
 #[doc(hidden)]
 pub struct FutureRef(Arc<dyn HasCore>);
 
+impl FutureRef {
+    /// The state, for waiting on it.
+    pub(crate) fn state(&self) -> &Arc<dyn HasCore> {
+        &self.0
+    }
+}
+
 impl<T: Send + Sync + 'static> AnyFuture for Future<T> {
     fn task_name(&self) -> &str {
         self.name()
