@@ -107,8 +107,26 @@ impl Mark {
     }
 }
 
-/// `file:line:column` of a caller, formatted once per call site.
+/// `file:line:column` of a caller, formatted once per call site. A loop that submits
+/// or builds from one call site finds it in a one-entry cache of its thread, without
+/// the shared table's lock.
 pub(crate) fn call_site_of(location: &'static Location<'static>) -> &'static str {
+    std::thread_local! {
+        static LAST: std::cell::Cell<(usize, &'static str)> = const { std::cell::Cell::new((0, "")) };
+    }
+    let key = location as *const Location<'static> as usize;
+    if let Ok((last, site)) = LAST.try_with(std::cell::Cell::get) {
+        if last == key {
+            return site;
+        }
+    }
+    let site = call_site_shared(location);
+    let _ = LAST.try_with(|last| last.set((key, site)));
+    site
+}
+
+/// [`call_site_of`] through the table shared by every thread.
+fn call_site_shared(location: &'static Location<'static>) -> &'static str {
     static SITES: Mutex<Option<HashMap<usize, &'static str>>> = Mutex::new(None);
     let mut sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
     let sites = sites.get_or_insert_with(HashMap::new);
