@@ -226,3 +226,143 @@ fn dask_test_operators() {
         2 * (plain_b + 1) - 3 * plain_b
     );
 }
+
+/// Dask (distributed): `test_compute_retries_annotations`: a task annotated with
+/// `retries=n` that fails fewer than `n + 1` times computes; one that fails more
+/// raises its error. Here per task: `delayed(f).retries(n)`.
+#[test]
+fn dask_test_compute_retries_annotations() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A task that panics the first `failures` times it runs.
+    fn flaky(
+        failures: usize,
+    ) -> (
+        Arc<AtomicUsize>,
+        impl Fn(i64) -> i64 + Send + Sync + 'static,
+    ) {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = runs.clone();
+        let f = move |x: i64| {
+            let run = counter.fetch_add(1, Ordering::SeqCst);
+            assert!(run >= failures, "flaky failure {run}");
+            x + 1
+        };
+        (runs, f)
+    }
+
+    // Fails twice, then succeeds: two retries are enough, on both schedulers.
+    for sync in [false, true] {
+        let (runs, f) = flaky(2);
+        let x = Delayed::value(41i64);
+        let y = delayed(f).named("flaky").retries(2).call(&x);
+        let z = &y * 2;
+        let value = if sync {
+            z.try_compute_with(Scheduler::Sync).unwrap()
+        } else {
+            z.compute()
+        };
+        assert_eq!(value, (41 + 1) * 2);
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+    }
+
+    // One retry is not enough: the graph fails, naming the task, after two attempts.
+    let (runs, f) = flaky(2);
+    let y = delayed(f).named("flaky").retries(1).call(1);
+    let error = y.try_compute().unwrap_err();
+    assert_eq!(error.task(), "flaky");
+    assert!(
+        error.message().contains("flaky failure 1"),
+        "{}",
+        error.message()
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+
+    // Always failing: every attempt runs (1 + 3), then the error names the task; its
+    // dependents never run.
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let counter = attempts.clone();
+    let broken = delayed(move |x: i64| -> i64 {
+        counter.fetch_add(1, Ordering::SeqCst);
+        panic!("always fails on {x}")
+    })
+    .named("always_fails")
+    .retries(3);
+    let after_runs = Arc::new(AtomicUsize::new(0));
+    let after_counter = after_runs.clone();
+    let after = delayed(move |x: i64| {
+        after_counter.fetch_add(1, Ordering::SeqCst);
+        x
+    })
+    .call(broken.call(7));
+    let error = after.try_compute().unwrap_err();
+    assert_eq!(error.task(), "always_fails");
+    assert!(error.message().contains("always fails on 7"));
+    assert_eq!(attempts.load(Ordering::SeqCst), 4);
+    assert_eq!(after_runs.load(Ordering::SeqCst), 0);
+
+    // No retries: the first panic fails the graph, as before.
+    let (runs, f) = flaky(1);
+    let error = delayed(f).named("flaky").call(1).try_compute().unwrap_err();
+    assert_eq!(error.task(), "flaky");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    // Pure calls keep their key with retries, and retry as well.
+    let (runs, f) = flaky(1);
+    let pure = delayed(f).pure().retries(1);
+    let (a, b) = (pure.call(5), pure.call(5));
+    assert_eq!(a.key(), b.key());
+    assert_eq!(taskweave::compute((&a, &b)), (6, 6));
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+
+    // Retries never change a pure key: the same call with and without retries.
+    let (_, f) = flaky(0);
+    let plain = delayed(f).pure();
+    let plain_key = plain.call(5).key();
+    assert_eq!(plain.retries(2).call(5).key(), plain_key);
+
+    // A lent (`&T`) parameter is lent again to every attempt; a by-value collection is
+    // cloned for each attempt but the last.
+    let lent_runs = Arc::new(AtomicUsize::new(0));
+    let counter = lent_runs.clone();
+    let items = Delayed::value(vec![1i64, 2, 3]);
+    let lent = delayed(move |v: &Vec<i64>, extra: Vec<i64>| -> i64 {
+        let run = counter.fetch_add(1, Ordering::SeqCst);
+        assert!(run >= 2, "lent failure {run}");
+        v.iter().sum::<i64>() + extra.len() as i64
+    })
+    .named("lent")
+    .retries(2)
+    .call(&items, vec![7i64, 8]);
+    for sync in [false, true] {
+        lent_runs.store(0, Ordering::SeqCst);
+        let value = if sync {
+            lent.try_compute_with(Scheduler::Sync).unwrap()
+        } else {
+            lent.compute()
+        };
+        assert_eq!(value, 6 + 2);
+        assert_eq!(lent_runs.load(Ordering::SeqCst), 3);
+    }
+
+    // A failed attempt's panic payload whose own drop panics is dropped safely.
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("payload drop panics");
+        }
+    }
+    let bomb_runs = Arc::new(AtomicUsize::new(0));
+    let counter = bomb_runs.clone();
+    let bomb = delayed(move |x: i64| -> i64 {
+        if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+            std::panic::panic_any(Bomb);
+        }
+        x
+    })
+    .retries(1)
+    .call(3);
+    assert_eq!(bomb.compute(), 3);
+    assert_eq!(bomb_runs.load(Ordering::SeqCst), 2);
+}

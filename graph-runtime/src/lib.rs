@@ -31,8 +31,8 @@ pub use dispatch::{dispatch, Flow, Scheduler};
 pub use dynamic::OutputRead;
 pub use dynamic::{
     compute, compute_with, delayed, prepare, tree_reduce, Arena, Arg, ByBits, ByHash, ByNode,
-    Delayed, DelayedFn, FloatKey, Impure, IntoArg, LendArg, Output, Outputs, PassArg, Prepared,
-    Pure, PureKey, Signature,
+    Delayed, DelayedFn, FloatKey, Impure, IntoArg, LendArg, NoRetries, Output, Outputs, PassArg,
+    Prepared, Pure, PureKey, Retried, RetryArg, Signature,
 };
 pub use error::TaskError;
 pub use futures::{

@@ -58,6 +58,29 @@ pub trait PassArg: Send + Sync + 'static {
     fn pass<'s>(held: &'s mut Self::Held<'_>) -> Self::Param<'s>;
 }
 
+/// A [`PassArg`] that can be passed again to a retried task (`delayed(f).retries(n)`):
+/// [`pass_again`](Self::pass_again) passes it without consuming it, so that a later
+/// attempt reads it too. A lent argument is lent again; a by-value argument is cloned
+/// from its handle (implemented where its type is `Clone`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be passed again to a retried task",
+    label = "an argument of a task with `.retries(n)`",
+    note = "a retried task needs `Clone` arguments (by-value) or borrowed parameters (`&T`, `&[T]`, `&str`): each attempt but the last gets a clone, or a loan"
+)]
+pub trait RetryArg: PassArg {
+    /// The parameter for an attempt that may be followed by another, from what
+    /// [`hold`](PassArg::hold) read, leaving it in place.
+    fn pass_again<'s>(held: &'s mut Self::Held<'_>) -> Self::Param<'s>;
+}
+
+/// Drops a failed attempt's panic payload; a payload whose own drop panics is dropped
+/// inside `catch_unwind`, and that second payload is forgotten.
+fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
 /// An [`Arg`] whose value can be lent: its handle lends `Target`.
 pub trait LendArg: Arg {
     /// Borrows the value from its handle.
@@ -81,6 +104,15 @@ macro_rules! pass_and_lend {
         impl<$($gen)*> LendArg for $kind {
             fn lend_from<'s>(source: &'s Self::Source<'_>) -> &'s Self::Target {
                 slot::Lend::lend(source)
+            }
+        }
+
+        impl<$($gen)*> RetryArg for $kind
+        where
+            <Self as Arg>::Target: Clone,
+        {
+            fn pass_again<'s>(held: &'s mut Self::Held<'_>) -> Self::Param<'s> {
+                <Self as LendArg>::lend_from(held).clone()
             }
         }
     )*};
@@ -112,6 +144,15 @@ where
     }
 }
 
+impl<K: LendArg> RetryArg for Lent<K>
+where
+    K::Target: 'static,
+{
+    fn pass_again<'s>(held: &'s mut Self::Held<'_>) -> &'s K::Target {
+        K::lend_from(held)
+    }
+}
+
 /// An argument lent through `Deref` to a `&[T]` or `&str` parameter (a `Vec<T>` or a
 /// `String`, a node's or a collection's).
 pub struct LentDeref<K>(K);
@@ -126,6 +167,15 @@ where
         self.0.source(env, cursor)
     }
     fn pass<'s>(held: &'s mut Self::Held<'_>) -> Self::Param<'s> {
+        K::lend_from(held)
+    }
+}
+
+impl<K: LendArg> RetryArg for LentDeref<K>
+where
+    K::Target: core::ops::Deref + 'static,
+{
+    fn pass_again<'s>(held: &'s mut Self::Held<'_>) -> Self::Param<'s> {
         K::lend_from(held)
     }
 }
@@ -777,3 +827,75 @@ chain_last!(C; (B, (A, ())); A 0, B 1, C 2);
 chain_last!(D; (C, (B, (A, ()))); A 0, B 1, C 2, D 3);
 chain_last!(E; (D, (C, (B, (A, ())))); A 0, B 1, C 2, D 3, E 4);
 chain_last!(G; (E, (D, (C, (B, (A, ()))))); A 0, B 1, C 2, D 3, E 4, G 5);
+
+/// How `delayed(f).retries(n).call(…)` calls `f`: as [`Chain`], but every argument is
+/// read once and passed again (see [`RetryArg`]) to each attempt but the last, which
+/// runs inside `catch_unwind`; the last attempt takes the arguments as [`Chain`] does,
+/// and its panic is the task's.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the retried function cannot be called with these arguments",
+    label = "the arguments of this call",
+    note = "each argument must match its parameter (see `taskweave::IntoArg`), and a retried task needs `Clone` arguments (by-value) or borrowed parameters (`&T`, `&[T]`, `&str`)"
+)]
+pub trait RetryChain<F, R, Args, Before, After> {
+    /// Calls `f` with the arguments' values for one run, up to `1 + retries` times.
+    fn call_with_retries(args: &Args, f: &F, env: &Env<'_>, retries: u32) -> R;
+}
+
+impl<F, R, Args, Before, P, Next, Rest> RetryChain<F, R, Args, Before, (Next, Rest)> for P
+where
+    Next: RetryChain<F, R, Args, (P, Before), Rest>,
+{
+    #[inline(always)]
+    fn call_with_retries(args: &Args, f: &F, env: &Env<'_>, retries: u32) -> R {
+        Next::call_with_retries(args, f, env, retries)
+    }
+}
+
+impl<F: Fn() -> R, R> RetryChain<F, R, (), (), ()> for NoArgs {
+    fn call_with_retries(_args: &(), f: &F, _env: &Env<'_>, retries: u32) -> R {
+        for _ in 0..retries {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                Ok(value) => return value,
+                Err(payload) => drop_payload(payload),
+            }
+        }
+        f()
+    }
+}
+
+macro_rules! retry_chain_last {
+    ($last:ident; $before:ty; $($p:ident $i:tt),*) => {
+        impl<F, R, $($p: RetryArg),*> RetryChain<F, R, ($($p,)*), $before, ()> for $last
+        where
+            F: for<'s> Fn($($p::Param<'s>),*) -> R,
+        {
+            #[allow(non_snake_case)]
+            fn call_with_retries(args: &($($p,)*), f: &F, env: &Env<'_>, retries: u32) -> R {
+                let mut cursor = 0usize;
+                // Every argument is read once, for all the attempts.
+                $(#[allow(unused_mut)] let mut $p = $p::hold(&args.$i, env, &mut cursor);)*
+                for _ in 0..retries {
+                    // Cloning an argument may panic too: that is an attempt's panic.
+                    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        f($($p::pass_again(&mut $p)),*)
+                    }));
+                    match attempt {
+                        Ok(value) => return value,
+                        Err(payload) => drop_payload(payload),
+                    }
+                }
+                // The last attempt: it takes the arguments, and its panic is the task's.
+                f($($p::pass(&mut $p)),*)
+            }
+        }
+    };
+}
+
+retry_chain_last!(A; (); A 0);
+retry_chain_last!(B; (A, ()); A 0, B 1);
+retry_chain_last!(C; (B, (A, ())); A 0, B 1, C 2);
+retry_chain_last!(D; (C, (B, (A, ()))); A 0, B 1, C 2, D 3);
+retry_chain_last!(E; (D, (C, (B, (A, ())))); A 0, B 1, C 2, D 3, E 4);
+retry_chain_last!(G; (E, (D, (C, (B, (A, ()))))); A 0, B 1, C 2, D 3, E 4, G 5);

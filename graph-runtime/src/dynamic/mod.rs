@@ -25,7 +25,7 @@ pub use arena::Arena;
 use arena::ArenaBuilder;
 pub use args::{
     pure_arg_key, Arg, ByBits, ByHash, ByNode, FloatKey, IntoArg, LendArg, Parents, PassArg,
-    PureKey,
+    PureKey, RetryArg,
 };
 pub(crate) use plan::outputs_name;
 pub use plan::{compute, compute_with, prepare, Output, OutputRead, Outputs, Prepared};
@@ -731,6 +731,7 @@ where
         owned_name: None,
         instance,
         call_site: call_site_of(Location::caller()),
+        retries: 0,
         _sig: PhantomData,
     }
 }
@@ -754,7 +755,7 @@ fn short_type_name<F>() -> &'static str {
 
 /// A task builder made by [`delayed`].
 #[must_use = "a `DelayedFn` builds nothing until `.call(…)`; builder methods return the changed builder"]
-pub struct DelayedFn<F, Sig, Purity = Impure> {
+pub struct DelayedFn<F, Sig, Purity = Impure, Retry = NoRetries> {
     f: Arc<F>,
     name: &'static str,
     /// A name set with [`named`](DelayedFn::named) that is not `&'static`: set on each
@@ -763,15 +764,25 @@ pub struct DelayedFn<F, Sig, Purity = Impure> {
     /// Which handle this is, for pure keys (see [`fn_identity`]).
     instance: u64,
     call_site: &'static str,
-    _sig: PhantomData<fn() -> (Sig, Purity)>,
+    /// How many more times a panicking task runs (see [`DelayedFn::retries`]); 0 for
+    /// [`NoRetries`].
+    retries: u32,
+    _sig: PhantomData<BuilderState<Sig, Purity, Retry>>,
 }
+
+/// A [`DelayedFn`]'s type-level state (`Send`, `Sync`, no ownership).
+type BuilderState<Sig, Purity, Retry> = fn() -> (Sig, Purity, Retry);
 
 /// [`DelayedFn`] of a function that may give different results for equal arguments.
 pub struct Impure;
 /// [`DelayedFn`] of a pure function: equal arguments, one node.
 pub struct Pure;
+/// [`DelayedFn`] whose tasks fail on their first panic (the default).
+pub struct NoRetries;
+/// [`DelayedFn`] whose tasks run again after a panic (see [`DelayedFn::retries`]).
+pub struct Retried;
 
-impl<F, Sig, Purity> DelayedFn<F, Sig, Purity> {
+impl<F, Sig, Purity, Retry> DelayedFn<F, Sig, Purity, Retry> {
     /// Names the tasks this builds (the default is the function's name): a
     /// `&'static str`, or a `String` such as `format!("load-{i}")`. Their keys stay
     /// `name-N`, one per task (where [`Delayed::named`] sets a node's whole key). Only
@@ -793,13 +804,38 @@ impl<F, Sig, Purity> DelayedFn<F, Sig, Purity> {
     /// constants, floats with equal bits) are one node, computed once (Dask's
     /// `pure=True`). Every argument must be [`PureKey`]: an argument that cannot be
     /// keyed does not compile.
-    pub fn pure(self) -> DelayedFn<F, Sig, Pure> {
+    pub fn pure(self) -> DelayedFn<F, Sig, Pure, Retry> {
         DelayedFn {
             f: self.f,
             name: self.name,
             owned_name: self.owned_name,
             instance: self.instance,
             call_site: self.call_site,
+            retries: self.retries,
+            _sig: PhantomData,
+        }
+    }
+
+    /// Runs a panicking task again, up to `retries` more times, before the graph fails
+    /// (as the futures' `TaskBuilder::retries`, and Dask's `retries=` annotation). The
+    /// task's arguments are read once: attempts before the last get clones of its
+    /// by-value arguments (or loans, for `&T`, `&[T]` and `&str` parameters), and the
+    /// last takes them as a task without retries does. When every attempt panics, the
+    /// error is the last attempt's, naming the task, and its dependents do not run;
+    /// earlier attempts' panics are dropped.
+    ///
+    /// Kept by [`pure`](Self::pure) and [`named`](Self::named); retries do not change a
+    /// pure call's key. A retried call's by-value arguments must be `Clone` (see
+    /// [`RetryArg`]): a call whose arguments cannot be passed again does not compile.
+    /// Tasks built without `retries` pay nothing for it.
+    pub fn retries(self, retries: u32) -> DelayedFn<F, Sig, Purity, Retried> {
+        DelayedFn {
+            f: self.f,
+            name: self.name,
+            owned_name: self.owned_name,
+            instance: self.instance,
+            call_site: self.call_site,
+            retries,
             _sig: PhantomData,
         }
     }
@@ -817,7 +853,11 @@ macro_rules! delayed_fn_arity {
     ($($arg:ident: $ty:ident / $a:ident / $m:ident),*) => {
         impl<F, R, $($ty),*> Signature<fn($($ty),*) -> R> for F where F: Fn($($ty),*) -> R {}
 
-        impl<F, R, $($ty),*> DelayedFn<F, fn($($ty),*) -> R, Impure>
+        delayed_fn_arity!(@impls NoRetries, Chain, call_with, (); $($arg: $ty / $a / $m),*);
+        delayed_fn_arity!(@impls Retried, RetryChain, call_with_retries, (retries); $($arg: $ty / $a / $m),*);
+    };
+    (@impls $retry:ident, $chain:ident, $call:ident, ($($retries:ident)?); $($arg:ident: $ty:ident / $a:ident / $m:ident),*) => {
+        impl<F, R, $($ty),*> DelayedFn<F, fn($($ty),*) -> R, Impure, $retry>
         where
             // `F: Fn($($ty),*) -> R` holds (see `Signature`); the call's own bound
             // says how each argument reaches it, by value or lent.
@@ -832,13 +872,13 @@ macro_rules! delayed_fn_arity {
             pub fn call<$($a: IntoArg<$ty>),*>(&self $(, $arg: $a)*) -> Delayed<R>
             where
                 delayed_fn_arity!(@first $($a),*):
-                    args::Chain<F, R, ($($a::Arg,)*), (), delayed_fn_arity!(@rest $($a),*)>,
+                    args::$chain<F, R, ($($a::Arg,)*), (), delayed_fn_arity!(@rest $($a),*)>,
             {
-                delayed_fn_arity!(@body self, None, $($arg: $a),*)
+                delayed_fn_arity!(@body self, None, $chain, $call, ($($retries)?), $($arg: $a),*)
             }
         }
 
-        impl<F, R, $($ty),*> DelayedFn<F, fn($($ty),*) -> R, Pure>
+        impl<F, R, $($ty),*> DelayedFn<F, fn($($ty),*) -> R, Pure, $retry>
         where
             // `F: Fn($($ty),*) -> R` holds (see `Signature`); the call's own bound
             // says how each argument reaches it, by value or lent.
@@ -853,26 +893,28 @@ macro_rules! delayed_fn_arity {
             pub fn call<$($a: IntoArg<$ty> + PureKey<$m>, $m),*>(&self $(, $arg: $a)*) -> Delayed<R>
             where
                 delayed_fn_arity!(@first $($a),*):
-                    args::Chain<F, R, ($($a::Arg,)*), (), delayed_fn_arity!(@rest $($a),*)>,
+                    args::$chain<F, R, ($($a::Arg,)*), (), delayed_fn_arity!(@rest $($a),*)>,
             {
-                // Keyed by the values as passed, before they become task arguments.
+                // Keyed by the values as passed, before they become task arguments
+                // (retries are not part of the key).
                 let key = pure_key(
                     fn_identity::<F>(self.instance),
                     &[$(&|h: &mut dyn Hasher| $arg.pure_key(h)),*],
                 );
-                delayed_fn_arity!(@body self, Some(key), $($arg: $a),*)
+                delayed_fn_arity!(@body self, Some(key), $chain, $call, ($($retries)?), $($arg: $a),*)
             }
         }
     };
-    (@body $self:ident, $key:expr, $($arg:ident: $a:ident),*) => {{
+    (@body $self:ident, $key:expr, $chain:ident, $call:ident, ($($retries:ident)?), $($arg:ident: $a:ident),*) => {{
         #[allow(unused_mut)]
         let mut parents = Parents::new();
         $(let $arg = $arg.into_arg(&mut parents);)*
         let kept = ($($arg,)*);
         let f = $self.f.clone();
+        $(let $retries = $self.retries;)?
         let node = task($self.name, $self.call_site, parents, $key, move |env: &Env<'_>| {
-            <delayed_fn_arity!(@first $($a),*) as args::Chain<_, _, _, (), delayed_fn_arity!(@rest $($a),*)>>::call_with(
-                &kept, &*f, env,
+            <delayed_fn_arity!(@first $($a),*) as args::$chain<_, _, _, (), delayed_fn_arity!(@rest $($a),*)>>::$call(
+                &kept, &*f, env $(, $retries)?
             )
         });
         if let Some(name) = &$self.owned_name {
