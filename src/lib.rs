@@ -44,6 +44,9 @@ pub use graph_runtime::{
     PureKey, RunOptions, Scheduler, Status, Table, TaskBuilder, TaskError, TaskOutcome, WaitMode,
     Waitable,
 };
+/// The builder states of [`DelayedFn`] (with or without `.retries(n)`) and what a retried
+/// task needs of its arguments; named only when writing a builder's full type.
+pub use graph_runtime::{NoRetries, Retried, RetryArg};
 
 pub use graph_runtime::{
     futures_info, info, visualize, AnyFuture, Direction, DrawOptions, Inspected, NodeOutcome,
