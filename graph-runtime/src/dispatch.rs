@@ -124,6 +124,7 @@ where
         table.len(),
         "taskweave: one pending counter per node"
     );
+    crate::error::keep_backtraces();
     let observer = options.observer.as_deref();
     if let Some(observer) = observer {
         observer.graph_started(table.nodes());
@@ -210,6 +211,7 @@ where
     /// The run was told to stop before `node` started: it fails, naming `node`.
     #[cold]
     fn stopped(&self, node: u32) {
+        crate::error::forget_backtrace();
         let payload = Box::new(String::from("the run was stopped before this task started"));
         self.fail(node, payload);
     }

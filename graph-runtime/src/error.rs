@@ -2,7 +2,9 @@
 
 use core::fmt;
 use std::any::Any;
-use std::sync::Mutex;
+use std::backtrace::{Backtrace, BacktraceStatus};
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex, Once};
 
 /// A task that panicked, named with its call site.
 ///
@@ -13,6 +15,8 @@ pub struct TaskError {
     message: String,
     /// In a `Mutex` so that the error is `Sync` (futures share it between readers).
     payload: Mutex<Option<Box<dyn Any + Send>>>,
+    /// Where the task panicked, when the environment asks for backtraces.
+    backtrace: Option<Arc<Backtrace>>,
 }
 
 impl TaskError {
@@ -23,7 +27,16 @@ impl TaskError {
             call_site: call_site.to_owned(),
             message: panic_message(&*payload),
             payload: Mutex::new(Some(payload)),
+            backtrace: take_backtrace(),
         }
+    }
+
+    /// Where the task panicked (Dask's `future.traceback()`), when backtraces are
+    /// enabled in the environment (`RUST_BACKTRACE=1` or `RUST_LIB_BACKTRACE=1`, read once,
+    /// before the first task ran): then taskweave keeps each task panic's backtrace,
+    /// through a panic hook that still calls the one before it. `None` otherwise.
+    pub fn backtrace(&self) -> Option<&Arc<Backtrace>> {
+        self.backtrace.as_ref()
     }
 
     /// The failed task's name.
@@ -54,6 +67,7 @@ impl TaskError {
             call_site: self.call_site.clone(),
             message: self.message.clone(),
             payload: Mutex::new(None),
+            backtrace: self.backtrace.clone(),
         }
     }
 
@@ -62,6 +76,46 @@ impl TaskError {
     pub fn resume(self) -> ! {
         panic!("{self}")
     }
+}
+
+thread_local! {
+    /// The backtrace of the last panic on this thread, kept by the hook of
+    /// [`keep_backtraces`] for the `TaskError` made from that panic.
+    static LAST_BACKTRACE: RefCell<Option<Backtrace>> = const { RefCell::new(None) };
+}
+
+/// The backtrace the hook kept for the panic just caught on this thread, if any.
+fn take_backtrace() -> Option<Arc<Backtrace>> {
+    LAST_BACKTRACE
+        .try_with(|last| last.borrow_mut().take())
+        .ok()
+        .flatten()
+        .map(Arc::new)
+}
+
+/// Forgets a kept backtrace, before an error that no panic made.
+pub(crate) fn forget_backtrace() {
+    let _ = LAST_BACKTRACE.try_with(|last| last.borrow_mut().take());
+}
+
+/// When the environment enables backtraces, installs (once) a panic hook that keeps
+/// each panic's backtrace for the `TaskError` made from it, then calls the hook that
+/// was in place. Without backtraces enabled it installs nothing: no side effect.
+pub(crate) fn keep_backtraces() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if Backtrace::capture().status() != BacktraceStatus::Captured {
+            return;
+        }
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let backtrace = Backtrace::capture();
+            if backtrace.status() == BacktraceStatus::Captured {
+                let _ = LAST_BACKTRACE.try_with(|last| *last.borrow_mut() = Some(backtrace));
+            }
+            previous(info);
+        }));
+    });
 }
 
 /// The text of a panic payload, as the default panic hook would print it.

@@ -1089,6 +1089,13 @@ impl<T> Future<T> {
             .on_end(move |_| callback(&Future::from_state(state)));
     }
 
+    /// Where the failed task panicked (Dask's `future.traceback()`): the backtrace of a
+    /// task that ended in error (for a dependency's failure, the dependency's), when
+    /// backtraces are enabled in the environment (see [`TaskError::backtrace`]).
+    pub fn traceback(&self) -> Option<Arc<std::backtrace::Backtrace>> {
+        self.exception()?.backtrace().cloned()
+    }
+
     /// The error of a task that ended in error: the failed task's name, call site and
     /// message (for a dependency's failure, the dependency's).
     pub fn exception(&self) -> Option<Arc<TaskError>> {

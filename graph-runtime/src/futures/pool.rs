@@ -117,6 +117,7 @@ impl Pool {
         threads: usize,
         max_threads: usize,
     ) -> Result<Arc<Pool>, ClientError> {
+        crate::error::keep_backtraces();
         let pool = Arc::new(Pool {
             queue: Injector::new(),
             prioritized: Mutex::new(BinaryHeap::new()),
