@@ -15,11 +15,6 @@ const FINISHED: u8 = 2;
 const ERROR: u8 = 3;
 const CANCELLED: u8 = 4;
 
-/// Rounds of polling before a waiter outside the pool sleeps (none under loom, where
-/// every poll would be one more interleaving to explore and sleeping is what is checked).
-#[cfg(not(loom))]
-const SPIN_ROUNDS: u32 = 4096;
-
 /// How a task ended, as told to whoever waits for it.
 #[derive(Clone)]
 pub(crate) enum Outcome {
@@ -300,25 +295,9 @@ impl Core {
     }
 
     /// Blocks this thread until the task ended or `deadline` passed.
+    /// (`pool::wait` polls a little first; the loom models do not, since every poll
+    /// would be one more interleaving to explore and sleeping is what they check.)
     fn sleep(&self, deadline: Option<Instant>) -> bool {
-        // Most tasks are short: spin a little before sleeping, since being woken from a
-        // condition variable costs more than a small task (a round trip drops from
-        // about 10 µs to a few). The deadline is looked at first: a zero timeout only
-        // looks.
-        #[cfg(not(loom))]
-        for round in 0..SPIN_ROUNDS {
-            if self.is_done() {
-                return true;
-            }
-            if round % 64 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
-                return false;
-            }
-            if round % 64 == 63 {
-                std::thread::yield_now();
-            } else {
-                std::hint::spin_loop();
-            }
-        }
         let mut waiters = self.waiters.lock().recover();
         waiters.sleepers += 1;
         let (mut waiters, ended) =
