@@ -135,6 +135,7 @@ where
         run,
         observer,
         stop_when: options.stop.as_ref(),
+        on_failure: options.on_failure.as_deref(),
         stop: sync::AtomicU32::new(NONE),
         failure: Mutex::new(None),
     };
@@ -165,6 +166,8 @@ struct Ctx<'t, C, F: ?Sized> {
     observer: Option<&'t dyn Observer>,
     /// The caller's stop condition (`RunOptions::stop_when`), if any.
     stop_when: Option<&'t std::sync::Arc<dyn Fn() -> bool + Send + Sync>>,
+    /// Told the first failure at once (see `RunOptions::on_failure`).
+    on_failure: Option<&'t (dyn Fn(TaskError) + Send + Sync)>,
     /// Nodes from this index on must not start: `NONE` while the graph runs, 0 after a
     /// panic, the lowest index that returned [`Flow::Stop`] otherwise.
     stop: sync::AtomicU32,
@@ -180,14 +183,14 @@ where
     #[inline]
     fn run_node(&self, node: u32) -> bool {
         // Told to stop: this node does not start, and neither does any after it.
-        let _scope = match self.stop_when {
-            None => None,
-            Some(stop) if stop() => {
+        if let Some(stop) = self.stop_when {
+            if stop() {
                 self.stopped(node);
                 return false;
             }
-            Some(stop) => Some(crate::observe::StopScope::enter(stop)),
-        };
+        }
+        // Running, the task can ask whether its result is still wanted (`cancelled()`).
+        let _scope = crate::observe::TaskScope::enter(&self.stop, node, self.stop_when);
         if let Some(observer) = self.observer {
             observer.task_started(node, &self.table.nodes()[node as usize]);
         }
@@ -222,8 +225,18 @@ where
         let info = &self.table.nodes()[node as usize];
         let error = TaskError::from_panic(info.name, info.call_site, payload);
         let mut first = self.failure.lock().unwrap_or_else(|e| e.into_inner());
-        if first.is_none() {
-            *first = Some(error);
+        if first.is_some() {
+            return;
+        }
+        match self.on_failure {
+            None => *first = Some(error),
+            Some(tell) => {
+                // The error itself goes to whoever waits for it now; the run's own
+                // result keeps a copy.
+                *first = Some(error.detached());
+                drop(first);
+                tell(error);
+            }
         }
     }
 

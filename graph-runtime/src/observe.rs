@@ -38,6 +38,9 @@ pub struct RunOptions {
     pub(crate) scheduler: Scheduler,
     pub(crate) observer: Option<Arc<dyn Observer>>,
     pub(crate) stop: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+    /// Told the run's first failure as it happens, while tasks beside it may still run
+    /// (a one-shot dynamic compute returns it at once; see `dynamic::plan`).
+    pub(crate) on_failure: Option<Arc<dyn Fn(TaskError) + Send + Sync>>,
 }
 
 impl RunOptions {
@@ -90,26 +93,53 @@ std::thread_local! {
     /// one (set by the dispatcher around each task), for [`crate::cancelled`].
     static STOP: std::cell::RefCell<Option<Arc<dyn Fn() -> bool + Send + Sync>>> =
         const { std::cell::RefCell::new(None) };
+    /// The run whose task is running on this thread: its stop index (see the
+    /// dispatcher's `Ctx::stop`) and the task's own index; null outside a graph task.
+    static RUN: std::cell::Cell<(*const crate::sync::AtomicU32, u32)> =
+        const { std::cell::Cell::new((std::ptr::null(), 0)) };
 }
 
-/// Whether the graph task running on this thread belongs to a run told to stop.
+/// Whether the graph task running on this thread belongs to a run told to stop: by its
+/// caller's condition ([`RunOptions::stop_when`]), or because the run failed (a task
+/// panicked) or stopped (a `?` met an error) at or before this task, so that its result
+/// is no longer wanted.
 pub(crate) fn run_stopped() -> bool {
-    STOP.with(|stop| stop.borrow().as_ref().is_some_and(|stop| stop()))
+    let (stop, node) = RUN.with(std::cell::Cell::get);
+    // SAFETY: `RUN` holds a pointer only while a `TaskScope` is alive on this thread,
+    // and the scope is made by the dispatcher from a `&AtomicU32` of the run that
+    // outlives the task (the scope is dropped before the task's `run_node` returns).
+    let failed = !stop.is_null() && unsafe { &*stop }.load(crate::sync::Ordering::Relaxed) <= node;
+    failed || STOP.with(|stop| stop.borrow().as_ref().is_some_and(|stop| stop()))
 }
 
-/// Makes `stop` the condition [`run_stopped`] reads on this thread until dropped.
-pub(crate) struct StopScope(Option<Arc<dyn Fn() -> bool + Send + Sync>>);
+/// Makes one graph task's run visible to [`run_stopped`] on this thread until dropped:
+/// the run's stop index, the task's index, and the caller's stop condition if any.
+/// Nested runs (a task computing a graph) restore the outer task's on drop.
+pub(crate) struct TaskScope {
+    previous: (*const crate::sync::AtomicU32, u32),
+    stop: Option<Option<Arc<dyn Fn() -> bool + Send + Sync>>>,
+}
 
-impl StopScope {
-    pub(crate) fn enter(stop: &Arc<dyn Fn() -> bool + Send + Sync>) -> StopScope {
-        StopScope(STOP.with(|s| s.replace(Some(stop.clone()))))
+impl TaskScope {
+    #[inline]
+    pub(crate) fn enter(
+        run_stop: &crate::sync::AtomicU32,
+        node: u32,
+        stop: Option<&Arc<dyn Fn() -> bool + Send + Sync>>,
+    ) -> TaskScope {
+        let previous = RUN.with(|run| run.replace((run_stop as *const _, node)));
+        let stop = stop.map(|stop| STOP.with(|s| s.replace(Some(stop.clone()))));
+        TaskScope { previous, stop }
     }
 }
 
-impl Drop for StopScope {
+impl Drop for TaskScope {
+    #[inline]
     fn drop(&mut self) {
-        let previous = self.0.take();
-        STOP.with(|s| *s.borrow_mut() = previous);
+        RUN.with(|run| run.set(self.previous));
+        if let Some(previous) = self.stop.take() {
+            STOP.with(|s| *s.borrow_mut() = previous);
+        }
     }
 }
 

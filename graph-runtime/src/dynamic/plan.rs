@@ -3,14 +3,17 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 use super::{Arena, ArenaBuilder, Delayed, Env, Node, Parents};
 use crate::dispatch::{dispatch, Scheduler};
 use crate::error::TaskError;
 use crate::info::GraphInfo;
+use crate::lock::Recover;
 use crate::observe::RunOptions;
 use crate::table::{NodeInfo, Table};
 
@@ -342,12 +345,108 @@ impl Plan {
 
 /// A dynamic graph laid out once, to be computed many times: the arena (slots and
 /// counters) is reused, so a compute allocates nothing per task.
+///
+/// When a task fails while others run beside it, the compute returns the error at
+/// once: the running tasks see [`cancelled()`](crate::cancelled) turn true, no new
+/// task starts, and what they hold is freed when they end (the run owns its storage;
+/// the next compute gets fresh slots). A compute called from a thread of rayon's pool,
+/// or with the synchronous scheduler, runs on the calling thread and returns when every
+/// started task has ended.
 #[must_use = "a prepared graph does nothing until computed: call `.compute()`"]
 pub struct Prepared<V> {
-    plan: Plan,
+    run: Arc<Storage>,
+    read: fn(&Arena, &[OutputRead]) -> V,
+}
+
+/// What a run of a plan works in: shared with the run, so that a compute can return
+/// a failure while tasks of its run still use it.
+struct Storage {
+    plan: Arc<Plan>,
     slots: Arena,
     pending: Vec<AtomicU32>,
-    read: fn(&Arena, &[OutputRead]) -> V,
+}
+
+impl Storage {
+    /// Empty slots and counters for `plan`.
+    fn new(plan: Arc<Plan>) -> Arc<Storage> {
+        Arc::new(Storage {
+            slots: plan.slots(),
+            pending: (0..plan.nodes.len()).map(|_| AtomicU32::new(0)).collect(),
+            plan,
+        })
+    }
+
+    /// Runs the plan once. A parallel run entered from outside rayon's pool runs as a
+    /// job of the pool while this thread waits, so that it can return the first
+    /// failure at once (see [`Prepared`]); any other runs here.
+    fn run(self: &Arc<Self>, options: RunOptions) -> Result<(), TaskError> {
+        let detach = self.plan.width > 1
+            && options.effective_scheduler() == Scheduler::Threads
+            && !crate::sync::in_pool();
+        if !detach {
+            return self.plan.run(&self.slots, &self.pending, &options);
+        }
+        let end = Arc::new(End::default());
+        let mut options = options;
+        let tell = end.clone();
+        options.on_failure = Some(Arc::new(move |error| tell.set(Err(Ended::Failed(error)))));
+        let (run, told) = (self.clone(), end.clone());
+        rayon::spawn(move || {
+            let result = panic::catch_unwind(AssertUnwindSafe(|| {
+                run.plan.run(&run.slots, &run.pending, &options)
+            }));
+            // The hook's handle first, so the run holds nothing of the caller's.
+            drop(options);
+            told.set(match result {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => Err(Ended::Failed(error)),
+                Err(payload) => Err(Ended::Panicked(payload)),
+            });
+            // `run` drops last: whatever the tasks left behind is freed here, after a
+            // caller that returned a failure has gone on.
+        });
+        match end.wait() {
+            Ok(()) => Ok(()),
+            Err(Ended::Failed(error)) => Err(error),
+            Err(Ended::Panicked(payload)) => panic::resume_unwind(payload),
+        }
+    }
+}
+
+/// How a detached run ended, as its caller learns it: the first word wins (an early
+/// failure, then the run's own end, which repeats it).
+#[derive(Default)]
+struct End {
+    ended: Mutex<Option<Result<(), Ended>>>,
+    told: Condvar,
+}
+
+enum Ended {
+    Failed(TaskError),
+    /// The run itself panicked (an observer, or reading a result): resumed by the caller.
+    Panicked(Box<dyn std::any::Any + Send>),
+}
+
+impl End {
+    fn set(&self, ended: Result<(), Ended>) {
+        let mut slot = self.ended.lock().recover();
+        if slot.is_none() {
+            *slot = Some(ended);
+            self.told.notify_all();
+        }
+    }
+
+    /// Waits for the run's first word. Its way out: the run always ends (the job's
+    /// result is set even when the run unwinds).
+    fn wait(&self) -> Result<(), Ended> {
+        let mut slot = self.ended.lock().recover();
+        loop {
+            if let Some(ended) = slot.take() {
+                return ended;
+            }
+            slot = self.told.wait(slot).recover();
+        }
+    }
 }
 
 impl<V> Prepared<V> {
@@ -370,10 +469,10 @@ impl<V> Prepared<V> {
             prepared: self,
             done: false,
         };
-        let this = &*guard.prepared;
-        match this.plan.run(&this.slots, &this.pending, &options) {
+        let run = &guard.prepared.run;
+        match run.run(options) {
             Ok(()) => {
-                let values = (this.read)(&this.slots, &this.plan.outputs);
+                let values = (guard.prepared.read)(&run.slots, &run.plan.outputs);
                 guard.done = true;
                 Ok(values)
             }
@@ -383,25 +482,30 @@ impl<V> Prepared<V> {
                 // return value already written when a drop after it unwinds
                 // (rust-lang/rust#47949).
                 guard.done = true;
-                guard.prepared.slots = guard.prepared.plan.slots();
+                guard.prepared.reset();
                 Err(error)
             }
         }
     }
 
+    /// Fresh slots and counters; the old ones are freed once no run uses them.
+    fn reset(&mut self) {
+        self.run = Storage::new(self.run.plan.clone());
+    }
+
     /// The laid-out graph.
     pub fn info(&self) -> GraphInfo {
-        self.plan.info()
+        self.run.plan.info()
     }
 
     /// The number of nodes after merging pure duplicates.
     pub fn len(&self) -> usize {
-        self.plan.nodes.len()
+        self.run.plan.nodes.len()
     }
 
     /// Whether the graph has no node.
     pub fn is_empty(&self) -> bool {
-        self.plan.nodes.is_empty()
+        self.run.plan.nodes.is_empty()
     }
 }
 
@@ -419,7 +523,7 @@ struct ResetUnlessDone<'p, V> {
 impl<V> Drop for ResetUnlessDone<'_, V> {
     fn drop(&mut self) {
         if !self.done {
-            self.prepared.slots = self.prepared.plan.slots();
+            self.prepared.reset();
         }
     }
 }
@@ -429,9 +533,7 @@ impl<V> Drop for ResetUnlessDone<'_, V> {
 pub fn prepare<O: Outputs>(outputs: O) -> Prepared<O::Values> {
     let plan = Plan::new(outputs.nodes().nodes.as_slice());
     Prepared {
-        slots: plan.slots(),
-        pending: (0..plan.nodes.len()).map(|_| AtomicU32::new(0)).collect(),
-        plan,
+        run: Storage::new(Arc::new(plan)),
         read: O::read,
     }
 }

@@ -756,8 +756,9 @@ thread_local! {
 
 /// Whether the task running on this thread was cancelled: a long task may poll it and
 /// stop early (Dask cannot stop a task that is already running). For a task of a
-/// graph: whether its run was told to stop (`RunOptions::stop_when`; a cancelled
-/// `client.compute`). `false` outside tasks.
+/// graph: whether its result is no longer wanted, because its run was told to stop
+/// (`RunOptions::stop_when`; a cancelled `client.compute`) or has already failed
+/// (another task panicked, or a `?` before it met an error). `false` outside tasks.
 pub fn cancelled() -> bool {
     CURRENT.with(|current| {
         current
