@@ -366,3 +366,49 @@ fn dask_test_compute_retries_annotations() {
     assert_eq!(bomb.compute(), 3);
     assert_eq!(bomb_runs.load(Ordering::SeqCst), 2);
 }
+
+/// Dask: `test_persist` (`dask/tests/test_distributed.py`), with several values as
+/// `dask.persist(a, b)` and `client.persist([a, b])` take them: one run in which what
+/// they share runs once; later graphs read the held values and run nothing again.
+#[test]
+fn dask_test_persist() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let loads = Arc::new(AtomicUsize::new(0));
+    let load = {
+        let loads = loads.clone();
+        delayed(move |n: i64| {
+            loads.fetch_add(1, Ordering::SeqCst);
+            (1..=n).collect::<Vec<i64>>()
+        })
+        .call(10)
+    };
+    let sum = load.map(|v| v.iter().sum::<i64>());
+    let max = load.map(|v| *v.iter().max().unwrap());
+
+    let (held_sum, held_max) = taskweave::persist((&sum, &max));
+    assert_eq!(loads.load(Ordering::SeqCst), 1, "shared `load` ran once");
+    assert_eq!(held_sum.key(), sum.key(), "a held value keeps its key");
+    let both = &held_sum + &held_max;
+    assert_eq!(both.compute(), (1..=10).sum::<i64>() + 10);
+    assert_eq!(
+        loads.load(Ordering::SeqCst),
+        1,
+        "later graphs read the held values"
+    );
+
+    // A slice, and the client's form.
+    let parts: Vec<_> = (1..=3).map(|k| &sum * k).collect();
+    let held = taskweave::persist(parts.as_slice());
+    assert_eq!(loads.load(Ordering::SeqCst), 2);
+    assert_eq!(taskweave::compute(held.as_slice()), vec![55, 110, 165]);
+
+    let client = Client::builder().threads(2).build().unwrap();
+    let (a, b) = client.persist((&sum, &max));
+    assert_eq!(loads.load(Ordering::SeqCst), 3);
+    assert_eq!(taskweave::compute((&a, &b)), (55, 10));
+    let one = client.persist(&max);
+    assert_eq!(one.compute(), 10);
+    assert_eq!(loads.load(Ordering::SeqCst), 4);
+}

@@ -30,9 +30,9 @@ pub use dispatch::{dispatch, Flow, Scheduler};
 #[doc(hidden)]
 pub use dynamic::OutputRead;
 pub use dynamic::{
-    compute, compute_with, delayed, prepare, tree_reduce, Arena, Arg, ByBits, ByHash, ByNode,
-    Delayed, DelayedFn, FloatKey, Impure, IntoArg, LendArg, NoRetries, Output, Outputs, PassArg,
-    Prepared, Pure, PureKey, Retried, RetryArg, Signature,
+    compute, compute_with, delayed, persist, prepare, tree_reduce, Arena, Arg, ByBits, ByHash,
+    ByNode, Delayed, DelayedFn, FloatKey, Impure, IntoArg, LendArg, NoRetries, Output, Outputs,
+    PassArg, Persist, Prepared, Pure, PureKey, Retried, RetryArg, Signature,
 };
 pub use error::TaskError;
 pub use futures::{

@@ -28,7 +28,9 @@ pub use args::{
     PureKey, RetryArg,
 };
 pub(crate) use plan::outputs_name;
-pub use plan::{compute, compute_with, prepare, Output, OutputRead, Outputs, Prepared};
+pub use plan::{
+    compute, compute_with, persist, prepare, Output, OutputRead, Outputs, Persist, Prepared,
+};
 
 use crate::dispatch::Flow;
 use crate::error::TaskError;
@@ -528,7 +530,11 @@ impl<T: Clone + Send + Sync + 'static> Delayed<T> {
     /// it read the held value instead of running its tasks again.
     #[track_caller]
     pub fn persist(&self) -> Delayed<T> {
-        let value = self.compute();
+        self.holding(self.compute())
+    }
+
+    /// A node holding `value`, computed for this one: its name and key.
+    pub(crate) fn holding(&self, value: T) -> Delayed<T> {
         let meta = Meta::new(
             self.node.meta().name,
             self.node.meta().call_site,

@@ -678,6 +678,75 @@ impl<T: Output> Outputs for &[Delayed<T>] {
     }
 }
 
+/// Values to [`persist`] together: `&Delayed<T>`, a tuple of them, or a slice. Their
+/// values are computed in one run (what they share runs once) and each is returned as
+/// a node holding its value.
+pub trait Persist: Outputs + Copy {
+    /// The held nodes: a `Delayed`, a tuple of them, or a `Vec`.
+    type Persisted;
+    #[doc(hidden)]
+    fn hold(self, values: Self::Values) -> Self::Persisted;
+}
+
+impl<A: Output> Persist for &Delayed<A> {
+    type Persisted = Delayed<A>;
+    fn hold(self, value: A) -> Delayed<A> {
+        self.holding(value)
+    }
+}
+
+impl<A: Output> Persist for (&Delayed<A>,) {
+    type Persisted = (Delayed<A>,);
+    fn hold(self, (a,): (A,)) -> (Delayed<A>,) {
+        (self.0.holding(a),)
+    }
+}
+
+macro_rules! persist_tuple {
+    ($($ty:ident $v:ident $i:tt),*) => {
+        impl<'d, $($ty: Output),*> Persist for ($(&'d Delayed<$ty>,)*) {
+            type Persisted = ($(Delayed<$ty>,)*);
+            fn hold(self, ($($v,)*): Self::Values) -> Self::Persisted {
+                ($(self.$i.holding($v),)*)
+            }
+        }
+    };
+}
+
+persist_tuple!(A a 0, B b 1);
+persist_tuple!(A a 0, B b 1, C c 2);
+persist_tuple!(A a 0, B b 1, C c 2, D d 3);
+persist_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4);
+persist_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4, F f 5);
+persist_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4, F f 5, G g 6);
+persist_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4, F f 5, G g 6, H h 7);
+
+impl<T: Output> Persist for &[Delayed<T>] {
+    type Persisted = Vec<Delayed<T>>;
+    fn hold(self, values: Vec<T>) -> Vec<Delayed<T>> {
+        self.iter().zip(values).map(|(d, v)| d.holding(v)).collect()
+    }
+}
+
+/// Computes several values now, in one run, and returns nodes holding them (Dask's
+/// `dask.persist(a, b)`): later graphs that use them read the held values instead of
+/// running their tasks again, and what the values share ran once.
+///
+/// ```
+/// use graph_runtime::{delayed, persist};
+/// let base = delayed(|x: i64| x * 10).call(4);
+/// let (a, b) = (&base + 1, &base + 2);
+/// let (a, b) = persist((&a, &b));
+/// assert_eq!((&a + &b).compute(), 41 + 42);
+/// ```
+///
+/// # Panics
+/// When a task panics, with a message naming the task and its call site.
+#[track_caller]
+pub fn persist<P: Persist>(outputs: P) -> P::Persisted {
+    outputs.hold(compute(outputs))
+}
+
 /// Computes several values in one run on rayon's pool; intermediates they share run
 /// once: `let (s, p) = taskweave::compute((&sum, &peak));`.
 ///

@@ -28,7 +28,7 @@ use std::time::Duration;
 pub use args::{Dependencies, FutArg, IntoFutArg, KeptArgs, SubmitArgs, TaskFn};
 pub use waiting::{as_completed, wait, AsCompleted, WaitMode, Waitable};
 
-use crate::dynamic::{call_site_of, Delayed, Outputs};
+use crate::dynamic::{call_site_of, Outputs};
 use crate::error::TaskError;
 use pool::Pool;
 use state::{Core, Dependent, HasCore, Outcome, State, TaskName};
@@ -373,7 +373,7 @@ impl Client {
     /// one value (`client.compute(&total)`) or several in one run that share their
     /// nodes (`client.compute((&a, &b))`, any [`Outputs`]; shared nodes run once), as
     /// Dask's `client.compute`. The graph is laid out now; its tasks run on rayon's
-    /// pool, as [`Delayed::compute`]'s do, while the client's thread waits for them
+    /// pool, as [`Delayed::compute`](crate::Delayed::compute)'s do, while the client's thread waits for them
     /// without holding its place. A task failing inside the graph fails the future,
     /// with the task named. Cancelling the future, or dropping its last handle, stops
     /// the graph: no task of it starts after that, and running ones see [`cancelled`].
@@ -407,13 +407,15 @@ impl Client {
         .submit(())
     }
 
-    /// Computes a dynamic graph now and keeps its result: later graphs that use the
-    /// returned value read it instead of running it again. Its tasks run on rayon's
-    /// pool, as [`Delayed::persist`]'s do; called from one of this client's tasks, the
-    /// waiting thread hands its place over meanwhile.
+    /// Computes dynamic graphs now and keeps their results (Dask's `client.persist`):
+    /// one `&Delayed`, a tuple of them or a slice, in one run (what they share runs
+    /// once); later graphs that use the returned values read them instead of running
+    /// them again. Its tasks run on rayon's pool, as [`Delayed::persist`](crate::Delayed::persist)'s do; called
+    /// from one of this client's tasks, the waiting thread hands its place over
+    /// meanwhile.
     #[track_caller]
-    pub fn persist<T: Clone + Send + Sync + 'static>(&self, delayed: &Delayed<T>) -> Delayed<T> {
-        pool::blocking(|| delayed.persist())
+    pub fn persist<P: crate::dynamic::Persist>(&self, outputs: P) -> P::Persisted {
+        pool::blocking(|| crate::dynamic::persist(outputs))
     }
 
     /// Cancels every future of `futures` (Dask's `client.cancel(futures)`); see
