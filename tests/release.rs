@@ -585,3 +585,45 @@ fn wait_over_futures_of_different_types() {
         );
     });
 }
+
+/// Dask's `as_completed` takes futures of any types: here as `ErasedFuture`s, each
+/// turned back into its typed future; an erased handle keeps its task as a typed one
+/// does, and is equal to the other erased handles of its task.
+#[test]
+fn as_completed_over_futures_of_different_types() {
+    within(LIMIT, "as_completed mixed", || {
+        use std::collections::HashSet;
+        let client = Client::builder().threads(2).build().unwrap();
+        let (release, gate) = mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        let number = client.submit(|x: u64| x * 2, (21,));
+        let text = client.submit(
+            move |s: String| {
+                let _ = gate.lock().unwrap().recv();
+                s + "!"
+            },
+            ("two".to_owned(),),
+        );
+        let erased = [number.erase(), text.erase()];
+        assert_eq!(erased[0], number.erase());
+        assert_ne!(erased[0], erased[1]);
+        assert!(erased[0].is::<u64>() && !erased[0].is::<String>());
+        assert_eq!(erased[1].key(), text.key());
+        let keys: HashSet<_> = erased.iter().cloned().collect();
+        assert_eq!(keys.len(), 2);
+
+        let mut order = taskweave::as_completed(erased);
+        // The typed handle of the text is dropped: the erased one keeps the task.
+        drop(text);
+        let first = order.next().expect("a future ends");
+        assert_eq!(first.downcast::<u64>().unwrap().result().unwrap(), 42);
+        assert!(first.downcast::<String>().is_none());
+        assert_eq!(order.remaining(), 1);
+        release.send(()).unwrap();
+        let second = order.next().expect("the other ends");
+        assert_eq!(second.status(), Status::Finished);
+        assert_eq!(second.downcast::<String>().unwrap().result().unwrap(), "two!");
+        assert!(order.next().is_none());
+        drop(number);
+    });
+}

@@ -271,19 +271,21 @@ is_sync::<graph_runtime::ClientBuilder>();
 */
 mod client_is_send_and_sync {}
 
-/** `AsCompleted<T>` queues the futures it yields from the pool's threads: `Send`
-only when `Future<T>` is.
+/** `AsCompleted<F>` queues the futures it yields from the pool's threads: `Send`
+only when its futures are.
 
 ```compile_fail
 fn is_send<T: Send>() {}
-is_send::<graph_runtime::AsCompleted<core::cell::Cell<u64>>>();
+is_send::<graph_runtime::AsCompleted<graph_runtime::Future<core::cell::Cell<u64>>>>();
 ```
 
 ```
 fn is_send<T: Send>() {}
 fn is_sync<T: Sync>() {}
-is_send::<graph_runtime::AsCompleted<u64>>();
-is_sync::<graph_runtime::AsCompleted<u64>>();
+is_send::<graph_runtime::AsCompleted<graph_runtime::Future<u64>>>();
+is_sync::<graph_runtime::AsCompleted<graph_runtime::Future<u64>>>();
+is_send::<graph_runtime::AsCompleted<graph_runtime::ErasedFuture>>();
+is_sync::<graph_runtime::AsCompleted<graph_runtime::ErasedFuture>>();
 ```
 */
 mod as_completed_is_send_with_its_futures {}

@@ -37,8 +37,8 @@ pub use dynamic::{
 pub use error::TaskError;
 pub use futures::{
     as_completed, cancelled, get_client, wait, AsCompleted, Client, ClientBuilder, ClientError,
-    Dependencies, FutArg, Future, FutureError, IntoFutArg, KeptArgs, Status, SubmitArgs,
-    TaskBuilder, TaskFn, WaitMode, Waitable,
+    Dependencies, ErasedFuture, FutArg, Future, FutureError, IntoFutArg, KeptArgs, Status,
+    SubmitArgs, TaskBuilder, TaskFn, WaitMode, Waitable,
 };
 pub use graph::Graph;
 pub use info::{GraphInfo, NodeOutcome, NodeView};

@@ -13,6 +13,7 @@
 //!   in constant stack.
 
 mod args;
+mod erased;
 mod list;
 mod pool;
 pub(crate) mod state;
@@ -26,6 +27,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 pub use args::{Dependencies, FutArg, IntoFutArg, KeptArgs, SubmitArgs, TaskFn};
+pub use erased::ErasedFuture;
 pub use waiting::{as_completed, wait, AsCompleted, WaitMode, Waitable};
 
 use crate::dynamic::{call_site_of, Outputs};

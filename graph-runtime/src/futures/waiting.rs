@@ -59,9 +59,10 @@ impl Signal {
     }
 }
 
-/// What [`wait`] waits for: a [`Future<T>`], or a `&dyn AnyFuture` to mix futures of
-/// different result types in one wait (`wait(&[&a as &dyn AnyFuture, &b], …)`), as
-/// Dask's `wait` takes any futures.
+/// What [`wait`] and [`as_completed`] wait for: a [`Future<T>`], or, to mix futures of
+/// different result types, an [`ErasedFuture`](super::ErasedFuture) (`a.erase()`) or a
+/// `&dyn AnyFuture` (`wait(&[&a as &dyn AnyFuture, &b], …)`), as Dask's `wait` and
+/// `as_completed` take any futures.
 pub trait Waitable: Clone {
     /// The future's state.
     #[doc(hidden)]
@@ -69,6 +70,12 @@ pub trait Waitable: Clone {
 }
 
 impl<T: Send + Sync + 'static> Waitable for Future<T> {
+    fn waited(&self) -> FutureRef {
+        self.state_ref()
+    }
+}
+
+impl Waitable for super::ErasedFuture {
     fn waited(&self) -> FutureRef {
         self.state_ref()
     }
@@ -133,18 +140,18 @@ pub fn wait<F: Waitable>(
 /// dropping it drops them (cancelling those whose last handle it held) and takes back
 /// what it left on them.
 #[must_use = "`as_completed` yields nothing until iterated: use it in a `for` loop"]
-pub struct AsCompleted<T> {
+pub struct AsCompleted<F: Waitable> {
     /// Numbers of the futures that ended, in the order they did.
     ended: Arc<(Mutex<VecDeque<u64>>, Condvar)>,
     /// The futures not yet yielded, by number, with their callbacks.
-    pending: HashMap<u64, (Future<T>, Option<CallbackId>)>,
+    pending: HashMap<u64, (F, Option<CallbackId>)>,
     next: u64,
 }
 
-/// Iterates `futures` in completion order (Dask's `as_completed`).
-pub fn as_completed<T: Send + Sync + 'static>(
-    futures: impl IntoIterator<Item = Future<T>>,
-) -> AsCompleted<T> {
+/// Iterates `futures` in completion order (Dask's `as_completed`): [`Future`]s of one
+/// type, or futures of different types as [`ErasedFuture`](super::ErasedFuture)s
+/// (`as_completed([a.erase(), b.erase()])`, then `downcast` each).
+pub fn as_completed<F: Waitable>(futures: impl IntoIterator<Item = F>) -> AsCompleted<F> {
     let mut iter = AsCompleted {
         ended: Arc::new((Mutex::new(VecDeque::new()), Condvar::new())),
         pending: HashMap::new(),
@@ -156,14 +163,14 @@ pub fn as_completed<T: Send + Sync + 'static>(
     iter
 }
 
-impl<T: Send + Sync + 'static> AsCompleted<T> {
+impl<F: Waitable> AsCompleted<F> {
     /// Adds a future to the iteration.
-    pub fn add(&mut self, future: Future<T>) {
+    pub fn add(&mut self, future: F) {
         let number = self.next;
         self.next += 1;
         // The callback holds the queue, not the future: only the iterator keeps it.
         let ended = self.ended.clone();
-        let id = future.core().on_end(move |_| {
+        let id = future.waited().state().core().on_end(move |_| {
             let (list, ready) = &*ended;
             list.lock().recover().push_back(number);
             ready.notify_all();
@@ -185,7 +192,7 @@ impl<T: Send + Sync + 'static> AsCompleted<T> {
     /// The next future to end, waiting at most `timeout` (`Duration::MAX`: no limit):
     /// `Ok(None)` when none is expected any more, `Err(FutureError::Timeout)` when none
     /// ended in time (Dask's `as_completed(.., timeout=…)`; the futures go on).
-    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Future<T>>, FutureError> {
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<F>, FutureError> {
         if self.pending.is_empty() {
             return Ok(None);
         }
@@ -200,7 +207,7 @@ impl<T: Send + Sync + 'static> AsCompleted<T> {
 
     /// Every future that has ended and not been yielded, waiting for one if none has
     /// (Dask's `next_batch`); empty when none is expected any more.
-    pub fn next_batch(&mut self) -> Vec<Future<T>> {
+    pub fn next_batch(&mut self) -> Vec<F> {
         if self.pending.is_empty() {
             return Vec::new();
         }
@@ -213,7 +220,7 @@ impl<T: Send + Sync + 'static> AsCompleted<T> {
     }
 
     /// The futures in batches of those that ended together (Dask's `batches()`).
-    pub fn batches(self) -> impl Iterator<Item = Vec<Future<T>>> {
+    pub fn batches(self) -> impl Iterator<Item = Vec<F>> {
         let mut this = self;
         std::iter::from_fn(move || Some(this.next_batch()).filter(|batch| !batch.is_empty()))
     }
@@ -229,12 +236,14 @@ impl<T: Send + Sync + 'static> AsCompleted<T> {
     }
 
     /// The next ended future, if one is queued.
-    fn pop(&mut self) -> Option<Future<T>> {
+    fn pop(&mut self) -> Option<F> {
         // Only this iterator takes from the queue: what it saw there is still there.
         let number = self.ended.0.lock().recover().pop_front()?;
         self.pending.remove(&number).map(|(future, _)| future)
     }
+}
 
+impl<T: Send + Sync + 'static> AsCompleted<Future<T>> {
     /// Yields each future with its result, in completion order.
     pub fn with_results(self) -> impl Iterator<Item = (Future<T>, Result<Arc<T>, FutureError>)> {
         self.map(|future| {
@@ -244,20 +253,20 @@ impl<T: Send + Sync + 'static> AsCompleted<T> {
     }
 }
 
-impl<T> Drop for AsCompleted<T> {
+impl<F: Waitable> Drop for AsCompleted<F> {
     fn drop(&mut self) {
         for (future, id) in self.pending.values() {
             if let Some(id) = id {
-                future.core().remove_on_end(*id);
+                future.waited().state().core().remove_on_end(*id);
             }
         }
     }
 }
 
-impl<T: Send + Sync + 'static> Iterator for AsCompleted<T> {
-    type Item = Future<T>;
+impl<F: Waitable> Iterator for AsCompleted<F> {
+    type Item = F;
 
-    fn next(&mut self) -> Option<Future<T>> {
+    fn next(&mut self) -> Option<F> {
         if self.pending.is_empty() {
             return None;
         }

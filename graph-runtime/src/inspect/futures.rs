@@ -25,6 +25,10 @@ pub trait AnyFuture {
 pub struct FutureRef(Arc<dyn HasCore>);
 
 impl FutureRef {
+    pub(crate) fn new(state: Arc<dyn HasCore>) -> Self {
+        FutureRef(state)
+    }
+
     /// The state, for waiting on it.
     pub(crate) fn state(&self) -> &Arc<dyn HasCore> {
         &self.0

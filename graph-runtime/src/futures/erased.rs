@@ -1,0 +1,123 @@
+//! A future of any result type: what lets futures of different types wait, complete
+//! and be inspected together (`as_completed`, `wait`, `futures_info`), as Dask's
+//! futures, which have no type, do.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use super::state::HasCore;
+use super::{Future, Handle, Status};
+use crate::inspect::{AnyFuture, FutureRef};
+
+/// A [`Future`] with its result type erased (`future.erase()`): a handle like the
+/// typed one (it keeps the task: the task is cancelled only when the last handle of
+/// either kind is dropped), equal and hashed as the task, and turned back into the
+/// typed future with [`downcast`](Self::downcast).
+///
+/// ```
+/// use graph_runtime::{as_completed, Client};
+///
+/// let client = Client::builder().threads(2).build()?;
+/// let n = client.submit(|x: i64| x + 1, (1,));
+/// let s = client.submit(|x: i64| format!("#{x}"), (7,));
+/// let mut seen = Vec::new();
+/// for done in as_completed([n.erase(), s.erase()]) {
+///     if let Some(n) = done.downcast::<i64>() {
+///         seen.push(n.result()?.to_string());
+///     } else if let Some(s) = done.downcast::<String>() {
+///         seen.push(s.result()?);
+///     }
+/// }
+/// seen.sort();
+/// assert_eq!(seen, ["#7", "2"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct ErasedFuture {
+    /// The typed handle, an `Arc<Handle<T>>`: holding it keeps the task.
+    handle: Arc<dyn Any + Send + Sync>,
+    state: Arc<dyn HasCore>,
+}
+
+impl<T: Send + Sync + 'static> Future<T> {
+    /// This future with its result type erased, to mix futures of different types in
+    /// [`as_completed`](crate::as_completed) or [`wait`](crate::wait).
+    pub fn erase(&self) -> ErasedFuture {
+        ErasedFuture {
+            state: self.state().clone(),
+            handle: self.handle.clone(),
+        }
+    }
+}
+
+impl ErasedFuture {
+    /// The typed future, if its result type is `T`.
+    pub fn downcast<T: Send + Sync + 'static>(&self) -> Option<Future<T>> {
+        let handle = self.handle.clone().downcast::<Handle<T>>().ok()?;
+        Some(Future { handle })
+    }
+
+    /// Whether its result type is `T`.
+    pub fn is<T: Send + Sync + 'static>(&self) -> bool {
+        self.handle.is::<Handle<T>>()
+    }
+
+    /// The task's name.
+    pub fn name(&self) -> &str {
+        &self.state.core().name
+    }
+
+    /// The task's key (see [`Future::key`]).
+    pub fn key(&self) -> String {
+        format!("{}-{:x}", self.name(), self.state.core().key_number())
+    }
+
+    /// Pending, running, finished, error or cancelled.
+    pub fn status(&self) -> Status {
+        self.state.core().status()
+    }
+
+    /// Whether the task has ended (finished, failed or cancelled).
+    pub fn done(&self) -> bool {
+        self.state.core().is_done()
+    }
+}
+
+impl AnyFuture for ErasedFuture {
+    fn task_name(&self) -> &str {
+        self.name()
+    }
+
+    fn task_status(&self) -> Status {
+        self.status()
+    }
+
+    fn state_ref(&self) -> FutureRef {
+        FutureRef::new(self.state.clone())
+    }
+}
+
+impl PartialEq for ErasedFuture {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.state, &other.state)
+    }
+}
+
+impl Eq for ErasedFuture {}
+
+impl std::hash::Hash for ErasedFuture {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // The task's address, thin: the vtable is no part of its identity.
+        std::ptr::hash(Arc::as_ptr(&self.state) as *const (), state);
+    }
+}
+
+impl fmt::Debug for ErasedFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ErasedFuture")
+            .field("task", &self.name())
+            .field("status", &self.status())
+            .finish()
+    }
+}
