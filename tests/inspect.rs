@@ -682,3 +682,18 @@ fn dot_round_trips_its_structure() {
     assert_eq!(nodes, (0..info.len()).collect());
     assert_eq!(edges, info.edges().iter().copied().collect());
 }
+
+/// `table_text()` keeps its columns aligned whatever the names' lengths: the arrows of
+/// every line start at one column.
+#[test]
+fn table_text_aligns_long_names() {
+    let short = delayed(|x: i64| x + 1).named("inc").call(1);
+    let long = delayed(|x: i64| x * 2)
+        .named("a_task_name_much_longer_than_sixteen_characters")
+        .call(short);
+    let text = long.info().table_text();
+    let arrows: Vec<usize> = text.lines().map(|l| l.find(" -> ").unwrap()).collect();
+    assert_eq!(arrows.len(), 2);
+    assert_eq!(arrows[0], arrows[1], "{text}");
+    assert!(text.contains("a_task_name_much_longer_than_sixteen_characters "));
+}

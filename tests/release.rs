@@ -622,7 +622,10 @@ fn as_completed_over_futures_of_different_types() {
         release.send(()).unwrap();
         let second = order.next().expect("the other ends");
         assert_eq!(second.status(), Status::Finished);
-        assert_eq!(second.downcast::<String>().unwrap().result().unwrap(), "two!");
+        assert_eq!(
+            second.downcast::<String>().unwrap().result().unwrap(),
+            "two!"
+        );
         assert!(order.next().is_none());
         drop(number);
     });

@@ -386,22 +386,29 @@ impl GraphInfo {
         std::fs::write(path, self.to_svg_with(options))
     }
 
-    /// The node table as text, one node a line: id, name, call site, successors.
+    /// The node table as text, one node a line: id, name, call site, successors, in
+    /// columns as wide as their longest entry.
     pub fn table_text(&self) -> String {
+        use std::fmt::Write as _;
         let mut successors: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
         for &(a, b) in &self.edges {
             successors[a].push(b);
         }
+        let id = self.nodes.len().saturating_sub(1).to_string().len().max(4);
+        let width = |f: fn(&NodeView) -> usize| self.nodes.iter().map(f).max().unwrap_or(0);
+        let name = width(|n| n.name.chars().count()).max(16);
+        let site = width(|n| n.call_site.chars().count()).max(32);
         let mut out = String::new();
         for node in &self.nodes {
             let succ: Vec<String> = successors[node.id].iter().map(|s| s.to_string()).collect();
-            out.push_str(&format!(
-                "{:>4}  {:<16} {:<32} -> [{}]\n",
+            let _ = writeln!(
+                out,
+                "{:>id$}  {:<name$} {:<site$} -> [{}]",
                 node.id,
                 node.name,
                 node.call_site,
                 succ.join(", ")
-            ));
+            );
         }
         out
     }
