@@ -24,7 +24,6 @@
 //! cargo run --release --example soak -- --seconds 60 --only futures   # one kind of workload
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -47,56 +46,15 @@ fn tick() {
     TASKS.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Bytes allocated and not yet freed, by everything in the process.
-static HEAP: AtomicI64 = AtomicI64::new(0);
-
-/// The system allocator, counting the bytes in use: RSS also moves with what the
-/// allocator keeps cached and with fragmentation; this count does not.
-struct Counting;
-
-// SAFETY: every call is forwarded to `System` with the caller's arguments; the
-// counter is only arithmetic on the sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract for `alloc` is `System.alloc`'s.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            HEAP.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as for `alloc`.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            HEAP.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` (through this allocator) with `layout`.
-        unsafe { System.dealloc(ptr, layout) };
-        HEAP.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: `ptr` was allocated by `System` with `layout`; the caller's contract
-        // for `realloc` is `System.realloc`'s.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            HEAP.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
-        }
-        p
-    }
-}
+#[path = "../tests/support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
+/// Bytes allocated and not yet freed, by everything in the process, in KiB.
 fn heap_kib() -> u64 {
-    HEAP.load(Ordering::Relaxed).max(0) as u64 / 1024
+    counting_alloc::live_bytes() as u64 / 1024
 }
 
 /// A value that counts itself alive.

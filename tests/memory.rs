@@ -5,46 +5,13 @@
 //!
 //! A plain `main` (no test harness), so no other test allocates meanwhile.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use taskweave::prelude::*;
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(size: usize) {
-    let live = LIVE.fetch_add(size, Ordering::SeqCst) + size;
-    PEAK.fetch_max(live, Ordering::SeqCst);
-}
-
-// SAFETY: defers every call to the system allocator, only counting them.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        grew(layout.size());
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::SeqCst);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        LIVE.fetch_sub(layout.size(), Ordering::SeqCst);
-        grew(new_size);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 #[delayed]
 fn leaf(i: u64) -> u64 {
@@ -89,11 +56,11 @@ fn allocations_per_compute(pool: &rayon::ThreadPool, leaves: u64) -> usize {
         for _ in 0..3 {
             assert_eq!(prepared.compute(), (expected,));
         }
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let before = counting_alloc::allocations();
         for _ in 0..10 {
             assert_eq!(prepared.compute(), (expected,));
         }
-        (ALLOCATIONS.load(Ordering::SeqCst) - before) / 10
+        (counting_alloc::allocations() - before) / 10
     })
 }
 
@@ -107,10 +74,10 @@ fn fresh(previous: Vec<u8>) -> Vec<u8> {
 /// The peak of live bytes while `run` computes a 1,000-step chain of 8 MB values and
 /// returns the last value's first byte, in values.
 fn peak_values(what: &str, run: impl FnOnce() -> u8) -> f64 {
-    let base = LIVE.load(Ordering::SeqCst);
-    PEAK.store(base, Ordering::SeqCst);
+    let base = counting_alloc::live_bytes();
+    counting_alloc::reset_peak();
     let last = run();
-    let peak = PEAK.load(Ordering::SeqCst) - base;
+    let peak = counting_alloc::peak_bytes() - base;
     assert_eq!(last, (1_000 % 256) as u8, "{what}");
     let values = peak as f64 / (8u64 << 20) as f64;
     println!(
@@ -166,11 +133,11 @@ fn main() {
     for _ in 0..100 {
         poll();
     }
-    let base = LIVE.load(Ordering::SeqCst);
+    let base = counting_alloc::live_bytes();
     for _ in 0..100_000 {
         poll();
     }
-    let left = LIVE.load(Ordering::SeqCst).saturating_sub(base);
+    let left = counting_alloc::live_bytes().saturating_sub(base);
     release.send(()).unwrap();
     pending.result().unwrap();
     println!("memory: 100,000 timed-out waits on a pending future left {left} bytes");

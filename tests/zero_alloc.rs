@@ -3,35 +3,13 @@
 //!
 //! A plain `main` (no test harness), so no other test allocates meanwhile.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use taskweave::prelude::*;
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: defers every call to the system allocator, only counting them.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 #[delayed]
 fn leaf(x: u64, i: u64) -> u64 {
@@ -97,12 +75,12 @@ fn main() {
         for x in 0..100 {
             std::hint::black_box(g.compute(x));
         }
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let before = counting_alloc::allocations();
         let mut checksum = 0u64;
         for x in 0..1_000u64 {
             checksum = checksum.wrapping_add(g.compute(std::hint::black_box(x)));
         }
-        let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+        let allocations = counting_alloc::allocations() - before;
         (allocations, checksum, expected)
     });
     assert_eq!(checksum, expected, "results equal the direct calls");
@@ -118,11 +96,11 @@ fn main() {
     for x in 0..100 {
         std::hint::black_box(g.compute(x));
     }
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = counting_alloc::allocations();
     for x in 0..1_000u64 {
         std::hint::black_box(g.compute(std::hint::black_box(x)));
     }
-    let from_main = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let from_main = counting_alloc::allocations() - before;
     println!("zero_alloc: 1000 computes entered from main: {from_main} allocations (rayon's injector blocks)");
     assert!(
         from_main <= 1_000 / 63 + 2,
