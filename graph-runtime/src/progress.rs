@@ -8,7 +8,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use indicatif::{
@@ -518,52 +518,83 @@ impl TermLike for LogLines {
     }
 }
 
-/// The one drawing thread: runs that may draw register while they run.
+/// The one drawing thread: runs that may draw register while they run. The thread
+/// starts with the first such run and ends after [`IDLE`] without one, so a program
+/// that no longer draws keeps no thread of taskweave's.
 #[derive(Default)]
 struct Ticker {
-    runs: Mutex<Vec<Weak<Shared>>>,
+    state: Mutex<Ticking>,
     wake: Condvar,
 }
 
+#[derive(Default)]
+struct Ticking {
+    runs: Vec<Weak<Shared>>,
+    /// Whether the drawing thread is alive (it clears this under the lock as it ends).
+    thread: bool,
+}
+
+/// How long the drawing thread waits for a run before it ends.
+const IDLE: Duration = Duration::from_secs(2);
+
 fn ticker() -> &'static Ticker {
     static TICKER: OnceLock<Ticker> = OnceLock::new();
-    static SPAWN: Once = Once::new();
-    let ticker = TICKER.get_or_init(Ticker::default);
-    SPAWN.call_once(|| {
-        // Without the thread, bars are drawn at the start and end of runs only.
-        let _ = std::thread::Builder::new()
-            .name("taskweave-progress".into())
-            .spawn(move || ticker.run());
-    });
-    ticker
+    TICKER.get_or_init(Ticker::default)
 }
 
 impl Ticker {
-    fn add(&self, run: &Arc<Shared>) {
-        lock(&self.runs).push(Arc::downgrade(run));
+    fn add(&'static self, run: &Arc<Shared>) {
+        let mut state = lock(&self.state);
+        state.runs.push(Arc::downgrade(run));
+        if !state.thread {
+            // Without the thread, bars are drawn at the start and end of runs only.
+            state.thread = std::thread::Builder::new()
+                .name("taskweave-progress".into())
+                .spawn(move || self.run())
+                .is_ok();
+        }
+        drop(state);
         self.wake.notify_one();
     }
 
     fn remove(&self, run: &Arc<Shared>) {
         let target = Arc::as_ptr(run);
-        lock(&self.runs).retain(|w| w.as_ptr() != target && w.strong_count() > 0);
+        lock(&self.state)
+            .runs
+            .retain(|w| w.as_ptr() != target && w.strong_count() > 0);
     }
 
     fn run(&self) {
         let mut live = Vec::new();
         loop {
             {
-                let mut runs = lock(&self.runs);
-                while runs.is_empty() {
-                    runs = self.wake.wait(runs).unwrap_or_else(|e| e.into_inner());
+                let mut state = lock(&self.state);
+                let deadline = Instant::now() + IDLE;
+                while state.runs.is_empty() {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        state.thread = false;
+                        return;
+                    }
+                    state = self
+                        .wake
+                        .wait_timeout(state, deadline - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
                 }
-                live.extend(runs.iter().filter_map(Weak::upgrade));
+                live.extend(state.runs.iter().filter_map(Weak::upgrade));
             }
             for run in live.drain(..) {
                 run.tick();
             }
             std::thread::sleep(TICK);
         }
+    }
+
+    /// Whether the drawing thread is alive (for tests).
+    #[cfg(test)]
+    fn thread_alive(&self) -> bool {
+        lock(&self.state).thread
     }
 }
 
@@ -582,6 +613,28 @@ mod tests {
         p.graph_finished(Ok(()));
         assert_eq!((p.done(), p.total(), p.failed()), (3, 3, 0));
         assert!(!p.is_drawn());
+    }
+
+    #[test]
+    fn the_drawing_thread_ends_when_no_run_draws() {
+        let p = Progress::hidden();
+        ticker().add(&p.shared);
+        assert!(ticker().thread_alive());
+        ticker().remove(&p.shared);
+        // Other tests of this binary draw no bar, so the thread is idle now; it ends
+        // after `IDLE`. The limit only keeps a regression from hanging the suite.
+        let limit = Instant::now() + IDLE * 15;
+        while ticker().thread_alive() {
+            assert!(
+                Instant::now() < limit,
+                "the drawing thread outlived {IDLE:?} idle"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // And it starts again for the next run.
+        ticker().add(&p.shared);
+        assert!(ticker().thread_alive());
+        ticker().remove(&p.shared);
     }
 
     #[test]
