@@ -59,7 +59,8 @@ pub use graph_runtime::FutureRef;
 #[cfg(feature = "tracing")]
 pub use graph_runtime::TracingObserver;
 pub use graph_runtime::{
-    progress, set_warnings, Profiler, Progress, Summary, SummaryRow, TaskRecord, AUTOMATIC_DELAY,
+    on_warning, progress, set_warnings, Profiler, Progress, Summary, SummaryRow, TaskRecord,
+    AUTOMATIC_DELAY,
 };
 
 #[doc(hidden)]

@@ -52,7 +52,7 @@ pub use progress::{progress, Progress, AUTOMATIC_DELAY};
 pub use table::{NodeInfo, Table};
 #[cfg(feature = "tracing")]
 pub use trace::TracingObserver;
-pub use warn::set_warnings;
+pub use warn::{on_warning, set_warnings};
 
 /// Entry points of the loom models (`graph-runtime/tests/loom.rs`), only under
 /// `cfg(loom)`: the dispatcher with loom's counters, and a future's state.

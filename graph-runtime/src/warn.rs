@@ -32,9 +32,27 @@ pub(crate) fn enabled() -> bool {
     crate::config::warnings() == crate::config::Switch::On && !DISABLED.load(Ordering::Relaxed)
 }
 
-/// Prints a warning on stderr, and as a `tracing` event with the `tracing` feature.
+/// Where warnings go instead of stderr (see [`on_warning`]).
+type Handler = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+static HANDLER: std::sync::RwLock<Option<Handler>> = std::sync::RwLock::new(None);
+
+/// Sends taskweave's warnings to `handler` instead of stderr, for programs that log
+/// (`taskweave::on_warning(|message| log::warn!("{message}"))`) or collect them; the
+/// last handler set wins. [`set_warnings(false)`](set_warnings) still silences them.
+/// With the `tracing` feature, each warning is also a `tracing` event (target
+/// `taskweave`) whether or not a handler is set.
+pub fn on_warning(handler: impl Fn(&str) + Send + Sync + 'static) {
+    *HANDLER.write().unwrap_or_else(|e| e.into_inner()) = Some(std::sync::Arc::new(handler));
+}
+
+/// Hands a warning to the [`on_warning`] handler, or prints it on stderr; and as a
+/// `tracing` event with the `tracing` feature.
 pub(crate) fn print(message: &str) {
-    eprintln!("{message}");
+    let handler = HANDLER.read().unwrap_or_else(|e| e.into_inner()).clone();
+    match handler {
+        Some(handler) => handler(message),
+        None => eprintln!("{message}"),
+    }
     #[cfg(feature = "tracing")]
     tracing::warn!(target: "taskweave", "{message}");
 }
@@ -93,6 +111,19 @@ mod tests {
 
     fn info() -> NodeInfo<'static> {
         NodeInfo::new("total", "src/main.rs:12:9", 0, 0, 0)
+    }
+
+    #[test]
+    fn a_handler_takes_warnings_instead_of_stderr() {
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        on_warning(move |m| sink.lock().unwrap().push(m.to_owned()));
+        print("taskweave: warning: a test");
+        assert!(seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m == "taskweave: warning: a test"));
     }
 
     #[test]
