@@ -615,3 +615,24 @@ fn stress_random_dependencies_cancels_and_panics() {
         "every result dropped exactly once"
     );
 }
+
+/// Errors by the Rust API guidelines: a task's failure is the `source` of its
+/// future's error; a client that cannot start its threads keeps the system's error.
+#[test]
+fn future_errors_chain_their_source() {
+    use std::error::Error as _;
+    let client = Client::builder().threads(1).build().unwrap();
+    let failed = client.submit(|| -> i64 { panic!("inner cause") }, ());
+    let error = failed.result().expect_err("the task panicked");
+    let source = error.source().expect("a task error has a source");
+    assert!(source.to_string().contains("inner cause"), "{source}");
+    let cancelled = client.submit(|| 1, ());
+    cancelled.cancel();
+    if let Err(error) = cancelled.result() {
+        assert!(error.source().is_none());
+    }
+    assert_eq!(
+        Client::builder().threads(0).build().err(),
+        Some(taskweave::ClientError::ZeroThreads)
+    );
+}

@@ -15,6 +15,7 @@ use crate::table::Table;
 /// How a node's run ended, as inspection shows it (and as [`GraphInfo::visualize`]
 /// colours it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum NodeOutcome {
     /// It ran and produced its result (green).
     Finished,

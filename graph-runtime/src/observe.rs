@@ -9,6 +9,7 @@ use crate::table::NodeInfo;
 
 /// How one task's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TaskOutcome {
     /// It stored its result.
     Finished,

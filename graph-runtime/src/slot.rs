@@ -702,3 +702,57 @@ mod tests {
         assert_eq!(exit.take(), None);
     }
 }
+
+impl<T> std::fmt::Debug for Slot<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot").finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for EarlyExit<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EarlyExit").finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for Owned<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Owned")
+            .field("live", &self.live)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for SharedSlot<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedSlot").finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for Shared<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("live", &self.live)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: ?Sized> std::fmt::Debug for Const<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Const").finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for Value<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Value")
+            .field("taken", &self.0.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: ?Sized> std::fmt::Debug for Ref<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ref").finish_non_exhaustive()
+    }
+}

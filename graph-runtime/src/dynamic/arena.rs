@@ -44,3 +44,11 @@ impl Arena {
         }
     }
 }
+
+impl std::fmt::Debug for Arena {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Arena")
+            .field("slots", &self.slots.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -771,3 +771,11 @@ pub fn compute_with<O: Outputs>(
 ) -> Result<O::Values, TaskError> {
     prepare(outputs).try_compute_with(options)
 }
+
+impl<V> std::fmt::Debug for Prepared<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("nodes", &self.len())
+            .finish_non_exhaustive()
+    }
+}

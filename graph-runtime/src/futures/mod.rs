@@ -37,6 +37,7 @@ use state::{Core, Dependent, HasCore, Outcome, State, TaskName};
 
 /// Where a future stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Status {
     /// Waiting for its dependencies or for a thread.
     Pending,
@@ -52,6 +53,7 @@ pub enum Status {
 
 /// Why a future has no result.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum FutureError {
     /// The task, or one it depends on, panicked: the error names that task.
     Task(Arc<TaskError>),
@@ -88,16 +90,38 @@ impl fmt::Debug for FutureError {
     }
 }
 
-impl std::error::Error for FutureError {}
+impl std::error::Error for FutureError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FutureError::Task(error) => Some(&**error),
+            _ => None,
+        }
+    }
+}
 
 /// A clear error for a client that cannot be built.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum ClientError {
     /// A pool of zero threads could never run anything.
     ZeroThreads,
-    /// The operating system refused the threads.
-    Spawn(String),
+    /// The operating system refused the threads: its error is the
+    /// [`source`](std::error::Error::source).
+    Spawn(Arc<std::io::Error>),
 }
+
+/// Equal when of one kind (and, for `Spawn`, of one [`std::io::ErrorKind`]).
+impl PartialEq for ClientError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ClientError::ZeroThreads, ClientError::ZeroThreads) => true,
+            (ClientError::Spawn(a), ClientError::Spawn(b)) => a.kind() == b.kind(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ClientError {}
 
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -110,7 +134,14 @@ impl fmt::Display for ClientError {
     }
 }
 
-impl std::error::Error for ClientError {}
+impl std::error::Error for ClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClientError::Spawn(error) => Some(&**error),
+            ClientError::ZeroThreads => None,
+        }
+    }
+}
 
 // ---- the client -----------------------------------------------------------------
 
@@ -1120,5 +1151,15 @@ impl<T: Clone> Future<T> {
     /// Waits at most `timeout`; on timeout the task goes on.
     pub fn result_timeout(&self, timeout: Duration) -> Result<T, FutureError> {
         self.result_timeout_shared(timeout).map(|v| T::clone(&v))
+    }
+}
+
+impl<F> std::fmt::Debug for TaskBuilder<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskBuilder")
+            .field("name", &self.name)
+            .field("retries", &self.retries)
+            .field("priority", &self.priority)
+            .finish_non_exhaustive()
     }
 }

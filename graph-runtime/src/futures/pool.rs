@@ -146,7 +146,7 @@ impl Pool {
             if let Err(error) = pool.add_worker(&mut counts) {
                 counts.closed = true;
                 pool.wake.notify_all();
-                return Err(ClientError::Spawn(error.to_string()));
+                return Err(ClientError::Spawn(Arc::new(error)));
             }
         }
         drop(counts);

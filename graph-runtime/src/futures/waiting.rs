@@ -274,3 +274,11 @@ impl<F: Waitable> Iterator for AsCompleted<F> {
         self.pop()
     }
 }
+
+impl<F: Waitable> std::fmt::Debug for AsCompleted<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsCompleted")
+            .field("remaining", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -184,3 +184,9 @@ pub fn futures_info(futures: &[&dyn AnyFuture]) -> GraphInfo {
         .collect();
     GraphInfo::from_parts(nodes, edges)
 }
+
+impl std::fmt::Debug for FutureRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FutureRef").finish_non_exhaustive()
+    }
+}
