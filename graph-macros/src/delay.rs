@@ -10,7 +10,9 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
-use crate::names::{arg_reader, hidden, is_associated, is_standard, private_at, starts_lowercase};
+use crate::names::{
+    arg_reader, hidden, is_associated, is_standard, split_crate_option, starts_lowercase, Runtime,
+};
 
 /// A call of a (lowercase, free) function inside `delay!`'s arguments: a task. Calls of
 /// constructors (`Some(x)`), associated functions (`String::from(s)`) and functions
@@ -39,6 +41,15 @@ fn nested_task_call<'e>(expr: &'e syn::Expr, plain: &HashSet<String>) -> Option<
 /// Expands `delay!`; `plain` names the functions in scope known not to be tasks (see
 /// [`crate::scope`]).
 pub(crate) fn expand(input: TokenStream, plain: &HashSet<String>) -> TokenStream {
+    match split_crate_option(input, "delay") {
+        Ok((runtime, call)) => expand_call(call, &runtime, plain),
+        Err(error) => error.to_compile_error(),
+    }
+}
+
+/// Expands the call of `delay!`, after its `crate = path;` option if any.
+fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -> TokenStream {
+    let private_at = |span: Span| runtime.private_at(span);
     let call: syn::ExprCall = match syn::parse2(input) {
         Ok(call) => call,
         Err(error) => {
@@ -106,7 +117,7 @@ pub(crate) fn expand(input: TokenStream, plain: &HashSet<String>) -> TokenStream
         // `delay!(clean(load(i)))`: a nested call of a task is a node too, as in
         // `graph!`, not a call made now.
         let arg = match nested_task_call(arg, plain) {
-            Some(call) => expand(call.to_token_stream(), plain),
+            Some(call) => expand_call(call.to_token_stream(), runtime, plain),
             None => arg.to_token_stream(),
         };
         quote_spanned! {arg.span()=>

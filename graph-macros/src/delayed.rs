@@ -4,12 +4,13 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
+use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::visit::Visit;
 use syn::{FnArg, ItemFn, ReturnType, Type};
 
 use crate::ctxt::Ctxt;
-use crate::names::{arg_reader, private};
+use crate::names::{arg_reader, parse_crate_path, Runtime};
 
 /// How a task reads one parameter.
 enum ParamMode {
@@ -30,16 +31,12 @@ struct Task {
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut cx = Ctxt::default();
-    let pure = match args.to_string().as_str() {
-        "" => false,
-        "pure" => true,
-        _ => {
-            cx.error_at(
-                &args,
-                "`#[delayed]` takes `pure` (equal arguments, one node, as Dask's \
-                 `pure=True`) or nothing: write `#[delayed]` or `#[delayed(pure)]`",
-            );
-            false
+    let parser = |input: ParseStream<'_>| parse_options(input, &args);
+    let Options { pure, runtime } = match parser.parse2(args.clone()) {
+        Ok(options) => options,
+        Err(error) => {
+            cx.push(error);
+            Options::default()
         }
     };
     let item: ItemFn = match syn::parse2(item.clone()) {
@@ -67,7 +64,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let companion = if task.in_impl {
         TokenStream::new()
     } else {
-        companion(&task, pure)
+        companion(&task, pure, &runtime)
     };
     let errors = cx.into_compile_errors();
     let item = &task.item;
@@ -76,6 +73,61 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         #item
         #companion
     }
+}
+
+/// The options of `#[delayed(…)]`, in any order: `pure`, `crate = path`.
+#[derive(Default)]
+struct Options {
+    /// `pure`: equal arguments, one node.
+    pure: bool,
+    /// `crate = path`: where the generated code finds taskweave.
+    runtime: Runtime,
+}
+
+/// The message for an option `#[delayed]` does not take.
+const UNKNOWN_OPTION: &str = "`#[delayed]` takes `pure` (equal arguments, one node, as Dask's \
+     `pure=True`), `crate = path` (where taskweave is, when renamed or re-exported) or \
+     nothing: write `#[delayed]`, `#[delayed(pure)]` or `#[delayed(pure, crate = tw)]`";
+
+/// Parses the options; `args`, all of them, is where an unknown one is reported (so
+/// that the message shows the list).
+fn parse_options(input: ParseStream<'_>, args: &TokenStream) -> syn::Result<Options> {
+    let mut options = Options::default();
+    let (mut pure, mut krate) = (None, None);
+    while !input.is_empty() {
+        if input.peek(syn::Token![crate]) {
+            let keyword: syn::Token![crate] = input.parse()?;
+            if !input.peek(syn::Token![=]) {
+                return Err(syn::Error::new(
+                    keyword.span,
+                    "expected `=` after `crate`: `#[delayed(crate = tw)]`",
+                ));
+            }
+            let eq: syn::Token![=] = input.parse()?;
+            let path = parse_crate_path(input, "delayed", eq.span)?;
+            if krate.replace(keyword.span).is_some() {
+                return Err(syn::Error::new(keyword.span, "`crate` is given twice"));
+            }
+            options.runtime = Runtime::at_path(path);
+        } else if input.peek(syn::Ident) && input.fork().parse::<syn::Ident>()? == "pure" {
+            let word: syn::Ident = input.parse()?;
+            if pure.replace(word.span()).is_some() {
+                return Err(syn::Error::new(word.span(), "`pure` is given twice"));
+            }
+            options.pure = true;
+        } else {
+            return Err(syn::Error::new_spanned(args, UNKNOWN_OPTION));
+        }
+        if !input.is_empty() {
+            input.parse::<syn::Token![,]>().map_err(|error| {
+                syn::Error::new(
+                    error.span(),
+                    "expected `,` between the options of `#[delayed]`",
+                )
+            })?;
+        }
+    }
+    Ok(options)
 }
 
 /// Checks what a task may not be, and reads each parameter's mode.
@@ -234,8 +286,8 @@ fn find_reference(ty: &Type) -> Option<&syn::TypeReference> {
 }
 
 /// The companion type: `struct name {}` with one argument reader per parameter.
-fn companion(task: &Task, pure: bool) -> TokenStream {
-    let private = private();
+fn companion(task: &Task, pure: bool, runtime: &Runtime) -> TokenStream {
+    let private = runtime.private();
     let sig = &task.item.sig;
     let vis = &task.item.vis;
     let name = &sig.ident;

@@ -12,14 +12,19 @@ mod delayed;
 mod graph;
 mod names;
 mod scope;
+#[cfg(test)]
+mod tests;
 
-/// Marks a function as a task. See the `taskweave` crate.
+/// Marks a function as a task. See the `taskweave` crate. Options, in any order:
+/// `pure` (equal arguments, one node) and `crate = path` (taskweave reached by another
+/// path: a renamed dependency, a re-export).
 #[proc_macro_attribute]
 pub fn delayed(args: TokenStream, item: TokenStream) -> TokenStream {
     delayed::expand(args.into(), item.into()).into()
 }
 
-/// Builds a static task graph. See the `taskweave` crate.
+/// Builds a static task graph. See the `taskweave` crate. A leading `crate = path;`
+/// names taskweave when it is reached by another path: `graph!(crate = tw; |x: i64| …)`.
 #[proc_macro]
 pub fn graph(input: TokenStream) -> TokenStream {
     let plain = scope::plain_fns_at("graph", &input);
@@ -27,7 +32,9 @@ pub fn graph(input: TokenStream) -> TokenStream {
 }
 
 /// Builds one node of a dynamic graph from a call of a `#[delayed]` function:
-/// `delay!(load(i))` is a `Delayed<T>`. See the `taskweave` crate.
+/// `delay!(load(i))` is a `Delayed<T>`. See the `taskweave` crate. A leading
+/// `crate = path;` names taskweave when it is reached by another path:
+/// `delay!(crate = tw; load(i))`.
 #[proc_macro]
 pub fn delay(input: TokenStream) -> TokenStream {
     let plain = scope::plain_fns_at("delay", &input);

@@ -1,17 +1,153 @@
 //! Paths and names the generated code uses.
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::ToTokens;
+use syn::parse::ParseStream;
 
-/// The runtime's private module, through the facade crate.
-pub(crate) fn private() -> TokenStream {
-    quote!(::taskweave::__private)
+/// Where the generated code reaches the runtime: `::taskweave`, or the path a
+/// `crate = path` option gives (a renamed dependency, a re-export), then the runtime's
+/// hidden module under the name of this version of the macros, `__private::v0_1_0`.
+///
+/// The version in the module's name keeps the macros and the runtime in lockstep: the
+/// facade pins both crates with `=`, the runtime names the module after its own version
+/// (its `build.rs`), these macros after theirs, so that code expanded by macros of
+/// another version fails to resolve `__private::vX_Y_Z` rather than at whichever item
+/// changed between the versions.
+#[derive(Clone, Default)]
+pub(crate) struct Runtime {
+    /// The `crate = path` option; `None` for `::taskweave`.
+    krate: Option<syn::Path>,
 }
 
-/// The runtime's private module, spanned at the user's tokens (so that an error in
-/// an expression built with it is reported on those tokens).
-pub(crate) fn private_at(span: Span) -> TokenStream {
-    quote::quote_spanned!(span=> ::taskweave::__private)
+impl Runtime {
+    /// The runtime through `path` (`crate = path`) instead of `::taskweave`.
+    pub(crate) fn at_path(path: syn::Path) -> Self {
+        Runtime { krate: Some(path) }
+    }
+
+    /// The runtime's private module.
+    pub(crate) fn private(&self) -> TokenStream {
+        self.private_at(Span::call_site())
+    }
+
+    /// The runtime's private module, located at the user's tokens (so that an error in
+    /// an expression built with it is reported on those tokens). A `crate = path` keeps
+    /// its own hygiene: it resolves where the user wrote it.
+    pub(crate) fn private_at(&self, span: Span) -> TokenStream {
+        let module = syn::Ident::new(&version_module(VERSION), span);
+        match &self.krate {
+            None => quote::quote_spanned!(span=> ::taskweave::__private::#module),
+            Some(path) => {
+                // A module path (no generics, so no groups): every token relocated,
+                // each keeping its hygiene.
+                let path: TokenStream = path
+                    .to_token_stream()
+                    .into_iter()
+                    .map(|mut token| {
+                        token.set_span(token.span().located_at(span));
+                        token
+                    })
+                    .collect();
+                quote::quote_spanned!(span=> #path::__private::#module)
+            }
+        }
+    }
+}
+
+/// This crate's version: the one the runtime's hidden module must be named after.
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The hidden module named after a version: `0.1.0` → `v0_1_0`, `1.0.0-rc.1` →
+/// `v1_0_0_rc_1` (graph-runtime's build script applies the same rule to its version).
+pub(crate) fn version_module(version: &str) -> String {
+    let mut name = String::from("v");
+    name.extend(
+        version
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }),
+    );
+    name
+}
+
+/// The `crate = path` option of `graph!` and `delay!`, before a `;` that ends it:
+/// `graph!(crate = tw; |x: i64| …)`. `None` when the input does not start with `crate =`
+/// (code may start with `crate::`, never with `crate` followed by anything else).
+pub(crate) fn parse_crate_option(
+    input: ParseStream<'_>,
+    name: &str,
+) -> syn::Result<Option<Runtime>> {
+    if !input.peek(syn::Token![crate]) || input.peek2(syn::Token![::]) {
+        return Ok(None);
+    }
+    let keyword: syn::Token![crate] = input.parse()?;
+    if !input.peek(syn::Token![=]) {
+        return Err(syn::Error::new(
+            keyword.span,
+            format!("expected `=` after `crate`: `{name}!(crate = path; …)`"),
+        ));
+    }
+    let eq: syn::Token![=] = input.parse()?;
+    let path = parse_crate_path(input, name, eq.span)?;
+    if !input.peek(syn::Token![;]) {
+        return Err(input.error(format!(
+            "expected `;` after the `crate = path` option: `{name}!(crate = path; …)`"
+        )));
+    }
+    input.parse::<syn::Token![;]>()?;
+    Ok(Some(Runtime::at_path(path)))
+}
+
+/// Splits a leading `crate = path;` option off a function-like macro's input: the
+/// runtime it names (`::taskweave` without one) and the rest of the input.
+pub(crate) fn split_crate_option(
+    tokens: TokenStream,
+    name: &str,
+) -> syn::Result<(Runtime, TokenStream)> {
+    let parser = |input: ParseStream<'_>| {
+        let runtime = parse_crate_option(input, name)?.unwrap_or_default();
+        Ok((runtime, input.parse::<TokenStream>()?))
+    };
+    syn::parse::Parser::parse2(parser, tokens)
+}
+
+/// The path of a `crate = …` option: a path (`tw`, `crate::tw`, `::my_crate::tw`) or,
+/// as tokio's and serde's attributes take it, a string literal holding one (`"tw"`).
+/// A missing path is reported on the `=` (`eq`).
+pub(crate) fn parse_crate_path(
+    input: ParseStream<'_>,
+    name: &str,
+    eq: Span,
+) -> syn::Result<syn::Path> {
+    let usage = format!(
+        "`crate = path` names the `taskweave` crate as your code sees it (a renamed \
+         dependency or a re-export), as in `{}`",
+        match name {
+            "delayed" => "#[delayed(crate = tw)]",
+            "graph" => "graph!(crate = tw; |x: i64| …)",
+            _ => "delay!(crate = tw; f(x))",
+        }
+    );
+    if input.peek(syn::LitStr) {
+        let text: syn::LitStr = input.parse()?;
+        return text.parse_with(syn::Path::parse_mod_style).map_err(|_| {
+            syn::Error::new(
+                text.span(),
+                format!("`{}` is not a path; {usage}", text.value()),
+            )
+        });
+    }
+    if input.is_empty() || input.peek(syn::Token![;]) || input.peek(syn::Token![,]) {
+        return Err(syn::Error::new(
+            eq,
+            format!("missing the path after `crate =`; {usage}"),
+        ));
+    }
+    input.call(syn::Path::parse_mod_style).map_err(|error| {
+        syn::Error::new(
+            error.span(),
+            format!("expected a path after `crate =`; {usage}"),
+        )
+    })
 }
 
 /// A generated identifier, invisible to the user's code (mixed-site hygiene).

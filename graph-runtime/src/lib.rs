@@ -64,8 +64,16 @@ pub mod __loom {
 }
 
 /// What the generated code calls. Not a public API: it changes without notice.
+///
+/// The macros reach it as `__private::v0_1_0` (for 0.1.0): this module again, under a
+/// name `build.rs` makes of this crate's version, as graph-macros does of its own. The
+/// facade pins both crates with `=`; should a build still pair macros and a runtime of
+/// different versions, every expansion fails to resolve that one name ("cannot find
+/// `v0_1_0` in `__private`") rather than at whichever item changed between them.
 #[doc(hidden)]
 pub mod __private {
+    include!(concat!(env!("OUT_DIR"), "/version_module.rs"));
+
     pub use crate::dispatch::{dispatch, Flow, Scheduler};
     pub use crate::error::TaskError;
     pub use crate::graph::Graph;

@@ -24,15 +24,16 @@ use quote::{quote, quote_spanned, ToTokens};
 
 use super::ir::{Graph, Node, Op, Operand, OutPat};
 use super::lower::is_comparison;
-use crate::names::{arg_reader, hidden, private, private_at};
+use crate::names::{arg_reader, hidden, Runtime};
 
 struct Expander<'g> {
     graph: &'g Graph,
     uses: Vec<u32>,
+    runtime: &'g Runtime,
     private: TokenStream,
 }
 
-pub(crate) fn expand(graph: &Graph) -> TokenStream {
+pub(crate) fn expand(graph: &Graph, runtime: &Runtime) -> TokenStream {
     let mut uses = vec![0u32; graph.values.len()];
     for node in &graph.nodes {
         for operand in node.op.operands() {
@@ -43,15 +44,16 @@ pub(crate) fn expand(graph: &Graph) -> TokenStream {
     let ex = Expander {
         graph,
         uses,
-        private: private(),
+        runtime,
+        private: runtime.private(),
     };
     ex.graph_value()
 }
 
 /// What a failed `graph!` expands to next to its errors: a graph of the declared
 /// shape that is never run, so the user's code around it still type-checks.
-pub(crate) fn stand_in(graph: &Graph) -> TokenStream {
-    let private = private();
+pub(crate) fn stand_in(graph: &Graph, runtime: &Runtime) -> TokenStream {
+    let private = runtime.private();
     let (inputs, types) = inputs(graph);
     let ret = ret_type(graph);
     quote! {
@@ -227,7 +229,7 @@ impl Expander<'_> {
                 };
                 // The whole call on the `?`: a value that is not a `Result` or an
                 // `Option` is reported there.
-                let on_question = private_at(span);
+                let on_question = self.runtime.private_at(span);
                 quote_spanned! {span=>
                     match #on_question::Branch::branch(#value) {
                         #private::ControlFlow::Continue(__value) => __value,
@@ -350,7 +352,7 @@ impl Expander<'_> {
             return quote!((#tokens));
         }
         let span = operand_span(operand, Span::call_site());
-        let private = private_at(span);
+        let private = self.runtime.private_at(span);
         let source = self.source(operand);
         quote_spanned!(span=> #private::give(#source))
     }
@@ -358,14 +360,16 @@ impl Expander<'_> {
     /// An operand read by reference.
     fn lent(&self, operand: &Operand) -> TokenStream {
         let span = operand_span(operand, Span::call_site());
-        let private = private_at(span);
+        let private = self.runtime.private_at(span);
         let source = self.source(operand);
         quote_spanned!(span=> #private::lend(#source))
     }
 
     /// An operand as `&mut` to something that can give or lend it.
     fn source(&self, operand: &Operand) -> TokenStream {
-        let private = &private_at(operand_span(operand, Span::call_site()));
+        let private = &self
+            .runtime
+            .private_at(operand_span(operand, Span::call_site()));
         match operand {
             Operand::Value(v, span) => {
                 let slot = &self.graph.values[*v].slot;

@@ -29,14 +29,15 @@ pub(crate) fn expand(tokens: TokenStream, plain: &HashSet<String>) -> TokenStrea
     for error in &input.errors {
         cx.push(error.clone());
     }
+    let runtime = input.runtime.clone();
     let graph = lower::lower(&mut cx, input, plain);
     if cx.is_ok() {
-        expand::expand(&graph)
+        expand::expand(&graph, &runtime)
     } else {
         // The errors, next to a stand-in of the right shape: no cascade of type errors
         // from a half-built graph.
         let errors = cx.into_compile_errors();
-        let stand_in = expand::stand_in(&graph);
+        let stand_in = expand::stand_in(&graph, &runtime);
         quote!({ #errors #stand_in })
     }
 }

@@ -4,6 +4,8 @@ use proc_macro2::TokenStream;
 use syn::parse::{Parse, ParseStream};
 use syn::{Pat, ReturnType, Stmt};
 
+use crate::names::{parse_crate_option, Runtime};
+
 /// The most inputs a graph's `compute` takes (the runtime's `Graph` arities).
 const MAX_INPUTS: usize = 8;
 
@@ -17,10 +19,22 @@ pub(crate) struct Input {
     pub(crate) stmts: Vec<Stmt>,
     /// Mistakes in the inputs, reported with whatever else lowering finds.
     pub(crate) errors: Vec<syn::Error>,
+    /// Where the expansion finds the runtime (`crate = path;` before the closure).
+    pub(crate) runtime: Runtime,
 }
 
 impl Parse for Input {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let runtime = parse_crate_option(input, "graph")?.unwrap_or_default();
+        let mut parsed = Self::parse_body(input)?;
+        parsed.runtime = runtime;
+        Ok(parsed)
+    }
+}
+
+impl Input {
+    /// The closure or the block, after the options.
+    fn parse_body(input: ParseStream<'_>) -> syn::Result<Self> {
         if input.peek(syn::Token![|])
             || input.peek(syn::Token![move])
             || input.peek(syn::Token![||])
@@ -34,6 +48,7 @@ impl Parse for Input {
             ret: None,
             stmts,
             errors: Vec::new(),
+            runtime: Runtime::default(),
         })
     }
 }
@@ -99,6 +114,7 @@ fn from_closure(closure: syn::ExprClosure) -> syn::Result<Input> {
         ret,
         stmts,
         errors,
+        runtime: Runtime::default(),
     })
 }
 
