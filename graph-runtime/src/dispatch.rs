@@ -18,6 +18,7 @@ use core::sync::atomic::AtomicU32;
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::error::TaskError;
+use crate::lock::Recover;
 use crate::observe::{Observer, RunOptions, TaskOutcome};
 use crate::sync::{self, Counter, Mutex, Ordering};
 use crate::table::Table;
@@ -152,7 +153,7 @@ where
             sync::join(|| ctx.start(table.roots(), 0), || ());
         }
     }
-    let failure = ctx.failure.into_inner().unwrap_or_else(|e| e.into_inner());
+    let failure = ctx.failure.into_inner().recover();
     if let Some(observer) = observer {
         observer.graph_finished(failure.as_ref().map_or(Ok(()), Err));
     }
@@ -224,7 +225,7 @@ where
         self.stop.store(0, Ordering::Relaxed);
         let info = &self.table.nodes()[node as usize];
         let error = TaskError::from_panic(info.name, info.call_site, payload);
-        let mut first = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        let mut first = self.failure.lock().recover();
         if first.is_some() {
             return;
         }

@@ -1,5 +1,6 @@
 //! Task errors: which task failed, where it was written, and why.
 
+use crate::lock::Recover;
 use core::fmt;
 use std::any::Any;
 use std::backtrace::{Backtrace, BacktraceStatus};
@@ -56,7 +57,7 @@ impl TaskError {
 
     /// The original panic payload, for `std::panic::resume_unwind`.
     pub fn into_panic(self) -> Box<dyn Any + Send> {
-        let payload = self.payload.into_inner().unwrap_or_else(|e| e.into_inner());
+        let payload = self.payload.into_inner().recover();
         payload.unwrap_or_else(|| Box::new(self.message))
     }
 

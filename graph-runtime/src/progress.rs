@@ -17,6 +17,7 @@ use indicatif::{
 
 use crate::error::TaskError;
 use crate::futures::Future;
+use crate::lock::Recover;
 use crate::observe::{Observer, RunOptions, TaskOutcome};
 use crate::table::NodeInfo;
 
@@ -272,7 +273,7 @@ struct State {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+    mutex.lock().recover()
 }
 
 impl Shared {
@@ -576,11 +577,7 @@ impl Ticker {
                         state.thread = false;
                         return;
                     }
-                    state = self
-                        .wake
-                        .wait_timeout(state, deadline - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
+                    state = self.wake.wait_timeout(state, deadline - now).recover().0;
                 }
                 live.extend(state.runs.iter().filter_map(Weak::upgrade));
             }

@@ -13,6 +13,7 @@
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 
+use crate::lock::Recover;
 use crate::sync::{self, AtomicU32, AtomicU8, Mutex, Ordering, UnsafeCell};
 
 const EMPTY: u8 = 0;
@@ -217,7 +218,7 @@ impl<T> EarlyExit<T> {
     /// too; the value not kept is dropped.
     #[cold]
     pub fn put(&self, node: u32, value: T) {
-        let mut exit = self.exit.lock().unwrap_or_else(|e| e.into_inner());
+        let mut exit = self.exit.lock().recover();
         if exit.as_ref().is_none_or(|(first, _)| node < *first) {
             // The value replaced (a later node's) is dropped outside the lock.
             let _later = exit.replace((node, value));
@@ -228,7 +229,7 @@ impl<T> EarlyExit<T> {
     /// Takes the kept value out, if any, once the run is over (`&mut`: no lock on a
     /// run that ended without an early exit, the common case).
     pub fn take(&mut self) -> Option<T> {
-        let exit = self.exit.get_mut().unwrap_or_else(|e| e.into_inner());
+        let exit = self.exit.get_mut().recover();
         exit.take().map(|(_, value)| value)
     }
 }

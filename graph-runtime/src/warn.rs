@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::lock::Recover;
 use crate::table::NodeInfo;
 
 /// Graphs smaller than this are never warned about: their overhead is small in total.
@@ -42,13 +43,13 @@ static HANDLER: std::sync::RwLock<Option<Handler>> = std::sync::RwLock::new(None
 /// With the `tracing` feature, each warning is also a `tracing` event (target
 /// `taskweave`) whether or not a handler is set.
 pub fn on_warning(handler: impl Fn(&str) + Send + Sync + 'static) {
-    *HANDLER.write().unwrap_or_else(|e| e.into_inner()) = Some(std::sync::Arc::new(handler));
+    *HANDLER.write().recover() = Some(std::sync::Arc::new(handler));
 }
 
 /// Hands a warning to the [`on_warning`] handler, or prints it on stderr; and as a
 /// `tracing` event with the `tracing` feature.
 pub(crate) fn print(message: &str) {
-    let handler = HANDLER.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let handler = HANDLER.read().recover().clone();
     match handler {
         Some(handler) => handler(message),
         None => eprintln!("{message}"),
@@ -91,7 +92,7 @@ pub(crate) fn tiny_tasks(output: &NodeInfo<'_>, tasks: usize, elapsed: Duration,
         return;
     };
     static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut warned = WARNED.lock().recover();
     if warned
         .as_ref()
         .is_some_and(|w| w.contains(output.call_site))

@@ -294,10 +294,7 @@ impl Pool {
             }
             // A timed sleep, so that a spare worker (more than `threads` run while none
             // is blocked) ends after a while without work.
-            let (counts, timeout) = self
-                .wake
-                .wait_timeout(counts, SPARE_IDLE)
-                .unwrap_or_else(|e| e.into_inner());
+            let (counts, timeout) = self.wake.wait_timeout(counts, SPARE_IDLE).recover();
             self.sleeping.fetch_sub(1, Ordering::Relaxed);
             let spare = counts.live - counts.blocked > self.threads;
             if timeout.timed_out() && spare && !self.has_work() {

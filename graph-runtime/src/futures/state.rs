@@ -124,7 +124,7 @@ impl Core {
     /// For a task that ended in error: the error's address, the same for every future
     /// that failed because of the same panic (a dependent shares its dependency's).
     pub(crate) fn error_identity(&self) -> Option<usize> {
-        let waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        let waiters = self.waiters.lock().recover();
         match &waiters.ended {
             Some(Outcome::Failed(FutureError::Task(error))) => {
                 Some(Arc::as_ptr(error) as *const () as usize)
@@ -183,7 +183,7 @@ impl Core {
     /// result first, under the same lock, so a waiter woken by the end finds it.
     pub(crate) fn end(&self, outcome: Outcome, publish: impl FnOnce()) -> bool {
         let callbacks = {
-            let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            let mut waiters = self.waiters.lock().recover();
             if waiters.ended.is_some() {
                 return false;
             }
@@ -233,7 +233,7 @@ impl Core {
     /// Tells `dependent` once the task has ended (at once if it has).
     pub(crate) fn on_end_dependent(&self, dependent: Arc<dyn Dependent>) {
         let ended = {
-            let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            let mut waiters = self.waiters.lock().recover();
             match &waiters.ended {
                 Some(outcome) => outcome.clone(),
                 None => {
@@ -432,7 +432,7 @@ impl<T> ResultCell<T> {
     }
 
     fn lock(&self) -> crate::sync::MutexGuard<'_, Option<Result<Arc<T>, FutureError>>> {
-        self.cell.lock().unwrap_or_else(|e| e.into_inner())
+        self.cell.lock().recover()
     }
 
     /// Stores the result unless one is there.
