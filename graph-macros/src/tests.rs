@@ -1,11 +1,11 @@
 //! The macros' expansions, read as text: where they reach the runtime (`crate = path`,
-//! the versioned module).
+//! the versioned module), and docs/expansion.md, which must show the real expansion.
 //!
 //! These run the expanders on `proc_macro2` tokens, outside any compiler (so the file
 //! scan of [`crate::scope`] finds nothing: every call is a task).
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use proc_macro2::TokenStream;
 
@@ -251,4 +251,107 @@ fn the_facade_pins_macros_and_runtime_to_this_version() {
             "{krate} pinned to ={VERSION}: {line}"
         );
     }
+}
+
+// ---- docs/expansion.md is the real expansion ----------------------------------------
+
+/// The fenced ```` ```rust ```` blocks of a Markdown text: each one's byte range
+/// (its lines, without the fences) and text.
+fn rust_blocks(doc: &str) -> Vec<(std::ops::Range<usize>, &str)> {
+    let mut blocks = Vec::new();
+    let mut at = 0;
+    while let Some(open) = doc[at..].find("```rust\n") {
+        let start = at + open + "```rust\n".len();
+        let end = start + doc[start..].find("```\n").expect("a closing fence");
+        blocks.push((start..end, &doc[start..end]));
+        at = end + 4;
+    }
+    blocks
+}
+
+/// The expansion docs/expansion.md shows for its example (its first block): the
+/// `let job = graph!(…);` statement expanded and printed by prettyplease, the
+/// `::taskweave::__private::vX_Y_Z::` prefixes trimmed (a hidden glob `use` brings those
+/// names in), between the example's hidden lines, so that it runs as a doc test.
+fn rendered_expansion(example: &str) -> String {
+    let is_hidden = |line: &&str| line.starts_with("# ") || *line == "#";
+    let lines: Vec<&str> = example.lines().collect();
+    let first_shown = lines.iter().position(|l| !is_hidden(l)).expect("code");
+    let last_shown = lines.iter().rposition(|l| !is_hidden(l)).expect("code");
+    let shown = lines[first_shown..=last_shown].join("\n");
+    let statement: syn::Stmt = syn::parse_str(&shown).expect("one `let` statement");
+    let syn::Stmt::Local(local) = statement else {
+        panic!("the example is `let job = graph!(…);`")
+    };
+    let init = local.init.expect("`= graph!(…)`");
+    let syn::Expr::Macro(call) = &*init.expr else {
+        panic!("the example is `let job = graph!(…);`")
+    };
+    let expansion = graph(&call.mac.tokens.to_string());
+    assert!(errors(&expansion).is_empty(), "{:?}", errors(&expansion));
+    let pat = &local.pat;
+    let file: syn::File = syn::parse_quote!(fn example() { let #pat = #expansion; });
+    let printed = prettyplease::unparse(&file);
+    // The function's body, dedented.
+    let body: Vec<&str> = printed.lines().collect();
+    let body = &body[1..body.len() - 1];
+    let module = version_module(VERSION);
+    let prefix = format!("::taskweave::__private::{module}::");
+    let mut out = String::new();
+    for line in &lines[..first_shown] {
+        out += line;
+        out += "\n";
+    }
+    out += &format!("# use taskweave::__private::{module}::*;\n");
+    for line in body {
+        out += &line
+            .strip_prefix("    ")
+            .unwrap_or(line)
+            .replace(&prefix, "");
+        out += "\n";
+    }
+    for line in &lines[last_shown + 1..] {
+        out += line;
+        out += "\n";
+    }
+    out
+}
+
+/// docs/expansion.md shows what `graph!` really expands to: its second block is the
+/// expansion of its first, as [`rendered_expansion`] prints it. `TASKWEAVE_BLESS=1`
+/// rewrites that block (then read the prose around it: it explains the code).
+#[test]
+fn docs_expansion_md_shows_the_real_expansion() {
+    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/expansion.md");
+    let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let blocks = rust_blocks(&doc);
+    assert!(
+        blocks.len() >= 2,
+        "docs/expansion.md: the example, then its expansion"
+    );
+    let fresh = rendered_expansion(blocks[0].1);
+    let (range, shown) = blocks[1].clone();
+    if shown == fresh {
+        return;
+    }
+    if std::env::var_os("TASKWEAVE_BLESS").is_some_and(|v| v == "1") {
+        let mut doc = doc.clone();
+        doc.replace_range(range, &fresh);
+        std::fs::write(&path, doc).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        return;
+    }
+    let line = shown
+        .lines()
+        .zip(fresh.lines())
+        .position(|(a, b)| a != b)
+        .unwrap_or(shown.lines().count().min(fresh.lines().count()));
+    panic!(
+        "docs/expansion.md no longer shows graph!'s expansion (first difference on line {} \
+         of its second block):\n  shown: {:?}\n  real:  {:?}\nrun \
+         `TASKWEAVE_BLESS=1 cargo test -p graph-macros docs_expansion_md` to rewrite it, \
+         and check its prose.\n\nThe real expansion:\n{fresh}",
+        line + 1,
+        shown.lines().nth(line),
+        fresh.lines().nth(line),
+    );
 }
