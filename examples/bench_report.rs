@@ -6,7 +6,14 @@
 //! cargo run --release --example bench_report -- --quick         # smaller sizes, fewer repetitions
 //! cargo run --release --example bench_report -- --scaling 1,2,4,8,16   # 10 µs tasks on 1..16 threads
 //! cargo run --release --example bench_report -- --markdown report.md   # also write the tables
+//! cargo run --release --example bench_report -- --compare [--quick]   # engines alternated round by round
 //! ```
+//!
+//! `--compare` settles a comparison on a noisy machine in one run: every round runs
+//! each workload once on every engine (in an order rotated each round) and, when it is
+//! installed, the Dask peer; the table gives each engine's median ns per task with the
+//! spread of its rounds, and each ratio as the median of the per-round ratios (both
+//! sides measured seconds apart) with their interquartile range.
 //!
 //! Engines: static `graph!` (the shapes it can express, ~10^3 nodes), dynamic
 //! `Delayed`, the futures `Client`, the same work hand-written with rayon (the floor),
@@ -746,6 +753,7 @@ fn memory_row(engine: &str) -> String {
 
 struct Options {
     quick: bool,
+    compare: bool,
     threads: usize,
     scaling: Option<Vec<usize>>,
     markdown: Option<String>,
@@ -755,6 +763,7 @@ fn options() -> Options {
     let mut args = std::env::args().skip(1);
     let mut o = Options {
         quick: false,
+        compare: false,
         threads: 2,
         scaling: None,
         markdown: None,
@@ -762,6 +771,7 @@ fn options() -> Options {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => o.quick = true,
+            "--compare" => o.compare = true,
             "--threads" => {
                 o.threads = args
                     .next()
@@ -817,6 +827,8 @@ fn main() {
     let mut md = String::new();
     if let Some(threads) = &o.scaling {
         scaling(threads, &mut md);
+    } else if o.compare {
+        compare(&o, &mut md);
     } else {
         overhead(&o, &mut md);
     }
@@ -1000,5 +1012,154 @@ fn scaling_rows(threads: &[usize], md: &mut String, quick: bool) {
             );
             eprintln!("scaled {} on {}", workload.name(), engine.name());
         }
+    }
+}
+
+// ---- compare: engines alternated round by round -----------------------------------
+
+/// The `q` quantile (0..=1) of sorted values.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i]
+}
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+/// `median [min–max]` of one engine's rounds.
+fn spread_cell(rounds: &[Option<f64>]) -> String {
+    let v: Vec<f64> = rounds.iter().flatten().copied().collect();
+    if v.is_empty() {
+        return "—".to_owned();
+    }
+    let v = sorted(v);
+    format!(
+        "{:.0} [{:.0}–{:.0}]",
+        quantile(&v, 0.5),
+        v[0],
+        v[v.len() - 1]
+    )
+}
+
+/// The median of the per-round ratios `a / b` with their interquartile range.
+fn ratio_cell(a: &[Option<f64>], b: &[Option<f64>]) -> String {
+    let v: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .filter_map(|(a, b)| Some(a.as_ref()? / b.filter(|b| *b > 0.0)?))
+        .collect();
+    if v.is_empty() {
+        return "—".to_owned();
+    }
+    let v = sorted(v);
+    format!(
+        "{:.2} [{:.2}–{:.2}]",
+        quantile(&v, 0.5),
+        quantile(&v, 0.25),
+        quantile(&v, 0.75)
+    )
+}
+
+fn compare(o: &Options, md: &mut String) {
+    let engines = Engines::new(o.threads);
+    let rounds = if o.quick { 5 } else { 9 };
+    let sizes: &[u64] = if o.quick {
+        &[1_000, 10_000]
+    } else {
+        &[1_000, 10_000, 100_000]
+    };
+    let cases: Vec<(Workload, u64, u64)> = Workload::ALL
+        .iter()
+        .flat_map(|&w| {
+            sizes
+                .iter()
+                .map(move |&n| (w, w.param(n), w.tasks(w.param(n))))
+        })
+        .collect();
+    // ns per task: [case][engine][round]; Dask's: [case][round].
+    let mut times = vec![vec![Vec::with_capacity(rounds); Engine::ALL.len()]; cases.len()];
+    let mut dask_times = vec![Vec::with_capacity(rounds); cases.len()];
+    let dask_n = *sizes.last().expect("a size");
+    let mut dask_skipped = None;
+    for round in 0..=rounds {
+        for (c, &(workload, p, tasks)) in cases.iter().enumerate() {
+            for k in 0..Engine::ALL.len() {
+                let e = (k + round) % Engine::ALL.len();
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    engines.run_once(Engine::ALL[e], workload, p, 0)
+                }))
+                .unwrap_or_else(|e| Err(Missing::Failed(panic_text(&*e))));
+                // Round 0 warms every engine up and is not kept.
+                if round > 0 {
+                    times[c][e].push(ns(&outcome, tasks));
+                }
+            }
+        }
+        if round > 0 && dask_skipped.is_none() {
+            match dask(dask_n) {
+                Ok(d) => {
+                    for (c, &(workload, _, tasks)) in cases.iter().enumerate() {
+                        let got = d
+                            .get(&format!("delayed/threads/{}", workload.name()))
+                            .filter(|(t, _)| (*t as f64 / tasks as f64 - 1.0).abs() < 0.2)
+                            .map(|(_, ns)| *ns);
+                        dask_times[c].push(got);
+                    }
+                }
+                Err(why) => dask_skipped = Some(why),
+            }
+        }
+        eprintln!("round {round} of {rounds} done");
+    }
+    let _ = writeln!(md, "# taskweave comparison, engines alternated\n");
+    let _ = writeln!(
+        md,
+        "Machine: {}. Threads per engine: {}. {rounds} rounds after a warm-up; each round \
+         runs every workload once on every engine, in an order rotated each round.\n",
+        machine(),
+        engines.threads
+    );
+    if let Some(why) = &dask_skipped {
+        let _ = writeln!(md, "Dask skipped: {why}\n");
+    }
+    let _ = writeln!(
+        md,
+        "ns per task, median [min–max] of the rounds; ratios: median of the per-round \
+         ratios [interquartile range].\n"
+    );
+    let _ = writeln!(
+        md,
+        "| workload | tasks | static | dynamic | futures | rayon | dagx | Dask | dynamic/rayon | futures/rayon | static/rayon | dagx/dynamic | Dask/dynamic |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let at = |e: Engine| Engine::ALL.iter().position(|&x| x == e).expect("an engine");
+    for (c, &(workload, _, tasks)) in cases.iter().enumerate() {
+        let t = &times[c];
+        let (st, dy, fu, ra, da) = (
+            &t[at(Engine::Static)],
+            &t[at(Engine::Dynamic)],
+            &t[at(Engine::Futures)],
+            &t[at(Engine::Rayon)],
+            &t[at(Engine::Dagx)],
+        );
+        let dask = &dask_times[c];
+        let _ = writeln!(
+            md,
+            "| {} | {tasks} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            workload.name(),
+            spread_cell(st),
+            spread_cell(dy),
+            spread_cell(fu),
+            spread_cell(ra),
+            spread_cell(da),
+            spread_cell(dask),
+            ratio_cell(dy, ra),
+            ratio_cell(fu, ra),
+            ratio_cell(st, ra),
+            ratio_cell(da, dy),
+            ratio_cell(dask, dy),
+        );
     }
 }
