@@ -22,6 +22,7 @@ pub fn delayed(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Builds a static task graph. See the `taskweave` crate.
 #[proc_macro]
 pub fn graph(input: TokenStream) -> TokenStream {
+    // Only for the wording of an error: which calls are nodes never depends on it.
     let plain = scope::plain_fns_at("graph", &input);
     graph::expand(input.into(), &plain).into()
 }
@@ -30,6 +31,7 @@ pub fn graph(input: TokenStream) -> TokenStream {
 /// `delay!(load(i))` is a `Delayed<T>`. See the `taskweave` crate.
 #[proc_macro]
 pub fn delay(input: TokenStream) -> TokenStream {
+    // Only for the wording of an error: which calls are nodes never depends on it.
     let plain = scope::plain_fns_at("delay", &input);
     delay::expand(input.into(), &plain).into()
 }

@@ -154,6 +154,17 @@ pub(crate) fn plain_fn_not_a_task(func: &str) -> String {
     )
 }
 
+/// A plain function of the user's own called on constants only: still a node inside
+/// `graph!` (every call of a free function is), so it must be a task or be computed
+/// before. `call` is the call as written.
+pub(crate) fn plain_fn_on_constants(func: &str, call: &str) -> String {
+    format!(
+        "`{func}` is not a task: inside `graph!` every call of a free function is a node, \
+         which needs `#[delayed]`; compute `{call}` before the graph and capture the value \
+         (`let v = {call};` above it, `v` inside), or mark `fn {func}` with `#[delayed]`"
+    )
+}
+
 /// `.compute()` and friends inside a graph.
 pub(crate) fn compute_in_graph(method: &str) -> String {
     format!(
