@@ -371,7 +371,8 @@ impl Lower<'_> {
     }
 
     fn for_loop(&mut self, for_loop: &syn::ExprForLoop) {
-        let Some((first, last, suffix, span)) = self.literal_range(&for_loop.expr) else {
+        let Some((first, last, suffix, span)) = self.literal_range(&for_loop.expr, &for_loop.pat)
+        else {
             return;
         };
         let var = match &*for_loop.pat {
@@ -418,8 +419,9 @@ impl Lower<'_> {
     }
 
     /// `a..b` or `a..=b` of integer literals: the start, the exclusive end, the
-    /// literals' suffix and the start's span. Anything else is an error.
-    fn literal_range(&mut self, expr: &Expr) -> Option<(i128, i128, String, Span)> {
+    /// literals' suffix and the start's span. Anything else is an error; `pat` is the
+    /// loop's pattern, for the message.
+    fn literal_range(&mut self, expr: &Expr, pat: &Pat) -> Option<(i128, i128, String, Span)> {
         if let Expr::Range(range) = expr {
             if let (Some(start), Some(end)) = (range.start.as_deref(), range.end.as_deref()) {
                 if let (Some(start), Some(end)) = (int_literal(start), int_literal(end)) {
@@ -432,9 +434,16 @@ impl Lower<'_> {
                 }
             }
         }
-        match self.node_use(expr) {
-            Some(node) => self.cx.error_at(expr, check::for_over_node(&node)),
-            None => self.cx.error_at(expr, check::FOR_NEEDS_LITERAL_RANGE),
+        match (self.node_use(expr), const_bound(expr)) {
+            (Some(node), _) => self.cx.error_at(expr, check::for_over_node(&node)),
+            (None, Some((bound, literal))) => {
+                let name = tidy(&bound.to_token_stream());
+                let pat = tidy(&pat.to_token_stream());
+                let range = tidy(&expr.to_token_stream());
+                let message = check::for_over_const_range(&name, &pat, &range, &literal);
+                self.cx.error_at(bound, message);
+            }
+            (None, None) => self.cx.error_at(expr, check::FOR_NEEDS_LITERAL_RANGE),
         }
         None
     }
@@ -1187,6 +1196,41 @@ fn int_literal(expr: &Expr) -> Option<(i128, String, Span)> {
         Expr::Paren(p) => int_literal(&p.expr),
         _ => None,
     }
+}
+
+/// The first bound of a range that names a constant (`N_FILES`, `config::N`,
+/// `usize::MAX`), and the range written with that bound as the literal `4`, for the
+/// message (a macro cannot read the constant's value).
+fn const_bound(expr: &Expr) -> Option<(&syn::ExprPath, String)> {
+    let Expr::Range(range) = strip(expr) else {
+        return None;
+    };
+    let is_const = |e: &Expr| match strip(e) {
+        Expr::Path(p) => p.path.segments.last().is_some_and(|s| {
+            let name = s.ident.to_string();
+            name.chars().any(|c| c.is_ascii_uppercase())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        }),
+        _ => false,
+    };
+    let bounds = [range.start.as_deref(), range.end.as_deref()];
+    let found = bounds.into_iter().flatten().find(|e| is_const(e))?;
+    let Expr::Path(path) = strip(found) else {
+        return None;
+    };
+    let text = |bound: Option<&Expr>| match bound {
+        Some(b) if std::ptr::eq(b, found) => "4".to_owned(),
+        Some(b) => tidy(&b.to_token_stream()),
+        None => String::new(),
+    };
+    let limits = match range.limits {
+        syn::RangeLimits::HalfOpen(_) => "..",
+        syn::RangeLimits::Closed(_) => "..=",
+    };
+    let literal = format!("{}{limits}{}", text(bounds[0]), text(bounds[1]));
+    Some((path, literal))
 }
 
 fn is_punct(tree: &TokenTree, c: char) -> bool {
