@@ -1,8 +1,9 @@
-//! The course examples (`examples/NN_name.rs`, see `docs::guide`) run and print what
-//! they teach: every example binary that `cargo test` builds is run, with a timeout,
-//! and 1–4 of its key output lines (results, task counts, statuses) are checked, so
-//! that no example can rot. Timings are printed by the examples but never checked:
-//! the machine may be busy with other tests.
+//! The course examples (`examples/NN_name.rs`, see `docs::guide`) and the examples in
+//! folders of their own (`examples/<name>/main.rs`) run and print what they teach:
+//! every example binary that `cargo test` builds is run, with a timeout, and 1–4 of its
+//! key output lines (results, task counts, statuses) are checked, so that no example
+//! can rot. Timings are printed by the examples but never checked: the machine may be
+//! busy with other tests.
 //!
 //! `cargo test --workspace` (or `cargo build --examples`) builds the binaries; a run
 //! filtered to this test alone (`cargo test --test examples`) uses the ones already
@@ -184,6 +185,16 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Examples in a folder of their own (`examples/<name>/main.rs` and its module files),
+/// each with substrings its standard output must contain.
+const MULTI_FILE_EXAMPLES: &[(&str, &[&str])] = &[(
+    "multi_file",
+    &[
+        "multi_file: graph! nodes [\"step\", \"step\"], edges [(0, 1)]; step(step(5)) = 49",
+        "multi_file: delay! nodes 2; result 49",
+    ],
+)];
+
 /// How long one example may run (debug build, on a busy machine).
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -269,17 +280,27 @@ fn course_examples_run_and_print_their_key_lines() {
     let mut missing = Vec::new();
     let mut failures = Vec::new();
     let start = Instant::now();
-    for (name, expected) in EXAMPLES {
+    for (name, expected) in EXAMPLES.iter().chain(MULTI_FILE_EXAMPLES) {
         let binary = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-        let source = root.join("examples").join(format!("{name}.rs"));
         let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        match (modified(&binary), modified(&source)) {
+        // A one-file example's source, or the newest file of a folder example.
+        let single = root.join("examples").join(format!("{name}.rs"));
+        let written = if single.is_file() {
+            modified(&single)
+        } else {
+            std::fs::read_dir(root.join("examples").join(name))
+                .into_iter()
+                .flatten()
+                .filter_map(|entry| modified(&entry.ok()?.path()))
+                .max()
+        };
+        match (modified(&binary), written) {
             (None, _) => {
                 missing.push(format!("{name} (no {})", binary.display()));
                 continue;
             }
             (Some(built), Some(written)) if written > built => {
-                missing.push(format!("{name} (the binary is older than {name}.rs)"));
+                missing.push(format!("{name} (the binary is older than its source)"));
                 continue;
             }
             _ => {}
@@ -300,7 +321,11 @@ fn course_examples_run_and_print_their_key_lines() {
         }
         eprintln!("{name}: {:.2?}", began.elapsed());
     }
-    eprintln!("{} examples in {:.2?}", EXAMPLES.len(), start.elapsed());
+    eprintln!(
+        "{} examples in {:.2?}",
+        EXAMPLES.len() + MULTI_FILE_EXAMPLES.len(),
+        start.elapsed()
+    );
     assert!(
         missing.is_empty(),
         "example binaries missing or stale in {}: {missing:?}\n\

@@ -10,14 +10,17 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
+use crate::ctxt::Ctxt;
 use crate::names::{
-    arg_reader, hidden, is_associated, is_standard, split_crate_option, starts_lowercase, Runtime,
+    arg_reader, hidden, is_associated, is_standard, split_crate_option, starts_lowercase, tidy,
+    Runtime,
 };
 
-/// A call of a (lowercase, free) function inside `delay!`'s arguments: a task. Calls of
-/// constructors (`Some(x)`), associated functions (`String::from(s)`) and functions
-/// known not to be tasks (`plain`) are plain code.
-fn nested_task_call<'e>(expr: &'e syn::Expr, plain: &HashSet<String>) -> Option<&'e syn::ExprCall> {
+/// A call of a (lowercase, free) function as one of `delay!`'s arguments: a node, reached
+/// through its companion like the outer call, whatever the file scan says. Calls of
+/// constructors (`Some(x)`), associated functions (`String::from(s)`) and the standard
+/// library's functions are plain code.
+fn nested_task_call(expr: &syn::Expr) -> Option<&syn::ExprCall> {
     let syn::Expr::Call(call) = expr else {
         return None;
     };
@@ -31,15 +34,33 @@ fn nested_task_call<'e>(expr: &'e syn::Expr, plain: &HashSet<String>) -> Option<
             .last()
             .is_some_and(|s| starts_lowercase(&s.ident))
         && !is_associated(path)
-        && !is_standard(path)
-        && !path
-            .get_ident()
-            .is_some_and(|i| plain.contains(&i.to_string()));
+        && !is_standard(path);
     task.then_some(call)
 }
 
-/// Expands `delay!`; `plain` names the functions in scope known not to be tasks (see
-/// [`crate::scope`]).
+/// The name of a nested call's function when the file scan is certain it is a plain
+/// function (so its companion path could not resolve).
+fn scanned_plain<'e>(call: &'e syn::ExprCall, plain: &HashSet<String>) -> Option<&'e syn::Ident> {
+    let syn::Expr::Path(func) = &*call.func else {
+        return None;
+    };
+    func.path
+        .get_ident()
+        .filter(|i| plain.contains(&i.to_string()))
+}
+
+/// A plain function called in an argument of `delay!`: that call is a node too.
+fn plain_fn_in_argument(func: &syn::Ident, call: &TokenStream) -> String {
+    let call = tidy(call);
+    format!(
+        "`{func}` is not a task: in `delay!`, a call in an argument is a node too, which \
+         needs `#[delayed]`; compute `{call}` before `delay!` and pass the value \
+         (`let v = {call};`, then `v` as the argument), or mark `fn {func}` with `#[delayed]`"
+    )
+}
+
+/// Expands `delay!`; `plain` names the plain functions the file scan is certain of, for
+/// the wording of errors only (see [`crate::scope`]).
 pub(crate) fn expand(input: TokenStream, plain: &HashSet<String>) -> TokenStream {
     match split_crate_option(input, "delay") {
         Ok((runtime, call)) => expand_call(call, &runtime, plain),
@@ -113,17 +134,33 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
             )
         })
         .collect();
-    let evaluations = call.args.iter().zip(&values).map(|(arg, value)| {
-        // `delay!(clean(load(i)))`: a nested call of a task is a node too, as in
-        // `graph!`, not a call made now.
-        let arg = match nested_task_call(arg, plain) {
-            Some(call) => expand_call(call.to_token_stream(), runtime, plain),
-            None => arg.to_token_stream(),
-        };
-        quote_spanned! {arg.span()=>
-            let #value = #arg;
-        }
-    });
+    let mut cx = Ctxt::default();
+    let evaluations: Vec<TokenStream> = call
+        .args
+        .iter()
+        .zip(&values)
+        .map(|(arg, value)| {
+            // `delay!(clean(load(i)))`: a nested call of a task is a node too, as in
+            // `graph!`, not a call made now.
+            let arg = match nested_task_call(arg) {
+                Some(nested) => match scanned_plain(nested, plain) {
+                    Some(ident) => {
+                        // It could not resolve as a node; the call made now stands in
+                        // next to the error (no cascade from its type).
+                        let eager = nested.to_token_stream();
+                        cx.error_at(ident, plain_fn_in_argument(ident, &eager));
+                        eager
+                    }
+                    None => expand_call(nested.to_token_stream(), runtime, plain),
+                },
+                None => arg.to_token_stream(),
+            };
+            quote_spanned! {arg.span()=>
+                let #value = #arg;
+            }
+        })
+        .collect();
+    let errors = cx.into_compile_errors();
     let conversions =
         call.args
             .iter()
@@ -166,6 +203,7 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
     };
     quote! {
         {
+            #errors
             #[allow(unused_imports)]
             use #private::dynamic::{ViaConst as _, ViaMany as _, ViaNode as _};
             #(#evaluations)*

@@ -27,6 +27,7 @@ pub fn delayed(args: TokenStream, item: TokenStream) -> TokenStream {
 /// names taskweave when it is reached by another path: `graph!(crate = tw; |x: i64| …)`.
 #[proc_macro]
 pub fn graph(input: TokenStream) -> TokenStream {
+    // Only for the wording of an error: which calls are nodes never depends on it.
     let plain = scope::plain_fns_at("graph", &input);
     graph::expand(input.into(), &plain).into()
 }
@@ -37,6 +38,7 @@ pub fn graph(input: TokenStream) -> TokenStream {
 /// `delay!(crate = tw; load(i))`.
 #[proc_macro]
 pub fn delay(input: TokenStream) -> TokenStream {
+    // Only for the wording of an error: which calls are nodes never depends on it.
     let plain = scope::plain_fns_at("delay", &input);
     delay::expand(input.into(), &plain).into()
 }

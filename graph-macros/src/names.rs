@@ -1,4 +1,5 @@
-//! Paths and names the generated code uses.
+//! Paths and names the generated code uses, which calls are tasks, and how tokens are
+//! quoted in messages.
 
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
@@ -163,13 +164,31 @@ pub(crate) fn arg_reader(index: usize, span: Span) -> syn::Ident {
 
 // ---- which calls are tasks: shared by `graph!` and `delay!` --------------------------
 
-/// An attribute that makes a function a task: `#[delayed]`, `#[delayed(pure)]`, or a
-/// path ending in `delayed` (`#[taskweave::delayed]`).
-pub(crate) fn is_delayed(attr: &syn::Attribute) -> bool {
-    attr.path()
-        .segments
-        .last()
-        .is_some_and(|s| s.ident == "delayed")
+/// A builtin attribute that cannot make a function a task: doc comments, lint levels,
+/// `inline`, `cold`, `must_use`, `track_caller`, `deprecated`, tool attributes. No
+/// macro can stand for them (rustc rejects a macro of a builtin's name as ambiguous),
+/// so a function carrying only these is what its own tokens say.
+pub(crate) fn is_inert(attr: &syn::Attribute) -> bool {
+    const INERT: &[&str] = &[
+        "doc",
+        "allow",
+        "warn",
+        "deny",
+        "forbid",
+        "expect",
+        "inline",
+        "cold",
+        "must_use",
+        "track_caller",
+        "deprecated",
+    ];
+    let path = attr.path();
+    let tool = path.segments.len() > 1
+        && path
+            .segments
+            .first()
+            .is_some_and(|s| s.ident == "rustfmt" || s.ident == "clippy");
+    tool || INERT.iter().any(|name| path.is_ident(name))
 }
 
 /// A lowercase name: a function or a variable (not a type, a constructor or a constant).
@@ -217,4 +236,27 @@ pub(crate) fn is_standard(path: &syn::Path) -> bool {
     path.segments
         .first()
         .is_some_and(|s| matches!(s.ident.to_string().as_str(), "std" | "core" | "alloc"))
+}
+
+/// Tokens as a user would write them, for messages: `inc(x + 1)`, `v.len()`.
+pub(crate) fn tidy(tokens: &TokenStream) -> String {
+    let text = tokens.to_string();
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            let prev = out.chars().last().unwrap_or(' ');
+            let next = chars.get(i + 1).copied().unwrap_or(' ');
+            let word = |c: char| c.is_alphanumeric() || c == '_' || c == '!' || c == '>';
+            let glue_after = matches!(prev, '(' | '[' | '.' | '&' | ':')
+                && !(prev == '&' && out.ends_with(" &"));
+            let glue_before = matches!(next, ')' | ']' | ',' | '.' | '?' | ';' | ':')
+                || (matches!(next, '(' | '[') && word(prev));
+            if glue_after || glue_before {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
 }

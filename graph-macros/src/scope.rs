@@ -1,28 +1,57 @@
-//! The plain (not `#[delayed]`) functions in scope where a macro is invoked, read from
-//! its source file.
+//! The wording of one error, and nothing else: which plain (not `#[delayed]`) functions
+//! are certainly in scope where `graph!` or `delay!` is invoked, read from the crate's
+//! source files.
 //!
-//! `graph!` and `delay!` reach a task through its companion type (`plain::__arg0`), so a
-//! node passed to a plain function would otherwise fail with rustc's "cannot find module
-//! or crate `plain`", which does not say what to do. A proc macro cannot ask rustc what
-//! a name resolves to, but it can read the file it is invoked in (`Span::local_file`,
-//! Rust 1.88): when the nearest definition of the name around the invocation, within
-//! its module, is a function without `#[delayed]` (there, or in the module file an
-//! import leads to, see [`Paths`]), the call gets the teaching error. Anything the files
-//! do not settle (other crates, globs that cannot be followed, macro-generated code, a
-//! file that cannot be read or parsed) is left to rustc, as before: this only ever adds
-//! a message where the name certainly means a plain function.
+//! **What this may affect.** Whether a call inside `graph!` or `delay!` is a task node
+//! never depends on this module. A call of a lowercase free function (not from
+//! `std`/`core`/`alloc`, not `Type::f`, not a name bound or a function declared in the
+//! macro's own input) is always a node, reached through the companion type that
+//! `#[delayed]` generates (`step::__arg0`): what rustc resolves decides, and a plain
+//! function there fails to compile with rustc's ``cannot find module or crate `step` ``.
+//! The one thing a name found here does is replace that error, which would be raised
+//! anyway, with one that says what to do. It can turn one error into another; it can
+//! never make code compile, fail to compile where rustc would accept it (when it is
+//! right), or change what a graph computes.
+//!
+//! **How, and where it gives up.** A proc macro cannot ask rustc what a name resolves
+//! to, but it can read the file it is invoked in (`Span::local_file`, Rust 1.88). A name
+//! is flagged when its nearest definition around the invocation, within its module, is
+//! a function whose attributes cannot make it a task (doc comments and builtin lint,
+//! `inline`, `must_use`… attributes, which no macro can stand for), there or in the
+//! module file an import leads to. Anything it cannot settle is not flagged (rustc's
+//! own error, or success):
+//! - a function with any other attribute (`cfg_attr`, `cfg`, an attribute macro);
+//! - an invocation inside an item that carries an attribute macro, or inside another
+//!   macro's arguments;
+//! - a scope with item macros (they may define the name), or glob imports it cannot
+//!   follow (another crate's);
+//! - a file whose place in the crate is not certain. The crate root is the target
+//!   cargo is compiling (`CARGO_MANIFEST_DIR`, `CARGO_CRATE_NAME`, `CARGO_BIN_NAME` and
+//!   the targets of that `Cargo.toml`), and the invoking file must be that root or a
+//!   module file reached from it through `mod name;` declarations without `#[path]`:
+//!   anything else (a file under `src/bin/`, an `include!`d file, a module reached by
+//!   `#[path]`, a root cargo's variables do not name) is left alone;
+//! - `use super::…` out of the invoking file, `#[path]` modules, two candidate files
+//!   for one module, files that are missing or do not parse.
+//!
+//! Each file is parsed once per process, into names only (no token may outlive the
+//! invocation that made it), and cached by a hash of its text, not its path: an
+//! editor's long-lived macro server sees a saved change as a new file.
 
 use std::cell::RefCell;
+use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use syn::visit::Visit;
 
-use crate::names::is_delayed;
+use crate::names::is_inert;
 
-/// The names of plain functions in scope at this invocation of the macro `name`, whose
-/// input is `input`. Empty outside a proc macro, or when the file does not settle it.
+/// The names of plain functions certainly in scope at this invocation of the macro
+/// `name`, whose input is `input`, for the wording of an error only (see the module
+/// doc). Empty outside a proc macro, or when the files do not settle it.
 pub(crate) fn plain_fns_at(name: &str, input: &proc_macro::TokenStream) -> HashSet<String> {
     if !proc_macro::is_available() {
         return HashSet::new();
@@ -30,50 +59,39 @@ pub(crate) fn plain_fns_at(name: &str, input: &proc_macro::TokenStream) -> HashS
     let Some(file) = proc_macro::Span::call_site().local_file() else {
         return HashSet::new();
     };
-    let key = squeeze(&input.to_string());
-    // One parse per file and macro for the whole build of a crate: every invocation in
-    // the file is summarised at once, as plain strings (no token may outlive the
-    // invocation that made it).
-    thread_local! {
-        static FILES: RefCell<HashMap<(PathBuf, String), Summary>> = RefCell::new(HashMap::new());
-    }
-    FILES.with(|files| {
-        let mut files = files.borrow_mut();
-        let found = files
-            .entry((file.clone(), name.to_owned()))
-            .or_insert_with(|| summarise(&file, name));
-        found.get(&key).cloned().unwrap_or_default()
-    })
+    let Some(target) = Target::from_env() else {
+        return HashSet::new();
+    };
+    plain_fns_in(&file, &target, name, &squeeze(&input.to_string()))
 }
 
-/// For each invocation of a macro in a file: its squeezed input, and the plain functions
-/// in scope there.
-type Summary = HashMap<String, HashSet<String>>;
-
-/// The [`Summary`] of the invocations of `name!` in `file`. An input met twice in
-/// different scopes is left out.
-fn summarise(file: &Path, name: &str) -> Summary {
-    let Ok(source) = std::fs::read_to_string(file) else {
-        return HashMap::new();
+/// [`plain_fns_at`] for the invocation of `name!` whose squeezed input is `key`, in
+/// `file`, compiled as part of `target`.
+fn plain_fns_in(file: &Path, target: &Target, name: &str, key: &str) -> HashSet<String> {
+    let Ok(file) = file.canonicalize() else {
+        return HashSet::new();
     };
-    let Ok(parsed) = syn::parse_file(&source) else {
-        return HashMap::new();
+    let Some(paths) = Paths::new(&file, target) else {
+        return HashSet::new();
     };
-    let paths = Paths::new(file, &parsed);
+    let Some(scope) = skeleton(&file) else {
+        return HashSet::new();
+    };
     let mut finder = Finder {
         name,
+        key,
         paths: &paths,
         frames: Vec::new(),
         modules: Vec::new(),
-        found: HashMap::new(),
-        ambiguous: HashSet::new(),
+        found: None,
+        ambiguous: false,
     };
-    finder.visit_file(&parsed);
-    let mut found = finder.found;
-    for key in finder.ambiguous {
-        found.remove(&key);
+    finder.scope(&scope);
+    match finder.found {
+        // The same input met twice in different scopes: which one this is is unknown.
+        Some(found) if !finder.ambiguous => found,
+        _ => HashSet::new(),
     }
-    found
 }
 
 /// Source text without whitespace: how an invocation found in the file is matched to
@@ -82,14 +100,625 @@ fn squeeze(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
+// ---- files: read each time, parsed once per content ----------------------------------
+
+/// A hash of a file's text: the cache key (the same path may hold new text in an
+/// editor's macro server; the same text at two paths is parsed once).
+fn content_key(text: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// What is known of the Rust file at `path`, from a cache keyed by its text; `None`
+/// when it cannot be read or parsed.
+fn skeleton(path: &Path) -> Option<Rc<Scope>> {
+    thread_local! {
+        static PARSED: RefCell<HashMap<u64, Option<Rc<Scope>>>> = RefCell::new(HashMap::new());
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let key = content_key(&text);
+    PARSED.with(|parsed| {
+        parsed
+            .borrow_mut()
+            .entry(key)
+            .or_insert_with(|| {
+                let file = syn::parse_file(&text).ok()?;
+                let mut builder = Builder::default();
+                builder.visit_file(&file);
+                builder.stack.pop().map(Rc::new)
+            })
+            .clone()
+    })
+}
+
+/// The targets a `Cargo.toml` declares, from a cache keyed by its text.
+fn manifest(path: &Path) -> Option<Rc<Vec<Declared>>> {
+    thread_local! {
+        static PARSED: RefCell<HashMap<u64, Rc<Vec<Declared>>>> = RefCell::new(HashMap::new());
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let key = content_key(&text);
+    let parsed = PARSED.with(|parsed| {
+        parsed
+            .borrow_mut()
+            .entry(key)
+            .or_insert_with(|| Rc::new(declared_targets(&text)))
+            .clone()
+    });
+    Some(parsed)
+}
+
+// ---- the skeleton of a file: names and scopes, no tokens -------------------------------
+
 /// What a name in the value namespace is defined as, in one scope.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Def {
-    /// A function without `#[delayed]`.
+    /// A function that is certainly not a task.
     Plain,
-    /// A task, an import, a constant…: not something to flag.
+    /// A task, an import, a constant, a function whose attributes may make it a task…:
+    /// not something to flag.
     Other,
 }
+
+/// The items of a module or a block, as names.
+#[derive(Default)]
+struct Items {
+    /// What the items define themselves.
+    defs: Vec<(String, Def)>,
+    /// Explicit imports: the full path (`["super", "plain"]`) and the name it is known
+    /// by here.
+    imports: Vec<(Vec<String>, String)>,
+    /// The paths of glob imports (`["super"]` for `use super::*`).
+    globs: Vec<Vec<String>>,
+    /// An item macro that may define names.
+    macros: bool,
+    /// The modules declared here.
+    mods: Vec<ModDecl>,
+}
+
+/// `mod name;` or `mod name { … }`.
+struct ModDecl {
+    name: String,
+    /// Without `#[path]` or an attribute macro: its file is where cargo's layout says.
+    plain: bool,
+    /// An inline module's items.
+    inline: Option<Rc<Items>>,
+}
+
+impl Items {
+    fn new<'a>(items: impl Iterator<Item = &'a syn::Item>) -> Items {
+        let mut out = Items::default();
+        for item in items {
+            let mut other = |ident: &syn::Ident| out.defs.push((ident.to_string(), Def::Other));
+            match item {
+                syn::Item::Fn(f) => {
+                    // Only attributes that cannot make a task leave the function settled:
+                    // `#[cfg_attr(all(), delayed)]` is a task, an attribute macro may be one.
+                    let def = if f.attrs.iter().all(is_inert) {
+                        Def::Plain
+                    } else {
+                        Def::Other
+                    };
+                    out.defs.push((f.sig.ident.to_string(), def));
+                }
+                syn::Item::Const(c) => other(&c.ident),
+                syn::Item::Static(s) => other(&s.ident),
+                syn::Item::Struct(s) => other(&s.ident),
+                syn::Item::Mod(m) => {
+                    other(&m.ident);
+                    out.mods.push(ModDecl {
+                        name: m.ident.to_string(),
+                        plain: m
+                            .attrs
+                            .iter()
+                            .all(|a| is_inert(a) || a.path().is_ident("cfg")),
+                        inline: m
+                            .content
+                            .as_ref()
+                            .map(|(_, items)| Rc::new(Items::new(items.iter()))),
+                    });
+                }
+                syn::Item::ExternCrate(e) => other(e.rename.as_ref().map_or(&e.ident, |r| &r.1)),
+                syn::Item::ForeignMod(m) => {
+                    for item in &m.items {
+                        if let syn::ForeignItem::Fn(f) = item {
+                            other(&f.sig.ident);
+                        }
+                    }
+                }
+                syn::Item::Use(u) => {
+                    use_names(&u.tree, &mut Vec::new(), &mut |path, name| {
+                        out.imports.push((path, name));
+                    });
+                    globs_of(&u.tree, &mut Vec::new(), &mut out.globs);
+                }
+                syn::Item::Macro(m) => out.macros |= may_define_items(&m.mac),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// A module or a block of the invoking file, with the scopes nested in it and the
+/// macro invocations made directly in it.
+struct Scope {
+    module: bool,
+    items: Rc<Items>,
+    children: Vec<Scope>,
+    /// The macro's name, its squeezed input, and whether the items around it are
+    /// settled (no attribute macro on an enclosing item).
+    invocations: Vec<(String, String, bool)>,
+}
+
+/// Builds a file's [`Scope`] tree.
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Scope>,
+    /// How many enclosing items carry an attribute that may rewrite them.
+    unsettled: usize,
+}
+
+impl Builder {
+    fn open(&mut self, module: bool, items: Items) {
+        self.stack.push(Scope {
+            module,
+            items: Rc::new(items),
+            children: Vec::new(),
+            invocations: Vec::new(),
+        });
+    }
+
+    fn close(&mut self) {
+        let scope = self.stack.pop().expect("an open scope");
+        self.stack
+            .last_mut()
+            .expect("the file's scope")
+            .children
+            .push(scope);
+    }
+
+    /// Visits an item whose attributes may be macros that rewrite it.
+    fn item(&mut self, attrs: &[syn::Attribute], visit: impl FnOnce(&mut Self)) {
+        let unsettled = !attrs
+            .iter()
+            .all(|a| is_inert(a) || a.path().is_ident("cfg") || a.path().is_ident("test"));
+        self.unsettled += usize::from(unsettled);
+        visit(self);
+        self.unsettled -= usize::from(unsettled);
+    }
+}
+
+impl<'ast> Visit<'ast> for Builder {
+    fn visit_file(&mut self, file: &'ast syn::File) {
+        self.open(true, Items::new(file.items.iter()));
+        syn::visit::visit_file(self, file);
+    }
+
+    fn visit_item_mod(&mut self, m: &'ast syn::ItemMod) {
+        let Some((_, items)) = &m.content else {
+            return;
+        };
+        self.item(&m.attrs, |b| {
+            b.open(true, Items::new(items.iter()));
+            syn::visit::visit_item_mod(b, m);
+            b.close();
+        });
+    }
+
+    fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
+        self.item(&f.attrs, |b| syn::visit::visit_item_fn(b, f));
+    }
+
+    fn visit_item_impl(&mut self, i: &'ast syn::ItemImpl) {
+        self.item(&i.attrs, |b| syn::visit::visit_item_impl(b, i));
+    }
+
+    fn visit_impl_item_fn(&mut self, f: &'ast syn::ImplItemFn) {
+        self.item(&f.attrs, |b| syn::visit::visit_impl_item_fn(b, f));
+    }
+
+    fn visit_item_trait(&mut self, t: &'ast syn::ItemTrait) {
+        self.item(&t.attrs, |b| syn::visit::visit_item_trait(b, t));
+    }
+
+    fn visit_trait_item_fn(&mut self, f: &'ast syn::TraitItemFn) {
+        self.item(&f.attrs, |b| syn::visit::visit_trait_item_fn(b, f));
+    }
+
+    fn visit_block(&mut self, block: &'ast syn::Block) {
+        let items = block.stmts.iter().filter_map(|s| match s {
+            syn::Stmt::Item(item) => Some(item),
+            _ => None,
+        });
+        let mut items = Items::new(items);
+        items.macros |= block.stmts.iter().any(|s| match s {
+            syn::Stmt::Macro(m) => may_define_items(&m.mac),
+            _ => false,
+        });
+        self.open(false, items);
+        syn::visit::visit_block(self, block);
+        self.close();
+    }
+
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        if let Some(last) = mac.path.segments.last() {
+            let invocation = (
+                last.ident.to_string(),
+                squeeze(&mac.tokens.to_string()),
+                self.unsettled == 0,
+            );
+            let scope = self.stack.last_mut().expect("the file's scope");
+            scope.invocations.push(invocation);
+        }
+        syn::visit::visit_macro(self, mac);
+    }
+}
+
+/// Calls `found(path, name)` for each name a `use` brings in: the full path (`["super",
+/// "plain"]`) and the name it is known by here. Globs bring in nothing here.
+fn use_names(
+    tree: &syn::UseTree,
+    prefix: &mut Vec<String>,
+    found: &mut impl FnMut(Vec<String>, String),
+) {
+    match tree {
+        syn::UseTree::Path(p) => {
+            prefix.push(p.ident.to_string());
+            use_names(&p.tree, prefix, found);
+            prefix.pop();
+        }
+        syn::UseTree::Name(n) => {
+            let name = n.ident.to_string();
+            let mut path = prefix.clone();
+            path.push(name.clone());
+            found(path, name);
+        }
+        syn::UseTree::Rename(r) => {
+            let mut path = prefix.clone();
+            path.push(r.ident.to_string());
+            found(path, r.rename.to_string());
+        }
+        syn::UseTree::Glob(_) => {}
+        syn::UseTree::Group(g) => {
+            for tree in &g.items {
+                use_names(tree, prefix, found);
+            }
+        }
+    }
+}
+
+/// The paths of the globs in a `use` tree (`["super"]` for `use super::*`).
+fn globs_of(tree: &syn::UseTree, prefix: &mut Vec<String>, globs: &mut Vec<Vec<String>>) {
+    match tree {
+        syn::UseTree::Path(p) => {
+            prefix.push(p.ident.to_string());
+            globs_of(&p.tree, prefix, globs);
+            prefix.pop();
+        }
+        syn::UseTree::Glob(_) => globs.push(prefix.clone()),
+        syn::UseTree::Group(g) => {
+            for tree in &g.items {
+                globs_of(tree, prefix, globs);
+            }
+        }
+        syn::UseTree::Name(_) | syn::UseTree::Rename(_) => {}
+    }
+}
+
+/// Whether a macro in statement or item position may define items: any but the
+/// standard library's expression macros and taskweave's own.
+fn may_define_items(mac: &syn::Macro) -> bool {
+    const EXPRESSIONS: &[&str] = &[
+        "assert",
+        "assert_eq",
+        "assert_ne",
+        "debug_assert",
+        "debug_assert_eq",
+        "debug_assert_ne",
+        "print",
+        "println",
+        "eprint",
+        "eprintln",
+        "write",
+        "writeln",
+        "format",
+        "panic",
+        "todo",
+        "unimplemented",
+        "unreachable",
+        "dbg",
+        "vec",
+        "matches",
+        "graph",
+        "delay",
+        "macro_rules",
+    ];
+    !mac.path
+        .segments
+        .last()
+        .is_some_and(|s| EXPRESSIONS.iter().any(|name| s.ident == name))
+}
+
+// ---- where the invoking file sits in its crate -----------------------------------------
+
+/// The target cargo is compiling, from the variables it sets for rustc.
+struct Target {
+    /// The package's folder.
+    manifest_dir: PathBuf,
+    package: String,
+    /// The crate's name (`-` made `_`).
+    crate_name: String,
+    /// A binary's or an example's name; `None` for a library, test or bench.
+    bin: Option<String>,
+}
+
+impl Target {
+    fn from_env() -> Option<Target> {
+        let var = |name: &str| std::env::var(name).ok();
+        Some(Target {
+            manifest_dir: PathBuf::from(var("CARGO_MANIFEST_DIR")?),
+            package: var("CARGO_PKG_NAME")?,
+            crate_name: var("CARGO_CRATE_NAME")?,
+            bin: var("CARGO_BIN_NAME"),
+        })
+    }
+
+    /// The crate root of this target, when exactly one file can be it.
+    fn root(&self) -> Option<PathBuf> {
+        let dir = self.manifest_dir.canonicalize().ok()?;
+        let declared = manifest(&dir.join("Cargo.toml"))?;
+        let crate_name = |name: &str| name.replace('-', "_");
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        let mut add = |path: PathBuf| {
+            if let Ok(path) = path.canonicalize() {
+                if path.is_file() && !candidates.contains(&path) {
+                    candidates.push(path);
+                }
+            }
+        };
+        match &self.bin {
+            Some(bin) => {
+                if *bin == self.package {
+                    add(dir.join("src/main.rs"));
+                }
+                add(dir.join("examples").join(format!("{bin}.rs")));
+                add(dir.join("examples").join(bin).join("main.rs"));
+                add(dir.join("src/bin").join(format!("{bin}.rs")));
+                add(dir.join("src/bin").join(bin).join("main.rs"));
+                for t in declared.iter() {
+                    if matches!(t.kind, Kind::Bin | Kind::Example) && t.name.as_ref() == Some(bin) {
+                        if let Some(path) = &t.path {
+                            add(dir.join(path));
+                        }
+                    }
+                }
+            }
+            None => {
+                let lib = declared.iter().find(|t| t.kind == Kind::Lib);
+                let lib_name = lib
+                    .and_then(|t| t.name.clone())
+                    .unwrap_or_else(|| self.package.clone());
+                if crate_name(&lib_name) == self.crate_name {
+                    match lib.and_then(|t| t.path.as_ref()) {
+                        Some(path) => add(dir.join(path)),
+                        None => add(dir.join("src/lib.rs")),
+                    }
+                }
+                for folder in ["tests", "benches"] {
+                    for entry in std::fs::read_dir(dir.join(folder)).into_iter().flatten() {
+                        let Ok(entry) = entry else { continue };
+                        let path = entry.path();
+                        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+                        if crate_name(stem) != self.crate_name {
+                            continue;
+                        }
+                        if path.extension().is_some_and(|e| e == "rs") {
+                            add(path);
+                        } else if path.is_dir() {
+                            add(path.join("main.rs"));
+                        }
+                    }
+                }
+                for t in declared.iter() {
+                    let named = t.name.as_deref().map(crate_name) == Some(self.crate_name.clone());
+                    if matches!(t.kind, Kind::Test | Kind::Bench) && named {
+                        if let Some(path) = &t.path {
+                            add(dir.join(path));
+                        }
+                    }
+                }
+            }
+        }
+        match candidates.as_slice() {
+            [root] => Some(root.clone()),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Lib,
+    Bin,
+    Example,
+    Test,
+    Bench,
+}
+
+/// A target table of a `Cargo.toml`: `[lib]`, `[[bin]]`, `[[example]]`, `[[test]]`,
+/// `[[bench]]`, with its `name` and `path` when given.
+#[derive(Debug)]
+struct Declared {
+    kind: Kind,
+    name: Option<String>,
+    path: Option<String>,
+}
+
+/// The target tables of a manifest, read line by line (`key = "value"` is how cargo
+/// and trybuild write them; a table written otherwise is missed, and a missed root
+/// only means nothing is flagged).
+fn declared_targets(text: &str) -> Vec<Declared> {
+    let mut targets: Vec<Declared> = Vec::new();
+    let mut open = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            let kind = match line {
+                "[lib]" => Some(Kind::Lib),
+                "[[bin]]" => Some(Kind::Bin),
+                "[[example]]" => Some(Kind::Example),
+                "[[test]]" => Some(Kind::Test),
+                "[[bench]]" => Some(Kind::Bench),
+                _ => None,
+            };
+            open = kind.is_some();
+            if let Some(kind) = kind {
+                targets.push(Declared {
+                    kind,
+                    name: None,
+                    path: None,
+                });
+            }
+            continue;
+        }
+        let (Some(target), Some((key, value))) = (targets.last_mut(), line.split_once('=')) else {
+            continue;
+        };
+        if !open {
+            continue;
+        }
+        let value = value.trim();
+        let Some(value) = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .filter(|v| !v.contains('\\'))
+        else {
+            continue;
+        };
+        match key.trim() {
+            "name" => target.name = Some(value.to_owned()),
+            "path" => target.path = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+    targets
+}
+
+/// The folder where a module file's `mod name;` declarations find their files: its own
+/// for a crate root or a `mod.rs`, the one named after it for another module file.
+fn child_dir(file: &Path, is_root: bool) -> Option<PathBuf> {
+    let parent = file.parent()?;
+    if is_root || file.file_name().is_some_and(|n| n == "mod.rs") {
+        Some(parent.to_path_buf())
+    } else {
+        Some(parent.join(file.file_stem()?))
+    }
+}
+
+/// The module `name` declared in `items`, whose module file's `mod` declarations look in
+/// `dir`: its items and the folder its own declarations look in. `None` unless certain
+/// (one declaration, no `#[path]`, exactly one of `name.rs` and `name/mod.rs`).
+fn child_module(items: &Items, dir: &Path, name: &str) -> Option<(Rc<Items>, PathBuf, PathBuf)> {
+    let mut declared = items.mods.iter().filter(|m| m.name == name);
+    let (Some(module), None) = (declared.next(), declared.next()) else {
+        return None;
+    };
+    if !module.plain {
+        return None;
+    }
+    if let Some(inline) = &module.inline {
+        return Some((inline.clone(), dir.join(name), dir.join(name)));
+    }
+    let files = [
+        dir.join(format!("{name}.rs")),
+        dir.join(name).join("mod.rs"),
+    ];
+    let mut existing = files.into_iter().filter(|f| f.is_file());
+    let (Some(file), None) = (existing.next(), existing.next()) else {
+        return None;
+    };
+    let file = file.canonicalize().ok()?;
+    let items = skeleton(&file)?.items.clone();
+    let child = child_dir(&file, false)?;
+    Some((items, child, file))
+}
+
+/// Follows `use` paths into the crate's other files where the path is certain: from the
+/// crate root for `crate::…`, from the invoking file's top module for relative paths.
+struct Paths {
+    /// The invoking file's top-level items, and the folder its `mod` declarations use.
+    here: (Rc<Items>, PathBuf),
+    /// The crate root's items and folder.
+    root: (Rc<Items>, PathBuf),
+}
+
+impl Paths {
+    /// Where `file` sits in the crate `target` compiles; `None` unless it is the crate
+    /// root or a module file reached from it through `mod name;` declarations.
+    fn new(file: &Path, target: &Target) -> Option<Paths> {
+        let manifest_dir = target.manifest_dir.canonicalize().ok()?;
+        if file.starts_with(manifest_dir.join("src").join("bin")) {
+            return None;
+        }
+        let root_file = target.root()?;
+        let root_dir = root_file.parent()?.to_path_buf();
+        let root = (skeleton(&root_file)?.items.clone(), root_dir.clone());
+        if file == root_file {
+            return Some(Paths {
+                here: root.clone(),
+                root,
+            });
+        }
+        // `src/a/b.rs` and `src/a/b/mod.rs` are both `crate::a::b`: walk there.
+        let relative = file.strip_prefix(&root_dir).ok()?;
+        let mut segments: Vec<String> = relative
+            .parent()?
+            .components()
+            .map(|c| c.as_os_str().to_str().map(str::to_owned))
+            .collect::<Option<_>>()?;
+        if file.file_name()? != "mod.rs" {
+            segments.push(file.file_stem()?.to_str()?.to_owned());
+        }
+        let (mut items, mut dir) = (root.0.clone(), root.1.clone());
+        let mut reached = None;
+        for segment in &segments {
+            let (next, next_dir, module_file) = child_module(&items, &dir, segment)?;
+            (items, dir, reached) = (next, next_dir, Some(module_file));
+        }
+        (reached.as_deref() == Some(file)).then_some(Paths {
+            here: (items, dir),
+            root,
+        })
+    }
+
+    /// The names of the module at `path` (`crate::a::b`, `self::a`, `a::b`), when certain;
+    /// relative paths only from the invoking file's top module (`top`).
+    fn module(&self, path: &[String], top: bool) -> Option<ModuleNames> {
+        let ((items, dir), rest) = match path.first().map(String::as_str) {
+            Some("crate") => (&self.root, &path[1..]),
+            Some("self") if top => (&self.here, &path[1..]),
+            Some(_) if top => (&self.here, path),
+            _ => return None,
+        };
+        let (mut items, mut dir) = (items.clone(), dir.clone());
+        for segment in rest {
+            (items, dir, _) = child_module(&items, &dir, segment)?;
+        }
+        let cx = Context {
+            parent: None,
+            paths: None,
+            top: false,
+        };
+        let frame = Frame::new(&items, true, &cx);
+        Some(ModuleNames {
+            names: frame.names,
+            opaque: frame.opaque || !frame.globs.is_empty(),
+        })
+    }
+}
+
+// ---- the names in scope at an invocation ------------------------------------------------
 
 /// The names a module defines itself (what `use super::*` brings into its children).
 #[derive(Default)]
@@ -125,7 +754,7 @@ enum Seen {
 /// whether paths relative to the invoking file's top module may be followed.
 struct Context<'a> {
     parent: Option<&'a Rc<ModuleNames>>,
-    paths: &'a Paths,
+    paths: Option<&'a Paths>,
     top: bool,
 }
 
@@ -140,57 +769,40 @@ impl Context<'_> {
         match path.first().map(String::as_str) {
             Some("super") if path.len() == 1 => self.parent.cloned(),
             Some("super") => None,
-            _ => self.paths.module(path, self.top).map(Rc::new),
+            _ => self.paths?.module(path, self.top).map(Rc::new),
         }
     }
 
     /// What the item at `path` (an explicit import's) is, when certain.
-    fn item(&self, path: &[&str]) -> Def {
-        match path {
-            ["super", name] => self
+    fn item(&self, path: &[String]) -> Def {
+        let Some((name, module)) = path.split_last() else {
+            return Def::Other;
+        };
+        match module {
+            [first] if first == "super" => self
                 .parent
-                .and_then(|p| p.names.get(*name).copied())
+                .and_then(|p| p.names.get(name).copied())
                 .unwrap_or(Def::Other),
-            [.., name] => {
-                let module: Vec<String> = path[..path.len() - 1]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect();
-                if module.is_empty() || module[0] == "super" {
-                    return Def::Other;
-                }
-                self.paths
-                    .module(&module, self.top)
-                    .and_then(|m| m.names.get(*name).copied())
-                    .unwrap_or(Def::Other)
-            }
             [] => Def::Other,
+            [first, ..] if first == "super" => Def::Other,
+            module => self
+                .paths
+                .and_then(|paths| paths.module(module, self.top))
+                .and_then(|m| m.names.get(name).copied())
+                .unwrap_or(Def::Other),
         }
     }
 }
 
 impl Frame {
-    /// A scope of `items` (and item macros, `macros`).
-    fn new<'a>(
-        items: impl Iterator<Item = &'a syn::Item> + Clone,
-        macros: bool,
-        module: bool,
-        cx: &Context<'_>,
-    ) -> Frame {
+    /// The scope of `items`.
+    fn new(items: &Items, module: bool, cx: &Context<'_>) -> Frame {
         let mut globs = Vec::new();
-        let mut opaque = macros;
-        for item in items.clone() {
-            match item {
-                syn::Item::Use(u) => {
-                    if let Some(path) = glob_of(&u.tree, &[]) {
-                        match cx.module(&path) {
-                            Some(names) => globs.push(names),
-                            None => opaque = true,
-                        }
-                    }
-                }
-                syn::Item::Macro(m) => opaque |= may_define_items(&m.mac),
-                _ => {}
+        let mut opaque = items.macros;
+        for path in &items.globs {
+            match cx.module(path) {
+                Some(names) => globs.push(names),
+                None => opaque = true,
             }
         }
         Frame {
@@ -233,44 +845,18 @@ impl Frame {
 }
 
 /// The value-namespace names `items` define; `cx` follows their imports.
-fn names<'a>(items: impl Iterator<Item = &'a syn::Item>, cx: &Context<'_>) -> HashMap<String, Def> {
+fn names(items: &Items, cx: &Context<'_>) -> HashMap<String, Def> {
     let mut names = HashMap::new();
     let mut plain = Vec::new();
-    for item in items {
-        let mut other = |ident: &syn::Ident| {
-            names.insert(ident.to_string(), Def::Other);
-        };
-        match item {
-            syn::Item::Fn(f) => {
-                if f.attrs.iter().any(is_delayed) {
-                    other(&f.sig.ident);
-                } else {
-                    plain.push(f.sig.ident.to_string());
-                }
-            }
-            syn::Item::Const(c) => other(&c.ident),
-            syn::Item::Static(s) => other(&s.ident),
-            syn::Item::Struct(s) => other(&s.ident),
-            syn::Item::Mod(m) => other(&m.ident),
-            syn::Item::ExternCrate(e) => other(e.rename.as_ref().map_or(&e.ident, |r| &r.1)),
-            syn::Item::ForeignMod(m) => {
-                for item in &m.items {
-                    if let syn::ForeignItem::Fn(f) = item {
-                        other(&f.sig.ident);
-                    }
-                }
-            }
-            syn::Item::Use(u) => use_names(&u.tree, &mut Vec::new(), &mut |path, name| {
-                // `use super::plain;` is the parent's `plain`, `use crate::a::plain;`
-                // what `a` defines; an import that cannot be followed is not a flag.
-                let def = cx.item(path);
-                if def == Def::Plain {
-                    plain.push(name.to_owned());
-                } else {
-                    names.insert(name.to_owned(), def);
-                }
-            }),
-            _ => {}
+    let imports = items
+        .imports
+        .iter()
+        .map(|(path, name)| (name, cx.item(path)));
+    for (name, def) in items.defs.iter().map(|(n, d)| (n, *d)).chain(imports) {
+        if def == Def::Plain {
+            plain.push(name.clone());
+        } else {
+            names.insert(name.clone(), def);
         }
     }
     // A name defined twice in one scope does not compile anyway: no flag for it.
@@ -280,252 +866,54 @@ fn names<'a>(items: impl Iterator<Item = &'a syn::Item>, cx: &Context<'_>) -> Ha
     names
 }
 
-/// Calls `found(path, name)` for each name a `use` brings in: the full path (`["super",
-/// "plain"]`) and the name it is known by here. Globs bring in nothing here.
-fn use_names(tree: &syn::UseTree, prefix: &mut Vec<String>, found: &mut impl FnMut(&[&str], &str)) {
-    match tree {
-        syn::UseTree::Path(p) => {
-            prefix.push(p.ident.to_string());
-            use_names(&p.tree, prefix, found);
-            prefix.pop();
-        }
-        syn::UseTree::Name(n) => {
-            let name = n.ident.to_string();
-            let path: Vec<&str> = prefix
-                .iter()
-                .map(String::as_str)
-                .chain([name.as_str()])
-                .collect();
-            found(&path, &name);
-        }
-        syn::UseTree::Rename(r) => {
-            let original = r.ident.to_string();
-            let path: Vec<&str> = prefix
-                .iter()
-                .map(String::as_str)
-                .chain([original.as_str()])
-                .collect();
-            found(&path, &r.rename.to_string());
-        }
-        syn::UseTree::Glob(_) => {}
-        syn::UseTree::Group(g) => {
-            for tree in &g.items {
-                use_names(tree, prefix, found);
-            }
-        }
-    }
-}
-
-/// The path of a glob in a `use` tree (`["super"]` for `use super::*`), if it has one.
-fn glob_of(tree: &syn::UseTree, prefix: &[String]) -> Option<Vec<String>> {
-    match tree {
-        syn::UseTree::Path(p) => {
-            let mut prefix = prefix.to_vec();
-            prefix.push(p.ident.to_string());
-            glob_of(&p.tree, &prefix)
-        }
-        syn::UseTree::Glob(_) => Some(prefix.to_vec()),
-        syn::UseTree::Group(g) => g.items.iter().find_map(|t| glob_of(t, prefix)),
-        syn::UseTree::Name(_) | syn::UseTree::Rename(_) => None,
-    }
-}
-
-/// Whether a macro in statement or item position may define items: any but the
-/// standard library's expression macros and taskweave's own.
-fn may_define_items(mac: &syn::Macro) -> bool {
-    const EXPRESSIONS: &[&str] = &[
-        "assert",
-        "assert_eq",
-        "assert_ne",
-        "debug_assert",
-        "debug_assert_eq",
-        "debug_assert_ne",
-        "print",
-        "println",
-        "eprint",
-        "eprintln",
-        "write",
-        "writeln",
-        "format",
-        "panic",
-        "todo",
-        "unimplemented",
-        "unreachable",
-        "dbg",
-        "vec",
-        "matches",
-        "graph",
-        "delay",
-        "macro_rules",
-    ];
-    !mac.path
-        .segments
-        .last()
-        .is_some_and(|s| EXPRESSIONS.iter().any(|name| s.ident == name))
-}
-
-/// Follows `use` paths into the crate's other files where the path is certain: `crate::…`
-/// from the crate's root file, and paths relative to the invoking file's top module
-/// through the modules it declares (`mod helpers;` in `helpers.rs` or
-/// `helpers/mod.rs`). A `#[path]`, a module declared twice (under `cfg`s), a file that
-/// is missing or does not parse, or a root that cannot be told: not followed.
-struct Paths {
-    /// The invoking file's top-level items, and where its child modules' files may be.
-    here: (Vec<syn::Item>, Vec<PathBuf>),
-    /// The crate root's items and directory, when the root is certain.
-    root: Option<(Vec<syn::Item>, Vec<PathBuf>)>,
-}
-
-impl Paths {
-    fn new(file: &Path, parsed: &syn::File) -> Paths {
-        let here = (parsed.items.clone(), child_dirs(file));
-        let root = crate_root(file).and_then(|root| {
-            if root == file {
-                return Some((parsed.items.clone(), child_dirs(file)));
-            }
-            let items = parse(&root)?.items;
-            Some((items, child_dirs(&root)))
-        });
-        Paths { here, root }
-    }
-
-    /// The names of the module at `path` (`crate::a::b`, `self::a`, `a::b`), when certain;
-    /// relative paths only from the invoking file's top module (`top`).
-    fn module(&self, path: &[String], top: bool) -> Option<ModuleNames> {
-        let (items, dirs, rest): (&[syn::Item], &[PathBuf], &[String]) =
-            match path.first().map(String::as_str) {
-                Some("crate") => {
-                    let (items, dirs) = self.root.as_ref()?;
-                    (items, dirs, &path[1..])
-                }
-                Some("self") if top => (&self.here.0, &self.here.1, &path[1..]),
-                Some(_) if top => (&self.here.0, &self.here.1, path),
-                _ => return None,
-            };
-        let mut items = items.to_vec();
-        let mut dirs = dirs.to_vec();
-        for segment in rest {
-            let mut declared = items.iter().filter_map(|item| match item {
-                syn::Item::Mod(m) if m.ident == segment => Some(m),
-                _ => None,
-            });
-            let (Some(module), None) = (declared.next(), declared.next()) else {
-                return None;
-            };
-            if module.attrs.iter().any(|a| a.path().is_ident("path")) {
-                return None;
-            }
-            (items, dirs) = match &module.content {
-                Some((_, inner)) => (
-                    inner.clone(),
-                    dirs.iter().map(|d| d.join(segment)).collect(),
-                ),
-                None => {
-                    // Exactly one file where rustc may look, or it is not followed.
-                    let mut files = dirs.iter().flat_map(|d| {
-                        [
-                            d.join(format!("{segment}.rs")),
-                            d.join(segment).join("mod.rs"),
-                        ]
-                        .into_iter()
-                        .filter(|f| f.is_file())
-                        .map(move |f| (f, d.join(segment)))
-                    });
-                    let (Some((file, dir)), None) = (files.next(), files.next()) else {
-                        return None;
-                    };
-                    (parse(&file)?.items, vec![dir])
-                }
-            };
-        }
-        let cx = Context {
-            parent: None,
-            paths: &Paths {
-                here: (Vec::new(), Vec::new()),
-                root: None,
-            },
-            top: false,
-        };
-        let frame = Frame::new(items.iter(), false, true, &cx);
-        Some(ModuleNames {
-            names: frame.names,
-            opaque: frame.opaque || !frame.globs.is_empty(),
-        })
-    }
-}
-
-fn parse(file: &Path) -> Option<syn::File> {
-    syn::parse_file(&std::fs::read_to_string(file).ok()?).ok()
-}
-
-/// Where the modules a file declares with `mod name;` may be: next to it for a crate
-/// root or a `mod.rs`, in the folder named after it for another module; both when the
-/// file could be either (a module's file is then followed only if one of them has it).
-fn child_dirs(file: &Path) -> Vec<PathBuf> {
-    let (Some(parent), Some(stem)) = (file.parent(), file.file_stem()) else {
-        return Vec::new();
-    };
-    let is_mod_rs = file.file_name().is_some_and(|n| n == "mod.rs");
-    if is_crate_root(file) || is_mod_rs {
-        vec![parent.to_path_buf()]
-    } else if file
-        .ancestors()
-        .any(|d| d.file_name().is_some_and(|n| n == "src"))
-    {
-        // Under `src/`, a file other than the roots is a module.
-        vec![parent.join(stem)]
-    } else {
-        vec![parent.join(stem), parent.to_path_buf()]
-    }
-}
-
-/// Whether cargo compiles `file` as a crate root by its conventions: `src/lib.rs`,
-/// `src/main.rs`, `src/bin/*.rs`, or a file directly in `tests/`, `examples/` or
-/// `benches/`.
-fn is_crate_root(file: &Path) -> bool {
-    let (Some(name), Some(folder)) = (
-        file.file_name().and_then(|n| n.to_str()),
-        file.parent()
-            .and_then(|p| p.file_name())
-            .and_then(|n| n.to_str()),
-    ) else {
-        return false;
-    };
-    match folder {
-        "src" => name == "lib.rs" || name == "main.rs",
-        "bin" | "tests" | "examples" | "benches" => name != "mod.rs",
-        _ => false,
-    }
-}
-
-/// The crate root of `file`, when certain: the file itself if it is one, else the
-/// `src/lib.rs` or `src/main.rs` above it when exactly one of them exists.
-fn crate_root(file: &Path) -> Option<PathBuf> {
-    if is_crate_root(file) {
-        return Some(file.to_path_buf());
-    }
-    let src = file
-        .ancestors()
-        .find(|d| d.file_name().is_some_and(|n| n == "src"))?;
-    let (lib, main) = (src.join("lib.rs"), src.join("main.rs"));
-    match (lib.is_file(), main.is_file()) {
-        (true, false) => Some(lib),
-        (false, true) => Some(main),
-        _ => None,
-    }
-}
-
 struct Finder<'n> {
     name: &'n str,
+    key: &'n str,
     paths: &'n Paths,
     frames: Vec<Frame>,
     /// The modules around the current point, outermost first: what `super` means.
     modules: Vec<Rc<ModuleNames>>,
-    found: HashMap<String, HashSet<String>>,
-    ambiguous: HashSet<String>,
+    /// The plain functions in scope at the invocation looked for.
+    found: Option<HashSet<String>>,
+    /// The invocation was met twice, with different names in scope.
+    ambiguous: bool,
 }
 
 impl Finder<'_> {
+    /// Visits `scope` and the scopes nested in it, noting the invocation looked for.
+    fn scope(&mut self, scope: &Scope) {
+        if scope.module {
+            self.enter_module(&scope.items);
+        } else {
+            // `super` in a block is the parent of the module the block is in.
+            let parent = self.modules.len().checked_sub(2).map(|i| &self.modules[i]);
+            let top = self.modules.len() == 1;
+            let cx = self.context(parent, top);
+            let frame = Frame::new(&scope.items, false, &cx);
+            self.frames.push(frame);
+        }
+        for (name, key, settled) in &scope.invocations {
+            if name == self.name && key == self.key {
+                let plain = if *settled {
+                    self.plain_in_scope()
+                } else {
+                    HashSet::new()
+                };
+                if self.found.as_ref().is_some_and(|before| *before != plain) {
+                    self.ambiguous = true;
+                }
+                self.found = Some(plain);
+            }
+        }
+        for child in &scope.children {
+            self.scope(child);
+        }
+        self.frames.pop();
+        if scope.module {
+            self.modules.pop();
+        }
+    }
+
     /// The plain functions visible here: the names whose nearest definition, from the
     /// innermost scope out to the innermost module, is a plain function.
     fn plain_in_scope(&self) -> HashSet<String> {
@@ -558,17 +946,17 @@ impl Finder<'_> {
     fn context<'a>(&'a self, parent: Option<&'a Rc<ModuleNames>>, top: bool) -> Context<'a> {
         Context {
             parent,
-            paths: self.paths,
+            paths: Some(self.paths),
             top,
         }
     }
 
-    fn enter_module(&mut self, items: &[syn::Item]) {
+    fn enter_module(&mut self, items: &Items) {
         // The file's own items are its top module; an inline module is another one,
         // whose relative paths are not followed.
         let top = self.modules.is_empty();
         let cx = self.context(self.modules.last(), top);
-        let frame = Frame::new(items.iter(), false, true, &cx);
+        let frame = Frame::new(items, true, &cx);
         let mut names = ModuleNames {
             names: frame.names.clone(),
             opaque: frame.opaque || frame.globs.iter().any(|g| g.opaque),
@@ -581,60 +969,6 @@ impl Finder<'_> {
         }
         self.modules.push(Rc::new(names));
         self.frames.push(frame);
-    }
-}
-
-impl<'ast> Visit<'ast> for Finder<'_> {
-    fn visit_file(&mut self, file: &'ast syn::File) {
-        self.enter_module(&file.items);
-        syn::visit::visit_file(self, file);
-    }
-
-    fn visit_item_mod(&mut self, m: &'ast syn::ItemMod) {
-        let Some((_, items)) = &m.content else {
-            return;
-        };
-        self.enter_module(items);
-        syn::visit::visit_item_mod(self, m);
-        self.frames.pop();
-        self.modules.pop();
-    }
-
-    fn visit_block(&mut self, block: &'ast syn::Block) {
-        let items = block.stmts.iter().filter_map(|s| match s {
-            syn::Stmt::Item(item) => Some(item),
-            _ => None,
-        });
-        let macros = block.stmts.iter().any(|s| match s {
-            syn::Stmt::Macro(m) => may_define_items(&m.mac),
-            _ => false,
-        });
-        // `super` in a block is the parent of the module the block is in.
-        let parent = self.modules.len().checked_sub(2).map(|i| &self.modules[i]);
-        let top = self.modules.len() == 1;
-        let frame = Frame::new(items, macros, false, &self.context(parent, top));
-        self.frames.push(frame);
-        syn::visit::visit_block(self, block);
-        self.frames.pop();
-    }
-
-    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
-        let is_it = mac
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == self.name);
-        if is_it {
-            let key = squeeze(&mac.tokens.to_string());
-            let plain = self.plain_in_scope();
-            if let Some(before) = self.found.get(&key) {
-                if *before != plain {
-                    self.ambiguous.insert(key.clone());
-                }
-            }
-            self.found.insert(key, plain);
-        }
-        syn::visit::visit_macro(self, mac);
     }
 }
 
@@ -652,14 +986,49 @@ mod tests {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
         }
-        root
+        root.canonicalize().unwrap()
     }
 
-    /// The plain functions flagged at the one `graph!` of `file`.
-    fn flagged(file: &Path) -> Vec<String> {
-        let summary = summarise(file, "graph");
-        assert_eq!(summary.len(), 1, "one graph! in {}", file.display());
-        let mut names: Vec<String> = summary.into_values().next().unwrap().into_iter().collect();
+    const MANIFEST: (&str, &str) = ("Cargo.toml", "[package]\nname = \"demo\"\n");
+
+    /// The library target of the package in `dir`.
+    fn lib(dir: &Path) -> Target {
+        Target {
+            manifest_dir: dir.to_path_buf(),
+            package: "demo".to_owned(),
+            crate_name: "demo".to_owned(),
+            bin: None,
+        }
+    }
+
+    /// The binary or example `name` of the package in `dir`.
+    fn bin(dir: &Path, name: &str) -> Target {
+        Target {
+            bin: Some(name.to_owned()),
+            crate_name: name.replace('-', "_"),
+            ..lib(dir)
+        }
+    }
+
+    /// The plain functions flagged at the one `graph!` of `file`, compiled in `target`.
+    fn flagged(file: &Path, target: &Target) -> Vec<String> {
+        let scope = skeleton(file).expect("a file that parses");
+        let mut keys = Vec::new();
+        fn collect(scope: &Scope, keys: &mut Vec<String>) {
+            for (name, key, _) in &scope.invocations {
+                if name == "graph" {
+                    keys.push(key.clone());
+                }
+            }
+            for child in &scope.children {
+                collect(child, keys);
+            }
+        }
+        collect(&scope, &mut keys);
+        assert_eq!(keys.len(), 1, "one graph! in {}", file.display());
+        let mut names: Vec<String> = plain_fns_in(file, target, "graph", &keys[0])
+            .into_iter()
+            .collect();
         names.sort();
         names
     }
@@ -669,6 +1038,7 @@ mod tests {
         let root = tree(
             "crate",
             &[
+                MANIFEST,
                 ("src/lib.rs", "mod util;\nmod pipeline;\n"),
                 ("src/util.rs", "pub fn plain(x: i64) -> i64 { x }\n#[delayed]\npub fn task(x: i64) -> i64 { x }\n"),
                 (
@@ -678,7 +1048,10 @@ mod tests {
             ],
         );
         // `run`, a plain fn of the module, is in scope too.
-        assert_eq!(flagged(&root.join("src/pipeline.rs")), ["plain", "run"]);
+        assert_eq!(
+            flagged(&root.join("src/pipeline.rs"), &lib(&root)),
+            ["plain", "run"]
+        );
     }
 
     #[test]
@@ -688,6 +1061,7 @@ mod tests {
         let root = tree(
             "inline",
             &[
+                MANIFEST,
                 (
                     "src/lib.rs",
                     "mod helpers;\nmod inner {\n    mod helpers { #[delayed] pub fn step(x: i64) -> i64 { x } }\n    use helpers::step;\n    fn run() { let _ = graph!(|x: i64| step(x)); }\n}\n",
@@ -695,20 +1069,193 @@ mod tests {
                 ("src/helpers.rs", "pub fn step(x: i64) -> i64 { x }\n"),
             ],
         );
-        assert!(!flagged(&root.join("src/lib.rs")).contains(&"step".to_owned()));
+        assert!(!flagged(&root.join("src/lib.rs"), &lib(&root)).contains(&"step".to_owned()));
     }
 
     #[test]
     fn unfollowable_globs_and_inner_tasks_are_never_flagged() {
         let root = tree(
             "globs",
-            &[(
-                "src/lib.rs",
-                "use other_crate::*;\nmod a { pub fn only_from_glob(x: i64) -> i64 { x } }\nuse a::*;\nfn shadowed(x: i64) -> i64 { x }\nfn run() {\n    #[delayed]\n    fn shadowed(x: i64) -> i64 { x }\n    let _ = graph!(|x: i64| shadowed(only_from_glob(x)));\n}\n",
-            )],
+            &[
+                MANIFEST,
+                (
+                    "src/lib.rs",
+                    "use other_crate::*;\nmod a { pub fn only_from_glob(x: i64) -> i64 { x } }\nuse a::*;\nfn shadowed(x: i64) -> i64 { x }\nfn run() {\n    #[delayed]\n    fn shadowed(x: i64) -> i64 { x }\n    let _ = graph!(|x: i64| shadowed(only_from_glob(x)));\n}\n",
+                ),
+            ],
         );
         // `only_from_glob` comes through a glob next to one that cannot be followed;
         // `shadowed` is a task in the block around the graph.
-        assert_eq!(flagged(&root.join("src/lib.rs")), ["run"]);
+        assert_eq!(flagged(&root.join("src/lib.rs"), &lib(&root)), ["run"]);
+    }
+
+    #[test]
+    fn attributes_that_may_make_a_task_are_never_flagged() {
+        let root = tree(
+            "attrs",
+            &[
+                MANIFEST,
+                (
+                    "src/lib.rs",
+                    "#[cfg_attr(all(), delayed)]\nfn double(x: i64) -> i64 { x * 2 }\n#[cfg(all())]\nfn gated(x: i64) -> i64 { x }\n#[some::macro_attr]\nfn rewritten(x: i64) -> i64 { x }\n/// Documented.\n#[inline]\n#[allow(dead_code)]\nfn plain(x: i64) -> i64 { x }\nfn run() { let _ = graph!(|x: i64| plain(rewritten(gated(double(x))))); }\n",
+                ),
+            ],
+        );
+        assert_eq!(
+            flagged(&root.join("src/lib.rs"), &lib(&root)),
+            ["plain", "run"]
+        );
+    }
+
+    #[test]
+    fn nothing_inside_an_item_with_an_attribute_macro() {
+        let root = tree(
+            "attr-macro",
+            &[
+                MANIFEST,
+                (
+                    "src/lib.rs",
+                    "fn plain(x: i64) -> i64 { x }\n#[tasks::all]\nmod m {\n    fn run() { let _ = graph!(|x: i64| plain(x)); }\n}\n",
+                ),
+            ],
+        );
+        assert!(flagged(&root.join("src/lib.rs"), &lib(&root)).is_empty());
+    }
+
+    #[test]
+    fn a_binary_under_src_bin_is_left_alone() {
+        // The issue's layout: `crate::util` in the binary is its own `util.rs`, not the
+        // library's, whose `step` is plain.
+        let root = tree(
+            "bin",
+            &[
+                MANIFEST,
+                ("src/lib.rs", "pub mod util;\n"),
+                ("src/util.rs", "pub fn step(x: i64) -> i64 { x }\n"),
+                ("src/bin/tool/util.rs", "#[delayed]\npub fn step(x: i64) -> i64 { x }\n"),
+                (
+                    "src/bin/tool/main.rs",
+                    "mod util;\nuse crate::util::step;\nfn plain(x: i64) -> i64 { x }\nfn main() { let _ = graph!(|x: i64| step(step(x))); }\n",
+                ),
+            ],
+        );
+        let main = root.join("src/bin/tool/main.rs");
+        assert!(flagged(&main, &bin(&root, "tool")).is_empty());
+        // Compiled as anything else (a wrong guess of the root), still nothing.
+        assert!(flagged(&main, &lib(&root)).is_empty());
+    }
+
+    #[test]
+    fn the_root_is_the_target_being_compiled() {
+        let root = tree(
+            "roots",
+            &[
+                MANIFEST,
+                ("src/lib.rs", "pub mod util;\n"),
+                ("src/util.rs", "pub fn step(x: i64) -> i64 { x }\n"),
+                ("examples/multi/util.rs", "#[delayed]\npub fn step(x: i64) -> i64 { x }\n"),
+                (
+                    "examples/multi/main.rs",
+                    "mod util;\nuse crate::util::step;\nfn main() { let _ = graph!(|x: i64| step(step(x))); }\n",
+                ),
+                (
+                    "examples/single.rs",
+                    "fn plain(x: i64) -> i64 { x }\nfn main() { let _ = graph!(|x: i64| plain(x)); }\n",
+                ),
+            ],
+        );
+        let multi = root.join("examples/multi/main.rs");
+        // As the example `multi`: its own `util::step`, a task.
+        assert_eq!(flagged(&multi, &bin(&root, "multi")), ["main"]);
+        // As another target, the file is not that target's root: nothing is settled.
+        assert!(flagged(&multi, &lib(&root)).is_empty());
+        assert!(flagged(&multi, &bin(&root, "single")).is_empty());
+        assert_eq!(
+            flagged(&root.join("examples/single.rs"), &bin(&root, "single")),
+            ["main", "plain"]
+        );
+    }
+
+    #[test]
+    fn a_root_declared_in_the_manifest() {
+        // trybuild's layout: each case is a `[[bin]]` with a path outside the package.
+        let root = tree(
+            "declared",
+            &[
+                ("pkg/Cargo.toml", ""),
+                ("cases/case.rs", "mod support;\nuse support::halve;\nfn main() { let _ = graph!(|x: i64| halve(x)); }\n"),
+                ("cases/support/mod.rs", "pub fn halve(x: i64) -> i64 { x / 2 }\n"),
+            ],
+        );
+        let case = root.join("cases/case.rs");
+        let manifest = format!(
+            "[package]\nname = \"demo\"\n\n[[bin]]\nname = \"case\"\npath = \"{}\"\n",
+            case.display()
+        );
+        std::fs::write(root.join("pkg/Cargo.toml"), manifest).unwrap();
+        assert_eq!(
+            flagged(&case, &bin(&root.join("pkg"), "case")),
+            ["halve", "main"]
+        );
+    }
+
+    #[test]
+    fn path_modules_and_unreached_files_are_left_alone() {
+        let root = tree(
+            "path",
+            &[
+                MANIFEST,
+                ("src/lib.rs", "#[path = \"other.rs\"]\nmod util;\n"),
+                ("src/other.rs", "pub fn step(x: i64) -> i64 { x }\nfn run() { let _ = graph!(|x: i64| step(x)); }\n"),
+                ("src/util.rs", "fn step(x: i64) -> i64 { x }\nfn run() { let _ = graph!(|x: i64| step(x)); }\n"),
+            ],
+        );
+        // `other.rs` is reached only by `#[path]`; `util.rs` is not the module `util`.
+        assert!(flagged(&root.join("src/other.rs"), &lib(&root)).is_empty());
+        assert!(flagged(&root.join("src/util.rs"), &lib(&root)).is_empty());
+    }
+
+    #[test]
+    fn the_cache_is_keyed_by_content() {
+        let root = tree(
+            "content",
+            &[
+                MANIFEST,
+                ("src/lib.rs", "fn step(x: i64) -> i64 { x }\nfn run() { let _ = graph!(|x: i64| step(x)); }\n"),
+            ],
+        );
+        let file = root.join("src/lib.rs");
+        assert_eq!(flagged(&file, &lib(&root)), ["run", "step"]);
+        // The same path, saved with new text (an editor's macro server lives on).
+        std::fs::write(
+            &file,
+            "#[delayed]\nfn step(x: i64) -> i64 { x }\nfn run() { let _ = graph!(|x: i64| step(x)); }\n",
+        )
+        .unwrap();
+        assert_eq!(flagged(&file, &lib(&root)), ["run"]);
+    }
+
+    #[test]
+    fn manifest_targets() {
+        let targets = declared_targets(
+            "[package]\nname = \"x\"\npath = \"no\"\n[lib]\nname = \"core_x\"\n[[bin]]\nname = \"a\"\npath = \"/abs/a.rs\"\n[dependencies]\npath = \"no\"\n",
+        );
+        assert_eq!(targets.len(), 2);
+        assert_eq!(
+            (
+                targets[0].kind,
+                targets[0].name.as_deref(),
+                targets[0].path.as_deref()
+            ),
+            (Kind::Lib, Some("core_x"), None)
+        );
+        assert_eq!(
+            (
+                targets[1].kind,
+                targets[1].name.as_deref(),
+                targets[1].path.as_deref()
+            ),
+            (Kind::Bin, Some("a"), Some("/abs/a.rs"))
+        );
     }
 }

@@ -39,6 +39,20 @@ pub(crate) const FOR_NEEDS_LITERAL_RANGE: &str =
      `0..4` or `1..=8`; for a count known only at run time, build the graph with `Delayed<T>` \
      or map over the items inside one `#[delayed]` function";
 
+/// `for` over a range bounded by a constant (`1..N_FILES`): `name` is the constant,
+/// `pat` the loop's pattern, `range` the range as written and `literal` the range with
+/// the constant written as `4`.
+pub(crate) fn for_over_const_range(name: &str, pat: &str, range: &str, literal: &str) -> String {
+    let var = if pat == "_" { "i" } else { pat };
+    format!(
+        "`for` inside `graph!` is unrolled when the macro expands, and a macro sees only the \
+         name `{name}`, not its value; write the value itself, e.g. `for {pat} in {literal}` \
+         where `{name}` is 4 (`const _: () = assert!({name} == 4);` keeps the two in step), \
+         or, for a count that may change, build the nodes at run time with `Delayed<T>`: \
+         `({range}).map(|{var}| delay!(task({var})))`"
+    )
+}
+
 /// `x += …` and the other compound assignments on a node.
 pub(crate) fn compound_assign(op: &str, node: &str, rhs: &str) -> String {
     let plain = op.trim_end_matches('=');
@@ -151,6 +165,17 @@ pub(crate) fn plain_fn_not_a_task(func: &str) -> String {
         "`{func}` is not a task: `graph!` passes node values only to `#[delayed]` functions, \
          which run when the graph does; mark `fn {func}` with `#[delayed]` (it can still be \
          called directly), or call it inside a `#[delayed]` function"
+    )
+}
+
+/// A plain function of the user's own called on constants only: still a node inside
+/// `graph!` (every call of a free function is), so it must be a task or be computed
+/// before. `call` is the call as written.
+pub(crate) fn plain_fn_on_constants(func: &str, call: &str) -> String {
+    format!(
+        "`{func}` is not a task: inside `graph!` every call of a free function is a node, \
+         which needs `#[delayed]`; compute `{call}` before the graph and capture the value \
+         (`let v = {call};` above it, `v` inside), or mark `fn {func}` with `#[delayed]`"
     )
 }
 

@@ -286,15 +286,22 @@ impl Expander<'_> {
                 args,
                 parens,
             } => {
+                let no_args = args.is_empty();
                 let args = args.iter().enumerate().map(|(i, a)| {
                     let at = operand_span(a, span);
                     let reader = arg_reader(i, at);
                     let source = self.source(a);
                     quote_spanned!(at=> #companion::#reader(#source))
                 });
-                let mut args = Group::new(Delimiter::Parenthesis, quote!(#(#args),*));
-                args.set_span(*parens);
-                quote_spanned!(span=> #func #args)
+                let mut group = Group::new(Delimiter::Parenthesis, quote!(#(#args),*));
+                group.set_span(*parens);
+                if no_args {
+                    // No argument reader names the companion: name it anyway, so that a
+                    // call of a plain function fails here as it does with arguments.
+                    quote_spanned!(span=> { let _: bool = #companion::__PURE; #func #group })
+                } else {
+                    quote_spanned!(span=> #func #group)
+                }
             }
             Op::Construct { func, args } => {
                 let args = args.iter().map(|a| self.given(a));

@@ -15,7 +15,7 @@ use super::check;
 use super::ir::{Graph, MethodCall, Node, Op, Operand, OutPat, Value, ValueId};
 use super::parse::Input;
 use crate::ctxt::Ctxt;
-use crate::names::{is_associated, is_delayed, is_standard, starts_lowercase};
+use crate::names::{is_associated, is_inert, is_standard, starts_lowercase, tidy};
 
 /// The most iterations one unrolled `for` may have.
 const MAX_UNROLL: i128 = 100_000;
@@ -37,14 +37,18 @@ struct Lower<'c> {
     graph: Graph,
     slot_names: HashMap<String, usize>,
     consts: usize,
-    /// Functions known not to be tasks: declared without `#[delayed]` inside the graph's
-    /// body, or around it in its file.
-    plain_fns: HashSet<String>,
+    /// Functions declared in the graph's body that cannot be tasks (no attribute but
+    /// inert ones): ordinary code, known from the input itself.
+    local_fns: HashSet<String>,
+    /// Plain functions the file scan is certain of around the graph: for the wording of
+    /// an error only, never for what is a node (see [`crate::scope`]).
+    scanned_plain: HashSet<String>,
 }
 
 /// Lowers a parsed `graph!`. Errors go to `cx`; the graph returned is still complete
-/// enough to expand, so that one mistake gives one message.
-pub(crate) fn lower(cx: &mut Ctxt, input: Input, plain: &HashSet<String>) -> Graph {
+/// enough to expand, so that one mistake gives one message. `scanned_plain` only
+/// words errors (see [`crate::scope`]).
+pub(crate) fn lower(cx: &mut Ctxt, input: Input, scanned_plain: &HashSet<String>) -> Graph {
     let mut lower = Lower {
         cx,
         scopes: vec![Vec::new()],
@@ -58,15 +62,18 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, plain: &HashSet<String>) -> Gra
         },
         slot_names: HashMap::new(),
         consts: 0,
-        plain_fns: plain.clone(),
+        local_fns: HashSet::new(),
+        scanned_plain: scanned_plain.clone(),
     };
     for (ident, _) in &input.inputs {
         lower.bind(ident, Binding::Const(ident.to_token_stream()));
     }
     for stmt in &input.stmts {
         if let Stmt::Item(syn::Item::Fn(f)) = stmt {
-            if !f.attrs.iter().any(is_delayed) {
-                lower.plain_fns.insert(f.sig.ident.to_string());
+            // `#[delayed]`, `#[cfg_attr(…, delayed)]` or an attribute macro may make a
+            // task: called through its companion like any other.
+            if f.attrs.iter().all(is_inert) {
+                lower.local_fns.insert(f.sig.ident.to_string());
             }
         }
     }
@@ -364,7 +371,8 @@ impl Lower<'_> {
     }
 
     fn for_loop(&mut self, for_loop: &syn::ExprForLoop) {
-        let Some((first, last, suffix, span)) = self.literal_range(&for_loop.expr) else {
+        let Some((first, last, suffix, span)) = self.literal_range(&for_loop.expr, &for_loop.pat)
+        else {
             return;
         };
         let var = match &*for_loop.pat {
@@ -411,8 +419,9 @@ impl Lower<'_> {
     }
 
     /// `a..b` or `a..=b` of integer literals: the start, the exclusive end, the
-    /// literals' suffix and the start's span. Anything else is an error.
-    fn literal_range(&mut self, expr: &Expr) -> Option<(i128, i128, String, Span)> {
+    /// literals' suffix and the start's span. Anything else is an error; `pat` is the
+    /// loop's pattern, for the message.
+    fn literal_range(&mut self, expr: &Expr, pat: &Pat) -> Option<(i128, i128, String, Span)> {
         if let Expr::Range(range) = expr {
             if let (Some(start), Some(end)) = (range.start.as_deref(), range.end.as_deref()) {
                 if let (Some(start), Some(end)) = (int_literal(start), int_literal(end)) {
@@ -425,9 +434,16 @@ impl Lower<'_> {
                 }
             }
         }
-        match self.node_use(expr) {
-            Some(node) => self.cx.error_at(expr, check::for_over_node(&node)),
-            None => self.cx.error_at(expr, check::FOR_NEEDS_LITERAL_RANGE),
+        match (self.node_use(expr), const_bound(expr)) {
+            (Some(node), _) => self.cx.error_at(expr, check::for_over_node(&node)),
+            (None, Some((bound, literal))) => {
+                let name = tidy(&bound.to_token_stream());
+                let pat = tidy(&pat.to_token_stream());
+                let range = tidy(&expr.to_token_stream());
+                let message = check::for_over_const_range(&name, &pat, &range, &literal);
+                self.cx.error_at(bound, message);
+            }
+            (None, None) => self.cx.error_at(expr, check::FOR_NEEDS_LITERAL_RANGE),
         }
         None
     }
@@ -665,6 +681,7 @@ impl Lower<'_> {
         {
             return self.plain_call(call, &path_text(path), path);
         }
+        let errors = self.cx.count();
         let args: Vec<_> = call.args.iter().map(|a| self.expr(a)).collect();
         if is_constructor {
             if !args.iter().any(Operand::reads_nodes) {
@@ -672,6 +689,24 @@ impl Lower<'_> {
             }
             let func = func.to_token_stream();
             return self.add_node(&name, last.ident.span(), Op::Construct { func, args });
+        }
+        // A call of a free function is a node whatever the file scan says; when the scan
+        // is certain the name is a plain function, the companion path below cannot
+        // resolve, and this error says what to do instead of rustc's.
+        if let Some(ident) = path
+            .get_ident()
+            .filter(|i| self.scanned_plain.contains(&i.to_string()))
+        {
+            // An argument's own mistake (`&mut a`) is the one to fix first.
+            if self.cx.count() == errors {
+                let message = if args.iter().any(Operand::reads_nodes) {
+                    check::plain_fn_not_a_task(&name)
+                } else {
+                    check::plain_fn_on_constants(&name, &tidy(&call.to_token_stream()))
+                };
+                self.cx.error_at(ident, message);
+            }
+            return Operand::Temp(quote!(()));
         }
         let mut companion = path.clone();
         for segment in &mut companion.segments {
@@ -698,7 +733,7 @@ impl Lower<'_> {
             if self.cx.count() == errors {
                 let own = path
                     .get_ident()
-                    .is_some_and(|i| self.plain_fns.contains(&i.to_string()));
+                    .is_some_and(|i| self.local_fns.contains(&i.to_string()));
                 let message = if own {
                     check::plain_fn_not_a_task(name)
                 } else {
@@ -1029,11 +1064,11 @@ impl Lower<'_> {
             && !self.is_known_plain(path)
     }
 
-    /// A function known not to be a task: from `std`/`core`/`alloc`, or declared in the
-    /// graph's body without `#[delayed]`.
+    /// A function known from the syntax not to be a task: from `std`/`core`/`alloc`, or
+    /// declared in the graph's body without attributes that could make it one.
     fn is_known_plain(&self, path: &syn::Path) -> bool {
         match path.get_ident() {
-            Some(ident) => self.plain_fns.contains(&ident.to_string()),
+            Some(ident) => self.local_fns.contains(&ident.to_string()),
             None => is_standard(path),
         }
     }
@@ -1163,6 +1198,41 @@ fn int_literal(expr: &Expr) -> Option<(i128, String, Span)> {
     }
 }
 
+/// The first bound of a range that names a constant (`N_FILES`, `config::N`,
+/// `usize::MAX`), and the range written with that bound as the literal `4`, for the
+/// message (a macro cannot read the constant's value).
+fn const_bound(expr: &Expr) -> Option<(&syn::ExprPath, String)> {
+    let Expr::Range(range) = strip(expr) else {
+        return None;
+    };
+    let is_const = |e: &Expr| match strip(e) {
+        Expr::Path(p) => p.path.segments.last().is_some_and(|s| {
+            let name = s.ident.to_string();
+            name.chars().any(|c| c.is_ascii_uppercase())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        }),
+        _ => false,
+    };
+    let bounds = [range.start.as_deref(), range.end.as_deref()];
+    let found = bounds.into_iter().flatten().find(|e| is_const(e))?;
+    let Expr::Path(path) = strip(found) else {
+        return None;
+    };
+    let text = |bound: Option<&Expr>| match bound {
+        Some(b) if std::ptr::eq(b, found) => "4".to_owned(),
+        Some(b) => tidy(&b.to_token_stream()),
+        None => String::new(),
+    };
+    let limits = match range.limits {
+        syn::RangeLimits::HalfOpen(_) => "..",
+        syn::RangeLimits::Closed(_) => "..=",
+    };
+    let literal = format!("{}{limits}{}", text(bounds[0]), text(bounds[1]));
+    Some((path, literal))
+}
+
 fn is_punct(tree: &TokenTree, c: char) -> bool {
     matches!(tree, TokenTree::Punct(p) if p.as_char() == c)
 }
@@ -1237,29 +1307,6 @@ fn is_mutator(method: &syn::Ident) -> bool {
             | "make_ascii_uppercase"
             | "make_ascii_lowercase"
     )
-}
-
-/// Tokens as a user would write them, for messages: `inc(x + 1)`, `v.len()`.
-fn tidy(tokens: &TokenStream) -> String {
-    let text = tokens.to_string();
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    for (i, &c) in chars.iter().enumerate() {
-        if c == ' ' {
-            let prev = out.chars().last().unwrap_or(' ');
-            let next = chars.get(i + 1).copied().unwrap_or(' ');
-            let word = |c: char| c.is_alphanumeric() || c == '_' || c == '!' || c == '>';
-            let glue_after = matches!(prev, '(' | '[' | '.' | '&' | ':')
-                && !(prev == '&' && out.ends_with(" &"));
-            let glue_before = matches!(next, ')' | ']' | ',' | '.' | '?' | ';' | ':')
-                || (matches!(next, '(' | '[') && word(prev));
-            if glue_after || glue_before {
-                continue;
-            }
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Finds the first `return`, or `break`/`continue` outside of a loop of its own, in

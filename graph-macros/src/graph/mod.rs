@@ -14,8 +14,8 @@ use quote::quote;
 
 use crate::ctxt::Ctxt;
 
-/// Expands `graph!`; `plain` names the functions in scope known not to be tasks
-/// (see [`crate::scope`]).
+/// Expands `graph!`; `plain` names the plain functions the file scan is certain of,
+/// for the wording of errors only (see [`crate::scope`]).
 pub(crate) fn expand(tokens: TokenStream, plain: &HashSet<String>) -> TokenStream {
     let input = match parse::parse(tokens) {
         Ok(input) => input,

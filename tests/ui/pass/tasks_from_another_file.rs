@@ -1,5 +1,5 @@
 //! Tasks imported from another file, by glob and renamed, are tasks; a plain function
-//! from there may still be called on constants.
+//! from there is called before the graph, its value captured.
 use taskweave::prelude::*;
 
 mod support;
@@ -10,10 +10,11 @@ mod named {
 }
 
 fn main() {
+    let o = offset(1);
     let g = graph!(|x: i64| -> i64 {
         let a = triple(x);
         let b = named::thrice(a);
-        b + offset(1)
+        b + o
     });
     assert_eq!(g.compute(1), 9 + 101);
 }
