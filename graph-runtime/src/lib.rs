@@ -78,8 +78,10 @@ pub mod __private {
     pub use crate::error::TaskError;
     pub use crate::graph::Graph;
     pub use crate::observe::RunOptions;
+    pub use crate::dynamic::args::attempts;
     pub use crate::slot::{
-        give, lend, Const, EarlyExit, Give, Lend, Owned, Ref, Shared, SharedSlot, Slot, Value,
+        give, give_again, lend, Again, Const, EarlyExit, Give, Lend, Owned, Ref, Shared,
+        SharedSlot, Slot, Value,
     };
     pub use crate::table::{NodeInfo, Table};
     pub use core::ops::ControlFlow;

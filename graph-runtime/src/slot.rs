@@ -50,6 +50,41 @@ pub fn lend<S: Lend + ?Sized>(source: &mut S) -> &S::Target {
     source.lend()
 }
 
+/// Takes an argument by value for one attempt of a task with retries
+/// (`#[delayed(retries = n)]`): a clone for an attempt that may be followed by another
+/// (`last` false), the value itself for the last.
+#[inline(always)]
+pub fn give_again<S>(source: &mut S, last: bool) -> <S as Give>::Target
+where
+    S: Give + Lend<Target = <S as Give>::Target> + ?Sized,
+    <S as Give>::Target: Again,
+{
+    if last {
+        source.give()
+    } else {
+        Again::again(source.lend())
+    }
+}
+
+/// A value a retried task can be given again: `Clone`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `Clone`, so a task with retries cannot be given it again",
+    label = "a by-value argument of a task with `retries`",
+    note = "each attempt but the last gets a clone of a by-value argument: take it by reference (`&{Self}`), make it `Clone`, or drop `retries`"
+)]
+pub trait Again {
+    /// The value for one more attempt.
+    fn again(&self) -> Self;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Clone> Again for T {
+    #[inline(always)]
+    fn again(&self) -> T {
+        self.clone()
+    }
+}
+
 #[cold]
 #[inline(never)]
 #[track_caller]

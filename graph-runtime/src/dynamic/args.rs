@@ -81,6 +81,21 @@ fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
     }
 }
 
+/// Runs a task of a `#[delayed(retries = n)]` function, as `delay!` and `graph!` call
+/// it: up to `retries` attempts inside `catch_unwind` (`f(false)`: arguments passed
+/// again, see [`crate::slot::give_again`]), then the last (`f(true)`: arguments taken),
+/// whose panic is the task's.
+#[inline]
+pub fn attempts<R>(retries: u32, mut f: impl FnMut(bool) -> R) -> R {
+    for _ in 0..retries {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(false))) {
+            Ok(value) => return value,
+            Err(payload) => drop_payload(payload),
+        }
+    }
+    f(true)
+}
+
 /// An [`Arg`] whose value can be lent: its handle lends `Target`.
 pub trait LendArg: Arg {
     /// Borrows the value from its handle.
