@@ -427,6 +427,11 @@ impl<V> Drop for ResetUnlessDone<'_, V> {
 /// Lays out what `outputs` depend on once, for [`Prepared::compute`] to run many times.
 /// As with [`compute`], a value may be requested more than once (see [`Outputs`]).
 pub fn prepare<O: Outputs>(outputs: O) -> Prepared<O::Values> {
+    prepare_any(outputs)
+}
+
+/// [`prepare`] of one value or several (what `Client::compute` takes).
+pub(crate) fn prepare_any<O: ToCompute>(outputs: O) -> Prepared<O::Values> {
     let plan = Plan::new(outputs.nodes().nodes.as_slice());
     Prepared {
         slots: plan.slots(),
@@ -436,13 +441,19 @@ pub fn prepare<O: Outputs>(outputs: O) -> Prepared<O::Values> {
     }
 }
 
-/// Several values to compute in one run: a tuple of `&Delayed<T>`, or a slice.
+/// Several values to compute in one run: a tuple of `&Delayed<T>`, or a slice (or
+/// `&Vec`) of `Delayed<T>`. One value alone is `d.compute()`.
 ///
 /// The same value may be requested more than once: the same `Delayed` twice, or two
 /// equal calls of a pure function (one node). Each request gets its own value, as in
 /// Dask: the last request of a node takes its result, earlier ones get clones. So every
 /// output of a tuple of two or more, or of a slice, must be [`Clone`] (see
 /// [`Output`]); a one-element tuple `(&a,)` and [`Delayed::compute`] take any result.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a set of values to compute: several values go in one tuple of references, `(&a, &b)`, or a slice",
+    label = "not a tuple of `&Delayed`s, nor a slice of `Delayed`s",
+    note = "`taskweave::compute((&a, &b))` computes several values in one run (sharing what they have in common); one value alone is `a.compute()`"
+)]
 pub trait Outputs {
     /// What the run returns: a tuple of values, or a `Vec`.
     type Values;
@@ -499,8 +510,37 @@ fn read_output<T: Clone + 'static>(slots: &Arena, output: OutputRead) -> T {
     value
 }
 
+/// What [`Client::compute`](crate::Client::compute) takes: one `&Delayed<T>`, whose
+/// future holds the value itself (`client.compute(&total)`), or any [`Outputs`], whose
+/// future holds their tuple or `Vec`.
+///
+/// `taskweave::compute` takes [`Outputs`] only, so that `compute(&a, &b)` (two
+/// arguments) is an error that says to pass one tuple, not a call that computes `a`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be computed by `client.compute`: it takes one `&Delayed`, a tuple of references, `(&a, &b)`, or a slice",
+    label = "not a `&Delayed`, a tuple of `&Delayed`s, nor a slice of `Delayed`s"
+)]
+pub trait ToCompute {
+    /// What the run returns: the value, a tuple of values, or a `Vec`.
+    type Values;
+    #[doc(hidden)]
+    fn nodes(&self) -> Parents;
+    #[doc(hidden)]
+    fn read(slots: &Arena, outputs: &[OutputRead]) -> Self::Values;
+}
+
+impl<O: Outputs> ToCompute for O {
+    type Values = O::Values;
+    fn nodes(&self) -> Parents {
+        Outputs::nodes(self)
+    }
+    fn read(slots: &Arena, outputs: &[OutputRead]) -> Self::Values {
+        O::read(slots, outputs)
+    }
+}
+
 /// One value, as itself rather than a one-element tuple: `client.compute(&total)`.
-impl<A: Send + Sync + 'static> Outputs for &Delayed<A> {
+impl<A: Send + Sync + 'static> ToCompute for &Delayed<A> {
     type Values = A;
     fn nodes(&self) -> Parents {
         let mut parents = Parents::new();
@@ -513,7 +553,7 @@ impl<A: Send + Sync + 'static> Outputs for &Delayed<A> {
 }
 
 /// The name a run of `outputs` goes by: its one output's, `compute` for several.
-pub(crate) fn outputs_name<O: Outputs>(outputs: &O) -> String {
+pub(crate) fn outputs_name<O: ToCompute>(outputs: &O) -> String {
     match outputs.nodes().nodes.as_slice() {
         [one] => match one.meta().custom_name() {
             Some(custom) => custom.to_string(),
@@ -573,6 +613,17 @@ impl<T: Output> Outputs for &[Delayed<T>] {
             .iter()
             .map(|&o| read_output::<T>(slots, o))
             .collect()
+    }
+}
+
+/// A `Vec` of nodes, as its slice: `compute(&parts)`.
+impl<T: Output> Outputs for &Vec<Delayed<T>> {
+    type Values = Vec<T>;
+    fn nodes(&self) -> Parents {
+        Outputs::nodes(&self.as_slice())
+    }
+    fn read(slots: &Arena, outputs: &[OutputRead]) -> Vec<T> {
+        <&[Delayed<T>] as Outputs>::read(slots, outputs)
     }
 }
 
