@@ -315,17 +315,26 @@ fn main() {
         g.compute(41)
     );
 
-    // ── 12. The same mistakes on Delayed<T> (rustc's own messages) ───────────────────
+    // ── 12. The same mistakes on Delayed<T> ───────────────────────────────────────────
     //     let a = delay!(inc(1));
     //     if a > 3 { … }
     // error[E0369]: binary operation `>` cannot be applied to type `Delayed<i64>`
+    //   note: `Delayed<i64>` does not implement `PartialOrd<{integer}>`, on the line
+    //   `pub struct Delayed<T> /* no value until computed: use it in `d.map(|v| …)` or
+    //   after `d.compute()`; rebind, not `+=` */`
     //     for x in v { … }          // v: Delayed<Vec<i64>>
-    // error[E0277]: `Delayed<Vec<i64>>` is not an iterator
+    // error[E0277]: a `Delayed<Vec<i64>>` cannot be iterated: its length is not known
+    //   until the graph runs (Dask: `TypeError: Delayed objects of unspecified length
+    //   are not iterable`)
+    //     let n = v.len();
+    // error[E0277]: `.len()` of a `Delayed<Vec<i64>>`: its value, and so its length,
+    //   does not exist until the graph runs
     //     println!("{}", a);
-    // error[E0277]: `Delayed<i64>` doesn't implement `std::fmt::Display`
+    // error[E0277]: a `Delayed<i64>` cannot be formatted: its value does not exist until
+    //   the graph runs (Dask would print `Delayed('…')`)
     //     a += 1;
     // error[E0368]: binary assignment operation `+=` cannot be applied to type
-    //   `Delayed<i64>`
+    //   `Delayed<i64>` (with the same note as `>`)
     // Fix: decide inside a task (`map`), build new nodes (`a + 1`), compute to print.
     let a = delay!(inc(1));
     let stepped = a.map(|&v| if v > 3 { v + 1 } else { v });

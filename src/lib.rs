@@ -42,8 +42,13 @@ pub use graph_runtime::{
     prepare, tree_reduce, wait, AsCompleted, Client, ClientBuilder, ClientError, Delayed,
     DelayedFn, ErasedFuture, Flow, Future, FutureError, Graph, GraphInfo, NodeInfo, NodeView,
     Observer, Output, Outputs, Persist, Prepared, PureKey, RunOptions, Scheduler, Status, Table,
-    TaskBuilder, TaskError, TaskOutcome, WaitMode, Waitable,
+    TaskBuilder, TaskError, TaskOutcome, ToCompute, WaitMode, Waitable,
 };
+/// What the calls accept: [`delayed()`] a function ([`Signature`]), `delayed(f).call(…)`
+/// its arguments ([`IntoArg`]), [`Client::submit`] its argument tuple ([`SubmitArgs`]
+/// of [`IntoFutArg`]s) for a [`TaskFn`]. Named in their signatures and in compile
+/// errors.
+pub use graph_runtime::{IntoArg, IntoFutArg, Signature, SubmitArgs, TaskFn};
 /// The builder states of [`DelayedFn`] (with or without `.retries(n)`) and what a retried
 /// task needs of its arguments; named only when writing a builder's full type.
 pub use graph_runtime::{NoRetries, Retried, RetryArg};
@@ -65,6 +70,12 @@ pub use graph_runtime::{
 
 #[doc(hidden)]
 pub use graph_runtime::__private;
+
+/// Traits that exist only to carry compile errors' messages: formatting, iterating or
+/// calling a collection's methods on a [`Delayed`] or a [`Future`] whose value does not
+/// exist yet is an error that says why and what to write instead (see
+/// [`docs::compile_errors`]). Never implemented; you never name them.
+pub use graph_runtime::prohibited;
 
 /// Longer documentation.
 pub mod docs {

@@ -19,6 +19,7 @@ mod lock;
 mod observe;
 mod profile;
 mod progress;
+pub mod prohibited;
 mod slot;
 mod sync;
 mod table;
@@ -32,7 +33,7 @@ pub use dynamic::OutputRead;
 pub use dynamic::{
     compute, compute_with, delayed, persist, prepare, tree_reduce, Arena, Arg, ByBits, ByHash,
     ByNode, Delayed, DelayedFn, FloatKey, Impure, IntoArg, LendArg, NoRetries, Output, Outputs,
-    PassArg, Persist, Prepared, Pure, PureKey, Retried, RetryArg, Signature,
+    PassArg, Persist, Prepared, Pure, PureKey, Retried, RetryArg, Signature, ToCompute,
 };
 pub use error::TaskError;
 pub use futures::{
@@ -75,10 +76,10 @@ pub mod __private {
     include!(concat!(env!("OUT_DIR"), "/version_module.rs"));
 
     pub use crate::dispatch::{dispatch, Flow, Scheduler};
+    pub use crate::dynamic::args::attempts;
     pub use crate::error::TaskError;
     pub use crate::graph::Graph;
     pub use crate::observe::RunOptions;
-    pub use crate::dynamic::args::attempts;
     pub use crate::slot::{
         give, give_again, lend, Again, Const, EarlyExit, Give, Lend, Owned, Ref, Shared,
         SharedSlot, Slot, Value,
@@ -90,10 +91,10 @@ pub mod __private {
     /// What `delay!` expands to.
     pub mod dynamic {
         pub use crate::dynamic::args::{ViaConst, ViaMany, ViaNode, Wrap};
-        pub use crate::dynamic::prohibited::FormatAfterCompute;
         pub use crate::dynamic::{
             delayed, fn_identity, pure_arg_key, pure_key, task, Arg, Env, Parents, PureKey,
         };
+        pub use crate::prohibited::FormatAfterCompute;
     }
 
     /// One pending counter per node, for `dispatch`.

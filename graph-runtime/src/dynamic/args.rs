@@ -212,7 +212,8 @@ where
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be passed to a parameter of type `{A}` of a delayed function",
     label = "not an argument for a `{A}` parameter",
-    note = "a `T` parameter takes a `Delayed<T>`, `&Delayed<T>`, `Future<T>`, `&Future<T>` or a `T`; a `Vec<T>` parameter a `Vec`, slice or array of `Delayed<T>`; a `(T, U)` parameter a tuple of nodes; `&T`, `&[T]` and `&str` parameters borrow the same arguments"
+    note = "a `T` parameter takes a `Delayed<T>`, `&Delayed<T>`, `Future<T>`, `&Future<T>` or a `T`; a `Vec<T>` parameter a `Vec`, slice or array of `Delayed<T>`; a `(T, U)` parameter a tuple of nodes; `&T`, `&[T]` and `&str` parameters borrow the same arguments",
+    note = "a task runs after this call returns, on another thread, so it cannot borrow the caller's locals: pass the value itself (moved or cloned; a `&T` parameter borrows the task's copy), an `Arc`, or a node of it (`Delayed::value(v)`)"
 )]
 pub trait IntoArg<A> {
     /// The argument kept by the task.

@@ -9,7 +9,6 @@ mod arena;
 pub(crate) mod args;
 mod ops;
 mod plan;
-pub(crate) mod prohibited;
 
 use core::any::TypeId;
 use core::fmt;
@@ -28,8 +27,10 @@ pub use args::{
     PureKey, RetryArg,
 };
 pub(crate) use plan::outputs_name;
+pub(crate) use plan::prepare_any;
 pub use plan::{
     compute, compute_with, persist, prepare, Output, OutputRead, Outputs, Persist, Prepared,
+    ToCompute,
 };
 
 use crate::dispatch::Flow;
@@ -45,12 +46,18 @@ use crate::slot::SharedSlot;
 /// [`split`](Delayed::split) and [`tree_reduce`]; run with [`compute`](Self::compute).
 ///
 /// What cannot work on a value that does not exist yet cannot be written: `Delayed<T>`
-/// has no `Deref`, no `IntoIterator`, no `+=`, and its comparisons are not `bool`;
-/// formatting it with `{}` is an error that says to compute it first.
+/// has no `Deref`, no `+=`, and its comparisons are not `bool`; formatting it with
+/// `{}`, iterating it, or calling `len`, `is_empty`, `iter` or `unwrap` on it are
+/// errors that say to do it inside [`map`](Self::map) or after
+/// [`compute`](Self::compute) (see [`prohibited`](crate::prohibited)).
 /// Where Dask raises `TypeError: Truth of Delayed objects is not supported`, or
 /// `Delayed objects of unspecified length are not iterable`, this does not compile.
+// The comment on the `struct` line is shown by rustc under an operator's error on a
+// `Delayed` (`d > 3`, `d += 1`): "`Delayed<i64>` does not implement `PartialOrd<…>`",
+// then this line (see `crate::prohibited`).
 #[must_use = "a `Delayed` does nothing until computed: call `.compute()` or pass it to `taskweave::compute`"]
-pub struct Delayed<T> {
+pub struct Delayed<T> /* no value until computed: use it in `d.map(|v| …)` or after `d.compute()`; rebind, not `+=` */
+{
     pub(crate) node: Arc<dyn Node>,
     _value: PhantomData<fn() -> T>,
 }
@@ -746,7 +753,13 @@ where
 static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
 
 /// Names a function's parameter list, so that [`delayed`] knows its arity:
-/// implemented for every `Fn(A, B, …) -> R` with `Sig = fn(A, B, …) -> R`.
+/// implemented for every `Fn(A, B, …) -> R` with `Sig = fn(A, B, …) -> R`, up to six
+/// parameters.
+#[diagnostic::on_unimplemented(
+    message = "`delayed` takes the function itself, not the result of calling it: `{Self}` is not a function",
+    label = "not a function or closure (of up to six parameters)",
+    note = "write `delayed(inc).call(1)`: the function, then its arguments; or `delay!(inc(1))` for a `#[delayed]` function"
+)]
 pub trait Signature<Sig> {}
 
 fn short_type_name<F>() -> &'static str {
@@ -869,7 +882,7 @@ macro_rules! delayed_fn_arity {
             // says how each argument reaches it, by value or lent.
             F: Send + Sync + 'static,
             R: Send + Sync + 'static,
-            $($ty: 'static,)*
+            $($ty: 'static,)* // a task outlives this call: pass owned values, not borrows (a `&T` parameter borrows the task's copy)
         {
             /// Builds a node that calls the function with these arguments: nodes,
             /// collections or tuples of nodes, futures, or plain values (see
@@ -890,7 +903,7 @@ macro_rules! delayed_fn_arity {
             // says how each argument reaches it, by value or lent.
             F: Send + Sync + 'static,
             R: Send + Sync + 'static,
-            $($ty: 'static,)*
+            $($ty: 'static,)* // a task outlives this call: pass owned values, not borrows (a `&T` parameter borrows the task's copy)
         {
             /// Builds a node that calls the function with these arguments (see
             /// [`IntoArg`]); a call with the same arguments as another (see

@@ -531,6 +531,11 @@ impl<V> Drop for ResetUnlessDone<'_, V> {
 /// Lays out what `outputs` depend on once, for [`Prepared::compute`] to run many times.
 /// As with [`compute`], a value may be requested more than once (see [`Outputs`]).
 pub fn prepare<O: Outputs>(outputs: O) -> Prepared<O::Values> {
+    prepare_any(outputs)
+}
+
+/// [`prepare`] of one value or several (what `Client::compute` takes).
+pub(crate) fn prepare_any<O: ToCompute>(outputs: O) -> Prepared<O::Values> {
     let plan = Plan::new(outputs.nodes().nodes.as_slice());
     Prepared {
         run: Storage::new(Arc::new(plan)),
@@ -538,13 +543,19 @@ pub fn prepare<O: Outputs>(outputs: O) -> Prepared<O::Values> {
     }
 }
 
-/// Several values to compute in one run: a tuple of `&Delayed<T>`, or a slice.
+/// Several values to compute in one run: a tuple of `&Delayed<T>`, or a slice (or
+/// `&Vec`) of `Delayed<T>`. One value alone is `d.compute()`.
 ///
 /// The same value may be requested more than once: the same `Delayed` twice, or two
 /// equal calls of a pure function (one node). Each request gets its own value, as in
 /// Dask: the last request of a node takes its result, earlier ones get clones. So every
 /// output of a tuple of two or more, or of a slice, must be [`Clone`] (see
 /// [`Output`]); a one-element tuple `(&a,)` and [`Delayed::compute`] take any result.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a set of values to compute: several values go in one tuple of references, `(&a, &b)`, or a slice",
+    label = "not a tuple of `&Delayed`s, nor a slice of `Delayed`s",
+    note = "`taskweave::compute((&a, &b))` computes several values in one run (sharing what they have in common); one value alone is `a.compute()`"
+)]
 pub trait Outputs {
     /// What the run returns: a tuple of values, or a `Vec`.
     type Values;
@@ -601,8 +612,37 @@ fn read_output<T: Clone + 'static>(slots: &Arena, output: OutputRead) -> T {
     value
 }
 
+/// What [`Client::compute`](crate::Client::compute) takes: one `&Delayed<T>`, whose
+/// future holds the value itself (`client.compute(&total)`), or any [`Outputs`], whose
+/// future holds their tuple or `Vec`.
+///
+/// `taskweave::compute` takes [`Outputs`] only, so that `compute(&a, &b)` (two
+/// arguments) is an error that says to pass one tuple, not a call that computes `a`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be computed by `client.compute`: it takes one `&Delayed`, a tuple of references, `(&a, &b)`, or a slice",
+    label = "not a `&Delayed`, a tuple of `&Delayed`s, nor a slice of `Delayed`s"
+)]
+pub trait ToCompute {
+    /// What the run returns: the value, a tuple of values, or a `Vec`.
+    type Values;
+    #[doc(hidden)]
+    fn nodes(&self) -> Parents;
+    #[doc(hidden)]
+    fn read(slots: &Arena, outputs: &[OutputRead]) -> Self::Values;
+}
+
+impl<O: Outputs> ToCompute for O {
+    type Values = O::Values;
+    fn nodes(&self) -> Parents {
+        Outputs::nodes(self)
+    }
+    fn read(slots: &Arena, outputs: &[OutputRead]) -> Self::Values {
+        O::read(slots, outputs)
+    }
+}
+
 /// One value, as itself rather than a one-element tuple: `client.compute(&total)`.
-impl<A: Send + Sync + 'static> Outputs for &Delayed<A> {
+impl<A: Send + Sync + 'static> ToCompute for &Delayed<A> {
     type Values = A;
     fn nodes(&self) -> Parents {
         let mut parents = Parents::new();
@@ -615,7 +655,7 @@ impl<A: Send + Sync + 'static> Outputs for &Delayed<A> {
 }
 
 /// The name a run of `outputs` goes by: its one output's, `compute` for several.
-pub(crate) fn outputs_name<O: Outputs>(outputs: &O) -> String {
+pub(crate) fn outputs_name<O: ToCompute>(outputs: &O) -> String {
     match outputs.nodes().nodes.as_slice() {
         [one] => match one.meta().custom_name() {
             Some(custom) => custom.to_string(),
@@ -678,25 +718,49 @@ impl<T: Output> Outputs for &[Delayed<T>] {
     }
 }
 
+/// A `Vec` of nodes, as its slice: `compute(&parts)`.
+impl<T: Output> Outputs for &Vec<Delayed<T>> {
+    type Values = Vec<T>;
+    fn nodes(&self) -> Parents {
+        Outputs::nodes(&self.as_slice())
+    }
+    fn read(slots: &Arena, outputs: &[OutputRead]) -> Vec<T> {
+        <&[Delayed<T>] as Outputs>::read(slots, outputs)
+    }
+}
+
 /// Values to [`persist`] together: `&Delayed<T>`, a tuple of them, or a slice. Their
 /// values are computed in one run (what they share runs once) and each is returned as
 /// a node holding its value.
-pub trait Persist: Outputs + Copy {
+pub trait Persist: Copy {
     /// The held nodes: a `Delayed`, a tuple of them, or a `Vec`.
     type Persisted;
+    /// What runs: these values as [`Outputs`].
     #[doc(hidden)]
-    fn hold(self, values: Self::Values) -> Self::Persisted;
+    type Run: Outputs;
+    #[doc(hidden)]
+    fn run(self) -> Self::Run;
+    #[doc(hidden)]
+    fn hold(self, values: <Self::Run as Outputs>::Values) -> Self::Persisted;
 }
 
-impl<A: Output> Persist for &Delayed<A> {
+impl<'d, A: Output> Persist for &'d Delayed<A> {
     type Persisted = Delayed<A>;
-    fn hold(self, value: A) -> Delayed<A> {
+    type Run = (&'d Delayed<A>,);
+    fn run(self) -> Self::Run {
+        (self,)
+    }
+    fn hold(self, (value,): (A,)) -> Delayed<A> {
         self.holding(value)
     }
 }
 
-impl<A: Output> Persist for (&Delayed<A>,) {
+impl<'d, A: Output> Persist for (&'d Delayed<A>,) {
     type Persisted = (Delayed<A>,);
+    type Run = Self;
+    fn run(self) -> Self {
+        self
+    }
     fn hold(self, (a,): (A,)) -> (Delayed<A>,) {
         (self.0.holding(a),)
     }
@@ -706,7 +770,11 @@ macro_rules! persist_tuple {
     ($($ty:ident $v:ident $i:tt),*) => {
         impl<'d, $($ty: Output),*> Persist for ($(&'d Delayed<$ty>,)*) {
             type Persisted = ($(Delayed<$ty>,)*);
-            fn hold(self, ($($v,)*): Self::Values) -> Self::Persisted {
+            type Run = Self;
+            fn run(self) -> Self {
+                self
+            }
+            fn hold(self, ($($v,)*): ($($ty,)*)) -> Self::Persisted {
                 ($(self.$i.holding($v),)*)
             }
         }
@@ -721,8 +789,12 @@ persist_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4, F f 5);
 persist_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4, F f 5, G g 6);
 persist_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4, F f 5, G g 6, H h 7);
 
-impl<T: Output> Persist for &[Delayed<T>] {
+impl<'d, T: Output> Persist for &'d [Delayed<T>] {
     type Persisted = Vec<Delayed<T>>;
+    type Run = Self;
+    fn run(self) -> Self {
+        self
+    }
     fn hold(self, values: Vec<T>) -> Vec<Delayed<T>> {
         self.iter().zip(values).map(|(d, v)| d.holding(v)).collect()
     }
@@ -744,7 +816,7 @@ impl<T: Output> Persist for &[Delayed<T>] {
 /// When a task panics, with a message naming the task and its call site.
 #[track_caller]
 pub fn persist<P: Persist>(outputs: P) -> P::Persisted {
-    outputs.hold(compute(outputs))
+    outputs.hold(compute(outputs.run()))
 }
 
 /// Computes several values in one run on rayon's pool; intermediates they share run

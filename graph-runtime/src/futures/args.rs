@@ -42,6 +42,12 @@ pub trait FutArg: Send + Sync + 'static {
 /// anything else a constant. Retries need the arguments again, so every attempt but
 /// the last clones them; the last moves them, and a future passed by value whose
 /// handle was the last moves its value into the task, uncopied.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be passed to a parameter of type `{A}` of a submitted task",
+    label = "not an argument for a `{A}` parameter",
+    note = "a `T` parameter takes a `T` (`Clone`), a `Future<T>` or a `&Future<T>`; an `Arc<T>` parameter a `Future<T>` or `&Future<T>` (shared, not copied); a `Vec<T>` parameter a `Vec` or slice of `Future<T>`",
+    note = "a task runs after `submit` returns, on another thread, so it cannot borrow the caller's locals: pass an owned value (a clone), an `Arc`, or a future (`client.scatter(value)`)"
+)]
 pub trait IntoFutArg<A> {
     /// The argument kept by the task.
     type Arg: FutArg<Value = A>;
@@ -203,7 +209,13 @@ pub trait KeptArgs: Send + Sync + 'static {
     fn dependencies(&self, out: &mut Dependencies);
 }
 
-/// A tuple of arguments for a function whose parameters are `Values`.
+/// A tuple of arguments for a function whose parameters are `Values`: one item per
+/// parameter, each a value or a future (see [`IntoFutArg`]).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not the arguments of a function of `{Values}`: `submit` takes them as one tuple, one item per parameter",
+    label = "not a tuple of one argument per parameter",
+    note = "one parameter: `client.submit(f, (x,))`; two: `client.submit(f, (a, b))`; none: `client.submit(f, ())`; each item is a value or a future of the parameter's type"
+)]
 pub trait SubmitArgs<Values> {
     /// The arguments as the task keeps them.
     type Kept: KeptArgs<Values = Values>;

@@ -30,7 +30,7 @@ pub use args::{Dependencies, FutArg, IntoFutArg, KeptArgs, SubmitArgs, TaskFn};
 pub use erased::ErasedFuture;
 pub use waiting::{as_completed, wait, AsCompleted, WaitMode, Waitable};
 
-use crate::dynamic::{call_site_of, Outputs};
+use crate::dynamic::{call_site_of, ToCompute};
 use crate::error::TaskError;
 use pool::Pool;
 use state::{Core, Dependent, HasCore, Outcome, State, TaskName};
@@ -328,7 +328,7 @@ impl Client {
     pub fn submit<F, V, A>(&self, f: F, args: A) -> Future<F::Output>
     where
         F: TaskFn<V>,
-        A: SubmitArgs<V>,
+        A: SubmitArgs<V>, // a task runs after `submit` returns: pass owned values (a clone, an `Arc`) or futures, not borrows
     {
         self.task(f).submit(args)
     }
@@ -371,7 +371,7 @@ impl Client {
     #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass each to `client.fire_and_forget`"]
     pub fn map<F, I, T, R>(&self, f: F, items: I) -> Vec<Future<R>>
     where
-        F: Fn(T) -> R + Send + Sync + 'static,
+        F: Fn(T) -> R + Send + Sync + 'static, // one item per call: for two parameters, `client.map2(f, xs, ys)`
         I: IntoIterator,
         I::Item: IntoFutArg<T>,
         T: 'static,
@@ -404,20 +404,21 @@ impl Client {
 
     /// Computes a dynamic graph as a task of this client; returns its future at once:
     /// one value (`client.compute(&total)`) or several in one run that share their
-    /// nodes (`client.compute((&a, &b))`, any [`Outputs`]; shared nodes run once), as
-    /// Dask's `client.compute`. The graph is laid out now; its tasks run on rayon's
-    /// pool, as [`Delayed::compute`](crate::Delayed::compute)'s do, while the client's thread waits for them
-    /// without holding its place. A task failing inside the graph fails the future,
-    /// with the task named. Cancelling the future, or dropping its last handle, stops
-    /// the graph: no task of it starts after that, and running ones see [`cancelled`].
+    /// nodes (`client.compute((&a, &b))`, any [`Outputs`](crate::Outputs); shared nodes
+    /// run once), as Dask's `client.compute` (see [`ToCompute`]). The graph is laid
+    /// out now; its tasks run on rayon's pool, as [`Delayed::compute`](crate::Delayed::compute)'s do, while the
+    /// client's thread waits for them without holding its place. A task failing inside
+    /// the graph fails the future, with the task named. Cancelling the future, or
+    /// dropping its last handle, stops the graph: no task of it starts after that, and
+    /// running ones see [`cancelled`].
     #[track_caller]
     pub fn compute<O>(&self, outputs: O) -> Future<O::Values>
     where
-        O: Outputs,
+        O: ToCompute,
         O::Values: Send + Sync + 'static,
     {
         let name = crate::dynamic::outputs_name(&outputs);
-        let prepared = Mutex::new(crate::dynamic::prepare(outputs));
+        let prepared = Mutex::new(crate::dynamic::prepare_any(outputs));
         let run = move || {
             let mut options = crate::observe::RunOptions::new();
             if let Some(task) = current_task() {
@@ -663,7 +664,7 @@ impl<F> TaskBuilder<F> {
     pub fn submit<V, A>(&self, args: A) -> Future<F::Output>
     where
         F: TaskFn<V>,
-        A: SubmitArgs<V>,
+        A: SubmitArgs<V>, // a task runs after `submit` returns: pass owned values (a clone, an `Arc`) or futures, not borrows
     {
         let name = match &self.name {
             Some(name) => TaskName::Shared(name.clone()),
@@ -960,8 +961,12 @@ where
 ///
 /// So `client.submit(f, args);` as a statement submits a task and cancels it at once:
 /// `#[must_use]` makes that a warning.
+// The comment on the `struct` line is shown by rustc under an operator's error on a
+// `Future` (`f + 1`, `f > 3`): "`Future<i64>` does not implement `Add<…>`", then this
+// line (see `crate::prohibited`).
 #[must_use = "dropping the last handle of a future cancels its task: keep it, wait for it, or pass it to `client.fire_and_forget`"]
-pub struct Future<T> {
+pub struct Future<T> /* no value until its task ends: pass it to a task (`client.submit(g, (&f,))`) or use `f.result()?` */
+{
     handle: Arc<Handle<T>>,
 }
 

@@ -1,0 +1,225 @@
+//! Traits that exist only to carry a compile error's message: what cannot work on a
+//! value that does not exist yet (a [`Delayed`] before it is computed, a [`Future`]
+//! before its task finishes), said on the offending tokens with what to write instead.
+//!
+//! None of them is implemented for any type a program can hold (they are sealed, and
+//! implemented at most for [`Infallible`], which has no values), so every operation
+//! bound by one fails to compile, and rustc's message for that failure is the trait's
+//! `#[diagnostic::on_unimplemented]` text. You never name these traits; they show up
+//! in errors, explained in the book's chapter on compile errors
+//! (`taskweave::docs::compile_errors`).
+//!
+//! How each mistake is caught:
+//! - formatting with `{}`: `Display` for `Delayed<T>` and `Future<T>`, bounded by
+//!   [`FormatAfterCompute`] and [`FormatAfterResult`];
+//! - `for x in d`: `Iterator` for `Delayed<T>` (and `&Delayed<T>`), bounded by
+//!   [`IterateAfterCompute`];
+//! - `d.len()`, `d.is_empty()`, `d.iter()`, `d.unwrap()`: inherent methods of
+//!   `Delayed<T>` bounded by [`LenAfterCompute`], [`IsEmptyAfterCompute`],
+//!   [`IterAfterCompute`] and [`UnwrapAfterCompute`];
+//! - `delayed(inc)(1)`, a call of the builder as Dask writes it: see [`UseDotCall`].
+//!
+//! The impls for [`Infallible`] are there for the message's sake: rustc follows a trait
+//! that an impl's bound needs with the impls of that trait that do exist, and with
+//! none it would show the `Display` (or `Iterator`) impl of `Delayed<T>` instead, as if
+//! it applied. (A method's own bound has no such impl to show.)
+//!
+//! Comparisons (`d > 3`), compound assignments (`d += 1`) and operators on futures
+//! (`f + 1`) cannot be caught this way: rustc reports an operator's missing impl on
+//! the operator, without any bound's message (an impl bounded by one of these traits
+//! would only make that error vaguer). Their error points at the type's definition,
+//! whose line ends with a comment that says what to do instead. A borrowed local
+//! passed to a task (`delayed(f).call(&names)` for a `&T` parameter,
+//! `client.submit(f, (&names,))`) is a borrow-checker error, which no trait can word:
+//! it points at the bound that asks for `'static`, whose line says the same.
+
+use core::convert::Infallible;
+use core::fmt;
+
+use crate::dynamic::{Delayed, DelayedFn};
+use crate::futures::Future;
+
+mod sealed {
+    /// Keeps the traits of this module unimplementable outside it.
+    pub trait Sealed {}
+    impl Sealed for core::convert::Infallible {}
+}
+
+/// Never implemented: formatting a [`Delayed`] with `{}`.
+#[diagnostic::on_unimplemented(
+    message = "a `Delayed<{Self}>` cannot be formatted: its value does not exist until the graph runs (Dask would print `Delayed('…')`)",
+    label = "no value to format yet",
+    note = "format the result of `d.compute()`, or use `{{:?}}` for the node's name and key"
+)]
+pub trait FormatAfterCompute: sealed::Sealed {}
+impl FormatAfterCompute for Infallible {} // the type with no values: nothing is formatted before it exists
+
+impl<T: FormatAfterCompute> fmt::Display for Delayed<T> {
+    // Never called: no value of a `T` that meets the bound exists.
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Ok(())
+    }
+}
+
+/// Never implemented: formatting a [`Future`] with `{}`.
+#[diagnostic::on_unimplemented(
+    message = "a `Future<{Self}>` cannot be formatted: its task may not have finished, and its result may be an error",
+    label = "no value to format yet",
+    note = "format the result of `f.result()` (which waits for it), or use `{{:?}}` for the task's name and status"
+)]
+pub trait FormatAfterResult: sealed::Sealed {}
+impl FormatAfterResult for Infallible {} // the type with no values: nothing is formatted before it exists
+
+impl<T: FormatAfterResult> fmt::Display for Future<T> {
+    // Never called: no value of a `T` that meets the bound exists.
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Ok(())
+    }
+}
+
+/// Never implemented: iterating a [`Delayed`] (`for x in d`).
+#[diagnostic::on_unimplemented(
+    message = "a `Delayed<{Self}>` cannot be iterated: its length is not known until the graph runs (Dask: `TypeError: Delayed objects of unspecified length are not iterable`)",
+    label = "not a collection yet",
+    note = "iterate inside a task, `d.map(|v| v.iter().sum::<i64>())`, or over the computed value, `for x in d.compute()`"
+)]
+pub trait IterateAfterCompute: sealed::Sealed {
+    /// The item the iteration would give.
+    type Item;
+}
+#[rustfmt::skip] // One line, which rustc shows in the error (see the module's docs).
+impl IterateAfterCompute for Infallible { type Item = Infallible; } // the type with no values: nothing is iterated before it exists
+
+#[doc(hidden)]
+impl<T: IterateAfterCompute> Iterator for Delayed<T> {
+    type Item = T::Item;
+    // Never called: no value of a `T` that meets the bound exists.
+    fn next(&mut self) -> Option<T::Item> {
+        None
+    }
+}
+
+#[doc(hidden)]
+impl<T: IterateAfterCompute> Iterator for &Delayed<T> {
+    type Item = T::Item;
+    // Never called: no value of a `T` that meets the bound exists.
+    fn next(&mut self) -> Option<T::Item> {
+        None
+    }
+}
+
+/// Never implemented: `d.len()` on a [`Delayed`].
+#[diagnostic::on_unimplemented(
+    message = "`.len()` of a `Delayed<{Self}>`: its value, and so its length, does not exist until the graph runs",
+    label = "a method of the value, not of the `Delayed`",
+    note = "take the length inside a task, `d.map(|v| v.len())` (a `Delayed<usize>`), or of the computed value, `d.compute().len()`"
+)]
+pub trait LenAfterCompute: sealed::Sealed {}
+
+/// Never implemented: `d.is_empty()` on a [`Delayed`].
+#[diagnostic::on_unimplemented(
+    message = "`.is_empty()` of a `Delayed<{Self}>`: its value does not exist until the graph runs, so the graph cannot branch on it",
+    label = "a method of the value, not of the `Delayed`",
+    note = "ask inside a task, `d.map(|v| v.is_empty())` (a `Delayed<bool>`), or of the computed value, `d.compute().is_empty()`"
+)]
+pub trait IsEmptyAfterCompute: sealed::Sealed {}
+
+/// Never implemented: `d.iter()` on a [`Delayed`].
+#[diagnostic::on_unimplemented(
+    message = "`.iter()` of a `Delayed<{Self}>`: its items do not exist until the graph runs",
+    label = "a method of the value, not of the `Delayed`",
+    note = "iterate inside a task, `d.map(|v| v.iter().sum::<i64>())` (a `Delayed` of the sum), or over the computed value, `d.compute().iter()`"
+)]
+pub trait IterAfterCompute: sealed::Sealed {
+    /// What `iter` would return.
+    type Iter: Iterator;
+}
+
+/// Never implemented: `d.unwrap()` on a [`Delayed`].
+#[diagnostic::on_unimplemented(
+    message = "`.unwrap()` of a `Delayed<{Self}>`: whether it holds a value is not known until the graph runs",
+    label = "a method of the value, not of the `Delayed`",
+    note = "unwrap inside a task, `d.map(|v| v.unwrap())` (its panic fails that task), or the computed value, `d.compute().unwrap()`"
+)]
+pub trait UnwrapAfterCompute: sealed::Sealed {
+    /// What `unwrap` would return.
+    type Value;
+}
+
+/// Methods of a collection or an `Option` that a program may try on the `Delayed`
+/// itself: each is an error that says to call it inside a task or after `compute`.
+impl<T> Delayed<T> {
+    /// Not callable: a `Delayed` has no length until it is computed (see
+    /// [`LenAfterCompute`]).
+    #[doc(hidden)]
+    pub fn len(&self) -> usize
+    where
+        T: LenAfterCompute,
+    {
+        unreachable!("no `Delayed` meets the bound")
+    }
+
+    /// Not callable: a `Delayed` is not known to be empty until it is computed (see
+    /// [`IsEmptyAfterCompute`]).
+    #[doc(hidden)]
+    pub fn is_empty(&self) -> bool
+    where
+        T: IsEmptyAfterCompute,
+    {
+        unreachable!("no `Delayed` meets the bound")
+    }
+
+    /// Not callable: a `Delayed` has no items until it is computed (see
+    /// [`IterAfterCompute`]).
+    #[doc(hidden)]
+    pub fn iter<I: IterAfterCompute>(&self) -> I::Iter
+    where
+        T: IterAfterCompute,
+    {
+        unreachable!("no `Delayed` meets the bound")
+    }
+
+    /// Not callable: whether a `Delayed` holds a value is not known until it is
+    /// computed (see [`UnwrapAfterCompute`]).
+    #[doc(hidden)]
+    pub fn unwrap<U: UnwrapAfterCompute>(&self) -> U::Value
+    where
+        T: UnwrapAfterCompute,
+    {
+        unreachable!("no `Delayed` meets the bound")
+    }
+}
+
+/// The parameter type of a [`DelayedFn`] called like a Python function
+/// (`delayed(inc)(1)`): rustc then expects a `UseDotCall` where the argument is, which
+/// is the fix: `delayed(inc).call(1)`. It has no values, so that call cannot run.
+///
+/// A call is the one mistake no trait's message can explain: rustc says only "expected
+/// function" of a value that is not one, so `DelayedFn` dereferences to a function of
+/// `UseDotCall`s, one per parameter (of a function of at least one parameter; with
+/// none, `delayed(f)()` stays rustc's "expected function, found `DelayedFn`").
+pub struct UseDotCall(Infallible);
+
+// The function returns a `Delayed<R>`, as `call` does, so that the code after the
+// mistake is checked as it will be once it is fixed (and reports nothing more).
+macro_rules! python_style_call {
+    (@marker $a:ident) => { UseDotCall };
+    ($($a:ident),+) => {
+        #[doc(hidden)]
+        impl<F, R, $($a,)+ Purity, Retry> core::ops::Deref
+            for DelayedFn<F, fn($($a),+) -> R, Purity, Retry>
+        {
+            type Target = dyn Fn($(python_style_call!(@marker $a)),+) -> Delayed<R>;
+            fn deref(&self) -> &Self::Target {
+                &|$(_: python_style_call!(@marker $a)),+| unreachable!("`UseDotCall` has no values")
+            }
+        }
+    };
+}
+
+python_style_call!(A);
+python_style_call!(A, B);
+python_style_call!(A, B, C);
+python_style_call!(A, B, C, D);
+python_style_call!(A, B, C, D, E);
+python_style_call!(A, B, C, D, E, G);
