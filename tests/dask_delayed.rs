@@ -412,3 +412,80 @@ fn dask_test_persist() {
     assert_eq!(one.compute(), 10);
     assert_eq!(loads.load(Ordering::SeqCst), 4);
 }
+
+mod retries_attribute {
+    //! `#[delayed(retries = n)]`: the attribute form of `delayed(f).retries(n)`, for
+    //! `delay!` and `graph!` alike (distributed's `test_compute_retries_annotations`).
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use taskweave::prelude::*;
+
+    #[delayed]
+    fn numbers(n: i64) -> Vec<i64> {
+        (0..n).collect()
+    }
+
+    static DYNAMIC_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    /// Panics on its first two calls: a by-value `Vec` (cloned for attempts but the
+    /// last) and a lent `&i64`.
+    #[delayed(retries = 2)]
+    fn flaky_total(values: Vec<i64>, scale: &i64) -> i64 {
+        if DYNAMIC_CALLS.fetch_add(1, Ordering::SeqCst) < 2 {
+            panic!("flaky");
+        }
+        values.iter().sum::<i64>() * scale
+    }
+
+    #[test]
+    fn delay_retries_a_task_marked_with_retries() {
+        let values = delay!(numbers(4));
+        let scale = delay!(numbers(11)).map(|v| v.len() as i64 - 1);
+        let total = delay!(flaky_total(values, &scale));
+        // Sequentially: the third attempt succeeds.
+        assert_eq!(total.compute(), (0..4).sum::<i64>() * 10);
+        assert_eq!(DYNAMIC_CALLS.load(Ordering::SeqCst), 3);
+    }
+
+    static STATIC_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    // `&Vec`: a node of `Vec<i64>` is lent as it is.
+    #[allow(clippy::ptr_arg)]
+    #[delayed(retries = 2)]
+    fn flaky_sum(a: Vec<i64>, b: &Vec<i64>) -> i64 {
+        if STATIC_CALLS.fetch_add(1, Ordering::SeqCst) < 2 {
+            panic!("flaky");
+        }
+        a.iter().sum::<i64>() + b.iter().sum::<i64>()
+    }
+
+    #[test]
+    fn graph_retries_a_task_marked_with_retries() {
+        let job = graph!(|n: i64| -> i64 {
+            let a = numbers(n);
+            let b = numbers(n + 1);
+            // `b` is read twice: lent to `flaky_sum`, given to the sum after it.
+            let s = flaky_sum(a, &b);
+            s + b.len() as i64
+        });
+        let want = (0..3).sum::<i64>() + (0..4).sum::<i64>() + 4;
+        assert_eq!(job.compute(3), want);
+        assert_eq!(STATIC_CALLS.load(Ordering::SeqCst), 3);
+    }
+
+    static FAILING_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    #[delayed(retries = 1)]
+    fn always_fails(x: i64) -> i64 {
+        FAILING_CALLS.fetch_add(1, Ordering::SeqCst);
+        panic!("still failing at {x}")
+    }
+
+    #[test]
+    fn a_task_failing_every_attempt_fails_with_the_last_panic() {
+        let failing = delay!(always_fails(7));
+        let error = failing.try_compute().expect_err("every attempt panics");
+        assert_eq!(error.task(), "always_fails");
+        assert!(error.message().contains("still failing at 7"));
+        assert_eq!(FAILING_CALLS.load(Ordering::SeqCst), 2, "1 + 1 retry");
+    }
+}

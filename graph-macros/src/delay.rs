@@ -174,16 +174,33 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
                     let #name = (&&&#private::dynamic::Wrap::new(#value)).__arg(&mut #parents);
                 }
             });
+    // `f::__call((handles…), |handles, last| f(f::__arg0(h0, last), …))`: each
+    // argument's handle is read once; every attempt of the call (one, or more for
+    // `#[delayed(retries = n)]`) passes it through the companion's `__arg{i}`. Handles
+    // are named at their arguments, where errors about what they give land.
+    let last = hidden("__last");
+    let all = hidden("__handles");
+    let handles: Vec<syn::Ident> = call
+        .args
+        .iter()
+        .enumerate()
+        .map(|(i, arg)| syn::Ident::new(&format!("__s{i}"), arg.span()))
+        .collect();
+    let sources = call.args.iter().zip(&names).map(|(arg, name)| {
+        let private = private_at(arg.span());
+        quote_spanned! {arg.span()=>
+            #private::dynamic::Arg::source(&#name, #env, &mut #cursor)
+        }
+    });
     let reads = call
         .args
         .iter()
-        .zip(&names)
+        .zip(&handles)
         .enumerate()
-        .map(|(i, (arg, name))| {
+        .map(|(i, (arg, handle))| {
             let reader = arg_reader(i, arg.span());
-            let private = private_at(arg.span());
             quote_spanned! {arg.span()=>
-                #companion::#reader(&mut #private::dynamic::Arg::source(&#name, #env, &mut #cursor))
+                #companion::#reader(#handle, #last)
             }
         });
     // `#[delayed(pure)]`: equal arguments (equal nodes, equal `Hash` constants, floats
@@ -226,7 +243,13 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
                 move |#env: &#private::dynamic::Env<'_>| {
                     #[allow(unused_mut, unused_variables)]
                     let mut #cursor = 0usize;
-                    #func(#(#reads),*)
+                    #companion::__call(
+                        (#(#sources,)*),
+                        |#all: &mut _, #last: bool| {
+                            let (#(#handles,)*) = #all;
+                            #func(#(#reads),*)
+                        },
+                    )
                 },
             )
         }

@@ -32,7 +32,11 @@ struct Task {
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut cx = Ctxt::default();
     let parser = |input: ParseStream<'_>| parse_options(input, &args);
-    let Options { pure, runtime } = match parser.parse2(args.clone()) {
+    let Options {
+        pure,
+        retries,
+        runtime,
+    } = match parser.parse2(args.clone()) {
         Ok(options) => options,
         Err(error) => {
             cx.push(error);
@@ -64,7 +68,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let companion = if task.in_impl {
         TokenStream::new()
     } else {
-        companion(&task, pure, &runtime)
+        companion(&task, pure, retries, &runtime)
     };
     let errors = cx.into_compile_errors();
     let item = &task.item;
@@ -75,25 +79,28 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// The options of `#[delayed(…)]`, in any order: `pure`, `crate = path`.
+/// The options of `#[delayed(…)]`, in any order: `pure`, `retries = n`, `crate = path`.
 #[derive(Default)]
 struct Options {
     /// `pure`: equal arguments, one node.
     pure: bool,
+    /// `retries = n`: a panicking call runs again, up to `n` more times.
+    retries: u32,
     /// `crate = path`: where the generated code finds taskweave.
     runtime: Runtime,
 }
 
 /// The message for an option `#[delayed]` does not take.
 const UNKNOWN_OPTION: &str = "`#[delayed]` takes `pure` (equal arguments, one node, as Dask's \
-     `pure=True`), `crate = path` (where taskweave is, when renamed or re-exported) or \
-     nothing: write `#[delayed]`, `#[delayed(pure)]` or `#[delayed(pure, crate = tw)]`";
+     `pure=True`), `retries = n` (a panicking call runs again, up to n more times), \
+     `crate = path` (where taskweave is, when renamed or re-exported) or nothing: write \
+     `#[delayed]`, `#[delayed(pure)]`, `#[delayed(retries = 2)]` or `#[delayed(pure, crate = tw)]`";
 
 /// Parses the options; `args`, all of them, is where an unknown one is reported (so
 /// that the message shows the list).
 fn parse_options(input: ParseStream<'_>, args: &TokenStream) -> syn::Result<Options> {
     let mut options = Options::default();
-    let (mut pure, mut krate) = (None, None);
+    let (mut pure, mut krate, mut retries) = (None, None, None);
     while !input.is_empty() {
         if input.peek(syn::Token![crate]) {
             let keyword: syn::Token![crate] = input.parse()?;
@@ -109,6 +116,31 @@ fn parse_options(input: ParseStream<'_>, args: &TokenStream) -> syn::Result<Opti
                 return Err(syn::Error::new(keyword.span, "`crate` is given twice"));
             }
             options.runtime = Runtime::at_path(path);
+        } else if input.peek(syn::Ident) && input.fork().parse::<syn::Ident>()? == "retries" {
+            let word: syn::Ident = input.parse()?;
+            if !input.peek(syn::Token![=]) {
+                return Err(syn::Error::new(
+                    word.span(),
+                    "expected `=` after `retries`: `#[delayed(retries = 2)]`",
+                ));
+            }
+            input.parse::<syn::Token![=]>()?;
+            let count: syn::LitInt = input.parse().map_err(|error| {
+                syn::Error::new(
+                    error.span(),
+                    "`retries` takes a whole number of retries: `#[delayed(retries = 2)]`",
+                )
+            })?;
+            let n = count.base10_parse::<u32>().map_err(|_| {
+                syn::Error::new(
+                    count.span(),
+                    "`retries` takes a whole number from 0 to 4294967295: `#[delayed(retries = 2)]`",
+                )
+            })?;
+            if retries.replace(word.span()).is_some() {
+                return Err(syn::Error::new(word.span(), "`retries` is given twice"));
+            }
+            options.retries = n;
         } else if input.peek(syn::Ident) && input.fork().parse::<syn::Ident>()? == "pure" {
             let word: syn::Ident = input.parse()?;
             if pure.replace(word.span()).is_some() {
@@ -286,23 +318,58 @@ fn find_reference(ty: &Type) -> Option<&syn::TypeReference> {
 }
 
 /// The companion type: `struct name {}` with one argument reader per parameter.
-fn companion(task: &Task, pure: bool, runtime: &Runtime) -> TokenStream {
+fn companion(task: &Task, pure: bool, retries: u32, runtime: &Runtime) -> TokenStream {
     let private = runtime.private();
     let sig = &task.item.sig;
     let vis = &task.item.vis;
     let name = &sig.ident;
-    let readers = task.modes.iter().enumerate().map(|(i, mode)| {
+    // How a call runs, for `graph!` and `delay!`: `__call` takes the arguments' handles
+    // and runs the call once per attempt (`last` true for the one whose panic is the
+    // task's), and `__arg{i}` passes argument `i` to an attempt: lent, or given (a clone
+    // for an attempt that may be followed by another, when the task has retries).
+    let attempts = if retries == 0 {
+        quote! {
+            #[inline(always)]
+            #vis fn __call<__H, __R>(
+                mut __handles: __H,
+                mut __run: impl ::core::ops::FnMut(&mut __H, bool) -> __R,
+            ) -> __R {
+                __run(&mut __handles, true)
+            }
+        }
+    } else {
+        quote! {
+            #[inline(always)]
+            #vis fn __call<__H, __R>(
+                mut __handles: __H,
+                mut __run: impl ::core::ops::FnMut(&mut __H, bool) -> __R,
+            ) -> __R {
+                #private::attempts(#retries, |__last| __run(&mut __handles, __last))
+            }
+        }
+    };
+    let again = task.modes.iter().enumerate().map(|(i, mode)| {
         let reader = arg_reader(i, proc_macro2::Span::call_site());
         match mode {
+            ParamMode::Give if retries == 0 => quote! {
+                #[inline(always)]
+                #vis fn #reader<__S: #private::Give + ?::core::marker::Sized>(__source: &mut __S, _: bool) -> __S::Target {
+                    #private::give(__source)
+                }
+            },
             ParamMode::Give => quote! {
                 #[inline(always)]
-                #vis fn #reader<__S: #private::Give + ?::core::marker::Sized>(__source: &mut __S) -> __S::Target {
-                    #private::give(__source)
+                #vis fn #reader<__S>(__source: &mut __S, __last: bool) -> <__S as #private::Give>::Target
+                where
+                    __S: #private::Give + #private::Lend<Target = <__S as #private::Give>::Target> + ?::core::marker::Sized,
+                    <__S as #private::Give>::Target: #private::Again,
+                {
+                    #private::give_again(__source, __last)
                 }
             },
             ParamMode::Lend => quote! {
                 #[inline(always)]
-                #vis fn #reader<__S: #private::Lend + ?::core::marker::Sized>(__source: &mut __S) -> &__S::Target {
+                #vis fn #reader<__S: #private::Lend + ?::core::marker::Sized>(__source: &mut __S, _: bool) -> &__S::Target {
                     #private::lend(__source)
                 }
             },
@@ -371,8 +438,11 @@ fn companion(task: &Task, pure: bool, runtime: &Runtime) -> TokenStream {
         impl #name {
             /// Whether calls with equal arguments are one node (`#[delayed(pure)]`).
             #vis const __PURE: bool = #pure;
+            /// How many more times a panicking call runs (`#[delayed(retries = n)]`).
+            #vis const __RETRIES: u32 = #retries;
             #key
-            #(#readers)*
+            #attempts
+            #(#again)*
             #send_check
         }
     }

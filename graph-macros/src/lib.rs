@@ -16,8 +16,10 @@ mod scope;
 mod tests;
 
 /// Marks a function as a task. See the `taskweave` crate. Options, in any order:
-/// `pure` (equal arguments, one node) and `crate = path` (taskweave reached by another
-/// path: a renamed dependency, a re-export).
+/// `pure` (equal arguments, one node), `retries = n` (a panicking call, in `graph!` or
+/// `delay!`, runs again up to `n` more times; by-value arguments must then be `Clone`)
+/// and `crate = path` (taskweave reached by another path: a renamed dependency, a
+/// re-export).
 #[proc_macro_attribute]
 pub fn delayed(args: TokenStream, item: TokenStream) -> TokenStream {
     delayed::expand(args.into(), item.into()).into()

@@ -156,8 +156,9 @@ pub(crate) fn hidden(name: &str) -> syn::Ident {
     syn::Ident::new(name, Span::mixed_site())
 }
 
-/// The per-parameter argument reader a `#[delayed]` fn's companion type provides,
-/// spanned where the argument is written (so a type error lands there).
+/// The reader of argument `index` a `#[delayed]` fn's companion type provides (for one
+/// attempt of a call: lent, or given), spanned where the argument is written (so a
+/// type error lands there).
 pub(crate) fn arg_reader(index: usize, span: Span) -> syn::Ident {
     syn::Ident::new(&format!("__arg{index}"), span)
 }

@@ -286,22 +286,44 @@ impl Expander<'_> {
                 args,
                 parens,
             } => {
-                let no_args = args.is_empty();
-                let args = args.iter().enumerate().map(|(i, a)| {
-                    let at = operand_span(a, span);
-                    let reader = arg_reader(i, at);
-                    let source = self.source(a);
-                    quote_spanned!(at=> #companion::#reader(#source))
-                });
-                let mut group = Group::new(Delimiter::Parenthesis, quote!(#(#args),*));
-                group.set_span(*parens);
-                if no_args {
-                    // No argument reader names the companion: name it anyway, so that a
-                    // call of a plain function fails here as it does with arguments.
-                    quote_spanned!(span=> { let _: bool = #companion::__PURE; #func #group })
-                } else {
-                    quote_spanned!(span=> #func #group)
-                }
+                // `f::__call((handles…), |handles, last| f(f::__arg0(h0, last), …))`: each
+                // argument's handle is made once, as an argument of `__call` (so its
+                // temporaries live as a call's arguments do), and every attempt of the call
+                // (one, or more for `#[delayed(retries = n)]`) passes it through the
+                // companion's `__arg{i}`. The outer call is spelled from the user's `f` to
+                // their parentheses, so errors about the node's value land on `f(…)`, and
+                // each handle is named at its argument, where errors about it land.
+                let last = hidden("__last");
+                let all = hidden("__handles");
+                let handles: Vec<_> = args
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| syn::Ident::new(&format!("__s{i}"), operand_span(a, span)))
+                    .collect();
+                let sources = args.iter().map(|a| self.handle(a));
+                let reads = args
+                    .iter()
+                    .zip(&handles)
+                    .enumerate()
+                    .map(|(i, (a, handle))| {
+                        let at = operand_span(a, span);
+                        let reader = arg_reader(i, at);
+                        quote_spanned!(at=> #companion::#reader(#handle, #last))
+                    });
+                let mut inner = Group::new(Delimiter::Parenthesis, quote!(#(#reads),*));
+                inner.set_span(*parens);
+                let mut outer = Group::new(
+                    Delimiter::Parenthesis,
+                    quote_spanned!(span=>
+                        (#(#sources,)*),
+                        |#all: &mut _, #last: bool| {
+                            let (#(#handles,)*) = #all;
+                            #func #inner
+                        }
+                    ),
+                );
+                outer.set_span(*parens);
+                quote_spanned!(span=> #companion::__call #outer)
             }
             Op::Construct { func, args } => {
                 let args = args.iter().map(|a| self.given(a));
@@ -372,8 +394,15 @@ impl Expander<'_> {
         quote_spanned!(span=> #private::lend(#source))
     }
 
-    /// An operand as `&mut` to something that can give or lend it.
+    /// How a task reads an operand: a mutable borrow of its [`handle`](Self::handle).
     fn source(&self, operand: &Operand) -> TokenStream {
+        let handle = self.handle(operand);
+        let at = operand_span(operand, Span::call_site());
+        quote_spanned!(at=> &mut #handle)
+    }
+
+    /// The handle an operand is read through: a slot's, a constant's, a temporary's.
+    fn handle(&self, operand: &Operand) -> TokenStream {
         let private = &self
             .runtime
             .private_at(operand_span(operand, Span::call_site()));
@@ -383,28 +412,28 @@ impl Expander<'_> {
                 // Called by path, so the expression's span is the user's (a method
                 // call would start at the hidden slot name and lose it).
                 if self.uses[*v] == 1 {
-                    quote_spanned!(*span=> &mut #private::Slot::owned(&#slot))
+                    quote_spanned!(*span=> #private::Slot::owned(&#slot))
                 } else {
-                    quote_spanned!(*span=> &mut #private::SharedSlot::shared(&#slot))
+                    quote_spanned!(*span=> #private::SharedSlot::shared(&#slot))
                 }
             }
-            Operand::Const(tokens) => quote!(&mut #private::Const(&(#tokens))),
-            Operand::Temp(tokens) => quote!(&mut #private::Value::new(#tokens)),
+            Operand::Const(tokens) => quote!(#private::Const(&(#tokens))),
+            Operand::Temp(tokens) => quote!(#private::Value::new(#tokens)),
             Operand::Array(items, span) => {
                 let items = items.iter().map(|i| self.given(i));
-                quote_spanned!(*span=> &mut #private::Value::new([#(#items),*]))
+                quote_spanned!(*span=> #private::Value::new([#(#items),*]))
             }
             Operand::Tuple(items, span) => {
                 let items = items.iter().map(|i| self.given(i));
-                quote_spanned!(*span=> &mut #private::Value::new((#(#items,)*)))
+                quote_spanned!(*span=> #private::Value::new((#(#items,)*)))
             }
             Operand::Vec(items, span) => {
                 let items = items.iter().map(|i| self.given(i));
-                quote_spanned!(*span=> &mut #private::Value::new(::std::vec![#(#items),*]))
+                quote_spanned!(*span=> #private::Value::new(::std::vec![#(#items),*]))
             }
             Operand::Ref(inner, span) => {
                 let inner = self.lent(inner);
-                quote_spanned!(*span=> &mut #private::Ref(#inner))
+                quote_spanned!(*span=> #private::Ref(#inner))
             }
         }
     }

@@ -755,7 +755,7 @@ impl<'d, A: Output> Persist for &'d Delayed<A> {
     }
 }
 
-impl<'d, A: Output> Persist for (&'d Delayed<A>,) {
+impl<A: Output> Persist for (&Delayed<A>,) {
     type Persisted = (Delayed<A>,);
     type Run = Self;
     fn run(self) -> Self {
@@ -789,7 +789,7 @@ persist_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4, F f 5);
 persist_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4, F f 5, G g 6);
 persist_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4, F f 5, G g 6, H h 7);
 
-impl<'d, T: Output> Persist for &'d [Delayed<T>] {
+impl<T: Output> Persist for &[Delayed<T>] {
     type Persisted = Vec<Delayed<T>>;
     type Run = Self;
     fn run(self) -> Self {
