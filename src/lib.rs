@@ -40,17 +40,17 @@ pub use graph_macros::{delay, delayed, graph};
 pub use graph_runtime::{
     as_completed, cancelled, compute, compute_with, delayed, dispatch, get_client, persist,
     prepare, tree_reduce, wait, AsCompleted, Client, ClientBuilder, ClientError, Delayed,
-    DelayedFn, ErasedFuture, Flow, Future, FutureError, Graph, GraphInfo, NodeInfo, NodeView,
-    Observer, Output, Outputs, Persist, Prepared, PureKey, RunOptions, Scheduler, Status, Table,
-    TaskBuilder, TaskError, TaskOutcome, WaitMode, Waitable,
+    DelayedFn, ErasedFuture, Flow, Future, FutureError, FutureEvent, Graph, GraphInfo, NodeInfo,
+    NodeView, Observer, Output, Outputs, Persist, Prepared, PureKey, RunOptions, Scheduler, Status,
+    Table, TaskBuilder, TaskError, TaskOutcome, WaitMode, Waitable,
 };
 /// The builder states of [`DelayedFn`] (with or without `.retries(n)`) and what a retried
 /// task needs of its arguments; named only when writing a builder's full type.
 pub use graph_runtime::{NoRetries, Retried, RetryArg};
 
 pub use graph_runtime::{
-    futures_info, info, visualize, AnyFuture, Direction, DrawOptions, Inspected, NodeOutcome,
-    RunRecord,
+    futures_info, info, visualize, AnyFuture, Direction, DrawOptions, FutureRecord, Inspected,
+    NodeOutcome, RunRecord,
 };
 
 #[doc(hidden)]
