@@ -40,9 +40,9 @@ pub use graph_macros::{delay, delayed, graph};
 pub use graph_runtime::{
     as_completed, cancelled, compute, compute_with, delayed, dispatch, get_client, persist,
     prepare, tree_reduce, wait, AsCompleted, Client, ClientBuilder, ClientError, Delayed,
-    DelayedFn, ErasedFuture, Flow, Future, FutureError, Graph, GraphInfo, NodeInfo, NodeView,
-    Observer, Output, Outputs, Persist, Prepared, PureKey, RunOptions, Scheduler, Status, Table,
-    TaskBuilder, TaskError, TaskOutcome, ToCompute, WaitMode, Waitable,
+    DelayedFn, ErasedFuture, Flow, Future, FutureError, FutureEvent, Graph, GraphInfo, NodeInfo,
+    NodeView, Observer, Output, Outputs, Persist, Prepared, PureKey, RunOptions, Scheduler, Status,
+    Table, TaskBuilder, TaskError, TaskOutcome, ToCompute, WaitMode, Waitable,
 };
 /// What the calls accept: [`delayed()`] a function ([`Signature`]), `delayed(f).call(…)`
 /// its arguments ([`IntoArg`]), [`Client::submit`] its argument tuple ([`SubmitArgs`]
@@ -54,8 +54,8 @@ pub use graph_runtime::{IntoArg, IntoFutArg, Signature, SubmitArgs, TaskFn};
 pub use graph_runtime::{NoRetries, Retried, RetryArg};
 
 pub use graph_runtime::{
-    futures_info, info, visualize, AnyFuture, Direction, DrawOptions, Inspected, NodeOutcome,
-    RunRecord,
+    futures_info, info, visualize, AnyFuture, Direction, DrawOptions, FutureRecord, Inspected,
+    NodeOutcome, RunRecord,
 };
 
 #[doc(hidden)]

@@ -49,12 +49,15 @@ impl NodeOutcome {
         }
     }
 
-    /// The outcome a run's [`TaskOutcome`](crate::TaskOutcome) stands for.
+    /// The outcome a run's [`TaskOutcome`](crate::TaskOutcome) stands for (a
+    /// `Retried` attempt: `Running`, since another attempt follows).
     pub fn from_task(outcome: crate::TaskOutcome) -> Self {
         match outcome {
             crate::TaskOutcome::Finished => NodeOutcome::Finished,
             crate::TaskOutcome::Failed => NodeOutcome::Failed,
             crate::TaskOutcome::Stopped => NodeOutcome::Stopped,
+            crate::TaskOutcome::Cancelled => NodeOutcome::Cancelled,
+            crate::TaskOutcome::Retried => NodeOutcome::Running,
         }
     }
 

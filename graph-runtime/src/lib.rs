@@ -44,10 +44,10 @@ pub use futures::{
 pub use graph::Graph;
 pub use info::{GraphInfo, NodeOutcome, NodeView};
 pub use inspect::{
-    futures_info, info, visualize, AnyFuture, Direction, DrawOptions, FutureRef, Inspected,
-    RunRecord,
+    futures_info, info, visualize, AnyFuture, Direction, DrawOptions, FutureRecord, FutureRef,
+    Inspected, RunRecord,
 };
-pub use observe::{Observer, RunOptions, TaskOutcome};
+pub use observe::{FutureEvent, Observer, RunOptions, TaskOutcome};
 pub use profile::{Profiler, Summary, SummaryRow, TaskRecord};
 pub use progress::{progress, Progress, AUTOMATIC_DELAY};
 pub use table::{NodeInfo, Table};

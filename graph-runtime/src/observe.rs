@@ -1,5 +1,8 @@
-//! Watching a run: hooks the dispatcher calls around every task, for progress bars,
-//! task-stream profiles and tracing. With no observer the dispatcher pays one branch.
+//! Watching tasks: hooks the dispatcher calls around every task of a graph, and a
+//! [`Client`](crate::Client) around every task of its futures, for progress bars,
+//! task-stream profiles, run records and tracing. One [`Observer`] trait serves all
+//! three front ends (`graph!`, `Delayed`, futures). With no observer the dispatcher
+//! pays one branch, and a client one test of its observer field where it would call it.
 
 use std::sync::Arc;
 
@@ -13,14 +16,94 @@ use crate::table::NodeInfo;
 pub enum TaskOutcome {
     /// It stored its result.
     Finished,
-    /// It panicked.
+    /// It panicked (for a future: on its last attempt, or a task it depends on failed
+    /// before it started).
     Failed,
-    /// It stopped the graph early (a `?` met an error).
+    /// It stopped the graph early (a `?` met an error). Graph tasks only.
     Stopped,
+    /// It was cancelled, before it started or while it ran (its result is discarded).
+    /// Futures only.
+    Cancelled,
+    /// This attempt panicked and the task runs again (`TaskBuilder::retries`): one more
+    /// attempt follows, with its own started and finished. Futures only.
+    Retried,
 }
 
-/// Receives the events of a run. Every method has an empty default; methods are called
-/// from the threads that run the tasks, concurrently.
+impl TaskOutcome {
+    /// A word for it: `finished`, `failed`, `stopped`, `cancelled`, `retried`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskOutcome::Finished => "finished",
+            TaskOutcome::Failed => "failed",
+            TaskOutcome::Stopped => "stopped",
+            TaskOutcome::Cancelled => "cancelled",
+            TaskOutcome::Retried => "retried",
+        }
+    }
+}
+
+impl std::fmt::Display for TaskOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One task of a [`Client`](crate::Client), as the future hooks of an [`Observer`]
+/// see it. Futures have no node index: a client is an open-ended stream of tasks,
+/// told apart by their [`key`](Self::key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FutureEvent<'a> {
+    /// The task's name ([`Future::name`](crate::Future::name)).
+    pub name: &'a str,
+    /// `future` for a task of `submit`, `map` or `task(..).submit`; `compute` for the
+    /// task of a [`Client::compute`](crate::Client::compute) (the tasks of its graph
+    /// are told through the graph hooks).
+    pub kind: &'a str,
+    /// Where the task was submitted, as `file:line:column`.
+    pub call_site: &'a str,
+    /// The number in the task's key, unique in the process:
+    /// [`Future::key`](crate::Future::key) is `{name}-{key:x}` (see
+    /// [`full_key`](Self::full_key)).
+    pub key: u64,
+    /// Which attempt: 0 for the first run, `n` for the `n`-th retry.
+    pub attempt: u32,
+    /// Whether this attempt started: true in [`Observer::future_started`] and in the
+    /// [`Observer::future_finished`] that ends it; false in a `future_finished` of a
+    /// task that ended before it ran (cancelled, or a task it depends on failed).
+    pub started: bool,
+}
+
+impl FutureEvent<'_> {
+    /// The task's key as [`Future::key`](crate::Future::key) gives it: `inc-3f`.
+    pub fn full_key(&self) -> String {
+        format!("{}-{:x}", self.name, self.key)
+    }
+}
+
+/// Receives the events of runs and tasks. Every method has an empty default; methods
+/// are called from the threads that run the tasks, concurrently.
+///
+/// **Graphs** (`graph!`, `Delayed`, and the graph of a `Client::compute`):
+/// `graph_started`, then `task_started`/`task_finished` around each task that runs,
+/// on its thread, then `graph_finished`. Tasks are numbered by their node index in
+/// the run.
+///
+/// **Futures** (a [`Client`](crate::Client) built with
+/// [`ClientBuilder::observer`](crate::ClientBuilder::observer)): for every task
+/// submitted to the client, one `future_submitted` on the submitting thread; then,
+/// for every attempt that runs, `future_started` and `future_finished` on the thread
+/// that runs it (an attempt that panics and is retried ends [`TaskOutcome::Retried`]);
+/// and exactly one final `future_finished` with [`Finished`](TaskOutcome::Finished),
+/// [`Failed`](TaskOutcome::Failed) or [`Cancelled`](TaskOutcome::Cancelled): the end
+/// of the last attempt, or, alone with [`FutureEvent::started`] false, the end of a
+/// task that never ran, on the thread that ended it (the one that cancelled it, or
+/// the one whose failure it inherits) right after the end (so a thread waiting for
+/// its future may wake before the observer is told). The outcome is the task's: `Finished` when
+/// its function returned, even when a cancel that came just then discards the
+/// result; cancelling a finished future later reports nothing. A future made by
+/// `scatter` has no task and no events. A panic in a future hook is caught and
+/// dropped (the panic hook prints it), so that it never leaves a task unended.
 pub trait Observer: Send + Sync {
     /// The run starts: its nodes, in topological order.
     fn graph_started(&self, _nodes: &[NodeInfo<'_>]) {}
@@ -30,6 +113,57 @@ pub trait Observer: Send + Sync {
     fn task_finished(&self, _node: u32, _info: &NodeInfo<'_>, _outcome: TaskOutcome) {}
     /// The run ended (nodes that never started had no events).
     fn graph_finished(&self, _result: Result<(), &TaskError>) {}
+    /// A task was submitted to the client, on the submitting thread (before it can
+    /// start or end).
+    fn future_submitted(&self, _task: &FutureEvent<'_>) {}
+    /// An attempt of a client's task starts running on this thread.
+    fn future_started(&self, _task: &FutureEvent<'_>) {}
+    /// An attempt of a client's task ended on this thread (`task.started`), or the
+    /// task ended before it ran (`!task.started`); see the trait's docs for which
+    /// outcomes come when.
+    fn future_finished(&self, _task: &FutureEvent<'_>, _outcome: TaskOutcome) {}
+}
+
+/// Several observers as one: every event goes to each, in order (what a client built
+/// with more than one [`ClientBuilder::observer`](crate::ClientBuilder::observer)
+/// holds).
+pub(crate) struct Observers(pub(crate) Vec<Arc<dyn Observer>>);
+
+impl Observers {
+    /// `observers` as one observer: `None` for none, the one itself for one.
+    pub(crate) fn combine(mut observers: Vec<Arc<dyn Observer>>) -> Option<Arc<dyn Observer>> {
+        match observers.len() {
+            0 => None,
+            1 => observers.pop(),
+            _ => Some(Arc::new(Observers(observers))),
+        }
+    }
+}
+
+impl Observer for Observers {
+    fn graph_started(&self, nodes: &[NodeInfo<'_>]) {
+        self.0.iter().for_each(|o| o.graph_started(nodes));
+    }
+    fn task_started(&self, node: u32, info: &NodeInfo<'_>) {
+        self.0.iter().for_each(|o| o.task_started(node, info));
+    }
+    fn task_finished(&self, node: u32, info: &NodeInfo<'_>, outcome: TaskOutcome) {
+        self.0
+            .iter()
+            .for_each(|o| o.task_finished(node, info, outcome));
+    }
+    fn graph_finished(&self, result: Result<(), &TaskError>) {
+        self.0.iter().for_each(|o| o.graph_finished(result));
+    }
+    fn future_submitted(&self, task: &FutureEvent<'_>) {
+        self.0.iter().for_each(|o| o.future_submitted(task));
+    }
+    fn future_started(&self, task: &FutureEvent<'_>) {
+        self.0.iter().for_each(|o| o.future_started(task));
+    }
+    fn future_finished(&self, task: &FutureEvent<'_>, outcome: TaskOutcome) {
+        self.0.iter().for_each(|o| o.future_finished(task, outcome));
+    }
 }
 
 /// How to run a graph: the scheduler, and who watches. `Scheduler` converts into it,

@@ -1,16 +1,18 @@
 //! The task stream (Dask's `Profiler` and task stream): which task ran on which
 //! thread, from when to when; written as a Chrome trace (Perfetto, `chrome://tracing`)
-//! and summed up per function.
+//! and summed up per function. Graph tasks and a client's futures alike.
 //!
-//! Recording costs two clock reads and a few relaxed stores per task, into a slot of
-//! the task's own (one per node, allocated once and reused by later runs); names are
-//! copied once per run, when it starts, and records are gathered when it ends. The
+//! Recording a graph task costs two clock reads and a few relaxed stores, into a slot
+//! of the task's own (one per node, allocated once and reused by later runs); names
+//! are copied once per run, when it starts, and records are gathered when it ends. A
+//! future's task has no node: its start is kept on its thread (its end comes on the
+//! same thread), and its record is added under the profiler's lock when it ends. The
 //! clock is the CPU's time-stamp counter where it is invariant (x86-64: a third of
 //! the cost of `Instant::now`), converted to nanoseconds when records are read;
 //! `Instant` elsewhere.
 
 use core::fmt;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
@@ -19,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::TaskError;
-use crate::observe::{Observer, TaskOutcome};
+use crate::observe::{FutureEvent, Observer, TaskOutcome};
 use crate::table::NodeInfo;
 
 /// Slots in the first segment; segment `k` holds `FIRST << k`.
@@ -30,7 +32,9 @@ const SEGMENTS: usize = 23;
 const CACHE: usize = 1024;
 
 /// Records every task of the runs it observes: node, name, kind, call site, thread,
-/// start and end.
+/// start and end; and every task of the [`Client`](crate::Client)s it observes
+/// ([`ClientBuilder::observer`](crate::ClientBuilder::observer)), on the client's
+/// threads that ran them.
 ///
 /// ```ignore
 /// use std::sync::Arc;
@@ -54,8 +58,28 @@ const CACHE: usize = 1024;
 /// assert!(trace.contains(r#""ph":"X""#));
 /// ```
 ///
-/// One run at a time (several runs one after the other accumulate, numbered by
-/// [`TaskRecord::run`]; [`clear`](Self::clear) forgets them).
+/// One graph run at a time (several runs one after the other accumulate, numbered by
+/// [`TaskRecord::run`]; [`clear`](Self::clear) forgets them): graphs computed at the
+/// same time, `client.compute`s that overlap included, share the per-node slots and
+/// mix their records. Futures tasks are recorded at any time, beside a graph run
+/// too: each attempt that ran is one record (an attempt that was retried ends
+/// [`TaskOutcome::Retried`]), and a task that ended before it ran (cancelled, or a
+/// dependency failed) is one record of no duration, on the thread that ended it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use graph_runtime::{Client, Profiler, TaskOutcome};
+///
+/// let profiler = Arc::new(Profiler::new());
+/// let client = Client::builder().threads(2).observer(profiler.clone()).build()?;
+/// let futures = client.map(|x: u64| x * x, 0..10);
+/// client.gather(&futures)?;
+/// let records = profiler.records();
+/// assert_eq!(records.len(), 10);
+/// assert!(records.iter().all(|r| r.kind.as_ref() == "future" && r.key.is_some()));
+/// assert!(records.iter().all(|r| r.outcome == TaskOutcome::Finished));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Profiler {
     /// When the profiler was made, on both clocks.
     epoch: Instant,
@@ -77,7 +101,7 @@ struct Slot {
     thread: AtomicU32,
     /// The rayon worker index plus one (0: not a pool thread).
     worker: AtomicU32,
-    /// How it ended: 0 finished, 1 failed, 2 stopped.
+    /// How it ended (`outcome_code`).
     outcome: AtomicU32,
 }
 
@@ -113,6 +137,9 @@ impl Function {
 struct Raw {
     run: u32,
     node: u32,
+    /// A future's key number; 0 for a graph task.
+    key: u64,
+    attempt: u32,
     function: u32,
     thread: u32,
     worker: u32,
@@ -121,21 +148,31 @@ struct Raw {
     end: u64,
 }
 
-/// One task run, as recorded.
+/// One task run, as recorded: a graph task's, or one attempt of a future's task.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TaskRecord {
-    /// Which run of this profiler (0 for the first since it was made or cleared).
+    /// Which graph run of this profiler (0 for the first since it was made or
+    /// cleared); 0 for a future's task (see [`key`](Self::key)).
     pub run: u32,
-    /// The node's index in its run's node table.
+    /// The node's index in its run's node table; 0 for a future's task.
     pub node: u32,
+    /// For a future's task, the number in its key
+    /// ([`FutureEvent::key`](crate::FutureEvent::key): `Future::key` is
+    /// `{name}-{key:x}`); `None` for a graph task.
+    pub key: Option<u64>,
+    /// For a future's task, which attempt this was (0: the first; a task with
+    /// `retries` has one record per attempt that ran); 0 for a graph task.
+    pub attempt: u32,
     /// The task's name.
     pub name: Arc<str>,
-    /// The node's kind (`task`, `operator`, `method`, …).
+    /// The node's kind (`task`, `operator`, `method`, …), or `future` / `compute` for
+    /// a client's task.
     pub kind: Arc<str>,
     /// Where the task was written, as `file:line:column`.
     pub call_site: Arc<str>,
     /// The thread that ran it: [`Profiler::thread_id`] on that thread, the `tid` in
-    /// a Chrome trace.
+    /// a Chrome trace. (For a future's task that never ran: the thread that ended it.)
     pub thread: u32,
     /// Its rayon worker index (`rayon::current_thread_index()`), if it ran on a pool.
     pub worker: Option<usize>,
@@ -208,6 +245,8 @@ impl Profiler {
                 TaskRecord {
                     run: raw.run,
                     node: raw.node,
+                    key: (raw.key != 0).then_some(raw.key),
+                    attempt: raw.attempt,
                     name: f.name.clone(),
                     kind: f.kind.clone(),
                     call_site: f.call_site.clone(),
@@ -219,7 +258,7 @@ impl Profiler {
                 }
             })
             .collect();
-        records.sort_by_key(|r| (r.start, r.run, r.node));
+        records.sort_by_key(|r| (r.start, r.run, r.node, r.key, r.attempt));
         records
     }
 
@@ -260,7 +299,8 @@ impl Profiler {
     /// The records as a Chrome trace (the JSON object format): one complete event
     /// (`"ph":"X"`, `ts` and `dur` in microseconds) per task run, on the thread that
     /// ran it (`tid`), with node, kind, call site, run, outcome and rayon worker as
-    /// `args`; plus the threads' names. Perfetto (ui.perfetto.dev) and
+    /// `args` (for a future's task: its `key`, as `Future::key` writes it, and its
+    /// `attempt`, instead of node and run); plus the threads' names. Perfetto (ui.perfetto.dev) and
     /// `chrome://tracing` open it.
     pub fn to_chrome_trace(&self) -> String {
         let records = self.records();
@@ -290,17 +330,23 @@ impl Profiler {
             let worker = r
                 .worker
                 .map_or_else(|| "null".to_owned(), |w| w.to_string());
+            let which = match r.key {
+                None => format!("\"node\":{},\"run\":{}", r.node, r.run),
+                Some(key) => format!(
+                    "\"key\":{},\"attempt\":{}",
+                    json_string(&format!("{}-{key:x}", r.name)),
+                    r.attempt
+                ),
+            };
             out.push_str(&format!(
-                ",\n{{\"name\":{},\"cat\":{},\"ph\":\"X\",\"ts\":{},\"dur\":{},\"pid\":{pid},\"tid\":{},\"args\":{{\"node\":{},\"run\":{},\"call_site\":{},\"outcome\":\"{}\",\"worker\":{worker}}}}}",
+                ",\n{{\"name\":{},\"cat\":{},\"ph\":\"X\",\"ts\":{},\"dur\":{},\"pid\":{pid},\"tid\":{},\"args\":{{{which},\"call_site\":{},\"outcome\":\"{}\",\"worker\":{worker}}}}}",
                 json_string(&r.name),
                 json_string(&r.kind),
                 micros(r.start),
                 micros(r.duration()),
                 r.thread,
-                r.node,
-                r.run,
                 json_string(&r.call_site),
-                outcome_name(r.outcome),
+                r.outcome.as_str(),
             ));
         }
         out.push_str("\n]}\n");
@@ -368,9 +414,6 @@ impl Observer for Profiler {
                 segment.get_or_init(|| (0..FIRST << k).map(|_| Slot::default()).collect());
             }
         }
-        if inner.cache.is_empty() {
-            inner.cache = vec![(0, 0, u32::MAX); CACHE];
-        }
         inner.node_function.clear();
         for info in nodes {
             let function = inner.intern(info);
@@ -392,12 +435,7 @@ impl Observer for Profiler {
     fn task_finished(&self, node: u32, _info: &NodeInfo<'_>, outcome: TaskOutcome) {
         if let Some(slot) = self.slot(node) {
             slot.end.store(self.now(), Ordering::Relaxed);
-            let code = match outcome {
-                TaskOutcome::Finished => 0,
-                TaskOutcome::Failed => 1,
-                TaskOutcome::Stopped => 2,
-            };
-            slot.outcome.store(code, Ordering::Relaxed);
+            slot.outcome.store(outcome_code(outcome), Ordering::Relaxed);
         }
     }
 
@@ -424,6 +462,8 @@ impl Observer for Profiler {
                     inner.records.push(Raw {
                         run,
                         node: node as u32,
+                        key: 0,
+                        attempt: 0,
                         function: inner.node_function[node],
                         thread: slot.thread.load(Ordering::Relaxed),
                         worker: slot.worker.load(Ordering::Relaxed),
@@ -436,12 +476,66 @@ impl Observer for Profiler {
             }
         }
     }
+
+    fn future_started(&self, _task: &FutureEvent<'_>) {
+        let start = self.now();
+        FUTURE_STARTS.with(|starts| starts.borrow_mut().push((self.identity(), start)));
+    }
+
+    fn future_finished(&self, task: &FutureEvent<'_>, outcome: TaskOutcome) {
+        let end = self.now();
+        // Started on this thread, innermost last (a task that waits may run another
+        // one inside it); several profilers may watch one task.
+        let start = task
+            .started
+            .then(|| {
+                FUTURE_STARTS.with(|starts| {
+                    let mut starts = starts.borrow_mut();
+                    let at = starts.iter().rposition(|&(p, _)| p == self.identity())?;
+                    Some(starts.remove(at).1)
+                })
+            })
+            .flatten()
+            .unwrap_or(end);
+        let info = NodeInfo::new(task.name, task.call_site, 0, 0, 0).with_kind(task.kind);
+        let raw = Raw {
+            run: 0,
+            node: 0,
+            key: task.key,
+            attempt: task.attempt,
+            function: 0,
+            thread: Profiler::thread_id(),
+            worker: rayon::current_thread_index().map_or(0, |w| w as u32 + 1),
+            outcome: outcome_code(outcome),
+            start,
+            end,
+        };
+        let mut inner = self.lock();
+        let function = inner.intern(&info);
+        inner.records.push(Raw { function, ..raw });
+    }
+}
+
+impl Profiler {
+    /// This profiler, told apart from others in [`FUTURE_STARTS`].
+    fn identity(&self) -> usize {
+        self as *const Profiler as usize
+    }
+}
+
+thread_local! {
+    /// When the futures tasks running on this thread started, innermost last, by
+    /// profiler.
+    static FUTURE_STARTS: RefCell<Vec<(usize, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Inner {
     /// The function of `info`: by address first (names and call sites are mostly
     /// `'static`), then by value.
     fn intern(&mut self, info: &NodeInfo<'_>) -> u32 {
+        if self.cache.is_empty() {
+            self.cache = vec![(0, 0, u32::MAX); CACHE];
+        }
         let key = (
             info.name.as_ptr() as usize,
             info.call_site.as_ptr() as usize,
@@ -554,19 +648,24 @@ fn locate(i: u32) -> (usize, usize) {
     (k, (u64::from(i) - first) as usize)
 }
 
+/// An outcome as a slot stores it.
+fn outcome_code(outcome: TaskOutcome) -> u32 {
+    match outcome {
+        TaskOutcome::Finished => 0,
+        TaskOutcome::Failed => 1,
+        TaskOutcome::Stopped => 2,
+        TaskOutcome::Cancelled => 3,
+        TaskOutcome::Retried => 4,
+    }
+}
+
 fn outcome_from(code: u32) -> TaskOutcome {
     match code {
         1 => TaskOutcome::Failed,
         2 => TaskOutcome::Stopped,
+        3 => TaskOutcome::Cancelled,
+        4 => TaskOutcome::Retried,
         _ => TaskOutcome::Finished,
-    }
-}
-
-fn outcome_name(outcome: TaskOutcome) -> &'static str {
-    match outcome {
-        TaskOutcome::Finished => "finished",
-        TaskOutcome::Failed => "failed",
-        TaskOutcome::Stopped => "stopped",
     }
 }
 

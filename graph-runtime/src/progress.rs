@@ -1,5 +1,6 @@
 //! Progress bars on stderr: tasks done of total, rate and ETA, for a compute (an
-//! [`Observer`]) or a set of futures ([`progress`]).
+//! [`Observer`]), the tasks of a client (the same observer, given to the client), or
+//! a set of futures ([`progress`]).
 //!
 //! Tasks only bump a counter of their own thread (no lock, no shared cache line); one
 //! background thread, started on first use, reads the counters ten times a second and
@@ -18,7 +19,7 @@ use indicatif::{
 use crate::error::TaskError;
 use crate::futures::Future;
 use crate::lock::Recover;
-use crate::observe::{Observer, RunOptions, TaskOutcome};
+use crate::observe::{FutureEvent, Observer, RunOptions, TaskOutcome};
 use crate::table::NodeInfo;
 
 /// How long a run lasts before the automatic bar ([`Progress::auto`]) appears.
@@ -64,6 +65,26 @@ enum Draw {
 ///
 /// Clones share their counters and bar. One run at a time: a run resets the counters
 /// when it starts.
+///
+/// **On a client** (`Client::builder().observer(Arc::new(progress.clone()))`), the
+/// client's tasks make the run: the first task submitted while none is left starts
+/// it, each task submitted adds one to the total, each task that ends (finished,
+/// failed or cancelled; not an attempt that is retried) one to the done, and the run
+/// ends when every task submitted has ended. The graph of a `client.compute` made
+/// meanwhile adds its nodes to the total and its tasks to the done (a failed graph
+/// leaves its tasks that never ran uncounted, so done may stay below total).
+///
+/// ```
+/// use std::sync::Arc;
+/// use graph_runtime::{Client, Progress};
+///
+/// let progress = Progress::hidden();
+/// let client = Client::builder().threads(2).observer(Arc::new(progress.clone())).build()?;
+/// let futures = client.map(|x: u64| x + 1, 0..10);
+/// client.gather(&futures)?;
+/// assert_eq!((progress.done(), progress.total()), (10, 10));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct Progress {
     shared: Arc<Shared>,
@@ -115,6 +136,7 @@ impl Progress {
                 failed: AtomicU64::new(0),
                 shards: (0..shards).map(|_| Shard::default()).collect(),
                 state: Mutex::new(State::default()),
+                outstanding: Mutex::new(0),
             }),
         }
     }
@@ -187,22 +209,52 @@ impl std::fmt::Debug for Progress {
 
 impl Observer for Progress {
     fn graph_started(&self, nodes: &[NodeInfo<'_>]) {
+        let outstanding = lock(&self.shared.outstanding);
+        if *outstanding > 0 {
+            // A graph of a client's compute: part of the client's run.
+            self.shared
+                .total
+                .fetch_add(nodes.len() as u64, Ordering::Relaxed);
+            return;
+        }
         self.shared.start(nodes.len() as u64);
     }
 
     #[inline]
     fn task_finished(&self, _node: u32, _info: &NodeInfo<'_>, outcome: TaskOutcome) {
-        let shared = &self.shared;
-        let shard = rayon::current_thread_index().unwrap_or(0) & (shared.shards.len() - 1);
-        shared.shards[shard].0.fetch_add(1, Ordering::Relaxed);
-        if outcome == TaskOutcome::Failed {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-        }
+        self.shared.ended(outcome);
     }
 
     fn graph_finished(&self, result: Result<(), &TaskError>) {
+        if *lock(&self.shared.outstanding) > 0 {
+            // The client's run goes on.
+            return;
+        }
         self.shared
             .finish(result.err().map(|e| format!("failed: {e}")));
+    }
+
+    fn future_submitted(&self, _task: &FutureEvent<'_>) {
+        let mut outstanding = lock(&self.shared.outstanding);
+        if *outstanding == 0 {
+            self.shared.start(0);
+        }
+        *outstanding += 1;
+        self.shared.total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn future_finished(&self, _task: &FutureEvent<'_>, outcome: TaskOutcome) {
+        if outcome == TaskOutcome::Retried {
+            return;
+        }
+        let shared = &self.shared;
+        shared.ended(outcome);
+        let mut outstanding = lock(&shared.outstanding);
+        *outstanding = outstanding.saturating_sub(1);
+        if *outstanding == 0 {
+            let failed = shared.failed.load(Ordering::Relaxed);
+            shared.finish((failed > 0).then(|| format!("{failed} failed")));
+        }
     }
 }
 
@@ -258,6 +310,9 @@ struct Shared {
     /// Tasks ended, one counter per thread (a power of two of them).
     shards: Box<[Shard]>,
     state: Mutex<State>,
+    /// The client's tasks submitted and not yet ended (see `Progress`'s docs): while
+    /// there are some, the client's run goes on.
+    outstanding: Mutex<u64>,
 }
 
 #[derive(Default)]
@@ -277,6 +332,16 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// A task ended with `outcome`.
+    #[inline]
+    fn ended(&self, outcome: TaskOutcome) {
+        let shard = rayon::current_thread_index().unwrap_or(0) & (self.shards.len() - 1);
+        self.shards[shard].0.fetch_add(1, Ordering::Relaxed);
+        if outcome == TaskOutcome::Failed {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn done(&self) -> u64 {
         self.shards
             .iter()
@@ -324,6 +389,8 @@ impl Shared {
             self.show(&mut state, self.done(), started);
         }
         if let Some(bar) = &state.bar {
+            // A client's run grows while it runs.
+            bar.set_length(self.total.load(Ordering::Relaxed));
             bar.set_position(self.done());
             bar.tick();
         }
@@ -339,6 +406,7 @@ impl Shared {
         // Dropped once finished: its last frame stays on the terminal, and is no
         // longer redrawn (over lines printed since) by the bars of later runs.
         if let Some(bar) = state.bar.take() {
+            bar.set_length(self.total.load(Ordering::Relaxed));
             bar.set_position(self.done());
             match failure {
                 None => bar.finish(),

@@ -1,11 +1,12 @@
-//! `tracing` spans around every task (cargo feature `tracing`).
+//! `tracing` spans around every task, of graphs and of futures (cargo feature
+//! `tracing`).
 
 use std::cell::RefCell;
 
 use tracing::span::EnteredSpan;
 
 use crate::error::TaskError;
-use crate::observe::{Observer, TaskOutcome};
+use crate::observe::{FutureEvent, Observer, TaskOutcome};
 use crate::table::NodeInfo;
 
 thread_local! {
@@ -23,6 +24,16 @@ thread_local! {
 /// ```ignore
 /// job.compute_with(RunOptions::new().observer(Arc::new(TracingObserver)), x);
 /// ```
+///
+/// On a [`Client`](crate::Client) (`Client::builder().observer(Arc::new(TracingObserver))`),
+/// every attempt of a task that runs is a span named `task` too, on the client's
+/// thread that runs it, with the fields `task`, `kind` (`future`, or `compute` for a
+/// `client.compute`, whose graph's tasks get spans of their own), `call_site`, `key`
+/// (as [`Future::key`](crate::Future::key) writes it), `attempt` and `outcome`
+/// (`finished`, `failed`, `cancelled`, or `retried` for an attempt that runs again);
+/// a task that panicked on its last attempt also emits an `ERROR` event naming it, and
+/// one that ended before it ran (cancelled, or a dependency failed) a `DEBUG` event
+/// instead of a span.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TracingObserver;
 
@@ -52,17 +63,7 @@ impl Observer for TracingObserver {
     }
 
     fn task_finished(&self, _node: u32, _info: &NodeInfo<'_>, outcome: TaskOutcome) {
-        let span = OPEN.with(|open| open.borrow_mut().pop());
-        if let Some(span) = span {
-            let outcome = match outcome {
-                TaskOutcome::Finished => "finished",
-                TaskOutcome::Failed => "failed",
-                TaskOutcome::Stopped => "stopped",
-            };
-            span.record("outcome", outcome);
-            // Exits and closes the span, here, on the thread that entered it.
-            drop(span);
-        }
+        close(outcome);
     }
 
     fn graph_finished(&self, result: Result<(), &TaskError>) {
@@ -75,6 +76,61 @@ impl Observer for TracingObserver {
                 "taskweave task failed"
             ),
         }
+    }
+
+    fn future_started(&self, task: &FutureEvent<'_>) {
+        let span = tracing::info_span!(
+            "task",
+            task = task.name,
+            kind = task.kind,
+            call_site = task.call_site,
+            key = %Key(task),
+            attempt = task.attempt,
+            outcome = tracing::field::Empty,
+        );
+        OPEN.with(|open| open.borrow_mut().push(span.entered()));
+    }
+
+    fn future_finished(&self, task: &FutureEvent<'_>, outcome: TaskOutcome) {
+        if !task.started {
+            tracing::debug!(
+                task = task.name,
+                call_site = task.call_site,
+                key = %Key(task),
+                outcome = outcome.as_str(),
+                "taskweave future ended before it ran"
+            );
+            return;
+        }
+        if outcome == TaskOutcome::Failed {
+            // Inside the task's span, as the panic was.
+            tracing::error!(
+                task = task.name,
+                call_site = task.call_site,
+                key = %Key(task),
+                "taskweave future failed"
+            );
+        }
+        close(outcome);
+    }
+}
+
+/// Closes the innermost span open on this thread, with its outcome.
+fn close(outcome: TaskOutcome) {
+    let span = OPEN.with(|open| open.borrow_mut().pop());
+    if let Some(span) = span {
+        span.record("outcome", outcome.as_str());
+        // Exits and closes the span, here, on the thread that entered it.
+        drop(span);
+    }
+}
+
+/// A future's key, written as `Future::key` writes it, without a `String`.
+struct Key<'a, 'b>(&'a FutureEvent<'b>);
+
+impl std::fmt::Display for Key<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{:x}", self.0.name, self.0.key)
     }
 }
 
@@ -200,5 +256,71 @@ mod tests {
         assert_eq!(spans.exits.load(Ordering::Relaxed), 10);
         assert_eq!(spans.wrong_thread.load(Ordering::Relaxed), 0);
         assert_eq!(spans.errors.load(Ordering::Relaxed), 1);
+    }
+
+    fn twice(x: u64) -> u64 {
+        x * 2
+    }
+
+    fn fails(x: u64) -> u64 {
+        panic!("fails on {x}")
+    }
+
+    fn flaky(attempts: Arc<AtomicU32>) -> u64 {
+        if attempts.fetch_add(1, Ordering::SeqCst) < 2 {
+            panic!("not yet");
+        }
+        1
+    }
+
+    fn gate(rx: Arc<Mutex<std::sync::mpsc::Receiver<()>>>) -> u64 {
+        rx.lock().unwrap().recv().unwrap();
+        1
+    }
+
+    #[test]
+    fn one_span_per_attempt_of_a_clients_task() {
+        // The client's threads have no hook to set a scoped subscriber: the global
+        // one counts (the other test here sets its own on every thread it uses).
+        let spans = Arc::new(Spans::default());
+        tracing::subscriber::set_global_default(Counting(spans.clone())).unwrap();
+        let client = crate::Client::builder()
+            .threads(2)
+            .observer(Arc::new(TracingObserver))
+            .build()
+            .unwrap();
+        let (open, rx) = std::sync::mpsc::channel();
+        let gated = client.submit(gate, (Arc::new(Mutex::new(rx)),));
+        let never = client.submit(twice, (gated.clone(),));
+        never.cancel();
+        open.send(()).unwrap();
+        let doubled: Vec<_> = (0..3u64).map(|i| client.submit(twice, (i,))).collect();
+        let failing = client.submit(fails, (1u64,));
+        let retried = client
+            .task(flaky)
+            .retries(2)
+            .submit((Arc::new(AtomicU32::new(0)),));
+        assert_eq!(client.gather(&doubled).unwrap(), [0, 2, 4]);
+        assert!(failing.result().is_err());
+        assert_eq!(retried.result().unwrap(), 1);
+        assert_eq!(gated.result().unwrap(), 1);
+        drop(client);
+
+        let names = spans.names.lock().unwrap();
+        let count = |task: &str| names.values().filter(|n| *n == task).count();
+        // Every attempt that ran, none for the task cancelled before it ran.
+        assert_eq!(
+            (
+                count("twice"),
+                count("fails"),
+                count("flaky"),
+                count("gate")
+            ),
+            (3, 1, 3, 1)
+        );
+        assert_eq!(names.len(), 8);
+        assert_eq!(spans.exits.load(Ordering::Relaxed), 8);
+        assert_eq!(spans.wrong_thread.load(Ordering::Relaxed), 0);
+        assert_eq!(spans.errors.load(Ordering::Relaxed), 1, "the failed task");
     }
 }

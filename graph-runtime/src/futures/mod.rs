@@ -32,6 +32,7 @@ pub use waiting::{as_completed, wait, AsCompleted, WaitMode, Waitable};
 
 use crate::dynamic::{call_site_of, ToCompute};
 use crate::error::TaskError;
+use crate::observe::{FutureEvent, Observer, Observers, TaskOutcome};
 use pool::Pool;
 use state::{Core, Dependent, HasCore, Outcome, State, TaskName};
 
@@ -198,16 +199,31 @@ pub(crate) struct Inner {
     /// The users' handle, for [`get_client`] inside tasks: weak, since the client
     /// shuts down when the users' last handle goes.
     owner: OnceLock<Weak<Owner>>,
+    /// Who watches the tasks ([`ClientBuilder::observer`]; several combined in one).
+    observer: Option<Arc<dyn Observer>>,
 }
 
 /// Builds a [`Client`].
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 #[must_use = "a `ClientBuilder` starts nothing until `.build()`; builder methods return the changed builder"]
 pub struct ClientBuilder {
     threads: Option<usize>,
     max_threads: Option<usize>,
     name: Option<String>,
     shutdown_timeout: Option<Duration>,
+    observers: Vec<Arc<dyn Observer>>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("threads", &self.threads)
+            .field("max_threads", &self.max_threads)
+            .field("name", &self.name)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("observers", &self.observers.len())
+            .finish()
+    }
 }
 
 /// How many threads a client may start beyond its own while its tasks wait, unless
@@ -247,6 +263,19 @@ impl ClientBuilder {
         self
     }
 
+    /// Reports the client's tasks to `observer` (a [`Profiler`](crate::Profiler), a
+    /// [`RunRecord`](crate::RunRecord), a [`Progress`](crate::Progress), a
+    /// `TracingObserver`, your own): its future hooks see every task submitted,
+    /// started and ended (see [`Observer`] for which events come when), and the graph
+    /// of every [`Client::compute`] runs with it as its observer, so its graph hooks
+    /// see that graph's tasks. Called again, it adds another: each observer gets every
+    /// event, in the order they were added. Without one, a task pays a test of one
+    /// field where an observer would be called.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
     /// Starts the pool.
     pub fn build(self) -> Result<Client, ClientError> {
         let threads = self
@@ -269,6 +298,7 @@ impl ClientBuilder {
                 live: Mutex::new(Vec::new()),
                 shutdown_timeout: self.shutdown_timeout.unwrap_or(SHUTDOWN_GRACE),
                 owner: OnceLock::new(),
+                observer: Observers::combine(self.observers),
             }),
         });
         let _ = owner.inner.owner.set(Arc::downgrade(&owner));
@@ -343,6 +373,7 @@ impl Client {
             retries: 0,
             priority: 0,
             call_site: call_site_of(Location::caller()),
+            kind: "future",
         }
     }
 
@@ -419,8 +450,13 @@ impl Client {
     {
         let name = crate::dynamic::outputs_name(&outputs);
         let prepared = Mutex::new(crate::dynamic::prepare_any(outputs));
+        // The client's observers watch the graph too.
+        let observer = self.inner().observer.clone();
         let run = move || {
             let mut options = crate::observe::RunOptions::new();
+            if let Some(observer) = &observer {
+                options = options.observer(observer.clone());
+            }
             if let Some(task) = current_task() {
                 options = options.stop_when(move || task.core().cancel.load(Ordering::Acquire));
             }
@@ -437,6 +473,7 @@ impl Client {
             retries: 0,
             priority: 0,
             call_site: call_site_of(Location::caller()),
+            kind: "compute",
         }
         .submit(())
     }
@@ -623,6 +660,8 @@ pub struct TaskBuilder<F> {
     retries: u32,
     priority: i32,
     call_site: &'static str,
+    /// What observers are told the task is ([`FutureEvent::kind`]).
+    kind: &'static str,
 }
 
 impl<F> TaskBuilder<F> {
@@ -684,7 +723,11 @@ impl<F> TaskBuilder<F> {
             retries: self.retries,
             priority: self.priority,
             client: self.client.inner().clone(),
+            kind: self.kind,
         });
+        // Before anything can start or end it (a dependency that failed already ends
+        // it in the loop below).
+        job.observe(0, false, |observer, task| observer.future_submitted(task));
         self.client
             .inner()
             .register(Arc::downgrade(&job) as Weak<dyn Cancel>);
@@ -719,6 +762,7 @@ struct Job<F, K, R> {
     retries: u32,
     priority: i32,
     client: Arc<Inner>,
+    kind: &'static str,
 }
 
 /// A job the pool can run.
@@ -736,6 +780,9 @@ pub(crate) trait Runnable: Send + Sync {
     fn release(&self);
     /// Its place among ready tasks: higher first (see [`TaskBuilder::priority`]).
     fn priority(&self) -> i32;
+    /// The task ended, failed or cancelled, before it started: tells the client's
+    /// observer (called by whoever ended it, right after the end).
+    fn ended_unstarted(&self, outcome: &Outcome);
 }
 
 /// A live task that shutdown may cancel.
@@ -770,6 +817,30 @@ where
 }
 
 impl<F, K, R> Job<F, K, R> {
+    /// Tells the client's observer, if it has one, about attempt `attempt` of this task
+    /// (`started`: see [`FutureEvent::started`]). A panic of the observer is dropped
+    /// here: it must not leave the task unended.
+    #[inline]
+    fn observe(
+        &self,
+        attempt: u32,
+        started: bool,
+        tell: impl FnOnce(&dyn Observer, &FutureEvent<'_>),
+    ) {
+        if let Some(observer) = self.client.observer.as_deref() {
+            let core = &self.state.core;
+            let task = FutureEvent {
+                name: &core.name,
+                kind: self.kind,
+                call_site: core.call_site,
+                key: core.key_number(),
+                attempt,
+                started,
+            };
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| tell(observer, &task)));
+        }
+    }
+
     /// Drops the arguments. Taken out under the lock, dropped after it: dropping the
     /// last handle of a pending dependency cancels it, and that tells this very job.
     fn release_args(&self) {
@@ -869,6 +940,9 @@ where
         let previous = CURRENT.with(|c| c.replace(Some(current)));
         let mut attempts = 0;
         let outcome = loop {
+            self.observe(attempts, true, |observer, task| {
+                observer.future_started(task)
+            });
             // Reading the arguments clones plain values, and a `Clone` may panic too:
             // that is the task's panic, reported (and retried) as one.
             let attempt = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -892,6 +966,9 @@ where
                     break Some(Err(FutureError::Cancelled { task }));
                 }
                 Err(payload) if attempts < self.retries => {
+                    self.observe(attempts, true, |observer, task| {
+                        observer.future_finished(task, TaskOutcome::Retried);
+                    });
                     attempts += 1;
                     drop(payload);
                 }
@@ -903,6 +980,19 @@ where
             }
         };
         CURRENT.with(|c| *c.borrow_mut() = previous);
+        // Told before the end publishes the result, so that the task's time excludes
+        // its dependents' release, and its end comes before theirs.
+        self.observe(attempts, true, |observer, task| {
+            let cancelled = self.state.core.cancel.load(Ordering::Acquire);
+            let outcome = match &outcome {
+                Some(Ok(_)) if !cancelled => TaskOutcome::Finished,
+                Some(Err(FutureError::Task(_))) => TaskOutcome::Failed,
+                // Cancelled while it ran (a dependency's value gone, or its own
+                // arguments released by the cancel).
+                _ => TaskOutcome::Cancelled,
+            };
+            observer.future_finished(task, outcome);
+        });
         // Ending releases the dependents: the first ready one runs next on this thread.
         let _ending = continuation::Ending::new(&self.client);
         match outcome {
@@ -936,6 +1026,18 @@ where
 
     fn priority(&self) -> i32 {
         self.priority
+    }
+
+    fn ended_unstarted(&self, outcome: &Outcome) {
+        let outcome = match outcome {
+            Outcome::Failed(_) => TaskOutcome::Failed,
+            Outcome::Cancelled => TaskOutcome::Cancelled,
+            // Not called for a finished task (every job runs to finish).
+            Outcome::Finished => TaskOutcome::Finished,
+        };
+        self.observe(0, false, |observer, task| {
+            observer.future_finished(task, outcome);
+        });
     }
 }
 

@@ -200,15 +200,16 @@ impl Core {
             // `claim_pending`'s exchanges, so the end is ordered after whichever of them
             // came first in every model of memory (loom lets a plain store race an
             // exchange more loosely than C11 does, and then showed a woken reader a
-            // stale `Running`). The lock is held; the cost is nil.
-            self.status.swap(status, Ordering::AcqRel);
+            // stale `Running`). The lock is held; the cost is nil. What it replaces says
+            // whether the task had started (the end and `start` are ordered on it).
+            let was = self.status.swap(status, Ordering::AcqRel);
             waiters.ended = Some(outcome.clone());
             let wake = waiters.sleepers > 0;
             let dependents = std::mem::take(&mut waiters.dependents);
             let callbacks = std::mem::take(&mut waiters.callbacks);
-            (dependents, callbacks, wake)
+            (dependents, callbacks, wake, was == RUNNING)
         };
-        let (dependents, callbacks, wake) = callbacks;
+        let (dependents, callbacks, wake, started) = callbacks;
         if wake {
             self.done.notify_all();
         }
@@ -223,6 +224,7 @@ impl Core {
         };
         tell(Telling {
             release,
+            started,
             dependents,
             callbacks: callbacks.into_iter().map(|(_, c)| c).collect(),
             outcome,
@@ -333,9 +335,12 @@ pub(crate) fn sleep_until<'a, T>(
 }
 
 /// What one end has to tell: the dependents and callbacks of a task, and how it ended;
-/// and the job whose arguments to release, for a task that will not run.
+/// and the job whose arguments to release (and whose observer to tell, if it never
+/// started), for a task that will not run.
 struct Telling {
     release: Option<Arc<dyn Runnable>>,
+    /// Whether the task had started when it ended (else its job tells its observer).
+    started: bool,
     dependents: InlineList<Arc<dyn Dependent>>,
     callbacks: Vec<Callback>,
     outcome: Outcome,
@@ -373,6 +378,7 @@ fn tell(first: Telling) {
     let mut next = Some(first);
     while let Some(Telling {
         release,
+        started,
         mut dependents,
         callbacks,
         outcome,
@@ -380,6 +386,9 @@ fn tell(first: Telling) {
     {
         if let Some(job) = release {
             let released = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if !started {
+                    job.ended_unstarted(&outcome);
+                }
                 job.release();
             }));
             if let Err(payload) = released {

@@ -13,7 +13,7 @@ pub(crate) mod svg;
 use std::path::Path;
 
 pub use futures::{futures_info, AnyFuture, FutureRef};
-pub use record::RunRecord;
+pub use record::{FutureRecord, RunRecord};
 
 use crate::dynamic::{Delayed, Parents};
 use crate::info::GraphInfo;

@@ -1,11 +1,15 @@
-//! [`RunRecord`]: an observer that remembers how every node of a run ended.
+//! [`RunRecord`]: an observer that remembers how every node of a run ended, and how
+//! every task of a client went.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use crate::error::TaskError;
+use crate::futures::Future;
 use crate::info::NodeOutcome;
-use crate::observe::{Observer, TaskOutcome};
+use crate::lock::Recover;
+use crate::observe::{FutureEvent, Observer, TaskOutcome};
 use crate::table::NodeInfo;
 
 const NOT_STARTED: u8 = 0;
@@ -44,11 +48,80 @@ const STOPPED: u8 = 4;
 /// It remembers the latest run it watched (a new run starts afresh). A node that
 /// never started (its inputs failed, or the graph stopped first) is
 /// [`NodeOutcome::NeverRan`].
+///
+/// **On a client** (`Client::builder().observer(rec.clone())`), it also keeps one
+/// [`FutureRecord`] per task submitted, in submission order, with how it went so far:
+/// pending, running, finished, failed or cancelled, and how many times it was retried
+/// ([`future_records`](Self::future_records),
+/// [`future_outcome`](Self::future_outcome)). These accumulate (the graph of a
+/// `client.compute` is a run like any other, and does not reset them);
+/// [`clear_futures`](Self::clear_futures) forgets them.
+///
+/// ```
+/// use std::sync::Arc;
+/// use graph_runtime::{Client, NodeOutcome, RunRecord};
+///
+/// let rec = Arc::new(RunRecord::new());
+/// let client = Client::builder().threads(2).observer(rec.clone()).build()?;
+/// let ok = client.submit(|x: i64| x + 1, (1,));
+/// let boom = client.submit(|x: i64| -> i64 { panic!("no {x}") }, (2,));
+/// ok.result()?;
+/// assert!(boom.result().is_err());
+/// assert_eq!(rec.future_outcome(&ok), Some(NodeOutcome::Finished));
+/// assert_eq!(rec.future_outcome(&boom), Some(NodeOutcome::Failed));
+/// assert_eq!(rec.future_records()[0].key, ok.key());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct RunRecord {
     /// One state per node of the run; `None` before any run.
     states: RwLock<Option<Vec<AtomicU8>>>,
     error: Mutex<Option<String>>,
+    /// The client's tasks.
+    futures: Mutex<Futures>,
+}
+
+/// How one task of a client went, as a [`RunRecord`] saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FutureRecord {
+    /// The task's key, as [`Future::key`] gives it (`inc-3f`).
+    pub key: String,
+    /// The task's name.
+    pub name: String,
+    /// Where it was submitted, as `file:line:column`.
+    pub call_site: String,
+    /// `Pending` (submitted, not started), `Running`, `Finished`, `Failed` (it
+    /// panicked on its last attempt, or a task it depends on failed) or `Cancelled`.
+    pub outcome: NodeOutcome,
+    /// How many attempts panicked and were run again.
+    pub retries: u32,
+}
+
+/// The client's tasks a record has seen, in submission order.
+#[derive(Debug, Default)]
+struct Futures {
+    list: Vec<FutureRecord>,
+    /// Key number to index in `list`.
+    index: HashMap<u64, usize>,
+}
+
+impl Futures {
+    /// The record of `task`, made if it is new.
+    fn entry(&mut self, task: &FutureEvent<'_>) -> &mut FutureRecord {
+        let list = &mut self.list;
+        let at = *self.index.entry(task.key).or_insert_with(|| {
+            list.push(FutureRecord {
+                key: task.full_key(),
+                name: task.name.to_owned(),
+                call_site: task.call_site.to_owned(),
+                outcome: NodeOutcome::Pending,
+                retries: 0,
+            });
+            list.len() - 1
+        });
+        &mut list[at]
+    }
 }
 
 impl RunRecord {
@@ -105,6 +178,25 @@ impl RunRecord {
         self.error.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Every task of the observed clients, in submission order, with how it went so
+    /// far; empty when it observed no client.
+    pub fn future_records(&self) -> Vec<FutureRecord> {
+        self.futures.lock().recover().list.clone()
+    }
+
+    /// How `future`'s task went so far, if this record saw it submitted.
+    pub fn future_outcome<T>(&self, future: &Future<T>) -> Option<NodeOutcome> {
+        let key = future.core().key_number();
+        let futures = self.futures.lock().recover();
+        futures.index.get(&key).map(|&at| futures.list[at].outcome)
+    }
+
+    /// Forgets the client's tasks seen so far (a record on a long-lived client keeps
+    /// one [`FutureRecord`] per task until then).
+    pub fn clear_futures(&self) {
+        *self.futures.lock().recover() = Futures::default();
+    }
+
     fn set(&self, node: u32, state: u8) {
         let states = self.states.read().unwrap_or_else(|e| e.into_inner());
         if let Some(slot) = states.as_ref().and_then(|s| s.get(node as usize)) {
@@ -142,7 +234,8 @@ impl Observer for RunRecord {
         let state = match outcome {
             TaskOutcome::Finished => FINISHED,
             TaskOutcome::Failed => FAILED,
-            TaskOutcome::Stopped => STOPPED,
+            // Graph tasks are neither cancelled nor retried one by one.
+            TaskOutcome::Stopped | TaskOutcome::Cancelled | TaskOutcome::Retried => STOPPED,
         };
         self.set(node, state);
     }
@@ -150,6 +243,23 @@ impl Observer for RunRecord {
     fn graph_finished(&self, result: Result<(), &TaskError>) {
         if let Err(error) = result {
             *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
+        }
+    }
+
+    fn future_submitted(&self, task: &FutureEvent<'_>) {
+        self.futures.lock().recover().entry(task);
+    }
+
+    fn future_started(&self, task: &FutureEvent<'_>) {
+        self.futures.lock().recover().entry(task).outcome = NodeOutcome::Running;
+    }
+
+    fn future_finished(&self, task: &FutureEvent<'_>, outcome: TaskOutcome) {
+        let mut futures = self.futures.lock().recover();
+        let record = futures.entry(task);
+        match outcome {
+            TaskOutcome::Retried => record.retries += 1,
+            outcome => record.outcome = NodeOutcome::from_task(outcome),
         }
     }
 }
