@@ -223,3 +223,9 @@ python_style_call!(A, B, C);
 python_style_call!(A, B, C, D);
 python_style_call!(A, B, C, D, E);
 python_style_call!(A, B, C, D, E, G);
+
+impl std::fmt::Debug for UseDotCall {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {}
+    }
+}

@@ -620,11 +620,14 @@ impl<T: Send + Sync + 'static> ViaConst for Wrap<T> {
 // marker is inferred from the one impl that applies.
 
 /// How [`PureKey`] keys a `Hash` value: by its hash (and its type).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ByHash;
 /// How [`PureKey`] keys a float, or a `Vec`, `Option` or array of floats: by the exact
 /// bits (and the type), as Dask tokenizes floats.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ByBits;
 /// How [`PureKey`] keys a `Delayed` or a collection of them: by the nodes' keys.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ByNode;
 
 /// A value that can be an argument of a pure task (`#[delayed(pure)]`,
@@ -809,6 +812,7 @@ where
 
 /// The first argument's kind in [`Chain`] for a function of no arguments.
 #[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct NoArgs;
 
 impl<F: Fn() -> R, R> Chain<F, R, (), (), ()> for NoArgs {
@@ -915,3 +919,73 @@ retry_chain_last!(C; (B, (A, ())); A 0, B 1, C 2);
 retry_chain_last!(D; (C, (B, (A, ()))); A 0, B 1, C 2, D 3);
 retry_chain_last!(E; (D, (C, (B, (A, ())))); A 0, B 1, C 2, D 3, E 4);
 retry_chain_last!(G; (E, (D, (C, (B, (A, ()))))); A 0, B 1, C 2, D 3, E 4, G 5);
+
+impl std::fmt::Debug for Parents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parents")
+            .field("nodes", &self.nodes.as_slice().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K> std::fmt::Debug for Lent<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lent").finish_non_exhaustive()
+    }
+}
+
+impl<K> std::fmt::Debug for LentDeref<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LentDeref").finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for NodeRef<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeRef").finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for Many<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Many").finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for Const<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Const").finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for Awaited<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Awaited")
+            .field("future", &self.0)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for Fetched<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetched").finish_non_exhaustive()
+    }
+}
+
+impl<A, B> std::fmt::Debug for Pair<A, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pair").finish_non_exhaustive()
+    }
+}
+
+impl<A, B, C> std::fmt::Debug for Triple<A, B, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Triple").finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for Wrap<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wrap").finish_non_exhaustive()
+    }
+}

@@ -793,12 +793,16 @@ pub struct DelayedFn<F, Sig, Purity = Impure, Retry = NoRetries> {
 type BuilderState<Sig, Purity, Retry> = fn() -> (Sig, Purity, Retry);
 
 /// [`DelayedFn`] of a function that may give different results for equal arguments.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Impure;
 /// [`DelayedFn`] of a pure function: equal arguments, one node.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Pure;
 /// [`DelayedFn`] whose tasks fail on their first panic (the default).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct NoRetries;
 /// [`DelayedFn`] whose tasks run again after a panic (see [`DelayedFn::retries`]).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Retried;
 
 impl<F, Sig, Purity, Retry> DelayedFn<F, Sig, Purity, Retry> {
@@ -950,3 +954,21 @@ delayed_fn_arity!(a: A / IA / MA, b: B / IB / MB, c: C / IC / MC);
 delayed_fn_arity!(a: A / IA / MA, b: B / IB / MB, c: C / IC / MC, d: D / ID / MD);
 delayed_fn_arity!(a: A / IA / MA, b: B / IB / MB, c: C / IC / MC, d: D / ID / MD, e: E / IE / ME);
 delayed_fn_arity!(a: A / IA / MA, b: B / IB / MB, c: C / IC / MC, d: D / ID / MD, e: E / IE / ME, g: G / IG / MG);
+
+impl std::fmt::Debug for Env<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env")
+            .field("me", &self.me)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, Sig, Purity, Retry> std::fmt::Debug for DelayedFn<F, Sig, Purity, Retry> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DelayedFn")
+            .field("name", &self.owned_name.as_deref().unwrap_or(self.name))
+            .field("call_site", &self.call_site)
+            .field("retries", &self.retries)
+            .finish_non_exhaustive()
+    }
+}

@@ -273,3 +273,39 @@ arity!(a: A / IA, b: B / IB, c: C / IC);
 arity!(a: A / IA, b: B / IB, c: C / IC, d: D / ID);
 arity!(a: A / IA, b: B / IB, c: C / IC, d: D / ID, e: E / IE);
 arity!(a: A / IA, b: B / IB, c: C / IC, d: D / ID, e: E / IE, g: G / IG);
+
+impl std::fmt::Debug for Dependencies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dependencies").finish_non_exhaustive()
+    }
+}
+
+impl<A> std::fmt::Debug for Plain<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plain").finish_non_exhaustive()
+    }
+}
+
+impl<A> std::fmt::Debug for Cloned<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cloned")
+            .field("future", &self.0)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A> std::fmt::Debug for SharedResult<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedResult")
+            .field("future", &self.0)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A> std::fmt::Debug for Gathered<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gathered")
+            .field("futures", &self.0.len())
+            .finish_non_exhaustive()
+    }
+}
