@@ -545,6 +545,12 @@ pub(crate) mod loom_model {
     /// One future's state.
     pub struct FutureState<T>(State<T>);
 
+    impl<T> std::fmt::Debug for FutureState<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("FutureState").finish_non_exhaustive()
+        }
+    }
+
     impl<T> Default for FutureState<T> {
         fn default() -> Self {
             FutureState(State::new(TaskName::Static("model"), "loom.rs:1:1"))
