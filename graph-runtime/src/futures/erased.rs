@@ -6,8 +6,9 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use super::future::Handle;
 use super::state::HasCore;
-use super::{Future, Handle, Status};
+use super::{Future, Status};
 use crate::inspect::{AnyFuture, FutureRef};
 
 /// A [`Future`] with its result type erased (`future.erase()`): a handle like the

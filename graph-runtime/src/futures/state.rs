@@ -4,8 +4,9 @@ use std::cell::{Cell, RefCell};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
+use super::job::Runnable;
 use super::list::InlineList;
-use super::{FutureError, Runnable, Status};
+use super::{FutureError, Status};
 use crate::lock::Recover;
 use crate::sync::{AtomicBool, AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
 
