@@ -326,7 +326,7 @@ impl Client {
         // The client's observers watch the graph too.
         let observer = self.inner().observer.clone();
         let run = move || {
-            let mut options = crate::observe::RunOptions::new();
+            let mut options = crate::options::RunOptions::new();
             if let Some(observer) = &observer {
                 options = options.observer(observer.clone());
             }

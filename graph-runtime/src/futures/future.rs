@@ -232,3 +232,16 @@ impl<T: Clone> Future<T> {
         self.result_timeout_shared(timeout).map(|v| T::clone(&v))
     }
 }
+
+impl<T: Send + Sync + 'static> Future<T> {
+    /// This future and every future it depends on, directly or not, with each one's
+    /// [`Status`](crate::Status) as its outcome. See [`futures_info`](crate::futures_info) for several.
+    pub fn info(&self) -> crate::inspect::GraphInfo {
+        super::info::futures_info(&[self])
+    }
+
+    /// Writes [`info`](Self::info) as an SVG picture to `path`.
+    pub fn visualize(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+        self.info().visualize(path)
+    }
+}

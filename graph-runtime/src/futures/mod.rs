@@ -17,14 +17,18 @@
 //! - `job`: one submitted task, from its [`TaskBuilder`] to its end.
 //! - `future`: the [`Future`] handle and its [`Status`].
 //! - `error`: [`FutureError`] and [`ClientError`].
+//! - `info`: the graph of futures, for inspection ([`futures_info`]).
+//! - `as_arg`: futures as arguments of delayed calls.
 //! - `args`: what `submit` accepts; `erased`, `waiting`: futures of any type, and
 //!   `wait`/`as_completed`; `list`: the small list of a future's waiters.
 
 mod args;
+mod as_arg;
 mod client;
 mod erased;
 mod error;
 mod future;
+mod info;
 mod job;
 mod list;
 mod pool;
@@ -36,5 +40,6 @@ pub use client::{Client, ClientBuilder};
 pub use erased::ErasedFuture;
 pub use error::{ClientError, FutureError};
 pub use future::{Future, Status};
+pub use info::{futures_info, AnyFuture, FutureRef};
 pub use job::{cancelled, get_client, TaskBuilder};
-pub use waiting::{as_completed, wait, AsCompleted, WaitMode, Waitable};
+pub use waiting::{as_completed, progress, wait, AsCompleted, WaitMode, Waitable};
