@@ -546,6 +546,13 @@ pub(crate) mod loom_model {
     /// One future's state.
     pub struct FutureState<T>(State<T>);
 
+    // Opaque, as the crate's other handles are (missing_debug_implementations is denied).
+    impl<T> std::fmt::Debug for FutureState<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("FutureState").finish_non_exhaustive()
+        }
+    }
+
     impl<T> Default for FutureState<T> {
         fn default() -> Self {
             FutureState(State::new(TaskName::Static("model"), "loom.rs:1:1"))
