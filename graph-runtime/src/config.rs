@@ -1,15 +1,13 @@
-//! The environment variables that change taskweave's defaults, parsed here and nowhere
-//! else: `TASKWEAVE_SCHEDULER`, `TASKWEAVE_PROGRESS` and `TASKWEAVE_WARNINGS`.
+//! How taskweave's environment variables are parsed, by one rule for all:
+//! `TASKWEAVE_SCHEDULER` (read in `options`), `TASKWEAVE_PROGRESS` (in `progress`) and
+//! `TASKWEAVE_WARNINGS` (in `warn`), each by its owner through `warn::read_env`, which
+//! prints the warning below. This module depends on no other.
 //!
 //! Each is read once per process. A value is trimmed and matched case-insensitively;
 //! an empty one counts as unset. Any other value is ignored with a warning on stderr
 //! naming the variable, the value and the accepted values, once per variable: a typo
 //! (`syn`) no longer silently leaves the default in place, and a stray space (`"sync "`,
 //! easy to get from a shell script) is no typo.
-
-use std::sync::OnceLock;
-
-use crate::dispatch::Scheduler;
 
 /// An on/off variable's value. `On` is the default behaviour, spelled out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +19,7 @@ pub(crate) enum Switch {
 }
 
 /// The values accepted by `TASKWEAVE_PROGRESS` and `TASKWEAVE_WARNINGS`.
-const SWITCH: &[(&str, Switch)] = &[
+pub(crate) const SWITCH: &[(&str, Switch)] = &[
     ("on", Switch::On),
     ("off", Switch::Off),
     ("true", Switch::On),
@@ -31,48 +29,9 @@ const SWITCH: &[(&str, Switch)] = &[
     ("never", Switch::Off),
 ];
 
-/// The values accepted by `TASKWEAVE_SCHEDULER`.
-const SCHEDULER: &[(&str, Scheduler)] =
-    &[("sync", Scheduler::Sync), ("threads", Scheduler::Threads)];
-
-/// `TASKWEAVE_SCHEDULER`: `Some(Scheduler::Sync)` turns every `Threads` run into a
-/// synchronous one; `threads`, unset or invalid leave each run's own choice.
-pub(crate) fn scheduler() -> Option<Scheduler> {
-    static VALUE: OnceLock<Option<Scheduler>> = OnceLock::new();
-    *VALUE.get_or_init(|| read("TASKWEAVE_SCHEDULER", "a scheduler", SCHEDULER))
-}
-
-/// `TASKWEAVE_PROGRESS`: `Off` stops the automatic progress bar.
-pub(crate) fn progress() -> Switch {
-    static VALUE: OnceLock<Switch> = OnceLock::new();
-    *VALUE.get_or_init(|| read("TASKWEAVE_PROGRESS", "on or off", SWITCH).unwrap_or(Switch::On))
-}
-
-/// `TASKWEAVE_WARNINGS`: `Off` silences the warnings of [`crate::warn`] (not these
-/// ones about the variables themselves, which would otherwise hide their own typos).
-pub(crate) fn warnings() -> Switch {
-    static VALUE: OnceLock<Switch> = OnceLock::new();
-    *VALUE.get_or_init(|| read("TASKWEAVE_WARNINGS", "on or off", SWITCH).unwrap_or(Switch::On))
-}
-
-/// Reads `var` from the environment and parses it, printing the warning if any.
-fn read<T: Copy>(var: &str, what: &str, accepted: &[(&str, T)]) -> Option<T> {
-    let raw = std::env::var_os(var);
-    let (value, warning) = parse(
-        var,
-        raw.as_ref().map(|v| v.to_string_lossy()).as_deref(),
-        what,
-        accepted,
-    );
-    if let Some(warning) = warning {
-        crate::warn::print(&warning);
-    }
-    value
-}
-
 /// The value of `var` when set to `raw` (`None`: unset), and the warning to print
 /// when `raw` is none of `accepted`. Pure, for the tests.
-fn parse<T: Copy>(
+pub(crate) fn parse<T: Copy>(
     var: &str,
     raw: Option<&str>,
     what: &str,
@@ -102,6 +61,7 @@ fn parse<T: Copy>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::{Scheduler, SCHEDULER};
 
     fn scheduler(raw: Option<&str>) -> (Option<Scheduler>, Option<String>) {
         parse("TASKWEAVE_SCHEDULER", raw, "a scheduler", SCHEDULER)

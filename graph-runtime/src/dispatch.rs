@@ -19,7 +19,8 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::error::TaskError;
 use crate::lock::Recover;
-use crate::observe::{Observer, RunOptions, TaskOutcome};
+use crate::observe::{Observer, TaskOutcome};
+use crate::options::{RunOptions, Scheduler};
 use crate::sync::{self, Counter, Mutex, Ordering};
 use crate::table::Table;
 
@@ -32,18 +33,6 @@ pub enum Flow {
     /// index order (program order); the ones before it still run, so that of several
     /// failing `?` the first in program order decides the result, as in sequential code.
     Stop,
-}
-
-/// Which threads run a graph.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Scheduler {
-    /// Rayon's pool: the current one when called from a pool thread, the global one
-    /// otherwise. Graphs with no parallelism run on the calling thread.
-    #[default]
-    Threads,
-    /// Every node on the calling thread, one after the other in topological order:
-    /// for debuggers, and for deterministic tests.
-    Sync,
 }
 
 /// The end of a list in the pending-counter links.

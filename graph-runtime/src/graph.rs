@@ -1,11 +1,12 @@
-//! The value `graph!` evaluates to.
+//! The value `graph!` evaluates to ([`Graph`]): its runs, its [`GraphInfo`] and its
+//! picture.
 
 use core::fmt;
 use core::marker::PhantomData;
 
 use crate::error::TaskError;
-use crate::info::GraphInfo;
-use crate::observe::RunOptions;
+use crate::inspect::GraphInfo;
+use crate::options::RunOptions;
 use crate::table::Table;
 
 /// A static task graph built by `graph!`: its node table and the code that runs it.
@@ -139,3 +140,11 @@ arity!(a: A, b: B, c: C, d: D, e: E);
 arity!(a: A, b: B, c: C, d: D, e: E, f: G);
 arity!(a: A, b: B, c: C, d: D, e: E, f: G, g: H);
 arity!(a: A, b: B, c: C, d: D, e: E, f: G, g: H, h: I);
+
+impl<F, Args> Graph<F, Args> {
+    /// Writes the graph as an SVG picture to `path`, without running it: the same as
+    /// `self.info().visualize(path)` (see [`GraphInfo::visualize`]).
+    pub fn visualize(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+        self.info().visualize(path)
+    }
+}

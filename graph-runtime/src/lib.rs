@@ -13,10 +13,13 @@ mod dynamic;
 mod error;
 mod futures;
 mod graph;
-mod info;
 mod inspect;
+// `crate::info` for the renderers (`inspect/svg.rs`, `inspect/collapse.rs`), whose paths
+// predate `info` moving into `inspect/`.
+use inspect::info;
 mod lock;
 mod observe;
+mod options;
 mod profile;
 mod progress;
 pub mod prohibited;
@@ -27,29 +30,29 @@ mod table;
 mod trace;
 mod warn;
 
-pub use dispatch::{dispatch, Flow, Scheduler};
+pub use dispatch::{dispatch, Flow};
 #[doc(hidden)]
 pub use dynamic::OutputRead;
 pub use dynamic::{
-    compute, compute_with, delayed, persist, prepare, tree_reduce, Arena, Arg, ByBits, ByHash,
-    ByNode, Delayed, DelayedFn, FloatKey, Impure, IntoArg, LendArg, NoRetries, Output, Outputs,
-    PassArg, Persist, Prepared, Pure, PureKey, Retried, RetryArg, Signature, ToCompute,
+    compute, compute_with, delayed, info, persist, prepare, tree_reduce, visualize, Arena, Arg,
+    ByBits, ByHash, ByNode, Delayed, DelayedFn, FloatKey, Impure, Inspected, IntoArg, LendArg,
+    NoRetries, Output, Outputs, PassArg, Persist, Prepared, Pure, PureKey, Retried, RetryArg,
+    Signature, ToCompute,
 };
 pub use error::TaskError;
 pub use futures::{
-    as_completed, cancelled, get_client, wait, AsCompleted, Client, ClientBuilder, ClientError,
-    Dependencies, ErasedFuture, FutArg, Future, FutureError, IntoFutArg, KeptArgs, Status,
-    SubmitArgs, TaskBuilder, TaskFn, WaitMode, Waitable,
+    as_completed, cancelled, futures_info, get_client, progress, wait, AnyFuture, AsCompleted,
+    Client, ClientBuilder, ClientError, Dependencies, ErasedFuture, FutArg, Future, FutureError,
+    FutureRef, IntoFutArg, KeptArgs, Status, SubmitArgs, TaskBuilder, TaskFn, WaitMode, Waitable,
 };
 pub use graph::Graph;
-pub use info::{GraphInfo, NodeOutcome, NodeView};
 pub use inspect::{
-    futures_info, info, visualize, AnyFuture, Direction, DrawOptions, FutureRecord, FutureRef,
-    Inspected, RunRecord,
+    Direction, DrawOptions, FutureRecord, GraphInfo, NodeOutcome, NodeView, RunRecord,
 };
-pub use observe::{FutureEvent, Observer, RunOptions, TaskOutcome};
+pub use observe::{FutureEvent, Observer, TaskOutcome};
+pub use options::{RunOptions, Scheduler};
 pub use profile::{Profiler, Summary, SummaryRow, TaskRecord};
-pub use progress::{progress, Progress, AUTOMATIC_DELAY};
+pub use progress::{Progress, AUTOMATIC_DELAY};
 pub use table::{NodeInfo, Table};
 #[cfg(feature = "tracing")]
 pub use trace::TracingObserver;
@@ -75,11 +78,11 @@ pub mod __loom {
 pub mod __private {
     include!(concat!(env!("OUT_DIR"), "/version_module.rs"));
 
-    pub use crate::dispatch::{dispatch, Flow, Scheduler};
+    pub use crate::dispatch::{dispatch, Flow};
     pub use crate::dynamic::args::attempts;
     pub use crate::error::TaskError;
     pub use crate::graph::Graph;
-    pub use crate::observe::RunOptions;
+    pub use crate::options::{RunOptions, Scheduler};
     pub use crate::slot::{
         give, give_again, lend, Again, Const, EarlyExit, Give, Lend, Owned, Ref, Shared,
         SharedSlot, Slot, Value,

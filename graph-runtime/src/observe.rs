@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use crate::dispatch::Scheduler;
 use crate::error::TaskError;
 use crate::table::NodeInfo;
 
@@ -166,63 +165,6 @@ impl Observer for Observers {
     }
 }
 
-/// How to run a graph: the scheduler, and who watches. `Scheduler` converts into it,
-/// so `compute_with(Scheduler::Sync, …)` reads as it did.
-#[derive(Clone, Default)]
-pub struct RunOptions {
-    pub(crate) scheduler: Scheduler,
-    pub(crate) observer: Option<Arc<dyn Observer>>,
-    pub(crate) stop: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
-    /// Told the run's first failure as it happens, while tasks beside it may still run
-    /// (a one-shot dynamic compute returns it at once; see `dynamic::plan`).
-    pub(crate) on_failure: Option<Arc<dyn Fn(TaskError) + Send + Sync>>,
-}
-
-impl RunOptions {
-    /// Rayon's pool, nobody watching.
-    #[must_use = "builder methods return the changed builder"]
-    pub fn new() -> Self {
-        RunOptions::default()
-    }
-
-    /// Runs with `scheduler`.
-    #[must_use = "builder methods return the changed builder"]
-    pub fn scheduler(mut self, scheduler: Scheduler) -> Self {
-        self.scheduler = scheduler;
-        self
-    }
-
-    /// Reports every task to `observer`.
-    #[must_use = "builder methods return the changed builder"]
-    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
-        self.observer = Some(observer);
-        self
-    }
-
-    /// Stops the run once `stop()` returns true: no task starts after that (the run
-    /// fails with an error naming the first task that did not start), and running
-    /// tasks see it through [`taskweave::cancelled()`](crate::cancelled), so that long
-    /// ones can return early. `stop` is called before each task; keep it cheap (an
-    /// atomic load). A future of `Client::compute` stops its graph this way when it is
-    /// cancelled or its last handle dropped.
-    #[must_use = "builder methods return the changed builder"]
-    pub fn stop_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
-        self.stop = Some(Arc::new(stop));
-        self
-    }
-
-    /// The scheduler that will run: `TASKWEAVE_SCHEDULER=sync` in the environment
-    /// turns the thread pool into the synchronous scheduler, for debugging without
-    /// changing code (`threads`, the default, leaves the scheduler asked for; any
-    /// other value is ignored with a warning on stderr).
-    pub fn effective_scheduler(&self) -> Scheduler {
-        match self.scheduler {
-            Scheduler::Threads if sync_from_env() => Scheduler::Sync,
-            other => other,
-        }
-    }
-}
-
 std::thread_local! {
     /// The stop condition of the run whose task is running on this thread, if it has
     /// one (set by the dispatcher around each task), for [`crate::cancelled`].
@@ -276,24 +218,4 @@ impl Drop for TaskScope {
             STOP.with(|s| *s.borrow_mut() = previous);
         }
     }
-}
-
-impl From<Scheduler> for RunOptions {
-    fn from(scheduler: Scheduler) -> Self {
-        RunOptions::new().scheduler(scheduler)
-    }
-}
-
-impl std::fmt::Debug for RunOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunOptions")
-            .field("scheduler", &self.scheduler)
-            .field("observed", &self.observer.is_some())
-            .finish()
-    }
-}
-
-/// `TASKWEAVE_SCHEDULER=sync` (see [`crate::config`]).
-fn sync_from_env() -> bool {
-    crate::config::scheduler() == Some(Scheduler::Sync)
 }

@@ -1,6 +1,6 @@
 //! Progress bars on stderr: tasks done of total, rate and ETA, for a compute (an
 //! [`Observer`]), the tasks of a client (the same observer, given to the client), or
-//! a set of futures ([`progress`]).
+//! a set of futures ([`progress()`](crate::progress())).
 //!
 //! Tasks only bump a counter of their own thread (no lock, no shared cache line); one
 //! background thread, started on first use, reads the counters ten times a second and
@@ -17,9 +17,9 @@ use indicatif::{
 };
 
 use crate::error::TaskError;
-use crate::futures::Future;
 use crate::lock::Recover;
-use crate::observe::{FutureEvent, Observer, RunOptions, TaskOutcome};
+use crate::observe::{FutureEvent, Observer, TaskOutcome};
+use crate::options::RunOptions;
 use crate::table::NodeInfo;
 
 /// How long a run lasts before the automatic bar ([`Progress::auto`]) appears.
@@ -162,32 +162,43 @@ impl Progress {
         lock(&self.shared.state).drawn
     }
 
-    /// Shows this bar for `futures` until every one is done (finished, failed or
-    /// cancelled), then returns. The calling thread waits and draws.
-    pub fn watch<T>(&self, futures: &[Future<T>]) {
+    /// Shows this bar for `items` until every one is done, then returns: the body of
+    /// [`Progress::watch`], which the futures front end defines (this module does not
+    /// know futures). The calling thread waits and draws.
+    pub(crate) fn watch_items<W: Watched>(&self, items: &[W]) {
         let shared = &self.shared;
-        shared.start(futures.len() as u64);
+        shared.start(items.len() as u64);
         let mut first_pending = 0;
         loop {
-            let done = futures.iter().filter(|f| f.done()).count();
+            let done = items.iter().filter(|f| f.done()).count();
             shared.set_done(done as u64);
             shared.tick();
-            if done == futures.len() {
+            if done == items.len() {
                 break;
             }
-            while first_pending < futures.len() && futures[first_pending].done() {
+            while first_pending < items.len() && items[first_pending].done() {
                 first_pending += 1;
             }
-            if let Some(future) = futures.get(first_pending) {
+            if let Some(item) = items.get(first_pending) {
                 // Wakes as soon as it ends, or at the next tick.
-                let _ = future.result_timeout_shared(TICK);
+                item.wait_for(TICK);
             }
         }
-        let failed = futures.iter().filter(|f| f.exception().is_some()).count();
+        let failed = items.iter().filter(|f| f.failed()).count();
         shared.failed.store(failed as u64, Ordering::Relaxed);
         let message = (failed > 0).then(|| format!("{failed} failed"));
         shared.finish(message);
     }
+}
+
+/// What [`Progress::watch_items`] watches: a future, seen from here.
+pub(crate) trait Watched {
+    /// Finished, failed or cancelled.
+    fn done(&self) -> bool;
+    /// Waits until it is done, or at most `timeout`.
+    fn wait_for(&self, timeout: Duration);
+    /// Ended without a result.
+    fn failed(&self) -> bool;
 }
 
 impl Default for Progress {
@@ -258,12 +269,13 @@ impl Observer for Progress {
     }
 }
 
-/// Shows a progress bar on stderr for `futures` until every one is done (Dask's
-/// `progress(futures)`): drawn on request, so also when stderr is not a terminal (one
-/// line a second). `Progress::auto().watch(&futures)` draws only on a terminal, after
-/// a second.
-pub fn progress<T>(futures: &[Future<T>]) {
-    Progress::new().watch(futures);
+/// `TASKWEAVE_PROGRESS`: `Off` stops the automatic progress bar.
+fn progress_from_env() -> crate::config::Switch {
+    static VALUE: OnceLock<crate::config::Switch> = OnceLock::new();
+    *VALUE.get_or_init(|| {
+        crate::warn::read_env("TASKWEAVE_PROGRESS", "on or off", crate::config::SWITCH)
+            .unwrap_or(crate::config::Switch::On)
+    })
 }
 
 /// The automatic bar for a run with `options`, decided here and nowhere else: `Some`
@@ -286,7 +298,7 @@ pub(crate) fn automatic(options: &RunOptions) -> Option<RunOptions> {
 /// Whether automatic bars may be drawn: stderr is a terminal (not a dumb one) and
 /// `TASKWEAVE_PROGRESS` is not `off`, `false`, `0` or `never` (see [`crate::config`]).
 fn automatic_enabled() -> bool {
-    crate::config::progress() == crate::config::Switch::On && stderr_is_terminal()
+    progress_from_env() == crate::config::Switch::On && stderr_is_terminal()
 }
 
 /// stderr is a terminal that can draw a bar. Read once.

@@ -146,8 +146,8 @@ mod tests {
     use tracing::{Event, Metadata};
 
     use super::*;
-    use crate::dispatch::{dispatch, Flow, Scheduler};
-    use crate::observe::RunOptions;
+    use crate::dispatch::{dispatch, Flow};
+    use crate::options::{RunOptions, Scheduler};
     use crate::table::Table;
 
     /// Counts spans, and checks that each is exited on the thread that entered it.

@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use std::sync::OnceLock;
+
+use crate::config::{Switch, SWITCH};
 use crate::lock::Recover;
 use crate::table::NodeInfo;
 
@@ -29,8 +32,31 @@ pub fn set_warnings(enabled: bool) {
     DISABLED.store(!enabled, Ordering::Relaxed);
 }
 
+/// `TASKWEAVE_WARNINGS`: `Off` silences the warnings of [`crate::warn`] (not these
+/// ones about the variables themselves, which would otherwise hide their own typos).
+fn warnings() -> Switch {
+    static VALUE: OnceLock<Switch> = OnceLock::new();
+    *VALUE.get_or_init(|| read_env("TASKWEAVE_WARNINGS", "on or off", SWITCH).unwrap_or(Switch::On))
+}
+
+/// Reads `var` from the environment and parses it (see [`crate::config`]), printing
+/// the warning if any. Here, where warnings go, so that `config` depends on nothing.
+pub(crate) fn read_env<T: Copy>(var: &str, what: &str, accepted: &[(&str, T)]) -> Option<T> {
+    let raw = std::env::var_os(var);
+    let (value, warning) = crate::config::parse(
+        var,
+        raw.as_ref().map(|v| v.to_string_lossy()).as_deref(),
+        what,
+        accepted,
+    );
+    if let Some(warning) = warning {
+        print(&warning);
+    }
+    value
+}
+
 pub(crate) fn enabled() -> bool {
-    crate::config::warnings() == crate::config::Switch::On && !DISABLED.load(Ordering::Relaxed)
+    warnings() == Switch::On && !DISABLED.load(Ordering::Relaxed)
 }
 
 /// Where warnings go instead of stderr (see [`on_warning`]).

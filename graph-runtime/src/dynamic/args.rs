@@ -9,10 +9,7 @@ use core::marker::PhantomData;
 use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 
-use std::sync::Arc;
-
 use super::{Delayed, Env, ParentList};
-use crate::futures::Future;
 use crate::slot::{self, Shared, Value};
 
 /// The nodes a task reads, collected while its arguments are converted.
@@ -132,18 +129,19 @@ macro_rules! pass_and_lend {
         }
     )*};
 }
+// For the futures front end's own kind of argument (`futures/as_arg.rs`).
+pub(crate) use pass_and_lend;
 
 pass_and_lend! {
     {T: Clone + Send + Sync + 'static} NodeRef<T>;
     {T: Clone + Send + Sync + 'static} Many<T>;
     {T: Clone + Send + Sync + 'static} Const<T>;
-    {T: Clone + Send + Sync + 'static} Awaited<T>;
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static} Pair<A, B>;
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static, C: Clone + Send + Sync + 'static} Triple<A, B, C>;
 }
 
 /// An argument lent to a `&T` parameter.
-pub struct Lent<K>(K);
+pub struct Lent<K>(pub(crate) K);
 
 impl<K: LendArg> PassArg for Lent<K>
 where
@@ -170,7 +168,7 @@ where
 
 /// An argument lent through `Deref` to a `&[T]` or `&str` parameter (a `Vec<T>` or a
 /// `String`, a node's or a collection's).
-pub struct LentDeref<K>(K);
+pub struct LentDeref<K>(pub(crate) K);
 
 impl<K: LendArg> PassArg for LentDeref<K>
 where
@@ -261,42 +259,6 @@ impl<T: Send + Sync + 'static> Arg for Const<T> {
     type Source<'a> = slot::Const<'a, T>;
     fn source<'a>(&'a self, _env: &Env<'a>, _cursor: &mut usize) -> slot::Const<'a, T> {
         slot::Const(&self.0)
-    }
-}
-
-/// A future's result: the task waits for it when it runs (Dask's futures as arguments
-/// of delayed calls). A failed or cancelled future fails the task with its error.
-pub struct Awaited<T>(Future<T>);
-
-impl<T: Send + Sync + 'static> Arg for Awaited<T> {
-    type Target = T;
-    type Source<'a> = Fetched<T>;
-    fn source<'a>(&'a self, _env: &Env<'a>, _cursor: &mut usize) -> Fetched<T> {
-        match self.0.result_shared() {
-            Ok(value) => Fetched(value),
-            Err(error) => panic!(
-                "its argument, future `{}`, has no result: {error}",
-                self.0.key()
-            ),
-        }
-    }
-}
-
-/// A future's result, shared with the future: lent in place, cloned when a task takes
-/// it by value (the future keeps its own).
-pub struct Fetched<T>(Arc<T>);
-
-impl<T: Clone> slot::Give for Fetched<T> {
-    type Target = T;
-    fn give(&mut self) -> T {
-        T::clone(&self.0)
-    }
-}
-
-impl<T> slot::Lend for Fetched<T> {
-    type Target = T;
-    fn lend(&self) -> &T {
-        &self.0
     }
 }
 
@@ -398,6 +360,8 @@ macro_rules! into_arg {
         }
     )*};
 }
+// For the futures front end's own kind of argument (`futures/as_arg.rs`).
+pub(crate) use into_arg;
 
 into_arg! {
     {A: Clone + Send + Sync + 'static} A, A => Const<A> = |v, p| Const(v);
@@ -426,15 +390,6 @@ into_arg! {
     {A: Clone + Send + Sync + 'static} &'static [A], &Vec<Delayed<A>> => LentDeref<Many<A>> = |v, p| LentDeref(many(v, p));
     {A: Clone + Send + Sync + 'static} &'static [A], &[Delayed<A>] => LentDeref<Many<A>> = |v, p| LentDeref(many(v, p));
     {A: Clone + Send + Sync + 'static, const N: usize} &'static [A], [Delayed<A>; N] => LentDeref<Many<A>> = |v, p| LentDeref(many(&v, p));
-
-    {A: Clone + Send + Sync + 'static} A, Future<A> => Awaited<A> = |v, p| Awaited(v);
-    {A: Clone + Send + Sync + 'static} A, &Future<A> => Awaited<A> = |v, p| Awaited(v.clone());
-    {A: Clone + Send + Sync + 'static} &'static A, Future<A> => Lent<Awaited<A>> = |v, p| Lent(Awaited(v));
-    {A: Clone + Send + Sync + 'static} &'static A, &Future<A> => Lent<Awaited<A>> = |v, p| Lent(Awaited(v.clone()));
-    {A: Clone + Send + Sync + 'static} &'static [A], Future<Vec<A>> => LentDeref<Awaited<Vec<A>>> = |v, p| LentDeref(Awaited(v));
-    {A: Clone + Send + Sync + 'static} &'static [A], &Future<Vec<A>> => LentDeref<Awaited<Vec<A>>> = |v, p| LentDeref(Awaited(v.clone()));
-    {} &'static str, Future<String> => LentDeref<Awaited<String>> = |v, p| LentDeref(Awaited(v));
-    {} &'static str, &Future<String> => LentDeref<Awaited<String>> = |v, p| LentDeref(Awaited(v.clone()));
 
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static}
         (A, B), (Delayed<A>, Delayed<B>) => Pair<A, B> = |v, p| pair(&v.0, &v.1, p);
@@ -470,7 +425,7 @@ impl<T> Wrap<T> {
         Wrap(Cell::new(Some(value)))
     }
 
-    fn take(&self) -> T {
+    pub(crate) fn take(&self) -> T {
         match self.0.take() {
             Some(value) => value,
             None => unreachable!("an argument is converted once"),
@@ -497,20 +452,6 @@ impl<T: Send + Sync + 'static> ViaNode for &&Wrap<&Delayed<T>> {
     type Arg = NodeRef<T>;
     fn __arg(&self, parents: &mut Parents) -> NodeRef<T> {
         node_ref(self.take(), parents)
-    }
-}
-
-impl<T: Send + Sync + 'static> ViaNode for &&Wrap<Future<T>> {
-    type Arg = Awaited<T>;
-    fn __arg(&self, _parents: &mut Parents) -> Awaited<T> {
-        Awaited(self.take())
-    }
-}
-
-impl<T: Send + Sync + 'static> ViaNode for &&Wrap<&Future<T>> {
-    type Arg = Awaited<T>;
-    fn __arg(&self, _parents: &mut Parents) -> Awaited<T> {
-        Awaited(self.take().clone())
     }
 }
 
@@ -955,20 +896,6 @@ impl<T> std::fmt::Debug for Many<T> {
 impl<T> std::fmt::Debug for Const<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Const").finish_non_exhaustive()
-    }
-}
-
-impl<T> std::fmt::Debug for Awaited<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Awaited")
-            .field("future", &self.0)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<T> std::fmt::Debug for Fetched<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fetched").finish_non_exhaustive()
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod arena;
 pub(crate) mod args;
+mod inspect;
 mod ops;
 mod plan;
 
@@ -26,6 +27,7 @@ pub use args::{
     pure_arg_key, Arg, ByBits, ByHash, ByNode, FloatKey, IntoArg, LendArg, Parents, PassArg,
     PureKey, RetryArg,
 };
+pub use inspect::{info, visualize, Inspected};
 pub(crate) use plan::outputs_name;
 pub(crate) use plan::prepare_any;
 pub use plan::{
@@ -35,8 +37,8 @@ pub use plan::{
 
 use crate::dispatch::Flow;
 use crate::error::TaskError;
-use crate::info::GraphInfo;
-use crate::observe::RunOptions;
+use crate::inspect::GraphInfo;
+use crate::options::RunOptions;
 use crate::slot::SharedSlot;
 
 /// A value that a task will compute: Dask's `Delayed`.

@@ -10,11 +10,12 @@ use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 use super::{Arena, ArenaBuilder, Delayed, Env, Node, Parents};
-use crate::dispatch::{dispatch, Scheduler};
+use crate::dispatch::dispatch;
 use crate::error::TaskError;
-use crate::info::GraphInfo;
+use crate::inspect::GraphInfo;
 use crate::lock::Recover;
-use crate::observe::RunOptions;
+use crate::options::RunOptions;
+use crate::options::Scheduler;
 use crate::table::{NodeInfo, Table};
 
 /// Hashes node addresses and keys: they are already well spread, so one

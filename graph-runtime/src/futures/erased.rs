@@ -6,9 +6,10 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use super::future::Handle;
+use super::info::{AnyFuture, FutureRef};
 use super::state::HasCore;
-use super::{Future, Handle, Status};
-use crate::inspect::{AnyFuture, FutureRef};
+use super::{Future, Status};
 
 /// A [`Future`] with its result type erased (`future.erase()`): a handle like the
 /// typed one (it keeps the task: the task is cancelled only when the last handle of

@@ -47,8 +47,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal};
 
+use super::job::{continuation, run_jobs, Runnable};
 use super::state::{sleep_until, Core};
-use super::{continuation, run_jobs, ClientError, Runnable};
+use super::ClientError;
 use crate::lock::Recover;
 // The engine's primitives (the standard library's; loom's under `cfg(loom)`, where the
 // pool is built but never run), so that `sleep_until` serves it too.

@@ -4,8 +4,9 @@ use std::cell::{Cell, RefCell};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
+use super::job::Runnable;
 use super::list::InlineList;
-use super::{FutureError, Runnable, Status};
+use super::{FutureError, Status};
 use crate::lock::Recover;
 use crate::sync::{AtomicBool, AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
 
@@ -545,6 +546,7 @@ pub(crate) mod loom_model {
     /// One future's state.
     pub struct FutureState<T>(State<T>);
 
+    // Opaque, as the crate's other handles are (missing_debug_implementations is denied).
     impl<T> std::fmt::Debug for FutureState<T> {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.debug_struct("FutureState").finish_non_exhaustive()

@@ -1,15 +1,17 @@
-//! Waiting for several futures: `wait` (first or all completed, with a timeout) and
-//! `as_completed` (in completion order, more may be added while iterating).
+//! Waiting for several futures: `wait` (first or all completed, with a timeout),
+//! `as_completed` (in completion order, more may be added while iterating), and
+//! watching them with a progress bar (`progress`, [`Progress::watch`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::info::{AnyFuture, FutureRef};
 use super::pool;
 use super::state::{sleep_until, CallbackId, Outcome};
 use super::{Future, FutureError};
-use crate::inspect::{AnyFuture, FutureRef};
 use crate::lock::Recover;
+use crate::progress::{Progress, Watched};
 use crate::sync::{Condvar, Mutex};
 
 /// What [`wait`] waits for.
@@ -281,4 +283,36 @@ impl<F: Waitable> std::fmt::Debug for AsCompleted<F> {
             .field("remaining", &self.pending.len())
             .finish_non_exhaustive()
     }
+}
+
+/// [`Progress`]'s watching of futures. Here rather than beside [`Progress`]: the
+/// observation layer does not know the front ends.
+impl Progress {
+    /// Shows this bar for `futures` until every one is done (finished, failed or
+    /// cancelled), then returns. The calling thread waits and draws.
+    pub fn watch<T>(&self, futures: &[Future<T>]) {
+        self.watch_items(futures);
+    }
+}
+
+impl<T> Watched for Future<T> {
+    fn done(&self) -> bool {
+        Future::done(self)
+    }
+
+    fn wait_for(&self, timeout: Duration) {
+        let _ = self.result_timeout_shared(timeout);
+    }
+
+    fn failed(&self) -> bool {
+        self.exception().is_some()
+    }
+}
+
+/// Shows a progress bar on stderr for `futures` until every one is done (Dask's
+/// `progress(futures)`): drawn on request, so also when stderr is not a terminal (one
+/// line a second). `Progress::auto().watch(&futures)` draws only on a terminal, after
+/// a second.
+pub fn progress<T>(futures: &[Future<T>]) {
+    Progress::new().watch(futures);
 }

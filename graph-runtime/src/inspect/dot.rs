@@ -75,7 +75,7 @@ mod tests {
     use layout::gv::parser::ast::{Stmt, StmtList};
     use layout::gv::{DotParser, GraphBuilder};
 
-    use crate::info::GraphInfo;
+    use crate::inspect::GraphInfo;
     use crate::table::{NodeInfo, Table};
     use crate::{Direction, DrawOptions};
 

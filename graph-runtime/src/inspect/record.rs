@@ -5,9 +5,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, RwLock};
 
+use super::info::NodeOutcome;
 use crate::error::TaskError;
-use crate::futures::Future;
-use crate::info::NodeOutcome;
 use crate::lock::Recover;
 use crate::observe::{FutureEvent, Observer, TaskOutcome};
 use crate::table::NodeInfo;
@@ -85,7 +84,7 @@ pub struct RunRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FutureRecord {
-    /// The task's key, as [`Future::key`] gives it (`inc-3f`).
+    /// The task's key, as [`Future::key`](crate::Future::key) gives it (`inc-3f`).
     pub key: String,
     /// The task's name.
     pub name: String,
@@ -184,9 +183,9 @@ impl RunRecord {
         self.futures.lock().recover().list.clone()
     }
 
-    /// How `future`'s task went so far, if this record saw it submitted.
-    pub fn future_outcome<T>(&self, future: &Future<T>) -> Option<NodeOutcome> {
-        let key = future.core().key_number();
+    /// How the task whose key number is `key` went so far, if this record saw it
+    /// submitted (for `future_outcome`, which the futures front end defines).
+    pub(crate) fn outcome_of_key(&self, key: u64) -> Option<NodeOutcome> {
         let futures = self.futures.lock().recover();
         futures.index.get(&key).map(|&at| futures.list[at].outcome)
     }
@@ -259,7 +258,7 @@ impl Observer for RunRecord {
         let record = futures.entry(task);
         match outcome {
             TaskOutcome::Retried => record.retries += 1,
-            outcome => record.outcome = NodeOutcome::from_task(outcome),
+            outcome => record.outcome = NodeOutcome::from(outcome),
         }
     }
 }

@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use crate::inspect::{self, DrawOptions, RunRecord};
+use crate::observe::TaskOutcome;
 use crate::table::Table;
 
 /// How a node's run ended, as inspection shows it (and as [`GraphInfo::visualize`]
@@ -48,27 +49,18 @@ impl NodeOutcome {
             NodeOutcome::NeverRan => "never ran",
         }
     }
+}
 
-    /// The outcome a run's [`TaskOutcome`](crate::TaskOutcome) stands for (a
-    /// `Retried` attempt: `Running`, since another attempt follows).
-    pub fn from_task(outcome: crate::TaskOutcome) -> Self {
+/// The outcome a run's [`TaskOutcome`] stands for (a `Retried` attempt: `Running`,
+/// since another attempt follows).
+impl From<TaskOutcome> for NodeOutcome {
+    fn from(outcome: TaskOutcome) -> Self {
         match outcome {
-            crate::TaskOutcome::Finished => NodeOutcome::Finished,
-            crate::TaskOutcome::Failed => NodeOutcome::Failed,
-            crate::TaskOutcome::Stopped => NodeOutcome::Stopped,
-            crate::TaskOutcome::Cancelled => NodeOutcome::Cancelled,
-            crate::TaskOutcome::Retried => NodeOutcome::Running,
-        }
-    }
-
-    /// The outcome a future's [`Status`](crate::Status) stands for.
-    pub fn from_status(status: crate::Status) -> Self {
-        match status {
-            crate::Status::Pending => NodeOutcome::Pending,
-            crate::Status::Running => NodeOutcome::Running,
-            crate::Status::Finished => NodeOutcome::Finished,
-            crate::Status::Error => NodeOutcome::Failed,
-            crate::Status::Cancelled => NodeOutcome::Cancelled,
+            TaskOutcome::Finished => NodeOutcome::Finished,
+            TaskOutcome::Failed => NodeOutcome::Failed,
+            TaskOutcome::Stopped => NodeOutcome::Stopped,
+            TaskOutcome::Cancelled => NodeOutcome::Cancelled,
+            TaskOutcome::Retried => NodeOutcome::Running,
         }
     }
 }

@@ -1,12 +1,15 @@
-//! The graph of a set of futures: each one, every future it depends on (directly or
-//! not), each with its status as its outcome.
+//! The graph of a set of futures ([`futures_info`], [`Future::info`]): each one, every
+//! future it depends on (directly or not), each with its status as its outcome; and
+//! what the inspection layer reads of a future ([`NodeOutcome`] from a [`Status`],
+//! [`RunRecord::future_outcome`](crate::RunRecord::future_outcome)), defined here so
+//! that inspection does not know the front ends.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::futures::state::{HasCore, TaskName};
-use crate::futures::{Future, Status};
-use crate::info::{GraphInfo, NodeOutcome, NodeView};
+use super::state::{HasCore, TaskName};
+use super::{Future, Status};
+use crate::inspect::{GraphInfo, NodeOutcome, NodeView};
 
 /// A future of any result type, for [`futures_info`]: every [`Future<T>`] is one, so
 /// futures of different types go in one slice: `futures_info(&[&a, &b])`.
@@ -151,7 +154,7 @@ pub fn futures_info(futures: &[&dyn AnyFuture]) -> GraphInfo {
     }
     let mut outcome: Vec<Option<NodeOutcome>> = vec![None; seen.len()];
     for (i, s) in seen.iter().enumerate() {
-        outcome[id[i]] = s.status.map(NodeOutcome::from_status);
+        outcome[id[i]] = s.status.map(NodeOutcome::from);
     }
     // A future that failed because a dependency did never ran its own task.
     for &(a, b) in &edges {
@@ -188,5 +191,28 @@ pub fn futures_info(futures: &[&dyn AnyFuture]) -> GraphInfo {
 impl std::fmt::Debug for FutureRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FutureRef").finish_non_exhaustive()
+    }
+}
+
+/// The outcome a future's [`Status`] stands for. Here rather than beside
+/// [`NodeOutcome`]: the inspection layer does not know the front ends.
+impl From<Status> for NodeOutcome {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Pending => NodeOutcome::Pending,
+            Status::Running => NodeOutcome::Running,
+            Status::Finished => NodeOutcome::Finished,
+            Status::Error => NodeOutcome::Failed,
+            Status::Cancelled => NodeOutcome::Cancelled,
+        }
+    }
+}
+
+/// [`RunRecord`](crate::RunRecord)'s reading of one future. Here rather than beside [`RunRecord`](crate::RunRecord): the
+/// inspection layer does not know the front ends.
+impl crate::inspect::RunRecord {
+    /// How `future`'s task went so far, if this record saw it submitted.
+    pub fn future_outcome<T>(&self, future: &Future<T>) -> Option<NodeOutcome> {
+        self.outcome_of_key(future.core().key_number())
     }
 }

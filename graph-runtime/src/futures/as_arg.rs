@@ -1,0 +1,94 @@
+//! Futures as arguments of delayed calls (`delayed(f).call(&future)`, `delay!(f(&future))`):
+//! the task waits for the future's result when it runs, as Dask's futures do as
+//! arguments of delayed functions. Here rather than in `dynamic/args.rs`, so that the
+//! dynamic front end does not know futures (this one knows dynamic graphs).
+
+use std::sync::Arc;
+
+use super::Future;
+use crate::dynamic::args::{
+    into_arg, pass_and_lend, Arg, IntoArg, LendArg, Lent, LentDeref, Parents, PassArg, RetryArg,
+    ViaNode, Wrap,
+};
+use crate::dynamic::Env;
+use crate::slot;
+
+/// A future's result: the task waits for it when it runs (Dask's futures as arguments
+/// of delayed calls). A failed or cancelled future fails the task with its error.
+pub struct Awaited<T>(Future<T>);
+
+impl<T: Send + Sync + 'static> Arg for Awaited<T> {
+    type Target = T;
+    type Source<'a> = Fetched<T>;
+    fn source<'a>(&'a self, _env: &Env<'a>, _cursor: &mut usize) -> Fetched<T> {
+        match self.0.result_shared() {
+            Ok(value) => Fetched(value),
+            Err(error) => panic!(
+                "its argument, future `{}`, has no result: {error}",
+                self.0.key()
+            ),
+        }
+    }
+}
+
+/// A future's result, shared with the future: lent in place, cloned when a task takes
+/// it by value (the future keeps its own).
+pub struct Fetched<T>(Arc<T>);
+
+impl<T: Clone> slot::Give for Fetched<T> {
+    type Target = T;
+    fn give(&mut self) -> T {
+        T::clone(&self.0)
+    }
+}
+
+impl<T> slot::Lend for Fetched<T> {
+    type Target = T;
+    fn lend(&self) -> &T {
+        &self.0
+    }
+}
+
+pass_and_lend! {
+    {T: Clone + Send + Sync + 'static} Awaited<T>;
+}
+
+into_arg! {
+    {A: Clone + Send + Sync + 'static} A, Future<A> => Awaited<A> = |v, p| Awaited(v);
+    {A: Clone + Send + Sync + 'static} A, &Future<A> => Awaited<A> = |v, p| Awaited(v.clone());
+    {A: Clone + Send + Sync + 'static} &'static A, Future<A> => Lent<Awaited<A>> = |v, p| Lent(Awaited(v));
+    {A: Clone + Send + Sync + 'static} &'static A, &Future<A> => Lent<Awaited<A>> = |v, p| Lent(Awaited(v.clone()));
+    {A: Clone + Send + Sync + 'static} &'static [A], Future<Vec<A>> => LentDeref<Awaited<Vec<A>>> = |v, p| LentDeref(Awaited(v));
+    {A: Clone + Send + Sync + 'static} &'static [A], &Future<Vec<A>> => LentDeref<Awaited<Vec<A>>> = |v, p| LentDeref(Awaited(v.clone()));
+    {} &'static str, Future<String> => LentDeref<Awaited<String>> = |v, p| LentDeref(Awaited(v));
+    {} &'static str, &Future<String> => LentDeref<Awaited<String>> = |v, p| LentDeref(Awaited(v.clone()));
+
+}
+
+impl<T: Send + Sync + 'static> ViaNode for &&Wrap<Future<T>> {
+    type Arg = Awaited<T>;
+    fn __arg(&self, _parents: &mut Parents) -> Awaited<T> {
+        Awaited(self.take())
+    }
+}
+
+impl<T: Send + Sync + 'static> ViaNode for &&Wrap<&Future<T>> {
+    type Arg = Awaited<T>;
+    fn __arg(&self, _parents: &mut Parents) -> Awaited<T> {
+        Awaited(self.take().clone())
+    }
+}
+
+impl<T> std::fmt::Debug for Awaited<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Awaited")
+            .field("future", &self.0)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for Fetched<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetched").finish_non_exhaustive()
+    }
+}

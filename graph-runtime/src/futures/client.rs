@@ -1,0 +1,452 @@
+//! The [`Client`]: the pool it owns, how it is built ([`ClientBuilder`]), what it
+//! submits (`submit`, `map`, `gather`, `scatter`, `compute`, `persist`) and its
+//! shutdown; [`get_client`] inside a task.
+
+use core::fmt;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use super::args::{FutArg, IntoFutArg, SubmitArgs, TaskFn};
+use super::error::{ClientError, FutureError};
+use super::future::Future;
+use super::job::{continuation, current_task, Cancel, Runnable, TaskBuilder};
+use super::pool::{self, Pool};
+use super::state::{State, TaskName};
+use crate::dynamic::{call_site_of, ToCompute};
+use crate::observe::{Observer, Observers};
+
+// ---- the client -----------------------------------------------------------------
+
+/// Eager execution with handles (Dask's `Client`): `submit`, `map`, `gather`,
+/// `scatter`, `compute` of a `Delayed`. Cloning shares the same pool; dropping the last
+/// clone shuts it down: pending tasks are cancelled, running ones finish, and their
+/// threads end. The drop waits for them up to [`ClientBuilder::shutdown_timeout`]
+/// (60 s by default); a thread whose task is still running then is left detached.
+///
+/// # Tasks that wait
+///
+/// A task may wait for other futures (`result`, `gather`, [`wait`](crate::wait), [`as_completed`](crate::as_completed),
+/// or a [`Client::compute`] inside it), also for tasks it submits itself, on any number
+/// of threads, one included. While it waits, it runs ready tasks that the future it
+/// awaits needs (at most 16 deep on its stack), or else hands its place to another
+/// thread, which the pool starts if needed, so that `threads` tasks keep running, as
+/// Dask's `secede`/`rejoin` do. The pool grows this way up to
+/// [`ClientBuilder::max_threads`] (`threads` + 1024 by default); spare threads end after
+/// a second without work. A waiting task never runs an unrelated task on its own stack:
+/// one that waited for it in turn would deadlock. Past `max_threads`, further waits
+/// sleep until a thread frees up; if every thread is blocked while tasks are queued
+/// (waits nested deeper than the bound), the pool starts one more thread anyway, and
+/// warns once on stderr, rather than deadlock.
+///
+/// A panic in the `Drop` of a value the client drops (a cancelled task's arguments, a
+/// discarded result) never aborts: on a pool thread it is caught (the panic hook
+/// prints it) and the thread goes on; on the caller's thread (`cancel`, dropping a
+/// future or the client) it propagates once every dependent has been told and the
+/// shutdown is done.
+#[derive(Clone)]
+pub struct Client {
+    pub(super) owner: Arc<Owner>,
+}
+
+/// How long dropping the last client waits for running tasks to finish, unless
+/// [`ClientBuilder::shutdown_timeout`] says otherwise.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
+
+/// Dropped with the last user handle: shuts the pool down.
+pub(super) struct Owner {
+    pub(super) inner: Arc<Inner>,
+}
+
+/// What tasks keep of the client: the pool, and what must be cancelled at shutdown.
+pub(crate) struct Inner {
+    pub(super) name: String,
+    pub(super) threads: usize,
+    pub(super) pool: Arc<Pool>,
+    pub(super) closed: AtomicBool,
+    /// Tasks not yet ended, for cancelling at shutdown.
+    pub(super) live: Mutex<Vec<Weak<dyn Cancel>>>,
+    /// How long the shutdown waits for running tasks.
+    pub(super) shutdown_timeout: Duration,
+    /// The users' handle, for [`get_client`] inside tasks: weak, since the client
+    /// shuts down when the users' last handle goes.
+    pub(super) owner: OnceLock<Weak<Owner>>,
+    /// Who watches the tasks ([`ClientBuilder::observer`]; several combined in one).
+    pub(super) observer: Option<Arc<dyn Observer>>,
+}
+
+/// Builds a [`Client`].
+#[derive(Default, Clone)]
+#[must_use = "a `ClientBuilder` starts nothing until `.build()`; builder methods return the changed builder"]
+pub struct ClientBuilder {
+    threads: Option<usize>,
+    max_threads: Option<usize>,
+    name: Option<String>,
+    shutdown_timeout: Option<Duration>,
+    observers: Vec<Arc<dyn Observer>>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("threads", &self.threads)
+            .field("max_threads", &self.max_threads)
+            .field("name", &self.name)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("observers", &self.observers.len())
+            .finish()
+    }
+}
+
+/// How many threads a client may start beyond its own while its tasks wait, unless
+/// [`ClientBuilder::max_threads`] says otherwise.
+const EXTRA_THREADS: usize = 1024;
+
+impl ClientBuilder {
+    /// Worker threads (default: one per core).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads);
+        self
+    }
+
+    /// The most threads the pool may have while its tasks wait (default: `threads` +
+    /// 1024). A task that waits for a future hands its place to another thread, so
+    /// that `threads` keep running (Dask's `secede`); see the [`Client`] docs. Values
+    /// below `threads` mean `threads`. The one excess allowed: when every thread is
+    /// blocked and tasks are queued, one more starts (with a warning), since no
+    /// thread could ever free up.
+    pub fn max_threads(mut self, max_threads: usize) -> Self {
+        self.max_threads = Some(max_threads);
+        self
+    }
+
+    /// The client's name, used for its threads' names.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// How long dropping the last client waits for its running tasks to finish
+    /// (default: 60 s). A task still running then keeps its thread: the drop returns,
+    /// the thread is left detached, and it ends when the task returns (its result is
+    /// still published to the task's future). Pending tasks are cancelled either way.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
+
+    /// Reports the client's tasks to `observer` (a [`Profiler`](crate::Profiler), a
+    /// [`RunRecord`](crate::RunRecord), a [`Progress`](crate::Progress), a
+    /// `TracingObserver`, your own): its future hooks see every task submitted,
+    /// started and ended (see [`Observer`] for which events come when), and the graph
+    /// of every [`Client::compute`] runs with it as its observer, so its graph hooks
+    /// see that graph's tasks. Called again, it adds another: each observer gets every
+    /// event, in the order they were added. Without one, a task pays a test of one
+    /// field where an observer would be called.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// Starts the pool.
+    pub fn build(self) -> Result<Client, ClientError> {
+        let threads = self
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if threads == 0 {
+            return Err(ClientError::ZeroThreads);
+        }
+        let name = self.name.unwrap_or_else(|| "taskweave".to_owned());
+        let max_threads = self
+            .max_threads
+            .unwrap_or_else(|| threads.saturating_add(EXTRA_THREADS));
+        let pool = Pool::start(name.clone(), threads, max_threads)?;
+        let owner = Arc::new(Owner {
+            inner: Arc::new(Inner {
+                name,
+                threads,
+                pool,
+                closed: AtomicBool::new(false),
+                live: Mutex::new(Vec::new()),
+                shutdown_timeout: self.shutdown_timeout.unwrap_or(SHUTDOWN_GRACE),
+                owner: OnceLock::new(),
+                observer: Observers::combine(self.observers),
+            }),
+        });
+        let _ = owner.inner.owner.set(Arc::downgrade(&owner));
+        Ok(Client { owner })
+    }
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("name", &self.owner.inner.name)
+            .field("threads", &self.owner.inner.threads)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client with one worker thread per core.
+    ///
+    /// # Panics
+    /// If the operating system refuses the threads.
+    #[must_use = "dropping the last handle of a client shuts its pool down: keep it to submit tasks"]
+    pub fn new() -> Client {
+        match Client::builder().build() {
+            Ok(client) => client,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// A builder: threads, name.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.owner.inner.threads
+    }
+
+    pub(super) fn inner(&self) -> &Arc<Inner> {
+        &self.owner.inner
+    }
+
+    /// Runs `f(args)` on the pool; returns its future at once. `args` is a tuple whose
+    /// items are plain values or futures (`Future<T>` or `&Future<T>`, for a `T` or an
+    /// `Arc<T>` parameter): a future makes a dependency, not a wait. A future passed by
+    /// value, when no other handle of it is left, gives its value to the task without a
+    /// copy (a chain `x = client.submit(f, (x,))` moves its values along); a future
+    /// still held elsewhere is cloned for a `T` parameter, shared for an `Arc<T>` one.
+    #[track_caller]
+    pub fn submit<F, V, A>(&self, f: F, args: A) -> Future<F::Output>
+    where
+        F: TaskFn<V>,
+        A: SubmitArgs<V>, // a task runs after `submit` returns: pass owned values (a clone, an `Arc`) or futures, not borrows
+    {
+        self.task(f).submit(args)
+    }
+
+    /// A task with options (name, retries) before it is submitted.
+    #[track_caller]
+    pub fn task<F>(&self, f: F) -> TaskBuilder<F> {
+        TaskBuilder {
+            client: self.clone(),
+            f: Arc::new(f),
+            name: None,
+            retries: 0,
+            priority: 0,
+            call_site: call_site_of(Location::caller()),
+            kind: "future",
+        }
+    }
+
+    /// One future per pair of items: `f(a, b)` for each, the two sequences zipped
+    /// (Dask's `client.map(f, a, b)`, stopping at the shorter, as Python's `map`). For
+    /// more, zip them into tuples and `map` a function of one tuple, or use
+    /// [`TaskBuilder::map`] with `submit`'s argument tuples.
+    #[track_caller]
+    #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass each to `client.fire_and_forget`"]
+    pub fn map2<F, V, A, B>(&self, f: F, a: A, b: B) -> Vec<Future<F::Output>>
+    where
+        F: TaskFn<V>,
+        A: IntoIterator,
+        B: IntoIterator,
+        (A::Item, B::Item): SubmitArgs<V>,
+    {
+        let builder = self.task(f);
+        a.into_iter()
+            .zip(b)
+            .map(|args| builder.submit(args))
+            .collect()
+    }
+
+    /// One future per item: `f(item)` for each (Dask's `client.map`).
+    #[track_caller]
+    #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass each to `client.fire_and_forget`"]
+    pub fn map<F, I, T, R>(&self, f: F, items: I) -> Vec<Future<R>>
+    where
+        F: Fn(T) -> R + Send + Sync + 'static, // one item per call: for two parameters, `client.map2(f, xs, ys)`
+        I: IntoIterator,
+        I::Item: IntoFutArg<T>,
+        T: 'static,
+        R: Send + Sync + 'static,
+        <I::Item as IntoFutArg<T>>::Arg: FutArg<Value = T>,
+    {
+        let builder = self.task(f);
+        items
+            .into_iter()
+            .map(|item| builder.submit((item,)))
+            .collect()
+    }
+
+    /// Waits for every future and returns their results, in order.
+    pub fn gather<T: Clone>(&self, futures: &[Future<T>]) -> Result<Vec<T>, FutureError> {
+        futures.iter().map(Future::result).collect()
+    }
+
+    /// A finished future holding `value`: shared by every task that reads it, never
+    /// copied (take it as `Arc<T>`), like Dask's `scatter`.
+    #[track_caller]
+    pub fn scatter<T: Send + Sync + 'static>(&self, value: T) -> Future<T> {
+        let state = Arc::new(State::new(
+            TaskName::Static("scatter"),
+            call_site_of(Location::caller()),
+        ));
+        state.finish(Arc::new(value));
+        Future::from_state(state)
+    }
+
+    /// Computes a dynamic graph as a task of this client; returns its future at once:
+    /// one value (`client.compute(&total)`) or several in one run that share their
+    /// nodes (`client.compute((&a, &b))`, any [`Outputs`](crate::Outputs); shared nodes
+    /// run once), as Dask's `client.compute` (see [`ToCompute`]). The graph is laid
+    /// out now; its tasks run on rayon's pool, as [`Delayed::compute`](crate::Delayed::compute)'s do, while the
+    /// client's thread waits for them without holding its place. A task failing inside
+    /// the graph fails the future, with the task named. Cancelling the future, or
+    /// dropping its last handle, stops the graph: no task of it starts after that, and
+    /// running ones see [`cancelled`](crate::cancelled).
+    #[track_caller]
+    pub fn compute<O>(&self, outputs: O) -> Future<O::Values>
+    where
+        O: ToCompute,
+        O::Values: Send + Sync + 'static,
+    {
+        let name = crate::dynamic::outputs_name(&outputs);
+        let prepared = Mutex::new(crate::dynamic::prepare_any(outputs));
+        // The client's observers watch the graph too.
+        let observer = self.inner().observer.clone();
+        let run = move || {
+            let mut options = crate::options::RunOptions::new();
+            if let Some(observer) = &observer {
+                options = options.observer(observer.clone());
+            }
+            if let Some(task) = current_task() {
+                options = options.stop_when(move || task.core().cancel.load(Ordering::Acquire));
+            }
+            let mut prepared = prepared.lock().unwrap_or_else(|e| e.into_inner());
+            match pool::blocking(|| prepared.try_compute_with(options)) {
+                Ok(values) => values,
+                Err(error) => error.resume(),
+            }
+        };
+        TaskBuilder {
+            client: self.clone(),
+            f: Arc::new(run),
+            name: Some(Arc::from(name)),
+            retries: 0,
+            priority: 0,
+            call_site: call_site_of(Location::caller()),
+            kind: "compute",
+        }
+        .submit(())
+    }
+
+    /// Computes dynamic graphs now and keeps their results (Dask's `client.persist`):
+    /// one `&Delayed`, a tuple of them or a slice, in one run (what they share runs
+    /// once); later graphs that use the returned values read them instead of running
+    /// them again. Its tasks run on rayon's pool, as [`Delayed::persist`](crate::Delayed::persist)'s do; called
+    /// from one of this client's tasks, the waiting thread hands its place over
+    /// meanwhile.
+    #[track_caller]
+    pub fn persist<P: crate::dynamic::Persist>(&self, outputs: P) -> P::Persisted {
+        pool::blocking(|| crate::dynamic::persist(outputs))
+    }
+
+    /// Cancels every future of `futures` (Dask's `client.cancel(futures)`); see
+    /// [`Future::cancel`].
+    pub fn cancel<T>(&self, futures: &[Future<T>]) {
+        for future in futures {
+            future.cancel();
+        }
+    }
+
+    /// Keeps `future`'s task running after its handles are dropped.
+    pub fn fire_and_forget<T>(&self, future: Future<T>) {
+        future.state().core.forgotten.store(true, Ordering::Release);
+    }
+}
+
+impl Inner {
+    /// Queues a ready job, or cancels it if the client is shutting down. The first job
+    /// a finishing task makes ready runs next on the same thread instead (see
+    /// [`run_jobs`]).
+    pub(super) fn spawn(&self, job: Arc<dyn Runnable>) {
+        if self.closed.load(Ordering::Acquire) {
+            return job.cancel();
+        }
+        if job.priority() != 0 {
+            // Ordered among the ready ones, never run ahead of them as a continuation.
+            return self.pool.push(job);
+        }
+        let Err(job) = continuation::offer(self, job) else {
+            return;
+        };
+        self.pool.push(job);
+    }
+
+    pub(super) fn register(&self, task: Weak<dyn Cancel>) {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        if live.len() >= 1024 && live.len().is_power_of_two() {
+            live.retain(|t| t.strong_count() > 0);
+        }
+        live.push(task);
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let inner = &self.inner;
+        inner.closed.store(true, Ordering::Release);
+        let live = std::mem::take(&mut *inner.live.lock().unwrap_or_else(|e| e.into_inner()));
+        // Cancelling drops the tasks' arguments, whose `Drop` may panic: every task is
+        // cancelled and the pool shut down all the same, and the first such panic goes
+        // on once the shutdown is done.
+        let mut first_panic = None;
+        for task in &live {
+            let cancel = || {
+                if let Some(task) = task.upgrade() {
+                    task.cancel();
+                }
+            };
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(cancel)) {
+                first_panic.get_or_insert(payload);
+            }
+        }
+        drop(live);
+        self.shut_down();
+        if let Some(payload) = first_panic {
+            // Not while this drop is part of another panic's unwinding (that aborts).
+            if !std::thread::panicking() {
+                panic::resume_unwind(payload);
+            }
+        }
+    }
+}
+
+impl Owner {
+    /// Closes the pool and waits (up to the shutdown timeout) for its threads to end.
+    fn shut_down(&self) {
+        let pool = &self.inner.pool;
+        pool.close();
+        if pool.is_current() {
+            // The last handle was dropped by one of the pool's own tasks: its threads
+            // end when their tasks do, but this one cannot wait for itself.
+            return;
+        }
+        // Running tasks finish, then every thread ends. A task that never returns
+        // would hold its thread forever: after the shutdown timeout, stop waiting and
+        // leave that thread detached. A timeout too long for a deadline is none.
+        // On another client's thread, that client keeps its threads running meanwhile.
+        pool::blocking(|| pool.wait_exited(pool::deadline_after(self.inner.shutdown_timeout)));
+    }
+}

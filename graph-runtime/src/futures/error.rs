@@ -1,0 +1,100 @@
+//! Why a future has no result ([`FutureError`]) and why a client could not be built
+//! ([`ClientError`]).
+
+use core::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::TaskError;
+
+/// Why a future has no result.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum FutureError {
+    /// The task, or one it depends on, panicked: the error names that task.
+    Task(Arc<TaskError>),
+    /// The task was cancelled (by `cancel`, by dropping its last handle, by a
+    /// cancelled dependency, or by the client shutting down).
+    Cancelled {
+        /// The cancelled task's name.
+        task: String,
+    },
+    /// `result_timeout` gave up waiting; the task goes on.
+    Timeout {
+        /// The task waited for.
+        task: String,
+        /// How long it waited.
+        after: Duration,
+    },
+}
+
+impl fmt::Display for FutureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FutureError::Task(error) => error.fmt(f),
+            FutureError::Cancelled { task } => write!(f, "task `{task}` was cancelled"),
+            FutureError::Timeout { task, after } => {
+                write!(f, "task `{task}` did not finish within {after:?}")
+            }
+        }
+    }
+}
+
+impl fmt::Debug for FutureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for FutureError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FutureError::Task(error) => Some(&**error),
+            _ => None,
+        }
+    }
+}
+
+/// A clear error for a client that cannot be built.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// A pool of zero threads could never run anything.
+    ZeroThreads,
+    /// The operating system refused the threads: its error is the
+    /// [`source`](std::error::Error::source).
+    Spawn(Arc<std::io::Error>),
+}
+
+/// Equal when of one kind (and, for `Spawn`, of one [`std::io::ErrorKind`]).
+impl PartialEq for ClientError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ClientError::ZeroThreads, ClientError::ZeroThreads) => true,
+            (ClientError::Spawn(a), ClientError::Spawn(b)) => a.kind() == b.kind(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ClientError {}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::ZeroThreads => {
+                f.write_str("a client needs at least one thread; use `threads(1)` or more")
+            }
+            ClientError::Spawn(why) => write!(f, "could not start the client's threads: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClientError::Spawn(error) => Some(&**error),
+            ClientError::ZeroThreads => None,
+        }
+    }
+}

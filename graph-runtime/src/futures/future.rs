@@ -1,0 +1,247 @@
+//! The handle on a submitted task's result ([`Future`]) and where it stands ([`Status`]):
+//! waiting for, reading, cancelling and naming one future.
+
+use core::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::FutureError;
+use super::pool::{self};
+use super::state::{Core, State};
+use crate::error::TaskError;
+
+/// Where a future stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Status {
+    /// Waiting for its dependencies or for a thread.
+    Pending,
+    /// Running now.
+    Running,
+    /// Finished with a result.
+    Finished,
+    /// Its task (or a task it depends on) panicked.
+    Error,
+    /// Cancelled before it finished.
+    Cancelled,
+}
+
+// ---- futures --------------------------------------------------------------------
+
+/// The handle on a submitted task's result (Dask's `Future`). Cloning makes another
+/// handle; dropping the last handle of a pending task cancels it (unless
+/// [`Client::fire_and_forget`](crate::Client::fire_and_forget)), and of a finished one frees its result.
+///
+/// So `client.submit(f, args);` as a statement submits a task and cancels it at once:
+/// `#[must_use]` makes that a warning.
+// The comment on the `struct` line is shown by rustc under an operator's error on a
+// `Future` (`f + 1`, `f > 3`): "`Future<i64>` does not implement `Add<…>`", then this
+// line (see `crate::prohibited`).
+#[must_use = "dropping the last handle of a future cancels its task: keep it, wait for it, or pass it to `client.fire_and_forget`"]
+pub struct Future<T> /* no value until its task ends: pass it to a task (`client.submit(g, (&f,))`) or use `f.result()?` */
+{
+    pub(super) handle: Arc<Handle<T>>,
+}
+
+pub(super) struct Handle<T> {
+    state: Arc<State<T>>,
+}
+
+impl<T> Drop for Handle<T> {
+    fn drop(&mut self) {
+        let core = &self.state.core;
+        if !core.is_done() && !core.forgotten.load(Ordering::Acquire) {
+            self.state.fail(FutureError::Cancelled {
+                task: core.name.to_string(),
+            });
+        }
+    }
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Future {
+            handle: self.handle.clone(),
+        }
+    }
+}
+
+/// Futures are equal when they are handles of one task, as Dask's futures of one key
+/// are: they can key a `HashMap` (`{future: input}`). The hash is the task's identity,
+/// which nothing changes; clippy's `mutable_key_type` cannot know that: list
+/// `"taskweave::Future"` under `ignore-interior-mutability` in `clippy.toml`.
+impl<T> PartialEq for Future<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(self.state(), other.state())
+    }
+}
+
+impl<T> Eq for Future<T> {}
+
+impl<T> std::hash::Hash for Future<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::ptr::hash(Arc::as_ptr(self.state()), state);
+    }
+}
+
+impl<T> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Future")
+            .field("task", &self.name())
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl<T> Future<T> {
+    pub(super) fn from_state(state: Arc<State<T>>) -> Self {
+        Future {
+            handle: Arc::new(Handle { state }),
+        }
+    }
+
+    pub(crate) fn state(&self) -> &Arc<State<T>> {
+        &self.handle.state
+    }
+
+    pub(crate) fn core(&self) -> &Core {
+        &self.handle.state.core
+    }
+
+    /// The task's name.
+    pub fn name(&self) -> &str {
+        &self.core().name
+    }
+
+    /// The task's key, as Dask names a future's task: its name and a number unique to
+    /// the task in this process (`inc-3f`). Handles of one task share it.
+    pub fn key(&self) -> String {
+        format!("{}-{:x}", self.name(), self.core().key_number())
+    }
+
+    /// Where the task was submitted, as `file:line:column`.
+    pub fn call_site(&self) -> &str {
+        self.core().call_site
+    }
+
+    /// Pending, running, finished, error or cancelled.
+    pub fn status(&self) -> Status {
+        self.core().status()
+    }
+
+    /// Whether the task has ended (finished, failed or cancelled).
+    pub fn done(&self) -> bool {
+        self.core().is_done()
+    }
+
+    /// Cancels the task: a pending one never runs, a running one has its result
+    /// discarded (and can see [`cancelled`](crate::cancelled)), and its dependents are cancelled. A
+    /// finished one is released, as Dask releases a cancelled key: it becomes cancelled,
+    /// readers get [`FutureError::Cancelled`], its value is freed once no reader holds
+    /// it, and dependents that have not run yet (or are submitted later) are cancelled.
+    /// A task that ended in error stays so.
+    pub fn cancel(&self) {
+        let task = self.name().to_owned();
+        if self.status() == Status::Finished && self.state().cancel_finished(task.clone()) {
+            return;
+        }
+        self.state().fail(FutureError::Cancelled { task });
+    }
+
+    /// Waits for the result, shared: no copy however many read it.
+    pub fn result_shared(&self) -> Result<Arc<T>, FutureError> {
+        self.core().wait(None);
+        self.read()
+    }
+
+    /// Waits at most `timeout` for the result; on timeout the task goes on.
+    /// A timeout too long to be a deadline (`Duration::MAX`) waits without one;
+    /// `Duration::ZERO` only looks.
+    pub fn result_timeout_shared(&self, timeout: Duration) -> Result<Arc<T>, FutureError> {
+        if !self.core().wait(pool::deadline_after(timeout)) {
+            return Err(FutureError::Timeout {
+                task: self.name().to_owned(),
+                after: timeout,
+            });
+        }
+        self.read()
+    }
+
+    fn read(&self) -> Result<Arc<T>, FutureError> {
+        match self.state().value.get() {
+            Some(result) => result,
+            None => Err(FutureError::Cancelled {
+                task: self.name().to_owned(),
+            }),
+        }
+    }
+
+    /// The result of a finished future, taken out of it when this is its last handle
+    /// (no one else can read it then): a dependent task that received the only handle
+    /// gets the value without a copy, and the future stops holding it.
+    pub(crate) fn into_result(self) -> Option<Result<Arc<T>, FutureError>> {
+        match Arc::try_unwrap(self.handle) {
+            Ok(handle) => handle.state.value.take(),
+            Err(handle) => handle.state.value.get(),
+        }
+    }
+
+    /// Calls `callback` with this future once its task has ended, finished, failed or
+    /// cancelled (at once, on this thread, if it has; otherwise on the thread that ends
+    /// it), as Dask's `add_done_callback`. The callback does not keep the task alive:
+    /// dropping every handle still cancels it, and the callback then sees it cancelled.
+    /// Keep callbacks short: they run on a pool thread, before its next task.
+    pub fn add_done_callback(&self, callback: impl FnOnce(&Future<T>) + Send + 'static)
+    where
+        T: Send + Sync + 'static,
+    {
+        let state = self.state().clone();
+        // A handle of its own, made when called: holding one before would keep the
+        // task from being cancelled by its users' drops.
+        let _ = self
+            .core()
+            .on_end(move |_| callback(&Future::from_state(state)));
+    }
+
+    /// Where the failed task panicked (Dask's `future.traceback()`): the backtrace of a
+    /// task that ended in error (for a dependency's failure, the dependency's), when
+    /// backtraces are enabled in the environment (see [`TaskError::backtrace`]).
+    pub fn traceback(&self) -> Option<Arc<std::backtrace::Backtrace>> {
+        self.exception()?.backtrace().cloned()
+    }
+
+    /// The error of a task that ended in error: the failed task's name, call site and
+    /// message (for a dependency's failure, the dependency's).
+    pub fn exception(&self) -> Option<Arc<TaskError>> {
+        match self.state().value.get() {
+            Some(Err(FutureError::Task(error))) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl<T: Clone> Future<T> {
+    /// Waits for the result (a clone of the shared value).
+    pub fn result(&self) -> Result<T, FutureError> {
+        self.result_shared().map(|v| T::clone(&v))
+    }
+
+    /// Waits at most `timeout`; on timeout the task goes on.
+    pub fn result_timeout(&self, timeout: Duration) -> Result<T, FutureError> {
+        self.result_timeout_shared(timeout).map(|v| T::clone(&v))
+    }
+}
+
+impl<T: Send + Sync + 'static> Future<T> {
+    /// This future and every future it depends on, directly or not, with each one's
+    /// [`Status`](crate::Status) as its outcome. See [`futures_info`](crate::futures_info) for several.
+    pub fn info(&self) -> crate::inspect::GraphInfo {
+        super::info::futures_info(&[self])
+    }
+
+    /// Writes [`info`](Self::info) as an SVG picture to `path`.
+    pub fn visualize(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+        self.info().visualize(path)
+    }
+}

@@ -1,0 +1,507 @@
+//! One submitted task, from its options ([`TaskBuilder`]) to its end: the job the pool
+//! runs, its dependencies counted down, its retries, cancellation, the task running on
+//! this thread ([`cancelled`]) and the continuation that runs a chain of futures like a
+//! loop on one worker.
+
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use super::args::{KeptArgs, SubmitArgs, TaskFn};
+use super::client::{Client, Inner};
+use super::error::FutureError;
+use super::future::{Future, Status};
+use super::state::{Dependent, HasCore, Outcome, State, TaskName};
+use crate::error::TaskError;
+use crate::observe::{FutureEvent, Observer, TaskOutcome};
+
+/// Runs `job` on this pool thread, then each job its end handed over to run next.
+pub(super) fn run_jobs(mut job: Arc<dyn Runnable>) {
+    loop {
+        // A panic escaping a rayon `spawn` aborts the process. The task's own panic is
+        // caught in `run`; what is left is a `Drop` that panics (of a discarded result,
+        // of the task's arguments, of a result whose last handle was the job's) or a
+        // dependent's callback: the future has its outcome by then, the panic hook has
+        // printed the message, and the pool thread goes on.
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || job.run()));
+        match continuation::take() {
+            Some(next) => job = next,
+            None => return,
+        }
+    }
+}
+
+/// The job a finishing task made ready, run next on the same thread: a chain of
+/// futures runs like a loop on one worker (the value just made is still in its cache,
+/// and freed in the allocator's arena of the thread that made it) rather than going
+/// through the pool's queues, where another worker would steal each link. Only jobs
+/// released while a task of the same client ends are kept (a task's body that submits
+/// and waits must find its jobs in the pool); the rest are spawned as usual.
+pub(super) mod continuation {
+    use std::cell::{Cell, RefCell};
+    use std::sync::Arc;
+
+    use super::{Inner, Runnable};
+
+    thread_local! {
+        /// The client whose task is ending on this thread, if any.
+        static ENDING: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
+        static NEXT: RefCell<Option<Arc<dyn Runnable>>> = const { RefCell::new(None) };
+    }
+
+    /// Marks a task of `client` as ending on this thread until dropped.
+    pub(super) struct Ending(*const Inner);
+
+    impl Ending {
+        pub(super) fn new(client: &Inner) -> Ending {
+            Ending(ENDING.with(|e| e.replace(client)))
+        }
+    }
+
+    impl Drop for Ending {
+        fn drop(&mut self) {
+            ENDING.with(|e| e.set(self.0));
+        }
+    }
+
+    /// Keeps `job` to run next if a task of `client` is ending here and nothing is
+    /// kept yet; gives it back otherwise.
+    pub(in crate::futures) fn offer(
+        client: &Inner,
+        job: Arc<dyn Runnable>,
+    ) -> Result<(), Arc<dyn Runnable>> {
+        if !std::ptr::eq(ENDING.with(Cell::get), client) {
+            return Err(job);
+        }
+        NEXT.with(|next| {
+            let mut next = next.borrow_mut();
+            if next.is_some() {
+                return Err(job);
+            }
+            *next = Some(job);
+            Ok(())
+        })
+    }
+
+    /// The job kept to run next.
+    pub(in crate::futures) fn take() -> Option<Arc<dyn Runnable>> {
+        NEXT.with(|next| next.borrow_mut().take())
+    }
+}
+
+// ---- tasks ----------------------------------------------------------------------
+
+/// A task's options before it is submitted; made by [`Client::task`].
+#[must_use = "a `TaskBuilder` runs nothing until `.submit(args)`; builder methods return the changed builder"]
+pub struct TaskBuilder<F> {
+    pub(super) client: Client,
+    pub(super) f: Arc<F>,
+    pub(super) name: Option<Arc<str>>,
+    pub(super) retries: u32,
+    pub(super) priority: i32,
+    pub(super) call_site: &'static str,
+    /// What observers are told the task is ([`FutureEvent::kind`]).
+    pub(super) kind: &'static str,
+}
+
+impl<F> TaskBuilder<F> {
+    /// Names the task (default: the function's name).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(Arc::from(name.into()));
+        self
+    }
+
+    /// Runs a panicking task again, up to `retries` more times.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Orders the task among ready ones (Dask's `priority=`): higher runs first; equal
+    /// priorities in the order they became ready. The default is 0. A task with the
+    /// default may run first all the same when a task it depends on has just finished
+    /// on a thread (that thread goes on with it), or when a task waiting for it runs
+    /// it; one with another priority always waits its turn in the queue.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// One task per item, with this builder's name and retries: `f(item)` for each
+    /// (Dask's `client.map(f, items, key=…, retries=…)`).
+    #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass each to `client.fire_and_forget`"]
+    pub fn map<V, I>(&self, items: I) -> Vec<Future<F::Output>>
+    where
+        F: TaskFn<V>,
+        I: IntoIterator,
+        (I::Item,): SubmitArgs<V>,
+    {
+        items.into_iter().map(|item| self.submit((item,))).collect()
+    }
+
+    /// Submits the task with these arguments (see [`Client::submit`]).
+    pub fn submit<V, A>(&self, args: A) -> Future<F::Output>
+    where
+        F: TaskFn<V>,
+        A: SubmitArgs<V>, // a task runs after `submit` returns: pass owned values (a clone, an `Arc`) or futures, not borrows
+    {
+        let name = match &self.name {
+            Some(name) => TaskName::Shared(name.clone()),
+            None => TaskName::Static(short_name::<F>()),
+        };
+        let state = Arc::new(State::new(name, self.call_site));
+        let kept = args.into_kept();
+        let mut dependencies = super::args::Dependencies::default();
+        kept.dependencies(&mut dependencies);
+        let mut dependencies = dependencies.0;
+        state.core.record_dependencies(&dependencies);
+        let job: Arc<Job<F, A::Kept, F::Output>> = Arc::new(Job {
+            state: state.clone(),
+            f: self.f.clone(),
+            args: Mutex::new(Some(kept)),
+            remaining: AtomicUsize::new(dependencies.len() + 1),
+            retries: self.retries,
+            priority: self.priority,
+            client: self.client.inner().clone(),
+            kind: self.kind,
+        });
+        // Before anything can start or end it (a dependency that failed already ends
+        // it in the loop below).
+        job.observe(0, false, |observer, task| observer.future_submitted(task));
+        self.client
+            .inner()
+            .register(Arc::downgrade(&job) as Weak<dyn Cancel>);
+        // For a task waiting for this one, which may run it itself (see `pool`).
+        let _ = state
+            .core
+            .job
+            .set(Arc::downgrade(&job) as Weak<dyn Runnable>);
+        for dependency in dependencies.take() {
+            dependency.core().on_end_dependent(job.clone());
+        }
+        job.release();
+        Future::from_state(state)
+    }
+}
+
+fn short_name<F>() -> &'static str {
+    let full = std::any::type_name::<F>();
+    if full.ends_with("{{closure}}") {
+        return "closure";
+    }
+    full.rsplit("::").next().unwrap_or(full)
+}
+
+/// One submitted task: its function, its arguments, how many dependencies remain.
+pub(super) struct Job<F, K, R> {
+    state: Arc<State<R>>,
+    f: Arc<F>,
+    /// Taken when the task ends, so finished dependencies are released.
+    args: Mutex<Option<K>>,
+    remaining: AtomicUsize,
+    retries: u32,
+    priority: i32,
+    client: Arc<Inner>,
+    kind: &'static str,
+}
+
+/// A job the pool can run.
+pub(crate) trait Runnable: Send + Sync {
+    /// Runs the task, unless it has started or ended already.
+    fn run(self: Arc<Self>);
+    /// Ends the task cancelled.
+    fn cancel(&self);
+    /// Whether every dependency has finished and the task has not started: it may run.
+    fn is_ready(&self) -> bool;
+    /// Queues the job on its client's pool.
+    fn requeue(self: Arc<Self>);
+    /// Drops the arguments of a task that ended without running (or whose result is
+    /// discarded), releasing the futures it held.
+    fn release(&self);
+    /// Its place among ready tasks: higher first (see [`TaskBuilder::priority`]).
+    fn priority(&self) -> i32;
+    /// The task ended, failed or cancelled, before it started: tells the client's
+    /// observer (called by whoever ended it, right after the end).
+    fn ended_unstarted(&self, outcome: &Outcome);
+}
+
+/// A live task that shutdown may cancel.
+pub(super) trait Cancel: Send + Sync {
+    fn cancel(&self);
+}
+
+impl<F, K, R> Job<F, K, R>
+where
+    F: TaskFn<K::Values, Output = R>,
+    K: KeptArgs,
+    R: Send + Sync + 'static,
+{
+    /// One dependency done (or the submission itself): queue the job when none is left.
+    fn release(self: &Arc<Self>) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.client.spawn(self.clone());
+        }
+    }
+
+    /// Ends the job's future, dropping its arguments.
+    fn end(&self, end: impl FnOnce(&State<R>) -> bool) {
+        // Ending tells the dependents, whose callbacks may panic (a `Drop` of their
+        // arguments): the arguments are dropped all the same, not left to a drop of
+        // the job during that panic's unwinding, where a second panic would abort.
+        let ended = panic::catch_unwind(AssertUnwindSafe(|| end(&self.state)));
+        self.release_args();
+        if let Err(payload) = ended {
+            panic::resume_unwind(payload);
+        }
+    }
+}
+
+impl<F, K, R> Job<F, K, R> {
+    /// Tells the client's observer, if it has one, about attempt `attempt` of this task
+    /// (`started`: see [`FutureEvent::started`]). A panic of the observer is dropped
+    /// here: it must not leave the task unended.
+    #[inline]
+    fn observe(
+        &self,
+        attempt: u32,
+        started: bool,
+        tell: impl FnOnce(&dyn Observer, &FutureEvent<'_>),
+    ) {
+        if let Some(observer) = self.client.observer.as_deref() {
+            let core = &self.state.core;
+            let task = FutureEvent {
+                name: &core.name,
+                kind: self.kind,
+                call_site: core.call_site,
+                key: core.key_number(),
+                attempt,
+                started,
+            };
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| tell(observer, &task)));
+        }
+    }
+
+    /// Drops the arguments. Taken out under the lock, dropped after it: dropping the
+    /// last handle of a pending dependency cancels it, and that tells this very job.
+    fn release_args(&self) {
+        let args = self.args.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(args);
+    }
+}
+
+/// The task running on this thread: its state (for its cancellation flag) and its
+/// client.
+struct Running {
+    task: Arc<dyn HasCore>,
+    client: Arc<Inner>,
+}
+
+thread_local! {
+    /// The task running on this thread, if any.
+    static CURRENT: RefCell<Option<Running>> = const { RefCell::new(None) };
+}
+
+/// Whether the task running on this thread was cancelled: a long task may poll it and
+/// stop early (Dask cannot stop a task that is already running). For a task of a
+/// graph: whether its result is no longer wanted, because its run was told to stop
+/// (`RunOptions::stop_when`; a cancelled `client.compute`) or has already failed
+/// (another task panicked, or a `?` before it met an error). `false` outside tasks.
+pub fn cancelled() -> bool {
+    CURRENT.with(|current| {
+        current
+            .borrow()
+            .as_ref()
+            .is_some_and(|running| running.task.core().cancel.load(Ordering::Acquire))
+    }) || crate::observe::run_stopped()
+}
+
+/// The state of the futures task running on this thread.
+pub(super) fn current_task() -> Option<Arc<dyn HasCore>> {
+    CURRENT.with(|current| current.borrow().as_ref().map(|r| r.task.clone()))
+}
+
+/// The client whose task is running on this thread (Dask's `get_client()`), so that a
+/// task can submit tasks and wait for them without being handed its client; `None`
+/// outside a task, or once the client's last handle outside it was dropped (the client
+/// is shutting down).
+pub fn get_client() -> Option<Client> {
+    CURRENT.with(|current| {
+        let current = current.borrow();
+        let owner = current.as_ref()?.client.owner.get()?.upgrade()?;
+        Some(Client { owner })
+    })
+}
+
+impl<F, K, R> Dependent for Job<F, K, R>
+where
+    F: TaskFn<K::Values, Output = R>,
+    K: KeptArgs,
+    R: Send + Sync + 'static,
+{
+    fn dependency_ended(self: Arc<Self>, outcome: &Outcome) {
+        match outcome {
+            Outcome::Finished => self.release(),
+            Outcome::Failed(error) => {
+                self.end(|state| state.fail(error.clone()));
+            }
+            Outcome::Cancelled => {
+                self.end(|state| {
+                    state.fail(FutureError::Cancelled {
+                        task: state.core.name.to_string(),
+                    })
+                });
+            }
+        }
+    }
+}
+
+impl<F, K, R> Runnable for Job<F, K, R>
+where
+    F: TaskFn<K::Values, Output = R>,
+    K: KeptArgs,
+    R: Send + Sync + 'static,
+{
+    fn run(self: Arc<Self>) {
+        if self.client.closed.load(Ordering::Acquire) {
+            return Runnable::cancel(&*self);
+        }
+        if !self.state.core.start() {
+            // Cancelled while queued: drop the arguments. Or started already, by a task
+            // waiting for it (see `pool`): the queued copy has nothing to do.
+            if self.state.core.is_done() {
+                self.end(|_| false);
+            }
+            return;
+        }
+        let current = Running {
+            task: self.state.clone(),
+            client: self.client.clone(),
+        };
+        let previous = CURRENT.with(|c| c.replace(Some(current)));
+        let mut attempts = 0;
+        let outcome = loop {
+            self.observe(attempts, true, |observer, task| {
+                observer.future_started(task)
+            });
+            // Reading the arguments clones plain values, and a `Clone` may panic too:
+            // that is the task's panic, reported (and retried) as one.
+            let attempt = panic::catch_unwind(AssertUnwindSafe(|| {
+                let mut args = self.args.lock().unwrap_or_else(|e| e.into_inner());
+                let values = if attempts < self.retries {
+                    args.as_ref().map(|args| args.values())
+                } else {
+                    // The last attempt consumes the arguments: a dependency whose last
+                    // handle they hold gives its value up rather than a copy.
+                    args.take().map(KeptArgs::into_values)
+                };
+                drop(args);
+                values.map(|values| self.f.call(values))
+            }));
+            match attempt {
+                Ok(None) => break None,
+                Ok(Some(value)) => break Some(Ok(value)),
+                // A dependency was cancelled after it finished: so is this task.
+                Err(payload) if payload.is::<super::args::DependencyCancelled>() => {
+                    let task = self.state.core.name.to_string();
+                    break Some(Err(FutureError::Cancelled { task }));
+                }
+                Err(payload) if attempts < self.retries => {
+                    self.observe(attempts, true, |observer, task| {
+                        observer.future_finished(task, TaskOutcome::Retried);
+                    });
+                    attempts += 1;
+                    drop(payload);
+                }
+                Err(payload) => {
+                    let core = &self.state.core;
+                    let error = TaskError::from_panic(&core.name, core.call_site, payload);
+                    break Some(Err(FutureError::Task(Arc::new(error))));
+                }
+            }
+        };
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+        // Told before the end publishes the result, so that the task's time excludes
+        // its dependents' release, and its end comes before theirs.
+        self.observe(attempts, true, |observer, task| {
+            let cancelled = self.state.core.cancel.load(Ordering::Acquire);
+            let outcome = match &outcome {
+                Some(Ok(_)) if !cancelled => TaskOutcome::Finished,
+                Some(Err(FutureError::Task(_))) => TaskOutcome::Failed,
+                // Cancelled while it ran (a dependency's value gone, or its own
+                // arguments released by the cancel).
+                _ => TaskOutcome::Cancelled,
+            };
+            observer.future_finished(task, outcome);
+        });
+        // Ending releases the dependents: the first ready one runs next on this thread.
+        let _ending = continuation::Ending::new(&self.client);
+        match outcome {
+            // A running task cancelled meanwhile: its result is discarded.
+            Some(Ok(value)) => self.end(|state| state.finish(Arc::new(value))),
+            Some(Err(error)) => self.end(|state| state.fail(error)),
+            None => self.end(|_| false),
+        }
+    }
+
+    fn cancel(&self) {
+        self.end(|state| {
+            state.fail(FutureError::Cancelled {
+                task: state.core.name.to_string(),
+            })
+        });
+    }
+
+    fn is_ready(&self) -> bool {
+        self.remaining.load(Ordering::Acquire) == 0 && self.state.core.status() == Status::Pending
+    }
+
+    fn requeue(self: Arc<Self>) {
+        let client = self.client.clone();
+        client.spawn(self);
+    }
+
+    fn release(&self) {
+        self.release_args();
+    }
+
+    fn priority(&self) -> i32 {
+        self.priority
+    }
+
+    fn ended_unstarted(&self, outcome: &Outcome) {
+        let outcome = match outcome {
+            Outcome::Failed(_) => TaskOutcome::Failed,
+            Outcome::Cancelled => TaskOutcome::Cancelled,
+            // Not called for a finished task (every job runs to finish).
+            Outcome::Finished => TaskOutcome::Finished,
+        };
+        self.observe(0, false, |observer, task| {
+            observer.future_finished(task, outcome);
+        });
+    }
+}
+
+impl<F, K, R> Cancel for Job<F, K, R>
+where
+    F: TaskFn<K::Values, Output = R>,
+    K: KeptArgs,
+    R: Send + Sync + 'static,
+{
+    fn cancel(&self) {
+        // Shutdown cancels what has not started; running tasks finish.
+        if self.state.core.claim_pending() {
+            Runnable::cancel(self);
+        }
+    }
+}
+
+impl<F> std::fmt::Debug for TaskBuilder<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskBuilder")
+            .field("name", &self.name)
+            .field("retries", &self.retries)
+            .field("priority", &self.priority)
+            .finish_non_exhaustive()
+    }
+}

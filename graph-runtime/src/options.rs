@@ -1,0 +1,109 @@
+//! How to run a graph ([`RunOptions`]): which threads ([`Scheduler`], and the
+//! `TASKWEAVE_SCHEDULER` override), who watches, when to stop and whom to tell of the
+//! first failure. Read by the dispatcher and by every front end.
+
+use std::sync::Arc;
+use std::sync::OnceLock;
+
+use crate::error::TaskError;
+use crate::observe::Observer;
+
+/// Which threads run a graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scheduler {
+    /// Rayon's pool: the current one when called from a pool thread, the global one
+    /// otherwise. Graphs with no parallelism run on the calling thread.
+    #[default]
+    Threads,
+    /// Every node on the calling thread, one after the other in topological order:
+    /// for debuggers, and for deterministic tests.
+    Sync,
+}
+
+/// How to run a graph: the scheduler, and who watches. `Scheduler` converts into it,
+/// so `compute_with(Scheduler::Sync, …)` reads as it did.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    pub(crate) scheduler: Scheduler,
+    pub(crate) observer: Option<Arc<dyn Observer>>,
+    pub(crate) stop: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+    /// Told the run's first failure as it happens, while tasks beside it may still run
+    /// (a one-shot dynamic compute returns it at once; see `dynamic::plan`).
+    pub(crate) on_failure: Option<Arc<dyn Fn(TaskError) + Send + Sync>>,
+}
+
+impl RunOptions {
+    /// Rayon's pool, nobody watching.
+    #[must_use = "builder methods return the changed builder"]
+    pub fn new() -> Self {
+        RunOptions::default()
+    }
+
+    /// Runs with `scheduler`.
+    #[must_use = "builder methods return the changed builder"]
+    pub fn scheduler(mut self, scheduler: Scheduler) -> Self {
+        self.scheduler = scheduler;
+        self
+    }
+
+    /// Reports every task to `observer`.
+    #[must_use = "builder methods return the changed builder"]
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Stops the run once `stop()` returns true: no task starts after that (the run
+    /// fails with an error naming the first task that did not start), and running
+    /// tasks see it through [`taskweave::cancelled()`](crate::cancelled), so that long
+    /// ones can return early. `stop` is called before each task; keep it cheap (an
+    /// atomic load). A future of `Client::compute` stops its graph this way when it is
+    /// cancelled or its last handle dropped.
+    #[must_use = "builder methods return the changed builder"]
+    pub fn stop_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.stop = Some(Arc::new(stop));
+        self
+    }
+
+    /// The scheduler that will run: `TASKWEAVE_SCHEDULER=sync` in the environment
+    /// turns the thread pool into the synchronous scheduler, for debugging without
+    /// changing code (`threads`, the default, leaves the scheduler asked for; any
+    /// other value is ignored with a warning on stderr).
+    pub fn effective_scheduler(&self) -> Scheduler {
+        match self.scheduler {
+            Scheduler::Threads if sync_from_env() => Scheduler::Sync,
+            other => other,
+        }
+    }
+}
+
+impl From<Scheduler> for RunOptions {
+    fn from(scheduler: Scheduler) -> Self {
+        RunOptions::new().scheduler(scheduler)
+    }
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("scheduler", &self.scheduler)
+            .field("observed", &self.observer.is_some())
+            .finish()
+    }
+}
+
+/// The values accepted by `TASKWEAVE_SCHEDULER`.
+pub(crate) const SCHEDULER: &[(&str, Scheduler)] =
+    &[("sync", Scheduler::Sync), ("threads", Scheduler::Threads)];
+
+/// `TASKWEAVE_SCHEDULER`: `Some(Scheduler::Sync)` turns every `Threads` run into a
+/// synchronous one; `threads`, unset or invalid leave each run's own choice.
+fn scheduler_from_env() -> Option<Scheduler> {
+    static VALUE: OnceLock<Option<Scheduler>> = OnceLock::new();
+    *VALUE.get_or_init(|| crate::warn::read_env("TASKWEAVE_SCHEDULER", "a scheduler", SCHEDULER))
+}
+
+/// `TASKWEAVE_SCHEDULER=sync` (see [`crate::config`]).
+fn sync_from_env() -> bool {
+    scheduler_from_env() == Some(Scheduler::Sync)
+}
