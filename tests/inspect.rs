@@ -64,7 +64,56 @@ struct SvgNode {
 /// One drawn arrow: from box, to box, how many dependencies it stands for.
 type SvgEdge = (String, String, usize);
 
-/// Parses an SVG as XML and reads its boxes and arrows.
+/// A point of a picture, in px.
+type At = (f64, f64);
+
+/// Whether the segment from `p` to `q` passes through the inside of `rect`
+/// (`[left, top, right, bottom]`), touching its border aside.
+fn crosses(p: At, q: At, rect: [f64; 4]) -> bool {
+    // Liang–Barsky: the part of the segment inside each slab of the box, intersected.
+    let inside = [rect[0] + 0.5, rect[1] + 0.5, rect[2] - 0.5, rect[3] - 0.5];
+    let (mut enter, mut leave) = (0.0f64, 1.0f64);
+    for (start, delta, low, high) in [
+        (p.0, q.0 - p.0, inside[0], inside[2]),
+        (p.1, q.1 - p.1, inside[1], inside[3]),
+    ] {
+        if delta.abs() < 1e-9 {
+            if start <= low || start >= high {
+                return false;
+            }
+        } else {
+            let (a, b) = ((low - start) / delta, (high - start) / delta);
+            enter = enter.max(a.min(b));
+            leave = leave.min(a.max(b));
+        }
+    }
+    leave - enter > 1e-9
+}
+
+/// The points of an arrow's path `M x y L x y …` (the SVG draws arrows as polylines).
+fn polyline(d: &str) -> Vec<At> {
+    let words: Vec<&str> = d.split_whitespace().collect();
+    words
+        .chunks(3)
+        .map(|w| {
+            assert!(matches!(w[0], "M" | "L"), "a polyline: {d}");
+            (w[1].parse().unwrap(), w[2].parse().unwrap())
+        })
+        .collect()
+}
+
+/// The width of an SVG picture, in px.
+fn svg_width(svg: &str) -> f64 {
+    let doc = roxmltree::Document::parse(svg).expect("the SVG is well-formed XML");
+    doc.root_element()
+        .attribute("width")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Parses an SVG as XML and reads its boxes and arrows; checks that no arrow passes
+/// over a box other than the two it joins.
 fn read_svg(svg: &str) -> (Vec<SvgNode>, Vec<SvgEdge>) {
     let doc = roxmltree::Document::parse(svg).expect("the SVG is well-formed XML");
     let root = doc.root_element();
@@ -75,6 +124,9 @@ fn read_svg(svg: &str) -> (Vec<SvgNode>, Vec<SvgEdge>) {
     );
     let mut nodes = Vec::new();
     let mut edges = Vec::new();
+    // Each box's extent (all its cards), and each arrow's ends and points.
+    let mut rects: Vec<[f64; 4]> = Vec::new();
+    let mut paths: Vec<(usize, usize, Vec<At>)> = Vec::new();
     for el in doc.descendants().filter(|n| n.is_element()) {
         match (el.tag_name().name(), el.attribute("class")) {
             ("g", Some("node")) => {
@@ -92,6 +144,27 @@ fn read_svg(svg: &str) -> (Vec<SvgNode>, Vec<SvgEdge>) {
                     el.children().any(|c| c.has_tag_name("title")),
                     "a box has a tooltip"
                 );
+                assert_eq!(
+                    el.attribute("id"),
+                    Some(format!("n{}", nodes.len()).as_str())
+                );
+                let number = |c: roxmltree::Node, name: &str| -> f64 {
+                    c.attribute(name).unwrap().parse().unwrap()
+                };
+                let mut extent = [
+                    f64::INFINITY,
+                    f64::INFINITY,
+                    f64::NEG_INFINITY,
+                    f64::NEG_INFINITY,
+                ];
+                for card in el.children().filter(|c| c.has_tag_name("rect")) {
+                    let (x, y) = (number(card, "x"), number(card, "y"));
+                    extent[0] = extent[0].min(x);
+                    extent[1] = extent[1].min(y);
+                    extent[2] = extent[2].max(x + number(card, "width"));
+                    extent[3] = extent[3].max(y + number(card, "height"));
+                }
+                rects.push(extent);
                 nodes.push(SvgNode {
                     lines,
                     count: el.attribute("data-count").unwrap().parse().unwrap(),
@@ -101,6 +174,11 @@ fn read_svg(svg: &str) -> (Vec<SvgNode>, Vec<SvgEdge>) {
             ("path", Some("edge")) => {
                 assert!(el.attribute("d").unwrap().starts_with("M "));
                 assert_eq!(el.attribute("marker-end"), Some("url(#arrowhead)"));
+                paths.push((
+                    el.attribute("data-from").unwrap().parse().unwrap(),
+                    el.attribute("data-to").unwrap().parse().unwrap(),
+                    polyline(el.attribute("d").unwrap()),
+                ));
                 edges.push((
                     el.attribute("data-from").unwrap().to_owned(),
                     el.attribute("data-to").unwrap().to_owned(),
@@ -108,6 +186,16 @@ fn read_svg(svg: &str) -> (Vec<SvgNode>, Vec<SvgEdge>) {
                 ));
             }
             _ => {}
+        }
+    }
+    for (from, to, points) in &paths {
+        for segment in points.windows(2) {
+            for (i, rect) in rects.iter().enumerate() {
+                assert!(
+                    i == *from || i == *to || !crosses(segment[0], segment[1], *rect),
+                    "the arrow n{from} -> n{to} passes over box n{i} {rect:?}: {segment:?}"
+                );
+            }
         }
     }
     (nodes, edges)
@@ -311,6 +399,63 @@ fn dynamic_graph_info_and_svg() {
         3,
         "{nodes:?}"
     );
+}
+
+#[test]
+fn a_row_of_more_than_eight_siblings_is_one_box() {
+    // 24 leaves from one call site into one sum: one `inc ×24` box, one arrow.
+    let fan_in = |leaves: i64| {
+        let parts: Vec<Delayed<i64>> = (0..leaves).map(|i| delay!(inc(i))).collect();
+        delay!(sum(parts)).info()
+    };
+    let info = fan_in(24);
+    let svg = info.to_svg();
+    let (nodes, edges) = read_svg(&svg);
+    let titles: Vec<&str> = nodes.iter().map(|n| n.lines[0].as_str()).collect();
+    assert_eq!(titles, ["inc \u{d7}24", "sum"]);
+    assert_eq!(edges, vec![("0".to_owned(), "1".to_owned(), 24)]);
+    let width = svg_width(&svg);
+    assert!(width < 1600.0, "{width} px wide");
+    assert!(svg.contains("2 boxes for 25 tasks"));
+    // Eight are a row of their own boxes; nine are one box.
+    assert_eq!(read_svg(&fan_in(8).to_svg()).0.len(), 9);
+    assert_eq!(read_svg(&fan_in(9).to_svg()).0.len(), 2);
+    // Collapsing off: a box per task, and (read_svg checks) no arrow over a neighbour.
+    for direction in [Direction::TopToBottom, Direction::LeftToRight] {
+        let options = DrawOptions::new()
+            .collapse_above(usize::MAX)
+            .direction(direction);
+        let (nodes, edges) = read_svg(&info.to_svg_with(&options));
+        assert_eq!((nodes.len(), edges.len()), (25, 24));
+    }
+}
+
+#[test]
+fn arrows_that_skip_ranks_go_around_boxes() {
+    // Four leaves feed a first sum, then a chain of three `inc`s, and the last sum
+    // too: their arrows into the last sum pass four ranks of boxes.
+    let leaves: Vec<Delayed<i64>> = (0..4).map(|i| delay!(add(i, 1))).collect();
+    let mut x = delay!(sum(leaves.clone()));
+    for _ in 0..3 {
+        x = delay!(inc(x));
+    }
+    let mut parts = leaves;
+    parts.push(x);
+    let info = delay!(sum(parts)).info();
+    assert_eq!((info.len(), info.depth()), (9, 6));
+    for direction in [Direction::TopToBottom, Direction::LeftToRight] {
+        let svg = info.to_svg_with(&DrawOptions::new().direction(direction));
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let bent = doc
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("edge"))
+            .filter(|n| polyline(n.attribute("d").unwrap()).len() > 2)
+            .count();
+        assert_eq!(bent, 4, "the arrows from the leaves into the last sum");
+        // read_svg checks that none of them passes over a box.
+        let (nodes, edges) = read_svg(&svg);
+        assert_eq!((nodes.len(), edges.len()), (9, 12));
+    }
 }
 
 #[test]

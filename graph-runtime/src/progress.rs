@@ -339,6 +339,26 @@ struct State {
     drawn: bool,
 }
 
+impl State {
+    /// Lets go of the bar; one on the terminal leaves [`screen`].
+    fn drop_bar(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            drop(bar);
+            if self.log.is_none() {
+                screen().ended(&mut std::io::stderr().lock());
+            }
+        }
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        // A run that never finished (its observer dropped mid-run) still leaves the
+        // terminal's count of running bars.
+        self.drop_bar();
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().recover()
 }
@@ -378,7 +398,7 @@ impl Shared {
             let now = Instant::now();
             state.started = Some(now);
             state.running = true;
-            state.bar = None;
+            state.drop_bar();
             state.log = None;
             state.drawn = false;
             if self.delay.is_zero() {
@@ -415,9 +435,9 @@ impl Shared {
         }
         let mut state = lock(&self.state);
         state.running = false;
-        // Dropped once finished: its last frame stays on the terminal, and is no
+        // Released once finished: its last frame stays on the terminal, and is no
         // longer redrawn (over lines printed since) by the bars of later runs.
-        if let Some(bar) = state.bar.take() {
+        if let Some(bar) = &state.bar {
             bar.set_length(self.total.load(Ordering::Relaxed));
             bar.set_position(self.done());
             match failure {
@@ -425,6 +445,7 @@ impl Shared {
                 Some(message) => bar.abandon_with_message(message),
             }
         }
+        state.drop_bar();
         if let Some(log) = state.log.take() {
             let _ = log.finish(&mut std::io::stderr().lock());
         }
@@ -479,7 +500,11 @@ impl Shared {
             .with_style(style)
             .with_position(done)
             .with_elapsed(started.elapsed());
-        let bar = if log.is_none() { multi().add(bar) } else { bar };
+        let bar = if log.is_none() {
+            screen().add(multi(), bar)
+        } else {
+            bar
+        };
         Some((bar, log))
     }
 }
@@ -510,6 +535,52 @@ fn write_duration(w: &mut dyn std::fmt::Write, seconds: f64) -> std::fmt::Result
 fn multi() -> &'static MultiProgress {
     static MULTI: OnceLock<MultiProgress> = OnceLock::new();
     MULTI.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+}
+
+/// The bars on the terminal ([`multi`]): indicatif leaves the cursor at the end of a
+/// bar's last line, so that output after a run would go on from there. The last bar
+/// to end ends the line.
+#[derive(Default)]
+struct Screen {
+    /// Bars of runs that have not ended.
+    running: usize,
+    /// Every bar since the terminal last had none running, top first (indicatif
+    /// stacks a bar under those before it).
+    bars: Vec<ProgressBar>,
+}
+
+/// The terminal's [`Screen`].
+fn screen() -> MutexGuard<'static, Screen> {
+    static SCREEN: Mutex<Screen> = Mutex::new(Screen {
+        running: 0,
+        bars: Vec::new(),
+    });
+    lock(&SCREEN)
+}
+
+impl Screen {
+    /// Draws `bar` in `multi`, under the bars there.
+    fn add(&mut self, multi: &MultiProgress, bar: ProgressBar) -> ProgressBar {
+        let bar = multi.add(bar);
+        self.running += 1;
+        self.bars.push(bar.clone());
+        bar
+    }
+
+    /// A bar's run ended (its last frame drawn, its run's handle dropped). With no
+    /// bar left running, drops them all, top first, and ends the line on `out`.
+    ///
+    /// Kept until then: indicatif forgets the lines of a dropped bar (so that later
+    /// frames do not overwrite it) at once only when it is the top bar; a lower one
+    /// would be drawn once more by the next run's first frame, under the newline.
+    fn ended(&mut self, out: &mut impl Write) {
+        self.running = self.running.saturating_sub(1);
+        if self.running == 0 {
+            self.bars.clear();
+            let _ = writeln!(out);
+            let _ = out.flush();
+        }
+    }
 }
 
 /// For stderr that is not a terminal (a log, CI): every frame becomes one plain line,
@@ -718,6 +789,110 @@ mod tests {
     fn automatic_needs_no_observer() {
         let observed = RunOptions::new().observer(Arc::new(Progress::hidden()));
         assert!(automatic(&observed).is_none());
+    }
+
+    /// A terminal in memory: what indicatif writes to it, a cursor move up as `<up n>`.
+    #[derive(Debug, Clone, Default)]
+    struct Recorder(Arc<Mutex<String>>);
+
+    impl Recorder {
+        fn text(&self) -> String {
+            lock(&self.0).clone()
+        }
+    }
+
+    impl TermLike for Recorder {
+        fn width(&self) -> u16 {
+            24
+        }
+        fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+            if n > 0 {
+                lock(&self.0).push_str(&format!("<up {n}>"));
+            }
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            lock(&self.0).push_str(&format!("{s}\n"));
+            Ok(())
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            lock(&self.0).push_str(s);
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Write for Recorder {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            lock(&self.0).push_str(&String::from_utf8_lossy(buf));
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A bar of 3 tasks drawn as `name done/total`, added to `screen`.
+    fn named_bar(screen: &mut Screen, multi: &MultiProgress, name: &str) -> ProgressBar {
+        let style = ProgressStyle::with_template("{msg} {pos}/{len}").unwrap();
+        let bar = ProgressBar::with_draw_target(Some(3), ProgressDrawTarget::hidden())
+            .with_style(style)
+            .with_message(name.to_owned());
+        screen.add(multi, bar)
+    }
+
+    /// Finishes `bar`'s run as `Shared::finish` does.
+    fn end_run(screen: &mut Screen, bar: ProgressBar, term: &Recorder) {
+        bar.set_position(3);
+        bar.finish();
+        drop(bar);
+        screen.ended(&mut term.clone());
+    }
+
+    #[test]
+    fn the_last_frame_on_a_terminal_ends_with_a_newline() {
+        let term = Recorder::default();
+        let multi =
+            MultiProgress::with_draw_target(ProgressDrawTarget::term_like(Box::new(term.clone())));
+        let mut screen = Screen::default();
+
+        // Two runs at once: the lower one ends first, and the line stays open for the
+        // other; the last to end ends the line under both.
+        let a = named_bar(&mut screen, &multi, "a");
+        let b = named_bar(&mut screen, &multi, "b");
+        end_run(&mut screen, b, &term);
+        assert!(!term.text().ends_with('\n'), "{:?}", term.text());
+        end_run(&mut screen, a, &term);
+        let text = term.text();
+        assert!(text.ends_with('\n'), "{text:?}");
+        assert!(text.trim_end().ends_with("b 3/3"), "{text:?}");
+
+        // The next run starts on the new line, with no frame of the last runs drawn
+        // again nor moved over.
+        let c = named_bar(&mut screen, &multi, "c");
+        end_run(&mut screen, c, &term);
+        let after = term.text()[text.len()..].to_owned();
+        assert!(after.trim_start().starts_with("c "), "{after:?}");
+        assert!(!after.contains("<up") && !after.contains("a ") && !after.contains("b "));
+        assert!(
+            after.ends_with('\n') && after.trim_end().ends_with("c 3/3"),
+            "{after:?}"
+        );
+        assert_eq!((screen.running, screen.bars.len()), (0, 0));
     }
 
     #[test]

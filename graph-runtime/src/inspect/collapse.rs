@@ -61,6 +61,10 @@ pub(crate) struct Drawing {
 /// picture of more boxes is no longer read (and takes long to lay out).
 pub(crate) const MAX_BOXES: usize = 250;
 
+/// More alike siblings than this are one box even in a graph too small to collapse:
+/// a row of 24 `leaf` boxes was 4,900 px wide, and read as a chain.
+pub(crate) const MAX_ROW: usize = 8;
+
 /// The drawing of `info`: collapsed when it has more nodes than the options allow.
 ///
 /// Collapsing first groups nodes alike in name, call site and shape around them
@@ -68,9 +72,16 @@ pub(crate) const MAX_BOXES: usize = 250;
 /// [`MAX_BOXES`] boxes (a graph whose nodes all differ in shape, such as a long comb),
 /// it draws one box per task name and call site, like Dask's high-level graph, and
 /// failing that, one box per call site.
+///
+/// A graph too small to collapse still draws each group of more than [`MAX_ROW`]
+/// alike siblings as one box, unless collapsing is off (`collapse_above(usize::MAX)`:
+/// one box per node).
 pub(crate) fn drawing(info: &GraphInfo, options: &DrawOptions) -> Drawing {
-    if info.len() <= options.collapse_above {
+    if options.collapse_above == usize::MAX {
         return one_box_per_node(info);
+    }
+    if info.len() <= options.collapse_above {
+        return fold_long_rows(info);
     }
     let levels = info.levels();
     let folded = fold_chains(&group_siblings(info), &levels);
@@ -177,18 +188,50 @@ fn one_box_per_node(info: &GraphInfo) -> Drawing {
         nodes: info
             .nodes()
             .iter()
-            .map(|n| DrawNode {
-                members: vec![n.id],
-                name: n.name.clone(),
-                kind: n.kind.clone(),
-                call_site: Some(n.call_site.clone()),
-                outcome: n.outcome,
-                chains: None,
-                chained: false,
-            })
+            .map(|n| group_box(info, vec![n.id]))
             .collect(),
         edges: info.edges().iter().map(|&(a, b)| (a, b, 1)).collect(),
         collapsed: false,
+    }
+}
+
+/// One box per node, but one per group of more than [`MAX_ROW`] alike siblings (see
+/// [`sibling_groups`]).
+fn fold_long_rows(info: &GraphInfo) -> Drawing {
+    let (groups, _) = sibling_groups(info);
+    if groups.iter().all(|g| g.len() <= MAX_ROW) {
+        return one_box_per_node(info);
+    }
+    let mut boxes: Vec<DrawNode> = Vec::new();
+    let mut box_of = vec![0usize; info.len()];
+    for members in groups {
+        if members.len() > MAX_ROW {
+            for &v in &members {
+                box_of[v] = boxes.len();
+            }
+            boxes.push(group_box(info, members));
+        } else {
+            for v in members {
+                box_of[v] = boxes.len();
+                boxes.push(group_box(info, vec![v]));
+            }
+        }
+    }
+    sorted(boxes, &info.levels(), |v| box_of[v])
+        .with_edges(info.edges().iter().map(|&(a, b)| (a, b, 1)))
+}
+
+/// The box of `members`, nodes alike in name, kind, call site and outcome.
+fn group_box(info: &GraphInfo, members: Vec<usize>) -> DrawNode {
+    let first = &info.nodes()[members[0]];
+    DrawNode {
+        name: first.name.clone(),
+        kind: first.kind.clone(),
+        call_site: Some(first.call_site.clone()),
+        outcome: first.outcome,
+        chains: None,
+        chained: false,
+        members,
     }
 }
 
@@ -210,11 +253,31 @@ impl<K: std::hash::Hash + Eq> Interner<K> {
     }
 }
 
+/// One box per group of [`sibling_groups`].
+fn group_siblings(info: &GraphInfo) -> Drawing {
+    let (groups, group_of) = sibling_groups(info);
+    Drawing {
+        nodes: groups
+            .into_iter()
+            .map(|members| group_box(info, members))
+            .collect(),
+        edges: merge_edges(
+            info.edges()
+                .iter()
+                .map(|&(a, b)| (group_of[a], group_of[b], 1)),
+        ),
+        collapsed: true,
+    }
+}
+
 /// Groups nodes that look alike from both ends: same name, kind, call site and
 /// outcome, inputs that look alike (recursively, from the roots down), and
 /// consumers that look alike (recursively, from the sinks up). Exact: classes are
 /// interned, not hashed, so no two different shapes share a box.
-fn group_siblings(info: &GraphInfo) -> Drawing {
+///
+/// Returns the groups (each ascending, in order of their first node) and each
+/// node's group.
+fn sibling_groups(info: &GraphInfo) -> (Vec<Vec<usize>>, Vec<usize>) {
     let n = info.len();
     let nodes = info.nodes();
     let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -259,30 +322,7 @@ fn group_siblings(info: &GraphInfo) -> Drawing {
         members[g].push(v);
         group_of[v] = g;
     }
-    let draw_nodes = members
-        .into_iter()
-        .map(|members| {
-            let first = &nodes[members[0]];
-            DrawNode {
-                name: first.name.clone(),
-                kind: first.kind.clone(),
-                call_site: Some(first.call_site.clone()),
-                outcome: first.outcome,
-                chains: None,
-                chained: false,
-                members,
-            }
-        })
-        .collect();
-    Drawing {
-        nodes: draw_nodes,
-        edges: merge_edges(
-            info.edges()
-                .iter()
-                .map(|&(a, b)| (group_of[a], group_of[b], 1)),
-        ),
-        collapsed: true,
-    }
+    (members, group_of)
 }
 
 /// One edge per pair of boxes, counting the dependencies it stands for.

@@ -1,9 +1,13 @@
 //! The SVG picture: laid out by layout-rs (pure Rust, no Graphviz), drawn here.
 //!
-//! layout-rs places the boxes and routes the arrows; a small render backend
-//! collects the positions, and this module writes the SVG itself, so that every box
-//! is one `<g class="node">` holding its shape, its label and a tooltip, every
-//! dependency one `<path class="edge">`, with a title and a legend above.
+//! layout-rs places the boxes in ranks; a small render backend collects the
+//! positions, and this module routes the arrows and writes the SVG itself, so that
+//! every box is one `<g class="node">` holding its shape, its label and a tooltip,
+//! every dependency one `<path class="edge">`, with a title and a legend above.
+//!
+//! Arrows are polylines that never pass under a box: between two ranks nothing is
+//! drawn but arrows, so an arrow runs straight across that gap, and it crosses a
+//! rank it skips where that rank has room (see [`route`]).
 
 use std::fmt::Write;
 
@@ -33,6 +37,10 @@ const BOX_HEIGHT: f64 = 44.0;
 const MARGIN: f64 = 16.0;
 /// Colour of the arrows.
 const EDGE_COLOUR: &str = "#5f6b7a";
+/// How far the back card of a group's box sticks out, up and to the right.
+const STACK: f64 = 4.0;
+/// The least space between an arrow and a box it passes.
+const CLEARANCE: f64 = 8.0;
 
 /// The fill of a box with this outcome.
 pub(crate) fn fill_of(outcome: Option<NodeOutcome>) -> &'static str {
@@ -239,11 +247,12 @@ impl RenderBackend for Canvas {
 
 /// A box's top-left corner and size.
 type Placed = (Point, Point);
-/// An arrow's path: layout-rs's cubic Bézier segments.
-type Route = Vec<(Point, Point)>;
+/// An arrow as layout-rs would draw it: cubic Bézier segments, through a point in
+/// each rank it skips.
+type Curve = Vec<(Point, Point)>;
 
-/// Lays the drawing out: where each box goes, how each arrow runs.
-fn lay_out(drawing: &Drawing, sizes: &[Point], direction: Direction) -> (Vec<Placed>, Vec<Route>) {
+/// Lays the drawing out: where each box goes, how layout-rs would draw each arrow.
+fn lay_out(drawing: &Drawing, sizes: &[Point], direction: Direction) -> (Vec<Placed>, Vec<Curve>) {
     let orientation = match direction {
         Direction::TopToBottom => Orientation::TopToBottom,
         Direction::LeftToRight => Orientation::LeftToRight,
@@ -296,6 +305,192 @@ fn lay_out(drawing: &Drawing, sizes: &[Point], direction: Direction) -> (Vec<Pla
     (boxes, arrows)
 }
 
+/// `p` in the router's frame, where arrows run down (`y`) whichever way the picture
+/// runs; the same call turns a point of the frame back.
+fn frame(p: Point, direction: Direction) -> Point {
+    match direction {
+        Direction::TopToBottom => p,
+        Direction::LeftToRight => Point::new(p.y, p.x),
+    }
+}
+
+/// A rectangle of the router's frame: top-left and bottom-right corners.
+type Rect = (Point, Point);
+
+/// Boxes that overlap along the arrows: a rank of the layout.
+struct Band {
+    top: f64,
+    bottom: f64,
+    boxes: Vec<usize>,
+}
+
+/// The boxes as the router sees them, in its frame.
+struct Obstacles {
+    /// What each box covers, its back card included.
+    rects: Vec<Rect>,
+    /// Where arrows leave and enter each box across: the middle of its front card.
+    ports: Vec<f64>,
+    /// From the top; nothing lies between two bands.
+    bands: Vec<Band>,
+    band_of: Vec<usize>,
+}
+
+impl Obstacles {
+    fn new(drawing: &Drawing, boxes: &[Placed], direction: Direction) -> Obstacles {
+        let mut rects = Vec::with_capacity(boxes.len());
+        let mut ports = Vec::with_capacity(boxes.len());
+        for (&(xy, size), node) in boxes.iter().zip(&drawing.nodes) {
+            let stack = if node.members.len() > 1 { STACK } else { 0.0 };
+            let a = frame(Point::new(xy.x, xy.y - stack), direction);
+            let b = frame(Point::new(xy.x + size.x + stack, xy.y + size.y), direction);
+            rects.push((
+                Point::new(a.x.min(b.x), a.y.min(b.y)),
+                Point::new(a.x.max(b.x), a.y.max(b.y)),
+            ));
+            ports.push(frame(xy.add(size.scale(0.5)), direction).x);
+        }
+        let mut order: Vec<usize> = (0..rects.len()).collect();
+        order.sort_by(|&a, &b| rects[a].0.y.total_cmp(&rects[b].0.y));
+        let mut bands: Vec<Band> = Vec::new();
+        let mut band_of = vec![0; rects.len()];
+        for i in order {
+            let (top, bottom) = (rects[i].0.y, rects[i].1.y);
+            match bands.last_mut() {
+                Some(band) if top < band.bottom => {
+                    band.bottom = band.bottom.max(bottom);
+                    band.boxes.push(i);
+                }
+                _ => bands.push(Band {
+                    top,
+                    bottom,
+                    boxes: vec![i],
+                }),
+            }
+            band_of[i] = bands.len() - 1;
+        }
+        Obstacles {
+            rects,
+            ports,
+            bands,
+            band_of,
+        }
+    }
+
+    /// The `x` nearest to `want` where a line down through `band` keeps
+    /// [`CLEARANCE`] from each of its boxes.
+    fn free_x(&self, band: &Band, want: f64) -> f64 {
+        let mut blocked: Vec<(f64, f64)> = band
+            .boxes
+            .iter()
+            .map(|&i| (self.rects[i].0.x - CLEARANCE, self.rects[i].1.x + CLEARANCE))
+            .collect();
+        blocked.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut merged: Vec<(f64, f64)> = Vec::new();
+        for (left, right) in blocked {
+            match merged.last_mut() {
+                Some(last) if left <= last.1 => last.1 = last.1.max(right),
+                _ => merged.push((left, right)),
+            }
+        }
+        match merged
+            .iter()
+            .find(|&&(left, right)| left < want && want < right)
+        {
+            Some(&(left, right)) if want - left <= right - want => left,
+            Some(&(_, right)) => right,
+            None => want,
+        }
+    }
+
+    /// The polyline of the arrow from box `a` to box `b`; `hints` are the points
+    /// where layout-rs would cross the bands between, followed where they leave
+    /// room.
+    ///
+    /// It leaves `a` at the middle of its bottom, runs straight through each gap
+    /// between bands (where no box is), crosses each band between on a line clear of
+    /// that band's boxes, and enters `b` at the middle of its top. Should `b` not lie
+    /// in a band below `a`'s (layout-rs ranks every arrow downwards), it goes around
+    /// the right of every box instead.
+    fn route(&self, a: usize, b: usize, hints: &[Point]) -> Vec<Point> {
+        let bands = &self.bands;
+        let start = Point::new(self.ports[a], self.rects[a].1.y);
+        let end = Point::new(self.ports[b], self.rects[b].0.y);
+        let (band_a, band_b) = (self.band_of[a], self.band_of[b]);
+        let mut points = vec![start, Point::new(start.x, bands[band_a].bottom)];
+        if band_b > band_a {
+            for band in &bands[band_a + 1..band_b] {
+                let want = match hints.iter().find(|p| band.top <= p.y && p.y <= band.bottom) {
+                    Some(hint) => hint.x,
+                    None => {
+                        let t = ((band.top + band.bottom) / 2.0 - start.y) / (end.y - start.y);
+                        start.x + t * (end.x - start.x)
+                    }
+                };
+                let x = self.free_x(band, want);
+                points.push(Point::new(x, band.top));
+                points.push(Point::new(x, band.bottom));
+            }
+            points.push(Point::new(end.x, bands[band_b].top));
+        } else {
+            // Along the middle of the gap below `a`'s band, right of every box, and
+            // back along the middle of the gap above `b`'s band.
+            let gap_below = match bands.get(band_a + 1) {
+                Some(next) => (bands[band_a].bottom + next.top) / 2.0,
+                None => bands[band_a].bottom + CLEARANCE,
+            };
+            let gap_above = match band_b.checked_sub(1) {
+                Some(previous) => (bands[previous].bottom + bands[band_b].top) / 2.0,
+                None => bands[band_b].top - CLEARANCE,
+            };
+            let right = self
+                .rects
+                .iter()
+                .map(|r| r.1.x)
+                .fold(f64::NEG_INFINITY, f64::max)
+                + CLEARANCE;
+            points.extend([
+                Point::new(start.x, gap_below),
+                Point::new(right, gap_below),
+                Point::new(right, gap_above),
+                Point::new(end.x, gap_above),
+            ]);
+        }
+        points.push(end);
+        points.dedup_by(|p, q| (p.x - q.x).abs() < 0.05 && (p.y - q.y).abs() < 0.05);
+        points
+    }
+}
+
+/// Every arrow of `drawing` as a polyline in picture coordinates (see
+/// [`Obstacles::route`]); `curves` are layout-rs's.
+fn routes(
+    drawing: &Drawing,
+    boxes: &[Placed],
+    curves: &[Curve],
+    direction: Direction,
+) -> Vec<Vec<Point>> {
+    let obstacles = Obstacles::new(drawing, boxes, direction);
+    drawing
+        .edges
+        .iter()
+        .zip(curves)
+        .map(|(&(a, b, _), curve)| {
+            // The points layout-rs's curve passes between its ends.
+            let hints: Vec<Point> = curve
+                .get(1..curve.len().saturating_sub(1))
+                .unwrap_or_default()
+                .iter()
+                .map(|&(_, p)| frame(p, direction))
+                .collect();
+            obstacles
+                .route(a, b, &hints)
+                .into_iter()
+                .map(|p| frame(p, direction))
+                .collect()
+        })
+        .collect()
+}
+
 /// The SVG document of `drawing`, a drawing of `info`.
 pub(crate) fn render(info: &GraphInfo, drawing: &Drawing, options: &DrawOptions) -> String {
     let labels: Vec<(String, String)> = drawing.nodes.iter().map(label_lines).collect();
@@ -308,7 +503,8 @@ pub(crate) fn render(info: &GraphInfo, drawing: &Drawing, options: &DrawOptions)
             Point::new((width + 2.0 * PAD_X).round(), BOX_HEIGHT)
         })
         .collect();
-    let (boxes, arrows) = lay_out(drawing, &sizes, options.direction);
+    let (boxes, curves) = lay_out(drawing, &sizes, options.direction);
+    let arrows = routes(drawing, &boxes, &curves, options.direction);
 
     // The header: a title, what the picture shows, and a legend of the colours used.
     let tasks = info.len();
@@ -372,11 +568,8 @@ pub(crate) fn render(info: &GraphInfo, drawing: &Drawing, options: &DrawOptions)
             });
         }
     }
-    for path in &arrows {
-        for &(p, q) in path {
-            grow(p);
-            grow(q);
-        }
+    for &p in arrows.iter().flatten() {
+        grow(p);
     }
     if boxes.is_empty() {
         min = Point::zero();
@@ -469,17 +662,10 @@ pub(crate) fn render(info: &GraphInfo, drawing: &Drawing, options: &DrawOptions)
     svg.push_str("<g class=\"edges\">\n");
     for (path, &(a, b, count)) in arrows.iter().zip(&drawing.edges) {
         let mut d = String::new();
-        if let [(p0, c0), (c1, p1), rest @ ..] = &path[..] {
-            let (p0, c0, c1, p1) = (at(*p0), at(*c0), at(*c1), at(*p1));
-            let _ = write!(
-                d,
-                "M {:.1} {:.1} C {:.1} {:.1}, {:.1} {:.1}, {:.1} {:.1}",
-                p0.x, p0.y, c0.x, c0.y, c1.x, c1.y, p1.x, p1.y
-            );
-            for (c, p) in rest {
-                let (c, p) = (at(*c), at(*p));
-                let _ = write!(d, " S {:.1} {:.1}, {:.1} {:.1}", c.x, c.y, p.x, p.y);
-            }
+        for (k, &p) in path.iter().enumerate() {
+            let p = at(p);
+            let command = if k == 0 { "M" } else { " L" };
+            let _ = write!(d, "{command} {:.1} {:.1}", p.x, p.y);
         }
         let width = if count > 1 { 2.2 } else { 1.4 };
         let _ = writeln!(
@@ -537,8 +723,8 @@ pub(crate) fn render(info: &GraphInfo, drawing: &Drawing, options: &DrawOptions)
             let _ = writeln!(
                 svg,
                 "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"7\" fill=\"{}\" stroke=\"{}\" stroke-width=\"1\"/>",
-                xy.x + 4.0,
-                xy.y - 4.0,
+                xy.x + STACK,
+                xy.y - STACK,
                 size.x,
                 size.y,
                 fill_of(node.outcome),

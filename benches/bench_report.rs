@@ -9,6 +9,9 @@
 //! cargo run --release --example bench_report -- --compare [--quick]   # engines alternated round by round
 //! ```
 //!
+//! These run in the repository's root, whose `default-members` include this package
+//! (`benches/`, `taskweave-benches`); from another folder, add `-p taskweave-benches`.
+//!
 //! `--compare` settles a comparison on a noisy machine in one run: every round runs
 //! each workload once on every engine (in an order rotated each round) and, when it is
 //! installed, the Dask peer; the table gives each engine's median ns per task with the
@@ -18,8 +21,9 @@
 //! Engines: static `graph!` (the shapes it can express, ~10^3 nodes), dynamic
 //! `Delayed`, the futures `Client`, the same work hand-written with rayon (the floor),
 //! dagx (the closest Rust peer) on tokio, and Dask through `../shared/peers/dask_peer.py`
-//! when `python3 -c "import dask, distributed"` works. A peer that is missing is named
-//! and skipped; a workload that fails on one engine is reported as failed.
+//! (beside the repository's folder) when `python3 -c "import dask, distributed"` works.
+//! A peer that is missing is named and skipped; a workload that fails on one engine is
+//! reported as failed.
 //!
 //! Workloads (after Taskflow's suite and the Dask peer): `chain` (n dependent tasks),
 //! `fan_in` (n leaves, then a pairwise tree: 2n − 1 tasks; `graph!` folds the leaves
@@ -614,7 +618,11 @@ fn dagx_run(rt: &tokio::runtime::Runtime, workload: Workload, p: u64, micros: u6
 
 /// `workload -> ns per task` from the Dask peer (threads scheduler), or why not.
 fn dask(n: u64) -> Result<BTreeMap<String, (u64, f64)>, String> {
-    let peer = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/peers/dask_peer.py");
+    // This package is `benches/` of the repository; the peer sits beside the repository.
+    let peer = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/peers/dask_peer.py"
+    );
     if !std::path::Path::new(peer).exists() {
         return Err(format!("{peer} not found"));
     }
