@@ -356,9 +356,9 @@ impl GraphInfo {
 
     /// The graph as an SVG picture, laid out in pure Rust: one box per node (its
     /// name and call site), an arrow from each task to the tasks that use its result,
-    /// top to bottom. Boxes are filled by outcome when known, with a legend. Above 100
-    /// nodes, similar siblings are drawn as one box (`inc ×1000`); see
-    /// [`to_svg_with`](Self::to_svg_with).
+    /// top to bottom, never under a box. Boxes are filled by outcome when known, with
+    /// a legend. Above 100 nodes, similar siblings are drawn as one box (`inc ×1000`),
+    /// and more than 8 of them in any graph; see [`to_svg_with`](Self::to_svg_with).
     pub fn to_svg(&self) -> String {
         self.to_svg_with(&DrawOptions::new())
     }

@@ -52,7 +52,8 @@ impl Default for DrawOptions {
 }
 
 impl DrawOptions {
-    /// Top to bottom; graphs of more than 100 nodes collapsed.
+    /// Top to bottom; graphs of more than 100 nodes collapsed, and in smaller ones
+    /// more than 8 alike siblings.
     #[must_use = "builder methods return the changed builder"]
     pub fn new() -> Self {
         DrawOptions::default()
@@ -68,7 +69,9 @@ impl DrawOptions {
     /// Collapses similar nodes when the graph has more than `nodes` nodes (default
     /// 100): nodes with the same name, kind, call site and outcome, whose inputs and
     /// consumers are alike, become one box such as `inc ×1000`, and a chain of such
-    /// boxes becomes one box. `0` always collapses, `usize::MAX` never does.
+    /// boxes becomes one box. A graph of at most `nodes` nodes still draws more than 8
+    /// such nodes as one box (`leaf ×24`, not a row thousands of pixels wide). `0`
+    /// always collapses, `usize::MAX` never does (one box per node).
     #[must_use = "builder methods return the changed builder"]
     pub fn collapse_above(mut self, nodes: usize) -> Self {
         self.collapse_above = nodes;
