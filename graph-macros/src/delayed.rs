@@ -327,25 +327,14 @@ fn companion(task: &Task, pure: bool, retries: u32, runtime: &Runtime) -> TokenS
     // and runs the call once per attempt (`last` true for the one whose panic is the
     // task's), and `__arg{i}` passes argument `i` to an attempt: lent, or given (a clone
     // for an attempt that may be followed by another, when the task has retries).
-    let attempts = if retries == 0 {
-        quote! {
-            #[inline(always)]
-            #vis fn __call<__H, __R>(
-                mut __handles: __H,
-                mut __run: impl ::core::ops::FnMut(&mut __H, bool) -> __R,
-            ) -> __R {
-                __run(&mut __handles, true)
-            }
-        }
-    } else {
-        quote! {
-            #[inline(always)]
-            #vis fn __call<__H, __R>(
-                mut __handles: __H,
-                mut __run: impl ::core::ops::FnMut(&mut __H, bool) -> __R,
-            ) -> __R {
-                #private::attempts(#retries, |__last| __run(&mut __handles, __last))
-            }
+    // With no retries, `attempts` runs the last attempt only: one inlined call.
+    let attempts = quote! {
+        #[inline(always)]
+        #vis fn __call<__H, __R>(
+            mut __handles: __H,
+            mut __run: impl ::core::ops::FnMut(&mut __H, bool) -> __R,
+        ) -> __R {
+            #private::attempts(#retries, |__last| __run(&mut __handles, __last))
         }
     };
     let again = task.modes.iter().enumerate().map(|(i, mode)| {
