@@ -31,14 +31,16 @@ impl<F, Args> Graph<F, Args> {
         }
     }
 
-    /// The node table: names, call sites, edges, as the dispatcher sees them.
+    /// The node table: names, call sites, edges, as the dispatcher sees them. An
+    /// internal of the engine (read it through [`info`](Self::info)).
+    #[doc(hidden)]
     pub fn table(&self) -> &'static Table<'static> {
         self.table
     }
 
     /// The graph's shape for inspection, without running it.
     pub fn info(&self) -> GraphInfo {
-        GraphInfo::from_table(self.table)
+        GraphInfo::from(self.table)
     }
 
     /// The number of nodes.

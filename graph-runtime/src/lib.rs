@@ -30,7 +30,6 @@ mod table;
 mod trace;
 mod warn;
 
-pub use dispatch::{dispatch, Flow};
 #[doc(hidden)]
 pub use dynamic::OutputRead;
 pub use dynamic::{
@@ -53,7 +52,7 @@ pub use observe::{FutureEvent, Observer, TaskOutcome};
 pub use options::{RunOptions, Scheduler};
 pub use profile::{Profiler, Summary, SummaryRow, TaskRecord};
 pub use progress::{Progress, AUTOMATIC_DELAY};
-pub use table::{NodeInfo, Table};
+pub use table::NodeInfo;
 #[cfg(feature = "tracing")]
 pub use trace::TracingObserver;
 pub use warn::{on_warning, set_warnings};

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 
 use graph_runtime::__loom::{dispatch, FutureState};
-use graph_runtime::__private::{give, lend, EarlyExit, SharedSlot, Slot};
-use graph_runtime::{Flow, NodeInfo, RunOptions, Status, Table};
+use graph_runtime::__private::{give, lend, EarlyExit, Flow, SharedSlot, Slot, Table};
+use graph_runtime::{NodeInfo, RunOptions, Status};
 use loom::sync::atomic::AtomicU32;
 
 // ---- what every model counts ------------------------------------------------------

@@ -293,7 +293,7 @@ impl Plan {
     pub(crate) fn info(&self) -> GraphInfo {
         let infos = self.node_infos();
         let table = Table::from_parts(&infos, &self.successors, &self.roots, self.width);
-        GraphInfo::from_table(&table)
+        GraphInfo::from(&table)
     }
 
     /// One empty slot per node.

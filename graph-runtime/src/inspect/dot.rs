@@ -88,7 +88,7 @@ mod tests {
             NodeInfo::new("say \"hi\"", "src/a.rs:5:1", 1, 5, 0),
         ];
         static TABLE: Table<'static> = Table::new(&NODES, &[1, 2, 3, 3, 4], &[0], 2);
-        GraphInfo::from_table(&TABLE)
+        GraphInfo::from(&TABLE)
     }
 
     /// Pairs of names: `(node, label)` or `(from, to)`.

@@ -132,9 +132,9 @@ pub struct GraphInfo {
     run_error: Option<String>,
 }
 
-impl GraphInfo {
-    /// Reads a node table.
-    pub fn from_table(table: &Table<'_>) -> Self {
+impl From<&Table<'_>> for GraphInfo {
+    /// Reads a node table (a static graph's, or a plan's).
+    fn from(table: &Table<'_>) -> Self {
         let nodes = table
             .nodes()
             .iter()
@@ -164,6 +164,9 @@ impl GraphInfo {
         }
     }
 
+}
+
+impl GraphInfo {
     /// A graph of `nodes` (numbered `0..n` in a topological order) and `edges`
     /// (`(producer, consumer)`, every producer numbered before its consumer).
     pub(crate) fn from_parts(nodes: Vec<NodeView>, mut edges: Vec<(usize, usize)>) -> Self {
