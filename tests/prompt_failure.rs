@@ -61,6 +61,33 @@ impl Gate {
     }
 }
 
+/// A task that holds a [`Held`] counting into `freed`, says it `started`, and blocks
+/// at `gate` until the test opens it.
+fn blocked_at(gate: &Gate, started: &Arc<AtomicBool>, freed: &Arc<AtomicUsize>) -> Delayed<i64> {
+    let (gate, started, freed) = (gate.clone(), started.clone(), freed.clone());
+    delayed(move |x: i64| {
+        let held = Held(freed.clone());
+        started.store(true, Ordering::SeqCst);
+        gate.wait();
+        drop(held);
+        x + 1
+    })
+    .named("slow")
+    .call(1)
+}
+
+/// A task named `fails` that panics with "boom" once a sibling has `started`, so the
+/// failure happens while that sibling runs.
+fn fails_after(started: &Arc<AtomicBool>) -> Delayed<i64> {
+    let started = started.clone();
+    delayed(move |_: i64| -> i64 {
+        eventually(|| started.load(Ordering::SeqCst));
+        panic!("boom")
+    })
+    .named("fails")
+    .call(2)
+}
+
 /// Dask: `test_get_stops_work_after_error`: a task raises while a sibling sleeps;
 /// `get` raises promptly, not after the sibling's sleep.
 #[test]
@@ -70,28 +97,8 @@ fn dask_test_get_stops_work_after_error() {
         let (open, gate) = gate();
         let started = Arc::new(AtomicBool::new(false));
         let freed = Arc::new(AtomicUsize::new(0));
-        let slow = {
-            let (gate, started, freed) = (gate.clone(), started.clone(), freed.clone());
-            delayed(move |x: i64| {
-                let held = Held(freed.clone());
-                started.store(true, Ordering::SeqCst);
-                gate.wait();
-                drop(held);
-                x + 1
-            })
-            .named("slow")
-            .call(1)
-        };
-        let fails = {
-            let started = started.clone();
-            delayed(move |_: i64| -> i64 {
-                eventually(|| started.load(Ordering::SeqCst));
-                panic!("boom")
-            })
-            .named("fails")
-            .call(2)
-        };
-        let total = delayed(|a: i64, b: i64| a + b).call(slow, fails);
+        let slow = blocked_at(&gate, &started, &freed);
+        let total = delayed(|a: i64, b: i64| a + b).call(slow, fails_after(&started));
 
         let error = total.try_compute().expect_err("a task failed");
         assert_eq!(error.task(), "fails");
@@ -126,15 +133,8 @@ fn running_siblings_of_a_failure_see_cancelled_and_their_results_are_freed() {
             })
             .call(1)
         };
-        let fails = {
-            let started = started.clone();
-            delayed(move |_: i64| -> i64 {
-                eventually(|| started.load(Ordering::SeqCst));
-                panic!("boom")
-            })
-            .call(2)
-        };
-        let after = delayed(|_: Arc<Held>, a: i64, b: i64| a + b).call(kept, polls, fails);
+        let after =
+            delayed(|_: Arc<Held>, a: i64, b: i64| a + b).call(kept, polls, fails_after(&started));
         let error = after.try_compute().expect_err("a task failed");
         assert!(error.message().contains("boom"));
         eventually(|| saw_cancelled.load(Ordering::SeqCst));
@@ -194,29 +194,16 @@ fn client_compute_fails_promptly() {
         let client = Client::builder().threads(2).build().unwrap();
         let (open, gate) = gate();
         let started = Arc::new(AtomicBool::new(false));
-        let slow = {
-            let (gate, started) = (gate.clone(), started.clone());
-            delayed(move |x: i64| {
-                started.store(true, Ordering::SeqCst);
-                gate.wait();
-                x
-            })
-            .call(1)
-        };
-        let fails = {
-            let started = started.clone();
-            delayed(move |_: i64| -> i64 {
-                eventually(|| started.load(Ordering::SeqCst));
-                panic!("boom")
-            })
-            .named("fails")
-            .call(2)
-        };
-        let total = delayed(|a: i64, b: i64| a + b).call(slow, fails);
+        let freed = Arc::new(AtomicUsize::new(0));
+        let slow = blocked_at(&gate, &started, &freed);
+        let total = delayed(|a: i64, b: i64| a + b).call(slow, fails_after(&started));
         let future = client.compute(&total);
         let error = future.result().expect_err("a task failed");
         assert!(error.to_string().contains("fails"), "{error}");
+        // The future failed while `slow` still runs.
+        assert_eq!(freed.load(Ordering::SeqCst), 0);
         open.send(()).unwrap();
+        eventually(|| freed.load(Ordering::SeqCst) == 1);
     });
 }
 

@@ -163,7 +163,6 @@ impl From<&Table<'_>> for GraphInfo {
             run_error: None,
         }
     }
-
 }
 
 impl GraphInfo {
