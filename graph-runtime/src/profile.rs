@@ -7,9 +7,9 @@
 //! are copied once per run, when it starts, and records are gathered when it ends. A
 //! future's task has no node: its start is kept on its thread (its end comes on the
 //! same thread), and its record is added under the profiler's lock when it ends. The
-//! clock is the CPU's time-stamp counter where it is invariant (x86-64: a third of
-//! the cost of `Instant::now`), converted to nanoseconds when records are read;
-//! `Instant` elsewhere.
+//! clock is `quanta`'s raw reading (the CPU's time-stamp counter where it is
+//! invariant, a third of the cost of `Instant::now` on x86-64; the OS's monotonic
+//! clock elsewhere), converted to nanoseconds when records are read.
 
 use core::fmt;
 use std::cell::{Cell, RefCell};
@@ -18,7 +18,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::TaskError;
 use crate::observe::{FutureEvent, Observer, TaskOutcome};
@@ -81,11 +81,10 @@ const CACHE: usize = 1024;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Profiler {
-    /// When the profiler was made, on both clocks.
-    epoch: Instant,
-    epoch_ticks: u64,
-    /// Whether stamps are time-stamp-counter ticks (else nanoseconds).
-    tsc: bool,
+    /// The clock (a copy of one calibrated once per process: reading it takes no
+    /// lookup), and its raw reading when the profiler was made.
+    clock: quanta::Clock,
+    epoch: u64,
     /// One slot per node of the current run, in segments that are never freed while
     /// the profiler lives, so tasks reach theirs without a lock.
     segments: [OnceLock<Box<[Slot]>>; SEGMENTS],
@@ -195,11 +194,10 @@ impl Profiler {
     /// A profiler with no records; times count from now.
     #[must_use = "a `Profiler` records nothing until given to a run (`RunOptions::observer`)"]
     pub fn new() -> Profiler {
-        let tsc = clock::invariant_tsc();
+        let clock = clock().clone();
         Profiler {
-            epoch: Instant::now(),
-            epoch_ticks: if tsc { clock::ticks() } else { 0 },
-            tsc,
+            epoch: clock.raw(),
+            clock,
             segments: [const { OnceLock::new() }; SEGMENTS],
             inner: Mutex::new(Inner::default()),
         }
@@ -233,9 +231,6 @@ impl Profiler {
 
     /// Every task run recorded, in order of start.
     pub fn records(&self) -> Vec<TaskRecord> {
-        let scale = self.nanos_per_unit();
-        let nanos =
-            |stamp: u64| Duration::from_nanos((stamp.saturating_sub(1) as f64 * scale) as u64);
         let inner = self.lock();
         let mut records: Vec<TaskRecord> = inner
             .records
@@ -252,8 +247,8 @@ impl Profiler {
                     call_site: f.call_site.clone(),
                     thread: raw.thread,
                     worker: raw.worker.checked_sub(1).map(|w| w as usize),
-                    start: nanos(raw.start),
-                    end: nanos(raw.end.max(raw.start)),
+                    start: self.since_epoch(raw.start),
+                    end: self.since_epoch(raw.end.max(raw.start)),
                     outcome: outcome_from(raw.outcome),
                 }
             })
@@ -265,7 +260,6 @@ impl Profiler {
     /// Count, total, mean and longest time per task name, longest total first;
     /// `Display` prints it as a table.
     pub fn summary(&self) -> Summary {
-        let scale = self.nanos_per_unit();
         let inner = self.lock();
         let mut rows: Vec<SummaryRow> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
@@ -281,8 +275,7 @@ impl Profiler {
                 });
                 rows.len() - 1
             });
-            let took =
-                Duration::from_nanos((raw.end.saturating_sub(raw.start) as f64 * scale) as u64);
+            let took = Duration::from_nanos(self.clock.delta_as_nanos(raw.start, raw.end));
             let row = &mut rows[i];
             row.count += 1;
             row.total += took;
@@ -368,23 +361,15 @@ impl Profiler {
         self.segments[segment].get()?.get(offset)
     }
 
-    /// The time since the epoch, in clock units, plus one.
+    /// The time since the epoch, in the clock's raw units, plus one.
     #[inline]
     fn now(&self) -> u64 {
-        if self.tsc {
-            clock::ticks().saturating_sub(self.epoch_ticks) + 1
-        } else {
-            self.epoch.elapsed().as_nanos() as u64 + 1
-        }
+        self.clock.raw().saturating_sub(self.epoch) + 1
     }
 
-    /// Nanoseconds per clock unit.
-    fn nanos_per_unit(&self) -> f64 {
-        if self.tsc {
-            clock::nanos_per_tick()
-        } else {
-            1.0
-        }
+    /// A stamp (raw units since the epoch, plus one) as a time since the epoch.
+    fn since_epoch(&self, stamp: u64) -> Duration {
+        Duration::from_nanos(self.clock.delta_as_nanos(0, stamp.saturating_sub(1)))
     }
 }
 
@@ -572,71 +557,10 @@ impl Inner {
     }
 }
 
-/// The time-stamp counter, where it ticks at a constant rate on every core.
-mod clock {
-    use std::sync::OnceLock;
-    use std::time::{Duration, Instant};
-
-    /// Both clocks, read together when the first profiler was made.
-    fn base() -> &'static (Instant, u64) {
-        static BASE: OnceLock<(Instant, u64)> = OnceLock::new();
-        BASE.get_or_init(|| (Instant::now(), ticks()))
-    }
-
-    /// Whether the CPU says its time-stamp counter is invariant (constant rate, runs
-    /// in every power state; synchronised across cores). Read once.
-    pub(super) fn invariant_tsc() -> bool {
-        static INVARIANT: OnceLock<bool> = OnceLock::new();
-        *INVARIANT.get_or_init(|| {
-            let invariant = detect();
-            if invariant {
-                base();
-            }
-            invariant
-        })
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn detect() -> bool {
-        use core::arch::x86_64::__cpuid;
-        // `__cpuid` is safe from Rust 1.87 on; `unsafe` for the older compilers.
-        #[allow(unused_unsafe)]
-        // SAFETY: `cpuid` exists on every x86-64 CPU and only reads identification
-        // registers; leaf 0x8000_0007 is read only when the maximum leaf reaches it.
-        unsafe {
-            __cpuid(0x8000_0000).eax >= 0x8000_0007 && __cpuid(0x8000_0007).edx & (1 << 8) != 0
-        }
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    fn detect() -> bool {
-        false
-    }
-
-    /// The counter (0 where there is none; then `invariant_tsc` is false).
-    #[inline(always)]
-    pub(super) fn ticks() -> u64 {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `rdtsc` exists on every x86-64 CPU and only reads the counter.
-        unsafe {
-            core::arch::x86_64::_rdtsc()
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        0
-    }
-
-    /// Nanoseconds per tick, measured against `Instant` over the whole time since the
-    /// first profiler was made (at least a millisecond: it waits for the rest).
-    pub(super) fn nanos_per_tick() -> f64 {
-        let &(instant, ticks0) = base();
-        let elapsed = instant.elapsed();
-        if elapsed < Duration::from_millis(1) {
-            std::thread::sleep(Duration::from_millis(1) - elapsed);
-        }
-        let (now, ticks1) = (Instant::now(), ticks());
-        let nanos = now.duration_since(instant).as_nanos() as f64;
-        nanos / ticks1.saturating_sub(ticks0).max(1) as f64
-    }
+/// The clock every profiler reads: `quanta`'s, calibrated once per process.
+fn clock() -> &'static quanta::Clock {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new)
 }
 
 /// The segment and offset of node `i`'s slot.
