@@ -52,7 +52,7 @@ fn chain64(c: &mut Criterion) {
     group.bench_function("profiled", |b| {
         b.iter(|| {
             runs += 1;
-            if runs % 1000 == 0 {
+            if runs.is_multiple_of(1000) {
                 profiler.clear();
             }
             g.compute_with(profiled.clone(), black_box(x))
