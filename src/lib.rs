@@ -35,6 +35,17 @@
 //!
 //! See the README ([`docs::readme`]) for the full list of what may be written inside
 //! `graph!`, and [`docs::guide`] for the course.
+//!
+//! # Cargo features
+//!
+//! - `progress` (default): progress bars drawn on stderr ([`Progress`]); without it a
+//!   `Progress` only counts and no compute draws a bar.
+//! - `svg` (default): SVG pictures of graphs ([`GraphInfo::visualize`], `to_svg`);
+//!   without it `visualize` returns an [`Unsupported`](std::io::ErrorKind::Unsupported)
+//!   error, and [`GraphInfo::to_dot`] remains.
+//! - `tracing`: `tracing` spans around every task (`TracingObserver`).
+//!
+//! `default-features = false` builds the engine alone (rayon and crossbeam-deque).
 
 pub use graph_macros::{delay, delayed, graph};
 pub use graph_runtime::{

@@ -229,6 +229,7 @@ fn tuples_of_nodes_are_one_argument() {
 }
 
 #[test]
+#[cfg(feature = "svg")]
 fn several_values_in_one_picture() {
     let shared = delay!(load(4));
     let sum = delayed(total).named("sum").call(&shared);

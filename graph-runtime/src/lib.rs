@@ -3,6 +3,13 @@
 //!
 //! Users reach it through the `taskweave` crate; the macros reach it only through
 //! [`__private`].
+//!
+//! Cargo features: `progress` (default; progress bars drawn with indicatif, otherwise
+//! a [`Progress`] only counts), `svg` (default; `GraphInfo::to_svg` and SVG from
+//! [`GraphInfo::visualize`] with layout-rs, otherwise `visualize` returns an
+//! `Unsupported` error), `tracing` (`TracingObserver`: spans around each task).
+//! Without the default features the engine depends on rayon and crossbeam-deque
+//! alone.
 
 // The `Send`/`Sync` promises, as `compile_fail` doc tests (compiled by rustdoc only).
 #[cfg(doctest)]

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use crate::error::TaskError;
+use crate::lock::Recover;
 use crate::observe::{FutureEvent, Observer, TaskOutcome};
 use crate::table::NodeInfo;
 
@@ -594,7 +595,7 @@ fn outcome_from(code: u32) -> TaskOutcome {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+    mutex.lock().recover()
 }
 
 thread_local! {

@@ -53,7 +53,8 @@ pub(crate) struct Drawing {
     pub(crate) nodes: Vec<DrawNode>,
     /// `(from, to, dependencies it stands for)`, sorted, one per pair of boxes.
     pub(crate) edges: Vec<(usize, usize, usize)>,
-    /// Whether any box stands for more than one node.
+    /// Whether any box stands for more than one node (read by the SVG picture only).
+    #[cfg_attr(not(feature = "svg"), allow(dead_code))]
     pub(crate) collapsed: bool,
 }
 

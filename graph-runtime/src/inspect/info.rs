@@ -120,8 +120,10 @@ pub struct NodeView {
 /// compute_with(RunOptions::new().observer(rec.clone()), (&sum,))?;
 /// let info = sum.info().with_outcomes(&rec);
 /// assert!(info.nodes().iter().all(|n| n.outcome == Some(NodeOutcome::Finished)));
-/// let svg = info.to_svg(); // or info.visualize("run.svg")?
+/// # #[cfg(feature = "svg")] {
+/// let svg = info.to_svg(); // or info.visualize("run.svg")? (feature `svg`)
 /// assert!(svg.contains("finished"));
+/// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -361,27 +363,59 @@ impl GraphInfo {
     /// top to bottom, never under a box. Boxes are filled by outcome when known, with
     /// a legend. Above 100 nodes, similar siblings are drawn as one box (`inc ×1000`),
     /// and more than 8 of them in any graph; see [`to_svg_with`](Self::to_svg_with).
+    ///
+    /// Needs the cargo feature `svg` (on by default).
+    #[cfg(feature = "svg")]
     pub fn to_svg(&self) -> String {
         self.to_svg_with(&DrawOptions::new())
     }
 
     /// [`to_svg`](Self::to_svg) with options: direction, when to collapse.
+    ///
+    /// Needs the cargo feature `svg` (on by default).
+    #[cfg(feature = "svg")]
     pub fn to_svg_with(&self, options: &DrawOptions) -> String {
         inspect::svg::render(self, &inspect::collapse::drawing(self, options), options)
     }
 
-    /// Writes [`to_svg`](Self::to_svg) to `path` (open it in a browser).
+    /// Writes the SVG picture of [`to_svg`](Self::to_svg) to `path` (open it in a
+    /// browser).
+    ///
+    /// Without the cargo feature `svg` (on by default) it writes nothing and returns
+    /// an error of kind [`Unsupported`](std::io::ErrorKind::Unsupported);
+    /// [`to_dot`](Self::to_dot) still gives the graph, as DOT text.
     pub fn visualize(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
         self.visualize_with(path, &DrawOptions::new())
     }
 
-    /// Writes [`to_svg_with`](Self::to_svg_with) to `path`.
+    /// Writes the SVG picture of [`to_svg_with`](Self::to_svg_with) to `path`.
+    ///
+    /// Without the cargo feature `svg` (on by default) it writes nothing and returns
+    /// an error of kind [`Unsupported`](std::io::ErrorKind::Unsupported), as
+    /// [`visualize`](Self::visualize) does.
     pub fn visualize_with(
         &self,
         path: impl AsRef<Path>,
         options: &DrawOptions,
     ) -> std::io::Result<()> {
-        std::fs::write(path, self.to_svg_with(options))
+        std::fs::write(path, self.svg_for_file(options)?)
+    }
+
+    /// The SVG picture, for [`visualize_with`](Self::visualize_with).
+    #[cfg(feature = "svg")]
+    fn svg_for_file(&self, options: &DrawOptions) -> std::io::Result<String> {
+        Ok(self.to_svg_with(options))
+    }
+
+    /// Without the feature `svg`: the error [`visualize_with`](Self::visualize_with)
+    /// returns.
+    #[cfg(not(feature = "svg"))]
+    fn svg_for_file(&self, _options: &DrawOptions) -> std::io::Result<String> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "drawing an SVG picture needs taskweave's cargo feature `svg` (on by \
+             default); `to_dot()` gives the graph as DOT text without it",
+        ))
     }
 
     /// The node table as text, one node a line: id, name, call site, successors, in

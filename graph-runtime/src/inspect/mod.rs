@@ -1,15 +1,18 @@
 //! The inspection layer: [`GraphInfo`] (`info`), recording a run's outcomes
 //! ([`RunRecord`], `record`), collapsing large graphs (`collapse`), writing DOT and
-//! SVG (`dot`, `svg`) with [`DrawOptions`].
+//! SVG (`dot`, `svg`; the latter with the cargo feature `svg`) with [`DrawOptions`],
+//! in the colours of `colour`.
 //!
 //! Every front end hands a [`GraphInfo`] to this layer (`Graph::info`, `Delayed::info`,
 //! `futures_info`); nothing here knows whether it came from `graph!`, a `Delayed` or
 //! futures, and no module here imports a front end.
 
 pub(crate) mod collapse;
+mod colour;
 pub(crate) mod dot;
 pub(crate) mod info;
 mod record;
+#[cfg(feature = "svg")]
 pub(crate) mod svg;
 
 pub use info::{GraphInfo, NodeOutcome, NodeView};

@@ -132,19 +132,12 @@ impl RunRecord {
 
     /// Whether it has watched a run start.
     pub fn has_run(&self) -> bool {
-        self.states
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
+        self.states.read().recover().is_some()
     }
 
     /// The number of nodes of the run it watched (0 before any).
     pub fn len(&self) -> usize {
-        self.states
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map_or(0, Vec::len)
+        self.states.read().recover().as_ref().map_or(0, Vec::len)
     }
 
     /// Whether the run it watched had no node (or it watched none).
@@ -154,14 +147,14 @@ impl RunRecord {
 
     /// How node `node` ended; `None` before any run or past the last node.
     pub fn outcome(&self, node: usize) -> Option<NodeOutcome> {
-        let states = self.states.read().unwrap_or_else(|e| e.into_inner());
+        let states = self.states.read().recover();
         let state = states.as_ref()?.get(node)?;
         Some(decode(state.load(Ordering::Acquire)))
     }
 
     /// How every node ended, in node order; `None` before any run.
     pub fn outcomes(&self) -> Option<Vec<NodeOutcome>> {
-        let states = self.states.read().unwrap_or_else(|e| e.into_inner());
+        let states = self.states.read().recover();
         Some(
             states
                 .as_ref()?
@@ -174,7 +167,7 @@ impl RunRecord {
     /// The error that ended the run (a task's panic, with its name and call site),
     /// if one did.
     pub fn error(&self) -> Option<String> {
-        self.error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.error.lock().recover().clone()
     }
 
     /// Every task of the observed clients, in submission order, with how it went so
@@ -197,7 +190,7 @@ impl RunRecord {
     }
 
     fn set(&self, node: u32, state: u8) {
-        let states = self.states.read().unwrap_or_else(|e| e.into_inner());
+        let states = self.states.read().recover();
         if let Some(slot) = states.as_ref().and_then(|s| s.get(node as usize)) {
             slot.store(state, Ordering::Release);
         }
@@ -216,13 +209,13 @@ fn decode(state: u8) -> NodeOutcome {
 
 impl Observer for RunRecord {
     fn graph_started(&self, nodes: &[NodeInfo<'_>]) {
-        let mut states = self.states.write().unwrap_or_else(|e| e.into_inner());
+        let mut states = self.states.write().recover();
         *states = Some(
             (0..nodes.len())
                 .map(|_| AtomicU8::new(NOT_STARTED))
                 .collect(),
         );
-        *self.error.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.error.lock().recover() = None;
     }
 
     fn task_started(&self, node: u32, _info: &NodeInfo<'_>) {
@@ -241,7 +234,7 @@ impl Observer for RunRecord {
 
     fn graph_finished(&self, result: Result<(), &TaskError>) {
         if let Err(error) = result {
-            *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
+            *self.error.lock().recover() = Some(error.to_string());
         }
     }
 

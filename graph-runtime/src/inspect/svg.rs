@@ -19,6 +19,7 @@ use layout::std_shapes::shapes::{Arrow, Element, ShapeKind};
 use layout::topo::layout::VisualGraph;
 
 use super::collapse::{DrawNode, Drawing};
+use super::colour::{fill_of, stroke_of};
 use super::{Direction, DrawOptions};
 use crate::info::{GraphInfo, NodeOutcome};
 
@@ -41,31 +42,6 @@ const EDGE_COLOUR: &str = "#5f6b7a";
 const STACK: f64 = 4.0;
 /// The least space between an arrow and a box it passes.
 const CLEARANCE: f64 = 8.0;
-
-/// The fill of a box with this outcome.
-pub(crate) fn fill_of(outcome: Option<NodeOutcome>) -> &'static str {
-    match outcome {
-        None => "#eef3fb",
-        Some(NodeOutcome::Finished) => "#b9e6c3",
-        Some(NodeOutcome::Failed) => "#f5a3a3",
-        Some(NodeOutcome::Stopped | NodeOutcome::Cancelled) => "#fbcf8e",
-        Some(NodeOutcome::Running) => "#a9cdf5",
-        Some(NodeOutcome::Pending) => "#f4f4f4",
-        Some(NodeOutcome::NeverRan) => "#d6d6d6",
-    }
-}
-
-/// The border of a box with this outcome.
-fn stroke_of(outcome: Option<NodeOutcome>) -> &'static str {
-    match outcome {
-        None => "#4a6a94",
-        Some(NodeOutcome::Finished) => "#2e7d43",
-        Some(NodeOutcome::Failed) => "#b3261e",
-        Some(NodeOutcome::Stopped | NodeOutcome::Cancelled) => "#b36b00",
-        Some(NodeOutcome::Running) => "#2763a8",
-        Some(NodeOutcome::Pending | NodeOutcome::NeverRan) => "#8a8a8a",
-    }
-}
 
 /// What the legend says of an outcome.
 fn legend_text(outcome: NodeOutcome) -> &'static str {

@@ -1,0 +1,30 @@
+//! The colours of a box by its run's outcome, shared by the DOT text (`dot`) and the
+//! SVG picture (`svg`, feature `svg`).
+
+use super::NodeOutcome;
+
+/// The fill of a box with this outcome.
+pub(crate) fn fill_of(outcome: Option<NodeOutcome>) -> &'static str {
+    match outcome {
+        None => "#eef3fb",
+        Some(NodeOutcome::Finished) => "#b9e6c3",
+        Some(NodeOutcome::Failed) => "#f5a3a3",
+        Some(NodeOutcome::Stopped | NodeOutcome::Cancelled) => "#fbcf8e",
+        Some(NodeOutcome::Running) => "#a9cdf5",
+        Some(NodeOutcome::Pending) => "#f4f4f4",
+        Some(NodeOutcome::NeverRan) => "#d6d6d6",
+    }
+}
+
+/// The border of a box with this outcome (the SVG picture's; DOT has none).
+#[cfg_attr(not(feature = "svg"), allow(dead_code))]
+pub(crate) fn stroke_of(outcome: Option<NodeOutcome>) -> &'static str {
+    match outcome {
+        None => "#4a6a94",
+        Some(NodeOutcome::Finished) => "#2e7d43",
+        Some(NodeOutcome::Failed) => "#b3261e",
+        Some(NodeOutcome::Stopped | NodeOutcome::Cancelled) => "#b36b00",
+        Some(NodeOutcome::Running) => "#2763a8",
+        Some(NodeOutcome::Pending | NodeOutcome::NeverRan) => "#8a8a8a",
+    }
+}
