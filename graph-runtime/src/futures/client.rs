@@ -11,10 +11,14 @@ use std::time::Duration;
 use super::args::{FutArg, IntoFutArg, SubmitArgs, TaskFn};
 use super::error::{ClientError, FutureError};
 use super::future::Future;
-use super::job::{continuation, current_task, Cancel, Runnable, TaskBuilder};
+use super::job::{
+    continuation, current_task, default_name, submit_job, Cancel, Fun, JobOptions, Runnable,
+    TaskBuilder,
+};
 use super::pool::{self, Pool};
 use super::state::{State, TaskName};
-use crate::dynamic::{call_site_of, ToCompute};
+use crate::dynamic::ToCompute;
+use crate::lock::Recover;
 use crate::observe::{Observer, Observers};
 
 // ---- the client -----------------------------------------------------------------
@@ -65,8 +69,10 @@ pub(crate) struct Inner {
     pub(super) threads: usize,
     pub(super) pool: Arc<Pool>,
     pub(super) closed: AtomicBool,
-    /// Tasks not yet ended, for cancelling at shutdown.
-    pub(super) live: Mutex<Vec<Weak<dyn Cancel>>>,
+    /// Tasks not yet ended, for cancelling at shutdown: one list per shard of
+    /// submitting threads, so that no lock is shared by the whole client on the submit
+    /// path (a thread's own shard is uncontended but for shutdown).
+    pub(super) live: Box<[Shard]>,
     /// How long the shutdown waits for running tasks.
     pub(super) shutdown_timeout: Duration,
     /// The users' handle, for [`get_client`] inside tasks: weak, since the client
@@ -168,7 +174,7 @@ impl ClientBuilder {
                 threads,
                 pool,
                 closed: AtomicBool::new(false),
-                live: Mutex::new(Vec::new()),
+                live: (0..SHARDS).map(|_| Shard::default()).collect(),
                 shutdown_timeout: self.shutdown_timeout.unwrap_or(SHUTDOWN_GRACE),
                 owner: OnceLock::new(),
                 observer: Observers::combine(self.observers),
@@ -233,7 +239,20 @@ impl Client {
         F: TaskFn<V>,
         A: SubmitArgs<V>, // a task runs after `submit` returns: pass owned values (a clone, an `Arc`) or futures, not borrows
     {
-        self.task(f).submit(args)
+        let options = JobOptions {
+            retries: 0,
+            priority: 0,
+            location: Location::caller(),
+            kind: "future",
+        };
+        // The function is the job's own: no builder, no shared count.
+        submit_job(
+            self.inner(),
+            Fun::Own(f),
+            default_name::<F>(),
+            options,
+            args,
+        )
     }
 
     /// A task with options (name, retries) before it is submitted.
@@ -245,7 +264,7 @@ impl Client {
             name: None,
             retries: 0,
             priority: 0,
-            call_site: call_site_of(Location::caller()),
+            location: Location::caller(),
             kind: "future",
         }
     }
@@ -298,10 +317,7 @@ impl Client {
     /// copied (take it as `Arc<T>`), like Dask's `scatter`.
     #[track_caller]
     pub fn scatter<T: Send + Sync + 'static>(&self, value: T) -> Future<T> {
-        let state = Arc::new(State::new(
-            TaskName::Static("scatter"),
-            call_site_of(Location::caller()),
-        ));
+        let state = Arc::new(State::new(TaskName::Static("scatter"), Location::caller()));
         state.finish(Arc::new(value));
         Future::from_state(state)
     }
@@ -333,7 +349,7 @@ impl Client {
             if let Some(task) = current_task() {
                 options = options.stop_when(move || task.core().cancel.load(Ordering::Acquire));
             }
-            let mut prepared = prepared.lock().unwrap_or_else(|e| e.into_inner());
+            let mut prepared = prepared.lock().recover();
             match pool::blocking(|| prepared.try_compute_with(options)) {
                 Ok(values) => values,
                 Err(error) => error.resume(),
@@ -345,7 +361,7 @@ impl Client {
             name: Some(Arc::from(name)),
             retries: 0,
             priority: 0,
-            call_site: call_site_of(Location::caller()),
+            location: Location::caller(),
             kind: "compute",
         }
         .submit(())
@@ -394,8 +410,9 @@ impl Inner {
         self.pool.push(job);
     }
 
+    /// Records a live task for the shutdown to cancel, in the calling thread's shard.
     pub(super) fn register(&self, task: Weak<dyn Cancel>) {
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live = self.live[shard_of_thread()].0.lock().recover();
         if live.len() >= 1024 && live.len().is_power_of_two() {
             live.retain(|t| t.strong_count() > 0);
         }
@@ -403,11 +420,42 @@ impl Inner {
     }
 }
 
+/// Shards of a client's list of live tasks: a power of two, more than the threads
+/// that usually submit at once.
+const SHARDS: usize = 32;
+
+/// One shard of the live tasks, alone on its cache lines.
+#[derive(Default)]
+#[repr(align(128))]
+pub(super) struct Shard(Mutex<Vec<Weak<dyn Cancel>>>);
+
+/// The calling thread's shard: threads are numbered as they first submit.
+fn shard_of_thread() -> usize {
+    use std::cell::Cell;
+    use std::sync::atomic::AtomicUsize;
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    SHARD
+        .try_with(|shard| {
+            if shard.get() == usize::MAX {
+                shard.set(NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS);
+            }
+            shard.get()
+        })
+        .unwrap_or(0)
+}
+
 impl Drop for Owner {
     fn drop(&mut self) {
         let inner = &self.inner;
         inner.closed.store(true, Ordering::Release);
-        let live = std::mem::take(&mut *inner.live.lock().unwrap_or_else(|e| e.into_inner()));
+        let live: Vec<Weak<dyn Cancel>> = inner
+            .live
+            .iter()
+            .flat_map(|shard| std::mem::take(&mut *shard.0.lock().recover()))
+            .collect();
         // Cancelling drops the tasks' arguments, whose `Drop` may panic: every task is
         // cancelled and the pool shut down all the same, and the first such panic goes
         // on once the shutdown is done.

@@ -6,9 +6,8 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use super::future::Handle;
 use super::info::{AnyFuture, FutureRef};
-use super::state::HasCore;
+use super::state::{HasCore, State};
 use super::{Future, Status};
 
 /// A [`Future`] with its result type erased (`future.erase()`): a handle like the
@@ -34,20 +33,39 @@ use super::{Future, Status};
 /// assert_eq!(seen, ["#7", "2"]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone)]
 pub struct ErasedFuture {
-    /// The typed handle, an `Arc<Handle<T>>`: holding it keeps the task.
-    handle: Arc<dyn Any + Send + Sync>,
+    /// The typed state, an `Arc<State<T>>`, for `downcast`.
+    typed: Arc<dyn Any + Send + Sync>,
+    /// The same state: this is one of its handles (counted as a `Future`'s is).
     state: Arc<dyn HasCore>,
+}
+
+impl Clone for ErasedFuture {
+    fn clone(&self) -> Self {
+        self.state.core().add_handle();
+        ErasedFuture {
+            typed: self.typed.clone(),
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl Drop for ErasedFuture {
+    fn drop(&mut self) {
+        if self.state.core().drop_handle() {
+            self.state.last_handle_dropped();
+        }
+    }
 }
 
 impl<T: Send + Sync + 'static> Future<T> {
     /// This future with its result type erased, to mix futures of different types in
     /// [`as_completed`](crate::as_completed) or [`wait`](crate::wait).
     pub fn erase(&self) -> ErasedFuture {
+        self.core().add_handle();
         ErasedFuture {
+            typed: self.state().clone(),
             state: self.state().clone(),
-            handle: self.handle.clone(),
         }
     }
 }
@@ -55,13 +73,13 @@ impl<T: Send + Sync + 'static> Future<T> {
 impl ErasedFuture {
     /// The typed future, if its result type is `T`.
     pub fn downcast<T: Send + Sync + 'static>(&self) -> Option<Future<T>> {
-        let handle = self.handle.clone().downcast::<Handle<T>>().ok()?;
-        Some(Future { handle })
+        let state = self.typed.clone().downcast::<State<T>>().ok()?;
+        Some(Future::from_state(state))
     }
 
     /// Whether its result type is `T`.
     pub fn is<T: Send + Sync + 'static>(&self) -> bool {
-        self.handle.is::<Handle<T>>()
+        self.typed.is::<State<T>>()
     }
 
     /// The task's name.

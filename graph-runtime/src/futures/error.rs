@@ -28,6 +28,15 @@ pub enum FutureError {
     },
 }
 
+impl FutureError {
+    /// The error of a cancelled task named `task`.
+    pub(crate) fn cancelled(task: &str) -> FutureError {
+        FutureError::Cancelled {
+            task: task.to_owned(),
+        }
+    }
+}
+
 impl fmt::Display for FutureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

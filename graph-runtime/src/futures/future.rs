@@ -2,7 +2,6 @@
 //! waiting for, reading, cancelling and naming one future.
 
 use core::fmt;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,29 +40,22 @@ pub enum Status {
 #[must_use = "dropping the last handle of a future cancels its task: keep it, wait for it, or pass it to `client.fire_and_forget`"]
 pub struct Future<T> /* no value until its task ends: pass it to a task (`client.submit(g, (&f,))`) or use `f.result()?` */
 {
-    pub(super) handle: Arc<Handle<T>>,
-}
-
-pub(super) struct Handle<T> {
+    /// The task's state, whose count of handles this one is part of (see
+    /// [`Core::add_handle`]): no allocation of its own.
     state: Arc<State<T>>,
 }
 
-impl<T> Drop for Handle<T> {
+impl<T> Drop for Future<T> {
     fn drop(&mut self) {
-        let core = &self.state.core;
-        if !core.is_done() && !core.forgotten.load(Ordering::Acquire) {
-            self.state.fail(FutureError::Cancelled {
-                task: core.name.to_string(),
-            });
+        if self.state.core.drop_handle() {
+            self.state.last_handle_dropped();
         }
     }
 }
 
 impl<T> Clone for Future<T> {
     fn clone(&self) -> Self {
-        Future {
-            handle: self.handle.clone(),
-        }
+        Future::from_state(self.state.clone())
     }
 }
 
@@ -95,18 +87,18 @@ impl<T> fmt::Debug for Future<T> {
 }
 
 impl<T> Future<T> {
+    /// A new handle of the task of `state`.
     pub(super) fn from_state(state: Arc<State<T>>) -> Self {
-        Future {
-            handle: Arc::new(Handle { state }),
-        }
+        state.core.add_handle();
+        Future { state }
     }
 
     pub(crate) fn state(&self) -> &Arc<State<T>> {
-        &self.handle.state
+        &self.state
     }
 
     pub(crate) fn core(&self) -> &Core {
-        &self.handle.state.core
+        &self.state.core
     }
 
     /// The task's name.
@@ -122,7 +114,7 @@ impl<T> Future<T> {
 
     /// Where the task was submitted, as `file:line:column`.
     pub fn call_site(&self) -> &str {
-        self.core().call_site
+        self.core().call_site()
     }
 
     /// Pending, running, finished, error or cancelled.
@@ -142,11 +134,10 @@ impl<T> Future<T> {
     /// it, and dependents that have not run yet (or are submitted later) are cancelled.
     /// A task that ended in error stays so.
     pub fn cancel(&self) {
-        let task = self.name().to_owned();
-        if self.status() == Status::Finished && self.state().cancel_finished(task.clone()) {
+        if self.status() == Status::Finished && self.state().cancel_finished() {
             return;
         }
-        self.state().fail(FutureError::Cancelled { task });
+        self.state().fail(FutureError::cancelled(self.name()));
     }
 
     /// Waits for the result, shared: no copy however many read it.
@@ -171,9 +162,7 @@ impl<T> Future<T> {
     fn read(&self) -> Result<Arc<T>, FutureError> {
         match self.state().value.get() {
             Some(result) => result,
-            None => Err(FutureError::Cancelled {
-                task: self.name().to_owned(),
-            }),
+            None => Err(FutureError::cancelled(self.name())),
         }
     }
 
@@ -181,9 +170,11 @@ impl<T> Future<T> {
     /// (no one else can read it then): a dependent task that received the only handle
     /// gets the value without a copy, and the future stops holding it.
     pub(crate) fn into_result(self) -> Option<Result<Arc<T>, FutureError>> {
-        match Arc::try_unwrap(self.handle) {
-            Ok(handle) => handle.state.value.take(),
-            Err(handle) => handle.state.value.get(),
+        // Holding the last handle, no other can be made from one meanwhile.
+        if self.core().handles() == 1 {
+            self.state.value.take()
+        } else {
+            self.state.value.get()
         }
     }
 

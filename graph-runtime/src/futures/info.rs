@@ -104,7 +104,7 @@ pub fn futures_info(futures: &[&dyn AnyFuture]) -> GraphInfo {
         .map(|f| {
             let core = f.state_ref().0;
             let k = key(&core);
-            let (name, site) = (core.core().name.clone(), core.core().call_site);
+            let (name, site) = (core.core().name.clone(), core.core().call_site());
             Visit::Enter(Some(core), k, name, site)
         })
         .collect();
@@ -133,7 +133,7 @@ pub fn futures_info(futures: &[&dyn AnyFuture]) -> GraphInfo {
                             d.core.upgrade(),
                             k,
                             d.name.clone(),
-                            d.call_site,
+                            super::state::call_site_text(d.location),
                         ));
                     }
                 }

@@ -14,6 +14,7 @@ use super::error::FutureError;
 use super::future::{Future, Status};
 use super::state::{Dependent, HasCore, Outcome, State, TaskName};
 use crate::error::TaskError;
+use crate::lock::Recover;
 use crate::observe::{FutureEvent, Observer, TaskOutcome};
 
 /// Runs `job` on this pool thread, then each job its end handed over to run next.
@@ -100,7 +101,7 @@ pub struct TaskBuilder<F> {
     pub(super) name: Option<Arc<str>>,
     pub(super) retries: u32,
     pub(super) priority: i32,
-    pub(super) call_site: &'static str,
+    pub(super) location: &'static std::panic::Location<'static>,
     /// What observers are told the task is ([`FutureEvent::kind`]).
     pub(super) kind: &'static str,
 }
@@ -150,39 +151,95 @@ impl<F> TaskBuilder<F> {
             Some(name) => TaskName::Shared(name.clone()),
             None => TaskName::Static(short_name::<F>()),
         };
-        let state = Arc::new(State::new(name, self.call_site));
-        let kept = args.into_kept();
-        let mut dependencies = super::args::Dependencies::default();
-        kept.dependencies(&mut dependencies);
-        let mut dependencies = dependencies.0;
-        state.core.record_dependencies(&dependencies);
-        let job: Arc<Job<F, A::Kept, F::Output>> = Arc::new(Job {
-            state: state.clone(),
-            f: self.f.clone(),
-            args: Mutex::new(Some(kept)),
-            remaining: AtomicUsize::new(dependencies.len() + 1),
+        let options = JobOptions {
             retries: self.retries,
             priority: self.priority,
-            client: self.client.inner().clone(),
+            location: self.location,
             kind: self.kind,
-        });
-        // Before anything can start or end it (a dependency that failed already ends
-        // it in the loop below).
-        job.observe(0, false, |observer, task| observer.future_submitted(task));
-        self.client
-            .inner()
-            .register(Arc::downgrade(&job) as Weak<dyn Cancel>);
-        // For a task waiting for this one, which may run it itself (see `pool`).
-        let _ = state
-            .core
-            .job
-            .set(Arc::downgrade(&job) as Weak<dyn Runnable>);
-        for dependency in dependencies.take() {
-            dependency.core().on_end_dependent(job.clone());
-        }
-        job.release();
-        Future::from_state(state)
+        };
+        submit_job(
+            self.client.inner(),
+            Fun::Shared(self.f.clone()),
+            name,
+            options,
+            args,
+        )
     }
+}
+
+/// What a job keeps of its builder's options.
+#[derive(Clone, Copy)]
+pub(super) struct JobOptions {
+    pub(super) retries: u32,
+    pub(super) priority: i32,
+    pub(super) location: &'static std::panic::Location<'static>,
+    pub(super) kind: &'static str,
+}
+
+/// A job's function: its own (`client.submit`, no allocation and no count shared with
+/// other tasks) or shared by the tasks of one builder (`map`, `TaskBuilder::submit`).
+pub(super) enum Fun<F> {
+    Own(F),
+    Shared(Arc<F>),
+}
+
+impl<F> std::ops::Deref for Fun<F> {
+    type Target = F;
+    fn deref(&self) -> &F {
+        match self {
+            Fun::Own(f) => f,
+            Fun::Shared(f) => f,
+        }
+    }
+}
+
+/// The task's name when none is given: its function's.
+pub(super) fn default_name<F>() -> TaskName {
+    TaskName::Static(short_name::<F>())
+}
+
+/// Submits one task of `client`: `f(args)` once its futures have finished.
+pub(super) fn submit_job<F, V, A>(
+    client: &Arc<Inner>,
+    f: Fun<F>,
+    name: TaskName,
+    options: JobOptions,
+    args: A,
+) -> Future<F::Output>
+where
+    F: TaskFn<V>,
+    A: SubmitArgs<V>,
+{
+    let state = Arc::new(State::new(name, options.location));
+    let kept = args.into_kept();
+    let mut dependencies = super::args::Dependencies::default();
+    kept.dependencies(&mut dependencies);
+    let mut dependencies = dependencies.0;
+    state.core.record_dependencies(&dependencies);
+    let job: Arc<Job<F, A::Kept, F::Output>> = Arc::new(Job {
+        state: state.clone(),
+        f,
+        args: Mutex::new(Some(kept)),
+        remaining: AtomicUsize::new(dependencies.len() + 1),
+        retries: options.retries,
+        priority: options.priority,
+        client: client.clone(),
+        kind: options.kind,
+    });
+    // Before anything can start or end it (a dependency that failed already ends
+    // it in the loop below).
+    job.observe(0, false, |observer, task| observer.future_submitted(task));
+    client.register(Arc::downgrade(&job) as Weak<dyn Cancel>);
+    // For a task waiting for this one, which may run it itself (see `pool`).
+    let _ = state
+        .core
+        .job
+        .set(Arc::downgrade(&job) as Weak<dyn Runnable>);
+    for dependency in dependencies.take() {
+        dependency.core().on_end_dependent(job.clone());
+    }
+    job.release();
+    Future::from_state(state)
 }
 
 fn short_name<F>() -> &'static str {
@@ -196,7 +253,7 @@ fn short_name<F>() -> &'static str {
 /// One submitted task: its function, its arguments, how many dependencies remain.
 pub(super) struct Job<F, K, R> {
     state: Arc<State<R>>,
-    f: Arc<F>,
+    f: Fun<F>,
     /// Taken when the task ends, so finished dependencies are released.
     args: Mutex<Option<K>>,
     remaining: AtomicUsize,
@@ -273,7 +330,7 @@ impl<F, K, R> Job<F, K, R> {
             let task = FutureEvent {
                 name: &core.name,
                 kind: self.kind,
-                call_site: core.call_site,
+                call_site: core.call_site(),
                 key: core.key_number(),
                 attempt,
                 started,
@@ -285,7 +342,7 @@ impl<F, K, R> Job<F, K, R> {
     /// Drops the arguments. Taken out under the lock, dropped after it: dropping the
     /// last handle of a pending dependency cancels it, and that tells this very job.
     fn release_args(&self) {
-        let args = self.args.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let args = self.args.lock().recover().take();
         drop(args);
     }
 }
@@ -293,8 +350,32 @@ impl<F, K, R> Job<F, K, R> {
 /// The task running on this thread: its state (for its cancellation flag) and its
 /// client.
 struct Running {
-    task: Arc<dyn HasCore>,
-    client: Arc<Inner>,
+    /// The job itself (its own count, not the client's, which every thread shares).
+    job: Arc<dyn RunningTask>,
+}
+
+/// What the task running on a thread tells about itself.
+trait RunningTask: Send + Sync {
+    fn core(&self) -> &super::state::Core;
+    fn task(&self) -> Arc<dyn HasCore>;
+    fn client(&self) -> &Inner;
+}
+
+impl<F, K, R> RunningTask for Job<F, K, R>
+where
+    F: TaskFn<K::Values, Output = R>,
+    K: KeptArgs,
+    R: Send + Sync + 'static,
+{
+    fn core(&self) -> &super::state::Core {
+        &self.state.core
+    }
+    fn task(&self) -> Arc<dyn HasCore> {
+        self.state.clone()
+    }
+    fn client(&self) -> &Inner {
+        &self.client
+    }
 }
 
 thread_local! {
@@ -312,13 +393,13 @@ pub fn cancelled() -> bool {
         current
             .borrow()
             .as_ref()
-            .is_some_and(|running| running.task.core().cancel.load(Ordering::Acquire))
+            .is_some_and(|running| running.job.core().cancel.load(Ordering::Acquire))
     }) || crate::observe::run_stopped()
 }
 
 /// The state of the futures task running on this thread.
 pub(super) fn current_task() -> Option<Arc<dyn HasCore>> {
-    CURRENT.with(|current| current.borrow().as_ref().map(|r| r.task.clone()))
+    CURRENT.with(|current| current.borrow().as_ref().map(|r| r.job.task()))
 }
 
 /// The client whose task is running on this thread (Dask's `get_client()`), so that a
@@ -328,7 +409,7 @@ pub(super) fn current_task() -> Option<Arc<dyn HasCore>> {
 pub fn get_client() -> Option<Client> {
     CURRENT.with(|current| {
         let current = current.borrow();
-        let owner = current.as_ref()?.client.owner.get()?.upgrade()?;
+        let owner = current.as_ref()?.job.client().owner.get()?.upgrade()?;
         Some(Client { owner })
     })
 }
@@ -346,11 +427,7 @@ where
                 self.end(|state| state.fail(error.clone()));
             }
             Outcome::Cancelled => {
-                self.end(|state| {
-                    state.fail(FutureError::Cancelled {
-                        task: state.core.name.to_string(),
-                    })
-                });
+                self.end(|state| state.fail(FutureError::cancelled(&state.core.name)));
             }
         }
     }
@@ -375,8 +452,7 @@ where
             return;
         }
         let current = Running {
-            task: self.state.clone(),
-            client: self.client.clone(),
+            job: self.clone() as Arc<dyn RunningTask>,
         };
         let previous = CURRENT.with(|c| c.replace(Some(current)));
         let mut attempts = 0;
@@ -387,7 +463,7 @@ where
             // Reading the arguments clones plain values, and a `Clone` may panic too:
             // that is the task's panic, reported (and retried) as one.
             let attempt = panic::catch_unwind(AssertUnwindSafe(|| {
-                let mut args = self.args.lock().unwrap_or_else(|e| e.into_inner());
+                let mut args = self.args.lock().recover();
                 let values = if attempts < self.retries {
                     args.as_ref().map(|args| args.values())
                 } else {
@@ -403,8 +479,7 @@ where
                 Ok(Some(value)) => break Some(Ok(value)),
                 // A dependency was cancelled after it finished: so is this task.
                 Err(payload) if payload.is::<super::args::DependencyCancelled>() => {
-                    let task = self.state.core.name.to_string();
-                    break Some(Err(FutureError::Cancelled { task }));
+                    break Some(Err(FutureError::cancelled(&self.state.core.name)));
                 }
                 Err(payload) if attempts < self.retries => {
                     self.observe(attempts, true, |observer, task| {
@@ -415,7 +490,7 @@ where
                 }
                 Err(payload) => {
                     let core = &self.state.core;
-                    let error = TaskError::from_panic(&core.name, core.call_site, payload);
+                    let error = TaskError::from_panic(&core.name, core.call_site(), payload);
                     break Some(Err(FutureError::Task(Arc::new(error))));
                 }
             }
@@ -445,11 +520,7 @@ where
     }
 
     fn cancel(&self) {
-        self.end(|state| {
-            state.fail(FutureError::Cancelled {
-                task: state.core.name.to_string(),
-            })
-        });
+        self.end(|state| state.fail(FutureError::cancelled(&state.core.name)));
     }
 
     fn is_ready(&self) -> bool {

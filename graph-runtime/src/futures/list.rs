@@ -1,64 +1,51 @@
-//! A list that keeps its first item inline.
+//! A list that keeps its first two items inline.
 
-/// A list whose first item needs no allocation: most tasks read one future and most
-/// futures have one dependent task, so a chain of futures allocates no list at all.
-pub(crate) struct InlineList<T> {
-    first: Option<T>,
-    rest: Vec<T>,
-}
+use smallvec::SmallVec;
+
+/// A list whose first two items need no allocation: most tasks read one or two
+/// futures and most futures have one dependent task, so neither a chain nor a
+/// reduction by pairs allocates a list at all. (`smallvec` with two inline items: a
+/// fan-in's tasks, of two dependencies, allocated two lists each with one inline.)
+pub(crate) struct InlineList<T>(SmallVec<[T; 2]>);
 
 impl<T> Default for InlineList<T> {
     fn default() -> Self {
-        InlineList {
-            first: None,
-            rest: Vec::new(),
-        }
+        InlineList(SmallVec::new())
     }
 }
 
 impl<T> InlineList<T> {
     pub(crate) fn push(&mut self, item: T) {
-        if self.first.is_none() {
-            self.first = Some(item);
-        } else {
-            self.rest.push(item);
-        }
+        self.0.push(item);
     }
 
     pub(crate) fn len(&self) -> usize {
-        usize::from(self.first.is_some()) + self.rest.len()
+        self.0.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.first.is_none()
+        self.0.is_empty()
     }
 
     pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = &T> {
-        self.first.iter().chain(&self.rest)
+        self.0.iter()
     }
 
     /// The items in the order they were pushed, leaving the list empty.
     pub(crate) fn take(&mut self) -> impl Iterator<Item = T> {
-        self.first
-            .take()
-            .into_iter()
-            .chain(std::mem::take(&mut self.rest))
+        std::mem::take(&mut self.0).into_iter()
     }
 }
 
 impl<T> Extend<T> for InlineList<T> {
     fn extend<I: IntoIterator<Item = T>>(&mut self, items: I) {
-        for item in items {
-            self.push(item);
-        }
+        self.0.extend(items);
     }
 }
 
 impl<T> FromIterator<T> for InlineList<T> {
     fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Self {
-        let mut list = InlineList::default();
-        list.extend(items);
-        list
+        InlineList(items.into_iter().collect())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The shared state of one future: its status, its result, who waits for it.
 
 use std::cell::{Cell, RefCell};
+use std::panic::Location;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
@@ -47,7 +48,9 @@ impl std::ops::Deref for TaskName {
 /// The part of a future's state that does not depend on its type.
 pub(crate) struct Core {
     pub(crate) name: TaskName,
-    pub(crate) call_site: &'static str,
+    /// Where it was submitted: formatted only when asked for ([`Core::call_site`]), so
+    /// that submitting formats nothing and takes no shared lock.
+    pub(crate) location: &'static Location<'static>,
     status: AtomicU8,
     /// Set by `cancel()`: a running task may poll it and stop early.
     pub(crate) cancel: AtomicBool,
@@ -64,6 +67,11 @@ pub(crate) struct Core {
     /// The number in the task's key, drawn the first time it is asked for (so that
     /// submitting draws from no shared counter).
     key: OnceLock<u64>,
+    /// The users' handles ([`Future`](super::Future)s and
+    /// [`ErasedFuture`](super::ErasedFuture)s): when the last goes, a task that has not
+    /// ended is cancelled (unless forgotten). Jobs and inspection hold the state without
+    /// counting here. (The standard library's atomic: no loom model makes handles.)
+    handles: std::sync::atomic::AtomicUsize,
 }
 
 /// A future a task depends on, as inspection sees it: its state while anyone else
@@ -71,7 +79,12 @@ pub(crate) struct Core {
 pub(crate) struct Dependency {
     pub(crate) core: Weak<dyn HasCore>,
     pub(crate) name: TaskName,
-    pub(crate) call_site: &'static str,
+    pub(crate) location: &'static Location<'static>,
+}
+
+/// `location` as `file:line:column` (formatted once per call site, when first needed).
+pub(crate) fn call_site_text(location: &'static Location<'static>) -> &'static str {
+    crate::dynamic::call_site_of(location)
 }
 
 /// A task waiting for this one: told without a boxed callback (one allocation less
@@ -99,10 +112,10 @@ struct Waiters {
 pub(crate) struct CallbackId(u64);
 
 impl Core {
-    pub(crate) fn new(name: TaskName, call_site: &'static str) -> Self {
+    pub(crate) fn new(name: TaskName, location: &'static Location<'static>) -> Self {
         Core {
             name,
-            call_site,
+            location,
             status: AtomicU8::new(PENDING),
             cancel: AtomicBool::new(false),
             forgotten: AtomicBool::new(false),
@@ -111,7 +124,33 @@ impl Core {
             dependencies: OnceLock::new(),
             job: OnceLock::new(),
             key: OnceLock::new(),
+            handles: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// One more user handle.
+    pub(crate) fn add_handle(&self) {
+        // As `Arc::clone`: a new handle is made from one held, so nothing to order.
+        self.handles
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// One user handle fewer; true if it was the last.
+    pub(crate) fn drop_handle(&self) -> bool {
+        // As `Arc`'s drop: the last one sees every other handle's use.
+        self.handles
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+    }
+
+    /// How many user handles there are.
+    pub(crate) fn handles(&self) -> usize {
+        self.handles.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Where the task was submitted, as `file:line:column`.
+    pub(crate) fn call_site(&self) -> &'static str {
+        call_site_text(self.location)
     }
 
     /// A number unique to this task among all tasks of the process.
@@ -145,7 +184,7 @@ impl Core {
                 .map(|d| Dependency {
                     core: Arc::downgrade(d),
                     name: d.core().name.clone(),
-                    call_site: d.core().call_site,
+                    location: d.core().location,
                 })
                 .collect(),
         );
@@ -472,9 +511,9 @@ pub(crate) struct State<T> {
 }
 
 impl<T> State<T> {
-    pub(crate) fn new(name: TaskName, call_site: &'static str) -> Self {
+    pub(crate) fn new(name: TaskName, location: &'static Location<'static>) -> Self {
         State {
-            core: Core::new(name, call_site),
+            core: Core::new(name, location),
             value: ResultCell::new(),
         }
     }
@@ -491,7 +530,7 @@ impl<T> State<T> {
     /// cancelled, and its readers get `Cancelled` from now on; the value is dropped here,
     /// freed once no reader holds it. Its dependents that have not run yet fail
     /// cancelled when they read it. False if it had not finished.
-    pub(crate) fn cancel_finished(&self, task: String) -> bool {
+    pub(crate) fn cancel_finished(&self) -> bool {
         {
             let mut waiters = self.core.waiters.lock().recover();
             if !matches!(waiters.ended, Some(Outcome::Finished)) {
@@ -504,7 +543,7 @@ impl<T> State<T> {
         let value = self
             .value
             .lock()
-            .replace(Err(FutureError::Cancelled { task }));
+            .replace(Err(FutureError::cancelled(&self.core.name)));
         // Dropped outside the lock: the value's `Drop` is the user's.
         drop(value);
         true
@@ -522,14 +561,30 @@ impl<T> State<T> {
     }
 }
 
+impl<T> State<T> {
+    /// The users' last handle went: a task that has not ended is cancelled, unless
+    /// `fire_and_forget` kept it.
+    pub(crate) fn last_handle_dropped(&self) {
+        let core = &self.core;
+        if !core.is_done() && !core.forgotten.load(Ordering::Acquire) {
+            self.fail(FutureError::cancelled(&core.name));
+        }
+    }
+}
+
 /// Anything with a [`Core`]: a future's state, its type erased.
 pub(crate) trait HasCore: Send + Sync {
     fn core(&self) -> &Core;
+    /// See [`State::last_handle_dropped`].
+    fn last_handle_dropped(&self);
 }
 
 impl<T: Send + Sync> HasCore for State<T> {
     fn core(&self) -> &Core {
         &self.core
+    }
+    fn last_handle_dropped(&self) {
+        State::last_handle_dropped(self);
     }
 }
 
@@ -555,7 +610,10 @@ pub(crate) mod loom_model {
 
     impl<T> Default for FutureState<T> {
         fn default() -> Self {
-            FutureState(State::new(TaskName::Static("model"), "loom.rs:1:1"))
+            FutureState(State::new(
+                TaskName::Static("model"),
+                std::panic::Location::caller(),
+            ))
         }
     }
 
@@ -586,9 +644,7 @@ pub(crate) mod loom_model {
         /// Ends the future cancelled, as `Future::cancel`, dropping the last handle of
         /// a pending future, or shutdown do; false if it had already ended.
         pub fn cancel(&self) -> bool {
-            self.0.fail(FutureError::Cancelled {
-                task: "model".to_owned(),
-            })
+            self.0.fail(FutureError::cancelled("model"))
         }
 
         /// Blocks until the future ends, as `Future::result` does outside the pool.

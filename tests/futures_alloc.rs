@@ -1,0 +1,81 @@
+//! Allocations per submitted future, counted: a task costs its own state, its job and
+//! its result's `Arc`, and nothing else (no handle, no list of one or two dependencies
+//! or dependents, no call-site string, no registry entry of its own). One test in its
+//! own binary, so that no other test allocates while it counts.
+
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+
+#[global_allocator]
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
+
+use taskweave::prelude::*;
+
+/// What a submitted task may allocate, on average, in a long run: its state, its job
+/// and its result (3), plus the shares of what grows by blocks (the pool's queue, the
+/// client's list of live tasks) and of the run's own vectors.
+const PER_TASK: f64 = 3.1;
+
+fn inc(x: u64) -> u64 {
+    x + 1
+}
+
+fn add(a: u64, b: u64) -> u64 {
+    a.wrapping_add(b)
+}
+
+/// Allocations per task of `run`, which runs `tasks` tasks (the best of three runs:
+/// the pool's threads may allocate once when they first meet something).
+fn per_task(tasks: usize, run: impl Fn() -> u64) -> f64 {
+    (0..3)
+        .map(|_| {
+            let before = counting_alloc::allocations();
+            std::hint::black_box(run());
+            (counting_alloc::allocations() - before) as f64 / tasks as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+#[test]
+fn a_submitted_task_allocates_its_state_its_job_and_its_result() {
+    let client = Client::builder().threads(2).build().unwrap();
+    const N: usize = 10_000;
+
+    let chain = per_task(N, || {
+        let mut x = client.submit(inc, (0,));
+        for _ in 1..N {
+            x = client.submit(inc, (x,));
+        }
+        x.result().unwrap()
+    });
+
+    let fan_in = per_task(N - 1, || {
+        let mut level: Vec<Future<u64>> = (0..N as u64 / 2)
+            .map(|i| client.submit(inc, (i,)))
+            .collect();
+        while level.len() > 1 {
+            level = level
+                .chunks(2)
+                .map(|pair| match pair {
+                    [a, b] => client.submit(add, (a, b)),
+                    [a] => a.clone(),
+                    _ => unreachable!(),
+                })
+                .collect();
+        }
+        level[0].result().unwrap()
+    });
+
+    let map = per_task(N, || {
+        let futures = client.map(inc, 0..N as u64);
+        client.gather(&futures).unwrap().into_iter().sum()
+    });
+
+    eprintln!("allocations per task: chain {chain:.3}, fan-in {fan_in:.3}, map {map:.3}");
+    for (shape, per) in [("chain", chain), ("fan-in", fan_in), ("map", map)] {
+        assert!(
+            per <= PER_TASK,
+            "{shape}: {per:.3} allocations per task, more than {PER_TASK}"
+        );
+    }
+}
