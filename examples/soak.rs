@@ -46,7 +46,7 @@ fn tick() {
     TASKS.fetch_add(1, Ordering::Relaxed);
 }
 
-#[path = "../tests/support/counting_alloc.rs"]
+#[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
 #[global_allocator]

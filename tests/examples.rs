@@ -198,6 +198,13 @@ const MULTI_FILE_EXAMPLES: &[(&str, &[&str])] = &[(
 /// How long one example may run (debug build, on a busy machine).
 const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The repository's root, where the examples are: this package is its `tests/` folder.
+fn repository() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repository")
+}
+
 /// Where `cargo test` put the example binaries: next to this test's `deps` folder.
 fn examples_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
@@ -208,7 +215,7 @@ fn examples_dir() -> PathBuf {
 /// Runs `binary` with a timeout; returns its exit status, stdout and stderr.
 fn run(binary: &Path) -> Result<(std::process::ExitStatus, String, String), String> {
     let mut child = Command::new(binary)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(repository())
         // The examples' own defaults: the thread pool, no progress bars, short panics.
         .env_remove("TASKWEAVE_SCHEDULER")
         .env("TASKWEAVE_PROGRESS", "off")
@@ -255,7 +262,7 @@ fn tail(text: &str, n: usize) -> String {
 
 #[test]
 fn course_examples_run_and_print_their_key_lines() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = repository();
 
     // Every numbered example in examples/ is listed above, and the other way round.
     let mut on_disk: Vec<String> = std::fs::read_dir(root.join("examples"))

@@ -55,7 +55,10 @@ fn target_dir(root: &Path) -> PathBuf {
 /// and stderr (cargo's and the binary's). A build or run still going after `limit`
 /// is killed and fails the test.
 fn cargo_run(name: &str, bin: &str, limit: Duration) -> (std::process::ExitStatus, String, String) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // This package is the repository's `tests/` folder.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repository");
     let fixture = root.join("tests/fixtures").join(name);
     // The lock cargo would otherwise resolve anew; cargo trims it to the fixture's needs.
     std::fs::copy(root.join("Cargo.lock"), fixture.join("Cargo.lock"))

@@ -3,7 +3,7 @@
 //! or dependents, no call-site string, no registry entry of its own). One test in its
 //! own binary, so that no other test allocates while it counts.
 
-#[path = "support/counting_alloc.rs"]
+#[path = "../examples/support/counting_alloc.rs"]
 mod counting_alloc;
 
 #[global_allocator]

@@ -7,7 +7,7 @@
 
 use taskweave::prelude::*;
 
-#[path = "support/counting_alloc.rs"]
+#[path = "../examples/support/counting_alloc.rs"]
 mod counting_alloc;
 
 #[global_allocator]

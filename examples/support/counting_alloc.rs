@@ -1,9 +1,11 @@
 //! The system allocator, counting: how many allocations were made, the bytes in use
 //! and their peak. One copy for every test and example that proves or measures memory
-//! (`tests/zero_alloc.rs`, `tests/memory.rs`, `examples/soak.rs`); each installs it:
+//! (`tests/zero_alloc.rs`, `tests/memory.rs`, `examples/soak.rs`); each installs it.
+//! It lives beside the examples because the published crate carries them (and not
+//! the tests, which are a package of their own):
 //!
 //! ```ignore
-//! #[path = "support/counting_alloc.rs"]
+//! #[path = "../examples/support/counting_alloc.rs"] // from tests/; "support/…" from examples/
 //! mod counting_alloc;
 //! #[global_allocator]
 //! static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
