@@ -141,7 +141,13 @@ impl Arena {
         // SAFETY: the entry's kind says the slot at its offset is a `SharedSlot<T>`,
         // made by `finish` and alive until the arena drops; only shared references to
         // it are handed out (its own atomics govern its contents).
-        unsafe { &*self.block.as_ptr().add(entry.offset).cast::<SharedSlot<T>>() }
+        unsafe {
+            &*self
+                .block
+                .as_ptr()
+                .add(entry.offset)
+                .cast::<SharedSlot<T>>()
+        }
     }
 }
 
