@@ -733,6 +733,31 @@ fn memory_child(engine: &str) {
     println!("peak {} steps {}", peak, steps);
 }
 
+/// In a child process: the peak resident growth per node of a dynamic fan-in of 10^6
+/// `u64` leaves summed pairwise (2 * 10^6 - 1 nodes), built, computed and dropped.
+fn node_bytes_child() -> ! {
+    let before = peak_rss().unwrap_or(0);
+    let leaves = 1_000_000u64;
+    let p = Workload::FanIn.param(leaves);
+    let tasks = Workload::FanIn.tasks(p);
+    black_box(dynamic_run(Workload::FanIn, p, 0));
+    let peak = peak_rss().unwrap_or(0).saturating_sub(before);
+    println!("{:.0}", peak as f64 / tasks as f64);
+    std::process::exit(0);
+}
+
+/// Bytes per dynamic node (peak resident growth; see [`node_bytes_child`]).
+fn node_bytes_row() -> String {
+    let exe = std::env::current_exe().expect("this program");
+    match Command::new(exe)
+        .args(["--memory-child", "dynamic-nodes"])
+        .output()
+    {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        Ok(_) | Err(_) => "failed".to_owned(),
+    }
+}
+
 fn memory_row(engine: &str) -> String {
     let exe = std::env::current_exe().expect("this program");
     match Command::new(exe).args(["--memory-child", engine]).output() {
@@ -797,7 +822,11 @@ fn options() -> Options {
             }
             "--markdown" => o.markdown = args.next(),
             "--memory-child" => {
-                memory_child(&args.next().expect("an engine"));
+                let engine = args.next().expect("an engine");
+                if engine == "dynamic-nodes" {
+                    node_bytes_child();
+                }
+                memory_child(&engine);
                 std::process::exit(0);
             }
             other => panic!("unknown argument {other}; see the example's documentation"),
@@ -954,6 +983,11 @@ fn overhead(o: &Options, md: &mut String) {
     for engine in ["static", "dynamic", "futures", "rayon", "dagx"] {
         let _ = writeln!(md, "| {engine} | {} |", memory_row(engine));
     }
+    let _ = writeln!(
+        md,
+        "\nDynamic graph: {} bytes per node (peak resident growth of a fan-in of 10^6 `u64` leaves, built, computed and dropped).",
+        node_bytes_row()
+    );
 }
 
 fn scaling(threads: &[usize], md: &mut String) {
@@ -1170,4 +1204,9 @@ fn compare(o: &Options, md: &mut String) {
             ratio_cell(dask, dy),
         );
     }
+    let _ = writeln!(
+        md,
+        "\nDynamic graph: {} bytes per node (peak resident growth of a fan-in of 10^6 `u64` leaves, built, computed and dropped).",
+        node_bytes_row()
+    );
 }

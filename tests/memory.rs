@@ -64,6 +64,22 @@ fn allocations_per_compute(pool: &rayon::ThreadPool, leaves: u64) -> usize {
     })
 }
 
+/// Bytes per node of a fan-in of `leaves` `u64` leaves summed pairwise (about
+/// `2 * leaves` nodes), counted by the allocator: `(built, peak)`: what the built
+/// graph holds, and the peak while it is built, laid out, computed and dropped.
+fn bytes_per_node(leaves: u64) -> (f64, f64) {
+    let base = counting_alloc::live_bytes();
+    counting_alloc::reset_peak();
+    let (root, expected) = tree(leaves);
+    // `tree` keeps a plain `Vec<u64>` of each level beside the nodes: not the graph's.
+    let nodes = 2 * leaves - 1;
+    let built = counting_alloc::live_bytes() - base;
+    assert_eq!(root.compute(), expected);
+    drop(root);
+    let peak = counting_alloc::peak_bytes() - base;
+    (built as f64 / nodes as f64, peak as f64 / nodes as f64)
+}
+
 #[delayed]
 fn fresh(previous: Vec<u8>) -> Vec<u8> {
     let mut next = vec![0u8; 8 << 20];
@@ -96,6 +112,21 @@ fn main() {
     println!("memory: dynamic graph: allocations per compute of a prepared graph: {small} (~2,000 nodes), {large} (~20,000 nodes)");
     assert_eq!(small, large, "allocations grow with the number of nodes");
     assert!(small <= 2, "{small} allocations per compute");
+
+    let (built, peak) = bytes_per_node(100_000);
+    println!("memory: dynamic graph: bytes per node (fan-in of 10^5 u64 leaves): {built:.0} built, {peak:.0} at the peak of build + compute");
+    // The budget, per node of this graph (a `u64` result, one or two parents), on a
+    // 64-bit target: built, the node's `Arc` (16 bytes of counts), its `Meta` (64: an
+    // interned site, the optional custom name and its lock, key, plan mark), its parent
+    // list (40: two `Arc<dyn Node>` inline) and its closure (~8): ~128, plus what the
+    // test's own vectors hold while it builds. Laid out and computed, the plan adds its
+    // node table entry (64), the `Arc` in its node list (16, up to twice that while the
+    // list grows), inputs, uses, successors and a pending counter (~20), and the arena
+    // adds the slot (24) and its entry (16): ~150 more. Anything past these bounds is a
+    // regression (it was 164 built and 347 at the peak before nodes shared their site
+    // and the plan its table).
+    assert!(built <= 136.0, "{built:.0} bytes per node built");
+    assert!(peak <= 300.0, "{peak:.0} bytes per node at the peak");
 
     // A 1,000-step chain whose every task returns a fresh 8 MB vector.
     let mut x = delay!(fresh(vec![0u8; 1]));

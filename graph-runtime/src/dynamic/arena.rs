@@ -1,46 +1,193 @@
 //! The result slots of one laid-out dynamic graph, one per node, each of its node's
-//! result type.
+//! result type, all in one block of memory.
 //!
-//! (One boxed slot per node measured faster than one `Vec` of slots per result type:
-//! the per-type vectors cost more in growth and in two-level lookups than the boxes.)
+//! Each slot is a `SharedSlot<T>` of its node's `T`, placed at its offset in the block
+//! (a bump allocation made once per laid-out graph): one allocation for every slot,
+//! rather than a `Box` per node, and no allocator call per node when the slots are
+//! made or freed. Each slot's entry says where it is and what type it holds, so that
+//! reading it as another type is caught (a bug, reported as such) rather than
+//! undefined.
 
-use std::any::Any;
+use std::alloc::Layout;
+use std::any::TypeId;
+use std::ptr::NonNull;
 
 use crate::slot::SharedSlot;
 
+/// How to make, check and drop the slot of one result type.
+struct SlotKind {
+    /// `TypeId::of::<SharedSlot<T>>` (a function: `TypeId::of` is not `const` in the
+    /// supported Rust versions).
+    id: fn() -> TypeId,
+    /// Writes an empty slot for `uses` reads at the pointer.
+    ///
+    /// Safety: the pointer is valid for writes of a `SharedSlot<T>` and aligned for it.
+    init: unsafe fn(*mut u8, u32),
+    /// Drops the slot at the pointer in place.
+    ///
+    /// Safety: the pointer holds a `SharedSlot<T>` made by `init`, not dropped yet and
+    /// never used again.
+    drop: unsafe fn(*mut u8),
+}
+
+/// The [`SlotKind`] of result type `T`, as a constant (promoted to a `'static`).
+struct KindOf<T>(std::marker::PhantomData<T>);
+
+impl<T: Send + Sync + 'static> KindOf<T> {
+    const KIND: SlotKind = SlotKind {
+        id: TypeId::of::<SharedSlot<T>>,
+        init: init_slot::<T>,
+        drop: drop_slot::<T>,
+    };
+}
+
+/// # Safety
+/// As for [`SlotKind::init`].
+unsafe fn init_slot<T>(at: *mut u8, uses: u32) {
+    // SAFETY: the caller's contract: valid and aligned for a `SharedSlot<T>`.
+    unsafe { at.cast::<SharedSlot<T>>().write(SharedSlot::new(uses)) }
+}
+
+/// # Safety
+/// As for [`SlotKind::drop`].
+unsafe fn drop_slot<T>(at: *mut u8) {
+    // SAFETY: the caller's contract: a live `SharedSlot<T>`, dropped once.
+    unsafe { at.cast::<SharedSlot<T>>().drop_in_place() }
+}
+
+/// One slot's place in the block and its kind.
+struct Entry {
+    offset: usize,
+    kind: &'static SlotKind,
+}
+
 /// Every node's result slot for runs of one laid-out graph.
 pub struct Arena {
-    slots: Vec<Box<dyn Any + Send + Sync>>,
+    /// The block; dangling when `layout` has size 0 (no slot).
+    block: NonNull<u8>,
+    layout: Layout,
+    slots: Vec<Entry>,
 }
+
+// SAFETY: the block holds only `SharedSlot<T>`s of `T: Send + Sync` (`ArenaBuilder::push`
+// requires it), which are `Send` and `Sync` themselves; the arena owns them as a
+// `Vec<Box<SharedSlot<T>>>` would.
+unsafe impl Send for Arena {}
+// SAFETY: as for `Send`: `&Arena` reaches only `&SharedSlot<T>` of `T: Send + Sync`.
+unsafe impl Sync for Arena {}
 
 /// Collects the slots while a graph is laid out.
 pub(crate) struct ArenaBuilder {
-    slots: Vec<Box<dyn Any + Send + Sync>>,
+    layout: Layout,
+    slots: Vec<Entry>,
+    uses: Vec<u32>,
 }
 
 impl ArenaBuilder {
     pub(crate) fn with_capacity(nodes: usize) -> Self {
         ArenaBuilder {
+            layout: Layout::new::<()>(),
             slots: Vec::with_capacity(nodes),
+            uses: Vec::with_capacity(nodes),
         }
     }
 
     /// Adds the next node's slot, read `uses` times per run.
     pub(crate) fn push<T: Send + Sync + 'static>(&mut self, uses: u32) {
-        self.slots.push(Box::new(SharedSlot::<T>::new(uses)));
+        let (layout, offset) = self
+            .layout
+            .extend(Layout::new::<SharedSlot<T>>())
+            .expect("taskweave: a dynamic graph's slots fit in memory");
+        self.layout = layout;
+        self.slots.push(Entry {
+            offset,
+            kind: &KindOf::<T>::KIND,
+        });
+        self.uses.push(uses);
     }
 
     pub(crate) fn finish(self) -> Arena {
-        Arena { slots: self.slots }
+        let layout = self.layout.pad_to_align();
+        let block = if layout.size() == 0 {
+            // Only zero-sized slots (none, in practice): nothing to allocate.
+            NonNull::new(layout.align() as *mut u8).expect("an alignment is not 0")
+        } else {
+            // SAFETY: the layout's size is not 0.
+            let block = unsafe { std::alloc::alloc(layout) };
+            NonNull::new(block).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+        };
+        for (entry, &uses) in self.slots.iter().zip(&self.uses) {
+            // SAFETY: `Layout::extend` placed the slot at `offset`, aligned for its type
+            // and inside the block (`layout` covers every slot, padded to the largest
+            // alignment the block is allocated with); each slot is written once.
+            unsafe { (entry.kind.init)(block.as_ptr().add(entry.offset), uses) };
+        }
+        Arena {
+            block,
+            layout,
+            slots: self.slots,
+        }
     }
 }
 
 impl Arena {
     /// The slot of node `index`, of its own result type.
+    #[inline]
     pub(crate) fn slot<T: 'static>(&self, index: u32) -> &SharedSlot<T> {
-        match self.slots[index as usize].downcast_ref::<SharedSlot<T>>() {
-            Some(slot) => slot,
-            None => unreachable!("taskweave: a dynamic node's slot has another type"),
+        let entry = &self.slots[index as usize];
+        if (entry.kind.id)() != TypeId::of::<SharedSlot<T>>() {
+            unreachable!("taskweave: a dynamic node's slot has another type");
+        }
+        // SAFETY: the entry's kind says the slot at its offset is a `SharedSlot<T>`,
+        // made by `finish` and alive until the arena drops; only shared references to
+        // it are handed out (its own atomics govern its contents).
+        unsafe {
+            &*self
+                .block
+                .as_ptr()
+                .add(entry.offset)
+                .cast::<SharedSlot<T>>()
+        }
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        let mut rest = Rest {
+            arena: self,
+            next: 0,
+        };
+        // A slot's drop that panics (a value's `Drop`) unwinds through `rest`, which
+        // drops the slots after it and frees the block, as a `Vec` drops its elements.
+        rest.drop_slots();
+    }
+}
+
+/// The slots of an arena being dropped from `next` on; dropping it drops them and
+/// frees the block.
+struct Rest<'a> {
+    arena: &'a mut Arena,
+    next: usize,
+}
+
+impl Rest<'_> {
+    fn drop_slots(&mut self) {
+        while let Some(entry) = self.arena.slots.get(self.next) {
+            self.next += 1;
+            // SAFETY: each slot is dropped once (`next` moves past it first), and the
+            // arena is being dropped: nothing reads a slot after this.
+            unsafe { (entry.kind.drop)(self.arena.block.as_ptr().add(entry.offset)) };
+        }
+    }
+}
+
+impl Drop for Rest<'_> {
+    fn drop(&mut self) {
+        self.drop_slots();
+        if self.arena.layout.size() != 0 {
+            // SAFETY: allocated in `finish` with this layout; every slot in it is
+            // dropped, and the arena is never used again.
+            unsafe { std::alloc::dealloc(self.arena.block.as_ptr(), self.arena.layout) };
         }
     }
 }

@@ -38,6 +38,7 @@ pub use plan::{
 use crate::dispatch::Flow;
 use crate::error::TaskError;
 use crate::inspect::GraphInfo;
+use crate::lock::Recover;
 use crate::options::RunOptions;
 use crate::slot::SharedSlot;
 
@@ -80,9 +81,12 @@ impl<T> fmt::Debug for Delayed<T> {
 }
 
 /// What every dynamic node records about itself.
+///
+/// Kept small, since every node has one: the name, kind and call site, shared by every
+/// node built at one place, are one pointer to their interned [`Site`].
 pub(crate) struct Meta {
-    /// The function's name.
-    pub(crate) name: &'static str,
+    /// The function's name, the node's kind and where it was built.
+    pub(crate) site: &'static Site,
     /// A name set with [`Delayed::named`].
     custom: Mutex<Option<Arc<str>>>,
     /// Whether `custom` was ever set: most nodes are never named, and laying them out
@@ -91,13 +95,69 @@ pub(crate) struct Meta {
     /// Whether `custom` is the node's key too ([`Delayed::named`]), or only its task
     /// name (a [`DelayedFn::named`] builder's, keyed `name-N` as unnamed tasks are).
     custom_is_key: std::sync::atomic::AtomicBool,
-    pub(crate) call_site: &'static str,
-    /// What the node is (see `NodeInfo::kind`).
-    pub(crate) kind: &'static str,
     /// Unique per node; equal for pure nodes with equal inputs.
     pub(crate) key: u64,
     /// The number the plan being made gave this node (see `plan::Visited`).
     pub(crate) mark: Mark,
+}
+
+/// The name, kind and call site shared by the nodes built at one place: interned once
+/// per distinct triple (a program has as many as it has places that build nodes), so a
+/// node holds one pointer instead of three strings.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Site {
+    /// The function's name.
+    pub(crate) name: &'static str,
+    /// What the node is (see `NodeInfo::kind`).
+    pub(crate) kind: &'static str,
+    /// `file:line:column` of the code that built it.
+    pub(crate) call_site: &'static str,
+}
+
+impl Site {
+    /// The interned site of `name`, `kind` and `call_site`. A loop that builds nodes at
+    /// one place finds it in a one-entry cache of its thread, without the shared
+    /// table's lock.
+    pub(crate) fn of(
+        name: &'static str,
+        kind: &'static str,
+        call_site: &'static str,
+    ) -> &'static Site {
+        std::thread_local! {
+            static LAST: std::cell::Cell<Option<&'static Site>> = const { std::cell::Cell::new(None) };
+        }
+        let same = |site: &Site| {
+            core::ptr::eq(site.name, name)
+                && core::ptr::eq(site.kind, kind)
+                && core::ptr::eq(site.call_site, call_site)
+        };
+        if let Ok(Some(last)) = LAST.try_with(std::cell::Cell::get) {
+            if same(last) {
+                return last;
+            }
+        }
+        static SITES: Mutex<Option<HashMap<Site, &'static Site>>> = Mutex::new(None);
+        let site = {
+            let mut sites = SITES.lock().recover();
+            let key = Site {
+                name,
+                kind,
+                call_site,
+            };
+            *sites
+                .get_or_insert_with(HashMap::new)
+                .entry(key)
+                .or_insert_with(|| {
+                    Box::leak(Box::new(Site {
+                        name,
+                        kind,
+                        call_site,
+                    }))
+                })
+        };
+        let _ = LAST.try_with(|last| last.set(Some(site)));
+        site
+    }
 }
 
 /// A node's number in the plan `plan`; stale numbers of older plans are ignored.
@@ -139,7 +199,7 @@ pub(crate) fn call_site_of(location: &'static Location<'static>) -> &'static str
 /// [`call_site_of`] through the table shared by every thread.
 fn call_site_shared(location: &'static Location<'static>) -> &'static str {
     static SITES: Mutex<Option<HashMap<usize, &'static str>>> = Mutex::new(None);
-    let mut sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
+    let mut sites = SITES.lock().recover();
     let sites = sites.get_or_insert_with(HashMap::new);
     sites
         .entry(location as *const Location<'static> as usize)
@@ -163,21 +223,18 @@ impl Meta {
         if !self.named.load(Ordering::Acquire) {
             return None;
         }
-        self.custom
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.custom.lock().recover().clone()
     }
 
     fn set_name(&self, name: Option<Arc<str>>) {
-        *self.custom.lock().unwrap_or_else(|e| e.into_inner()) = name;
+        *self.custom.lock().recover() = name;
         self.custom_is_key.store(true, Ordering::Relaxed);
         self.named.store(true, Ordering::Release);
     }
 
     /// Sets the task name only: the key stays `name-N` (see [`DelayedFn::named`]).
     fn set_task_name(&self, name: Arc<str>) {
-        *self.custom.lock().unwrap_or_else(|e| e.into_inner()) = Some(name);
+        *self.custom.lock().recover() = Some(name);
         self.named.store(true, Ordering::Release);
     }
 
@@ -186,14 +243,22 @@ impl Meta {
         self.custom_is_key.load(Ordering::Relaxed)
     }
 
+    /// A task's (kind `task`).
     fn new(name: &'static str, call_site: &'static str, key: Option<u64>) -> Self {
+        Meta::of_kind(name, "task", call_site, key)
+    }
+
+    fn of_kind(
+        name: &'static str,
+        kind: &'static str,
+        call_site: &'static str,
+        key: Option<u64>,
+    ) -> Self {
         Meta {
-            name,
+            site: Site::of(name, kind, call_site),
             custom: Mutex::new(None),
             named: std::sync::atomic::AtomicBool::new(false),
             custom_is_key: std::sync::atomic::AtomicBool::new(false),
-            call_site,
-            kind: "task",
             key: key.unwrap_or_else(|| NEXT_KEY.fetch_add(1, Ordering::Relaxed)),
             mark: Mark::default(),
         }
@@ -387,14 +452,12 @@ where
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
     Delayed::from_node(Arc::new(Task {
-        meta: Meta {
+        meta: Meta::of_kind(
+            name,
             kind,
-            ..Meta::new(
-                name,
-                call_site_of(Location::caller()),
-                key.map(typed_key::<T>),
-            )
-        },
+            call_site_of(Location::caller()),
+            key.map(typed_key::<T>),
+        ),
         parents: parents.into(),
         run,
         _result: PhantomData,
@@ -442,7 +505,7 @@ impl<T> Delayed<T> {
     pub fn name(&self) -> String {
         match self.node.meta().custom_name() {
             Some(custom) => custom.to_string(),
-            None => self.node.meta().name.to_owned(),
+            None => self.node.meta().site.name.to_owned(),
         }
     }
 
@@ -454,13 +517,13 @@ impl<T> Delayed<T> {
         match meta.custom_name() {
             Some(custom) if meta.custom_is_key() => custom.to_string(),
             Some(task_name) => format!("{task_name}-{number}"),
-            None => format!("{}-{number}", meta.name),
+            None => format!("{}-{number}", meta.site.name),
         }
     }
 
     /// Where the node was built, as `file:line:column`.
     pub fn call_site(&self) -> String {
-        self.node.meta().call_site.to_owned()
+        self.node.meta().site.call_site.to_owned()
     }
 
     /// Names the node (`load-3`): the name shows in errors, inspection and keys.
@@ -545,8 +608,8 @@ impl<T: Clone + Send + Sync + 'static> Delayed<T> {
     /// A node holding `value`, computed for this one: its name and key.
     pub(crate) fn holding(&self, value: T) -> Delayed<T> {
         let meta = Meta::new(
-            self.node.meta().name,
-            self.node.meta().call_site,
+            self.node.meta().site.name,
+            self.node.meta().site.call_site,
             Some(self.node.meta().key),
         );
         match self.node.meta().custom_name() {
@@ -569,10 +632,7 @@ impl<T: Clone + Send + Sync + 'static> Delayed<T> {
     /// ```
     #[track_caller]
     pub fn value(value: T) -> Delayed<T> {
-        let meta = Meta {
-            kind: "value",
-            ..Meta::new("value", call_site_of(Location::caller()), None)
-        };
+        let meta = Meta::of_kind("value", "value", call_site_of(Location::caller()), None);
         Delayed::from_node(Arc::new(Held { meta, value }))
     }
 }
@@ -625,10 +685,7 @@ where
     task_here(name, "split", [parts.node.clone()], Some(key), move |env| {
         let mut cursor = 0;
         let parts = env.input::<P>(&mut cursor).shared();
-        let taken = get(crate::slot::Lend::lend(&parts))
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let taken = get(crate::slot::Lend::lend(&parts)).lock().recover().take();
         taken.expect("each part is taken once")
     })
 }

@@ -93,21 +93,6 @@ impl Visited {
     }
 }
 
-/// A node's name: the function's (static), or one set with `named`.
-enum Name {
-    Static(&'static str),
-    Custom(Arc<str>),
-}
-
-impl Name {
-    fn as_str(&self) -> &str {
-        match self {
-            Name::Static(s) => s,
-            Name::Custom(s) => s,
-        }
-    }
-}
-
 /// The nodes reachable from some outputs, numbered in topological order.
 pub(crate) struct Plan {
     nodes: Vec<Arc<dyn Node>>,
@@ -117,14 +102,17 @@ pub(crate) struct Plan {
     /// How many reads each node's result has (outputs included).
     uses: Vec<u32>,
     successors: Vec<u32>,
-    successor_start: Vec<u32>,
-    in_degree: Vec<u32>,
+    /// The node table's entries, made once per plan rather than once per run. Their
+    /// names borrow from the nodes' sites (`'static`) or from `custom_names`.
+    infos: Vec<NodeInfo<'static>>,
     roots: Vec<u32>,
     width: u32,
     /// Each output: its node index, and whether this is the node's last request
     /// (the same node may be requested more than once; see [`Outputs`]).
     outputs: Vec<OutputRead>,
-    names: Vec<Name>,
+    /// The names set with `named` that `infos` borrow. Never changed once the plan is
+    /// made, and dropped with it (after `infos`, declared before).
+    _custom_names: Vec<Arc<str>>,
 }
 
 impl Plan {
@@ -218,6 +206,9 @@ impl Plan {
                 fill[p as usize] += 1;
             }
         }
+        // What only the numbering needed is freed before the rest is made, so that
+        // the peak of laying out holds as little per node as it can.
+        drop((fill, preds, pred_start, out_degree, last_reader, pure));
         let roots = (0..n as u32)
             .filter(|&i| in_degree[i as usize] == 0)
             .collect();
@@ -235,6 +226,7 @@ impl Plan {
             })
             .collect();
         outputs.reverse();
+        drop((index, requested_later));
         // Longest-path levels; the widest level bounds the parallelism.
         let mut level = vec![0u32; n];
         let mut per_level = vec![0u32; n + 1];
@@ -246,12 +238,35 @@ impl Plan {
             }
         }
         let width = per_level.into_iter().max().unwrap_or(0);
-        let names = nodes
+        drop(level);
+        let mut custom_names = Vec::new();
+        let infos = nodes
             .iter()
-            .map(|node| {
+            .enumerate()
+            .map(|(i, node)| {
                 let meta = node.meta();
-                meta.custom_name()
-                    .map_or(Name::Static(meta.name), Name::Custom)
+                let name: &'static str = match meta.custom_name() {
+                    None => meta.site.name,
+                    Some(custom) => {
+                        // SAFETY: the `str` lives in the `Arc`'s allocation, which does
+                        // not move and stays alive while `custom_names` holds the `Arc`:
+                        // as long as the plan, which never changes the list once made and
+                        // lends `infos` only for as long as it is borrowed itself
+                        // (`Plan::node_infos`), so the name is never read after it is
+                        // freed.
+                        let name = unsafe { &*(&*custom as *const str) };
+                        custom_names.push(custom);
+                        name
+                    }
+                };
+                NodeInfo {
+                    name,
+                    kind: meta.site.kind,
+                    call_site: meta.site.call_site,
+                    in_degree: in_degree[i],
+                    first_successor: successor_start[i],
+                    successor_count: successor_start[i + 1] - successor_start[i],
+                }
             })
             .collect();
         let plan = Plan {
@@ -260,39 +275,28 @@ impl Plan {
             input_start,
             uses,
             successors,
-            successor_start,
-            in_degree,
+            infos,
             roots,
             width,
             outputs,
-            names,
+            _custom_names: custom_names,
         };
         // Consistent by construction; checked all the same in debug builds (the whole
         // test suite), before any run trusts it.
         if cfg!(debug_assertions) {
-            let infos = plan.node_infos();
-            Table::from_parts(&infos, &plan.successors, &plan.roots, plan.width);
+            Table::from_parts(plan.node_infos(), &plan.successors, &plan.roots, plan.width);
         }
         plan
     }
 
-    fn node_infos(&self) -> Vec<NodeInfo<'_>> {
-        (0..self.nodes.len())
-            .map(|i| NodeInfo {
-                name: self.names[i].as_str(),
-                kind: self.nodes[i].meta().kind,
-                call_site: self.nodes[i].meta().call_site,
-                in_degree: self.in_degree[i],
-                first_successor: self.successor_start[i],
-                successor_count: self.successor_start[i + 1] - self.successor_start[i],
-            })
-            .collect()
+    /// The node table's entries, borrowed for no longer than the plan.
+    fn node_infos(&self) -> &[NodeInfo<'_>] {
+        &self.infos
     }
 
     /// The laid-out graph for inspection.
     pub(crate) fn info(&self) -> GraphInfo {
-        let infos = self.node_infos();
-        let table = Table::from_parts(&infos, &self.successors, &self.roots, self.width);
+        let table = Table::from_parts(self.node_infos(), &self.successors, &self.roots, self.width);
         GraphInfo::from(&table)
     }
 
@@ -314,7 +318,7 @@ impl Plan {
     ) -> Result<(), TaskError> {
         let infos = self.node_infos();
         // Checked once, when the plan was made.
-        let table = Table::trusted(&infos, &self.successors, &self.roots, self.width);
+        let table = Table::trusted(infos, &self.successors, &self.roots, self.width);
         let run = |i: u32| {
             let (a, b) = (
                 self.input_start[i as usize] as usize,
@@ -660,7 +664,7 @@ pub(crate) fn outputs_name<O: ToCompute>(outputs: &O) -> String {
     match outputs.nodes().nodes.as_slice() {
         [one] => match one.meta().custom_name() {
             Some(custom) => custom.to_string(),
-            None => one.meta().name.to_owned(),
+            None => one.meta().site.name.to_owned(),
         },
         _ => "compute".to_owned(),
     }
