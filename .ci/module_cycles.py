@@ -5,7 +5,8 @@ each file (test modules left out); prints its cycles (strongly connected groups)
   python3 .ci/module_cycles.py [SRC] [--top] [-v]
 
 --top: one node per top-level module (folders collapsed), the level at which
-ARCHITECTURE.md promises no cycle; exits 1 if there is one. -v: every edge."""
+ARCHITECTURE.md promises no cycle; exits 1 if there is one, or if a room imports one
+it must not (ROOMS below). -v: every edge."""
 import os, re, sys
 args = [a for a in sys.argv[1:] if not a.startswith('-')]
 root = args[0] if args else 'graph-runtime/src'
@@ -18,7 +19,10 @@ for dp, _, fs in os.walk(root):
         if parts[-1] in ('mod', 'lib'): parts = parts[:-1]
         mods['::'.join(parts)] = open(p).read()
 names = set(mods)
-ALIASES = {'info': 'inspect::info'}  # `use inspect::info;` at the crate root
+ALIASES = {}
+# What each room may import (ARCHITECTURE.md): the engine nothing, observers and
+# inspection only the engine. Front ends are not listed: they may import any room.
+ROOMS = {'engine': set(), 'observers': {'engine'}, 'inspect': {'engine'}}
 def resolve(path):
     segs = path.split('::')
     if segs[0] in ALIASES and segs[0] not in names: segs = ALIASES[segs[0]].split('::') + segs[1:]
@@ -84,5 +88,8 @@ for s in sccs:
     for a in s:
         print('     ', a, '->', ', '.join(sorted(x for x in edges[a] if x in s)))
 
-if TOP and sccs:
+bad = [(a, b) for a, allowed in ROOMS.items() for b in sorted(edges.get(a, ())) if b not in allowed] if TOP else []
+for a, b in bad:
+    print(f'  {a} imports {b}: a room it must not (ROOMS in .ci/module_cycles.py)')
+if TOP and (sccs or bad):
     sys.exit(1)

@@ -4,10 +4,10 @@
 use core::fmt;
 use core::marker::PhantomData;
 
-use crate::error::TaskError;
+use crate::engine::error::TaskError;
+use crate::engine::options::RunOptions;
+use crate::engine::table::Table;
 use crate::inspect::GraphInfo;
-use crate::options::RunOptions;
-use crate::table::Table;
 
 /// A static task graph built by `graph!`: its node table and the code that runs it.
 ///

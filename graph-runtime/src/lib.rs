@@ -14,28 +14,13 @@
 // The `Send`/`Sync` promises, as `compile_fail` doc tests (compiled by rustdoc only).
 #[cfg(doctest)]
 mod compile_fail;
-mod config;
-mod dispatch;
 mod dynamic;
-mod error;
+mod engine;
 mod futures;
 mod graph;
 mod inspect;
-// `crate::info` for the renderers (`inspect/svg.rs`, `inspect/collapse.rs`), whose paths
-// predate `info` moving into `inspect/`.
-use inspect::info;
-mod lock;
-mod observe;
-mod options;
-mod profile;
-mod progress;
+mod observers;
 pub mod prohibited;
-mod slot;
-mod sync;
-mod table;
-#[cfg(feature = "tracing")]
-mod trace;
-mod warn;
 
 #[doc(hidden)]
 pub use dynamic::OutputRead;
@@ -45,7 +30,11 @@ pub use dynamic::{
     NoRetries, Output, Outputs, PassArg, Persist, Prepared, Pure, PureKey, Retried, RetryArg,
     Signature, ToCompute,
 };
-pub use error::TaskError;
+pub use engine::error::TaskError;
+pub use engine::observe::{FutureEvent, Observer, TaskOutcome};
+pub use engine::options::{RunOptions, Scheduler};
+pub use engine::table::NodeInfo;
+pub use engine::warn::{on_warning, set_warnings};
 pub use futures::{
     as_completed, cancelled, futures_info, get_client, progress, wait, AnyFuture, AsCompleted,
     Client, ClientBuilder, ClientError, Dependencies, ErasedFuture, FutArg, Future, FutureError,
@@ -55,21 +44,17 @@ pub use graph::Graph;
 pub use inspect::{
     Direction, DrawOptions, FutureRecord, GraphInfo, NodeOutcome, NodeView, RunRecord,
 };
-pub use observe::{FutureEvent, Observer, TaskOutcome};
-pub use options::{RunOptions, Scheduler};
-pub use profile::{Profiler, Summary, SummaryRow, TaskRecord};
-pub use progress::{Progress, AUTOMATIC_DELAY};
-pub use table::NodeInfo;
+pub use observers::profile::{Profiler, Summary, SummaryRow, TaskRecord};
+pub use observers::progress::{Progress, AUTOMATIC_DELAY};
 #[cfg(feature = "tracing")]
-pub use trace::TracingObserver;
-pub use warn::{on_warning, set_warnings};
+pub use observers::trace::TracingObserver;
 
 /// Entry points of the loom models (`graph-runtime/tests/loom.rs`), only under
 /// `cfg(loom)`: the dispatcher with loom's counters, and a future's state.
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
-    pub use crate::dispatch::dispatch_loom as dispatch;
+    pub use crate::engine::dispatch::dispatch_loom as dispatch;
     pub use crate::futures::state::loom_model::FutureState;
 }
 
@@ -84,16 +69,16 @@ pub mod __loom {
 pub mod __private {
     include!(concat!(env!("OUT_DIR"), "/version_module.rs"));
 
-    pub use crate::dispatch::{dispatch, Flow};
     pub use crate::dynamic::args::attempts;
-    pub use crate::error::TaskError;
-    pub use crate::graph::Graph;
-    pub use crate::options::{RunOptions, Scheduler};
-    pub use crate::slot::{
+    pub use crate::engine::dispatch::{dispatch, Flow};
+    pub use crate::engine::error::TaskError;
+    pub use crate::engine::options::{RunOptions, Scheduler};
+    pub use crate::engine::slot::{
         give, give_again, lend, Again, Const, EarlyExit, Give, Lend, Owned, Ref, Shared,
         SharedSlot, Slot, Value,
     };
-    pub use crate::table::{NodeInfo, Table};
+    pub use crate::engine::table::{NodeInfo, Table};
+    pub use crate::graph::Graph;
     pub use core::ops::ControlFlow;
     pub use core::sync::atomic::AtomicU32;
 

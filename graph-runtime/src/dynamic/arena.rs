@@ -12,7 +12,7 @@ use std::alloc::Layout;
 use std::any::TypeId;
 use std::ptr::NonNull;
 
-use crate::slot::SharedSlot;
+use crate::engine::slot::SharedSlot;
 
 /// How to make, check and drop the slot of one result type.
 struct SlotKind {

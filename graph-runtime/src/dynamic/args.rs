@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 
 use super::{Delayed, Env, ParentList};
-use crate::slot::{self, Shared, Value};
+use crate::engine::slot::{self, Shared, Value};
 
 /// The nodes a task reads, collected while its arguments are converted.
 #[derive(Default)]
@@ -80,7 +80,7 @@ fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
 
 /// Runs a task of a `#[delayed(retries = n)]` function, as `delay!` and `graph!` call
 /// it: up to `retries` attempts inside `catch_unwind` (`f(false)`: arguments passed
-/// again, see [`crate::slot::give_again`]), then the last (`f(true)`: arguments taken),
+/// again, see [`crate::engine::slot::give_again`]), then the last (`f(true)`: arguments taken),
 /// whose panic is the task's.
 #[inline]
 pub fn attempts<R>(retries: u32, mut f: impl FnMut(bool) -> R) -> R {

@@ -35,12 +35,12 @@ pub use plan::{
     ToCompute,
 };
 
-use crate::dispatch::Flow;
-use crate::error::TaskError;
+use crate::engine::dispatch::Flow;
+use crate::engine::error::TaskError;
+use crate::engine::lock::Recover;
+use crate::engine::options::RunOptions;
+use crate::engine::slot::SharedSlot;
 use crate::inspect::GraphInfo;
-use crate::lock::Recover;
-use crate::options::RunOptions;
-use crate::slot::SharedSlot;
 
 /// A value that a task will compute: Dask's `Delayed`.
 ///
@@ -592,7 +592,7 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         task_here("map", "map", [self.node.clone()], key, move |env| {
             let mut cursor = 0;
             let slot = env.input::<T>(&mut cursor);
-            f(crate::slot::Lend::lend(&slot.shared()))
+            f(crate::engine::slot::Lend::lend(&slot.shared()))
         })
     }
 }
@@ -685,7 +685,10 @@ where
     task_here(name, "split", [parts.node.clone()], Some(key), move |env| {
         let mut cursor = 0;
         let parts = env.input::<P>(&mut cursor).shared();
-        let taken = get(crate::slot::Lend::lend(&parts)).lock().recover().take();
+        let taken = get(crate::engine::slot::Lend::lend(&parts))
+            .lock()
+            .recover()
+            .take();
         taken.expect("each part is taken once")
     })
 }
@@ -714,7 +717,7 @@ macro_rules! split_tuple {
                 let parts = task_here("split", "split", [self.node.clone()], Some(key), |env| {
                     let mut cursor = 0;
                     let whole =
-                        crate::slot::give(&mut env.input::<($($ty,)+)>(&mut cursor).shared());
+                        crate::engine::slot::give(&mut env.input::<($($ty,)+)>(&mut cursor).shared());
                     ($(Mutex::new(Some(whole.$i)),)+)
                 });
                 ($(split_part(&parts, concat!("split.", stringify!($i)), |p| &p.$i),)+)
@@ -762,10 +765,12 @@ where
                         parents: ParentList::from([a.node, b.node]),
                         run: move |env: &Env<'_>| {
                             let mut cursor = 0;
-                            let a =
-                                crate::slot::Give::give(&mut env.input::<T>(&mut cursor).shared());
-                            let b =
-                                crate::slot::Give::give(&mut env.input::<T>(&mut cursor).shared());
+                            let a = crate::engine::slot::Give::give(
+                                &mut env.input::<T>(&mut cursor).shared(),
+                            );
+                            let b = crate::engine::slot::Give::give(
+                                &mut env.input::<T>(&mut cursor).shared(),
+                            );
                             combine(a, b)
                         },
                         _result: PhantomData,

@@ -8,7 +8,7 @@ use core::ops::{Add, BitAnd, BitOr, BitXor, Div, Mul, Neg, Not, Rem, Shl, Shr, S
 use std::hash::{Hash, Hasher};
 
 use super::{fn_identity, pure_key, task_here, Delayed, KeyPart};
-use crate::slot::give;
+use crate::engine::slot::give;
 
 /// An input of an operator's key: a node's key, or a constant (tagged apart, so that a
 /// constant never keys like a node).

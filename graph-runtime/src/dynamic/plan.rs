@@ -10,13 +10,13 @@ use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 use super::{Arena, ArenaBuilder, Delayed, Env, Node, Parents};
-use crate::dispatch::dispatch;
-use crate::error::TaskError;
+use crate::engine::dispatch::dispatch;
+use crate::engine::error::TaskError;
+use crate::engine::lock::Recover;
+use crate::engine::options::RunOptions;
+use crate::engine::options::Scheduler;
+use crate::engine::table::{NodeInfo, Table};
 use crate::inspect::GraphInfo;
-use crate::lock::Recover;
-use crate::options::RunOptions;
-use crate::options::Scheduler;
-use crate::table::{NodeInfo, Table};
 
 /// Hashes node addresses and keys: they are already well spread, so one
 /// multiplication does (SipHash would cost more than the rest of laying a node out).
@@ -332,7 +332,7 @@ impl Plan {
             self.nodes[i as usize].run(&env)
         };
         // Long dynamic runs get a progress bar on a terminal (decided in one place).
-        let automatic = crate::progress::automatic(options);
+        let automatic = crate::observers::progress::automatic(options);
         let started = Instant::now();
         dispatch(&table, pending, &run, automatic.as_ref().unwrap_or(options))?;
         // Graphs of many tiny tasks get a warning, once per call site.
@@ -342,7 +342,7 @@ impl Plan {
                 Scheduler::Threads => rayon::current_num_threads().min(self.width as usize),
             };
             let output = &infos[output as usize];
-            crate::warn::tiny_tasks(output, infos.len(), started.elapsed(), threads);
+            crate::engine::warn::tiny_tasks(output, infos.len(), started.elapsed(), threads);
         }
         Ok(())
     }
@@ -387,7 +387,7 @@ impl Storage {
     fn run(self: &Arc<Self>, options: RunOptions) -> Result<(), TaskError> {
         let detach = self.plan.width > 1
             && options.effective_scheduler() == Scheduler::Threads
-            && !crate::sync::in_pool();
+            && !crate::engine::sync::in_pool();
         if !detach {
             return self.plan.run(&self.slots, &self.pending, &options);
         }
@@ -611,7 +611,7 @@ fn read_output<T: Clone + 'static>(slots: &Arena, output: OutputRead) -> T {
     }
     let slot = slots.slot::<T>(output.index);
     let shared = slot.shared();
-    let value = crate::slot::Lend::lend(&shared).clone();
+    let value = crate::engine::slot::Lend::lend(&shared).clone();
     // Releases this request's use; the last request then finds only its own.
     drop(shared);
     value

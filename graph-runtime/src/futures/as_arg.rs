@@ -11,7 +11,7 @@ use crate::dynamic::args::{
     ViaNode, Wrap,
 };
 use crate::dynamic::Env;
-use crate::slot;
+use crate::engine::slot;
 
 /// A future's result: the task waits for it when it runs (Dask's futures as arguments
 /// of delayed calls). A failed or cancelled future fails the task with its error.

@@ -18,8 +18,8 @@ use super::job::{
 use super::pool::{self, Pool};
 use super::state::{State, TaskName};
 use crate::dynamic::ToCompute;
-use crate::lock::Recover;
-use crate::observe::{Observer, Observers};
+use crate::engine::lock::Recover;
+use crate::engine::observe::{Observer, Observers};
 
 // ---- the client -----------------------------------------------------------------
 
@@ -342,7 +342,7 @@ impl Client {
         // The client's observers watch the graph too.
         let observer = self.inner().observer.clone();
         let run = move || {
-            let mut options = crate::options::RunOptions::new();
+            let mut options = crate::engine::options::RunOptions::new();
             if let Some(observer) = &observer {
                 options = options.observer(observer.clone());
             }

@@ -5,7 +5,7 @@ use core::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::TaskError;
+use crate::engine::error::TaskError;
 
 /// Why a future has no result.
 #[derive(Clone)]

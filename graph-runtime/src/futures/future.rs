@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::error::FutureError;
 use super::pool::{self};
 use super::state::{Core, State};
-use crate::error::TaskError;
+use crate::engine::error::TaskError;
 
 /// Where a future stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,9 +13,9 @@ use super::client::{Client, Inner};
 use super::error::FutureError;
 use super::future::{Future, Status};
 use super::state::{Dependent, HasCore, Outcome, State, TaskName};
-use crate::error::TaskError;
-use crate::lock::Recover;
-use crate::observe::{FutureEvent, Observer, TaskOutcome};
+use crate::engine::error::TaskError;
+use crate::engine::lock::Recover;
+use crate::engine::observe::{FutureEvent, Observer, TaskOutcome};
 
 /// Runs `job` on this pool thread, then each job its end handed over to run next.
 pub(super) fn run_jobs(mut job: Arc<dyn Runnable>) {
@@ -394,7 +394,7 @@ pub fn cancelled() -> bool {
             .borrow()
             .as_ref()
             .is_some_and(|running| running.job.core().cancel.load(Ordering::Acquire))
-    }) || crate::observe::run_stopped()
+    }) || crate::engine::observe::run_stopped()
 }
 
 /// The state of the futures task running on this thread.

@@ -50,10 +50,10 @@ use crossbeam_deque::{Injector, Steal};
 use super::job::{continuation, run_jobs, Runnable};
 use super::state::{sleep_until, Core};
 use super::ClientError;
-use crate::lock::Recover;
+use crate::engine::lock::Recover;
 // The engine's primitives (the standard library's; loom's under `cfg(loom)`, where the
 // pool is built but never run), so that `sleep_until` serves it too.
-use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::engine::sync::{Condvar, Mutex, MutexGuard};
 
 /// How many jobs deep a waiter runs what its awaited task needs, on its own stack.
 pub(crate) const MAX_INLINE: u32 = 16;
@@ -121,7 +121,7 @@ impl Pool {
         threads: usize,
         max_threads: usize,
     ) -> Result<Arc<Pool>, ClientError> {
-        crate::error::keep_backtraces();
+        crate::engine::error::keep_backtraces();
         let pool = Arc::new(Pool {
             queue: Injector::new(),
             prioritized: Mutex::new(BinaryHeap::new()),
@@ -184,9 +184,9 @@ impl Pool {
         }
         if counts.live >= self.max_threads
             && !self.past_bound.swap(true, Ordering::Relaxed)
-            && crate::warn::enabled()
+            && crate::engine::warn::enabled()
         {
-            crate::warn::print(&format!(
+            crate::engine::warn::print(&format!(
                 "taskweave: all {} threads of client `{}` are blocked waiting for futures \
                  while tasks are queued; starting more past its max_threads ({}) rather \
                  than deadlock (waits nest deeper than the bound: raise \

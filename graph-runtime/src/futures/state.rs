@@ -8,8 +8,8 @@ use std::time::Instant;
 use super::job::Runnable;
 use super::list::InlineList;
 use super::{FutureError, Status};
-use crate::lock::Recover;
-use crate::sync::{AtomicBool, AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
+use crate::engine::lock::Recover;
+use crate::engine::sync::{AtomicBool, AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
 
 const PENDING: u8 = 0;
 const RUNNING: u8 = 1;
@@ -480,7 +480,7 @@ impl<T> ResultCell<T> {
         }
     }
 
-    fn lock(&self) -> crate::sync::MutexGuard<'_, Option<Result<Arc<T>, FutureError>>> {
+    fn lock(&self) -> crate::engine::sync::MutexGuard<'_, Option<Result<Arc<T>, FutureError>>> {
         self.cell.lock().recover()
     }
 
@@ -595,8 +595,8 @@ pub(crate) mod loom_model {
     use std::sync::Arc;
 
     use super::{Outcome, State, TaskName};
+    use crate::engine::sync::Ordering;
     use crate::futures::{FutureError, Status};
-    use crate::sync::Ordering;
 
     /// One future's state.
     pub struct FutureState<T>(State<T>);

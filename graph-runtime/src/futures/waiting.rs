@@ -10,9 +10,9 @@ use super::info::{AnyFuture, FutureRef};
 use super::pool;
 use super::state::{sleep_until, CallbackId, Outcome};
 use super::{Future, FutureError};
-use crate::lock::Recover;
-use crate::progress::{Progress, Watched};
-use crate::sync::{Condvar, Mutex};
+use crate::engine::lock::Recover;
+use crate::engine::sync::{Condvar, Mutex};
+use crate::observers::progress::{Progress, Watched};
 
 /// What [`wait`] waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

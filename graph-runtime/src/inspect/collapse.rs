@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::DrawOptions;
-use crate::info::{GraphInfo, NodeOutcome};
+use crate::inspect::info::{GraphInfo, NodeOutcome};
 
 /// One box of a drawing: a node, or a group of similar nodes.
 #[derive(Debug, Clone)]

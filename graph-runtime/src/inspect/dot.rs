@@ -76,8 +76,8 @@ mod tests {
     use layout::gv::parser::ast::{Stmt, StmtList};
     use layout::gv::{DotParser, GraphBuilder};
 
+    use crate::engine::table::{NodeInfo, Table};
     use crate::inspect::GraphInfo;
-    use crate::table::{NodeInfo, Table};
     use crate::{Direction, DrawOptions};
 
     fn sample() -> GraphInfo {

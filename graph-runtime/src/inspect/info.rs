@@ -9,9 +9,9 @@
 
 use std::path::Path;
 
+use crate::engine::observe::TaskOutcome;
+use crate::engine::table::Table;
 use crate::inspect::{self, DrawOptions, RunRecord};
-use crate::observe::TaskOutcome;
-use crate::table::Table;
 
 /// How a node's run ended, as inspection shows it (and as [`GraphInfo::visualize`]
 /// colours it).

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use super::info::NodeOutcome;
-use crate::error::TaskError;
-use crate::lock::Recover;
-use crate::observe::{FutureEvent, Observer, TaskOutcome};
-use crate::table::NodeInfo;
+use crate::engine::error::TaskError;
+use crate::engine::lock::Recover;
+use crate::engine::observe::{FutureEvent, Observer, TaskOutcome};
+use crate::engine::table::NodeInfo;
 
 const NOT_STARTED: u8 = 0;
 const STARTED: u8 = 1;

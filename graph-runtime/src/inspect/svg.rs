@@ -21,7 +21,7 @@ use layout::topo::layout::VisualGraph;
 use super::collapse::{DrawNode, Drawing};
 use super::colour::{fill_of, stroke_of};
 use super::{Direction, DrawOptions};
-use crate::info::{GraphInfo, NodeOutcome};
+use crate::inspect::info::{GraphInfo, NodeOutcome};
 
 /// Font size of a box's first line (the task's name).
 const NAME_FONT: f64 = 14.0;

@@ -1,6 +1,6 @@
 //! Progress bars on stderr: tasks done of total, rate and ETA, for a compute (an
 //! [`Observer`]), the tasks of a client (the same observer, given to the client), or
-//! a set of futures ([`progress()`](crate::progress())).
+//! a set of futures ([`progress()`](crate::observers::progress())).
 //!
 //! Tasks only bump a counter of their own thread (no lock, no shared cache line); one
 //! background thread, started on first use, reads the counters ten times a second and
@@ -16,11 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use crate::error::TaskError;
-use crate::lock::Recover;
-use crate::observe::{FutureEvent, Observer, TaskOutcome};
-use crate::options::RunOptions;
-use crate::table::NodeInfo;
+use crate::engine::error::TaskError;
+use crate::engine::lock::Recover;
+use crate::engine::observe::{FutureEvent, Observer, TaskOutcome};
+use crate::engine::options::RunOptions;
+use crate::engine::table::NodeInfo;
 
 #[cfg(feature = "progress")]
 mod draw;
@@ -313,11 +313,15 @@ impl Observer for Progress {
 }
 
 /// `TASKWEAVE_PROGRESS`: `Off` stops the automatic progress bar.
-fn progress_from_env() -> crate::config::Switch {
-    static VALUE: OnceLock<crate::config::Switch> = OnceLock::new();
+fn progress_from_env() -> crate::engine::config::Switch {
+    static VALUE: OnceLock<crate::engine::config::Switch> = OnceLock::new();
     *VALUE.get_or_init(|| {
-        crate::warn::read_env("TASKWEAVE_PROGRESS", "on or off", crate::config::SWITCH)
-            .unwrap_or(crate::config::Switch::On)
+        crate::engine::warn::read_env(
+            "TASKWEAVE_PROGRESS",
+            "on or off",
+            crate::engine::config::SWITCH,
+        )
+        .unwrap_or(crate::engine::config::Switch::On)
     })
 }
 
@@ -339,10 +343,10 @@ pub(crate) fn automatic(options: &RunOptions) -> Option<RunOptions> {
 }
 
 /// Whether automatic bars may be drawn: stderr is a terminal (not a dumb one) and
-/// `TASKWEAVE_PROGRESS` is not `off`, `false`, `0` or `never` (see [`crate::config`]).
+/// `TASKWEAVE_PROGRESS` is not `off`, `false`, `0` or `never` (see [`crate::engine::config`]).
 fn automatic_enabled() -> bool {
     cfg!(feature = "progress")
-        && progress_from_env() == crate::config::Switch::On
+        && progress_from_env() == crate::engine::config::Switch::On
         && stderr_is_terminal()
 }
 

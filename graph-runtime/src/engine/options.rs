@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::sync::OnceLock;
 
-use crate::error::TaskError;
-use crate::observe::Observer;
+use crate::engine::error::TaskError;
+use crate::engine::observe::Observer;
 
 /// Which threads run a graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -100,10 +100,12 @@ pub(crate) const SCHEDULER: &[(&str, Scheduler)] =
 /// synchronous one; `threads`, unset or invalid leave each run's own choice.
 fn scheduler_from_env() -> Option<Scheduler> {
     static VALUE: OnceLock<Option<Scheduler>> = OnceLock::new();
-    *VALUE.get_or_init(|| crate::warn::read_env("TASKWEAVE_SCHEDULER", "a scheduler", SCHEDULER))
+    *VALUE.get_or_init(|| {
+        crate::engine::warn::read_env("TASKWEAVE_SCHEDULER", "a scheduler", SCHEDULER)
+    })
 }
 
-/// `TASKWEAVE_SCHEDULER=sync` (see [`crate::config`]).
+/// `TASKWEAVE_SCHEDULER=sync` (see [`crate::engine::config`]).
 fn sync_from_env() -> bool {
     scheduler_from_env() == Some(Scheduler::Sync)
 }

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use crate::error::TaskError;
-use crate::table::NodeInfo;
+use crate::engine::error::TaskError;
+use crate::engine::table::NodeInfo;
 
 /// How one task's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,7 +172,7 @@ std::thread_local! {
         const { std::cell::RefCell::new(None) };
     /// The run whose task is running on this thread: its stop index (see the
     /// dispatcher's `Ctx::stop`) and the task's own index; null outside a graph task.
-    static RUN: std::cell::Cell<(*const crate::sync::AtomicU32, u32)> =
+    static RUN: std::cell::Cell<(*const crate::engine::sync::AtomicU32, u32)> =
         const { std::cell::Cell::new((std::ptr::null(), 0)) };
 }
 
@@ -185,7 +185,8 @@ pub(crate) fn run_stopped() -> bool {
     // SAFETY: `RUN` holds a pointer only while a `TaskScope` is alive on this thread,
     // and the scope is made by the dispatcher from a `&AtomicU32` of the run that
     // outlives the task (the scope is dropped before the task's `run_node` returns).
-    let failed = !stop.is_null() && unsafe { &*stop }.load(crate::sync::Ordering::Relaxed) <= node;
+    let failed =
+        !stop.is_null() && unsafe { &*stop }.load(crate::engine::sync::Ordering::Relaxed) <= node;
     failed || STOP.with(|stop| stop.borrow().as_ref().is_some_and(|stop| stop()))
 }
 
@@ -193,14 +194,14 @@ pub(crate) fn run_stopped() -> bool {
 /// the run's stop index, the task's index, and the caller's stop condition if any.
 /// Nested runs (a task computing a graph) restore the outer task's on drop.
 pub(crate) struct TaskScope {
-    previous: (*const crate::sync::AtomicU32, u32),
+    previous: (*const crate::engine::sync::AtomicU32, u32),
     stop: Option<Option<Arc<dyn Fn() -> bool + Send + Sync>>>,
 }
 
 impl TaskScope {
     #[inline]
     pub(crate) fn enter(
-        run_stop: &crate::sync::AtomicU32,
+        run_stop: &crate::engine::sync::AtomicU32,
         node: u32,
         stop: Option<&Arc<dyn Fn() -> bool + Send + Sync>>,
     ) -> TaskScope {

@@ -1,6 +1,6 @@
 //! Task errors: which task failed, where it was written, and why.
 
-use crate::lock::Recover;
+use crate::engine::lock::Recover;
 use core::fmt;
 use std::any::Any;
 use std::backtrace::{Backtrace, BacktraceStatus};

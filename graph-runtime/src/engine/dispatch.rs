@@ -17,12 +17,12 @@
 use core::sync::atomic::AtomicU32;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::error::TaskError;
-use crate::lock::Recover;
-use crate::observe::{Observer, TaskOutcome};
-use crate::options::{RunOptions, Scheduler};
-use crate::sync::{self, Counter, Mutex, Ordering};
-use crate::table::Table;
+use crate::engine::error::TaskError;
+use crate::engine::lock::Recover;
+use crate::engine::observe::{Observer, TaskOutcome};
+use crate::engine::options::{RunOptions, Scheduler};
+use crate::engine::sync::{self, Counter, Mutex, Ordering};
+use crate::engine::table::Table;
 
 /// How a node's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +114,7 @@ where
         table.len(),
         "taskweave: one pending counter per node"
     );
-    crate::error::keep_backtraces();
+    crate::engine::error::keep_backtraces();
     let observer = options.observer.as_deref();
     if let Some(observer) = observer {
         observer.graph_started(table.nodes());
@@ -180,7 +180,7 @@ where
             }
         }
         // Running, the task can ask whether its result is still wanted (`cancelled()`).
-        let _scope = crate::observe::TaskScope::enter(&self.stop, node, self.stop_when);
+        let _scope = crate::engine::observe::TaskScope::enter(&self.stop, node, self.stop_when);
         if let Some(observer) = self.observer {
             observer.task_started(node, &self.table.nodes()[node as usize]);
         }
@@ -204,7 +204,7 @@ where
     /// The run was told to stop before `node` started: it fails, naming `node`.
     #[cold]
     fn stopped(&self, node: u32) {
-        crate::error::forget_backtrace();
+        crate::engine::error::forget_backtrace();
         let payload = Box::new(String::from("the run was stopped before this task started"));
         self.fail(node, payload);
     }

@@ -20,10 +20,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use crate::error::TaskError;
-use crate::lock::Recover;
-use crate::observe::{FutureEvent, Observer, TaskOutcome};
-use crate::table::NodeInfo;
+use crate::engine::error::TaskError;
+use crate::engine::lock::Recover;
+use crate::engine::observe::{FutureEvent, Observer, TaskOutcome};
+use crate::engine::table::NodeInfo;
 
 /// Slots in the first segment; segment `k` holds `FIRST << k`.
 const FIRST: u64 = 1024;

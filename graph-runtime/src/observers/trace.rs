@@ -5,9 +5,9 @@ use std::cell::RefCell;
 
 use tracing::span::EnteredSpan;
 
-use crate::error::TaskError;
-use crate::observe::{FutureEvent, Observer, TaskOutcome};
-use crate::table::NodeInfo;
+use crate::engine::error::TaskError;
+use crate::engine::observe::{FutureEvent, Observer, TaskOutcome};
+use crate::engine::table::NodeInfo;
 
 thread_local! {
     /// The spans of the tasks running on this thread, innermost last (a task that
@@ -146,9 +146,9 @@ mod tests {
     use tracing::{Event, Metadata};
 
     use super::*;
-    use crate::dispatch::{dispatch, Flow};
-    use crate::options::{RunOptions, Scheduler};
-    use crate::table::Table;
+    use crate::engine::dispatch::{dispatch, Flow};
+    use crate::engine::options::{RunOptions, Scheduler};
+    use crate::engine::table::Table;
 
     /// Counts spans, and checks that each is exited on the thread that entered it.
     #[derive(Default)]

@@ -61,7 +61,7 @@ pub(crate) fn parse<T: Copy>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::{Scheduler, SCHEDULER};
+    use crate::engine::options::{Scheduler, SCHEDULER};
 
     fn scheduler(raw: Option<&str>) -> (Option<Scheduler>, Option<String>) {
         parse("TASKWEAVE_SCHEDULER", raw, "a scheduler", SCHEDULER)

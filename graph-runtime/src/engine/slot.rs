@@ -13,8 +13,8 @@
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 
-use crate::lock::Recover;
-use crate::sync::{self, AtomicU32, AtomicU8, Mutex, Ordering, UnsafeCell};
+use crate::engine::lock::Recover;
+use crate::engine::sync::{self, AtomicU32, AtomicU8, Mutex, Ordering, UnsafeCell};
 
 const EMPTY: u8 = 0;
 const WRITING: u8 = 1;

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use std::sync::OnceLock;
 
-use crate::config::{Switch, SWITCH};
-use crate::lock::Recover;
-use crate::table::NodeInfo;
+use crate::engine::config::{Switch, SWITCH};
+use crate::engine::lock::Recover;
+use crate::engine::table::NodeInfo;
 
 /// Graphs smaller than this are never warned about: their overhead is small in total.
 const MIN_TASKS: usize = 10_000;
@@ -32,18 +32,18 @@ pub fn set_warnings(enabled: bool) {
     DISABLED.store(!enabled, Ordering::Relaxed);
 }
 
-/// `TASKWEAVE_WARNINGS`: `Off` silences the warnings of [`crate::warn`] (not these
+/// `TASKWEAVE_WARNINGS`: `Off` silences the warnings of [`crate::engine::warn`] (not these
 /// ones about the variables themselves, which would otherwise hide their own typos).
 fn warnings() -> Switch {
     static VALUE: OnceLock<Switch> = OnceLock::new();
     *VALUE.get_or_init(|| read_env("TASKWEAVE_WARNINGS", "on or off", SWITCH).unwrap_or(Switch::On))
 }
 
-/// Reads `var` from the environment and parses it (see [`crate::config`]), printing
+/// Reads `var` from the environment and parses it (see [`crate::engine::config`]), printing
 /// the warning if any. Here, where warnings go, so that `config` depends on nothing.
 pub(crate) fn read_env<T: Copy>(var: &str, what: &str, accepted: &[(&str, T)]) -> Option<T> {
     let raw = std::env::var_os(var);
-    let (value, warning) = crate::config::parse(
+    let (value, warning) = crate::engine::config::parse(
         var,
         raw.as_ref().map(|v| v.to_string_lossy()).as_deref(),
         what,
