@@ -12,8 +12,11 @@
 //!     (the whole criterion loop runs inside `pool.install`).
 //!   - `graph_from_main`: `g.compute(x)` called from the main thread, outside any pool.
 //!   - `sync`: `g.compute_with(Scheduler::Sync, x)`.
+//!   - `sync_profiled`: the same with a [`Profiler`] observing (two clock reads and a
+//!     few stores per task).
 //!
-//!   `(graph − direct) / 64` is the engine's cost per task on a chain.
+//!   `(graph − direct) / 64` is the engine's cost per task on a chain;
+//!   `(sync_profiled − sync) / 64` the profiler's.
 //! * `fanin64_1us/*` and `fanin64_empty/*`: 64 independent `leaf(x + i)` tasks whose
 //!   results are summed, with leaves of about 1 µs of arithmetic, or of almost none.
 //!   Everything but `serial` runs inside `pool.install` of the same 2-thread pool.
@@ -27,11 +30,13 @@
 //!   - `serial`: the 64 leaves and the sum in a plain loop on the calling thread.
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_main, Criterion};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use taskweave::prelude::*;
+use taskweave::{Profiler, RunOptions};
 
 /// Threads of the pool every pooled benchmark runs in.
 const THREADS: usize = 2;
@@ -113,6 +118,23 @@ fn chain64(c: &mut Criterion) {
     });
     group.bench_function("sync", |b| {
         b.iter(|| black_box(g.compute_with(Scheduler::Sync, black_box(x))));
+    });
+    let profiler = Arc::new(Profiler::new());
+    let profiled = RunOptions::new()
+        .scheduler(Scheduler::Sync)
+        .observer(profiler.clone());
+    assert_eq!(g.compute_with(profiled.clone(), x), direct(x));
+    assert_eq!(profiler.records().len(), 64);
+    let mut runs = 0u32;
+    group.bench_function("sync_profiled", |b| {
+        b.iter(|| {
+            // The profiler keeps every record: cleared now and then.
+            runs += 1;
+            if runs.is_multiple_of(1000) {
+                profiler.clear();
+            }
+            black_box(g.compute_with(profiled.clone(), black_box(x)))
+        });
     });
     group.finish();
 }
