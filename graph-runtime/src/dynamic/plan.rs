@@ -2,7 +2,6 @@
 //! their inputs, a node table, one typed slot each; then the dispatcher runs it.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -18,29 +17,9 @@ use crate::engine::options::Scheduler;
 use crate::engine::table::{NodeInfo, Table};
 use crate::inspect::GraphInfo;
 
-/// Hashes node addresses and keys: they are already well spread, so one
-/// multiplication does (SipHash would cost more than the rest of laying a node out).
-#[derive(Default)]
-struct AddressHasher(u64);
-
-impl Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (n ^ (n >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-}
-
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<AddressHasher>>;
+/// Node addresses and pure keys are already well spread, so rustc's multiply-rotate
+/// hash does (SipHash would cost more than the rest of laying a node out).
+type FastMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 /// Plans being made right now, on any thread.
 static PLANNING: AtomicUsize = AtomicUsize::new(0);
