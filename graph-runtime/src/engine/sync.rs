@@ -9,6 +9,10 @@
 //! `#[inline(always)]` and adds nothing: the engine compiles to the code it had with the
 //! standard types used directly.
 
+use std::time::Instant;
+
+use crate::engine::lock::Recover;
+
 pub(crate) use core::sync::atomic::Ordering;
 
 #[cfg(not(loom))]
@@ -189,5 +193,32 @@ impl Counter for loom::sync::atomic::AtomicU32 {
     }
     fn fetch_sub(&self, value: u32, order: Ordering) -> u32 {
         loom::sync::atomic::AtomicU32::fetch_sub(self, value, order)
+    }
+}
+
+/// Sleeps on `condvar` until `ready` holds or `deadline` passes (`None`: no deadline);
+/// returns the guard and whether `ready` holds. Every wait of the futures goes through
+/// it (the progress bars' thread waits on the standard library's types even under
+/// `cfg(loom)`, for its `static` screen lock, and so has its own loop).
+pub(crate) fn sleep_until<'a, T>(
+    condvar: &Condvar,
+    mut guard: MutexGuard<'a, T>,
+    mut ready: impl FnMut(&mut T) -> bool,
+    deadline: Option<Instant>,
+) -> (MutexGuard<'a, T>, bool) {
+    loop {
+        if ready(&mut guard) {
+            return (guard, true);
+        }
+        match deadline {
+            None => guard = condvar.wait(guard).recover(),
+            Some(deadline) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return (guard, false);
+                }
+                guard = condvar.wait_timeout(guard, deadline - now).recover().0;
+            }
+        }
     }
 }

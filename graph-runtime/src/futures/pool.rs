@@ -48,9 +48,10 @@ use std::time::{Duration, Instant};
 use crossbeam_deque::{Injector, Steal};
 
 use super::job::{continuation, run_jobs, Runnable};
-use super::state::{sleep_until, Core};
+use super::state::Core;
 use super::ClientError;
 use crate::engine::lock::Recover;
+use crate::engine::sync::sleep_until;
 // The engine's primitives (the standard library's; loom's under `cfg(loom)`, where the
 // pool is built but never run), so that `sleep_until` serves it too.
 use crate::engine::sync::{Condvar, Mutex, MutexGuard};

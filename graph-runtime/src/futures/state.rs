@@ -9,7 +9,7 @@ use super::job::Runnable;
 use super::list::InlineList;
 use super::{FutureError, Status};
 use crate::engine::lock::Recover;
-use crate::engine::sync::{AtomicBool, AtomicU8, Condvar, Mutex, MutexGuard, Ordering};
+use crate::engine::sync::{sleep_until, AtomicBool, AtomicU8, Condvar, Mutex, Ordering};
 
 const PENDING: u8 = 0;
 const RUNNING: u8 = 1;
@@ -346,31 +346,6 @@ impl Core {
             sleep_until(&self.done, waiters, |w| w.ended.is_some(), deadline);
         waiters.sleepers -= 1;
         ended
-    }
-}
-
-/// Sleeps on `condvar` until `ready` holds or `deadline` passes (`None`: no deadline);
-/// returns the guard and whether `ready` holds.
-pub(crate) fn sleep_until<'a, T>(
-    condvar: &Condvar,
-    mut guard: MutexGuard<'a, T>,
-    mut ready: impl FnMut(&mut T) -> bool,
-    deadline: Option<Instant>,
-) -> (MutexGuard<'a, T>, bool) {
-    loop {
-        if ready(&mut guard) {
-            return (guard, true);
-        }
-        match deadline {
-            None => guard = condvar.wait(guard).recover(),
-            Some(deadline) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return (guard, false);
-                }
-                guard = condvar.wait_timeout(guard, deadline - now).recover().0;
-            }
-        }
     }
 }
 

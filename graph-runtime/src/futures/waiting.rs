@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use super::info::{AnyFuture, FutureRef};
 use super::pool;
-use super::state::{sleep_until, CallbackId, Outcome};
+use super::state::{CallbackId, Outcome};
 use super::{Future, FutureError};
 use crate::engine::lock::Recover;
+use crate::engine::sync::sleep_until;
 use crate::engine::sync::{Condvar, Mutex};
 use crate::observers::progress::{Progress, Watched};
 
