@@ -208,6 +208,29 @@ fn pure_duplicates_are_one_node() {
     assert_eq!(RUNS.load(Ordering::SeqCst), 4);
 }
 
+/// `name()` lends the name as `&str`, as a future's does: a name read stays valid when a
+/// clone renames the node (the node keeps its older names), and a node renamed many
+/// times is still freed without deep recursion (each rename walks the names before it:
+/// renaming one node thousands of times is not a use to make fast).
+#[test]
+fn a_name_read_stays_valid_while_the_node_is_renamed() {
+    let a = delay!(inc(1)).named("first");
+    let first: &str = a.name();
+    let renamed = a.clone().named("second");
+    assert_eq!(
+        (first, renamed.name(), a.name()),
+        ("first", "second", "second")
+    );
+    assert_eq!(renamed.key(), "second");
+    let mut many = delay!(inc(2));
+    for i in 0..20_000 {
+        many = many.named(format!("n{i}"));
+    }
+    assert_eq!(many.name(), "n19999");
+    assert_eq!(many.compute(), 3);
+    drop(many);
+}
+
 #[test]
 fn names_and_keys() {
     let a = delay!(inc(1));

@@ -127,7 +127,7 @@ fn builders_are_named_with_a_string_or_a_static_str() {
         .named(String::from("a"))
         .call(1)
         .named("b");
-    assert_eq!((renamed.name(), renamed.key()), ("b".into(), "b".into()));
+    assert_eq!((renamed.name(), renamed.key()), ("b", "b".to_owned()));
 }
 
 #[test]

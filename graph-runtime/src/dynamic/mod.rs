@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub use arena::Arena;
 use arena::ArenaBuilder;
@@ -87,14 +87,9 @@ impl<T> fmt::Debug for Delayed<T> {
 pub(crate) struct Meta {
     /// The function's name, the node's kind and where it was built.
     pub(crate) site: &'static Site,
-    /// A name set with [`Delayed::named`].
-    custom: Mutex<Option<Arc<str>>>,
-    /// Whether `custom` was ever set: most nodes are never named, and laying them out
-    /// then takes no lock.
-    named: std::sync::atomic::AtomicBool,
-    /// Whether `custom` is the node's key too ([`Delayed::named`]), or only its task
-    /// name (a [`DelayedFn::named`] builder's, keyed `name-N` as unnamed tasks are).
-    custom_is_key: std::sync::atomic::AtomicBool,
+    /// Names set with [`Delayed::named`] or [`DelayedFn::named`], if any: most nodes
+    /// have none, and then reading it is one load.
+    names: OnceLock<Box<Names>>,
     /// Unique per node; equal for pure nodes with equal inputs.
     pub(crate) key: u64,
     /// The number the plan being made gave this node (see `plan::Visited`).
@@ -160,6 +155,27 @@ impl Site {
     }
 }
 
+/// The names set on a node, oldest first; the last is its name. Never changed once
+/// set, only added to, so [`Delayed::name`] can lend `&str`; a node named again keeps
+/// its older names (a few bytes each) until it is dropped, and each new name walks
+/// the ones before it (a node is named once or twice, not in a loop).
+struct Names {
+    name: Arc<str>,
+    /// Whether the name is the node's key too (see `Meta::add_name`).
+    is_key: bool,
+    next: OnceLock<Box<Names>>,
+}
+
+impl Drop for Names {
+    /// A long chain of names is freed in a loop, not by recursion.
+    fn drop(&mut self) {
+        let mut next = self.next.take();
+        while let Some(mut names) = next {
+            next = names.next.take();
+        }
+    }
+}
+
 /// A node's number in the plan `plan`; stale numbers of older plans are ignored.
 #[derive(Default)]
 pub(crate) struct Mark {
@@ -218,29 +234,50 @@ fn call_site_shared(location: &'static Location<'static>) -> &'static str {
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
 impl Meta {
-    /// The name set with `named`, if any.
-    pub(crate) fn custom_name(&self) -> Option<Arc<str>> {
-        if !self.named.load(Ordering::Acquire) {
-            return None;
+    /// The last name set on the node, if any.
+    fn last_names(&self) -> Option<&Names> {
+        let mut names = self.names.get()?;
+        while let Some(next) = names.next.get() {
+            names = next;
         }
-        self.custom.lock().recover().clone()
+        Some(names)
     }
 
-    fn set_name(&self, name: Option<Arc<str>>) {
-        *self.custom.lock().recover() = name;
-        self.custom_is_key.store(true, Ordering::Relaxed);
-        self.named.store(true, Ordering::Release);
+    /// The name set with `named`, if any.
+    pub(crate) fn custom_name(&self) -> Option<Arc<str>> {
+        self.last_names().map(|names| names.name.clone())
+    }
+
+    /// Names the node: its key too when `is_key` ([`Delayed::named`]), or only its
+    /// task name (a [`DelayedFn::named`] builder's, keyed `name-N` as unnamed tasks
+    /// are). A name that was a key keeps the names after it keys.
+    fn add_name(&self, name: Arc<str>, is_key: bool) {
+        let mut new = Box::new(Names {
+            name,
+            is_key,
+            next: OnceLock::new(),
+        });
+        let mut at = &self.names;
+        loop {
+            match at.set(new) {
+                Ok(()) => return,
+                Err(back) => {
+                    new = back;
+                    let older = at.get().expect("a OnceLock that refused a value holds one");
+                    new.is_key |= older.is_key;
+                    at = &older.next;
+                }
+            }
+        }
+    }
+
+    fn set_name(&self, name: Arc<str>) {
+        self.add_name(name, true);
     }
 
     /// Sets the task name only: the key stays `name-N` (see [`DelayedFn::named`]).
     fn set_task_name(&self, name: Arc<str>) {
-        *self.custom.lock().recover() = Some(name);
-        self.named.store(true, Ordering::Release);
-    }
-
-    /// Whether the custom name, if any, is the key too.
-    fn custom_is_key(&self) -> bool {
-        self.custom_is_key.load(Ordering::Relaxed)
+        self.add_name(name, false);
     }
 
     /// A task's (kind `task`).
@@ -256,9 +293,7 @@ impl Meta {
     ) -> Self {
         Meta {
             site: Site::of(name, kind, call_site),
-            custom: Mutex::new(None),
-            named: std::sync::atomic::AtomicBool::new(false),
-            custom_is_key: std::sync::atomic::AtomicBool::new(false),
+            names: OnceLock::new(),
             key: key.unwrap_or_else(|| NEXT_KEY.fetch_add(1, Ordering::Relaxed)),
             mark: Mark::default(),
         }
@@ -502,11 +537,10 @@ impl<T> Delayed<T> {
     }
 
     /// The node's name: the function's, or the one set with [`named`](Self::named).
-    pub fn name(&self) -> String {
-        match self.node.meta().custom_name() {
-            Some(custom) => custom.to_string(),
-            None => self.node.meta().site.name.to_owned(),
-        }
+    pub fn name(&self) -> &str {
+        let meta = self.node.meta();
+        meta.last_names()
+            .map_or(meta.site.name, |names| &names.name)
     }
 
     /// The node's key: its name and a number (Dask's key), e.g. `inc-17`; a name set
@@ -514,22 +548,22 @@ impl<T> Delayed<T> {
     pub fn key(&self) -> String {
         let meta = self.node.meta();
         let number = meta.key & !(1 << 63);
-        match meta.custom_name() {
-            Some(custom) if meta.custom_is_key() => custom.to_string(),
-            Some(task_name) => format!("{task_name}-{number}"),
+        match meta.last_names() {
+            Some(names) if names.is_key => names.name.to_string(),
+            Some(names) => format!("{}-{number}", names.name),
             None => format!("{}-{number}", meta.site.name),
         }
     }
 
     /// Where the node was built, as `file:line:column`.
-    pub fn call_site(&self) -> String {
-        self.node.meta().site.call_site.to_owned()
+    pub fn call_site(&self) -> &str {
+        self.node.meta().site.call_site
     }
 
     /// Names the node (`load-3`): the name shows in errors, inspection and keys.
     pub fn named(self, name: impl Into<String>) -> Self {
         let name: String = name.into();
-        self.node.meta().set_name(Some(name.into()));
+        self.node.meta().set_name(name.into());
         self
     }
 
@@ -612,9 +646,8 @@ impl<T: Clone + Send + Sync + 'static> Delayed<T> {
             self.node.meta().site.call_site,
             Some(self.node.meta().key),
         );
-        match self.node.meta().custom_name() {
-            Some(name) if !self.node.meta().custom_is_key() => meta.set_task_name(name),
-            name => meta.set_name(name),
+        if let Some(names) = self.node.meta().last_names() {
+            meta.add_name(names.name.clone(), names.is_key);
         }
         Delayed::from_node(Arc::new(Held { meta, value }))
     }
