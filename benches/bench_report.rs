@@ -747,6 +747,15 @@ fn node_bytes_child() -> ! {
 }
 
 /// Bytes per dynamic node (peak resident growth; see [`node_bytes_child`]).
+/// The line both reports end with: a dynamic node's bytes, measured in a child process.
+fn write_node_bytes(md: &mut String) {
+    let _ = writeln!(
+        md,
+        "\nDynamic graph: {} bytes per node (peak resident growth of a fan-in of 10^6 `u64` leaves, built, computed and dropped).",
+        node_bytes_row()
+    );
+}
+
 fn node_bytes_row() -> String {
     let exe = std::env::current_exe().expect("this program");
     match Command::new(exe)
@@ -983,11 +992,7 @@ fn overhead(o: &Options, md: &mut String) {
     for engine in ["static", "dynamic", "futures", "rayon", "dagx"] {
         let _ = writeln!(md, "| {engine} | {} |", memory_row(engine));
     }
-    let _ = writeln!(
-        md,
-        "\nDynamic graph: {} bytes per node (peak resident growth of a fan-in of 10^6 `u64` leaves, built, computed and dropped).",
-        node_bytes_row()
-    );
+    write_node_bytes(md);
 }
 
 fn scaling(threads: &[usize], md: &mut String) {
@@ -1204,9 +1209,5 @@ fn compare(o: &Options, md: &mut String) {
             ratio_cell(dask, dy),
         );
     }
-    let _ = writeln!(
-        md,
-        "\nDynamic graph: {} bytes per node (peak resident growth of a fan-in of 10^6 `u64` leaves, built, computed and dropped).",
-        node_bytes_row()
-    );
+    write_node_bytes(md);
 }
