@@ -21,6 +21,8 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use smallvec::SmallVec;
+
 pub use arena::Arena;
 use arena::ArenaBuilder;
 pub use args::{
@@ -300,56 +302,31 @@ impl Meta {
     }
 }
 
-/// A node's parents: inline up to two (most tasks), in a `Vec` beyond, so building a
-/// node allocates once.
+/// A node's parents: inline up to two (most tasks), on the heap beyond, so building a
+/// node allocates once. The same small vector as the futures' lists (`smallvec`, with
+/// its `union` layout: 40 bytes, as the enum it replaced).
 #[derive(Default)]
-pub(crate) enum ParentList {
-    #[default]
-    Zero,
-    One([Arc<dyn Node>; 1]),
-    Two([Arc<dyn Node>; 2]),
-    Many(Vec<Arc<dyn Node>>),
-}
+pub(crate) struct ParentList(SmallVec<[Arc<dyn Node>; 2]>);
+
+const _: () = assert!(std::mem::size_of::<ParentList>() <= 40);
 
 impl ParentList {
     pub(crate) fn as_slice(&self) -> &[Arc<dyn Node>] {
-        match self {
-            ParentList::Zero => &[],
-            ParentList::One(p) => p,
-            ParentList::Two(p) => p,
-            ParentList::Many(p) => p,
-        }
+        &self.0
     }
 
     pub(crate) fn push(&mut self, parent: Arc<dyn Node>) {
-        *self = match std::mem::take(self) {
-            ParentList::Zero => ParentList::One([parent]),
-            ParentList::One([a]) => ParentList::Two([a, parent]),
-            ParentList::Two([a, b]) => ParentList::Many(vec![a, b, parent]),
-            ParentList::Many(mut all) => {
-                all.push(parent);
-                ParentList::Many(all)
-            }
-        };
+        self.0.push(parent);
     }
 
     fn move_into(self, stack: &mut Vec<Arc<dyn Node>>) {
-        match self {
-            ParentList::Zero => {}
-            ParentList::One(p) => stack.extend(p),
-            ParentList::Two(p) => stack.extend(p),
-            ParentList::Many(p) => stack.extend(p),
-        }
+        stack.extend(self.0);
     }
 }
 
 impl<const N: usize> From<[Arc<dyn Node>; N]> for ParentList {
     fn from(parents: [Arc<dyn Node>; N]) -> Self {
-        let mut list = ParentList::Zero;
-        for parent in parents {
-            list.push(parent);
-        }
-        list
+        ParentList(parents.into_iter().collect())
     }
 }
 
@@ -428,7 +405,7 @@ impl<T, F> Drop for Task<T, F> {
 /// Drops a node's parents without recursing down a long chain: a parent this was the
 /// last owner of gives up its own parents to the same loop first.
 fn drop_parents(parents: ParentList) {
-    if let ParentList::Zero = parents {
+    if parents.as_slice().is_empty() {
         return;
     }
     let mut stack = Vec::new();
@@ -684,7 +661,7 @@ impl<T: Clone + Send + Sync + 'static> Node for Held<T> {
         &[]
     }
     fn take_parents(&mut self) -> ParentList {
-        ParentList::Zero
+        ParentList::default()
     }
     fn add_slot(&self, arena: &mut ArenaBuilder, uses: u32) {
         arena.push::<T>(uses);
