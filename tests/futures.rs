@@ -231,6 +231,34 @@ fn panics_end_in_error_naming_the_task_and_dependents_name_it_too() {
     assert_eq!(dependent.exception().unwrap().task(), "load");
 }
 
+fn total<T: Copy + Into<f64>>(values: Vec<T>) -> f64 {
+    values.into_iter().map(Into::into).sum()
+}
+
+#[test]
+fn tasks_are_named_by_their_function_generic_or_not() {
+    let client = client(2);
+    let plain = client.submit(inc, (1,));
+    let generic = client.submit(total::<f32>, (vec![1.0f32, 2.0],));
+    let mapped = client.map(total::<u8>, [vec![1u8], vec![2]]);
+    let closure = client.submit(|x: i64| x, (1,));
+    let dynamic = taskweave::delayed(total::<u32>).call(vec![3u32]);
+    // Alternated, as a loop of several functions submits them.
+    for _ in 0..2 {
+        assert_eq!(plain.name(), "inc");
+        assert_eq!(
+            generic.name(),
+            "total",
+            "not the last segment of its type argument"
+        );
+        assert!(mapped.iter().all(|f| f.name() == "total"));
+        assert_eq!(closure.name(), "closure");
+        assert_eq!(dynamic.name(), "total");
+    }
+    assert_eq!(generic.result().unwrap(), 3.0);
+    assert_eq!(dynamic.compute(), 3.0);
+}
+
 #[test]
 fn retries_run_a_failing_task_again() {
     let client = client(2);

@@ -814,7 +814,7 @@ where
     };
     DelayedFn {
         f: Arc::new(f),
-        name: short_type_name::<F>(),
+        name: crate::engine::names::short_type_name::<F>(),
         owned_name: None,
         instance,
         call_site: call_site_of(Location::caller()),
@@ -835,16 +835,6 @@ static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
     note = "write `delayed(inc).call(1)`: the function, then its arguments; or `delay!(inc(1))` for a `#[delayed]` function"
 )]
 pub trait Signature<Sig> {}
-
-fn short_type_name<F>() -> &'static str {
-    let full = std::any::type_name::<F>();
-    // `crate::module::function` or `crate::module::main::{{closure}}`.
-    let trimmed = full.trim_end_matches("::{{closure}}");
-    if trimmed.len() != full.len() {
-        return "closure";
-    }
-    trimmed.rsplit("::").next().unwrap_or(full)
-}
 
 /// A task builder made by [`delayed`].
 #[must_use = "a `DelayedFn` builds nothing until `.call(…)`; builder methods return the changed builder"]

@@ -6,6 +6,7 @@ pub(crate) mod config;
 pub(crate) mod dispatch;
 pub(crate) mod error;
 pub(crate) mod lock;
+pub(crate) mod names;
 pub(crate) mod observe;
 pub(crate) mod options;
 pub(crate) mod slot;

@@ -15,6 +15,7 @@ use super::future::{Future, Status};
 use super::state::{Dependent, HasCore, Outcome, State, TaskName};
 use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
+use crate::engine::names::short_type_name;
 use crate::engine::observe::{FutureEvent, Observer, TaskOutcome};
 
 /// Runs `job` on this pool thread, then each job its end handed over to run next.
@@ -149,7 +150,7 @@ impl<F> TaskBuilder<F> {
     {
         let name = match &self.name {
             Some(name) => TaskName::Shared(name.clone()),
-            None => TaskName::Static(short_name::<F>()),
+            None => TaskName::Static(short_type_name::<F>()),
         };
         let options = JobOptions {
             retries: self.retries,
@@ -195,7 +196,7 @@ impl<F> std::ops::Deref for Fun<F> {
 
 /// The task's name when none is given: its function's.
 pub(super) fn default_name<F>() -> TaskName {
-    TaskName::Static(short_name::<F>())
+    TaskName::Static(short_type_name::<F>())
 }
 
 /// Submits one task of `client`: `f(args)` once its futures have finished.
@@ -240,14 +241,6 @@ where
     }
     job.release();
     Future::from_state(state)
-}
-
-fn short_name<F>() -> &'static str {
-    let full = std::any::type_name::<F>();
-    if full.ends_with("{{closure}}") {
-        return "closure";
-    }
-    full.rsplit("::").next().unwrap_or(full)
 }
 
 /// One submitted task: its function, its arguments, how many dependencies remain.
