@@ -82,6 +82,13 @@ pub use graph_runtime::{
 #[doc(hidden)]
 pub use graph_runtime::__private;
 
+/// Remote tasks (feature `hyperqueue`): `#[delayed(remote)]` functions that worker
+/// processes of this program run by name, the worker protocol ([`remote::worker_main`])
+/// and a local runner of jobs of them, the groundwork of running graphs on a
+/// HyperQueue cluster.
+#[cfg(feature = "hyperqueue")]
+pub use graph_runtime::remote;
+
 /// Traits that exist only to carry compile errors' messages: formatting, iterating or
 /// calling a collection's methods on a [`Delayed`] or a [`Future`] whose value does not
 /// exist yet is an error that says why and what to write instead (see

@@ -35,6 +35,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let Options {
         pure,
         retries,
+        remote,
         runtime,
     } = match parser.parse2(args.clone()) {
         Ok(options) => options,
@@ -70,12 +71,17 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         companion(&task, pure, retries, &runtime)
     };
+    let registration = match remote {
+        Some(remote) if !task.in_impl => registration(&mut cx, &task, remote, &runtime),
+        _ => TokenStream::new(),
+    };
     let errors = cx.into_compile_errors();
     let item = &task.item;
     quote! {
         #errors
         #item
         #companion
+        #registration
     }
 }
 
@@ -86,6 +92,9 @@ struct Options {
     pure: bool,
     /// `retries = n`: a panicking call runs again, up to `n` more times.
     retries: u32,
+    /// `remote`: a worker process may run it by name (feature `hyperqueue`); the
+    /// word's span, where a missing feature is reported.
+    remote: Option<proc_macro2::Span>,
     /// `crate = path`: where the generated code finds taskweave.
     runtime: Runtime,
 }
@@ -93,6 +102,7 @@ struct Options {
 /// The message for an option `#[delayed]` does not take.
 const UNKNOWN_OPTION: &str = "`#[delayed]` takes `pure` (equal arguments, one node, as Dask's \
      `pure=True`), `retries = n` (a panicking call runs again, up to n more times), \
+     `remote` (a worker process of this program may run it by name), \
      `crate = path` (where taskweave is, when renamed or re-exported) or nothing: write \
      `#[delayed]`, `#[delayed(pure)]`, `#[delayed(retries = 2)]` or `#[delayed(pure, crate = tw)]`";
 
@@ -141,6 +151,11 @@ fn parse_options(input: ParseStream<'_>, args: &TokenStream) -> syn::Result<Opti
                 return Err(syn::Error::new(word.span(), "`retries` is given twice"));
             }
             options.retries = n;
+        } else if input.peek(syn::Ident) && input.fork().parse::<syn::Ident>()? == "remote" {
+            let word: syn::Ident = input.parse()?;
+            if options.remote.replace(word.span()).is_some() {
+                return Err(syn::Error::new(word.span(), "`remote` is given twice"));
+            }
         } else if input.peek(syn::Ident) && input.fork().parse::<syn::Ident>()? == "pure" {
             let word: syn::Ident = input.parse()?;
             if pure.replace(word.span()).is_some() {
@@ -434,5 +449,64 @@ fn companion(task: &Task, pure: bool, retries: u32, runtime: &Runtime) -> TokenS
             #(#again)*
             #send_check
         }
+    }
+}
+
+/// `#[delayed(remote)]`: registers the function for worker processes (see
+/// `graph_runtime::remote`). A remote task's arguments arrive decoded from files, so
+/// it takes them by value, and a worker finds it by one name, so it is not generic.
+fn registration(
+    cx: &mut Ctxt,
+    task: &Task,
+    remote: proc_macro2::Span,
+    runtime: &Runtime,
+) -> TokenStream {
+    let sig = &task.item.sig;
+    let name = &sig.ident;
+    let mut ok = true;
+    if let Some(param) = sig.generics.params.first() {
+        ok = false;
+        cx.error_at(
+            param,
+            format!(
+                "a remote task cannot be generic: a worker finds `{name}` by its name, and a \
+                 generic function is one function per type; mark `#[delayed(remote)]` a \
+                 non-generic wrapper that calls `{name}::<f64>` (or whichever types you need)"
+            ),
+        );
+    }
+    let mut params = Vec::new();
+    for (i, input) in sig.inputs.iter().enumerate() {
+        let FnArg::Typed(pat) = input else { continue };
+        if let Type::Reference(reference) = &*pat.ty {
+            ok = false;
+            cx.error_at(
+                reference,
+                "a remote task takes its arguments by value: they arrive decoded from files, \
+                 with nothing to borrow from; take `T` instead of `&T` (`String` for `&str`, \
+                 `Vec<T>` for `&[T]`)",
+            );
+        }
+        let arg = syn::Ident::new(&format!("__a{i}"), proc_macro2::Span::mixed_site());
+        let ty = &pat.ty;
+        params.push(quote!(#arg: #ty));
+    }
+    if params.len() > 6 {
+        ok = false;
+        cx.error_at(
+            &sig.inputs,
+            "a remote task takes at most six parameters; pass a struct or a tuple for more",
+        );
+    }
+    if !ok {
+        return TokenStream::new();
+    }
+    let output = match &sig.output {
+        ReturnType::Type(_, ty) => quote!(#ty),
+        ReturnType::Default => quote!(()),
+    };
+    let private = runtime.private_at(remote);
+    quote_spanned! {remote=>
+        #private::register_remote!(#name, (#(#params),*) -> #output);
     }
 }

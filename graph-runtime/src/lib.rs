@@ -21,6 +21,8 @@ mod graph;
 mod inspect;
 mod observers;
 pub mod prohibited;
+#[cfg(feature = "hyperqueue")]
+pub mod remote;
 
 #[doc(hidden)]
 pub use dynamic::OutputRead;
@@ -134,4 +136,30 @@ pub mod __private {
     /// Checks, on the type's own tokens, that a task's result can move between threads.
     #[inline(always)]
     pub const fn require_send<T: ?Sized + Send>() {}
+
+    /// What `#[delayed(remote)]` expands to: a compile error without the feature.
+    pub use crate::__register_remote as register_remote;
+
+    /// What `#[delayed(remote)]` registers with.
+    #[cfg(feature = "hyperqueue")]
+    pub mod remote {
+        pub use crate::remote::{invoke, Remote, RemoteTask};
+        pub use inventory;
+    }
+}
+
+/// `#[delayed(remote)]` without the `hyperqueue` feature: one error that says so.
+#[cfg(not(feature = "hyperqueue"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __register_remote {
+    ($name:ident, $($rest:tt)*) => {
+        ::core::compile_error!(::core::concat!(
+            "`#[delayed(remote)]` on `",
+            ::core::stringify!($name),
+            "` needs taskweave's `hyperqueue` feature, which brings the remote-task \
+             registry, serde and postcard: add `features = [\"hyperqueue\"]` to taskweave \
+             in Cargo.toml, or drop `remote` to run the task on this machine only"
+        ));
+    };
 }

@@ -1,0 +1,500 @@
+//! Remote tasks (feature `hyperqueue`): `#[delayed(remote)]` functions that another
+//! process of the same program runs by name, the protocol such a worker process
+//! follows, and a local runner that executes a job of remote tasks by starting the
+//! program once per task, in dependency order.
+//!
+//! This is the layer a cluster backend builds on: HyperQueue's tasks are programs,
+//! so the user's own binary is the worker. Call [`worker_main`] first thing in `main`;
+//! when the binary is started as a worker it runs the one task it was started for
+//! and exits, and otherwise returns at once.
+//!
+//! ```ignore
+//! // (`tests/remote.rs` runs jobs like this one.)
+//! use taskweave::delayed;
+//! use taskweave::remote::{Input, Job, LocalRunner};
+//!
+//! #[delayed(remote)]
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! #[delayed(remote)]
+//! fn add(a: u64, b: u64) -> u64 {
+//!     a + b
+//! }
+//!
+//! fn main() -> Result<(), taskweave::remote::RemoteError> {
+//!     taskweave::remote::worker_main();
+//!     let mut job = Job::new();
+//!     let a = job.task::<square>(vec![Input::value(&3u64)?]);
+//!     let b = job.task::<square>(vec![Input::value(&4u64)?]);
+//!     let total = job.task::<add>(vec![Input::output(a), Input::output(b)]);
+//!     let outputs = LocalRunner::new(std::env::temp_dir().join("squares")).run(&job)?;
+//!     assert_eq!(outputs.get::<add>(total)?, 25);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Arguments and results cross processes as [`Payload`]s: `serde` values encoded with
+//! `postcard`, headed by their type's name and the build's id, so that a worker of
+//! another build, or a value of another type, is a clear error rather than a misread.
+
+mod runner;
+mod wire;
+
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use runner::{Input, Job, LocalRunner, Outputs, TaskId};
+pub use wire::{build_id, Payload};
+
+use crate::engine::error::TaskError;
+
+/// A function registered by `#[delayed(remote)]`: what a worker looks up by name.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct RemoteTask {
+    name: &'static str,
+    call_site: &'static str,
+    run: fn(&[Payload]) -> Result<Payload, RemoteError>,
+}
+
+impl RemoteTask {
+    /// The entry of one function (what `#[delayed(remote)]` expands to).
+    pub const fn new(
+        name: &'static str,
+        call_site: &'static str,
+        run: fn(&[Payload]) -> Result<Payload, RemoteError>,
+    ) -> Self {
+        RemoteTask {
+            name,
+            call_site,
+            run,
+        }
+    }
+}
+
+inventory::collect!(RemoteTask);
+
+/// The registered function called `name` (`module::path::function`).
+fn find(name: &str) -> Option<&'static RemoteTask> {
+    inventory::iter::<RemoteTask>
+        .into_iter()
+        .find(|task| task.name == name)
+}
+
+/// Every `#[delayed(remote)]` function of this program: its name
+/// (`module::path::function`, what a worker finds it by) and where it is defined,
+/// sorted by name.
+pub fn registered() -> Vec<(&'static str, &'static str)> {
+    let mut names: Vec<_> = inventory::iter::<RemoteTask>
+        .into_iter()
+        .map(|task| (task.name, task.call_site))
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// A `#[delayed(remote)]` function, as the job builder sees it: implemented by the
+/// function's companion type, so that `job.task::<square>(…)` names it and
+/// `outputs.get::<square>(…)` decodes its result type.
+pub trait Remote {
+    /// The name a worker finds it by: `module::path::function`.
+    const NAME: &'static str;
+    /// Its parameters, as a tuple.
+    type Args;
+    /// Its result.
+    type Output: Serialize + DeserializeOwned;
+}
+
+/// A function's arguments, decoded from one payload each.
+#[doc(hidden)]
+pub trait RemoteArgs: Sized {
+    /// Decodes the arguments; an error naming the position of one of another type.
+    fn decode(inputs: &[Payload]) -> Result<Self, RemoteError>;
+}
+
+macro_rules! remote_args {
+    ($count:literal: $($ty:ident $i:tt),*) => {
+        impl<$($ty: DeserializeOwned),*> RemoteArgs for ($($ty,)*) {
+            #[allow(unused_variables)]
+            fn decode(inputs: &[Payload]) -> Result<Self, RemoteError> {
+                if inputs.len() != $count {
+                    return Err(RemoteError::Arity { expected: $count, found: inputs.len() });
+                }
+                Ok(($(inputs[$i].decode::<$ty>().map_err(|error| error.at_argument($i))?,)*))
+            }
+        }
+    };
+}
+
+remote_args!(0:);
+remote_args!(1: A 0);
+remote_args!(2: A 0, B 1);
+remote_args!(3: A 0, B 1, C 2);
+remote_args!(4: A 0, B 1, C 2, D 3);
+remote_args!(5: A 0, B 1, C 2, D 3, E 4);
+remote_args!(6: A 0, B 1, C 2, D 3, E 4, G 5);
+
+/// Runs a registered function on decoded inputs: its panic comes back as
+/// [`RemoteError::Task`], naming the task and its call site as on one machine.
+#[doc(hidden)]
+pub fn invoke<A: RemoteArgs, R: Serialize>(
+    inputs: &[Payload],
+    task: &'static str,
+    call_site: &'static str,
+    f: fn(A) -> R,
+) -> Result<Payload, RemoteError> {
+    let args = A::decode(inputs).map_err(|error| error.in_task(task))?;
+    match panic::catch_unwind(AssertUnwindSafe(|| f(args))) {
+        Ok(value) => Payload::encode(&value),
+        Err(payload) => Err(RemoteError::Task(TaskError::from_panic(
+            short_name(task),
+            call_site,
+            payload,
+        ))),
+    }
+}
+
+/// A task's name as errors show it: the function's, without its module path.
+fn short_name(name: &str) -> &str {
+    name.rsplit("::").next().unwrap_or(name)
+}
+
+/// The first argument of a worker process (see [`worker_main`]).
+pub const WORKER_FLAG: &str = "--taskweave-worker";
+
+/// Turns this process into a worker when it was started as one, else returns at once.
+/// Call it first thing in `main`.
+///
+/// A worker is started as `program --taskweave-worker FUNCTION OUTPUT [INPUT…]`: it
+/// reads each input file (a [`Payload`]), runs the registered function `FUNCTION`,
+/// writes the result to `OUTPUT` atomically (a temporary file renamed, so that a task
+/// run again after a crash never leaves half a file) and exits with status 0. On an
+/// error — the function panicked, an input is missing or of another type or build,
+/// no such function — it writes the error to `OUTPUT.error` (and to
+/// `$HQ_ERROR_FILENAME` when HyperQueue set it) and exits with status 1.
+pub fn worker_main() {
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() != Some(std::ffi::OsStr::new(WORKER_FLAG)) {
+        return;
+    }
+    let args: Vec<PathBuf> = args.map(PathBuf::from).collect();
+    let code = match run_worker(&args) {
+        Ok(()) => 0,
+        Err(failure) => {
+            let (output, error) = *failure;
+            let text = error_file_text(&error);
+            if let Some(output) = output {
+                let _ = write_atomically(&error_path(&output), text.as_bytes());
+            }
+            if let Some(hq) = std::env::var_os("HQ_ERROR_FILENAME") {
+                let _ = std::fs::write(hq, error.to_string());
+            }
+            eprintln!("taskweave worker: {error}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Where the error goes (the task's output, when known) and the error; boxed, as the
+/// error path of a process that is about to exit.
+type WorkerFailure = Box<(Option<PathBuf>, RemoteError)>;
+
+fn run_worker(args: &[PathBuf]) -> Result<(), WorkerFailure> {
+    let [function, output, inputs @ ..] = args else {
+        return Err(Box::new((
+            None,
+            RemoteError::Protocol(format!(
+                "a worker is started as `{WORKER_FLAG} FUNCTION OUTPUT [INPUT…]`, got {} arguments",
+                args.len()
+            )),
+        )));
+    };
+    let fail = |error| Box::new((Some(output.clone()), error));
+    let name = function.to_string_lossy();
+    let task = find(&name).ok_or_else(|| {
+        fail(RemoteError::UnknownTask {
+            name: name.to_string(),
+            registered: registered()
+                .into_iter()
+                .map(|(name, _)| name.to_owned())
+                .collect(),
+        })
+    })?;
+    let inputs = inputs
+        .iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).map_err(|error| RemoteError::io(path, error))?;
+            Payload::from_bytes(&bytes)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| fail(error.in_task(task.name)))?;
+    let result = (task.run)(&inputs).map_err(fail)?;
+    write_atomically(output, &result.to_bytes())
+        .map_err(|error| fail(RemoteError::io(output, error)))
+}
+
+/// Where a worker leaves the error of the task whose result goes to `output`.
+pub(crate) fn error_path(output: &Path) -> PathBuf {
+    let mut path = output.as_os_str().to_owned();
+    path.push(".error");
+    PathBuf::from(path)
+}
+
+/// An error as a worker writes it: a task's panic as `task\tNAME\tCALL_SITE\nMESSAGE`
+/// (read back as the same [`TaskError`]), anything else as its message.
+fn error_file_text(error: &RemoteError) -> String {
+    match error {
+        RemoteError::Task(task) => {
+            format!(
+                "task\t{}\t{}\n{}",
+                task.task(),
+                task.call_site(),
+                task.message()
+            )
+        }
+        other => format!("error\n{other}"),
+    }
+}
+
+/// Reads what [`error_file_text`] wrote; `function` names the task for other errors.
+pub(crate) fn read_error_file(text: &str, function: &str) -> RemoteError {
+    let (head, message) = text.split_once('\n').unwrap_or((text, ""));
+    let mut fields = head.split('\t');
+    match (fields.next(), fields.next(), fields.next()) {
+        (Some("task"), Some(task), Some(call_site)) => RemoteError::Task(TaskError::from_panic(
+            task,
+            call_site,
+            Box::new(message.to_owned()),
+        )),
+        _ => RemoteError::Worker {
+            task: function.to_owned(),
+            message: message.to_owned(),
+        },
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, renamed.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".tmp-{}", std::process::id()));
+    let temporary = PathBuf::from(temporary);
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path)
+}
+
+/// What can go wrong with a remote task.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RemoteError {
+    /// The task panicked: its name, call site and message, as on one machine.
+    Task(TaskError),
+    /// The task did not run because a task it needs failed.
+    NeverRan {
+        /// The task that did not run.
+        task: String,
+        /// The task it needed that failed.
+        because: String,
+    },
+    /// A value could not be encoded.
+    Encode {
+        /// Its type.
+        type_name: String,
+        /// What `postcard` said.
+        message: String,
+    },
+    /// A value could not be decoded.
+    Decode {
+        /// Its type (as the payload says).
+        type_name: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// A value of another type than the one asked for.
+    TypeMismatch {
+        /// The type asked for.
+        expected: String,
+        /// The type the payload holds.
+        found: String,
+    },
+    /// An argument of the wrong type (or another error about one argument).
+    Argument {
+        /// The task, when known.
+        task: Option<String>,
+        /// Which argument, from 0.
+        position: usize,
+        /// What was wrong with it.
+        error: Box<RemoteError>,
+    },
+    /// A task was given another number of arguments than it has parameters.
+    Arity {
+        /// Its parameters.
+        expected: usize,
+        /// The arguments given.
+        found: usize,
+    },
+    /// A value written by another build of the program: the worker's binary is not the
+    /// one that made the job (rebuilt, or an old copy on the cluster).
+    StaleBinary {
+        /// This build's id.
+        expected: u64,
+        /// The id of the build that wrote the value.
+        found: u64,
+    },
+    /// No `#[delayed(remote)]` function has this name in the worker's binary.
+    UnknownTask {
+        /// The name asked for.
+        name: String,
+        /// The names the binary has.
+        registered: Vec<String>,
+    },
+    /// A worker process failed without saying why in its error file.
+    Worker {
+        /// The task it ran.
+        task: String,
+        /// What is known: its exit status, its error output.
+        message: String,
+    },
+    /// A job that cannot run: a task reads the output of a task added after it.
+    BadJob(String),
+    /// A worker was started with the wrong arguments.
+    Protocol(String),
+    /// Reading or writing a file of the run, or starting a worker, failed.
+    Io {
+        /// The file or program.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl RemoteError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        RemoteError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    fn at_argument(self, position: usize) -> Self {
+        RemoteError::Argument {
+            task: None,
+            position,
+            error: Box::new(self),
+        }
+    }
+
+    /// Names the task an argument error is about.
+    fn in_task(self, name: &str) -> Self {
+        match self {
+            RemoteError::Argument {
+                task: None,
+                position,
+                error,
+            } => RemoteError::Argument {
+                task: Some(short_name(name).to_owned()),
+                position,
+                error,
+            },
+            other => other,
+        }
+    }
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoteError::Task(error) => write!(f, "{error}"),
+            RemoteError::NeverRan { task, because } => write!(
+                f,
+                "task `{task}` never ran: the task `{because}` it needs failed"
+            ),
+            RemoteError::Encode { type_name, message } => {
+                write!(f, "cannot encode a `{type_name}`: {message}")
+            }
+            RemoteError::Decode { type_name, message } => {
+                write!(f, "cannot decode a `{type_name}`: {message}")
+            }
+            RemoteError::TypeMismatch { expected, found } => {
+                write!(f, "expected a `{expected}`, found a `{found}`")
+            }
+            RemoteError::Argument {
+                task,
+                position,
+                error,
+            } => match task {
+                Some(task) => write!(f, "argument {position} of task `{task}`: {error}"),
+                None => write!(f, "argument {position}: {error}"),
+            },
+            RemoteError::Arity { expected, found } => write!(
+                f,
+                "the task takes {expected} arguments, but the job gives it {found}"
+            ),
+            RemoteError::StaleBinary { expected, found } => write!(
+                f,
+                "a value written by another build of this program (build {found:016x}, this \
+                 is {expected:016x}): the worker's binary is not the one that made the job; \
+                 start workers from the same binary as the program that submits"
+            ),
+            RemoteError::UnknownTask { name, registered } => write!(
+                f,
+                "no `#[delayed(remote)]` function `{name}` in this binary (it has: {}); mark \
+                 the function `#[delayed(remote)]` and check that the worker runs the same \
+                 program",
+                if registered.is_empty() {
+                    String::from("none")
+                } else {
+                    registered.join(", ")
+                }
+            ),
+            RemoteError::Worker { task, message } => {
+                write!(f, "the worker of task `{task}` failed: {message}")
+            }
+            RemoteError::BadJob(message) => write!(f, "the job cannot run: {message}"),
+            RemoteError::Protocol(message) => write!(f, "{message}"),
+            RemoteError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for RemoteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RemoteError::Task(error) => Some(error),
+            RemoteError::Argument { error, .. } => Some(&**error),
+            RemoteError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Registers a `#[delayed(remote)]` function (what the attribute expands to).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __register_remote {
+    ($name:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        impl $crate::__private::remote::Remote for $name {
+            const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", ::core::stringify!($name));
+            type Args = ($($ty,)*);
+            type Output = $ret;
+        }
+        $crate::__private::remote::inventory::submit! {
+            $crate::__private::remote::RemoteTask::new(
+                ::core::concat!(::core::module_path!(), "::", ::core::stringify!($name)),
+                ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!()),
+                |__inputs| $crate::__private::remote::invoke::<($($ty,)*), $ret>(
+                    __inputs,
+                    ::core::concat!(::core::module_path!(), "::", ::core::stringify!($name)),
+                    ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!()),
+                    |($($arg,)*)| $name($($arg),*),
+                ),
+            )
+        }
+    };
+}
