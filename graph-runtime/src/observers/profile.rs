@@ -204,6 +204,27 @@ impl Profiler {
         }
     }
 
+    /// A profiler with no records whose times count from the same moment as
+    /// `self`'s (a performance report's runs share one time axis).
+    pub(crate) fn sharing_epoch(&self) -> Profiler {
+        Profiler {
+            epoch: self.epoch,
+            clock: self.clock.clone(),
+            segments: [const { OnceLock::new() }; SEGMENTS],
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// The name noted for thread `id` ([`thread_id`](Self::thread_id)): its own
+    /// name and rayon worker index, or `thread {id}`.
+    pub(crate) fn thread_name(id: u32) -> String {
+        let names = lock(thread_names());
+        id.checked_sub(1)
+            .and_then(|i| names.get(i as usize))
+            .cloned()
+            .unwrap_or_else(|| format!("thread {id}"))
+    }
+
     /// The id the profiler gives the calling thread: the [`TaskRecord::thread`] and
     /// the `tid` in traces of the tasks it runs. Stable for the thread's life, never
     /// reused, the same for every profiler.
