@@ -173,10 +173,16 @@ impl Observer for Observers {
 pub(crate) struct Ambient {
     /// Makes the observer of one graph run (of `table`), when the run starts, on the
     /// thread that starts it: runs that overlap get observers of their own.
-    pub(crate) per_run: Box<dyn Fn(&Table<'_>) -> Arc<dyn Observer> + Send + Sync>,
+    pub(crate) per_run: RunObserverMaker,
     /// Told every task of every client.
     pub(crate) futures: Arc<dyn Observer>,
 }
+
+/// Makes the observer of one graph run ([`Ambient::per_run`]).
+pub(crate) type RunObserverMaker = Box<dyn Fn(&Table<'_>) -> Arc<dyn Observer> + Send + Sync>;
+
+/// The registered ambient observers with their registration numbers.
+type AmbientList = Arc<[(u64, Arc<Ambient>)]>;
 
 /// How many ambient observers are registered: the only thing read when there are none
 /// (one relaxed load per graph run, and per client task event).
@@ -184,11 +190,13 @@ static AMBIENT_COUNT: AtomicUsize = AtomicUsize::new(0);
 /// The registered ambient observers, by registration number: replaced as a whole, so
 /// that a reader takes a snapshot (one reference count) and calls no observer under
 /// the lock.
-static AMBIENT: RwLock<Option<Arc<[(u64, Arc<Ambient>)]>>> = RwLock::new(None);
+static AMBIENT: RwLock<Option<AmbientList>> = RwLock::new(None);
 /// The next registration number.
+#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
 static AMBIENT_NEXT: AtomicU64 = AtomicU64::new(1);
 
 /// Registers `ambient` until the returned handle is dropped.
+#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
 pub(crate) fn add_ambient(ambient: Arc<Ambient>) -> AmbientHandle {
     let id = AMBIENT_NEXT.fetch_add(1, Ordering::Relaxed);
     let mut list = AMBIENT.write().recover();
@@ -226,7 +234,7 @@ pub(crate) fn ambient_active() -> bool {
 }
 
 /// The registered ambient observers, if any.
-fn ambient_snapshot() -> Option<Arc<[(u64, Arc<Ambient>)]>> {
+fn ambient_snapshot() -> Option<AmbientList> {
     AMBIENT.read().recover().clone()
 }
 

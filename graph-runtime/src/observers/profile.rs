@@ -206,6 +206,7 @@ impl Profiler {
 
     /// A profiler with no records whose times count from the same moment as
     /// `self`'s (a performance report's runs share one time axis).
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
     pub(crate) fn sharing_epoch(&self) -> Profiler {
         Profiler {
             epoch: self.epoch,
@@ -217,6 +218,7 @@ impl Profiler {
 
     /// The name noted for thread `id` ([`thread_id`](Self::thread_id)): its own
     /// name and rayon worker index, or `thread {id}`.
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
     pub(crate) fn thread_name(id: u32) -> String {
         let names = lock(thread_names());
         id.checked_sub(1)

@@ -86,7 +86,7 @@ struct Shared {
     /// The clients' tasks seen submitted, by key number: their names.
     submitted: Mutex<HashMap<u64, Arc<str>>>,
     /// Profilers of finished runs, for the next ones.
-    pool: Mutex<Vec<Box<Profiler>>>,
+    pool: Mutex<Vec<Profiler>>,
     state: Mutex<State>,
 }
 
@@ -195,7 +195,7 @@ impl Shared {
             .lock()
             .recover()
             .pop()
-            .unwrap_or_else(|| Box::new(self.futures.sharing_epoch()));
+            .unwrap_or_else(|| self.futures.sharing_epoch());
         Arc::new(RunWatch {
             shared: self.clone(),
             graph,
@@ -208,13 +208,13 @@ impl Shared {
 struct RunWatch {
     shared: Arc<Shared>,
     graph: u32,
-    profiler: Option<Box<Profiler>>,
+    profiler: Option<Profiler>,
 }
 
 impl RunWatch {
     #[inline]
     fn profiler(&self) -> &Profiler {
-        self.profiler.as_deref().expect("taken only when dropped")
+        self.profiler.as_ref().expect("taken only when dropped")
     }
 }
 
@@ -653,7 +653,7 @@ fn render(shared: &Shared, wall: Duration) -> String {
          <main id=\"report\" data-tasks=\"{recorded}\">\n<h1>taskweave performance report</h1>\n"
     );
     // The header.
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<section id=\"header\"><dl>\
          <dt>machine</dt><dd>{host} ({cpus} CPUs)</dd>\
@@ -663,7 +663,7 @@ fn render(shared: &Shared, wall: Duration) -> String {
          <dt>tasks/s</dt><dd id=\"rate\">{tasks_per_second:.0}</dd>\
          <dt>computes</dt><dd id=\"computes\">{computes}</dd>\
          <dt>peak RSS</dt><dd id=\"rss\">{rss}</dd>\
-         </dl></section>\n",
+         </dl></section>",
         host = esc(&hostname()),
         threads = lanes.len(),
         pool = rayon::current_num_threads(),
@@ -756,11 +756,11 @@ fn write_stream(out: &mut String, snap: &Snapshot, lanes: &[u32], span_us: f64) 
     for &lane in lanes {
         let _ = write!(out, "<div>{}</div>", esc(&Profiler::thread_name(lane)));
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
         "</div><div class=\"plot\"><svg id=\"stream\" viewBox=\"0 0 {span_us:.3} {height}\" \
          preserveAspectRatio=\"none\" height=\"{height}\" data-span=\"{span_us:.3}\" \
-         data-height=\"{height}\">\n"
+         data-height=\"{height}\">"
     );
     let lane_of: HashMap<u32, usize> = lanes.iter().enumerate().map(|(i, &l)| (l, i)).collect();
     let min_width = span_us / 4000.0;
@@ -792,23 +792,26 @@ fn write_stream(out: &mut String, snap: &Snapshot, lanes: &[u32], span_us: f64) 
         // Per lane, BUCKETS columns: how many tasks started in each, how busy the
         // thread was, and the function that took most of the time.
         let bucket = span_us / BUCKETS as f64;
-        let mut cells: HashMap<(usize, usize), (u64, f64, HashMap<u32, (u64, f64)>)> =
-            HashMap::new();
+        let mut cells: HashMap<(usize, usize), Bucket> = HashMap::new();
         for r in &snap.records {
             let start = r.start.as_nanos() as f64 / 1e3;
             let dur = r.end.saturating_sub(r.start).as_nanos() as f64 / 1e3;
             let b = ((start / bucket) as usize).min(BUCKETS - 1);
             let cell = cells.entry((lane_of[&r.thread], b)).or_default();
-            cell.0 += 1;
-            cell.1 += dur;
-            let f = cell.2.entry(r.function).or_default();
+            cell.count += 1;
+            cell.busy += dur;
+            let f = cell.functions.entry(r.function).or_default();
             f.0 += 1;
             f.1 += dur;
         }
         let mut keys: Vec<(usize, usize)> = cells.keys().copied().collect();
         keys.sort_unstable();
         for key in keys {
-            let (count, busy, functions) = &cells[&key];
+            let Bucket {
+                count,
+                busy,
+                functions,
+            } = &cells[&key];
             let mut fs: Vec<(u32, (u64, f64))> = functions.iter().map(|(&f, &v)| (f, v)).collect();
             fs.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1).then(a.0.cmp(&b.0)));
             let top = &snap.functions[fs[0].0 as usize].0;
@@ -865,6 +868,17 @@ fn write_stream(out: &mut String, snap: &Snapshot, lanes: &[u32], span_us: f64) 
         );
     }
     out.push_str("</p>\n");
+}
+
+/// One thread's tasks in one time bucket of an aggregated stream.
+#[derive(Default)]
+struct Bucket {
+    /// Tasks that started in it.
+    count: u64,
+    /// Their time, in microseconds.
+    busy: f64,
+    /// Per function: tasks and microseconds.
+    functions: HashMap<u32, (u64, f64)>,
 }
 
 /// The graph of each compute, coloured by outcome.
