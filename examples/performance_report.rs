@@ -76,6 +76,14 @@ fn wait_for(rx: Arc<Mutex<mpsc::Receiver<()>>>) -> u64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The failing task below panics on purpose: print it as one short line.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map_or("(not a string)", String::as_str);
+        eprintln!("(a task panicked: {message})");
+    }));
     let path = std::env::args_os()
         .nth(1)
         .map_or_else(default_path, PathBuf::from);

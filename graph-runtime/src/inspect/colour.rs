@@ -29,18 +29,15 @@ pub(crate) fn stroke_of(outcome: Option<NodeOutcome>) -> &'static str {
     }
 }
 
-/// The colour of a function's bars in a task stream (a performance report): one of
-/// twenty distinct colours (Tableau's 20), chosen by the name's hash, so a name keeps its colour in
-/// every report.
+/// The colour of the `index`-th function of a task stream (a performance report
+/// numbers its functions by name): twenty distinct colours (Tableau's 20), in an order
+/// that keeps neighbours apart, then again.
 #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
-pub(crate) fn function_colour(name: &str) -> &'static str {
-    const PALETTE: [&str; 12] = [
-        "#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f",
-        "#5778a4", "#e49444", "#85b6b2", "#a87c9f",
+pub(crate) fn function_colour(index: usize) -> &'static str {
+    const PALETTE: [&str; 20] = [
+        "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#edc948", "#76b7b2", "#ff9da7",
+        "#9c755f", "#bab0ac", "#a0cbe8", "#ffbe7d", "#8cd17d", "#b6992d", "#499894", "#86bcb6",
+        "#d37295", "#fabfd2", "#d4a6c8", "#d7b5a6",
     ];
-    // FNV-1a: stable across runs and platforms.
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    PALETTE[(hash % PALETTE.len() as u64) as usize]
+    PALETTE[index % PALETTE.len()]
 }

@@ -145,6 +145,7 @@ impl Functions {
 }
 
 /// One graph run: its nodes' functions and edges, and how each node ended.
+#[derive(Clone, PartialEq, Eq)]
 struct GraphRun {
     functions: Vec<u32>,
     successors: Vec<u32>,
@@ -400,12 +401,21 @@ struct Row {
 struct Snapshot {
     functions: Vec<(Arc<str>, Arc<str>, Arc<str>)>,
     records: Vec<Rec>,
-    /// The first [`MAX_GRAPHS`] computes.
-    graphs: Vec<GraphRun>,
+    /// The first [`MAX_GRAPHS`] graphs computed: the first compute's index, how many
+    /// computes in a row ran it the same way, and the run.
+    graphs: Vec<(usize, usize, GraphRun)>,
     /// How many computes there were.
     computes: usize,
     /// By name, in order of first appearance.
     rows: Vec<(Arc<str>, Row)>,
+    /// Each name's colour: names in order, one colour each.
+    colours: HashMap<Arc<str>, &'static str>,
+}
+
+impl Snapshot {
+    fn colour(&self, name: &str) -> &'static str {
+        self.colours.get(name).copied().unwrap_or("#888888")
+    }
 }
 
 /// The row of `name`, made if new.
@@ -496,18 +506,27 @@ fn snapshot(shared: &Shared) -> Snapshot {
             row.errors += 1;
         }
     }
-    let graphs = state
-        .graphs
-        .iter()
-        .take(MAX_GRAPHS)
-        .map(|g| GraphRun {
-            functions: g.functions.clone(),
-            successors: g.successors.clone(),
-            successor_counts: g.successor_counts.clone(),
-            outcomes: g.outcomes.clone(),
-            ended: g.ended,
-            error: g.error.clone(),
-        })
+    // Computes of the same graph that went the same way, one after the other, are
+    // drawn once.
+    let mut graphs: Vec<(usize, usize, GraphRun)> = Vec::new();
+    for (k, g) in state.graphs.iter().enumerate() {
+        if let Some((_, repeats, last)) = graphs.last_mut() {
+            if last == g {
+                *repeats += 1;
+                continue;
+            }
+        }
+        if graphs.len() == MAX_GRAPHS {
+            break;
+        }
+        graphs.push((k, 1, g.clone()));
+    }
+    let mut names: Vec<&Arc<str>> = rows.iter().map(|(name, _)| name).collect();
+    names.sort();
+    let colours = names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| (name.clone(), function_colour(i)))
         .collect();
     Snapshot {
         functions,
@@ -515,6 +534,7 @@ fn snapshot(shared: &Shared) -> Snapshot {
         graphs,
         computes: state.graphs.len(),
         rows,
+        colours,
     }
 }
 
@@ -577,7 +597,7 @@ h1{font-size:22px;margin:0 0 8px}h2{font-size:17px;margin:22px 0 8px}\
 .lane-names div{height:20px;line-height:20px;padding:0 6px;white-space:nowrap}\
 .plot{flex:1;overflow:hidden}#stream{display:block;width:100%;background:#fafafa}\
 #stream rect:hover{opacity:.7}#axis{position:relative;height:16px;font-size:10px;color:#555}\
-#axis span{position:absolute;transform:translateX(-50%)}\
+#axis span{position:absolute;white-space:nowrap}\
 .tools button{margin-right:4px}#hover{font-size:12px;color:#333;min-height:16px;margin:4px 0}\
 table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}\
 th:first-child,td:first-child{text-align:left}th{background:#f0f0f0}\
@@ -594,7 +614,7 @@ function fmt(us){return us<1000?us.toFixed(1)+' µs':us<1e6?(us/1000).toFixed(2)
 function set(){
  svg.setAttribute('viewBox',x0+' 0 '+w+' '+h);
  var axis=document.getElementById('axis'),html='';
- for(var i=0;i<=10;i++){html+='<span style="left:'+(i*10)+'%">'+fmt(x0+w*i/10)+'</span>';}
+ for(var i=0;i<=10;i++){html+='<span style="left:'+(i*10)+'%;transform:translateX(-'+(i*10)+'%)">'+fmt(x0+w*i/10)+'</span>';}
  axis.innerHTML=html;
  document.getElementById('zoom-range').textContent=fmt(x0)+' – '+fmt(x0+w);
 }
@@ -699,7 +719,7 @@ fn render(shared: &Shared, wall: Duration) -> String {
             row.failed as f64 * scale,
             row.cancelled as f64 * scale,
             n = esc(name),
-            c = function_colour(name),
+            c = snap.colour(name),
         );
     }
     out.push_str("</tbody></table>\n");
@@ -723,7 +743,7 @@ fn render(shared: &Shared, wall: Duration) -> String {
             human(row.max),
             row.errors,
             n = esc(name),
-            c = function_colour(name),
+            c = snap.colour(name),
         );
     }
     out.push_str("</tbody></table>\n");
@@ -777,7 +797,7 @@ fn write_stream(out: &mut String, snap: &Snapshot, lanes: &[u32], span_us: f64) 
                  fill=\"{c}\" data-name=\"{n}\" data-outcome=\"{o}\" data-start=\"{s}\" data-dur=\"{d}\">\
                  <title>{n} · {site} · start {hs} · {hd} · {o}</title></rect>",
                 w = (dur.as_nanos() as f64 / 1e3).max(min_width),
-                c = function_colour(name),
+                c = snap.colour(name),
                 n = esc(name),
                 o = r.outcome.as_str(),
                 s = r.start.as_nanos(),
@@ -828,7 +848,7 @@ fn write_stream(out: &mut String, snap: &Snapshot, lanes: &[u32], span_us: f64) 
                  <title>{count} tasks from {from} to {to}, busy {busy_pc:.0}%: {parts}{more}</title></rect>",
                 x = key.1 as f64 * bucket,
                 y = key.0 as f64 * LANE + (LANE - BAR) / 2.0,
-                c = function_colour(top),
+                c = snap.colour(top),
                 n = esc(top),
                 from = human(Duration::from_nanos((key.1 as f64 * bucket * 1e3) as u64)),
                 to = human(Duration::from_nanos(((key.1 + 1) as f64 * bucket * 1e3) as u64)),
@@ -863,7 +883,7 @@ fn write_stream(out: &mut String, snap: &Snapshot, lanes: &[u32], span_us: f64) 
         let _ = write!(
             out,
             "<span class=\"swatch\" style=\"background:{}\"></span>{} &nbsp; ",
-            function_colour(name),
+            snap.colour(name),
             esc(name)
         );
     }
@@ -888,13 +908,19 @@ fn write_graphs(out: &mut String, snap: &Snapshot) {
         out.push_str("<p class=\"note\">No graph was computed.</p>\n");
         return;
     }
-    for (k, run) in snap.graphs.iter().enumerate().take(MAX_GRAPHS) {
+    let mut shown = 0;
+    for (k, repeats, run) in &snap.graphs {
         let n = run.functions.len();
-        let title = format!(
-            "compute {}: {n} task{}",
-            k + 1,
-            if n == 1 { "" } else { "s" }
-        );
+        shown = k + repeats;
+        let which = match repeats {
+            1 => format!("compute {}", k + 1),
+            _ => format!(
+                "computes {} to {} (the same graph, {repeats} times)",
+                k + 1,
+                k + repeats
+            ),
+        };
+        let title = format!("{which}: {n} task{}", if n == 1 { "" } else { "s" });
         let _ = write!(out, "<h3>{}</h3>", esc(&title));
         if let Some(error) = &run.error {
             let _ = write!(out, "<p class=\"note\">It failed: {}</p>", esc(error));
@@ -935,18 +961,18 @@ fn write_graphs(out: &mut String, snap: &Snapshot) {
             next += count as usize;
         }
         let info = GraphInfo::from_parts(nodes, edges);
-        let svg = info.to_svg_with(&DrawOptions::new().title(title));
+        let svg = info.to_svg_with(&DrawOptions::new());
         // Inline in HTML: no XML declaration, no namespace (the page names no URL).
         let svg = svg
             .trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
             .replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
         let _ = writeln!(out, "<div class=\"graph\">{svg}</div>");
     }
-    if snap.computes > MAX_GRAPHS {
+    if snap.computes > shown {
         let _ = writeln!(
             out,
             "<p class=\"note\">{} more computes not drawn.</p>",
-            snap.computes - MAX_GRAPHS
+            snap.computes - shown
         );
     }
 }
