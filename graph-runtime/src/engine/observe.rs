@@ -3,6 +3,12 @@
 //! task-stream profiles, run records and tracing. One [`Observer`] trait serves all
 //! three front ends (`graph!`, `Delayed`, futures). With no observer the dispatcher
 //! pays one branch, and a client one test of its observer field where it would call it.
+//!
+//! Besides the observer a run or a client is given, "ambient" observers watch the
+//! whole process while they are registered (a performance report, feature
+//! `dashboard`): the dispatcher and the futures' jobs read one relaxed atomic count
+//! (once per run; once per future event), and only when it is not zero the list
+//! behind a lock. With none registered nothing is allocated.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};

@@ -976,3 +976,35 @@ fn write_graphs(out: &mut String, snap: &Snapshot) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_for_html() {
+        assert_eq!(esc("plain"), "plain");
+        assert_eq!(esc("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
+    }
+
+    #[test]
+    fn durations_read_in_their_unit() {
+        assert_eq!(human(Duration::from_nanos(512)), "512 ns");
+        assert_eq!(human(Duration::from_micros(12)), "12.0 µs");
+        assert_eq!(human(Duration::from_micros(4_560)), "4.56 ms");
+        assert_eq!(human(Duration::from_millis(1_230)), "1.23 s");
+    }
+
+    #[test]
+    fn a_report_is_one_page_with_its_sections() {
+        // Other tests may compute meanwhile (a report watches the process): only the
+        // page's structure is checked.
+        let report = PerformanceReport::new(std::env::temp_dir().join("taskweave-empty.html"));
+        let page = report.to_html();
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert!(page.contains("<svg id=\"stream\""));
+        assert!(page.ends_with("</body></html>\n"));
+        assert!(page.contains("<table id=\"progress\""));
+        drop(report);
+    }
+}
