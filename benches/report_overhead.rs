@@ -3,7 +3,8 @@
 //! report active, then with one active. An element is one task.
 //!
 //! Run it with `cargo bench -p taskweave-benches --features dashboard --bench
-//! report_overhead`. With a report active every compute is recorded (a profiler per
+//! report_overhead`. `profiler` is the same compute watched by a `Profiler` alone,
+//! for comparison. With a report active every compute is recorded (a profiler per
 //! run, the graph copied, the records gathered when it ends); the page is written to
 //! `/dev/null` (or the temporary directory) after each sample, outside the timing.
 
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use taskweave::prelude::*;
-use taskweave::PerformanceReport;
+use taskweave::{PerformanceReport, Profiler, RunOptions};
 
 /// Leaves of the fan-in: `2n − 1` tasks.
 const N: u64 = 10_000;
@@ -68,6 +69,21 @@ fn fan_in_report(c: &mut Criterion) {
     group.throughput(Throughput::Elements(2 * N - 1));
     group.bench_function(BenchmarkId::new("inactive", N), |b| {
         b.iter(|| prepared.compute().0);
+    });
+    // The profiler alone (the report records with one per run), for comparison.
+    group.bench_function(BenchmarkId::new("profiler", N), |b| {
+        b.iter_custom(|iters| {
+            let profiler = std::sync::Arc::new(Profiler::new());
+            let options = RunOptions::new().observer(profiler.clone());
+            let start = Instant::now();
+            for _ in 0..iters {
+                assert_eq!(
+                    prepared.try_compute_with(options.clone()).unwrap().0,
+                    expected
+                );
+            }
+            start.elapsed()
+        });
     });
     group.bench_function(BenchmarkId::new("active", N), |b| {
         b.iter_custom(|iters| {

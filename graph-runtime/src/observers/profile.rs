@@ -216,6 +216,32 @@ impl Profiler {
         }
     }
 
+    /// Takes every graph task's record out, in the order recorded, without making a
+    /// [`TaskRecord`] of each: `each(node, thread, start, end, outcome)`, times since
+    /// the epoch. Futures' records stay. (A performance report gathers each run's
+    /// records this way.)
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+    pub(crate) fn drain_graph_records(
+        &self,
+        mut each: impl FnMut(u32, u32, Duration, Duration, TaskOutcome),
+    ) {
+        let mut inner = self.lock();
+        inner.records.retain(|raw| {
+            if raw.key != 0 {
+                return true;
+            }
+            each(
+                raw.node,
+                raw.thread,
+                self.since_epoch(raw.start),
+                self.since_epoch(raw.end.max(raw.start)),
+                outcome_from(raw.outcome),
+            );
+            false
+        });
+        inner.runs = 0;
+    }
+
     /// The name noted for thread `id` ([`thread_id`](Self::thread_id)): its own
     /// name and rayon worker index, or `thread {id}`.
     #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]

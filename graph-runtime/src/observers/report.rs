@@ -237,24 +237,20 @@ impl Observer for RunWatch {
     fn graph_finished(&self, result: Result<(), &TaskError>) {
         let profiler = self.profiler();
         profiler.graph_finished(result);
-        let records = profiler.records();
-        profiler.clear();
         let mut state = self.shared.state();
         let state = &mut *state;
-        let graph = self.graph as usize;
-        state.records.reserve(records.len());
-        for r in &records {
-            let function = state.graphs[graph].functions[r.node as usize];
-            state.graphs[graph].outcomes[r.node as usize] = Some(r.outcome);
-            state.records.push(Rec {
-                function,
-                thread: r.thread,
-                start: r.start,
-                end: r.end,
-                outcome: r.outcome,
+        let run = &mut state.graphs[self.graph as usize];
+        let records = &mut state.records;
+        profiler.drain_graph_records(|node, thread, start, end, outcome| {
+            run.outcomes[node as usize] = Some(outcome);
+            records.push(Rec {
+                function: run.functions[node as usize],
+                thread,
+                start,
+                end,
+                outcome,
             });
-        }
-        let run = &mut state.graphs[graph];
+        });
         run.ended = true;
         run.error = result.err().map(ToString::to_string);
     }
