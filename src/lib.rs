@@ -78,6 +78,8 @@ pub use graph_runtime::{
     on_warning, progress, set_warnings, Profiler, Progress, Summary, SummaryRow, TaskRecord,
     AUTOMATIC_DELAY,
 };
+#[cfg(feature = "dashboard")]
+pub use graph_runtime::{performance_report, PerformanceReport};
 
 #[doc(hidden)]
 pub use graph_runtime::__private;

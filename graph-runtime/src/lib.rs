@@ -48,6 +48,8 @@ pub use inspect::{
 };
 pub use observers::profile::{Profiler, Summary, SummaryRow, TaskRecord};
 pub use observers::progress::{Progress, AUTOMATIC_DELAY};
+#[cfg(feature = "dashboard")]
+pub use observers::report::{performance_report, PerformanceReport};
 #[cfg(feature = "tracing")]
 pub use observers::trace::TracingObserver;
 

@@ -115,7 +115,13 @@ where
         "taskweave: one pending counter per node"
     );
     crate::engine::error::keep_backtraces();
-    let observer = options.observer.as_deref();
+    // A performance report watches every run: one relaxed load when none is active.
+    let ambient = if crate::engine::observe::ambient_active() {
+        crate::engine::observe::ambient_run_observer(table, options.observer.as_ref())
+    } else {
+        None
+    };
+    let observer = ambient.as_deref().or(options.observer.as_deref());
     if let Some(observer) = observer {
         observer.graph_started(table.nodes());
     }

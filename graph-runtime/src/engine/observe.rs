@@ -3,11 +3,19 @@
 //! task-stream profiles, run records and tracing. One [`Observer`] trait serves all
 //! three front ends (`graph!`, `Delayed`, futures). With no observer the dispatcher
 //! pays one branch, and a client one test of its observer field where it would call it.
+//!
+//! Besides the observer a run or a client is given, "ambient" observers watch the
+//! whole process while they are registered (a performance report, feature
+//! `dashboard`): the dispatcher and the futures' jobs read one relaxed atomic count
+//! (once per run; once per future event), and only when it is not zero the list
+//! behind a lock. With none registered nothing is allocated.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 
 use crate::engine::error::TaskError;
-use crate::engine::table::NodeInfo;
+use crate::engine::lock::Recover;
+use crate::engine::table::{NodeInfo, Table};
 
 /// How one task's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +170,103 @@ impl Observer for Observers {
     }
     fn future_finished(&self, task: &FutureEvent<'_>, outcome: TaskOutcome) {
         self.0.iter().for_each(|o| o.future_finished(task, outcome));
+    }
+}
+
+/// An observer of the whole process while registered (a performance report): told
+/// every graph run and every client's tasks, whether or not they were given an
+/// observer of their own. See [`add_ambient`].
+pub(crate) struct Ambient {
+    /// Makes the observer of one graph run (of `table`), when the run starts, on the
+    /// thread that starts it: runs that overlap get observers of their own.
+    pub(crate) per_run: RunObserverMaker,
+    /// Told every task of every client.
+    pub(crate) futures: Arc<dyn Observer>,
+}
+
+/// Makes the observer of one graph run ([`Ambient::per_run`]).
+pub(crate) type RunObserverMaker = Box<dyn Fn(&Table<'_>) -> Arc<dyn Observer> + Send + Sync>;
+
+/// The registered ambient observers with their registration numbers.
+type AmbientList = Arc<[(u64, Arc<Ambient>)]>;
+
+/// How many ambient observers are registered: the only thing read when there are none
+/// (one relaxed load per graph run, and per client task event).
+static AMBIENT_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// The registered ambient observers, by registration number: replaced as a whole, so
+/// that a reader takes a snapshot (one reference count) and calls no observer under
+/// the lock.
+static AMBIENT: RwLock<Option<AmbientList>> = RwLock::new(None);
+/// The next registration number.
+#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+static AMBIENT_NEXT: AtomicU64 = AtomicU64::new(1);
+
+/// Registers `ambient` until the returned handle is dropped.
+#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+pub(crate) fn add_ambient(ambient: Arc<Ambient>) -> AmbientHandle {
+    let id = AMBIENT_NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut list = AMBIENT.write().recover();
+    let mut entries: Vec<(u64, Arc<Ambient>)> = list.as_deref().unwrap_or(&[]).to_vec();
+    entries.push((id, ambient));
+    *list = Some(entries.into());
+    AMBIENT_COUNT.fetch_add(1, Ordering::Relaxed);
+    AmbientHandle(id)
+}
+
+/// Keeps an ambient observer registered ([`add_ambient`]); unregisters it when
+/// dropped (runs that started before keep the observer they were given).
+#[derive(Debug)]
+pub(crate) struct AmbientHandle(u64);
+
+impl Drop for AmbientHandle {
+    fn drop(&mut self) {
+        let mut list = AMBIENT.write().recover();
+        let entries: Vec<(u64, Arc<Ambient>)> = list
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .filter(|(id, _)| *id != self.0)
+            .cloned()
+            .collect();
+        *list = (!entries.is_empty()).then(|| entries.into());
+        AMBIENT_COUNT.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether any ambient observer is registered: one relaxed load.
+#[inline(always)]
+pub(crate) fn ambient_active() -> bool {
+    AMBIENT_COUNT.load(Ordering::Relaxed) != 0
+}
+
+/// The registered ambient observers, if any.
+fn ambient_snapshot() -> Option<AmbientList> {
+    AMBIENT.read().recover().clone()
+}
+
+/// The observer of a run of `table` whose own observer is `own`, when ambient
+/// observers are registered: `own` and each one's observer of this run, as one.
+/// `None` when there are none (then `own` alone watches). Call it only when
+/// [`ambient_active`].
+#[cold]
+pub(crate) fn ambient_run_observer(
+    table: &Table<'_>,
+    own: Option<&Arc<dyn Observer>>,
+) -> Option<Arc<dyn Observer>> {
+    let snapshot = ambient_snapshot()?;
+    let mut observers: Vec<Arc<dyn Observer>> = own.into_iter().cloned().collect();
+    observers.extend(snapshot.iter().map(|(_, a)| (a.per_run)(table)));
+    Observers::combine(observers)
+}
+
+/// Calls `tell` with each registered ambient observer of clients' tasks. Call it only
+/// when [`ambient_active`].
+#[cold]
+pub(crate) fn for_each_ambient_future_observer(mut tell: impl FnMut(&dyn Observer)) {
+    if let Some(snapshot) = ambient_snapshot() {
+        for (_, ambient) in snapshot.iter() {
+            tell(&*ambient.futures);
+        }
     }
 }
 

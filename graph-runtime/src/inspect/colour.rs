@@ -28,3 +28,16 @@ pub(crate) fn stroke_of(outcome: Option<NodeOutcome>) -> &'static str {
         Some(NodeOutcome::Pending | NodeOutcome::NeverRan) => "#8a8a8a",
     }
 }
+
+/// The colour of the `index`-th function of a task stream (a performance report
+/// numbers its functions by name): twenty distinct colours (Tableau's 20), in an order
+/// that keeps neighbours apart, then again.
+#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+pub(crate) fn function_colour(index: usize) -> &'static str {
+    const PALETTE: [&str; 20] = [
+        "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#edc948", "#76b7b2", "#ff9da7",
+        "#9c755f", "#bab0ac", "#a0cbe8", "#ffbe7d", "#8cd17d", "#b6992d", "#499894", "#86bcb6",
+        "#d37295", "#fabfd2", "#d4a6c8", "#d7b5a6",
+    ];
+    PALETTE[index % PALETTE.len()]
+}

@@ -8,7 +8,7 @@
 //! futures, and no module here imports a front end.
 
 pub(crate) mod collapse;
-mod colour;
+pub(crate) mod colour;
 pub(crate) mod dot;
 pub(crate) mod info;
 mod record;

@@ -1,8 +1,11 @@
-//! The observers that come with taskweave: progress bars, the profiler's task stream
-//! and `tracing` spans. Each implements the engine's `Observer` hooks, so they watch
-//! static graphs, dynamic graphs and futures alike; none imports a front end.
+//! The observers that come with taskweave: progress bars, the profiler's task stream,
+//! `tracing` spans and the performance report. Each implements the engine's
+//! `Observer` hooks, so they watch static graphs, dynamic graphs and futures alike;
+//! none imports a front end (the report draws its graphs with inspection's SVG).
 
 pub(crate) mod profile;
 pub(crate) mod progress;
+#[cfg(feature = "dashboard")]
+pub(crate) mod report;
 #[cfg(feature = "tracing")]
 pub(crate) mod trace;

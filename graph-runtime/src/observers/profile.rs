@@ -204,6 +204,55 @@ impl Profiler {
         }
     }
 
+    /// A profiler with no records whose times count from the same moment as
+    /// `self`'s (a performance report's runs share one time axis).
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+    pub(crate) fn sharing_epoch(&self) -> Profiler {
+        Profiler {
+            epoch: self.epoch,
+            clock: self.clock.clone(),
+            segments: [const { OnceLock::new() }; SEGMENTS],
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// Takes every graph task's record out, in the order recorded, without making a
+    /// [`TaskRecord`] of each: `each(node, thread, start, end, outcome)`, times since
+    /// the epoch. Futures' records stay. (A performance report gathers each run's
+    /// records this way.)
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+    pub(crate) fn drain_graph_records(
+        &self,
+        mut each: impl FnMut(u32, u32, Duration, Duration, TaskOutcome),
+    ) {
+        let mut inner = self.lock();
+        inner.records.retain(|raw| {
+            if raw.key != 0 {
+                return true;
+            }
+            each(
+                raw.node,
+                raw.thread,
+                self.since_epoch(raw.start),
+                self.since_epoch(raw.end.max(raw.start)),
+                outcome_from(raw.outcome),
+            );
+            false
+        });
+        inner.runs = 0;
+    }
+
+    /// The name noted for thread `id` ([`thread_id`](Self::thread_id)): its own
+    /// name and rayon worker index, or `thread {id}`.
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+    pub(crate) fn thread_name(id: u32) -> String {
+        let names = lock(thread_names());
+        id.checked_sub(1)
+            .and_then(|i| names.get(i as usize))
+            .cloned()
+            .unwrap_or_else(|| format!("thread {id}"))
+    }
+
     /// The id the profiler gives the calling thread: the [`TaskRecord::thread`] and
     /// the `tid` in traces of the tasks it runs. Stable for the thread's life, never
     /// reused, the same for every profiler.

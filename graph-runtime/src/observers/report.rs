@@ -1,0 +1,1006 @@
+//! The performance report (Dask's `performance_report`): while a [`PerformanceReport`]
+//! lives, every task of every graph run (`graph!`, `Delayed`, a client's `compute`)
+//! and every task of every [`Client`](crate::Client) is recorded, and when it ends one
+//! self-contained HTML page is written: a header (machine, threads, wall time,
+//! tasks per second, peak memory), the task stream (one lane per thread, one bar per
+//! task, coloured by function, zoomable), progress and a summary per function, and
+//! the graph of each compute (the SVG picture of inspection, coloured by outcome).
+//!
+//! The report is an ambient observer of the engine (`engine::observe::add_ambient`):
+//! runs and clients given no observer of their own are watched too. Each graph run
+//! gets a [`Profiler`] of its own (taken from a small pool, sharing one time axis),
+//! the clients' tasks one shared profiler. With no report active, a run pays one
+//! relaxed load and allocates nothing.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::engine::error::TaskError;
+use crate::engine::lock::Recover;
+use crate::engine::observe::{
+    add_ambient, Ambient, AmbientHandle, FutureEvent, Observer, TaskOutcome,
+};
+use crate::engine::table::{NodeInfo, Table};
+use crate::inspect::colour::function_colour;
+use crate::inspect::{DrawOptions, GraphInfo, NodeOutcome, NodeView};
+use crate::observers::profile::{Profiler, TaskRecord};
+
+/// Beyond this many task runs the stream is drawn as per-thread buckets.
+const MAX_BARS: usize = 20_000;
+/// The number of time buckets per thread of an aggregated stream.
+const BUCKETS: usize = 400;
+/// At most this many computes' graphs are drawn.
+const MAX_GRAPHS: usize = 12;
+/// Graphs of more nodes are not laid out (the page says so).
+const MAX_GRAPH_NODES: usize = 200_000;
+/// Profilers kept for reuse by later runs.
+const POOL: usize = 4;
+
+/// Records every task run while it lives, and writes one self-contained HTML page of
+/// them when dropped (or at [`finish`](Self::finish)): Dask's
+/// `performance_report(filename="report.html")`.
+///
+/// Every graph run (static `graph!`, dynamic `Delayed`, a client's `compute`) and every
+/// task of every [`Client`](crate::Client) started while the report is active is
+/// recorded, whether or not it was given an observer of its own. The page needs no
+/// network (inline SVG, CSS and a few lines of script): a task stream with one lane
+/// per thread and one bar per task (hover for name, call site, start, duration and
+/// outcome; zoom with the wheel or the buttons), progress per function (done,
+/// failed, cancelled, total), a per-function table (count, total, mean, max,
+/// errors) and the graph of each compute coloured by outcome. Above 20,000 task runs
+/// the stream is drawn as per-thread time buckets, and the page says so.
+///
+/// Needs the cargo feature `dashboard`.
+///
+/// ```no_run
+/// use graph_runtime::{delayed, PerformanceReport};
+///
+/// let report = PerformanceReport::new("report.html");
+/// let inc = delayed(|x: u64| x + 1);
+/// let total = delayed(|xs: Vec<u64>| xs.iter().sum::<u64>());
+/// let parts: Vec<_> = (0..100).map(|i| inc.call(i)).collect();
+/// assert_eq!(total.call(parts).compute(), 5050);
+/// let path = report.finish()?; // or let it drop
+/// println!("wrote {}", path.display());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// Reports may overlap (each records everything while it lives). Runs already going
+/// when the report starts are not recorded; their tasks are, if they are a client's.
+#[must_use = "a `PerformanceReport` records while it lives: bind it (`let _report = …`)"]
+pub struct PerformanceReport {
+    path: PathBuf,
+    shared: Arc<Shared>,
+    started: Instant,
+    /// Keeps the report registered; `None` once written.
+    registration: Option<AmbientHandle>,
+}
+
+/// What the observers of a report share.
+struct Shared {
+    /// The clients' tasks; its epoch is the report's time axis.
+    futures: Profiler,
+    /// The clients' tasks seen submitted, by key number: their names.
+    submitted: Mutex<HashMap<u64, Arc<str>>>,
+    /// Profilers of finished runs, for the next ones.
+    pool: Mutex<Vec<Profiler>>,
+    state: Mutex<State>,
+}
+
+/// The graph runs recorded.
+#[derive(Default)]
+struct State {
+    functions: Functions,
+    graphs: Vec<GraphRun>,
+    records: Vec<Rec>,
+}
+
+/// Distinct (name, kind, call site)s, numbered.
+#[derive(Default)]
+struct Functions {
+    list: Vec<Function>,
+    by_name: HashMap<Arc<str>, Vec<u32>>,
+    /// The last (name address, call-site address) looked up, and its number.
+    last: Option<(usize, usize, u32)>,
+}
+
+struct Function {
+    name: Arc<str>,
+    kind: Arc<str>,
+    call_site: Arc<str>,
+}
+
+impl Functions {
+    fn intern(&mut self, name: &str, kind: &str, call_site: &str) -> u32 {
+        let key = (name.as_ptr() as usize, call_site.as_ptr() as usize);
+        if let Some((a, b, id)) = self.last {
+            let f = &self.list[id as usize];
+            if (a, b) == key && *f.name == *name && *f.call_site == *call_site && *f.kind == *kind {
+                return id;
+            }
+        }
+        let found = self.by_name.get(name).and_then(|ids| {
+            ids.iter().copied().find(|&id| {
+                let f = &self.list[id as usize];
+                *f.call_site == *call_site && *f.kind == *kind
+            })
+        });
+        let id = found.unwrap_or_else(|| {
+            let id = self.list.len() as u32;
+            let name: Arc<str> = name.into();
+            self.list.push(Function {
+                name: name.clone(),
+                kind: kind.into(),
+                call_site: call_site.into(),
+            });
+            self.by_name.entry(name).or_default().push(id);
+            id
+        });
+        self.last = Some((key.0, key.1, id));
+        id
+    }
+}
+
+/// One graph run: its nodes' functions and edges, and how each node ended.
+#[derive(Clone, PartialEq, Eq)]
+struct GraphRun {
+    functions: Vec<u32>,
+    successors: Vec<u32>,
+    /// Each node's number of successors.
+    successor_counts: Vec<u32>,
+    /// `None`: it never ran (or the run has not ended).
+    outcomes: Vec<Option<TaskOutcome>>,
+    ended: bool,
+    error: Option<String>,
+}
+
+/// One task run on the report's time axis.
+#[derive(Clone, Copy)]
+struct Rec {
+    function: u32,
+    thread: u32,
+    start: Duration,
+    end: Duration,
+    outcome: TaskOutcome,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().recover()
+    }
+
+    /// The observer of one run of `table`: a profiler of its own, and the run's
+    /// graph noted.
+    fn run_observer(self: &Arc<Self>, table: &Table<'_>) -> Arc<dyn Observer> {
+        let nodes = table.nodes();
+        let mut state = self.state();
+        let functions = nodes
+            .iter()
+            .map(|n| state.functions.intern(n.name, n.kind, n.call_site))
+            .collect();
+        let graph = state.graphs.len() as u32;
+        state.graphs.push(GraphRun {
+            functions,
+            successors: table.successors().to_vec(),
+            successor_counts: nodes.iter().map(|n| n.successor_count).collect(),
+            outcomes: vec![None; nodes.len()],
+            ended: false,
+            error: None,
+        });
+        drop(state);
+        let profiler = self
+            .pool
+            .lock()
+            .recover()
+            .pop()
+            .unwrap_or_else(|| self.futures.sharing_epoch());
+        Arc::new(RunWatch {
+            shared: self.clone(),
+            graph,
+            profiler: Some(profiler),
+        })
+    }
+}
+
+/// Watches one graph run for a report.
+struct RunWatch {
+    shared: Arc<Shared>,
+    graph: u32,
+    profiler: Option<Profiler>,
+}
+
+impl RunWatch {
+    #[inline]
+    fn profiler(&self) -> &Profiler {
+        self.profiler.as_ref().expect("taken only when dropped")
+    }
+}
+
+impl Observer for RunWatch {
+    fn graph_started(&self, nodes: &[NodeInfo<'_>]) {
+        self.profiler().graph_started(nodes);
+    }
+
+    #[inline]
+    fn task_started(&self, node: u32, info: &NodeInfo<'_>) {
+        self.profiler().task_started(node, info);
+    }
+
+    #[inline]
+    fn task_finished(&self, node: u32, info: &NodeInfo<'_>, outcome: TaskOutcome) {
+        self.profiler().task_finished(node, info, outcome);
+    }
+
+    fn graph_finished(&self, result: Result<(), &TaskError>) {
+        let profiler = self.profiler();
+        profiler.graph_finished(result);
+        let mut state = self.shared.state();
+        let state = &mut *state;
+        let run = &mut state.graphs[self.graph as usize];
+        let records = &mut state.records;
+        profiler.drain_graph_records(|node, thread, start, end, outcome| {
+            run.outcomes[node as usize] = Some(outcome);
+            records.push(Rec {
+                function: run.functions[node as usize],
+                thread,
+                start,
+                end,
+                outcome,
+            });
+        });
+        run.ended = true;
+        run.error = result.err().map(ToString::to_string);
+    }
+}
+
+impl Drop for RunWatch {
+    fn drop(&mut self) {
+        if let Some(profiler) = self.profiler.take() {
+            let mut pool = self.shared.pool.lock().recover();
+            if pool.len() < POOL {
+                pool.push(profiler);
+            }
+        }
+    }
+}
+
+/// Watches every client's tasks for a report.
+struct FuturesWatch(Arc<Shared>);
+
+impl Observer for FuturesWatch {
+    fn future_submitted(&self, task: &FutureEvent<'_>) {
+        self.0
+            .submitted
+            .lock()
+            .recover()
+            .insert(task.key, task.name.into());
+    }
+
+    fn future_started(&self, task: &FutureEvent<'_>) {
+        self.0.futures.future_started(task);
+    }
+
+    fn future_finished(&self, task: &FutureEvent<'_>, outcome: TaskOutcome) {
+        self.0.futures.future_finished(task, outcome);
+    }
+}
+
+impl PerformanceReport {
+    /// Starts recording every task run; the page is written to `path` when the
+    /// report is dropped (errors are printed on stderr) or at
+    /// [`finish`](Self::finish).
+    pub fn new(path: impl Into<PathBuf>) -> PerformanceReport {
+        let shared = Arc::new(Shared {
+            futures: Profiler::new(),
+            submitted: Mutex::new(HashMap::new()),
+            pool: Mutex::new(Vec::new()),
+            state: Mutex::new(State::default()),
+        });
+        let maker = shared.clone();
+        let registration = add_ambient(Arc::new(Ambient {
+            per_run: Box::new(move |table| maker.run_observer(table)),
+            futures: Arc::new(FuturesWatch(shared.clone())),
+        }));
+        PerformanceReport {
+            path: path.into(),
+            shared,
+            started: Instant::now(),
+            registration: Some(registration),
+        }
+    }
+
+    /// Where the page will be written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The page as it would be written now (the report keeps recording).
+    pub fn to_html(&self) -> String {
+        render(&self.shared, self.started.elapsed())
+    }
+
+    /// Stops recording and writes the page; returns its path, or the error writing
+    /// it.
+    pub fn finish(mut self) -> std::io::Result<PathBuf> {
+        self.write()
+    }
+
+    fn write(&mut self) -> std::io::Result<PathBuf> {
+        drop(self.registration.take());
+        let page = render(&self.shared, self.started.elapsed());
+        std::fs::write(&self.path, page)?;
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for PerformanceReport {
+    fn drop(&mut self) {
+        if self.registration.is_some() {
+            if let Err(error) = self.write() {
+                eprintln!(
+                    "taskweave: could not write the performance report {}: {error}",
+                    self.path.display()
+                );
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for PerformanceReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerformanceReport")
+            .field("path", &self.path)
+            .field("active", &self.registration.is_some())
+            .finish()
+    }
+}
+
+/// Runs `f` with a [`PerformanceReport`] active, then writes the page to `path`:
+/// `f`'s result, or the error writing the page. (If `f` panics, the page is still
+/// written, as the report is dropped.)
+///
+/// ```no_run
+/// let sum = graph_runtime::performance_report("report.html", || {
+///     let inc = graph_runtime::delayed(|x: u64| x + 1);
+///     inc.call(41).compute()
+/// })?;
+/// assert_eq!(sum, 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn performance_report<R>(
+    path: impl Into<PathBuf>,
+    f: impl FnOnce() -> R,
+) -> std::io::Result<R> {
+    let report = PerformanceReport::new(path);
+    let result = f();
+    report.finish()?;
+    Ok(result)
+}
+
+/// Per-name counts: progress and summary.
+#[derive(Default, Clone)]
+struct Row {
+    done: u64,
+    failed: u64,
+    cancelled: u64,
+    total: u64,
+    runs: u64,
+    errors: u64,
+    time: Duration,
+    max: Duration,
+}
+
+/// Everything the page shows, read from the report.
+struct Snapshot {
+    functions: Vec<(Arc<str>, Arc<str>, Arc<str>)>,
+    records: Vec<Rec>,
+    /// The first [`MAX_GRAPHS`] graphs computed: the first compute's index, how many
+    /// computes in a row ran it the same way, and the run.
+    graphs: Vec<(usize, usize, GraphRun)>,
+    /// How many computes there were.
+    computes: usize,
+    /// By name, in order of first appearance.
+    rows: Vec<(Arc<str>, Row)>,
+    /// Each name's colour: names in order, one colour each.
+    colours: HashMap<Arc<str>, &'static str>,
+}
+
+impl Snapshot {
+    fn colour(&self, name: &str) -> &'static str {
+        self.colours.get(name).copied().unwrap_or("#888888")
+    }
+}
+
+/// The row of `name`, made if new.
+fn row_of(
+    rows: &mut Vec<(Arc<str>, Row)>,
+    index: &mut HashMap<Arc<str>, usize>,
+    name: &Arc<str>,
+) -> usize {
+    *index.entry(name.clone()).or_insert_with(|| {
+        rows.push((name.clone(), Row::default()));
+        rows.len() - 1
+    })
+}
+
+/// Adds one task's end to its row.
+fn count_outcome(row: &mut Row, outcome: TaskOutcome) {
+    row.total += 1;
+    match outcome {
+        TaskOutcome::Finished => row.done += 1,
+        TaskOutcome::Failed | TaskOutcome::Stopped => row.failed += 1,
+        TaskOutcome::Cancelled | TaskOutcome::Retried => row.cancelled += 1,
+    }
+}
+
+fn snapshot(shared: &Shared) -> Snapshot {
+    let future_records: Vec<TaskRecord> = shared.futures.records();
+    let submitted = shared.submitted.lock().recover().clone();
+    let mut state = shared.state();
+    let state = &mut *state;
+    let mut records = state.records.clone();
+    // The clients' tasks: one record per attempt; the last decides the outcome.
+    let mut finals: HashMap<u64, (u32, TaskOutcome)> = HashMap::new();
+    for r in &future_records {
+        let function = state.functions.intern(&r.name, &r.kind, &r.call_site);
+        records.push(Rec {
+            function,
+            thread: r.thread,
+            start: r.start,
+            end: r.end,
+            outcome: r.outcome,
+        });
+        if r.outcome != TaskOutcome::Retried {
+            finals.insert(r.key.unwrap_or(0), (function, r.outcome));
+        }
+    }
+    records.sort_by_key(|r| (r.thread, r.start));
+
+    let functions: Vec<_> = state
+        .functions
+        .list
+        .iter()
+        .map(|f| (f.name.clone(), f.kind.clone(), f.call_site.clone()))
+        .collect();
+    let mut rows: Vec<(Arc<str>, Row)> = Vec::new();
+    let mut index: HashMap<Arc<str>, usize> = HashMap::new();
+    let at: Vec<usize> = functions
+        .iter()
+        .map(|(name, _, _)| row_of(&mut rows, &mut index, name))
+        .collect();
+    for run in &state.graphs {
+        for (&f, outcome) in run.functions.iter().zip(&run.outcomes) {
+            let row = &mut rows[at[f as usize]].1;
+            match outcome {
+                Some(outcome) => count_outcome(row, *outcome),
+                // Never ran: the run failed or stopped first.
+                None if run.ended => count_outcome(row, TaskOutcome::Cancelled),
+                None => row.total += 1,
+            }
+        }
+    }
+    for &(f, outcome) in finals.values() {
+        count_outcome(&mut rows[at[f as usize]].1, outcome);
+    }
+    // Submitted and not ended: pending, counted in the total.
+    for (key, name) in &submitted {
+        if !finals.contains_key(key) {
+            let i = row_of(&mut rows, &mut index, name);
+            rows[i].1.total += 1;
+        }
+    }
+    for r in &records {
+        let row = &mut rows[at[r.function as usize]].1;
+        let took = r.end.saturating_sub(r.start);
+        row.runs += 1;
+        row.time += took;
+        row.max = row.max.max(took);
+        if matches!(r.outcome, TaskOutcome::Failed | TaskOutcome::Stopped) {
+            row.errors += 1;
+        }
+    }
+    // Computes of the same graph that went the same way, one after the other, are
+    // drawn once.
+    let mut graphs: Vec<(usize, usize, GraphRun)> = Vec::new();
+    for (k, g) in state.graphs.iter().enumerate() {
+        if let Some((_, repeats, last)) = graphs.last_mut() {
+            if last == g {
+                *repeats += 1;
+                continue;
+            }
+        }
+        if graphs.len() == MAX_GRAPHS {
+            break;
+        }
+        graphs.push((k, 1, g.clone()));
+    }
+    let mut names: Vec<&Arc<str>> = rows.iter().map(|(name, _)| name).collect();
+    names.sort();
+    let colours = names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| (name.clone(), function_colour(i)))
+        .collect();
+    Snapshot {
+        functions,
+        records,
+        graphs,
+        computes: state.graphs.len(),
+        rows,
+        colours,
+    }
+}
+
+/// `s` with `&`, `<`, `>` and `"` escaped, for HTML text and attributes.
+fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['&', '<', '>', '"']) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
+/// A duration for people: `12.3 µs`, `4.56 ms`, `1.23 s`.
+fn human(d: Duration) -> String {
+    let ns = d.as_nanos() as f64;
+    if ns < 1e3 {
+        format!("{ns:.0} ns")
+    } else if ns < 1e6 {
+        format!("{:.1} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
+
+/// The machine's name.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The process's peak resident memory (`VmHWM`), where `/proc` tells it.
+fn peak_rss() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(format!("{:.1} MiB", kb / 1024.0))
+}
+
+const STYLE: &str = "body{font-family:Helvetica,Arial,'DejaVu Sans',sans-serif;margin:16px 24px;color:#222}\
+h1{font-size:22px;margin:0 0 8px}h2{font-size:17px;margin:22px 0 8px}\
+#header dl{display:grid;grid-template-columns:repeat(4,auto 1fr);gap:4px 10px;margin:0}\
+#header dt{color:#666}#header dd{margin:0;font-weight:bold}\
+.lanes{display:flex;border:1px solid #ccc}.lane-names{flex:none;font-size:11px;border-right:1px solid #ccc}\
+.lane-names div{height:20px;line-height:20px;padding:0 6px;white-space:nowrap}\
+.plot{flex:1;overflow:hidden}#stream{display:block;width:100%;background:#fafafa}\
+#stream rect:hover{opacity:.7}#axis{position:relative;height:16px;font-size:10px;color:#555}\
+#axis span{position:absolute;white-space:nowrap}\
+.tools button{margin-right:4px}#hover{font-size:12px;color:#333;min-height:16px;margin:4px 0}\
+table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}\
+th:first-child,td:first-child{text-align:left}th{background:#f0f0f0}\
+.swatch{display:inline-block;width:10px;height:10px;margin-right:5px;vertical-align:middle}\
+.bar{display:inline-block;height:10px;background:#59a14f;vertical-align:middle}\
+.bar.failed{background:#e15759}.bar.cancelled{background:#f1a340}\
+.note{color:#555;font-size:13px}.graph{overflow:auto;border:1px solid #ddd;margin-bottom:12px;max-height:700px}";
+
+const SCRIPT: &str = r#"(function(){
+var svg=document.getElementById('stream');
+var span=parseFloat(svg.getAttribute('data-span'))||1,h=parseFloat(svg.getAttribute('data-height'))||1;
+var x0=0,w=span;
+function fmt(us){return us<1000?us.toFixed(1)+' µs':us<1e6?(us/1000).toFixed(2)+' ms':(us/1e6).toFixed(2)+' s';}
+function set(){
+ svg.setAttribute('viewBox',x0+' 0 '+w+' '+h);
+ var axis=document.getElementById('axis'),html='';
+ for(var i=0;i<=10;i++){html+='<span style="left:'+(i*10)+'%;transform:translateX(-'+(i*10)+'%)">'+fmt(x0+w*i/10)+'</span>';}
+ axis.innerHTML=html;
+ document.getElementById('zoom-range').textContent=fmt(x0)+' – '+fmt(x0+w);
+}
+function zoom(f,c){
+ var nw=Math.min(span,Math.max(span/1e6,w*f));
+ x0=c-(c-x0)*nw/w;w=nw;
+ x0=Math.max(0,Math.min(x0,span-w));set();
+}
+svg.addEventListener('wheel',function(e){
+ e.preventDefault();var r=svg.getBoundingClientRect();
+ zoom(e.deltaY<0?0.8:1.25,x0+(e.clientX-r.left)/r.width*w);
+},{passive:false});
+var drag=null;
+svg.addEventListener('mousedown',function(e){drag={x:e.clientX,x0:x0};});
+window.addEventListener('mouseup',function(){drag=null;});
+window.addEventListener('mousemove',function(e){
+ if(!drag)return;var r=svg.getBoundingClientRect();
+ x0=Math.max(0,Math.min(drag.x0-(e.clientX-drag.x)/r.width*w,span-w));set();
+});
+document.getElementById('zoom-in').onclick=function(){zoom(0.5,x0+w/2);};
+document.getElementById('zoom-out').onclick=function(){zoom(2,x0+w/2);};
+document.getElementById('zoom-reset').onclick=function(){x0=0;w=span;set();};
+svg.addEventListener('mouseover',function(e){
+ var t=e.target.querySelector&&e.target.querySelector('title');
+ if(t)document.getElementById('hover').textContent=t.textContent;
+});
+set();
+document.getElementById('bars-drawn').textContent=String(svg.querySelectorAll('rect.task,rect.bucket').length);
+document.body.setAttribute('data-ok','1');
+})();"#;
+
+/// The page.
+fn render(shared: &Shared, wall: Duration) -> String {
+    let snap = snapshot(shared);
+    let recorded = snap.records.len();
+    let mut out = String::with_capacity(64 * 1024 + recorded.min(MAX_BARS) * 300);
+    let tasks_per_second = recorded as f64 / wall.as_secs_f64().max(1e-9);
+    let mut lanes: Vec<u32> = snap.records.iter().map(|r| r.thread).collect();
+    lanes.dedup();
+    let span = snap
+        .records
+        .iter()
+        .map(|r| r.end)
+        .max()
+        .unwrap_or_default()
+        .max(wall)
+        .max(Duration::from_micros(1));
+    let span_us = span.as_nanos() as f64 / 1e3;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let computes = snap.computes;
+
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>taskweave performance report</title><style>{STYLE}</style></head>\n<body>\n\
+         <main id=\"report\" data-tasks=\"{recorded}\">\n<h1>taskweave performance report</h1>\n"
+    );
+    // The header.
+    let _ = writeln!(
+        out,
+        "<section id=\"header\"><dl>\
+         <dt>machine</dt><dd>{host} ({cpus} CPUs)</dd>\
+         <dt>threads</dt><dd id=\"threads\">{threads} ran tasks (rayon pool: {pool})</dd>\
+         <dt>wall time</dt><dd id=\"wall\">{wall}</dd>\
+         <dt>tasks</dt><dd id=\"task-count\">{recorded}</dd>\
+         <dt>tasks/s</dt><dd id=\"rate\">{tasks_per_second:.0}</dd>\
+         <dt>computes</dt><dd id=\"computes\">{computes}</dd>\
+         <dt>peak RSS</dt><dd id=\"rss\">{rss}</dd>\
+         </dl></section>",
+        host = esc(&hostname()),
+        threads = lanes.len(),
+        pool = rayon::current_num_threads(),
+        wall = human(wall),
+        rss = peak_rss().unwrap_or_else(|| "unknown".to_owned()),
+    );
+
+    // The task stream.
+    write_stream(&mut out, &snap, &lanes, span_us);
+
+    // Progress per function.
+    out.push_str(
+        "<h2>Progress per function</h2>\n<table id=\"progress\"><thead><tr><th>function</th>\
+         <th>done</th><th>failed</th><th>cancelled</th><th>total</th><th></th></tr></thead><tbody>\n",
+    );
+    for (name, row) in &snap.rows {
+        if row.total == 0 {
+            continue;
+        }
+        let scale = 200.0 / row.total as f64;
+        let _ = writeln!(
+            out,
+            "<tr data-name=\"{n}\"><td><span class=\"swatch\" style=\"background:{c}\"></span>{n}</td>\
+             <td class=\"done\">{}</td><td class=\"failed\">{}</td><td class=\"cancelled\">{}</td>\
+             <td class=\"total\">{}</td><td><span class=\"bar\" style=\"width:{:.0}px\"></span>\
+             <span class=\"bar failed\" style=\"width:{:.0}px\"></span>\
+             <span class=\"bar cancelled\" style=\"width:{:.0}px\"></span></td></tr>",
+            row.done,
+            row.failed,
+            row.cancelled,
+            row.total,
+            row.done as f64 * scale,
+            row.failed as f64 * scale,
+            row.cancelled as f64 * scale,
+            n = esc(name),
+            c = snap.colour(name),
+        );
+    }
+    out.push_str("</tbody></table>\n");
+
+    // Per function: times.
+    out.push_str(
+        "<h2>Time per function</h2>\n<table id=\"functions\"><thead><tr><th>function</th>\
+         <th>count</th><th>total</th><th>mean</th><th>max</th><th>errors</th></tr></thead><tbody>\n",
+    );
+    let mut by_time: Vec<&(Arc<str>, Row)> = snap.rows.iter().filter(|(_, r)| r.runs > 0).collect();
+    by_time.sort_by(|a, b| b.1.time.cmp(&a.1.time).then_with(|| a.0.cmp(&b.0)));
+    for (name, row) in by_time {
+        let mean = row.time / u32::try_from(row.runs).unwrap_or(u32::MAX).max(1);
+        let _ = writeln!(
+            out,
+            "<tr data-name=\"{n}\"><td><span class=\"swatch\" style=\"background:{c}\"></span>{n}</td>\
+             <td class=\"count\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"errors\">{}</td></tr>",
+            row.runs,
+            human(row.time),
+            human(mean),
+            human(row.max),
+            row.errors,
+            n = esc(name),
+            c = snap.colour(name),
+        );
+    }
+    out.push_str("</tbody></table>\n");
+
+    // The graphs.
+    write_graphs(&mut out, &snap);
+
+    let _ = write!(out, "</main>\n<script>{SCRIPT}</script>\n</body></html>\n");
+    out
+}
+
+/// The task stream section: lanes, bars (or buckets), zoom tools.
+fn write_stream(out: &mut String, snap: &Snapshot, lanes: &[u32], span_us: f64) {
+    const LANE: f64 = 20.0;
+    const BAR: f64 = 16.0;
+    let recorded = snap.records.len();
+    let height = (lanes.len().max(1) as f64 * LANE).max(LANE);
+    out.push_str("<h2>Task stream</h2>\n");
+    let aggregate = recorded > MAX_BARS;
+    let drawn_placeholder = "<span id=\"bars-drawn\"></span>";
+    let _ = writeln!(
+        out,
+        "<div class=\"tools\"><button id=\"zoom-in\" type=\"button\">zoom in</button>\
+         <button id=\"zoom-out\" type=\"button\">zoom out</button>\
+         <button id=\"zoom-reset\" type=\"button\">reset</button> \
+         <span class=\"note\">wheel to zoom, drag to pan; showing <span id=\"zoom-range\"></span>; \
+         {drawn_placeholder} bars drawn</span></div>"
+    );
+    out.push_str("<div class=\"lanes\"><div class=\"lane-names\">");
+    for &lane in lanes {
+        let _ = write!(out, "<div>{}</div>", esc(&Profiler::thread_name(lane)));
+    }
+    let _ = writeln!(
+        out,
+        "</div><div class=\"plot\"><svg id=\"stream\" viewBox=\"0 0 {span_us:.3} {height}\" \
+         preserveAspectRatio=\"none\" height=\"{height}\" data-span=\"{span_us:.3}\" \
+         data-height=\"{height}\">"
+    );
+    let lane_of: HashMap<u32, usize> = lanes.iter().enumerate().map(|(i, &l)| (l, i)).collect();
+    let min_width = span_us / 4000.0;
+    let mut drawn = 0usize;
+    if !aggregate {
+        for r in &snap.records {
+            let (name, _kind, site) = &snap.functions[r.function as usize];
+            let start = r.start.as_nanos() as f64 / 1e3;
+            let dur = r.end.saturating_sub(r.start);
+            let y = lane_of[&r.thread] as f64 * LANE + (LANE - BAR) / 2.0;
+            let _ = writeln!(
+                out,
+                "<rect class=\"task\" x=\"{start:.3}\" y=\"{y}\" width=\"{w:.3}\" height=\"{BAR}\" \
+                 fill=\"{c}\" data-name=\"{n}\" data-outcome=\"{o}\" data-start=\"{s}\" data-dur=\"{d}\">\
+                 <title>{n} · {site} · start {hs} · {hd} · {o}</title></rect>",
+                w = (dur.as_nanos() as f64 / 1e3).max(min_width),
+                c = snap.colour(name),
+                n = esc(name),
+                o = r.outcome.as_str(),
+                s = r.start.as_nanos(),
+                d = dur.as_nanos(),
+                site = esc(site),
+                hs = human(r.start),
+                hd = human(dur),
+            );
+            drawn += 1;
+        }
+    } else {
+        // Per lane, BUCKETS columns: how many tasks started in each, how busy the
+        // thread was, and the function that took most of the time.
+        let bucket = span_us / BUCKETS as f64;
+        let mut cells: HashMap<(usize, usize), Bucket> = HashMap::new();
+        for r in &snap.records {
+            let start = r.start.as_nanos() as f64 / 1e3;
+            let dur = r.end.saturating_sub(r.start).as_nanos() as f64 / 1e3;
+            let b = ((start / bucket) as usize).min(BUCKETS - 1);
+            let cell = cells.entry((lane_of[&r.thread], b)).or_default();
+            cell.count += 1;
+            cell.busy += dur;
+            let f = cell.functions.entry(r.function).or_default();
+            f.0 += 1;
+            f.1 += dur;
+        }
+        let mut keys: Vec<(usize, usize)> = cells.keys().copied().collect();
+        keys.sort_unstable();
+        for key in keys {
+            let Bucket {
+                count,
+                busy,
+                functions,
+            } = &cells[&key];
+            let mut fs: Vec<(u32, (u64, f64))> = functions.iter().map(|(&f, &v)| (f, v)).collect();
+            fs.sort_by(|a, b| b.1 .1.total_cmp(&a.1 .1).then(a.0.cmp(&b.0)));
+            let top = &snap.functions[fs[0].0 as usize].0;
+            let parts: Vec<String> = fs
+                .iter()
+                .take(4)
+                .map(|(f, (n, _))| format!("{} ×{n}", esc(&snap.functions[*f as usize].0)))
+                .collect();
+            let fill = (busy / bucket).clamp(0.15, 1.0);
+            let _ = writeln!(
+                out,
+                "<rect class=\"bucket\" x=\"{x:.3}\" y=\"{y}\" width=\"{bucket:.3}\" height=\"{BAR}\" \
+                 fill=\"{c}\" fill-opacity=\"{fill:.2}\" data-tasks=\"{count}\" data-name=\"{n}\">\
+                 <title>{count} tasks from {from} to {to}, busy {busy_pc:.0}%: {parts}{more}</title></rect>",
+                x = key.1 as f64 * bucket,
+                y = key.0 as f64 * LANE + (LANE - BAR) / 2.0,
+                c = snap.colour(top),
+                n = esc(top),
+                from = human(Duration::from_nanos((key.1 as f64 * bucket * 1e3) as u64)),
+                to = human(Duration::from_nanos(((key.1 + 1) as f64 * bucket * 1e3) as u64)),
+                busy_pc = (busy / bucket * 100.0).min(100.0),
+                parts = parts.join(", "),
+                more = if fs.len() > 4 { ", …" } else { "" },
+            );
+            drawn += 1;
+        }
+    }
+    out.push_str("</svg><div id=\"axis\"></div></div></div>\n<div id=\"hover\"></div>\n");
+    if aggregate {
+        let _ = writeln!(
+            out,
+            "<p id=\"stream-note\" class=\"note\" data-recorded=\"{recorded}\" data-drawn=\"{drawn}\">\
+             {recorded} tasks were recorded: more than a page draws quickly ({MAX_BARS}), so the \
+             stream shows {drawn} aggregate bars instead, one per thread and time bucket \
+             ({BUCKETS} buckets of {w}); a bar's colour is the function that took most of its \
+             time, its opacity how busy the thread was, and its hover text counts its tasks.</p>",
+            w = human(Duration::from_nanos((span_us / BUCKETS as f64 * 1e3) as u64)),
+        );
+    }
+    let mut names: Vec<&Arc<str>> = snap
+        .rows
+        .iter()
+        .filter(|(_, r)| r.runs > 0)
+        .map(|(n, _)| n)
+        .collect();
+    names.sort();
+    out.push_str("<p class=\"note\">");
+    for name in names {
+        let _ = write!(
+            out,
+            "<span class=\"swatch\" style=\"background:{}\"></span>{} &nbsp; ",
+            snap.colour(name),
+            esc(name)
+        );
+    }
+    out.push_str("</p>\n");
+}
+
+/// One thread's tasks in one time bucket of an aggregated stream.
+#[derive(Default)]
+struct Bucket {
+    /// Tasks that started in it.
+    count: u64,
+    /// Their time, in microseconds.
+    busy: f64,
+    /// Per function: tasks and microseconds.
+    functions: HashMap<u32, (u64, f64)>,
+}
+
+/// The graph of each compute, coloured by outcome.
+fn write_graphs(out: &mut String, snap: &Snapshot) {
+    let _ = writeln!(out, "<h2>Graphs ({} computes)</h2>", snap.computes);
+    if snap.computes == 0 {
+        out.push_str("<p class=\"note\">No graph was computed.</p>\n");
+        return;
+    }
+    let mut shown = 0;
+    for (k, repeats, run) in &snap.graphs {
+        let n = run.functions.len();
+        shown = k + repeats;
+        let which = match repeats {
+            1 => format!("compute {}", k + 1),
+            _ => format!(
+                "computes {} to {} (the same graph, {repeats} times)",
+                k + 1,
+                k + repeats
+            ),
+        };
+        let title = format!("{which}: {n} task{}", if n == 1 { "" } else { "s" });
+        let _ = write!(out, "<h3>{}</h3>", esc(&title));
+        if let Some(error) = &run.error {
+            let _ = write!(out, "<p class=\"note\">It failed: {}</p>", esc(error));
+        }
+        if n > MAX_GRAPH_NODES {
+            let _ = writeln!(
+                out,
+                "<p class=\"note\">Not drawn: more than {MAX_GRAPH_NODES} tasks.</p>"
+            );
+            continue;
+        }
+        let nodes = run
+            .functions
+            .iter()
+            .zip(&run.outcomes)
+            .enumerate()
+            .map(|(id, (&f, outcome))| {
+                let (name, kind, call_site) = &snap.functions[f as usize];
+                NodeView {
+                    id,
+                    name: name.to_string(),
+                    kind: kind.to_string(),
+                    call_site: call_site.to_string(),
+                    outcome: Some(match outcome {
+                        Some(outcome) => NodeOutcome::from(*outcome),
+                        None if run.ended => NodeOutcome::NeverRan,
+                        None => NodeOutcome::Running,
+                    }),
+                }
+            })
+            .collect();
+        let mut edges = Vec::with_capacity(run.successors.len());
+        let mut next = 0usize;
+        for (i, &count) in run.successor_counts.iter().enumerate() {
+            for &s in &run.successors[next..next + count as usize] {
+                edges.push((i, s as usize));
+            }
+            next += count as usize;
+        }
+        let info = GraphInfo::from_parts(nodes, edges);
+        let svg = info.to_svg_with(&DrawOptions::new());
+        // Inline in HTML: no XML declaration, no namespace (the page names no URL).
+        let svg = svg
+            .trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+            .replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
+        let _ = writeln!(out, "<div class=\"graph\">{svg}</div>");
+    }
+    if snap.computes > shown {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">{} more computes not drawn.</p>",
+            snap.computes - shown
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_for_html() {
+        assert_eq!(esc("plain"), "plain");
+        assert_eq!(esc("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
+    }
+
+    #[test]
+    fn durations_read_in_their_unit() {
+        assert_eq!(human(Duration::from_nanos(512)), "512 ns");
+        assert_eq!(human(Duration::from_micros(12)), "12.0 µs");
+        assert_eq!(human(Duration::from_micros(4_560)), "4.56 ms");
+        assert_eq!(human(Duration::from_millis(1_230)), "1.23 s");
+    }
+
+    #[test]
+    fn a_report_is_one_page_with_its_sections() {
+        // Other tests may compute meanwhile (a report watches the process): only the
+        // page's structure is checked.
+        let report = PerformanceReport::new(std::env::temp_dir().join("taskweave-empty.html"));
+        let page = report.to_html();
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert!(page.contains("<svg id=\"stream\""));
+        assert!(page.ends_with("</body></html>\n"));
+        assert!(page.contains("<table id=\"progress\""));
+        drop(report);
+    }
+}
