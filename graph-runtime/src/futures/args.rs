@@ -115,7 +115,7 @@ impl<A: Clone + Send + Sync + 'static> FutArg for Cloned<A> {
         Arc::unwrap_or_clone(finished_into(self.0))
     }
     fn dependencies(&self, out: &mut Dependencies) {
-        out.0.push(self.0.state().clone());
+        out.0.push(self.0.task().clone());
     }
 }
 
@@ -131,7 +131,7 @@ impl<A: Send + Sync + 'static> FutArg for SharedResult<A> {
         finished_into(self.0)
     }
     fn dependencies(&self, out: &mut Dependencies) {
-        out.0.push(self.0.state().clone());
+        out.0.push(self.0.task().clone());
     }
 }
 
@@ -151,7 +151,7 @@ impl<A: Clone + Send + Sync + 'static> FutArg for Gathered<A> {
     }
     fn dependencies(&self, out: &mut Dependencies) {
         out.0
-            .extend(self.0.iter().map(|f| f.state().clone() as Arc<dyn HasCore>));
+            .extend(self.0.iter().map(|f| f.task().clone() as Arc<dyn HasCore>));
     }
 }
 

@@ -319,7 +319,7 @@ impl Client {
     pub fn scatter<T: Send + Sync + 'static>(&self, value: T) -> Future<T> {
         let state = Arc::new(State::new(TaskName::Static("scatter"), Location::caller()));
         state.finish(Arc::new(value));
-        Future::from_state(state)
+        Future::from_task(state)
     }
 
     /// Computes a dynamic graph as a task of this client; returns its future at once:

@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::info::{AnyFuture, FutureRef};
-use super::state::{HasCore, State};
+use super::state::{HasCore, TaskOf};
 use super::{Future, Status};
 
 /// A [`Future`] with its result type erased (`future.erase()`): a handle like the
@@ -34,7 +34,8 @@ use super::{Future, Status};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ErasedFuture {
-    /// The typed state, an `Arc<State<T>>`, for `downcast`.
+    /// The typed task, an `Arc<dyn TaskOf<T>>` (boxed once more, so that it can be an
+    /// `Any`), for `downcast`.
     typed: Arc<dyn Any + Send + Sync>,
     /// The same state: this is one of its handles (counted as a `Future`'s is).
     state: Arc<dyn HasCore>,
@@ -64,8 +65,8 @@ impl<T: Send + Sync + 'static> Future<T> {
     pub fn erase(&self) -> ErasedFuture {
         self.core().add_handle();
         ErasedFuture {
-            typed: self.state().clone(),
-            state: self.state().clone(),
+            typed: Arc::new(self.task().clone()),
+            state: self.task().clone(),
         }
     }
 }
@@ -73,13 +74,13 @@ impl<T: Send + Sync + 'static> Future<T> {
 impl ErasedFuture {
     /// The typed future, if its result type is `T`.
     pub fn downcast<T: Send + Sync + 'static>(&self) -> Option<Future<T>> {
-        let state = self.typed.clone().downcast::<State<T>>().ok()?;
-        Some(Future::from_state(state))
+        let task = self.typed.downcast_ref::<Arc<dyn TaskOf<T>>>()?;
+        Some(Future::from_task(task.clone()))
     }
 
     /// Whether its result type is `T`.
     pub fn is<T: Send + Sync + 'static>(&self) -> bool {
-        self.typed.is::<State<T>>()
+        self.typed.is::<Arc<dyn TaskOf<T>>>()
     }
 
     /// The task's name.

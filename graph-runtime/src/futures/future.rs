@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::error::FutureError;
 use super::pool::{self};
-use super::state::{Core, State};
+use super::state::{Core, State, TaskOf};
 use crate::engine::error::TaskError;
 
 /// Where a future stands.
@@ -40,22 +40,22 @@ pub enum Status {
 #[must_use = "dropping the last handle of a future cancels its task: keep it, wait for it, or pass it to `client.fire_and_forget`"]
 pub struct Future<T> /* no value until its task ends: pass it to a task (`client.submit(g, (&f,))`) or use `f.result()?` */
 {
-    /// The task's state, whose count of handles this one is part of (see
-    /// [`Core::add_handle`]): no allocation of its own.
-    state: Arc<State<T>>,
+    /// The task (its job and state, one allocation), whose count of handles this one
+    /// is part of (see [`Core::add_handle`]): no allocation of its own.
+    task: Arc<dyn TaskOf<T>>,
 }
 
 impl<T> Drop for Future<T> {
     fn drop(&mut self) {
-        if self.state.core.drop_handle() {
-            self.state.last_handle_dropped();
+        if self.task.core().drop_handle() {
+            self.task.last_handle_dropped();
         }
     }
 }
 
 impl<T> Clone for Future<T> {
     fn clone(&self) -> Self {
-        Future::from_state(self.state.clone())
+        Future::from_task(self.task.clone())
     }
 }
 
@@ -65,7 +65,7 @@ impl<T> Clone for Future<T> {
 /// `"taskweave::Future"` under `ignore-interior-mutability` in `clippy.toml`.
 impl<T> PartialEq for Future<T> {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(self.state(), other.state())
+        Arc::ptr_eq(&self.task, &other.task)
     }
 }
 
@@ -73,7 +73,8 @@ impl<T> Eq for Future<T> {}
 
 impl<T> std::hash::Hash for Future<T> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        std::ptr::hash(Arc::as_ptr(self.state()), state);
+        // The task's address, thin: the vtable is no part of its identity.
+        std::ptr::hash(Arc::as_ptr(&self.task) as *const (), state);
     }
 }
 
@@ -87,18 +88,24 @@ impl<T> fmt::Debug for Future<T> {
 }
 
 impl<T> Future<T> {
-    /// A new handle of the task of `state`.
-    pub(super) fn from_state(state: Arc<State<T>>) -> Self {
-        state.core.add_handle();
-        Future { state }
+    /// A new handle of `task`.
+    pub(super) fn from_task(task: Arc<dyn TaskOf<T>>) -> Self {
+        task.core().add_handle();
+        Future { task }
     }
 
-    pub(crate) fn state(&self) -> &Arc<State<T>> {
-        &self.state
+    /// The task's state.
+    pub(crate) fn state(&self) -> &State<T> {
+        self.task.state()
+    }
+
+    /// The task itself (another reference, not another handle).
+    pub(crate) fn task(&self) -> &Arc<dyn TaskOf<T>> {
+        &self.task
     }
 
     pub(crate) fn core(&self) -> &Core {
-        &self.state.core
+        &self.state().core
     }
 
     /// The task's name.
@@ -172,9 +179,9 @@ impl<T> Future<T> {
     pub(crate) fn into_result(self) -> Option<Result<Arc<T>, FutureError>> {
         // Holding the last handle, no other can be made from one meanwhile.
         if self.core().handles() == 1 {
-            self.state.value.take()
+            self.state().value.take()
         } else {
-            self.state.value.get()
+            self.state().value.get()
         }
     }
 
@@ -187,12 +194,12 @@ impl<T> Future<T> {
     where
         T: Send + Sync + 'static,
     {
-        let state = self.state().clone();
+        let task = self.task.clone();
         // A handle of its own, made when called: holding one before would keep the
         // task from being cancelled by its users' drops.
         let _ = self
             .core()
-            .on_end(move |_| callback(&Future::from_state(state)));
+            .on_end(move |_| callback(&Future::from_task(task)));
     }
 
     /// Where the failed task panicked (Dask's `future.traceback()`): the backtrace of a

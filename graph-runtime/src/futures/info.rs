@@ -48,7 +48,7 @@ impl<T: Send + Sync + 'static> AnyFuture for Future<T> {
     }
 
     fn state_ref(&self) -> FutureRef {
-        FutureRef(self.state().clone())
+        FutureRef(self.task().clone())
     }
 }
 

@@ -12,7 +12,7 @@ use super::args::{KeptArgs, SubmitArgs, TaskFn};
 use super::client::{Client, Inner};
 use super::error::FutureError;
 use super::future::{Future, Status};
-use super::state::{Dependent, HasCore, Outcome, State, TaskName};
+use super::state::{Core, Dependent, HasCore, Outcome, State, TaskName, TaskOf};
 use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 use crate::engine::names::short_type_name;
@@ -184,16 +184,6 @@ pub(super) enum Fun<F> {
     Shared(Arc<F>),
 }
 
-impl<F> std::ops::Deref for Fun<F> {
-    type Target = F;
-    fn deref(&self) -> &F {
-        match self {
-            Fun::Own(f) => f,
-            Fun::Shared(f) => f,
-        }
-    }
-}
-
 /// The task's name when none is given: its function's.
 pub(super) fn default_name<F>() -> TaskName {
     TaskName::Static(short_type_name::<F>())
@@ -211,16 +201,30 @@ where
     F: TaskFn<V>,
     A: SubmitArgs<V>,
 {
-    let state = Arc::new(State::new(name, options.location));
     let kept = args.into_kept();
     let mut dependencies = super::args::Dependencies::default();
     kept.dependencies(&mut dependencies);
     let mut dependencies = dependencies.0;
-    state.core.record_dependencies(&dependencies);
-    let job: Arc<Job<F, A::Kept, F::Output>> = Arc::new(Job {
-        state: state.clone(),
-        f,
-        args: Mutex::new(Some(kept)),
+    let records = Core::dependency_records(&dependencies);
+    let (own, shared) = match f {
+        Fun::Own(f) => (Some(f), None),
+        Fun::Shared(f) => (None, Some(f)),
+    };
+    // One allocation for the job and its future's state; the state's weak reference
+    // to its job (for a waiter that runs it, and to release a cancelled task's
+    // arguments) points into the same allocation.
+    let job: Arc<Job<F, A::Kept, F::Output>> = Arc::new_cyclic(|me| Job {
+        state: State::of_job(
+            name,
+            options.location,
+            Some(me.clone() as Weak<dyn Runnable>),
+            records,
+        ),
+        work: Mutex::new(Work {
+            f: own,
+            args: Some(kept),
+        }),
+        shared,
         remaining: AtomicUsize::new(dependencies.len() + 1),
         retries: options.retries,
         priority: options.priority,
@@ -231,29 +235,36 @@ where
     // it in the loop below).
     job.observe(0, false, |observer, task| observer.future_submitted(task));
     client.register(Arc::downgrade(&job) as Weak<dyn Cancel>);
-    // For a task waiting for this one, which may run it itself (see `pool`).
-    let _ = state
-        .core
-        .job
-        .set(Arc::downgrade(&job) as Weak<dyn Runnable>);
     for dependency in dependencies.take() {
         dependency.core().on_end_dependent(job.clone());
     }
     job.release();
-    Future::from_state(state)
+    Future::from_task(job)
 }
 
-/// One submitted task: its function, its arguments, how many dependencies remain.
+/// One submitted task: its future's state, its function, its arguments, how many
+/// dependencies remain. Its futures point at it (see [`TaskOf`]), so it lives as long
+/// as they do; what the task needs only to run (its own function, its arguments) is
+/// dropped when it ends.
 pub(super) struct Job<F, K, R> {
-    state: Arc<State<R>>,
-    f: Fun<F>,
-    /// Taken when the task ends, so finished dependencies are released.
-    args: Mutex<Option<K>>,
+    state: State<R>,
+    /// Taken by the run, or released when the task ends without running.
+    work: Mutex<Work<F, K>>,
+    /// The function shared by the tasks of one builder (`map`): kept to the end, so
+    /// that no worker touches its shared count.
+    shared: Option<Arc<F>>,
     remaining: AtomicUsize,
     retries: u32,
     priority: i32,
     client: Arc<Inner>,
     kind: &'static str,
+}
+
+/// What a job needs to run, dropped when it ends: its own function (`client.submit`)
+/// and its arguments.
+struct Work<F, K> {
+    f: Option<F>,
+    args: Option<K>,
 }
 
 /// A job the pool can run.
@@ -339,11 +350,16 @@ impl<F, K, R> Job<F, K, R> {
         }
     }
 
-    /// Drops the arguments. Taken out under the lock, dropped after it: dropping the
-    /// last handle of a pending dependency cancels it, and that tells this very job.
+    /// Drops the arguments and the job's own function. Taken out under the lock,
+    /// dropped after it: dropping the last handle of a pending dependency cancels it,
+    /// and that tells this very job.
     fn release_args(&self) {
-        let args = self.args.lock().recover().take();
+        let (f, args) = {
+            let mut work = self.work.lock().recover();
+            (work.f.take(), work.args.take())
+        };
         drop(args);
+        drop(f);
     }
 }
 
@@ -355,9 +371,7 @@ struct Running {
 }
 
 /// What the task running on a thread tells about itself.
-trait RunningTask: Send + Sync {
-    fn core(&self) -> &super::state::Core;
-    fn task(&self) -> Arc<dyn HasCore>;
+trait RunningTask: HasCore {
     fn client(&self) -> &Inner;
 }
 
@@ -367,14 +381,33 @@ where
     K: KeptArgs,
     R: Send + Sync + 'static,
 {
-    fn core(&self) -> &super::state::Core {
-        &self.state.core
-    }
-    fn task(&self) -> Arc<dyn HasCore> {
-        self.state.clone()
-    }
     fn client(&self) -> &Inner {
         &self.client
+    }
+}
+
+impl<F, K, R> HasCore for Job<F, K, R>
+where
+    F: TaskFn<K::Values, Output = R>,
+    K: KeptArgs,
+    R: Send + Sync + 'static,
+{
+    fn core(&self) -> &Core {
+        &self.state.core
+    }
+    fn last_handle_dropped(&self) {
+        self.state.last_handle_dropped();
+    }
+}
+
+impl<F, K, R> TaskOf<R> for Job<F, K, R>
+where
+    F: TaskFn<K::Values, Output = R>,
+    K: KeptArgs,
+    R: Send + Sync + 'static,
+{
+    fn state(&self) -> &State<R> {
+        &self.state
     }
 }
 
@@ -399,7 +432,12 @@ pub fn cancelled() -> bool {
 
 /// The state of the futures task running on this thread.
 pub(super) fn current_task() -> Option<Arc<dyn HasCore>> {
-    CURRENT.with(|current| current.borrow().as_ref().map(|r| r.job.task()))
+    CURRENT.with(|current| {
+        current
+            .borrow()
+            .as_ref()
+            .map(|r| r.job.clone() as Arc<dyn HasCore>)
+    })
 }
 
 /// The client whose task is running on this thread (Dask's `get_client()`), so that a
@@ -456,6 +494,9 @@ where
         };
         let previous = CURRENT.with(|c| c.replace(Some(current)));
         let mut attempts = 0;
+        // The job's own function, taken out for the run (a cancel that releases the
+        // arguments meanwhile must not drop it under the call) and dropped after.
+        let mut own = None;
         let outcome = loop {
             self.observe(attempts, true, |observer, task| {
                 observer.future_started(task)
@@ -463,16 +504,21 @@ where
             // Reading the arguments clones plain values, and a `Clone` may panic too:
             // that is the task's panic, reported (and retried) as one.
             let attempt = panic::catch_unwind(AssertUnwindSafe(|| {
-                let mut args = self.args.lock().recover();
+                let mut work = self.work.lock().recover();
+                if own.is_none() {
+                    own = work.f.take();
+                }
                 let values = if attempts < self.retries {
-                    args.as_ref().map(|args| args.values())
+                    work.args.as_ref().map(|args| args.values())
                 } else {
                     // The last attempt consumes the arguments: a dependency whose last
                     // handle they hold gives its value up rather than a copy.
-                    args.take().map(KeptArgs::into_values)
+                    work.args.take().map(KeptArgs::into_values)
                 };
-                drop(args);
-                values.map(|values| self.f.call(values))
+                drop(work);
+                // Released meanwhile (cancelled): neither is there.
+                let f = own.as_ref().or(self.shared.as_deref())?;
+                values.map(|values| f.call(values))
             }));
             match attempt {
                 Ok(None) => break None,
@@ -496,6 +542,7 @@ where
             }
         };
         CURRENT.with(|c| *c.borrow_mut() = previous);
+        drop(own);
         // Told before the end publishes the result, so that the task's time excludes
         // its dependents' release, and its end comes before theirs.
         self.observe(attempts, true, |observer, task| {

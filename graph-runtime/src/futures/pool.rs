@@ -499,7 +499,7 @@ fn find_ready(core: &Core) -> Option<Arc<dyn Runnable>> {
         if core.is_done() {
             return None;
         }
-        if let Some(job) = core.job.get().and_then(std::sync::Weak::upgrade) {
+        if let Some(job) = core.job.as_ref().and_then(std::sync::Weak::upgrade) {
             if job.is_ready() {
                 return Some(job);
             }

@@ -59,11 +59,12 @@ pub(crate) struct Core {
     waiters: Mutex<Waiters>,
     done: Condvar,
     /// The futures its task reads, for inspection and for a waiter looking for work
-    /// it needs; set once, at submission, and only when there are some. Weak:
-    /// inspection never keeps a result alive.
+    /// it needs; set at submission, and only when there are some. Weak: inspection
+    /// never keeps a result alive.
     pub(crate) dependencies: OnceLock<InlineList<Dependency>>,
-    /// The task's job, for a waiter that may run it itself; set at submission.
-    pub(crate) job: OnceLock<Weak<dyn Runnable>>,
+    /// The task's job, for a waiter that may run it itself: the allocation this state
+    /// lives in (see `Job`), so weak; `None` for a future no task makes (`scatter`).
+    pub(crate) job: Option<Weak<dyn Runnable>>,
     /// The number in the task's key, drawn the first time it is asked for (so that
     /// submitting draws from no shared counter).
     key: OnceLock<u64>,
@@ -112,7 +113,12 @@ struct Waiters {
 pub(crate) struct CallbackId(u64);
 
 impl Core {
-    pub(crate) fn new(name: TaskName, location: &'static Location<'static>) -> Self {
+    pub(crate) fn new(
+        name: TaskName,
+        location: &'static Location<'static>,
+        job: Option<Weak<dyn Runnable>>,
+        dependencies: OnceLock<InlineList<Dependency>>,
+    ) -> Self {
         Core {
             name,
             location,
@@ -121,8 +127,8 @@ impl Core {
             forgotten: AtomicBool::new(false),
             waiters: Mutex::new(Waiters::default()),
             done: Condvar::new(),
-            dependencies: OnceLock::new(),
-            job: OnceLock::new(),
+            dependencies,
+            job,
             key: OnceLock::new(),
             handles: std::sync::atomic::AtomicUsize::new(0),
         }
@@ -173,12 +179,15 @@ impl Core {
         }
     }
 
-    /// Remembers the futures the task reads, for inspection.
-    pub(crate) fn record_dependencies(&self, dependencies: &InlineList<Arc<dyn HasCore>>) {
+    /// What a task keeps of the futures it reads, for inspection: nothing when there
+    /// are none (no `Once` to run at submission either way).
+    pub(crate) fn dependency_records(
+        dependencies: &InlineList<Arc<dyn HasCore>>,
+    ) -> OnceLock<InlineList<Dependency>> {
         if dependencies.is_empty() {
-            return;
+            return OnceLock::new();
         }
-        let _ = self.dependencies.set(
+        OnceLock::from(
             dependencies
                 .iter()
                 .map(|d| Dependency {
@@ -186,8 +195,8 @@ impl Core {
                     name: d.core().name.clone(),
                     location: d.core().location,
                 })
-                .collect(),
-        );
+                .collect::<InlineList<Dependency>>(),
+        )
     }
 
     pub(crate) fn status(&self) -> Status {
@@ -260,7 +269,7 @@ impl Core {
         // released them already.
         let release = match outcome {
             Outcome::Finished => None,
-            _ => self.job.get().and_then(Weak::upgrade),
+            _ => self.job.as_ref().and_then(Weak::upgrade),
         };
         tell(Telling {
             release,
@@ -486,9 +495,20 @@ pub(crate) struct State<T> {
 }
 
 impl<T> State<T> {
+    /// The state of a future no task makes (`scatter`).
     pub(crate) fn new(name: TaskName, location: &'static Location<'static>) -> Self {
+        State::of_job(name, location, None, OnceLock::new())
+    }
+
+    /// The state of a task's future: `job` is the allocation it lives in.
+    pub(crate) fn of_job(
+        name: TaskName,
+        location: &'static Location<'static>,
+        job: Option<Weak<dyn Runnable>>,
+        dependencies: OnceLock<InlineList<Dependency>>,
+    ) -> Self {
         State {
-            core: Core::new(name, location),
+            core: Core::new(name, location, job, dependencies),
             value: ResultCell::new(),
         }
     }
@@ -560,6 +580,20 @@ impl<T: Send + Sync> HasCore for State<T> {
     }
     fn last_handle_dropped(&self) {
         State::last_handle_dropped(self);
+    }
+}
+
+/// What a [`Future<T>`](super::Future) points at: a task's state with its result type,
+/// whatever else the allocation holds. A task's future and its job are one allocation
+/// (`Job` holds the `State`), so submitting allocates once for both; a future no task
+/// makes (`scatter`) is a bare `State`.
+pub(crate) trait TaskOf<T>: HasCore {
+    fn state(&self) -> &State<T>;
+}
+
+impl<T: Send + Sync> TaskOf<T> for State<T> {
+    fn state(&self) -> &State<T> {
+        self
     }
 }
 
