@@ -664,3 +664,52 @@ fn future_errors_chain_their_source() {
         Some(taskweave::ClientError::ZeroThreads)
     );
 }
+
+/// A task's own function (a closure) and its arguments are dropped when the task ends,
+/// though its future lives on (the future and the job are one allocation), and so when
+/// it is cancelled before it ran; a builder's shared function lives as long as its
+/// tasks or the builder.
+#[test]
+fn a_tasks_closure_and_arguments_are_dropped_when_it_ends_not_with_its_future() {
+    let client = client(1);
+    let captured = Arc::new(());
+    let argument = Arc::new(());
+    let kept = captured.clone();
+    let done = client.submit(
+        move |a: Arc<()>| {
+            let _ = (&kept, &a);
+            1
+        },
+        (argument.clone(),),
+    );
+    assert_eq!(done.result().unwrap(), 1);
+    assert!(eventually(
+        || Arc::strong_count(&captured) == 1 && Arc::strong_count(&argument) == 1
+    ));
+    assert_eq!(done.status(), Status::Finished);
+
+    // Cancelled before it ran: waits on a future that never finishes.
+    let (gate, open) = mpsc::channel::<()>();
+    let open = Mutex::new(open);
+    let blocker = client.submit(move || open.lock().unwrap().recv().is_ok(), ());
+    let kept = captured.clone();
+    let waiting = client.submit(
+        move |_: bool, a: Arc<()>| {
+            let _ = (&kept, &a);
+            2
+        },
+        (&blocker, argument.clone()),
+    );
+    assert_eq!(Arc::strong_count(&captured), 2);
+    waiting.cancel();
+    assert_eq!(waiting.status(), Status::Cancelled);
+    assert_eq!(
+        Arc::strong_count(&captured),
+        1,
+        "the closure goes with the cancel"
+    );
+    assert_eq!(Arc::strong_count(&argument), 1, "and so do its arguments");
+    gate.send(()).unwrap();
+    assert!(blocker.result().unwrap());
+    drop(waiting);
+}
