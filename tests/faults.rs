@@ -505,3 +505,30 @@ fn client_dropped_while_tasks_run() {
     ));
     opener.join().unwrap();
 }
+
+/// Queued tasks with no dependencies are cancelled by the shutdown itself, not left
+/// for a thread to reach: with every thread stuck past the shutdown timeout, each is
+/// cancelled when the drop returns, and waiting for it returns at once.
+#[test]
+fn queued_tasks_are_cancelled_by_the_shutdown_while_every_thread_is_stuck() {
+    let client = Client::builder()
+        .threads(1)
+        .shutdown_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let (stuck, release) = gated(&client, 7i64);
+    assert!(eventually(|| stuck.status() == Status::Running));
+    let queued = client.map(|x: i64| x + 1, 0..100);
+    let prioritized = client.task(|x: i64| x * 2).priority(5).submit((3,));
+    let dependent = client.submit(|x: i64| x, (&queued[0],));
+    drop(client);
+    for future in queued.iter().chain([&prioritized, &dependent]) {
+        assert_eq!(future.status(), Status::Cancelled, "{future:?}");
+        assert!(matches!(
+            future.result_timeout(Duration::from_secs(10)),
+            Err(FutureError::Cancelled { .. })
+        ));
+    }
+    release.send(()).unwrap();
+    assert_eq!(stuck.result_timeout(Duration::from_secs(10)).unwrap(), 7);
+}

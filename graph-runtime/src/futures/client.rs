@@ -410,7 +410,10 @@ impl Inner {
         self.pool.push(job);
     }
 
-    /// Records a live task for the shutdown to cancel, in the calling thread's shard.
+    /// Records a live task for the shutdown to cancel, in the calling thread's shard:
+    /// one that waits for dependencies. A task with none is ready at once, so it is in
+    /// the pool's queue (which the shutdown empties), running, or ended: it needs no
+    /// entry, and a `map` takes no lock per task and pins no ended task's memory.
     pub(super) fn register(&self, task: Weak<dyn Cancel>) {
         let mut live = self.live[shard_of_thread()].0.lock().recover();
         if live.len() >= 1024 && live.len().is_power_of_two() {
@@ -471,6 +474,14 @@ impl Drop for Owner {
             }
         }
         drop(live);
+        // Tasks with no dependencies are not in the list (see `register`): those still
+        // queued are cancelled here, as the list's are; those a worker has taken see
+        // the client closed and cancel themselves.
+        for job in inner.pool.take_queued() {
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| job.shut_down())) {
+                first_panic.get_or_insert(payload);
+            }
+        }
         self.shut_down();
         if let Some(payload) = first_panic {
             // Not while this drop is part of another panic's unwinding (that aborts).

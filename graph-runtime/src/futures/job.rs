@@ -234,7 +234,9 @@ where
     // Before anything can start or end it (a dependency that failed already ends
     // it in the loop below).
     job.observe(0, false, |observer, task| observer.future_submitted(task));
-    client.register(Arc::downgrade(&job) as Weak<dyn Cancel>);
+    if !dependencies.is_empty() {
+        client.register(Arc::downgrade(&job) as Weak<dyn Cancel>);
+    }
     for dependency in dependencies.take() {
         dependency.core().on_end_dependent(job.clone());
     }
@@ -285,6 +287,8 @@ pub(crate) trait Runnable: Send + Sync {
     /// The task ended, failed or cancelled, before it started: tells the client's
     /// observer (called by whoever ended it, right after the end).
     fn ended_unstarted(&self, outcome: &Outcome);
+    /// The client shuts down: cancels the task unless it has started (see [`Cancel`]).
+    fn shut_down(&self);
 }
 
 /// A live task that shutdown may cancel.
@@ -585,6 +589,10 @@ where
 
     fn priority(&self) -> i32 {
         self.priority
+    }
+
+    fn shut_down(&self) {
+        Cancel::cancel(self);
     }
 
     fn ended_unstarted(&self, outcome: &Outcome) {

@@ -314,6 +314,16 @@ impl Pool {
         None
     }
 
+    /// Takes every queued job out (for the client's shutdown, which cancels those
+    /// that have not started). Workers may take some meanwhile: each job is taken once.
+    pub(crate) fn take_queued(&self) -> Vec<Arc<dyn Runnable>> {
+        let mut jobs = Vec::new();
+        while let Some(job) = self.steal() {
+            jobs.push(job);
+        }
+        jobs
+    }
+
     /// No more jobs will come: workers end once the queue is empty.
     pub(crate) fn close(&self) {
         self.lock().closed = true;
