@@ -47,8 +47,15 @@ fn exchange(addr: SocketAddr, request: &[u8]) -> std::io::Result<Response> {
     stream.write_all(request)?;
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer)?;
-    let answer = String::from_utf8(answer).expect("a UTF-8 answer");
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(answer.len(), |at| at + 4);
+    let head = String::from_utf8(answer[..split].to_vec()).expect("a UTF-8 head");
+    let mut body = answer[split..].to_vec();
+    if head.contains("Transfer-Encoding: chunked") {
+        body = dechunk(&body);
+    }
     let status = head
         .split_whitespace()
         .nth(1)
@@ -56,9 +63,30 @@ fn exchange(addr: SocketAddr, request: &[u8]) -> std::io::Result<Response> {
         .unwrap_or_else(|| panic!("no status line in {head:?}"));
     Ok(Response {
         status,
-        head: head.to_owned(),
-        body: body.to_owned(),
+        head: head.trim_end().to_owned(),
+        body: String::from_utf8(body).expect("a UTF-8 body"),
     })
+}
+
+/// The body of a chunked response (a large page comes so): hex size, CRLF, the
+/// bytes, CRLF, …, size 0.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let line = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk size line");
+        let size = std::str::from_utf8(&raw[..line]).unwrap();
+        let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16)
+            .unwrap_or_else(|e| panic!("chunk size {size:?}: {e}"));
+        raw = &raw[line + 2..];
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&raw[..size]);
+        raw = &raw[size + 2..];
+    }
 }
 
 fn get(addr: SocketAddr, path: &str) -> Response {

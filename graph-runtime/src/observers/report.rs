@@ -539,7 +539,6 @@ fn snapshot(shared: &Shared) -> Snapshot {
         runs.retain(|run| run.strong_count() > 0);
         runs.iter().filter_map(Weak::upgrade).collect()
     });
-    let now = shared.futures.elapsed();
     let future_records: Vec<TaskRecord> = shared.futures.records();
     let submitted = shared.submitted.lock().recover().clone();
     let mut running: Vec<(u32, Arc<str>, Duration)> = Vec::new();
@@ -586,6 +585,8 @@ fn snapshot(shared: &Shared) -> Snapshot {
             });
     }
     running.sort_by_key(|r| (r.0, r.2));
+    // Now: after every start read above.
+    let now = shared.futures.elapsed();
     // The clients' tasks: one record per attempt; the last decides the outcome.
     let mut finals: HashMap<u64, (u32, TaskOutcome)> = HashMap::new();
     for r in &future_records {
@@ -835,7 +836,7 @@ function apply(s){
  text('bars-drawn',String(st.bars.length));
  var note=q('stream-note');if(note)note.remove();
  polls++;body.setAttribute('data-polls',String(polls));body.removeAttribute('data-live-error');
- text('live-status','live: updated '+polls+' times, every second; the task stream shows the last '+fmt(st.span_us)+' ('+st.in_window+' tasks ended in it, '+st.bars.length+' bars drawn, running tasks included)');
+ text('live-status','live: updated '+polls+' times, every second; the task stream shows the last '+fmt(st.span_us)+': '+st.bars.length+' bars, running tasks included ('+st.in_window+' tasks ended in the last '+fmt(st.window_us)+')');
 }
 function poll(){
  var x=new XMLHttpRequest();x.open('GET','api/status');x.timeout=10000;
@@ -946,8 +947,15 @@ fn render(shared: &Shared, wall: Duration, live: bool) -> String {
     out.push_str("</tbody></table>\n");
 
     // Per function: times.
+    out.push_str("<h2>Time per function</h2>\n");
+    if live {
+        out.push_str(
+            "<p class=\"note\">This table and the graphs below are as of the page's \
+             load: reload it for the latest.</p>\n",
+        );
+    }
     out.push_str(
-        "<h2>Time per function</h2>\n<table id=\"functions\"><thead><tr><th>function</th>\
+        "<table id=\"functions\"><thead><tr><th>function</th>\
          <th>count</th><th>total</th><th>mean</th><th>max</th><th>errors</th></tr></thead><tbody>\n",
     );
     let mut by_time: Vec<&(Arc<str>, Row)> = snap.rows.iter().filter(|(_, r)| r.runs > 0).collect();
@@ -1078,12 +1086,14 @@ fn status_json(shared: &Shared, wall: Duration) -> String {
     }
     // The stream's window: the most recent records that ended in it, and the
     // running tasks.
-    let from = snap.now.saturating_sub(LIVE_WINDOW);
+    let mut from = snap.now.saturating_sub(LIVE_WINDOW);
     let mut recent: Vec<&Rec> = snap.records.iter().filter(|r| r.end >= from).collect();
     let in_window = recent.len();
     if recent.len() > LIVE_BARS {
         recent.sort_unstable_by_key(|r| std::cmp::Reverse(r.end));
         recent.truncate(LIVE_BARS);
+        // The stream starts where the bars kept do.
+        from = from.max(recent.iter().map(|r| r.start).min().unwrap_or(from));
     }
     let mut lanes: Vec<u32> = recent
         .iter()
@@ -1097,8 +1107,9 @@ fn status_json(shared: &Shared, wall: Duration) -> String {
     let mut name_index: HashMap<Arc<str>, usize> = HashMap::new();
     let _ = write!(
         out,
-        "],\"stream\":{{\"span_us\":{:.0},\"in_window\":{in_window},\"bars\":[",
+        "],\"stream\":{{\"span_us\":{:.0},\"window_us\":{:.0},\"in_window\":{in_window},\"bars\":[",
         snap.now.saturating_sub(from).as_nanos() as f64 / 1e3,
+        LIVE_WINDOW.as_nanos() as f64 / 1e3,
     );
     let us = |d: Duration| d.saturating_sub(from).as_nanos() as f64 / 1e3;
     let mut first = true;
