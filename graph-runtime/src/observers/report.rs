@@ -531,7 +531,9 @@ fn count_outcome(row: &mut Row, outcome: TaskOutcome) {
     }
 }
 
-fn snapshot(shared: &Shared) -> Snapshot {
+/// Everything the page shows; `sorted`: the records in order of thread and start (the
+/// page's lanes need it; the live data does not).
+fn snapshot(shared: &Shared, sorted: bool) -> Snapshot {
     // Live: the runs going on (taken before the state's lock, which a run's end takes
     // before its profiler's: the same order here).
     let live_runs: Vec<Arc<RunWatch>> = shared.live.as_ref().map_or_else(Vec::new, |live| {
@@ -550,8 +552,8 @@ fn snapshot(shared: &Shared) -> Snapshot {
             }
         }
     }
-    let mut state = shared.state();
-    let state = &mut *state;
+    let mut guard = shared.state();
+    let state = &mut *guard;
     let mut records = state.records.clone();
     // The tasks of runs going on: those that ended are records, and count in the
     // progress (`ended_live`: run, node, outcome); the others run now.
@@ -602,7 +604,6 @@ fn snapshot(shared: &Shared) -> Snapshot {
             finals.insert(r.key.unwrap_or(0), (function, r.outcome));
         }
     }
-    records.sort_by_key(|r| (r.thread, r.start));
 
     let functions: Vec<_> = state
         .functions
@@ -644,16 +645,6 @@ fn snapshot(shared: &Shared) -> Snapshot {
             rows[i].1.total += 1;
         }
     }
-    for r in &records {
-        let row = &mut rows[at[r.function as usize]].1;
-        let took = r.end.saturating_sub(r.start);
-        row.runs += 1;
-        row.time += took;
-        row.max = row.max.max(took);
-        if matches!(r.outcome, TaskOutcome::Failed | TaskOutcome::Stopped) {
-            row.errors += 1;
-        }
-    }
     // Computes of the same graph that went the same way, one after the other, are
     // drawn once.
     let mut graphs: Vec<(usize, usize, GraphRun)> = Vec::new();
@@ -669,6 +660,22 @@ fn snapshot(shared: &Shared) -> Snapshot {
         }
         graphs.push((k, 1, g.clone()));
     }
+    let computes = state.graphs.len();
+    // The rest reads copies: runs may end meanwhile (a live page asks every second).
+    drop(guard);
+    if sorted {
+        records.sort_by_key(|r| (r.thread, r.start));
+    }
+    for r in &records {
+        let row = &mut rows[at[r.function as usize]].1;
+        let took = r.end.saturating_sub(r.start);
+        row.runs += 1;
+        row.time += took;
+        row.max = row.max.max(took);
+        if matches!(r.outcome, TaskOutcome::Failed | TaskOutcome::Stopped) {
+            row.errors += 1;
+        }
+    }
     let mut names: Vec<&Arc<str>> = rows.iter().map(|(name, _)| name).collect();
     names.sort();
     let colours = names
@@ -680,7 +687,7 @@ fn snapshot(shared: &Shared) -> Snapshot {
         functions,
         records,
         graphs,
-        computes: state.graphs.len(),
+        computes,
         rows,
         colours,
         running,
@@ -854,7 +861,7 @@ poll();
 
 /// The page: the report's, or with `live` the dashboard's.
 fn render(shared: &Shared, wall: Duration, live: bool) -> String {
-    let snap = snapshot(shared);
+    let snap = snapshot(shared, true);
     let recorded = snap.records.len();
     let mut out = String::with_capacity(64 * 1024 + recorded.min(MAX_BARS) * 300);
     let tasks_per_second = recorded as f64 / wall.as_secs_f64().max(1e-9);
@@ -1040,11 +1047,10 @@ fn write_workers(out: &mut String, snap: &Snapshot) {
 /// function, the running tasks and the last [`LIVE_WINDOW`] of the task stream (at
 /// most [`LIVE_BARS`] bars, the most recent; running tasks drawn up to now).
 fn status_json(shared: &Shared, wall: Duration) -> String {
-    let snap = snapshot(shared);
+    let snap = snapshot(shared, false);
     let recorded = snap.records.len();
     let mut out = String::with_capacity(4096 + recorded.min(LIVE_BARS) * 48);
-    let mut threads: Vec<u32> = snap.records.iter().map(|r| r.thread).collect();
-    threads.dedup();
+    let threads: std::collections::HashSet<u32> = snap.records.iter().map(|r| r.thread).collect();
     let _ = write!(
         out,
         "{{\"elapsed_us\":{:.0},\"wall\":{},\"tasks\":{recorded},\"computes\":{},\
