@@ -1,6 +1,7 @@
 //! What a performance report costs per task (feature `dashboard`): a dynamic fan-in,
 //! built and laid out once (`taskweave::prepare`), computed again and again with no
-//! report active, then with one active. An element is one task.
+//! report active, then with one active, then with a live dashboard serving. An
+//! element is one task.
 //!
 //! Run it with `cargo bench -p taskweave-benches --features dashboard --bench
 //! report_overhead`. `profiler` is the same compute watched by a `Profiler` alone,
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use taskweave::prelude::*;
-use taskweave::{PerformanceReport, Profiler, RunOptions};
+use taskweave::{Dashboard, PerformanceReport, Profiler, RunOptions};
 
 /// Leaves of the fan-in: `2n − 1` tasks.
 const N: u64 = 10_000;
@@ -95,6 +96,20 @@ fn fan_in_report(c: &mut Criterion) {
             let took = start.elapsed();
             // Rendering and writing the page are not part of recording.
             drop(report);
+            took
+        });
+    });
+    // A live dashboard serving meanwhile (nobody polls it): the report's recording,
+    // plus the runs going on noted for the live view.
+    group.bench_function(BenchmarkId::new("dashboard", N), |b| {
+        b.iter_custom(|iters| {
+            let dashboard = Dashboard::serve("127.0.0.1:0").expect("a loopback port");
+            let start = Instant::now();
+            for _ in 0..iters {
+                assert_eq!(prepared.compute().0, expected);
+            }
+            let took = start.elapsed();
+            drop(dashboard);
             took
         });
     });

@@ -5,10 +5,10 @@
 //! pays one branch, and a client one test of its observer field where it would call it.
 //!
 //! Besides the observer a run or a client is given, "ambient" observers watch the
-//! whole process while they are registered (a performance report, feature
-//! `dashboard`): the dispatcher and the futures' jobs read one relaxed atomic count
-//! (once per run; once per future event), and only when it is not zero the list
-//! behind a lock. With none registered nothing is allocated.
+//! whole process while they are registered (a performance report or a live
+//! dashboard, feature `dashboard`): the dispatcher and the futures' jobs read one
+//! relaxed atomic count (once per run; once per future event), and only when it is
+//! not zero the list behind a lock. With none registered nothing is allocated.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -173,9 +173,9 @@ impl Observer for Observers {
     }
 }
 
-/// An observer of the whole process while registered (a performance report): told
-/// every graph run and every client's tasks, whether or not they were given an
-/// observer of their own. See [`add_ambient`].
+/// An observer of the whole process while registered (a performance report, a live
+/// dashboard): told every graph run and every client's tasks, whether or not they
+/// were given an observer of their own. See [`add_ambient`].
 pub(crate) struct Ambient {
     /// Makes the observer of one graph run (of `table`), when the run starts, on the
     /// thread that starts it: runs that overlap get observers of their own.

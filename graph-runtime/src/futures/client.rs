@@ -61,6 +61,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
 /// Dropped with the last user handle: shuts the pool down.
 pub(super) struct Owner {
     pub(super) inner: Arc<Inner>,
+    /// The dashboard the client serves ([`ClientBuilder::dashboard`]): stopped after
+    /// the pool's shutdown, with the owner.
+    #[cfg(feature = "dashboard")]
+    dashboard: Option<crate::observers::dashboard::Dashboard>,
 }
 
 /// What tasks keep of the client: the pool, and what must be cancelled at shutdown.
@@ -91,6 +95,9 @@ pub struct ClientBuilder {
     name: Option<String>,
     shutdown_timeout: Option<Duration>,
     observers: Vec<Arc<dyn Observer>>,
+    /// Where to serve a dashboard, and whether beyond loopback.
+    #[cfg(feature = "dashboard")]
+    dashboard: Option<(String, bool)>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -101,7 +108,7 @@ impl fmt::Debug for ClientBuilder {
             .field("name", &self.name)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("observers", &self.observers.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -155,7 +162,43 @@ impl ClientBuilder {
         self
     }
 
-    /// Starts the pool.
+    /// Serves a live dashboard on `addr` while the client lives (Dask's
+    /// `Client(dashboard_address=…)`): a [`Dashboard`](crate::Dashboard), which
+    /// [`Client::dashboard`] gives (its [`addr`](crate::Dashboard::addr) and
+    /// [`url`](crate::Dashboard::url)); it stops when the last handle of the client
+    /// is dropped, after the pool's shutdown. `addr` must be a loopback address
+    /// (`"127.0.0.1:8787"`; port 0 picks a free port), or `build` fails with
+    /// [`ClientError::Dashboard`]; see [`dashboard_public`](Self::dashboard_public)
+    /// for others. Like any dashboard it shows every task of the process, this
+    /// client's and others', graphs computed outside it included.
+    ///
+    /// ```no_run
+    /// use graph_runtime::Client;
+    ///
+    /// let client = Client::builder().dashboard("127.0.0.1:8787").build()?;
+    /// println!("dashboard: {}", client.dashboard().unwrap().url());
+    /// # Ok::<(), graph_runtime::ClientError>(())
+    /// ```
+    ///
+    /// Needs the cargo feature `dashboard`.
+    #[cfg(feature = "dashboard")]
+    pub fn dashboard(mut self, addr: impl ToString) -> Self {
+        self.dashboard = Some((addr.to_string(), false));
+        self
+    }
+
+    /// Like [`dashboard`](Self::dashboard), on any address (`"0.0.0.0:8787"`).
+    ///
+    /// **Warning**: whoever reaches the port reads the page, unauthenticated and
+    /// unencrypted (task names, source paths, timings, host name); see
+    /// [`Dashboard::serve_public`](crate::Dashboard::serve_public).
+    #[cfg(feature = "dashboard")]
+    pub fn dashboard_public(mut self, addr: impl ToString) -> Self {
+        self.dashboard = Some((addr.to_string(), true));
+        self
+    }
+
+    /// Starts the pool (and the dashboard, if asked for).
     pub fn build(self) -> Result<Client, ClientError> {
         let threads = self
             .threads
@@ -167,8 +210,22 @@ impl ClientBuilder {
         let max_threads = self
             .max_threads
             .unwrap_or_else(|| threads.saturating_add(EXTRA_THREADS));
+        #[cfg(feature = "dashboard")]
+        let dashboard = match &self.dashboard {
+            None => None,
+            Some((addr, public)) => {
+                let served = if *public {
+                    crate::observers::dashboard::Dashboard::serve_public(addr.as_str())
+                } else {
+                    crate::observers::dashboard::Dashboard::serve(addr.as_str())
+                };
+                Some(served.map_err(|error| ClientError::Dashboard(Arc::new(error)))?)
+            }
+        };
         let pool = Pool::start(name.clone(), threads, max_threads)?;
         let owner = Arc::new(Owner {
+            #[cfg(feature = "dashboard")]
+            dashboard,
             inner: Arc::new(Inner {
                 name,
                 threads,
@@ -221,6 +278,13 @@ impl Client {
     /// The number of worker threads.
     pub fn threads(&self) -> usize {
         self.owner.inner.threads
+    }
+
+    /// The dashboard the client serves, if built with
+    /// [`ClientBuilder::dashboard`]: its [`url`](crate::Dashboard::url) to open.
+    #[cfg(feature = "dashboard")]
+    pub fn dashboard(&self) -> Option<&crate::observers::dashboard::Dashboard> {
+        self.owner.dashboard.as_ref()
     }
 
     pub(super) fn inner(&self) -> &Arc<Inner> {

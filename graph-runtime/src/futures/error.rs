@@ -73,14 +73,22 @@ pub enum ClientError {
     /// The operating system refused the threads: its error is the
     /// [`source`](std::error::Error::source).
     Spawn(Arc<std::io::Error>),
+    /// The dashboard asked for ([`ClientBuilder::dashboard`](crate::ClientBuilder::dashboard))
+    /// could not be served: an address that is not loopback, or the socket's error
+    /// (the port is taken); the error is the [`source`](std::error::Error::source).
+    #[cfg(feature = "dashboard")]
+    Dashboard(Arc<std::io::Error>),
 }
 
-/// Equal when of one kind (and, for `Spawn`, of one [`std::io::ErrorKind`]).
+/// Equal when of one kind (and, for `Spawn` and `Dashboard`, of one
+/// [`std::io::ErrorKind`]).
 impl PartialEq for ClientError {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (ClientError::ZeroThreads, ClientError::ZeroThreads) => true,
             (ClientError::Spawn(a), ClientError::Spawn(b)) => a.kind() == b.kind(),
+            #[cfg(feature = "dashboard")]
+            (ClientError::Dashboard(a), ClientError::Dashboard(b)) => a.kind() == b.kind(),
             _ => false,
         }
     }
@@ -95,6 +103,8 @@ impl fmt::Display for ClientError {
                 f.write_str("a client needs at least one thread; use `threads(1)` or more")
             }
             ClientError::Spawn(why) => write!(f, "could not start the client's threads: {why}"),
+            #[cfg(feature = "dashboard")]
+            ClientError::Dashboard(why) => write!(f, "could not serve the dashboard: {why}"),
         }
     }
 }
@@ -103,6 +113,8 @@ impl std::error::Error for ClientError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ClientError::Spawn(error) => Some(&**error),
+            #[cfg(feature = "dashboard")]
+            ClientError::Dashboard(error) => Some(&**error),
             ClientError::ZeroThreads => None,
         }
     }

@@ -1,8 +1,10 @@
 //! The observers that come with taskweave: progress bars, the profiler's task stream,
-//! `tracing` spans and the performance report. Each implements the engine's
+//! `tracing` spans, the performance report and the live dashboard. Each implements the engine's
 //! `Observer` hooks, so they watch static graphs, dynamic graphs and futures alike;
 //! none imports a front end (the report draws its graphs with inspection's SVG).
 
+#[cfg(feature = "dashboard")]
+pub(crate) mod dashboard;
 pub(crate) mod profile;
 pub(crate) mod progress;
 #[cfg(feature = "dashboard")]

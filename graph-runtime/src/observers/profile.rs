@@ -242,6 +242,54 @@ impl Profiler {
         inner.runs = 0;
     }
 
+    /// Reads the current graph run's tasks while it goes on, changing nothing:
+    /// `each(node, thread, start, end, outcome)` for every task that started, `end`
+    /// `None` (and `outcome` meaningless) while it runs; records gathered at the
+    /// run's end and not yet drained count as ended. Racy by nature (a task may start
+    /// or end meanwhile): for a live view (the dashboard), not for counting exactly.
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+    pub(crate) fn peek_graph_tasks(
+        &self,
+        mut each: impl FnMut(u32, u32, Duration, Option<Duration>, TaskOutcome),
+    ) {
+        let inner = self.lock();
+        for raw in inner.records.iter().filter(|raw| raw.key == 0) {
+            each(
+                raw.node,
+                raw.thread,
+                self.since_epoch(raw.start),
+                Some(self.since_epoch(raw.end.max(raw.start))),
+                outcome_from(raw.outcome),
+            );
+        }
+        let n = inner.node_function.len();
+        let mut node = 0usize;
+        'segments: for segment in &self.segments {
+            let Some(slots) = segment.get() else { break };
+            for slot in slots.iter() {
+                if node == n {
+                    break 'segments;
+                }
+                let start = slot.start.load(Ordering::Relaxed);
+                if start != 0 {
+                    let thread = slot.thread.load(Ordering::Relaxed);
+                    // An end from an earlier run of this slot is older than its start.
+                    let end = slot.end.load(Ordering::Relaxed);
+                    let outcome = outcome_from(slot.outcome.load(Ordering::Relaxed));
+                    let end = (end >= start).then(|| self.since_epoch(end));
+                    each(node as u32, thread, self.since_epoch(start), end, outcome);
+                }
+                node += 1;
+            }
+        }
+    }
+
+    /// The time since the profiler's epoch (a live view's "now").
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.since_epoch(self.now())
+    }
+
     /// The name noted for thread `id` ([`thread_id`](Self::thread_id)): its own
     /// name and rayon worker index, or `thread {id}`.
     #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
@@ -679,7 +727,7 @@ fn micros(d: Duration) -> String {
 }
 
 /// `s` as a JSON string literal.
-fn json_string(s: &str) -> String {
+pub(crate) fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use crate::engine::error::TaskError;
@@ -26,7 +26,7 @@ use crate::engine::observe::{
 use crate::engine::table::{NodeInfo, Table};
 use crate::inspect::colour::function_colour;
 use crate::inspect::{DrawOptions, GraphInfo, NodeOutcome, NodeView};
-use crate::observers::profile::{Profiler, TaskRecord};
+use crate::observers::profile::{json_string, Profiler, TaskRecord};
 
 /// Beyond this many task runs the stream is drawn as per-thread buckets.
 const MAX_BARS: usize = 20_000;
@@ -38,6 +38,10 @@ const MAX_GRAPHS: usize = 12;
 const MAX_GRAPH_NODES: usize = 200_000;
 /// Profilers kept for reuse by later runs.
 const POOL: usize = 4;
+/// A live page's task stream shows the tasks of this last stretch of time…
+const LIVE_WINDOW: Duration = Duration::from_secs(10);
+/// …at most this many of them, the most recent.
+const LIVE_BARS: usize = 5_000;
 
 /// Records every task run while it lives, and writes one self-contained HTML page of
 /// them when dropped (or at [`finish`](Self::finish)): Dask's
@@ -73,10 +77,77 @@ const POOL: usize = 4;
 #[must_use = "a `PerformanceReport` records while it lives: bind it (`let _report = …`)"]
 pub struct PerformanceReport {
     path: PathBuf,
+    recording: Recording,
+}
+
+/// What a report and a dashboard share: the records, and the registration that
+/// keeps them coming.
+pub(crate) struct Recording {
+    view: View,
+    /// Keeps the recording registered; `None` once stopped.
+    registration: Option<AmbientHandle>,
+}
+
+/// A recording's records, for drawing the page (from any thread).
+#[derive(Clone)]
+pub(crate) struct View {
     shared: Arc<Shared>,
     started: Instant,
-    /// Keeps the report registered; `None` once written.
-    registration: Option<AmbientHandle>,
+}
+
+impl Recording {
+    /// Starts recording every task run; `live`: also what is running now (for a
+    /// dashboard; a report reads only what ended).
+    pub(crate) fn start(live: bool) -> Recording {
+        let shared = Arc::new(Shared {
+            futures: Profiler::new(),
+            submitted: Mutex::new(HashMap::new()),
+            pool: Mutex::new(Vec::new()),
+            state: Mutex::new(State::default()),
+            live: live.then(Live::default),
+        });
+        let maker = shared.clone();
+        let registration = add_ambient(Arc::new(Ambient {
+            per_run: Box::new(move |table| maker.run_observer(table)),
+            futures: Arc::new(FuturesWatch(shared.clone())),
+        }));
+        Recording {
+            view: View {
+                shared,
+                started: Instant::now(),
+            },
+            registration: Some(registration),
+        }
+    }
+
+    /// Whether it still records.
+    pub(crate) fn is_active(&self) -> bool {
+        self.registration.is_some()
+    }
+
+    /// Stops recording (runs already going keep their observers).
+    pub(crate) fn stop(&mut self) {
+        drop(self.registration.take());
+    }
+
+    pub(crate) fn view(&self) -> &View {
+        &self.view
+    }
+}
+
+impl View {
+    /// The page as of now: the report's, or with `live` the dashboard's (the same
+    /// sections, plus the workers' current tasks and a script that polls
+    /// `api/status`).
+    pub(crate) fn page(&self, live: bool) -> String {
+        render(&self.shared, self.started.elapsed(), live)
+    }
+
+    /// What the live page polls: counts, progress, the workers' current tasks and
+    /// the last stretch of the task stream, as JSON.
+    pub(crate) fn status_json(&self) -> String {
+        status_json(&self.shared, self.started.elapsed())
+    }
 }
 
 /// What the observers of a report share.
@@ -88,6 +159,17 @@ struct Shared {
     /// Profilers of finished runs, for the next ones.
     pool: Mutex<Vec<Profiler>>,
     state: Mutex<State>,
+    /// For a live dashboard: what is going on now. `None` for a report.
+    live: Option<Live>,
+}
+
+/// What a live dashboard reads besides the finished records: the graph runs going
+/// on (their tasks are gathered only when they end) and the clients' tasks running.
+#[derive(Default)]
+struct Live {
+    runs: Mutex<Vec<Weak<RunWatch>>>,
+    /// Per thread, the clients' tasks running on it, innermost last: key and start.
+    futures: Mutex<HashMap<u32, Vec<(u64, Duration)>>>,
 }
 
 /// The graph runs recorded.
@@ -197,11 +279,17 @@ impl Shared {
             .recover()
             .pop()
             .unwrap_or_else(|| self.futures.sharing_epoch());
-        Arc::new(RunWatch {
+        let watch = Arc::new(RunWatch {
             shared: self.clone(),
             graph,
             profiler: Some(profiler),
-        })
+        });
+        if let Some(live) = &self.live {
+            let mut runs = live.runs.lock().recover();
+            runs.retain(|run| run.strong_count() > 0);
+            runs.push(Arc::downgrade(&watch));
+        }
+        watch
     }
 }
 
@@ -281,10 +369,26 @@ impl Observer for FuturesWatch {
 
     fn future_started(&self, task: &FutureEvent<'_>) {
         self.0.futures.future_started(task);
+        if let Some(live) = &self.0.live {
+            let now = self.0.futures.elapsed();
+            let mut running = live.futures.lock().recover();
+            running
+                .entry(Profiler::thread_id())
+                .or_default()
+                .push((task.key, now));
+        }
     }
 
     fn future_finished(&self, task: &FutureEvent<'_>, outcome: TaskOutcome) {
         self.0.futures.future_finished(task, outcome);
+        if let (Some(live), true) = (&self.0.live, task.started) {
+            let mut running = live.futures.lock().recover();
+            if let Some(on_thread) = running.get_mut(&Profiler::thread_id()) {
+                if let Some(at) = on_thread.iter().rposition(|&(key, _)| key == task.key) {
+                    on_thread.remove(at);
+                }
+            }
+        }
     }
 }
 
@@ -293,22 +397,9 @@ impl PerformanceReport {
     /// report is dropped (errors are printed on stderr) or at
     /// [`finish`](Self::finish).
     pub fn new(path: impl Into<PathBuf>) -> PerformanceReport {
-        let shared = Arc::new(Shared {
-            futures: Profiler::new(),
-            submitted: Mutex::new(HashMap::new()),
-            pool: Mutex::new(Vec::new()),
-            state: Mutex::new(State::default()),
-        });
-        let maker = shared.clone();
-        let registration = add_ambient(Arc::new(Ambient {
-            per_run: Box::new(move |table| maker.run_observer(table)),
-            futures: Arc::new(FuturesWatch(shared.clone())),
-        }));
         PerformanceReport {
             path: path.into(),
-            shared,
-            started: Instant::now(),
-            registration: Some(registration),
+            recording: Recording::start(false),
         }
     }
 
@@ -319,7 +410,7 @@ impl PerformanceReport {
 
     /// The page as it would be written now (the report keeps recording).
     pub fn to_html(&self) -> String {
-        render(&self.shared, self.started.elapsed())
+        self.recording.view().page(false)
     }
 
     /// Stops recording and writes the page; returns its path, or the error writing
@@ -329,8 +420,8 @@ impl PerformanceReport {
     }
 
     fn write(&mut self) -> std::io::Result<PathBuf> {
-        drop(self.registration.take());
-        let page = render(&self.shared, self.started.elapsed());
+        self.recording.stop();
+        let page = self.recording.view().page(false);
         std::fs::write(&self.path, page)?;
         Ok(self.path.clone())
     }
@@ -338,7 +429,7 @@ impl PerformanceReport {
 
 impl Drop for PerformanceReport {
     fn drop(&mut self) {
-        if self.registration.is_some() {
+        if self.recording.is_active() {
             if let Err(error) = self.write() {
                 eprintln!(
                     "taskweave: could not write the performance report {}: {error}",
@@ -353,7 +444,7 @@ impl std::fmt::Debug for PerformanceReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PerformanceReport")
             .field("path", &self.path)
-            .field("active", &self.registration.is_some())
+            .field("active", &self.recording.is_active())
             .finish()
     }
 }
@@ -406,6 +497,10 @@ struct Snapshot {
     rows: Vec<(Arc<str>, Row)>,
     /// Each name's colour: names in order, one colour each.
     colours: HashMap<Arc<str>, &'static str>,
+    /// For a live page: the tasks running now (thread, name, start), by thread.
+    running: Vec<(u32, Arc<str>, Duration)>,
+    /// For a live page: now, on the records' time axis.
+    now: Duration,
 }
 
 impl Snapshot {
@@ -436,12 +531,64 @@ fn count_outcome(row: &mut Row, outcome: TaskOutcome) {
     }
 }
 
-fn snapshot(shared: &Shared) -> Snapshot {
+/// Everything the page shows; `sorted`: the records in order of thread and start (the
+/// page's lanes need it; the live data does not).
+fn snapshot(shared: &Shared, sorted: bool) -> Snapshot {
+    // Live: the runs going on (taken before the state's lock, which a run's end takes
+    // before its profiler's: the same order here).
+    let live_runs: Vec<Arc<RunWatch>> = shared.live.as_ref().map_or_else(Vec::new, |live| {
+        let mut runs = live.runs.lock().recover();
+        runs.retain(|run| run.strong_count() > 0);
+        runs.iter().filter_map(Weak::upgrade).collect()
+    });
     let future_records: Vec<TaskRecord> = shared.futures.records();
     let submitted = shared.submitted.lock().recover().clone();
-    let mut state = shared.state();
-    let state = &mut *state;
+    let mut running: Vec<(u32, Arc<str>, Duration)> = Vec::new();
+    if let Some(live) = &shared.live {
+        for (&thread, tasks) in live.futures.lock().recover().iter() {
+            for &(key, start) in tasks {
+                let name = submitted.get(&key).cloned().unwrap_or_else(|| "?".into());
+                running.push((thread, name, start));
+            }
+        }
+    }
+    let mut guard = shared.state();
+    let state = &mut *guard;
     let mut records = state.records.clone();
+    // The tasks of runs going on: those that ended are records, and count in the
+    // progress (`ended_live`: run, node, outcome); the others run now.
+    let mut ended_live: Vec<(u32, u32, TaskOutcome)> = Vec::new();
+    for watch in &live_runs {
+        let run = &state.graphs[watch.graph as usize];
+        if run.ended {
+            continue;
+        }
+        watch
+            .profiler()
+            .peek_graph_tasks(|node, thread, start, end, outcome| {
+                let function = run.functions[node as usize];
+                match end {
+                    Some(end) => {
+                        records.push(Rec {
+                            function,
+                            thread,
+                            start,
+                            end,
+                            outcome,
+                        });
+                        ended_live.push((watch.graph, node, outcome));
+                    }
+                    None => running.push((
+                        thread,
+                        state.functions.list[function as usize].name.clone(),
+                        start,
+                    )),
+                }
+            });
+    }
+    running.sort_by_key(|r| (r.0, r.2));
+    // Now: after every start read above.
+    let now = shared.futures.elapsed();
     // The clients' tasks: one record per attempt; the last decides the outcome.
     let mut finals: HashMap<u64, (u32, TaskOutcome)> = HashMap::new();
     for r in &future_records {
@@ -457,7 +604,6 @@ fn snapshot(shared: &Shared) -> Snapshot {
             finals.insert(r.key.unwrap_or(0), (function, r.outcome));
         }
     }
-    records.sort_by_key(|r| (r.thread, r.start));
 
     let functions: Vec<_> = state
         .functions
@@ -482,6 +628,13 @@ fn snapshot(shared: &Shared) -> Snapshot {
             }
         }
     }
+    for &(graph, node, outcome) in &ended_live {
+        let f = state.graphs[graph as usize].functions[node as usize];
+        let row = &mut rows[at[f as usize]].1;
+        // Counted in the total above, as not ended.
+        row.total -= 1;
+        count_outcome(row, outcome);
+    }
     for &(f, outcome) in finals.values() {
         count_outcome(&mut rows[at[f as usize]].1, outcome);
     }
@@ -490,16 +643,6 @@ fn snapshot(shared: &Shared) -> Snapshot {
         if !finals.contains_key(key) {
             let i = row_of(&mut rows, &mut index, name);
             rows[i].1.total += 1;
-        }
-    }
-    for r in &records {
-        let row = &mut rows[at[r.function as usize]].1;
-        let took = r.end.saturating_sub(r.start);
-        row.runs += 1;
-        row.time += took;
-        row.max = row.max.max(took);
-        if matches!(r.outcome, TaskOutcome::Failed | TaskOutcome::Stopped) {
-            row.errors += 1;
         }
     }
     // Computes of the same graph that went the same way, one after the other, are
@@ -517,6 +660,22 @@ fn snapshot(shared: &Shared) -> Snapshot {
         }
         graphs.push((k, 1, g.clone()));
     }
+    let computes = state.graphs.len();
+    // The rest reads copies: runs may end meanwhile (a live page asks every second).
+    drop(guard);
+    if sorted {
+        records.sort_by_key(|r| (r.thread, r.start));
+    }
+    for r in &records {
+        let row = &mut rows[at[r.function as usize]].1;
+        let took = r.end.saturating_sub(r.start);
+        row.runs += 1;
+        row.time += took;
+        row.max = row.max.max(took);
+        if matches!(r.outcome, TaskOutcome::Failed | TaskOutcome::Stopped) {
+            row.errors += 1;
+        }
+    }
     let mut names: Vec<&Arc<str>> = rows.iter().map(|(name, _)| name).collect();
     names.sort();
     let colours = names
@@ -528,9 +687,11 @@ fn snapshot(shared: &Shared) -> Snapshot {
         functions,
         records,
         graphs,
-        computes: state.graphs.len(),
+        computes,
         rows,
         colours,
+        running,
+        now,
     }
 }
 
@@ -600,7 +761,7 @@ th:first-child,td:first-child{text-align:left}th{background:#f0f0f0}\
 .swatch{display:inline-block;width:10px;height:10px;margin-right:5px;vertical-align:middle}\
 .bar{display:inline-block;height:10px;background:#59a14f;vertical-align:middle}\
 .bar.failed{background:#e15759}.bar.cancelled{background:#f1a340}\
-.note{color:#555;font-size:13px}.graph{overflow:auto;border:1px solid #ddd;margin-bottom:12px;max-height:700px}";
+.note{color:#555;font-size:13px}#stream rect.running{stroke:#222;stroke-width:1;vector-effect:non-scaling-stroke;stroke-dasharray:3 2}.graph{overflow:auto;border:1px solid #ddd;margin-bottom:12px;max-height:700px}";
 
 const SCRIPT: &str = r#"(function(){
 var svg=document.getElementById('stream');
@@ -639,12 +800,68 @@ svg.addEventListener('mouseover',function(e){
 });
 set();
 document.getElementById('bars-drawn').textContent=String(svg.querySelectorAll('rect.task,rect.bucket').length);
+window.taskweaveStream=function(){
+ var full=w>=span;span=parseFloat(svg.getAttribute('data-span'))||1;h=parseFloat(svg.getAttribute('data-height'))||1;
+ if(full||w>span){x0=0;w=span;}else{x0=Math.max(0,Math.min(x0,span-w));}set();
+};
 document.body.setAttribute('data-ok','1');
 })();"#;
 
-/// The page.
-fn render(shared: &Shared, wall: Duration) -> String {
-    let snap = snapshot(shared);
+/// The live page's script: polls `api/status` every second and redraws the header's
+/// numbers, the progress, the workers and the task stream's last seconds from it.
+/// It marks `<body data-live="1">` once set up, counts its updates in `data-polls`,
+/// and notes a failure in `data-live-error` (and retries).
+const LIVE_SCRIPT: &str = r#"(function(){
+var body=document.body,polls=0;
+function q(id){return document.getElementById(id);}
+function esc(s){return String(s).replace(/[&<>"]/g,function(c){return {'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c];});}
+function fmt(us){return us<1000?us.toFixed(1)+' µs':us<1e6?(us/1000).toFixed(2)+' ms':(us/1e6).toFixed(2)+' s';}
+function text(id,v){var e=q(id);if(e)e.textContent=v;}
+function apply(s){
+ text('task-count',String(s.tasks));text('rate',s.rate.toFixed(0));text('recent-rate',s.recent_rate.toFixed(0));
+ text('wall',s.wall);text('computes',String(s.computes));
+ q('report').setAttribute('data-tasks',String(s.tasks));
+ var rows='';
+ s.progress.forEach(function(p){
+  var k=200/Math.max(1,p.total);
+  rows+='<tr data-name="'+esc(p.name)+'"><td><span class="swatch" style="background:'+p.colour+'"></span>'+esc(p.name)+'</td><td class="done">'+p.done+'</td><td class="failed">'+p.failed+'</td><td class="cancelled">'+p.cancelled+'</td><td class="total">'+p.total+'</td><td><span class="bar" style="width:'+(p.done*k).toFixed(0)+'px"></span><span class="bar failed" style="width:'+(p.failed*k).toFixed(0)+'px"></span><span class="bar cancelled" style="width:'+(p.cancelled*k).toFixed(0)+'px"></span></td></tr>';
+ });
+ q('progress').tBodies[0].innerHTML=rows;
+ var workers='';
+ s.running.forEach(function(r){workers+='<tr><td>'+esc(r.thread)+'</td><td><span class="swatch" style="background:'+r.colour+'"></span>'+esc(r.task)+'</td><td>'+esc(r.for)+'</td></tr>';});
+ q('workers').tBodies[0].innerHTML=workers||'<tr><td colspan="3">(no task is running)</td></tr>';
+ var st=s.stream,lanes='',bars='',H=Math.max(1,st.lanes.length)*20,min=st.span_us/4000;
+ st.lanes.forEach(function(n){lanes+='<div>'+esc(n)+'</div>';});
+ st.bars.forEach(function(b){
+  var f=st.functions[b[1]];
+  bars+='<rect class="task'+(b[4]==='running'?' running':'')+'" x="'+b[2]+'" y="'+(b[0]*20+2)+'" width="'+Math.max(b[3],min)+'" height="16" fill="'+f.colour+'" data-name="'+esc(f.name)+'" data-outcome="'+b[4]+'"><title>'+esc(f.name)+' · '+fmt(b[3])+' · '+b[4]+'</title></rect>';
+ });
+ document.querySelector('.lane-names').innerHTML=lanes;
+ var svg=q('stream');svg.innerHTML=bars;
+ svg.setAttribute('height',String(H));svg.setAttribute('data-height',String(H));svg.setAttribute('data-span',String(Math.max(1,st.span_us)));
+ if(window.taskweaveStream)window.taskweaveStream();
+ text('bars-drawn',String(st.bars.length));
+ var note=q('stream-note');if(note)note.remove();
+ polls++;body.setAttribute('data-polls',String(polls));body.removeAttribute('data-live-error');
+ text('live-status','live: updated '+polls+' times, every second; the task stream shows the last '+fmt(st.span_us)+': '+st.bars.length+' bars, running tasks included ('+st.in_window+' tasks ended in the last '+fmt(st.window_us)+')');
+}
+function poll(){
+ var x=new XMLHttpRequest();x.open('GET','api/status');x.timeout=10000;
+ x.onload=function(){
+  if(x.status===200){try{apply(JSON.parse(x.responseText));}catch(e){body.setAttribute('data-live-error',String(e));}}
+  else{body.setAttribute('data-live-error','HTTP '+x.status);}
+  setTimeout(poll,1000);
+ };
+ x.onerror=x.ontimeout=function(){body.setAttribute('data-live-error','no answer');text('live-status','live: the server does not answer (it stopped?); trying again');setTimeout(poll,2000);};
+ x.send();
+}
+body.setAttribute('data-live','1');
+poll();
+})();"#;
+
+/// The page: the report's, or with `live` the dashboard's.
+fn render(shared: &Shared, wall: Duration, live: bool) -> String {
+    let snap = snapshot(shared, true);
     let recorded = snap.records.len();
     let mut out = String::with_capacity(64 * 1024 + recorded.min(MAX_BARS) * 300);
     let tasks_per_second = recorded as f64 / wall.as_secs_f64().max(1e-9);
@@ -662,11 +879,16 @@ fn render(shared: &Shared, wall: Duration) -> String {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let computes = snap.computes;
 
+    let title = if live {
+        "taskweave dashboard"
+    } else {
+        "taskweave performance report"
+    };
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>taskweave performance report</title><style>{STYLE}</style></head>\n<body>\n\
-         <main id=\"report\" data-tasks=\"{recorded}\">\n<h1>taskweave performance report</h1>\n"
+         <title>{title}</title><style>{STYLE}</style></head>\n<body>\n\
+         <main id=\"report\" data-tasks=\"{recorded}\">\n<h1>{title}</h1>\n"
     );
     // The header.
     let _ = writeln!(
@@ -678,14 +900,25 @@ fn render(shared: &Shared, wall: Duration) -> String {
          <dt>tasks</dt><dd id=\"task-count\">{recorded}</dd>\
          <dt>tasks/s</dt><dd id=\"rate\">{tasks_per_second:.0}</dd>\
          <dt>computes</dt><dd id=\"computes\">{computes}</dd>\
-         <dt>peak RSS</dt><dd id=\"rss\">{rss}</dd>\
+         <dt>peak RSS</dt><dd id=\"rss\">{rss}</dd>{recent}\
          </dl></section>",
         host = esc(&hostname()),
         threads = lanes.len(),
         pool = rayon::current_num_threads(),
         wall = human(wall),
         rss = peak_rss().unwrap_or_else(|| "unknown".to_owned()),
+        recent = if live {
+            format!(
+                "<dt>tasks/s, last second</dt><dd id=\"recent-rate\">{:.0}</dd>",
+                recent_rate(&snap)
+            )
+        } else {
+            String::new()
+        },
     );
+    if live {
+        write_workers(&mut out, &snap);
+    }
 
     // The task stream.
     write_stream(&mut out, &snap, &lanes, span_us);
@@ -721,8 +954,15 @@ fn render(shared: &Shared, wall: Duration) -> String {
     out.push_str("</tbody></table>\n");
 
     // Per function: times.
+    out.push_str("<h2>Time per function</h2>\n");
+    if live {
+        out.push_str(
+            "<p class=\"note\">This table and the graphs below are as of the page's \
+             load: reload it for the latest.</p>\n",
+        );
+    }
     out.push_str(
-        "<h2>Time per function</h2>\n<table id=\"functions\"><thead><tr><th>function</th>\
+        "<table id=\"functions\"><thead><tr><th>function</th>\
          <th>count</th><th>total</th><th>mean</th><th>max</th><th>errors</th></tr></thead><tbody>\n",
     );
     let mut by_time: Vec<&(Arc<str>, Row)> = snap.rows.iter().filter(|(_, r)| r.runs > 0).collect();
@@ -747,7 +987,184 @@ fn render(shared: &Shared, wall: Duration) -> String {
     // The graphs.
     write_graphs(&mut out, &snap);
 
-    let _ = write!(out, "</main>\n<script>{SCRIPT}</script>\n</body></html>\n");
+    if live {
+        let _ = write!(
+            out,
+            "</main>\n<script>{SCRIPT}</script>\n<script>{LIVE_SCRIPT}</script>\n</body></html>\n"
+        );
+    } else {
+        let _ = write!(out, "</main>\n<script>{SCRIPT}</script>\n</body></html>\n");
+    }
+    out
+}
+
+/// Tasks that ended in the last second, per second (since the start, if sooner).
+fn recent_rate(snap: &Snapshot) -> f64 {
+    let second = Duration::from_secs(1);
+    let since = snap.now.saturating_sub(second);
+    let ended = snap.records.iter().filter(|r| r.end > since).count();
+    ended as f64 / snap.now.min(second).as_secs_f64().max(1e-3)
+}
+
+/// The number of `name` in `names`, added if new.
+fn row_of_name(
+    names: &mut Vec<Arc<str>>,
+    index: &mut HashMap<Arc<str>, usize>,
+    name: &Arc<str>,
+) -> usize {
+    *index.entry(name.clone()).or_insert_with(|| {
+        names.push(name.clone());
+        names.len() - 1
+    })
+}
+
+/// A live page's table of each thread's current task.
+fn write_workers(out: &mut String, snap: &Snapshot) {
+    let _ = writeln!(
+        out,
+        "<h2>Workers</h2>\n<p id=\"live-status\" class=\"note\">live: the page asks the \
+         server for news every second</p>\n<table id=\"workers\"><thead><tr><th>thread</th>\
+         <th>task</th><th>running for</th></tr></thead><tbody>"
+    );
+    for (thread, name, start) in &snap.running {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td>\
+             <td>{}</td></tr>",
+            esc(&Profiler::thread_name(*thread)),
+            snap.colour(name),
+            esc(name),
+            human(snap.now.saturating_sub(*start)),
+        );
+    }
+    if snap.running.is_empty() {
+        out.push_str("<tr><td colspan=\"3\">(no task is running)</td></tr>\n");
+    }
+    out.push_str("</tbody></table>\n");
+}
+
+/// What the live page polls (`api/status`): the header's numbers, progress per
+/// function, the running tasks and the last [`LIVE_WINDOW`] of the task stream (at
+/// most [`LIVE_BARS`] bars, the most recent; running tasks drawn up to now).
+fn status_json(shared: &Shared, wall: Duration) -> String {
+    let snap = snapshot(shared, false);
+    let recorded = snap.records.len();
+    let mut out = String::with_capacity(4096 + recorded.min(LIVE_BARS) * 48);
+    let threads: std::collections::HashSet<u32> = snap.records.iter().map(|r| r.thread).collect();
+    let _ = write!(
+        out,
+        "{{\"elapsed_us\":{:.0},\"wall\":{},\"tasks\":{recorded},\"computes\":{},\
+         \"threads\":{},\"rate\":{:.1},\"recent_rate\":{:.1},\"progress\":[",
+        snap.now.as_nanos() as f64 / 1e3,
+        json_string(&human(wall)),
+        snap.computes,
+        threads.len(),
+        recorded as f64 / wall.as_secs_f64().max(1e-9),
+        recent_rate(&snap),
+    );
+    let mut first = true;
+    for (name, row) in snap.rows.iter().filter(|(_, row)| row.total > 0) {
+        let _ = write!(
+            out,
+            "{}{{\"name\":{},\"colour\":\"{}\",\"done\":{},\"failed\":{},\"cancelled\":{},\
+             \"total\":{}}}",
+            if first { "" } else { "," },
+            json_string(name),
+            snap.colour(name),
+            row.done,
+            row.failed,
+            row.cancelled,
+            row.total,
+        );
+        first = false;
+    }
+    out.push_str("],\"running\":[");
+    for (i, (thread, name, start)) in snap.running.iter().enumerate() {
+        let _ = write!(
+            out,
+            "{}{{\"thread\":{},\"task\":{},\"colour\":\"{}\",\"for\":{}}}",
+            if i == 0 { "" } else { "," },
+            json_string(&Profiler::thread_name(*thread)),
+            json_string(name),
+            snap.colour(name),
+            json_string(&human(snap.now.saturating_sub(*start))),
+        );
+    }
+    // The stream's window: the most recent records that ended in it, and the
+    // running tasks.
+    let mut from = snap.now.saturating_sub(LIVE_WINDOW);
+    let mut recent: Vec<&Rec> = snap.records.iter().filter(|r| r.end >= from).collect();
+    let in_window = recent.len();
+    if recent.len() > LIVE_BARS {
+        recent.sort_unstable_by_key(|r| std::cmp::Reverse(r.end));
+        recent.truncate(LIVE_BARS);
+        // The stream starts where the bars kept do.
+        from = from.max(recent.iter().map(|r| r.start).min().unwrap_or(from));
+    }
+    let mut lanes: Vec<u32> = recent
+        .iter()
+        .map(|r| r.thread)
+        .chain(snap.running.iter().map(|r| r.0))
+        .collect();
+    lanes.sort_unstable();
+    lanes.dedup();
+    let lane_of: HashMap<u32, usize> = lanes.iter().enumerate().map(|(i, &l)| (l, i)).collect();
+    let mut names: Vec<Arc<str>> = Vec::new();
+    let mut name_index: HashMap<Arc<str>, usize> = HashMap::new();
+    let _ = write!(
+        out,
+        "],\"stream\":{{\"span_us\":{:.0},\"window_us\":{:.0},\"in_window\":{in_window},\"bars\":[",
+        snap.now.saturating_sub(from).as_nanos() as f64 / 1e3,
+        LIVE_WINDOW.as_nanos() as f64 / 1e3,
+    );
+    let us = |d: Duration| d.saturating_sub(from).as_nanos() as f64 / 1e3;
+    let mut first = true;
+    for r in &recent {
+        let name = &snap.functions[r.function as usize].0;
+        let _ = write!(
+            out,
+            "{}[{},{},{:.1},{:.1},\"{}\"]",
+            if first { "" } else { "," },
+            lane_of[&r.thread],
+            row_of_name(&mut names, &mut name_index, name),
+            us(r.start),
+            (us(r.end) - us(r.start)).max(0.0),
+            r.outcome.as_str(),
+        );
+        first = false;
+    }
+    for (thread, name, start) in &snap.running {
+        let _ = write!(
+            out,
+            "{}[{},{},{:.1},{:.1},\"running\"]",
+            if first { "" } else { "," },
+            lane_of[thread],
+            row_of_name(&mut names, &mut name_index, name),
+            us(*start),
+            (us(snap.now) - us(*start)).max(0.0),
+        );
+        first = false;
+    }
+    out.push_str("],\"lanes\":[");
+    for (i, &lane) in lanes.iter().enumerate() {
+        let _ = write!(
+            out,
+            "{}{}",
+            if i == 0 { "" } else { "," },
+            json_string(&Profiler::thread_name(lane))
+        );
+    }
+    out.push_str("],\"functions\":[");
+    for (i, name) in names.iter().enumerate() {
+        let _ = write!(
+            out,
+            "{}{{\"name\":{},\"colour\":\"{}\"}}",
+            if i == 0 { "" } else { "," },
+            json_string(name),
+            snap.colour(name),
+        );
+    }
+    out.push_str("]}}\n");
     out
 }
 

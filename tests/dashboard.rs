@@ -1,0 +1,608 @@
+//! The live dashboard (`Dashboard`, `ClientBuilder::dashboard`; feature `dashboard`):
+//! HTTP-level tests with a plain `TcpStream` client (unknown paths, bad requests,
+//! concurrent clients, the server's end when its guard or client drops, the JSON's
+//! counts against the workload's, tasks of a run still going), and, where Chromium is
+//! installed, a headless browser loading the live page while tasks run: its script
+//! polls, and the counts it shows grow from one load to the next.
+//!
+//! A dashboard watches the whole process, so the tests that compute or count take
+//! turns (`SERIAL`); every test runs under a watchdog.
+
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use taskweave::prelude::*;
+use taskweave::{Client, ClientError, Dashboard, Scheduler};
+
+const LIMIT: Duration = Duration::from_secs(300);
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A response: status code, head, body.
+struct Response {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+/// Sends `request` as it is and reads the whole answer (the server closes each
+/// connection after one response).
+fn exchange(addr: SocketAddr, request: &[u8]) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(60)))?;
+    stream.write_all(request)?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(answer.len(), |at| at + 4);
+    let head = String::from_utf8(answer[..split].to_vec()).expect("a UTF-8 head");
+    let mut body = answer[split..].to_vec();
+    if head.contains("Transfer-Encoding: chunked") {
+        body = dechunk(&body);
+    }
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"));
+    Ok(Response {
+        status,
+        head: head.trim_end().to_owned(),
+        body: String::from_utf8(body).expect("a UTF-8 body"),
+    })
+}
+
+/// The body of a chunked response (a large page comes so): hex size, CRLF, the
+/// bytes, CRLF, …, size 0.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let line = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk size line");
+        let size = std::str::from_utf8(&raw[..line]).unwrap();
+        let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16)
+            .unwrap_or_else(|e| panic!("chunk size {size:?}: {e}"));
+        raw = &raw[line + 2..];
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&raw[..size]);
+        raw = &raw[size + 2..];
+    }
+}
+
+fn get(addr: SocketAddr, path: &str) -> Response {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    exchange(addr, request.as_bytes()).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
+fn status(addr: SocketAddr) -> Value {
+    let response = get(addr, "/api/status");
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert!(
+        response.head.contains("application/json"),
+        "{}",
+        response.head
+    );
+    serde_json::from_str(&response.body).expect("valid JSON")
+}
+
+/// Whether connecting to `addr` is refused, waiting up to 20 s for it (the port is
+/// released once the server's accepting thread has seen its end).
+fn refused_soon(addr: SocketAddr) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Err(_) => return true,
+            Ok(_) if Instant::now() > deadline => return false,
+            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+#[delayed]
+fn inc(x: u64) -> u64 {
+    x + 1
+}
+
+#[delayed]
+fn boom(xs: Vec<u64>) -> u64 {
+    panic!("boom after {} values", xs.len())
+}
+
+#[delayed]
+fn twice(x: i64) -> i64 {
+    x * 2
+}
+
+#[delayed]
+fn negate(x: i64) -> i64 {
+    -x
+}
+
+#[delayed]
+fn plus(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+#[delayed]
+fn total(xs: Vec<u64>) -> u64 {
+    xs.iter().sum()
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn gate(rx: Arc<Mutex<mpsc::Receiver<()>>>) -> u64 {
+    rx.lock().unwrap().recv().unwrap();
+    1
+}
+
+fn after(x: u64) -> u64 {
+    x + 1
+}
+
+/// done, failed, cancelled, total.
+type Counts = (u64, u64, u64, u64);
+
+/// The progress of a status, by function name.
+fn progress(status: &Value) -> HashMap<String, Counts> {
+    status["progress"]
+        .as_array()
+        .expect("progress")
+        .iter()
+        .map(|p| {
+            let n = |k: &str| p[k].as_u64().unwrap();
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                (n("done"), n("failed"), n("cancelled"), n("total")),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn unknown_paths_are_404_and_bad_requests_do_not_stop_the_server() {
+    watchdog::within(LIMIT, "bad requests", || {
+        let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
+        let addr = dashboard.addr();
+        assert!(addr.ip().is_loopback());
+        assert_ne!(addr.port(), 0, "port 0 picks a free port");
+        assert_eq!(dashboard.url(), format!("http://{addr}/"));
+
+        for path in [
+            "/nope",
+            "/api",
+            "/api/status/x",
+            "/../etc/passwd",
+            "/favicon.ico",
+        ] {
+            let response = get(addr, path);
+            assert_eq!(response.status, 404, "{path}");
+        }
+        // Read-only.
+        let post = exchange(
+            addr,
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+        )
+        .unwrap();
+        assert_eq!(post.status, 405);
+        assert!(post.head.contains("Allow: GET, HEAD"), "{}", post.head);
+        // Malformed: garbage, a request line with no version, a bad header, a
+        // connection closed halfway through a request, bytes that are not text.
+        for bad in [
+            &b"this is not HTTP\r\n\r\n"[..],
+            b"GET\r\n\r\n",
+            b"GET / HTTP/1.1\r\nno colon here\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Le",
+            b"\x00\xff\xfe\x01\r\n\r\n",
+            b"GET / HTTP/9.9\r\n\r\n",
+        ] {
+            // Whatever the answer (400, 505 or a closed connection), the server goes on.
+            if let Ok(mut stream) = TcpStream::connect(addr) {
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                let _ = stream.write_all(bad);
+                let _ = stream.shutdown(std::net::Shutdown::Write);
+                let mut sink = Vec::new();
+                let _ = stream.read_to_end(&mut sink);
+            }
+            assert_eq!(get(addr, "/api/status").status, 200, "after {bad:?}");
+        }
+        // Clients that connect and send nothing, then go: the server goes on. (While
+        // they stay, each holds a thread of `tiny_http`'s connection pool, and a
+        // request that comes in a burst with them may wait in its queue until another
+        // connection ends: see the dashboard's module docs.)
+        let idle: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        drop(idle);
+        let page = get(addr, "/");
+        assert_eq!(page.status, 200);
+        assert!(page.head.contains("text/html"), "{}", page.head);
+        assert!(page.body.contains("<h1>taskweave dashboard</h1>"));
+        assert!(page.body.contains("<table id=\"workers\""));
+        let report = get(addr, "/report.html");
+        assert_eq!(report.status, 200);
+        assert!(report
+            .body
+            .contains("<h1>taskweave performance report</h1>"));
+        assert!(
+            !report.body.contains("api/status"),
+            "a report does not poll"
+        );
+        // HEAD: the head alone; a query string is ignored.
+        let head = exchange(
+            addr,
+            b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(head.status, 200);
+        assert!(head.body.is_empty());
+        assert_eq!(get(addr, "/api/status?now=1").status, 200);
+        drop(dashboard);
+        assert!(refused_soon(addr), "the port is still open");
+    });
+}
+
+#[test]
+fn several_clients_at_once() {
+    watchdog::within(LIMIT, "concurrent clients", || {
+        let dashboard = Dashboard::serve("localhost:0").unwrap();
+        let addr = dashboard.addr();
+        let clients: Vec<_> = (0..12)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    for k in 0..10 {
+                        let path = ["/", "/api/status", "/nope"][(i + k) % 3];
+                        let response = get(addr, path);
+                        let expected = if path == "/nope" { 404 } else { 200 };
+                        assert_eq!(response.status, expected, "{path}");
+                        if path == "/api/status" {
+                            let _: Value = serde_json::from_str(&response.body).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for client in clients {
+            client.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn the_server_ends_when_its_client_or_guard_drops() {
+    watchdog::within(LIMIT, "drops", || {
+        // A client's dashboard.
+        let client = Client::builder()
+            .threads(2)
+            .dashboard("127.0.0.1:0")
+            .build()
+            .unwrap();
+        let addr = client.dashboard().expect("a dashboard").addr();
+        assert_eq!(get(addr, "/").status, 200);
+        let other = client.clone();
+        drop(client);
+        assert_eq!(get(addr, "/").status, 200, "a clone keeps it");
+        drop(other);
+        assert!(refused_soon(addr), "the client's dashboard still answers");
+
+        // A guard's, while a connection is open and idle.
+        let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
+        let addr = dashboard.addr();
+        let _idle = TcpStream::connect(addr).unwrap();
+        drop(dashboard);
+        assert!(refused_soon(addr), "the dashboard still answers");
+
+        // The port is free again: a new dashboard can bind it.
+        let again = Dashboard::serve(addr).expect("the port is free again");
+        assert_eq!(again.addr(), addr);
+
+        // A taken port and an address beyond loopback are clear errors.
+        let taken = Client::builder().dashboard(addr).build().unwrap_err();
+        assert!(matches!(taken, ClientError::Dashboard(_)), "{taken}");
+        assert!(taken.to_string().contains("dashboard"), "{taken}");
+        drop(again);
+        let public = Client::builder()
+            .dashboard("0.0.0.0:0")
+            .build()
+            .unwrap_err();
+        let ClientError::Dashboard(why) = &public else {
+            panic!("{public}")
+        };
+        assert_eq!(why.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(public.to_string().contains("dashboard_public"), "{public}");
+        // Beyond loopback only when asked for by name; reached here on loopback.
+        let client = Client::builder()
+            .threads(1)
+            .dashboard_public("0.0.0.0:0")
+            .build()
+            .unwrap();
+        let dashboard = client.dashboard().unwrap();
+        assert!(dashboard.addr().ip().is_unspecified());
+        assert!(dashboard.url().starts_with("http://127.0.0.1:"));
+        let local = SocketAddr::from(([127, 0, 0, 1], dashboard.addr().port()));
+        assert_eq!(get(local, "/api/status").status, 200);
+    });
+}
+
+/// A dynamic compute whose last task fails, a static graph computed three times, and
+/// a client's squares plus a task cancelled behind a gate. Returns the expected
+/// progress and the number of task runs.
+fn mixed_workload() -> (HashMap<String, Counts>, u64) {
+    let parts: Vec<Delayed<u64>> = (0..10).map(|i| delay!(inc(i))).collect();
+    assert!(delay!(boom(parts))
+        .try_compute_with(Scheduler::Sync)
+        .is_err());
+    let g = graph!(|x: i64| -> i64 {
+        let a = twice(x);
+        let b = negate(x);
+        plus(a, b)
+    });
+    for x in 0..3 {
+        assert_eq!(g.compute(x), x);
+    }
+    let client = Client::builder().threads(1).build().unwrap();
+    let squares = client.map(square, 0..12u64);
+    let (open, rx) = mpsc::channel();
+    let gated = client.submit(gate, (Arc::new(Mutex::new(rx)),));
+    let cancelled = client.submit(after, (gated.clone(),));
+    cancelled.cancel();
+    open.send(()).unwrap();
+    assert_eq!(client.gather(&squares).unwrap().len(), 12);
+    assert_eq!(gated.result().unwrap(), 1);
+    assert!(cancelled.result().is_err());
+    drop(client);
+    let expected = [
+        ("inc", (10, 0, 0, 10)),
+        ("boom", (0, 1, 0, 1)),
+        ("twice", (3, 0, 0, 3)),
+        ("negate", (3, 0, 0, 3)),
+        ("plus", (3, 0, 0, 3)),
+        ("square", (12, 0, 0, 12)),
+        ("gate", (1, 0, 0, 1)),
+        ("after", (0, 0, 1, 1)),
+    ]
+    .into_iter()
+    .map(|(name, counts)| (name.to_owned(), counts))
+    .collect();
+    (expected, 10 + 1 + 9 + 12 + 1 + 1)
+}
+
+#[test]
+fn the_json_counts_equal_the_runs_counts() {
+    let _serial = serial();
+    watchdog::within(LIMIT, "counts", || {
+        let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
+        let addr = dashboard.addr();
+        let before = status(addr);
+        assert_eq!(before["tasks"], 0);
+        assert!(progress(&before).is_empty());
+
+        let (expected, runs) = mixed_workload();
+        let after = status(addr);
+        assert_eq!(after["tasks"].as_u64(), Some(runs));
+        assert_eq!(after["computes"].as_u64(), Some(4));
+        assert_eq!(progress(&after), expected);
+        assert_eq!(after["running"].as_array().unwrap().len(), 0);
+        // The stream of the last seconds has every task run (fewer than the cap).
+        let stream = &after["stream"];
+        let bars = stream["bars"].as_array().unwrap();
+        assert_eq!(bars.len() as u64, runs);
+        let functions = stream["functions"].as_array().unwrap();
+        let lanes = stream["lanes"].as_array().unwrap();
+        for bar in bars {
+            let bar = bar.as_array().unwrap();
+            assert!((bar[0].as_u64().unwrap() as usize) < lanes.len());
+            assert!((bar[1].as_u64().unwrap() as usize) < functions.len());
+            assert!(bar[3].as_f64().unwrap() >= 0.0);
+        }
+        // The page shows the same numbers.
+        let page = get(addr, "/").body;
+        assert!(page.contains(&format!("<dd id=\"task-count\">{runs}</dd>")));
+        assert_eq!(
+            page,
+            page.replace("http://", ""),
+            "the page names no URL of its own"
+        );
+        // And the report written from it.
+        let path =
+            std::env::temp_dir().join(format!("taskweave-dashboard-{}.html", std::process::id()));
+        assert_eq!(dashboard.write_report(&path).unwrap(), path);
+        let report = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(report.matches("<rect class=\"task\"").count() as u64, runs);
+    });
+}
+
+#[delayed]
+fn hold(xs: Vec<u64>, gate: Arc<Mutex<mpsc::Receiver<()>>>) -> u64 {
+    gate.lock().unwrap().recv().unwrap();
+    xs.iter().sum()
+}
+
+/// A graph's tasks are shown while it runs: those that ended count in the progress,
+/// the one running is a worker's current task and a bar of the stream.
+#[test]
+fn a_run_going_on_is_shown_live() {
+    let _serial = serial();
+    watchdog::within(LIMIT, "live run", || {
+        let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
+        let addr = dashboard.addr();
+        let (open, rx) = mpsc::channel();
+        let gate = Arc::new(Mutex::new(rx));
+        let parts: Vec<Delayed<u64>> = (0..20).map(|i| delay!(inc(i))).collect();
+        let held = delay!(hold(parts, gate));
+        let run = std::thread::spawn(move || held.compute());
+
+        // Wait (bounded by the watchdog) until the 20 incs are done and `hold` runs.
+        let live = loop {
+            let s = status(addr);
+            let p = progress(&s);
+            if p.get("inc") == Some(&(20, 0, 0, 20)) && s["running"].as_array().unwrap().len() == 1
+            {
+                break s;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(progress(&live)["hold"], (0, 0, 0, 1));
+        assert_eq!(live["tasks"].as_u64(), Some(20));
+        let running = &live["running"][0];
+        assert_eq!(running["task"], "hold");
+        assert!(!running["thread"].as_str().unwrap().is_empty());
+        let bars = live["stream"]["bars"].as_array().unwrap();
+        assert_eq!(bars.len(), 21, "20 ended and 1 running");
+        assert_eq!(
+            bars.iter().filter(|b| b[4] == "running").count(),
+            1,
+            "the running task is a bar"
+        );
+        let page = get(addr, "/").body;
+        let workers = &page[page.find("<table id=\"workers\"").unwrap()..];
+        assert!(workers[..workers.find("</table>").unwrap()].contains(">hold</td>"));
+
+        open.send(()).unwrap();
+        assert_eq!(run.join().unwrap(), (1..=20).sum::<u64>());
+        let done = status(addr);
+        assert_eq!(progress(&done)["hold"], (1, 0, 0, 1));
+        assert_eq!(progress(&done)["inc"], (20, 0, 0, 20));
+        assert_eq!(done["tasks"].as_u64(), Some(21));
+        assert_eq!(done["running"].as_array().unwrap().len(), 0);
+    });
+}
+
+/// `program`'s path, if it is on `PATH`.
+fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+}
+
+/// The DOM of the page at `url` after headless Chromium loaded it and let its
+/// script run for `budget_ms` of virtual time.
+fn dump_dom(chromium: &PathBuf, url: &str, budget_ms: u32, profile: &str) -> String {
+    let profile = std::env::temp_dir().join(format!(
+        "taskweave-dashboard-{}-{profile}",
+        std::process::id()
+    ));
+    let output = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-proxy-server",
+            "--dump-dom",
+        ])
+        .arg(format!("--virtual-time-budget={budget_ms}"))
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(url)
+        .output()
+        .expect("chromium runs");
+    assert!(output.status.success(), "chromium failed: {output:?}");
+    String::from_utf8(output.stdout).expect("a UTF-8 DOM")
+}
+
+/// The text of the element whose id is `id` (no markup inside).
+fn text_of<'a>(page: &'a str, id: &str) -> &'a str {
+    let open = format!("id=\"{id}\"");
+    let at = page.find(&open).unwrap_or_else(|| panic!("no #{id}"));
+    let rest = &page[at..];
+    let rest = &rest[rest.find('>').unwrap() + 1..];
+    &rest[..rest.find('<').unwrap()]
+}
+
+/// The value of `attribute` on `<body>`.
+fn body_attribute<'a>(dom: &'a str, attribute: &str) -> Option<&'a str> {
+    let body = &dom[dom.find("<body").expect("a body")..];
+    let body = &body[..body.find('>').unwrap()];
+    let open = format!("{attribute}=\"");
+    let at = body.find(&open)? + open.len();
+    body[at..].split('"').next()
+}
+
+/// Headless Chromium (Debian's `chromium`; `.ci/run` installs it) loads the live page
+/// twice while graphs run: each time its scripts ran to their end (`data-ok`,
+/// `data-live`), polled the server at least once without error, and the task count
+/// it shows is larger the second time. Skipped, with a notice, where Chromium is not
+/// installed.
+#[test]
+fn a_browser_shows_the_live_page_and_its_counts_grow() {
+    let Some(chromium) = on_path("chromium") else {
+        println!("skipped: `chromium` is not on PATH (apt-get install chromium)");
+        return;
+    };
+    let _serial = serial();
+    watchdog::within(LIMIT, "chromium live", move || {
+        let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
+        let url = dashboard.url();
+        let stop = Arc::new(AtomicBool::new(false));
+        let computed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let work = {
+            let (stop, computed) = (stop.clone(), computed.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let parts: Vec<Delayed<u64>> = (0..50).map(|i| delay!(inc(i))).collect();
+                    assert_eq!(delay!(total(parts)).compute(), (1..=50).sum::<u64>());
+                    computed.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        while computed.load(Ordering::Relaxed) == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut counts = Vec::new();
+        for load in 0..2 {
+            let dom = dump_dom(&chromium, &url, 3000, &format!("load{load}"));
+            assert_eq!(
+                body_attribute(&dom, "data-ok"),
+                Some("1"),
+                "the page's script"
+            );
+            assert_eq!(
+                body_attribute(&dom, "data-live"),
+                Some("1"),
+                "the live script"
+            );
+            assert_eq!(
+                body_attribute(&dom, "data-live-error"),
+                None,
+                "the live script failed"
+            );
+            let polls: u32 = body_attribute(&dom, "data-polls")
+                .expect("the live script polled")
+                .parse()
+                .unwrap();
+            assert!(polls >= 1);
+            assert!(text_of(&dom, "live-status").starts_with("live: updated"));
+            // The progress table, as the script wrote it.
+            assert!(dom.contains("<tr data-name=\"inc\">"), "no inc row");
+            assert!(dom.contains("<tr data-name=\"total\">"), "no total row");
+            let count: u64 = text_of(&dom, "task-count").parse().unwrap();
+            assert!(count > 0);
+            println!("load {load}: {polls} polls, {count} tasks shown");
+            counts.push(count);
+        }
+        assert!(counts[1] > counts[0], "the counts did not grow: {counts:?}");
+        stop.store(true, Ordering::Relaxed);
+        work.join().unwrap();
+    });
+}
