@@ -176,6 +176,15 @@ fn chatty_and_crashing_workers() {
         }
         other => panic!("expected a failed worker, got {other:?}"),
     }
+    // A second read gives the same error, not a vaguer one.
+    assert_eq!(
+        outputs.get::<crash>(dead).unwrap_err().to_string(),
+        outputs.get::<crash>(dead).unwrap_err().to_string()
+    );
+    assert!(matches!(
+        outputs.get::<crash>(dead),
+        Err(RemoteError::Worker { .. })
+    ));
 }
 
 /// Starts this binary as a worker by hand; its exit status and error file.

@@ -53,6 +53,7 @@ pub use runner::{Input, Job, LocalRunner, Outputs, TaskId};
 pub use wire::{build_id, Payload};
 
 use crate::engine::error::TaskError;
+use crate::engine::names::short_name_of;
 
 /// A function registered by `#[delayed(remote)]`: what a worker looks up by name.
 #[doc(hidden)]
@@ -153,16 +154,11 @@ pub fn invoke<A: RemoteArgs, R: Serialize>(
     match panic::catch_unwind(AssertUnwindSafe(|| f(args))) {
         Ok(value) => Payload::encode(&value),
         Err(payload) => Err(RemoteError::Task(TaskError::from_panic(
-            short_name(task),
+            short_name_of(task),
             call_site,
             payload,
         ))),
     }
-}
-
-/// A task's name as errors show it: the function's, without its module path.
-fn short_name(name: &str) -> &str {
-    name.rsplit("::").next().unwrap_or(name)
 }
 
 /// The first argument of a worker process (see [`worker_main`]).
@@ -374,6 +370,63 @@ pub enum RemoteError {
     },
 }
 
+impl Clone for RemoteError {
+    /// The same error again, for a second reader of one result: a task's error keeps its
+    /// name, call site and message, an I/O error its kind and text.
+    fn clone(&self) -> Self {
+        match self {
+            RemoteError::Task(error) => RemoteError::Task(error.detached()),
+            RemoteError::NeverRan { task, because } => RemoteError::NeverRan {
+                task: task.clone(),
+                because: because.clone(),
+            },
+            RemoteError::Encode { type_name, message } => RemoteError::Encode {
+                type_name: type_name.clone(),
+                message: message.clone(),
+            },
+            RemoteError::Decode { type_name, message } => RemoteError::Decode {
+                type_name: type_name.clone(),
+                message: message.clone(),
+            },
+            RemoteError::TypeMismatch { expected, found } => RemoteError::TypeMismatch {
+                expected: expected.clone(),
+                found: found.clone(),
+            },
+            RemoteError::Argument {
+                task,
+                position,
+                error,
+            } => RemoteError::Argument {
+                task: task.clone(),
+                position: *position,
+                error: error.clone(),
+            },
+            RemoteError::Arity { expected, found } => RemoteError::Arity {
+                expected: *expected,
+                found: *found,
+            },
+            RemoteError::StaleBinary { expected, found } => RemoteError::StaleBinary {
+                expected: *expected,
+                found: *found,
+            },
+            RemoteError::UnknownTask { name, registered } => RemoteError::UnknownTask {
+                name: name.clone(),
+                registered: registered.clone(),
+            },
+            RemoteError::Worker { task, message } => RemoteError::Worker {
+                task: task.clone(),
+                message: message.clone(),
+            },
+            RemoteError::BadJob(message) => RemoteError::BadJob(message.clone()),
+            RemoteError::Protocol(message) => RemoteError::Protocol(message.clone()),
+            RemoteError::Io { path, source } => RemoteError::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+        }
+    }
+}
+
 impl RemoteError {
     fn io(path: &Path, source: std::io::Error) -> Self {
         RemoteError::Io {
@@ -398,7 +451,7 @@ impl RemoteError {
                 position,
                 error,
             } => RemoteError::Argument {
-                task: Some(short_name(name).to_owned()),
+                task: Some(short_name_of(name).to_owned()),
                 position,
                 error,
             },

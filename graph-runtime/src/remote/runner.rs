@@ -1,11 +1,14 @@
 //! A job of remote tasks, and the local runner: the worker protocol without a
 //! cluster, each task a process of this program started in dependency order.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
+
+use crate::engine::names::short_name_of;
 
 use super::{error_path, read_error_file, Payload, Remote, RemoteError, WORKER_FLAG};
 
@@ -103,7 +106,7 @@ impl Outputs {
     pub fn get<F: Remote>(&self, task: TaskId) -> Result<F::Output, RemoteError> {
         match self.results.get(task.0) {
             Some(Ok(payload)) => payload.decode(),
-            Some(Err(error)) => Err(copy_error(error)),
+            Some(Err(error)) => Err(error.clone()),
             None => Err(RemoteError::BadJob(format!(
                 "no task {} in this job",
                 task.0
@@ -119,21 +122,6 @@ impl Outputs {
     /// Whether every task finished.
     pub fn all_finished(&self) -> bool {
         self.results.iter().all(Result::is_ok)
-    }
-}
-
-/// An error again, for a second reader of one result.
-fn copy_error(error: &RemoteError) -> RemoteError {
-    match error {
-        RemoteError::Task(task) => RemoteError::Task(task.detached()),
-        RemoteError::NeverRan { task, because } => RemoteError::NeverRan {
-            task: task.clone(),
-            because: because.clone(),
-        },
-        other => RemoteError::Worker {
-            task: String::from("(see the first report)"),
-            message: other.to_string(),
-        },
     }
 }
 
@@ -198,44 +186,31 @@ impl LocalRunner {
             RUNS.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&run).map_err(|error| RemoteError::io(&run, error))?;
-        let mut results: Vec<Option<Result<Payload, RemoteError>>> =
-            (0..job.len()).map(|_| None).collect();
-        let mut running: Vec<(usize, Child)> = Vec::new();
-        let mut next = 0;
-        while results.iter().any(Option::is_none) {
-            // Start what is ready, in order, while there is room.
+        let mut state = Schedule::new(job);
+        let mut running: VecDeque<(usize, Child)> = VecDeque::new();
+        loop {
+            // Start what is ready, in job order, while there is room.
             while running.len() < self.parallel {
-                let ready = (next..job.len()).chain(0..next).find(|&i| {
-                    results[i].is_none()
-                        && !running.iter().any(|(r, _)| *r == i)
-                        && ready_inputs(&job.tasks[i], &results)
-                });
-                let Some(i) = ready else { break };
-                next = i + 1;
-                match self.start(&run, i, &job.tasks[i], &results) {
-                    Ok(Some(child)) => running.push((i, child)),
-                    Ok(None) => {}
-                    Err(error) => results[i] = Some(Err(error)),
-                }
-                // A task whose input failed is settled without a worker.
-                settle_never_ran(job, &mut results);
-            }
-            if running.is_empty() {
-                settle_never_ran(job, &mut results);
-                if results.iter().any(Option::is_none) && !self.any_startable(job, &results) {
+                let Some(i) = state.ready.pop_front() else {
                     break;
+                };
+                match self.start(&run, i, &job.tasks[i], &state.results) {
+                    Ok(child) => running.push_back((i, child)),
+                    Err(error) => state.settle(job, i, Err(error)),
                 }
-                continue;
             }
             // Wait for the oldest worker (each ends: a task runs to its end).
-            let (i, mut child) = running.remove(0);
+            let Some((i, mut child)) = running.pop_front() else {
+                break;
+            };
             let status = child
                 .wait()
                 .map_err(|error| RemoteError::io(&self.program, error))?;
-            results[i] = Some(self.collect(&run, i, &job.tasks[i], status));
-            settle_never_ran(job, &mut results);
+            let result = self.collect(&run, i, &job.tasks[i], status);
+            state.settle(job, i, result);
         }
-        let results = results
+        let results = state
+            .results
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(RemoteError::BadJob(String::from("not run")))))
             .collect();
@@ -245,18 +220,14 @@ impl LocalRunner {
         Ok(Outputs { results })
     }
 
-    fn any_startable(&self, job: &Job, results: &[Option<Result<Payload, RemoteError>>]) -> bool {
-        (0..job.len()).any(|i| results[i].is_none() && ready_inputs(&job.tasks[i], results))
-    }
-
-    /// Writes task `i`'s values and starts its worker; `None` if it failed already.
+    /// Writes task `i`'s values and starts its worker (every output it reads is there).
     fn start(
         &self,
         run: &Path,
         i: usize,
         task: &JobTask,
         results: &[Option<Result<Payload, RemoteError>>],
-    ) -> Result<Option<Child>, RemoteError> {
+    ) -> Result<Child, RemoteError> {
         let mut command = Command::new(&self.program);
         command
             .arg(WORKER_FLAG)
@@ -278,17 +249,14 @@ impl LocalRunner {
                         .map_err(|error| RemoteError::io(&path, error))?;
                     command.arg(path);
                 }
-                Input::Output(TaskId(from)) => match &results[*from] {
-                    Some(Ok(_)) => {
-                        command.arg(output_path(run, *from));
-                    }
-                    _ => return Ok(None),
-                },
+                Input::Output(TaskId(from)) => {
+                    debug_assert!(matches!(results[*from], Some(Ok(_))));
+                    command.arg(output_path(run, *from));
+                }
             }
         }
         command
             .spawn()
-            .map(Some)
             .map_err(|error| RemoteError::io(&self.program, error))
     }
 
@@ -333,37 +301,65 @@ fn output_path(run: &Path, i: usize) -> PathBuf {
     run.join(format!("task-{i}.out"))
 }
 
-/// Whether every output `task` reads is settled (finished or failed).
-fn ready_inputs(task: &JobTask, results: &[Option<Result<Payload, RemoteError>>]) -> bool {
-    task.inputs.iter().all(|input| match input {
-        Input::Value(_) => true,
-        Input::Output(TaskId(from)) => results[*from].is_some(),
-    })
+/// Where a run stands: each task's result once settled, how many of each task's
+/// inputs are not settled yet, and the tasks whose inputs all finished.
+struct Schedule {
+    results: Vec<Option<Result<Payload, RemoteError>>>,
+    /// Per task, its inputs (outputs of other tasks) not settled yet.
+    waiting: Vec<usize>,
+    /// Per task, the tasks that read it (once per input that does).
+    readers: Vec<Vec<usize>>,
+    /// Tasks every input of which finished, not started yet, in the order they
+    /// became ready.
+    ready: VecDeque<usize>,
 }
 
-/// Marks every unsettled task that reads a failed one as never run, in job order (a
-/// task reads only earlier ones, so one pass reaches chains).
-fn settle_never_ran(job: &Job, results: &mut [Option<Result<Payload, RemoteError>>]) {
-    for i in 0..job.len() {
-        if results[i].is_some() {
-            continue;
+impl Schedule {
+    fn new(job: &Job) -> Schedule {
+        let n = job.len();
+        let mut waiting = vec![0; n];
+        let mut readers = vec![Vec::new(); n];
+        for (i, task) in job.tasks.iter().enumerate() {
+            for input in &task.inputs {
+                if let Input::Output(TaskId(from)) = input {
+                    waiting[i] += 1;
+                    readers[*from].push(i);
+                }
+            }
         }
-        let failed = job.tasks[i].inputs.iter().find_map(|input| match input {
-            Input::Output(TaskId(from)) => match &results[*from] {
-                Some(Err(_)) => Some(*from),
-                _ => None,
-            },
-            Input::Value(_) => None,
-        });
-        if let Some(from) = failed {
-            results[i] = Some(Err(RemoteError::NeverRan {
-                task: short(job.tasks[i].function).to_owned(),
-                because: short(job.tasks[from].function).to_owned(),
-            }));
+        let ready = (0..n).filter(|&i| waiting[i] == 0).collect();
+        Schedule {
+            results: (0..n).map(|_| None).collect(),
+            waiting,
+            readers,
+            ready,
         }
     }
-}
 
-fn short(name: &str) -> &str {
-    super::short_name(name)
+    /// Settles task `i`: its readers get one input fewer to wait for; those of a
+    /// failed task, and theirs in turn, never run (a work list, not recursion).
+    fn settle(&mut self, job: &Job, i: usize, result: Result<Payload, RemoteError>) {
+        let failed = result.is_err();
+        self.results[i] = Some(result);
+        let mut settled = vec![(i, failed)];
+        while let Some((i, failed)) = settled.pop() {
+            for k in 0..self.readers[i].len() {
+                let reader = self.readers[i][k];
+                self.waiting[reader] -= 1;
+                if self.results[reader].is_some() {
+                    continue;
+                }
+                if failed {
+                    // Settled now, so that it never becomes ready; its readers next.
+                    self.results[reader] = Some(Err(RemoteError::NeverRan {
+                        task: short_name_of(job.tasks[reader].function).to_owned(),
+                        because: short_name_of(job.tasks[i].function).to_owned(),
+                    }));
+                    settled.push((reader, true));
+                } else if self.waiting[reader] == 0 {
+                    self.ready.push_back(reader);
+                }
+            }
+        }
+    }
 }
