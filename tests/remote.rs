@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde::{Deserialize, Serialize};
-use taskweave::remote::{self, Input, Job, LocalRunner, Payload, RemoteError};
-use taskweave::{delay, delayed};
+use taskweave::remote::{
+    self, compute_on_with, GraphJob, Input, Job, LocalRunner, Partition, Payload, RemoteError,
+};
+use taskweave::{delay, delayed, Delayed};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct Point {
     x: i64,
     y: i64,
@@ -59,6 +61,16 @@ fn crash(x: u64) -> u64 {
         std::process::abort();
     }
     x
+}
+
+#[delayed(remote)]
+fn total(parts: Vec<u64>) -> u64 {
+    parts.iter().sum()
+}
+
+#[delayed(remote)]
+fn inc(x: u64) -> u64 {
+    x + 1
 }
 
 /// A runner whose runs go under one directory of this test process (each run's own
@@ -238,6 +250,142 @@ fn stale_binaries_and_unknown_names_are_clear_errors() {
     }
 }
 
+/// A diamond of `delay!` nodes, computed on the local runner as one job: the same
+/// values as computing it here, grouped or one process per node.
+fn a_delayed_diamond_computes_on_the_runner_as_here() {
+    let a = delay!(square(3));
+    let b = delay!(square(4));
+    let c = delay!(add(a.clone(), b.clone()));
+    let d = delay!(add(c.clone(), a.clone()));
+    let e = delay!(total(vec![d.clone(), b.clone(), b]));
+    let p = Point { x: 1, y: -2 };
+    let text = delay!(describe(mirror(p.clone()), String::from("mirrored")));
+    for partition in [Partition::Auto, Partition::PerNode, Partition::Tasks(2)] {
+        let runner = runner("delayed-diamond");
+        assert_eq!(
+            compute_on_with(&runner, &e, partition).unwrap(),
+            e.compute()
+        );
+        assert_eq!(compute_on_with(&runner, &d, partition).unwrap(), 34);
+        assert_eq!(
+            compute_on_with(&runner, &text, partition).unwrap(),
+            describe(mirror(p.clone()), "mirrored".into())
+        );
+    }
+    // One process per node without grouping: 5 nodes (`a` and `b` are each one node,
+    // read twice); `Auto` too keeps a graph smaller than 16 nodes one task per node.
+    let local = runner("delayed-diamond");
+    assert_eq!(compute_on_with(&local, &e, Partition::PerNode).unwrap(), 66);
+    assert_eq!(local.workers_started(), 5);
+    assert_eq!(e.compute_on(&local).unwrap(), 66);
+    assert_eq!(local.workers_started(), 10);
+}
+
+/// A fan-in of 1,000 leaves (sums of ten in `Vec`s, then a tree of adds: 1,199 nodes)
+/// grouped into at most 16 cluster tasks, and a chain of 100,000 nodes (deep enough to
+/// overflow a recursive walk), both equal to computing them here.
+fn a_large_fan_in_is_grouped_into_few_processes() {
+    let leaves: Vec<Delayed<u64>> = (0..1000u64).map(|i| delay!(square(i))).collect();
+    let mut level: Vec<Delayed<u64>> = leaves.chunks(10).map(|ten| delay!(total(ten))).collect();
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [a, b] => delay!(add(a, b)),
+                [a] => a.clone(),
+                _ => unreachable!(),
+            })
+            .collect();
+    }
+    let root = level.pop().unwrap();
+    let expected: u64 = (0..1000u64).map(|i| i * i).sum();
+    let job = GraphJob::new(&root, Partition::Auto, 2).unwrap();
+    assert_eq!(job.nodes(), 1199);
+    assert!(job.job().len() <= 16, "{} cluster tasks", job.job().len());
+    let local = runner("fan-in");
+    assert_eq!(root.compute_on(&local).unwrap(), expected);
+    assert_eq!(root.compute(), expected);
+    assert!(local.workers_started() <= 16, "{}", local.workers_started());
+    assert_eq!(local.workers_started(), job.job().len());
+    let four = runner("fan-in");
+    assert_eq!(
+        compute_on_with(&four, &root, Partition::Tasks(4)).unwrap(),
+        expected
+    );
+    assert_eq!(four.workers_started(), 4);
+
+    let mut chain = delay!(inc(0));
+    for _ in 1..100_000 {
+        chain = delay!(inc(chain));
+    }
+    let local = runner("chain");
+    assert_eq!(
+        compute_on_with(&local, &chain, Partition::Tasks(4)).unwrap(),
+        100_000
+    );
+    assert_eq!(local.workers_started(), 4);
+}
+
+/// A panic in a remote node comes back as the task's error, named and located as on
+/// one machine, and what needs it reports that it never ran, whether they share a
+/// cluster task or not.
+fn a_remote_panic_names_the_node_and_its_dependents_never_ran() {
+    let bad = delay!(explode(7));
+    let after = delay!(square(bad.clone()));
+    let root = delay!(add(after.clone(), delay!(square(2))));
+    let here = bad.try_compute().unwrap_err();
+    for partition in [Partition::Auto, Partition::PerNode] {
+        let runner = runner("remote-panic");
+        match compute_on_with(&runner, &bad, partition) {
+            Err(RemoteError::Task(error)) => {
+                assert_eq!(error.task(), "explode");
+                assert_eq!(error.message(), "too big: 7");
+                assert_eq!(error.call_site(), here.call_site());
+                assert!(error.call_site().starts_with("tests/remote.rs:"));
+            }
+            other => panic!("expected the task's panic, got {other:?}"),
+        }
+        match compute_on_with(&runner, &after, partition) {
+            Err(RemoteError::NeverRan { task, because }) => {
+                assert_eq!((task.as_str(), because.as_str()), ("square", "explode"))
+            }
+            other => panic!("expected never ran, got {other:?}"),
+        }
+        match compute_on_with(&runner, &root, partition) {
+            Err(RemoteError::NeverRan { task, because }) => {
+                assert_eq!((task.as_str(), because.as_str()), ("add", "square"))
+            }
+            other => panic!("expected never ran, got {other:?}"),
+        }
+    }
+}
+
+/// A node a worker cannot run (an operator, a closure) is refused before anything
+/// starts, with its name and where it was built.
+fn a_local_node_is_refused_with_its_name_and_call_site() {
+    let sum = delay!(square(3)) + delay!(square(4));
+    let line = line!() - 1;
+    let root = delay!(square(sum));
+    let runner = runner("local-node");
+    match root.compute_on(&runner) {
+        Err(RemoteError::NotRemote {
+            task, call_site, ..
+        }) => {
+            assert_eq!(task, "add");
+            assert_eq!(call_site, format!("tests/remote.rs:{line}:15"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let closure = delayed(|x: u64| x + 1).call(delay!(square(2)));
+    let line = line!() - 1;
+    let error = delay!(add(closure, 1)).compute_on(&runner).unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("`closure`"), "{text}");
+    assert!(text.contains(&format!("tests/remote.rs:{line}:")), "{text}");
+    assert!(text.contains("#[delayed(remote)]"), "{text}");
+    assert_eq!(runner.workers_started(), 0);
+}
+
 fn main() {
     // A worker when started as one: runs its task and exits.
     remote::worker_main();
@@ -247,7 +395,23 @@ fn main() {
         eprintln!("tests/remote.rs: still running after 180 s: a worker or the runner hangs");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 6] = [
+    let tests: [(&str, fn()); 10] = [
+        (
+            "a_delayed_diamond_computes_on_the_runner_as_here",
+            a_delayed_diamond_computes_on_the_runner_as_here,
+        ),
+        (
+            "a_large_fan_in_is_grouped_into_few_processes",
+            a_large_fan_in_is_grouped_into_few_processes,
+        ),
+        (
+            "a_remote_panic_names_the_node_and_its_dependents_never_ran",
+            a_remote_panic_names_the_node_and_its_dependents_never_ran,
+        ),
+        (
+            "a_local_node_is_refused_with_its_name_and_call_site",
+            a_local_node_is_refused_with_its_name_and_call_site,
+        ),
         ("chatty_and_crashing_workers", chatty_and_crashing_workers),
         (
             "a_diamond_computes_what_the_functions_compute",

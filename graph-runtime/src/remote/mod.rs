@@ -39,6 +39,7 @@
 //! `postcard`, headed by their type's name and the build's id, so that a worker of
 //! another build, or a value of another type, is a clear error rather than a misread.
 
+mod graph;
 mod runner;
 mod wire;
 
@@ -49,6 +50,9 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use graph::{compute_on, compute_on_with, Cluster, GraphJob, Partition, SUBGRAPH};
+#[doc(hidden)]
+pub use graph::{describe, encoder, ParamCodec};
 pub use runner::{Input, Job, LocalRunner, Outputs, TaskId};
 pub use wire::{build_id, Payload};
 
@@ -214,6 +218,12 @@ fn run_worker(args: &[PathBuf]) -> Result<(), WorkerFailure> {
     };
     let fail = |error| Box::new((Some(output.clone()), error));
     let name = function.to_string_lossy();
+    if name == SUBGRAPH {
+        let inputs = read_inputs(inputs).map_err(fail)?;
+        let result = graph::run_subgraph(&inputs).map_err(fail)?;
+        return write_atomically(output, &result.to_bytes())
+            .map_err(|error| fail(RemoteError::io(output, error)));
+    }
     let task = find(&name).ok_or_else(|| {
         fail(RemoteError::UnknownTask {
             name: name.to_string(),
@@ -223,17 +233,21 @@ fn run_worker(args: &[PathBuf]) -> Result<(), WorkerFailure> {
                 .collect(),
         })
     })?;
-    let inputs = inputs
+    let inputs = read_inputs(inputs).map_err(|error| fail(error.in_task(task.name)))?;
+    let result = (task.run)(&inputs).map_err(fail)?;
+    write_atomically(output, &result.to_bytes())
+        .map_err(|error| fail(RemoteError::io(output, error)))
+}
+
+/// Reads a worker's input files.
+fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Payload>, RemoteError> {
+    paths
         .iter()
         .map(|path| {
             let bytes = std::fs::read(path).map_err(|error| RemoteError::io(path, error))?;
             Payload::from_bytes(&bytes)
         })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| fail(error.in_task(task.name)))?;
-    let result = (task.run)(&inputs).map_err(fail)?;
-    write_atomically(output, &result.to_bytes())
-        .map_err(|error| fail(RemoteError::io(output, error)))
+        .collect()
 }
 
 /// Where a worker leaves the error of the task whose result goes to `output`.
@@ -359,6 +373,17 @@ pub enum RemoteError {
     },
     /// A job that cannot run: a task reads the output of a task added after it.
     BadJob(String),
+    /// A node of a graph sent to a cluster that a worker cannot run: not a call of a
+    /// `#[delayed(remote)]` function built with `delay!` (an operator, a closure, a
+    /// method), or one with an argument a worker cannot be given.
+    NotRemote {
+        /// The node's name.
+        task: String,
+        /// Where it was built.
+        call_site: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
     /// A worker was started with the wrong arguments.
     Protocol(String),
     /// Reading or writing a file of the run, or starting a worker, failed.
@@ -418,6 +443,15 @@ impl Clone for RemoteError {
                 message: message.clone(),
             },
             RemoteError::BadJob(message) => RemoteError::BadJob(message.clone()),
+            RemoteError::NotRemote {
+                task,
+                call_site,
+                reason,
+            } => RemoteError::NotRemote {
+                task: task.clone(),
+                call_site: call_site.clone(),
+                reason: reason.clone(),
+            },
             RemoteError::Protocol(message) => RemoteError::Protocol(message.clone()),
             RemoteError::Io { path, source } => RemoteError::Io {
                 path: path.clone(),
@@ -510,6 +544,14 @@ impl fmt::Display for RemoteError {
                 write!(f, "the worker of task `{task}` failed: {message}")
             }
             RemoteError::BadJob(message) => write!(f, "the job cannot run: {message}"),
+            RemoteError::NotRemote {
+                task,
+                call_site,
+                reason,
+            } => write!(
+                f,
+                "the node `{task}` built at {call_site} cannot run on a cluster: {reason}"
+            ),
             RemoteError::Protocol(message) => write!(f, "{message}"),
             RemoteError::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }
@@ -531,7 +573,22 @@ impl std::error::Error for RemoteError {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __register_remote {
-    ($name:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+    ($vis:vis $name:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        impl $name {
+            /// What `delay!` records of a call: the function's name and its arguments
+            /// (values encoded now), for `remote::compute_on`.
+            #[doc(hidden)]
+            #[inline]
+            $vis fn __remote<const __N: usize>(
+                __shapes: [$crate::__private::dynamic::ArgShape<'_>; __N],
+            ) -> $crate::__private::dynamic::RemoteSpec {
+                $crate::__private::remote::describe(
+                    <$name as $crate::__private::remote::Remote>::NAME,
+                    &__shapes,
+                    &[$($crate::__private::remote::encoder::<$ty>()),*],
+                )
+            }
+        }
         impl $crate::__private::remote::Remote for $name {
             const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", ::core::stringify!($name));
             type Args = ($($ty,)*);

@@ -4,7 +4,8 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -59,10 +60,13 @@ impl Job {
     /// Adds a call of the `#[delayed(remote)]` function `F` with these arguments, one
     /// per parameter (checked by the worker, which names a wrong one).
     pub fn task<F: Remote>(&mut self, inputs: Vec<Input>) -> TaskId {
-        self.tasks.push(JobTask {
-            function: F::NAME,
-            inputs,
-        });
+        self.push(F::NAME, inputs)
+    }
+
+    /// Adds a call of the function registered as `function` (or of the built-in
+    /// sub-graph runner).
+    pub(crate) fn push(&mut self, function: &'static str, inputs: Vec<Input>) -> TaskId {
+        self.tasks.push(JobTask { function, inputs });
         TaskId(self.tasks.len() - 1)
     }
 
@@ -134,8 +138,10 @@ impl Outputs {
 pub struct LocalRunner {
     dir: PathBuf,
     program: PathBuf,
-    parallel: usize,
+    pub(super) parallel: usize,
     keep_files: bool,
+    /// Workers started by this runner and its clones.
+    started: Arc<AtomicUsize>,
 }
 
 /// Runs of this process, for their directories' names.
@@ -150,7 +156,13 @@ impl LocalRunner {
             program: std::env::current_exe().unwrap_or_default(),
             parallel: std::thread::available_parallelism().map_or(1, |n| n.get()),
             keep_files: false,
+            started: Arc::default(),
         }
+    }
+
+    /// How many worker processes this runner (and its clones) started so far.
+    pub fn workers_started(&self) -> usize {
+        self.started.load(Ordering::Relaxed)
     }
 
     /// Keeps each run's directory (inputs, outputs, error files, the workers' error
@@ -255,6 +267,7 @@ impl LocalRunner {
                 }
             }
         }
+        self.started.fetch_add(1, Ordering::Relaxed);
         command
             .spawn()
             .map_err(|error| RemoteError::io(&self.program, error))
