@@ -343,6 +343,7 @@ pub(crate) trait Node: Send + Sync + 'static {
     fn run(&self, env: &Env<'_>) -> Flow;
     /// What a remote task's node says of its call (a `#[delayed(remote)]` function
     /// built with `delay!`; see [`RemoteSpec`]), for a cluster backend to read.
+    #[cfg(feature = "hyperqueue")]
     fn remote(&self) -> Option<&(dyn Any + Send + Sync)> {
         None
     }
@@ -449,11 +450,13 @@ impl fmt::Debug for RemoteSpec {
 }
 
 /// A task that a worker process can run too: the task and its call's description.
+#[cfg(feature = "hyperqueue")]
 struct RemoteNode<T, F> {
     task: Task<T, F>,
     call: Box<dyn Any + Send + Sync>,
 }
 
+#[cfg(feature = "hyperqueue")]
 impl<T, F> Node for RemoteNode<T, F>
 where
     T: Send + Sync + 'static,
@@ -494,19 +497,22 @@ where
     T: Send + Sync + 'static,
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
-    let Some(call) = remote.0 else {
-        return task(name, call_site, parents, key, run);
-    };
-    let key = key.map(typed_key::<T>);
-    Delayed::from_node(Arc::new(RemoteNode {
-        task: Task {
-            meta: Meta::new(name, call_site, key),
-            parents: parents.nodes,
-            run,
-            _result: PhantomData,
-        },
-        call,
-    }))
+    // Only a remote task's companion makes a description, and only with the feature.
+    #[cfg(feature = "hyperqueue")]
+    if let Some(call) = remote.0 {
+        return Delayed::from_node(Arc::new(RemoteNode {
+            task: Task {
+                meta: Meta::new(name, call_site, key.map(typed_key::<T>)),
+                parents: parents.nodes,
+                run,
+                _result: PhantomData,
+            },
+            call,
+        }));
+    }
+    #[cfg(not(feature = "hyperqueue"))]
+    let _ = remote;
+    task(name, call_site, parents, key, run)
 }
 
 /// Builds a task node; what [`delayed`] expands to.
