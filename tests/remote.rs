@@ -386,6 +386,77 @@ fn a_local_node_is_refused_with_its_name_and_call_site() {
     assert_eq!(runner.workers_started(), 0);
 }
 
+/// A job as a HyperQueue job file: one `[[task]]` per task with its id, command and
+/// deps; its commands, run by hand in order as HyperQueue would, give the result.
+fn a_job_renders_as_a_hyperqueue_job_file() {
+    let mut job = Job::new();
+    let a = job.task::<square>(vec![Input::value(&3u64).unwrap()]);
+    let b = job.task::<square>(vec![Input::value(&4u64).unwrap()]);
+    let total = job.task::<add>(vec![Input::output(a), Input::output(b)]);
+    let twice = job.task::<add>(vec![Input::output(total), Input::output(total)]);
+    let text = job.to_hyperqueue_toml(Path::new("/opt/my prog"), Path::new("/shared/run \"1\""));
+    let square_name = format!("{}::square", module_path!());
+    let add_name = format!("{}::add", module_path!());
+    let expected = format!(
+        r#"[[task]]
+id = 0
+command = ["/opt/my prog", "--taskweave-worker", "{square_name}", "/shared/run \"1\"/task-0.out", "/shared/run \"1\"/task-0.in-0"]
+deps = []
+
+[[task]]
+id = 1
+command = ["/opt/my prog", "--taskweave-worker", "{square_name}", "/shared/run \"1\"/task-1.out", "/shared/run \"1\"/task-1.in-0"]
+deps = []
+
+[[task]]
+id = 2
+command = ["/opt/my prog", "--taskweave-worker", "{add_name}", "/shared/run \"1\"/task-2.out", "/shared/run \"1\"/task-0.out", "/shared/run \"1\"/task-1.out"]
+deps = [0, 1]
+
+[[task]]
+id = 3
+command = ["/opt/my prog", "--taskweave-worker", "{add_name}", "/shared/run \"1\"/task-3.out", "/shared/run \"1\"/task-2.out", "/shared/run \"1\"/task-2.out"]
+deps = [2]
+"#
+    );
+    assert_eq!(text, expected);
+    assert_eq!(job.deps(twice), vec![total]);
+
+    // The same description, run by hand: values written, commands in id order.
+    let run = base().join("by-hand");
+    std::fs::create_dir_all(&run).unwrap();
+    job.write_values(&run).unwrap();
+    let program = std::env::current_exe().unwrap();
+    for i in [a, b, total, twice] {
+        let command = job.command(i, &program, &run);
+        let status = Command::new(&command[0])
+            .args(&command[1..])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "task {}", i.index());
+    }
+    let bytes = std::fs::read(run.join(format!("task-{}.out", twice.index()))).unwrap();
+    assert_eq!(
+        Payload::from_bytes(&bytes)
+            .unwrap()
+            .decode::<u64>()
+            .unwrap(),
+        50
+    );
+
+    // A graph's job is one such description too: one sub-graph task per group.
+    let x = delay!(add(delay!(square(3)), delay!(square(4))));
+    let graph = GraphJob::new(&x, Partition::Tasks(1), 2).unwrap();
+    let text = graph
+        .job()
+        .to_hyperqueue_toml(Path::new("/p"), Path::new("/r"));
+    assert_eq!(
+        text,
+        "[[task]]\nid = 0\ncommand = [\"/p\", \"--taskweave-worker\", \"taskweave::remote::subgraph\", \"/r/task-0.out\", \"/r/task-0.in-0\"]\ndeps = []\n"
+    );
+}
+
 fn main() {
     // A worker when started as one: runs its task and exits.
     remote::worker_main();
@@ -395,7 +466,11 @@ fn main() {
         eprintln!("tests/remote.rs: still running after 180 s: a worker or the runner hangs");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 10] = [
+    let tests: [(&str, fn()); 11] = [
+        (
+            "a_job_renders_as_a_hyperqueue_job_file",
+            a_job_renders_as_a_hyperqueue_job_file,
+        ),
         (
             "a_delayed_diamond_computes_on_the_runner_as_here",
             a_delayed_diamond_computes_on_the_runner_as_here,

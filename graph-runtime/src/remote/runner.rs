@@ -17,6 +17,13 @@ use super::{error_path, read_error_file, Payload, Remote, RemoteError, WORKER_FL
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TaskId(usize);
 
+impl TaskId {
+    /// Its position in the job, from 0 (its `id` in a HyperQueue job file).
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
 /// One argument of a task: a value, or the output of an earlier task of the job.
 #[derive(Debug, Clone)]
 pub enum Input {
@@ -78,6 +85,70 @@ impl Job {
     /// Whether it has no task.
     pub fn is_empty(&self) -> bool {
         self.tasks.is_empty()
+    }
+
+    /// The tasks that task `task` reads, each once, in order: its dependencies.
+    pub fn deps(&self, task: TaskId) -> Vec<TaskId> {
+        let mut deps: Vec<TaskId> = self.tasks[task.0]
+            .inputs
+            .iter()
+            .filter_map(|input| match input {
+                Input::Output(from) => Some(*from),
+                Input::Value(_) => None,
+            })
+            .collect();
+        deps.sort_unstable_by_key(|t| t.0);
+        deps.dedup();
+        deps
+    }
+
+    /// The command that runs task `task` when the job's files are in `run`: `program`
+    /// and the worker's arguments (see [`worker_main`](super::worker_main)). Plain
+    /// data, as a cluster's job description takes it.
+    pub fn command(&self, task: TaskId, program: &Path, run: &Path) -> Vec<std::ffi::OsString> {
+        let mut command = vec![program.as_os_str().to_owned()];
+        command.extend(worker_args(run, task.0, &self.tasks[task.0]));
+        command
+    }
+
+    /// Writes every task's values into the directory `run` (which must exist), where
+    /// [`command`](Self::command) says the workers find them.
+    pub fn write_values(&self, run: &Path) -> Result<(), RemoteError> {
+        self.check()?;
+        for (i, task) in self.tasks.iter().enumerate() {
+            write_values(run, i, task)?;
+        }
+        Ok(())
+    }
+
+    /// The job as a HyperQueue job definition file (`hq job submit-file`): one
+    /// `[[task]]` per task, with its `id` (its position), its `command` (see
+    /// [`command`](Self::command); paths that are not UTF-8 are written lossily) and
+    /// its `deps`. Write the values first ([`write_values`](Self::write_values)) into
+    /// `run`, on a filesystem the workers share.
+    pub fn to_hyperqueue_toml(&self, program: &Path, run: &Path) -> String {
+        let mut text = String::new();
+        for i in 0..self.tasks.len() {
+            let command: Vec<String> = self
+                .command(TaskId(i), program, run)
+                .iter()
+                .map(|arg| toml_string(&arg.to_string_lossy()))
+                .collect();
+            let deps: Vec<String> = self
+                .deps(TaskId(i))
+                .iter()
+                .map(|t| t.0.to_string())
+                .collect();
+            if i > 0 {
+                text.push('\n');
+            }
+            text.push_str(&format!(
+                "[[task]]\nid = {i}\ncommand = [{}]\ndeps = [{}]\n",
+                command.join(", "),
+                deps.join(", ")
+            ));
+        }
+        text
     }
 
     /// Checks that every task reads only tasks added before it (so that the order
@@ -240,11 +311,14 @@ impl LocalRunner {
         task: &JobTask,
         results: &[Option<Result<Payload, RemoteError>>],
     ) -> Result<Child, RemoteError> {
+        debug_assert!(task.inputs.iter().all(|input| match input {
+            Input::Output(TaskId(from)) => matches!(results[*from], Some(Ok(_))),
+            Input::Value(_) => true,
+        }));
+        write_values(run, i, task)?;
         let mut command = Command::new(&self.program);
         command
-            .arg(WORKER_FLAG)
-            .arg(task.function)
-            .arg(output_path(run, i))
+            .args(worker_args(run, i, task))
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         // The worker's error output goes to a file of the run, never a pipe nobody
@@ -253,20 +327,6 @@ impl LocalRunner {
         let stderr = std::fs::File::create(&stderr_path)
             .map_err(|error| RemoteError::io(&stderr_path, error))?;
         command.stderr(stderr);
-        for (j, input) in task.inputs.iter().enumerate() {
-            match input {
-                Input::Value(payload) => {
-                    let path = run.join(format!("task-{i}.in-{j}"));
-                    super::write_atomically(&path, &payload.to_bytes())
-                        .map_err(|error| RemoteError::io(&path, error))?;
-                    command.arg(path);
-                }
-                Input::Output(TaskId(from)) => {
-                    debug_assert!(matches!(results[*from], Some(Ok(_))));
-                    command.arg(output_path(run, *from));
-                }
-            }
-        }
         self.started.fetch_add(1, Ordering::Relaxed);
         command
             .spawn()
@@ -309,9 +369,63 @@ impl LocalRunner {
     }
 }
 
+/// The arguments a worker of task `i` is started with (after the program): the worker
+/// flag, the function, where its output goes, and its inputs' files (its values
+/// written by [`write_values`], the outputs of the tasks it reads).
+fn worker_args(run: &Path, i: usize, task: &JobTask) -> Vec<std::ffi::OsString> {
+    let mut args = vec![
+        WORKER_FLAG.into(),
+        task.function.into(),
+        output_path(run, i).into_os_string(),
+    ];
+    for (j, input) in task.inputs.iter().enumerate() {
+        args.push(match input {
+            Input::Value(_) => value_path(run, i, j).into_os_string(),
+            Input::Output(TaskId(from)) => output_path(run, *from).into_os_string(),
+        });
+    }
+    args
+}
+
+/// Writes task `i`'s values to their files in `run`.
+fn write_values(run: &Path, i: usize, task: &JobTask) -> Result<(), RemoteError> {
+    for (j, input) in task.inputs.iter().enumerate() {
+        if let Input::Value(payload) = input {
+            let path = value_path(run, i, j);
+            super::write_atomically(&path, &payload.to_bytes())
+                .map_err(|error| RemoteError::io(&path, error))?;
+        }
+    }
+    Ok(())
+}
+
+/// Where value `j` of task `i` is written.
+fn value_path(run: &Path, i: usize, j: usize) -> PathBuf {
+    run.join(format!("task-{i}.in-{j}"))
+}
+
 /// Where task `i` of a run writes its result.
 fn output_path(run: &Path, i: usize) -> PathBuf {
     run.join(format!("task-{i}.out"))
+}
+
+/// A TOML basic string: quoted, with `"`, `\\` and control characters escaped.
+fn toml_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Where a run stands: each task's result once settled, how many of each task's
