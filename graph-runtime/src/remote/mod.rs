@@ -38,6 +38,50 @@
 //! Arguments and results cross processes as [`Payload`]s: `serde` values encoded with
 //! `postcard`, headed by their type's name and the build's id, so that a worker of
 //! another build, or a value of another type, is a clear error rather than a misread.
+//!
+//! # `Delayed` graphs on a cluster
+//!
+//! A graph built with `delay!` from `#[delayed(remote)]` functions runs on a
+//! [`Cluster`] as it runs here: [`Delayed::compute_on`](crate::Delayed::compute_on)
+//! (or [`compute_on`]) is Dask's `client.compute(x)`.
+//!
+//! ```ignore
+//! let parts: Vec<Delayed<u64>> = (0..1000).map(|i| delay!(square(i))).collect();
+//! let total = delay!(sum(parts));                      // a `Vec` of nodes is one argument
+//! let runner = LocalRunner::new(std::env::temp_dir().join("runs"));
+//! assert_eq!(total.compute_on(&runner)?, total.compute());
+//! ```
+//!
+//! - **One job.** The graph becomes one [`Job`] ([`GraphJob`]): nodes are calls,
+//!   edges are the inputs of the tasks that read them, values given to `delay!` are
+//!   encoded when the node is built and written as files of the run. The job is plain
+//!   data (each task's command and dependencies, [`Job::command`], [`Job::deps`]), so
+//!   that a HyperQueue transport submits it as it is:
+//!   [`Job::to_hyperqueue_toml`] writes it as a job file for `hq job submit-file`.
+//! - **Grouping** ([`Partition`]). A process start costs milliseconds, so nodes are
+//!   grouped into cluster tasks: by default at most `max(16, 4 × workers)` of them,
+//!   each a run of consecutive nodes in a depth-first post-order of the graph (whole
+//!   sub-trees and chains, and every edge goes forward, so cluster tasks only read
+//!   earlier ones). A worker runs its group as a dynamic graph on its own rayon pool,
+//!   and hands on only the results other cluster tasks (or the caller) read. A fan-in
+//!   of 1,000 calls is then 16 processes, not 1,000; [`Partition::PerNode`] keeps one
+//!   cluster task per node.
+//! - **Errors.** A panic comes back as the same [`TaskError`] as on one machine (the
+//!   node's name, the `delay!` call site that built it, the message); what needs it
+//!   is [`RemoteError::NeverRan`], naming the node it needed, inside a group or across
+//!   groups alike.
+//! - **Only remote calls.** A worker can run only registered functions: an operator
+//!   node (`a + b`), a closure (`delayed(|x| …)`), `map`, `split` or a persisted value
+//!   in the graph is refused before anything starts, with the node's name and where it
+//!   was built ([`RemoteError::NotRemote`]), rather than guessed at. Write the step as
+//!   a `#[delayed(remote)]` function, or compute it first and pass its value. So are
+//!   arguments a worker cannot be given (tuples of nodes, futures).
+//!
+//! Costs on one machine (2 shared, busy cores, release build,
+//! `benches/remote_overhead.rs`): a task on the local runner costs about a process
+//! start, 2 to 4 ms here (starting `/bin/true` took 3.7 ms at the same time); a
+//! fan-in of 10^4 nodes took 144 ms grouped into 16 cluster tasks, 30 s as one
+//! process per node, and 4 ms computed in this process.
 
 mod graph;
 mod runner;
