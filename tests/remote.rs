@@ -360,6 +360,21 @@ fn a_remote_panic_names_the_node_and_its_dependents_never_ran() {
     }
 }
 
+/// A worker that dies in a graph's cluster task (an abort, no error file) is the
+/// error of the compute, whether the result is in that cluster task or after it.
+fn a_worker_dying_in_a_graph_is_the_computes_error() {
+    let dead = delay!(crash(1));
+    let root = delay!(add(dead, delay!(square(2))));
+    for partition in [Partition::Auto, Partition::PerNode] {
+        match compute_on_with(&runner("graph-crash"), &root, partition) {
+            Err(RemoteError::Worker { message, .. }) => {
+                assert!(message.contains("about to abort"), "{message}")
+            }
+            other => panic!("expected the failed worker, got {other:?}"),
+        }
+    }
+}
+
 /// A node a worker cannot run (an operator, a closure) is refused before anything
 /// starts, with its name and where it was built.
 fn a_local_node_is_refused_with_its_name_and_call_site() {
@@ -466,7 +481,11 @@ fn main() {
         eprintln!("tests/remote.rs: still running after 180 s: a worker or the runner hangs");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 11] = [
+    let tests: [(&str, fn()); 12] = [
+        (
+            "a_worker_dying_in_a_graph_is_the_computes_error",
+            a_worker_dying_in_a_graph_is_the_computes_error,
+        ),
         (
             "a_job_renders_as_a_hyperqueue_job_file",
             a_job_renders_as_a_hyperqueue_job_file,

@@ -189,6 +189,15 @@ impl<T: DeserializeOwned> GraphJob<T> {
         let (task, node) = self.root;
         let payload = match outputs.payload(task) {
             Some(Ok(payload)) => payload,
+            // A cluster task that never ran because another one failed as a process
+            // (a worker that crashed, a stale binary): that one's error says why.
+            Some(Err(error @ RemoteError::NeverRan { .. })) => {
+                let cause = (0..self.job.len()).find_map(|i| match outputs.payload(TaskId(i)) {
+                    Some(Err(RemoteError::NeverRan { .. })) | Some(Ok(_)) | None => None,
+                    Some(Err(cause)) => Some(cause.clone()),
+                });
+                return Err(cause.unwrap_or_else(|| error.clone()));
+            }
             Some(Err(error)) => return Err(error.clone()),
             None => {
                 return Err(RemoteError::BadJob(String::from(

@@ -15,7 +15,7 @@ use super::{error_path, read_error_file, Payload, Remote, RemoteError, WORKER_FL
 
 /// A task of a [`Job`]: its position, as [`Job::task`] returned it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TaskId(usize);
+pub struct TaskId(pub(super) usize);
 
 impl TaskId {
     /// Its position in the job, from 0 (its `id` in a HyperQueue job file).
