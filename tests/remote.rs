@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde::{Deserialize, Serialize};
-use taskweave::remote::{self, Input, Job, LocalRunner, Payload, RemoteError};
-use taskweave::{delay, delayed};
+use taskweave::remote::{
+    self, compute_on_with, GraphJob, Input, Job, LocalRunner, Partition, Payload, RemoteError,
+};
+use taskweave::{delay, delayed, Delayed};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct Point {
     x: i64,
     y: i64,
@@ -59,6 +61,16 @@ fn crash(x: u64) -> u64 {
         std::process::abort();
     }
     x
+}
+
+#[delayed(remote)]
+fn total(parts: Vec<u64>) -> u64 {
+    parts.iter().sum()
+}
+
+#[delayed(remote)]
+fn inc(x: u64) -> u64 {
+    x + 1
 }
 
 /// A runner whose runs go under one directory of this test process (each run's own
@@ -176,6 +188,15 @@ fn chatty_and_crashing_workers() {
         }
         other => panic!("expected a failed worker, got {other:?}"),
     }
+    // A second read gives the same error, not a vaguer one.
+    assert_eq!(
+        outputs.get::<crash>(dead).unwrap_err().to_string(),
+        outputs.get::<crash>(dead).unwrap_err().to_string()
+    );
+    assert!(matches!(
+        outputs.get::<crash>(dead),
+        Err(RemoteError::Worker { .. })
+    ));
 }
 
 /// Starts this binary as a worker by hand; its exit status and error file.
@@ -229,6 +250,228 @@ fn stale_binaries_and_unknown_names_are_clear_errors() {
     }
 }
 
+/// A diamond of `delay!` nodes, computed on the local runner as one job: the same
+/// values as computing it here, grouped or one process per node.
+fn a_delayed_diamond_computes_on_the_runner_as_here() {
+    let a = delay!(square(3));
+    let b = delay!(square(4));
+    let c = delay!(add(a.clone(), b.clone()));
+    let d = delay!(add(c.clone(), a.clone()));
+    let e = delay!(total(vec![d.clone(), b.clone(), b]));
+    let p = Point { x: 1, y: -2 };
+    let text = delay!(describe(mirror(p.clone()), String::from("mirrored")));
+    for partition in [Partition::Auto, Partition::PerNode, Partition::Tasks(2)] {
+        let runner = runner("delayed-diamond");
+        assert_eq!(
+            compute_on_with(&runner, &e, partition).unwrap(),
+            e.compute()
+        );
+        assert_eq!(compute_on_with(&runner, &d, partition).unwrap(), 34);
+        assert_eq!(
+            compute_on_with(&runner, &text, partition).unwrap(),
+            describe(mirror(p.clone()), "mirrored".into())
+        );
+    }
+    // One process per node without grouping: 5 nodes (`a` and `b` are each one node,
+    // read twice); `Auto` too keeps a graph smaller than 16 nodes one task per node.
+    let local = runner("delayed-diamond");
+    assert_eq!(compute_on_with(&local, &e, Partition::PerNode).unwrap(), 66);
+    assert_eq!(local.workers_started(), 5);
+    assert_eq!(e.compute_on(&local).unwrap(), 66);
+    assert_eq!(local.workers_started(), 10);
+}
+
+/// A fan-in of 1,000 leaves (sums of ten in `Vec`s, then a tree of adds: 1,199 nodes)
+/// grouped into at most 16 cluster tasks, and a chain of 100,000 nodes (deep enough to
+/// overflow a recursive walk), both equal to computing them here.
+fn a_large_fan_in_is_grouped_into_few_processes() {
+    let leaves: Vec<Delayed<u64>> = (0..1000u64).map(|i| delay!(square(i))).collect();
+    let mut level: Vec<Delayed<u64>> = leaves.chunks(10).map(|ten| delay!(total(ten))).collect();
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [a, b] => delay!(add(a, b)),
+                [a] => a.clone(),
+                _ => unreachable!(),
+            })
+            .collect();
+    }
+    let root = level.pop().unwrap();
+    let expected: u64 = (0..1000u64).map(|i| i * i).sum();
+    let job = GraphJob::new(&root, Partition::Auto, 2).unwrap();
+    assert_eq!(job.nodes(), 1199);
+    assert!(job.job().len() <= 16, "{} cluster tasks", job.job().len());
+    let local = runner("fan-in");
+    assert_eq!(root.compute_on(&local).unwrap(), expected);
+    assert_eq!(root.compute(), expected);
+    assert!(local.workers_started() <= 16, "{}", local.workers_started());
+    assert_eq!(local.workers_started(), job.job().len());
+    let four = runner("fan-in");
+    assert_eq!(
+        compute_on_with(&four, &root, Partition::Tasks(4)).unwrap(),
+        expected
+    );
+    assert_eq!(four.workers_started(), 4);
+
+    let mut chain = delay!(inc(0));
+    for _ in 1..100_000 {
+        chain = delay!(inc(chain));
+    }
+    let local = runner("chain");
+    assert_eq!(
+        compute_on_with(&local, &chain, Partition::Tasks(4)).unwrap(),
+        100_000
+    );
+    assert_eq!(local.workers_started(), 4);
+}
+
+/// A panic in a remote node comes back as the task's error, named and located as on
+/// one machine, and what needs it reports that it never ran, whether they share a
+/// cluster task or not.
+fn a_remote_panic_names_the_node_and_its_dependents_never_ran() {
+    let bad = delay!(explode(7));
+    let after = delay!(square(bad.clone()));
+    let root = delay!(add(after.clone(), delay!(square(2))));
+    let here = bad.try_compute().unwrap_err();
+    for partition in [Partition::Auto, Partition::PerNode] {
+        let runner = runner("remote-panic");
+        match compute_on_with(&runner, &bad, partition) {
+            Err(RemoteError::Task(error)) => {
+                assert_eq!(error.task(), "explode");
+                assert_eq!(error.message(), "too big: 7");
+                assert_eq!(error.call_site(), here.call_site());
+                assert!(error.call_site().starts_with("tests/remote.rs:"));
+            }
+            other => panic!("expected the task's panic, got {other:?}"),
+        }
+        match compute_on_with(&runner, &after, partition) {
+            Err(RemoteError::NeverRan { task, because }) => {
+                assert_eq!((task.as_str(), because.as_str()), ("square", "explode"))
+            }
+            other => panic!("expected never ran, got {other:?}"),
+        }
+        match compute_on_with(&runner, &root, partition) {
+            Err(RemoteError::NeverRan { task, because }) => {
+                assert_eq!((task.as_str(), because.as_str()), ("add", "square"))
+            }
+            other => panic!("expected never ran, got {other:?}"),
+        }
+    }
+}
+
+/// A worker that dies in a graph's cluster task (an abort, no error file) is the
+/// error of the compute, whether the result is in that cluster task or after it.
+fn a_worker_dying_in_a_graph_is_the_computes_error() {
+    let dead = delay!(crash(1));
+    let root = delay!(add(dead, delay!(square(2))));
+    for partition in [Partition::Auto, Partition::PerNode] {
+        match compute_on_with(&runner("graph-crash"), &root, partition) {
+            Err(RemoteError::Worker { message, .. }) => {
+                assert!(message.contains("about to abort"), "{message}")
+            }
+            other => panic!("expected the failed worker, got {other:?}"),
+        }
+    }
+}
+
+/// A node a worker cannot run (an operator, a closure) is refused before anything
+/// starts, with its name and where it was built.
+fn a_local_node_is_refused_with_its_name_and_call_site() {
+    let sum = delay!(square(3)) + delay!(square(4));
+    let line = line!() - 1;
+    let root = delay!(square(sum));
+    let runner = runner("local-node");
+    match root.compute_on(&runner) {
+        Err(RemoteError::NotRemote {
+            task, call_site, ..
+        }) => {
+            assert_eq!(task, "add");
+            assert_eq!(call_site, format!("tests/remote.rs:{line}:15"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let closure = delayed(|x: u64| x + 1).call(delay!(square(2)));
+    let line = line!() - 1;
+    let error = delay!(add(closure, 1)).compute_on(&runner).unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("`closure`"), "{text}");
+    assert!(text.contains(&format!("tests/remote.rs:{line}:")), "{text}");
+    assert!(text.contains("#[delayed(remote)]"), "{text}");
+    assert_eq!(runner.workers_started(), 0);
+}
+
+/// A job as a HyperQueue job file: one `[[task]]` per task with its id, command and
+/// deps; its commands, run by hand in order as HyperQueue would, give the result.
+fn a_job_renders_as_a_hyperqueue_job_file() {
+    let mut job = Job::new();
+    let a = job.task::<square>(vec![Input::value(&3u64).unwrap()]);
+    let b = job.task::<square>(vec![Input::value(&4u64).unwrap()]);
+    let total = job.task::<add>(vec![Input::output(a), Input::output(b)]);
+    let twice = job.task::<add>(vec![Input::output(total), Input::output(total)]);
+    let text = job.to_hyperqueue_toml(Path::new("/opt/my prog"), Path::new("/shared/run \"1\""));
+    let square_name = format!("{}::square", module_path!());
+    let add_name = format!("{}::add", module_path!());
+    let expected = format!(
+        r#"[[task]]
+id = 0
+command = ["/opt/my prog", "--taskweave-worker", "{square_name}", "/shared/run \"1\"/task-0.out", "/shared/run \"1\"/task-0.in-0"]
+deps = []
+
+[[task]]
+id = 1
+command = ["/opt/my prog", "--taskweave-worker", "{square_name}", "/shared/run \"1\"/task-1.out", "/shared/run \"1\"/task-1.in-0"]
+deps = []
+
+[[task]]
+id = 2
+command = ["/opt/my prog", "--taskweave-worker", "{add_name}", "/shared/run \"1\"/task-2.out", "/shared/run \"1\"/task-0.out", "/shared/run \"1\"/task-1.out"]
+deps = [0, 1]
+
+[[task]]
+id = 3
+command = ["/opt/my prog", "--taskweave-worker", "{add_name}", "/shared/run \"1\"/task-3.out", "/shared/run \"1\"/task-2.out", "/shared/run \"1\"/task-2.out"]
+deps = [2]
+"#
+    );
+    assert_eq!(text, expected);
+    assert_eq!(job.deps(twice), vec![total]);
+
+    // The same description, run by hand: values written, commands in id order.
+    let run = base().join("by-hand");
+    std::fs::create_dir_all(&run).unwrap();
+    job.write_values(&run).unwrap();
+    let program = std::env::current_exe().unwrap();
+    for i in [a, b, total, twice] {
+        let command = job.command(i, &program, &run);
+        let status = Command::new(&command[0])
+            .args(&command[1..])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "task {}", i.index());
+    }
+    let bytes = std::fs::read(run.join(format!("task-{}.out", twice.index()))).unwrap();
+    assert_eq!(
+        Payload::from_bytes(&bytes)
+            .unwrap()
+            .decode::<u64>()
+            .unwrap(),
+        50
+    );
+
+    // A graph's job is one such description too: one sub-graph task per group.
+    let x = delay!(add(delay!(square(3)), delay!(square(4))));
+    let graph = GraphJob::new(&x, Partition::Tasks(1), 2).unwrap();
+    let text = graph
+        .job()
+        .to_hyperqueue_toml(Path::new("/p"), Path::new("/r"));
+    assert_eq!(
+        text,
+        "[[task]]\nid = 0\ncommand = [\"/p\", \"--taskweave-worker\", \"taskweave::remote::subgraph\", \"/r/task-0.out\", \"/r/task-0.in-0\"]\ndeps = []\n"
+    );
+}
+
 fn main() {
     // A worker when started as one: runs its task and exits.
     remote::worker_main();
@@ -238,7 +481,31 @@ fn main() {
         eprintln!("tests/remote.rs: still running after 180 s: a worker or the runner hangs");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 6] = [
+    let tests: [(&str, fn()); 12] = [
+        (
+            "a_worker_dying_in_a_graph_is_the_computes_error",
+            a_worker_dying_in_a_graph_is_the_computes_error,
+        ),
+        (
+            "a_job_renders_as_a_hyperqueue_job_file",
+            a_job_renders_as_a_hyperqueue_job_file,
+        ),
+        (
+            "a_delayed_diamond_computes_on_the_runner_as_here",
+            a_delayed_diamond_computes_on_the_runner_as_here,
+        ),
+        (
+            "a_large_fan_in_is_grouped_into_few_processes",
+            a_large_fan_in_is_grouped_into_few_processes,
+        ),
+        (
+            "a_remote_panic_names_the_node_and_its_dependents_never_ran",
+            a_remote_panic_names_the_node_and_its_dependents_never_ran,
+        ),
+        (
+            "a_local_node_is_refused_with_its_name_and_call_site",
+            a_local_node_is_refused_with_its_name_and_call_site,
+        ),
         ("chatty_and_crashing_workers", chatty_and_crashing_workers),
         (
             "a_diamond_computes_what_the_functions_compute",

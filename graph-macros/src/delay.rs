@@ -215,6 +215,7 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
         }
     });
     let key = hidden("__key");
+    let remote = hidden("__remote");
     let call_site = quote_spanned! {path.span()=>
         ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!())
     };
@@ -222,7 +223,10 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
         {
             #errors
             #[allow(unused_imports)]
-            use #private::dynamic::{ViaConst as _, ViaMany as _, ViaNode as _};
+            use #private::dynamic::{
+                ShapeOfConst as _, ShapeOfNode as _, ShapeOfOther as _, ViaConst as _,
+                ViaMany as _, ViaNode as _,
+            };
             #(#evaluations)*
             let #key = if #companion::__PURE {
                 ::core::option::Option::Some(#private::dynamic::pure_key(
@@ -235,11 +239,17 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
             #[allow(unused_mut)]
             let mut #parents = #private::dynamic::Parents::new();
             #(#conversions)*
-            #private::dynamic::task(
+            // A `#[delayed(remote)]` function records what its call is, for a cluster
+            // backend; any other ignores the shapes.
+            let #remote = #companion::__remote([
+                #((&&&#private::dynamic::Describe(&#names)).__shape()),*
+            ]);
+            #private::dynamic::task_with(
                 #name,
                 #call_site,
                 #parents,
                 #key,
+                #remote,
                 move |#env: &#private::dynamic::Env<'_>| {
                     #[allow(unused_mut, unused_variables)]
                     let mut #cursor = 0usize;

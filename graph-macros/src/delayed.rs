@@ -64,16 +64,18 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let task = validate(&mut cx, item);
+    // A registered remote task's companion gets its `__remote` (what `delay!` records
+    // of a call) from the registration; every other companion a local one.
+    let registration = match remote {
+        Some(remote) if !task.in_impl => registration(&mut cx, &task, remote, &runtime),
+        _ => None,
+    };
     // In an `impl` block the companion type would be one more error (structs are not
     // allowed there): the error above is the whole story.
     let companion = if task.in_impl {
         TokenStream::new()
     } else {
-        companion(&task, pure, retries, &runtime)
-    };
-    let registration = match remote {
-        Some(remote) if !task.in_impl => registration(&mut cx, &task, remote, &runtime),
-        _ => TokenStream::new(),
+        companion(&task, pure, retries, registration.is_none(), &runtime)
     };
     let errors = cx.into_compile_errors();
     let item = &task.item;
@@ -333,7 +335,7 @@ fn find_reference(ty: &Type) -> Option<&syn::TypeReference> {
 }
 
 /// The companion type: `struct name {}` with one argument reader per parameter.
-fn companion(task: &Task, pure: bool, retries: u32, runtime: &Runtime) -> TokenStream {
+fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runtime) -> TokenStream {
     let private = runtime.private();
     let sig = &task.item.sig;
     let vis = &task.item.vis;
@@ -430,6 +432,20 @@ fn companion(task: &Task, pure: bool, retries: u32, runtime: &Runtime) -> TokenS
             }
         }
     };
+    // What `delay!` records of a call for a cluster backend: nothing, for a local task
+    // (a registered remote task's comes with its registration).
+    let remote = if local {
+        quote! {
+            #[inline(always)]
+            #vis fn __remote<const __N: usize>(
+                _: [#private::dynamic::ArgShape<'_>; __N],
+            ) -> #private::dynamic::RemoteSpec {
+                #private::dynamic::RemoteSpec::NONE
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
     let doc = format!("The `#[delayed]` task `{name}`, as `graph!` sees it.");
     quote! {
         #[doc = #doc]
@@ -445,6 +461,7 @@ fn companion(task: &Task, pure: bool, retries: u32, runtime: &Runtime) -> TokenS
             /// How many more times a panicking call runs (`#[delayed(retries = n)]`).
             #vis const __RETRIES: u32 = #retries;
             #key
+            #remote
             #attempts
             #(#again)*
             #send_check
@@ -460,7 +477,7 @@ fn registration(
     task: &Task,
     remote: proc_macro2::Span,
     runtime: &Runtime,
-) -> TokenStream {
+) -> Option<TokenStream> {
     let sig = &task.item.sig;
     let name = &sig.ident;
     let mut ok = true;
@@ -499,14 +516,15 @@ fn registration(
         );
     }
     if !ok {
-        return TokenStream::new();
+        return None;
     }
     let output = match &sig.output {
         ReturnType::Type(_, ty) => quote!(#ty),
         ReturnType::Default => quote!(()),
     };
     let private = runtime.private_at(remote);
-    quote_spanned! {remote=>
-        #private::register_remote!(#name, (#(#params),*) -> #output);
-    }
+    let vis = &task.item.vis;
+    Some(quote_spanned! {remote=>
+        #private::register_remote!(#vis #name, (#(#params),*) -> #output);
+    })
 }

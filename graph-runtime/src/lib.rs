@@ -90,9 +90,13 @@ pub mod __private {
 
     /// What `delay!` expands to.
     pub mod dynamic {
-        pub use crate::dynamic::args::{ViaConst, ViaMany, ViaNode, Wrap};
+        pub use crate::dynamic::args::{
+            ArgShape, Describe, ShapeOfConst, ShapeOfNode, ShapeOfOther, ViaConst, ViaMany,
+            ViaNode, Wrap,
+        };
         pub use crate::dynamic::{
-            delayed, fn_identity, pure_arg_key, pure_key, task, Arg, Env, Parents, PureKey,
+            delayed, fn_identity, pure_arg_key, pure_key, task, task_with, Arg, Env, Parents,
+            PureKey, RemoteSpec,
         };
         pub use crate::prohibited::FormatAfterCompute;
     }
@@ -147,7 +151,7 @@ pub mod __private {
     /// What `#[delayed(remote)]` registers with.
     #[cfg(feature = "hyperqueue")]
     pub mod remote {
-        pub use crate::remote::{invoke, Remote, RemoteTask};
+        pub use crate::remote::{describe, encoder, invoke, Remote, RemoteTask};
         pub use inventory;
     }
 }
@@ -157,7 +161,7 @@ pub mod __private {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __register_remote {
-    ($name:ident, $($rest:tt)*) => {
+    ($vis:vis $name:ident, $($rest:tt)*) => {
         ::core::compile_error!(::core::concat!(
             "`#[delayed(remote)]` on `",
             ::core::stringify!($name),
@@ -165,5 +169,16 @@ macro_rules! __register_remote {
              registry, serde and postcard: add `features = [\"hyperqueue\"]` to taskweave \
              in Cargo.toml, or drop `remote` to run the task on this machine only"
         ));
+        // What `delay!` asks of the function's companion: a local task (one error, no
+        // second one at each call).
+        impl $name {
+            #[doc(hidden)]
+            #[inline(always)]
+            $vis fn __remote<const __N: usize>(
+                _: [$crate::__private::dynamic::ArgShape<'_>; __N],
+            ) -> $crate::__private::dynamic::RemoteSpec {
+                $crate::__private::dynamic::RemoteSpec::NONE
+            }
+        }
     };
 }

@@ -552,6 +552,89 @@ impl<T: Send + Sync + 'static> ViaConst for Wrap<T> {
     }
 }
 
+// ---- remote calls: what each argument of `delay!` is -----------------------------
+//
+// `delay!` asks each converted argument for its shape, by the same autoref
+// specialization: `(&&&Describe(&arg)).__shape()` tries nodes and collections of nodes,
+// then values, then anything else. A `#[delayed(remote)]` function's companion turns the
+// shapes into its call's description (values encoded); every other companion ignores
+// them, so a local task pays nothing.
+
+/// What one argument of a `delay!` call is, for a remote task's description.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub enum ArgShape<'a> {
+    /// Another node's result.
+    Node,
+    /// That many nodes' results, as one `Vec`.
+    Many(usize),
+    /// A value.
+    Const(&'a (dyn std::any::Any + Send + Sync)),
+    /// Anything else (a tuple of nodes, a future): its kind's type.
+    Other(&'static str),
+}
+
+impl std::fmt::Debug for ArgShape<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArgShape::Node => f.write_str("Node"),
+            ArgShape::Many(n) => write!(f, "Many({n})"),
+            ArgShape::Const(_) => f.write_str("Const(..)"),
+            ArgShape::Other(kind) => write!(f, "Other({kind})"),
+        }
+    }
+}
+
+/// A converted argument asked for its [`ArgShape`] (see `delay!`).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Describe<'a, K>(pub &'a K);
+
+/// Nodes and collections of nodes.
+#[doc(hidden)]
+pub trait ShapeOfNode<'a> {
+    /// The argument's shape.
+    fn __shape(&self) -> ArgShape<'a>;
+}
+
+impl<'a, T> ShapeOfNode<'a> for &&Describe<'a, NodeRef<T>> {
+    fn __shape(&self) -> ArgShape<'a> {
+        ArgShape::Node
+    }
+}
+
+impl<'a, T> ShapeOfNode<'a> for &&Describe<'a, Many<T>> {
+    fn __shape(&self) -> ArgShape<'a> {
+        ArgShape::Many(self.0.len)
+    }
+}
+
+/// Values.
+#[doc(hidden)]
+pub trait ShapeOfConst<'a> {
+    /// The argument's shape.
+    fn __shape(&self) -> ArgShape<'a>;
+}
+
+impl<'a, T: Send + Sync + 'static> ShapeOfConst<'a> for &Describe<'a, Const<T>> {
+    fn __shape(&self) -> ArgShape<'a> {
+        ArgShape::Const(&self.0 .0)
+    }
+}
+
+/// Any other kind of argument.
+#[doc(hidden)]
+pub trait ShapeOfOther<'a> {
+    /// The argument's shape.
+    fn __shape(&self) -> ArgShape<'a>;
+}
+
+impl<'a, K> ShapeOfOther<'a> for Describe<'a, K> {
+    fn __shape(&self) -> ArgShape<'a> {
+        ArgShape::Other(std::any::type_name::<K>())
+    }
+}
+
 // ---- pure keys ---------------------------------------------------------------------
 //
 // A pure call's key is made of its arguments' keys, taken from the values passed (before

@@ -11,7 +11,7 @@ mod inspect;
 mod ops;
 mod plan;
 
-use core::any::TypeId;
+use core::any::{Any, TypeId};
 use core::fmt;
 use core::marker::PhantomData;
 use std::borrow::Cow;
@@ -341,6 +341,12 @@ pub(crate) trait Node: Send + Sync + 'static {
     fn add_slot(&self, arena: &mut ArenaBuilder, uses: u32);
     /// Runs the task: reads its inputs from `env`, stores its result.
     fn run(&self, env: &Env<'_>) -> Flow;
+    /// What a remote task's node says of its call (a `#[delayed(remote)]` function
+    /// built with `delay!`; see [`RemoteSpec`]), for a cluster backend to read.
+    #[cfg(feature = "hyperqueue")]
+    fn remote(&self) -> Option<&(dyn Any + Send + Sync)> {
+        None
+    }
 }
 
 /// The arena seen by one running node: every slot, and where this node's inputs are.
@@ -417,7 +423,99 @@ fn drop_parents(parents: ParentList) {
     }
 }
 
-/// Builds a task node; what `delay!` and [`delayed`] expand to.
+/// What a `delay!` call of a `#[delayed(remote)]` function records of itself, so that
+/// a cluster backend (`remote::compute_on`, feature `hyperqueue`) can send the call to
+/// a worker: the function's registered name and what each argument is, made by the
+/// function's companion type from the arguments' [`ArgShape`]s. Opaque here (the
+/// dynamic front end only keeps it); nothing, for every other node.
+#[doc(hidden)]
+pub struct RemoteSpec(Option<Box<dyn Any + Send + Sync>>);
+
+impl RemoteSpec {
+    /// No remote call: a local task.
+    pub const NONE: RemoteSpec = RemoteSpec(None);
+
+    /// A remote call's description.
+    pub fn new(call: Box<dyn Any + Send + Sync>) -> RemoteSpec {
+        RemoteSpec(Some(call))
+    }
+}
+
+impl fmt::Debug for RemoteSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RemoteSpec")
+            .field(&self.0.is_some())
+            .finish()
+    }
+}
+
+/// A task that a worker process can run too: the task and its call's description.
+#[cfg(feature = "hyperqueue")]
+struct RemoteNode<T, F> {
+    task: Task<T, F>,
+    call: Box<dyn Any + Send + Sync>,
+}
+
+#[cfg(feature = "hyperqueue")]
+impl<T, F> Node for RemoteNode<T, F>
+where
+    T: Send + Sync + 'static,
+    F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
+{
+    fn meta(&self) -> &Meta {
+        self.task.meta()
+    }
+    fn parents(&self) -> &[Arc<dyn Node>] {
+        self.task.parents()
+    }
+    fn take_parents(&mut self) -> ParentList {
+        self.task.take_parents()
+    }
+    fn add_slot(&self, arena: &mut ArenaBuilder, uses: u32) {
+        self.task.add_slot(arena, uses)
+    }
+    fn run(&self, env: &Env<'_>) -> Flow {
+        self.task.run(env)
+    }
+    fn remote(&self) -> Option<&(dyn Any + Send + Sync)> {
+        Some(&*self.call)
+    }
+}
+
+/// Builds a task node, with its remote call's description if it has one: what
+/// `delay!` expands to.
+#[doc(hidden)]
+pub fn task_with<T, F>(
+    name: &'static str,
+    call_site: &'static str,
+    parents: Parents,
+    key: Option<u64>,
+    remote: RemoteSpec,
+    run: F,
+) -> Delayed<T>
+where
+    T: Send + Sync + 'static,
+    F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
+{
+    // Only a remote task's companion makes a description, and only with the feature.
+    #[cfg(feature = "hyperqueue")]
+    if let Some(call) = remote.0 {
+        return Delayed::from_node(Arc::new(RemoteNode {
+            task: Task {
+                meta: Meta::new(name, call_site, key.map(typed_key::<T>)),
+                parents: parents.nodes,
+                run,
+                _result: PhantomData,
+            },
+            call,
+        }));
+    }
+    #[cfg(not(feature = "hyperqueue"))]
+    let _ = remote;
+    task(name, call_site, parents, key, run)
+}
+
+/// Builds a task node; what [`delayed`] expands to.
 #[doc(hidden)]
 pub fn task<T, F>(
     name: &'static str,

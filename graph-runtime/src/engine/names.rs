@@ -27,9 +27,10 @@ pub(crate) fn short_type_name<F: ?Sized>() -> &'static str {
     name
 }
 
-/// The short name in a full type name (see [`short_type_name`]): after the last `::`
-/// outside angle brackets, before any generic arguments.
-fn short_name_of(full: &'static str) -> &'static str {
+/// The short name in a full type name or path (see [`short_type_name`]): after the last
+/// `::` outside angle brackets, before any generic arguments. Also what remote tasks'
+/// errors call a function registered as `module::path::name`.
+pub(crate) fn short_name_of(full: &str) -> &str {
     if full.ends_with("{{closure}}") {
         return "closure";
     }

@@ -1,17 +1,28 @@
 //! A job of remote tasks, and the local runner: the worker protocol without a
 //! cluster, each task a process of this program started in dependency order.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use serde::Serialize;
+
+use crate::engine::names::short_name_of;
 
 use super::{error_path, read_error_file, Payload, Remote, RemoteError, WORKER_FLAG};
 
 /// A task of a [`Job`]: its position, as [`Job::task`] returned it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TaskId(usize);
+pub struct TaskId(pub(super) usize);
+
+impl TaskId {
+    /// Its position in the job, from 0 (its `id` in a HyperQueue job file).
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
 
 /// One argument of a task: a value, or the output of an earlier task of the job.
 #[derive(Debug, Clone)]
@@ -56,10 +67,13 @@ impl Job {
     /// Adds a call of the `#[delayed(remote)]` function `F` with these arguments, one
     /// per parameter (checked by the worker, which names a wrong one).
     pub fn task<F: Remote>(&mut self, inputs: Vec<Input>) -> TaskId {
-        self.tasks.push(JobTask {
-            function: F::NAME,
-            inputs,
-        });
+        self.push(F::NAME, inputs)
+    }
+
+    /// Adds a call of the function registered as `function` (or of the built-in
+    /// sub-graph runner).
+    pub(crate) fn push(&mut self, function: &'static str, inputs: Vec<Input>) -> TaskId {
+        self.tasks.push(JobTask { function, inputs });
         TaskId(self.tasks.len() - 1)
     }
 
@@ -71,6 +85,70 @@ impl Job {
     /// Whether it has no task.
     pub fn is_empty(&self) -> bool {
         self.tasks.is_empty()
+    }
+
+    /// The tasks that task `task` reads, each once, in order: its dependencies.
+    pub fn deps(&self, task: TaskId) -> Vec<TaskId> {
+        let mut deps: Vec<TaskId> = self.tasks[task.0]
+            .inputs
+            .iter()
+            .filter_map(|input| match input {
+                Input::Output(from) => Some(*from),
+                Input::Value(_) => None,
+            })
+            .collect();
+        deps.sort_unstable_by_key(|t| t.0);
+        deps.dedup();
+        deps
+    }
+
+    /// The command that runs task `task` when the job's files are in `run`: `program`
+    /// and the worker's arguments (see [`worker_main`](super::worker_main)). Plain
+    /// data, as a cluster's job description takes it.
+    pub fn command(&self, task: TaskId, program: &Path, run: &Path) -> Vec<std::ffi::OsString> {
+        let mut command = vec![program.as_os_str().to_owned()];
+        command.extend(worker_args(run, task.0, &self.tasks[task.0]));
+        command
+    }
+
+    /// Writes every task's values into the directory `run` (which must exist), where
+    /// [`command`](Self::command) says the workers find them.
+    pub fn write_values(&self, run: &Path) -> Result<(), RemoteError> {
+        self.check()?;
+        for (i, task) in self.tasks.iter().enumerate() {
+            write_values(run, i, task)?;
+        }
+        Ok(())
+    }
+
+    /// The job as a HyperQueue job definition file (`hq job submit-file`): one
+    /// `[[task]]` per task, with its `id` (its position), its `command` (see
+    /// [`command`](Self::command); paths that are not UTF-8 are written lossily) and
+    /// its `deps`. Write the values first ([`write_values`](Self::write_values)) into
+    /// `run`, on a filesystem the workers share.
+    pub fn to_hyperqueue_toml(&self, program: &Path, run: &Path) -> String {
+        let mut text = String::new();
+        for i in 0..self.tasks.len() {
+            let command: Vec<String> = self
+                .command(TaskId(i), program, run)
+                .iter()
+                .map(|arg| toml_string(&arg.to_string_lossy()))
+                .collect();
+            let deps: Vec<String> = self
+                .deps(TaskId(i))
+                .iter()
+                .map(|t| t.0.to_string())
+                .collect();
+            if i > 0 {
+                text.push('\n');
+            }
+            text.push_str(&format!(
+                "[[task]]\nid = {i}\ncommand = [{}]\ndeps = [{}]\n",
+                command.join(", "),
+                deps.join(", ")
+            ));
+        }
+        text
     }
 
     /// Checks that every task reads only tasks added before it (so that the order
@@ -103,7 +181,7 @@ impl Outputs {
     pub fn get<F: Remote>(&self, task: TaskId) -> Result<F::Output, RemoteError> {
         match self.results.get(task.0) {
             Some(Ok(payload)) => payload.decode(),
-            Some(Err(error)) => Err(copy_error(error)),
+            Some(Err(error)) => Err(error.clone()),
             None => Err(RemoteError::BadJob(format!(
                 "no task {} in this job",
                 task.0
@@ -122,21 +200,6 @@ impl Outputs {
     }
 }
 
-/// An error again, for a second reader of one result.
-fn copy_error(error: &RemoteError) -> RemoteError {
-    match error {
-        RemoteError::Task(task) => RemoteError::Task(task.detached()),
-        RemoteError::NeverRan { task, because } => RemoteError::NeverRan {
-            task: task.clone(),
-            because: because.clone(),
-        },
-        other => RemoteError::Worker {
-            task: String::from("(see the first report)"),
-            message: other.to_string(),
-        },
-    }
-}
-
 /// Runs a [`Job`] on this machine by starting the program once per task, as a
 /// cluster would (see [`worker_main`](super::worker_main)): what a cluster backend's
 /// tests run without a cluster. Tasks whose inputs are ready run at the same time, up
@@ -146,8 +209,10 @@ fn copy_error(error: &RemoteError) -> RemoteError {
 pub struct LocalRunner {
     dir: PathBuf,
     program: PathBuf,
-    parallel: usize,
+    pub(super) parallel: usize,
     keep_files: bool,
+    /// Workers started by this runner and its clones.
+    started: Arc<AtomicUsize>,
 }
 
 /// Runs of this process, for their directories' names.
@@ -162,7 +227,13 @@ impl LocalRunner {
             program: std::env::current_exe().unwrap_or_default(),
             parallel: std::thread::available_parallelism().map_or(1, |n| n.get()),
             keep_files: false,
+            started: Arc::default(),
         }
+    }
+
+    /// How many worker processes this runner (and its clones) started so far.
+    pub fn workers_started(&self) -> usize {
+        self.started.load(Ordering::Relaxed)
     }
 
     /// Keeps each run's directory (inputs, outputs, error files, the workers' error
@@ -198,44 +269,31 @@ impl LocalRunner {
             RUNS.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&run).map_err(|error| RemoteError::io(&run, error))?;
-        let mut results: Vec<Option<Result<Payload, RemoteError>>> =
-            (0..job.len()).map(|_| None).collect();
-        let mut running: Vec<(usize, Child)> = Vec::new();
-        let mut next = 0;
-        while results.iter().any(Option::is_none) {
-            // Start what is ready, in order, while there is room.
+        let mut state = Schedule::new(job);
+        let mut running: VecDeque<(usize, Child)> = VecDeque::new();
+        loop {
+            // Start what is ready, in job order, while there is room.
             while running.len() < self.parallel {
-                let ready = (next..job.len()).chain(0..next).find(|&i| {
-                    results[i].is_none()
-                        && !running.iter().any(|(r, _)| *r == i)
-                        && ready_inputs(&job.tasks[i], &results)
-                });
-                let Some(i) = ready else { break };
-                next = i + 1;
-                match self.start(&run, i, &job.tasks[i], &results) {
-                    Ok(Some(child)) => running.push((i, child)),
-                    Ok(None) => {}
-                    Err(error) => results[i] = Some(Err(error)),
-                }
-                // A task whose input failed is settled without a worker.
-                settle_never_ran(job, &mut results);
-            }
-            if running.is_empty() {
-                settle_never_ran(job, &mut results);
-                if results.iter().any(Option::is_none) && !self.any_startable(job, &results) {
+                let Some(i) = state.ready.pop_front() else {
                     break;
+                };
+                match self.start(&run, i, &job.tasks[i], &state.results) {
+                    Ok(child) => running.push_back((i, child)),
+                    Err(error) => state.settle(job, i, Err(error)),
                 }
-                continue;
             }
             // Wait for the oldest worker (each ends: a task runs to its end).
-            let (i, mut child) = running.remove(0);
+            let Some((i, mut child)) = running.pop_front() else {
+                break;
+            };
             let status = child
                 .wait()
                 .map_err(|error| RemoteError::io(&self.program, error))?;
-            results[i] = Some(self.collect(&run, i, &job.tasks[i], status));
-            settle_never_ran(job, &mut results);
+            let result = self.collect(&run, i, &job.tasks[i], status);
+            state.settle(job, i, result);
         }
-        let results = results
+        let results = state
+            .results
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(RemoteError::BadJob(String::from("not run")))))
             .collect();
@@ -245,23 +303,22 @@ impl LocalRunner {
         Ok(Outputs { results })
     }
 
-    fn any_startable(&self, job: &Job, results: &[Option<Result<Payload, RemoteError>>]) -> bool {
-        (0..job.len()).any(|i| results[i].is_none() && ready_inputs(&job.tasks[i], results))
-    }
-
-    /// Writes task `i`'s values and starts its worker; `None` if it failed already.
+    /// Writes task `i`'s values and starts its worker (every output it reads is there).
     fn start(
         &self,
         run: &Path,
         i: usize,
         task: &JobTask,
         results: &[Option<Result<Payload, RemoteError>>],
-    ) -> Result<Option<Child>, RemoteError> {
+    ) -> Result<Child, RemoteError> {
+        debug_assert!(task.inputs.iter().all(|input| match input {
+            Input::Output(TaskId(from)) => matches!(results[*from], Some(Ok(_))),
+            Input::Value(_) => true,
+        }));
+        write_values(run, i, task)?;
         let mut command = Command::new(&self.program);
         command
-            .arg(WORKER_FLAG)
-            .arg(task.function)
-            .arg(output_path(run, i))
+            .args(worker_args(run, i, task))
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         // The worker's error output goes to a file of the run, never a pipe nobody
@@ -270,25 +327,9 @@ impl LocalRunner {
         let stderr = std::fs::File::create(&stderr_path)
             .map_err(|error| RemoteError::io(&stderr_path, error))?;
         command.stderr(stderr);
-        for (j, input) in task.inputs.iter().enumerate() {
-            match input {
-                Input::Value(payload) => {
-                    let path = run.join(format!("task-{i}.in-{j}"));
-                    super::write_atomically(&path, &payload.to_bytes())
-                        .map_err(|error| RemoteError::io(&path, error))?;
-                    command.arg(path);
-                }
-                Input::Output(TaskId(from)) => match &results[*from] {
-                    Some(Ok(_)) => {
-                        command.arg(output_path(run, *from));
-                    }
-                    _ => return Ok(None),
-                },
-            }
-        }
+        self.started.fetch_add(1, Ordering::Relaxed);
         command
             .spawn()
-            .map(Some)
             .map_err(|error| RemoteError::io(&self.program, error))
     }
 
@@ -328,42 +369,124 @@ impl LocalRunner {
     }
 }
 
+/// The arguments a worker of task `i` is started with (after the program): the worker
+/// flag, the function, where its output goes, and its inputs' files (its values
+/// written by [`write_values`], the outputs of the tasks it reads).
+fn worker_args(run: &Path, i: usize, task: &JobTask) -> Vec<std::ffi::OsString> {
+    let mut args = vec![
+        WORKER_FLAG.into(),
+        task.function.into(),
+        output_path(run, i).into_os_string(),
+    ];
+    for (j, input) in task.inputs.iter().enumerate() {
+        args.push(match input {
+            Input::Value(_) => value_path(run, i, j).into_os_string(),
+            Input::Output(TaskId(from)) => output_path(run, *from).into_os_string(),
+        });
+    }
+    args
+}
+
+/// Writes task `i`'s values to their files in `run`.
+fn write_values(run: &Path, i: usize, task: &JobTask) -> Result<(), RemoteError> {
+    for (j, input) in task.inputs.iter().enumerate() {
+        if let Input::Value(payload) = input {
+            let path = value_path(run, i, j);
+            super::write_atomically(&path, &payload.to_bytes())
+                .map_err(|error| RemoteError::io(&path, error))?;
+        }
+    }
+    Ok(())
+}
+
+/// Where value `j` of task `i` is written.
+fn value_path(run: &Path, i: usize, j: usize) -> PathBuf {
+    run.join(format!("task-{i}.in-{j}"))
+}
+
 /// Where task `i` of a run writes its result.
 fn output_path(run: &Path, i: usize) -> PathBuf {
     run.join(format!("task-{i}.out"))
 }
 
-/// Whether every output `task` reads is settled (finished or failed).
-fn ready_inputs(task: &JobTask, results: &[Option<Result<Payload, RemoteError>>]) -> bool {
-    task.inputs.iter().all(|input| match input {
-        Input::Value(_) => true,
-        Input::Output(TaskId(from)) => results[*from].is_some(),
-    })
-}
-
-/// Marks every unsettled task that reads a failed one as never run, in job order (a
-/// task reads only earlier ones, so one pass reaches chains).
-fn settle_never_ran(job: &Job, results: &mut [Option<Result<Payload, RemoteError>>]) {
-    for i in 0..job.len() {
-        if results[i].is_some() {
-            continue;
-        }
-        let failed = job.tasks[i].inputs.iter().find_map(|input| match input {
-            Input::Output(TaskId(from)) => match &results[*from] {
-                Some(Err(_)) => Some(*from),
-                _ => None,
-            },
-            Input::Value(_) => None,
-        });
-        if let Some(from) = failed {
-            results[i] = Some(Err(RemoteError::NeverRan {
-                task: short(job.tasks[i].function).to_owned(),
-                because: short(job.tasks[from].function).to_owned(),
-            }));
+/// A TOML basic string: quoted, with `"`, `\\` and control characters escaped.
+fn toml_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
         }
     }
+    out.push('"');
+    out
 }
 
-fn short(name: &str) -> &str {
-    super::short_name(name)
+/// Where a run stands: each task's result once settled, how many of each task's
+/// inputs are not settled yet, and the tasks whose inputs all finished.
+struct Schedule {
+    results: Vec<Option<Result<Payload, RemoteError>>>,
+    /// Per task, its inputs (outputs of other tasks) not settled yet.
+    waiting: Vec<usize>,
+    /// Per task, the tasks that read it (once per input that does).
+    readers: Vec<Vec<usize>>,
+    /// Tasks every input of which finished, not started yet, in the order they
+    /// became ready.
+    ready: VecDeque<usize>,
+}
+
+impl Schedule {
+    fn new(job: &Job) -> Schedule {
+        let n = job.len();
+        let mut waiting = vec![0; n];
+        let mut readers = vec![Vec::new(); n];
+        for (i, task) in job.tasks.iter().enumerate() {
+            for input in &task.inputs {
+                if let Input::Output(TaskId(from)) = input {
+                    waiting[i] += 1;
+                    readers[*from].push(i);
+                }
+            }
+        }
+        let ready = (0..n).filter(|&i| waiting[i] == 0).collect();
+        Schedule {
+            results: (0..n).map(|_| None).collect(),
+            waiting,
+            readers,
+            ready,
+        }
+    }
+
+    /// Settles task `i`: its readers get one input fewer to wait for; those of a
+    /// failed task, and theirs in turn, never run (a work list, not recursion).
+    fn settle(&mut self, job: &Job, i: usize, result: Result<Payload, RemoteError>) {
+        let failed = result.is_err();
+        self.results[i] = Some(result);
+        let mut settled = vec![(i, failed)];
+        while let Some((i, failed)) = settled.pop() {
+            for k in 0..self.readers[i].len() {
+                let reader = self.readers[i][k];
+                self.waiting[reader] -= 1;
+                if self.results[reader].is_some() {
+                    continue;
+                }
+                if failed {
+                    // Settled now, so that it never becomes ready; its readers next.
+                    self.results[reader] = Some(Err(RemoteError::NeverRan {
+                        task: short_name_of(job.tasks[reader].function).to_owned(),
+                        because: short_name_of(job.tasks[i].function).to_owned(),
+                    }));
+                    settled.push((reader, true));
+                } else if self.waiting[reader] == 0 {
+                    self.ready.push_back(reader);
+                }
+            }
+        }
+    }
 }

@@ -57,6 +57,40 @@ impl Payload {
         })
     }
 
+    /// The values of `items` as one `Vec` of type `vec_type` (its `type_name`), as if
+    /// that `Vec` had been encoded: `postcard` writes a sequence as its length (a
+    /// varint) and then each element. Every item must hold the element type.
+    pub(crate) fn sequence(items: &[Payload], vec_type: &str) -> Result<Payload, RemoteError> {
+        for item in items {
+            let expected = format!("alloc::vec::Vec<{}>", item.type_name);
+            if expected != vec_type {
+                return Err(RemoteError::TypeMismatch {
+                    expected: vec_type.to_owned(),
+                    found: format!("a `Vec` of `{}`", item.type_name),
+                });
+            }
+        }
+        let mut bytes = Vec::with_capacity(10 + items.iter().map(|i| i.bytes.len()).sum::<usize>());
+        let mut len = items.len();
+        loop {
+            let byte = (len & 0x7f) as u8;
+            len >>= 7;
+            if len == 0 {
+                bytes.push(byte);
+                break;
+            }
+            bytes.push(byte | 0x80);
+        }
+        for item in items {
+            bytes.extend_from_slice(&item.bytes);
+        }
+        Ok(Payload {
+            type_name: vec_type.to_owned(),
+            build: build_id(),
+            bytes,
+        })
+    }
+
     /// The name of the value's type (`std::any::type_name`).
     pub fn type_name(&self) -> &str {
         &self.type_name
@@ -164,6 +198,23 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_sequence_of_payloads_is_the_vec_encoded() {
+        for n in [0usize, 1, 3, 200] {
+            let values: Vec<u64> = (0..n as u64).map(|i| i * 1_000_003).collect();
+            let items: Vec<Payload> = values.iter().map(|v| Payload::encode(v).unwrap()).collect();
+            let vec_type = std::any::type_name::<Vec<u64>>();
+            let seq = Payload::sequence(&items, vec_type).unwrap();
+            assert_eq!(seq, Payload::encode(&values).unwrap(), "{n}");
+            assert_eq!(seq.decode::<Vec<u64>>().unwrap(), values);
+        }
+        let wrong = [Payload::encode(&1u8).unwrap()];
+        assert!(matches!(
+            Payload::sequence(&wrong, std::any::type_name::<Vec<u64>>()),
+            Err(RemoteError::TypeMismatch { .. })
+        ));
     }
 
     #[test]
