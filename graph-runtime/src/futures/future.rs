@@ -2,6 +2,7 @@
 //! waiting for, reading, cancelling and naming one future.
 
 use core::fmt;
+use core::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +44,9 @@ pub struct Future<T> /* no value until its task ends: pass it to a task (`client
     /// The task (its job and state, one allocation), whose count of handles this one
     /// is part of (see [`Core::add_handle`]): no allocation of its own.
     task: Arc<dyn TaskOf<T>>,
+    /// `Send` and `Sync` only when `T` is both, as the `Arc<T>` of the result its
+    /// handles share with the pool's threads (the task itself is always both).
+    _value: PhantomData<Arc<T>>,
 }
 
 impl<T> Drop for Future<T> {
@@ -91,7 +95,10 @@ impl<T> Future<T> {
     /// A new handle of `task`.
     pub(super) fn from_task(task: Arc<dyn TaskOf<T>>) -> Self {
         task.core().add_handle();
-        Future { task }
+        Future {
+            task,
+            _value: PhantomData,
+        }
     }
 
     /// The task's state.
