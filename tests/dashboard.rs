@@ -8,17 +8,19 @@
 //! A dashboard watches the whole process, so the tests that compute or count take
 //! turns (`SERIAL`); every test runs under a watchdog.
 
+#[path = "support/browser.rs"]
+mod browser;
 #[path = "support/watchdog.rs"]
 mod watchdog;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use browser::{dump_dom, text_of};
 use serde_json::Value;
 use taskweave::prelude::*;
 use taskweave::{Client, ClientError, Dashboard, Scheduler};
@@ -489,46 +491,6 @@ fn a_run_going_on_is_shown_live() {
     });
 }
 
-/// `program`'s path, if it is on `PATH`.
-fn on_path(program: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
-}
-
-/// The DOM of the page at `url` after headless Chromium loaded it and let its
-/// script run for `budget_ms` of virtual time.
-fn dump_dom(chromium: &PathBuf, url: &str, budget_ms: u32, profile: &str) -> String {
-    let profile = std::env::temp_dir().join(format!(
-        "taskweave-dashboard-{}-{profile}",
-        std::process::id()
-    ));
-    let output = std::process::Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-proxy-server",
-            "--dump-dom",
-        ])
-        .arg(format!("--virtual-time-budget={budget_ms}"))
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(url)
-        .output()
-        .expect("chromium runs");
-    assert!(output.status.success(), "chromium failed: {output:?}");
-    String::from_utf8(output.stdout).expect("a UTF-8 DOM")
-}
-
-/// The text of the element whose id is `id` (no markup inside).
-fn text_of<'a>(page: &'a str, id: &str) -> &'a str {
-    let open = format!("id=\"{id}\"");
-    let at = page.find(&open).unwrap_or_else(|| panic!("no #{id}"));
-    let rest = &page[at..];
-    let rest = &rest[rest.find('>').unwrap() + 1..];
-    &rest[..rest.find('<').unwrap()]
-}
-
 /// The value of `attribute` on `<body>`.
 fn body_attribute<'a>(dom: &'a str, attribute: &str) -> Option<&'a str> {
     let body = &dom[dom.find("<body").expect("a body")..];
@@ -545,8 +507,7 @@ fn body_attribute<'a>(dom: &'a str, attribute: &str) -> Option<&'a str> {
 /// installed.
 #[test]
 fn a_browser_shows_the_live_page_and_its_counts_grow() {
-    let Some(chromium) = on_path("chromium") else {
-        println!("skipped: `chromium` is not on PATH (apt-get install chromium)");
+    let Some(chromium) = browser::chromium() else {
         return;
     };
     let _serial = serial();

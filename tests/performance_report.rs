@@ -7,11 +7,15 @@
 //!
 //! A report watches the whole process, so the tests here take turns (`SERIAL`).
 
+#[path = "support/browser.rs"]
+mod browser;
 #[path = "support/watchdog.rs"]
 mod watchdog;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use browser::text_of;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -260,15 +264,6 @@ fn a_report_records_dynamic_static_and_futures_tasks() {
     });
 }
 
-/// The text of the element whose id is `id` (no markup inside).
-fn text_of<'a>(page: &'a str, id: &str) -> &'a str {
-    let open = format!("id=\"{id}\"");
-    let at = page.find(&open).unwrap_or_else(|| panic!("no #{id}"));
-    let rest = &page[at..];
-    let rest = &rest[rest.find('>').unwrap() + 1..];
-    &rest[..rest.find('<').unwrap()]
-}
-
 #[test]
 fn the_closure_form_writes_the_page_and_returns_the_value() {
     let _serial = serial();
@@ -351,30 +346,10 @@ fn a_run_of_100000_tasks_is_aggregated_and_stays_small() {
     });
 }
 
-/// `program`'s path, if it is on `PATH`.
-fn on_path(program: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
-}
-
-/// The DOM of `page` after headless Chromium loaded it and ran its script.
+/// The DOM of the report at `page` once Chromium ran its script.
 fn dump_dom(chromium: &Path, page: &Path) -> String {
-    let profile = page.with_extension("chromium-profile");
-    let output = std::process::Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--dump-dom",
-            "--virtual-time-budget=2000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium runs");
-    assert!(output.status.success(), "chromium failed: {output:?}");
-    String::from_utf8(output.stdout).expect("a UTF-8 DOM")
+    let name = page.file_stem().and_then(|s| s.to_str()).unwrap_or("page");
+    browser::dump_dom(chromium, &format!("file://{}", page.display()), 2000, name)
 }
 
 /// Headless Chromium (Debian's `chromium`; `.ci/run` installs it) loads a report:
@@ -383,8 +358,7 @@ fn dump_dom(chromium: &Path, page: &Path) -> String {
 /// with a notice, where Chromium is not installed.
 #[test]
 fn a_browser_renders_the_report_and_its_script_runs() {
-    let Some(chromium) = on_path("chromium") else {
-        println!("skipped: `chromium` is not on PATH (apt-get install chromium)");
+    let Some(chromium) = browser::chromium() else {
         return;
     };
     let _serial = serial();
