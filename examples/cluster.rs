@@ -1,0 +1,102 @@
+//! From one machine to a cluster: the per-file aggregation of the course (topic 11)
+//! computed in this process, then as one job of worker processes — this very binary,
+//! started by the local runner the way HyperQueue starts a job's tasks — first grouped
+//! into a few cluster tasks (the default), then one process per node.
+//!
+//! ```text
+//! cargo run --release --example cluster --features hyperqueue
+//! ```
+//!
+//! `taskweave::remote::worker_main()` comes first in `main`: started as a worker
+//! (`cluster --taskweave-worker FUNCTION OUTPUT INPUT…`), the program runs that one
+//! registered function and exits; started by you, it returns at once.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use taskweave::remote::{self, LocalRunner, Partition};
+use taskweave::{delay, delayed, Delayed};
+
+/// The sum of the numbers in one file, one per line (blank lines skipped).
+#[delayed(remote)]
+fn sum_file(path: String) -> u64 {
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            line.trim()
+                .parse::<u64>()
+                .unwrap_or_else(|e| panic!("{path}: {line:?}: {e}"))
+        })
+        .sum()
+}
+
+/// The total of the files' sums.
+#[delayed(remote)]
+fn total(sums: Vec<u64>) -> u64 {
+    sums.iter().sum()
+}
+
+/// Writes `files` files of 1,000 numbers each into a fresh folder; their paths.
+fn write_files(dir: &PathBuf, files: u64) -> Vec<String> {
+    std::fs::create_dir_all(dir).expect("a folder for the data");
+    (0..files)
+        .map(|f| {
+            let path = dir.join(format!("part-{f:03}.txt"));
+            let lines: Vec<String> = (0..1_000).map(|i| (f * 1_000 + i).to_string()).collect();
+            std::fs::write(&path, lines.join("\n")).expect("a data file");
+            path.display().to_string()
+        })
+        .collect()
+}
+
+fn main() {
+    remote::worker_main();
+
+    let base = std::env::temp_dir().join(format!("taskweave-cluster-{}", std::process::id()));
+    let paths = write_files(&base.join("data"), 40);
+    let sums: Vec<Delayed<u64>> = paths.iter().map(|p| delay!(sum_file(p.clone()))).collect();
+    let grand = delay!(total(sums));
+    println!(
+        "cluster: {} files, a graph of {} nodes",
+        paths.len(),
+        grand.info().len()
+    );
+
+    // On this machine, in this process (rayon), as always.
+    let start = Instant::now();
+    let here = grand.compute();
+    println!("1. here: {here} in {:.1?}", start.elapsed());
+
+    // The same graph as one job of worker processes, two at a time. The folder is the
+    // run's: on a cluster, a shared filesystem every worker sees.
+    let runner = LocalRunner::new(base.join("runs")).parallel(2);
+    let start = Instant::now();
+    let grouped = grand.compute_on(&runner).expect("the cluster job");
+    println!(
+        "2. on the local runner, grouped (Partition::Auto): {grouped} in {:.1?}, {} worker processes",
+        start.elapsed(),
+        runner.workers_started()
+    );
+    assert_eq!(grouped, here);
+
+    let per_node = LocalRunner::new(base.join("runs-per-node")).parallel(2);
+    let start = Instant::now();
+    let each =
+        remote::compute_on_with(&per_node, &grand, Partition::PerNode).expect("the cluster job");
+    println!(
+        "3. one process per node (Partition::PerNode): {each} in {:.1?}, {} worker processes",
+        start.elapsed(),
+        per_node.workers_started()
+    );
+    assert_eq!(each, here);
+
+    // A worker's panic comes back as the task's error: its name, where it was built.
+    let bad = delay!(sum_file(base.join("missing.txt").display().to_string()));
+    match bad.compute_on(&runner) {
+        Err(error) => println!("4. a missing file: {error}"),
+        Ok(value) => panic!("a missing file summed to {value}"),
+    }
+
+    std::fs::remove_dir_all(&base).ok();
+}
