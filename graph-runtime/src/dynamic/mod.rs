@@ -32,6 +32,8 @@ pub use args::{
 pub use inspect::{info, visualize, Inspected};
 pub(crate) use plan::outputs_name;
 pub(crate) use plan::prepare_any;
+#[cfg(feature = "hyperqueue")]
+pub(crate) use plan::Plan;
 pub use plan::{
     compute, compute_with, persist, prepare, Output, OutputRead, Outputs, Persist, Prepared,
     ToCompute,

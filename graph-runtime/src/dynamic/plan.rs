@@ -268,6 +268,18 @@ impl Plan {
         plan
     }
 
+    /// The nodes laid out, parents before children (pure twins once).
+    #[cfg_attr(not(feature = "hyperqueue"), allow(dead_code))]
+    pub(crate) fn nodes(&self) -> &[Arc<dyn Node>] {
+        &self.nodes
+    }
+
+    /// Node `i`'s inputs (indices into [`nodes`](Self::nodes)), in argument order.
+    #[cfg_attr(not(feature = "hyperqueue"), allow(dead_code))]
+    pub(crate) fn inputs_of(&self, i: usize) -> &[u32] {
+        &self.inputs[self.input_start[i] as usize..self.input_start[i + 1] as usize]
+    }
+
     /// The node table's entries, borrowed for no longer than the plan.
     fn node_infos(&self) -> &[NodeInfo<'_>] {
         &self.infos

@@ -62,6 +62,8 @@ impl Drop for ErasedFuture {
 impl<T: Send + Sync + 'static> Future<T> {
     /// This future with its result type erased, to mix futures of different types in
     /// [`as_completed`](crate::as_completed) or [`wait`](crate::wait).
+    /// Allocates once: the typed handle kept for [`downcast`](ErasedFuture::downcast)
+    /// (the task and its state are one allocation, whose type names its function).
     pub fn erase(&self) -> ErasedFuture {
         self.core().add_handle();
         ErasedFuture {

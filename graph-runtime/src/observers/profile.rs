@@ -262,24 +262,15 @@ impl Profiler {
                 outcome_from(raw.outcome),
             );
         }
-        let n = inner.node_function.len();
-        let mut node = 0usize;
-        'segments: for segment in &self.segments {
-            let Some(slots) = segment.get() else { break };
-            for slot in slots.iter() {
-                if node == n {
-                    break 'segments;
-                }
-                let start = slot.start.load(Ordering::Relaxed);
-                if start != 0 {
-                    let thread = slot.thread.load(Ordering::Relaxed);
-                    // An end from an earlier run of this slot is older than its start.
-                    let end = slot.end.load(Ordering::Relaxed);
-                    let outcome = outcome_from(slot.outcome.load(Ordering::Relaxed));
-                    let end = (end >= start).then(|| self.since_epoch(end));
-                    each(node as u32, thread, self.since_epoch(start), end, outcome);
-                }
-                node += 1;
+        for (node, slot) in self.node_slots(inner.node_function.len()) {
+            let start = slot.start.load(Ordering::Relaxed);
+            if start != 0 {
+                let thread = slot.thread.load(Ordering::Relaxed);
+                // An end from an earlier run of this slot is older than its start.
+                let end = slot.end.load(Ordering::Relaxed);
+                let outcome = outcome_from(slot.outcome.load(Ordering::Relaxed));
+                let end = (end >= start).then(|| self.since_epoch(end));
+                each(node, thread, self.since_epoch(start), end, outcome);
             }
         }
     }
@@ -453,6 +444,17 @@ impl Profiler {
         lock(&self.inner)
     }
 
+    /// The slots of nodes `0..n` that exist, with their node numbers, in order.
+    fn node_slots(&self, n: usize) -> impl Iterator<Item = (u32, &Slot)> {
+        self.segments
+            .iter()
+            .map_while(OnceLock::get)
+            .flat_map(|slots| slots.iter())
+            .take(n)
+            .zip(0u32..)
+            .map(|(slot, node)| (node, slot))
+    }
+
     #[inline]
     fn slot(&self, node: u32) -> Option<&Slot> {
         let (segment, offset) = locate(node);
@@ -531,31 +533,23 @@ impl Observer for Profiler {
         inner.runs += 1;
         let n = inner.node_function.len();
         inner.records.reserve(n);
-        let mut node = 0usize;
-        'segments: for segment in &self.segments {
-            let Some(slots) = segment.get() else { break };
-            for slot in slots.iter() {
-                if node == n {
-                    break 'segments;
-                }
-                // Plain loads and stores: no task is running.
-                let start = slot.start.load(Ordering::Relaxed);
-                if start != 0 {
-                    slot.start.store(0, Ordering::Relaxed);
-                    inner.records.push(Raw {
-                        run,
-                        node: node as u32,
-                        key: 0,
-                        attempt: 0,
-                        function: inner.node_function[node],
-                        thread: slot.thread.load(Ordering::Relaxed),
-                        worker: slot.worker.load(Ordering::Relaxed),
-                        outcome: slot.outcome.load(Ordering::Relaxed),
-                        start,
-                        end: slot.end.load(Ordering::Relaxed),
-                    });
-                }
-                node += 1;
+        for (node, slot) in self.node_slots(n) {
+            // Plain loads and stores: no task is running.
+            let start = slot.start.load(Ordering::Relaxed);
+            if start != 0 {
+                slot.start.store(0, Ordering::Relaxed);
+                inner.records.push(Raw {
+                    run,
+                    node,
+                    key: 0,
+                    attempt: 0,
+                    function: inner.node_function[node as usize],
+                    thread: slot.thread.load(Ordering::Relaxed),
+                    worker: slot.worker.load(Ordering::Relaxed),
+                    outcome: slot.outcome.load(Ordering::Relaxed),
+                    start,
+                    end: slot.end.load(Ordering::Relaxed),
+                });
             }
         }
     }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{find, Input, Job, LocalRunner, Outputs, Payload, RemoteError, TaskId};
 use crate::dynamic::args::ArgShape;
-use crate::dynamic::{Delayed, Node, RemoteSpec};
+use crate::dynamic::{Delayed, Node, Plan, RemoteSpec};
 use crate::engine::error::TaskError;
 use crate::engine::names::short_name_of;
 
@@ -265,45 +265,14 @@ enum GraphArg {
     Const(Payload),
 }
 
-/// The nodes reachable from `root`, parents before children (a depth-first post-order,
-/// walked with a stack: no recursion), each with its arguments.
+/// The nodes reachable from `root`, parents before children (laid out as a compute
+/// lays them out: `Plan`, no recursion, pure twins once), each with its arguments.
 fn lower(root: &Arc<dyn Node>) -> Result<Vec<GraphNode>, RemoteError> {
-    let mut index: HashMap<usize, u32> = HashMap::new();
-    let mut pure: HashMap<u64, u32> = HashMap::new();
-    let mut order: Vec<&Arc<dyn Node>> = Vec::new();
-    let address = |node: &Arc<dyn Node>| Arc::as_ptr(node) as *const () as usize;
-    let pure_key = |node: &Arc<dyn Node>| Some(node.meta().key).filter(|k| k >> 63 == 1);
-    let mut stack: Vec<(&Arc<dyn Node>, usize)> = vec![(root, 0)];
-    while let Some((node, next)) = stack.pop() {
-        if let Some(parent) = node.parents().get(next) {
-            stack.push((node, next + 1));
-            let seen = index.contains_key(&address(parent))
-                || pure_key(parent).is_some_and(|key| pure.contains_key(&key));
-            if !seen {
-                stack.push((parent, 0));
-            }
-            continue;
-        }
-        if index.contains_key(&address(node)) {
-            continue;
-        }
-        let i = order.len() as u32;
-        index.insert(address(node), i);
-        if let Some(key) = pure_key(node) {
-            pure.entry(key).or_insert(i);
-        }
-        order.push(node);
-    }
-    let id_of = |node: &Arc<dyn Node>| {
-        index
-            .get(&address(node))
-            .or_else(|| pure_key(node).and_then(|key| pure.get(&key)))
-            .copied()
-            .expect("every parent is laid out before its child")
-    };
-    order
+    let plan = Plan::new(std::slice::from_ref(root));
+    plan.nodes()
         .iter()
-        .map(|node| {
+        .enumerate()
+        .map(|(i, node)| {
             let meta = node.meta();
             let name = meta
                 .custom_name()
@@ -325,13 +294,13 @@ fn lower(root: &Arc<dyn Node>) -> Result<Vec<GraphNode>, RemoteError> {
                         kind_words(meta.site.kind)
                     ))
                 })?;
-            let mut parents = node.parents().iter();
+            let mut parents = plan.inputs_of(i).iter().copied();
             let mut args = Vec::with_capacity(call.args.len());
             for (position, arg) in call.args.iter().enumerate() {
                 args.push(match arg {
-                    CallArg::Node => GraphArg::Node(id_of(parents.next().expect("a parent"))),
+                    CallArg::Node => GraphArg::Node(parents.next().expect("a parent")),
                     CallArg::Many(n, type_name) => {
-                        GraphArg::Many(parents.by_ref().take(*n).map(id_of).collect(), type_name)
+                        GraphArg::Many(parents.by_ref().take(*n).collect(), type_name)
                     }
                     CallArg::Const(Ok(payload)) => GraphArg::Const(payload.clone()),
                     CallArg::Const(Err(error)) => {
