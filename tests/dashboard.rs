@@ -265,6 +265,73 @@ fn unknown_paths_are_404_and_bad_requests_do_not_stop_the_server() {
     });
 }
 
+/// Clients that stall do not starve the others: with many connections open that sent
+/// nothing, or half a request, or a whole request whose answer they never read, and
+/// stay open, fresh requests are still answered (the watchdog's bound is far below
+/// what waiting for the stalled connections' timeouts one after the other would
+/// take). And the stalled ones are closed by the server in the end.
+#[test]
+fn stalled_clients_do_not_starve_the_server() {
+    watchdog::within(Duration::from_secs(60), "stalled clients", || {
+        let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
+        let addr = dashboard.addr();
+        let stall = |i: usize| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            match i % 3 {
+                // Nothing at all.
+                0 => {}
+                // Half a request line / half a head.
+                1 => stream.write_all(b"GET /api/sta").unwrap(),
+                _ => stream
+                    .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: slo")
+                    .unwrap(),
+            }
+            stream
+        };
+        // Requests that come in the middle of a burst of stalled connections.
+        let mut stalled: Vec<TcpStream> = (0..12).map(stall).collect();
+        let mut middle: Vec<TcpStream> = (0..4)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        stalled.extend((12..24).map(stall));
+        for stream in &mut middle {
+            stream
+                .write_all(b"GET /api/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+        }
+        for mut stream in middle {
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+        }
+        // Requests after the burst, and in a burst of their own, are answered while
+        // the stalled connections stay open.
+        for _ in 0..3 {
+            assert_eq!(get(addr, "/api/status").status, 200);
+        }
+        let askers: Vec<_> = (0..8)
+            .map(|_| std::thread::spawn(move || get(addr, "/").status))
+            .collect();
+        for asker in askers {
+            assert_eq!(asker.join().unwrap(), 200);
+        }
+        // A stalled connection is not kept forever: the server ends it (with an
+        // answer or without), within the watchdog's bound.
+        let mut first = stalled.swap_remove(0);
+        first
+            .set_read_timeout(Some(Duration::from_secs(50)))
+            .unwrap();
+        let mut sink = Vec::new();
+        first
+            .read_to_end(&mut sink)
+            .expect("the server closes a stalled connection");
+        assert_eq!(get(addr, "/api/status").status, 200);
+        drop(stalled);
+        drop(dashboard);
+        assert!(refused_soon(addr), "the port is still open");
+    });
+}
+
 #[test]
 fn several_clients_at_once() {
     watchdog::within(LIMIT, "concurrent clients", || {
