@@ -79,7 +79,7 @@ pub use graph_runtime::{
     AUTOMATIC_DELAY,
 };
 #[cfg(feature = "dashboard")]
-pub use graph_runtime::{performance_report, Dashboard, PerformanceReport};
+pub use graph_runtime::{performance_report, Dashboard, DashboardBuilder, PerformanceReport};
 
 #[doc(hidden)]
 pub use graph_runtime::__private;

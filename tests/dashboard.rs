@@ -231,10 +231,8 @@ fn unknown_paths_are_404_and_bad_requests_do_not_stop_the_server() {
             }
             assert_eq!(get(addr, "/api/status").status, 200, "after {bad:?}");
         }
-        // Clients that connect and send nothing, then go: the server goes on. (While
-        // they stay, each holds a thread of `tiny_http`'s connection pool, and a
-        // request that comes in a burst with them may wait in its queue until another
-        // connection ends: see the dashboard's module docs.)
+        // Clients that connect and send nothing, then go: the server goes on (while
+        // they stay, too: `stalled_clients_do_not_starve_the_server`).
         let idle: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
         drop(idle);
         let page = get(addr, "/");
@@ -290,9 +288,8 @@ fn stalled_clients_do_not_starve_the_server() {
         };
         // Requests that come in the middle of a burst of stalled connections.
         let mut stalled: Vec<TcpStream> = (0..12).map(stall).collect();
-        let mut middle: Vec<TcpStream> = (0..4)
-            .map(|_| TcpStream::connect(addr).unwrap())
-            .collect();
+        let mut middle: Vec<TcpStream> =
+            (0..4).map(|_| TcpStream::connect(addr).unwrap()).collect();
         stalled.extend((12..24).map(stall));
         for stream in &mut middle {
             stream

@@ -47,7 +47,7 @@ pub use inspect::{
     Direction, DrawOptions, FutureRecord, GraphInfo, NodeOutcome, NodeView, RunRecord,
 };
 #[cfg(feature = "dashboard")]
-pub use observers::dashboard::Dashboard;
+pub use observers::dashboard::{Dashboard, DashboardBuilder};
 pub use observers::profile::{Profiler, Summary, SummaryRow, TaskRecord};
 pub use observers::progress::{Progress, AUTOMATIC_DELAY};
 #[cfg(feature = "dashboard")]

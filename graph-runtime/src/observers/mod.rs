@@ -5,6 +5,8 @@
 
 #[cfg(feature = "dashboard")]
 pub(crate) mod dashboard;
+#[cfg(feature = "dashboard")]
+pub(crate) mod http;
 pub(crate) mod profile;
 pub(crate) mod progress;
 #[cfg(feature = "dashboard")]

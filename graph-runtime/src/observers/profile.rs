@@ -560,20 +560,7 @@ impl Observer for Profiler {
     }
 
     fn future_finished(&self, task: &FutureEvent<'_>, outcome: TaskOutcome) {
-        let end = self.now();
-        // Started on this thread, innermost last (a task that waits may run another
-        // one inside it); several profilers may watch one task.
-        let start = task
-            .started
-            .then(|| {
-                FUTURE_STARTS.with(|starts| {
-                    let mut starts = starts.borrow_mut();
-                    let at = starts.iter().rposition(|&(p, _)| p == self.identity())?;
-                    Some(starts.remove(at).1)
-                })
-            })
-            .flatten()
-            .unwrap_or(end);
+        let (start, end) = self.future_stamps(task);
         let info = NodeInfo::new(task.name, task.call_site, 0, 0, 0).with_kind(task.kind);
         let raw = Raw {
             run: 0,
@@ -594,6 +581,40 @@ impl Observer for Profiler {
 }
 
 impl Profiler {
+    /// A client's task's attempt ends on this thread: its start (as
+    /// [`Observer::future_started`] noted it on this thread; the end, for a task that
+    /// never started) and end stamps.
+    fn future_stamps(&self, task: &FutureEvent<'_>) -> (u64, u64) {
+        let end = self.now();
+        // Started on this thread, innermost last (a task that waits may run another
+        // one inside it); several profilers may watch one task.
+        let start = task
+            .started
+            .then(|| {
+                FUTURE_STARTS.with(|starts| {
+                    let mut starts = starts.borrow_mut();
+                    let at = starts.iter().rposition(|&(p, _)| p == self.identity())?;
+                    Some(starts.remove(at).1)
+                })
+            })
+            .flatten()
+            .unwrap_or(end);
+        (start, end)
+    }
+
+    /// In a `future_finished`, in place of it: the attempt's thread, start and end
+    /// since the epoch, recording nothing (a performance report keeps its own
+    /// records, on this profiler's time axis).
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+    pub(crate) fn future_span(&self, task: &FutureEvent<'_>) -> (u32, Duration, Duration) {
+        let (start, end) = self.future_stamps(task);
+        (
+            Profiler::thread_id(),
+            self.since_epoch(start),
+            self.since_epoch(end.max(start)),
+        )
+    }
+
     /// This profiler, told apart from others in [`FUTURE_STARTS`].
     fn identity(&self) -> usize {
         self as *const Profiler as usize

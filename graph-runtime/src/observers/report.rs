@@ -12,7 +12,7 @@
 //! the clients' tasks one shared profiler. With no report active, a run pays one
 //! relaxed load and allocates nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -26,7 +26,7 @@ use crate::engine::observe::{
 use crate::engine::table::{NodeInfo, Table};
 use crate::inspect::colour::function_colour;
 use crate::inspect::{DrawOptions, GraphInfo, NodeOutcome, NodeView};
-use crate::observers::profile::{json_string, Profiler, TaskRecord};
+use crate::observers::profile::{json_string, Profiler};
 
 /// Beyond this many task runs the stream is drawn as per-thread buckets.
 const MAX_BARS: usize = 20_000;
@@ -96,15 +96,19 @@ pub(crate) struct View {
 }
 
 impl Recording {
-    /// Starts recording every task run; `live`: also what is running now (for a
-    /// dashboard; a report reads only what ended).
-    pub(crate) fn start(live: bool) -> Recording {
+    /// Starts recording every task run. `live`: also what is running now (for a
+    /// dashboard; a report reads only what ended). `keep`: the most task runs kept
+    /// for the stream, the most recent (the counts and times per function cover
+    /// every one); `usize::MAX` keeps all.
+    pub(crate) fn start(live: bool, keep: usize) -> Recording {
         let shared = Arc::new(Shared {
-            futures: Profiler::new(),
-            submitted: Mutex::new(HashMap::new()),
+            clock: Profiler::new(),
             pool: Mutex::new(Vec::new()),
-            state: Mutex::new(State::default()),
-            live: live.then(Live::default),
+            state: Mutex::new(State {
+                keep: keep.max(1),
+                ..State::default()
+            }),
+            live,
         });
         let maker = shared.clone();
         let registration = add_ambient(Arc::new(Ambient {
@@ -150,34 +154,108 @@ impl View {
     }
 }
 
-/// What the observers of a report share.
+/// What the observers of a recording share.
 struct Shared {
-    /// The clients' tasks; its epoch is the report's time axis.
-    futures: Profiler,
-    /// The clients' tasks seen submitted, by key number: their names.
-    submitted: Mutex<HashMap<u64, Arc<str>>>,
+    /// The recording's time axis (its epoch), and where the clients' tasks' starts
+    /// are kept (on their threads); it keeps no record itself.
+    clock: Profiler,
     /// Profilers of finished runs, for the next ones.
     pool: Mutex<Vec<Profiler>>,
     state: Mutex<State>,
-    /// For a live dashboard: what is going on now. `None` for a report.
-    live: Option<Live>,
+    /// A live dashboard: also the clients' tasks running now.
+    live: bool,
 }
 
-/// What a live dashboard reads besides the finished records: the graph runs going
-/// on (their tasks are gathered only when they end) and the clients' tasks running.
-#[derive(Default)]
-struct Live {
-    runs: Mutex<Vec<Weak<RunWatch>>>,
-    /// Per thread, the clients' tasks running on it, innermost last: key and start.
-    futures: Mutex<HashMap<u32, Vec<(u64, Duration)>>>,
-}
-
-/// The graph runs recorded.
+/// Everything recorded. Its size is bounded by the distinct functions, the graphs
+/// drawn, `keep`, and the tasks going on (runs and clients' tasks not ended).
 #[derive(Default)]
 struct State {
+    /// Each function with its counts, updated as tasks end.
     functions: Functions,
-    graphs: Vec<GraphRun>,
-    records: Vec<Rec>,
+    /// The most recent task runs, in the order recorded, at most `keep`.
+    records: VecDeque<Rec>,
+    keep: usize,
+    /// Task runs recorded in all, kept or not.
+    recorded: u64,
+    /// Graph runs started.
+    computes: usize,
+    /// The graphs drawn, of the computes that ended, in the order they ended:
+    /// computes of the same graph that went the same way one after the other are one
+    /// entry (the first compute's index, how many, the run); at most [`MAX_GRAPHS`].
+    graphs: Vec<(usize, usize, GraphRun)>,
+    /// The graph runs going on (their tasks are gathered when they end).
+    runs: Vec<Weak<RunWatch>>,
+    /// The clients' tasks submitted and not yet ended, by key number.
+    pending: HashSet<u64>,
+    /// A live dashboard's: per thread, the clients' tasks running on it, innermost
+    /// last: key number, function, start.
+    running: HashMap<u32, Vec<(u64, u32, Duration)>>,
+}
+
+impl State {
+    /// Adds one task run: to its function's times, and to the kept records (the
+    /// oldest goes beyond `keep`).
+    #[inline]
+    fn record(&mut self, rec: Rec) {
+        self.functions.list[rec.function as usize]
+            .counts
+            .ran(rec.end.saturating_sub(rec.start), rec.outcome);
+        self.recorded += 1;
+        if self.records.len() >= self.keep {
+            self.records.pop_front();
+        }
+        self.records.push_back(rec);
+    }
+
+    /// Notes a graph run that ended, to draw (if it is one more of the last one
+    /// drawn, or there is room).
+    fn add_graph(&mut self, compute: usize, run: GraphRun) {
+        if let Some((_, repeats, last)) = self.graphs.last_mut() {
+            if *last == run {
+                *repeats += 1;
+                return;
+            }
+        }
+        if self.graphs.len() < MAX_GRAPHS {
+            self.graphs.push((compute, 1, run));
+        }
+    }
+
+    /// About how many bytes the recording holds (records, functions, graphs, the
+    /// tasks going on).
+    fn memory(&self) -> usize {
+        use std::mem::size_of;
+        let functions: usize = self
+            .functions
+            .list
+            .iter()
+            .map(|f| f.name.len() + f.kind.len() + f.call_site.len())
+            .sum();
+        let graphs: usize = self
+            .graphs
+            .iter()
+            .map(|(_, _, g)| {
+                4 * (g.functions.capacity()
+                    + g.successors.capacity()
+                    + g.successor_counts.capacity())
+                    + g.outcomes.capacity() * size_of::<Option<TaskOutcome>>()
+                    + size_of::<(usize, usize, GraphRun)>()
+            })
+            .sum();
+        let running: usize = self
+            .running
+            .values()
+            .map(|v| v.capacity() * size_of::<(u64, u32, Duration)>() + 16)
+            .sum();
+        self.records.capacity() * size_of::<Rec>()
+            + self.functions.list.capacity() * size_of::<Function>()
+            + functions
+            + self.functions.by_name.capacity() * (size_of::<(Arc<str>, Vec<u32>)>() + 8)
+            + graphs
+            + self.runs.capacity() * size_of::<Weak<RunWatch>>()
+            + self.pending.capacity() * (size_of::<u64>() + 1)
+            + running
+    }
 }
 
 /// Distinct (name, kind, call site)s, numbered.
@@ -193,6 +271,73 @@ struct Function {
     name: Arc<str>,
     kind: Arc<str>,
     call_site: Arc<str>,
+    counts: Counts,
+}
+
+/// One function's counts and times, kept as its tasks end.
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    /// Tasks ended, by outcome (a graph's node that never ran counts as cancelled).
+    done: u64,
+    failed: u64,
+    cancelled: u64,
+    /// Tasks of runs going on that have not ended, and clients' tasks submitted and
+    /// not ended.
+    pending: u64,
+    /// Task runs (a client's task retried runs more than once; one that ended before
+    /// it ran is one run of no time), their time, the longest, and how many failed.
+    runs: u64,
+    time: Duration,
+    max: Duration,
+    errors: u64,
+}
+
+impl Counts {
+    /// One task run of `took`.
+    #[inline]
+    fn ran(&mut self, took: Duration, outcome: TaskOutcome) {
+        self.runs += 1;
+        self.time += took;
+        self.max = self.max.max(took);
+        if matches!(outcome, TaskOutcome::Failed | TaskOutcome::Stopped) {
+            self.errors += 1;
+        }
+    }
+
+    /// One task's end (not an attempt that is retried), pending until now.
+    #[inline]
+    fn ended(&mut self, outcome: TaskOutcome, was_pending: bool) {
+        if was_pending {
+            self.pending = self.pending.saturating_sub(1);
+        }
+        match outcome {
+            TaskOutcome::Finished => self.done += 1,
+            TaskOutcome::Failed | TaskOutcome::Stopped => self.failed += 1,
+            TaskOutcome::Cancelled | TaskOutcome::Retried => self.cancelled += 1,
+        }
+    }
+
+    /// `other`'s counts added (functions of the same name make one row).
+    fn add(&mut self, other: &Counts) {
+        self.done += other.done;
+        self.failed += other.failed;
+        self.cancelled += other.cancelled;
+        self.pending += other.pending;
+        self.runs += other.runs;
+        self.time += other.time;
+        self.max = self.max.max(other.max);
+        self.errors += other.errors;
+    }
+
+    /// Every task: ended or pending.
+    fn total(&self) -> u64 {
+        self.done + self.failed + self.cancelled + self.pending
+    }
+
+    /// The mean time of a run.
+    fn mean(&self) -> Duration {
+        Duration::from_nanos((self.time.as_nanos() / u128::from(self.runs.max(1))) as u64)
+    }
 }
 
 impl Functions {
@@ -217,6 +362,7 @@ impl Functions {
                 name: name.clone(),
                 kind: kind.into(),
                 call_site: call_site.into(),
+                counts: Counts::default(),
             });
             self.by_name.entry(name).or_default().push(id);
             id
@@ -224,11 +370,19 @@ impl Functions {
         self.last = Some((key.0, key.1, id));
         id
     }
+
+    #[inline]
+    fn counts(&mut self, function: u32) -> &mut Counts {
+        &mut self.list[function as usize].counts
+    }
 }
 
-/// One graph run: its nodes' functions and edges, and how each node ended.
+/// One graph run to draw: its nodes' functions and edges, and how each node ended.
 #[derive(Clone, PartialEq, Eq)]
 struct GraphRun {
+    /// Its number of nodes (the vectors below are empty for a graph too large to
+    /// draw).
+    nodes: usize,
     functions: Vec<u32>,
     successors: Vec<u32>,
     /// Each node's number of successors.
@@ -239,7 +393,7 @@ struct GraphRun {
     error: Option<String>,
 }
 
-/// One task run on the report's time axis.
+/// One task run on the recording's time axis.
 #[derive(Clone, Copy)]
 struct Rec {
     function: u32,
@@ -254,49 +408,79 @@ impl Shared {
         self.state.lock().recover()
     }
 
-    /// The observer of one run of `table`: a profiler of its own, and the run's
-    /// graph noted.
+    /// The observer of one run of `table`: a profiler of its own; the run's nodes
+    /// counted as pending, and its graph kept if it may be drawn.
     fn run_observer(self: &Arc<Self>, table: &Table<'_>) -> Arc<dyn Observer> {
         let nodes = table.nodes();
         let mut state = self.state();
-        let functions = nodes
+        let state = &mut *state;
+        let functions: Vec<u32> = nodes
             .iter()
             .map(|n| state.functions.intern(n.name, n.kind, n.call_site))
             .collect();
-        let graph = state.graphs.len() as u32;
-        state.graphs.push(GraphRun {
-            functions,
-            successors: table.successors().to_vec(),
-            successor_counts: nodes.iter().map(|n| n.successor_count).collect(),
-            outcomes: vec![None; nodes.len()],
-            ended: false,
-            error: None,
+        for &f in &functions {
+            state.functions.counts(f).pending += 1;
+        }
+        let compute = state.computes;
+        state.computes += 1;
+        // Drawn if there is room for it, or if it may be one more of the last one.
+        let drawn = state.graphs.len() < MAX_GRAPHS
+            || state
+                .graphs
+                .last()
+                .is_some_and(|(_, _, g)| g.nodes == nodes.len() && g.functions == functions);
+        state.runs.retain(|run| run.strong_count() > 0);
+        let graph = drawn.then(|| {
+            let small = nodes.len() <= MAX_GRAPH_NODES;
+            GraphRun {
+                nodes: nodes.len(),
+                functions: if small { functions.clone() } else { Vec::new() },
+                successors: if small {
+                    table.successors().to_vec()
+                } else {
+                    Vec::new()
+                },
+                successor_counts: if small {
+                    nodes.iter().map(|n| n.successor_count).collect()
+                } else {
+                    Vec::new()
+                },
+                outcomes: if small {
+                    vec![None; nodes.len()]
+                } else {
+                    Vec::new()
+                },
+                ended: false,
+                error: None,
+            }
         });
-        drop(state);
         let profiler = self
             .pool
             .lock()
             .recover()
             .pop()
-            .unwrap_or_else(|| self.futures.sharing_epoch());
+            .unwrap_or_else(|| self.clock.sharing_epoch());
         let watch = Arc::new(RunWatch {
             shared: self.clone(),
-            graph,
+            compute,
+            functions,
+            graph: Mutex::new(graph),
             profiler: Some(profiler),
         });
-        if let Some(live) = &self.live {
-            let mut runs = live.runs.lock().recover();
-            runs.retain(|run| run.strong_count() > 0);
-            runs.push(Arc::downgrade(&watch));
-        }
+        state.runs.push(Arc::downgrade(&watch));
         watch
     }
 }
 
-/// Watches one graph run for a report.
+/// Watches one graph run for a recording.
 struct RunWatch {
     shared: Arc<Shared>,
-    graph: u32,
+    /// Which compute of the recording.
+    compute: usize,
+    /// Each node's function.
+    functions: Vec<u32>,
+    /// Its graph, if it may be drawn (taken when the run ends).
+    graph: Mutex<Option<GraphRun>>,
     profiler: Option<Profiler>,
 }
 
@@ -325,22 +509,40 @@ impl Observer for RunWatch {
     fn graph_finished(&self, result: Result<(), &TaskError>) {
         let profiler = self.profiler();
         profiler.graph_finished(result);
+        let mut outcomes: Vec<Option<TaskOutcome>> = vec![None; self.functions.len()];
         let mut state = self.shared.state();
         let state = &mut *state;
-        let run = &mut state.graphs[self.graph as usize];
-        let records = &mut state.records;
         profiler.drain_graph_records(|node, thread, start, end, outcome| {
-            run.outcomes[node as usize] = Some(outcome);
-            records.push(Rec {
-                function: run.functions[node as usize],
+            let function = self.functions[node as usize];
+            outcomes[node as usize] = Some(outcome);
+            state.functions.counts(function).ended(outcome, true);
+            state.record(Rec {
+                function,
                 thread,
                 start,
                 end,
                 outcome,
             });
         });
-        run.ended = true;
-        run.error = result.err().map(ToString::to_string);
+        // Nodes that never ran (the run failed or stopped first) count as cancelled.
+        for (&function, outcome) in self.functions.iter().zip(&outcomes) {
+            if outcome.is_none() {
+                state
+                    .functions
+                    .counts(function)
+                    .ended(TaskOutcome::Cancelled, true);
+            }
+        }
+        let me: *const RunWatch = self;
+        state.runs.retain(|run| !std::ptr::eq(run.as_ptr(), me));
+        if let Some(mut graph) = self.graph.lock().recover().take() {
+            if graph.nodes <= MAX_GRAPH_NODES {
+                graph.outcomes = outcomes;
+            }
+            graph.ended = true;
+            graph.error = result.err().map(ToString::to_string);
+            state.add_graph(self.compute, graph);
+        }
     }
 }
 
@@ -355,36 +557,52 @@ impl Drop for RunWatch {
     }
 }
 
-/// Watches every client's tasks for a report.
+/// Watches every client's tasks for a recording.
 struct FuturesWatch(Arc<Shared>);
 
 impl Observer for FuturesWatch {
     fn future_submitted(&self, task: &FutureEvent<'_>) {
-        self.0
-            .submitted
-            .lock()
-            .recover()
-            .insert(task.key, task.name.into());
+        let mut state = self.0.state();
+        let function = state.functions.intern(task.name, task.kind, task.call_site);
+        if state.pending.insert(task.key) {
+            state.functions.counts(function).pending += 1;
+        }
     }
 
     fn future_started(&self, task: &FutureEvent<'_>) {
-        self.0.futures.future_started(task);
-        if let Some(live) = &self.0.live {
-            let now = self.0.futures.elapsed();
-            let mut running = live.futures.lock().recover();
-            running
+        self.0.clock.future_started(task);
+        if self.0.live {
+            let now = self.0.clock.elapsed();
+            let mut state = self.0.state();
+            let function = state.functions.intern(task.name, task.kind, task.call_site);
+            state
+                .running
                 .entry(Profiler::thread_id())
                 .or_default()
-                .push((task.key, now));
+                .push((task.key, function, now));
         }
     }
 
     fn future_finished(&self, task: &FutureEvent<'_>, outcome: TaskOutcome) {
-        self.0.futures.future_finished(task, outcome);
-        if let (Some(live), true) = (&self.0.live, task.started) {
-            let mut running = live.futures.lock().recover();
-            if let Some(on_thread) = running.get_mut(&Profiler::thread_id()) {
-                if let Some(at) = on_thread.iter().rposition(|&(key, _)| key == task.key) {
+        let (thread, start, end) = self.0.clock.future_span(task);
+        let mut state = self.0.state();
+        let state = &mut *state;
+        let function = state.functions.intern(task.name, task.kind, task.call_site);
+        state.record(Rec {
+            function,
+            thread,
+            start,
+            end,
+            outcome,
+        });
+        // One record per attempt; the last decides the outcome.
+        if outcome != TaskOutcome::Retried {
+            let was_pending = state.pending.remove(&task.key);
+            state.functions.counts(function).ended(outcome, was_pending);
+        }
+        if self.0.live && task.started {
+            if let Some(on_thread) = state.running.get_mut(&thread) {
+                if let Some(at) = on_thread.iter().rposition(|&(key, ..)| key == task.key) {
                     on_thread.remove(at);
                 }
             }
@@ -399,7 +617,7 @@ impl PerformanceReport {
     pub fn new(path: impl Into<PathBuf>) -> PerformanceReport {
         PerformanceReport {
             path: path.into(),
-            recording: Recording::start(false),
+            recording: Recording::start(false, usize::MAX),
         }
     }
 
@@ -471,36 +689,40 @@ pub fn performance_report<R>(
     Ok(result)
 }
 
-/// Per-name counts: progress and summary.
-#[derive(Default, Clone)]
-struct Row {
-    done: u64,
-    failed: u64,
-    cancelled: u64,
-    total: u64,
-    runs: u64,
-    errors: u64,
-    time: Duration,
-    max: Duration,
-}
-
-/// Everything the page shows, read from the report.
+/// What a page or the live data shows, read from the recording.
 struct Snapshot {
     functions: Vec<(Arc<str>, Arc<str>, Arc<str>)>,
+    /// The task runs drawn: for a page every one kept, in order of thread and start;
+    /// for the live data, those of the stream's window (at most [`LIVE_BARS`], the
+    /// most recent). Tasks of runs going on that ended included.
     records: Vec<Rec>,
-    /// The first [`MAX_GRAPHS`] graphs computed: the first compute's index, how many
-    /// computes in a row ran it the same way, and the run.
+    /// Task runs recorded in all (kept or not; those of runs going on included).
+    recorded: u64,
+    /// Task runs kept, and the most kept.
+    kept: usize,
+    keep: usize,
+    /// About how many bytes the recording holds.
+    memory: usize,
+    /// Task runs kept that ended in the last second, and in the stream's window.
+    last_second: u64,
+    in_window: usize,
+    /// Threads that ran the task runs kept.
+    threads: usize,
+    /// The graphs to draw: the first compute's index, how many computes in a row ran
+    /// it the same way, and the run (for a page only).
     graphs: Vec<(usize, usize, GraphRun)>,
     /// How many computes there were.
     computes: usize,
-    /// By name, in order of first appearance.
-    rows: Vec<(Arc<str>, Row)>,
+    /// Counts by name, in order of first appearance.
+    rows: Vec<(Arc<str>, Counts)>,
     /// Each name's colour: names in order, one colour each.
     colours: HashMap<Arc<str>, &'static str>,
     /// For a live page: the tasks running now (thread, name, start), by thread.
     running: Vec<(u32, Arc<str>, Duration)>,
-    /// For a live page: now, on the records' time axis.
+    /// Now, on the records' time axis.
     now: Duration,
+    /// The start of the live stream's window.
+    from: Duration,
 }
 
 impl Snapshot {
@@ -511,72 +733,81 @@ impl Snapshot {
 
 /// The row of `name`, made if new.
 fn row_of(
-    rows: &mut Vec<(Arc<str>, Row)>,
+    rows: &mut Vec<(Arc<str>, Counts)>,
     index: &mut HashMap<Arc<str>, usize>,
     name: &Arc<str>,
 ) -> usize {
     *index.entry(name.clone()).or_insert_with(|| {
-        rows.push((name.clone(), Row::default()));
+        rows.push((name.clone(), Counts::default()));
         rows.len() - 1
     })
 }
 
-/// Adds one task's end to its row.
-fn count_outcome(row: &mut Row, outcome: TaskOutcome) {
-    row.total += 1;
-    match outcome {
-        TaskOutcome::Finished => row.done += 1,
-        TaskOutcome::Failed | TaskOutcome::Stopped => row.failed += 1,
-        TaskOutcome::Cancelled | TaskOutcome::Retried => row.cancelled += 1,
-    }
+/// What is read: for a page, every record kept and the graphs; for the live data,
+/// only the stream's window.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Read {
+    Page,
+    Status,
 }
 
-/// Everything the page shows; `sorted`: the records in order of thread and start (the
-/// page's lanes need it; the live data does not).
-fn snapshot(shared: &Shared, sorted: bool) -> Snapshot {
-    // Live: the runs going on (taken before the state's lock, which a run's end takes
-    // before its profiler's: the same order here).
-    let live_runs: Vec<Arc<RunWatch>> = shared.live.as_ref().map_or_else(Vec::new, |live| {
-        let mut runs = live.runs.lock().recover();
-        runs.retain(|run| run.strong_count() > 0);
-        runs.iter().filter_map(Weak::upgrade).collect()
-    });
-    let future_records: Vec<TaskRecord> = shared.futures.records();
-    let submitted = shared.submitted.lock().recover().clone();
-    let mut running: Vec<(u32, Arc<str>, Duration)> = Vec::new();
-    if let Some(live) = &shared.live {
-        for (&thread, tasks) in live.futures.lock().recover().iter() {
-            for &(key, start) in tasks {
-                let name = submitted.get(&key).cloned().unwrap_or_else(|| "?".into());
-                running.push((thread, name, start));
-            }
-        }
-    }
+/// Everything a page (or the live data) shows. Under the recording's lock it copies
+/// only what is shown: the counts per function, and the records drawn.
+fn snapshot(shared: &Shared, read: Read) -> Snapshot {
     let mut guard = shared.state();
     let state = &mut *guard;
-    let mut records = state.records.clone();
-    // The tasks of runs going on: those that ended are records, and count in the
-    // progress (`ended_live`: run, node, outcome); the others run now.
-    let mut ended_live: Vec<(u32, u32, TaskOutcome)> = Vec::new();
-    for watch in &live_runs {
-        let run = &state.graphs[watch.graph as usize];
-        if run.ended {
-            continue;
+    // The window of the live stream and the last second, from a "now" before any
+    // read below.
+    let before = shared.clock.elapsed();
+    let from = before.saturating_sub(LIVE_WINDOW);
+    let second = before.saturating_sub(Duration::from_secs(1));
+    let mut counts: Vec<Counts> = state.functions.list.iter().map(|f| f.counts).collect();
+    let mut records: Vec<Rec> = Vec::new();
+    let mut running: Vec<(u32, Arc<str>, Duration)> = Vec::new();
+    let mut recorded = state.recorded;
+    let mut last_second = 0u64;
+    let mut in_window = 0usize;
+    let mut threads: Vec<u32> = Vec::new();
+    let mut note = |records: &mut Vec<Rec>, r: &Rec, threads: &mut Vec<u32>| {
+        if !threads.contains(&r.thread) {
+            threads.push(r.thread);
         }
+        if r.end > second {
+            last_second += 1;
+        }
+        if r.end >= from {
+            in_window += 1;
+            if read == Read::Page || records.len() < LIVE_BARS {
+                records.push(*r);
+                return;
+            }
+        }
+        if read == Read::Page {
+            records.push(*r);
+        }
+    };
+    // The tasks of runs going on: those that ended are records and count in the
+    // progress; the others run now. (A run's end takes this lock before its
+    // profiler's: the same order here.)
+    for watch in state.runs.iter().filter_map(Weak::upgrade) {
         watch
             .profiler()
             .peek_graph_tasks(|node, thread, start, end, outcome| {
-                let function = run.functions[node as usize];
+                let function = watch.functions[node as usize];
                 match end {
                     Some(end) => {
-                        records.push(Rec {
+                        let r = Rec {
                             function,
                             thread,
                             start,
                             end,
                             outcome,
-                        });
-                        ended_live.push((watch.graph, node, outcome));
+                        };
+                        let c = &mut counts[function as usize];
+                        c.ended(outcome, true);
+                        c.ran(end.saturating_sub(start), outcome);
+                        recorded += 1;
+                        note(&mut records, &r, &mut threads);
                     }
                     None => running.push((
                         thread,
@@ -586,95 +817,61 @@ fn snapshot(shared: &Shared, sorted: bool) -> Snapshot {
                 }
             });
     }
-    running.sort_by_key(|r| (r.0, r.2));
-    // Now: after every start read above.
-    let now = shared.futures.elapsed();
-    // The clients' tasks: one record per attempt; the last decides the outcome.
-    let mut finals: HashMap<u64, (u32, TaskOutcome)> = HashMap::new();
-    for r in &future_records {
-        let function = state.functions.intern(&r.name, &r.kind, &r.call_site);
-        records.push(Rec {
-            function,
-            thread: r.thread,
-            start: r.start,
-            end: r.end,
-            outcome: r.outcome,
-        });
-        if r.outcome != TaskOutcome::Retried {
-            finals.insert(r.key.unwrap_or(0), (function, r.outcome));
+    // The records kept, the most recent first (a live stream takes the first
+    // `LIVE_BARS` of its window).
+    for r in state.records.iter().rev() {
+        note(&mut records, r, &mut threads);
+    }
+    if shared.live {
+        for (&thread, tasks) in &state.running {
+            for &(_, function, start) in tasks {
+                running.push((
+                    thread,
+                    state.functions.list[function as usize].name.clone(),
+                    start,
+                ));
+            }
         }
     }
-
+    // Now: after every start read above.
+    let now = shared.clock.elapsed();
     let functions: Vec<_> = state
         .functions
         .list
         .iter()
         .map(|f| (f.name.clone(), f.kind.clone(), f.call_site.clone()))
         .collect();
-    let mut rows: Vec<(Arc<str>, Row)> = Vec::new();
-    let mut index: HashMap<Arc<str>, usize> = HashMap::new();
-    let at: Vec<usize> = functions
-        .iter()
-        .map(|(name, _, _)| row_of(&mut rows, &mut index, name))
-        .collect();
-    for run in &state.graphs {
-        for (&f, outcome) in run.functions.iter().zip(&run.outcomes) {
-            let row = &mut rows[at[f as usize]].1;
-            match outcome {
-                Some(outcome) => count_outcome(row, *outcome),
-                // Never ran: the run failed or stopped first.
-                None if run.ended => count_outcome(row, TaskOutcome::Cancelled),
-                None => row.total += 1,
+    let mut graphs = Vec::new();
+    if read == Read::Page {
+        graphs.clone_from(&state.graphs);
+        // The runs going on, drawn as running, where there is room.
+        for watch in state.runs.iter().filter_map(Weak::upgrade) {
+            if graphs.len() >= MAX_GRAPHS {
+                break;
+            }
+            if let Some(graph) = &*watch.graph.lock().recover() {
+                graphs.push((watch.compute, 1, graph.clone()));
             }
         }
+        graphs.sort_by_key(|g| g.0);
     }
-    for &(graph, node, outcome) in &ended_live {
-        let f = state.graphs[graph as usize].functions[node as usize];
-        let row = &mut rows[at[f as usize]].1;
-        // Counted in the total above, as not ended.
-        row.total -= 1;
-        count_outcome(row, outcome);
-    }
-    for &(f, outcome) in finals.values() {
-        count_outcome(&mut rows[at[f as usize]].1, outcome);
-    }
-    // Submitted and not ended: pending, counted in the total.
-    for (key, name) in &submitted {
-        if !finals.contains_key(key) {
-            let i = row_of(&mut rows, &mut index, name);
-            rows[i].1.total += 1;
-        }
-    }
-    // Computes of the same graph that went the same way, one after the other, are
-    // drawn once.
-    let mut graphs: Vec<(usize, usize, GraphRun)> = Vec::new();
-    for (k, g) in state.graphs.iter().enumerate() {
-        if let Some((_, repeats, last)) = graphs.last_mut() {
-            if last == g {
-                *repeats += 1;
-                continue;
-            }
-        }
-        if graphs.len() == MAX_GRAPHS {
-            break;
-        }
-        graphs.push((k, 1, g.clone()));
-    }
-    let computes = state.graphs.len();
+    let (computes, kept, keep, memory) = (
+        state.computes,
+        state.records.len(),
+        state.keep,
+        state.memory(),
+    );
     // The rest reads copies: runs may end meanwhile (a live page asks every second).
     drop(guard);
-    if sorted {
+    running.sort_by_key(|r| (r.0, r.2));
+    if read == Read::Page {
         records.sort_by_key(|r| (r.thread, r.start));
     }
-    for r in &records {
-        let row = &mut rows[at[r.function as usize]].1;
-        let took = r.end.saturating_sub(r.start);
-        row.runs += 1;
-        row.time += took;
-        row.max = row.max.max(took);
-        if matches!(r.outcome, TaskOutcome::Failed | TaskOutcome::Stopped) {
-            row.errors += 1;
-        }
+    let mut rows: Vec<(Arc<str>, Counts)> = Vec::new();
+    let mut index: HashMap<Arc<str>, usize> = HashMap::new();
+    for ((name, _, _), c) in functions.iter().zip(&counts) {
+        let at = row_of(&mut rows, &mut index, name);
+        rows[at].1.add(c);
     }
     let mut names: Vec<&Arc<str>> = rows.iter().map(|(name, _)| name).collect();
     names.sort();
@@ -686,12 +883,20 @@ fn snapshot(shared: &Shared, sorted: bool) -> Snapshot {
     Snapshot {
         functions,
         records,
+        recorded,
+        kept,
+        keep,
+        memory,
+        last_second,
+        in_window,
+        threads: threads.len(),
         graphs,
         computes,
         rows,
         colours,
         running,
         now,
+        from,
     }
 }
 
@@ -861,9 +1066,9 @@ poll();
 
 /// The page: the report's, or with `live` the dashboard's.
 fn render(shared: &Shared, wall: Duration, live: bool) -> String {
-    let snap = snapshot(shared, true);
-    let recorded = snap.records.len();
-    let mut out = String::with_capacity(64 * 1024 + recorded.min(MAX_BARS) * 300);
+    let snap = snapshot(shared, Read::Page);
+    let recorded = snap.recorded;
+    let mut out = String::with_capacity(64 * 1024 + snap.records.len().min(MAX_BARS) * 300);
     let tasks_per_second = recorded as f64 / wall.as_secs_f64().max(1e-9);
     let mut lanes: Vec<u32> = snap.records.iter().map(|r| r.thread).collect();
     lanes.dedup();
@@ -929,10 +1134,10 @@ fn render(shared: &Shared, wall: Duration, live: bool) -> String {
          <th>done</th><th>failed</th><th>cancelled</th><th>total</th><th></th></tr></thead><tbody>\n",
     );
     for (name, row) in &snap.rows {
-        if row.total == 0 {
+        if row.total() == 0 {
             continue;
         }
-        let scale = 200.0 / row.total as f64;
+        let scale = 200.0 / row.total() as f64;
         let _ = writeln!(
             out,
             "<tr data-name=\"{n}\"><td><span class=\"swatch\" style=\"background:{c}\"></span>{n}</td>\
@@ -943,7 +1148,7 @@ fn render(shared: &Shared, wall: Duration, live: bool) -> String {
             row.done,
             row.failed,
             row.cancelled,
-            row.total,
+            row.total(),
             row.done as f64 * scale,
             row.failed as f64 * scale,
             row.cancelled as f64 * scale,
@@ -957,25 +1162,27 @@ fn render(shared: &Shared, wall: Duration, live: bool) -> String {
     out.push_str("<h2>Time per function</h2>\n");
     if live {
         out.push_str(
-            "<p class=\"note\">This table and the graphs below are as of the page's \
-             load: reload it for the latest.</p>\n",
+            "<p class=\"note\">This table and the progress above are updated every \
+             second; the graphs below are as of the page's load: reload it for the \
+             latest.</p>\n",
         );
     }
     out.push_str(
         "<table id=\"functions\"><thead><tr><th>function</th>\
          <th>count</th><th>total</th><th>mean</th><th>max</th><th>errors</th></tr></thead><tbody>\n",
     );
-    let mut by_time: Vec<&(Arc<str>, Row)> = snap.rows.iter().filter(|(_, r)| r.runs > 0).collect();
+    let mut by_time: Vec<&(Arc<str>, Counts)> =
+        snap.rows.iter().filter(|(_, r)| r.runs > 0).collect();
     by_time.sort_by(|a, b| b.1.time.cmp(&a.1.time).then_with(|| a.0.cmp(&b.0)));
     for (name, row) in by_time {
-        let mean = row.time / u32::try_from(row.runs).unwrap_or(u32::MAX).max(1);
         let _ = writeln!(
             out,
             "<tr data-name=\"{n}\"><td><span class=\"swatch\" style=\"background:{c}\"></span>{n}</td>\
-             <td class=\"count\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"errors\">{}</td></tr>",
+             <td class=\"count\">{}</td><td class=\"time\">{}</td><td class=\"mean\">{}</td>\
+             <td class=\"max\">{}</td><td class=\"errors\">{}</td></tr>",
             row.runs,
             human(row.time),
-            human(mean),
+            human(row.mean()),
             human(row.max),
             row.errors,
             n = esc(name),
@@ -1001,9 +1208,7 @@ fn render(shared: &Shared, wall: Duration, live: bool) -> String {
 /// Tasks that ended in the last second, per second (since the start, if sooner).
 fn recent_rate(snap: &Snapshot) -> f64 {
     let second = Duration::from_secs(1);
-    let since = snap.now.saturating_sub(second);
-    let ended = snap.records.iter().filter(|r| r.end > since).count();
-    ended as f64 / snap.now.min(second).as_secs_f64().max(1e-3)
+    snap.last_second as f64 / snap.now.min(second).as_secs_f64().max(1e-3)
 }
 
 /// The number of `name` in `names`, added if new.
@@ -1047,34 +1252,48 @@ fn write_workers(out: &mut String, snap: &Snapshot) {
 /// function, the running tasks and the last [`LIVE_WINDOW`] of the task stream (at
 /// most [`LIVE_BARS`] bars, the most recent; running tasks drawn up to now).
 fn status_json(shared: &Shared, wall: Duration) -> String {
-    let snap = snapshot(shared, false);
-    let recorded = snap.records.len();
-    let mut out = String::with_capacity(4096 + recorded.min(LIVE_BARS) * 48);
-    let threads: std::collections::HashSet<u32> = snap.records.iter().map(|r| r.thread).collect();
+    let snap = snapshot(shared, Read::Status);
+    let recorded = snap.recorded;
+    let mut out = String::with_capacity(4096 + snap.records.len() * 48);
     let _ = write!(
         out,
-        "{{\"elapsed_us\":{:.0},\"wall\":{},\"tasks\":{recorded},\"computes\":{},\
-         \"threads\":{},\"rate\":{:.1},\"recent_rate\":{:.1},\"progress\":[",
+        "{{\"elapsed_us\":{:.0},\"wall\":{},\"tasks\":{recorded},\"kept\":{},\"keep\":{},\
+         \"memory\":{},\"computes\":{},\"threads\":{},\"rate\":{:.1},\"recent_rate\":{:.1},\
+         \"progress\":[",
         snap.now.as_nanos() as f64 / 1e3,
         json_string(&human(wall)),
+        snap.kept,
+        snap.keep,
+        snap.memory,
         snap.computes,
-        threads.len(),
+        snap.threads,
         recorded as f64 / wall.as_secs_f64().max(1e-9),
         recent_rate(&snap),
     );
+    let us = |d: Duration| d.as_nanos() as f64 / 1e3;
     let mut first = true;
-    for (name, row) in snap.rows.iter().filter(|(_, row)| row.total > 0) {
+    for (name, row) in snap
+        .rows
+        .iter()
+        .filter(|(_, row)| row.total() > 0 || row.runs > 0)
+    {
         let _ = write!(
             out,
             "{}{{\"name\":{},\"colour\":\"{}\",\"done\":{},\"failed\":{},\"cancelled\":{},\
-             \"total\":{}}}",
+             \"total\":{},\"runs\":{},\"errors\":{},\"total_us\":{:.1},\"mean_us\":{:.1},\
+             \"max_us\":{:.1}}}",
             if first { "" } else { "," },
             json_string(name),
             snap.colour(name),
             row.done,
             row.failed,
             row.cancelled,
-            row.total,
+            row.total(),
+            row.runs,
+            row.errors,
+            us(row.time),
+            us(row.mean()),
+            us(row.max),
         );
         first = false;
     }
@@ -1090,17 +1309,16 @@ fn status_json(shared: &Shared, wall: Duration) -> String {
             json_string(&human(snap.now.saturating_sub(*start))),
         );
     }
-    // The stream's window: the most recent records that ended in it, and the
-    // running tasks.
-    let mut from = snap.now.saturating_sub(LIVE_WINDOW);
-    let mut recent: Vec<&Rec> = snap.records.iter().filter(|r| r.end >= from).collect();
-    let in_window = recent.len();
-    if recent.len() > LIVE_BARS {
-        recent.sort_unstable_by_key(|r| std::cmp::Reverse(r.end));
-        recent.truncate(LIVE_BARS);
+    // The stream's window: the most recent records that ended in it (the snapshot
+    // took at most `LIVE_BARS`), and the running tasks.
+    let mut from = snap.from;
+    let mut recent: Vec<&Rec> = snap.records.iter().collect();
+    let in_window = snap.in_window;
+    if in_window > recent.len() {
         // The stream starts where the bars kept do.
         from = from.max(recent.iter().map(|r| r.start).min().unwrap_or(from));
     }
+    recent.sort_unstable_by_key(|r| (r.thread, r.start));
     let mut lanes: Vec<u32> = recent
         .iter()
         .map(|r| r.thread)
@@ -1174,6 +1392,7 @@ fn write_stream(out: &mut String, snap: &Snapshot, lanes: &[u32], span_us: f64) 
     const BAR: f64 = 16.0;
     let recorded = snap.records.len();
     let height = (lanes.len().max(1) as f64 * LANE).max(LANE);
+    let dropped = snap.recorded.saturating_sub(recorded as u64);
     out.push_str("<h2>Task stream</h2>\n");
     let aggregate = recorded > MAX_BARS;
     let drawn_placeholder = "<span id=\"bars-drawn\"></span>";
@@ -1273,6 +1492,17 @@ fn write_stream(out: &mut String, snap: &Snapshot, lanes: &[u32], span_us: f64) 
         }
     }
     out.push_str("</svg><div id=\"axis\"></div></div></div>\n<div id=\"hover\"></div>\n");
+    if dropped > 0 {
+        let _ = writeln!(
+            out,
+            "<p id=\"kept-note\" class=\"note\" data-kept=\"{recorded}\" data-dropped=\"{dropped}\">\
+             The stream shows the {recorded} most recent of the {all} task runs recorded \
+             (the dashboard keeps at most {keep}); the counts and times per function cover \
+             all of them.</p>",
+            all = snap.recorded,
+            keep = snap.keep,
+        );
+    }
     if aggregate {
         let _ = writeln!(
             out,
@@ -1323,8 +1553,8 @@ fn write_graphs(out: &mut String, snap: &Snapshot) {
     }
     let mut shown = 0;
     for (k, repeats, run) in &snap.graphs {
-        let n = run.functions.len();
-        shown = k + repeats;
+        let n = run.nodes;
+        shown += repeats;
         let which = match repeats {
             1 => format!("compute {}", k + 1),
             _ => format!(

@@ -1,0 +1,514 @@
+//! The live dashboard's HTTP server: a small read-only HTTP/1.x server on `std::net`,
+//! one request per connection, written for a page polled by a browser and for
+//! clients that misbehave.
+//!
+//! One thread accepts connections; each connection is read and answered on a thread
+//! of its own, so a client that stalls (connects and sends nothing, sends half a
+//! request, or never reads its answer) holds only its own thread, and only until its
+//! deadline: [`REQUEST_TIMEOUT`] to send its request head (at most [`MAX_HEAD`]
+//! bytes), [`WRITE_TIMEOUT`] to take its answer. At most [`MAX_CONNECTIONS`]
+//! connections are served at once; one more is answered `503` at once and closed,
+//! without a thread. Stopping the server (dropping it) wakes the accepting thread
+//! with a connection of its own, closes the listening socket and shuts every open
+//! connection down, so that their threads end at once too.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::engine::lock::Recover;
+
+/// How long a client has to send its request's head, from its connection.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client has to take its answer.
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest request head read (request line and header fields).
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
+/// Connections served at once; more are answered `503 Service Unavailable`.
+pub(crate) const MAX_CONNECTIONS: usize = 64;
+/// How long dropping a server waits for its accepting thread.
+const DROP_WAIT: Duration = Duration::from_secs(2);
+/// How long a connection is read on after its answer (for the request's rest, so
+/// that closing it does not reset it before the client read the answer).
+const LINGER: Duration = Duration::from_millis(500);
+
+/// A request, as the handler sees it.
+#[derive(Debug)]
+pub(crate) struct Request<'a> {
+    /// `GET`, `HEAD`, `POST`, …
+    pub(crate) method: &'a str,
+    /// The target's path, without its query or fragment.
+    pub(crate) path: &'a str,
+}
+
+/// An answer: status, content type, extra header fields, body. A `HEAD` request is
+/// answered with the head alone.
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) content_type: &'static str,
+    pub(crate) headers: Vec<(&'static str, &'static str)>,
+    pub(crate) body: String,
+}
+
+impl Response {
+    /// A plain-text answer.
+    pub(crate) fn text(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            headers: Vec::new(),
+            body: body.to_owned(),
+        }
+    }
+}
+
+/// Answers requests; called on the connection's thread.
+pub(crate) type Handler = Arc<dyn Fn(&Request<'_>) -> Response + Send + Sync>;
+
+/// The open connections, by number: a handle to each, for shutting them down.
+#[derive(Default)]
+struct Connections {
+    open: HashMap<u64, TcpStream>,
+    next: u64,
+    stopped: bool,
+}
+
+/// A running server; dropping it stops it.
+pub(crate) struct Server {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    connections: Arc<Mutex<Connections>>,
+    accepting: Option<JoinHandle<()>>,
+    /// Told when the accepting thread ends (in a mutex: the server is shared).
+    accepted_all: Mutex<mpsc::Receiver<()>>,
+}
+
+impl Server {
+    /// Binds `addrs` (the first that binds) and serves `handler` there.
+    pub(crate) fn start(addrs: &[SocketAddr], handler: Handler) -> io::Result<Server> {
+        let listener = TcpListener::bind(addrs)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(Mutex::new(Connections::default()));
+        let (done, accepted_all) = mpsc::channel();
+        let accepting = {
+            let (stop, connections) = (stop.clone(), connections.clone());
+            std::thread::Builder::new()
+                .name("taskweave-dashboard".to_owned())
+                .spawn(move || {
+                    accept(&listener, &stop, &connections, &handler);
+                    drop(listener);
+                    let _ = done.send(());
+                })?
+        };
+        Ok(Server {
+            addr,
+            stop,
+            connections,
+            accepting: Some(accepting),
+            accepted_all: Mutex::new(accepted_all),
+        })
+    }
+
+    /// The address bound.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// How many connections are open now.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn open_connections(&self) -> usize {
+        self.connections.lock().recover().open.len()
+    }
+}
+
+/// The accepting thread: until stopped.
+fn accept(
+    listener: &TcpListener,
+    stop: &AtomicBool,
+    connections: &Arc<Mutex<Connections>>,
+    handler: &Handler,
+) {
+    let mut failures = 0u32;
+    while !stop.load(Ordering::Acquire) {
+        let stream = match listener.accept() {
+            Ok((stream, _)) => {
+                failures = 0;
+                stream
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            // Out of descriptors, a connection reset before it was taken, …: wait a
+            // little (longer each time in a row) rather than spin.
+            Err(_) => {
+                failures = (failures + 1).min(10);
+                std::thread::sleep(Duration::from_millis(5 << failures.min(6)));
+                continue;
+            }
+        };
+        if stop.load(Ordering::Acquire) {
+            break;
+        }
+        let id = {
+            let mut open = connections.lock().recover();
+            if open.stopped || open.open.len() >= MAX_CONNECTIONS {
+                drop(open);
+                busy(stream);
+                continue;
+            }
+            let Ok(handle) = stream.try_clone() else {
+                continue;
+            };
+            let id = open.next;
+            open.next += 1;
+            open.open.insert(id, handle);
+            id
+        };
+        let (their_connections, their_handler) = (connections.clone(), handler.clone());
+        let spawned = std::thread::Builder::new()
+            .name("taskweave-dashboard-connection".to_owned())
+            .spawn(move || {
+                // Forgets the connection however the thread ends.
+                let _open = Open(&their_connections, id);
+                serve(stream, &*their_handler);
+            });
+        if spawned.is_err() {
+            // The stream goes with the closure: closed.
+            connections.lock().recover().open.remove(&id);
+        }
+    }
+}
+
+/// Removes connection `.1` from the open ones when dropped.
+struct Open<'a>(&'a Mutex<Connections>, u64);
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.lock().recover().open.remove(&self.1);
+    }
+}
+
+/// Answers a connection beyond [`MAX_CONNECTIONS`] on the accepting thread without
+/// waiting for it: one try to write a short `503`, then closed.
+fn busy(stream: TcpStream) {
+    let body = "the dashboard serves too many connections: try again\n";
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.set_nonblocking(true).is_ok() {
+        let _ = (&stream).write(answer.as_bytes());
+    }
+}
+
+/// Why no request head was read.
+enum Unread {
+    /// The client closed or reset the connection (with part of a head or none).
+    Closed { partial: bool },
+    /// Its time ran out.
+    TimedOut,
+    /// The head is longer than [`MAX_HEAD`].
+    TooLarge,
+}
+
+/// One connection: read one request, answer it, close.
+fn serve(mut stream: TcpStream, handler: &(dyn Fn(&Request<'_>) -> Response + Send + Sync)) {
+    let _ = stream.set_nodelay(true);
+    let answer = match read_head(&mut stream, Instant::now() + REQUEST_TIMEOUT) {
+        Ok(head) => match parse(&head) {
+            Ok(request) => {
+                let head_only = request.method == "HEAD";
+                let response = handler(&request);
+                encode(&response, head_only)
+            }
+            Err(status) => encode(&error(status), false),
+        },
+        Err(Unread::Closed { partial: false }) => return,
+        Err(Unread::Closed { partial: true }) => encode(&error(400), false),
+        Err(Unread::TimedOut) => encode(&error(408), false),
+        Err(Unread::TooLarge) => encode(&error(431), false),
+    };
+    if write_by(&mut stream, &answer, Instant::now() + WRITE_TIMEOUT).is_err() {
+        return;
+    }
+    // Then close: the end of the answer for the client. Bytes of the request left
+    // unread would make the close a reset that may lose the answer, so read them
+    // first, for a moment.
+    let _ = stream.shutdown(Shutdown::Write);
+    let until = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let mut drained = 0usize;
+    while drained < 1 << 20 {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
+}
+
+/// Reads up to the end of a request head (an empty line), by `deadline`.
+fn read_head(stream: &mut TcpStream, deadline: Instant) -> Result<Vec<u8>, Unread> {
+    let mut head = Vec::with_capacity(1024);
+    let mut buffer = [0u8; 2048];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Unread::TimedOut);
+        }
+        if stream.set_read_timeout(Some(left)).is_err() {
+            return Err(Unread::Closed {
+                partial: !head.is_empty(),
+            });
+        }
+        let n = match stream.read(&mut buffer) {
+            Ok(0) => {
+                return Err(Unread::Closed {
+                    partial: !head.is_empty(),
+                })
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(Unread::TimedOut)
+            }
+            Err(_) => {
+                return Err(Unread::Closed {
+                    partial: !head.is_empty(),
+                })
+            }
+        };
+        // Look for the end from just before the new bytes.
+        let from = head.len().saturating_sub(3);
+        head.extend_from_slice(&buffer[..n]);
+        if let Some(end) = end_of_head(&head[from..]) {
+            head.truncate(from + end);
+            return Ok(head);
+        }
+        if head.len() > MAX_HEAD {
+            return Err(Unread::TooLarge);
+        }
+    }
+}
+
+/// Where the head's empty line ends in `bytes` (`\r\n\r\n`, or `\n\n`), if there.
+fn end_of_head(bytes: &[u8]) -> Option<usize> {
+    let crlf = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| at + 4);
+    let lf = bytes.windows(2).position(|w| w == b"\n\n").map(|at| at + 2);
+    match (crlf, lf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The request in a head, or the status of the error: `400` (not a request), `505`
+/// (not HTTP/1.x).
+fn parse(head: &[u8]) -> Result<Request<'_>, u16> {
+    let head = std::str::from_utf8(head).map_err(|_| 400u16)?;
+    let mut lines = head
+        .split('\n')
+        .map(|line| line.strip_suffix('\r').unwrap_or(line));
+    let line = lines.next().ok_or(400u16)?;
+    let mut words = line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return Err(400);
+    };
+    let token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphabetic());
+    if !token(method) || !target.starts_with('/') {
+        return Err(400);
+    }
+    let Some(minor) = version.strip_prefix("HTTP/") else {
+        return Err(400);
+    };
+    if !matches!(minor, "1.0" | "1.1") {
+        return Err(505);
+    }
+    for field in lines.take_while(|line| !line.is_empty()) {
+        match field.split_once(':') {
+            Some((name, _)) if !name.is_empty() && !name.contains([' ', '\t']) => {}
+            _ => return Err(400),
+        }
+    }
+    let path = target.split(['?', '#']).next().unwrap_or("");
+    Ok(Request { method, path })
+}
+
+/// The answer to a request that could not be read.
+fn error(status: u16) -> Response {
+    let why = match status {
+        408 => "the request did not come in time\n",
+        431 => "the request's head is too large\n",
+        505 => "only HTTP/1.0 and HTTP/1.1\n",
+        _ => "not an HTTP request\n",
+    };
+    Response::text(status, why)
+}
+
+/// A status code's reason phrase.
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// The answer's bytes: the head, then the body unless `head_only`. Every answer
+/// closes its connection.
+fn encode(response: &Response, head_only: bool) -> Vec<u8> {
+    use std::fmt::Write as _;
+    let mut head = String::with_capacity(256);
+    let _ = write!(
+        head,
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        response.status,
+        reason(response.status),
+        response.content_type,
+        response.body.len()
+    );
+    for (name, value) in &response.headers {
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    if !head_only {
+        bytes.extend_from_slice(response.body.as_bytes());
+    }
+    bytes
+}
+
+/// Writes all of `bytes` by `deadline`.
+fn write_by(stream: &mut TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        // Wake the accepting thread with a connection (to loopback where the address
+        // is unspecified); it sees the stop and closes the socket.
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        // Every open connection ends now: its reads and writes fail at once.
+        {
+            let mut open = self.connections.lock().recover();
+            open.stopped = true;
+            for stream in open.open.values() {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
+        let ended = self
+            .accepted_all
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .recv_timeout(DROP_WAIT)
+            .is_ok();
+        if let Some(accepting) = self.accepting.take() {
+            if ended || accepting.is_finished() {
+                let _ = accepting.join();
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_parse_or_are_refused() {
+        let ok = parse(b"GET /api/status?x=1 HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        assert_eq!((ok.method, ok.path), ("GET", "/api/status"));
+        assert_eq!(parse(b"HEAD / HTTP/1.0\n\n").unwrap().method, "HEAD");
+        for (bad, status) in [
+            (&b"this is not HTTP\r\n\r\n"[..], 400),
+            (b"GET\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nno colon here\r\n\r\n", 400),
+            (b"\x00\xff\xfe\x01\r\n\r\n", 400),
+            (b"GET / HTTP/9.9\r\n\r\n", 505),
+            (b"GET nowhere HTTP/1.1\r\n\r\n", 400),
+        ] {
+            assert_eq!(parse(bad).map(|_| ()), Err(status), "{bad:?}");
+        }
+        assert_eq!(end_of_head(b"GET / HTTP/1.1\r\n\r\nrest"), Some(18));
+        assert_eq!(end_of_head(b"GET / HTTP/1.1\r\n"), None);
+    }
+
+    #[test]
+    fn a_stopped_server_closes_its_connections() {
+        let handler: Handler = Arc::new(|_: &Request<'_>| Response::text(200, "ok"));
+        let server = Server::start(&["127.0.0.1:0".parse().unwrap()], handler).unwrap();
+        let addr = server.addr();
+        let mut idle = TcpStream::connect(addr).unwrap();
+        idle.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        // Served once the accepting thread took it.
+        while server.open_connections() == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(server);
+        let mut sink = Vec::new();
+        // Ended by the server (end of stream or reset), not by the 30 s timeout.
+        if let Err(error) = idle.read_to_end(&mut sink) {
+            assert!(
+                !matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ),
+                "{error}"
+            );
+        }
+    }
+}
