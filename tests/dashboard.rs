@@ -499,6 +499,78 @@ fn the_json_counts_equal_the_runs_counts() {
     });
 }
 
+/// A long-running dashboard's memory is bounded: with `keep(KEEP)`, 25 rounds of a
+/// dynamic fan-in and a client's `map` (150,025 tasks) leave it holding `KEEP`
+/// records after every round and a few hundred kilobytes at most, while
+/// the counts per function, the task count and the computes equal the run's totals.
+#[test]
+fn a_long_run_keeps_memory_bounded_and_counts_exact() {
+    let _serial = serial();
+    watchdog::within(LIMIT, "bounded memory", || {
+        const KEEP: u64 = 1_000;
+        const LEAVES: u64 = 4_000;
+        const FUTURES: u64 = 2_000;
+        const ROUNDS: u64 = 25;
+        let dashboard = Dashboard::builder()
+            .keep(KEEP as usize)
+            .serve("127.0.0.1:0")
+            .unwrap();
+        let addr = dashboard.addr();
+        let client = Client::builder().threads(2).build().unwrap();
+        let mut memory = Vec::new();
+        for round in 1..=ROUNDS {
+            let parts: Vec<Delayed<u64>> = (0..LEAVES).map(|i| delay!(inc(i))).collect();
+            assert_eq!(delay!(total(parts)).compute(), (1..=LEAVES).sum::<u64>());
+            let squares = client.map(square, 0..FUTURES);
+            assert_eq!(client.gather(&squares).unwrap().len() as u64, FUTURES);
+            drop(squares);
+            let s = status(addr);
+            assert_eq!(s["keep"].as_u64(), Some(KEEP));
+            assert_eq!(s["kept"].as_u64(), Some(KEEP), "round {round}");
+            assert_eq!(
+                s["tasks"].as_u64(),
+                Some(round * (LEAVES + 1 + FUTURES)),
+                "round {round}"
+            );
+            assert_eq!(s["computes"].as_u64(), Some(round));
+            let p = progress(&s);
+            assert_eq!(p["inc"], (round * LEAVES, 0, 0, round * LEAVES));
+            assert_eq!(p["total"], (round, 0, 0, round));
+            assert_eq!(p["square"], (round * FUTURES, 0, 0, round * FUTURES));
+            let runs: HashMap<&str, u64> = s["progress"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| (f["name"].as_str().unwrap(), f["runs"].as_u64().unwrap()))
+                .collect();
+            assert_eq!(runs["inc"], round * LEAVES);
+            assert_eq!(runs["square"], round * FUTURES);
+            assert!(s["stream"]["bars"].as_array().unwrap().len() as u64 <= KEEP);
+            memory.push(s["memory"].as_u64().unwrap());
+        }
+        let tasks = ROUNDS * (LEAVES + 1 + FUTURES);
+        println!(
+            "{tasks} tasks recorded; {KEEP} kept; the recording held {:?} bytes after \
+             each round",
+            memory
+        );
+        // Its size follows the records kept (48 bytes each), the graph drawn (about
+        // 14 bytes a node) and the tasks in flight (a set of the pending tasks'
+        // keys, at most FUTURES), not the run's length: 150,025 records would be
+        // 7.2 MB.
+        let bound = 2 * KEEP * 48 + 16 * (LEAVES + 1) + 32 * FUTURES + (64 << 10);
+        assert!(
+            memory.iter().all(|&m| m <= bound),
+            "the recording holds more than {bound} bytes: {memory:?}"
+        );
+        // The page drawn from it: every task counted, the kept ones drawn.
+        let page = get(addr, "/report.html").body;
+        assert!(page.contains(&format!("<dd id=\"task-count\">{tasks}</dd>")));
+        assert_eq!(page.matches("<rect class=\"task\"").count() as u64, KEEP);
+        assert!(page.contains("id=\"kept-note\""));
+    });
+}
+
 #[delayed]
 fn hold(xs: Vec<u64>, gate: Arc<Mutex<mpsc::Receiver<()>>>) -> u64 {
     gate.lock().unwrap().recv().unwrap();

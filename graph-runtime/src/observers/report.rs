@@ -185,8 +185,10 @@ struct State {
     graphs: Vec<(usize, usize, GraphRun)>,
     /// The graph runs going on (their tasks are gathered when they end).
     runs: Vec<Weak<RunWatch>>,
-    /// The clients' tasks submitted and not yet ended, by key number.
+    /// The clients' tasks submitted and not yet ended, by key number, and the most
+    /// there were at once (what its table holds room for).
     pending: HashSet<u64>,
+    pending_peak: usize,
     /// A live dashboard's: per thread, the clients' tasks running on it, innermost
     /// last: key number, function, start.
     running: HashMap<u32, Vec<(u64, u32, Duration)>>,
@@ -253,7 +255,9 @@ impl State {
             + self.functions.by_name.capacity() * (size_of::<(Arc<str>, Vec<u32>)>() + 8)
             + graphs
             + self.runs.capacity() * size_of::<Weak<RunWatch>>()
-            + self.pending.capacity() * (size_of::<u64>() + 1)
+            // A hash table of the peak's size: a power of two of buckets, 7/8 full
+            // at most, a key and a control byte each.
+            + (self.pending_peak * 8 / 7 + 1).next_power_of_two() * (size_of::<u64>() + 1)
             + running
     }
 }
@@ -566,6 +570,7 @@ impl Observer for FuturesWatch {
         let function = state.functions.intern(task.name, task.kind, task.call_site);
         if state.pending.insert(task.key) {
             state.functions.counts(function).pending += 1;
+            state.pending_peak = state.pending_peak.max(state.pending.len());
         }
     }
 
