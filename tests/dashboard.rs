@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use browser::{dump_dom, text_of};
+use browser::{cell, dump_dom, table_rows, text_of};
 use serde_json::Value;
 use taskweave::prelude::*;
 use taskweave::{Client, ClientError, Dashboard, Scheduler};
@@ -636,11 +636,38 @@ fn body_attribute<'a>(dom: &'a str, attribute: &str) -> Option<&'a str> {
     body[at..].split('"').next()
 }
 
+/// A page's progress and per-function tables as the live script last wrote them
+/// (each marked `data-polled` by it): by name, (done, failed, cancelled, total) and
+/// the runs counted.
+fn live_tables(dom: &str) -> (HashMap<String, Counts>, HashMap<String, u64>) {
+    for id in ["progress", "functions"] {
+        let open = format!("<table id=\"{id}\" data-polled=\"");
+        assert!(dom.contains(&open), "the live script did not rewrite #{id}");
+    }
+    let progress = table_rows(dom, "progress")
+        .into_iter()
+        .map(|(name, row)| {
+            let n = |class| cell(row, class);
+            (
+                name.to_owned(),
+                (n("done"), n("failed"), n("cancelled"), n("total")),
+            )
+        })
+        .collect();
+    let runs = table_rows(dom, "functions")
+        .into_iter()
+        .map(|(name, row)| (name.to_owned(), cell(row, "count")))
+        .collect();
+    (progress, runs)
+}
+
 /// Headless Chromium (Debian's `chromium`; `.ci/run` installs it) loads the live page
 /// twice while graphs run: each time its scripts ran to their end (`data-ok`,
-/// `data-live`), polled the server at least once without error, and the task count
-/// it shows is larger the second time. Skipped, with a notice, where Chromium is not
-/// installed.
+/// `data-live`), polled the server at least once without error and rewrote the
+/// progress and per-function tables, and the counts it shows (tasks, a function's
+/// progress and runs) are larger the second time. Once the graphs stopped, a third
+/// load's tables, as the script wrote them, equal the run's counts. Skipped, with a
+/// notice, where Chromium is not installed.
 #[test]
 fn a_browser_shows_the_live_page_and_its_counts_grow() {
     let Some(chromium) = browser::chromium() else {
@@ -666,8 +693,7 @@ fn a_browser_shows_the_live_page_and_its_counts_grow() {
         while computed.load(Ordering::Relaxed) == 0 {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let mut counts = Vec::new();
-        for load in 0..2 {
+        let load_page = |load: u32| {
             let dom = dump_dom(&chromium, &url, 3000, &format!("load{load}"));
             assert_eq!(
                 body_attribute(&dom, "data-ok"),
@@ -690,16 +716,48 @@ fn a_browser_shows_the_live_page_and_its_counts_grow() {
                 .unwrap();
             assert!(polls >= 1);
             assert!(text_of(&dom, "live-status").starts_with("live: updated"));
-            // The progress table, as the script wrote it.
-            assert!(dom.contains("<tr data-name=\"inc\">"), "no inc row");
-            assert!(dom.contains("<tr data-name=\"total\">"), "no total row");
             let count: u64 = text_of(&dom, "task-count").parse().unwrap();
-            assert!(count > 0);
-            println!("load {load}: {polls} polls, {count} tasks shown");
-            counts.push(count);
+            let first: u64 = body_attribute(&dom, "data-first-tasks")
+                .expect("the first update's count")
+                .parse()
+                .unwrap();
+            assert!(first > 0 && count >= first, "{first} then {count}");
+            let (progress, runs) = live_tables(&dom);
+            println!(
+                "load {load}: {polls} polls, {first} then {count} tasks shown; inc {:?}, {} runs",
+                progress.get("inc"),
+                runs.get("inc").copied().unwrap_or(0)
+            );
+            (count, progress, runs, first, polls)
+        };
+        let mut shown = Vec::new();
+        for load in 0..2 {
+            let (count, progress, runs, first, polls) = load_page(load);
+            // Within one load too, while tasks run.
+            assert!(polls < 2 || count > first, "{first} then {count}");
+            shown.push((count, progress["inc"].0, runs["inc"]));
         }
-        assert!(counts[1] > counts[0], "the counts did not grow: {counts:?}");
+        assert!(
+            shown[1].0 > shown[0].0 && shown[1].1 > shown[0].1 && shown[1].2 > shown[0].2,
+            "the counts did not grow: {shown:?}"
+        );
         stop.store(true, Ordering::Relaxed);
         work.join().unwrap();
+        // At the end, the live tables equal the run's counts.
+        let computes = computed.load(Ordering::Relaxed);
+        let (count, progress, runs, ..) = load_page(2);
+        assert_eq!(count, 51 * computes);
+        let expected: HashMap<String, Counts> = [
+            ("inc".to_owned(), (50 * computes, 0, 0, 50 * computes)),
+            ("total".to_owned(), (computes, 0, 0, computes)),
+        ]
+        .into();
+        assert_eq!(progress, expected);
+        let expected: HashMap<String, u64> = [
+            ("inc".to_owned(), 50 * computes),
+            ("total".to_owned(), computes),
+        ]
+        .into();
+        assert_eq!(runs, expected);
     });
 }

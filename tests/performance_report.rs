@@ -15,7 +15,7 @@ mod watchdog;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use browser::text_of;
+use browser::{cell, table_rows, text_of};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -95,34 +95,18 @@ struct Progress {
     total: u64,
 }
 
-/// The number in `<td class="{class}">N</td>` within `row`.
-fn cell(row: &str, class: &str) -> u64 {
-    let open = format!("<td class=\"{class}\">");
-    let at = row
-        .find(&open)
-        .unwrap_or_else(|| panic!("no {class} in {row}"))
-        + open.len();
-    row[at..].split('<').next().unwrap().parse().unwrap()
-}
-
 /// The progress table of a page, by function name.
 fn progress(page: &str) -> HashMap<String, Progress> {
-    let table = &page[page
-        .find("<table id=\"progress\"")
-        .expect("a progress table")..];
-    let table = &table[..table.find("</table>").unwrap()];
-    table
-        .split("<tr data-name=\"")
-        .skip(1)
-        .map(|row| {
-            let name = row.split('"').next().unwrap().to_owned();
+    table_rows(page, "progress")
+        .into_iter()
+        .map(|(name, row)| {
             let p = Progress {
                 done: cell(row, "done"),
                 failed: cell(row, "failed"),
                 cancelled: cell(row, "cancelled"),
                 total: cell(row, "total"),
             };
-            (name, p)
+            (name.to_owned(), p)
         })
         .collect()
 }

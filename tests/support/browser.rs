@@ -1,6 +1,6 @@
 //! Headless Chromium for the tests of pages (the performance report, the live
 //! dashboard): Debian's `chromium`, which `.ci/run` installs where it can. A test
-//! without it skips with a notice.
+//! without it skips with a notice. And reading a page's text, tables and cells.
 
 use std::path::{Path, PathBuf};
 
@@ -47,4 +47,27 @@ pub(crate) fn text_of<'a>(page: &'a str, id: &str) -> &'a str {
     let rest = &page[at..];
     let rest = &rest[rest.find('>').unwrap() + 1..];
     &rest[..rest.find('<').unwrap()]
+}
+
+/// The rows of the table whose id is `id`, by their `data-name`: each row's markup
+/// from its name on.
+pub(crate) fn table_rows<'a>(page: &'a str, id: &str) -> Vec<(&'a str, &'a str)> {
+    let open = format!("<table id=\"{id}\"");
+    let table = &page[page.find(&open).unwrap_or_else(|| panic!("no table #{id}"))..];
+    let table = &table[..table.find("</table>").expect("the table's end")];
+    table
+        .split("<tr data-name=\"")
+        .skip(1)
+        .map(|row| (row.split('"').next().unwrap(), row))
+        .collect()
+}
+
+/// The number in `<td class="{class}">N</td>` within `row`.
+pub(crate) fn cell(row: &str, class: &str) -> u64 {
+    let open = format!("<td class=\"{class}\">");
+    let at = row
+        .find(&open)
+        .unwrap_or_else(|| panic!("no {class} in {row}"))
+        + open.len();
+    row[at..].split('<').next().unwrap().parse().unwrap()
 }

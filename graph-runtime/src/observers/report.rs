@@ -1018,9 +1018,11 @@ document.body.setAttribute('data-ok','1');
 })();"#;
 
 /// The live page's script: polls `api/status` every second and redraws the header's
-/// numbers, the progress, the workers and the task stream's last seconds from it.
-/// It marks `<body data-live="1">` once set up, counts its updates in `data-polls`,
-/// and notes a failure in `data-live-error` (and retries).
+/// numbers, the progress, the times per function, the workers and the task stream's
+/// last seconds from it. It marks `<body data-live="1">` once set up, counts its
+/// updates in `data-polls` (and on each table it rewrote, `data-polled`), keeps the
+/// task count of its first update in `data-first-tasks`, and notes a failure in
+/// `data-live-error` (and retries).
 const LIVE_SCRIPT: &str = r#"(function(){
 var body=document.body,polls=0;
 function q(id){return document.getElementById(id);}
@@ -1033,10 +1035,18 @@ function apply(s){
  q('report').setAttribute('data-tasks',String(s.tasks));
  var rows='';
  s.progress.forEach(function(p){
+  if(p.total<1)return;
   var k=200/Math.max(1,p.total);
   rows+='<tr data-name="'+esc(p.name)+'"><td><span class="swatch" style="background:'+p.colour+'"></span>'+esc(p.name)+'</td><td class="done">'+p.done+'</td><td class="failed">'+p.failed+'</td><td class="cancelled">'+p.cancelled+'</td><td class="total">'+p.total+'</td><td><span class="bar" style="width:'+(p.done*k).toFixed(0)+'px"></span><span class="bar failed" style="width:'+(p.failed*k).toFixed(0)+'px"></span><span class="bar cancelled" style="width:'+(p.cancelled*k).toFixed(0)+'px"></span></td></tr>';
  });
  q('progress').tBodies[0].innerHTML=rows;
+ var times='';
+ s.progress.filter(function(p){return p.runs>0;}).sort(function(a,b){return b.total_us-a.total_us||(a.name<b.name?-1:a.name>b.name?1:0);}).forEach(function(p){
+  times+='<tr data-name="'+esc(p.name)+'"><td><span class="swatch" style="background:'+p.colour+'"></span>'+esc(p.name)+'</td><td class="count">'+p.runs+'</td><td class="time">'+fmt(p.total_us)+'</td><td class="mean">'+fmt(p.mean_us)+'</td><td class="max">'+fmt(p.max_us)+'</td><td class="errors">'+p.errors+'</td></tr>';
+ });
+ q('functions').tBodies[0].innerHTML=times;
+ q('progress').setAttribute('data-polled',String(polls+1));q('functions').setAttribute('data-polled',String(polls+1));
+ if(!body.hasAttribute('data-first-tasks'))body.setAttribute('data-first-tasks',String(s.tasks));
  var workers='';
  s.running.forEach(function(r){workers+='<tr><td>'+esc(r.thread)+'</td><td><span class="swatch" style="background:'+r.colour+'"></span>'+esc(r.task)+'</td><td>'+esc(r.for)+'</td></tr>';});
  q('workers').tBodies[0].innerHTML=workers||'<tr><td colspan="3">(no task is running)</td></tr>';
