@@ -198,7 +198,21 @@ impl State {
     /// Adds one task run: to its function's times, and to the kept records (the
     /// oldest goes beyond `keep`).
     #[inline]
-    fn record(&mut self, rec: Rec) {
+    fn record(
+        &mut self,
+        function: u32,
+        thread: u32,
+        start: Duration,
+        end: Duration,
+        outcome: TaskOutcome,
+    ) {
+        let rec = Rec {
+            function,
+            thread,
+            start,
+            end,
+            outcome,
+        };
         self.functions.list[rec.function as usize]
             .counts
             .ran(rec.end.saturating_sub(rec.start), rec.outcome);
@@ -520,13 +534,7 @@ impl Observer for RunWatch {
             let function = self.functions[node as usize];
             outcomes[node as usize] = Some(outcome);
             state.functions.counts(function).ended(outcome, true);
-            state.record(Rec {
-                function,
-                thread,
-                start,
-                end,
-                outcome,
-            });
+            state.record(function, thread, start, end, outcome);
         });
         // Nodes that never ran (the run failed or stopped first) count as cancelled.
         for (&function, outcome) in self.functions.iter().zip(&outcomes) {
@@ -593,13 +601,7 @@ impl Observer for FuturesWatch {
         let mut state = self.0.state();
         let state = &mut *state;
         let function = state.functions.intern(task.name, task.kind, task.call_site);
-        state.record(Rec {
-            function,
-            thread,
-            start,
-            end,
-            outcome,
-        });
+        state.record(function, thread, start, end, outcome);
         // One record per attempt; the last decides the outcome.
         if outcome != TaskOutcome::Retried {
             let was_pending = state.pending.remove(&task.key);
