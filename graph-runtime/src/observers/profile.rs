@@ -110,26 +110,36 @@ struct Inner {
     runs: u32,
     /// The function of every node of the current run.
     node_function: Vec<u32>,
+    functions: Interner,
+    records: Vec<Raw>,
+}
+
+/// Distinct (name, kind, call site)s, numbered from 0 in the order first seen: the
+/// profiler's, and a performance report's. Looked up by address first (names and
+/// call sites are mostly `'static`: a cache of recent (name address, call-site
+/// address)s, checked by value), then by a hash of the text.
+#[derive(Default)]
+pub(crate) struct Interner {
     functions: Vec<Function>,
     /// Full hash of (name, kind, call site) to the first function with it.
     by_hash: HashMap<u64, u32>,
     /// (name address, call-site address) to a function that had them, checked by value.
     cache: Vec<(usize, usize, u32)>,
-    records: Vec<Raw>,
 }
 
 /// A distinct (name, kind, call site).
-struct Function {
-    name: Arc<str>,
-    kind: Arc<str>,
-    call_site: Arc<str>,
+pub(crate) struct Function {
+    pub(crate) name: Arc<str>,
+    pub(crate) kind: Arc<str>,
+    pub(crate) call_site: Arc<str>,
     /// Another function with the same hash.
     next: Option<u32>,
 }
 
 impl Function {
-    fn is(&self, info: &NodeInfo<'_>) -> bool {
-        *self.name == *info.name && *self.call_site == *info.call_site && *self.kind == *info.kind
+    #[inline]
+    fn is(&self, name: &str, kind: &str, call_site: &str) -> bool {
+        *self.name == *name && *self.call_site == *call_site && *self.kind == *kind
     }
 }
 
@@ -325,7 +335,7 @@ impl Profiler {
             .records
             .iter()
             .map(|raw| {
-                let f = &inner.functions[raw.function as usize];
+                let f = &inner.functions[raw.function];
                 TaskRecord {
                     run: raw.run,
                     node: raw.node,
@@ -353,7 +363,7 @@ impl Profiler {
         let mut rows: Vec<SummaryRow> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
         for raw in &inner.records {
-            let name = &inner.functions[raw.function as usize].name;
+            let name = &inner.functions[raw.function].name;
             let i = *index.entry(name).or_insert_with(|| {
                 rows.push(SummaryRow {
                     name: name.clone(),
@@ -501,7 +511,7 @@ impl Observer for Profiler {
         }
         inner.node_function.clear();
         for info in nodes {
-            let function = inner.intern(info);
+            let function = inner.functions.intern(info);
             inner.node_function.push(function);
         }
     }
@@ -575,7 +585,7 @@ impl Observer for Profiler {
             end,
         };
         let mut inner = self.lock();
-        let function = inner.intern(&info);
+        let function = inner.functions.intern(&info);
         inner.records.push(Raw { function, ..raw });
     }
 }
@@ -627,46 +637,91 @@ thread_local! {
     static FUTURE_STARTS: RefCell<Vec<(usize, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
-impl Inner {
-    /// The function of `info`: by address first (names and call sites are mostly
-    /// `'static`), then by value.
-    fn intern(&mut self, info: &NodeInfo<'_>) -> u32 {
+impl Interner {
+    /// The number of (name, kind, call site).
+    #[inline]
+    fn number(&mut self, name: &str, kind: &str, call_site: &str) -> u32 {
         if self.cache.is_empty() {
             self.cache = vec![(0, 0, u32::MAX); CACHE];
         }
-        let key = (
-            info.name.as_ptr() as usize,
-            info.call_site.as_ptr() as usize,
-        );
+        let key = (name.as_ptr() as usize, call_site.as_ptr() as usize);
         let h = (key.0 ^ key.1.rotate_left(17)).wrapping_mul(0x9e37_79b9_7f4a_7c15_u64 as usize);
         let entry = (h >> 7) & (CACHE - 1);
         let (a, b, cached) = self.cache[entry];
-        if (a, b) == key && self.functions[cached as usize].is(info) {
+        if (a, b) == key && self.functions[cached as usize].is(name, kind, call_site) {
             return cached;
         }
+        let function = self.by_text(name, kind, call_site);
+        self.cache[entry] = (key.0, key.1, function);
+        function
+    }
+
+    /// The number of (name, kind, call site), looked up by its text (made if new).
+    #[cold]
+    fn by_text(&mut self, name: &str, kind: &str, call_site: &str) -> u32 {
         let mut hasher = DefaultHasher::new();
-        (info.name, info.kind, info.call_site).hash(&mut hasher);
+        (name, kind, call_site).hash(&mut hasher);
         let full = hasher.finish();
         let mut found = self.by_hash.get(&full).copied();
         while let Some(f) = found {
-            if self.functions[f as usize].is(info) {
-                break;
+            if self.functions[f as usize].is(name, kind, call_site) {
+                return f;
             }
             found = self.functions[f as usize].next;
         }
-        let function = found.unwrap_or_else(|| {
-            let id = self.functions.len() as u32;
-            let next = self.by_hash.insert(full, id);
-            self.functions.push(Function {
-                name: info.name.into(),
-                kind: info.kind.into(),
-                call_site: info.call_site.into(),
-                next,
-            });
-            id
+        let id = self.functions.len() as u32;
+        let next = self.by_hash.insert(full, id);
+        self.functions.push(Function {
+            name: name.into(),
+            kind: kind.into(),
+            call_site: call_site.into(),
+            next,
         });
-        self.cache[entry] = (key.0, key.1, function);
-        function
+        id
+    }
+
+    /// The number of `info`'s function.
+    #[inline]
+    fn intern(&mut self, info: &NodeInfo<'_>) -> u32 {
+        self.number(info.name, info.kind, info.call_site)
+    }
+}
+
+impl std::ops::Index<u32> for Interner {
+    type Output = Function;
+
+    #[inline]
+    fn index(&self, function: u32) -> &Function {
+        &self.functions[function as usize]
+    }
+}
+
+#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+impl Interner {
+    /// The number of (name, kind, call site), made if new (a performance report's
+    /// functions).
+    #[inline]
+    pub(crate) fn intern_text(&mut self, name: &str, kind: &str, call_site: &str) -> u32 {
+        self.number(name, kind, call_site)
+    }
+
+    /// The functions, by number.
+    pub(crate) fn list(&self) -> &[Function] {
+        &self.functions
+    }
+
+    /// About how many bytes it holds.
+    pub(crate) fn memory(&self) -> usize {
+        use std::mem::size_of;
+        let text: usize = self
+            .functions
+            .iter()
+            .map(|f| f.name.len() + f.kind.len() + f.call_site.len())
+            .sum();
+        self.functions.capacity() * size_of::<Function>()
+            + text
+            + self.by_hash.capacity() * (size_of::<(u64, u32)>() + 1)
+            + self.cache.capacity() * size_of::<(usize, usize, u32)>()
     }
 }
 

@@ -26,7 +26,7 @@ use crate::engine::observe::{
 use crate::engine::table::{NodeInfo, Table};
 use crate::inspect::colour::function_colour;
 use crate::inspect::{DrawOptions, GraphInfo, NodeOutcome, NodeView};
-use crate::observers::profile::{json_string, Profiler};
+use crate::observers::profile::{json_string, Interner, Profiler};
 
 /// Beyond this many task runs the stream is drawn as per-thread buckets.
 const MAX_BARS: usize = 20_000;
@@ -213,8 +213,7 @@ impl State {
             end,
             outcome,
         };
-        self.functions.list[rec.function as usize]
-            .counts
+        self.functions.counts[rec.function as usize]
             .ran(rec.end.saturating_sub(rec.start), rec.outcome);
         self.recorded += 1;
         if self.records.len() >= self.keep {
@@ -241,12 +240,6 @@ impl State {
     /// tasks going on).
     fn memory(&self) -> usize {
         use std::mem::size_of;
-        let functions: usize = self
-            .functions
-            .list
-            .iter()
-            .map(|f| f.name.len() + f.kind.len() + f.call_site.len())
-            .sum();
         let graphs: usize = self
             .graphs
             .iter()
@@ -264,9 +257,8 @@ impl State {
             .map(|v| v.capacity() * size_of::<(u64, u32, Duration)>() + 16)
             .sum();
         self.records.capacity() * size_of::<Rec>()
-            + self.functions.list.capacity() * size_of::<Function>()
-            + functions
-            + self.functions.by_name.capacity() * (size_of::<(Arc<str>, Vec<u32>)>() + 8)
+            + self.functions.names.memory()
+            + self.functions.counts.capacity() * size_of::<Counts>()
             + graphs
             + self.runs.capacity() * size_of::<Weak<RunWatch>>()
             // A hash table of the peak's size: a power of two of buckets, 7/8 full
@@ -276,20 +268,13 @@ impl State {
     }
 }
 
-/// Distinct (name, kind, call site)s, numbered.
+/// Distinct (name, kind, call site)s, numbered (as a profiler numbers them), and
+/// each one's counts.
 #[derive(Default)]
 struct Functions {
-    list: Vec<Function>,
-    by_name: HashMap<Arc<str>, Vec<u32>>,
-    /// The last (name address, call-site address) looked up, and its number.
-    last: Option<(usize, usize, u32)>,
-}
-
-struct Function {
-    name: Arc<str>,
-    kind: Arc<str>,
-    call_site: Arc<str>,
-    counts: Counts,
+    names: Interner,
+    /// By function number.
+    counts: Vec<Counts>,
 }
 
 /// One function's counts and times, kept as its tasks end.
@@ -359,39 +344,18 @@ impl Counts {
 }
 
 impl Functions {
+    #[inline]
     fn intern(&mut self, name: &str, kind: &str, call_site: &str) -> u32 {
-        let key = (name.as_ptr() as usize, call_site.as_ptr() as usize);
-        if let Some((a, b, id)) = self.last {
-            let f = &self.list[id as usize];
-            if (a, b) == key && *f.name == *name && *f.call_site == *call_site && *f.kind == *kind {
-                return id;
-            }
+        let id = self.names.intern_text(name, kind, call_site);
+        if id as usize == self.counts.len() {
+            self.counts.push(Counts::default());
         }
-        let found = self.by_name.get(name).and_then(|ids| {
-            ids.iter().copied().find(|&id| {
-                let f = &self.list[id as usize];
-                *f.call_site == *call_site && *f.kind == *kind
-            })
-        });
-        let id = found.unwrap_or_else(|| {
-            let id = self.list.len() as u32;
-            let name: Arc<str> = name.into();
-            self.list.push(Function {
-                name: name.clone(),
-                kind: kind.into(),
-                call_site: call_site.into(),
-                counts: Counts::default(),
-            });
-            self.by_name.entry(name).or_default().push(id);
-            id
-        });
-        self.last = Some((key.0, key.1, id));
         id
     }
 
     #[inline]
     fn counts(&mut self, function: u32) -> &mut Counts {
-        &mut self.list[function as usize].counts
+        &mut self.counts[function as usize]
     }
 }
 
@@ -768,7 +732,7 @@ fn snapshot(shared: &Shared, read: Read) -> Snapshot {
     let before = shared.clock.elapsed();
     let from = before.saturating_sub(LIVE_WINDOW);
     let second = before.saturating_sub(Duration::from_secs(1));
-    let mut counts: Vec<Counts> = state.functions.list.iter().map(|f| f.counts).collect();
+    let mut counts: Vec<Counts> = state.functions.counts.clone();
     let mut records: Vec<Rec> = Vec::new();
     let mut running: Vec<(u32, Arc<str>, Duration)> = Vec::new();
     let mut recorded = state.recorded;
@@ -816,11 +780,9 @@ fn snapshot(shared: &Shared, read: Read) -> Snapshot {
                         recorded += 1;
                         note(&mut records, &r, &mut threads);
                     }
-                    None => running.push((
-                        thread,
-                        state.functions.list[function as usize].name.clone(),
-                        start,
-                    )),
+                    None => {
+                        running.push((thread, state.functions.names[function].name.clone(), start))
+                    }
                 }
             });
     }
@@ -832,11 +794,7 @@ fn snapshot(shared: &Shared, read: Read) -> Snapshot {
     if shared.live {
         for (&thread, tasks) in &state.running {
             for &(_, function, start) in tasks {
-                running.push((
-                    thread,
-                    state.functions.list[function as usize].name.clone(),
-                    start,
-                ));
+                running.push((thread, state.functions.names[function].name.clone(), start));
             }
         }
     }
@@ -844,7 +802,8 @@ fn snapshot(shared: &Shared, read: Read) -> Snapshot {
     let now = shared.clock.elapsed();
     let functions: Vec<_> = state
         .functions
-        .list
+        .names
+        .list()
         .iter()
         .map(|f| (f.name.clone(), f.kind.clone(), f.call_site.clone()))
         .collect();
