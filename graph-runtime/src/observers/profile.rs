@@ -285,6 +285,15 @@ impl Profiler {
         }
     }
 
+    /// Calls `each` with the current run's node functions (this profiler's numbers,
+    /// stable while it lives: a pooled profiler keeps them from run to run) and the
+    /// functions they number, under the profiler's lock.
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+    pub(crate) fn with_functions<R>(&self, each: impl FnOnce(&[u32], &Interner) -> R) -> R {
+        let inner = self.lock();
+        each(&inner.node_function, &inner.functions)
+    }
+
     /// The time since the profiler's epoch (a live view's "now").
     #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
     pub(crate) fn elapsed(&self) -> Duration {

@@ -159,8 +159,9 @@ struct Shared {
     /// The recording's time axis (its epoch), and where the clients' tasks' starts
     /// are kept (on their threads); it keeps no record itself.
     clock: Profiler,
-    /// Profilers of finished runs, for the next ones.
-    pool: Mutex<Vec<Profiler>>,
+    /// Profilers of finished runs, for the next ones, each with its map of its
+    /// function numbers to the recording's (`u32::MAX`: not yet seen).
+    pool: Mutex<Vec<(Profiler, Vec<u32>)>>,
     state: Mutex<State>,
     /// A live dashboard: also the clients' tasks running now.
     live: bool,
@@ -394,12 +395,35 @@ impl Shared {
     /// counted as pending, and its graph kept if it may be drawn.
     fn run_observer(self: &Arc<Self>, table: &Table<'_>) -> Arc<dyn Observer> {
         let nodes = table.nodes();
+        let (profiler, mut map) = self
+            .pool
+            .lock()
+            .recover()
+            .pop()
+            .unwrap_or_else(|| (self.clock.sharing_epoch(), Vec::new()));
+        // The run starts now (the dispatcher tells `graph_started` of these nodes
+        // next, which the watch leaves to this): the profiler numbers each node's
+        // function, and its numbers map to the recording's, so that each function is
+        // looked up once per run, not once per node and per observer.
+        profiler.graph_started(nodes);
         let mut state = self.state();
         let state = &mut *state;
-        let functions: Vec<u32> = nodes
-            .iter()
-            .map(|n| state.functions.intern(n.name, n.kind, n.call_site))
-            .collect();
+        let functions: Vec<u32> = profiler.with_functions(|node_functions, names| {
+            if map.len() < names.list().len() {
+                map.resize(names.list().len(), u32::MAX);
+            }
+            node_functions
+                .iter()
+                .map(|&own| {
+                    let mapped = &mut map[own as usize];
+                    if *mapped == u32::MAX {
+                        let f = &names[own];
+                        *mapped = state.functions.intern(&f.name, &f.kind, &f.call_site);
+                    }
+                    *mapped
+                })
+                .collect()
+        });
         for &f in &functions {
             state.functions.counts(f).pending += 1;
         }
@@ -436,18 +460,12 @@ impl Shared {
                 error: None,
             }
         });
-        let profiler = self
-            .pool
-            .lock()
-            .recover()
-            .pop()
-            .unwrap_or_else(|| self.clock.sharing_epoch());
         let watch = Arc::new(RunWatch {
             shared: self.clone(),
             compute,
             functions,
             graph: Mutex::new(graph),
-            profiler: Some(profiler),
+            profiler: Some((profiler, map)),
         });
         state.runs.push(Arc::downgrade(&watch));
         watch
@@ -463,19 +481,22 @@ struct RunWatch {
     functions: Vec<u32>,
     /// Its graph, if it may be drawn (taken when the run ends).
     graph: Mutex<Option<GraphRun>>,
-    profiler: Option<Profiler>,
+    /// Its profiler, with the map of the profiler's function numbers to the
+    /// recording's (back to the pool when the run's observer goes).
+    profiler: Option<(Profiler, Vec<u32>)>,
 }
 
 impl RunWatch {
     #[inline]
     fn profiler(&self) -> &Profiler {
-        self.profiler.as_ref().expect("taken only when dropped")
+        &self.profiler.as_ref().expect("taken only when dropped").0
     }
 }
 
 impl Observer for RunWatch {
-    fn graph_started(&self, nodes: &[NodeInfo<'_>]) {
-        self.profiler().graph_started(nodes);
+    fn graph_started(&self, _nodes: &[NodeInfo<'_>]) {
+        // Told to the profiler when the watch was made (`Shared::run_observer`),
+        // with the same nodes: the run's table's.
     }
 
     #[inline]
