@@ -6,8 +6,10 @@
 //! Run it with `cargo bench -p taskweave-benches --features dashboard --bench
 //! report_overhead`. `profiler` is the same compute watched by a `Profiler` alone,
 //! for comparison. With a report active every compute is recorded (a profiler per
-//! run, the graph copied, the records gathered when it ends); the page is written to
-//! `/dev/null` (or the temporary directory) after each sample, outside the timing.
+//! run that numbers its functions, the graph copied while it may be drawn, the
+//! records gathered when it ends, counts per function updated); the page is written
+//! to `/dev/null` (or the temporary directory) after each sample, outside the
+//! timing. The dashboard keeps its 50,000 most recent records.
 
 use std::time::{Duration, Instant};
 

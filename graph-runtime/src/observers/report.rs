@@ -9,7 +9,10 @@
 //! The report is an ambient observer of the engine (`engine::observe::add_ambient`):
 //! runs and clients given no observer of their own are watched too. Each graph run
 //! gets a [`Profiler`] of its own (taken from a small pool, sharing one time axis),
-//! the clients' tasks one shared profiler. With no report active, a run pays one
+//! whose records are gathered when the run ends; a client's task is recorded when it
+//! ends. One recording layer serves the report and the live dashboard: counts and
+//! times per function kept as tasks end, and the task runs in a ring (all of them for
+//! a report, the most recent for a dashboard). With no report active, a run pays one
 //! relaxed load and allocates nothing.
 
 use std::collections::{HashMap, HashSet, VecDeque};
