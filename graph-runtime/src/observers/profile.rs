@@ -23,7 +23,7 @@ use std::time::Duration;
 use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 use crate::engine::observe::{FutureEvent, Observer, TaskOutcome};
-use crate::engine::table::NodeInfo;
+use crate::engine::table::{Label, NodeInfo};
 
 /// Slots in the first segment; segment `k` holds `FIRST << k`.
 const FIRST: u64 = 1024;
@@ -129,7 +129,9 @@ struct Function {
 
 impl Function {
     fn is(&self, info: &NodeInfo<'_>) -> bool {
-        *self.name == *info.name && *self.call_site == *info.call_site && *self.kind == *info.kind
+        *self.name == *info.name()
+            && *self.call_site == *info.call_site()
+            && *self.kind == *info.kind()
     }
 }
 
@@ -574,7 +576,8 @@ impl Observer for Profiler {
             })
             .flatten()
             .unwrap_or(end);
-        let info = NodeInfo::new(task.name, task.call_site, 0, 0, 0).with_kind(task.kind);
+        let label = Label::new(task.name, task.kind, task.call_site);
+        let info = NodeInfo::new(&label, 0, 0, 0);
         let raw = Raw {
             run: 0,
             node: 0,
@@ -614,8 +617,8 @@ impl Inner {
             self.cache = vec![(0, 0, u32::MAX); CACHE];
         }
         let key = (
-            info.name.as_ptr() as usize,
-            info.call_site.as_ptr() as usize,
+            info.name().as_ptr() as usize,
+            info.call_site().as_ptr() as usize,
         );
         let h = (key.0 ^ key.1.rotate_left(17)).wrapping_mul(0x9e37_79b9_7f4a_7c15_u64 as usize);
         let entry = (h >> 7) & (CACHE - 1);
@@ -624,7 +627,7 @@ impl Inner {
             return cached;
         }
         let mut hasher = DefaultHasher::new();
-        (info.name, info.kind, info.call_site).hash(&mut hasher);
+        (info.name(), info.kind(), info.call_site()).hash(&mut hasher);
         let full = hasher.finish();
         let mut found = self.by_hash.get(&full).copied();
         while let Some(f) = found {
@@ -637,9 +640,9 @@ impl Inner {
             let id = self.functions.len() as u32;
             let next = self.by_hash.insert(full, id);
             self.functions.push(Function {
-                name: info.name.into(),
-                kind: info.kind.into(),
-                call_site: info.call_site.into(),
+                name: info.name().into(),
+                kind: info.kind().into(),
+                call_site: info.call_site().into(),
                 next,
             });
             id
@@ -829,9 +832,24 @@ mod tests {
     #[test]
     fn records_one_event_per_task() {
         let nodes = [
-            NodeInfo::new("load", "x.rs:1:1", 0, 0, 1),
-            NodeInfo::new("load", "x.rs:1:1", 0, 1, 1),
-            NodeInfo::new("sum", "x.rs:2:1", 2, 2, 0),
+            NodeInfo::new(
+                &const { crate::engine::table::Label::task("load", "x.rs:1:1") },
+                0,
+                0,
+                1,
+            ),
+            NodeInfo::new(
+                &const { crate::engine::table::Label::task("load", "x.rs:1:1") },
+                0,
+                1,
+                1,
+            ),
+            NodeInfo::new(
+                &const { crate::engine::table::Label::task("sum", "x.rs:2:1") },
+                2,
+                2,
+                0,
+            ),
         ];
         let p = Profiler::new();
         for _ in 0..2 {

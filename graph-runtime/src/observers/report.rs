@@ -261,7 +261,7 @@ impl Shared {
         let mut state = self.state();
         let functions = nodes
             .iter()
-            .map(|n| state.functions.intern(n.name, n.kind, n.call_site))
+            .map(|n| state.functions.intern(n.name(), n.kind(), n.call_site()))
             .collect();
         let graph = state.graphs.len() as u32;
         state.graphs.push(GraphRun {
