@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use taskweave::prelude::*;
 use taskweave::{
-    futures_info, Direction, DrawOptions, NodeInfo, NodeOutcome, RunOptions, RunRecord,
+    futures_info, Direction, DrawOptions, Label, NodeInfo, NodeOutcome, RunOptions, RunRecord,
 };
 // A node table with made-up call sites is built by hand only here: `graph!` writes them.
 use taskweave::__private::Table;
@@ -278,10 +278,20 @@ fn empty_graph() {
 /// `join`.
 fn diamond() -> taskweave::GraphInfo {
     static NODES: [NodeInfo<'static>; 4] = [
-        NodeInfo::new("load", "src/data.rs:3:9", 0, 0, 2),
-        NodeInfo::new("left", "src/data.rs:4:9", 1, 2, 1),
-        NodeInfo::new("right", "src/data.rs:5:9", 1, 3, 1).with_kind("method"),
-        NodeInfo::new("join \"both\"", "src/data.rs:6:5", 2, 4, 0),
+        NodeInfo::new(&const { Label::task("load", "src/data.rs:3:9") }, 0, 0, 2),
+        NodeInfo::new(&const { Label::task("left", "src/data.rs:4:9") }, 1, 2, 1),
+        NodeInfo::new(
+            &const { Label::new("right", "method", "src/data.rs:5:9") },
+            1,
+            3,
+            1,
+        ),
+        NodeInfo::new(
+            &const { Label::task("join \"both\"", "src/data.rs:6:5") },
+            2,
+            4,
+            0,
+        ),
     ];
     static TABLE: Table<'static> = Table::new(&NODES, &[1, 2, 3, 3], &[0], 2);
     taskweave::GraphInfo::from(&TABLE)

@@ -35,7 +35,7 @@ pub use dynamic::{
 pub use engine::error::TaskError;
 pub use engine::observe::{FutureEvent, Observer, TaskOutcome};
 pub use engine::options::{RunOptions, Scheduler};
-pub use engine::table::NodeInfo;
+pub use engine::table::{Label, NodeInfo};
 pub use engine::warn::{on_warning, set_warnings};
 pub use futures::{
     as_completed, cancelled, futures_info, get_client, progress, wait, AnyFuture, AsCompleted,
@@ -83,7 +83,7 @@ pub mod __private {
         give, give_again, lend, Again, Const, EarlyExit, Give, Lend, Owned, Ref, Shared,
         SharedSlot, Slot, Value,
     };
-    pub use crate::engine::table::{NodeInfo, Table};
+    pub use crate::engine::table::{Label, NodeInfo, Table};
     pub use crate::graph::Graph;
     pub use core::ops::ControlFlow;
     pub use core::sync::atomic::AtomicU32;

@@ -14,7 +14,7 @@ use std::sync::{Arc, Once};
 
 use graph_runtime::__loom::{dispatch, FutureState};
 use graph_runtime::__private::{give, lend, EarlyExit, Flow, SharedSlot, Slot, Table};
-use graph_runtime::{NodeInfo, RunOptions, Status};
+use graph_runtime::{Label, NodeInfo, RunOptions, Status};
 use loom::sync::atomic::AtomicU32;
 
 // ---- what every model counts ------------------------------------------------------
@@ -145,8 +145,16 @@ fn quiet_deliberate_panics() {
     });
 }
 
-const fn node(name: &'static str, in_degree: u32, first: u32, count: u32) -> NodeInfo<'static> {
-    NodeInfo::new(name, "tests/loom.rs", in_degree, first, count)
+/// A task's entry in a `static` table, written in this file.
+macro_rules! node {
+    ($name:literal, $in_degree:expr, $first:expr, $count:expr) => {
+        NodeInfo::new(
+            &const { Label::task($name, "tests/loom.rs") },
+            $in_degree,
+            $first,
+            $count,
+        )
+    };
 }
 
 // ---- the dispatcher ---------------------------------------------------------------
@@ -157,10 +165,10 @@ const fn node(name: &'static str, in_degree: u32, first: u32, count: u32) -> Nod
 #[test]
 fn diamond() {
     static NODES: [NodeInfo<'static>; 4] = [
-        node("root", 0, 0, 2),
-        node("lend", 1, 2, 1),
-        node("give", 1, 3, 1),
-        node("sink", 2, 4, 0),
+        node!("root", 0, 0, 2),
+        node!("lend", 1, 2, 1),
+        node!("give", 1, 3, 1),
+        node!("sink", 2, 4, 0),
     ];
     static TABLE: Table<'static> = Table::new(&NODES, &[1, 2, 3, 3], &[0], 2);
     let n = explore("diamond", || {
@@ -208,11 +216,11 @@ const FAN_OUT_PREEMPTIONS: usize = 6;
 #[test]
 fn fan_out_of_three() {
     static NODES: [NodeInfo<'static>; 5] = [
-        node("root", 0, 0, 3),
-        node("a", 1, 3, 1),
-        node("b", 1, 4, 1),
-        node("c", 1, 5, 1),
-        node("sink", 3, 6, 0),
+        node!("root", 0, 0, 3),
+        node!("a", 1, 3, 1),
+        node!("b", 1, 4, 1),
+        node!("c", 1, 5, 1),
+        node!("sink", 3, 6, 0),
     ];
     static TABLE: Table<'static> = Table::new(&NODES, &[1, 2, 3, 4, 4, 4], &[0], 3);
     // Three threads and five nodes: exhaustive exploration does not end in useful
@@ -259,11 +267,11 @@ fn fan_out_of_three() {
 #[test]
 fn chain_with_a_panic() {
     static NODES: [NodeInfo<'static>; 5] = [
-        node("root", 0, 0, 2),
-        node("before", 1, 2, 1),
-        node("boom", 1, 3, 1),
-        node("branch", 1, 4, 1),
-        node("after", 2, 5, 0),
+        node!("root", 0, 0, 2),
+        node!("before", 1, 2, 1),
+        node!("boom", 1, 3, 1),
+        node!("branch", 1, 4, 1),
+        node!("after", 2, 5, 0),
     ];
     static TABLE: Table<'static> = Table::new(&NODES, &[1, 3, 2, 4, 4], &[0], 2);
     quiet_deliberate_panics();
@@ -317,10 +325,10 @@ fn chain_with_a_panic() {
 #[test]
 fn stop_flag_on_err() {
     static NODES: [NodeInfo<'static>; 4] = [
-        node("root", 0, 0, 2),
-        node("check", 1, 2, 1),
-        node("other", 1, 3, 1),
-        node("sink", 2, 4, 0),
+        node!("root", 0, 0, 2),
+        node!("check", 1, 2, 1),
+        node!("other", 1, 3, 1),
+        node!("sink", 2, 4, 0),
     ];
     static TABLE: Table<'static> = Table::new(&NODES, &[1, 2, 3, 3], &[0], 2);
     let n = explore("stop on Err", || {
@@ -362,10 +370,10 @@ fn stop_flag_on_err() {
 #[test]
 fn earliest_stop_wins() {
     static NODES: [NodeInfo<'static>; 4] = [
-        node("root", 0, 0, 2),
-        node("first", 1, 2, 1),
-        node("second", 1, 3, 1),
-        node("sink", 2, 4, 0),
+        node!("root", 0, 0, 2),
+        node!("first", 1, 2, 1),
+        node!("second", 1, 3, 1),
+        node!("sink", 2, 4, 0),
     ];
     static TABLE: Table<'static> = Table::new(&NODES, &[1, 2, 3, 3], &[0], 2);
     let n = explore("earliest stop wins", || {

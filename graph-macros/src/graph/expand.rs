@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! {
-//!     static __TABLE: Table = Table::new(&[NodeInfo::new("load", "src/main.rs:9:13", 0, 0, 1), …], &[1, …], &[0, 2], 2);
+//!     static __TABLE: Table = Table::new(&[NodeInfo::new(&const { Label::task("load", "src/main.rs:9:13") }, 0, 0, 1), …], &[1, …], &[0, 2], 2);
 //!     Graph::<_, (u32,)>::__new(&__TABLE, move |__options: RunOptions, n: u32| {
 //!         let __load = Slot::new();
 //!         …
@@ -191,11 +191,13 @@ impl Expander<'_> {
                 ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!())
             };
             let kind = node_kind(node);
-            let entry = if kind == "task" {
-                quote!(#private::NodeInfo::new(#name, #call_site, #degree, #first, #count))
+            // A `const` block, so the label is a `static` the entry points to.
+            let label = if kind == "task" {
+                quote!(&const { #private::Label::task(#name, #call_site) })
             } else {
-                quote!(#private::NodeInfo::new(#name, #call_site, #degree, #first, #count).with_kind(#kind))
+                quote!(&const { #private::Label::new(#name, #kind, #call_site) })
             };
+            let entry = quote!(#private::NodeInfo::new(#label, #degree, #first, #count));
             first += count;
             entry
         });

@@ -55,10 +55,32 @@ unsafe fn drop_slot<T>(at: *mut u8) {
     unsafe { at.cast::<SharedSlot<T>>().drop_in_place() }
 }
 
-/// One slot's place in the block and its kind.
-struct Entry {
-    offset: usize,
-    kind: &'static SlotKind,
+/// One slot's place in the block and its kind, in one word: the offset in the high 48
+/// bits, the kind's number in its arena's list of kinds in the low 16 (a graph has
+/// far fewer distinct result types than 65,536, and slots far fewer bytes than 2^48).
+#[derive(Clone, Copy)]
+struct Entry(u64);
+
+impl Entry {
+    const KIND_BITS: u32 = 16;
+
+    fn new(offset: usize, kind: usize) -> Entry {
+        let kind = u16::try_from(kind)
+            .expect("taskweave: a dynamic graph has at most 65,536 distinct result types");
+        assert!(
+            (offset as u64) >> (64 - Self::KIND_BITS) == 0,
+            "taskweave: a dynamic graph's result slots fit in 2^48 bytes"
+        );
+        Entry((offset as u64) << Self::KIND_BITS | u64::from(kind))
+    }
+
+    fn offset(self) -> usize {
+        (self.0 >> Self::KIND_BITS) as usize
+    }
+
+    fn kind(self) -> usize {
+        self.0 as u16 as usize
+    }
 }
 
 /// Every node's result slot for runs of one laid-out graph.
@@ -67,6 +89,8 @@ pub struct Arena {
     block: NonNull<u8>,
     layout: Layout,
     slots: Vec<Entry>,
+    /// The distinct kinds of slot, numbered in the entries.
+    kinds: Vec<&'static SlotKind>,
 }
 
 // SAFETY: the block holds only `SharedSlot<T>`s of `T: Send + Sync` (`ArenaBuilder::push`
@@ -81,6 +105,7 @@ pub(crate) struct ArenaBuilder {
     layout: Layout,
     slots: Vec<Entry>,
     uses: Vec<u32>,
+    kinds: Vec<&'static SlotKind>,
 }
 
 impl ArenaBuilder {
@@ -89,6 +114,24 @@ impl ArenaBuilder {
             layout: Layout::new::<()>(),
             slots: Vec::with_capacity(nodes),
             uses: Vec::with_capacity(nodes),
+            kinds: Vec::new(),
+        }
+    }
+
+    /// The number of a kind of slot, given on its first use. Graphs have a few result
+    /// types, and neighbouring nodes mostly share one: the last kind is tried first.
+    fn kind_number(&mut self, kind: &'static SlotKind) -> usize {
+        if let Some(&last) = self.slots.last() {
+            if core::ptr::eq(self.kinds[last.kind()], kind) {
+                return last.kind();
+            }
+        }
+        match self.kinds.iter().position(|&k| core::ptr::eq(k, kind)) {
+            Some(number) => number,
+            None => {
+                self.kinds.push(kind);
+                self.kinds.len() - 1
+            }
         }
     }
 
@@ -99,10 +142,8 @@ impl ArenaBuilder {
             .extend(Layout::new::<SharedSlot<T>>())
             .expect("taskweave: a dynamic graph's slots fit in memory");
         self.layout = layout;
-        self.slots.push(Entry {
-            offset,
-            kind: &KindOf::<T>::KIND,
-        });
+        let kind = self.kind_number(&KindOf::<T>::KIND);
+        self.slots.push(Entry::new(offset, kind));
         self.uses.push(uses);
     }
 
@@ -120,12 +161,13 @@ impl ArenaBuilder {
             // SAFETY: `Layout::extend` placed the slot at `offset`, aligned for its type
             // and inside the block (`layout` covers every slot, padded to the largest
             // alignment the block is allocated with); each slot is written once.
-            unsafe { (entry.kind.init)(block.as_ptr().add(entry.offset), uses) };
+            unsafe { (self.kinds[entry.kind()].init)(block.as_ptr().add(entry.offset()), uses) };
         }
         Arena {
             block,
             layout,
             slots: self.slots,
+            kinds: self.kinds,
         }
     }
 }
@@ -134,8 +176,8 @@ impl Arena {
     /// The slot of node `index`, of its own result type.
     #[inline]
     pub(crate) fn slot<T: 'static>(&self, index: u32) -> &SharedSlot<T> {
-        let entry = &self.slots[index as usize];
-        if (entry.kind.id)() != TypeId::of::<SharedSlot<T>>() {
+        let entry = self.slots[index as usize];
+        if (self.kinds[entry.kind()].id)() != TypeId::of::<SharedSlot<T>>() {
             unreachable!("taskweave: a dynamic node's slot has another type");
         }
         // SAFETY: the entry's kind says the slot at its offset is a `SharedSlot<T>`,
@@ -145,7 +187,7 @@ impl Arena {
             &*self
                 .block
                 .as_ptr()
-                .add(entry.offset)
+                .add(entry.offset())
                 .cast::<SharedSlot<T>>()
         }
     }
@@ -172,11 +214,12 @@ struct Rest<'a> {
 
 impl Rest<'_> {
     fn drop_slots(&mut self) {
-        while let Some(entry) = self.arena.slots.get(self.next) {
+        while let Some(&entry) = self.arena.slots.get(self.next) {
             self.next += 1;
+            let at = self.arena.block.as_ptr().wrapping_add(entry.offset());
             // SAFETY: each slot is dropped once (`next` moves past it first), and the
             // arena is being dropped: nothing reads a slot after this.
-            unsafe { (entry.kind.drop)(self.arena.block.as_ptr().add(entry.offset)) };
+            unsafe { (self.arena.kinds[entry.kind()].drop)(at) };
         }
     }
 }

@@ -21,6 +21,7 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use once_cell::race::OnceBox;
 use smallvec::SmallVec;
 
 pub use arena::Arena;
@@ -44,6 +45,7 @@ use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 use crate::engine::options::RunOptions;
 use crate::engine::slot::SharedSlot;
+use crate::engine::table::Label;
 use crate::inspect::GraphInfo;
 
 /// A value that a task will compute: Dask's `Delayed`.
@@ -87,76 +89,53 @@ impl<T> fmt::Debug for Delayed<T> {
 /// What every dynamic node records about itself.
 ///
 /// Kept small, since every node has one: the name, kind and call site, shared by every
-/// node built at one place, are one pointer to their interned [`Site`].
+/// node built at one place, are one pointer to their interned [`Label`].
 pub(crate) struct Meta {
     /// The function's name, the node's kind and where it was built.
-    pub(crate) site: &'static Site,
+    pub(crate) label: &'static Label<'static>,
     /// Names set with [`Delayed::named`] or [`DelayedFn::named`], if any: most nodes
-    /// have none, and then reading it is one load.
-    names: OnceLock<Box<Names>>,
+    /// have none, and then reading it is one load (and it takes one word).
+    names: OnceBox<Names>,
     /// Unique per node; equal for pure nodes with equal inputs.
     pub(crate) key: u64,
     /// The number the plan being made gave this node (see `plan::Visited`).
     pub(crate) mark: Mark,
 }
 
-/// The name, kind and call site shared by the nodes built at one place: interned once
-/// per distinct triple (a program has as many as it has places that build nodes), so a
-/// node holds one pointer instead of three strings.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Site {
-    /// The function's name.
-    pub(crate) name: &'static str,
-    /// What the node is (see `NodeInfo::kind`).
-    pub(crate) kind: &'static str,
-    /// `file:line:column` of the code that built it.
-    pub(crate) call_site: &'static str,
-}
-
-impl Site {
-    /// The interned site of `name`, `kind` and `call_site`. A loop that builds nodes at
-    /// one place finds it in a one-entry cache of its thread, without the shared
-    /// table's lock.
-    pub(crate) fn of(
-        name: &'static str,
-        kind: &'static str,
-        call_site: &'static str,
-    ) -> &'static Site {
-        std::thread_local! {
-            static LAST: std::cell::Cell<Option<&'static Site>> = const { std::cell::Cell::new(None) };
-        }
-        let same = |site: &Site| {
-            core::ptr::eq(site.name, name)
-                && core::ptr::eq(site.kind, kind)
-                && core::ptr::eq(site.call_site, call_site)
-        };
-        if let Ok(Some(last)) = LAST.try_with(std::cell::Cell::get) {
-            if same(last) {
-                return last;
-            }
-        }
-        static SITES: Mutex<Option<HashMap<Site, &'static Site>>> = Mutex::new(None);
-        let site = {
-            let mut sites = SITES.lock().recover();
-            let key = Site {
-                name,
-                kind,
-                call_site,
-            };
-            *sites
-                .get_or_insert_with(HashMap::new)
-                .entry(key)
-                .or_insert_with(|| {
-                    Box::leak(Box::new(Site {
-                        name,
-                        kind,
-                        call_site,
-                    }))
-                })
-        };
-        let _ = LAST.try_with(|last| last.set(Some(site)));
-        site
+/// The interned label of `name`, `kind` and `call_site`: one per distinct triple, so a
+/// node holds one pointer instead of three strings, and a plan's node table points to
+/// it rather than copying it. A loop that builds nodes at one place finds it in a
+/// one-entry cache of its thread, without the shared table's lock.
+pub(crate) fn label_of(
+    name: &'static str,
+    kind: &'static str,
+    call_site: &'static str,
+) -> &'static Label<'static> {
+    std::thread_local! {
+        static LAST: std::cell::Cell<Option<&'static Label<'static>>> = const { std::cell::Cell::new(None) };
     }
+    let same = |label: &Label<'_>| {
+        core::ptr::eq(label.name, name)
+            && core::ptr::eq(label.kind, kind)
+            && core::ptr::eq(label.call_site, call_site)
+    };
+    if let Ok(Some(last)) = LAST.try_with(std::cell::Cell::get) {
+        if same(last) {
+            return last;
+        }
+    }
+    type Labels = HashMap<Label<'static>, &'static Label<'static>>;
+    static LABELS: Mutex<Option<Labels>> = Mutex::new(None);
+    let label = {
+        let mut labels = LABELS.lock().recover();
+        let key = Label::new(name, kind, call_site);
+        *labels
+            .get_or_insert_with(HashMap::new)
+            .entry(key)
+            .or_insert_with(|| Box::leak(Box::new(key)))
+    };
+    let _ = LAST.try_with(|last| last.set(Some(label)));
+    label
 }
 
 /// The names set on a node, oldest first; the last is its name. Never changed once
@@ -180,21 +159,26 @@ impl Drop for Names {
     }
 }
 
-/// A node's number in the plan `plan`; stale numbers of older plans are ignored.
+/// A node's number in the plan `plan`; stale numbers of older plans are ignored. One
+/// word: the plan in the high half, the number in the low half, so a plan number is
+/// below 2^32 (past that, plans number nodes in a map instead: see `plan::Visited`)
+/// and never 0 (a node no plan has numbered yet).
 #[derive(Default)]
-pub(crate) struct Mark {
-    plan: AtomicU64,
-    index: std::sync::atomic::AtomicU32,
-}
+pub(crate) struct Mark(AtomicU64);
 
 impl Mark {
+    /// The largest plan number a mark holds.
+    pub(crate) const MAX_PLAN: u64 = u32::MAX as u64;
+
     pub(crate) fn get(&self, plan: u64) -> Option<u32> {
-        (self.plan.load(Ordering::Relaxed) == plan).then(|| self.index.load(Ordering::Relaxed))
+        let mark = self.0.load(Ordering::Relaxed);
+        (mark >> 32 == plan).then_some(mark as u32)
     }
 
     pub(crate) fn set(&self, plan: u64, index: u32) {
-        self.index.store(index, Ordering::Relaxed);
-        self.plan.store(plan, Ordering::Relaxed);
+        debug_assert!(plan != 0 && plan <= Self::MAX_PLAN);
+        self.0
+            .store(plan << 32 | u64::from(index), Ordering::Relaxed);
     }
 }
 
@@ -261,15 +245,25 @@ impl Meta {
             is_key,
             next: OnceLock::new(),
         });
-        let mut at = &self.names;
+        let mut older = match self.names.set(new) {
+            Ok(()) => return,
+            Err(back) => {
+                new = back;
+                self.names
+                    .get()
+                    .expect("a OnceBox that refused a value holds one")
+            }
+        };
         loop {
-            match at.set(new) {
+            new.is_key |= older.is_key;
+            match older.next.set(new) {
                 Ok(()) => return,
                 Err(back) => {
                     new = back;
-                    let older = at.get().expect("a OnceLock that refused a value holds one");
-                    new.is_key |= older.is_key;
-                    at = &older.next;
+                    older = older
+                        .next
+                        .get()
+                        .expect("a OnceLock that refused a value holds one");
                 }
             }
         }
@@ -296,8 +290,8 @@ impl Meta {
         key: Option<u64>,
     ) -> Self {
         Meta {
-            site: Site::of(name, kind, call_site),
-            names: OnceLock::new(),
+            label: label_of(name, kind, call_site),
+            names: OnceBox::new(),
             key: key.unwrap_or_else(|| NEXT_KEY.fetch_add(1, Ordering::Relaxed)),
             mark: Mark::default(),
         }
@@ -311,6 +305,8 @@ impl Meta {
 pub(crate) struct ParentList(SmallVec<[Arc<dyn Node>; 2]>);
 
 const _: () = assert!(std::mem::size_of::<ParentList>() <= 40);
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Meta>() == 32);
 
 impl ParentList {
     pub(crate) fn as_slice(&self) -> &[Arc<dyn Node>] {
@@ -617,7 +613,7 @@ impl<T> Delayed<T> {
     pub fn name(&self) -> &str {
         let meta = self.node.meta();
         meta.last_names()
-            .map_or(meta.site.name, |names| &names.name)
+            .map_or(meta.label.name, |names| &names.name)
     }
 
     /// The node's key: its name and a number (Dask's key), e.g. `inc-17`; a name set
@@ -628,13 +624,13 @@ impl<T> Delayed<T> {
         match meta.last_names() {
             Some(names) if names.is_key => names.name.to_string(),
             Some(names) => format!("{}-{number}", names.name),
-            None => format!("{}-{number}", meta.site.name),
+            None => format!("{}-{number}", meta.label.name),
         }
     }
 
     /// Where the node was built, as `file:line:column`.
     pub fn call_site(&self) -> &str {
-        self.node.meta().site.call_site
+        self.node.meta().label.call_site
     }
 
     /// Names the node (`load-3`): the name shows in errors, inspection and keys.
@@ -719,8 +715,8 @@ impl<T: Clone + Send + Sync + 'static> Delayed<T> {
     /// A node holding `value`, computed for this one: its name and key.
     pub(crate) fn holding(&self, value: T) -> Delayed<T> {
         let meta = Meta::new(
-            self.node.meta().site.name,
-            self.node.meta().site.call_site,
+            self.node.meta().label.name,
+            self.node.meta().label.call_site,
             Some(self.node.meta().key),
         );
         if let Some(names) = self.node.meta().last_names() {

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
-use super::{Arena, ArenaBuilder, Delayed, Env, Node, Parents};
+use super::{Arena, ArenaBuilder, Delayed, Env, Mark, Node, Parents};
 use crate::engine::dispatch::dispatch;
 use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 use crate::engine::options::RunOptions;
 use crate::engine::options::Scheduler;
-use crate::engine::table::{NodeInfo, Table};
+use crate::engine::table::{Label, NodeInfo, Table};
 use crate::inspect::GraphInfo;
 
 /// Node addresses and pure keys are already well spread, so rustc's multiply-rotate
@@ -45,14 +45,20 @@ impl Drop for Exclusive {
 impl Visited {
     fn new() -> Self {
         if PLANNING.fetch_add(1, Ordering::AcqRel) == 0 {
-            Visited::Marks {
-                plan: NEXT_PLAN.fetch_add(1, Ordering::Relaxed),
-                _exclusive: Exclusive,
+            let exclusive = Exclusive;
+            let plan = NEXT_PLAN.fetch_add(1, Ordering::Relaxed);
+            // A mark holds plan numbers below 2^32: the 4,294,967,296th plan of a
+            // process and those after it number their nodes in a map.
+            if plan <= Mark::MAX_PLAN {
+                return Visited::Marks {
+                    plan,
+                    _exclusive: exclusive,
+                };
             }
         } else {
             PLANNING.fetch_sub(1, Ordering::AcqRel);
-            Visited::Map(FastMap::default())
         }
+        Visited::Map(FastMap::default())
     }
 
     fn get(&self, node: &Arc<dyn Node>) -> Option<u32> {
@@ -89,9 +95,11 @@ pub(crate) struct Plan {
     /// Each output: its node index, and whether this is the node's last request
     /// (the same node may be requested more than once; see [`Outputs`]).
     outputs: Vec<OutputRead>,
-    /// The names set with `named` that `infos` borrow. Never changed once the plan is
-    /// made, and dropped with it (after `infos`, declared before).
-    _custom_names: Vec<Arc<str>>,
+    /// The labels of nodes named with `named`, which `infos` borrow, and the names
+    /// they borrow (with the nodes' indices). Never changed once the plan is made, and
+    /// dropped with it, in this order, after `infos` (declared before).
+    _custom_labels: Vec<Label<'static>>,
+    _custom_names: Vec<(usize, Arc<str>)>,
 }
 
 impl Plan {
@@ -218,36 +226,54 @@ impl Plan {
         }
         let width = per_level.into_iter().max().unwrap_or(0);
         drop(level);
-        let mut custom_names = Vec::new();
+        // A node named with `named` gets a label of its own; the others point to the
+        // label interned for their site. Made in full before any entry borrows one, and
+        // never changed after (the entries borrow from the list's buffer).
+        let custom_names: Vec<(usize, Arc<str>)> = nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, node)| Some((i, node.meta().custom_name()?)))
+            .collect();
+        let custom_labels: Vec<Label<'static>> = custom_names
+            .iter()
+            .map(|(i, custom)| {
+                // SAFETY: the `str` lives in the `Arc`'s allocation, which does not move
+                // and stays alive while `custom_names` holds the `Arc`: as long as the
+                // plan, which never changes the list once made and lends `infos` only
+                // for as long as it is borrowed itself (`Plan::node_infos`), so the name
+                // is never read after it is freed.
+                let name = unsafe { &*(&**custom as *const str) };
+                Label {
+                    name,
+                    ..*nodes[*i].meta().label
+                }
+            })
+            .collect();
+        let mut named = custom_names
+            .iter()
+            .map(|(i, _)| *i)
+            .zip(&custom_labels)
+            .peekable();
         let infos = nodes
             .iter()
             .enumerate()
             .map(|(i, node)| {
-                let meta = node.meta();
-                let name: &'static str = match meta.custom_name() {
-                    None => meta.site.name,
-                    Some(custom) => {
-                        // SAFETY: the `str` lives in the `Arc`'s allocation, which does
-                        // not move and stays alive while `custom_names` holds the `Arc`:
-                        // as long as the plan, which never changes the list once made and
-                        // lends `infos` only for as long as it is borrowed itself
-                        // (`Plan::node_infos`), so the name is never read after it is
-                        // freed.
-                        let name = unsafe { &*(&*custom as *const str) };
-                        custom_names.push(custom);
-                        name
-                    }
+                let label: &'static Label<'static> = match named.next_if(|(at, _)| *at == i) {
+                    None => node.meta().label,
+                    // SAFETY: the label lives in `custom_labels`' buffer, which the plan
+                    // keeps unchanged (never pushed to, so never moved) for as long as
+                    // `infos` (see the name's `SAFETY` above).
+                    Some((_, label)) => unsafe { &*(label as *const Label<'static>) },
                 };
                 NodeInfo {
-                    name,
-                    kind: meta.site.kind,
-                    call_site: meta.site.call_site,
+                    label,
                     in_degree: in_degree[i],
                     first_successor: successor_start[i],
                     successor_count: successor_start[i + 1] - successor_start[i],
                 }
             })
             .collect();
+        drop(named);
         let plan = Plan {
             nodes,
             inputs,
@@ -258,6 +284,7 @@ impl Plan {
             roots,
             width,
             outputs,
+            _custom_labels: custom_labels,
             _custom_names: custom_names,
         };
         // Consistent by construction; checked all the same in debug builds (the whole
@@ -655,7 +682,7 @@ pub(crate) fn outputs_name<O: ToCompute>(outputs: &O) -> String {
     match outputs.nodes().nodes.as_slice() {
         [one] => match one.meta().custom_name() {
             Some(custom) => custom.to_string(),
-            None => one.meta().site.name.to_owned(),
+            None => one.meta().label.name.to_owned(),
         },
         _ => "compute".to_owned(),
     }

@@ -219,7 +219,7 @@ where
     fn fail(&self, node: u32, payload: Box<dyn std::any::Any + Send>) {
         self.stop.store(0, Ordering::Relaxed);
         let info = &self.table.nodes()[node as usize];
-        let error = TaskError::from_panic(info.name, info.call_site, payload);
+        let error = TaskError::from_panic(info.name(), info.call_site(), payload);
         let mut first = self.failure.lock().recover();
         if first.is_some() {
             return;

@@ -4,17 +4,49 @@
 //! build one at run time. Nodes are numbered in a topological order (every edge goes
 //! from a lower to a higher index), which is also the synchronous scheduler's order.
 
-/// One node: a task, an operator, a method call, … of a graph.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NodeInfo<'a> {
+/// What a node is called, what it is and where it was written: one per place in the
+/// code that builds nodes, shared by every node built there, so that a node's entry in
+/// a [`Table`] holds one pointer rather than three strings.
+///
+/// `graph!` writes its labels as `static`s; a dynamic graph interns one per distinct
+/// label the first time a place builds a node (a program has as many as it has places
+/// that build nodes). Comparing two labels' addresses is a cheap first test of
+/// equality (equal addresses are equal labels; the converse need not hold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Label<'a> {
     /// The task's name: the function, method or operator it runs.
     pub name: &'a str,
     /// What the node is: `task` (a function), `operator`, `method`, `field`, `index`,
     /// `constructor`, `collection`, `try`, `map`, `split`, `value` (a constant made a
-    /// node).
+    /// node), `future`, `graph`, ….
     pub kind: &'a str,
     /// Where the node was written, as `file:line:column`.
     pub call_site: &'a str,
+}
+
+impl<'a> Label<'a> {
+    /// A label of any kind.
+    pub const fn new(name: &'a str, kind: &'a str, call_site: &'a str) -> Self {
+        Label {
+            name,
+            kind,
+            call_site,
+        }
+    }
+
+    /// A task's label (kind `task`).
+    pub const fn task(name: &'a str, call_site: &'a str) -> Self {
+        Label::new(name, "task", call_site)
+    }
+}
+
+/// One node: a task, an operator, a method call, … of a graph.
+///
+/// 24 bytes on 64-bit targets: its [`Label`] by reference, and where its edges are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeInfo<'a> {
+    /// Its name, kind and call site (shared by the nodes built at one place).
+    pub label: &'a Label<'a>,
     /// How many nodes it waits for.
     pub in_degree: u32,
     /// Where its successors start in [`Table::successors`].
@@ -24,30 +56,43 @@ pub struct NodeInfo<'a> {
 }
 
 impl<'a> NodeInfo<'a> {
-    /// The same entry with another kind (the default is `task`).
-    pub const fn with_kind(mut self, kind: &'a str) -> Self {
-        self.kind = kind;
-        self
-    }
-
-    /// A node entry (used by the generated tables).
+    /// A node entry (used by the generated tables, whose labels are `static`s:
+    /// `NodeInfo::new(&const { Label::task("load", "src/main.rs:9:13") }, 0, 0, 1)`).
     pub const fn new(
-        name: &'a str,
-        call_site: &'a str,
+        label: &'a Label<'a>,
         in_degree: u32,
         first_successor: u32,
         successor_count: u32,
     ) -> Self {
         NodeInfo {
-            name,
-            kind: "task",
-            call_site,
+            label,
             in_degree,
             first_successor,
             successor_count,
         }
     }
+
+    /// The task's name: the function, method or operator it runs.
+    #[inline]
+    pub fn name(&self) -> &'a str {
+        self.label.name
+    }
+
+    /// What the node is (see [`Label::kind`]).
+    #[inline]
+    pub fn kind(&self) -> &'a str {
+        self.label.kind
+    }
+
+    /// Where the node was written, as `file:line:column`.
+    #[inline]
+    pub fn call_site(&self) -> &'a str {
+        self.label.call_site
+    }
 }
+
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<NodeInfo<'static>>() == 24);
 
 /// A graph's nodes and edges in compressed form: successors of every node in one flat
 /// array, the nodes with no predecessors listed apart.
@@ -223,10 +268,10 @@ mod tests {
     fn diamond_is_accepted() {
         // 0 -> 1, 0 -> 2, 1 -> 3, 2 -> 3
         static NODES: [NodeInfo<'static>; 4] = [
-            NodeInfo::new("a", "x:1:1", 0, 0, 2),
-            NodeInfo::new("b", "x:2:1", 1, 2, 1),
-            NodeInfo::new("c", "x:3:1", 1, 3, 1),
-            NodeInfo::new("d", "x:4:1", 2, 4, 0),
+            NodeInfo::new(&const { Label::task("a", "x:1:1") }, 0, 0, 2),
+            NodeInfo::new(&const { Label::task("b", "x:2:1") }, 1, 2, 1),
+            NodeInfo::new(&const { Label::task("c", "x:3:1") }, 1, 3, 1),
+            NodeInfo::new(&const { Label::task("d", "x:4:1") }, 2, 4, 0),
         ];
         static T: Table<'static> = Table::new(&NODES, &[1, 2, 3, 3], &[0], 2);
         assert_eq!(T.successors_of(0), &[1, 2]);
@@ -239,8 +284,8 @@ mod tests {
     #[should_panic(expected = "in-degree")]
     fn wrong_in_degree_is_refused() {
         let nodes = [
-            NodeInfo::new("a", "", 0, 0, 1),
-            NodeInfo::new("b", "", 2, 1, 0),
+            NodeInfo::new(&const { Label::task("a", "") }, 0, 0, 1),
+            NodeInfo::new(&const { Label::task("b", "") }, 2, 1, 0),
         ];
         let _ = Table::new(&nodes, &[1], &[0], 1);
     }
@@ -249,8 +294,8 @@ mod tests {
     #[should_panic(expected = "forward")]
     fn backward_edge_is_refused() {
         let nodes = [
-            NodeInfo::new("a", "", 1, 0, 0),
-            NodeInfo::new("b", "", 0, 0, 1),
+            NodeInfo::new(&const { Label::task("a", "") }, 1, 0, 0),
+            NodeInfo::new(&const { Label::task("b", "") }, 0, 0, 1),
         ];
         let _ = Table::new(&nodes, &[0], &[1], 1);
     }

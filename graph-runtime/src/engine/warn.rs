@@ -102,8 +102,8 @@ fn tiny_tasks_message(output: &NodeInfo<'_>, tasks: usize, per_task: Duration) -
          scheduled; batch the work into fewer, larger tasks of several µs (see \
          `taskweave::docs::guide`, \"Best practices\"); silence this with \
          TASKWEAVE_WARNINGS=off or `taskweave::set_warnings(false)`",
-        output.name,
-        output.call_site,
+        output.name(),
+        output.call_site(),
         per_task.as_secs_f64() * 1e6,
     )
 }
@@ -121,13 +121,13 @@ pub(crate) fn tiny_tasks(output: &NodeInfo<'_>, tasks: usize, elapsed: Duration,
     let mut warned = WARNED.lock().recover();
     if warned
         .as_ref()
-        .is_some_and(|w| w.contains(output.call_site))
+        .is_some_and(|w| w.contains(output.call_site()))
     {
         return;
     }
     warned
         .get_or_insert_with(HashSet::new)
-        .insert(output.call_site.to_owned());
+        .insert(output.call_site().to_owned());
     drop(warned);
     print(&tiny_tasks_message(output, tasks, per_task));
 }
@@ -137,7 +137,12 @@ mod tests {
     use super::*;
 
     fn info() -> NodeInfo<'static> {
-        NodeInfo::new("total", "src/main.rs:12:9", 0, 0, 0)
+        NodeInfo::new(
+            &const { crate::engine::table::Label::task("total", "src/main.rs:12:9") },
+            0,
+            0,
+            0,
+        )
     }
 
     #[test]

@@ -82,11 +82,36 @@ mod tests {
 
     fn sample() -> GraphInfo {
         static NODES: [NodeInfo<'static>; 5] = [
-            NodeInfo::new("load", "src/a.rs:1:1", 0, 0, 2),
-            NodeInfo::new("clean", "src/a.rs:2:1", 1, 2, 1),
-            NodeInfo::new("clean", "src/a.rs:3:1", 1, 3, 1),
-            NodeInfo::new("add", "src/a.rs:4:1", 2, 4, 1).with_kind("operator"),
-            NodeInfo::new("say \"hi\"", "src/a.rs:5:1", 1, 5, 0),
+            NodeInfo::new(
+                &const { crate::engine::table::Label::task("load", "src/a.rs:1:1") },
+                0,
+                0,
+                2,
+            ),
+            NodeInfo::new(
+                &const { crate::engine::table::Label::task("clean", "src/a.rs:2:1") },
+                1,
+                2,
+                1,
+            ),
+            NodeInfo::new(
+                &const { crate::engine::table::Label::task("clean", "src/a.rs:3:1") },
+                1,
+                3,
+                1,
+            ),
+            NodeInfo::new(
+                &const { crate::engine::table::Label::new("add", "operator", "src/a.rs:4:1") },
+                2,
+                4,
+                1,
+            ),
+            NodeInfo::new(
+                &const { crate::engine::table::Label::task("say \"hi\"", "src/a.rs:5:1") },
+                1,
+                5,
+                0,
+            ),
         ];
         static TABLE: Table<'static> = Table::new(&NODES, &[1, 2, 3, 3, 4], &[0], 2);
         GraphInfo::from(&TABLE)

@@ -143,9 +143,9 @@ impl From<&Table<'_>> for GraphInfo {
             .enumerate()
             .map(|(id, n)| NodeView {
                 id,
-                name: n.name.to_owned(),
-                kind: n.kind.to_owned(),
-                call_site: n.call_site.to_owned(),
+                name: n.name().to_owned(),
+                kind: n.kind().to_owned(),
+                call_site: n.call_site().to_owned(),
                 outcome: None,
             })
             .collect();

@@ -23,7 +23,7 @@ use std::time::Duration;
 use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 use crate::engine::observe::{FutureEvent, Observer, TaskOutcome};
-use crate::engine::table::NodeInfo;
+use crate::engine::table::{Label, NodeInfo};
 
 /// Slots in the first segment; segment `k` holds `FIRST << k`.
 const FIRST: u64 = 1024;
@@ -580,7 +580,8 @@ impl Observer for Profiler {
 
     fn future_finished(&self, task: &FutureEvent<'_>, outcome: TaskOutcome) {
         let (start, end) = self.future_stamps(task);
-        let info = NodeInfo::new(task.name, task.call_site, 0, 0, 0).with_kind(task.kind);
+        let label = Label::new(task.name, task.kind, task.call_site);
+        let info = NodeInfo::new(&label, 0, 0, 0);
         let raw = Raw {
             run: 0,
             node: 0,
@@ -692,7 +693,7 @@ impl Interner {
     /// The number of `info`'s function.
     #[inline]
     fn intern(&mut self, info: &NodeInfo<'_>) -> u32 {
-        self.number(info.name, info.kind, info.call_site)
+        self.number(info.name(), info.kind(), info.call_site())
     }
 }
 
@@ -914,9 +915,24 @@ mod tests {
     #[test]
     fn records_one_event_per_task() {
         let nodes = [
-            NodeInfo::new("load", "x.rs:1:1", 0, 0, 1),
-            NodeInfo::new("load", "x.rs:1:1", 0, 1, 1),
-            NodeInfo::new("sum", "x.rs:2:1", 2, 2, 0),
+            NodeInfo::new(
+                &const { crate::engine::table::Label::task("load", "x.rs:1:1") },
+                0,
+                0,
+                1,
+            ),
+            NodeInfo::new(
+                &const { crate::engine::table::Label::task("load", "x.rs:1:1") },
+                0,
+                1,
+                1,
+            ),
+            NodeInfo::new(
+                &const { crate::engine::table::Label::task("sum", "x.rs:2:1") },
+                2,
+                2,
+                0,
+            ),
         ];
         let p = Profiler::new();
         for _ in 0..2 {

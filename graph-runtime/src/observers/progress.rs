@@ -568,7 +568,12 @@ mod tests {
     #[test]
     fn hidden_counts_and_never_draws() {
         let p = Progress::hidden();
-        let nodes = [NodeInfo::new("a", "x:1:1", 0, 0, 0); 3];
+        let nodes = [NodeInfo::new(
+            &const { crate::engine::table::Label::task("a", "x:1:1") },
+            0,
+            0,
+            0,
+        ); 3];
         p.graph_started(&nodes);
         for (i, node) in nodes.iter().enumerate() {
             p.task_finished(i as u32, node, TaskOutcome::Finished);

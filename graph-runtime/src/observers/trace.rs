@@ -53,9 +53,9 @@ impl Observer for TracingObserver {
     fn task_started(&self, node: u32, info: &NodeInfo<'_>) {
         let span = tracing::info_span!(
             "task",
-            task = info.name,
-            kind = info.kind,
-            call_site = info.call_site,
+            task = info.name(),
+            kind = info.kind(),
+            call_site = info.call_site(),
             node,
             outcome = tracing::field::Empty,
         );
@@ -215,11 +215,26 @@ mod tests {
     #[test]
     fn one_span_per_task_closed_on_its_thread() {
         // A root, 8 middles, a sink: 10 nodes, 8 in parallel.
-        let mut nodes = vec![NodeInfo::new("root", "t.rs:1:1", 0, 0, 8)];
+        let mut nodes = vec![NodeInfo::new(
+            &const { crate::engine::table::Label::task("root", "t.rs:1:1") },
+            0,
+            0,
+            8,
+        )];
         for i in 0..8 {
-            nodes.push(NodeInfo::new("middle", "t.rs:2:1", 1, 8 + i, 1));
+            nodes.push(NodeInfo::new(
+                &const { crate::engine::table::Label::task("middle", "t.rs:2:1") },
+                1,
+                8 + i,
+                1,
+            ));
         }
-        nodes.push(NodeInfo::new("sink", "t.rs:3:1", 8, 16, 0));
+        nodes.push(NodeInfo::new(
+            &const { crate::engine::table::Label::task("sink", "t.rs:3:1") },
+            8,
+            16,
+            0,
+        ));
         let successors: Vec<u32> = (1..9).chain([9; 8]).collect();
         let table = Table::from_parts(&nodes, &successors, &[0], 8);
         let pending: Vec<AtomicU32> = (0..10).map(|_| AtomicU32::new(0)).collect();

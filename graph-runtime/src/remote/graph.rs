@@ -276,10 +276,10 @@ fn lower(root: &Arc<dyn Node>) -> Result<Vec<GraphNode>, RemoteError> {
             let meta = node.meta();
             let name = meta
                 .custom_name()
-                .map_or_else(|| meta.site.name.to_owned(), |name| name.to_string());
+                .map_or_else(|| meta.label.name.to_owned(), |name| name.to_string());
             let not_remote = |reason: String| RemoteError::NotRemote {
                 task: name.clone(),
-                call_site: meta.site.call_site.to_owned(),
+                call_site: meta.label.call_site.to_owned(),
                 reason,
             };
             let call = node
@@ -291,7 +291,7 @@ fn lower(root: &Arc<dyn Node>) -> Result<Vec<GraphNode>, RemoteError> {
                          calls of `#[delayed(remote)]` functions built with `delay!`; mark \
                          the function `#[delayed(remote)]` and build the node with \
                          `delay!`, or compute this value first and pass it as a value",
-                        kind_words(meta.site.kind)
+                        kind_words(meta.label.kind)
                     ))
                 })?;
             let mut parents = plan.inputs_of(i).iter().copied();
@@ -321,7 +321,7 @@ fn lower(root: &Arc<dyn Node>) -> Result<Vec<GraphNode>, RemoteError> {
             Ok(GraphNode {
                 function: call.function,
                 name,
-                call_site: meta.site.call_site,
+                call_site: meta.label.call_site,
                 args,
             })
         })
