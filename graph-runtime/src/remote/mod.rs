@@ -84,6 +84,7 @@
 //! process per node, and 4 ms computed in this process.
 
 mod graph;
+mod hq;
 mod runner;
 mod wire;
 
@@ -97,6 +98,7 @@ use serde::Serialize;
 pub use graph::{compute_on, compute_on_with, Cluster, GraphJob, Partition, SUBGRAPH};
 #[doc(hidden)]
 pub use graph::{describe, encoder, ParamCodec};
+pub use hq::{HyperQueueCli, HyperQueuePython, HYPERQUEUE_VERSION};
 pub use runner::{Input, Job, LocalRunner, Outputs, TaskId};
 pub use wire::{build_id, Payload};
 
@@ -430,6 +432,10 @@ pub enum RemoteError {
     },
     /// A worker was started with the wrong arguments.
     Protocol(String),
+    /// The cluster could not take or run the job: no `hq` binary, another HyperQueue
+    /// version, no Python `hyperqueue`, a server that cannot be reached, a job that did
+    /// not end in time (what was found, and what to do).
+    Cluster(String),
     /// Reading or writing a file of the run, or starting a worker, failed.
     Io {
         /// The file or program.
@@ -497,6 +503,7 @@ impl Clone for RemoteError {
                 reason: reason.clone(),
             },
             RemoteError::Protocol(message) => RemoteError::Protocol(message.clone()),
+            RemoteError::Cluster(message) => RemoteError::Cluster(message.clone()),
             RemoteError::Io { path, source } => RemoteError::Io {
                 path: path.clone(),
                 source: std::io::Error::new(source.kind(), source.to_string()),
@@ -597,6 +604,7 @@ impl fmt::Display for RemoteError {
                 "the node `{task}` built at {call_site} cannot run on a cluster: {reason}"
             ),
             RemoteError::Protocol(message) => write!(f, "{message}"),
+            RemoteError::Cluster(message) => write!(f, "{message}"),
             RemoteError::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }
     }
