@@ -297,7 +297,7 @@ fn the_hq_command_line(tomllib: bool) {
         "{file}"
     );
     assert!(
-        file.contains(&format!("command = [\"{program}\", \"--taskweave-worker\", \"{square_name}\", \"/r/task-0.out\", \"/r/task-0.in-0\"]\ndeps = []\nenv = {{ \"TASKWEAVE_RUN\" = \"/r\", \"TASKWEAVE_TASK\" = \"0\" }}\ncwd = \"/r\"\nstdout = \"/r/task-0.stdout\"\nstderr = \"/r/task-0.stderr\"\ntask_dir = true\n")),
+        file.contains(&format!("command = [\"{program}\", \"--taskweave-worker\", \"{square_name}\", \"/r/task-0.out\", \"/r/task-0.in-0\"]\ndeps = []\nenv = {{ \"TASKWEAVE_RUN\" = \"/r\", \"TASKWEAVE_TASK\" = \"0\" }}\ncwd = \"/r\"\nstdout = \"/r/task-0.stdout\"\nstderr = \"/r/task-0.stderr\"\n")),
         "{file}"
     );
     assert!(file.contains("id = 1\n"), "{file}");

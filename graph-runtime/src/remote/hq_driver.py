@@ -74,7 +74,6 @@ def run(path):
                 stdout=task["stdout"],
                 stderr=task["stderr"],
                 deps=[tasks[d] for d in task["deps"]],
-                task_dir=True,
             )
         )
     submitted = client.submit(job)
