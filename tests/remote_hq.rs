@@ -202,6 +202,24 @@ fn a_job_past_its_timeout_is_stopped(cluster_dir: &Path) {
         .collect();
     assert!(left.is_empty(), "workers left running: {left:?}");
     assert_eq!(delay!(square(5)).compute_on(&cluster).unwrap(), 25);
+
+    // Cancelled from another thread while it runs: the same, at once.
+    let cluster = cluster.timeout(Duration::from_secs(60));
+    let canceller = cluster.canceller();
+    let start = Instant::now();
+    let error = std::thread::scope(|scope| {
+        let computing = scope.spawn(|| delay!(sleepy(60)).compute_on(&cluster));
+        std::thread::sleep(Duration::from_millis(1500));
+        canceller.cancel();
+        computing.join().unwrap().unwrap_err().to_string()
+    });
+    assert!(error.contains("cancelled"), "{error}");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(delay!(square(6)).compute_on(&cluster).unwrap(), 36);
 }
 
 // ---- the `hq` command line, against stand-ins ------------------------------------------
@@ -324,12 +342,22 @@ fn the_hq_command_line(tomllib: bool) {
             }
             other => panic!("expected the panic, got {other:?}"),
         }
+        // Cancelled while `hq job wait` waits: `hq job cancel`, and an error saying so.
+        let canceller = cli.canceller();
+        let error = std::thread::scope(|scope| {
+            let computing = scope.spawn(|| delay!(sleepy(3)).compute_on(&cli));
+            std::thread::sleep(Duration::from_millis(500));
+            canceller.cancel();
+            computing.join().unwrap().unwrap_err().to_string()
+        });
+        assert_eq!(error, "HyperQueue job 7 was cancelled");
         let calls = std::fs::read_to_string(bin.join("calls.log")).unwrap();
         assert!(
             calls.contains("--output-mode quiet job submit-file "),
             "{calls}"
         );
         assert!(calls.contains("job wait 7\n"), "{calls}");
+        assert!(calls.contains("job cancel 7\n"), "{calls}");
     } else {
         println!("    (no Python tomllib: the stand-in `hq` does not run job files)");
     }

@@ -12,8 +12,9 @@ use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::runner::{collect_files, new_run_dir, toml_string, TaskId};
@@ -66,6 +67,12 @@ fn hq_tasks(job: &Job, program: &Path, run: &Path) -> Vec<HqTask> {
             hq_error: text(hq_error_path(run, i)),
         })
         .collect()
+}
+
+/// `dir` as an absolute path (the workers' working directory is the run's, and the
+/// job's paths must not depend on it).
+fn absolute(dir: PathBuf) -> PathBuf {
+    std::path::absolute(&dir).unwrap_or(dir)
 }
 
 /// Where the Python driver writes what HyperQueue said of failed task `i`.
@@ -189,6 +196,34 @@ fn tail(path: &Path, lines: usize) -> String {
     last.join(" | ")
 }
 
+/// Cancels the job a HyperQueue transport is running: see
+/// [`HyperQueuePython::canceller`] and [`HyperQueueCli::canceller`]. Cloned freely, sent
+/// to another thread (the one computing waits for the job).
+#[derive(Debug, Clone, Default)]
+pub struct JobCanceller {
+    cancelled: Arc<AtomicBool>,
+}
+
+impl JobCanceller {
+    /// Cancels the job running now, if one is: the compute waiting for it returns
+    /// [`RemoteError::Cluster`] saying so within about 50 ms. A job started later runs.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    /// Clears an earlier cancel, as a job starts.
+    fn reset(&self) {
+        self.cancelled.store(false, Ordering::SeqCst);
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+}
+
+/// How often a wait looks at its [`JobCanceller`].
+const CANCEL_POLL: Duration = Duration::from_millis(50);
+
 // ---- the Python API -------------------------------------------------------------------
 
 /// Which HyperQueue server [`HyperQueuePython`] submits to.
@@ -265,13 +300,14 @@ pub struct HyperQueuePython {
     workers: usize,
     timeout: Duration,
     keep_files: bool,
+    canceller: JobCanceller,
     driver: Mutex<Option<Driver>>,
 }
 
 impl HyperQueuePython {
     /// A transport that starts a HyperQueue `LocalCluster` of its own (a server and one
     /// worker with as many cores as this machine has), keeping its files (the server's,
-    /// the driver's, each run's) under `dir`.
+    /// the driver's, each run's) under `dir`, a directory of its own.
     pub fn local(dir: impl Into<PathBuf>) -> HyperQueuePython {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         HyperQueuePython::with_server(dir.into(), Server::Local(cores), cores)
@@ -288,13 +324,14 @@ impl HyperQueuePython {
 
     fn with_server(dir: PathBuf, server: Server, workers: usize) -> HyperQueuePython {
         HyperQueuePython {
-            dir,
+            dir: absolute(dir),
             program: std::env::current_exe().unwrap_or_default(),
             python: PathBuf::from("python3"),
             server,
             workers,
             timeout: Duration::from_secs(600),
             keep_files: false,
+            canceller: JobCanceller::default(),
             driver: Mutex::new(None),
         }
     }
@@ -421,10 +458,35 @@ impl HyperQueuePython {
         Ok(slot.insert(driver))
     }
 
+    /// A handle that cancels the job this transport is running, from another thread:
+    /// the driver is stopped at once, and with it its `LocalCluster` and the job's
+    /// running tasks (their processes end with the worker). With
+    /// [`connect`](Self::connect) the job is abandoned rather than cancelled on the
+    /// server (the Python API has no cancel): `hq job cancel` it, or use
+    /// [`HyperQueueCli`].
+    pub fn canceller(&self) -> JobCanceller {
+        self.canceller.clone()
+    }
+
     /// The driver's next answer, within the timeout; an error with its log's last lines
-    /// if it ends or takes longer (it is then stopped).
+    /// if it ends, takes longer or is cancelled (it is then stopped).
     fn answer(&self, driver: &mut Driver, log: &Path, what: &str) -> Result<String, RemoteError> {
-        match driver.answers.recv_timeout(self.timeout) {
+        let deadline = Instant::now() + self.timeout;
+        let answer = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match driver.answers.recv_timeout(left.min(CANCEL_POLL)) {
+                Err(RecvTimeoutError::Timeout) if !left.is_zero() => {
+                    if self.canceller.is_cancelled() {
+                        driver.stop_within(Duration::ZERO);
+                        return Err(RemoteError::Cluster(format!(
+                            "cancelled: the HyperQueue driver was stopped ({what})"
+                        )));
+                    }
+                }
+                other => break other,
+            }
+        };
+        match answer {
             Ok(line) => Ok(line),
             Err(RecvTimeoutError::Timeout) => {
                 // Stuck in a job: it does not read its input until that ends.
@@ -451,6 +513,7 @@ impl HyperQueuePython {
     pub fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
         job.check()?;
         let mut slot = self.driver.lock().unwrap_or_else(|e| e.into_inner());
+        self.canceller.reset();
         let driver = self.started(&mut slot)?;
         let run = new_run_dir(&self.dir)?;
         job.write_values(&run)?;
@@ -539,6 +602,7 @@ pub struct HyperQueueCli {
     workers: usize,
     timeout: Duration,
     keep_files: bool,
+    canceller: JobCanceller,
 }
 
 impl HyperQueueCli {
@@ -546,7 +610,7 @@ impl HyperQueueCli {
     /// `dir`, on a filesystem the cluster's workers share.
     pub fn new(dir: impl Into<PathBuf>) -> HyperQueueCli {
         HyperQueueCli {
-            dir: dir.into(),
+            dir: absolute(dir.into()),
             program: std::env::current_exe().unwrap_or_default(),
             hq: None,
             server_dir: None,
@@ -554,6 +618,7 @@ impl HyperQueueCli {
             workers: 16,
             timeout: Duration::from_secs(24 * 3600),
             keep_files: false,
+            canceller: JobCanceller::default(),
         }
     }
 
@@ -601,6 +666,12 @@ impl HyperQueueCli {
     pub fn keep_files(mut self, keep: bool) -> Self {
         self.keep_files = keep;
         self
+    }
+
+    /// A handle that cancels the job this transport (or a clone) is waiting for, from
+    /// another thread: `hq job cancel ID`, and the compute returns an error saying so.
+    pub fn canceller(&self) -> JobCanceller {
+        self.canceller.clone()
     }
 
     /// The `hq` binary: the one given, or the first `hq` on `PATH`.
@@ -716,6 +787,7 @@ impl HyperQueueCli {
     /// [`LocalRunner::run`](super::LocalRunner::run) for what comes back.
     pub fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
         job.check()?;
+        self.canceller.reset();
         let (hq, _) = self.check()?;
         let run = new_run_dir(&self.dir)?;
         job.write_values(&run)?;
@@ -756,10 +828,15 @@ impl HyperQueueCli {
         loop {
             match wait.try_wait() {
                 Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => {
+                Ok(None) if Instant::now() < deadline && !self.canceller.is_cancelled() => {
                     std::thread::sleep(Duration::from_millis(20))
                 }
                 _ => {
+                    let why = if self.canceller.is_cancelled() {
+                        String::from("was cancelled")
+                    } else {
+                        format!("did not end within {:?}: cancelled", self.timeout)
+                    };
                     let _ = wait.kill();
                     let _ = wait.wait();
                     let _ = Command::new(&hq)
@@ -768,10 +845,7 @@ impl HyperQueueCli {
                         .stdout(Stdio::null())
                         .stderr(Stdio::null())
                         .status();
-                    return Err(RemoteError::Cluster(format!(
-                        "HyperQueue job {id} did not end within {:?}: cancelled",
-                        self.timeout
-                    )));
+                    return Err(RemoteError::Cluster(format!("HyperQueue job {id} {why}")));
                 }
             }
         }

@@ -77,6 +77,14 @@
 //!   a `#[delayed(remote)]` function, or compute it first and pass its value. So are
 //!   arguments a worker cannot be given (tuples of nodes, futures).
 //!
+//! # On HyperQueue
+//!
+//! [`HyperQueuePython`] (HyperQueue's Python API, `pip install hyperqueue==0.27.0`: a
+//! `LocalCluster` of its own or a running server) and [`HyperQueueCli`] (the `hq`
+//! binary, version-checked) are [`Cluster`]s too: each job one HyperQueue job, its
+//! tasks this program started as workers, its files in a run directory the workers
+//! share, its errors read back as on the local runner.
+//!
 //! Costs on one machine (2 shared, busy cores, release build,
 //! `benches/remote_overhead.rs`): a task on the local runner costs about a process
 //! start, 2 to 4 ms here (starting `/bin/true` took 3.7 ms at the same time); a
@@ -98,7 +106,7 @@ use serde::Serialize;
 pub use graph::{compute_on, compute_on_with, Cluster, GraphJob, Partition, SUBGRAPH};
 #[doc(hidden)]
 pub use graph::{describe, encoder, ParamCodec};
-pub use hq::{HyperQueueCli, HyperQueuePython, HYPERQUEUE_VERSION};
+pub use hq::{HyperQueueCli, HyperQueuePython, JobCanceller, HYPERQUEUE_VERSION};
 pub use runner::{Input, Job, LocalRunner, Outputs, TaskId};
 pub use wire::{build_id, Payload};
 
