@@ -154,15 +154,27 @@ fn job_toml(name: &str, tasks: &[HqTask]) -> String {
     text
 }
 
-/// Reads a run's results once HyperQueue is done with its job: see
+/// A new run directory under `dir` with the job's values written into it.
+fn prepare_run(dir: &Path, job: &Job) -> Result<PathBuf, RemoteError> {
+    let run = new_run_dir(dir)?;
+    job.write_values(&run)?;
+    Ok(run)
+}
+
+/// Reads a run's results once HyperQueue is done with its job (see
 /// [`collect_files`]; a task that failed without an error file of its own is
-/// reported with what HyperQueue said of it (the Python driver's `hq_error` file).
-fn collect(job: &Job, run: &Path) -> Outputs {
-    collect_files(job, run, |i| {
+/// reported with what HyperQueue said of it, the Python driver's `hq_error` file),
+/// then removes the run's directory unless it is to be kept.
+fn finish_run(job: &Job, run: &Path, keep_files: bool) -> Outputs {
+    let outputs = collect_files(job, run, |i| {
         std::fs::read_to_string(hq_error_path(run, i))
             .ok()
             .map(|text| format!("HyperQueue: {}", text.trim_end()))
-    })
+    });
+    if !keep_files {
+        let _ = std::fs::remove_dir_all(run);
+    }
+    outputs
 }
 
 /// Reads lines a child process writes, on a thread of their own, so that waiting for
@@ -515,8 +527,7 @@ impl HyperQueuePython {
         let mut slot = self.driver.lock().unwrap_or_else(|e| e.into_inner());
         self.canceller.reset();
         let driver = self.started(&mut slot)?;
-        let run = new_run_dir(&self.dir)?;
-        job.write_values(&run)?;
+        let run = prepare_run(&self.dir, job)?;
         let name = run
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -553,11 +564,7 @@ impl HyperQueuePython {
                 line.strip_prefix("error ").unwrap_or(&line)
             )));
         }
-        let outputs = collect(job, &run);
-        if !self.keep_files {
-            let _ = std::fs::remove_dir_all(&run);
-        }
-        Ok(outputs)
+        Ok(finish_run(job, &run, self.keep_files))
     }
 }
 
@@ -789,8 +796,7 @@ impl HyperQueueCli {
         job.check()?;
         self.canceller.reset();
         let (hq, _) = self.check()?;
-        let run = new_run_dir(&self.dir)?;
-        job.write_values(&run)?;
+        let run = prepare_run(&self.dir, job)?;
         let file = run.join("job.toml");
         super::write_atomically(&file, self.job_file(job, &run).as_bytes())
             .map_err(|error| RemoteError::io(&file, error))?;
@@ -849,11 +855,7 @@ impl HyperQueueCli {
                 }
             }
         }
-        let outputs = collect(job, &run);
-        if !self.keep_files {
-            let _ = std::fs::remove_dir_all(&run);
-        }
-        Ok(outputs)
+        Ok(finish_run(job, &run, self.keep_files))
     }
 }
 
