@@ -44,6 +44,15 @@ fn explode(x: u64) -> u64 {
 }
 
 #[delayed(remote)]
+fn crash(x: u64) -> u64 {
+    if x > 0 {
+        eprintln!("about to abort");
+        std::process::abort();
+    }
+    x
+}
+
+#[delayed(remote)]
 fn sleepy(seconds: u64) -> u64 {
     std::thread::sleep(Duration::from_secs(seconds));
     seconds
@@ -131,6 +140,19 @@ fn a_remote_panic_on_hyperqueue(cluster: &HyperQueuePython) {
                 other => panic!("expected never ran ({partition:?}), got {other:?}"),
             }
         }
+    }
+}
+
+/// A worker that dies (an abort: no error file) is the compute's error, with its last
+/// words and what HyperQueue said of it.
+fn a_dying_worker_on_hyperqueue(cluster: &HyperQueuePython) {
+    let root = delay!(add(delay!(crash(1)), delay!(square(2))));
+    match compute_on_with(cluster, &root, Partition::PerNode) {
+        Err(RemoteError::Worker { message, .. }) => {
+            assert!(message.contains("about to abort"), "{message}");
+            assert!(message.contains("HyperQueue: "), "{message}");
+        }
+        other => panic!("expected the dead worker, got {other:?}"),
     }
 }
 
@@ -405,6 +427,20 @@ fn a_python_without_hyperqueue_is_a_clear_error() {
         "{error}"
     );
     assert!(error.contains("pip install hyperqueue==0.27.0"), "{error}");
+    // A Python that cannot import `hyperqueue` (`-S`: without its site-packages).
+    if python_has("json") {
+        let wrapper = base().join("python-without-site");
+        std::fs::write(&wrapper, "#!/bin/sh\nexec python3 -S \"$@\"\n").unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cluster = HyperQueuePython::local(base().join("no-hq"))
+            .python(&wrapper)
+            .timeout(Duration::from_secs(30));
+        let error = cluster.start().unwrap_err().to_string();
+        assert!(
+            error.contains("the HyperQueue driver could not start: cannot import hyperqueue"),
+            "{error}"
+        );
+    }
 }
 
 fn python_has(module: &str) -> bool {
@@ -458,6 +494,9 @@ fn main() {
         });
         run("a_remote_panic_on_hyperqueue", &|| {
             a_remote_panic_on_hyperqueue(&cluster)
+        });
+        run("a_dying_worker_on_hyperqueue", &|| {
+            a_dying_worker_on_hyperqueue(&cluster)
         });
         run("a_stale_binary_on_hyperqueue", &|| {
             a_stale_binary_on_hyperqueue(&base().join("hq-stale"))
