@@ -413,6 +413,101 @@ fn the_hq_command_line(tomllib: bool) {
     std::env::set_var("PATH", old_path);
 }
 
+/// Processes a test started, killed when it ends however it ends.
+struct Started(Vec<std::process::Child>);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        for child in self.0.iter_mut().rev() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// With a real `hq` binary (`TASKWEAVE_HQ=/path/to/hq`: none is installed here), the
+/// `hq` transport end to end: a server and a worker of its own, a diamond computed and
+/// compared, a panic with its call site and its dependents never run.
+fn the_hq_binary_end_to_end(hq: &Path) {
+    let version =
+        String::from_utf8(Command::new(hq).arg("--version").output().unwrap().stdout).unwrap();
+    let version = version.split_whitespace().nth(1).unwrap().to_owned();
+    let server_dir = base().join("hq-server");
+    std::fs::create_dir_all(&server_dir).unwrap();
+    let quiet = || std::process::Stdio::null();
+    let mut started = Started(Vec::new());
+    started.0.push(
+        Command::new(hq)
+            .arg("--server-dir")
+            .arg(&server_dir)
+            .args(["server", "start"])
+            .stdout(quiet())
+            .stderr(quiet())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !Command::new(hq)
+        .arg("--server-dir")
+        .arg(&server_dir)
+        .args(["server", "info"])
+        .stdout(quiet())
+        .stderr(quiet())
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(Instant::now() < deadline, "the hq server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    started.0.push(
+        Command::new(hq)
+            .arg("--server-dir")
+            .arg(&server_dir)
+            .args(["worker", "start", "--cpus", "2"])
+            .stdout(quiet())
+            .stderr(quiet())
+            .spawn()
+            .unwrap(),
+    );
+    let cli = HyperQueueCli::new(base().join("hq-cli-runs"))
+        .hq(hq)
+        .server_dir(&server_dir)
+        .expect_version(&version)
+        .workers(2)
+        .timeout(Duration::from_secs(60));
+    let a = delay!(square(3));
+    let b = delay!(square(4));
+    let e = delay!(total(vec![delay!(add(a.clone(), b.clone())), a, b]));
+    for partition in [Partition::Auto, Partition::Tasks(1)] {
+        assert_eq!(compute_on_with(&cli, &e, partition).unwrap(), e.compute());
+    }
+    let bad = delay!(explode(7));
+    let here = bad.try_compute().unwrap_err();
+    match bad.compute_on(&cli) {
+        Err(RemoteError::Task(error)) => assert_eq!(error.call_site(), here.call_site()),
+        other => panic!("expected the panic, got {other:?}"),
+    }
+    match compute_on_with(
+        &cli,
+        &delay!(add(delay!(square(bad)), 1)),
+        Partition::PerNode,
+    ) {
+        Err(RemoteError::NeverRan { task, because }) => {
+            assert_eq!((task.as_str(), because.as_str()), ("add", "square"))
+        }
+        other => panic!("expected never ran, got {other:?}"),
+    }
+    let _ = Command::new(hq)
+        .arg("--server-dir")
+        .arg(&server_dir)
+        .args(["server", "stop"])
+        .stdout(quiet())
+        .stderr(quiet())
+        .status();
+    println!("    (hq {version} at {})", hq.display());
+}
+
 /// A Python without `hyperqueue` (or none): a clear error, not a hang.
 fn a_python_without_hyperqueue_is_a_clear_error() {
     let cluster = HyperQueuePython::local(base().join("no-python"))
@@ -475,6 +570,15 @@ fn main() {
         "a_python_without_hyperqueue_is_a_clear_error",
         &a_python_without_hyperqueue_is_a_clear_error,
     );
+
+    match std::env::var_os("TASKWEAVE_HQ") {
+        Some(hq) => run("the_hq_binary_end_to_end", &|| {
+            the_hq_binary_end_to_end(Path::new(&hq))
+        }),
+        None => println!(
+            "note: the `hq` binary end-to-end test is skipped: set TASKWEAVE_HQ=/path/to/hq"
+        ),
+    }
 
     if python_has("hyperqueue") {
         let cluster = HyperQueuePython::local(base().join("hq"))

@@ -25,6 +25,9 @@ def answer(line):
     answers.flush()
 
 
+# No progress bar in the log (tqdm reads this when the API imports it).
+os.environ.setdefault("TQDM_DISABLE", "1")
+
 try:
     import hyperqueue
     from hyperqueue import Client, Job
