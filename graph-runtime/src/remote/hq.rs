@@ -524,17 +524,35 @@ impl HyperQueuePython {
     /// [`LocalRunner::run`](super::LocalRunner::run) for what comes back.
     pub fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
         job.check()?;
+        if job.is_empty() {
+            return Ok(collect_files(job, &self.dir, |_| None));
+        }
         let mut slot = self.driver.lock().unwrap_or_else(|e| e.into_inner());
         self.canceller.reset();
-        let driver = self.started(&mut slot)?;
         let run = prepare_run(&self.dir, job)?;
+        let result = self.submit(&mut slot, job, &run);
+        if result.is_err() && !self.keep_files {
+            let _ = std::fs::remove_dir_all(&run);
+        }
+        result
+    }
+
+    /// Sends the job laid out in `run` to the driver (started if it is not running)
+    /// and reads its results.
+    fn submit(
+        &self,
+        slot: &mut Option<Driver>,
+        job: &Job,
+        run: &Path,
+    ) -> Result<Outputs, RemoteError> {
+        let driver = self.started(slot)?;
         let name = run
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let description = run.join("job.json");
         let text = job_json(
             &format!("taskweave {name}"),
-            &hq_tasks(job, &self.program, &run),
+            &hq_tasks(job, &self.program, run),
         );
         super::write_atomically(&description, text.as_bytes())
             .map_err(|error| RemoteError::io(&description, error))?;
@@ -564,7 +582,7 @@ impl HyperQueuePython {
                 line.strip_prefix("error ").unwrap_or(&line)
             )));
         }
-        Ok(finish_run(job, &run, self.keep_files))
+        Ok(finish_run(job, run, self.keep_files))
     }
 }
 
@@ -595,7 +613,7 @@ impl super::Cluster for HyperQueuePython {
 /// (`hq server start`, workers by `hq worker start` or `hq alloc` under SLURM or PBS);
 /// the run directory must be on a filesystem the workers share.
 ///
-/// Before the first job, `hq --version` is checked against the version expected
+/// Before each job, `hq --version` is checked against the version expected
 /// ([`HYPERQUEUE_VERSION`] unless [`expect_version`](Self::expect_version)), since
 /// HyperQueue's client and server must be the same version: a missing binary, or
 /// another version, is a clear error.
@@ -794,17 +812,29 @@ impl HyperQueueCli {
     /// [`LocalRunner::run`](super::LocalRunner::run) for what comes back.
     pub fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
         job.check()?;
+        if job.is_empty() {
+            return Ok(collect_files(job, &self.dir, |_| None));
+        }
         self.canceller.reset();
         let (hq, _) = self.check()?;
         let run = prepare_run(&self.dir, job)?;
+        let result = self.submit(&hq, job, &run);
+        if result.is_err() && !self.keep_files {
+            let _ = std::fs::remove_dir_all(&run);
+        }
+        result
+    }
+
+    /// Submits the job laid out in `run` with `hq`, waits for it and reads its results.
+    fn submit(&self, hq: &Path, job: &Job, run: &Path) -> Result<Outputs, RemoteError> {
         let file = run.join("job.toml");
-        super::write_atomically(&file, self.job_file(job, &run).as_bytes())
+        super::write_atomically(&file, self.job_file(job, run).as_bytes())
             .map_err(|error| RemoteError::io(&file, error))?;
-        let submitted = Command::new(&hq)
+        let submitted = Command::new(hq)
             .args(self.submit_args(&file))
             .stdin(Stdio::null())
             .output()
-            .map_err(|error| RemoteError::io(&hq, error))?;
+            .map_err(|error| RemoteError::io(hq, error))?;
         let said = String::from_utf8_lossy(&submitted.stdout);
         let id = match said.trim().parse::<u64>() {
             Ok(id) if submitted.status.success() => id,
@@ -821,13 +851,13 @@ impl HyperQueueCli {
         let waited = run.join("hq-wait.log");
         let log =
             std::fs::File::create(&waited).map_err(|error| RemoteError::io(&waited, error))?;
-        let mut wait = Command::new(&hq)
+        let mut wait = Command::new(hq)
             .args(self.wait_args(id))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .map_err(|error| RemoteError::io(&hq, error))?;
+            .map_err(|error| RemoteError::io(hq, error))?;
         // `hq job wait` fails when a task failed: the files say which, so its status is
         // not the answer; only a wait that does not end is.
         let deadline = Instant::now() + self.timeout;
@@ -845,7 +875,7 @@ impl HyperQueueCli {
                     };
                     let _ = wait.kill();
                     let _ = wait.wait();
-                    let _ = Command::new(&hq)
+                    let _ = Command::new(hq)
                         .args(self.cancel_args(id))
                         .stdin(Stdio::null())
                         .stdout(Stdio::null())
@@ -855,7 +885,7 @@ impl HyperQueueCli {
                 }
             }
         }
-        Ok(finish_run(job, &run, self.keep_files))
+        Ok(finish_run(job, run, self.keep_files))
     }
 }
 
