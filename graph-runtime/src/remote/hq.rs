@@ -734,7 +734,8 @@ impl HyperQueueCli {
             .output()
             .map_err(|error| RemoteError::io(&hq, error))?;
         let text = String::from_utf8_lossy(&output.stdout);
-        // `hq 0.27.0` (clap's `NAME VERSION`), perhaps `hq v0.27.0`.
+        // `hyperqueue 0.26.2` (clap's `NAME VERSION`; a build from source says so
+        // too), perhaps with a `v`.
         let found = text
             .split_whitespace()
             .nth(1)
