@@ -5,11 +5,17 @@
 //! The binary is its own worker. Medians of alternated rounds; wall time, noisy on a
 //! shared machine.
 //!
-//! `cargo run --release -p taskweave-benches --features hyperqueue --example remote_overhead [ROUNDS] [PER_NODE_NODES]`
+//! With `--hq`, the same on a real HyperQueue `LocalCluster` (Python `hyperqueue`,
+//! `HyperQueuePython`, 2 cores): the wall time of jobs of 1, 100 and 1,000
+//! independent tasks (the slope is the cost per cluster task, the first the cost of a
+//! job), a chain of 20 cluster tasks (the cost per dependency step), and the fan-in of
+//! 10^4 nodes grouped and one cluster task per node.
+//!
+//! `cargo run --release -p taskweave-benches --features hyperqueue --example remote_overhead [ROUNDS] [PER_NODE_NODES] [--hq]`
 
 use std::time::{Duration, Instant};
 
-use taskweave::remote::{compute_on_with, Input, Job, LocalRunner, Partition};
+use taskweave::remote::{compute_on_with, HyperQueuePython, Input, Job, LocalRunner, Partition};
 use taskweave::{delay, delayed, Delayed};
 
 #[delayed(remote)]
@@ -47,7 +53,8 @@ fn median(mut times: Vec<Duration>) -> Duration {
 
 fn main() {
     taskweave::remote::worker_main();
-    let mut args = std::env::args().skip(1);
+    let hq = std::env::args().any(|a| a == "--hq");
+    let mut args = std::env::args().skip(1).filter(|a| a != "--hq");
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
     let per_node_nodes: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let dir = std::env::temp_dir().join(format!("taskweave-remote-bench-{}", std::process::id()));
@@ -117,5 +124,92 @@ fn main() {
         median(per_node).as_secs_f64() * 1e3,
         started,
     );
+    if hq {
+        on_hyperqueue(&dir, rounds, per_node_nodes);
+    }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The HyperQueue measurements (see the file's docs).
+fn on_hyperqueue(dir: &std::path::Path, rounds: usize, per_node_nodes: u64) {
+    let cluster = HyperQueuePython::local(dir.join("hq")).cores(2);
+    let start = Instant::now();
+    let version = cluster.start().expect("a HyperQueue LocalCluster");
+    println!(
+        "HyperQueue {version}: LocalCluster (1 worker, 2 cores) started in {:.0} ms",
+        start.elapsed().as_secs_f64() * 1e3
+    );
+    let mut sizes = Vec::new();
+    for tasks in [1u64, 100, 1000] {
+        let mut job = Job::new();
+        for i in 0..tasks {
+            job.task::<leaf>(vec![Input::value(&i).expect("encodes")]);
+        }
+        let times: Vec<Duration> = (0..rounds)
+            .map(|_| {
+                let start = Instant::now();
+                let outputs = cluster.run(&job).expect("runs");
+                assert!(outputs.all_finished());
+                start.elapsed()
+            })
+            .collect();
+        let time = median(times);
+        println!(
+            "HyperQueue, a job of {tasks} independent tasks: {:.0} ms",
+            time.as_secs_f64() * 1e3
+        );
+        sizes.push((tasks, time));
+    }
+    let (first, last) = (sizes[0], sizes[sizes.len() - 1]);
+    println!(
+        "HyperQueue: {:.2} ms per cluster task (slope 1 -> {} tasks, 2 cores), {:.0} ms per job",
+        (last.1.as_secs_f64() - first.1.as_secs_f64()) * 1e3 / (last.0 - first.0) as f64,
+        last.0,
+        first.1.as_secs_f64() * 1e3,
+    );
+    let mut chain = delay!(add(0, 1));
+    for _ in 1..20 {
+        chain = delay!(add(chain, 1));
+    }
+    let times: Vec<Duration> = (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            assert_eq!(
+                compute_on_with(&cluster, &chain, Partition::PerNode).expect("runs"),
+                20
+            );
+            start.elapsed()
+        })
+        .collect();
+    let time = median(times);
+    println!(
+        "HyperQueue, a chain of 20 cluster tasks: {:.0} ms, {:.1} ms per step",
+        time.as_secs_f64() * 1e3,
+        time.as_secs_f64() * 1e3 / 20.0
+    );
+    let (root, expected) = fan_in(10_000);
+    let times: Vec<Duration> = (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            assert_eq!(
+                compute_on_with(&cluster, &root, Partition::Auto).expect("runs"),
+                expected
+            );
+            start.elapsed()
+        })
+        .collect();
+    println!(
+        "HyperQueue, fan-in of 10^4 nodes grouped (Auto: 16 cluster tasks): {:.0} ms",
+        median(times).as_secs_f64() * 1e3
+    );
+    let (small, small_expected) = fan_in(per_node_nodes);
+    let start = Instant::now();
+    assert_eq!(
+        compute_on_with(&cluster, &small, Partition::PerNode).expect("runs"),
+        small_expected
+    );
+    println!(
+        "HyperQueue, fan-in of {per_node_nodes} nodes, one cluster task per node: {:.0} ms (one run)",
+        start.elapsed().as_secs_f64() * 1e3
+    );
 }

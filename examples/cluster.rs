@@ -5,7 +5,14 @@
 //!
 //! ```text
 //! cargo run --release --example cluster --features hyperqueue
+//! cargo run --release --example cluster --features hyperqueue -- --hq-python
 //! ```
+//!
+//! With `--hq-python` the same graph then runs on a real HyperQueue cluster: a
+//! `LocalCluster` (server and one worker) started through HyperQueue's Python API
+//! (`pip install hyperqueue==0.27.0`), the job submitted as one HyperQueue job whose
+//! tasks are this binary. On a cluster, `HyperQueuePython::connect(dir, server_dir)`
+//! submits to a running server instead, and `HyperQueueCli` drives the `hq` binary.
 //!
 //! `taskweave::remote::worker_main()` comes first in `main`: started as a worker
 //! (`cluster --taskweave-worker FUNCTION OUTPUT INPUT…`), the program runs that one
@@ -14,7 +21,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use taskweave::remote::{self, LocalRunner, Partition};
+use taskweave::remote::{self, HyperQueuePython, LocalRunner, Partition};
 use taskweave::{delay, delayed, Delayed};
 
 /// The sum of the numbers in one file, one per line (blank lines skipped).
@@ -96,6 +103,35 @@ fn main() {
     match bad.compute_on(&runner) {
         Err(error) => println!("4. a missing file: {error}"),
         Ok(value) => panic!("a missing file summed to {value}"),
+    }
+
+    if std::env::args().any(|arg| arg == "--hq-python") {
+        // A HyperQueue LocalCluster of 2 cores, started through Python (a second or
+        // so per job: the Python API polls for the job's end once a second).
+        let cluster = HyperQueuePython::local(base.join("hq")).cores(2);
+        let start = Instant::now();
+        match cluster.start() {
+            Ok(version) => println!(
+                "5. HyperQueue {version}: a LocalCluster started in {:.1?}",
+                start.elapsed()
+            ),
+            Err(error) => {
+                println!("5. no HyperQueue here: {error}");
+                std::fs::remove_dir_all(&base).ok();
+                return;
+            }
+        }
+        let start = Instant::now();
+        let on_hq = grand.compute_on(&cluster).expect("the HyperQueue job");
+        println!(
+            "6. on HyperQueue, grouped (Partition::Auto): {on_hq} in {:.1?}",
+            start.elapsed()
+        );
+        assert_eq!(on_hq, here);
+        match bad.compute_on(&cluster) {
+            Err(error) => println!("7. a missing file, on HyperQueue: {error}"),
+            Ok(value) => panic!("a missing file summed to {value}"),
+        }
     }
 
     std::fs::remove_dir_all(&base).ok();

@@ -153,7 +153,7 @@ impl Job {
 
     /// Checks that every task reads only tasks added before it (so that the order
     /// they were added in is an order to run them in).
-    fn check(&self) -> Result<(), RemoteError> {
+    pub(super) fn check(&self) -> Result<(), RemoteError> {
         for (i, task) in self.tasks.iter().enumerate() {
             for input in &task.inputs {
                 if let Input::Output(TaskId(from)) = input {
@@ -263,12 +263,7 @@ impl LocalRunner {
     /// cannot be made) are the `Err`.
     pub fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
         job.check()?;
-        let run = self.dir.join(format!(
-            "run-{}-{}",
-            std::process::id(),
-            RUNS.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&run).map_err(|error| RemoteError::io(&run, error))?;
+        let run = new_run_dir(&self.dir)?;
         let mut state = Schedule::new(job);
         let mut running: VecDeque<(usize, Child)> = VecDeque::new();
         loop {
@@ -369,6 +364,61 @@ impl LocalRunner {
     }
 }
 
+/// A new directory for a run's files under `dir`: `run-PID-N`.
+pub(super) fn new_run_dir(dir: &Path) -> Result<PathBuf, RemoteError> {
+    let run = dir.join(format!(
+        "run-{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&run).map_err(|error| RemoteError::io(&run, error))?;
+    Ok(run)
+}
+
+/// Reads the results of a run a cluster has finished, from its files alone: a task's
+/// output where it wrote one; else [`RemoteError::NeverRan`] when a task it reads
+/// failed (naming the first such); else its error file; else a
+/// [`RemoteError::Worker`] with what `said(i)` knows of it (the cluster's word) and
+/// the last lines of its error output.
+pub(super) fn collect_files(
+    job: &Job,
+    run: &Path,
+    said: impl Fn(usize) -> Option<String>,
+) -> Outputs {
+    let mut results: Vec<Result<Payload, RemoteError>> = Vec::with_capacity(job.len());
+    for (i, task) in job.tasks.iter().enumerate() {
+        let output = output_path(run, i);
+        let result = if let Ok(bytes) = std::fs::read(&output) {
+            Payload::from_bytes(&bytes)
+        } else if let Some(failed) = job
+            .deps(TaskId(i))
+            .into_iter()
+            .find(|from| results[from.0].is_err())
+        {
+            Err(RemoteError::NeverRan {
+                task: short_name_of(task.function).to_owned(),
+                because: short_name_of(job.tasks[failed.0].function).to_owned(),
+            })
+        } else if let Ok(text) = std::fs::read_to_string(error_path(&output)) {
+            Err(read_error_file(&text, task.function))
+        } else {
+            let printed =
+                std::fs::read_to_string(run.join(format!("task-{i}.stderr"))).unwrap_or_default();
+            let tail: Vec<&str> = printed.lines().rev().take(5).collect();
+            Err(RemoteError::Worker {
+                task: task.function.to_owned(),
+                message: format!(
+                    "it left no result and no error file; {}; its last words: {}",
+                    said(i).unwrap_or_else(|| String::from("the cluster did not say why")),
+                    tail.join(" | ")
+                ),
+            })
+        };
+        results.push(result);
+    }
+    Outputs { results }
+}
+
 /// The arguments a worker of task `i` is started with (after the program): the worker
 /// flag, the function, where its output goes, and its inputs' files (its values
 /// written by [`write_values`], the outputs of the tasks it reads).
@@ -405,12 +455,12 @@ fn value_path(run: &Path, i: usize, j: usize) -> PathBuf {
 }
 
 /// Where task `i` of a run writes its result.
-fn output_path(run: &Path, i: usize) -> PathBuf {
+pub(super) fn output_path(run: &Path, i: usize) -> PathBuf {
     run.join(format!("task-{i}.out"))
 }
 
 /// A TOML basic string: quoted, with `"`, `\\` and control characters escaped.
-fn toml_string(text: &str) -> String {
+pub(super) fn toml_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {

@@ -1,0 +1,914 @@
+//! The HyperQueue transports: a [`Job`] submitted as one HyperQueue job, each of its
+//! tasks a HyperQueue task running this program as a worker, through HyperQueue's
+//! Python API ([`HyperQueuePython`]) or its `hq` command line ([`HyperQueueCli`]).
+//!
+//! Both lay the job out as the local runner does — values and results are files of a
+//! run directory, a task's error its `.error` file — so that what comes back is read
+//! the same way: a task's panic is its [`TaskError`](crate::TaskError), what reads a
+//! failed task [`RemoteError::NeverRan`], a worker that died its error output's last
+//! lines and what HyperQueue said.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::runner::{collect_files, new_run_dir, toml_string, TaskId};
+use super::{Job, Outputs, RemoteError};
+
+/// The HyperQueue version the transports are written against: the Python package CI
+/// installs (`pip install hyperqueue==0.27.0`) and the `hq` release expected by
+/// default. HyperQueue's client and server must be the same version.
+pub const HYPERQUEUE_VERSION: &str = "0.27.0";
+
+/// The Python driver of [`HyperQueuePython`], written into its directory.
+const DRIVER: &str = include_str!("hq_driver.py");
+
+/// One task as a HyperQueue task: its command, dependencies, environment and files.
+struct HqTask {
+    command: Vec<String>,
+    deps: Vec<usize>,
+    env: Vec<(String, String)>,
+    cwd: String,
+    stdout: String,
+    stderr: String,
+    /// Where the Python driver writes HyperQueue's error of a failed task.
+    hq_error: String,
+}
+
+/// Task `i` of a run as HyperQueue runs it: the worker's command, its dependencies, an
+/// environment naming the run and the task (`TASKWEAVE_RUN`, `TASKWEAVE_TASK`: which
+/// task of which run the worker process is), the run directory as its working
+/// directory, and its output and error output as files of the run.
+fn hq_tasks(job: &Job, program: &Path, run: &Path) -> Vec<HqTask> {
+    let text = |path: PathBuf| path.to_string_lossy().into_owned();
+    (0..job.len())
+        .map(|i| HqTask {
+            command: job
+                .command(TaskId(i), program, run)
+                .iter()
+                .map(|arg| arg.to_string_lossy().into_owned())
+                .collect(),
+            deps: job.deps(TaskId(i)).iter().map(|t| t.0).collect(),
+            env: vec![
+                (
+                    String::from("TASKWEAVE_RUN"),
+                    run.to_string_lossy().into_owned(),
+                ),
+                (String::from("TASKWEAVE_TASK"), i.to_string()),
+            ],
+            cwd: run.to_string_lossy().into_owned(),
+            stdout: text(run.join(format!("task-{i}.stdout"))),
+            stderr: text(run.join(format!("task-{i}.stderr"))),
+            hq_error: text(hq_error_path(run, i)),
+        })
+        .collect()
+}
+
+/// `dir` as an absolute path (the workers' working directory is the run's, and the
+/// job's paths must not depend on it).
+fn absolute(dir: PathBuf) -> PathBuf {
+    std::path::absolute(&dir).unwrap_or(dir)
+}
+
+/// Where the Python driver writes what HyperQueue said of failed task `i`.
+fn hq_error_path(run: &Path, i: usize) -> PathBuf {
+    run.join(format!("task-{i}.hq-error"))
+}
+
+/// A JSON string: quoted, with `"`, `\\` and control characters escaped.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The job description the Python driver reads: `{"name", "tasks": [{"command",
+/// "deps", "env", "cwd", "stdout", "stderr", "hq_error"}]}`, tasks in id order.
+fn job_json(name: &str, tasks: &[HqTask]) -> String {
+    let list = |items: Vec<String>| items.join(", ");
+    let tasks: Vec<String> = tasks
+        .iter()
+        .map(|task| {
+            format!(
+                "{{\"command\": [{}], \"deps\": [{}], \"env\": {{{}}}, \"cwd\": {}, \"stdout\": {}, \"stderr\": {}, \"hq_error\": {}}}",
+                list(task.command.iter().map(|a| json_string(a)).collect()),
+                list(task.deps.iter().map(usize::to_string).collect()),
+                list(
+                    task.env
+                        .iter()
+                        .map(|(k, v)| format!("{}: {}", json_string(k), json_string(v)))
+                        .collect()
+                ),
+                json_string(&task.cwd),
+                json_string(&task.stdout),
+                json_string(&task.stderr),
+                json_string(&task.hq_error),
+            )
+        })
+        .collect();
+    format!(
+        "{{\"name\": {}, \"tasks\": [\n{}\n]}}\n",
+        json_string(name),
+        tasks.join(",\n")
+    )
+}
+
+/// The job as a full HyperQueue job file: `name`, then per task `id`, `command`,
+/// `deps`, `env`, `cwd`, `stdout` and `stderr`. No `task_dir`: it costs about 3 ms a
+/// task (measured with the Python API, 1,000 tasks of `/bin/true`: 3.0 s without, 6.0 s
+/// with), and a worker's error file in the run says more than `HQ_ERROR_FILENAME`.
+fn job_toml(name: &str, tasks: &[HqTask]) -> String {
+    let mut text = format!("name = {}\n", toml_string(name));
+    for (i, task) in tasks.iter().enumerate() {
+        let command: Vec<String> = task.command.iter().map(|a| toml_string(a)).collect();
+        let deps: Vec<String> = task.deps.iter().map(usize::to_string).collect();
+        let env: Vec<String> = task
+            .env
+            .iter()
+            .map(|(k, v)| format!("{} = {}", toml_string(k), toml_string(v)))
+            .collect();
+        text.push_str(&format!(
+            "\n[[task]]\nid = {i}\ncommand = [{}]\ndeps = [{}]\nenv = {{ {} }}\ncwd = {}\nstdout = {}\nstderr = {}\n",
+            command.join(", "),
+            deps.join(", "),
+            env.join(", "),
+            toml_string(&task.cwd),
+            toml_string(&task.stdout),
+            toml_string(&task.stderr),
+        ));
+    }
+    text
+}
+
+/// A new run directory under `dir` with the job's values written into it.
+fn prepare_run(dir: &Path, job: &Job) -> Result<PathBuf, RemoteError> {
+    let run = new_run_dir(dir)?;
+    job.write_values(&run)?;
+    Ok(run)
+}
+
+/// Reads a run's results once HyperQueue is done with its job (see
+/// [`collect_files`]; a task that failed without an error file of its own is
+/// reported with what HyperQueue said of it, the Python driver's `hq_error` file),
+/// then removes the run's directory unless it is to be kept.
+fn finish_run(job: &Job, run: &Path, keep_files: bool) -> Outputs {
+    let outputs = collect_files(job, run, |i| {
+        std::fs::read_to_string(hq_error_path(run, i))
+            .ok()
+            .map(|text| format!("HyperQueue: {}", text.trim_end()))
+    });
+    if !keep_files {
+        let _ = std::fs::remove_dir_all(run);
+    }
+    outputs
+}
+
+/// Reads lines a child process writes, on a thread of their own, so that waiting for
+/// one has a timeout.
+fn line_reader(output: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (send, receive) = mpsc::channel();
+    std::thread::Builder::new()
+        .name(String::from("taskweave-hq-driver"))
+        .spawn(move || {
+            for line in BufReader::new(output).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        })
+        .expect("a thread to read the HyperQueue driver's answers");
+    receive
+}
+
+/// The last lines of a file (a log, a task's error output), joined with ` | `.
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut last: Vec<&str> = text
+        .lines()
+        .rev()
+        .filter(|l| !l.trim().is_empty())
+        .take(lines)
+        .collect();
+    last.reverse();
+    last.join(" | ")
+}
+
+/// Cancels the job a HyperQueue transport is running: see
+/// [`HyperQueuePython::canceller`] and [`HyperQueueCli::canceller`]. Cloned freely, sent
+/// to another thread (the one computing waits for the job).
+#[derive(Debug, Clone, Default)]
+pub struct JobCanceller {
+    cancelled: Arc<AtomicBool>,
+}
+
+impl JobCanceller {
+    /// Cancels the job running now, if one is: the compute waiting for it returns
+    /// [`RemoteError::Cluster`] saying so within about 50 ms. A job started later runs.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    /// Clears an earlier cancel, as a job starts.
+    fn reset(&self) {
+        self.cancelled.store(false, Ordering::SeqCst);
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+}
+
+/// How often a wait looks at its [`JobCanceller`].
+const CANCEL_POLL: Duration = Duration::from_millis(50);
+
+// ---- the Python API -------------------------------------------------------------------
+
+/// Which HyperQueue server [`HyperQueuePython`] submits to.
+#[derive(Debug, Clone)]
+enum Server {
+    /// A `LocalCluster` of its own: a server and one worker of this many cores.
+    Local(usize),
+    /// A running server, by its server directory.
+    Existing(PathBuf),
+}
+
+/// The running Python driver: the process, its input, its answers.
+#[derive(Debug)]
+struct Driver {
+    child: Child,
+    input: Option<ChildStdin>,
+    answers: Receiver<String>,
+    version: String,
+}
+
+impl Driver {
+    /// Ends the driver: its input closed (it stops its `LocalCluster` and exits), then,
+    /// if it has not exited within a few seconds, killed.
+    fn stop(&mut self) {
+        self.stop_within(Duration::from_secs(5));
+    }
+
+    /// Ends the driver: its input closed, then killed if it has not exited within
+    /// `grace` (at once for a driver stuck in a job).
+    fn stop_within(&mut self, grace: Duration) {
+        drop(self.input.take());
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A HyperQueue cluster driven through HyperQueue's Python API (`pip install
+/// hyperqueue`, which embeds the server and the workers): a [`Cluster`](super::Cluster)
+/// that runs each [`Job`] as one HyperQueue job, its tasks this program started as
+/// workers (see [`worker_main`](super::worker_main)).
+///
+/// A small Python driver, kept in the crate and written into the transport's
+/// directory, is started once with `python3` (see [`python`](Self::python)) and kept
+/// running: it starts a `LocalCluster` of its own ([`local`](Self::local), for tests
+/// and one machine) or connects to a running server ([`connect`](Self::connect)), and
+/// submits each job it is given, waits for it and says which tasks failed. Dropping
+/// the transport stops the driver, and with it its `LocalCluster`.
+///
+/// ```no_run
+/// use graph_runtime::remote::{HyperQueuePython, RemoteError};
+/// use graph_runtime::Delayed;
+///
+/// fn on_hyperqueue(graph: &Delayed<u64>) -> Result<u64, RemoteError> {
+///     let cluster = HyperQueuePython::local(std::env::temp_dir().join("hq")).cores(4);
+///     graph.compute_on(&cluster)
+/// }
+/// ```
+///
+/// A job costs about a second more than its tasks here: the Python API polls for the
+/// job's end once a second.
+#[derive(Debug)]
+pub struct HyperQueuePython {
+    dir: PathBuf,
+    program: PathBuf,
+    python: PathBuf,
+    server: Server,
+    workers: usize,
+    timeout: Duration,
+    keep_files: bool,
+    canceller: JobCanceller,
+    driver: Mutex<Option<Driver>>,
+}
+
+impl HyperQueuePython {
+    /// A transport that starts a HyperQueue `LocalCluster` of its own (a server and one
+    /// worker with as many cores as this machine has), keeping its files (the server's,
+    /// the driver's, each run's) under `dir`, a directory of its own.
+    pub fn local(dir: impl Into<PathBuf>) -> HyperQueuePython {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        HyperQueuePython::with_server(dir.into(), Server::Local(cores), cores)
+    }
+
+    /// A transport that submits to the running HyperQueue server whose server
+    /// directory is `server_dir` (`hq server start --server-dir …`), keeping each run's
+    /// files under `dir`, which the cluster's workers must see at the same path (a
+    /// shared filesystem).
+    pub fn connect(dir: impl Into<PathBuf>, server_dir: impl Into<PathBuf>) -> HyperQueuePython {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        HyperQueuePython::with_server(dir.into(), Server::Existing(server_dir.into()), cores)
+    }
+
+    fn with_server(dir: PathBuf, server: Server, workers: usize) -> HyperQueuePython {
+        HyperQueuePython {
+            dir: absolute(dir),
+            program: std::env::current_exe().unwrap_or_default(),
+            python: PathBuf::from("python3"),
+            server,
+            workers,
+            timeout: Duration::from_secs(600),
+            keep_files: false,
+            canceller: JobCanceller::default(),
+            driver: Mutex::new(None),
+        }
+    }
+
+    /// The Python interpreter that has the `hyperqueue` package (`python3` on `PATH`
+    /// by default).
+    pub fn python(mut self, python: impl Into<PathBuf>) -> Self {
+        self.python = python.into();
+        self
+    }
+
+    /// Starts `program` as the worker instead of this program.
+    pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.program = program.into();
+        self
+    }
+
+    /// The cores of the `LocalCluster`'s worker (for [`local`](Self::local)), and the
+    /// tasks assumed to run at once (for [`Partition::Auto`](super::Partition::Auto)).
+    pub fn cores(mut self, cores: usize) -> Self {
+        let cores = cores.max(1);
+        if let Server::Local(_) = self.server {
+            self.server = Server::Local(cores);
+        }
+        self.workers = cores;
+        self
+    }
+
+    /// How long a job, or the driver's start, may take before it is given up: the
+    /// driver is then stopped (and with it a `LocalCluster` and its tasks) and the run
+    /// is an error. Ten minutes by default.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Keeps each run's directory after the run, to look at.
+    pub fn keep_files(mut self, keep: bool) -> Self {
+        self.keep_files = keep;
+        self
+    }
+
+    /// Starts the driver (and its `LocalCluster`) now rather than at the first job; the
+    /// HyperQueue version it found. An error says why it could not: no such
+    /// interpreter, no `hyperqueue` package, no server.
+    pub fn start(&self) -> Result<String, RemoteError> {
+        let mut driver = self.driver.lock().unwrap_or_else(|e| e.into_inner());
+        self.started(&mut driver).map(|d| d.version.clone())
+    }
+
+    /// The driver, started if it is not running.
+    fn started<'a>(&self, slot: &'a mut Option<Driver>) -> Result<&'a mut Driver, RemoteError> {
+        if let Some(driver) = slot {
+            if matches!(driver.child.try_wait(), Ok(None)) {
+                return Ok(slot.as_mut().expect("checked"));
+            }
+            driver.stop();
+            *slot = None;
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|error| RemoteError::io(&self.dir, error))?;
+        let script = self.dir.join("taskweave_hq_driver.py");
+        super::write_atomically(&script, DRIVER.as_bytes())
+            .map_err(|error| RemoteError::io(&script, error))?;
+        let log = self.dir.join("driver.log");
+        let log_file = std::fs::File::create(&log).map_err(|error| RemoteError::io(&log, error))?;
+        let mut command = Command::new(&self.python);
+        command.arg(&script);
+        match &self.server {
+            Server::Local(cores) => {
+                // The `LocalCluster` leaves its access files in the temporary directory:
+                // this transport's, so that they go with it.
+                let tmp = self.dir.join("tmp");
+                std::fs::create_dir_all(&tmp).map_err(|error| RemoteError::io(&tmp, error))?;
+                command
+                    .env("TMPDIR", &tmp)
+                    .arg("local")
+                    .arg(cores.to_string())
+                    .arg(self.dir.join("server"));
+            }
+            Server::Existing(server_dir) => {
+                command.arg("connect").arg(server_dir);
+            }
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .map_err(|error| {
+                RemoteError::Cluster(format!(
+                    "cannot start the HyperQueue driver with `{}`: {error}; install Python 3 and \
+                 `pip install hyperqueue=={HYPERQUEUE_VERSION}`, or name the interpreter with \
+                 HyperQueuePython::python",
+                    self.python.display()
+                ))
+            })?;
+        let answers = line_reader(child.stdout.take().expect("piped"));
+        let input = child.stdin.take();
+        let mut driver = Driver {
+            child,
+            input,
+            answers,
+            version: String::new(),
+        };
+        match self.answer(&mut driver, &log, "start") {
+            Ok(line) => {
+                let mut words = line.split(' ');
+                match (words.next(), words.next()) {
+                    (Some("ready"), Some(version)) => driver.version = version.to_owned(),
+                    _ => {
+                        driver.stop();
+                        return Err(RemoteError::Cluster(format!(
+                            "the HyperQueue driver could not start: {}",
+                            line.strip_prefix("error ").unwrap_or(&line)
+                        )));
+                    }
+                }
+            }
+            Err(error) => {
+                driver.stop();
+                return Err(error);
+            }
+        }
+        Ok(slot.insert(driver))
+    }
+
+    /// A handle that cancels the job this transport is running, from another thread:
+    /// the driver is stopped at once, and with it its `LocalCluster` and the job's
+    /// running tasks (their processes end with the worker). With
+    /// [`connect`](Self::connect) the job is abandoned rather than cancelled on the
+    /// server (the Python API has no cancel): `hq job cancel` it, or use
+    /// [`HyperQueueCli`].
+    pub fn canceller(&self) -> JobCanceller {
+        self.canceller.clone()
+    }
+
+    /// The driver's next answer, within the timeout; an error with its log's last lines
+    /// if it ends, takes longer or is cancelled (it is then stopped).
+    fn answer(&self, driver: &mut Driver, log: &Path, what: &str) -> Result<String, RemoteError> {
+        let deadline = Instant::now() + self.timeout;
+        let answer = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match driver.answers.recv_timeout(left.min(CANCEL_POLL)) {
+                Err(RecvTimeoutError::Timeout) if !left.is_zero() => {
+                    if self.canceller.is_cancelled() {
+                        driver.stop_within(Duration::ZERO);
+                        return Err(RemoteError::Cluster(format!(
+                            "cancelled: the HyperQueue driver was stopped ({what})"
+                        )));
+                    }
+                }
+                other => break other,
+            }
+        };
+        match answer {
+            Ok(line) => Ok(line),
+            Err(RecvTimeoutError::Timeout) => {
+                // Stuck in a job: it does not read its input until that ends.
+                driver.stop_within(Duration::ZERO);
+                Err(RemoteError::Cluster(format!(
+                    "the HyperQueue driver did not answer ({what}) within {:?}: stopped; its \
+                     log: {}",
+                    self.timeout,
+                    tail(log, 5)
+                )))
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                driver.stop();
+                Err(RemoteError::Cluster(format!(
+                    "the HyperQueue driver ended ({what}): {}",
+                    tail(log, 5)
+                )))
+            }
+        }
+    }
+
+    /// Runs every task of `job` as one HyperQueue job; see
+    /// [`LocalRunner::run`](super::LocalRunner::run) for what comes back.
+    pub fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
+        job.check()?;
+        if job.is_empty() {
+            return Ok(collect_files(job, &self.dir, |_| None));
+        }
+        let mut slot = self.driver.lock().unwrap_or_else(|e| e.into_inner());
+        self.canceller.reset();
+        let run = prepare_run(&self.dir, job)?;
+        let result = self.submit(&mut slot, job, &run);
+        if result.is_err() && !self.keep_files {
+            let _ = std::fs::remove_dir_all(&run);
+        }
+        result
+    }
+
+    /// Sends the job laid out in `run` to the driver (started if it is not running)
+    /// and reads its results.
+    fn submit(
+        &self,
+        slot: &mut Option<Driver>,
+        job: &Job,
+        run: &Path,
+    ) -> Result<Outputs, RemoteError> {
+        let driver = self.started(slot)?;
+        let name = run
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let description = run.join("job.json");
+        let text = job_json(
+            &format!("taskweave {name}"),
+            &hq_tasks(job, &self.program, run),
+        );
+        super::write_atomically(&description, text.as_bytes())
+            .map_err(|error| RemoteError::io(&description, error))?;
+        let sent = driver
+            .input
+            .as_mut()
+            .map(|input| writeln!(input, "{}", description.display()).and_then(|()| input.flush()));
+        if !matches!(sent, Some(Ok(()))) {
+            driver.stop();
+            *slot = None;
+            return Err(RemoteError::Cluster(format!(
+                "the HyperQueue driver stopped reading: {}",
+                tail(&self.dir.join("driver.log"), 5)
+            )));
+        }
+        let answer = self.answer(driver, &self.dir.join("driver.log"), "a job");
+        let line = match answer {
+            Ok(line) => line,
+            Err(error) => {
+                *slot = None;
+                return Err(error);
+            }
+        };
+        if !line.starts_with("done ") {
+            return Err(RemoteError::Cluster(format!(
+                "HyperQueue could not run the job: {}",
+                line.strip_prefix("error ").unwrap_or(&line)
+            )));
+        }
+        Ok(finish_run(job, run, self.keep_files))
+    }
+}
+
+impl Drop for HyperQueuePython {
+    fn drop(&mut self) {
+        let slot = self.driver.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut driver) = slot.take() {
+            driver.stop();
+        }
+    }
+}
+
+impl super::Cluster for HyperQueuePython {
+    fn workers(&self) -> usize {
+        self.workers
+    }
+    fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
+        HyperQueuePython::run(self, job)
+    }
+}
+
+// ---- the `hq` command line ------------------------------------------------------------
+
+/// A HyperQueue cluster driven through its `hq` command line (a HyperQueue release's
+/// binary, found on `PATH` or given with [`hq`](Self::hq)): a
+/// [`Cluster`](super::Cluster) that writes each [`Job`] as a job file and submits it
+/// with `hq job submit-file`, then waits with `hq job wait`. The server runs already
+/// (`hq server start`, workers by `hq worker start` or `hq alloc` under SLURM or PBS);
+/// the run directory must be on a filesystem the workers share.
+///
+/// Before each job, `hq --version` is checked against the version expected
+/// ([`HYPERQUEUE_VERSION`] unless [`expect_version`](Self::expect_version)), since
+/// HyperQueue's client and server must be the same version: a missing binary, or
+/// another version, is a clear error.
+#[derive(Debug, Clone)]
+pub struct HyperQueueCli {
+    dir: PathBuf,
+    program: PathBuf,
+    hq: Option<PathBuf>,
+    server_dir: Option<PathBuf>,
+    expected: String,
+    workers: usize,
+    timeout: Duration,
+    keep_files: bool,
+    canceller: JobCanceller,
+}
+
+impl HyperQueueCli {
+    /// A transport that keeps each run's files (its job file, values, results) under
+    /// `dir`, on a filesystem the cluster's workers share.
+    pub fn new(dir: impl Into<PathBuf>) -> HyperQueueCli {
+        HyperQueueCli {
+            dir: absolute(dir.into()),
+            program: std::env::current_exe().unwrap_or_default(),
+            hq: None,
+            server_dir: None,
+            expected: HYPERQUEUE_VERSION.to_owned(),
+            workers: 16,
+            timeout: Duration::from_secs(24 * 3600),
+            keep_files: false,
+            canceller: JobCanceller::default(),
+        }
+    }
+
+    /// The `hq` binary to run, rather than the one on `PATH`.
+    pub fn hq(mut self, hq: impl Into<PathBuf>) -> Self {
+        self.hq = Some(hq.into());
+        self
+    }
+
+    /// The server directory (`hq --server-dir`); else `hq`'s default (`$HQ_SERVER_DIR`
+    /// or `~/.hq-server`).
+    pub fn server_dir(mut self, server_dir: impl Into<PathBuf>) -> Self {
+        self.server_dir = Some(server_dir.into());
+        self
+    }
+
+    /// The version `hq --version` must report (`0.27.0`; a leading `v` is ignored).
+    pub fn expect_version(mut self, version: impl Into<String>) -> Self {
+        self.expected = version.into();
+        self
+    }
+
+    /// Starts `program` as the worker instead of this program (its path as the
+    /// workers see it).
+    pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.program = program.into();
+        self
+    }
+
+    /// The tasks assumed to run at once (for
+    /// [`Partition::Auto`](super::Partition::Auto)); 16 by default.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// How long a job may take before it is cancelled (`hq job cancel`) and the run is
+    /// an error; a day by default.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Keeps each run's directory after the run, to look at.
+    pub fn keep_files(mut self, keep: bool) -> Self {
+        self.keep_files = keep;
+        self
+    }
+
+    /// A handle that cancels the job this transport (or a clone) is waiting for, from
+    /// another thread: `hq job cancel ID`, and the compute returns an error saying so.
+    pub fn canceller(&self) -> JobCanceller {
+        self.canceller.clone()
+    }
+
+    /// The `hq` binary: the one given, or the first `hq` on `PATH`.
+    pub fn find_hq(&self) -> Result<PathBuf, RemoteError> {
+        if let Some(hq) = &self.hq {
+            return if hq.is_file() {
+                Ok(hq.clone())
+            } else {
+                Err(RemoteError::Cluster(format!(
+                    "no HyperQueue binary at {} (given with HyperQueueCli::hq)",
+                    hq.display()
+                )))
+            };
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("hq"))
+            .find(|candidate| candidate.is_file())
+            .ok_or_else(|| {
+                RemoteError::Cluster(format!(
+                    "no `hq` on PATH: install HyperQueue {} (a release binary from \
+                     https://github.com/It4innovations/hyperqueue/releases) or give its path \
+                     with HyperQueueCli::hq",
+                    self.expected
+                ))
+            })
+    }
+
+    /// Finds `hq` and checks its version (`hq --version`); its path and version.
+    pub fn check(&self) -> Result<(PathBuf, String), RemoteError> {
+        let hq = self.find_hq()?;
+        let output = Command::new(&hq)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|error| RemoteError::io(&hq, error))?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        // `hyperqueue 0.26.2` (clap's `NAME VERSION`; a build from source says so
+        // too), perhaps with a `v`.
+        let found = text
+            .split_whitespace()
+            .nth(1)
+            .map(|v| v.trim_start_matches('v').to_owned())
+            .unwrap_or_default();
+        let expected = self.expected.trim_start_matches('v');
+        if !output.status.success() || found != expected {
+            return Err(RemoteError::Cluster(format!(
+                "{} is HyperQueue {}, but {expected} is expected (HyperQueue's client and \
+                 server must be the same version): install hq {expected}, or set \
+                 HyperQueueCli::expect_version to the version of the cluster's server",
+                hq.display(),
+                if found.is_empty() {
+                    format!("of unknown version (`--version` said {:?})", text.trim())
+                } else {
+                    found
+                },
+            )));
+        }
+        Ok((hq, found))
+    }
+
+    /// `hq`'s global arguments: the server directory, when given.
+    fn global_args(&self) -> Vec<OsString> {
+        match &self.server_dir {
+            Some(dir) => vec!["--server-dir".into(), dir.into()],
+            None => Vec::new(),
+        }
+    }
+
+    /// The arguments (after `hq`) that submit the job file `file` and print the job's
+    /// id alone: `[--server-dir DIR] --output-mode quiet job submit-file FILE`.
+    pub fn submit_args(&self, file: &Path) -> Vec<OsString> {
+        let mut args = self.global_args();
+        args.extend(
+            ["--output-mode", "quiet", "job", "submit-file"]
+                .iter()
+                .map(OsString::from),
+        );
+        args.push(file.into());
+        args
+    }
+
+    /// The arguments (after `hq`) that wait for job `id` to end:
+    /// `[--server-dir DIR] job wait ID`.
+    pub fn wait_args(&self, id: u64) -> Vec<OsString> {
+        let mut args = self.global_args();
+        args.extend(["job", "wait"].iter().map(OsString::from));
+        args.push(id.to_string().into());
+        args
+    }
+
+    /// The arguments (after `hq`) that cancel job `id`: `[--server-dir DIR] job cancel ID`.
+    pub fn cancel_args(&self, id: u64) -> Vec<OsString> {
+        let mut args = self.global_args();
+        args.extend(["job", "cancel"].iter().map(OsString::from));
+        args.push(id.to_string().into());
+        args
+    }
+
+    /// The job file of `job` with its run in `run`: `name`, then per task `id`,
+    /// `command`, `deps`, the environment (`TASKWEAVE_RUN`, `TASKWEAVE_TASK`), `cwd`,
+    /// `stdout` and `stderr` (files of the run).
+    pub fn job_file(&self, job: &Job, run: &Path) -> String {
+        let name = run
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        job_toml(
+            &format!("taskweave {name}"),
+            &hq_tasks(job, &self.program, run),
+        )
+    }
+
+    /// Runs every task of `job` as one HyperQueue job; see
+    /// [`LocalRunner::run`](super::LocalRunner::run) for what comes back.
+    pub fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
+        job.check()?;
+        if job.is_empty() {
+            return Ok(collect_files(job, &self.dir, |_| None));
+        }
+        self.canceller.reset();
+        let (hq, _) = self.check()?;
+        let run = prepare_run(&self.dir, job)?;
+        let result = self.submit(&hq, job, &run);
+        if result.is_err() && !self.keep_files {
+            let _ = std::fs::remove_dir_all(&run);
+        }
+        result
+    }
+
+    /// Submits the job laid out in `run` with `hq`, waits for it and reads its results.
+    fn submit(&self, hq: &Path, job: &Job, run: &Path) -> Result<Outputs, RemoteError> {
+        let file = run.join("job.toml");
+        super::write_atomically(&file, self.job_file(job, run).as_bytes())
+            .map_err(|error| RemoteError::io(&file, error))?;
+        let submitted = Command::new(hq)
+            .args(self.submit_args(&file))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|error| RemoteError::io(hq, error))?;
+        let said = String::from_utf8_lossy(&submitted.stdout);
+        let id = match said.trim().parse::<u64>() {
+            Ok(id) if submitted.status.success() => id,
+            _ => {
+                return Err(RemoteError::Cluster(format!(
+                    "`hq job submit-file {}` failed ({}): {} {}",
+                    file.display(),
+                    submitted.status,
+                    said.trim(),
+                    String::from_utf8_lossy(&submitted.stderr).trim()
+                )))
+            }
+        };
+        let waited = run.join("hq-wait.log");
+        let log =
+            std::fs::File::create(&waited).map_err(|error| RemoteError::io(&waited, error))?;
+        let mut wait = Command::new(hq)
+            .args(self.wait_args(id))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|error| RemoteError::io(hq, error))?;
+        // `hq job wait` fails when a task failed: the files say which, so its status is
+        // not the answer; only a wait that does not end is.
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            match wait.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline && !self.canceller.is_cancelled() => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    let why = if self.canceller.is_cancelled() {
+                        String::from("was cancelled")
+                    } else {
+                        format!("did not end within {:?}: cancelled", self.timeout)
+                    };
+                    let _ = wait.kill();
+                    let _ = wait.wait();
+                    let _ = Command::new(hq)
+                        .args(self.cancel_args(id))
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status();
+                    return Err(RemoteError::Cluster(format!("HyperQueue job {id} {why}")));
+                }
+            }
+        }
+        Ok(finish_run(job, run, self.keep_files))
+    }
+}
+
+impl super::Cluster for HyperQueueCli {
+    fn workers(&self) -> usize {
+        self.workers
+    }
+    fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
+        HyperQueueCli::run(self, job)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_and_toml_strings_are_escaped() {
+        assert_eq!(
+            json_string("a\"b\\c\nd\u{1}"),
+            "\"a\\\"b\\\\c\\u000ad\\u0001\""
+        );
+        assert_eq!(toml_string("a\"b"), "\"a\\\"b\"");
+    }
+}

@@ -1,0 +1,627 @@
+//! The HyperQueue transports (feature `hyperqueue`): `Delayed` graphs computed on a
+//! real HyperQueue `LocalCluster` through the Python API (`pip install
+//! hyperqueue==0.27.0`), each job also run on the local runner and both compared with
+//! computing the graph here; and the `hq` command-line transport against stand-ins
+//! for the `hq` binary (none is installed here): its command lines, its job file run
+//! by a small emulator, a missing binary and another version.
+//!
+//! Without Python's `hyperqueue` the `LocalCluster` tests are skipped with a notice,
+//! unless `TASKWEAVE_REQUIRE_HQ=1` (CI), which makes that an error. A test binary of its
+//! own (`harness = false`): its `main` is the worker when HyperQueue starts it as one.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use taskweave::remote::{
+    self, compute_on_with, GraphJob, HyperQueueCli, HyperQueuePython, Input, Job, LocalRunner,
+    Partition, RemoteError,
+};
+use taskweave::{delay, delayed, Delayed};
+
+#[delayed(remote)]
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+#[delayed(remote)]
+fn add(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+#[delayed(remote)]
+fn total(parts: Vec<u64>) -> u64 {
+    parts.iter().sum()
+}
+
+#[delayed(remote)]
+fn explode(x: u64) -> u64 {
+    if x > 1 {
+        panic!("too big: {x}");
+    }
+    x
+}
+
+#[delayed(remote)]
+fn crash(x: u64) -> u64 {
+    if x > 0 {
+        eprintln!("about to abort");
+        std::process::abort();
+    }
+    x
+}
+
+#[delayed(remote)]
+fn sleepy(seconds: u64) -> u64 {
+    std::thread::sleep(Duration::from_secs(seconds));
+    seconds
+}
+
+fn base() -> PathBuf {
+    std::env::temp_dir().join(format!("taskweave-remote-hq-{}", std::process::id()))
+}
+
+fn local_runner(name: &str) -> LocalRunner {
+    LocalRunner::new(base().join(name)).parallel(2)
+}
+
+/// The cluster's answer, the local runner's, and this process's, equal.
+fn same_everywhere<T>(cluster: &HyperQueuePython, value: &Delayed<T>, partition: Partition) -> T
+where
+    T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug + Clone + Send + Sync + 'static,
+{
+    let start = Instant::now();
+    let on_hq = compute_on_with(cluster, value, partition).expect("the HyperQueue job");
+    let hq_time = start.elapsed();
+    let start = Instant::now();
+    let on_runner =
+        compute_on_with(&local_runner("same"), value, partition).expect("the local runner");
+    let runner_time = start.elapsed();
+    let here = value.compute();
+    assert_eq!(on_hq, here);
+    assert_eq!(on_runner, here);
+    println!(
+        "    ({} nodes: HyperQueue {hq_time:.2?}, local runner {runner_time:.2?})",
+        value.info().len()
+    );
+    on_hq
+}
+
+/// A diamond of `delay!` nodes (one cluster task per node: fewer than 16 nodes).
+fn a_diamond_on_hyperqueue(cluster: &HyperQueuePython) {
+    let a = delay!(square(3));
+    let b = delay!(square(4));
+    let c = delay!(add(a.clone(), b.clone()));
+    let d = delay!(add(c, a));
+    let e = delay!(total(vec![d, b.clone(), b]));
+    assert_eq!(same_everywhere(cluster, &e, Partition::Auto), 66);
+}
+
+/// A fan-in of 1,000 leaves, summed by tens and then all (1,101 nodes), as at most 16
+/// cluster tasks.
+fn a_large_fan_in_on_hyperqueue(cluster: &HyperQueuePython) {
+    let leaves: Vec<Delayed<u64>> = (0..1000u64).map(|i| delay!(square(i))).collect();
+    let tens: Vec<Delayed<u64>> = leaves.chunks(10).map(|ten| delay!(total(ten))).collect();
+    let root = delay!(total(tens));
+    let job = GraphJob::new(&root, Partition::Auto, remote::Cluster::workers(cluster)).unwrap();
+    assert_eq!(job.nodes(), 1101);
+    assert!(job.job().len() <= 16, "{} cluster tasks", job.job().len());
+    let expected: u64 = (0..1000u64).map(|i| i * i).sum();
+    assert_eq!(same_everywhere(cluster, &root, Partition::Auto), expected);
+}
+
+/// A panic in a remote task comes back as its error, with the `delay!` call site, and
+/// what needs it never ran: within a cluster task (grouped) and across HyperQueue
+/// tasks (one per node, where HyperQueue cancels the dependents).
+fn a_remote_panic_on_hyperqueue(cluster: &HyperQueuePython) {
+    let bad = delay!(explode(7));
+    let after = delay!(square(bad.clone()));
+    let root = delay!(add(after, delay!(square(2))));
+    let here = bad.try_compute().unwrap_err();
+    match bad.compute_on(cluster) {
+        Err(RemoteError::Task(error)) => {
+            assert_eq!(error.task(), "explode");
+            assert_eq!(error.message(), "too big: 7");
+            assert_eq!(error.call_site(), here.call_site());
+            assert!(error.call_site().starts_with("tests/remote_hq.rs:"));
+        }
+        other => panic!("expected the task's panic, got {other:?}"),
+    }
+    for partition in [Partition::Tasks(1), Partition::PerNode] {
+        for on in [
+            compute_on_with(cluster, &root, partition),
+            compute_on_with(&local_runner("panic"), &root, partition),
+        ] {
+            match on {
+                Err(RemoteError::NeverRan { task, because }) => {
+                    assert_eq!((task.as_str(), because.as_str()), ("add", "square"))
+                }
+                other => panic!("expected never ran ({partition:?}), got {other:?}"),
+            }
+        }
+    }
+}
+
+/// A worker that dies (an abort: no error file) is the compute's error, with its last
+/// words and what HyperQueue said of it.
+fn a_dying_worker_on_hyperqueue(cluster: &HyperQueuePython) {
+    let root = delay!(add(delay!(crash(1)), delay!(square(2))));
+    match compute_on_with(cluster, &root, Partition::PerNode) {
+        Err(RemoteError::Worker { message, .. }) => {
+            assert!(message.contains("about to abort"), "{message}");
+            assert!(message.contains("HyperQueue: "), "{message}");
+        }
+        other => panic!("expected the dead worker, got {other:?}"),
+    }
+}
+
+/// Workers started from another build of the program (a copy of this binary, changed)
+/// refuse the job's values with the reason, on HyperQueue as on the local runner.
+fn a_stale_binary_on_hyperqueue(cluster_dir: &Path) {
+    let stale = base().join("stale-binary");
+    std::fs::copy(std::env::current_exe().unwrap(), &stale).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&stale)
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"another build").unwrap();
+    drop(file);
+    let value = delay!(add(delay!(square(3)), 1));
+    let cluster = HyperQueuePython::local(cluster_dir)
+        .cores(1)
+        .timeout(Duration::from_secs(60))
+        .program(&stale);
+    for error in [
+        value.compute_on(&cluster).unwrap_err(),
+        value
+            .compute_on(&local_runner("stale").program(&stale))
+            .unwrap_err(),
+    ] {
+        let text = error.to_string();
+        assert!(text.contains("another build of this program"), "{text}");
+    }
+}
+
+/// A job that outlives the transport's timeout is given up: the driver is stopped,
+/// with its `LocalCluster` and the task's process, and the next job starts a new one.
+fn a_job_past_its_timeout_is_stopped(cluster_dir: &Path) {
+    let cluster = HyperQueuePython::local(cluster_dir)
+        .cores(1)
+        .timeout(Duration::from_secs(3));
+    let start = Instant::now();
+    let error = delay!(sleepy(60))
+        .compute_on(&cluster)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("did not answer (a job) within 3s"),
+        "{error}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    // No worker of it is left sleeping.
+    std::thread::sleep(Duration::from_millis(500));
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let left: Vec<String> = String::from_utf8_lossy(&ps.stdout)
+        .lines()
+        .filter(|l| {
+            l.contains("--taskweave-worker") && l.contains(&cluster_dir.display().to_string())
+        })
+        .map(str::to_owned)
+        .collect();
+    assert!(left.is_empty(), "workers left running: {left:?}");
+    assert_eq!(delay!(square(5)).compute_on(&cluster).unwrap(), 25);
+
+    // Cancelled from another thread while it runs: the same, at once.
+    let cluster = cluster.timeout(Duration::from_secs(60));
+    let canceller = cluster.canceller();
+    let start = Instant::now();
+    let error = std::thread::scope(|scope| {
+        let computing = scope.spawn(|| delay!(sleepy(60)).compute_on(&cluster));
+        std::thread::sleep(Duration::from_millis(1500));
+        canceller.cancel();
+        computing.join().unwrap().unwrap_err().to_string()
+    });
+    assert!(error.contains("cancelled"), "{error}");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(delay!(square(6)).compute_on(&cluster).unwrap(), 36);
+}
+
+// ---- the `hq` command line, against stand-ins ------------------------------------------
+
+/// Writes an executable `hq` stand-in into `dir`: a Python script that reports
+/// `version`, logs its arguments, and for `job submit-file FILE` prints a job id and
+/// keeps the file; for `job wait ID` it runs the file's tasks itself, in id order,
+/// with their command, environment, directory and output files (what HyperQueue does
+/// with them, minus the cluster), skipping the dependents of a failed task.
+fn fake_hq(dir: &Path, version: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let hq = dir.join("hq");
+    let script = format!(
+        r#"#!/usr/bin/env python3
+import os, subprocess, sys, tomllib
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(here, "calls.log"), "a") as log:
+    log.write(" ".join(sys.argv[1:]) + "\n")
+args = sys.argv[1:]
+if args == ["--version"]:
+    print("hq {version}")
+    sys.exit(0)
+while args and args[0].startswith("--"):
+    args = args[2:]
+if args[:2] == ["job", "submit-file"]:
+    with open(os.path.join(here, "submitted"), "w") as f:
+        f.write(args[2])
+    print(7)
+elif args[:2] == ["job", "wait"]:
+    with open(os.path.join(here, "submitted")) as f:
+        job = tomllib.load(open(f.read(), "rb"))
+    failed = set()
+    for task in job["task"]:
+        if failed & set(task["deps"]):
+            failed.add(task["id"])
+            continue
+        env = dict(os.environ, **task["env"])
+        with open(task["stdout"], "w") as out, open(task["stderr"], "w") as err:
+            code = subprocess.call(task["command"], env=env, cwd=task["cwd"], stdout=out, stderr=err)
+        if code != 0:
+            failed.add(task["id"])
+    sys.exit(1 if failed else 0)
+"#
+    );
+    std::fs::write(&hq, script).unwrap();
+    std::fs::set_permissions(&hq, std::fs::Permissions::from_mode(0o755)).unwrap();
+    hq
+}
+
+/// The `hq` transport: found on `PATH` and version-checked; its submit, wait and
+/// cancel command lines; its job file, run by the stand-in, giving the graph's value
+/// and a panic's error; a missing binary and another version named in the error.
+fn the_hq_command_line(tomllib: bool) {
+    let bin = base().join("bin");
+    fake_hq(&bin, "0.27.0");
+    let old_path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![bin.clone()];
+    paths.extend(std::env::split_paths(&old_path));
+    std::env::set_var("PATH", std::env::join_paths(paths).unwrap());
+    let cli = HyperQueueCli::new(base().join("cli-runs"))
+        .server_dir("/shared/hq-server")
+        .keep_files(true);
+    let (hq, version) = cli.check().unwrap();
+    assert_eq!((hq, version.as_str()), (bin.join("hq"), "0.27.0"));
+    let text = |args: Vec<std::ffi::OsString>| {
+        args.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        text(cli.submit_args(Path::new("/shared/run/job.toml"))),
+        "--server-dir /shared/hq-server --output-mode quiet job submit-file /shared/run/job.toml"
+    );
+    assert_eq!(
+        text(cli.wait_args(7)),
+        "--server-dir /shared/hq-server job wait 7"
+    );
+    assert_eq!(
+        text(cli.cancel_args(7)),
+        "--server-dir /shared/hq-server job cancel 7"
+    );
+
+    // The job file: per task its id, command, deps, environment, directory and files.
+    let mut job = Job::new();
+    let a = job.task::<square>(vec![Input::value(&3u64).unwrap()]);
+    job.task::<add>(vec![Input::output(a), Input::output(a)]);
+    let file = cli.job_file(&job, Path::new("/r"));
+    let program = std::env::current_exe().unwrap().display().to_string();
+    let square_name = format!("{}::square", module_path!());
+    assert!(
+        file.starts_with("name = \"taskweave r\"\n\n[[task]]\nid = 0\n"),
+        "{file}"
+    );
+    assert!(
+        file.contains(&format!("command = [\"{program}\", \"--taskweave-worker\", \"{square_name}\", \"/r/task-0.out\", \"/r/task-0.in-0\"]\ndeps = []\nenv = {{ \"TASKWEAVE_RUN\" = \"/r\", \"TASKWEAVE_TASK\" = \"0\" }}\ncwd = \"/r\"\nstdout = \"/r/task-0.stdout\"\nstderr = \"/r/task-0.stderr\"\n")),
+        "{file}"
+    );
+    assert!(file.contains("id = 1\n"), "{file}");
+    assert!(file.contains("deps = [0]\n"), "{file}");
+
+    if tomllib {
+        // Run by the stand-in: the value, and a panic's error and its dependents.
+        let cli = HyperQueueCli::new(base().join("cli-runs"));
+        let value = delay!(add(delay!(square(3)), delay!(square(4))));
+        assert_eq!(value.compute_on(&cli).unwrap(), 25);
+        let bad = delay!(explode(7));
+        let here = bad.try_compute().unwrap_err();
+        let root = delay!(add(delay!(square(bad.clone())), 1));
+        match compute_on_with(&cli, &root, Partition::PerNode) {
+            Err(RemoteError::NeverRan { task, because }) => {
+                assert_eq!((task.as_str(), because.as_str()), ("add", "square"))
+            }
+            other => panic!("expected never ran, got {other:?}"),
+        }
+        match compute_on_with(&cli, &bad, Partition::PerNode) {
+            Err(RemoteError::Task(error)) => {
+                assert_eq!(error.message(), "too big: 7");
+                assert_eq!(error.call_site(), here.call_site());
+            }
+            other => panic!("expected the panic, got {other:?}"),
+        }
+        // Cancelled while `hq job wait` waits: `hq job cancel`, and an error saying so.
+        let canceller = cli.canceller();
+        let error = std::thread::scope(|scope| {
+            let computing = scope.spawn(|| delay!(sleepy(3)).compute_on(&cli));
+            std::thread::sleep(Duration::from_millis(500));
+            canceller.cancel();
+            computing.join().unwrap().unwrap_err().to_string()
+        });
+        assert_eq!(error, "HyperQueue job 7 was cancelled");
+        let calls = std::fs::read_to_string(bin.join("calls.log")).unwrap();
+        assert!(
+            calls.contains("--output-mode quiet job submit-file "),
+            "{calls}"
+        );
+        assert!(calls.contains("job wait 7\n"), "{calls}");
+        assert!(calls.contains("job cancel 7\n"), "{calls}");
+    } else {
+        println!("    (no Python tomllib: the stand-in `hq` does not run job files)");
+    }
+
+    // Another version, found on PATH: named, with the one expected.
+    let old = base().join("old-bin");
+    fake_hq(&old, "0.26.2");
+    let error = HyperQueueCli::new(base().join("cli-runs"))
+        .hq(old.join("hq"))
+        .check()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("is HyperQueue 0.26.2, but 0.27.0 is expected"),
+        "{error}"
+    );
+    let error = delay!(square(2))
+        .compute_on(&HyperQueueCli::new(base().join("cli-runs")).expect_version("0.26.2"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("is HyperQueue 0.27.0, but 0.26.2 is expected"),
+        "{error}"
+    );
+
+    // No `hq` at all.
+    std::env::set_var("PATH", base().join("nowhere"));
+    let error = HyperQueueCli::new(base().join("cli-runs"))
+        .check()
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no `hq` on PATH"), "{error}");
+    assert!(error.contains("0.27.0"), "{error}");
+    let error = HyperQueueCli::new(base().join("cli-runs"))
+        .hq(base().join("nowhere/hq"))
+        .check()
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no HyperQueue binary at"), "{error}");
+    std::env::set_var("PATH", old_path);
+}
+
+/// Processes a test started, killed when it ends however it ends.
+struct Started(Vec<std::process::Child>);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        for child in self.0.iter_mut().rev() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// With a real `hq` binary (`TASKWEAVE_HQ=/path/to/hq`: none is installed here), the
+/// `hq` transport end to end: a server and a worker of its own, a diamond computed and
+/// compared, a panic with its call site and its dependents never run.
+fn the_hq_binary_end_to_end(hq: &Path) {
+    let version =
+        String::from_utf8(Command::new(hq).arg("--version").output().unwrap().stdout).unwrap();
+    let version = version.split_whitespace().nth(1).unwrap().to_owned();
+    let server_dir = base().join("hq-server");
+    std::fs::create_dir_all(&server_dir).unwrap();
+    let quiet = || std::process::Stdio::null();
+    let mut started = Started(Vec::new());
+    started.0.push(
+        Command::new(hq)
+            .arg("--server-dir")
+            .arg(&server_dir)
+            .args(["server", "start"])
+            .stdout(quiet())
+            .stderr(quiet())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !Command::new(hq)
+        .arg("--server-dir")
+        .arg(&server_dir)
+        .args(["server", "info"])
+        .stdout(quiet())
+        .stderr(quiet())
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(Instant::now() < deadline, "the hq server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    started.0.push(
+        Command::new(hq)
+            .arg("--server-dir")
+            .arg(&server_dir)
+            .args(["worker", "start", "--cpus", "2"])
+            .stdout(quiet())
+            .stderr(quiet())
+            .spawn()
+            .unwrap(),
+    );
+    let cli = HyperQueueCli::new(base().join("hq-cli-runs"))
+        .hq(hq)
+        .server_dir(&server_dir)
+        .expect_version(&version)
+        .workers(2)
+        .timeout(Duration::from_secs(60));
+    let a = delay!(square(3));
+    let b = delay!(square(4));
+    let e = delay!(total(vec![delay!(add(a.clone(), b.clone())), a, b]));
+    for partition in [Partition::Auto, Partition::Tasks(1)] {
+        assert_eq!(compute_on_with(&cli, &e, partition).unwrap(), e.compute());
+    }
+    let bad = delay!(explode(7));
+    let here = bad.try_compute().unwrap_err();
+    match bad.compute_on(&cli) {
+        Err(RemoteError::Task(error)) => assert_eq!(error.call_site(), here.call_site()),
+        other => panic!("expected the panic, got {other:?}"),
+    }
+    match compute_on_with(
+        &cli,
+        &delay!(add(delay!(square(bad)), 1)),
+        Partition::PerNode,
+    ) {
+        Err(RemoteError::NeverRan { task, because }) => {
+            assert_eq!((task.as_str(), because.as_str()), ("add", "square"))
+        }
+        other => panic!("expected never ran, got {other:?}"),
+    }
+    let _ = Command::new(hq)
+        .arg("--server-dir")
+        .arg(&server_dir)
+        .args(["server", "stop"])
+        .stdout(quiet())
+        .stderr(quiet())
+        .status();
+    println!("    (hq {version} at {})", hq.display());
+}
+
+/// A Python without `hyperqueue` (or none): a clear error, not a hang.
+fn a_python_without_hyperqueue_is_a_clear_error() {
+    let cluster = HyperQueuePython::local(base().join("no-python"))
+        .python(base().join("no-such-python"))
+        .timeout(Duration::from_secs(30));
+    let error = delay!(square(2))
+        .compute_on(&cluster)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("cannot start the HyperQueue driver"),
+        "{error}"
+    );
+    assert!(error.contains("pip install hyperqueue==0.27.0"), "{error}");
+    // A Python that cannot import `hyperqueue` (`-S`: without its site-packages).
+    if python_has("json") {
+        let wrapper = base().join("python-without-site");
+        std::fs::write(&wrapper, "#!/bin/sh\nexec python3 -S \"$@\"\n").unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cluster = HyperQueuePython::local(base().join("no-hq"))
+            .python(&wrapper)
+            .timeout(Duration::from_secs(30));
+        let error = cluster.start().unwrap_err().to_string();
+        assert!(
+            error.contains("the HyperQueue driver could not start: cannot import hyperqueue"),
+            "{error}"
+        );
+    }
+}
+
+fn python_has(module: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn main() {
+    // A worker when started as one: runs its task and exits.
+    remote::worker_main();
+    // Fails the run instead of hanging CI if a job or a worker is waited for forever.
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_secs(240));
+        eprintln!("tests/remote_hq.rs: still running after 240 s: a job or a worker hangs");
+        std::process::exit(1);
+    });
+    std::fs::create_dir_all(base()).unwrap();
+    let mut passed = 0;
+    let mut run = |name: &str, test: &dyn Fn()| {
+        let start = Instant::now();
+        test();
+        println!("test {name} ... ok ({:.2?})", start.elapsed());
+        passed += 1;
+    };
+    run("the_hq_command_line", &|| {
+        the_hq_command_line(python_has("tomllib"))
+    });
+    run(
+        "a_python_without_hyperqueue_is_a_clear_error",
+        &a_python_without_hyperqueue_is_a_clear_error,
+    );
+
+    match std::env::var_os("TASKWEAVE_HQ") {
+        Some(hq) => run("the_hq_binary_end_to_end", &|| {
+            the_hq_binary_end_to_end(Path::new(&hq))
+        }),
+        None => println!(
+            "note: the `hq` binary end-to-end test is skipped: set TASKWEAVE_HQ=/path/to/hq"
+        ),
+    }
+
+    if python_has("hyperqueue") {
+        let cluster = HyperQueuePython::local(base().join("hq"))
+            .cores(2)
+            .timeout(Duration::from_secs(60));
+        let start = Instant::now();
+        let version = cluster.start().expect("a HyperQueue LocalCluster");
+        println!(
+            "HyperQueue {version}: a LocalCluster started in {:.2?}",
+            start.elapsed()
+        );
+        run("a_diamond_on_hyperqueue", &|| {
+            a_diamond_on_hyperqueue(&cluster)
+        });
+        run("a_large_fan_in_on_hyperqueue", &|| {
+            a_large_fan_in_on_hyperqueue(&cluster)
+        });
+        run("a_remote_panic_on_hyperqueue", &|| {
+            a_remote_panic_on_hyperqueue(&cluster)
+        });
+        run("a_dying_worker_on_hyperqueue", &|| {
+            a_dying_worker_on_hyperqueue(&cluster)
+        });
+        run("a_stale_binary_on_hyperqueue", &|| {
+            a_stale_binary_on_hyperqueue(&base().join("hq-stale"))
+        });
+        drop(cluster);
+        run("a_job_past_its_timeout_is_stopped", &|| {
+            a_job_past_its_timeout_is_stopped(&base().join("hq-timeout"))
+        });
+    } else if std::env::var_os("TASKWEAVE_REQUIRE_HQ").is_some_and(|v| v == "1") {
+        eprintln!(
+            "tests/remote_hq.rs: TASKWEAVE_REQUIRE_HQ=1 but `python3 -c 'import hyperqueue'` \
+             fails: pip install hyperqueue==0.27.0"
+        );
+        std::process::exit(1);
+    } else {
+        println!(
+            "note: the HyperQueue LocalCluster tests are skipped: `python3 -c 'import \
+             hyperqueue'` fails (pip install hyperqueue==0.27.0; TASKWEAVE_REQUIRE_HQ=1 makes \
+             this an error)"
+        );
+    }
+    let _ = std::fs::remove_dir_all(base());
+    println!("test result: ok. {passed} passed");
+}
