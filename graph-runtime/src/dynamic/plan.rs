@@ -80,7 +80,11 @@ impl Visited {
 
 /// The nodes reachable from some outputs, numbered in topological order.
 pub(crate) struct Plan {
-    nodes: Vec<Arc<dyn Node>>,
+    /// The nodes, borrowed from the graph that `_outputs` keep alive: each node holds
+    /// its parents' `Arc`s and gives them up only when it is dropped itself, so every
+    /// node reachable from an output lives as long as the plan, and none is changed
+    /// while shared (`Node` is used through `&self`). No reference count per node.
+    nodes: Vec<*const dyn Node>,
     /// Every node's inputs (node indices, in argument order), one list after another.
     inputs: Vec<u32>,
     input_start: Vec<u32>,
@@ -100,14 +104,23 @@ pub(crate) struct Plan {
     /// dropped with it, in this order, after `infos` (declared before).
     _custom_labels: Vec<Label<'static>>,
     _custom_names: Vec<(usize, Arc<str>)>,
+    /// What keeps `nodes` alive (dropped last).
+    _outputs: Vec<Arc<dyn Node>>,
 }
+
+// SAFETY: `nodes` point to `dyn Node`s, which are `Send + Sync`, kept alive by
+// `_outputs` (owned `Arc`s); the plan hands out only shared references to them.
+unsafe impl Send for Plan {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Plan {}
 
 impl Plan {
     /// Lays out everything `outputs` depends on. Pure nodes with equal keys are one.
     pub(crate) fn new(outputs: &[Arc<dyn Node>]) -> Plan {
         let mut index = Visited::new();
         let mut pure: FastMap<u64, u32> = FastMap::default();
-        let mut nodes: Vec<Arc<dyn Node>> = Vec::new();
+        let kept = outputs.to_vec();
+        let mut nodes: Vec<*const dyn Node> = Vec::new();
         let pure_key = |n: &Arc<dyn Node>| Some(n.meta().key).filter(|k| k >> 63 == 1);
         const PENDING: u32 = u32::MAX;
         // Every node's inputs (node indices, in argument order), its distinct
@@ -171,7 +184,7 @@ impl Plan {
                 uses.push(0);
                 out_degree.push(0);
                 last_reader.push(u32::MAX);
-                nodes.push(node.clone());
+                nodes.push(&**node as *const dyn Node);
             }
         }
         let n = nodes.len();
@@ -229,9 +242,10 @@ impl Plan {
         // A node named with `named` gets a label of its own; the others point to the
         // label interned for their site. Made in full before any entry borrows one, and
         // never changed after (the entries borrow from the list's buffer).
-        let custom_names: Vec<(usize, Arc<str>)> = nodes
-            .iter()
-            .enumerate()
+        // SAFETY: see `Plan::nodes`: `outputs` keep them alive while the plan is made.
+        let node_at = |i: usize| unsafe { &*nodes[i] };
+        let custom_names: Vec<(usize, Arc<str>)> = (0..nodes.len())
+            .map(|i| (i, node_at(i)))
             .filter_map(|(i, node)| Some((i, node.meta().custom_name()?)))
             .collect();
         let custom_labels: Vec<Label<'static>> = custom_names
@@ -245,7 +259,7 @@ impl Plan {
                 let name = unsafe { &*(&**custom as *const str) };
                 Label {
                     name,
-                    ..*nodes[*i].meta().label
+                    ..*node_at(*i).meta().label
                 }
             })
             .collect();
@@ -254,9 +268,8 @@ impl Plan {
             .map(|(i, _)| *i)
             .zip(&custom_labels)
             .peekable();
-        let infos = nodes
-            .iter()
-            .enumerate()
+        let infos = (0..nodes.len())
+            .map(|i| (i, node_at(i)))
             .map(|(i, node)| {
                 let label: &'static Label<'static> = match named.next_if(|(at, _)| *at == i) {
                     None => node.meta().label,
@@ -286,6 +299,7 @@ impl Plan {
             outputs,
             _custom_labels: custom_labels,
             _custom_names: custom_names,
+            _outputs: kept,
         };
         // Consistent by construction; checked all the same in debug builds (the whole
         // test suite), before any run trusts it.
@@ -297,8 +311,15 @@ impl Plan {
 
     /// The nodes laid out, parents before children (pure twins once).
     #[cfg_attr(not(feature = "hyperqueue"), allow(dead_code))]
-    pub(crate) fn nodes(&self) -> &[Arc<dyn Node>] {
-        &self.nodes
+    pub(crate) fn nodes(&self) -> impl ExactSizeIterator<Item = &dyn Node> + '_ {
+        (0..self.nodes.len()).map(|i| self.node(i))
+    }
+
+    /// Node `i`.
+    #[inline]
+    fn node(&self, i: usize) -> &dyn Node {
+        // SAFETY: kept alive by `_outputs` as long as the plan (see `Plan::nodes`).
+        unsafe { &*self.nodes[i] }
     }
 
     /// Node `i`'s inputs (indices into [`nodes`](Self::nodes)), in argument order.
@@ -321,7 +342,7 @@ impl Plan {
     /// One empty slot per node.
     fn slots(&self) -> Arena {
         let mut arena = ArenaBuilder::with_capacity(self.nodes.len());
-        for (node, &uses) in self.nodes.iter().zip(&self.uses) {
+        for (node, &uses) in self.nodes().zip(&self.uses) {
             node.add_slot(&mut arena, uses);
         }
         arena.finish()
@@ -347,7 +368,7 @@ impl Plan {
                 inputs: &self.inputs[a..b],
                 me: i,
             };
-            self.nodes[i as usize].run(&env)
+            self.node(i as usize).run(&env)
         };
         // Long dynamic runs get a progress bar on a terminal (decided in one place).
         let automatic = crate::observers::progress::automatic(options);

@@ -270,7 +270,6 @@ enum GraphArg {
 fn lower(root: &Arc<dyn Node>) -> Result<Vec<GraphNode>, RemoteError> {
     let plan = Plan::new(std::slice::from_ref(root));
     plan.nodes()
-        .iter()
         .enumerate()
         .map(|(i, node)| {
             let meta = node.meta();
