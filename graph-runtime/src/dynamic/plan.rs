@@ -895,3 +895,28 @@ impl<V> std::fmt::Debug for Prepared<V> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dynamic::{delayed, Delayed};
+
+    /// Plans numbered past what a node's mark holds (2^32) number their nodes in a map,
+    /// and compute the same: the last plans with marks, then the first with the map.
+    /// (Moving the counter forward is harmless to plans made at the same time by other
+    /// tests: a plan's number only has to differ from every other plan's.)
+    #[test]
+    fn plans_past_the_marks_range_number_nodes_in_a_map() {
+        let add = delayed(|a: u64, b: u64| a + b);
+        let one = Delayed::value(1u64);
+        // A diamond over a shared node, read twice by one node too.
+        let two = add.call(&one, &one);
+        let three = add.call(&two, &one);
+        let total = add.call(&two, &three);
+        NEXT_PLAN.fetch_max(Mark::MAX_PLAN - 1, Ordering::Relaxed);
+        for _ in 0..4 {
+            assert_eq!(total.compute(), 5);
+        }
+        assert!(NEXT_PLAN.load(Ordering::Relaxed) > Mark::MAX_PLAN + 1);
+    }
+}
