@@ -408,6 +408,21 @@ fn the_server_ends_when_its_client_or_guard_drops() {
         assert!(dashboard.url().starts_with("http://127.0.0.1:"));
         let local = SocketAddr::from(([127, 0, 0, 1], dashboard.addr().port()));
         assert_eq!(get(local, "/api/status").status, 200);
+        drop(client);
+
+        // A client's dashboard made by a builder: its bound, and loopback by default.
+        let client = Client::builder()
+            .threads(1)
+            .dashboard_with(Dashboard::builder().keep(123), "127.0.0.1:0")
+            .build()
+            .unwrap();
+        let addr = client.dashboard().unwrap().addr();
+        assert_eq!(status(addr)["keep"].as_u64(), Some(123));
+        let beyond = Client::builder()
+            .dashboard_with(Dashboard::builder().keep(5), "0.0.0.0:0")
+            .build()
+            .unwrap_err();
+        assert!(matches!(beyond, ClientError::Dashboard(_)), "{beyond}");
     });
 }
 

@@ -95,9 +95,9 @@ pub struct ClientBuilder {
     name: Option<String>,
     shutdown_timeout: Option<Duration>,
     observers: Vec<Arc<dyn Observer>>,
-    /// Where to serve a dashboard, and whether beyond loopback.
+    /// Where to serve a dashboard, and how.
     #[cfg(feature = "dashboard")]
-    dashboard: Option<(String, bool)>,
+    dashboard: Option<(String, crate::observers::dashboard::DashboardBuilder)>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -182,8 +182,30 @@ impl ClientBuilder {
     ///
     /// Needs the cargo feature `dashboard`.
     #[cfg(feature = "dashboard")]
-    pub fn dashboard(mut self, addr: impl ToString) -> Self {
-        self.dashboard = Some((addr.to_string(), false));
+    pub fn dashboard(self, addr: impl ToString) -> Self {
+        self.dashboard_with(crate::observers::dashboard::Dashboard::builder(), addr)
+    }
+
+    /// Like [`dashboard`](Self::dashboard), made by `dashboard` (how many task runs
+    /// it keeps, whether it binds beyond loopback):
+    ///
+    /// ```no_run
+    /// use graph_runtime::{Client, Dashboard};
+    ///
+    /// let client = Client::builder()
+    ///     .dashboard_with(Dashboard::builder().keep(200_000), "127.0.0.1:8787")
+    ///     .build()?;
+    /// # Ok::<(), graph_runtime::ClientError>(())
+    /// ```
+    ///
+    /// Needs the cargo feature `dashboard`.
+    #[cfg(feature = "dashboard")]
+    pub fn dashboard_with(
+        mut self,
+        dashboard: crate::observers::dashboard::DashboardBuilder,
+        addr: impl ToString,
+    ) -> Self {
+        self.dashboard = Some((addr.to_string(), dashboard));
         self
     }
 
@@ -193,9 +215,9 @@ impl ClientBuilder {
     /// unencrypted (task names, source paths, timings, host name); see
     /// [`Dashboard::serve_public`](crate::Dashboard::serve_public).
     #[cfg(feature = "dashboard")]
-    pub fn dashboard_public(mut self, addr: impl ToString) -> Self {
-        self.dashboard = Some((addr.to_string(), true));
-        self
+    pub fn dashboard_public(self, addr: impl ToString) -> Self {
+        let dashboard = crate::observers::dashboard::Dashboard::builder().public(true);
+        self.dashboard_with(dashboard, addr)
     }
 
     /// Starts the pool (and the dashboard, if asked for).
@@ -211,16 +233,13 @@ impl ClientBuilder {
             .max_threads
             .unwrap_or_else(|| threads.saturating_add(EXTRA_THREADS));
         #[cfg(feature = "dashboard")]
-        let dashboard = match &self.dashboard {
+        let dashboard = match self.dashboard {
             None => None,
-            Some((addr, public)) => {
-                let served = if *public {
-                    crate::observers::dashboard::Dashboard::serve_public(addr.as_str())
-                } else {
-                    crate::observers::dashboard::Dashboard::serve(addr.as_str())
-                };
-                Some(served.map_err(|error| ClientError::Dashboard(Arc::new(error)))?)
-            }
+            Some((addr, dashboard)) => Some(
+                dashboard
+                    .serve(addr.as_str())
+                    .map_err(|error| ClientError::Dashboard(Arc::new(error)))?,
+            ),
         };
         let pool = Pool::start(name.clone(), threads, max_threads)?;
         let owner = Arc::new(Owner {
