@@ -339,6 +339,9 @@ fn the_hq_command_line(tomllib: bool) {
         let cli = HyperQueueCli::new(base().join("cli-runs"));
         let value = delay!(add(delay!(square(3)), delay!(square(4))));
         assert_eq!(value.compute_on(&cli).unwrap(), 25);
+        // No timeout at all: `Duration::MAX` waits as long as the job takes.
+        let forever = HyperQueueCli::new(base().join("cli-runs")).timeout(Duration::MAX);
+        assert_eq!(value.compute_on(&forever).unwrap(), 25);
         let bad = delay!(explode(7));
         let here = bad.try_compute().unwrap_err();
         let root = delay!(add(delay!(square(bad.clone())), 1));

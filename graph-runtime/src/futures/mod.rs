@@ -42,4 +42,7 @@ pub use error::{ClientError, FutureError};
 pub use future::{Future, Status};
 pub use info::{futures_info, AnyFuture, FutureRef};
 pub use job::{cancelled, get_client, TaskBuilder};
+/// A deadline from a timeout, none for `Duration::MAX` (shared with the cluster transports).
+#[cfg_attr(not(feature = "hyperqueue"), allow(unused_imports))]
+pub(crate) use pool::deadline_after;
 pub use waiting::{as_completed, progress, wait, AsCompleted, WaitMode, Waitable};

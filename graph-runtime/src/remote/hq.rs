@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::runner::{collect_files, new_run_dir, toml_string, TaskId};
 use super::{Job, Outputs, RemoteError};
+use crate::futures::deadline_after;
 
 /// The HyperQueue version the transports are written against: the Python package CI
 /// installs (`pip install hyperqueue==0.27.0`) and the `hq` release expected by
@@ -483,9 +484,11 @@ impl HyperQueuePython {
     /// The driver's next answer, within the timeout; an error with its log's last lines
     /// if it ends, takes longer or is cancelled (it is then stopped).
     fn answer(&self, driver: &mut Driver, log: &Path, what: &str) -> Result<String, RemoteError> {
-        let deadline = Instant::now() + self.timeout;
+        // No deadline past what an `Instant` holds (`Duration::MAX`: wait for ever).
+        let deadline = deadline_after(self.timeout);
         let answer = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left =
+                deadline.map_or(CANCEL_POLL, |d| d.saturating_duration_since(Instant::now()));
             match driver.answers.recv_timeout(left.min(CANCEL_POLL)) {
                 Err(RecvTimeoutError::Timeout) if !left.is_zero() => {
                     if self.canceller.is_cancelled() {
@@ -861,11 +864,14 @@ impl HyperQueueCli {
             .map_err(|error| RemoteError::io(hq, error))?;
         // `hq job wait` fails when a task failed: the files say which, so its status is
         // not the answer; only a wait that does not end is.
-        let deadline = Instant::now() + self.timeout;
+        let deadline = deadline_after(self.timeout);
         loop {
             match wait.try_wait() {
                 Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline && !self.canceller.is_cancelled() => {
+                Ok(None)
+                    if deadline.is_none_or(|d| Instant::now() < d)
+                        && !self.canceller.is_cancelled() =>
+                {
                     std::thread::sleep(Duration::from_millis(20))
                 }
                 _ => {
