@@ -96,6 +96,38 @@ fn map_and_gather() {
     );
 }
 
+/// `map` queues its tasks in batches, but a batch is shared: while one of its tasks
+/// blocks a thread, the other thread runs the rest of it. Here the first task waits
+/// (ten seconds at most) until every other task of its `map` has run.
+#[test]
+fn a_maps_tasks_do_not_wait_behind_a_blocked_one_while_a_thread_is_free() {
+    let client = client(2);
+    let others = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
+    let seen = others.clone();
+    let futures = client.map(
+        move |i: usize| {
+            let (count, changed) = &*seen;
+            if i == 0 {
+                let count = count.lock().unwrap();
+                let (count, _) = changed
+                    .wait_timeout_while(count, Duration::from_secs(10), |n| *n < 7)
+                    .unwrap();
+                *count
+            } else {
+                *count.lock().unwrap() += 1;
+                changed.notify_all();
+                i
+            }
+        },
+        0..8,
+    );
+    assert_eq!(
+        client.gather(&futures).unwrap(),
+        [7, 1, 2, 3, 4, 5, 6, 7],
+        "the first task gave up waiting for the others"
+    );
+}
+
 #[test]
 fn result_timeout_gives_up_but_the_task_goes_on() {
     let client = client(1);
@@ -130,6 +162,37 @@ fn large_results_are_shared_not_copied() {
         .collect();
     assert_eq!(client.gather(&sums).unwrap(), vec![3000; 4]);
     assert_eq!(data.status(), Status::Finished);
+}
+
+/// A result is kept in its task until someone asks for it shared: from then on every
+/// shared reader (`result_shared`, an `Arc<T>` parameter) gets the same `Arc`, while
+/// `result` and `T` parameters clone the value, before and after.
+#[test]
+fn a_result_is_shared_once_asked_for_and_by_every_reader_after() {
+    let client = client(2);
+    let clones = Arc::new(AtomicUsize::new(0));
+    let value = client.submit(
+        |c: CloneCounted| CloneCounted(c.0, c.1 + 1),
+        (CloneCounted(clones.clone(), 0),),
+    );
+    assert_eq!(value.result().unwrap().1, 1);
+    assert_eq!(
+        clones.load(Ordering::Relaxed),
+        1,
+        "`result` clones the value"
+    );
+    let first = value.result_shared().unwrap();
+    let second = value.result_shared().unwrap();
+    assert!(Arc::ptr_eq(&first, &second), "two shared reads, two Arcs");
+    let address = |v: Arc<CloneCounted>| Arc::as_ptr(&v) as usize;
+    let read = client.submit(address, (&value,));
+    assert_eq!(read.result().unwrap(), Arc::as_ptr(&first) as usize);
+    let plain = client.submit(|c: CloneCounted| c.1, (&value,));
+    assert_eq!(plain.result().unwrap(), 1);
+    // Sharing moved the value into its `Arc`: only the two plain reads cloned it.
+    assert_eq!(clones.load(Ordering::Relaxed), 2);
+    assert_eq!(value.result().unwrap().1, 1);
+    assert_eq!(clones.load(Ordering::Relaxed), 3);
 }
 
 /// Counts its clones.

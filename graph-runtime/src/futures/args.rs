@@ -86,12 +86,30 @@ fn finished<T>(future: &Future<T>) -> Arc<T> {
     read(future.state().value.get())
 }
 
-/// A finished dependency's value, taken when `future` is its last handle.
-fn finished_into<T>(future: Future<T>) -> Arc<T> {
-    read(future.into_result())
+/// A finished dependency's value, cloned in place.
+fn finished_cloned<T: Clone>(future: &Future<T>) -> T {
+    read(future.state().value.get_cloned())
 }
 
-fn read<T>(result: Option<Result<Arc<T>, FutureError>>) -> Arc<T> {
+/// A finished dependency's value, taken when `future` is its last handle (moved),
+/// cloned in place otherwise.
+fn finished_into<T: Clone>(future: Future<T>) -> T {
+    match future.take_result() {
+        Some(taken) => read(taken).into_owned(),
+        None => finished_cloned(&future),
+    }
+}
+
+/// A finished dependency's value, taken when `future` is its last handle (moved into
+/// an `Arc` if it was not shared yet), shared otherwise.
+fn finished_into_shared<T>(future: Future<T>) -> Arc<T> {
+    match future.take_result() {
+        Some(taken) => read(taken).into_shared(),
+        None => finished(&future),
+    }
+}
+
+fn read<V>(result: Option<Result<V, FutureError>>) -> V {
     match result {
         Some(Ok(value)) => value,
         // Finished, then cancelled (`Future::cancel` releases a finished key).
@@ -109,10 +127,10 @@ pub struct Cloned<A>(Future<A>);
 impl<A: Clone + Send + Sync + 'static> FutArg for Cloned<A> {
     type Value = A;
     fn value(&self) -> A {
-        A::clone(&finished(&self.0))
+        finished_cloned(&self.0)
     }
     fn into_value(self) -> A {
-        Arc::unwrap_or_clone(finished_into(self.0))
+        finished_into(self.0)
     }
     fn dependencies(&self, out: &mut Dependencies) {
         out.0.push(self.0.task().clone());
@@ -128,7 +146,7 @@ impl<A: Send + Sync + 'static> FutArg for SharedResult<A> {
         finished(&self.0)
     }
     fn into_value(self) -> Arc<A> {
-        finished_into(self.0)
+        finished_into_shared(self.0)
     }
     fn dependencies(&self, out: &mut Dependencies) {
         out.0.push(self.0.task().clone());
@@ -141,13 +159,10 @@ pub struct Gathered<A>(Vec<Future<A>>);
 impl<A: Clone + Send + Sync + 'static> FutArg for Gathered<A> {
     type Value = Vec<A>;
     fn value(&self) -> Vec<A> {
-        self.0.iter().map(|f| A::clone(&finished(f))).collect()
+        self.0.iter().map(finished_cloned).collect()
     }
     fn into_value(self) -> Vec<A> {
-        self.0
-            .into_iter()
-            .map(|f| Arc::unwrap_or_clone(finished_into(f)))
-            .collect()
+        self.0.into_iter().map(finished_into).collect()
     }
     fn dependencies(&self, out: &mut Dependencies) {
         out.0

@@ -12,7 +12,7 @@ use super::args::{FutArg, IntoFutArg, SubmitArgs, TaskFn};
 use super::error::{ClientError, FutureError};
 use super::future::Future;
 use super::job::{
-    continuation, current_task, default_name, submit_job, Cancel, Fun, JobOptions, Runnable,
+    continuation, current_task, default_name, submit_job, Alone, Cancel, Fun, JobOptions, Runnable,
     TaskBuilder,
 };
 use super::pool::{self, Pool};
@@ -335,6 +335,7 @@ impl Client {
             default_name::<F>(),
             options,
             args,
+            &mut Alone,
         )
     }
 
@@ -365,11 +366,7 @@ impl Client {
         B: IntoIterator,
         (A::Item, B::Item): SubmitArgs<V>,
     {
-        let builder = self.task(f);
-        a.into_iter()
-            .zip(b)
-            .map(|args| builder.submit(args))
-            .collect()
+        self.task(f).submit_all(a.into_iter().zip(b))
     }
 
     /// One future per item: `f(item)` for each (Dask's `client.map`).
@@ -384,11 +381,8 @@ impl Client {
         R: Send + Sync + 'static,
         <I::Item as IntoFutArg<T>>::Arg: FutArg<Value = T>,
     {
-        let builder = self.task(f);
-        items
-            .into_iter()
-            .map(|item| builder.submit((item,)))
-            .collect()
+        self.task(f)
+            .submit_all(items.into_iter().map(|item| (item,)))
     }
 
     /// Waits for every future and returns their results, in order.
@@ -401,7 +395,7 @@ impl Client {
     #[track_caller]
     pub fn scatter<T: Send + Sync + 'static>(&self, value: T) -> Future<T> {
         let state = Arc::new(State::new(TaskName::Static("scatter"), Location::caller()));
-        state.finish(Arc::new(value));
+        state.finish(value);
         Future::from_task(state)
     }
 
@@ -491,6 +485,19 @@ impl Inner {
             return;
         };
         self.pool.push(job);
+    }
+
+    /// Queues ready jobs of the default priority submitted together (a `map`'s, see
+    /// `job::Submitted`) as one entry of the pool's queue, or cancels them if the client is
+    /// shutting down. Leaves `jobs` empty.
+    pub(super) fn spawn_batch(&self, jobs: &mut Vec<Arc<dyn Runnable>>) {
+        if self.closed.load(Ordering::Acquire) {
+            for job in jobs.drain(..) {
+                job.cancel();
+            }
+            return;
+        }
+        self.pool.push_batch(jobs);
     }
 
     /// Records a live task for the shutdown to cancel, in the calling thread's shard:

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::error::FutureError;
 use super::pool::{self};
-use super::state::{Core, State, TaskOf};
+use super::state::{Core, State, Taken, TaskOf};
 use crate::engine::error::TaskError;
 
 /// Where a future stands.
@@ -165,12 +165,17 @@ impl<T> Future<T> {
     /// `Duration::ZERO` only looks.
     pub fn result_timeout_shared(&self, timeout: Duration) -> Result<Arc<T>, FutureError> {
         if !self.core().wait(pool::deadline_after(timeout)) {
-            return Err(FutureError::Timeout {
-                task: self.name().to_owned(),
-                after: timeout,
-            });
+            return Err(self.timed_out(timeout));
         }
         self.read()
+    }
+
+    /// The error of a wait for the result that timed out.
+    fn timed_out(&self, timeout: Duration) -> FutureError {
+        FutureError::Timeout {
+            task: self.name().to_owned(),
+            after: timeout,
+        }
     }
 
     fn read(&self) -> Result<Arc<T>, FutureError> {
@@ -182,14 +187,11 @@ impl<T> Future<T> {
 
     /// The result of a finished future, taken out of it when this is its last handle
     /// (no one else can read it then): a dependent task that received the only handle
-    /// gets the value without a copy, and the future stops holding it.
-    pub(crate) fn into_result(self) -> Option<Result<Arc<T>, FutureError>> {
+    /// gets the value without a copy, and the future stops holding it. `None` when it
+    /// is not the last handle: read the result in place then.
+    pub(crate) fn take_result(&self) -> Option<Option<Result<Taken<T>, FutureError>>> {
         // Holding the last handle, no other can be made from one meanwhile.
-        if self.core().handles() == 1 {
-            self.state().value.take()
-        } else {
-            self.state().value.get()
-        }
+        (self.core().handles() == 1).then(|| self.state().value.take())
     }
 
     /// Calls `callback` with this future once its task has ended, finished, failed or
@@ -219,22 +221,34 @@ impl<T> Future<T> {
     /// The error of a task that ended in error: the failed task's name, call site and
     /// message (for a dependency's failure, the dependency's).
     pub fn exception(&self) -> Option<Arc<TaskError>> {
-        match self.state().value.get() {
-            Some(Err(FutureError::Task(error))) => Some(error),
+        match self.state().value.error() {
+            Some(FutureError::Task(error)) => Some(error),
             _ => None,
         }
     }
 }
 
 impl<T: Clone> Future<T> {
-    /// Waits for the result (a clone of the shared value).
+    /// Waits for the result (a clone of the value, which the future keeps).
     pub fn result(&self) -> Result<T, FutureError> {
-        self.result_shared().map(|v| T::clone(&v))
+        self.core().wait(None);
+        self.read_cloned()
     }
 
     /// Waits at most `timeout`; on timeout the task goes on.
     pub fn result_timeout(&self, timeout: Duration) -> Result<T, FutureError> {
-        self.result_timeout_shared(timeout).map(|v| T::clone(&v))
+        if !self.core().wait(pool::deadline_after(timeout)) {
+            return Err(self.timed_out(timeout));
+        }
+        self.read_cloned()
+    }
+
+    /// The ended task's result, cloned in place (no `Arc` made for it).
+    fn read_cloned(&self) -> Result<T, FutureError> {
+        match self.state().value.get_cloned() {
+            Some(result) => result,
+            None => Err(FutureError::cancelled(self.name())),
+        }
     }
 }
 

@@ -139,7 +139,21 @@ impl<F> TaskBuilder<F> {
         I: IntoIterator,
         (I::Item,): SubmitArgs<V>,
     {
-        items.into_iter().map(|item| self.submit((item,))).collect()
+        self.submit_all(items.into_iter().map(|item| (item,)))
+    }
+
+    /// One task per argument tuple, submitted as one batch: the tasks ready at once
+    /// are queued [`BATCH`] at a time, each run in one entry of the pool's queue,
+    /// which the workers share out among themselves as they run it (see `pool`).
+    pub(super) fn submit_all<V, A>(&self, all: impl Iterator<Item = A>) -> Vec<Future<F::Output>>
+    where
+        F: TaskFn<V>,
+        A: SubmitArgs<V>,
+    {
+        let mut batch = Submitted::new(self.client.inner());
+        let futures = all.map(|args| self.submit_to(args, &mut batch)).collect();
+        batch.flush();
+        futures
     }
 
     /// Submits the task with these arguments (see [`Client::submit`]).
@@ -147,6 +161,15 @@ impl<F> TaskBuilder<F> {
     where
         F: TaskFn<V>,
         A: SubmitArgs<V>, // a task runs after `submit` returns: pass owned values (a clone, an `Arc`) or futures, not borrows
+    {
+        self.submit_to(args, &mut Alone)
+    }
+
+    /// Submits the task; if it is ready at once, `ready` queues it.
+    fn submit_to<V, A>(&self, args: A, ready: &mut impl Ready) -> Future<F::Output>
+    where
+        F: TaskFn<V>,
+        A: SubmitArgs<V>,
     {
         let name = match &self.name {
             Some(name) => TaskName::Shared(name.clone()),
@@ -164,7 +187,73 @@ impl<F> TaskBuilder<F> {
             name,
             options,
             args,
+            ready,
         )
+    }
+}
+
+/// How many ready jobs of one `map` go into one entry of the pool's queue: enough
+/// that the push and the wake-up cost nothing per task, few enough that the workers
+/// start while the rest is being submitted.
+pub(super) const BATCH: usize = 32;
+
+/// Where a job ready at submission goes.
+pub(super) trait Ready {
+    /// Queues `job`, a job of `client` that is ready to run.
+    fn ready(&mut self, client: &Inner, job: Arc<dyn Runnable>);
+}
+
+/// Queued at once, alone: `submit`.
+pub(super) struct Alone;
+
+impl Ready for Alone {
+    fn ready(&mut self, client: &Inner, job: Arc<dyn Runnable>) {
+        client.spawn(job);
+    }
+}
+
+/// The ready jobs of one `map`, queued [`BATCH`] at a time (see
+/// [`Pool::push_batch`](super::pool::Pool::push_batch)). What is left is queued by
+/// [`flush`](Submitted::flush), or when the batch is dropped (a panicking iterator of
+/// arguments: the futures made so far are dropped, and cancelled, meanwhile).
+pub(super) struct Submitted<'a> {
+    client: &'a Inner,
+    jobs: Vec<Arc<dyn Runnable>>,
+}
+
+impl<'a> Submitted<'a> {
+    pub(super) fn new(client: &'a Inner) -> Self {
+        Submitted {
+            client,
+            jobs: Vec::new(),
+        }
+    }
+
+    /// Queues the jobs gathered so far.
+    pub(super) fn flush(&mut self) {
+        self.client.spawn_batch(&mut self.jobs);
+    }
+}
+
+impl Ready for Submitted<'_> {
+    fn ready(&mut self, client: &Inner, job: Arc<dyn Runnable>) {
+        // Ordered among the ready ones by priority: never in a batch.
+        if job.priority() != 0 {
+            return client.spawn(job);
+        }
+        if self.jobs.capacity() == 0 {
+            self.jobs.reserve_exact(BATCH);
+        }
+        self.jobs.push(job);
+        if self.jobs.len() >= BATCH {
+            self.flush();
+        }
+    }
+}
+
+impl Drop for Submitted<'_> {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -196,6 +285,7 @@ pub(super) fn submit_job<F, V, A>(
     name: TaskName,
     options: JobOptions,
     args: A,
+    ready: &mut impl Ready,
 ) -> Future<F::Output>
 where
     F: TaskFn<V>,
@@ -240,7 +330,10 @@ where
     for dependency in dependencies.take() {
         dependency.core().on_end_dependent(job.clone());
     }
-    job.release();
+    // The submission's own count: the job is ready if no dependency is left.
+    if job.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+        ready.ready(client, job.clone());
+    }
     Future::from_task(job)
 }
 
@@ -564,7 +657,7 @@ where
         let _ending = continuation::Ending::new(&self.client);
         match outcome {
             // A running task cancelled meanwhile: its result is discarded.
-            Some(Ok(value)) => self.end(|state| state.finish(Arc::new(value))),
+            Some(Ok(value)) => self.end(|state| state.finish(value)),
             Some(Err(error)) => self.end(|state| state.fail(error)),
             None => self.end(|_| false),
         }

@@ -47,7 +47,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal};
 
-use super::job::{continuation, run_jobs, Runnable};
+use smallvec::SmallVec;
+
+use super::job::{continuation, run_jobs, Runnable, BATCH};
 use super::state::Core;
 use super::ClientError;
 use crate::engine::lock::Recover;
@@ -76,10 +78,41 @@ thread_local! {
     static HELPING: Cell<u32> = const { Cell::new(0) };
 }
 
+/// What the queue of ready jobs holds: one job, or a batch of jobs made ready together
+/// (a `map`'s, see [`Pool::push_batch`]).
+enum Queued {
+    Job(Arc<dyn Runnable>),
+    Batch(Arc<Batch>),
+}
+
+/// Jobs made ready together, queued as one entry: whoever takes the entry puts it
+/// back at once while jobs are left, then claims jobs one by one, in order, from the
+/// shared cursor. So the batch costs one push and one wake-up per taker rather than
+/// per job, every idle worker can join in (as rayon's workers share a `par_iter`),
+/// and no job waits behind a long or blocked one while another worker is free.
+struct Batch {
+    /// In the batch's own allocation: one per batch.
+    jobs: SmallVec<[Arc<dyn Runnable>; BATCH]>,
+    /// The next job to claim (past the end once all are claimed).
+    next: AtomicUsize,
+}
+
+impl Batch {
+    /// The next unclaimed job; each is claimed once.
+    fn claim(&self) -> Option<&Arc<dyn Runnable>> {
+        self.jobs.get(self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Whether every job has been claimed.
+    fn exhausted(&self) -> bool {
+        self.next.load(Ordering::Relaxed) >= self.jobs.len()
+    }
+}
+
 /// A client's threads and its queue of ready jobs.
 pub(crate) struct Pool {
     /// Ready jobs of the default priority, in order.
-    queue: Injector<Arc<dyn Runnable>>,
+    queue: Injector<Queued>,
     /// Ready jobs with another priority: those above the default run before `queue`'s,
     /// those below after it.
     prioritized: Mutex<BinaryHeap<Prioritized>>,
@@ -88,7 +121,10 @@ pub(crate) struct Pool {
     prioritized_len: AtomicUsize,
     /// Orders equal priorities by arrival.
     arrivals: AtomicU64,
-    /// Workers asleep on `wake` (read without the lock by `push`).
+    /// Workers asleep on `wake` that no push has woken yet: changed under the lock,
+    /// read without it by `push`, which takes the lock only when it is not zero. A
+    /// push claims one (takes it off, counting it in `Counts::woken`) as it wakes it,
+    /// so the pushes that follow while that worker wakes up take no lock.
     sleeping: AtomicUsize,
     /// Workers not blocked in a wait (`live - blocked`, kept under the lock and read
     /// without it by `push`): none, with tasks queued, is a deadlock in the making.
@@ -112,6 +148,10 @@ struct Counts {
     blocked: usize,
     /// Threads ever started, for their names.
     started: usize,
+    /// Wake-ups sent to sleeping workers (each taken off `Pool::sleeping`) that no
+    /// worker has woken from yet: a worker that wakes takes one, or else takes itself
+    /// off `sleeping` (it woke on its own: a timeout, the pool's close).
+    woken: usize,
     closed: bool,
 }
 
@@ -135,6 +175,7 @@ impl Pool {
                 live: 0,
                 blocked: 0,
                 started: 0,
+                woken: 0,
                 closed: false,
             }),
             wake: Condvar::new(),
@@ -202,7 +243,7 @@ impl Pool {
     /// Queues a ready job and wakes a sleeping worker, if any.
     pub(crate) fn push(self: &Arc<Self>, job: Arc<dyn Runnable>) {
         match job.priority() {
-            0 => self.queue.push(job),
+            0 => self.queue.push(Queued::Job(job)),
             priority => {
                 let arrival = self.arrivals.fetch_add(1, Ordering::Relaxed);
                 let mut heap = self.prioritized.lock().recover();
@@ -214,32 +255,63 @@ impl Pool {
                 self.prioritized_len.store(heap.len(), Ordering::SeqCst);
             }
         }
+        self.wake_one();
+    }
+
+    /// Queues ready jobs of the default priority made ready together (a `map`'s), in
+    /// order, as one entry of the queue: one push and one wake-up for all of them.
+    pub(crate) fn push_batch(self: &Arc<Self>, jobs: &mut Vec<Arc<dyn Runnable>>) {
+        match jobs.len() {
+            0 => return,
+            1 => {
+                let job = jobs.pop().expect("one job");
+                return self.push(job);
+            }
+            _ => {}
+        }
+        debug_assert!(jobs.iter().all(|job| job.priority() == 0));
+        let batch = Batch {
+            jobs: jobs.drain(..).collect(),
+            next: AtomicUsize::new(0),
+        };
+        self.queue.push(Queued::Batch(Arc::new(batch)));
+        self.wake_one();
+    }
+
+    /// Wakes a sleeping worker, if any, after a push (or, with every worker blocked in
+    /// a wait, starts one).
+    fn wake_one(self: &Arc<Self>) {
         // Pairs with the fences in `next` and `secede`: either this sees the sleeper
         // (or that no worker runs), or they see the job.
         fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::Relaxed) > 0 {
-            let _counts = self.lock();
-            self.wake.notify_one();
+            let mut counts = self.lock();
+            // Claimed under the lock, where sleepers count themselves in and out.
+            if self.sleeping.load(Ordering::Relaxed) > 0 {
+                self.sleeping.fetch_sub(1, Ordering::Relaxed);
+                counts.woken += 1;
+                self.wake.notify_one();
+            }
         } else if self.running.load(Ordering::Relaxed) == 0 {
             let mut counts = self.lock();
             self.unless_stalled(&mut counts);
         }
     }
 
-    /// The next ready job: of a priority above the default, else of the default, else
-    /// of one below.
-    fn steal(&self) -> Option<Arc<dyn Runnable>> {
+    /// The next ready job (or run of jobs): of a priority above the default, else of
+    /// the default, else of one below.
+    fn steal(&self) -> Option<Queued> {
         if let Some(job) = self.take_prioritized(|priority| priority > 0) {
-            return Some(job);
+            return Some(Queued::Job(job));
         }
         loop {
             match self.queue.steal() {
-                Steal::Success(job) => return Some(job),
+                Steal::Success(queued) => return Some(queued),
                 Steal::Empty => break,
                 Steal::Retry => {}
             }
         }
-        self.take_prioritized(|_| true)
+        self.take_prioritized(|_| true).map(Queued::Job)
     }
 
     /// The job of the highest priority, if `wanted(its priority)`.
@@ -265,18 +337,38 @@ impl Pool {
     /// this worker is a spare with nothing to do.
     fn work(self: Arc<Self>) {
         WORKER.with(|w| *w.borrow_mut() = Some(self.clone()));
-        while let Some(job) = self.next() {
-            run_jobs(job);
+        while let Some(queued) = self.next() {
+            match queued {
+                Queued::Job(job) => run_jobs(job),
+                Queued::Batch(batch) => self.run_batch(batch),
+            }
         }
         WORKER.with(|w| *w.borrow_mut() = None);
     }
 
+    /// Runs jobs of `batch`, taken from the queue, until none is left to claim; puts
+    /// the batch back first, for other workers to join in, while any is.
+    fn run_batch(self: &Arc<Self>, batch: Arc<Batch>) {
+        let Some(first) = batch.claim() else {
+            return;
+        };
+        let first = first.clone();
+        if !batch.exhausted() {
+            self.queue.push(Queued::Batch(batch.clone()));
+            self.wake_one();
+        }
+        run_jobs(first);
+        while let Some(job) = batch.claim() {
+            run_jobs(job.clone());
+        }
+    }
+
     /// The next job, or `None` when this worker must end (its count already taken).
-    fn next(&self) -> Option<Arc<dyn Runnable>> {
+    fn next(&self) -> Option<Queued> {
         loop {
             for round in 0..SPIN_ROUNDS {
-                if let Some(job) = self.steal() {
-                    return Some(job);
+                if let Some(queued) = self.steal() {
+                    return Some(queued);
                 }
                 if round % 16 == 15 {
                     std::thread::yield_now();
@@ -296,8 +388,12 @@ impl Pool {
             }
             // A timed sleep, so that a spare worker (more than `threads` run while none
             // is blocked) ends after a while without work.
-            let (counts, timeout) = self.wake.wait_timeout(counts, SPARE_IDLE).recover();
-            self.sleeping.fetch_sub(1, Ordering::Relaxed);
+            let (mut counts, timeout) = self.wake.wait_timeout(counts, SPARE_IDLE).recover();
+            if counts.woken > 0 {
+                counts.woken -= 1;
+            } else {
+                self.sleeping.fetch_sub(1, Ordering::Relaxed);
+            }
             let spare = counts.live - counts.blocked > self.threads;
             if timeout.timed_out() && spare && !self.has_work() {
                 return self.end(counts);
@@ -305,7 +401,7 @@ impl Pool {
         }
     }
 
-    fn end(&self, mut counts: MutexGuard<'_, Counts>) -> Option<Arc<dyn Runnable>> {
+    fn end(&self, mut counts: MutexGuard<'_, Counts>) -> Option<Queued> {
         counts.live -= 1;
         self.count_running(&counts);
         if counts.live == 0 {
@@ -318,8 +414,15 @@ impl Pool {
     /// that have not started). Workers may take some meanwhile: each job is taken once.
     pub(crate) fn take_queued(&self) -> Vec<Arc<dyn Runnable>> {
         let mut jobs = Vec::new();
-        while let Some(job) = self.steal() {
-            jobs.push(job);
+        while let Some(queued) = self.steal() {
+            match queued {
+                Queued::Job(job) => jobs.push(job),
+                Queued::Batch(batch) => {
+                    while let Some(job) = batch.claim() {
+                        jobs.push(job.clone());
+                    }
+                }
+            }
         }
         jobs
     }

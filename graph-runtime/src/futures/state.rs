@@ -453,38 +453,137 @@ fn tell(first: Telling) {
 /// A future's result once it has ended: set once, read by the future's handles, and
 /// taken by whoever holds the last handle (a dependent task whose argument it is), so
 /// that a value passed along a chain of futures is moved, not copied and kept twice.
+///
+/// The value is kept inline, in the task's own allocation: a task allocates nothing
+/// for its result. It moves into an `Arc` of its own only the first time someone asks
+/// to share it ([`get`](Self::get): `result_shared`, an `Arc<T>` parameter, `scatter`),
+/// and stays shared from then on; `result()` and a `T` parameter clone it in place.
 pub(crate) struct ResultCell<T> {
-    cell: Mutex<Option<Result<Arc<T>, FutureError>>>,
+    cell: Mutex<Slot<T>>,
+}
+
+/// What a [`ResultCell`] holds.
+enum Slot<T> {
+    /// Not ended yet, or taken by the last handle.
+    Empty,
+    /// Finished, the value in place.
+    Value(T),
+    /// Finished, the value shared (see [`ResultCell::get`]).
+    Shared(Arc<T>),
+    /// Failed or cancelled.
+    Failed(FutureError),
+}
+
+/// A finished future's value as its last handle takes it: in place (moved out of the
+/// task) or shared, if someone asked for it shared before.
+pub(crate) enum Taken<T> {
+    Own(T),
+    Shared(Arc<T>),
+}
+
+impl<T> Taken<T> {
+    /// The value, moved when it is the only one, cloned otherwise.
+    pub(crate) fn into_owned(self) -> T
+    where
+        T: Clone,
+    {
+        match self {
+            Taken::Own(value) => value,
+            Taken::Shared(value) => Arc::unwrap_or_clone(value),
+        }
+    }
+
+    /// The value, shared (moved into an `Arc` when it was in place).
+    pub(crate) fn into_shared(self) -> Arc<T> {
+        match self {
+            Taken::Own(value) => Arc::new(value),
+            Taken::Shared(value) => value,
+        }
+    }
 }
 
 impl<T> ResultCell<T> {
     fn new() -> Self {
         ResultCell {
-            cell: Mutex::new(None),
+            cell: Mutex::new(Slot::Empty),
         }
     }
 
-    fn lock(&self) -> crate::engine::sync::MutexGuard<'_, Option<Result<Arc<T>, FutureError>>> {
+    fn lock(&self) -> crate::engine::sync::MutexGuard<'_, Slot<T>> {
         self.cell.lock().recover()
     }
 
     /// Stores the result unless one is there.
-    fn set(&self, result: Result<Arc<T>, FutureError>) {
+    fn set(&self, result: Result<T, FutureError>) {
         let mut cell = self.lock();
-        if cell.is_none() {
-            *cell = Some(result);
+        if matches!(*cell, Slot::Empty) {
+            *cell = match result {
+                Ok(value) => Slot::Value(value),
+                Err(error) => Slot::Failed(error),
+            };
         }
     }
 
+    /// Replaces whatever is there with `error`; what was there is returned, to be
+    /// dropped by the caller outside the lock (a value's `Drop` is the user's).
+    fn replace_with(&self, error: FutureError) -> Slot<T> {
+        std::mem::replace(&mut *self.lock(), Slot::Failed(error))
+    }
+
     /// The result, shared; `None` before the end (or after the last handle took it).
+    /// A value in place moves into an `Arc` here, once: every later reader shares it.
     pub(crate) fn get(&self) -> Option<Result<Arc<T>, FutureError>> {
-        self.lock().clone()
+        let mut cell = self.lock();
+        match &*cell {
+            Slot::Empty => None,
+            Slot::Shared(value) => Some(Ok(value.clone())),
+            Slot::Failed(error) => Some(Err(error.clone())),
+            Slot::Value(_) => {
+                let Slot::Value(value) = std::mem::replace(&mut *cell, Slot::Empty) else {
+                    unreachable!("matched just above, under the lock")
+                };
+                let value = Arc::new(value);
+                *cell = Slot::Shared(value.clone());
+                Some(Ok(value))
+            }
+        }
+    }
+
+    /// The result, its value cloned (in place: no `Arc` is made); `None` before the
+    /// end (or after the last handle took it).
+    pub(crate) fn get_cloned(&self) -> Option<Result<T, FutureError>>
+    where
+        T: Clone,
+    {
+        match &*self.lock() {
+            Slot::Empty => None,
+            Slot::Value(value) => Some(Ok(value.clone())),
+            Slot::Shared(value) => Some(Ok(T::clone(value))),
+            Slot::Failed(error) => Some(Err(error.clone())),
+        }
+    }
+
+    /// The error of a failed or cancelled task; `None` otherwise.
+    pub(crate) fn error(&self) -> Option<FutureError> {
+        match &*self.lock() {
+            Slot::Failed(error) => Some(error.clone()),
+            _ => None,
+        }
     }
 
     /// Takes the result out: only for the holder of the last handle, whom nobody can
-    /// read it after.
-    pub(crate) fn take(&self) -> Option<Result<Arc<T>, FutureError>> {
-        self.lock().take()
+    /// read it after. A failure stays (it is cheap to keep, and tells the same to all).
+    pub(crate) fn take(&self) -> Option<Result<Taken<T>, FutureError>> {
+        let mut cell = self.lock();
+        match std::mem::replace(&mut *cell, Slot::Empty) {
+            Slot::Empty => None,
+            Slot::Value(value) => Some(Ok(Taken::Own(value))),
+            Slot::Shared(value) => Some(Ok(Taken::Shared(value))),
+            Slot::Failed(error) => {
+                *cell = Slot::Failed(error.clone());
+                Some(Err(error))
+            }
+        }
     }
 }
 
@@ -513,8 +612,9 @@ impl<T> State<T> {
         }
     }
 
-    /// Finishes with a value; false (and the value dropped) if it already ended.
-    pub(crate) fn finish(&self, value: Arc<T>) -> bool {
+    /// Finishes with a value, kept in place; false (and the value dropped) if it
+    /// already ended.
+    pub(crate) fn finish(&self, value: T) -> bool {
         let mut value = Some(value);
         self.core.end(Outcome::Finished, || {
             self.value.set(Ok(value.take().expect("set once")));
@@ -537,8 +637,7 @@ impl<T> State<T> {
         }
         let value = self
             .value
-            .lock()
-            .replace(Err(FutureError::cancelled(&self.core.name)));
+            .replace_with(FutureError::cancelled(&self.core.name));
         // Dropped outside the lock: the value's `Drop` is the user's.
         drop(value);
         true
@@ -647,7 +746,7 @@ pub(crate) mod loom_model {
         /// Publishes the task's result, as `Job::end` does; false (and `value` dropped)
         /// if the future had already ended.
         pub fn finish(&self, value: T) -> bool {
-            self.0.finish(Arc::new(value))
+            self.0.finish(value)
         }
 
         /// Ends the future cancelled, as `Future::cancel`, dropping the last handle of

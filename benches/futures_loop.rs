@@ -1,0 +1,141 @@
+//! The futures front end's cost per task in a plain loop, for `perf` and for comparing
+//! two builds run alternately (criterion's harness would sit in the profile and take
+//! minutes per comparison):
+//!
+//! ```sh
+//! cargo build --release -p taskweave-benches --example futures_loop
+//! target/release/examples/futures_loop map 100        # client.map + gather, 100 runs
+//! target/release/examples/futures_loop all 100        # every shape below, in turn
+//! perf record -g target/release/examples/futures_loop map 300
+//! ```
+//!
+//! Shapes, on a 2-thread client and trivial tasks (`x + 1`), 10^4 tasks per run
+//! (`round_trip`: 10^3): `map` (`client.map` then `gather`), `chain` (each `submit`
+//! takes the previous future), `fan_in` (5,000 leaves then a pairwise tree) and
+//! `round_trip` (`submit` then `result`, one task at a time); and `submit_10us`, the
+//! submission alone: how long `client.map` of 10^4 tasks of 10 µs each takes to
+//! return (the workers run them meanwhile; `gather` is not timed), as tasks per
+//! second. Each prints the median, lowest and highest ns per task over its runs.
+
+use std::time::{Duration, Instant};
+
+use taskweave::prelude::*;
+
+const TASKS: u64 = 10_000;
+
+fn inc(x: u64) -> u64 {
+    x + 1
+}
+
+fn add(a: u64, b: u64) -> u64 {
+    a.wrapping_add(b)
+}
+
+/// Busy work of about 10 µs.
+fn inc_10us(x: u64) -> u64 {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_micros(10) {
+        std::hint::spin_loop();
+    }
+    x + 1
+}
+
+/// One run of `shape`: the tasks it ran, its check value and the time it took (of its
+/// submission only, for `submit_10us`).
+fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
+    let start = Instant::now();
+    let (tasks, value) = match shape {
+        "map" => {
+            let futures = client.map(inc, 0..TASKS);
+            let total = client
+                .gather(&futures)
+                .expect("no task fails")
+                .into_iter()
+                .sum();
+            (TASKS, total)
+        }
+        "chain" => {
+            let mut x = client.submit(inc, (0u64,));
+            for _ in 1..TASKS {
+                x = client.submit(inc, (x,));
+            }
+            (TASKS, x.result().expect("no task fails"))
+        }
+        "fan_in" => {
+            let mut level: Vec<Future<u64>> =
+                (0..TASKS / 2).map(|i| client.submit(inc, (i,))).collect();
+            while level.len() > 1 {
+                level = level
+                    .chunks(2)
+                    .map(|pair| match pair {
+                        [a, b] => client.submit(add, (a, b)),
+                        [a] => a.clone(),
+                        _ => unreachable!(),
+                    })
+                    .collect();
+            }
+            (TASKS - 1, level[0].result().expect("no task fails"))
+        }
+        "round_trip" => {
+            let n = TASKS / 10;
+            let total = (0..n)
+                .map(|i| client.submit(inc, (i,)).result().expect("no task fails"))
+                .sum();
+            (n, total)
+        }
+        "submit_10us" => {
+            let futures = client.map(inc_10us, 0..TASKS);
+            let submitted = start.elapsed();
+            let total = client
+                .gather(&futures)
+                .expect("no task fails")
+                .into_iter()
+                .sum();
+            return (TASKS, total, submitted);
+        }
+        other => {
+            panic!("unknown shape `{other}`: map, chain, fan_in, round_trip, submit_10us or all")
+        }
+    };
+    (tasks, value, start.elapsed())
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let shape = args.next().unwrap_or_else(|| "all".to_owned());
+    let runs: usize = args
+        .next()
+        .map(|n| n.parse().expect("the number of runs"))
+        .unwrap_or(100);
+    let shapes: Vec<&str> = match shape.as_str() {
+        "all" => vec!["map", "chain", "fan_in", "round_trip", "submit_10us"],
+        one => vec![one],
+    };
+    let client = Client::builder()
+        .threads(2)
+        .name("loop")
+        .build()
+        .expect("a client");
+    for shape in shapes {
+        let check = run(&client, shape).1;
+        let mut times: Vec<f64> = (0..runs)
+            .map(|_| {
+                let (tasks, value, took) = run(&client, shape);
+                assert_eq!(value, check, "{shape}: a run computed another value");
+                took.as_nanos() as f64 / tasks as f64
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        println!(
+            "{shape:>11}: median {median:.0} ns/task (lowest {:.0}, highest {:.0}, {runs} runs){}",
+            times[0],
+            times[times.len() - 1],
+            if shape == "submit_10us" {
+                format!(": {:.2} M tasks/s submitted", 1e3 / median)
+            } else {
+                String::new()
+            }
+        );
+    }
+}
