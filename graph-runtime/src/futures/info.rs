@@ -125,17 +125,15 @@ pub fn futures_info(futures: &[&dyn AnyFuture]) -> GraphInfo {
                 });
                 stack.push(Visit::Leave(i));
                 let Some(core) = core else { continue };
-                if let Some(dependencies) = core.core().dependencies.get() {
-                    for d in dependencies.iter().rev() {
-                        let k = d.core.as_ptr() as *const () as usize;
-                        seen[i].inputs.push(k);
-                        stack.push(Visit::Enter(
-                            d.core.upgrade(),
-                            k,
-                            d.name.clone(),
-                            super::state::call_site_text(d.location),
-                        ));
-                    }
+                for d in core.core().dependencies.iter().rev() {
+                    let k = d.core.as_ptr() as *const () as usize;
+                    seen[i].inputs.push(k);
+                    stack.push(Visit::Enter(
+                        d.core.upgrade(),
+                        k,
+                        d.name.clone(),
+                        super::state::call_site_text(d.location),
+                    ));
                 }
             }
             Visit::Leave(i) => numbered.push(i),

@@ -617,9 +617,7 @@ fn find_ready(core: &Core) -> Option<Arc<dyn Runnable>> {
                 return Some(job);
             }
         }
-        if let Some(dependencies) = core.dependencies.get() {
-            todo.extend(dependencies.iter().filter_map(|d| d.core.upgrade()));
-        }
+        todo.extend(core.dependencies.iter().filter_map(|d| d.core.upgrade()));
         None
     };
     if let Some(job) = visit(core, &mut todo) {

@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::panic::Location;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use super::job::Runnable;
@@ -59,15 +59,16 @@ pub(crate) struct Core {
     waiters: Mutex<Waiters>,
     done: Condvar,
     /// The futures its task reads, for inspection and for a waiter looking for work
-    /// it needs; set at submission, and only when there are some. Weak: inspection
-    /// never keeps a result alive.
-    pub(crate) dependencies: OnceLock<InlineList<Dependency>>,
+    /// it needs; made with the state (a plain field: a `OnceLock` made full still runs
+    /// its `Once`). Weak: inspection never keeps a result alive.
+    pub(crate) dependencies: InlineList<Dependency>,
     /// The task's job, for a waiter that may run it itself: the allocation this state
     /// lives in (see `Job`), so weak; `None` for a future no task makes (`scatter`).
     pub(crate) job: Option<Weak<dyn Runnable>>,
     /// The number in the task's key, drawn the first time it is asked for (so that
-    /// submitting draws from no shared counter).
-    key: OnceLock<u64>,
+    /// submitting draws from no shared counter); 0 until then. (The standard
+    /// library's atomic, as `handles`: no loom model reads keys.)
+    key: std::sync::atomic::AtomicU64,
     /// The users' handles ([`Future`](super::Future)s and
     /// [`ErasedFuture`](super::ErasedFuture)s): when the last goes, a task that has not
     /// ended is cancelled (unless forgotten). Jobs and inspection hold the state without
@@ -117,7 +118,7 @@ impl Core {
         name: TaskName,
         location: &'static Location<'static>,
         job: Option<Weak<dyn Runnable>>,
-        dependencies: OnceLock<InlineList<Dependency>>,
+        dependencies: InlineList<Dependency>,
     ) -> Self {
         Core {
             name,
@@ -129,7 +130,7 @@ impl Core {
             done: Condvar::new(),
             dependencies,
             job,
-            key: OnceLock::new(),
+            key: std::sync::atomic::AtomicU64::new(0),
             handles: std::sync::atomic::AtomicUsize::new(0),
         }
     }
@@ -161,10 +162,19 @@ impl Core {
 
     /// A number unique to this task among all tasks of the process.
     pub(crate) fn key_number(&self) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        *self
-            .key
-            .get_or_init(|| NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        let key = self.key.load(Relaxed);
+        if key != 0 {
+            return key;
+        }
+        // Two threads asking at once draw two numbers; the first stored is the key
+        // (the other number is never used: keys stay unique).
+        let drawn = NEXT.fetch_add(1, Relaxed);
+        match self.key.compare_exchange(0, drawn, Relaxed, Relaxed) {
+            Ok(_) => drawn,
+            Err(key) => key,
+        }
     }
 
     /// For a task that ended in error: the error's address, the same for every future
@@ -179,24 +189,19 @@ impl Core {
         }
     }
 
-    /// What a task keeps of the futures it reads, for inspection: nothing when there
-    /// are none (no `Once` to run at submission either way).
+    /// What a task keeps of the futures it reads, for inspection (no allocation for
+    /// one or two).
     pub(crate) fn dependency_records(
         dependencies: &InlineList<Arc<dyn HasCore>>,
-    ) -> OnceLock<InlineList<Dependency>> {
-        if dependencies.is_empty() {
-            return OnceLock::new();
-        }
-        OnceLock::from(
-            dependencies
-                .iter()
-                .map(|d| Dependency {
-                    core: Arc::downgrade(d),
-                    name: d.core().name.clone(),
-                    location: d.core().location,
-                })
-                .collect::<InlineList<Dependency>>(),
-        )
+    ) -> InlineList<Dependency> {
+        dependencies
+            .iter()
+            .map(|d| Dependency {
+                core: Arc::downgrade(d),
+                name: d.core().name.clone(),
+                location: d.core().location,
+            })
+            .collect()
     }
 
     pub(crate) fn status(&self) -> Status {
@@ -596,7 +601,7 @@ pub(crate) struct State<T> {
 impl<T> State<T> {
     /// The state of a future no task makes (`scatter`).
     pub(crate) fn new(name: TaskName, location: &'static Location<'static>) -> Self {
-        State::of_job(name, location, None, OnceLock::new())
+        State::of_job(name, location, None, InlineList::default())
     }
 
     /// The state of a task's future: `job` is the allocation it lives in.
@@ -604,7 +609,7 @@ impl<T> State<T> {
         name: TaskName,
         location: &'static Location<'static>,
         job: Option<Weak<dyn Runnable>>,
-        dependencies: OnceLock<InlineList<Dependency>>,
+        dependencies: InlineList<Dependency>,
     ) -> Self {
         State {
             core: Core::new(name, location, job, dependencies),
