@@ -128,6 +128,28 @@ fn a_maps_tasks_do_not_wait_behind_a_blocked_one_while_a_thread_is_free() {
     );
 }
 
+/// `map` holds back no task while it waits for its next item: here each item comes
+/// from the task of the item before it (the iterator gives up after ten seconds).
+#[test]
+fn a_map_queues_its_tasks_before_waiting_for_more_items() {
+    let client = client(2);
+    let (send, items) = mpsc::channel::<i64>();
+    send.send(0).unwrap();
+    let send = Mutex::new(send);
+    let futures = client.map(
+        move |i: i64| {
+            let _ = send.lock().unwrap().send(i + 1);
+            i * 10
+        },
+        std::iter::from_fn(|| items.recv_timeout(Duration::from_secs(10)).ok()).take(6),
+    );
+    assert_eq!(
+        client.gather(&futures).unwrap(),
+        [0, 10, 20, 30, 40, 50],
+        "the map stopped waiting for items its own tasks send"
+    );
+}
+
 #[test]
 fn result_timeout_gives_up_but_the_task_goes_on() {
     let client = client(1);

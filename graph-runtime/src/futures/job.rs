@@ -143,15 +143,30 @@ impl<F> TaskBuilder<F> {
     }
 
     /// One task per argument tuple, submitted as one batch: the tasks ready at once
-    /// are queued [`BATCH`] at a time, each run in one entry of the pool's queue,
-    /// which the workers share out among themselves as they run it (see `pool`).
-    pub(super) fn submit_all<V, A>(&self, all: impl Iterator<Item = A>) -> Vec<Future<F::Output>>
+    /// are queued [`BATCH`] at a time, each batch one entry of the pool's queue, which
+    /// the workers share out among themselves as they run it (see `pool`). Only
+    /// while the iterator promises more items (its `size_hint`): before asking one
+    /// it does not promise (a channel's, which may wait for a task of this very
+    /// `map`), what is submitted is queued.
+    pub(super) fn submit_all<V, A>(
+        &self,
+        mut all: impl Iterator<Item = A>,
+    ) -> Vec<Future<F::Output>>
     where
         F: TaskFn<V>,
         A: SubmitArgs<V>,
     {
         let mut batch = Submitted::new(self.client.inner());
-        let futures = all.map(|args| self.submit_to(args, &mut batch)).collect();
+        let mut futures = Vec::with_capacity(all.size_hint().0);
+        loop {
+            if all.size_hint().0 == 0 {
+                batch.flush();
+            }
+            let Some(args) = all.next() else {
+                break;
+            };
+            futures.push(self.submit_to(args, &mut batch));
+        }
         batch.flush();
         futures
     }
