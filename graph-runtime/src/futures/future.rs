@@ -154,7 +154,9 @@ impl<T> Future<T> {
         self.state().fail(FutureError::cancelled(self.name()));
     }
 
-    /// Waits for the result, shared: no copy however many read it.
+    /// Waits for the result, shared: no copy however many read it (the first shared
+    /// read moves the value out of the task into an `Arc`, which every later one
+    /// shares; [`result`](Self::result) clones it where it is).
     pub fn result_shared(&self) -> Result<Arc<T>, FutureError> {
         self.core().wait(None);
         self.read()

@@ -355,7 +355,8 @@ where
 /// One submitted task: its future's state, its function, its arguments, how many
 /// dependencies remain. Its futures point at it (see [`TaskOf`]), so it lives as long
 /// as they do; what the task needs only to run (its own function, its arguments) is
-/// dropped when it ends.
+/// dropped when it ends. The state first (see [`Core`]'s layout).
+#[repr(C)]
 pub(super) struct Job<F, K, R> {
     state: State<R>,
     /// Taken by the run, or released when the task ends without running.

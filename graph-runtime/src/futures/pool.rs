@@ -1,7 +1,8 @@
 //! The client's threads, and how any thread waits for a future.
 //!
-//! Ready jobs go into one lock-free queue; workers take them, and sleep when it is
-//! empty. The first job a finishing task makes ready does not go through the queue: it
+//! Ready jobs go into one lock-free queue, one entry each, or one entry for a batch of
+//! a `map`'s jobs that every worker taking it shares; workers take them, and sleep
+//! when it is empty. The first job a finishing task makes ready does not go through the queue: it
 //! runs next on the same thread (see `continuation` in the parent module).
 //!
 //! # Waiting inside a task (Dask's `secede`/`rejoin`)

@@ -46,25 +46,35 @@ impl std::ops::Deref for TaskName {
 }
 
 /// The part of a future's state that does not depend on its type.
+///
+/// Laid out in this order (`repr(C)`, first in `State` and in `Job`): a thread
+/// waiting for the end polls `status`, and no field written while the task runs and
+/// ends shares its cache line. Before it, 48 bytes written only at submission and
+/// the allocation's reference counts 16 bytes further (64 from `status`: never on
+/// its line); after it, the flags (written only by a cancel) and the dependency
+/// records (written at submission). The end's writes (the waiters' lock, the result)
+/// come after those, so the waiter's polling does not pull their line away from the
+/// thread that ends the task while it writes them.
+#[repr(C)]
 pub(crate) struct Core {
     pub(crate) name: TaskName,
     /// Where it was submitted: formatted only when asked for ([`Core::call_site`]), so
     /// that submitting formats nothing and takes no shared lock.
     pub(crate) location: &'static Location<'static>,
+    /// The task's job, for a waiter that may run it itself: the allocation this state
+    /// lives in (see `Job`), so weak; `None` for a future no task makes (`scatter`).
+    pub(crate) job: Option<Weak<dyn Runnable>>,
     status: AtomicU8,
     /// Set by `cancel()`: a running task may poll it and stop early.
     pub(crate) cancel: AtomicBool,
     /// Set by `fire_and_forget`: dropping the handles does not cancel it.
     pub(crate) forgotten: AtomicBool,
-    waiters: Mutex<Waiters>,
-    done: Condvar,
     /// The futures its task reads, for inspection and for a waiter looking for work
     /// it needs; made with the state (a plain field: a `OnceLock` made full still runs
     /// its `Once`). Weak: inspection never keeps a result alive.
     pub(crate) dependencies: InlineList<Dependency>,
-    /// The task's job, for a waiter that may run it itself: the allocation this state
-    /// lives in (see `Job`), so weak; `None` for a future no task makes (`scatter`).
-    pub(crate) job: Option<Weak<dyn Runnable>>,
+    waiters: Mutex<Waiters>,
+    done: Condvar,
     /// The number in the task's key, drawn the first time it is asked for (so that
     /// submitting draws from no shared counter); 0 until then. (The standard
     /// library's atomic, as `handles`: no loom model reads keys.)
@@ -592,7 +602,9 @@ impl<T> ResultCell<T> {
     }
 }
 
-/// A future's whole state: the core and, once finished, the shared result.
+/// A future's whole state: the core and, once finished, the shared result. The core
+/// first (see [`Core`]'s layout).
+#[repr(C)]
 pub(crate) struct State<T> {
     pub(crate) core: Core,
     pub(crate) value: ResultCell<T>,
