@@ -267,7 +267,7 @@ enum GraphArg {
 
 /// The nodes reachable from `root`, parents before children (laid out as a compute
 /// lays them out: `Plan`, no recursion, pure twins once), each with its arguments.
-fn lower(root: &Arc<dyn Node>) -> Result<Vec<GraphNode>, RemoteError> {
+fn lower(root: &Arc<Node>) -> Result<Vec<GraphNode>, RemoteError> {
     let plan = Plan::new(std::slice::from_ref(root));
     plan.nodes()
         .enumerate()
