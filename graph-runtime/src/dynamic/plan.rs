@@ -527,13 +527,16 @@ impl Storage {
             }));
             // The hook's handle first, so the run holds nothing of the caller's.
             drop(options);
+            // Then the storage, before the caller is told: a caller still waiting holds
+            // it too, so it is freed by the caller, at once and on its thread (and its
+            // buffers are kept for the next plan: see `reuse`); after a failure the
+            // caller has gone on, and whatever the tasks left behind is freed here.
+            drop(run);
             told.set(match result {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(error)) => Err(Ended::Failed(error)),
                 Err(payload) => Err(Ended::Panicked(payload)),
             });
-            // `run` drops last: whatever the tasks left behind is freed here, after a
-            // caller that returned a failure has gone on.
         });
         match end.wait() {
             Ok(()) => Ok(()),
