@@ -147,6 +147,34 @@ pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
     }
 }
 
+/// [`join`], noting for an `observed` run where a thread's straight run from one task
+/// to the next breaks (`observe::note_break`): on the thread that runs `b` if it stole
+/// it, and on this one after `b` was stolen (it may have waited, or run other work).
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) fn join_noting(observed: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+    let ((), stolen) = rayon::join_context(
+        |_| a(),
+        |ctx| {
+            let stolen = observed && ctx.migrated();
+            if stolen {
+                crate::engine::observe::note_break();
+            }
+            b();
+            stolen
+        },
+    );
+    if stolen {
+        crate::engine::observe::note_break();
+    }
+}
+
+/// [`join`] (the models observe no run).
+#[cfg(loom)]
+pub(crate) fn join_noting(_observed: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+    join(a, b);
+}
+
 /// Whether this thread is one of a rayon pool's (one of the model's, under loom, where
 /// the dispatcher never enters a pool).
 #[inline(always)]

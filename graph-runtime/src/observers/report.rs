@@ -30,6 +30,7 @@ use crate::engine::table::{NodeInfo, Table};
 use crate::inspect::colour::function_colour;
 use crate::inspect::{DrawOptions, GraphInfo, NodeOutcome, NodeView};
 use crate::observers::profile::{json_string, Interner, Profiler};
+use crate::observers::tasklog::{Clock, Cursor, Rec as Raw, TaskLog};
 
 /// Beyond this many task runs the stream is drawn as per-thread buckets.
 const MAX_BARS: usize = 20_000;
@@ -45,6 +46,8 @@ const POOL: usize = 4;
 const LIVE_WINDOW: Duration = Duration::from_secs(10);
 /// …at most this many of them, the most recent.
 const LIVE_BARS: usize = 5_000;
+/// Task runs are counted by when they ended in stretches of about this long.
+const RECENT_STRETCH: Duration = Duration::from_millis(100);
 
 /// Records every task run while it lives, and writes one self-contained HTML page of
 /// them when dropped (or at [`finish`](Self::finish)): Dask's
@@ -104,11 +107,14 @@ impl Recording {
     /// for the stream, the most recent (the counts and times per function cover
     /// every one); `usize::MAX` keeps all.
     pub(crate) fn start(live: bool, keep: usize) -> Recording {
+        let clock = Profiler::new();
+        let recent = Recent::new(clock.clock(), RECENT_STRETCH);
         let shared = Arc::new(Shared {
-            clock: Profiler::new(),
+            clock,
             pool: Mutex::new(Vec::new()),
             state: Mutex::new(State {
                 keep: keep.max(1),
+                recent,
                 ..State::default()
             }),
             live,
@@ -162,9 +168,8 @@ struct Shared {
     /// The recording's time axis (its epoch), and where the clients' tasks' starts
     /// are kept (on their threads); it keeps no record itself.
     clock: Profiler,
-    /// Profilers of finished runs, for the next ones, each with its map of its
-    /// function numbers to the recording's (`u32::MAX`: not yet seen).
-    pool: Mutex<Vec<(Profiler, Vec<u32>)>>,
+    /// Task logs of finished runs, for the next ones (on `clock`'s time axis).
+    pool: Mutex<Vec<TaskLog>>,
     state: Mutex<State>,
     /// A live dashboard: also the clients' tasks running now.
     live: bool,
@@ -174,52 +179,99 @@ struct Shared {
 /// drawn, `keep`, and the tasks going on (runs and clients' tasks not ended).
 #[derive(Default)]
 struct State {
-    /// Each function with its counts, updated as tasks end.
+    /// Each function with its counts, updated as tasks are gathered.
     functions: Functions,
-    /// The most recent task runs, in the order recorded, at most `keep`.
-    records: VecDeque<Rec>,
+    /// The most recent task runs, in the order gathered, at most `keep` (each
+    /// standing for its function): record `i` is task run number `recorded -
+    /// records.len() + i`.
+    records: VecDeque<Raw>,
     keep: usize,
-    /// Task runs recorded in all, kept or not.
+    /// Task runs gathered in all, kept or not.
     recorded: u64,
+    /// Task runs gathered, by when they ended.
+    recent: Recent,
     /// Graph runs started.
     computes: usize,
     /// The graphs drawn, of the computes that ended, in the order they ended:
     /// computes of the same graph that went the same way one after the other are one
     /// entry (the first compute's index, how many, the run); at most [`MAX_GRAPHS`].
     graphs: Vec<(usize, usize, GraphRun)>,
-    /// The graph runs going on (their tasks are gathered when they end).
+    /// The graph runs going on (their tasks are gathered when they end, or when the
+    /// recording is read).
     runs: Vec<Weak<RunWatch>>,
     /// The clients' tasks submitted and not yet ended, by key number, and the most
     /// there were at once (what its table holds room for).
     pending: HashSet<u64>,
     pending_peak: usize,
     /// A live dashboard's: per thread, the clients' tasks running on it, innermost
-    /// last: key number, function, start.
-    running: HashMap<u32, Vec<(u64, u32, Duration)>>,
+    /// last: key number, function, start (raw).
+    running: HashMap<u32, Vec<(u64, u32, u64)>>,
+}
+
+/// How many task runs ended in each stretch of time (about a tenth of a second: a
+/// power of two of clock units), for the last [`RECENT`] stretches.
+struct Recent {
+    /// log2 of a stretch, in clock units.
+    shift: u32,
+    /// Per stretch `i % RECENT`: which stretch it counts (`i`), and how many.
+    stretch: [u64; RECENT],
+    count: [u64; RECENT],
+}
+
+/// Stretches counted by [`Recent`]: more than [`LIVE_WINDOW`] holds.
+const RECENT: usize = 256;
+
+impl Default for Recent {
+    fn default() -> Self {
+        Recent {
+            shift: 63,
+            stretch: [u64::MAX; RECENT],
+            count: [0; RECENT],
+        }
+    }
+}
+
+impl Recent {
+    /// Stretches of about `d` on `clock`.
+    fn new(clock: &Clock, d: Duration) -> Recent {
+        Recent {
+            shift: 63 - clock.units(d).leading_zeros(),
+            ..Recent::default()
+        }
+    }
+
+    /// One task run that ended at `end` (raw).
+    #[inline]
+    fn ended(&mut self, end: u64) {
+        let i = end >> self.shift;
+        let at = (i as usize) % RECENT;
+        if self.stretch[at] != i {
+            self.stretch[at] = i;
+            self.count[at] = 0;
+        }
+        self.count[at] += 1;
+    }
+
+    /// The task runs that ended at or after `from` (raw; to the stretch), and before
+    /// `now`, within the stretches kept.
+    fn since(&self, from: u64, now: u64) -> u64 {
+        let (first, last) = (from >> self.shift, now >> self.shift);
+        (0..RECENT)
+            .filter(|&at| (first..=last).contains(&self.stretch[at]))
+            .map(|at| self.count[at])
+            .sum()
+    }
 }
 
 impl State {
-    /// Adds one task run: to its function's times, and to the kept records (the
-    /// oldest goes beyond `keep`).
+    /// Adds one task run (`rec.id` its function): to its function's times, to the
+    /// recent counts, and to the kept records (the oldest goes beyond `keep`).
     #[inline]
-    fn record(
-        &mut self,
-        function: u32,
-        thread: u32,
-        start: Duration,
-        end: Duration,
-        outcome: TaskOutcome,
-    ) {
-        let rec = Rec {
-            function,
-            thread,
-            start,
-            end,
-            outcome,
-        };
-        self.functions.counts[rec.function as usize]
-            .ran(rec.end.saturating_sub(rec.start), rec.outcome);
+    fn record(&mut self, rec: Raw) {
+        self.functions.counts[rec.id as usize]
+            .ran(rec.end.saturating_sub(rec.start), rec.outcome());
         self.recorded += 1;
+        self.recent.ended(rec.end);
         if self.records.len() >= self.keep {
             self.records.pop_front();
         }
@@ -258,17 +310,18 @@ impl State {
         let running: usize = self
             .running
             .values()
-            .map(|v| v.capacity() * size_of::<(u64, u32, Duration)>() + 16)
+            .map(|v| v.capacity() * size_of::<(u64, u32, u64)>() + 16)
             .sum();
-        self.records.capacity() * size_of::<Rec>()
+        self.records.capacity() * size_of::<Raw>()
             + self.functions.names.memory()
-            + self.functions.counts.capacity() * size_of::<Counts>()
+            + self.functions.counts.capacity() * size_of::<Tally>()
             + graphs
             + self.runs.capacity() * size_of::<Weak<RunWatch>>()
             // A hash table of the peak's size: a power of two of buckets, 7/8 full
             // at most, a key and a control byte each.
             + (self.pending_peak * 8 / 7 + 1).next_power_of_two() * (size_of::<u64>() + 1)
             + running
+            + size_of::<Recent>()
     }
 }
 
@@ -278,31 +331,32 @@ impl State {
 struct Functions {
     names: Interner,
     /// By function number.
-    counts: Vec<Counts>,
+    counts: Vec<Tally>,
 }
 
-/// One function's counts and times, kept as its tasks end.
+/// One function's counts and times, kept as its tasks are gathered (times in clock
+/// units).
 #[derive(Default, Clone, Copy)]
-struct Counts {
+struct Tally {
     /// Tasks ended, by outcome (a graph's node that never ran counts as cancelled).
     done: u64,
     failed: u64,
     cancelled: u64,
-    /// Tasks of runs going on that have not ended, and clients' tasks submitted and
-    /// not ended.
+    /// Tasks of runs going on that have not been gathered, and clients' tasks
+    /// submitted and not ended.
     pending: u64,
     /// Task runs (a client's task retried runs more than once; one that ended before
     /// it ran is one run of no time), their time, the longest, and how many failed.
     runs: u64,
-    time: Duration,
-    max: Duration,
+    time: u64,
+    max: u64,
     errors: u64,
 }
 
-impl Counts {
-    /// One task run of `took`.
+impl Tally {
+    /// One task run of `took` (clock units).
     #[inline]
-    fn ran(&mut self, took: Duration, outcome: TaskOutcome) {
+    fn ran(&mut self, took: u64, outcome: TaskOutcome) {
         self.runs += 1;
         self.time += took;
         self.max = self.max.max(took);
@@ -324,6 +378,36 @@ impl Counts {
         }
     }
 
+    /// As counts to show, times in nanoseconds.
+    fn counts(&self, clock: &Clock) -> Counts {
+        let nanos = |units: u64| Duration::from_nanos(clock.nanos(units.saturating_add(1)));
+        Counts {
+            done: self.done,
+            failed: self.failed,
+            cancelled: self.cancelled,
+            pending: self.pending,
+            runs: self.runs,
+            time: nanos(self.time),
+            max: nanos(self.max),
+            errors: self.errors,
+        }
+    }
+}
+
+/// One function's counts and times, as shown.
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    done: u64,
+    failed: u64,
+    cancelled: u64,
+    pending: u64,
+    runs: u64,
+    time: Duration,
+    max: Duration,
+    errors: u64,
+}
+
+impl Counts {
     /// `other`'s counts added (functions of the same name make one row).
     fn add(&mut self, other: &Counts) {
         self.done += other.done;
@@ -351,14 +435,20 @@ impl Functions {
     #[inline]
     fn intern(&mut self, name: &str, kind: &str, call_site: &str) -> u32 {
         let id = self.names.intern_text(name, kind, call_site);
-        if id as usize == self.counts.len() {
-            self.counts.push(Counts::default());
+        self.grow(id)
+    }
+
+    /// Room for the counts of `id` (new ones are numbered in order).
+    #[inline]
+    fn grow(&mut self, id: u32) -> u32 {
+        if id as usize >= self.counts.len() {
+            self.counts.resize(id as usize + 1, Tally::default());
         }
         id
     }
 
     #[inline]
-    fn counts(&mut self, function: u32) -> &mut Counts {
+    fn counts(&mut self, function: u32) -> &mut Tally {
         &mut self.counts[function as usize]
     }
 }
@@ -389,46 +479,54 @@ struct Rec {
     outcome: TaskOutcome,
 }
 
+impl Rec {
+    /// `raw` (standing for its function) on `clock`'s time axis.
+    fn of(raw: &Raw, clock: &Clock) -> Rec {
+        Rec {
+            function: raw.id,
+            thread: raw.thread(),
+            start: clock.since_epoch(raw.start),
+            end: clock.since_epoch(raw.end.max(raw.start)),
+            outcome: raw.outcome(),
+        }
+    }
+}
+
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().recover()
     }
 
-    /// The observer of one run of `table`: a profiler of its own; the run's nodes
+    fn clock(&self) -> &Clock {
+        self.clock.clock()
+    }
+
+    /// The observer of one run of `table`: a task log of its own; the run's nodes
     /// counted as pending, and its graph kept if it may be drawn.
     fn run_observer(self: &Arc<Self>, table: &Table<'_>) -> Arc<dyn Observer> {
         let nodes = table.nodes();
-        let (profiler, mut map) = self
+        let log = self
             .pool
             .lock()
             .recover()
             .pop()
-            .unwrap_or_else(|| (self.clock.sharing_epoch(), Vec::new()));
-        // The run starts now (the dispatcher tells `graph_started` of these nodes
-        // next, which the watch leaves to this): the profiler numbers each node's
-        // function, and its numbers map to the recording's, so that each function is
-        // looked up once per run, not once per node and per observer.
-        profiler.graph_started(nodes);
+            .unwrap_or_else(|| TaskLog::new(self.clock().clone(), true));
+        // The run starts now (the dispatcher tells `graph_started` next, which the
+        // watch leaves to this): its records follow in the log, and each node's
+        // function is looked up by its label's address.
+        log.begin();
         let mut state = self.state();
         let state = &mut *state;
-        let functions: Vec<u32> = profiler.with_functions(|node_functions, names| {
-            if map.len() < names.list().len() {
-                map.resize(names.list().len(), u32::MAX);
-            }
-            node_functions
-                .iter()
-                .map(|&own| {
-                    let mapped = &mut map[own as usize];
-                    if *mapped == u32::MAX {
-                        let f = &names[own];
-                        *mapped = state.functions.intern(&f.name, &f.kind, &f.call_site);
-                    }
-                    *mapped
-                })
-                .collect()
-        });
+        let tag = state.functions.names.next_run_tag();
+        let functions: Vec<u32> = nodes
+            .iter()
+            .map(|info| state.functions.names.intern_label(info.label, tag))
+            .collect();
+        if let Some(&most) = functions.iter().max() {
+            state.functions.grow(most);
+        }
         for &f in &functions {
-            state.functions.counts(f).pending += 1;
+            state.functions.counts[f as usize].pending += 1;
         }
         let compute = state.computes;
         state.computes += 1;
@@ -454,11 +552,7 @@ impl Shared {
                 } else {
                     Vec::new()
                 },
-                outcomes: if small {
-                    vec![None; nodes.len()]
-                } else {
-                    Vec::new()
-                },
+                outcomes: Vec::new(),
                 ended: false,
                 error: None,
             }
@@ -468,7 +562,8 @@ impl Shared {
             compute,
             functions,
             graph: Mutex::new(graph),
-            profiler: Some((profiler, map)),
+            gathered: Mutex::new(Gathered::default()),
+            log: Some(log),
         });
         state.runs.push(Arc::downgrade(&watch));
         watch
@@ -484,63 +579,124 @@ struct RunWatch {
     functions: Vec<u32>,
     /// Its graph, if it may be drawn (taken when the run ends).
     graph: Mutex<Option<GraphRun>>,
-    /// Its profiler, with the map of the profiler's function numbers to the
-    /// recording's (back to the pool when the run's observer goes).
-    profiler: Option<(Profiler, Vec<u32>)>,
+    /// How far its records were gathered. Locked after the recording's state.
+    gathered: Mutex<Gathered>,
+    /// Its task log (back to the pool when the run's observer goes).
+    log: Option<TaskLog>,
+}
+
+/// How far a run's records were gathered into its recording.
+#[derive(Default)]
+struct Gathered {
+    /// Per log index, where the reading stopped.
+    cursors: Vec<Cursor>,
+    /// Records gathered, and how many of them did not finish.
+    records: u64,
+    not_finished: u64,
 }
 
 impl RunWatch {
     #[inline]
-    fn profiler(&self) -> &Profiler {
-        &self.profiler.as_ref().expect("taken only when dropped").0
+    fn log(&self) -> &TaskLog {
+        self.log.as_ref().expect("taken only when dropped")
+    }
+
+    /// Gathers the run's records published since the last time into `state`: counts
+    /// per function and the kept records.
+    fn gather(&self, state: &mut State) {
+        let log = self.log();
+        let mut gathered = self.gathered.lock().recover();
+        let gathered = &mut *gathered;
+        log.logs(|index, _, _, published| {
+            if gathered.cursors.len() <= index {
+                gathered.cursors.resize_with(index + 1, Cursor::default);
+            }
+            let cursor = &mut gathered.cursors[index];
+            if cursor.position() >= published {
+                return;
+            }
+            log.read(index, cursor, |raw| {
+                let function = self.functions[raw.id as usize];
+                let outcome = raw.outcome();
+                gathered.records += 1;
+                gathered.not_finished += u64::from(outcome != TaskOutcome::Finished);
+                state.functions.counts[function as usize].ended(outcome, true);
+                state.record(raw.with_id(function));
+            });
+        });
+    }
+
+    /// How each node ended (`None`: it never ran), read again from the log.
+    fn outcomes(&self) -> Vec<Option<TaskOutcome>> {
+        let log = self.log();
+        let mut outcomes = vec![None; self.functions.len()];
+        log.logs(|index, _, _, _| {
+            log.read(index, &mut Cursor::default(), |raw| {
+                outcomes[raw.id as usize] = Some(raw.outcome());
+            });
+        });
+        outcomes
     }
 }
 
 impl Observer for RunWatch {
     fn graph_started(&self, _nodes: &[NodeInfo<'_>]) {
-        // Told to the profiler when the watch was made (`Shared::run_observer`),
-        // with the same nodes: the run's table's.
+        // Done when the watch was made (`Shared::run_observer`), with the same nodes:
+        // the run's table's.
     }
 
     #[inline]
-    fn task_started(&self, node: u32, info: &NodeInfo<'_>) {
-        self.profiler().task_started(node, info);
+    fn task_started(&self, node: u32, _info: &NodeInfo<'_>) {
+        self.log().started(node);
     }
 
     #[inline]
-    fn task_finished(&self, node: u32, info: &NodeInfo<'_>, outcome: TaskOutcome) {
-        self.profiler().task_finished(node, info, outcome);
+    fn task_finished(&self, node: u32, _info: &NodeInfo<'_>, outcome: TaskOutcome) {
+        self.log().finished(node, outcome);
     }
 
     fn graph_finished(&self, result: Result<(), &TaskError>) {
-        let profiler = self.profiler();
-        profiler.graph_finished(result);
-        let mut outcomes: Vec<Option<TaskOutcome>> = vec![None; self.functions.len()];
+        // Every task of the run has ended (the dispatcher joined them): what its log
+        // holds now is all of it.
         let mut state = self.shared.state();
         let state = &mut *state;
-        profiler.drain_graph_records(|node, thread, start, end, outcome| {
-            let function = self.functions[node as usize];
-            outcomes[node as usize] = Some(outcome);
-            state.functions.counts(function).ended(outcome, true);
-            state.record(function, thread, start, end, outcome);
-        });
-        // Nodes that never ran (the run failed or stopped first) count as cancelled.
-        for (&function, outcome) in self.functions.iter().zip(&outcomes) {
-            if outcome.is_none() {
-                state
-                    .functions
-                    .counts(function)
-                    .ended(TaskOutcome::Cancelled, true);
+        self.gather(state);
+        let (records, not_finished) = {
+            let g = self.gathered.lock().recover();
+            (g.records, g.not_finished)
+        };
+        let all_finished = records == self.functions.len() as u64 && not_finished == 0;
+        let mut graph = self.graph.lock().recover().take();
+        // Nodes that never ran (the run failed or stopped first) count as cancelled;
+        // the graph drawn shows how each node ended.
+        let outcomes = if all_finished {
+            None
+        } else {
+            Some(self.outcomes())
+        };
+        if let Some(outcomes) = &outcomes {
+            for (&function, outcome) in self.functions.iter().zip(outcomes) {
+                if outcome.is_none() {
+                    state
+                        .functions
+                        .counts(function)
+                        .ended(TaskOutcome::Cancelled, true);
+                }
             }
         }
         let me: *const RunWatch = self;
         state.runs.retain(|run| !std::ptr::eq(run.as_ptr(), me));
-        if let Some(mut graph) = self.graph.lock().recover().take() {
+        if let Some(graph) = &mut graph {
             if graph.nodes <= MAX_GRAPH_NODES {
-                graph.outcomes = outcomes;
+                graph.outcomes = match outcomes {
+                    Some(outcomes) => outcomes,
+                    None => vec![Some(TaskOutcome::Finished); graph.nodes],
+                };
             }
             graph.ended = true;
             graph.error = result.err().map(ToString::to_string);
+        }
+        if let Some(graph) = graph {
             state.add_graph(self.compute, graph);
         }
     }
@@ -548,10 +704,10 @@ impl Observer for RunWatch {
 
 impl Drop for RunWatch {
     fn drop(&mut self) {
-        if let Some(profiler) = self.profiler.take() {
+        if let Some(log) = self.log.take() {
             let mut pool = self.shared.pool.lock().recover();
             if pool.len() < POOL {
-                pool.push(profiler);
+                pool.push(log);
             }
         }
     }
@@ -573,7 +729,7 @@ impl Observer for FuturesWatch {
     fn future_started(&self, task: &FutureEvent<'_>) {
         self.0.clock.future_started(task);
         if self.0.live {
-            let now = self.0.clock.elapsed();
+            let now = self.0.clock().now();
             let mut state = self.0.state();
             let function = state.functions.intern(task.name, task.kind, task.call_site);
             state
@@ -585,11 +741,11 @@ impl Observer for FuturesWatch {
     }
 
     fn future_finished(&self, task: &FutureEvent<'_>, outcome: TaskOutcome) {
-        let (thread, start, end) = self.0.clock.future_span(task);
+        let (thread, start, end) = self.0.clock.future_raw_span(task);
         let mut state = self.0.state();
         let state = &mut *state;
         let function = state.functions.intern(task.name, task.kind, task.call_site);
-        state.record(function, thread, start, end, outcome);
+        state.record(Raw::new(start, end, function, thread, outcome));
         // One record per attempt; the last decides the outcome.
         if outcome != TaskOutcome::Retried {
             let was_pending = state.pending.remove(&task.key);
@@ -739,91 +895,81 @@ fn row_of(
 }
 
 /// What is read: for a page, every record kept and the graphs; for the live data,
-/// only the stream's window.
+/// only the stream's window, and of it only the task runs from number `since` on
+/// (those a poller has not seen).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Read {
     Page,
-    Status,
+    Status { since: u64 },
 }
 
-/// Everything a page (or the live data) shows. Under the recording's lock it copies
-/// only what is shown: the counts per function, and the records drawn.
+/// Everything a page (or the live data) shows. Under the recording's lock it gathers
+/// the records of the runs going on (those not gathered before: a read costs what
+/// ended since the last one, not what the runs recorded), and copies only what is
+/// shown: the counts per function, and the records drawn (for the live data, at most
+/// [`LIVE_BARS`], looked for among as many of the most recent).
 fn snapshot(shared: &Shared, read: Read) -> Snapshot {
     let mut guard = shared.state();
     let state = &mut *guard;
+    let clock = shared.clock();
     // The window of the live stream and the last second, from a "now" before any
     // read below.
-    let before = shared.clock.elapsed();
+    let before_raw = clock.now();
+    let before = clock.since_epoch(before_raw);
     let from = before.saturating_sub(LIVE_WINDOW);
-    let second = before.saturating_sub(Duration::from_secs(1));
-    let mut counts: Vec<Counts> = state.functions.counts.clone();
-    let mut records: Vec<Rec> = Vec::new();
+    // The tasks of runs going on: those that ended are gathered (counted, kept); the
+    // others run now.
+    let watches: Vec<Arc<RunWatch>> = state.runs.iter().filter_map(Weak::upgrade).collect();
     let mut running: Vec<(u32, Arc<str>, Duration)> = Vec::new();
-    let mut recorded = state.recorded;
-    let mut last_second = 0u64;
-    let mut in_window = 0usize;
-    let mut threads: Vec<u32> = Vec::new();
-    let mut note = |records: &mut Vec<Rec>, r: &Rec, threads: &mut Vec<u32>| {
-        if !threads.contains(&r.thread) {
-            threads.push(r.thread);
-        }
-        if r.end > second {
-            last_second += 1;
-        }
-        if r.end >= from {
-            in_window += 1;
-            if read == Read::Page || records.len() < LIVE_BARS {
-                records.push(*r);
-                return;
-            }
-        }
-        if read == Read::Page {
-            records.push(*r);
+    for watch in &watches {
+        watch.gather(state);
+        watch.log().running(|thread, node, start| {
+            let function = watch.functions[node as usize];
+            running.push((
+                thread,
+                state.functions.names[function].name.clone(),
+                clock.since_epoch(start),
+            ));
+        });
+    }
+    let recorded = state.recorded;
+    let last_second = state.recent.since(
+        before_raw.saturating_sub(clock.units(Duration::from_secs(1))),
+        before_raw,
+    );
+    let in_window = state.recent.since(
+        before_raw.saturating_sub(clock.units(LIVE_WINDOW)),
+        before_raw,
+    ) as usize;
+    let records: Vec<Rec> = match read {
+        Read::Page => state.records.iter().map(|r| Rec::of(r, clock)).collect(),
+        Read::Status { since } => {
+            // The most recent first, among at most `LIVE_BARS` of them, from `since` on.
+            let first = recorded - state.records.len() as u64;
+            let unseen = recorded.saturating_sub(since.max(first)) as usize;
+            state
+                .records
+                .iter()
+                .rev()
+                .take(unseen.min(LIVE_BARS))
+                .map(|r| Rec::of(r, clock))
+                .filter(|r| r.end >= from)
+                .collect()
         }
     };
-    // The tasks of runs going on: those that ended are records and count in the
-    // progress; the others run now. (A run's end takes this lock before its
-    // profiler's: the same order here.)
-    for watch in state.runs.iter().filter_map(Weak::upgrade) {
-        watch
-            .profiler()
-            .peek_graph_tasks(|node, thread, start, end, outcome| {
-                let function = watch.functions[node as usize];
-                match end {
-                    Some(end) => {
-                        let r = Rec {
-                            function,
-                            thread,
-                            start,
-                            end,
-                            outcome,
-                        };
-                        let c = &mut counts[function as usize];
-                        c.ended(outcome, true);
-                        c.ran(end.saturating_sub(start), outcome);
-                        recorded += 1;
-                        note(&mut records, &r, &mut threads);
-                    }
-                    None => {
-                        running.push((thread, state.functions.names[function].name.clone(), start))
-                    }
-                }
-            });
-    }
-    // The records kept, the most recent first (a live stream takes the first
-    // `LIVE_BARS` of its window).
-    for r in state.records.iter().rev() {
-        note(&mut records, r, &mut threads);
-    }
     if shared.live {
         for (&thread, tasks) in &state.running {
             for &(_, function, start) in tasks {
-                running.push((thread, state.functions.names[function].name.clone(), start));
+                running.push((
+                    thread,
+                    state.functions.names[function].name.clone(),
+                    clock.since_epoch(start),
+                ));
             }
         }
     }
     // Now: after every start read above.
-    let now = shared.clock.elapsed();
+    let now = clock.since_epoch(clock.now());
     let functions: Vec<_> = state
         .functions
         .names
@@ -831,16 +977,26 @@ fn snapshot(shared: &Shared, read: Read) -> Snapshot {
         .iter()
         .map(|f| (f.name.clone(), f.kind.clone(), f.call_site.clone()))
         .collect();
+    let counts: Vec<Counts> = state
+        .functions
+        .counts
+        .iter()
+        .map(|t| t.counts(clock))
+        .collect();
     let mut graphs = Vec::new();
     if read == Read::Page {
         graphs.clone_from(&state.graphs);
         // The runs going on, drawn as running, where there is room.
-        for watch in state.runs.iter().filter_map(Weak::upgrade) {
+        for watch in &watches {
             if graphs.len() >= MAX_GRAPHS {
                 break;
             }
             if let Some(graph) = &*watch.graph.lock().recover() {
-                graphs.push((watch.compute, 1, graph.clone()));
+                let mut graph = graph.clone();
+                if graph.nodes <= MAX_GRAPH_NODES {
+                    graph.outcomes = vec![None; graph.nodes];
+                }
+                graphs.push((watch.compute, 1, graph));
             }
         }
         graphs.sort_by_key(|g| g.0);
@@ -849,14 +1005,22 @@ fn snapshot(shared: &Shared, read: Read) -> Snapshot {
         state.computes,
         state.records.len(),
         state.keep,
-        state.memory(),
+        state.memory()
+            + watches
+                .iter()
+                .map(|w| w.log().memory() + 4 * w.functions.capacity())
+                .sum::<usize>(),
     );
     // The rest reads copies: runs may end meanwhile (a live page asks every second).
     drop(guard);
+    drop(watches);
+    let mut records = records;
     running.sort_by_key(|r| (r.0, r.2));
-    if read == Read::Page {
-        records.sort_by_key(|r| (r.thread, r.start));
-    }
+    records.sort_by_key(|r| (r.thread, r.start));
+    let mut threads: Vec<u32> = records.iter().map(|r| r.thread).collect();
+    threads.dedup();
+    threads.sort_unstable();
+    threads.dedup();
     let mut rows: Vec<(Arc<str>, Counts)> = Vec::new();
     let mut index: HashMap<Arc<str>, usize> = HashMap::new();
     for ((name, _, _), c) in functions.iter().zip(&counts) {
@@ -1252,7 +1416,7 @@ fn write_workers(out: &mut String, snap: &Snapshot) {
 /// function, the running tasks and the last [`LIVE_WINDOW`] of the task stream (at
 /// most [`LIVE_BARS`] bars, the most recent; running tasks drawn up to now).
 fn status_json(shared: &Shared, wall: Duration) -> String {
-    let snap = snapshot(shared, Read::Status);
+    let snap = snapshot(shared, Read::Status { since: 0 });
     let recorded = snap.recorded;
     let mut out = String::with_capacity(4096 + snap.records.len() * 48);
     let _ = write!(
