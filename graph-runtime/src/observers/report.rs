@@ -184,7 +184,7 @@ struct State {
     /// The most recent task runs, in the order gathered, at most `keep` (each
     /// standing for its function): record `i` is task run number `recorded -
     /// records.len() + i`.
-    records: VecDeque<Raw>,
+    records: Ring,
     keep: usize,
     /// Task runs gathered in all, kept or not.
     recorded: u64,
@@ -206,6 +206,74 @@ struct State {
     /// A live dashboard's: per thread, the clients' tasks running on it, innermost
     /// last: key number, function, start (raw).
     running: HashMap<u32, Vec<(u64, u32, u64)>>,
+}
+
+/// Task runs kept, oldest first, in chunks of [`RING_CHUNK`]: growing copies nothing,
+/// and a chunk emptied at the front is used again at the back.
+#[derive(Default)]
+struct Ring {
+    chunks: VecDeque<Vec<Raw>>,
+    /// Where the first chunk's records start.
+    head: usize,
+    len: usize,
+    /// An emptied chunk, for the next one.
+    spare: Option<Vec<Raw>>,
+}
+
+/// Records per chunk of a [`Ring`] (96 KiB).
+const RING_CHUNK: usize = 4096;
+
+impl Ring {
+    #[inline]
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    fn push_back(&mut self, rec: Raw) {
+        match self.chunks.back_mut() {
+            Some(last) if last.len() < RING_CHUNK => last.push(rec),
+            _ => {
+                let mut chunk = self
+                    .spare
+                    .take()
+                    .unwrap_or_else(|| Vec::with_capacity(RING_CHUNK));
+                chunk.push(rec);
+                self.chunks.push_back(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    #[inline]
+    fn pop_front(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        self.len -= 1;
+        self.head += 1;
+        if self.head == RING_CHUNK || self.len == 0 {
+            if let Some(mut chunk) = self.chunks.pop_front() {
+                chunk.clear();
+                self.spare = Some(chunk);
+            }
+            self.head = 0;
+        }
+    }
+
+    /// The records, oldest first.
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &Raw> {
+        let head = self.head;
+        self.chunks
+            .iter()
+            .enumerate()
+            .flat_map(move |(i, c)| c[if i == 0 { head } else { 0 }..].iter())
+    }
+
+    /// The room it holds, in records.
+    fn capacity(&self) -> usize {
+        (self.chunks.len() + usize::from(self.spare.is_some())) * RING_CHUNK
+    }
 }
 
 /// How many task runs ended in each stretch of time (about a tenth of a second: a
