@@ -114,6 +114,7 @@ impl Recording {
             pool: Mutex::new(Vec::new()),
             state: Mutex::new(State {
                 keep: keep.max(1),
+                records: Ring::new(keep.max(1)),
                 recent,
                 ..State::default()
             }),
@@ -157,9 +158,10 @@ impl View {
     }
 
     /// What the live page polls: counts, progress, the workers' current tasks and
-    /// the last stretch of the task stream, as JSON.
-    pub(crate) fn status_json(&self) -> String {
-        status_json(&self.shared, self.started.elapsed())
+    /// the last stretch of the task stream (its task runs from number `since` on),
+    /// as JSON.
+    pub(crate) fn status_json(&self, since: u64) -> String {
+        status_json(&self.shared, self.started.elapsed(), since)
     }
 }
 
@@ -208,10 +210,12 @@ struct State {
     running: HashMap<u32, Vec<(u64, u32, u64)>>,
 }
 
-/// Task runs kept, oldest first, in chunks of [`RING_CHUNK`]: growing copies nothing,
-/// and a chunk emptied at the front is used again at the back.
+/// Task runs kept, oldest first, in chunks (of [`RING_CHUNK`] at most): growing
+/// copies nothing, and a chunk emptied at the front is used again at the back.
 #[derive(Default)]
 struct Ring {
+    /// Records per chunk.
+    chunk: usize,
     chunks: VecDeque<Vec<Raw>>,
     /// Where the first chunk's records start.
     head: usize,
@@ -220,10 +224,20 @@ struct Ring {
     spare: Option<Vec<Raw>>,
 }
 
-/// Records per chunk of a [`Ring`] (96 KiB).
+/// Records per chunk of a [`Ring`] (96 KiB), at most.
 const RING_CHUNK: usize = 4096;
 
 impl Ring {
+    /// An empty ring for at most `keep` records: chunks of a quarter of that (from
+    /// 256 to [`RING_CHUNK`] records), so that the room it holds beyond `keep` is a
+    /// small part of it.
+    fn new(keep: usize) -> Ring {
+        Ring {
+            chunk: (keep / 4).clamp(256, RING_CHUNK),
+            ..Ring::default()
+        }
+    }
+
     #[inline]
     fn len(&self) -> usize {
         self.len
@@ -232,12 +246,12 @@ impl Ring {
     #[inline]
     fn push_back(&mut self, rec: Raw) {
         match self.chunks.back_mut() {
-            Some(last) if last.len() < RING_CHUNK => last.push(rec),
+            Some(last) if last.len() < self.chunk => last.push(rec),
             _ => {
                 let mut chunk = self
                     .spare
                     .take()
-                    .unwrap_or_else(|| Vec::with_capacity(RING_CHUNK));
+                    .unwrap_or_else(|| Vec::with_capacity(self.chunk));
                 chunk.push(rec);
                 self.chunks.push_back(chunk);
             }
@@ -252,7 +266,7 @@ impl Ring {
         }
         self.len -= 1;
         self.head += 1;
-        if self.head == RING_CHUNK || self.len == 0 {
+        if self.head == self.chunk || self.len == 0 {
             if let Some(mut chunk) = self.chunks.pop_front() {
                 chunk.clear();
                 self.spare = Some(chunk);
@@ -272,7 +286,7 @@ impl Ring {
 
     /// The room it holds, in records.
     fn capacity(&self) -> usize {
-        (self.chunks.len() + usize::from(self.spare.is_some())) * RING_CHUNK
+        (self.chunks.len() + usize::from(self.spare.is_some())) * self.chunk
     }
 }
 
@@ -1236,12 +1250,14 @@ document.body.setAttribute('data-ok','1');
 
 /// The live page's script: polls `api/status` every second and redraws the header's
 /// numbers, the progress, the times per function, the workers and the task stream's
-/// last seconds from it. It marks `<body data-live="1">` once set up, counts its
+/// last seconds from it. It asks only for the task runs recorded since its last poll
+/// (`since`, the `cursor` of the answer before) and keeps the stream's window itself
+/// (at most `LIVE_BARS`, written in when the page is drawn). It marks `<body data-live="1">` once set up, counts its
 /// updates in `data-polls` (and on each table it rewrote, `data-polled`), keeps the
 /// task count of its first update in `data-first-tasks`, and notes a failure in
 /// `data-live-error` (and retries).
 const LIVE_SCRIPT: &str = r#"(function(){
-var body=document.body,polls=0;
+var body=document.body,polls=0,kept=[],cursor=0,LIVE=LIVE_BARS;
 function q(id){return document.getElementById(id);}
 function esc(s){return String(s).replace(/[&<>"]/g,function(c){return {'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c];});}
 function fmt(us){return us<1000?us.toFixed(1)+' µs':us<1e6?(us/1000).toFixed(2)+' ms':(us/1e6).toFixed(2)+' s';}
@@ -1267,23 +1283,34 @@ function apply(s){
  var workers='';
  s.running.forEach(function(r){workers+='<tr><td>'+esc(r.thread)+'</td><td><span class="swatch" style="background:'+r.colour+'"></span>'+esc(r.task)+'</td><td>'+esc(r.for)+'</td></tr>';});
  q('workers').tBodies[0].innerHTML=workers||'<tr><td colspan="3">(no task is running)</td></tr>';
- var st=s.stream,lanes='',bars='',H=Math.max(1,st.lanes.length)*20,min=st.span_us/4000;
- st.lanes.forEach(function(n){lanes+='<div>'+esc(n)+'</div>';});
+ var st=s.stream,now=s.elapsed_us,from=now-st.window_us,colour={},running=[];
+ s.progress.forEach(function(p){colour[p.name]=p.colour;});
  st.bars.forEach(function(b){
-  var f=st.functions[b[1]];
-  bars+='<rect class="task'+(b[4]==='running'?' running':'')+'" x="'+b[2]+'" y="'+(b[0]*20+2)+'" width="'+Math.max(b[3],min)+'" height="16" fill="'+f.colour+'" data-name="'+esc(f.name)+'" data-outcome="'+b[4]+'"><title>'+esc(f.name)+' · '+fmt(b[3])+' · '+b[4]+'</title></rect>';
+  var f=st.functions[b[1]],bar={lane:st.lane_ids[b[0]],lname:st.lanes[b[0]],name:f.name,start:st.from_us+b[2],dur:b[3],outcome:b[4]};
+  (b[4]==='running'?running:kept).push(bar);
+ });
+ kept=kept.filter(function(k){return k.start+k.dur>=from;});
+ if(kept.length>LIVE){kept.sort(function(a,b){return (a.start+a.dur)-(b.start+b.dur);});kept=kept.slice(kept.length-LIVE);}
+ if(st.in_window>kept.length&&kept.length){from=Math.max(from,Math.min.apply(null,kept.map(function(k){return k.start;})));}
+ cursor=s.cursor;
+ var all=kept.concat(running),ids=[],names={},row={},lanes='',bars='';
+ all.forEach(function(k){if(!(k.lane in names)){names[k.lane]=k.lname;ids.push(k.lane);}});
+ ids.sort(function(a,b){return a-b;});ids.forEach(function(id,i){row[id]=i;lanes+='<div>'+esc(names[id])+'</div>';});
+ var span=Math.max(1,now-from),min=span/4000,H=Math.max(1,ids.length)*20;
+ all.forEach(function(k){
+  bars+='<rect class="task'+(k.outcome==='running'?' running':'')+'" x="'+(k.start-from).toFixed(1)+'" y="'+(row[k.lane]*20+2)+'" width="'+Math.max(k.dur,min)+'" height="16" fill="'+(colour[k.name]||'#888888')+'" data-name="'+esc(k.name)+'" data-outcome="'+k.outcome+'"><title>'+esc(k.name)+' · '+fmt(k.dur)+' · '+k.outcome+'</title></rect>';
  });
  document.querySelector('.lane-names').innerHTML=lanes;
  var svg=q('stream');svg.innerHTML=bars;
- svg.setAttribute('height',String(H));svg.setAttribute('data-height',String(H));svg.setAttribute('data-span',String(Math.max(1,st.span_us)));
+ svg.setAttribute('height',String(H));svg.setAttribute('data-height',String(H));svg.setAttribute('data-span',String(span));
  if(window.taskweaveStream)window.taskweaveStream();
- text('bars-drawn',String(st.bars.length));
+ text('bars-drawn',String(all.length));
  var note=q('stream-note');if(note)note.remove();
  polls++;body.setAttribute('data-polls',String(polls));body.removeAttribute('data-live-error');
- text('live-status','live: updated '+polls+' times, every second; the task stream shows the last '+fmt(st.span_us)+': '+st.bars.length+' bars, running tasks included ('+st.in_window+' tasks ended in the last '+fmt(st.window_us)+')');
+ text('live-status','live: updated '+polls+' times, every second; the task stream shows the last '+fmt(span)+': '+all.length+' bars, running tasks included ('+st.in_window+' tasks ended in the last '+fmt(st.window_us)+')');
 }
 function poll(){
- var x=new XMLHttpRequest();x.open('GET','api/status');x.timeout=10000;
+ var x=new XMLHttpRequest();x.open('GET','api/status?since='+cursor);x.timeout=10000;
  x.onload=function(){
   if(x.status===200){try{apply(JSON.parse(x.responseText));}catch(e){body.setAttribute('data-live-error',String(e));}}
   else{body.setAttribute('data-live-error','HTTP '+x.status);}
@@ -1429,7 +1456,8 @@ fn render(shared: &Shared, wall: Duration, live: bool) -> String {
     if live {
         let _ = write!(
             out,
-            "</main>\n<script>{SCRIPT}</script>\n<script>{LIVE_SCRIPT}</script>\n</body></html>\n"
+            "</main>\n<script>{SCRIPT}</script>\n<script>{}</script>\n</body></html>\n",
+            LIVE_SCRIPT.replacen("LIVE_BARS", &LIVE_BARS.to_string(), 1)
         );
     } else {
         let _ = write!(out, "</main>\n<script>{SCRIPT}</script>\n</body></html>\n");
@@ -1482,14 +1510,16 @@ fn write_workers(out: &mut String, snap: &Snapshot) {
 
 /// What the live page polls (`api/status`): the header's numbers, progress per
 /// function, the running tasks and the last [`LIVE_WINDOW`] of the task stream (at
-/// most [`LIVE_BARS`] bars, the most recent; running tasks drawn up to now).
-fn status_json(shared: &Shared, wall: Duration) -> String {
-    let snap = snapshot(shared, Read::Status { since: 0 });
+/// most [`LIVE_BARS`] bars, the most recent; running tasks drawn up to now), of its
+/// task runs only those from number `since` on (`cursor` in the answer is where the
+/// next poll starts).
+fn status_json(shared: &Shared, wall: Duration, since: u64) -> String {
+    let snap = snapshot(shared, Read::Status { since });
     let recorded = snap.recorded;
     let mut out = String::with_capacity(4096 + snap.records.len() * 48);
     let _ = write!(
         out,
-        "{{\"elapsed_us\":{:.0},\"wall\":{},\"tasks\":{recorded},\"kept\":{},\"keep\":{},\
+        "{{\"elapsed_us\":{:.0},\"cursor\":{recorded},\"wall\":{},\"tasks\":{recorded},\"kept\":{},\"keep\":{},\
          \"memory\":{},\"computes\":{},\"threads\":{},\"rate\":{:.1},\"recent_rate\":{:.1},\
          \"progress\":[",
         snap.now.as_nanos() as f64 / 1e3,
@@ -1546,7 +1576,7 @@ fn status_json(shared: &Shared, wall: Duration) -> String {
     let mut from = snap.from;
     let mut recent: Vec<&Rec> = snap.records.iter().collect();
     let in_window = snap.in_window;
-    if in_window > recent.len() {
+    if since == 0 && in_window > recent.len() {
         // The stream starts where the bars kept do.
         from = from.max(recent.iter().map(|r| r.start).min().unwrap_or(from));
     }
@@ -1563,7 +1593,8 @@ fn status_json(shared: &Shared, wall: Duration) -> String {
     let mut name_index: HashMap<Arc<str>, usize> = HashMap::new();
     let _ = write!(
         out,
-        "],\"stream\":{{\"span_us\":{:.0},\"window_us\":{:.0},\"in_window\":{in_window},\"bars\":[",
+        "],\"stream\":{{\"from_us\":{:.1},\"span_us\":{:.0},\"window_us\":{:.0},\"in_window\":{in_window},\"bars\":[",
+        from.as_nanos() as f64 / 1e3,
         snap.now.saturating_sub(from).as_nanos() as f64 / 1e3,
         LIVE_WINDOW.as_nanos() as f64 / 1e3,
     );
@@ -1603,6 +1634,10 @@ fn status_json(shared: &Shared, wall: Duration) -> String {
             if i == 0 { "" } else { "," },
             json_string(&Profiler::thread_name(lane))
         );
+    }
+    out.push_str("],\"lane_ids\":[");
+    for (i, &lane) in lanes.iter().enumerate() {
+        let _ = write!(out, "{}{lane}", if i == 0 { "" } else { "," });
     }
     out.push_str("],\"functions\":[");
     for (i, name) in names.iter().enumerate() {
