@@ -183,7 +183,10 @@ pub struct TaskRecord {
     pub thread: u32,
     /// Its rayon worker index (`rayon::current_thread_index()`), if it ran on a pool.
     pub worker: Option<usize>,
-    /// When it started, since the profiler was made.
+    /// When it started, since the profiler was made. For a graph task that its
+    /// thread went to straight from the task before (no steal, no wait between), that
+    /// task's end: one clock read per task boundary, so the dispatcher's few tens of
+    /// nanoseconds between two tasks count in the later one.
     pub start: Duration,
     /// When it ended, since the profiler was made.
     pub end: Duration,

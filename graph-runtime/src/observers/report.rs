@@ -1208,7 +1208,7 @@ const SCRIPT: &str = r#"(function(){
 var svg=document.getElementById('stream');
 var span=parseFloat(svg.getAttribute('data-span'))||1,h=parseFloat(svg.getAttribute('data-height'))||1;
 var x0=0,w=span;
-function fmt(us){return us<1000?us.toFixed(1)+' µs':us<1e6?(us/1000).toFixed(2)+' ms':(us/1e6).toFixed(2)+' s';}
+function fmt(us){return us<1?(us*1000).toFixed(0)+' ns':us<1000?us.toFixed(1)+' µs':us<1e6?(us/1000).toFixed(2)+' ms':(us/1e6).toFixed(2)+' s';}
 function set(){
  svg.setAttribute('viewBox',x0+' 0 '+w+' '+h);
  var axis=document.getElementById('axis'),html='';
@@ -1260,7 +1260,7 @@ const LIVE_SCRIPT: &str = r#"(function(){
 var body=document.body,polls=0,kept=[],cursor=0,LIVE=LIVE_BARS;
 function q(id){return document.getElementById(id);}
 function esc(s){return String(s).replace(/[&<>"]/g,function(c){return {'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c];});}
-function fmt(us){return us<1000?us.toFixed(1)+' µs':us<1e6?(us/1000).toFixed(2)+' ms':(us/1e6).toFixed(2)+' s';}
+function fmt(us){return us<1?(us*1000).toFixed(0)+' ns':us<1000?us.toFixed(1)+' µs':us<1e6?(us/1000).toFixed(2)+' ms':(us/1e6).toFixed(2)+' s';}
 function text(id,v){var e=q(id);if(e)e.textContent=v;}
 function apply(s){
  text('task-count',String(s.tasks));text('rate',s.rate.toFixed(0));text('recent-rate',s.recent_rate.toFixed(0));

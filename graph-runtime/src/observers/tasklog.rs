@@ -375,6 +375,11 @@ impl TaskLog {
     #[inline]
     pub(crate) fn started(&self, node: u32) {
         let (log, w) = self.writer();
+        // Before the clock is read: the first store to the log's shared line in a run
+        // waits for the line (readers shared it), which is not the task's time. Its
+        // start follows; 0 till then, which readers skip.
+        log.current_start.store(0, Ordering::Relaxed);
+        log.current.store(node, Ordering::Release);
         let start = if w.last_end != 0 && w.last_mark == break_mark() {
             w.last_end
         } else {
@@ -385,8 +390,7 @@ impl TaskLog {
         }
         w.node = node;
         w.start = start;
-        log.current_start.store(start, Ordering::Relaxed);
-        log.current.store(node, Ordering::Release);
+        log.current_start.store(start, Ordering::Release);
     }
 
     /// Task `node` ended on this thread (it started here: [`started`](Self::started)).
@@ -530,8 +534,8 @@ impl TaskLog {
                     continue;
                 }
                 let node = log.current.load(Ordering::Acquire);
-                let start = log.current_start.load(Ordering::Relaxed);
-                if node != NO_NODE && log.current.load(Ordering::Acquire) == node {
+                let start = log.current_start.load(Ordering::Acquire);
+                if node != NO_NODE && start != 0 && log.current.load(Ordering::Acquire) == node {
                     each(owner, node, start);
                 }
             }
