@@ -119,8 +119,8 @@ pub(crate) struct Interner {
     cache: Vec<(usize, usize, u32)>,
     /// Label address and run tag to function: labels are alive, and never change,
     /// while the run whose nodes they label goes on, so within one run (one tag) an
-    /// address is one label. The last one looked up, then a table by address.
-    last_label: (usize, u64, u32),
+    /// address is one label. The last two looked up, then a table by address.
+    last_label: [(usize, u64, u32); 2],
     labels: Vec<(usize, u64, u32)>,
 }
 
@@ -656,8 +656,14 @@ impl Interner {
     #[inline]
     pub(crate) fn intern_label(&mut self, label: &Label<'_>, tag: u64) -> u32 {
         let at = label as *const Label<'_> as usize;
-        let (last, last_tag, function) = self.last_label;
+        let (last, last_tag, function) = self.last_label[0];
         if last == at && last_tag == tag {
+            return function;
+        }
+        // Nodes of two functions often alternate (a map and its reduction).
+        let (before, before_tag, function) = self.last_label[1];
+        if before == at && before_tag == tag {
+            self.last_label.swap(0, 1);
             return function;
         }
         if self.labels.is_empty() {
@@ -672,7 +678,7 @@ impl Interner {
             self.labels[entry] = (at, tag, function);
             function
         };
-        self.last_label = (at, tag, function);
+        self.last_label = [(at, tag, function), self.last_label[0]];
         function
     }
 }

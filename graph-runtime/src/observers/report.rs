@@ -352,6 +352,13 @@ impl State {
     fn record(&mut self, rec: Raw) {
         self.functions.counts[rec.id as usize]
             .ran(rec.end.saturating_sub(rec.start), rec.outcome());
+        self.keep_record(rec);
+    }
+
+    /// Adds one task run to the recent counts and the kept records (not to its
+    /// function's).
+    #[inline]
+    fn keep_record(&mut self, rec: Raw) {
         self.recorded += 1;
         self.recent.ended(rec.end);
         if self.records.len() >= self.keep {
@@ -444,6 +451,23 @@ impl Tally {
         self.max = self.max.max(took);
         if matches!(outcome, TaskOutcome::Failed | TaskOutcome::Stopped) {
             self.errors += 1;
+        }
+    }
+
+    /// A task that was pending ran once, for `took`, and ended (a graph's task).
+    #[inline]
+    fn ran_once(&mut self, took: u64, outcome: TaskOutcome) {
+        self.pending = self.pending.saturating_sub(1);
+        self.runs += 1;
+        self.time += took;
+        self.max = self.max.max(took);
+        match outcome {
+            TaskOutcome::Finished => self.done += 1,
+            TaskOutcome::Failed | TaskOutcome::Stopped => {
+                self.failed += 1;
+                self.errors += 1;
+            }
+            TaskOutcome::Cancelled | TaskOutcome::Retried => self.cancelled += 1,
         }
     }
 
@@ -702,8 +726,9 @@ impl RunWatch {
                 let outcome = raw.outcome();
                 gathered.records += 1;
                 gathered.not_finished += u64::from(outcome != TaskOutcome::Finished);
-                state.functions.counts[function as usize].ended(outcome, true);
-                state.record(raw.with_id(function));
+                state.functions.counts[function as usize]
+                    .ran_once(raw.end.saturating_sub(raw.start), outcome);
+                state.keep_record(raw.with_id(function));
             });
         });
     }
