@@ -1567,8 +1567,8 @@ fn status_json(shared: &Shared, wall: Duration, since: u64) -> String {
         let _ = write!(
             out,
             "{}{{\"name\":{},\"colour\":\"{}\",\"done\":{},\"failed\":{},\"cancelled\":{},\
-             \"total\":{},\"runs\":{},\"errors\":{},\"total_us\":{:.1},\"mean_us\":{:.1},\
-             \"max_us\":{:.1}}}",
+             \"total\":{},\"runs\":{},\"errors\":{},\"total_us\":{:.3},\"mean_us\":{:.3},\
+             \"max_us\":{:.3}}}",
             if first { "" } else { "," },
             json_string(name),
             snap.colour(name),
