@@ -14,38 +14,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use taskweave::prelude::*;
 use taskweave::{Dashboard, PerformanceReport, Profiler, RunOptions};
 
 /// Leaves of the fan-in: `2n − 1` tasks.
 const N: u64 = 10_000;
 
-#[delayed]
-fn inc(x: u64) -> u64 {
-    x + 1
-}
-
-#[delayed]
-fn add(a: u64, b: u64) -> u64 {
-    a.wrapping_add(b)
-}
-
-/// `n` `inc` leaves reduced by a pairwise tree of `add`s.
-fn build_fan_in(n: u64) -> Delayed<u64> {
-    let mut parts: Vec<Delayed<u64>> = (0..n).map(|i| delay!(inc(i))).collect();
-    while parts.len() > 1 {
-        let mut level = Vec::with_capacity(parts.len().div_ceil(2));
-        let mut it = parts.into_iter();
-        while let Some(a) = it.next() {
-            level.push(match it.next() {
-                Some(b) => delay!(add(a, b)),
-                None => a,
-            });
-        }
-        parts = level;
-    }
-    parts.pop().expect("n > 0")
-}
+#[path = "support/fan_in.rs"]
+mod fan_in;
+use fan_in::build_fan_in;
 
 /// The process's CPU time so far, all threads (zero where `getrusage` is missing).
 fn cpu_time() -> Duration {

@@ -619,7 +619,7 @@ fn a_long_run_keeps_memory_bounded_and_counts_exact() {
 /// A poll that passes the cursor of the answer before gets the stream's bars of the
 /// task runs recorded since, and only those, while its counts are the run's: round
 /// after round each poll brings exactly that round's tasks; with nothing new it
-/// brings no bar; after a run of 20,001 tasks one poll brings at most the stream's
+/// brings no bar; after a run of 10,001 tasks one poll brings at most the stream's
 /// cap of them and the next one none, its answer no longer than an idle one's (what
 /// a poll sends, not what the recording holds, sets what it costs).
 #[test]
