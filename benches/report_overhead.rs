@@ -5,11 +5,13 @@
 //!
 //! Run it with `cargo bench -p taskweave-benches --features dashboard --bench
 //! report_overhead`. `profiler` is the same compute watched by a `Profiler` alone,
-//! for comparison. With a report active every compute is recorded (a profiler per
-//! run that numbers its functions, the graph copied while it may be drawn, the
-//! records gathered when it ends, counts per function updated); the page is written
-//! to `/dev/null` (or the temporary directory) after each sample, outside the
-//! timing. The dashboard keeps its 50,000 most recent records.
+//! for comparison. With a report active every compute is recorded (a pooled task log
+//! per run, each node's function looked up by its label's address, the graph copied
+//! while it may be drawn, the records gathered when it ends into counts per function
+//! and the ring of kept runs); the page is written to `/dev/null` (or the temporary
+//! directory) after each sample, outside the timing. The dashboard keeps its 50,000
+//! most recent records. `report_rounds` (an example of this crate) measures the same
+//! in interleaved rounds, with CPU time, for a loaded machine.
 
 use std::time::{Duration, Instant};
 

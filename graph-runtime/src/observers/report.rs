@@ -8,12 +8,16 @@
 //!
 //! The report is an ambient observer of the engine (`engine::observe::add_ambient`):
 //! runs and clients given no observer of their own are watched too. Each graph run
-//! gets a [`Profiler`] of its own (taken from a small pool, sharing one time axis),
-//! whose records are gathered when the run ends; a client's task is recorded when it
-//! ends. One recording layer serves the report and the live dashboard: counts and
-//! times per function kept as tasks end, and the task runs in a ring (all of them for
-//! a report, the most recent for a dashboard). With no report active, a run pays one
-//! relaxed load and allocates nothing.
+//! gets a task log of its own (`observers/tasklog.rs`, taken from a small pool, on the
+//! recording's time axis: its threads append their task runs without a lock, one
+//! clock read per task boundary), each node's function looked up once when the run
+//! starts, by its label's address; the run's records are gathered into the recording
+//! when it ends, or earlier when the recording is read (a dashboard's poll gathers
+//! what ended since the last one). A client's task is recorded when it ends. One
+//! recording layer serves the report and the live dashboard: counts and times per
+//! function kept as records are gathered, and the task runs in a ring (all of them
+//! for a report, the most recent for a dashboard). With no report active, a run pays
+//! one relaxed load and allocates nothing.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
