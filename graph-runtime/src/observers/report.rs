@@ -1055,7 +1055,9 @@ fn snapshot(shared: &Shared, read: Read) -> Snapshot {
     let records: Vec<Rec> = match read {
         Read::Page => state.records.iter().map(|r| Rec::of(r, clock)).collect(),
         Read::Status { since } => {
-            // The most recent first, among at most `LIVE_BARS` of them, from `since` on.
+            // The most recent first, among at most `LIVE_BARS` of them, from `since` on
+            // (a cursor beyond what was recorded is another recording's: from 0).
+            let since = if since > recorded { 0 } else { since };
             let first = recorded - state.records.len() as u64;
             let unseen = recorded.saturating_sub(since.max(first)) as usize;
             state

@@ -606,3 +606,134 @@ impl Cursor {
         self.position
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::observe::note_break;
+
+    /// Every record of `log`, per log in the order written, read in one go.
+    fn all(log: &TaskLog) -> Vec<Vec<Rec>> {
+        let mut logs = Vec::new();
+        log.logs(|index, _, _, _| {
+            let mut recs = Vec::new();
+            log.read(index, &mut Cursor::default(), |r| recs.push(r));
+            logs.push(recs);
+        });
+        logs
+    }
+
+    #[test]
+    fn a_straight_successor_starts_where_its_predecessor_ended() {
+        let log = TaskLog::new(Clock::new(), false);
+        log.begin();
+        note_break();
+        log.started(0);
+        log.finished(0, TaskOutcome::Finished);
+        log.started(1);
+        log.finished(1, TaskOutcome::Failed);
+        // A break (a steal, a wait): the next start is read from the clock.
+        note_break();
+        std::thread::sleep(Duration::from_millis(2));
+        log.started(2);
+        log.finished(2, TaskOutcome::Finished);
+        let recs = all(&log).concat();
+        assert_eq!(recs.iter().map(|r| r.id).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(recs[1].start, recs[0].end, "straight: one clock read");
+        assert_eq!(recs[1].outcome(), TaskOutcome::Failed);
+        let gap = log.clock().since_epoch(recs[2].start) - log.clock().since_epoch(recs[1].end);
+        assert!(gap >= Duration::from_millis(1), "after a break: {gap:?}");
+        assert!(recs.iter().all(|r| r.start <= r.end && r.thread() != 0));
+    }
+
+    #[test]
+    fn nested_tasks_keep_their_own_starts() {
+        let log = TaskLog::new(Clock::new(), false);
+        log.begin();
+        log.started(7);
+        note_break();
+        log.started(8);
+        log.finished(8, TaskOutcome::Finished);
+        log.finished(7, TaskOutcome::Finished);
+        let recs = all(&log).concat();
+        assert_eq!(recs.iter().map(|r| r.id).collect::<Vec<_>>(), [8, 7]);
+        assert!(recs[1].start <= recs[0].start && recs[0].end <= recs[1].end);
+        let mut running = 0;
+        log.running(|_, _, _| running += 1);
+        assert_eq!(running, 0, "nothing runs once both ended");
+    }
+
+    #[test]
+    fn cursors_read_what_was_published_since_across_chunks() {
+        let log = TaskLog::new(Clock::new(), false);
+        log.begin();
+        // Two threads, more than a chunk each, at the same time.
+        std::thread::scope(|s| {
+            for t in 0..2u32 {
+                let log = &log;
+                s.spawn(move || {
+                    for i in 0..CHUNK as u32 + 100 {
+                        log.started(t << 20 | i);
+                        log.finished(t << 20 | i, TaskOutcome::Finished);
+                    }
+                });
+            }
+        });
+        // Each log in the order written; then, after more, only what came since.
+        let mut seen: Vec<Vec<u32>> = Vec::new();
+        let mut cursors = Vec::new();
+        log.logs(|index, _, _, published| {
+            assert_eq!(published, CHUNK as u64 + 100);
+            let mut cursor = Cursor::default();
+            let mut ids = Vec::new();
+            log.read(index, &mut cursor, |r| ids.push(r.id));
+            assert_eq!(cursor.position(), published);
+            seen.push(ids);
+            cursors.push((index, cursor));
+        });
+        assert_eq!(seen.len(), 2);
+        for (t, ids) in seen.iter().enumerate() {
+            let first = ids[0] >> 20;
+            assert!(
+                ids.iter()
+                    .enumerate()
+                    .all(|(i, &id)| id == first << 20 | i as u32),
+                "log {t}"
+            );
+        }
+        // This thread writes more: only its own log grows, and a cursor reads on.
+        for i in 0..5 {
+            log.started(1000 + i);
+            log.finished(1000 + i, TaskOutcome::Finished);
+        }
+        let mut more = Vec::new();
+        for (index, cursor) in &mut cursors {
+            log.read(*index, cursor, |r| more.push(r.id));
+        }
+        assert!(
+            more.is_empty(),
+            "the two threads' logs did not grow: {more:?}"
+        );
+        let mine: usize = all(&log).iter().map(|l| l.len()).sum();
+        assert_eq!(mine, 2 * (CHUNK + 100) + 5);
+    }
+
+    #[test]
+    fn a_rewinding_log_holds_only_the_current_run() {
+        let log = TaskLog::new(Clock::new(), true);
+        for run in 0..3u32 {
+            log.begin();
+            for i in 0..(CHUNK as u32 + 10) {
+                log.started(run * 10_000 + i);
+                log.finished(run * 10_000 + i, TaskOutcome::Finished);
+            }
+            let recs = all(&log).concat();
+            assert_eq!(recs.len(), CHUNK + 10, "run {run}");
+            assert!(recs.iter().all(|r| r.id / 10_000 == run), "run {run}");
+        }
+        // Reused chunks: two, however many runs.
+        assert_eq!(log.memory(), 2 * std::mem::size_of::<Chunk>());
+        log.begin();
+        assert!(all(&log).is_empty(), "a new run holds nothing yet");
+    }
+}
