@@ -283,6 +283,7 @@ impl TaskLog {
         }
     }
 
+    /// Its clock (the time axis of its records).
     pub(crate) fn clock(&self) -> &Clock {
         &self.clock
     }
@@ -473,6 +474,7 @@ impl TaskLog {
         }
     }
 
+    /// Log number `index` (as [`logs`](Self::logs) numbers them), if there is one.
     fn log(&self, index: usize) -> Option<&Log> {
         let mut index = index;
         for segment in self.logs.iter().map_while(OnceLock::get) {
