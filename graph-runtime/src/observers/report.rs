@@ -44,8 +44,10 @@ const BUCKETS: usize = 400;
 const MAX_GRAPHS: usize = 12;
 /// Graphs of more nodes are not laid out (the page says so).
 const MAX_GRAPH_NODES: usize = 200_000;
-/// Profilers kept for reuse by later runs.
+/// Task logs kept for reuse by later runs…
 const POOL: usize = 4;
+/// …if they hold at most this many bytes of chunks.
+const POOL_LOG_BYTES: usize = 8 << 20;
 /// A live page's task stream shows the tasks of this last stretch of time…
 const LIVE_WINDOW: Duration = Duration::from_secs(10);
 /// …at most this many of them, the most recent.
@@ -816,9 +818,13 @@ impl Observer for RunWatch {
 impl Drop for RunWatch {
     fn drop(&mut self) {
         if let Some(log) = self.log.take() {
-            let mut pool = self.shared.pool.lock().recover();
-            if pool.len() < POOL {
-                pool.push(log);
+            // A log that held a large run is let go: kept, its chunks would stay
+            // while the recording lives.
+            if log.memory() <= POOL_LOG_BYTES {
+                let mut pool = self.shared.pool.lock().recover();
+                if pool.len() < POOL {
+                    pool.push(log);
+                }
             }
         }
     }

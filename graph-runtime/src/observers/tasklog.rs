@@ -22,10 +22,12 @@
 use std::cell::{Cell, UnsafeCell};
 use std::mem::MaybeUninit;
 use std::ptr;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::engine::lock::Recover;
 use crate::engine::observe::{break_mark, TaskOutcome};
 
 /// Records per chunk (48 KiB).
@@ -245,9 +247,24 @@ impl Default for Log {
 /// Run keys, unique in the process (0: none).
 static KEYS: AtomicU64 = AtomicU64::new(1);
 
+/// The threads that wrote a log and ended, in the order they ended: their logs in a
+/// task log that rewinds are free again (with their chunks) from its next run on.
+static ENDED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Notes its thread in [`ENDED`] when the thread ends.
+struct Alive(u32);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        ENDED.lock().recover().push(self.0);
+    }
+}
+
 std::thread_local! {
     /// The log this thread last wrote: the run key it was for, and the log.
     static CACHE: Cell<(u64, *const Log)> = const { Cell::new((0, ptr::null())) };
+    /// Made when the thread first writes a log; dropped when it ends.
+    static ALIVE: Alive = Alive(crate::observers::profile::Profiler::thread_id());
 }
 
 /// The task runs of graph runs, one log per thread (see the module's docs).
@@ -262,6 +279,9 @@ pub(crate) struct TaskLog {
     /// The current run's key.
     key: AtomicU64,
     logs: [OnceLock<Box<[Log]>>; LOG_SEGMENTS],
+    /// The entries of [`ENDED`] looked at (a log that rewinds frees the logs of
+    /// threads that ended).
+    ended: AtomicUsize,
 }
 
 // SAFETY: a `Log`'s `Writer` (the only state that is not atomic) is read and written
@@ -280,6 +300,7 @@ impl TaskLog {
             rewind,
             key: AtomicU64::new(KEYS.fetch_add(1, Ordering::Relaxed)),
             logs: [const { OnceLock::new() }; LOG_SEGMENTS],
+            ended: AtomicUsize::new(0),
         }
     }
 
@@ -292,8 +313,33 @@ impl TaskLog {
     /// of the run before are forgotten, so read them first). Call it before the run's
     /// first task, not while another run's tasks write here.
     pub(crate) fn begin(&self) {
+        if self.rewind {
+            self.free_ended();
+        }
         self.key
             .store(KEYS.fetch_add(1, Ordering::Relaxed), Ordering::Release);
+    }
+
+    /// Frees the logs of threads that ended since the last look, chunks and all, for
+    /// threads to come (a log that rewinds, between runs: nothing writes).
+    fn free_ended(&self) {
+        let ended = ENDED.lock().recover();
+        let seen = self.ended.swap(ended.len(), Ordering::Relaxed);
+        let Some(new) = ended.get(seen..).filter(|new| !new.is_empty()) else {
+            return;
+        };
+        for segment in self.logs.iter().map_while(OnceLock::get) {
+            for log in segment.iter() {
+                let owner = log.owner.load(Ordering::Acquire);
+                if owner != 0 && new.contains(&owner) {
+                    // Its thread ended (its last writes came before it was noted in
+                    // `ENDED`, whose lock orders them before this): the next thread
+                    // to claim it starts it afresh (`enter`).
+                    log.key.store(0, Ordering::Relaxed);
+                    log.owner.store(0, Ordering::Release);
+                }
+            }
+        }
     }
 
     /// The current run's key.
@@ -324,6 +370,8 @@ impl TaskLog {
     #[cold]
     fn enter(&self, key: u64) -> &Log {
         let me = crate::observers::profile::Profiler::thread_id();
+        // Noted in `ENDED` when this thread ends (not at all if it is ending now).
+        let _ = ALIVE.try_with(|_| ());
         let log = self.claim(me);
         // SAFETY: `log` is this thread's (claimed by it), so this is the only access
         // to its writer.
@@ -332,6 +380,8 @@ impl TaskLog {
             w.key = key;
             w.thread = me;
             w.last_end = 0;
+            w.node = NO_NODE;
+            w.outer.clear();
             if self.rewind {
                 // Back to the first chunk: the records before were read (see `begin`).
                 w.tail = log.head.load(Ordering::Relaxed);
@@ -718,6 +768,35 @@ mod tests {
         );
         let mine: usize = all(&log).iter().map(|l| l.len()).sum();
         assert_eq!(mine, 2 * (CHUNK + 100) + 5);
+    }
+
+    #[test]
+    fn the_log_of_a_thread_that_ended_is_used_again() {
+        let log = std::sync::Arc::new(TaskLog::new(Clock::new(), true));
+        // On a thread of its own, joined: ended, its thread-locals dropped.
+        let write = |first: u32| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for i in first..first + 10 {
+                    log.started(i);
+                    log.finished(i, TaskOutcome::Finished);
+                }
+            })
+            .join()
+            .unwrap();
+        };
+        log.begin();
+        write(0);
+        assert_eq!(log.memory(), std::mem::size_of::<Chunk>());
+        // Each run on a new thread: the ended thread's log (and chunk) serves it.
+        for run in 1..4 {
+            log.begin();
+            write(100 * run);
+            let recs = all(&log).concat();
+            assert_eq!(recs.len(), 10, "run {run}");
+            assert!(recs.iter().all(|r| r.id / 100 == run), "run {run}");
+            assert_eq!(log.memory(), std::mem::size_of::<Chunk>(), "run {run}");
+        }
     }
 
     #[test]
