@@ -185,6 +185,8 @@ struct Log {
     worker: AtomicU32,
     /// The first chunk (null until the first record); the chunks follow by `next`.
     head: AtomicPtr<Chunk>,
+    /// How many chunks it has.
+    chunks: AtomicUsize,
     /// The records published since the log's run began (see [`TaskLog::begin`]).
     published: AtomicU64,
     /// The run key the log's records belong to (set by its thread when it first
@@ -224,6 +226,7 @@ impl Default for Log {
             owner: AtomicU32::new(0),
             worker: AtomicU32::new(0),
             head: AtomicPtr::new(ptr::null_mut()),
+            chunks: AtomicUsize::new(0),
             published: AtomicU64::new(0),
             key: AtomicU64::new(0),
             current: AtomicU32::new(NO_NODE),
@@ -491,6 +494,7 @@ impl TaskLog {
         };
         let next = if next.is_null() {
             let new = Chunk::new();
+            log.chunks.fetch_add(1, Ordering::Relaxed);
             if w.tail.is_null() {
                 log.head.store(new, Ordering::Release);
             } else {
@@ -597,17 +601,13 @@ impl TaskLog {
     /// About how many bytes its chunks hold.
     #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
     pub(crate) fn memory(&self) -> usize {
-        let mut chunks = 0usize;
-        for segment in self.logs.iter().map_while(OnceLock::get) {
-            for log in segment.iter() {
-                let mut chunk = log.head.load(Ordering::Acquire);
-                while !chunk.is_null() {
-                    chunks += 1;
-                    // SAFETY: the log's chunks live as long as it does.
-                    chunk = unsafe { (*chunk).next.load(Ordering::Acquire) };
-                }
-            }
-        }
+        let chunks: usize = self
+            .logs
+            .iter()
+            .map_while(OnceLock::get)
+            .flat_map(|segment| segment.iter())
+            .map(|log| log.chunks.load(Ordering::Relaxed))
+            .sum();
         chunks * std::mem::size_of::<Chunk>()
     }
 }
