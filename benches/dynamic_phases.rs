@@ -18,31 +18,9 @@ use std::time::Instant;
 
 use taskweave::prelude::*;
 
-#[delayed]
-fn inc(x: u64) -> u64 {
-    x + 1
-}
-
-#[delayed]
-fn add(a: u64, b: u64) -> u64 {
-    a.wrapping_add(b)
-}
-
-fn fan_in(n: u64) -> Delayed<u64> {
-    let mut parts: Vec<Delayed<u64>> = (0..n).map(|i| delay!(inc(i))).collect();
-    while parts.len() > 1 {
-        let mut level = Vec::with_capacity(parts.len().div_ceil(2));
-        let mut it = parts.into_iter();
-        while let Some(a) = it.next() {
-            level.push(match it.next() {
-                Some(b) => delay!(add(a, b)),
-                None => a,
-            });
-        }
-        parts = level;
-    }
-    parts.pop().expect("n > 0")
-}
+#[path = "support/fan_in.rs"]
+mod fan_in;
+use fan_in::{add, build_fan_in as fan_in, inc};
 
 fn chain(n: u64) -> Delayed<u64> {
     let mut x = delay!(inc(0));
