@@ -398,18 +398,24 @@ impl TaskLog {
         log
     }
 
-    /// This thread's log, claimed if it has none. Logs are claimed in order, so the
-    /// thread's own comes before the first free one.
+    /// This thread's log, claimed if it has none (the first free one: a log freed
+    /// when its thread ended may come before this thread's own, so that is looked
+    /// for first).
     fn claim(&self, me: u32) -> &Log {
+        let logs = || {
+            self.logs
+                .iter()
+                .map_while(OnceLock::get)
+                .flat_map(|segment| segment.iter())
+        };
+        if let Some(own) = logs().find(|log| log.owner.load(Ordering::Acquire) == me) {
+            return own;
+        }
         for (k, segment) in self.logs.iter().enumerate() {
-            let logs =
+            let segment =
                 segment.get_or_init(|| (0..FIRST_LOGS << k).map(|_| Log::default()).collect());
-            for log in logs.iter() {
-                let owner = log.owner.load(Ordering::Acquire);
-                if owner == me {
-                    return log;
-                }
-                if owner == 0
+            for log in segment.iter() {
+                if log.owner.load(Ordering::Relaxed) == 0
                     && log
                         .owner
                         .compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire)
@@ -797,6 +803,49 @@ mod tests {
             assert!(recs.iter().all(|r| r.id / 100 == run), "run {run}");
             assert_eq!(log.memory(), std::mem::size_of::<Chunk>(), "run {run}");
         }
+    }
+
+    #[test]
+    fn a_thread_keeps_its_own_log_when_an_earlier_one_is_freed() {
+        let log = std::sync::Arc::new(TaskLog::new(Clock::new(), true));
+        log.begin();
+        // An earlier log, whose thread ends…
+        let early = log.clone();
+        std::thread::spawn(move || {
+            early.started(1);
+            early.finished(1, TaskOutcome::Finished);
+        })
+        .join()
+        .unwrap();
+        // …then this thread's, and the next run frees the first.
+        log.started(2);
+        log.finished(2, TaskOutcome::Finished);
+        log.begin();
+        log.started(3);
+        // Another task log on this thread in between (a nested run) sends it back
+        // through `enter`: it must come back to its own log, mid-task.
+        let other = TaskLog::new(Clock::new(), true);
+        other.begin();
+        other.started(9);
+        other.finished(9, TaskOutcome::Finished);
+        log.finished(3, TaskOutcome::Finished);
+        let logs = all(&log);
+        assert_eq!(logs.len(), 1, "one log of this thread: {logs:?}");
+        assert_eq!(logs[0].iter().map(|r| r.id).collect::<Vec<_>>(), [3]);
+        assert!(logs[0][0].start < logs[0][0].end, "its start was kept");
+        let mut running = 0;
+        log.running(|_, _, _| running += 1);
+        assert_eq!(running, 0);
+        // The freed log (and its chunk) is left for a new thread: two chunks in all.
+        let late = log.clone();
+        std::thread::spawn(move || {
+            late.started(4);
+            late.finished(4, TaskOutcome::Finished);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(all(&log).concat().len(), 2);
+        assert_eq!(log.memory(), 2 * std::mem::size_of::<Chunk>());
     }
 
     #[test]
