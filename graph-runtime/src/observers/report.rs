@@ -122,6 +122,7 @@ impl Recording {
                 keep: keep.max(1),
                 records: Ring::new(keep.max(1)),
                 recent,
+                live,
                 ..State::default()
             }),
             live,
@@ -196,8 +197,10 @@ struct State {
     keep: usize,
     /// Task runs gathered in all, kept or not.
     recorded: u64,
-    /// Task runs gathered, by when they ended.
+    /// Task runs gathered, by when they ended (for a live page only: a report shows
+    /// no recent rates).
     recent: Recent,
+    live: bool,
     /// Graph runs started.
     computes: usize,
     /// The graphs drawn, of the computes that ended, in the order they ended:
@@ -366,7 +369,9 @@ impl State {
     #[inline]
     fn keep_record(&mut self, rec: Raw) {
         self.recorded += 1;
-        self.recent.ended(rec.end);
+        if self.live {
+            self.recent.ended(rec.end);
+        }
         if self.records.len() >= self.keep {
             self.records.pop_front();
         }
