@@ -241,17 +241,30 @@ fn a_job_past_its_timeout_is_stopped(cluster_dir: &Path) {
 /// `version`, logs its arguments, and for `job submit-file FILE` prints a job id and
 /// keeps the file; for `job wait ID` it runs the file's tasks itself, in id order,
 /// with their command, environment, directory and output files (what HyperQueue does
-/// with them, minus the cluster), skipping the dependents of a failed task.
+/// with them, minus the cluster), skipping the dependents of a failed task. When the
+/// file `hang` in `dir` names its step (`version`, `submit`, `wait`, `cancel`), it
+/// sleeps for an hour at that step instead, as an `hq` whose server cannot be reached.
 fn fake_hq(dir: &Path, version: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let hq = dir.join("hq");
     let script = format!(
         r#"#!/usr/bin/env python3
-import os, subprocess, sys, tomllib
+import os, subprocess, sys
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "calls.log"), "a") as log:
     log.write(" ".join(sys.argv[1:]) + "\n")
 args = sys.argv[1:]
+try:
+    with open(os.path.join(here, "hang")) as f:
+        hang = f.read().split()
+except FileNotFoundError:
+    hang = []
+# `--version`, or the word before the last: `job submit-file FILE`, `job wait ID`.
+step = "version" if args == ["--version"] else args[-2] if len(args) >= 2 else ""
+step = "submit" if step == "submit-file" else step
+if step in hang:
+    import time
+    time.sleep(3600)
 if args == ["--version"]:
     print("hq {version}")
     sys.exit(0)
@@ -262,6 +275,7 @@ if args[:2] == ["job", "submit-file"]:
         f.write(args[2])
     print(7)
 elif args[:2] == ["job", "wait"]:
+    import tomllib
     with open(os.path.join(here, "submitted")) as f:
         job = tomllib.load(open(f.read(), "rb"))
     failed = set()
@@ -340,7 +354,9 @@ fn the_hq_command_line(tomllib: bool) {
         let value = delay!(add(delay!(square(3)), delay!(square(4))));
         assert_eq!(value.compute_on(&cli).unwrap(), 25);
         // No timeout at all: `Duration::MAX` waits as long as the job takes.
-        let forever = HyperQueueCli::new(base().join("cli-runs")).timeout(Duration::MAX);
+        let forever = HyperQueueCli::new(base().join("cli-runs"))
+            .timeout(Duration::MAX)
+            .command_timeout(Duration::MAX);
         assert_eq!(value.compute_on(&forever).unwrap(), 25);
         let bad = delay!(explode(7));
         let here = bad.try_compute().unwrap_err();
@@ -366,7 +382,10 @@ fn the_hq_command_line(tomllib: bool) {
             canceller.cancel();
             computing.join().unwrap().unwrap_err().to_string()
         });
-        assert_eq!(error, "HyperQueue job 7 was cancelled");
+        assert_eq!(
+            error,
+            "HyperQueue job 7 was cancelled; `hq job cancel 7` cancelled it"
+        );
         let calls = std::fs::read_to_string(bin.join("calls.log")).unwrap();
         assert!(
             calls.contains("--output-mode quiet job submit-file "),
@@ -414,6 +433,140 @@ fn the_hq_command_line(tomllib: bool) {
         .to_string();
     assert!(error.contains("no HyperQueue binary at"), "{error}");
     std::env::set_var("PATH", old_path);
+}
+
+/// Runs `f` on a thread of its own and returns its result; exits the test binary with
+/// a message if it has not returned within `limit`, so that a wait with no way out
+/// fails the run instead of hanging CI.
+fn within<T: Send>(limit: Duration, what: &str, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        let (send, receive) = std::sync::mpsc::channel();
+        scope.spawn(move || {
+            let _ = send.send(f());
+        });
+        match receive.recv_timeout(limit) {
+            Ok(value) => value,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                eprintln!("tests/remote_hq.rs: {what} still waits after {limit:?}: no way out");
+                std::process::exit(1);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("{what} panicked"),
+        }
+    })
+}
+
+/// The processes whose command line contains `text`.
+fn processes_with(text: &str) -> Vec<String> {
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    String::from_utf8_lossy(&ps.stdout)
+        .lines()
+        .filter(|line| line.contains(text))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// An `hq` that hangs (a server that cannot be reached) at each step — the version
+/// check, the submit, the wait, the cancel after it — is killed at the transport's
+/// bound and the compute is an error naming the command and the bound; a cancel ends
+/// a hanging wait; a zero timeout gives up at once.
+fn a_hanging_hq_is_killed_at_each_step() {
+    let bin = base().join("bin-hang");
+    let hq = fake_hq(&bin, "0.27.0");
+    let hang = |steps: &str| std::fs::write(bin.join("hang"), steps).unwrap();
+    let cli = HyperQueueCli::new(base().join("hang-runs"))
+        .hq(&hq)
+        .command_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(2));
+    let value = delay!(add(delay!(square(3)), 1));
+    let compute = |cli: &HyperQueueCli, what: &str| {
+        within(Duration::from_secs(60), what, || {
+            value.compute_on(cli).unwrap_err().to_string()
+        })
+    };
+    let quiet = format!(
+        "`hq --output-mode quiet job submit-file {}",
+        base().join("hang-runs").display()
+    );
+    let bounded = "did not end within 1s (HyperQueueCli::command_timeout; is the HyperQueue \
+                   server reachable? `hq server info` says): killed";
+    for (steps, expected) in [
+        ("version", vec![format!("`hq --version` {bounded}")]),
+        (
+            "submit",
+            vec![
+                quiet.clone(),
+                format!("{bounded}; the job may have been submitted (`hq job list` shows it)"),
+            ],
+        ),
+        (
+            "wait",
+            vec![String::from(
+                "HyperQueue job 7 did not end within the job's timeout of 2s \
+                 (HyperQueueCli::timeout) (`hq job wait 7` was killed); `hq job cancel 7` \
+                 cancelled it",
+            )],
+        ),
+        (
+            "wait cancel",
+            vec![
+                String::from(
+                    "HyperQueue job 7 did not end within the job's timeout of 2s \
+                     (HyperQueueCli::timeout) (`hq job wait 7` was killed); `hq job cancel 7` \
+                     did not end within 1s (HyperQueueCli::command_timeout",
+                ),
+                String::from("killed; the job may still run"),
+            ],
+        ),
+    ] {
+        hang(steps);
+        let error = compute(&cli, &format!("a compute whose `hq` hangs at {steps}"));
+        for part in expected {
+            assert!(error.contains(&part), "hanging at {steps}: {error}");
+        }
+        // The hanging `hq` was killed, not left behind.
+        assert_eq!(
+            processes_with(&hq.display().to_string()),
+            Vec::<String>::new()
+        );
+    }
+
+    // A cancel while `hq job wait` hangs (once the stand-in says it waits).
+    hang("wait");
+    let calls = bin.join("calls.log");
+    std::fs::write(&calls, "").unwrap();
+    let cli = cli.timeout(Duration::MAX);
+    let canceller = cli.canceller();
+    let error = within(Duration::from_secs(60), "a cancelled compute", || {
+        std::thread::scope(|scope| {
+            let computing = scope.spawn(|| value.compute_on(&cli));
+            while !std::fs::read_to_string(&calls)
+                .unwrap_or_default()
+                .contains("job wait 7")
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            canceller.cancel();
+            computing.join().unwrap().unwrap_err().to_string()
+        })
+    });
+    assert_eq!(
+        error,
+        "HyperQueue job 7 was cancelled; `hq job cancel 7` cancelled it"
+    );
+
+    // A zero timeout gives up at the version check; no bound at all still ends.
+    hang("");
+    let error = compute(&cli.clone().timeout(Duration::ZERO), "a zero timeout");
+    assert!(
+        error.starts_with(
+            "`hq --version` did not end within the job's timeout of 0ns (HyperQueueCli::timeout): killed"
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        processes_with(&hq.display().to_string()),
+        Vec::<String>::new()
+    );
 }
 
 /// Processes a test started, killed when it ends however it ends.
@@ -569,6 +722,10 @@ fn main() {
     run("the_hq_command_line", &|| {
         the_hq_command_line(python_has("tomllib"))
     });
+    run(
+        "a_hanging_hq_is_killed_at_each_step",
+        &a_hanging_hq_is_killed_at_each_step,
+    );
     run(
         "a_python_without_hyperqueue_is_a_clear_error",
         &a_python_without_hyperqueue_is_a_clear_error,

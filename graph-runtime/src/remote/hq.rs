@@ -11,7 +11,7 @@
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -620,6 +620,12 @@ impl super::Cluster for HyperQueuePython {
 /// ([`HYPERQUEUE_VERSION`] unless [`expect_version`](Self::expect_version)), since
 /// HyperQueue's client and server must be the same version: a missing binary, or
 /// another version, is a clear error.
+///
+/// Every `hq` command has a way out: each runs under the job's
+/// [`timeout`](Self::timeout) and its [`canceller`](Self::canceller), and the short
+/// ones also under the [`command_timeout`](Self::command_timeout), so that an `hq`
+/// whose server cannot be reached is killed and the compute is an error naming the
+/// command and the limit, rather than a wait for ever.
 #[derive(Debug, Clone)]
 pub struct HyperQueueCli {
     dir: PathBuf,
@@ -629,8 +635,29 @@ pub struct HyperQueueCli {
     expected: String,
     workers: usize,
     timeout: Duration,
+    command_timeout: Duration,
     keep_files: bool,
     canceller: JobCanceller,
+}
+
+/// How long one `hq` client command (`--version`, `job submit-file`, `job cancel`) may
+/// take by default ([`HyperQueueCli::command_timeout`]).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Until when an `hq` command may run, and how to say so when it does not end by then.
+struct Bound {
+    /// `None`: no limit (a `Duration::MAX` timeout).
+    at: Option<Instant>,
+    /// The limit in words: `the job's timeout of 3s`.
+    says: String,
+}
+
+/// Why an `hq` command was stopped before it ended.
+enum Stopped {
+    /// Its bound passed.
+    TimedOut,
+    /// The job was cancelled ([`JobCanceller::cancel`]).
+    Cancelled,
 }
 
 impl HyperQueueCli {
@@ -645,6 +672,7 @@ impl HyperQueueCli {
             expected: HYPERQUEUE_VERSION.to_owned(),
             workers: 16,
             timeout: Duration::from_secs(24 * 3600),
+            command_timeout: COMMAND_TIMEOUT,
             keep_files: false,
             canceller: JobCanceller::default(),
         }
@@ -683,10 +711,25 @@ impl HyperQueueCli {
         self
     }
 
-    /// How long a job may take before it is cancelled (`hq job cancel`) and the run is
-    /// an error; a day by default.
+    /// How long a job may take, from the version check to its end, before the `hq`
+    /// command running then is killed, the job cancelled (`hq job cancel`, when it was
+    /// submitted) and the run is an error naming the command and the timeout; a day by
+    /// default. `Duration::MAX` waits as long as the job takes; `Duration::ZERO` gives
+    /// up at once (the version check is killed unless it has ended at the first look).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// How long each `hq` client command — `hq --version`, `hq job submit-file`, and
+    /// `hq job cancel` after a timeout or a cancel — may take (within the job's
+    /// [`timeout`](Self::timeout)) before it is killed and the run is an error naming
+    /// it: a minute by default. These commands answer at once from a server that can
+    /// be reached; one that hangs is a server that cannot (a network partition, a
+    /// stale server directory). `hq job wait` is bounded by the job's timeout alone.
+    /// `Duration::MAX`: no bound but the job's.
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
         self
     }
 
@@ -728,14 +771,22 @@ impl HyperQueueCli {
             })
     }
 
-    /// Finds `hq` and checks its version (`hq --version`); its path and version.
+    /// Finds `hq` and checks its version (`hq --version`, killed past the
+    /// [`command_timeout`](Self::command_timeout) or the job's
+    /// [`timeout`](Self::timeout), whichever is shorter); its path and version.
     pub fn check(&self) -> Result<(PathBuf, String), RemoteError> {
+        let job_deadline = deadline_after(self.timeout);
+        self.check_within(job_deadline)
+    }
+
+    /// [`check`](Self::check) within a job whose deadline is `job_deadline`.
+    fn check_within(
+        &self,
+        job_deadline: Option<Instant>,
+    ) -> Result<(PathBuf, String), RemoteError> {
         let hq = self.find_hq()?;
-        let output = Command::new(&hq)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|error| RemoteError::io(&hq, error))?;
+        let args = [OsString::from("--version")];
+        let output = self.output(&hq, &args, &self.command_bound(job_deadline), true)?;
         let text = String::from_utf8_lossy(&output.stdout);
         // `hyperqueue 0.26.2` (clap's `NAME VERSION`; a build from source says so
         // too), perhaps with a `v`.
@@ -759,6 +810,123 @@ impl HyperQueueCli {
             )));
         }
         Ok((hq, found))
+    }
+
+    /// The bound of a client command in a job whose deadline is `job_deadline`: the
+    /// [`command_timeout`](Self::command_timeout) or the job's end, whichever is first.
+    fn command_bound(&self, job_deadline: Option<Instant>) -> Bound {
+        let own = deadline_after(self.command_timeout);
+        match (own, job_deadline) {
+            (Some(own), Some(job)) if job <= own => self.job_bound(job_deadline),
+            (None, Some(_)) => self.job_bound(job_deadline),
+            (own, _) => Bound {
+                at: own,
+                says: format!(
+                    "{:?} (HyperQueueCli::command_timeout; is the HyperQueue server \
+                     reachable? `hq server info` says)",
+                    self.command_timeout
+                ),
+            },
+        }
+    }
+
+    /// The bound of the job: its deadline.
+    fn job_bound(&self, job_deadline: Option<Instant>) -> Bound {
+        Bound {
+            at: job_deadline,
+            says: format!(
+                "the job's timeout of {:?} (HyperQueueCli::timeout)",
+                self.timeout
+            ),
+        }
+    }
+
+    /// Runs `hq ARGS` to its end within `bound` (and, when `cancellable`, unless the job
+    /// is cancelled), with its output and error output captured; killed otherwise, and
+    /// an error naming the command and the bound.
+    fn output(
+        &self,
+        hq: &Path,
+        args: &[OsString],
+        bound: &Bound,
+        cancellable: bool,
+    ) -> Result<Output, RemoteError> {
+        // Captured in unlinked files, never pipes: a pipe that a child of `hq` still
+        // holds open would keep a reader waiting after `hq` itself is killed.
+        std::fs::create_dir_all(&self.dir).map_err(|error| RemoteError::io(&self.dir, error))?;
+        let (mut stdout, child_stdout) = anonymous_file(&self.dir)?;
+        let (mut stderr, child_stderr) = anonymous_file(&self.dir)?;
+        let mut child = Command::new(hq)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(child_stdout)
+            .stderr(child_stderr)
+            .spawn()
+            .map_err(|error| RemoteError::io(hq, error))?;
+        let status = self
+            .wait_for(&mut child, bound, cancellable)
+            .map_err(|stopped| self.stopped_error(hq, args, bound, stopped))?;
+        let read = |file: &mut std::fs::File| -> Vec<u8> {
+            use std::io::{Read, Seek};
+            let mut bytes = Vec::new();
+            let _ = file.seek(std::io::SeekFrom::Start(0));
+            let _ = file.read_to_end(&mut bytes);
+            bytes
+        };
+        Ok(Output {
+            status,
+            stdout: read(&mut stdout),
+            stderr: read(&mut stderr),
+        })
+    }
+
+    /// Waits for `child` to end within `bound` (and, when `cancellable`, until the job
+    /// is cancelled); kills it otherwise, and says why.
+    fn wait_for(
+        &self,
+        child: &mut Child,
+        bound: &Bound,
+        cancellable: bool,
+    ) -> Result<ExitStatus, Stopped> {
+        // Short commands end within milliseconds: look soon, then every 20 ms.
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Ok(status);
+            }
+            let stopped = if cancellable && self.canceller.is_cancelled() {
+                Some(Stopped::Cancelled)
+            } else if bound.at.is_some_and(|at| Instant::now() >= at) {
+                Some(Stopped::TimedOut)
+            } else {
+                None
+            };
+            if let Some(stopped) = stopped {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(stopped);
+            }
+            let left = bound
+                .at
+                .map_or(pause, |at| at.saturating_duration_since(Instant::now()));
+            std::thread::sleep(pause.min(left));
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// The error of an `hq` command stopped before its end.
+    fn stopped_error(
+        &self,
+        hq: &Path,
+        args: &[OsString],
+        bound: &Bound,
+        stopped: Stopped,
+    ) -> RemoteError {
+        let command = shown_command(hq, args);
+        RemoteError::Cluster(match stopped {
+            Stopped::TimedOut => format!("`{command}` did not end within {}: killed", bound.says),
+            Stopped::Cancelled => format!("`{command}` was killed: the job was cancelled"),
+        })
     }
 
     /// `hq`'s global arguments: the server directory, when given.
@@ -813,32 +981,48 @@ impl HyperQueueCli {
     }
 
     /// Runs every task of `job` as one HyperQueue job; see
-    /// [`LocalRunner::run`](super::LocalRunner::run) for what comes back.
+    /// [`LocalRunner::run`](super::LocalRunner::run) for what comes back. Every `hq`
+    /// command it runs is bounded by the job's [`timeout`](Self::timeout), the short
+    /// ones also by the [`command_timeout`](Self::command_timeout), and stopped by a
+    /// [`canceller`](Self::canceller).
     pub fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
         job.check()?;
         if job.is_empty() {
             return Ok(collect_files(job, &self.dir, |_| None));
         }
         self.canceller.reset();
-        let (hq, _) = self.check()?;
+        let deadline = deadline_after(self.timeout);
+        let (hq, _) = self.check_within(deadline)?;
         let run = prepare_run(&self.dir, job)?;
-        let result = self.submit(&hq, job, &run);
+        let result = self.submit(&hq, job, &run, deadline);
         if result.is_err() && !self.keep_files {
             let _ = std::fs::remove_dir_all(&run);
         }
         result
     }
 
-    /// Submits the job laid out in `run` with `hq`, waits for it and reads its results.
-    fn submit(&self, hq: &Path, job: &Job, run: &Path) -> Result<Outputs, RemoteError> {
+    /// Submits the job laid out in `run` with `hq`, waits for it (until `deadline`)
+    /// and reads its results.
+    fn submit(
+        &self,
+        hq: &Path,
+        job: &Job,
+        run: &Path,
+        deadline: Option<Instant>,
+    ) -> Result<Outputs, RemoteError> {
         let file = run.join("job.toml");
         super::write_atomically(&file, self.job_file(job, run).as_bytes())
             .map_err(|error| RemoteError::io(&file, error))?;
-        let submitted = Command::new(hq)
-            .args(self.submit_args(&file))
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|error| RemoteError::io(hq, error))?;
+        let args = self.submit_args(&file);
+        let submitted = self
+            .output(hq, &args, &self.command_bound(deadline), true)
+            .map_err(|error| match error {
+                // Perhaps submitted all the same: say where to look.
+                RemoteError::Cluster(message) => RemoteError::Cluster(format!(
+                    "{message}; the job may have been submitted (`hq job list` shows it)"
+                )),
+                other => other,
+            })?;
         let said = String::from_utf8_lossy(&submitted.stdout);
         let id = match said.trim().parse::<u64>() {
             Ok(id) if submitted.status.success() => id,
@@ -855,8 +1039,9 @@ impl HyperQueueCli {
         let waited = run.join("hq-wait.log");
         let log =
             std::fs::File::create(&waited).map_err(|error| RemoteError::io(&waited, error))?;
+        let wait_args = self.wait_args(id);
         let mut wait = Command::new(hq)
-            .args(self.wait_args(id))
+            .args(&wait_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -864,36 +1049,76 @@ impl HyperQueueCli {
             .map_err(|error| RemoteError::io(hq, error))?;
         // `hq job wait` fails when a task failed: the files say which, so its status is
         // not the answer; only a wait that does not end is.
-        let deadline = deadline_after(self.timeout);
-        loop {
-            match wait.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None)
-                    if deadline.is_none_or(|d| Instant::now() < d)
-                        && !self.canceller.is_cancelled() =>
-                {
-                    std::thread::sleep(Duration::from_millis(20))
+        let bound = self.job_bound(deadline);
+        if let Err(stopped) = self.wait_for(&mut wait, &bound, true) {
+            let why = match stopped {
+                Stopped::Cancelled => String::from("was cancelled"),
+                Stopped::TimedOut => format!(
+                    "did not end within {} (`{}` was killed)",
+                    bound.says,
+                    shown_command(hq, &wait_args)
+                ),
+            };
+            // The cancel has its own bound: the job's has passed, or was cut short.
+            let cancel_args = self.cancel_args(id);
+            let own = Bound {
+                at: deadline_after(self.command_timeout),
+                says: format!(
+                    "{:?} (HyperQueueCli::command_timeout)",
+                    self.command_timeout
+                ),
+            };
+            let cancelled = match self.output(hq, &cancel_args, &own, false) {
+                Ok(output) if output.status.success() => {
+                    format!("`{}` cancelled it", shown_command(hq, &cancel_args))
                 }
-                _ => {
-                    let why = if self.canceller.is_cancelled() {
-                        String::from("was cancelled")
-                    } else {
-                        format!("did not end within {:?}: cancelled", self.timeout)
-                    };
-                    let _ = wait.kill();
-                    let _ = wait.wait();
-                    let _ = Command::new(hq)
-                        .args(self.cancel_args(id))
-                        .stdin(Stdio::null())
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .status();
-                    return Err(RemoteError::Cluster(format!("HyperQueue job {id} {why}")));
-                }
-            }
+                Ok(output) => format!(
+                    "`{}` failed ({}): {}; the job may still run",
+                    shown_command(hq, &cancel_args),
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+                Err(error) => format!("{error}; the job may still run"),
+            };
+            return Err(RemoteError::Cluster(format!(
+                "HyperQueue job {id} {why}; {cancelled}"
+            )));
         }
         Ok(finish_run(job, run, self.keep_files))
     }
+}
+
+/// A command as shown in an error: `hq ARGS`, the binary by its file name.
+fn shown_command(hq: &Path, args: &[OsString]) -> String {
+    let mut words = vec![hq.file_name().map_or_else(
+        || hq.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )];
+    words.extend(args.iter().map(|a| a.to_string_lossy().into_owned()));
+    words.join(" ")
+}
+
+/// A file in `dir` with no name (removed at once): one handle to read, one for a child
+/// to write. Nothing is left behind, however the run ends.
+fn anonymous_file(dir: &Path) -> Result<(std::fs::File, std::fs::File), RemoteError> {
+    static FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let path = dir.join(format!(
+        ".hq-output-{}-{}",
+        std::process::id(),
+        FILES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(|error| RemoteError::io(&path, error))?;
+    let _ = std::fs::remove_file(&path);
+    let child = file
+        .try_clone()
+        .map_err(|error| RemoteError::io(&path, error))?;
+    Ok((file, child))
 }
 
 impl super::Cluster for HyperQueueCli {
