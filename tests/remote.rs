@@ -73,6 +73,35 @@ fn inc(x: u64) -> u64 {
     x + 1
 }
 
+/// One attempt of a flaky task: counts itself in the file `counter` (a byte per
+/// attempt, in whichever process runs it) and panics on every attempt before the
+/// `succeed_at`-th; the number of attempts made, once it succeeds.
+fn attempt(counter: &str, succeed_at: u64) -> u64 {
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(counter)
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"x").unwrap();
+    let made = std::fs::metadata(counter).unwrap().len();
+    if made < succeed_at {
+        panic!("attempt {made} of {succeed_at} failed");
+    }
+    made
+}
+
+/// A flaky task run again up to twice when it panics.
+#[delayed(remote, retries = 2)]
+fn flaky(counter: String, succeed_at: u64) -> u64 {
+    attempt(&counter, succeed_at)
+}
+
+/// The same task without retries.
+#[delayed(remote)]
+fn fragile(counter: String, succeed_at: u64) -> u64 {
+    attempt(&counter, succeed_at)
+}
+
 /// A runner whose runs go under one directory of this test process (each run's own
 /// directory is removed after it; `main` removes this one).
 fn runner(name: &str) -> LocalRunner {
@@ -360,6 +389,70 @@ fn a_remote_panic_names_the_node_and_its_dependents_never_ran() {
     }
 }
 
+/// A fresh attempt counter for a flaky task: a file of its own under `dir`.
+fn counter(dir: &Path, name: &str) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path.display().to_string()
+}
+
+/// How many attempts a flaky task counted in `counter`.
+fn attempts_made(counter: &str) -> u64 {
+    std::fs::metadata(counter).map_or(0, |m| m.len())
+}
+
+/// A `#[delayed(remote, retries = n)]` task that panics runs again inside its worker
+/// process, as it does here: it succeeds within its retries (one worker process, the
+/// attempts counted), and otherwise fails with the last attempt's error, the same as
+/// here; a task without retries fails at its first panic with the same error as here.
+fn retries_run_inside_the_worker() {
+    let dir = base().join("attempts");
+    for partition in [Partition::Tasks(1), Partition::PerNode] {
+        // Within its retries: the third attempt succeeds, in the one worker.
+        let runner = runner("retries");
+        let c = counter(&dir, "within");
+        assert_eq!(
+            compute_on_with(&runner, &delay!(flaky(c.clone(), 3)), partition).unwrap(),
+            3
+        );
+        assert_eq!(attempts_made(&c), 3);
+        assert_eq!(runner.workers_started(), 1);
+        let c = counter(&dir, "within-here");
+        assert_eq!(delay!(flaky(c.clone(), 3)).compute(), 3);
+        assert_eq!(attempts_made(&c), 3);
+        // A dependent reads the retried result.
+        let c = counter(&dir, "read");
+        let read = delay!(add(delay!(flaky(c, 2)), 10));
+        assert_eq!(compute_on_with(&runner, &read, partition).unwrap(), 12);
+
+        // Past its retries, and without retries: the same error as here.
+        for (name, succeed_at, made) in [("flaky", 4, 3), ("fragile", 2, 1)] {
+            let build = |c: String| match name {
+                "flaky" => delay!(flaky(c, succeed_at)),
+                _ => delay!(fragile(c, succeed_at)),
+            };
+            let c = counter(&dir, &format!("{name}-here"));
+            let here = build(c.clone()).try_compute().unwrap_err();
+            assert_eq!(attempts_made(&c), made);
+            let c = counter(&dir, &format!("{name}-remote"));
+            match compute_on_with(&runner, &build(c.clone()), partition) {
+                Err(RemoteError::Task(error)) => {
+                    assert_eq!(error.task(), here.task());
+                    assert_eq!(error.message(), here.message());
+                    assert_eq!(
+                        error.message(),
+                        format!("attempt {made} of {succeed_at} failed")
+                    );
+                    assert_eq!(error.call_site(), here.call_site());
+                }
+                other => panic!("expected the last attempt's panic ({name}), got {other:?}"),
+            }
+            assert_eq!(attempts_made(&c), made, "{name}, {partition:?}");
+        }
+    }
+}
+
 /// A worker that dies in a graph's cluster task (an abort, no error file) is the
 /// error of the compute, whether the result is in that cluster task or after it.
 fn a_worker_dying_in_a_graph_is_the_computes_error() {
@@ -481,7 +574,11 @@ fn main() {
         eprintln!("tests/remote.rs: still running after 180 s: a worker or the runner hangs");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 12] = [
+    let tests: [(&str, fn()); 13] = [
+        (
+            "retries_run_inside_the_worker",
+            retries_run_inside_the_worker,
+        ),
         (
             "a_worker_dying_in_a_graph_is_the_computes_error",
             a_worker_dying_in_a_graph_is_the_computes_error,

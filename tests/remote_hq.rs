@@ -52,6 +52,35 @@ fn crash(x: u64) -> u64 {
     x
 }
 
+/// One attempt of a flaky task: counts itself in the file `counter` (a byte per
+/// attempt, in whichever process runs it) and panics on every attempt before the
+/// `succeed_at`-th; the number of attempts made, once it succeeds.
+fn attempt(counter: &str, succeed_at: u64) -> u64 {
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(counter)
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"x").unwrap();
+    let made = std::fs::metadata(counter).unwrap().len();
+    if made < succeed_at {
+        panic!("attempt {made} of {succeed_at} failed");
+    }
+    made
+}
+
+/// A flaky task run again up to twice when it panics.
+#[delayed(remote, retries = 2)]
+fn flaky(counter: String, succeed_at: u64) -> u64 {
+    attempt(&counter, succeed_at)
+}
+
+/// The same task without retries.
+#[delayed(remote)]
+fn fragile(counter: String, succeed_at: u64) -> u64 {
+    attempt(&counter, succeed_at)
+}
+
 #[delayed(remote)]
 fn sleepy(seconds: u64) -> u64 {
     std::thread::sleep(Duration::from_secs(seconds));
@@ -139,6 +168,49 @@ fn a_remote_panic_on_hyperqueue(cluster: &HyperQueuePython) {
                 }
                 other => panic!("expected never ran ({partition:?}), got {other:?}"),
             }
+        }
+    }
+}
+
+/// Retries run inside the worker on HyperQueue too: within its retries a flaky task
+/// succeeds (the attempts counted), past them, or without retries, it fails with the
+/// same error as here (the last attempt's).
+fn retries_on_hyperqueue(cluster: &HyperQueuePython) {
+    let dir = base().join("attempts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let counter = |name: &str| {
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        path.display().to_string()
+    };
+    let made = |counter: &str| std::fs::metadata(counter).map_or(0, |m| m.len());
+    // (Every graph's node runs in the sub-graph runner: grouped or not, the same code.)
+    {
+        let partition = Partition::Tasks(1);
+        let c = counter("within");
+        let value = delay!(add(delay!(flaky(c.clone(), 3)), 10));
+        assert_eq!(compute_on_with(cluster, &value, partition).unwrap(), 13);
+        assert_eq!(made(&c), 3);
+        for (name, succeed_at, attempts) in [("flaky", 4, 3), ("fragile", 2, 1)] {
+            let build = |c: String| match name {
+                "flaky" => delay!(flaky(c, succeed_at)),
+                _ => delay!(fragile(c, succeed_at)),
+            };
+            let here = build(counter("here")).try_compute().unwrap_err();
+            let c = counter("remote");
+            match compute_on_with(cluster, &build(c.clone()), partition) {
+                Err(RemoteError::Task(error)) => {
+                    assert_eq!(error.task(), here.task());
+                    assert_eq!(error.message(), here.message());
+                    assert_eq!(
+                        error.message(),
+                        format!("attempt {attempts} of {succeed_at} failed")
+                    );
+                    assert_eq!(error.call_site(), here.call_site());
+                }
+                other => panic!("expected the last attempt's panic ({name}), got {other:?}"),
+            }
+            assert_eq!(made(&c), attempts, "{name}, {partition:?}");
         }
     }
 }
@@ -374,11 +446,18 @@ fn the_hq_command_line(tomllib: bool) {
             }
             other => panic!("expected the panic, got {other:?}"),
         }
-        // Cancelled while `hq job wait` waits: `hq job cancel`, and an error saying so.
+        // Cancelled while `hq job wait` waits (once the stand-in says so): `hq job
+        // cancel`, and an error saying so.
         let canceller = cli.canceller();
+        std::fs::write(bin.join("calls.log"), "").unwrap();
         let error = std::thread::scope(|scope| {
             let computing = scope.spawn(|| delay!(sleepy(3)).compute_on(&cli));
-            std::thread::sleep(Duration::from_millis(500));
+            while !std::fs::read_to_string(bin.join("calls.log"))
+                .unwrap_or_default()
+                .contains("job wait 7")
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             canceller.cancel();
             computing.join().unwrap().unwrap_err().to_string()
         });
@@ -759,6 +838,7 @@ fn main() {
         run("a_remote_panic_on_hyperqueue", &|| {
             a_remote_panic_on_hyperqueue(&cluster)
         });
+        run("retries_on_hyperqueue", &|| retries_on_hyperqueue(&cluster));
         run("a_dying_worker_on_hyperqueue", &|| {
             a_dying_worker_on_hyperqueue(&cluster)
         });
