@@ -6,11 +6,18 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use taskweave::remote::{
-    self, compute_on_with, GraphJob, Input, Job, LocalRunner, Partition, Payload, RemoteError,
+    self, compute_on_with, ClusterOptions, GraphJob, Input, Job, LocalRunner, Partition, Payload,
+    RemoteError,
 };
-use taskweave::{delay, delayed, Delayed};
+use taskweave::{delay, delayed, Delayed, Profiler, RunOptions, TaskOutcome};
+
+#[path = "support/remote_tasks.rs"]
+mod remote_tasks;
+use remote_tasks::{attempts_made, counter, each_node_once, flaky, fragile, Recording};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct Point {
@@ -71,35 +78,6 @@ fn total(parts: Vec<u64>) -> u64 {
 #[delayed(remote)]
 fn inc(x: u64) -> u64 {
     x + 1
-}
-
-/// One attempt of a flaky task: counts itself in the file `counter` (a byte per
-/// attempt, in whichever process runs it) and panics on every attempt before the
-/// `succeed_at`-th; the number of attempts made, once it succeeds.
-fn attempt(counter: &str, succeed_at: u64) -> u64 {
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(counter)
-        .unwrap();
-    std::io::Write::write_all(&mut file, b"x").unwrap();
-    let made = std::fs::metadata(counter).unwrap().len();
-    if made < succeed_at {
-        panic!("attempt {made} of {succeed_at} failed");
-    }
-    made
-}
-
-/// A flaky task run again up to twice when it panics.
-#[delayed(remote, retries = 2)]
-fn flaky(counter: String, succeed_at: u64) -> u64 {
-    attempt(&counter, succeed_at)
-}
-
-/// The same task without retries.
-#[delayed(remote)]
-fn fragile(counter: String, succeed_at: u64) -> u64 {
-    attempt(&counter, succeed_at)
 }
 
 /// A runner whose runs go under one directory of this test process (each run's own
@@ -389,19 +367,6 @@ fn a_remote_panic_names_the_node_and_its_dependents_never_ran() {
     }
 }
 
-/// A fresh attempt counter for a flaky task: a file of its own under `dir`.
-fn counter(dir: &Path, name: &str) -> String {
-    std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    path.display().to_string()
-}
-
-/// How many attempts a flaky task counted in `counter`.
-fn attempts_made(counter: &str) -> u64 {
-    std::fs::metadata(counter).map_or(0, |m| m.len())
-}
-
 /// A `#[delayed(remote, retries = n)]` task that panics runs again inside its worker
 /// process, as it does here: it succeeds within its retries (one worker process, the
 /// attempts counted), and otherwise fails with the last attempt's error, the same as
@@ -450,6 +415,73 @@ fn retries_run_inside_the_worker() {
             }
             assert_eq!(attempts_made(&c), made, "{name}, {partition:?}");
         }
+    }
+}
+
+/// The observers of a compute here watch a compute on the runner: every node of a
+/// diamond and of a grouped fan-in told started and finished once, as here (the same
+/// nodes, names and outcomes), a profiler's records one per node; with a panic, the
+/// node that panicked failed, those after it never started, the others finished.
+fn observers_see_each_node_the_workers_run() {
+    let a = delay!(square(3));
+    let b = delay!(square(4));
+    let diamond = delay!(total(vec![delay!(add(a.clone(), b.clone())), a, b]));
+    let leaves: Vec<Delayed<u64>> = (0..1000u64).map(|i| delay!(square(i))).collect();
+    let tens: Vec<Delayed<u64>> = leaves.chunks(10).map(|ten| delay!(total(ten))).collect();
+    let fan_in = delay!(total(tens));
+    let recording = Arc::new(Recording::default());
+    for (graph, partition) in [
+        (&diamond, Partition::Auto),
+        (&diamond, Partition::Tasks(1)),
+        (&fan_in, Partition::Auto),
+    ] {
+        let options = ClusterOptions::new()
+            .partition(partition)
+            .observer(recording.clone());
+        assert_eq!(
+            graph.compute_on_with(&runner("observed"), options).unwrap(),
+            graph.compute()
+        );
+        let remote = each_node_once(&recording.take());
+        graph
+            .try_compute_with(RunOptions::new().observer(recording.clone()))
+            .unwrap();
+        let here = each_node_once(&recording.take());
+        assert_eq!(remote.len(), graph.info().len());
+        assert!(remote.iter().all(|(_, o)| *o == TaskOutcome::Finished));
+        assert_eq!(remote, here, "{partition:?}");
+    }
+    // The observers that come with taskweave: a profile of the fan-in's nodes.
+    let profiler = Arc::new(Profiler::new());
+    fan_in
+        .compute_on_with(
+            &runner("profiled"),
+            ClusterOptions::new().observer(profiler.clone()),
+        )
+        .unwrap();
+    assert_eq!(profiler.records().len(), 1101);
+    assert_eq!(profiler.summary().row("square").unwrap().count, 1000);
+
+    let bad = delay!(explode(7));
+    let root = delay!(add(delay!(square(bad)), delay!(square(2))));
+    for partition in [Partition::Tasks(1), Partition::PerNode] {
+        let options = ClusterOptions::new()
+            .partition(partition)
+            .observer(recording.clone());
+        let error = compute_on_with(&runner("observed-panic"), &root, options).unwrap_err();
+        assert!(matches!(error, RemoteError::NeverRan { .. }), "{error:?}");
+        let seen = recording.take();
+        assert_eq!(seen.ended, vec![Err(String::from("add"))]);
+        let mut told = each_node_once(&seen);
+        told.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            told,
+            vec![
+                (String::from("explode"), TaskOutcome::Failed),
+                (String::from("square"), TaskOutcome::Finished),
+            ],
+            "{partition:?}"
+        );
     }
 }
 
@@ -574,7 +606,11 @@ fn main() {
         eprintln!("tests/remote.rs: still running after 180 s: a worker or the runner hangs");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 13] = [
+    let tests: [(&str, fn()); 14] = [
+        (
+            "observers_see_each_node_the_workers_run",
+            observers_see_each_node_the_workers_run,
+        ),
         (
             "retries_run_inside_the_worker",
             retries_run_inside_the_worker,

@@ -14,11 +14,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use taskweave::remote::{
-    self, compute_on_with, GraphJob, HyperQueueCli, HyperQueuePython, Input, Job, LocalRunner,
-    Partition, RemoteError,
+    self, compute_on_with, ClusterOptions, GraphJob, HyperQueueCli, HyperQueuePython, Input, Job,
+    LocalRunner, Partition, RemoteError,
 };
-use taskweave::{delay, delayed, Delayed};
+use taskweave::{delay, delayed, Delayed, RunOptions, TaskOutcome};
+
+#[path = "support/remote_tasks.rs"]
+mod remote_tasks;
+use remote_tasks::{attempts_made, counter, each_node_once, flaky, fragile, Recording};
+#[path = "support/watchdog.rs"]
+mod watchdog;
+use watchdog::within;
 
 #[delayed(remote)]
 fn square(x: u64) -> u64 {
@@ -52,35 +61,6 @@ fn crash(x: u64) -> u64 {
     x
 }
 
-/// One attempt of a flaky task: counts itself in the file `counter` (a byte per
-/// attempt, in whichever process runs it) and panics on every attempt before the
-/// `succeed_at`-th; the number of attempts made, once it succeeds.
-fn attempt(counter: &str, succeed_at: u64) -> u64 {
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(counter)
-        .unwrap();
-    std::io::Write::write_all(&mut file, b"x").unwrap();
-    let made = std::fs::metadata(counter).unwrap().len();
-    if made < succeed_at {
-        panic!("attempt {made} of {succeed_at} failed");
-    }
-    made
-}
-
-/// A flaky task run again up to twice when it panics.
-#[delayed(remote, retries = 2)]
-fn flaky(counter: String, succeed_at: u64) -> u64 {
-    attempt(&counter, succeed_at)
-}
-
-/// The same task without retries.
-#[delayed(remote)]
-fn fragile(counter: String, succeed_at: u64) -> u64 {
-    attempt(&counter, succeed_at)
-}
-
 #[delayed(remote)]
 fn sleepy(seconds: u64) -> u64 {
     std::thread::sleep(Duration::from_secs(seconds));
@@ -95,14 +75,27 @@ fn local_runner(name: &str) -> LocalRunner {
     LocalRunner::new(base().join(name)).parallel(2)
 }
 
-/// The cluster's answer, the local runner's, and this process's, equal.
+/// The cluster's answer, the local runner's, and this process's, equal; and an
+/// observer of the cluster's compute, fed by the workers' events, told every node
+/// started and finished once, as it is told of the compute here.
 fn same_everywhere<T>(cluster: &HyperQueuePython, value: &Delayed<T>, partition: Partition) -> T
 where
     T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug + Clone + Send + Sync + 'static,
 {
+    let recording = Arc::new(Recording::default());
+    let options = ClusterOptions::new()
+        .partition(partition)
+        .observer(recording.clone());
     let start = Instant::now();
-    let on_hq = compute_on_with(cluster, value, partition).expect("the HyperQueue job");
+    let on_hq = compute_on_with(cluster, value, options).expect("the HyperQueue job");
     let hq_time = start.elapsed();
+    let observed = each_node_once(&recording.take());
+    value
+        .try_compute_with(RunOptions::new().observer(recording.clone()))
+        .unwrap();
+    assert_eq!(observed.len(), value.info().len());
+    assert!(observed.iter().all(|(_, o)| *o == TaskOutcome::Finished));
+    assert_eq!(observed, each_node_once(&recording.take()));
     let start = Instant::now();
     let on_runner =
         compute_on_with(&local_runner("same"), value, partition).expect("the local runner");
@@ -117,7 +110,8 @@ where
     on_hq
 }
 
-/// A diamond of `delay!` nodes (one cluster task per node: fewer than 16 nodes).
+/// A diamond of `delay!` nodes (one cluster task per node: fewer than 16 nodes),
+/// observed.
 fn a_diamond_on_hyperqueue(cluster: &HyperQueuePython) {
     let a = delay!(square(3));
     let b = delay!(square(4));
@@ -128,7 +122,7 @@ fn a_diamond_on_hyperqueue(cluster: &HyperQueuePython) {
 }
 
 /// A fan-in of 1,000 leaves, summed by tens and then all (1,101 nodes), as at most 16
-/// cluster tasks.
+/// cluster tasks, observed.
 fn a_large_fan_in_on_hyperqueue(cluster: &HyperQueuePython) {
     let leaves: Vec<Delayed<u64>> = (0..1000u64).map(|i| delay!(square(i))).collect();
     let tens: Vec<Delayed<u64>> = leaves.chunks(10).map(|ten| delay!(total(ten))).collect();
@@ -177,13 +171,8 @@ fn a_remote_panic_on_hyperqueue(cluster: &HyperQueuePython) {
 /// same error as here (the last attempt's).
 fn retries_on_hyperqueue(cluster: &HyperQueuePython) {
     let dir = base().join("attempts");
-    std::fs::create_dir_all(&dir).unwrap();
-    let counter = |name: &str| {
-        let path = dir.join(name);
-        let _ = std::fs::remove_file(&path);
-        path.display().to_string()
-    };
-    let made = |counter: &str| std::fs::metadata(counter).map_or(0, |m| m.len());
+    let counter = |name: &str| counter(&dir, name);
+    let made = |c: &str| attempts_made(c);
     // (Every graph's node runs in the sub-graph runner: grouped or not, the same code.)
     {
         let partition = Partition::Tasks(1);
@@ -213,6 +202,29 @@ fn retries_on_hyperqueue(cluster: &HyperQueuePython) {
             assert_eq!(made(&c), attempts, "{name}, {partition:?}");
         }
     }
+}
+
+/// An observer of a compute on HyperQueue with a panic (the diamond and the fan-in are
+/// observed in `same_everywhere`): the node that panicked failed, the one after it
+/// never started, the other finished.
+fn an_observed_panic_on_hyperqueue(cluster: &HyperQueuePython) {
+    let recording = Arc::new(Recording::default());
+    let root = delay!(add(delay!(square(delay!(explode(7)))), delay!(square(2))));
+    let options = ClusterOptions::new()
+        .partition(Partition::PerNode)
+        .observer(recording.clone());
+    assert!(compute_on_with(cluster, &root, options).is_err());
+    let seen = recording.take();
+    assert_eq!(seen.ended, vec![Err(String::from("add"))]);
+    let mut told = each_node_once(&seen);
+    told.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        told,
+        vec![
+            (String::from("explode"), TaskOutcome::Failed),
+            (String::from("square"), TaskOutcome::Finished),
+        ]
+    );
 }
 
 /// A worker that dies (an abort: no error file) is the compute's error, with its last
@@ -514,26 +526,6 @@ fn the_hq_command_line(tomllib: bool) {
     std::env::set_var("PATH", old_path);
 }
 
-/// Runs `f` on a thread of its own and returns its result; exits the test binary with
-/// a message if it has not returned within `limit`, so that a wait with no way out
-/// fails the run instead of hanging CI.
-fn within<T: Send>(limit: Duration, what: &str, f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|scope| {
-        let (send, receive) = std::sync::mpsc::channel();
-        scope.spawn(move || {
-            let _ = send.send(f());
-        });
-        match receive.recv_timeout(limit) {
-            Ok(value) => value,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                eprintln!("tests/remote_hq.rs: {what} still waits after {limit:?}: no way out");
-                std::process::exit(1);
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("{what} panicked"),
-        }
-    })
-}
-
 /// The processes whose command line contains `text`.
 fn processes_with(text: &str) -> Vec<String> {
     let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
@@ -558,8 +550,9 @@ fn a_hanging_hq_is_killed_at_each_step() {
         .timeout(Duration::from_secs(2));
     let value = delay!(add(delay!(square(3)), 1));
     let compute = |cli: &HyperQueueCli, what: &str| {
-        within(Duration::from_secs(60), what, || {
-            value.compute_on(cli).unwrap_err().to_string()
+        let (cli, value) = (cli.clone(), value.clone());
+        within(Duration::from_secs(60), what, move || {
+            value.compute_on(&cli).unwrap_err().to_string()
         })
     };
     let quiet = format!(
@@ -615,9 +608,10 @@ fn a_hanging_hq_is_killed_at_each_step() {
     std::fs::write(&calls, "").unwrap();
     let cli = cli.timeout(Duration::MAX);
     let canceller = cli.canceller();
-    let error = within(Duration::from_secs(60), "a cancelled compute", || {
+    let (watched, computed) = (cli.clone(), value.clone());
+    let error = within(Duration::from_secs(60), "a cancelled compute", move || {
         std::thread::scope(|scope| {
-            let computing = scope.spawn(|| value.compute_on(&cli));
+            let computing = scope.spawn(|| computed.compute_on(&watched));
             while !std::fs::read_to_string(&calls)
                 .unwrap_or_default()
                 .contains("job wait 7")
@@ -633,7 +627,7 @@ fn a_hanging_hq_is_killed_at_each_step() {
         "HyperQueue job 7 was cancelled; `hq job cancel 7` cancelled it"
     );
 
-    // A zero timeout gives up at the version check; no bound at all still ends.
+    // A zero timeout gives up at the version check.
     hang("");
     let error = compute(&cli.clone().timeout(Duration::ZERO), "a zero timeout");
     assert!(
@@ -839,6 +833,9 @@ fn main() {
             a_remote_panic_on_hyperqueue(&cluster)
         });
         run("retries_on_hyperqueue", &|| retries_on_hyperqueue(&cluster));
+        run("an_observed_panic_on_hyperqueue", &|| {
+            an_observed_panic_on_hyperqueue(&cluster)
+        });
         run("a_dying_worker_on_hyperqueue", &|| {
             a_dying_worker_on_hyperqueue(&cluster)
         });

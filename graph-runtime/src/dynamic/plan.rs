@@ -333,6 +333,13 @@ impl Plan {
         &self.infos
     }
 
+    /// The plan's node table (checked when the plan was made): what observers are
+    /// given of a run of it elsewhere (a cluster's).
+    #[cfg_attr(not(feature = "hyperqueue"), allow(dead_code))]
+    pub(crate) fn table(&self) -> Table<'_> {
+        Table::trusted(self.node_infos(), &self.successors, &self.roots, self.width)
+    }
+
     /// The laid-out graph for inspection.
     pub(crate) fn info(&self) -> GraphInfo {
         let table = Table::from_parts(self.node_infos(), &self.successors, &self.roots, self.width);

@@ -17,8 +17,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::graph::Unwatched;
 use super::runner::{collect_files, new_run_dir, toml_string, TaskId};
-use super::{Job, Outputs, RemoteError};
+use super::{Job, JobWatcher, Outputs, RemoteError};
 use crate::futures::deadline_after;
 
 /// The HyperQueue version the transports are written against: the Python package CI
@@ -449,7 +450,7 @@ impl HyperQueuePython {
             answers,
             version: String::new(),
         };
-        match self.answer(&mut driver, &log, "start") {
+        match self.answer(&mut driver, &log, "start", &mut || {}) {
             Ok(line) => {
                 let mut words = line.split(' ');
                 match (words.next(), words.next()) {
@@ -483,7 +484,14 @@ impl HyperQueuePython {
 
     /// The driver's next answer, within the timeout; an error with its log's last lines
     /// if it ends, takes longer or is cancelled (it is then stopped).
-    fn answer(&self, driver: &mut Driver, log: &Path, what: &str) -> Result<String, RemoteError> {
+    /// `tick` is called at each look (about every 50 ms) while it waits.
+    fn answer(
+        &self,
+        driver: &mut Driver,
+        log: &Path,
+        what: &str,
+        tick: &mut dyn FnMut(),
+    ) -> Result<String, RemoteError> {
         // No deadline past what an `Instant` holds (`Duration::MAX`: wait for ever).
         let deadline = deadline_after(self.timeout);
         let answer = loop {
@@ -491,6 +499,7 @@ impl HyperQueuePython {
                 deadline.map_or(CANCEL_POLL, |d| d.saturating_duration_since(Instant::now()));
             match driver.answers.recv_timeout(left.min(CANCEL_POLL)) {
                 Err(RecvTimeoutError::Timeout) if !left.is_zero() => {
+                    tick();
                     if self.canceller.is_cancelled() {
                         driver.stop_within(Duration::ZERO);
                         return Err(RemoteError::Cluster(format!(
@@ -526,6 +535,15 @@ impl HyperQueuePython {
     /// Runs every task of `job` as one HyperQueue job; see
     /// [`LocalRunner::run`](super::LocalRunner::run) for what comes back.
     pub fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
+        self.run_watching(job, &mut Unwatched)
+    }
+
+    /// [`run`](Self::run), telling `watcher` of the run's directory while the job runs.
+    fn run_watching(
+        &self,
+        job: &Job,
+        watcher: &mut dyn JobWatcher,
+    ) -> Result<Outputs, RemoteError> {
         job.check()?;
         if job.is_empty() {
             return Ok(collect_files(job, &self.dir, |_| None));
@@ -533,7 +551,7 @@ impl HyperQueuePython {
         let mut slot = self.driver.lock().unwrap_or_else(|e| e.into_inner());
         self.canceller.reset();
         let run = prepare_run(&self.dir, job)?;
-        let result = self.submit(&mut slot, job, &run);
+        let result = self.submit(&mut slot, job, &run, watcher);
         if result.is_err() && !self.keep_files {
             let _ = std::fs::remove_dir_all(&run);
         }
@@ -547,6 +565,7 @@ impl HyperQueuePython {
         slot: &mut Option<Driver>,
         job: &Job,
         run: &Path,
+        watcher: &mut dyn JobWatcher,
     ) -> Result<Outputs, RemoteError> {
         let driver = self.started(slot)?;
         let name = run
@@ -571,7 +590,9 @@ impl HyperQueuePython {
                 tail(&self.dir.join("driver.log"), 5)
             )));
         }
-        let answer = self.answer(driver, &self.dir.join("driver.log"), "a job");
+        let answer = self.answer(driver, &self.dir.join("driver.log"), "a job", &mut || {
+            watcher.running(run)
+        });
         let line = match answer {
             Ok(line) => line,
             Err(error) => {
@@ -585,6 +606,7 @@ impl HyperQueuePython {
                 line.strip_prefix("error ").unwrap_or(&line)
             )));
         }
+        watcher.ended(run);
         Ok(finish_run(job, run, self.keep_files))
     }
 }
@@ -604,6 +626,9 @@ impl super::Cluster for HyperQueuePython {
     }
     fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
         HyperQueuePython::run(self, job)
+    }
+    fn run_watched(&self, job: &Job, watcher: &mut dyn JobWatcher) -> Result<Outputs, RemoteError> {
+        self.run_watching(job, watcher)
     }
 }
 
@@ -864,7 +889,7 @@ impl HyperQueueCli {
             .spawn()
             .map_err(|error| RemoteError::io(hq, error))?;
         let status = self
-            .wait_for(&mut child, bound, cancellable)
+            .wait_for(&mut child, bound, cancellable, &mut || {})
             .map_err(|stopped| self.stopped_error(hq, args, bound, stopped))?;
         let read = |file: &mut std::fs::File| -> Vec<u8> {
             use std::io::{Read, Seek};
@@ -882,11 +907,13 @@ impl HyperQueueCli {
 
     /// Waits for `child` to end within `bound` (and, when `cancellable`, until the job
     /// is cancelled); kills it otherwise, and says why.
+    /// `tick` is called at each look.
     fn wait_for(
         &self,
         child: &mut Child,
         bound: &Bound,
         cancellable: bool,
+        tick: &mut dyn FnMut(),
     ) -> Result<ExitStatus, Stopped> {
         // Short commands end within milliseconds: look soon, then every 20 ms.
         let mut pause = Duration::from_millis(1);
@@ -894,6 +921,7 @@ impl HyperQueueCli {
             if let Ok(Some(status)) = child.try_wait() {
                 return Ok(status);
             }
+            tick();
             let stopped = if cancellable && self.canceller.is_cancelled() {
                 Some(Stopped::Cancelled)
             } else if bound.at.is_some_and(|at| Instant::now() >= at) {
@@ -986,6 +1014,15 @@ impl HyperQueueCli {
     /// ones also by the [`command_timeout`](Self::command_timeout), and stopped by a
     /// [`canceller`](Self::canceller).
     pub fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
+        self.run_watching(job, &mut Unwatched)
+    }
+
+    /// [`run`](Self::run), telling `watcher` of the run's directory while the job runs.
+    fn run_watching(
+        &self,
+        job: &Job,
+        watcher: &mut dyn JobWatcher,
+    ) -> Result<Outputs, RemoteError> {
         job.check()?;
         if job.is_empty() {
             return Ok(collect_files(job, &self.dir, |_| None));
@@ -994,7 +1031,7 @@ impl HyperQueueCli {
         let deadline = deadline_after(self.timeout);
         let (hq, _) = self.check_within(deadline)?;
         let run = prepare_run(&self.dir, job)?;
-        let result = self.submit(&hq, job, &run, deadline);
+        let result = self.submit(&hq, job, &run, deadline, watcher);
         if result.is_err() && !self.keep_files {
             let _ = std::fs::remove_dir_all(&run);
         }
@@ -1009,6 +1046,7 @@ impl HyperQueueCli {
         job: &Job,
         run: &Path,
         deadline: Option<Instant>,
+        watcher: &mut dyn JobWatcher,
     ) -> Result<Outputs, RemoteError> {
         let file = run.join("job.toml");
         super::write_atomically(&file, self.job_file(job, run).as_bytes())
@@ -1050,7 +1088,8 @@ impl HyperQueueCli {
         // `hq job wait` fails when a task failed: the files say which, so its status is
         // not the answer; only a wait that does not end is.
         let bound = self.job_bound(deadline);
-        if let Err(stopped) = self.wait_for(&mut wait, &bound, true) {
+        let waited = self.wait_for(&mut wait, &bound, true, &mut || watcher.running(run));
+        if let Err(stopped) = waited {
             let why = match stopped {
                 Stopped::Cancelled => String::from("was cancelled"),
                 Stopped::TimedOut => format!(
@@ -1084,6 +1123,7 @@ impl HyperQueueCli {
                 "HyperQueue job {id} {why}; {cancelled}"
             )));
         }
+        watcher.ended(run);
         Ok(finish_run(job, run, self.keep_files))
     }
 }
@@ -1127,6 +1167,9 @@ impl super::Cluster for HyperQueueCli {
     }
     fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
         HyperQueueCli::run(self, job)
+    }
+    fn run_watched(&self, job: &Job, watcher: &mut dyn JobWatcher) -> Result<Outputs, RemoteError> {
+        self.run_watching(job, watcher)
     }
 }
 

@@ -76,6 +76,15 @@
 //!   panics, the error is the last attempt's, the same [`TaskError`] as here. The
 //!   cluster does not start the process again (HyperQueue's own task restarts are for
 //!   workers that are lost, not for panics).
+//! - **Progress and observers.** [`ClusterOptions::observer`] (with
+//!   [`compute_on_with`], or [`Delayed::compute_on_with`](crate::Delayed::compute_on_with))
+//!   takes the observers of a compute here — a [`Progress`](crate::Progress) bar, a
+//!   [`Profiler`](crate::Profiler), your own [`Observer`](crate::Observer) — and tells
+//!   them each node as the cluster runs it: the workers write each node's start and
+//!   end to an events file of the run (`task-N.out.events`), which this process reads
+//!   while it waits (every 50 ms) and turns into the same `task_started` and
+//!   `task_finished` calls, by the same node numbers, as a compute here. Without an
+//!   observer (and with no performance report or dashboard active) nothing is written.
 //! - **Only remote calls.** A worker can run only registered functions: an operator
 //!   node (`a + b`), a closure (`delayed(|x| …)`), `map`, `split` or a persisted value
 //!   in the graph is refused before anything starts, with the node's name and where it
@@ -112,7 +121,9 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use graph::{compute_on, compute_on_with, Cluster, GraphJob, Partition, SUBGRAPH};
+pub use graph::{
+    compute_on, compute_on_with, Cluster, ClusterOptions, GraphJob, JobWatcher, Partition, SUBGRAPH,
+};
 #[doc(hidden)]
 pub use graph::{describe, encoder, ParamCodec};
 pub use hq::{HyperQueueCli, HyperQueuePython, JobCanceller, HYPERQUEUE_VERSION};
@@ -300,7 +311,7 @@ fn run_worker(args: &[PathBuf]) -> Result<(), WorkerFailure> {
     let name = function.to_string_lossy();
     if name == SUBGRAPH {
         let inputs = read_inputs(inputs).map_err(fail)?;
-        let result = graph::run_subgraph(&inputs).map_err(fail)?;
+        let result = graph::run_subgraph(&inputs, output).map_err(fail)?;
         return write_atomically(output, &result.to_bytes())
             .map_err(|error| fail(RemoteError::io(output, error)));
     }

@@ -3,15 +3,19 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::engine::names::short_name_of;
 
-use super::{error_path, read_error_file, Payload, Remote, RemoteError, WORKER_FLAG};
+use super::{error_path, read_error_file, JobWatcher, Payload, Remote, RemoteError, WORKER_FLAG};
+
+/// How often a run is shown to its [`JobWatcher`] while workers run.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
 
 /// A task of a [`Job`]: its position, as [`Job::task`] returned it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -262,31 +266,62 @@ impl LocalRunner {
     /// Errors that stop the whole run (a job that reads forward, a run directory that
     /// cannot be made) are the `Err`.
     pub fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
+        self.run_watching(job, &mut super::graph::Unwatched)
+    }
+
+    /// [`run`](Self::run), telling `watcher` of the run's directory while workers run
+    /// (see [`Cluster::run_watched`](super::Cluster::run_watched)).
+    pub(super) fn run_watching(
+        &self,
+        job: &Job,
+        watcher: &mut dyn JobWatcher,
+    ) -> Result<Outputs, RemoteError> {
         job.check()?;
         let run = new_run_dir(&self.dir)?;
         let mut state = Schedule::new(job);
-        let mut running: VecDeque<(usize, Child)> = VecDeque::new();
+        // Each worker is waited for on a thread of its own, which says when it ended,
+        // so that this thread can look at the run while they work.
+        let (ended, endings) = mpsc::channel::<(usize, std::io::Result<ExitStatus>)>();
+        let mut running = 0;
         loop {
             // Start what is ready, in job order, while there is room.
-            while running.len() < self.parallel {
+            while running < self.parallel {
                 let Some(i) = state.ready.pop_front() else {
                     break;
                 };
                 match self.start(&run, i, &job.tasks[i], &state.results) {
-                    Ok(child) => running.push_back((i, child)),
+                    Ok(mut child) => {
+                        let ended = ended.clone();
+                        let spawned = std::thread::Builder::new()
+                            .name(String::from("taskweave-worker-wait"))
+                            .spawn(move || {
+                                let _ = ended.send((i, child.wait()));
+                            });
+                        if let Err(error) = spawned {
+                            state.settle(job, i, Err(RemoteError::io(&self.program, error)));
+                            continue;
+                        }
+                        running += 1;
+                    }
                     Err(error) => state.settle(job, i, Err(error)),
                 }
             }
-            // Wait for the oldest worker (each ends: a task runs to its end).
-            let Some((i, mut child)) = running.pop_front() else {
+            if running == 0 {
                 break;
+            }
+            // Each worker ends (a task runs to its end); look at the run meanwhile.
+            let (i, status) = loop {
+                match endings.recv_timeout(WATCH_EVERY) {
+                    Ok(ending) => break ending,
+                    Err(_) => watcher.running(&run),
+                }
             };
-            let status = child
-                .wait()
-                .map_err(|error| RemoteError::io(&self.program, error))?;
+            running -= 1;
+            let status = status.map_err(|error| RemoteError::io(&self.program, error))?;
             let result = self.collect(&run, i, &job.tasks[i], status);
             state.settle(job, i, result);
         }
+        watcher.ended(&run);
         let results = state
             .results
             .into_iter()
