@@ -474,10 +474,23 @@ impl HyperQueuePython {
 
     /// A handle that cancels the job this transport is running, from another thread:
     /// the driver is stopped at once, and with it its `LocalCluster` and the job's
-    /// running tasks (their processes end with the worker). With
-    /// [`connect`](Self::connect) the job is abandoned rather than cancelled on the
-    /// server (the Python API has no cancel): `hq job cancel` it, or use
-    /// [`HyperQueueCli`].
+    /// running tasks (their processes end with the worker).
+    ///
+    /// With [`connect`](Self::connect) the job is abandoned, not cancelled:
+    /// HyperQueue 0.27's Python API cannot cancel a job. Its client has no cancel (the
+    /// native module offers `connect_to_server`, `submit_job`, `wait_for_jobs`,
+    /// `get_failed_tasks`, `forget_job`, `stop_server`), `forget_job` refuses a job
+    /// that has not ended ("Cannot forget job N. It either hasn't been completed
+    /// yet…"), and `stop_server` would stop everyone's server. So after a cancel (or a
+    /// timeout) the job goes on on the server without this process: its run directory
+    /// is removed (unless [`keep_files`](Self::keep_files)); the tasks running then run
+    /// to their end; each task not started yet is still started (HyperQueue creates the
+    /// run directory again for its output files), fails at once since its input files
+    /// are gone, and HyperQueue cancels what depends on it; the directory HyperQueue
+    /// made again (`DIR/run-PID-N`, with those tasks' output and error files) is left
+    /// behind. With `keep_files(true)` the abandoned job runs to its end. To stop it,
+    /// `hq job cancel ID` (the job is named `taskweave run-PID-N`; `hq job list` shows
+    /// it), or use [`HyperQueueCli`], whose cancel runs `hq job cancel`.
     pub fn canceller(&self) -> JobCanceller {
         self.canceller.clone()
     }
