@@ -17,7 +17,7 @@ use taskweave::{delay, delayed, Delayed, Profiler, RunOptions, TaskOutcome};
 
 #[path = "support/remote_tasks.rs"]
 mod remote_tasks;
-use remote_tasks::{attempts_made, counter, each_node_once, flaky, fragile, Recording};
+use remote_tasks::{attempts_made, counter, each_node_once, flaky, retries_as_here, Recording};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct Point {
@@ -376,45 +376,13 @@ fn retries_run_inside_the_worker() {
     for partition in [Partition::Tasks(1), Partition::PerNode] {
         // Within its retries: the third attempt succeeds, in the one worker.
         let runner = runner("retries");
-        let c = counter(&dir, "within");
-        assert_eq!(
-            compute_on_with(&runner, &delay!(flaky(c.clone(), 3)), partition).unwrap(),
-            3
-        );
+        let c = counter(&dir, "one-worker");
+        let value = delay!(flaky(c.clone(), 3));
+        assert_eq!(compute_on_with(&runner, &value, partition).unwrap(), 3);
         assert_eq!(attempts_made(&c), 3);
         assert_eq!(runner.workers_started(), 1);
-        let c = counter(&dir, "within-here");
-        assert_eq!(delay!(flaky(c.clone(), 3)).compute(), 3);
-        assert_eq!(attempts_made(&c), 3);
-        // A dependent reads the retried result.
-        let c = counter(&dir, "read");
-        let read = delay!(add(delay!(flaky(c, 2)), 10));
-        assert_eq!(compute_on_with(&runner, &read, partition).unwrap(), 12);
-
-        // Past its retries, and without retries: the same error as here.
-        for (name, succeed_at, made) in [("flaky", 4, 3), ("fragile", 2, 1)] {
-            let build = |c: String| match name {
-                "flaky" => delay!(flaky(c, succeed_at)),
-                _ => delay!(fragile(c, succeed_at)),
-            };
-            let c = counter(&dir, &format!("{name}-here"));
-            let here = build(c.clone()).try_compute().unwrap_err();
-            assert_eq!(attempts_made(&c), made);
-            let c = counter(&dir, &format!("{name}-remote"));
-            match compute_on_with(&runner, &build(c.clone()), partition) {
-                Err(RemoteError::Task(error)) => {
-                    assert_eq!(error.task(), here.task());
-                    assert_eq!(error.message(), here.message());
-                    assert_eq!(
-                        error.message(),
-                        format!("attempt {made} of {succeed_at} failed")
-                    );
-                    assert_eq!(error.call_site(), here.call_site());
-                }
-                other => panic!("expected the last attempt's panic ({name}), got {other:?}"),
-            }
-            assert_eq!(attempts_made(&c), made, "{name}, {partition:?}");
-        }
+        let compute = |value: &Delayed<u64>| compute_on_with(&runner, value, partition);
+        retries_as_here(&dir, &compute, &format!("{partition:?}"));
     }
 }
 

@@ -24,7 +24,7 @@ use taskweave::{delay, delayed, Delayed, RunOptions, TaskOutcome};
 
 #[path = "support/remote_tasks.rs"]
 mod remote_tasks;
-use remote_tasks::{attempts_made, counter, each_node_once, flaky, fragile, Recording};
+use remote_tasks::{each_node_once, retries_as_here, Recording};
 #[path = "support/watchdog.rs"]
 mod watchdog;
 use watchdog::within;
@@ -170,38 +170,9 @@ fn a_remote_panic_on_hyperqueue(cluster: &HyperQueuePython) {
 /// succeeds (the attempts counted), past them, or without retries, it fails with the
 /// same error as here (the last attempt's).
 fn retries_on_hyperqueue(cluster: &HyperQueuePython) {
-    let dir = base().join("attempts");
-    let counter = |name: &str| counter(&dir, name);
-    let made = |c: &str| attempts_made(c);
     // (Every graph's node runs in the sub-graph runner: grouped or not, the same code.)
-    {
-        let partition = Partition::Tasks(1);
-        let c = counter("within");
-        let value = delay!(add(delay!(flaky(c.clone(), 3)), 10));
-        assert_eq!(compute_on_with(cluster, &value, partition).unwrap(), 13);
-        assert_eq!(made(&c), 3);
-        for (name, succeed_at, attempts) in [("flaky", 4, 3), ("fragile", 2, 1)] {
-            let build = |c: String| match name {
-                "flaky" => delay!(flaky(c, succeed_at)),
-                _ => delay!(fragile(c, succeed_at)),
-            };
-            let here = build(counter("here")).try_compute().unwrap_err();
-            let c = counter("remote");
-            match compute_on_with(cluster, &build(c.clone()), partition) {
-                Err(RemoteError::Task(error)) => {
-                    assert_eq!(error.task(), here.task());
-                    assert_eq!(error.message(), here.message());
-                    assert_eq!(
-                        error.message(),
-                        format!("attempt {attempts} of {succeed_at} failed")
-                    );
-                    assert_eq!(error.call_site(), here.call_site());
-                }
-                other => panic!("expected the last attempt's panic ({name}), got {other:?}"),
-            }
-            assert_eq!(made(&c), attempts, "{name}, {partition:?}");
-        }
-    }
+    let compute = |value: &Delayed<u64>| compute_on_with(cluster, value, Partition::Tasks(1));
+    retries_as_here(&base().join("attempts"), &compute, "HyperQueue");
 }
 
 /// An observer of a compute on HyperQueue with a panic (the diamond and the fan-in are
@@ -380,6 +351,16 @@ elif args[:2] == ["job", "wait"]:
     hq
 }
 
+/// Waits until the stand-in `hq` has logged `text` in its log `calls` (it was run so).
+fn until_called(calls: &Path, text: &str) {
+    while !std::fs::read_to_string(calls)
+        .unwrap_or_default()
+        .contains(text)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The `hq` transport: found on `PATH` and version-checked; its submit, wait and
 /// cancel command lines; its job file, run by the stand-in, giving the graph's value
 /// and a panic's error; a missing binary and another version named in the error.
@@ -464,12 +445,7 @@ fn the_hq_command_line(tomllib: bool) {
         std::fs::write(bin.join("calls.log"), "").unwrap();
         let error = std::thread::scope(|scope| {
             let computing = scope.spawn(|| delay!(sleepy(3)).compute_on(&cli));
-            while !std::fs::read_to_string(bin.join("calls.log"))
-                .unwrap_or_default()
-                .contains("job wait 7")
-            {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            until_called(&bin.join("calls.log"), "job wait 7");
             canceller.cancel();
             computing.join().unwrap().unwrap_err().to_string()
         });
@@ -612,12 +588,7 @@ fn a_hanging_hq_is_killed_at_each_step() {
     let error = within(Duration::from_secs(60), "a cancelled compute", move || {
         std::thread::scope(|scope| {
             let computing = scope.spawn(|| computed.compute_on(&watched));
-            while !std::fs::read_to_string(&calls)
-                .unwrap_or_default()
-                .contains("job wait 7")
-            {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            until_called(&calls, "job wait 7");
             canceller.cancel();
             computing.join().unwrap().unwrap_err().to_string()
         })

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use taskweave::{delayed, NodeInfo, Observer, TaskError, TaskOutcome};
+use taskweave::remote::RemoteError;
+use taskweave::{delay, delayed, Delayed, NodeInfo, Observer, TaskError, TaskOutcome};
 
 /// One attempt of a flaky task: counts itself in the file `counter` (a byte per
 /// attempt, in whichever process runs it) and panics on every attempt before the
@@ -47,6 +48,52 @@ pub(crate) fn counter(dir: &std::path::Path, name: &str) -> String {
 /// How many attempts a flaky task counted in `counter`.
 pub(crate) fn attempts_made(counter: &str) -> u64 {
     std::fs::metadata(counter).map_or(0, |m| m.len())
+}
+
+/// Checks retries on a cluster (`compute` computes a graph there) against a compute
+/// here, with attempt counters under `dir`: a flaky task succeeding at its third
+/// attempt gives its result to its dependent; past its retries, and without retries, it
+/// fails with the same error as here (the last attempt's), after as many attempts.
+pub(crate) fn retries_as_here(
+    dir: &std::path::Path,
+    compute: &dyn Fn(&Delayed<u64>) -> Result<u64, RemoteError>,
+    label: &str,
+) {
+    let c = counter(dir, "within");
+    assert_eq!(
+        compute(&delay!(add_ten(delay!(flaky(c.clone(), 3))))).unwrap(),
+        13
+    );
+    assert_eq!(attempts_made(&c), 3, "{label}");
+    for (name, succeed_at, made) in [("flaky", 4, 3), ("fragile", 2, 1)] {
+        let build = |c: String| match name {
+            "flaky" => delay!(flaky(c, succeed_at)),
+            _ => delay!(fragile(c, succeed_at)),
+        };
+        let c = counter(dir, &format!("{name}-here"));
+        let here = build(c.clone()).try_compute().unwrap_err();
+        assert_eq!(attempts_made(&c), made);
+        let c = counter(dir, &format!("{name}-remote"));
+        match compute(&build(c.clone())) {
+            Err(RemoteError::Task(error)) => {
+                assert_eq!(error.task(), here.task());
+                assert_eq!(error.message(), here.message());
+                assert_eq!(
+                    error.message(),
+                    format!("attempt {made} of {succeed_at} failed")
+                );
+                assert_eq!(error.call_site(), here.call_site());
+            }
+            other => panic!("expected the last attempt's panic ({name}, {label}), got {other:?}"),
+        }
+        assert_eq!(attempts_made(&c), made, "{name}, {label}");
+    }
+}
+
+/// Adds ten.
+#[delayed(remote)]
+fn add_ten(x: u64) -> u64 {
+    x + 10
 }
 
 /// What an observer was told of one run.
