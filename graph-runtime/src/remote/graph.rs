@@ -426,15 +426,16 @@ struct EventLog {
 }
 
 impl EventLog {
-    fn create(path: &Path) -> Result<EventLog, RemoteError> {
+    /// The log at `path`, opened to append; `None` if it cannot be.
+    fn create(path: &Path) -> Option<EventLog> {
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
+            .ok()
             .map(|file| EventLog {
                 file: Mutex::new(file),
             })
-            .map_err(|error| RemoteError::io(path, error))
     }
 
     /// Writes one event line (a failed write loses the event, not the task).
@@ -842,8 +843,10 @@ pub(crate) fn run_subgraph(inputs: &[Payload], output: &Path) -> Result<Payload,
         )));
     };
     let part: Arc<Part> = Arc::new(part.decode()?);
+    // Best effort, as each event's write: a file that cannot be made loses the
+    // events, not the results.
     let events = match part.events {
-        true => Some(Arc::new(EventLog::create(&events_path(output))?)),
+        true => EventLog::create(&events_path(output)).map(Arc::new),
         false => None,
     };
     let mut external: HashMap<u32, (String, Value)> = HashMap::new();
@@ -980,4 +983,73 @@ fn run_node(
         },
         other => failed(other),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an observer was told of nodes: `(node, "started")` or `(node, outcome)`.
+    #[derive(Default)]
+    struct Told(Mutex<Vec<(u32, &'static str)>>);
+
+    impl Observer for Told {
+        fn task_started(&self, node: u32, _: &NodeInfo<'_>) {
+            self.0.lock().unwrap().push((node, "started"));
+        }
+        fn task_finished(&self, node: u32, _: &NodeInfo<'_>, outcome: TaskOutcome) {
+            self.0.lock().unwrap().push((node, outcome.as_str()));
+        }
+    }
+
+    #[test]
+    fn events_are_told_once_from_whole_lines_and_unended_nodes_fail_at_the_end() {
+        let a = Delayed::value(1u64);
+        let b = crate::dynamic::delayed(|v: Vec<u64>| v.len()).call(vec![a.clone(), a]);
+        let plan = Plan::new(std::slice::from_ref(&b.node));
+        let table = plan.table();
+        assert_eq!(table.nodes().len(), 2);
+        let run = std::env::temp_dir().join(format!("taskweave-events-{}", std::process::id()));
+        std::fs::create_dir_all(&run).unwrap();
+        let file = events_path(&output_path(&run, 0));
+        let append = |text: &str| {
+            let mut log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&file)
+                .unwrap();
+            log.write_all(text.as_bytes()).unwrap();
+        };
+        let told = Told::default();
+        let mut events = TaskEvents::new(&told, table.nodes(), 1);
+        let seen = || told.0.lock().unwrap().clone();
+        // No file yet; then half a line: only whole lines are told.
+        events.ended(&run);
+        append("s 0 1\ne 0 fini");
+        events.ended(&run);
+        assert_eq!(seen(), vec![(0, "started")]);
+        append("shed 2\ns 1 3\n");
+        events.ended(&run);
+        assert_eq!(
+            seen(),
+            vec![(0, "started"), (0, "finished"), (1, "started")]
+        );
+        // A cluster task run again (a lost worker) writes its events again: told once.
+        append("s 0 4\ne 0 failed 5\nx y\ns 9 6\n");
+        events.ended(&run);
+        assert_eq!(seen().len(), 3);
+        // A node started and never ended failed, once the job is over.
+        events.close();
+        events.close();
+        assert_eq!(
+            seen(),
+            vec![
+                (0, "started"),
+                (0, "finished"),
+                (1, "started"),
+                (1, "failed")
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&run);
+    }
 }
