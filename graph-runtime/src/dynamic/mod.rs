@@ -10,11 +10,13 @@ pub(crate) mod args;
 mod inspect;
 mod ops;
 mod plan;
+mod reuse;
 
 use core::any::{Any, TypeId};
 use core::fmt;
 use core::marker::PhantomData;
 use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::panic::Location;
@@ -67,7 +69,7 @@ use crate::inspect::GraphInfo;
 #[must_use = "a `Delayed` does nothing until computed: call `.compute()` or pass it to `taskweave::compute`"]
 pub struct Delayed<T> /* no value until computed: use it in `d.map(|v| …)` or after `d.compute()`; rebind, not `+=` */
 {
-    pub(crate) node: Arc<dyn Node>,
+    pub(crate) node: Arc<Node>,
     _value: PhantomData<fn() -> T>,
 }
 
@@ -218,8 +220,30 @@ fn call_site_shared(location: &'static Location<'static>) -> &'static str {
         })
 }
 
-/// Keys of impure nodes: a counter (the top bit stays clear; pure keys set it).
+/// Keys of impure nodes: a counter (the top bit stays clear; pure keys set it), taken
+/// by each thread in blocks of [`KEY_BLOCK`] so that building a node does no atomic
+/// read-modify-write (a key is unique, and consecutive for nodes one thread builds).
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+const KEY_BLOCK: u64 = 1024;
+
+/// A new key of an impure node.
+fn next_key() -> u64 {
+    std::thread_local! {
+        /// The next key of this thread's block, and the end of the block.
+        static KEYS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+    }
+    KEYS.try_with(|keys| {
+        let (mut next, mut end) = keys.get();
+        if next == end {
+            next = NEXT_KEY.fetch_add(KEY_BLOCK, Ordering::Relaxed);
+            end = next + KEY_BLOCK;
+        }
+        keys.set((next + 1, end));
+        next
+    })
+    // A thread being torn down (a `Drop` of a thread local building a node).
+    .unwrap_or_else(|_| NEXT_KEY.fetch_add(1, Ordering::Relaxed))
+}
 
 impl Meta {
     /// The last name set on the node, if any.
@@ -292,7 +316,7 @@ impl Meta {
         Meta {
             label: label_of(name, kind, call_site),
             names: OnceBox::new(),
-            key: key.unwrap_or_else(|| NEXT_KEY.fetch_add(1, Ordering::Relaxed)),
+            key: key.unwrap_or_else(next_key),
             mark: Mark::default(),
         }
     }
@@ -302,41 +326,93 @@ impl Meta {
 /// node allocates once. The same small vector as the futures' lists (`smallvec`, with
 /// its `union` layout: 40 bytes, as the enum it replaced).
 #[derive(Default)]
-pub(crate) struct ParentList(SmallVec<[Arc<dyn Node>; 2]>);
+pub(crate) struct ParentList(SmallVec<[Arc<Node>; 2]>);
 
 const _: () = assert!(std::mem::size_of::<ParentList>() <= 40);
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(std::mem::size_of::<Meta>() == 32);
 
 impl ParentList {
-    pub(crate) fn as_slice(&self) -> &[Arc<dyn Node>] {
+    pub(crate) fn as_slice(&self) -> &[Arc<Node>] {
         &self.0
     }
 
-    pub(crate) fn push(&mut self, parent: Arc<dyn Node>) {
+    pub(crate) fn push(&mut self, parent: Arc<Node>) {
         self.0.push(parent);
     }
 
-    fn move_into(self, stack: &mut Vec<Arc<dyn Node>>) {
+    fn move_into(self, stack: &mut DropStack) {
         stack.extend(self.0);
     }
 }
 
-impl<const N: usize> From<[Arc<dyn Node>; N]> for ParentList {
-    fn from(parents: [Arc<dyn Node>; N]) -> Self {
+impl<const N: usize> From<[Arc<Node>; N]> for ParentList {
+    fn from(parents: [Arc<Node>; N]) -> Self {
         ParentList(parents.into_iter().collect())
     }
 }
 
-/// A node of a dynamic graph, with its result type erased.
-pub(crate) trait Node: Send + Sync + 'static {
-    fn meta(&self) -> &Meta;
+/// A node of a dynamic graph: what every node has (its [`Meta`], its parents), then
+/// its own work with the result type erased (`B`, a [`Body`]; `dyn Body` once built).
+///
+/// The common part comes first, at a fixed place, so that laying a graph out and
+/// dropping it read a node's marks and parents without a virtual call.
+pub(crate) struct Node<B: ?Sized = dyn Body> {
+    pub(crate) meta: Meta,
     /// The nodes it reads, in argument order (a node read twice appears twice).
-    fn parents(&self) -> &[Arc<dyn Node>];
-    /// Moves the parents out (for dropping long chains without recursion).
-    fn take_parents(&mut self) -> ParentList;
-    /// A result slot for one run, read `uses` times.
-    fn add_slot(&self, arena: &mut ArenaBuilder, uses: u32);
+    parents: ParentList,
+    body: B,
+}
+
+impl<B: Body> Node<B> {
+    fn new(meta: Meta, parents: ParentList, body: B) -> Arc<Node> {
+        Arc::new(Node {
+            meta,
+            parents,
+            body,
+        })
+    }
+}
+
+impl Node {
+    #[inline]
+    pub(crate) fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// The nodes it reads, in argument order (a node read twice appears twice).
+    #[inline]
+    pub(crate) fn parents(&self) -> &[Arc<Node>] {
+        self.parents.as_slice()
+    }
+
+    /// The node's result slot in the arena of a run.
+    pub(crate) fn add_slot(&self, arena: &mut ArenaBuilder) {
+        self.body.add_slot(arena)
+    }
+
+    /// Runs the task: reads its inputs from `env`, stores its result.
+    pub(crate) fn run(&self, env: &Env<'_>) -> Flow {
+        self.body.run(env)
+    }
+
+    /// What a remote task's node says of its call (see [`Body::remote`]).
+    #[cfg(feature = "hyperqueue")]
+    pub(crate) fn remote(&self) -> Option<&(dyn Any + Send + Sync)> {
+        self.body.remote()
+    }
+}
+
+impl<B: ?Sized> Drop for Node<B> {
+    fn drop(&mut self) {
+        drop_parents(std::mem::take(&mut self.parents));
+    }
+}
+
+/// A node's own work, with its result type erased.
+pub(crate) trait Body: Send + Sync + 'static {
+    /// The node's result slot in the arena of a run.
+    fn add_slot(&self, arena: &mut ArenaBuilder);
     /// Runs the task: reads its inputs from `env`, stores its result.
     fn run(&self, env: &Env<'_>) -> Flow;
     /// What a remote task's node says of its call (a `#[delayed(remote)]` function
@@ -370,28 +446,17 @@ impl<'a> Env<'a> {
 
 /// A task: a closure reading its inputs from the arena.
 struct Task<T, F> {
-    meta: Meta,
-    parents: ParentList,
     run: F,
     _result: PhantomData<fn() -> T>,
 }
 
-impl<T, F> Node for Task<T, F>
+impl<T, F> Body for Task<T, F>
 where
     T: Send + Sync + 'static,
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
-    fn meta(&self) -> &Meta {
-        &self.meta
-    }
-    fn parents(&self) -> &[Arc<dyn Node>] {
-        self.parents.as_slice()
-    }
-    fn take_parents(&mut self) -> ParentList {
-        std::mem::take(&mut self.parents)
-    }
-    fn add_slot(&self, arena: &mut ArenaBuilder, uses: u32) {
-        arena.push::<T>(uses);
+    fn add_slot(&self, arena: &mut ArenaBuilder) {
+        arena.push::<T>();
     }
     fn run(&self, env: &Env<'_>) -> Flow {
         let value = (self.run)(env);
@@ -400,23 +465,71 @@ where
     }
 }
 
-impl<T, F> Drop for Task<T, F> {
-    fn drop(&mut self) {
-        drop_parents(std::mem::take(&mut self.parents));
-    }
+/// The nodes a [`drop_parents`] loop has still to drop: inline up to a few, which is
+/// all a chain or a tree needs (each node gives up at most its own parents before the
+/// next is popped), so dropping a graph allocates nothing for them.
+type DropStack = SmallVec<[Arc<Node>; 8]>;
+
+std::thread_local! {
+    /// The nodes this thread's [`drop_parents`] loop has still to drop, while one runs
+    /// (its buffer stays with the thread for the next loop).
+    static DROPPING: RefCell<Vec<Arc<Node>>> = const { RefCell::new(Vec::new()) };
+    /// Whether a [`drop_parents`] loop runs on this thread.
+    static LOOP: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Drops a node's parents without recursing down a long chain: a parent this was the
-/// last owner of gives up its own parents to the same loop first.
+/// Drops a node's parents without recursing down a long chain. The first node dropped
+/// on a thread runs a loop; a parent that it was the last owner of, dropped in that
+/// loop, hands its own parents to the loop instead of dropping them itself, so the
+/// stack stays flat however long the chain, and no node is locked to check that it
+/// is the last owner (`Arc::get_mut`): the reference count says so when it drops.
 fn drop_parents(parents: ParentList) {
     if parents.as_slice().is_empty() {
         return;
     }
-    let mut stack = Vec::new();
+    // Whether this thread runs a loop already; none when its locals are torn down.
+    let Ok(running) = LOOP.try_with(|running| running.replace(true)) else {
+        return drop_parents_alone(parents);
+    };
+    let mut parents = Some(parents);
+    let queued = DROPPING.try_with(|stack| {
+        let parents = parents.take().expect("queued once");
+        stack.borrow_mut().extend(parents.0);
+    });
+    if queued.is_err() {
+        LOOP.with(|loop_runs| loop_runs.set(running));
+        return drop_parents_alone(parents.take().expect("not queued"));
+    }
+    if running {
+        return;
+    }
+    /// Ends the loop even when a value's `Drop` unwinds out of it; what is left
+    /// is dropped then as unwinding drops it (recursively, as any `Arc` graph).
+    struct Running;
+    impl Drop for Running {
+        fn drop(&mut self) {
+            LOOP.with(|running| running.set(false));
+            let rest = DROPPING.with(|stack| std::mem::take(&mut *stack.borrow_mut()));
+            drop(rest);
+        }
+    }
+    let running = Running;
+    // No borrow is held while a node drops: its own parents come to the stack.
+    while let Some(parent) = DROPPING.with(|stack| stack.borrow_mut().pop()) {
+        drop(parent);
+    }
+    LOOP.with(|running| running.set(false));
+    std::mem::forget(running);
+}
+
+/// [`drop_parents`] without this thread's locals: a parent this was the last owner of
+/// gives up its own parents to the same loop first.
+fn drop_parents_alone(parents: ParentList) {
+    let mut stack = DropStack::new();
     parents.move_into(&mut stack);
     while let Some(mut parent) = stack.pop() {
         if let Some(node) = Arc::get_mut(&mut parent) {
-            node.take_parents().move_into(&mut stack);
+            std::mem::take(&mut node.parents).move_into(&mut stack);
         }
     }
 }
@@ -455,22 +568,13 @@ struct RemoteNode<T, F> {
 }
 
 #[cfg(feature = "hyperqueue")]
-impl<T, F> Node for RemoteNode<T, F>
+impl<T, F> Body for RemoteNode<T, F>
 where
     T: Send + Sync + 'static,
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
-    fn meta(&self) -> &Meta {
-        self.task.meta()
-    }
-    fn parents(&self) -> &[Arc<dyn Node>] {
-        self.task.parents()
-    }
-    fn take_parents(&mut self) -> ParentList {
-        self.task.take_parents()
-    }
-    fn add_slot(&self, arena: &mut ArenaBuilder, uses: u32) {
-        self.task.add_slot(arena, uses)
+    fn add_slot(&self, arena: &mut ArenaBuilder) {
+        self.task.add_slot(arena)
     }
     fn run(&self, env: &Env<'_>) -> Flow {
         self.task.run(env)
@@ -498,15 +602,17 @@ where
     // Only a remote task's companion makes a description, and only with the feature.
     #[cfg(feature = "hyperqueue")]
     if let Some(call) = remote.0 {
-        return Delayed::from_node(Arc::new(RemoteNode {
-            task: Task {
-                meta: Meta::new(name, call_site, key.map(typed_key::<T>)),
-                parents: parents.nodes,
-                run,
-                _result: PhantomData,
+        return Delayed::from_node(Node::new(
+            Meta::new(name, call_site, key.map(typed_key::<T>)),
+            parents.nodes,
+            RemoteNode {
+                task: Task {
+                    run,
+                    _result: PhantomData,
+                },
+                call,
             },
-            call,
-        }));
+        ));
     }
     #[cfg(not(feature = "hyperqueue"))]
     let _ = remote;
@@ -527,12 +633,14 @@ where
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
     let key = key.map(typed_key::<T>);
-    Delayed::from_node(Arc::new(Task {
-        meta: Meta::new(name, call_site, key),
-        parents: parents.nodes,
-        run,
-        _result: PhantomData,
-    }))
+    Delayed::from_node(Node::new(
+        Meta::new(name, call_site, key),
+        parents.nodes,
+        Task {
+            run,
+            _result: PhantomData,
+        },
+    ))
 }
 
 /// A pure key with the result type `T` added: equal function and arguments with another
@@ -559,17 +667,19 @@ where
     T: Send + Sync + 'static,
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
-    Delayed::from_node(Arc::new(Task {
-        meta: Meta::of_kind(
+    Delayed::from_node(Node::new(
+        Meta::of_kind(
             name,
             kind,
             call_site_of(Location::caller()),
             key.map(typed_key::<T>),
         ),
-        parents: parents.into(),
-        run,
-        _result: PhantomData,
-    }))
+        parents.into(),
+        Task {
+            run,
+            _result: PhantomData,
+        },
+    ))
 }
 
 /// Feeds one argument of a pure task to the key's hasher.
@@ -602,7 +712,7 @@ pub fn pure_key(function: u64, inputs: &[&KeyPart<'_>]) -> u64 {
 }
 
 impl<T> Delayed<T> {
-    pub(crate) fn from_node(node: Arc<dyn Node>) -> Self {
+    pub(crate) fn from_node(node: Arc<Node>) -> Self {
         Delayed {
             node,
             _value: PhantomData,
@@ -647,7 +757,7 @@ impl<T> Delayed<T> {
 }
 
 /// The graph that computing `outputs` together would run (see `inspect::info`).
-pub(crate) fn info_of(outputs: &[Arc<dyn Node>]) -> GraphInfo {
+pub(crate) fn info_of(outputs: &[Arc<Node>]) -> GraphInfo {
     plan::Plan::new(outputs).info()
 }
 
@@ -722,7 +832,7 @@ impl<T: Clone + Send + Sync + 'static> Delayed<T> {
         if let Some(names) = self.node.meta().last_names() {
             meta.add_name(names.name.clone(), names.is_key);
         }
-        Delayed::from_node(Arc::new(Held { meta, value }))
+        Delayed::from_node(Node::new(meta, ParentList::default(), Held { value }))
     }
 }
 
@@ -739,28 +849,18 @@ impl<T: Clone + Send + Sync + 'static> Delayed<T> {
     #[track_caller]
     pub fn value(value: T) -> Delayed<T> {
         let meta = Meta::of_kind("value", "value", call_site_of(Location::caller()), None);
-        Delayed::from_node(Arc::new(Held { meta, value }))
+        Delayed::from_node(Node::new(meta, ParentList::default(), Held { value }))
     }
 }
 
 /// A persisted value, or a constant made a node.
 struct Held<T> {
-    meta: Meta,
     value: T,
 }
 
-impl<T: Clone + Send + Sync + 'static> Node for Held<T> {
-    fn meta(&self) -> &Meta {
-        &self.meta
-    }
-    fn parents(&self) -> &[Arc<dyn Node>] {
-        &[]
-    }
-    fn take_parents(&mut self) -> ParentList {
-        ParentList::default()
-    }
-    fn add_slot(&self, arena: &mut ArenaBuilder, uses: u32) {
-        arena.push::<T>(uses);
+impl<T: Clone + Send + Sync + 'static> Body for Held<T> {
+    fn add_slot(&self, arena: &mut ArenaBuilder) {
+        arena.push::<T>();
     }
     fn run(&self, env: &Env<'_>) -> Flow {
         env.slot::<T>(env.me).put(self.value.clone());
@@ -866,9 +966,7 @@ where
             match items.next() {
                 Some(b) => {
                     let combine = combine.clone();
-                    let node = Task {
-                        meta: Meta::new("tree_reduce", location, None),
-                        parents: ParentList::from([a.node, b.node]),
+                    let task = Task {
                         run: move |env: &Env<'_>| {
                             let mut cursor = 0;
                             let a = crate::engine::slot::Give::give(
@@ -881,7 +979,11 @@ where
                         },
                         _result: PhantomData,
                     };
-                    next.push(Delayed::from_node(Arc::new(node)));
+                    next.push(Delayed::from_node(Node::new(
+                        Meta::new("tree_reduce", location, None),
+                        ParentList::from([a.node, b.node]),
+                        task,
+                    )));
                 }
                 None => next.push(a),
             }
