@@ -17,6 +17,8 @@ use taskweave::{delay, delayed, Delayed, Profiler, RunOptions, TaskOutcome};
 
 #[path = "support/remote_tasks.rs"]
 mod remote_tasks;
+#[path = "support/watchdog.rs"]
+mod watchdog;
 use remote_tasks::{attempts_made, counter, each_node_once, flaky, retries_as_here, Recording};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -78,6 +80,12 @@ fn total(parts: Vec<u64>) -> u64 {
 #[delayed(remote)]
 fn inc(x: u64) -> u64 {
     x + 1
+}
+
+#[delayed(remote)]
+fn nap(seconds: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_secs(seconds));
+    seconds
 }
 
 /// A runner whose runs go under one directory of this test process (each run's own
@@ -453,6 +461,76 @@ fn observers_see_each_node_the_workers_run() {
     }
 }
 
+/// The processes whose command line contains `text`.
+fn processes_with(text: &str) -> Vec<String> {
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    String::from_utf8_lossy(&ps.stdout)
+        .lines()
+        .filter(|line| line.contains(text))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A job whose worker does not end has a way out: past the runner's timeout, or
+/// cancelled from another thread, its workers are killed and the compute is an error
+/// saying so; a zero timeout gives up at once; the runner then runs the next job.
+fn a_worker_that_does_not_end_is_killed() {
+    let dir = base().join("stuck");
+    let slow = delay!(add(delay!(nap(600)), delay!(square(2))));
+    let limited = LocalRunner::new(&dir)
+        .parallel(2)
+        .timeout(std::time::Duration::from_millis(500));
+    let error = {
+        let (runner, slow) = (limited.clone(), slow.clone());
+        watchdog::within(std::time::Duration::from_secs(60), "a timeout", move || {
+            compute_on_with(&runner, &slow, Partition::PerNode).unwrap_err()
+        })
+    };
+    let text = error.to_string();
+    assert!(
+        text.starts_with(
+            "the local runner's job did not end within 500ms (LocalRunner::timeout): its \
+             running workers were killed (tasks 0 (`subgraph`))"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        processes_with(&dir.display().to_string()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        delay!(square(3)).compute_on(&limited).unwrap(),
+        9,
+        "the next job runs"
+    );
+
+    // Cancelled once its worker runs.
+    let runner = LocalRunner::new(&dir).parallel(2);
+    let canceller = runner.canceller();
+    let error = watchdog::within(std::time::Duration::from_secs(60), "a cancel", move || {
+        std::thread::scope(|scope| {
+            let computing = scope.spawn(|| slow.compute_on(&runner));
+            while processes_with(&dir.display().to_string()).is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            canceller.cancel();
+            computing.join().unwrap().unwrap_err().to_string()
+        })
+    });
+    assert!(
+        error.starts_with("the local runner's job was cancelled: its running workers were killed"),
+        "{error}"
+    );
+    assert_eq!(
+        processes_with(&base().join("stuck").display().to_string()),
+        Vec::<String>::new()
+    );
+
+    let zero = LocalRunner::new(base().join("zero")).timeout(std::time::Duration::ZERO);
+    let error = delay!(square(3)).compute_on(&zero).unwrap_err().to_string();
+    assert!(error.contains("did not end within 0ns"), "{error}");
+}
+
 /// A worker that dies in a graph's cluster task (an abort, no error file) is the
 /// error of the compute, whether the result is in that cluster task or after it.
 fn a_worker_dying_in_a_graph_is_the_computes_error() {
@@ -574,7 +652,11 @@ fn main() {
         eprintln!("tests/remote.rs: still running after 180 s: a worker or the runner hangs");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 14] = [
+    let tests: [(&str, fn()); 15] = [
+        (
+            "a_worker_that_does_not_end_is_killed",
+            a_worker_that_does_not_end_is_killed,
+        ),
         (
             "observers_see_each_node_the_workers_run",
             observers_see_each_node_the_workers_run,

@@ -210,9 +210,10 @@ fn tail(path: &Path, lines: usize) -> String {
     last.join(" | ")
 }
 
-/// Cancels the job a HyperQueue transport is running: see
-/// [`HyperQueuePython::canceller`] and [`HyperQueueCli::canceller`]. Cloned freely, sent
-/// to another thread (the one computing waits for the job).
+/// Cancels the job a cluster is running: see [`HyperQueuePython::canceller`],
+/// [`HyperQueueCli::canceller`] and
+/// [`LocalRunner::canceller`](super::LocalRunner::canceller). Cloned freely, sent to
+/// another thread (the one computing waits for the job).
 #[derive(Debug, Clone, Default)]
 pub struct JobCanceller {
     cancelled: Arc<AtomicBool>,
@@ -226,11 +227,11 @@ impl JobCanceller {
     }
 
     /// Clears an earlier cancel, as a job starts.
-    fn reset(&self) {
+    pub(super) fn reset(&self) {
         self.cancelled.store(false, Ordering::SeqCst);
     }
 
-    fn is_cancelled(&self) -> bool {
+    pub(super) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
     }
 }
