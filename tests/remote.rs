@@ -19,7 +19,9 @@ use taskweave::{delay, delayed, Delayed, Profiler, RunOptions, TaskOutcome};
 mod remote_tasks;
 #[path = "support/watchdog.rs"]
 mod watchdog;
-use remote_tasks::{attempts_made, counter, each_node_once, flaky, retries_as_here, Recording};
+use remote_tasks::{
+    attempts_made, counter, each_node_once, flaky, processes_with, retries_as_here, Recording,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct Point {
@@ -459,16 +461,6 @@ fn observers_see_each_node_the_workers_run() {
             "{partition:?}"
         );
     }
-}
-
-/// The processes whose command line contains `text`.
-fn processes_with(text: &str) -> Vec<String> {
-    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
-    String::from_utf8_lossy(&ps.stdout)
-        .lines()
-        .filter(|line| line.contains(text))
-        .map(str::to_owned)
-        .collect()
 }
 
 /// A job whose worker does not end has a way out: past the runner's timeout, or

@@ -24,7 +24,7 @@ use taskweave::{delay, delayed, Delayed, RunOptions, TaskOutcome};
 
 #[path = "support/remote_tasks.rs"]
 mod remote_tasks;
-use remote_tasks::{each_node_once, retries_as_here, Recording};
+use remote_tasks::{each_node_once, processes_with, retries_as_here, Recording};
 #[path = "support/watchdog.rs"]
 mod watchdog;
 use watchdog::within;
@@ -500,16 +500,6 @@ fn the_hq_command_line(tomllib: bool) {
         .to_string();
     assert!(error.contains("no HyperQueue binary at"), "{error}");
     std::env::set_var("PATH", old_path);
-}
-
-/// The processes whose command line contains `text`.
-fn processes_with(text: &str) -> Vec<String> {
-    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
-    String::from_utf8_lossy(&ps.stdout)
-        .lines()
-        .filter(|line| line.contains(text))
-        .map(str::to_owned)
-        .collect()
 }
 
 /// An `hq` that hangs (a server that cannot be reached) at each step — the version

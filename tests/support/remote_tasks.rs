@@ -96,6 +96,19 @@ fn add_ten(x: u64) -> u64 {
     x + 10
 }
 
+/// The processes whose command line contains `text` (workers, stand-ins left running).
+pub(crate) fn processes_with(text: &str) -> Vec<String> {
+    let ps = std::process::Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&ps.stdout)
+        .lines()
+        .filter(|line| line.contains(text))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// What an observer was told of one run.
 #[derive(Debug, Default)]
 pub(crate) struct Seen {
