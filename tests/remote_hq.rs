@@ -419,6 +419,19 @@ fn the_hq_command_line(tomllib: bool) {
         let cli = HyperQueueCli::new(base().join("cli-runs"));
         let value = delay!(add(delay!(square(3)), delay!(square(4))));
         assert_eq!(value.compute_on(&cli).unwrap(), 25);
+        // Observed: the workers' events read while `hq job wait` runs, each node told
+        // once, as a compute here tells it.
+        let recording = Arc::new(Recording::default());
+        let options = ClusterOptions::new()
+            .partition(Partition::PerNode)
+            .observer(recording.clone());
+        assert_eq!(value.compute_on_with(&cli, options).unwrap(), 25);
+        let observed = each_node_once(&recording.take());
+        value
+            .try_compute_with(RunOptions::new().observer(recording.clone()))
+            .unwrap();
+        assert_eq!(observed.len(), 3);
+        assert_eq!(observed, each_node_once(&recording.take()));
         // No timeout at all: `Duration::MAX` waits as long as the job takes.
         let forever = HyperQueueCli::new(base().join("cli-runs"))
             .timeout(Duration::MAX)
