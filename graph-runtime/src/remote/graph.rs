@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{find, Input, Job, LocalRunner, Outputs, Payload, RemoteError, TaskId};
 use crate::dynamic::args::ArgShape;
-use crate::dynamic::{Delayed, Node, Plan, RemoteSpec};
+use crate::dynamic::{Delayed, NodeRef, Plan, RemoteSpec};
 use crate::engine::error::TaskError;
 use crate::engine::names::short_name_of;
 
@@ -267,7 +267,7 @@ enum GraphArg {
 
 /// The nodes reachable from `root`, parents before children (laid out as a compute
 /// lays them out: `Plan`, no recursion, pure twins once), each with its arguments.
-fn lower(root: &Arc<Node>) -> Result<Vec<GraphNode>, RemoteError> {
+fn lower(root: &NodeRef) -> Result<Vec<GraphNode>, RemoteError> {
     let plan = Plan::new(std::slice::from_ref(root));
     plan.nodes()
         .enumerate()
