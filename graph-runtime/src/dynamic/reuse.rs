@@ -12,8 +12,8 @@
 
 use std::sync::Mutex;
 
-/// The most bytes one kept set may hold: the buffers of a graph of about 10^5 nodes.
-/// Larger sets are freed, as they would have been.
+/// The most bytes one kept set may hold unless it says otherwise: the buffers of a
+/// graph of about 10^5 nodes. Larger sets are freed, as they would have been.
 pub(crate) const MAX_KEPT: usize = 16 << 20;
 
 /// Buffers that can be kept: emptied before they are, and measured.
@@ -33,17 +33,29 @@ impl<T> Buffers for Vec<T> {
     }
 }
 
-/// One kept set of `T`.
-pub(crate) struct Kept<T>(Mutex<Option<T>>);
+/// One kept set of `T`, of at most `max` bytes.
+pub(crate) struct Kept<T> {
+    kept: Mutex<Option<T>>,
+    max: usize,
+}
 
 impl<T: Buffers> Kept<T> {
+    /// Keeps sets of up to [`MAX_KEPT`] bytes.
     pub(crate) const fn new() -> Self {
-        Kept(Mutex::new(None))
+        Kept::at_most(MAX_KEPT)
+    }
+
+    /// Keeps sets of up to `max` bytes.
+    pub(crate) const fn at_most(max: usize) -> Self {
+        Kept {
+            kept: Mutex::new(None),
+            max,
+        }
     }
 
     /// The kept set, or new empty buffers.
     pub(crate) fn take(&self) -> T {
-        match self.0.try_lock() {
+        match self.kept.try_lock() {
             Ok(mut kept) => kept.take().unwrap_or_default(),
             Err(std::sync::TryLockError::Poisoned(poisoned)) => {
                 poisoned.into_inner().take().unwrap_or_default()
@@ -53,13 +65,13 @@ impl<T: Buffers> Kept<T> {
     }
 
     /// Keeps `buffers` for the next [`take`](Self::take), emptied, unless a set is
-    /// kept already or they are larger than [`MAX_KEPT`]; frees them otherwise.
+    /// kept already or they are larger than this keeps; frees them otherwise.
     pub(crate) fn give(&self, mut buffers: T) {
-        if buffers.bytes() > MAX_KEPT {
+        if buffers.bytes() > self.max {
             return;
         }
         buffers.clear();
-        if let Ok(mut kept) = self.0.try_lock() {
+        if let Ok(mut kept) = self.kept.try_lock() {
             if kept.is_none() {
                 *kept = Some(buffers);
             }
