@@ -13,7 +13,7 @@ use taskweave::remote::{
     self, compute_on_with, ClusterOptions, GraphJob, Input, Job, LocalRunner, Partition, Payload,
     RemoteError,
 };
-use taskweave::{delay, delayed, Delayed, Profiler, RunOptions, TaskOutcome};
+use taskweave::{delay, delayed, graph, Delayed, Profiler, RunOptions, TaskOutcome};
 
 #[path = "support/remote_tasks.rs"]
 mod remote_tasks;
@@ -92,6 +92,34 @@ fn nap(seconds: u64) -> u64 {
 
 /// A runner whose runs go under one directory of this test process (each run's own
 /// directory is removed after it; `main` removes this one).
+#[delayed]
+fn half(x: u64) -> u64 {
+    x / 2
+}
+
+#[delayed]
+fn triple(x: u64) -> u64 {
+    3 * x
+}
+
+#[delayed]
+fn plus(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+/// A static `graph!` on a cluster: a remote task whose body computes the graph, so a
+/// worker runs all of its nodes (on its own rayon pool), and the dynamic graph around
+/// it spreads such tasks over the cluster.
+#[delayed(remote)]
+fn pipeline(x: u64) -> u64 {
+    let steps = graph!(|x: u64| -> u64 {
+        let a = half(x);
+        let b = triple(x);
+        plus(a, b)
+    });
+    steps.compute(x)
+}
+
 fn runner(name: &str) -> LocalRunner {
     LocalRunner::new(base().join(name)).parallel(2)
 }
@@ -296,6 +324,21 @@ fn a_delayed_diamond_computes_on_the_runner_as_here() {
     assert_eq!(local.workers_started(), 5);
     assert_eq!(e.compute_on(&local).unwrap(), 66);
     assert_eq!(local.workers_started(), 10);
+}
+
+/// Static graphs inside remote tasks: twenty `pipeline` calls (each a three-node
+/// `graph!` run by a worker) summed, one process per node and grouped, equal to plain
+/// sequential evaluation.
+fn a_static_graph_runs_inside_a_remote_task() {
+    let parts: Vec<Delayed<u64>> = (0..20).map(|i| delay!(pipeline(i))).collect();
+    let sum = delay!(total(parts));
+    let sequential: u64 = (0..20u64).map(|x| x / 2 + 3 * x).sum();
+    for partition in [Partition::PerNode, Partition::Tasks(3)] {
+        let local = runner("static-inside");
+        assert_eq!(compute_on_with(&local, &sum, partition).unwrap(), sequential);
+        assert!(local.workers_started() >= 3, "{partition:?}");
+    }
+    assert_eq!(sum.compute(), sequential);
 }
 
 /// A fan-in of 1,000 leaves (sums of ten in `Vec`s, then a tree of adds: 1,199 nodes)
@@ -644,7 +687,11 @@ fn main() {
         eprintln!("tests/remote.rs: still running after 180 s: a worker or the runner hangs");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 15] = [
+    let tests: [(&str, fn()); 16] = [
+        (
+            "a_static_graph_runs_inside_a_remote_task",
+            a_static_graph_runs_inside_a_remote_task,
+        ),
         (
             "a_worker_that_does_not_end_is_killed",
             a_worker_that_does_not_end_is_killed,
