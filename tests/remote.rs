@@ -335,7 +335,10 @@ fn a_static_graph_runs_inside_a_remote_task() {
     let sequential: u64 = (0..20u64).map(|x| x / 2 + 3 * x).sum();
     for partition in [Partition::PerNode, Partition::Tasks(3)] {
         let local = runner("static-inside");
-        assert_eq!(compute_on_with(&local, &sum, partition).unwrap(), sequential);
+        assert_eq!(
+            compute_on_with(&local, &sum, partition).unwrap(),
+            sequential
+        );
         assert!(local.workers_started() >= 3, "{partition:?}");
     }
     assert_eq!(sum.compute(), sequential);
