@@ -494,15 +494,7 @@ impl Drop for Counted {
 
 /// A chain of `n` nodes, each of whose closures owns a [`Counted`].
 fn counted_chain(n: usize, drops: &'static AtomicUsize) -> Delayed<i64> {
-    let mut x = Delayed::value(0i64);
-    for _ in 0..n {
-        let counted = Counted(drops);
-        x = x.map(move |v| {
-            let _ = &counted;
-            *v + 1
-        });
-    }
-    x
+    counted_chain_on(Delayed::value(0i64), n, drops)
 }
 
 /// Graphs are dropped in a loop, not by recursion, wherever the last handle goes: at

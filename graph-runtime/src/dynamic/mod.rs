@@ -8,6 +8,7 @@
 mod arena;
 pub(crate) mod args;
 mod inspect;
+mod node;
 mod ops;
 mod plan;
 mod reuse;
@@ -16,7 +17,6 @@ use core::any::{Any, TypeId};
 use core::fmt;
 use core::marker::PhantomData;
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::panic::Location;
@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use once_cell::race::OnceBox;
-use smallvec::SmallVec;
 
 pub use arena::Arena;
 use arena::ArenaBuilder;
@@ -33,6 +32,9 @@ pub use args::{
     PureKey, RetryArg,
 };
 pub use inspect::{info, visualize, Inspected};
+#[cfg(loom)]
+pub(crate) use node::loom_model;
+pub(crate) use node::{Body, Borrowed, Node, NodeRef, ParentList};
 pub(crate) use plan::outputs_name;
 pub(crate) use plan::prepare_any;
 #[cfg(feature = "hyperqueue")]
@@ -69,7 +71,7 @@ use crate::inspect::GraphInfo;
 #[must_use = "a `Delayed` does nothing until computed: call `.compute()` or pass it to `taskweave::compute`"]
 pub struct Delayed<T> /* no value until computed: use it in `d.map(|v| …)` or after `d.compute()`; rebind, not `+=` */
 {
-    pub(crate) node: Arc<Node>,
+    pub(crate) node: NodeRef,
     _value: PhantomData<fn() -> T>,
 }
 
@@ -322,106 +324,8 @@ impl Meta {
     }
 }
 
-/// A node's parents: inline up to two (most tasks), on the heap beyond, so building a
-/// node allocates once. The same small vector as the futures' lists (`smallvec`, with
-/// its `union` layout: 40 bytes, as the enum it replaced).
-#[derive(Default)]
-pub(crate) struct ParentList(SmallVec<[Arc<Node>; 2]>);
-
-const _: () = assert!(std::mem::size_of::<ParentList>() <= 40);
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(std::mem::size_of::<Meta>() == 32);
-
-impl ParentList {
-    pub(crate) fn as_slice(&self) -> &[Arc<Node>] {
-        &self.0
-    }
-
-    pub(crate) fn push(&mut self, parent: Arc<Node>) {
-        self.0.push(parent);
-    }
-
-    fn move_into(self, stack: &mut DropStack) {
-        stack.extend(self.0);
-    }
-}
-
-impl<const N: usize> From<[Arc<Node>; N]> for ParentList {
-    fn from(parents: [Arc<Node>; N]) -> Self {
-        ParentList(parents.into_iter().collect())
-    }
-}
-
-/// A node of a dynamic graph: what every node has (its [`Meta`], its parents), then
-/// its own work with the result type erased (`B`, a [`Body`]; `dyn Body` once built).
-///
-/// The common part comes first, at a fixed place, so that laying a graph out and
-/// dropping it read a node's marks and parents without a virtual call.
-pub(crate) struct Node<B: ?Sized = dyn Body> {
-    pub(crate) meta: Meta,
-    /// The nodes it reads, in argument order (a node read twice appears twice).
-    parents: ParentList,
-    body: B,
-}
-
-impl<B: Body> Node<B> {
-    fn new(meta: Meta, parents: ParentList, body: B) -> Arc<Node> {
-        Arc::new(Node {
-            meta,
-            parents,
-            body,
-        })
-    }
-}
-
-impl Node {
-    #[inline]
-    pub(crate) fn meta(&self) -> &Meta {
-        &self.meta
-    }
-
-    /// The nodes it reads, in argument order (a node read twice appears twice).
-    #[inline]
-    pub(crate) fn parents(&self) -> &[Arc<Node>] {
-        self.parents.as_slice()
-    }
-
-    /// The node's result slot in the arena of a run.
-    pub(crate) fn add_slot(&self, arena: &mut ArenaBuilder) {
-        self.body.add_slot(arena)
-    }
-
-    /// Runs the task: reads its inputs from `env`, stores its result.
-    pub(crate) fn run(&self, env: &Env<'_>) -> Flow {
-        self.body.run(env)
-    }
-
-    /// What a remote task's node says of its call (see [`Body::remote`]).
-    #[cfg(feature = "hyperqueue")]
-    pub(crate) fn remote(&self) -> Option<&(dyn Any + Send + Sync)> {
-        self.body.remote()
-    }
-}
-
-impl<B: ?Sized> Drop for Node<B> {
-    fn drop(&mut self) {
-        drop_parents(std::mem::take(&mut self.parents));
-    }
-}
-
-/// A node's own work, with its result type erased.
-pub(crate) trait Body: Send + Sync + 'static {
-    /// The node's result slot in the arena of a run.
-    fn add_slot(&self, arena: &mut ArenaBuilder);
-    /// Runs the task: reads its inputs from `env`, stores its result.
-    fn run(&self, env: &Env<'_>) -> Flow;
-    /// What a remote task's node says of its call (a `#[delayed(remote)]` function
-    /// built with `delay!`; see [`RemoteSpec`]), for a cluster backend to read.
-    #[cfg(feature = "hyperqueue")]
-    fn remote(&self) -> Option<&(dyn Any + Send + Sync)> {
-        None
-    }
-}
 
 /// The arena seen by one running node: every slot, and where this node's inputs are.
 pub struct Env<'a> {
@@ -462,75 +366,6 @@ where
         let value = (self.run)(env);
         env.slot::<T>(env.me).put(value);
         Flow::Continue
-    }
-}
-
-/// The nodes a [`drop_parents`] loop has still to drop: inline up to a few, which is
-/// all a chain or a tree needs (each node gives up at most its own parents before the
-/// next is popped), so dropping a graph allocates nothing for them.
-type DropStack = SmallVec<[Arc<Node>; 8]>;
-
-std::thread_local! {
-    /// The nodes this thread's [`drop_parents`] loop has still to drop, while one runs
-    /// (its buffer stays with the thread for the next loop).
-    static DROPPING: RefCell<Vec<Arc<Node>>> = const { RefCell::new(Vec::new()) };
-    /// Whether a [`drop_parents`] loop runs on this thread.
-    static LOOP: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Drops a node's parents without recursing down a long chain. The first node dropped
-/// on a thread runs a loop; a parent that it was the last owner of, dropped in that
-/// loop, hands its own parents to the loop instead of dropping them itself, so the
-/// stack stays flat however long the chain, and no node is locked to check that it
-/// is the last owner (`Arc::get_mut`): the reference count says so when it drops.
-fn drop_parents(parents: ParentList) {
-    if parents.as_slice().is_empty() {
-        return;
-    }
-    // Whether this thread runs a loop already; none when its locals are torn down.
-    let Ok(running) = LOOP.try_with(|running| running.replace(true)) else {
-        return drop_parents_alone(parents);
-    };
-    let mut parents = Some(parents);
-    let queued = DROPPING.try_with(|stack| {
-        let parents = parents.take().expect("queued once");
-        stack.borrow_mut().extend(parents.0);
-    });
-    if queued.is_err() {
-        LOOP.with(|loop_runs| loop_runs.set(running));
-        return drop_parents_alone(parents.take().expect("not queued"));
-    }
-    if running {
-        return;
-    }
-    /// Ends the loop even when a value's `Drop` unwinds out of it; what is left
-    /// is dropped then as unwinding drops it (recursively, as any `Arc` graph).
-    struct Running;
-    impl Drop for Running {
-        fn drop(&mut self) {
-            LOOP.with(|running| running.set(false));
-            let rest = DROPPING.with(|stack| std::mem::take(&mut *stack.borrow_mut()));
-            drop(rest);
-        }
-    }
-    let running = Running;
-    // No borrow is held while a node drops: its own parents come to the stack.
-    while let Some(parent) = DROPPING.with(|stack| stack.borrow_mut().pop()) {
-        drop(parent);
-    }
-    LOOP.with(|running| running.set(false));
-    std::mem::forget(running);
-}
-
-/// [`drop_parents`] without this thread's locals: a parent this was the last owner of
-/// gives up its own parents to the same loop first.
-fn drop_parents_alone(parents: ParentList) {
-    let mut stack = DropStack::new();
-    parents.move_into(&mut stack);
-    while let Some(mut parent) = stack.pop() {
-        if let Some(node) = Arc::get_mut(&mut parent) {
-            std::mem::take(&mut node.parents).move_into(&mut stack);
-        }
     }
 }
 
@@ -602,7 +437,7 @@ where
     // Only a remote task's companion makes a description, and only with the feature.
     #[cfg(feature = "hyperqueue")]
     if let Some(call) = remote.0 {
-        return Delayed::from_node(Node::new(
+        return Delayed::from_node(NodeRef::new(
             Meta::new(name, call_site, key.map(typed_key::<T>)),
             parents.nodes,
             RemoteNode {
@@ -633,7 +468,7 @@ where
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
     let key = key.map(typed_key::<T>);
-    Delayed::from_node(Node::new(
+    Delayed::from_node(NodeRef::new(
         Meta::new(name, call_site, key),
         parents.nodes,
         Task {
@@ -667,7 +502,7 @@ where
     T: Send + Sync + 'static,
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
-    Delayed::from_node(Node::new(
+    Delayed::from_node(NodeRef::new(
         Meta::of_kind(
             name,
             kind,
@@ -712,7 +547,7 @@ pub fn pure_key(function: u64, inputs: &[&KeyPart<'_>]) -> u64 {
 }
 
 impl<T> Delayed<T> {
-    pub(crate) fn from_node(node: Arc<Node>) -> Self {
+    pub(crate) fn from_node(node: NodeRef) -> Self {
         Delayed {
             node,
             _value: PhantomData,
@@ -757,7 +592,7 @@ impl<T> Delayed<T> {
 }
 
 /// The graph that computing `outputs` together would run (see `inspect::info`).
-pub(crate) fn info_of(outputs: &[Arc<Node>]) -> GraphInfo {
+pub(crate) fn info_of(outputs: &[NodeRef]) -> GraphInfo {
     plan::Plan::new(outputs).info()
 }
 
@@ -832,7 +667,7 @@ impl<T: Clone + Send + Sync + 'static> Delayed<T> {
         if let Some(names) = self.node.meta().last_names() {
             meta.add_name(names.name.clone(), names.is_key);
         }
-        Delayed::from_node(Node::new(meta, ParentList::default(), Held { value }))
+        Delayed::from_node(NodeRef::new(meta, ParentList::default(), Held { value }))
     }
 }
 
@@ -849,7 +684,7 @@ impl<T: Clone + Send + Sync + 'static> Delayed<T> {
     #[track_caller]
     pub fn value(value: T) -> Delayed<T> {
         let meta = Meta::of_kind("value", "value", call_site_of(Location::caller()), None);
-        Delayed::from_node(Node::new(meta, ParentList::default(), Held { value }))
+        Delayed::from_node(NodeRef::new(meta, ParentList::default(), Held { value }))
     }
 }
 
@@ -979,7 +814,7 @@ where
                         },
                         _result: PhantomData,
                     };
-                    next.push(Delayed::from_node(Node::new(
+                    next.push(Delayed::from_node(NodeRef::new(
                         Meta::new("tree_reduce", location, None),
                         ParentList::from([a.node, b.node]),
                         task,

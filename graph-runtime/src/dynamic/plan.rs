@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
-use super::{reuse, Arena, ArenaBuilder, Delayed, Env, Mark, Node, Parents};
+use super::{reuse, Arena, ArenaBuilder, Borrowed, Delayed, Env, Mark, Node, NodeRef, Parents};
 use crate::engine::dispatch::dispatch;
 use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
@@ -95,7 +95,7 @@ pub(crate) struct Plan {
     _custom_labels: Vec<Label<'static>>,
     _custom_names: Vec<(usize, Arc<str>)>,
     /// What keeps `nodes` alive (dropped last).
-    _outputs: Vec<Arc<Node>>,
+    _outputs: Vec<NodeRef>,
 }
 
 /// A plan's vectors, one entry per node (`inputs` and `successors`: per edge).
@@ -106,7 +106,7 @@ struct PlanBuffers {
     /// so every node reachable from an output lives as long as the plan, and none is
     /// changed while shared (`Node` is used through `&self`). No reference count per
     /// node.
-    nodes: Vec<*const Node>,
+    nodes: Vec<Borrowed<'static>>,
     /// Every node's inputs (node indices, in argument order), one list after another.
     inputs: Vec<u32>,
     input_start: Vec<u32>,
@@ -152,7 +152,7 @@ impl reuse::Buffers for PlanBuffers {
 struct Scratch {
     /// The walk's stack of `(node, next parent)`, lent as references while a plan is
     /// made (see [`reuse::recast`]).
-    stack: Vec<(*const Node, usize)>,
+    stack: Vec<(*const NodeRef, usize)>,
     first: Vec<u32>,
     second: Vec<u32>,
 }
@@ -186,7 +186,7 @@ impl Drop for Plan {
 
 impl Plan {
     /// Lays out everything `outputs` depend on. Pure nodes with equal keys are one.
-    pub(crate) fn new(outputs: &[Arc<Node>]) -> Plan {
+    pub(crate) fn new(outputs: &[NodeRef]) -> Plan {
         let mut index = Visited::new();
         let mut pure: FastMap<u64, u32> = FastMap::default();
         let kept_outputs = outputs.to_vec();
@@ -204,7 +204,7 @@ impl Plan {
             first: mut last_reader,
             second: spare,
         } = KEPT_SCRATCH.take();
-        let mut stack: Vec<(&Node, usize)> = reuse::recast(stack);
+        let mut stack: Vec<(&NodeRef, usize)> = reuse::recast(stack);
         let pure_key = |n: &Node| Some(n.meta().key).filter(|k| k >> 63 == 1);
         let mut custom_names: Vec<(usize, Arc<str>)> = Vec::new();
         const PENDING: u32 = u32::MAX;
@@ -214,7 +214,6 @@ impl Plan {
         // successor counts as its edges are met, so one walk makes the table but for
         // where each successor list starts.
         for out in outputs {
-            let out: &Node = out;
             if index.get(out).is_some() {
                 continue;
             }
@@ -223,7 +222,6 @@ impl Plan {
             while let Some(&(node, next)) = stack.last() {
                 if let Some(parent) = node.parents().get(next) {
                     stack.last_mut().expect("a node").1 += 1;
-                    let parent: &Node = parent;
                     if index.get(parent).is_none() {
                         match pure_key(parent).and_then(|k| pure.get(&k)) {
                             Some(&same) => index.set(parent, same),
@@ -269,7 +267,9 @@ impl Plan {
                 uses.push(0);
                 last_reader.push(u32::MAX);
                 infos.push(NodeInfo::new(node.meta().label, in_degree, 0, 0));
-                nodes.push(node as *const Node);
+                // SAFETY: see `PlanBuffers::nodes`: the plan's outputs keep every node
+                // it lays out alive for as long as it holds them.
+                nodes.push(unsafe { node.borrowed().forever() });
             }
         }
         let n = nodes.len();
@@ -393,15 +393,15 @@ impl Plan {
     }
     /// The nodes laid out, parents before children (pure twins once).
     #[cfg_attr(not(feature = "hyperqueue"), allow(dead_code))]
-    pub(crate) fn nodes(&self) -> impl ExactSizeIterator<Item = &Node> + '_ {
+    pub(crate) fn nodes(&self) -> impl ExactSizeIterator<Item = Borrowed<'_>> + '_ {
         (0..self.kept.nodes.len()).map(|i| self.node(i))
     }
 
     /// Node `i`.
     #[inline]
-    fn node(&self, i: usize) -> &Node {
-        // SAFETY: kept alive by `_outputs` as long as the plan (see `Plan::nodes`).
-        unsafe { &*self.kept.nodes[i] }
+    fn node(&self, i: usize) -> Borrowed<'_> {
+        // Kept alive by `_outputs` as long as the plan (see `PlanBuffers::nodes`).
+        self.kept.nodes[i]
     }
 
     /// Node `i`'s inputs (indices into [`nodes`](Self::nodes)), in argument order.
@@ -413,6 +413,18 @@ impl Plan {
     /// The node table's entries, borrowed for no longer than the plan.
     fn node_infos(&self) -> &[NodeInfo<'_>] {
         &self.kept.infos
+    }
+
+    /// The plan's node table (checked when the plan was made): what observers are
+    /// given of a run of it elsewhere (a cluster's).
+    #[cfg_attr(not(feature = "hyperqueue"), allow(dead_code))]
+    pub(crate) fn table(&self) -> Table<'_> {
+        Table::trusted(
+            self.node_infos(),
+            &self.kept.successors,
+            &self.kept.roots,
+            self.width,
+        )
     }
 
     /// The laid-out graph for inspection.
