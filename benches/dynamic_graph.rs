@@ -41,34 +41,9 @@ const WAVEFRONT_TASKS: [u64; 3] = [1_024, 10_000, 102_400];
 /// `n` of `fan_in_prepared` and `rayon_fan_in`.
 const LARGE: u64 = 100_000;
 
-#[delayed]
-fn inc(x: u64) -> u64 {
-    x + 1
-}
-
-/// Wrapping: the wavefront's cells grow like binomial coefficients and overflow `u64`
-/// from a side of about 35 (Python's integers do not).
-#[delayed]
-fn add(a: u64, b: u64) -> u64 {
-    a.wrapping_add(b)
-}
-
-/// `dask_peer.py`'s `fan_in`: `n` `inc` leaves reduced by a pairwise tree of `add`s.
-fn build_fan_in(n: u64) -> Delayed<u64> {
-    let mut parts: Vec<Delayed<u64>> = (0..n).map(|i| delay!(inc(i))).collect();
-    while parts.len() > 1 {
-        let mut level = Vec::with_capacity(parts.len().div_ceil(2));
-        let mut it = parts.into_iter();
-        while let Some(a) = it.next() {
-            level.push(match it.next() {
-                Some(b) => delay!(add(a, b)),
-                None => a,
-            });
-        }
-        parts = level;
-    }
-    parts.pop().expect("n > 0")
-}
+#[path = "support/fan_in.rs"]
+mod fan_in;
+use fan_in::{add, build_fan_in, inc};
 
 /// `dask_peer.py`'s `chain`: `n` `inc`s in a row from the constant 0.
 fn build_chain(n: u64) -> Delayed<u64> {

@@ -5,47 +5,25 @@
 //!
 //! Run it with `cargo bench -p taskweave-benches --features dashboard --bench
 //! report_overhead`. `profiler` is the same compute watched by a `Profiler` alone,
-//! for comparison. With a report active every compute is recorded (a profiler per
-//! run that numbers its functions, the graph copied while it may be drawn, the
-//! records gathered when it ends, counts per function updated); the page is written
-//! to `/dev/null` (or the temporary directory) after each sample, outside the
-//! timing. The dashboard keeps its 50,000 most recent records.
+//! for comparison. With a report active every compute is recorded (a pooled task log
+//! per run, each node's function looked up by its label's address, the graph copied
+//! while it may be drawn, the records gathered when it ends into counts per function
+//! and the ring of kept runs); the page is written to `/dev/null` (or the temporary
+//! directory) after each sample, outside the timing. The dashboard keeps its 50,000
+//! most recent records. `report_rounds` (an example of this crate) measures the same
+//! in interleaved rounds, with CPU time, for a loaded machine.
 
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use taskweave::prelude::*;
 use taskweave::{Dashboard, PerformanceReport, Profiler, RunOptions};
 
 /// Leaves of the fan-in: `2n − 1` tasks.
 const N: u64 = 10_000;
 
-#[delayed]
-fn inc(x: u64) -> u64 {
-    x + 1
-}
-
-#[delayed]
-fn add(a: u64, b: u64) -> u64 {
-    a.wrapping_add(b)
-}
-
-/// `n` `inc` leaves reduced by a pairwise tree of `add`s.
-fn build_fan_in(n: u64) -> Delayed<u64> {
-    let mut parts: Vec<Delayed<u64>> = (0..n).map(|i| delay!(inc(i))).collect();
-    while parts.len() > 1 {
-        let mut level = Vec::with_capacity(parts.len().div_ceil(2));
-        let mut it = parts.into_iter();
-        while let Some(a) = it.next() {
-            level.push(match it.next() {
-                Some(b) => delay!(add(a, b)),
-                None => a,
-            });
-        }
-        parts = level;
-    }
-    parts.pop().expect("n > 0")
-}
+#[path = "support/fan_in.rs"]
+mod fan_in;
+use fan_in::build_fan_in;
 
 /// Where the pages go: nowhere where there is `/dev/null`.
 fn sink() -> std::path::PathBuf {

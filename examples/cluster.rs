@@ -1,7 +1,8 @@
 //! From one machine to a cluster: the per-file aggregation of the course (topic 11)
 //! computed in this process, then as one job of worker processes — this very binary,
 //! started by the local runner the way HyperQueue starts a job's tasks — first grouped
-//! into a few cluster tasks (the default), then one process per node.
+//! into a few cluster tasks (the default), then one process per node, watched by a
+//! `Profiler` as a compute here would be.
 //!
 //! ```text
 //! cargo run --release --example cluster --features hyperqueue
@@ -19,10 +20,11 @@
 //! registered function and exits; started by you, it returns at once.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
-use taskweave::remote::{self, HyperQueuePython, LocalRunner, Partition};
-use taskweave::{delay, delayed, Delayed};
+use taskweave::remote::{ClusterOptions, HyperQueuePython, LocalRunner, Partition};
+use taskweave::{delay, delayed, remote, Delayed, Profiler};
 
 /// The sum of the numbers in one file, one per line (blank lines skipped).
 #[delayed(remote)]
@@ -87,14 +89,26 @@ fn main() {
     );
     assert_eq!(grouped, here);
 
+    // One process per node, watched by a profiler as a compute here is: the workers
+    // write each node's start and end, which this process reads while it waits.
     let per_node = LocalRunner::new(base.join("runs-per-node")).parallel(2);
+    let profiler = Arc::new(Profiler::new());
+    let options = ClusterOptions::new()
+        .partition(Partition::PerNode)
+        .observer(profiler.clone());
     let start = Instant::now();
-    let each =
-        remote::compute_on_with(&per_node, &grand, Partition::PerNode).expect("the cluster job");
+    let each = grand
+        .compute_on_with(&per_node, options)
+        .expect("the cluster job");
+    let summary = profiler.summary();
+    let count = |name: &str| summary.row(name).map_or(0, |row| row.count);
     println!(
-        "3. one process per node (Partition::PerNode): {each} in {:.1?}, {} worker processes",
+        "3. one process per node (Partition::PerNode): {each} in {:.1?}, {} worker processes; \
+         the profiler saw {} sum_file and {} total",
         start.elapsed(),
-        per_node.workers_started()
+        per_node.workers_started(),
+        count("sum_file"),
+        count("total"),
     );
     assert_eq!(each, here);
 

@@ -97,14 +97,44 @@ fn get(addr: SocketAddr, path: &str) -> Response {
 }
 
 fn status(addr: SocketAddr) -> Value {
-    let response = get(addr, "/api/status");
+    status_since(addr, 0).0
+}
+
+/// The live data with the stream's task runs from number `cursor` on (what the live
+/// page asks each second, passing the `cursor` of the answer before), and the
+/// answer's length in bytes.
+fn status_since(addr: SocketAddr, cursor: u64) -> (Value, usize) {
+    let path = match cursor {
+        0 => "/api/status".to_owned(),
+        _ => format!("/api/status?since={cursor}"),
+    };
+    let response = get(addr, &path);
     assert_eq!(response.status, 200, "{}", response.body);
     assert!(
         response.head.contains("application/json"),
         "{}",
         response.head
     );
-    serde_json::from_str(&response.body).expect("valid JSON")
+    let json = serde_json::from_str(&response.body).expect("valid JSON");
+    (json, response.body.len())
+}
+
+/// The names of the functions of a status's stream bars of task runs that ended.
+fn ended_bars(status: &Value) -> Vec<String> {
+    let stream = &status["stream"];
+    stream["bars"]
+        .as_array()
+        .expect("bars")
+        .iter()
+        .filter(|bar| bar[4] != "running")
+        .map(|bar| {
+            let function = bar[1].as_u64().unwrap() as usize;
+            stream["functions"][function]["name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
 }
 
 /// Whether connecting to `addr` is refused, waiting up to 20 s for it (the port is
@@ -583,6 +613,70 @@ fn a_long_run_keeps_memory_bounded_and_counts_exact() {
         assert!(page.contains(&format!("<dd id=\"task-count\">{tasks}</dd>")));
         assert_eq!(page.matches("<rect class=\"task\"").count() as u64, KEEP);
         assert!(page.contains("id=\"kept-note\""));
+    });
+}
+
+/// A poll that passes the cursor of the answer before gets the stream's bars of the
+/// task runs recorded since, and only those, while its counts are the run's: round
+/// after round each poll brings exactly that round's tasks; with nothing new it
+/// brings no bar; after a run of 10,001 tasks one poll brings at most the stream's
+/// cap of them and the next one none, its answer no longer than an idle one's (what
+/// a poll sends, not what the recording holds, sets what it costs).
+#[test]
+fn polls_from_a_cursor_bring_only_the_new_task_runs() {
+    let _serial = serial();
+    watchdog::within(LIMIT, "cursor", || {
+        let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
+        let addr = dashboard.addr();
+        let (first, _) = status_since(addr, 0);
+        assert_eq!(first["tasks"].as_u64(), Some(0));
+        assert_eq!(first["cursor"].as_u64(), Some(0));
+        let mut cursor = 0;
+        let (mut incs, mut rounds) = (0u64, 0u64);
+        for round in 1..=4u64 {
+            let leaves = 50 * round;
+            let parts: Vec<Delayed<u64>> = (0..leaves).map(|i| delay!(inc(i))).collect();
+            assert_eq!(delay!(total(parts)).compute(), (1..=leaves).sum::<u64>());
+            incs += leaves;
+            rounds += 1;
+            let (s, _) = status_since(addr, cursor);
+            assert_eq!(s["tasks"].as_u64(), Some(incs + rounds), "round {round}");
+            assert_eq!(s["cursor"].as_u64(), Some(incs + rounds), "round {round}");
+            let bars = ended_bars(&s);
+            assert_eq!(
+                bars.len() as u64,
+                leaves + 1,
+                "round {round}: this round's task runs, and only them"
+            );
+            assert_eq!(bars.iter().filter(|n| *n == "inc").count() as u64, leaves);
+            assert_eq!(bars.iter().filter(|n| *n == "total").count(), 1);
+            let p = progress(&s);
+            assert_eq!(p["inc"], (incs, 0, 0, incs), "round {round}");
+            assert_eq!(p["total"], (rounds, 0, 0, rounds), "round {round}");
+            cursor = s["cursor"].as_u64().unwrap();
+        }
+        // Nothing new: no bar, the same counts.
+        let (idle, idle_len) = status_since(addr, cursor);
+        assert!(ended_bars(&idle).is_empty());
+        assert_eq!(idle["tasks"].as_u64(), Some(cursor));
+        assert_eq!(progress(&idle)["inc"], (incs, 0, 0, incs));
+
+        const LEAVES: u64 = 10_000;
+        let parts: Vec<Delayed<u64>> = (0..LEAVES).map(|i| delay!(inc(i))).collect();
+        assert_eq!(delay!(total(parts)).compute(), (1..=LEAVES).sum::<u64>());
+        let (big, _) = status_since(addr, cursor);
+        assert_eq!(big["tasks"].as_u64(), Some(cursor + LEAVES + 1));
+        let bars = ended_bars(&big).len();
+        assert!(bars > 0 && bars <= 5_000, "{bars} bars: at most the cap");
+        let (next, next_len) = status_since(addr, big["cursor"].as_u64().unwrap());
+        assert!(ended_bars(&next).is_empty());
+        assert_eq!(next["tasks"], big["tasks"]);
+        assert_eq!(progress(&next)["inc"], (incs + LEAVES, 0, 0, incs + LEAVES));
+        assert!(
+            next_len < idle_len + 200,
+            "after a large run a poll with nothing new answers {next_len} bytes, an idle one \
+             {idle_len}"
+        );
     });
 }
 

@@ -482,3 +482,119 @@ fn a_task_with_many_inputs_lays_out_in_linear_time() {
     assert_eq!(total.info().edges().len(), 50_000);
     assert_eq!(total.compute(), (0..50_000).sum::<i64>());
 }
+
+/// Counts the drops of the values it is in.
+struct Counted(&'static AtomicUsize);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A chain of `n` nodes, each of whose closures owns a [`Counted`].
+fn counted_chain(n: usize, drops: &'static AtomicUsize) -> Delayed<i64> {
+    counted_chain_on(Delayed::value(0i64), n, drops)
+}
+
+/// Graphs are dropped in a loop, not by recursion, wherever the last handle goes: at
+/// the end of a thread (in a thread local's destructor), from inside another graph's
+/// drop (a closure owning a graph), and after a value's `Drop` panicked in the middle
+/// of a drop, which must leave nothing behind and the next drop working. Run on a
+/// 256 KiB stack, where a recursive drop of these chains would overflow.
+#[test]
+fn graphs_drop_in_a_loop_anywhere_and_after_a_panicking_drop() {
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    const N: usize = 200_000;
+    std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(|| {
+            // A graph owned by a closure of another graph.
+            let inner = counted_chain(N, &DROPS);
+            let outer = counted_chain(N, &DROPS).map(move |v| {
+                let _ = &inner;
+                *v
+            });
+            assert_eq!(outer.compute(), N as i64);
+            drop(outer);
+            assert_eq!(DROPS.swap(0, Ordering::Relaxed), 2 * N);
+
+            // A value whose `Drop` panics, halfway down a chain.
+            struct Bomb;
+            impl Drop for Bomb {
+                fn drop(&mut self) {
+                    panic!("a value's drop failed");
+                }
+            }
+            let mut x = counted_chain(N / 2, &DROPS);
+            let bomb = Bomb;
+            x = x.map(move |v| {
+                let _ = &bomb;
+                *v
+            });
+            let x = counted_chain_on(x, N / 2, &DROPS);
+            let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(x)));
+            assert!(dropped.is_err(), "the bomb's panic comes out of the drop");
+            assert_eq!(DROPS.swap(0, Ordering::Relaxed), N, "every other value dropped");
+            // The next drop on this thread still drops everything.
+            drop(counted_chain(N, &DROPS));
+            assert_eq!(DROPS.swap(0, Ordering::Relaxed), N);
+
+            // A graph whose last handle is in a thread local, dropped as the thread ends.
+            thread_local! {
+                static KEPT: std::cell::RefCell<Option<Delayed<i64>>> = const { std::cell::RefCell::new(None) };
+            }
+            KEPT.with(|kept| *kept.borrow_mut() = Some(counted_chain(N, &DROPS)));
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(
+        DROPS.load(Ordering::Relaxed),
+        N,
+        "the thread local's graph dropped"
+    );
+}
+
+/// [`counted_chain`] continued from `x`.
+fn counted_chain_on(mut x: Delayed<i64>, n: usize, drops: &'static AtomicUsize) -> Delayed<i64> {
+    for _ in 0..n {
+        let counted = Counted(drops);
+        x = x.map(move |v| {
+            let _ = &counted;
+            *v + 1
+        });
+    }
+    x
+}
+
+/// Results of several types and alignments, in graphs of several sizes laid out one
+/// after another: the slots of one arena may be kept for the next (see the runtime's
+/// `dynamic::reuse`), which must fit each graph's own layout.
+#[test]
+fn graphs_of_other_result_types_after_one_another() {
+    for round in 0..4u64 {
+        let n = 100 + 1_000 * round;
+        let bytes: Vec<Delayed<u8>> = (0..n)
+            .map(|i| Delayed::value(i).map(|v| *v as u8))
+            .collect();
+        let wide: Vec<Delayed<u128>> = (0..n / 2)
+            .map(|i| Delayed::value(i).map(|v| u128::from(*v) << 70))
+            .collect();
+        let arrays: Vec<Delayed<[u64; 5]>> = (0..n / 3)
+            .map(|i| Delayed::value(i).map(|v| [*v; 5]))
+            .collect();
+        assert_eq!(
+            taskweave::compute(&arrays),
+            (0..n / 3).map(|v| [v; 5]).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            taskweave::compute(&bytes),
+            (0..n).map(|v| v as u8).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            taskweave::compute(&wide),
+            (0..n / 2).map(|v| u128::from(v) << 70).collect::<Vec<_>>()
+        );
+    }
+}

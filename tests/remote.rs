@@ -6,11 +6,22 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use taskweave::remote::{
-    self, compute_on_with, GraphJob, Input, Job, LocalRunner, Partition, Payload, RemoteError,
+    self, compute_on_with, ClusterOptions, GraphJob, Input, Job, LocalRunner, Partition, Payload,
+    RemoteError,
 };
-use taskweave::{delay, delayed, Delayed};
+use taskweave::{delay, delayed, graph, Delayed, Profiler, RunOptions, TaskOutcome};
+
+#[path = "support/remote_tasks.rs"]
+mod remote_tasks;
+#[path = "support/watchdog.rs"]
+mod watchdog;
+use remote_tasks::{
+    attempts_made, counter, each_node_once, flaky, processes_with, retries_as_here, Recording,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct Point {
@@ -73,8 +84,42 @@ fn inc(x: u64) -> u64 {
     x + 1
 }
 
+#[delayed(remote)]
+fn nap(seconds: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_secs(seconds));
+    seconds
+}
+
 /// A runner whose runs go under one directory of this test process (each run's own
 /// directory is removed after it; `main` removes this one).
+#[delayed]
+fn half(x: u64) -> u64 {
+    x / 2
+}
+
+#[delayed]
+fn triple(x: u64) -> u64 {
+    3 * x
+}
+
+#[delayed]
+fn plus(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+/// A static `graph!` on a cluster: a remote task whose body computes the graph, so a
+/// worker runs all of its nodes (on its own rayon pool), and the dynamic graph around
+/// it spreads such tasks over the cluster.
+#[delayed(remote)]
+fn pipeline(x: u64) -> u64 {
+    let steps = graph!(|x: u64| -> u64 {
+        let a = half(x);
+        let b = triple(x);
+        plus(a, b)
+    });
+    steps.compute(x)
+}
+
 fn runner(name: &str) -> LocalRunner {
     LocalRunner::new(base().join(name)).parallel(2)
 }
@@ -281,6 +326,24 @@ fn a_delayed_diamond_computes_on_the_runner_as_here() {
     assert_eq!(local.workers_started(), 10);
 }
 
+/// Static graphs inside remote tasks: twenty `pipeline` calls (each a three-node
+/// `graph!` run by a worker) summed, one process per node and grouped, equal to plain
+/// sequential evaluation.
+fn a_static_graph_runs_inside_a_remote_task() {
+    let parts: Vec<Delayed<u64>> = (0..20).map(|i| delay!(pipeline(i))).collect();
+    let sum = delay!(total(parts));
+    let sequential: u64 = (0..20u64).map(|x| x / 2 + 3 * x).sum();
+    for partition in [Partition::PerNode, Partition::Tasks(3)] {
+        let local = runner("static-inside");
+        assert_eq!(
+            compute_on_with(&local, &sum, partition).unwrap(),
+            sequential
+        );
+        assert!(local.workers_started() >= 3, "{partition:?}");
+    }
+    assert_eq!(sum.compute(), sequential);
+}
+
 /// A fan-in of 1,000 leaves (sums of ten in `Vec`s, then a tree of adds: 1,199 nodes)
 /// grouped into at most 16 cluster tasks, and a chain of 100,000 nodes (deep enough to
 /// overflow a recursive walk), both equal to computing them here.
@@ -358,6 +421,152 @@ fn a_remote_panic_names_the_node_and_its_dependents_never_ran() {
             other => panic!("expected never ran, got {other:?}"),
         }
     }
+}
+
+/// A `#[delayed(remote, retries = n)]` task that panics runs again inside its worker
+/// process, as it does here: it succeeds within its retries (one worker process, the
+/// attempts counted), and otherwise fails with the last attempt's error, the same as
+/// here; a task without retries fails at its first panic with the same error as here.
+fn retries_run_inside_the_worker() {
+    let dir = base().join("attempts");
+    for partition in [Partition::Tasks(1), Partition::PerNode] {
+        // Within its retries: the third attempt succeeds, in the one worker.
+        let runner = runner("retries");
+        let c = counter(&dir, "one-worker");
+        let value = delay!(flaky(c.clone(), 3));
+        assert_eq!(compute_on_with(&runner, &value, partition).unwrap(), 3);
+        assert_eq!(attempts_made(&c), 3);
+        assert_eq!(runner.workers_started(), 1);
+        let compute = |value: &Delayed<u64>| compute_on_with(&runner, value, partition);
+        retries_as_here(&dir, &compute, &format!("{partition:?}"));
+    }
+}
+
+/// The observers of a compute here watch a compute on the runner: every node of a
+/// diamond and of a grouped fan-in told started and finished once, as here (the same
+/// nodes, names and outcomes), a profiler's records one per node; with a panic, the
+/// node that panicked failed, those after it never started, the others finished.
+fn observers_see_each_node_the_workers_run() {
+    let a = delay!(square(3));
+    let b = delay!(square(4));
+    let diamond = delay!(total(vec![delay!(add(a.clone(), b.clone())), a, b]));
+    let leaves: Vec<Delayed<u64>> = (0..1000u64).map(|i| delay!(square(i))).collect();
+    let tens: Vec<Delayed<u64>> = leaves.chunks(10).map(|ten| delay!(total(ten))).collect();
+    let fan_in = delay!(total(tens));
+    let recording = Arc::new(Recording::default());
+    for (graph, partition) in [
+        (&diamond, Partition::Auto),
+        (&diamond, Partition::Tasks(1)),
+        (&fan_in, Partition::Auto),
+    ] {
+        let options = ClusterOptions::new()
+            .partition(partition)
+            .observer(recording.clone());
+        assert_eq!(
+            graph.compute_on_with(&runner("observed"), options).unwrap(),
+            graph.compute()
+        );
+        let remote = each_node_once(&recording.take());
+        graph
+            .try_compute_with(RunOptions::new().observer(recording.clone()))
+            .unwrap();
+        let here = each_node_once(&recording.take());
+        assert_eq!(remote.len(), graph.info().len());
+        assert!(remote.iter().all(|(_, o)| *o == TaskOutcome::Finished));
+        assert_eq!(remote, here, "{partition:?}");
+    }
+    // The observers that come with taskweave: a profile of the fan-in's nodes.
+    let profiler = Arc::new(Profiler::new());
+    fan_in
+        .compute_on_with(
+            &runner("profiled"),
+            ClusterOptions::new().observer(profiler.clone()),
+        )
+        .unwrap();
+    assert_eq!(profiler.records().len(), 1101);
+    assert_eq!(profiler.summary().row("square").unwrap().count, 1000);
+
+    let bad = delay!(explode(7));
+    let root = delay!(add(delay!(square(bad)), delay!(square(2))));
+    for partition in [Partition::Tasks(1), Partition::PerNode] {
+        let options = ClusterOptions::new()
+            .partition(partition)
+            .observer(recording.clone());
+        let error = compute_on_with(&runner("observed-panic"), &root, options).unwrap_err();
+        assert!(matches!(error, RemoteError::NeverRan { .. }), "{error:?}");
+        let seen = recording.take();
+        assert_eq!(seen.ended, vec![Err(String::from("add"))]);
+        let mut told = each_node_once(&seen);
+        told.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            told,
+            vec![
+                (String::from("explode"), TaskOutcome::Failed),
+                (String::from("square"), TaskOutcome::Finished),
+            ],
+            "{partition:?}"
+        );
+    }
+}
+
+/// A job whose worker does not end has a way out: past the runner's timeout, or
+/// cancelled from another thread, its workers are killed and the compute is an error
+/// saying so; a zero timeout gives up at once; the runner then runs the next job.
+fn a_worker_that_does_not_end_is_killed() {
+    let dir = base().join("stuck");
+    let slow = delay!(add(delay!(nap(600)), delay!(square(2))));
+    let limited = LocalRunner::new(&dir)
+        .parallel(2)
+        .timeout(std::time::Duration::from_millis(500));
+    let error = {
+        let (runner, slow) = (limited.clone(), slow.clone());
+        watchdog::within(std::time::Duration::from_secs(60), "a timeout", move || {
+            compute_on_with(&runner, &slow, Partition::PerNode).unwrap_err()
+        })
+    };
+    let text = error.to_string();
+    assert!(
+        text.starts_with(
+            "the local runner's job did not end within 500ms (LocalRunner::timeout): its \
+             running workers were killed (tasks 0 (`subgraph`))"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        processes_with(&dir.display().to_string()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        delay!(square(3)).compute_on(&limited).unwrap(),
+        9,
+        "the next job runs"
+    );
+
+    // Cancelled once its worker runs.
+    let runner = LocalRunner::new(&dir).parallel(2);
+    let canceller = runner.canceller();
+    let error = watchdog::within(std::time::Duration::from_secs(60), "a cancel", move || {
+        std::thread::scope(|scope| {
+            let computing = scope.spawn(|| slow.compute_on(&runner));
+            while processes_with(&dir.display().to_string()).is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            canceller.cancel();
+            computing.join().unwrap().unwrap_err().to_string()
+        })
+    });
+    assert!(
+        error.starts_with("the local runner's job was cancelled: its running workers were killed"),
+        "{error}"
+    );
+    assert_eq!(
+        processes_with(&base().join("stuck").display().to_string()),
+        Vec::<String>::new()
+    );
+
+    let zero = LocalRunner::new(base().join("zero")).timeout(std::time::Duration::ZERO);
+    let error = delay!(square(3)).compute_on(&zero).unwrap_err().to_string();
+    assert!(error.contains("did not end within 0ns"), "{error}");
 }
 
 /// A worker that dies in a graph's cluster task (an abort, no error file) is the
@@ -481,7 +690,23 @@ fn main() {
         eprintln!("tests/remote.rs: still running after 180 s: a worker or the runner hangs");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 12] = [
+    let tests: [(&str, fn()); 16] = [
+        (
+            "a_static_graph_runs_inside_a_remote_task",
+            a_static_graph_runs_inside_a_remote_task,
+        ),
+        (
+            "a_worker_that_does_not_end_is_killed",
+            a_worker_that_does_not_end_is_killed,
+        ),
+        (
+            "observers_see_each_node_the_workers_run",
+            observers_see_each_node_the_workers_run,
+        ),
+        (
+            "retries_run_inside_the_worker",
+            retries_run_inside_the_worker,
+        ),
         (
             "a_worker_dying_in_a_graph_is_the_computes_error",
             a_worker_dying_in_a_graph_is_the_computes_error,

@@ -3,7 +3,8 @@
 //! hyperqueue==0.27.0`), each job also run on the local runner and both compared with
 //! computing the graph here; and the `hq` command-line transport against stand-ins
 //! for the `hq` binary (none is installed here): its command lines, its job file run
-//! by a small emulator, a missing binary and another version.
+//! by a small emulator, a missing binary and another version, and an `hq` that hangs
+//! at each step (killed at its bound, under a watchdog).
 //!
 //! Without Python's `hyperqueue` the `LocalCluster` tests are skipped with a notice,
 //! unless `TASKWEAVE_REQUIRE_HQ=1` (CI), which makes that an error. A test binary of its
@@ -14,11 +15,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use taskweave::remote::{
-    self, compute_on_with, GraphJob, HyperQueueCli, HyperQueuePython, Input, Job, LocalRunner,
-    Partition, RemoteError,
+    self, compute_on_with, ClusterOptions, GraphJob, HyperQueueCli, HyperQueuePython, Input, Job,
+    LocalRunner, Partition, RemoteError,
 };
-use taskweave::{delay, delayed, Delayed};
+use taskweave::{delay, delayed, Delayed, RunOptions, TaskOutcome};
+
+#[path = "support/remote_tasks.rs"]
+mod remote_tasks;
+use remote_tasks::{each_node_once, processes_with, retries_as_here, Recording};
+#[path = "support/watchdog.rs"]
+mod watchdog;
+use watchdog::within;
 
 #[delayed(remote)]
 fn square(x: u64) -> u64 {
@@ -66,14 +76,27 @@ fn local_runner(name: &str) -> LocalRunner {
     LocalRunner::new(base().join(name)).parallel(2)
 }
 
-/// The cluster's answer, the local runner's, and this process's, equal.
+/// The cluster's answer, the local runner's, and this process's, equal; and an
+/// observer of the cluster's compute, fed by the workers' events, told every node
+/// started and finished once, as it is told of the compute here.
 fn same_everywhere<T>(cluster: &HyperQueuePython, value: &Delayed<T>, partition: Partition) -> T
 where
     T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug + Clone + Send + Sync + 'static,
 {
+    let recording = Arc::new(Recording::default());
+    let options = ClusterOptions::new()
+        .partition(partition)
+        .observer(recording.clone());
     let start = Instant::now();
-    let on_hq = compute_on_with(cluster, value, partition).expect("the HyperQueue job");
+    let on_hq = compute_on_with(cluster, value, options).expect("the HyperQueue job");
     let hq_time = start.elapsed();
+    let observed = each_node_once(&recording.take());
+    value
+        .try_compute_with(RunOptions::new().observer(recording.clone()))
+        .unwrap();
+    assert_eq!(observed.len(), value.info().len());
+    assert!(observed.iter().all(|(_, o)| *o == TaskOutcome::Finished));
+    assert_eq!(observed, each_node_once(&recording.take()));
     let start = Instant::now();
     let on_runner =
         compute_on_with(&local_runner("same"), value, partition).expect("the local runner");
@@ -88,7 +111,8 @@ where
     on_hq
 }
 
-/// A diamond of `delay!` nodes (one cluster task per node: fewer than 16 nodes).
+/// A diamond of `delay!` nodes (one cluster task per node: fewer than 16 nodes),
+/// observed.
 fn a_diamond_on_hyperqueue(cluster: &HyperQueuePython) {
     let a = delay!(square(3));
     let b = delay!(square(4));
@@ -99,7 +123,7 @@ fn a_diamond_on_hyperqueue(cluster: &HyperQueuePython) {
 }
 
 /// A fan-in of 1,000 leaves, summed by tens and then all (1,101 nodes), as at most 16
-/// cluster tasks.
+/// cluster tasks, observed.
 fn a_large_fan_in_on_hyperqueue(cluster: &HyperQueuePython) {
     let leaves: Vec<Delayed<u64>> = (0..1000u64).map(|i| delay!(square(i))).collect();
     let tens: Vec<Delayed<u64>> = leaves.chunks(10).map(|ten| delay!(total(ten))).collect();
@@ -141,6 +165,38 @@ fn a_remote_panic_on_hyperqueue(cluster: &HyperQueuePython) {
             }
         }
     }
+}
+
+/// Retries run inside the worker on HyperQueue too: within its retries a flaky task
+/// succeeds (the attempts counted), past them, or without retries, it fails with the
+/// same error as here (the last attempt's).
+fn retries_on_hyperqueue(cluster: &HyperQueuePython) {
+    // (Every graph's node runs in the sub-graph runner: grouped or not, the same code.)
+    let compute = |value: &Delayed<u64>| compute_on_with(cluster, value, Partition::Tasks(1));
+    retries_as_here(&base().join("attempts"), &compute, "HyperQueue");
+}
+
+/// An observer of a compute on HyperQueue with a panic (the diamond and the fan-in are
+/// observed in `same_everywhere`): the node that panicked failed, the one after it
+/// never started, the other finished.
+fn an_observed_panic_on_hyperqueue(cluster: &HyperQueuePython) {
+    let recording = Arc::new(Recording::default());
+    let root = delay!(add(delay!(square(delay!(explode(7)))), delay!(square(2))));
+    let options = ClusterOptions::new()
+        .partition(Partition::PerNode)
+        .observer(recording.clone());
+    assert!(compute_on_with(cluster, &root, options).is_err());
+    let seen = recording.take();
+    assert_eq!(seen.ended, vec![Err(String::from("add"))]);
+    let mut told = each_node_once(&seen);
+    told.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        told,
+        vec![
+            (String::from("explode"), TaskOutcome::Failed),
+            (String::from("square"), TaskOutcome::Finished),
+        ]
+    );
 }
 
 /// A worker that dies (an abort: no error file) is the compute's error, with its last
@@ -241,17 +297,30 @@ fn a_job_past_its_timeout_is_stopped(cluster_dir: &Path) {
 /// `version`, logs its arguments, and for `job submit-file FILE` prints a job id and
 /// keeps the file; for `job wait ID` it runs the file's tasks itself, in id order,
 /// with their command, environment, directory and output files (what HyperQueue does
-/// with them, minus the cluster), skipping the dependents of a failed task.
+/// with them, minus the cluster), skipping the dependents of a failed task. When the
+/// file `hang` in `dir` names its step (`version`, `submit`, `wait`, `cancel`), it
+/// sleeps for an hour at that step instead, as an `hq` whose server cannot be reached.
 fn fake_hq(dir: &Path, version: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let hq = dir.join("hq");
     let script = format!(
         r#"#!/usr/bin/env python3
-import os, subprocess, sys, tomllib
+import os, subprocess, sys
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "calls.log"), "a") as log:
     log.write(" ".join(sys.argv[1:]) + "\n")
 args = sys.argv[1:]
+try:
+    with open(os.path.join(here, "hang")) as f:
+        hang = f.read().split()
+except FileNotFoundError:
+    hang = []
+# `--version`, or the word before the last: `job submit-file FILE`, `job wait ID`.
+step = "version" if args == ["--version"] else args[-2] if len(args) >= 2 else ""
+step = "submit" if step == "submit-file" else step
+if step in hang:
+    import time
+    time.sleep(3600)
 if args == ["--version"]:
     print("hq {version}")
     sys.exit(0)
@@ -262,6 +331,7 @@ if args[:2] == ["job", "submit-file"]:
         f.write(args[2])
     print(7)
 elif args[:2] == ["job", "wait"]:
+    import tomllib
     with open(os.path.join(here, "submitted")) as f:
         job = tomllib.load(open(f.read(), "rb"))
     failed = set()
@@ -280,6 +350,16 @@ elif args[:2] == ["job", "wait"]:
     std::fs::write(&hq, script).unwrap();
     std::fs::set_permissions(&hq, std::fs::Permissions::from_mode(0o755)).unwrap();
     hq
+}
+
+/// Waits until the stand-in `hq` has logged `text` in its log `calls` (it was run so).
+fn until_called(calls: &Path, text: &str) {
+    while !std::fs::read_to_string(calls)
+        .unwrap_or_default()
+        .contains(text)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// The `hq` transport: found on `PATH` and version-checked; its submit, wait and
@@ -339,8 +419,23 @@ fn the_hq_command_line(tomllib: bool) {
         let cli = HyperQueueCli::new(base().join("cli-runs"));
         let value = delay!(add(delay!(square(3)), delay!(square(4))));
         assert_eq!(value.compute_on(&cli).unwrap(), 25);
+        // Observed: the workers' events read while `hq job wait` runs, each node told
+        // once, as a compute here tells it.
+        let recording = Arc::new(Recording::default());
+        let options = ClusterOptions::new()
+            .partition(Partition::PerNode)
+            .observer(recording.clone());
+        assert_eq!(value.compute_on_with(&cli, options).unwrap(), 25);
+        let observed = each_node_once(&recording.take());
+        value
+            .try_compute_with(RunOptions::new().observer(recording.clone()))
+            .unwrap();
+        assert_eq!(observed.len(), 3);
+        assert_eq!(observed, each_node_once(&recording.take()));
         // No timeout at all: `Duration::MAX` waits as long as the job takes.
-        let forever = HyperQueueCli::new(base().join("cli-runs")).timeout(Duration::MAX);
+        let forever = HyperQueueCli::new(base().join("cli-runs"))
+            .timeout(Duration::MAX)
+            .command_timeout(Duration::MAX);
         assert_eq!(value.compute_on(&forever).unwrap(), 25);
         let bad = delay!(explode(7));
         let here = bad.try_compute().unwrap_err();
@@ -358,15 +453,20 @@ fn the_hq_command_line(tomllib: bool) {
             }
             other => panic!("expected the panic, got {other:?}"),
         }
-        // Cancelled while `hq job wait` waits: `hq job cancel`, and an error saying so.
+        // Cancelled while `hq job wait` waits (once the stand-in says so): `hq job
+        // cancel`, and an error saying so.
         let canceller = cli.canceller();
+        std::fs::write(bin.join("calls.log"), "").unwrap();
         let error = std::thread::scope(|scope| {
             let computing = scope.spawn(|| delay!(sleepy(3)).compute_on(&cli));
-            std::thread::sleep(Duration::from_millis(500));
+            until_called(&bin.join("calls.log"), "job wait 7");
             canceller.cancel();
             computing.join().unwrap().unwrap_err().to_string()
         });
-        assert_eq!(error, "HyperQueue job 7 was cancelled");
+        assert_eq!(
+            error,
+            "HyperQueue job 7 was cancelled; `hq job cancel 7` cancelled it"
+        );
         let calls = std::fs::read_to_string(bin.join("calls.log")).unwrap();
         assert!(
             calls.contains("--output-mode quiet job submit-file "),
@@ -414,6 +514,99 @@ fn the_hq_command_line(tomllib: bool) {
         .to_string();
     assert!(error.contains("no HyperQueue binary at"), "{error}");
     std::env::set_var("PATH", old_path);
+}
+
+/// An `hq` that hangs (a server that cannot be reached) at each step — the version
+/// check, the submit, the wait, the cancel after it — is killed at the transport's
+/// bound and the compute is an error naming the command and the bound; a cancel ends
+/// a hanging wait; a zero timeout gives up at once.
+fn a_hanging_hq_is_killed_at_each_step() {
+    let bin = base().join("bin-hang");
+    let hq = fake_hq(&bin, "0.27.0");
+    let hang = |steps: &str| std::fs::write(bin.join("hang"), steps).unwrap();
+    let cli = HyperQueueCli::new(base().join("hang-runs"))
+        .hq(&hq)
+        .command_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(2));
+    let value = delay!(add(delay!(square(3)), 1));
+    let compute = |cli: &HyperQueueCli, what: &str| {
+        let (cli, value) = (cli.clone(), value.clone());
+        within(Duration::from_secs(60), what, move || {
+            value.compute_on(&cli).unwrap_err().to_string()
+        })
+    };
+    let quiet = format!(
+        "`hq --output-mode quiet job submit-file {}",
+        base().join("hang-runs").display()
+    );
+    let bounded = "did not end within 1s (HyperQueueCli::command_timeout; is the HyperQueue \
+                   server reachable? `hq server info` says): killed";
+    for (steps, expected) in [
+        ("version", vec![format!("`hq --version` {bounded}")]),
+        (
+            "submit",
+            vec![
+                quiet.clone(),
+                format!("{bounded}; the job may have been submitted (`hq job list` shows it)"),
+            ],
+        ),
+        (
+            "wait cancel",
+            vec![
+                String::from(
+                    "HyperQueue job 7 did not end within the job's timeout of 2s \
+                     (HyperQueueCli::timeout) (`hq job wait 7` was killed); `hq job cancel 7` \
+                     did not end within 1s (HyperQueueCli::command_timeout",
+                ),
+                String::from("killed; the job may still run"),
+            ],
+        ),
+    ] {
+        hang(steps);
+        let error = compute(&cli, &format!("a compute whose `hq` hangs at {steps}"));
+        for part in expected {
+            assert!(error.contains(&part), "hanging at {steps}: {error}");
+        }
+        // The hanging `hq` was killed, not left behind.
+        assert_eq!(
+            processes_with(&hq.display().to_string()),
+            Vec::<String>::new()
+        );
+    }
+
+    // A cancel while `hq job wait` hangs (once the stand-in says it waits).
+    hang("wait");
+    let calls = bin.join("calls.log");
+    std::fs::write(&calls, "").unwrap();
+    let cli = cli.timeout(Duration::MAX);
+    let canceller = cli.canceller();
+    let (watched, computed) = (cli.clone(), value.clone());
+    let error = within(Duration::from_secs(60), "a cancelled compute", move || {
+        std::thread::scope(|scope| {
+            let computing = scope.spawn(|| computed.compute_on(&watched));
+            until_called(&calls, "job wait 7");
+            canceller.cancel();
+            computing.join().unwrap().unwrap_err().to_string()
+        })
+    });
+    assert_eq!(
+        error,
+        "HyperQueue job 7 was cancelled; `hq job cancel 7` cancelled it"
+    );
+
+    // A zero timeout gives up at the version check.
+    hang("");
+    let error = compute(&cli.clone().timeout(Duration::ZERO), "a zero timeout");
+    assert!(
+        error.starts_with(
+            "`hq --version` did not end within the job's timeout of 0ns (HyperQueueCli::timeout): killed"
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        processes_with(&hq.display().to_string()),
+        Vec::<String>::new()
+    );
 }
 
 /// Processes a test started, killed when it ends however it ends.
@@ -570,6 +763,10 @@ fn main() {
         the_hq_command_line(python_has("tomllib"))
     });
     run(
+        "a_hanging_hq_is_killed_at_each_step",
+        &a_hanging_hq_is_killed_at_each_step,
+    );
+    run(
         "a_python_without_hyperqueue_is_a_clear_error",
         &a_python_without_hyperqueue_is_a_clear_error,
     );
@@ -601,6 +798,10 @@ fn main() {
         });
         run("a_remote_panic_on_hyperqueue", &|| {
             a_remote_panic_on_hyperqueue(&cluster)
+        });
+        run("retries_on_hyperqueue", &|| retries_on_hyperqueue(&cluster));
+        run("an_observed_panic_on_hyperqueue", &|| {
+            an_observed_panic_on_hyperqueue(&cluster)
         });
         run("a_dying_worker_on_hyperqueue", &|| {
             a_dying_worker_on_hyperqueue(&cluster)

@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 
-use graph_runtime::__loom::{dispatch, FutureState};
+use graph_runtime::__loom::{dispatch, FutureState, NodeHandle};
 use graph_runtime::__private::{give, lend, EarlyExit, Flow, SharedSlot, Slot, Table};
 use graph_runtime::{Label, NodeInfo, RunOptions, Status};
 use loom::sync::atomic::AtomicU32;
@@ -552,4 +552,27 @@ fn future_shutdown_races_start() {
         stats.assert_all_dropped_once();
     });
     assert!(n > 1);
+}
+
+/// A dynamic node's handles (`NodeRef`, a counted one-word pointer with no weak
+/// count) cloned, written through and dropped on two threads: the node is freed once,
+/// by whichever handle is last, after the other thread's write (its body reads the
+/// write when it drops; loom reports a race if the count's Release/Acquire did not
+/// order them).
+#[test]
+fn node_handles_free_once_after_every_use() {
+    explore("node handles", || {
+        let drops = loom::sync::Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+        let node = NodeHandle::new(drops.clone());
+        let other = node.clone();
+        let writer = loom::thread::spawn(move || {
+            let again = other.clone();
+            other.write(5);
+            drop(other);
+            drop(again);
+        });
+        drop(node);
+        writer.join().unwrap();
+        assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 5);
+    });
 }

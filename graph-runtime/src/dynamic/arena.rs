@@ -12,6 +12,7 @@ use std::alloc::Layout;
 use std::any::TypeId;
 use std::ptr::NonNull;
 
+use super::reuse::{self, Kept};
 use crate::engine::slot::SharedSlot;
 
 /// How to make, check and drop the slot of one result type.
@@ -85,13 +86,73 @@ impl Entry {
 
 /// Every node's result slot for runs of one laid-out graph.
 pub struct Arena {
-    /// The block; dangling when `layout` has size 0 (no slot).
-    block: NonNull<u8>,
-    layout: Layout,
+    /// The block the slots are in, at least as large as they need.
+    block: Block,
     slots: Vec<Entry>,
-    /// The distinct kinds of slot, numbered in the entries.
-    kinds: Vec<&'static SlotKind>,
+    /// The distinct kinds of slot, numbered in the entries, each with its type's id
+    /// (read once per kind, so that checking a slot's type compares two ids).
+    kinds: Vec<(&'static SlotKind, TypeId)>,
 }
+
+/// A block of memory for slots, freed when dropped; dangling when its layout has size
+/// 0. It holds no value of its own: whoever writes slots in it drops them.
+struct Block {
+    start: NonNull<u8>,
+    layout: Layout,
+}
+
+// SAFETY: a block is raw memory owned like a `Box<[u8]>`; its slots are the arena's.
+unsafe impl Send for Block {}
+
+impl Block {
+    /// A block of `layout` (not padded any further).
+    fn new(layout: Layout) -> Block {
+        let start = if layout.size() == 0 {
+            // Only zero-sized slots (none, in practice): nothing to allocate.
+            NonNull::new(layout.align() as *mut u8).expect("an alignment is not 0")
+        } else {
+            // SAFETY: the layout's size is not 0.
+            let block = unsafe { std::alloc::alloc(layout) };
+            NonNull::new(block).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+        };
+        Block { start, layout }
+    }
+
+    /// Whether slots of `layout` fit, without wasting more than half of the block.
+    fn fits(&self, layout: Layout) -> bool {
+        self.layout.align() == layout.align()
+            && self.layout.size() >= layout.size()
+            && self.layout.size() / 2 <= layout.size()
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        if self.layout.size() != 0 {
+            // SAFETY: allocated in `Block::new` with this layout, and freed once.
+            unsafe { std::alloc::dealloc(self.start.as_ptr(), self.layout) };
+        }
+    }
+}
+
+/// The entries and the block of the last arena dropped, for the next one (see
+/// [`reuse`]): blocks of similar sizes come back to graphs laid out in a loop.
+#[derive(Default)]
+struct ArenaBuffers {
+    slots: Vec<Entry>,
+    block: Option<Block>,
+}
+
+impl reuse::Buffers for ArenaBuffers {
+    fn bytes(&self) -> usize {
+        reuse::bytes_of(&self.slots) + self.block.as_ref().map_or(0, |b| b.layout.size())
+    }
+    fn clear(&mut self) {
+        self.slots.clear();
+    }
+}
+
+static KEPT: Kept<ArenaBuffers> = Kept::new();
 
 // SAFETY: the block holds only `SharedSlot<T>`s of `T: Send + Sync` (`ArenaBuilder::push`
 // requires it), which are `Send` and `Sync` themselves; the arena owns them as a
@@ -104,17 +165,21 @@ unsafe impl Sync for Arena {}
 pub(crate) struct ArenaBuilder {
     layout: Layout,
     slots: Vec<Entry>,
-    uses: Vec<u32>,
     kinds: Vec<&'static SlotKind>,
+    /// A block kept from an arena dropped before, if any.
+    kept: Option<Block>,
 }
 
 impl ArenaBuilder {
-    pub(crate) fn with_capacity(nodes: usize) -> Self {
+    /// A builder for `nodes` slots.
+    pub(crate) fn new(nodes: usize) -> Self {
+        let ArenaBuffers { mut slots, block } = KEPT.take();
+        slots.reserve_exact(nodes);
         ArenaBuilder {
             layout: Layout::new::<()>(),
-            slots: Vec::with_capacity(nodes),
-            uses: Vec::with_capacity(nodes),
+            slots,
             kinds: Vec::new(),
+            kept: block,
         }
     }
 
@@ -135,8 +200,8 @@ impl ArenaBuilder {
         }
     }
 
-    /// Adds the next node's slot, read `uses` times per run.
-    pub(crate) fn push<T: Send + Sync + 'static>(&mut self, uses: u32) {
+    /// Adds the next node's slot.
+    pub(crate) fn push<T: Send + Sync + 'static>(&mut self) {
         let (layout, offset) = self
             .layout
             .extend(Layout::new::<SharedSlot<T>>())
@@ -144,30 +209,36 @@ impl ArenaBuilder {
         self.layout = layout;
         let kind = self.kind_number(&KindOf::<T>::KIND);
         self.slots.push(Entry::new(offset, kind));
-        self.uses.push(uses);
     }
 
-    pub(crate) fn finish(self) -> Arena {
+    /// The arena: every slot made empty, slot `i` for `uses[i]` reads per run.
+    ///
+    /// # Panics
+    /// When `uses` does not have one count per slot.
+    pub(crate) fn finish(self, uses: &[u32]) -> Arena {
+        assert_eq!(uses.len(), self.slots.len(), "one count of uses per slot");
         let layout = self.layout.pad_to_align();
-        let block = if layout.size() == 0 {
-            // Only zero-sized slots (none, in practice): nothing to allocate.
-            NonNull::new(layout.align() as *mut u8).expect("an alignment is not 0")
-        } else {
-            // SAFETY: the layout's size is not 0.
-            let block = unsafe { std::alloc::alloc(layout) };
-            NonNull::new(block).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+        let block = match self.kept {
+            Some(kept) if kept.fits(layout) => kept,
+            _ => Block::new(layout),
         };
-        for (entry, &uses) in self.slots.iter().zip(&self.uses) {
+        for (entry, &uses) in self.slots.iter().zip(uses) {
             // SAFETY: `Layout::extend` placed the slot at `offset`, aligned for its type
-            // and inside the block (`layout` covers every slot, padded to the largest
-            // alignment the block is allocated with); each slot is written once.
-            unsafe { (self.kinds[entry.kind()].init)(block.as_ptr().add(entry.offset()), uses) };
+            // and inside the first `layout.size()` bytes of the block (`layout` covers
+            // every slot, padded to the largest alignment; the block is at least that
+            // large, with that alignment: `Block::fits`); each slot is written once.
+            unsafe {
+                (self.kinds[entry.kind()].init)(block.start.as_ptr().add(entry.offset()), uses)
+            };
         }
         Arena {
             block,
-            layout,
             slots: self.slots,
-            kinds: self.kinds,
+            kinds: self
+                .kinds
+                .into_iter()
+                .map(|kind| (kind, (kind.id)()))
+                .collect(),
         }
     }
 }
@@ -177,7 +248,7 @@ impl Arena {
     #[inline]
     pub(crate) fn slot<T: 'static>(&self, index: u32) -> &SharedSlot<T> {
         let entry = self.slots[index as usize];
-        if (self.kinds[entry.kind()].id)() != TypeId::of::<SharedSlot<T>>() {
+        if self.kinds[entry.kind()].1 != TypeId::of::<SharedSlot<T>>() {
             unreachable!("taskweave: a dynamic node's slot has another type");
         }
         // SAFETY: the entry's kind says the slot at its offset is a `SharedSlot<T>`,
@@ -186,6 +257,7 @@ impl Arena {
         unsafe {
             &*self
                 .block
+                .start
                 .as_ptr()
                 .add(entry.offset())
                 .cast::<SharedSlot<T>>()
@@ -216,10 +288,10 @@ impl Rest<'_> {
     fn drop_slots(&mut self) {
         while let Some(&entry) = self.arena.slots.get(self.next) {
             self.next += 1;
-            let at = self.arena.block.as_ptr().wrapping_add(entry.offset());
+            let at = self.arena.block.start.as_ptr().wrapping_add(entry.offset());
             // SAFETY: each slot is dropped once (`next` moves past it first), and the
             // arena is being dropped: nothing reads a slot after this.
-            unsafe { (self.arena.kinds[entry.kind()].drop)(at) };
+            unsafe { (self.arena.kinds[entry.kind()].0.drop)(at) };
         }
     }
 }
@@ -227,11 +299,13 @@ impl Rest<'_> {
 impl Drop for Rest<'_> {
     fn drop(&mut self) {
         self.drop_slots();
-        if self.arena.layout.size() != 0 {
-            // SAFETY: allocated in `finish` with this layout; every slot in it is
-            // dropped, and the arena is never used again.
-            unsafe { std::alloc::dealloc(self.arena.block.as_ptr(), self.arena.layout) };
-        }
+        // Every slot is dropped: the block holds no value, and goes back (or is freed
+        // with the entries) for the next arena.
+        let block = std::mem::replace(&mut self.arena.block, Block::new(Layout::new::<()>()));
+        KEPT.give(ArenaBuffers {
+            slots: std::mem::take(&mut self.arena.slots),
+            block: Some(block),
+        });
     }
 }
 

@@ -72,7 +72,7 @@ pub trait RetryArg: PassArg {
 
 /// Drops a failed attempt's panic payload; a payload whose own drop panics is dropped
 /// inside `catch_unwind`, and that second payload is forgotten.
-fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
     if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
         std::mem::forget(again);
     }

@@ -8,8 +8,10 @@
 mod arena;
 pub(crate) mod args;
 mod inspect;
+mod node;
 mod ops;
 mod plan;
+mod reuse;
 
 use core::any::{Any, TypeId};
 use core::fmt;
@@ -22,7 +24,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use once_cell::race::OnceBox;
-use smallvec::SmallVec;
 
 pub use arena::Arena;
 use arena::ArenaBuilder;
@@ -31,6 +32,9 @@ pub use args::{
     PureKey, RetryArg,
 };
 pub use inspect::{info, visualize, Inspected};
+#[cfg(loom)]
+pub(crate) use node::loom_model;
+pub(crate) use node::{Body, Borrowed, Node, NodeRef, ParentList};
 pub(crate) use plan::outputs_name;
 pub(crate) use plan::prepare_any;
 #[cfg(feature = "hyperqueue")]
@@ -67,7 +71,7 @@ use crate::inspect::GraphInfo;
 #[must_use = "a `Delayed` does nothing until computed: call `.compute()` or pass it to `taskweave::compute`"]
 pub struct Delayed<T> /* no value until computed: use it in `d.map(|v| …)` or after `d.compute()`; rebind, not `+=` */
 {
-    pub(crate) node: Arc<dyn Node>,
+    pub(crate) node: NodeRef,
     _value: PhantomData<fn() -> T>,
 }
 
@@ -218,8 +222,30 @@ fn call_site_shared(location: &'static Location<'static>) -> &'static str {
         })
 }
 
-/// Keys of impure nodes: a counter (the top bit stays clear; pure keys set it).
+/// Keys of impure nodes: a counter (the top bit stays clear; pure keys set it), taken
+/// by each thread in blocks of [`KEY_BLOCK`] so that building a node does no atomic
+/// read-modify-write (a key is unique, and consecutive for nodes one thread builds).
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+const KEY_BLOCK: u64 = 1024;
+
+/// A new key of an impure node.
+fn next_key() -> u64 {
+    std::thread_local! {
+        /// The next key of this thread's block, and the end of the block.
+        static KEYS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+    }
+    KEYS.try_with(|keys| {
+        let (mut next, mut end) = keys.get();
+        if next == end {
+            next = NEXT_KEY.fetch_add(KEY_BLOCK, Ordering::Relaxed);
+            end = next + KEY_BLOCK;
+        }
+        keys.set((next + 1, end));
+        next
+    })
+    // A thread being torn down (a `Drop` of a thread local building a node).
+    .unwrap_or_else(|_| NEXT_KEY.fetch_add(1, Ordering::Relaxed))
+}
 
 impl Meta {
     /// The last name set on the node, if any.
@@ -292,60 +318,14 @@ impl Meta {
         Meta {
             label: label_of(name, kind, call_site),
             names: OnceBox::new(),
-            key: key.unwrap_or_else(|| NEXT_KEY.fetch_add(1, Ordering::Relaxed)),
+            key: key.unwrap_or_else(next_key),
             mark: Mark::default(),
         }
     }
 }
 
-/// A node's parents: inline up to two (most tasks), on the heap beyond, so building a
-/// node allocates once. The same small vector as the futures' lists (`smallvec`, with
-/// its `union` layout: 40 bytes, as the enum it replaced).
-#[derive(Default)]
-pub(crate) struct ParentList(SmallVec<[Arc<dyn Node>; 2]>);
-
-const _: () = assert!(std::mem::size_of::<ParentList>() <= 40);
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(std::mem::size_of::<Meta>() == 32);
-
-impl ParentList {
-    pub(crate) fn as_slice(&self) -> &[Arc<dyn Node>] {
-        &self.0
-    }
-
-    pub(crate) fn push(&mut self, parent: Arc<dyn Node>) {
-        self.0.push(parent);
-    }
-
-    fn move_into(self, stack: &mut Vec<Arc<dyn Node>>) {
-        stack.extend(self.0);
-    }
-}
-
-impl<const N: usize> From<[Arc<dyn Node>; N]> for ParentList {
-    fn from(parents: [Arc<dyn Node>; N]) -> Self {
-        ParentList(parents.into_iter().collect())
-    }
-}
-
-/// A node of a dynamic graph, with its result type erased.
-pub(crate) trait Node: Send + Sync + 'static {
-    fn meta(&self) -> &Meta;
-    /// The nodes it reads, in argument order (a node read twice appears twice).
-    fn parents(&self) -> &[Arc<dyn Node>];
-    /// Moves the parents out (for dropping long chains without recursion).
-    fn take_parents(&mut self) -> ParentList;
-    /// A result slot for one run, read `uses` times.
-    fn add_slot(&self, arena: &mut ArenaBuilder, uses: u32);
-    /// Runs the task: reads its inputs from `env`, stores its result.
-    fn run(&self, env: &Env<'_>) -> Flow;
-    /// What a remote task's node says of its call (a `#[delayed(remote)]` function
-    /// built with `delay!`; see [`RemoteSpec`]), for a cluster backend to read.
-    #[cfg(feature = "hyperqueue")]
-    fn remote(&self) -> Option<&(dyn Any + Send + Sync)> {
-        None
-    }
-}
 
 /// The arena seen by one running node: every slot, and where this node's inputs are.
 pub struct Env<'a> {
@@ -370,54 +350,22 @@ impl<'a> Env<'a> {
 
 /// A task: a closure reading its inputs from the arena.
 struct Task<T, F> {
-    meta: Meta,
-    parents: ParentList,
     run: F,
     _result: PhantomData<fn() -> T>,
 }
 
-impl<T, F> Node for Task<T, F>
+impl<T, F> Body for Task<T, F>
 where
     T: Send + Sync + 'static,
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
-    fn meta(&self) -> &Meta {
-        &self.meta
-    }
-    fn parents(&self) -> &[Arc<dyn Node>] {
-        self.parents.as_slice()
-    }
-    fn take_parents(&mut self) -> ParentList {
-        std::mem::take(&mut self.parents)
-    }
-    fn add_slot(&self, arena: &mut ArenaBuilder, uses: u32) {
-        arena.push::<T>(uses);
+    fn add_slot(&self, arena: &mut ArenaBuilder) {
+        arena.push::<T>();
     }
     fn run(&self, env: &Env<'_>) -> Flow {
         let value = (self.run)(env);
         env.slot::<T>(env.me).put(value);
         Flow::Continue
-    }
-}
-
-impl<T, F> Drop for Task<T, F> {
-    fn drop(&mut self) {
-        drop_parents(std::mem::take(&mut self.parents));
-    }
-}
-
-/// Drops a node's parents without recursing down a long chain: a parent this was the
-/// last owner of gives up its own parents to the same loop first.
-fn drop_parents(parents: ParentList) {
-    if parents.as_slice().is_empty() {
-        return;
-    }
-    let mut stack = Vec::new();
-    parents.move_into(&mut stack);
-    while let Some(mut parent) = stack.pop() {
-        if let Some(node) = Arc::get_mut(&mut parent) {
-            node.take_parents().move_into(&mut stack);
-        }
     }
 }
 
@@ -455,22 +403,13 @@ struct RemoteNode<T, F> {
 }
 
 #[cfg(feature = "hyperqueue")]
-impl<T, F> Node for RemoteNode<T, F>
+impl<T, F> Body for RemoteNode<T, F>
 where
     T: Send + Sync + 'static,
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
-    fn meta(&self) -> &Meta {
-        self.task.meta()
-    }
-    fn parents(&self) -> &[Arc<dyn Node>] {
-        self.task.parents()
-    }
-    fn take_parents(&mut self) -> ParentList {
-        self.task.take_parents()
-    }
-    fn add_slot(&self, arena: &mut ArenaBuilder, uses: u32) {
-        self.task.add_slot(arena, uses)
+    fn add_slot(&self, arena: &mut ArenaBuilder) {
+        self.task.add_slot(arena)
     }
     fn run(&self, env: &Env<'_>) -> Flow {
         self.task.run(env)
@@ -498,15 +437,17 @@ where
     // Only a remote task's companion makes a description, and only with the feature.
     #[cfg(feature = "hyperqueue")]
     if let Some(call) = remote.0 {
-        return Delayed::from_node(Arc::new(RemoteNode {
-            task: Task {
-                meta: Meta::new(name, call_site, key.map(typed_key::<T>)),
-                parents: parents.nodes,
-                run,
-                _result: PhantomData,
+        return Delayed::from_node(NodeRef::new(
+            Meta::new(name, call_site, key.map(typed_key::<T>)),
+            parents.nodes,
+            RemoteNode {
+                task: Task {
+                    run,
+                    _result: PhantomData,
+                },
+                call,
             },
-            call,
-        }));
+        ));
     }
     #[cfg(not(feature = "hyperqueue"))]
     let _ = remote;
@@ -527,12 +468,14 @@ where
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
     let key = key.map(typed_key::<T>);
-    Delayed::from_node(Arc::new(Task {
-        meta: Meta::new(name, call_site, key),
-        parents: parents.nodes,
-        run,
-        _result: PhantomData,
-    }))
+    Delayed::from_node(NodeRef::new(
+        Meta::new(name, call_site, key),
+        parents.nodes,
+        Task {
+            run,
+            _result: PhantomData,
+        },
+    ))
 }
 
 /// A pure key with the result type `T` added: equal function and arguments with another
@@ -559,17 +502,19 @@ where
     T: Send + Sync + 'static,
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
-    Delayed::from_node(Arc::new(Task {
-        meta: Meta::of_kind(
+    Delayed::from_node(NodeRef::new(
+        Meta::of_kind(
             name,
             kind,
             call_site_of(Location::caller()),
             key.map(typed_key::<T>),
         ),
-        parents: parents.into(),
-        run,
-        _result: PhantomData,
-    }))
+        parents.into(),
+        Task {
+            run,
+            _result: PhantomData,
+        },
+    ))
 }
 
 /// Feeds one argument of a pure task to the key's hasher.
@@ -602,7 +547,7 @@ pub fn pure_key(function: u64, inputs: &[&KeyPart<'_>]) -> u64 {
 }
 
 impl<T> Delayed<T> {
-    pub(crate) fn from_node(node: Arc<dyn Node>) -> Self {
+    pub(crate) fn from_node(node: NodeRef) -> Self {
         Delayed {
             node,
             _value: PhantomData,
@@ -647,7 +592,7 @@ impl<T> Delayed<T> {
 }
 
 /// The graph that computing `outputs` together would run (see `inspect::info`).
-pub(crate) fn info_of(outputs: &[Arc<dyn Node>]) -> GraphInfo {
+pub(crate) fn info_of(outputs: &[NodeRef]) -> GraphInfo {
     plan::Plan::new(outputs).info()
 }
 
@@ -722,7 +667,7 @@ impl<T: Clone + Send + Sync + 'static> Delayed<T> {
         if let Some(names) = self.node.meta().last_names() {
             meta.add_name(names.name.clone(), names.is_key);
         }
-        Delayed::from_node(Arc::new(Held { meta, value }))
+        Delayed::from_node(NodeRef::new(meta, ParentList::default(), Held { value }))
     }
 }
 
@@ -739,28 +684,18 @@ impl<T: Clone + Send + Sync + 'static> Delayed<T> {
     #[track_caller]
     pub fn value(value: T) -> Delayed<T> {
         let meta = Meta::of_kind("value", "value", call_site_of(Location::caller()), None);
-        Delayed::from_node(Arc::new(Held { meta, value }))
+        Delayed::from_node(NodeRef::new(meta, ParentList::default(), Held { value }))
     }
 }
 
 /// A persisted value, or a constant made a node.
 struct Held<T> {
-    meta: Meta,
     value: T,
 }
 
-impl<T: Clone + Send + Sync + 'static> Node for Held<T> {
-    fn meta(&self) -> &Meta {
-        &self.meta
-    }
-    fn parents(&self) -> &[Arc<dyn Node>] {
-        &[]
-    }
-    fn take_parents(&mut self) -> ParentList {
-        ParentList::default()
-    }
-    fn add_slot(&self, arena: &mut ArenaBuilder, uses: u32) {
-        arena.push::<T>(uses);
+impl<T: Clone + Send + Sync + 'static> Body for Held<T> {
+    fn add_slot(&self, arena: &mut ArenaBuilder) {
+        arena.push::<T>();
     }
     fn run(&self, env: &Env<'_>) -> Flow {
         env.slot::<T>(env.me).put(self.value.clone());
@@ -866,9 +801,7 @@ where
             match items.next() {
                 Some(b) => {
                     let combine = combine.clone();
-                    let node = Task {
-                        meta: Meta::new("tree_reduce", location, None),
-                        parents: ParentList::from([a.node, b.node]),
+                    let task = Task {
                         run: move |env: &Env<'_>| {
                             let mut cursor = 0;
                             let a = crate::engine::slot::Give::give(
@@ -881,7 +814,11 @@ where
                         },
                         _result: PhantomData,
                     };
-                    next.push(Delayed::from_node(Arc::new(node)));
+                    next.push(Delayed::from_node(NodeRef::new(
+                        Meta::new("tree_reduce", location, None),
+                        ParentList::from([a.node, b.node]),
+                        task,
+                    )));
                 }
                 None => next.push(a),
             }

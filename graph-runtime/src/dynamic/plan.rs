@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
-use super::{Arena, ArenaBuilder, Delayed, Env, Mark, Node, Parents};
+use super::{reuse, Arena, ArenaBuilder, Borrowed, Delayed, Env, Mark, Node, NodeRef, Parents};
 use crate::engine::dispatch::dispatch;
 use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
@@ -61,18 +61,20 @@ impl Visited {
         Visited::Map(FastMap::default())
     }
 
-    fn get(&self, node: &Arc<dyn Node>) -> Option<u32> {
+    fn get(&self, node: &Node) -> Option<u32> {
         match self {
             Visited::Marks { plan, .. } => node.meta().mark.get(*plan),
-            Visited::Map(map) => map.get(&(Arc::as_ptr(node) as *const () as usize)).copied(),
+            Visited::Map(map) => map
+                .get(&(node as *const Node as *const () as usize))
+                .copied(),
         }
     }
 
-    fn set(&mut self, node: &Arc<dyn Node>, index: u32) {
+    fn set(&mut self, node: &Node, index: u32) {
         match self {
             Visited::Marks { plan, .. } => node.meta().mark.set(*plan, index),
             Visited::Map(map) => {
-                map.insert(Arc::as_ptr(node) as *const () as usize, index);
+                map.insert(node as *const Node as *const () as usize, index);
             }
         }
     }
@@ -80,11 +82,31 @@ impl Visited {
 
 /// The nodes reachable from some outputs, numbered in topological order.
 pub(crate) struct Plan {
-    /// The nodes, borrowed from the graph that `_outputs` keep alive: each node holds
-    /// its parents' `Arc`s and gives them up only when it is dropped itself, so every
-    /// node reachable from an output lives as long as the plan, and none is changed
-    /// while shared (`Node` is used through `&self`). No reference count per node.
-    nodes: Vec<*const dyn Node>,
+    /// The plan's vectors (nodes, inputs, the node table); given back for the next plan
+    /// when it drops (see [`reuse`](super::reuse)).
+    kept: PlanBuffers,
+    width: u32,
+    /// Each output: its node index, and whether this is the node's last request
+    /// (the same node may be requested more than once; see [`Outputs`]).
+    outputs: Vec<OutputRead>,
+    /// The labels of nodes named with `named`, which `infos` borrow, and the names
+    /// they borrow (with the nodes' indices). Never changed once the plan is made, and
+    /// dropped with it, in this order, after `infos` (given back in `drop`).
+    _custom_labels: Vec<Label<'static>>,
+    _custom_names: Vec<(usize, Arc<str>)>,
+    /// What keeps `nodes` alive (dropped last).
+    _outputs: Vec<NodeRef>,
+}
+
+/// A plan's vectors, one entry per node (`inputs` and `successors`: per edge).
+#[derive(Default)]
+struct PlanBuffers {
+    /// The nodes, borrowed from the graph that the plan's `_outputs` keep alive: each
+    /// node holds its parents' `Arc`s and gives them up only when it is dropped itself,
+    /// so every node reachable from an output lives as long as the plan, and none is
+    /// changed while shared (`Node` is used through `&self`). No reference count per
+    /// node.
+    nodes: Vec<Borrowed<'static>>,
     /// Every node's inputs (node indices, in argument order), one list after another.
     inputs: Vec<u32>,
     input_start: Vec<u32>,
@@ -92,50 +114,105 @@ pub(crate) struct Plan {
     uses: Vec<u32>,
     successors: Vec<u32>,
     /// The node table's entries, made once per plan rather than once per run. Their
-    /// names borrow from the nodes' sites (`'static`) or from `custom_names`.
+    /// labels are the nodes' interned ones (`'static`) or the plan's own.
     infos: Vec<NodeInfo<'static>>,
     roots: Vec<u32>,
-    width: u32,
-    /// Each output: its node index, and whether this is the node's last request
-    /// (the same node may be requested more than once; see [`Outputs`]).
-    outputs: Vec<OutputRead>,
-    /// The labels of nodes named with `named`, which `infos` borrow, and the names
-    /// they borrow (with the nodes' indices). Never changed once the plan is made, and
-    /// dropped with it, in this order, after `infos` (declared before).
-    _custom_labels: Vec<Label<'static>>,
-    _custom_names: Vec<(usize, Arc<str>)>,
-    /// What keeps `nodes` alive (dropped last).
-    _outputs: Vec<Arc<dyn Node>>,
 }
 
-// SAFETY: `nodes` point to `dyn Node`s, which are `Send + Sync`, kept alive by
-// `_outputs` (owned `Arc`s); the plan hands out only shared references to them.
-unsafe impl Send for Plan {}
+// SAFETY: `nodes` point to `Node`s, which are `Send + Sync`, kept alive by the plan's
+// `_outputs` (owned `Arc`s) while it holds them; the plan hands out only shared
+// references to them, and kept buffers are empty (`Buffers::clear`).
+unsafe impl Send for PlanBuffers {}
 // SAFETY: as for `Send`.
-unsafe impl Sync for Plan {}
+unsafe impl Sync for PlanBuffers {}
+
+impl reuse::Buffers for PlanBuffers {
+    fn bytes(&self) -> usize {
+        reuse::bytes_of(&self.nodes)
+            + reuse::bytes_of(&self.inputs)
+            + reuse::bytes_of(&self.input_start)
+            + reuse::bytes_of(&self.uses)
+            + reuse::bytes_of(&self.successors)
+            + reuse::bytes_of(&self.infos)
+            + reuse::bytes_of(&self.roots)
+    }
+    fn clear(&mut self) {
+        self.nodes.clear();
+        self.inputs.clear();
+        self.input_start.clear();
+        self.uses.clear();
+        self.successors.clear();
+        self.infos.clear();
+        self.roots.clear();
+    }
+}
+
+/// What only laying a plan out needs: the walk's stack and two counters per node.
+#[derive(Default)]
+struct Scratch {
+    /// The walk's stack of `(node, next parent)`, lent as references while a plan is
+    /// made (see [`reuse::recast`]).
+    stack: Vec<(*const NodeRef, usize)>,
+    first: Vec<u32>,
+    second: Vec<u32>,
+}
+
+// SAFETY: kept only empty (`Buffers::clear`): no pointer in it is ever read again.
+unsafe impl Send for Scratch {}
+
+impl reuse::Buffers for Scratch {
+    fn bytes(&self) -> usize {
+        reuse::bytes_of(&self.stack) + reuse::bytes_of(&self.first) + reuse::bytes_of(&self.second)
+    }
+    fn clear(&mut self) {
+        self.stack.clear();
+        self.first.clear();
+        self.second.clear();
+    }
+}
+
+static KEPT_PLAN: reuse::Kept<PlanBuffers> = reuse::Kept::new();
+/// At most 1 MiB (the scratch of about 130,000 nodes): a kept scratch is still held
+/// while the plan it served allocates its arena, the peak of a compute; larger graphs
+/// make theirs afresh (a few ns per node), which keeps that peak as it was.
+static KEPT_SCRATCH: reuse::Kept<Scratch> = reuse::Kept::at_most(1 << 20);
+
+impl Drop for Plan {
+    fn drop(&mut self) {
+        // The entries borrow the custom labels: given back (emptied) before those drop.
+        KEPT_PLAN.give(std::mem::take(&mut self.kept));
+    }
+}
 
 impl Plan {
-    /// Lays out everything `outputs` depends on. Pure nodes with equal keys are one.
-    pub(crate) fn new(outputs: &[Arc<dyn Node>]) -> Plan {
+    /// Lays out everything `outputs` depend on. Pure nodes with equal keys are one.
+    pub(crate) fn new(outputs: &[NodeRef]) -> Plan {
         let mut index = Visited::new();
         let mut pure: FastMap<u64, u32> = FastMap::default();
-        let kept = outputs.to_vec();
-        let mut nodes: Vec<*const dyn Node> = Vec::new();
-        let pure_key = |n: &Arc<dyn Node>| Some(n.meta().key).filter(|k| k >> 63 == 1);
+        let kept_outputs = outputs.to_vec();
+        let PlanBuffers {
+            mut nodes,
+            mut inputs,
+            mut input_start,
+            mut uses,
+            mut successors,
+            mut infos,
+            mut roots,
+        } = KEPT_PLAN.take();
+        let Scratch {
+            stack,
+            first: mut last_reader,
+            second: spare,
+        } = KEPT_SCRATCH.take();
+        let mut stack: Vec<(&NodeRef, usize)> = reuse::recast(stack);
+        let pure_key = |n: &Node| Some(n.meta().key).filter(|k| k >> 63 == 1);
+        let mut custom_names: Vec<(usize, Arc<str>)> = Vec::new();
         const PENDING: u32 = u32::MAX;
-        // Every node's inputs (node indices, in argument order), its distinct
-        // predecessors, and the counts the table needs; filled as nodes are numbered.
-        let mut inputs = Vec::new();
-        let mut input_start = Vec::new();
-        let mut uses: Vec<u32> = Vec::new();
-        let mut preds: Vec<u32> = Vec::new();
-        let mut pred_start = Vec::new();
-        let mut out_degree: Vec<u32> = Vec::new();
-        let mut last_reader: Vec<u32> = Vec::new();
         // Iterative depth-first post-order over borrowed nodes (the outputs keep them
         // alive): a chain of a million nodes needs no stack, and no reference counting
-        // happens per edge.
-        let mut stack: Vec<(&Arc<dyn Node>, usize)> = Vec::new();
+        // happens per edge. A node's entry is made when it is numbered, its parents'
+        // successor counts as its edges are met, so one walk makes the table but for
+        // where each successor list starts.
         for out in outputs {
             if index.get(out).is_some() {
                 continue;
@@ -168,7 +245,7 @@ impl Plan {
                 }
                 index.set(node, i);
                 input_start.push(inputs.len() as u32);
-                pred_start.push(preds.len() as u32);
+                let mut in_degree = 0;
                 for parent in node.parents() {
                     let p = index.get(parent).expect("parents are numbered first");
                     inputs.push(p);
@@ -177,80 +254,97 @@ impl Plan {
                     // node counted it last (linear in the inputs, however many).
                     if last_reader[p as usize] != i {
                         last_reader[p as usize] = i;
-                        preds.push(p);
-                        out_degree[p as usize] += 1;
+                        in_degree += 1;
+                        infos[p as usize].successor_count += 1;
                     }
                 }
+                if in_degree == 0 {
+                    roots.push(i);
+                }
+                if let Some(name) = node.meta().custom_name() {
+                    custom_names.push((i as usize, name));
+                }
                 uses.push(0);
-                out_degree.push(0);
                 last_reader.push(u32::MAX);
-                nodes.push(&**node as *const dyn Node);
+                infos.push(NodeInfo::new(node.meta().label, in_degree, 0, 0));
+                // SAFETY: see `PlanBuffers::nodes`: the plan's outputs keep every node
+                // it lays out alive for as long as it holds them.
+                nodes.push(unsafe { node.borrowed().forever() });
             }
         }
         let n = nodes.len();
         input_start.push(inputs.len() as u32);
-        pred_start.push(preds.len() as u32);
-        let mut successor_start = vec![0u32; n + 1];
-        for i in 0..n {
-            successor_start[i + 1] = successor_start[i] + out_degree[i];
+        drop(pure);
+        // Where each successor list starts; then the lists, filled in increasing node
+        // order so that every list comes out sorted.
+        let mut edges = 0u32;
+        for info in &mut infos {
+            info.first_successor = edges;
+            edges += info.successor_count;
         }
-        let mut successors = vec![0u32; preds.len()];
-        let mut fill = successor_start.clone();
-        let mut in_degree = vec![0u32; n];
-        // Nodes in increasing order, so every successor list comes out sorted.
+        successors.resize(edges as usize, 0);
+        let mut fill = last_reader;
+        fill.clear();
+        fill.extend(infos.iter().map(|info| info.first_successor));
         for s in 0..n {
-            let (a, b) = (pred_start[s] as usize, pred_start[s + 1] as usize);
-            in_degree[s] = (b - a) as u32;
-            for &p in &preds[a..b] {
-                successors[fill[p as usize] as usize] = s as u32;
-                fill[p as usize] += 1;
+            let (a, b) = (input_start[s] as usize, input_start[s + 1] as usize);
+            for &p in &inputs[a..b] {
+                let at = fill[p as usize];
+                // A parent read twice is one edge: its list already ends with `s`.
+                if at > infos[p as usize].first_successor && successors[at as usize - 1] == s as u32
+                {
+                    continue;
+                }
+                successors[at as usize] = s as u32;
+                fill[p as usize] = at + 1;
             }
         }
-        // What only the numbering needed is freed before the rest is made, so that
-        // the peak of laying out holds as little per node as it can.
-        drop((fill, preds, pred_start, out_degree, last_reader, pure));
-        let roots = (0..n as u32)
-            .filter(|&i| in_degree[i as usize] == 0)
-            .collect();
         // A node requested more than once (the same `Delayed` twice, or pure twins) is
         // one node read once per request: copies for all but its last request.
-        let mut requested_later = vec![false; n];
+        let mut requested_later = spare;
+        requested_later.clear();
+        requested_later.resize(n, 0);
         let mut outputs: Vec<OutputRead> = outputs
             .iter()
             .rev()
             .map(|o| {
                 let index = index.get(o).expect("outputs are numbered");
                 uses[index as usize] += 1;
-                let last = !std::mem::replace(&mut requested_later[index as usize], true);
+                let last = std::mem::replace(&mut requested_later[index as usize], 1) == 0;
                 OutputRead { index, last }
             })
             .collect();
         outputs.reverse();
-        drop((index, requested_later));
+        drop(index);
         // Longest-path levels; the widest level bounds the parallelism.
-        let mut level = vec![0u32; n];
-        let mut per_level = vec![0u32; n + 1];
+        let (mut level, mut per_level) = (fill, requested_later);
+        level.clear();
+        level.resize(n, 0);
+        per_level.clear();
+        per_level.resize(n + 1, 0);
         for i in 0..n {
             per_level[level[i] as usize] += 1;
-            let (a, b) = (successor_start[i] as usize, successor_start[i + 1] as usize);
+            let info = &infos[i];
+            let (a, b) = (
+                info.first_successor as usize,
+                (info.first_successor + info.successor_count) as usize,
+            );
             for &s in &successors[a..b] {
                 level[s as usize] = level[s as usize].max(level[i] + 1);
             }
         }
-        let width = per_level.into_iter().max().unwrap_or(0);
-        drop(level);
+        let width = per_level.iter().copied().max().unwrap_or(0);
+        KEPT_SCRATCH.give(Scratch {
+            stack: reuse::recast(stack),
+            first: level,
+            second: per_level,
+        });
         // A node named with `named` gets a label of its own; the others point to the
         // label interned for their site. Made in full before any entry borrows one, and
         // never changed after (the entries borrow from the list's buffer).
-        // SAFETY: see `Plan::nodes`: `outputs` keep them alive while the plan is made.
-        let node_at = |i: usize| unsafe { &*nodes[i] };
-        let custom_names: Vec<(usize, Arc<str>)> = (0..nodes.len())
-            .map(|i| (i, node_at(i)))
-            .filter_map(|(i, node)| Some((i, node.meta().custom_name()?)))
-            .collect();
         let custom_labels: Vec<Label<'static>> = custom_names
             .iter()
-            .map(|(i, custom)| {
+            .map(|&(i, ref custom)| {
                 // SAFETY: the `str` lives in the `Arc`'s allocation, which does not move
                 // and stays alive while `custom_names` holds the `Arc`: as long as the
                 // plan, which never changes the list once made and lends `infos` only
@@ -259,93 +353,98 @@ impl Plan {
                 let name = unsafe { &*(&**custom as *const str) };
                 Label {
                     name,
-                    ..*node_at(*i).meta().label
+                    ..*infos[i].label
                 }
             })
             .collect();
-        let mut named = custom_names
-            .iter()
-            .map(|(i, _)| *i)
-            .zip(&custom_labels)
-            .peekable();
-        let infos = (0..nodes.len())
-            .map(|i| (i, node_at(i)))
-            .map(|(i, node)| {
-                let label: &'static Label<'static> = match named.next_if(|(at, _)| *at == i) {
-                    None => node.meta().label,
-                    // SAFETY: the label lives in `custom_labels`' buffer, which the plan
-                    // keeps unchanged (never pushed to, so never moved) for as long as
-                    // `infos` (see the name's `SAFETY` above).
-                    Some((_, label)) => unsafe { &*(label as *const Label<'static>) },
-                };
-                NodeInfo {
-                    label,
-                    in_degree: in_degree[i],
-                    first_successor: successor_start[i],
-                    successor_count: successor_start[i + 1] - successor_start[i],
-                }
-            })
-            .collect();
-        drop(named);
+        for (&(i, _), label) in custom_names.iter().zip(&custom_labels) {
+            // SAFETY: the label lives in `custom_labels`' buffer, which the plan keeps
+            // unchanged (never pushed to, so never moved) for as long as `infos` (see
+            // the name's `SAFETY` above).
+            infos[i].label = unsafe { &*(label as *const Label<'static>) };
+        }
         let plan = Plan {
-            nodes,
-            inputs,
-            input_start,
-            uses,
-            successors,
-            infos,
-            roots,
+            kept: PlanBuffers {
+                nodes,
+                inputs,
+                input_start,
+                uses,
+                successors,
+                infos,
+                roots,
+            },
             width,
             outputs,
             _custom_labels: custom_labels,
             _custom_names: custom_names,
-            _outputs: kept,
+            _outputs: kept_outputs,
         };
         // Consistent by construction; checked all the same in debug builds (the whole
         // test suite), before any run trusts it.
         if cfg!(debug_assertions) {
-            Table::from_parts(plan.node_infos(), &plan.successors, &plan.roots, plan.width);
+            Table::from_parts(
+                plan.node_infos(),
+                &plan.kept.successors,
+                &plan.kept.roots,
+                plan.width,
+            );
         }
         plan
     }
-
     /// The nodes laid out, parents before children (pure twins once).
     #[cfg_attr(not(feature = "hyperqueue"), allow(dead_code))]
-    pub(crate) fn nodes(&self) -> impl ExactSizeIterator<Item = &dyn Node> + '_ {
-        (0..self.nodes.len()).map(|i| self.node(i))
+    pub(crate) fn nodes(&self) -> impl ExactSizeIterator<Item = Borrowed<'_>> + '_ {
+        (0..self.kept.nodes.len()).map(|i| self.node(i))
     }
 
     /// Node `i`.
     #[inline]
-    fn node(&self, i: usize) -> &dyn Node {
-        // SAFETY: kept alive by `_outputs` as long as the plan (see `Plan::nodes`).
-        unsafe { &*self.nodes[i] }
+    fn node(&self, i: usize) -> Borrowed<'_> {
+        // Kept alive by `_outputs` as long as the plan (see `PlanBuffers::nodes`).
+        self.kept.nodes[i]
     }
 
     /// Node `i`'s inputs (indices into [`nodes`](Self::nodes)), in argument order.
     #[cfg_attr(not(feature = "hyperqueue"), allow(dead_code))]
     pub(crate) fn inputs_of(&self, i: usize) -> &[u32] {
-        &self.inputs[self.input_start[i] as usize..self.input_start[i + 1] as usize]
+        &self.kept.inputs[self.kept.input_start[i] as usize..self.kept.input_start[i + 1] as usize]
     }
 
     /// The node table's entries, borrowed for no longer than the plan.
     fn node_infos(&self) -> &[NodeInfo<'_>] {
-        &self.infos
+        &self.kept.infos
+    }
+
+    /// The plan's node table (checked when the plan was made): what observers are
+    /// given of a run of it elsewhere (a cluster's).
+    #[cfg_attr(not(feature = "hyperqueue"), allow(dead_code))]
+    pub(crate) fn table(&self) -> Table<'_> {
+        Table::trusted(
+            self.node_infos(),
+            &self.kept.successors,
+            &self.kept.roots,
+            self.width,
+        )
     }
 
     /// The laid-out graph for inspection.
     pub(crate) fn info(&self) -> GraphInfo {
-        let table = Table::from_parts(self.node_infos(), &self.successors, &self.roots, self.width);
+        let table = Table::from_parts(
+            self.node_infos(),
+            &self.kept.successors,
+            &self.kept.roots,
+            self.width,
+        );
         GraphInfo::from(&table)
     }
 
     /// One empty slot per node.
     fn slots(&self) -> Arena {
-        let mut arena = ArenaBuilder::with_capacity(self.nodes.len());
-        for (node, &uses) in self.nodes().zip(&self.uses) {
-            node.add_slot(&mut arena, uses);
+        let mut arena = ArenaBuilder::new(self.kept.nodes.len());
+        for node in self.nodes() {
+            node.add_slot(&mut arena);
         }
-        arena.finish()
+        arena.finish(&self.kept.uses)
     }
 
     /// Runs the graph once: every node's result goes to its slot in `slots`.
@@ -357,15 +456,15 @@ impl Plan {
     ) -> Result<(), TaskError> {
         let infos = self.node_infos();
         // Checked once, when the plan was made.
-        let table = Table::trusted(infos, &self.successors, &self.roots, self.width);
+        let table = Table::trusted(infos, &self.kept.successors, &self.kept.roots, self.width);
         let run = |i: u32| {
             let (a, b) = (
-                self.input_start[i as usize] as usize,
-                self.input_start[i as usize + 1] as usize,
+                self.kept.input_start[i as usize] as usize,
+                self.kept.input_start[i as usize + 1] as usize,
             );
             let env = Env {
                 slots,
-                inputs: &self.inputs[a..b],
+                inputs: &self.kept.inputs[a..b],
                 me: i,
             };
             self.node(i as usize).run(&env)
@@ -413,9 +512,11 @@ struct Storage {
 impl Storage {
     /// Empty slots and counters for `plan`.
     fn new(plan: Arc<Plan>) -> Arc<Storage> {
+        let mut pending = KEPT_PENDING.take();
+        pending.extend((0..plan.kept.nodes.len()).map(|_| AtomicU32::new(0)));
         Arc::new(Storage {
             slots: plan.slots(),
-            pending: (0..plan.nodes.len()).map(|_| AtomicU32::new(0)).collect(),
+            pending,
             plan,
         })
     }
@@ -441,19 +542,31 @@ impl Storage {
             }));
             // The hook's handle first, so the run holds nothing of the caller's.
             drop(options);
+            // Then the storage, before the caller is told: a caller still waiting holds
+            // it too, so it is freed by the caller, at once and on its thread (and its
+            // buffers are kept for the next plan: see `reuse`); after a failure the
+            // caller has gone on, and whatever the tasks left behind is freed here.
+            drop(run);
             told.set(match result {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(error)) => Err(Ended::Failed(error)),
                 Err(payload) => Err(Ended::Panicked(payload)),
             });
-            // `run` drops last: whatever the tasks left behind is freed here, after a
-            // caller that returned a failure has gone on.
         });
         match end.wait() {
             Ok(()) => Ok(()),
             Err(Ended::Failed(error)) => Err(error),
             Err(Ended::Panicked(payload)) => panic::resume_unwind(payload),
         }
+    }
+}
+
+/// The pending counters of the last run dropped (see [`reuse`]).
+static KEPT_PENDING: reuse::Kept<Vec<AtomicU32>> = reuse::Kept::new();
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        KEPT_PENDING.give(std::mem::take(&mut self.pending));
     }
 }
 
@@ -544,12 +657,12 @@ impl<V> Prepared<V> {
 
     /// The number of nodes after merging pure duplicates.
     pub fn len(&self) -> usize {
-        self.run.plan.nodes.len()
+        self.run.plan.kept.nodes.len()
     }
 
     /// Whether the graph has no node.
     pub fn is_empty(&self) -> bool {
-        self.run.plan.nodes.is_empty()
+        self.run.plan.kept.nodes.is_empty()
     }
 }
 

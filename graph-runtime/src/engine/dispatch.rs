@@ -123,6 +123,7 @@ where
     };
     let observer = ambient.as_deref().or(options.observer.as_deref());
     if let Some(observer) = observer {
+        crate::engine::observe::note_break();
         observer.graph_started(table.nodes());
     }
     let ctx = Ctx {
@@ -150,6 +151,7 @@ where
     }
     let failure = ctx.failure.into_inner().recover();
     if let Some(observer) = observer {
+        crate::engine::observe::note_break();
         observer.graph_finished(failure.as_ref().map_or(Ok(()), Err));
     }
     failure.map_or(Ok(()), Err)
@@ -266,7 +268,8 @@ where
     fn spread(&self, nodes: &[u32], release: bool, depth: u32) {
         if nodes.len() > WIDE && depth < MAX_DEPTH {
             let (left, right) = nodes.split_at(nodes.len() / 2);
-            sync::join(
+            sync::join_noting(
+                self.observer.is_some(),
                 || self.spread(left, release, depth + 1),
                 || self.spread(right, release, depth + 1),
             );
@@ -318,7 +321,8 @@ where
             }
             if rest != NONE && depth < MAX_DEPTH {
                 let second = self.split_in_half(head);
-                sync::join(
+                sync::join_noting(
+                    self.observer.is_some(),
                     || self.drive(head, depth + 1),
                     || self.drive(second, depth + 1),
                 );
@@ -336,7 +340,8 @@ where
                 if head == NONE {
                     self.spread(successors, true, depth + 1);
                 } else {
-                    sync::join(
+                    sync::join_noting(
+                        self.observer.is_some(),
                         || self.drive(head, depth + 1),
                         || self.spread(successors, true, depth + 1),
                     );

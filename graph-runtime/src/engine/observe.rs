@@ -271,6 +271,30 @@ pub(crate) fn for_each_ambient_future_observer(mut tell: impl FnMut(&dyn Observe
 }
 
 std::thread_local! {
+    /// How many times the dispatcher, while observed, broke this thread's straight
+    /// run from one task to the next (see [`note_break`]).
+    static BREAKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Notes that this thread may have waited or run other work since its last task: a
+/// stolen job starts on it, a join whose other half was stolen returned, or a graph
+/// run started or ended on it. The task logs (`observers/tasklog.rs`) read the clock
+/// for a task's start only when such a break came since the thread's last task ended;
+/// otherwise the start is that end (one clock read per task boundary). Called only
+/// while a run is observed.
+#[inline]
+pub(crate) fn note_break() {
+    BREAKS.with(|b| b.set(b.get().wrapping_add(1)));
+}
+
+/// The number of breaks noted on this thread ([`note_break`]).
+#[inline(always)]
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) fn break_mark() -> u64 {
+    BREAKS.with(std::cell::Cell::get)
+}
+
+std::thread_local! {
     /// The stop condition of the run whose task is running on this thread, if it has
     /// one (set by the dispatcher around each task), for [`crate::cancelled`].
     static STOP: std::cell::RefCell<Option<Arc<dyn Fn() -> bool + Send + Sync>>> =

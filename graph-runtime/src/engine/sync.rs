@@ -16,12 +16,12 @@ use crate::engine::lock::Recover;
 pub(crate) use core::sync::atomic::Ordering;
 
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8};
+pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU8, AtomicUsize};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU8};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU8, AtomicUsize};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 
@@ -145,6 +145,34 @@ pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
             std::panic::resume_unwind(payload);
         }
     }
+}
+
+/// [`join`], noting for an `observed` run where a thread's straight run from one task
+/// to the next breaks (`observe::note_break`): on the thread that runs `b` if it stole
+/// it, and on this one after `b` was stolen (it may have waited, or run other work).
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) fn join_noting(observed: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+    let ((), stolen) = rayon::join_context(
+        |_| a(),
+        |ctx| {
+            let stolen = observed && ctx.migrated();
+            if stolen {
+                crate::engine::observe::note_break();
+            }
+            b();
+            stolen
+        },
+    );
+    if stolen {
+        crate::engine::observe::note_break();
+    }
+}
+
+/// [`join`] (the models observe no run).
+#[cfg(loom)]
+pub(crate) fn join_noting(_observed: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+    join(a, b);
 }
 
 /// Whether this thread is one of a rayon pool's (one of the model's, under loom, where

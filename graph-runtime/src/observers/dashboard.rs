@@ -203,14 +203,18 @@ impl Dashboard {
     /// The data the live page polls (`/api/status`), as JSON: `tasks` (task runs
     /// recorded), `kept` and `keep` (task runs kept for the stream, and the bound),
     /// `memory` (bytes the recording holds, about), `computes`, `rate` and
-    /// `recent_rate` (tasks per second, overall and in the last second), `progress`
+    /// `recent_rate` (tasks per second, overall and in the last second), `cursor` (the
+    /// number of the next task run recorded: `/api/status?since=CURSOR` answers with
+    /// the stream's bars of only the task runs recorded since, as the live page
+    /// asks), `progress`
     /// (per function: `name`, `done`, `failed`, `cancelled`, `total`, and its runs'
     /// `runs`, `errors`, `total_us`, `mean_us`, `max_us`), `running` (each running
     /// task's `thread`, `task`, and how long it has run, `for`) and `stream` (the
     /// last ten seconds' bars: `[lane, function, start µs, duration µs, outcome]`,
-    /// with `lanes` and `functions`).
+    /// starts from `from_us`, with `lanes`, `lane_ids` (the threads' numbers) and
+    /// `functions`).
     pub fn status_json(&self) -> String {
-        self.recording.view().status_json()
+        self.recording.view().status_json(0)
     }
 
     /// Writes the page as a performance report (no live script) to `path`, as it is
@@ -222,12 +226,26 @@ impl Dashboard {
     }
 }
 
+/// The task run number a poll of `/api/status` asks for runs from: its query's
+/// `since` (the `cursor` of the answer before), 0 if none or not a number.
+fn since(query: &str) -> u64 {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("since="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Answers one request; a panic drawing the page is a `500`.
 fn respond(view: &View, request: &Request<'_>) -> Response {
     let get = matches!(request.method, "GET" | "HEAD");
     let drawn = panic::catch_unwind(AssertUnwindSafe(|| match (get, request.path) {
         (true, PAGE | "/index.html") => (200, "text/html; charset=utf-8", view.page(true)),
-        (true, STATUS) => (200, "application/json", view.status_json()),
+        (true, STATUS) => (
+            200,
+            "application/json",
+            view.status_json(since(request.query)),
+        ),
         (true, REPORT) => (200, "text/html; charset=utf-8", view.page(false)),
         (true, _) => (404, "text/plain; charset=utf-8", "not found\n".to_owned()),
         (false, _) => (

@@ -43,6 +43,8 @@ pub(crate) struct Request<'a> {
     pub(crate) method: &'a str,
     /// The target's path, without its query or fragment.
     pub(crate) path: &'a str,
+    /// The target's query, without its `?` (empty if none).
+    pub(crate) query: &'a str,
 }
 
 /// An answer: status, content type, extra header fields, body. A `HEAD` request is
@@ -347,8 +349,13 @@ fn parse(head: &[u8]) -> Result<Request<'_>, u16> {
             _ => return Err(400),
         }
     }
-    let path = target.split(['?', '#']).next().unwrap_or("");
-    Ok(Request { method, path })
+    let target = target.split('#').next().unwrap_or("");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    Ok(Request {
+        method,
+        path,
+        query,
+    })
 }
 
 /// The answer to a request that could not be read.

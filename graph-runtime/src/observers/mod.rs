@@ -11,5 +11,6 @@ pub(crate) mod profile;
 pub(crate) mod progress;
 #[cfg(feature = "dashboard")]
 pub(crate) mod report;
+pub(crate) mod tasklog;
 #[cfg(feature = "tracing")]
 pub(crate) mod trace;

@@ -2,33 +2,30 @@
 //! thread, from when to when; written as a Chrome trace (Perfetto, `chrome://tracing`)
 //! and summed up per function. Graph tasks and a client's futures alike.
 //!
-//! Recording a graph task costs two clock reads and a few relaxed stores, into a slot
-//! of the task's own (one per node, allocated once and reused by later runs); names
-//! are copied once per run, when it starts, and records are gathered when it ends. A
-//! future's task has no node: its start is kept on its thread (its end comes on the
-//! same thread), and its record is added under the profiler's lock when it ends. The
-//! clock is `quanta`'s raw reading (the CPU's time-stamp counter where it is
-//! invariant, a third of the cost of `Instant::now` on x86-64; the OS's monotonic
-//! clock elsewhere), converted to nanoseconds when records are read.
+//! A graph task is recorded in its thread's log (`observers/tasklog.rs`): one clock
+//! read per task boundary and one record appended, without a lock; the node's function
+//! is looked up once per run, by the address of its label, when the run starts, and
+//! the records are read (named, converted to times) only when asked for. A future's
+//! task has no node: its start is kept on its thread (its end comes on the same
+//! thread), and its record is added under the profiler's lock when it ends. The clock
+//! is `quanta`'s raw reading (the CPU's time-stamp counter where it is invariant, a
+//! third of the cost of `Instant::now` on x86-64; the OS's monotonic clock elsewhere),
+//! converted to nanoseconds when records are read.
 
 use core::fmt;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 use crate::engine::observe::{FutureEvent, Observer, TaskOutcome};
 use crate::engine::table::{Label, NodeInfo};
+use crate::observers::tasklog::{outcome_code, outcome_from, Clock, Cursor, TaskLog};
 
-/// Slots in the first segment; segment `k` holds `FIRST << k`.
-const FIRST: u64 = 1024;
-/// Enough segments for `u32::MAX` nodes.
-const SEGMENTS: usize = 23;
 /// Entries in the name cache (a power of two).
 const CACHE: usize = 1024;
 
@@ -82,36 +79,31 @@ const CACHE: usize = 1024;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Profiler {
-    /// The clock (a copy of one calibrated once per process: reading it takes no
-    /// lookup), and its raw reading when the profiler was made.
-    clock: quanta::Clock,
-    epoch: u64,
-    /// One slot per node of the current run, in segments that are never freed while
-    /// the profiler lives, so tasks reach theirs without a lock.
-    segments: [OnceLock<Box<[Slot]>>; SEGMENTS],
+    /// The graph tasks' records, one log per thread (on the profiler's clock).
+    log: TaskLog,
     inner: Mutex<Inner>,
-}
-
-/// What the task writes: times in clock units since the epoch, plus one (0: not
-/// run), and who ran it.
-#[derive(Default)]
-struct Slot {
-    start: AtomicU64,
-    end: AtomicU64,
-    thread: AtomicU32,
-    /// The rayon worker index plus one (0: not a pool thread).
-    worker: AtomicU32,
-    /// How it ended (`outcome_code`).
-    outcome: AtomicU32,
 }
 
 #[derive(Default)]
 struct Inner {
     runs: u32,
     /// The function of every node of the current run.
-    node_function: Vec<u32>,
+    node_function: Arc<[u32]>,
     functions: Interner,
+    /// Per log (by its index): where each run's records end, with the run and its
+    /// nodes' functions, in order.
+    spans: Vec<Vec<Span>>,
+    /// Per log: the records before this position are forgotten (`clear`).
+    cleared: Vec<u64>,
+    /// The futures' task runs.
     records: Vec<Raw>,
+}
+
+/// The records of one run in one log: those before `end` and after the span before.
+struct Span {
+    end: u64,
+    run: u32,
+    node_function: Arc<[u32]>,
 }
 
 /// Distinct (name, kind, call site)s, numbered from 0 in the order first seen: the
@@ -125,6 +117,11 @@ pub(crate) struct Interner {
     by_hash: HashMap<u64, u32>,
     /// (name address, call-site address) to a function that had them, checked by value.
     cache: Vec<(usize, usize, u32)>,
+    /// Label address and run tag to function: labels are alive, and never change,
+    /// while the run whose nodes they label goes on, so within one run (one tag) an
+    /// address is one label. The last two looked up, then a table by address.
+    last_label: [(usize, u64, u32); 2],
+    labels: Vec<(usize, u64, u32)>,
 }
 
 /// A distinct (name, kind, call site).
@@ -186,7 +183,10 @@ pub struct TaskRecord {
     pub thread: u32,
     /// Its rayon worker index (`rayon::current_thread_index()`), if it ran on a pool.
     pub worker: Option<usize>,
-    /// When it started, since the profiler was made.
+    /// When it started, since the profiler was made. For a graph task that its
+    /// thread went to straight from the task before (no steal, no wait between), that
+    /// task's end: one clock read per task boundary, so the dispatcher's few tens of
+    /// nanoseconds between two tasks count in the later one.
     pub start: Duration,
     /// When it ended, since the profiler was made.
     pub end: Duration,
@@ -205,99 +205,63 @@ impl Profiler {
     /// A profiler with no records; times count from now.
     #[must_use = "a `Profiler` records nothing until given to a run (`RunOptions::observer`)"]
     pub fn new() -> Profiler {
-        let clock = clock().clone();
+        Profiler::on(Clock::new())
+    }
+
+    /// A profiler with no records on `clock`'s time axis.
+    pub(crate) fn on(clock: Clock) -> Profiler {
         Profiler {
-            epoch: clock.raw(),
-            clock,
-            segments: [const { OnceLock::new() }; SEGMENTS],
+            log: TaskLog::new(clock, false),
             inner: Mutex::new(Inner::default()),
         }
     }
 
-    /// A profiler with no records whose times count from the same moment as
-    /// `self`'s (a performance report's runs share one time axis).
+    /// Its clock (a performance report's runs share one time axis).
     #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
-    pub(crate) fn sharing_epoch(&self) -> Profiler {
-        Profiler {
-            epoch: self.epoch,
-            clock: self.clock.clone(),
-            segments: [const { OnceLock::new() }; SEGMENTS],
-            inner: Mutex::new(Inner::default()),
-        }
+    pub(crate) fn clock(&self) -> &Clock {
+        self.log.clock()
     }
 
-    /// Takes every graph task's record out, in the order recorded, without making a
-    /// [`TaskRecord`] of each: `each(node, thread, start, end, outcome)`, times since
-    /// the epoch. Futures' records stay. (A performance report gathers each run's
-    /// records this way.)
-    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
-    pub(crate) fn drain_graph_records(
-        &self,
-        mut each: impl FnMut(u32, u32, Duration, Duration, TaskOutcome),
-    ) {
-        let mut inner = self.lock();
-        inner.records.retain(|raw| {
-            if raw.key != 0 {
-                return true;
-            }
-            each(
-                raw.node,
-                raw.thread,
-                self.since_epoch(raw.start),
-                self.since_epoch(raw.end.max(raw.start)),
-                outcome_from(raw.outcome),
-            );
-            false
+    /// Every graph task's record of the runs that ended (not those forgotten), in
+    /// the order of the logs: `each(raw)`.
+    fn graph_raws(&self, inner: &Inner, mut each: impl FnMut(Raw)) {
+        self.log.logs(|index, _thread, worker, _published| {
+            let Some(spans) = inner.spans.get(index) else {
+                return;
+            };
+            let cleared = inner.cleared.get(index).copied().unwrap_or(0);
+            let mut cursor = Cursor::default();
+            let mut span = 0;
+            let Some(last) = spans.last() else { return };
+            let end = last.end;
+            let mut position = 0u64;
+            self.log.read(index, &mut cursor, |rec| {
+                if position >= end {
+                    return;
+                }
+                while spans[span].end <= position {
+                    span += 1;
+                }
+                let at = position;
+                position += 1;
+                if at < cleared {
+                    return;
+                }
+                let s = &spans[span];
+                each(Raw {
+                    run: s.run,
+                    node: rec.id,
+                    key: 0,
+                    attempt: 0,
+                    function: s.node_function.get(rec.id as usize).copied().unwrap_or(0),
+                    thread: rec.thread(),
+                    worker,
+                    outcome: outcome_code(rec.outcome()),
+                    start: rec.start,
+                    end: rec.end,
+                });
+            });
         });
-        inner.runs = 0;
-    }
-
-    /// Reads the current graph run's tasks while it goes on, changing nothing:
-    /// `each(node, thread, start, end, outcome)` for every task that started, `end`
-    /// `None` (and `outcome` meaningless) while it runs; records gathered at the
-    /// run's end and not yet drained count as ended. Racy by nature (a task may start
-    /// or end meanwhile): for a live view (the dashboard), not for counting exactly.
-    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
-    pub(crate) fn peek_graph_tasks(
-        &self,
-        mut each: impl FnMut(u32, u32, Duration, Option<Duration>, TaskOutcome),
-    ) {
-        let inner = self.lock();
-        for raw in inner.records.iter().filter(|raw| raw.key == 0) {
-            each(
-                raw.node,
-                raw.thread,
-                self.since_epoch(raw.start),
-                Some(self.since_epoch(raw.end.max(raw.start))),
-                outcome_from(raw.outcome),
-            );
-        }
-        for (node, slot) in self.node_slots(inner.node_function.len()) {
-            let start = slot.start.load(Ordering::Relaxed);
-            if start != 0 {
-                let thread = slot.thread.load(Ordering::Relaxed);
-                // An end from an earlier run of this slot is older than its start.
-                let end = slot.end.load(Ordering::Relaxed);
-                let outcome = outcome_from(slot.outcome.load(Ordering::Relaxed));
-                let end = (end >= start).then(|| self.since_epoch(end));
-                each(node, thread, self.since_epoch(start), end, outcome);
-            }
-        }
-    }
-
-    /// Calls `each` with the current run's node functions (this profiler's numbers,
-    /// stable while it lives: a pooled profiler keeps them from run to run) and the
-    /// functions they number, under the profiler's lock.
-    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
-    pub(crate) fn with_functions<R>(&self, each: impl FnOnce(&[u32], &Interner) -> R) -> R {
-        let inner = self.lock();
-        each(&inner.node_function, &inner.functions)
-    }
-
-    /// The time since the profiler's epoch (a live view's "now").
-    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
-    pub(crate) fn elapsed(&self) -> Duration {
-        self.since_epoch(self.now())
     }
 
     /// The name noted for thread `id` ([`thread_id`](Self::thread_id)): its own
@@ -328,8 +292,19 @@ impl Profiler {
     /// Forgets every record (names seen stay known).
     pub fn clear(&self) {
         let mut inner = self.lock();
+        let inner = &mut *inner;
         inner.records.clear();
         inner.runs = 0;
+        // The graph tasks' records stay in their logs, skipped from now on.
+        let spans = &inner.spans;
+        let cleared = &mut inner.cleared;
+        self.log.logs(|index, _, _, _| {
+            let end = spans.get(index).and_then(|s| s.last()).map_or(0, |s| s.end);
+            if cleared.len() <= index {
+                cleared.resize(index + 1, 0);
+            }
+            cleared[index] = end;
+        });
     }
 
     /// The number of runs recorded since the profiler was made or cleared.
@@ -340,8 +315,10 @@ impl Profiler {
     /// Every task run recorded, in order of start.
     pub fn records(&self) -> Vec<TaskRecord> {
         let inner = self.lock();
-        let mut records: Vec<TaskRecord> = inner
-            .records
+        let mut raws: Vec<Raw> = Vec::new();
+        self.graph_raws(&inner, |raw| raws.push(raw));
+        raws.extend_from_slice(&inner.records);
+        let mut records: Vec<TaskRecord> = raws
             .iter()
             .map(|raw| {
                 let f = &inner.functions[raw.function];
@@ -369,9 +346,12 @@ impl Profiler {
     /// `Display` prints it as a table.
     pub fn summary(&self) -> Summary {
         let inner = self.lock();
+        let mut raws: Vec<Raw> = Vec::new();
+        self.graph_raws(&inner, |raw| raws.push(raw));
+        raws.extend_from_slice(&inner.records);
         let mut rows: Vec<SummaryRow> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
-        for raw in &inner.records {
+        for raw in &raws {
             let name = &inner.functions[raw.function].name;
             let i = *index.entry(name).or_insert_with(|| {
                 rows.push(SummaryRow {
@@ -383,7 +363,9 @@ impl Profiler {
                 });
                 rows.len() - 1
             });
-            let took = Duration::from_nanos(self.clock.delta_as_nanos(raw.start, raw.end));
+            let took = self
+                .since_epoch(raw.end)
+                .saturating_sub(self.since_epoch(raw.start));
             let row = &mut rows[i];
             row.count += 1;
             row.total += took;
@@ -463,32 +445,15 @@ impl Profiler {
         lock(&self.inner)
     }
 
-    /// The slots of nodes `0..n` that exist, with their node numbers, in order.
-    fn node_slots(&self, n: usize) -> impl Iterator<Item = (u32, &Slot)> {
-        self.segments
-            .iter()
-            .map_while(OnceLock::get)
-            .flat_map(|slots| slots.iter())
-            .take(n)
-            .zip(0u32..)
-            .map(|(slot, node)| (node, slot))
-    }
-
-    #[inline]
-    fn slot(&self, node: u32) -> Option<&Slot> {
-        let (segment, offset) = locate(node);
-        self.segments[segment].get()?.get(offset)
-    }
-
     /// The time since the epoch, in the clock's raw units, plus one.
     #[inline]
     fn now(&self) -> u64 {
-        self.clock.raw().saturating_sub(self.epoch) + 1
+        self.log.clock().now()
     }
 
     /// A stamp (raw units since the epoch, plus one) as a time since the epoch.
     fn since_epoch(&self, stamp: u64) -> Duration {
-        Duration::from_nanos(self.clock.delta_as_nanos(0, stamp.saturating_sub(1)))
+        self.log.clock().since_epoch(stamp)
     }
 }
 
@@ -503,7 +468,7 @@ impl fmt::Debug for Profiler {
         let inner = self.lock();
         f.debug_struct("Profiler")
             .field("runs", &inner.runs)
-            .field("records", &inner.records.len())
+            .field("future_records", &inner.records.len())
             .finish()
     }
 }
@@ -512,65 +477,50 @@ impl Observer for Profiler {
     fn graph_started(&self, nodes: &[NodeInfo<'_>]) {
         let mut inner = self.lock();
         let inner = &mut *inner;
-        if !nodes.is_empty() {
-            let (last, _) = locate(nodes.len() as u32 - 1);
-            for (k, segment) in self.segments.iter().enumerate().take(last + 1) {
-                segment.get_or_init(|| (0..FIRST << k).map(|_| Slot::default()).collect());
-            }
-        }
-        inner.node_function.clear();
-        for info in nodes {
-            let function = inner.functions.intern(info);
-            inner.node_function.push(function);
+        self.log.begin();
+        let tag = inner.functions.next_run_tag();
+        let functions: Vec<u32> = nodes
+            .iter()
+            .map(|info| inner.functions.intern_label(info.label, tag))
+            .collect();
+        // Runs of the same graph one after the other share their list.
+        if *inner.node_function != *functions {
+            inner.node_function = functions.into();
         }
     }
 
     #[inline]
     fn task_started(&self, node: u32, _info: &NodeInfo<'_>) {
-        if let Some(slot) = self.slot(node) {
-            let worker = rayon::current_thread_index().map_or(0, |w| w as u32 + 1);
-            slot.thread.store(Profiler::thread_id(), Ordering::Relaxed);
-            slot.worker.store(worker, Ordering::Relaxed);
-            slot.start.store(self.now(), Ordering::Relaxed);
-        }
+        self.log.started(node);
     }
 
     #[inline]
     fn task_finished(&self, node: u32, _info: &NodeInfo<'_>, outcome: TaskOutcome) {
-        if let Some(slot) = self.slot(node) {
-            slot.end.store(self.now(), Ordering::Relaxed);
-            slot.outcome.store(outcome_code(outcome), Ordering::Relaxed);
-        }
+        self.log.finished(node, outcome);
     }
 
     fn graph_finished(&self, _result: Result<(), &TaskError>) {
-        // Every task of the run has ended (the dispatcher joined them), so the slots
-        // are read and reset without racing.
+        // Every task of the run has ended (the dispatcher joined them): the records
+        // published now are the run's (and those of runs that overlapped it).
         let mut inner = self.lock();
         let inner = &mut *inner;
         let run = inner.runs;
         inner.runs += 1;
-        let n = inner.node_function.len();
-        inner.records.reserve(n);
-        for (node, slot) in self.node_slots(n) {
-            // Plain loads and stores: no task is running.
-            let start = slot.start.load(Ordering::Relaxed);
-            if start != 0 {
-                slot.start.store(0, Ordering::Relaxed);
-                inner.records.push(Raw {
+        let spans = &mut inner.spans;
+        let node_function = &inner.node_function;
+        self.log.logs(|index, _, _, published| {
+            if spans.len() <= index {
+                spans.resize_with(index + 1, Vec::new);
+            }
+            let log = &mut spans[index];
+            if log.last().map_or(0, |s| s.end) < published {
+                log.push(Span {
+                    end: published,
                     run,
-                    node,
-                    key: 0,
-                    attempt: 0,
-                    function: inner.node_function[node as usize],
-                    thread: slot.thread.load(Ordering::Relaxed),
-                    worker: slot.worker.load(Ordering::Relaxed),
-                    outcome: slot.outcome.load(Ordering::Relaxed),
-                    start,
-                    end: slot.end.load(Ordering::Relaxed),
+                    node_function: node_function.clone(),
                 });
             }
-        }
+        });
     }
 
     fn future_started(&self, _task: &FutureEvent<'_>) {
@@ -623,16 +573,12 @@ impl Profiler {
     }
 
     /// In a `future_finished`, in place of it: the attempt's thread, start and end
-    /// since the epoch, recording nothing (a performance report keeps its own
-    /// records, on this profiler's time axis).
+    /// (the clock's raw units since the epoch, plus one), recording nothing (a
+    /// performance report keeps its own records, on this profiler's time axis).
     #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
-    pub(crate) fn future_span(&self, task: &FutureEvent<'_>) -> (u32, Duration, Duration) {
+    pub(crate) fn future_raw_span(&self, task: &FutureEvent<'_>) -> (u32, u64, u64) {
         let (start, end) = self.future_stamps(task);
-        (
-            Profiler::thread_id(),
-            self.since_epoch(start),
-            self.since_epoch(end.max(start)),
-        )
+        (Profiler::thread_id(), start, end.max(start))
     }
 
     /// This profiler, told apart from others in [`FUTURE_STARTS`].
@@ -695,6 +641,46 @@ impl Interner {
     fn intern(&mut self, info: &NodeInfo<'_>) -> u32 {
         self.number(info.name(), info.kind(), info.call_site())
     }
+
+    /// A tag for the labels of one run ([`intern_label`](Self::intern_label)):
+    /// never the same twice.
+    pub(crate) fn next_run_tag(&mut self) -> u64 {
+        static TAGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        TAGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The number of `label`'s function, for a node of the run tagged `tag` (see
+    /// [`next_run_tag`](Self::next_run_tag)): by the label's address while the run
+    /// goes on (its labels are alive and unchanged meanwhile, so one address is one
+    /// label), by its text the first time in the run.
+    #[inline]
+    pub(crate) fn intern_label(&mut self, label: &Label<'_>, tag: u64) -> u32 {
+        let at = label as *const Label<'_> as usize;
+        let (last, last_tag, function) = self.last_label[0];
+        if last == at && last_tag == tag {
+            return function;
+        }
+        // Nodes of two functions often alternate (a map and its reduction).
+        let (before, before_tag, function) = self.last_label[1];
+        if before == at && before_tag == tag {
+            self.last_label.swap(0, 1);
+            return function;
+        }
+        if self.labels.is_empty() {
+            self.labels = vec![(0, 0, 0); CACHE];
+        }
+        let entry = (at.wrapping_mul(0x9e37_79b9_7f4a_7c15_u64 as usize) >> 20) & (CACHE - 1);
+        let (cached, cached_tag, function) = self.labels[entry];
+        let function = if cached == at && cached_tag == tag {
+            function
+        } else {
+            let function = self.number(label.name, label.kind, label.call_site);
+            self.labels[entry] = (at, tag, function);
+            function
+        };
+        self.last_label = [(at, tag, function), self.last_label[0]];
+        function
+    }
 }
 
 impl std::ops::Index<u32> for Interner {
@@ -732,42 +718,7 @@ impl Interner {
             + text
             + self.by_hash.capacity() * (size_of::<(u64, u32)>() + 1)
             + self.cache.capacity() * size_of::<(usize, usize, u32)>()
-    }
-}
-
-/// The clock every profiler reads: `quanta`'s, calibrated once per process.
-fn clock() -> &'static quanta::Clock {
-    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
-    CLOCK.get_or_init(quanta::Clock::new)
-}
-
-/// The segment and offset of node `i`'s slot.
-#[inline]
-fn locate(i: u32) -> (usize, usize) {
-    let j = u64::from(i) / FIRST + 1;
-    let k = 63 - j.leading_zeros() as usize;
-    let first = FIRST * ((1 << k) - 1);
-    (k, (u64::from(i) - first) as usize)
-}
-
-/// An outcome as a slot stores it.
-fn outcome_code(outcome: TaskOutcome) -> u32 {
-    match outcome {
-        TaskOutcome::Finished => 0,
-        TaskOutcome::Failed => 1,
-        TaskOutcome::Stopped => 2,
-        TaskOutcome::Cancelled => 3,
-        TaskOutcome::Retried => 4,
-    }
-}
-
-fn outcome_from(code: u32) -> TaskOutcome {
-    match code {
-        1 => TaskOutcome::Failed,
-        2 => TaskOutcome::Stopped,
-        3 => TaskOutcome::Cancelled,
-        4 => TaskOutcome::Retried,
-        _ => TaskOutcome::Finished,
+            + self.labels.capacity() * size_of::<(usize, u64, u32)>()
     }
 }
 
@@ -891,21 +842,6 @@ impl fmt::Display for Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn segments_tile_the_indices() {
-        let mut expected = (0usize, 0usize);
-        for i in 0..20_000u32 {
-            let (k, off) = locate(i);
-            assert_eq!((k, off), expected, "node {i}");
-            expected.1 += 1;
-            if expected.1 as u64 == FIRST << expected.0 {
-                expected = (expected.0 + 1, 0);
-            }
-        }
-        let (k, off) = locate(u32::MAX);
-        assert!(k < SEGMENTS && (off as u64) < FIRST << k);
-    }
 
     #[test]
     fn json_strings_are_escaped() {

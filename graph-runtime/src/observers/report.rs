@@ -8,12 +8,16 @@
 //!
 //! The report is an ambient observer of the engine (`engine::observe::add_ambient`):
 //! runs and clients given no observer of their own are watched too. Each graph run
-//! gets a [`Profiler`] of its own (taken from a small pool, sharing one time axis),
-//! whose records are gathered when the run ends; a client's task is recorded when it
-//! ends. One recording layer serves the report and the live dashboard: counts and
-//! times per function kept as tasks end, and the task runs in a ring (all of them for
-//! a report, the most recent for a dashboard). With no report active, a run pays one
-//! relaxed load and allocates nothing.
+//! gets a task log of its own (`observers/tasklog.rs`, taken from a small pool, on the
+//! recording's time axis: its threads append their task runs without a lock, one
+//! clock read per task boundary), each node's function looked up once when the run
+//! starts, by its label's address; the run's records are gathered into the recording
+//! when it ends, or earlier when the recording is read (a dashboard's poll gathers
+//! what ended since the last one). A client's task is recorded when it ends. One
+//! recording layer serves the report and the live dashboard: counts and times per
+//! function kept as records are gathered, and the task runs in a ring (all of them
+//! for a report, the most recent for a dashboard). With no report active, a run pays
+//! one relaxed load and allocates nothing.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
@@ -30,6 +34,7 @@ use crate::engine::table::{NodeInfo, Table};
 use crate::inspect::colour::function_colour;
 use crate::inspect::{DrawOptions, GraphInfo, NodeOutcome, NodeView};
 use crate::observers::profile::{json_string, Interner, Profiler};
+use crate::observers::tasklog::{Clock, Cursor, Rec as Raw, TaskLog};
 
 /// Beyond this many task runs the stream is drawn as per-thread buckets.
 const MAX_BARS: usize = 20_000;
@@ -39,12 +44,16 @@ const BUCKETS: usize = 400;
 const MAX_GRAPHS: usize = 12;
 /// Graphs of more nodes are not laid out (the page says so).
 const MAX_GRAPH_NODES: usize = 200_000;
-/// Profilers kept for reuse by later runs.
+/// Task logs kept for reuse by later runs…
 const POOL: usize = 4;
+/// …if they hold at most this many bytes of chunks.
+const POOL_LOG_BYTES: usize = 8 << 20;
 /// A live page's task stream shows the tasks of this last stretch of time…
 const LIVE_WINDOW: Duration = Duration::from_secs(10);
 /// …at most this many of them, the most recent.
 const LIVE_BARS: usize = 5_000;
+/// Task runs are counted by when they ended in stretches of about this long.
+const RECENT_STRETCH: Duration = Duration::from_millis(100);
 
 /// Records every task run while it lives, and writes one self-contained HTML page of
 /// them when dropped (or at [`finish`](Self::finish)): Dask's
@@ -104,11 +113,16 @@ impl Recording {
     /// for the stream, the most recent (the counts and times per function cover
     /// every one); `usize::MAX` keeps all.
     pub(crate) fn start(live: bool, keep: usize) -> Recording {
+        let clock = Profiler::new();
+        let recent = Recent::new(clock.clock(), RECENT_STRETCH);
         let shared = Arc::new(Shared {
-            clock: Profiler::new(),
+            clock,
             pool: Mutex::new(Vec::new()),
             state: Mutex::new(State {
                 keep: keep.max(1),
+                records: Ring::new(keep.max(1)),
+                recent,
+                live,
                 ..State::default()
             }),
             live,
@@ -151,9 +165,10 @@ impl View {
     }
 
     /// What the live page polls: counts, progress, the workers' current tasks and
-    /// the last stretch of the task stream, as JSON.
-    pub(crate) fn status_json(&self) -> String {
-        status_json(&self.shared, self.started.elapsed())
+    /// the last stretch of the task stream (its task runs from number `since` on),
+    /// as JSON.
+    pub(crate) fn status_json(&self, since: u64) -> String {
+        status_json(&self.shared, self.started.elapsed(), since)
     }
 }
 
@@ -162,9 +177,8 @@ struct Shared {
     /// The recording's time axis (its epoch), and where the clients' tasks' starts
     /// are kept (on their threads); it keeps no record itself.
     clock: Profiler,
-    /// Profilers of finished runs, for the next ones, each with its map of its
-    /// function numbers to the recording's (`u32::MAX`: not yet seen).
-    pool: Mutex<Vec<(Profiler, Vec<u32>)>>,
+    /// Task logs of finished runs, for the next ones (on `clock`'s time axis).
+    pool: Mutex<Vec<TaskLog>>,
     state: Mutex<State>,
     /// A live dashboard: also the clients' tasks running now.
     live: bool,
@@ -174,52 +188,190 @@ struct Shared {
 /// drawn, `keep`, and the tasks going on (runs and clients' tasks not ended).
 #[derive(Default)]
 struct State {
-    /// Each function with its counts, updated as tasks end.
+    /// Each function with its counts, updated as tasks are gathered.
     functions: Functions,
-    /// The most recent task runs, in the order recorded, at most `keep`.
-    records: VecDeque<Rec>,
+    /// The most recent task runs, in the order gathered, at most `keep` (each
+    /// standing for its function): record `i` is task run number `recorded -
+    /// records.len() + i`.
+    records: Ring,
     keep: usize,
-    /// Task runs recorded in all, kept or not.
+    /// Task runs gathered in all, kept or not.
     recorded: u64,
+    /// Task runs gathered, by when they ended (for a live page only: a report shows
+    /// no recent rates).
+    recent: Recent,
+    live: bool,
     /// Graph runs started.
     computes: usize,
     /// The graphs drawn, of the computes that ended, in the order they ended:
     /// computes of the same graph that went the same way one after the other are one
     /// entry (the first compute's index, how many, the run); at most [`MAX_GRAPHS`].
     graphs: Vec<(usize, usize, GraphRun)>,
-    /// The graph runs going on (their tasks are gathered when they end).
+    /// The graph runs going on (their tasks are gathered when they end, or when the
+    /// recording is read).
     runs: Vec<Weak<RunWatch>>,
     /// The clients' tasks submitted and not yet ended, by key number, and the most
     /// there were at once (what its table holds room for).
     pending: HashSet<u64>,
     pending_peak: usize,
     /// A live dashboard's: per thread, the clients' tasks running on it, innermost
-    /// last: key number, function, start.
-    running: HashMap<u32, Vec<(u64, u32, Duration)>>,
+    /// last: key number, function, start (raw).
+    running: HashMap<u32, Vec<(u64, u32, u64)>>,
+}
+
+/// Task runs kept, oldest first, in chunks (of [`RING_CHUNK`] at most): growing
+/// copies nothing, and a chunk emptied at the front is used again at the back.
+#[derive(Default)]
+struct Ring {
+    /// Records per chunk.
+    chunk: usize,
+    chunks: VecDeque<Vec<Raw>>,
+    /// Where the first chunk's records start.
+    head: usize,
+    len: usize,
+    /// An emptied chunk, for the next one.
+    spare: Option<Vec<Raw>>,
+}
+
+/// Records per chunk of a [`Ring`] (96 KiB), at most.
+const RING_CHUNK: usize = 4096;
+
+impl Ring {
+    /// An empty ring for at most `keep` records: chunks of a quarter of that (from
+    /// 256 to [`RING_CHUNK`] records), so that the room it holds beyond `keep` is a
+    /// small part of it.
+    fn new(keep: usize) -> Ring {
+        Ring {
+            chunk: (keep / 4).clamp(256, RING_CHUNK),
+            ..Ring::default()
+        }
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    fn push_back(&mut self, rec: Raw) {
+        match self.chunks.back_mut() {
+            Some(last) if last.len() < self.chunk => last.push(rec),
+            _ => {
+                let mut chunk = self
+                    .spare
+                    .take()
+                    .unwrap_or_else(|| Vec::with_capacity(self.chunk));
+                chunk.push(rec);
+                self.chunks.push_back(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    #[inline]
+    fn pop_front(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        self.len -= 1;
+        self.head += 1;
+        if self.head == self.chunk || self.len == 0 {
+            if let Some(mut chunk) = self.chunks.pop_front() {
+                chunk.clear();
+                self.spare = Some(chunk);
+            }
+            self.head = 0;
+        }
+    }
+
+    /// The records, oldest first.
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &Raw> {
+        let head = self.head;
+        self.chunks
+            .iter()
+            .enumerate()
+            .flat_map(move |(i, c)| c[if i == 0 { head } else { 0 }..].iter())
+    }
+
+    /// The room it holds, in records.
+    fn capacity(&self) -> usize {
+        (self.chunks.len() + usize::from(self.spare.is_some())) * self.chunk
+    }
+}
+
+/// How many task runs ended in each stretch of time (about a tenth of a second: a
+/// power of two of clock units), for the last [`RECENT`] stretches.
+struct Recent {
+    /// log2 of a stretch, in clock units.
+    shift: u32,
+    /// Per stretch `i % RECENT`: which stretch it counts (`i`), and how many.
+    stretch: [u64; RECENT],
+    count: [u64; RECENT],
+}
+
+/// Stretches counted by [`Recent`]: more than [`LIVE_WINDOW`] holds.
+const RECENT: usize = 256;
+
+impl Default for Recent {
+    fn default() -> Self {
+        Recent {
+            shift: 63,
+            stretch: [u64::MAX; RECENT],
+            count: [0; RECENT],
+        }
+    }
+}
+
+impl Recent {
+    /// Stretches of about `d` on `clock`.
+    fn new(clock: &Clock, d: Duration) -> Recent {
+        Recent {
+            shift: 63 - clock.units(d).leading_zeros(),
+            ..Recent::default()
+        }
+    }
+
+    /// One task run that ended at `end` (raw).
+    #[inline]
+    fn ended(&mut self, end: u64) {
+        let i = end >> self.shift;
+        let at = (i as usize) % RECENT;
+        if self.stretch[at] != i {
+            self.stretch[at] = i;
+            self.count[at] = 0;
+        }
+        self.count[at] += 1;
+    }
+
+    /// The task runs that ended at or after `from` (raw; to the stretch), and before
+    /// `now`, within the stretches kept.
+    fn since(&self, from: u64, now: u64) -> u64 {
+        let (first, last) = (from >> self.shift, now >> self.shift);
+        (0..RECENT)
+            .filter(|&at| (first..=last).contains(&self.stretch[at]))
+            .map(|at| self.count[at])
+            .sum()
+    }
 }
 
 impl State {
-    /// Adds one task run: to its function's times, and to the kept records (the
-    /// oldest goes beyond `keep`).
+    /// Adds one task run (`rec.id` its function): to its function's times, to the
+    /// recent counts, and to the kept records (the oldest goes beyond `keep`).
     #[inline]
-    fn record(
-        &mut self,
-        function: u32,
-        thread: u32,
-        start: Duration,
-        end: Duration,
-        outcome: TaskOutcome,
-    ) {
-        let rec = Rec {
-            function,
-            thread,
-            start,
-            end,
-            outcome,
-        };
-        self.functions.counts[rec.function as usize]
-            .ran(rec.end.saturating_sub(rec.start), rec.outcome);
+    fn record(&mut self, rec: Raw) {
+        self.functions.counts[rec.id as usize]
+            .ran(rec.end.saturating_sub(rec.start), rec.outcome());
+        self.keep_record(rec);
+    }
+
+    /// Adds one task run to the recent counts and the kept records (not to its
+    /// function's).
+    #[inline]
+    fn keep_record(&mut self, rec: Raw) {
         self.recorded += 1;
+        if self.live {
+            self.recent.ended(rec.end);
+        }
         if self.records.len() >= self.keep {
             self.records.pop_front();
         }
@@ -258,17 +410,18 @@ impl State {
         let running: usize = self
             .running
             .values()
-            .map(|v| v.capacity() * size_of::<(u64, u32, Duration)>() + 16)
+            .map(|v| v.capacity() * size_of::<(u64, u32, u64)>() + 16)
             .sum();
-        self.records.capacity() * size_of::<Rec>()
+        self.records.capacity() * size_of::<Raw>()
             + self.functions.names.memory()
-            + self.functions.counts.capacity() * size_of::<Counts>()
+            + self.functions.counts.capacity() * size_of::<Tally>()
             + graphs
             + self.runs.capacity() * size_of::<Weak<RunWatch>>()
             // A hash table of the peak's size: a power of two of buckets, 7/8 full
             // at most, a key and a control byte each.
             + (self.pending_peak * 8 / 7 + 1).next_power_of_two() * (size_of::<u64>() + 1)
             + running
+            + size_of::<Recent>()
     }
 }
 
@@ -278,36 +431,54 @@ impl State {
 struct Functions {
     names: Interner,
     /// By function number.
-    counts: Vec<Counts>,
+    counts: Vec<Tally>,
 }
 
-/// One function's counts and times, kept as its tasks end.
+/// One function's counts and times, kept as its tasks are gathered (times in clock
+/// units).
 #[derive(Default, Clone, Copy)]
-struct Counts {
+struct Tally {
     /// Tasks ended, by outcome (a graph's node that never ran counts as cancelled).
     done: u64,
     failed: u64,
     cancelled: u64,
-    /// Tasks of runs going on that have not ended, and clients' tasks submitted and
-    /// not ended.
+    /// Tasks of runs going on that have not been gathered, and clients' tasks
+    /// submitted and not ended.
     pending: u64,
     /// Task runs (a client's task retried runs more than once; one that ended before
     /// it ran is one run of no time), their time, the longest, and how many failed.
     runs: u64,
-    time: Duration,
-    max: Duration,
+    time: u64,
+    max: u64,
     errors: u64,
 }
 
-impl Counts {
-    /// One task run of `took`.
+impl Tally {
+    /// One task run of `took` (clock units).
     #[inline]
-    fn ran(&mut self, took: Duration, outcome: TaskOutcome) {
+    fn ran(&mut self, took: u64, outcome: TaskOutcome) {
         self.runs += 1;
         self.time += took;
         self.max = self.max.max(took);
         if matches!(outcome, TaskOutcome::Failed | TaskOutcome::Stopped) {
             self.errors += 1;
+        }
+    }
+
+    /// A task that was pending ran once, for `took`, and ended (a graph's task).
+    #[inline]
+    fn ran_once(&mut self, took: u64, outcome: TaskOutcome) {
+        self.pending = self.pending.saturating_sub(1);
+        self.runs += 1;
+        self.time += took;
+        self.max = self.max.max(took);
+        match outcome {
+            TaskOutcome::Finished => self.done += 1,
+            TaskOutcome::Failed | TaskOutcome::Stopped => {
+                self.failed += 1;
+                self.errors += 1;
+            }
+            TaskOutcome::Cancelled | TaskOutcome::Retried => self.cancelled += 1,
         }
     }
 
@@ -324,6 +495,36 @@ impl Counts {
         }
     }
 
+    /// As counts to show, times in nanoseconds.
+    fn counts(&self, clock: &Clock) -> Counts {
+        let nanos = |units: u64| Duration::from_nanos(clock.nanos(units.saturating_add(1)));
+        Counts {
+            done: self.done,
+            failed: self.failed,
+            cancelled: self.cancelled,
+            pending: self.pending,
+            runs: self.runs,
+            time: nanos(self.time),
+            max: nanos(self.max),
+            errors: self.errors,
+        }
+    }
+}
+
+/// One function's counts and times, as shown.
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    done: u64,
+    failed: u64,
+    cancelled: u64,
+    pending: u64,
+    runs: u64,
+    time: Duration,
+    max: Duration,
+    errors: u64,
+}
+
+impl Counts {
     /// `other`'s counts added (functions of the same name make one row).
     fn add(&mut self, other: &Counts) {
         self.done += other.done;
@@ -351,14 +552,20 @@ impl Functions {
     #[inline]
     fn intern(&mut self, name: &str, kind: &str, call_site: &str) -> u32 {
         let id = self.names.intern_text(name, kind, call_site);
-        if id as usize == self.counts.len() {
-            self.counts.push(Counts::default());
+        self.grow(id)
+    }
+
+    /// Room for the counts of `id` (new ones are numbered in order).
+    #[inline]
+    fn grow(&mut self, id: u32) -> u32 {
+        if id as usize >= self.counts.len() {
+            self.counts.resize(id as usize + 1, Tally::default());
         }
         id
     }
 
     #[inline]
-    fn counts(&mut self, function: u32) -> &mut Counts {
+    fn counts(&mut self, function: u32) -> &mut Tally {
         &mut self.counts[function as usize]
     }
 }
@@ -389,46 +596,54 @@ struct Rec {
     outcome: TaskOutcome,
 }
 
+impl Rec {
+    /// `raw` (standing for its function) on `clock`'s time axis.
+    fn of(raw: &Raw, clock: &Clock) -> Rec {
+        Rec {
+            function: raw.id,
+            thread: raw.thread(),
+            start: clock.since_epoch(raw.start),
+            end: clock.since_epoch(raw.end.max(raw.start)),
+            outcome: raw.outcome(),
+        }
+    }
+}
+
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().recover()
     }
 
-    /// The observer of one run of `table`: a profiler of its own; the run's nodes
+    fn clock(&self) -> &Clock {
+        self.clock.clock()
+    }
+
+    /// The observer of one run of `table`: a task log of its own; the run's nodes
     /// counted as pending, and its graph kept if it may be drawn.
     fn run_observer(self: &Arc<Self>, table: &Table<'_>) -> Arc<dyn Observer> {
         let nodes = table.nodes();
-        let (profiler, mut map) = self
+        let log = self
             .pool
             .lock()
             .recover()
             .pop()
-            .unwrap_or_else(|| (self.clock.sharing_epoch(), Vec::new()));
-        // The run starts now (the dispatcher tells `graph_started` of these nodes
-        // next, which the watch leaves to this): the profiler numbers each node's
-        // function, and its numbers map to the recording's, so that each function is
-        // looked up once per run, not once per node and per observer.
-        profiler.graph_started(nodes);
+            .unwrap_or_else(|| TaskLog::new(self.clock().clone(), true));
+        // The run starts now (the dispatcher tells `graph_started` next, which the
+        // watch leaves to this): its records follow in the log, and each node's
+        // function is looked up by its label's address.
+        log.begin();
         let mut state = self.state();
         let state = &mut *state;
-        let functions: Vec<u32> = profiler.with_functions(|node_functions, names| {
-            if map.len() < names.list().len() {
-                map.resize(names.list().len(), u32::MAX);
-            }
-            node_functions
-                .iter()
-                .map(|&own| {
-                    let mapped = &mut map[own as usize];
-                    if *mapped == u32::MAX {
-                        let f = &names[own];
-                        *mapped = state.functions.intern(&f.name, &f.kind, &f.call_site);
-                    }
-                    *mapped
-                })
-                .collect()
-        });
+        let tag = state.functions.names.next_run_tag();
+        let functions: Vec<u32> = nodes
+            .iter()
+            .map(|info| state.functions.names.intern_label(info.label, tag))
+            .collect();
+        if let Some(&most) = functions.iter().max() {
+            state.functions.grow(most);
+        }
         for &f in &functions {
-            state.functions.counts(f).pending += 1;
+            state.functions.counts[f as usize].pending += 1;
         }
         let compute = state.computes;
         state.computes += 1;
@@ -454,11 +669,7 @@ impl Shared {
                 } else {
                     Vec::new()
                 },
-                outcomes: if small {
-                    vec![None; nodes.len()]
-                } else {
-                    Vec::new()
-                },
+                outcomes: Vec::new(),
                 ended: false,
                 error: None,
             }
@@ -468,7 +679,8 @@ impl Shared {
             compute,
             functions,
             graph: Mutex::new(graph),
-            profiler: Some((profiler, map)),
+            gathered: Mutex::new(Gathered::default()),
+            log: Some(log),
         });
         state.runs.push(Arc::downgrade(&watch));
         watch
@@ -484,63 +696,125 @@ struct RunWatch {
     functions: Vec<u32>,
     /// Its graph, if it may be drawn (taken when the run ends).
     graph: Mutex<Option<GraphRun>>,
-    /// Its profiler, with the map of the profiler's function numbers to the
-    /// recording's (back to the pool when the run's observer goes).
-    profiler: Option<(Profiler, Vec<u32>)>,
+    /// How far its records were gathered. Locked after the recording's state.
+    gathered: Mutex<Gathered>,
+    /// Its task log (back to the pool when the run's observer goes).
+    log: Option<TaskLog>,
+}
+
+/// How far a run's records were gathered into its recording.
+#[derive(Default)]
+struct Gathered {
+    /// Per log index, where the reading stopped.
+    cursors: Vec<Cursor>,
+    /// Records gathered, and how many of them did not finish.
+    records: u64,
+    not_finished: u64,
 }
 
 impl RunWatch {
     #[inline]
-    fn profiler(&self) -> &Profiler {
-        &self.profiler.as_ref().expect("taken only when dropped").0
+    fn log(&self) -> &TaskLog {
+        self.log.as_ref().expect("taken only when dropped")
+    }
+
+    /// Gathers the run's records published since the last time into `state`: counts
+    /// per function and the kept records.
+    fn gather(&self, state: &mut State) {
+        let log = self.log();
+        let mut gathered = self.gathered.lock().recover();
+        let gathered = &mut *gathered;
+        log.logs(|index, _, _, published| {
+            if gathered.cursors.len() <= index {
+                gathered.cursors.resize_with(index + 1, Cursor::default);
+            }
+            let cursor = &mut gathered.cursors[index];
+            if cursor.position() >= published {
+                return;
+            }
+            log.read(index, cursor, |raw| {
+                let function = self.functions[raw.id as usize];
+                let outcome = raw.outcome();
+                gathered.records += 1;
+                gathered.not_finished += u64::from(outcome != TaskOutcome::Finished);
+                state.functions.counts[function as usize]
+                    .ran_once(raw.end.saturating_sub(raw.start), outcome);
+                state.keep_record(raw.with_id(function));
+            });
+        });
+    }
+
+    /// How each node ended (`None`: it never ran), read again from the log.
+    fn outcomes(&self) -> Vec<Option<TaskOutcome>> {
+        let log = self.log();
+        let mut outcomes = vec![None; self.functions.len()];
+        log.logs(|index, _, _, _| {
+            log.read(index, &mut Cursor::default(), |raw| {
+                outcomes[raw.id as usize] = Some(raw.outcome());
+            });
+        });
+        outcomes
     }
 }
 
 impl Observer for RunWatch {
     fn graph_started(&self, _nodes: &[NodeInfo<'_>]) {
-        // Told to the profiler when the watch was made (`Shared::run_observer`),
-        // with the same nodes: the run's table's.
+        // Done when the watch was made (`Shared::run_observer`), with the same nodes:
+        // the run's table's.
     }
 
     #[inline]
-    fn task_started(&self, node: u32, info: &NodeInfo<'_>) {
-        self.profiler().task_started(node, info);
+    fn task_started(&self, node: u32, _info: &NodeInfo<'_>) {
+        self.log().started(node);
     }
 
     #[inline]
-    fn task_finished(&self, node: u32, info: &NodeInfo<'_>, outcome: TaskOutcome) {
-        self.profiler().task_finished(node, info, outcome);
+    fn task_finished(&self, node: u32, _info: &NodeInfo<'_>, outcome: TaskOutcome) {
+        self.log().finished(node, outcome);
     }
 
     fn graph_finished(&self, result: Result<(), &TaskError>) {
-        let profiler = self.profiler();
-        profiler.graph_finished(result);
-        let mut outcomes: Vec<Option<TaskOutcome>> = vec![None; self.functions.len()];
+        // Every task of the run has ended (the dispatcher joined them): what its log
+        // holds now is all of it.
         let mut state = self.shared.state();
         let state = &mut *state;
-        profiler.drain_graph_records(|node, thread, start, end, outcome| {
-            let function = self.functions[node as usize];
-            outcomes[node as usize] = Some(outcome);
-            state.functions.counts(function).ended(outcome, true);
-            state.record(function, thread, start, end, outcome);
-        });
-        // Nodes that never ran (the run failed or stopped first) count as cancelled.
-        for (&function, outcome) in self.functions.iter().zip(&outcomes) {
-            if outcome.is_none() {
-                state
-                    .functions
-                    .counts(function)
-                    .ended(TaskOutcome::Cancelled, true);
+        self.gather(state);
+        let (records, not_finished) = {
+            let g = self.gathered.lock().recover();
+            (g.records, g.not_finished)
+        };
+        let all_finished = records == self.functions.len() as u64 && not_finished == 0;
+        let mut graph = self.graph.lock().recover().take();
+        // Nodes that never ran (the run failed or stopped first) count as cancelled;
+        // the graph drawn shows how each node ended.
+        let outcomes = if all_finished {
+            None
+        } else {
+            Some(self.outcomes())
+        };
+        if let Some(outcomes) = &outcomes {
+            for (&function, outcome) in self.functions.iter().zip(outcomes) {
+                if outcome.is_none() {
+                    state
+                        .functions
+                        .counts(function)
+                        .ended(TaskOutcome::Cancelled, true);
+                }
             }
         }
         let me: *const RunWatch = self;
         state.runs.retain(|run| !std::ptr::eq(run.as_ptr(), me));
-        if let Some(mut graph) = self.graph.lock().recover().take() {
+        if let Some(graph) = &mut graph {
             if graph.nodes <= MAX_GRAPH_NODES {
-                graph.outcomes = outcomes;
+                graph.outcomes = match outcomes {
+                    Some(outcomes) => outcomes,
+                    None => vec![Some(TaskOutcome::Finished); graph.nodes],
+                };
             }
             graph.ended = true;
             graph.error = result.err().map(ToString::to_string);
+        }
+        if let Some(graph) = graph {
             state.add_graph(self.compute, graph);
         }
     }
@@ -548,10 +822,14 @@ impl Observer for RunWatch {
 
 impl Drop for RunWatch {
     fn drop(&mut self) {
-        if let Some(profiler) = self.profiler.take() {
-            let mut pool = self.shared.pool.lock().recover();
-            if pool.len() < POOL {
-                pool.push(profiler);
+        if let Some(log) = self.log.take() {
+            // A log that held a large run is let go: kept, its chunks would stay
+            // while the recording lives.
+            if log.memory() <= POOL_LOG_BYTES {
+                let mut pool = self.shared.pool.lock().recover();
+                if pool.len() < POOL {
+                    pool.push(log);
+                }
             }
         }
     }
@@ -573,7 +851,7 @@ impl Observer for FuturesWatch {
     fn future_started(&self, task: &FutureEvent<'_>) {
         self.0.clock.future_started(task);
         if self.0.live {
-            let now = self.0.clock.elapsed();
+            let now = self.0.clock().now();
             let mut state = self.0.state();
             let function = state.functions.intern(task.name, task.kind, task.call_site);
             state
@@ -585,11 +863,11 @@ impl Observer for FuturesWatch {
     }
 
     fn future_finished(&self, task: &FutureEvent<'_>, outcome: TaskOutcome) {
-        let (thread, start, end) = self.0.clock.future_span(task);
+        let (thread, start, end) = self.0.clock.future_raw_span(task);
         let mut state = self.0.state();
         let state = &mut *state;
         let function = state.functions.intern(task.name, task.kind, task.call_site);
-        state.record(function, thread, start, end, outcome);
+        state.record(Raw::new(start, end, function, thread, outcome));
         // One record per attempt; the last decides the outcome.
         if outcome != TaskOutcome::Retried {
             let was_pending = state.pending.remove(&task.key);
@@ -739,91 +1017,83 @@ fn row_of(
 }
 
 /// What is read: for a page, every record kept and the graphs; for the live data,
-/// only the stream's window.
+/// only the stream's window, and of it only the task runs from number `since` on
+/// (those a poller has not seen).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Read {
     Page,
-    Status,
+    Status { since: u64 },
 }
 
-/// Everything a page (or the live data) shows. Under the recording's lock it copies
-/// only what is shown: the counts per function, and the records drawn.
+/// Everything a page (or the live data) shows. Under the recording's lock it gathers
+/// the records of the runs going on (those not gathered before: a read costs what
+/// ended since the last one, not what the runs recorded), and copies only what is
+/// shown: the counts per function, and the records drawn (for the live data, at most
+/// [`LIVE_BARS`], looked for among as many of the most recent).
 fn snapshot(shared: &Shared, read: Read) -> Snapshot {
     let mut guard = shared.state();
     let state = &mut *guard;
+    let clock = shared.clock();
     // The window of the live stream and the last second, from a "now" before any
     // read below.
-    let before = shared.clock.elapsed();
+    let before_raw = clock.now();
+    let before = clock.since_epoch(before_raw);
     let from = before.saturating_sub(LIVE_WINDOW);
-    let second = before.saturating_sub(Duration::from_secs(1));
-    let mut counts: Vec<Counts> = state.functions.counts.clone();
-    let mut records: Vec<Rec> = Vec::new();
+    // The tasks of runs going on: those that ended are gathered (counted, kept); the
+    // others run now.
+    let watches: Vec<Arc<RunWatch>> = state.runs.iter().filter_map(Weak::upgrade).collect();
     let mut running: Vec<(u32, Arc<str>, Duration)> = Vec::new();
-    let mut recorded = state.recorded;
-    let mut last_second = 0u64;
-    let mut in_window = 0usize;
-    let mut threads: Vec<u32> = Vec::new();
-    let mut note = |records: &mut Vec<Rec>, r: &Rec, threads: &mut Vec<u32>| {
-        if !threads.contains(&r.thread) {
-            threads.push(r.thread);
-        }
-        if r.end > second {
-            last_second += 1;
-        }
-        if r.end >= from {
-            in_window += 1;
-            if read == Read::Page || records.len() < LIVE_BARS {
-                records.push(*r);
-                return;
-            }
-        }
-        if read == Read::Page {
-            records.push(*r);
+    for watch in &watches {
+        watch.gather(state);
+        watch.log().running(|thread, node, start| {
+            let function = watch.functions[node as usize];
+            running.push((
+                thread,
+                state.functions.names[function].name.clone(),
+                clock.since_epoch(start),
+            ));
+        });
+    }
+    let recorded = state.recorded;
+    let last_second = state.recent.since(
+        before_raw.saturating_sub(clock.units(Duration::from_secs(1))),
+        before_raw,
+    );
+    let in_window = state.recent.since(
+        before_raw.saturating_sub(clock.units(LIVE_WINDOW)),
+        before_raw,
+    ) as usize;
+    let records: Vec<Rec> = match read {
+        Read::Page => state.records.iter().map(|r| Rec::of(r, clock)).collect(),
+        Read::Status { since } => {
+            // The most recent first, among at most `LIVE_BARS` of them, from `since` on
+            // (a cursor beyond what was recorded is another recording's: from 0).
+            let since = if since > recorded { 0 } else { since };
+            let first = recorded - state.records.len() as u64;
+            let unseen = recorded.saturating_sub(since.max(first)) as usize;
+            state
+                .records
+                .iter()
+                .rev()
+                .take(unseen.min(LIVE_BARS))
+                .map(|r| Rec::of(r, clock))
+                .filter(|r| r.end >= from)
+                .collect()
         }
     };
-    // The tasks of runs going on: those that ended are records and count in the
-    // progress; the others run now. (A run's end takes this lock before its
-    // profiler's: the same order here.)
-    for watch in state.runs.iter().filter_map(Weak::upgrade) {
-        watch
-            .profiler()
-            .peek_graph_tasks(|node, thread, start, end, outcome| {
-                let function = watch.functions[node as usize];
-                match end {
-                    Some(end) => {
-                        let r = Rec {
-                            function,
-                            thread,
-                            start,
-                            end,
-                            outcome,
-                        };
-                        let c = &mut counts[function as usize];
-                        c.ended(outcome, true);
-                        c.ran(end.saturating_sub(start), outcome);
-                        recorded += 1;
-                        note(&mut records, &r, &mut threads);
-                    }
-                    None => {
-                        running.push((thread, state.functions.names[function].name.clone(), start))
-                    }
-                }
-            });
-    }
-    // The records kept, the most recent first (a live stream takes the first
-    // `LIVE_BARS` of its window).
-    for r in state.records.iter().rev() {
-        note(&mut records, r, &mut threads);
-    }
     if shared.live {
         for (&thread, tasks) in &state.running {
             for &(_, function, start) in tasks {
-                running.push((thread, state.functions.names[function].name.clone(), start));
+                running.push((
+                    thread,
+                    state.functions.names[function].name.clone(),
+                    clock.since_epoch(start),
+                ));
             }
         }
     }
     // Now: after every start read above.
-    let now = shared.clock.elapsed();
+    let now = clock.since_epoch(clock.now());
     let functions: Vec<_> = state
         .functions
         .names
@@ -831,16 +1101,26 @@ fn snapshot(shared: &Shared, read: Read) -> Snapshot {
         .iter()
         .map(|f| (f.name.clone(), f.kind.clone(), f.call_site.clone()))
         .collect();
+    let counts: Vec<Counts> = state
+        .functions
+        .counts
+        .iter()
+        .map(|t| t.counts(clock))
+        .collect();
     let mut graphs = Vec::new();
     if read == Read::Page {
         graphs.clone_from(&state.graphs);
         // The runs going on, drawn as running, where there is room.
-        for watch in state.runs.iter().filter_map(Weak::upgrade) {
+        for watch in &watches {
             if graphs.len() >= MAX_GRAPHS {
                 break;
             }
             if let Some(graph) = &*watch.graph.lock().recover() {
-                graphs.push((watch.compute, 1, graph.clone()));
+                let mut graph = graph.clone();
+                if graph.nodes <= MAX_GRAPH_NODES {
+                    graph.outcomes = vec![None; graph.nodes];
+                }
+                graphs.push((watch.compute, 1, graph));
             }
         }
         graphs.sort_by_key(|g| g.0);
@@ -849,14 +1129,22 @@ fn snapshot(shared: &Shared, read: Read) -> Snapshot {
         state.computes,
         state.records.len(),
         state.keep,
-        state.memory(),
+        state.memory()
+            + watches
+                .iter()
+                .map(|w| w.log().memory() + 4 * w.functions.capacity())
+                .sum::<usize>(),
     );
     // The rest reads copies: runs may end meanwhile (a live page asks every second).
     drop(guard);
+    drop(watches);
+    let mut records = records;
     running.sort_by_key(|r| (r.0, r.2));
-    if read == Read::Page {
-        records.sort_by_key(|r| (r.thread, r.start));
-    }
+    records.sort_by_key(|r| (r.thread, r.start));
+    let mut threads: Vec<u32> = records.iter().map(|r| r.thread).collect();
+    threads.dedup();
+    threads.sort_unstable();
+    threads.dedup();
     let mut rows: Vec<(Arc<str>, Counts)> = Vec::new();
     let mut index: HashMap<Arc<str>, usize> = HashMap::new();
     for ((name, _, _), c) in functions.iter().zip(&counts) {
@@ -962,7 +1250,7 @@ const SCRIPT: &str = r#"(function(){
 var svg=document.getElementById('stream');
 var span=parseFloat(svg.getAttribute('data-span'))||1,h=parseFloat(svg.getAttribute('data-height'))||1;
 var x0=0,w=span;
-function fmt(us){return us<1000?us.toFixed(1)+' µs':us<1e6?(us/1000).toFixed(2)+' ms':(us/1e6).toFixed(2)+' s';}
+function fmt(us){return us<1?(us*1000).toFixed(0)+' ns':us<1000?us.toFixed(1)+' µs':us<1e6?(us/1000).toFixed(2)+' ms':(us/1e6).toFixed(2)+' s';}
 function set(){
  svg.setAttribute('viewBox',x0+' 0 '+w+' '+h);
  var axis=document.getElementById('axis'),html='';
@@ -1004,15 +1292,17 @@ document.body.setAttribute('data-ok','1');
 
 /// The live page's script: polls `api/status` every second and redraws the header's
 /// numbers, the progress, the times per function, the workers and the task stream's
-/// last seconds from it. It marks `<body data-live="1">` once set up, counts its
+/// last seconds from it. It asks only for the task runs recorded since its last poll
+/// (`since`, the `cursor` of the answer before) and keeps the stream's window itself
+/// (at most `LIVE_BARS`, written in when the page is drawn). It marks `<body data-live="1">` once set up, counts its
 /// updates in `data-polls` (and on each table it rewrote, `data-polled`), keeps the
 /// task count of its first update in `data-first-tasks`, and notes a failure in
 /// `data-live-error` (and retries).
 const LIVE_SCRIPT: &str = r#"(function(){
-var body=document.body,polls=0;
+var body=document.body,polls=0,kept=[],cursor=0,LIVE=LIVE_BARS;
 function q(id){return document.getElementById(id);}
 function esc(s){return String(s).replace(/[&<>"]/g,function(c){return {'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c];});}
-function fmt(us){return us<1000?us.toFixed(1)+' µs':us<1e6?(us/1000).toFixed(2)+' ms':(us/1e6).toFixed(2)+' s';}
+function fmt(us){return us<1?(us*1000).toFixed(0)+' ns':us<1000?us.toFixed(1)+' µs':us<1e6?(us/1000).toFixed(2)+' ms':(us/1e6).toFixed(2)+' s';}
 function text(id,v){var e=q(id);if(e)e.textContent=v;}
 function apply(s){
  text('task-count',String(s.tasks));text('rate',s.rate.toFixed(0));text('recent-rate',s.recent_rate.toFixed(0));
@@ -1035,23 +1325,34 @@ function apply(s){
  var workers='';
  s.running.forEach(function(r){workers+='<tr><td>'+esc(r.thread)+'</td><td><span class="swatch" style="background:'+r.colour+'"></span>'+esc(r.task)+'</td><td>'+esc(r.for)+'</td></tr>';});
  q('workers').tBodies[0].innerHTML=workers||'<tr><td colspan="3">(no task is running)</td></tr>';
- var st=s.stream,lanes='',bars='',H=Math.max(1,st.lanes.length)*20,min=st.span_us/4000;
- st.lanes.forEach(function(n){lanes+='<div>'+esc(n)+'</div>';});
+ var st=s.stream,now=s.elapsed_us,from=now-st.window_us,colour={},running=[];
+ s.progress.forEach(function(p){colour[p.name]=p.colour;});
  st.bars.forEach(function(b){
-  var f=st.functions[b[1]];
-  bars+='<rect class="task'+(b[4]==='running'?' running':'')+'" x="'+b[2]+'" y="'+(b[0]*20+2)+'" width="'+Math.max(b[3],min)+'" height="16" fill="'+f.colour+'" data-name="'+esc(f.name)+'" data-outcome="'+b[4]+'"><title>'+esc(f.name)+' · '+fmt(b[3])+' · '+b[4]+'</title></rect>';
+  var f=st.functions[b[1]],bar={lane:st.lane_ids[b[0]],lname:st.lanes[b[0]],name:f.name,start:st.from_us+b[2],dur:b[3],outcome:b[4]};
+  (b[4]==='running'?running:kept).push(bar);
+ });
+ kept=kept.filter(function(k){return k.start+k.dur>=from;});
+ if(kept.length>LIVE){kept.sort(function(a,b){return (a.start+a.dur)-(b.start+b.dur);});kept=kept.slice(kept.length-LIVE);}
+ if(st.in_window>kept.length&&kept.length){from=Math.max(from,Math.min.apply(null,kept.map(function(k){return k.start;})));}
+ cursor=s.cursor;
+ var all=kept.concat(running),ids=[],names={},row={},lanes='',bars='';
+ all.forEach(function(k){if(!(k.lane in names)){names[k.lane]=k.lname;ids.push(k.lane);}});
+ ids.sort(function(a,b){return a-b;});ids.forEach(function(id,i){row[id]=i;lanes+='<div>'+esc(names[id])+'</div>';});
+ var span=Math.max(1,now-from),min=span/4000,H=Math.max(1,ids.length)*20;
+ all.forEach(function(k){
+  bars+='<rect class="task'+(k.outcome==='running'?' running':'')+'" x="'+(k.start-from).toFixed(1)+'" y="'+(row[k.lane]*20+2)+'" width="'+Math.max(k.dur,min)+'" height="16" fill="'+(colour[k.name]||'#888888')+'" data-name="'+esc(k.name)+'" data-outcome="'+k.outcome+'"><title>'+esc(k.name)+' · '+fmt(k.dur)+' · '+k.outcome+'</title></rect>';
  });
  document.querySelector('.lane-names').innerHTML=lanes;
  var svg=q('stream');svg.innerHTML=bars;
- svg.setAttribute('height',String(H));svg.setAttribute('data-height',String(H));svg.setAttribute('data-span',String(Math.max(1,st.span_us)));
+ svg.setAttribute('height',String(H));svg.setAttribute('data-height',String(H));svg.setAttribute('data-span',String(span));
  if(window.taskweaveStream)window.taskweaveStream();
- text('bars-drawn',String(st.bars.length));
+ text('bars-drawn',String(all.length));
  var note=q('stream-note');if(note)note.remove();
  polls++;body.setAttribute('data-polls',String(polls));body.removeAttribute('data-live-error');
- text('live-status','live: updated '+polls+' times, every second; the task stream shows the last '+fmt(st.span_us)+': '+st.bars.length+' bars, running tasks included ('+st.in_window+' tasks ended in the last '+fmt(st.window_us)+')');
+ text('live-status','live: updated '+polls+' times, every second; the task stream shows the last '+fmt(span)+': '+all.length+' bars, running tasks included ('+st.in_window+' tasks ended in the last '+fmt(st.window_us)+')');
 }
 function poll(){
- var x=new XMLHttpRequest();x.open('GET','api/status');x.timeout=10000;
+ var x=new XMLHttpRequest();x.open('GET','api/status?since='+cursor);x.timeout=10000;
  x.onload=function(){
   if(x.status===200){try{apply(JSON.parse(x.responseText));}catch(e){body.setAttribute('data-live-error',String(e));}}
   else{body.setAttribute('data-live-error','HTTP '+x.status);}
@@ -1197,7 +1498,8 @@ fn render(shared: &Shared, wall: Duration, live: bool) -> String {
     if live {
         let _ = write!(
             out,
-            "</main>\n<script>{SCRIPT}</script>\n<script>{LIVE_SCRIPT}</script>\n</body></html>\n"
+            "</main>\n<script>{SCRIPT}</script>\n<script>{}</script>\n</body></html>\n",
+            LIVE_SCRIPT.replacen("LIVE_BARS", &LIVE_BARS.to_string(), 1)
         );
     } else {
         let _ = write!(out, "</main>\n<script>{SCRIPT}</script>\n</body></html>\n");
@@ -1250,14 +1552,16 @@ fn write_workers(out: &mut String, snap: &Snapshot) {
 
 /// What the live page polls (`api/status`): the header's numbers, progress per
 /// function, the running tasks and the last [`LIVE_WINDOW`] of the task stream (at
-/// most [`LIVE_BARS`] bars, the most recent; running tasks drawn up to now).
-fn status_json(shared: &Shared, wall: Duration) -> String {
-    let snap = snapshot(shared, Read::Status);
+/// most [`LIVE_BARS`] bars, the most recent; running tasks drawn up to now), of its
+/// task runs only those from number `since` on (`cursor` in the answer is where the
+/// next poll starts).
+fn status_json(shared: &Shared, wall: Duration, since: u64) -> String {
+    let snap = snapshot(shared, Read::Status { since });
     let recorded = snap.recorded;
     let mut out = String::with_capacity(4096 + snap.records.len() * 48);
     let _ = write!(
         out,
-        "{{\"elapsed_us\":{:.0},\"wall\":{},\"tasks\":{recorded},\"kept\":{},\"keep\":{},\
+        "{{\"elapsed_us\":{:.0},\"cursor\":{recorded},\"wall\":{},\"tasks\":{recorded},\"kept\":{},\"keep\":{},\
          \"memory\":{},\"computes\":{},\"threads\":{},\"rate\":{:.1},\"recent_rate\":{:.1},\
          \"progress\":[",
         snap.now.as_nanos() as f64 / 1e3,
@@ -1280,8 +1584,8 @@ fn status_json(shared: &Shared, wall: Duration) -> String {
         let _ = write!(
             out,
             "{}{{\"name\":{},\"colour\":\"{}\",\"done\":{},\"failed\":{},\"cancelled\":{},\
-             \"total\":{},\"runs\":{},\"errors\":{},\"total_us\":{:.1},\"mean_us\":{:.1},\
-             \"max_us\":{:.1}}}",
+             \"total\":{},\"runs\":{},\"errors\":{},\"total_us\":{:.3},\"mean_us\":{:.3},\
+             \"max_us\":{:.3}}}",
             if first { "" } else { "," },
             json_string(name),
             snap.colour(name),
@@ -1314,7 +1618,7 @@ fn status_json(shared: &Shared, wall: Duration) -> String {
     let mut from = snap.from;
     let mut recent: Vec<&Rec> = snap.records.iter().collect();
     let in_window = snap.in_window;
-    if in_window > recent.len() {
+    if since == 0 && in_window > recent.len() {
         // The stream starts where the bars kept do.
         from = from.max(recent.iter().map(|r| r.start).min().unwrap_or(from));
     }
@@ -1331,7 +1635,8 @@ fn status_json(shared: &Shared, wall: Duration) -> String {
     let mut name_index: HashMap<Arc<str>, usize> = HashMap::new();
     let _ = write!(
         out,
-        "],\"stream\":{{\"span_us\":{:.0},\"window_us\":{:.0},\"in_window\":{in_window},\"bars\":[",
+        "],\"stream\":{{\"from_us\":{:.1},\"span_us\":{:.0},\"window_us\":{:.0},\"in_window\":{in_window},\"bars\":[",
+        from.as_nanos() as f64 / 1e3,
         snap.now.saturating_sub(from).as_nanos() as f64 / 1e3,
         LIVE_WINDOW.as_nanos() as f64 / 1e3,
     );
@@ -1371,6 +1676,10 @@ fn status_json(shared: &Shared, wall: Duration) -> String {
             if i == 0 { "" } else { "," },
             json_string(&Profiler::thread_name(lane))
         );
+    }
+    out.push_str("],\"lane_ids\":[");
+    for (i, &lane) in lanes.iter().enumerate() {
+        let _ = write!(out, "{}{lane}", if i == 0 { "" } else { "," });
     }
     out.push_str("],\"functions\":[");
     for (i, name) in names.iter().enumerate() {

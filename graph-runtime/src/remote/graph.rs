@@ -14,16 +14,23 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::runner::output_path;
 use super::{find, Input, Job, LocalRunner, Outputs, Payload, RemoteError, TaskId};
 use crate::dynamic::args::ArgShape;
-use crate::dynamic::{Delayed, Node, Plan, RemoteSpec};
+use crate::dynamic::{Delayed, Plan, RemoteSpec};
 use crate::engine::error::TaskError;
+use crate::engine::lock::Recover;
 use crate::engine::names::short_name_of;
+use crate::engine::observe::{ambient_active, ambient_run_observer, Observer, TaskOutcome};
+use crate::engine::table::NodeInfo;
 
 /// The name a worker runs a sub-graph by (see the module's docs).
 pub const SUBGRAPH: &str = "taskweave::remote::subgraph";
@@ -122,6 +129,36 @@ pub trait Cluster {
     fn workers(&self) -> usize;
     /// Runs every task of `job`; see [`LocalRunner::run`].
     fn run(&self, job: &Job) -> Result<Outputs, RemoteError>;
+    /// Runs every task of `job` as [`run`](Self::run) does, telling `watcher` where the
+    /// run's files are while it waits for the job ([`JobWatcher::running`], every few
+    /// tens of milliseconds) and once the job has ended ([`JobWatcher::ended`], before
+    /// its results are read and its files removed): what feeds the observers of a
+    /// [`compute_on_with`] from the events its workers write. The default runs the
+    /// job unwatched (observers then see the run start and end, and no task).
+    fn run_watched(&self, job: &Job, watcher: &mut dyn JobWatcher) -> Result<Outputs, RemoteError> {
+        let _ = watcher;
+        self.run(job)
+    }
+}
+
+/// Told where a running job's files are, while a [`Cluster`] waits for it (see
+/// [`Cluster::run_watched`]): a compute with observers reads its workers' task events
+/// there.
+pub trait JobWatcher {
+    /// The job runs, its files in the directory `run`: called every so often while
+    /// the cluster waits (each call may read what appeared since the last).
+    fn running(&mut self, run: &Path);
+    /// The job has ended: called once, before its results are read and its files
+    /// removed.
+    fn ended(&mut self, run: &Path);
+}
+
+/// A run nobody watches.
+pub(super) struct Unwatched;
+
+impl JobWatcher for Unwatched {
+    fn running(&mut self, _: &Path) {}
+    fn ended(&mut self, _: &Path) {}
 }
 
 impl Cluster for LocalRunner {
@@ -130,6 +167,72 @@ impl Cluster for LocalRunner {
     }
     fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
         LocalRunner::run(self, job)
+    }
+    fn run_watched(&self, job: &Job, watcher: &mut dyn JobWatcher) -> Result<Outputs, RemoteError> {
+        LocalRunner::run_watching(self, job, watcher)
+    }
+}
+
+/// How to compute a graph on a cluster ([`compute_on_with`]): how its nodes are
+/// grouped, and who watches, as [`RunOptions`](crate::RunOptions) says for a compute
+/// here. A [`Partition`] converts into it, so `compute_on_with(&cluster, &x,
+/// Partition::PerNode)` reads as it did.
+///
+/// ```ignore
+/// let progress = Arc::new(Progress::new());
+/// let options = ClusterOptions::new().observer(progress.clone());
+/// let total = graph.compute_on_with(&cluster, options)?;   // a bar, fed by the workers
+/// ```
+#[derive(Clone, Default)]
+pub struct ClusterOptions {
+    partition: Partition,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+impl ClusterOptions {
+    /// [`Partition::Auto`], nobody watching.
+    #[must_use = "builder methods return the changed builder"]
+    pub fn new() -> Self {
+        ClusterOptions::default()
+    }
+
+    /// Groups the graph's nodes into cluster tasks as `partition` says.
+    #[must_use = "builder methods return the changed builder"]
+    pub fn partition(mut self, partition: Partition) -> Self {
+        self.partition = partition;
+        self
+    }
+
+    /// Reports every node to `observer` as the cluster runs it (the observers of a
+    /// compute here: a [`Progress`](crate::Progress) bar, a
+    /// [`Profiler`](crate::Profiler), your own): `graph_started` with the graph's
+    /// nodes, then `task_started` and `task_finished` for each node a worker runs (a
+    /// node whose input failed never starts, as here), then `graph_finished`. The
+    /// workers write each node's start and end to a file of the run, which this
+    /// process reads while it waits, so the hooks run on the computing thread a few
+    /// tens of milliseconds after the events (a profile's durations are as exact as
+    /// that). A node a worker started and never ended (the process died) is told
+    /// [`TaskOutcome::Failed`] when the job ends. The performance report and the
+    /// dashboard, while active, watch it too.
+    #[must_use = "builder methods return the changed builder"]
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+}
+
+impl From<Partition> for ClusterOptions {
+    fn from(partition: Partition) -> Self {
+        ClusterOptions::new().partition(partition)
+    }
+}
+
+impl std::fmt::Debug for ClusterOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterOptions")
+            .field("partition", &self.partition)
+            .field("observed", &self.observer.is_some())
+            .finish()
     }
 }
 
@@ -155,7 +258,19 @@ impl<T: DeserializeOwned> GraphJob<T> {
         partition: Partition,
         workers: usize,
     ) -> Result<GraphJob<T>, RemoteError> {
-        let nodes = lower(&value.node)?;
+        let plan = Plan::new(std::slice::from_ref(&value.node));
+        GraphJob::from_plan(&plan, partition, workers, false)
+    }
+
+    /// The job of the graph laid out in `plan`; its workers write each node's start
+    /// and end to a file of the run when `events` (for observers).
+    fn from_plan(
+        plan: &Plan,
+        partition: Partition,
+        workers: usize,
+        events: bool,
+    ) -> Result<GraphJob<T>, RemoteError> {
+        let nodes = lower(plan)?;
         let count = nodes.len();
         let parts = match partition {
             Partition::Auto => 16.max(4 * workers.max(1)),
@@ -163,7 +278,7 @@ impl<T: DeserializeOwned> GraphJob<T> {
             Partition::PerNode => count,
         }
         .min(count);
-        let (job, root) = build_job(nodes, parts)?;
+        let (job, root) = build_job(nodes, parts, events)?;
         Ok(GraphJob {
             job,
             root,
@@ -228,17 +343,48 @@ pub fn compute_on<T: DeserializeOwned>(
     compute_on_with(cluster, value, Partition::Auto)
 }
 
-/// Computes `value` on `cluster` as one job, its nodes grouped as `partition` says
-/// (see [`GraphJob::new`] for what the graph may hold, [`GraphJob::read`] for what
-/// comes back).
+/// Computes `value` on `cluster` as one job, with `options`: its nodes grouped as
+/// [`ClusterOptions::partition`] says (a [`Partition`] alone is options), watched by
+/// [`ClusterOptions::observer`] (see [`GraphJob::new`] for what the graph may hold,
+/// [`GraphJob::read`] for what comes back).
 pub fn compute_on_with<T: DeserializeOwned>(
     cluster: &(impl Cluster + ?Sized),
     value: &Delayed<T>,
-    partition: Partition,
+    options: impl Into<ClusterOptions>,
 ) -> Result<T, RemoteError> {
-    let job = GraphJob::new(value, partition, cluster.workers())?;
-    let outputs = cluster.run(job.job())?;
-    job.read(&outputs)
+    let options = options.into();
+    let plan = Plan::new(std::slice::from_ref(&value.node));
+    let table = plan.table();
+    // The performance report and the dashboard watch every run while active, as here.
+    let ambient = if ambient_active() {
+        ambient_run_observer(&table, options.observer.as_ref())
+    } else {
+        None
+    };
+    let Some(observer) = ambient.as_deref().or(options.observer.as_deref()) else {
+        let job = GraphJob::from_plan(&plan, options.partition, cluster.workers(), false)?;
+        let outputs = cluster.run(job.job())?;
+        return job.read(&outputs);
+    };
+    let job = GraphJob::from_plan(&plan, options.partition, cluster.workers(), true)?;
+    let nodes = table.nodes();
+    observer.graph_started(nodes);
+    let mut events = TaskEvents::new(observer, nodes, job.job().len());
+    let result = cluster
+        .run_watched(job.job(), &mut events)
+        .and_then(|outputs| job.read(&outputs));
+    events.close();
+    match &result {
+        Ok(_) => observer.graph_finished(Ok(())),
+        Err(RemoteError::Task(error)) => observer.graph_finished(Err(error)),
+        Err(other) => {
+            let root = &nodes[nodes.len() - 1];
+            let error =
+                TaskError::from_panic(root.name(), root.call_site(), Box::new(other.to_string()));
+            observer.graph_finished(Err(&error));
+        }
+    }
+    result
 }
 
 impl<T: DeserializeOwned> Delayed<T> {
@@ -246,6 +392,186 @@ impl<T: DeserializeOwned> Delayed<T> {
     /// `client.compute(x)`. See [`compute_on`](crate::remote::compute_on).
     pub fn compute_on(&self, cluster: &(impl Cluster + ?Sized)) -> Result<T, RemoteError> {
         compute_on(cluster, self)
+    }
+
+    /// Computes this value on `cluster` with `options` (a [`Partition`], or
+    /// [`ClusterOptions`] with an observer), as
+    /// [`try_compute_with`](Delayed::try_compute_with) computes it here with
+    /// [`RunOptions`](crate::RunOptions). See [`compute_on_with`].
+    pub fn compute_on_with(
+        &self,
+        cluster: &(impl Cluster + ?Sized),
+        options: impl Into<ClusterOptions>,
+    ) -> Result<T, RemoteError> {
+        compute_on_with(cluster, self, options)
+    }
+}
+
+// ---- task events: written by the workers, read while the job runs ----------------------
+
+/// Where a worker whose result goes to `output` writes its nodes' events.
+fn events_path(output: &Path) -> std::path::PathBuf {
+    let mut path = output.as_os_str().to_owned();
+    path.push(".events");
+    std::path::PathBuf::from(path)
+}
+
+/// The events file of one cluster task, as the worker writes it: a line per event,
+/// `s NODE MICROS` when node `NODE` (its index in the graph) starts, `e NODE OUTCOME
+/// MICROS` when it ends (`finished` or `failed`; `MICROS`: microseconds since the Unix
+/// epoch, for a reader of a kept run), and `end` when the cluster task is done. Each
+/// line is one `write` to a file opened to append.
+struct EventLog {
+    file: Mutex<std::fs::File>,
+}
+
+impl EventLog {
+    /// The log at `path`, opened to append; `None` if it cannot be.
+    fn create(path: &Path) -> Option<EventLog> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+            .map(|file| EventLog {
+                file: Mutex::new(file),
+            })
+    }
+
+    /// Writes one event line (a failed write loses the event, not the task).
+    fn write(&self, line: std::fmt::Arguments<'_>) {
+        let line = format!("{line}\n");
+        let _ = self.file.lock().recover().write_all(line.as_bytes());
+    }
+
+    fn started(&self, node: u32) {
+        self.write(format_args!("s {node} {}", micros_now()));
+    }
+
+    fn finished(&self, node: u32, outcome: TaskOutcome) {
+        self.write(format_args!("e {node} {outcome} {}", micros_now()));
+    }
+}
+
+/// Microseconds since the Unix epoch.
+fn micros_now() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros())
+}
+
+/// How often the events files are read while a job runs.
+const EVENTS_POLL: Duration = Duration::from_millis(50);
+
+/// Where a node stands, as the observer was told.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Told {
+    Nothing,
+    Started,
+    Ended,
+}
+
+/// Reads the cluster tasks' events files while the job runs and tells the observer:
+/// each node started and ended once (a cluster task run again after a lost worker
+/// writes its events again; they are told once).
+struct TaskEvents<'a> {
+    observer: &'a dyn Observer,
+    nodes: &'a [NodeInfo<'a>],
+    told: Vec<Told>,
+    /// Per cluster task: how far its file was read, the last line's start if it is not
+    /// whole yet, and whether it said `end`.
+    files: Vec<(u64, Vec<u8>, bool)>,
+    last: Option<Instant>,
+}
+
+impl<'a> TaskEvents<'a> {
+    fn new(observer: &'a dyn Observer, nodes: &'a [NodeInfo<'a>], tasks: usize) -> Self {
+        TaskEvents {
+            observer,
+            nodes,
+            told: vec![Told::Nothing; nodes.len()],
+            files: vec![(0, Vec::new(), false); tasks],
+            last: None,
+        }
+    }
+
+    /// Reads what each cluster task's file gained since the last read.
+    fn read(&mut self, run: &Path) {
+        self.last = Some(Instant::now());
+        for task in 0..self.files.len() {
+            let (offset, partial, done) = &mut self.files[task];
+            if *done {
+                continue;
+            }
+            let Ok(mut file) = std::fs::File::open(events_path(&output_path(run, task))) else {
+                continue;
+            };
+            let start = partial.len();
+            if file.seek(std::io::SeekFrom::Start(*offset)).is_err()
+                || file.read_to_end(partial).is_err()
+            {
+                partial.truncate(start);
+                continue;
+            }
+            *offset += (partial.len() - start) as u64;
+            let Some(whole) = partial.iter().rposition(|&b| b == b'\n') else {
+                continue;
+            };
+            let lines: Vec<u8> = partial.drain(..=whole).collect();
+            for line in String::from_utf8_lossy(&lines).lines() {
+                let mut words = line.split(' ');
+                match (
+                    words.next(),
+                    words.next().and_then(|n| n.parse::<u32>().ok()),
+                ) {
+                    (Some("end"), _) => self.files[task].2 = true,
+                    (Some("s"), Some(node)) => self.tell_started(node),
+                    (Some("e"), Some(node)) => {
+                        let outcome = match words.next() {
+                            Some("finished") => TaskOutcome::Finished,
+                            _ => TaskOutcome::Failed,
+                        };
+                        self.tell_finished(node, outcome);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn tell_started(&mut self, node: u32) {
+        let i = node as usize;
+        if self.told.get(i) == Some(&Told::Nothing) {
+            self.told[i] = Told::Started;
+            self.observer.task_started(node, &self.nodes[i]);
+        }
+    }
+
+    fn tell_finished(&mut self, node: u32, outcome: TaskOutcome) {
+        let i = node as usize;
+        if self.told.get(i) == Some(&Told::Started) {
+            self.told[i] = Told::Ended;
+            self.observer.task_finished(node, &self.nodes[i], outcome);
+        }
+    }
+
+    /// The job is over: a node started and never ended (its worker died) failed.
+    fn close(&mut self) {
+        for node in 0..self.told.len() {
+            self.tell_finished(node as u32, TaskOutcome::Failed);
+        }
+    }
+}
+
+impl JobWatcher for TaskEvents<'_> {
+    fn running(&mut self, run: &Path) {
+        if self.last.is_none_or(|last| last.elapsed() >= EVENTS_POLL) {
+            self.read(run);
+        }
+    }
+
+    fn ended(&mut self, run: &Path) {
+        self.read(run);
     }
 }
 
@@ -265,10 +591,10 @@ enum GraphArg {
     Const(Payload),
 }
 
-/// The nodes reachable from `root`, parents before children (laid out as a compute
-/// lays them out: `Plan`, no recursion, pure twins once), each with its arguments.
-fn lower(root: &Arc<dyn Node>) -> Result<Vec<GraphNode>, RemoteError> {
-    let plan = Plan::new(std::slice::from_ref(root));
+/// The nodes of `plan`, parents before children (laid out as a compute lays them out:
+/// no recursion, pure twins once, numbered as its observers see them), each with its
+/// arguments.
+fn lower(plan: &Plan) -> Result<Vec<GraphNode>, RemoteError> {
     plan.nodes()
         .enumerate()
         .map(|(i, node)| {
@@ -346,6 +672,8 @@ struct Part {
     nodes: Vec<PartNode>,
     /// The nodes whose results leave the cluster task (indices into `nodes`).
     exports: Vec<u32>,
+    /// Whether the worker writes its nodes' events (see [`EventLog`]).
+    events: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -418,7 +746,11 @@ impl Failure {
 /// Groups the nodes (in their post-order) into at most `parts` runs of consecutive
 /// nodes: a run of a post-order is a set of whole sub-trees and chains, and since
 /// every edge goes forward in the order, the cluster tasks read only earlier ones.
-fn build_job(nodes: Vec<GraphNode>, parts: usize) -> Result<(Job, (TaskId, u32)), RemoteError> {
+fn build_job(
+    nodes: Vec<GraphNode>,
+    parts: usize,
+    events: bool,
+) -> Result<(Job, (TaskId, u32)), RemoteError> {
     let n = nodes.len();
     let size = n.div_ceil(parts.max(1)).max(1);
     let part_of = |id: u32| id as usize / size;
@@ -486,6 +818,7 @@ fn build_job(nodes: Vec<GraphNode>, parts: usize) -> Result<(Job, (TaskId, u32))
         let mut inputs = vec![Input::value(&Part {
             nodes: part_nodes,
             exports,
+            events,
         })?];
         inputs.extend(reads.into_iter().map(|q| Input::output(tasks[q])));
         tasks.push(job.push(SUBGRAPH, inputs));
@@ -501,14 +834,21 @@ type Value = Result<Payload, Failure>;
 
 /// Runs one cluster task's sub-graph (what a worker started for [`SUBGRAPH`] does): its
 /// first input is the sub-graph, the others the outputs of the cluster tasks it reads.
-/// The nodes run on this process's rayon pool, as a dynamic graph.
-pub(crate) fn run_subgraph(inputs: &[Payload]) -> Result<Payload, RemoteError> {
+/// The nodes run on this process's rayon pool, as a dynamic graph; their events go to
+/// the events file beside `output` when the sub-graph asks for them.
+pub(crate) fn run_subgraph(inputs: &[Payload], output: &Path) -> Result<Payload, RemoteError> {
     let [part, outputs @ ..] = inputs else {
         return Err(RemoteError::Protocol(String::from(
             "a sub-graph task is started with the sub-graph as its first input",
         )));
     };
     let part: Arc<Part> = Arc::new(part.decode()?);
+    // Best effort, as each event's write: a file that cannot be made loses the
+    // events, not the results.
+    let events = match part.events {
+        true => EventLog::create(&events_path(output)).map(Arc::new),
+        false => None,
+    };
     let mut external: HashMap<u32, (String, Value)> = HashMap::new();
     for output in outputs {
         let output: PartOutput = output.decode()?;
@@ -539,9 +879,9 @@ pub(crate) fn run_subgraph(inputs: &[Payload]) -> Result<Payload, RemoteError> {
                 }
             }
         }
-        let (part, external) = (part.clone(), external.clone());
+        let (part, external, events) = (part.clone(), external.clone(), events.clone());
         let node = crate::dynamic::delayed(move |inputs: Vec<Value>| {
-            run_node(&part, k, inputs, &external)
+            run_node(&part, k, inputs, &external, events.as_deref())
         })
         .call(inputs);
         local.push(node);
@@ -564,15 +904,20 @@ pub(crate) fn run_subgraph(inputs: &[Payload]) -> Result<Payload, RemoteError> {
             (node.id, node.name.clone(), value.map(|p| p.to_bytes()))
         })
         .collect();
+    if let Some(events) = &events {
+        events.write(format_args!("end"));
+    }
     Payload::encode(&PartOutput { results })
 }
 
-/// Runs node `k` of `part` on its local inputs' values (in argument order).
+/// Runs node `k` of `part` on its local inputs' values (in argument order), its start
+/// and end written to `events` (a node whose input failed never starts, as here).
 fn run_node(
     part: &Part,
     k: usize,
     inputs: Vec<Value>,
     external: &HashMap<u32, (String, Value)>,
+    events: Option<&EventLog>,
 ) -> Value {
     let node = &part.nodes[k];
     let mut inputs = inputs.into_iter();
@@ -618,7 +963,18 @@ fn run_node(
             registered: Vec::new(),
         })
     })?;
-    (task.run)(&args).map_err(|error| match error {
+    if let Some(events) = events {
+        events.started(node.id);
+    }
+    let result = (task.run)(&args);
+    if let Some(events) = events {
+        let outcome = match &result {
+            Ok(_) => TaskOutcome::Finished,
+            Err(_) => TaskOutcome::Failed,
+        };
+        events.finished(node.id, outcome);
+    }
+    result.map_err(|error| match error {
         // The node's own name and where it was built, as on one machine.
         RemoteError::Task(error) => Failure::Panicked {
             task: node.name.clone(),
@@ -627,4 +983,73 @@ fn run_node(
         },
         other => failed(other),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an observer was told of nodes: `(node, "started")` or `(node, outcome)`.
+    #[derive(Default)]
+    struct Told(Mutex<Vec<(u32, &'static str)>>);
+
+    impl Observer for Told {
+        fn task_started(&self, node: u32, _: &NodeInfo<'_>) {
+            self.0.lock().unwrap().push((node, "started"));
+        }
+        fn task_finished(&self, node: u32, _: &NodeInfo<'_>, outcome: TaskOutcome) {
+            self.0.lock().unwrap().push((node, outcome.as_str()));
+        }
+    }
+
+    #[test]
+    fn events_are_told_once_from_whole_lines_and_unended_nodes_fail_at_the_end() {
+        let a = Delayed::value(1u64);
+        let b = crate::dynamic::delayed(|v: Vec<u64>| v.len()).call(vec![a.clone(), a]);
+        let plan = Plan::new(std::slice::from_ref(&b.node));
+        let table = plan.table();
+        assert_eq!(table.nodes().len(), 2);
+        let run = std::env::temp_dir().join(format!("taskweave-events-{}", std::process::id()));
+        std::fs::create_dir_all(&run).unwrap();
+        let file = events_path(&output_path(&run, 0));
+        let append = |text: &str| {
+            let mut log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&file)
+                .unwrap();
+            log.write_all(text.as_bytes()).unwrap();
+        };
+        let told = Told::default();
+        let mut events = TaskEvents::new(&told, table.nodes(), 1);
+        let seen = || told.0.lock().unwrap().clone();
+        // No file yet; then half a line: only whole lines are told.
+        events.ended(&run);
+        append("s 0 1\ne 0 fini");
+        events.ended(&run);
+        assert_eq!(seen(), vec![(0, "started")]);
+        append("shed 2\ns 1 3\n");
+        events.ended(&run);
+        assert_eq!(
+            seen(),
+            vec![(0, "started"), (0, "finished"), (1, "started")]
+        );
+        // A cluster task run again (a lost worker) writes its events again: told once.
+        append("s 0 4\ne 0 failed 5\nx y\ns 9 6\n");
+        events.ended(&run);
+        assert_eq!(seen().len(), 3);
+        // A node started and never ended failed, once the job is over.
+        events.close();
+        events.close();
+        assert_eq!(
+            seen(),
+            vec![
+                (0, "started"),
+                (0, "finished"),
+                (1, "started"),
+                (1, "failed")
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&run);
+    }
 }

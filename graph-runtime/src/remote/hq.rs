@@ -11,14 +11,15 @@
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::graph::Unwatched;
 use super::runner::{collect_files, new_run_dir, toml_string, TaskId};
-use super::{Job, Outputs, RemoteError};
+use super::{Job, JobWatcher, Outputs, RemoteError};
 use crate::futures::deadline_after;
 
 /// The HyperQueue version the transports are written against: the Python package CI
@@ -209,9 +210,10 @@ fn tail(path: &Path, lines: usize) -> String {
     last.join(" | ")
 }
 
-/// Cancels the job a HyperQueue transport is running: see
-/// [`HyperQueuePython::canceller`] and [`HyperQueueCli::canceller`]. Cloned freely, sent
-/// to another thread (the one computing waits for the job).
+/// Cancels the job a cluster is running: see [`HyperQueuePython::canceller`],
+/// [`HyperQueueCli::canceller`] and
+/// [`LocalRunner::canceller`](super::LocalRunner::canceller). Cloned freely, sent to
+/// another thread (the one computing waits for the job).
 #[derive(Debug, Clone, Default)]
 pub struct JobCanceller {
     cancelled: Arc<AtomicBool>,
@@ -225,11 +227,11 @@ impl JobCanceller {
     }
 
     /// Clears an earlier cancel, as a job starts.
-    fn reset(&self) {
+    pub(super) fn reset(&self) {
         self.cancelled.store(false, Ordering::SeqCst);
     }
 
-    fn is_cancelled(&self) -> bool {
+    pub(super) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
     }
 }
@@ -449,7 +451,7 @@ impl HyperQueuePython {
             answers,
             version: String::new(),
         };
-        match self.answer(&mut driver, &log, "start") {
+        match self.answer(&mut driver, &log, "start", &mut || {}) {
             Ok(line) => {
                 let mut words = line.split(' ');
                 match (words.next(), words.next()) {
@@ -473,17 +475,37 @@ impl HyperQueuePython {
 
     /// A handle that cancels the job this transport is running, from another thread:
     /// the driver is stopped at once, and with it its `LocalCluster` and the job's
-    /// running tasks (their processes end with the worker). With
-    /// [`connect`](Self::connect) the job is abandoned rather than cancelled on the
-    /// server (the Python API has no cancel): `hq job cancel` it, or use
-    /// [`HyperQueueCli`].
+    /// running tasks (their processes end with the worker).
+    ///
+    /// With [`connect`](Self::connect) the job is abandoned, not cancelled:
+    /// HyperQueue 0.27's Python API cannot cancel a job. Its client has no cancel (the
+    /// native module offers `connect_to_server`, `submit_job`, `wait_for_jobs`,
+    /// `get_failed_tasks`, `forget_job`, `stop_server`), `forget_job` refuses a job
+    /// that has not ended ("Cannot forget job N. It either hasn't been completed
+    /// yet…"), and `stop_server` would stop everyone's server. So after a cancel (or a
+    /// timeout) the job goes on on the server without this process: its run directory
+    /// is removed (unless [`keep_files`](Self::keep_files)); the tasks running then run
+    /// to their end; each task not started yet is still started (HyperQueue creates the
+    /// run directory again for its output files), fails at once since its input files
+    /// are gone, and HyperQueue cancels what depends on it; the directory HyperQueue
+    /// made again (`DIR/run-PID-N`, with those tasks' output and error files) is left
+    /// behind. With `keep_files(true)` the abandoned job runs to its end. To stop it,
+    /// `hq job cancel ID` (the job is named `taskweave run-PID-N`; `hq job list` shows
+    /// it), or use [`HyperQueueCli`], whose cancel runs `hq job cancel`.
     pub fn canceller(&self) -> JobCanceller {
         self.canceller.clone()
     }
 
     /// The driver's next answer, within the timeout; an error with its log's last lines
     /// if it ends, takes longer or is cancelled (it is then stopped).
-    fn answer(&self, driver: &mut Driver, log: &Path, what: &str) -> Result<String, RemoteError> {
+    /// `tick` is called at each look (about every 50 ms) while it waits.
+    fn answer(
+        &self,
+        driver: &mut Driver,
+        log: &Path,
+        what: &str,
+        tick: &mut dyn FnMut(),
+    ) -> Result<String, RemoteError> {
         // No deadline past what an `Instant` holds (`Duration::MAX`: wait for ever).
         let deadline = deadline_after(self.timeout);
         let answer = loop {
@@ -491,6 +513,7 @@ impl HyperQueuePython {
                 deadline.map_or(CANCEL_POLL, |d| d.saturating_duration_since(Instant::now()));
             match driver.answers.recv_timeout(left.min(CANCEL_POLL)) {
                 Err(RecvTimeoutError::Timeout) if !left.is_zero() => {
+                    tick();
                     if self.canceller.is_cancelled() {
                         driver.stop_within(Duration::ZERO);
                         return Err(RemoteError::Cluster(format!(
@@ -526,6 +549,15 @@ impl HyperQueuePython {
     /// Runs every task of `job` as one HyperQueue job; see
     /// [`LocalRunner::run`](super::LocalRunner::run) for what comes back.
     pub fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
+        self.run_watching(job, &mut Unwatched)
+    }
+
+    /// [`run`](Self::run), telling `watcher` of the run's directory while the job runs.
+    fn run_watching(
+        &self,
+        job: &Job,
+        watcher: &mut dyn JobWatcher,
+    ) -> Result<Outputs, RemoteError> {
         job.check()?;
         if job.is_empty() {
             return Ok(collect_files(job, &self.dir, |_| None));
@@ -533,7 +565,7 @@ impl HyperQueuePython {
         let mut slot = self.driver.lock().unwrap_or_else(|e| e.into_inner());
         self.canceller.reset();
         let run = prepare_run(&self.dir, job)?;
-        let result = self.submit(&mut slot, job, &run);
+        let result = self.submit(&mut slot, job, &run, watcher);
         if result.is_err() && !self.keep_files {
             let _ = std::fs::remove_dir_all(&run);
         }
@@ -547,6 +579,7 @@ impl HyperQueuePython {
         slot: &mut Option<Driver>,
         job: &Job,
         run: &Path,
+        watcher: &mut dyn JobWatcher,
     ) -> Result<Outputs, RemoteError> {
         let driver = self.started(slot)?;
         let name = run
@@ -571,7 +604,9 @@ impl HyperQueuePython {
                 tail(&self.dir.join("driver.log"), 5)
             )));
         }
-        let answer = self.answer(driver, &self.dir.join("driver.log"), "a job");
+        let answer = self.answer(driver, &self.dir.join("driver.log"), "a job", &mut || {
+            watcher.running(run)
+        });
         let line = match answer {
             Ok(line) => line,
             Err(error) => {
@@ -585,6 +620,7 @@ impl HyperQueuePython {
                 line.strip_prefix("error ").unwrap_or(&line)
             )));
         }
+        watcher.ended(run);
         Ok(finish_run(job, run, self.keep_files))
     }
 }
@@ -605,6 +641,9 @@ impl super::Cluster for HyperQueuePython {
     fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
         HyperQueuePython::run(self, job)
     }
+    fn run_watched(&self, job: &Job, watcher: &mut dyn JobWatcher) -> Result<Outputs, RemoteError> {
+        self.run_watching(job, watcher)
+    }
 }
 
 // ---- the `hq` command line ------------------------------------------------------------
@@ -620,6 +659,12 @@ impl super::Cluster for HyperQueuePython {
 /// ([`HYPERQUEUE_VERSION`] unless [`expect_version`](Self::expect_version)), since
 /// HyperQueue's client and server must be the same version: a missing binary, or
 /// another version, is a clear error.
+///
+/// Every `hq` command has a way out: each runs under the job's
+/// [`timeout`](Self::timeout) and its [`canceller`](Self::canceller), and the short
+/// ones also under the [`command_timeout`](Self::command_timeout), so that an `hq`
+/// whose server cannot be reached is killed and the compute is an error naming the
+/// command and the limit, rather than a wait for ever.
 #[derive(Debug, Clone)]
 pub struct HyperQueueCli {
     dir: PathBuf,
@@ -629,8 +674,29 @@ pub struct HyperQueueCli {
     expected: String,
     workers: usize,
     timeout: Duration,
+    command_timeout: Duration,
     keep_files: bool,
     canceller: JobCanceller,
+}
+
+/// How long one `hq` client command (`--version`, `job submit-file`, `job cancel`) may
+/// take by default ([`HyperQueueCli::command_timeout`]).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Until when an `hq` command may run, and how to say so when it does not end by then.
+struct Bound {
+    /// `None`: no limit (a `Duration::MAX` timeout).
+    at: Option<Instant>,
+    /// The limit in words: `the job's timeout of 3s`.
+    says: String,
+}
+
+/// Why an `hq` command was stopped before it ended.
+enum Stopped {
+    /// Its bound passed.
+    TimedOut,
+    /// The job was cancelled ([`JobCanceller::cancel`]).
+    Cancelled,
 }
 
 impl HyperQueueCli {
@@ -645,6 +711,7 @@ impl HyperQueueCli {
             expected: HYPERQUEUE_VERSION.to_owned(),
             workers: 16,
             timeout: Duration::from_secs(24 * 3600),
+            command_timeout: COMMAND_TIMEOUT,
             keep_files: false,
             canceller: JobCanceller::default(),
         }
@@ -683,10 +750,25 @@ impl HyperQueueCli {
         self
     }
 
-    /// How long a job may take before it is cancelled (`hq job cancel`) and the run is
-    /// an error; a day by default.
+    /// How long a job may take, from the version check to its end, before the `hq`
+    /// command running then is killed, the job cancelled (`hq job cancel`, when it was
+    /// submitted) and the run is an error naming the command and the timeout; a day by
+    /// default. `Duration::MAX` waits as long as the job takes; `Duration::ZERO` gives
+    /// up at once (the version check is killed unless it has ended at the first look).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// How long each `hq` client command — `hq --version`, `hq job submit-file`, and
+    /// `hq job cancel` after a timeout or a cancel — may take (within the job's
+    /// [`timeout`](Self::timeout)) before it is killed and the run is an error naming
+    /// it: a minute by default. These commands answer at once from a server that can
+    /// be reached; one that hangs is a server that cannot (a network partition, a
+    /// stale server directory). `hq job wait` is bounded by the job's timeout alone.
+    /// `Duration::MAX`: no bound but the job's.
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
         self
     }
 
@@ -728,14 +810,22 @@ impl HyperQueueCli {
             })
     }
 
-    /// Finds `hq` and checks its version (`hq --version`); its path and version.
+    /// Finds `hq` and checks its version (`hq --version`, killed past the
+    /// [`command_timeout`](Self::command_timeout) or the job's
+    /// [`timeout`](Self::timeout), whichever is shorter); its path and version.
     pub fn check(&self) -> Result<(PathBuf, String), RemoteError> {
+        let job_deadline = deadline_after(self.timeout);
+        self.check_within(job_deadline)
+    }
+
+    /// [`check`](Self::check) within a job whose deadline is `job_deadline`.
+    fn check_within(
+        &self,
+        job_deadline: Option<Instant>,
+    ) -> Result<(PathBuf, String), RemoteError> {
         let hq = self.find_hq()?;
-        let output = Command::new(&hq)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|error| RemoteError::io(&hq, error))?;
+        let args = [OsString::from("--version")];
+        let output = self.output(&hq, &args, &self.command_bound(job_deadline), true)?;
         let text = String::from_utf8_lossy(&output.stdout);
         // `hyperqueue 0.26.2` (clap's `NAME VERSION`; a build from source says so
         // too), perhaps with a `v`.
@@ -759,6 +849,126 @@ impl HyperQueueCli {
             )));
         }
         Ok((hq, found))
+    }
+
+    /// The bound of a client command in a job whose deadline is `job_deadline`: the
+    /// [`command_timeout`](Self::command_timeout) or the job's end, whichever is first.
+    fn command_bound(&self, job_deadline: Option<Instant>) -> Bound {
+        let own = deadline_after(self.command_timeout);
+        match (own, job_deadline) {
+            (Some(own), Some(job)) if job <= own => self.job_bound(job_deadline),
+            (None, Some(_)) => self.job_bound(job_deadline),
+            (own, _) => Bound {
+                at: own,
+                says: format!(
+                    "{:?} (HyperQueueCli::command_timeout; is the HyperQueue server \
+                     reachable? `hq server info` says)",
+                    self.command_timeout
+                ),
+            },
+        }
+    }
+
+    /// The bound of the job: its deadline.
+    fn job_bound(&self, job_deadline: Option<Instant>) -> Bound {
+        Bound {
+            at: job_deadline,
+            says: format!(
+                "the job's timeout of {:?} (HyperQueueCli::timeout)",
+                self.timeout
+            ),
+        }
+    }
+
+    /// Runs `hq ARGS` to its end within `bound` (and, when `cancellable`, unless the job
+    /// is cancelled), with its output and error output captured; killed otherwise, and
+    /// an error naming the command and the bound.
+    fn output(
+        &self,
+        hq: &Path,
+        args: &[OsString],
+        bound: &Bound,
+        cancellable: bool,
+    ) -> Result<Output, RemoteError> {
+        // Captured in unlinked files, never pipes: a pipe that a child of `hq` still
+        // holds open would keep a reader waiting after `hq` itself is killed.
+        std::fs::create_dir_all(&self.dir).map_err(|error| RemoteError::io(&self.dir, error))?;
+        let (mut stdout, child_stdout) = anonymous_file(&self.dir)?;
+        let (mut stderr, child_stderr) = anonymous_file(&self.dir)?;
+        let mut child = Command::new(hq)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(child_stdout)
+            .stderr(child_stderr)
+            .spawn()
+            .map_err(|error| RemoteError::io(hq, error))?;
+        let status = self
+            .wait_for(&mut child, bound, cancellable, &mut || {})
+            .map_err(|stopped| self.stopped_error(hq, args, bound, stopped))?;
+        let read = |file: &mut std::fs::File| -> Vec<u8> {
+            use std::io::{Read, Seek};
+            let mut bytes = Vec::new();
+            let _ = file.seek(std::io::SeekFrom::Start(0));
+            let _ = file.read_to_end(&mut bytes);
+            bytes
+        };
+        Ok(Output {
+            status,
+            stdout: read(&mut stdout),
+            stderr: read(&mut stderr),
+        })
+    }
+
+    /// Waits for `child` to end within `bound` (and, when `cancellable`, until the job
+    /// is cancelled); kills it otherwise, and says why.
+    /// `tick` is called at each look.
+    fn wait_for(
+        &self,
+        child: &mut Child,
+        bound: &Bound,
+        cancellable: bool,
+        tick: &mut dyn FnMut(),
+    ) -> Result<ExitStatus, Stopped> {
+        // Short commands end within milliseconds: look soon, then every 20 ms.
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Ok(status);
+            }
+            tick();
+            let stopped = if cancellable && self.canceller.is_cancelled() {
+                Some(Stopped::Cancelled)
+            } else if bound.at.is_some_and(|at| Instant::now() >= at) {
+                Some(Stopped::TimedOut)
+            } else {
+                None
+            };
+            if let Some(stopped) = stopped {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(stopped);
+            }
+            let left = bound
+                .at
+                .map_or(pause, |at| at.saturating_duration_since(Instant::now()));
+            std::thread::sleep(pause.min(left));
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// The error of an `hq` command stopped before its end.
+    fn stopped_error(
+        &self,
+        hq: &Path,
+        args: &[OsString],
+        bound: &Bound,
+        stopped: Stopped,
+    ) -> RemoteError {
+        let command = shown_command(hq, args);
+        RemoteError::Cluster(match stopped {
+            Stopped::TimedOut => format!("`{command}` did not end within {}: killed", bound.says),
+            Stopped::Cancelled => format!("`{command}` was killed: the job was cancelled"),
+        })
     }
 
     /// `hq`'s global arguments: the server directory, when given.
@@ -813,32 +1023,58 @@ impl HyperQueueCli {
     }
 
     /// Runs every task of `job` as one HyperQueue job; see
-    /// [`LocalRunner::run`](super::LocalRunner::run) for what comes back.
+    /// [`LocalRunner::run`](super::LocalRunner::run) for what comes back. Every `hq`
+    /// command it runs is bounded by the job's [`timeout`](Self::timeout), the short
+    /// ones also by the [`command_timeout`](Self::command_timeout), and stopped by a
+    /// [`canceller`](Self::canceller).
     pub fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
+        self.run_watching(job, &mut Unwatched)
+    }
+
+    /// [`run`](Self::run), telling `watcher` of the run's directory while the job runs.
+    fn run_watching(
+        &self,
+        job: &Job,
+        watcher: &mut dyn JobWatcher,
+    ) -> Result<Outputs, RemoteError> {
         job.check()?;
         if job.is_empty() {
             return Ok(collect_files(job, &self.dir, |_| None));
         }
         self.canceller.reset();
-        let (hq, _) = self.check()?;
+        let deadline = deadline_after(self.timeout);
+        let (hq, _) = self.check_within(deadline)?;
         let run = prepare_run(&self.dir, job)?;
-        let result = self.submit(&hq, job, &run);
+        let result = self.submit(&hq, job, &run, deadline, watcher);
         if result.is_err() && !self.keep_files {
             let _ = std::fs::remove_dir_all(&run);
         }
         result
     }
 
-    /// Submits the job laid out in `run` with `hq`, waits for it and reads its results.
-    fn submit(&self, hq: &Path, job: &Job, run: &Path) -> Result<Outputs, RemoteError> {
+    /// Submits the job laid out in `run` with `hq`, waits for it (until `deadline`)
+    /// and reads its results.
+    fn submit(
+        &self,
+        hq: &Path,
+        job: &Job,
+        run: &Path,
+        deadline: Option<Instant>,
+        watcher: &mut dyn JobWatcher,
+    ) -> Result<Outputs, RemoteError> {
         let file = run.join("job.toml");
         super::write_atomically(&file, self.job_file(job, run).as_bytes())
             .map_err(|error| RemoteError::io(&file, error))?;
-        let submitted = Command::new(hq)
-            .args(self.submit_args(&file))
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|error| RemoteError::io(hq, error))?;
+        let args = self.submit_args(&file);
+        let submitted = self
+            .output(hq, &args, &self.command_bound(deadline), true)
+            .map_err(|error| match error {
+                // Perhaps submitted all the same: say where to look.
+                RemoteError::Cluster(message) => RemoteError::Cluster(format!(
+                    "{message}; the job may have been submitted (`hq job list` shows it)"
+                )),
+                other => other,
+            })?;
         let said = String::from_utf8_lossy(&submitted.stdout);
         let id = match said.trim().parse::<u64>() {
             Ok(id) if submitted.status.success() => id,
@@ -855,8 +1091,9 @@ impl HyperQueueCli {
         let waited = run.join("hq-wait.log");
         let log =
             std::fs::File::create(&waited).map_err(|error| RemoteError::io(&waited, error))?;
+        let wait_args = self.wait_args(id);
         let mut wait = Command::new(hq)
-            .args(self.wait_args(id))
+            .args(&wait_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -864,36 +1101,78 @@ impl HyperQueueCli {
             .map_err(|error| RemoteError::io(hq, error))?;
         // `hq job wait` fails when a task failed: the files say which, so its status is
         // not the answer; only a wait that does not end is.
-        let deadline = deadline_after(self.timeout);
-        loop {
-            match wait.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None)
-                    if deadline.is_none_or(|d| Instant::now() < d)
-                        && !self.canceller.is_cancelled() =>
-                {
-                    std::thread::sleep(Duration::from_millis(20))
+        let bound = self.job_bound(deadline);
+        let waited = self.wait_for(&mut wait, &bound, true, &mut || watcher.running(run));
+        if let Err(stopped) = waited {
+            let why = match stopped {
+                Stopped::Cancelled => String::from("was cancelled"),
+                Stopped::TimedOut => format!(
+                    "did not end within {} (`{}` was killed)",
+                    bound.says,
+                    shown_command(hq, &wait_args)
+                ),
+            };
+            // The cancel has its own bound: the job's has passed, or was cut short.
+            let cancel_args = self.cancel_args(id);
+            let own = Bound {
+                at: deadline_after(self.command_timeout),
+                says: format!(
+                    "{:?} (HyperQueueCli::command_timeout)",
+                    self.command_timeout
+                ),
+            };
+            let cancelled = match self.output(hq, &cancel_args, &own, false) {
+                Ok(output) if output.status.success() => {
+                    format!("`{}` cancelled it", shown_command(hq, &cancel_args))
                 }
-                _ => {
-                    let why = if self.canceller.is_cancelled() {
-                        String::from("was cancelled")
-                    } else {
-                        format!("did not end within {:?}: cancelled", self.timeout)
-                    };
-                    let _ = wait.kill();
-                    let _ = wait.wait();
-                    let _ = Command::new(hq)
-                        .args(self.cancel_args(id))
-                        .stdin(Stdio::null())
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .status();
-                    return Err(RemoteError::Cluster(format!("HyperQueue job {id} {why}")));
-                }
-            }
+                Ok(output) => format!(
+                    "`{}` failed ({}): {}; the job may still run",
+                    shown_command(hq, &cancel_args),
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+                Err(error) => format!("{error}; the job may still run"),
+            };
+            return Err(RemoteError::Cluster(format!(
+                "HyperQueue job {id} {why}; {cancelled}"
+            )));
         }
+        watcher.ended(run);
         Ok(finish_run(job, run, self.keep_files))
     }
+}
+
+/// A command as shown in an error: `hq ARGS`, the binary by its file name.
+fn shown_command(hq: &Path, args: &[OsString]) -> String {
+    let mut words = vec![hq.file_name().map_or_else(
+        || hq.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )];
+    words.extend(args.iter().map(|a| a.to_string_lossy().into_owned()));
+    words.join(" ")
+}
+
+/// A file in `dir` with no name (removed at once): one handle to read, one for a child
+/// to write. Nothing is left behind, however the run ends.
+fn anonymous_file(dir: &Path) -> Result<(std::fs::File, std::fs::File), RemoteError> {
+    static FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let path = dir.join(format!(
+        ".hq-output-{}-{}",
+        std::process::id(),
+        FILES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(|error| RemoteError::io(&path, error))?;
+    let _ = std::fs::remove_file(&path);
+    let child = file
+        .try_clone()
+        .map_err(|error| RemoteError::io(&path, error))?;
+    Ok((file, child))
 }
 
 impl super::Cluster for HyperQueueCli {
@@ -902,6 +1181,9 @@ impl super::Cluster for HyperQueueCli {
     }
     fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
         HyperQueueCli::run(self, job)
+    }
+    fn run_watched(&self, job: &Job, watcher: &mut dyn JobWatcher) -> Result<Outputs, RemoteError> {
+        self.run_watching(job, watcher)
     }
 }
 

@@ -70,6 +70,21 @@
 //!   node's name, the `delay!` call site that built it, the message); what needs it
 //!   is [`RemoteError::NeverRan`], naming the node it needed, inside a group or across
 //!   groups alike.
+//! - **Retries.** A function marked `#[delayed(remote, retries = n)]` runs again
+//!   inside its worker process, up to `n` more times, when it panics, as it does on one
+//!   machine: each attempt on its inputs decoded afresh, and when every attempt
+//!   panics, the error is the last attempt's, the same [`TaskError`] as here. The
+//!   cluster does not start the process again (HyperQueue's own task restarts are for
+//!   workers that are lost, not for panics).
+//! - **Progress and observers.** [`ClusterOptions::observer`] (with
+//!   [`compute_on_with`], or [`Delayed::compute_on_with`](crate::Delayed::compute_on_with))
+//!   takes the observers of a compute here — a [`Progress`](crate::Progress) bar, a
+//!   [`Profiler`](crate::Profiler), your own [`Observer`](crate::Observer) — and tells
+//!   them each node as the cluster runs it: the workers write each node's start and
+//!   end to an events file of the run (`task-N.out.events`), which this process reads
+//!   while it waits (every 50 ms) and turns into the same `task_started` and
+//!   `task_finished` calls, by the same node numbers, as a compute here. Without an
+//!   observer (and with no performance report or dashboard active) nothing is written.
 //! - **Only remote calls.** A worker can run only registered functions: an operator
 //!   node (`a + b`), a closure (`delayed(|x| …)`), `map`, `split` or a persisted value
 //!   in the graph is refused before anything starts, with the node's name and where it
@@ -106,7 +121,9 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use graph::{compute_on, compute_on_with, Cluster, GraphJob, Partition, SUBGRAPH};
+pub use graph::{
+    compute_on, compute_on_with, Cluster, ClusterOptions, GraphJob, JobWatcher, Partition, SUBGRAPH,
+};
 #[doc(hidden)]
 pub use graph::{describe, encoder, ParamCodec};
 pub use hq::{HyperQueueCli, HyperQueuePython, JobCanceller, HYPERQUEUE_VERSION};
@@ -204,21 +221,36 @@ remote_args!(6: A 0, B 1, C 2, D 3, E 4, G 5);
 
 /// Runs a registered function on decoded inputs: its panic comes back as
 /// [`RemoteError::Task`], naming the task and its call site as on one machine.
+///
+/// A function marked `#[delayed(remote, retries = n)]` runs again in the worker, up to
+/// `retries` more times, when it panics, each attempt on its inputs decoded afresh (as
+/// a retried local task gets clones of its arguments); the error is then the last
+/// attempt's, as on one machine, and earlier attempts' panics are dropped.
 #[doc(hidden)]
 pub fn invoke<A: RemoteArgs, R: Serialize>(
     inputs: &[Payload],
     task: &'static str,
     call_site: &'static str,
+    retries: u32,
     f: fn(A) -> R,
 ) -> Result<Payload, RemoteError> {
-    let args = A::decode(inputs).map_err(|error| error.in_task(task))?;
-    match panic::catch_unwind(AssertUnwindSafe(|| f(args))) {
-        Ok(value) => Payload::encode(&value),
-        Err(payload) => Err(RemoteError::Task(TaskError::from_panic(
-            short_name_of(task),
-            call_site,
-            payload,
-        ))),
+    let mut attempt = 0;
+    loop {
+        let args = A::decode(inputs).map_err(|error| error.in_task(task))?;
+        match panic::catch_unwind(AssertUnwindSafe(|| f(args))) {
+            Ok(value) => return Payload::encode(&value),
+            Err(payload) if attempt < retries => {
+                attempt += 1;
+                crate::dynamic::args::drop_payload(payload);
+            }
+            Err(payload) => {
+                return Err(RemoteError::Task(TaskError::from_panic(
+                    short_name_of(task),
+                    call_site,
+                    payload,
+                )))
+            }
+        }
     }
 }
 
@@ -231,7 +263,9 @@ pub const WORKER_FLAG: &str = "--taskweave-worker";
 /// A worker is started as `program --taskweave-worker FUNCTION OUTPUT [INPUT…]`: it
 /// reads each input file (a [`Payload`]), runs the registered function `FUNCTION`,
 /// writes the result to `OUTPUT` atomically (a temporary file renamed, so that a task
-/// run again after a crash never leaves half a file) and exits with status 0. On an
+/// run again after a crash never leaves half a file) and exits with status 0. A function
+/// with retries (`#[delayed(remote, retries = n)]`) that panics runs again in this
+/// process first, up to `n` more times. On an
 /// error — the function panicked, an input is missing or of another type or build,
 /// no such function — it writes the error to `OUTPUT.error` (and to
 /// `$HQ_ERROR_FILENAME` when HyperQueue set it) and exits with status 1.
@@ -277,7 +311,7 @@ fn run_worker(args: &[PathBuf]) -> Result<(), WorkerFailure> {
     let name = function.to_string_lossy();
     if name == SUBGRAPH {
         let inputs = read_inputs(inputs).map_err(fail)?;
-        let result = graph::run_subgraph(&inputs).map_err(fail)?;
+        let result = graph::run_subgraph(&inputs, output).map_err(fail)?;
         return write_atomically(output, &result.to_bytes())
             .map_err(|error| fail(RemoteError::io(output, error)));
     }
@@ -665,6 +699,8 @@ macro_rules! __register_remote {
                     __inputs,
                     ::core::concat!(::core::module_path!(), "::", ::core::stringify!($name)),
                     ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!()),
+                    // `#[delayed(remote, retries = n)]`: the companion's count.
+                    $name::__RETRIES,
                     |($($arg,)*)| $name($($arg),*),
                 ),
             )

@@ -5,13 +5,26 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::engine::names::short_name_of;
 
-use super::{error_path, read_error_file, Payload, Remote, RemoteError, WORKER_FLAG};
+use super::{
+    error_path, read_error_file, JobCanceller, JobWatcher, Payload, Remote, RemoteError,
+    WORKER_FLAG,
+};
+use crate::futures::deadline_after;
+
+/// How often a run is shown to its [`JobWatcher`] while workers run.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
+
+/// The shortest and the longest pause between two looks at the running workers (a
+/// worker that ends wakes the runner at once).
+const MIN_PAUSE: Duration = Duration::from_micros(100);
+const MAX_PAUSE: Duration = Duration::from_millis(20);
 
 /// A task of a [`Job`]: its position, as [`Job::task`] returned it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -203,7 +216,9 @@ impl Outputs {
 /// Runs a [`Job`] on this machine by starting the program once per task, as a
 /// cluster would (see [`worker_main`](super::worker_main)): what a cluster backend's
 /// tests run without a cluster. Tasks whose inputs are ready run at the same time, up
-/// to [`parallel`](Self::parallel) at once. Values and results go through files in a
+/// to [`parallel`](Self::parallel) at once; a job that outlives its
+/// [`timeout`](Self::timeout), or is cancelled ([`canceller`](Self::canceller)), has
+/// its workers killed. Values and results go through files in a
 /// directory of the run, removed afterwards unless [`keep_files`](Self::keep_files).
 #[derive(Debug, Clone)]
 pub struct LocalRunner {
@@ -211,6 +226,8 @@ pub struct LocalRunner {
     program: PathBuf,
     pub(super) parallel: usize,
     keep_files: bool,
+    timeout: Duration,
+    canceller: JobCanceller,
     /// Workers started by this runner and its clones.
     started: Arc<AtomicUsize>,
 }
@@ -227,6 +244,8 @@ impl LocalRunner {
             program: std::env::current_exe().unwrap_or_default(),
             parallel: std::thread::available_parallelism().map_or(1, |n| n.get()),
             keep_files: false,
+            timeout: Duration::MAX,
+            canceller: JobCanceller::default(),
             started: Arc::default(),
         }
     }
@@ -257,15 +276,52 @@ impl LocalRunner {
         self
     }
 
+    /// How long a job may take before its running workers are killed and the run is
+    /// an error ([`RemoteError::Cluster`], naming the timeout and the tasks killed): no
+    /// limit by default (`Duration::MAX`), as a compute here; `Duration::ZERO` gives up
+    /// at the first look.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// A handle that cancels the job this runner (or a clone) is running, from another
+    /// thread: its running workers are killed, no other starts, and the compute
+    /// returns an error saying so within a few milliseconds.
+    pub fn canceller(&self) -> JobCanceller {
+        self.canceller.clone()
+    }
+
     /// Runs every task of `job` and returns their results. A task that fails makes the
     /// tasks that read it fail with [`RemoteError::NeverRan`]; the others still run.
     /// Errors that stop the whole run (a job that reads forward, a run directory that
     /// cannot be made) are the `Err`.
     pub fn run(&self, job: &Job) -> Result<Outputs, RemoteError> {
+        self.run_watching(job, &mut super::graph::Unwatched)
+    }
+
+    /// [`run`](Self::run), telling `watcher` of the run's directory while workers run
+    /// (see [`Cluster::run_watched`](super::Cluster::run_watched)).
+    pub(super) fn run_watching(
+        &self,
+        job: &Job,
+        watcher: &mut dyn JobWatcher,
+    ) -> Result<Outputs, RemoteError> {
         job.check()?;
+        self.canceller.reset();
+        let deadline = deadline_after(self.timeout);
         let run = new_run_dir(&self.dir)?;
         let mut state = Schedule::new(job);
-        let mut running: VecDeque<(usize, Child)> = VecDeque::new();
+        let mut running: Vec<(usize, Child)> = Vec::new();
+        // Each worker's output is a pipe drained by a thread of its own, which says when
+        // it closes (the worker ended, as a rule): this thread wakes at once then, and
+        // else looks every few milliseconds (an output a worker's own child still holds,
+        // the deadline, a cancel), holding every worker to kill it.
+        let (closed, closings) = mpsc::channel::<()>();
+        // How long to wait before looking at the workers again: short after a change,
+        // longer while none comes.
+        let mut pause = MIN_PAUSE;
+        let mut watched = Instant::now();
         loop {
             // Start what is ready, in job order, while there is room.
             while running.len() < self.parallel {
@@ -273,20 +329,91 @@ impl LocalRunner {
                     break;
                 };
                 match self.start(&run, i, &job.tasks[i], &state.results) {
-                    Ok(child) => running.push_back((i, child)),
+                    Ok(mut child) => {
+                        if let Some(mut output) = child.stdout.take() {
+                            let closed = closed.clone();
+                            // Without the thread, the worker is still seen to end at
+                            // the next look.
+                            let _ = std::thread::Builder::new()
+                                .name(String::from("taskweave-worker-output"))
+                                .spawn(move || {
+                                    let _ = std::io::copy(&mut output, &mut std::io::sink());
+                                    let _ = closed.send(());
+                                });
+                        }
+                        running.push((i, child));
+                    }
                     Err(error) => state.settle(job, i, Err(error)),
                 }
             }
-            // Wait for the oldest worker (each ends: a task runs to its end).
-            let Some((i, mut child)) = running.pop_front() else {
+            if running.is_empty() {
                 break;
+            }
+            // Settle the workers that ended.
+            let mut ended = false;
+            let mut k = 0;
+            while k < running.len() {
+                let done = match running[k].1.try_wait() {
+                    Ok(None) => {
+                        k += 1;
+                        continue;
+                    }
+                    Ok(Some(status)) => Ok(status),
+                    Err(error) => Err(error),
+                };
+                let (i, _) = running.swap_remove(k);
+                let result = match done {
+                    Ok(status) => self.collect(&run, i, &job.tasks[i], status),
+                    Err(error) => Err(RemoteError::io(&self.program, error)),
+                };
+                state.settle(job, i, result);
+                ended = true;
+            }
+            if ended {
+                pause = MIN_PAUSE;
+                continue;
+            }
+            // Past the deadline, or cancelled: the workers are killed.
+            let stop = if self.canceller.is_cancelled() {
+                Some(String::from("was cancelled"))
+            } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                Some(format!(
+                    "did not end within {:?} (LocalRunner::timeout)",
+                    self.timeout
+                ))
+            } else {
+                None
             };
-            let status = child
-                .wait()
-                .map_err(|error| RemoteError::io(&self.program, error))?;
-            let result = self.collect(&run, i, &job.tasks[i], status);
-            state.settle(job, i, result);
+            if let Some(why) = stop {
+                let killed: Vec<String> = running
+                    .iter_mut()
+                    .map(|(i, child)| {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        format!("{i} (`{}`)", short_name_of(job.tasks[*i].function))
+                    })
+                    .collect();
+                if !self.keep_files {
+                    let _ = std::fs::remove_dir_all(&run);
+                }
+                return Err(RemoteError::Cluster(format!(
+                    "the local runner's job {why}: its running workers were killed (tasks {})",
+                    killed.join(", ")
+                )));
+            }
+            if watched.elapsed() >= WATCH_EVERY {
+                watcher.running(&run);
+                watched = Instant::now();
+            }
+            let left = deadline.map_or(pause, |d| d.saturating_duration_since(Instant::now()));
+            if closings.recv_timeout(pause.min(left)).is_ok() {
+                // A worker is ending: look again soon (its status may take a moment).
+                pause = MIN_PAUSE;
+            } else {
+                pause = (pause * 2).min(MAX_PAUSE);
+            }
         }
+        watcher.ended(&run);
         let results = state
             .results
             .into_iter()
@@ -312,10 +439,12 @@ impl LocalRunner {
         }));
         write_values(run, i, task)?;
         let mut command = Command::new(&self.program);
+        // Its output is read (and dropped) by the runner: the pipe's end says the
+        // worker ended.
         command
             .args(worker_args(run, i, task))
             .stdin(Stdio::null())
-            .stdout(Stdio::null());
+            .stdout(Stdio::piped());
         // The worker's error output goes to a file of the run, never a pipe nobody
         // reads (a task that prints much would block on a full pipe).
         let stderr_path = run.join(format!("task-{i}.stderr"));

@@ -1,0 +1,119 @@
+//! Where a dynamic graph's time goes, per node: build (`delay!` in a loop), prepare
+//! (`taskweave::prepare`: the plan and the arena), run (`Prepared::compute`), drop of
+//! the prepared graph, drop of the graph; medians of many runs, ns per node.
+//!
+//! ```sh
+//! cargo run --release -p taskweave-benches --example dynamic_phases -- fan_in 10000 200
+//! cargo run --release -p taskweave-benches --example dynamic_phases -- chain 10000 200
+//! cargo run --release -p taskweave-benches --example dynamic_phases -- wavefront 10000 200
+//! ```
+//!
+//! Arguments: the shape (`fan_in`: `n` leaves summed pairwise, `2n − 1` nodes; `chain`:
+//! `n` nodes; `wavefront`: a `√n × √n` grid), `n`, and the number of runs. With
+//! `ONLY=prepare` or `ONLY=run` in the environment it builds one graph and repeats only
+//! that phase (for `perf record`). Threads: rayon's global pool (`RAYON_NUM_THREADS`).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use taskweave::prelude::*;
+
+#[path = "support/fan_in.rs"]
+mod fan_in;
+use fan_in::{add, build_fan_in as fan_in, inc};
+
+fn chain(n: u64) -> Delayed<u64> {
+    let mut x = delay!(inc(0));
+    for _ in 1..n {
+        x = delay!(inc(x));
+    }
+    x
+}
+
+fn wavefront(n: u64) -> Delayed<u64> {
+    let side = (n as f64).sqrt() as usize;
+    let mut row: Vec<Delayed<u64>> = (0..side).map(|_| delay!(inc(0))).collect();
+    for _ in 1..side {
+        let mut next = vec![delay!(inc(&row[0]))];
+        for j in 1..side {
+            let cell = delay!(add(&row[j], &next[j - 1]));
+            next.push(cell);
+        }
+        row = next;
+    }
+    row.pop().expect("side > 0")
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let shape = args.first().map_or("fan_in", String::as_str);
+    let n: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let runs: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200);
+    let build = || match shape {
+        "chain" => chain(n),
+        "wavefront" => wavefront(n),
+        "fan_in" => fan_in(n),
+        other => panic!("unknown shape {other}: fan_in, chain or wavefront"),
+    };
+    match std::env::var("ONLY").as_deref() {
+        Ok("prepare") => {
+            let graph = build();
+            let nodes = taskweave::prepare((&graph,)).len() as f64;
+            let start = Instant::now();
+            for _ in 0..runs {
+                drop(black_box(taskweave::prepare((&graph,))));
+            }
+            let ns = start.elapsed().as_nanos() as f64 / runs as f64 / nodes;
+            println!("{shape} n={n}: prepare only {ns:.1} ns per node");
+            return;
+        }
+        Ok("run") => {
+            let graph = build();
+            let mut prepared = taskweave::prepare((&graph,));
+            let nodes = prepared.len() as f64;
+            let start = Instant::now();
+            for _ in 0..runs {
+                black_box(prepared.compute());
+            }
+            let ns = start.elapsed().as_nanos() as f64 / runs as f64 / nodes;
+            println!("{shape} n={n}: run only {ns:.1} ns per node");
+            return;
+        }
+        _ => {}
+    }
+    let mut phases: [Vec<f64>; 6] = Default::default();
+    let mut nodes = 0;
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let graph = build();
+        let t1 = Instant::now();
+        let mut prepared = taskweave::prepare((&graph,));
+        nodes = prepared.len();
+        let t2 = Instant::now();
+        black_box(prepared.compute());
+        let t3 = Instant::now();
+        drop(prepared);
+        let t4 = Instant::now();
+        drop(graph);
+        let t5 = Instant::now();
+        let per_node = |a: Instant, b: Instant| (b - a).as_nanos() as f64 / nodes as f64;
+        for (phase, (a, b)) in
+            phases
+                .iter_mut()
+                .zip([(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t0, t5)])
+        {
+            phase.push(per_node(a, b));
+        }
+    }
+    let [build, prepare, run, drop_plan, drop_graph, total] = phases.each_mut().map(|p| median(p));
+    println!(
+        "{shape} n={n} ({nodes} nodes), ns per node, medians of {runs} runs: build {build:.0}, \
+         prepare {prepare:.0}, run {run:.0}, drop prepared {drop_plan:.0}, drop graph \
+         {drop_graph:.0}; total {total:.0}"
+    );
+}

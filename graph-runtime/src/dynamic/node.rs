@@ -1,0 +1,438 @@
+//! A dynamic graph's nodes: one allocation each, reached through a thin, counted
+//! pointer ([`NodeRef`]), dropped in a loop rather than by recursion.
+//!
+//! A node is its common part ([`Node`]: the reference count, its body's functions,
+//! its [`Meta`] and its parents) followed by its own work (a [`Body`] of any type), in
+//! one `#[repr(C)]` block. The common part is at the start, so a pointer to it is a
+//! pointer to the node: a parent is one word rather than an `Arc<dyn …>`'s two, and
+//! laying a graph out reads marks and parents without a virtual call. There are no
+//! weak references, so the count is one word and dropping a node one atomic
+//! operation.
+
+use crate::engine::sync::{fence, AtomicUsize, Ordering};
+#[cfg(feature = "hyperqueue")]
+use core::any::Any;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use std::cell::{Cell, RefCell};
+
+use smallvec::SmallVec;
+
+use super::{ArenaBuilder, Env, Meta};
+use crate::engine::dispatch::Flow;
+
+/// A node's own work, with its result type erased.
+pub(crate) trait Body: Send + Sync + 'static {
+    /// The node's result slot in the arena of a run.
+    fn add_slot(&self, arena: &mut ArenaBuilder);
+    /// Runs the task: reads its inputs from `env`, stores its result.
+    fn run(&self, env: &Env<'_>) -> Flow;
+    /// What a remote task's node says of its call (a `#[delayed(remote)]` function
+    /// built with `delay!`; see [`RemoteSpec`](super::RemoteSpec)), for a cluster
+    /// backend to read.
+    #[cfg(feature = "hyperqueue")]
+    fn remote(&self) -> Option<&(dyn Any + Send + Sync)> {
+        None
+    }
+}
+
+/// What every node has, at the start of its allocation.
+#[repr(C)]
+pub(crate) struct Node {
+    /// Handles to the node ([`NodeRef`]s); the last one dropped frees it.
+    strong: AtomicUsize,
+    /// Its body's functions.
+    functions: &'static Functions,
+    pub(crate) meta: Meta,
+    /// The nodes it reads, in argument order (a node read twice appears twice).
+    parents: ParentList,
+}
+
+/// A node's allocation: the common part, then the body.
+#[repr(C)]
+struct NodeBox<B> {
+    node: Node,
+    body: B,
+}
+
+/// The functions of a node's body, given the pointer to the node (which is the
+/// pointer to its `NodeBox<B>`).
+struct Functions {
+    add_slot: unsafe fn(NonNull<Node>, &mut ArenaBuilder),
+    run: unsafe fn(NonNull<Node>, &Env<'_>) -> Flow,
+    #[cfg(feature = "hyperqueue")]
+    remote: unsafe fn(NonNull<Node>) -> Option<NonNull<dyn Any + Send + Sync>>,
+    /// Drops the whole node and frees its allocation.
+    free: unsafe fn(NonNull<Node>),
+}
+
+impl<B: Body> NodeBox<B> {
+    const FUNCTIONS: Functions = Functions {
+        add_slot: add_slot::<B>,
+        run: run::<B>,
+        #[cfg(feature = "hyperqueue")]
+        remote: remote::<B>,
+        free: free::<B>,
+    };
+
+    /// The body of the node at `node`.
+    ///
+    /// # Safety
+    /// `node` points to a live `NodeBox<B>` (with the provenance of its allocation),
+    /// which stays alive for `'a`.
+    unsafe fn body<'a>(node: NonNull<Node>) -> &'a B {
+        // SAFETY: the caller's contract; `NodeBox` is `repr(C)` with the node first, so
+        // the node's address is the box's.
+        unsafe { &node.cast::<NodeBox<B>>().as_ref().body }
+    }
+}
+
+/// # Safety
+/// As for [`NodeBox::body`].
+unsafe fn add_slot<B: Body>(node: NonNull<Node>, arena: &mut ArenaBuilder) {
+    // SAFETY: the caller's contract.
+    unsafe { NodeBox::<B>::body(node) }.add_slot(arena)
+}
+
+/// # Safety
+/// As for [`NodeBox::body`].
+unsafe fn run<B: Body>(node: NonNull<Node>, env: &Env<'_>) -> Flow {
+    // SAFETY: the caller's contract.
+    unsafe { NodeBox::<B>::body(node) }.run(env)
+}
+
+/// # Safety
+/// As for [`NodeBox::body`]; the pointer returned is valid while the node is.
+#[cfg(feature = "hyperqueue")]
+unsafe fn remote<B: Body>(node: NonNull<Node>) -> Option<NonNull<dyn Any + Send + Sync>> {
+    // SAFETY: the caller's contract.
+    unsafe { NodeBox::<B>::body(node) }
+        .remote()
+        .map(NonNull::from)
+}
+
+/// # Safety
+/// `node` is a `NodeBox<B>` made by [`NodeRef::new`] whose last handle is gone: no
+/// one uses it again.
+unsafe fn free<B: Body>(node: NonNull<Node>) {
+    // SAFETY: made by `Box::new` in `NodeRef::new` as a `NodeBox<B>`, and freed once.
+    drop(unsafe { Box::from_raw(node.cast::<NodeBox<B>>().as_ptr()) });
+}
+
+/// A counted handle to a node: what a [`Delayed`](super::Delayed) holds, and each
+/// parent in a node's list. One word.
+#[repr(transparent)]
+pub(crate) struct NodeRef(NonNull<Node>);
+
+// SAFETY: a node is `Send + Sync`: its body is (`Body: Send + Sync`), and so are its
+// meta and parents; its count is atomic, and the last handle frees it on its own
+// thread, as an `Arc` of a `Send + Sync` value does.
+unsafe impl Send for NodeRef {}
+// SAFETY: as for `Send`: shared handles only read the node.
+unsafe impl Sync for NodeRef {}
+
+#[cfg(all(target_pointer_width = "64", not(loom)))]
+const _: () = assert!(std::mem::size_of::<NodeRef>() == 8 && std::mem::size_of::<Node>() == 72);
+
+impl NodeRef {
+    /// A new node: `meta`, `parents`, then `body`.
+    pub(crate) fn new<B: Body>(meta: Meta, parents: ParentList, body: B) -> NodeRef {
+        let node = Box::new(NodeBox {
+            node: Node {
+                strong: AtomicUsize::new(1),
+                functions: &NodeBox::<B>::FUNCTIONS,
+                meta,
+                parents,
+            },
+            body,
+        });
+        NodeRef(NonNull::from(Box::leak(node)).cast())
+    }
+
+    /// A handle that does not count: it must not outlive a counted one.
+    #[inline]
+    pub(crate) fn borrowed(&self) -> Borrowed<'_> {
+        Borrowed(self.0, PhantomData)
+    }
+}
+
+impl core::ops::Deref for NodeRef {
+    type Target = Node;
+    #[inline]
+    fn deref(&self) -> &Node {
+        // SAFETY: the handle counts one use: the node is alive while it is.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Clone for NodeRef {
+    #[inline]
+    fn clone(&self) -> NodeRef {
+        // Relaxed, as `Arc::clone`: a new handle is made from one that keeps the node
+        // alive, so nothing needs ordering here.
+        let old = self.strong.fetch_add(1, Ordering::Relaxed);
+        if old > isize::MAX as usize {
+            // As `Arc`: a count this large means leaked handles; wrapping would free a
+            // node still in use.
+            std::process::abort();
+        }
+        NodeRef(self.0)
+    }
+}
+
+impl Drop for NodeRef {
+    #[inline]
+    fn drop(&mut self) {
+        // Release, then Acquire on the last: every use through another handle happens
+        // before the node is freed (as in `Arc`).
+        if self.strong.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        fence(Ordering::Acquire);
+        let free = self.functions.free;
+        // SAFETY: this was the last handle, so no one uses the node again; it was made
+        // by `NodeRef::new` with the body `free` is for.
+        unsafe { free(self.0) };
+    }
+}
+
+/// A node borrowed from a counted handle that outlives `'a` (what a plan holds for
+/// every node it laid out: the graph's handles keep them alive). Runs the node's
+/// body, which a plain `&Node` cannot reach.
+#[derive(Clone, Copy)]
+pub(crate) struct Borrowed<'a>(NonNull<Node>, PhantomData<&'a Node>);
+
+// SAFETY: as for `NodeRef`, without the count.
+unsafe impl Send for Borrowed<'_> {}
+// SAFETY: as for `NodeRef`.
+unsafe impl Sync for Borrowed<'_> {}
+
+impl<'a> Borrowed<'a> {
+    /// The node.
+    #[inline]
+    pub(crate) fn node(self) -> &'a Node {
+        // SAFETY: a counted handle keeps it alive for `'a`.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// What the node records about itself.
+    #[inline]
+    #[cfg_attr(not(feature = "hyperqueue"), allow(dead_code))]
+    pub(crate) fn meta(self) -> &'a Meta {
+        &self.node().meta
+    }
+
+    /// The node's result slot in the arena of a run.
+    pub(crate) fn add_slot(self, arena: &mut ArenaBuilder) {
+        // SAFETY: the pointer came from a `NodeRef` (its allocation's provenance) whose
+        // node is alive for `'a`, made with the body these functions are for.
+        unsafe { (self.node().functions.add_slot)(self.0, arena) }
+    }
+
+    /// Runs the task: reads its inputs from `env`, stores its result.
+    #[inline]
+    pub(crate) fn run(self, env: &Env<'_>) -> Flow {
+        // SAFETY: as in `add_slot`.
+        unsafe { (self.node().functions.run)(self.0, env) }
+    }
+
+    /// What a remote task's node says of its call (see [`Body::remote`]).
+    #[cfg(feature = "hyperqueue")]
+    pub(crate) fn remote(self) -> Option<&'a (dyn Any + Send + Sync)> {
+        // SAFETY: as in `add_slot`; the description lives in the body, alive for `'a`.
+        unsafe { (self.node().functions.remote)(self.0).map(|call| &*call.as_ptr()) }
+    }
+
+    /// The same borrow, for as long as the caller keeps a counted handle to the node
+    /// alive (a plan, which holds its outputs and so every node it lays out).
+    ///
+    /// # Safety
+    /// The node outlives every use of the returned handle.
+    pub(crate) unsafe fn forever(self) -> Borrowed<'static> {
+        Borrowed(self.0, PhantomData)
+    }
+}
+
+impl Node {
+    #[inline]
+    pub(crate) fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// The nodes it reads, in argument order (a node read twice appears twice).
+    #[inline]
+    pub(crate) fn parents(&self) -> &[NodeRef] {
+        self.parents.as_slice()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        drop_parents(std::mem::take(&mut self.parents));
+    }
+}
+
+/// A node's parents: inline up to two (most tasks), on the heap beyond, so building a
+/// node allocates once. The same small vector as the futures' lists (`smallvec`).
+#[derive(Default)]
+pub(crate) struct ParentList(SmallVec<[NodeRef; 2]>);
+
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<ParentList>() == 24);
+
+impl ParentList {
+    pub(crate) fn as_slice(&self) -> &[NodeRef] {
+        &self.0
+    }
+
+    pub(crate) fn push(&mut self, parent: NodeRef) {
+        self.0.push(parent);
+    }
+}
+
+impl<const N: usize> From<[NodeRef; N]> for ParentList {
+    fn from(parents: [NodeRef; N]) -> Self {
+        ParentList(parents.into_iter().collect())
+    }
+}
+
+std::thread_local! {
+    /// The nodes this thread's [`drop_parents`] loop has still to drop, while one runs
+    /// (its buffer stays with the thread for the next loop).
+    static DROPPING: RefCell<Vec<NodeRef>> = const { RefCell::new(Vec::new()) };
+    /// Whether a [`drop_parents`] loop runs on this thread.
+    static LOOP: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Drops a node's parents without recursing down a long chain. The first node dropped
+/// on a thread runs a loop; a parent that it was the last owner of, dropped in that
+/// loop, hands its own parents to the loop instead of dropping them itself, so the
+/// stack stays flat however long the chain, and no node is locked to check that it
+/// is the last owner: the reference count says so when it drops.
+fn drop_parents(parents: ParentList) {
+    if parents.as_slice().is_empty() {
+        return;
+    }
+    // Whether this thread runs a loop already; none when its locals are torn down.
+    let Ok(running) = LOOP.try_with(|running| running.replace(true)) else {
+        return drop_parents_alone(parents);
+    };
+    let mut parents = Some(parents);
+    let queued = DROPPING.try_with(|stack| {
+        let parents = parents.take().expect("queued once");
+        stack.borrow_mut().extend(parents.0);
+    });
+    if queued.is_err() {
+        LOOP.with(|loop_runs| loop_runs.set(running));
+        return drop_parents_alone(parents.take().expect("not queued"));
+    }
+    if running {
+        return;
+    }
+    /// Ends the loop even when a value's `Drop` unwinds out of it; what is left
+    /// is dropped then as unwinding drops it (recursively, as any `Arc` graph).
+    struct Running;
+    impl Drop for Running {
+        fn drop(&mut self) {
+            LOOP.with(|running| running.set(false));
+            let rest = DROPPING.with(|stack| std::mem::take(&mut *stack.borrow_mut()));
+            drop(rest);
+        }
+    }
+    let running = Running;
+    // No borrow is held while a node drops: its own parents come to the stack.
+    while let Some(parent) = DROPPING.with(|stack| stack.borrow_mut().pop()) {
+        drop(parent);
+    }
+    LOOP.with(|running| running.set(false));
+    std::mem::forget(running);
+}
+
+/// [`drop_parents`] without this thread's locals: a parent this was the last handle to
+/// gives up its own parents to the same loop first.
+fn drop_parents_alone(parents: ParentList) {
+    let mut stack: SmallVec<[NodeRef; 8]> = parents.0.into_iter().collect();
+    while let Some(mut parent) = stack.pop() {
+        // The last handle (Acquire: others' uses came before): nothing else reads the
+        // node, so its parents can be moved out before it is freed.
+        if parent.strong.load(Ordering::Acquire) == 1 {
+            // SAFETY: this is the only handle, held here by value, so no other
+            // reference to the node exists while its parents are taken.
+            let node = unsafe { parent.0.as_mut() };
+            stack.extend(std::mem::take(&mut node.parents).0);
+        }
+        drop(parent);
+    }
+}
+
+/// The loom model's node (`graph-runtime/tests/loom.rs`): handles to one node cloned
+/// and dropped on several threads free it once, after every thread's use of it (loom
+/// checks the body's cell, written through one handle and read when the node drops).
+#[cfg(loom)]
+pub(crate) mod loom_model {
+    use super::{Body, NodeRef, ParentList};
+    use crate::dynamic::{ArenaBuilder, Env, Meta};
+    use crate::engine::dispatch::Flow;
+    use loom::cell::UnsafeCell;
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::Arc;
+
+    /// A handle to a node whose body counts its drops in `drops`.
+    #[derive(Clone)]
+    pub struct NodeHandle(NodeRef);
+
+    impl std::fmt::Debug for NodeHandle {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("NodeHandle")
+        }
+    }
+
+    struct Counted {
+        drops: Arc<AtomicUsize>,
+        cell: UnsafeCell<usize>,
+    }
+
+    // SAFETY: the cell is written through one handle only (`NodeHandle::write`, by the
+    // model's one writer) and read when the node drops, after every handle is gone.
+    unsafe impl Sync for Counted {}
+
+    impl Body for Counted {
+        fn add_slot(&self, _: &mut ArenaBuilder) {
+            unreachable!("the model never lays its node out")
+        }
+        fn run(&self, _: &Env<'_>) -> Flow {
+            unreachable!("the model never runs its node")
+        }
+    }
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            // SAFETY: every handle is gone, so the writer is done; loom reports a race
+            // if the count's orderings do not put its write before this read.
+            let written = self.cell.with(|cell| unsafe { *cell });
+            self.drops.fetch_add(written, Ordering::Relaxed);
+        }
+    }
+
+    impl NodeHandle {
+        /// A node with no parents whose drop adds its cell's value to `drops`.
+        pub fn new(drops: Arc<AtomicUsize>) -> NodeHandle {
+            let meta = Meta::of_kind("model", "value", "loom", Some(1));
+            let body = Counted {
+                drops,
+                cell: UnsafeCell::new(0),
+            };
+            NodeHandle(NodeRef::new(meta, ParentList::default(), body))
+        }
+
+        /// Writes `value` into the node's cell (one writer per model).
+        pub fn write(&self, value: usize) {
+            // SAFETY: the node is a `NodeBox<Counted>` made by `new`, alive while this
+            // handle is, and the pointer is the handle's own (its allocation's).
+            let body = unsafe { super::NodeBox::<Counted>::body(self.0 .0) };
+            // SAFETY: one writer per model, and no reader until the node drops; loom's
+            // cell checks both against every interleaving.
+            body.cell.with_mut(|cell| unsafe { *cell = value });
+        }
+    }
+}
