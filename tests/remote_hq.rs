@@ -25,7 +25,9 @@ use taskweave::{delay, delayed, Delayed, RunOptions, TaskOutcome};
 
 #[path = "support/remote_tasks.rs"]
 mod remote_tasks;
-use remote_tasks::{each_node_once, processes_with, retries_as_here, Recording};
+use remote_tasks::{
+    each_node_once, processes_with, retries_as_here, saw_explode_fail_beside_square, Recording,
+};
 #[path = "support/watchdog.rs"]
 mod watchdog;
 use watchdog::within;
@@ -186,17 +188,7 @@ fn an_observed_panic_on_hyperqueue(cluster: &HyperQueuePython) {
         .partition(Partition::PerNode)
         .observer(recording.clone());
     assert!(compute_on_with(cluster, &root, options).is_err());
-    let seen = recording.take();
-    assert_eq!(seen.ended, vec![Err(String::from("add"))]);
-    let mut told = each_node_once(&seen);
-    told.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(
-        told,
-        vec![
-            (String::from("explode"), TaskOutcome::Failed),
-            (String::from("square"), TaskOutcome::Finished),
-        ]
-    );
+    saw_explode_fail_beside_square(&recording.take(), "on HyperQueue");
 }
 
 /// A worker that dies (an abort: no error file) is the compute's error, with its last
