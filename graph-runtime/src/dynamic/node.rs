@@ -43,7 +43,7 @@ pub(crate) struct Node {
     strong: AtomicUsize,
     /// Its body's functions.
     functions: &'static Functions,
-    pub(crate) meta: Meta,
+    meta: Meta,
     /// The nodes it reads, in argument order (a node read twice appears twice).
     parents: ParentList,
 }
@@ -329,8 +329,8 @@ fn drop_parents(parents: ParentList) {
     if running {
         return;
     }
-    /// Ends the loop even when a value's `Drop` unwinds out of it; what is left
-    /// is dropped then as unwinding drops it (recursively, as any `Arc` graph).
+    /// Ends the loop even when a value's `Drop` unwinds out of it; what is left is
+    /// dropped then, each node starting a loop of its own (the flag is down).
     struct Running;
     impl Drop for Running {
         fn drop(&mut self) {

@@ -2,7 +2,7 @@
 //!
 //! Laying out a graph of 10^4 nodes fills about a megabyte of vectors, and memory
 //! fresh from the system costs a page fault per 4 KiB on first touch (measured: a
-//! chain of 10^4 nodes spent 36 of its 84 ns per node of laying out in them, where the
+//! chain of 10^4 nodes spent 36 of its 80 ns per node of laying out in them, where the
 //! allocator had handed the memory back between runs). A program that builds and
 //! computes graphs in a loop lays out graphs of similar sizes again and again, so the
 //! buffers of the last one dropped are kept: one set of each kind for the process
