@@ -600,6 +600,150 @@ fn a_local_node_is_refused_with_its_name_and_call_site() {
     assert_eq!(runner.workers_started(), 0);
 }
 
+/// A `graph!` diamond computed on the local runner as one job (each node a cluster
+/// task, or grouped): the same value as the graph's own `compute`, for several inputs,
+/// with a value argument typed by its call (the literal `4` is a `u64`), a `vec!` of
+/// nodes, a struct and a string as values.
+fn a_static_graph_computes_on_the_runner_as_here() {
+    let diamond = graph!(|x: u64| -> u64 {
+        let a = square(x);
+        let b = square(4);
+        let c = add(a, b);
+        let d = add(c, a);
+        total(vec![d, b, b])
+    });
+    let text = graph!(|p: Point, label: String| -> String { describe(mirror(p), label) });
+    for partition in [Partition::Auto, Partition::PerNode, Partition::Tasks(2)] {
+        let runner = runner("static-diamond");
+        for x in [0, 3, 10] {
+            assert_eq!(
+                diamond
+                    .compute_on_cluster_with(&runner, partition, x)
+                    .unwrap(),
+                diamond.compute(x),
+                "{partition:?}, x = {x}"
+            );
+        }
+        let p = Point { x: 1, y: -2 };
+        assert_eq!(
+            text.compute_on_cluster_with(&runner, partition, p.clone(), "mirrored".into())
+                .unwrap(),
+            text.compute(p, "mirrored".into())
+        );
+    }
+    // One process per node: the diamond's five nodes.
+    let local = runner("static-diamond");
+    assert_eq!(
+        diamond
+            .compute_on_cluster_with(&local, Partition::PerNode, 3)
+            .unwrap(),
+        66
+    );
+    assert_eq!(local.workers_started(), 5);
+    assert_eq!(diamond.compute_on_cluster(&local, 3).unwrap(), 66);
+}
+
+/// A panic in a remote node of a `graph!` comes back as the task's error, named and
+/// located as the graph's own compute names it, and the nodes after it never ran.
+fn a_static_graph_panic_names_the_node_and_its_dependents_never_ran() {
+    let bad = graph!(|x: u64| -> u64 { explode(x) });
+    let chain = graph!(|x: u64| -> u64 {
+        let bad = explode(x);
+        let after = square(bad);
+        add(after, square(2))
+    });
+    let here = bad.try_compute(7).unwrap_err();
+    let here_in_chain = chain.try_compute(7).unwrap_err();
+    assert_eq!(here_in_chain.task(), "explode");
+    for partition in [Partition::Auto, Partition::PerNode] {
+        let runner = runner("static-panic");
+        match bad.compute_on_cluster_with(&runner, partition, 7) {
+            Err(RemoteError::Task(error)) => {
+                assert_eq!(error.task(), here.task());
+                assert_eq!(error.message(), "too big: 7");
+                assert_eq!(error.call_site(), here.call_site());
+                assert!(error.call_site().starts_with("tests/remote.rs:"));
+            }
+            other => panic!("expected the task's panic, got {other:?}"),
+        }
+        match chain.compute_on_cluster_with(&runner, partition, 7) {
+            Err(RemoteError::NeverRan { task, because }) => {
+                assert_eq!((task.as_str(), because.as_str()), ("add", "square"))
+            }
+            other => panic!("expected never ran, got {other:?}"),
+        }
+        // Below the panic's threshold the same graph computes, as here.
+        assert_eq!(
+            chain
+                .compute_on_cluster_with(&runner, partition, 1)
+                .unwrap(),
+            chain.compute(1)
+        );
+    }
+}
+
+/// A node of a `graph!` that a worker cannot run (a call of a function not marked
+/// `remote`, an operator, a node whose result the graph does not use) is refused
+/// before anything starts, with its name and call site; the graph still computes here.
+fn a_static_graph_with_a_local_node_is_refused_with_its_name_and_call_site() {
+    let runner = runner("static-local");
+    let refusal = |result: Result<u64, RemoteError>| match result {
+        Err(RemoteError::NotRemote {
+            task,
+            call_site,
+            reason,
+        }) => (task, call_site, reason),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let local_call = graph!(|x: u64| -> u64 {
+        let a = square(x);
+        let b = half(a);
+        add(a, b)
+    });
+    let line = line!() - 3;
+    let (task, call_site, reason) = refusal(local_call.compute_on_cluster(&runner, 6));
+    assert_eq!(task, "half");
+    assert_eq!(call_site, format!("tests/remote.rs:{line}:17"));
+    assert!(reason.contains("#[delayed(remote)]"), "{reason}");
+    assert_eq!(local_call.compute(6), 36 + 18);
+
+    let operator = graph!(|x: u64| -> u64 {
+        let s = square(x) + square(2);
+        square(s)
+    });
+    let line = line!() - 3;
+    let (task, call_site, reason) = refusal(operator.compute_on_cluster(&runner, 1));
+    let info = operator.info();
+    let node = info.nodes().iter().find(|n| n.kind == "operator").unwrap();
+    assert_eq!(
+        (task.as_str(), call_site.as_str()),
+        (node.name.as_str(), node.call_site.as_str())
+    );
+    assert!(
+        call_site.starts_with(&format!("tests/remote.rs:{line}:")),
+        "{call_site}"
+    );
+    assert!(reason.contains("operator node"), "{reason}");
+    assert_eq!(operator.compute(1), 25);
+
+    let unused = graph!(|x: u64| -> u64 {
+        let _ = square(x);
+        inc(x)
+    });
+    let line = line!() - 3;
+    let (task, call_site, reason) = refusal(unused.compute_on_cluster(&runner, 1));
+    assert_eq!(task, "square");
+    assert!(
+        call_site.starts_with(&format!("tests/remote.rs:{line}:")),
+        "{call_site}"
+    );
+    assert!(
+        reason.contains("does not lead to the graph's result"),
+        "{reason}"
+    );
+    assert_eq!(runner.workers_started(), 0);
+}
+
 /// A job as a HyperQueue job file: one `[[task]]` per task with its id, command and
 /// deps; its commands, run by hand in order as HyperQueue would, give the result.
 fn a_job_renders_as_a_hyperqueue_job_file() {
@@ -680,7 +824,19 @@ fn main() {
         eprintln!("tests/remote.rs: still running after 180 s: a worker or the runner hangs");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 16] = [
+    let tests: [(&str, fn()); 19] = [
+        (
+            "a_static_graph_computes_on_the_runner_as_here",
+            a_static_graph_computes_on_the_runner_as_here,
+        ),
+        (
+            "a_static_graph_panic_names_the_node_and_its_dependents_never_ran",
+            a_static_graph_panic_names_the_node_and_its_dependents_never_ran,
+        ),
+        (
+            "a_static_graph_with_a_local_node_is_refused_with_its_name_and_call_site",
+            a_static_graph_with_a_local_node_is_refused_with_its_name_and_call_site,
+        ),
         (
             "a_static_graph_runs_inside_a_remote_task",
             a_static_graph_runs_inside_a_remote_task,

@@ -38,6 +38,12 @@ impl<F, Args> Graph<F, Args> {
         self.table
     }
 
+    /// The code that runs the graph (or, asked through its options, describes it).
+    #[cfg(feature = "hyperqueue")]
+    pub(crate) fn body(&self) -> &F {
+        &self.body
+    }
+
     /// The graph's shape for inspection, without running it.
     pub fn info(&self) -> GraphInfo {
         GraphInfo::from(self.table)

@@ -150,12 +150,39 @@ pub mod __private {
     /// What `#[delayed(remote)]` expands to: a compile error without the feature.
     pub use crate::__register_remote as register_remote;
 
-    /// What `#[delayed(remote)]` registers with.
+    /// What `#[delayed(remote)]` registers with, and what a `graph!` describes its
+    /// nodes with for a cluster.
     #[cfg(feature = "hyperqueue")]
     pub mod remote {
-        pub use crate::remote::{describe, encoder, invoke, Remote, RemoteTask};
+        pub use crate::remote::{
+            describe, describe_request, encoder, invoke, witness, Encode, EncodeOther,
+            EncodeSerialize, Remote, RemoteTask, StaticArg, StaticNodes,
+        };
         pub use inventory;
     }
+
+    /// What `graph!` writes for a cluster (the description of its nodes): kept with
+    /// the `hyperqueue` feature, dropped without, so that the default build has none of
+    /// it.
+    pub use crate::__with_hyperqueue as with_hyperqueue;
+}
+
+/// Its input, with the `hyperqueue` feature (see `__private::with_hyperqueue`).
+#[cfg(feature = "hyperqueue")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_hyperqueue {
+    ($($tokens:tt)*) => {
+        $($tokens)*
+    };
+}
+
+/// Nothing, without the `hyperqueue` feature (see `__private::with_hyperqueue`).
+#[cfg(not(feature = "hyperqueue"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_hyperqueue {
+    ($($tokens:tt)*) => {};
 }
 
 /// `#[delayed(remote)]` without the `hyperqueue` feature: one error that says so.

@@ -124,6 +124,7 @@ impl Expander<'_> {
             hidden("__options"),
         );
         let result = hidden("__result");
+        let description = self.description(&scheduler);
         quote! {
             {
                 #table
@@ -141,6 +142,7 @@ impl Expander<'_> {
                                 _ => ::core::unreachable!(),
                             }
                         };
+                        #description
                         #private::dispatch(&__TABLE, &#pending, &#run, &#scheduler)?;
                         #early_return
                         let #result = #output;
@@ -211,6 +213,202 @@ impl Expander<'_> {
                 &[#(#roots),*],
                 #width,
             );
+        }
+    }
+
+    // ---- the description for a cluster (feature `hyperqueue`) --------------------
+
+    /// The code that, asked through the run's options, describes the graph's nodes for a
+    /// cluster instead of running them (see the runtime's `remote::static_graph`): one
+    /// statement per node, in the table's order. Kept by the runtime's
+    /// `with_hyperqueue!` only with that feature. Written after the nodes' code, so that
+    /// its calls (which only type the values) see the types the nodes' code inferred.
+    fn description(&self, options: &syn::Ident) -> TokenStream {
+        let private = &self.private;
+        let graph = self.graph;
+        let (request, nodes) = (hidden("__request"), hidden("__nodes"));
+        let leads = self.leads_to_output();
+        let steps = graph
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| self.describe_node(i as u32, node, leads[i], &nodes));
+        let output = match &graph.output {
+            Operand::Value(v, _) => {
+                let node = graph.values[*v].node as u32;
+                quote!(#nodes.output(#node);)
+            }
+            other => {
+                let span = operand_span(other, Span::call_site());
+                let call_site = quote_spanned! {span=>
+                    ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!())
+                };
+                quote! {
+                    #nodes.reject_output(
+                        #call_site,
+                        "a cluster job gives back one node's result, and this is not one \
+                         (a value, or several nodes); return one node, or combine the nodes \
+                         with a `#[delayed(remote)]` function",
+                    );
+                }
+            }
+        };
+        quote! {
+            #private::with_hyperqueue! {
+                // The user's tokens again (values, calls that type them): linted once,
+                // where the nodes run.
+                #[allow(unused_variables, clippy::all)]
+                if let ::core::option::Option::Some(#request) = #private::remote::describe_request(&#options) {
+                    #[allow(unused_imports)]
+                    use #private::remote::{EncodeOther as _, EncodeSerialize as _};
+                    let mut #nodes = #private::remote::StaticNodes::new(&__TABLE);
+                    #(#steps)*
+                    #output
+                    return #nodes.finish(#request);
+                }
+            }
+        }
+    }
+
+    /// Which nodes the graph's result needs (on a cluster only those run).
+    fn leads_to_output(&self) -> Vec<bool> {
+        let graph = self.graph;
+        let mut leads = vec![false; graph.nodes.len()];
+        let mark = |leads: &mut Vec<bool>, v: usize| {
+            if let Some(node) = graph.values.get(v).map(|v| v.node) {
+                if node < leads.len() {
+                    leads[node] = true;
+                }
+            }
+        };
+        graph.output.for_each_value(&mut |v| mark(&mut leads, v));
+        // Nodes are in a topological order: a node's readers come after it.
+        for (i, node) in graph.nodes.iter().enumerate().rev() {
+            if leads[i] {
+                for operand in node.op.operands() {
+                    operand.for_each_value(&mut |v| mark(&mut leads, v));
+                }
+            }
+        }
+        leads
+    }
+
+    /// One node's description: a call's remote description, the nodes it reads and
+    /// its values encoded, or why a worker cannot run it.
+    fn describe_node(
+        &self,
+        index: u32,
+        node: &Node,
+        leads: bool,
+        nodes: &syn::Ident,
+    ) -> TokenStream {
+        let private = &self.private;
+        let reject = |reason: String| quote!(#nodes.reject(#index, #reason););
+        if !leads {
+            return reject(String::from(
+                "its result does not lead to the graph's result, and a cluster runs only \
+                 what the result needs (here it runs); use its result, or remove it",
+            ));
+        }
+        let Op::Call {
+            func,
+            companion,
+            args,
+            parens,
+        } = &node.op
+        else {
+            let kind = node_kind(node);
+            return reject(format!(
+                "it is {} {kind} node, which only this process can run: a worker runs calls \
+                 of `#[delayed(remote)]` functions; write the step as a `#[delayed(remote)]` \
+                 function and call it in the graph",
+                if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                }
+            ));
+        };
+        if node.question.is_some() {
+            return reject(String::from(
+                "`?` on its result decides here whether the graph goes on; on a cluster, \
+                 return the `Result` from the graph and check it after the compute",
+            ));
+        }
+        if !matches!(node.out, OutPat::Value(_)) {
+            return reject(String::from(
+                "its result is split into several nodes (`let (a, b) = …`), and a worker's \
+                 task gives one result; split it with `#[delayed(remote)]` functions",
+            ));
+        }
+        let (mut values, mut handles) = (Vec::new(), Vec::new());
+        let mut shapes = Vec::new();
+        let mut described = Vec::new();
+        let mut sources = Vec::new();
+        for (position, arg) in args.iter().enumerate() {
+            let node_of = |v: &usize| self.graph.values[*v].node as u32;
+            match arg {
+                _ if !arg.reads_nodes() => {
+                    // A value: evaluated as the task's handle, typed by the call below
+                    // (never run), encoded from what the handle lends.
+                    let value = hidden(&format!("__c{position}"));
+                    handles.push(self.handle(arg));
+                    values.push(quote!(mut #value));
+                    shapes.push(quote!(#private::dynamic::ArgShape::Other("a value")));
+                    described.push(quote! {
+                        #private::remote::StaticArg::Value(
+                            (&&#private::remote::Encode(#private::lend(&mut #value))).__encode(),
+                        )
+                    });
+                    sources.push(quote!(#private::remote::witness(&#value)));
+                }
+                Operand::Value(v, _) => {
+                    let id = node_of(v);
+                    shapes.push(quote!(#private::dynamic::ArgShape::Node));
+                    described.push(quote!(#private::remote::StaticArg::Node(#id)));
+                    sources.push(self.handle(arg));
+                }
+                Operand::Array(items, _) | Operand::Vec(items, _)
+                    if items.iter().all(|i| matches!(i, Operand::Value(..))) =>
+                {
+                    let ids: Vec<u32> = items
+                        .iter()
+                        .filter_map(|i| match i {
+                            Operand::Value(v, _) => Some(node_of(v)),
+                            _ => None,
+                        })
+                        .collect();
+                    let count = ids.len();
+                    shapes.push(quote!(#private::dynamic::ArgShape::Many(#count)));
+                    described
+                        .push(quote!(#private::remote::StaticArg::Many(::std::vec![#(#ids),*])));
+                    sources.push(self.handle(arg));
+                }
+                _ => {
+                    return reject(format!(
+                        "its argument {position} mixes nodes with values, or is a tuple or a \
+                         borrow of nodes; a worker is given nodes, arrays or `vec!`s of nodes, \
+                         and values: make that argument with a `#[delayed(remote)]` function"
+                    ));
+                }
+            }
+        }
+        let call = call_expr(func, companion, args, *parens, node.span, sources);
+        // The values' handles are made as the task's arguments are (temporaries in
+        // them live to the end of the `match`), typed by the call (never run).
+        quote! {
+            match (#(#handles,)*) {
+                (#(#values,)*) => {
+                    if false {
+                        let _ = #call;
+                    }
+                    #nodes.call(
+                        #index,
+                        #companion::__remote([#(#shapes),*]),
+                        ::std::vec![#(#described),*],
+                    );
+                }
+            }
         }
     }
 
@@ -288,44 +486,8 @@ impl Expander<'_> {
                 args,
                 parens,
             } => {
-                // `f::__call((handles…), |handles, last| f(f::__arg0(h0, last), …))`: each
-                // argument's handle is made once, as an argument of `__call` (so its
-                // temporaries live as a call's arguments do), and every attempt of the call
-                // (one, or more for `#[delayed(retries = n)]`) passes it through the
-                // companion's `__arg{i}`. The outer call is spelled from the user's `f` to
-                // their parentheses, so errors about the node's value land on `f(…)`, and
-                // each handle is named at its argument, where errors about it land.
-                let last = hidden("__last");
-                let all = hidden("__handles");
-                let handles: Vec<_> = args
-                    .iter()
-                    .enumerate()
-                    .map(|(i, a)| syn::Ident::new(&format!("__s{i}"), operand_span(a, span)))
-                    .collect();
-                let sources = args.iter().map(|a| self.handle(a));
-                let reads = args
-                    .iter()
-                    .zip(&handles)
-                    .enumerate()
-                    .map(|(i, (a, handle))| {
-                        let at = operand_span(a, span);
-                        let reader = arg_reader(i, at);
-                        quote_spanned!(at=> #companion::#reader(#handle, #last))
-                    });
-                let mut inner = Group::new(Delimiter::Parenthesis, quote!(#(#reads),*));
-                inner.set_span(*parens);
-                let mut outer = Group::new(
-                    Delimiter::Parenthesis,
-                    quote_spanned!(span=>
-                        (#(#sources,)*),
-                        |#all: &mut _, #last: bool| {
-                            let (#(#handles,)*) = #all;
-                            #func #inner
-                        }
-                    ),
-                );
-                outer.set_span(*parens);
-                quote_spanned!(span=> #companion::__call #outer)
+                let sources = args.iter().map(|a| self.handle(a)).collect();
+                call_expr(func, companion, args, *parens, span, sources)
             }
             Op::Construct { func, args } => {
                 let args = args.iter().map(|a| self.given(a));
@@ -439,6 +601,53 @@ impl Expander<'_> {
             }
         }
     }
+}
+
+/// A call of a task: `f::__call((handles…), |handles, last| f(f::__arg0(h0, last), …))`.
+/// Each argument's handle (`sources`) is made once, as an argument of `__call` (so its
+/// temporaries live as a call's arguments do), and every attempt of the call (one, or
+/// more for `#[delayed(retries = n)]`) passes it through the companion's `__arg{i}`. The
+/// outer call is spelled from the user's `f` to their parentheses, so errors about the
+/// node's value land on `f(…)`, and each handle is named at its argument, where errors
+/// about it land.
+fn call_expr(
+    func: &TokenStream,
+    companion: &TokenStream,
+    args: &[Operand],
+    parens: Span,
+    span: Span,
+    sources: Vec<TokenStream>,
+) -> TokenStream {
+    let last = hidden("__last");
+    let all = hidden("__handles");
+    let handles: Vec<_> = args
+        .iter()
+        .enumerate()
+        .map(|(i, a)| syn::Ident::new(&format!("__s{i}"), operand_span(a, span)))
+        .collect();
+    let reads = args
+        .iter()
+        .zip(&handles)
+        .enumerate()
+        .map(|(i, (a, handle))| {
+            let at = operand_span(a, span);
+            let reader = arg_reader(i, at);
+            quote_spanned!(at=> #companion::#reader(#handle, #last))
+        });
+    let mut inner = Group::new(Delimiter::Parenthesis, quote!(#(#reads),*));
+    inner.set_span(parens);
+    let mut outer = Group::new(
+        Delimiter::Parenthesis,
+        quote_spanned!(span=>
+            (#(#sources,)*),
+            |#all: &mut _, #last: bool| {
+                let (#(#handles,)*) = #all;
+                #func #inner
+            }
+        ),
+    );
+    outer.set_span(parens);
+    quote_spanned!(span=> #companion::__call #outer)
 }
 
 /// What a node is, for inspection.

@@ -385,6 +385,12 @@ impl RemoteSpec {
     pub fn new(call: Box<dyn Any + Send + Sync>) -> RemoteSpec {
         RemoteSpec(Some(call))
     }
+
+    /// The description, if it is a remote call's (what a `graph!` on a cluster reads).
+    #[cfg(feature = "hyperqueue")]
+    pub(crate) fn into_call(self) -> Option<Box<dyn Any + Send + Sync>> {
+        self.0
+    }
 }
 
 impl fmt::Debug for RemoteSpec {

@@ -30,6 +30,11 @@ pub struct RunOptions {
     /// Told the run's first failure as it happens, while tasks beside it may still run
     /// (a one-shot dynamic compute returns it at once; see `dynamic::plan`).
     pub(crate) on_failure: Option<Arc<dyn Fn(TaskError) + Send + Sync>>,
+    /// A front end's request that a `graph!` describe its nodes rather than run them
+    /// (feature `hyperqueue`: a static graph on a cluster). Opaque here: the remote
+    /// front end makes it and reads it back.
+    #[cfg(feature = "hyperqueue")]
+    pub(crate) describe: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl RunOptions {

@@ -30,7 +30,7 @@ use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 use crate::engine::names::short_name_of;
 use crate::engine::observe::{ambient_active, ambient_run_observer, Observer, TaskOutcome};
-use crate::engine::table::NodeInfo;
+use crate::engine::table::{NodeInfo, Table};
 
 /// The name a worker runs a sub-graph by (see the module's docs).
 pub const SUBGRAPH: &str = "taskweave::remote::subgraph";
@@ -55,7 +55,7 @@ pub fn encoder<T: Serialize + DeserializeOwned + 'static>() -> ParamCodec {
 }
 
 /// One argument of a remote call, as `delay!` recorded it.
-enum CallArg {
+pub(super) enum CallArg {
     /// The next parent's result.
     Node,
     /// The next `n` parents' results, as one `Vec` (its type's name).
@@ -67,9 +67,9 @@ enum CallArg {
 }
 
 /// What a `delay!` node of a `#[delayed(remote)]` function records of its call.
-struct RemoteCall {
-    function: &'static str,
-    args: Vec<CallArg>,
+pub(super) struct RemoteCall {
+    pub(super) function: &'static str,
+    pub(super) args: Vec<CallArg>,
 }
 
 /// Describes a call of the remote function `function` from its arguments' shapes (what
@@ -270,7 +270,16 @@ impl<T: DeserializeOwned> GraphJob<T> {
         workers: usize,
         events: bool,
     ) -> Result<GraphJob<T>, RemoteError> {
-        let nodes = lower(plan)?;
+        GraphJob::from_nodes(lower(plan)?, partition, workers, events)
+    }
+
+    /// The job of a graph's nodes (parents before children, the result last).
+    pub(super) fn from_nodes(
+        nodes: Vec<GraphNode>,
+        partition: Partition,
+        workers: usize,
+        events: bool,
+    ) -> Result<GraphJob<T>, RemoteError> {
         let count = nodes.len();
         let parts = match partition {
             Partition::Auto => 16.max(4 * workers.max(1)),
@@ -352,21 +361,32 @@ pub fn compute_on_with<T: DeserializeOwned>(
     value: &Delayed<T>,
     options: impl Into<ClusterOptions>,
 ) -> Result<T, RemoteError> {
-    let options = options.into();
     let plan = Plan::new(std::slice::from_ref(&value.node));
-    let table = plan.table();
+    compute_nodes(cluster, &plan.table(), || lower(&plan), options.into())
+}
+
+/// Runs a graph's nodes (`nodes()`: parents before children, the result last, numbered
+/// as in `table`) on `cluster` as one job, and reads its result back: what
+/// [`compute_on_with`] does with a `Delayed` graph, and `Graph::compute_on_cluster_with`
+/// with a `graph!`. The nodes are laid out once it is known whether anyone watches.
+pub(super) fn compute_nodes<T: DeserializeOwned>(
+    cluster: &(impl Cluster + ?Sized),
+    table: &Table<'_>,
+    nodes: impl FnOnce() -> Result<Vec<GraphNode>, RemoteError>,
+    options: ClusterOptions,
+) -> Result<T, RemoteError> {
     // The performance report and the dashboard watch every run while active, as here.
     let ambient = if ambient_active() {
-        ambient_run_observer(&table, options.observer.as_ref())
+        ambient_run_observer(table, options.observer.as_ref())
     } else {
         None
     };
     let Some(observer) = ambient.as_deref().or(options.observer.as_deref()) else {
-        let job = GraphJob::from_plan(&plan, options.partition, cluster.workers(), false)?;
+        let job = GraphJob::from_nodes(nodes()?, options.partition, cluster.workers(), false)?;
         let outputs = cluster.run(job.job())?;
         return job.read(&outputs);
     };
-    let job = GraphJob::from_plan(&plan, options.partition, cluster.workers(), true)?;
+    let job = GraphJob::from_nodes(nodes()?, options.partition, cluster.workers(), true)?;
     let nodes = table.nodes();
     observer.graph_started(nodes);
     let mut events = TaskEvents::new(observer, nodes, job.job().len());
@@ -578,14 +598,18 @@ impl JobWatcher for TaskEvents<'_> {
 // ---- the graph, laid out --------------------------------------------------------------
 
 /// A node of the graph: which function, its name and call site, its arguments.
-struct GraphNode {
-    function: &'static str,
-    name: String,
-    call_site: &'static str,
-    args: Vec<GraphArg>,
+#[derive(Debug)]
+pub(super) struct GraphNode {
+    pub(super) function: &'static str,
+    pub(super) name: String,
+    pub(super) call_site: &'static str,
+    pub(super) args: Vec<GraphArg>,
 }
 
-enum GraphArg {
+/// An argument of a node: another node's result, several as one `Vec` (the parameter's
+/// type name), or a value.
+#[derive(Debug)]
+pub(super) enum GraphArg {
     Node(u32),
     Many(Vec<u32>, &'static str),
     Const(Payload),
@@ -654,7 +678,7 @@ fn lower(plan: &Plan) -> Result<Vec<GraphNode>, RemoteError> {
 }
 
 /// What a node's kind is, in words.
-fn kind_words(kind: &str) -> String {
+pub(super) fn kind_words(kind: &str) -> String {
     match kind {
         "task" => {
             String::from("local task (a closure, `delayed(f)`, or a function not marked `remote`)")

@@ -112,6 +112,7 @@
 mod graph;
 mod hq;
 mod runner;
+mod static_graph;
 mod wire;
 
 use std::fmt;
@@ -128,6 +129,11 @@ pub use graph::{
 pub use graph::{describe, encoder, ParamCodec};
 pub use hq::{HyperQueueCli, HyperQueuePython, JobCanceller, HYPERQUEUE_VERSION};
 pub use runner::{Input, Job, LocalRunner, Outputs, TaskId};
+#[doc(hidden)]
+pub use static_graph::{
+    describe_request, witness, DescribeRequest, Encode, EncodeOther, EncodeSerialize, StaticArg,
+    StaticNodes,
+};
 pub use wire::{build_id, Payload};
 
 use crate::engine::error::TaskError;
