@@ -21,7 +21,7 @@ use taskweave::remote::{
     self, compute_on_with, ClusterOptions, GraphJob, HyperQueueCli, HyperQueuePython, Input, Job,
     LocalRunner, Partition, RemoteError,
 };
-use taskweave::{delay, delayed, Delayed, RunOptions, TaskOutcome};
+use taskweave::{delay, delayed, graph, Delayed, RunOptions, TaskOutcome};
 
 #[path = "support/remote_tasks.rs"]
 mod remote_tasks;
@@ -122,6 +122,61 @@ fn a_diamond_on_hyperqueue(cluster: &HyperQueuePython) {
     let d = delay!(add(c, a));
     let e = delay!(total(vec![d, b.clone(), b]));
     assert_eq!(same_everywhere(cluster, &e, Partition::Auto), 66);
+}
+
+/// A `graph!` on HyperQueue: a diamond with a fan-in of twenty leaves (one HyperQueue
+/// job, its 24 nodes grouped), observed: the same value as the graph's own compute and
+/// the local runner's, each node told started and finished once, as here, with the
+/// names of the graph's table.
+fn a_static_graph_on_hyperqueue(cluster: &HyperQueuePython) {
+    let g = graph!(|x: u64| -> u64 {
+        let a = square(x);
+        let b = square(4);
+        let c = add(a, b);
+        let leaves = total(vec![
+            square(0),
+            square(1),
+            square(2),
+            square(3),
+            square(4),
+            square(5),
+            square(6),
+            square(7),
+            square(8),
+            square(9),
+            square(10),
+            square(11),
+            square(12),
+            square(13),
+            square(14),
+            square(15),
+            square(16),
+            square(17),
+            square(18),
+            square(19),
+        ]);
+        total(vec![add(c, a), leaves, b])
+    });
+    let recording = Arc::new(Recording::default());
+    let options = ClusterOptions::new().observer(recording.clone());
+    let on_hq = g
+        .compute_on_cluster_with(cluster, options, 3)
+        .expect("the HyperQueue job");
+    let observed = each_node_once(&recording.take());
+    g.try_compute_with(RunOptions::new().observer(recording.clone()), 3)
+        .unwrap();
+    assert_eq!(observed.len(), g.len());
+    assert!(observed.iter().all(|(_, o)| *o == TaskOutcome::Finished));
+    assert_eq!(observed, each_node_once(&recording.take()));
+    let on_runner = g
+        .compute_on_cluster(&local_runner("static"), 3)
+        .expect("the local runner");
+    let here = g.compute(3);
+    assert_eq!(
+        here,
+        9 + 16 + 9 + (0..20u64).map(|i| i * i).sum::<u64>() + 16
+    );
+    assert_eq!((on_hq, on_runner), (here, here));
 }
 
 /// A fan-in of 1,000 leaves, summed by tens and then all (1,101 nodes), as at most 16
@@ -784,6 +839,9 @@ fn main() {
         );
         run("a_diamond_on_hyperqueue", &|| {
             a_diamond_on_hyperqueue(&cluster)
+        });
+        run("a_static_graph_on_hyperqueue", &|| {
+            a_static_graph_on_hyperqueue(&cluster)
         });
         run("a_large_fan_in_on_hyperqueue", &|| {
             a_large_fan_in_on_hyperqueue(&cluster)

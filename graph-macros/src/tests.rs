@@ -291,7 +291,7 @@ fn rendered_expansion(example: &str) -> String {
     assert!(errors(&expansion).is_empty(), "{:?}", errors(&expansion));
     let pat = &local.pat;
     let file: syn::File = syn::parse_quote!(fn example() { let #pat = #expansion; });
-    let printed = prettyplease::unparse(&file);
+    let printed = formatted_with_hyperqueue(&prettyplease::unparse(&file), &expansion);
     // The function's body, dedented.
     let body: Vec<&str> = printed.lines().collect();
     let body = &body[1..body.len() - 1];
@@ -315,6 +315,57 @@ fn rendered_expansion(example: &str) -> String {
         out += "\n";
     }
     out
+}
+
+/// `printed` with the body of its `with_hyperqueue! { … }` (the description of the
+/// nodes for a cluster, which prettyplease leaves as raw tokens) formatted as the code
+/// it is, indented inside the macro's braces.
+fn formatted_with_hyperqueue(printed: &str, expansion: &proc_macro2::TokenStream) -> String {
+    let Some(tokens) = macro_body(expansion.clone(), "with_hyperqueue") else {
+        return printed.to_owned();
+    };
+    let body: syn::File = syn::parse_quote!(fn body() { #tokens });
+    let body = prettyplease::unparse(&body);
+    let body: Vec<&str> = body.lines().collect();
+    let body = &body[1..body.len() - 1];
+    let lines: Vec<&str> = printed.lines().collect();
+    let Some(open) = lines
+        .iter()
+        .position(|l| l.trim_end().ends_with("with_hyperqueue! {"))
+    else {
+        return printed.to_owned();
+    };
+    let indent = &lines[open][..lines[open].len() - lines[open].trim_start().len()];
+    let close = open
+        + lines[open..]
+            .iter()
+            .position(|l| *l == format!("{indent}}}"))
+            .expect("the macro's closing brace");
+    let mut out: Vec<String> = lines[..=open].iter().map(|l| l.to_string()).collect();
+    out.extend(body.iter().map(|l| format!("{indent}{l}")));
+    out.extend(lines[close..].iter().map(|l| l.to_string()));
+    out.join("\n") + "\n"
+}
+
+/// The tokens inside the first invocation of the macro `name` in `tokens`.
+fn macro_body(tokens: proc_macro2::TokenStream, name: &str) -> Option<proc_macro2::TokenStream> {
+    let tokens: Vec<proc_macro2::TokenTree> = tokens.into_iter().collect();
+    for (i, token) in tokens.iter().enumerate() {
+        match token {
+            proc_macro2::TokenTree::Ident(ident) if ident == name => {
+                if let Some(proc_macro2::TokenTree::Group(group)) = tokens.get(i + 2) {
+                    return Some(group.stream());
+                }
+            }
+            proc_macro2::TokenTree::Group(group) => {
+                if let Some(found) = macro_body(group.stream(), name) {
+                    return Some(found);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// docs/expansion.md shows what `graph!` really expands to: its second block is the

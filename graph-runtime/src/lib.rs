@@ -156,7 +156,7 @@ pub mod __private {
     pub mod remote {
         pub use crate::remote::{
             describe, describe_request, encoder, invoke, witness, Encode, EncodeOther,
-            EncodeSerialize, Remote, RemoteTask, StaticArg, StaticNodes,
+            EncodeSerialize, Refusal, Remote, RemoteTask, StaticArg, StaticNodes,
         };
         pub use inventory;
     }

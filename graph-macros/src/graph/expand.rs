@@ -243,14 +243,7 @@ impl Expander<'_> {
                 let call_site = quote_spanned! {span=>
                     ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!())
                 };
-                quote! {
-                    #nodes.reject_output(
-                        #call_site,
-                        "a cluster job gives back one node's result, and this is not one \
-                         (a value, or several nodes); return one node, or combine the nodes \
-                         with a `#[delayed(remote)]` function",
-                    );
-                }
+                quote!(#nodes.refuse_output(#call_site);)
             }
         };
         quote! {
@@ -303,13 +296,8 @@ impl Expander<'_> {
         nodes: &syn::Ident,
     ) -> TokenStream {
         let private = &self.private;
-        let reject = |reason: String| quote!(#nodes.reject(#index, #reason););
-        if !leads {
-            return reject(String::from(
-                "its result does not lead to the graph's result, and a cluster runs only \
-                 what the result needs (here it runs); use its result, or remove it",
-            ));
-        }
+        let refuse =
+            |why: TokenStream| quote!(#nodes.refuse(#index, #private::remote::Refusal::#why););
         let Op::Call {
             func,
             companion,
@@ -317,29 +305,16 @@ impl Expander<'_> {
             parens,
         } = &node.op
         else {
-            let kind = node_kind(node);
-            return reject(format!(
-                "it is {} {kind} node, which only this process can run: a worker runs calls \
-                 of `#[delayed(remote)]` functions; write the step as a `#[delayed(remote)]` \
-                 function and call it in the graph",
-                if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
-                    "an"
-                } else {
-                    "a"
-                }
-            ));
+            return refuse(quote!(NotACall));
         };
+        if !leads {
+            return refuse(quote!(Unused));
+        }
         if node.question.is_some() {
-            return reject(String::from(
-                "`?` on its result decides here whether the graph goes on; on a cluster, \
-                 return the `Result` from the graph and check it after the compute",
-            ));
+            return refuse(quote!(Question));
         }
         if !matches!(node.out, OutPat::Value(_)) {
-            return reject(String::from(
-                "its result is split into several nodes (`let (a, b) = …`), and a worker's \
-                 task gives one result; split it with `#[delayed(remote)]` functions",
-            ));
+            return refuse(quote!(Split));
         }
         let (mut values, mut handles) = (Vec::new(), Vec::new());
         let mut shapes = Vec::new();
@@ -380,18 +355,21 @@ impl Expander<'_> {
                         .collect();
                     let count = ids.len();
                     shapes.push(quote!(#private::dynamic::ArgShape::Many(#count)));
-                    described
-                        .push(quote!(#private::remote::StaticArg::Many(::std::vec![#(#ids),*])));
+                    described.push(quote!(#private::remote::StaticArg::Many(&[#(#ids),*])));
                     sources.push(self.handle(arg));
                 }
-                _ => {
-                    return reject(format!(
-                        "its argument {position} mixes nodes with values, or is a tuple or a \
-                         borrow of nodes; a worker is given nodes, arrays or `vec!`s of nodes, \
-                         and values: make that argument with a `#[delayed(remote)]` function"
-                    ));
-                }
+                _ => return refuse(quote!(Argument(#position))),
             }
+        }
+        let describe = quote! {
+            #nodes.call(
+                #index,
+                #companion::__remote([#(#shapes),*]),
+                [#(#described),*],
+            );
+        };
+        if values.is_empty() {
+            return describe;
         }
         let call = call_expr(func, companion, args, *parens, node.span, sources);
         // The values' handles are made as the task's arguments are (temporaries in
@@ -402,11 +380,7 @@ impl Expander<'_> {
                     if false {
                         let _ = #call;
                     }
-                    #nodes.call(
-                        #index,
-                        #companion::__remote([#(#shapes),*]),
-                        ::std::vec![#(#described),*],
-                    );
+                    #describe
                 }
             }
         }

@@ -131,8 +131,8 @@ pub use hq::{HyperQueueCli, HyperQueuePython, JobCanceller, HYPERQUEUE_VERSION};
 pub use runner::{Input, Job, LocalRunner, Outputs, TaskId};
 #[doc(hidden)]
 pub use static_graph::{
-    describe_request, witness, DescribeRequest, Encode, EncodeOther, EncodeSerialize, StaticArg,
-    StaticNodes,
+    describe_request, witness, DescribeRequest, Encode, EncodeOther, EncodeSerialize, Refusal,
+    StaticArg, StaticNodes,
 };
 pub use wire::{build_id, Payload};
 

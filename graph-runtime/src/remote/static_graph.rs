@@ -40,13 +40,33 @@ pub fn describe_request(options: &RunOptions) -> Option<&DescribeRequest> {
 /// One argument of a task of a `graph!`, as its description gives it.
 #[doc(hidden)]
 #[derive(Debug)]
-pub enum StaticArg {
+pub enum StaticArg<'a> {
     /// The result of the node with this number.
     Node(u32),
     /// The results of these nodes, as one collection (`[a, b]`, `vec![a, b]`).
-    Many(Vec<u32>),
+    Many(&'a [u32]),
     /// A value (a graph input, a captured variable, a literal), encoded.
     Value(Result<Payload, RemoteError>),
+}
+
+/// Why a node of a `graph!` cannot run on a worker.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum Refusal {
+    /// A call of a function not marked `remote`.
+    Local,
+    /// Not a call: an operator, a method, a field, an index, a collection.
+    NotACall,
+    /// `?` on the node's result.
+    Question,
+    /// `let (a, b) = …` on the node's result.
+    Split,
+    /// The graph's result does not need the node.
+    Unused,
+    /// The argument at this position is not a node, nodes or a value.
+    Argument(usize),
+    /// The value at this position cannot be encoded.
+    Value(usize, RemoteError),
 }
 
 /// A `graph!`'s nodes, described one by one in the order of its table (what its body
@@ -75,7 +95,7 @@ impl StaticNodes {
 
     /// Node `node` is a call: `spec` is its function's remote description (none for a
     /// function not marked `remote`), `args` its arguments.
-    pub fn call(&mut self, node: u32, spec: RemoteSpec, args: Vec<StaticArg>) {
+    pub fn call<const N: usize>(&mut self, node: u32, spec: RemoteSpec, args: [StaticArg<'_>; N]) {
         if self.error.is_some() {
             return;
         }
@@ -83,12 +103,7 @@ impl StaticNodes {
             .into_call()
             .and_then(|call| call.downcast::<RemoteCall>().ok())
         else {
-            return self.reject(
-                node,
-                "it calls a function not marked `#[delayed(remote)]`, which only this \
-                 process can run; mark the function `#[delayed(remote)]`, or compute this \
-                 value first and pass it to the graph as an input",
-            );
+            return self.refuse(node, Refusal::Local);
         };
         let mut graph_args = Vec::with_capacity(args.len());
         for (position, arg) in args.into_iter().enumerate() {
@@ -99,14 +114,11 @@ impl StaticNodes {
                         Some(CallArg::Many(_, type_name)) => type_name,
                         _ => "?",
                     };
-                    GraphArg::Many(ids, type_name)
+                    GraphArg::Many(ids.to_vec(), type_name)
                 }
                 StaticArg::Value(Ok(payload)) => GraphArg::Const(payload),
                 StaticArg::Value(Err(error)) => {
-                    return self.reject(
-                        node,
-                        &format!("its argument {position} cannot be sent to a worker: {error}"),
-                    )
+                    return self.refuse(node, Refusal::Value(position, error))
                 }
             });
         }
@@ -126,17 +138,56 @@ impl StaticNodes {
         });
     }
 
-    /// Node `node` cannot run on a worker, for `reason` (the first such node is the
-    /// error; later ones are not described).
-    pub fn reject(&mut self, node: u32, reason: &str) {
+    /// Node `node` cannot run on a worker, for `why` (the first such node is the error;
+    /// later ones are not described).
+    pub fn refuse(&mut self, node: u32, why: Refusal) {
         if self.error.is_some() {
             return;
         }
         let info = &self.table.nodes()[node as usize];
+        let reason = match why {
+            Refusal::Local => String::from(
+                "it calls a function not marked `#[delayed(remote)]`, which only this process \
+                 can run; mark the function `#[delayed(remote)]`, or compute this value first \
+                 and pass it to the graph as an input",
+            ),
+            Refusal::NotACall => {
+                let kind = info.kind();
+                let article = match kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    true => "an",
+                    false => "a",
+                };
+                format!(
+                    "it is {article} {kind} node, which only this process can run: a worker runs \
+                     calls of `#[delayed(remote)]` functions; write the step as a \
+                     `#[delayed(remote)]` function and call it in the graph"
+                )
+            }
+            Refusal::Question => String::from(
+                "`?` on its result decides here whether the graph goes on; on a cluster, \
+                 return the `Result` from the graph and check it after the compute",
+            ),
+            Refusal::Split => String::from(
+                "its result is split into several nodes (`let (a, b) = …`), and a worker's \
+                 task gives one result; split it with `#[delayed(remote)]` functions",
+            ),
+            Refusal::Unused => String::from(
+                "its result does not lead to the graph's result, and a cluster runs only what \
+                 the result needs (here it runs); use its result, or remove it",
+            ),
+            Refusal::Argument(position) => format!(
+                "its argument {position} mixes nodes with values, or is a tuple or a borrow of \
+                 nodes; a worker is given nodes, arrays or `vec!`s of nodes, and values: make \
+                 that argument with a `#[delayed(remote)]` function"
+            ),
+            Refusal::Value(position, error) => {
+                format!("its argument {position} cannot be sent to a worker: {error}")
+            }
+        };
         self.error = Some(RemoteError::NotRemote {
             task: info.name().to_owned(),
             call_site: info.call_site().to_owned(),
-            reason: reason.to_owned(),
+            reason,
         });
     }
 
@@ -146,12 +197,16 @@ impl StaticNodes {
     }
 
     /// The graph's result, written at `call_site`, is not one node's result.
-    pub fn reject_output(&mut self, call_site: &'static str, reason: &str) {
+    pub fn refuse_output(&mut self, call_site: &'static str) {
         if self.error.is_none() {
             self.error = Some(RemoteError::NotRemote {
                 task: String::from("the graph's result"),
                 call_site: call_site.to_owned(),
-                reason: reason.to_owned(),
+                reason: String::from(
+                    "a cluster job gives back one node's result, and this is not one (a \
+                     value, or several nodes); return one node, or combine the nodes with a \
+                     `#[delayed(remote)]` function",
+                ),
             });
         }
     }
