@@ -2,7 +2,8 @@
 //! computed in this process, then as one job of worker processes — this very binary,
 //! started by the local runner the way HyperQueue starts a job's tasks — first grouped
 //! into a few cluster tasks (the default), then one process per node, watched by a
-//! `Profiler` as a compute here would be.
+//! `Profiler` as a compute here would be; and a `graph!` of four files' total, built at
+//! compile time, computed on the same workers (`compute_on_cluster`).
 //!
 //! ```text
 //! cargo run --release --example cluster --features hyperqueue
@@ -24,7 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use taskweave::remote::{ClusterOptions, HyperQueuePython, LocalRunner, Partition};
-use taskweave::{delay, delayed, remote, Delayed, Profiler};
+use taskweave::{delay, delayed, graph, remote, Delayed, Profiler};
 
 /// The sum of the numbers in one file, one per line (blank lines skipped).
 #[delayed(remote)]
@@ -112,10 +113,27 @@ fn main() {
     );
     assert_eq!(each, here);
 
+    // A graph of a known shape, written with `graph!` (built at compile time): the
+    // first four files' total, computed here and as one job of the same workers.
+    let four = graph!(|a: String, b: String, c: String, d: String| -> u64 {
+        total(vec![sum_file(a), sum_file(b), sum_file(c), sum_file(d)])
+    });
+    let [a, b, c, d] = [0, 1, 2, 3].map(|i| paths[i].clone());
+    let four_here = four.compute(a.clone(), b.clone(), c.clone(), d.clone());
+    let start = Instant::now();
+    let four_there = four
+        .compute_on_cluster(&runner, a, b, c, d)
+        .expect("the cluster job");
+    println!(
+        "4. a graph! of the first four files on the local runner: {four_there} in {:.1?}",
+        start.elapsed()
+    );
+    assert_eq!(four_there, four_here);
+
     // A worker's panic comes back as the task's error: its name, where it was built.
     let bad = delay!(sum_file(base.join("missing.txt").display().to_string()));
     match bad.compute_on(&runner) {
-        Err(error) => println!("4. a missing file: {error}"),
+        Err(error) => println!("5. a missing file: {error}"),
         Ok(value) => panic!("a missing file summed to {value}"),
     }
 
@@ -126,11 +144,11 @@ fn main() {
         let start = Instant::now();
         match cluster.start() {
             Ok(version) => println!(
-                "5. HyperQueue {version}: a LocalCluster started in {:.1?}",
+                "6. HyperQueue {version}: a LocalCluster started in {:.1?}",
                 start.elapsed()
             ),
             Err(error) => {
-                println!("5. no HyperQueue here: {error}");
+                println!("6. no HyperQueue here: {error}");
                 std::fs::remove_dir_all(&base).ok();
                 return;
             }
@@ -138,12 +156,12 @@ fn main() {
         let start = Instant::now();
         let on_hq = grand.compute_on(&cluster).expect("the HyperQueue job");
         println!(
-            "6. on HyperQueue, grouped (Partition::Auto): {on_hq} in {:.1?}",
+            "7. on HyperQueue, grouped (Partition::Auto): {on_hq} in {:.1?}",
             start.elapsed()
         );
         assert_eq!(on_hq, here);
         match bad.compute_on(&cluster) {
-            Err(error) => println!("7. a missing file, on HyperQueue: {error}"),
+            Err(error) => println!("8. a missing file, on HyperQueue: {error}"),
             Ok(value) => panic!("a missing file summed to {value}"),
         }
     }

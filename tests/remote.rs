@@ -603,7 +603,7 @@ fn a_local_node_is_refused_with_its_name_and_call_site() {
 /// A `graph!` diamond computed on the local runner as one job (each node a cluster
 /// task, or grouped): the same value as the graph's own `compute`, for several inputs,
 /// with a value argument typed by its call (the literal `4` is a `u64`), a `vec!` of
-/// nodes, a struct and a string as values.
+/// nodes, a struct and a string as values; observed, each node told once as here.
 fn a_static_graph_computes_on_the_runner_as_here() {
     let diamond = graph!(|x: u64| -> u64 {
         let a = square(x);
@@ -641,6 +641,22 @@ fn a_static_graph_computes_on_the_runner_as_here() {
     );
     assert_eq!(local.workers_started(), 5);
     assert_eq!(diamond.compute_on_cluster(&local, 3).unwrap(), 66);
+    // Observed in two cluster tasks: each node told once, as the graph's own compute
+    // tells it (the same numbers and names).
+    let recording = Arc::new(Recording::default());
+    let options = ClusterOptions::new()
+        .partition(Partition::Tasks(2))
+        .observer(recording.clone());
+    assert_eq!(
+        diamond.compute_on_cluster_with(&local, options, 3).unwrap(),
+        66
+    );
+    let observed = each_node_once(&recording.take());
+    diamond
+        .try_compute_with(RunOptions::new().observer(recording.clone()), 3)
+        .unwrap();
+    assert_eq!(observed.len(), diamond.len());
+    assert_eq!(observed, each_node_once(&recording.take()));
 }
 
 /// A panic in a remote node of a `graph!` comes back as the task's error, named and

@@ -139,15 +139,25 @@ macro_rules! arity {
     };
 }
 
-arity!();
-arity!(a: A);
-arity!(a: A, b: B);
-arity!(a: A, b: B, c: C);
-arity!(a: A, b: B, c: C, d: D);
-arity!(a: A, b: B, c: C, d: D, e: E);
-arity!(a: A, b: B, c: C, d: D, e: E, f: G);
-arity!(a: A, b: B, c: C, d: D, e: E, f: G, g: H);
-arity!(a: A, b: B, c: C, d: D, e: E, f: G, g: H, h: I);
+/// Calls the macro `$each` once per number of a graph's inputs (0 to 8, `graph!`'s
+/// most), with the inputs' names and types: the methods of `Graph` that take them.
+macro_rules! for_each_arity {
+    ($each:ident) => {
+        $each!();
+        $each!(a: A);
+        $each!(a: A, b: B);
+        $each!(a: A, b: B, c: C);
+        $each!(a: A, b: B, c: C, d: D);
+        $each!(a: A, b: B, c: C, d: D, e: E);
+        $each!(a: A, b: B, c: C, d: D, e: E, f: G);
+        $each!(a: A, b: B, c: C, d: D, e: E, f: G, g: H);
+        $each!(a: A, b: B, c: C, d: D, e: E, f: G, g: H, h: I);
+    };
+}
+#[cfg_attr(not(feature = "hyperqueue"), allow(unused_imports))]
+pub(crate) use for_each_arity;
+
+for_each_arity!(arity);
 
 impl<F, Args> Graph<F, Args> {
     /// Writes the graph as an SVG picture to `path`, without running it: the same as

@@ -22,7 +22,7 @@ use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 use crate::engine::options::RunOptions;
 use crate::engine::table::Table;
-use crate::graph::Graph;
+use crate::graph::{for_each_arity, Graph};
 
 /// A request, carried by a run's options, that a `graph!` describe its nodes rather
 /// than run them; the description comes back in it.
@@ -360,12 +360,4 @@ macro_rules! arity {
     };
 }
 
-arity!();
-arity!(a: A);
-arity!(a: A, b: B);
-arity!(a: A, b: B, c: C);
-arity!(a: A, b: B, c: C, d: D);
-arity!(a: A, b: B, c: C, d: D, e: E);
-arity!(a: A, b: B, c: C, d: D, e: E, f: G);
-arity!(a: A, b: B, c: C, d: D, e: E, f: G, g: H);
-arity!(a: A, b: B, c: C, d: D, e: E, f: G, g: H, h: I);
+for_each_arity!(arity);
