@@ -81,6 +81,11 @@ fn total(parts: Vec<u64>) -> u64 {
 }
 
 #[delayed(remote)]
+fn pair_sum(xs: [u64; 2]) -> u64 {
+    xs[0] + xs[1]
+}
+
+#[delayed(remote)]
 fn inc(x: u64) -> u64 {
     x + 1
 }
@@ -699,7 +704,8 @@ fn a_static_graph_panic_names_the_node_and_its_dependents_never_ran() {
 }
 
 /// A node of a `graph!` that a worker cannot run (a call of a function not marked
-/// `remote`, an operator, a node whose result the graph does not use) is refused
+/// `remote`, an operator, a node whose result the graph does not use, nodes given as
+/// an array rather than a `Vec`) is refused
 /// before anything starts, with its name and call site; the graph still computes here.
 fn a_static_graph_with_a_local_node_is_refused_with_its_name_and_call_site() {
     let runner = runner("static-local");
@@ -757,6 +763,17 @@ fn a_static_graph_with_a_local_node_is_refused_with_its_name_and_call_site() {
         reason.contains("does not lead to the graph's result"),
         "{reason}"
     );
+
+    let array = graph!(|x: u64| -> u64 { pair_sum([square(x), square(2)]) });
+    let line = line!() - 1;
+    let (task, call_site, reason) = refusal(array.compute_on_cluster(&runner, 1));
+    assert_eq!(task, "pair_sum");
+    assert!(
+        call_site.starts_with(&format!("tests/remote.rs:{line}:")),
+        "{call_site}"
+    );
+    assert!(reason.contains("as a `Vec`"), "{reason}");
+    assert_eq!(array.compute(1), 5);
     assert_eq!(runner.workers_started(), 0);
 }
 

@@ -159,18 +159,26 @@ fn a_static_graph_on_hyperqueue(cluster: &HyperQueuePython) {
     });
     let recording = Arc::new(Recording::default());
     let options = ClusterOptions::new().observer(recording.clone());
+    let start = Instant::now();
     let on_hq = g
         .compute_on_cluster_with(cluster, options, 3)
         .expect("the HyperQueue job");
+    let hq_time = start.elapsed();
     let observed = each_node_once(&recording.take());
     g.try_compute_with(RunOptions::new().observer(recording.clone()), 3)
         .unwrap();
     assert_eq!(observed.len(), g.len());
     assert!(observed.iter().all(|(_, o)| *o == TaskOutcome::Finished));
     assert_eq!(observed, each_node_once(&recording.take()));
+    let start = Instant::now();
     let on_runner = g
         .compute_on_cluster(&local_runner("static"), 3)
         .expect("the local runner");
+    println!(
+        "    ({} nodes: HyperQueue {hq_time:.2?}, local runner {:.2?})",
+        g.len(),
+        start.elapsed()
+    );
     let here = g.compute(3);
     assert_eq!(
         here,

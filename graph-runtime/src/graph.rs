@@ -109,7 +109,8 @@ macro_rules! arity {
                 (self.body)(options.into() $(, $arg)*)
             }
 
-            /// Runs the graph on `pool` and returns its result.
+            /// Runs the graph on `pool` and returns its result. (On a cluster of worker
+            /// processes: `compute_on_cluster`, feature `hyperqueue`.)
             ///
             /// # Panics
             /// When a task panics, with a message naming the task and its call site.

@@ -92,6 +92,26 @@
 //!   a `#[delayed(remote)]` function, or compute it first and pass its value. So are
 //!   arguments a worker cannot be given (tuples of nodes, futures).
 //!
+//! # `graph!` graphs on a cluster
+//!
+//! A `graph!` of `#[delayed(remote)]` calls goes the same way:
+//! [`Graph::compute_on_cluster`](crate::Graph::compute_on_cluster)`(&cluster, inputs…)`
+//! (and `compute_on_cluster_with`, with a [`Partition`] or [`ClusterOptions`]) makes it
+//! one job with the same grouping, errors, retries and observers, its nodes numbered as
+//! in the graph's table. The name is not `compute_on`, which runs a `graph!` on a rayon
+//! pool of this process. With this feature each `graph!` carries the code that
+//! describes its nodes (see `docs/expansion.md`); what a worker cannot run (an operator,
+//! a method, a `?`, a node the result does not need) is refused before anything starts,
+//! with its name and call site, while the same graph still computes here.
+//!
+//! ```ignore
+//! let job = graph!(|x: u64| -> u64 {
+//!     let a = square(x);
+//!     add(a, square(4))
+//! });
+//! assert_eq!(job.compute_on_cluster(&runner, 3)?, job.compute(3));
+//! ```
+//!
 //! # On HyperQueue
 //!
 //! [`HyperQueuePython`] (HyperQueue's Python API, `pip install hyperqueue==0.27.0`: a

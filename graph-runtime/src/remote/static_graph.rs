@@ -67,6 +67,8 @@ pub enum Refusal {
     Argument(usize),
     /// The value at this position cannot be encoded.
     Value(usize, RemoteError),
+    /// The nodes at this position go to a parameter of this type, not a `Vec`.
+    NotAVec(usize, &'static str),
 }
 
 /// A `graph!`'s nodes, described one by one in the order of its table (what its body
@@ -109,13 +111,18 @@ impl StaticNodes {
         for (position, arg) in args.into_iter().enumerate() {
             graph_args.push(match arg {
                 StaticArg::Node(id) => GraphArg::Node(id),
-                StaticArg::Many(ids) => {
-                    let type_name = match call.args.get(position) {
-                        Some(CallArg::Many(_, type_name)) => type_name,
-                        _ => "?",
-                    };
-                    GraphArg::Many(ids.to_vec(), type_name)
-                }
+                StaticArg::Many(ids) => match call.args.get(position) {
+                    // A worker assembles the nodes' results as a `Vec`.
+                    Some(CallArg::Many(_, type_name))
+                        if type_name.starts_with("alloc::vec::Vec<") =>
+                    {
+                        GraphArg::Many(ids.to_vec(), type_name)
+                    }
+                    Some(CallArg::Many(_, type_name)) => {
+                        return self.refuse(node, Refusal::NotAVec(position, type_name))
+                    }
+                    _ => return self.refuse(node, Refusal::Argument(position)),
+                },
                 StaticArg::Value(Ok(payload)) => GraphArg::Const(payload),
                 StaticArg::Value(Err(error)) => {
                     return self.refuse(node, Refusal::Value(position, error))
@@ -179,6 +186,11 @@ impl StaticNodes {
                 "its argument {position} mixes nodes with values, or is a tuple or a borrow of \
                  nodes; a worker is given nodes, arrays or `vec!`s of nodes, and values: make \
                  that argument with a `#[delayed(remote)]` function"
+            ),
+            Refusal::NotAVec(position, type_name) => format!(
+                "its argument {position} is nodes for a parameter of type `{type_name}`; a \
+                 worker is given several nodes' results as a `Vec`: take a `Vec` and pass \
+                 `vec![a, b]`"
             ),
             Refusal::Value(position, error) => {
                 format!("its argument {position} cannot be sent to a worker: {error}")
