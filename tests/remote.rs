@@ -770,6 +770,50 @@ fn a_static_graph_with_a_local_node_is_refused_with_its_name_and_call_site() {
     assert_eq!(runner.workers_started(), 0);
 }
 
+#[delayed]
+fn cell_of(x: u64) -> std::cell::Cell<u64> {
+    std::cell::Cell::new(x)
+}
+
+#[delayed]
+fn cell_value(c: &std::cell::Cell<u64>) -> u64 {
+    c.get()
+}
+
+#[delayed]
+fn first_of(v: &Vec<u64>) -> u64 {
+    v[0]
+}
+
+#[delayed]
+fn twice<T: Clone + Send>(v: T) -> Vec<T> {
+    vec![v.clone(), v]
+}
+
+/// A `graph!` in a generic function, on an input of a generic type.
+fn twice_in_a_graph<T: Clone + Send + Sync + 'static>(v: T) -> Vec<T> {
+    graph!(|v: T| -> Vec<T> { twice(v) }).compute(v)
+}
+
+/// Graphs that no cluster could take still compile with the `hyperqueue` feature (the
+/// description of their nodes adds no bound to the graph: a result that is `Send` but
+/// not `Sync`, a captured borrow, a generic type) and compute here as before; on a
+/// cluster they are refused at their first node a worker cannot run.
+fn graphs_a_cluster_cannot_take_still_compile_and_compute_here() {
+    let data = vec![7u64, 8];
+    let borrowed = &data;
+    let g = graph!(|x: u64| -> u64 {
+        let c = cell_of(x);
+        add(cell_value(c), first_of(borrowed))
+    });
+    assert_eq!(g.compute(3), 10);
+    match g.compute_on_cluster(&runner("static-bounds"), 3) {
+        Err(RemoteError::NotRemote { task, .. }) => assert_eq!(task, "cell_of"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(twice_in_a_graph(String::from("a")), ["a", "a"]);
+}
+
 /// A job as a HyperQueue job file: one `[[task]]` per task with its id, command and
 /// deps; its commands, run by hand in order as HyperQueue would, give the result.
 fn a_job_renders_as_a_hyperqueue_job_file() {
@@ -850,7 +894,11 @@ fn main() {
         eprintln!("tests/remote.rs: still running after 180 s: a worker or the runner hangs");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 19] = [
+    let tests: [(&str, fn()); 20] = [
+        (
+            "graphs_a_cluster_cannot_take_still_compile_and_compute_here",
+            graphs_a_cluster_cannot_take_still_compile_and_compute_here,
+        ),
         (
             "a_static_graph_computes_on_the_runner_as_here",
             a_static_graph_computes_on_the_runner_as_here,
