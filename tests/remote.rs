@@ -781,7 +781,7 @@ fn cell_value(c: &std::cell::Cell<u64>) -> u64 {
 }
 
 #[delayed]
-fn first_of(v: &Vec<u64>) -> u64 {
+fn first_of(v: &[u64]) -> u64 {
     v[0]
 }
 
