@@ -125,7 +125,7 @@ fn a_diamond_on_hyperqueue(cluster: &HyperQueuePython) {
 }
 
 /// A `graph!` on HyperQueue: a diamond with a fan-in of twenty leaves (one HyperQueue
-/// job, its 24 nodes grouped), observed: the same value as the graph's own compute and
+/// job, its 26 nodes grouped), observed: the same value as the graph's own compute and
 /// the local runner's, each node told started and finished once, as here, with the
 /// names of the graph's table.
 fn a_static_graph_on_hyperqueue(cluster: &HyperQueuePython) {
