@@ -618,6 +618,11 @@ fn a_static_graph_computes_on_the_runner_as_here() {
         total(vec![d, b, b])
     });
     let text = graph!(|p: Point, label: String| -> String { describe(mirror(p), label) });
+    // A `vec!` of nodes bound to a name is a node too: a worker assembles it.
+    let collected = graph!(|x: u64| -> u64 {
+        let parts = vec![square(x), square(x + 1), inc(x)];
+        total(parts)
+    });
     for partition in [Partition::Auto, Partition::PerNode, Partition::Tasks(2)] {
         let runner = runner("static-diamond");
         for x in [0, 3, 10] {
@@ -634,6 +639,12 @@ fn a_static_graph_computes_on_the_runner_as_here() {
             text.compute_on_cluster_with(&runner, partition, p.clone(), "mirrored".into())
                 .unwrap(),
             text.compute(p, "mirrored".into())
+        );
+        assert_eq!(
+            collected
+                .compute_on_cluster_with(&runner, partition, 5)
+                .unwrap(),
+            collected.compute(5)
         );
     }
     // One process per node: the diamond's five nodes.
@@ -767,6 +778,15 @@ fn a_static_graph_with_a_local_node_is_refused_with_its_name_and_call_site() {
     assert_eq!(task, "pair_sum");
     assert!(reason.contains("as a `Vec`"), "{reason}");
     assert_eq!(array.compute(1), 5);
+
+    let bound_array = graph!(|x: u64| -> u64 {
+        let parts = [square(x), inc(x)];
+        pair_sum(parts)
+    });
+    let line = line!() - 3;
+    let (_, _, reason) = refusal(bound_array.compute_on_cluster(&runner, 2), line);
+    assert!(reason.contains("write `vec![a, b]`"), "{reason}");
+    assert_eq!(bound_array.compute(2), 7);
     assert_eq!(runner.workers_started(), 0);
 }
 

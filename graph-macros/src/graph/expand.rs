@@ -305,7 +305,22 @@ impl Expander<'_> {
             parens,
         } = &node.op
         else {
-            return refuse(quote!(NotACall));
+            return match (&node.op, &node.out, node.question) {
+                // `let v = vec![a, b];`: the worker assembles the nodes' results.
+                (
+                    Op::Pass(Operand::Array(items, _) | Operand::Vec(items, _)),
+                    OutPat::Value(v),
+                    None,
+                ) if leads && items.iter().all(|i| matches!(i, Operand::Value(..))) => {
+                    let ids = items.iter().filter_map(|i| match i {
+                        Operand::Value(v, _) => Some(self.graph.values[*v].node as u32),
+                        _ => None,
+                    });
+                    let slot = &self.graph.values[*v].slot;
+                    quote!(#nodes.collection(#index, &[#(#ids),*], #slot.value_type_name());)
+                }
+                _ => refuse(quote!(NotACall)),
+            };
         };
         if !leads {
             return refuse(quote!(Unused));

@@ -154,6 +154,12 @@ impl<T> Default for Slot<T> {
 }
 
 impl<T> Slot<T> {
+    /// The name of its value's type (a `graph!`'s description for a cluster).
+    #[doc(hidden)]
+    pub fn value_type_name(&self) -> &'static str {
+        core::any::type_name::<T>()
+    }
+
     /// An empty slot.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
@@ -374,6 +380,12 @@ pub struct SharedSlot<T> {
 unsafe impl<T: Send + Sync> Sync for SharedSlot<T> {}
 
 impl<T> SharedSlot<T> {
+    /// The name of its value's type (a `graph!`'s description for a cluster).
+    #[doc(hidden)]
+    pub fn value_type_name(&self) -> &'static str {
+        core::any::type_name::<T>()
+    }
+
     /// An empty slot whose value will be read by `uses` consumers.
     #[cfg(not(loom))]
     pub const fn new(uses: u32) -> Self {

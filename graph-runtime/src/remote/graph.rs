@@ -35,6 +35,10 @@ use crate::engine::table::{NodeInfo, Table};
 /// The name a worker runs a sub-graph by (see the module's docs).
 pub const SUBGRAPH: &str = "taskweave::remote::subgraph";
 
+/// The function of a node that gives its one argument as its result: a `graph!`'s
+/// `vec![a, b]` bound to a name, which the worker assembles from the nodes' results.
+pub(super) const COLLECT: &str = "taskweave::remote::collect";
+
 /// How a parameter of a remote task is encoded when `delay!` is given a value for it,
 /// and its type's name (for a `Vec` of nodes' results assembled in a worker).
 #[doc(hidden)]
@@ -981,16 +985,26 @@ fn run_node(
             PartArg::Const(bytes) => Payload::from_bytes(bytes).map_err(failed)?,
         });
     }
-    let task = find(&node.function).ok_or_else(|| {
-        failed(RemoteError::UnknownTask {
-            name: node.function.clone(),
-            registered: Vec::new(),
-        })
-    })?;
+    // A collection node of a `graph!` (`vec![a, b]`) is its one argument, which the
+    // worker has just assembled; any other node calls its registered function.
+    let task = match node.function.as_str() {
+        COLLECT => None,
+        name => Some(find(name).ok_or_else(|| {
+            failed(RemoteError::UnknownTask {
+                name: name.to_owned(),
+                registered: Vec::new(),
+            })
+        })?),
+    };
     if let Some(events) = events {
         events.started(node.id);
     }
-    let result = (task.run)(&args);
+    let result = match task {
+        Some(task) => (task.run)(&args),
+        None => args.pop().ok_or_else(|| {
+            RemoteError::Protocol(String::from("a collection node without its nodes"))
+        }),
+    };
     if let Some(events) = events {
         let outcome = match &result {
             Ok(_) => TaskOutcome::Finished,

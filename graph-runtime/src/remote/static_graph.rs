@@ -3,8 +3,9 @@
 //! With the `hyperqueue` feature a `graph!` also writes, in its body, the code that
 //! describes its nodes instead of running them: for each call of a task, the
 //! function's remote description (what its companion's `__remote` makes for `delay!`),
-//! which nodes it reads and its constant arguments encoded; for every other node
-//! (an operator, a method, a field, a `?`…) why a worker cannot run it. Asked through
+//! which nodes it reads and its constant arguments encoded; for a `vec!` of nodes bound
+//! to a name, the nodes (a worker assembles them: [`StaticNodes::collection`]); for
+//! every other node (an operator, a method, a field, a `?`…) why a worker cannot run it. Asked through
 //! its [`RunOptions`], the body returns that description at once ([`StaticNodes`]);
 //! the nodes then become one cluster job exactly as a `Delayed` graph's do (partitions,
 //! errors with the task's name and call site, observers), numbered as in the graph's
@@ -15,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::graph::{compute_nodes, CallArg, GraphArg, GraphNode, RemoteCall};
+use super::graph::{compute_nodes, CallArg, GraphArg, GraphNode, RemoteCall, COLLECT};
 use super::{Cluster, ClusterOptions, Payload, RemoteError};
 use crate::dynamic::RemoteSpec;
 use crate::engine::error::TaskError;
@@ -55,7 +56,7 @@ pub enum StaticArg<'a> {
 pub enum Refusal {
     /// A call of a function not marked `remote`.
     Local,
-    /// Not a call: an operator, a method, a field, an index, a collection.
+    /// Not a call: an operator, a method, a field, an index, a constructor.
     NotACall,
     /// `?` on the node's result.
     Question,
@@ -67,8 +68,9 @@ pub enum Refusal {
     Argument(usize),
     /// The value at this position cannot be encoded.
     Value(usize, RemoteError),
-    /// The nodes at this position go to a parameter of this type, not a `Vec`.
-    NotAVec(usize, &'static str),
+    /// Nodes (at this argument's position; none for a collection node) of this type,
+    /// not a `Vec`.
+    NotAVec(Option<usize>, &'static str),
 }
 
 /// A `graph!`'s nodes, described one by one in the order of its table (what its body
@@ -119,7 +121,7 @@ impl StaticNodes {
                         GraphArg::Many(ids.to_vec(), type_name)
                     }
                     Some(CallArg::Many(_, type_name)) => {
-                        return self.refuse(node, Refusal::NotAVec(position, type_name))
+                        return self.refuse(node, Refusal::NotAVec(Some(position), type_name))
                     }
                     _ => return self.refuse(node, Refusal::Argument(position)),
                 },
@@ -129,6 +131,11 @@ impl StaticNodes {
                 }
             });
         }
+        self.push(node, call.function, graph_args);
+    }
+
+    /// Adds node `node`, a call of `function`.
+    fn push(&mut self, node: u32, function: &'static str, args: Vec<GraphArg>) {
         if node as usize != self.nodes.len() {
             self.error = Some(RemoteError::Protocol(format!(
                 "the nodes of a graph are described in order: node {node} after {}",
@@ -138,11 +145,27 @@ impl StaticNodes {
         }
         let info = &self.table.nodes()[node as usize];
         self.nodes.push(GraphNode {
-            function: call.function,
+            function,
             name: info.name().to_owned(),
             call_site: info.call_site(),
-            args: graph_args,
+            args,
         });
+    }
+
+    /// Node `node` is a collection of the nodes `items` (`let v = vec![a, b];`), of type
+    /// `type_name`: the worker assembles their results, as for a call's argument.
+    pub fn collection(&mut self, node: u32, items: &[u32], type_name: &'static str) {
+        if self.error.is_some() {
+            return;
+        }
+        if !type_name.starts_with("alloc::vec::Vec<") {
+            return self.refuse(node, Refusal::NotAVec(None, type_name));
+        }
+        self.push(
+            node,
+            COLLECT,
+            vec![GraphArg::Many(items.to_vec(), type_name)],
+        );
     }
 
     /// Node `node` cannot run on a worker, for `why` (the first such node is the error;
@@ -187,10 +210,14 @@ impl StaticNodes {
                  nodes; a worker is given nodes, arrays or `vec!`s of nodes, and values: make \
                  that argument with a `#[delayed(remote)]` function"
             ),
-            Refusal::NotAVec(position, type_name) => format!(
+            Refusal::NotAVec(Some(position), type_name) => format!(
                 "its argument {position} is nodes for a parameter of type `{type_name}`; a \
                  worker is given several nodes' results as a `Vec`: take a `Vec` and pass \
                  `vec![a, b]`"
+            ),
+            Refusal::NotAVec(None, type_name) => format!(
+                "it collects nodes as a `{type_name}`; a worker assembles several nodes' \
+                 results as a `Vec`: write `vec![a, b]`"
             ),
             Refusal::Value(position, error) => {
                 format!("its argument {position} cannot be sent to a worker: {error}")
@@ -344,13 +371,14 @@ macro_rules! arity {
             /// observers, the nodes numbered as in [`info`](Graph::info).
             ///
             /// Every node must be a call of a `#[delayed(remote)]` function whose
-            /// arguments are nodes, arrays or `vec!`s of nodes, or values (`Serialize`
-            /// inputs, captured variables, literals), and every node must lead to the
-            /// result, which is one node's: an operator, a method, a field, an index, a
-            /// `?`, a tuple split or a node whose result is not used is
-            /// [`RemoteError::NotRemote`] naming the first such node and its call site,
-            /// before anything is submitted (the same graph still computes here).
-            /// Write such a step as a `#[delayed(remote)]` function.
+            /// arguments are nodes, `vec!`s of nodes, or values (`Serialize` inputs,
+            /// captured variables, literals), or a `vec!` of nodes bound to a name, and
+            /// every node must lead to the result, which is one node's: an operator, a
+            /// method, a field, an index, a `?`, a tuple split, an array of nodes or a
+            /// node whose result is not used is [`RemoteError::NotRemote`] naming the
+            /// first such node and its call site, before anything is submitted (the
+            /// same graph still computes here). Write such a step as a
+            /// `#[delayed(remote)]` function.
             pub fn compute_on_cluster_with(
                 &self,
                 cluster: &(impl Cluster + ?Sized),
