@@ -217,7 +217,6 @@ impl<'a> Borrowed<'a> {
 
     /// What the node records about itself.
     #[inline]
-    #[cfg_attr(not(feature = "hyperqueue"), allow(dead_code))]
     pub(crate) fn meta(self) -> &'a Meta {
         &self.node().meta
     }

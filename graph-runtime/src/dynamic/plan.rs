@@ -5,16 +5,16 @@ use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
 use super::{reuse, Arena, ArenaBuilder, Borrowed, Delayed, Env, Mark, Node, NodeRef, Parents};
-use crate::engine::dispatch::dispatch;
+use crate::engine::dispatch::dispatch_compact;
 use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 use crate::engine::options::RunOptions;
 use crate::engine::options::Scheduler;
-use crate::engine::table::{Label, NodeInfo, Table};
+use crate::engine::table::{Compact, Edge, Label, NodeInfo, Table};
 use crate::inspect::GraphInfo;
 
 /// Node addresses and pure keys are already well spread, so rustc's multiply-rotate
@@ -89,13 +89,25 @@ pub(crate) struct Plan {
     /// Each output: its node index, and whether this is the node's last request
     /// (the same node may be requested more than once; see [`Outputs`]).
     outputs: Vec<OutputRead>,
-    /// The labels of nodes named with `named`, which `infos` borrow, and the names
-    /// they borrow (with the nodes' indices). Never changed once the plan is made, and
-    /// dropped with it, in this order, after `infos` (given back in `drop`).
-    _custom_labels: Vec<Label<'static>>,
-    _custom_names: Vec<(usize, Arc<str>)>,
+    /// The node table's entries, with their labels: made when first asked (by an
+    /// observer, inspection, a failure or a cluster), since a plain run reads only
+    /// the compact edges. Dropped before `custom_names`, whose names it borrows.
+    labelled: OnceLock<Labelled>,
+    /// The nodes named with `named`: their indices and names. Never changed once the
+    /// plan is made.
+    custom_names: Vec<(usize, Arc<str>)>,
     /// What keeps `nodes` alive (dropped last).
     _outputs: Vec<NodeRef>,
+}
+
+/// A plan's node table in full, as observers and inspection read it.
+struct Labelled {
+    /// One entry per node. Their labels are the nodes' interned ones (`'static`) or
+    /// those of `custom_labels` (dropped after them).
+    infos: Vec<NodeInfo<'static>>,
+    /// The labels of nodes named with `named`, which `infos` borrow, borrowing the
+    /// plan's names in turn. Never changed once made.
+    _custom_labels: Vec<Label<'static>>,
 }
 
 /// A plan's vectors, one entry per node (`inputs` and `successors`: per edge).
@@ -113,9 +125,10 @@ struct PlanBuffers {
     /// How many reads each node's result has (outputs included).
     uses: Vec<u32>,
     successors: Vec<u32>,
-    /// The node table's entries, made once per plan rather than once per run. Their
-    /// labels are the nodes' interned ones (`'static`) or the plan's own.
-    infos: Vec<NodeInfo<'static>>,
+    /// What the dispatcher reads of each node (its in-degree, where its successors
+    /// start), and one entry more where the last node's end: 8 bytes per node where a
+    /// table's entry takes 24 (see [`Compact`]).
+    edges: Vec<Edge>,
     roots: Vec<u32>,
 }
 
@@ -133,7 +146,7 @@ impl reuse::Buffers for PlanBuffers {
             + reuse::bytes_of(&self.input_start)
             + reuse::bytes_of(&self.uses)
             + reuse::bytes_of(&self.successors)
-            + reuse::bytes_of(&self.infos)
+            + reuse::bytes_of(&self.edges)
             + reuse::bytes_of(&self.roots)
     }
     fn clear(&mut self) {
@@ -142,7 +155,7 @@ impl reuse::Buffers for PlanBuffers {
         self.input_start.clear();
         self.uses.clear();
         self.successors.clear();
-        self.infos.clear();
+        self.edges.clear();
         self.roots.clear();
     }
 }
@@ -179,7 +192,6 @@ static KEPT_SCRATCH: reuse::Kept<Scratch> = reuse::Kept::at_most(1 << 20);
 
 impl Drop for Plan {
     fn drop(&mut self) {
-        // The entries borrow the custom labels: given back (emptied) before those drop.
         KEPT_PLAN.give(std::mem::take(&mut self.kept));
     }
 }
@@ -196,7 +208,7 @@ impl Plan {
             mut input_start,
             mut uses,
             mut successors,
-            mut infos,
+            mut edges,
             mut roots,
         } = KEPT_PLAN.take();
         let Scratch {
@@ -255,7 +267,8 @@ impl Plan {
                     if last_reader[p as usize] != i {
                         last_reader[p as usize] = i;
                         in_degree += 1;
-                        infos[p as usize].successor_count += 1;
+                        // The successor count until the walk ends (see below).
+                        edges[p as usize].first_successor += 1;
                     }
                 }
                 if in_degree == 0 {
@@ -266,7 +279,10 @@ impl Plan {
                 }
                 uses.push(0);
                 last_reader.push(u32::MAX);
-                infos.push(NodeInfo::new(node.meta().label, in_degree, 0, 0));
+                edges.push(Edge {
+                    in_degree,
+                    first_successor: 0,
+                });
                 // SAFETY: see `PlanBuffers::nodes`: the plan's outputs keep every node
                 // it lays out alive for as long as it holds them.
                 nodes.push(unsafe { node.borrowed().forever() });
@@ -277,21 +293,25 @@ impl Plan {
         drop(pure);
         // Where each successor list starts; then the lists, filled in increasing node
         // order so that every list comes out sorted.
-        let mut edges = 0u32;
-        for info in &mut infos {
-            info.first_successor = edges;
-            edges += info.successor_count;
+        let mut total = 0u32;
+        for edge in &mut edges {
+            let count = std::mem::replace(&mut edge.first_successor, total);
+            total += count;
         }
-        successors.resize(edges as usize, 0);
+        edges.push(Edge {
+            in_degree: 0,
+            first_successor: total,
+        });
+        successors.resize(total as usize, 0);
         let mut fill = last_reader;
         fill.clear();
-        fill.extend(infos.iter().map(|info| info.first_successor));
+        fill.extend(edges[..n].iter().map(|edge| edge.first_successor));
         for s in 0..n {
             let (a, b) = (input_start[s] as usize, input_start[s + 1] as usize);
             for &p in &inputs[a..b] {
                 let at = fill[p as usize];
                 // A parent read twice is one edge: its list already ends with `s`.
-                if at > infos[p as usize].first_successor && successors[at as usize - 1] == s as u32
+                if at > edges[p as usize].first_successor && successors[at as usize - 1] == s as u32
                 {
                     continue;
                 }
@@ -324,10 +344,9 @@ impl Plan {
         per_level.resize(n + 1, 0);
         for i in 0..n {
             per_level[level[i] as usize] += 1;
-            let info = &infos[i];
             let (a, b) = (
-                info.first_successor as usize,
-                (info.first_successor + info.successor_count) as usize,
+                edges[i].first_successor as usize,
+                edges[i + 1].first_successor as usize,
             );
             for &s in &successors[a..b] {
                 level[s as usize] = level[s as usize].max(level[i] + 1);
@@ -339,30 +358,6 @@ impl Plan {
             first: level,
             second: per_level,
         });
-        // A node named with `named` gets a label of its own; the others point to the
-        // label interned for their site. Made in full before any entry borrows one, and
-        // never changed after (the entries borrow from the list's buffer).
-        let custom_labels: Vec<Label<'static>> = custom_names
-            .iter()
-            .map(|&(i, ref custom)| {
-                // SAFETY: the `str` lives in the `Arc`'s allocation, which does not move
-                // and stays alive while `custom_names` holds the `Arc`: as long as the
-                // plan, which never changes the list once made and lends `infos` only
-                // for as long as it is borrowed itself (`Plan::node_infos`), so the name
-                // is never read after it is freed.
-                let name = unsafe { &*(&**custom as *const str) };
-                Label {
-                    name,
-                    ..*infos[i].label
-                }
-            })
-            .collect();
-        for (&(i, _), label) in custom_names.iter().zip(&custom_labels) {
-            // SAFETY: the label lives in `custom_labels`' buffer, which the plan keeps
-            // unchanged (never pushed to, so never moved) for as long as `infos` (see
-            // the name's `SAFETY` above).
-            infos[i].label = unsafe { &*(label as *const Label<'static>) };
-        }
         let plan = Plan {
             kept: PlanBuffers {
                 nodes,
@@ -370,26 +365,76 @@ impl Plan {
                 input_start,
                 uses,
                 successors,
-                infos,
+                edges,
                 roots,
             },
             width,
             outputs,
-            _custom_labels: custom_labels,
-            _custom_names: custom_names,
+            labelled: OnceLock::new(),
+            custom_names,
             _outputs: kept_outputs,
         };
         // Consistent by construction; checked all the same in debug builds (the whole
-        // test suite), before any run trusts it.
+        // test suite), before any run trusts it, on entries made for the check alone
+        // (the plan makes its own only when asked).
         if cfg!(debug_assertions) {
-            Table::from_parts(
-                plan.node_infos(),
-                &plan.kept.successors,
-                &plan.kept.roots,
-                plan.width,
-            );
+            let infos = plan.make_infos();
+            Table::from_parts(&infos, &plan.kept.successors, &plan.kept.roots, plan.width);
         }
         plan
+    }
+
+    /// The node table's entries, each with its node's interned label.
+    fn make_infos(&self) -> Vec<NodeInfo<'static>> {
+        let edges = &self.kept.edges;
+        self.kept
+            .nodes
+            .iter()
+            .zip(edges.windows(2))
+            .map(|(node, edge)| {
+                NodeInfo::new(
+                    node.meta().label,
+                    edge[0].in_degree,
+                    edge[0].first_successor,
+                    edge[1].first_successor - edge[0].first_successor,
+                )
+            })
+            .collect()
+    }
+
+    /// The node table in full, made on first use.
+    fn labelled(&self) -> &Labelled {
+        self.labelled.get_or_init(|| {
+            let mut infos = self.make_infos();
+            // A node named with `named` gets a label of its own; the others point to
+            // the label interned for their site. Made in full before any entry borrows
+            // one, and never changed after (the entries borrow from the list's buffer).
+            let custom_labels: Vec<Label<'static>> = self
+                .custom_names
+                .iter()
+                .map(|&(i, ref custom)| {
+                    // SAFETY: the `str` lives in the `Arc`'s allocation, which does not
+                    // move and stays alive while `custom_names` holds the `Arc`: as long
+                    // as the plan, which never changes the list once made, and drops
+                    // `labelled` (every borrower of the name) before it.
+                    let name = unsafe { &*(&**custom as *const str) };
+                    Label {
+                        name,
+                        ..*infos[i].label
+                    }
+                })
+                .collect();
+            for (&(i, _), label) in self.custom_names.iter().zip(&custom_labels) {
+                // SAFETY: the label lives in `custom_labels`' buffer, which `Labelled`
+                // keeps unchanged (never pushed to, so never moved) and drops after
+                // `infos`; the plan lends `infos` only for as long as it is borrowed.
+                infos[i].label = unsafe { &*(label as *const Label<'static>) };
+            }
+            Labelled {
+                infos,
+                _custom_labels: custom_labels,
+            }
+        })
     }
     /// The nodes laid out, parents before children (pure twins once).
     #[cfg_attr(not(feature = "hyperqueue"), allow(dead_code))]
@@ -410,14 +455,14 @@ impl Plan {
         &self.kept.inputs[self.kept.input_start[i] as usize..self.kept.input_start[i + 1] as usize]
     }
 
-    /// The node table's entries, borrowed for no longer than the plan.
+    /// The node table's entries, borrowed for no longer than the plan (made on
+    /// first use).
     fn node_infos(&self) -> &[NodeInfo<'_>] {
-        &self.kept.infos
+        &self.labelled().infos
     }
 
-    /// The plan's node table (checked when the plan was made): what observers are
-    /// given of a run of it elsewhere (a cluster's).
-    #[cfg_attr(not(feature = "hyperqueue"), allow(dead_code))]
+    /// The plan's node table (checked when the plan was made): what observers and
+    /// errors of a run read (here, or a cluster's), made on first use.
     pub(crate) fn table(&self) -> Table<'_> {
         Table::trusted(
             self.node_infos(),
@@ -454,9 +499,15 @@ impl Plan {
         pending: &[AtomicU32],
         options: &RunOptions,
     ) -> Result<(), TaskError> {
-        let infos = self.node_infos();
-        // Checked once, when the plan was made.
-        let table = Table::trusted(infos, &self.kept.successors, &self.kept.roots, self.width);
+        // Checked once, when the plan was made; the full table only if someone asks.
+        let table = || self.table();
+        let compact = Compact {
+            nodes: &self.kept.edges,
+            successors: &self.kept.successors,
+            roots: &self.kept.roots,
+            width: self.width,
+            table: &table,
+        };
         let run = |i: u32| {
             let (a, b) = (
                 self.kept.input_start[i as usize] as usize,
@@ -472,15 +523,27 @@ impl Plan {
         // Long dynamic runs get a progress bar on a terminal (decided in one place).
         let automatic = crate::observers::progress::automatic(options);
         let started = Instant::now();
-        dispatch(&table, pending, &run, automatic.as_ref().unwrap_or(options))?;
+        dispatch_compact(
+            &compact,
+            pending,
+            &run,
+            automatic.as_ref().unwrap_or(options),
+        )?;
         // Graphs of many tiny tasks get a warning, once per call site.
         if let Some(&OutputRead { index: output, .. }) = self.outputs.first() {
             let threads = match options.effective_scheduler() {
                 Scheduler::Sync => 1,
                 Scheduler::Threads => rayon::current_num_threads().min(self.width as usize),
             };
-            let output = &infos[output as usize];
-            crate::engine::warn::tiny_tasks(output, infos.len(), started.elapsed(), threads);
+            let meta = self.kept.nodes[output as usize].meta();
+            let custom = meta.custom_name();
+            let label = Label {
+                name: custom.as_deref().unwrap_or(meta.label.name),
+                ..*meta.label
+            };
+            let output = NodeInfo::new(&label, 0, 0, 0);
+            let tasks = self.kept.nodes.len();
+            crate::engine::warn::tiny_tasks(&output, tasks, started.elapsed(), threads);
         }
         Ok(())
     }
