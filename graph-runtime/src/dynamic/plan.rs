@@ -303,6 +303,16 @@ impl Plan {
             first_successor: total,
         });
         successors.resize(total as usize, 0);
+        // The node count is known now: the vectors that grew while the walk found the
+        // nodes give back what doubling left over (up to half of them) before the
+        // arena and the counters are allocated, the peak of a compute.
+        reuse::fit(&mut nodes);
+        reuse::fit(&mut inputs);
+        reuse::fit(&mut input_start);
+        reuse::fit(&mut uses);
+        reuse::fit(&mut edges);
+        reuse::fit(&mut roots);
+        reuse::fit(&mut successors);
         let mut fill = last_reader;
         fill.clear();
         fill.extend(edges[..n].iter().map(|edge| edge.first_successor));
