@@ -215,14 +215,14 @@ impl ArenaBuilder {
     ///
     /// # Panics
     /// When `uses` does not have one count per slot.
-    pub(crate) fn finish(self, uses: &[u32]) -> Arena {
+    pub(crate) fn finish(self, uses: impl ExactSizeIterator<Item = u32>) -> Arena {
         assert_eq!(uses.len(), self.slots.len(), "one count of uses per slot");
         let layout = self.layout.pad_to_align();
         let block = match self.kept {
             Some(kept) if kept.fits(layout) => kept,
             _ => Block::new(layout),
         };
-        for (entry, &uses) in self.slots.iter().zip(uses) {
+        for (entry, uses) in self.slots.iter().zip(uses) {
             // SAFETY: `Layout::extend` placed the slot at `offset`, aligned for its type
             // and inside the first `layout.size()` bytes of the block (`layout` covers
             // every slot, padded to the largest alignment; the block is at least that

@@ -122,8 +122,6 @@ struct PlanBuffers {
     /// Every node's inputs (node indices, in argument order), one list after another.
     inputs: Vec<u32>,
     input_start: Vec<u32>,
-    /// How many reads each node's result has (outputs included).
-    uses: Vec<u32>,
     successors: Vec<u32>,
     /// What the dispatcher reads of each node (its in-degree, where its successors
     /// start), and one entry more where the last node's end: 8 bytes per node where a
@@ -144,7 +142,6 @@ impl reuse::Buffers for PlanBuffers {
         reuse::bytes_of(&self.nodes)
             + reuse::bytes_of(&self.inputs)
             + reuse::bytes_of(&self.input_start)
-            + reuse::bytes_of(&self.uses)
             + reuse::bytes_of(&self.successors)
             + reuse::bytes_of(&self.edges)
             + reuse::bytes_of(&self.roots)
@@ -153,7 +150,6 @@ impl reuse::Buffers for PlanBuffers {
         self.nodes.clear();
         self.inputs.clear();
         self.input_start.clear();
-        self.uses.clear();
         self.successors.clear();
         self.edges.clear();
         self.roots.clear();
@@ -206,7 +202,6 @@ impl Plan {
             mut nodes,
             mut inputs,
             mut input_start,
-            mut uses,
             mut successors,
             mut edges,
             mut roots,
@@ -261,7 +256,6 @@ impl Plan {
                 for parent in node.parents() {
                     let p = index.get(parent).expect("parents are numbered first");
                     inputs.push(p);
-                    uses[p as usize] += 1;
                     // A parent read twice is one edge: `last_reader` remembers which
                     // node counted it last (linear in the inputs, however many).
                     if last_reader[p as usize] != i {
@@ -277,7 +271,6 @@ impl Plan {
                 if let Some(name) = node.meta().custom_name() {
                     custom_names.push((i as usize, name));
                 }
-                uses.push(0);
                 last_reader.push(u32::MAX);
                 edges.push(Edge {
                     in_degree,
@@ -309,7 +302,6 @@ impl Plan {
         reuse::fit(&mut nodes);
         reuse::fit(&mut inputs);
         reuse::fit(&mut input_start);
-        reuse::fit(&mut uses);
         reuse::fit(&mut edges);
         reuse::fit(&mut roots);
         reuse::fit(&mut successors);
@@ -339,7 +331,6 @@ impl Plan {
             .rev()
             .map(|o| {
                 let index = index.get(o).expect("outputs are numbered");
-                uses[index as usize] += 1;
                 let last = std::mem::replace(&mut requested_later[index as usize], 1) == 0;
                 OutputRead { index, last }
             })
@@ -373,7 +364,6 @@ impl Plan {
                 nodes,
                 inputs,
                 input_start,
-                uses,
                 successors,
                 edges,
                 roots,
@@ -493,13 +483,26 @@ impl Plan {
         GraphInfo::from(&table)
     }
 
-    /// One empty slot per node.
-    fn slots(&self) -> Arena {
+    /// One empty slot per node, for as many reads as its result has (`uses`: one
+    /// counter per node, overwritten).
+    fn slots(&self, uses: &mut [AtomicU32]) -> Arena {
+        // The reads of each result: one per input that names it, and one per request.
+        // Counted here rather than kept in the plan: the counters are the run's
+        // pending counters, which the dispatcher sets before it reads them.
+        for count in uses.iter_mut() {
+            *count.get_mut() = 0;
+        }
+        for &p in &self.kept.inputs {
+            *uses[p as usize].get_mut() += 1;
+        }
+        for output in &self.outputs {
+            *uses[output.index as usize].get_mut() += 1;
+        }
         let mut arena = ArenaBuilder::new(self.kept.nodes.len());
         for node in self.nodes() {
             node.add_slot(&mut arena);
         }
-        arena.finish(&self.kept.uses)
+        arena.finish(uses.iter_mut().map(|count| *count.get_mut()))
     }
 
     /// Runs the graph once: every node's result goes to its slot in `slots`.
@@ -588,7 +591,7 @@ impl Storage {
         let mut pending = KEPT_PENDING.take();
         pending.extend((0..plan.kept.nodes.len()).map(|_| AtomicU32::new(0)));
         Arc::new(Storage {
-            slots: plan.slots(),
+            slots: plan.slots(&mut pending),
             pending,
             plan,
         })
