@@ -498,7 +498,7 @@ impl Plan {
         for output in &self.outputs {
             *uses[output.index as usize].get_mut() += 1;
         }
-        let mut arena = ArenaBuilder::new(self.kept.nodes.len());
+        let mut arena = ArenaBuilder::new();
         for node in self.nodes() {
             node.add_slot(&mut arena);
         }
