@@ -14,7 +14,7 @@ use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 use crate::engine::options::RunOptions;
 use crate::engine::options::Scheduler;
-use crate::engine::table::{Compact, Edge, Label, NodeInfo, Table};
+use crate::engine::table::{Compact, Label, NodeInfo, Table};
 use crate::inspect::GraphInfo;
 
 /// Node addresses and pure keys are already well spread, so rustc's multiply-rotate
@@ -123,10 +123,10 @@ struct PlanBuffers {
     inputs: Vec<u32>,
     input_start: Vec<u32>,
     successors: Vec<u32>,
-    /// What the dispatcher reads of each node (its in-degree, where its successors
-    /// start), and one entry more where the last node's end: 8 bytes per node where a
-    /// table's entry takes 24 (see [`Compact`]).
-    edges: Vec<Edge>,
+    /// Where each node's successors start, and one entry more where the last node's
+    /// end: what the dispatcher reads of a node, 4 bytes where a table's entry takes 24
+    /// (see [`Compact`]).
+    starts: Vec<u32>,
     roots: Vec<u32>,
 }
 
@@ -143,7 +143,7 @@ impl reuse::Buffers for PlanBuffers {
             + reuse::bytes_of(&self.inputs)
             + reuse::bytes_of(&self.input_start)
             + reuse::bytes_of(&self.successors)
-            + reuse::bytes_of(&self.edges)
+            + reuse::bytes_of(&self.starts)
             + reuse::bytes_of(&self.roots)
     }
     fn clear(&mut self) {
@@ -151,7 +151,7 @@ impl reuse::Buffers for PlanBuffers {
         self.inputs.clear();
         self.input_start.clear();
         self.successors.clear();
-        self.edges.clear();
+        self.starts.clear();
         self.roots.clear();
     }
 }
@@ -203,7 +203,7 @@ impl Plan {
             mut inputs,
             mut input_start,
             mut successors,
-            mut edges,
+            mut starts,
             mut roots,
         } = KEPT_PLAN.take();
         let Scratch {
@@ -262,7 +262,7 @@ impl Plan {
                         last_reader[p as usize] = i;
                         in_degree += 1;
                         // The successor count until the walk ends (see below).
-                        edges[p as usize].first_successor += 1;
+                        starts[p as usize] += 1;
                     }
                 }
                 if in_degree == 0 {
@@ -272,10 +272,7 @@ impl Plan {
                     custom_names.push((i as usize, name));
                 }
                 last_reader.push(u32::MAX);
-                edges.push(Edge {
-                    in_degree,
-                    first_successor: 0,
-                });
+                starts.push(0);
                 // SAFETY: see `PlanBuffers::nodes`: the plan's outputs keep every node
                 // it lays out alive for as long as it holds them.
                 nodes.push(unsafe { node.borrowed().forever() });
@@ -287,14 +284,11 @@ impl Plan {
         // Where each successor list starts; then the lists, filled in increasing node
         // order so that every list comes out sorted.
         let mut total = 0u32;
-        for edge in &mut edges {
-            let count = std::mem::replace(&mut edge.first_successor, total);
+        for start in &mut starts {
+            let count = std::mem::replace(start, total);
             total += count;
         }
-        edges.push(Edge {
-            in_degree: 0,
-            first_successor: total,
-        });
+        starts.push(total);
         successors.resize(total as usize, 0);
         // The node count is known now: the vectors that grew while the walk found the
         // nodes give back what doubling left over (up to half of them) before the
@@ -302,19 +296,18 @@ impl Plan {
         reuse::fit(&mut nodes);
         reuse::fit(&mut inputs);
         reuse::fit(&mut input_start);
-        reuse::fit(&mut edges);
+        reuse::fit(&mut starts);
         reuse::fit(&mut roots);
         reuse::fit(&mut successors);
         let mut fill = last_reader;
         fill.clear();
-        fill.extend(edges[..n].iter().map(|edge| edge.first_successor));
+        fill.extend_from_slice(&starts[..n]);
         for s in 0..n {
             let (a, b) = (input_start[s] as usize, input_start[s + 1] as usize);
             for &p in &inputs[a..b] {
                 let at = fill[p as usize];
                 // A parent read twice is one edge: its list already ends with `s`.
-                if at > edges[p as usize].first_successor && successors[at as usize - 1] == s as u32
-                {
+                if at > starts[p as usize] && successors[at as usize - 1] == s as u32 {
                     continue;
                 }
                 successors[at as usize] = s as u32;
@@ -345,10 +338,7 @@ impl Plan {
         per_level.resize(n + 1, 0);
         for i in 0..n {
             per_level[level[i] as usize] += 1;
-            let (a, b) = (
-                edges[i].first_successor as usize,
-                edges[i + 1].first_successor as usize,
-            );
+            let (a, b) = (starts[i] as usize, starts[i + 1] as usize);
             for &s in &successors[a..b] {
                 level[s as usize] = level[s as usize].max(level[i] + 1);
             }
@@ -365,7 +355,7 @@ impl Plan {
                 inputs,
                 input_start,
                 successors,
-                edges,
+                starts,
                 roots,
             },
             width,
@@ -386,20 +376,18 @@ impl Plan {
 
     /// The node table's entries, each with its node's interned label.
     fn make_infos(&self) -> Vec<NodeInfo<'static>> {
-        let edges = &self.kept.edges;
-        self.kept
+        let starts = &self.kept.starts;
+        let mut infos: Vec<NodeInfo<'static>> = self
+            .kept
             .nodes
             .iter()
-            .zip(edges.windows(2))
-            .map(|(node, edge)| {
-                NodeInfo::new(
-                    node.meta().label,
-                    edge[0].in_degree,
-                    edge[0].first_successor,
-                    edge[1].first_successor - edge[0].first_successor,
-                )
-            })
-            .collect()
+            .zip(starts.windows(2))
+            .map(|(node, start)| NodeInfo::new(node.meta().label, 0, start[0], start[1] - start[0]))
+            .collect();
+        for &s in &self.kept.successors {
+            infos[s as usize].in_degree += 1;
+        }
+        infos
     }
 
     /// The node table in full, made on first use.
@@ -515,7 +503,7 @@ impl Plan {
         // Checked once, when the plan was made; the full table only if someone asks.
         let table = || self.table();
         let compact = Compact {
-            nodes: &self.kept.edges,
+            starts: &self.kept.starts,
             successors: &self.kept.successors,
             roots: &self.kept.roots,
             width: self.width,

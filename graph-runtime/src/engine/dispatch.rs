@@ -157,9 +157,7 @@ where
     if options.effective_scheduler() == Scheduler::Sync || table.width() <= 1 {
         ctx.run_in_order();
     } else {
-        for (node, count) in pending.iter().enumerate() {
-            count.store(table.in_degree(node as u32), Ordering::Relaxed);
-        }
+        table.set_pending(pending);
         if sync::in_pool() {
             ctx.start(table.roots(), 0);
         } else {

@@ -208,6 +208,8 @@ impl<'a> Table<'a> {
     }
 }
 
+use crate::engine::sync::{Counter, Ordering};
+
 /// What the dispatcher reads of a graph: a [`Table`], or a [`Compact`] one whose
 /// [`NodeInfo`]s are made only when an observer or an error asks for them.
 pub(crate) trait Edges: Sync {
@@ -217,8 +219,8 @@ pub(crate) trait Edges: Sync {
     fn width(&self) -> u32;
     /// The nodes with no predecessors, in increasing order.
     fn roots(&self) -> &[u32];
-    /// How many nodes `node` waits for.
-    fn in_degree(&self, node: u32) -> u32;
+    /// Sets each node's counter to how many nodes it waits for.
+    fn set_pending<C: Counter>(&self, pending: &[C]);
     /// The successors of `node`, in increasing order.
     fn successors_of(&self, node: u32) -> &[u32];
     /// The whole table, names and call sites included: for observers and errors.
@@ -238,9 +240,10 @@ impl Edges for Table<'_> {
     fn roots(&self) -> &[u32] {
         self.roots
     }
-    #[inline]
-    fn in_degree(&self, node: u32) -> u32 {
-        self.nodes[node as usize].in_degree
+    fn set_pending<C: Counter>(&self, pending: &[C]) {
+        for (count, node) in pending.iter().zip(self.nodes) {
+            count.store(node.in_degree, Ordering::Relaxed);
+        }
     }
     #[inline]
     fn successors_of(&self, node: u32) -> &[u32] {
@@ -251,23 +254,15 @@ impl Edges for Table<'_> {
     }
 }
 
-/// One node of a [`Compact`] table: 8 bytes where a [`NodeInfo`] takes 24.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Edge {
-    /// How many nodes it waits for.
-    pub(crate) in_degree: u32,
-    /// Where its successors start; they end where the next node's start.
-    pub(crate) first_successor: u32,
-}
-
-/// A table as a dynamic graph lays it out: one [`Edge`] per node and one more at the
-/// end (where the last node's successors end), with no labels. What observers and
-/// errors read ([`NodeInfo`]s) comes from `table`, which its owner makes when first
-/// asked (a run without observers and without failures never asks).
+/// A table as a dynamic graph lays it out: where each node's successors start, and
+/// one entry more where the last node's end (4 bytes per node, where a [`NodeInfo`]
+/// takes 24); in-degrees are counted from the successor lists when a run starts. What
+/// observers and errors read ([`NodeInfo`]s) comes from `table`, which its owner makes
+/// when first asked (a run without observers and without failures never asks).
 #[derive(Clone, Copy)]
 pub(crate) struct Compact<'a> {
-    /// One entry per node, then one whose `first_successor` is `successors.len()`.
-    pub(crate) nodes: &'a [Edge],
+    /// One entry per node, then `successors.len()`.
+    pub(crate) starts: &'a [u32],
     pub(crate) successors: &'a [u32],
     pub(crate) roots: &'a [u32],
     pub(crate) width: u32,
@@ -278,7 +273,7 @@ pub(crate) struct Compact<'a> {
 impl Edges for Compact<'_> {
     #[inline]
     fn len(&self) -> usize {
-        self.nodes.len() - 1
+        self.starts.len() - 1
     }
     #[inline]
     fn width(&self) -> u32 {
@@ -288,14 +283,21 @@ impl Edges for Compact<'_> {
     fn roots(&self) -> &[u32] {
         self.roots
     }
-    #[inline]
-    fn in_degree(&self, node: u32) -> u32 {
-        self.nodes[node as usize].in_degree
+    fn set_pending<C: Counter>(&self, pending: &[C]) {
+        for count in pending {
+            count.store(0, Ordering::Relaxed);
+        }
+        // Before the run starts, on one thread: a load and a store, not an atomic
+        // read-modify-write, per edge.
+        for &s in self.successors {
+            let count = &pending[s as usize];
+            count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        }
     }
     #[inline]
     fn successors_of(&self, node: u32) -> &[u32] {
-        let start = self.nodes[node as usize].first_successor as usize;
-        let end = self.nodes[node as usize + 1].first_successor as usize;
+        let start = self.starts[node as usize] as usize;
+        let end = self.starts[node as usize + 1] as usize;
         &self.successors[start..end]
     }
     fn table(&self) -> Table<'_> {
