@@ -163,53 +163,57 @@ unsafe impl Sync for Arena {}
 
 /// Collects the slots while a graph is laid out.
 pub(crate) struct ArenaBuilder {
+    slots: Slots,
+    /// The kind of the last slot pushed.
+    last: usize,
+}
+
+/// The slots of a laid-out graph, one per node: their kinds and where they go. Made
+/// once, while the plan is laid out; each run's [`Arena`] is made from it.
+pub(crate) struct Slots {
     layout: Layout,
-    /// The number of slots so far.
+    /// The number of slots.
     len: usize,
     /// Each slot's kind number once a second kind has been met (`mixed`); empty while
     /// every slot is of kind 0.
     kind_of: Vec<u16>,
     mixed: bool,
-    /// The kind of the last slot pushed.
-    last: usize,
     kinds: Vec<&'static SlotKind>,
-    /// Buffers kept from an arena dropped before, if any.
-    kept: ArenaBuffers,
 }
 
 impl ArenaBuilder {
     /// A builder with no slot yet.
     pub(crate) fn new() -> Self {
-        let mut kept = KEPT.take();
-        let kind_of = std::mem::take(&mut kept.kinds);
         ArenaBuilder {
-            layout: Layout::new::<()>(),
-            len: 0,
-            kind_of,
-            mixed: false,
+            slots: Slots {
+                layout: Layout::new::<()>(),
+                len: 0,
+                kind_of: Vec::new(),
+                mixed: false,
+                kinds: Vec::new(),
+            },
             last: 0,
-            kinds: Vec::new(),
-            kept,
         }
     }
 
     /// The number of a kind of slot, given on its first use. Graphs have a few result
     /// types, and neighbouring nodes mostly share one: the last kind is tried first.
     fn kind_number(&mut self, kind: &'static SlotKind) -> usize {
-        if let Some(&last) = self.kinds.get(self.last) {
+        let kinds = &mut self.slots.kinds;
+        if let Some(&last) = kinds.get(self.last) {
             if core::ptr::eq(last, kind) {
                 return self.last;
             }
         }
-        let number = match self.kinds.iter().position(|&k| core::ptr::eq(k, kind)) {
+        let number = match kinds.iter().position(|&k| core::ptr::eq(k, kind)) {
             Some(number) => number,
             None => {
                 assert!(
-                    self.kinds.len() <= u16::MAX as usize,
+                    kinds.len() <= u16::MAX as usize,
                     "taskweave: a dynamic graph has at most 65,536 distinct result types"
                 );
-                self.kinds.push(kind);
-                self.kinds.len() - 1
+                kinds.push(kind);
+                kinds.len() - 1
             }
         };
         self.last = number;
@@ -219,36 +223,47 @@ impl ArenaBuilder {
     /// Adds the next node's slot.
     pub(crate) fn push<T: Send + Sync + 'static>(&mut self) {
         let kind = &KindOf::<T>::KIND;
-        self.layout = self
+        self.slots.layout = self
+            .slots
             .layout
             .extend(kind.layout)
             .expect("taskweave: a dynamic graph's slots fit in memory")
             .0;
         let number = self.kind_number(kind);
-        if number != 0 && !self.mixed {
+        let slots = &mut self.slots;
+        if number != 0 && !slots.mixed {
             // A second kind: every slot before this one was of kind 0.
-            self.mixed = true;
-            self.kind_of.clear();
-            self.kind_of.resize(self.len, 0);
+            slots.mixed = true;
+            slots.kind_of.resize(slots.len, 0);
         }
-        if self.mixed {
-            self.kind_of.push(number as u16);
+        if slots.mixed {
+            slots.kind_of.push(number as u16);
         }
-        self.len += 1;
+        slots.len += 1;
     }
 
-    /// The arena: every slot made empty, slot `i` for `uses[i]` reads per run.
+    /// The slots pushed.
+    pub(crate) fn finish(self) -> Slots {
+        let mut slots = self.slots;
+        reuse::fit(&mut slots.kind_of);
+        slots
+    }
+}
+
+impl Slots {
+    /// An arena of these slots: every slot made empty, slot `i` for `uses[i]` reads
+    /// per run.
     ///
     /// # Panics
     /// When `uses` does not have one count per slot.
-    pub(crate) fn finish(self, uses: impl ExactSizeIterator<Item = u32>) -> Arena {
+    pub(crate) fn arena(&self, uses: impl ExactSizeIterator<Item = u32>) -> Arena {
         assert_eq!(uses.len(), self.len, "one count of uses per slot");
         let layout = self.layout.pad_to_align();
         let ArenaBuffers {
             mut offsets,
+            mut kinds,
             block: kept,
-            ..
-        } = self.kept;
+        } = KEPT.take();
         let places = if self.mixed {
             // The offsets `push` found, again: each slot after the one before it.
             let mut at = Layout::new::<()>();
@@ -262,10 +277,10 @@ impl ArenaBuilder {
                     .expect("taskweave: a dynamic graph's result slots fit in 16 GiB")
             }));
             reuse::fit(&mut offsets);
-            Places::Mixed {
-                offsets,
-                kinds: self.kind_of,
-            }
+            kinds.clear();
+            kinds.extend_from_slice(&self.kind_of);
+            reuse::fit(&mut kinds);
+            Places::Mixed { offsets, kinds }
         } else {
             // One kind: `Layout::extend` of one layout again and again places slot `i`
             // at `i * size` (a type's size is a multiple of its alignment).
@@ -280,11 +295,7 @@ impl ArenaBuilder {
             block,
             len: self.len,
             places,
-            kinds: self
-                .kinds
-                .into_iter()
-                .map(|kind| (kind, (kind.id)()))
-                .collect(),
+            kinds: self.kinds.iter().map(|&kind| (kind, (kind.id)())).collect(),
         };
         for (i, uses) in (0..arena.len).zip(uses) {
             let (offset, kind) = arena.place(i);
@@ -409,7 +420,7 @@ mod tests {
         mixed.push::<String>();
         mixed.push::<u8>();
         mixed.push::<u64>();
-        let arena = mixed.finish([1u32; 5].into_iter());
+        let arena = mixed.finish().arena([1u32; 5].into_iter());
         assert!(matches!(arena.places, Places::Mixed { .. }));
         arena.slot::<u64>(0).put(10);
         arena.slot::<u64>(1).put(11);
@@ -429,7 +440,7 @@ mod tests {
         for _ in 0..4 {
             uniform.push::<String>();
         }
-        let arena = uniform.finish([1u32; 4].into_iter());
+        let arena = uniform.finish().arena([1u32; 4].into_iter());
         assert!(matches!(arena.places, Places::Uniform { .. }));
         for i in 0..4 {
             arena.slot::<String>(i).put(i.to_string());
@@ -445,7 +456,7 @@ mod tests {
         let mut builder = ArenaBuilder::new();
         builder.push::<u64>();
         builder.push::<String>();
-        let arena = builder.finish([1u32; 2].into_iter());
+        let arena = builder.finish().arena([1u32; 2].into_iter());
         let _ = arena.slot::<u32>(1);
     }
 
@@ -454,7 +465,7 @@ mod tests {
     fn a_slot_past_the_last_is_caught() {
         let mut builder = ArenaBuilder::new();
         builder.push::<u64>();
-        let arena = builder.finish([1u32; 1].into_iter());
+        let arena = builder.finish().arena([1u32; 1].into_iter());
         let _ = arena.slot::<u64>(1);
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
+use super::arena::Slots;
 use super::{reuse, Arena, ArenaBuilder, Borrowed, Delayed, Env, Mark, Node, NodeRef, Parents};
 use crate::engine::dispatch::dispatch_compact;
 use crate::engine::error::TaskError;
@@ -86,6 +87,8 @@ pub(crate) struct Plan {
     /// when it drops (see [`reuse`](super::reuse)).
     kept: PlanBuffers,
     width: u32,
+    /// Every node's result slot: its kind and where it goes in a run's arena.
+    slots: Slots,
     /// Each output: its node index, and whether this is the node's last request
     /// (the same node may be requested more than once; see [`Outputs`]).
     outputs: Vec<OutputRead>,
@@ -214,6 +217,7 @@ impl Plan {
         let mut stack: Vec<(&NodeRef, usize)> = reuse::recast(stack);
         let pure_key = |n: &Node| Some(n.meta().key).filter(|k| k >> 63 == 1);
         let mut custom_names: Vec<(usize, Arc<str>)> = Vec::new();
+        let mut slots = ArenaBuilder::new();
         const PENDING: u32 = u32::MAX;
         // Iterative depth-first post-order over borrowed nodes (the outputs keep them
         // alive): a chain of a million nodes needs no stack, and no reference counting
@@ -273,6 +277,8 @@ impl Plan {
                 }
                 last_reader.push(u32::MAX);
                 starts.push(0);
+                // Its result slot, while the node is at hand.
+                node.borrowed().add_slot(&mut slots);
                 // SAFETY: see `PlanBuffers::nodes`: the plan's outputs keep every node
                 // it lays out alive for as long as it holds them.
                 nodes.push(unsafe { node.borrowed().forever() });
@@ -360,6 +366,7 @@ impl Plan {
             },
             width,
             outputs,
+            slots: slots.finish(),
             labelled: OnceLock::new(),
             custom_names,
             _outputs: kept_outputs,
@@ -486,11 +493,8 @@ impl Plan {
         for output in &self.outputs {
             *uses[output.index as usize].get_mut() += 1;
         }
-        let mut arena = ArenaBuilder::new();
-        for node in self.nodes() {
-            node.add_slot(&mut arena);
-        }
-        arena.finish(uses.iter_mut().map(|count| *count.get_mut()))
+        self.slots
+            .arena(uses.iter_mut().map(|count| *count.get_mut()))
     }
 
     /// Runs the graph once: every node's result goes to its slot in `slots`.
