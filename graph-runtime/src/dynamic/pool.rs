@@ -6,11 +6,15 @@
 //! per-thread cache holds a few blocks of each size; past them, every node costs a
 //! trip through its shared lists (measured: `malloc`, `free` and their consolidation
 //! took a fifth of a fan-in's build, run and drop). Here each thread keeps the blocks
-//! it frees, one free list per size (multiples of 8 bytes up to [`MAX_SIZE`]), up to
-//! [`MAX_KEPT`] bytes in all, and builds its next nodes in them: a node's allocation
-//! and release are a push and a pop. Blocks are the global allocator's, allocated with
-//! the size of their list, so a block freed on another thread, or past the bound, goes
-//! back to the global allocator as any other; a thread's blocks are freed when it ends.
+//! it frees, one free list per size (multiples of 8 bytes up to [`MAX_SIZE`]), and
+//! builds its next nodes in them: a node's allocation and release are a push and a
+//! pop. A thread keeps no more than it has built since (its "credit": the bytes of the
+//! blocks it handed out, less those it kept), and never more than [`MAX_KEPT`] bytes,
+//! so a thread that drops nodes others built (a worker ending a task) keeps nothing,
+//! and what a thread holds between graphs is at most about the last graph it built.
+//! Blocks are the global allocator's, allocated with the size of their list, so a
+//! block not kept goes back to the global allocator as any other; a thread's blocks
+//! are freed when it ends.
 //!
 //! Under AddressSanitizer (`--cfg taskweave_asan`, set by `.ci/asan`) nothing is kept:
 //! every node is its own allocation, so that a use of a freed node is still caught.
@@ -38,7 +42,11 @@ struct Free {
 /// One thread's kept blocks.
 struct Pool {
     lists: [Option<NonNull<Free>>; CLASSES],
+    /// The bytes kept in the lists.
     bytes: usize,
+    /// The bytes of blocks this thread handed out and may keep again (at most
+    /// [`MAX_KEPT`]).
+    credit: usize,
 }
 
 impl Drop for Pool {
@@ -62,6 +70,7 @@ std::thread_local! {
         UnsafeCell::new(Pool {
             lists: [None; CLASSES],
             bytes: 0,
+            credit: 0,
         })
     };
 }
@@ -90,10 +99,12 @@ pub(crate) fn alloc(layout: Layout) -> NonNull<u8> {
         // SAFETY: the pool is this thread's, and no other borrow of it is live: none is
         // held across a call out of this module.
         let pool = unsafe { &mut *pool.get() };
+        let size = class_layout(class).size();
+        pool.credit = (pool.credit + size).min(MAX_KEPT);
         let block = pool.lists[class]?;
         // SAFETY: a listed block is kept and unused; its first word is the next one.
         pool.lists[class] = unsafe { block.as_ref().next };
-        pool.bytes -= class_layout(class).size();
+        pool.bytes -= size;
         Some(block.cast::<u8>())
     });
     match kept {
@@ -116,9 +127,10 @@ pub(crate) unsafe fn free(block: NonNull<u8>, layout: Layout) {
     let kept = POOL.try_with(|pool| {
         // SAFETY: as in `alloc`.
         let pool = unsafe { &mut *pool.get() };
-        if pool.bytes + size > MAX_KEPT {
+        if pool.credit < size || pool.bytes + size > MAX_KEPT {
             return false;
         }
+        pool.credit -= size;
         let block = block.cast::<Free>();
         // SAFETY: the block is unused (the caller's contract) and at least a word
         // large and aligned (`class_of`): its first word now links it in the list.
@@ -169,14 +181,43 @@ mod tests {
             free(other, Layout::from_size_align(80, 8).unwrap());
             free(large, big);
         }
-        let bytes = POOL.with(|pool| {
+        if cfg!(taskweave_asan) {
+            assert_eq!(kept_bytes(), 0, "nothing is kept under AddressSanitizer");
+        } else {
+            assert_eq!(kept_bytes(), 72 + 80, "the two small blocks are kept");
+        }
+    }
+
+    fn kept_bytes() -> usize {
+        POOL.with(|pool| {
             // SAFETY: this thread's pool, no other borrow live.
             unsafe { (*pool.get()).bytes }
-        });
-        if cfg!(taskweave_asan) {
-            assert_eq!(bytes, 0, "nothing is kept under AddressSanitizer");
-        } else {
-            assert_eq!(bytes, 72 + 80, "the two small blocks are kept");
-        }
+        })
+    }
+
+    /// A thread keeps no more than it built: blocks another thread handed out, freed
+    /// here, go back to the global allocator.
+    #[test]
+    fn a_thread_keeps_only_what_it_built() {
+        let layout = Layout::from_size_align(72, 8).unwrap();
+        let blocks: Vec<usize> = (0..4).map(|_| alloc(layout).as_ptr() as usize).collect();
+        let mine = alloc(layout);
+        std::thread::spawn(move || {
+            for block in blocks {
+                let block = NonNull::new(block as *mut u8).unwrap();
+                // SAFETY: from `alloc` with this layout, not used again.
+                unsafe { free(block, layout) };
+            }
+            assert_eq!(kept_bytes(), 0, "this thread built nothing");
+            let own = alloc(layout);
+            // SAFETY: as above.
+            unsafe { free(own, layout) };
+            let expected = if cfg!(taskweave_asan) { 0 } else { 72 };
+            assert_eq!(kept_bytes(), expected, "its own block is kept");
+        })
+        .join()
+        .unwrap();
+        // SAFETY: as above.
+        unsafe { free(mine, layout) };
     }
 }
