@@ -1001,12 +1001,68 @@ fn scaling(threads: &[usize], md: &mut String) {
     scaling_rows(threads, md, false);
 }
 
-/// Fan-in of 10^4 and a 64 × 64 wavefront of 10 µs tasks on each thread count.
+/// Fan-in of 1,999 and a 64 × 64 wavefront of 10 µs tasks on each thread count.
+///
+/// Rounds alternate: each runs every workload once on every engine at every thread
+/// count (engines in an order rotated each round), so a burst of load from elsewhere
+/// slows one round of every column rather than all runs of one; a cell gives the
+/// median time of its rounds and, as the speed-up, the median of the per-round ratios
+/// to one thread (both runs seconds apart).
 fn scaling_rows(threads: &[usize], md: &mut String, quick: bool) {
-    let _ = quick;
+    const ENGINES: [Engine; 4] = [
+        Engine::Static,
+        Engine::Dynamic,
+        Engine::Rayon,
+        Engine::Futures,
+    ];
+    let rounds = if quick { 5 } else { 11 };
     // Fan-in: the 10 µs are in the leaves (the combines are trivial), so the shape's
     // critical path is short and every engine can scale; the wavefront's cells all work.
     let cases = [(Workload::FanIn, 1_000), (Workload::Wavefront, 64 * 64)];
+    // The baseline is one thread, measured in the same rounds whether asked for or not.
+    let mut counts = vec![1];
+    counts.extend(threads.iter().copied().filter(|&t| t != 1));
+    let engines: Vec<Engines> = counts.iter().map(|&t| Engines::new(t)).collect();
+    // Seconds: [case][engine][thread count][round] (`None`: failed or not expressible).
+    let mut times = vec![vec![vec![Vec::new(); counts.len()]; ENGINES.len()]; cases.len()];
+    let mut missing: BTreeMap<(usize, usize), Missing> = BTreeMap::new();
+    for round in 0..=rounds {
+        for (c, &(workload, n)) in cases.iter().enumerate() {
+            let p = workload.param(n);
+            for k in 0..ENGINES.len() {
+                let e = (k + round) % ENGINES.len();
+                if missing.contains_key(&(c, e)) {
+                    continue;
+                }
+                for (i, on) in engines.iter().enumerate() {
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        on.run_once(ENGINES[e], workload, p, 10)
+                    }))
+                    .unwrap_or_else(|e| Err(Missing::Failed(panic_text(&*e))));
+                    match outcome {
+                        // Round 0 warms every engine up and is not kept.
+                        Ok(time) if round > 0 => times[c][e][i].push(time.as_secs_f64()),
+                        Ok(_) => {}
+                        Err(why) => {
+                            missing.insert((c, e), why);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        eprintln!("scaling round {round} of {rounds} done");
+    }
+    let shown: Vec<usize> = threads
+        .iter()
+        .map(|t| counts.iter().position(|c| c == t).expect("a thread count"))
+        .collect();
+    let _ = writeln!(
+        md,
+        "{rounds} rounds after a warm-up, thread counts and engines alternated; each cell: \
+         median time of the rounds, median per-round speed-up over 1 thread (its \
+         interquartile range), and that speed-up per thread.\n"
+    );
     let _ = writeln!(
         md,
         "| workload | tasks | engine | {} |",
@@ -1017,38 +1073,34 @@ fn scaling_rows(threads: &[usize], md: &mut String, quick: bool) {
             .join(" | ")
     );
     let _ = writeln!(md, "|---|---|---|{}", "---|".repeat(threads.len()));
-    for (workload, n) in cases {
-        let p = workload.param(n);
-        let tasks = workload.tasks(p);
-        for engine in [
-            Engine::Static,
-            Engine::Dynamic,
-            Engine::Rayon,
-            Engine::Futures,
-        ] {
-            let mut base = None;
-            let mut cells = Vec::new();
-            for &t in threads {
-                let engines = Engines::new(t);
-                match engines.measure(engine, workload, p, 10, true) {
-                    Ok(time) => {
-                        let secs = time.as_secs_f64();
-                        let b = *base.get_or_insert(secs);
-                        let speedup = b / secs;
-                        cells.push(format!(
-                            "{:.1} ms, {:.2}x ({:.0}%)",
-                            secs * 1e3,
+    for (c, &(workload, n)) in cases.iter().enumerate() {
+        let tasks = workload.tasks(workload.param(n));
+        for (e, engine) in ENGINES.iter().enumerate() {
+            let cells: Vec<String> = match missing.get(&(c, e)) {
+                Some(Missing::NotExpressible) => continue,
+                Some(Missing::Failed(why)) => vec![format!("FAILED ({why})"); threads.len()],
+                None => shown
+                    .iter()
+                    .map(|&i| {
+                        let base = &times[c][e][0];
+                        let runs = &times[c][e][i];
+                        let mut ratios =
+                            sorted(base.iter().zip(runs).map(|(b, r)| b / r).collect());
+                        if ratios.is_empty() {
+                            ratios.push(f64::NAN);
+                        }
+                        let speedup = quantile(&ratios, 0.5);
+                        format!(
+                            "{:.1} ms, {:.2}x [{:.2}–{:.2}] ({:.0}%)",
+                            quantile(&sorted(runs.clone()), 0.5) * 1e3,
                             speedup,
-                            100.0 * speedup / t as f64
-                        ));
-                    }
-                    Err(Missing::NotExpressible) => cells.push("—".to_owned()),
-                    Err(Missing::Failed(why)) => cells.push(format!("FAILED ({why})")),
-                }
-            }
-            if cells.iter().all(|c| c == "—") {
-                continue;
-            }
+                            quantile(&ratios, 0.25),
+                            quantile(&ratios, 0.75),
+                            100.0 * speedup / counts[i] as f64
+                        )
+                    })
+                    .collect(),
+            };
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} |",
@@ -1057,7 +1109,6 @@ fn scaling_rows(threads: &[usize], md: &mut String, quick: bool) {
                 engine.name(),
                 cells.join(" | ")
             );
-            eprintln!("scaled {} on {}", workload.name(), engine.name());
         }
     }
 }

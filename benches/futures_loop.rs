@@ -15,7 +15,10 @@
 //! `round_trip` (`submit` then `result`, one task at a time); and `submit_10us`, the
 //! submission alone: how long `client.map` of 10^4 tasks of 10 µs each takes to
 //! return (the workers run them meanwhile; `gather` is not timed), as tasks per
-//! second. Each prints the median, lowest and highest ns per task over its runs.
+//! second; and `fan_in_10us` (not in `all`), 1,000 leaves of 10 µs then a pairwise
+//! tree, the shape `bench_report --scaling` times. `THREADS=N` sets the client's threads
+//! (default 2), so that `THREADS=1` against `THREADS=2` gives a speed-up. Each prints
+//! the median, lowest and highest ns per task over its runs.
 
 use std::time::{Duration, Instant};
 
@@ -40,6 +43,22 @@ fn inc_10us(x: u64) -> u64 {
     x + 1
 }
 
+/// `leaves` tasks `leaf(i)`, then a pairwise tree of `add`s: its root's value.
+fn fan_in(client: &Client, leaves: u64, leaf: fn(u64) -> u64) -> u64 {
+    let mut level: Vec<Future<u64>> = (0..leaves).map(|i| client.submit(leaf, (i,))).collect();
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [a, b] => client.submit(add, (a, b)),
+                [a] => a.clone(),
+                _ => unreachable!(),
+            })
+            .collect();
+    }
+    level[0].result().expect("no task fails")
+}
+
 /// One run of `shape`: the tasks it ran, its check value and the time it took (of its
 /// submission only, for `submit_10us`).
 fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
@@ -61,21 +80,9 @@ fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
             }
             (TASKS, x.result().expect("no task fails"))
         }
-        "fan_in" => {
-            let mut level: Vec<Future<u64>> =
-                (0..TASKS / 2).map(|i| client.submit(inc, (i,))).collect();
-            while level.len() > 1 {
-                level = level
-                    .chunks(2)
-                    .map(|pair| match pair {
-                        [a, b] => client.submit(add, (a, b)),
-                        [a] => a.clone(),
-                        _ => unreachable!(),
-                    })
-                    .collect();
-            }
-            (TASKS - 1, level[0].result().expect("no task fails"))
-        }
+        "fan_in" => (TASKS - 1, fan_in(client, TASKS / 2, inc)),
+        // bench_report's scaling shape: 1,000 leaves of 10 µs, trivial combines.
+        "fan_in_10us" => (1_999, fan_in(client, 1_000, inc_10us)),
         "round_trip" => {
             let n = TASKS / 10;
             let total = (0..n)
@@ -94,7 +101,10 @@ fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
             return (TASKS, total, submitted);
         }
         other => {
-            panic!("unknown shape `{other}`: map, chain, fan_in, round_trip, submit_10us or all")
+            panic!(
+                "unknown shape `{other}`: map, chain, fan_in, round_trip, submit_10us, \
+                 fan_in_10us or all"
+            )
         }
     };
     (tasks, value, start.elapsed())
@@ -111,8 +121,11 @@ fn main() {
         "all" => vec!["map", "chain", "fan_in", "round_trip", "submit_10us"],
         one => vec![one],
     };
+    let threads = std::env::var("THREADS")
+        .ok()
+        .map_or(2, |t| t.parse().expect("THREADS: a number"));
     let client = Client::builder()
-        .threads(2)
+        .threads(threads)
         .name("loop")
         .build()
         .expect("a client");
