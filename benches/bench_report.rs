@@ -21,7 +21,9 @@
 //! Engines: static `graph!` (the shapes it can express, ~10^3 nodes), dynamic
 //! `Delayed`, the futures `Client`, the same work hand-written with rayon (the floor),
 //! dagx (the closest Rust peer) on tokio, and Dask through `../shared/peers/dask_peer.py`
-//! (beside the repository's folder) when `python3 -c "import dask, distributed"` works.
+//! (beside the repository's folder) when `python3 -c "import dask, distributed"` works;
+//! with `--compare`, also C++ Taskflow when `TASKWEAVE_TASKFLOW` names the built
+//! `benches/peers/taskflow_peer.cpp` (its header says how to build it).
 //! A peer that is missing is named and skipped; a workload that fails on one engine is
 //! reported as failed.
 //!
@@ -654,6 +656,39 @@ fn dask(n: u64) -> Result<BTreeMap<String, (u64, f64)>, String> {
     Ok(lines)
 }
 
+/// C++ Taskflow on the same shapes (`benches/peers/taskflow_peer.cpp`), when the
+/// environment's `TASKWEAVE_TASKFLOW` names its built binary: one build + run + destroy
+/// per shape and size, ns per task by (workload, tasks).
+fn taskflow(threads: usize, sizes: &[u64]) -> Result<BTreeMap<(String, u64), f64>, String> {
+    let Some(peer) = std::env::var_os("TASKWEAVE_TASKFLOW") else {
+        return Err("TASKWEAVE_TASKFLOW is not set (build the peer as \
+                    benches/peers/taskflow_peer.cpp says)"
+            .to_owned());
+    };
+    let sizes: Vec<String> = sizes.iter().map(u64::to_string).collect();
+    let out = Command::new(&peer)
+        .args(["--threads", &threads.to_string(), "--reps", "1"])
+        .args(["--sizes", &sizes.join(",")])
+        .output()
+        .map_err(|e| format!("{}: {e}", peer.to_string_lossy()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "the Taskflow peer failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let mut lines = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if let [name, tasks, ns] = parts[..] {
+            if let (Ok(tasks), Ok(ns)) = (tasks.parse(), ns.parse()) {
+                lines.insert((name.to_owned(), tasks), ns);
+            }
+        }
+    }
+    Ok(lines)
+}
+
 // ---- memory -----------------------------------------------------------------------
 
 /// The process's peak resident set size, in bytes (Linux).
@@ -1181,6 +1216,9 @@ fn compare(o: &Options, md: &mut String) {
     let mut dask_times = vec![Vec::with_capacity(rounds); cases.len()];
     let dask_n = *sizes.last().expect("a size");
     let mut dask_skipped = None;
+    // C++ Taskflow's, when its peer is built: [case][round].
+    let mut taskflow_times = vec![Vec::with_capacity(rounds); cases.len()];
+    let mut taskflow_skipped = None;
     for round in 0..=rounds {
         for (c, &(workload, p, tasks)) in cases.iter().enumerate() {
             for k in 0..Engine::ALL.len() {
@@ -1209,6 +1247,17 @@ fn compare(o: &Options, md: &mut String) {
                 Err(why) => dask_skipped = Some(why),
             }
         }
+        if round > 0 && taskflow_skipped.is_none() {
+            match taskflow(engines.threads, sizes) {
+                Ok(t) => {
+                    for (c, &(workload, _, tasks)) in cases.iter().enumerate() {
+                        let got = t.get(&(workload.name().to_owned(), tasks)).copied();
+                        taskflow_times[c].push(got);
+                    }
+                }
+                Err(why) => taskflow_skipped = Some(why),
+            }
+        }
         eprintln!("round {round} of {rounds} done");
     }
     let _ = writeln!(md, "# taskweave comparison, engines alternated\n");
@@ -1222,6 +1271,9 @@ fn compare(o: &Options, md: &mut String) {
     if let Some(why) = &dask_skipped {
         let _ = writeln!(md, "Dask skipped: {why}\n");
     }
+    if let Some(why) = &taskflow_skipped {
+        let _ = writeln!(md, "C++ Taskflow skipped: {why}\n");
+    }
     let _ = writeln!(
         md,
         "ns per task, median [min–max] of the rounds; ratios: median of the per-round \
@@ -1229,9 +1281,12 @@ fn compare(o: &Options, md: &mut String) {
     );
     let _ = writeln!(
         md,
-        "| workload | tasks | static | dynamic | futures | rayon | dagx | Dask | dynamic/rayon | futures/rayon | static/rayon | dagx/dynamic | Dask/dynamic |"
+        "| workload | tasks | static | dynamic | futures | rayon | dagx | Dask | Taskflow | dynamic/rayon | futures/rayon | static/rayon | dagx/dynamic | Dask/dynamic | dynamic/Taskflow |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     let at = |e: Engine| Engine::ALL.iter().position(|&x| x == e).expect("an engine");
     for (c, &(workload, _, tasks)) in cases.iter().enumerate() {
         let t = &times[c];
@@ -1243,9 +1298,10 @@ fn compare(o: &Options, md: &mut String) {
             &t[at(Engine::Dagx)],
         );
         let dask = &dask_times[c];
+        let taskflow = &taskflow_times[c];
         let _ = writeln!(
             md,
-            "| {} | {tasks} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {tasks} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             workload.name(),
             spread_cell(st),
             spread_cell(dy),
@@ -1253,11 +1309,13 @@ fn compare(o: &Options, md: &mut String) {
             spread_cell(ra),
             spread_cell(da),
             spread_cell(dask),
+            spread_cell(taskflow),
             ratio_cell(dy, ra),
             ratio_cell(fu, ra),
             ratio_cell(st, ra),
             ratio_cell(da, dy),
             ratio_cell(dask, dy),
+            ratio_cell(dy, taskflow),
         );
     }
     write_node_bytes(md);
