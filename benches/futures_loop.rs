@@ -16,7 +16,9 @@
 //! submission alone: how long `client.map` of 10^4 tasks of 10 µs each takes to
 //! return (the workers run them meanwhile; `gather` is not timed), as tasks per
 //! second; and `fan_in_10us` (not in `all`), 1,000 leaves of 10 µs then a pairwise
-//! tree, the shape `bench_report --scaling` times. `THREADS=N` sets the client's threads
+//! tree, the shape `bench_report --scaling` times; and `chain_cpu` (not in `all`), the
+//! submitting thread's CPU time per task of `chain`'s submissions (Unix), which a
+//! loaded machine disturbs far less than the wall time. `THREADS=N` sets the client's threads
 //! (default 2), so that `THREADS=1` against `THREADS=2` gives a speed-up. Each prints
 //! the median, lowest and highest ns per task over its runs.
 
@@ -43,6 +45,34 @@ fn inc_10us(x: u64) -> u64 {
     x + 1
 }
 
+/// The calling thread's CPU time so far (`CLOCK_THREAD_CPUTIME_ID`; zero off Unix).
+fn thread_cpu() -> Duration {
+    #[cfg(unix)]
+    {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid, writable timespec for the call's duration.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0 {
+            return Duration::new(t.tv_sec as u64, t.tv_nsec as u32);
+        }
+    }
+    Duration::ZERO
+}
+
+/// A chain of `TASKS` futures: the last one's value, and the submitting thread's CPU
+/// time spent submitting them.
+fn chain(client: &Client) -> (u64, Duration) {
+    let cpu = thread_cpu();
+    let mut x = client.submit(inc, (0u64,));
+    for _ in 1..TASKS {
+        x = client.submit(inc, (x,));
+    }
+    let submitting = thread_cpu() - cpu;
+    (x.result().expect("no task fails"), submitting)
+}
+
 /// `leaves` tasks `leaf(i)`, then a pairwise tree of `add`s: its root's value.
 fn fan_in(client: &Client, leaves: u64, leaf: fn(u64) -> u64) -> u64 {
     let mut level: Vec<Future<u64>> = (0..leaves).map(|i| client.submit(leaf, (i,))).collect();
@@ -60,7 +90,8 @@ fn fan_in(client: &Client, leaves: u64, leaf: fn(u64) -> u64) -> u64 {
 }
 
 /// One run of `shape`: the tasks it ran, its check value and the time it took (of its
-/// submission only, for `submit_10us`).
+/// submission only, for `submit_10us`; the submitting thread's CPU time, for
+/// `chain_cpu`).
 fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
     let start = Instant::now();
     let (tasks, value) = match shape {
@@ -73,12 +104,10 @@ fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
                 .sum();
             (TASKS, total)
         }
-        "chain" => {
-            let mut x = client.submit(inc, (0u64,));
-            for _ in 1..TASKS {
-                x = client.submit(inc, (x,));
-            }
-            (TASKS, x.result().expect("no task fails"))
+        "chain" => (TASKS, chain(client).0),
+        "chain_cpu" => {
+            let (value, submitting) = chain(client);
+            return (TASKS, value, submitting);
         }
         "fan_in" => (TASKS - 1, fan_in(client, TASKS / 2, inc)),
         // bench_report's scaling shape: 1,000 leaves of 10 µs, trivial combines.
@@ -103,7 +132,7 @@ fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
         other => {
             panic!(
                 "unknown shape `{other}`: map, chain, fan_in, round_trip, submit_10us, \
-                 fan_in_10us or all"
+                 fan_in_10us, chain_cpu or all"
             )
         }
     };
