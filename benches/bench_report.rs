@@ -6,7 +6,7 @@
 //! cargo run --release --example bench_report -- --quick         # smaller sizes, fewer repetitions
 //! cargo run --release --example bench_report -- --scaling 1,2,4,8,16   # 10 µs tasks on 1..16 threads
 //! cargo run --release --example bench_report -- --markdown report.md   # also write the tables
-//! cargo run --release --example bench_report -- --compare [--quick]   # engines alternated round by round
+//! cargo run --release --example bench_report -- --compare [--quick] [--warm]   # engines alternated round by round
 //! ```
 //!
 //! These run in the repository's root, whose `default-members` include this package
@@ -16,7 +16,10 @@
 //! each workload once on every engine (in an order rotated each round) and, when it is
 //! installed, the Dask peer; the table gives each engine's median ns per task with the
 //! spread of its rounds, and each ratio as the median of the per-round ratios (both
-//! sides measured seconds apart) with their interquartile range.
+//! sides measured seconds apart) with their interquartile range. With `--warm`, each
+//! timed run comes right after an untimed one of the same workload on the same engine
+//! (caches, allocator and threads warm, as a program computing graphs in a loop sees
+//! them, and as the Taskflow peer times its runs).
 //!
 //! Engines: static `graph!` (the shapes it can express, ~10^3 nodes), dynamic
 //! `Delayed`, the futures `Client`, the same work hand-written with rayon (the floor),
@@ -831,6 +834,10 @@ fn memory_row(engine: &str) -> String {
 struct Options {
     quick: bool,
     compare: bool,
+    /// `--compare` times each run right after an untimed one of the same workload on
+    /// the same engine (caches, allocator and threads warm, as in a program that
+    /// computes graphs in a loop, and as the Taskflow peer times its runs).
+    warm: bool,
     threads: usize,
     scaling: Option<Vec<usize>>,
     markdown: Option<String>,
@@ -841,6 +848,7 @@ fn options() -> Options {
     let mut o = Options {
         quick: false,
         compare: false,
+        warm: false,
         threads: 2,
         scaling: None,
         markdown: None,
@@ -849,6 +857,7 @@ fn options() -> Options {
         match arg.as_str() {
             "--quick" => o.quick = true,
             "--compare" => o.compare = true,
+            "--warm" => o.warm = true,
             "--threads" => {
                 o.threads = args
                     .next()
@@ -1223,10 +1232,16 @@ fn compare(o: &Options, md: &mut String) {
         for (c, &(workload, p, tasks)) in cases.iter().enumerate() {
             for k in 0..Engine::ALL.len() {
                 let e = (k + round) % Engine::ALL.len();
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    engines.run_once(Engine::ALL[e], workload, p, 0)
-                }))
-                .unwrap_or_else(|e| Err(Missing::Failed(panic_text(&*e))));
+                let run = || {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        engines.run_once(Engine::ALL[e], workload, p, 0)
+                    }))
+                    .unwrap_or_else(|e| Err(Missing::Failed(panic_text(&*e))))
+                };
+                if o.warm {
+                    let _ = run();
+                }
+                let outcome = run();
                 // Round 0 warms every engine up and is not kept.
                 if round > 0 {
                     times[c][e].push(ns(&outcome, tasks));
@@ -1264,9 +1279,15 @@ fn compare(o: &Options, md: &mut String) {
     let _ = writeln!(
         md,
         "Machine: {}. Threads per engine: {}. {rounds} rounds after a warm-up; each round \
-         runs every workload once on every engine, in an order rotated each round.\n",
+         runs every workload once on every engine, in an order rotated each round{}.\n",
         machine(),
-        engines.threads
+        engines.threads,
+        if o.warm {
+            ", each timed run right after an untimed one of the same workload and engine \
+             (`--warm`)"
+        } else {
+            ""
+        }
     );
     if let Some(why) = &dask_skipped {
         let _ = writeln!(md, "Dask skipped: {why}\n");
