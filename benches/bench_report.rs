@@ -6,7 +6,7 @@
 //! cargo run --release --example bench_report -- --quick         # smaller sizes, fewer repetitions
 //! cargo run --release --example bench_report -- --scaling 1,2,4,8,16   # 10 µs tasks on 1..16 threads
 //! cargo run --release --example bench_report -- --markdown report.md   # also write the tables
-//! cargo run --release --example bench_report -- --compare [--quick]   # engines alternated round by round
+//! cargo run --release --example bench_report -- --compare [--quick] [--warm]   # engines alternated round by round
 //! ```
 //!
 //! These run in the repository's root, whose `default-members` include this package
@@ -16,12 +16,17 @@
 //! each workload once on every engine (in an order rotated each round) and, when it is
 //! installed, the Dask peer; the table gives each engine's median ns per task with the
 //! spread of its rounds, and each ratio as the median of the per-round ratios (both
-//! sides measured seconds apart) with their interquartile range.
+//! sides measured seconds apart) with their interquartile range. With `--warm`, each
+//! timed run comes right after an untimed one of the same workload on the same engine
+//! (caches, allocator and threads warm, as a program computing graphs in a loop sees
+//! them, and as the Taskflow peer times its runs).
 //!
 //! Engines: static `graph!` (the shapes it can express, ~10^3 nodes), dynamic
 //! `Delayed`, the futures `Client`, the same work hand-written with rayon (the floor),
 //! dagx (the closest Rust peer) on tokio, and Dask through `../shared/peers/dask_peer.py`
-//! (beside the repository's folder) when `python3 -c "import dask, distributed"` works.
+//! (beside the repository's folder) when `python3 -c "import dask, distributed"` works;
+//! with `--compare`, also C++ Taskflow when `TASKWEAVE_TASKFLOW` names the built
+//! `benches/peers/taskflow_peer.cpp` (its header says how to build it).
 //! A peer that is missing is named and skipped; a workload that fails on one engine is
 //! reported as failed.
 //!
@@ -654,6 +659,39 @@ fn dask(n: u64) -> Result<BTreeMap<String, (u64, f64)>, String> {
     Ok(lines)
 }
 
+/// C++ Taskflow on the same shapes (`benches/peers/taskflow_peer.cpp`), when the
+/// environment's `TASKWEAVE_TASKFLOW` names its built binary: one build + run + destroy
+/// per shape and size, ns per task by (workload, tasks).
+fn taskflow(threads: usize, sizes: &[u64]) -> Result<BTreeMap<(String, u64), f64>, String> {
+    let Some(peer) = std::env::var_os("TASKWEAVE_TASKFLOW") else {
+        return Err("TASKWEAVE_TASKFLOW is not set (build the peer as \
+                    benches/peers/taskflow_peer.cpp says)"
+            .to_owned());
+    };
+    let sizes: Vec<String> = sizes.iter().map(u64::to_string).collect();
+    let out = Command::new(&peer)
+        .args(["--threads", &threads.to_string(), "--reps", "1"])
+        .args(["--sizes", &sizes.join(",")])
+        .output()
+        .map_err(|e| format!("{}: {e}", peer.to_string_lossy()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "the Taskflow peer failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let mut lines = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if let [name, tasks, ns] = parts[..] {
+            if let (Ok(tasks), Ok(ns)) = (tasks.parse(), ns.parse()) {
+                lines.insert((name.to_owned(), tasks), ns);
+            }
+        }
+    }
+    Ok(lines)
+}
+
 // ---- memory -----------------------------------------------------------------------
 
 /// The process's peak resident set size, in bytes (Linux).
@@ -796,6 +834,10 @@ fn memory_row(engine: &str) -> String {
 struct Options {
     quick: bool,
     compare: bool,
+    /// `--compare` times each run right after an untimed one of the same workload on
+    /// the same engine (caches, allocator and threads warm, as in a program that
+    /// computes graphs in a loop, and as the Taskflow peer times its runs).
+    warm: bool,
     threads: usize,
     scaling: Option<Vec<usize>>,
     markdown: Option<String>,
@@ -806,6 +848,7 @@ fn options() -> Options {
     let mut o = Options {
         quick: false,
         compare: false,
+        warm: false,
         threads: 2,
         scaling: None,
         markdown: None,
@@ -814,6 +857,7 @@ fn options() -> Options {
         match arg.as_str() {
             "--quick" => o.quick = true,
             "--compare" => o.compare = true,
+            "--warm" => o.warm = true,
             "--threads" => {
                 o.threads = args
                     .next()
@@ -1001,12 +1045,68 @@ fn scaling(threads: &[usize], md: &mut String) {
     scaling_rows(threads, md, false);
 }
 
-/// Fan-in of 10^4 and a 64 × 64 wavefront of 10 µs tasks on each thread count.
+/// Fan-in of 1,999 and a 64 × 64 wavefront of 10 µs tasks on each thread count.
+///
+/// Rounds alternate: each runs every workload once on every engine at every thread
+/// count (engines in an order rotated each round), so a burst of load from elsewhere
+/// slows one round of every column rather than all runs of one; a cell gives the
+/// median time of its rounds and, as the speed-up, the median of the per-round ratios
+/// to one thread (both runs seconds apart).
 fn scaling_rows(threads: &[usize], md: &mut String, quick: bool) {
-    let _ = quick;
+    const ENGINES: [Engine; 4] = [
+        Engine::Static,
+        Engine::Dynamic,
+        Engine::Rayon,
+        Engine::Futures,
+    ];
+    let rounds = if quick { 5 } else { 11 };
     // Fan-in: the 10 µs are in the leaves (the combines are trivial), so the shape's
     // critical path is short and every engine can scale; the wavefront's cells all work.
     let cases = [(Workload::FanIn, 1_000), (Workload::Wavefront, 64 * 64)];
+    // The baseline is one thread, measured in the same rounds whether asked for or not.
+    let mut counts = vec![1];
+    counts.extend(threads.iter().copied().filter(|&t| t != 1));
+    let engines: Vec<Engines> = counts.iter().map(|&t| Engines::new(t)).collect();
+    // Seconds: [case][engine][thread count][round] (`None`: failed or not expressible).
+    let mut times = vec![vec![vec![Vec::new(); counts.len()]; ENGINES.len()]; cases.len()];
+    let mut missing: BTreeMap<(usize, usize), Missing> = BTreeMap::new();
+    for round in 0..=rounds {
+        for (c, &(workload, n)) in cases.iter().enumerate() {
+            let p = workload.param(n);
+            for k in 0..ENGINES.len() {
+                let e = (k + round) % ENGINES.len();
+                if missing.contains_key(&(c, e)) {
+                    continue;
+                }
+                for (i, on) in engines.iter().enumerate() {
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        on.run_once(ENGINES[e], workload, p, 10)
+                    }))
+                    .unwrap_or_else(|e| Err(Missing::Failed(panic_text(&*e))));
+                    match outcome {
+                        // Round 0 warms every engine up and is not kept.
+                        Ok(time) if round > 0 => times[c][e][i].push(time.as_secs_f64()),
+                        Ok(_) => {}
+                        Err(why) => {
+                            missing.insert((c, e), why);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        eprintln!("scaling round {round} of {rounds} done");
+    }
+    let shown: Vec<usize> = threads
+        .iter()
+        .map(|t| counts.iter().position(|c| c == t).expect("a thread count"))
+        .collect();
+    let _ = writeln!(
+        md,
+        "{rounds} rounds after a warm-up, thread counts and engines alternated; each cell: \
+         median time of the rounds, median per-round speed-up over 1 thread (its \
+         interquartile range), and that speed-up per thread.\n"
+    );
     let _ = writeln!(
         md,
         "| workload | tasks | engine | {} |",
@@ -1017,38 +1117,34 @@ fn scaling_rows(threads: &[usize], md: &mut String, quick: bool) {
             .join(" | ")
     );
     let _ = writeln!(md, "|---|---|---|{}", "---|".repeat(threads.len()));
-    for (workload, n) in cases {
-        let p = workload.param(n);
-        let tasks = workload.tasks(p);
-        for engine in [
-            Engine::Static,
-            Engine::Dynamic,
-            Engine::Rayon,
-            Engine::Futures,
-        ] {
-            let mut base = None;
-            let mut cells = Vec::new();
-            for &t in threads {
-                let engines = Engines::new(t);
-                match engines.measure(engine, workload, p, 10, true) {
-                    Ok(time) => {
-                        let secs = time.as_secs_f64();
-                        let b = *base.get_or_insert(secs);
-                        let speedup = b / secs;
-                        cells.push(format!(
-                            "{:.1} ms, {:.2}x ({:.0}%)",
-                            secs * 1e3,
+    for (c, &(workload, n)) in cases.iter().enumerate() {
+        let tasks = workload.tasks(workload.param(n));
+        for (e, engine) in ENGINES.iter().enumerate() {
+            let cells: Vec<String> = match missing.get(&(c, e)) {
+                Some(Missing::NotExpressible) => continue,
+                Some(Missing::Failed(why)) => vec![format!("FAILED ({why})"); threads.len()],
+                None => shown
+                    .iter()
+                    .map(|&i| {
+                        let base = &times[c][e][0];
+                        let runs = &times[c][e][i];
+                        let mut ratios =
+                            sorted(base.iter().zip(runs).map(|(b, r)| b / r).collect());
+                        if ratios.is_empty() {
+                            ratios.push(f64::NAN);
+                        }
+                        let speedup = quantile(&ratios, 0.5);
+                        format!(
+                            "{:.1} ms, {:.2}x [{:.2}–{:.2}] ({:.0}%)",
+                            quantile(&sorted(runs.clone()), 0.5) * 1e3,
                             speedup,
-                            100.0 * speedup / t as f64
-                        ));
-                    }
-                    Err(Missing::NotExpressible) => cells.push("—".to_owned()),
-                    Err(Missing::Failed(why)) => cells.push(format!("FAILED ({why})")),
-                }
-            }
-            if cells.iter().all(|c| c == "—") {
-                continue;
-            }
+                            quantile(&ratios, 0.25),
+                            quantile(&ratios, 0.75),
+                            100.0 * speedup / counts[i] as f64
+                        )
+                    })
+                    .collect(),
+            };
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} |",
@@ -1057,7 +1153,6 @@ fn scaling_rows(threads: &[usize], md: &mut String, quick: bool) {
                 engine.name(),
                 cells.join(" | ")
             );
-            eprintln!("scaled {} on {}", workload.name(), engine.name());
         }
     }
 }
@@ -1130,14 +1225,23 @@ fn compare(o: &Options, md: &mut String) {
     let mut dask_times = vec![Vec::with_capacity(rounds); cases.len()];
     let dask_n = *sizes.last().expect("a size");
     let mut dask_skipped = None;
+    // C++ Taskflow's, when its peer is built: [case][round].
+    let mut taskflow_times = vec![Vec::with_capacity(rounds); cases.len()];
+    let mut taskflow_skipped = None;
     for round in 0..=rounds {
         for (c, &(workload, p, tasks)) in cases.iter().enumerate() {
             for k in 0..Engine::ALL.len() {
                 let e = (k + round) % Engine::ALL.len();
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    engines.run_once(Engine::ALL[e], workload, p, 0)
-                }))
-                .unwrap_or_else(|e| Err(Missing::Failed(panic_text(&*e))));
+                let run = || {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        engines.run_once(Engine::ALL[e], workload, p, 0)
+                    }))
+                    .unwrap_or_else(|e| Err(Missing::Failed(panic_text(&*e))))
+                };
+                if o.warm {
+                    let _ = run();
+                }
+                let outcome = run();
                 // Round 0 warms every engine up and is not kept.
                 if round > 0 {
                     times[c][e].push(ns(&outcome, tasks));
@@ -1158,18 +1262,38 @@ fn compare(o: &Options, md: &mut String) {
                 Err(why) => dask_skipped = Some(why),
             }
         }
+        if round > 0 && taskflow_skipped.is_none() {
+            match taskflow(engines.threads, sizes) {
+                Ok(t) => {
+                    for (c, &(workload, _, tasks)) in cases.iter().enumerate() {
+                        let got = t.get(&(workload.name().to_owned(), tasks)).copied();
+                        taskflow_times[c].push(got);
+                    }
+                }
+                Err(why) => taskflow_skipped = Some(why),
+            }
+        }
         eprintln!("round {round} of {rounds} done");
     }
     let _ = writeln!(md, "# taskweave comparison, engines alternated\n");
     let _ = writeln!(
         md,
         "Machine: {}. Threads per engine: {}. {rounds} rounds after a warm-up; each round \
-         runs every workload once on every engine, in an order rotated each round.\n",
+         runs every workload once on every engine, in an order rotated each round{}.\n",
         machine(),
-        engines.threads
+        engines.threads,
+        if o.warm {
+            ", each timed run right after an untimed one of the same workload and engine \
+             (`--warm`)"
+        } else {
+            ""
+        }
     );
     if let Some(why) = &dask_skipped {
         let _ = writeln!(md, "Dask skipped: {why}\n");
+    }
+    if let Some(why) = &taskflow_skipped {
+        let _ = writeln!(md, "C++ Taskflow skipped: {why}\n");
     }
     let _ = writeln!(
         md,
@@ -1178,9 +1302,12 @@ fn compare(o: &Options, md: &mut String) {
     );
     let _ = writeln!(
         md,
-        "| workload | tasks | static | dynamic | futures | rayon | dagx | Dask | dynamic/rayon | futures/rayon | static/rayon | dagx/dynamic | Dask/dynamic |"
+        "| workload | tasks | static | dynamic | futures | rayon | dagx | Dask | Taskflow | dynamic/rayon | futures/rayon | static/rayon | dagx/dynamic | Dask/dynamic | dynamic/Taskflow |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     let at = |e: Engine| Engine::ALL.iter().position(|&x| x == e).expect("an engine");
     for (c, &(workload, _, tasks)) in cases.iter().enumerate() {
         let t = &times[c];
@@ -1192,9 +1319,10 @@ fn compare(o: &Options, md: &mut String) {
             &t[at(Engine::Dagx)],
         );
         let dask = &dask_times[c];
+        let taskflow = &taskflow_times[c];
         let _ = writeln!(
             md,
-            "| {} | {tasks} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {tasks} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             workload.name(),
             spread_cell(st),
             spread_cell(dy),
@@ -1202,11 +1330,13 @@ fn compare(o: &Options, md: &mut String) {
             spread_cell(ra),
             spread_cell(da),
             spread_cell(dask),
+            spread_cell(taskflow),
             ratio_cell(dy, ra),
             ratio_cell(fu, ra),
             ratio_cell(st, ra),
             ratio_cell(da, dy),
             ratio_cell(dask, dy),
+            ratio_cell(dy, taskflow),
         );
     }
     write_node_bytes(md);

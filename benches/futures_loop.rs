@@ -15,7 +15,12 @@
 //! `round_trip` (`submit` then `result`, one task at a time); and `submit_10us`, the
 //! submission alone: how long `client.map` of 10^4 tasks of 10 µs each takes to
 //! return (the workers run them meanwhile; `gather` is not timed), as tasks per
-//! second. Each prints the median, lowest and highest ns per task over its runs.
+//! second; and `fan_in_10us` (not in `all`), 1,000 leaves of 10 µs then a pairwise
+//! tree, the shape `bench_report --scaling` times; and `chain_cpu` (not in `all`), the
+//! submitting thread's CPU time per task of `chain`'s submissions (Unix), which a
+//! loaded machine disturbs far less than the wall time. `THREADS=N` sets the client's threads
+//! (default 2), so that `THREADS=1` against `THREADS=2` gives a speed-up. Each prints
+//! the median, lowest and highest ns per task over its runs.
 
 use std::time::{Duration, Instant};
 
@@ -40,8 +45,53 @@ fn inc_10us(x: u64) -> u64 {
     x + 1
 }
 
+/// The calling thread's CPU time so far (`CLOCK_THREAD_CPUTIME_ID`; zero off Unix).
+fn thread_cpu() -> Duration {
+    #[cfg(unix)]
+    {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid, writable timespec for the call's duration.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0 {
+            return Duration::new(t.tv_sec as u64, t.tv_nsec as u32);
+        }
+    }
+    Duration::ZERO
+}
+
+/// A chain of `TASKS` futures: the last one's value, and the submitting thread's CPU
+/// time spent submitting them.
+fn chain(client: &Client) -> (u64, Duration) {
+    let cpu = thread_cpu();
+    let mut x = client.submit(inc, (0u64,));
+    for _ in 1..TASKS {
+        x = client.submit(inc, (x,));
+    }
+    let submitting = thread_cpu() - cpu;
+    (x.result().expect("no task fails"), submitting)
+}
+
+/// `leaves` tasks `leaf(i)`, then a pairwise tree of `add`s: its root's value.
+fn fan_in(client: &Client, leaves: u64, leaf: fn(u64) -> u64) -> u64 {
+    let mut level: Vec<Future<u64>> = (0..leaves).map(|i| client.submit(leaf, (i,))).collect();
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [a, b] => client.submit(add, (a, b)),
+                [a] => a.clone(),
+                _ => unreachable!(),
+            })
+            .collect();
+    }
+    level[0].result().expect("no task fails")
+}
+
 /// One run of `shape`: the tasks it ran, its check value and the time it took (of its
-/// submission only, for `submit_10us`).
+/// submission only, for `submit_10us`; the submitting thread's CPU time, for
+/// `chain_cpu`).
 fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
     let start = Instant::now();
     let (tasks, value) = match shape {
@@ -54,28 +104,14 @@ fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
                 .sum();
             (TASKS, total)
         }
-        "chain" => {
-            let mut x = client.submit(inc, (0u64,));
-            for _ in 1..TASKS {
-                x = client.submit(inc, (x,));
-            }
-            (TASKS, x.result().expect("no task fails"))
+        "chain" => (TASKS, chain(client).0),
+        "chain_cpu" => {
+            let (value, submitting) = chain(client);
+            return (TASKS, value, submitting);
         }
-        "fan_in" => {
-            let mut level: Vec<Future<u64>> =
-                (0..TASKS / 2).map(|i| client.submit(inc, (i,))).collect();
-            while level.len() > 1 {
-                level = level
-                    .chunks(2)
-                    .map(|pair| match pair {
-                        [a, b] => client.submit(add, (a, b)),
-                        [a] => a.clone(),
-                        _ => unreachable!(),
-                    })
-                    .collect();
-            }
-            (TASKS - 1, level[0].result().expect("no task fails"))
-        }
+        "fan_in" => (TASKS - 1, fan_in(client, TASKS / 2, inc)),
+        // bench_report's scaling shape: 1,000 leaves of 10 µs, trivial combines.
+        "fan_in_10us" => (1_999, fan_in(client, 1_000, inc_10us)),
         "round_trip" => {
             let n = TASKS / 10;
             let total = (0..n)
@@ -94,7 +130,10 @@ fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
             return (TASKS, total, submitted);
         }
         other => {
-            panic!("unknown shape `{other}`: map, chain, fan_in, round_trip, submit_10us or all")
+            panic!(
+                "unknown shape `{other}`: map, chain, fan_in, round_trip, submit_10us, \
+                 fan_in_10us, chain_cpu or all"
+            )
         }
     };
     (tasks, value, start.elapsed())
@@ -111,8 +150,11 @@ fn main() {
         "all" => vec!["map", "chain", "fan_in", "round_trip", "submit_10us"],
         one => vec![one],
     };
+    let threads = std::env::var("THREADS")
+        .ok()
+        .map_or(2, |t| t.parse().expect("THREADS: a number"));
     let client = Client::builder()
-        .threads(2)
+        .threads(threads)
         .name("loop")
         .build()
         .expect("a client");

@@ -4,9 +4,10 @@
 //! Each slot is a `SharedSlot<T>` of its node's `T`, placed at its offset in the block
 //! (a bump allocation made once per laid-out graph): one allocation for every slot,
 //! rather than a `Box` per node, and no allocator call per node when the slots are
-//! made or freed. Each slot's entry says where it is and what type it holds, so that
+//! made or freed. The arena knows where each slot is and what type it holds, so that
 //! reading it as another type is caught (a bug, reported as such) rather than
-//! undefined.
+//! undefined: in a graph of one result type (most), from the slot's number alone;
+//! otherwise from 6 bytes per slot (its offset and its kind's number).
 
 use std::alloc::Layout;
 use std::any::TypeId;
@@ -20,6 +21,8 @@ struct SlotKind {
     /// `TypeId::of::<SharedSlot<T>>` (a function: `TypeId::of` is not `const` in the
     /// supported Rust versions).
     id: fn() -> TypeId,
+    /// The layout of a `SharedSlot<T>`.
+    layout: Layout,
     /// Writes an empty slot for `uses` reads at the pointer.
     ///
     /// Safety: the pointer is valid for writes of a `SharedSlot<T>` and aligned for it.
@@ -35,10 +38,15 @@ struct SlotKind {
 struct KindOf<T>(std::marker::PhantomData<T>);
 
 impl<T: Send + Sync + 'static> KindOf<T> {
-    const KIND: SlotKind = SlotKind {
-        id: TypeId::of::<SharedSlot<T>>,
-        init: init_slot::<T>,
-        drop: drop_slot::<T>,
+    const KIND: SlotKind = {
+        // Offsets are kept in units of `UNIT` bytes (see `Places::Mixed`).
+        assert!(std::mem::align_of::<SharedSlot<T>>() >= UNIT);
+        SlotKind {
+            id: TypeId::of::<SharedSlot<T>>,
+            layout: Layout::new::<SharedSlot<T>>(),
+            init: init_slot::<T>,
+            drop: drop_slot::<T>,
+        }
     };
 }
 
@@ -56,40 +64,28 @@ unsafe fn drop_slot<T>(at: *mut u8) {
     unsafe { at.cast::<SharedSlot<T>>().drop_in_place() }
 }
 
-/// One slot's place in the block and its kind, in one word: the offset in the high 48
-/// bits, the kind's number in its arena's list of kinds in the low 16 (a graph has
-/// far fewer distinct result types than 65,536, and slots far fewer bytes than 2^48).
-#[derive(Clone, Copy)]
-struct Entry(u64);
+/// The unit of a slot's offset in [`Places::Mixed`]: every slot is aligned to at least
+/// this (its counters are `u32`s), so offsets of blocks up to 16 GiB fit in a `u32`.
+const UNIT: usize = 4;
 
-impl Entry {
-    const KIND_BITS: u32 = 16;
-
-    fn new(offset: usize, kind: usize) -> Entry {
-        let kind = u16::try_from(kind)
-            .expect("taskweave: a dynamic graph has at most 65,536 distinct result types");
-        assert!(
-            (offset as u64) >> (64 - Self::KIND_BITS) == 0,
-            "taskweave: a dynamic graph's result slots fit in 2^48 bytes"
-        );
-        Entry((offset as u64) << Self::KIND_BITS | u64::from(kind))
-    }
-
-    fn offset(self) -> usize {
-        (self.0 >> Self::KIND_BITS) as usize
-    }
-
-    fn kind(self) -> usize {
-        self.0 as u16 as usize
-    }
+/// Where each slot of an arena is, and of what kind.
+enum Places {
+    /// Every slot is of kind 0 (one result type, the common case): slot `i` is at
+    /// `i * stride`, and no per-slot entry is needed.
+    Uniform { stride: usize },
+    /// Slots of several kinds: slot `i` is at `offsets[i] * UNIT`, of kind `kinds[i]`
+    /// (a graph has far fewer distinct result types than 65,536). 6 bytes per slot.
+    Mixed { offsets: Vec<u32>, kinds: Vec<u16> },
 }
 
 /// Every node's result slot for runs of one laid-out graph.
 pub struct Arena {
     /// The block the slots are in, at least as large as they need.
     block: Block,
-    slots: Vec<Entry>,
-    /// The distinct kinds of slot, numbered in the entries, each with its type's id
+    /// The number of slots.
+    len: usize,
+    places: Places,
+    /// The distinct kinds of slot, numbered in `places`, each with its type's id
     /// (read once per kind, so that checking a slot's type compares two ids).
     kinds: Vec<(&'static SlotKind, TypeId)>,
 }
@@ -135,20 +131,24 @@ impl Drop for Block {
     }
 }
 
-/// The entries and the block of the last arena dropped, for the next one (see
-/// [`reuse`]): blocks of similar sizes come back to graphs laid out in a loop.
+/// The per-slot vectors and the block of the last arena dropped, for the next one
+/// (see [`reuse`]): blocks of similar sizes come back to graphs laid out in a loop.
 #[derive(Default)]
 struct ArenaBuffers {
-    slots: Vec<Entry>,
+    offsets: Vec<u32>,
+    kinds: Vec<u16>,
     block: Option<Block>,
 }
 
 impl reuse::Buffers for ArenaBuffers {
     fn bytes(&self) -> usize {
-        reuse::bytes_of(&self.slots) + self.block.as_ref().map_or(0, |b| b.layout.size())
+        reuse::bytes_of(&self.offsets)
+            + reuse::bytes_of(&self.kinds)
+            + self.block.as_ref().map_or(0, |b| b.layout.size())
     }
     fn clear(&mut self) {
-        self.slots.clear();
+        self.offsets.clear();
+        self.kinds.clear();
     }
 }
 
@@ -163,95 +163,177 @@ unsafe impl Sync for Arena {}
 
 /// Collects the slots while a graph is laid out.
 pub(crate) struct ArenaBuilder {
+    slots: Slots,
+    /// The kind of the last slot pushed.
+    last: usize,
+}
+
+/// The slots of a laid-out graph, one per node: their kinds and where they go. Made
+/// once, while the plan is laid out; each run's [`Arena`] is made from it.
+pub(crate) struct Slots {
     layout: Layout,
-    slots: Vec<Entry>,
+    /// The number of slots.
+    len: usize,
+    /// Each slot's kind number once a second kind has been met (`mixed`); empty while
+    /// every slot is of kind 0.
+    kind_of: Vec<u16>,
+    mixed: bool,
     kinds: Vec<&'static SlotKind>,
-    /// A block kept from an arena dropped before, if any.
-    kept: Option<Block>,
 }
 
 impl ArenaBuilder {
-    /// A builder for `nodes` slots.
-    pub(crate) fn new(nodes: usize) -> Self {
-        let ArenaBuffers { mut slots, block } = KEPT.take();
-        slots.reserve_exact(nodes);
+    /// A builder with no slot yet.
+    pub(crate) fn new() -> Self {
         ArenaBuilder {
-            layout: Layout::new::<()>(),
-            slots,
-            kinds: Vec::new(),
-            kept: block,
+            slots: Slots {
+                layout: Layout::new::<()>(),
+                len: 0,
+                kind_of: Vec::new(),
+                mixed: false,
+                kinds: Vec::new(),
+            },
+            last: 0,
         }
     }
 
     /// The number of a kind of slot, given on its first use. Graphs have a few result
     /// types, and neighbouring nodes mostly share one: the last kind is tried first.
     fn kind_number(&mut self, kind: &'static SlotKind) -> usize {
-        if let Some(&last) = self.slots.last() {
-            if core::ptr::eq(self.kinds[last.kind()], kind) {
-                return last.kind();
+        let kinds = &mut self.slots.kinds;
+        if let Some(&last) = kinds.get(self.last) {
+            if core::ptr::eq(last, kind) {
+                return self.last;
             }
         }
-        match self.kinds.iter().position(|&k| core::ptr::eq(k, kind)) {
+        let number = match kinds.iter().position(|&k| core::ptr::eq(k, kind)) {
             Some(number) => number,
             None => {
-                self.kinds.push(kind);
-                self.kinds.len() - 1
+                assert!(
+                    kinds.len() <= u16::MAX as usize,
+                    "taskweave: a dynamic graph has at most 65,536 distinct result types"
+                );
+                kinds.push(kind);
+                kinds.len() - 1
             }
-        }
+        };
+        self.last = number;
+        number
     }
 
     /// Adds the next node's slot.
     pub(crate) fn push<T: Send + Sync + 'static>(&mut self) {
-        let (layout, offset) = self
+        let kind = &KindOf::<T>::KIND;
+        self.slots.layout = self
+            .slots
             .layout
-            .extend(Layout::new::<SharedSlot<T>>())
-            .expect("taskweave: a dynamic graph's slots fit in memory");
-        self.layout = layout;
-        let kind = self.kind_number(&KindOf::<T>::KIND);
-        self.slots.push(Entry::new(offset, kind));
+            .extend(kind.layout)
+            .expect("taskweave: a dynamic graph's slots fit in memory")
+            .0;
+        let number = self.kind_number(kind);
+        let slots = &mut self.slots;
+        if number != 0 && !slots.mixed {
+            // A second kind: every slot before this one was of kind 0.
+            slots.mixed = true;
+            slots.kind_of.resize(slots.len, 0);
+        }
+        if slots.mixed {
+            slots.kind_of.push(number as u16);
+        }
+        slots.len += 1;
     }
 
-    /// The arena: every slot made empty, slot `i` for `uses[i]` reads per run.
+    /// The slots pushed.
+    pub(crate) fn finish(self) -> Slots {
+        let mut slots = self.slots;
+        reuse::fit(&mut slots.kind_of);
+        slots
+    }
+}
+
+impl Slots {
+    /// An arena of these slots: every slot made empty, slot `i` for `uses[i]` reads
+    /// per run.
     ///
     /// # Panics
     /// When `uses` does not have one count per slot.
-    pub(crate) fn finish(self, uses: &[u32]) -> Arena {
-        assert_eq!(uses.len(), self.slots.len(), "one count of uses per slot");
+    pub(crate) fn arena(&self, uses: impl ExactSizeIterator<Item = u32>) -> Arena {
+        assert_eq!(uses.len(), self.len, "one count of uses per slot");
         let layout = self.layout.pad_to_align();
-        let block = match self.kept {
+        let ArenaBuffers {
+            mut offsets,
+            mut kinds,
+            block: kept,
+        } = KEPT.take();
+        let places = if self.mixed {
+            // The offsets `push` found, again: each slot after the one before it.
+            let mut at = Layout::new::<()>();
+            offsets.clear();
+            offsets.extend(self.kind_of.iter().map(|&kind| {
+                let (grown, offset) = at
+                    .extend(self.kinds[kind as usize].layout)
+                    .expect("laid out once already");
+                at = grown;
+                u32::try_from(offset / UNIT)
+                    .expect("taskweave: a dynamic graph's result slots fit in 16 GiB")
+            }));
+            reuse::fit(&mut offsets);
+            kinds.clear();
+            kinds.extend_from_slice(&self.kind_of);
+            reuse::fit(&mut kinds);
+            Places::Mixed { offsets, kinds }
+        } else {
+            // One kind: `Layout::extend` of one layout again and again places slot `i`
+            // at `i * size` (a type's size is a multiple of its alignment).
+            let stride = self.kinds.first().map_or(0, |kind| kind.layout.size());
+            Places::Uniform { stride }
+        };
+        let block = match kept {
             Some(kept) if kept.fits(layout) => kept,
             _ => Block::new(layout),
         };
-        for (entry, &uses) in self.slots.iter().zip(uses) {
-            // SAFETY: `Layout::extend` placed the slot at `offset`, aligned for its type
-            // and inside the first `layout.size()` bytes of the block (`layout` covers
-            // every slot, padded to the largest alignment; the block is at least that
-            // large, with that alignment: `Block::fits`); each slot is written once.
-            unsafe {
-                (self.kinds[entry.kind()].init)(block.start.as_ptr().add(entry.offset()), uses)
-            };
-        }
-        Arena {
+        let arena = Arena {
             block,
-            slots: self.slots,
-            kinds: self
-                .kinds
-                .into_iter()
-                .map(|kind| (kind, (kind.id)()))
-                .collect(),
+            len: self.len,
+            places,
+            kinds: self.kinds.iter().map(|&kind| (kind, (kind.id)())).collect(),
+        };
+        for (i, uses) in (0..arena.len).zip(uses) {
+            let (offset, kind) = arena.place(i);
+            // SAFETY: `place` gives the offset `Layout::extend` gave the slot in `push`,
+            // aligned for its type and inside the first `layout.size()` bytes of the
+            // block (`layout` covers every slot, padded to the largest alignment; the
+            // block is at least that large, with that alignment: `Block::fits`); each
+            // slot is written once.
+            unsafe { (arena.kinds[kind].0.init)(arena.block.start.as_ptr().add(offset), uses) };
         }
+        arena
     }
 }
 
 impl Arena {
+    /// Where slot `index` is in the block, and its kind's number.
+    ///
+    /// # Panics
+    /// When there is no slot `index`.
+    #[inline]
+    fn place(&self, index: usize) -> (usize, usize) {
+        assert!(index < self.len, "taskweave: bug: no result slot {index}");
+        match &self.places {
+            Places::Uniform { stride } => (index * stride, 0),
+            Places::Mixed { offsets, kinds } => {
+                (offsets[index] as usize * UNIT, kinds[index] as usize)
+            }
+        }
+    }
+
     /// The slot of node `index`, of its own result type.
     #[inline]
     pub(crate) fn slot<T: 'static>(&self, index: u32) -> &SharedSlot<T> {
-        let entry = self.slots[index as usize];
-        if self.kinds[entry.kind()].1 != TypeId::of::<SharedSlot<T>>() {
+        let (offset, kind) = self.place(index as usize);
+        if self.kinds[kind].1 != TypeId::of::<SharedSlot<T>>() {
             unreachable!("taskweave: a dynamic node's slot has another type");
         }
-        // SAFETY: the entry's kind says the slot at its offset is a `SharedSlot<T>`,
+        // SAFETY: the slot's kind says the slot at its offset is a `SharedSlot<T>`,
         // made by `finish` and alive until the arena drops; only shared references to
         // it are handed out (its own atomics govern its contents).
         unsafe {
@@ -259,7 +341,7 @@ impl Arena {
                 .block
                 .start
                 .as_ptr()
-                .add(entry.offset())
+                .add(offset)
                 .cast::<SharedSlot<T>>()
         }
     }
@@ -286,12 +368,13 @@ struct Rest<'a> {
 
 impl Rest<'_> {
     fn drop_slots(&mut self) {
-        while let Some(&entry) = self.arena.slots.get(self.next) {
+        while self.next < self.arena.len {
+            let (offset, kind) = self.arena.place(self.next);
             self.next += 1;
-            let at = self.arena.block.start.as_ptr().wrapping_add(entry.offset());
+            let at = self.arena.block.start.as_ptr().wrapping_add(offset);
             // SAFETY: each slot is dropped once (`next` moves past it first), and the
             // arena is being dropped: nothing reads a slot after this.
-            unsafe { (self.arena.kinds[entry.kind()].0.drop)(at) };
+            unsafe { (self.arena.kinds[kind].0.drop)(at) };
         }
     }
 }
@@ -300,10 +383,16 @@ impl Drop for Rest<'_> {
     fn drop(&mut self) {
         self.drop_slots();
         // Every slot is dropped: the block holds no value, and goes back (or is freed
-        // with the entries) for the next arena.
+        // with the per-slot vectors) for the next arena.
         let block = std::mem::replace(&mut self.arena.block, Block::new(Layout::new::<()>()));
+        let places = std::mem::replace(&mut self.arena.places, Places::Uniform { stride: 0 });
+        let (offsets, kinds) = match places {
+            Places::Mixed { offsets, kinds } => (offsets, kinds),
+            Places::Uniform { .. } => Default::default(),
+        };
         KEPT.give(ArenaBuffers {
-            slots: std::mem::take(&mut self.arena.slots),
+            offsets,
+            kinds,
             block: Some(block),
         });
     }
@@ -312,7 +401,71 @@ impl Drop for Rest<'_> {
 impl std::fmt::Debug for Arena {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Arena")
-            .field("slots", &self.slots.len())
+            .field("slots", &self.len)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Slots of several result types each hold their own value at their own place, and
+    /// are dropped with the arena; slots of one type likewise, with no per-slot entry.
+    #[test]
+    fn slots_of_one_or_several_types_hold_their_values() {
+        let mut mixed = ArenaBuilder::new();
+        mixed.push::<u64>();
+        mixed.push::<u64>();
+        mixed.push::<String>();
+        mixed.push::<u8>();
+        mixed.push::<u64>();
+        let arena = mixed.finish().arena([1u32; 5].into_iter());
+        assert!(matches!(arena.places, Places::Mixed { .. }));
+        arena.slot::<u64>(0).put(10);
+        arena.slot::<u64>(1).put(11);
+        arena.slot::<String>(2).put("two".to_owned());
+        arena.slot::<u8>(3).put(3);
+        arena.slot::<u64>(4).put(14);
+        assert_eq!(arena.slot::<u64>(0).take_last(), Some(10));
+        assert_eq!(arena.slot::<u64>(1).take_last(), Some(11));
+        assert_eq!(arena.slot::<String>(2).take_last().as_deref(), Some("two"));
+        assert_eq!(arena.slot::<u8>(3).take_last(), Some(3));
+        assert_eq!(arena.slot::<u64>(4).take_last(), Some(14));
+        // A value left in its slot is dropped with the arena.
+        arena.slot::<String>(2).put("left".to_owned());
+        drop(arena);
+
+        let mut uniform = ArenaBuilder::new();
+        for _ in 0..4 {
+            uniform.push::<String>();
+        }
+        let arena = uniform.finish().arena([1u32; 4].into_iter());
+        assert!(matches!(arena.places, Places::Uniform { .. }));
+        for i in 0..4 {
+            arena.slot::<String>(i).put(i.to_string());
+        }
+        for i in 0..4 {
+            assert_eq!(arena.slot::<String>(i).take_last(), Some(i.to_string()));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "another type")]
+    fn a_slot_read_as_another_type_is_caught() {
+        let mut builder = ArenaBuilder::new();
+        builder.push::<u64>();
+        builder.push::<String>();
+        let arena = builder.finish().arena([1u32; 2].into_iter());
+        let _ = arena.slot::<u32>(1);
+    }
+
+    #[test]
+    #[should_panic(expected = "no result slot")]
+    fn a_slot_past_the_last_is_caught() {
+        let mut builder = ArenaBuilder::new();
+        builder.push::<u64>();
+        let arena = builder.finish().arena([1u32; 1].into_iter());
+        let _ = arena.slot::<u64>(1);
     }
 }

@@ -11,6 +11,7 @@ mod inspect;
 mod node;
 mod ops;
 mod plan;
+mod pool;
 mod reuse;
 
 use core::any::{Any, TypeId};

@@ -14,11 +14,12 @@ use crate::engine::sync::{fence, AtomicUsize, Ordering};
 use core::any::Any;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
+use std::alloc::Layout;
 use std::cell::{Cell, RefCell};
 
 use smallvec::SmallVec;
 
-use super::{ArenaBuilder, Env, Meta};
+use super::{pool, ArenaBuilder, Env, Meta};
 use crate::engine::dispatch::Flow;
 
 /// A node's own work, with its result type erased.
@@ -115,8 +116,19 @@ unsafe fn remote<B: Body>(node: NonNull<Node>) -> Option<NonNull<dyn Any + Send 
 /// `node` is a `NodeBox<B>` made by [`NodeRef::new`] whose last handle is gone: no
 /// one uses it again.
 unsafe fn free<B: Body>(node: NonNull<Node>) {
-    // SAFETY: made by `Box::new` in `NodeRef::new` as a `NodeBox<B>`, and freed once.
-    drop(unsafe { Box::from_raw(node.cast::<NodeBox<B>>().as_ptr()) });
+    /// Gives the block back once the node is dropped, even when its drop unwinds.
+    struct Release(NonNull<u8>, Layout);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            // SAFETY: the block came from `pool::alloc` with this layout in
+            // `NodeRef::new`, its value is dropped (or being unwound out of), and it is
+            // released once.
+            unsafe { pool::free(self.0, self.1) }
+        }
+    }
+    let _release = Release(node.cast(), Layout::new::<NodeBox<B>>());
+    // SAFETY: `NodeRef::new` wrote a `NodeBox<B>` there; it is dropped once.
+    unsafe { node.cast::<NodeBox<B>>().as_ptr().drop_in_place() };
 }
 
 /// A counted handle to a node: what a [`Delayed`](super::Delayed) holds, and each
@@ -132,21 +144,26 @@ unsafe impl Send for NodeRef {}
 unsafe impl Sync for NodeRef {}
 
 #[cfg(all(target_pointer_width = "64", not(loom)))]
-const _: () = assert!(std::mem::size_of::<NodeRef>() == 8 && std::mem::size_of::<Node>() == 72);
+const _: () = assert!(std::mem::size_of::<NodeRef>() == 8 && std::mem::size_of::<Node>() == 64);
 
 impl NodeRef {
     /// A new node: `meta`, `parents`, then `body`.
     pub(crate) fn new<B: Body>(meta: Meta, parents: ParentList, body: B) -> NodeRef {
-        let node = Box::new(NodeBox {
-            node: Node {
-                strong: AtomicUsize::new(1),
-                functions: &NodeBox::<B>::FUNCTIONS,
-                meta,
-                parents,
-            },
-            body,
-        });
-        NodeRef(NonNull::from(Box::leak(node)).cast())
+        let block = pool::alloc(Layout::new::<NodeBox<B>>()).cast::<NodeBox<B>>();
+        // SAFETY: the block is valid for writes of a `NodeBox<B>` and aligned for it
+        // (`pool::alloc` of its layout), and unused.
+        unsafe {
+            block.as_ptr().write(NodeBox {
+                node: Node {
+                    strong: AtomicUsize::new(1),
+                    functions: &NodeBox::<B>::FUNCTIONS,
+                    meta,
+                    parents,
+                },
+                body,
+            })
+        };
+        NodeRef(block.cast())
     }
 
     /// A handle that does not count: it must not outlive a counted one.
@@ -217,7 +234,6 @@ impl<'a> Borrowed<'a> {
 
     /// What the node records about itself.
     #[inline]
-    #[cfg_attr(not(feature = "hyperqueue"), allow(dead_code))]
     pub(crate) fn meta(self) -> &'a Meta {
         &self.node().meta
     }
@@ -272,27 +288,137 @@ impl Drop for Node {
     }
 }
 
-/// A node's parents: inline up to two (most tasks), on the heap beyond, so building a
-/// node allocates once. The same small vector as the futures' lists (`smallvec`).
-#[derive(Default)]
-pub(crate) struct ParentList(SmallVec<[NodeRef; 2]>);
+/// A node's parents, in two words: up to two handles inline (most tasks), a boxed
+/// `Vec` beyond, so building a node of one or two parents allocates once.
+///
+/// Inline, `first` and `second` are the handles' pointers (each owning one count), a
+/// null pointer where there is no handle, and `second` is null whenever `first` is.
+/// Spilled, `first` is a `Box<Vec<NodeRef>>` made by `into_raw` and `second` is
+/// [`SPILLED`], an address no node has.
+#[repr(C)]
+pub(crate) struct ParentList {
+    first: *mut Node,
+    second: *mut Node,
+}
+
+/// `ParentList::second` of a spilled list: odd, so never a node's address.
+const SPILLED: *mut Node = core::ptr::without_provenance_mut(1);
 
 #[cfg(target_pointer_width = "64")]
-const _: () = assert!(std::mem::size_of::<ParentList>() == 24);
+const _: () = assert!(std::mem::size_of::<ParentList>() == 16);
+
+// SAFETY: the list owns `NodeRef`s (inline, or in its boxed `Vec`), which are `Send`
+// and `Sync`; it hands out only shared references to them.
+unsafe impl Send for ParentList {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for ParentList {}
+
+impl Default for ParentList {
+    fn default() -> Self {
+        ParentList {
+            first: core::ptr::null_mut(),
+            second: core::ptr::null_mut(),
+        }
+    }
+}
 
 impl ParentList {
+    fn spilled(&self) -> Option<&Vec<NodeRef>> {
+        // SAFETY: a spilled list's `first` is its live `Box<Vec<NodeRef>>` (see the
+        // type's invariant), borrowed for as long as the list is.
+        (self.second == SPILLED).then(|| unsafe { &*self.first.cast::<Vec<NodeRef>>() })
+    }
+
     pub(crate) fn as_slice(&self) -> &[NodeRef] {
-        &self.0
+        if let Some(spilled) = self.spilled() {
+            return spilled;
+        }
+        let len = usize::from(!self.first.is_null()) + usize::from(!self.second.is_null());
+        // SAFETY: inline, the first `len` words of this `repr(C)` pair are non-null
+        // pointers owned as handles (`second` is null whenever `first` is), and a
+        // `NodeRef` is a `repr(transparent)` non-null pointer: the words read as `len`
+        // handles, borrowed for as long as the list.
+        unsafe { core::slice::from_raw_parts((self as *const Self).cast::<NodeRef>(), len) }
     }
 
     pub(crate) fn push(&mut self, parent: NodeRef) {
-        self.0.push(parent);
+        let parent = std::mem::ManuallyDrop::new(parent).0.as_ptr();
+        if self.first.is_null() {
+            self.first = parent;
+        } else if self.second.is_null() {
+            self.second = parent;
+        } else if self.second == SPILLED {
+            // SAFETY: spilled, `first` is the list's own `Box<Vec<NodeRef>>`, borrowed
+            // mutably through `&mut self`; the pointer becomes a handle again.
+            unsafe {
+                (*self.first.cast::<Vec<NodeRef>>()).push(NodeRef(NonNull::new_unchecked(parent)))
+            };
+        } else {
+            // SAFETY: both inline words are handles this list owns: moved into the
+            // `Vec`, and the words replaced at once, so each count is owned once.
+            let spilled = unsafe {
+                vec![
+                    NodeRef(NonNull::new_unchecked(self.first)),
+                    NodeRef(NonNull::new_unchecked(self.second)),
+                    NodeRef(NonNull::new_unchecked(parent)),
+                ]
+            };
+            self.first = Box::into_raw(Box::new(spilled)).cast();
+            self.second = SPILLED;
+        }
+    }
+}
+
+impl Drop for ParentList {
+    fn drop(&mut self) {
+        drop(std::mem::take(self).into_iter());
+        // `take` left an empty list behind; its handles drop with the iterator.
+    }
+}
+
+impl IntoIterator for ParentList {
+    type Item = NodeRef;
+    type IntoIter = IntoParents;
+
+    /// The handles, moved out.
+    fn into_iter(self) -> IntoParents {
+        let list = std::mem::ManuallyDrop::new(self);
+        if list.second == SPILLED {
+            // SAFETY: spilled, `first` is the list's `Box<Vec<NodeRef>>`, taken back
+            // once (the list is not dropped: `ManuallyDrop`).
+            let spilled = unsafe { Box::from_raw(list.first.cast::<Vec<NodeRef>>()) };
+            return IntoParents::Spilled(spilled.into_iter());
+        }
+        // Inline, each non-null word is a handle the list owns, taken once here.
+        let handle = |word: *mut Node| NonNull::new(word).map(NodeRef);
+        IntoParents::Inline(handle(list.first), handle(list.second))
+    }
+}
+
+/// A [`ParentList`]'s handles, moved out of it in order.
+pub(crate) enum IntoParents {
+    Inline(Option<NodeRef>, Option<NodeRef>),
+    Spilled(std::vec::IntoIter<NodeRef>),
+}
+
+impl Iterator for IntoParents {
+    type Item = NodeRef;
+
+    fn next(&mut self) -> Option<NodeRef> {
+        match self {
+            IntoParents::Inline(first, second) => first.take().or_else(|| second.take()),
+            IntoParents::Spilled(rest) => rest.next(),
+        }
     }
 }
 
 impl<const N: usize> From<[NodeRef; N]> for ParentList {
     fn from(parents: [NodeRef; N]) -> Self {
-        ParentList(parents.into_iter().collect())
+        let mut list = ParentList::default();
+        for parent in parents {
+            list.push(parent);
+        }
+        list
     }
 }
 
@@ -320,7 +446,7 @@ fn drop_parents(parents: ParentList) {
     let mut parents = Some(parents);
     let queued = DROPPING.try_with(|stack| {
         let parents = parents.take().expect("queued once");
-        stack.borrow_mut().extend(parents.0);
+        stack.borrow_mut().extend(parents);
     });
     if queued.is_err() {
         LOOP.with(|loop_runs| loop_runs.set(running));
@@ -351,7 +477,7 @@ fn drop_parents(parents: ParentList) {
 /// [`drop_parents`] without this thread's locals: a parent this was the last handle to
 /// gives up its own parents to the same loop first.
 fn drop_parents_alone(parents: ParentList) {
-    let mut stack: SmallVec<[NodeRef; 8]> = parents.0.into_iter().collect();
+    let mut stack: SmallVec<[NodeRef; 8]> = parents.into_iter().collect();
     while let Some(mut parent) = stack.pop() {
         // The last handle (Acquire: others' uses came before): nothing else reads the
         // node, so its parents can be moved out before it is freed.
@@ -359,7 +485,7 @@ fn drop_parents_alone(parents: ParentList) {
             // SAFETY: this is the only handle, held here by value, so no other
             // reference to the node exists while its parents are taken.
             let node = unsafe { parent.0.as_mut() };
-            stack.extend(std::mem::take(&mut node.parents).0);
+            stack.extend(std::mem::take(&mut node.parents));
         }
         drop(parent);
     }
@@ -434,5 +560,48 @@ pub(crate) mod loom_model {
             // cell checks both against every interleaving.
             body.cell.with_mut(|cell| unsafe { *cell = value });
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{NodeRef, ParentList};
+    use crate::dynamic::Delayed;
+
+    fn count(node: &NodeRef) -> usize {
+        node.strong.load(crate::engine::sync::Ordering::Relaxed)
+    }
+
+    /// Lists of 0 to 5 parents (inline up to two, spilled beyond) keep their handles in
+    /// order, give them back in order, and hold one count of each until dropped.
+    #[test]
+    fn a_parent_list_holds_its_handles_in_order_inline_or_spilled() {
+        let nodes: Vec<NodeRef> = (0..5u64).map(|i| Delayed::value(i).node).collect();
+        for len in 0..=5 {
+            let mut list = ParentList::default();
+            for node in &nodes[..len] {
+                list.push(node.clone());
+            }
+            let seen: Vec<*const super::Node> =
+                list.as_slice().iter().map(|n| &**n as *const _).collect();
+            let expected: Vec<*const super::Node> =
+                nodes[..len].iter().map(|n| &**n as *const _).collect();
+            assert_eq!(seen, expected, "{len} parents");
+            assert!(nodes[..len].iter().all(|n| count(n) == 2));
+            if len % 2 == 0 {
+                drop(list);
+            } else {
+                let moved: Vec<NodeRef> = list.into_iter().collect();
+                assert_eq!(moved.len(), len);
+                assert!(moved
+                    .iter()
+                    .zip(&nodes)
+                    .all(|(a, b)| core::ptr::eq(&**a, &**b)));
+            }
+            assert!(nodes.iter().all(|n| count(n) == 1), "{len} parents dropped");
+        }
+        let list = ParentList::from([nodes[0].clone(), nodes[1].clone(), nodes[2].clone()]);
+        assert_eq!(list.as_slice().len(), 3);
+        assert_eq!(count(&nodes[2]), 2);
     }
 }

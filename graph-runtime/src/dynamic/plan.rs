@@ -5,16 +5,17 @@ use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
+use super::arena::Slots;
 use super::{reuse, Arena, ArenaBuilder, Borrowed, Delayed, Env, Mark, Node, NodeRef, Parents};
-use crate::engine::dispatch::dispatch;
+use crate::engine::dispatch::dispatch_compact;
 use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 use crate::engine::options::RunOptions;
 use crate::engine::options::Scheduler;
-use crate::engine::table::{Label, NodeInfo, Table};
+use crate::engine::table::{Compact, Label, NodeInfo, Table};
 use crate::inspect::GraphInfo;
 
 /// Node addresses and pure keys are already well spread, so rustc's multiply-rotate
@@ -86,16 +87,30 @@ pub(crate) struct Plan {
     /// when it drops (see [`reuse`](super::reuse)).
     kept: PlanBuffers,
     width: u32,
+    /// Every node's result slot: its kind and where it goes in a run's arena.
+    slots: Slots,
     /// Each output: its node index, and whether this is the node's last request
     /// (the same node may be requested more than once; see [`Outputs`]).
     outputs: Vec<OutputRead>,
-    /// The labels of nodes named with `named`, which `infos` borrow, and the names
-    /// they borrow (with the nodes' indices). Never changed once the plan is made, and
-    /// dropped with it, in this order, after `infos` (given back in `drop`).
-    _custom_labels: Vec<Label<'static>>,
-    _custom_names: Vec<(usize, Arc<str>)>,
+    /// The node table's entries, with their labels: made when first asked (by an
+    /// observer, inspection, a failure or a cluster), since a plain run reads only
+    /// the compact edges. Dropped before `custom_names`, whose names it borrows.
+    labelled: OnceLock<Labelled>,
+    /// The nodes named with `named`: their indices and names. Never changed once the
+    /// plan is made.
+    custom_names: Vec<(usize, Arc<str>)>,
     /// What keeps `nodes` alive (dropped last).
     _outputs: Vec<NodeRef>,
+}
+
+/// A plan's node table in full, as observers and inspection read it.
+struct Labelled {
+    /// One entry per node. Their labels are the nodes' interned ones (`'static`) or
+    /// those of `custom_labels` (dropped after them).
+    infos: Vec<NodeInfo<'static>>,
+    /// The labels of nodes named with `named`, which `infos` borrow, borrowing the
+    /// plan's names in turn. Never changed once made.
+    _custom_labels: Vec<Label<'static>>,
 }
 
 /// A plan's vectors, one entry per node (`inputs` and `successors`: per edge).
@@ -110,12 +125,11 @@ struct PlanBuffers {
     /// Every node's inputs (node indices, in argument order), one list after another.
     inputs: Vec<u32>,
     input_start: Vec<u32>,
-    /// How many reads each node's result has (outputs included).
-    uses: Vec<u32>,
     successors: Vec<u32>,
-    /// The node table's entries, made once per plan rather than once per run. Their
-    /// labels are the nodes' interned ones (`'static`) or the plan's own.
-    infos: Vec<NodeInfo<'static>>,
+    /// Where each node's successors start, and one entry more where the last node's
+    /// end: what the dispatcher reads of a node, 4 bytes where a table's entry takes 24
+    /// (see [`Compact`]).
+    starts: Vec<u32>,
     roots: Vec<u32>,
 }
 
@@ -131,18 +145,16 @@ impl reuse::Buffers for PlanBuffers {
         reuse::bytes_of(&self.nodes)
             + reuse::bytes_of(&self.inputs)
             + reuse::bytes_of(&self.input_start)
-            + reuse::bytes_of(&self.uses)
             + reuse::bytes_of(&self.successors)
-            + reuse::bytes_of(&self.infos)
+            + reuse::bytes_of(&self.starts)
             + reuse::bytes_of(&self.roots)
     }
     fn clear(&mut self) {
         self.nodes.clear();
         self.inputs.clear();
         self.input_start.clear();
-        self.uses.clear();
         self.successors.clear();
-        self.infos.clear();
+        self.starts.clear();
         self.roots.clear();
     }
 }
@@ -179,7 +191,6 @@ static KEPT_SCRATCH: reuse::Kept<Scratch> = reuse::Kept::at_most(1 << 20);
 
 impl Drop for Plan {
     fn drop(&mut self) {
-        // The entries borrow the custom labels: given back (emptied) before those drop.
         KEPT_PLAN.give(std::mem::take(&mut self.kept));
     }
 }
@@ -194,9 +205,8 @@ impl Plan {
             mut nodes,
             mut inputs,
             mut input_start,
-            mut uses,
             mut successors,
-            mut infos,
+            mut starts,
             mut roots,
         } = KEPT_PLAN.take();
         let Scratch {
@@ -207,6 +217,7 @@ impl Plan {
         let mut stack: Vec<(&NodeRef, usize)> = reuse::recast(stack);
         let pure_key = |n: &Node| Some(n.meta().key).filter(|k| k >> 63 == 1);
         let mut custom_names: Vec<(usize, Arc<str>)> = Vec::new();
+        let mut slots = ArenaBuilder::new();
         const PENDING: u32 = u32::MAX;
         // Iterative depth-first post-order over borrowed nodes (the outputs keep them
         // alive): a chain of a million nodes needs no stack, and no reference counting
@@ -249,13 +260,13 @@ impl Plan {
                 for parent in node.parents() {
                     let p = index.get(parent).expect("parents are numbered first");
                     inputs.push(p);
-                    uses[p as usize] += 1;
                     // A parent read twice is one edge: `last_reader` remembers which
                     // node counted it last (linear in the inputs, however many).
                     if last_reader[p as usize] != i {
                         last_reader[p as usize] = i;
                         in_degree += 1;
-                        infos[p as usize].successor_count += 1;
+                        // The successor count until the walk ends (see below).
+                        starts[p as usize] += 1;
                     }
                 }
                 if in_degree == 0 {
@@ -264,9 +275,10 @@ impl Plan {
                 if let Some(name) = node.meta().custom_name() {
                     custom_names.push((i as usize, name));
                 }
-                uses.push(0);
                 last_reader.push(u32::MAX);
-                infos.push(NodeInfo::new(node.meta().label, in_degree, 0, 0));
+                starts.push(0);
+                // Its result slot, while the node is at hand.
+                node.borrowed().add_slot(&mut slots);
                 // SAFETY: see `PlanBuffers::nodes`: the plan's outputs keep every node
                 // it lays out alive for as long as it holds them.
                 nodes.push(unsafe { node.borrowed().forever() });
@@ -277,22 +289,31 @@ impl Plan {
         drop(pure);
         // Where each successor list starts; then the lists, filled in increasing node
         // order so that every list comes out sorted.
-        let mut edges = 0u32;
-        for info in &mut infos {
-            info.first_successor = edges;
-            edges += info.successor_count;
+        let mut total = 0u32;
+        for start in &mut starts {
+            let count = std::mem::replace(start, total);
+            total += count;
         }
-        successors.resize(edges as usize, 0);
+        starts.push(total);
+        successors.resize(total as usize, 0);
+        // The node count is known now: the vectors that grew while the walk found the
+        // nodes give back what doubling left over (up to half of them) before the
+        // arena and the counters are allocated, the peak of a compute.
+        reuse::fit(&mut nodes);
+        reuse::fit(&mut inputs);
+        reuse::fit(&mut input_start);
+        reuse::fit(&mut starts);
+        reuse::fit(&mut roots);
+        reuse::fit(&mut successors);
         let mut fill = last_reader;
         fill.clear();
-        fill.extend(infos.iter().map(|info| info.first_successor));
+        fill.extend_from_slice(&starts[..n]);
         for s in 0..n {
             let (a, b) = (input_start[s] as usize, input_start[s + 1] as usize);
             for &p in &inputs[a..b] {
                 let at = fill[p as usize];
                 // A parent read twice is one edge: its list already ends with `s`.
-                if at > infos[p as usize].first_successor && successors[at as usize - 1] == s as u32
-                {
+                if at > starts[p as usize] && successors[at as usize - 1] == s as u32 {
                     continue;
                 }
                 successors[at as usize] = s as u32;
@@ -309,7 +330,6 @@ impl Plan {
             .rev()
             .map(|o| {
                 let index = index.get(o).expect("outputs are numbered");
-                uses[index as usize] += 1;
                 let last = std::mem::replace(&mut requested_later[index as usize], 1) == 0;
                 OutputRead { index, last }
             })
@@ -324,11 +344,7 @@ impl Plan {
         per_level.resize(n + 1, 0);
         for i in 0..n {
             per_level[level[i] as usize] += 1;
-            let info = &infos[i];
-            let (a, b) = (
-                info.first_successor as usize,
-                (info.first_successor + info.successor_count) as usize,
-            );
+            let (a, b) = (starts[i] as usize, starts[i + 1] as usize);
             for &s in &successors[a..b] {
                 level[s as usize] = level[s as usize].max(level[i] + 1);
             }
@@ -339,57 +355,81 @@ impl Plan {
             first: level,
             second: per_level,
         });
-        // A node named with `named` gets a label of its own; the others point to the
-        // label interned for their site. Made in full before any entry borrows one, and
-        // never changed after (the entries borrow from the list's buffer).
-        let custom_labels: Vec<Label<'static>> = custom_names
-            .iter()
-            .map(|&(i, ref custom)| {
-                // SAFETY: the `str` lives in the `Arc`'s allocation, which does not move
-                // and stays alive while `custom_names` holds the `Arc`: as long as the
-                // plan, which never changes the list once made and lends `infos` only
-                // for as long as it is borrowed itself (`Plan::node_infos`), so the name
-                // is never read after it is freed.
-                let name = unsafe { &*(&**custom as *const str) };
-                Label {
-                    name,
-                    ..*infos[i].label
-                }
-            })
-            .collect();
-        for (&(i, _), label) in custom_names.iter().zip(&custom_labels) {
-            // SAFETY: the label lives in `custom_labels`' buffer, which the plan keeps
-            // unchanged (never pushed to, so never moved) for as long as `infos` (see
-            // the name's `SAFETY` above).
-            infos[i].label = unsafe { &*(label as *const Label<'static>) };
-        }
         let plan = Plan {
             kept: PlanBuffers {
                 nodes,
                 inputs,
                 input_start,
-                uses,
                 successors,
-                infos,
+                starts,
                 roots,
             },
             width,
             outputs,
-            _custom_labels: custom_labels,
-            _custom_names: custom_names,
+            slots: slots.finish(),
+            labelled: OnceLock::new(),
+            custom_names,
             _outputs: kept_outputs,
         };
         // Consistent by construction; checked all the same in debug builds (the whole
-        // test suite), before any run trusts it.
+        // test suite), before any run trusts it, on entries made for the check alone
+        // (the plan makes its own only when asked).
         if cfg!(debug_assertions) {
-            Table::from_parts(
-                plan.node_infos(),
-                &plan.kept.successors,
-                &plan.kept.roots,
-                plan.width,
-            );
+            let infos = plan.make_infos();
+            Table::from_parts(&infos, &plan.kept.successors, &plan.kept.roots, plan.width);
         }
         plan
+    }
+
+    /// The node table's entries, each with its node's interned label.
+    fn make_infos(&self) -> Vec<NodeInfo<'static>> {
+        let starts = &self.kept.starts;
+        let mut infos: Vec<NodeInfo<'static>> = self
+            .kept
+            .nodes
+            .iter()
+            .zip(starts.windows(2))
+            .map(|(node, start)| NodeInfo::new(node.meta().label, 0, start[0], start[1] - start[0]))
+            .collect();
+        for &s in &self.kept.successors {
+            infos[s as usize].in_degree += 1;
+        }
+        infos
+    }
+
+    /// The node table in full, made on first use.
+    fn labelled(&self) -> &Labelled {
+        self.labelled.get_or_init(|| {
+            let mut infos = self.make_infos();
+            // A node named with `named` gets a label of its own; the others point to
+            // the label interned for their site. Made in full before any entry borrows
+            // one, and never changed after (the entries borrow from the list's buffer).
+            let custom_labels: Vec<Label<'static>> = self
+                .custom_names
+                .iter()
+                .map(|&(i, ref custom)| {
+                    // SAFETY: the `str` lives in the `Arc`'s allocation, which does not
+                    // move and stays alive while `custom_names` holds the `Arc`: as long
+                    // as the plan, which never changes the list once made, and drops
+                    // `labelled` (every borrower of the name) before it.
+                    let name = unsafe { &*(&**custom as *const str) };
+                    Label {
+                        name,
+                        ..*infos[i].label
+                    }
+                })
+                .collect();
+            for (&(i, _), label) in self.custom_names.iter().zip(&custom_labels) {
+                // SAFETY: the label lives in `custom_labels`' buffer, which `Labelled`
+                // keeps unchanged (never pushed to, so never moved) and drops after
+                // `infos`; the plan lends `infos` only for as long as it is borrowed.
+                infos[i].label = unsafe { &*(label as *const Label<'static>) };
+            }
+            Labelled {
+                infos,
+                _custom_labels: custom_labels,
+            }
+        })
     }
     /// The nodes laid out, parents before children (pure twins once).
     #[cfg_attr(not(feature = "hyperqueue"), allow(dead_code))]
@@ -410,14 +450,14 @@ impl Plan {
         &self.kept.inputs[self.kept.input_start[i] as usize..self.kept.input_start[i + 1] as usize]
     }
 
-    /// The node table's entries, borrowed for no longer than the plan.
+    /// The node table's entries, borrowed for no longer than the plan (made on
+    /// first use).
     fn node_infos(&self) -> &[NodeInfo<'_>] {
-        &self.kept.infos
+        &self.labelled().infos
     }
 
-    /// The plan's node table (checked when the plan was made): what observers are
-    /// given of a run of it elsewhere (a cluster's).
-    #[cfg_attr(not(feature = "hyperqueue"), allow(dead_code))]
+    /// The plan's node table (checked when the plan was made): what observers and
+    /// errors of a run read (here, or a cluster's), made on first use.
     pub(crate) fn table(&self) -> Table<'_> {
         Table::trusted(
             self.node_infos(),
@@ -438,13 +478,23 @@ impl Plan {
         GraphInfo::from(&table)
     }
 
-    /// One empty slot per node.
-    fn slots(&self) -> Arena {
-        let mut arena = ArenaBuilder::new(self.kept.nodes.len());
-        for node in self.nodes() {
-            node.add_slot(&mut arena);
+    /// One empty slot per node, for as many reads as its result has (`uses`: one
+    /// counter per node, overwritten).
+    fn slots(&self, uses: &mut [AtomicU32]) -> Arena {
+        // The reads of each result: one per input that names it, and one per request.
+        // Counted here rather than kept in the plan: the counters are the run's
+        // pending counters, which the dispatcher sets before it reads them.
+        for count in uses.iter_mut() {
+            *count.get_mut() = 0;
         }
-        arena.finish(&self.kept.uses)
+        for &p in &self.kept.inputs {
+            *uses[p as usize].get_mut() += 1;
+        }
+        for output in &self.outputs {
+            *uses[output.index as usize].get_mut() += 1;
+        }
+        self.slots
+            .arena(uses.iter_mut().map(|count| *count.get_mut()))
     }
 
     /// Runs the graph once: every node's result goes to its slot in `slots`.
@@ -454,9 +504,15 @@ impl Plan {
         pending: &[AtomicU32],
         options: &RunOptions,
     ) -> Result<(), TaskError> {
-        let infos = self.node_infos();
-        // Checked once, when the plan was made.
-        let table = Table::trusted(infos, &self.kept.successors, &self.kept.roots, self.width);
+        // Checked once, when the plan was made; the full table only if someone asks.
+        let table = || self.table();
+        let compact = Compact {
+            starts: &self.kept.starts,
+            successors: &self.kept.successors,
+            roots: &self.kept.roots,
+            width: self.width,
+            table: &table,
+        };
         let run = |i: u32| {
             let (a, b) = (
                 self.kept.input_start[i as usize] as usize,
@@ -472,15 +528,27 @@ impl Plan {
         // Long dynamic runs get a progress bar on a terminal (decided in one place).
         let automatic = crate::observers::progress::automatic(options);
         let started = Instant::now();
-        dispatch(&table, pending, &run, automatic.as_ref().unwrap_or(options))?;
+        dispatch_compact(
+            &compact,
+            pending,
+            &run,
+            automatic.as_ref().unwrap_or(options),
+        )?;
         // Graphs of many tiny tasks get a warning, once per call site.
         if let Some(&OutputRead { index: output, .. }) = self.outputs.first() {
             let threads = match options.effective_scheduler() {
                 Scheduler::Sync => 1,
                 Scheduler::Threads => rayon::current_num_threads().min(self.width as usize),
             };
-            let output = &infos[output as usize];
-            crate::engine::warn::tiny_tasks(output, infos.len(), started.elapsed(), threads);
+            let meta = self.kept.nodes[output as usize].meta();
+            let custom = meta.custom_name();
+            let label = Label {
+                name: custom.as_deref().unwrap_or(meta.label.name),
+                ..*meta.label
+            };
+            let output = NodeInfo::new(&label, 0, 0, 0);
+            let tasks = self.kept.nodes.len();
+            crate::engine::warn::tiny_tasks(&output, tasks, started.elapsed(), threads);
         }
         Ok(())
     }
@@ -515,7 +583,7 @@ impl Storage {
         let mut pending = KEPT_PENDING.take();
         pending.extend((0..plan.kept.nodes.len()).map(|_| AtomicU32::new(0)));
         Arc::new(Storage {
-            slots: plan.slots(),
+            slots: plan.slots(&mut pending),
             pending,
             plan,
         })

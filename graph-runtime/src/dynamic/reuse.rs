@@ -84,6 +84,15 @@ pub(crate) fn bytes_of<T>(vector: &Vec<T>) -> usize {
     vector.capacity() * std::mem::size_of::<T>()
 }
 
+/// Gives back a vector's spare capacity when it is more than a 32nd of its length:
+/// what doubling left over once a vector has all it will hold (a kept buffer a little
+/// larger than needed stays as it is, rather than being reallocated for a few bytes).
+pub(crate) fn fit<T>(vector: &mut Vec<T>) {
+    if vector.capacity() - vector.len() > vector.len() / 32 {
+        vector.shrink_to_fit();
+    }
+}
+
 /// An empty vector's buffer as a vector of another type of the same size and
 /// alignment: a kept buffer of raw pointers lent out as one of references, for
 /// instance. The capacity is kept.

@@ -22,7 +22,7 @@ use crate::engine::lock::Recover;
 use crate::engine::observe::{Observer, TaskOutcome};
 use crate::engine::options::{RunOptions, Scheduler};
 use crate::engine::sync::{self, Counter, Mutex, Ordering};
-use crate::engine::table::Table;
+use crate::engine::table::{Compact, Edges, NodeInfo, Table};
 
 /// How a node's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +79,17 @@ fn dispatch_dyn(
     dispatch_with(table, pending, run, options)
 }
 
+/// [`dispatch`] of a [`Compact`] table (a dynamic graph's), compiled once as well.
+#[inline(never)]
+pub(crate) fn dispatch_compact(
+    table: &Compact<'_>,
+    pending: &[AtomicU32],
+    run: &(dyn Fn(u32) -> Flow + Sync),
+    options: &RunOptions,
+) -> Result<(), TaskError> {
+    dispatch_with(table, pending, run, options)
+}
+
 /// [`dispatch`] with loom's atomics as the pending counters, for the loom models
 /// (`graph-runtime/tests/loom.rs`): under `cfg(loom)` every primitive of the
 /// dispatcher is loom's, and its joins are loom threads.
@@ -98,14 +109,15 @@ where
     dispatch_with(table, pending, run, options)
 }
 
-/// The dispatcher, over any kind of pending counter.
-fn dispatch_with<C, F>(
-    table: &Table<'_>,
+/// The dispatcher, over any kind of table and pending counter.
+fn dispatch_with<G, C, F>(
+    table: &G,
     pending: &[C],
     run: &F,
     options: &RunOptions,
 ) -> Result<(), TaskError>
 where
+    G: Edges,
     C: Counter,
     F: Fn(u32) -> Flow + Sync + ?Sized,
 {
@@ -117,17 +129,23 @@ where
     crate::engine::error::keep_backtraces();
     // A performance report watches every run: one relaxed load when none is active.
     let ambient = if crate::engine::observe::ambient_active() {
-        crate::engine::observe::ambient_run_observer(table, options.observer.as_ref())
+        crate::engine::observe::ambient_run_observer(&table.table(), options.observer.as_ref())
     } else {
         None
     };
     let observer = ambient.as_deref().or(options.observer.as_deref());
+    // Observers are told each node's entry: made here, only when someone watches.
+    let observed = observer.map(|_| table.table());
+    let infos = observed
+        .as_ref()
+        .map_or(&[][..], |observed| observed.nodes());
     if let Some(observer) = observer {
         crate::engine::observe::note_break();
-        observer.graph_started(table.nodes());
+        observer.graph_started(infos);
     }
     let ctx = Ctx {
         table,
+        infos,
         pending,
         run,
         observer,
@@ -139,9 +157,7 @@ where
     if options.effective_scheduler() == Scheduler::Sync || table.width() <= 1 {
         ctx.run_in_order();
     } else {
-        for (count, node) in pending.iter().zip(table.nodes()) {
-            count.store(node.in_degree, Ordering::Relaxed);
-        }
+        table.set_pending(pending);
         if sync::in_pool() {
             ctx.start(table.roots(), 0);
         } else {
@@ -157,8 +173,10 @@ where
     failure.map_or(Ok(()), Err)
 }
 
-struct Ctx<'t, C, F: ?Sized> {
-    table: &'t Table<'t>,
+struct Ctx<'t, G, C, F: ?Sized> {
+    table: &'t G,
+    /// Every node's entry when an observer watches the run; empty otherwise.
+    infos: &'t [NodeInfo<'t>],
     pending: &'t [C],
     run: &'t F,
     observer: Option<&'t dyn Observer>,
@@ -172,8 +190,9 @@ struct Ctx<'t, C, F: ?Sized> {
     failure: Mutex<Option<TaskError>>,
 }
 
-impl<C, F> Ctx<'_, C, F>
+impl<G, C, F> Ctx<'_, G, C, F>
 where
+    G: Edges,
     C: Counter,
     F: Fn(u32) -> Flow + Sync + ?Sized,
 {
@@ -190,7 +209,7 @@ where
         // Running, the task can ask whether its result is still wanted (`cancelled()`).
         let _scope = crate::engine::observe::TaskScope::enter(&self.stop, node, self.stop_when);
         if let Some(observer) = self.observer {
-            observer.task_started(node, &self.table.nodes()[node as usize]);
+            observer.task_started(node, &self.infos[node as usize]);
         }
         let outcome = match panic::catch_unwind(AssertUnwindSafe(|| (self.run)(node))) {
             Ok(Flow::Continue) => TaskOutcome::Finished,
@@ -204,7 +223,7 @@ where
             }
         };
         if let Some(observer) = self.observer {
-            observer.task_finished(node, &self.table.nodes()[node as usize], outcome);
+            observer.task_finished(node, &self.infos[node as usize], outcome);
         }
         outcome == TaskOutcome::Finished
     }
@@ -220,7 +239,8 @@ where
     #[cold]
     fn fail(&self, node: u32, payload: Box<dyn std::any::Any + Send>) {
         self.stop.store(0, Ordering::Relaxed);
-        let info = &self.table.nodes()[node as usize];
+        let table = self.table.table();
+        let info = &table.nodes()[node as usize];
         let error = TaskError::from_panic(info.name(), info.call_site(), payload);
         let mut first = self.failure.lock().recover();
         if first.is_some() {

@@ -208,6 +208,103 @@ impl<'a> Table<'a> {
     }
 }
 
+use crate::engine::sync::{Counter, Ordering};
+
+/// What the dispatcher reads of a graph: a [`Table`], or a [`Compact`] one whose
+/// [`NodeInfo`]s are made only when an observer or an error asks for them.
+pub(crate) trait Edges: Sync {
+    /// The number of nodes.
+    fn len(&self) -> usize;
+    /// How many nodes can run at once (see [`Table::width`]).
+    fn width(&self) -> u32;
+    /// The nodes with no predecessors, in increasing order.
+    fn roots(&self) -> &[u32];
+    /// Sets each node's counter to how many nodes it waits for.
+    fn set_pending<C: Counter>(&self, pending: &[C]);
+    /// The successors of `node`, in increasing order.
+    fn successors_of(&self, node: u32) -> &[u32];
+    /// The whole table, names and call sites included: for observers and errors.
+    fn table(&self) -> Table<'_>;
+}
+
+impl Edges for Table<'_> {
+    #[inline]
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+    #[inline]
+    fn width(&self) -> u32 {
+        self.width
+    }
+    #[inline]
+    fn roots(&self) -> &[u32] {
+        self.roots
+    }
+    fn set_pending<C: Counter>(&self, pending: &[C]) {
+        for (count, node) in pending.iter().zip(self.nodes) {
+            count.store(node.in_degree, Ordering::Relaxed);
+        }
+    }
+    #[inline]
+    fn successors_of(&self, node: u32) -> &[u32] {
+        Table::successors_of(self, node)
+    }
+    fn table(&self) -> Table<'_> {
+        *self
+    }
+}
+
+/// A table as a dynamic graph lays it out: where each node's successors start, and
+/// one entry more where the last node's end (4 bytes per node, where a [`NodeInfo`]
+/// takes 24); in-degrees are counted from the successor lists when a run starts. What
+/// observers and errors read ([`NodeInfo`]s) comes from `table`, which its owner makes
+/// when first asked (a run without observers and without failures never asks).
+#[derive(Clone, Copy)]
+pub(crate) struct Compact<'a> {
+    /// One entry per node, then `successors.len()`.
+    pub(crate) starts: &'a [u32],
+    pub(crate) successors: &'a [u32],
+    pub(crate) roots: &'a [u32],
+    pub(crate) width: u32,
+    /// The same graph as a [`Table`].
+    pub(crate) table: &'a (dyn Fn() -> Table<'a> + Sync),
+}
+
+impl Edges for Compact<'_> {
+    #[inline]
+    fn len(&self) -> usize {
+        self.starts.len() - 1
+    }
+    #[inline]
+    fn width(&self) -> u32 {
+        self.width
+    }
+    #[inline]
+    fn roots(&self) -> &[u32] {
+        self.roots
+    }
+    fn set_pending<C: Counter>(&self, pending: &[C]) {
+        for count in pending {
+            count.store(0, Ordering::Relaxed);
+        }
+        // Before the run starts, on one thread: a load and a store, not an atomic
+        // read-modify-write, per edge.
+        for &s in self.successors {
+            let count = &pending[s as usize];
+            count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        }
+    }
+    #[inline]
+    fn successors_of(&self, node: u32) -> &[u32] {
+        let start = self.starts[node as usize] as usize;
+        let end = self.starts[node as usize + 1] as usize;
+        &self.successors[start..end]
+    }
+    fn table(&self) -> Table<'_> {
+        (self.table)()
+    }
+}
+
 /// The checks of [`Table::new`]; `incoming` is scratch space of one counter per node.
 const fn check(nodes: &[NodeInfo<'_>], successors: &[u32], roots: &[u32], incoming: &mut [u32]) {
     let n = nodes.len();
