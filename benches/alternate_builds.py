@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 
-ENGINES = ["static", "dynamic", "futures", "rayon", "dagx"]
+ENGINES = ["static", "dynamic", "futures", "rayon", "dagx", "Taskflow"]
 
 
 def parse(markdown):
