@@ -103,9 +103,8 @@ fn peak_values(what: &str, run: impl FnOnce() -> u8) -> f64 {
 }
 
 fn main() {
-    // First, before any graph is dropped: a thread keeps the blocks of the nodes it
-    // frees for the next nodes it builds (graph-runtime/src/dynamic/pool.rs), and
-    // blocks kept before the measure started would be counted as already there.
+    // First, before any graph is dropped: buffers kept from earlier graphs (see
+    // `reuse.rs`) would be counted as already there.
     let (built, peak) = bytes_per_node(100_000);
     println!("memory: dynamic graph: bytes per node (fan-in of 10^5 u64 leaves): {built:.0} built, {peak:.0} at the peak of build + compute");
     // The budget, per node of this graph (a `u64` result, one or two parents), on a

@@ -11,7 +11,6 @@ mod inspect;
 mod node;
 mod ops;
 mod plan;
-mod pool;
 mod reuse;
 
 use core::any::{Any, TypeId};

@@ -14,12 +14,11 @@ use crate::engine::sync::{fence, AtomicUsize, Ordering};
 use core::any::Any;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use std::alloc::Layout;
 use std::cell::{Cell, RefCell};
 
 use smallvec::SmallVec;
 
-use super::{pool, ArenaBuilder, Env, Meta};
+use super::{ArenaBuilder, Env, Meta};
 use crate::engine::dispatch::Flow;
 
 /// A node's own work, with its result type erased.
@@ -116,19 +115,8 @@ unsafe fn remote<B: Body>(node: NonNull<Node>) -> Option<NonNull<dyn Any + Send 
 /// `node` is a `NodeBox<B>` made by [`NodeRef::new`] whose last handle is gone: no
 /// one uses it again.
 unsafe fn free<B: Body>(node: NonNull<Node>) {
-    /// Gives the block back once the node is dropped, even when its drop unwinds.
-    struct Release(NonNull<u8>, Layout);
-    impl Drop for Release {
-        fn drop(&mut self) {
-            // SAFETY: the block came from `pool::alloc` with this layout in
-            // `NodeRef::new`, its value is dropped (or being unwound out of), and it is
-            // released once.
-            unsafe { pool::free(self.0, self.1) }
-        }
-    }
-    let _release = Release(node.cast(), Layout::new::<NodeBox<B>>());
-    // SAFETY: `NodeRef::new` wrote a `NodeBox<B>` there; it is dropped once.
-    unsafe { node.cast::<NodeBox<B>>().as_ptr().drop_in_place() };
+    // SAFETY: made by `Box::new` in `NodeRef::new` as a `NodeBox<B>`, and freed once.
+    drop(unsafe { Box::from_raw(node.cast::<NodeBox<B>>().as_ptr()) });
 }
 
 /// A counted handle to a node: what a [`Delayed`](super::Delayed) holds, and each
@@ -149,21 +137,16 @@ const _: () = assert!(std::mem::size_of::<NodeRef>() == 8 && std::mem::size_of::
 impl NodeRef {
     /// A new node: `meta`, `parents`, then `body`.
     pub(crate) fn new<B: Body>(meta: Meta, parents: ParentList, body: B) -> NodeRef {
-        let block = pool::alloc(Layout::new::<NodeBox<B>>()).cast::<NodeBox<B>>();
-        // SAFETY: the block is valid for writes of a `NodeBox<B>` and aligned for it
-        // (`pool::alloc` of its layout), and unused.
-        unsafe {
-            block.as_ptr().write(NodeBox {
-                node: Node {
-                    strong: AtomicUsize::new(1),
-                    functions: &NodeBox::<B>::FUNCTIONS,
-                    meta,
-                    parents,
-                },
-                body,
-            })
-        };
-        NodeRef(block.cast())
+        let node = Box::new(NodeBox {
+            node: Node {
+                strong: AtomicUsize::new(1),
+                functions: &NodeBox::<B>::FUNCTIONS,
+                meta,
+                parents,
+            },
+            body,
+        });
+        NodeRef(NonNull::from(Box::leak(node)).cast())
     }
 
     /// A handle that does not count: it must not outlive a counted one.
