@@ -1,11 +1,11 @@
 //! Dynamic graphs whose nodes are built on one thread and run, dropped or freed on
 //! others: nodes of many sizes and alignments (closures capturing small and large
 //! arrays, over-aligned values), graphs sent to other threads to compute and drop,
-//! threads that end while holding graphs and kept node memory. Every node checks its
-//! own captured bytes when it runs, every result is checked against plain sequential
-//! evaluation, and every captured value is dropped exactly once: node memory reused
-//! wrongly (a block handed out twice, freed into the wrong size, kept past its thread)
-//! shows as a wrong byte, a wrong sum or a wrong count.
+//! threads that end while holding graphs in thread locals. Every node checks its own
+//! captured bytes when it runs, every result is checked against plain sequential
+//! evaluation, and every captured value is dropped exactly once: a node's memory freed
+//! early, freed twice or laid out wrongly, or a plan's kept buffers (`reuse.rs`) shared
+//! between threads, shows as a wrong byte, a wrong sum, a wrong count or an abort.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -155,8 +155,8 @@ fn graphs_built_computed_and_dropped_on_different_threads() {
                         }
                     }
                     drop(next);
-                    // Each thread ends holding the graphs still on their way to it:
-                    // they are dropped with its channel, after its kept memory is in use.
+                    // Graphs sent after this thread's last look are computed by the
+                    // joining thread, a third thread for their nodes.
                     (computed, inbox)
                 })
             })
