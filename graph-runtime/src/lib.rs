@@ -86,6 +86,7 @@ pub mod __private {
         SharedSlot, Slot, Value,
     };
     pub use crate::engine::table::{Label, NodeInfo, Table};
+    pub use crate::engine::tree::{run_tree, Tree};
     pub use crate::graph::Graph;
     pub use core::ops::ControlFlow;
     pub use core::sync::atomic::AtomicU32;

@@ -17,11 +17,13 @@
 //! }
 //! ```
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 
 use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 
+use super::forest::{forest, Forest};
 use super::ir::{Graph, Node, Op, Operand, OutPat};
 use super::lower::is_comparison;
 use crate::names::{arg_reader, hidden, Runtime};
@@ -31,6 +33,9 @@ struct Expander<'g> {
     uses: Vec<u32>,
     runtime: &'g Runtime,
     private: TokenStream,
+    /// Values are the tree code's locals (see [`Expander::tree_value`]) rather than
+    /// slots.
+    local: Cell<bool>,
 }
 
 pub(crate) fn expand(graph: &Graph, runtime: &Runtime) -> TokenStream {
@@ -46,8 +51,12 @@ pub(crate) fn expand(graph: &Graph, runtime: &Runtime) -> TokenStream {
         uses,
         runtime,
         private: runtime.private(),
+        local: Cell::new(false),
     };
-    ex.graph_value()
+    match forest(graph, &ex.uses) {
+        Some(forest) => ex.tree_value(&forest),
+        None => ex.graph_value(),
+    }
 }
 
 /// What a failed `graph!` expands to next to its errors: a graph of the declared
@@ -88,18 +97,7 @@ impl Expander<'_> {
         let ret = ret_type(graph);
         let table = self.table();
         let prelude = &graph.prelude;
-        let slots = graph
-            .values
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.node != usize::MAX)
-            .map(|(i, v)| {
-                let slot = &v.slot;
-                match self.uses[i] {
-                    1 => quote!(let #slot = #private::Slot::new();),
-                    n => quote!(let #slot = #private::SharedSlot::new(#n);),
-                }
-            });
+        let slots = self.slots();
         let has_exit = graph.nodes.iter().any(|n| n.question.is_some());
         let early = hidden("__early");
         let early_slot = has_exit.then(|| quote!(let mut #early = #private::EarlyExit::new();));
@@ -124,7 +122,7 @@ impl Expander<'_> {
             hidden("__options"),
         );
         let result = hidden("__result");
-        let description = self.description(&scheduler);
+        let description = self.description(&scheduler, None);
         quote! {
             {
                 #table
@@ -132,7 +130,7 @@ impl Expander<'_> {
                     &__TABLE,
                     move |#scheduler: #private::RunOptions, #(#inputs: #types),*| -> ::core::result::Result<#ret, #private::TaskError> {
                         #(#prelude)*
-                        #(#slots)*
+                        #slots
                         #early_slot
                         let #pending = #private::pending::<#count>();
                         #[allow(unreachable_code, unused_variables, clippy::all)]
@@ -149,6 +147,203 @@ impl Expander<'_> {
                         ::core::result::Result::Ok(#result)
                     },
                 )
+            }
+        }
+    }
+
+    /// One slot per value: `Slot` for one reader, `SharedSlot` for several.
+    fn slots(&self) -> TokenStream {
+        let private = &self.private;
+        let slots = self
+            .graph
+            .values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.node != usize::MAX)
+            .map(|(i, v)| {
+                let slot = &v.slot;
+                match self.uses[i] {
+                    1 => quote!(let #slot = #private::Slot::new();),
+                    n => quote!(let #slot = #private::SharedSlot::new(#n);),
+                }
+            });
+        quote!(#(#slots)*)
+    }
+
+    // ---- an in-forest as nested joins ---------------------------------------------
+
+    /// A graph whose nodes form trees (see `forest`), written as ordinary code: each
+    /// node's inputs computed by the branches of `Tree::join` and handed over by
+    /// return, each node run through `Tree::node`; no slots, no dispatcher. The node
+    /// table is the same as the dispatcher's (observers and inspection read it).
+    fn tree_value(&self, forest: &Forest) -> TokenStream {
+        let private = &self.private;
+        let graph = self.graph;
+        let (inputs, types) = inputs(graph);
+        let ret = ret_type(graph);
+        let table = self.table();
+        let prelude = &graph.prelude;
+        let (scheduler, tree, result) = (hidden("__options"), hidden("__tree"), hidden("__result"));
+        // A cluster's description reads slots: declared and typed in it.
+        let description = self.description(&scheduler, Some(self.typing()));
+        self.local.set(true);
+        let code = self.branches(&forest.roots, forest, &tree);
+        let roots: Vec<_> = forest.roots.iter().map(|&r| self.local_of(r)).collect();
+        let outputs: Vec<_> = forest
+            .roots
+            .iter()
+            .filter(|&&r| self.read_by_output(r))
+            .map(|&r| self.local_of(r))
+            .collect();
+        let kept = forest.roots.iter().map(|&r| {
+            if self.read_by_output(r) {
+                let local = self.local_of(r);
+                quote!(::core::option::Option::Some(#local))
+            } else {
+                quote!(::core::option::Option::Some(_))
+            }
+        });
+        let output = self.given(&graph.output);
+        self.local.set(false);
+        quote! {
+            {
+                #table
+                #private::Graph::<_, (#(#types,)*)>::__new(
+                    &__TABLE,
+                    move |#scheduler: #private::RunOptions, #(#inputs: #types),*| -> ::core::result::Result<#ret, #private::TaskError> {
+                        #(#prelude)*
+                        #description
+                        #[allow(unreachable_code, unused_variables, clippy::all)]
+                        let (#(#outputs,)*) = #private::run_tree(&__TABLE, &#scheduler, |#tree: &#private::Tree<'_, '_>| {
+                            #code
+                            match (#(#roots,)*) {
+                                (#(#kept,)*) => ::core::option::Option::Some((#(#outputs,)*)),
+                                _ => ::core::option::Option::None,
+                            }
+                        })?;
+                        let #result = #output;
+                        ::core::result::Result::Ok(#result)
+                    },
+                )
+            }
+        }
+    }
+
+    /// Statements that bind each node of `nodes` to its local (`Option` of its value):
+    /// one node's subtree in line, several as a balanced join of their subtrees.
+    fn branches(&self, nodes: &[usize], forest: &Forest, tree: &syn::Ident) -> TokenStream {
+        if let [node] = nodes {
+            return self.subtree(*node, forest, tree);
+        }
+        let pattern = self.join_pattern(nodes);
+        let join = self.join_expr(nodes, forest, tree);
+        quote!(let #pattern = #join;)
+    }
+
+    fn join_pattern(&self, nodes: &[usize]) -> TokenStream {
+        if let [node] = nodes {
+            return self.local_of(*node).into_token_stream();
+        }
+        let (left, right) = nodes.split_at(nodes.len() / 2);
+        let (left, right) = (self.join_pattern(left), self.join_pattern(right));
+        quote!((#left, #right))
+    }
+
+    fn join_expr(&self, nodes: &[usize], forest: &Forest, tree: &syn::Ident) -> TokenStream {
+        if let [node] = nodes {
+            let code = self.subtree(*node, forest, tree);
+            let local = self.local_of(*node);
+            return quote!({ #code #local });
+        }
+        let (left, right) = nodes.split_at(nodes.len() / 2);
+        let left = self.join_expr(left, forest, tree);
+        let right = self.join_expr(right, forest, tree);
+        quote!(#tree.join(|| #left, || #right))
+    }
+
+    /// The statements of `root`'s subtree, inputs first. A chain of single-input nodes
+    /// is a run of statements (a work list, not recursion: chains can be long); only
+    /// a node with several inputs joins, one level deeper.
+    fn subtree(&self, root: usize, forest: &Forest, tree: &syn::Ident) -> TokenStream {
+        enum Work {
+            Visit(usize),
+            Emit(usize),
+        }
+        let mut code = TokenStream::new();
+        let mut work = vec![Work::Visit(root)];
+        while let Some(step) = work.pop() {
+            match step {
+                Work::Visit(node) => {
+                    work.push(Work::Emit(node));
+                    if let [only] = forest.children[node][..] {
+                        work.push(Work::Visit(only));
+                    }
+                }
+                Work::Emit(node) => {
+                    let children = &forest.children[node];
+                    if children.len() > 1 {
+                        code.extend(self.branches(children, forest, tree));
+                    }
+                    code.extend(self.tree_node(node, children, tree));
+                }
+            }
+        }
+        code
+    }
+
+    /// `let v = tree.node(i, || value);`, run only when every input ran.
+    fn tree_node(&self, index: usize, children: &[usize], tree: &syn::Ident) -> TokenStream {
+        let node = &self.graph.nodes[index];
+        let local = self.local_of(index);
+        let out = hidden("__out");
+        let value = self.node_expr(node);
+        let ty = node.ty.as_ref().map(|ty| quote!(: #ty));
+        let result = match node.out {
+            OutPat::Discard => quote!(::core::mem::drop(#out)),
+            _ => quote!(#out),
+        };
+        let id = index as u32;
+        let run = quote!(#tree.node(#id, || { let #out #ty = #value; #result }));
+        if children.is_empty() {
+            return quote!(let #local = #run;);
+        }
+        let inputs: Vec<_> = children.iter().map(|&c| self.local_of(c)).collect();
+        quote! {
+            let #local = match (#(#inputs,)*) {
+                (#(::core::option::Option::Some(#inputs),)*) => #run,
+                _ => ::core::option::Option::None,
+            };
+        }
+    }
+
+    /// The local a tree's node binds: its value's name.
+    fn local_of(&self, node: usize) -> syn::Ident {
+        match self.graph.nodes[node].out {
+            OutPat::Value(v) => self.graph.values[v].slot.clone(),
+            _ => hidden(&format!("__dropped{node}")),
+        }
+    }
+
+    /// Whether the graph's result reads `root`'s value (a root no node reads).
+    fn read_by_output(&self, root: usize) -> bool {
+        matches!(self.graph.nodes[root].out, OutPat::Value(v) if self.uses[v] == 1)
+    }
+
+    /// A tree's slots for a cluster's description, typed by the nodes' code in a block
+    /// that never runs (the tree's own values are locals the description cannot see).
+    fn typing(&self) -> TokenStream {
+        let slots = self.slots();
+        let out = hidden("__out");
+        let nodes = self.graph.nodes.iter().map(|node| {
+            let value = self.node_expr(node);
+            let store = self.store(&node.out, &out, node.span);
+            let ty = node.ty.as_ref().map(|ty| quote!(: #ty));
+            quote!({ let #out #ty = #value; #store })
+        });
+        quote! {
+            #slots
+            if false {
+                #(#nodes)*
             }
         }
     }
@@ -223,7 +418,10 @@ impl Expander<'_> {
     /// statement per node, in the table's order. Kept by the runtime's
     /// `with_hyperqueue!` only with that feature. Written after the nodes' code, so that
     /// its calls (which only type the values) see the types the nodes' code inferred.
-    fn description(&self, options: &syn::Ident) -> TokenStream {
+    ///
+    /// `typing` declares and types the slots the description reads, for a graph that
+    /// has none of its own (a tree).
+    fn description(&self, options: &syn::Ident, typing: Option<TokenStream>) -> TokenStream {
         let private = &self.private;
         let graph = self.graph;
         let (request, nodes) = (hidden("__request"), hidden("__nodes"));
@@ -254,6 +452,7 @@ impl Expander<'_> {
                 if let ::core::option::Option::Some(#request) = #private::remote::describe_request(&#options) {
                     #[allow(unused_imports)]
                     use #private::remote::{EncodeOther as _, EncodeSerialize as _};
+                    #typing
                     let mut #nodes = #private::remote::StaticNodes::new(&__TABLE);
                     #(#steps)*
                     #output
@@ -560,6 +759,10 @@ impl Expander<'_> {
             .runtime
             .private_at(operand_span(operand, Span::call_site()));
         match operand {
+            Operand::Value(v, span) if self.local.get() => {
+                let local = &self.graph.values[*v].slot;
+                quote_spanned!(*span=> #private::Value::new(#local))
+            }
             Operand::Value(v, span) => {
                 let slot = &self.graph.values[*v].slot;
                 // Called by path, so the expression's span is the user's (a method

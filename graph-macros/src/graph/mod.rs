@@ -3,6 +3,7 @@
 
 mod check;
 mod expand;
+mod forest;
 mod ir;
 mod lower;
 mod parse;

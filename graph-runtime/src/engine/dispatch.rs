@@ -35,6 +35,20 @@ pub enum Flow {
     Stop,
 }
 
+/// What a node's body returns: whether it stopped the graph ([`Flow::Stop`]). A
+/// tree's nodes (see [`tree`](crate::engine::tree)) return their value and never stop.
+pub(crate) trait Stops {
+    /// True for [`Flow::Stop`].
+    fn stops(&self) -> bool;
+}
+
+impl Stops for Flow {
+    #[inline(always)]
+    fn stops(&self) -> bool {
+        *self == Flow::Stop
+    }
+}
+
 /// The end of a list in the pending-counter links.
 const NONE: u32 = u32::MAX;
 /// Successor lists longer than this are released in parallel halves.
@@ -126,6 +140,37 @@ where
         table.len(),
         "taskweave: one pending counter per node"
     );
+    watched(table, pending, run, options, |ctx| {
+        if options.effective_scheduler() == Scheduler::Sync || table.width() <= 1 {
+            ctx.run_in_order();
+        } else {
+            table.set_pending(pending);
+            if sync::in_pool() {
+                ctx.start(table.roots(), 0);
+            } else {
+                // Entering the pool from outside is rayon's cold path: one round trip.
+                sync::join(|| ctx.start(table.roots(), 0), || ());
+            }
+        }
+    })
+}
+
+/// A run's frame, shared by the dispatcher and [`tree`](crate::engine::tree): tells
+/// the observers (the caller's, and a performance report's) that the graph starts,
+/// runs `body` with the run's context, then tells them how it ended, and returns
+/// `body`'s value or the run's first failure.
+pub(crate) fn watched<G, C, F, R>(
+    table: &G,
+    pending: &[C],
+    run: &F,
+    options: &RunOptions,
+    body: impl FnOnce(&Ctx<'_, G, C, F>) -> R,
+) -> Result<R, TaskError>
+where
+    G: Edges,
+    C: Counter,
+    F: Fn(u32) -> Flow + Sync + ?Sized,
+{
     crate::engine::error::keep_backtraces();
     // A performance report watches every run: one relaxed load when none is active.
     let ambient = if crate::engine::observe::ambient_active() {
@@ -154,26 +199,17 @@ where
         stop: sync::AtomicU32::new(NONE),
         failure: Mutex::new(None),
     };
-    if options.effective_scheduler() == Scheduler::Sync || table.width() <= 1 {
-        ctx.run_in_order();
-    } else {
-        table.set_pending(pending);
-        if sync::in_pool() {
-            ctx.start(table.roots(), 0);
-        } else {
-            // Entering the pool from outside is rayon's cold path: one round trip.
-            sync::join(|| ctx.start(table.roots(), 0), || ());
-        }
-    }
+    let value = body(&ctx);
     let failure = ctx.failure.into_inner().recover();
     if let Some(observer) = observer {
         crate::engine::observe::note_break();
         observer.graph_finished(failure.as_ref().map_or(Ok(()), Err));
     }
-    failure.map_or(Ok(()), Err)
+    failure.map_or(Ok(value), Err)
 }
 
-struct Ctx<'t, G, C, F: ?Sized> {
+/// One run's state: what the dispatcher (or a tree) reads and sets around every node.
+pub(crate) struct Ctx<'t, G, C, F: ?Sized> {
     table: &'t G,
     /// Every node's entry when an observer watches the run; empty otherwise.
     infos: &'t [NodeInfo<'t>],
@@ -199,11 +235,20 @@ where
     /// Runs one node; false when the graph must stop.
     #[inline]
     fn run_node(&self, node: u32) -> bool {
+        self.task(node, || (self.run)(node)) == Some(Flow::Continue)
+    }
+
+    /// Runs one node's `body` with what surrounds every node: the caller's stop
+    /// condition, the task scope (`cancelled()`), the observer, and the panic caught
+    /// and recorded as the run's failure. `None` when it did not run or panicked; a
+    /// [`Flow::Stop`] from it stops the nodes after it.
+    #[inline]
+    pub(crate) fn task<T: Stops>(&self, node: u32, body: impl FnOnce() -> T) -> Option<T> {
         // Told to stop: this node does not start, and neither does any after it.
         if let Some(stop) = self.stop_when {
             if stop() {
                 self.stopped(node);
-                return false;
+                return None;
             }
         }
         // Running, the task can ask whether its result is still wanted (`cancelled()`).
@@ -211,21 +256,33 @@ where
         if let Some(observer) = self.observer {
             observer.task_started(node, &self.infos[node as usize]);
         }
-        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| (self.run)(node))) {
-            Ok(Flow::Continue) => TaskOutcome::Finished,
-            Ok(Flow::Stop) => {
+        let (value, outcome) = match panic::catch_unwind(AssertUnwindSafe(body)) {
+            Ok(value) if value.stops() => {
                 self.stop.fetch_min(node, Ordering::Relaxed);
-                TaskOutcome::Stopped
+                (Some(value), TaskOutcome::Stopped)
             }
+            Ok(value) => (Some(value), TaskOutcome::Finished),
             Err(payload) => {
                 self.fail(node, payload);
-                TaskOutcome::Failed
+                (None, TaskOutcome::Failed)
             }
         };
         if let Some(observer) = self.observer {
             observer.task_finished(node, &self.infos[node as usize], outcome);
         }
-        outcome == TaskOutcome::Finished
+        value
+    }
+
+    /// Whether an observer watches the run.
+    #[inline]
+    pub(crate) fn observed(&self) -> bool {
+        self.observer.is_some()
+    }
+
+    /// Whether nodes from `node` on must not start (a failure, or a stop before it).
+    #[inline]
+    pub(crate) fn stopped_at(&self, node: u32) -> bool {
+        node >= self.stop.load(Ordering::Relaxed)
     }
 
     /// The run was told to stop before `node` started: it fails, naming `node`.
@@ -333,7 +390,7 @@ where
     fn drive(&self, mut head: u32, depth: u32) {
         while head != NONE {
             let rest = self.link(head);
-            if head >= self.stop.load(Ordering::Relaxed) {
+            if self.stopped_at(head) {
                 // Stopped: this node and its successors (all after it) never run; the
                 // rest of the list may hold nodes before the stop.
                 head = rest;

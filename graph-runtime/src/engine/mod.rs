@@ -12,4 +12,5 @@ pub(crate) mod options;
 pub(crate) mod slot;
 pub(crate) mod sync;
 pub(crate) mod table;
+pub(crate) mod tree;
 pub(crate) mod warn;

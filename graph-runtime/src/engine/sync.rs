@@ -152,27 +152,41 @@ pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
 /// it, and on this one after `b` was stolen (it may have waited, or run other work).
 #[cfg(not(loom))]
 #[inline(always)]
-pub(crate) fn join_noting(observed: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
-    let ((), stolen) = rayon::join_context(
+pub(crate) fn join_noting<RA: Send, RB: Send>(
+    observed: bool,
+    a: impl FnOnce() -> RA + Send,
+    b: impl FnOnce() -> RB + Send,
+) -> (RA, RB) {
+    let (ra, (rb, stolen)) = rayon::join_context(
         |_| a(),
         |ctx| {
             let stolen = observed && ctx.migrated();
             if stolen {
                 crate::engine::observe::note_break();
             }
-            b();
-            stolen
+            (b(), stolen)
         },
     );
     if stolen {
         crate::engine::observe::note_break();
     }
+    (ra, rb)
 }
 
-/// [`join`] (the models observe no run).
+/// [`join`] (the models observe no run), with the two closures' values.
 #[cfg(loom)]
-pub(crate) fn join_noting(_observed: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
-    join(a, b);
+pub(crate) fn join_noting<RA: Send, RB: Send>(
+    _observed: bool,
+    a: impl FnOnce() -> RA + Send,
+    b: impl FnOnce() -> RB + Send,
+) -> (RA, RB) {
+    let (mut ra, mut rb) = (None, None);
+    join(|| ra = Some(a()), || rb = Some(b()));
+    match (ra, rb) {
+        (Some(ra), Some(rb)) => (ra, rb),
+        // `join` returns only once both ran (a panic unwinds instead).
+        _ => unreachable!("both closures of a join ran"),
+    }
 }
 
 /// Whether this thread is one of a rayon pool's (one of the model's, under loom, where
