@@ -18,6 +18,9 @@ use crate::inspect::GraphInfo;
 pub struct Graph<F, Args> {
     table: &'static Table<'static>,
     body: F,
+    /// Whether the body runs its nodes as nested joins (an in-forest, see the
+    /// runtime's `engine::tree`) rather than through the dispatcher.
+    tree: bool,
     _args: PhantomData<fn(Args)>,
 }
 
@@ -27,8 +30,27 @@ impl<F, Args> Graph<F, Args> {
         Graph {
             table,
             body,
+            tree: false,
             _args: PhantomData,
         }
+    }
+
+    /// A graph whose body runs its nodes as nested joins (`run_tree`).
+    #[doc(hidden)]
+    pub const fn __new_tree(table: &'static Table<'static>, body: F) -> Self {
+        Graph {
+            table,
+            body,
+            tree: true,
+            _args: PhantomData,
+        }
+    }
+
+    /// Whether the graph runs as nested joins (every node's value read once, no `?`)
+    /// rather than through the dispatcher: for tests of both paths.
+    #[doc(hidden)]
+    pub fn __runs_as_tree(&self) -> bool {
+        self.tree
     }
 
     /// The node table: names, call sites, edges, as the dispatcher sees them. An

@@ -208,7 +208,7 @@ impl Expander<'_> {
         quote! {
             {
                 #table
-                #private::Graph::<_, (#(#types,)*)>::__new(
+                #private::Graph::<_, (#(#types,)*)>::__new_tree(
                     &__TABLE,
                     move |#scheduler: #private::RunOptions, #(#inputs: #types),*| -> ::core::result::Result<#ret, #private::TaskError> {
                         #(#prelude)*
