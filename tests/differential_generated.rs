@@ -135,6 +135,27 @@ fn nodes(got: usize, want: usize, batch: usize, source: &str) {
     );
 }
 
+/// Fails with the seed and the source when the graph does not take the path its read
+/// counts give: nested joins when it has nodes, no `?`, no tuple split, every node's
+/// value read at most once and joins nested at most 24 deep
+/// (`graph-macros/src/graph/forest.rs`); the dispatcher otherwise.
+fn path(tree: bool, want: bool, batch: usize, source: &str) {
+    let name = |tree: bool| {
+        if tree {
+            "as nested joins"
+        } else {
+            "on the dispatcher"
+        }
+    };
+    assert!(
+        tree == want,
+        "seed {SEED:#x}, batch {batch}: the graph runs {}, its read counts say {} \
+         (`forest.rs`'s rule and the generator's model of it disagree)\n{source}",
+        name(tree),
+        name(want),
+    );
+}
+
 /// Programs 0 to 5.
 fn batch_0() {
     const SOURCE: &str = r#"
@@ -291,6 +312,7 @@ graph!(|x: i64| -> Results {
         ))
     };
     nodes(g.len(), 73, 0, SOURCE);
+    path(g.__runs_as_tree(), false, 0, SOURCE);
     for x in [-33, -21, 21, -39, 21, -2] {
         let want = direct(x);
         let at = Case {
@@ -436,6 +458,7 @@ graph!(|x: i64, y: i64| -> Results {
         ))
     };
     nodes(g.len(), 77, 1, SOURCE);
+    path(g.__runs_as_tree(), false, 1, SOURCE);
     for (x, y) in [
         (-39, -25),
         (-40, 23),
@@ -622,6 +645,7 @@ graph!(|x: i64, y: i64| -> Results {
         ))
     };
     nodes(g.len(), 73, 2, SOURCE);
+    path(g.__runs_as_tree(), false, 2, SOURCE);
     for (x, y) in [
         (33, -2),
         (-15, -8),
@@ -925,6 +949,7 @@ graph!(|x: i64| -> Results {
         )
     };
     nodes(g.len(), 134, 3, SOURCE);
+    path(g.__runs_as_tree(), false, 3, SOURCE);
     for x in [-11, -36, 33] {
         let want = direct(x);
         let at = Case {
@@ -1310,6 +1335,7 @@ graph!(|x: i64, y: i64| -> Results {
         )
     };
     nodes(g.len(), 178, 4, SOURCE);
+    path(g.__runs_as_tree(), false, 4, SOURCE);
     for (x, y) in [(-15, 12), (-19, 9), (-34, 3)] {
         let want = direct(x, y);
         let at = Case {
@@ -1693,6 +1719,7 @@ graph!(|x: i64| -> Results {
         )
     };
     nodes(g.len(), 157, 5, SOURCE);
+    path(g.__runs_as_tree(), false, 5, SOURCE);
     for x in [-36, -37, -12] {
         let want = direct(x);
         let at = Case {
@@ -1925,6 +1952,7 @@ graph!(|x: i64| -> Results {
         ))
     };
     nodes(g.len(), 122, 6, SOURCE);
+    path(g.__runs_as_tree(), false, 6, SOURCE);
     for x in [5, -9, 12, 23, 25, -33] {
         let want = direct(x);
         let at = Case {
@@ -2096,6 +2124,7 @@ graph!(|x: i64, y: i64| -> Results {
         ))
     };
     nodes(g.len(), 87, 7, SOURCE);
+    path(g.__runs_as_tree(), false, 7, SOURCE);
     for (x, y) in [
         (17, -11),
         (38, 34),
@@ -2465,6 +2494,7 @@ graph!(|x: i64| -> Results {
         )
     };
     nodes(g.len(), 177, 8, SOURCE);
+    path(g.__runs_as_tree(), false, 8, SOURCE);
     for x in [30, 23, -4] {
         let want = direct(x);
         let at = Case {
@@ -2612,6 +2642,7 @@ graph!(|x: i64, y: i64| -> Results {
         ))
     };
     nodes(g.len(), 64, 9, SOURCE);
+    path(g.__runs_as_tree(), false, 9, SOURCE);
     for (x, y) in [(5, -10), (-26, 9), (30, -2), (-32, 26), (0, 0), (-25, -12)] {
         let want = direct(x, y);
         let at = Case {
@@ -2962,6 +2993,7 @@ graph!(|x: i64, y: i64| -> Results {
         )
     };
     nodes(g.len(), 169, 10, SOURCE);
+    path(g.__runs_as_tree(), false, 10, SOURCE);
     for (x, y) in [(6, -26), (22, 18), (2, 28)] {
         let want = direct(x, y);
         let at = Case {
@@ -3271,6 +3303,7 @@ graph! {
         )
     };
     nodes(g.len(), 164, 11, SOURCE);
+    path(g.__runs_as_tree(), false, 11, SOURCE);
     let want = direct();
     let at = Case {
         batch: 11,
@@ -3649,6 +3682,7 @@ graph!(|x: i64| -> Results {
         )
     };
     nodes(g.len(), 198, 12, SOURCE);
+    path(g.__runs_as_tree(), false, 12, SOURCE);
     for x in [23, -19, -37] {
         let want = direct(x);
         let at = Case {
@@ -3971,6 +4005,7 @@ graph!(|x: i64| -> Results {
         )
     };
     nodes(g.len(), 149, 13, SOURCE);
+    path(g.__runs_as_tree(), false, 13, SOURCE);
     for x in [-28, -4, 35] {
         let want = direct(x);
         let at = Case {
@@ -4275,6 +4310,7 @@ graph!(|x: i64| -> Results {
         )
     };
     nodes(g.len(), 161, 14, SOURCE);
+    path(g.__runs_as_tree(), false, 14, SOURCE);
     for x in [25, -23, 31] {
         let want = direct(x);
         let at = Case {
@@ -4567,6 +4603,7 @@ graph!(|x: i64, y: i64| -> Results {
         )
     };
     nodes(g.len(), 130, 15, SOURCE);
+    path(g.__runs_as_tree(), false, 15, SOURCE);
     for (x, y) in [(-1, 15), (34, 21), (12, 16)] {
         let want = direct(x, y);
         let at = Case {
@@ -4731,6 +4768,7 @@ graph!(|x: i64| -> Results {
         ))
     };
     nodes(g.len(), 83, 16, SOURCE);
+    path(g.__runs_as_tree(), false, 16, SOURCE);
     for x in [9, -12, -18, 31, 34, 20] {
         let want = direct(x);
         let at = Case {
@@ -5026,6 +5064,7 @@ graph!(|x: i64, y: i64| -> Results {
         )
     };
     nodes(g.len(), 138, 17, SOURCE);
+    path(g.__runs_as_tree(), false, 17, SOURCE);
     for (x, y) in [(23, -30), (-2, -22), (-11, 26)] {
         let want = direct(x, y);
         let at = Case {
@@ -5327,6 +5366,7 @@ graph!(|x: i64| -> Results {
         )
     };
     nodes(g.len(), 141, 18, SOURCE);
+    path(g.__runs_as_tree(), false, 18, SOURCE);
     for x in [23, -12, -30] {
         let want = direct(x);
         let at = Case {
@@ -5679,6 +5719,7 @@ graph!(|x: i64, y: i64| -> Results {
         )
     };
     nodes(g.len(), 174, 19, SOURCE);
+    path(g.__runs_as_tree(), false, 19, SOURCE);
     for (x, y) in [(40, 38), (6, -30), (13, -11)] {
         let want = direct(x, y);
         let at = Case {
@@ -6008,6 +6049,7 @@ graph!(|x: i64, y: i64, z: i64| -> Results {
         )
     };
     nodes(g.len(), 147, 20, SOURCE);
+    path(g.__runs_as_tree(), false, 20, SOURCE);
     for (x, y, z) in [(9, -5, -21), (32, 36, 36), (0, -2, -30)] {
         let want = direct(x, y, z);
         let at = Case {
@@ -6358,6 +6400,7 @@ graph!(|x: i64, y: i64| -> Results {
         )
     };
     nodes(g.len(), 164, 21, SOURCE);
+    path(g.__runs_as_tree(), false, 21, SOURCE);
     for (x, y) in [(-40, -1), (-12, 35), (40, 27)] {
         let want = direct(x, y);
         let at = Case {
@@ -6646,6 +6689,7 @@ graph!(|x: i64| -> Results {
         )
     };
     nodes(g.len(), 121, 22, SOURCE);
+    path(g.__runs_as_tree(), false, 22, SOURCE);
     for x in [-31, 37, -20] {
         let want = direct(x);
         let at = Case {
@@ -6810,6 +6854,7 @@ graph! {
         )
     };
     nodes(g.len(), 72, 23, SOURCE);
+    path(g.__runs_as_tree(), false, 23, SOURCE);
     let want = direct();
     let at = Case {
         batch: 23,

@@ -225,6 +225,27 @@ fn nodes(got: usize, want: usize, batch: usize, source: &str) {{
     );
 }}
 
+/// Fails with the seed and the source when the graph does not take the path its read
+/// counts give: nested joins when it has nodes, no `?`, no tuple split, every node's
+/// value read at most once and joins nested at most 24 deep
+/// (`graph-macros/src/graph/forest.rs`); the dispatcher otherwise.
+fn path(tree: bool, want: bool, batch: usize, source: &str) {{
+    let name = |tree: bool| {{
+        if tree {{
+            "as nested joins"
+        }} else {{
+            "on the dispatcher"
+        }}
+    }};
+    assert!(
+        tree == want,
+        "seed {{SEED:#x}}, batch {{batch}}: the graph runs {{}}, its read counts say {{}} \
+         (`forest.rs`'s rule and the generator's model of it disagree)\n{{source}}",
+        name(tree),
+        name(want),
+    );
+}}
+
 "#
     );
 }
@@ -292,6 +313,10 @@ struct Var {
     used: bool,
     /// For a captured constant: its value.
     constant: i64,
+    /// For a node: the model's node that computes its latest value.
+    producer: usize,
+    /// How many loops it is declared in.
+    depth: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -417,6 +442,8 @@ struct State {
     active: Vec<usize>,
     runs: Vec<Run>,
     nodes: usize,
+    /// The nodes as `graph-macros` lowers them, for the path the graph takes.
+    model: Model,
 }
 
 /// Programs compiled in one `graph!`, on the same inputs.
@@ -427,6 +454,8 @@ struct Batch {
     result: bool,
     state: State,
     programs: Vec<Part>,
+    /// Whether `graph!` runs it as nested joins rather than through the dispatcher.
+    tree: bool,
 }
 
 /// One program of a batch.
@@ -475,6 +504,7 @@ impl Batch {
                 })
                 .collect(),
             nodes: 0,
+            model: Model::default(),
         };
         for (i, name) in names.iter().enumerate() {
             let id = state.declare(name.clone(), Ty::Int, false);
@@ -519,10 +549,22 @@ impl Batch {
         if result && parts.iter().any(|p| g.state.shape(&p.tail[0]).reads) {
             g.state.nodes += 1;
         }
+        let model = &mut g.state.model;
+        if result && !model.output.is_empty() {
+            let reads = std::mem::take(&mut model.output);
+            let ok = model.node(reads, false);
+            model.output = ok.reads();
+        }
+        assert_eq!(
+            model.reads.len(),
+            g.state.nodes,
+            "the model of the lowering and the node count disagree"
+        );
         Some(Batch {
             inputs: names_of(&g.state, inputs),
             rows: row_values,
             result,
+            tree: g.state.model.runs_as_tree(),
             state: g.state,
             programs: parts,
         })
@@ -567,6 +609,8 @@ impl State {
             captured: false,
             used: false,
             constant: 0,
+            producer: 0,
+            depth: 0,
         });
         self.vars.len() - 1
     }
@@ -823,24 +867,36 @@ impl State {
                         (shape, values)
                     }
                 };
+                // A collection of nodes bound by `let` is a node of its own.
+                let lowered = match rhs {
+                    Rhs::Expr(e) => self.lower(e),
+                    Rhs::Array(items) | Rhs::List(items) => {
+                        let items = self.lower_items(items);
+                        self.model.node_if_reads(&[items])
+                    }
+                };
                 self.nodes += shape.nodes;
-                self.vars[*var].node = shape.reads;
+                self.bind(*var, &lowered);
                 self.store(*var, values);
             }
             Stmt::Assign { var, expr } => {
                 let shape = self.shape(expr);
                 let values = self.eval_all(expr)?;
+                let lowered = self.lower(expr);
                 self.nodes += shape.nodes;
-                self.vars[*var].node = shape.reads;
+                self.bind(*var, &lowered);
                 self.store(*var, values);
             }
             Stmt::Split { q, r, from } => {
                 let call = Expr::Call("split", vec![Arg::Val(from.clone())]);
                 self.nodes += self.shape(&call).nodes;
                 let values = self.eval_all(&call)?;
+                // `let (q, r) = …`: a tuple split.
+                let lowered = self.lower(&call);
+                self.model.breaks = true;
                 for (slot, k) in [(q, 0), (r, 1)] {
                     if let Some(v) = slot {
-                        self.vars[*v].node = true;
+                        self.bind(*v, &lowered);
                         let parts = values.iter().map(|p| p.as_ref().map(|p| half(p, k)));
                         self.store(*v, parts.collect());
                     }
@@ -850,13 +906,15 @@ impl State {
                 let call = Expr::Call("spread", vec![Arg::Val(from.clone())]);
                 self.nodes += self.shape(&call).nodes;
                 let values = self.eval_all(&call)?;
+                let lowered = self.lower(&call);
+                self.model.breaks = true;
                 let xs: Vec<Option<i64>> = values
                     .iter()
                     .map(|v| v.as_ref().map(|v| half(v, 0)).and_then(as_int))
                     .collect();
                 for (slot, k) in [(Some(*a), 0), (*b, 1), (Some(*c), 2)] {
                     if let Some(v) = slot {
-                        self.vars[v].node = true;
+                        self.bind(v, &lowered);
                         let parts = xs.iter().map(|x| {
                             x.map(|x| {
                                 V::I(match k {
@@ -873,8 +931,11 @@ impl State {
             Stmt::Unpack { q, r, pair } => {
                 let node = self.vars[*pair].node;
                 self.nodes += usize::from(node);
+                let pair_value = self.value_of(*pair);
+                let lowered = self.model.node_if_reads(&[pair_value]);
+                self.model.breaks |= node;
                 for (v, k) in [(*q, 0), (*r, 1)] {
-                    self.vars[v].node = node;
+                    self.bind(v, &lowered);
                     let parts: Vec<Option<V>> = self
                         .runs
                         .iter()
@@ -906,6 +967,7 @@ impl State {
             Stmt::Effect(e) | Stmt::Discard(e) => {
                 self.nodes += self.shape(e).nodes;
                 self.eval_all(e)?;
+                self.lower(e);
             }
         }
         Ok(())
@@ -1010,6 +1072,238 @@ fn call(name: &str, args: &[V]) -> Result<V, Reject> {
             }))
         }
         other => panic!("no task {other}"),
+    }
+}
+
+// ---- the path a graph takes -----------------------------------------------------------
+
+/// Joins nested deeper than this leave a graph to the dispatcher
+/// (`MAX_NESTING` of `graph-macros/src/graph/forest.rs`).
+const MAX_NESTING: usize = 24;
+
+/// The nodes of a batch's graph as `graph-macros/src/graph/lower.rs` makes them, as far
+/// as the path the graph takes depends on them: who reads whose value, and whether a
+/// `?` or a tuple split rules out the nested joins.
+#[derive(Clone, Debug, Default)]
+struct Model {
+    /// Each node's reads of other nodes' values, in order, one entry per read.
+    reads: Vec<Vec<usize>>,
+    /// Whether each node is a method call (a method called on it in the same
+    /// expression, with no node made in between, joins it).
+    method: Vec<bool>,
+    /// Whether each node has a `?`.
+    question: Vec<bool>,
+    /// Some node has a `?` or splits a tuple.
+    breaks: bool,
+    /// The nodes the graph's result reads.
+    output: Vec<usize>,
+}
+
+/// A lowered operand: a constant, one node's value, or a collection (or `&`) reading
+/// these nodes.
+enum Lowered {
+    Const,
+    Value(usize),
+    Reads(Vec<usize>),
+}
+
+impl Lowered {
+    fn reads(&self) -> Vec<usize> {
+        match self {
+            Lowered::Const => Vec::new(),
+            Lowered::Value(n) => vec![*n],
+            Lowered::Reads(reads) => reads.clone(),
+        }
+    }
+
+    /// A collection of `parts`: a constant unless it reads a node.
+    fn collection(parts: &[Lowered]) -> Lowered {
+        let reads: Vec<usize> = parts.iter().flat_map(Lowered::reads).collect();
+        if reads.is_empty() {
+            Lowered::Const
+        } else {
+            Lowered::Reads(reads)
+        }
+    }
+}
+
+impl Model {
+    fn node(&mut self, reads: Vec<usize>, method: bool) -> Lowered {
+        self.reads.push(reads);
+        self.method.push(method);
+        self.question.push(false);
+        Lowered::Value(self.reads.len() - 1)
+    }
+
+    /// A node for `parts` when one of them reads a node, else a constant.
+    fn node_if_reads(&mut self, parts: &[Lowered]) -> Lowered {
+        match Lowered::collection(parts) {
+            Lowered::Const => Lowered::Const,
+            reads => self.node(reads.reads(), false),
+        }
+    }
+
+    /// How deep each node's joins nest, as `forest.rs` computes it.
+    fn nesting(&self) -> Vec<usize> {
+        let mut nesting = vec![0usize; self.reads.len()];
+        // A node's inputs come before it.
+        for (i, reads) in self.reads.iter().enumerate() {
+            let deepest = reads.iter().map(|&c| nesting[c]).max().unwrap_or(0);
+            nesting[i] = deepest + join_levels(reads.len());
+        }
+        nesting
+    }
+
+    /// Whether `graph!` runs the graph as nested joins (`forest.rs`): it has nodes,
+    /// none has a `?` or splits a tuple, every node's value is read at most once (by a
+    /// node or by the result), and the joins nest at most [`MAX_NESTING`] deep.
+    fn runs_as_tree(&self) -> bool {
+        let n = self.reads.len();
+        if n == 0 || self.breaks {
+            return false;
+        }
+        let mut uses = vec![0u32; n];
+        for &v in self.reads.iter().flatten().chain(&self.output) {
+            uses[v] += 1;
+        }
+        if uses.iter().any(|&u| u > 1) {
+            return false;
+        }
+        let nesting = self.nesting();
+        let mut read = vec![false; n];
+        for &v in self.reads.iter().flatten() {
+            read[v] = true;
+        }
+        let roots: Vec<usize> = (0..n).filter(|&i| !read[i]).collect();
+        let deepest = roots.iter().map(|&r| nesting[r]).max().unwrap_or(0);
+        nesting.iter().all(|&d| d <= MAX_NESTING)
+            && join_levels(roots.len()) + deepest <= MAX_NESTING
+    }
+}
+
+/// How deep a balanced join of `branches` nests: none for one branch.
+fn join_levels(branches: usize) -> usize {
+    let mut levels = 0;
+    while (1usize << levels) < branches {
+        levels += 1;
+    }
+    levels
+}
+
+impl State {
+    /// Lowers `e` into the model, as `graph!` does.
+    fn lower(&mut self, e: &Expr) -> Lowered {
+        match e {
+            Expr::Lit(_) | Expr::Counter(_) => Lowered::Const,
+            Expr::Var(v) => self.value_of(*v),
+            // Every call of a task is a node, whatever its arguments.
+            Expr::Call(_, args) => {
+                let args: Vec<Lowered> = args.iter().map(|a| self.lower_arg(a)).collect();
+                let reads = Lowered::collection(&args).reads();
+                self.model.node(reads, false)
+            }
+            Expr::Bin(_, l, r) | Expr::Cmp(_, l, r) => {
+                let parts = [self.lower(l), self.lower(r)];
+                self.model.node_if_reads(&parts)
+            }
+            Expr::Not(x) | Expr::Neg(x) => {
+                let part = self.lower(x);
+                self.model.node_if_reads(&[part])
+            }
+            Expr::Chain(recv, methods) => {
+                let before = self.model.reads.len();
+                let mut current = self.lower(recv);
+                for m in methods {
+                    let arg = match m {
+                        Method::Max(x) | Method::Min(x) => self.lower(x),
+                        _ => Lowered::Const,
+                    };
+                    let last = self.model.reads.len().wrapping_sub(1);
+                    current = match current {
+                        Lowered::Const if matches!(arg, Lowered::Const) => Lowered::Const,
+                        // A method called on a method call made just now: one node.
+                        Lowered::Value(n)
+                            if n >= before
+                                && n == last
+                                && self.model.method[n]
+                                && !self.model.question[n] =>
+                        {
+                            self.model.reads[n].extend(arg.reads());
+                            Lowered::Value(n)
+                        }
+                        recv => {
+                            let reads = Lowered::collection(&[recv, arg]).reads();
+                            self.model.node(reads, true)
+                        }
+                    };
+                }
+                current
+            }
+            // `v.len() as i64`: the method, then the cast.
+            Expr::Len(v) => match self.value_of(*v) {
+                Lowered::Const => Lowered::Const,
+                value => {
+                    let len = self.model.node(value.reads(), true);
+                    self.model.node(len.reads(), false)
+                }
+            },
+            Expr::Field(v, _) => {
+                let base = self.value_of(*v);
+                self.model.node_if_reads(&[base])
+            }
+            Expr::Try(inner) => {
+                let before = self.model.reads.len();
+                let operand = self.lower(inner);
+                self.model.breaks = true;
+                let last = self.model.reads.len().wrapping_sub(1);
+                match operand {
+                    Lowered::Value(n) if n >= before && n == last && !self.model.question[n] => {
+                        self.model.question[n] = true;
+                        Lowered::Value(n)
+                    }
+                    operand => {
+                        let out = self.model.node(operand.reads(), false);
+                        *self.model.question.last_mut().expect("a node") = true;
+                        out
+                    }
+                }
+            }
+        }
+    }
+
+    fn lower_arg(&mut self, a: &Arg) -> Lowered {
+        match a {
+            Arg::Val(e) => self.lower(e),
+            Arg::Ref(e) => Lowered::collection(&[self.lower(e)]),
+            Arg::Array(items, _) | Arg::List(items) => self.lower_items(items),
+            Arg::Whole(v) | Arg::WholeRef(v, _) => self.value_of(*v),
+        }
+    }
+
+    fn lower_items(&mut self, items: &[Expr]) -> Lowered {
+        let parts: Vec<Lowered> = items.iter().map(|e| self.lower(e)).collect();
+        Lowered::collection(&parts)
+    }
+
+    fn value_of(&self, v: usize) -> Lowered {
+        let var = &self.vars[v];
+        if var.node {
+            Lowered::Value(var.producer)
+        } else {
+            Lowered::Const
+        }
+    }
+
+    /// Binds `var` to what `value` lowered to.
+    fn bind(&mut self, var: usize, value: &Lowered) {
+        match value {
+            Lowered::Value(n) => {
+                self.vars[var].node = true;
+                self.vars[var].producer = *n;
+            }
+            Lowered::Const => self.vars[var].node = false,
+            Lowered::Reads(_) => unreachable!("a collection is bound as a node of its own"),
+        }
     }
 }
 
@@ -1810,6 +2104,10 @@ impl Gen<'_> {
             nodes += self.state.shape(e).nodes;
             self.state.eval_all(e).ok()?;
         }
+        for e in &tail {
+            let value = self.state.lower(e);
+            self.state.model.output.extend(value.reads());
+        }
         self.state.nodes += nodes;
         Some((tail, is_bool))
     }
@@ -2166,6 +2464,11 @@ impl Batch {
             out,
             "    nodes(g.len(), {}, {n}, SOURCE);",
             self.state.nodes
+        );
+        let _ = writeln!(
+            out,
+            "    path(g.__runs_as_tree(), {}, {n}, SOURCE);",
+            self.tree
         );
         let args = self.inputs.join(", ");
         let (pad, inputs) = match self.inputs.len() {
