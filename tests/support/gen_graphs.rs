@@ -59,24 +59,69 @@ const BATCH: usize = 12;
 /// Programs per `graph!` with `?`: an error ends the whole graph, so fewer.
 const RESULT_BATCH: usize = 6;
 
+/// Programs per tree-shaped `graph!`.
+const TREE_BATCH: usize = 5;
+/// The most nodes a tree-shaped program has: wide nodes and binary trees are large.
+const TREE_MAX_NODES: usize = 48;
+/// What the tree-shaped batches start with, one batch each.
+const FEATURES: [Feature; 6] = [
+    Feature::WideArray,
+    Feature::WideVec,
+    Feature::WideLet,
+    Feature::TreeExpr,
+    Feature::TreeLets,
+    Feature::Chain,
+];
+/// The steps of the comb that must take the dispatcher: its joins nest this deep.
+const DEEP_COMB: usize = 40;
+/// Mixed into the seed for the tree-shaped batches' own random stream, so that adding
+/// them left the other programs of every seed as they were.
+const TREE_STREAM: u64 = 0x7472_6565_735f_6f6e;
+
 /// The whole test file for `seed`, before `rustfmt`.
 pub(crate) fn generate(seed: u64, programs: usize) -> String {
     let mut rng = Rng(seed);
-    let mut out = String::new();
-    header(&mut out, seed, programs);
+    let mut body = String::new();
     let (mut made, mut batches) = (0, 0);
     while made < programs {
         let result = rng.percent(30);
         let k = if result { RESULT_BATCH } else { BATCH }.min(programs - made);
         let batch = loop {
-            if let Some(b) = Batch::generate(&mut rng, result, k) {
+            if let Some(b) = Batch::generate(&mut rng, Kind::Random { result }, k) {
                 break b;
             }
         };
-        batch.write(&mut out, batches, made);
+        batch.write(&mut body, batches, made);
         made += k;
         batches += 1;
     }
+    // Tree-shaped batches, then a comb at the joins' nesting limit and one past it.
+    let mut rng = Rng(seed ^ TREE_STREAM);
+    let kinds = FEATURES
+        .map(Kind::Tree)
+        .into_iter()
+        .chain([Kind::Comb(MAX_NESTING), Kind::Comb(DEEP_COMB)]);
+    for kind in kinds {
+        let k = if let Kind::Comb(_) = kind {
+            1
+        } else {
+            TREE_BATCH
+        };
+        let batch = loop {
+            if let Some(b) = Batch::generate(&mut rng, kind, k) {
+                break b;
+            }
+        };
+        if let Kind::Comb(n) = kind {
+            assert_eq!(batch.tree, n <= MAX_NESTING, "a comb of {n} joins");
+        }
+        batch.write(&mut body, batches, made);
+        made += k;
+        batches += 1;
+    }
+    let mut out = String::new();
+    header(&mut out, seed, programs, made - programs);
+    out.push_str(&body);
     out.push_str("#[test]\nfn generated_graphs() {\n");
     for n in 0..batches {
         let _ = writeln!(out, "    batch_{n}();");
@@ -85,20 +130,31 @@ pub(crate) fn generate(seed: u64, programs: usize) -> String {
     out
 }
 
-fn header(out: &mut String, seed: u64, programs: usize) {
+fn header(out: &mut String, seed: u64, programs: usize, tree_programs: usize) {
     let _ = write!(
         out,
         r#"//! Differential tests of `graph!`: {programs} random programs (random DAGs of 3 to 25
 //! nodes: task calls, operators, method calls, rebinding, unrolled loops, tuples,
-//! shared values, `&T` and slice parameters, `?`), each compiled once inside `graph!`
-//! and once as the same code calling the same functions directly; both must agree on
-//! every input, on the thread pool and on the synchronous scheduler, and each graph
-//! must have the number of nodes the lowering rules give. A failure prints the seed,
-//! the programs and the inputs.
+//! shared values, `&T` and slice parameters, `?`) and {tree_programs} tree-shaped ones,
+//! each compiled once inside `graph!` and once as the same code calling the same
+//! functions directly; both must agree on every input, on the thread pool and on the
+//! synchronous scheduler, and each graph must have the number of nodes the lowering
+//! rules give. A failure prints the seed, the programs and the inputs.
 //!
 //! Independent programs share a `graph!` (12 to a graph, 6 with `?`), each one's result
 //! an element of the graph's tuple: every `graph!` costs about 0.1 s of a debug build,
 //! the nodes in it next to nothing.
+//!
+//! Each graph also takes the path its read counts give (`graph.__runs_as_tree()`): a
+//! graph in which every node's value is read at most once (by one node or by the
+//! result), with no `?` and no tuple split, runs as nested joins handing values over
+//! by return, unless its joins nest deeper than 24; any other graph runs on the
+//! dispatcher. The random programs share values, so their graphs take the dispatcher;
+//! the tree-shaped batches (5 programs to a graph, drawn from a random stream of their
+//! own) read each value once, with wide nodes (a call over 8 to 20 node values),
+//! binary trees, chains and unrolled loops, and take the joins; of two combs
+//! (`acc = add(acc, inc(i))` unrolled), the one whose joins nest 24 deep takes the
+//! joins and the one 40 deep the dispatcher.
 //!
 //! GENERATED by `cargo run --example gen_graphs` (the generator is
 //! `tests/support/gen_graphs.rs`); do not edit: `tests/differential.rs` checks that
@@ -116,8 +172,10 @@ use taskweave::prelude::*;
 
 /// The generator's seed.
 const SEED: u64 = {seed:#018x};
-/// The number of programs.
+/// The number of random programs.
 const PROGRAMS: usize = {programs};
+/// The number of tree-shaped programs, after the random ones.
+const TREE_PROGRAMS: usize = {tree_programs};
 
 #[delayed]
 fn inc(x: i64) -> i64 {{
@@ -207,7 +265,7 @@ impl Case<'_> {{
     fn same<T: PartialEq + Debug>(&self, got: T, want: &T, scheduler: &str) {{
         assert!(
             &got == want,
-            "seed {{SEED:#x}}, batch {{}} (programs {{}} of {{PROGRAMS}}), inputs {{:?}}, {{scheduler}}: \
+            "seed {{SEED:#x}}, batch {{}} (programs {{}} of {{PROGRAMS}} + {{TREE_PROGRAMS}}), inputs {{:?}}, {{scheduler}}: \
              the graph gave {{got:?}}, the direct calls {{want:?}} (one element per program)\n{{}}",
             self.batch,
             self.programs,
@@ -477,8 +535,39 @@ const NAMES: [&str; 17] = [
     "a", "b", "c", "d", "e", "f", "h", "m", "n", "p", "q", "r", "s", "t", "u", "v", "w",
 ];
 
+/// What a batch's programs are drawn for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    /// Any program: values shared, tuples split, `?` when `result`.
+    Random { result: bool },
+    /// Programs in which every node's value is read at most once, with no `?` and no
+    /// tuple split; the first one starts with `feature`.
+    Tree(Feature),
+    /// One program: a comb of `n` joins, `acc = add(acc, inc(i))` unrolled `n` times.
+    Comb(usize),
+}
+
+/// What the first program of a tree-shaped batch starts with.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Feature {
+    /// `sum_all(&[…])` of 8 to 20 node values.
+    WideArray,
+    /// `sum_vec(vec![…])` of 8 to 20 node values.
+    WideVec,
+    /// `let a = […]` or `let v: Vec<i64> = vec![…]` of 8 to 20 node values.
+    WideLet,
+    /// A binary tree of 8 or 16 leaves, as one expression.
+    TreeExpr,
+    /// A binary tree of 8 or 16 leaves, one `let` per node.
+    TreeLets,
+    /// A chain of single-input nodes: `a = f(a)` repeated.
+    Chain,
+}
+
 impl Batch {
-    fn generate(rng: &mut Rng, result: bool, programs: usize) -> Option<Batch> {
+    fn generate(rng: &mut Rng, kind: Kind, programs: usize) -> Option<Batch> {
+        let result = kind == Kind::Random { result: true };
+        let tree = kind != Kind::Random { result };
         let inputs = rng.weighted(&[2, 5, 4, 2]);
         let rows = match (inputs, result) {
             (0, _) => 1,
@@ -531,12 +620,18 @@ impl Batch {
             state,
             result,
             names: 0,
+            tree,
+            max_nodes: if tree { TREE_MAX_NODES } else { MAX_NODES },
         };
         let mut parts = Vec::new();
-        for _ in 0..programs {
+        for k in 0..programs {
             let part = (0..20).find_map(|_| {
                 let (saved, names) = (g.state.clone(), g.names);
-                let part = g.program();
+                let part = match kind {
+                    Kind::Comb(n) => g.comb(n),
+                    Kind::Tree(feature) if k == 0 => g.program(Some(feature)),
+                    _ => g.program(None),
+                };
                 if part.is_none() {
                     g.state = saved;
                     g.names = names;
@@ -560,6 +655,10 @@ impl Batch {
             g.state.nodes,
             "the model of the lowering and the node count disagree"
         );
+        // A tree-shaped batch whose joins would nest too deep is drawn again.
+        if matches!(kind, Kind::Tree(_)) && !model.runs_as_tree() {
+            return None;
+        }
         Some(Batch {
             inputs: names_of(&g.state, inputs),
             rows: row_values,
@@ -1143,6 +1242,16 @@ impl Model {
         }
     }
 
+    /// No `?`, no tuple split, and no node's value read twice (by nodes and the
+    /// result together).
+    fn reads_once(&self) -> bool {
+        let mut uses = vec![0u32; self.reads.len()];
+        for &v in self.reads.iter().flatten().chain(&self.output) {
+            uses[v] += 1;
+        }
+        !self.breaks && uses.iter().all(|&u| u <= 1)
+    }
+
     /// How deep each node's joins nest, as `forest.rs` computes it.
     fn nesting(&self) -> Vec<usize> {
         let mut nesting = vec![0usize; self.reads.len()];
@@ -1159,14 +1268,7 @@ impl Model {
     /// node or by the result), and the joins nest at most [`MAX_NESTING`] deep.
     fn runs_as_tree(&self) -> bool {
         let n = self.reads.len();
-        if n == 0 || self.breaks {
-            return false;
-        }
-        let mut uses = vec![0u32; n];
-        for &v in self.reads.iter().flatten().chain(&self.output) {
-            uses[v] += 1;
-        }
-        if uses.iter().any(|&u| u > 1) {
+        if n == 0 || !self.reads_once() {
             return false;
         }
         let nesting = self.nesting();
@@ -1314,13 +1416,17 @@ struct Gen<'r> {
     state: State,
     result: bool,
     names: usize,
+    /// Every node's value is read at most once, and no tuple is split.
+    tree: bool,
+    /// The most nodes a program has.
+    max_nodes: usize,
 }
 
 impl Gen<'_> {
     /// One program: statements until it has about its target number of nodes, then
     /// a tail that reads every value not read yet. It sees the inputs and the captured
     /// constant, not the names of the programs before it.
-    fn program(&mut self) -> Option<Part> {
+    fn program(&mut self, feature: Option<Feature>) -> Option<Part> {
         for var in &mut self.state.vars {
             if !var.input && !var.captured {
                 var.alive = false;
@@ -1329,15 +1435,28 @@ impl Gen<'_> {
         let start = self.state.nodes;
         // Every size from 3 to 25, small ones more often (the smaller of two draws):
         // each node costs about 2 ms of the test's debug build.
-        let (lo, hi) = (MIN_NODES as i64, MAX_NODES as i64 - 2);
+        let (lo, hi) = (MIN_NODES as i64, self.max_nodes as i64 - 2);
         let target = start + self.rng.between(lo, hi).min(self.rng.between(lo, hi)) as usize;
         let mut stmts = Vec::new();
+        if let Some(feature) = feature {
+            let group = (0..20).find_map(|_| {
+                let (saved, names) = (self.state.clone(), self.names);
+                let group = self.feature(feature);
+                if group.iter().all(|s| self.state.exec(s).is_ok()) {
+                    return Some(group);
+                }
+                self.state = saved;
+                self.names = names;
+                None
+            })?;
+            stmts.extend(group);
+        }
         let mut failures = 0;
         while self.state.nodes < target && failures < 40 {
             let (saved, names) = (self.state.clone(), self.names);
             let group = self.group(0);
             let ok = group.iter().all(|s| self.state.exec(s).is_ok());
-            if ok && self.state.nodes - start <= MAX_NODES {
+            if ok && self.state.nodes - start <= self.max_nodes {
                 stmts.extend(group);
             } else {
                 self.state = saved;
@@ -1349,7 +1468,24 @@ impl Gen<'_> {
             let (saved, names) = (self.state.clone(), self.names);
             if let Some((tail, tail_bool)) = self.tail(&stmts) {
                 let nodes = self.state.nodes - start;
-                if (MIN_NODES..=MAX_NODES).contains(&nodes) {
+                // The rules of a tree batch's drawing keep every value read once.
+                if self.tree && !self.state.model.reads_once() {
+                    let p = Printer {
+                        state: &self.state,
+                        direct: false,
+                    };
+                    let mut text = String::new();
+                    for s in &stmts {
+                        p.stmt(s, 4, &mut text);
+                    }
+                    let tail: Vec<String> = tail.iter().map(|e| p.expr(e)).collect();
+                    panic!(
+                        "a tree-shaped program reads a node's value twice, or has a `?` or a \
+                         tuple split: the rules of `Gen::readable` let it through\n{text}    {}",
+                        tuple(&tail)
+                    );
+                }
+                if (MIN_NODES..=self.max_nodes).contains(&nodes) {
                     return Some(Part {
                         stmts,
                         tail,
@@ -1376,7 +1512,31 @@ impl Gen<'_> {
     fn declare(&mut self, ty: Ty) -> usize {
         let name = self.fresh_name();
         let local = !self.state.active.is_empty();
-        self.state.declare(name, ty, local)
+        let var = self.state.declare(name, ty, local);
+        self.state.vars[var].depth = self.state.active.len();
+        var
+    }
+
+    /// The variables of `ty` an expression may read: every living one, or in a tree
+    /// batch the inputs, the captured constant, and those whose value nothing read yet
+    /// declared in the innermost loop being drawn (a value from outside a loop would be
+    /// read once per unrolled copy).
+    fn readable(&self, ty: Ty) -> Vec<usize> {
+        let mut vars = self.state.alive(ty);
+        if self.tree {
+            vars.retain(|&v| {
+                let var = &self.state.vars[v];
+                var.input || var.captured || self.unread_here(v)
+            });
+        }
+        vars
+    }
+
+    /// Whether nothing read `v`'s value yet and it is declared in the innermost loop
+    /// being drawn (or outside loops, when none is).
+    fn unread_here(&self, v: usize) -> bool {
+        let var = &self.state.vars[v];
+        var.unread && var.depth == self.state.active.len()
     }
 
     fn read(&mut self, v: usize) -> Expr {
@@ -1387,7 +1547,7 @@ impl Gen<'_> {
 
     /// A variable of `ty`, recent ones more often.
     fn choose(&mut self, ty: Ty) -> Option<usize> {
-        let vars = self.state.alive(ty);
+        let vars = self.readable(ty);
         if vars.is_empty() {
             return None;
         }
@@ -1403,18 +1563,25 @@ impl Gen<'_> {
     fn group(&mut self, depth: usize) -> Vec<Stmt> {
         let has_int_target = !self.targets().is_empty();
         let weights = [
-            30,                                     // let of an integer
-            if has_int_target { 12 } else { 0 },    // rebinding `a = f(a)`
-            8,                                      // shadowing `let a = f(a)`
-            5,                                      // let of a bool
-            8,                                      // tuples
-            6,                                      // array or vec
-            3,                                      // constant let
-            if depth < 2 { 10 } else { 0 },         // unrolled loop
-            3,                                      // effects only
-            if self.result { 12 } else { 0 },       // `?`
-            if self.has(Ty::Pair) { 4 } else { 0 }, // unpack a pair
+            30,                                  // let of an integer
+            if has_int_target { 12 } else { 0 }, // rebinding `a = f(a)`
+            8,                                   // shadowing `let a = f(a)`
+            5,                                   // let of a bool
+            8,                                   // tuples
+            6,                                   // array or vec
+            3,                                   // constant let
+            if depth < 2 { 10 } else { 0 },      // unrolled loop
+            3,                                   // effects only
+            if self.result { 12 } else { 0 },    // `?`
+            if self.has(Ty::Pair) && !self.tree {
+                4
+            } else {
+                0
+            }, // unpack a pair
             if self.has(Ty::Bool) { 3 } else { 0 }, // `!c`
+            if self.tree { 3 } else { 0 },       // a wide node
+            if self.tree { 3 } else { 0 },       // a binary tree
+            if self.tree { 3 } else { 0 },       // a chain
         ];
         match self.rng.weighted(&weights) {
             0 => {
@@ -1523,6 +1690,15 @@ impl Gen<'_> {
                 let r = self.declare(Ty::Int);
                 vec![Stmt::Unpack { q, r, pair }]
             }
+            12 => {
+                let form = self.rng.below(3);
+                self.wide(form)
+            }
+            13 => {
+                let lets = self.rng.percent(50);
+                self.binary_tree(lets)
+            }
+            14 => self.chain_group(),
             _ => {
                 let c = self.choose(Ty::Bool).expect("a bool");
                 let c = self.read(c);
@@ -1535,8 +1711,187 @@ impl Gen<'_> {
         }
     }
 
+    /// The group a tree batch's first program starts with.
+    fn feature(&mut self, feature: Feature) -> Vec<Stmt> {
+        match feature {
+            Feature::WideArray => self.wide(0),
+            Feature::WideVec => self.wide(1),
+            Feature::WideLet => self.wide(2),
+            Feature::TreeExpr => self.binary_tree(false),
+            Feature::TreeLets => self.binary_tree(true),
+            Feature::Chain => self.chain_group(),
+        }
+    }
+
+    /// A task call on leaves: one node, reading the nodes its leaves read.
+    fn small_node(&mut self) -> Expr {
+        match self.rng.below(6) {
+            0 => Expr::Call("inc", vec![Arg::Val(self.leaf())]),
+            1 => Expr::Call("fold", vec![Arg::Val(self.leaf())]),
+            2 => {
+                let x = self.leaf();
+                let k = Expr::Lit(self.rng.literal());
+                Expr::Call("scale", vec![Arg::Ref(x), Arg::Val(k)])
+            }
+            3 => Expr::Call("seven", Vec::new()),
+            4 => {
+                let (a, b) = (self.leaf(), self.leaf());
+                Expr::Call("add", vec![Arg::Val(a), Arg::Val(b)])
+            }
+            _ => {
+                let (a, b) = (self.leaf(), self.leaf());
+                Expr::Call("dist", vec![Arg::Ref(a), Arg::Ref(b)])
+            }
+        }
+    }
+
+    /// A node reading 8 to 20 nodes: `sum_all(&[…])` (`form` 0), `sum_vec(vec![…])`
+    /// (1), or a `let` of an array or a `Vec` of them (2).
+    fn wide(&mut self, form: usize) -> Vec<Stmt> {
+        let n = self.rng.between(8, 20);
+        let items: Vec<Expr> = (0..n).map(|_| self.small_node()).collect();
+        match form {
+            0 => {
+                let bare = self.bare();
+                let e = Expr::Call("sum_all", vec![Arg::Array(items, bare)]);
+                vec![self.let_int(e)]
+            }
+            1 => {
+                let e = Expr::Call("sum_vec", vec![Arg::List(items)]);
+                vec![self.let_int(e)]
+            }
+            _ => {
+                let (ty, rhs) = if self.rng.percent(50) {
+                    (Ty::Arr, Rhs::Array(items))
+                } else {
+                    (Ty::List, Rhs::List(items))
+                };
+                let var = self.declare(ty);
+                vec![Stmt::Let { var, rhs }]
+            }
+        }
+    }
+
+    /// A balanced binary tree of 8 or 16 small nodes, each inner node combining two
+    /// subtrees: one expression, or (`lets`) one `let` per node.
+    fn binary_tree(&mut self, lets: bool) -> Vec<Stmt> {
+        let depth = 3 + self.rng.below(2);
+        let mut out = Vec::new();
+        if lets {
+            self.tree_lets(depth, &mut out);
+        } else {
+            let e = self.tree_expr(depth);
+            out.push(self.let_int(e));
+        }
+        out
+    }
+
+    fn tree_expr(&mut self, depth: usize) -> Expr {
+        if depth == 0 {
+            return self.small_node();
+        }
+        let l = self.tree_expr(depth - 1);
+        let r = self.tree_expr(depth - 1);
+        self.combine(vec![l, r])
+    }
+
+    /// The `let`s of a subtree, its root's last; the root's variable.
+    fn tree_lets(&mut self, depth: usize, out: &mut Vec<Stmt>) -> usize {
+        let e = if depth == 0 {
+            self.small_node()
+        } else {
+            // Each subtree's root is read as soon as it is drawn: nothing else may.
+            let l = self.tree_lets(depth - 1, out);
+            let l = self.read(l);
+            let r = self.tree_lets(depth - 1, out);
+            let r = self.read(r);
+            self.combine(vec![l, r])
+        };
+        let stmt = self.let_int(e);
+        let Stmt::Let { var, .. } = stmt else {
+            unreachable!()
+        };
+        out.push(stmt);
+        var
+    }
+
+    /// `let mut a = …;` and 3 to 8 of `a = f(a);`.
+    fn chain_group(&mut self) -> Vec<Stmt> {
+        let first = self.small_node();
+        let stmt = self.let_int(first);
+        let Stmt::Let { var, .. } = stmt else {
+            unreachable!()
+        };
+        let mut out = vec![stmt];
+        for _ in 0..self.rng.between(3, 8) {
+            let own = self.read(var);
+            let expr = self.combine(vec![own]);
+            self.state.vars[var].mutable = true;
+            self.state.vars[var].unread = true;
+            out.push(Stmt::Assign { var, expr });
+        }
+        out
+    }
+
+    /// A comb: `let mut acc = inc(x); for i in 0..n { acc = add(acc, inc(i)); } acc`,
+    /// each step a node reading the accumulator and one new node, so that the joins
+    /// nest `n` deep (the first node reads no node).
+    fn comb(&mut self, n: usize) -> Option<Part> {
+        let start = self.state.nodes;
+        // The first node reads every input (a graph's input nobody reads is a warning).
+        let inputs: Vec<usize> = (0..self.state.vars.len())
+            .filter(|&v| self.state.vars[v].input)
+            .collect();
+        let first = match inputs[..] {
+            [] => Expr::Call("inc", vec![Arg::Val(Expr::Lit(self.rng.literal()))]),
+            [x] => Expr::Call("inc", vec![Arg::Val(self.read(x))]),
+            _ => {
+                let items = inputs.iter().map(|&x| self.read(x)).collect();
+                Expr::Call("sum_all", vec![Arg::Array(items, false)])
+            }
+        };
+        let init = self.let_int(first);
+        let Stmt::Let { var: acc, .. } = init else {
+            unreachable!()
+        };
+        let counter = self.state.counters.len();
+        self.state.counters.push("i");
+        let own = self.read(acc);
+        let name = ["inc", "fold"][self.rng.below(2)];
+        let step = Expr::Call(name, vec![Arg::Val(Expr::Counter(counter))]);
+        let expr = match self.rng.below(4) {
+            0 => Expr::Call("add", vec![Arg::Val(own), Arg::Val(step)]),
+            1 => binary("+", own, step),
+            2 => Expr::Call("dist", vec![Arg::Ref(own), Arg::Ref(step)]),
+            _ => Expr::Call("sum_vec", vec![Arg::List(vec![own, step])]),
+        };
+        self.state.vars[acc].mutable = true;
+        let stmts = vec![
+            init,
+            Stmt::For {
+                counter,
+                lo: 0,
+                hi: n as i64,
+                inclusive: false,
+                body: vec![Stmt::Assign { var: acc, expr }],
+            },
+        ];
+        for s in &stmts {
+            self.state.exec(s).ok()?;
+        }
+        let tail = vec![self.read(acc)];
+        let value = self.state.lower(&tail[0]);
+        self.state.model.output.extend(value.reads());
+        debug_assert_eq!(self.state.nodes - start, 2 * n + 1);
+        Some(Part {
+            stmts,
+            tail,
+            tail_bool: vec![false],
+        })
+    }
+
     fn has(&self, ty: Ty) -> bool {
-        !self.state.alive(ty).is_empty()
+        !self.readable(ty).is_empty()
     }
 
     /// Integer variables that may be assigned to: declared by `let` in this scope.
@@ -1547,7 +1902,10 @@ impl Gen<'_> {
             .into_iter()
             .filter(|&v| {
                 let var = &self.state.vars[v];
-                !var.input && !var.captured && (in_loop || !var.local)
+                !var.input
+                    && !var.captured
+                    && (in_loop || !var.local)
+                    && (!self.tree || self.unread_here(v))
             })
             .collect()
     }
@@ -1574,7 +1932,7 @@ impl Gen<'_> {
             .filter(|&v| {
                 let var = &self.state.vars[v];
                 // Inputs stay for the programs after this one.
-                !var.local && !var.captured && !var.input
+                !var.local && !var.captured && !var.input && (!self.tree || self.unread_here(v))
             })
             .collect();
         if candidates.is_empty() || !self.state.active.is_empty() {
@@ -1612,7 +1970,9 @@ impl Gen<'_> {
 
     fn tuple(&mut self) -> Vec<Stmt> {
         let from = self.int_expr(1);
-        match self.rng.below(4) {
+        // A tree batch splits no tuple: a pair is read by one `p.0` or `p.1`.
+        let form = if self.tree { 0 } else { self.rng.below(4) };
+        match form {
             0 => {
                 let var = self.declare(Ty::Pair);
                 vec![Stmt::Let {
@@ -1742,10 +2102,9 @@ impl Gen<'_> {
     /// constant, `v.len() as i64`, `p.0`, `seven()`, `check(a)?`.
     fn leaf(&mut self) -> Expr {
         let lists: Vec<usize> = self
-            .state
-            .alive(Ty::List)
+            .readable(Ty::List)
             .into_iter()
-            .chain(self.state.alive(Ty::Arr))
+            .chain(self.readable(Ty::Arr))
             .collect();
         let weights = [
             12,
@@ -1921,7 +2280,7 @@ impl Gen<'_> {
                         let other = self.leaf();
                         self.combine(vec![x, other])
                     }
-                    8 if matches!(x, Expr::Var(_)) => {
+                    8 if matches!(x, Expr::Var(_)) && !self.tree => {
                         // The same variable three times in one call.
                         let other = self.leaf();
                         let c = self.compare(x.clone(), other.clone());
@@ -1950,7 +2309,10 @@ impl Gen<'_> {
                         let c = if self.has(Ty::Bool) && self.rng.percent(30) {
                             let c = self.choose(Ty::Bool).expect("a bool");
                             self.read(c)
-                        } else if matches!(a, Expr::Var(_)) && matches!(b, Expr::Var(_)) {
+                        } else if !self.tree
+                            && matches!(a, Expr::Var(_))
+                            && matches!(b, Expr::Var(_))
+                        {
                             self.compare(a.clone(), b.clone())
                         } else {
                             let (l, r) = (self.int_expr(1), self.leaf());
