@@ -11,7 +11,20 @@
 //! again. Several `?` may fail on one input: the graph returns the first in program
 //! order, as the direct code does.
 //! The node count each program must have is computed here too, from the lowering
-//! rules of `graph-macros/src/graph/lower.rs`.
+//! rules of `graph-macros/src/graph/lower.rs`, and so is the path each graph takes
+//! (`graph.__runs_as_tree()`): a [`Model`] of the nodes the lowering makes, who reads
+//! whose value, gives it by the rule of `graph-macros/src/graph/forest.rs`.
+//!
+//! Two kinds of batch. The random ones (12 programs to a `graph!`, 6 with `?`) share
+//! values and split tuples, so their graphs take the dispatcher. The tree-shaped ones
+//! come after them, drawn from a random stream of their own (the random programs of
+//! every seed stay what they were before these existed): programs in which every
+//! node's value is read at most once, with no `?` and no tuple-splitting `let`, drawn
+//! by the same rules with [`Gen::readable`] limiting what an expression may read, plus
+//! wide nodes (a call over 8 to 20 node values), binary trees and chains; their graphs
+//! run as nested joins. Last come two combs (`acc = add(acc, inc(i))` and the like,
+//! unrolled): one whose joins nest exactly as deep as the joins may (24), which runs as
+//! joins, and one 40 deep, which takes the dispatcher.
 
 // Each includer uses part of this module.
 #![allow(dead_code)]
@@ -655,14 +668,15 @@ impl Batch {
             "the model of the lowering and the node count disagree"
         );
         // A tree-shaped batch whose joins would nest too deep is drawn again.
-        if matches!(kind, Kind::Tree(_)) && !model.runs_as_tree() {
+        let runs_as_tree = model.runs_as_tree();
+        if matches!(kind, Kind::Tree(_)) && !runs_as_tree {
             return None;
         }
         Some(Batch {
             inputs: names_of(&g.state, inputs),
             rows: row_values,
             result,
-            tree: g.state.model.runs_as_tree(),
+            tree: runs_as_tree,
             state: g.state,
             programs: parts,
         })
