@@ -1,5 +1,7 @@
 //! Writes `tests/differential_generated.rs`: seeded random `graph!` programs, each
-//! checked against the same functions called directly (see
+//! checked against the same functions called directly, then the tree-shaped batches
+//! (programs that read every value once, which `graph!` runs as nested joins) and two
+//! combs; `--programs` counts the random programs only (see
 //! `tests/support/gen_graphs.rs` for what the programs contain).
 //!
 //! ```sh
@@ -53,7 +55,7 @@ fn main() -> ExitCode {
         Err(e) => eprintln!("rustfmt not run ({e}): the file is left unformatted"),
     }
     println!(
-        "wrote {programs} programs with seed {seed:#x} to {}",
+        "wrote {programs} random programs and the tree-shaped batches with seed {seed:#x} to {}",
         out.display()
     );
     ExitCode::SUCCESS
