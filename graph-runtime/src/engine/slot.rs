@@ -608,6 +608,13 @@ impl<T> Value<T> {
     pub fn new(value: T) -> Self {
         Value(Some(value))
     }
+
+    /// A node's value handed over to its reader in a tree (see `engine::tree`): moved
+    /// into the reader, so that the reader owns it as it owns a slot's handle.
+    #[inline(always)]
+    pub fn handed(value: Value<T>) -> Self {
+        value
+    }
 }
 
 impl<T> Give for Value<T> {

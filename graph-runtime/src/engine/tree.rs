@@ -22,6 +22,7 @@ use crate::engine::dispatch::{watched, Ctx, Flow};
 use crate::engine::error::TaskError;
 use crate::engine::observe::{TaskOutcome, TaskScope};
 use crate::engine::options::{RunOptions, Scheduler};
+use crate::engine::slot::Value;
 use crate::engine::sync;
 use crate::engine::table::Table;
 
@@ -43,14 +44,17 @@ pub struct Tree<'a, 't> {
 impl Tree<'_, '_> {
     /// Runs node `index`'s `body`, as the dispatcher runs a node: `None` when the run
     /// has already failed or been told to stop (then the body never runs), or when the
-    /// body panicked (recorded as the run's failure, naming the node).
+    /// body panicked (recorded as the run's failure, naming the node). The value comes
+    /// as a [`Value`] handle: one that is never read (its reader did not run) is
+    /// dropped as a slot's value is, a panic in its `Drop` caught while another
+    /// unwinds, so that two such values never abort the process.
     #[inline]
-    pub fn node<T>(&self, index: u32, body: impl FnOnce() -> T) -> Option<T> {
+    pub fn node<T>(&self, index: u32, body: impl FnOnce() -> T) -> Option<Value<T>> {
         if self.ctx.stopped_at(index) || (self.watched && !self.before(index)) {
             return None;
         }
         let (value, outcome) = match panic::catch_unwind(AssertUnwindSafe(body)) {
-            Ok(value) => (Some(value), TaskOutcome::Finished),
+            Ok(value) => (Some(Value::new(value)), TaskOutcome::Finished),
             Err(payload) => {
                 self.ctx.fail(index, payload);
                 (None, TaskOutcome::Failed)
