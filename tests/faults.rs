@@ -161,12 +161,14 @@ fn static_drop_panic_of_unread_values_propagates_from_compute() {
     let drops = Drops(&DROPS);
     // Two bombs are made, `fail` stops the graph, their readers never run: both are
     // dropped with the graph's state, the second while the first one's panic unwinds.
+    // (`x` is read twice: the dispatcher runs this graph; the next test is a tree.)
     let g = graph!(|d: Drops| -> i64 {
         let a = make_bomb(d);
         let b = make_bomb(d);
         let x = fail(1);
-        use_both(&a, x) + use_both(&b, 2)
+        use_both(&a, x) + use_both(&b, x)
     });
+    assert!(!g.__runs_as_tree());
     let payload = panic::catch_unwind(AssertUnwindSafe(|| {
         g.try_compute_with(Scheduler::Sync, drops)
     }))
@@ -174,6 +176,44 @@ fn static_drop_panic_of_unread_values_propagates_from_compute() {
     assert_eq!(message(&*payload), "bomb dropped");
     assert_eq!(drops.made(), 2);
     assert_eq!(drops.get(), 2, "each dropped exactly once");
+}
+
+#[test]
+fn static_drop_panic_of_unread_values_in_a_tree_propagates_from_compute() {
+    static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    let drops = Drops(&DROPS);
+    // A tree: both bombs are made before `fail` (inputs run left to right), and their
+    // reader never runs: both are dropped where the tree gives up on it, the second
+    // while the first one's panic unwinds, on the pool and synchronously.
+    let g = graph!(|d: Drops| -> i64 {
+        let a = make_bomb(d);
+        let b = make_bomb(d);
+        use_three(&a, &b, fail(1))
+    });
+    assert!(g.__runs_as_tree());
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        let before = drops.made();
+        let run = panic::catch_unwind(AssertUnwindSafe(|| g.try_compute_with(scheduler, drops)));
+        let made = drops.made() - before;
+        match run {
+            Err(payload) => assert_eq!(message(&*payload), "bomb dropped"),
+            // On the pool `fail` may, rarely, stop the run before either bomb is made.
+            Ok(result) => {
+                assert_eq!(scheduler, Scheduler::Threads);
+                assert_eq!(made, 0);
+                assert_eq!(result.unwrap_err().task(), "fail");
+            }
+        }
+        if scheduler == Scheduler::Sync {
+            assert_eq!(made, 2, "both bombs are made before `fail` runs");
+        }
+        assert_eq!(drops.get(), drops.made(), "each dropped exactly once");
+    }
+}
+
+#[delayed]
+fn use_three(_a: &Bomb, _b: &Bomb, x: i64) -> i64 {
+    x
 }
 
 // ---- a panic in a result's `Drop`: dynamic graphs ---------------------------------

@@ -368,41 +368,48 @@ fn macro_body(tokens: proc_macro2::TokenStream, name: &str) -> Option<proc_macro
     None
 }
 
-/// docs/expansion.md shows what `graph!` really expands to: its second block is the
-/// expansion of its first, as [`rendered_expansion`] prints it. `TASKWEAVE_BLESS=1`
-/// rewrites that block (then read the prose around it: it explains the code).
+/// docs/expansion.md shows what `graph!` really expands to: its blocks come in pairs,
+/// an example then its expansion as [`rendered_expansion`] prints it (a tree-shaped
+/// graph, then one that takes the dispatcher). `TASKWEAVE_BLESS=1` rewrites the
+/// expansions (then read the prose around them: it explains the code).
 #[test]
 fn docs_expansion_md_shows_the_real_expansion() {
     let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/expansion.md");
-    let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let blocks = rust_blocks(&doc);
+    let mut doc =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let pairs = rust_blocks(&doc).len() / 2;
     assert!(
-        blocks.len() >= 2,
-        "docs/expansion.md: the example, then its expansion"
+        pairs >= 2,
+        "docs/expansion.md: two examples, each followed by its expansion"
     );
-    let fresh = rendered_expansion(blocks[0].1);
-    let (range, shown) = blocks[1].clone();
-    if shown == fresh {
-        return;
+    let bless = std::env::var_os("TASKWEAVE_BLESS").is_some_and(|v| v == "1");
+    for pair in 0..pairs {
+        // Blessing an expansion moves the blocks after it: read them again.
+        let blocks = rust_blocks(&doc);
+        let fresh = rendered_expansion(blocks[2 * pair].1);
+        let (range, shown) = blocks[2 * pair + 1].clone();
+        if shown == fresh {
+            continue;
+        }
+        if bless {
+            doc.replace_range(range, &fresh);
+            std::fs::write(&path, &doc).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            continue;
+        }
+        let line = shown
+            .lines()
+            .zip(fresh.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(shown.lines().count().min(fresh.lines().count()));
+        panic!(
+            "docs/expansion.md no longer shows graph!'s expansion of example {} (first \
+             difference on line {} of its expansion):\n  shown: {:?}\n  real:  {:?}\nrun \
+             `TASKWEAVE_BLESS=1 cargo test -p graph-macros docs_expansion_md` to rewrite it, \
+             and check its prose.\n\nThe real expansion:\n{fresh}",
+            pair + 1,
+            line + 1,
+            shown.lines().nth(line),
+            fresh.lines().nth(line),
+        );
     }
-    if std::env::var_os("TASKWEAVE_BLESS").is_some_and(|v| v == "1") {
-        let mut doc = doc.clone();
-        doc.replace_range(range, &fresh);
-        std::fs::write(&path, doc).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        return;
-    }
-    let line = shown
-        .lines()
-        .zip(fresh.lines())
-        .position(|(a, b)| a != b)
-        .unwrap_or(shown.lines().count().min(fresh.lines().count()));
-    panic!(
-        "docs/expansion.md no longer shows graph!'s expansion (first difference on line {} \
-         of its second block):\n  shown: {:?}\n  real:  {:?}\nrun \
-         `TASKWEAVE_BLESS=1 cargo test -p graph-macros docs_expansion_md` to rewrite it, \
-         and check its prose.\n\nThe real expansion:\n{fresh}",
-        line + 1,
-        shown.lines().nth(line),
-        fresh.lines().nth(line),
-    );
 }

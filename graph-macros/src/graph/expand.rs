@@ -229,7 +229,8 @@ impl Expander<'_> {
         }
     }
 
-    /// Statements that bind each node of `nodes` to its local (`Option` of its value):
+    /// Statements that bind each node of `nodes` to its local (an `Option` of its value's
+    /// `Value` handle):
     /// one node's subtree in line, several as a balanced join of their subtrees.
     fn branches(&self, nodes: &[usize], forest: &Forest, tree: &syn::Ident) -> TokenStream {
         if let [node] = nodes {
@@ -761,7 +762,7 @@ impl Expander<'_> {
         match operand {
             Operand::Value(v, span) if self.local.get() => {
                 let local = &self.graph.values[*v].slot;
-                quote_spanned!(*span=> #private::Value::new(#local))
+                quote_spanned!(*span=> #private::Value::handed(#local))
             }
             Operand::Value(v, span) => {
                 let slot = &self.graph.values[*v].slot;

@@ -19,7 +19,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
-use crate::engine::observe::{Observer, TaskOutcome};
+use crate::engine::observe::{Observer, TaskOutcome, TaskScope};
 use crate::engine::options::{RunOptions, Scheduler};
 use crate::engine::sync::{self, Counter, Mutex, Ordering};
 use crate::engine::table::{Compact, Edges, NodeInfo, Table};
@@ -33,20 +33,6 @@ pub enum Flow {
     /// index order (program order); the ones before it still run, so that of several
     /// failing `?` the first in program order decides the result, as in sequential code.
     Stop,
-}
-
-/// What a node's body returns: whether it stopped the graph ([`Flow::Stop`]). A
-/// tree's nodes (see [`tree`](crate::engine::tree)) return their value and never stop.
-pub(crate) trait Stops {
-    /// True for [`Flow::Stop`].
-    fn stops(&self) -> bool;
-}
-
-impl Stops for Flow {
-    #[inline(always)]
-    fn stops(&self) -> bool {
-        *self == Flow::Stop
-    }
 }
 
 /// The end of a list in the pending-counter links.
@@ -235,42 +221,65 @@ where
     /// Runs one node; false when the graph must stop.
     #[inline]
     fn run_node(&self, node: u32) -> bool {
-        self.task(node, || (self.run)(node)) == Some(Flow::Continue)
-    }
-
-    /// Runs one node's `body` with what surrounds every node: the caller's stop
-    /// condition, the task scope (`cancelled()`), the observer, and the panic caught
-    /// and recorded as the run's failure. `None` when it did not run or panicked; a
-    /// [`Flow::Stop`] from it stops the nodes after it.
-    #[inline]
-    pub(crate) fn task<T: Stops>(&self, node: u32, body: impl FnOnce() -> T) -> Option<T> {
-        // Told to stop: this node does not start, and neither does any after it.
-        if let Some(stop) = self.stop_when {
-            if stop() {
-                self.stopped(node);
-                return None;
-            }
+        if !self.before_task(node) {
+            return false;
         }
         // Running, the task can ask whether its result is still wanted (`cancelled()`).
-        let _scope = crate::engine::observe::TaskScope::enter(&self.stop, node, self.stop_when);
+        let _scope = self.scope(node);
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| (self.run)(node))) {
+            Ok(Flow::Continue) => TaskOutcome::Finished,
+            Ok(Flow::Stop) => {
+                self.stop.fetch_min(node, Ordering::Relaxed);
+                TaskOutcome::Stopped
+            }
+            Err(payload) => {
+                self.fail(node, payload);
+                TaskOutcome::Failed
+            }
+        };
+        self.after_task(node, outcome);
+        outcome == TaskOutcome::Finished
+    }
+
+    /// What comes before a node's body: false when the caller's stop condition says
+    /// stop (the node fails as not started); the observer told the node starts.
+    #[inline]
+    pub(crate) fn before_task(&self, node: u32) -> bool {
+        if self.told_to_stop(node) {
+            return false;
+        }
         if let Some(observer) = self.observer {
             observer.task_started(node, &self.infos[node as usize]);
         }
-        let (value, outcome) = match panic::catch_unwind(AssertUnwindSafe(body)) {
-            Ok(value) if value.stops() => {
-                self.stop.fetch_min(node, Ordering::Relaxed);
-                (Some(value), TaskOutcome::Stopped)
-            }
-            Ok(value) => (Some(value), TaskOutcome::Finished),
-            Err(payload) => {
-                self.fail(node, payload);
-                (None, TaskOutcome::Failed)
-            }
-        };
+        true
+    }
+
+    /// What comes after a node's body: the observer told how it ended.
+    #[inline]
+    pub(crate) fn after_task(&self, node: u32, outcome: TaskOutcome) {
         if let Some(observer) = self.observer {
             observer.task_finished(node, &self.infos[node as usize], outcome);
         }
-        value
+    }
+
+    /// Whether the caller's stop condition says stop: then `node` fails as not started,
+    /// and no node after it starts.
+    #[inline]
+    fn told_to_stop(&self, node: u32) -> bool {
+        match self.stop_when {
+            Some(stop) if stop() => {
+                self.stopped(node);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Makes the run's stop visible to `cancelled()` on this thread, for `node`,
+    /// until the guard is dropped.
+    #[inline]
+    pub(crate) fn scope(&self, node: u32) -> TaskScope {
+        TaskScope::enter(&self.stop, node, self.stop_when)
     }
 
     /// Whether an observer watches the run.
@@ -293,8 +302,10 @@ where
         self.fail(node, payload);
     }
 
+    /// Records `node`'s panic as the run's failure (the first one is kept) and stops
+    /// the run.
     #[cold]
-    fn fail(&self, node: u32, payload: Box<dyn std::any::Any + Send>) {
+    pub(crate) fn fail(&self, node: u32, payload: Box<dyn std::any::Any + Send>) {
         self.stop.store(0, Ordering::Relaxed);
         let table = self.table.table();
         let info = &table.nodes()[node as usize];

@@ -608,6 +608,13 @@ impl<T> Value<T> {
     pub fn new(value: T) -> Self {
         Value(Some(value))
     }
+
+    /// A node's value handed over to its reader in a tree (see `engine::tree`): moved
+    /// into the reader, so that the reader owns it as it owns a slot's handle.
+    #[inline(always)]
+    pub fn handed(value: Value<T>) -> Self {
+        value
+    }
 }
 
 impl<T> Give for Value<T> {
@@ -619,6 +626,29 @@ impl<T> Give for Value<T> {
             None => misuse("given twice"),
         }
     }
+}
+
+impl<T> Drop for Value<T> {
+    /// A value never given: dropped as a slot's is ([`drop_value`]), so that a panic in
+    /// its `Drop` while its task's panic unwinds (a tree's node inputs are `Value`s) is
+    /// caught rather than aborting the process.
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(value) = self.0.take() {
+            if std::thread::panicking() {
+                drop_while_unwinding_value(value);
+            } else {
+                drop(value);
+            }
+        }
+    }
+}
+
+/// Drops `value` during a panic: a second panic is caught rather than aborting.
+#[cold]
+#[inline(never)]
+fn drop_while_unwinding_value<T>(value: T) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value)));
 }
 
 impl<T> Lend for Value<T> {

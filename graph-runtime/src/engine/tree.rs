@@ -16,26 +16,19 @@
 //! deep; a chain of single-input nodes is straight-line code, not nesting.
 
 use core::sync::atomic::AtomicU32;
+use std::panic::{self, AssertUnwindSafe};
 
-use crate::engine::dispatch::{watched, Ctx, Flow, Stops};
+use crate::engine::dispatch::{watched, Ctx, Flow};
 use crate::engine::error::TaskError;
+use crate::engine::observe::{TaskOutcome, TaskScope};
 use crate::engine::options::{RunOptions, Scheduler};
+use crate::engine::slot::Value;
 use crate::engine::sync;
 use crate::engine::table::Table;
 
 /// The dispatcher's `run`, which a tree never calls: its nodes run through
 /// [`Tree::node`].
 type NoRun = dyn Fn(u32) -> Flow + Sync;
-
-/// A node's value as a tree's node returns it: it never stops the graph.
-struct Ran<T>(T);
-
-impl<T> Stops for Ran<T> {
-    #[inline(always)]
-    fn stops(&self) -> bool {
-        false
-    }
-}
 
 /// One run of a tree-shaped static graph: what its generated code calls for each node
 /// and each pair of branches (see [`run_tree`]).
@@ -44,22 +37,57 @@ pub struct Tree<'a, 't> {
     /// Branches run one after the other on this thread: `Scheduler::Sync`, or a graph
     /// with no parallelism.
     sequential: bool,
+    /// An observer or a stop condition watches the run's nodes.
+    watched: bool,
 }
 
 impl Tree<'_, '_> {
     /// Runs node `index`'s `body`, as the dispatcher runs a node: `None` when the run
     /// has already failed or been told to stop (then the body never runs), or when the
-    /// body panicked (recorded as the run's failure, naming the node).
+    /// body panicked (recorded as the run's failure, naming the node). The value comes
+    /// as a [`Value`] handle: one that is never read (its reader did not run) is
+    /// dropped as a slot's value is, a panic in its `Drop` caught while another
+    /// unwinds, so that two such values never abort the process.
     #[inline]
-    pub fn node<T>(&self, index: u32, body: impl FnOnce() -> T) -> Option<T> {
-        if self.ctx.stopped_at(index) {
+    pub fn node<T>(&self, index: u32, body: impl FnOnce() -> T) -> Option<Value<T>> {
+        if self.ctx.stopped_at(index) || (self.watched && !self.before(index)) {
             return None;
         }
-        self.ctx.task(index, || Ran(body())).map(|Ran(value)| value)
+        let (value, outcome) = match panic::catch_unwind(AssertUnwindSafe(body)) {
+            Ok(value) => (Some(Value::new(value)), TaskOutcome::Finished),
+            Err(payload) => {
+                self.ctx.fail(index, payload);
+                (None, TaskOutcome::Failed)
+            }
+        };
+        if self.watched {
+            self.after(index, outcome);
+        }
+        value
+    }
+
+    /// Before a node of a watched run: false when the caller's stop condition says
+    /// stop; the observer told the node starts. Compiled once, out of every node's
+    /// code.
+    #[inline(never)]
+    fn before(&self, index: u32) -> bool {
+        if self.ctx.observed() {
+            // Any node may follow a join whose other branch was stolen, or start a
+            // stolen branch: the task logs read the clock for its start.
+            crate::engine::observe::note_break();
+        }
+        self.ctx.before_task(index)
+    }
+
+    /// After a node of a watched run: the observer told how it ended.
+    #[inline(never)]
+    fn after(&self, index: u32, outcome: TaskOutcome) {
+        self.ctx.after_task(index, outcome);
     }
 
     /// Runs two branches of the graph, in parallel unless the run is sequential; the
-    /// left one first on this thread.
+    /// left one first on this thread. A thread that steals the right one enters the
+    /// run's task scope for it (see [`run_tree`]).
     #[inline]
     pub fn join<A, B>(
         &self,
@@ -74,8 +102,18 @@ impl Tree<'_, '_> {
             let left = left();
             (left, right())
         } else {
-            sync::join_noting(self.ctx.observed(), left, right)
+            sync::join_stolen(left, right, || self.enter())
         }
+    }
+}
+
+impl Tree<'_, '_> {
+    /// Makes this run's stop visible to `cancelled()` on this thread while the guard
+    /// lives. A tree's nodes never stop the graph (`Flow::Stop` needs `?`), so the run
+    /// stops all its nodes or none: one scope per thread's stretch of the run serves
+    /// every node in it, where the dispatcher enters one per node.
+    fn enter(&self) -> TaskScope {
+        self.ctx.scope(0)
     }
 }
 
@@ -100,12 +138,21 @@ pub fn run_tree<R: Send>(
     let sequential = options.effective_scheduler() == Scheduler::Sync || table.width() <= 1;
     let no_run: &NoRun = &|_| Flow::Continue;
     let ran = watched(table, &[], no_run, options, |ctx| {
-        let tree = Tree { ctx, sequential };
-        if sequential || sync::in_pool() {
+        let watched = ctx.observed() || options.stop.is_some();
+        let tree = Tree {
+            ctx,
+            sequential,
+            watched,
+        };
+        let run = || {
+            let _scope = tree.enter();
             body(&tree)
+        };
+        if sequential || sync::in_pool() {
+            run()
         } else {
             // Entering the pool from outside is rayon's cold path: one round trip.
-            sync::join_noting(false, || body(&tree), || ()).0
+            sync::join(run, || ()).0
         }
     })?;
     match ran {
