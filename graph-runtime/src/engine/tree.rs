@@ -88,6 +88,13 @@ impl Tree<'_, '_> {
     /// Runs two branches of the graph, in parallel unless the run is sequential; the
     /// left one first on this thread. A thread that steals the right one enters the
     /// run's task scope for it (see [`run_tree`]).
+    ///
+    /// Rayon's join is a sizeable generic function, compiled again for every join of
+    /// every graph: about 15 ms of a debug build per join (a 63-join tree built in
+    /// 2.0–2.3 s rather than 1.1–1.2 s). Debug builds therefore call it through
+    /// pointers, compiled once (`run_join`); optimised builds call it
+    /// directly, which saves ~10 ns a join (a 127-node tree of empty tasks: 2.0 µs of
+    /// CPU per compute rather than 2.65). Both run the same code.
     #[inline]
     pub fn join<A, B>(
         &self,
@@ -98,11 +105,39 @@ impl Tree<'_, '_> {
         A: Send,
         B: Send,
     {
+        #[cfg(not(debug_assertions))]
+        {
+            if self.sequential {
+                let left = left();
+                (left, right())
+            } else {
+                sync::join_stolen(left, right, || self.enter())
+            }
+        }
+        #[cfg(debug_assertions)]
+        {
+            let (mut left, mut right) = (Some(left), Some(right));
+            let (mut a, mut b) = (None, None);
+            self.run_join(&mut || a = left.take().map(|left| left()), &mut || {
+                b = right.take().map(|right| right())
+            });
+            match (a, b) {
+                (Some(a), Some(b)) => (a, b),
+                // `run_join` returns once both ran; a panic unwinds through it instead.
+                _ => unreachable!("taskweave: both branches of a join ran"),
+            }
+        }
+    }
+
+    /// [`join`](Self::join) through pointers, compiled once (debug builds).
+    #[cfg(debug_assertions)]
+    #[inline(never)]
+    fn run_join(&self, left: &mut (dyn FnMut() + Send), right: &mut (dyn FnMut() + Send)) {
         if self.sequential {
-            let left = left();
-            (left, right())
+            left();
+            right();
         } else {
-            sync::join_stolen(left, right, || self.enter())
+            sync::join_stolen(left, right, || self.enter());
         }
     }
 }
