@@ -413,3 +413,29 @@ fn docs_expansion_md_shows_the_real_expansion() {
         );
     }
 }
+
+/// Which path `graph!` writes: `Graph::__new_tree` (nested joins) or `Graph::__new`.
+fn runs_as_tree(expansion: &TokenStream) -> bool {
+    let text = squeezed(expansion);
+    assert!(
+        text.contains("__new_tree(") != text.contains("__new("),
+        "one of the two constructors: {text}"
+    );
+    text.contains("__new_tree(")
+}
+
+/// A node over `leaves` node values joins `leaves - 1` times: up to 128 joins a graph
+/// is a tree, past that the dispatcher runs it (each join is code in the user's crate).
+#[test]
+fn a_tree_has_at_most_128_joins() {
+    let wide = |leaves: usize| {
+        let items: Vec<String> = (0..leaves).map(|i| format!("leaf(x, {i})")).collect();
+        graph(&format!(
+            "|x: u64| -> u64 {{ total(&[{}]) }}",
+            items.join(", ")
+        ))
+    };
+    assert!(runs_as_tree(&wide(2)));
+    assert!(runs_as_tree(&wide(129)));
+    assert!(!runs_as_tree(&wide(130)));
+}

@@ -1192,6 +1192,8 @@ fn call(name: &str, args: &[V]) -> Result<V, Reject> {
 /// Joins nested deeper than this leave a graph to the dispatcher
 /// (`MAX_NESTING` of `graph-macros/src/graph/forest.rs`).
 const MAX_NESTING: usize = 24;
+/// More joins than this leave a graph to the dispatcher (`MAX_JOINS` of `forest.rs`).
+const MAX_JOINS: usize = 128;
 
 /// The nodes of a batch's graph as `graph-macros/src/graph/lower.rs` makes them, as far
 /// as the path the graph takes depends on them: who reads whose value, and whether a
@@ -1278,7 +1280,8 @@ impl Model {
 
     /// Whether `graph!` runs the graph as nested joins (`forest.rs`): it has nodes,
     /// none has a `?` or splits a tuple, every node's value is read at most once (by a
-    /// node or by the result), and the joins nest at most [`MAX_NESTING`] deep.
+    /// node or by the result), and the joins nest at most [`MAX_NESTING`] deep and
+    /// number at most [`MAX_JOINS`].
     fn runs_as_tree(&self) -> bool {
         let n = self.reads.len();
         if n == 0 || !self.reads_once() {
@@ -1291,8 +1294,15 @@ impl Model {
         }
         let roots: Vec<usize> = (0..n).filter(|&i| !read[i]).collect();
         let deepest = roots.iter().map(|&r| nesting[r]).max().unwrap_or(0);
+        let joins: usize = self
+            .reads
+            .iter()
+            .map(|r| r.len().saturating_sub(1))
+            .sum::<usize>()
+            + roots.len().saturating_sub(1);
         nesting.iter().all(|&d| d <= MAX_NESTING)
             && join_levels(roots.len()) + deepest <= MAX_NESTING
+            && joins <= MAX_JOINS
     }
 }
 

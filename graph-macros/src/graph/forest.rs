@@ -7,12 +7,16 @@
 //! joins grow the stack and rustc's nesting with their depth, so a graph whose joins
 //! would nest deeper than [`MAX_NESTING`] (a comb such as `acc = add(acc, f(i))`
 //! repeated) stays on the dispatcher; a chain of single-input nodes is straight-line
-//! code and nests nothing.
+//! code and nests nothing. Every join is code of its own in the user's crate, so a
+//! graph of more than [`MAX_JOINS`] joins (a node over hundreds of node values) stays
+//! on the dispatcher as well, whose code is shared.
 
 use super::ir::{Graph, OutPat};
 
 /// Joins nested deeper than this leave the graph to the dispatcher.
 const MAX_NESTING: usize = 24;
+/// More joins than this leave the graph to the dispatcher.
+const MAX_JOINS: usize = 128;
 
 /// The nodes as trees: who reads whom.
 pub(crate) struct Forest {
@@ -22,7 +26,8 @@ pub(crate) struct Forest {
     pub(crate) roots: Vec<usize>,
 }
 
-/// The graph's forest, if it is one whose joins nest at most [`MAX_NESTING`] deep.
+/// The graph's forest, if it is one whose joins nest at most [`MAX_NESTING`] deep and
+/// number at most [`MAX_JOINS`].
 /// `uses` counts each value's readers (nodes and the result).
 pub(crate) fn forest(graph: &Graph, uses: &[u32]) -> Option<Forest> {
     let n = graph.nodes.len();
@@ -66,6 +71,15 @@ pub(crate) fn forest(graph: &Graph, uses: &[u32]) -> Option<Forest> {
         }
     }
     let roots: Vec<usize> = (0..n).filter(|&i| !read[i]).collect();
+    // A node over k inputs joins k - 1 times, and so do k roots.
+    let joins: usize = children
+        .iter()
+        .map(|c| c.len().saturating_sub(1))
+        .sum::<usize>()
+        + roots.len().saturating_sub(1);
+    if joins > MAX_JOINS {
+        return None;
+    }
     if join_levels(roots.len()) + roots.iter().map(|&r| nesting[r]).max().unwrap_or(0) > MAX_NESTING
     {
         return None;

@@ -123,7 +123,10 @@ pub(crate) fn join<RA: Send, RB: Send>(
 /// closure's lifetime is erased, and the thread is joined before this returns or
 /// unwinds, as `std::thread::scope` does.
 #[cfg(loom)]
-pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+pub(crate) fn join<RA: Send, RB: Send>(
+    a: impl FnOnce() -> RA + Send,
+    b: impl FnOnce() -> RB + Send,
+) -> (RA, RB) {
     /// Joins the thread when dropped: on return, and while `a`'s panic unwinds.
     struct Joined(Option<loom::thread::JoinHandle<()>>);
     impl Drop for Joined {
@@ -133,6 +136,9 @@ pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
             }
         }
     }
+    let mut rb = None;
+    let into = &mut rb;
+    let b = move || *into = Some(b());
     let b: Box<dyn FnOnce() + Send + '_> = Box::new(b);
     // SAFETY: only the lifetime changes (the layout of a boxed trait object does not
     // depend on it). The closure runs on the thread spawned below, which `Joined` joins
@@ -142,11 +148,16 @@ pub(crate) fn join(a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
         core::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Box<dyn FnOnce() + Send + 'static>>(b)
     };
     let mut joined = Joined(Some(loom::thread::spawn(b)));
-    a();
+    let ra = a();
     if let Some(handle) = joined.0.take() {
         if let Err(payload) = handle.join() {
             std::panic::resume_unwind(payload);
         }
+    }
+    match rb {
+        Some(rb) => (ra, rb),
+        // The thread ran `b` to its end (a panic was resumed above).
+        None => unreachable!("the joined thread ran `b`"),
     }
 }
 
@@ -218,13 +229,7 @@ pub(crate) fn join_noting<RA: Send, RB: Send>(
     a: impl FnOnce() -> RA + Send,
     b: impl FnOnce() -> RB + Send,
 ) -> (RA, RB) {
-    let (mut ra, mut rb) = (None, None);
-    join(|| ra = Some(a()), || rb = Some(b()));
-    match (ra, rb) {
-        (Some(ra), Some(rb)) => (ra, rb),
-        // `join` returns only once both ran (a panic unwinds instead).
-        _ => unreachable!("both closures of a join ran"),
-    }
+    join(a, b)
 }
 
 /// Whether this thread is one of a rayon pool's (one of the model's, under loom, where
