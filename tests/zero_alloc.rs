@@ -1,5 +1,7 @@
 //! Zero allocation, proven: with a counting global allocator, repeated `compute` of a
-//! static graph of non-allocating tasks, run from inside the pool, allocates nothing.
+//! static graph of non-allocating tasks, run from inside the pool, allocates nothing:
+//! one that the dispatcher runs (a value read twice), and a tree (every value read
+//! once), which runs as nested joins.
 //!
 //! A plain `main` (no test harness), so no other test allocates meanwhile.
 
@@ -49,6 +51,23 @@ fn main() {
         combine(c, p) + a
     });
     assert_eq!(g.len(), 10, "the graph has ten nodes");
+    assert!(!g.__runs_as_tree(), "`a` is read twice");
+    // Fifteen nodes, every value read once: nested joins.
+    let tree = graph!(|x: u64| -> u64 {
+        let a = combine(leaf(x, 0), leaf(x, 1));
+        let b = combine(leaf(x, 2), leaf(x, 3));
+        let c = combine(leaf(x, 4), leaf(x, 5));
+        let d = combine(leaf(x, 6), leaf(x, 7));
+        combine(combine(a, b), combine(c, d))
+    });
+    assert!(tree.__runs_as_tree());
+    let tree_direct = |x: u64| {
+        let a = combine(leaf(x, 0), leaf(x, 1));
+        let b = combine(leaf(x, 2), leaf(x, 3));
+        let c = combine(leaf(x, 4), leaf(x, 5));
+        let d = combine(leaf(x, 6), leaf(x, 7));
+        combine(combine(a, b), combine(c, d))
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
@@ -69,24 +88,32 @@ fn main() {
     let (allocations, checksum, expected) = pool.install(|| {
         let mut expected = 0u64;
         for x in 0..1_000u64 {
-            expected = expected.wrapping_add(direct(x));
+            expected = expected
+                .wrapping_add(direct(x))
+                .wrapping_add(tree_direct(x));
         }
         // Warm-up: first use of the pool's queues, thread-locals, lazy statics.
         for x in 0..100 {
             std::hint::black_box(g.compute(x));
+            std::hint::black_box(tree.compute(x));
         }
         let before = counting_alloc::allocations();
         let mut checksum = 0u64;
         for x in 0..1_000u64 {
-            checksum = checksum.wrapping_add(g.compute(std::hint::black_box(x)));
+            checksum = checksum
+                .wrapping_add(g.compute(std::hint::black_box(x)))
+                .wrapping_add(tree.compute(std::hint::black_box(x)));
         }
         let allocations = counting_alloc::allocations() - before;
         (allocations, checksum, expected)
     });
     assert_eq!(checksum, expected, "results equal the direct calls");
-    assert_eq!(allocations, 0, "1,000 computes inside the pool allocated");
+    assert_eq!(
+        allocations, 0,
+        "1,000 computes of each graph inside the pool allocated"
+    );
     println!(
-        "zero_alloc: 1000 computes of a 10-node graph inside the pool: {allocations} allocations"
+        "zero_alloc: 1000 computes of a 10-node graph and of a 15-node tree inside the pool: {allocations} allocations"
     );
 
     // From outside the pool each compute is injected into rayon's global queue, whose
@@ -95,12 +122,25 @@ fn main() {
     rayon::broadcast(|_| ());
     for x in 0..100 {
         std::hint::black_box(g.compute(x));
+        std::hint::black_box(tree.compute(x));
     }
     let before = counting_alloc::allocations();
     for x in 0..1_000u64 {
         std::hint::black_box(g.compute(std::hint::black_box(x)));
     }
     let from_main = counting_alloc::allocations() - before;
+    let before = counting_alloc::allocations();
+    for x in 0..1_000u64 {
+        std::hint::black_box(tree.compute(std::hint::black_box(x)));
+    }
+    let tree_from_main = counting_alloc::allocations() - before;
+    println!(
+        "zero_alloc: 1000 computes of the tree entered from main: {tree_from_main} allocations"
+    );
+    assert!(
+        tree_from_main <= 1_000 / 63 + 2,
+        "{tree_from_main} allocations from main"
+    );
     println!("zero_alloc: 1000 computes entered from main: {from_main} allocations (rayon's injector blocks)");
     assert!(
         from_main <= 1_000 / 63 + 2,
