@@ -631,24 +631,28 @@ impl<T> Give for Value<T> {
 impl<T> Drop for Value<T> {
     /// A value never given: dropped as a slot's is ([`drop_value`]), so that a panic in
     /// its `Drop` while its task's panic unwinds (a tree's node inputs are `Value`s) is
-    /// caught rather than aborting the process.
-    #[inline]
+    /// caught rather than aborting the process. Nothing at all for a type without drop
+    /// glue.
+    #[inline(always)]
     fn drop(&mut self) {
-        if let Some(value) = self.0.take() {
-            if std::thread::panicking() {
-                drop_while_unwinding_value(value);
-            } else {
-                drop(value);
-            }
+        if core::mem::needs_drop::<T>() && self.0.is_some() {
+            self.drop_unread();
         }
     }
 }
 
-/// Drops `value` during a panic: a second panic is caught rather than aborting.
-#[cold]
-#[inline(never)]
-fn drop_while_unwinding_value<T>(value: T) {
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value)));
+impl<T> Value<T> {
+    #[cold]
+    #[inline(never)]
+    fn drop_unread(&mut self) {
+        let Some(value) = self.0.take() else { return };
+        if std::thread::panicking() {
+            // A second panic would abort: caught and discarded (the hook printed it).
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value)));
+        } else {
+            drop(value);
+        }
+    }
 }
 
 impl<T> Lend for Value<T> {
