@@ -57,11 +57,21 @@ fn fails_at(x: u64, at: u64) -> u64 {
     x
 }
 
+/// The same program twice: inside `graph!`, and as a closure calling the tasks directly.
+macro_rules! graph_and_direct {
+    ($x:ident => $($body:tt)*) => {
+        (
+            graph!(|$x: u64| -> (u64, usize) { $($body)* }),
+            |$x: u64| -> (u64, usize) { $($body)* },
+        )
+    };
+}
+
 /// A balanced tree of 16 leaves, a wide node over 8 more, a chain, operators and a
 /// method call: every value read once.
 macro_rules! tree_graph {
     () => {
-        graph!(|x: u64| -> (u64, usize) {
+        graph_and_direct! { x =>
             let a0 = combine(leaf(x, 0), leaf(x, 1));
             let a1 = combine(leaf(x, 2), leaf(x, 3));
             let a2 = combine(leaf(x, 4), leaf(x, 5));
@@ -85,39 +95,13 @@ macro_rules! tree_graph {
             let s = name(x % 7);
             let n = len_of(&s) + 1;
             (c ^ wide, n)
-        })
+        }
     };
-}
-
-fn tree_direct(x: u64) -> (u64, usize) {
-    let a0 = combine(leaf(x, 0), leaf(x, 1));
-    let a1 = combine(leaf(x, 2), leaf(x, 3));
-    let a2 = combine(leaf(x, 4), leaf(x, 5));
-    let a3 = combine(leaf(x, 6), leaf(x, 7));
-    let b0 = combine(a0, a1);
-    let b1 = combine(a2, a3);
-    let wide = total(&[
-        leaf(x, 10),
-        leaf(x, 11),
-        leaf(x, 12),
-        leaf(x, 13),
-        leaf(x, 14),
-        leaf(x, 15),
-        leaf(x, 16),
-        leaf(x, 17),
-    ]);
-    let mut c = step(combine(b0, b1));
-    for _ in 0..20 {
-        c = step(c);
-    }
-    let s = name(x % 7);
-    let n = len_of(&s) + 1;
-    (c ^ wide, n)
 }
 
 #[test]
 fn a_tree_runs_as_joins_and_computes_what_the_direct_code_does() {
-    let g = tree_graph!();
+    let (g, tree_direct) = tree_graph!();
     assert!(g.__runs_as_tree(), "every value is read once");
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(3)
@@ -213,7 +197,7 @@ impl Observer for Watch {
 
 #[test]
 fn observers_see_every_node_of_a_tree_once() {
-    let g = tree_graph!();
+    let (g, tree_direct) = tree_graph!();
     assert!(g.__runs_as_tree());
     for scheduler in [Scheduler::Threads, Scheduler::Sync] {
         let watch = Arc::new(Watch::default());
@@ -274,7 +258,7 @@ fn a_failing_node_of_a_tree_is_named_and_nothing_starts_after_it() {
 
 #[test]
 fn a_stop_condition_stops_a_tree_and_names_the_first_node_not_started() {
-    let g = tree_graph!();
+    let (g, _) = tree_graph!();
     let runs = Arc::new(AtomicUsize::new(0));
     let count = runs.clone();
     let options = RunOptions::new()

@@ -93,10 +93,6 @@ impl Expander<'_> {
     fn graph_value(&self) -> TokenStream {
         let private = &self.private;
         let graph = self.graph;
-        let (inputs, types) = inputs(graph);
-        let ret = ret_type(graph);
-        let table = self.table();
-        let prelude = &graph.prelude;
         let slots = self.slots();
         let has_exit = graph.nodes.iter().any(|n| n.question.is_some());
         let early = hidden("__early");
@@ -123,28 +119,50 @@ impl Expander<'_> {
         );
         let result = hidden("__result");
         let description = self.description(&scheduler, None);
+        self.graph_of(
+            quote!(__new),
+            &scheduler,
+            quote! {
+                #slots
+                #early_slot
+                let #pending = #private::pending::<#count>();
+                #[allow(unreachable_code, unused_variables, clippy::all)]
+                let #run = |#node: u32| -> #private::Flow {
+                    match #node {
+                        #(#arms)*
+                        _ => ::core::unreachable!(),
+                    }
+                };
+                #description
+                #private::dispatch(&__TABLE, &#pending, &#run, &#scheduler)?;
+                #early_return
+                let #result = #output;
+                ::core::result::Result::Ok(#result)
+            },
+        )
+    }
+
+    /// The graph's value: its table, and `Graph::#constructor` of the closure that
+    /// `compute` calls with the run's options and the inputs, running `body`.
+    fn graph_of(
+        &self,
+        constructor: TokenStream,
+        options: &syn::Ident,
+        body: TokenStream,
+    ) -> TokenStream {
+        let private = &self.private;
+        let (inputs, types) = inputs(self.graph);
+        let ret = ret_type(self.graph);
+        let table = self.table();
+        let prelude = &self.graph.prelude;
         quote! {
             {
                 #table
-                #private::Graph::<_, (#(#types,)*)>::__new(
+                #private::Graph::<_, (#(#types,)*)>::#constructor(
                     &__TABLE,
-                    move |#scheduler: #private::RunOptions, #(#inputs: #types),*| -> ::core::result::Result<#ret, #private::TaskError> {
+                    move |#options: #private::RunOptions, #(#inputs: #types),*| -> ::core::result::Result<#ret, #private::TaskError> {
                         #(#prelude)*
-                        #slots
-                        #early_slot
-                        let #pending = #private::pending::<#count>();
-                        #[allow(unreachable_code, unused_variables, clippy::all)]
-                        let #run = |#node: u32| -> #private::Flow {
-                            match #node {
-                                #(#arms)*
-                                _ => ::core::unreachable!(),
-                            }
-                        };
-                        #description
-                        #private::dispatch(&__TABLE, &#pending, &#run, &#scheduler)?;
-                        #early_return
-                        let #result = #output;
-                        ::core::result::Result::Ok(#result)
+                        #body
                     },
                 )
             }
@@ -179,10 +197,6 @@ impl Expander<'_> {
     fn tree_value(&self, forest: &Forest) -> TokenStream {
         let private = &self.private;
         let graph = self.graph;
-        let (inputs, types) = inputs(graph);
-        let ret = ret_type(graph);
-        let table = self.table();
-        let prelude = &graph.prelude;
         let (scheduler, tree, result) = (hidden("__options"), hidden("__tree"), hidden("__result"));
         // A cluster's description reads slots: declared and typed in it.
         let description = self.description(&scheduler, Some(self.typing()));
@@ -205,28 +219,23 @@ impl Expander<'_> {
         });
         let output = self.given(&graph.output);
         self.local.set(false);
-        quote! {
-            {
-                #table
-                #private::Graph::<_, (#(#types,)*)>::__new_tree(
-                    &__TABLE,
-                    move |#scheduler: #private::RunOptions, #(#inputs: #types),*| -> ::core::result::Result<#ret, #private::TaskError> {
-                        #(#prelude)*
-                        #description
-                        #[allow(unreachable_code, unused_variables, clippy::all)]
-                        let (#(#outputs,)*) = #private::run_tree(&__TABLE, &#scheduler, |#tree: &#private::Tree<'_, '_>| {
-                            #code
-                            match (#(#roots,)*) {
-                                (#(#kept,)*) => ::core::option::Option::Some((#(#outputs,)*)),
-                                _ => ::core::option::Option::None,
-                            }
-                        })?;
-                        let #result = #output;
-                        ::core::result::Result::Ok(#result)
-                    },
-                )
-            }
-        }
+        self.graph_of(
+            quote!(__new_tree),
+            &scheduler,
+            quote! {
+                #description
+                #[allow(unreachable_code, unused_variables, clippy::all)]
+                let (#(#outputs,)*) = #private::run_tree(&__TABLE, &#scheduler, |#tree: &#private::Tree<'_, '_>| {
+                    #code
+                    match (#(#roots,)*) {
+                        (#(#kept,)*) => ::core::option::Option::Some((#(#outputs,)*)),
+                        _ => ::core::option::Option::None,
+                    }
+                })?;
+                let #result = #output;
+                ::core::result::Result::Ok(#result)
+            },
+        )
     }
 
     /// Statements that bind each node of `nodes` to its local (an `Option` of its value's
