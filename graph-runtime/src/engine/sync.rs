@@ -198,38 +198,27 @@ pub(crate) fn join_stolen<RA: Send, RB: Send, G>(
 /// it, and on this one after `b` was stolen (it may have waited, or run other work).
 #[cfg(not(loom))]
 #[inline(always)]
-pub(crate) fn join_noting<RA: Send, RB: Send>(
-    observed: bool,
-    a: impl FnOnce() -> RA + Send,
-    b: impl FnOnce() -> RB + Send,
-) -> (RA, RB) {
-    // Whether `b` was stolen, told back through a flag rather than with `b`'s value:
-    // a larger result would slow every join (measured: ~8 ns per join).
-    let stolen = core::sync::atomic::AtomicBool::new(false);
-    let (ra, rb) = rayon::join_context(
+pub(crate) fn join_noting(observed: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+    let ((), stolen) = rayon::join_context(
         |_| a(),
         |ctx| {
-            if observed && ctx.migrated() {
+            let stolen = observed && ctx.migrated();
+            if stolen {
                 crate::engine::observe::note_break();
-                stolen.store(true, core::sync::atomic::Ordering::Relaxed);
             }
-            b()
+            b();
+            stolen
         },
     );
-    if observed && stolen.load(core::sync::atomic::Ordering::Relaxed) {
+    if stolen {
         crate::engine::observe::note_break();
     }
-    (ra, rb)
 }
 
-/// [`join`] (the models observe no run), with the two closures' values.
+/// [`join`] (the models observe no run).
 #[cfg(loom)]
-pub(crate) fn join_noting<RA: Send, RB: Send>(
-    _observed: bool,
-    a: impl FnOnce() -> RA + Send,
-    b: impl FnOnce() -> RB + Send,
-) -> (RA, RB) {
-    join(a, b)
+pub(crate) fn join_noting(_observed: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+    join(a, b);
 }
 
 /// Whether this thread is one of a rayon pool's (one of the model's, under loom, where
