@@ -306,14 +306,13 @@ impl Expander<'_> {
         let node = &self.graph.nodes[index];
         let local = self.local_of(index);
         let out = hidden("__out");
-        let value = self.node_expr(node);
-        let ty = node.ty.as_ref().map(|ty| quote!(: #ty));
+        let bind = bind(node, &out, self.node_expr(node));
         let result = match node.out {
             OutPat::Discard => quote!(::core::mem::drop(#out)),
             _ => quote!(#out),
         };
         let id = index as u32;
-        let run = quote!(#tree.node(#id, || { let #out #ty = #value; #result }));
+        let run = quote!(#tree.node(#id, || { #bind #result }));
         if children.is_empty() {
             return quote!(let #local = #run;);
         }
@@ -345,10 +344,9 @@ impl Expander<'_> {
         let slots = self.slots();
         let out = hidden("__out");
         let nodes = self.graph.nodes.iter().map(|node| {
-            let value = self.node_expr(node);
+            let bind = bind(node, &out, self.node_expr(node));
             let store = self.store(&node.out, &out, node.span);
-            let ty = node.ty.as_ref().map(|ty| quote!(: #ty));
-            quote!({ let #out #ty = #value; #store })
+            quote!({ #bind #store })
         });
         quote! {
             #slots
@@ -640,10 +638,10 @@ impl Expander<'_> {
             }
         };
         let store = self.store(&node.out, &out, node.span);
-        let ty = node.ty.as_ref().map(|ty| quote!(: #ty));
+        let bind = bind(node, &out, value);
         quote! {
             #index => {
-                let #out #ty = #value;
+                #bind
                 #store
                 #private::Flow::Continue
             }
@@ -850,6 +848,12 @@ fn call_expr(
     );
     outer.set_span(parens);
     quote_spanned!(span=> #companion::__call #outer)
+}
+
+/// `let out: T = value;`, typed as the user's `let` types the node, if it does.
+fn bind(node: &Node, out: &syn::Ident, value: TokenStream) -> TokenStream {
+    let ty = node.ty.as_ref().map(|ty| quote!(: #ty));
+    quote!(let #out #ty = #value;)
 }
 
 /// What a node is, for inspection.
