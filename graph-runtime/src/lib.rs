@@ -56,11 +56,12 @@ pub use observers::report::{performance_report, PerformanceReport};
 pub use observers::trace::TracingObserver;
 
 /// Entry points of the loom models (`graph-runtime/tests/loom.rs`), only under
-/// `cfg(loom)`: the dispatcher with loom's counters, a future's state, and a dynamic
-/// node's handles.
+/// `cfg(loom)`: the dispatcher with loom's counters, a future's state, a dynamic
+/// node's handles and the count of the block its memory is carved from.
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
+    pub use crate::dynamic::block_model::BlockCount;
     pub use crate::dynamic::loom_model::NodeHandle;
     pub use crate::engine::dispatch::dispatch_loom as dispatch;
     pub use crate::futures::state::loom_model::FutureState;

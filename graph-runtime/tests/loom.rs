@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 
-use graph_runtime::__loom::{dispatch, FutureState, NodeHandle};
+use graph_runtime::__loom::{dispatch, BlockCount, FutureState, NodeHandle};
 use graph_runtime::__private::{give, lend, EarlyExit, Flow, SharedSlot, Slot, Table};
 use graph_runtime::{Label, NodeInfo, RunOptions, Status};
 use loom::sync::atomic::AtomicU32;
@@ -574,5 +574,55 @@ fn node_handles_free_once_after_every_use() {
         drop(node);
         writer.join().unwrap();
         assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 5);
+    });
+}
+
+/// A block's count (`dynamic/blocks.rs`): the thread filling a block carved two nodes
+/// from it; one is dropped on another thread, one on the filling thread, which then
+/// moves on to another block. Whichever of the three comes last, and only it, frees
+/// the block, after both nodes' last writes (it reads them; loom reports a race if the
+/// count's Release/Acquire did not order them).
+#[test]
+fn block_freed_once_after_every_node() {
+    explore("block count", || {
+        let count = loom::sync::Arc::new(BlockCount::new());
+        let nodes = loom::sync::Arc::new([
+            loom::cell::UnsafeCell::new(0usize),
+            loom::cell::UnsafeCell::new(0usize),
+        ]);
+        let freed = Arc::new(AtomicUsize::new(0));
+        let free = {
+            let (nodes, freed) = (nodes.clone(), freed.clone());
+            move || {
+                // SAFETY: the block is freed once every node is dropped: no one writes.
+                let values = nodes.each_ref().map(|n| n.with(|v| unsafe { *v }));
+                assert_eq!(
+                    values,
+                    [1, 2],
+                    "a node's last write before the block is freed"
+                );
+                freed.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        let other = {
+            let (count, nodes, free) = (count.clone(), nodes.clone(), free.clone());
+            loom::thread::spawn(move || {
+                // SAFETY: this thread holds the second node alone.
+                nodes[1].with_mut(|v| unsafe { *v = 2 });
+                if count.release() {
+                    free();
+                }
+            })
+        };
+        // SAFETY: this thread holds the first node alone.
+        nodes[0].with_mut(|v| unsafe { *v = 1 });
+        if count.release() {
+            free();
+        }
+        if count.retire(2) {
+            free();
+        }
+        other.join().unwrap();
+        assert_eq!(freed.load(Ordering::Relaxed), 1, "the block is freed once");
     });
 }

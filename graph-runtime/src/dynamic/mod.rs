@@ -1,12 +1,14 @@
 //! Dynamic graphs: [`Delayed<T>`] values built at run time, in ordinary loops, and run
 //! by the same dispatcher as static graphs.
 //!
-//! Building a node allocates (its closure and its list of parents); computing lays the
-//! reachable nodes out once in one arena (one typed slot per node, one node table)
+//! Building a node carves it (its closure and up to two parents) from its thread's
+//! block of nodes (see `blocks`), and allocates only for a list of more than two
+//! parents; computing lays the reachable nodes out once in one arena (one typed slot per node, one node table)
 //! and then dispatches them with no allocation per task.
 
 mod arena;
 pub(crate) mod args;
+mod blocks;
 mod inspect;
 mod node;
 mod ops;
@@ -31,6 +33,8 @@ pub use args::{
     pure_arg_key, Arg, ByBits, ByHash, ByNode, FloatKey, IntoArg, LendArg, Parents, PassArg,
     PureKey, RetryArg,
 };
+#[cfg(loom)]
+pub(crate) use blocks::loom_model as block_model;
 pub use inspect::{info, visualize, Inspected};
 #[cfg(loom)]
 pub(crate) use node::loom_model;

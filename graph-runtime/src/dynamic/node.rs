@@ -18,7 +18,7 @@ use std::cell::{Cell, RefCell};
 
 use smallvec::SmallVec;
 
-use super::{ArenaBuilder, Env, Meta};
+use super::{blocks, ArenaBuilder, Env, Meta};
 use crate::engine::dispatch::Flow;
 
 /// A node's own work, with its result type erased.
@@ -67,12 +67,19 @@ struct Functions {
 }
 
 impl<B: Body> NodeBox<B> {
-    const FUNCTIONS: Functions = Functions {
+    /// The functions of a node with an allocation of its own.
+    const BOXED: Functions = Functions {
         add_slot: add_slot::<B>,
         run: run::<B>,
         #[cfg(feature = "hyperqueue")]
         remote: remote::<B>,
         free: free::<B>,
+    };
+
+    /// The functions of a node carved from a block (see [`blocks`]).
+    const CARVED: Functions = Functions {
+        free: free_carved::<B>,
+        ..Self::BOXED
     };
 
     /// The body of the node at `node`.
@@ -112,11 +119,30 @@ unsafe fn remote<B: Body>(node: NonNull<Node>) -> Option<NonNull<dyn Any + Send 
 }
 
 /// # Safety
-/// `node` is a `NodeBox<B>` made by [`NodeRef::new`] whose last handle is gone: no
-/// one uses it again.
+/// `node` is a `NodeBox<B>` made by [`NodeRef::new`] with an allocation of its own,
+/// whose last handle is gone: no one uses it again.
 unsafe fn free<B: Body>(node: NonNull<Node>) {
     // SAFETY: made by `Box::new` in `NodeRef::new` as a `NodeBox<B>`, and freed once.
     drop(unsafe { Box::from_raw(node.cast::<NodeBox<B>>().as_ptr()) });
+}
+
+/// # Safety
+/// `node` is a `NodeBox<B>` made by [`NodeRef::new`] in memory carved from a block,
+/// whose last handle is gone: no one uses it again.
+unsafe fn free_carved<B: Body>(node: NonNull<Node>) {
+    /// Gives the memory back even when the node's `Drop` unwinds.
+    struct GiveBack(NonNull<Node>);
+    impl Drop for GiveBack {
+        fn drop(&mut self) {
+            // SAFETY: carved by `blocks::carve` (see `NodeRef::new`), its value
+            // dropped (or abandoned by an unwinding `Drop`), and given back once.
+            unsafe { blocks::release(self.0.cast()) };
+        }
+    }
+    let memory = GiveBack(node);
+    // SAFETY: a live `NodeBox<B>` written there by `NodeRef::new`, dropped once.
+    unsafe { core::ptr::drop_in_place(node.cast::<NodeBox<B>>().as_ptr()) };
+    drop(memory);
 }
 
 /// A counted handle to a node: what a [`Delayed`](super::Delayed) holds, and each
@@ -137,16 +163,24 @@ const _: () = assert!(std::mem::size_of::<NodeRef>() == 8 && std::mem::size_of::
 impl NodeRef {
     /// A new node: `meta`, `parents`, then `body`.
     pub(crate) fn new<B: Body>(meta: Meta, parents: ParentList, body: B) -> NodeRef {
-        let node = Box::new(NodeBox {
+        let node = |functions| NodeBox {
             node: Node {
                 strong: AtomicUsize::new(1),
-                functions: &NodeBox::<B>::FUNCTIONS,
+                functions,
                 meta,
                 parents,
             },
             body,
-        });
-        NodeRef(NonNull::from(Box::leak(node)).cast())
+        };
+        let Some(memory) = blocks::carve(core::alloc::Layout::new::<NodeBox<B>>()) else {
+            let node = Box::new(node(&NodeBox::<B>::BOXED));
+            return NodeRef(NonNull::from(Box::leak(node)).cast());
+        };
+        let memory = memory.cast::<NodeBox<B>>();
+        // SAFETY: `carve` gave memory of the layout of a `NodeBox<B>`, unused, which
+        // `free_carved` (its `CARVED` functions) gives back once the node is dropped.
+        unsafe { memory.write(node(&NodeBox::<B>::CARVED)) };
+        NodeRef(memory.cast())
     }
 
     /// A handle that does not count: it must not outlive a counted one.
