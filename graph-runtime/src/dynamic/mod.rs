@@ -597,13 +597,13 @@ impl<T> Delayed<T> {
 
     /// The graph that computing this value would run, without running it.
     pub fn info(&self) -> GraphInfo {
-        plan::Plan::new(std::slice::from_ref(&self.node)).info()
+        plan::Plan::new(vec![self.node.clone()]).info()
     }
 }
 
 /// The graph that computing `outputs` together would run (see `inspect::info`).
 pub(crate) fn info_of(outputs: &[NodeRef]) -> GraphInfo {
-    plan::Plan::new(outputs).info()
+    plan::Plan::new(outputs.to_vec()).info()
 }
 
 impl<T: Send + Sync + 'static> Delayed<T> {

@@ -412,6 +412,16 @@ impl IntoIterator for ParentList {
     }
 }
 
+impl ParentList {
+    /// The handles, moved into a `Vec` (a spilled list's own, with no allocation).
+    pub(crate) fn into_vec(self) -> Vec<NodeRef> {
+        match self.into_iter() {
+            IntoParents::Spilled(rest) => rest.collect(),
+            inline => inline.collect(),
+        }
+    }
+}
+
 /// A [`ParentList`]'s handles, moved out of it in order.
 pub(crate) enum IntoParents {
     Inline(Option<NodeRef>, Option<NodeRef>),

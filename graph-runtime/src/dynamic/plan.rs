@@ -196,11 +196,12 @@ impl Drop for Plan {
 }
 
 impl Plan {
-    /// Lays out everything `outputs` depend on. Pure nodes with equal keys are one.
-    pub(crate) fn new(outputs: &[NodeRef]) -> Plan {
+    /// Lays out everything `outputs` depend on, and keeps them (and so every node it
+    /// lays out) alive. Pure nodes with equal keys are one.
+    pub(crate) fn new(kept_outputs: Vec<NodeRef>) -> Plan {
+        let outputs = kept_outputs.as_slice();
         let mut index = Visited::new();
         let mut pure: FastMap<u64, u32> = FastMap::default();
-        let kept_outputs = outputs.to_vec();
         let PlanBuffers {
             mut nodes,
             mut inputs,
@@ -761,7 +762,9 @@ pub fn prepare<O: Outputs>(outputs: O) -> Prepared<O::Values> {
 
 /// [`prepare`] of one value or several (what `Client::compute` takes).
 pub(crate) fn prepare_any<O: ToCompute>(outputs: O) -> Prepared<O::Values> {
-    let plan = Plan::new(outputs.nodes().nodes.as_slice());
+    // The handles collected for the outputs are the ones the plan keeps: no count of
+    // each is taken and given back again.
+    let plan = Plan::new(outputs.nodes().nodes.into_vec());
     Prepared {
         run: Storage::new(Arc::new(plan)),
         read: O::read,

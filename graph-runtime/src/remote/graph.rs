@@ -262,7 +262,7 @@ impl<T: DeserializeOwned> GraphJob<T> {
         partition: Partition,
         workers: usize,
     ) -> Result<GraphJob<T>, RemoteError> {
-        let plan = Plan::new(std::slice::from_ref(&value.node));
+        let plan = Plan::new(vec![value.node.clone()]);
         GraphJob::from_plan(&plan, partition, workers, false)
     }
 
@@ -365,7 +365,7 @@ pub fn compute_on_with<T: DeserializeOwned>(
     value: &Delayed<T>,
     options: impl Into<ClusterOptions>,
 ) -> Result<T, RemoteError> {
-    let plan = Plan::new(std::slice::from_ref(&value.node));
+    let plan = Plan::new(vec![value.node.clone()]);
     compute_nodes(cluster, &plan.table(), || lower(&plan), options.into())
 }
 
@@ -1044,7 +1044,7 @@ mod tests {
     fn events_are_told_once_from_whole_lines_and_unended_nodes_fail_at_the_end() {
         let a = Delayed::value(1u64);
         let b = crate::dynamic::delayed(|v: Vec<u64>| v.len()).call(vec![a.clone(), a]);
-        let plan = Plan::new(std::slice::from_ref(&b.node));
+        let plan = Plan::new(vec![b.node.clone()]);
         let table = plan.table();
         assert_eq!(table.nodes().len(), 2);
         let run = std::env::temp_dir().join(format!("taskweave-events-{}", std::process::id()));
