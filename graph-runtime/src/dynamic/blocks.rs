@@ -1,17 +1,22 @@
 //! Where dynamic nodes live: carved one after another, in the order they are built,
-//! from 64 KiB blocks that each thread fills in turn, rather than one heap allocation
+//! from 16 KiB blocks that each thread fills in turn, rather than one heap allocation
 //! per node.
 //!
 //! Building and dropping a graph of small tasks spent a `malloc` and a `free` per
 //! node, and left one graph's nodes scattered over the heap, where laying the graph out
-//! and dropping it then walk them. A block is one allocation for some 500 nodes of
+//! and dropping it then walk them. A block is one allocation for some 200 nodes of
 //! `u64` tasks, and nodes built one after another lie side by side. A block goes back
 //! when the last of its nodes is dropped (one atomic subtraction per node, on the
 //! block's [`Count`]); up to [`MAX_SPARE`] blocks are kept for the next nodes, so a
 //! program that builds graphs in a loop neither allocates nor faults in fresh pages
 //! for each.
 //!
-//! The cost: a node kept alive keeps its block (64 KiB) alive. Nodes larger than
+//! The cost: a node kept alive keeps its block (16 KiB) alive, however few of its
+//! other nodes are. So nodes meant to outlive their graph, persisted values
+//! ([`NodeRef::new_lasting`](super::node::NodeRef::new_lasting)), take an allocation of
+//! their own; a program that keeps a few `Delayed`s of each of many graphs it builds
+//! and drops keeps up to 16 KiB per kept node (smaller blocks bound this; measured,
+//! 16 KiB blocks cost no more time than 64 KiB ones). Nodes larger than
 //! [`MAX_NODE`] bytes or aligned to more than 64, nodes built while their thread exits,
 //! and every node under `cfg(loom)` (whose models check the count alone, see
 //! [`Count`]) or `cfg(taskweave_node_allocations)` (`.ci/asan`: AddressSanitizer then
@@ -26,11 +31,11 @@ use crate::engine::sync::{fence, AtomicUsize, Ordering};
 
 /// A block's size, and its alignment: the block of a node is its address with the low
 /// bits cleared.
-const BLOCK: usize = 64 << 10;
+const BLOCK: usize = 16 << 10;
 
-/// The largest node carved from a block: 1/64th of one, so that a thread's block
+/// The largest node carved from a block: 1/32nd of one, so that a thread's block
 /// left unfilled when it moves to the next wastes at most that.
-pub(crate) const MAX_NODE: usize = 1 << 10;
+pub(crate) const MAX_NODE: usize = BLOCK / 32;
 
 /// The most blocks kept for later once their nodes are gone: 16 MiB, the bound the
 /// buffers of plans and runs are kept under ([`reuse::MAX_KEPT`](super::reuse::MAX_KEPT)),
@@ -335,8 +340,8 @@ mod tests {
             .iter()
             .map(|n| n.0.as_ptr() as usize & !(BLOCK - 1))
             .collect();
-        // 63 nodes of 1 KiB after a block's header.
-        assert_eq!(blocks.len(), 200usize.div_ceil(63));
+        // 31 nodes of MAX_NODE bytes after a block's header.
+        assert_eq!(blocks.len(), 200usize.div_ceil(BLOCK / MAX_NODE - 1));
         for node in nodes {
             // SAFETY: carved by the thread above, each given back once.
             unsafe { release(node.0) };

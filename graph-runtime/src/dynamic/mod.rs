@@ -677,7 +677,12 @@ impl<T: Clone + Send + Sync + 'static> Delayed<T> {
         if let Some(names) = self.node.meta().last_names() {
             meta.add_name(names.name.clone(), names.is_key);
         }
-        Delayed::from_node(NodeRef::new(meta, ParentList::default(), Held { value }))
+        // Kept beyond the graph it came from: not in a block with its nodes.
+        Delayed::from_node(NodeRef::new_lasting(
+            meta,
+            ParentList::default(),
+            Held { value },
+        ))
     }
 }
 

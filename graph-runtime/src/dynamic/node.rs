@@ -163,6 +163,17 @@ const _: () = assert!(std::mem::size_of::<NodeRef>() == 8 && std::mem::size_of::
 impl NodeRef {
     /// A new node: `meta`, `parents`, then `body`.
     pub(crate) fn new<B: Body>(meta: Meta, parents: ParentList, body: B) -> NodeRef {
+        NodeRef::new_in(meta, parents, body, true)
+    }
+
+    /// A node meant to outlive the graph it comes from (a persisted value): an
+    /// allocation of its own, so that it keeps no block of short-lived nodes alive
+    /// (see [`blocks`]).
+    pub(crate) fn new_lasting<B: Body>(meta: Meta, parents: ParentList, body: B) -> NodeRef {
+        NodeRef::new_in(meta, parents, body, false)
+    }
+
+    fn new_in<B: Body>(meta: Meta, parents: ParentList, body: B, carved: bool) -> NodeRef {
         let node = |functions| NodeBox {
             node: Node {
                 strong: AtomicUsize::new(1),
@@ -172,7 +183,10 @@ impl NodeRef {
             },
             body,
         };
-        let Some(memory) = blocks::carve(core::alloc::Layout::new::<NodeBox<B>>()) else {
+        let memory = carved
+            .then(|| blocks::carve(core::alloc::Layout::new::<NodeBox<B>>()))
+            .flatten();
+        let Some(memory) = memory else {
             let node = Box::new(node(&NodeBox::<B>::BOXED));
             return NodeRef(NonNull::from(Box::leak(node)).cast());
         };
