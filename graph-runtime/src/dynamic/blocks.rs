@@ -5,11 +5,13 @@
 //! Building and dropping a graph of small tasks spent a `malloc` and a `free` per
 //! node, and left one graph's nodes scattered over the heap, where laying the graph out
 //! and dropping it then walk them. A block is one allocation for some 200 nodes of
-//! `u64` tasks, and nodes built one after another lie side by side. A block goes back
-//! when the last of its nodes is dropped (one atomic subtraction per node, on the
-//! block's [`Count`]); up to [`MAX_SPARE`] blocks are kept for the next nodes, so a
-//! program that builds graphs in a loop neither allocates nor faults in fresh pages
-//! for each.
+//! `u64` tasks, and nodes built one after another lie side by side. A node records
+//! where it is in its block (`Node::in_block`, beside its count), so blocks need no
+//! alignment of their own (aligned blocks cost the allocator's padding: 26 more bytes
+//! of resident memory per node). A block goes back when the last of its nodes is
+//! dropped (one atomic subtraction per node, on the block's [`Count`]); up to
+//! [`MAX_SPARE`] blocks are kept for the next nodes, so a program that builds graphs in
+//! a loop neither allocates nor faults in fresh pages for each.
 //!
 //! The cost: a node kept alive keeps its block (16 KiB) alive, however few of its
 //! other nodes are. So nodes meant to outlive their graph, persisted values
@@ -17,7 +19,7 @@
 //! their own; a program that keeps a few `Delayed`s of each of many graphs it builds
 //! and drops keeps up to 16 KiB per kept node (smaller blocks bound this; measured,
 //! 16 KiB blocks cost no more time than 64 KiB ones). Nodes larger than
-//! [`MAX_NODE`] bytes or aligned to more than 64, nodes built while their thread exits,
+//! [`MAX_NODE`] bytes or aligned to more than 16, nodes built while their thread exits,
 //! and every node under `cfg(loom)` (whose models check the count alone, see
 //! [`Count`]) or `cfg(taskweave_node_allocations)` (`.ci/asan`: AddressSanitizer then
 //! sees each node's memory, and a use after free of a node) take an allocation of
@@ -29,9 +31,15 @@ use core::ptr::NonNull;
 
 use crate::engine::sync::{fence, AtomicUsize, Ordering};
 
-/// A block's size, and its alignment: the block of a node is its address with the low
-/// bits cleared.
+/// A block's size.
 const BLOCK: usize = 16 << 10;
+
+/// The largest alignment of a node carved from a block: the alignment of the block
+/// itself, what the allocator gives without padding.
+const ALIGN: usize = 16;
+
+/// Where a block's first node may start: after its header.
+const FIRST: usize = core::mem::size_of::<Header>().next_multiple_of(ALIGN);
 
 /// The largest node carved from a block: 1/32nd of one, so that a thread's block
 /// left unfilled when it moves to the next wastes at most that.
@@ -42,8 +50,8 @@ pub(crate) const MAX_NODE: usize = BLOCK / 32;
 /// the nodes of a graph of some 10^5 `u64` tasks.
 const MAX_SPARE: usize = super::reuse::MAX_KEPT / BLOCK;
 
-/// A block's first 64 bytes: its count. The nodes follow.
-#[repr(C, align(64))]
+/// A block's start: its count. The nodes follow.
+#[repr(C)]
 struct Header {
     count: Count,
 }
@@ -62,8 +70,7 @@ struct Header {
 pub(crate) struct Count(AtomicUsize);
 
 impl Count {
-    /// More than a block can ever hold nodes (one per 64 bytes), and far from
-    /// overflowing.
+    /// More than a block can ever hold nodes, and far from overflowing.
     const FILLING: usize = usize::MAX / 2;
 
     /// The count of a block a thread starts to fill.
@@ -96,8 +103,8 @@ impl Count {
     }
 }
 
-/// A block's memory: 64 KiB at an address that is a multiple of 64 KiB.
-const LAYOUT: Layout = match Layout::from_size_align(BLOCK, BLOCK) {
+/// A block's memory.
+const LAYOUT: Layout = match Layout::from_size_align(BLOCK, ALIGN) {
     Ok(layout) => layout,
     Err(_) => panic!("a block's layout"),
 };
@@ -138,14 +145,15 @@ std::thread_local! {
     };
 }
 
-/// Memory for a node of `layout`, carved from this thread's block; `None` when the node
-/// is to take an allocation of its own (see the module's documentation). What it
-/// returns is given back, once the node is dropped, to [`release`].
+/// Memory for a node of `layout`, carved from this thread's block, and where it is in
+/// the block; `None` when the node is to take an allocation of its own (see the
+/// module's documentation). What it returns is given back, once the node is dropped,
+/// to [`release`].
 #[inline]
-pub(crate) fn carve(layout: Layout) -> Option<NonNull<u8>> {
+pub(crate) fn carve(layout: Layout) -> Option<(NonNull<u8>, u32)> {
     if cfg!(any(loom, taskweave_node_allocations))
         || layout.size() > MAX_NODE
-        || layout.align() > 64
+        || layout.align() > ALIGN
     {
         return None;
     }
@@ -156,16 +164,15 @@ pub(crate) fn carve(layout: Layout) -> Option<NonNull<u8>> {
 /// last of a block's nodes, with the block retired, frees the block.
 ///
 /// # Safety
-/// `node` was returned by [`carve`] (with its provenance), and is given back once.
+/// `node` and `in_block` were returned by [`carve`] (`node` with its provenance), and
+/// are given back once.
 #[inline]
-pub(crate) unsafe fn release(node: NonNull<u8>) {
-    let header = node
-        .as_ptr()
-        .map_addr(|at| at & !(BLOCK - 1))
-        .cast::<Header>();
-    // SAFETY: `carve` handed out memory within a block, past its header, so the
-    // address rounded down to the block's alignment is the block's header, alive
-    // until its count reaches zero, which this node's count in it prevents.
+pub(crate) unsafe fn release(node: NonNull<u8>, in_block: u32) {
+    // SAFETY: `carve` handed out memory `in_block` bytes into a block, so this is the
+    // block's start (within the same allocation).
+    let header = unsafe { node.as_ptr().sub(in_block as usize) }.cast::<Header>();
+    // SAFETY: the block's header, alive until its count reaches zero, which this
+    // node's count in it prevents.
     let last = unsafe { &(*header).count }.release();
     if last {
         // SAFETY: the count reached zero: every node is dropped and the block retired,
@@ -176,23 +183,23 @@ pub(crate) unsafe fn release(node: NonNull<u8>) {
 
 impl Filling {
     #[inline]
-    fn carve(&self, layout: Layout) -> NonNull<u8> {
+    fn carve(&self, layout: Layout) -> (NonNull<u8>, u32) {
         if let Some(node) = self.carve_here(layout) {
             return node;
         }
         self.retire();
         self.block.set(fresh().as_ptr());
-        self.next.set(core::mem::size_of::<Header>());
+        self.next.set(FIRST);
         self.carved.set(0);
         self.carve_here(layout)
             .expect("a node of at most MAX_NODE bytes fits in a fresh block")
     }
 
     #[inline]
-    fn carve_here(&self, layout: Layout) -> Option<NonNull<u8>> {
+    fn carve_here(&self, layout: Layout) -> Option<(NonNull<u8>, u32)> {
         let block = self.block.get();
-        // The block is aligned to more than any carved node, so aligning the offset
-        // aligns the address.
+        // The block is aligned to `ALIGN`, at least any carved node's alignment, so
+        // aligning the offset aligns the address.
         let start = self.next.get().next_multiple_of(layout.align());
         let end = start.checked_add(layout.size())?;
         if block.is_null() || end > BLOCK {
@@ -201,7 +208,9 @@ impl Filling {
         self.next.set(end);
         self.carved.set(self.carved.get() + 1);
         // SAFETY: `start + size ≤ BLOCK`: within the block's allocation.
-        NonNull::new(unsafe { block.add(start) })
+        let node = NonNull::new(unsafe { block.add(start) })?;
+        // Below `BLOCK`, which fits in a `u32`.
+        Some((node, start as u32))
     }
 
     /// Settles with the block's count, and forgets the block.
@@ -306,45 +315,52 @@ mod tests {
     #[test]
     fn nodes_are_carved_side_by_side_and_large_ones_are_not() {
         let small = Layout::new::<[u64; 9]>();
+        let block_of =
+            |(node, in_block): (NonNull<u8>, u32)| node.as_ptr() as usize - in_block as usize;
         let a = carve(small).expect("a small node is carved");
         let b = carve(small).expect("a small node is carved");
-        assert_eq!(a.as_ptr() as usize + small.size(), b.as_ptr() as usize);
-        assert_eq!(
-            a.as_ptr() as usize & !(BLOCK - 1),
-            b.as_ptr() as usize & !(BLOCK - 1)
-        );
+        // Side by side in one block, unless `a` was the last that fitted in one.
+        if b.1 != FIRST as u32 {
+            assert_eq!(a.0.as_ptr() as usize + small.size(), b.0.as_ptr() as usize);
+            assert_eq!(block_of(a), block_of(b));
+        }
+        assert_eq!(block_of(a) % ALIGN, 0);
         assert!(carve(Layout::from_size_align(MAX_NODE + 1, 8).unwrap()).is_none());
-        assert!(carve(Layout::from_size_align(64, 128).unwrap()).is_none());
+        assert!(carve(Layout::from_size_align(64, 2 * ALIGN).unwrap()).is_none());
         // SAFETY: carved above, each given back once.
         unsafe {
-            release(a);
-            release(b);
+            release(a.0, a.1);
+            release(b.0, b.1);
         }
     }
 
     #[test]
     fn a_thread_moves_on_when_its_block_is_full_and_every_block_is_given_back() {
-        /// A carved node's address, sent back from the thread that carved it.
-        struct Carved(NonNull<u8>);
+        /// A carved node's address and place, sent back from the thread that carved
+        /// it.
+        struct Carved(NonNull<u8>, u32);
         // SAFETY: nothing is read or written through it; it is only given back.
         unsafe impl Send for Carved {}
         let node = Layout::from_size_align(MAX_NODE, 8).unwrap();
         let nodes: Vec<Carved> = std::thread::spawn(move || {
             (0..200)
-                .map(|_| Carved(carve(node).expect("carved")))
+                .map(|_| {
+                    let (node, in_block) = carve(node).expect("carved");
+                    Carved(node, in_block)
+                })
                 .collect()
         })
         .join()
         .unwrap();
         let blocks: std::collections::BTreeSet<usize> = nodes
             .iter()
-            .map(|n| n.0.as_ptr() as usize & !(BLOCK - 1))
+            .map(|n| n.0.as_ptr() as usize - n.1 as usize)
             .collect();
-        // 31 nodes of MAX_NODE bytes after a block's header.
+        // `BLOCK / MAX_NODE - 1` nodes of `MAX_NODE` bytes after a block's header.
         assert_eq!(blocks.len(), 200usize.div_ceil(BLOCK / MAX_NODE - 1));
         for node in nodes {
             // SAFETY: carved by the thread above, each given back once.
-            unsafe { release(node.0) };
+            unsafe { release(node.0, node.1) };
         }
     }
 }

@@ -9,7 +9,7 @@
 //! weak references, so the count is one word and dropping a node one atomic
 //! operation.
 
-use crate::engine::sync::{fence, AtomicUsize, Ordering};
+use crate::engine::sync::{fence, AtomicU32, Ordering};
 #[cfg(feature = "hyperqueue")]
 use core::any::Any;
 use core::marker::PhantomData;
@@ -40,7 +40,10 @@ pub(crate) trait Body: Send + Sync + 'static {
 #[repr(C)]
 pub(crate) struct Node {
     /// Handles to the node ([`NodeRef`]s); the last one dropped frees it.
-    strong: AtomicUsize,
+    strong: AtomicU32,
+    /// Where a node carved from a block is in it, in bytes from the block's start
+    /// (see [`blocks`]); unused for a node with an allocation of its own.
+    in_block: u32,
     /// Its body's functions.
     functions: &'static Functions,
     meta: Meta,
@@ -131,15 +134,17 @@ unsafe fn free<B: Body>(node: NonNull<Node>) {
 /// whose last handle is gone: no one uses it again.
 unsafe fn free_carved<B: Body>(node: NonNull<Node>) {
     /// Gives the memory back even when the node's `Drop` unwinds.
-    struct GiveBack(NonNull<Node>);
+    struct GiveBack(NonNull<Node>, u32);
     impl Drop for GiveBack {
         fn drop(&mut self) {
-            // SAFETY: carved by `blocks::carve` (see `NodeRef::new`), its value
-            // dropped (or abandoned by an unwinding `Drop`), and given back once.
-            unsafe { blocks::release(self.0.cast()) };
+            // SAFETY: carved by `blocks::carve` at this offset (see `NodeRef::new`),
+            // its value dropped (or abandoned by an unwinding `Drop`), and given back
+            // once.
+            unsafe { blocks::release(self.0.cast(), self.1) };
         }
     }
-    let memory = GiveBack(node);
+    // SAFETY: the node is alive until dropped below.
+    let memory = GiveBack(node, unsafe { node.as_ref() }.in_block);
     // SAFETY: a live `NodeBox<B>` written there by `NodeRef::new`, dropped once.
     unsafe { core::ptr::drop_in_place(node.cast::<NodeBox<B>>().as_ptr()) };
     drop(memory);
@@ -174,9 +179,10 @@ impl NodeRef {
     }
 
     fn new_in<B: Body>(meta: Meta, parents: ParentList, body: B, carved: bool) -> NodeRef {
-        let node = |functions| NodeBox {
+        let node = |functions, in_block| NodeBox {
             node: Node {
-                strong: AtomicUsize::new(1),
+                strong: AtomicU32::new(1),
+                in_block,
                 functions,
                 meta,
                 parents,
@@ -186,14 +192,14 @@ impl NodeRef {
         let memory = carved
             .then(|| blocks::carve(core::alloc::Layout::new::<NodeBox<B>>()))
             .flatten();
-        let Some(memory) = memory else {
-            let node = Box::new(node(&NodeBox::<B>::BOXED));
+        let Some((memory, in_block)) = memory else {
+            let node = Box::new(node(&NodeBox::<B>::BOXED, 0));
             return NodeRef(NonNull::from(Box::leak(node)).cast());
         };
         let memory = memory.cast::<NodeBox<B>>();
         // SAFETY: `carve` gave memory of the layout of a `NodeBox<B>`, unused, which
         // `free_carved` (its `CARVED` functions) gives back once the node is dropped.
-        unsafe { memory.write(node(&NodeBox::<B>::CARVED)) };
+        unsafe { memory.write(node(&NodeBox::<B>::CARVED, in_block)) };
         NodeRef(memory.cast())
     }
 
@@ -219,9 +225,9 @@ impl Clone for NodeRef {
         // Relaxed, as `Arc::clone`: a new handle is made from one that keeps the node
         // alive, so nothing needs ordering here.
         let old = self.strong.fetch_add(1, Ordering::Relaxed);
-        if old > isize::MAX as usize {
-            // As `Arc`: a count this large means leaked handles; wrapping would free a
-            // node still in use.
+        if old > i32::MAX as u32 {
+            // As `Arc`: a count this large (2^31 handles, 16 GiB of them) means leaked
+            // handles; wrapping would free a node still in use.
             std::process::abort();
         }
         NodeRef(self.0)
@@ -610,7 +616,7 @@ mod tests {
     use crate::dynamic::Delayed;
 
     fn count(node: &NodeRef) -> usize {
-        node.strong.load(crate::engine::sync::Ordering::Relaxed)
+        node.strong.load(crate::engine::sync::Ordering::Relaxed) as usize
     }
 
     /// Lists of 0 to 5 parents (inline up to two, spilled beyond) keep their handles in
