@@ -61,8 +61,9 @@ struct Header {
 ///
 /// The filling thread counts what it carves in a plain variable and settles with the
 /// count when it moves on ([`Count::retire`]), so carving a node takes no atomic
-/// operation; nodes dropped meanwhile, on any thread, bring the count down from
-/// `FILLING` plus nothing, which never reaches zero while the thread still has it.
+/// operation; nodes dropped meanwhile, on any thread, take one each off a count that
+/// started at `FILLING`, which stays above `FILLING` less the nodes carved, far from
+/// zero, until the thread settles.
 /// Whoever brings it to zero, the last node's drop or the retiring thread, frees the
 /// block, after every other thread's use of its nodes (Release on every decrement,
 /// Acquire on the last, as `Arc` does). The loom model

@@ -1,13 +1,15 @@
-//! A dynamic graph's nodes: one allocation each, reached through a thin, counted
-//! pointer ([`NodeRef`]), dropped in a loop rather than by recursion.
+//! A dynamic graph's nodes: carved from their thread's block of nodes (see
+//! [`blocks`]) or, for large and lasting ones, one allocation each; reached through a
+//! thin, counted pointer ([`NodeRef`]), dropped in a loop rather than by recursion.
 //!
-//! A node is its common part ([`Node`]: the reference count, its body's functions,
-//! its [`Meta`] and its parents) followed by its own work (a [`Body`] of any type), in
-//! one `#[repr(C)]` block. The common part is at the start, so a pointer to it is a
-//! pointer to the node: a parent is one word rather than an `Arc<dyn …>`'s two, and
-//! laying a graph out reads marks and parents without a virtual call. There are no
-//! weak references, so the count is one word and dropping a node one atomic
-//! operation.
+//! A node is its common part ([`Node`]: the reference count, where it is in its block,
+//! its body's functions, its [`Meta`] and its parents) followed by its own work (a
+//! [`Body`] of any type), in one `#[repr(C)]` block. The common part is at the start,
+//! so a pointer to it is a pointer to the node: a parent is one word rather than an
+//! `Arc<dyn …>`'s two, and laying a graph out reads marks and parents without a
+//! virtual call. There are no weak references, so the count and the node's place in
+//! its block share one word, and dropping a node is one atomic operation on its count
+//! (and, carved, one on its block's).
 
 use crate::engine::sync::{fence, AtomicU32, Ordering};
 #[cfg(feature = "hyperqueue")]

@@ -84,7 +84,7 @@ impl Visited {
 /// The nodes reachable from some outputs, numbered in topological order.
 pub(crate) struct Plan {
     /// The plan's vectors (nodes, inputs, the node table); given back for the next plan
-    /// when it drops (see [`reuse`](super::reuse)).
+    /// when it drops (see [`reuse`]).
     kept: PlanBuffers,
     width: u32,
     /// Every node's result slot: its kind and where it goes in a run's arena.

@@ -306,7 +306,7 @@ std::thread_local! {
 }
 
 /// Whether the graph task running on this thread belongs to a run told to stop: by its
-/// caller's condition ([`RunOptions::stop_when`]), or because the run failed (a task
+/// caller's condition ([`RunOptions::stop_when`](crate::RunOptions::stop_when)), or because the run failed (a task
 /// panicked) or stopped (a `?` met an error) at or before this task, so that its result
 /// is no longer wanted.
 pub(crate) fn run_stopped() -> bool {

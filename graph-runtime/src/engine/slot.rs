@@ -629,7 +629,7 @@ impl<T> Give for Value<T> {
 }
 
 impl<T> Drop for Value<T> {
-    /// A value never given: dropped as a slot's is ([`drop_value`]), so that a panic in
+    /// A value never given: dropped as a slot's is (`drop_value`), so that a panic in
     /// its `Drop` while its task's panic unwinds (a tree's node inputs are `Value`s) is
     /// caught rather than aborting the process. Nothing at all for a type without drop
     /// glue.

@@ -6,7 +6,7 @@
 //! pending counters: what the dispatcher pays three locked operations per node for
 //! (a slot's put and claim, a successor's count) is a function's return. Each node
 //! still runs inside [`Tree::node`], which does exactly what the dispatcher does
-//! around a node ([`Ctx::task`]): the stop condition, `cancelled()`, the observer, the
+//! around a node ([`Ctx::before_task`] and [`Ctx::after_task`]): the stop condition, `cancelled()`, the observer, the
 //! panic caught with the node's name and call site, and no node started after a
 //! failure. Only the order differs: the nodes run in the tree's post-order (inputs
 //! first, left to right) rather than by index, which is a topological order as well.

@@ -1,6 +1,6 @@
 //! The [`Client`]: the pool it owns, how it is built ([`ClientBuilder`]), what it
 //! submits (`submit`, `map`, `gather`, `scatter`, `compute`, `persist`) and its
-//! shutdown; [`get_client`] inside a task.
+//! shutdown; [`get_client`](super::job::get_client) inside a task.
 
 use core::fmt;
 use std::panic::{self, AssertUnwindSafe, Location};
@@ -79,7 +79,7 @@ pub(crate) struct Inner {
     pub(super) live: Box<[Shard]>,
     /// How long the shutdown waits for running tasks.
     pub(super) shutdown_timeout: Duration,
-    /// The users' handle, for [`get_client`] inside tasks: weak, since the client
+    /// The users' handle, for [`get_client`](super::job::get_client) inside tasks: weak, since the client
     /// shuts down when the users' last handle goes.
     pub(super) owner: OnceLock<Weak<Owner>>,
     /// Who watches the tasks ([`ClientBuilder::observer`]; several combined in one).
@@ -472,7 +472,7 @@ impl Client {
 impl Inner {
     /// Queues a ready job, or cancels it if the client is shutting down. The first job
     /// a finishing task makes ready runs next on the same thread instead (see
-    /// [`run_jobs`]).
+    /// [`run_jobs`](super::job::run_jobs)).
     pub(super) fn spawn(&self, job: Arc<dyn Runnable>) {
         if self.closed.load(Ordering::Acquire) {
             return job.cancel();

@@ -256,7 +256,7 @@ impl<T: Clone> Future<T> {
 
 impl<T: Send + Sync + 'static> Future<T> {
     /// This future and every future it depends on, directly or not, with each one's
-    /// [`Status`](crate::Status) as its outcome. See [`futures_info`](crate::futures_info) for several.
+    /// [`Status`] as its outcome. See [`futures_info`](crate::futures_info) for several.
     pub fn info(&self) -> crate::inspect::GraphInfo {
         super::info::futures_info(&[self])
     }

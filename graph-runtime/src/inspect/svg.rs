@@ -7,7 +7,7 @@
 //!
 //! Arrows are polylines that never pass under a box: between two ranks nothing is
 //! drawn but arrows, so an arrow runs straight across that gap, and it crosses a
-//! rank it skips where that rank has room (see [`route`]).
+//! rank it skips where that rank has room (see [`Obstacles::route`]).
 
 use std::fmt::Write;
 

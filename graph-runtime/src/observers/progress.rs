@@ -1,6 +1,6 @@
 //! Progress bars on stderr: tasks done of total, rate and ETA, for a compute (an
 //! [`Observer`]), the tasks of a client (the same observer, given to the client), or
-//! a set of futures ([`progress()`](crate::observers::progress())).
+//! a set of futures ([`progress()`](crate::futures::progress())).
 //!
 //! Tasks only bump a counter of their own thread (no lock, no shared cache line); one
 //! background thread, started on first use, reads the counters ten times a second and

@@ -413,7 +413,7 @@ pub(super) fn compute_nodes<T: DeserializeOwned>(
 
 impl<T: DeserializeOwned> Delayed<T> {
     /// Computes this value on `cluster` (feature `hyperqueue`): Dask's
-    /// `client.compute(x)`. See [`compute_on`](crate::remote::compute_on).
+    /// `client.compute(x)`. See [`compute_on`].
     pub fn compute_on(&self, cluster: &(impl Cluster + ?Sized)) -> Result<T, RemoteError> {
         compute_on(cluster, self)
     }
