@@ -51,6 +51,7 @@ pub use plan::{
 use crate::engine::dispatch::Flow;
 use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
+use crate::engine::names::Recent;
 use crate::engine::options::RunOptions;
 use crate::engine::slot::SharedSlot;
 use crate::engine::table::Label;
@@ -112,38 +113,28 @@ pub(crate) struct Meta {
 
 /// The interned label of `name`, `kind` and `call_site`: one per distinct triple, so a
 /// node holds one pointer instead of three strings, and a plan's node table points to
-/// it rather than copying it. A loop that builds nodes at one place finds it in a
-/// one-entry cache of its thread, without the shared table's lock.
+/// it rather than copying it. A loop that builds nodes at a few places finds it in a
+/// small cache of its thread ([`Recent`]), without the shared table's lock.
 pub(crate) fn label_of(
     name: &'static str,
     kind: &'static str,
     call_site: &'static str,
 ) -> &'static Label<'static> {
     std::thread_local! {
-        static LAST: std::cell::Cell<Option<&'static Label<'static>>> = const { std::cell::Cell::new(None) };
+        static RECENT: Recent<[*const str; 3], &'static Label<'static>> = const { Recent::new() };
     }
-    let same = |label: &Label<'_>| {
-        core::ptr::eq(label.name, name)
-            && core::ptr::eq(label.kind, kind)
-            && core::ptr::eq(label.call_site, call_site)
-    };
-    if let Ok(Some(last)) = LAST.try_with(std::cell::Cell::get) {
-        if same(last) {
-            return last;
-        }
-    }
-    type Labels = HashMap<Label<'static>, &'static Label<'static>>;
-    static LABELS: Mutex<Option<Labels>> = Mutex::new(None);
-    let label = {
+    // The same three texts at the same places (address and length).
+    let key: [*const str; 3] = [name, kind, call_site];
+    Recent::find(&RECENT, key, || {
+        type Labels = HashMap<Label<'static>, &'static Label<'static>>;
+        static LABELS: Mutex<Option<Labels>> = Mutex::new(None);
         let mut labels = LABELS.lock().recover();
         let key = Label::new(name, kind, call_site);
         *labels
             .get_or_insert_with(HashMap::new)
             .entry(key)
             .or_insert_with(|| Box::leak(Box::new(key)))
-    };
-    let _ = LAST.try_with(|last| last.set(Some(label)));
-    label
+    })
 }
 
 /// The names set on a node, oldest first; the last is its name. Never changed once
@@ -191,21 +182,14 @@ impl Mark {
 }
 
 /// `file:line:column` of a caller, formatted once per call site. A loop that submits
-/// or builds from one call site finds it in a one-entry cache of its thread, without
-/// the shared table's lock.
+/// or builds from a few call sites finds it in a small cache of its thread
+/// ([`Recent`]), without the shared table's lock.
 pub(crate) fn call_site_of(location: &'static Location<'static>) -> &'static str {
     std::thread_local! {
-        static LAST: std::cell::Cell<(usize, &'static str)> = const { std::cell::Cell::new((0, "")) };
+        static RECENT: Recent<usize, &'static str> = const { Recent::new() };
     }
     let key = location as *const Location<'static> as usize;
-    if let Ok((last, site)) = LAST.try_with(std::cell::Cell::get) {
-        if last == key {
-            return site;
-        }
-    }
-    let site = call_site_shared(location);
-    let _ = LAST.try_with(|last| last.set((key, site)));
-    site
+    Recent::find(&RECENT, key, || call_site_shared(location))
 }
 
 /// [`call_site_of`] through the table shared by every thread.
