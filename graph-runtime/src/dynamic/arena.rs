@@ -32,6 +32,10 @@ struct SlotKind {
     /// Safety: the pointer holds a `SharedSlot<T>` made by `init`, not dropped yet and
     /// never used again.
     drop: unsafe fn(*mut u8),
+    /// Whether dropping a slot does anything: not for a `T` without drop glue (a
+    /// `SharedSlot<T>` drops only its value), so an arena of such slots skips them.
+    /// Always under loom, whose atomics are registered with the model.
+    drops: bool,
 }
 
 /// The [`SlotKind`] of result type `T`, as a constant (promoted to a `'static`).
@@ -46,6 +50,7 @@ impl<T: Send + Sync + 'static> KindOf<T> {
             layout: Layout::new::<SharedSlot<T>>(),
             init: init_slot::<T>,
             drop: drop_slot::<T>,
+            drops: std::mem::needs_drop::<T>() || cfg!(loom),
         }
     };
 }
@@ -368,6 +373,10 @@ struct Rest<'a> {
 
 impl Rest<'_> {
     fn drop_slots(&mut self) {
+        if !self.arena.kinds.iter().any(|(kind, _)| kind.drops) {
+            // Dropping these slots would do nothing.
+            self.next = self.arena.len;
+        }
         while self.next < self.arena.len {
             let (offset, kind) = self.arena.place(self.next);
             self.next += 1;
