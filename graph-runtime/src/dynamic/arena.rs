@@ -12,6 +12,8 @@
 use std::alloc::Layout;
 use std::any::TypeId;
 use std::ptr::NonNull;
+// The dynamic plan's counters are the standard library's, under loom too.
+use std::sync::atomic::AtomicU32;
 
 use super::reuse::{self, Kept};
 use crate::engine::slot::SharedSlot;
@@ -27,6 +29,12 @@ struct SlotKind {
     ///
     /// Safety: the pointer is valid for writes of a `SharedSlot<T>` and aligned for it.
     init: unsafe fn(*mut u8, u32),
+    /// Writes empty slots one after another from the pointer, slot `i` for `uses[i]`
+    /// reads: an arena of one kind of slot is made in one call, not one per slot.
+    ///
+    /// Safety: the pointer is valid for writes of `uses.len()` `SharedSlot<T>`s in a
+    /// row and aligned for them.
+    init_all: unsafe fn(*mut u8, &mut [AtomicU32]),
     /// Drops the slot at the pointer in place.
     ///
     /// Safety: the pointer holds a `SharedSlot<T>` made by `init`, not dropped yet and
@@ -49,6 +57,7 @@ impl<T: Send + Sync + 'static> KindOf<T> {
             id: TypeId::of::<SharedSlot<T>>,
             layout: Layout::new::<SharedSlot<T>>(),
             init: init_slot::<T>,
+            init_all: init_slots::<T>,
             drop: drop_slot::<T>,
             drops: std::mem::needs_drop::<T>() || cfg!(loom),
         }
@@ -60,6 +69,16 @@ impl<T: Send + Sync + 'static> KindOf<T> {
 unsafe fn init_slot<T>(at: *mut u8, uses: u32) {
     // SAFETY: the caller's contract: valid and aligned for a `SharedSlot<T>`.
     unsafe { at.cast::<SharedSlot<T>>().write(SharedSlot::new(uses)) }
+}
+
+/// # Safety
+/// As for [`SlotKind::init_all`].
+unsafe fn init_slots<T>(start: *mut u8, uses: &mut [AtomicU32]) {
+    let start = start.cast::<SharedSlot<T>>();
+    for (i, uses) in uses.iter_mut().enumerate() {
+        // SAFETY: the caller's contract: slot `i` of the row is valid and aligned.
+        unsafe { start.add(i).write(SharedSlot::new(*uses.get_mut())) }
+    }
 }
 
 /// # Safety
@@ -261,7 +280,7 @@ impl Slots {
     ///
     /// # Panics
     /// When `uses` does not have one count per slot.
-    pub(crate) fn arena(&self, uses: impl ExactSizeIterator<Item = u32>) -> Arena {
+    pub(crate) fn arena(&self, uses: &mut [AtomicU32]) -> Arena {
         assert_eq!(uses.len(), self.len, "one count of uses per slot");
         let layout = self.layout.pad_to_align();
         let ArenaBuffers {
@@ -302,14 +321,24 @@ impl Slots {
             places,
             kinds: self.kinds.iter().map(|&kind| (kind, (kind.id)())).collect(),
         };
-        for (i, uses) in (0..arena.len).zip(uses) {
+        if let (Places::Uniform { .. }, Some(&(kind, _))) = (&arena.places, arena.kinds.first()) {
+            // SAFETY: one kind: slot `i` is at `i * size` (see `Places::Uniform`), every
+            // one inside the first `layout.size()` bytes of the block (`layout` covers
+            // every slot; the block is at least that large, with that alignment:
+            // `Block::fits`); each slot is written once.
+            unsafe { (kind.init_all)(arena.block.start.as_ptr(), uses) };
+            return arena;
+        }
+        for (i, uses) in uses.iter_mut().enumerate() {
             let (offset, kind) = arena.place(i);
             // SAFETY: `place` gives the offset `Layout::extend` gave the slot in `push`,
             // aligned for its type and inside the first `layout.size()` bytes of the
             // block (`layout` covers every slot, padded to the largest alignment; the
             // block is at least that large, with that alignment: `Block::fits`); each
             // slot is written once.
-            unsafe { (arena.kinds[kind].0.init)(arena.block.start.as_ptr().add(offset), uses) };
+            unsafe {
+                (arena.kinds[kind].0.init)(arena.block.start.as_ptr().add(offset), *uses.get_mut())
+            };
         }
         arena
     }
@@ -429,7 +458,7 @@ mod tests {
         mixed.push::<String>();
         mixed.push::<u8>();
         mixed.push::<u64>();
-        let arena = mixed.finish().arena([1u32; 5].into_iter());
+        let arena = mixed.finish().arena(&mut [1u32; 5].map(AtomicU32::new));
         assert!(matches!(arena.places, Places::Mixed { .. }));
         arena.slot::<u64>(0).put(10);
         arena.slot::<u64>(1).put(11);
@@ -449,7 +478,7 @@ mod tests {
         for _ in 0..4 {
             uniform.push::<String>();
         }
-        let arena = uniform.finish().arena([1u32; 4].into_iter());
+        let arena = uniform.finish().arena(&mut [1u32; 4].map(AtomicU32::new));
         assert!(matches!(arena.places, Places::Uniform { .. }));
         for i in 0..4 {
             arena.slot::<String>(i).put(i.to_string());
@@ -465,7 +494,7 @@ mod tests {
         let mut builder = ArenaBuilder::new();
         builder.push::<u64>();
         builder.push::<String>();
-        let arena = builder.finish().arena([1u32; 2].into_iter());
+        let arena = builder.finish().arena(&mut [1u32; 2].map(AtomicU32::new));
         let _ = arena.slot::<u32>(1);
     }
 
@@ -474,7 +503,7 @@ mod tests {
     fn a_slot_past_the_last_is_caught() {
         let mut builder = ArenaBuilder::new();
         builder.push::<u64>();
-        let arena = builder.finish().arena([1u32; 1].into_iter());
+        let arena = builder.finish().arena(&mut [1u32; 1].map(AtomicU32::new));
         let _ = arena.slot::<u64>(1);
     }
 }

@@ -494,8 +494,7 @@ impl Plan {
         for output in &self.outputs {
             *uses[output.index as usize].get_mut() += 1;
         }
-        self.slots
-            .arena(uses.iter_mut().map(|count| *count.get_mut()))
+        self.slots.arena(uses)
     }
 
     /// Runs the graph once: every node's result goes to its slot in `slots`.
