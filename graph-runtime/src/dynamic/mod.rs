@@ -121,11 +121,15 @@ pub(crate) fn label_of(
     call_site: &'static str,
 ) -> &'static Label<'static> {
     std::thread_local! {
-        static RECENT: Recent<[*const str; 3], &'static Label<'static>> = const { Recent::new() };
+        static LABELS: Recent<&'static Label<'static>> = const { Recent::new() };
     }
     // The same three texts at the same places (address and length).
-    let key: [*const str; 3] = [name, kind, call_site];
-    Recent::find(&RECENT, key, || {
+    let same = |label: &Label<'_>| {
+        core::ptr::eq(label.name, name)
+            && core::ptr::eq(label.kind, kind)
+            && core::ptr::eq(label.call_site, call_site)
+    };
+    Recent::find(&LABELS, same, || {
         type Labels = HashMap<Label<'static>, &'static Label<'static>>;
         static LABELS: Mutex<Option<Labels>> = Mutex::new(None);
         let mut labels = LABELS.lock().recover();
@@ -186,10 +190,10 @@ impl Mark {
 /// ([`Recent`]), without the shared table's lock.
 pub(crate) fn call_site_of(location: &'static Location<'static>) -> &'static str {
     std::thread_local! {
-        static RECENT: Recent<usize, &'static str> = const { Recent::new() };
+        static SITES: Recent<(&'static Location<'static>, &'static str)> = const { Recent::new() };
     }
-    let key = location as *const Location<'static> as usize;
-    Recent::find(&RECENT, key, || call_site_shared(location))
+    let same = |(known, _): (&Location<'_>, &str)| core::ptr::eq(known, location);
+    Recent::find(&SITES, same, || (location, call_site_shared(location))).1
 }
 
 /// [`call_site_of`] through the table shared by every thread.

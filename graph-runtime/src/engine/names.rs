@@ -13,55 +13,59 @@ use std::cell::Cell;
 /// functions pays a thread-local read, not a scan of the type's name.
 pub(crate) fn short_type_name<F: ?Sized>() -> &'static str {
     std::thread_local! {
-        static RECENT: Recent<*const str, &'static str> = const { Recent::new() };
+        static NAMES: Recent<(&'static str, &'static str)> = const { Recent::new() };
     }
     let full = std::any::type_name::<F>();
-    // The same text at the same place (address and length).
-    Recent::find(&RECENT, full as *const str, || short_name_of(full))
+    // The same text at the same place (address and length): one comparison.
+    let same = |(known, _): (&str, &str)| core::ptr::eq(known, full);
+    Recent::find(&NAMES, same, || (full, short_name_of(full))).1
 }
 
-/// The last [`Recent::SIZE`] keys a thread looked up in a shared table, with what it
-/// found, most recent first: names and call sites are looked up for every task built
-/// or submitted, and a loop builds from a handful of places (measured: a chain whose
-/// nodes alternate between two call sites cost 61 ns a node to build with a one-entry
-/// cache, 19 with one site).
-pub(crate) struct Recent<K, V>(Cell<[Option<(K, V)>; Recent::<(), ()>::SIZE]>);
+/// The last [`RECENT`] entries a thread found in a shared table, most recent first:
+/// names and call sites are looked up for every task built or submitted, and a loop
+/// builds from a handful of places (measured: a chain whose nodes alternate between
+/// two call sites cost 61 ns a node to build with a one-entry cache, 19 with one
+/// site). Each entry is a cell of its own, so a hit reads one entry or a few, and the
+/// most recent first.
+pub(crate) struct Recent<E>([Cell<Option<E>>; RECENT]);
 
-impl<K: Copy + PartialEq, V: Copy> Recent<K, V> {
+/// How many entries a thread keeps in a [`Recent`].
+pub(crate) const RECENT: usize = 4;
+
+impl<E: Copy> Recent<E> {
     /// An empty cache.
     pub(crate) const fn new() -> Self {
-        Recent(Cell::new([None; Recent::<(), ()>::SIZE]))
+        Recent([const { Cell::new(None) }; RECENT])
     }
 
-    /// What `key` was found to be, from this thread's cache `recent`, or `find`'s
-    /// answer, then kept there (the oldest key makes room). `find` alone when the
-    /// thread's locals are being torn down.
+    /// The entry of this thread's cache `recent` that `matches`, or `find`'s answer,
+    /// then kept there (the oldest entry makes room). `find` alone when the thread's
+    /// locals are being torn down.
     pub(crate) fn find(
         recent: &'static std::thread::LocalKey<Self>,
-        key: K,
-        find: impl FnOnce() -> V,
-    ) -> V {
-        let entries = match recent.try_with(|recent| recent.0.get()) {
-            Ok(entries) => entries,
-            Err(_) => return find(),
-        };
-        if let Some((_, value)) = entries.iter().flatten().find(|(k, _)| *k == key) {
-            return *value;
-        }
-        let value = find();
-        let _ = recent.try_with(|recent| {
-            let mut entries = entries;
-            entries.copy_within(..Recent::<(), ()>::SIZE - 1, 1);
-            entries[0] = Some((key, value));
-            recent.0.set(entries);
+        matches: impl Fn(E) -> bool,
+        find: impl FnOnce() -> E,
+    ) -> E {
+        let found = recent.try_with(|recent| {
+            recent
+                .0
+                .iter()
+                .find_map(|entry| entry.get().filter(|&e| matches(e)))
         });
-        value
+        match found {
+            Ok(Some(entry)) => return entry,
+            Ok(None) => {}
+            Err(_) => return find(),
+        }
+        let entry = find();
+        let _ = recent.try_with(|recent| {
+            for i in (1..RECENT).rev() {
+                recent.0[i].set(recent.0[i - 1].get());
+            }
+            recent.0[0].set(Some(entry));
+        });
+        entry
     }
-}
-
-impl Recent<(), ()> {
-    /// How many keys a thread keeps.
-    pub(crate) const SIZE: usize = 4;
 }
 
 /// The short name in a full type name or path (see [`short_type_name`]): after the last
@@ -90,23 +94,28 @@ pub(crate) fn short_name_of(full: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::{short_name_of, short_type_name, Recent};
+    use super::{short_name_of, short_type_name, Recent, RECENT};
 
-    /// A thread keeps its last `Recent::SIZE` keys: each found without asking again,
-    /// the oldest asked again once more than that were looked up since.
+    /// A thread keeps its last `RECENT` entries: each found without asking again, the
+    /// oldest asked again once more than that were looked up since.
     #[test]
-    fn recent_keys_are_kept_and_the_oldest_makes_room() {
+    fn recent_entries_are_kept_and_the_oldest_makes_room() {
         std::thread_local! {
-            static RECENT: Recent<u32, u32> = const { Recent::new() };
+            static CACHE: Recent<(u32, u32)> = const { Recent::new() };
         }
         let asked = std::cell::Cell::new(0);
         let find = |key: u32| {
-            Recent::find(&RECENT, key, || {
-                asked.set(asked.get() + 1);
-                key * 10
-            })
+            let found = Recent::find(
+                &CACHE,
+                |(k, _)| k == key,
+                || {
+                    asked.set(asked.get() + 1);
+                    (key, key * 10)
+                },
+            );
+            found.1
         };
-        let size = Recent::<(), ()>::SIZE as u32;
+        let size = RECENT as u32;
         for round in 0..3 {
             for key in 0..size {
                 assert_eq!(find(key), key * 10);
