@@ -29,6 +29,7 @@ use core::alloc::Layout;
 use core::cell::Cell;
 use core::ptr::NonNull;
 
+use crate::engine::lock::Recover;
 use crate::engine::sync::{fence, AtomicUsize, Ordering};
 
 /// A block's size.
@@ -43,7 +44,7 @@ const FIRST: usize = core::mem::size_of::<Header>().next_multiple_of(ALIGN);
 
 /// The largest node carved from a block: 1/32nd of one, so that a thread's block
 /// left unfilled when it moves to the next wastes at most that.
-pub(crate) const MAX_NODE: usize = BLOCK / 32;
+const MAX_NODE: usize = BLOCK / 32;
 
 /// The most blocks kept for later once their nodes are gone: 16 MiB, the bound the
 /// buffers of plans and runs are kept under ([`reuse::MAX_KEPT`](super::reuse::MAX_KEPT)),
@@ -171,14 +172,14 @@ pub(crate) fn carve(layout: Layout) -> Option<(NonNull<u8>, u32)> {
 pub(crate) unsafe fn release(node: NonNull<u8>, in_block: u32) {
     // SAFETY: `carve` handed out memory `in_block` bytes into a block, so this is the
     // block's start (within the same allocation).
-    let header = unsafe { node.as_ptr().sub(in_block as usize) }.cast::<Header>();
+    let block = unsafe { node.sub(in_block as usize) };
     // SAFETY: the block's header, alive until its count reaches zero, which this
     // node's count in it prevents.
-    let last = unsafe { &(*header).count }.release();
+    let last = unsafe { block.cast::<Header>().as_ref() }.count.release();
     if last {
         // SAFETY: the count reached zero: every node is dropped and the block retired,
         // so nothing uses it again.
-        unsafe { give_back(header.cast()) };
+        unsafe { give_back(block) };
     }
 }
 
@@ -218,11 +219,13 @@ impl Filling {
     fn retire(&self) {
         let block = self.block.replace(core::ptr::null_mut());
         self.next.set(BLOCK);
-        if block.is_null() {
+        let Some(block) = NonNull::new(block) else {
             return;
-        }
+        };
         // SAFETY: this thread was filling the block, which its count kept alive.
-        let last = unsafe { &(*block.cast::<Header>()).count }.retire(self.carved.get());
+        let last = unsafe { block.cast::<Header>().as_ref() }
+            .count
+            .retire(self.carved.get());
         if last {
             // SAFETY: every node carved from it is dropped, and this thread no longer
             // carves from it.
@@ -234,10 +237,7 @@ impl Filling {
 /// A block to fill: a kept one, or a new one; its count is that of a block being
 /// filled.
 fn fresh() -> NonNull<u8> {
-    let kept = SPARE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .pop();
+    let kept = SPARE.lock().recover().pop();
     let block = kept.map(|spare| spare.0).unwrap_or_else(|| {
         // SAFETY: `LAYOUT` has a non-zero size.
         let block = unsafe { std::alloc::alloc(LAYOUT) };
@@ -257,13 +257,8 @@ fn fresh() -> NonNull<u8> {
 ///
 /// # Safety
 /// `block` was made by [`fresh`], and nothing uses it any more.
-unsafe fn give_back(block: *mut u8) {
-    let Some(block) = NonNull::new(block) else {
-        return;
-    };
-    let mut spare = SPARE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+unsafe fn give_back(block: NonNull<u8>) {
+    let mut spare = SPARE.lock().recover();
     if spare.len() < MAX_SPARE {
         spare.push(Spare(block));
         return;
@@ -318,20 +313,27 @@ mod tests {
         let small = Layout::new::<[u64; 9]>();
         let block_of =
             |(node, in_block): (NonNull<u8>, u32)| node.as_ptr() as usize - in_block as usize;
-        let a = carve(small).expect("a small node is carved");
-        let b = carve(small).expect("a small node is carved");
-        // Side by side in one block, unless `a` was the last that fitted in one.
-        if b.1 != FIRST as u32 {
-            assert_eq!(a.0.as_ptr() as usize + small.size(), b.0.as_ptr() as usize);
-            assert_eq!(block_of(a), block_of(b));
+        let nodes: Vec<_> = (0..3)
+            .map(|_| carve(small).expect("a small node is carved"))
+            .collect();
+        // Side by side in one block, but where one is the first of a new block (at most
+        // once among three small nodes).
+        let mut side_by_side = 0;
+        for pair in nodes.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            assert_eq!(block_of(a) % ALIGN, 0);
+            if b.1 != FIRST as u32 {
+                assert_eq!(a.0.as_ptr() as usize + small.size(), b.0.as_ptr() as usize);
+                assert_eq!(block_of(a), block_of(b));
+                side_by_side += 1;
+            }
         }
-        assert_eq!(block_of(a) % ALIGN, 0);
+        assert!(side_by_side >= 1, "{nodes:?}");
         assert!(carve(Layout::from_size_align(MAX_NODE + 1, 8).unwrap()).is_none());
         assert!(carve(Layout::from_size_align(64, 2 * ALIGN).unwrap()).is_none());
-        // SAFETY: carved above, each given back once.
-        unsafe {
-            release(a.0, a.1);
-            release(b.0, b.1);
+        for (node, in_block) in nodes {
+            // SAFETY: carved above, each given back once.
+            unsafe { release(node, in_block) };
         }
     }
 
