@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Arguments: the shape (`fan_in`: `n` leaves summed pairwise, `2n − 1` nodes; `chain`:
-//! `n` nodes; `wavefront`: a `√n × √n` grid), `n`, and the number of runs. With
+//! `n` nodes; `wavefront`: a `√n × √n` grid; `parallel`: `n` leaves, each an output of
+//! one compute, as `bench_report`'s), `n`, and the number of runs. With
 //! `ONLY=prepare` or `ONLY=run` in the environment it builds one graph and repeats only
 //! that phase (for `perf record`). Threads: rayon's global pool (`RAYON_NUM_THREADS`).
 
@@ -44,6 +45,11 @@ fn wavefront(n: u64) -> Delayed<u64> {
     row.pop().expect("side > 0")
 }
 
+/// `n` leaves, computed together: the outputs of one compute.
+fn parallel(n: u64) -> Vec<Delayed<u64>> {
+    (0..n).map(|i| delay!(inc(i))).collect()
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -54,19 +60,21 @@ fn main() {
     let shape = args.first().map_or("fan_in", String::as_str);
     let n: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let runs: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200);
+    // Every shape as the outputs of one compute (one output but for `parallel`).
     let build = || match shape {
-        "chain" => chain(n),
-        "wavefront" => wavefront(n),
-        "fan_in" => fan_in(n),
-        other => panic!("unknown shape {other}: fan_in, chain or wavefront"),
+        "chain" => vec![chain(n)],
+        "wavefront" => vec![wavefront(n)],
+        "fan_in" => vec![fan_in(n)],
+        "parallel" => parallel(n),
+        other => panic!("unknown shape {other}: fan_in, chain, wavefront or parallel"),
     };
     match std::env::var("ONLY").as_deref() {
         Ok("prepare") => {
             let graph = build();
-            let nodes = taskweave::prepare((&graph,)).len() as f64;
+            let nodes = taskweave::prepare(graph.as_slice()).len() as f64;
             let start = Instant::now();
             for _ in 0..runs {
-                drop(black_box(taskweave::prepare((&graph,))));
+                drop(black_box(taskweave::prepare(graph.as_slice())));
             }
             let ns = start.elapsed().as_nanos() as f64 / runs as f64 / nodes;
             println!("{shape} n={n}: prepare only {ns:.1} ns per node");
@@ -74,7 +82,7 @@ fn main() {
         }
         Ok("run") => {
             let graph = build();
-            let mut prepared = taskweave::prepare((&graph,));
+            let mut prepared = taskweave::prepare(graph.as_slice());
             let nodes = prepared.len() as f64;
             let start = Instant::now();
             for _ in 0..runs {
@@ -92,7 +100,7 @@ fn main() {
         let t0 = Instant::now();
         let graph = build();
         let t1 = Instant::now();
-        let mut prepared = taskweave::prepare((&graph,));
+        let mut prepared = taskweave::prepare(graph.as_slice());
         nodes = prepared.len();
         let t2 = Instant::now();
         black_box(prepared.compute());

@@ -110,6 +110,49 @@ fn dask_test_get_stops_work_after_error() {
     });
 }
 
+/// A compute of a slice borrows its outputs rather than taking handles of them; when it
+/// returns a failure at once, the run still going keeps the graph alive by itself: the
+/// caller drops every handle, and the running task's node (and what its function
+/// holds) is freed only once it ends.
+#[test]
+fn a_slice_compute_that_fails_promptly_keeps_its_graph_for_the_running_tasks() {
+    threads();
+    within(LIMIT, "slice compute prompt failure", || {
+        let (open, gate) = gate();
+        let started = Arc::new(AtomicBool::new(false));
+        let freed = Arc::new(AtomicUsize::new(0));
+        let function_freed = Arc::new(AtomicUsize::new(0));
+        let slow = {
+            let (gate, started, held) =
+                (gate.clone(), started.clone(), Held(function_freed.clone()));
+            delayed(move |x: i64| {
+                let _held = &held;
+                started.store(true, Ordering::SeqCst);
+                gate.wait();
+                x + 1
+            })
+            .named("slow")
+            .call(1)
+        };
+        let parts = vec![
+            slow,
+            fails_after(&started),
+            blocked_at(&gate, &started, &freed),
+        ];
+        let error = taskweave::compute_with(RunOptions::new(), parts.as_slice())
+            .expect_err("a task failed");
+        assert_eq!(error.task(), "fails");
+        drop(parts);
+        // Every handle of the caller is gone; the run still holds the graph.
+        assert_eq!(function_freed.load(Ordering::SeqCst), 0);
+        assert_eq!(freed.load(Ordering::SeqCst), 0);
+        open.send(()).unwrap();
+        open.send(()).unwrap();
+        eventually(|| function_freed.load(Ordering::SeqCst) == 1);
+        eventually(|| freed.load(Ordering::SeqCst) == 1);
+    });
+}
+
 /// Running siblings of a failed task see `cancelled()`; results already computed and
 /// never read are freed once the run ends.
 #[test]

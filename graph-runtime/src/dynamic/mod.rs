@@ -74,10 +74,22 @@ use crate::inspect::GraphInfo;
 // `Delayed` (`d > 3`, `d += 1`): "`Delayed<i64>` does not implement `PartialOrd<…>`",
 // then this line (see `crate::prohibited`).
 #[must_use = "a `Delayed` does nothing until computed: call `.compute()` or pass it to `taskweave::compute`"]
+// Transparent: a slice of `Delayed`s is a slice of node handles (`Delayed::nodes_of`).
+#[repr(transparent)]
 pub struct Delayed<T> /* no value until computed: use it in `d.map(|v| …)` or after `d.compute()`; rebind, not `+=` */
 {
     pub(crate) node: NodeRef,
     _value: PhantomData<fn() -> T>,
+}
+
+impl<T> Delayed<T> {
+    /// The node handles of `values`, borrowed as they lie.
+    pub(crate) fn nodes_of(values: &[Delayed<T>]) -> &[NodeRef] {
+        // SAFETY: `Delayed<T>` is `repr(transparent)` over its `NodeRef` (the other
+        // field is a zero-sized marker), so a slice of them is laid out as a slice of
+        // `NodeRef`s of the same length, borrowed for as long.
+        unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<NodeRef>(), values.len()) }
+    }
 }
 
 impl<T> Clone for Delayed<T> {

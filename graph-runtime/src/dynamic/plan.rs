@@ -99,8 +99,11 @@ pub(crate) struct Plan {
     /// The nodes named with `named`: their indices and names. Never changed once the
     /// plan is made.
     custom_names: Vec<(usize, Arc<str>)>,
-    /// What keeps `nodes` alive (dropped last).
-    _outputs: Vec<NodeRef>,
+    /// What keeps `nodes` alive (dropped last): the outputs' handles, kept when the
+    /// plan is made ([`Plan::new`]); or, for a plan that borrows them for one
+    /// [`compute`], kept only if its run goes on after the call returns (see
+    /// [`Plan::borrowing`]).
+    kept_outputs: OnceLock<Vec<NodeRef>>,
 }
 
 /// A plan's node table in full, as observers and inspection read it.
@@ -116,7 +119,8 @@ struct Labelled {
 /// A plan's vectors, one entry per node (`inputs` and `successors`: per edge).
 #[derive(Default)]
 struct PlanBuffers {
-    /// The nodes, borrowed from the graph that the plan's `_outputs` keep alive: each
+    /// The nodes, borrowed from the graph that the plan's outputs keep alive (its own
+    /// handles, or a compute's, lent for as long as the plan is used): each
     /// node holds its parents' `Arc`s and gives them up only when it is dropped itself,
     /// so every node reachable from an output lives as long as the plan, and none is
     /// changed while shared (`Node` is used through `&self`). No reference count per
@@ -134,7 +138,7 @@ struct PlanBuffers {
 }
 
 // SAFETY: `nodes` point to `Node`s, which are `Send + Sync`, kept alive by the plan's
-// `_outputs` (owned `Arc`s) while it holds them; the plan hands out only shared
+// outputs while it holds them (see `nodes`); the plan hands out only shared
 // references to them, and kept buffers are empty (`Buffers::clear`).
 unsafe impl Send for PlanBuffers {}
 // SAFETY: as for `Send`.
@@ -199,7 +203,28 @@ impl Plan {
     /// Lays out everything `outputs` depend on, and keeps them (and so every node it
     /// lays out) alive. Pure nodes with equal keys are one.
     pub(crate) fn new(kept_outputs: Vec<NodeRef>) -> Plan {
-        let outputs = kept_outputs.as_slice();
+        // SAFETY: the plan keeps the handles it borrows (moving the vector moves no
+        // handle: the walk borrowed them in its buffer).
+        let plan = unsafe { Plan::borrowing(&kept_outputs) };
+        plan.keep_outputs(move || kept_outputs);
+        plan
+    }
+
+    /// Keeps handles of the plan's outputs (`outputs()` gives them, taken once), so
+    /// that the plan keeps its nodes alive from now on, whoever else holds them.
+    pub(crate) fn keep_outputs(&self, outputs: impl FnOnce() -> Vec<NodeRef>) {
+        self.kept_outputs.get_or_init(outputs);
+    }
+
+    /// Lays out everything `outputs` depend on without taking a handle of any: a
+    /// `compute` of a thousand outputs changes no count (two atomic operations per
+    /// output, and a second visit to every output node when the plan drops).
+    ///
+    /// # Safety
+    /// `outputs` must stay alive as long as the plan is used or dropped, unless
+    /// [`keep_outputs`](Self::keep_outputs) is called with handles of the same outputs
+    /// first (while they are still alive).
+    pub(crate) unsafe fn borrowing(outputs: &[NodeRef]) -> Plan {
         let mut index = Visited::new();
         let mut pure: FastMap<u64, u32> = FastMap::default();
         let PlanBuffers {
@@ -370,7 +395,7 @@ impl Plan {
             slots: slots.finish(),
             labelled: OnceLock::new(),
             custom_names,
-            _outputs: kept_outputs,
+            kept_outputs: OnceLock::new(),
         };
         // Consistent by construction; checked all the same in debug builds (the whole
         // test suite), before any run trusts it, on entries made for the check alone
@@ -441,7 +466,7 @@ impl Plan {
     /// Node `i`.
     #[inline]
     fn node(&self, i: usize) -> Borrowed<'_> {
-        // Kept alive by `_outputs` as long as the plan (see `PlanBuffers::nodes`).
+        // Kept alive by the outputs as long as the plan (see `PlanBuffers::nodes`).
         self.kept.nodes[i]
     }
 
@@ -790,6 +815,24 @@ pub trait Outputs {
     fn nodes(&self) -> Parents;
     #[doc(hidden)]
     fn read(slots: &Arena, outputs: &[OutputRead]) -> Self::Values;
+    /// The outputs' nodes, borrowed, where they lie side by side (a slice's): a
+    /// `compute` lays them out without taking a handle of each.
+    #[doc(hidden)]
+    fn lend(&self) -> Option<Lent<'_>> {
+        None
+    }
+}
+
+/// Output nodes lent to a compute, as they lie (see [`Outputs::lend`]).
+#[doc(hidden)]
+pub struct Lent<'a>(&'a [NodeRef]);
+
+impl std::fmt::Debug for Lent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lent")
+            .field("nodes", &self.0.len())
+            .finish()
+    }
 }
 
 /// One requested output: its node, and whether no later request reads the same node.
@@ -937,6 +980,9 @@ impl<T: Output> Outputs for &[Delayed<T>] {
         }
         parents
     }
+    fn lend(&self) -> Option<Lent<'_>> {
+        Some(Lent(Delayed::nodes_of(self)))
+    }
     fn read(slots: &Arena, outputs: &[OutputRead]) -> Vec<T> {
         outputs
             .iter()
@@ -953,6 +999,9 @@ impl<T: Output> Outputs for &Vec<Delayed<T>> {
     }
     fn read(slots: &Arena, outputs: &[OutputRead]) -> Vec<T> {
         <&[Delayed<T>] as Outputs>::read(slots, outputs)
+    }
+    fn lend(&self) -> Option<Lent<'_>> {
+        Some(Lent(Delayed::nodes_of(self)))
     }
 }
 
@@ -1068,7 +1117,24 @@ pub fn compute_with<O: Outputs>(
     options: impl Into<RunOptions>,
     outputs: O,
 ) -> Result<O::Values, TaskError> {
-    prepare(outputs).try_compute_with(options)
+    let Some(Lent(nodes)) = outputs.lend() else {
+        return prepare(outputs).try_compute_with(options);
+    };
+    // The outputs are borrowed until this returns, and so is every node they reach:
+    // the plan takes no handle of its own (see `Plan::borrowing`).
+    // SAFETY: the plan is dropped before this returns, unless the run still holds it:
+    // a run that returned a failure early, while other tasks go on (see `Prepared`),
+    // which is then given handles of the outputs here, before they can go.
+    let plan = unsafe { Plan::borrowing(nodes) };
+    let mut prepared = Prepared {
+        run: Storage::new(Arc::new(plan)),
+        read: O::read,
+    };
+    let result = prepared.try_compute_with(options);
+    if result.is_err() {
+        prepared.run.plan.keep_outputs(|| nodes.to_vec());
+    }
+    result
 }
 
 impl<V> std::fmt::Debug for Prepared<V> {
