@@ -348,6 +348,68 @@ fn ready_successors_run_in_parallel() {
     assert_eq!(g.compute_on(&pool(3), &one, &barrier), 6);
 }
 
+/// A meeting of `n` tasks that gives up after a while: a test of parallelism fails,
+/// rather than hangs, when fewer run at once.
+struct Meeting {
+    arrived: Mutex<usize>,
+    all: std::sync::Condvar,
+    n: usize,
+}
+
+impl Meeting {
+    fn new(n: usize) -> Self {
+        Meeting {
+            arrived: Mutex::new(0),
+            all: std::sync::Condvar::new(),
+            n,
+        }
+    }
+
+    fn meet(&self) {
+        let mut arrived = self.arrived.lock().unwrap();
+        *arrived += 1;
+        self.all.notify_all();
+        let (arrived, waited) = self
+            .all
+            .wait_timeout_while(arrived, Duration::from_secs(60), |a| *a < self.n)
+            .unwrap();
+        assert!(
+            !waited.timed_out(),
+            "only {} of {} ready siblings ran at once",
+            *arrived,
+            self.n
+        );
+    }
+}
+
+/// Every ready sibling is offered to other workers before any runs, whatever their
+/// number: eight successors of one node, and forty roots (a list split in parts, each
+/// shared among the workers), each meet all the others, so all must run at once.
+#[test]
+fn many_ready_siblings_all_run_at_once() {
+    for (roots, threads) in [(false, 8), (true, 40)] {
+        let meeting = std::sync::Arc::new(Meeting::new(threads));
+        let start = Delayed::value(1u64);
+        let siblings: Vec<Delayed<u64>> = (0..threads as u64)
+            .map(|i| {
+                let meeting = meeting.clone();
+                let meet = delayed(move |x: u64| {
+                    meeting.meet();
+                    x + i
+                });
+                if roots {
+                    meet.call(1)
+                } else {
+                    meet.call(&start)
+                }
+            })
+            .collect();
+        let expected: Vec<u64> = (0..threads as u64).map(|i| 1 + i).collect();
+        let got = pool(threads).install(|| taskweave::compute(siblings.as_slice()));
+        assert_eq!(got, expected);
+    }
+}
+
 /// A graph run from inside a task of another graph (nested parallelism).
 #[test]
 fn nested_compute_inside_a_task() {

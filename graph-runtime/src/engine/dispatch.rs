@@ -5,8 +5,10 @@
 //! decrements its successors; the one that takes a count to zero owns that successor.
 //! Ready nodes form a LIFO list local to one `drive` call, linked through their now
 //! unused pending counters, so no buffer is needed. When a list holds two or more
-//! nodes, the rest is offered to other workers with `rayon::join` (stack jobs, never a
-//! `Box`); a single ready successor is simply run next in the loop, so a chain of any
+//! nodes, it is shared: workers take its nodes one at a time, and before one runs the
+//! node it took, the rest is offered to other workers with `rayon::join` (stack jobs,
+//! never a `Box`; one join per worker taking part, not one per node); a single ready
+//! successor is simply run next in the loop, so a chain of any
 //! length runs in constant stack. Every nested call (a join, or a wide successor list
 //! split in halves) counts one level of depth; past `MAX_DEPTH` levels nothing nests:
 //! lists of any length, wide successor lists included, are released and run in the
@@ -194,6 +196,14 @@ where
     failure.map_or(Ok(value), Err)
 }
 
+/// A list of ready nodes that several workers take from (see `Ctx::share`), linked
+/// through the nodes' pending counters as every ready list is; its links are written
+/// before it is shared and never changed while a node is in it.
+struct Shared {
+    /// The first node not taken yet, `NONE` when all are.
+    head: sync::AtomicU32,
+}
+
 /// One run's state: what the dispatcher (or a tree) reads and sets around every node.
 pub(crate) struct Ctx<'t, G, C, F: ?Sized> {
     table: &'t G,
@@ -375,23 +385,54 @@ where
         }
     }
 
-    /// Cuts a list of two or more nodes after its first half; returns the second
-    /// half. Halves (rather than one node at a time) keep the work a thief takes as
-    /// large as the work left behind. Lists are short: one node's successors at most.
-    fn split_in_half(&self, head: u32) -> u32 {
-        let mut len = 0;
-        let mut node = head;
-        while node != NONE {
-            len += 1;
-            node = self.link(node);
+    /// Runs the nodes of a shared ready list, claimed one by one, and what each makes
+    /// ready, until none is left to claim. The rest of the list is offered to other
+    /// workers before the first node claimed here runs, as one job that does the same
+    /// when it runs: ready siblings never wait for each other, and a list costs one
+    /// join per worker that takes part rather than one per node.
+    fn share(&self, list: &Shared, depth: u32) {
+        let Some(first) = self.claim(list) else {
+            return;
+        };
+        if depth >= MAX_DEPTH || list.head.load(Ordering::Relaxed) == NONE {
+            return self.drive_claimed(first, list, depth);
         }
-        let mut last = head;
-        for _ in 1..len / 2 {
-            last = self.link(last);
+        sync::join_noting(
+            self.observer.is_some(),
+            || self.drive_claimed(first, list, depth + 1),
+            || self.share(list, depth + 1),
+        );
+    }
+
+    /// Drives `first`, claimed from `list`, then every node still left to claim.
+    fn drive_claimed(&self, first: u32, list: &Shared, depth: u32) {
+        let mut node = first;
+        loop {
+            self.set_link(node, NONE);
+            self.drive(node, depth);
+            match self.claim(list) {
+                Some(next) => node = next,
+                None => return,
+            }
         }
-        let second = self.link(last);
-        self.set_link(last, NONE);
-        second
+    }
+
+    /// Takes the next node of a shared list, if any is left. Each node is taken once:
+    /// a node leaves the list for good (it is never linked into it again), so a head
+    /// that is still the one read has the successor read with it.
+    fn claim(&self, list: &Shared) -> Option<u32> {
+        let mut head = list.head.load(Ordering::Acquire);
+        while head != NONE {
+            let next = self.link(head);
+            match list
+                .head
+                .compare_exchange(head, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some(head),
+                Err(now) => head = now,
+            }
+        }
+        None
     }
 
     /// Runs the ready list starting at `head`, and everything that becomes ready
@@ -408,12 +449,21 @@ where
                 continue;
             }
             if rest != NONE && depth < MAX_DEPTH {
-                let second = self.split_in_half(head);
-                sync::join_noting(
-                    self.observer.is_some(),
-                    || self.drive(head, depth + 1),
-                    || self.drive(second, depth + 1),
-                );
+                if self.link(rest) == NONE {
+                    // Two: the second is offered to other workers while the first
+                    // runs (sharing them would cost more than it saves).
+                    self.set_link(head, NONE);
+                    sync::join_noting(
+                        self.observer.is_some(),
+                        || self.drive(head, depth + 1),
+                        || self.drive(rest, depth + 1),
+                    );
+                    return;
+                }
+                let list = Shared {
+                    head: sync::AtomicU32::new(head),
+                };
+                self.share(&list, depth);
                 return;
             }
             let node = head;
