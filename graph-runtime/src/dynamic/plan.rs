@@ -945,6 +945,9 @@ impl<A: Send + Sync + 'static> Outputs for (&Delayed<A>,) {
     fn read(slots: &Arena, outputs: &[OutputRead]) -> Self::Values {
         (take_output::<A>(slots, outputs[0]),)
     }
+    fn lend(&self) -> Option<Lent<'_>> {
+        Some(Lent(std::slice::from_ref(&self.0.node)))
+    }
 }
 
 macro_rules! outputs_tuple {
