@@ -544,7 +544,12 @@ pub(crate) fn wait(
         let _depth = Restore(&HELPING);
         return help_until(done, deadline);
     }
-    match spin(done, deadline) {
+    // A thread outside the pool polls a task that has not started only briefly: it
+    // may wait for its dependencies a long while, and a waiter polling all that time
+    // takes a core from the workers that run them (the submitting thread of a fan-in
+    // on two cores: up to a few percent of the run).
+    let started = || awaited.is_none_or(|core| core.status() != super::Status::Pending);
+    match spin_while(done, deadline, &started) {
         Some(ended) => ended,
         None => sleep(),
     }
@@ -552,6 +557,25 @@ pub(crate) fn wait(
 
 /// Rounds of polling before a waiter sleeps.
 const WAIT_SPIN_ROUNDS: u32 = 4096;
+/// Rounds of polling, of those, while the awaited task has not started (see `wait`):
+/// a few µs, about what a sleeping worker takes to wake up and start a task just
+/// queued (`submit(..).result()`), far less than a run of dependencies may take.
+const UNSTARTED_SPIN_ROUNDS: u32 = 256;
+
+/// [`spin`], that gives up after [`UNSTARTED_SPIN_ROUNDS`] while `started()` is false.
+fn spin_while(
+    done: &dyn Fn() -> bool,
+    deadline: Option<Instant>,
+    started: &dyn Fn() -> bool,
+) -> Option<bool> {
+    if let Some(ended) = spin_rounds(done, deadline, UNSTARTED_SPIN_ROUNDS) {
+        return Some(ended);
+    }
+    if !started() {
+        return None;
+    }
+    spin_rounds(done, deadline, WAIT_SPIN_ROUNDS - UNSTARTED_SPIN_ROUNDS)
+}
 
 /// Polls `done` a little before the caller sleeps: most tasks are short, and being
 /// woken from a condition variable costs more than a small task (a round trip drops
@@ -559,7 +583,12 @@ const WAIT_SPIN_ROUNDS: u32 = 4096;
 /// deadline is looked at first, so a zero timeout only looks. `Some(done)` when the
 /// wait is over, `None` to sleep.
 fn spin(done: &dyn Fn() -> bool, deadline: Option<Instant>) -> Option<bool> {
-    for round in 0..WAIT_SPIN_ROUNDS {
+    spin_rounds(done, deadline, WAIT_SPIN_ROUNDS)
+}
+
+/// [`spin`] for `rounds` rounds.
+fn spin_rounds(done: &dyn Fn() -> bool, deadline: Option<Instant>, rounds: u32) -> Option<bool> {
+    for round in 0..rounds {
         if done() {
             return Some(true);
         }
@@ -665,4 +694,34 @@ fn help_until(done: &dyn Fn() -> bool, deadline: Option<Instant>) -> bool {
 /// `Instant` can hold, as with `Duration::MAX`.
 pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A waiter outside the pool polls a task that has not started for a few rounds
+    /// only, then sleeps; one that has started, or a wait for several futures, for
+    /// the full count; a done task ends the polling at once.
+    #[test]
+    fn a_waiter_polls_an_unstarted_task_briefly() {
+        let polls = Cell::new(0u32);
+        let never = || {
+            polls.set(polls.get() + 1);
+            false
+        };
+        assert_eq!(spin_while(&never, None, &|| false), None);
+        assert_eq!(polls.replace(0), UNSTARTED_SPIN_ROUNDS);
+        assert_eq!(spin_while(&never, None, &|| true), None);
+        assert_eq!(polls.replace(0), WAIT_SPIN_ROUNDS);
+        let soon = || {
+            polls.set(polls.get() + 1);
+            polls.get() == 3
+        };
+        assert_eq!(spin_while(&soon, None, &|| false), Some(true));
+        assert_eq!(polls.get(), 3);
+        // A deadline already past ends it at the first look.
+        let past = Instant::now();
+        assert_eq!(spin_while(&|| false, Some(past), &|| true), Some(false));
+    }
 }
