@@ -700,6 +700,14 @@ impl End {
 }
 
 impl<V> Prepared<V> {
+    /// `plan` with fresh slots, its outputs read by `read`.
+    fn of(plan: Plan, read: fn(&Arena, &[OutputRead]) -> V) -> Self {
+        Prepared {
+            run: Storage::new(Arc::new(plan)),
+            read,
+        }
+    }
+
     /// Runs the graph on rayon's pool.
     ///
     /// # Panics
@@ -788,11 +796,7 @@ pub fn prepare<O: Outputs>(outputs: O) -> Prepared<O::Values> {
 pub(crate) fn prepare_any<O: ToCompute>(outputs: O) -> Prepared<O::Values> {
     // The handles collected for the outputs are the ones the plan keeps: no count of
     // each is taken and given back again.
-    let plan = Plan::new(outputs.nodes().nodes.into_vec());
-    Prepared {
-        run: Storage::new(Arc::new(plan)),
-        read: O::read,
-    }
+    Prepared::of(Plan::new(outputs.nodes().nodes.into_vec()), O::read)
 }
 
 /// Several values to compute in one run: a tuple of `&Delayed<T>`, or a slice (or
@@ -1128,11 +1132,7 @@ pub fn compute_with<O: Outputs>(
     // SAFETY: the plan is dropped before this returns, unless the run still holds it:
     // a run that returned a failure early, while other tasks go on (see `Prepared`),
     // which is then given handles of the outputs here, before they can go.
-    let plan = unsafe { Plan::borrowing(nodes) };
-    let mut prepared = Prepared {
-        run: Storage::new(Arc::new(plan)),
-        read: O::read,
-    };
+    let mut prepared = Prepared::of(unsafe { Plan::borrowing(nodes) }, O::read);
     let result = prepared.try_compute_with(options);
     if result.is_err() {
         prepared.run.plan.keep_outputs(|| nodes.to_vec());

@@ -451,7 +451,8 @@ where
             if rest != NONE && depth < MAX_DEPTH {
                 if self.link(rest) == NONE {
                     // Two: the second is offered to other workers while the first
-                    // runs (sharing them would cost more than it saves).
+                    // runs; one join either way, so no list to share (whose claims
+                    // would add compare-and-swaps).
                     self.set_link(head, NONE);
                     sync::join_noting(
                         self.observer.is_some(),
