@@ -18,7 +18,9 @@
 //! second; and `fan_in_10us` (not in `all`), 1,000 leaves of 10 µs then a pairwise
 //! tree, the shape `bench_report --scaling` times; and `chain_cpu` (not in `all`), the
 //! submitting thread's CPU time per task of `chain`'s submissions (Unix), which a
-//! loaded machine disturbs far less than the wall time. `THREADS=N` sets the client's threads
+//! loaded machine disturbs far less than the wall time; and `fan_in_10us_cpu` (not in
+//! `all`), the submitting thread's CPU time per task of `fan_in_10us`, submissions and
+//! wait together: what it takes from the workers' cores. `THREADS=N` sets the client's threads
 //! (default 2), so that `THREADS=1` against `THREADS=2` gives a speed-up. Each prints
 //! the median, lowest and highest ns per task over its runs.
 
@@ -112,6 +114,11 @@ fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
         "fan_in" => (TASKS - 1, fan_in(client, TASKS / 2, inc)),
         // bench_report's scaling shape: 1,000 leaves of 10 µs, trivial combines.
         "fan_in_10us" => (1_999, fan_in(client, 1_000, inc_10us)),
+        "fan_in_10us_cpu" => {
+            let cpu = thread_cpu();
+            let value = fan_in(client, 1_000, inc_10us);
+            return (1_999, value, thread_cpu() - cpu);
+        }
         "round_trip" => {
             let n = TASKS / 10;
             let total = (0..n)
@@ -132,7 +139,7 @@ fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
         other => {
             panic!(
                 "unknown shape `{other}`: map, chain, fan_in, round_trip, submit_10us, \
-                 fan_in_10us, chain_cpu or all"
+                 fan_in_10us, fan_in_10us_cpu, chain_cpu or all"
             )
         }
     };

@@ -365,6 +365,37 @@ fn diamond() {
     both(&bottom, add(add(t, 10), inc(t)));
 }
 
+/// Whether the calling task runs on one of rayon's threads.
+#[delayed]
+fn on_pool(_after: Vec<bool>) -> bool {
+    rayon::current_thread_index().is_some()
+}
+
+#[test]
+fn a_chain_runs_on_the_calling_thread_and_a_wider_graph_on_the_pool() {
+    // Width 1 although `a` has two successors (`b`, and `c` again): one order only, so
+    // the run stays on the calling thread (outside rayon's pool here).
+    let a = delay!(on_pool(Vec::new()));
+    let b = delay!(on_pool(vec![a.clone()]));
+    let c = delay!(on_pool(vec![a.clone(), b.clone()]));
+    assert_eq!(c.info().width(), 1);
+    let (a, b, c) = taskweave::compute((&a, &b, &c));
+    assert!(
+        !a && !b && !c,
+        "every task of a chain on the calling thread"
+    );
+    // Width 2: two leaves that may run at once, so the run goes to the pool.
+    let left = delay!(on_pool(Vec::new()));
+    let right = delay!(on_pool(Vec::new()));
+    let top = delay!(on_pool(vec![left.clone(), right.clone()]));
+    assert_eq!(top.info().width(), 2);
+    let (left, right, top) = taskweave::compute((&left, &right, &top));
+    assert!(
+        left && right && top,
+        "every task of a wider graph on the pool"
+    );
+}
+
 #[test]
 fn wavefront_grid() {
     let side = 12;

@@ -86,7 +86,12 @@ pub(crate) struct Plan {
     /// The plan's vectors (nodes, inputs, the node table); given back for the next plan
     /// when it drops (see [`reuse`]).
     kept: PlanBuffers,
-    width: u32,
+    /// Whether the nodes can only run one at a time (a chain: see [`Plan::width`]),
+    /// which a run needs to know; the width itself only inspection, observers and the
+    /// tiny-task warning ask for.
+    sequential: bool,
+    /// The widest level of longest paths (see [`Plan::width`]), made on first use.
+    width: OnceLock<u32>,
     /// Every node's result slot: its kind and where it goes in a run's arena.
     slots: Slots,
     /// Each output: its node index, and whether this is the node's last request
@@ -362,24 +367,18 @@ impl Plan {
             .collect();
         outputs.reverse();
         drop(index);
-        // Longest-path levels; the widest level bounds the parallelism.
-        let (mut level, mut per_level) = (fill, requested_later);
-        level.clear();
-        level.resize(n, 0);
-        per_level.clear();
-        per_level.resize(n + 1, 0);
-        for i in 0..n {
-            per_level[level[i] as usize] += 1;
-            let (a, b) = (starts[i] as usize, starts[i + 1] as usize);
-            for &s in &successors[a..b] {
-                level[s as usize] = level[s as usize].max(level[i] + 1);
-            }
-        }
-        let width = per_level.iter().copied().max().unwrap_or(0);
+        // One node at a time (a width of at most 1) exactly when the topological order
+        // is the only one: when each node reads the one numbered just before it (a
+        // path through every node). Checked here, in one pass that stops at the first
+        // node that does not, rather than by the width's pass over every edge.
+        let sequential = (1..n).all(|i| {
+            let (a, b) = (input_start[i] as usize, input_start[i + 1] as usize);
+            inputs[a..b].contains(&(i as u32 - 1))
+        });
         KEPT_SCRATCH.give(Scratch {
             stack: reuse::recast(stack),
-            first: level,
-            second: per_level,
+            first: fill,
+            second: requested_later,
         });
         let plan = Plan {
             kept: PlanBuffers {
@@ -390,7 +389,8 @@ impl Plan {
                 starts,
                 roots,
             },
-            width,
+            sequential,
+            width: OnceLock::new(),
             outputs,
             slots: slots.finish(),
             labelled: OnceLock::new(),
@@ -402,9 +402,63 @@ impl Plan {
         // (the plan makes its own only when asked).
         if cfg!(debug_assertions) {
             let infos = plan.make_infos();
-            Table::from_parts(&infos, &plan.kept.successors, &plan.kept.roots, plan.width);
+            Table::from_parts(
+                &infos,
+                &plan.kept.successors,
+                &plan.kept.roots,
+                plan.width(),
+            );
+            assert_eq!(
+                plan.sequential,
+                plan.width() <= 1,
+                "a chain has a width of 1"
+            );
         }
         plan
+    }
+
+    /// The widest level of the graph's longest paths (a node's level: the most nodes on
+    /// a path to it), which bounds how many nodes can run at once; made on first use.
+    fn width(&self) -> u32 {
+        match self.width.get() {
+            Some(&width) => width,
+            None => {
+                let level: Vec<AtomicU32> =
+                    self.kept.nodes.iter().map(|_| AtomicU32::new(0)).collect();
+                self.width_with(&level)
+            }
+        }
+    }
+
+    /// [`width`](Self::width), computed (if it is not yet) with `level` as scratch, one
+    /// counter per node, overwritten: a run's pending counters once it has ended, so
+    /// that the tiny-task warning allocates no counter per node at a compute's peak.
+    fn width_with(&self, level: &[AtomicU32]) -> u32 {
+        *self.width.get_or_init(|| {
+            let n = self.kept.nodes.len();
+            if self.sequential {
+                return n.min(1) as u32;
+            }
+            let (starts, successors) = (&self.kept.starts, &self.kept.successors);
+            for l in level {
+                l.store(0, Ordering::Relaxed);
+            }
+            // Nodes per level, as deep as the levels go.
+            let mut per_level: Vec<u32> = Vec::new();
+            for i in 0..n {
+                let at = level[i].load(Ordering::Relaxed);
+                if per_level.len() <= at as usize {
+                    per_level.resize(at as usize + 1, 0);
+                }
+                per_level[at as usize] += 1;
+                let (a, b) = (starts[i] as usize, starts[i + 1] as usize);
+                for &s in &successors[a..b] {
+                    let next = &level[s as usize];
+                    next.store(next.load(Ordering::Relaxed).max(at + 1), Ordering::Relaxed);
+                }
+            }
+            per_level.iter().copied().max().unwrap_or(0)
+        })
     }
 
     /// The node table's entries, each with its node's interned label.
@@ -489,7 +543,7 @@ impl Plan {
             self.node_infos(),
             &self.kept.successors,
             &self.kept.roots,
-            self.width,
+            self.width(),
         )
     }
 
@@ -499,7 +553,7 @@ impl Plan {
             self.node_infos(),
             &self.kept.successors,
             &self.kept.roots,
-            self.width,
+            self.width(),
         );
         GraphInfo::from(&table)
     }
@@ -535,7 +589,7 @@ impl Plan {
             starts: &self.kept.starts,
             successors: &self.kept.successors,
             roots: &self.kept.roots,
-            width: self.width,
+            sequential: self.sequential,
             table: &table,
         };
         let run = |i: u32| {
@@ -561,9 +615,11 @@ impl Plan {
         )?;
         // Graphs of many tiny tasks get a warning, once per call site.
         if let Some(&OutputRead { index: output, .. }) = self.outputs.first() {
-            let threads = match options.effective_scheduler() {
+            let threads = || match options.effective_scheduler() {
                 Scheduler::Sync => 1,
-                Scheduler::Threads => rayon::current_num_threads().min(self.width as usize),
+                Scheduler::Threads => {
+                    rayon::current_num_threads().min(self.width_with(pending) as usize)
+                }
             };
             let meta = self.kept.nodes[output as usize].meta();
             let custom = meta.custom_name();
@@ -618,7 +674,7 @@ impl Storage {
     /// job of the pool while this thread waits, so that it can return the first
     /// failure at once (see [`Prepared`]); any other runs here.
     fn run(self: &Arc<Self>, options: RunOptions) -> Result<(), TaskError> {
-        let detach = self.plan.width > 1
+        let detach = !self.plan.sequential
             && options.effective_scheduler() == Scheduler::Threads
             && !crate::engine::sync::in_pool();
         if !detach {

@@ -129,7 +129,7 @@ where
         "taskweave: one pending counter per node"
     );
     watched(table, pending, run, options, |ctx| {
-        if options.effective_scheduler() == Scheduler::Sync || table.width() <= 1 {
+        if options.effective_scheduler() == Scheduler::Sync || table.sequential() {
             ctx.run_in_order();
         } else {
             table.set_pending(pending);

@@ -215,8 +215,9 @@ use crate::engine::sync::{Counter, Ordering};
 pub(crate) trait Edges: Sync {
     /// The number of nodes.
     fn len(&self) -> usize;
-    /// How many nodes can run at once (see [`Table::width`]).
-    fn width(&self) -> u32;
+    /// Whether the graph runs one node at a time (its [`Table::width`] is at most 1): a
+    /// chain, which the dispatcher runs in order on the calling thread.
+    fn sequential(&self) -> bool;
     /// The nodes with no predecessors, in increasing order.
     fn roots(&self) -> &[u32];
     /// Sets each node's counter to how many nodes it waits for.
@@ -233,8 +234,8 @@ impl Edges for Table<'_> {
         self.nodes.len()
     }
     #[inline]
-    fn width(&self) -> u32 {
-        self.width
+    fn sequential(&self) -> bool {
+        self.width <= 1
     }
     #[inline]
     fn roots(&self) -> &[u32] {
@@ -265,7 +266,9 @@ pub(crate) struct Compact<'a> {
     pub(crate) starts: &'a [u32],
     pub(crate) successors: &'a [u32],
     pub(crate) roots: &'a [u32],
-    pub(crate) width: u32,
+    /// Whether the graph is a chain (see [`Edges::sequential`]): known without its
+    /// width, which its owner computes only when asked.
+    pub(crate) sequential: bool,
     /// The same graph as a [`Table`].
     pub(crate) table: &'a (dyn Fn() -> Table<'a> + Sync),
 }
@@ -276,8 +279,8 @@ impl Edges for Compact<'_> {
         self.starts.len() - 1
     }
     #[inline]
-    fn width(&self) -> u32 {
-        self.width
+    fn sequential(&self) -> bool {
+        self.sequential
     }
     #[inline]
     fn roots(&self) -> &[u32] {

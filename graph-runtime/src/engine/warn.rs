@@ -110,26 +110,40 @@ fn tiny_tasks_message(output: &NodeInfo<'_>, tasks: usize, per_task: Duration) -
 
 /// Prints the tiny-task warning for this run, once per call site of the graph's result.
 /// Allocates only to print it: a prepared graph's computes stay at one allocation.
-pub(crate) fn tiny_tasks(output: &NodeInfo<'_>, tasks: usize, elapsed: Duration, threads: usize) {
-    if !enabled() {
+/// `threads`, how many threads the run could use at once, is asked for only when the
+/// run's tasks are tiny on one thread (more threads make each task's CPU time larger)
+/// and its call site has not been warned about yet.
+pub(crate) fn tiny_tasks(
+    output: &NodeInfo<'_>,
+    tasks: usize,
+    elapsed: Duration,
+    threads: impl FnOnce() -> usize,
+) {
+    if !enabled() || tiny(tasks, elapsed, 1).is_none() {
         return;
     }
-    let Some(per_task) = tiny(tasks, elapsed, threads) else {
+    static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let warned = |site: &str| {
+        WARNED
+            .lock()
+            .recover()
+            .as_ref()
+            .is_some_and(|w| w.contains(site))
+    };
+    if warned(output.call_site()) {
+        return;
+    }
+    let Some(per_task) = tiny(tasks, elapsed, threads()) else {
         return;
     };
-    static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-    let mut warned = WARNED.lock().recover();
-    if warned
-        .as_ref()
-        .is_some_and(|w| w.contains(output.call_site()))
-    {
-        return;
-    }
-    warned
+    let first = WARNED
+        .lock()
+        .recover()
         .get_or_insert_with(HashSet::new)
         .insert(output.call_site().to_owned());
-    drop(warned);
-    print(&tiny_tasks_message(output, tasks, per_task));
+    if first {
+        print(&tiny_tasks_message(output, tasks, per_task));
+    }
 }
 
 #[cfg(test)]
