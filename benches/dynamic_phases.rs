@@ -12,7 +12,7 @@
 //! `n` nodes; `wavefront`: a `√n × √n` grid; `parallel`: `n` leaves, each an output of
 //! one compute, as `bench_report`'s), `n`, and the number of runs. With
 //! `ONLY=prepare` or `ONLY=run` in the environment it builds one graph and repeats only
-//! that phase (for `perf record`). Threads: rayon's global pool (`RAYON_NUM_THREADS`).
+//! that phase, with `ONLY=build` it builds and drops graphs only (for `perf record`). Threads: rayon's global pool (`RAYON_NUM_THREADS`).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -90,6 +90,19 @@ fn main() {
             }
             let ns = start.elapsed().as_nanos() as f64 / runs as f64 / nodes;
             println!("{shape} n={n}: run only {ns:.1} ns per node");
+            return;
+        }
+        Ok("build") => {
+            // Build and drop only: the graph's drop is timed with its build.
+            let graph = build();
+            let nodes = taskweave::prepare(graph.as_slice()).len() as f64;
+            drop(graph);
+            let start = Instant::now();
+            for _ in 0..runs {
+                drop(black_box(build()));
+            }
+            let ns = start.elapsed().as_nanos() as f64 / runs as f64 / nodes;
+            println!("{shape} n={n}: build and drop only {ns:.1} ns per node");
             return;
         }
         _ => {}

@@ -323,6 +323,9 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        if self.parents.first.is_null() {
+            return;
+        }
         drop_parents(std::mem::take(&mut self.parents));
     }
 }
@@ -409,7 +412,13 @@ impl ParentList {
 }
 
 impl Drop for ParentList {
+    #[inline]
     fn drop(&mut self) {
+        if self.first.is_null() {
+            // Empty (`second` is null whenever `first` is): nothing to drop, as for
+            // every node a drop loop has taken the parents of.
+            return;
+        }
         drop(std::mem::take(self).into_iter());
         // `take` left an empty list behind; its handles drop with the iterator.
     }
@@ -435,6 +444,26 @@ impl IntoIterator for ParentList {
 }
 
 impl ParentList {
+    /// The handles, pushed onto `stack` (in order).
+    fn move_to(self, stack: &mut Vec<NodeRef>) {
+        let list = std::mem::ManuallyDrop::new(self);
+        if list.second == SPILLED {
+            // SAFETY: spilled, `first` is the list's `Box<Vec<NodeRef>>`, taken back
+            // once (the list is not dropped: `ManuallyDrop`).
+            let mut spilled = unsafe { Box::from_raw(list.first.cast::<Vec<NodeRef>>()) };
+            stack.append(&mut spilled);
+            return;
+        }
+        // Inline, each non-null word is a handle the list owns, taken once here
+        // (`second` is null whenever `first` is).
+        if let Some(first) = NonNull::new(list.first) {
+            stack.push(NodeRef(first));
+            if let Some(second) = NonNull::new(list.second) {
+                stack.push(NodeRef(second));
+            }
+        }
+    }
+
     /// The handles, moved into a `Vec` (a spilled list's own, with no allocation).
     pub(crate) fn into_vec(self) -> Vec<NodeRef> {
         match self.into_iter() {
@@ -472,18 +501,21 @@ impl<const N: usize> From<[NodeRef; N]> for ParentList {
 }
 
 std::thread_local! {
-    /// The nodes this thread's [`drop_parents`] loop has still to drop, while one runs
-    /// (its buffer stays with the thread for the next loop).
+    /// While a [`drop_parents`] loop runs on this thread, the parents of nodes dropped
+    /// outside it (by a value's `Drop`), which it drains; between loops, the buffer the
+    /// next loop takes for its stack.
     static DROPPING: RefCell<Vec<NodeRef>> = const { RefCell::new(Vec::new()) };
     /// Whether a [`drop_parents`] loop runs on this thread.
     static LOOP: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Drops a node's parents without recursing down a long chain. The first node dropped
-/// on a thread runs a loop; a parent that it was the last owner of, dropped in that
-/// loop, hands its own parents to the loop instead of dropping them itself, so the
-/// stack stays flat however long the chain, and no node is locked to check that it
-/// is the last owner: the reference count says so when it drops.
+/// on a thread runs a loop over a stack of its own (the thread's kept buffer): a node
+/// popped that the loop holds the last handle to gives up its parents to the stack
+/// before it is dropped (its count says no one else can reach it), so the stack stays
+/// flat however long the chain, and dropping it finds no parents left. A node dropped
+/// meanwhile by other means (a value's `Drop` that drops a `Delayed`) queues its parents
+/// on [`DROPPING`], which the loop drains as well.
 fn drop_parents(parents: ParentList) {
     if parents.as_slice().is_empty() {
         return;
@@ -492,35 +524,62 @@ fn drop_parents(parents: ParentList) {
     let Ok(running) = LOOP.try_with(|running| running.replace(true)) else {
         return drop_parents_alone(parents);
     };
-    let mut parents = Some(parents);
-    let queued = DROPPING.try_with(|stack| {
-        let parents = parents.take().expect("queued once");
-        stack.borrow_mut().extend(parents);
-    });
-    if queued.is_err() {
-        LOOP.with(|loop_runs| loop_runs.set(running));
-        return drop_parents_alone(parents.take().expect("not queued"));
-    }
     if running {
+        let mut parents = Some(parents);
+        let queued = DROPPING.try_with(|stack| {
+            let parents = parents.take().expect("queued once");
+            parents.move_to(&mut stack.borrow_mut());
+        });
+        if let (Err(_), Some(parents)) = (queued, parents) {
+            drop_parents_alone(parents);
+        }
         return;
     }
-    /// Ends the loop even when a value's `Drop` unwinds out of it; what is left is
-    /// dropped then, each node starting a loop of its own (the flag is down).
-    struct Running;
-    impl Drop for Running {
+    /// The loop's stack, dropped in full even when a value's `Drop` unwinds out of the
+    /// loop: what is left is dropped then, each node starting a loop of its own (the
+    /// flag is down), and the buffer goes back to the thread.
+    struct Draining(Vec<NodeRef>);
+    impl Drop for Draining {
         fn drop(&mut self) {
-            LOOP.with(|running| running.set(false));
-            let rest = DROPPING.with(|stack| std::mem::take(&mut *stack.borrow_mut()));
-            drop(rest);
+            let _ = LOOP.try_with(|running| running.set(false));
+            let rest = std::mem::take(&mut self.0);
+            let queued = DROPPING.try_with(|queued| std::mem::take(&mut *queued.borrow_mut()));
+            drop(queued);
+            let mut buffer = rest;
+            while let Some(node) = buffer.pop() {
+                drop(node);
+            }
+            let _ = DROPPING.try_with(|kept| {
+                let mut kept = kept.borrow_mut();
+                if kept.capacity() < buffer.capacity() {
+                    *kept = buffer;
+                }
+            });
         }
     }
-    let running = Running;
-    // No borrow is held while a node drops: its own parents come to the stack.
-    while let Some(parent) = DROPPING.with(|stack| stack.borrow_mut().pop()) {
-        drop(parent);
+    let buffer = DROPPING
+        .try_with(|kept| std::mem::take(&mut *kept.borrow_mut()))
+        .unwrap_or_default();
+    let mut stack = Draining(buffer);
+    parents.move_to(&mut stack.0);
+    loop {
+        while let Some(mut node) = stack.0.pop() {
+            // The last handle (Acquire: others' uses came before): nothing else reads
+            // the node, so its parents can be moved out before it is freed.
+            if node.strong.load(Ordering::Acquire) == 1 {
+                // SAFETY: this is the only handle, held here by value, so no other
+                // reference to the node exists while its parents are taken.
+                let node = unsafe { node.0.as_mut() };
+                std::mem::take(&mut node.parents).move_to(&mut stack.0);
+            }
+            drop(node);
+        }
+        // Parents queued by nodes that values' drops dropped meanwhile.
+        match DROPPING.try_with(|queued| queued.borrow_mut().pop()) {
+            Ok(Some(node)) => stack.0.push(node),
+            _ => break,
+        }
     }
-    LOOP.with(|running| running.set(false));
-    std::mem::forget(running);
 }
 
 /// [`drop_parents`] without this thread's locals: a parent this was the last handle to
