@@ -286,6 +286,11 @@ impl Core {
             Outcome::Finished => None,
             _ => self.job.as_ref().and_then(Weak::upgrade),
         };
+        if release.is_none() && dependents.is_empty() && callbacks.is_empty() {
+            // No one to tell (a finished task that no task reads and no callback
+            // awaits, as most of a `map`'s): nothing for `tell` to do.
+            return true;
+        }
         tell(Telling {
             release,
             started,
