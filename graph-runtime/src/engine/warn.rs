@@ -109,10 +109,11 @@ fn tiny_tasks_message(output: &NodeInfo<'_>, tasks: usize, per_task: Duration) -
 }
 
 /// Prints the tiny-task warning for this run, once per call site of the graph's result.
-/// Allocates only to print it: a prepared graph's computes stay at one allocation.
 /// `threads`, how many threads the run could use at once, is asked for only when the
 /// run's tasks are tiny on one thread (more threads make each task's CPU time larger)
-/// and its call site has not been warned about yet.
+/// and its call site has not been warned about yet. Allocates only to print, and for
+/// `threads` (a dynamic plan counts its levels once, the first time it is asked): a
+/// prepared graph's computes allocate nothing here after its first.
 pub(crate) fn tiny_tasks(
     output: &NodeInfo<'_>,
     tasks: usize,
