@@ -18,8 +18,6 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 use std::cell::{Cell, RefCell};
 
-use smallvec::SmallVec;
-
 use super::{blocks, ArenaBuilder, Env, Meta};
 use crate::engine::dispatch::Flow;
 
@@ -542,13 +540,10 @@ fn drop_parents(parents: ParentList) {
     impl Drop for Draining {
         fn drop(&mut self) {
             let _ = LOOP.try_with(|running| running.set(false));
-            let rest = std::mem::take(&mut self.0);
+            let mut buffer = std::mem::take(&mut self.0);
             let queued = DROPPING.try_with(|queued| std::mem::take(&mut *queued.borrow_mut()));
             drop(queued);
-            let mut buffer = rest;
-            while let Some(node) = buffer.pop() {
-                drop(node);
-            }
+            buffer.clear();
             let _ = DROPPING.try_with(|kept| {
                 let mut kept = kept.borrow_mut();
                 if kept.capacity() < buffer.capacity() {
@@ -563,17 +558,7 @@ fn drop_parents(parents: ParentList) {
     let mut stack = Draining(buffer);
     parents.move_to(&mut stack.0);
     loop {
-        while let Some(mut node) = stack.0.pop() {
-            // The last handle (Acquire: others' uses came before): nothing else reads
-            // the node, so its parents can be moved out before it is freed.
-            if node.strong.load(Ordering::Acquire) == 1 {
-                // SAFETY: this is the only handle, held here by value, so no other
-                // reference to the node exists while its parents are taken.
-                let node = unsafe { node.0.as_mut() };
-                std::mem::take(&mut node.parents).move_to(&mut stack.0);
-            }
-            drop(node);
-        }
+        drain(&mut stack.0);
         // Parents queued by nodes that values' drops dropped meanwhile.
         match DROPPING.try_with(|queued| queued.borrow_mut().pop()) {
             Ok(Some(node)) => stack.0.push(node),
@@ -582,20 +567,26 @@ fn drop_parents(parents: ParentList) {
     }
 }
 
-/// [`drop_parents`] without this thread's locals: a parent this was the last handle to
-/// gives up its own parents to the same loop first.
+/// [`drop_parents`] without this thread's locals: the same loop, on a stack of its own.
 fn drop_parents_alone(parents: ParentList) {
-    let mut stack: SmallVec<[NodeRef; 8]> = parents.into_iter().collect();
-    while let Some(mut parent) = stack.pop() {
+    let mut stack = Vec::new();
+    parents.move_to(&mut stack);
+    drain(&mut stack);
+}
+
+/// Drops the nodes of `stack`; one it holds the last handle to gives up its parents to
+/// the stack first, so the stack stays flat however long the chain.
+fn drain(stack: &mut Vec<NodeRef>) {
+    while let Some(mut node) = stack.pop() {
         // The last handle (Acquire: others' uses came before): nothing else reads the
         // node, so its parents can be moved out before it is freed.
-        if parent.strong.load(Ordering::Acquire) == 1 {
+        if node.strong.load(Ordering::Acquire) == 1 {
             // SAFETY: this is the only handle, held here by value, so no other
             // reference to the node exists while its parents are taken.
-            let node = unsafe { parent.0.as_mut() };
-            stack.extend(std::mem::take(&mut node.parents));
+            let node = unsafe { node.0.as_mut() };
+            std::mem::take(&mut node.parents).move_to(stack);
         }
-        drop(parent);
+        drop(node);
     }
 }
 

@@ -400,19 +400,15 @@ impl Plan {
         // Consistent by construction; checked all the same in debug builds (the whole
         // test suite), before any run trusts it, on entries made for the check alone
         // (the plan makes its own only when asked).
+        // The chain test is checked against the width counted in full (not through
+        // `width`, which takes a chain's from the test itself); not kept, so that the
+        // suite's runs make it lazily, as release builds do.
         if cfg!(debug_assertions) {
             let infos = plan.make_infos();
-            Table::from_parts(
-                &infos,
-                &plan.kept.successors,
-                &plan.kept.roots,
-                plan.width(),
-            );
-            assert_eq!(
-                plan.sequential,
-                plan.width() <= 1,
-                "a chain has a width of 1"
-            );
+            let width =
+                plan.count_width(&infos.iter().map(|_| AtomicU32::new(0)).collect::<Vec<_>>());
+            Table::from_parts(&infos, &plan.kept.successors, &plan.kept.roots, width);
+            assert_eq!(plan.sequential, width <= 1, "a chain has a width of 1");
         }
         plan
     }
@@ -420,45 +416,51 @@ impl Plan {
     /// The widest level of the graph's longest paths (a node's level: the most nodes on
     /// a path to it), which bounds how many nodes can run at once; made on first use.
     fn width(&self) -> u32 {
-        match self.width.get() {
-            Some(&width) => width,
-            None => {
-                let level: Vec<AtomicU32> =
-                    self.kept.nodes.iter().map(|_| AtomicU32::new(0)).collect();
-                self.width_with(&level)
-            }
+        if let Some(&width) = self.width.get() {
+            return width;
         }
+        let scratch = if self.sequential {
+            Vec::new()
+        } else {
+            self.kept.nodes.iter().map(|_| AtomicU32::new(0)).collect()
+        };
+        self.width_with(&scratch)
     }
 
-    /// [`width`](Self::width), computed (if it is not yet) with `level` as scratch, one
-    /// counter per node, overwritten: a run's pending counters once it has ended, so
-    /// that the tiny-task warning allocates no counter per node at a compute's peak.
+    /// [`width`](Self::width), made (if it is not yet) with `level` as scratch: a run's
+    /// pending counters once it has ended, so that the tiny-task warning allocates no
+    /// counter per node at a compute's peak. A chain's is known without counting.
     fn width_with(&self, level: &[AtomicU32]) -> u32 {
         *self.width.get_or_init(|| {
-            let n = self.kept.nodes.len();
             if self.sequential {
-                return n.min(1) as u32;
+                self.kept.nodes.len().min(1) as u32
+            } else {
+                self.count_width(level)
             }
-            let (starts, successors) = (&self.kept.starts, &self.kept.successors);
-            for l in level {
-                l.store(0, Ordering::Relaxed);
-            }
-            // Nodes per level, as deep as the levels go.
-            let mut per_level: Vec<u32> = Vec::new();
-            for i in 0..n {
-                let at = level[i].load(Ordering::Relaxed);
-                if per_level.len() <= at as usize {
-                    per_level.resize(at as usize + 1, 0);
-                }
-                per_level[at as usize] += 1;
-                let (a, b) = (starts[i] as usize, starts[i + 1] as usize);
-                for &s in &successors[a..b] {
-                    let next = &level[s as usize];
-                    next.store(next.load(Ordering::Relaxed).max(at + 1), Ordering::Relaxed);
-                }
-            }
-            per_level.iter().copied().max().unwrap_or(0)
         })
+    }
+
+    /// Counts the width level by level, in `level` (one counter per node, overwritten).
+    fn count_width(&self, level: &[AtomicU32]) -> u32 {
+        let (starts, successors) = (&self.kept.starts, &self.kept.successors);
+        for l in level {
+            l.store(0, Ordering::Relaxed);
+        }
+        // Nodes per level, as deep as the levels go.
+        let mut per_level: Vec<u32> = Vec::new();
+        for (i, at) in level.iter().enumerate() {
+            let at = at.load(Ordering::Relaxed);
+            if per_level.len() <= at as usize {
+                per_level.resize(at as usize + 1, 0);
+            }
+            per_level[at as usize] += 1;
+            let (a, b) = (starts[i] as usize, starts[i + 1] as usize);
+            for &s in &successors[a..b] {
+                let next = &level[s as usize];
+                next.store(next.load(Ordering::Relaxed).max(at + 1), Ordering::Relaxed);
+            }
+        }
+        per_level.iter().copied().max().unwrap_or(0)
     }
 
     /// The node table's entries, each with its node's interned label.
