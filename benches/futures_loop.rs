@@ -20,10 +20,14 @@
 //! submitting thread's CPU time per task of `chain`'s submissions (Unix), which a
 //! loaded machine disturbs far less than the wall time; and `fan_in_10us_cpu` (not in
 //! `all`), the submitting thread's CPU time per task of `fan_in_10us`, submissions and
-//! wait together: what it takes from the workers' cores. `THREADS=N` sets the client's threads
+//! wait together: what it takes from the workers' cores; and `fan_in_submit` (not in
+//! `all`), the submitting thread's CPU time per task of `fan_in`'s submission of 1,000
+//! leaves and their tree alone, every worker held meanwhile (so no worker touches the
+//! queue or the tasks): the submission's own cost. `THREADS=N` sets the client's threads
 //! (default 2), so that `THREADS=1` against `THREADS=2` gives a speed-up. Each prints
 //! the median, lowest and highest ns per task over its runs.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use taskweave::prelude::*;
@@ -77,6 +81,13 @@ fn chain(client: &Client) -> (u64, Duration) {
 
 /// `leaves` tasks `leaf(i)`, then a pairwise tree of `add`s: its root's value.
 fn fan_in(client: &Client, leaves: u64, leaf: fn(u64) -> u64) -> u64 {
+    submit_fan_in(client, leaves, leaf)
+        .result()
+        .expect("no task fails")
+}
+
+/// Submits `fan_in`'s tasks: the root's future.
+fn submit_fan_in(client: &Client, leaves: u64, leaf: fn(u64) -> u64) -> Future<u64> {
     let mut level: Vec<Future<u64>> = (0..leaves).map(|i| client.submit(leaf, (i,))).collect();
     while level.len() > 1 {
         level = level
@@ -88,7 +99,35 @@ fn fan_in(client: &Client, leaves: u64, leaf: fn(u64) -> u64) -> u64 {
             })
             .collect();
     }
-    level[0].result().expect("no task fails")
+    level.pop().expect("one root")
+}
+
+/// `fan_in`'s submission of 1,000 leaves and their tree, timed alone: the submitting
+/// thread's CPU time while every worker is held by a task waiting at a gate, so that
+/// no worker touches the queue or the tasks meanwhile. The root's value, and that time.
+fn fan_in_held(client: &Client) -> (u64, Duration) {
+    static OPEN: AtomicBool = AtomicBool::new(false);
+    static HOLDING: AtomicUsize = AtomicUsize::new(0);
+    OPEN.store(false, Ordering::SeqCst);
+    HOLDING.store(0, Ordering::SeqCst);
+    let hold = || {
+        HOLDING.fetch_add(1, Ordering::SeqCst);
+        while !OPEN.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_micros(20));
+        }
+    };
+    let held: Vec<Future<()>> = (0..client.threads())
+        .map(|_| client.submit(hold, ()))
+        .collect();
+    while HOLDING.load(Ordering::SeqCst) < held.len() {
+        std::thread::yield_now();
+    }
+    let cpu = thread_cpu();
+    let root = submit_fan_in(client, 1_000, inc);
+    let submitting = thread_cpu() - cpu;
+    OPEN.store(true, Ordering::SeqCst);
+    client.gather(&held).expect("no task fails");
+    (root.result().expect("no task fails"), submitting)
 }
 
 /// One run of `shape`: the tasks it ran, its check value and the time it took (of its
@@ -119,6 +158,10 @@ fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
             let value = fan_in(client, 1_000, inc_10us);
             return (1_999, value, thread_cpu() - cpu);
         }
+        "fan_in_submit" => {
+            let (value, submitting) = fan_in_held(client);
+            return (1_999, value, submitting);
+        }
         "round_trip" => {
             let n = TASKS / 10;
             let total = (0..n)
@@ -139,7 +182,7 @@ fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
         other => {
             panic!(
                 "unknown shape `{other}`: map, chain, fan_in, round_trip, submit_10us, \
-                 fan_in_10us, fan_in_10us_cpu, chain_cpu or all"
+                 fan_in_10us, fan_in_10us_cpu, fan_in_submit, chain_cpu or all"
             )
         }
     };
