@@ -344,6 +344,14 @@ impl<'a> Env<'a> {
         self.slots.slot(index)
     }
 
+    /// Stores this node's result.
+    fn put<T: 'static>(&self, value: T) {
+        // SAFETY: a node runs once per run, on one thread, and its slot is read only by
+        // the nodes it releases after this returns (and by the run's caller after the
+        // run): nothing else accesses it meanwhile.
+        unsafe { self.slot::<T>(self.me).put_alone(value) }
+    }
+
     /// The slot of this node's next input.
     fn input<T: 'static>(&self, cursor: &mut usize) -> &'a SharedSlot<T> {
         let index = self.inputs[*cursor];
@@ -368,7 +376,7 @@ where
     }
     fn run(&self, env: &Env<'_>) -> Flow {
         let value = (self.run)(env);
-        env.slot::<T>(env.me).put(value);
+        env.put(value);
         Flow::Continue
     }
 }
@@ -713,7 +721,7 @@ impl<T: Clone + Send + Sync + 'static> Body for Held<T> {
         arena.push::<T>();
     }
     fn run(&self, env: &Env<'_>) -> Flow {
-        env.slot::<T>(env.me).put(self.value.clone());
+        env.put(self.value.clone());
         Flow::Continue
     }
 }

@@ -434,6 +434,33 @@ impl<T> SharedSlot<T> {
         self.state.store(FULL, Ordering::Release);
     }
 
+    /// [`put`](Self::put) by the slot's only writer, at a time no other thread reads
+    /// or writes it: the same checks and stores, without the read-modify-write that
+    /// makes a second, concurrent writer fail (the dynamic dispatcher's result slots,
+    /// whose node runs once per run, before any reader of it is released: one atomic
+    /// read-modify-write less per task). Panics if the slot is already filled.
+    ///
+    /// # Safety
+    /// No other thread accesses the slot until this returns.
+    #[inline]
+    pub(crate) unsafe fn put_alone(&self, value: T) {
+        // Acquire, as `put`'s exchange: the last run's drop of the value, which stored
+        // EMPTY with release, happens before this write.
+        if self.state.load(Ordering::Acquire) != EMPTY {
+            misuse("filled twice");
+        }
+        if self.uses == 0 {
+            drop(value);
+            return;
+        }
+        // SAFETY: the slot is EMPTY (its cell holds no value) and, by the caller's
+        // contract, nobody else accesses it until the FULL store below publishes it.
+        self.value.with_mut(|cell| unsafe { (*cell).write(value) });
+        self.unclaimed.store(self.uses, Ordering::Relaxed);
+        self.live.store(self.uses, Ordering::Relaxed);
+        self.state.store(FULL, Ordering::Release);
+    }
+
     /// Claims one of the uses. Panics if the value is not there or every use is claimed.
     #[inline]
     pub fn shared(&self) -> Shared<'_, T> {
@@ -772,6 +799,37 @@ mod tests {
         let slot = Slot::new();
         slot.put(1);
         slot.put(2);
+    }
+
+    #[test]
+    fn a_slot_filled_alone_serves_its_uses_and_fills_again() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = SharedSlot::new(2);
+        for round in 1..=2 {
+            // SAFETY: this thread is the only one that touches the slot.
+            unsafe { slot.put_alone(Counted(drops.clone())) };
+            drop(slot.shared());
+            drop(slot.shared());
+            assert_eq!(drops.load(Ordering::SeqCst), round);
+        }
+        // Of no use, the value is dropped at once and the slot stays empty.
+        let unused = SharedSlot::new(0);
+        // SAFETY: as above.
+        unsafe { unused.put_alone(Counted(drops.clone())) };
+        assert_eq!(drops.load(Ordering::SeqCst), 3);
+        // SAFETY: as above.
+        unsafe { unused.put_alone(Counted(drops.clone())) };
+        assert_eq!(drops.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    #[should_panic(expected = "filled twice")]
+    fn filling_alone_twice_panics() {
+        let slot = SharedSlot::new(1);
+        // SAFETY: this thread is the only one that touches the slot.
+        unsafe { slot.put_alone(1) };
+        // SAFETY: as above.
+        unsafe { slot.put_alone(2) };
     }
 
     #[test]
