@@ -421,23 +421,14 @@ impl<T> SharedSlot<T> {
         {
             misuse("filled twice");
         }
-        if self.uses == 0 {
-            drop(value);
-            self.state.store(EMPTY, Ordering::Release);
-            return;
-        }
-        // SAFETY: the EMPTY -> WRITING exchange gives exclusive access to an empty cell
-        // until the FULL store below publishes it (with the counters set before it).
-        self.value.with_mut(|cell| unsafe { (*cell).write(value) });
-        self.unclaimed.store(self.uses, Ordering::Relaxed);
-        self.live.store(self.uses, Ordering::Relaxed);
-        self.state.store(FULL, Ordering::Release);
+        // SAFETY: the EMPTY -> WRITING exchange gives exclusive access to an empty cell.
+        unsafe { self.fill(value) }
     }
 
     /// [`put`](Self::put) by the slot's only writer, at a time no other thread reads
-    /// or writes it: the same checks and stores, without the read-modify-write that
-    /// makes a second, concurrent writer fail (the dynamic dispatcher's result slots,
-    /// whose node runs once per run, before any reader of it is released: one atomic
+    /// or writes it: the same check, without the read-modify-write that makes a
+    /// second, concurrent writer fail (the dynamic dispatcher's result slots, whose
+    /// node runs once per run, before any reader of it is released: one atomic
     /// read-modify-write less per task). Panics if the slot is already filled.
     ///
     /// # Safety
@@ -449,12 +440,26 @@ impl<T> SharedSlot<T> {
         if self.state.load(Ordering::Acquire) != EMPTY {
             misuse("filled twice");
         }
+        // SAFETY: the slot is empty and, by the caller's contract, nobody else
+        // accesses it.
+        unsafe { self.fill(value) }
+    }
+
+    /// Writes `value` into the empty cell and publishes it with its counters (FULL),
+    /// or, of no use, drops it and leaves the slot EMPTY.
+    ///
+    /// # Safety
+    /// The cell is empty and the caller has exclusive access to the slot until the
+    /// final store.
+    #[inline]
+    unsafe fn fill(&self, value: T) {
         if self.uses == 0 {
             drop(value);
+            self.state.store(EMPTY, Ordering::Release);
             return;
         }
-        // SAFETY: the slot is EMPTY (its cell holds no value) and, by the caller's
-        // contract, nobody else accesses it until the FULL store below publishes it.
+        // SAFETY: exclusive access to an empty cell (the caller's contract) until the
+        // FULL store below publishes it (with the counters set before it).
         self.value.with_mut(|cell| unsafe { (*cell).write(value) });
         self.unclaimed.store(self.uses, Ordering::Relaxed);
         self.live.store(self.uses, Ordering::Relaxed);
