@@ -452,6 +452,58 @@ fn shared_slot_lend_and_give() {
     assert!(n > 1);
 }
 
+/// The dynamic dispatcher's one-use slots, filled and read without a read-modify-write
+/// (`put_alone`, `shared_alone`): a node fills its slot, releases its one reader
+/// through the reader's pending count (as the dispatcher does), and the reader, on
+/// another thread, moves the value out; then a second run on the same slot, the
+/// threads' parts swapped. Loom checks every access to the value is ordered by the
+/// hand-over (a write or read racing another would be reported), and the value of
+/// each run is moved once and dropped once.
+#[test]
+fn one_use_slot_filled_and_read_alone() {
+    let n = explore("one-use slot: filled and read alone, two runs", || {
+        let stats = Arc::new(Stats::default());
+        let slot = Arc::new(SharedSlot::<Counted>::new(1));
+        for run in 0..2u64 {
+            let pending = Arc::new(AtomicU32::new(1));
+            let writer = {
+                let (slot, pending, stats) = (slot.clone(), pending.clone(), stats.clone());
+                move || {
+                    // SAFETY: the writer is the slot's only accessor until it releases
+                    // the reader below.
+                    unsafe { slot.put_alone(Counted::new(run, &stats)) };
+                    pending.fetch_sub(1, Ordering::AcqRel);
+                }
+            };
+            let reader = {
+                let slot = slot.clone();
+                move || {
+                    while pending.load(Ordering::Acquire) != 0 {
+                        loom::thread::yield_now();
+                    }
+                    // SAFETY: released by the writer, the reader is the slot's one use.
+                    give(&mut unsafe { slot.shared_alone() })
+                }
+            };
+            let got = if run == 0 {
+                let reading = loom::thread::spawn(reader);
+                writer();
+                reading.join().unwrap()
+            } else {
+                let writing = loom::thread::spawn(writer);
+                let got = reader();
+                writing.join().unwrap();
+                got
+            };
+            assert_eq!(got.get(), run);
+        }
+        assert!(slot.take_last().is_none());
+        drop(slot);
+        stats.assert_all_dropped_once();
+    });
+    assert!(n > 1);
+}
+
 // ---- futures ------------------------------------------------------------------------
 
 /// A running task finishes while its future is cancelled, and a reader waits for it.

@@ -229,7 +229,7 @@ impl<T: Send + Sync + 'static> Arg for NodeRef<T> {
     type Target = T;
     type Source<'a> = Shared<'a, T>;
     fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Shared<'a, T> {
-        env.input::<T>(cursor).shared()
+        env.input::<T>(cursor)
     }
 }
 
@@ -244,7 +244,7 @@ impl<T: Clone + Send + Sync + 'static> Arg for Many<T> {
     type Source<'a> = Value<Vec<T>>;
     fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Value<Vec<T>> {
         let items = (0..self.len)
-            .map(|_| slot::give(&mut env.input::<T>(cursor).shared()))
+            .map(|_| slot::give(&mut env.input::<T>(cursor)))
             .collect();
         Value::new(items)
     }
@@ -271,8 +271,8 @@ impl<A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static> Arg for
     type Target = (A, B);
     type Source<'a> = Value<(A, B)>;
     fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Value<(A, B)> {
-        let a = slot::give(&mut env.input::<A>(cursor).shared());
-        let b = slot::give(&mut env.input::<B>(cursor).shared());
+        let a = slot::give(&mut env.input::<A>(cursor));
+        let b = slot::give(&mut env.input::<B>(cursor));
         Value::new((a, b))
     }
 }
@@ -294,9 +294,9 @@ where
     type Target = (A, B, C);
     type Source<'a> = Value<(A, B, C)>;
     fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Value<(A, B, C)> {
-        let a = slot::give(&mut env.input::<A>(cursor).shared());
-        let b = slot::give(&mut env.input::<B>(cursor).shared());
-        let c = slot::give(&mut env.input::<C>(cursor).shared());
+        let a = slot::give(&mut env.input::<A>(cursor));
+        let b = slot::give(&mut env.input::<B>(cursor));
+        let c = slot::give(&mut env.input::<C>(cursor));
         Value::new((a, b, c))
     }
 }

@@ -53,7 +53,7 @@ use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 use crate::engine::names::Recent;
 use crate::engine::options::RunOptions;
-use crate::engine::slot::SharedSlot;
+use crate::engine::slot::{Shared, SharedSlot};
 use crate::engine::table::Label;
 use crate::inspect::GraphInfo;
 
@@ -352,11 +352,14 @@ impl<'a> Env<'a> {
         unsafe { self.slot::<T>(self.me).put_alone(value) }
     }
 
-    /// The slot of this node's next input.
-    fn input<T: 'static>(&self, cursor: &mut usize) -> &'a SharedSlot<T> {
+    /// This node's next input, claimed: one of the uses the plan counted for it.
+    fn input<T: 'static>(&self, cursor: &mut usize) -> Shared<'a, T> {
         let index = self.inputs[*cursor];
         *cursor += 1;
-        self.slot(index)
+        // SAFETY: the plan gives a slot one use per read of it by a node (each input
+        // occurrence) or by the run's caller (each output); a slot of one use is
+        // claimed by its one reader only, this node, which runs once per run.
+        unsafe { self.slot::<T>(index).shared_alone() }
     }
 }
 
@@ -661,8 +664,9 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         });
         task_here("map", "map", [self.node.clone()], key, move |env| {
             let mut cursor = 0;
-            let slot = env.input::<T>(&mut cursor);
-            f(crate::engine::slot::Lend::lend(&slot.shared()))
+            f(crate::engine::slot::Lend::lend(
+                &env.input::<T>(&mut cursor),
+            ))
         })
     }
 }
@@ -748,7 +752,7 @@ where
     );
     task_here(name, "split", [parts.node.clone()], Some(key), move |env| {
         let mut cursor = 0;
-        let parts = env.input::<P>(&mut cursor).shared();
+        let parts = env.input::<P>(&mut cursor);
         let taken = get(crate::engine::slot::Lend::lend(&parts))
             .lock()
             .recover()
@@ -781,7 +785,7 @@ macro_rules! split_tuple {
                 let parts = task_here("split", "split", [self.node.clone()], Some(key), |env| {
                     let mut cursor = 0;
                     let whole =
-                        crate::engine::slot::give(&mut env.input::<($($ty,)+)>(&mut cursor).shared());
+                        crate::engine::slot::give(&mut env.input::<($($ty,)+)>(&mut cursor));
                     ($(Mutex::new(Some(whole.$i)),)+)
                 });
                 ($(split_part(&parts, concat!("split.", stringify!($i)), |p| &p.$i),)+)
@@ -827,12 +831,10 @@ where
                     let task = Task {
                         run: move |env: &Env<'_>| {
                             let mut cursor = 0;
-                            let a = crate::engine::slot::Give::give(
-                                &mut env.input::<T>(&mut cursor).shared(),
-                            );
-                            let b = crate::engine::slot::Give::give(
-                                &mut env.input::<T>(&mut cursor).shared(),
-                            );
+                            let a =
+                                crate::engine::slot::Give::give(&mut env.input::<T>(&mut cursor));
+                            let b =
+                                crate::engine::slot::Give::give(&mut env.input::<T>(&mut cursor));
                             combine(a, b)
                         },
                         _result: PhantomData,

@@ -62,8 +62,8 @@ macro_rules! binary {
                 let key = op_key::<fn(A, B)>($name, &[&node_part(self), &node_part(rhs)]);
                 task_here($name, "operator", [self.node.clone(), rhs.node.clone()], key, |env| {
                     let mut cursor = 0;
-                    let a = give(&mut env.input::<A>(&mut cursor).shared());
-                    let b = give(&mut env.input::<B>(&mut cursor).shared());
+                    let a = give(&mut env.input::<A>(&mut cursor));
+                    let b = give(&mut env.input::<B>(&mut cursor));
                     $trait::$method(a, b)
                 })
             }
@@ -107,7 +107,7 @@ macro_rules! binary {
                 let key = op_key::<fn(A, B)>($name, &[&node_part(self), &constant_part(&rhs)]);
                 task_here($name, "operator", [self.node.clone()], key, move |env| {
                     let mut cursor = 0;
-                    let a = give(&mut env.input::<A>(&mut cursor).shared());
+                    let a = give(&mut env.input::<A>(&mut cursor));
                     $trait::$method(a, rhs.clone())
                 })
             }
@@ -181,7 +181,7 @@ macro_rules! unary {
                 let key = op_key::<fn(A)>($name, &[&node_part(self)]);
                 task_here($name, "operator", [self.node.clone()], key, |env| {
                     let mut cursor = 0;
-                    $trait::$method(give(&mut env.input::<A>(&mut cursor).shared()))
+                    $trait::$method(give(&mut env.input::<A>(&mut cursor)))
                 })
             }
         }
@@ -221,7 +221,7 @@ macro_rules! reflected {
                 let key = op_key::<fn($t, B)>($name, &[&constant_part(&self), &node_part(rhs)]);
                 task_here($name, "operator", [rhs.node.clone()], key, move |env| {
                     let mut cursor = 0;
-                    let b = give(&mut env.input::<B>(&mut cursor).shared());
+                    let b = give(&mut env.input::<B>(&mut cursor));
                     <$t as $trait<B>>::$method(self, b)
                 })
             }

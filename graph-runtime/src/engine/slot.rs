@@ -433,8 +433,9 @@ impl<T> SharedSlot<T> {
     ///
     /// # Safety
     /// No other thread accesses the slot until this returns.
+    #[doc(hidden)]
     #[inline]
-    pub(crate) unsafe fn put_alone(&self, value: T) {
+    pub unsafe fn put_alone(&self, value: T) {
         // Acquire, as `put`'s exchange: the last run's drop of the value, which stored
         // EMPTY with release, happens before this write.
         if self.state.load(Ordering::Acquire) != EMPTY {
@@ -477,6 +478,35 @@ impl<T> SharedSlot<T> {
         {
             misuse("read before it was computed, or more often than declared");
         }
+        Shared {
+            slot: self,
+            live: true,
+        }
+    }
+
+    /// [`shared`](Self::shared) by a reader that, when the slot has one use, is that
+    /// use: the claim is then a check and a store, not a read-modify-write (the dynamic
+    /// dispatcher's inputs, which the plan counts exactly: a chain's every read).
+    /// Giving the one use moves the value out with plain stores already, so such a
+    /// read takes no atomic read-modify-write at all. Panics as `shared` does.
+    ///
+    /// # Safety
+    /// If the slot has one use, no other thread claims it or takes it meanwhile (the
+    /// caller is its one reader in this run).
+    #[doc(hidden)]
+    #[inline]
+    pub unsafe fn shared_alone(&self) -> Shared<'_, T> {
+        if self.uses != 1 {
+            return self.shared();
+        }
+        // Acquire, as `shared`'s: the writer's FULL store (with release) publishes the
+        // value and the counters.
+        if self.state.load(Ordering::Acquire) != FULL || self.unclaimed.load(Ordering::Relaxed) != 1
+        {
+            misuse("read before it was computed, or more often than declared");
+        }
+        // By the caller's contract nobody else claims the one use: a store claims it.
+        self.unclaimed.store(0, Ordering::Relaxed);
         Shared {
             slot: self,
             live: true,
@@ -835,6 +865,63 @@ mod tests {
         unsafe { slot.put_alone(1) };
         // SAFETY: as above.
         unsafe { slot.put_alone(2) };
+    }
+
+    #[test]
+    fn a_one_use_slot_read_alone_moves_its_value_out_and_fills_again() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = SharedSlot::new(1);
+        for round in 1..=2 {
+            slot.put(Counted(drops.clone()));
+            // SAFETY: this thread is the only one that touches the slot.
+            let value = give(&mut unsafe { slot.shared_alone() });
+            assert_eq!(slot.state.load(Ordering::SeqCst), EMPTY);
+            assert_eq!(drops.load(Ordering::SeqCst), round - 1);
+            drop(value);
+            assert_eq!(drops.load(Ordering::SeqCst), round);
+        }
+        // Lent and released, the value is dropped in the slot.
+        slot.put(Counted(drops.clone()));
+        // SAFETY: as above.
+        drop(unsafe { slot.shared_alone() });
+        assert_eq!(drops.load(Ordering::SeqCst), 3);
+        assert_eq!(slot.state.load(Ordering::SeqCst), EMPTY);
+        drop(slot);
+        assert_eq!(drops.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn a_slot_of_several_uses_read_alone_counts_its_claims() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = SharedSlot::new(2);
+        slot.put(Counted(drops.clone()));
+        // SAFETY: this thread is the only one that touches the slot.
+        let first = unsafe { slot.shared_alone() };
+        // SAFETY: as above.
+        let second = unsafe { slot.shared_alone() };
+        drop(first);
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        drop(second);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "more often than declared")]
+    fn reading_a_one_use_slot_alone_twice_panics() {
+        let slot = SharedSlot::new(1);
+        slot.put(1);
+        // SAFETY: this thread is the only one that touches the slot.
+        let _a = unsafe { slot.shared_alone() };
+        // SAFETY: as above.
+        let _b = unsafe { slot.shared_alone() };
+    }
+
+    #[test]
+    #[should_panic(expected = "before it was computed")]
+    fn reading_an_empty_slot_alone_panics() {
+        let slot: SharedSlot<u8> = SharedSlot::new(1);
+        // SAFETY: this thread is the only one that touches the slot.
+        let _ = unsafe { slot.shared_alone() };
     }
 
     #[test]
