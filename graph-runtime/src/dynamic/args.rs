@@ -330,6 +330,50 @@ fn node_ref<T>(delayed: &Delayed<T>, parents: &mut Parents) -> NodeRef<T> {
     }
 }
 
+/// [`node_ref`] of a node given by value: its handle is moved into the parents, not
+/// counted again and dropped (two atomic read-modify-writes less per edge: every
+/// `x = delay!(f(x))` of a chain, every pair a tree's level consumes).
+fn node_moved<T>(delayed: Delayed<T>, parents: &mut Parents) -> NodeRef<T> {
+    parents.nodes.push(delayed.node);
+    NodeRef {
+        _value: PhantomData,
+    }
+}
+
+fn pair_moved<A, B>(a: Delayed<A>, b: Delayed<B>, parents: &mut Parents) -> Pair<A, B> {
+    node_moved(a, parents);
+    node_moved(b, parents);
+    Pair {
+        _value: PhantomData,
+    }
+}
+
+fn triple_moved<A, B, C>(
+    a: Delayed<A>,
+    b: Delayed<B>,
+    c: Delayed<C>,
+    parents: &mut Parents,
+) -> Triple<A, B, C> {
+    node_moved(a, parents);
+    node_moved(b, parents);
+    node_moved(c, parents);
+    Triple {
+        _value: PhantomData,
+    }
+}
+
+fn many_moved<T>(items: impl IntoIterator<Item = Delayed<T>>, parents: &mut Parents) -> Many<T> {
+    let mut len = 0;
+    for item in items {
+        node_moved(item, parents);
+        len += 1;
+    }
+    Many {
+        len,
+        _value: PhantomData,
+    }
+}
+
 fn many<'d, T: 'd>(
     items: impl IntoIterator<Item = &'d Delayed<T>>,
     parents: &mut Parents,
@@ -369,42 +413,42 @@ into_arg! {
     {A: Clone + Send + Sync + 'static} &'static [A], Vec<A> => LentDeref<Const<Vec<A>>> = |v, p| LentDeref(Const(v));
     {} &'static str, String => LentDeref<Const<String>> = |v, p| LentDeref(Const(v));
 
-    {A: Clone + Send + Sync + 'static} A, Delayed<A> => NodeRef<A> = |v, p| node_ref(&v, p);
+    {A: Clone + Send + Sync + 'static} A, Delayed<A> => NodeRef<A> = |v, p| node_moved(v, p);
     {A: Clone + Send + Sync + 'static} A, &Delayed<A> => NodeRef<A> = |v, p| node_ref(v, p);
-    {A: Clone + Send + Sync + 'static} &'static A, Delayed<A> => Lent<NodeRef<A>> = |v, p| Lent(node_ref(&v, p));
+    {A: Clone + Send + Sync + 'static} &'static A, Delayed<A> => Lent<NodeRef<A>> = |v, p| Lent(node_moved(v, p));
     {A: Clone + Send + Sync + 'static} &'static A, &Delayed<A> => Lent<NodeRef<A>> = |v, p| Lent(node_ref(v, p));
-    {A: Clone + Send + Sync + 'static} &'static [A], Delayed<Vec<A>> => LentDeref<NodeRef<Vec<A>>> = |v, p| LentDeref(node_ref(&v, p));
+    {A: Clone + Send + Sync + 'static} &'static [A], Delayed<Vec<A>> => LentDeref<NodeRef<Vec<A>>> = |v, p| LentDeref(node_moved(v, p));
     {A: Clone + Send + Sync + 'static} &'static [A], &Delayed<Vec<A>> => LentDeref<NodeRef<Vec<A>>> = |v, p| LentDeref(node_ref(v, p));
-    {} &'static str, Delayed<String> => LentDeref<NodeRef<String>> = |v, p| LentDeref(node_ref(&v, p));
+    {} &'static str, Delayed<String> => LentDeref<NodeRef<String>> = |v, p| LentDeref(node_moved(v, p));
     {} &'static str, &Delayed<String> => LentDeref<NodeRef<String>> = |v, p| LentDeref(node_ref(v, p));
 
-    {A: Clone + Send + Sync + 'static} Vec<A>, Vec<Delayed<A>> => Many<A> = |v, p| many(&v, p);
+    {A: Clone + Send + Sync + 'static} Vec<A>, Vec<Delayed<A>> => Many<A> = |v, p| many_moved(v, p);
     {A: Clone + Send + Sync + 'static} Vec<A>, &Vec<Delayed<A>> => Many<A> = |v, p| many(v, p);
     {A: Clone + Send + Sync + 'static} Vec<A>, &[Delayed<A>] => Many<A> = |v, p| many(v, p);
-    {A: Clone + Send + Sync + 'static, const N: usize} Vec<A>, [Delayed<A>; N] => Many<A> = |v, p| many(&v, p);
-    {A: Clone + Send + Sync + 'static} &'static Vec<A>, Vec<Delayed<A>> => Lent<Many<A>> = |v, p| Lent(many(&v, p));
+    {A: Clone + Send + Sync + 'static, const N: usize} Vec<A>, [Delayed<A>; N] => Many<A> = |v, p| many_moved(v, p);
+    {A: Clone + Send + Sync + 'static} &'static Vec<A>, Vec<Delayed<A>> => Lent<Many<A>> = |v, p| Lent(many_moved(v, p));
     {A: Clone + Send + Sync + 'static} &'static Vec<A>, &Vec<Delayed<A>> => Lent<Many<A>> = |v, p| Lent(many(v, p));
     {A: Clone + Send + Sync + 'static} &'static Vec<A>, &[Delayed<A>] => Lent<Many<A>> = |v, p| Lent(many(v, p));
-    {A: Clone + Send + Sync + 'static, const N: usize} &'static Vec<A>, [Delayed<A>; N] => Lent<Many<A>> = |v, p| Lent(many(&v, p));
-    {A: Clone + Send + Sync + 'static} &'static [A], Vec<Delayed<A>> => LentDeref<Many<A>> = |v, p| LentDeref(many(&v, p));
+    {A: Clone + Send + Sync + 'static, const N: usize} &'static Vec<A>, [Delayed<A>; N] => Lent<Many<A>> = |v, p| Lent(many_moved(v, p));
+    {A: Clone + Send + Sync + 'static} &'static [A], Vec<Delayed<A>> => LentDeref<Many<A>> = |v, p| LentDeref(many_moved(v, p));
     {A: Clone + Send + Sync + 'static} &'static [A], &Vec<Delayed<A>> => LentDeref<Many<A>> = |v, p| LentDeref(many(v, p));
     {A: Clone + Send + Sync + 'static} &'static [A], &[Delayed<A>] => LentDeref<Many<A>> = |v, p| LentDeref(many(v, p));
-    {A: Clone + Send + Sync + 'static, const N: usize} &'static [A], [Delayed<A>; N] => LentDeref<Many<A>> = |v, p| LentDeref(many(&v, p));
+    {A: Clone + Send + Sync + 'static, const N: usize} &'static [A], [Delayed<A>; N] => LentDeref<Many<A>> = |v, p| LentDeref(many_moved(v, p));
 
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static}
-        (A, B), (Delayed<A>, Delayed<B>) => Pair<A, B> = |v, p| pair(&v.0, &v.1, p);
+        (A, B), (Delayed<A>, Delayed<B>) => Pair<A, B> = |v, p| pair_moved(v.0, v.1, p);
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static}
         (A, B), (&Delayed<A>, &Delayed<B>) => Pair<A, B> = |v, p| pair(v.0, v.1, p);
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static}
-        &'static (A, B), (Delayed<A>, Delayed<B>) => Lent<Pair<A, B>> = |v, p| Lent(pair(&v.0, &v.1, p));
+        &'static (A, B), (Delayed<A>, Delayed<B>) => Lent<Pair<A, B>> = |v, p| Lent(pair_moved(v.0, v.1, p));
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static}
         &'static (A, B), (&Delayed<A>, &Delayed<B>) => Lent<Pair<A, B>> = |v, p| Lent(pair(v.0, v.1, p));
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static, C: Clone + Send + Sync + 'static}
-        (A, B, C), (Delayed<A>, Delayed<B>, Delayed<C>) => Triple<A, B, C> = |v, p| triple(&v.0, &v.1, &v.2, p);
+        (A, B, C), (Delayed<A>, Delayed<B>, Delayed<C>) => Triple<A, B, C> = |v, p| triple_moved(v.0, v.1, v.2, p);
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static, C: Clone + Send + Sync + 'static}
         (A, B, C), (&Delayed<A>, &Delayed<B>, &Delayed<C>) => Triple<A, B, C> = |v, p| triple(v.0, v.1, v.2, p);
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static, C: Clone + Send + Sync + 'static}
-        &'static (A, B, C), (Delayed<A>, Delayed<B>, Delayed<C>) => Lent<Triple<A, B, C>> = |v, p| Lent(triple(&v.0, &v.1, &v.2, p));
+        &'static (A, B, C), (Delayed<A>, Delayed<B>, Delayed<C>) => Lent<Triple<A, B, C>> = |v, p| Lent(triple_moved(v.0, v.1, v.2, p));
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static, C: Clone + Send + Sync + 'static}
         &'static (A, B, C), (&Delayed<A>, &Delayed<B>, &Delayed<C>) => Lent<Triple<A, B, C>> = |v, p| Lent(triple(v.0, v.1, v.2, p));
 }
@@ -444,7 +488,7 @@ pub trait ViaNode {
 impl<T: Send + Sync + 'static> ViaNode for &&Wrap<Delayed<T>> {
     type Arg = NodeRef<T>;
     fn __arg(&self, parents: &mut Parents) -> NodeRef<T> {
-        node_ref(&self.take(), parents)
+        node_moved(self.take(), parents)
     }
 }
 
@@ -466,7 +510,7 @@ pub trait ViaMany {
 impl<T: Clone + Send + Sync + 'static> ViaMany for &Wrap<Vec<Delayed<T>>> {
     type Arg = Many<T>;
     fn __arg(&self, parents: &mut Parents) -> Many<T> {
-        many(&self.take(), parents)
+        many_moved(self.take(), parents)
     }
 }
 
@@ -487,7 +531,7 @@ impl<T: Clone + Send + Sync + 'static> ViaMany for &Wrap<&[Delayed<T>]> {
 impl<T: Clone + Send + Sync + 'static, const N: usize> ViaMany for &Wrap<[Delayed<T>; N]> {
     type Arg = Many<T>;
     fn __arg(&self, parents: &mut Parents) -> Many<T> {
-        many(&self.take(), parents)
+        many_moved(self.take(), parents)
     }
 }
 
@@ -497,7 +541,7 @@ impl<A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static> ViaMany
     type Arg = Pair<A, B>;
     fn __arg(&self, parents: &mut Parents) -> Pair<A, B> {
         let (a, b) = self.take();
-        pair(&a, &b, parents)
+        pair_moved(a, b, parents)
     }
 }
 
@@ -520,7 +564,7 @@ where
     type Arg = Triple<A, B, C>;
     fn __arg(&self, parents: &mut Parents) -> Triple<A, B, C> {
         let (a, b, c) = self.take();
-        triple(&a, &b, &c, parents)
+        triple_moved(a, b, c, parents)
     }
 }
 
