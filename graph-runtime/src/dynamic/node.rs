@@ -583,8 +583,17 @@ fn drain(stack: &mut Vec<NodeRef>) {
         if node.strong.load(Ordering::Acquire) == 1 {
             // SAFETY: this is the only handle, held here by value, so no other
             // reference to the node exists while its parents are taken.
-            let node = unsafe { node.0.as_mut() };
-            std::mem::take(&mut node.parents).move_to(stack);
+            let inner = unsafe { node.0.as_mut() };
+            std::mem::take(&mut inner.parents).move_to(stack);
+            // Nor can one be made from it: freed without the count's decrement (one
+            // atomic read-modify-write less per node of a graph dropped).
+            let node = std::mem::ManuallyDrop::new(node);
+            let free = node.functions.free;
+            // SAFETY: the last handle (the Acquire load above orders every other
+            // handle's use before this), given up here: the node was made by
+            // `NodeRef::new` with the body `free` is for, and is freed once.
+            unsafe { free(node.0) };
+            continue;
         }
         drop(node);
     }
