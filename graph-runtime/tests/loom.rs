@@ -633,16 +633,18 @@ fn node_handles_free_once_after_every_use() {
     });
 }
 
-/// A block's count (`dynamic/blocks.rs`): the thread filling a block carved two nodes
-/// from it; one is dropped on another thread, one on the filling thread, which then
-/// moves on to another block. Whichever of the three comes last, and only it, frees
-/// the block, after both nodes' last writes (it reads them; loom reports a race if the
-/// count's Release/Acquire did not order them).
+/// A block's count (`dynamic/blocks.rs`): the thread filling a block carved three
+/// nodes from it; two are dropped on another thread and given back together (as the
+/// drop loop gives back the nodes of one block it dropped in a row), one on the
+/// filling thread, which then moves on to another block. Whichever of the three comes
+/// last, and only it, frees the block, after every node's last write (it reads them;
+/// loom reports a race if the count's Release/Acquire did not order them).
 #[test]
 fn block_freed_once_after_every_node() {
     explore("block count", || {
         let count = loom::sync::Arc::new(BlockCount::new());
         let nodes = loom::sync::Arc::new([
+            loom::cell::UnsafeCell::new(0usize),
             loom::cell::UnsafeCell::new(0usize),
             loom::cell::UnsafeCell::new(0usize),
         ]);
@@ -654,7 +656,7 @@ fn block_freed_once_after_every_node() {
                 let values = nodes.each_ref().map(|n| n.with(|v| unsafe { *v }));
                 assert_eq!(
                     values,
-                    [1, 2],
+                    [1, 2, 3],
                     "a node's last write before the block is freed"
                 );
                 freed.fetch_add(1, Ordering::Relaxed);
@@ -663,9 +665,11 @@ fn block_freed_once_after_every_node() {
         let other = {
             let (count, nodes, free) = (count.clone(), nodes.clone(), free.clone());
             loom::thread::spawn(move || {
-                // SAFETY: this thread holds the second node alone.
+                // SAFETY: this thread holds the second and third nodes alone.
                 nodes[1].with_mut(|v| unsafe { *v = 2 });
-                if count.release() {
+                // SAFETY: as above.
+                nodes[2].with_mut(|v| unsafe { *v = 3 });
+                if count.release_many(2) {
                     free();
                 }
             })
@@ -675,7 +679,7 @@ fn block_freed_once_after_every_node() {
         if count.release() {
             free();
         }
-        if count.retire(2) {
+        if count.retire(3) {
             free();
         }
         other.join().unwrap();

@@ -80,12 +80,6 @@ impl Count {
         Count(AtomicUsize::new(Count::FILLING))
     }
 
-    /// One of the block's nodes dropped: whether the block is to be freed now.
-    #[inline]
-    pub(crate) fn release(&self) -> bool {
-        self.release_many(1)
-    }
-
     /// The filling thread moves on, having carved `carved` nodes from the block:
     /// whether the block is to be freed now (every node it carved is dropped).
     pub(crate) fn retire(&self, carved: usize) -> bool {
@@ -93,8 +87,9 @@ impl Count {
         self.release_many(Count::FILLING - carved)
     }
 
+    /// `n` of the block's nodes dropped: whether the block is to be freed now.
     #[inline]
-    fn release_many(&self, n: usize) -> bool {
+    pub(crate) fn release_many(&self, n: usize) -> bool {
         // Release, then Acquire on the last: every use of the block's nodes happens
         // before it is freed or carved again.
         if self.0.fetch_sub(n, Ordering::Release) != n {
@@ -170,16 +165,78 @@ pub(crate) fn carve(layout: Layout) -> Option<(NonNull<u8>, u32)> {
 /// are given back once.
 #[inline]
 pub(crate) unsafe fn release(node: NonNull<u8>, in_block: u32) {
+    // SAFETY: the caller's contract.
+    unsafe { release_many(block_of(node, in_block), 1) };
+}
+
+/// The block a node carved `in_block` bytes into it is in.
+///
+/// # Safety
+/// `node` and `in_block` were returned by [`carve`] (`node` with its provenance).
+#[inline]
+unsafe fn block_of(node: NonNull<u8>, in_block: u32) -> NonNull<u8> {
     // SAFETY: `carve` handed out memory `in_block` bytes into a block, so this is the
     // block's start (within the same allocation).
-    let block = unsafe { node.sub(in_block as usize) };
-    // SAFETY: the block's header, alive until its count reaches zero, which this
-    // node's count in it prevents.
-    let last = unsafe { block.cast::<Header>().as_ref() }.count.release();
+    unsafe { node.sub(in_block as usize) }
+}
+
+/// [`release`] of `n` nodes of the block at `block` at once.
+///
+/// # Safety
+/// `block` is the block of `n` nodes carved by [`carve`], each dropped and given back
+/// once (here).
+#[inline]
+unsafe fn release_many(block: NonNull<u8>, n: usize) {
+    // SAFETY: the block's header, alive until its count reaches zero, which these
+    // nodes' counts in it prevent.
+    let last = unsafe { block.cast::<Header>().as_ref() }
+        .count
+        .release_many(n);
     if last {
         // SAFETY: the count reached zero: every node is dropped and the block retired,
         // so nothing uses it again.
         unsafe { give_back(block) };
+    }
+}
+
+/// Nodes dropped in a row (by the drop loop), given back to their block together: one
+/// atomic operation per run of nodes of one block rather than one per node. Whatever
+/// it holds is given back when it is dropped, unwinding included.
+#[derive(Default)]
+pub(crate) struct GivenBack {
+    block: Option<NonNull<u8>>,
+    nodes: usize,
+}
+
+impl GivenBack {
+    /// One more node to give back.
+    ///
+    /// # Safety
+    /// As for [`release`]: `node` and `in_block` were returned by [`carve`], and the
+    /// node is given back once (here), its value dropped before this is dropped.
+    #[inline]
+    pub(crate) unsafe fn add(&mut self, node: NonNull<u8>, in_block: u32) {
+        // SAFETY: the caller's contract.
+        let block = unsafe { block_of(node, in_block) };
+        if self.block != Some(block) {
+            self.give();
+            self.block = Some(block);
+        }
+        self.nodes += 1;
+    }
+
+    fn give(&mut self) {
+        if let Some(block) = self.block.take() {
+            // SAFETY: `add`'s contract: each node counted was carved from `block` and is
+            // given back once, now.
+            unsafe { release_many(block, std::mem::take(&mut self.nodes)) };
+        }
+    }
+}
+
+impl Drop for GivenBack {
+    fn drop(&mut self) {
+        self.give();
     }
 }
 
@@ -292,7 +349,13 @@ pub(crate) mod loom_model {
 
         /// One of the block's nodes dropped: whether the block is to be freed now.
         pub fn release(&self) -> bool {
-            self.0.release()
+            self.0.release_many(1)
+        }
+
+        /// `n` of the block's nodes dropped together: whether the block is to be
+        /// freed now.
+        pub fn release_many(&self, n: usize) -> bool {
+            self.0.release_many(n)
         }
 
         /// The filling thread moves on after carving `carved` nodes: whether the block
