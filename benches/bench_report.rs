@@ -351,6 +351,25 @@ fn add_d(a: &Delayed<u64>, b: &Delayed<u64>, micros: u64) -> Delayed<u64> {
     }
 }
 
+/// `inc_d` of a node the caller has no further use for, moved into the task (as a
+/// chain is written: `x = delay!(inc(x))`), which saves counting its handle again.
+fn inc_d_moved(x: Delayed<u64>, micros: u64) -> Delayed<u64> {
+    if micros == 0 {
+        delay!(inc(x))
+    } else {
+        delay!(inc_work(x, micros))
+    }
+}
+
+/// `add_d` of two nodes moved into the task (a tree's level consumed pairwise).
+fn add_d_moved(a: Delayed<u64>, b: Delayed<u64>, micros: u64) -> Delayed<u64> {
+    if micros == 0 {
+        delay!(add(a, b))
+    } else {
+        delay!(add_work(a, b, micros))
+    }
+}
+
 fn sum_d(parts: Vec<Delayed<u64>>) -> u64 {
     taskweave::compute(parts.as_slice())
         .into_iter()
@@ -359,24 +378,26 @@ fn sum_d(parts: Vec<Delayed<u64>>) -> u64 {
 
 fn dynamic_run(workload: Workload, p: u64, micros: u64) -> u64 {
     match workload {
+        // Nodes nothing else reads are moved into their task, as a user writes a
+        // chain or consumes a tree's level; the wavefront and the binary tree read
+        // each node twice, and lend it.
         Workload::Chain => {
             let mut x = leaf_d(0, micros);
             for _ in 1..p {
-                x = inc_d(&x, micros);
+                x = inc_d_moved(x, micros);
             }
             x.compute()
         }
         Workload::FanIn => {
             let mut level: Vec<Delayed<u64>> = (0..p).map(|i| leaf_d(i, micros)).collect();
             while level.len() > 1 {
-                level = level
-                    .chunks(2)
-                    .map(|pair| match pair {
-                        [a, b] => add_d(a, b, 0),
-                        [a] => a.clone(),
-                        _ => unreachable!(),
-                    })
-                    .collect();
+                let mut pairs = std::mem::take(&mut level).into_iter();
+                while let Some(a) = pairs.next() {
+                    level.push(match pairs.next() {
+                        Some(b) => add_d_moved(a, b, 0),
+                        None => a,
+                    });
+                }
             }
             level[0].compute()
         }

@@ -23,7 +23,11 @@
 //! wait together: what it takes from the workers' cores; and `fan_in_submit` (not in
 //! `all`), the submitting thread's CPU time per task of `fan_in`'s submission of 1,000
 //! leaves and their tree alone, every worker held meanwhile (so no worker touches the
-//! queue or the tasks): the submission's own cost. `THREADS=N` sets the client's threads
+//! queue or the tasks): the submission's own cost; and `fan_in_10us_held` (not in
+//! `all`), `fan_in_10us` submitted the same way, every worker held, then timed from
+//! the workers' release to the root's end: the run without the submission, whose
+//! speed-up from `THREADS=1` to `THREADS=2` is the engine's own (the submitting
+//! thread no longer takes a core from the workers). `THREADS=N` sets the client's threads
 //! (default 2), so that `THREADS=1` against `THREADS=2` gives a speed-up. Each prints
 //! the median, lowest and highest ns per task over its runs.
 
@@ -102,18 +106,23 @@ fn submit_fan_in(client: &Client, leaves: u64, leaf: fn(u64) -> u64) -> Future<u
     level.pop().expect("one root")
 }
 
-/// `fan_in`'s submission of 1,000 leaves and their tree, timed alone: the submitting
-/// thread's CPU time while every worker is held by a task waiting at a gate, so that
-/// no worker touches the queue or the tasks meanwhile. The root's value, and that time.
-fn fan_in_held(client: &Client) -> (u64, Duration) {
+/// `fan_in`'s 1,000 leaves of `leaf` and their tree, submitted while every worker is
+/// held by a task waiting at a gate (so no worker touches the queue or the tasks
+/// meanwhile), then run once the gate opens: the root's value, the submitting
+/// thread's CPU time for the submission, and the wall time of the run alone, from the
+/// gate's opening to the root's end.
+fn fan_in_held(client: &Client, leaf: fn(u64) -> u64) -> (u64, Duration, Duration) {
     static OPEN: AtomicBool = AtomicBool::new(false);
     static HOLDING: AtomicUsize = AtomicUsize::new(0);
     OPEN.store(false, Ordering::SeqCst);
     HOLDING.store(0, Ordering::SeqCst);
+    // Yielding, not sleeping: the workers start the moment the gate opens (a sleep's
+    // wake-up would be timed with the run), and give their cores to the submitting
+    // thread meanwhile.
     let hold = || {
         HOLDING.fetch_add(1, Ordering::SeqCst);
         while !OPEN.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_micros(20));
+            std::thread::yield_now();
         }
     };
     let held: Vec<Future<()>> = (0..client.threads())
@@ -123,11 +132,14 @@ fn fan_in_held(client: &Client) -> (u64, Duration) {
         std::thread::yield_now();
     }
     let cpu = thread_cpu();
-    let root = submit_fan_in(client, 1_000, inc);
+    let root = submit_fan_in(client, 1_000, leaf);
     let submitting = thread_cpu() - cpu;
+    let start = Instant::now();
     OPEN.store(true, Ordering::SeqCst);
+    let value = root.result().expect("no task fails");
+    let running = start.elapsed();
     client.gather(&held).expect("no task fails");
-    (root.result().expect("no task fails"), submitting)
+    (value, submitting, running)
 }
 
 /// One run of `shape`: the tasks it ran, its check value and the time it took (of its
@@ -159,8 +171,12 @@ fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
             return (1_999, value, thread_cpu() - cpu);
         }
         "fan_in_submit" => {
-            let (value, submitting) = fan_in_held(client);
+            let (value, submitting, _) = fan_in_held(client, inc);
             return (1_999, value, submitting);
+        }
+        "fan_in_10us_held" => {
+            let (value, _, running) = fan_in_held(client, inc_10us);
+            return (1_999, value, running);
         }
         "round_trip" => {
             let n = TASKS / 10;
@@ -182,7 +198,8 @@ fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
         other => {
             panic!(
                 "unknown shape `{other}`: map, chain, fan_in, round_trip, submit_10us, \
-                 fan_in_10us, fan_in_10us_cpu, fan_in_submit, chain_cpu or all"
+                 fan_in_10us, fan_in_10us_cpu, fan_in_10us_held, fan_in_submit, chain_cpu \
+                 or all"
             )
         }
     };
