@@ -349,7 +349,7 @@ impl Arena {
     ///
     /// # Panics
     /// When there is no slot `index`.
-    #[inline]
+    #[inline(always)]
     fn place(&self, index: usize) -> (usize, usize) {
         assert!(index < self.len, "taskweave: bug: no result slot {index}");
         match &self.places {
@@ -361,7 +361,7 @@ impl Arena {
     }
 
     /// The slot of node `index`, of its own result type.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn slot<T: 'static>(&self, index: u32) -> &SharedSlot<T> {
         let (offset, kind) = self.place(index as usize);
         if self.kinds[kind].1 != TypeId::of::<SharedSlot<T>>() {

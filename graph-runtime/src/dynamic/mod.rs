@@ -340,6 +340,7 @@ pub struct Env<'a> {
 
 impl<'a> Env<'a> {
     /// The typed slot of node `index`.
+    #[inline(always)]
     fn slot<T: 'static>(&self, index: u32) -> &'a SharedSlot<T> {
         self.slots.slot(index)
     }
@@ -353,6 +354,7 @@ impl<'a> Env<'a> {
     }
 
     /// This node's next input, claimed: one of the uses the plan counted for it.
+    #[inline(always)]
     fn input<T: 'static>(&self, cursor: &mut usize) -> Shared<'a, T> {
         let index = self.inputs[*cursor];
         *cursor += 1;
