@@ -335,7 +335,9 @@ fn leaf_d(i: u64, micros: u64) -> Delayed<u64> {
     }
 }
 
-fn inc_d(x: &Delayed<u64>, micros: u64) -> Delayed<u64> {
+/// `inc` of `x`, moved into the task: a caller that reads `x` again passes a clone
+/// (a node read twice is counted per read, as in any program).
+fn inc_d(x: Delayed<u64>, micros: u64) -> Delayed<u64> {
     if micros == 0 {
         delay!(inc(x))
     } else {
@@ -343,26 +345,8 @@ fn inc_d(x: &Delayed<u64>, micros: u64) -> Delayed<u64> {
     }
 }
 
-fn add_d(a: &Delayed<u64>, b: &Delayed<u64>, micros: u64) -> Delayed<u64> {
-    if micros == 0 {
-        delay!(add(a, b))
-    } else {
-        delay!(add_work(a, b, micros))
-    }
-}
-
-/// `inc_d` of a node the caller has no further use for, moved into the task (as a
-/// chain is written: `x = delay!(inc(x))`), which saves counting its handle again.
-fn inc_d_moved(x: Delayed<u64>, micros: u64) -> Delayed<u64> {
-    if micros == 0 {
-        delay!(inc(x))
-    } else {
-        delay!(inc_work(x, micros))
-    }
-}
-
-/// `add_d` of two nodes moved into the task (a tree's level consumed pairwise).
-fn add_d_moved(a: Delayed<u64>, b: Delayed<u64>, micros: u64) -> Delayed<u64> {
+/// `add` of `a` and `b`, moved into the task (as [`inc_d`]).
+fn add_d(a: Delayed<u64>, b: Delayed<u64>, micros: u64) -> Delayed<u64> {
     if micros == 0 {
         delay!(add(a, b))
     } else {
@@ -380,11 +364,11 @@ fn dynamic_run(workload: Workload, p: u64, micros: u64) -> u64 {
     match workload {
         // Nodes nothing else reads are moved into their task, as a user writes a
         // chain or consumes a tree's level; the wavefront and the binary tree read
-        // each node twice, and lend it.
+        // each node twice, and pass clones.
         Workload::Chain => {
             let mut x = leaf_d(0, micros);
             for _ in 1..p {
-                x = inc_d_moved(x, micros);
+                x = inc_d(x, micros);
             }
             x.compute()
         }
@@ -394,7 +378,7 @@ fn dynamic_run(workload: Workload, p: u64, micros: u64) -> u64 {
                 let mut pairs = std::mem::take(&mut level).into_iter();
                 while let Some(a) = pairs.next() {
                     level.push(match pairs.next() {
-                        Some(b) => add_d_moved(a, b, 0),
+                        Some(b) => add_d(a, b, 0),
                         None => a,
                     });
                 }
@@ -405,9 +389,9 @@ fn dynamic_run(workload: Workload, p: u64, micros: u64) -> u64 {
             let side = p as usize;
             let mut row: Vec<Delayed<u64>> = (0..side).map(|_| leaf_d(0, micros)).collect();
             for _ in 1..side {
-                let mut next = vec![inc_d(&row[0], micros)];
+                let mut next = vec![inc_d(row[0].clone(), micros)];
                 for j in 1..side {
-                    let cell = add_d(&row[j], &next[j - 1], micros);
+                    let cell = add_d(row[j].clone(), next[j - 1].clone(), micros);
                     next.push(cell);
                 }
                 row = next;
@@ -419,7 +403,7 @@ fn dynamic_run(workload: Workload, p: u64, micros: u64) -> u64 {
             for _ in 1..p {
                 level = level
                     .iter()
-                    .flat_map(|n| [inc_d(n, micros), inc_d(n, micros)])
+                    .flat_map(|n| [inc_d(n.clone(), micros), inc_d(n.clone(), micros)])
                     .collect();
             }
             sum_d(level)

@@ -301,7 +301,18 @@ where
     }
 }
 
-fn pair<A, B>(a: &Delayed<A>, b: &Delayed<B>, parents: &mut Parents) -> Pair<A, B> {
+// The nodes of an argument go into `parents` by value: a node passed by value moves
+// its handle there (no count taken and dropped per edge: every `x = delay!(f(x))` of a
+// chain, every pair a tree's level consumes); a lent one is cloned by the caller.
+
+fn node_ref<T>(delayed: Delayed<T>, parents: &mut Parents) -> NodeRef<T> {
+    parents.nodes.push(delayed.node);
+    NodeRef {
+        _value: PhantomData,
+    }
+}
+
+fn pair<A, B>(a: Delayed<A>, b: Delayed<B>, parents: &mut Parents) -> Pair<A, B> {
     node_ref(a, parents);
     node_ref(b, parents);
     Pair {
@@ -310,9 +321,9 @@ fn pair<A, B>(a: &Delayed<A>, b: &Delayed<B>, parents: &mut Parents) -> Pair<A, 
 }
 
 fn triple<A, B, C>(
-    a: &Delayed<A>,
-    b: &Delayed<B>,
-    c: &Delayed<C>,
+    a: Delayed<A>,
+    b: Delayed<B>,
+    c: Delayed<C>,
     parents: &mut Parents,
 ) -> Triple<A, B, C> {
     node_ref(a, parents);
@@ -323,61 +334,7 @@ fn triple<A, B, C>(
     }
 }
 
-fn node_ref<T>(delayed: &Delayed<T>, parents: &mut Parents) -> NodeRef<T> {
-    parents.nodes.push(delayed.node.clone());
-    NodeRef {
-        _value: PhantomData,
-    }
-}
-
-/// [`node_ref`] of a node given by value: its handle is moved into the parents, not
-/// counted again and dropped (two atomic read-modify-writes less per edge: every
-/// `x = delay!(f(x))` of a chain, every pair a tree's level consumes).
-fn node_moved<T>(delayed: Delayed<T>, parents: &mut Parents) -> NodeRef<T> {
-    parents.nodes.push(delayed.node);
-    NodeRef {
-        _value: PhantomData,
-    }
-}
-
-fn pair_moved<A, B>(a: Delayed<A>, b: Delayed<B>, parents: &mut Parents) -> Pair<A, B> {
-    node_moved(a, parents);
-    node_moved(b, parents);
-    Pair {
-        _value: PhantomData,
-    }
-}
-
-fn triple_moved<A, B, C>(
-    a: Delayed<A>,
-    b: Delayed<B>,
-    c: Delayed<C>,
-    parents: &mut Parents,
-) -> Triple<A, B, C> {
-    node_moved(a, parents);
-    node_moved(b, parents);
-    node_moved(c, parents);
-    Triple {
-        _value: PhantomData,
-    }
-}
-
-fn many_moved<T>(items: impl IntoIterator<Item = Delayed<T>>, parents: &mut Parents) -> Many<T> {
-    let mut len = 0;
-    for item in items {
-        node_moved(item, parents);
-        len += 1;
-    }
-    Many {
-        len,
-        _value: PhantomData,
-    }
-}
-
-fn many<'d, T: 'd>(
-    items: impl IntoIterator<Item = &'d Delayed<T>>,
-    parents: &mut Parents,
-) -> Many<T> {
+fn many<T>(items: impl IntoIterator<Item = Delayed<T>>, parents: &mut Parents) -> Many<T> {
     let mut len = 0;
     for item in items {
         node_ref(item, parents);
@@ -413,44 +370,44 @@ into_arg! {
     {A: Clone + Send + Sync + 'static} &'static [A], Vec<A> => LentDeref<Const<Vec<A>>> = |v, p| LentDeref(Const(v));
     {} &'static str, String => LentDeref<Const<String>> = |v, p| LentDeref(Const(v));
 
-    {A: Clone + Send + Sync + 'static} A, Delayed<A> => NodeRef<A> = |v, p| node_moved(v, p);
-    {A: Clone + Send + Sync + 'static} A, &Delayed<A> => NodeRef<A> = |v, p| node_ref(v, p);
-    {A: Clone + Send + Sync + 'static} &'static A, Delayed<A> => Lent<NodeRef<A>> = |v, p| Lent(node_moved(v, p));
-    {A: Clone + Send + Sync + 'static} &'static A, &Delayed<A> => Lent<NodeRef<A>> = |v, p| Lent(node_ref(v, p));
-    {A: Clone + Send + Sync + 'static} &'static [A], Delayed<Vec<A>> => LentDeref<NodeRef<Vec<A>>> = |v, p| LentDeref(node_moved(v, p));
-    {A: Clone + Send + Sync + 'static} &'static [A], &Delayed<Vec<A>> => LentDeref<NodeRef<Vec<A>>> = |v, p| LentDeref(node_ref(v, p));
-    {} &'static str, Delayed<String> => LentDeref<NodeRef<String>> = |v, p| LentDeref(node_moved(v, p));
-    {} &'static str, &Delayed<String> => LentDeref<NodeRef<String>> = |v, p| LentDeref(node_ref(v, p));
+    {A: Clone + Send + Sync + 'static} A, Delayed<A> => NodeRef<A> = |v, p| node_ref(v, p);
+    {A: Clone + Send + Sync + 'static} A, &Delayed<A> => NodeRef<A> = |v, p| node_ref(v.clone(), p);
+    {A: Clone + Send + Sync + 'static} &'static A, Delayed<A> => Lent<NodeRef<A>> = |v, p| Lent(node_ref(v, p));
+    {A: Clone + Send + Sync + 'static} &'static A, &Delayed<A> => Lent<NodeRef<A>> = |v, p| Lent(node_ref(v.clone(), p));
+    {A: Clone + Send + Sync + 'static} &'static [A], Delayed<Vec<A>> => LentDeref<NodeRef<Vec<A>>> = |v, p| LentDeref(node_ref(v, p));
+    {A: Clone + Send + Sync + 'static} &'static [A], &Delayed<Vec<A>> => LentDeref<NodeRef<Vec<A>>> = |v, p| LentDeref(node_ref(v.clone(), p));
+    {} &'static str, Delayed<String> => LentDeref<NodeRef<String>> = |v, p| LentDeref(node_ref(v, p));
+    {} &'static str, &Delayed<String> => LentDeref<NodeRef<String>> = |v, p| LentDeref(node_ref(v.clone(), p));
 
-    {A: Clone + Send + Sync + 'static} Vec<A>, Vec<Delayed<A>> => Many<A> = |v, p| many_moved(v, p);
-    {A: Clone + Send + Sync + 'static} Vec<A>, &Vec<Delayed<A>> => Many<A> = |v, p| many(v, p);
-    {A: Clone + Send + Sync + 'static} Vec<A>, &[Delayed<A>] => Many<A> = |v, p| many(v, p);
-    {A: Clone + Send + Sync + 'static, const N: usize} Vec<A>, [Delayed<A>; N] => Many<A> = |v, p| many_moved(v, p);
-    {A: Clone + Send + Sync + 'static} &'static Vec<A>, Vec<Delayed<A>> => Lent<Many<A>> = |v, p| Lent(many_moved(v, p));
-    {A: Clone + Send + Sync + 'static} &'static Vec<A>, &Vec<Delayed<A>> => Lent<Many<A>> = |v, p| Lent(many(v, p));
-    {A: Clone + Send + Sync + 'static} &'static Vec<A>, &[Delayed<A>] => Lent<Many<A>> = |v, p| Lent(many(v, p));
-    {A: Clone + Send + Sync + 'static, const N: usize} &'static Vec<A>, [Delayed<A>; N] => Lent<Many<A>> = |v, p| Lent(many_moved(v, p));
-    {A: Clone + Send + Sync + 'static} &'static [A], Vec<Delayed<A>> => LentDeref<Many<A>> = |v, p| LentDeref(many_moved(v, p));
-    {A: Clone + Send + Sync + 'static} &'static [A], &Vec<Delayed<A>> => LentDeref<Many<A>> = |v, p| LentDeref(many(v, p));
-    {A: Clone + Send + Sync + 'static} &'static [A], &[Delayed<A>] => LentDeref<Many<A>> = |v, p| LentDeref(many(v, p));
-    {A: Clone + Send + Sync + 'static, const N: usize} &'static [A], [Delayed<A>; N] => LentDeref<Many<A>> = |v, p| LentDeref(many_moved(v, p));
+    {A: Clone + Send + Sync + 'static} Vec<A>, Vec<Delayed<A>> => Many<A> = |v, p| many(v, p);
+    {A: Clone + Send + Sync + 'static} Vec<A>, &Vec<Delayed<A>> => Many<A> = |v, p| many(v.iter().cloned(), p);
+    {A: Clone + Send + Sync + 'static} Vec<A>, &[Delayed<A>] => Many<A> = |v, p| many(v.iter().cloned(), p);
+    {A: Clone + Send + Sync + 'static, const N: usize} Vec<A>, [Delayed<A>; N] => Many<A> = |v, p| many(v, p);
+    {A: Clone + Send + Sync + 'static} &'static Vec<A>, Vec<Delayed<A>> => Lent<Many<A>> = |v, p| Lent(many(v, p));
+    {A: Clone + Send + Sync + 'static} &'static Vec<A>, &Vec<Delayed<A>> => Lent<Many<A>> = |v, p| Lent(many(v.iter().cloned(), p));
+    {A: Clone + Send + Sync + 'static} &'static Vec<A>, &[Delayed<A>] => Lent<Many<A>> = |v, p| Lent(many(v.iter().cloned(), p));
+    {A: Clone + Send + Sync + 'static, const N: usize} &'static Vec<A>, [Delayed<A>; N] => Lent<Many<A>> = |v, p| Lent(many(v, p));
+    {A: Clone + Send + Sync + 'static} &'static [A], Vec<Delayed<A>> => LentDeref<Many<A>> = |v, p| LentDeref(many(v, p));
+    {A: Clone + Send + Sync + 'static} &'static [A], &Vec<Delayed<A>> => LentDeref<Many<A>> = |v, p| LentDeref(many(v.iter().cloned(), p));
+    {A: Clone + Send + Sync + 'static} &'static [A], &[Delayed<A>] => LentDeref<Many<A>> = |v, p| LentDeref(many(v.iter().cloned(), p));
+    {A: Clone + Send + Sync + 'static, const N: usize} &'static [A], [Delayed<A>; N] => LentDeref<Many<A>> = |v, p| LentDeref(many(v, p));
 
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static}
-        (A, B), (Delayed<A>, Delayed<B>) => Pair<A, B> = |v, p| pair_moved(v.0, v.1, p);
+        (A, B), (Delayed<A>, Delayed<B>) => Pair<A, B> = |v, p| pair(v.0, v.1, p);
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static}
-        (A, B), (&Delayed<A>, &Delayed<B>) => Pair<A, B> = |v, p| pair(v.0, v.1, p);
+        (A, B), (&Delayed<A>, &Delayed<B>) => Pair<A, B> = |v, p| pair(v.0.clone(), v.1.clone(), p);
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static}
-        &'static (A, B), (Delayed<A>, Delayed<B>) => Lent<Pair<A, B>> = |v, p| Lent(pair_moved(v.0, v.1, p));
+        &'static (A, B), (Delayed<A>, Delayed<B>) => Lent<Pair<A, B>> = |v, p| Lent(pair(v.0, v.1, p));
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static}
-        &'static (A, B), (&Delayed<A>, &Delayed<B>) => Lent<Pair<A, B>> = |v, p| Lent(pair(v.0, v.1, p));
+        &'static (A, B), (&Delayed<A>, &Delayed<B>) => Lent<Pair<A, B>> = |v, p| Lent(pair(v.0.clone(), v.1.clone(), p));
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static, C: Clone + Send + Sync + 'static}
-        (A, B, C), (Delayed<A>, Delayed<B>, Delayed<C>) => Triple<A, B, C> = |v, p| triple_moved(v.0, v.1, v.2, p);
+        (A, B, C), (Delayed<A>, Delayed<B>, Delayed<C>) => Triple<A, B, C> = |v, p| triple(v.0, v.1, v.2, p);
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static, C: Clone + Send + Sync + 'static}
-        (A, B, C), (&Delayed<A>, &Delayed<B>, &Delayed<C>) => Triple<A, B, C> = |v, p| triple(v.0, v.1, v.2, p);
+        (A, B, C), (&Delayed<A>, &Delayed<B>, &Delayed<C>) => Triple<A, B, C> = |v, p| triple(v.0.clone(), v.1.clone(), v.2.clone(), p);
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static, C: Clone + Send + Sync + 'static}
-        &'static (A, B, C), (Delayed<A>, Delayed<B>, Delayed<C>) => Lent<Triple<A, B, C>> = |v, p| Lent(triple_moved(v.0, v.1, v.2, p));
+        &'static (A, B, C), (Delayed<A>, Delayed<B>, Delayed<C>) => Lent<Triple<A, B, C>> = |v, p| Lent(triple(v.0, v.1, v.2, p));
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static, C: Clone + Send + Sync + 'static}
-        &'static (A, B, C), (&Delayed<A>, &Delayed<B>, &Delayed<C>) => Lent<Triple<A, B, C>> = |v, p| Lent(triple(v.0, v.1, v.2, p));
+        &'static (A, B, C), (&Delayed<A>, &Delayed<B>, &Delayed<C>) => Lent<Triple<A, B, C>> = |v, p| Lent(triple(v.0.clone(), v.1.clone(), v.2.clone(), p));
 }
 
 // ---- `delay!`: which kind of argument, chosen by autoref specialization ----------
@@ -488,14 +445,14 @@ pub trait ViaNode {
 impl<T: Send + Sync + 'static> ViaNode for &&Wrap<Delayed<T>> {
     type Arg = NodeRef<T>;
     fn __arg(&self, parents: &mut Parents) -> NodeRef<T> {
-        node_moved(self.take(), parents)
+        node_ref(self.take(), parents)
     }
 }
 
 impl<T: Send + Sync + 'static> ViaNode for &&Wrap<&Delayed<T>> {
     type Arg = NodeRef<T>;
     fn __arg(&self, parents: &mut Parents) -> NodeRef<T> {
-        node_ref(self.take(), parents)
+        node_ref(self.take().clone(), parents)
     }
 }
 
@@ -510,28 +467,28 @@ pub trait ViaMany {
 impl<T: Clone + Send + Sync + 'static> ViaMany for &Wrap<Vec<Delayed<T>>> {
     type Arg = Many<T>;
     fn __arg(&self, parents: &mut Parents) -> Many<T> {
-        many_moved(self.take(), parents)
+        many(self.take(), parents)
     }
 }
 
 impl<T: Clone + Send + Sync + 'static> ViaMany for &Wrap<&Vec<Delayed<T>>> {
     type Arg = Many<T>;
     fn __arg(&self, parents: &mut Parents) -> Many<T> {
-        many(self.take(), parents)
+        many(self.take().iter().cloned(), parents)
     }
 }
 
 impl<T: Clone + Send + Sync + 'static> ViaMany for &Wrap<&[Delayed<T>]> {
     type Arg = Many<T>;
     fn __arg(&self, parents: &mut Parents) -> Many<T> {
-        many(self.take(), parents)
+        many(self.take().iter().cloned(), parents)
     }
 }
 
 impl<T: Clone + Send + Sync + 'static, const N: usize> ViaMany for &Wrap<[Delayed<T>; N]> {
     type Arg = Many<T>;
     fn __arg(&self, parents: &mut Parents) -> Many<T> {
-        many_moved(self.take(), parents)
+        many(self.take(), parents)
     }
 }
 
@@ -541,7 +498,7 @@ impl<A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static> ViaMany
     type Arg = Pair<A, B>;
     fn __arg(&self, parents: &mut Parents) -> Pair<A, B> {
         let (a, b) = self.take();
-        pair_moved(a, b, parents)
+        pair(a, b, parents)
     }
 }
 
@@ -551,7 +508,7 @@ impl<A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static> ViaMany
     type Arg = Pair<A, B>;
     fn __arg(&self, parents: &mut Parents) -> Pair<A, B> {
         let (a, b) = self.take();
-        pair(a, b, parents)
+        pair(a.clone(), b.clone(), parents)
     }
 }
 
@@ -564,7 +521,7 @@ where
     type Arg = Triple<A, B, C>;
     fn __arg(&self, parents: &mut Parents) -> Triple<A, B, C> {
         let (a, b, c) = self.take();
-        triple_moved(a, b, c, parents)
+        triple(a, b, c, parents)
     }
 }
 
@@ -577,7 +534,7 @@ where
     type Arg = Triple<A, B, C>;
     fn __arg(&self, parents: &mut Parents) -> Triple<A, B, C> {
         let (a, b, c) = self.take();
-        triple(a, b, c, parents)
+        triple(a.clone(), b.clone(), c.clone(), parents)
     }
 }
 
