@@ -453,7 +453,7 @@ fn shared_slot_lend_and_give() {
 }
 
 /// The dynamic dispatcher's one-use slots, filled and read without a read-modify-write
-/// (`put_alone`, `shared_alone`): a node fills its slot, releases its one reader
+/// (`put_alone`, `shared_planned`): a node fills its slot, releases its one reader
 /// through the reader's pending count (as the dispatcher does), and the reader, on
 /// another thread, moves the value out; then a second run on the same slot, the
 /// threads' parts swapped. Loom checks every access to the value is ordered by the
@@ -482,7 +482,7 @@ fn one_use_slot_filled_and_read_alone() {
                         loom::thread::yield_now();
                     }
                     // SAFETY: released by the writer, the reader is the slot's one use.
-                    give(&mut unsafe { slot.shared_alone() })
+                    give(&mut unsafe { slot.shared_planned() })
                 }
             };
             let got = if run == 0 {
@@ -497,6 +497,45 @@ fn one_use_slot_filled_and_read_alone() {
             };
             assert_eq!(got.get(), run);
         }
+        assert!(slot.take_last().is_none());
+        drop(slot);
+        stats.assert_all_dropped_once();
+    });
+    assert!(n > 1);
+}
+
+/// The dynamic dispatcher's slots of several uses, claimed as the plan counted them
+/// (`shared_planned`, no claim counter in release builds, which loom's run uses): a
+/// node fills a slot of two uses and releases its two readers, on two threads, each
+/// of which takes the value by value: a reader that finds its use the last live one
+/// moves the value out, any other clones it and releases its use. The value is never
+/// read after its drop (a clone's `get` asserts it), and every value is dropped once;
+/// a second run on the same slot finds it empty.
+#[test]
+fn slot_of_two_uses_read_as_planned() {
+    let n = explore("slot of two uses: read as planned by two threads", || {
+        let stats = Arc::new(Stats::default());
+        let slot = Arc::new(SharedSlot::<Counted>::new(2));
+        for run in 0..2u64 {
+            // SAFETY: no reader is released before the fill.
+            unsafe { slot.put_alone(Counted::new(run, &stats)) };
+            let reader = {
+                let slot = slot.clone();
+                // SAFETY: each reader claims one of the two uses, once.
+                move || give(&mut unsafe { slot.shared_planned() })
+            };
+            let other = loom::thread::spawn(reader.clone());
+            let mine = reader();
+            let theirs = other.join().unwrap();
+            assert_eq!((mine.get(), theirs.get()), (run, run));
+        }
+        // Per run, the value and one clone, or two when both readers saw the other's
+        // use still live (the last release then drops the value in the slot).
+        let made = stats.made.load(Ordering::SeqCst);
+        assert!(
+            (4..=6).contains(&made),
+            "two or three values per run: {made}"
+        );
         assert!(slot.take_last().is_none());
         drop(slot);
         stats.assert_all_dropped_once();

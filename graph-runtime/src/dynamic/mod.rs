@@ -359,9 +359,11 @@ impl<'a> Env<'a> {
         let index = self.inputs[*cursor];
         *cursor += 1;
         // SAFETY: the plan gives a slot one use per read of it by a node (each input
-        // occurrence) or by the run's caller (each output); a slot of one use is
-        // claimed by its one reader only, this node, which runs once per run.
-        unsafe { self.slot::<T>(index).shared_alone() }
+        // occurrence, claimed here once: the cursor moves past it) or by the run's
+        // caller (each output, read once the run has ended and every node's claims are
+        // released); a node runs once per run, so no slot is claimed more often than
+        // it has uses, and a slot of one use is claimed by its one reader only.
+        unsafe { self.slot::<T>(index).shared_planned() }
     }
 }
 

@@ -484,20 +484,41 @@ impl<T> SharedSlot<T> {
         }
     }
 
-    /// [`shared`](Self::shared) by a reader that, when the slot has one use, is that
-    /// use: the claim is then a check and a store, not a read-modify-write (the dynamic
-    /// dispatcher's inputs, which the plan counts exactly: a chain's every read).
-    /// Giving the one use moves the value out with plain stores already, so such a
-    /// read takes no atomic read-modify-write at all. Panics as `shared` does.
+    /// [`shared`](Self::shared) by a reader whose claim a plan counted: the dynamic
+    /// dispatcher's inputs, one use per input occurrence, each read once per run by
+    /// the one node that has it. The plan's count is exact, so the claim is not
+    /// counted again: a slot of one use is claimed with a check and a store (a
+    /// chain's every read; giving the one use then moves the value out with plain
+    /// stores, so such a read takes no read-modify-write at all), a slot of several
+    /// uses with a check only (the read-modify-write left is `live`'s release, which
+    /// decides who moves the value out). Panics if the value is not there, or if a
+    /// one-use slot is claimed twice. Debug builds count every claim, as `shared`
+    /// does, so that the test suite catches a plan that counts wrong.
     ///
     /// # Safety
-    /// If the slot has one use, no other thread claims it or takes it meanwhile (the
-    /// caller is its one reader in this run).
+    /// The claim is one of the `uses` the slot was made for, and no more claims are
+    /// made than it has uses until the value is gone (each reader of the plan claims
+    /// its own use once per run, and the slot's own [`take_last`](Self::take_last)
+    /// is called only when every other claim has been released); a slot of one use
+    /// is claimed by its one reader only.
     #[doc(hidden)]
     #[inline]
-    pub unsafe fn shared_alone(&self) -> Shared<'_, T> {
+    pub unsafe fn shared_planned(&self) -> Shared<'_, T> {
         if self.uses != 1 {
-            return self.shared();
+            if cfg!(debug_assertions) {
+                return self.shared();
+            }
+            // Acquire, as `shared`'s: the writer's FULL store (with release) publishes
+            // the value and the counters.
+            if self.state.load(Ordering::Acquire) != FULL {
+                misuse("read before it was computed, or more often than declared");
+            }
+            // By the caller's contract this is one of the uses `live` counts: the value
+            // stays until this handle releases it.
+            return Shared {
+                slot: self,
+                live: true,
+            };
         }
         // Acquire, as `shared`'s: the writer's FULL store (with release) publishes the
         // value and the counters.
@@ -868,13 +889,13 @@ mod tests {
     }
 
     #[test]
-    fn a_one_use_slot_read_alone_moves_its_value_out_and_fills_again() {
+    fn a_one_use_slot_read_as_planned_moves_its_value_out_and_fills_again() {
         let drops = Arc::new(AtomicUsize::new(0));
         let slot = SharedSlot::new(1);
         for round in 1..=2 {
             slot.put(Counted(drops.clone()));
             // SAFETY: this thread is the only one that touches the slot.
-            let value = give(&mut unsafe { slot.shared_alone() });
+            let value = give(&mut unsafe { slot.shared_planned() });
             assert_eq!(slot.state.load(Ordering::SeqCst), EMPTY);
             assert_eq!(drops.load(Ordering::SeqCst), round - 1);
             drop(value);
@@ -883,7 +904,7 @@ mod tests {
         // Lent and released, the value is dropped in the slot.
         slot.put(Counted(drops.clone()));
         // SAFETY: as above.
-        drop(unsafe { slot.shared_alone() });
+        drop(unsafe { slot.shared_planned() });
         assert_eq!(drops.load(Ordering::SeqCst), 3);
         assert_eq!(slot.state.load(Ordering::SeqCst), EMPTY);
         drop(slot);
@@ -891,37 +912,55 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_of_several_uses_read_alone_counts_its_claims() {
+    fn a_slot_of_several_uses_read_as_planned_is_cloned_then_moved() {
         let drops = Arc::new(AtomicUsize::new(0));
         let slot = SharedSlot::new(2);
+        for round in 0..2 {
+            slot.put(Counted(drops.clone()));
+            // SAFETY: this thread is the only one that touches the slot, and claims
+            // its two uses once each.
+            let mut first = unsafe { slot.shared_planned() };
+            // SAFETY: as above.
+            let mut second = unsafe { slot.shared_planned() };
+            // The first given is a clone; the value stays for the second use.
+            let clone = give(&mut first);
+            assert_eq!(slot.state.load(Ordering::SeqCst), FULL);
+            // The last moves it out: the slot is empty, nothing dropped yet.
+            let moved = give(&mut second);
+            assert_eq!(slot.state.load(Ordering::SeqCst), EMPTY);
+            assert_eq!(drops.load(Ordering::SeqCst), 2 * round);
+            drop((clone, moved));
+            assert_eq!(drops.load(Ordering::SeqCst), 2 * round + 2);
+        }
+        // Lent and released, the value is dropped in the slot, once.
         slot.put(Counted(drops.clone()));
-        // SAFETY: this thread is the only one that touches the slot.
-        let first = unsafe { slot.shared_alone() };
         // SAFETY: as above.
-        let second = unsafe { slot.shared_alone() };
+        let (first, second) = unsafe { (slot.shared_planned(), slot.shared_planned()) };
         drop(first);
-        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        assert_eq!(drops.load(Ordering::SeqCst), 4);
         drop(second);
-        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        assert_eq!(drops.load(Ordering::SeqCst), 5);
+        drop(slot);
+        assert_eq!(drops.load(Ordering::SeqCst), 5);
     }
 
     #[test]
     #[should_panic(expected = "more often than declared")]
-    fn reading_a_one_use_slot_alone_twice_panics() {
+    fn reading_a_one_use_slot_as_planned_twice_panics() {
         let slot = SharedSlot::new(1);
         slot.put(1);
         // SAFETY: this thread is the only one that touches the slot.
-        let _a = unsafe { slot.shared_alone() };
+        let _a = unsafe { slot.shared_planned() };
         // SAFETY: as above.
-        let _b = unsafe { slot.shared_alone() };
+        let _b = unsafe { slot.shared_planned() };
     }
 
     #[test]
     #[should_panic(expected = "before it was computed")]
-    fn reading_an_empty_slot_alone_panics() {
+    fn reading_an_empty_slot_as_planned_panics() {
         let slot: SharedSlot<u8> = SharedSlot::new(1);
         // SAFETY: this thread is the only one that touches the slot.
-        let _ = unsafe { slot.shared_alone() };
+        let _ = unsafe { slot.shared_planned() };
     }
 
     #[test]
