@@ -245,14 +245,26 @@ impl ArenaBuilder {
     }
 
     /// Adds the next node's slot.
+    #[inline]
     pub(crate) fn push<T: Send + Sync + 'static>(&mut self) {
         let kind = &KindOf::<T>::KIND;
-        self.slots.layout = self
-            .slots
-            .layout
-            .extend(kind.layout)
-            .expect("taskweave: a dynamic graph's slots fit in memory")
-            .0;
+        let slots = &mut self.slots;
+        // Most graphs have one result type: a slot of the first kind, while no other
+        // has been met, is only counted (the layout is made once, in `finish`).
+        if !slots.mixed
+            && slots
+                .kinds
+                .first()
+                .is_some_and(|&first| core::ptr::eq(first, kind))
+        {
+            slots.len += 1;
+            return;
+        }
+        self.push_other(kind);
+    }
+
+    /// [`push`](Self::push) of the first slot, or of a graph with several kinds.
+    fn push_other(&mut self, kind: &'static SlotKind) {
         let number = self.kind_number(kind);
         let slots = &mut self.slots;
         if number != 0 && !slots.mixed {
@@ -266,9 +278,29 @@ impl ArenaBuilder {
         slots.len += 1;
     }
 
-    /// The slots pushed.
+    /// The slots pushed, with the layout of a block that holds them all: each slot
+    /// after the one before it, as [`Slots::arena`] places them.
     pub(crate) fn finish(self) -> Slots {
         let mut slots = self.slots;
+        const TOO_LARGE: &str = "taskweave: a dynamic graph's slots fit in memory";
+        slots.layout = if slots.mixed {
+            slots.kind_of.iter().fold(Layout::new::<()>(), |at, &kind| {
+                at.extend(slots.kinds[kind as usize].layout)
+                    .expect(TOO_LARGE)
+                    .0
+            })
+        } else {
+            // One kind: `Layout::extend` of one layout again and again places slot `i`
+            // at `i * size` (a type's size is a multiple of its alignment).
+            match slots.kinds.first() {
+                Some(kind) => Layout::from_size_align(
+                    kind.layout.size().checked_mul(slots.len).expect(TOO_LARGE),
+                    kind.layout.align(),
+                )
+                .expect(TOO_LARGE),
+                None => Layout::new::<()>(),
+            }
+        };
         reuse::fit(&mut slots.kind_of);
         slots
     }
@@ -289,7 +321,7 @@ impl Slots {
             block: kept,
         } = KEPT.take();
         let places = if self.mixed {
-            // The offsets `push` found, again: each slot after the one before it.
+            // Each slot after the one before it, as `finish` laid them out.
             let mut at = Layout::new::<()>();
             offsets.clear();
             offsets.extend(self.kind_of.iter().map(|&kind| {
@@ -331,7 +363,7 @@ impl Slots {
         }
         for (i, uses) in uses.iter_mut().enumerate() {
             let (offset, kind) = arena.place(i);
-            // SAFETY: `place` gives the offset `Layout::extend` gave the slot in `push`,
+            // SAFETY: `place` gives the offset `Layout::extend` gave the slot in `finish`,
             // aligned for its type and inside the first `layout.size()` bytes of the
             // block (`layout` covers every slot, padded to the largest alignment; the
             // block is at least that large, with that alignment: `Block::fits`); each
