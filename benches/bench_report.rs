@@ -362,9 +362,9 @@ fn sum_d(parts: Vec<Delayed<u64>>) -> u64 {
 
 fn dynamic_run(workload: Workload, p: u64, micros: u64) -> u64 {
     match workload {
-        // Nodes nothing else reads are moved into their task, as a user writes a
-        // chain or consumes a tree's level; the wavefront and the binary tree read
-        // each node twice, and pass clones.
+        // Each node is moved into the task that reads it last, as a user writes a
+        // chain or consumes a tree's level; a node read again later is passed as a
+        // clone (the wavefront's left neighbour, the binary tree's first child).
         Workload::Chain => {
             let mut x = leaf_d(0, micros);
             for _ in 1..p {
@@ -389,12 +389,14 @@ fn dynamic_run(workload: Workload, p: u64, micros: u64) -> u64 {
             let side = p as usize;
             let mut row: Vec<Delayed<u64>> = (0..side).map(|_| leaf_d(0, micros)).collect();
             for _ in 1..side {
-                let mut next = vec![inc_d(row[0].clone(), micros)];
-                for j in 1..side {
-                    let cell = add_d(row[j].clone(), next[j - 1].clone(), micros);
-                    next.push(cell);
+                // The row above is read for the last time: its cells are moved.
+                let mut above = std::mem::replace(&mut row, Vec::with_capacity(side)).into_iter();
+                let first = above.next().expect("side > 0");
+                row.push(inc_d(first, micros));
+                for up in above {
+                    let left = row.last().expect("a cell").clone();
+                    row.push(add_d(up, left, micros));
                 }
-                row = next;
             }
             row[side - 1].compute()
         }
@@ -402,8 +404,8 @@ fn dynamic_run(workload: Workload, p: u64, micros: u64) -> u64 {
             let mut level = vec![leaf_d(0, micros)];
             for _ in 1..p {
                 level = level
-                    .iter()
-                    .flat_map(|n| [inc_d(n.clone(), micros), inc_d(n.clone(), micros)])
+                    .into_iter()
+                    .flat_map(|n| [inc_d(n.clone(), micros), inc_d(n, micros)])
                     .collect();
             }
             sum_d(level)
