@@ -171,9 +171,9 @@ impl reuse::Buffers for PlanBuffers {
 /// What only laying a plan out needs: the walk's stack and two counters per node.
 #[derive(Default)]
 struct Scratch {
-    /// The walk's stack of `(node, next parent)`, lent as references while a plan is
-    /// made (see [`reuse::recast`]).
-    stack: Vec<(*const NodeRef, usize)>,
+    /// The walk's stack of `(node, its parents not yet visited)`, lent as references
+    /// while a plan is made (see [`reuse::recast`]).
+    stack: Vec<(*const NodeRef, [*const NodeRef; 2])>,
     first: Vec<u32>,
     second: Vec<u32>,
 }
@@ -245,7 +245,7 @@ impl Plan {
             first: mut last_reader,
             second: spare,
         } = KEPT_SCRATCH.take();
-        let mut stack: Vec<(&NodeRef, usize)> = reuse::recast(stack);
+        let mut stack: Vec<(&NodeRef, std::slice::Iter<'_, NodeRef>)> = reuse::recast(stack);
         let pure_key = |n: &Node| Some(n.meta().key).filter(|k| k >> 63 == 1);
         let mut custom_names: Vec<(usize, Arc<str>)> = Vec::new();
         let mut slots = ArenaBuilder::new();
@@ -260,16 +260,18 @@ impl Plan {
                 continue;
             }
             index.set(out, PENDING);
-            stack.push((out, 0));
-            while let Some(&(node, next)) = stack.last() {
-                if let Some(parent) = node.parents().get(next) {
-                    stack.last_mut().expect("a node").1 += 1;
+            // Each frame keeps its node's parents still to visit: the list is read
+            // once per node, not once per parent.
+            stack.push((out, out.parents().iter()));
+            while let Some((node, parents)) = stack.last_mut() {
+                let node: &NodeRef = node;
+                if let Some(parent) = parents.next() {
                     if index.get(parent).is_none() {
                         match pure_key(parent).and_then(|k| pure.get(&k)) {
                             Some(&same) => index.set(parent, same),
                             None => {
                                 index.set(parent, PENDING);
-                                stack.push((parent, 0));
+                                stack.push((parent, parent.parents().iter()));
                             }
                         }
                     }
@@ -922,7 +924,9 @@ impl<T: Clone + Send + Sync + 'static> Output for T {}
 
 /// The only request of a node's value: moved out of its slot.
 fn take_output<T: 'static>(slots: &Arena, output: OutputRead) -> T {
-    match slots.slot::<T>(output.index).take_last() {
+    // SAFETY: outputs are read by the run's caller once the run has ended (every task
+    // ran and released its uses), one after another: no other thread touches a slot.
+    match unsafe { slots.slot::<T>(output.index).take_last_alone() } {
         Some(value) => value,
         // The plan counts one use per request, and a single output is its node's
         // only request: its value is there, read by nobody else, once every task ran.

@@ -545,16 +545,49 @@ impl<T> SharedSlot<T> {
         self.unclaimed
             .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| n.checked_sub(1))
             .ok()?;
-        // SAFETY: FULL means initialised; the one live use left is the unclaimed one this
-        // call just claimed (every handle has released, its Acquire load above
-        // synchronising with their releases), so nothing borrows the value, and the
-        // stores below end the value's life in the slot: it is moved out exactly once.
+        // SAFETY: the one live use left is the unclaimed one just claimed (every handle
+        // has released, the Acquire load above synchronising with their releases).
+        Some(unsafe { self.move_out() })
+    }
+
+    /// [`take_last`](Self::take_last) by a caller no other thread competes with: the
+    /// claim is a check and a store (a dynamic graph's outputs, read by the run's
+    /// caller once the run has ended: one read-modify-write less per output).
+    ///
+    /// # Safety
+    /// No other thread accesses the slot until this returns.
+    #[doc(hidden)]
+    #[inline]
+    pub unsafe fn take_last_alone(&self) -> Option<T> {
+        if self.state.load(Ordering::Acquire) != FULL || self.live.load(Ordering::Acquire) != 1 {
+            return None;
+        }
+        let unclaimed = self.unclaimed.load(Ordering::Relaxed);
+        if unclaimed == 0 {
+            return None;
+        }
+        // By the caller's contract nobody competes for the claim: a store makes it.
+        self.unclaimed.store(unclaimed - 1, Ordering::Relaxed);
+        // SAFETY: as in `take_last`: the one live use left is the one just claimed.
+        Some(unsafe { self.move_out() })
+    }
+
+    /// Moves the value out and empties the slot.
+    ///
+    /// # Safety
+    /// The slot is FULL and the caller holds its one live use, which no handle has
+    /// (every other use released, and synchronised with by an Acquire load of `live`).
+    #[inline]
+    unsafe fn move_out(&self) -> T {
+        // SAFETY: FULL means initialised; the caller's one live use means nothing
+        // borrows the value, and the stores below end the value's life in the slot:
+        // it is moved out exactly once.
         let value = self
             .value
             .with(|cell| unsafe { (*cell).assume_init_read() });
         self.live.store(0, Ordering::Relaxed);
         self.state.store(EMPTY, Ordering::Release);
-        Some(value)
+        value
     }
 
     fn release(&self) {
@@ -942,6 +975,28 @@ mod tests {
         assert_eq!(drops.load(Ordering::SeqCst), 5);
         drop(slot);
         assert_eq!(drops.load(Ordering::SeqCst), 5);
+    }
+
+    #[test]
+    fn the_last_use_taken_alone_moves_the_value_out_once() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = SharedSlot::new(2);
+        // SAFETY: this thread is the only one that touches the slot.
+        assert!(unsafe { slot.take_last_alone() }.is_none(), "empty");
+        slot.put(Counted(drops.clone()));
+        // SAFETY: as above.
+        let still_used = unsafe { slot.take_last_alone() };
+        assert!(still_used.is_none(), "a use is still live");
+        drop(slot.shared());
+        // SAFETY: as above.
+        let value = unsafe { slot.take_last_alone() }.expect("the last use");
+        assert_eq!(slot.state.load(Ordering::SeqCst), EMPTY);
+        // SAFETY: as above.
+        assert!(unsafe { slot.take_last_alone() }.is_none(), "taken already");
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        drop(value);
+        drop(slot);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
     }
 
     #[test]
