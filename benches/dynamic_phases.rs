@@ -13,6 +13,9 @@
 //! one compute, as `bench_report`'s), `n`, and the number of runs. With
 //! `ONLY=prepare` or `ONLY=run` in the environment it builds one graph and repeats only
 //! that phase, with `ONLY=build` it builds and drops graphs only (for `perf record`). Threads: rayon's global pool (`RAYON_NUM_THREADS`).
+//! With `IN_POOL=1` everything runs on a thread of a pool of as many threads, as
+//! `bench_report`'s runs do (a compute entered from outside the pool hands its run to
+//! the pool and waits for it: two thread wake-ups per compute).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -64,6 +67,19 @@ fn main() {
     let shape = args.first().map_or("fan_in", String::as_str);
     let n: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let runs: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200);
+    if std::env::var_os("IN_POOL").is_some() {
+        // As `bench_report`'s runs: built, computed and dropped on a thread of the pool.
+        rayon::ThreadPoolBuilder::new()
+            .build()
+            .expect("a pool")
+            .install(|| measure(shape, n, runs));
+    } else {
+        measure(shape, n, runs);
+    }
+}
+
+/// Times the phases of `runs` graphs of `shape` (or one phase: see `ONLY`).
+fn measure(shape: &str, n: u64, runs: usize) {
     // Every shape as the outputs of one compute (one output but for `parallel`).
     let build = || match shape {
         "chain" => vec![chain(n)],
