@@ -270,6 +270,33 @@ impl Counter for loom::sync::atomic::AtomicU32 {
     }
 }
 
+/// Polls `done` for up to `rounds` rounds before a waiter sleeps (a round is a spin-loop
+/// hint; every 64th yields the core instead, to a thread that needs it): a short wait
+/// costs less than being woken from a condition variable, which a sleeping thread of
+/// a virtual machine takes tens of µs to be. The deadline (`None`: none) is looked at
+/// every 64 rounds, first of all, so a zero timeout only looks. `Some(true)` when
+/// `done`, `Some(false)` when the deadline passed, `None` to sleep.
+pub(crate) fn spin_rounds(
+    done: &dyn Fn() -> bool,
+    deadline: Option<Instant>,
+    rounds: u32,
+) -> Option<bool> {
+    for round in 0..rounds {
+        if done() {
+            return Some(true);
+        }
+        if round % 64 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+            return Some(false);
+        }
+        if round % 64 == 63 {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+    None
+}
+
 /// Sleeps on `condvar` until `ready` holds or `deadline` passes (`None`: no deadline);
 /// returns the guard and whether `ready` holds. Every wait of the futures goes through
 /// it (the progress bars' thread waits on the standard library's types even under

@@ -54,7 +54,7 @@ use super::job::{continuation, run_jobs, Runnable, BATCH};
 use super::state::Core;
 use super::ClientError;
 use crate::engine::lock::Recover;
-use crate::engine::sync::sleep_until;
+use crate::engine::sync::{sleep_until, spin_rounds};
 // The engine's primitives (the standard library's; loom's under `cfg(loom)`, where the
 // pool is built but never run), so that `sleep_until` serves it too.
 use crate::engine::sync::{Condvar, Mutex, MutexGuard};
@@ -584,24 +584,6 @@ fn spin_while(
 /// wait is over, `None` to sleep.
 fn spin(done: &dyn Fn() -> bool, deadline: Option<Instant>) -> Option<bool> {
     spin_rounds(done, deadline, WAIT_SPIN_ROUNDS)
-}
-
-/// [`spin`] for `rounds` rounds.
-fn spin_rounds(done: &dyn Fn() -> bool, deadline: Option<Instant>, rounds: u32) -> Option<bool> {
-    for round in 0..rounds {
-        if done() {
-            return Some(true);
-        }
-        if round % 64 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
-            return Some(false);
-        }
-        if round % 64 == 63 {
-            std::thread::yield_now();
-        } else {
-            std::hint::spin_loop();
-        }
-    }
-    None
 }
 
 /// Takes one off a thread-local depth when dropped (also during unwinding).
