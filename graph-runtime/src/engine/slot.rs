@@ -498,36 +498,28 @@ impl<T> SharedSlot<T> {
     /// # Safety
     /// The claim is one of the `uses` the slot was made for, and no more claims are
     /// made than it has uses until the value is gone (each reader of the plan claims
-    /// its own use once per run, and the slot's own [`take_last`](Self::take_last)
-    /// is called only when every other claim has been released); a slot of one use
-    /// is claimed by its one reader only.
+    /// its own use once per run, and [`take_last`](Self::take_last) or
+    /// [`take_last_alone`](Self::take_last_alone) is called only when every other
+    /// claim has been released); a slot of one use is claimed by its one reader only.
     #[doc(hidden)]
     #[inline]
     pub unsafe fn shared_planned(&self) -> Shared<'_, T> {
-        if self.uses != 1 {
-            if cfg!(debug_assertions) {
-                return self.shared();
-            }
-            // Acquire, as `shared`'s: the writer's FULL store (with release) publishes
-            // the value and the counters.
-            if self.state.load(Ordering::Acquire) != FULL {
-                misuse("read before it was computed, or more often than declared");
-            }
-            // By the caller's contract this is one of the uses `live` counts: the value
-            // stays until this handle releases it.
-            return Shared {
-                slot: self,
-                live: true,
-            };
+        if cfg!(debug_assertions) && self.uses != 1 {
+            return self.shared();
         }
         // Acquire, as `shared`'s: the writer's FULL store (with release) publishes the
         // value and the counters.
-        if self.state.load(Ordering::Acquire) != FULL || self.unclaimed.load(Ordering::Relaxed) != 1
+        if self.state.load(Ordering::Acquire) != FULL
+            || (self.uses == 1 && self.unclaimed.load(Ordering::Relaxed) != 1)
         {
             misuse("read before it was computed, or more often than declared");
         }
-        // By the caller's contract nobody else claims the one use: a store claims it.
-        self.unclaimed.store(0, Ordering::Relaxed);
+        if self.uses == 1 {
+            // By the caller's contract nobody else claims the one use: a store claims it.
+            self.unclaimed.store(0, Ordering::Relaxed);
+        }
+        // Of several uses, by the caller's contract this is one that `live` counts:
+        // the value stays until this handle releases it.
         Shared {
             slot: self,
             live: true,

@@ -272,8 +272,8 @@ impl Counter for loom::sync::atomic::AtomicU32 {
 
 /// Polls `done` for up to `rounds` rounds before a waiter sleeps (a round is a spin-loop
 /// hint; every 64th yields the core instead, to a thread that needs it): a short wait
-/// costs less than being woken from a condition variable, which a sleeping thread of
-/// a virtual machine takes tens of µs to be. The deadline (`None`: none) is looked at
+/// costs less than sleeping on a condition variable and being woken, which takes a
+/// thread tens of µs on a virtual machine. The deadline (`None`: none) is looked at
 /// every 64 rounds, first of all, so a zero timeout only looks. `Some(true)` when
 /// `done`, `Some(false)` when the deadline passed, `None` to sleep.
 pub(crate) fn spin_rounds(
