@@ -421,6 +421,73 @@ fn result_of_a_cancelled_future_returns_at_once() {
     blocker.result().unwrap();
 }
 
+/// Busy for about `micros` µs (a task ending at a moment that races with the test).
+fn spin(micros: u64) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_micros(micros) {
+        std::hint::spin_loop();
+    }
+}
+
+/// `cancel` racing with the task's end: whichever comes first, the future is cancelled
+/// once `cancel` returns (a task that finished meanwhile is released, as a finished
+/// one is), never left finished.
+#[test]
+fn cancel_racing_with_the_end_is_never_lost() {
+    let client = client(2);
+    for i in 0..20_000u64 {
+        let task = client.submit(
+            move || {
+                spin(i % 5);
+                1u64
+            },
+            (),
+        );
+        spin(i % 7);
+        task.cancel();
+        assert_eq!(
+            task.status(),
+            Status::Cancelled,
+            "run {i}: `cancel` returned, and the task is not cancelled"
+        );
+        assert!(
+            task.result().is_err(),
+            "run {i}: a cancelled task has no result"
+        );
+    }
+}
+
+/// A finished task's done-callbacks read its value even when the last of its users'
+/// handles went to a dependent, which would otherwise move the value out first: the
+/// dependent takes a copy while a callback is still to read it.
+#[test]
+fn done_callbacks_read_a_value_a_dependent_holds_the_last_handle_of() {
+    let client = client(2);
+    let (read, calls) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    for _ in 0..2_000 {
+        let a = client.submit(|| vec![7u64; 4], ());
+        let c = client.submit(|| 1u64, ());
+        for _ in 0..50 {
+            let (read, calls) = (read.clone(), calls.clone());
+            a.add_done_callback(move |f: &Future<Vec<u64>>| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                if f.result().is_ok_and(|v| v == [7; 4]) {
+                    read.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+        // The last handle of `a` moves into the dependent.
+        let b = client.submit(|a: Vec<u64>, c: u64| a[0] + c, (a, &c));
+        assert_eq!(b.result().unwrap(), 8);
+    }
+    assert!(eventually(|| calls.load(Ordering::SeqCst) == 100_000));
+    assert_eq!(
+        read.load(Ordering::SeqCst),
+        100_000,
+        "every callback read the value"
+    );
+}
+
 #[test]
 fn wait_first_and_all_completed() {
     let client = client(2);

@@ -357,6 +357,97 @@ fn delayed_tasks_waiting_on_a_future_on_one_thread() {
     assert_eq!(got, (0..5_000u64).map(|i| 4 + i).sum::<u64>());
 }
 
+/// Set in the environment of a test binary run again by one of its tests (see
+/// [`in_a_process_of_its_own`]).
+const CHILD: &str = "TASKWEAVE_ROBUSTNESS_CHILD";
+
+/// Runs the test `name` again in a process of its own, with `env` set (rayon's global
+/// pool is made once per process: one thread only in a process of its own), and fails
+/// if it fails or is still running after [`LIMIT`]. The child sees [`CHILD`] set.
+fn in_a_process_of_its_own(name: &str, env: &[(&str, &str)]) {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .envs(env.iter().copied())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{name}, run alone: {status}");
+            return;
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            panic!("{name}, run alone: still running after {LIMIT:?}, a hang");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A `Delayed` task waiting for a future on rayon's only thread, while a second graph,
+/// computed by the client, waits for a future that waits for the first graph: the
+/// waiting worker must not run the second graph on top of the first (neither could
+/// return), and the second must run all the same, on its caller's thread.
+#[test]
+fn a_graph_waiting_for_a_future_never_runs_one_that_waits_for_it() {
+    if std::env::var_os(CHILD).is_none() {
+        return in_a_process_of_its_own(
+            "a_graph_waiting_for_a_future_never_runs_one_that_waits_for_it",
+            &[("RAYON_NUM_THREADS", "1")],
+        );
+    }
+    let client = client(2);
+    let first = client.submit(
+        || {
+            std::thread::sleep(Duration::from_millis(200));
+            1u64
+        },
+        (),
+    );
+    let graph = |input: &Future<u64>| {
+        let read = delayed(|x: u64| x + 1).call(input);
+        let other = delayed(|| 10u64).call();
+        delayed(|x: u64, y: u64| x + y).call(read, other)
+    };
+    let computed = client.compute(&graph(&first));
+    let second = client.submit(|x: u64| x + 1, (&computed,));
+    // The first graph's task now waits for `first` on rayon's thread.
+    std::thread::sleep(Duration::from_millis(50));
+    let computed_again = client.compute(&graph(&second));
+    let wait = Duration::from_secs(60);
+    assert_eq!(computed.result_timeout(wait).unwrap(), 12);
+    assert_eq!(computed_again.result_timeout(wait).unwrap(), 24);
+}
+
+/// A task polling its child with timeouts shorter than a waiter's polling, on a
+/// one-thread client: each timed-out wait gives the thread's place up for a moment,
+/// so that the queued child runs (it used to stay queued behind its poller forever).
+#[test]
+fn a_task_polling_its_child_with_short_timeouts_on_one_thread() {
+    for timeout in [Duration::ZERO, Duration::from_micros(100)] {
+        let got = within(LIMIT, "a task polling its child", move || {
+            let client = client(1);
+            let parent = client.submit(
+                move || {
+                    let client = taskweave::get_client().unwrap();
+                    let child = client.submit(|| 1u64, ());
+                    loop {
+                        match child.result_timeout(timeout) {
+                            Ok(value) => return value,
+                            Err(FutureError::Timeout { .. }) => {}
+                            Err(other) => panic!("{other}"),
+                        }
+                    }
+                },
+                (),
+            );
+            parent.result().unwrap()
+        });
+        assert_eq!(got, 1);
+    }
+}
+
 // ---- timeouts -------------------------------------------------------------------
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Instant;
@@ -676,7 +676,11 @@ impl Storage {
 
     /// Runs the plan once. A parallel run entered from outside rayon's pool runs as a
     /// job of the pool while this thread waits, so that it can return the first
-    /// failure at once (see [`Prepared`]); any other runs here.
+    /// failure at once (see [`Prepared`]); any other runs here. So does one that no
+    /// worker would start: while every worker waits for a future, none takes a job
+    /// queued from outside (see `engine::sync::WaitingForFuture`), and this thread runs
+    /// the graph itself, in order, rather than wait for them (it may be what they wait
+    /// for); a job already queued is taken back when that happens.
     fn run(self: &Arc<Self>, options: RunOptions) -> Result<(), TaskError> {
         let detach = !self.plan.sequential
             && options.effective_scheduler() == Scheduler::Threads
@@ -684,12 +688,20 @@ impl Storage {
         if !detach {
             return self.plan.run(&self.slots, &self.pending, &options);
         }
+        if crate::engine::sync::workers_all_waiting() {
+            return self.run_here(options);
+        }
         let end = Arc::new(End::default());
+        let here = options.clone();
         let mut options = options;
         let tell = end.clone();
         options.on_failure = Some(Arc::new(move |error| tell.set(Err(Ended::Failed(error)))));
         let (run, told) = (self.clone(), end.clone());
         rayon::spawn(move || {
+            if !told.start() {
+                // Taken back by the caller, which has run the graph itself.
+                return;
+            }
             let result = panic::catch_unwind(AssertUnwindSafe(|| {
                 run.plan.run(&run.slots, &run.pending, &options)
             }));
@@ -707,10 +719,17 @@ impl Storage {
             });
         });
         match end.wait(self.plan.kept.nodes.len() <= END_SPIN_NODES) {
-            Ok(()) => Ok(()),
-            Err(Ended::Failed(error)) => Err(error),
-            Err(Ended::Panicked(payload)) => panic::resume_unwind(payload),
+            None => self.run_here(here),
+            Some(Ok(())) => Ok(()),
+            Some(Err(Ended::Failed(error))) => Err(error),
+            Some(Err(Ended::Panicked(payload))) => panic::resume_unwind(payload),
         }
+    }
+
+    /// Runs the plan on this thread, in order (see [`run`](Self::run)).
+    fn run_here(&self, options: RunOptions) -> Result<(), TaskError> {
+        let options = options.scheduler(Scheduler::Sync);
+        self.plan.run(&self.slots, &self.pending, &options)
     }
 }
 
@@ -731,7 +750,18 @@ struct End {
     told: Condvar,
     /// Set once `ended` holds the first word: what the caller polls before it sleeps.
     said: AtomicBool,
+    /// Who runs the graph: [`QUEUED`] until the job starts ([`STARTED`]) or its caller
+    /// takes it back ([`TAKEN_BACK`]); the first to change it runs the graph.
+    runner: AtomicU8,
 }
+
+const QUEUED: u8 = 0;
+const STARTED: u8 = 1;
+const TAKEN_BACK: u8 = 2;
+
+/// How often a caller whose job has not started looks whether every worker waits for
+/// a future (see [`Storage::run`]): the delay it adds to such a graph at most.
+const TAKE_BACK_CHECK: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// How long a caller polls for the end of a small graph's run before it sleeps (see
 /// [`spin_rounds`](crate::engine::sync::spin_rounds)): tens of µs, about what waking a
@@ -762,10 +792,19 @@ impl End {
         }
     }
 
+    /// The job starts the run; false if its caller took it back.
+    fn start(&self) -> bool {
+        self.runner
+            .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
     /// Waits for the run's first word, polling for it a while first when the run is
-    /// `short` (see [`END_SPIN_NODES`]). Its way out: the run always ends (the job's
-    /// result is set even when the run unwinds).
-    fn wait(&self, short: bool) -> Result<(), Ended> {
+    /// `short` (see [`END_SPIN_NODES`]); `None` when the job had not started while
+    /// every worker waited for a future, and is taken back: the caller runs the graph.
+    /// Its way out: a started run always ends (the job's result is set even when the
+    /// run unwinds), and one that does not start is taken back.
+    fn wait(&self, short: bool) -> Option<Result<(), Ended>> {
         if short {
             let said = || self.said.load(Ordering::Acquire);
             crate::engine::sync::spin_rounds(&said, None, END_SPIN_ROUNDS);
@@ -773,9 +812,21 @@ impl End {
         let mut slot = self.ended.lock().recover();
         loop {
             if let Some(ended) = slot.take() {
-                return ended;
+                return Some(ended);
             }
-            slot = self.told.wait(slot).recover();
+            if self.runner.load(Ordering::Acquire) != QUEUED {
+                slot = self.told.wait(slot).recover();
+                continue;
+            }
+            if crate::engine::sync::workers_all_waiting()
+                && self
+                    .runner
+                    .compare_exchange(QUEUED, TAKEN_BACK, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                return None;
+            }
+            slot = self.told.wait_timeout(slot, TAKE_BACK_CHECK).recover().0;
         }
     }
 }

@@ -129,7 +129,12 @@ where
         "taskweave: one pending counter per node"
     );
     watched(table, pending, run, options, |ctx| {
-        if options.effective_scheduler() == Scheduler::Sync || table.sequential() {
+        // From outside the pool while every worker waits for a future, none would start
+        // the run (see `sync::WaitingForFuture`): it runs here, in order.
+        if options.effective_scheduler() == Scheduler::Sync
+            || table.sequential()
+            || (!sync::in_pool() && sync::workers_all_waiting())
+        {
             ctx.run_in_order();
         } else {
             table.set_pending(pending);

@@ -231,6 +231,48 @@ pub(crate) fn in_pool() -> bool {
     return true;
 }
 
+/// Rayon workers, of any pool, now waiting for a future (see [`WaitingForFuture`]).
+/// (The standard library's atomic under loom too: no model waits on rayon.)
+static WAITING_FOR_FUTURES: core::sync::atomic::AtomicUsize =
+    core::sync::atomic::AtomicUsize::new(0);
+
+/// Marks the calling rayon worker as waiting for a future until dropped.
+///
+/// Such a worker runs nothing but its own pending work meanwhile (see the futures
+/// pool's `wait`): a job queued from outside the pool could wait, in turn, for a future
+/// that needs the frame under it, and neither could return. So a graph entered from
+/// outside while every worker waits would never be started by one; its caller runs it
+/// itself instead (see [`workers_all_waiting`]).
+pub(crate) struct WaitingForFuture(());
+
+impl WaitingForFuture {
+    pub(crate) fn enter() -> Self {
+        // Read by callers outside the pool, which decide on it with nothing else to
+        // order: sequentially consistent, as the pool's sleep counts are.
+        WAITING_FOR_FUTURES.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
+        WaitingForFuture(())
+    }
+}
+
+impl Drop for WaitingForFuture {
+    fn drop(&mut self) {
+        WAITING_FOR_FUTURES.fetch_sub(1, core::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Called outside rayon's pool: whether every worker of the global pool (the one a
+/// graph entered from here runs on) may be waiting for a future, and so none would
+/// start a job queued now. Workers of other pools count too: at worst a graph then
+/// runs on its caller's thread, in order, when the pool could have run it.
+#[inline]
+pub(crate) fn workers_all_waiting() -> bool {
+    #[cfg(not(loom))]
+    return WAITING_FOR_FUTURES.load(core::sync::atomic::Ordering::SeqCst)
+        >= rayon::current_num_threads();
+    #[cfg(loom)]
+    return false;
+}
+
 /// A node's pending counter, as the dispatcher uses it: `core`'s `AtomicU32` (what
 /// `dispatch` takes), or loom's in the models.
 pub(crate) trait Counter: Sync {

@@ -170,7 +170,11 @@ pub fn run_tree<R: Send>(
     options: &RunOptions,
     body: impl FnOnce(&Tree<'_, '_>) -> Option<R> + Send,
 ) -> Result<R, TaskError> {
-    let sequential = options.effective_scheduler() == Scheduler::Sync || table.width() <= 1;
+    // From outside the pool while every worker waits for a future, none would start
+    // the run (see `sync::WaitingForFuture`): it runs here, in order.
+    let sequential = options.effective_scheduler() == Scheduler::Sync
+        || table.width() <= 1
+        || (!sync::in_pool() && sync::workers_all_waiting());
     let no_run: &NoRun = &|_| Flow::Continue;
     let ran = watched(table, &[], no_run, options, |ctx| {
         let watched = ctx.observed() || options.stop.is_some();

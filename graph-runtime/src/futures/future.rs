@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::error::FutureError;
 use super::pool::{self};
-use super::state::{Core, State, Taken, TaskOf};
+use super::state::{Core, ReadByCallback, State, Taken, TaskOf};
 use crate::engine::error::TaskError;
 
 /// Where a future stands.
@@ -148,10 +148,11 @@ impl<T> Future<T> {
     /// it, and dependents that have not run yet (or are submitted later) are cancelled.
     /// A task that ended in error stays so.
     pub fn cancel(&self) {
-        if self.status() == Status::Finished && self.state().cancel_finished() {
-            return;
+        // Ended first, released if that came too late: the task may finish between a
+        // look at its status and the cancel, and the cancel must not be lost then.
+        if !self.state().fail(FutureError::cancelled(self.name())) {
+            self.state().cancel_finished();
         }
-        self.state().fail(FutureError::cancelled(self.name()));
     }
 
     /// Waits for the result, shared: no copy however many read it (the first shared
@@ -193,7 +194,7 @@ impl<T> Future<T> {
     /// is not the last handle: read the result in place then.
     pub(crate) fn take_result(&self) -> Option<Option<Result<Taken<T>, FutureError>>> {
         // Holding the last handle, no other can be made from one meanwhile.
-        (self.core().handles() == 1).then(|| self.state().value.take())
+        self.core().may_take().then(|| self.state().value.take())
     }
 
     /// Calls `callback` with this future once its task has ended, finished, failed or
@@ -207,10 +208,15 @@ impl<T> Future<T> {
     {
         let task = self.task.clone();
         // A handle of its own, made when called: holding one before would keep the
-        // task from being cancelled by its users' drops.
-        let _ = self
-            .core()
-            .on_end(move |_| callback(&Future::from_task(task)));
+        // task from being cancelled by its users' drops. Counted meanwhile as a reader
+        // to come, so that a dependent holding the last handle clones the value
+        // rather than moving it out from under the callback.
+        self.core().callback_to_read();
+        let _ = self.core().on_end(move |_| {
+            let future = Future::from_task(task);
+            let _read = ReadByCallback(future.core());
+            callback(&future);
+        });
     }
 
     /// Where the failed task panicked (Dask's `future.traceback()`): the backtrace of a

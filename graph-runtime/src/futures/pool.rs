@@ -33,9 +33,14 @@
 //! so once on stderr, rather than deadlock. A timeout (`result_timeout`,
 //! `wait(.., Some(t))`) always returns.
 //!
-//! A rayon worker that waits for a future (a `Delayed` task, say) runs other rayon jobs
-//! meanwhile, as rayon's own joins do, [`MAX_HELP`] waits deep at most, then sleeps:
-//! futures never run on rayon's threads, so nothing it runs can be waiting for it.
+//! A rayon worker that waits for a future (a `Delayed` task, say) runs its own pending
+//! rayon work meanwhile (what the graphs under it on its stack left to run, which was
+//! made before the future it waits for and cannot be waiting for it), [`MAX_HELP`]
+//! waits deep at most, then sleeps. Never another worker's jobs nor one queued from
+//! outside the pool: such a job (a graph computed by a task, say) could wait for a
+//! future that needs the very graph under the waiter, and neither could return. A
+//! graph entered from outside the pool while every worker waits so is run by its
+//! caller instead (see `engine::sync::WaitingForFuture`).
 //!
 //! [`ClientBuilder::max_threads`]: super::ClientBuilder::max_threads
 
@@ -534,15 +539,27 @@ pub(crate) fn wait(
             run_needs(core, done);
         }
         if let Some(ended) = spin(done, deadline) {
+            if !ended && pool.has_work() {
+                // A deadline shorter than the polling: the wait ends without having
+                // given up the thread's place, and a task that polls its child in a
+                // loop of such waits would keep the child queued behind it forever
+                // (on a one-thread client, no other thread runs it). Giving the place
+                // up for a moment starts a replacement, which runs the queued jobs.
+                drop(pool.secede());
+            }
             return ended;
         }
         let _seceded = pool.secede();
         return sleep();
     }
-    if rayon::current_thread_index().is_some() && HELPING.get() < MAX_HELP {
+    // A rayon worker counts as waiting for as long as it does, helping or asleep.
+    let waiting = rayon::current_thread_index()
+        .is_some()
+        .then(crate::engine::sync::WaitingForFuture::enter);
+    if waiting.is_some() && HELPING.get() < MAX_HELP {
         HELPING.set(HELPING.get() + 1);
         let _depth = Restore(&HELPING);
-        return help_until(done, deadline);
+        return help_until(done, deadline, sleep);
     }
     // A thread outside the pool polls a task that has not started only briefly: it
     // may wait for its dependencies a long while, and a waiter polling all that time
@@ -647,9 +664,14 @@ fn find_ready(core: &Core) -> Option<Arc<dyn Runnable>> {
     None
 }
 
-/// On a rayon worker: runs other rayon jobs until `done()` or the deadline.
-fn help_until(done: &dyn Fn() -> bool, deadline: Option<Instant>) -> bool {
-    let mut idle = 0u32;
+/// On a rayon worker: runs its own pending rayon jobs (see the module docs) until
+/// `done()` or the deadline, then, with none left, polls a little and sleeps: no other
+/// thread can give it more of its own.
+fn help_until(
+    done: &dyn Fn() -> bool,
+    deadline: Option<Instant>,
+    sleep: impl FnOnce() -> bool,
+) -> bool {
     loop {
         if done() {
             return true;
@@ -657,18 +679,13 @@ fn help_until(done: &dyn Fn() -> bool, deadline: Option<Instant>) -> bool {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return false;
         }
-        match rayon::yield_now() {
-            Some(rayon::Yield::Executed) => idle = 0,
-            _ => {
-                // Nothing to run here: back off gently.
-                idle = idle.saturating_add(1);
-                if idle < 64 {
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::sleep(Duration::from_micros(50));
-                }
-            }
+        if rayon::yield_local() != Some(rayon::Yield::Executed) {
+            break;
         }
+    }
+    match spin(done, deadline) {
+        Some(ended) => ended,
+        None => sleep(),
     }
 }
 

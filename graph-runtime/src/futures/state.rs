@@ -69,6 +69,11 @@ pub(crate) struct Core {
     pub(crate) cancel: AtomicBool,
     /// Set by `fire_and_forget`: dropping the handles does not cancel it.
     pub(crate) forgotten: AtomicBool,
+    /// `add_done_callback`s not called yet: each will read the result through a handle
+    /// of its own, so the last of the users' handles must not move the value out
+    /// before they have (see [`Core::may_take`]). In the padding after the flags. (The
+    /// standard library's atomic, as `handles`.)
+    callbacks_to_read: std::sync::atomic::AtomicU32,
     /// The futures its task reads, for inspection and for a waiter looking for work
     /// it needs; made with the state (a plain field: a `OnceLock` made full still runs
     /// its `Once`). Weak: inspection never keeps a result alive.
@@ -123,6 +128,15 @@ struct Waiters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CallbackId(u64);
 
+/// Counts an `add_done_callback` as read when dropped (see [`Core::callback_to_read`]).
+pub(crate) struct ReadByCallback<'a>(pub(crate) &'a Core);
+
+impl Drop for ReadByCallback<'_> {
+    fn drop(&mut self) {
+        self.0.callback_read();
+    }
+}
+
 impl Core {
     // Inlined into the job's construction (as `State::of_job`), so that the state is
     // written where it lives: called, it was built in temporaries and copied three
@@ -140,6 +154,7 @@ impl Core {
             status: AtomicU8::new(PENDING),
             cancel: AtomicBool::new(false),
             forgotten: AtomicBool::new(false),
+            callbacks_to_read: std::sync::atomic::AtomicU32::new(0),
             waiters: Mutex::new(Waiters::default()),
             done: Condvar::new(),
             dependencies,
@@ -167,6 +182,30 @@ impl Core {
     /// How many user handles there are.
     pub(crate) fn handles(&self) -> usize {
         self.handles.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether the holder of the last user handle may move the result out: no other
+    /// handle is left, and no `add_done_callback` is still to read it.
+    pub(crate) fn may_take(&self) -> bool {
+        self.handles() == 1
+            && self
+                .callbacks_to_read
+                .load(std::sync::atomic::Ordering::Acquire)
+                == 0
+    }
+
+    /// One more `add_done_callback` to read the result; [`ReadByCallback`] takes it
+    /// off once the callback has run (or unwound).
+    pub(crate) fn callback_to_read(&self) {
+        // Before the callback is registered: the end, which makes the dependents ready
+        // that would take the value, comes after it under the waiters' lock.
+        self.callbacks_to_read
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn callback_read(&self) {
+        self.callbacks_to_read
+            .fetch_sub(1, std::sync::atomic::Ordering::Release);
     }
 
     /// Where the task was submitted, as `file:line:column`.
