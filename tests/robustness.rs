@@ -420,32 +420,79 @@ fn a_graph_waiting_for_a_future_never_runs_one_that_waits_for_it() {
     assert_eq!(computed_again.result_timeout(wait).unwrap(), 24);
 }
 
-/// A task polling its child with timeouts shorter than a waiter's polling, on a
-/// one-thread client: each timed-out wait gives the thread's place up for a moment,
-/// so that the queued child runs (it used to stay queued behind its poller forever).
+/// Tasks polling their children with timeouts shorter than a waiter's polling, more
+/// of them than threads, the children polling theirs in turn: a timed-out wait with
+/// jobs queued hands the thread's place over until the task stops polling, so that
+/// the queued children run (they used to stay queued behind their pollers forever).
 #[test]
-fn a_task_polling_its_child_with_short_timeouts_on_one_thread() {
-    for timeout in [Duration::ZERO, Duration::from_micros(100)] {
-        let got = within(LIMIT, "a task polling its child", move || {
-            let client = client(1);
-            let parent = client.submit(
-                move || {
-                    let client = taskweave::get_client().unwrap();
-                    let child = client.submit(|| 1u64, ());
-                    loop {
-                        match child.result_timeout(timeout) {
-                            Ok(value) => return value,
-                            Err(FutureError::Timeout { .. }) => {}
-                            Err(other) => panic!("{other}"),
-                        }
-                    }
-                },
-                (),
-            );
-            parent.result().unwrap()
-        });
-        assert_eq!(got, 1);
+fn tasks_polling_their_children_with_short_timeouts() {
+    fn poll(depth: u32, timeout: Duration) -> u64 {
+        if depth == 0 {
+            return 1;
+        }
+        let client = taskweave::get_client().unwrap();
+        let child = client.submit(move |d: u32| poll(d - 1, timeout), (depth,));
+        loop {
+            match child.result_timeout(timeout) {
+                Ok(value) => return value + 1,
+                Err(FutureError::Timeout { .. }) => {}
+                Err(other) => panic!("{other}"),
+            }
+        }
     }
+    for (threads, pollers, depth) in [(1, 1, 1), (1, 4, 1), (2, 4, 1), (1, 8, 3), (2, 8, 3)] {
+        for timeout in [
+            Duration::ZERO,
+            Duration::from_micros(1),
+            Duration::from_micros(100),
+        ] {
+            let got = within(LIMIT, "tasks polling their children", move || {
+                let client = client(threads);
+                let parents: Vec<_> = (0..pollers)
+                    .map(|_| client.submit(move || poll(depth, timeout), ()))
+                    .collect();
+                client.gather(&parents).unwrap()
+            });
+            assert_eq!(
+                got,
+                vec![u64::from(depth) + 1; pollers],
+                "{threads} threads"
+            );
+        }
+    }
+}
+
+/// Cancelling a `client.compute` future stops its graph without a panic message: the
+/// cancel was asked for (the graph's "stopped" error used to be raised as a panic in
+/// the compute's task, which the panic hook printed).
+#[test]
+fn cancelling_a_computed_graph_prints_no_panic() {
+    if std::env::var_os(CHILD).is_none() {
+        return in_a_process_of_its_own("cancelling_a_computed_graph_prints_no_panic", &[]);
+    }
+    static PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    std::panic::set_hook(Box::new(|_| {
+        PANICS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }));
+    let client = client(2);
+    let slow: Vec<Delayed<u64>> = (0..64u64)
+        .map(|i| {
+            delayed(|i: u64| {
+                std::thread::sleep(Duration::from_millis(5));
+                i
+            })
+            .call(i)
+        })
+        .collect();
+    let top = delayed(|v: Vec<u64>| v.iter().sum::<u64>()).call(slow);
+    let computed = client.compute(&top);
+    std::thread::sleep(Duration::from_millis(20));
+    computed.cancel();
+    assert_eq!(computed.status(), Status::Cancelled);
+    assert!(computed.result().is_err());
+    // The shutdown waits for the compute's task, which ends once its graph stopped.
+    drop(client);
+    assert_eq!(PANICS.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
 // ---- timeouts -------------------------------------------------------------------

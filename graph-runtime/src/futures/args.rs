@@ -76,10 +76,11 @@ impl<A: Clone + Send + Sync + 'static> IntoFutArg<A> for A {
     }
 }
 
-/// Unwinds out of a task whose dependency was cancelled after it finished (and before
-/// the task read it): the task ends cancelled, as its dependency did. Raised with
-/// `resume_unwind`, so no panic message is printed.
-pub(crate) struct DependencyCancelled;
+/// Unwinds out of a task that ends cancelled: one whose dependency was cancelled after
+/// it finished (and before the task read it), as its dependency did; a
+/// `client.compute` whose graph its own cancel stopped. Raised with `resume_unwind`, so
+/// no panic message is printed for a cancel.
+pub(crate) struct TaskCancelled;
 
 /// A finished dependency's value, shared.
 fn finished<T>(future: &Future<T>) -> Arc<T> {
@@ -114,7 +115,7 @@ fn read<V>(result: Option<Result<V, FutureError>>) -> V {
         Some(Ok(value)) => value,
         // Finished, then cancelled (`Future::cancel` releases a finished key).
         Some(Err(FutureError::Cancelled { .. })) => {
-            std::panic::resume_unwind(Box::new(DependencyCancelled))
+            std::panic::resume_unwind(Box::new(TaskCancelled))
         }
         _ => unreachable!("a task runs only after its dependencies finished"),
     }

@@ -423,12 +423,18 @@ impl Client {
             if let Some(observer) = &observer {
                 options = options.observer(observer.clone());
             }
-            if let Some(task) = current_task() {
+            let task = current_task();
+            if let Some(task) = task.clone() {
                 options = options.stop_when(move || task.core().cancel.load(Ordering::Acquire));
             }
             let mut prepared = prepared.lock().recover();
             match pool::blocking(|| prepared.try_compute_with(options)) {
                 Ok(values) => values,
+                // Stopped by the future's own cancel, which has ended it: no panic
+                // message for a cancel the user asked for.
+                Err(_) if task.is_some_and(|t| t.core().cancel.load(Ordering::Acquire)) => {
+                    std::panic::resume_unwind(Box::new(super::args::TaskCancelled))
+                }
                 Err(error) => error.resume(),
             }
         };

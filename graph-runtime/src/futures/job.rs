@@ -27,6 +27,8 @@ pub(super) fn run_jobs(mut job: Arc<dyn Runnable>) {
         // dependent's callback: the future has its outcome by then, the panic hook has
         // printed the message, and the pool thread goes on.
         let _ = panic::catch_unwind(AssertUnwindSafe(move || job.run()));
+        // A task that polled ends: its thread counts as the pool's again.
+        super::pool::end_polling();
         match continuation::take() {
             Some(next) => job = next,
             None => return,
@@ -636,8 +638,8 @@ where
             match attempt {
                 Ok(None) => break None,
                 Ok(Some(value)) => break Some(Ok(value)),
-                // A dependency was cancelled after it finished: so is this task.
-                Err(payload) if payload.is::<super::args::DependencyCancelled>() => {
+                // Cancelled quietly (see `TaskCancelled`).
+                Err(payload) if payload.is::<super::args::TaskCancelled>() => {
                     break Some(Err(FutureError::cancelled(&self.state.core.name)));
                 }
                 Err(payload) if attempts < self.retries => {

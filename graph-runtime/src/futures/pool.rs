@@ -25,6 +25,12 @@
 //!    (`threads + 1024` by default); spare workers end after a second without work.
 //! 3. **Sleep**, until the awaited future ends or the deadline passes.
 //!
+//! A wait whose deadline passes before it would sleep (a task polling a future with
+//! short timeouts) hands the thread's place over as step 2 does when jobs are queued,
+//! and keeps it handed over until the task stops polling (a wait of it ends done) or
+//! ends: tasks polling their queued children in loops would otherwise hold every
+//! thread, and the children would never run.
+//!
 //! `max_threads` bounds the growth while some thread still runs tasks: a waiter then
 //! sleeps without a replacement, and the queued tasks wait for a thread to free up.
 //! When every thread is blocked and tasks are queued, nothing could ever free one (a
@@ -82,6 +88,10 @@ thread_local! {
     static INLINE: Cell<u32> = const { Cell::new(0) };
     /// Waits on this rayon worker that run other rayon jobs, nested.
     static HELPING: Cell<u32> = const { Cell::new(0) };
+    /// Whether this worker has handed its place over (see [`Pool::secede`]).
+    static SECEDED: Cell<bool> = const { Cell::new(false) };
+    /// The place a polling task handed over (see [`poll_seceded`]).
+    static POLLING: RefCell<Option<Seceded>> = const { RefCell::new(None) };
 }
 
 /// What the queue of ready jobs holds: one job, or a batch of jobs made ready together
@@ -455,8 +465,12 @@ impl Pool {
     }
 
     /// The calling worker stops counting as one of the pool's threads until the guard
-    /// drops; a replacement starts if too few are left.
+    /// drops; a replacement starts if too few are left. A worker already seceded (a
+    /// task still polling, see `wait`) gets a guard that changes nothing.
     fn secede(self: &Arc<Self>) -> Seceded {
+        if SECEDED.replace(true) {
+            return Seceded(None);
+        }
         let mut counts = self.lock();
         counts.blocked += 1;
         self.count_running(&counts);
@@ -470,7 +484,7 @@ impl Pool {
         } else {
             self.unless_stalled(&mut counts);
         }
-        Seceded(self.clone())
+        Seceded(Some(self.clone()))
     }
 }
 
@@ -502,15 +516,38 @@ impl Ord for Prioritized {
     }
 }
 
-/// A worker blocked in a wait; counts as one of the pool's threads again once dropped.
-struct Seceded(Arc<Pool>);
+/// A worker blocked in a wait; counts as one of the pool's threads again once dropped
+/// (`None`: it had seceded already, and the outer guard does that).
+struct Seceded(Option<Arc<Pool>>);
 
 impl Drop for Seceded {
     fn drop(&mut self) {
-        let mut counts = self.0.lock();
-        counts.blocked -= 1;
-        self.0.count_running(&counts);
+        if let Some(pool) = &self.0 {
+            let mut counts = pool.lock();
+            counts.blocked -= 1;
+            pool.count_running(&counts);
+            SECEDED.set(false);
+        }
     }
+}
+
+/// The task on this worker has polled a future that was still queued: it keeps its
+/// thread's place handed over from then on (see `wait`), until a wait of it ends done
+/// or it ends.
+fn poll_seceded(pool: &Arc<Pool>) {
+    if POLLING.with(|p| p.borrow().is_some()) {
+        return;
+    }
+    let seceded = pool.secede();
+    POLLING.with(|p| *p.borrow_mut() = Some(seceded));
+}
+
+/// The task on this worker no longer polls (a wait of it ended done, or it ended): it
+/// counts as one of the pool's threads again.
+pub(super) fn end_polling() {
+    // Dropped outside the borrow: the guard takes the pool's lock.
+    let seceded = POLLING.try_with(|p| p.borrow_mut().take()).ok().flatten();
+    drop(seceded);
 }
 
 /// The pool whose worker the calling thread is.
@@ -538,19 +575,33 @@ pub(crate) fn wait(
         if let (Some(core), None) = (awaited, deadline) {
             run_needs(core, done);
         }
-        if let Some(ended) = spin(done, deadline) {
-            if !ended && pool.has_work() {
-                // A deadline shorter than the polling: the wait ends without having
-                // given up the thread's place, and a task that polls its child in a
-                // loop of such waits would keep the child queued behind it forever
-                // (on a one-thread client, no other thread runs it). Giving the place
-                // up for a moment starts a replacement, which runs the queued jobs.
-                drop(pool.secede());
+        match spin(done, deadline) {
+            Some(true) => {
+                end_polling();
+                return true;
             }
-            return ended;
+            Some(false) => {
+                if pool.has_work() {
+                    // A deadline shorter than the polling: the wait ends without
+                    // having slept, and tasks that poll their children in loops of
+                    // such waits would keep the children queued behind them forever
+                    // (no thread left to run them). The task hands its place over
+                    // until it stops polling, as a sleeping waiter does while it
+                    // sleeps: a replacement runs them.
+                    poll_seceded(&pool);
+                }
+                return false;
+            }
+            None => {}
         }
-        let _seceded = pool.secede();
-        return sleep();
+        let ended = {
+            let _seceded = pool.secede();
+            sleep()
+        };
+        if ended {
+            end_polling();
+        }
+        return ended;
     }
     // A rayon worker counts as waiting for as long as it does, helping or asleep.
     let waiting = rayon::current_thread_index()
@@ -624,6 +675,7 @@ fn run_needs(core: &Core, done: &dyn Fn() -> bool) {
         // As in `run_jobs`: the task's own panic is caught in `run`; a panicking `Drop`
         // has been reported by the hook and must not end the waiting task.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()));
+        end_polling();
         // The job its end made ready was meant to run next on this thread, which is
         // busy waiting: queue it.
         if let Some(next) = continuation::take() {
