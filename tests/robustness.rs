@@ -420,6 +420,59 @@ fn a_graph_waiting_for_a_future_never_runs_one_that_waits_for_it() {
     assert_eq!(computed_again.result_timeout(wait).unwrap(), 24);
 }
 
+#[delayed]
+fn twice(x: u64) -> u64 {
+    2 * x
+}
+
+#[delayed]
+fn plus(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+/// A future's task computing a static graph while rayon's only thread is busy, which
+/// then waits for that very future: the graph, queued before the thread began to
+/// wait, is never started by it (a waiting worker runs only its own pending work), so
+/// its caller takes it back and runs it itself.
+#[test]
+fn a_static_graph_queued_before_the_workers_wait_for_its_caller() {
+    if std::env::var_os(CHILD).is_none() {
+        return in_a_process_of_its_own(
+            "a_static_graph_queued_before_the_workers_wait_for_its_caller",
+            &[("RAYON_NUM_THREADS", "1")],
+        );
+    }
+    // Two threads: the future's task and the compute's run at once.
+    let client = client(2);
+    let future = client.submit(
+        || {
+            // By now rayon's thread is busy with the first task below.
+            std::thread::sleep(Duration::from_millis(30));
+            let g = graph!(|x: u64| -> u64 {
+                let a = twice(x);
+                let b = plus(x, x);
+                plus(a, b)
+            });
+            g.compute(5)
+        },
+        (),
+    );
+    let busy = delayed(|| {
+        std::thread::sleep(Duration::from_millis(150));
+        1u64
+    })
+    .call();
+    // A graph of more than a chain, so that it runs on rayon's thread.
+    let other = delayed(|| 0u64).call();
+    // Reads the future once `busy` has run: rayon's thread then waits for it.
+    let reads = delayed(|b: u64, o: u64, f: u64| b + o + f).call(busy, other, &future);
+    let computed = client.compute(&reads);
+    assert_eq!(
+        computed.result_timeout(Duration::from_secs(60)).unwrap(),
+        21
+    );
+}
+
 /// Tasks polling their children with timeouts shorter than a waiter's polling, more
 /// of them than threads, the children polling theirs in turn: a timed-out wait with
 /// jobs queued hands the thread's place over until the task stops polling, so that

@@ -15,6 +15,7 @@ use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 use crate::engine::options::RunOptions;
 use crate::engine::options::Scheduler;
+use crate::engine::sync::{QUEUED, STARTED, TAKEN_BACK, TAKE_BACK_CHECK};
 use crate::engine::table::{Compact, Label, NodeInfo, Table};
 use crate::inspect::GraphInfo;
 
@@ -751,17 +752,10 @@ struct End {
     /// Set once `ended` holds the first word: what the caller polls before it sleeps.
     said: AtomicBool,
     /// Who runs the graph: [`QUEUED`] until the job starts ([`STARTED`]) or its caller
-    /// takes it back ([`TAKEN_BACK`]); the first to change it runs the graph.
+    /// takes it back ([`TAKEN_BACK`]), as `engine::sync::enter_pool`'s jobs; the first
+    /// to change it runs the graph.
     runner: AtomicU8,
 }
-
-const QUEUED: u8 = 0;
-const STARTED: u8 = 1;
-const TAKEN_BACK: u8 = 2;
-
-/// How often a caller whose job has not started looks whether every worker waits for
-/// a future (see [`Storage::run`]): the delay it adds to such a graph at most.
-const TAKE_BACK_CHECK: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// How long a caller polls for the end of a small graph's run before it sleeps (see
 /// [`spin_rounds`](crate::engine::sync::spin_rounds)): tens of µs, about what waking a

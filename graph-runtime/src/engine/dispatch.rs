@@ -129,20 +129,16 @@ where
         "taskweave: one pending counter per node"
     );
     watched(table, pending, run, options, |ctx| {
-        // From outside the pool while every worker waits for a future, none would start
-        // the run (see `sync::WaitingForFuture`): it runs here, in order.
-        if options.effective_scheduler() == Scheduler::Sync
-            || table.sequential()
-            || (!sync::in_pool() && sync::workers_all_waiting())
-        {
+        if options.effective_scheduler() == Scheduler::Sync || table.sequential() {
             ctx.run_in_order();
         } else {
             table.set_pending(pending);
             if sync::in_pool() {
                 ctx.start(table.roots(), 0);
             } else {
-                // Entering the pool from outside is rayon's cold path: one round trip.
-                sync::join(|| ctx.start(table.roots(), 0), || ());
+                // Entering the pool from outside: one round trip; or, while every worker
+                // waits for a future and none would start it, the run here, in order.
+                sync::enter_pool(|| ctx.start(table.roots(), 0), || ctx.run_in_order());
             }
         }
     })

@@ -105,19 +105,8 @@ pub(crate) fn exclusive_u32(atomic: &mut AtomicU32) -> u32 {
     return atomic.with_mut(|v| *v);
 }
 
-/// Runs `a` and `b`, potentially in parallel, and returns when both have: `rayon::join`
-/// in the engine; under loom, `b` on a new loom thread and `a` on this one.
-#[cfg(not(loom))]
-#[inline(always)]
-pub(crate) fn join<RA: Send, RB: Send>(
-    a: impl FnOnce() -> RA + Send,
-    b: impl FnOnce() -> RB + Send,
-) -> (RA, RB) {
-    rayon::join(a, b)
-}
-
-/// Runs `a` and `b`, potentially in parallel, and returns when both have: `rayon::join`
-/// in the engine; under loom, `b` on a new loom thread and `a` on this one.
+/// Under loom, runs `b` on a new loom thread and `a` on this one, and returns when both
+/// have (the engine's joins are rayon's: see [`join_noting`]).
 ///
 /// Loom 0.7 has no scoped threads, and the dispatcher's closures borrow its stack: the
 /// closure's lifetime is erased, and the thread is joined before this returns or
@@ -271,6 +260,166 @@ pub(crate) fn workers_all_waiting() -> bool {
         >= rayon::current_num_threads();
     #[cfg(loom)]
     return false;
+}
+
+/// Whether a futures client was ever built in this process: only then can a rayon
+/// worker wait for a future (see [`WaitingForFuture`]).
+static CLIENTS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// A futures client is built (see [`enter_pool`]).
+pub(crate) fn note_client() {
+    CLIENTS.store(true, core::sync::atomic::Ordering::SeqCst);
+}
+
+/// Runs `parallel` as a job of rayon's global pool and returns its result, called from
+/// outside any pool; or, when no worker would start that job because every one waits
+/// for a future (see [`WaitingForFuture`]), runs `alone` on this thread instead. A job
+/// already queued is taken back when that happens, checked every [`TAKE_BACK_CHECK`]
+/// while it has not started: the workers may be waiting for the very task that called.
+///
+/// In a process that never built a futures client no worker can wait for a future, and
+/// this is rayon's cold `join` (nothing allocated); otherwise the job is this frame's,
+/// run through a type-erased pointer by a boxed spawn that can be taken back.
+#[cfg(not(loom))]
+pub(crate) fn enter_pool<P, R>(parallel: P, alone: impl FnOnce() -> R) -> R
+where
+    P: FnOnce() -> R + Send,
+    R: Send,
+{
+    if !CLIENTS.load(core::sync::atomic::Ordering::SeqCst) {
+        return rayon::join(parallel, || ()).0;
+    }
+    if workers_all_waiting() {
+        return alone();
+    }
+    let job = StackJob {
+        f: core::cell::UnsafeCell::new(Some(parallel)),
+        result: core::cell::UnsafeCell::new(None),
+    };
+    let claim = std::sync::Arc::new(Claim::default());
+    let (queued, at) = (claim.clone(), &job as *const StackJob<P, R> as usize);
+    let execute = StackJob::<P, R>::execute as unsafe fn(usize);
+    rayon::spawn(move || {
+        if queued.start() {
+            // SAFETY: `at` is the caller's `job`, alive until the caller returns, and
+            // the caller returns only after `finish` (`wait` gave `true`): it waits
+            // without a deadline once the job started, and a job taken back (`start`
+            // false) never reaches this. `execute` is `job`'s own type's.
+            unsafe { execute(at) };
+            queued.finish();
+        }
+    });
+    if claim.wait() {
+        // Ran: `finish` happened-before, through the claim's lock.
+        match job.result.into_inner() {
+            Some(Ok(value)) => value,
+            Some(Err(payload)) => std::panic::resume_unwind(payload),
+            None => unreachable!("taskweave: a finished job left no result"),
+        }
+    } else {
+        // Taken back: the job never ran; its closure is dropped with `job`.
+        drop(job);
+        alone()
+    }
+}
+
+#[cfg(loom)]
+pub(crate) fn enter_pool<R: Send>(
+    parallel: impl FnOnce() -> R + Send,
+    _alone: impl FnOnce() -> R,
+) -> R {
+    parallel()
+}
+
+/// How often a caller whose job has not started looks whether every worker waits for
+/// a future (see [`enter_pool`]): the delay such a job gets at most before its caller
+/// runs it itself.
+pub(crate) const TAKE_BACK_CHECK: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// A closure on its caller's stack and the place for its result (see [`enter_pool`]).
+#[cfg(not(loom))]
+struct StackJob<F, R> {
+    f: core::cell::UnsafeCell<Option<F>>,
+    result: core::cell::UnsafeCell<Option<std::thread::Result<R>>>,
+}
+
+#[cfg(not(loom))]
+impl<F: FnOnce() -> R, R> StackJob<F, R> {
+    /// Runs the job at address `at`, keeping its result or its panic.
+    ///
+    /// # Safety
+    /// `at` is a live `StackJob<F, R>` that no other thread touches until this returns,
+    /// and this is called once.
+    unsafe fn execute(at: usize) {
+        // SAFETY: the caller's contract: the job is alive and this thread's alone.
+        let job = unsafe { &*(at as *const Self) };
+        // SAFETY: as above; nothing else reads the cells meanwhile.
+        let f = unsafe { (*job.f.get()).take() }.expect("a stack job runs once");
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        // SAFETY: as above.
+        unsafe { *job.result.get() = Some(result) };
+    }
+}
+
+/// Who runs a job queued by [`enter_pool`], and when it has finished.
+#[cfg(not(loom))]
+#[derive(Default)]
+struct Claim {
+    /// [`QUEUED`] until a worker starts the job ([`STARTED`]) or its caller takes it
+    /// back ([`TAKEN_BACK`]); the first to change it decides.
+    runner: core::sync::atomic::AtomicU8,
+    finished: std::sync::Mutex<bool>,
+    told: std::sync::Condvar,
+}
+
+/// A queued job's [`Claim`], before anyone took it.
+pub(crate) const QUEUED: u8 = 0;
+/// A worker started it.
+pub(crate) const STARTED: u8 = 1;
+/// Its caller took it back, to run it on its own thread.
+pub(crate) const TAKEN_BACK: u8 = 2;
+
+#[cfg(not(loom))]
+impl Claim {
+    /// The worker's claim: true if it runs the job.
+    fn start(&self) -> bool {
+        self.runner
+            .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The worker ran the job.
+    fn finish(&self) {
+        *self.finished.lock().recover() = true;
+        self.told.notify_all();
+    }
+
+    /// The caller waits: true once the job ran, false when it took the job back.
+    fn wait(&self) -> bool {
+        let mut finished = self.finished.lock().recover();
+        loop {
+            if *finished {
+                return true;
+            }
+            if self.runner.load(Ordering::Acquire) != QUEUED {
+                finished = self.told.wait(finished).recover();
+                continue;
+            }
+            if workers_all_waiting()
+                && self
+                    .runner
+                    .compare_exchange(QUEUED, TAKEN_BACK, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                return false;
+            }
+            finished = self
+                .told
+                .wait_timeout(finished, TAKE_BACK_CHECK)
+                .recover()
+                .0;
+        }
+    }
 }
 
 /// A node's pending counter, as the dispatcher uses it: `core`'s `AtomicU32` (what

@@ -20,6 +20,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::engine::dispatch::{watched, Ctx, Flow};
 use crate::engine::error::TaskError;
+use crate::engine::lock::Recover;
 use crate::engine::observe::{TaskOutcome, TaskScope};
 use crate::engine::options::{RunOptions, Scheduler};
 use crate::engine::slot::Value;
@@ -170,28 +171,28 @@ pub fn run_tree<R: Send>(
     options: &RunOptions,
     body: impl FnOnce(&Tree<'_, '_>) -> Option<R> + Send,
 ) -> Result<R, TaskError> {
-    // From outside the pool while every worker waits for a future, none would start
-    // the run (see `sync::WaitingForFuture`): it runs here, in order.
-    let sequential = options.effective_scheduler() == Scheduler::Sync
-        || table.width() <= 1
-        || (!sync::in_pool() && sync::workers_all_waiting());
+    let sequential = options.effective_scheduler() == Scheduler::Sync || table.width() <= 1;
     let no_run: &NoRun = &|_| Flow::Continue;
     let ran = watched(table, &[], no_run, options, |ctx| {
         let watched = ctx.observed() || options.stop.is_some();
-        let tree = Tree {
-            ctx,
-            sequential,
-            watched,
-        };
-        let run = || {
+        // Taken by whichever of the two ways below runs the tree.
+        let body = std::sync::Mutex::new(Some(body));
+        let run = |sequential: bool| {
+            let tree = Tree {
+                ctx,
+                sequential,
+                watched,
+            };
             let _scope = tree.enter();
-            body(&tree)
+            let body = body.lock().recover().take();
+            body.and_then(|body| body(&tree))
         };
         if sequential || sync::in_pool() {
-            run()
+            run(sequential)
         } else {
-            // Entering the pool from outside is rayon's cold path: one round trip.
-            sync::join(run, || ()).0
+            // Entering the pool from outside: one round trip; or, while every worker
+            // waits for a future and none would start it, the tree here, in order.
+            sync::enter_pool(|| run(false), || run(true))
         }
     })?;
     match ran {

@@ -222,6 +222,8 @@ impl ClientBuilder {
 
     /// Starts the pool (and the dashboard, if asked for).
     pub fn build(self) -> Result<Client, ClientError> {
+        // From now on a rayon worker may wait for a future (see `engine::sync::enter_pool`).
+        crate::engine::sync::note_client();
         let threads = self
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
