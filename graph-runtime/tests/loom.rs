@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 
-use graph_runtime::__loom::{dispatch, BlockCount, FutureState, NodeHandle};
+use graph_runtime::__loom::{dispatch, BlockCount, FutureState, JobClaim, NodeHandle};
 use graph_runtime::__private::{give, lend, EarlyExit, Flow, SharedSlot, Slot, Table};
 use graph_runtime::{Label, NodeInfo, RunOptions, Status};
 use loom::sync::atomic::AtomicU32;
@@ -724,4 +724,42 @@ fn block_freed_once_after_every_node() {
         other.join().unwrap();
         assert_eq!(freed.load(Ordering::Relaxed), 1, "the block is freed once");
     });
+}
+
+// ---- a graph entered from outside rayon's pool ------------------------------------
+
+/// `enter_pool`'s claim: a worker starting a job queued from outside the pool races
+/// with its caller, which takes it back (when every worker waits for a future) or
+/// waits for it. Exactly one of them runs the job, never both (loom checks the two
+/// accesses to the job's cell), and a caller whose wait says the job ran sees what it
+/// wrote.
+#[test]
+fn a_queued_job_runs_once_whoever_claims_it() {
+    for take_back in [false, true] {
+        loom::model(move || {
+            let claim = Arc::new(JobClaim::new());
+            let job = Arc::new(loom::cell::UnsafeCell::new(0u32));
+            let worker = {
+                let (claim, job) = (claim.clone(), job.clone());
+                loom::thread::spawn(move || {
+                    if claim.start() {
+                        // SAFETY: the claim makes this thread the job's only runner.
+                        job.with_mut(|ran| unsafe { *ran += 1 });
+                        claim.finish();
+                    }
+                })
+            };
+            if claim.wait(take_back) {
+                // SAFETY: the worker finished before the wait returned.
+                assert_eq!(job.with(|ran| unsafe { *ran }), 1, "the job ran once");
+            } else {
+                assert!(take_back, "a job is taken back only when asked");
+                // SAFETY: taken back: the worker never touches the job.
+                job.with_mut(|ran| unsafe { *ran += 1 });
+            }
+            worker.join().unwrap();
+            // SAFETY: both threads are done.
+            assert_eq!(job.with(|ran| unsafe { *ran }), 1, "one runner, never two");
+        });
+    }
 }

@@ -296,7 +296,7 @@ where
         f: core::cell::UnsafeCell::new(Some(parallel)),
         result: core::cell::UnsafeCell::new(None),
     };
-    let claim = std::sync::Arc::new(Claim::default());
+    let claim = std::sync::Arc::new(Claim::new());
     let (queued, at) = (claim.clone(), &job as *const StackJob<P, R> as usize);
     let execute = StackJob::<P, R>::execute as unsafe fn(usize);
     rayon::spawn(move || {
@@ -309,7 +309,7 @@ where
             queued.finish();
         }
     });
-    if claim.wait() {
+    if claim.wait(workers_all_waiting) {
         // Ran: `finish` happened-before, through the claim's lock.
         match job.result.into_inner() {
             Some(Ok(value)) => value,
@@ -361,15 +361,14 @@ impl<F: FnOnce() -> R, R> StackJob<F, R> {
     }
 }
 
-/// Who runs a job queued by [`enter_pool`], and when it has finished.
-#[cfg(not(loom))]
-#[derive(Default)]
-struct Claim {
+/// Who runs a job queued by [`enter_pool`], and when it has finished. (The engine's
+/// primitives: loom's under `cfg(loom)`, where a model checks the protocol.)
+pub(crate) struct Claim {
     /// [`QUEUED`] until a worker starts the job ([`STARTED`]) or its caller takes it
     /// back ([`TAKEN_BACK`]); the first to change it decides.
-    runner: core::sync::atomic::AtomicU8,
-    finished: std::sync::Mutex<bool>,
-    told: std::sync::Condvar,
+    runner: AtomicU8,
+    finished: Mutex<bool>,
+    told: Condvar,
 }
 
 /// A queued job's [`Claim`], before anyone took it.
@@ -379,23 +378,32 @@ pub(crate) const STARTED: u8 = 1;
 /// Its caller took it back, to run it on its own thread.
 pub(crate) const TAKEN_BACK: u8 = 2;
 
-#[cfg(not(loom))]
 impl Claim {
+    pub(crate) fn new() -> Self {
+        Claim {
+            runner: AtomicU8::new(QUEUED),
+            finished: Mutex::new(false),
+            told: Condvar::new(),
+        }
+    }
+
     /// The worker's claim: true if it runs the job.
-    fn start(&self) -> bool {
+    pub(crate) fn start(&self) -> bool {
         self.runner
             .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
 
     /// The worker ran the job.
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         *self.finished.lock().recover() = true;
         self.told.notify_all();
     }
 
-    /// The caller waits: true once the job ran, false when it took the job back.
-    fn wait(&self) -> bool {
+    /// The caller waits: true once the job ran, false when it took the job back, which
+    /// it does when `take_back()` says so while the job has not started (looked at
+    /// every [`TAKE_BACK_CHECK`]).
+    pub(crate) fn wait(&self, take_back: impl Fn() -> bool) -> bool {
         let mut finished = self.finished.lock().recover();
         loop {
             if *finished {
@@ -405,7 +413,7 @@ impl Claim {
                 finished = self.told.wait(finished).recover();
                 continue;
             }
-            if workers_all_waiting()
+            if take_back()
                 && self
                     .runner
                     .compare_exchange(QUEUED, TAKEN_BACK, Ordering::AcqRel, Ordering::Acquire)
@@ -418,6 +426,50 @@ impl Claim {
                 .wait_timeout(finished, TAKE_BACK_CHECK)
                 .recover()
                 .0;
+        }
+    }
+}
+
+/// A [`Claim`] for the loom models (`graph-runtime/tests/loom.rs`): a worker's start
+/// and finish racing with its caller's wait and take-back.
+#[cfg(loom)]
+pub(crate) mod loom_model {
+    /// One queued job's claim.
+    pub struct JobClaim(super::Claim);
+
+    // Opaque, as the crate's other handles are (missing_debug_implementations is denied).
+    impl std::fmt::Debug for JobClaim {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("JobClaim").finish_non_exhaustive()
+        }
+    }
+
+    impl Default for JobClaim {
+        fn default() -> Self {
+            JobClaim(super::Claim::new())
+        }
+    }
+
+    impl JobClaim {
+        /// A queued job's claim.
+        pub fn new() -> Self {
+            JobClaim::default()
+        }
+
+        /// The worker's start: true if it runs the job.
+        pub fn start(&self) -> bool {
+            self.0.start()
+        }
+
+        /// The worker ran the job.
+        pub fn finish(&self) {
+            self.0.finish()
+        }
+
+        /// The caller's wait, taking the job back if `take_back` and it has not
+        /// started: true if the job ran.
+        pub fn wait(&self, take_back: bool) -> bool {
+            self.0.wait(|| take_back)
         }
     }
 }
