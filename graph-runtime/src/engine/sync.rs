@@ -4,7 +4,7 @@
 //! (`RUSTFLAGS="--cfg loom" cargo test -p graph-runtime --release --test loom`).
 //!
 //! Only what differs between the two is wrapped: [`UnsafeCell`] (loom checks every
-//! access, through `with` and `with_mut`), [`join`] (rayon's, or a loom thread), reading
+//! access, through `with` and `with_mut`), `join` (rayon's, or a loom thread), reading
 //! an atomic through `&mut`, and the pending counters' [`Counter`]. Every wrapper is
 //! `#[inline(always)]` and adds nothing: the engine compiles to the code it had with the
 //! standard types used directly.
@@ -150,7 +150,7 @@ pub(crate) fn join<RA: Send, RB: Send>(
     }
 }
 
-/// [`join`], calling `on_steal` on the thread that runs `b` first when `b` was stolen
+/// [`rayon::join`], calling `on_steal` on the thread that runs `b` first when `b` was stolen
 /// (the guard it returns lives while `b` runs): `b` then runs on a thread in another
 /// state than the one that called the join.
 #[cfg(not(loom))]
@@ -182,7 +182,7 @@ pub(crate) fn join_stolen<RA: Send, RB: Send, G>(
     })
 }
 
-/// [`join`], noting for an `observed` run where a thread's straight run from one task
+/// [`rayon::join`], noting for an `observed` run where a thread's straight run from one task
 /// to the next breaks (`observe::note_break`): on the thread that runs `b` if it stole
 /// it, and on this one after `b` was stolen (it may have waited, or run other work).
 #[cfg(not(loom))]
