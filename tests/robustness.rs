@@ -363,18 +363,32 @@ const CHILD: &str = "TASKWEAVE_ROBUSTNESS_CHILD";
 
 /// Runs the test `name` again in a process of its own, with `env` set (rayon's global
 /// pool is made once per process: one thread only in a process of its own), and fails
-/// if it fails or is still running after [`LIMIT`]. The child sees [`CHILD`] set.
+/// if it fails, if no test of that name ran, or if it is still running after
+/// [`LIMIT`]. The child sees [`CHILD`] set.
 fn in_a_process_of_its_own(name: &str, env: &[(&str, &str)]) {
+    use std::io::Read;
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
         .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let start = std::time::Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{name}, run alone: {status}");
+            let mut stdout = String::new();
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut stdout)
+                .unwrap();
+            assert!(status.success(), "{name}, run alone: {status}\n{stdout}");
+            assert!(
+                stdout.contains("1 passed"),
+                "{name} did not run alone: {stdout}"
+            );
             return;
         }
         if start.elapsed() > LIMIT {

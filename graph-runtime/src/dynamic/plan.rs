@@ -3,19 +3,18 @@
 
 use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use super::arena::Slots;
 use super::{reuse, Arena, ArenaBuilder, Borrowed, Delayed, Env, Mark, Node, NodeRef, Parents};
 use crate::engine::dispatch::dispatch_compact;
 use crate::engine::error::TaskError;
-use crate::engine::lock::Recover;
 use crate::engine::options::RunOptions;
 use crate::engine::options::Scheduler;
-use crate::engine::sync::{QUEUED, STARTED, TAKEN_BACK, TAKE_BACK_CHECK};
+use crate::engine::sync::Claim;
 use crate::engine::table::{Compact, Label, NodeInfo, Table};
 use crate::inspect::GraphInfo;
 
@@ -692,11 +691,13 @@ impl Storage {
         if crate::engine::sync::workers_all_waiting() {
             return self.run_here(options);
         }
-        let end = Arc::new(End::default());
+        let end = Arc::new(End::new());
         let here = options.clone();
         let mut options = options;
         let tell = end.clone();
-        options.on_failure = Some(Arc::new(move |error| tell.set(Err(Ended::Failed(error)))));
+        options.on_failure = Some(Arc::new(move |error| {
+            tell.finish(Err(Ended::Failed(error)))
+        }));
         let (run, told) = (self.clone(), end.clone());
         rayon::spawn(move || {
             if !told.start() {
@@ -713,13 +714,13 @@ impl Storage {
             // buffers are kept for the next plan: see `reuse`); after a failure the
             // caller has gone on, and whatever the tasks left behind is freed here.
             drop(run);
-            told.set(match result {
+            told.finish(match result {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(error)) => Err(Ended::Failed(error)),
                 Err(payload) => Err(Ended::Panicked(payload)),
             });
         });
-        match end.wait(self.plan.kept.nodes.len() <= END_SPIN_NODES) {
+        match wait_for(&end, self.plan.kept.nodes.len() <= END_SPIN_NODES) {
             None => self.run_here(here),
             Some(Ok(())) => Ok(()),
             Some(Err(Ended::Failed(error))) => Err(error),
@@ -744,25 +745,16 @@ impl Drop for Storage {
 }
 
 /// How a detached run ended, as its caller learns it: the first word wins (an early
-/// failure, then the run's own end, which repeats it).
-#[derive(Default)]
-struct End {
-    ended: Mutex<Option<Result<(), Ended>>>,
-    told: Condvar,
-    /// Set once `ended` holds the first word: what the caller polls before it sleeps.
-    said: AtomicBool,
-    /// Who runs the graph: [`QUEUED`] until the job starts ([`STARTED`]) or its caller
-    /// takes it back ([`TAKEN_BACK`]), as `engine::sync::enter_pool`'s jobs; the first
-    /// to change it runs the graph.
-    runner: AtomicU8,
-}
+/// failure, then the run's own end, which repeats it); and who runs it (see
+/// [`Claim`]).
+type End = Claim<Result<(), Ended>>;
 
 /// How long a caller polls for the end of a small graph's run before it sleeps (see
 /// [`spin_rounds`](crate::engine::sync::spin_rounds)): tens of µs, about what waking a
 /// sleeping thread costs on a virtual machine.
 const END_SPIN_ROUNDS: u32 = 4096;
 
-/// The most nodes of a graph whose caller polls for its run's end (see [`End::wait`]):
+/// The most nodes of a graph whose caller polls for its run's end (see [`wait_for`]):
 /// with trivial tasks such a run ends within the poll, and the caller's wake-up after
 /// it would cost as much again (`dynamic_phases parallel 1000`, from outside the pool:
 /// the run 60-74 -> 33-35 ns per node). A larger graph's run outlasts the poll, which
@@ -776,53 +768,14 @@ enum Ended {
     Panicked(Box<dyn std::any::Any + Send>),
 }
 
-impl End {
-    fn set(&self, ended: Result<(), Ended>) {
-        let mut slot = self.ended.lock().recover();
-        if slot.is_none() {
-            *slot = Some(ended);
-            self.said.store(true, Ordering::Release);
-            self.told.notify_all();
-        }
+/// Waits for the run's first word, polling for it a while first when the run is
+/// `short` (see [`END_SPIN_NODES`]); `None` when the job had not started while every
+/// worker waited for a future, and is taken back: the caller runs the graph.
+fn wait_for(end: &End, short: bool) -> Option<Result<(), Ended>> {
+    if short {
+        crate::engine::sync::spin_rounds(&|| end.said(), None, END_SPIN_ROUNDS);
     }
-
-    /// The job starts the run; false if its caller took it back.
-    fn start(&self) -> bool {
-        self.runner
-            .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    }
-
-    /// Waits for the run's first word, polling for it a while first when the run is
-    /// `short` (see [`END_SPIN_NODES`]); `None` when the job had not started while
-    /// every worker waited for a future, and is taken back: the caller runs the graph.
-    /// Its way out: a started run always ends (the job's result is set even when the
-    /// run unwinds), and one that does not start is taken back.
-    fn wait(&self, short: bool) -> Option<Result<(), Ended>> {
-        if short {
-            let said = || self.said.load(Ordering::Acquire);
-            crate::engine::sync::spin_rounds(&said, None, END_SPIN_ROUNDS);
-        }
-        let mut slot = self.ended.lock().recover();
-        loop {
-            if let Some(ended) = slot.take() {
-                return Some(ended);
-            }
-            if self.runner.load(Ordering::Acquire) != QUEUED {
-                slot = self.told.wait(slot).recover();
-                continue;
-            }
-            if crate::engine::sync::workers_all_waiting()
-                && self
-                    .runner
-                    .compare_exchange(QUEUED, TAKEN_BACK, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-            {
-                return None;
-            }
-            slot = self.told.wait_timeout(slot, TAKE_BACK_CHECK).recover().0;
-        }
-    }
+    end.wait(crate::engine::sync::workers_all_waiting)
 }
 
 impl<V> Prepared<V> {

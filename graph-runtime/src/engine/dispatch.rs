@@ -138,7 +138,10 @@ where
             } else {
                 // Entering the pool from outside: one round trip; or, while every worker
                 // waits for a future and none would start it, the run here, in order.
-                sync::enter_pool(|| ctx.start(table.roots(), 0), || ctx.run_in_order());
+                sync::enter_pool(|alone| match alone {
+                    false => ctx.start(table.roots(), 0),
+                    true => ctx.run_in_order(),
+                });
             }
         }
     })

@@ -271,64 +271,63 @@ pub(crate) fn note_client() {
     CLIENTS.store(true, core::sync::atomic::Ordering::SeqCst);
 }
 
-/// Runs `parallel` as a job of rayon's global pool and returns its result, called from
-/// outside any pool; or, when no worker would start that job because every one waits
-/// for a future (see [`WaitingForFuture`]), runs `alone` on this thread instead. A job
-/// already queued is taken back when that happens, checked every [`TAKE_BACK_CHECK`]
-/// while it has not started: the workers may be waiting for the very task that called.
+/// Runs `run(false)` as a job of rayon's global pool and returns its result, called
+/// from outside any pool; or, when no worker would start that job because every one
+/// waits for a future (see [`WaitingForFuture`]), `run(true)` on this thread, which
+/// then runs the work alone, in order. A job already queued is taken back when that
+/// happens, checked every [`TAKE_BACK_CHECK`] while it has not started: the workers
+/// may be waiting for the very task that called.
 ///
 /// In a process that never built a futures client no worker can wait for a future, and
 /// this is rayon's cold `join` (nothing allocated); otherwise the job is this frame's,
 /// run through a type-erased pointer by a boxed spawn that can be taken back.
 #[cfg(not(loom))]
-pub(crate) fn enter_pool<P, R>(parallel: P, alone: impl FnOnce() -> R) -> R
+pub(crate) fn enter_pool<F, R>(run: F) -> R
 where
-    P: FnOnce() -> R + Send,
+    F: FnOnce(bool) -> R + Send,
     R: Send,
 {
     if !CLIENTS.load(core::sync::atomic::Ordering::SeqCst) {
-        return rayon::join(parallel, || ()).0;
+        return rayon::join(|| run(false), || ()).0;
     }
     if workers_all_waiting() {
-        return alone();
+        return run(true);
     }
     let job = StackJob {
-        f: core::cell::UnsafeCell::new(Some(parallel)),
+        f: core::cell::UnsafeCell::new(Some(run)),
         result: core::cell::UnsafeCell::new(None),
     };
-    let claim = std::sync::Arc::new(Claim::new());
-    let (queued, at) = (claim.clone(), &job as *const StackJob<P, R> as usize);
-    let execute = StackJob::<P, R>::execute as unsafe fn(usize);
+    let claim = std::sync::Arc::new(Claim::<()>::new());
+    let (queued, at) = (claim.clone(), &job as *const StackJob<F, R> as usize);
+    let execute = StackJob::<F, R>::execute as unsafe fn(usize);
     rayon::spawn(move || {
         if queued.start() {
             // SAFETY: `at` is the caller's `job`, alive until the caller returns, and
-            // the caller returns only after `finish` (`wait` gave `true`): it waits
+            // the caller returns only after `finish` (`wait` gave a word): it waits
             // without a deadline once the job started, and a job taken back (`start`
             // false) never reaches this. `execute` is `job`'s own type's.
             unsafe { execute(at) };
-            queued.finish();
+            queued.finish(());
         }
     });
-    if claim.wait(workers_all_waiting) {
+    match claim.wait(workers_all_waiting) {
         // Ran: `finish` happened-before, through the claim's lock.
-        match job.result.into_inner() {
+        Some(()) => match job.result.into_inner() {
             Some(Ok(value)) => value,
             Some(Err(payload)) => std::panic::resume_unwind(payload),
             None => unreachable!("taskweave: a finished job left no result"),
+        },
+        // Taken back: the job never ran, and its closure is this thread's again.
+        None => {
+            let run = job.f.into_inner().expect("a job taken back has not run");
+            run(true)
         }
-    } else {
-        // Taken back: the job never ran; its closure is dropped with `job`.
-        drop(job);
-        alone()
     }
 }
 
 #[cfg(loom)]
-pub(crate) fn enter_pool<R: Send>(
-    parallel: impl FnOnce() -> R + Send,
-    _alone: impl FnOnce() -> R,
-) -> R {
-    parallel()
+pub(crate) fn enter_pool<F: FnOnce(bool) -> R, R>(run: F) -> R {
+    run(false)
 }
 
 /// How often a caller whose job has not started looks whether every worker waits for
@@ -344,8 +343,8 @@ struct StackJob<F, R> {
 }
 
 #[cfg(not(loom))]
-impl<F: FnOnce() -> R, R> StackJob<F, R> {
-    /// Runs the job at address `at`, keeping its result or its panic.
+impl<F: FnOnce(bool) -> R, R> StackJob<F, R> {
+    /// Runs the job at address `at` on the pool, keeping its result or its panic.
     ///
     /// # Safety
     /// `at` is a live `StackJob<F, R>` that no other thread touches until this returns,
@@ -355,34 +354,41 @@ impl<F: FnOnce() -> R, R> StackJob<F, R> {
         let job = unsafe { &*(at as *const Self) };
         // SAFETY: as above; nothing else reads the cells meanwhile.
         let f = unsafe { (*job.f.get()).take() }.expect("a stack job runs once");
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(false)));
         // SAFETY: as above.
         unsafe { *job.result.get() = Some(result) };
     }
 }
 
-/// Who runs a job queued by [`enter_pool`], and when it has finished. (The engine's
-/// primitives: loom's under `cfg(loom)`, where a model checks the protocol.)
-pub(crate) struct Claim {
+/// A job queued from outside rayon's pool, as its caller waits for it: who runs it
+/// (a worker, or its caller, who takes it back while every worker waits for a future),
+/// and the first word of its end (`T`), which the caller waits for. Serves
+/// [`enter_pool`]'s jobs and a dynamic graph's detached run (`dynamic::plan`). (The
+/// engine's primitives: loom's under `cfg(loom)`, where a model checks the protocol.)
+pub(crate) struct Claim<T> {
     /// [`QUEUED`] until a worker starts the job ([`STARTED`]) or its caller takes it
     /// back ([`TAKEN_BACK`]); the first to change it decides.
     runner: AtomicU8,
-    finished: Mutex<bool>,
+    /// The first word of the job's end.
+    ended: Mutex<Option<T>>,
+    /// Set once `ended` holds it: what a caller polls before it sleeps.
+    said: AtomicBool,
     told: Condvar,
 }
 
 /// A queued job's [`Claim`], before anyone took it.
-pub(crate) const QUEUED: u8 = 0;
+const QUEUED: u8 = 0;
 /// A worker started it.
-pub(crate) const STARTED: u8 = 1;
+const STARTED: u8 = 1;
 /// Its caller took it back, to run it on its own thread.
-pub(crate) const TAKEN_BACK: u8 = 2;
+const TAKEN_BACK: u8 = 2;
 
-impl Claim {
+impl<T> Claim<T> {
     pub(crate) fn new() -> Self {
         Claim {
             runner: AtomicU8::new(QUEUED),
-            finished: Mutex::new(false),
+            ended: Mutex::new(None),
+            said: AtomicBool::new(false),
             told: Condvar::new(),
         }
     }
@@ -394,23 +400,36 @@ impl Claim {
             .is_ok()
     }
 
-    /// The worker ran the job.
-    pub(crate) fn finish(&self) {
-        *self.finished.lock().recover() = true;
-        self.told.notify_all();
+    /// The job's word on its end (an early failure, or the end itself): the first one
+    /// is kept, and wakes the caller.
+    pub(crate) fn finish(&self, word: T) {
+        let mut ended = self.ended.lock().recover();
+        if ended.is_none() {
+            *ended = Some(word);
+            self.said.store(true, Ordering::Release);
+            self.told.notify_all();
+        }
     }
 
-    /// The caller waits: true once the job ran, false when it took the job back, which
+    /// Whether the first word is there (read without the lock, by a caller polling
+    /// before it sleeps).
+    pub(crate) fn said(&self) -> bool {
+        self.said.load(Ordering::Acquire)
+    }
+
+    /// The caller waits for the first word; `None` when it took the job back, which
     /// it does when `take_back()` says so while the job has not started (looked at
-    /// every [`TAKE_BACK_CHECK`]).
-    pub(crate) fn wait(&self, take_back: impl Fn() -> bool) -> bool {
-        let mut finished = self.finished.lock().recover();
+    /// every [`TAKE_BACK_CHECK`]). Its way out: a started job always says its word
+    /// (its runner must see to that, unwinding included), and one that does not start
+    /// is taken back.
+    pub(crate) fn wait(&self, take_back: impl Fn() -> bool) -> Option<T> {
+        let mut ended = self.ended.lock().recover();
         loop {
-            if *finished {
-                return true;
+            if let Some(word) = ended.take() {
+                return Some(word);
             }
             if self.runner.load(Ordering::Acquire) != QUEUED {
-                finished = self.told.wait(finished).recover();
+                ended = self.told.wait(ended).recover();
                 continue;
             }
             if take_back()
@@ -419,13 +438,9 @@ impl Claim {
                     .compare_exchange(QUEUED, TAKEN_BACK, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
             {
-                return false;
+                return None;
             }
-            finished = self
-                .told
-                .wait_timeout(finished, TAKE_BACK_CHECK)
-                .recover()
-                .0;
+            ended = self.told.wait_timeout(ended, TAKE_BACK_CHECK).recover().0;
         }
     }
 }
@@ -435,7 +450,7 @@ impl Claim {
 #[cfg(loom)]
 pub(crate) mod loom_model {
     /// One queued job's claim.
-    pub struct JobClaim(super::Claim);
+    pub struct JobClaim(super::Claim<()>);
 
     // Opaque, as the crate's other handles are (missing_debug_implementations is denied).
     impl std::fmt::Debug for JobClaim {
@@ -463,13 +478,13 @@ pub(crate) mod loom_model {
 
         /// The worker ran the job.
         pub fn finish(&self) {
-            self.0.finish()
+            self.0.finish(())
         }
 
         /// The caller's wait, taking the job back if `take_back` and it has not
         /// started: true if the job ran.
         pub fn wait(&self, take_back: bool) -> bool {
-            self.0.wait(|| take_back)
+            self.0.wait(|| take_back).is_some()
         }
     }
 }

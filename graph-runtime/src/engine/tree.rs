@@ -20,7 +20,6 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::engine::dispatch::{watched, Ctx, Flow};
 use crate::engine::error::TaskError;
-use crate::engine::lock::Recover;
 use crate::engine::observe::{TaskOutcome, TaskScope};
 use crate::engine::options::{RunOptions, Scheduler};
 use crate::engine::slot::Value;
@@ -175,8 +174,6 @@ pub fn run_tree<R: Send>(
     let no_run: &NoRun = &|_| Flow::Continue;
     let ran = watched(table, &[], no_run, options, |ctx| {
         let watched = ctx.observed() || options.stop.is_some();
-        // Taken by whichever of the two ways below runs the tree.
-        let body = std::sync::Mutex::new(Some(body));
         let run = |sequential: bool| {
             let tree = Tree {
                 ctx,
@@ -184,15 +181,14 @@ pub fn run_tree<R: Send>(
                 watched,
             };
             let _scope = tree.enter();
-            let body = body.lock().recover().take();
-            body.and_then(|body| body(&tree))
+            body(&tree)
         };
         if sequential || sync::in_pool() {
             run(sequential)
         } else {
             // Entering the pool from outside: one round trip; or, while every worker
             // waits for a future and none would start it, the tree here, in order.
-            sync::enter_pool(|| run(false), || run(true))
+            sync::enter_pool(run)
         }
     })?;
     match ran {
