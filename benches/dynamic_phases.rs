@@ -13,9 +13,11 @@
 //! one compute, as `bench_report`'s), `n`, and the number of runs. With
 //! `ONLY=prepare` or `ONLY=run` in the environment it builds one graph and repeats only
 //! that phase, with `ONLY=build` it builds and drops graphs only (for `perf record`). Threads: rayon's global pool (`RAYON_NUM_THREADS`).
-//! With `IN_POOL=1` everything runs on a thread of a pool of as many threads, as
-//! `bench_report`'s runs do (a compute entered from outside the pool hands its run to
-//! the pool and waits for it: two thread wake-ups per compute).
+//! With `IN_POOL=1` everything runs on a thread of a pool of as many threads (a
+//! compute entered from outside the pool hands its run to the pool and waits for it:
+//! two thread wake-ups per compute); with `IN_POOL=each`, each graph is built,
+//! computed and dropped in a `pool.install` of its own, as `bench_report`'s runs are
+//! (`entering the pool`: the time outside the install's body).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -67,19 +69,25 @@ fn main() {
     let shape = args.first().map_or("fan_in", String::as_str);
     let n: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let runs: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200);
-    if std::env::var_os("IN_POOL").is_some() {
-        // As `bench_report`'s runs: built, computed and dropped on a thread of the pool.
-        rayon::ThreadPoolBuilder::new()
+    match std::env::var("IN_POOL").as_deref() {
+        // As `bench_report`'s runs: each graph built, computed and dropped in a
+        // `pool.install` of its own, entered from this thread (`enter` is the time
+        // outside the install's body).
+        Ok("each") => {
+            let pool = rayon::ThreadPoolBuilder::new().build().expect("a pool");
+            measure(shape, n, runs, Some(&pool));
+        }
+        // Everything on one thread of the pool.
+        Ok(_) => rayon::ThreadPoolBuilder::new()
             .build()
             .expect("a pool")
-            .install(|| measure(shape, n, runs));
-    } else {
-        measure(shape, n, runs);
+            .install(|| measure(shape, n, runs, None)),
+        Err(_) => measure(shape, n, runs, None),
     }
 }
 
 /// Times the phases of `runs` graphs of `shape` (or one phase: see `ONLY`).
-fn measure(shape: &str, n: u64, runs: usize) {
+fn measure(shape: &str, n: u64, runs: usize, each: Option<&rayon::ThreadPool>) {
     // Every shape as the outputs of one compute (one output but for `parallel`).
     let build = || match shape {
         "chain" => vec![chain(n)],
@@ -127,14 +135,14 @@ fn measure(shape: &str, n: u64, runs: usize) {
         }
         _ => {}
     }
-    let mut phases: [Vec<f64>; 6] = Default::default();
+    let mut phases: [Vec<f64>; 7] = Default::default();
     let mut nodes = 0;
-    for _ in 0..runs {
+    let one = || {
         let t0 = Instant::now();
         let graph = build();
         let t1 = Instant::now();
         let mut prepared = taskweave::prepare(graph.as_slice());
-        nodes = prepared.len();
+        let count = prepared.len();
         let t2 = Instant::now();
         black_box(prepared.compute());
         let t3 = Instant::now();
@@ -142,19 +150,35 @@ fn measure(shape: &str, n: u64, runs: usize) {
         let t4 = Instant::now();
         drop(graph);
         let t5 = Instant::now();
+        (count, [t0, t1, t2, t3, t4, t5])
+    };
+    for _ in 0..runs {
+        let outer = Instant::now();
+        let (count, [t0, t1, t2, t3, t4, t5]) = match each {
+            Some(pool) => pool.install(one),
+            None => one(),
+        };
+        let outer = outer.elapsed();
+        nodes = count;
         let per_node = |a: Instant, b: Instant| (b - a).as_nanos() as f64 / nodes as f64;
-        for (phase, (a, b)) in
-            phases
-                .iter_mut()
-                .zip([(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t0, t5)])
-        {
-            phase.push(per_node(a, b));
+        let enter = (outer - (t5 - t0)).as_nanos() as f64 / nodes as f64;
+        for (phase, value) in phases.iter_mut().zip([
+            per_node(t0, t1),
+            per_node(t1, t2),
+            per_node(t2, t3),
+            per_node(t3, t4),
+            per_node(t4, t5),
+            enter,
+            outer.as_nanos() as f64 / nodes as f64,
+        ]) {
+            phase.push(value);
         }
     }
-    let [build, prepare, run, drop_plan, drop_graph, total] = phases.each_mut().map(|p| median(p));
+    let [build, prepare, run, drop_plan, drop_graph, enter, total] =
+        phases.each_mut().map(|p| median(p));
     println!(
         "{shape} n={n} ({nodes} nodes), ns per node, medians of {runs} runs: build {build:.0}, \
          prepare {prepare:.0}, run {run:.0}, drop prepared {drop_plan:.0}, drop graph \
-         {drop_graph:.0}; total {total:.0}"
+         {drop_graph:.0}, entering the pool {enter:.0}; total {total:.0}"
     );
 }
