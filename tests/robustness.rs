@@ -626,3 +626,159 @@ fn a_zero_timeout_only_looks() {
         assert_eq!(pending.result_timeout(Duration::ZERO).unwrap(), 2);
     });
 }
+
+// ---- retries that would never end -------------------------------------------------
+
+/// A task body that fails every attempt: an unwinding that prints nothing (no panic
+/// hook runs), so that thousands of attempts keep the test's output clean.
+fn fail_quietly(attempts: &std::sync::atomic::AtomicUsize) {
+    attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    std::panic::resume_unwind(Box::new("an attempt fails"));
+}
+
+/// Waits until `attempts` stops growing (no attempt in 50 ms), under the caller's
+/// watchdog: a task still retrying never gets there.
+fn until_no_more_attempts(attempts: &std::sync::atomic::AtomicUsize) -> usize {
+    let read = || attempts.load(std::sync::atomic::Ordering::SeqCst);
+    loop {
+        let before = read();
+        std::thread::sleep(Duration::from_millis(50));
+        if read() == before {
+            return before;
+        }
+    }
+}
+
+/// A task with `retries(u32::MAX)` that always panics used to retry on after its
+/// client's last handle was dropped (the drop waited 60 s for it, then left it
+/// running): that, and a cancel, end its attempts now.
+#[test]
+fn a_task_retried_without_end_stops_when_cancelled_or_its_client_dropped() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    within(LIMIT, "retries after the client's drop", || {
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let client = client(1);
+        let counted = attempts.clone();
+        let hopeless = client
+            .task(move || -> u64 {
+                fail_quietly(&counted);
+                0
+            })
+            .retries(u32::MAX)
+            .submit(());
+        while attempts.load(Ordering::SeqCst) < 10 {
+            std::thread::yield_now();
+        }
+        let dropped = std::time::Instant::now();
+        drop(client);
+        // Not a timing assertion: the drop used to wait its 60 s grace period out.
+        assert!(
+            dropped.elapsed() < Duration::from_secs(30),
+            "the client's drop waited for a task retried without end"
+        );
+        until_no_more_attempts(&attempts);
+        // It ends with its last attempt's panic, as a task running when its client
+        // goes ends with its own outcome.
+        assert!(matches!(hopeless.result(), Err(FutureError::Task(_))));
+    });
+    within(LIMIT, "retries after a cancel", || {
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let client = client(2);
+        let counted = attempts.clone();
+        let hopeless = client
+            .task(move || -> u64 {
+                fail_quietly(&counted);
+                0
+            })
+            .retries(u32::MAX)
+            .submit(());
+        while attempts.load(Ordering::SeqCst) < 10 {
+            std::thread::yield_now();
+        }
+        hopeless.cancel();
+        until_no_more_attempts(&attempts);
+        // The client's threads are free again.
+        assert_eq!(client.submit(inc, (1,)).result().unwrap(), 2);
+    });
+}
+
+/// A graph task with `retries(u32::MAX)` that always panics, beside a task that fails:
+/// the compute returns the failure at once, and the retried task stops too (its
+/// result is no longer wanted) rather than retrying on with the run for good.
+#[test]
+fn a_graph_task_retried_without_end_stops_when_its_run_fails() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    within(LIMIT, "retries after the run failed", || {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let counted = attempts.clone();
+        let hopeless = delayed(move |_: u64| -> u64 {
+            fail_quietly(&counted);
+            0
+        })
+        .named("hopeless")
+        .retries(u32::MAX)
+        .call(1);
+        let seen = attempts.clone();
+        let failing = delayed(move |_: u64| -> u64 {
+            // Fails once the other task is retrying.
+            while seen.load(Ordering::SeqCst) < 10 {
+                std::thread::yield_now();
+            }
+            panic!("the run fails here")
+        })
+        .named("failing")
+        .call(2);
+        let both = delayed(|a: u64, b: u64| a + b).call(hopeless, failing);
+        // In the pool, a compute returns once every task it started has ended.
+        let result = pool.install(|| both.try_compute());
+        let error = result.expect_err("a task failed");
+        assert!(error.to_string().contains("failing"), "{error}");
+        until_no_more_attempts(&attempts);
+    });
+}
+
+/// Attempts of [`retried_without_end`].
+static STATIC_ATTEMPTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[delayed(retries = 4294967295)]
+fn retried_without_end(x: u64) -> u64 {
+    fail_quietly(&STATIC_ATTEMPTS);
+    x
+}
+
+#[delayed]
+fn fails_once_the_other_retries(x: u64) -> u64 {
+    while STATIC_ATTEMPTS.load(std::sync::atomic::Ordering::SeqCst) < 10 {
+        std::thread::yield_now();
+    }
+    panic!("the static run fails here ({x})")
+}
+
+/// As [`a_graph_task_retried_without_end_stops_when_its_run_fails`], for `graph!`,
+/// whose compute returns only once every task it started has ended.
+#[test]
+fn a_static_task_retried_without_end_stops_when_its_run_fails() {
+    within(LIMIT, "static retries after the run failed", || {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let g = graph!(|x: u64| -> u64 {
+            let a = retried_without_end(x);
+            let b = fails_once_the_other_retries(x);
+            plus(a, b)
+        });
+        let error = pool
+            .install(|| g.try_compute(1))
+            .expect_err("a task failed");
+        assert!(
+            error.to_string().contains("fails_once_the_other_retries"),
+            "{error}"
+        );
+        until_no_more_attempts(&STATIC_ATTEMPTS);
+    });
+}

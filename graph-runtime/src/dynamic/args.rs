@@ -78,6 +78,18 @@ pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
     }
 }
 
+/// After a failed attempt that may be followed by another: goes on to the next one,
+/// unless the task's result is no longer wanted ([`cancelled`](crate::cancelled): its
+/// run failed or was told to stop), when the attempt's panic ends the task at once (a
+/// task retried `u32::MAX` times would otherwise hold its thread, and the run, for
+/// good).
+pub(crate) fn retry_after(payload: Box<dyn std::any::Any + Send>) {
+    if crate::cancelled() {
+        std::panic::resume_unwind(payload);
+    }
+    drop_payload(payload);
+}
+
 /// Runs a task of a `#[delayed(retries = n)]` function, as `delay!` and `graph!` call
 /// it: up to `retries` attempts inside `catch_unwind` (`f(false)`: arguments passed
 /// again, see [`crate::engine::slot::give_again`]), then the last (`f(true)`: arguments taken),
@@ -87,7 +99,7 @@ pub fn attempts<R>(retries: u32, mut f: impl FnMut(bool) -> R) -> R {
     for _ in 0..retries {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(false))) {
             Ok(value) => return value,
-            Err(payload) => drop_payload(payload),
+            Err(payload) => retry_after(payload),
         }
     }
     f(true)
@@ -903,7 +915,7 @@ impl<F: Fn() -> R, R> RetryChain<F, R, (), (), ()> for NoArgs {
         for _ in 0..retries {
             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
                 Ok(value) => return value,
-                Err(payload) => drop_payload(payload),
+                Err(payload) => retry_after(payload),
             }
         }
         f()
@@ -928,7 +940,7 @@ macro_rules! retry_chain_last {
                     }));
                     match attempt {
                         Ok(value) => return value,
-                        Err(payload) => drop_payload(payload),
+                        Err(payload) => retry_after(payload),
                     }
                 }
                 // The last attempt: it takes the arguments, and its panic is the task's.

@@ -532,16 +532,18 @@ thread_local! {
 }
 
 /// Whether the task running on this thread was cancelled: a long task may poll it and
-/// stop early (Dask cannot stop a task that is already running). For a task of a
-/// graph: whether its result is no longer wanted, because its run was told to stop
-/// (`RunOptions::stop_when`; a cancelled `client.compute`) or has already failed
-/// (another task panicked, or a `?` before it met an error). `false` outside tasks.
+/// stop early (Dask cannot stop a task that is already running). For a futures task:
+/// its future was cancelled, or its client's last handle was dropped (the client shuts
+/// down). For a task of a graph: whether its result is no longer wanted, because its
+/// run was told to stop (`RunOptions::stop_when`; a cancelled `client.compute`) or has
+/// already failed (another task panicked, or a `?` before it met an error). A task
+/// with retries stops retrying once this is true. `false` outside tasks.
 pub fn cancelled() -> bool {
     CURRENT.with(|current| {
-        current
-            .borrow()
-            .as_ref()
-            .is_some_and(|running| running.job.core().cancel.load(Ordering::Acquire))
+        current.borrow().as_ref().is_some_and(|running| {
+            running.job.core().cancel.load(Ordering::Acquire)
+                || running.job.client().closed.load(Ordering::Acquire)
+        })
     }) || crate::engine::observe::run_stopped()
 }
 
@@ -642,7 +644,10 @@ where
                 Err(payload) if payload.is::<super::args::TaskCancelled>() => {
                     break Some(Err(FutureError::cancelled(&self.state.core.name)));
                 }
-                Err(payload) if attempts < self.retries => {
+                // No more attempts once the future is cancelled or its client closed
+                // (a task retried without end would keep its thread, and the client's
+                // drop, waiting).
+                Err(payload) if attempts < self.retries && !cancelled() => {
                     self.observe(attempts, true, |observer, task| {
                         observer.future_finished(task, TaskOutcome::Retried);
                     });
