@@ -299,6 +299,43 @@ fn question_mark_first_error_in_program_order_wins() {
     assert_eq!(g.compute("1".into(), "b".into()), direct("1", "b"));
 }
 
+#[delayed]
+fn panics_on(s: &str) -> i64 {
+    assert!(s != "boom", "a panic after the `?`");
+    0
+}
+
+/// A `?` that fails before a node that panics decides the result, as in the
+/// sequential code (which never reaches the panic), even when the panic comes first:
+/// the `?`'s node was running then, and its error is returned rather than the panic.
+#[test]
+fn question_mark_before_a_panicking_node_wins() {
+    let g = graph!(|a: String, b: String| -> Result<i64, String> {
+        let x = slow_parse(&a)?;
+        let y = panics_on(&b);
+        Ok(add(x, y))
+    });
+    let direct = |a: &str, b: &str| -> Result<i64, String> {
+        let x = slow_parse(a)?;
+        Ok(add(x, panics_on(b)))
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        let threads = g.try_compute_on(&pool, "a".into(), "boom".into());
+        assert_eq!(threads.expect("the `?` decides"), direct("a", "boom"));
+        let sync = g.try_compute_with(Scheduler::Sync, "a".into(), "boom".into());
+        assert_eq!(sync.expect("the `?` decides"), direct("a", "boom"));
+    }
+    // No `?` fails: the panic is the error, naming its task.
+    let error = g
+        .try_compute_on(&pool, "1".into(), "boom".into())
+        .expect_err("the panic");
+    assert!(error.to_string().contains("panics_on"), "{error}");
+}
+
 /// A type written on a `let` bound to a node types the node's result: it drives
 /// inference (`collect`, `into`) as it does outside `graph!`.
 #[test]

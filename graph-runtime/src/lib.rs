@@ -80,7 +80,7 @@ pub mod __private {
     include!(concat!(env!("OUT_DIR"), "/version_module.rs"));
 
     pub use crate::dynamic::args::attempts;
-    pub use crate::engine::dispatch::{dispatch, Flow};
+    pub use crate::engine::dispatch::{dispatch, dispatch_exits, Flow};
     pub use crate::engine::error::TaskError;
     pub use crate::engine::options::{RunOptions, Scheduler};
     pub use crate::engine::slot::{

@@ -97,6 +97,12 @@ impl Expander<'_> {
         let has_exit = graph.nodes.iter().any(|n| n.question.is_some());
         let early = hidden("__early");
         let early_slot = has_exit.then(|| quote!(let mut #early = #private::EarlyExit::new();));
+        // With early exits, a panic stops only the nodes after it, so that a `?` before
+        // it decides as in sequential code.
+        let dispatch = match has_exit {
+            true => quote!(dispatch_exits),
+            false => quote!(dispatch),
+        };
         let early_return = has_exit.then(|| {
             quote! {
                 if let ::core::option::Option::Some(__exit) = #early.take() {
@@ -134,7 +140,7 @@ impl Expander<'_> {
                     }
                 };
                 #description
-                #private::dispatch(&__TABLE, &#pending, &#run, &#scheduler)?;
+                #private::#dispatch(&__TABLE, &#pending, &#run, &#scheduler)?;
                 #early_return
                 let #result = #output;
                 ::core::result::Result::Ok(#result)

@@ -67,6 +67,27 @@ where
     dispatch_dyn(table, pending, run, options)
 }
 
+/// [`dispatch`] of a graph with early exits (a `?` in `graph!`): a panic stops only the
+/// nodes after it in index order (program order), as a [`Flow::Stop`] does, so that
+/// the nodes before it still run and a `?` among them decides the result, as in
+/// sequential code, which returns that error before it reaches the panic. The panic
+/// of the lowest index is the run's failure; a stop before it returns `Ok`.
+///
+/// # Panics
+/// If `pending` does not have one counter per node.
+#[inline(always)]
+pub fn dispatch_exits<F>(
+    table: &Table<'_>,
+    pending: &[AtomicU32],
+    run: &F,
+    options: &RunOptions,
+) -> Result<(), TaskError>
+where
+    F: Fn(u32) -> Flow + Sync,
+{
+    dispatch_dyn_exits(table, pending, run, options)
+}
+
 /// The dispatcher compiled once, here, rather than once per graph: every `graph!` and
 /// dynamic graph shares this code, and only its `run` is its own (an indirect call per
 /// node, about a nanosecond; compiling the dispatcher into each graph cost users' builds
@@ -78,7 +99,29 @@ fn dispatch_dyn(
     run: &(dyn Fn(u32) -> Flow + Sync),
     options: &RunOptions,
 ) -> Result<(), TaskError> {
-    dispatch_with(table, pending, run, options)
+    dispatch_with(table, pending, run, options, Failures::StopAll)
+}
+
+/// [`dispatch_exits`], compiled once as well.
+#[inline(never)]
+fn dispatch_dyn_exits(
+    table: &Table<'_>,
+    pending: &[AtomicU32],
+    run: &(dyn Fn(u32) -> Flow + Sync),
+    options: &RunOptions,
+) -> Result<(), TaskError> {
+    dispatch_with(table, pending, run, options, Failures::InOrder)
+}
+
+/// What a panic stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failures {
+    /// Every node not started yet: the run fails at once (Dask's semantics), its
+    /// running tasks told so (`cancelled()`).
+    StopAll,
+    /// Only the nodes after it in index order, as a [`Flow::Stop`]: a graph with early
+    /// exits, whose nodes before the panic may still decide (see [`dispatch_exits`]).
+    InOrder,
 }
 
 /// [`dispatch`] of a [`Compact`] table (a dynamic graph's), compiled once as well.
@@ -89,7 +132,7 @@ pub(crate) fn dispatch_compact(
     run: &(dyn Fn(u32) -> Flow + Sync),
     options: &RunOptions,
 ) -> Result<(), TaskError> {
-    dispatch_with(table, pending, run, options)
+    dispatch_with(table, pending, run, options, Failures::StopAll)
 }
 
 /// [`dispatch`] with loom's atomics as the pending counters, for the loom models
@@ -108,7 +151,7 @@ pub fn dispatch_loom<F>(
 where
     F: Fn(u32) -> Flow + Sync,
 {
-    dispatch_with(table, pending, run, options)
+    dispatch_with(table, pending, run, options, Failures::StopAll)
 }
 
 /// The dispatcher, over any kind of table and pending counter.
@@ -117,6 +160,7 @@ fn dispatch_with<G, C, F>(
     pending: &[C],
     run: &F,
     options: &RunOptions,
+    failures: Failures,
 ) -> Result<(), TaskError>
 where
     G: Edges,
@@ -128,7 +172,7 @@ where
         table.len(),
         "taskweave: one pending counter per node"
     );
-    watched(table, pending, run, options, |ctx| {
+    watched(table, pending, run, options, failures, |ctx| {
         if options.effective_scheduler() == Scheduler::Sync || table.sequential() {
             ctx.run_in_order();
         } else {
@@ -156,6 +200,7 @@ pub(crate) fn watched<G, C, F, R>(
     pending: &[C],
     run: &F,
     options: &RunOptions,
+    failures: Failures,
     body: impl FnOnce(&Ctx<'_, G, C, F>) -> R,
 ) -> Result<R, TaskError>
 where
@@ -189,10 +234,22 @@ where
         stop_when: options.stop.as_ref(),
         on_failure: options.on_failure.as_deref(),
         stop: sync::AtomicU32::new(NONE),
+        first_stop: sync::AtomicU32::new(NONE),
+        failures,
         failure: Mutex::new(None),
     };
     let value = body(&ctx);
-    let failure = ctx.failure.into_inner().recover();
+    let failure = ctx
+        .failure
+        .into_inner()
+        .recover()
+        .and_then(|(node, error)| {
+            // A `?` that stopped the run at a node before the failed one decides, as in
+            // sequential code, which returns that error before it reaches the panic: the
+            // early exit is then the run's result (its caller reads it).
+            let first_stop = ctx.first_stop.load(Ordering::Relaxed);
+            (first_stop > node).then_some(error)
+        });
     if let Some(observer) = observer {
         crate::engine::observe::note_break();
         observer.graph_finished(failure.as_ref().map_or(Ok(()), Err));
@@ -223,7 +280,15 @@ pub(crate) struct Ctx<'t, G, C, F: ?Sized> {
     /// Nodes from this index on must not start: `NONE` while the graph runs, 0 after a
     /// panic, the lowest index that returned [`Flow::Stop`] otherwise.
     stop: sync::AtomicU32,
-    failure: Mutex<Option<TaskError>>,
+    /// The lowest index that returned [`Flow::Stop`] (`NONE`: none), kept apart from
+    /// `stop`, which a panic sets to 0: the early exit of a node before the panicking
+    /// one is what sequential code returns.
+    first_stop: sync::AtomicU32,
+    /// What a panic stops.
+    failures: Failures,
+    /// The run's failure and the node it names: the first one, or with
+    /// [`Failures::InOrder`] the one of the lowest index.
+    failure: Mutex<Option<(u32, TaskError)>>,
 }
 
 impl<G, C, F> Ctx<'_, G, C, F>
@@ -244,6 +309,7 @@ where
             Ok(Flow::Continue) => TaskOutcome::Finished,
             Ok(Flow::Stop) => {
                 self.stop.fetch_min(node, Ordering::Relaxed);
+                self.first_stop.fetch_min(node, Ordering::Relaxed);
                 TaskOutcome::Stopped
             }
             Err(payload) => {
@@ -308,32 +374,43 @@ where
         node >= self.stop.load(Ordering::Relaxed)
     }
 
-    /// The run was told to stop before `node` started: it fails, naming `node`.
+    /// The run was told to stop before `node` started: it fails, naming `node`, and no
+    /// node starts after this (whatever [`Failures`] says).
     #[cold]
     fn stopped(&self, node: u32) {
         crate::engine::error::forget_backtrace();
         let payload = Box::new(String::from("the run was stopped before this task started"));
         self.fail(node, payload);
+        self.stop.store(0, Ordering::Relaxed);
     }
 
-    /// Records `node`'s panic as the run's failure (the first one is kept) and stops
-    /// the run.
+    /// Records `node`'s panic as the run's failure and stops the run (see
+    /// [`Failures`]): the first failure is kept, or with [`Failures::InOrder`] the one
+    /// of the lowest index.
     #[cold]
     pub(crate) fn fail(&self, node: u32, payload: Box<dyn std::any::Any + Send>) {
-        self.stop.store(0, Ordering::Relaxed);
+        let in_order = self.failures == Failures::InOrder;
+        if in_order {
+            self.stop.fetch_min(node, Ordering::Relaxed);
+        } else {
+            self.stop.store(0, Ordering::Relaxed);
+        }
         let table = self.table.table();
         let info = &table.nodes()[node as usize];
         let error = TaskError::from_panic(info.name(), info.call_site(), payload);
         let mut first = self.failure.lock().recover();
-        if first.is_some() {
+        if first
+            .as_ref()
+            .is_some_and(|&(kept, _)| !in_order || kept < node)
+        {
             return;
         }
         match self.on_failure {
-            None => *first = Some(error),
+            None => *first = Some((node, error)),
             Some(tell) => {
                 // The error itself goes to whoever waits for it now; the run's own
                 // result keeps a copy.
-                *first = Some(error.detached());
+                *first = Some((node, error.detached()));
                 drop(first);
                 tell(error);
             }

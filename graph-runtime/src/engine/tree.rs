@@ -18,7 +18,7 @@
 use core::sync::atomic::AtomicU32;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::engine::dispatch::{watched, Ctx, Flow};
+use crate::engine::dispatch::{watched, Ctx, Failures, Flow};
 use crate::engine::error::TaskError;
 use crate::engine::observe::{TaskOutcome, TaskScope};
 use crate::engine::options::{RunOptions, Scheduler};
@@ -172,7 +172,7 @@ pub fn run_tree<R: Send>(
 ) -> Result<R, TaskError> {
     let sequential = options.effective_scheduler() == Scheduler::Sync || table.width() <= 1;
     let no_run: &NoRun = &|_| Flow::Continue;
-    let ran = watched(table, &[], no_run, options, |ctx| {
+    let ran = watched(table, &[], no_run, options, Failures::StopAll, |ctx| {
         let watched = ctx.observed() || options.stop.is_some();
         let run = |sequential: bool| {
             let tree = Tree {
