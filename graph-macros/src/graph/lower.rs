@@ -18,7 +18,7 @@ use crate::ctxt::Ctxt;
 use crate::names::{is_associated, is_inert, is_standard, starts_lowercase, tidy};
 
 /// The most iterations one unrolled `for` may have.
-const MAX_UNROLL: i128 = 100_000;
+const MAX_UNROLL: u128 = 100_000;
 
 /// What a name in the graph's body stands for.
 #[derive(Clone)]
@@ -36,6 +36,8 @@ struct Lower<'c> {
     scopes: Vec<Vec<(String, Binding)>>,
     graph: Graph,
     slot_names: HashMap<String, usize>,
+    /// Every slot's name so far.
+    slots_taken: HashSet<String>,
     consts: usize,
     /// Functions declared in the graph's body that cannot be tasks (no attribute but
     /// inert ones): ordinary code, known from the input itself.
@@ -61,6 +63,7 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scanned_plain: &HashSet<String>
             output: Operand::Temp(quote!(())),
         },
         slot_names: HashMap::new(),
+        slots_taken: HashSet::new(),
         consts: 0,
         local_fns: HashSet::new(),
         scanned_plain: scanned_plain.clone(),
@@ -371,7 +374,7 @@ impl Lower<'_> {
     }
 
     fn for_loop(&mut self, for_loop: &syn::ExprForLoop) {
-        let Some((first, last, suffix, span)) = self.literal_range(&for_loop.expr, &for_loop.pat)
+        let Some((first, count, suffix, span)) = self.literal_range(&for_loop.expr, &for_loop.pat)
         else {
             return;
         };
@@ -384,7 +387,7 @@ impl Lower<'_> {
                 return;
             }
         };
-        if last - first > MAX_UNROLL {
+        let Some(count) = count.filter(|&count| count <= MAX_UNROLL) else {
             self.cx.error_at(
                 &for_loop.expr,
                 format!(
@@ -393,13 +396,14 @@ impl Lower<'_> {
                 ),
             );
             return;
-        }
-        for k in first..last {
+        };
+        // No item is past the range's last, an `i128`.
+        for k in (0..count).map(|n| first + n as i128) {
             self.scopes.push(Vec::new());
             if let Some(var) = &var {
                 let literal = syn::LitInt::new(&format!("{k}{suffix}"), span);
                 let literal = if k < 0 {
-                    let positive = syn::LitInt::new(&format!("{}{suffix}", -k), span);
+                    let positive = syn::LitInt::new(&format!("{}{suffix}", k.unsigned_abs()), span);
                     quote!((-#positive))
                 } else {
                     literal.into_token_stream()
@@ -418,19 +422,26 @@ impl Lower<'_> {
         }
     }
 
-    /// `a..b` or `a..=b` of integer literals: the start, the exclusive end, the
-    /// literals' suffix and the start's span. Anything else is an error; `pat` is the
-    /// loop's pattern, for the message.
-    fn literal_range(&mut self, expr: &Expr, pat: &Pat) -> Option<(i128, i128, String, Span)> {
+    /// `a..b` or `a..=b` of integer literals: the start, the number of items (`None`:
+    /// more than a `u128` holds), the literals' suffix and the start's span. Anything
+    /// else is an error; `pat` is the loop's pattern, for the message.
+    fn literal_range(
+        &mut self,
+        expr: &Expr,
+        pat: &Pat,
+    ) -> Option<(i128, Option<u128>, String, Span)> {
         if let Expr::Range(range) = expr {
             if let (Some(start), Some(end)) = (range.start.as_deref(), range.end.as_deref()) {
                 if let (Some(start), Some(end)) = (int_literal(start), int_literal(end)) {
                     let suffix = if start.1.is_empty() { end.1 } else { start.1 };
-                    let end = match range.limits {
-                        syn::RangeLimits::HalfOpen(_) => end.0,
-                        syn::RangeLimits::Closed(_) => end.0 + 1,
+                    // Counted in `u128`: `i128::MIN..=i128::MAX` has 2^128 items.
+                    let span = (end.0 >= start.0).then(|| end.0.abs_diff(start.0));
+                    let count = match (span, &range.limits) {
+                        (None, _) => Some(0),
+                        (Some(span), syn::RangeLimits::HalfOpen(_)) => Some(span),
+                        (Some(span), syn::RangeLimits::Closed(_)) => span.checked_add(1),
                     };
-                    return Some((start.0, end, suffix, start.2));
+                    return Some((start.0, count, suffix, start.2));
                 }
             }
         }
@@ -631,7 +642,7 @@ impl Lower<'_> {
 
     /// A constant expression, with constant names and loop counters substituted.
     fn constant(&self, expr: &Expr) -> Operand {
-        Operand::Temp(self.substitute(expr.to_token_stream()))
+        Operand::Temp(self.substitute(expr))
     }
 
     fn path(&mut self, p: &syn::ExprPath) -> Operand {
@@ -660,7 +671,7 @@ impl Lower<'_> {
                     .error_at(&call.func, check::unsupported("calling this expression"));
                 return Operand::Temp(quote!(()));
             }
-            return Operand::Temp(self.substitute(call.to_token_stream()));
+            return Operand::Temp(self.substitute(&Expr::Call(call.clone())));
         };
         let path = &func.path;
         let last = path.segments.last().expect("a path has a segment");
@@ -685,7 +696,7 @@ impl Lower<'_> {
         let args: Vec<_> = call.args.iter().map(|a| self.expr(a)).collect();
         if is_constructor {
             if !args.iter().any(Operand::reads_nodes) {
-                return Operand::Temp(self.substitute(call.to_token_stream()));
+                return Operand::Temp(self.substitute(&Expr::Call(call.clone())));
             }
             let func = func.to_token_stream();
             return self.add_node(&name, last.ident.span(), Op::Construct { func, args });
@@ -743,7 +754,7 @@ impl Lower<'_> {
             }
             return Operand::Temp(quote!(()));
         }
-        Operand::Temp(self.substitute(call.to_token_stream()))
+        Operand::Temp(self.substitute(&Expr::Call(call.clone())))
     }
 
     fn method_call(&mut self, expr: &Expr, m: &syn::ExprMethodCall) -> Operand {
@@ -978,13 +989,19 @@ impl Lower<'_> {
                 }
             })
             .collect();
+        // Numbered per name, skipping a number another name's slot has taken: the
+        // second `load` and a task `load_1` would both be `__load_1`.
         let count = self.slot_names.entry(base.clone()).or_insert(0);
-        let slot = if *count == 0 {
-            format_ident!("__{}", base, span = Span::mixed_site())
-        } else {
-            format_ident!("__{}_{}", base, *count, span = Span::mixed_site())
+        let slot = loop {
+            let slot = match *count {
+                0 => format!("__{base}"),
+                n => format!("__{base}_{n}"),
+            };
+            *count += 1;
+            if self.slots_taken.insert(slot.clone()) {
+                break format_ident!("{}", slot, span = Span::mixed_site());
+            }
         };
-        *count += 1;
         self.graph.values.push(Value { node, slot });
         self.graph.values.len() - 1
     }
@@ -1102,68 +1119,21 @@ impl Lower<'_> {
         let Ok(syn::Lit::Str(s)) = syn::parse2::<syn::Lit>(literal.to_token_stream()) else {
             return None;
         };
-        let text = s.value();
-        let mut rest = text.as_str();
-        while let Some(open) = rest.find('{') {
-            rest = &rest[open + 1..];
-            if rest.starts_with('{') {
-                rest = &rest[1..];
-                continue;
-            }
-            let name: String = rest
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            if !name.is_empty()
-                && self
-                    .lookup(&name)
-                    .is_some_and(|b| matches!(b, Binding::Node(_)))
-            {
-                return Some(syn::Ident::new(&name, literal.span()));
-            }
-        }
-        None
+        super::substitute::inline_names(&s.value())
+            .into_iter()
+            .find(|name| matches!(self.lookup(name), Some(Binding::Node(_))))
+            .map(|name| syn::Ident::new(&name, literal.span()))
     }
 
-    /// Replaces names of constants bound inside the graph (hidden `let`s, loop
-    /// counters) in a constant expression's tokens.
-    fn substitute(&self, tokens: TokenStream) -> TokenStream {
-        let trees: Vec<TokenTree> = tokens.into_iter().collect();
-        let mut out = TokenStream::new();
-        for (i, tree) in trees.iter().enumerate() {
-            match tree {
-                TokenTree::Ident(ident) => {
-                    let after_path = i > 0 && is_punct(&trees[i - 1], '.')
-                        || i > 1 && is_punct(&trees[i - 1], ':') && is_punct(&trees[i - 2], ':');
-                    // `d::x`, a field `d: v`, a macro `d!(..)`; not `d != 14`.
-                    let before_path_field_or_bang = trees.get(i + 1).is_some_and(|t| {
-                        is_punct(t, ':')
-                            || is_punct(t, '!')
-                                && matches!(trees.get(i + 2), Some(TokenTree::Group(_)))
-                    });
-                    let replacement = if after_path || before_path_field_or_bang {
-                        None
-                    } else {
-                        match self.lookup(&ident.to_string()) {
-                            Some(Binding::Const(t)) | Some(Binding::Literal(t)) => Some(t.clone()),
-                            _ => None,
-                        }
-                    };
-                    match replacement {
-                        Some(t) => out.extend(respan_literals(t, ident.span())),
-                        None => out.extend([tree.clone()]),
-                    }
-                }
-                TokenTree::Group(group) => {
-                    let mut inner =
-                        proc_macro2::Group::new(group.delimiter(), self.substitute(group.stream()));
-                    inner.set_span(group.span());
-                    out.extend([TokenTree::Group(inner)]);
-                }
-                other => out.extend([other.clone()]),
+    /// A constant expression with the graph's constants (hidden `let`s, loop counters)
+    /// put in where it reads them (see [`substitute`](super::substitute)).
+    fn substitute(&self, expr: &Expr) -> TokenStream {
+        super::substitute::substitute(expr, &|ident| match self.lookup(&ident.to_string()) {
+            Some(Binding::Const(t)) | Some(Binding::Literal(t)) => {
+                Some(respan_literals(t.clone(), ident.span()))
             }
-        }
-        out
+            _ => None,
+        })
     }
 }
 
@@ -1231,10 +1201,6 @@ fn const_bound(expr: &Expr) -> Option<(&syn::ExprPath, String)> {
     };
     let literal = format!("{}{limits}{}", text(bounds[0]), text(bounds[1]));
     Some((path, literal))
-}
-
-fn is_punct(tree: &TokenTree, c: char) -> bool {
-    matches!(tree, TokenTree::Punct(p) if p.as_char() == c)
 }
 
 fn strip(expr: &Expr) -> &Expr {
@@ -1405,10 +1371,8 @@ impl<'a> Visit<'a> for TaskCalls<'a, '_> {
 
 /// Statements at the end of a body that are not its value.
 fn is_statement_like(expr: &Expr) -> bool {
-    matches!(
-        expr,
-        Expr::ForLoop(_) | Expr::Assign(_) | Expr::While(_) | Expr::Loop(_)
-    ) || matches!(expr, Expr::Binary(b) if compound_assign(&b.op).is_some())
+    matches!(expr, Expr::ForLoop(_) | Expr::Assign(_) | Expr::While(_))
+        || matches!(expr, Expr::Binary(b) if compound_assign(&b.op).is_some())
 }
 
 fn compound_assign(op: &BinOp) -> Option<&'static str> {

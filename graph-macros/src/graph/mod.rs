@@ -7,6 +7,7 @@ mod forest;
 mod ir;
 mod lower;
 mod parse;
+mod substitute;
 
 use std::collections::HashSet;
 

@@ -1,0 +1,300 @@
+//! Constant code inside `graph!` reads the graph's constants (`let`s run before the
+//! graph under hidden names, and unrolled loop counters) through their replacements;
+//! this puts them in, resolving names as Rust does: a name bound inside the code (a
+//! closure's parameter, a `let` in a block, a pattern of `match`, `if let`, `while
+//! let` or `for`) is that binding, not the graph's, and a nested item sees none of
+//! them. Struct shorthand (`P { x }`) and inline arguments of format strings
+//! (`format!("{x}")`) name a constant too, and get it.
+//!
+//! Macro arguments are tokens: their names are replaced where they are not a path's
+//! segment, a field or a macro's name, unless a binding of the code around the macro
+//! shadows them (bindings inside the macro's own tokens are not seen).
+
+use proc_macro2::{TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::visit::Visit;
+use syn::visit_mut::{self, VisitMut};
+use syn::{Expr, Pat, Stmt};
+
+/// What a name of the graph's body stands for in constant code: its replacement, or
+/// `None` when it is not one of the graph's constants.
+pub(super) type Lookup<'a> = &'a dyn Fn(&syn::Ident) -> Option<TokenStream>;
+
+/// `expr` with the graph's constants replaced (see the module's documentation).
+pub(super) fn substitute(expr: &Expr, lookup: Lookup<'_>) -> TokenStream {
+    let mut expr = expr.clone();
+    Substitute {
+        lookup,
+        inner: Vec::new(),
+    }
+    .visit_expr_mut(&mut expr);
+    expr.into_token_stream()
+}
+
+struct Substitute<'a> {
+    lookup: Lookup<'a>,
+    /// The names bound inside the code, scope by scope (innermost last).
+    inner: Vec<Vec<String>>,
+}
+
+impl Substitute<'_> {
+    /// The replacement of `ident`, unless the code binds it itself.
+    fn replacement(&self, ident: &syn::Ident) -> Option<TokenStream> {
+        let name = ident.to_string();
+        if self.inner.iter().flatten().any(|bound| *bound == name) {
+            return None;
+        }
+        (self.lookup)(ident)
+    }
+
+    /// Binds the names of `pat` in the innermost scope.
+    fn bind(&mut self, pat: &Pat) {
+        let mut names = PatNames::default();
+        names.visit_pat(pat);
+        self.inner
+            .last_mut()
+            .expect("a scope is open while a pattern binds")
+            .extend(names.0);
+    }
+
+    fn scoped(&mut self, visit: impl FnOnce(&mut Self)) {
+        self.inner.push(Vec::new());
+        visit(self);
+        self.inner.pop();
+    }
+
+    /// A macro's tokens: names replaced where they are read, and inline format
+    /// arguments of a format macro given as named ones.
+    fn tokens(&self, tokens: TokenStream) -> TokenStream {
+        let trees: Vec<TokenTree> = tokens.into_iter().collect();
+        let mut out = TokenStream::new();
+        for (i, tree) in trees.iter().enumerate() {
+            match tree {
+                TokenTree::Ident(ident) => {
+                    let after_path = i > 0 && is_punct(&trees[i - 1], '.')
+                        || i > 1 && is_punct(&trees[i - 1], ':') && is_punct(&trees[i - 2], ':');
+                    // `d::x`, a field `d: v`, a macro `d!(..)`; not `d != 14`.
+                    let before_path_field_or_bang = trees.get(i + 1).is_some_and(|t| {
+                        is_punct(t, ':')
+                            || is_punct(t, '!')
+                                && matches!(trees.get(i + 2), Some(TokenTree::Group(_)))
+                    });
+                    let replacement = if after_path || before_path_field_or_bang {
+                        None
+                    } else {
+                        self.replacement(ident)
+                    };
+                    match replacement {
+                        Some(t) => out.extend(t),
+                        None => out.extend([tree.clone()]),
+                    }
+                }
+                TokenTree::Group(group) => {
+                    let mut inner =
+                        proc_macro2::Group::new(group.delimiter(), self.tokens(group.stream()));
+                    inner.set_span(group.span());
+                    out.extend([TokenTree::Group(inner)]);
+                }
+                other => out.extend([other.clone()]),
+            }
+        }
+        out
+    }
+
+    /// Named arguments for the inline ones (`{x}`) of the format strings among
+    /// `tokens` that name a replaced constant: `, x = replacement` each.
+    fn inline_arguments(&self, tokens: &TokenStream) -> TokenStream {
+        let mut named: Vec<String> = Vec::new();
+        let mut out = TokenStream::new();
+        for tree in tokens.clone() {
+            let TokenTree::Literal(literal) = tree else {
+                continue;
+            };
+            let Ok(syn::Lit::Str(text)) = syn::parse2::<syn::Lit>(literal.to_token_stream()) else {
+                continue;
+            };
+            for name in inline_names(&text.value()) {
+                let ident = syn::Ident::new(&name, literal.span());
+                let Some(replacement) = self.replacement(&ident) else {
+                    continue;
+                };
+                if named.contains(&name) || replacement.to_string() == name {
+                    continue;
+                }
+                out.extend(quote::quote!(, #ident = #replacement));
+                named.push(name);
+            }
+        }
+        out
+    }
+}
+
+impl VisitMut for Substitute<'_> {
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        match expr {
+            Expr::Path(path) if path.qself.is_none() => {
+                if let Some(replacement) = path.path.get_ident().and_then(|i| self.replacement(i)) {
+                    *expr = Expr::Verbatim(replacement);
+                }
+            }
+            Expr::Closure(closure) => self.scoped(|this| {
+                for input in &closure.inputs {
+                    this.bind(input);
+                }
+                this.visit_expr_mut(&mut closure.body);
+            }),
+            Expr::Match(m) => {
+                self.visit_expr_mut(&mut m.expr);
+                for arm in &mut m.arms {
+                    self.scoped(|this| {
+                        this.bind(&arm.pat);
+                        if let Some((_, guard)) = &mut arm.guard {
+                            this.visit_expr_mut(guard);
+                        }
+                        this.visit_expr_mut(&mut arm.body);
+                    });
+                }
+            }
+            Expr::ForLoop(for_loop) => {
+                self.visit_expr_mut(&mut for_loop.expr);
+                self.scoped(|this| {
+                    this.bind(&for_loop.pat);
+                    this.visit_block_mut(&mut for_loop.body);
+                });
+            }
+            // The bindings of an `if let` or `while let` are its body's.
+            Expr::If(i) => {
+                self.scoped(|this| {
+                    this.visit_expr_mut(&mut i.cond);
+                    this.visit_block_mut(&mut i.then_branch);
+                });
+                if let Some((_, otherwise)) = &mut i.else_branch {
+                    self.visit_expr_mut(otherwise);
+                }
+            }
+            Expr::While(w) => self.scoped(|this| {
+                this.visit_expr_mut(&mut w.cond);
+                this.visit_block_mut(&mut w.body);
+            }),
+            Expr::Let(l) => {
+                self.visit_expr_mut(&mut l.expr);
+                self.bind(&l.pat);
+            }
+            _ => visit_mut::visit_expr_mut(self, expr),
+        }
+    }
+
+    fn visit_block_mut(&mut self, block: &mut syn::Block) {
+        self.scoped(|this| {
+            for stmt in &mut block.stmts {
+                match stmt {
+                    Stmt::Local(local) => {
+                        if let Some(init) = &mut local.init {
+                            this.visit_expr_mut(&mut init.expr);
+                            if let Some((_, diverge)) = &mut init.diverge {
+                                this.visit_expr_mut(diverge);
+                            }
+                        }
+                        this.bind(&local.pat);
+                    }
+                    // A nested item sees none of the code's names.
+                    Stmt::Item(_) => {}
+                    Stmt::Macro(m) => this.visit_macro_mut(&mut m.mac),
+                    Stmt::Expr(expr, _) => this.visit_expr_mut(expr),
+                }
+            }
+        });
+    }
+
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+
+    fn visit_field_value_mut(&mut self, field: &mut syn::FieldValue) {
+        // `P { x }` reads the name `x`: written out as `P { x: replacement }`.
+        if let (None, syn::Member::Named(name), Expr::Path(_)) =
+            (&field.colon_token, &field.member, &field.expr)
+        {
+            if let Some(replacement) = self.replacement(name) {
+                field.colon_token = Some(Default::default());
+                field.expr = Expr::Verbatim(replacement);
+            }
+            return;
+        }
+        self.visit_expr_mut(&mut field.expr);
+    }
+
+    fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
+        let inline = match is_format_macro(&mac.path) {
+            true => self.inline_arguments(&mac.tokens),
+            false => TokenStream::new(),
+        };
+        let mut tokens = self.tokens(mac.tokens.clone());
+        tokens.extend(inline);
+        mac.tokens = tokens;
+    }
+}
+
+/// The names a pattern binds.
+#[derive(Default)]
+struct PatNames(Vec<String>);
+
+impl<'a> Visit<'a> for PatNames {
+    fn visit_pat_ident(&mut self, pat: &'a syn::PatIdent) {
+        self.0.push(pat.ident.to_string());
+        syn::visit::visit_pat_ident(self, pat);
+    }
+
+    // Struct shorthand in a pattern (`P { x, .. }`) binds `x`: a `PatIdent` as well.
+}
+
+/// The standard macros whose arguments are a format string and its arguments.
+fn is_format_macro(path: &syn::Path) -> bool {
+    path.segments.last().is_some_and(|last| {
+        matches!(
+            last.ident.to_string().as_str(),
+            "format"
+                | "format_args"
+                | "print"
+                | "println"
+                | "eprint"
+                | "eprintln"
+                | "write"
+                | "writeln"
+                | "panic"
+                | "unreachable"
+                | "todo"
+                | "unimplemented"
+                | "assert"
+                | "assert_eq"
+                | "assert_ne"
+                | "debug_assert"
+                | "debug_assert_eq"
+                | "debug_assert_ne"
+        )
+    })
+}
+
+/// The names of a format string's inline arguments (`{x}`, `{x:?}`), in order.
+pub(super) fn inline_names(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        if let Some(after) = rest.strip_prefix('{') {
+            rest = after;
+            continue;
+        }
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let named = name.chars().next().is_some_and(|c| !c.is_ascii_digit());
+        if named && rest[name.len()..].starts_with(['}', ':']) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+fn is_punct(tree: &TokenTree, c: char) -> bool {
+    matches!(tree, TokenTree::Punct(p) if p.as_char() == c)
+}

@@ -1,0 +1,201 @@
+//! Constant code inside `graph!` (run before the graph, its `let`s under hidden names)
+//! reads names as Rust resolves them: a name the code binds itself (a closure's
+//! parameter, a `let` in a block, a `match` arm's pattern) is that binding, not the
+//! graph's constant or loop counter; struct shorthand and inline format arguments read
+//! the constant. Each graph is checked against the same body run as plain code.
+//! Also: a tail `loop` is the body's value; unrolled ranges at the ends of `i128`;
+//! tasks whose names end like another task's numbered slot.
+
+use taskweave::prelude::*;
+
+#[delayed]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+#[delayed]
+fn label(s: String) -> String {
+    s
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct P {
+    x: i64,
+    y: i64,
+}
+
+#[delayed]
+fn norm(p: P) -> i64 {
+    p.x + p.y
+}
+
+#[delayed]
+fn load(x: i64) -> i64 {
+    x * 10
+}
+
+#[delayed]
+fn load_1(x: i64) -> i64 {
+    x + 1000
+}
+
+#[delayed]
+fn id(x: i128) -> i128 {
+    x
+}
+
+#[test]
+fn a_closure_parameter_shadows_a_constant() {
+    let g = graph!(|n: i64| -> i64 {
+        let k = n * 10;
+        let f = |k: i64| k + 1;
+        add(f(5), k)
+    });
+    let direct = |n: i64| {
+        let k = n * 10;
+        let f = |k: i64| k + 1;
+        add(f(5), k)
+    };
+    assert_eq!(g.compute(3), direct(3));
+}
+
+#[test]
+fn a_let_in_a_block_shadows_a_constant() {
+    let g = graph!(|n: i64| -> i64 {
+        let k = n * 10;
+        let v = {
+            let k: i64 = 1;
+            k * 2
+        };
+        let w = match n {
+            k if k > 100 => 0,
+            other => other + k,
+        };
+        add(add(v, k), w)
+    });
+    let direct = |n: i64| {
+        let k = n * 10;
+        let v = {
+            let k: i64 = 1;
+            k * 2
+        };
+        let w = match n {
+            k if k > 100 => 0,
+            other => other + k,
+        };
+        add(add(v, k), w)
+    };
+    assert_eq!(g.compute(3), direct(3));
+    assert_eq!(g.compute(300), direct(300));
+}
+
+#[test]
+fn a_let_in_a_block_shadows_a_loop_counter() {
+    let g = graph!(|n: i64| -> i64 {
+        let mut acc = add(n, 0);
+        for i in 0..3 {
+            acc = add(acc, {
+                let i: i64 = 10;
+                i
+            });
+            acc = add(acc, i);
+        }
+        acc
+    });
+    let direct = |n: i64| {
+        let mut acc = add(n, 0);
+        for i in 0..3 {
+            acc = add(acc, {
+                let i: i64 = 10;
+                i
+            });
+            acc = add(acc, i);
+        }
+        acc
+    };
+    assert_eq!(g.compute(1), direct(1));
+}
+
+#[test]
+fn inline_format_arguments_and_struct_shorthand_read_constants() {
+    let g = graph!(|n: i64| -> (String, i64) {
+        let k = n * 2;
+        let x = n + 1;
+        let y = 4;
+        (label(format!("{k}-{k:>3}-{n}")), norm(P { x, y }))
+    });
+    let direct = |n: i64| {
+        let k = n * 2;
+        let (x, y) = (n + 1, 4);
+        (label(format!("{k}-{k:>3}-{n}")), norm(P { x, y }))
+    };
+    assert_eq!(g.compute(3), direct(3));
+    let counters = graph!(|n: i64| -> String {
+        let mut s = label(format!("{n}"));
+        for i in 1..3 {
+            s = label(format!("{i}"));
+        }
+        s
+    });
+    assert_eq!(counters.compute(7), "2");
+}
+
+#[test]
+#[allow(clippy::never_loop)] // the loop of the user's code, as written
+fn a_tail_loop_is_the_value() {
+    let g = graph! {
+        let a = inc(1);
+        let _b = inc(a);
+        loop {
+            break 5;
+        }
+    };
+    assert_eq!(g.compute(), 5);
+}
+
+#[test]
+fn unrolled_ranges_at_the_ends_of_i128() {
+    let g = graph!(|x: i128| -> i128 {
+        let mut a = id(x);
+        for i in 170141183460469231731687303715884105727..=170141183460469231731687303715884105727 {
+            a = id(i);
+        }
+        a
+    });
+    assert_eq!(g.compute(1), i128::MAX);
+    let g = graph!(|x: i128| -> i128 {
+        let mut a = id(x);
+        for i in -170141183460469231731687303715884105727..=-170141183460469231731687303715884105727
+        {
+            a = id(i);
+        }
+        a
+    });
+    assert_eq!(g.compute(1), i128::MIN + 1);
+}
+
+#[test]
+fn a_task_named_like_another_tasks_numbered_slot() {
+    // The second `load` and `load_1` once both got the slot `__load_1`.
+    let g = graph!(|x: i64| -> (i64, i64, i64) {
+        let a = load(x);
+        let b = load(x + 1);
+        let c = load_1(x);
+        (add(a, b), add(b, c), add(a, c))
+    });
+    let (a, b, c) = (load(1), load(2), load_1(1));
+    assert_eq!(g.compute(1), (add(a, b), add(b, c), add(a, c)));
+    // The tree form too (every value read once).
+    let tree = graph!(|x: i64| -> (i64, i64, i64) {
+        let a = load(x);
+        let b = load(x + 1);
+        let c = load_1(x);
+        (a, b, c)
+    });
+    assert_eq!(tree.compute(1), (10, 20, 1001));
+}
