@@ -854,3 +854,32 @@ fn table_text_aligns_long_names() {
     assert_eq!(arrows[0], arrows[1], "{text}");
     assert!(text.contains("a_task_name_much_longer_than_sixteen_characters "));
 }
+
+/// `RunOptions::observer` given twice reports to both (the first was dropped), and a
+/// task named with a control character still draws as well-formed XML.
+#[test]
+fn two_observers_on_one_run_and_a_control_character_in_a_name() {
+    let job = graph!(|a: String, b: String| -> Result<i64, String> {
+        let x = parse(&a)?;
+        let y = parse(&b)?;
+        Ok(add(x, y))
+    });
+    let (first, second) = (Arc::new(RunRecord::new()), Arc::new(RunRecord::new()));
+    let options = RunOptions::new()
+        .observer(first.clone())
+        .observer(second.clone());
+    assert_eq!(job.compute_with(options, "2".into(), "40".into()), Ok(42));
+    for rec in [&first, &second] {
+        let info = job.info().with_outcomes(rec);
+        assert!(info
+            .nodes()
+            .iter()
+            .all(|n| n.outcome == Some(NodeOutcome::Finished)));
+    }
+
+    let named = delayed(|x: u64| x + 1)
+        .named("bell\u{7}and\u{1}more")
+        .call(1);
+    let (nodes, _) = read_svg(&named.info().to_svg());
+    assert_eq!(nodes.len(), 1);
+}

@@ -51,10 +51,14 @@ impl RunOptions {
         self
     }
 
-    /// Reports every task to `observer`.
+    /// Reports every task to `observer`; called again, to each observer given, in
+    /// order (a profiler and a progress bar on one run).
     #[must_use = "builder methods return the changed builder"]
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
-        self.observer = Some(observer);
+        self.observer = match self.observer.take() {
+            None => Some(observer),
+            Some(first) => crate::engine::observe::Observers::combine(vec![first, observer]),
+        };
         self
     }
 

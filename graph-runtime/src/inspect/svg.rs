@@ -56,7 +56,10 @@ fn legend_text(outcome: NodeOutcome) -> &'static str {
     }
 }
 
-/// `s` escaped for XML text and attribute values.
+/// `s` escaped for XML text and attribute values; the characters XML 1.0 allows
+/// nowhere, escaped or not (control characters but tab, line feed and carriage return;
+/// U+FFFE, U+FFFF), are shown as U+FFFD, so that a task named with one still gives a
+/// well-formed file.
 fn xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -66,6 +69,8 @@ fn xml(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            '\0'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => out.push(char::REPLACEMENT_CHARACTER),
             _ => out.push(c),
         }
     }
@@ -765,5 +770,6 @@ mod tests {
         let odd: Vec<usize> = (0..100).map(|i| 2 * i + 1).collect();
         assert_eq!(ranges(&odd), "1,3,5,7,9,11,13,15,17,19,21,23,\u{2026}");
         assert_eq!(xml("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+        assert_eq!(xml("a\u{1}b\tc\u{ffff}"), "a\u{fffd}b\tc\u{fffd}");
     }
 }
