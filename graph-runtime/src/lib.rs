@@ -90,6 +90,7 @@ pub mod __private {
     pub use crate::engine::table::{Label, NodeInfo, Table};
     pub use crate::engine::tree::{run_tree, Tree};
     pub use crate::graph::Graph;
+    pub use crate::prohibited::{read_as_bound, BoundByGraph};
     pub use core::ops::ControlFlow;
     pub use core::sync::atomic::AtomicU32;
 
@@ -168,6 +169,30 @@ pub mod __private {
     /// the `hyperqueue` feature, dropped without, so that the default build has none of
     /// it.
     pub use crate::__with_hyperqueue as with_hyperqueue;
+
+    /// What `graph!` writes to have rustc check the names it reads as its own (see
+    /// [`read_as_bound`]).
+    pub use crate::__same_names as same_names;
+}
+
+/// Code that never runs, for rustc to check that each name `graph!` reads as one it
+/// bound is that name: `(bound, &read)` pairs, the name as bound and a borrow of it as
+/// read (made on the read's span, where an error is then reported). The
+/// name as bound is bound again to a marker, then read as written: one from another
+/// macro's expansion, spelled alike, resolves to something else (hygiene), and the
+/// bound of `read_as_bound` says so on it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __same_names {
+    ($(($bound:ident, $read:expr))*) => {
+        #[allow(unused_variables, unreachable_code, clippy::all)]
+        if false {
+            $({
+                let $bound = $crate::__private::BoundByGraph;
+                $crate::__private::read_as_bound($read);
+            })*
+        }
+    };
 }
 
 /// Its input, with the `hyperqueue` feature (see `__private::with_hyperqueue`).

@@ -229,3 +229,26 @@ impl std::fmt::Debug for UseDotCall {
         match self.0 {}
     }
 }
+
+/// What `graph!` binds, for a check that never runs: each name the graph reads as one
+/// it bound is bound again to this marker, then read as written (see
+/// [`read_as_bound`]).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct BoundByGraph;
+
+/// Implemented only for [`BoundByGraph`]: a name that `graph!` read as one of its own
+/// but that resolves to something else (the same spelling from another macro's
+/// expansion, whose hygiene keeps it apart) gets this trait's message.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "this name is spelled like one `graph!` binds, but it is not the same name: it comes from another macro's expansion, whose hygiene keeps the two apart",
+    label = "`graph!` would read its own binding here, where plain Rust reads this `{Self}`",
+    note = "rename one of the two, or pass the value into the macro that writes `graph!` through its own arguments"
+)]
+pub trait SameNameAsBound {}
+impl SameNameAsBound for BoundByGraph {}
+
+/// The check of [`SameNameAsBound`]: compiles only for the graph's own binding.
+#[doc(hidden)]
+pub fn read_as_bound<T: SameNameAsBound>(_: &T) {}

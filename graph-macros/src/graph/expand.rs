@@ -161,18 +161,34 @@ impl Expander<'_> {
         let ret = ret_type(self.graph);
         let table = self.table();
         let prelude = &self.graph.prelude;
+        let same_names = self.same_names();
         quote! {
             {
                 #table
                 #private::Graph::<_, (#(#types,)*)>::#constructor(
                     &__TABLE,
                     move |#options: #private::RunOptions, #(#inputs: #types),*| -> ::core::result::Result<#ret, #private::TaskError> {
+                        #same_names
                         #(#prelude)*
                         #body
                     },
                 )
             }
         }
+    }
+
+    /// Code that never runs, for rustc to check that each name the graph reads as one
+    /// it bound is that name (see `Graph::same_names` and `__private::same_names`).
+    fn same_names(&self) -> TokenStream {
+        if self.graph.same_names.is_empty() {
+            return TokenStream::new();
+        }
+        let private = &self.private;
+        let pairs = self.graph.same_names.iter().map(|(bound, read)| {
+            let read = quote_spanned!(read.span()=> &#read);
+            quote!((#bound, #read))
+        });
+        quote!(#private::same_names! { #(#pairs)* })
     }
 
     /// One slot per value: `Slot` for one reader, `SharedSlot` for several.

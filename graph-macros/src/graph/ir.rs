@@ -21,6 +21,11 @@ pub(crate) struct Graph {
     pub(crate) values: Vec<Value>,
     /// The graph's result.
     pub(crate) output: Operand,
+    /// Each name read as one the graph bound (a node, a constant, an input, a loop
+    /// counter), as written where it is bound and where it is read: the expansion
+    /// has rustc check that the two resolve alike, which names from another macro's
+    /// expansion (hygiene) may not, though they are spelled the same.
+    pub(crate) same_names: Vec<(syn::Ident, syn::Ident)>,
 }
 
 /// A value some node produces.

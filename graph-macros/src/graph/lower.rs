@@ -33,7 +33,14 @@ enum Binding {
 
 struct Lower<'c> {
     cx: &'c mut Ctxt,
-    scopes: Vec<Vec<(String, Binding)>>,
+    /// The names bound so far, scope by scope: each with its binding and the name as
+    /// written where it was bound.
+    scopes: Vec<Vec<(String, Binding, syn::Ident)>>,
+    /// Names read as bound ones: where bound, where read (see [`Graph::same_names`]).
+    same_names: std::cell::RefCell<Vec<(syn::Ident, syn::Ident)>>,
+    /// Lowering a second or later copy of an unrolled loop's body, whose names the
+    /// first copy has had checked.
+    copy_of_loop: std::cell::Cell<bool>,
     graph: Graph,
     slot_names: HashMap<String, usize>,
     /// Every slot's name so far.
@@ -61,7 +68,10 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scanned_plain: &HashSet<String>
             nodes: Vec::new(),
             values: Vec::new(),
             output: Operand::Temp(quote!(())),
+            same_names: Vec::new(),
         },
+        same_names: Default::default(),
+        copy_of_loop: Default::default(),
         slot_names: HashMap::new(),
         slots_taken: HashSet::new(),
         consts: 0,
@@ -89,6 +99,7 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scanned_plain: &HashSet<String>
         ));
     }
     lower.graph.output = output;
+    lower.graph.same_names = lower.same_names.take();
     lower.graph
 }
 
@@ -97,22 +108,44 @@ impl Lower<'_> {
 
     fn bind(&mut self, ident: &syn::Ident, binding: Binding) {
         let scope = self.scopes.last_mut().expect("a scope");
-        scope.push((ident.to_string(), binding));
+        scope.push((ident.to_string(), binding, ident.clone()));
     }
 
     fn lookup(&self, name: &str) -> Option<&Binding> {
+        self.bound(name).map(|(binding, _)| binding)
+    }
+
+    fn bound(&self, name: &str) -> Option<(&Binding, &syn::Ident)> {
         self.scopes
             .iter()
             .rev()
             .flat_map(|s| s.iter().rev())
-            .find(|(n, _)| n == name)
-            .map(|(_, b)| b)
+            .find(|(n, ..)| n == name)
+            .map(|(_, binding, bound)| (binding, bound))
+    }
+
+    /// The binding `ident` reads, as [`lookup`](Self::lookup), for code that reads it
+    /// in its place: the expansion checks that `ident` is the very name bound (see
+    /// [`Graph::same_names`]), not one of another hygiene spelled alike.
+    fn resolve(&self, ident: &syn::Ident) -> Option<&Binding> {
+        let (binding, bound) = self.bound(&ident.to_string())?;
+        // An uppercase name may be a constant's or a unit struct's around the graph,
+        // which a `let` of it would match rather than bind: not checked.
+        if !starts_lowercase(bound) {
+            return Some(binding);
+        }
+        // An unrolled loop reads the same tokens once per copy: checked in the first.
+        if !self.copy_of_loop.get() {
+            let pair = (bound.clone(), ident.clone());
+            self.same_names.borrow_mut().push(pair);
+        }
+        Some(binding)
     }
 
     /// Rebinds an existing name in the scope that declared it (`y = inc(y)`).
     fn rebind(&mut self, name: &str, binding: Binding) -> bool {
         for scope in self.scopes.iter_mut().rev() {
-            if let Some(entry) = scope.iter_mut().rev().find(|(n, _)| n == name) {
+            if let Some(entry) = scope.iter_mut().rev().find(|(n, ..)| n == name) {
                 entry.1 = binding;
                 return true;
             }
@@ -397,8 +430,10 @@ impl Lower<'_> {
             );
             return;
         };
+        let outer_copy = self.copy_of_loop.get();
         // No item is past the range's last, an `i128`.
         for k in (0..count).map(|n| first + n as i128) {
+            self.copy_of_loop.set(outer_copy || k != first);
             self.scopes.push(Vec::new());
             if let Some(var) = &var {
                 let literal = syn::LitInt::new(&format!("{k}{suffix}"), span);
@@ -420,6 +455,7 @@ impl Lower<'_> {
             }
             self.scopes.pop();
         }
+        self.copy_of_loop.set(outer_copy);
     }
 
     /// `a..b` or `a..=b` of integer literals: the start, the number of items (`None`:
@@ -647,7 +683,7 @@ impl Lower<'_> {
 
     fn path(&mut self, p: &syn::ExprPath) -> Operand {
         if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
-            return match self.lookup(&ident.to_string()) {
+            return match self.resolve(ident) {
                 Some(Binding::Node(v)) => Operand::Value(*v, ident.span()),
                 Some(Binding::Const(tokens)) => {
                     Operand::Const(respan_literals(tokens.clone(), ident.span()))
@@ -1128,7 +1164,7 @@ impl Lower<'_> {
     /// A constant expression with the graph's constants (hidden `let`s, loop counters)
     /// put in where it reads them (see [`substitute`](super::substitute)).
     fn substitute(&self, expr: &Expr) -> TokenStream {
-        super::substitute::substitute(expr, &|ident| match self.lookup(&ident.to_string()) {
+        super::substitute::substitute(expr, &|ident| match self.resolve(ident) {
             Some(Binding::Const(t)) | Some(Binding::Literal(t)) => {
                 Some(respan_literals(t.clone(), ident.span()))
             }
