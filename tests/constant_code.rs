@@ -199,3 +199,52 @@ fn a_task_named_like_another_tasks_numbered_slot() {
     });
     assert_eq!(tree.compute(1), (10, 20, 1001));
 }
+
+#[test]
+#[allow(non_snake_case)]
+fn a_captured_local_named_like_the_node_table() {
+    // The expansion's `static __TABLE` used to be what this name read.
+    let __TABLE: i64 = 5;
+    let g = graph!(|x: i64| -> i64 { add(inc(x), __TABLE) });
+    assert_eq!(g.compute(1), 7);
+}
+
+#[delayed]
+fn table(n: i64) -> i64 {
+    n * 2
+}
+
+#[delayed]
+fn pending(n: i64) -> i64 {
+    n * 3
+}
+
+#[delayed]
+fn run(n: i64) -> i64 {
+    n * 5
+}
+
+#[delayed]
+fn const_1(n: i64) -> i64 {
+    n * 7
+}
+
+#[test]
+fn tasks_named_like_the_expansions_own_names() {
+    // Their slots were `__table`, `__pending`, `__run`, `__const_1`: the expansion's.
+    let shared = graph!(|x: i64| -> i64 {
+        let k = x + 1;
+        let t = table(x);
+        let p = pending(t);
+        let r = run(t);
+        let c = const_1(k);
+        add(add(p, r), add(c, t))
+    });
+    let direct = |x: i64| {
+        let t = table(x);
+        add(add(pending(t), run(t)), add(const_1(x + 1), t))
+    };
+    assert_eq!(shared.compute(1), direct(1));
+    let tree = graph!(|x: i64| -> i64 { add(add(table(x), pending(x)), add(run(x), const_1(x))) });
+    assert_eq!(tree.compute(1), 17);
+}

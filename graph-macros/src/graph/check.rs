@@ -23,6 +23,12 @@ pub(crate) fn branch_in_graph(keyword: &str) -> String {
     )
 }
 
+/// `let … else` on a constant (no task in it): not supported, though `match` is.
+pub(crate) const LET_ELSE_ON_CONSTANTS: &str =
+    "`let … else` is not supported inside `graph!`, even on constants: write it as a \
+     `match` that binds the value (`let v = match k { Some(v) => v, None => panic!() };`), \
+     or run it before the graph";
+
 /// `for` over a node.
 pub(crate) fn for_over_node(node: &str) -> String {
     format!(
@@ -69,6 +75,14 @@ pub(crate) fn compound_assign_constant(op: &str, name: &str, rhs: &str) -> Strin
     format!(
         "`{op}` on `{name}`: names inside `graph!` are rebound, never mutated in place; \
          write `{name} = {name} {plain} {rhs}`"
+    )
+}
+
+/// `x = …` on a name bound without `mut`, which plain Rust refuses too.
+pub(crate) fn assign_to_immutable(name: &str) -> String {
+    format!(
+        "cannot assign twice to `{name}`, bound without `mut`: declare it `let mut {name} = …` \
+         to rebind it, as in plain Rust, or bind a new name with `let`"
     )
 }
 

@@ -3,15 +3,15 @@
 //!
 //! ```text
 //! {
-//!     static __TABLE: Table = Table::new(&[NodeInfo::new(&const { Label::task("load", "src/main.rs:9:13") }, 0, 0, 1), …], &[1, …], &[0, 2], 2);
-//!     Graph::<_, (u32,)>::__new(&__TABLE, move |__options: RunOptions, n: u32| {
+//!     let __table = { static __TABLE: Table = Table::new(&[NodeInfo::new(&const { Label::task("load", "src/main.rs:9:13") }, 0, 0, 1), …], &[1, …], &[0, 2], 2); &__TABLE };
+//!     Graph::<_, (u32,)>::__new(__table, move |__options: RunOptions, n: u32| {
 //!         let __load = Slot::new();
 //!         …
 //!         let __run = |__node: u32| match __node {
 //!             0u32 => { let __out = load(load::__arg0(&mut Const(&n))); __load.put(__out); Flow::Continue }
 //!             …
 //!         };
-//!         dispatch(&__TABLE, &__pending, &__run, &__options)?;
+//!         dispatch(__table, &__pending, &__run, &__options)?;
 //!         Ok(give(&mut __mul.owned()))
 //!     })
 //! }
@@ -92,6 +92,8 @@ fn ret_type(graph: &Graph) -> TokenStream {
 impl Expander<'_> {
     fn graph_value(&self) -> TokenStream {
         let private = &self.private;
+        // The node table, a `&'static` reference (see `table`).
+        let table_ref = hidden("__table");
         let graph = self.graph;
         let slots = self.slots();
         let has_exit = graph.nodes.iter().any(|n| n.question.is_some());
@@ -140,7 +142,7 @@ impl Expander<'_> {
                     }
                 };
                 #description
-                #private::#dispatch(&__TABLE, &#pending, &#run, &#scheduler)?;
+                #private::#dispatch(#table_ref, &#pending, &#run, &#scheduler)?;
                 #early_return
                 let #result = #output;
                 ::core::result::Result::Ok(#result)
@@ -157,6 +159,8 @@ impl Expander<'_> {
         body: TokenStream,
     ) -> TokenStream {
         let private = &self.private;
+        // The node table, a `&'static` reference (see `table`).
+        let table_ref = hidden("__table");
         let (inputs, types) = inputs(self.graph);
         let ret = ret_type(self.graph);
         let table = self.table();
@@ -166,7 +170,7 @@ impl Expander<'_> {
             {
                 #table
                 #private::Graph::<_, (#(#types,)*)>::#constructor(
-                    &__TABLE,
+                    #table_ref,
                     move |#options: #private::RunOptions, #(#inputs: #types),*| -> ::core::result::Result<#ret, #private::TaskError> {
                         #same_names
                         #(#prelude)*
@@ -218,6 +222,8 @@ impl Expander<'_> {
     /// table is the same as the dispatcher's (observers and inspection read it).
     fn tree_value(&self, forest: &Forest) -> TokenStream {
         let private = &self.private;
+        // The node table, a `&'static` reference (see `table`).
+        let table_ref = hidden("__table");
         let graph = self.graph;
         let (scheduler, tree, result) = (hidden("__options"), hidden("__tree"), hidden("__result"));
         // A cluster's description reads slots: declared and typed in it.
@@ -247,7 +253,7 @@ impl Expander<'_> {
             quote! {
                 #description
                 #[allow(unreachable_code, unused_variables, clippy::all)]
-                let (#(#outputs,)*) = #private::run_tree(&__TABLE, &#scheduler, |#tree: &#private::Tree<'_, '_>| {
+                let (#(#outputs,)*) = #private::run_tree(#table_ref, &#scheduler, |#tree: &#private::Tree<'_, '_>| {
                     #code
                     match (#(#roots,)*) {
                         (#(#kept,)*) => ::core::option::Option::Some((#(#outputs,)*)),
@@ -431,13 +437,19 @@ impl Expander<'_> {
         let entries: Vec<_> = entries.collect();
         let flat = successors.iter().flatten().map(|&s| s as u32);
         let roots = (0..n as u32).filter(|&i| in_degree[i as usize] == 0);
+        // The static is named inside a block of its own: an item is seen by the whole
+        // block that declares it, and the graph's code (the user's) is outside this one.
+        let table = hidden("__table");
         quote! {
-            static __TABLE: #private::Table<'static> = #private::Table::new(
-                &[#(#entries),*],
-                &[#(#flat),*],
-                &[#(#roots),*],
-                #width,
-            );
+            let #table: &'static #private::Table<'static> = {
+                static __TABLE: #private::Table<'static> = #private::Table::new(
+                    &[#(#entries),*],
+                    &[#(#flat),*],
+                    &[#(#roots),*],
+                    #width,
+                );
+                &__TABLE
+            };
         }
     }
 
@@ -453,6 +465,8 @@ impl Expander<'_> {
     /// has none of its own (a tree).
     fn description(&self, options: &syn::Ident, typing: Option<TokenStream>) -> TokenStream {
         let private = &self.private;
+        // The node table, a `&'static` reference (see `table`).
+        let table_ref = hidden("__table");
         let graph = self.graph;
         let (request, nodes) = (hidden("__request"), hidden("__nodes"));
         let leads = self.leads_to_output();
@@ -483,7 +497,7 @@ impl Expander<'_> {
                     #[allow(unused_imports)]
                     use #private::remote::{EncodeOther as _, EncodeSerialize as _};
                     #typing
-                    let mut #nodes = #private::remote::StaticNodes::new(&__TABLE);
+                    let mut #nodes = #private::remote::StaticNodes::new(#table_ref);
                     #(#steps)*
                     #output
                     return #nodes.finish(#request);

@@ -20,6 +20,22 @@ use crate::names::{is_associated, is_inert, is_standard, starts_lowercase, tidy}
 /// The most iterations one unrolled `for` may have.
 const MAX_UNROLL: u128 = 100_000;
 
+/// Whether a name may be assigned again (`let mut`), as in plain Rust.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mutability {
+    Immutable,
+    Mutable,
+}
+
+impl Mutability {
+    fn of(token: &Option<syn::token::Mut>) -> Self {
+        match token {
+            Some(_) => Mutability::Mutable,
+            None => Mutability::Immutable,
+        }
+    }
+}
+
 /// What a name in the graph's body stands for.
 #[derive(Clone)]
 enum Binding {
@@ -35,7 +51,7 @@ struct Lower<'c> {
     cx: &'c mut Ctxt,
     /// The names bound so far, scope by scope: each with its binding and the name as
     /// written where it was bound.
-    scopes: Vec<Vec<(String, Binding, syn::Ident)>>,
+    scopes: Vec<Vec<(String, Binding, syn::Ident, Mutability)>>,
     /// Names read as bound ones: where bound, where read (see [`Graph::same_names`]).
     same_names: std::cell::RefCell<Vec<(syn::Ident, syn::Ident)>>,
     /// Lowering a second or later copy of an unrolled loop's body, whose names the
@@ -106,9 +122,24 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scanned_plain: &HashSet<String>
 impl Lower<'_> {
     // ---- scopes -------------------------------------------------------------
 
+    /// Binds a name that cannot be assigned again (an input, a loop counter).
     fn bind(&mut self, ident: &syn::Ident, binding: Binding) {
+        self.bind_as(ident, binding, Mutability::Immutable);
+    }
+
+    fn bind_as(&mut self, ident: &syn::Ident, binding: Binding, mutability: Mutability) {
         let scope = self.scopes.last_mut().expect("a scope");
-        scope.push((ident.to_string(), binding, ident.clone()));
+        scope.push((ident.to_string(), binding, ident.clone(), mutability));
+    }
+
+    /// Whether the binding `name` reads was declared `mut`.
+    fn is_mutable(&self, name: &str) -> bool {
+        self.scopes
+            .iter()
+            .rev()
+            .flat_map(|s| s.iter().rev())
+            .find(|(n, ..)| n == name)
+            .is_some_and(|(.., mutability)| *mutability == Mutability::Mutable)
     }
 
     fn lookup(&self, name: &str) -> Option<&Binding> {
@@ -121,7 +152,7 @@ impl Lower<'_> {
             .rev()
             .flat_map(|s| s.iter().rev())
             .find(|(n, ..)| n == name)
-            .map(|(_, binding, bound)| (binding, bound))
+            .map(|(_, binding, bound, _)| (binding, bound))
     }
 
     /// The binding `ident` reads, as [`lookup`](Self::lookup), for code that reads it
@@ -230,9 +261,7 @@ impl Lower<'_> {
                     &init.expr,
                     check::branch_on_node("let … else", "let … else", &node),
                 ),
-                None => self
-                    .cx
-                    .error_at(else_token, check::branch_in_graph("let … else")),
+                None => self.cx.error_at(else_token, check::LET_ELSE_ON_CONSTANTS),
             }
             return;
         }
@@ -250,7 +279,7 @@ impl Lower<'_> {
                     }
                     (binding, _) => binding,
                 };
-                self.bind(&pi.ident, binding);
+                self.bind_as(&pi.ident, binding, Mutability::of(&pi.mutability));
             }
             Pat::Wild(_) => {
                 if !operand.reads_nodes() {
@@ -332,7 +361,7 @@ impl Lower<'_> {
         match pat {
             Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                 let v = self.new_value(node, &pi.ident.to_string());
-                self.bind(&pi.ident, Binding::Node(v));
+                self.bind_as(&pi.ident, Binding::Node(v), Mutability::of(&pi.mutability));
                 OutPat::Value(v)
             }
             Pat::Wild(_) => OutPat::Discard,
@@ -355,7 +384,8 @@ impl Lower<'_> {
         match pat {
             Pat::Ident(pi) => {
                 let hidden = self.hidden_const();
-                self.bind(&pi.ident, Binding::Const(hidden.to_token_stream()));
+                let binding = Binding::Const(hidden.to_token_stream());
+                self.bind_as(&pi.ident, binding, Mutability::of(&pi.mutability));
                 hidden.into_token_stream()
             }
             Pat::Wild(w) => w.to_token_stream(),
@@ -381,6 +411,10 @@ impl Lower<'_> {
                 let name = ident.to_string();
                 if self.lookup(&name).is_none() {
                     self.cx.error_at(ident, check::assign_to_captured(&name));
+                    return;
+                }
+                if !self.is_mutable(&name) {
+                    self.cx.error_at(ident, check::assign_to_immutable(&name));
                     return;
                 }
                 let operand = self.expr(&assign.right);
@@ -637,7 +671,12 @@ impl Lower<'_> {
                 self.plain_code(expr)
             }
             Expr::Closure(c) => {
-                if let Some(node) = self.node_in(c.body.to_token_stream()) {
+                let params: Vec<String> = c
+                    .inputs
+                    .iter()
+                    .flat_map(super::substitute::pattern_names)
+                    .collect();
+                if let Some(node) = self.node_in_except(c.body.to_token_stream(), &params) {
                     self.cx
                         .error_at(&node, check::closure_captures(&node.to_string()));
                     return Operand::Temp(quote!(()));
@@ -1034,7 +1073,7 @@ impl Lower<'_> {
                 n => format!("__{base}_{n}"),
             };
             *count += 1;
-            if self.slots_taken.insert(slot.clone()) {
+            if !is_reserved(&slot) && self.slots_taken.insert(slot.clone()) {
                 break format_ident!("{}", slot, span = Span::mixed_site());
             }
         };
@@ -1128,14 +1167,24 @@ impl Lower<'_> {
 
     /// The first name of a node in `tokens`, format strings' `{name}` included.
     fn node_in(&self, tokens: TokenStream) -> Option<syn::Ident> {
+        self.node_in_except(tokens, &[])
+    }
+
+    /// [`node_in`](Self::node_in), but for the names in `except` (a closure's
+    /// parameters, which its body reads instead of the graph's nodes).
+    fn node_in_except(&self, tokens: TokenStream, except: &[String]) -> Option<syn::Ident> {
         let mut previous_dot = false;
         for tree in tokens {
             match &tree {
-                TokenTree::Ident(ident) if !previous_dot && self.is_node(ident) => {
+                TokenTree::Ident(ident)
+                    if !previous_dot
+                        && self.is_node(ident)
+                        && !except.iter().any(|name| ident == name) =>
+                {
                     return Some(ident.clone());
                 }
                 TokenTree::Group(group) => {
-                    if let Some(found) = self.node_in(group.stream()) {
+                    if let Some(found) = self.node_in_except(group.stream(), except) {
                         return Some(found);
                     }
                 }
@@ -1372,6 +1421,14 @@ impl<'a> Visit<'a> for EarlyExits {
         self.in_loop(f.label.as_ref(), |v| syn::visit::visit_expr_for_loop(v, f));
     }
 
+    /// A labeled block is a target of `break 'label` as a loop is.
+    fn visit_expr_block(&mut self, b: &'a syn::ExprBlock) {
+        match &b.label {
+            Some(label) => self.in_loop(Some(label), |v| syn::visit::visit_expr_block(v, b)),
+            None => syn::visit::visit_expr_block(self, b),
+        }
+    }
+
     fn visit_expr_closure(&mut self, _: &'a syn::ExprClosure) {}
 
     fn visit_expr_async(&mut self, _: &'a syn::ExprAsync) {}
@@ -1403,6 +1460,46 @@ impl<'a> Visit<'a> for TaskCalls<'a, '_> {
     fn visit_expr_closure(&mut self, _: &'a syn::ExprClosure) {}
 
     fn visit_item(&mut self, _: &'a syn::Item) {}
+}
+
+/// Whether a slot named `slot` would be one of the expansion's own names (its table,
+/// pending counters, run closure, hidden constants …), which a task named `table`,
+/// `pending` or `const_1` would otherwise shadow or be shadowed by.
+fn is_reserved(slot: &str) -> bool {
+    const OWN: &[&str] = &[
+        "__cursor",
+        "__early",
+        "__env",
+        "__exit",
+        "__handles",
+        "__key",
+        "__last",
+        "__new",
+        "__node",
+        "__nodes",
+        "__options",
+        "__out",
+        "__parents",
+        "__pending",
+        "__private",
+        "__remote",
+        "__request",
+        "__residual",
+        "__result",
+        "__run",
+        "__table",
+        "__tree",
+        "__value",
+    ];
+    let numbered = |prefix: &str| {
+        slot.strip_prefix(prefix)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    OWN.contains(&slot)
+        || numbered("__c")
+        || numbered("__dropped")
+        || numbered("__const_")
+        || slot.starts_with("__out_")
 }
 
 /// Statements at the end of a body that are not its value.

@@ -49,12 +49,10 @@ impl Substitute<'_> {
 
     /// Binds the names of `pat` in the innermost scope.
     fn bind(&mut self, pat: &Pat) {
-        let mut names = PatNames::default();
-        names.visit_pat(pat);
         self.inner
             .last_mut()
             .expect("a scope is open while a pattern binds")
-            .extend(names.0);
+            .extend(pattern_names(pat));
     }
 
     fn scoped(&mut self, visit: impl FnOnce(&mut Self)) {
@@ -231,6 +229,13 @@ impl VisitMut for Substitute<'_> {
         tokens.extend(inline);
         mac.tokens = tokens;
     }
+}
+
+/// The names `pat` binds.
+pub(super) fn pattern_names(pat: &Pat) -> Vec<String> {
+    let mut names = PatNames::default();
+    names.visit_pat(pat);
+    names.0
 }
 
 /// The names a pattern binds.

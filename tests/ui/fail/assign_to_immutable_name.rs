@@ -1,0 +1,16 @@
+// Assigning again to a name bound without `mut` is an error, as in plain Rust.
+use taskweave::prelude::*;
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+fn main() {
+    let g = graph!(|x: i64| -> i64 {
+        let a = inc(x);
+        a = inc(a);
+        a
+    });
+    let _ = g.compute(1);
+}
