@@ -870,3 +870,125 @@ fn a_browser_shows_the_live_page_and_its_counts_grow() {
         assert_eq!(runs, expected);
     });
 }
+
+/// Tasks named one by one (`load-{i}`, Dask-style keys, as the README's
+/// `.named("load-3")`) make one row, `load`, as Dask's dashboard groups keys by
+/// prefix: with 100,000 of them and `keep(1000)`, `/api/status` has two progress rows
+/// (`load` and the sums' `total`) and two stream functions after every batch, `load`
+/// counts every task, the page's tables have two rows, and the recording holds no
+/// more than a run of ordinary names would (it used to keep a row per name, megabytes
+/// of JSON per poll).
+#[test]
+fn tasks_named_one_by_one_make_one_row() {
+    let _serial = serial();
+    watchdog::within(LIMIT, "per-task names", || {
+        const KEEP: u64 = 1_000;
+        const BATCHES: u64 = 20;
+        const PER_BATCH: u64 = 5_000;
+        let dashboard = Dashboard::builder()
+            .keep(KEEP as usize)
+            .serve("127.0.0.1:0")
+            .unwrap();
+        let addr = dashboard.addr();
+        for batch in 0..BATCHES {
+            let leaves: Vec<Delayed<u64>> = (0..PER_BATCH)
+                .map(|i| {
+                    let i = batch * PER_BATCH + i;
+                    delayed(|x: u64| x).named(format!("load-{i}")).call(i)
+                })
+                .collect();
+            let first = batch * PER_BATCH;
+            let expected: u64 = (first..first + PER_BATCH).sum();
+            assert_eq!(delay!(total(leaves)).compute(), expected);
+            let s = status(addr);
+            let rows = s["progress"].as_array().unwrap();
+            assert_eq!(rows.len(), 2, "batch {batch}: {rows:?}");
+            let functions = s["stream"]["functions"].as_array().unwrap();
+            assert!(functions.len() <= 2, "batch {batch}: {functions:?}");
+        }
+        let n = BATCHES * PER_BATCH;
+        let s = status(addr);
+        assert_eq!(s["max_rows"].as_u64(), Some(Dashboard::MAX_ROWS as u64));
+        assert_eq!(s["tasks"].as_u64(), Some(n + BATCHES));
+        let p = progress(&s);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert_eq!(p["load"], (n, 0, 0, n), "the grouped row counts every task");
+        assert_eq!(p["total"], (BATCHES, 0, 0, BATCHES));
+        let load = s["progress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "load")
+            .unwrap();
+        assert_eq!(load["runs"].as_u64(), Some(n));
+        assert!(load.get("names").is_none(), "not the folded row");
+        // The bound of `a_long_run_keeps_memory_bounded_and_counts_exact`: records
+        // kept, one graph drawn, no per-name state.
+        let memory = s["memory"].as_u64().unwrap();
+        let bound = 2 * KEEP * 48 + 16 * (PER_BATCH + 1) + (64 << 10);
+        assert!(
+            memory <= bound,
+            "the recording holds {memory} bytes (> {bound})"
+        );
+        // The pages' tables: one row each for `load` and `total`.
+        let page = get(addr, "/report.html").body;
+        assert_eq!(table_rows(&page, "progress").len(), 2);
+        assert_eq!(table_rows(&page, "functions").len(), 2);
+        let (_, row) = table_rows(&page, "progress")
+            .into_iter()
+            .find(|(name, _)| *name == "load")
+            .unwrap();
+        assert_eq!(cell(row, "done"), n);
+        assert!(!page.contains("id=\"rows-note\""), "nothing folded");
+    });
+}
+
+/// Names that do not group (`t0`, `t1`, … have no key suffix) are bounded too: past
+/// `Dashboard::MAX_ROWS` rows, the names that come after count in one row,
+/// `(other names)`, which says how many names it holds; the rows together count
+/// every task, and a row given before stays.
+#[test]
+fn names_past_the_row_bound_fold_into_one_row() {
+    let _serial = serial();
+    watchdog::within(LIMIT, "folded names", || {
+        const NAMES: u64 = 2_000;
+        const ROUNDS: u64 = 3;
+        let max = Dashboard::MAX_ROWS as u64;
+        let dashboard = Dashboard::builder().keep(100).serve("127.0.0.1:0").unwrap();
+        let addr = dashboard.addr();
+        // `inc` and `total` take their rows first.
+        assert_eq!(delay!(total(vec![delay!(inc(1))])).compute(), 2);
+        for _ in 0..ROUNDS {
+            let leaves: Vec<Delayed<u64>> = (0..NAMES)
+                .map(|i| delayed(|x: u64| x).named(format!("t{i}")).call(i))
+                .collect();
+            assert_eq!(delay!(total(leaves)).compute(), (0..NAMES).sum::<u64>());
+        }
+        let s = status(addr);
+        let tasks = 2 + ROUNDS * (NAMES + 1);
+        assert_eq!(s["tasks"].as_u64(), Some(tasks));
+        let rows = s["progress"].as_array().unwrap();
+        assert_eq!(
+            rows.len() as u64,
+            max + 1,
+            "at most MAX_ROWS rows and the fold"
+        );
+        let p = progress(&s);
+        assert_eq!(p["inc"], (1, 0, 0, 1));
+        assert_eq!(p["total"], (1 + ROUNDS, 0, 0, 1 + ROUNDS));
+        assert_eq!(p["t0"], (ROUNDS, 0, 0, ROUNDS));
+        let given = max - 2; // t0 … t{max - 3}
+        let folded = NAMES - given;
+        assert_eq!(p["(other names)"], (ROUNDS * folded, 0, 0, ROUNDS * folded));
+        let other = rows.iter().find(|r| r["name"] == "(other names)").unwrap();
+        assert_eq!(other["names"].as_u64(), Some(folded));
+        assert_eq!(other["names_more"].as_bool(), Some(false));
+        let all: u64 = p.values().map(|c| c.3).sum();
+        assert_eq!(all, tasks, "the rows together count every task");
+        // The page says so too.
+        let page = get(addr, "/report.html").body;
+        assert_eq!(table_rows(&page, "progress").len() as u64, max + 1);
+        assert!(page.contains(&format!("data-names=\"{folded}\">({folded} names)")));
+        assert!(page.contains("id=\"rows-note\""));
+    });
+}

@@ -383,3 +383,32 @@ fn a_browser_renders_the_report_and_its_script_runs() {
         );
     });
 }
+
+/// Tasks named one by one (`load-{i}`) make one row of the report, `load`, as Dask
+/// groups keys by prefix: 100,000 of them give two rows (`load`, `gather_all`), not
+/// one per name, and `load` counts every task.
+#[test]
+fn tasks_named_one_by_one_make_one_row_of_the_report() {
+    let _serial = serial();
+    watchdog::within(LIMIT, "per-task names", || {
+        const N: u64 = 100_000;
+        let path = page_path("named.html");
+        let report = PerformanceReport::new(&path);
+        let parts: Vec<Delayed<u64>> = (0..N)
+            .map(|i| delayed(|x: u64| x).named(format!("load-{i}")).call(i))
+            .collect();
+        assert_eq!(delay!(gather_all(parts)).compute(), (0..N).sum::<u64>());
+        report.finish().unwrap();
+
+        let page = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(attribute(&page, "data-tasks"), N + 1);
+        let p = progress(&page);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert_eq!(p["load"].done, N, "the grouped row counts every task");
+        assert_eq!(p["load"].total, N);
+        assert_eq!(p["gather_all"].done, 1);
+        assert_eq!(table_rows(&page, "functions").len(), 2);
+        assert!(!page.contains("load-"), "no row or bar per name");
+        assert_self_contained(&page);
+    });
+}

@@ -5,10 +5,13 @@
 //!
 //! A [`Dashboard`] registers an ambient observer, as a report does, so it watches
 //! every graph run and every client's tasks of the process while it lives; with none
-//! active a run pays one relaxed load. Its memory is bounded: counts per function,
-//! kept as tasks end, and the most recent task runs for the stream (50,000 by
-//! default, [`DashboardBuilder::keep`]). Each connection is served on a thread of its
-//! own with deadlines, so a client that stalls holds only its own connection.
+//! active a run pays one relaxed load. Its memory is bounded: counts per row, kept as
+//! tasks end, and the most recent task runs for the stream (50,000 by default,
+//! [`DashboardBuilder::keep`]). Rows are the report's: task names grouped by key
+//! prefix (`load-3` → `load`, as Dask's `key_split`; `report::row_name`), at most
+//! [`Dashboard::MAX_ROWS`] of them, the names beyond folded into one row, so that tasks
+//! named one by one do not make a row each. Each connection is served on a thread of
+//! its own with deadlines, so a client that stalls holds only its own connection.
 //! Dropping the dashboard stops the server (the socket closes, open connections are
 //! shut down) and the recording.
 
@@ -20,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::observers::http::{Handler, Request, Response, Server};
-use crate::observers::report::{Recording, View};
+use crate::observers::report::{Recording, View, MAX_ROWS};
 
 /// The page, its data and a copy of it as a report: what the server answers.
 const PAGE: &str = "/";
@@ -52,6 +55,16 @@ const REPORT: &str = "/report.html";
 /// function (updated as tasks end) and only the most recent task runs for the task
 /// stream ([`Dashboard::DEFAULT_KEEP`], or [`DashboardBuilder::keep`]; about 48 bytes each), plus
 /// the graphs of the first computes it draws.
+///
+/// Its rows ("functions", as a report's) are task names grouped by their key prefix,
+/// as Dask's dashboard groups keys (its `key_split`): a name's words split at `-` are
+/// kept up to the first that is not letters only (a number, a hash), so tasks named
+/// one by one (`.named(format!("load-{i}"))`) all count in one row, `load`; a
+/// stringified tuple key `('sum-abc', 0)` counts as `sum`, a bare 32-digit hash as
+/// `data`, and ordinary names (`inc`, `read-csv`) are their own rows. There are at
+/// most [`Dashboard::MAX_ROWS`] rows: the names that come after fold into one row,
+/// `(other names)`, which says how many names it holds. The graphs, the task stream
+/// and the workers' table show each task by its row's name.
 ///
 /// The server is read-only and answers `GET` (and `HEAD`) of three paths: `/` (the
 /// live page), `/api/status` (its data, JSON) and `/report.html` (the page as a
@@ -147,6 +160,12 @@ impl Dashboard {
     /// ([`DashboardBuilder::keep`]).
     pub const DEFAULT_KEEP: usize = 50_000;
 
+    /// The most rows (task names grouped by key prefix) with counts of their own; the
+    /// names that come after count in one more row, `(other names)` (see
+    /// [`Dashboard`]). The same bound holds for a
+    /// [`PerformanceReport`](crate::PerformanceReport)'s tables.
+    pub const MAX_ROWS: usize = MAX_ROWS;
+
     /// Starts recording and serves the dashboard on `addr`, which must be a loopback
     /// address (`127.0.0.1:8787`, `[::1]:8787`, `localhost:8787`); port 0 picks a free
     /// port ([`addr`](Self::addr) tells which). An address that is not loopback is an
@@ -206,9 +225,12 @@ impl Dashboard {
     /// `recent_rate` (tasks per second, overall and in the last second), `cursor` (the
     /// number of the next task run recorded: `/api/status?since=CURSOR` answers with
     /// the stream's bars of only the task runs recorded since, as the live page
-    /// asks), `progress`
-    /// (per function: `name`, `done`, `failed`, `cancelled`, `total`, and its runs'
-    /// `runs`, `errors`, `total_us`, `mean_us`, `max_us`), `running` (each running
+    /// asks), `max_rows` ([`Dashboard::MAX_ROWS`]), `progress`
+    /// (per row, at most `max_rows` and the row `(other names)`: `name`, `done`,
+    /// `failed`, `cancelled`, `total`, and its runs' `runs`, `errors`, `total_us`,
+    /// `mean_us`, `max_us`; the row `(other names)` also has `names`, how many
+    /// distinct names it holds, and `names_more`, true if it holds more than it
+    /// counted, 10,000), `running` (each running
     /// task's `thread`, `task`, and how long it has run, `for`) and `stream` (the
     /// last ten seconds' bars: `[lane, function, start µs, duration µs, outcome]`,
     /// starts from `from_us`, with `lanes`, `lane_ids` (the threads' numbers) and

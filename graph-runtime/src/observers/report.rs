@@ -18,19 +18,30 @@
 //! function kept as records are gathered, and the task runs in a ring (all of them
 //! for a report, the most recent for a dashboard). With no report active, a run pays
 //! one relaxed load and allocates nothing.
+//!
+//! Rows ("functions") are task names grouped by their key prefix, as Dask's dashboard
+//! groups keys with `key_split` ([`row_name`]: `load-3` and `load-4` are one row,
+//! `load`), and there are at most [`MAX_ROWS`] of them: names beyond fold into one
+//! row, [`OTHER_ROW`], which counts the names it holds. Tasks named one by one
+//! (`.named(format!("load-{i}"))`) thus make one row, and whatever the names, the
+//! recording's functions, a page's tables and the live data stay bounded.
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 use crate::engine::observe::{
     add_ambient, Ambient, AmbientHandle, FutureEvent, Observer, TaskOutcome,
 };
-use crate::engine::table::{NodeInfo, Table};
+use crate::engine::table::{Label, NodeInfo, Table};
 use crate::inspect::colour::function_colour;
 use crate::inspect::{DrawOptions, GraphInfo, NodeOutcome, NodeView};
 use crate::observers::profile::{json_string, Interner, Profiler};
@@ -54,6 +65,19 @@ const LIVE_WINDOW: Duration = Duration::from_secs(10);
 const LIVE_BARS: usize = 5_000;
 /// Task runs are counted by when they ended in stretches of about this long.
 const RECENT_STRETCH: Duration = Duration::from_millis(100);
+/// At most this many rows (task names grouped by [`row_name`]) have counts of their
+/// own; the names that come after fold into [`OTHER_ROW`], so that a recording's
+/// rows, a page's tables and the live data's `progress` stay bounded whatever the
+/// names (a row is about 200 bytes of `/api/status`).
+pub(crate) const MAX_ROWS: usize = 256;
+/// The row of the names beyond [`MAX_ROWS`]: one row that counts their tasks and
+/// says how many names it holds.
+pub(crate) const OTHER_ROW: &str = "(other names)";
+/// [`OTHER_ROW`] counts the distinct names it holds exactly up to this many (their
+/// hashes are kept, 8 bytes each); beyond, it says "at least" this many.
+const FOLDED_NAMES_COUNTED: usize = 10_000;
+/// Nodes' labels looked up by address, per run: entries of a direct-mapped cache.
+const LABEL_CACHE: usize = 4096;
 
 /// Records every task run while it lives, and writes one self-contained HTML page of
 /// them when dropped (or at [`finish`](Self::finish)): Dask's
@@ -68,6 +92,11 @@ const RECENT_STRETCH: Duration = Duration::from_millis(100);
 /// failed, cancelled, total), a per-function table (count, total, mean, max,
 /// errors) and the graph of each compute coloured by outcome. Above 20,000 task runs
 /// the stream is drawn as per-thread time buckets, and the page says so.
+///
+/// Its rows are task names grouped by key prefix, as Dask groups keys (`load-3` and
+/// `load-4` count in one row, `load`), at most [`Dashboard::MAX_ROWS`](crate::Dashboard::MAX_ROWS)
+/// of them; the names that come after count in one row, `(other names)`, which says
+/// how many names it holds (see [`Dashboard`](crate::Dashboard) for the rule).
 ///
 /// Needs the cargo feature `dashboard`.
 ///
@@ -415,6 +444,7 @@ impl State {
         self.records.capacity() * size_of::<Raw>()
             + self.functions.names.memory()
             + self.functions.counts.capacity() * size_of::<Tally>()
+            + self.functions.memory()
             + graphs
             + self.runs.capacity() * size_of::<Weak<RunWatch>>()
             // A hash table of the peak's size: a power of two of buckets, 7/8 full
@@ -425,13 +455,164 @@ impl State {
     }
 }
 
-/// Distinct (name, kind, call site)s, numbered (as a profiler numbers them), and
-/// each one's counts.
+/// Distinct (row, kind, call site)s, numbered (as a profiler numbers them), and
+/// each one's counts. A task's name is interned as its row's ([`Rows`]): the
+/// functions are bounded by [`MAX_ROWS`] (plus one) times the kinds and call sites
+/// of the program, whatever the names.
 #[derive(Default)]
 struct Functions {
     names: Interner,
     /// By function number.
     counts: Vec<Tally>,
+    /// Which row each task name counts in.
+    rows: Rows,
+    /// Nodes' labels' functions, by the label's address and run (a direct-mapped
+    /// cache: address, run tag, function), and the last two looked up.
+    labels: Vec<(usize, u64, u32)>,
+    last_labels: [(usize, u64, u32); 2],
+}
+
+/// The rows task names are counted in: each name's [`row_name`], given a row of its
+/// own in the order they come, up to [`MAX_ROWS`] of them; the rest fold into
+/// [`OTHER_ROW`].
+#[derive(Default)]
+struct Rows {
+    /// The rows given, by name (at most [`MAX_ROWS`]): the number in `names`.
+    index: FxHashMap<Arc<str>, u32>,
+    names: Vec<Arc<str>>,
+    /// Hashes of the distinct row names folded into [`OTHER_ROW`] (SipHash, 64
+    /// bits), at most [`FOLDED_NAMES_COUNTED`]; `folded_more`: more were folded than
+    /// it counts.
+    folded: FxHashSet<u64>,
+    folded_more: bool,
+}
+
+impl Rows {
+    /// The row of task `name`: its [`row_name`], given a row if new and there is
+    /// room, else [`OTHER_ROW`] (and counted as one of its names). The text
+    /// returned is the row's own copy (the same address each time).
+    fn row(&mut self, name: &str) -> &str {
+        let key = row_name(name);
+        if let Some(&at) = self.index.get(key) {
+            return &self.names[at as usize];
+        }
+        if self.names.len() < MAX_ROWS && key != OTHER_ROW {
+            let row: Arc<str> = key.into();
+            self.index.insert(row.clone(), self.names.len() as u32);
+            self.names.push(row);
+            return self.names.last().expect("just pushed");
+        }
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        let hash = hasher.finish();
+        if self.folded.len() < FOLDED_NAMES_COUNTED {
+            self.folded.insert(hash);
+        } else if !self.folded.contains(&hash) {
+            self.folded_more = true;
+        }
+        OTHER_ROW
+    }
+
+    /// The distinct names folded into [`OTHER_ROW`] (counted up to
+    /// [`FOLDED_NAMES_COUNTED`]), and whether there were more.
+    fn folded(&self) -> (usize, bool) {
+        (self.folded.len(), self.folded_more)
+    }
+
+    /// About how many bytes it holds.
+    fn memory(&self) -> usize {
+        use std::mem::size_of;
+        let text: usize = self.names.iter().map(|n| n.len() + 16).sum();
+        text + self.index.capacity() * (size_of::<(Arc<str>, u32)>() + 1)
+            + self.names.capacity() * size_of::<Arc<str>>()
+            + self.folded.capacity() * (size_of::<u64>() + 1)
+    }
+}
+
+/// The row a task name counts in: its key prefix, after Dask's `key_split` (which
+/// groups the dashboard's keys): per-item names make one row, and ordinary names are
+/// their own row.
+///
+/// - A name is split at `-` into words. The first word and each next word made of
+///   letters only are kept; the row ends before the first other word (digits, a
+///   hash such as `1a2b3c4d…`, or a word of exactly 8 of the letters `a`–`f`, a
+///   hash too), provided that word and every one after it is a plain token (letters,
+///   digits, `_` or `.`): `load-3` → `load`, `x-1-2-3` → `x`, `hello-world-1` →
+///   `hello-world`, `x-abcdefab` → `x`, `read-csv` → `read-csv`.
+/// - A stringified tuple key, `('K', …)` or `("K", …)`, counts as its name `K`,
+///   whose last `-` word is its token and is dropped, as Dask's `key_split` does on
+///   such a string: `('sum-abc', 0)` → `sum`, `('x-2', 1)` → `x`, `('x', 1)` → `x`.
+/// - A row of 32 hexadecimal digits (a bare hash) is `data`.
+///
+/// Unlike `key_split`, a name whose words after the first are not all plain tokens
+/// is left whole (`fn(u64) -> u64` stays so; `key_split` would cut it at `-`), an
+/// empty first word leaves the name whole (`-`, `-x`), an 8-letter word counts as a
+/// hash only if all its letters are `a`–`f` (`key_split` tests a prefix, and cuts
+/// `x-abcdxyzw` too), and no `<…>` object representation is read (Rust names have
+/// none). Everything else (function names, `split.0`, `closure`, operators) is its
+/// own row.
+pub(crate) fn row_name(name: &str) -> &str {
+    let key = match tuple_key(name) {
+        Some(key) => match key.rfind('-').filter(|&cut| cut > 0) {
+            Some(cut) => key_prefix(&key[..cut]),
+            None => key,
+        },
+        None => key_prefix(name),
+    };
+    if key.len() == 32
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        "data"
+    } else {
+        key
+    }
+}
+
+/// The name `K` of a stringified tuple key `('K', …)` or `("K", …)` (quoted, then
+/// `,` or `)`), if `name` is one and `K` is not empty.
+fn tuple_key(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix('(')?;
+    let quote = rest.chars().next().filter(|&q| q == '\'' || q == '"')?;
+    let rest = &rest[1..];
+    let end = rest.find(quote)?;
+    let after = rest[end + 1..].trim_start();
+    (end > 0 && (after.starts_with(',') || after.starts_with(')'))).then(|| &rest[..end])
+}
+
+/// `key` up to its first `-` word that is not a word of letters (see [`row_name`]),
+/// or all of it.
+fn key_prefix(key: &str) -> &str {
+    let mut end = match key.find('-') {
+        Some(at) if at > 0 => at,
+        _ => return key,
+    };
+    loop {
+        let rest = &key[end + 1..];
+        let word = &rest[..rest.find('-').unwrap_or(rest.len())];
+        if !is_name_word(word) {
+            // The suffix starts here: dropped if it is made of plain tokens.
+            let plain = rest.split('-').all(|w| {
+                !w.is_empty()
+                    && w.chars()
+                        .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+            });
+            return if plain { &key[..end] } else { key };
+        }
+        end += 1 + word.len();
+        if end == key.len() {
+            return key;
+        }
+    }
+}
+
+/// A word kept in a row's name: letters only, and not 8 of the letters `a`–`f` (a
+/// hash).
+fn is_name_word(word: &str) -> bool {
+    !word.is_empty()
+        && word.chars().all(char::is_alphabetic)
+        && !(word.len() == 8 && word.bytes().all(|b| (b'a'..=b'f').contains(&b)))
 }
 
 /// One function's counts and times, kept as its tasks are gathered (times in clock
@@ -549,10 +730,49 @@ impl Counts {
 }
 
 impl Functions {
+    /// The number of the function of a task `name`d so, of `kind`, written at
+    /// `call_site`: its row's ([`Rows::row`]), made if new.
     #[inline]
     fn intern(&mut self, name: &str, kind: &str, call_site: &str) -> u32 {
-        let id = self.names.intern_text(name, kind, call_site);
+        let row = self.rows.row(name);
+        let id = self.names.intern_text(row, kind, call_site);
         self.grow(id)
+    }
+
+    /// The number of `label`'s function (as [`intern`](Self::intern)), for a node of
+    /// the run tagged `tag` (`Interner::next_run_tag`): by the label's address while
+    /// the run goes on (its labels are alive and unchanged meanwhile), by its text
+    /// the first time in the run. The counts have room for it.
+    #[inline]
+    fn intern_label(&mut self, label: &Label<'_>, tag: u64) -> u32 {
+        let at = label as *const Label<'_> as usize;
+        for i in 0..2 {
+            let (last, last_tag, function) = self.last_labels[i];
+            if last == at && last_tag == tag {
+                self.last_labels.swap(0, i);
+                return function;
+            }
+        }
+        if self.labels.is_empty() {
+            self.labels = vec![(0, 0, 0); LABEL_CACHE];
+        }
+        let entry = (at.wrapping_mul(0x9e37_79b9_7f4a_7c15_u64 as usize) >> 20) & (LABEL_CACHE - 1);
+        let (cached, cached_tag, function) = self.labels[entry];
+        let function = if cached == at && cached_tag == tag {
+            function
+        } else {
+            let function = self.intern(label.name, label.kind, label.call_site);
+            self.labels[entry] = (at, tag, function);
+            function
+        };
+        self.last_labels = [(at, tag, function), self.last_labels[0]];
+        function
+    }
+
+    /// About how many bytes its rows and its cache of labels hold (the interned
+    /// functions and their counts not included).
+    fn memory(&self) -> usize {
+        self.rows.memory() + self.labels.capacity() * std::mem::size_of::<(usize, u64, u32)>()
     }
 
     /// Room for the counts of `id` (new ones are numbered in order).
@@ -637,11 +857,8 @@ impl Shared {
         let tag = state.functions.names.next_run_tag();
         let functions: Vec<u32> = nodes
             .iter()
-            .map(|info| state.functions.names.intern_label(info.label, tag))
+            .map(|info| state.functions.intern_label(info.label, tag))
             .collect();
-        if let Some(&most) = functions.iter().max() {
-            state.functions.grow(most);
-        }
         for &f in &functions {
             state.functions.counts[f as usize].pending += 1;
         }
@@ -986,8 +1203,12 @@ struct Snapshot {
     graphs: Vec<(usize, usize, GraphRun)>,
     /// How many computes there were.
     computes: usize,
-    /// Counts by name, in order of first appearance.
+    /// Counts by row name, in order of first appearance (at most [`MAX_ROWS`], and
+    /// [`OTHER_ROW`]).
     rows: Vec<(Arc<str>, Counts)>,
+    /// The distinct names [`OTHER_ROW`] holds (counted up to
+    /// [`FOLDED_NAMES_COUNTED`]), and whether it holds more.
+    folded: (usize, bool),
     /// Each name's colour: names in order, one colour each.
     colours: HashMap<Arc<str>, &'static str>,
     /// For a live page: the tasks running now (thread, name, start), by thread.
@@ -1001,6 +1222,19 @@ struct Snapshot {
 impl Snapshot {
     fn colour(&self, name: &str) -> &'static str {
         self.colours.get(name).copied().unwrap_or("#888888")
+    }
+
+    /// For [`OTHER_ROW`]: how many names it holds, as a page says it (`12 names`,
+    /// `at least 10000 names`); `None` for any other row.
+    fn names_held(&self, name: &str) -> Option<String> {
+        (name == OTHER_ROW).then(|| {
+            let (names, more) = self.folded;
+            format!(
+                "{}{names} name{}",
+                if more { "at least " } else { "" },
+                if names == 1 && !more { "" } else { "s" }
+            )
+        })
     }
 }
 
@@ -1125,6 +1359,7 @@ fn snapshot(shared: &Shared, read: Read) -> Snapshot {
         }
         graphs.sort_by_key(|g| g.0);
     }
+    let folded = state.functions.rows.folded();
     let (computes, kept, keep, memory) = (
         state.computes,
         state.records.len(),
@@ -1171,6 +1406,7 @@ fn snapshot(shared: &Shared, read: Read) -> Snapshot {
         graphs,
         computes,
         rows,
+        folded,
         colours,
         running,
         now,
@@ -1304,6 +1540,7 @@ function q(id){return document.getElementById(id);}
 function esc(s){return String(s).replace(/[&<>"]/g,function(c){return {'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c];});}
 function fmt(us){return us<1?(us*1000).toFixed(0)+' ns':us<1000?us.toFixed(1)+' µs':us<1e6?(us/1000).toFixed(2)+' ms':(us/1e6).toFixed(2)+' s';}
 function text(id,v){var e=q(id);if(e)e.textContent=v;}
+function held(p){return p.names===undefined?'':' <span class="names" data-names="'+p.names+'">('+(p.names_more?'at least ':'')+p.names+' name'+(p.names===1&&!p.names_more?'':'s')+')</span>';}
 function apply(s){
  text('task-count',String(s.tasks));text('rate',s.rate.toFixed(0));text('recent-rate',s.recent_rate.toFixed(0));
  text('wall',s.wall);text('computes',String(s.computes));
@@ -1312,12 +1549,12 @@ function apply(s){
  s.progress.forEach(function(p){
   if(p.total<1)return;
   var k=200/Math.max(1,p.total);
-  rows+='<tr data-name="'+esc(p.name)+'"><td><span class="swatch" style="background:'+p.colour+'"></span>'+esc(p.name)+'</td><td class="done">'+p.done+'</td><td class="failed">'+p.failed+'</td><td class="cancelled">'+p.cancelled+'</td><td class="total">'+p.total+'</td><td><span class="bar" style="width:'+(p.done*k).toFixed(0)+'px"></span><span class="bar failed" style="width:'+(p.failed*k).toFixed(0)+'px"></span><span class="bar cancelled" style="width:'+(p.cancelled*k).toFixed(0)+'px"></span></td></tr>';
+  rows+='<tr data-name="'+esc(p.name)+'"><td><span class="swatch" style="background:'+p.colour+'"></span>'+esc(p.name)+held(p)+'</td><td class="done">'+p.done+'</td><td class="failed">'+p.failed+'</td><td class="cancelled">'+p.cancelled+'</td><td class="total">'+p.total+'</td><td><span class="bar" style="width:'+(p.done*k).toFixed(0)+'px"></span><span class="bar failed" style="width:'+(p.failed*k).toFixed(0)+'px"></span><span class="bar cancelled" style="width:'+(p.cancelled*k).toFixed(0)+'px"></span></td></tr>';
  });
  q('progress').tBodies[0].innerHTML=rows;
  var times='';
  s.progress.filter(function(p){return p.runs>0;}).sort(function(a,b){return b.total_us-a.total_us||(a.name<b.name?-1:a.name>b.name?1:0);}).forEach(function(p){
-  times+='<tr data-name="'+esc(p.name)+'"><td><span class="swatch" style="background:'+p.colour+'"></span>'+esc(p.name)+'</td><td class="count">'+p.runs+'</td><td class="time">'+fmt(p.total_us)+'</td><td class="mean">'+fmt(p.mean_us)+'</td><td class="max">'+fmt(p.max_us)+'</td><td class="errors">'+p.errors+'</td></tr>';
+  times+='<tr data-name="'+esc(p.name)+'"><td><span class="swatch" style="background:'+p.colour+'"></span>'+esc(p.name)+held(p)+'</td><td class="count">'+p.runs+'</td><td class="time">'+fmt(p.total_us)+'</td><td class="mean">'+fmt(p.mean_us)+'</td><td class="max">'+fmt(p.max_us)+'</td><td class="errors">'+p.errors+'</td></tr>';
  });
  q('functions').tBodies[0].innerHTML=times;
  q('progress').setAttribute('data-polled',String(polls+1));q('functions').setAttribute('data-polled',String(polls+1));
@@ -1441,7 +1678,7 @@ fn render(shared: &Shared, wall: Duration, live: bool) -> String {
         let scale = 200.0 / row.total() as f64;
         let _ = writeln!(
             out,
-            "<tr data-name=\"{n}\"><td><span class=\"swatch\" style=\"background:{c}\"></span>{n}</td>\
+            "<tr data-name=\"{n}\"><td><span class=\"swatch\" style=\"background:{c}\"></span>{n}{h}</td>\
              <td class=\"done\">{}</td><td class=\"failed\">{}</td><td class=\"cancelled\">{}</td>\
              <td class=\"total\">{}</td><td><span class=\"bar\" style=\"width:{:.0}px\"></span>\
              <span class=\"bar failed\" style=\"width:{:.0}px\"></span>\
@@ -1454,10 +1691,23 @@ fn render(shared: &Shared, wall: Duration, live: bool) -> String {
             row.failed as f64 * scale,
             row.cancelled as f64 * scale,
             n = esc(name),
+            h = names_held(&snap, name),
             c = snap.colour(name),
         );
     }
     out.push_str("</tbody></table>\n");
+    if let Some(held) = snap.names_held(OTHER_ROW) {
+        if snap.rows.iter().any(|(name, _)| &**name == OTHER_ROW) {
+            let _ = writeln!(
+                out,
+                "<p id=\"rows-note\" class=\"note\" data-max-rows=\"{MAX_ROWS}\">Task names are \
+                 grouped by their key prefix (<code>load-3</code> counts as <code>load</code>), \
+                 in at most {MAX_ROWS} rows: the {held} that came after count in the row \
+                 {}.</p>",
+                esc(OTHER_ROW),
+            );
+        }
+    }
 
     // Per function: times.
     out.push_str("<h2>Time per function</h2>\n");
@@ -1478,7 +1728,7 @@ fn render(shared: &Shared, wall: Duration, live: bool) -> String {
     for (name, row) in by_time {
         let _ = writeln!(
             out,
-            "<tr data-name=\"{n}\"><td><span class=\"swatch\" style=\"background:{c}\"></span>{n}</td>\
+            "<tr data-name=\"{n}\"><td><span class=\"swatch\" style=\"background:{c}\"></span>{n}{h}</td>\
              <td class=\"count\">{}</td><td class=\"time\">{}</td><td class=\"mean\">{}</td>\
              <td class=\"max\">{}</td><td class=\"errors\">{}</td></tr>",
             row.runs,
@@ -1487,6 +1737,7 @@ fn render(shared: &Shared, wall: Duration, live: bool) -> String {
             human(row.max),
             row.errors,
             n = esc(name),
+            h = names_held(&snap, name),
             c = snap.colour(name),
         );
     }
@@ -1505,6 +1756,18 @@ fn render(shared: &Shared, wall: Duration, live: bool) -> String {
         let _ = write!(out, "</main>\n<script>{SCRIPT}</script>\n</body></html>\n");
     }
     out
+}
+
+/// What a table's row of `name` adds after its name: for [`OTHER_ROW`], how many
+/// names it holds (` (12 names)`, marked `data-names`); nothing for another row.
+fn names_held(snap: &Snapshot, name: &str) -> String {
+    match snap.names_held(name) {
+        Some(held) => format!(
+            " <span class=\"names\" data-names=\"{}\">({held})</span>",
+            snap.folded.0
+        ),
+        None => String::new(),
+    }
 }
 
 /// Tasks that ended in the last second, per second (since the start, if sooner).
@@ -1563,7 +1826,7 @@ fn status_json(shared: &Shared, wall: Duration, since: u64) -> String {
         out,
         "{{\"elapsed_us\":{:.0},\"cursor\":{recorded},\"wall\":{},\"tasks\":{recorded},\"kept\":{},\"keep\":{},\
          \"memory\":{},\"computes\":{},\"threads\":{},\"rate\":{:.1},\"recent_rate\":{:.1},\
-         \"progress\":[",
+         \"max_rows\":{MAX_ROWS},\"progress\":[",
         snap.now.as_nanos() as f64 / 1e3,
         json_string(&human(wall)),
         snap.kept,
@@ -1585,7 +1848,7 @@ fn status_json(shared: &Shared, wall: Duration, since: u64) -> String {
             out,
             "{}{{\"name\":{},\"colour\":\"{}\",\"done\":{},\"failed\":{},\"cancelled\":{},\
              \"total\":{},\"runs\":{},\"errors\":{},\"total_us\":{:.3},\"mean_us\":{:.3},\
-             \"max_us\":{:.3}}}",
+             \"max_us\":{:.3}{}}}",
             if first { "" } else { "," },
             json_string(name),
             snap.colour(name),
@@ -1598,6 +1861,13 @@ fn status_json(shared: &Shared, wall: Duration, since: u64) -> String {
             us(row.time),
             us(row.mean()),
             us(row.max),
+            match snap.names_held(name) {
+                Some(_) => format!(
+                    ",\"names\":{},\"names_more\":{}",
+                    snap.folded.0, snap.folded.1
+                ),
+                None => String::new(),
+            },
         );
         first = false;
     }
@@ -1945,6 +2215,70 @@ mod tests {
         assert_eq!(human(Duration::from_micros(12)), "12.0 µs");
         assert_eq!(human(Duration::from_micros(4_560)), "4.56 ms");
         assert_eq!(human(Duration::from_millis(1_230)), "1.23 s");
+    }
+
+    /// Dask's `key_split` examples, and ordinary names left whole.
+    #[test]
+    fn names_are_grouped_by_their_key_prefix() {
+        for (name, row) in [
+            ("load-3", "load"),
+            ("load-99999", "load"),
+            ("x", "x"),
+            ("x-1", "x"),
+            ("x-1-2-3", "x"),
+            ("hello-world-1", "hello-world"),
+            ("x-1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d", "x"),
+            ("x-abcdefab", "x"),
+            ("x-1.5", "x"),
+            ("('sum-abc', 0)", "sum"),
+            ("('x-2', 1)", "x"),
+            ("('x', 1)", "x"),
+            ("(\"hello-world-1\", 2, 3)", "hello-world"),
+            ("ae05086432ca935f6eba409a8ecd4896", "data"),
+            ("ae05086432ca935f6eba409a8ecd4896-7", "data"),
+            // Ordinary names: their own rows.
+            ("inc", "inc"),
+            ("slow_square", "slow_square"),
+            ("read-csv", "read-csv"),
+            ("x-feedback", "x-feedback"),
+            ("fn(u64) -> u64", "fn(u64) -> u64"),
+            ("split.0", "split.0"),
+            ("closure", "closure"),
+            ("add", "add"),
+            ("-", "-"),
+            ("-x", "-x"),
+            ("a--b", "a--b"),
+            ("load-", "load-"),
+            ("load-3 of 4", "load-3 of 4"),
+            ("(a, b)", "(a, b)"),
+            ("", ""),
+        ] {
+            assert_eq!(row_name(name), row, "{name:?}");
+        }
+    }
+
+    /// Past `MAX_ROWS` rows, names fold into one row that counts them.
+    #[test]
+    fn rows_are_bounded_and_the_rest_fold_into_one() {
+        let mut rows = Rows::default();
+        for i in 0..3 * MAX_ROWS {
+            assert_eq!(rows.row(&format!("load-{i}")), "load");
+        }
+        assert_eq!(rows.names.len(), 1);
+        for i in 0..MAX_ROWS - 1 {
+            assert_eq!(rows.row(&format!("f{i}")), format!("f{i}"));
+        }
+        assert_eq!(rows.row("late"), OTHER_ROW);
+        assert_eq!(rows.row("late-1"), OTHER_ROW);
+        assert_eq!(rows.row("later"), OTHER_ROW);
+        assert_eq!(rows.row("f3-9"), "f3", "a row given stays");
+        assert_eq!(rows.names.len(), MAX_ROWS);
+        assert_eq!(rows.folded(), (2, false));
+        for i in 0..FOLDED_NAMES_COUNTED + 10 {
+            rows.row(&format!("g{i}"));
+        }
+        assert_eq!(rows.folded(), (FOLDED_NAMES_COUNTED, true));
+        assert_eq!(rows.names.len(), MAX_ROWS);
     }
 
     #[test]
