@@ -384,6 +384,9 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
     // The result must cross threads; checked on the return type's own tokens, through
     // a local trait that says why and what to use instead.
     let send_check = match &sig.output {
+        // An opaque result (`-> impl Iterator<Item = u8> + Send`) cannot be named in a
+        // type argument: its `Send` is checked where a graph or a task reads it.
+        ReturnType::Type(_, ty) if has_impl_trait(ty) => TokenStream::new(),
         ReturnType::Type(_, ty) => {
             let (impl_generics, _, where_clause) = sig.generics.split_for_impl();
             let message = format!(
@@ -527,4 +530,17 @@ fn registration(
     Some(quote_spanned! {remote=>
         #private::register_remote!(#vis #name, (#(#params),*) -> #output);
     })
+}
+
+/// Whether `ty` has an `impl Trait` in it.
+fn has_impl_trait(ty: &syn::Type) -> bool {
+    struct Finds(bool);
+    impl<'a> syn::visit::Visit<'a> for Finds {
+        fn visit_type_impl_trait(&mut self, _: &'a syn::TypeImplTrait) {
+            self.0 = true;
+        }
+    }
+    let mut finds = Finds(false);
+    syn::visit::Visit::visit_type(&mut finds, ty);
+    finds.0
 }

@@ -29,6 +29,22 @@ pub(crate) const LET_ELSE_ON_CONSTANTS: &str =
      `match` that binds the value (`let v = match k { Some(v) => v, None => panic!() };`), \
      or run it before the graph";
 
+/// `a[1..3]` of a node `a`: an unsized, borrowed `[T]`, which no node can hold.
+pub(crate) fn slice_of_node(node: &str, range: &str) -> String {
+    format!(
+        "`{node}[{range}]` would be a node holding a borrowed slice of `{node}`, which no node \
+         can hold (its size is not known, and it borrows another node's value); slice it inside \
+         a `#[delayed]` function that returns an owned value, e.g. \
+         `fn part(v: &[T]) -> Vec<T> {{ v[{range}].to_vec() }}`"
+    )
+}
+
+/// `let r = &a;` of a node `a`.
+pub(crate) const LET_BORROW_OF_NODE: &str =
+    "a borrow of a node cannot be bound to a name inside `graph!`: the node's value exists \
+     only while the graph runs; bind the node itself and lend it where it is read \
+     (`sum(&a)`, or `sum(a)` for a `&T` parameter)";
+
 /// `for` over a node.
 pub(crate) fn for_over_node(node: &str) -> String {
     format!(

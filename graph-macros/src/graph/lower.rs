@@ -334,6 +334,12 @@ impl Lower<'_> {
                 self.prelude_let(quote!(#hidden #ty), tokens);
                 Binding::Const(hidden.into_token_stream())
             }
+            Operand::Ref(inner, at) if inner.reads_nodes() => {
+                // A borrow of a node outlives nothing it could borrow from: the node's
+                // value exists only inside the run.
+                self.cx.push(syn::Error::new(at, check::LET_BORROW_OF_NODE));
+                Binding::Const(quote!(()))
+            }
             collection => match self.materialize(collection, span) {
                 Operand::Value(v, _) => Binding::Node(v),
                 _ => unreachable!(),
@@ -576,6 +582,12 @@ impl Lower<'_> {
                 let index = self.expr(&i.index);
                 if !base.reads_nodes() && !index.reads_nodes() {
                     return self.constant(expr);
+                }
+                if let Expr::Range(range) = strip(&i.index) {
+                    let node = tidy(&i.expr.to_token_stream());
+                    let range = tidy(&range.to_token_stream());
+                    self.cx.error_at(expr, check::slice_of_node(&node, &range));
+                    return Operand::Temp(quote!(()));
                 }
                 self.add_node(
                     "index",
