@@ -195,7 +195,30 @@ where
 /// the observers (the caller's, and a performance report's) that the graph starts,
 /// runs `body` with the run's context, then tells them how it ended, and returns
 /// `body`'s value or the run's first failure.
+///
+/// Every run of a graph (`graph!`, trees, dynamic graphs) comes through here, so here
+/// it gets its stack: a run nested in a task of a run nested in a task ... moves to a
+/// new stack segment when the stack runs low ([`sync::with_stack`]), and nesting of any
+/// depth never overflows.
 pub(crate) fn watched<G, C, F, R>(
+    table: &G,
+    pending: &[C],
+    run: &F,
+    options: &RunOptions,
+    failures: Failures,
+    body: impl FnOnce(&Ctx<'_, G, C, F>) -> R,
+) -> Result<R, TaskError>
+where
+    G: Edges,
+    C: Counter,
+    F: Fn(u32) -> Flow + Sync + ?Sized,
+{
+    sync::with_stack(|| watched_here(table, pending, run, options, failures, body))
+}
+
+/// [`watched`], on a stack known to be large enough.
+#[inline(always)]
+fn watched_here<G, C, F, R>(
     table: &G,
     pending: &[C],
     run: &F,

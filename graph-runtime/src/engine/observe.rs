@@ -319,6 +319,12 @@ pub(crate) fn run_stopped() -> bool {
     failed || STOP.with(|stop| stop.borrow().as_ref().is_some_and(|stop| stop()))
 }
 
+/// Whether a graph task is running on this thread (a run started now is nested in it).
+#[inline]
+pub(crate) fn in_graph_task() -> bool {
+    RUN.with(|run| !run.get().0.is_null())
+}
+
 /// Makes one graph task's run visible to [`run_stopped`] on this thread until dropped:
 /// the run's stop index, the task's index, and the caller's stop condition if any.
 /// Nested runs (a task computing a graph) restore the outer task's on drop.
