@@ -216,3 +216,54 @@ fn a_float_and_an_integer_with_equal_bits_are_two_nodes() {
     assert_eq!(both.info().len(), 3);
     assert_eq!(both.compute(), show(1.0f64) + "/" + &show(1.0f64.to_bits()));
 }
+
+#[delayed]
+fn val(x: i64) -> i64 {
+    x
+}
+
+#[delayed(pure)]
+fn diff(a: Vec<i64>, b: Vec<i64>) -> i64 {
+    a.iter().sum::<i64>() - b.iter().sum::<i64>()
+}
+
+/// Collections of nodes are keyed with their lengths: `diff([x, y], [z])` and
+/// `diff([x], [y, z])` read the same nodes in the same order, and are two calls (they
+/// were one node, and one returned the other's value).
+#[test]
+fn pure_calls_split_their_nodes_differently_are_two_nodes() {
+    let (x, y, z) = (delay!(val(1)), delay!(val(2)), delay!(val(3)));
+    let p = delay!(diff(vec![x.clone(), y.clone()], vec![z.clone()]));
+    let q = delay!(diff(vec![x.clone()], vec![y.clone(), z.clone()]));
+    assert_ne!(p.key(), q.key());
+    assert_eq!(taskweave::compute((&p, &q)), (1 + 2 - 3, 1 - (2 + 3)));
+    let f = delayed(|a: Vec<i64>, b: Vec<i64>| a.len() * 10 + b.len()).pure();
+    let r = f.call(vec![x.clone(), y.clone()], vec![z.clone()]);
+    let s = f.call(vec![x], vec![y, z]);
+    assert_eq!(taskweave::compute((&r, &s)), (21, 12));
+}
+
+#[delayed(pure)]
+fn bits<T>() -> usize {
+    std::mem::size_of::<T>() * 8
+}
+
+#[delayed(pure)]
+fn parses_as<T: std::str::FromStr>(s: String) -> bool {
+    s.parse::<T>().is_ok()
+}
+
+/// A generic pure function named with a turbofish is one function per instance: its
+/// type parameter may be in neither its arguments nor its result (`bits::<u8>()` and
+/// `bits::<u64>()` were one node).
+#[test]
+fn pure_calls_of_two_instances_of_a_generic_function_are_two_nodes() {
+    let (a, b) = (delay!(bits::<u8>()), delay!(bits::<u64>()));
+    assert_eq!(taskweave::compute((&a, &b)), (8, 64));
+    let c = delay!(parses_as::<u8>(String::from("300")));
+    let d = delay!(parses_as::<u32>(String::from("300")));
+    assert_eq!(taskweave::compute((&c, &d)), (false, true));
+    // The same instance twice is still one node.
+    let e = delay!(bits::<u8>());
+    assert_eq!(a.key(), e.key());
+}

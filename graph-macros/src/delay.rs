@@ -214,6 +214,23 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
             &|__hasher: &mut dyn ::core::hash::Hasher| #companion::__key(&#value, __hasher)
         }
     });
+    // A generic function's instance named by a turbofish (`bits::<u8>()`) is a function
+    // of its own: its type parameters may appear in neither its arguments nor its
+    // result, so the key names the instance too (its item's type name).
+    let turbofish = path
+        .segments
+        .last()
+        .is_some_and(|last| match &last.arguments {
+            syn::PathArguments::AngleBracketed(args) => !args
+                .args
+                .iter()
+                .any(|arg| matches!(arg, syn::GenericArgument::Type(syn::Type::Infer(_)))),
+            _ => false,
+        });
+    let instance = match turbofish {
+        true => quote!(#private::dynamic::item_identity(&#func)),
+        false => quote!(0),
+    };
     let key = hidden("__key");
     let remote = hidden("__remote");
     let call_site = quote_spanned! {path.span()=>
@@ -230,7 +247,7 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
             #(#evaluations)*
             let #key = if #companion::__PURE {
                 ::core::option::Option::Some(#private::dynamic::pure_key(
-                    #private::dynamic::fn_identity::<#companion>(0),
+                    #private::dynamic::fn_identity::<#companion>(#instance),
                     &[#(#key_parts),*],
                 ))
             } else {

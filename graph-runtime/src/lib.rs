@@ -101,8 +101,8 @@ pub mod __private {
             ViaNode, Wrap,
         };
         pub use crate::dynamic::{
-            delayed, fn_identity, pure_arg_key, pure_key, task, task_with, Arg, Env, Parents,
-            PureKey, RemoteSpec,
+            delayed, fn_identity, item_identity, pure_arg_key, pure_key, task, task_with, Arg, Env,
+            Parents, PureKey, RemoteSpec,
         };
         pub use crate::prohibited::FormatAfterCompute;
     }

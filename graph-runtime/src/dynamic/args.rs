@@ -774,6 +774,9 @@ impl<T> PureKey<ByNode> for &Delayed<T> {
 #[diagnostic::do_not_recommend]
 impl<T> PureKey<ByNode> for [Delayed<T>] {
     fn pure_key(&self, hasher: &mut dyn Hasher) {
+        // The length first, as `Hash` for slices: `f(vec![x, y], vec![z])` and
+        // `f(vec![x], vec![y, z])` are two calls.
+        hasher.write_usize(self.len());
         for item in self {
             item.pure_key(hasher);
         }

@@ -559,6 +559,15 @@ pub fn fn_identity<F: ?Sized + 'static>(instance: u64) -> u64 {
     hasher.finish()
 }
 
+/// The instance of a generic function named with a turbofish (`bits::<u8>`), for
+/// [`fn_identity`]: its item's type name, which has the type arguments in it.
+#[doc(hidden)]
+pub fn item_identity<F>(_item: &F) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::any::type_name::<F>().hash(&mut hasher);
+    hasher.finish()
+}
+
 /// The key of a pure task: its function's identity (see [`fn_identity`]) and the keys
 /// or hashes of its inputs; [`task`] adds the result type.
 #[doc(hidden)]
