@@ -2,7 +2,7 @@
 //! name (in the type namespace only) that tells `graph!` how each parameter is read:
 //! lent (`&T` parameters) or given by value.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
@@ -72,7 +72,9 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     // In an `impl` block the companion type would be one more error (structs are not
     // allowed there): the error above is the whole story.
-    let companion = if task.in_impl {
+    // Named like a primitive type, it would hide that type in the whole module: the
+    // error above alone.
+    let companion = if task.in_impl || names_a_primitive(&task.item.sig.ident) {
         TokenStream::new()
     } else {
         companion(&task, pure, retries, registration.is_none(), &runtime)
@@ -240,13 +242,24 @@ fn validate(cx: &mut Ctxt, item: ItemFn) -> Task {
             );
         }
     }
+    if names_a_primitive(&sig.ident) {
+        cx.error_at(
+            &sig.ident,
+            format!(
+                "a task cannot be named `{0}`: its companion type (what `graph!` and `delay!` \
+                 call) would hide the primitive type `{0}` in this module; rename the function",
+                sig.ident
+            ),
+        );
+    }
     if let ReturnType::Type(_, ty) = &sig.output {
-        if let Some(borrow) = find_reference(ty) {
-            cx.error_at(
+        if let Some(borrow) = find_borrow(ty) {
+            cx.push(syn::Error::new(
                 borrow,
                 "a task cannot return a borrowed value: its result outlives the arguments \
-                 it was computed from; return an owned value (`String`, `Vec<T>`, `Arc<T>`)",
-            );
+                 it was computed from; return an owned value (`String`, `Vec<T>`, `Arc<T>`, \
+                 `Cow<'static, str>`)",
+            ));
         }
     }
     Task {
@@ -254,6 +267,15 @@ fn validate(cx: &mut Ctxt, item: ItemFn) -> Task {
         modes,
         in_impl,
     }
+}
+
+/// Whether `name` is a primitive type's, which a companion type of that name would hide.
+fn names_a_primitive(name: &syn::Ident) -> bool {
+    const PRIMITIVES: &[&str] = &[
+        "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
+        "i64", "i128", "isize", "f32", "f64",
+    ];
+    PRIMITIVES.contains(&name.to_string().as_str())
 }
 
 /// The first `Self` in a function (outside of nested items): it is in an `impl`.
@@ -314,24 +336,36 @@ fn param_mode(cx: &mut Ctxt, ty: &Type) -> ParamMode {
     }
 }
 
-/// The first `&` in a type, outside of `fn(…)` pointer types.
-fn find_reference(ty: &Type) -> Option<&syn::TypeReference> {
-    match ty {
-        Type::Reference(r) => Some(r),
-        Type::Paren(p) => find_reference(&p.elem),
-        Type::Group(g) => find_reference(&g.elem),
-        Type::Tuple(t) => t.elems.iter().find_map(find_reference),
-        Type::Array(a) => find_reference(&a.elem),
-        Type::Slice(s) => find_reference(&s.elem),
-        Type::Path(p) => p.path.segments.iter().find_map(|seg| match &seg.arguments {
-            syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
-                syn::GenericArgument::Type(t) => find_reference(t),
-                _ => None,
-            }),
-            _ => None,
-        }),
-        _ => None,
+/// The first borrow in a result type, outside of `fn(…)` pointer types and `Fn(…)`
+/// bounds: a `&` without `'static`, or a lifetime other than `'static`
+/// (`Cow<'_, str>`, `Parser<'a>`). `&'static str` borrows nothing of the arguments.
+fn find_borrow(ty: &Type) -> Option<Span> {
+    struct Borrow(Option<Span>);
+    impl<'a> Visit<'a> for Borrow {
+        fn visit_type_reference(&mut self, r: &'a syn::TypeReference) {
+            match &r.lifetime {
+                Some(l) if l.ident == "static" => syn::visit::visit_type(self, &r.elem),
+                _ => {
+                    self.0.get_or_insert(r.and_token.span);
+                }
+            }
+        }
+        fn visit_lifetime(&mut self, l: &'a syn::Lifetime) {
+            if l.ident != "static" {
+                self.0.get_or_insert(l.span());
+            }
+        }
+        fn visit_type_bare_fn(&mut self, _: &'a syn::TypeBareFn) {}
+        fn visit_parenthesized_generic_arguments(
+            &mut self,
+            _: &'a syn::ParenthesizedGenericArguments,
+        ) {
+        }
+        fn visit_bound_lifetimes(&mut self, _: &'a syn::BoundLifetimes) {}
     }
+    let mut borrow = Borrow(None);
+    borrow.visit_type(ty);
+    borrow.0
 }
 
 /// The companion type: `struct name {}` with one argument reader per parameter.
@@ -386,7 +420,10 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
     let send_check = match &sig.output {
         // An opaque result (`-> impl Iterator<Item = u8> + Send`) cannot be named in a
         // type argument: its `Send` is checked where a graph or a task reads it.
-        ReturnType::Type(_, ty) if has_impl_trait(ty) => TokenStream::new(),
+        // `-> !` cannot be named as a type argument on stable Rust, and never crosses.
+        ReturnType::Type(_, ty) if has_impl_trait(ty) || matches!(**ty, Type::Never(_)) => {
+            TokenStream::new()
+        }
         ReturnType::Type(_, ty) => {
             let (impl_generics, _, where_clause) = sig.generics.split_for_impl();
             let message = format!(
