@@ -96,6 +96,22 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
         .last()
         .map(|s| s.ident.to_string())
         .unwrap_or_default();
+    // An associated function (`i64::max`, `String::from`) or one of the standard
+    // library's has no companion: say so once, rather than rustc's errors on each
+    // generated path.
+    if func.qself.is_some() || is_associated(path) || is_standard(path) {
+        let text = tidy(&path.to_token_stream());
+        let args = tidy(&call.args.to_token_stream());
+        return syn::Error::new_spanned(
+            path,
+            format!(
+                "`{text}` is not a `#[delayed]` function, so `delay!` cannot call it: make a \
+                 node of it with `delayed({text}).call({args})`, or wrap it in a `#[delayed]` \
+                 function"
+            ),
+        )
+        .to_compile_error();
+    }
     if let Some(ident) = path.get_ident().filter(|i| plain.contains(&i.to_string())) {
         let error = syn::Error::new_spanned(
             ident,
