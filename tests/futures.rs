@@ -865,3 +865,47 @@ fn a_tasks_closure_and_arguments_are_dropped_when_it_ends_not_with_its_future() 
     assert!(blocker.result().unwrap());
     drop(waiting);
 }
+
+/// A done callback that cancels a future and then waits for its dependent: the
+/// dependent's cancellation used to be queued behind the callback (the ending task was
+/// still telling its waiters), so the wait never returned.
+#[test]
+fn a_done_callback_waits_for_a_dependent_of_a_future_it_cancelled() {
+    let client = client(4);
+    let (open, opened) = mpsc::channel::<u32>();
+    let opened = Mutex::new(opened);
+    let victim = client.submit(move || opened.lock().unwrap().recv().unwrap_or(0), ());
+    let dependent = client.submit(|v: u32| v, (&victim,));
+    let first = client.submit(|| 1u32, ());
+    let (tell, told) = mpsc::channel();
+    first.add_done_callback(move |_| {
+        victim.cancel();
+        let _ = tell.send(dependent.result().map_err(|e| e.to_string()));
+    });
+    assert_eq!(first.result().unwrap(), 1);
+    let seen = told
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the callback's wait returned");
+    assert!(seen.unwrap_err().contains("cancelled"));
+    drop(open);
+}
+
+/// A task submitted by a done callback is one idle workers run: a callback that waits
+/// for it with a timeout used to time out (it was kept for the ending thread to run
+/// after the callback).
+#[test]
+fn a_task_a_done_callback_submits_runs_on_an_idle_worker() {
+    let client = client(4);
+    let first = client.submit(|| 1u32, ());
+    let submitter = client.clone();
+    let (tell, told) = mpsc::channel();
+    first.add_done_callback(move |_| {
+        let inner = submitter.submit(|| 3u32, ());
+        let _ = tell.send(inner.result_timeout(Duration::from_secs(30)));
+    });
+    assert_eq!(first.result().unwrap(), 1);
+    let seen = told
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the callback ended");
+    assert_eq!(seen.unwrap(), 3);
+}

@@ -92,6 +92,30 @@ pub(super) mod continuation {
     pub(in crate::futures) fn take() -> Option<Arc<dyn Runnable>> {
         NEXT.with(|next| next.borrow_mut().take())
     }
+
+    /// Runs `f`, user code run while a task ends (a done callback), as code outside
+    /// the ending: the job kept to run next goes to the pool first, and the jobs `f`
+    /// spawns go there too, where idle workers see them (`f` may wait for any of them,
+    /// with a timeout that running it here after `f` would only make expire).
+    pub(in crate::futures) fn outside<R>(f: impl FnOnce() -> R) -> R {
+        /// Puts the ending back, unwinding too.
+        struct Restore(*const Inner);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                ENDING.with(|e| e.set(self.0));
+            }
+        }
+        let client = ENDING.with(|e| e.replace(std::ptr::null()));
+        let _restore = Restore(client);
+        if !client.is_null() {
+            if let Some(job) = take() {
+                // SAFETY: `ENDING` holds a client only while an `Ending` made from a
+                // reference to it is alive on this thread's stack, below this frame.
+                unsafe { &*client }.spawn(job);
+            }
+        }
+        f()
+    }
 }
 
 // ---- tasks ----------------------------------------------------------------------

@@ -491,9 +491,16 @@ fn tell(first: Telling) {
             }
         }
         for callback in callbacks {
+            // A callback is the user's code, which may wait for an end it causes (it
+            // cancels a future, then waits for a dependent): ends it causes are told at
+            // once, not queued behind it, and jobs it submits go to idle workers.
+            #[cfg(not(loom))]
+            let _ = TELLING.try_with(|t| t.set(false));
             let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                callback(&outcome);
+                super::job::continuation::outside(|| callback(&outcome));
             }));
+            #[cfg(not(loom))]
+            let _ = TELLING.try_with(|t| t.set(true));
             if let Err(payload) = told {
                 first_panic.get_or_insert(payload);
             }
