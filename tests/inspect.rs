@@ -883,3 +883,35 @@ fn two_observers_on_one_run_and_a_control_character_in_a_name() {
     let (nodes, _) = read_svg(&named.info().to_svg());
     assert_eq!(nodes.len(), 1);
 }
+
+/// A small graph whose arrows span many levels (each of 100 nodes reads 8 earlier ones
+/// at random): its layout used to take minutes (the crossing reduction over every
+/// level an arrow crosses); it is drawn collapsed instead, at once.
+#[test]
+fn a_small_graph_of_long_arrows_draws_at_once() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seed = 12_345u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let sum = delayed(|v: Vec<u64>| v.iter().sum::<u64>());
+        let mut nodes: Vec<Delayed<u64>> = vec![Delayed::value(1u64)];
+        for _ in 0..98 {
+            let parents: Vec<Delayed<u64>> = (0..8)
+                .map(|_| nodes[next() as usize % nodes.len()].clone())
+                .collect();
+            nodes.push(sum.call(parents));
+        }
+        let info = sum.call(nodes).info();
+        let (boxes, _) = read_svg(&info.to_svg());
+        let _ = done.send((info.len(), boxes.len()));
+    });
+    let (nodes, boxes) = finished
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("drawn within two minutes (it took more than ten)");
+    assert!(boxes < nodes, "{boxes} boxes for {nodes} nodes: collapsed");
+}

@@ -82,18 +82,58 @@ pub(crate) fn drawing(info: &GraphInfo, options: &DrawOptions) -> Drawing {
         return one_box_per_node(info);
     }
     if info.len() <= options.collapse_above {
-        return fold_long_rows(info);
+        let rows = fold_long_rows(info);
+        if layout_size(&rows) <= MAX_LAYOUT {
+            return rows;
+        }
     }
     let levels = info.levels();
     let folded = fold_chains(&group_siblings(info), &levels);
-    if folded.nodes.len() <= MAX_BOXES {
+    if folded.nodes.len() <= MAX_BOXES && layout_size(&folded) <= MAX_LAYOUT {
         return folded;
     }
     let by_name = group_by_site(info, &levels, true);
-    if by_name.nodes.len() <= MAX_BOXES {
+    if by_name.nodes.len() <= MAX_BOXES && layout_size(&by_name) <= MAX_LAYOUT {
         return by_name;
     }
     group_by_site(info, &levels, false)
+}
+
+/// The most boxes and bends the layout may place: a few small graphs whose arrows
+/// span many levels (a random DAG of 100 nodes reading 4 earlier ones each) made the
+/// layout's crossing reduction take minutes; such a graph is drawn collapsed instead.
+const MAX_LAYOUT: usize = 600;
+
+/// What laying `drawing` out places: its boxes, and one bend per level an arrow
+/// crosses past the next (the layout routes a long arrow through a point per level).
+fn layout_size(drawing: &Drawing) -> usize {
+    let n = drawing.nodes.len();
+    // Each box's level: the longest path of arrows to it (Kahn's order).
+    let mut indegree = vec![0usize; n];
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for &(a, b, _) in &drawing.edges {
+        if a != b {
+            indegree[b] += 1;
+            out[a].push(b);
+        }
+    }
+    let mut level = vec![0usize; n];
+    let mut ready: Vec<usize> = (0..n).filter(|&v| indegree[v] == 0).collect();
+    while let Some(v) = ready.pop() {
+        for &w in &out[v] {
+            level[w] = level[w].max(level[v] + 1);
+            indegree[w] -= 1;
+            if indegree[w] == 0 {
+                ready.push(w);
+            }
+        }
+    }
+    let bends: usize = drawing
+        .edges
+        .iter()
+        .map(|&(a, b, _)| level[b].abs_diff(level[a]).saturating_sub(1))
+        .sum();
+    n + drawing.edges.len() + bends
 }
 
 /// One box per call site (and kind and outcome; and name, with `with_name`).
