@@ -64,7 +64,7 @@ pub fn dispatch<F>(
 where
     F: Fn(u32) -> Flow + Sync,
 {
-    dispatch_dyn(table, pending, run, options)
+    dispatch_dyn(table, pending, run, options, Failures::StopAll)
 }
 
 /// [`dispatch`] of a graph with early exits (a `?` in `graph!`): a panic stops only the
@@ -85,7 +85,7 @@ pub fn dispatch_exits<F>(
 where
     F: Fn(u32) -> Flow + Sync,
 {
-    dispatch_dyn_exits(table, pending, run, options)
+    dispatch_dyn(table, pending, run, options, Failures::InOrder)
 }
 
 /// The dispatcher compiled once, here, rather than once per graph: every `graph!` and
@@ -98,19 +98,9 @@ fn dispatch_dyn(
     pending: &[AtomicU32],
     run: &(dyn Fn(u32) -> Flow + Sync),
     options: &RunOptions,
+    failures: Failures,
 ) -> Result<(), TaskError> {
-    dispatch_with(table, pending, run, options, Failures::StopAll)
-}
-
-/// [`dispatch_exits`], compiled once as well.
-#[inline(never)]
-fn dispatch_dyn_exits(
-    table: &Table<'_>,
-    pending: &[AtomicU32],
-    run: &(dyn Fn(u32) -> Flow + Sync),
-    options: &RunOptions,
-) -> Result<(), TaskError> {
-    dispatch_with(table, pending, run, options, Failures::InOrder)
+    dispatch_with(table, pending, run, options, failures)
 }
 
 /// What a panic stops.
