@@ -655,6 +655,19 @@ impl Interner {
     /// label), by its text the first time in the run.
     #[inline]
     pub(crate) fn intern_label(&mut self, label: &Label<'_>, tag: u64) -> u32 {
+        self.intern_label_by(label, tag, Self::number)
+    }
+
+    /// [`intern_label`](Self::intern_label), the label's function numbered by
+    /// `number` the first time in the run (a report numbers a task's row, its name's
+    /// key prefix, rather than its name).
+    #[inline]
+    pub(crate) fn intern_label_by(
+        &mut self,
+        label: &Label<'_>,
+        tag: u64,
+        number: impl FnOnce(&mut Self, &str, &str, &str) -> u32,
+    ) -> u32 {
         let at = label as *const Label<'_> as usize;
         let (last, last_tag, function) = self.last_label[0];
         if last == at && last_tag == tag {
@@ -674,7 +687,7 @@ impl Interner {
         let function = if cached == at && cached_tag == tag {
             function
         } else {
-            let function = self.number(label.name, label.kind, label.call_site);
+            let function = number(self, label.name, label.kind, label.call_site);
             self.labels[entry] = (at, tag, function);
             function
         };

@@ -76,8 +76,6 @@ pub(crate) const OTHER_ROW: &str = "(other names)";
 /// [`OTHER_ROW`] counts the distinct names it holds exactly up to this many (their
 /// hashes are kept, 8 bytes each); beyond, it says "at least" this many.
 const FOLDED_NAMES_COUNTED: usize = 10_000;
-/// Nodes' labels looked up by address, per run: entries of a direct-mapped cache.
-const LABEL_CACHE: usize = 4096;
 
 /// Records every task run while it lives, and writes one self-contained HTML page of
 /// them when dropped (or at [`finish`](Self::finish)): Dask's
@@ -466,10 +464,6 @@ struct Functions {
     counts: Vec<Tally>,
     /// Which row each task name counts in.
     rows: Rows,
-    /// Nodes' labels' functions, by the label's address and run (a direct-mapped
-    /// cache: address, run tag, function), and the last two looked up.
-    labels: Vec<(usize, u64, u32)>,
-    last_labels: [(usize, u64, u32); 2],
 }
 
 /// The rows task names are counted in: each name's [`row_name`], given a row of its
@@ -745,34 +739,19 @@ impl Functions {
     /// the first time in the run. The counts have room for it.
     #[inline]
     fn intern_label(&mut self, label: &Label<'_>, tag: u64) -> u32 {
-        let at = label as *const Label<'_> as usize;
-        for i in 0..2 {
-            let (last, last_tag, function) = self.last_labels[i];
-            if last == at && last_tag == tag {
-                self.last_labels.swap(0, i);
-                return function;
-            }
-        }
-        if self.labels.is_empty() {
-            self.labels = vec![(0, 0, 0); LABEL_CACHE];
-        }
-        let entry = (at.wrapping_mul(0x9e37_79b9_7f4a_7c15_u64 as usize) >> 20) & (LABEL_CACHE - 1);
-        let (cached, cached_tag, function) = self.labels[entry];
-        let function = if cached == at && cached_tag == tag {
-            function
-        } else {
-            let function = self.intern(label.name, label.kind, label.call_site);
-            self.labels[entry] = (at, tag, function);
-            function
-        };
-        self.last_labels = [(at, tag, function), self.last_labels[0]];
-        function
+        let rows = &mut self.rows;
+        let id = self
+            .names
+            .intern_label_by(label, tag, |names, name, kind, call_site| {
+                names.intern_text(rows.row(name), kind, call_site)
+            });
+        self.grow(id)
     }
 
-    /// About how many bytes its rows and its cache of labels hold (the interned
-    /// functions and their counts not included).
+    /// About how many bytes its rows hold (the interned functions and their counts
+    /// not included).
     fn memory(&self) -> usize {
-        self.rows.memory() + self.labels.capacity() * std::mem::size_of::<(usize, u64, u32)>()
+        self.rows.memory()
     }
 
     /// Room for the counts of `id` (new ones are numbered in order).
