@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::adjacency::Csr;
 use super::DrawOptions;
 use crate::inspect::info::{GraphInfo, NodeOutcome};
 
@@ -109,18 +110,22 @@ const MAX_LAYOUT: usize = 600;
 fn layout_size(drawing: &Drawing) -> usize {
     let n = drawing.nodes.len();
     // Each box's level: the longest path of arrows to it (Kahn's order).
-    let mut indegree = vec![0usize; n];
-    let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for &(a, b, _) in &drawing.edges {
-        if a != b {
-            indegree[b] += 1;
-            out[a].push(b);
-        }
+    let arrows = || {
+        drawing
+            .edges
+            .iter()
+            .filter(|e| e.0 != e.1)
+            .map(|&(a, b, _)| (a, b))
+    };
+    let mut indegree = vec![0u32; n];
+    for (_, b) in arrows() {
+        indegree[b] += 1;
     }
+    let out = Csr::new(n, arrows);
     let mut level = vec![0usize; n];
     let mut ready: Vec<usize> = (0..n).filter(|&v| indegree[v] == 0).collect();
     while let Some(v) = ready.pop() {
-        for &w in &out[v] {
+        for w in out.row(v).iter().map(|&w| w as usize) {
             level[w] = level[w].max(level[v] + 1);
             indegree[w] -= 1;
             if indegree[w] == 0 {
@@ -321,12 +326,6 @@ fn group_siblings(info: &GraphInfo) -> Drawing {
 fn sibling_groups(info: &GraphInfo) -> (Vec<Vec<usize>>, Vec<usize>) {
     let n = info.len();
     let nodes = info.nodes();
-    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for &(a, b) in info.edges() {
-        preds[b].push(a);
-        succs[a].push(b);
-    }
     let mut labels = Interner::new();
     let label: Vec<u32> = nodes
         .iter()
@@ -339,19 +338,25 @@ fn sibling_groups(info: &GraphInfo) -> (Vec<Vec<usize>>, Vec<usize>) {
             ))
         })
         .collect();
-    let classes = |order: &mut dyn Iterator<Item = usize>, next: &[Vec<usize>]| {
+    // Each node's class is read off its neighbours' in one pass in (reverse)
+    // topological order: no recursion, each edge read once.
+    let classes = |order: &mut dyn Iterator<Item = usize>, up: bool| {
         let mut interner = Interner::new();
         let mut class = vec![0u32; n];
         for v in order {
-            let mut around: Vec<u32> = next[v].iter().map(|&p| class[p]).collect();
+            let mut around: Vec<u32> = if up {
+                info.successors_iter(v).map(|s| class[s]).collect()
+            } else {
+                info.predecessors_iter(v).map(|p| class[p]).collect()
+            };
             around.sort_unstable();
             around.dedup();
             class[v] = interner.id((label[v], around));
         }
         class
     };
-    let down = classes(&mut (0..n), &preds);
-    let up = classes(&mut (0..n).rev(), &succs);
+    let down = classes(&mut (0..n), false);
+    let up = classes(&mut (0..n).rev(), true);
     let mut groups = Interner::new();
     let mut members: Vec<Vec<usize>> = Vec::new();
     let mut group_of = vec![0usize; n];
@@ -383,12 +388,11 @@ fn merge_edges(edges: impl Iterator<Item = (usize, usize, usize)>) -> Vec<(usize
 /// its only input) into one box: a chain of 1000 `inc` becomes `inc ×1000`.
 fn fold_chains(drawing: &Drawing, levels: &[usize]) -> Drawing {
     let n = drawing.nodes.len();
-    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for &(a, b, _) in &drawing.edges {
-        preds[b].push(a);
-        succs[a].push(b);
+    let mut indegree = vec![0u32; n];
+    for &(_, b, _) in &drawing.edges {
+        indegree[b] += 1;
     }
+    let succs = Csr::new(n, || drawing.edges.iter().map(|&(a, b, _)| (a, b)));
     let alike = |a: &DrawNode, b: &DrawNode| {
         a.name == b.name
             && a.kind == b.kind
@@ -397,8 +401,12 @@ fn fold_chains(drawing: &Drawing, levels: &[usize]) -> Drawing {
     };
     // `next[a] = b` when b continues a's chain.
     let next: Vec<Option<usize>> = (0..n)
-        .map(|a| match succs[a][..] {
-            [b] if preds[b].len() == 1 && alike(&drawing.nodes[a], &drawing.nodes[b]) => Some(b),
+        .map(|a| match *succs.row(a) {
+            [b] if indegree[b as usize] == 1
+                && alike(&drawing.nodes[a], &drawing.nodes[b as usize]) =>
+            {
+                Some(b as usize)
+            }
             _ => None,
         })
         .collect();

@@ -8,9 +8,11 @@
 //! DOT text ([`GraphInfo::to_dot`]) and an SVG picture ([`GraphInfo::visualize`]).
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use crate::engine::observe::TaskOutcome;
 use crate::engine::table::Table;
+use crate::inspect::adjacency::{starts_of_sorted, Csr};
 use crate::inspect::{self, DrawOptions, RunRecord};
 
 /// How a node's run ended, as inspection shows it (and as [`GraphInfo::visualize`]
@@ -126,12 +128,51 @@ pub struct NodeView {
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct GraphInfo {
     nodes: Vec<NodeView>,
+    /// Sorted by producer, then consumer, without repeats.
     edges: Vec<(usize, usize)>,
     roots: Vec<usize>,
     run_error: Option<String>,
+    /// Made on the first walk: an info that is only drawn or printed never pays for
+    /// it.
+    adjacency: OnceLock<Adjacency>,
+}
+
+/// Each node's edges, both ways, so that a walk reads only the edges it follows.
+/// Two `u32` per node and one per edge.
+#[derive(Debug, Clone)]
+struct Adjacency {
+    /// `edges[successors[v]..successors[v + 1]]` are `v`'s outgoing edges: the edges
+    /// are sorted by producer, so they need no copy.
+    successors: Vec<u32>,
+    /// Row `v`: the producers `v` waits for, ascending (read off the sorted edges).
+    predecessors: Csr,
+}
+
+// By hand: the adjacency is made from the edges on first use, so two infos alike but
+// for whether it is made yet are equal, and `Debug` shows what `derive` showed.
+impl PartialEq for GraphInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.nodes == other.nodes
+            && self.edges == other.edges
+            && self.roots == other.roots
+            && self.run_error == other.run_error
+    }
+}
+
+impl Eq for GraphInfo {}
+
+impl std::fmt::Debug for GraphInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphInfo")
+            .field("nodes", &self.nodes)
+            .field("edges", &self.edges)
+            .field("roots", &self.roots)
+            .field("run_error", &self.run_error)
+            .finish()
+    }
 }
 
 impl From<&Table<'_>> for GraphInfo {
@@ -149,7 +190,9 @@ impl From<&Table<'_>> for GraphInfo {
                 outcome: None,
             })
             .collect();
-        let edges = (0..table.len() as u32)
+        // Producers in order, each one's successors strictly increasing (the table is
+        // checked so): the edges come out sorted, as the adjacency needs.
+        let edges: Vec<(usize, usize)> = (0..table.len() as u32)
             .flat_map(|i| {
                 table
                     .successors_of(i)
@@ -157,12 +200,14 @@ impl From<&Table<'_>> for GraphInfo {
                     .map(move |&s| (i as usize, s as usize))
             })
             .collect();
+        debug_assert!(edges.windows(2).all(|w| w[0] < w[1]));
         let roots = table.roots().iter().map(|&r| r as usize).collect();
         GraphInfo {
             nodes,
             edges,
             roots,
             run_error: None,
+            adjacency: OnceLock::new(),
         }
     }
 }
@@ -184,7 +229,43 @@ impl GraphInfo {
             edges,
             roots,
             run_error: None,
+            adjacency: OnceLock::new(),
         }
+    }
+
+    /// The adjacency, made on first use in time linear in the graph's size.
+    fn adjacency(&self) -> &Adjacency {
+        self.adjacency.get_or_init(|| {
+            let n = self.nodes.len();
+            Adjacency {
+                successors: starts_of_sorted(n, self.edges.iter().map(|e| e.0)),
+                predecessors: Csr::new(n, || self.edges.iter().map(|&(a, b)| (b, a))),
+            }
+        })
+    }
+
+    /// The nodes `node` waits for, ascending, without a `Vec`: for this layer's
+    /// own walks (critical path, node table, collapsing).
+    pub(crate) fn predecessors_iter(
+        &self,
+        node: usize,
+    ) -> impl ExactSizeIterator<Item = usize> + '_ {
+        self.adjacency()
+            .predecessors
+            .row(node)
+            .iter()
+            .map(|&p| p as usize)
+    }
+
+    /// The nodes that wait for `node`, ascending, without a `Vec`: for this layer's
+    /// own walks.
+    pub(crate) fn successors_iter(&self, node: usize) -> impl ExactSizeIterator<Item = usize> + '_ {
+        let starts = &self.adjacency().successors;
+        let edges = match (starts.get(node), starts.get(node + 1)) {
+            (Some(&a), Some(&b)) => &self.edges[a as usize..b as usize],
+            _ => &[],
+        };
+        edges.iter().map(|e| e.1)
     }
 
     /// The nodes, in topological order.
@@ -192,7 +273,8 @@ impl GraphInfo {
         &self.nodes
     }
 
-    /// Every dependency as `(producer, consumer)`.
+    /// Every dependency as `(producer, consumer)`, sorted (by producer, then by
+    /// consumer), each once.
     pub fn edges(&self) -> &[(usize, usize)] {
         &self.edges
     }
@@ -207,22 +289,22 @@ impl GraphInfo {
         (0..self.nodes.len()).collect()
     }
 
-    /// The nodes `node` waits for.
+    /// The nodes `node` waits for, ascending (as they appear in
+    /// [`edges`](Self::edges)); none for an id past the last node.
+    ///
+    /// Takes time in the number of them: the first call of this or
+    /// [`successors`](Self::successors) indexes the edges once, so walking the whole
+    /// graph through them takes time linear in its size.
     pub fn predecessors(&self, node: usize) -> Vec<usize> {
-        self.edges
-            .iter()
-            .filter(|e| e.1 == node)
-            .map(|e| e.0)
-            .collect()
+        self.predecessors_iter(node).collect()
     }
 
-    /// The nodes that wait for `node`.
+    /// The nodes that wait for `node`, ascending (as they appear in
+    /// [`edges`](Self::edges)); none for an id past the last node.
+    ///
+    /// Takes time in the number of them, as [`predecessors`](Self::predecessors) does.
     pub fn successors(&self, node: usize) -> Vec<usize> {
-        self.edges
-            .iter()
-            .filter(|e| e.0 == node)
-            .map(|e| e.1)
-            .collect()
+        self.successors_iter(node).collect()
     }
 
     /// The number of nodes.
@@ -258,7 +340,8 @@ impl GraphInfo {
     /// [`levels`](Self::levels)): how many tasks can run at once, at most.
     pub fn width(&self) -> usize {
         let levels = self.levels();
-        let mut per_level = vec![0usize; self.depth()];
+        let depth = levels.iter().max().map_or(0, |l| l + 1);
+        let mut per_level = vec![0usize; depth];
         for l in levels {
             per_level[l] += 1;
         }
@@ -277,15 +360,11 @@ impl GraphInfo {
         else {
             return Vec::new();
         };
-        let mut preds: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
-        for &(a, b) in &self.edges {
-            preds[b].push(a);
-        }
         let mut path = vec![node];
         while levels[node] > 0 {
-            node = *preds[node]
-                .iter()
-                .find(|&&p| levels[p] + 1 == levels[node])
+            node = self
+                .predecessors_iter(node)
+                .find(|&p| levels[p] + 1 == levels[node])
                 .expect("a node above level 0 has a predecessor one level up");
             path.push(node);
         }
@@ -422,17 +501,16 @@ impl GraphInfo {
     /// columns as wide as their longest entry.
     pub fn table_text(&self) -> String {
         use std::fmt::Write as _;
-        let mut successors: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
-        for &(a, b) in &self.edges {
-            successors[a].push(b);
-        }
         let id = self.nodes.len().saturating_sub(1).to_string().len().max(4);
         let width = |f: fn(&NodeView) -> usize| self.nodes.iter().map(f).max().unwrap_or(0);
         let name = width(|n| n.name.chars().count()).max(16);
         let site = width(|n| n.call_site.chars().count()).max(32);
         let mut out = String::new();
         for node in &self.nodes {
-            let succ: Vec<String> = successors[node.id].iter().map(|s| s.to_string()).collect();
+            let succ: Vec<String> = self
+                .successors_iter(node.id)
+                .map(|s| s.to_string())
+                .collect();
             let _ = writeln!(
                 out,
                 "{:>id$}  {:<name$} {:<site$} -> [{}]",
@@ -443,5 +521,64 @@ impl GraphInfo {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: usize) -> NodeView {
+        NodeView {
+            id,
+            name: "n".to_owned(),
+            kind: "future".to_owned(),
+            call_site: "src/a.rs:1:1".to_owned(),
+            outcome: None,
+        }
+    }
+
+    /// `from_parts` (futures, the report) takes edges in any order, repeated: the
+    /// walks still give what a scan of the sorted edges gives, ascending.
+    #[test]
+    fn walks_of_unsorted_repeated_edges_equal_a_scan() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as usize
+        };
+        for _ in 0..200 {
+            let n = 1 + next() % 30;
+            let edges: Vec<(usize, usize)> = (0..next() % (2 * n * n))
+                .filter_map(|_| {
+                    let (a, b) = (next() % n, next() % n);
+                    (a < b).then_some((a, b))
+                })
+                .collect();
+            let info = GraphInfo::from_parts((0..n).map(node).collect(), edges);
+            for v in 0..n + 1 {
+                let scan_in: Vec<usize> = info
+                    .edges
+                    .iter()
+                    .filter(|e| e.1 == v)
+                    .map(|e| e.0)
+                    .collect();
+                let scan_out: Vec<usize> = info
+                    .edges
+                    .iter()
+                    .filter(|e| e.0 == v)
+                    .map(|e| e.1)
+                    .collect();
+                assert_eq!(info.predecessors(v), scan_in);
+                assert_eq!(info.successors(v), scan_out);
+                assert!(scan_in.windows(2).all(|w| w[0] < w[1]));
+            }
+            let roots: Vec<usize> = (0..n)
+                .filter(|&v| info.predecessors(v).is_empty())
+                .collect();
+            assert_eq!(info.roots(), roots);
+        }
     }
 }

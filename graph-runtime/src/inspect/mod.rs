@@ -1,12 +1,18 @@
 //! The inspection layer: [`GraphInfo`] (`info`), recording a run's outcomes
 //! ([`RunRecord`], `record`), collapsing large graphs (`collapse`), writing DOT and
 //! SVG (`dot`, `svg`; the latter with the cargo feature `svg`) with [`DrawOptions`],
-//! in the colours of `colour`.
+//! in the colours of `colour`; compressed adjacency lists for walking them
+//! (`adjacency`).
+//!
+//! Nothing here recurses in a graph's size, nor scans every edge or node once per
+//! node: this layer's own passes are linear in the nodes and edges, or `n log n` where
+//! they sort. (layout-rs's layout of an SVG picture is not: hence the collapsing.)
 //!
 //! Every front end hands a [`GraphInfo`] to this layer (`Graph::info`, `Delayed::info`,
 //! `futures_info`); nothing here knows whether it came from `graph!`, a `Delayed` or
 //! futures, and no module here imports a front end.
 
+mod adjacency;
 pub(crate) mod collapse;
 pub(crate) mod colour;
 pub(crate) mod dot;

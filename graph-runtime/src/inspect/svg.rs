@@ -303,6 +303,9 @@ struct Band {
     top: f64,
     bottom: f64,
     boxes: Vec<usize>,
+    /// Where a line down through the band would come nearer than [`CLEARANCE`] to a
+    /// box: disjoint spans across, from the left. Made once, not per arrow crossing.
+    blocked: Vec<(f64, f64)>,
 }
 
 /// The boxes as the router sees them, in its frame.
@@ -314,6 +317,8 @@ struct Obstacles {
     /// From the top; nothing lies between two bands.
     bands: Vec<Band>,
     band_of: Vec<usize>,
+    /// Right of every box, by [`CLEARANCE`]: where an arrow goes around them all.
+    right: f64,
 }
 
 impl Obstacles {
@@ -345,41 +350,49 @@ impl Obstacles {
                     top,
                     bottom,
                     boxes: vec![i],
+                    blocked: Vec::new(),
                 }),
             }
             band_of[i] = bands.len() - 1;
         }
+        for band in &mut bands {
+            let mut spans: Vec<(f64, f64)> = band
+                .boxes
+                .iter()
+                .map(|&i| (rects[i].0.x - CLEARANCE, rects[i].1.x + CLEARANCE))
+                .collect();
+            spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for (left, right) in spans {
+                match band.blocked.last_mut() {
+                    Some(last) if left <= last.1 => last.1 = last.1.max(right),
+                    _ => band.blocked.push((left, right)),
+                }
+            }
+        }
+        let right = rects
+            .iter()
+            .map(|r| r.1.x)
+            .fold(f64::NEG_INFINITY, f64::max)
+            + CLEARANCE;
         Obstacles {
             rects,
             ports,
             bands,
             band_of,
+            right,
         }
     }
 
     /// The `x` nearest to `want` where a line down through `band` keeps
     /// [`CLEARANCE`] from each of its boxes.
-    fn free_x(&self, band: &Band, want: f64) -> f64 {
-        let mut blocked: Vec<(f64, f64)> = band
-            .boxes
-            .iter()
-            .map(|&i| (self.rects[i].0.x - CLEARANCE, self.rects[i].1.x + CLEARANCE))
-            .collect();
-        blocked.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let mut merged: Vec<(f64, f64)> = Vec::new();
-        for (left, right) in blocked {
-            match merged.last_mut() {
-                Some(last) if left <= last.1 => last.1 = last.1.max(right),
-                _ => merged.push((left, right)),
-            }
-        }
-        match merged
-            .iter()
-            .find(|&&(left, right)| left < want && want < right)
-        {
-            Some(&(left, right)) if want - left <= right - want => left,
-            Some(&(_, right)) => right,
-            None => want,
+    fn free_x(band: &Band, want: f64) -> f64 {
+        // The spans are disjoint and ordered, so by their right ends too: the only
+        // one that can hold `want` is the first that ends right of it.
+        let at = band.blocked.partition_point(|&(_, right)| right <= want);
+        match band.blocked.get(at) {
+            Some(&(left, right)) if left < want && want - left <= right - want => left,
+            Some(&(left, right)) if left < want => right,
+            _ => want,
         }
     }
 
@@ -399,15 +412,30 @@ impl Obstacles {
         let (band_a, band_b) = (self.band_of[a], self.band_of[b]);
         let mut points = vec![start, Point::new(start.x, bands[band_a].bottom)];
         if band_b > band_a {
-            for band in &bands[band_a + 1..band_b] {
-                let want = match hints.iter().find(|p| band.top <= p.y && p.y <= band.bottom) {
-                    Some(hint) => hint.x,
+            let between = &bands[band_a + 1..band_b];
+            // The first hint within each band between, found by bisection: looking
+            // through every hint for every band took the square of a long arrow's
+            // length. Bands are ordered and disjoint but may touch, so a hint on a
+            // border is the first of both.
+            let mut first_hint: Vec<Option<f64>> = vec![None; between.len()];
+            for hint in hints.iter().filter(|p| !p.y.is_nan()) {
+                let from = between.partition_point(|band| band.bottom < hint.y);
+                for (slot, band) in first_hint[from..].iter_mut().zip(&between[from..]) {
+                    if band.top > hint.y {
+                        break;
+                    }
+                    slot.get_or_insert(hint.x);
+                }
+            }
+            for (band, hint) in between.iter().zip(first_hint) {
+                let want = match hint {
+                    Some(x) => x,
                     None => {
                         let t = ((band.top + band.bottom) / 2.0 - start.y) / (end.y - start.y);
                         start.x + t * (end.x - start.x)
                     }
                 };
-                let x = self.free_x(band, want);
+                let x = Self::free_x(band, want);
                 points.push(Point::new(x, band.top));
                 points.push(Point::new(x, band.bottom));
             }
@@ -423,12 +451,7 @@ impl Obstacles {
                 Some(previous) => (bands[previous].bottom + bands[band_b].top) / 2.0,
                 None => bands[band_b].top - CLEARANCE,
             };
-            let right = self
-                .rects
-                .iter()
-                .map(|r| r.1.x)
-                .fold(f64::NEG_INFINITY, f64::max)
-                + CLEARANCE;
+            let right = self.right;
             points.extend([
                 Point::new(start.x, gap_below),
                 Point::new(right, gap_below),
