@@ -457,8 +457,8 @@ fn the_server_ends_when_its_client_or_guard_drops() {
 }
 
 /// A dynamic compute whose last task fails, a static graph computed three times, and
-/// a client's squares plus a task cancelled behind a gate. Returns the expected
-/// progress and the number of task runs.
+/// a client's squares plus a task cancelled behind a gate (before it ran). Returns
+/// the expected progress and the number of task runs.
 fn mixed_workload() -> (HashMap<String, Counts>, u64) {
     let parts: Vec<Delayed<u64>> = (0..10).map(|i| delay!(inc(i))).collect();
     assert!(delay!(boom(parts))
@@ -496,7 +496,8 @@ fn mixed_workload() -> (HashMap<String, Counts>, u64) {
     .into_iter()
     .map(|(name, counts)| (name.to_owned(), counts))
     .collect();
-    (expected, 10 + 1 + 9 + 12 + 1 + 1)
+    // Every task ran but the cancelled one (no run, counted cancelled).
+    (expected, 10 + 1 + 9 + 12 + 1)
 }
 
 #[test]
@@ -990,5 +991,60 @@ fn names_past_the_row_bound_fold_into_one_row() {
         assert_eq!(table_rows(&page, "progress").len() as u64, max + 1);
         assert!(page.contains(&format!("data-names=\"{folded}\">({folded} names)")));
         assert!(page.contains("id=\"rows-note\""));
+    });
+}
+
+fn queued(x: u64) -> u64 {
+    x + 1
+}
+
+/// A one-thread client held by a gate, `cancelled` tasks of `queued` cancelled while
+/// queued behind it (they never run), then `ran` tasks of `queued` that do run.
+fn cancel_while_queued(cancelled: u64, ran: u64) {
+    let client = Client::builder().threads(1).build().unwrap();
+    let (open, rx) = mpsc::channel();
+    let gated = client.submit(gate, (Arc::new(Mutex::new(rx)),));
+    while gated.status() == taskweave::Status::Pending {
+        std::thread::yield_now();
+    }
+    let never = client.map(queued, 0..cancelled);
+    client.cancel(&never);
+    open.send(()).unwrap();
+    assert_eq!(gated.result().unwrap(), 1);
+    assert!(never.iter().all(|f| f.result().is_err()));
+    let later = client.map(queued, 0..ran);
+    assert_eq!(client.gather(&later).unwrap().len() as u64, ran);
+}
+
+/// Tasks cancelled while queued, before they ever ran, are cancelled in the progress
+/// (Dask's "cancelled"), not runs: neither in the task count, the stream, nor the
+/// function's runs and times, whose mean they would drag towards zero.
+#[test]
+fn tasks_cancelled_before_they_ran_are_not_runs() {
+    let _serial = serial();
+    watchdog::within(LIMIT, "cancelled before running", || {
+        let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
+        let addr = dashboard.addr();
+        cancel_while_queued(20, 3);
+        let after = status(addr);
+        let row = after["progress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "queued")
+            .expect("a row for queued")
+            .clone();
+        assert_eq!(row["done"].as_u64(), Some(3));
+        assert_eq!(row["cancelled"].as_u64(), Some(20));
+        assert_eq!(row["total"].as_u64(), Some(23));
+        assert_eq!(
+            row["runs"].as_u64(),
+            Some(3),
+            "only the tasks that ran: {row}"
+        );
+        // The gate and the three that ran.
+        assert_eq!(after["tasks"].as_u64(), Some(4));
+        let bars = after["stream"]["bars"].as_array().unwrap();
+        assert_eq!(bars.len(), 4, "one bar per task run");
     });
 }

@@ -401,3 +401,59 @@ fn a_panicking_observer_leaves_no_task_unended() {
         assert!(gated.result().is_err());
     });
 }
+
+fn queued(x: u64) -> u64 {
+    x + 1
+}
+
+/// Tasks cancelled while queued, before they ever ran, are no runs in a profiler's
+/// summary (a run of no time would drag the mean towards zero): counted apart, as
+/// not run; their records say they did not run, and the trace draws no slice for
+/// them.
+#[test]
+fn a_profiler_counts_tasks_cancelled_before_they_ran_apart() {
+    watchdog::within(LIMIT, "profiler and cancelled tasks", || {
+        let profiler = Arc::new(Profiler::new());
+        let client = Client::builder()
+            .threads(1)
+            .observer(profiler.clone())
+            .build()
+            .unwrap();
+        let (open, hold) = gated(&client);
+        while hold.status() == Status::Pending {
+            std::thread::yield_now();
+        }
+        let never = client.map(queued, 0..20u64);
+        client.cancel(&never);
+        open.send(()).unwrap();
+        assert_eq!(hold.result().unwrap(), 1);
+        let later = client.map(queued, 0..3u64);
+        assert_eq!(client.gather(&later).unwrap().len(), 3);
+
+        let summary = profiler.summary();
+        let row = summary.row("queued").unwrap();
+        assert_eq!(row.count, 3, "only the tasks that ran");
+        assert_eq!(row.not_run, 20);
+        assert_eq!(row.mean, row.total / 3);
+        assert_eq!(summary.count(), 4, "the gate and the three that ran");
+        assert!(summary.to_string().contains("not run"));
+
+        let records = profiler.records();
+        let queued: Vec<_> = records.iter().filter(|r| &*r.name == "queued").collect();
+        assert_eq!(queued.len(), 23);
+        let not_run: Vec<_> = queued.iter().filter(|r| !r.ran).collect();
+        assert_eq!(not_run.len(), 20);
+        assert!(not_run
+            .iter()
+            .all(|r| r.outcome == TaskOutcome::Cancelled && r.duration().is_zero()));
+
+        let trace: serde_json::Value = serde_json::from_str(&profiler.to_chrome_trace()).unwrap();
+        let slices = trace["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["name"] == "queued" && e["ph"] == "X")
+            .count();
+        assert_eq!(slices, 3, "a slice per run");
+    });
+}

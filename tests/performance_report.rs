@@ -186,9 +186,9 @@ fn mixed_workload() -> (HashMap<String, Progress>, usize) {
     .into_iter()
     .map(|(name, p)| (name.to_owned(), p))
     .collect();
-    // Every graph task ran (the failing one last); every future ran once, and the
-    // cancelled one is one record of no duration.
-    let runs = INCS + 1 + 3 * statics + SQUARES + 1 + 1;
+    // Every graph task ran (the failing one last); every future ran once, but the
+    // cancelled one, which never ran: no run, counted cancelled.
+    let runs = INCS + 1 + 3 * statics + SQUARES + 1;
     (expected, runs as usize)
 }
 
@@ -233,8 +233,8 @@ fn a_report_records_dynamic_static_and_futures_tasks() {
                 .count()
         };
         assert_eq!(outcome_bars("failed"), 1);
-        assert_eq!(outcome_bars("cancelled"), 1);
-        assert_eq!(outcome_bars("finished"), runs - 2);
+        assert_eq!(outcome_bars("cancelled"), 0, "the cancelled task never ran");
+        assert_eq!(outcome_bars("finished"), runs - 1);
         // The per-function table, the graphs of the computes (1 dynamic + STATIC).
         assert!(page.contains("<table id=\"functions\""));
         let computes = 1 + STATIC as usize;
@@ -410,5 +410,56 @@ fn tasks_named_one_by_one_make_one_row_of_the_report() {
         assert_eq!(table_rows(&page, "functions").len(), 2);
         assert!(!page.contains("load-"), "no row or bar per name");
         assert_self_contained(&page);
+    });
+}
+
+fn queued(x: u64) -> u64 {
+    x + 1
+}
+
+/// Tasks cancelled while queued behind a busy thread, before they ever ran, are
+/// counted cancelled in the progress table, and are no runs: no bar, no count in the
+/// functions table (where a run of no time would drag the mean towards zero).
+#[test]
+fn tasks_cancelled_before_they_ran_are_not_runs() {
+    let _serial = serial();
+    watchdog::within(LIMIT, "cancelled before running", || {
+        let path = page_path("cancelled.html");
+        let report = PerformanceReport::new(&path);
+        let client = Client::builder().threads(1).build().unwrap();
+        let (open, rx) = mpsc::channel();
+        let gated = client.submit(gate, (Arc::new(Mutex::new(rx)),));
+        while gated.status() == taskweave::Status::Pending {
+            std::thread::yield_now();
+        }
+        let never = client.map(queued, 0..20u64);
+        client.cancel(&never);
+        open.send(()).unwrap();
+        assert_eq!(gated.result().unwrap(), 1);
+        let later = client.map(queued, 0..3u64);
+        assert_eq!(client.gather(&later).unwrap().len(), 3);
+        drop((never, later, client));
+        report.finish().unwrap();
+
+        let page = std::fs::read_to_string(&path).unwrap();
+        let queued = progress(&page)["queued"];
+        assert_eq!(
+            queued,
+            Progress {
+                done: 3,
+                failed: 0,
+                cancelled: 20,
+                total: 23
+            }
+        );
+        let functions = table_rows(&page, "functions");
+        let (_, row) = functions
+            .iter()
+            .find(|(name, _)| *name == "queued")
+            .expect("a functions row for queued");
+        assert_eq!(cell(row, "count"), 3, "only the tasks that ran");
+        // The gate and the three that ran.
+        assert_eq!(bars(&page), 4);
+        assert_eq!(attribute(&page, "data-tasks"), 4);
     });
 }

@@ -630,3 +630,235 @@ fn as_completed_over_futures_of_different_types() {
         drop(number);
     });
 }
+
+/// What a graph task of the test below saw: its client, the result of a future it
+/// submitted, and what the tasks of a graph it computed saw.
+type Seen = (Option<String>, Option<u64>, Vec<(Option<String>, u64)>);
+
+/// The name of the client `get_client` finds here, if any (its `Debug` names it).
+fn client_here() -> Option<String> {
+    taskweave::get_client().map(|client| format!("{client:?}"))
+}
+
+/// A graph computed by a client (`client.compute`) finds that client in every task,
+/// on whichever thread it runs (rayon's, for a graph with parallelism), as Dask's
+/// `get_client()` does in every task a client runs; so do the tasks of a graph
+/// computed inside such a task, and of a graph computed inside a client's task. A
+/// graph task submits to it and waits for the result.
+#[test]
+fn get_client_in_every_task_of_a_graph_the_client_computes() {
+    within(LIMIT, "get_client in graph tasks", || {
+        let client = Client::builder()
+            .threads(2)
+            .name("graph-owner")
+            .build()
+            .unwrap();
+        let mine = format!("{client:?}");
+        assert!(mine.contains("graph-owner"));
+        let part = taskweave::delayed(|i: u64| {
+            let here = client_here();
+            // A graph task may submit to its client and wait for the result.
+            let doubled = taskweave::get_client()
+                .map(|client| client.submit(|x: u64| x * 2, (i,)).result().unwrap());
+            // A graph computed inside the task runs its tasks with the same client.
+            let inner = taskweave::delayed(|j: u64| (client_here(), j));
+            let nested = taskweave::delayed(|parts: Vec<(Option<String>, u64)>| parts)
+                .call((0..4).map(|j| inner.call(j)).collect::<Vec<_>>())
+                .compute();
+            (here, doubled, nested)
+        });
+        let parts: Vec<_> = (0..16u64).map(|i| part.call(i)).collect();
+        let all = taskweave::delayed(|parts: Vec<Seen>| parts).call(parts);
+        let seen = client.compute(&all).result().unwrap();
+        assert_eq!(seen.len(), 16);
+        for (i, (here, doubled, nested)) in seen.into_iter().enumerate() {
+            assert_eq!(here.as_deref(), Some(mine.as_str()), "task {i}");
+            assert_eq!(doubled, Some(2 * i as u64), "task {i}");
+            for (there, _) in nested {
+                assert_eq!(there.as_deref(), Some(mine.as_str()), "nested in task {i}");
+            }
+        }
+
+        // A graph computed (`Delayed::compute`) inside a client's task.
+        let inner = taskweave::delayed(|j: u64| (client_here(), j));
+        let seen = client
+            .submit(
+                move || {
+                    taskweave::delayed(|parts: Vec<(Option<String>, u64)>| parts)
+                        .call((0..8).map(|j| inner.call(j)).collect::<Vec<_>>())
+                        .compute()
+                },
+                (),
+            )
+            .result()
+            .unwrap();
+        assert!(seen
+            .iter()
+            .all(|(there, _)| there.as_deref() == Some(mine.as_str())));
+
+        // Outside, as before: none.
+        let outside = taskweave::delayed(|j: u64| (client_here(), j));
+        let seen = taskweave::delayed(|parts: Vec<(Option<String>, u64)>| parts)
+            .call((0..8).map(|j| outside.call(j)).collect::<Vec<_>>())
+            .compute();
+        assert!(seen.iter().all(|(there, _)| there.is_none()));
+    });
+}
+
+/// Watches a client's inner state: its observer is dropped with it.
+struct Witness;
+impl taskweave::Observer for Witness {}
+
+/// `get_client` in graph tasks keeps nothing alive: once its last handle and its
+/// futures are dropped, the client is gone (its observer with it).
+#[test]
+fn get_client_in_graph_tasks_leaks_nothing() {
+    within(
+        LIMIT,
+        "client dropped after get_client in graph tasks",
+        || {
+            let witness = Arc::new(Witness);
+            let client = Client::builder()
+                .threads(2)
+                .observer(witness.clone())
+                .build()
+                .unwrap();
+            let part = taskweave::delayed(|i: u64| {
+                taskweave::get_client().map(|c| c.threads() as u64 + i)
+            });
+            let parts: Vec<_> = (0..8u64).map(|i| part.call(i)).collect();
+            let all = taskweave::delayed(|parts: Vec<Option<u64>>| parts).call(parts);
+            let future = client.compute(&all);
+            assert!(future.result().unwrap().iter().all(Option::is_some));
+            drop(future);
+            drop(all);
+            drop(client);
+            // The pool's threads let go of their last job as they end: the watchdog, not
+            // a clock, decides a leak.
+            while Arc::strong_count(&witness) > 1 {
+                std::thread::yield_now();
+            }
+        },
+    );
+}
+
+/// Dropping the client while its graph runs: the graph's running tasks see
+/// `cancelled()` (as a client's own tasks do), then `get_client` finds none there, a
+/// clear answer, not a client on its way out; no task starts after, and the
+/// compute's future is cancelled.
+#[test]
+fn graph_tasks_see_their_client_dropped() {
+    within(LIMIT, "client dropped under its graph", || {
+        let client = Client::builder().threads(2).build().unwrap();
+        let (started, running) = mpsc::channel::<()>();
+        let started = Mutex::new(started);
+        let after = Arc::new(AtomicUsize::new(0));
+        let part = taskweave::delayed(move |_: u64| {
+            started.lock().unwrap().send(()).unwrap();
+            while !taskweave::cancelled() {
+                std::thread::yield_now();
+            }
+            taskweave::get_client().is_none()
+        });
+        let counted = after.clone();
+        let all = taskweave::delayed(move |parts: Vec<bool>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            parts
+        })
+        .call(vec![part.call(0), part.call(1)]);
+        let future = client.compute(&all);
+        running.recv().unwrap();
+        running.recv().unwrap();
+        // Waits for the running tasks, which end once they see the client closed.
+        drop(client);
+        match future.result() {
+            Err(FutureError::Cancelled { .. }) => {}
+            other => panic!("the compute of a dropped client: {other:?}"),
+        }
+        assert_eq!(
+            after.load(Ordering::SeqCst),
+            0,
+            "no task starts after the drop"
+        );
+    });
+}
+
+/// A graph task holding the client's last handle (from `get_client`) drops it: the
+/// shutdown, on a rayon thread that the client's compute waits for, does not wait
+/// for that compute (which would wait for it in turn, until the shutdown timeout).
+#[test]
+fn a_graph_task_drops_the_last_handle_of_its_client() {
+    within(LIMIT, "graph task drops the last client", || {
+        let client = Client::builder()
+            .threads(1)
+            .shutdown_timeout(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let (got, holding) = mpsc::channel::<()>();
+        let (dropped, wait_drop) = mpsc::channel::<()>();
+        let got = Mutex::new(got);
+        let wait_drop = Mutex::new(wait_drop);
+        let part = taskweave::delayed(move |i: u64| {
+            if i == 0 {
+                let client = taskweave::get_client().expect("a graph task has its client");
+                got.lock().unwrap().send(()).unwrap();
+                wait_drop.lock().unwrap().recv().unwrap();
+                drop(client);
+            }
+            i
+        });
+        let all = taskweave::delayed(|parts: Vec<u64>| parts.iter().sum::<u64>())
+            .call(vec![part.call(0), part.call(1)]);
+        let future = client.compute(&all);
+        holding.recv().unwrap();
+        drop(client);
+        dropped.send(()).unwrap();
+        match future.result() {
+            Ok(1) | Err(FutureError::Cancelled { .. }) => {}
+            other => panic!("the compute of a dropped client: {other:?}"),
+        }
+    });
+}
+
+/// Graph tasks of a `client.compute` that wait for futures of their client, whose
+/// tasks compute graphs in turn (rayon's threads all waiting, as often as not), and a
+/// `client.persist` whose tasks find the client: everything ends.
+#[test]
+fn graph_tasks_wait_for_futures_that_compute_graphs() {
+    within(
+        LIMIT,
+        "graph tasks waiting on futures computing graphs",
+        || {
+            let client = Client::builder().threads(1).name("waits").build().unwrap();
+            let part = taskweave::delayed(|i: u64| {
+                let client = taskweave::get_client().expect("a graph task has its client");
+                let future = client.submit(
+                    |i: u64| {
+                        let inc = taskweave::delayed(|x: u64| x + 1);
+                        taskweave::delayed(|xs: Vec<u64>| xs.iter().sum::<u64>())
+                            .call((0..4).map(|j| inc.call(i + j)).collect::<Vec<_>>())
+                            .compute()
+                    },
+                    (i,),
+                );
+                future.result().unwrap()
+            });
+            let parts: Vec<_> = (0..12u64).map(|i| part.call(i)).collect();
+            let total = taskweave::delayed(|xs: Vec<u64>| xs.iter().sum::<u64>()).call(parts);
+            let expected: u64 = (0..12u64)
+                .map(|i| (0..4).map(|j| i + j + 1).sum::<u64>())
+                .sum();
+            assert_eq!(client.compute(&total).result().unwrap(), expected);
+
+            let named = taskweave::delayed(|i: u64| (client_here(), i));
+            let all = taskweave::delayed(|parts: Vec<(Option<String>, u64)>| parts)
+                .call((0..8).map(|i| named.call(i)).collect::<Vec<_>>());
+            let kept = client.persist(&all);
+            let mine = format!("{client:?}");
+            assert!(kept
+                .compute()
+                .iter()
+                .all(|(there, _)| there.as_deref() == Some(mine.as_str())));
+        },
+    );
+}

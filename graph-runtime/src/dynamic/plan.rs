@@ -691,6 +691,8 @@ impl Storage {
         if crate::engine::sync::workers_all_waiting() {
             return self.run_here(options);
         }
+        // Its client, if any, is this thread's: the run goes on on another.
+        let options = options.with_current_client();
         let end = Arc::new(End::new());
         let here = options.clone();
         let mut options = options;
@@ -705,6 +707,9 @@ impl Storage {
                 return;
             }
             let result = panic::catch_unwind(AssertUnwindSafe(|| {
+                // The caller's client, or none: not that of a task this thread may be
+                // inside (it may have taken this job while it waits).
+                let _client = crate::futures::ClientScope::enter(options.client.as_ref());
                 run.plan.run(&run.slots, &run.pending, &options)
             }));
             // The hook's handle first, so the run holds nothing of the caller's.

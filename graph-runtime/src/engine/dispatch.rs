@@ -238,7 +238,14 @@ where
         crate::engine::observe::note_break();
         observer.graph_started(infos);
     }
+    // A run started inside a client's task, or inside a task of a run of one, belongs
+    // to that client: its tasks find it with `get_client`, on whichever thread.
+    let client = options
+        .client
+        .clone()
+        .or_else(crate::futures::current_client);
     let ctx = Ctx {
+        client,
         table,
         infos,
         pending,
@@ -280,6 +287,8 @@ struct Shared {
 
 /// One run's state: what the dispatcher (or a tree) reads and sets around every node.
 pub(crate) struct Ctx<'t, G, C, F: ?Sized> {
+    /// The client the run belongs to, if any (see `watched`).
+    client: Option<std::sync::Arc<crate::futures::ClientInner>>,
     table: &'t G,
     /// Every node's entry when an observer watches the run; empty otherwise.
     infos: &'t [NodeInfo<'t>],
@@ -368,11 +377,11 @@ where
         }
     }
 
-    /// Makes the run's stop visible to `cancelled()` on this thread, for `node`,
-    /// until the guard is dropped.
+    /// Makes the run's stop visible to `cancelled()` on this thread, for `node`, and
+    /// its client to `get_client()`, until the guard is dropped.
     #[inline]
     pub(crate) fn scope(&self, node: u32) -> TaskScope {
-        TaskScope::enter(&self.stop, node, self.stop_when)
+        TaskScope::enter(&self.stop, node, self.stop_when, self.client.as_ref())
     }
 
     /// Whether an observer watches the run.

@@ -326,11 +326,13 @@ pub(crate) fn in_graph_task() -> bool {
 }
 
 /// Makes one graph task's run visible to [`run_stopped`] on this thread until dropped:
-/// the run's stop index, the task's index, and the caller's stop condition if any.
-/// Nested runs (a task computing a graph) restore the outer task's on drop.
+/// the run's stop index, the task's index, and the caller's stop condition if any;
+/// and to `get_client`, the client the run belongs to, if any. Nested runs (a task
+/// computing a graph) restore the outer task's on drop.
 pub(crate) struct TaskScope {
     previous: (*const crate::engine::sync::AtomicU32, u32),
     stop: Option<Option<Arc<dyn Fn() -> bool + Send + Sync>>>,
+    _client: crate::futures::ClientScope,
 }
 
 impl TaskScope {
@@ -339,10 +341,15 @@ impl TaskScope {
         run_stop: &crate::engine::sync::AtomicU32,
         node: u32,
         stop: Option<&Arc<dyn Fn() -> bool + Send + Sync>>,
+        client: Option<&Arc<crate::futures::ClientInner>>,
     ) -> TaskScope {
         let previous = RUN.with(|run| run.replace((run_stop as *const _, node)));
         let stop = stop.map(|stop| STOP.with(|s| s.replace(Some(stop.clone()))));
-        TaskScope { previous, stop }
+        TaskScope {
+            previous,
+            stop,
+            _client: crate::futures::ClientScope::enter(client),
+        }
     }
 }
 

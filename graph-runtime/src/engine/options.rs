@@ -30,6 +30,9 @@ pub struct RunOptions {
     /// Told the run's first failure as it happens, while tasks beside it may still run
     /// (a one-shot dynamic compute returns it at once; see `dynamic::plan`).
     pub(crate) on_failure: Option<Arc<dyn Fn(TaskError) + Send + Sync>>,
+    /// The client the run belongs to, for `get_client` in its tasks: taken from the
+    /// thread that starts the run (see [`with_current_client`](Self::with_current_client)).
+    pub(crate) client: Option<Arc<crate::futures::ClientInner>>,
     /// A front end's request that a `graph!` describe its nodes rather than run them
     /// (feature `hyperqueue`: a static graph on a cluster). Opaque here: the remote
     /// front end makes it and reads it back.
@@ -71,6 +74,17 @@ impl RunOptions {
     #[must_use = "builder methods return the changed builder"]
     pub fn stop_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
         self.stop = Some(Arc::new(stop));
+        self
+    }
+
+    /// These options, belonging to the client of the task running on this thread if
+    /// they belong to none yet: a run started inside a client's task, or inside a task
+    /// of a run of one, is that client's, whichever thread then runs it (a run may
+    /// move to rayon's pool before its tasks start).
+    pub(crate) fn with_current_client(mut self) -> Self {
+        if self.client.is_none() {
+            self.client = crate::futures::current_client();
+        }
         self
     }
 

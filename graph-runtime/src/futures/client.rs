@@ -12,8 +12,8 @@ use super::args::{FutArg, IntoFutArg, SubmitArgs, TaskFn};
 use super::error::{ClientError, FutureError};
 use super::future::Future;
 use super::job::{
-    continuation, current_task, default_name, submit_job, Alone, Cancel, Fun, JobOptions, Runnable,
-    TaskBuilder,
+    continuation, current_client, current_task, default_name, submit_job, Alone, Cancel, Fun,
+    JobOptions, Runnable, TaskBuilder,
 };
 use super::pool::{self, Pool};
 use super::state::{State, TaskName};
@@ -406,10 +406,13 @@ impl Client {
     /// nodes (`client.compute((&a, &b))`, any [`Outputs`](crate::Outputs); shared nodes
     /// run once), as Dask's `client.compute` (see [`ToCompute`]). The graph is laid
     /// out now; its tasks run on rayon's pool, as [`Delayed::compute`](crate::Delayed::compute)'s do, while the
-    /// client's thread waits for them without holding its place. A task failing inside
-    /// the graph fails the future, with the task named. Cancelling the future, or
-    /// dropping its last handle, stops the graph: no task of it starts after that, and
-    /// running ones see [`cancelled`](crate::cancelled).
+    /// client's thread waits for them without holding its place. Every task of the
+    /// graph finds this client with [`get_client`](crate::get_client), whichever
+    /// thread runs it. A task failing inside the graph fails the future, with the
+    /// task named. Cancelling the future, dropping its last handle, or the client's
+    /// shutdown (its last handle dropped) stops the graph: no task of it starts after
+    /// that, running ones see [`cancelled`](crate::cancelled), and the future ends
+    /// cancelled.
     #[track_caller]
     pub fn compute<O>(&self, outputs: O) -> Future<O::Values>
     where
@@ -425,16 +428,27 @@ impl Client {
             if let Some(observer) = &observer {
                 options = options.observer(observer.clone());
             }
+            // Stopped by the future's cancel, or by the client's shutdown: a graph
+            // task must see `cancelled()` as the client's own tasks do, or a long one
+            // that polls it keeps the shutdown waiting.
             let task = current_task();
-            if let Some(task) = task.clone() {
-                options = options.stop_when(move || task.core().cancel.load(Ordering::Acquire));
-            }
+            let client = current_client();
+            let stopped = move || {
+                task.as_ref()
+                    .is_some_and(|t| t.core().cancel.load(Ordering::Acquire))
+                    || client
+                        .as_ref()
+                        .is_some_and(|c| c.closed.load(Ordering::Acquire))
+            };
+            let stopped = Arc::new(stopped);
+            let stop = stopped.clone();
+            options = options.stop_when(move || stop());
             let mut prepared = prepared.lock().recover();
             match pool::blocking(|| prepared.try_compute_with(options)) {
                 Ok(values) => values,
-                // Stopped by the future's own cancel, which has ended it: no panic
-                // message for a cancel the user asked for.
-                Err(_) if task.is_some_and(|t| t.core().cancel.load(Ordering::Acquire)) => {
+                // Stopped by the future's own cancel, which has ended it, or by the
+                // shutdown: no panic message for a cancel.
+                Err(_) if stopped() => {
                     std::panic::resume_unwind(Box::new(super::args::TaskCancelled))
                 }
                 Err(error) => error.resume(),
@@ -455,11 +469,14 @@ impl Client {
     /// Computes dynamic graphs now and keeps their results (Dask's `client.persist`):
     /// one `&Delayed`, a tuple of them or a slice, in one run (what they share runs
     /// once); later graphs that use the returned values read them instead of running
-    /// them again. Its tasks run on rayon's pool, as [`Delayed::persist`](crate::Delayed::persist)'s do; called
-    /// from one of this client's tasks, the waiting thread hands its place over
-    /// meanwhile.
+    /// them again. Its tasks run on rayon's pool, as [`Delayed::persist`](crate::Delayed::persist)'s do, and find
+    /// this client with [`get_client`](crate::get_client); called from one of this
+    /// client's tasks, the waiting thread hands its place over meanwhile.
     #[track_caller]
     pub fn persist<P: crate::dynamic::Persist>(&self, outputs: P) -> P::Persisted {
+        // The run belongs to this client (see `RunOptions::with_current_client`); the
+        // handle is borrowed for the whole call.
+        let _client = super::job::ClientScope::enter(Some(self.inner()));
         pool::blocking(|| crate::dynamic::persist(outputs))
     }
 
@@ -595,9 +612,11 @@ impl Owner {
     fn shut_down(&self) {
         let pool = &self.inner.pool;
         pool.close();
-        if pool.is_current() {
-            // The last handle was dropped by one of the pool's own tasks: its threads
-            // end when their tasks do, but this one cannot wait for itself.
+        if pool.is_current() || super::job::in_task_of(&self.inner) {
+            // The last handle was dropped by one of the pool's own tasks, or by a task
+            // of a graph the client computes (on rayon's thread, which a thread of the
+            // pool waits for): its threads end when their tasks do, but this one
+            // cannot wait for itself.
             return;
         }
         // Running tasks finish, then every thread ends. A task that never returns

@@ -62,7 +62,9 @@ const CACHE: usize = 1024;
 /// mix their records. Futures tasks are recorded at any time, beside a graph run
 /// too: each attempt that ran is one record (an attempt that was retried ends
 /// [`TaskOutcome::Retried`]), and a task that ended before it ran (cancelled, or a
-/// dependency failed) is one record of no duration, on the thread that ended it.
+/// dependency failed) is one record of no duration, on the thread that ended it,
+/// marked as not run ([`TaskRecord::ran`]): no run of the summary (counted apart,
+/// [`SummaryRow::not_run`]) nor a slice of the trace.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -151,6 +153,8 @@ struct Raw {
     thread: u32,
     worker: u32,
     outcome: u32,
+    /// False for a future's task that ended before it started (see [`TaskRecord::ran`]).
+    ran: bool,
     start: u64,
     end: u64,
 }
@@ -192,6 +196,11 @@ pub struct TaskRecord {
     pub end: Duration,
     /// How it ended.
     pub outcome: TaskOutcome,
+    /// Whether it ran: false for a future's task that ended before it started
+    /// (cancelled while pending, or a dependency failed), whose start is its end. Such
+    /// a record is no run: the summary counts it apart ([`SummaryRow::not_run`]) and
+    /// the trace shows it as an instant, not a slice.
+    pub ran: bool,
 }
 
 impl TaskRecord {
@@ -257,6 +266,7 @@ impl Profiler {
                     thread: rec.thread(),
                     worker,
                     outcome: outcome_code(rec.outcome()),
+                    ran: true,
                     start: rec.start,
                     end: rec.end,
                 });
@@ -335,6 +345,7 @@ impl Profiler {
                     start: self.since_epoch(raw.start),
                     end: self.since_epoch(raw.end.max(raw.start)),
                     outcome: outcome_from(raw.outcome),
+                    ran: raw.ran,
                 }
             })
             .collect();
@@ -360,9 +371,15 @@ impl Profiler {
                     total: Duration::ZERO,
                     mean: Duration::ZERO,
                     max: Duration::ZERO,
+                    not_run: 0,
                 });
                 rows.len() - 1
             });
+            if !raw.ran {
+                // No run: as one of no time it would drag the mean towards zero.
+                rows[i].not_run += 1;
+                continue;
+            }
             let took = self
                 .since_epoch(raw.end)
                 .saturating_sub(self.since_epoch(raw.start));
@@ -381,7 +398,8 @@ impl Profiler {
 
     /// The records as a Chrome trace (the JSON object format): one complete event
     /// (`"ph":"X"`, `ts` and `dur` in microseconds) per task run, on the thread that
-    /// ran it (`tid`), with node, kind, call site, run, outcome and rayon worker as
+    /// ran it (`tid`), and an instant event (`"ph":"i"`, thread-scoped) where a
+    /// future's task ended without running ([`TaskRecord::ran`]), with node, kind, call site, run, outcome and rayon worker as
     /// `args` (for a future's task: its `key`, as `Future::key` writes it, and its
     /// `attempt`, instead of node and run); plus the threads' names. Perfetto (ui.perfetto.dev) and
     /// `chrome://tracing` open it.
@@ -421,12 +439,20 @@ impl Profiler {
                     r.attempt
                 ),
             };
+            // A task that never ran is a moment, not a slice of no width.
+            let span = if r.ran {
+                format!(
+                    "\"ph\":\"X\",\"ts\":{},\"dur\":{}",
+                    micros(r.start),
+                    micros(r.duration())
+                )
+            } else {
+                format!("\"ph\":\"i\",\"s\":\"t\",\"ts\":{}", micros(r.start))
+            };
             out.push_str(&format!(
-                ",\n{{\"name\":{},\"cat\":{},\"ph\":\"X\",\"ts\":{},\"dur\":{},\"pid\":{pid},\"tid\":{},\"args\":{{{which},\"call_site\":{},\"outcome\":\"{}\",\"worker\":{worker}}}}}",
+                ",\n{{\"name\":{},\"cat\":{},{span},\"pid\":{pid},\"tid\":{},\"args\":{{{which},\"call_site\":{},\"outcome\":\"{}\",\"worker\":{worker}}}}}",
                 json_string(&r.name),
                 json_string(&r.kind),
-                micros(r.start),
-                micros(r.duration()),
                 r.thread,
                 json_string(&r.call_site),
                 r.outcome.as_str(),
@@ -541,6 +567,7 @@ impl Observer for Profiler {
             thread: Profiler::thread_id(),
             worker: rayon::current_thread_index().map_or(0, |w| w as u32 + 1),
             outcome: outcome_code(outcome),
+            ran: task.started,
             start,
             end,
         };
@@ -803,6 +830,10 @@ pub struct SummaryRow {
     pub name: Arc<str>,
     /// How many times it ran.
     pub count: u64,
+    /// How many of its futures' tasks ended without running (cancelled while
+    /// pending, or a dependency failed): not runs, so neither in `count` nor in the
+    /// times, whose mean they would drag towards zero.
+    pub not_run: u64,
     /// Its time, all runs together.
     pub total: Duration,
     /// Its mean time per run.
@@ -817,7 +848,8 @@ impl Summary {
         self.rows.iter().find(|r| &*r.name == name)
     }
 
-    /// The number of task runs, all names together.
+    /// The number of task runs, all names together (tasks that never ran not
+    /// included: see [`SummaryRow::not_run`]).
     pub fn count(&self) -> u64 {
         self.rows.iter().map(|r| r.count).sum()
     }
@@ -832,13 +864,19 @@ impl fmt::Display for Summary {
             .chain([8])
             .max()
             .unwrap_or(8);
-        writeln!(
+        // The tasks that never ran get a column only where there are some.
+        let not_run = self.rows.iter().any(|r| r.not_run > 0);
+        write!(
             f,
             "{:<width$}  {:>9}  {:>11}  {:>11}  {:>11}",
             "function", "count", "total", "mean", "max"
         )?;
+        if not_run {
+            write!(f, "  {:>9}", "not run")?;
+        }
+        writeln!(f)?;
         for r in &self.rows {
-            writeln!(
+            write!(
                 f,
                 "{:<width$}  {:>9}  {:>11}  {:>11}  {:>11}",
                 r.name,
@@ -847,6 +885,10 @@ impl fmt::Display for Summary {
                 format!("{:.1?}", r.mean),
                 format!("{:.1?}", r.max),
             )?;
+            if not_run {
+                write!(f, "  {:>9}", r.not_run)?;
+            }
+            writeln!(f)?;
         }
         Ok(())
     }

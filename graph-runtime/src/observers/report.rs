@@ -621,7 +621,7 @@ struct Tally {
     /// submitted and not ended.
     pending: u64,
     /// Task runs (a client's task retried runs more than once; one that ended before
-    /// it ran is one run of no time), their time, the longest, and how many failed.
+    /// it ran is none), their time, the longest, and how many failed.
     runs: u64,
     time: u64,
     max: u64,
@@ -1063,7 +1063,13 @@ impl Observer for FuturesWatch {
         let mut state = self.0.state();
         let state = &mut *state;
         let function = state.functions.intern(task.name, task.kind, task.call_site);
-        state.record(Raw::new(start, end, function, thread, outcome));
+        // A task that ended before it ran (cancelled while pending, or a dependency
+        // failed) is no run: only its end counts (cancelled, or failed, in the
+        // progress), not a bar nor a run of no time, which would drag its function's
+        // mean towards zero.
+        if task.started {
+            state.record(Raw::new(start, end, function, thread, outcome));
+        }
         // One record per attempt; the last decides the outcome.
         if outcome != TaskOutcome::Retried {
             let was_pending = state.pending.remove(&task.key);
