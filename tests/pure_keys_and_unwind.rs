@@ -176,6 +176,53 @@ fn a_generic_delayed_pure_fn_is_keyed_by_result_and_argument_types() {
     assert_eq!(taskweave::compute((&flag, &byte)), (show(true), show(1u8)));
 }
 
+#[delayed]
+fn plus_one(x: u64) -> u64 {
+    x + 1
+}
+
+#[delayed(pure)]
+fn pair_diff(p: (u64, u64)) -> u64 {
+    p.0 * 10 + p.1
+}
+
+#[delayed(pure)]
+fn triple_sum(p: &(u64, u64, u64)) -> u64 {
+    p.0 + p.1 + p.2
+}
+
+#[test]
+fn a_tuple_of_nodes_is_keyed_by_its_nodes() {
+    let (a, b) = (delay!(plus_one(1)), delay!(plus_one(2)));
+    // Equal tuples (of nodes, or of references to them), one node; another order,
+    // another node.
+    let ab = delay!(pair_diff((&a, &b)));
+    let again = delay!(pair_diff((a.clone(), b.clone())));
+    let ba = delay!(pair_diff((&b, &a)));
+    assert_eq!(ab.key(), again.key());
+    assert_ne!(ab.key(), ba.key());
+    let both = delayed(|x: u64, y: u64, z: u64| (x, y, z)).call(&ab, &again, &ba);
+    assert_eq!(
+        both.info().len(),
+        5,
+        "a, b, ab (= again) and ba, then the tuple"
+    );
+    assert_eq!(
+        both.compute(),
+        (
+            pair_diff((plus_one(1), plus_one(2))),
+            pair_diff((plus_one(1), plus_one(2))),
+            pair_diff((plus_one(2), plus_one(1)))
+        )
+    );
+    let c = delay!(plus_one(3));
+    let sum = delay!(triple_sum((&a, &b, &c)));
+    assert_eq!(
+        sum.compute(),
+        triple_sum(&(plus_one(1), plus_one(2), plus_one(3)))
+    );
+}
+
 // ---- Item B: a `Prepared` after an unwind ------------------------------------------
 
 /// Which observer hook panics.

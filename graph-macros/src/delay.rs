@@ -4,17 +4,16 @@
 //! nodes, or a constant) and read through the function's own argument readers, so a
 //! `&T` parameter borrows the value and a `T` parameter takes it.
 
-use std::collections::HashSet;
-
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
 use crate::ctxt::Ctxt;
 use crate::names::{
-    arg_reader, hidden, is_associated, is_standard, split_crate_option, starts_lowercase, tidy,
-    Runtime,
+    arg_reader, hidden, is_associated, is_primitive, is_standard, split_crate_option,
+    starts_lowercase, tidy, Runtime,
 };
+use crate::scope::InScope;
 
 /// A call of a (lowercase, free) function as one of `delay!`'s arguments: a node, reached
 /// through its companion like the outer call, whatever the file scan says. Calls of
@@ -38,38 +37,66 @@ fn nested_task_call(expr: &syn::Expr) -> Option<&syn::ExprCall> {
     task.then_some(call)
 }
 
-/// The name of a nested call's function when the file scan is certain it is a plain
-/// function (so its companion path could not resolve).
-fn scanned_plain<'e>(call: &'e syn::ExprCall, plain: &HashSet<String>) -> Option<&'e syn::Ident> {
+/// What the file scan is certain a called name is, when it cannot be a task (so its
+/// companion path could not resolve).
+#[derive(Clone, Copy)]
+enum NotATask {
+    /// A plain function.
+    Plain,
+    /// A local variable (a closure, a function pointer), bound before the macro.
+    Local,
+}
+
+/// What the file scan is certain a call's function is, when it is a single name that
+/// cannot be a task; a local variable shadows a function of its name.
+fn scanned<'e>(call: &'e syn::ExprCall, names: &InScope) -> Option<(&'e syn::Ident, NotATask)> {
     let syn::Expr::Path(func) = &*call.func else {
         return None;
     };
-    func.path
-        .get_ident()
-        .filter(|i| plain.contains(&i.to_string()))
+    let ident = func.path.get_ident().filter(|_| func.qself.is_none())?;
+    let name = ident.to_string();
+    if names.locals.contains(&name) {
+        Some((ident, NotATask::Local))
+    } else if names.plain.contains(&name) {
+        Some((ident, NotATask::Plain))
+    } else {
+        None
+    }
 }
 
-/// A plain function called in an argument of `delay!`: that call is a node too.
-fn plain_fn_in_argument(func: &syn::Ident, call: &TokenStream) -> String {
-    let call = tidy(call);
-    format!(
-        "`{func}` is not a task: in `delay!`, a call in an argument is a node too, which \
-         needs `#[delayed]`; compute `{call}` before `delay!` and pass the value \
-         (`let v = {call};`, then `v` as the argument), or mark `fn {func}` with `#[delayed]`"
-    )
+/// A function that is not a task called in an argument of `delay!`: that call is a node
+/// too.
+fn not_a_task_in_argument(func: &syn::Ident, what: NotATask, nested: &syn::ExprCall) -> String {
+    let call = tidy(&nested.to_token_stream());
+    let args = tidy(&nested.args.to_token_stream());
+    match what {
+        NotATask::Plain => format!(
+            "`{func}` is not a task: in `delay!`, a call in an argument is a node too, which \
+             needs `#[delayed]`; compute `{call}` before `delay!` and pass the value \
+             (`let v = {call};`, then `v` as the argument), or mark `fn {func}` with \
+             `#[delayed]`"
+        ),
+        NotATask::Local => format!(
+            "`{func}` is a local variable, not a task: in `delay!`, a call in an argument is \
+             a node too, which needs a `#[delayed]` function; compute `{call}` before \
+             `delay!` and pass the value (`let v = {call};`, then `v` as the argument), or \
+             make a node of it with `delayed({func}).call({args})` and pass that"
+        ),
+    }
 }
 
-/// Expands `delay!`; `plain` names the plain functions the file scan is certain of, for
+/// Expands `delay!`; `names` are the plain functions and local variables the file scan is
+/// certain of, for
 /// the wording of errors only (see [`crate::scope`]).
-pub(crate) fn expand(input: TokenStream, plain: &HashSet<String>) -> TokenStream {
+pub(crate) fn expand(input: TokenStream, names: &InScope) -> TokenStream {
     match split_crate_option(input, "delay") {
-        Ok((runtime, call)) => expand_call(call, &runtime, plain),
+        Ok((runtime, call)) => expand_call(call, &runtime, names),
         Err(error) => error.to_compile_error(),
     }
 }
 
 /// Expands the call of `delay!`, after its `crate = path;` option if any.
-fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -> TokenStream {
+fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenStream {
     let private_at = |span: Span| runtime.private_at(span);
     let call: syn::ExprCall = match syn::parse2(input) {
         Ok(call) => call,
@@ -112,15 +139,19 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
         )
         .to_compile_error();
     }
-    if let Some(ident) = path.get_ident().filter(|i| plain.contains(&i.to_string())) {
-        let error = syn::Error::new_spanned(
-            ident,
-            format!(
+    if let Some((ident, what)) = scanned(&call, scope) {
+        let message = match what {
+            NotATask::Plain => format!(
                 "`{name}` is not a task: `delay!` takes a call of a `#[delayed]` function; mark \
                  `{name}` `#[delayed]`, or make a node of it with `delayed({name}).call(args)`"
             ),
-        )
-        .to_compile_error();
+            NotATask::Local => format!(
+                "`{name}` is a local variable, not a task: `delay!` takes a call of a \
+                 `#[delayed]` function; make a node of it with `delayed({name}).call({})`",
+                tidy(&call.args.to_token_stream())
+            ),
+        };
+        let error = syn::Error::new_spanned(ident, message).to_compile_error();
         // Next to the error, the node that fix would make: no cascade from its type.
         let private = private_at(Span::call_site());
         let args = &call.args;
@@ -130,6 +161,13 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
     for segment in &mut companion.segments {
         segment.arguments = syn::PathArguments::None;
     }
+    // Named as a type (`<m::f>::__call`), so that rustc resolves the path `m::f` on its
+    // own: a companion the call site cannot see is then the same privacy error, on the
+    // same path, as the function named first (`__task` below), and rustc reports it once,
+    // naming the function; a name that is a local variable (a closure) is one error
+    // that says so (`expected type, found local variable`).
+    let companion_at = |span: Span| quote_spanned!(span=> <#companion>);
+    let companion = companion_at(Span::call_site());
     let private = private_at(Span::call_site());
     let parents = hidden("__parents");
     let env = hidden("__env");
@@ -159,15 +197,15 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
             // `delay!(clean(load(i)))`: a nested call of a task is a node too, as in
             // `graph!`, not a call made now.
             let arg = match nested_task_call(arg) {
-                Some(nested) => match scanned_plain(nested, plain) {
-                    Some(ident) => {
+                Some(nested) => match scanned(nested, scope) {
+                    Some((ident, what)) => {
                         // It could not resolve as a node; the call made now stands in
                         // next to the error (no cascade from its type).
                         let eager = nested.to_token_stream();
-                        cx.error_at(ident, plain_fn_in_argument(ident, &eager));
+                        cx.error_at(ident, not_a_task_in_argument(ident, what, nested));
                         eager
                     }
-                    None => expand_call(nested.to_token_stream(), runtime, plain),
+                    None => expand_call(nested.to_token_stream(), runtime, scope),
                 },
                 None => arg.to_token_stream(),
             };
@@ -177,6 +215,17 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
         })
         .collect();
     let errors = cx.into_compile_errors();
+    // A task cannot be named like a primitive type (`#[delayed]` says so on its name,
+    // and makes no companion, which would hide the type): the node the explicit form
+    // makes stands in, with no second error here.
+    if path.segments.last().is_some_and(|s| is_primitive(&s.ident)) {
+        let private = private_at(Span::call_site());
+        return quote!({
+            #errors
+            #(#evaluations)*
+            #private::dynamic::delayed(#func).call(#(#values),*)
+        });
+    }
     let conversions =
         call.args
             .iter()
@@ -193,7 +242,9 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
     // `f::__call((handles…), |handles, last| f(f::__arg0(h0, last), …))`: each
     // argument's handle is read once; every attempt of the call (one, or more for
     // `#[delayed(retries = n)]`) passes it through the companion's `__arg{i}`. Handles
-    // are named at their arguments, where errors about what they give land.
+    // are named at their arguments, where errors about what they give land. An
+    // argument the function has no parameter for is read by `SurplusArgs` (in scope
+    // below), so that rustc's arity error on the call is the only one.
     let last = hidden("__last");
     let all = hidden("__handles");
     let handles: Vec<syn::Ident> = call
@@ -215,6 +266,7 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
         .enumerate()
         .map(|(i, (arg, handle))| {
             let reader = arg_reader(i, arg.span());
+            let companion = companion_at(arg.span());
             quote_spanned! {arg.span()=>
                 #companion::#reader(#handle, #last)
             }
@@ -226,6 +278,7 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
     let key_parts = values.iter().map(|value| {
         // One span for `&value` (the variable's), so that an error lands on the argument.
         let at = value.span();
+        let companion = companion_at(at);
         quote_spanned! {at=>
             &|__hasher: &mut dyn ::core::hash::Hasher| #companion::__key(&#value, __hasher)
         }
@@ -243,8 +296,12 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
                 .any(|arg| matches!(arg, syn::GenericArgument::Type(syn::Type::Infer(_)))),
             _ => false,
         });
+    // The function itself, named first: where the user's path is resolved first, so
+    // that a function the call site cannot see is one privacy error that names the
+    // function (rustc reports one per path, the first it meets), not its companion.
+    let task = syn::Ident::new("__task", Span::mixed_site().located_at(func.span()));
     let instance = match turbofish {
-        true => quote!(#private::dynamic::item_identity(&#func)),
+        true => quote!(#private::dynamic::item_identity(&#task)),
         false => quote!(0),
     };
     let key = hidden("__key");
@@ -257,13 +314,14 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
             #errors
             #[allow(unused_imports)]
             use #private::dynamic::{
-                ShapeOfConst as _, ShapeOfNode as _, ShapeOfOther as _, ViaConst as _,
-                ViaMany as _, ViaNode as _,
+                ShapeOfConst as _, ShapeOfNode as _, ShapeOfOther as _, SurplusArgs as _,
+                ViaConst as _, ViaMany as _, ViaNode as _,
             };
+            let #task = #func;
             #(#evaluations)*
             let #key = if #companion::__PURE {
                 ::core::option::Option::Some(#private::dynamic::pure_key(
-                    #private::dynamic::fn_identity::<#companion>(#instance),
+                    #companion::__identity(#instance),
                     &[#(#key_parts),*],
                 ))
             } else {
@@ -290,7 +348,7 @@ fn expand_call(input: TokenStream, runtime: &Runtime, plain: &HashSet<String>) -
                         (#(#sources,)*),
                         |#all: &mut _, #last: bool| {
                             let (#(#handles,)*) = #all;
-                            #func(#(#reads),*)
+                            #task(#(#reads),*)
                         },
                     )
                 },

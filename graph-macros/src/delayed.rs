@@ -381,7 +381,7 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
     // With no retries, `attempts` runs the last attempt only: one inlined call.
     let attempts = quote! {
         #[inline(always)]
-        #vis fn __call<__H, __R>(
+        pub fn __call<__H, __R>(
             mut __handles: __H,
             mut __run: impl ::core::ops::FnMut(&mut __H, bool) -> __R,
         ) -> __R {
@@ -393,13 +393,13 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
         match mode {
             ParamMode::Give if retries == 0 => quote! {
                 #[inline(always)]
-                #vis fn #reader<__S: #private::Give + ?::core::marker::Sized>(__source: &mut __S, _: bool) -> __S::Target {
+                pub fn #reader<__S: #private::Give + ?::core::marker::Sized>(__source: &mut __S, _: bool) -> __S::Target {
                     #private::give(__source)
                 }
             },
             ParamMode::Give => quote! {
                 #[inline(always)]
-                #vis fn #reader<__S>(__source: &mut __S, __last: bool) -> <__S as #private::Give>::Target
+                pub fn #reader<__S>(__source: &mut __S, __last: bool) -> <__S as #private::Give>::Target
                 where
                     __S: #private::Give + #private::Lend<Target = <__S as #private::Give>::Target> + ?::core::marker::Sized,
                     <__S as #private::Give>::Target: #private::Again,
@@ -409,7 +409,7 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
             },
             ParamMode::Lend => quote! {
                 #[inline(always)]
-                #vis fn #reader<__S: #private::Lend + ?::core::marker::Sized>(__source: &mut __S, _: bool) -> &__S::Target {
+                pub fn #reader<__S: #private::Lend + ?::core::marker::Sized>(__source: &mut __S, _: bool) -> &__S::Target {
                     #private::lend(__source)
                 }
             },
@@ -455,7 +455,7 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
     let key = if pure {
         quote! {
             #[inline(always)]
-            #vis fn __key<__A: ?::core::marker::Sized, __M>(
+            pub fn __key<__A: ?::core::marker::Sized, __M>(
                 __arg: &__A,
                 __hasher: &mut dyn ::core::hash::Hasher,
             ) where __A: #private::dynamic::PureKey<__M> {
@@ -465,7 +465,7 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
     } else {
         quote! {
             #[inline(always)]
-            #vis fn __key<__A: ?::core::marker::Sized>(
+            pub fn __key<__A: ?::core::marker::Sized>(
                 _: &__A,
                 _: &mut dyn ::core::hash::Hasher,
             ) {
@@ -477,7 +477,7 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
     let remote = if local {
         quote! {
             #[inline(always)]
-            #vis fn __remote<const __N: usize>(
+            pub fn __remote<const __N: usize>(
                 _: [#private::dynamic::ArgShape<'_>; __N],
             ) -> #private::dynamic::RemoteSpec {
                 #private::dynamic::RemoteSpec::NONE
@@ -494,12 +494,18 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
         #vis struct #name {}
 
         #[doc(hidden)]
-        #[allow(dead_code)]
+        #[allow(dead_code, unreachable_pub)]
         impl #name {
             /// Whether calls with equal arguments are one node (`#[delayed(pure)]`).
-            #vis const __PURE: bool = #pure;
+            pub const __PURE: bool = #pure;
             /// How many more times a panicking call runs (`#[delayed(retries = n)]`).
-            #vis const __RETRIES: u32 = #retries;
+            pub const __RETRIES: u32 = #retries;
+            /// The function's identity in a pure call's key: this type's, one per
+            /// function (its short name may be another function's too).
+            #[inline(always)]
+            pub fn __identity(instance: u64) -> u64 {
+                #private::dynamic::fn_identity::<Self>(instance)
+            }
             #key
             #remote
             #attempts

@@ -30,8 +30,8 @@ pub fn delayed(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn graph(input: TokenStream) -> TokenStream {
     // Only for the wording of an error: which calls are nodes never depends on it.
-    let plain = scope::plain_fns_at("graph", &input);
-    graph::expand(input.into(), &plain).into()
+    let names = scope::names_at("graph", &input);
+    graph::expand(input.into(), &names.plain).into()
 }
 
 /// Builds one node of a dynamic graph from a call of a `#[delayed]` function:
@@ -41,6 +41,6 @@ pub fn graph(input: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn delay(input: TokenStream) -> TokenStream {
     // Only for the wording of an error: which calls are nodes never depends on it.
-    let plain = scope::plain_fns_at("delay", &input);
-    delay::expand(input.into(), &plain).into()
+    let names = scope::names_at("delay", &input);
+    delay::expand(input.into(), &names).into()
 }

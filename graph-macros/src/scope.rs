@@ -1,6 +1,7 @@
 //! The wording of one error, and nothing else: which plain (not `#[delayed]`) functions
 //! are certainly in scope where `graph!` or `delay!` is invoked, read from the crate's
-//! source files.
+//! source files, and (for `delay!`) which local variables are bound before it, such as
+//! a closure called in its arguments.
 //!
 //! **What this may affect.** Whether a call inside `graph!` or `delay!` is a task node
 //! never depends on this module. A call of a lowercase free function (not from
@@ -49,33 +50,50 @@ use syn::visit::Visit;
 
 use crate::names::is_inert;
 
-/// The names of plain functions certainly in scope at this invocation of the macro
-/// `name`, whose input is `input`, for the wording of an error only (see the module
-/// doc). Empty outside a proc macro, or when the files do not settle it.
-pub(crate) fn plain_fns_at(name: &str, input: &proc_macro::TokenStream) -> HashSet<String> {
-    if !proc_macro::is_available() {
-        return HashSet::new();
-    }
-    let Some(file) = proc_macro::Span::call_site().local_file() else {
-        return HashSet::new();
-    };
-    let Some(target) = Target::from_env() else {
-        return HashSet::new();
-    };
-    plain_fns_in(&file, &target, name, &squeeze(&input.to_string()))
+/// What the files say is certainly in scope at one invocation, for the wording of an
+/// error only (see the module doc).
+#[derive(Default)]
+pub(crate) struct InScope {
+    /// Plain functions.
+    pub(crate) plain: HashSet<String>,
+    /// Local variables bound before the invocation (by `let`, or as a parameter of the
+    /// function or closure around it), which shadow any function of their name.
+    pub(crate) locals: HashSet<String>,
 }
 
-/// [`plain_fns_at`] for the invocation of `name!` whose squeezed input is `key`, in
-/// `file`, compiled as part of `target`.
+/// What is certainly in scope at this invocation of the macro `name`, whose input is
+/// `input`, for the wording of an error only (see the module doc). Empty outside a proc
+/// macro, or when the files do not settle it.
+pub(crate) fn names_at(name: &str, input: &proc_macro::TokenStream) -> InScope {
+    if !proc_macro::is_available() {
+        return InScope::default();
+    }
+    let Some(file) = proc_macro::Span::call_site().local_file() else {
+        return InScope::default();
+    };
+    let Some(target) = Target::from_env() else {
+        return InScope::default();
+    };
+    names_in(&file, &target, name, &squeeze(&input.to_string()))
+}
+
+/// The plain functions [`names_in`] finds.
+#[cfg(test)]
 fn plain_fns_in(file: &Path, target: &Target, name: &str, key: &str) -> HashSet<String> {
+    names_in(file, target, name, key).plain
+}
+
+/// [`names_at`] for the invocation of `name!` whose squeezed input is `key`, in `file`,
+/// compiled as part of `target`.
+fn names_in(file: &Path, target: &Target, name: &str, key: &str) -> InScope {
     let Ok(file) = file.canonicalize() else {
-        return HashSet::new();
+        return InScope::default();
     };
     let Some(paths) = Paths::new(&file, target) else {
-        return HashSet::new();
+        return InScope::default();
     };
     let Some(scope) = skeleton(&file) else {
-        return HashSet::new();
+        return InScope::default();
     };
     let mut finder = Finder {
         name,
@@ -90,7 +108,7 @@ fn plain_fns_in(file: &Path, target: &Target, name: &str, key: &str) -> HashSet<
     match finder.found {
         // The same input met twice in different scopes: which one this is is unknown.
         Some(found) if !finder.ambiguous => found,
-        _ => HashSet::new(),
+        _ => InScope::default(),
     }
 }
 
@@ -247,9 +265,10 @@ struct Scope {
     module: bool,
     items: Rc<Items>,
     children: Vec<Scope>,
-    /// The macro's name, its squeezed input, and whether the items around it are
-    /// settled (no attribute macro on an enclosing item).
-    invocations: Vec<(String, String, bool)>,
+    /// The macro's name, its squeezed input, whether the items around it are settled
+    /// (no attribute macro on an enclosing item), and the local variables bound before
+    /// it.
+    invocations: Vec<(String, String, bool, Rc<Vec<String>>)>,
 }
 
 /// Builds a file's [`Scope`] tree.
@@ -258,6 +277,11 @@ struct Builder {
     stack: Vec<Scope>,
     /// How many enclosing items carry an attribute that may rewrite them.
     unsettled: usize,
+    /// The local variables bound so far in the function around the current point: by
+    /// `let` before it, or as parameters of the function or of closures around it.
+    /// Other bindings (`match` arms, `if let`, `for`) are not followed: a name missed
+    /// here only keeps rustc's wording.
+    bound: Vec<String>,
 }
 
 impl Builder {
@@ -279,14 +303,38 @@ impl Builder {
             .push(scope);
     }
 
-    /// Visits an item whose attributes may be macros that rewrite it.
+    /// Visits an item whose attributes may be macros that rewrite it. The local
+    /// variables around an item are not visible inside it.
     fn item(&mut self, attrs: &[syn::Attribute], visit: impl FnOnce(&mut Self)) {
         let unsettled = !attrs
             .iter()
             .all(|a| is_inert(a) || a.path().is_ident("cfg") || a.path().is_ident("test"));
         self.unsettled += usize::from(unsettled);
+        let outer = std::mem::take(&mut self.bound);
         visit(self);
+        self.bound = outer;
         self.unsettled -= usize::from(unsettled);
+    }
+
+    /// Binds the names a pattern binds.
+    fn bind(&mut self, pat: &syn::Pat) {
+        struct Names<'b>(&'b mut Vec<String>);
+        impl Visit<'_> for Names<'_> {
+            fn visit_pat_ident(&mut self, p: &syn::PatIdent) {
+                self.0.push(p.ident.to_string());
+                syn::visit::visit_pat_ident(self, p);
+            }
+        }
+        Names(&mut self.bound).visit_pat(pat);
+    }
+
+    /// Binds a function's parameters.
+    fn bind_params<'a>(&mut self, inputs: impl Iterator<Item = &'a syn::FnArg>) {
+        for input in inputs {
+            if let syn::FnArg::Typed(typed) = input {
+                self.bind(&typed.pat);
+            }
+        }
     }
 }
 
@@ -308,7 +356,10 @@ impl<'ast> Visit<'ast> for Builder {
     }
 
     fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
-        self.item(&f.attrs, |b| syn::visit::visit_item_fn(b, f));
+        self.item(&f.attrs, |b| {
+            b.bind_params(f.sig.inputs.iter());
+            syn::visit::visit_item_fn(b, f);
+        });
     }
 
     fn visit_item_impl(&mut self, i: &'ast syn::ItemImpl) {
@@ -316,7 +367,10 @@ impl<'ast> Visit<'ast> for Builder {
     }
 
     fn visit_impl_item_fn(&mut self, f: &'ast syn::ImplItemFn) {
-        self.item(&f.attrs, |b| syn::visit::visit_impl_item_fn(b, f));
+        self.item(&f.attrs, |b| {
+            b.bind_params(f.sig.inputs.iter());
+            syn::visit::visit_impl_item_fn(b, f);
+        });
     }
 
     fn visit_item_trait(&mut self, t: &'ast syn::ItemTrait) {
@@ -324,7 +378,27 @@ impl<'ast> Visit<'ast> for Builder {
     }
 
     fn visit_trait_item_fn(&mut self, f: &'ast syn::TraitItemFn) {
-        self.item(&f.attrs, |b| syn::visit::visit_trait_item_fn(b, f));
+        self.item(&f.attrs, |b| {
+            b.bind_params(f.sig.inputs.iter());
+            syn::visit::visit_trait_item_fn(b, f);
+        });
+    }
+
+    fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+        let len = self.bound.len();
+        for input in &c.inputs {
+            self.bind(input);
+        }
+        syn::visit::visit_expr_closure(self, c);
+        self.bound.truncate(len);
+    }
+
+    fn visit_local(&mut self, local: &'ast syn::Local) {
+        // The value first: a `let` binds its names after it.
+        if let Some(init) = &local.init {
+            self.visit_local_init(init);
+        }
+        self.bind(&local.pat);
     }
 
     fn visit_block(&mut self, block: &'ast syn::Block) {
@@ -338,7 +412,9 @@ impl<'ast> Visit<'ast> for Builder {
             _ => false,
         });
         self.open(false, items);
+        let len = self.bound.len();
         syn::visit::visit_block(self, block);
+        self.bound.truncate(len);
         self.close();
     }
 
@@ -348,6 +424,7 @@ impl<'ast> Visit<'ast> for Builder {
                 last.ident.to_string(),
                 squeeze(&mac.tokens.to_string()),
                 self.unsettled == 0,
+                Rc::new(self.bound.clone()),
             );
             let scope = self.stack.last_mut().expect("the file's scope");
             scope.invocations.push(invocation);
@@ -873,8 +950,8 @@ struct Finder<'n> {
     frames: Vec<Frame>,
     /// The modules around the current point, outermost first: what `super` means.
     modules: Vec<Rc<ModuleNames>>,
-    /// The plain functions in scope at the invocation looked for.
-    found: Option<HashSet<String>>,
+    /// What is in scope at the invocation looked for.
+    found: Option<InScope>,
     /// The invocation was met twice, with different names in scope.
     ambiguous: bool,
 }
@@ -892,17 +969,24 @@ impl Finder<'_> {
             let frame = Frame::new(&scope.items, false, &cx);
             self.frames.push(frame);
         }
-        for (name, key, settled) in &scope.invocations {
+        for (name, key, settled, bound) in &scope.invocations {
             if name == self.name && key == self.key {
-                let plain = if *settled {
-                    self.plain_in_scope()
+                let mut found = if *settled {
+                    InScope {
+                        plain: self.plain_in_scope(),
+                        locals: bound.iter().cloned().collect(),
+                    }
                 } else {
-                    HashSet::new()
+                    InScope::default()
                 };
-                if self.found.as_ref().is_some_and(|before| *before != plain) {
-                    self.ambiguous = true;
+                if let Some(before) = &self.found {
+                    if before.plain != found.plain {
+                        self.ambiguous = true;
+                    }
+                    // Met twice: a name bound at both is a local variable at this one.
+                    found.locals.retain(|name| before.locals.contains(name));
                 }
-                self.found = Some(plain);
+                self.found = Some(found);
             }
         }
         for child in &scope.children {
@@ -1015,7 +1099,7 @@ mod tests {
         let scope = skeleton(file).expect("a file that parses");
         let mut keys = Vec::new();
         fn collect(scope: &Scope, keys: &mut Vec<String>) {
-            for (name, key, _) in &scope.invocations {
+            for (name, key, _, _) in &scope.invocations {
                 if name == "graph" {
                     keys.push(key.clone());
                 }
@@ -1031,6 +1115,32 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn local_variables_bound_before_an_invocation() {
+        let root = tree(
+            "locals",
+            &[
+                MANIFEST,
+                (
+                    "src/lib.rs",
+                    "fn run(n: u64) {\n    let h = |x: u64| x + n;\n    let _ = delay!(inc(h(1)));\n    let later = 1;\n    let g = |y: u64| y;\n    {\n        let inner = 2;\n    }\n}\nfn other() { let _ = delay!(inc(h(2))); }\n",
+                ),
+            ],
+        );
+        let file = root.join("src/lib.rs");
+        let locals = |key: &str| {
+            let mut names: Vec<String> = names_in(&file, &lib(&root), "delay", key)
+                .locals
+                .into_iter()
+                .collect();
+            names.sort();
+            names
+        };
+        // Parameters and earlier `let`s; not the later ones, nor another function's.
+        assert_eq!(locals("inc(h(1))"), ["h", "n"]);
+        assert!(locals("inc(h(2))").is_empty());
     }
 
     #[test]

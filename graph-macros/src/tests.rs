@@ -18,7 +18,7 @@ fn graph(src: &str) -> TokenStream {
 
 /// `delay!(src)`, expanded.
 fn delay(src: &str) -> TokenStream {
-    crate::delay::expand(src.parse().expect("tokens"), &HashSet::new())
+    crate::delay::expand(src.parse().expect("tokens"), &Default::default())
 }
 
 /// `#[delayed(args)] item`, expanded.

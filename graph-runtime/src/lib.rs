@@ -97,8 +97,8 @@ pub mod __private {
     /// What `delay!` expands to.
     pub mod dynamic {
         pub use crate::dynamic::args::{
-            ArgShape, Describe, ShapeOfConst, ShapeOfNode, ShapeOfOther, ViaConst, ViaMany,
-            ViaNode, Wrap,
+            ArgShape, Describe, ShapeOfConst, ShapeOfNode, ShapeOfOther, SurplusArgs, ViaConst,
+            ViaMany, ViaNode, Wrap,
         };
         pub use crate::dynamic::{
             delayed, fn_identity, item_identity, pure_arg_key, pure_key, task, task_with, Arg, Env,
@@ -231,7 +231,11 @@ macro_rules! __register_remote {
         impl $name {
             #[doc(hidden)]
             #[inline(always)]
-            $vis fn __remote<const __N: usize>(
+            // `pub`, whatever the function's visibility: reached through the
+            // companion, whose own visibility is the function's (and the one
+            // privacy error, naming the function, is on the call).
+            #[allow(unreachable_pub)]
+            pub fn __remote<const __N: usize>(
                 _: [$crate::__private::dynamic::ArgShape<'_>; __N],
             ) -> $crate::__private::dynamic::RemoteSpec {
                 $crate::__private::dynamic::RemoteSpec::NONE

@@ -673,8 +673,8 @@ pub struct ByNode;
 /// Implemented for every `Hash + 'static` type (keyed by its type and hash), for `f32`,
 /// `f64` and `Vec`s, `Option`s and arrays of them (keyed by their type and exact bits:
 /// `-0.0` and `0.0` are different keys, and a NaN equals only a NaN with the same bits),
-/// and for `Delayed<T>`, `&Delayed<T>` and collections of them (keyed by the nodes'
-/// keys). `M` is inferred; it only tells the three kinds apart.
+/// and for `Delayed<T>`, `&Delayed<T>`, collections of them and pairs and triples of
+/// them (keyed by the nodes' keys). `M` is inferred; it only tells the three kinds apart.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a pure task's argument: pure calls are keyed by their arguments, and `{Self}` is neither `Hash` nor a float",
     label = "not `Hash`, so a pure call cannot be keyed by it",
@@ -810,6 +810,33 @@ impl<T, const N: usize> PureKey<ByNode> for [Delayed<T>; N] {
         self.as_slice().pure_key(hasher);
     }
 }
+
+// A pair or a triple of nodes (the tuple arguments `IntoArg` takes): keyed by its
+// nodes' keys, after a tag and its length, so that it is not the key of a `Vec` of the
+// same nodes.
+macro_rules! pure_key_of_node_tuple {
+    ($len:literal: $($t:ident $i:tt),*) => {
+        #[diagnostic::do_not_recommend]
+        impl<$($t),*> PureKey<ByNode> for ($(Delayed<$t>,)*) {
+            fn pure_key(&self, hasher: &mut dyn Hasher) {
+                hasher.write_u8(b'(');
+                hasher.write_usize($len);
+                $(self.$i.pure_key(hasher);)*
+            }
+        }
+
+        #[diagnostic::do_not_recommend]
+        impl<$($t),*> PureKey<ByNode> for ($(&Delayed<$t>,)*) {
+            fn pure_key(&self, hasher: &mut dyn Hasher) {
+                hasher.write_u8(b'(');
+                hasher.write_usize($len);
+                $(self.$i.pure_key(hasher);)*
+            }
+        }
+    };
+}
+pure_key_of_node_tuple!(2: A 0, B 1);
+pure_key_of_node_tuple!(3: A 0, B 1, C 2);
 
 /// The key part of one argument of a pure call: what `delay!` of a `#[delayed(pure)]`
 /// function calls, through the function's companion type.
@@ -1015,3 +1042,39 @@ impl<T> std::fmt::Debug for Wrap<T> {
         f.debug_struct("Wrap").finish_non_exhaustive()
     }
 }
+
+// ---- `delay!` with more arguments than the function has parameters -----------------
+
+/// One reader of [`SurplusArgs`] per name: the argument's value type (so that rustc's
+/// arity error shows the type the user passed), never produced.
+macro_rules! surplus_readers {
+    ($($reader:ident)*) => {$(
+        /// The reader of an argument the function has no parameter for.
+        #[doc(hidden)]
+        fn $reader<S: slot::Lend + ?Sized>(_source: &mut S, _last: bool) -> S::Target
+        where
+            S::Target: Sized,
+        {
+            unreachable!("a call with an argument too many does not compile")
+        }
+    )*};
+}
+
+/// Readers of the arguments a `#[delayed]` function has no parameter for.
+///
+/// `delay!(f(a, b))` reads argument `i` through `f::__arg{i}`, which `#[delayed]`
+/// defines once per parameter. With an argument too many, the companion has no reader
+/// for it; this trait, implemented for every type and in scope in `delay!`'s expansion,
+/// gives one (a companion's own readers come first), so that the call of `f` itself is
+/// what fails, with rustc's "this function takes 1 argument but 2 arguments were
+/// supplied" on the call, and no error names the readers. Never run: code that needs it
+/// does not compile.
+pub trait SurplusArgs {
+    surplus_readers!(
+        __arg0 __arg1 __arg2 __arg3 __arg4 __arg5 __arg6 __arg7 __arg8 __arg9 __arg10 __arg11
+        __arg12 __arg13 __arg14 __arg15 __arg16 __arg17 __arg18 __arg19 __arg20 __arg21
+        __arg22 __arg23 __arg24 __arg25 __arg26 __arg27 __arg28 __arg29 __arg30 __arg31
+    );
+}
+
+impl<T: ?Sized> SurplusArgs for T {}

@@ -702,7 +702,11 @@ macro_rules! __register_remote {
             /// (values encoded now), for `remote::compute_on`.
             #[doc(hidden)]
             #[inline]
-            $vis fn __remote<const __N: usize>(
+            // `pub`, whatever the function's visibility: reached through the
+            // companion, whose own visibility is the function's (and the one
+            // privacy error, naming the function, is on the call).
+            #[allow(unreachable_pub)]
+            pub fn __remote<const __N: usize>(
                 __shapes: [$crate::__private::dynamic::ArgShape<'_>; __N],
             ) -> $crate::__private::dynamic::RemoteSpec {
                 $crate::__private::remote::describe(
