@@ -7,6 +7,8 @@
 //! cargo run --release --example bench_report -- --scaling 1,2,4,8,16   # 10 µs tasks on 1..16 threads
 //! cargo run --release --example bench_report -- --markdown report.md   # also write the tables
 //! cargo run --release --example bench_report -- --compare [--quick] [--warm]   # engines alternated round by round
+//! cargo run --release --example bench_report -- --compare --isolated [--quick]   # each engine in a process of its own
+//! cargo run --release --example bench_report -- --compare --engines dynamic,rayon   # some engines only
 //! ```
 //!
 //! These run in the repository's root, whose `default-members` include this package
@@ -19,7 +21,11 @@
 //! sides measured seconds apart) with their interquartile range. With `--warm`, each
 //! timed run comes right after an untimed one of the same workload on the same engine
 //! (caches, allocator and threads warm, as a program computing graphs in a loop sees
-//! them, and as the Taskflow peer times its runs).
+//! them, and as the Taskflow peer times its runs). With `--isolated`, each round runs
+//! each engine in a child process of its own, every case timed right after an untimed
+//! run, as the Taskflow peer runs: in one process, the idle threads of the engines that
+//! ran before (five pools of workers on two cores) cost the next one's small runs tens
+//! of µs, which the peers, alone in their processes, do not pay.
 //!
 //! Engines: static `graph!` (the shapes it can express, ~10^3 nodes), dynamic
 //! `Delayed`, the futures `Client`, the same work hand-written with rayon (the floor),
@@ -41,6 +47,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use dagx::Task;
@@ -179,6 +186,17 @@ impl Engine {
         Engine::Dagx,
     ];
 
+    /// The engine's name in `--engines`.
+    fn key(self) -> &'static str {
+        match self {
+            Engine::Static => "static",
+            Engine::Dynamic => "dynamic",
+            Engine::Futures => "futures",
+            Engine::Rayon => "rayon",
+            Engine::Dagx => "dagx",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Engine::Static => "static graph!",
@@ -200,43 +218,72 @@ enum Missing {
 
 type Outcome = Result<Duration, Missing>;
 
-/// Everything an engine needs to run: its threads.
+/// Everything an engine needs to run: its threads, started when the engine first runs
+/// (so that a process that runs one engine, as `--isolated`'s do, has no other's).
 struct Engines {
     threads: usize,
-    pool: rayon::ThreadPool,
-    client: Client,
-    tokio: tokio::runtime::Runtime,
+    pool: OnceLock<rayon::ThreadPool>,
+    client: OnceLock<Client>,
+    tokio: OnceLock<tokio::runtime::Runtime>,
 }
 
 impl Engines {
     fn new(threads: usize) -> Engines {
         Engines {
             threads,
-            pool: rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
+            pool: OnceLock::new(),
+            client: OnceLock::new(),
+            tokio: OnceLock::new(),
+        }
+    }
+
+    /// Every engine's threads, started now: for runs timed from the first on.
+    fn started(threads: usize) -> Engines {
+        let engines = Engines::new(threads);
+        engines.pool();
+        engines.client();
+        engines.tokio();
+        engines
+    }
+
+    /// The rayon pool of the static, dynamic and hand-written runs.
+    fn pool(&self) -> &rayon::ThreadPool {
+        self.pool.get_or_init(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(self.threads)
                 .build()
-                .expect("a pool"),
-            client: Client::builder()
-                .threads(threads)
+                .expect("a pool")
+        })
+    }
+
+    fn client(&self) -> &Client {
+        self.client.get_or_init(|| {
+            Client::builder()
+                .threads(self.threads)
                 .name("report")
                 .build()
-                .expect("a client"),
-            tokio: tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(threads)
+                .expect("a client")
+        })
+    }
+
+    fn tokio(&self) -> &tokio::runtime::Runtime {
+        self.tokio.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(self.threads)
                 .build()
-                .expect("a tokio runtime"),
-        }
+                .expect("a tokio runtime")
+        })
     }
 
     /// One run of `workload` on `engine`: its wall time, after checking the result.
     fn run_once(&self, engine: Engine, workload: Workload, p: u64, micros: u64) -> Outcome {
         let start = Instant::now();
         let got = match engine {
-            Engine::Static => self.pool.install(|| static_run(workload, p, micros))?,
-            Engine::Dynamic => self.pool.install(|| dynamic_run(workload, p, micros)),
-            Engine::Futures => futures_run(&self.client, workload, p, micros),
-            Engine::Rayon => self.pool.install(|| rayon_run(workload, p, micros)),
-            Engine::Dagx => dagx_run(&self.tokio, workload, p, micros),
+            Engine::Static => self.pool().install(|| static_run(workload, p, micros))?,
+            Engine::Dynamic => self.pool().install(|| dynamic_run(workload, p, micros)),
+            Engine::Futures => futures_run(self.client(), workload, p, micros),
+            Engine::Rayon => self.pool().install(|| rayon_run(workload, p, micros)),
+            Engine::Dagx => dagx_run(self.tokio(), workload, p, micros),
         };
         let elapsed = start.elapsed();
         let want = workload.expected(p);
@@ -845,9 +892,24 @@ struct Options {
     /// the same engine (caches, allocator and threads warm, as in a program that
     /// computes graphs in a loop, and as the Taskflow peer times its runs).
     warm: bool,
+    /// `--compare` runs each engine of each round in a process of its own, as the
+    /// Taskflow and Dask peers run: no engine's threads share the machine with another
+    /// engine's (each timed run comes right after an untimed one).
+    isolated: bool,
+    /// The engines `--compare` runs (`--engines dynamic,rayon`); all by default.
+    engines: Option<Vec<Engine>>,
+    /// In a child process of `--isolated`: the engine (its index) to run.
+    compare_child: Option<usize>,
     threads: usize,
     scaling: Option<Vec<usize>>,
     markdown: Option<String>,
+}
+
+impl Options {
+    /// Whether `--compare` runs `engine` (see `--engines`).
+    fn runs(&self, engine: Engine) -> bool {
+        self.engines.as_ref().is_none_or(|e| e.contains(&engine))
+    }
 }
 
 fn options() -> Options {
@@ -856,6 +918,9 @@ fn options() -> Options {
         quick: false,
         compare: false,
         warm: false,
+        isolated: false,
+        compare_child: None,
+        engines: None,
         threads: 2,
         scaling: None,
         markdown: None,
@@ -865,6 +930,28 @@ fn options() -> Options {
             "--quick" => o.quick = true,
             "--compare" => o.compare = true,
             "--warm" => o.warm = true,
+            "--isolated" => o.isolated = true,
+            "--engines" => {
+                let names = args.next().expect("--engines dynamic,rayon");
+                o.engines = Some(
+                    names
+                        .split(',')
+                        .map(|name| {
+                            let engine = Engine::ALL.into_iter().find(|e| e.key() == name);
+                            engine.unwrap_or_else(|| {
+                                panic!(
+                                    "unknown engine {name}: static, dynamic, futures, rayon \
+                                     or dagx"
+                                )
+                            })
+                        })
+                        .collect(),
+                )
+            }
+            "--compare-child" => {
+                let engine = args.next().and_then(|e| e.parse().ok());
+                o.compare_child = Some(engine.expect("--compare-child ENGINE"));
+            }
             "--threads" => {
                 o.threads = args
                     .next()
@@ -922,6 +1009,9 @@ fn main() {
     taskweave::set_warnings(false);
     let o = options();
     let mut md = String::new();
+    if let Some(engine) = o.compare_child {
+        return compare_child(&o, engine);
+    }
     if let Some(threads) = &o.scaling {
         scaling(threads, &mut md);
     } else if o.compare {
@@ -950,7 +1040,7 @@ fn machine() -> String {
 }
 
 fn overhead(o: &Options, md: &mut String) {
-    let engines = Engines::new(o.threads);
+    let engines = Engines::started(o.threads);
     let sizes: &[u64] = if o.quick {
         &[1_000, 10_000]
     } else {
@@ -1073,7 +1163,7 @@ fn scaling_rows(threads: &[usize], md: &mut String, quick: bool) {
     // The baseline is one thread, measured in the same rounds whether asked for or not.
     let mut counts = vec![1];
     counts.extend(threads.iter().copied().filter(|&t| t != 1));
-    let engines: Vec<Engines> = counts.iter().map(|&t| Engines::new(t)).collect();
+    let engines: Vec<Engines> = counts.iter().map(|&t| Engines::started(t)).collect();
     // Seconds: [case][engine][thread count][round] (`None`: failed or not expressible).
     let mut times = vec![vec![vec![Vec::new(); counts.len()]; ENGINES.len()]; cases.len()];
     let mut missing: BTreeMap<(usize, usize), Missing> = BTreeMap::new();
@@ -1211,22 +1301,91 @@ fn ratio_cell(a: &[Option<f64>], b: &[Option<f64>]) -> String {
     )
 }
 
-fn compare(o: &Options, md: &mut String) {
-    let engines = Engines::new(o.threads);
-    let rounds = if o.quick { 5 } else { 9 };
-    let sizes: &[u64] = if o.quick {
+/// The sizes `--compare` runs at.
+fn compare_sizes(o: &Options) -> &'static [u64] {
+    if o.quick {
         &[1_000, 10_000]
     } else {
         &[1_000, 10_000, 100_000]
-    };
-    let cases: Vec<(Workload, u64, u64)> = Workload::ALL
+    }
+}
+
+/// `--compare`'s cases: each workload at each size, with its parameter and task count.
+fn compare_cases(o: &Options) -> Vec<(Workload, u64, u64)> {
+    Workload::ALL
         .iter()
         .flat_map(|&w| {
-            sizes
+            compare_sizes(o)
                 .iter()
                 .map(move |&n| (w, w.param(n), w.tasks(w.param(n))))
         })
-        .collect();
+        .collect()
+}
+
+/// One run of `engine` on `workload` (a panic is a failure), in ns per task.
+fn compare_run(engines: &Engines, engine: Engine, workload: Workload, p: u64) -> Outcome {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        engines.run_once(engine, workload, p, 0)
+    }))
+    .unwrap_or_else(|e| Err(Missing::Failed(panic_text(&*e))))
+}
+
+/// In a child process of `--compare --isolated`: one round of one engine, every case
+/// timed right after an untimed run of it; one line per case on stdout, `case ns` (or
+/// `case -` with no figure; a failure also on stderr).
+fn compare_child(o: &Options, engine: usize) {
+    let engines = Engines::new(o.threads);
+    let engine = Engine::ALL[engine];
+    for (c, &(workload, p, tasks)) in compare_cases(o).iter().enumerate() {
+        let _ = compare_run(&engines, engine, workload, p);
+        let outcome = compare_run(&engines, engine, workload, p);
+        if let Err(Missing::Failed(why)) = &outcome {
+            eprintln!("{} {}: {why}", engine.name(), workload.name());
+        }
+        match ns(&outcome, tasks) {
+            Some(ns) => println!("{c} {ns}"),
+            None => println!("{c} -"),
+        }
+    }
+}
+
+/// One round of `engine` in a child process of its own (see [`compare_child`]): its ns
+/// per task for each case.
+fn compare_isolated(o: &Options, engine: usize, cases: usize) -> Vec<Option<f64>> {
+    let exe = std::env::current_exe().expect("this program's path");
+    let mut command = Command::new(exe);
+    command
+        .args(["--compare-child", &engine.to_string()])
+        .args(["--threads", &o.threads.to_string()]);
+    if o.quick {
+        command.arg("--quick");
+    }
+    let out = command
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("run this program as a child");
+    let mut times = vec![None; cases];
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if let Some((c, ns)) = line.split_once(' ') {
+            if let (Ok(c), Ok(ns)) = (c.parse::<usize>(), ns.parse::<f64>()) {
+                if c < cases {
+                    times[c] = Some(ns);
+                }
+            }
+        }
+    }
+    times
+}
+
+fn compare(o: &Options, md: &mut String) {
+    let engines = if o.isolated {
+        Engines::new(o.threads)
+    } else {
+        Engines::started(o.threads)
+    };
+    let rounds = if o.quick { 5 } else { 9 };
+    let sizes = compare_sizes(o);
+    let cases = compare_cases(o);
     // ns per task: [case][engine][round]; Dask's: [case][round].
     let mut times = vec![vec![Vec::with_capacity(rounds); Engine::ALL.len()]; cases.len()];
     let mut dask_times = vec![Vec::with_capacity(rounds); cases.len()];
@@ -1235,20 +1394,32 @@ fn compare(o: &Options, md: &mut String) {
     // C++ Taskflow's, when its peer is built: [case][round].
     let mut taskflow_times = vec![Vec::with_capacity(rounds); cases.len()];
     let mut taskflow_skipped = None;
-    for round in 0..=rounds {
-        for (c, &(workload, p, tasks)) in cases.iter().enumerate() {
+    // Isolated, every round starts each engine afresh: no warm-up round.
+    for round in usize::from(o.isolated)..=rounds {
+        if o.isolated {
             for k in 0..Engine::ALL.len() {
                 let e = (k + round) % Engine::ALL.len();
-                let run = || {
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        engines.run_once(Engine::ALL[e], workload, p, 0)
-                    }))
-                    .unwrap_or_else(|e| Err(Missing::Failed(panic_text(&*e))))
-                };
-                if o.warm {
-                    let _ = run();
+                if !o.runs(Engine::ALL[e]) {
+                    continue;
                 }
-                let outcome = run();
+                for (c, t) in compare_isolated(o, e, cases.len()).into_iter().enumerate() {
+                    times[c][e].push(t);
+                }
+            }
+        }
+        for (c, &(workload, p, tasks)) in cases.iter().enumerate() {
+            if o.isolated {
+                break;
+            }
+            for k in 0..Engine::ALL.len() {
+                let e = (k + round) % Engine::ALL.len();
+                if !o.runs(Engine::ALL[e]) {
+                    continue;
+                }
+                if o.warm {
+                    let _ = compare_run(&engines, Engine::ALL[e], workload, p);
+                }
+                let outcome = compare_run(&engines, Engine::ALL[e], workload, p);
                 // Round 0 warms every engine up and is not kept.
                 if round > 0 {
                     times[c][e].push(ns(&outcome, tasks));
@@ -1289,7 +1460,11 @@ fn compare(o: &Options, md: &mut String) {
          runs every workload once on every engine, in an order rotated each round{}.\n",
         machine(),
         engines.threads,
-        if o.warm {
+        if o.isolated {
+            ", each engine in a process of its own per round, as the peers' (`--isolated`: \
+             no other engine's threads beside it), each timed run right after an untimed \
+             one of the same workload"
+        } else if o.warm {
             ", each timed run right after an untimed one of the same workload and engine \
              (`--warm`)"
         } else {

@@ -10,7 +10,8 @@
 //!
 //! Arguments: the shape (`fan_in`: `n` leaves summed pairwise, `2n − 1` nodes; `chain`:
 //! `n` nodes; `wavefront`: a `√n × √n` grid; `parallel`: `n` leaves, each an output of
-//! one compute, as `bench_report`'s), `n`, and the number of runs. With
+//! one compute, as `bench_report`'s; `binary_tree`: `2^k − 1 ≤ n` nodes, its leaves the
+//! outputs), `n`, and the number of runs. With
 //! `ONLY=prepare` or `ONLY=run` in the environment it builds one graph and repeats only
 //! that phase, with `ONLY=build` it builds and drops graphs only (for `perf record`). Threads: rayon's global pool (`RAYON_NUM_THREADS`).
 //! With `IN_POOL=1` everything runs on a thread of a pool of as many threads (a
@@ -54,6 +55,21 @@ fn wavefront(n: u64) -> Delayed<u64> {
     row.pop().expect("side > 0")
 }
 
+/// A binary tree of `n` nodes (rounded down to `2^k − 1`), each node read by two
+/// children, its leaves the outputs of one compute: as `bench_report`'s.
+fn binary_tree(n: u64) -> Vec<Delayed<u64>> {
+    let mut level = vec![delay!(inc(0))];
+    let mut nodes = 1;
+    while nodes + 2 * level.len() as u64 <= n {
+        nodes += 2 * level.len() as u64;
+        level = level
+            .into_iter()
+            .flat_map(|x| [delay!(inc(x.clone())), delay!(inc(x))])
+            .collect();
+    }
+    level
+}
+
 /// `n` leaves, computed together: the outputs of one compute.
 fn parallel(n: u64) -> Vec<Delayed<u64>> {
     (0..n).map(|i| delay!(inc(i))).collect()
@@ -94,7 +110,8 @@ fn measure(shape: &str, n: u64, runs: usize, each: Option<&rayon::ThreadPool>) {
         "wavefront" => vec![wavefront(n)],
         "fan_in" => vec![fan_in(n)],
         "parallel" => parallel(n),
-        other => panic!("unknown shape {other}: fan_in, chain, wavefront or parallel"),
+        "binary_tree" => binary_tree(n),
+        other => panic!("unknown shape {other}: fan_in, chain, wavefront, binary_tree or parallel"),
     };
     match std::env::var("ONLY").as_deref() {
         Ok("prepare") => {
