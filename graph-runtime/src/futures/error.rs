@@ -19,6 +19,20 @@ pub enum FutureError {
         /// The cancelled task's name.
         task: String,
     },
+    /// A task waited for a future that cannot end before the task itself does: its
+    /// own future, or one that depends on it (found among the awaited future's
+    /// unfinished dependencies, the nearest 64). Dask waits forever there; here the
+    /// wait fails at once, and the futures go on.
+    WaitsForItself {
+        /// The task waited for.
+        task: String,
+        /// Where it was submitted, as `file:line:column`.
+        call_site: &'static str,
+        /// The waiting task, which the awaited one needs.
+        waiter: String,
+        /// Where the waiting task was submitted.
+        waiter_call_site: &'static str,
+    },
     /// `result_timeout` gave up waiting; the task goes on.
     Timeout {
         /// The task waited for.
@@ -42,6 +56,17 @@ impl fmt::Display for FutureError {
         match self {
             FutureError::Task(error) => error.fmt(f),
             FutureError::Cancelled { task } => write!(f, "task `{task}` was cancelled"),
+            FutureError::WaitsForItself {
+                task,
+                call_site,
+                waiter,
+                waiter_call_site,
+            } => write!(
+                f,
+                "task `{waiter}` (submitted at {waiter_call_site}) waits for task `{task}` \
+                 (submitted at {call_site}), which cannot end before `{waiter}` does: \
+                 the wait would never end"
+            ),
             FutureError::Timeout { task, after } => {
                 write!(f, "task `{task}` did not finish within {after:?}")
             }

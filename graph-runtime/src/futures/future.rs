@@ -157,9 +157,11 @@ impl<T> Future<T> {
 
     /// Waits for the result, shared: no copy however many read it (the first shared
     /// read moves the value out of the task into an `Arc`, which every later one
-    /// shares; [`result`](Self::result) clones it where it is).
+    /// shares; [`result`](Self::result) clones it where it is). A task that waits for
+    /// its own future, or for one that depends on it, gets
+    /// [`FutureError::WaitsForItself`] at once: that wait could never end.
     pub fn result_shared(&self) -> Result<Arc<T>, FutureError> {
-        self.core().wait(None);
+        self.wait_end(Duration::MAX)?;
         self.read()
     }
 
@@ -167,18 +169,24 @@ impl<T> Future<T> {
     /// A timeout too long to be a deadline (`Duration::MAX`) waits without one;
     /// `Duration::ZERO` only looks.
     pub fn result_timeout_shared(&self, timeout: Duration) -> Result<Arc<T>, FutureError> {
-        if !self.core().wait(pool::deadline_after(timeout)) {
-            return Err(self.timed_out(timeout));
-        }
+        self.wait_end(timeout)?;
         self.read()
     }
 
-    /// The error of a wait for the result that timed out.
-    fn timed_out(&self, timeout: Duration) -> FutureError {
-        FutureError::Timeout {
-            task: self.name().to_owned(),
-            after: timeout,
+    /// Waits at most `timeout` (`Duration::MAX`: no limit) for the task to end. A
+    /// task that waits for its own future, or for one that needs it, gets
+    /// [`FutureError::WaitsForItself`] at once rather than a wait without end.
+    fn wait_end(&self, timeout: Duration) -> Result<(), FutureError> {
+        if let Some(error) = self.core().waits_for_itself() {
+            return Err(error);
         }
+        if !self.core().wait(pool::deadline_after(timeout)) {
+            return Err(FutureError::Timeout {
+                task: self.name().to_owned(),
+                after: timeout,
+            });
+        }
+        Ok(())
     }
 
     fn read(&self) -> Result<Arc<T>, FutureError> {
@@ -237,17 +245,17 @@ impl<T> Future<T> {
 }
 
 impl<T: Clone> Future<T> {
-    /// Waits for the result (a clone of the value, which the future keeps).
+    /// Waits for the result (a clone of the value, which the future keeps). A task
+    /// that waits for its own future, or for one that depends on it, gets
+    /// [`FutureError::WaitsForItself`] at once: that wait could never end.
     pub fn result(&self) -> Result<T, FutureError> {
-        self.core().wait(None);
+        self.wait_end(Duration::MAX)?;
         self.read_cloned()
     }
 
     /// Waits at most `timeout`; on timeout the task goes on.
     pub fn result_timeout(&self, timeout: Duration) -> Result<T, FutureError> {
-        if !self.core().wait(pool::deadline_after(timeout)) {
-            return Err(self.timed_out(timeout));
-        }
+        self.wait_end(timeout)?;
         self.read_cloned()
     }
 

@@ -408,6 +408,45 @@ impl Core {
         self.sleep(deadline)
     }
 
+    /// The error of a wait for this task by the futures task running on this thread,
+    /// if that wait could never end: this task is the waiter itself, or needs it (the
+    /// waiter is among its unfinished dependencies, the nearest [`SEARCH`] looked
+    /// at, breadth first, in a loop: no recursion however deep the graph). The waiter
+    /// cannot end while it waits, so neither can this task; Dask hangs there. Only
+    /// the innermost task on the thread is looked for: one run inline by a waiter
+    /// (see `pool`) had all its arguments, so it cannot need the task under it.
+    ///
+    /// [`SEARCH`]: super::pool::SEARCH
+    pub(crate) fn waits_for_itself(&self) -> Option<FutureError> {
+        if self.is_done() {
+            return None;
+        }
+        let waiter = super::job::current_task()?;
+        let needs_waiter = |core: &Core| std::ptr::eq(core, waiter.core());
+        let mut found = needs_waiter(self);
+        let mut todo: std::collections::VecDeque<Arc<dyn HasCore>> =
+            std::collections::VecDeque::new();
+        let unfinished = |core: &Core, todo: &mut std::collections::VecDeque<_>| {
+            if !core.is_done() {
+                todo.extend(core.dependencies.iter().filter_map(|d| d.core.upgrade()));
+            }
+        };
+        unfinished(self, &mut todo);
+        let mut seen = 0;
+        while !found && seen < super::pool::SEARCH {
+            let Some(next) = todo.pop_front() else { break };
+            seen += 1;
+            found = needs_waiter(next.core());
+            unfinished(next.core(), &mut todo);
+        }
+        found.then(|| FutureError::WaitsForItself {
+            task: self.name.to_string(),
+            call_site: self.call_site(),
+            waiter: waiter.core().name.to_string(),
+            waiter_call_site: waiter.core().call_site(),
+        })
+    }
+
     /// Blocks this thread until the task ended or `deadline` passed.
     /// (`pool::wait` polls a little first; the loom models do not, since every poll
     /// would be one more interleaving to explore and sleeping is what they check.)

@@ -1,0 +1,594 @@
+//! Adversarial probes of the futures front end against dask.distributed's semantics:
+//! each shape runs under a watchdog, so a hang fails the test rather than CI.
+
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use taskweave::prelude::*;
+use taskweave::{get_client, Status};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn client(threads: usize) -> Client {
+    Client::builder()
+        .threads(threads)
+        .name("probe")
+        .build()
+        .unwrap()
+}
+
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+/// Runs `body` on a thread with a small stack, so that a stack growing with the shape
+/// overflows rather than passes.
+fn on_small_stack<R: Send + 'static>(body: impl FnOnce() -> R + Send + 'static) -> R {
+    std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(body)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// A task that runs until released, and a way to release it.
+fn gate() -> (Arc<Mutex<mpsc::Receiver<()>>>, mpsc::Sender<()>) {
+    let (tx, rx) = mpsc::channel();
+    (Arc::new(Mutex::new(rx)), tx)
+}
+
+#[test]
+fn as_completed_over_done_cancelled_failed_pending_and_duplicates() {
+    watchdog::within(LIMIT, "as_completed mix", || {
+        let client = client(2);
+        let done = client.submit(|| 1i64, ());
+        done.result().unwrap();
+        let failed = client.submit(|| -> i64 { panic!("probe failure") }, ());
+        let (rx, tx) = gate();
+        let pending = client.submit(
+            move || {
+                rx.lock().unwrap().recv().unwrap();
+                3i64
+            },
+            (),
+        );
+        let cancelled = client.submit(inc, (&pending,));
+        cancelled.cancel();
+        let mut seen = 0;
+        let mut iter = as_completed(vec![
+            done.clone(),
+            failed.clone(),
+            cancelled.clone(),
+            pending.clone(),
+            done.clone(),
+        ]);
+        assert_eq!(iter.remaining(), 5);
+        // Everything but `pending` is done: four come without it.
+        for _ in 0..4 {
+            let f = iter.next().unwrap();
+            assert!(f.done());
+            seen += 1;
+        }
+        tx.send(()).unwrap();
+        let last = iter.next().unwrap();
+        assert_eq!(last, pending);
+        assert_eq!(last.result().unwrap(), 3);
+        assert!(iter.next().is_none());
+        assert_eq!(seen, 4);
+    });
+}
+
+#[test]
+fn as_completed_fed_while_iterating() {
+    watchdog::within(LIMIT, "as_completed add", || {
+        let client = client(2);
+        let mut iter = as_completed(client.map(inc, 0..3));
+        let mut total = 0;
+        let mut added = 0;
+        while let Some(f) = iter.next() {
+            let v = f.result().unwrap();
+            total += v;
+            if added < 5 {
+                iter.add(client.submit(inc, (v * 10,)));
+                added += 1;
+            }
+        }
+        assert_eq!(iter.remaining(), 0);
+        assert!(total > 0);
+        // Adding to an exhausted iterator revives it, as Dask's `add` does.
+        iter.add(client.submit(inc, (1,)));
+        assert_eq!(iter.next().unwrap().result().unwrap(), 2);
+        // A timeout of MAX and of ZERO.
+        assert!(iter.next_timeout(Duration::MAX).unwrap().is_none());
+        let (rx, tx) = gate();
+        iter.add(client.submit(
+            move || {
+                rx.lock().unwrap().recv().unwrap();
+                0i64
+            },
+            (),
+        ));
+        assert!(iter.next_timeout(Duration::ZERO).is_err());
+        tx.send(()).unwrap();
+        assert!(iter.next_timeout(Duration::MAX).unwrap().is_some());
+    });
+}
+
+#[test]
+fn wait_modes_and_extreme_timeouts() {
+    watchdog::within(LIMIT, "wait", || {
+        let client = client(2);
+        let empty: Vec<Future<i64>> = Vec::new();
+        let (d, n) = wait(&empty, WaitMode::AllCompleted, Some(Duration::MAX));
+        assert!(d.is_empty() && n.is_empty());
+        let (d, n) = wait(&empty, WaitMode::FirstCompleted, None);
+        assert!(d.is_empty() && n.is_empty());
+        let (rx, tx) = gate();
+        let blocked = client.submit(
+            move || {
+                rx.lock().unwrap().recv().unwrap();
+                0i64
+            },
+            (),
+        );
+        let quick = client.submit(inc, (1,));
+        quick.result().unwrap();
+        let all = vec![blocked.clone(), quick.clone(), quick.clone()];
+        let (d, n) = wait(&all, WaitMode::FirstCompleted, Some(Duration::MAX));
+        assert_eq!((d.len(), n.len()), (2, 1));
+        let (d, n) = wait(&all, WaitMode::AllCompleted, Some(Duration::ZERO));
+        assert_eq!((d.len(), n.len()), (2, 1));
+        let (d, n) = wait(&all, WaitMode::FirstException, Some(Duration::ZERO));
+        assert_eq!((d.len(), n.len()), (2, 1));
+        tx.send(()).unwrap();
+        let (d, n) = wait(&all, WaitMode::AllCompleted, Some(Duration::MAX));
+        assert_eq!((d.len(), n.len()), (3, 0));
+        assert_eq!(blocked.result_timeout(Duration::MAX).unwrap(), 0);
+        assert_eq!(blocked.result_timeout(Duration::ZERO).unwrap(), 0);
+    });
+}
+
+#[test]
+fn wait_all_completed_with_duplicates_of_a_pending_future() {
+    watchdog::within(LIMIT, "wait duplicates", || {
+        let client = client(2);
+        let (rx, tx) = gate();
+        let blocked = client.submit(
+            move || {
+                rx.lock().unwrap().recv().unwrap();
+                0i64
+            },
+            (),
+        );
+        let all = vec![blocked.clone(), blocked.clone()];
+        let waiter = std::thread::spawn(move || wait(&all, WaitMode::AllCompleted, None));
+        std::thread::sleep(Duration::from_millis(20));
+        tx.send(()).unwrap();
+        let (d, n) = waiter.join().unwrap();
+        assert_eq!((d.len(), n.len()), (2, 0));
+    });
+}
+
+#[test]
+fn gather_with_an_error_names_the_task() {
+    watchdog::within(LIMIT, "gather error", || {
+        let client = client(2);
+        let a = client.submit(inc, (1,));
+        let b = client
+            .task(|_: i64| -> i64 { panic!("boom in b") })
+            .named("bad_b")
+            .submit((2,));
+        let c = client.submit(inc, (&b,));
+        let err = client.gather(&[a, b, c]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("bad_b"), "{text}");
+        assert!(text.contains("futures_probes.rs"), "call site: {text}");
+    });
+}
+
+#[test]
+fn futures_of_one_client_in_another_clients_submit() {
+    watchdog::within(LIMIT, "two clients", || {
+        let a = client(1);
+        let b = client(1);
+        let x = a.submit(inc, (1,));
+        let y = b.submit(inc, (&x,));
+        assert_eq!(y.result().unwrap(), 3);
+        // The other client gone, its finished futures still read.
+        drop(a);
+        let z = b.submit(inc, (&x,));
+        assert_eq!(z.result().unwrap(), 3);
+    });
+}
+
+#[test]
+fn a_dependency_of_a_client_dropped_meanwhile_ends_its_dependents() {
+    watchdog::within(LIMIT, "client dropped under a dependent", || {
+        let a = client(1);
+        let b = client(1);
+        let (rx, tx) = gate();
+        let (started_tx, started_rx) = mpsc::channel();
+        let started_tx = Mutex::new(started_tx);
+        let blocker = a.submit(
+            move || {
+                started_tx.lock().unwrap().send(()).unwrap();
+                rx.lock().unwrap().recv().unwrap();
+                0i64
+            },
+            (),
+        );
+        started_rx.recv().unwrap();
+        let pending_in_a = a.submit(inc, (&blocker,));
+        let in_b = b.submit(inc, (&pending_in_a,));
+        let dropper = std::thread::spawn(move || drop(a));
+        std::thread::sleep(Duration::from_millis(20));
+        tx.send(()).unwrap();
+        dropper.join().unwrap();
+        // `pending_in_a` was cancelled by the shutdown: `in_b` must end too.
+        assert!(in_b.result().is_err());
+        assert_eq!(in_b.status(), Status::Cancelled);
+    });
+}
+
+#[test]
+fn futures_outlive_their_client() {
+    watchdog::within(LIMIT, "futures outlive client", || {
+        let client = client(1);
+        let done = client.submit(inc, (1,));
+        done.result().unwrap();
+        let (rx, tx) = gate();
+        let (started_tx, started_rx) = mpsc::channel();
+        let started_tx = Mutex::new(started_tx);
+        let blocker = client.submit(
+            move || {
+                started_tx.lock().unwrap().send(()).unwrap();
+                rx.lock().unwrap().recv().unwrap();
+                0i64
+            },
+            (),
+        );
+        started_rx.recv().unwrap();
+        let pending = client.submit(inc, (&blocker,));
+        let t = std::thread::spawn(move || drop(client));
+        std::thread::sleep(Duration::from_millis(20));
+        tx.send(()).unwrap();
+        t.join().unwrap();
+        assert_eq!(done.result().unwrap(), 2);
+        assert_eq!(blocker.result().unwrap(), 0);
+        assert!(pending.result().is_err());
+        assert!(pending.result_timeout(Duration::MAX).is_err());
+    });
+}
+
+#[test]
+fn cancel_of_a_dependency_ends_its_dependents_and_resubmit_works() {
+    watchdog::within(LIMIT, "cancel dependency", || {
+        let client = client(2);
+        let (rx, tx) = gate();
+        let root = client.submit(
+            move || {
+                let _ = rx.lock().unwrap().recv();
+                0i64
+            },
+            (),
+        );
+        let deps: Vec<_> = (0..100).map(|_| client.submit(inc, (&root,))).collect();
+        let deeper: Vec<_> = deps.iter().map(|d| client.submit(inc, (d,))).collect();
+        root.cancel();
+        for d in deps.iter().chain(&deeper) {
+            assert!(d.result().is_err());
+        }
+        drop(tx);
+        let again = client.submit(|| 0i64, ());
+        let dep = client.submit(inc, (&again,));
+        assert_eq!(dep.result().unwrap(), 1);
+    });
+}
+
+#[test]
+fn scatter_large_and_read_in_tasks() {
+    watchdog::within(LIMIT, "scatter", || {
+        let client = client(2);
+        let big = client.scatter(vec![7u8; 64 << 20]);
+        let lens: Vec<_> = (0..8)
+            .map(|_| client.submit(|v: Arc<Vec<u8>>| v.len(), (&big,)))
+            .collect();
+        for l in lens {
+            assert_eq!(l.result().unwrap(), 64 << 20);
+        }
+        big.cancel();
+        assert!(big.result_shared().is_err());
+        let after = client.submit(|v: Arc<Vec<u8>>| v.len(), (&big,));
+        assert!(after.result().is_err());
+    });
+}
+
+/// A task that waits for its own future (smuggled to it through a channel), or for a
+/// future that depends on it, would wait forever: the wait fails at once, naming both
+/// tasks and where they were submitted. It hung before.
+#[test]
+fn a_task_waiting_on_its_own_future_gets_an_error_not_a_hang() {
+    watchdog::within(Duration::from_secs(20), "self wait", || {
+        let client = client(1);
+        let (tx, rx) = mpsc::channel::<Future<Result<i64, String>>>();
+        let rx = Mutex::new(rx);
+        let me = client
+            .task(move || -> Result<i64, String> {
+                let me = rx.lock().unwrap().recv().unwrap();
+                // Directly, with and without a timeout.
+                let direct = me.result().unwrap_err();
+                assert!(matches!(direct, FutureError::WaitsForItself { .. }));
+                let timed = me.result_timeout(Duration::MAX).unwrap_err();
+                assert!(matches!(timed, FutureError::WaitsForItself { .. }));
+                // Through a dependent: it needs this very task.
+                let client = get_client().unwrap();
+                let dependent = client
+                    .task(|_: Arc<Result<i64, String>>| 1i64)
+                    .named("needs_me")
+                    .submit((&me,));
+                let chained = client.submit(|x: i64| x, (&dependent,));
+                Err(chained.result_shared().unwrap_err().to_string())
+            })
+            .named("waits_for_itself")
+            .submit(());
+        tx.send(me.clone()).unwrap();
+        let message = me.result().unwrap().unwrap_err();
+        assert!(message.contains("`waits_for_itself`"), "{message}");
+        assert!(message.contains("futures_probes.rs"), "{message}");
+        assert!(message.contains("never end"), "{message}");
+        // The tasks that needed it run once it has ended.
+    });
+}
+
+#[test]
+fn nested_waits_on_a_one_thread_client() {
+    watchdog::within(LIMIT, "nested waits", || {
+        let client = client(1);
+        fn level(n: u32) -> i64 {
+            if n == 0 {
+                return 1;
+            }
+            let client = get_client().unwrap();
+            let a = client.submit(level, (n - 1,));
+            let b = client.submit(level, (n - 1,));
+            a.result().unwrap() + b.result().unwrap()
+        }
+        assert_eq!(client.submit(level, (6,)).result().unwrap(), 64);
+    });
+}
+
+#[test]
+fn many_dependents_of_a_failing_root_on_a_small_stack() {
+    watchdog::within(LIMIT, "fan-out failure", || {
+        on_small_stack(|| {
+            let client = client(2);
+            let (rx, tx) = gate();
+            let root = client.submit(
+                move || -> i64 {
+                    rx.lock().unwrap().recv().unwrap();
+                    panic!("root fails")
+                },
+                (),
+            );
+            let deps: Vec<_> = (0..100_000).map(|_| client.submit(inc, (&root,))).collect();
+            tx.send(()).unwrap();
+            let errors = deps.iter().filter(|d| d.result().is_err()).count();
+            assert_eq!(errors, 100_000);
+            assert!(deps[0]
+                .result()
+                .unwrap_err()
+                .to_string()
+                .contains("root fails"));
+        })
+    });
+}
+
+#[test]
+fn a_long_chain_cancelled_at_the_root_on_a_small_stack() {
+    watchdog::within(Duration::from_secs(120), "chain cancel", || {
+        on_small_stack(|| {
+            let client = client(2);
+            let (rx, tx) = gate();
+            let root = client.submit(
+                move || {
+                    let _ = rx.lock().unwrap().recv();
+                    0i64
+                },
+                (),
+            );
+            let mut last = client.submit(inc, (&root,));
+            let mut keep = Vec::new();
+            for i in 0..1_000_000 {
+                let next = client.submit(inc, (&last,));
+                if i % 1000 == 0 {
+                    keep.push(last);
+                }
+                last = next;
+            }
+            root.cancel();
+            assert!(last.result().is_err());
+            drop(tx);
+            drop(keep);
+            drop(last);
+        })
+    });
+}
+
+#[test]
+fn a_long_chain_dropped_unstarted_on_a_small_stack() {
+    watchdog::within(Duration::from_secs(120), "chain drop", || {
+        on_small_stack(|| {
+            let client = client(2);
+            let (rx, tx) = gate();
+            let root = client.submit(
+                move || {
+                    let _ = rx.lock().unwrap().recv();
+                    0i64
+                },
+                (),
+            );
+            let mut last = client.submit(inc, (&root,));
+            for _ in 0..1_000_000 {
+                last = client.submit(inc, (last,));
+            }
+            // Dropping the last handle cancels the chain's end; what it held goes too.
+            drop(last);
+            drop(tx);
+            assert_eq!(root.result().unwrap(), 0);
+        })
+    });
+}
+
+#[test]
+fn map_over_nothing_and_over_duplicates() {
+    watchdog::within(LIMIT, "map edge cases", || {
+        let client = client(2);
+        let none = client.map(inc, Vec::<i64>::new());
+        assert!(none.is_empty());
+        assert!(client.gather(&none).unwrap().is_empty());
+        assert_eq!(as_completed(none).count(), 0);
+        let dup = client.map(inc, vec![1, 1, 1]);
+        assert_eq!(client.gather(&dup).unwrap(), vec![2, 2, 2]);
+        let x = client.submit(inc, (0,));
+        let fs = client.map(inc, vec![&x, &x, &x]);
+        assert_eq!(client.gather(&fs).unwrap(), vec![2, 2, 2]);
+        let fs = client.map(inc, vec![x.clone(), x.clone()]);
+        drop(x);
+        assert_eq!(client.gather(&fs).unwrap(), vec![2, 2]);
+    });
+}
+
+#[test]
+fn done_callbacks_that_panic() {
+    watchdog::within(LIMIT, "panicking callbacks", || {
+        let client = client(1);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (rx, tx) = gate();
+        let f = client.submit(
+            move || {
+                rx.lock().unwrap().recv().unwrap();
+                1i64
+            },
+            (),
+        );
+        f.add_done_callback(|_| panic!("callback panics"));
+        let c = calls.clone();
+        f.add_done_callback(move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+        let dep = client.submit(inc, (&f,));
+        tx.send(()).unwrap();
+        assert_eq!(dep.result().unwrap(), 2);
+        assert_eq!(f.result().unwrap(), 1);
+        // The pool survives the callback's panic.
+        assert_eq!(client.submit(inc, (5,)).result().unwrap(), 6);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // On a future already done, the callback runs here.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            f.add_done_callback(|_| panic!("at once"))
+        }));
+        assert!(r.is_err());
+        assert_eq!(f.result().unwrap(), 1);
+    });
+}
+
+#[test]
+fn a_future_dropped_while_running() {
+    watchdog::within(LIMIT, "drop running", || {
+        let client = client(1);
+        let (started_tx, started_rx) = mpsc::channel();
+        let started_tx = Mutex::new(started_tx);
+        let f = client.submit(
+            move || {
+                started_tx.lock().unwrap().send(()).unwrap();
+                while !taskweave::cancelled() {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                1i64
+            },
+            (),
+        );
+        let dep = client.submit(inc, (&f,));
+        started_rx.recv().unwrap();
+        drop(f);
+        // `dep` still holds the task: it is not cancelled.
+        assert_eq!(dep.status(), Status::Pending);
+        dep.cancel();
+        assert_eq!(client.submit(inc, (1,)).result().unwrap(), 2);
+    });
+}
+
+#[test]
+fn client_dropped_while_tasks_submit_tasks() {
+    watchdog::within(LIMIT, "drop while spawning", || {
+        let client = client(2);
+        /// A tree without end: each task submits two more and waits for them, holding
+        /// the client only while it submits, so that the user's drop is the last.
+        fn spawner(depth: u32) -> u64 {
+            let kids: Vec<_> = {
+                let Some(client) = get_client() else {
+                    return 0;
+                };
+                (0..2)
+                    .map(|_| client.submit(spawner, (depth + 1,)))
+                    .collect()
+            };
+            kids.iter().map(|k| k.result().unwrap_or(0)).sum::<u64>() + 1
+        }
+        let root = client.submit(spawner, (0,));
+        std::thread::sleep(Duration::from_millis(50));
+        drop(client);
+        // The shutdown cancelled what had not started; the tree ends.
+        let _ = root.result();
+    });
+}
+
+#[test]
+fn client_dropped_inside_a_done_callback() {
+    watchdog::within(LIMIT, "drop in callback", || {
+        let client = client(2);
+        let (rx, tx) = gate();
+        let f = client.submit(
+            move || {
+                rx.lock().unwrap().recv().unwrap();
+                1i64
+            },
+            (),
+        );
+        let (done_tx, done_rx) = mpsc::channel();
+        let holder = Mutex::new(Some(client));
+        f.add_done_callback(move |_| {
+            drop(holder.lock().unwrap().take());
+            done_tx.send(()).unwrap();
+        });
+        tx.send(()).unwrap();
+        done_rx.recv().unwrap();
+        assert_eq!(f.result().unwrap(), 1);
+    });
+}
+
+#[test]
+fn client_dropped_inside_a_callback_run_by_cancel_on_the_callers_thread() {
+    watchdog::within(LIMIT, "drop in callback on caller", || {
+        let client = client(1);
+        let (rx, tx) = gate();
+        let f = client.submit(
+            move || {
+                let _ = rx.lock().unwrap().recv();
+                1i64
+            },
+            (),
+        );
+        let pending = client.submit(inc, (&f,));
+        let holder = Mutex::new(Some(client));
+        pending.add_done_callback(move |_| drop(holder.lock().unwrap().take()));
+        drop(tx);
+        pending.cancel();
+        assert!(pending.result().is_err());
+    });
+}
