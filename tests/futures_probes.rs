@@ -592,3 +592,59 @@ fn client_dropped_inside_a_callback_run_by_cancel_on_the_callers_thread() {
         assert!(pending.result().is_err());
     });
 }
+
+#[test]
+fn a_done_callback_waits_for_a_pending_future_on_a_one_thread_client() {
+    watchdog::within(LIMIT, "callback waits", || {
+        let client = client(1);
+        let first = client.submit(inc, (1,));
+        let (rx, tx) = gate();
+        let later = client.submit(
+            move || {
+                rx.lock().unwrap().recv().unwrap();
+                10i64
+            },
+            (),
+        );
+        let (got_tx, got_rx) = mpsc::channel();
+        let waited = later.clone();
+        let got_tx = Mutex::new(got_tx);
+        first.add_done_callback(move |_| {
+            // On the pool's only thread, before its next task: `later` needs a thread.
+            got_tx.lock().unwrap().send(waited.result()).unwrap();
+        });
+        first.result().unwrap();
+        tx.send(()).unwrap();
+        assert_eq!(got_rx.recv().unwrap().unwrap(), 10);
+    });
+}
+
+#[test]
+fn cancelled_and_timed_out_errors_name_the_call_site() {
+    watchdog::within(LIMIT, "error call sites", || {
+        let client = client(1);
+        let (rx, tx) = gate();
+        let blocker = client.submit(
+            move || {
+                let _ = rx.lock().unwrap().recv();
+                0i64
+            },
+            (),
+        );
+        let timeout = blocker
+            .result_timeout(Duration::ZERO)
+            .unwrap_err()
+            .to_string();
+        assert!(timeout.contains("futures_probes.rs:"), "{timeout}");
+        let dependent = client.submit(inc, (&blocker,));
+        blocker.cancel();
+        for error in [
+            blocker.result().unwrap_err(),
+            dependent.result().unwrap_err(),
+        ] {
+            let text = error.to_string();
+            assert!(text.contains("futures_probes.rs:"), "{text}");
+        }
+        drop(tx);
+    });
+}

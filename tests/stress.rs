@@ -1044,7 +1044,7 @@ fn chain_round(len: usize, threads: usize, max_threads: Option<usize>, seed: u64
                     Ok(t) if cancelled_from.is_none() && !gated => {
                         assert_eq!(t.value, want[i], "{what}: link {i}")
                     }
-                    Err(FutureError::Cancelled { task }) => {
+                    Err(FutureError::Cancelled { task, .. }) => {
                         assert_eq!(task, format!("link-{i}"), "{what}: link {i}");
                         assert_eq!(future.status(), Status::Cancelled, "{what}: link {i}");
                         cancelled_from.get_or_insert(i);

@@ -5,6 +5,7 @@ use core::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::state::Core;
 use crate::engine::error::TaskError;
 
 /// Why a future has no result.
@@ -18,6 +19,8 @@ pub enum FutureError {
     Cancelled {
         /// The cancelled task's name.
         task: String,
+        /// Where it was submitted, as `file:line:column`.
+        call_site: &'static str,
     },
     /// A task waited for a future that cannot end before the task itself does: its
     /// own future, or one that depends on it (found among the awaited future's
@@ -37,16 +40,21 @@ pub enum FutureError {
     Timeout {
         /// The task waited for.
         task: String,
+        /// Where it was submitted, as `file:line:column` (for
+        /// [`AsCompleted::next_timeout`](crate::AsCompleted::next_timeout), where it
+        /// was called).
+        call_site: &'static str,
         /// How long it waited.
         after: Duration,
     },
 }
 
 impl FutureError {
-    /// The error of a cancelled task named `task`.
-    pub(crate) fn cancelled(task: &str) -> FutureError {
+    /// The error of the cancelled task of `core`.
+    pub(crate) fn cancelled(core: &Core) -> FutureError {
         FutureError::Cancelled {
-            task: task.to_owned(),
+            task: core.name.to_string(),
+            call_site: core.call_site(),
         }
     }
 }
@@ -55,7 +63,9 @@ impl fmt::Display for FutureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FutureError::Task(error) => error.fmt(f),
-            FutureError::Cancelled { task } => write!(f, "task `{task}` was cancelled"),
+            FutureError::Cancelled { task, call_site } => {
+                write!(f, "task `{task}` at {call_site} was cancelled")
+            }
             FutureError::WaitsForItself {
                 task,
                 call_site,
@@ -63,12 +73,19 @@ impl fmt::Display for FutureError {
                 waiter_call_site,
             } => write!(
                 f,
-                "task `{waiter}` (submitted at {waiter_call_site}) waits for task `{task}` \
-                 (submitted at {call_site}), which cannot end before `{waiter}` does: \
-                 the wait would never end"
+                "task `{waiter}` at {waiter_call_site} waits for task `{task}` at \
+                 {call_site}, which cannot end before `{waiter}` does: the wait would \
+                 never end"
             ),
-            FutureError::Timeout { task, after } => {
-                write!(f, "task `{task}` did not finish within {after:?}")
+            FutureError::Timeout {
+                task,
+                call_site,
+                after,
+            } => {
+                write!(
+                    f,
+                    "task `{task}` at {call_site} did not finish within {after:?}"
+                )
             }
         }
     }

@@ -150,7 +150,7 @@ impl<T> Future<T> {
     pub fn cancel(&self) {
         // Ended first, released if that came too late: the task may finish between a
         // look at its status and the cancel, and the cancel must not be lost then.
-        if !self.state().fail(FutureError::cancelled(self.name())) {
+        if !self.state().fail(FutureError::cancelled(self.core())) {
             self.state().cancel_finished();
         }
     }
@@ -183,6 +183,7 @@ impl<T> Future<T> {
         if !self.core().wait(pool::deadline_after(timeout)) {
             return Err(FutureError::Timeout {
                 task: self.name().to_owned(),
+                call_site: self.core().call_site(),
                 after: timeout,
             });
         }
@@ -192,7 +193,7 @@ impl<T> Future<T> {
     fn read(&self) -> Result<Arc<T>, FutureError> {
         match self.state().value.get() {
             Some(result) => result,
-            None => Err(FutureError::cancelled(self.name())),
+            None => Err(FutureError::cancelled(self.core())),
         }
     }
 
@@ -263,7 +264,7 @@ impl<T: Clone> Future<T> {
     fn read_cloned(&self) -> Result<T, FutureError> {
         match self.state().value.get_cloned() {
             Some(result) => result,
-            None => Err(FutureError::cancelled(self.name())),
+            None => Err(FutureError::cancelled(self.core())),
         }
     }
 }

@@ -661,7 +661,7 @@ where
                 self.end(|state| state.fail(error.clone()));
             }
             Outcome::Cancelled => {
-                self.end(|state| state.fail(FutureError::cancelled(&state.core.name)));
+                self.end(|state| state.fail(FutureError::cancelled(&state.core)));
             }
         }
     }
@@ -722,7 +722,7 @@ where
                 Ok(Some(value)) => break Some(Ok(value)),
                 // Cancelled quietly (see `TaskCancelled`).
                 Err(payload) if payload.is::<super::args::TaskCancelled>() => {
-                    break Some(Err(FutureError::cancelled(&self.state.core.name)));
+                    break Some(Err(FutureError::cancelled(&self.state.core)));
                 }
                 // No more attempts once the future is cancelled or its client closed
                 // (a task retried without end would keep its thread, and the client's
@@ -768,7 +768,7 @@ where
     }
 
     fn cancel(&self) {
-        self.end(|state| state.fail(FutureError::cancelled(&state.core.name)));
+        self.end(|state| state.fail(FutureError::cancelled(&state.core)));
     }
 
     fn is_ready(&self) -> bool {

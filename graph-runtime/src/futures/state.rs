@@ -748,9 +748,7 @@ impl<T> State<T> {
             self.core.cancel.store(true, Ordering::Release);
             self.core.status.swap(CANCELLED, Ordering::AcqRel);
         }
-        let value = self
-            .value
-            .replace_with(FutureError::cancelled(&self.core.name));
+        let value = self.value.replace_with(FutureError::cancelled(&self.core));
         // Dropped outside the lock: the value's `Drop` is the user's.
         drop(value);
         true
@@ -774,7 +772,7 @@ impl<T> State<T> {
     pub(crate) fn last_handle_dropped(&self) {
         let core = &self.core;
         if !core.is_done() && !core.forgotten.load(Ordering::Acquire) {
-            self.fail(FutureError::cancelled(&core.name));
+            self.fail(FutureError::cancelled(core));
         }
     }
 }
@@ -865,7 +863,7 @@ pub(crate) mod loom_model {
         /// Ends the future cancelled, as `Future::cancel`, dropping the last handle of
         /// a pending future, or shutdown do; false if it had already ended.
         pub fn cancel(&self) -> bool {
-            self.0.fail(FutureError::cancelled("model"))
+            self.0.fail(FutureError::cancelled(&self.0.core))
         }
 
         /// Blocks until the future ends, as `Future::result` does outside the pool.

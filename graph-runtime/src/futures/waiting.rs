@@ -195,6 +195,7 @@ impl<F: Waitable> AsCompleted<F> {
     /// The next future to end, waiting at most `timeout` (`Duration::MAX`: no limit):
     /// `Ok(None)` when none is expected any more, `Err(FutureError::Timeout)` when none
     /// ended in time (Dask's `as_completed(.., timeout=…)`; the futures go on).
+    #[track_caller]
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<F>, FutureError> {
         if self.pending.is_empty() {
             return Ok(None);
@@ -202,6 +203,7 @@ impl<F: Waitable> AsCompleted<F> {
         if !self.wait_ready(pool::deadline_after(timeout)) {
             return Err(FutureError::Timeout {
                 task: "as_completed".to_owned(),
+                call_site: super::state::call_site_text(std::panic::Location::caller()),
                 after: timeout,
             });
         }
