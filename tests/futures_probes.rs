@@ -345,6 +345,74 @@ fn a_task_waiting_on_its_own_future_gets_an_error_not_a_hang() {
     });
 }
 
+/// `wait` in a task for its own future: a wait for every future (or one that nothing
+/// else can end) fails the task with the message rather than hang; a wait that another
+/// future can end, or one with a timeout, returns as before.
+#[test]
+fn a_task_waiting_with_wait_on_its_own_future_fails_rather_than_hang() {
+    watchdog::within(Duration::from_secs(20), "self wait through wait()", || {
+        let client = client(2);
+        let (tx, rx) = mpsc::channel::<Future<String>>();
+        let rx = Mutex::new(rx);
+        let me = client
+            .task(move || -> String {
+                let me = rx.lock().unwrap().recv().unwrap();
+                let client = get_client().unwrap();
+                let other = client.submit(|| 5i64, ());
+                let mixed = [me.erase(), other.erase()];
+                // Another future can end these waits.
+                let (done, _) = wait(&mixed, WaitMode::FirstCompleted, None);
+                assert_eq!(done.len(), 1);
+                let bad = client.submit(|| -> i64 { panic!("bad") }, ());
+                let with_bad = [me.erase(), bad.erase()];
+                let (done, _) = wait(&with_bad, WaitMode::FirstException, None);
+                assert_eq!(done.len(), 1);
+                // One that ended well cannot end a wait for the first exception.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    wait(&mixed, WaitMode::FirstException, None)
+                }));
+                assert!(result.is_err(), "a wait for an exception that cannot come");
+                // With a timeout, the wait ends.
+                let (_, not_done) = wait(
+                    std::slice::from_ref(&me),
+                    WaitMode::AllCompleted,
+                    Some(Duration::ZERO),
+                );
+                assert_eq!(not_done.len(), 1);
+                // Without one, waiting for every future, or for its own alone, never ends.
+                wait(&mixed, WaitMode::AllCompleted, None);
+                unreachable!("the wait for itself returned");
+            })
+            .named("waits_with_wait")
+            .submit(());
+        tx.send(me.clone()).unwrap();
+        let error = me.result().unwrap_err().to_string();
+        assert!(error.contains("`waits_with_wait`"), "{error}");
+        assert!(error.contains("never end"), "{error}");
+        assert!(!error.contains("unreachable"), "{error}");
+        // Its own future alone, in any mode.
+        for mode in [
+            WaitMode::FirstCompleted,
+            WaitMode::AllCompleted,
+            WaitMode::FirstException,
+        ] {
+            let (tx, rx) = mpsc::channel::<Future<i64>>();
+            let rx = Mutex::new(rx);
+            let me = client.submit(
+                move || -> i64 {
+                    let me = rx.lock().unwrap().recv().unwrap();
+                    wait(&[me], mode, None);
+                    1
+                },
+                (),
+            );
+            tx.send(me.clone()).unwrap();
+            let error = me.result().unwrap_err().to_string();
+            assert!(error.contains("never end"), "{mode:?}: {error}");
+        }
+    });
+}
+
 #[test]
 fn nested_waits_on_a_one_thread_client() {
     watchdog::within(LIMIT, "nested waits", || {

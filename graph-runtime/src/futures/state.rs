@@ -426,9 +426,12 @@ impl Core {
         let mut found = needs_waiter(self);
         let mut todo: std::collections::VecDeque<Arc<dyn HasCore>> =
             std::collections::VecDeque::new();
+        // At most `SEARCH` of a task's dependencies: a task of 10^5 arguments costs
+        // no more to look through than one of 64.
         let unfinished = |core: &Core, todo: &mut std::collections::VecDeque<_>| {
             if !core.is_done() {
-                todo.extend(core.dependencies.iter().filter_map(|d| d.core.upgrade()));
+                let dependencies = core.dependencies.iter().take(super::pool::SEARCH);
+                todo.extend(dependencies.filter_map(|d| d.core.upgrade()));
             }
         };
         unfinished(self, &mut todo);

@@ -95,6 +95,12 @@ impl Waitable for &dyn AnyFuture {
 /// (`Duration::MAX`) is none; `Duration::ZERO` only looks. Nothing is left behind on
 /// the futures once it returns: a wait that timed out takes its callbacks back.
 /// Futures of different result types wait together as `&dyn AnyFuture`s.
+///
+/// # Panics
+/// In a task, when the wait could never end (and has no timeout): it needs a future
+/// that waits for this very task (the task's own, or one that depends on it; see
+/// [`FutureError::WaitsForItself`](super::FutureError::WaitsForItself)), and no other
+/// future could end it. The task then fails with that message rather than hang.
 pub fn wait<F: Waitable>(
     futures: &[F],
     mode: WaitMode,
@@ -115,16 +121,23 @@ pub fn wait<F: Waitable>(
         .collect();
     let total = futures.len();
     let deadline = timeout.and_then(pool::deadline_after);
-    signal.wait_for(
-        |ended| match mode {
-            WaitMode::FirstCompleted => ended.all >= 1 || total == 0,
-            WaitMode::AllCompleted => ended.all >= total,
-            WaitMode::FirstException => ended.failed >= 1 || ended.all >= total,
-        },
-        deadline,
-    );
+    let ready = |ended: Ended| match mode {
+        WaitMode::FirstCompleted => ended.all >= 1 || total == 0,
+        WaitMode::AllCompleted => ended.all >= total,
+        WaitMode::FirstException => ended.failed >= 1 || ended.all >= total,
+    };
+    let never = deadline
+        .is_none()
+        .then(|| never_ending(&states, &ready))
+        .flatten();
+    if never.is_none() {
+        signal.wait_for(ready, deadline);
+    }
     for (state, id) in registered {
         state.state().core().remove_on_end(id);
+    }
+    if let Some(error) = never {
+        panic!("{error}");
     }
     let mut done = Vec::new();
     let mut not_done = Vec::new();
@@ -136,6 +149,36 @@ pub fn wait<F: Waitable>(
         }
     }
     (done, not_done)
+}
+
+/// Why a wait without a deadline for `states` until `ready` could never end, if it
+/// could not: some of them wait for the task running on this thread (see
+/// [`Core::waits_for_itself`](super::state::Core::waits_for_itself)), and `ready`
+/// needs them, or the others cannot make it true. Outside a task, or when every
+/// future is done, nothing is looked through.
+fn never_ending(states: &[FutureRef], ready: &dyn Fn(Ended) -> bool) -> Option<FutureError> {
+    let mut stuck = None;
+    let (mut ended, mut pending) = (Ended::default(), 0);
+    for state in states {
+        let core = state.state().core();
+        match core.status() {
+            super::Status::Pending | super::Status::Running => match core.waits_for_itself() {
+                Some(error) => drop(stuck.get_or_insert(error)),
+                None => pending += 1,
+            },
+            status => {
+                ended.all += 1;
+                ended.failed += usize::from(status == super::Status::Error);
+            }
+        }
+    }
+    let error = stuck?;
+    // The stuck ones never end; at best, every other one ends, in error.
+    let best = Ended {
+        all: ended.all + pending,
+        failed: ended.failed + pending,
+    };
+    (!ready(best)).then_some(error)
 }
 
 /// Futures in the order they finish; more can be added while iterating. Made by
