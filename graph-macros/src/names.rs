@@ -26,6 +26,24 @@ impl Runtime {
         Runtime { krate: Some(path) }
     }
 
+    /// The path of one of the macros (`::taskweave::graph`, or `tw::graph` with
+    /// `crate = tw`), for a macro that expands to itself.
+    pub(crate) fn macro_path(&self, name: &str) -> TokenStream {
+        let name = syn::Ident::new(name, Span::call_site());
+        match &self.krate {
+            None => quote::quote!(::taskweave::#name),
+            Some(path) => quote::quote!(#path::#name),
+        }
+    }
+
+    /// The `crate = path;` option as written, or nothing.
+    pub(crate) fn option_tokens(&self) -> TokenStream {
+        match &self.krate {
+            None => TokenStream::new(),
+            Some(path) => quote::quote!(crate = #path;),
+        }
+    }
+
     /// The runtime's private module.
     pub(crate) fn private(&self) -> TokenStream {
         self.private_at(Span::call_site())

@@ -273,13 +273,15 @@ impl Lower<'_> {
         let operand = self.expr(&init.expr);
         match pat {
             Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
-                let binding = match (self.binding_for(operand, init.expr.span(), ty), ty) {
+                let mutability = Mutability::of(&pi.mutability);
+                let span = init.expr.span();
+                let binding = match (self.binding_for(operand, span, ty, mutability), ty) {
                     (Binding::Node(v), Some(ty)) => {
                         Binding::Node(self.typed(v, before, ty, init.expr.span()))
                     }
                     (binding, _) => binding,
                 };
-                self.bind_as(&pi.ident, binding, Mutability::of(&pi.mutability));
+                self.bind_as(&pi.ident, binding, mutability);
             }
             Pat::Wild(_) => {
                 if !operand.reads_nodes() {
@@ -323,15 +325,26 @@ impl Lower<'_> {
         }
     }
 
-    /// What a name bound to `operand` stands for; constants get a hidden `let`.
-    fn binding_for(&mut self, operand: Operand, span: Span, ty: Option<&syn::Type>) -> Binding {
+    /// What a name bound to `operand` stands for; constants get a hidden `let`, a
+    /// `let mut` for a name declared `mut` (constant code may change it, as in
+    /// `while m < 4 { m += 1; }`).
+    fn binding_for(
+        &mut self,
+        operand: Operand,
+        span: Span,
+        ty: Option<&syn::Type>,
+        mutability: Mutability,
+    ) -> Binding {
         match operand {
             Operand::Value(v, _) => Binding::Node(v),
-            Operand::Const(tokens) if ty.is_none() => Binding::Const(tokens),
+            Operand::Const(tokens) if ty.is_none() && mutability == Mutability::Immutable => {
+                Binding::Const(tokens)
+            }
             Operand::Const(tokens) | Operand::Temp(tokens) => {
                 let hidden = self.hidden_const();
                 let ty = ty.map(|t| quote!(: #t));
-                self.prelude_let(quote!(#hidden #ty), tokens);
+                let mutable = (mutability == Mutability::Mutable).then(|| quote!(mut));
+                self.prelude_let(quote!(#mutable #hidden #ty), tokens);
                 Binding::Const(hidden.into_token_stream())
             }
             Operand::Ref(inner, at) if inner.reads_nodes() => {
@@ -352,7 +365,7 @@ impl Lower<'_> {
     /// clippy's lints on constant operands would blame code the user wrote correctly.
     fn prelude_let(&mut self, pat: TokenStream, value: TokenStream) {
         self.graph.prelude.push(quote! {
-            #[allow(clippy::eq_op, clippy::erasing_op, clippy::identity_op, clippy::neg_multiply)]
+            #[allow(unused_mut, clippy::eq_op, clippy::erasing_op, clippy::identity_op, clippy::neg_multiply)]
             let #pat = #value;
         });
     }
@@ -424,7 +437,8 @@ impl Lower<'_> {
                     return;
                 }
                 let operand = self.expr(&assign.right);
-                let binding = self.binding_for(operand, assign.right.span(), None);
+                let binding =
+                    self.binding_for(operand, assign.right.span(), None, Mutability::Mutable);
                 self.rebind(&name, binding);
             }
             Expr::Field(syn::ExprField { base, .. })
@@ -695,6 +709,14 @@ impl Lower<'_> {
                 }
                 self.constant(expr)
             }
+            // A block of graph code: its own scope, its tail its value (`let y = {
+            // let t = inc(x); add(t, 1) };`). A block of constants stays plain code.
+            Expr::Block(b) if b.label.is_none() && b.attrs.is_empty() && self.uses_nodes(expr) => {
+                self.scopes.push(Vec::new());
+                let output = self.body(&b.block.stmts);
+                self.scopes.pop();
+                output
+            }
             Expr::Return(r) => {
                 self.cx
                     .error_at(r.return_token, check::early_exit("return"));
@@ -717,7 +739,9 @@ impl Lower<'_> {
                 Operand::Temp(quote!(()))
             }
             _ => {
-                if let Some(node) = self.node_in(expr.to_token_stream()) {
+                // A node's name, or a call of a task that constant code would run
+                // before the graph rather than as a node.
+                if let Some(node) = self.node_use(expr) {
                     let what = format!("this expression, which uses `{node}`,");
                     self.cx.error_at(expr, check::unsupported(&what));
                     return Operand::Temp(quote!(()));
@@ -736,6 +760,18 @@ impl Lower<'_> {
         if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
             return match self.resolve(ident) {
                 Some(Binding::Node(v)) => Operand::Value(*v, ident.span()),
+                Some(Binding::Const(tokens)) if self.is_mutable(&ident.to_string()) => {
+                    // A node reads its constants when it runs, after all constant code:
+                    // a `mut` one, which constant code after this point may change, is
+                    // read through a copy taken here, in program order.
+                    let tokens = respan_literals(tokens.clone(), ident.span());
+                    let copy = self.hidden_const();
+                    self.prelude_let(
+                        copy.to_token_stream(),
+                        quote!(::core::clone::Clone::clone(&#tokens)),
+                    );
+                    Operand::Const(copy.into_token_stream())
+                }
                 Some(Binding::Const(tokens)) => {
                     Operand::Const(respan_literals(tokens.clone(), ident.span()))
                 }
@@ -999,6 +1035,23 @@ impl Lower<'_> {
             self.cx
                 .error_at(&node, check::macro_on_node(&name, &node.to_string()));
             return Operand::Temp(quote!(()));
+        }
+        // A call of a task among the arguments (`format!("{}", inc(x))`) would run
+        // before the graph, as constant code: an error on the call, as for a node.
+        let parser = Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+        if let Ok(items) = m.mac.parse_body_with(parser) {
+            for item in &items {
+                let mut calls = TaskCalls {
+                    lower: self,
+                    found: None,
+                };
+                calls.visit_expr(item);
+                if let Some(call) = calls.found.map(ToTokens::to_token_stream) {
+                    let message = check::macro_on_node(&name, &tidy(&call));
+                    self.cx.error_at(call, message);
+                    return Operand::Temp(quote!(()));
+                }
+            }
         }
         self.constant(expr)
     }

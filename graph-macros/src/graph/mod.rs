@@ -1,6 +1,7 @@
 //! `graph!`: parse the closure or block, lower it to nodes (finding the prohibited
 //! operations on the way), expand it to a node table and a dispatch function.
 
+mod cfg;
 mod check;
 mod expand;
 mod forest;
@@ -27,6 +28,10 @@ pub(crate) fn expand(tokens: TokenStream, plain: &HashSet<String>) -> TokenStrea
             return quote!({ #error; ::core::unreachable!() });
         }
     };
+    // A `#[cfg]` on a statement: settled by rustc, one copy of the graph per outcome.
+    if let Some(copies) = cfg::split(&input) {
+        return copies;
+    }
     let mut cx = Ctxt::default();
     for error in &input.errors {
         cx.push(error.clone());

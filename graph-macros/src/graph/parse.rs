@@ -4,6 +4,7 @@ use proc_macro2::TokenStream;
 use syn::parse::{Parse, ParseStream};
 use syn::{Pat, ReturnType, Stmt};
 
+use super::cfg::Body;
 use crate::names::{parse_crate_option, Runtime};
 
 /// The most inputs a graph's `compute` takes (the runtime's `Graph` arities).
@@ -21,6 +22,8 @@ pub(crate) struct Input {
     pub(crate) errors: Vec<syn::Error>,
     /// Where the expansion finds the runtime (`crate = path;` before the closure).
     pub(crate) runtime: Runtime,
+    /// The body as written, for `graph!` to expand to itself (see [`super::cfg`]).
+    pub(crate) body: Body,
 }
 
 impl Parse for Input {
@@ -46,6 +49,7 @@ impl Input {
         Ok(Input {
             inputs: Vec::new(),
             ret: None,
+            body: Body::Stmts(stmts.clone()),
             stmts,
             errors: Vec::new(),
             runtime: Runtime::default(),
@@ -115,6 +119,7 @@ fn from_closure(closure: syn::ExprClosure) -> syn::Result<Input> {
         stmts,
         errors,
         runtime: Runtime::default(),
+        body: Body::Closure(closure),
     })
 }
 

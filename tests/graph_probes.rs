@@ -1,0 +1,313 @@
+//! Probes of `graph!` with code the design allows (generic, const-generic and
+//! `impl Trait` tasks, raw and non-ASCII names, names like the expansion's own, many
+//! arguments, `?` in loops, blocks, `#[cfg]` on statements, `mut` constants changed by
+//! constant code): each graph checked against the same body run as plain code.
+use taskweave::prelude::*;
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+#[delayed]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+#[delayed]
+fn pair(x: i64) -> (i64, i64) {
+    (x, x * 2)
+}
+#[delayed]
+fn unit(_x: i64) {}
+#[delayed]
+fn checked(x: i64) -> Result<i64, String> {
+    if x < 100 {
+        Ok(x + 1)
+    } else {
+        Err(format!("too big: {x}"))
+    }
+}
+#[delayed]
+fn sum_ref(x: &i64, y: &i64) -> i64 {
+    *x + *y
+}
+#[allow(clippy::too_many_arguments)]
+#[delayed]
+fn many(
+    a: i64,
+    b: i64,
+    c: i64,
+    d: i64,
+    e: i64,
+    f: i64,
+    g: i64,
+    h: i64,
+    i: i64,
+    j: i64,
+    k: i64,
+    l: i64,
+    m: i64,
+    n: i64,
+) -> i64 {
+    a + b + c + d + e + f + g + h + i + j + k + l + m + n
+}
+#[delayed]
+fn gen_id<T: Clone + Send>(x: T) -> T {
+    x
+}
+#[delayed]
+fn arr_sum<const N: usize>(a: [i64; N]) -> i64 {
+    a.iter().sum()
+}
+#[delayed]
+fn show(x: impl std::fmt::Display) -> String {
+    x.to_string()
+}
+#[delayed]
+fn r#type(x: i64) -> i64 {
+    x * 3
+}
+#[delayed]
+fn größe(x: i64) -> i64 {
+    x + 7
+}
+#[delayed]
+fn table(x: i64) -> i64 {
+    x + 11
+}
+#[delayed]
+fn pending(x: i64) -> i64 {
+    x + 13
+}
+#[delayed]
+fn state(x: i64) -> i64 {
+    x + 17
+}
+
+#[test]
+fn many_arguments() {
+    let g =
+        graph!(|x: i64| -> i64 { many(x, inc(x), 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, inc(14)) });
+    assert_eq!(
+        g.compute(1),
+        many(1, inc(1), 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, inc(14))
+    );
+}
+
+#[test]
+fn unit_task_and_split() {
+    let g = graph!(|x: i64| -> i64 {
+        let (a, b) = pair(inc(x));
+        let u = unit(a);
+        let _ = u;
+        add(a, b)
+    });
+    let (a, b) = pair(inc(2));
+    assert_eq!(g.compute(2), add(a, b));
+}
+
+#[test]
+fn refs_of_nodes() {
+    let g = graph!(|x: i64| -> i64 {
+        let a = inc(x);
+        let b = inc(a);
+        sum_ref(&a, &b) + sum_ref(&a, &a)
+    });
+    let (a, b) = (inc(3), inc(inc(3)));
+    assert_eq!(g.compute(3), sum_ref(&a, &b) + sum_ref(&a, &a));
+}
+
+#[test]
+fn generic_const_generic_impl_trait() {
+    let g = graph!(|x: i64| -> (i64, i64, String, String) {
+        let a = gen_id(inc(x));
+        (a, arr_sum([a, x, 3]), show(a), show("lit"))
+    });
+    let a = gen_id(inc(5));
+    assert_eq!(g.compute(5), (a, arr_sum([a, 5, 3]), show(a), show("lit")));
+}
+
+#[test]
+fn raw_and_unicode_and_internal_names() {
+    let g = graph!(|x: i64| -> i64 {
+        let r#type = r#type(x);
+        let größe = größe(r#type);
+        let t = table(größe);
+        let p = pending(t);
+        state(p)
+    });
+    assert_eq!(g.compute(1), state(pending(table(größe(r#type(1))))));
+}
+
+#[test]
+fn question_mark_in_loops() {
+    let g = graph!(|x: i64| -> Result<i64, String> {
+        let mut acc = checked(x)?;
+        for _ in 0..5 {
+            acc = checked(acc)?;
+        }
+        Ok(acc)
+    });
+    let seq = |x: i64| -> Result<i64, String> {
+        let mut acc = checked(x)?;
+        for _ in 0..5 {
+            acc = checked(acc)?;
+        }
+        Ok(acc)
+    };
+    assert_eq!(g.compute(1), seq(1));
+    assert_eq!(g.compute(97), seq(97));
+}
+
+#[test]
+fn block_with_tasks() {
+    let g = graph!(|x: i64| -> i64 {
+        let y = {
+            let t = inc(x);
+            add(t, 1)
+        };
+        inc(y)
+    });
+    assert_eq!(g.compute(1), inc(add(inc(1), 1)));
+    assert_eq!(g.info().len(), 3, "{:?}", g.info());
+}
+
+#[test]
+fn shadowing_in_nested_block() {
+    let g = graph!(|x: i64| -> (i64, i64) {
+        let a = inc(x);
+        let k = 10;
+        let b = {
+            let a = add(a, k);
+            let k = 20;
+            add(a, k)
+        };
+        (add(a, k), b)
+    });
+    let seq = |x: i64| {
+        let a = inc(x);
+        let k = 10;
+        let b = {
+            let a = add(a, k);
+            let k = 20;
+            add(a, k)
+        };
+        (add(a, k), b)
+    };
+    assert_eq!(g.compute(1), seq(1));
+}
+
+#[test]
+fn cfg_on_statements() {
+    let g = graph!(|x: i64| -> i64 {
+        let mut a = inc(x);
+        #[cfg(not(test))]
+        {
+            a = inc(a);
+        }
+        #[cfg(test)]
+        {
+            a = add(a, 2);
+        }
+        #[cfg(not(test))]
+        let a = add(a, 1000);
+        #[cfg(test)]
+        let a = add(a, 5);
+        a
+    });
+    let seq = |x: i64| {
+        let mut a = inc(x);
+        #[cfg(not(test))]
+        {
+            a = inc(a);
+        }
+        #[cfg(test)]
+        {
+            a = add(a, 2);
+        }
+        #[cfg(not(test))]
+        let a = add(a, 1000);
+        #[cfg(test)]
+        let a = add(a, 5);
+        a
+    };
+    assert_eq!(g.compute(1), seq(1));
+    assert_eq!(g.info().len(), 3, "{:?}", g.info());
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Pt {
+    x: i64,
+    y: i64,
+}
+
+#[test]
+#[allow(clippy::never_loop)]
+fn literals_methods_loops_nested() {
+    let g = graph!(|x: i64| -> (i64, i64, Pt, (i64, i64), [i64; 2], i64, i64) {
+        let k = loop {
+            break 3;
+        };
+        let mut m = 0;
+        while m < 4 {
+            m += 1;
+        }
+        let a = inc(x);
+        let s = Pt { x: a, y: k };
+        let t = (a, m);
+        let arr = [a, a];
+        let abs = (a - 100).abs();
+        let inner = inc(k);
+        (k, m, s, t, arr, abs, inner)
+    });
+    let a = inc(2);
+    assert_eq!(
+        g.compute(2),
+        (3, 4, Pt { x: a, y: 3 }, (a, 4), [a, a], (a - 100).abs(), 4)
+    );
+}
+
+#[test]
+fn long_unrolled_loop() {
+    let g = graph!(|x: i64| -> i64 {
+        let mut acc = inc(x);
+        for i in 0..300 {
+            acc = add(acc, i);
+        }
+        acc
+    });
+    assert_eq!(g.compute(0), 1 + (0..300).sum::<i64>());
+}
+
+#[test]
+fn internal_like_names() {
+    let __table = 5;
+    let __run = 6;
+    let g = graph!(|__pending: i64, __out: i64| -> i64 {
+        let __node = inc(__pending);
+        let __const_1 = 4;
+        let __c0 = add(__node, __out);
+        add(add(__c0, __const_1), __table + __run)
+    });
+    assert_eq!(g.compute(1, 2), add(add(add(inc(1), 2), 4), 11));
+}
+
+#[test]
+fn mutable_constant_changed_after_a_node_reads_it() {
+    let g = graph!(|x: i64| -> (i64, i64) {
+        let mut m = 1;
+        let a = add(x, m);
+        while m < 4 {
+            m += 1;
+        }
+        (a, add(a, m))
+    });
+    let seq = |x: i64| {
+        let mut m = 1;
+        let a = add(x, m);
+        while m < 4 {
+            m += 1;
+        }
+        (a, add(a, m))
+    };
+    assert_eq!(g.compute(10), seq(10));
+}
