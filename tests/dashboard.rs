@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 use browser::{cell, dump_dom, table_rows, text_of};
 use serde_json::Value;
 use taskweave::prelude::*;
-use taskweave::{Client, ClientError, Dashboard, Scheduler};
+use taskweave::{
+    Client, ClientError, Dashboard, NodeInfo, Observer, RunOptions, Scheduler, TaskError,
+};
 
 const LIMIT: Duration = Duration::from_secs(300);
 
@@ -1046,5 +1048,79 @@ fn tasks_cancelled_before_they_ran_are_not_runs() {
         assert_eq!(after["tasks"].as_u64(), Some(4));
         let bars = after["stream"]["bars"].as_array().unwrap();
         assert_eq!(bars.len(), 4, "one bar per task run");
+    });
+}
+
+#[delayed]
+fn unwound_part(x: u64) -> u64 {
+    x + 1
+}
+
+#[delayed]
+fn unwound_sum(xs: Vec<u64>) -> u64 {
+    xs.iter().sum()
+}
+
+/// An observer whose `graph_started` or `graph_finished` panics: the run unwinds (an
+/// observer's panic is the caller's), and the dashboard's own hooks after it are not
+/// told.
+struct PanicsIn {
+    started: bool,
+}
+
+impl Observer for PanicsIn {
+    fn graph_started(&self, _nodes: &[NodeInfo<'_>]) {
+        assert!(!self.started, "the observer panics as the run starts");
+    }
+    fn graph_finished(&self, _result: Result<(), &TaskError>) {
+        panic!("the observer panics as the run ends");
+    }
+}
+
+/// A run that unwinds (its own observer panicked, before or after its tasks) still
+/// ends in the dashboard: its tasks that ran are counted, those that never ran count
+/// as cancelled, and none stays pending. (Found by probing: the run's nodes stayed
+/// pending for good, `done 0` of `total 9`, and the task runs of a run that unwound
+/// after them were never counted.)
+#[test]
+fn a_run_that_unwinds_ends_in_the_dashboard() {
+    let _serial = serial();
+    watchdog::within(LIMIT, "a run that unwinds", || {
+        for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+            for started in [true, false] {
+                let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
+                let parts: Vec<Delayed<u64>> = (0..8).map(|i| delay!(unwound_part(i))).collect();
+                let sum = delay!(unwound_sum(parts));
+                let options = RunOptions::new()
+                    .scheduler(scheduler)
+                    .observer(Arc::new(PanicsIn { started }));
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    sum.try_compute_with(options)
+                }));
+                assert!(run.is_err(), "{scheduler:?}: the observer's panic unwinds");
+                let what = format!(
+                    "{scheduler:?}, panic as the run {}",
+                    ["ends", "starts"][usize::from(started)]
+                );
+                let after = status(dashboard.addr());
+                let rows = progress(&after);
+                // As the run starts nothing ran: every node is cancelled. As it
+                // ends every node ran.
+                let (part, whole, tasks) = if started {
+                    ((0, 0, 8, 8), (0, 0, 1, 1), 0)
+                } else {
+                    ((8, 0, 0, 8), (1, 0, 0, 1), 9)
+                };
+                assert_eq!(rows.get("unwound_part"), Some(&part), "{what}: {rows:?}");
+                assert_eq!(rows.get("unwound_sum"), Some(&whole), "{what}: {rows:?}");
+                assert_eq!(after["tasks"].as_u64(), Some(tasks), "{what}");
+                assert!(after["running"].as_array().unwrap().is_empty(), "{what}");
+                let page = dashboard.to_html();
+                assert!(
+                    page.contains("the run unwound"),
+                    "{what}: the graph says how it ended"
+                );
+            }
+        }
     });
 }

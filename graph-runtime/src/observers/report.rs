@@ -31,6 +31,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -876,6 +877,7 @@ impl Shared {
             functions,
             graph: Mutex::new(graph),
             gathered: Mutex::new(Gathered::default()),
+            ended: AtomicBool::new(false),
             log: Some(log),
         });
         state.runs.push(Arc::downgrade(&watch));
@@ -894,6 +896,9 @@ struct RunWatch {
     graph: Mutex<Option<GraphRun>>,
     /// How far its records were gathered. Locked after the recording's state.
     gathered: Mutex<Gathered>,
+    /// Whether its end was recorded ([`RunWatch::end`]): by `graph_finished`, or when
+    /// the watch is dropped without it (the run unwound).
+    ended: AtomicBool,
     /// Its task log (back to the pool when the run's observer goes).
     log: Option<TaskLog>,
 }
@@ -970,8 +975,19 @@ impl Observer for RunWatch {
     }
 
     fn graph_finished(&self, result: Result<(), &TaskError>) {
-        // Every task of the run has ended (the dispatcher joined them): what its log
-        // holds now is all of it.
+        self.end(result.err().map(ToString::to_string));
+    }
+}
+
+impl RunWatch {
+    /// Records the run's end, once: gathers the rest of its records, counts its nodes
+    /// that never ran as cancelled (none pending any more) and keeps its graph, with
+    /// `error` if it failed. Every task of the run has ended (the dispatcher joined
+    /// them, or the run is gone): what its log holds now is all of it.
+    fn end(&self, error: Option<String>) {
+        if self.ended.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let mut state = self.shared.state();
         let state = &mut *state;
         self.gather(state);
@@ -1008,7 +1024,7 @@ impl Observer for RunWatch {
                 };
             }
             graph.ended = true;
-            graph.error = result.err().map(ToString::to_string);
+            graph.error = error;
         }
         if let Some(graph) = graph {
             state.add_graph(self.compute, graph);
@@ -1018,6 +1034,12 @@ impl Observer for RunWatch {
 
 impl Drop for RunWatch {
     fn drop(&mut self) {
+        // A run that unwound (an observer's hook, or reading a result, panicked) never
+        // told `graph_finished`: its end is recorded now, or its nodes would stay
+        // pending and its task runs uncounted while the recording lives.
+        self.end(Some(
+            "the run unwound before it ended (a panic outside its tasks)".to_owned(),
+        ));
         if let Some(log) = self.log.take() {
             // A log that held a large run is let go: kept, its chunks would stay
             // while the recording lives.
