@@ -419,6 +419,11 @@ fn the_server_ends_when_its_client_or_guard_drops() {
         let taken = Client::builder().dashboard(addr).build().unwrap_err();
         assert!(matches!(taken, ClientError::Dashboard(_)), "{taken}");
         assert!(taken.to_string().contains("dashboard"), "{taken}");
+        // Naming the address taken, with the socket's kind of error.
+        assert!(taken.to_string().contains(&addr.to_string()), "{taken}");
+        let second = Dashboard::serve(addr).unwrap_err();
+        assert_eq!(second.kind(), std::io::ErrorKind::AddrInUse, "{second}");
+        assert!(second.to_string().contains(&addr.to_string()), "{second}");
         drop(again);
         let public = Client::builder()
             .dashboard("0.0.0.0:0")

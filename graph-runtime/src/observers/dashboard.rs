@@ -150,7 +150,15 @@ impl DashboardBuilder {
         let recording = Recording::start(true, self.keep);
         let view = recording.view().clone();
         let handler: Handler = Arc::new(move |request: &Request<'_>| respond(&view, request));
-        let server = Server::start(&addrs, handler)?;
+        // The socket's error alone ("Address already in use") does not say which
+        // address: a second dashboard on a taken port should name it.
+        let server = Server::start(&addrs, handler).map_err(|error| {
+            let tried: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+            io::Error::new(
+                error.kind(),
+                format!("could not bind {}: {error}", tried.join(" or ")),
+            )
+        })?;
         Ok(Dashboard { server, recording })
     }
 }
@@ -171,7 +179,8 @@ impl Dashboard {
     /// port ([`addr`](Self::addr) tells which). An address that is not loopback is an
     /// [`InvalidInput`](io::ErrorKind::InvalidInput) error: see
     /// [`serve_public`](Self::serve_public). Other errors are the socket's (the port
-    /// is taken, say). Keeps [`Dashboard::DEFAULT_KEEP`] task runs for the stream; see
+    /// is taken, say: [`AddrInUse`](io::ErrorKind::AddrInUse)), their message naming
+    /// the address. Keeps [`Dashboard::DEFAULT_KEEP`] task runs for the stream; see
     /// [`builder`](Self::builder) for another bound.
     pub fn serve(addr: impl ToSocketAddrs) -> io::Result<Dashboard> {
         DashboardBuilder::default().serve(addr)
