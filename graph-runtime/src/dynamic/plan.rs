@@ -709,7 +709,12 @@ impl Storage {
             let result = panic::catch_unwind(AssertUnwindSafe(|| {
                 // The caller's client, or none: not that of a task this thread may be
                 // inside (it may have taken this job while it waits).
-                let _client = crate::futures::ClientScope::enter(options.client.as_ref());
+                let _client = crate::engine::owner::OwnerScope::enter(
+                    options
+                        .client
+                        .as_ref()
+                        .map(crate::engine::owner::OwnerRef::erased),
+                );
                 run.plan.run(&run.slots, &run.pending, &options)
             }));
             // The hook's handle first, so the run holds nothing of the caller's.

@@ -243,7 +243,7 @@ where
     let client = options
         .client
         .clone()
-        .or_else(crate::futures::current_client);
+        .or_else(crate::engine::owner::current_owner);
     let ctx = Ctx {
         client,
         table,
@@ -288,7 +288,7 @@ struct Shared {
 /// One run's state: what the dispatcher (or a tree) reads and sets around every node.
 pub(crate) struct Ctx<'t, G, C, F: ?Sized> {
     /// The client the run belongs to, if any (see `watched`).
-    client: Option<std::sync::Arc<crate::futures::ClientInner>>,
+    client: Option<crate::engine::owner::Owner>,
     table: &'t G,
     /// Every node's entry when an observer watches the run; empty otherwise.
     infos: &'t [NodeInfo<'t>],

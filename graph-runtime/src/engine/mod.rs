@@ -9,6 +9,7 @@ pub(crate) mod lock;
 pub(crate) mod names;
 pub(crate) mod observe;
 pub(crate) mod options;
+pub(crate) mod owner;
 pub(crate) mod slot;
 pub(crate) mod sync;
 pub(crate) mod table;

@@ -332,7 +332,7 @@ pub(crate) fn in_graph_task() -> bool {
 pub(crate) struct TaskScope {
     previous: (*const crate::engine::sync::AtomicU32, u32),
     stop: Option<Option<Arc<dyn Fn() -> bool + Send + Sync>>>,
-    _client: crate::futures::ClientScope,
+    _client: crate::engine::owner::OwnerScope,
 }
 
 impl TaskScope {
@@ -341,14 +341,16 @@ impl TaskScope {
         run_stop: &crate::engine::sync::AtomicU32,
         node: u32,
         stop: Option<&Arc<dyn Fn() -> bool + Send + Sync>>,
-        client: Option<&Arc<crate::futures::ClientInner>>,
+        client: Option<&crate::engine::owner::Owner>,
     ) -> TaskScope {
         let previous = RUN.with(|run| run.replace((run_stop as *const _, node)));
         let stop = stop.map(|stop| STOP.with(|s| s.replace(Some(stop.clone()))));
         TaskScope {
             previous,
             stop,
-            _client: crate::futures::ClientScope::enter(client),
+            _client: crate::engine::owner::OwnerScope::enter(
+                client.map(crate::engine::owner::OwnerRef::erased),
+            ),
         }
     }
 }

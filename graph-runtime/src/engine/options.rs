@@ -32,7 +32,7 @@ pub struct RunOptions {
     pub(crate) on_failure: Option<Arc<dyn Fn(TaskError) + Send + Sync>>,
     /// The client the run belongs to, for `get_client` in its tasks: taken from the
     /// thread that starts the run (see [`with_current_client`](Self::with_current_client)).
-    pub(crate) client: Option<Arc<crate::futures::ClientInner>>,
+    pub(crate) client: Option<crate::engine::owner::Owner>,
     /// A front end's request that a `graph!` describe its nodes rather than run them
     /// (feature `hyperqueue`: a static graph on a cluster). Opaque here: the remote
     /// front end makes it and reads it back.
@@ -83,7 +83,7 @@ impl RunOptions {
     /// move to rayon's pool before its tasks start).
     pub(crate) fn with_current_client(mut self) -> Self {
         if self.client.is_none() {
-            self.client = crate::futures::current_client();
+            self.client = crate::engine::owner::current_owner();
         }
         self
     }

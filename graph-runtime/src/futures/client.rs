@@ -20,6 +20,7 @@ use super::state::{State, TaskName};
 use crate::dynamic::ToCompute;
 use crate::engine::lock::Recover;
 use crate::engine::observe::{Observer, Observers};
+use crate::engine::owner::{OwnerRef, OwnerScope};
 
 // ---- the client -----------------------------------------------------------------
 
@@ -476,7 +477,7 @@ impl Client {
     pub fn persist<P: crate::dynamic::Persist>(&self, outputs: P) -> P::Persisted {
         // The run belongs to this client (see `RunOptions::with_current_client`); the
         // handle is borrowed for the whole call.
-        let _client = super::job::ClientScope::enter(Some(self.inner()));
+        let _client = OwnerScope::enter(Some(OwnerRef::of(self.inner())));
         pool::blocking(|| crate::dynamic::persist(outputs))
     }
 

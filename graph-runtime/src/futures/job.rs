@@ -3,7 +3,7 @@
 //! this thread ([`cancelled`]) and the continuation that runs a chain of futures like a
 //! loop on one worker.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -17,6 +17,7 @@ use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 use crate::engine::names::short_type_name;
 use crate::engine::observe::{FutureEvent, Observer, TaskOutcome};
+use crate::engine::owner::{OwnerRef, OwnerScope};
 
 /// Runs `job` on this pool thread, then each job its end handed over to run next.
 pub(super) fn run_jobs(mut job: Arc<dyn Runnable>) {
@@ -591,61 +592,23 @@ pub(super) fn current_task() -> Option<Arc<dyn HasCore>> {
 /// of it: the shutdown then does not wait for the task's own client, which waits for
 /// it.
 pub fn get_client() -> Option<Client> {
-    let owner = with_client(|inner| inner?.owner.get()?.upgrade())?;
+    let owner = current_client()?.owner.get()?.upgrade()?;
     Some(Client { owner })
 }
 
-thread_local! {
-    /// The client of the task running on this thread, innermost (a client's task, or a
-    /// graph task of a run started inside one: see [`ClientScope`]); null when none.
-    /// A pointer, not a count: setting it around every task must not touch a count
-    /// that every thread of the client shares.
-    static CLIENT: Cell<*const Arc<Inner>> = const { Cell::new(std::ptr::null()) };
-}
-
-/// `f` of the client of the task running on this thread, if any.
-fn with_client<R>(f: impl FnOnce(Option<&Arc<Inner>>) -> R) -> R {
-    let client = CLIENT.with(Cell::get);
-    // SAFETY: `CLIENT` holds a pointer only while a `ClientScope` made from a reference
-    // to that `Arc` is alive on this thread, and scopes are dropped in the reverse
-    // order of their making (each restores the one before): the `Arc` outlives it.
-    f(unsafe { client.as_ref() })
-}
-
-/// The client of the task running on this thread: a graph run started here takes it
-/// for its tasks (see `engine::dispatch::watched`).
+/// The client of the task running on this thread, if any: a client's task, or a graph
+/// task of a run started inside one (see [`engine::owner`](crate::engine::owner)).
 pub(crate) fn current_client() -> Option<Arc<Inner>> {
-    with_client(|inner| inner.cloned())
+    crate::engine::owner::current_owner()?
+        .downcast::<Inner>()
+        .ok()
 }
 
 /// Whether the task running on this thread is one of `client`'s, or a graph task of a
 /// run started inside one: the client's shutdown must not wait for its own pool then,
 /// as a thread of it waits for this very task.
 pub(super) fn in_task_of(client: &Inner) -> bool {
-    with_client(|inner| inner.is_some_and(|inner| std::ptr::eq(&**inner, client)))
-}
-
-/// Makes `client` the client of the task running on this thread ([`get_client`])
-/// until dropped, then the one before again: around a client's task, and around a
-/// graph task (`None`: a run with no client, whose task must not see the client of
-/// the task its thread happens to be inside, as rayon's threads run other runs'
-/// tasks while they wait). Made only on a stack frame below which the client lives,
-/// and never forgotten (see `with_client`).
-pub(crate) struct ClientScope(*const Arc<Inner>);
-
-impl ClientScope {
-    #[inline]
-    pub(crate) fn enter(client: Option<&Arc<Inner>>) -> ClientScope {
-        let client = client.map_or(std::ptr::null(), |c| c as *const Arc<Inner>);
-        ClientScope(CLIENT.with(|c| c.replace(client)))
-    }
-}
-
-impl Drop for ClientScope {
-    #[inline]
-    fn drop(&mut self) {
-        CLIENT.with(|c| c.set(self.0));
-    }
+    crate::engine::owner::with_owner(|owner| owner.is_some_and(|owner| owner.is(client)))
 }
 
 impl<F, K, R> Dependent for Job<F, K, R>
@@ -689,7 +652,7 @@ where
             job: self.clone() as Arc<dyn RunningTask>,
         };
         let previous = CURRENT.with(|c| c.replace(Some(current)));
-        let client = ClientScope::enter(Some(&self.client));
+        let client = OwnerScope::enter(Some(OwnerRef::of(&self.client)));
         let mut attempts = 0;
         // The job's own function, taken out for the run (a cancel that releases the
         // arguments meanwhile must not drop it under the call) and dropped after.

@@ -36,15 +36,12 @@ pub(crate) mod state;
 mod waiting;
 
 pub use args::{Dependencies, FutArg, IntoFutArg, KeptArgs, SubmitArgs, TaskFn};
-/// The client a graph run takes for its tasks (`get_client` in a graph task).
-pub(crate) use client::Inner as ClientInner;
 pub use client::{Client, ClientBuilder};
 pub use erased::ErasedFuture;
 pub use error::{ClientError, FutureError};
 pub use future::{Future, Status};
 pub use info::{futures_info, AnyFuture, FutureRef};
 pub use job::{cancelled, get_client, TaskBuilder};
-pub(crate) use job::{current_client, ClientScope};
 /// A deadline from a timeout, none for `Duration::MAX` (shared with the cluster transports).
 #[cfg_attr(not(feature = "hyperqueue"), allow(unused_imports))]
 pub(crate) use pool::deadline_after;

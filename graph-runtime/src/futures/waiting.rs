@@ -99,7 +99,7 @@ impl Waitable for &dyn AnyFuture {
 /// # Panics
 /// In a task, when the wait could never end (and has no timeout): it needs a future
 /// that waits for this very task (the task's own, or one that depends on it; see
-/// [`FutureError::WaitsForItself`](super::FutureError::WaitsForItself)), and no other
+/// [`FutureError::WaitsForItself`]), and no other
 /// future could end it. The task then fails with that message rather than hang.
 pub fn wait<F: Waitable>(
     futures: &[F],

@@ -1,0 +1,111 @@
+//! Whom the task running on a thread works for: the futures client whose task it is,
+//! or whose graph it is a task of (Dask's `get_client()` finds it in every task). Kept
+//! opaque here, since the engine knows no front end: the futures set it around their
+//! tasks and read it back; a graph run carries it to whichever thread runs its tasks.
+
+use std::any::Any;
+use std::cell::Cell;
+use std::sync::Arc;
+
+/// An owning handle to the client a run belongs to, of a type only its front end knows.
+pub(crate) type Owner = Arc<dyn Any + Send + Sync>;
+
+/// A borrowed owner, as a thread-local holds it: where the owner's handle is, and how
+/// to make an owning [`Owner`] of it. A handle of the front end's own type (a futures
+/// task's `Arc` of its client) is lent as it is, with no count taken per task.
+#[derive(Clone, Copy)]
+pub(crate) struct OwnerRef {
+    /// The lent handle.
+    handle: *const (),
+    /// The owner's own address (what two handles of one owner share).
+    address: *const (),
+    /// An owning handle made from `handle`.
+    own: unsafe fn(*const ()) -> Owner,
+}
+
+impl OwnerRef {
+    /// Lends `handle`, an `Arc` of the owner's own type.
+    pub(crate) fn of<T: Any + Send + Sync>(handle: &Arc<T>) -> OwnerRef {
+        /// # Safety
+        /// `handle` points to a live `Arc<T>`.
+        unsafe fn own<T: Any + Send + Sync>(handle: *const ()) -> Owner {
+            // SAFETY: the caller's contract.
+            unsafe { &*handle.cast::<Arc<T>>() }.clone()
+        }
+        OwnerRef {
+            handle: (handle as *const Arc<T>).cast(),
+            address: Arc::as_ptr(handle).cast(),
+            own: own::<T>,
+        }
+    }
+
+    /// Lends an [`Owner`].
+    pub(crate) fn erased(handle: &Owner) -> OwnerRef {
+        /// # Safety
+        /// `handle` points to a live `Owner`.
+        unsafe fn own(handle: *const ()) -> Owner {
+            // SAFETY: the caller's contract.
+            unsafe { &*handle.cast::<Owner>() }.clone()
+        }
+        OwnerRef {
+            handle: (handle as *const Owner).cast(),
+            address: Arc::as_ptr(handle).cast(),
+            own,
+        }
+    }
+
+    /// Whether this is `owner`.
+    pub(crate) fn is<T>(&self, owner: &T) -> bool {
+        std::ptr::eq(self.address, (owner as *const T).cast())
+    }
+
+    /// An owning handle.
+    pub(crate) fn to_owned(self) -> Owner {
+        // SAFETY: an `OwnerRef` is read only from `OWNER` (see `with_owner`), while the
+        // scope that lent its handle is alive.
+        unsafe { (self.own)(self.handle) }
+    }
+}
+
+thread_local! {
+    /// The owner of the task running on this thread, innermost (see [`OwnerScope`]).
+    /// A borrow, not a count: setting it around every task must not touch a count
+    /// that every thread of a client shares.
+    static OWNER: Cell<Option<OwnerRef>> = const { Cell::new(None) };
+}
+
+/// `f` of the owner of the task running on this thread, if any.
+pub(crate) fn with_owner<R>(f: impl FnOnce(Option<OwnerRef>) -> R) -> R {
+    // The handle lent is alive: `OWNER` holds it only while the `OwnerScope` that lent
+    // it is, and scopes end in the reverse order of their making (each restores the
+    // one before).
+    f(OWNER.with(Cell::get))
+}
+
+/// An owning handle to the owner of the task running on this thread, if any: what a
+/// graph run started here takes for its tasks.
+pub(crate) fn current_owner() -> Option<Owner> {
+    with_owner(|owner| owner.map(OwnerRef::to_owned))
+}
+
+/// Makes an owner that of the task running on this thread until dropped, then the one
+/// before again: around a client's task, and around a graph task (`None`: a run with
+/// no owner, whose task must not see the owner of the task its thread happens to be
+/// inside, as rayon's threads run other runs' tasks while they wait). Made only on a
+/// stack frame below which the lent handle lives, and never forgotten.
+#[must_use = "the owner is this thread's only while the scope lives"]
+pub(crate) struct OwnerScope(Option<OwnerRef>);
+
+impl OwnerScope {
+    #[inline]
+    pub(crate) fn enter(owner: Option<OwnerRef>) -> OwnerScope {
+        OwnerScope(OWNER.with(|o| o.replace(owner)))
+    }
+}
+
+impl Drop for OwnerScope {
+    #[inline]
+    fn drop(&mut self) {
+        OWNER.with(|o| o.set(self.0));
+    }
+}
