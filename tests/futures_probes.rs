@@ -413,6 +413,43 @@ fn a_task_waiting_with_wait_on_its_own_future_fails_rather_than_hang() {
     });
 }
 
+/// `as_completed` in a task over its own future: the next future it waits for can
+/// only be one that another future ends; when none can, the task fails with the
+/// message rather than hang.
+#[test]
+fn a_task_iterating_its_own_future_as_completed_fails_rather_than_hang() {
+    watchdog::within(
+        Duration::from_secs(20),
+        "self wait through as_completed",
+        || {
+            let client = client(2);
+            let (tx, rx) = mpsc::channel::<Future<i64>>();
+            let rx = Mutex::new(rx);
+            let me = client
+                .task(move || -> i64 {
+                    let me = rx.lock().unwrap().recv().unwrap();
+                    let client = get_client().unwrap();
+                    let other = client.submit(|| 5i64, ());
+                    let mut both = as_completed([me.clone(), other]);
+                    // The other one ends: it is yielded.
+                    assert_eq!(both.next().unwrap().result().unwrap(), 5);
+                    // With a timeout, the wait ends.
+                    assert!(both.next_timeout(Duration::ZERO).is_err());
+                    // Only itself is left: the next wait could never end.
+                    both.next();
+                    unreachable!("the wait for itself returned");
+                })
+                .named("iterates_itself")
+                .submit(());
+            tx.send(me.clone()).unwrap();
+            let error = me.result().unwrap_err().to_string();
+            assert!(error.contains("`iterates_itself`"), "{error}");
+            assert!(error.contains("never end"), "{error}");
+            assert!(!error.contains("unreachable"), "{error}");
+        },
+    );
+}
+
 #[test]
 fn nested_waits_on_a_one_thread_client() {
     watchdog::within(LIMIT, "nested waits", || {

@@ -274,13 +274,38 @@ impl<F: Waitable> AsCompleted<F> {
     }
 
     /// Blocks until a future has ended or the deadline passed; true if one has.
+    ///
+    /// # Panics
+    /// In a task, with no deadline, when every future still expected waits for that
+    /// very task (see [`wait`]'s): the wait could never end.
     fn wait_ready(&self, deadline: Option<Instant>) -> bool {
         let (list, ready) = &*self.ended;
         let done = || !list.lock().recover().is_empty();
+        if deadline.is_none() && !done() {
+            if let Some(error) = self.never_ends() {
+                panic!("{error}");
+            }
+        }
         pool::wait(&done, None, deadline, || {
             let queue = list.lock().recover();
             sleep_until(ready, queue, |q| !q.is_empty(), deadline).1
         })
+    }
+
+    /// Why waiting for the next future without a deadline could never end, if it could
+    /// not: every future still expected waits for the task running on this thread.
+    /// The first one that does not ends the search (outside a task: the first one).
+    fn never_ends(&self) -> Option<FutureError> {
+        let mut stuck = None;
+        for (future, _) in self.pending.values() {
+            let state = future.waited();
+            let core = state.state().core();
+            if core.is_done() {
+                return None;
+            }
+            stuck = Some(core.waits_for_itself()?);
+        }
+        stuck
     }
 
     /// The next ended future, if one is queued.
