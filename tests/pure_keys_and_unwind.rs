@@ -303,6 +303,56 @@ fn a_prepared_graph_computes_again_after_an_observer_panicked() {
     }
 }
 
+/// Counts the runs it is told of, and how they ended.
+#[derive(Default)]
+struct Ends {
+    started: AtomicUsize,
+    finished: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+impl Observer for Ends {
+    fn graph_started(&self, _nodes: &[NodeInfo<'_>]) {
+        self.started.fetch_add(1, Ordering::SeqCst);
+    }
+    fn graph_finished(&self, result: Result<(), &TaskError>) {
+        self.finished.fetch_add(1, Ordering::SeqCst);
+        if result.is_err() {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// An observer that panics at a run's start, in a task's bookkeeping or at its end
+/// unwinds the run, but every observer beside it still hears that the run started
+/// and ended, once: in error when the run unwound before its end.
+#[test]
+fn observers_beside_one_that_panics_hear_the_run_end() {
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        for hook in [Hook::GraphStarted, Hook::TaskFinished, Hook::GraphFinished] {
+            let (sum, _) = wide_graph();
+            let panics = Arc::new(PanicsOnce {
+                hook,
+                armed: AtomicBool::new(true),
+            });
+            let ends = Arc::new(Ends::default());
+            let options = RunOptions::new()
+                .scheduler(scheduler)
+                .observer(panics)
+                .observer(ends.clone());
+            let run = catch_unwind(AssertUnwindSafe(|| sum.try_compute_with(options)));
+            assert!(run.is_err(), "{scheduler:?} {hook:?}: the run unwinds");
+            let seen = (
+                ends.started.load(Ordering::SeqCst),
+                ends.finished.load(Ordering::SeqCst),
+                ends.failed.load(Ordering::SeqCst),
+            );
+            let failed = usize::from(!matches!(hook, Hook::GraphFinished));
+            assert_eq!(seen, (1, 1, failed), "{scheduler:?} {hook:?}");
+        }
+    }
+}
+
 #[test]
 fn a_prepared_graph_computes_again_after_a_task_panicked() {
     for scheduler in [Scheduler::Sync, Scheduler::Threads] {

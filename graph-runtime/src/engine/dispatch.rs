@@ -234,6 +234,8 @@ where
     let infos = observed
         .as_ref()
         .map_or(&[][..], |observed| observed.nodes());
+    // From here on, the observer hears of the run's end even if it unwinds.
+    let mut end = EndOnUnwind { observer, infos };
     if let Some(observer) = observer {
         crate::engine::observe::note_break();
         observer.graph_started(infos);
@@ -270,11 +272,40 @@ where
             let first_stop = ctx.first_stop.load(Ordering::Relaxed);
             (first_stop > node).then_some(error)
         });
+    end.observer = None;
     if let Some(observer) = observer {
         crate::engine::observe::note_break();
         observer.graph_finished(failure.as_ref().map_or(Ok(()), Err));
     }
     failure.map_or(Ok(value), Err)
+}
+
+/// Tells the run's observer that the run ended, in error, when it unwinds before
+/// `graph_finished` (an observer's hook panicked, or the run's own bookkeeping): a
+/// progress bar, a profile or a report would otherwise wait for an end that never
+/// comes, and the observers combined after the one that panicked would not hear of
+/// it. Every task of the run has ended by then (rayon joins both halves of a join
+/// before it resumes a panic). A second panic of the observer is dropped: one is
+/// unwinding already.
+struct EndOnUnwind<'o> {
+    observer: Option<&'o dyn Observer>,
+    infos: &'o [NodeInfo<'o>],
+}
+
+impl Drop for EndOnUnwind<'_> {
+    fn drop(&mut self) {
+        let Some(observer) = self.observer else {
+            return;
+        };
+        // Named after the run's last node, its output in most graphs.
+        let (name, call_site) = self
+            .infos
+            .last()
+            .map_or(("run", ""), |info| (info.name(), info.call_site()));
+        let payload = Box::new("the run unwound before it ended (a panic outside its tasks)");
+        let error = TaskError::from_panic(name, call_site, payload);
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| observer.graph_finished(Err(&error))));
+    }
 }
 
 /// A list of ready nodes that several workers take from (see `Ctx::share`), linked

@@ -147,9 +147,28 @@ impl Observers {
     }
 }
 
+impl Observers {
+    /// `hook` of every observer, even when one panics: the first panic is resumed once
+    /// all have been told, so that one observer's panic at a run's start or end does
+    /// not keep it from the others (a progress bar left drawing, a report's run left
+    /// pending).
+    fn tell_all(&self, hook: impl Fn(&dyn Observer)) {
+        let mut first = None;
+        for observer in &self.0 {
+            let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&**observer)));
+            if let Err(payload) = told {
+                first.get_or_insert(payload);
+            }
+        }
+        if let Some(payload) = first {
+            std::panic::resume_unwind(payload);
+        }
+    }
+}
+
 impl Observer for Observers {
     fn graph_started(&self, nodes: &[NodeInfo<'_>]) {
-        self.0.iter().for_each(|o| o.graph_started(nodes));
+        self.tell_all(|o| o.graph_started(nodes));
     }
     fn task_started(&self, node: u32, info: &NodeInfo<'_>) {
         self.0.iter().for_each(|o| o.task_started(node, info));
@@ -160,7 +179,7 @@ impl Observer for Observers {
             .for_each(|o| o.task_finished(node, info, outcome));
     }
     fn graph_finished(&self, result: Result<(), &TaskError>) {
-        self.0.iter().for_each(|o| o.graph_finished(result));
+        self.tell_all(|o| o.graph_finished(result));
     }
     fn future_submitted(&self, task: &FutureEvent<'_>) {
         self.0.iter().for_each(|o| o.future_submitted(task));
