@@ -443,30 +443,37 @@ where
     #[cold]
     pub(crate) fn fail(&self, node: u32, payload: Box<dyn std::any::Any + Send>) {
         let in_order = self.failures == Failures::InOrder;
+        let table = self.table.table();
+        let info = &table.nodes()[node as usize];
+        let error = TaskError::from_panic(info.name(), info.call_site(), payload);
+        let mut first = self.failure.lock().recover();
+        let keep = !first
+            .as_ref()
+            .is_some_and(|&(kept, _)| !in_order || kept < node);
+        let tell = match (keep, self.on_failure) {
+            (false, _) => None,
+            (true, None) => {
+                *first = Some((node, error));
+                None
+            }
+            (true, Some(tell)) => {
+                // The error itself goes to whoever waits for it now; the run's own
+                // result keeps a copy.
+                *first = Some((node, error.detached()));
+                Some((tell, error))
+            }
+        };
+        // The run stops only once its failure is kept: a task that ends because it saw
+        // the stop (a retry loop that gives up, a task polling `cancelled()` that
+        // panics) fails after this one, and cannot be reported in its place.
         if in_order {
             self.stop.fetch_min(node, Ordering::Relaxed);
         } else {
             self.stop.store(0, Ordering::Relaxed);
         }
-        let table = self.table.table();
-        let info = &table.nodes()[node as usize];
-        let error = TaskError::from_panic(info.name(), info.call_site(), payload);
-        let mut first = self.failure.lock().recover();
-        if first
-            .as_ref()
-            .is_some_and(|&(kept, _)| !in_order || kept < node)
-        {
-            return;
-        }
-        match self.on_failure {
-            None => *first = Some((node, error)),
-            Some(tell) => {
-                // The error itself goes to whoever waits for it now; the run's own
-                // result keeps a copy.
-                *first = Some((node, error.detached()));
-                drop(first);
-                tell(error);
-            }
+        drop(first);
+        if let Some((tell, error)) = tell {
+            tell(error);
         }
     }
 
