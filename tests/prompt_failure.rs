@@ -80,8 +80,15 @@ fn blocked_at(gate: &Gate, started: &Arc<AtomicBool>, freed: &Arc<AtomicUsize>) 
 /// failure happens while that sibling runs.
 fn fails_after(started: &Arc<AtomicBool>) -> Delayed<i64> {
     let started = started.clone();
+    fails_once(move || started.load(Ordering::SeqCst))
+}
+
+/// A task named `fails` that panics with "boom" once `ready()` holds. Every sibling a
+/// test counts on must be in `ready()`: after the failure no task starts, so a sibling
+/// still waiting for a worker then would never run, whatever the test waits for.
+fn fails_once(ready: impl Fn() -> bool + Send + Sync + 'static) -> Delayed<i64> {
     delayed(move |_: i64| -> i64 {
-        eventually(|| started.load(Ordering::SeqCst));
+        eventually(&ready);
         panic!("boom")
     })
     .named("fails")
@@ -119,12 +126,19 @@ fn a_slice_compute_that_fails_promptly_keeps_its_graph_for_the_running_tasks() {
     threads();
     within(LIMIT, "slice compute prompt failure", || {
         let (open, gate) = gate();
-        let started = Arc::new(AtomicBool::new(false));
+        // One flag per slow task: the failure waits for both (see `fails_once`).
+        let (slow_started, blocked_started) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
         let freed = Arc::new(AtomicUsize::new(0));
         let function_freed = Arc::new(AtomicUsize::new(0));
         let slow = {
-            let (gate, started, held) =
-                (gate.clone(), started.clone(), Held(function_freed.clone()));
+            let (gate, started, held) = (
+                gate.clone(),
+                slow_started.clone(),
+                Held(function_freed.clone()),
+            );
             delayed(move |x: i64| {
                 let _held = &held;
                 started.store(true, Ordering::SeqCst);
@@ -134,11 +148,11 @@ fn a_slice_compute_that_fails_promptly_keeps_its_graph_for_the_running_tasks() {
             .named("slow")
             .call(1)
         };
-        let parts = vec![
-            slow,
-            fails_after(&started),
-            blocked_at(&gate, &started, &freed),
-        ];
+        let fails = {
+            let (a, b) = (slow_started.clone(), blocked_started.clone());
+            fails_once(move || a.load(Ordering::SeqCst) && b.load(Ordering::SeqCst))
+        };
+        let parts = vec![slow, fails, blocked_at(&gate, &blocked_started, &freed)];
         let error = taskweave::compute_with(RunOptions::new(), parts.as_slice())
             .expect_err("a task failed");
         assert_eq!(error.task(), "fails");
@@ -159,12 +173,19 @@ fn a_slice_compute_that_fails_promptly_keeps_its_graph_for_the_running_tasks() {
 fn running_siblings_of_a_failure_see_cancelled_and_their_results_are_freed() {
     threads();
     within(LIMIT, "siblings see cancelled", || {
+        let (open, gate) = gate();
         let started = Arc::new(AtomicBool::new(false));
+        let computed = Arc::new(AtomicBool::new(false));
         let saw_cancelled = Arc::new(AtomicBool::new(false));
         let freed = Arc::new(AtomicUsize::new(0));
         let kept = {
-            let freed = freed.clone();
-            delayed(move |_: i64| Arc::new(Held(freed.clone()))).call(0)
+            let (freed, computed) = (freed.clone(), computed.clone());
+            delayed(move |_: i64| {
+                let value = Arc::new(Held(freed.clone()));
+                computed.store(true, Ordering::SeqCst);
+                value
+            })
+            .call(0)
         };
         let polls = {
             let (started, saw) = (started.clone(), saw_cancelled.clone());
@@ -172,15 +193,26 @@ fn running_siblings_of_a_failure_see_cancelled_and_their_results_are_freed() {
                 started.store(true, Ordering::SeqCst);
                 eventually(taskweave::cancelled);
                 saw.store(true, Ordering::SeqCst);
+                // Keeps the run going, so that the test sees `kept`'s result is not
+                // freed before the run ends.
+                gate.wait();
                 x
             })
             .call(1)
         };
-        let after =
-            delayed(|_: Arc<Held>, a: i64, b: i64| a + b).call(kept, polls, fails_after(&started));
+        // `kept` must have run before the failure: a task not started by then never
+        // is, and its result would never exist to be freed.
+        let fails = {
+            let (started, computed) = (started.clone(), computed.clone());
+            fails_once(move || started.load(Ordering::SeqCst) && computed.load(Ordering::SeqCst))
+        };
+        let after = delayed(|_: Arc<Held>, a: i64, b: i64| a + b).call(kept, polls, fails);
         let error = after.try_compute().expect_err("a task failed");
         assert!(error.message().contains("boom"));
         eventually(|| saw_cancelled.load(Ordering::SeqCst));
+        // `polls` still runs: the run, and the result it holds, go on.
+        assert_eq!(freed.load(Ordering::SeqCst), 0);
+        open.send(()).unwrap();
         eventually(|| freed.load(Ordering::SeqCst) == 1);
     });
 }
