@@ -486,6 +486,37 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
     } else {
         TokenStream::new()
     };
+    // The result's type, for `graph!` to declare the slot of a call's result with:
+    // named when the signature names it, left to inference otherwise (a generic
+    // function's, an opaque `impl Trait`, `!`, and a borrow, already an error).
+    let output = match &sig.output {
+        ReturnType::Type(_, ty)
+            if sig.generics.params.is_empty()
+                && !has_impl_trait(ty)
+                && !matches!(**ty, Type::Never(_))
+                && find_borrow(ty).is_none() =>
+        {
+            quote! {
+                #[inline(always)]
+                #[allow(private_interfaces)]
+                pub fn __output() -> ::core::marker::PhantomData<#ty> {
+                    ::core::marker::PhantomData
+                }
+            }
+        }
+        ReturnType::Default if sig.generics.params.is_empty() => quote! {
+            #[inline(always)]
+            pub fn __output() -> ::core::marker::PhantomData<()> {
+                ::core::marker::PhantomData
+            }
+        },
+        _ => quote! {
+            #[inline(always)]
+            pub fn __output<__T>() -> ::core::marker::PhantomData<__T> {
+                ::core::marker::PhantomData
+            }
+        },
+    };
     let doc = format!("The `#[delayed]` task `{name}`, as `graph!` sees it.");
     quote! {
         #[doc = #doc]
@@ -509,6 +540,7 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
             #key
             #remote
             #attempts
+            #output
             #(#again)*
             #send_check
         }

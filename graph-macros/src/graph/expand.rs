@@ -206,12 +206,33 @@ impl Expander<'_> {
             .filter(|(_, v)| v.node != usize::MAX)
             .map(|(i, v)| {
                 let slot = &v.slot;
-                match self.uses[i] {
-                    1 => quote!(let #slot = #private::Slot::new();),
-                    n => quote!(let #slot = #private::SharedSlot::new(#n);),
+                match (self.uses[i], self.slot_type(i)) {
+                    (1, None) => quote!(let #slot = #private::Slot::new();),
+                    (1, Some(of)) => quote!(let #slot = #private::Slot::of(#of);),
+                    (n, None) => quote!(let #slot = #private::SharedSlot::new(#n);),
+                    (n, Some(of)) => quote!(let #slot = #private::SharedSlot::of(#n, #of);),
                 }
             });
         quote!(#(#slots)*)
+    }
+
+    /// A `PhantomData` of value `value`'s type, where the graph names it: the type of
+    /// its `let` (`let x: T = …`), or the result of the task whose whole result it is
+    /// (its companion's `__output`). Declared typed, a slot is no inference variable
+    /// waiting for its node's code: with thousands of those, rustc's type checking
+    /// grows with the square of the graph's size.
+    fn slot_type(&self, value: usize) -> Option<TokenStream> {
+        let node = self.graph.nodes.get(self.graph.values[value].node)?;
+        if !matches!(node.out, OutPat::Value(v) if v == value) || node.question.is_some() {
+            return None;
+        }
+        if let Some(ty) = &node.ty {
+            return Some(quote!(::core::marker::PhantomData::<#ty>));
+        }
+        match &node.op {
+            Op::Call { companion, .. } => Some(quote!(#companion::__output())),
+            _ => None,
+        }
     }
 
     // ---- an in-forest as nested joins ---------------------------------------------

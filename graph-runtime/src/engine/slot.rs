@@ -178,6 +178,17 @@ impl<T> Slot<T> {
         }
     }
 
+    /// An empty slot of the type `of` names: what `graph!` declares for a task's
+    /// result, typed from the task's signature (its companion's `__output`) so that
+    /// rustc knows the slot's type where it is declared, rather than inferring it from
+    /// the node's code (thousands of slots left to inference make type checking
+    /// quadratic in the graph's size).
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn of(_of: core::marker::PhantomData<T>) -> Self {
+        Self::new()
+    }
+
     /// Stores the task's result. Panics if the slot is already filled.
     #[inline]
     pub fn put(&self, value: T) {
@@ -409,6 +420,13 @@ impl<T> SharedSlot<T> {
             uses,
             value: UnsafeCell::new(MaybeUninit::uninit()),
         }
+    }
+
+    /// An empty slot for `uses` consumers, of the type `of` names (see [`Slot::of`]).
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn of(uses: u32, _of: core::marker::PhantomData<T>) -> Self {
+        Self::new(uses)
     }
 
     /// Stores the task's result. Panics if the slot is already filled.
