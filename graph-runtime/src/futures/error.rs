@@ -22,10 +22,14 @@ pub enum FutureError {
         /// Where it was submitted, as `file:line:column`.
         call_site: &'static str,
     },
-    /// A task waited for a future that cannot end before the task itself does: its
-    /// own future, or one that depends on it (found among the awaited future's
-    /// unfinished dependencies, the nearest 64). Dask waits forever there; here the
-    /// wait fails at once, and the futures go on.
+    /// A task waited, without a timeout, for a future that cannot end before the task
+    /// itself does: its own future, one that needs it (the waiting task's future is
+    /// among the arguments of a task the awaited one needs, however far down), or,
+    /// for a task run inline by a task waiting under it on the same thread (see
+    /// [`Future::result`](crate::Future::result)), the future of that task or of one
+    /// that needs it. Dask waits forever there; here the wait fails as soon as it
+    /// would block, and the futures go on. A cycle that passes through the wait of
+    /// another task is a [`WaitCycle`](FutureError::WaitCycle).
     WaitsForItself {
         /// The task waited for.
         task: String,
@@ -35,6 +39,17 @@ pub enum FutureError {
         waiter: String,
         /// Where the waiting task was submitted.
         waiter_call_site: &'static str,
+    },
+    /// Tasks wait for one another in a cycle (task `a` waits for `b`'s future while
+    /// `b` waits for `a`'s, say, the futures handed over by channels or shared
+    /// slots rather than as arguments), however long the cycle: none of those waits
+    /// could ever end. The wait that closed the cycle (the last of them to block)
+    /// fails with this error, which breaks the cycle: the other waits go on, and end
+    /// once the failing task does. `cycle` starts with that task; each step cannot end
+    /// before the next one does, and the last before the first.
+    WaitCycle {
+        /// The tasks of the cycle, from the one whose wait failed.
+        cycle: Vec<CycleStep>,
     },
     /// `result_timeout` gave up waiting; the task goes on.
     Timeout {
@@ -47,6 +62,33 @@ pub enum FutureError {
         /// How long it waited.
         after: Duration,
     },
+}
+
+/// One task of a cycle of waits ([`FutureError::WaitCycle`]): it cannot end before the
+/// next task of the cycle does (the last one: before the first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CycleStep {
+    /// The task's name.
+    pub task: String,
+    /// Where it was submitted, as `file:line:column`.
+    pub call_site: &'static str,
+    /// Why it cannot end before the next task does.
+    pub then: CycleLink,
+}
+
+/// Why a task of a cycle of waits cannot end before the next one ([`CycleStep::then`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CycleLink {
+    /// It is blocked waiting for the next task's future (`result`, `wait`,
+    /// `as_completed`).
+    Waits,
+    /// It has not started, and the next task's future is among its arguments.
+    Argument,
+    /// The next task runs on its thread, above it (run inline while it waited): it
+    /// resumes only once that task returns.
+    RunsInline,
 }
 
 impl FutureError {
@@ -77,6 +119,43 @@ impl fmt::Display for FutureError {
                  {call_site}, which cannot end before `{waiter}` does: the wait would \
                  never end"
             ),
+            FutureError::WaitCycle { cycle } => {
+                f.write_str(
+                    "tasks wait for one another in a cycle, and the waits would never end: ",
+                )?;
+                for (at, step) in cycle.iter().enumerate() {
+                    let next = &cycle[(at + 1) % cycle.len()].task;
+                    let CycleStep {
+                        task, call_site, ..
+                    } = step;
+                    if at > 0 {
+                        f.write_str("; ")?;
+                    }
+                    match step.then {
+                        CycleLink::Waits => {
+                            write!(f, "`{task}` at {call_site} waits for `{next}`")?
+                        }
+                        CycleLink::Argument => write!(
+                            f,
+                            "`{task}` at {call_site} has not started and needs `{next}` \
+                             (an argument)"
+                        )?,
+                        CycleLink::RunsInline => write!(
+                            f,
+                            "`{task}` at {call_site} resumes only once `{next}`, run \
+                             inline on its thread, returns"
+                        )?,
+                    }
+                }
+                if let Some(first) = cycle.first() {
+                    write!(
+                        f,
+                        "; the wait of `{}` fails, to break the cycle",
+                        first.task
+                    )?;
+                }
+                Ok(())
+            }
             FutureError::Timeout {
                 task,
                 call_site,

@@ -157,30 +157,27 @@ impl<T> Future<T> {
 
     /// Waits for the result, shared: no copy however many read it (the first shared
     /// read moves the value out of the task into an `Arc`, which every later one
-    /// shares; [`result`](Self::result) clones it where it is). A task that waits for
-    /// its own future, or for one that depends on it, gets
-    /// [`FutureError::WaitsForItself`] at once: that wait could never end.
+    /// shares; [`result`](Self::result) clones it where it is). A wait that could
+    /// never end fails instead, as [`result`](Self::result) says.
     pub fn result_shared(&self) -> Result<Arc<T>, FutureError> {
         self.wait_end(Duration::MAX)?;
         self.read()
     }
 
     /// Waits at most `timeout` for the result; on timeout the task goes on.
-    /// A timeout too long to be a deadline (`Duration::MAX`) waits without one;
-    /// `Duration::ZERO` only looks.
+    /// A timeout too long to be a deadline (`Duration::MAX`) waits without one (and
+    /// fails as [`result`](Self::result) does when it could never end); `Duration::ZERO`
+    /// only looks.
     pub fn result_timeout_shared(&self, timeout: Duration) -> Result<Arc<T>, FutureError> {
         self.wait_end(timeout)?;
         self.read()
     }
 
-    /// Waits at most `timeout` (`Duration::MAX`: no limit) for the task to end. A
-    /// task that waits for its own future, or for one that needs it, gets
-    /// [`FutureError::WaitsForItself`] at once rather than a wait without end.
+    /// Waits at most `timeout` (`Duration::MAX`: no limit) for the task to end; a
+    /// wait without a limit that could never end gets the error that says why (see
+    /// `blocked`).
     fn wait_end(&self, timeout: Duration) -> Result<(), FutureError> {
-        if let Some(error) = self.core().waits_for_itself() {
-            return Err(error);
-        }
-        if !self.core().wait(pool::deadline_after(timeout)) {
+        if !self.core().wait(pool::deadline_after(timeout))? {
             return Err(FutureError::Timeout {
                 task: self.name().to_owned(),
                 call_site: self.core().call_site(),
@@ -246,9 +243,27 @@ impl<T> Future<T> {
 }
 
 impl<T: Clone> Future<T> {
-    /// Waits for the result (a clone of the value, which the future keeps). A task
-    /// that waits for its own future, or for one that depends on it, gets
-    /// [`FutureError::WaitsForItself`] at once: that wait could never end.
+    /// Waits for the result (a clone of the value, which the future keeps).
+    ///
+    /// Inside a task, a wait that could never end fails instead of hanging, as soon as
+    /// it would block (Dask hangs there):
+    /// - [`FutureError::WaitsForItself`]: the future cannot end before the waiting task
+    ///   does. It is the task's own future, or needs it through arguments (the waiting
+    ///   task's future is an argument of a task it needs, however far down the chain),
+    ///   or, for a task run inline by a task waiting under it on the same thread (a
+    ///   waiter runs the ready tasks its awaited future needs itself), the future of
+    ///   that task under it or one that needs it.
+    /// - [`FutureError::WaitCycle`]: tasks wait for one another's futures in a cycle,
+    ///   however long (futures handed over through channels, shared slots or
+    ///   [`get_client`](crate::get_client) rather than as arguments). Of the cycle's
+    ///   waits, the last to block fails, naming every task of the cycle; the others go
+    ///   on once its task ends.
+    ///
+    /// Only what no one can end is refused: a future whose task runs on a thread that
+    /// is not blocked, or is queued, or waits with a timeout, or can be ended by any
+    /// one of several futures a wait takes, is waited for. A future cancelled from
+    /// elsewhere ends the wait in any case. Waits outside the client's tasks (and
+    /// inside user code run while a task ends, a done callback) are not looked at.
     pub fn result(&self) -> Result<T, FutureError> {
         self.wait_end(Duration::MAX)?;
         self.read_cloned()

@@ -425,6 +425,8 @@ pub(crate) trait Runnable: Send + Sync {
     fn ended_unstarted(&self, outcome: &Outcome);
     /// The client shuts down: cancels the task unless it has started (see [`Cancel`]).
     fn shut_down(&self);
+    /// The task's state, for a wait that records what it waits for.
+    fn task(self: Arc<Self>) -> Arc<dyn HasCore>;
 }
 
 /// A live task that shutdown may cancel.
@@ -753,6 +755,10 @@ where
 
     fn shut_down(&self) {
         Cancel::cancel(self);
+    }
+
+    fn task(self: Arc<Self>) -> Arc<dyn HasCore> {
+        self
     }
 
     fn ended_unstarted(&self, outcome: &Outcome) {

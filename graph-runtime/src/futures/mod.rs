@@ -8,6 +8,9 @@
 //!   needs (which cannot be waiting for it), or hands its place to another thread
 //!   while it sleeps (Dask's `secede`/`rejoin`), so nested waits neither deadlock nor
 //!   grow a stack. The full rule is in that module's docs.
+//! - `blocked`: the tasks blocked in waits, as a wait-for graph: a wait that could
+//!   never end (a task waiting for itself, a cycle of waits) fails instead of
+//!   blocking.
 //! - `state`: a future's status, result and waiters. Ending a task tells its waiters
 //!   through a work list, so failure and cancellation go down a chain of any length
 //!   in constant stack.
@@ -24,6 +27,7 @@
 
 mod args;
 mod as_arg;
+mod blocked;
 mod client;
 mod erased;
 mod error;
@@ -38,7 +42,7 @@ mod waiting;
 pub use args::{Dependencies, FutArg, IntoFutArg, KeptArgs, SubmitArgs, TaskFn};
 pub use client::{Client, ClientBuilder};
 pub use erased::ErasedFuture;
-pub use error::{ClientError, FutureError};
+pub use error::{ClientError, CycleLink, CycleStep, FutureError};
 pub use future::{Future, Status};
 pub use info::{futures_info, AnyFuture, FutureRef};
 pub use job::{cancelled, get_client, TaskBuilder};

@@ -17,13 +17,16 @@
 //!    job that is ready but not started among the awaited task and its unfinished
 //!    dependencies ([`SEARCH`] futures at most), and runs it itself. Such a job has
 //!    every argument already: it cannot be waiting for the waiter (short of a future
-//!    smuggled to it some other way). At most [`MAX_INLINE`] jobs deep on one stack.
+//!    smuggled to it some other way, a wait that `blocked` refuses). At most
+//!    [`MAX_INLINE`] jobs deep on one stack.
 //! 2. **Hand its place over.** Otherwise the waiter's thread stops counting as one of
 //!    the pool's threads while it sleeps: when fewer than `threads` others are left to
 //!    run queued jobs, a new worker starts (or an idle spare takes the place). So the
 //!    pool grows while threads are blocked, up to [`ClientBuilder::max_threads`]
 //!    (`threads + 1024` by default); spare workers end after a second without work.
-//! 3. **Sleep**, until the awaited future ends or the deadline passes.
+//! 3. **Sleep**, until the awaited future ends or the deadline passes. A task that
+//!    sleeps without a deadline first publishes what its thread waits for, and fails
+//!    the wait instead if it could never end (see `blocked`).
 //!
 //! A wait whose deadline passes before it would sleep (a task polling a future with
 //! short timeouts) hands the thread's place over as step 2 does when jobs are queued,
@@ -61,9 +64,10 @@ use crossbeam_deque::{Injector, Steal};
 
 use smallvec::SmallVec;
 
+use super::blocked::{self, Awaited};
 use super::job::{continuation, run_jobs, Runnable, BATCH};
 use super::state::Core;
-use super::ClientError;
+use super::{ClientError, FutureError};
 use crate::engine::lock::Recover;
 use crate::engine::sync::{sleep_until, spin_rounds};
 // The engine's primitives (the standard library's; loom's under `cfg(loom)`, where the
@@ -563,22 +567,24 @@ pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Waits until `done()` or the deadline, as the calling thread should (see the module
-/// docs): `awaited` is the future waited for, whose needs a worker may run itself, and
-/// `sleep` blocks until the end or the deadline. True if done.
+/// docs): `awaited` is what it waits for (one future, whose needs a worker may run
+/// itself, or several), and `sleep` blocks until the end or the deadline. `Ok(true)`
+/// if done, `Ok(false)` at the deadline; the error of a futures task's wait without a
+/// deadline that could never end (see `blocked`), found when it would sleep.
 pub(crate) fn wait(
     done: &dyn Fn() -> bool,
-    awaited: Option<&Core>,
+    awaited: Awaited<'_>,
     deadline: Option<Instant>,
     sleep: impl FnOnce() -> bool,
-) -> bool {
+) -> Result<bool, FutureError> {
     if let Some(pool) = current() {
-        if let (Some(core), None) = (awaited, deadline) {
+        if let (Awaited::One(core), None) = (&awaited, deadline) {
             run_needs(core, done);
         }
         match spin(done, deadline) {
             Some(true) => {
                 end_polling();
-                return true;
+                return Ok(true);
             }
             Some(false) => {
                 if pool.has_work() {
@@ -590,18 +596,25 @@ pub(crate) fn wait(
                     // sleeps: a replacement runs them.
                     poll_seceded(&pool);
                 }
-                return false;
+                return Ok(false);
             }
             None => {}
         }
+        // Published while it sleeps, for the waits of other tasks to see. A wait with
+        // a deadline ends at it: it is neither looked at nor published.
+        let published = match deadline {
+            None => blocked::block(&awaited)?,
+            Some(_) => None,
+        };
         let ended = {
             let _seceded = pool.secede();
             sleep()
         };
+        drop(published);
         if ended {
             end_polling();
         }
-        return ended;
+        return Ok(ended);
     }
     // A rayon worker counts as waiting for as long as it does, helping or asleep.
     let waiting = rayon::current_thread_index()
@@ -610,17 +623,20 @@ pub(crate) fn wait(
     if waiting.is_some() && HELPING.get() < MAX_HELP {
         HELPING.set(HELPING.get() + 1);
         let _depth = Restore(&HELPING);
-        return help_until(done, deadline, sleep);
+        return Ok(help_until(done, deadline, sleep));
     }
     // A thread outside the pool polls a task that has not started only briefly: it
     // may wait for its dependencies a long while, and a waiter polling all that time
     // takes a core from the workers that run them (the submitting thread of a fan-in
     // on two cores: up to a few percent of the run).
-    let started = || awaited.is_none_or(|core| core.status() != super::Status::Pending);
-    match spin_while(done, deadline, &started) {
+    let started = || match awaited {
+        Awaited::One(core) => core.status() != super::Status::Pending,
+        Awaited::Several { .. } => true,
+    };
+    Ok(match spin_while(done, deadline, &started) {
         Some(ended) => ended,
         None => sleep(),
-    }
+    })
 }
 
 /// Rounds of polling before a waiter sleeps.
@@ -672,6 +688,8 @@ fn run_needs(core: &Core, done: &dyn Fn() -> bool) {
         };
         INLINE.set(INLINE.get() + 1);
         let _depth = Restore(&INLINE);
+        // For a wait of the job to find the task under it (see `blocked`).
+        let _under = blocked::run_inline(core);
         // As in `run_jobs`: the task's own panic is caught in `run`; a panicking `Drop`
         // has been reported by the hook and must not end the waiting task.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()));

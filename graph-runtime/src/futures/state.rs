@@ -395,59 +395,22 @@ impl Core {
 
     /// Blocks until the task ended or `deadline` passed (`None`: no deadline); true if
     /// it ended. A task waiting on a pool thread never runs an unrelated task meanwhile
-    /// (see `pool`'s docs for what it does instead).
-    pub(crate) fn wait(&self, deadline: Option<Instant>) -> bool {
+    /// (see `pool`'s docs for what it does instead). A futures task whose wait, without
+    /// a deadline, could never end gets the error that says why instead (see
+    /// `blocked`).
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Result<bool, FutureError> {
         if self.is_done() {
-            return true;
+            return Ok(true);
         }
         #[cfg(not(loom))]
-        return super::pool::wait(&|| self.is_done(), Some(self), deadline, || {
-            self.sleep(deadline)
-        });
+        return super::pool::wait(
+            &|| self.is_done(),
+            super::blocked::Awaited::One(self),
+            deadline,
+            || self.sleep(deadline),
+        );
         #[cfg(loom)]
-        self.sleep(deadline)
-    }
-
-    /// The error of a wait for this task by the futures task running on this thread,
-    /// if that wait could never end: this task is the waiter itself, or needs it (the
-    /// waiter is among its unfinished dependencies, the nearest [`SEARCH`] looked
-    /// at, breadth first, in a loop: no recursion however deep the graph). The waiter
-    /// cannot end while it waits, so neither can this task; Dask hangs there. Only
-    /// the innermost task on the thread is looked for: one run inline by a waiter
-    /// (see `pool`) had all its arguments, so it cannot need the task under it.
-    ///
-    /// [`SEARCH`]: super::pool::SEARCH
-    pub(crate) fn waits_for_itself(&self) -> Option<FutureError> {
-        if self.is_done() {
-            return None;
-        }
-        let waiter = super::job::current_task()?;
-        let needs_waiter = |core: &Core| std::ptr::eq(core, waiter.core());
-        let mut found = needs_waiter(self);
-        let mut todo: std::collections::VecDeque<Arc<dyn HasCore>> =
-            std::collections::VecDeque::new();
-        // At most `SEARCH` of a task's dependencies: a task of 10^5 arguments costs
-        // no more to look through than one of 64.
-        let unfinished = |core: &Core, todo: &mut std::collections::VecDeque<_>| {
-            if !core.is_done() {
-                let dependencies = core.dependencies.iter().take(super::pool::SEARCH);
-                todo.extend(dependencies.filter_map(|d| d.core.upgrade()));
-            }
-        };
-        unfinished(self, &mut todo);
-        let mut seen = 0;
-        while !found && seen < super::pool::SEARCH {
-            let Some(next) = todo.pop_front() else { break };
-            seen += 1;
-            found = needs_waiter(next.core());
-            unfinished(next.core(), &mut todo);
-        }
-        found.then(|| FutureError::WaitsForItself {
-            task: self.name.to_string(),
-            call_site: self.call_site(),
-            waiter: waiter.core().name.to_string(),
-            waiter_call_site: waiter.core().call_site(),
-        })
+        Ok(self.sleep(deadline))
     }
 
     /// Blocks this thread until the task ended or `deadline` passed.
@@ -871,7 +834,7 @@ pub(crate) mod loom_model {
 
         /// Blocks until the future ends, as `Future::result` does outside the pool.
         pub fn wait(&self) {
-            self.0.core.wait(None);
+            let _ = self.0.core.wait(None);
         }
 
         /// The status.

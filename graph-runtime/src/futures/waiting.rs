@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::blocked::Awaited;
 use super::info::{AnyFuture, FutureRef};
 use super::pool;
 use super::state::{CallbackId, Outcome};
@@ -52,10 +53,16 @@ impl Signal {
     }
 
     /// Blocks until `ready(ended)` or the deadline (`None`: no deadline), as a waiting
-    /// thread should (see `pool`).
-    fn wait_for(&self, ready: impl Fn(Ended) -> bool, deadline: Option<Instant>) -> bool {
+    /// thread should (see `pool`): `Ok(false)` at the deadline, the error of a wait
+    /// that could never end (see `pool::wait`).
+    fn wait_for(
+        &self,
+        ready: impl Fn(Ended) -> bool,
+        awaited: Awaited<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<bool, FutureError> {
         let done = || ready(*self.ended.lock().recover());
-        pool::wait(&done, None, deadline, || {
+        pool::wait(&done, awaited, deadline, || {
             let ended = self.ended.lock().recover();
             sleep_until(&self.changed, ended, |n| ready(*n), deadline).1
         })
@@ -97,10 +104,13 @@ impl Waitable for &dyn AnyFuture {
 /// Futures of different result types wait together as `&dyn AnyFuture`s.
 ///
 /// # Panics
-/// In a task, when the wait could never end (and has no timeout): it needs a future
-/// that waits for this very task (the task's own, or one that depends on it; see
-/// [`FutureError::WaitsForItself`]), and no other
-/// future could end it. The task then fails with that message rather than hang.
+/// In a task, when the wait has no timeout and could never end: the futures it needs
+/// (every one for `AllCompleted`, any one otherwise) cannot end before this very task
+/// does (see [`FutureError::WaitsForItself`]: its own future, one that needs it), or
+/// wait for it in a cycle of waits through other tasks (see
+/// [`FutureError::WaitCycle`]). The task then fails with that message rather than
+/// hang. Found when the wait would block; a wait for the first exception looks again
+/// each time a future ends without making it ready.
 pub fn wait<F: Waitable>(
     futures: &[F],
     mode: WaitMode,
@@ -126,13 +136,33 @@ pub fn wait<F: Waitable>(
         WaitMode::AllCompleted => ended.all >= total,
         WaitMode::FirstException => ended.failed >= 1 || ended.all >= total,
     };
-    let never = deadline
-        .is_none()
-        .then(|| never_ending(&states, &ready))
-        .flatten();
-    if never.is_none() {
-        signal.wait_for(ready, deadline);
-    }
+    let unfinished = || {
+        states
+            .iter()
+            .filter(|state| !state.state().core().is_done())
+            .map(|state| state.state().clone())
+            .collect()
+    };
+    let awaited = || Awaited::Several {
+        all: mode == WaitMode::AllCompleted,
+        futures: &unfinished,
+    };
+    let never = loop {
+        if mode != WaitMode::FirstException {
+            break signal.wait_for(ready, awaited(), deadline).err();
+        }
+        // A future that finishes well does not make this wait ready, and what it
+        // needs shrinks: woken by every end, it looks again (an end of any one of
+        // them could make it ready).
+        let seen = signal.ended.lock().recover().all;
+        let ended_or_ready = |ended: Ended| ready(ended) || ended.all > seen;
+        match signal.wait_for(ended_or_ready, awaited(), deadline) {
+            Err(error) => break Some(error),
+            Ok(false) => break None,
+            Ok(true) if ready(*signal.ended.lock().recover()) => break None,
+            Ok(true) => {}
+        }
+    };
     for (state, id) in registered {
         state.state().core().remove_on_end(id);
     }
@@ -151,36 +181,6 @@ pub fn wait<F: Waitable>(
     (done, not_done)
 }
 
-/// Why a wait without a deadline for `states` until `ready` could never end, if it
-/// could not: some of them wait for the task running on this thread (see
-/// [`Core::waits_for_itself`](super::state::Core::waits_for_itself)), and `ready`
-/// needs them, or the others cannot make it true. Outside a task, or when every
-/// future is done, nothing is looked through.
-fn never_ending(states: &[FutureRef], ready: &dyn Fn(Ended) -> bool) -> Option<FutureError> {
-    let mut stuck = None;
-    let (mut ended, mut pending) = (Ended::default(), 0);
-    for state in states {
-        let core = state.state().core();
-        match core.status() {
-            super::Status::Pending | super::Status::Running => match core.waits_for_itself() {
-                Some(error) => drop(stuck.get_or_insert(error)),
-                None => pending += 1,
-            },
-            status => {
-                ended.all += 1;
-                ended.failed += usize::from(status == super::Status::Error);
-            }
-        }
-    }
-    let error = stuck?;
-    // The stuck ones never end; at best, every other one ends, in error.
-    let best = Ended {
-        all: ended.all + pending,
-        failed: ended.failed + pending,
-    };
-    (!ready(best)).then_some(error)
-}
-
 /// Futures in the order they finish; more can be added while iterating. Made by
 /// [`as_completed`]. It holds the futures not yet yielded, as a `Vec` of them would:
 /// dropping it drops them (cancelling those whose last handle it held) and takes back
@@ -197,6 +197,13 @@ pub struct AsCompleted<F: Waitable> {
 /// Iterates `futures` in completion order (Dask's `as_completed`): [`Future`]s of one
 /// type, or futures of different types as [`ErasedFuture`](super::ErasedFuture)s
 /// (`as_completed([a.erase(), b.erase()])`, then `downcast` each).
+///
+/// # Panics
+/// Iterating in a task (`next`, `next_batch`; not `next_timeout`, which ends at its
+/// deadline) panics, failing the task, when none of the futures still expected could
+/// ever end: each of them cannot end before this very task does
+/// ([`FutureError::WaitsForItself`]), or waits for it in a cycle of waits
+/// ([`FutureError::WaitCycle`]). Found when the wait would block.
 pub fn as_completed<F: Waitable>(futures: impl IntoIterator<Item = F>) -> AsCompleted<F> {
     let mut iter = AsCompleted {
         ended: Arc::new((Mutex::new(VecDeque::new()), Condvar::new())),
@@ -276,36 +283,26 @@ impl<F: Waitable> AsCompleted<F> {
     /// Blocks until a future has ended or the deadline passed; true if one has.
     ///
     /// # Panics
-    /// In a task, with no deadline, when every future still expected waits for that
-    /// very task (see [`wait`]'s): the wait could never end.
+    /// In a task, with no deadline, when none of the futures still expected can end
+    /// before that very task does (see [`wait`]'s): the wait could never end.
     fn wait_ready(&self, deadline: Option<Instant>) -> bool {
         let (list, ready) = &*self.ended;
         let done = || !list.lock().recover().is_empty();
-        if deadline.is_none() && !done() {
-            if let Some(error) = self.never_ends() {
-                panic!("{error}");
-            }
-        }
-        pool::wait(&done, None, deadline, || {
+        let expected = || {
+            self.pending
+                .values()
+                .map(|(future, _)| future.waited().state().clone())
+                .collect()
+        };
+        let awaited = Awaited::Several {
+            all: false,
+            futures: &expected,
+        };
+        let waited = pool::wait(&done, awaited, deadline, || {
             let queue = list.lock().recover();
             sleep_until(ready, queue, |q| !q.is_empty(), deadline).1
-        })
-    }
-
-    /// Why waiting for the next future without a deadline could never end, if it could
-    /// not: every future still expected waits for the task running on this thread.
-    /// The first one that does not ends the search (outside a task: the first one).
-    fn never_ends(&self) -> Option<FutureError> {
-        let mut stuck = None;
-        for (future, _) in self.pending.values() {
-            let state = future.waited();
-            let core = state.state().core();
-            if core.is_done() {
-                return None;
-            }
-            stuck = Some(core.waits_for_itself()?);
-        }
-        stuck
+        });
+        waited.unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// The next ended future, if one is queued.

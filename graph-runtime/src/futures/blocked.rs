@@ -1,0 +1,450 @@
+//! The futures tasks blocked in waits, as a wait-for graph, and the waits that could
+//! never end.
+//!
+//! A task that waits without a deadline and has to sleep (see `pool::wait`) first
+//! publishes its thread here: the tasks on the thread's stack, bottom first (a waiter
+//! runs what its awaited task needs inline, see `pool`), each with what it waits for.
+//! Under the same lock it then looks for a way from what it waits for back to a task
+//! of its own stack, following what each unfinished task needs:
+//!
+//! - a task that has not started needs its unfinished arguments (it starts only once
+//!   they have finished; it could also end early, failed, if another of its
+//!   arguments failed first, a chance a wait is refused in spite of, as before);
+//! - a task on the stack of a published thread needs what it waits for, and the task
+//!   above it on that stack (which must return before it resumes);
+//! - a wait for several futures needs all of them (`AllCompleted`) or any one;
+//! - anything else can go on, and ends the search there: a task running on a thread
+//!   that is not published (not blocked, or in a wait with a deadline, which ends),
+//!   a ready task in a queue (the pool grows while its threads block, see `pool`).
+//!
+//! If the wait needs its own stack, it could never end: it fails instead of
+//! sleeping, and is not published. The part of the graph the wait reaches is built in
+//! a loop and evaluated by marks spread from the thread's own tasks (a task or a wait
+//! for all is marked once one of its needs is, a wait for any once all of its are), so
+//! nothing recurses, and what bounds the search is the tasks actually blocked and the
+//! unfinished tasks the awaited ones need, not a depth.
+//!
+//! One look suffices: only a wait that blocks adds a way out of a task that was free to
+//! go on, so a cycle of waits is closed by one of them blocking; publishing and looking
+//! happen under one lock, so the last wait of a cycle to block finds every other one
+//! published, and the cycle with it. That wait fails, which breaks the cycle; the
+//! others sleep on and end once its task does. (A wait for the first exception among
+//! several looks again each time one of them ends without making it ready: what it
+//! needs then shrinks.) A future cancelled from outside ends its waits all the same,
+//! cycle or not.
+//!
+//! Cost: nothing for a wait that ends while it polls, nor outside futures tasks; a
+//! wait that blocks takes a process-wide lock twice and allocates its records.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+
+use super::error::{CycleLink, CycleStep, FutureError};
+use super::job::{current_task, Runnable};
+use super::state::{Core, HasCore};
+use super::Status;
+use crate::engine::lock::Recover;
+
+/// What a wait waits for.
+pub(crate) enum Awaited<'a> {
+    /// One future (`result`): a worker may run what it needs meanwhile (see `pool`).
+    One(&'a Core),
+    /// Several (`wait`, `as_completed`): the wait ends once every one of the futures
+    /// `futures()` lists has ended (`all`), or any one of them. Listed only when the
+    /// wait blocks.
+    Several {
+        all: bool,
+        futures: &'a dyn Fn() -> Vec<Arc<dyn HasCore>>,
+    },
+}
+
+/// What a task on a published thread waits for.
+struct Awaits {
+    /// Every one of `futures` (else any one).
+    all: bool,
+    futures: Vec<Arc<dyn HasCore>>,
+}
+
+/// A task on a published thread's stack, and what it waits for.
+struct Frame {
+    task: Arc<dyn HasCore>,
+    awaits: Awaits,
+}
+
+/// A task under the one running on this thread: it waits for the task of `awaited`,
+/// and runs a job that one needs inline meanwhile.
+struct Under {
+    task: Arc<dyn HasCore>,
+    awaited: Weak<dyn Runnable>,
+}
+
+thread_local! {
+    /// The tasks under the one running on this thread, bottom first (see
+    /// [`run_inline`]); at most `pool::MAX_INLINE`.
+    static UNDER: RefCell<Vec<Under>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The threads blocked in waits, and where each task on their stacks is.
+struct Registry {
+    /// Each published thread's stack, by a number drawn when it blocked.
+    threads: BTreeMap<u64, Vec<Frame>>,
+    /// Where a task on a published thread's stack is (its thread, its place there),
+    /// by the address of its core.
+    tasks: BTreeMap<usize, (u64, usize)>,
+    next: u64,
+}
+
+static BLOCKED: Mutex<Registry> = Mutex::new(Registry {
+    threads: BTreeMap::new(),
+    tasks: BTreeMap::new(),
+    next: 0,
+});
+
+fn address(core: &Core) -> usize {
+    core as *const Core as usize
+}
+
+/// The task running on this thread waits for `awaited` and runs a job inline: the
+/// task under it is recorded until the guard drops, for a wait of that job to publish.
+pub(crate) fn run_inline(awaited: &Core) -> RunningInline {
+    let (Some(task), Some(awaited)) = (current_task(), awaited.job.clone()) else {
+        return RunningInline(false);
+    };
+    UNDER.with(|under| under.borrow_mut().push(Under { task, awaited }));
+    RunningInline(true)
+}
+
+/// Takes the record of [`run_inline`] back when dropped (also while unwinding).
+pub(crate) struct RunningInline(bool);
+
+impl Drop for RunningInline {
+    fn drop(&mut self) {
+        if self.0 {
+            // Dropped outside the borrow (the task is still running: not the last one).
+            let under = UNDER.with(|under| under.borrow_mut().pop());
+            drop(under);
+        }
+    }
+}
+
+/// The calling thread, published as blocked until dropped.
+pub(crate) struct Published(u64);
+
+impl Drop for Published {
+    fn drop(&mut self) {
+        let frames = BLOCKED.lock().recover().unpublish(self.0);
+        // Dropped outside the lock: no `Drop` of a task runs under it.
+        drop(frames);
+    }
+}
+
+impl Registry {
+    fn unpublish(&mut self, thread: u64) -> Option<Vec<Frame>> {
+        let frames = self.threads.remove(&thread)?;
+        for frame in &frames {
+            self.tasks.remove(&address(frame.task.core()));
+        }
+        Some(frames)
+    }
+}
+
+/// Publishes the calling thread as blocked, the futures task running on it waiting for
+/// `awaited` (without a deadline), unless that wait could never end: then the error
+/// that says why, and nothing is published. `Ok(None)` when there is nothing to
+/// publish: outside a futures task, or in user code run while a task ends (a done
+/// callback), whose task is the one under it already.
+pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureError> {
+    let Some(top) = current_task() else {
+        return Ok(None);
+    };
+    let awaits = match awaited {
+        Awaited::One(core) => match core.job.as_ref().and_then(Weak::upgrade) {
+            Some(job) => Awaits {
+                all: true,
+                futures: vec![job.task()],
+            },
+            // A future no task makes has ended (`scatter`).
+            None => return Ok(None),
+        },
+        Awaited::Several { all, futures } => Awaits {
+            all: *all,
+            futures: futures(),
+        },
+    };
+    // The awaited futures of the tasks under it are held by those tasks' waits.
+    let under: Option<Vec<Frame>> = UNDER.with(|under| {
+        under
+            .borrow()
+            .iter()
+            .map(|u| {
+                Some(Frame {
+                    task: u.task.clone(),
+                    awaits: Awaits {
+                        all: true,
+                        futures: vec![u.awaited.upgrade()?.task()],
+                    },
+                })
+            })
+            .collect()
+    });
+    let Some(mut frames) = under else {
+        return Ok(None);
+    };
+    frames.push(Frame { task: top, awaits });
+    let mut addresses: Vec<usize> = frames.iter().map(|f| address(f.task.core())).collect();
+    addresses.sort_unstable();
+    if addresses.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Ok(None);
+    }
+    let mut registry = BLOCKED.lock().recover();
+    let thread = registry.next;
+    registry.next += 1;
+    for (at, frame) in frames.iter().enumerate() {
+        registry
+            .tasks
+            .insert(address(frame.task.core()), (thread, at));
+    }
+    registry.threads.insert(thread, frames);
+    let (error, seen) = never_ending(&registry, thread);
+    let (result, unpublished) = match error {
+        None => (Ok(Some(Published(thread))), None),
+        Some(error) => (Err(error), registry.unpublish(thread)),
+    };
+    drop(registry);
+    // Outside the lock: the search held these tasks, and may have held the last
+    // reference to some that ended meanwhile.
+    drop(seen);
+    drop(unpublished);
+    result
+}
+
+/// How a node of the search needs another.
+#[derive(Clone, Copy)]
+enum Need {
+    /// A task on a published thread needs what it waits for.
+    Blocked,
+    /// A wait needs an awaited task.
+    Awaited,
+    /// A task that has not started needs an argument.
+    Argument,
+    /// A task on a published thread needs the task above it there.
+    Above,
+}
+
+/// A task, or a wait, reached by the search.
+struct Node {
+    /// The task (`None` for a wait).
+    task: Option<Arc<dyn HasCore>>,
+    /// A wait for any one of its futures: marked once every one of them is.
+    any: bool,
+    /// Needs not marked yet (for `any`).
+    open: usize,
+    /// Who needs it, and how.
+    needed_by: Vec<(usize, Need)>,
+    /// Cannot end before a task of the waiting thread does.
+    marked: bool,
+    /// The need that marked it.
+    cause: Option<(usize, Need)>,
+}
+
+/// The part of the wait-for graph a wait reaches.
+struct Search<'r> {
+    registry: &'r Registry,
+    nodes: Vec<Node>,
+    /// The node of each task, by its core's address.
+    index: HashMap<usize, usize>,
+    /// Tasks' nodes still to look at.
+    todo: Vec<usize>,
+    /// Tasks met again or found ended: dropped with the nodes, outside the registry's
+    /// lock (one may be the last reference, and a task's `Drop` drops user values).
+    held: Vec<Arc<dyn HasCore>>,
+}
+
+impl Search<'_> {
+    fn node(&mut self, task: Option<Arc<dyn HasCore>>, any: bool) -> usize {
+        self.nodes.push(Node {
+            task,
+            any,
+            open: 0,
+            needed_by: Vec::new(),
+            marked: false,
+            cause: None,
+        });
+        self.nodes.len() - 1
+    }
+
+    fn need(&mut self, node: usize, needs: usize, how: Need) {
+        self.nodes[needs].needed_by.push((node, how));
+        self.nodes[node].open += 1;
+    }
+
+    /// The node of a task, made (and queued to look at) when first met.
+    fn task(&mut self, task: Arc<dyn HasCore>) -> usize {
+        let key = address(task.core());
+        if let Some(&node) = self.index.get(&key) {
+            self.held.push(task);
+            return node;
+        }
+        let node = self.node(Some(task), false);
+        self.index.insert(key, node);
+        self.todo.push(node);
+        node
+    }
+
+    /// The node of a wait, with what it needs: its unfinished futures.
+    fn wait(&mut self, awaits: &Awaits) -> usize {
+        let node = self.node(None, !awaits.all);
+        for future in &awaits.futures {
+            if !future.core().is_done() {
+                let needs = self.task(future.clone());
+                self.need(node, needs, Need::Awaited);
+            }
+        }
+        node
+    }
+
+    /// Adds what the task of `node` needs.
+    fn look_at(&mut self, node: usize) {
+        let registry = self.registry;
+        let task = self.nodes[node].task.clone().expect("a task's node");
+        let core = task.core();
+        if core.is_done() {
+            return;
+        }
+        if let Some(&(thread, at)) = registry.tasks.get(&address(core)) {
+            let frames = &registry.threads[&thread];
+            let wait = self.wait(&frames[at].awaits);
+            self.need(node, wait, Need::Blocked);
+            if let Some(above) = frames.get(at + 1) {
+                let above = self.task(above.task.clone());
+                self.need(node, above, Need::Above);
+            }
+        } else if core.status() == Status::Pending {
+            for dependency in core.dependencies.iter() {
+                let Some(dependency) = dependency.core.upgrade() else {
+                    continue;
+                };
+                if dependency.core().is_done() {
+                    self.held.push(dependency);
+                } else {
+                    let needs = self.task(dependency);
+                    self.need(node, needs, Need::Argument);
+                }
+            }
+        }
+        // Otherwise it runs on a thread that is not blocked, or is ready to: it can
+        // end.
+    }
+}
+
+/// What a search held, to drop outside the registry's lock.
+type Held = (Vec<Node>, Vec<Arc<dyn HasCore>>);
+
+/// Why the wait of the published `thread`'s top task could never end, if it could
+/// not; and what the search held.
+fn never_ending(registry: &Registry, thread: u64) -> (Option<FutureError>, Held) {
+    let mine = &registry.threads[&thread];
+    let mut search = Search {
+        registry,
+        nodes: Vec::new(),
+        index: HashMap::new(),
+        todo: Vec::new(),
+        held: Vec::new(),
+    };
+    // The thread's own tasks, bottom first, as nodes 0..mine.len(): none of them can
+    // end while this wait lasts. Not looked at: what they need is what is asked.
+    for frame in mine {
+        let node = search.node(Some(frame.task.clone()), false);
+        search.nodes[node].marked = true;
+        search.index.insert(address(frame.task.core()), node);
+    }
+    let top = mine.len() - 1;
+    let start = search.wait(&mine[top].awaits);
+    while let Some(node) = search.todo.pop() {
+        search.look_at(node);
+    }
+    let (mut nodes, held) = (search.nodes, search.held);
+    // Breadth first, so that each node's cause is one of its shortest ways back.
+    let mut marked: VecDeque<usize> = (0..mine.len()).collect();
+    while let Some(node) = marked.pop_front() {
+        for (by, how) in std::mem::take(&mut nodes[node].needed_by) {
+            let needer = &mut nodes[by];
+            if needer.marked {
+                continue;
+            }
+            needer.open -= 1;
+            if !needer.any || needer.open == 0 {
+                needer.marked = true;
+                needer.cause = Some((node, how));
+                marked.push_back(by);
+            }
+        }
+    }
+    if !nodes[start].marked {
+        return (None, (nodes, held));
+    }
+    let error = cycle_error(&nodes, start, mine);
+    (Some(error), (nodes, held))
+}
+
+/// The error of the wait whose node `start` was marked: the cycle it closes, followed
+/// from `start` through the needs that marked each node back to the waiting thread.
+fn cycle_error(nodes: &[Node], start: usize, mine: &[Frame]) -> FutureError {
+    let top = mine.len() - 1;
+    let mut cycle: Vec<(&Arc<dyn HasCore>, CycleLink)> = vec![(&mine[top].task, CycleLink::Waits)];
+    // Through another thread's wait: a cycle of waits, not a task waiting for itself.
+    let mut through_waits = false;
+    let mut at = start;
+    loop {
+        // A node marked by a need always has its cause; the thread's own are 0..=top.
+        let (next, how) = nodes[at].cause.expect("a marked node has a cause");
+        let link = match how {
+            Need::Awaited => None,
+            Need::Blocked => {
+                through_waits = true;
+                Some(CycleLink::Waits)
+            }
+            Need::Argument => Some(CycleLink::Argument),
+            Need::Above => Some(CycleLink::RunsInline),
+        };
+        if let (Some(link), Some(last)) = (link, cycle.last_mut()) {
+            last.1 = link;
+        }
+        if next <= top {
+            // Back on the waiting thread, at `next`: the tasks above it there, up to
+            // the waiting one, each resume only once the next returns.
+            cycle.extend(
+                mine[next..top]
+                    .iter()
+                    .map(|f| (&f.task, CycleLink::RunsInline)),
+            );
+            break;
+        }
+        if let Some(task) = &nodes[next].task {
+            cycle.push((task, CycleLink::Waits));
+        }
+        at = next;
+    }
+    let waiter = mine[top].task.core();
+    if !through_waits {
+        // The awaited task (the waiting one itself when it waits for its own future).
+        let awaited = cycle.get(1).map_or(waiter, |(task, _)| task.core());
+        return FutureError::WaitsForItself {
+            task: awaited.name.to_string(),
+            call_site: awaited.call_site(),
+            waiter: waiter.name.to_string(),
+            waiter_call_site: waiter.call_site(),
+        };
+    }
+    FutureError::WaitCycle {
+        cycle: cycle
+            .into_iter()
+            .map(|(task, then)| CycleStep {
+                task: task.core().name.to_string(),
+                call_site: task.core().call_site(),
+                then,
+            })
+            .collect(),
+    }
+}

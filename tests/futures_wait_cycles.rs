@@ -1,0 +1,492 @@
+//! Waits that could never end, at sizes no fixed-depth search covers: tasks waiting for
+//! one another's futures in a cycle (handed over through shared slots, not as
+//! arguments), a waiter far down a chain of arguments, a task run inline by a waiter
+//! that waits for the task under it. Each such wait fails, and every task ends; long
+//! waits that can end are never refused. Each shape runs under a watchdog, so a hang
+//! fails the test rather than CI.
+
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
+use std::sync::{Arc, Barrier, Mutex, OnceLock};
+use std::time::Duration;
+
+use taskweave::prelude::*;
+use taskweave::{get_client, CycleLink};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A task ring or chain this long needs that many threads blocked at once: well past
+/// the nearest 64 futures any fixed search looked through.
+const MANY: usize = 1_000;
+
+/// Arguments a chain of tasks this long passes down, past the same 64.
+const LONG: usize = 300;
+
+fn client(threads: usize) -> Client {
+    Client::builder()
+        .threads(threads)
+        .name("cycles")
+        .build()
+        .unwrap()
+}
+
+/// Slots for futures handed to tasks after they were submitted.
+fn slots<T>(n: usize) -> Arc<Vec<OnceLock<Future<T>>>> {
+    Arc::new((0..n).map(|_| OnceLock::new()).collect())
+}
+
+/// The waits that failed in the tasks themselves, as they saw them.
+type Failed = Arc<Mutex<Vec<FutureError>>>;
+
+/// `next`'s result, one more; a failed wait is recorded in `failed` and its message
+/// passed on, as the task's result.
+fn wait_and_pass_on(next: &Future<Result<u64, String>>, failed: &Failed) -> Result<u64, String> {
+    match next.result() {
+        Ok(value) => value.map(|v| v + 1),
+        Err(error) => {
+            let message = error.to_string();
+            failed.lock().unwrap().push(error);
+            Err(message)
+        }
+    }
+}
+
+/// A ring of `n` tasks, task `i` waiting for task `i + 1`'s future (the last for the
+/// first's), on a client of `threads` threads: the tasks' futures and the waits that
+/// failed. With `together`, each task first waits there for the others (so that all
+/// run at once, each on a thread of its own, and none runs another inline).
+fn ring(
+    n: usize,
+    threads: usize,
+    together: Option<Arc<Barrier>>,
+) -> (Client, Vec<Future<Result<u64, String>>>, Failed) {
+    let client = client(threads);
+    let slots = slots::<Result<u64, String>>(n);
+    let failed = Failed::default();
+    let futures: Vec<_> = (0..n)
+        .map(|i| {
+            let (slots, failed, together) = (slots.clone(), failed.clone(), together.clone());
+            client
+                .task(move || {
+                    if let Some(together) = &together {
+                        together.wait();
+                    }
+                    wait_and_pass_on(slots[(i + 1) % n].wait(), &failed)
+                })
+                .named(format!("ring-{i}"))
+                .submit(())
+        })
+        .collect();
+    for (slot, future) in slots.iter().zip(&futures) {
+        assert!(slot.set(future.clone()).is_ok());
+    }
+    (client, futures, failed)
+}
+
+/// The one wait that failed in a ring of `n`: a cycle through every task of it, in
+/// ring order, each waiting for the next, named with its call site; and every task of
+/// the ring ended with that message.
+fn assert_ring_broken_once(n: usize, futures: &[Future<Result<u64, String>>], failed: &Failed) {
+    let message = futures[0].result().unwrap().unwrap_err();
+    for future in futures {
+        assert_eq!(future.result().unwrap().unwrap_err(), message);
+    }
+    let failed = failed.lock().unwrap();
+    assert_eq!(failed.len(), 1, "one wait fails, to break the cycle");
+    let FutureError::WaitCycle { cycle } = &failed[0] else {
+        panic!("not a cycle: {}", failed[0]);
+    };
+    assert_eq!(cycle.len(), n, "{message}");
+    let first: usize = cycle[0].task["ring-".len()..].parse().unwrap();
+    for (j, step) in cycle.iter().enumerate() {
+        assert_eq!(step.task, format!("ring-{}", (first + j) % n));
+        // A task that ran the next one inline (found it queued) waits for it as well.
+        assert!(
+            matches!(step.then, CycleLink::Waits | CycleLink::RunsInline),
+            "{step:?}"
+        );
+        assert!(
+            step.call_site.contains("futures_wait_cycles.rs"),
+            "{step:?}"
+        );
+    }
+    assert!(message.contains("in a cycle"), "{message}");
+    assert!(message.contains("never"), "{message}");
+    for i in [0, n / 2, n - 1] {
+        assert!(message.contains(&format!("`ring-{i}` at ")), "{message}");
+    }
+}
+
+/// Two tasks, each waiting for the other's future (handed over after both were
+/// submitted): the second wait to block fails with a cycle naming both, and both tasks
+/// end. It hung before.
+#[test]
+fn two_tasks_waiting_for_each_other_break_the_cycle() {
+    watchdog::within(LIMIT, "two-task cycle", || {
+        let (_client, futures, failed) = ring(2, 2, Some(Arc::new(Barrier::new(2))));
+        assert_ring_broken_once(2, &futures, &failed);
+    });
+}
+
+/// A ring of a thousand tasks, each blocked waiting for the next (the pool grows a
+/// thread for each blocked one): one wait fails, naming all thousand in ring order.
+#[test]
+fn a_ring_of_a_thousand_waiting_tasks_breaks_at_one_wait() {
+    watchdog::within(LIMIT, "ring of 1000", || {
+        let (_client, futures, failed) = ring(MANY, 2, None);
+        assert_ring_broken_once(MANY, &futures, &failed);
+    });
+}
+
+/// A thousand tasks, each waiting for the next one's future, the last of which
+/// finishes: no wait is refused, and every value is right.
+#[test]
+fn a_chain_of_a_thousand_waiting_tasks_completes() {
+    watchdog::within(LIMIT, "chain of 1000 waits", || {
+        let client = client(2);
+        let slots = slots::<Result<u64, String>>(MANY);
+        let failed = Failed::default();
+        let futures: Vec<_> = (0..MANY)
+            .map(|i| {
+                let (slots, failed) = (slots.clone(), failed.clone());
+                client.submit(
+                    move || match slots.get(i + 1) {
+                        Some(next) => wait_and_pass_on(next.wait(), &failed),
+                        None => Ok(0),
+                    },
+                    (),
+                )
+            })
+            .collect();
+        for (slot, future) in slots.iter().zip(&futures) {
+            assert!(slot.set(future.clone()).is_ok());
+        }
+        for (i, future) in futures.iter().enumerate() {
+            assert_eq!(future.result().unwrap(), Ok((MANY - 1 - i) as u64));
+        }
+        assert!(failed.lock().unwrap().is_empty());
+    });
+}
+
+/// A task waits for the end of a chain of `LONG` tasks whose first one takes the
+/// waiting task's own future as its argument: the wait fails with `WaitsForItself`
+/// (the waiter is `LONG` arguments away), and the chain runs once the task has ended.
+#[test]
+fn a_wait_for_a_long_chain_that_needs_the_waiter_fails() {
+    watchdog::within(LIMIT, "waiter far down a chain", || {
+        let client = client(2);
+        let me_slot = Arc::new(OnceLock::<Future<u64>>::new());
+        let end_slot = Arc::new(OnceLock::<Future<u64>>::new());
+        let (me, end) = (me_slot.clone(), end_slot.clone());
+        let waiter = client
+            .task(move || -> u64 {
+                let me = me.wait();
+                let client = get_client().unwrap();
+                let mut link = client.task(|x: Arc<u64>| *x).named("link").submit((me,));
+                for i in 1..LONG {
+                    let name = if i + 1 == LONG { "chain-end" } else { "link" };
+                    link = client.task(|x: u64| x + 1).named(name).submit((&link,));
+                }
+                let error = link.result().unwrap_err();
+                let FutureError::WaitsForItself { task, waiter, .. } = &error else {
+                    panic!("not a wait for itself: {error}");
+                };
+                assert_eq!(
+                    (task.as_str(), waiter.as_str()),
+                    ("chain-end", "far-waiter")
+                );
+                assert!(error.to_string().contains("never end"), "{error}");
+                assert!(end.set(link).is_ok());
+                7
+            })
+            .named("far-waiter")
+            .submit(());
+        assert!(me_slot.set(waiter.clone()).is_ok());
+        assert_eq!(waiter.result().unwrap(), 7);
+        let end = end_slot.get().expect("the chain's end");
+        assert_eq!(end.result().unwrap(), 7 + LONG as u64 - 1);
+    });
+}
+
+/// The same chain, rooted at an independent task instead: the wait ends with the
+/// chain's value.
+#[test]
+fn a_wait_for_a_long_chain_that_does_not_need_the_waiter_completes() {
+    watchdog::within(LIMIT, "long chain, no cycle", || {
+        let client = client(2);
+        let waiter = client.submit(
+            || -> u64 {
+                let client = get_client().unwrap();
+                let mut link = client.submit(
+                    || {
+                        std::thread::sleep(Duration::from_millis(20));
+                        1u64
+                    },
+                    (),
+                );
+                for _ in 1..LONG {
+                    link = client.submit(|x: u64| x + 1, (&link,));
+                }
+                link.result().unwrap()
+            },
+            (),
+        );
+        assert_eq!(waiter.result().unwrap(), LONG as u64);
+    });
+}
+
+/// Task `a` waits for the end of a chain of `LONG` tasks whose first needs `b`'s
+/// future, and `b` waits for `a`'s: a cycle of two waits and `LONG` arguments. One of
+/// the two waits fails, naming every task of the cycle; every task ends.
+#[test]
+fn a_cycle_of_waits_through_a_long_chain_of_arguments_is_broken() {
+    watchdog::within(LIMIT, "cycle through arguments", || {
+        let client = client(2);
+        let slots = slots::<Result<u64, String>>(2);
+        let failed = Failed::default();
+        let (s, f) = (slots.clone(), failed.clone());
+        let a = client
+            .task(move || -> Result<u64, String> {
+                let b = s[1].wait();
+                let client = get_client().unwrap();
+                let mut link = client
+                    .task(|b: Result<u64, String>| b)
+                    .named("arg")
+                    .submit((b,));
+                for _ in 1..LONG {
+                    link = client
+                        .task(|x: Result<u64, String>| x)
+                        .named("arg")
+                        .submit((&link,));
+                }
+                wait_and_pass_on(&link, &f)
+            })
+            .named("a")
+            .submit(());
+        let (s, f) = (slots.clone(), failed.clone());
+        let b = client
+            .task(move || wait_and_pass_on(s[0].wait(), &f))
+            .named("b")
+            .submit(());
+        assert!(slots[0].set(a.clone()).is_ok());
+        assert!(slots[1].set(b.clone()).is_ok());
+        let message = a.result().unwrap().unwrap_err();
+        assert!(b.result().unwrap().unwrap_err().contains("in a cycle"));
+        let failed = failed.lock().unwrap();
+        assert_eq!(failed.len(), 1, "{message}");
+        let FutureError::WaitCycle { cycle } = &failed[0] else {
+            panic!("not a cycle: {}", failed[0]);
+        };
+        assert_eq!(cycle.len(), LONG + 2, "{message}");
+        let links = |link| cycle.iter().filter(|step| step.then == link).count();
+        assert_eq!(links(CycleLink::Argument), LONG);
+        assert_eq!(links(CycleLink::Waits), 2);
+        assert!(cycle.iter().any(|step| step.task == "a"));
+        assert!(cycle.iter().any(|step| step.task == "b"));
+    });
+}
+
+/// A task waits for a future whose argument is ready, so it runs that argument's task
+/// inline, on its own stack (one thread: no other could); that task waits for the
+/// future of the task under it, which cannot end before it returns. That wait fails
+/// with `WaitsForItself` (it hung: only the innermost task was looked for), and the
+/// task under it goes on.
+#[test]
+fn a_task_run_inline_that_waits_for_the_task_under_it_fails() {
+    watchdog::within(LIMIT, "inline waits for the task under it", || {
+        let client = client(1);
+        let me_slot = Arc::new(OnceLock::<Future<u64>>::new());
+        let seen = Arc::new(Mutex::new(None));
+        let (me, seen_in) = (me_slot.clone(), seen.clone());
+        let outer = client
+            .task(move || -> u64 {
+                let me = me.wait().clone();
+                let outer_thread = std::thread::current().id();
+                let seen_in = seen_in.clone();
+                let client = get_client().unwrap();
+                let inner = client
+                    .task(move || -> u64 {
+                        let error = me.result().unwrap_err();
+                        let inline = std::thread::current().id() == outer_thread;
+                        *seen_in.lock().unwrap() = Some((error, inline));
+                        5
+                    })
+                    .named("inner")
+                    .submit(());
+                let after = client.submit(|x: u64| x * 10, (&inner,));
+                after.result().unwrap() + 1
+            })
+            .named("outer")
+            .submit(());
+        assert!(me_slot.set(outer.clone()).is_ok());
+        assert_eq!(outer.result().unwrap(), 51);
+        let (error, inline) = seen.lock().unwrap().take().expect("the inner task ran");
+        assert!(inline, "the inner task ran on the outer task's stack");
+        let FutureError::WaitsForItself { task, waiter, .. } = &error else {
+            panic!("not a wait for itself: {error}");
+        };
+        assert_eq!((task.as_str(), waiter.as_str()), ("outer", "inner"));
+    });
+}
+
+/// The same, across threads: `outer` runs `inner` inline while it waits, `inner` waits
+/// for `other`, and `other` waits for `outer`. Whichever of the two later waits blocks
+/// last fails, naming all three (`outer` resumes only once `inner` returns); every
+/// task ends.
+#[test]
+fn a_cycle_through_a_task_run_inline_is_broken() {
+    watchdog::within(LIMIT, "cycle through an inline task", || {
+        let client = client(2);
+        let outer_slot = Arc::new(OnceLock::<Future<Result<u64, String>>>::new());
+        let other_slot = Arc::new(OnceLock::<Future<Result<u64, String>>>::new());
+        let inner_started = Arc::new(OnceLock::<()>::new());
+        let failed = Failed::default();
+        let (outer_of, started, f) = (outer_slot.clone(), inner_started.clone(), failed.clone());
+        // `other` holds the second thread (waiting for `inner` to start, without
+        // handing its place over) until `outer` runs `inner`, so that no other thread
+        // takes `inner` from the queue.
+        let other = client
+            .task(move || {
+                started.wait();
+                wait_and_pass_on(outer_of.wait(), &f)
+            })
+            .named("other")
+            .submit(());
+        let (other_of, started, f) = (other_slot.clone(), inner_started.clone(), failed.clone());
+        let outer = client
+            .task(move || -> Result<u64, String> {
+                let (started, other_of, f) = (started.clone(), other_of.clone(), f.clone());
+                let client = get_client().unwrap();
+                let inner = client
+                    .task(move || {
+                        let _ = started.set(());
+                        wait_and_pass_on(other_of.wait(), &f)
+                    })
+                    .named("inner")
+                    .submit(());
+                let after = client.submit(|x: Result<u64, String>| x, (&inner,));
+                after.result().unwrap()
+            })
+            .named("outer")
+            .submit(());
+        assert!(outer_slot.set(outer.clone()).is_ok());
+        assert!(other_slot.set(other.clone()).is_ok());
+        let outer_result = outer.result().unwrap();
+        let other_result = other.result().unwrap();
+        let failed = failed.lock().unwrap();
+        assert_eq!(failed.len(), 1, "{outer_result:?} {other_result:?}");
+        let FutureError::WaitCycle { cycle } = &failed[0] else {
+            panic!("not a cycle: {}", failed[0]);
+        };
+        let mut names: Vec<(&str, CycleLink)> =
+            cycle.iter().map(|s| (s.task.as_str(), s.then)).collect();
+        names.sort_by_key(|(name, _)| *name);
+        assert_eq!(
+            names,
+            [
+                ("inner", CycleLink::Waits),
+                ("other", CycleLink::Waits),
+                ("outer", CycleLink::RunsInline),
+            ]
+        );
+        assert!(outer_result.is_err() && other_result.is_err());
+    });
+}
+
+/// `wait` (every future) in one task and `as_completed` in the other, each over the
+/// other's future: one of the two tasks fails with the cycle's message, and the other
+/// ends well once it has.
+#[test]
+fn wait_and_as_completed_in_a_cycle_fail_one_task() {
+    watchdog::within(LIMIT, "wait/as_completed cycle", || {
+        let client = client(2);
+        let a_slot = Arc::new(OnceLock::<Future<u64>>::new());
+        let b_slot = Arc::new(OnceLock::<Future<u64>>::new());
+        let b_of = b_slot.clone();
+        let a = client
+            .task(move || -> u64 {
+                let b = b_of.wait();
+                wait(std::slice::from_ref(b), WaitMode::AllCompleted, None);
+                1
+            })
+            .named("waits_with_wait")
+            .submit(());
+        let a_of = a_slot.clone();
+        let b = client
+            .task(move || -> u64 { as_completed([a_of.wait().clone()]).count() as u64 })
+            .named("iterates")
+            .submit(());
+        assert!(a_slot.set(a.clone()).is_ok());
+        assert!(b_slot.set(b.clone()).is_ok());
+        let results = [a.result(), b.result()];
+        let errors: Vec<String> = results
+            .iter()
+            .filter_map(|r| r.as_ref().err().map(ToString::to_string))
+            .collect();
+        assert_eq!(errors.len(), 1, "{results:?}");
+        assert!(errors[0].contains("in a cycle"), "{}", errors[0]);
+        assert!(errors[0].contains("`waits_with_wait` at "), "{}", errors[0]);
+        assert!(errors[0].contains("`iterates` at "), "{}", errors[0]);
+    });
+}
+
+/// Task `a` waits in `mode` for two futures: task `b`'s, which waits for `a`'s, and one
+/// that finishes well after 100 ms. `a`'s result (how many were done), and `b`'s.
+fn wait_for_two(mode: WaitMode) -> (Result<usize, FutureError>, Result<usize, String>) {
+    let client = client(2);
+    let a_slot = Arc::new(OnceLock::<Future<usize>>::new());
+    let later = client.submit(
+        || {
+            std::thread::sleep(Duration::from_millis(100));
+            2u64
+        },
+        (),
+    );
+    let a_of = a_slot.clone();
+    let b = client
+        .task(move || a_of.wait().result().map_err(|error| error.to_string()))
+        .named("b")
+        .submit(());
+    let (b_in, later_in) = (b.clone(), later.clone());
+    let a = client
+        .task(move || wait(&[b_in.erase(), later_in.erase()], mode, None).0.len())
+        .named("a")
+        .submit(());
+    assert!(a_slot.set(a.clone()).is_ok());
+    (a.result(), b.result().unwrap())
+}
+
+/// A wait for the first of two futures, one of which waits for the waiter while the
+/// other finishes later: nothing is refused (the other can end the wait), and both
+/// tasks end well.
+#[test]
+fn a_wait_for_any_that_another_future_can_end_is_not_refused() {
+    watchdog::within(LIMIT, "wait for any, not a cycle", || {
+        let (a, b) = wait_for_two(WaitMode::FirstCompleted);
+        assert_eq!((a.unwrap(), b), (1, Ok(1)));
+    });
+}
+
+/// A wait for the first exception among two futures: one waits for the waiter, the
+/// other finishes well, later. Once it has, only the first could end the wait, and
+/// that one needs the waiter: a cycle, which one of the two waits breaks. It hung
+/// before (the wait was looked at once, when the other could still fail).
+#[test]
+fn a_wait_for_the_first_exception_looks_again_when_a_future_finishes() {
+    watchdog::within(LIMIT, "first exception, then a cycle", || {
+        let (a, b) = wait_for_two(WaitMode::FirstException);
+        // Either `a`'s wait failed (a panic, which `b` read) or `b`'s did.
+        let message = match (&a, &b) {
+            (Err(error), Err(read)) => {
+                assert_eq!(read, &error.to_string());
+                read.clone()
+            }
+            (Ok(_), Err(message)) => message.clone(),
+            _ => panic!("{a:?} {b:?}"),
+        };
+        // `b` may have run `a` inline (it found it queued): then `a` waits for the task
+        // under it, not for another thread's.
+        assert!(message.contains("never end"), "{message}");
+    });
+}
