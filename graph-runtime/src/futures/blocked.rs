@@ -49,6 +49,8 @@ use crate::engine::lock::Recover;
 /// What a wait waits for.
 pub(crate) enum Awaited<'a> {
     /// One future (`result`): a worker may run what it needs meanwhile (see `pool`).
+    // The loom models wait for a future's state without the pool.
+    #[cfg_attr(loom, allow(dead_code))]
     One(&'a Core),
     /// Several (`wait`, `as_completed`): the wait ends once every one of the futures
     /// `futures()` lists has ended (`all`), or any one of them. Listed only when the
