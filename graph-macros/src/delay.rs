@@ -336,8 +336,7 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
                 #((&&&#private::dynamic::Describe(&#names)).__shape()),*
             ]);
             #private::dynamic::task_with(
-                #name,
-                #call_site,
+                &const { #private::Label::task(#name, #call_site) },
                 #parents,
                 #key,
                 #remote,

@@ -110,7 +110,8 @@ impl<T> fmt::Debug for Delayed<T> {
 /// What every dynamic node records about itself.
 ///
 /// Kept small, since every node has one: the name, kind and call site, shared by every
-/// node built at one place, are one pointer to their interned [`Label`].
+/// node built at one place, are one pointer to their [`Label`]: `delay!`'s call site's
+/// own, made at compile time, or one interned at run time ([`label_of`]).
 pub(crate) struct Meta {
     /// The function's name, the node's kind and where it was built.
     pub(crate) label: &'static Label<'static>,
@@ -233,6 +234,7 @@ static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 const KEY_BLOCK: u64 = 1024;
 
 /// A new key of an impure node.
+#[inline]
 fn next_key() -> u64 {
     std::thread_local! {
         /// The next key of this thread's block, and the end of the block.
@@ -309,18 +311,26 @@ impl Meta {
     }
 
     /// A task's (kind `task`).
+    #[inline]
     fn new(name: &'static str, call_site: &'static str, key: Option<u64>) -> Self {
         Meta::of_kind(name, "task", call_site, key)
     }
 
+    #[inline]
     fn of_kind(
         name: &'static str,
         kind: &'static str,
         call_site: &'static str,
         key: Option<u64>,
     ) -> Self {
+        Meta::labelled(label_of(name, kind, call_site), key)
+    }
+
+    /// A node's, with its label at hand.
+    #[inline]
+    fn labelled(label: &'static Label<'static>, key: Option<u64>) -> Self {
         Meta {
-            label: label_of(name, kind, call_site),
+            label,
             names: OnceBox::new(),
             key: key.unwrap_or_else(next_key),
             mark: Mark::default(),
@@ -346,6 +356,7 @@ impl<'a> Env<'a> {
     }
 
     /// Stores this node's result.
+    #[inline(always)]
     fn put<T: 'static>(&self, value: T) {
         // SAFETY: a node runs once per run, on one thread, and its slot is read only by
         // the nodes it releases after this returns (and by the run's caller after the
@@ -445,11 +456,11 @@ where
 }
 
 /// Builds a task node, with its remote call's description if it has one: what
-/// `delay!` expands to.
+/// `delay!` expands to. Its label is the call site's, made at compile time
+/// (`&const { Label::task(name, call_site) }`): no lookup per node built.
 #[doc(hidden)]
 pub fn task_with<T, F>(
-    name: &'static str,
-    call_site: &'static str,
+    label: &'static Label<'static>,
     parents: Parents,
     key: Option<u64>,
     remote: RemoteSpec,
@@ -460,10 +471,11 @@ where
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
     // Only a remote task's companion makes a description, and only with the feature.
+    let key = key.map(typed_key::<T>);
     #[cfg(feature = "hyperqueue")]
     if let Some(call) = remote.0 {
         return Delayed::from_node(NodeRef::new(
-            Meta::new(name, call_site, key.map(typed_key::<T>)),
+            Meta::labelled(label, key),
             parents.nodes,
             RemoteNode {
                 task: Task {
@@ -476,7 +488,14 @@ where
     }
     #[cfg(not(feature = "hyperqueue"))]
     let _ = remote;
-    task(name, call_site, parents, key, run)
+    Delayed::from_node(NodeRef::new(
+        Meta::labelled(label, key),
+        parents.nodes,
+        Task {
+            run,
+            _result: PhantomData,
+        },
+    ))
 }
 
 /// Builds a task node; what [`delayed`] expands to.

@@ -398,13 +398,25 @@ impl ParentList {
         unsafe { core::slice::from_raw_parts((self as *const Self).cast::<NodeRef>(), len) }
     }
 
+    /// Adds a parent: inline for the first two (where every node of one or two
+    /// parents stays, so this much is inlined into `delay!`'s code), in a `Vec` beyond.
+    #[inline]
     pub(crate) fn push(&mut self, parent: NodeRef) {
         let parent = std::mem::ManuallyDrop::new(parent).0.as_ptr();
         if self.first.is_null() {
             self.first = parent;
         } else if self.second.is_null() {
             self.second = parent;
-        } else if self.second == SPILLED {
+        } else {
+            self.push_spilled(parent);
+        }
+    }
+
+    /// [`push`](Self::push) of a third parent or more: `parent` is a handle's pointer,
+    /// owning its count.
+    #[inline(never)]
+    fn push_spilled(&mut self, parent: *mut Node) {
+        if self.second == SPILLED {
             // SAFETY: spilled, `first` is the list's own `Box<Vec<NodeRef>>`, borrowed
             // mutably through `&mut self`; the pointer becomes a handle again.
             unsafe {
