@@ -9,8 +9,7 @@
 //! repeated) stays on the dispatcher; a chain of single-input nodes is straight-line
 //! code and nests nothing. Every join is code of its own in the user's crate, so a
 //! graph of more than [`MAX_JOINS`] joins (a node over hundreds of node values) stays
-//! on the dispatcher as well, whose code is shared; and so does one of more than
-//! [`MAX_NODES`] nodes, each of which would be a closure of its own.
+//! on the dispatcher as well, whose code is shared.
 
 use super::ir::{Graph, OutPat};
 
@@ -18,11 +17,6 @@ use super::ir::{Graph, OutPat};
 const MAX_NESTING: usize = 24;
 /// More joins than this leave the graph to the dispatcher.
 const MAX_JOINS: usize = 128;
-/// More nodes than this leave the graph to the dispatcher: each of a tree's nodes is a
-/// closure of its own in one function body, and rustc's type checking of a body grows
-/// with the square of its closures (a chain of 2,000 nodes took it 56 s, of 1,000 13 s);
-/// the dispatcher's nodes share one closure.
-const MAX_NODES: usize = 256;
 
 /// The nodes as trees: who reads whom.
 pub(crate) struct Forest {
@@ -32,12 +26,12 @@ pub(crate) struct Forest {
     pub(crate) roots: Vec<usize>,
 }
 
-/// The graph's forest, if it is one of at most [`MAX_NODES`] nodes whose joins nest at
-/// most [`MAX_NESTING`] deep and number at most [`MAX_JOINS`].
+/// The graph's forest, if it is one whose joins nest at most [`MAX_NESTING`] deep and
+/// number at most [`MAX_JOINS`].
 /// `uses` counts each value's readers (nodes and the result).
 pub(crate) fn forest(graph: &Graph, uses: &[u32]) -> Option<Forest> {
     let n = graph.nodes.len();
-    if n == 0 || n > MAX_NODES {
+    if n == 0 {
         return None;
     }
     for node in &graph.nodes {
