@@ -488,14 +488,7 @@ where
     }
     #[cfg(not(feature = "hyperqueue"))]
     let _ = remote;
-    Delayed::from_node(NodeRef::new(
-        Meta::labelled(label, key),
-        parents.nodes,
-        Task {
-            run,
-            _result: PhantomData,
-        },
-    ))
+    task_labelled(label, parents, key, run)
 }
 
 /// Builds a task node; what [`delayed`] expands to.
@@ -512,8 +505,23 @@ where
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
     let key = key.map(typed_key::<T>);
+    task_labelled(label_of(name, "task", call_site), parents, key, run)
+}
+
+/// A task node with its label at hand and its key typed ([`typed_key`]).
+#[inline]
+fn task_labelled<T, F>(
+    label: &'static Label<'static>,
+    parents: Parents,
+    key: Option<u64>,
+    run: F,
+) -> Delayed<T>
+where
+    T: Send + Sync + 'static,
+    F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
+{
     Delayed::from_node(NodeRef::new(
-        Meta::new(name, call_site, key),
+        Meta::labelled(label, key),
         parents.nodes,
         Task {
             run,
