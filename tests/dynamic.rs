@@ -629,3 +629,111 @@ fn graphs_of_other_result_types_after_one_another() {
         );
     }
 }
+
+/// One step of kind `K`: each `K` is a function of its own, so a task of it is a body
+/// type of its own.
+fn step<const K: u64>(x: u64) -> u64 {
+    x.wrapping_mul(31).wrapping_add(K)
+}
+
+/// [`step`] as a task.
+fn step_task<const K: u64>(x: Delayed<u64>) -> Delayed<u64> {
+    delayed(step::<K>).call(x)
+}
+
+type Kind = (fn(u64) -> u64, fn(Delayed<u64>) -> Delayed<u64>);
+
+macro_rules! ten_kinds {
+    ($t:literal) => {
+        [
+            (
+                step::<{ $t * 10 }> as fn(u64) -> u64,
+                step_task::<{ $t * 10 }> as fn(Delayed<u64>) -> Delayed<u64>,
+            ),
+            (step::<{ $t * 10 + 1 }>, step_task::<{ $t * 10 + 1 }>),
+            (step::<{ $t * 10 + 2 }>, step_task::<{ $t * 10 + 2 }>),
+            (step::<{ $t * 10 + 3 }>, step_task::<{ $t * 10 + 3 }>),
+            (step::<{ $t * 10 + 4 }>, step_task::<{ $t * 10 + 4 }>),
+            (step::<{ $t * 10 + 5 }>, step_task::<{ $t * 10 + 5 }>),
+            (step::<{ $t * 10 + 6 }>, step_task::<{ $t * 10 + 6 }>),
+            (step::<{ $t * 10 + 7 }>, step_task::<{ $t * 10 + 7 }>),
+            (step::<{ $t * 10 + 8 }>, step_task::<{ $t * 10 + 8 }>),
+            (step::<{ $t * 10 + 9 }>, step_task::<{ $t * 10 + 9 }>),
+        ]
+    };
+}
+
+/// 300 kinds of task, more than a plan numbers (it keeps the first 255 functions of
+/// bodies apart and reads the others' from their nodes).
+fn many_kinds() -> Vec<Kind> {
+    let tens: [[Kind; 10]; 30] = [
+        ten_kinds!(0),
+        ten_kinds!(1),
+        ten_kinds!(2),
+        ten_kinds!(3),
+        ten_kinds!(4),
+        ten_kinds!(5),
+        ten_kinds!(6),
+        ten_kinds!(7),
+        ten_kinds!(8),
+        ten_kinds!(9),
+        ten_kinds!(10),
+        ten_kinds!(11),
+        ten_kinds!(12),
+        ten_kinds!(13),
+        ten_kinds!(14),
+        ten_kinds!(15),
+        ten_kinds!(16),
+        ten_kinds!(17),
+        ten_kinds!(18),
+        ten_kinds!(19),
+        ten_kinds!(20),
+        ten_kinds!(21),
+        ten_kinds!(22),
+        ten_kinds!(23),
+        ten_kinds!(24),
+        ten_kinds!(25),
+        ten_kinds!(26),
+        ten_kinds!(27),
+        ten_kinds!(28),
+        ten_kinds!(29),
+    ];
+    tens.into_iter().flatten().collect()
+}
+
+#[test]
+fn a_graph_of_more_kinds_of_task_than_a_plan_numbers_runs_each_with_its_own_function() {
+    let kinds = many_kinds();
+    // Every kind tells apart from every other: the same input gives 300 results.
+    let distinct: std::collections::HashSet<u64> = kinds.iter().map(|(f, _)| f(7)).collect();
+    assert_eq!(distinct.len(), 300);
+    // Rows of steps, each row's kinds in another order, mixing kinds met early (numbered
+    // by the plan) with those met after the 255th (read from the node), on each row.
+    let rows = 40u64;
+    let cells: Vec<Delayed<u64>> = (0..rows)
+        .map(|r| {
+            let mut x = Delayed::value(r);
+            for j in 0..kinds.len() as u64 {
+                x = (kinds[((j * 7 + r * 13) % 300) as usize].1)(x);
+            }
+            x
+        })
+        .collect();
+    let expected: Vec<u64> = (0..rows)
+        .map(|r| {
+            (0..kinds.len() as u64).fold(r, |x, j| (kinds[((j * 7 + r * 13) % 300) as usize].0)(x))
+        })
+        .collect();
+    assert_eq!(
+        taskweave::compute(cells.as_slice()),
+        expected,
+        "thread pool"
+    );
+    assert_eq!(
+        taskweave::prepare(cells.as_slice())
+            .try_compute_with(Scheduler::Sync)
+            .unwrap(),
+        expected,
+        "synchronous scheduler"
+    );
+}

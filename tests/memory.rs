@@ -113,10 +113,11 @@ fn main() {
     // body's functions, its `Meta` of 32 (interned label, optional custom names, key,
     // plan mark) and its parent list of 16 (two one-word handles inline)) and its
     // closure (8 for a leaf's `u64` argument, none for a combine): 68 on average. Laid
-    // out and computed, the plan adds a pointer to the node (8), where its inputs and
-    // successors start (8), its inputs and successors (~8 here, one edge per node),
-    // the roots (2) and a pending counter (4); the arena the slot alone (24 for a
-    // `u64`: no per-slot entry when every slot has one type): 54 more, with every
+    // out and computed, the plan adds a pointer to the node (8), the number of its
+    // body's function (1, so that running it reads nothing of the node), where its
+    // inputs and successors start (8), its inputs and successors (~8 here, one edge per
+    // node), the roots (2) and a pending counter (4); the arena the slot alone (24 for
+    // a `u64`: no per-slot entry when every slot has one type): 55 more, with every
     // vector sized to the node count. Anything past these bounds is a regression (it
     // was 164 built and 347 at the peak before nodes shared their site and the plan its
     // table, 108 and 259 before table entries pointed to labels and `Meta` and the

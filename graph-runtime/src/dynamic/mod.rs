@@ -38,7 +38,7 @@ pub(crate) use blocks::loom_model as block_model;
 pub use inspect::{info, visualize, Inspected};
 #[cfg(loom)]
 pub(crate) use node::loom_model;
-pub(crate) use node::{Body, Borrowed, Node, NodeRef, ParentList};
+pub(crate) use node::{Body, Borrowed, Node, NodeRef, ParentList, RunFn};
 pub(crate) use plan::outputs_name;
 pub(crate) use plan::prepare_any;
 #[cfg(feature = "hyperqueue")]

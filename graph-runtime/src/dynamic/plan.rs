@@ -9,7 +9,9 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use super::arena::Slots;
-use super::{reuse, Arena, ArenaBuilder, Borrowed, Delayed, Env, Mark, Node, NodeRef, Parents};
+use super::{
+    reuse, Arena, ArenaBuilder, Borrowed, Delayed, Env, Mark, Node, NodeRef, Parents, RunFn,
+};
 use crate::engine::dispatch::dispatch_compact;
 use crate::engine::error::TaskError;
 use crate::engine::options::RunOptions;
@@ -131,6 +133,13 @@ struct PlanBuffers {
     /// changed while shared (`Node` is used through `&self`). No reference count per
     /// node.
     nodes: Vec<Borrowed<'static>>,
+    /// Which of `runs` runs each node's body, or [`OWN_RUN`]: read with `nodes` when a
+    /// node runs, so that running it reads nothing of the node but its body (see
+    /// [`RunFn`]). A byte rather than the function itself: 1 byte per node, not 8.
+    bodies: Vec<u8>,
+    /// The distinct functions of the nodes' bodies, in the order the walk met them:
+    /// the first [`OWN_RUN`] of them.
+    runs: Vec<RunFn>,
     /// Every node's inputs (node indices, in argument order), one list after another.
     inputs: Vec<u32>,
     input_start: Vec<u32>,
@@ -152,6 +161,8 @@ unsafe impl Sync for PlanBuffers {}
 impl reuse::Buffers for PlanBuffers {
     fn bytes(&self) -> usize {
         reuse::bytes_of(&self.nodes)
+            + reuse::bytes_of(&self.bodies)
+            + reuse::bytes_of(&self.runs)
             + reuse::bytes_of(&self.inputs)
             + reuse::bytes_of(&self.input_start)
             + reuse::bytes_of(&self.successors)
@@ -160,6 +171,8 @@ impl reuse::Buffers for PlanBuffers {
     }
     fn clear(&mut self) {
         self.nodes.clear();
+        self.bodies.clear();
+        self.runs.clear();
         self.inputs.clear();
         self.input_start.clear();
         self.successors.clear();
@@ -191,6 +204,10 @@ impl reuse::Buffers for Scratch {
         self.second.clear();
     }
 }
+
+/// In `PlanBuffers::bodies`: the node's body function is not in `runs` (a graph of
+/// more than 255 kinds of task), and is read from the node.
+const OWN_RUN: u8 = u8::MAX;
 
 static KEPT_PLAN: reuse::Kept<PlanBuffers> = reuse::Kept::new();
 /// At most 1 MiB (the scratch of about 130,000 nodes): a kept scratch is still held
@@ -234,6 +251,8 @@ impl Plan {
         let mut pure: FastMap<u64, u32> = FastMap::default();
         let PlanBuffers {
             mut nodes,
+            mut bodies,
+            mut runs,
             mut inputs,
             mut input_start,
             mut successors,
@@ -249,6 +268,10 @@ impl Plan {
         let pure_key = |n: &Node| Some(n.meta().key).filter(|k| k >> 63 == 1);
         let mut custom_names: Vec<(usize, Arc<str>)> = Vec::new();
         let mut slots = ArenaBuilder::new();
+        // Each body function's number in `runs`, the last one met at hand (a graph
+        // has a few, and builds most of its nodes in runs of one).
+        let mut run_numbers: FastMap<usize, u8> = FastMap::default();
+        let mut last_run: Option<(usize, u8)> = None;
         const PENDING: u32 = u32::MAX;
         // Iterative depth-first post-order over borrowed nodes (the outputs keep them
         // alive): a chain of a million nodes needs no stack, and no reference counting
@@ -310,8 +333,24 @@ impl Plan {
                 }
                 last_reader.push(u32::MAX);
                 starts.push(0);
-                // Its result slot, while the node is at hand.
+                // Its result slot and its body's function, while the node is at hand.
                 node.borrowed().add_slot(&mut slots);
+                let run = node.borrowed().run_fn();
+                let body = match last_run {
+                    Some((address, body)) if address == run.address() => body,
+                    _ => {
+                        let body = *run_numbers.entry(run.address()).or_insert_with(|| {
+                            if runs.len() == usize::from(OWN_RUN) {
+                                return OWN_RUN;
+                            }
+                            runs.push(run);
+                            runs.len() as u8 - 1
+                        });
+                        last_run = Some((run.address(), body));
+                        body
+                    }
+                };
+                bodies.push(body);
                 // SAFETY: see `PlanBuffers::nodes`: the plan's outputs keep every node
                 // it lays out alive for as long as it holds them.
                 nodes.push(unsafe { node.borrowed().forever() });
@@ -320,6 +359,7 @@ impl Plan {
         let n = nodes.len();
         input_start.push(inputs.len() as u32);
         drop(pure);
+        drop(run_numbers);
         // Where each successor list starts; then the lists, filled in increasing node
         // order so that every list comes out sorted.
         let mut total = 0u32;
@@ -333,6 +373,7 @@ impl Plan {
         // nodes give back what doubling left over (up to half of them) before the
         // arena and the counters are allocated, the peak of a compute.
         reuse::fit(&mut nodes);
+        reuse::fit(&mut bodies);
         reuse::fit(&mut inputs);
         reuse::fit(&mut input_start);
         reuse::fit(&mut starts);
@@ -385,6 +426,8 @@ impl Plan {
         let plan = Plan {
             kept: PlanBuffers {
                 nodes,
+                bodies,
+                runs,
                 inputs,
                 input_start,
                 successors,
@@ -606,7 +649,14 @@ impl Plan {
                 inputs: &self.kept.inputs[a..b],
                 me: i,
             };
-            self.node(i as usize).run(&env)
+            let node = self.node(i as usize);
+            let run = match self.kept.bodies[i as usize] {
+                OWN_RUN => node.run_fn(),
+                body => self.kept.runs[usize::from(body)],
+            };
+            // SAFETY: `runs` holds the function of each body met, and `bodies` the
+            // number of node `i`'s (made together in the walk), or `OWN_RUN`.
+            unsafe { node.run_with(run, &env) }
         };
         // Long dynamic runs get a progress bar on a terminal (decided in one place).
         let automatic = crate::observers::progress::automatic(options);
