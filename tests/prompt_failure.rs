@@ -318,3 +318,42 @@ fn static_graph_siblings_of_a_failure_see_cancelled() {
         assert!(error.message().contains("static boom"));
     });
 }
+
+#[delayed]
+fn first_step(x: i64) -> i64 {
+    x + 1
+}
+
+#[delayed]
+fn next_step_waits_for_cancel(x: i64, started: Arc<AtomicBool>) -> i64 {
+    started.store(true, Ordering::SeqCst);
+    eventually(taskweave::cancelled);
+    x + 1
+}
+
+#[delayed]
+fn stops_once_started(started: Arc<AtomicBool>) -> Result<i64, String> {
+    eventually(|| started.load(Ordering::SeqCst));
+    Err("stopped early".to_string())
+}
+
+/// A `?` that stops a static graph at a task stops the tasks after it (in the graph's
+/// order) that are running: `cancelled()` tells each running task by its own index.
+/// Here the task after the stop runs right after its parent, which the dispatcher
+/// runs one after the other on one thread without leaving the run's scope between
+/// them: it must still see its own index, not its parent's (before the stop, which
+/// would never say cancelled).
+#[test]
+fn a_task_run_right_after_its_parent_sees_a_stop_between_them_by_its_own_index() {
+    threads();
+    within(LIMIT, "the task after a stop sees cancelled", || {
+        let job = graph!(|started: Arc<AtomicBool>| -> Result<i64, String> {
+            let a = first_step(1);
+            let stop = stops_once_started(started.clone())?;
+            let b = next_step_waits_for_cancel(a, started);
+            Ok(add(b, stop))
+        });
+        let result = job.compute(Arc::new(AtomicBool::new(false)));
+        assert_eq!(result, Err("stopped early".to_string()));
+    });
+}

@@ -351,13 +351,22 @@ where
     F: Fn(u32) -> Flow + Sync + ?Sized,
 {
     /// Runs one node; false when the graph must stop.
+    ///
+    /// Running, the task can ask whether its result is still wanted (`cancelled()`,
+    /// through its [`TaskScope`]). The scope is `scope`, entered here if it is not yet
+    /// and left to the caller, who runs the next node in it: a caller must leave it
+    /// (drop it) before anything but this run's bookkeeping runs on its thread, above
+    /// all before a join, whose waiting runs other jobs. An observed run leaves it
+    /// after each node, so that observers are told of tasks outside any scope.
     #[inline]
-    fn run_node(&self, node: u32) -> bool {
+    fn run_node(&self, node: u32, scope: &mut Option<TaskScope>) -> bool {
         if !self.before_task(node) {
             return false;
         }
-        // Running, the task can ask whether its result is still wanted (`cancelled()`).
-        let _scope = self.scope(node);
+        match scope {
+            Some(scope) => scope.move_to(node),
+            None => *scope = Some(self.scope(node)),
+        }
         let outcome = match panic::catch_unwind(AssertUnwindSafe(|| (self.run)(node))) {
             Ok(Flow::Continue) => TaskOutcome::Finished,
             Ok(Flow::Stop) => {
@@ -370,6 +379,9 @@ where
                 TaskOutcome::Failed
             }
         };
+        if self.observer.is_some() {
+            *scope = None;
+        }
         self.after_task(node, outcome);
         outcome == TaskOutcome::Finished
     }
@@ -479,8 +491,9 @@ where
 
     /// The synchronous scheduler: index order is a topological order.
     fn run_in_order(&self) {
+        let mut scope = None;
         for node in 0..self.table.len() as u32 {
-            if !self.run_node(node) {
+            if !self.run_node(node, &mut scope) {
                 return;
             }
         }
@@ -581,6 +594,9 @@ where
     /// offered to other workers before anything runs, so ready nodes never wait for a
     /// sibling to finish.
     fn drive(&self, mut head: u32, depth: u32) {
+        // The scope the nodes run in one after another, left before every join (see
+        // `run_node`).
+        let mut scope = None;
         while head != NONE {
             let rest = self.link(head);
             if self.stopped_at(head) {
@@ -590,6 +606,7 @@ where
                 continue;
             }
             if rest != NONE && depth < MAX_DEPTH {
+                drop(scope);
                 if self.link(rest) == NONE {
                     // Two: the second is offered to other workers while the first
                     // runs; one join either way, so no list to share (whose claims
@@ -610,11 +627,12 @@ where
             }
             let node = head;
             head = rest;
-            if !self.run_node(node) {
+            if !self.run_node(node, &mut scope) {
                 continue;
             }
             let successors = self.table.successors_of(node);
             if successors.len() > WIDE && depth < MAX_DEPTH {
+                drop(scope);
                 // One level deeper either way: a `spread` drives what it releases, so
                 // calling it at the same depth would nest once per wide node of a chain.
                 if head == NONE {
