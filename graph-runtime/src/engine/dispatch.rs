@@ -561,9 +561,12 @@ where
     /// Drives `first`, claimed from `list`, then every node still left to claim.
     fn drive_claimed(&self, first: u32, list: &Shared, depth: u32) {
         let mut node = first;
+        // Nodes claimed one after another run in one scope while no join comes
+        // between them (see `drive_in`).
+        let mut scope = None;
         loop {
             self.set_link(node, NONE);
-            self.drive(node, depth);
+            scope = self.drive_in(node, depth, scope);
             match self.claim(list) {
                 Some(next) => node = next,
                 None => return,
@@ -593,10 +596,20 @@ where
     /// from it. Whenever the list holds two or more nodes, all but the first are
     /// offered to other workers before anything runs, so ready nodes never wait for a
     /// sibling to finish.
-    fn drive(&self, mut head: u32, depth: u32) {
-        // The scope the nodes run in one after another, left before every join (see
-        // `run_node`).
-        let mut scope = None;
+    fn drive(&self, head: u32, depth: u32) {
+        drop(self.drive_in(head, depth, None));
+    }
+
+    /// [`drive`](Self::drive) in `scope`, the task scope its caller's last node ran in
+    /// (if still entered): the nodes run in it one after another, and it is left
+    /// before every join (see `run_node`). Gives it back, still entered, when the list
+    /// ends without a join, for the caller's next node.
+    fn drive_in(
+        &self,
+        mut head: u32,
+        depth: u32,
+        mut scope: Option<TaskScope>,
+    ) -> Option<TaskScope> {
         while head != NONE {
             let rest = self.link(head);
             if self.stopped_at(head) {
@@ -617,13 +630,13 @@ where
                         || self.drive(head, depth + 1),
                         || self.drive(rest, depth + 1),
                     );
-                    return;
+                    return None;
                 }
                 let list = Shared {
                     head: sync::AtomicU32::new(head),
                 };
                 self.share(&list, depth);
-                return;
+                return None;
             }
             let node = head;
             head = rest;
@@ -644,7 +657,7 @@ where
                         || self.spread(successors, true, depth + 1),
                     );
                 }
-                return;
+                return None;
             }
             for &s in successors {
                 if self.pending[s as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -653,5 +666,6 @@ where
                 }
             }
         }
+        scope
     }
 }
