@@ -105,6 +105,15 @@ impl<B: Body> NodeBox<B> {
     }
 }
 
+/// [`RunFn::OWN`].
+///
+/// # Safety
+/// `node` points to a live node (with the provenance of its allocation).
+unsafe fn run_own(node: NonNull<Node>, env: &Env<'_>) -> Flow {
+    // SAFETY: the caller's contract; the node's `run` is the one made with its body.
+    unsafe { (node.as_ref().functions.run)(node, env) }
+}
+
 /// # Safety
 /// As for [`NodeBox::body`].
 unsafe fn add_slot<B: Body>(node: NonNull<Node>, arena: &mut ArenaBuilder) {
@@ -347,6 +356,10 @@ impl<'a> Borrowed<'a> {
 pub(crate) struct RunFn(unsafe fn(NonNull<Node>, &Env<'_>) -> Flow);
 
 impl RunFn {
+    /// Runs any node with the function it holds itself (one load more): what a plan
+    /// uses for bodies it does not number.
+    pub(crate) const OWN: RunFn = RunFn(run_own);
+
     /// The function's address: what tells two apart.
     #[inline]
     pub(crate) fn address(self) -> usize {

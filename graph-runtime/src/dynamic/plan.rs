@@ -133,12 +133,14 @@ struct PlanBuffers {
     /// changed while shared (`Node` is used through `&self`). No reference count per
     /// node.
     nodes: Vec<Borrowed<'static>>,
-    /// Which of `runs` runs each node's body, or [`OWN_RUN`]: read with `nodes` when a
-    /// node runs, so that running it reads nothing of the node but its body (see
-    /// [`RunFn`]). A byte rather than the function itself: 1 byte per node, not 8.
+    /// Which of `runs` runs each node's body: read with `nodes` when a node runs, so
+    /// that running it reads nothing of the node but its body (see [`RunFn`]). A byte
+    /// rather than the function itself: 1 byte per node, not 8.
     bodies: Vec<u8>,
-    /// The distinct functions of the nodes' bodies, in the order the walk met them:
-    /// the first [`OWN_RUN`] of them.
+    /// [`RUNS`] functions: the distinct ones of the nodes' bodies, in the order the
+    /// walk met them, the first 255 of them; [`RunFn::OWN`] after them, which
+    /// `bodies` gives the others (a graph of more kinds of task). As many as a byte
+    /// numbers, so that a run reads one without a bounds check.
     runs: Vec<RunFn>,
     /// Every node's inputs (node indices, in argument order), one list after another.
     inputs: Vec<u32>,
@@ -205,8 +207,11 @@ impl reuse::Buffers for Scratch {
     }
 }
 
-/// In `PlanBuffers::bodies`: the node's body function is not in `runs` (a graph of
-/// more than 255 kinds of task), and is read from the node.
+/// The length of `PlanBuffers::runs`.
+const RUNS: usize = 1 << u8::BITS;
+
+/// In `PlanBuffers::bodies`: the node's body function is not numbered (a graph of more
+/// than 255 kinds of task), and is read from the node ([`RunFn::OWN`]).
 const OWN_RUN: u8 = u8::MAX;
 
 static KEPT_PLAN: reuse::Kept<PlanBuffers> = reuse::Kept::new();
@@ -272,6 +277,9 @@ impl Plan {
         // has a few, and builds most of its nodes in runs of one).
         let mut run_numbers: FastMap<usize, u8> = FastMap::default();
         let mut last_run: Option<(usize, u8)> = None;
+        let mut numbered = 0u8;
+        runs.clear();
+        runs.resize(RUNS, RunFn::OWN);
         const PENDING: u32 = u32::MAX;
         // Iterative depth-first post-order over borrowed nodes (the outputs keep them
         // alive): a chain of a million nodes needs no stack, and no reference counting
@@ -340,11 +348,12 @@ impl Plan {
                     Some((address, body)) if address == run.address() => body,
                     _ => {
                         let body = *run_numbers.entry(run.address()).or_insert_with(|| {
-                            if runs.len() == usize::from(OWN_RUN) {
+                            if numbered == OWN_RUN {
                                 return OWN_RUN;
                             }
-                            runs.push(run);
-                            runs.len() as u8 - 1
+                            runs[usize::from(numbered)] = run;
+                            numbered += 1;
+                            numbered - 1
                         });
                         last_run = Some((run.address(), body));
                         body
@@ -639,6 +648,9 @@ impl Plan {
             sequential: self.sequential,
             table: &table,
         };
+        let runs: &[RunFn; RUNS] = self.kept.runs[..]
+            .try_into()
+            .expect("a plan keeps a function for every number");
         let run = |i: u32| {
             let (a, b) = (
                 self.kept.input_start[i as usize] as usize,
@@ -649,14 +661,11 @@ impl Plan {
                 inputs: &self.kept.inputs[a..b],
                 me: i,
             };
-            let node = self.node(i as usize);
-            let run = match self.kept.bodies[i as usize] {
-                OWN_RUN => node.run_fn(),
-                body => self.kept.runs[usize::from(body)],
-            };
+            let run = runs[usize::from(self.kept.bodies[i as usize])];
             // SAFETY: `runs` holds the function of each body met, and `bodies` the
-            // number of node `i`'s (made together in the walk), or `OWN_RUN`.
-            unsafe { node.run_with(run, &env) }
+            // number of node `i`'s (made together in the walk), or one of
+            // `RunFn::OWN`, which runs any node.
+            unsafe { self.node(i as usize).run_with(run, &env) }
         };
         // Long dynamic runs get a progress bar on a terminal (decided in one place).
         let automatic = crate::observers::progress::automatic(options);

@@ -566,7 +566,7 @@ where
         let mut scope = None;
         loop {
             self.set_link(node, NONE);
-            scope = self.drive_in(node, depth, scope);
+            self.drive_in(node, depth, &mut scope);
             match self.claim(list) {
                 Some(next) => node = next,
                 None => return,
@@ -597,19 +597,14 @@ where
     /// offered to other workers before anything runs, so ready nodes never wait for a
     /// sibling to finish.
     fn drive(&self, head: u32, depth: u32) {
-        drop(self.drive_in(head, depth, None));
+        self.drive_in(head, depth, &mut None);
     }
 
     /// [`drive`](Self::drive) in `scope`, the task scope its caller's last node ran in
     /// (if still entered): the nodes run in it one after another, and it is left
-    /// before every join (see `run_node`). Gives it back, still entered, when the list
-    /// ends without a join, for the caller's next node.
-    fn drive_in(
-        &self,
-        mut head: u32,
-        depth: u32,
-        mut scope: Option<TaskScope>,
-    ) -> Option<TaskScope> {
+    /// before every join (see `run_node`). Left entered when the list ends without a
+    /// join, for the caller's next node.
+    fn drive_in(&self, mut head: u32, depth: u32, scope: &mut Option<TaskScope>) {
         while head != NONE {
             let rest = self.link(head);
             if self.stopped_at(head) {
@@ -619,7 +614,7 @@ where
                 continue;
             }
             if rest != NONE && depth < MAX_DEPTH {
-                drop(scope);
+                *scope = None;
                 if self.link(rest) == NONE {
                     // Two: the second is offered to other workers while the first
                     // runs; one join either way, so no list to share (whose claims
@@ -630,22 +625,22 @@ where
                         || self.drive(head, depth + 1),
                         || self.drive(rest, depth + 1),
                     );
-                    return None;
+                    return;
                 }
                 let list = Shared {
                     head: sync::AtomicU32::new(head),
                 };
                 self.share(&list, depth);
-                return None;
+                return;
             }
             let node = head;
             head = rest;
-            if !self.run_node(node, &mut scope) {
+            if !self.run_node(node, scope) {
                 continue;
             }
             let successors = self.table.successors_of(node);
             if successors.len() > WIDE && depth < MAX_DEPTH {
-                drop(scope);
+                *scope = None;
                 // One level deeper either way: a `spread` drives what it releases, so
                 // calling it at the same depth would nest once per wide node of a chain.
                 if head == NONE {
@@ -657,7 +652,7 @@ where
                         || self.spread(successors, true, depth + 1),
                     );
                 }
-                return None;
+                return;
             }
             for &s in successors {
                 if self.pending[s as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -666,6 +661,5 @@ where
                 }
             }
         }
-        scope
     }
 }
