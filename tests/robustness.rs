@@ -782,3 +782,51 @@ fn a_static_task_retried_without_end_stops_when_its_run_fails() {
         until_no_more_attempts(&STATIC_ATTEMPTS);
     });
 }
+
+/// A run stopped when the task it runs in is cancelled (`stop_when(taskweave::cancelled)`,
+/// how a nested run follows its task): its condition is asked before each of its tasks
+/// outside their scope, so `cancelled()` there is the outer task's (or nobody's), never
+/// the run's own condition asking itself. Run from the main thread, from inside a
+/// task, on both schedulers, with a chain and with a wide graph whose tasks a worker
+/// claims one after another.
+#[test]
+fn a_run_stopped_when_its_caller_is_cancelled_asks_the_caller_not_itself() {
+    let got = within(LIMIT, "stop_when(cancelled)", || {
+        let follow = || taskweave::RunOptions::new().stop_when(taskweave::cancelled);
+        let chain = |n: u64| {
+            let mut x = delayed(inc).call(0u64);
+            for _ in 1..n {
+                x = delayed(inc).call(x);
+            }
+            x
+        };
+        let wide = |n: u64| {
+            let parts: Vec<Delayed<u64>> = (0..n).map(|i| delayed(inc).call(i)).collect();
+            delayed(|v: Vec<u64>| v.iter().sum::<u64>()).call(parts)
+        };
+        let outer = chain(100)
+            .try_compute_with(follow())
+            .expect("nothing cancels the main thread's run");
+        let outer_wide = wide(1_000)
+            .try_compute_with(follow())
+            .expect("nothing cancels the main thread's run");
+        let outer_sync = chain(100)
+            .try_compute_with(follow().scheduler(Scheduler::Sync))
+            .expect("nothing cancels the main thread's run");
+        // The same runs nested in a task of a run that is not stopped.
+        let nested = delayed(move |_: u64| {
+            let a = chain(100)
+                .try_compute_with(follow())
+                .expect("the task is not cancelled");
+            let b = wide(1_000)
+                .try_compute_with(follow())
+                .expect("the task is not cancelled");
+            a + b
+        })
+        .call(0u64)
+        .compute();
+        (outer, outer_wide, outer_sync, nested)
+    });
+    let wide_sum: u64 = (0..1_000u64).map(|i| i + 1).sum();
+    assert_eq!(got, (100, wide_sum, 100, 100 + wide_sum));
+}

@@ -372,9 +372,7 @@ impl TaskScope {
             ),
         }
     }
-}
 
-impl TaskScope {
     /// The same run's task `node` runs on this thread now, in this scope: what a
     /// dispatcher running several tasks one after another sets between them, rather
     /// than leaving and entering a scope for each (four thread-local accesses less).
