@@ -830,3 +830,75 @@ fn a_run_stopped_when_its_caller_is_cancelled_asks_the_caller_not_itself() {
     let wide_sum: u64 = (0..1_000u64).map(|i| i + 1).sum();
     assert_eq!(got, (100, wide_sum, 100, 100 + wide_sum));
 }
+
+/// A run nested in a task, without a stop condition of its own, is not stopped by the
+/// outer run's: its tasks' `cancelled()` stays false on every thread and scheduler
+/// (it used to be the outer condition's on the outer task's thread only), while the
+/// outer task sees its own condition turn true; `stop_when(taskweave::cancelled)` is
+/// how a nested run follows its task.
+#[test]
+fn a_nested_run_answers_cancelled_with_its_own_condition_on_every_thread() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let got = within(LIMIT, "nested cancelled()", || {
+        let stop = Arc::new(AtomicBool::new(false));
+        let told = stop.clone();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let outer = delayed(move |_: u64| {
+            for (i, scheduler) in [Scheduler::Sync, Scheduler::Threads]
+                .into_iter()
+                .enumerate()
+            {
+                // Before the caller's condition turns true, then after it.
+                for turn in [false, true] {
+                    told.store(turn, Ordering::SeqCst);
+                    let inner = delayed(|_: u64| taskweave::cancelled()).call(0u64);
+                    let wide: Vec<Delayed<bool>> = (0..40u64)
+                        .map(|i| delayed(|_: u64| taskweave::cancelled()).call(i))
+                        .collect();
+                    let options = taskweave::RunOptions::new().scheduler(scheduler);
+                    let one = inner.try_compute_with(options.clone()).expect("no stop");
+                    let any = taskweave::compute(wide.as_slice()).contains(&true);
+                    // Following the task: stopped once the condition is true, and
+                    // its task, asking `cancelled()`, sees the outer condition
+                    // turn true while it runs (it used to ask its own condition,
+                    // which asked itself, until the stack overflowed).
+                    let follow = || options.clone().stop_when(taskweave::cancelled);
+                    let plain = delayed(|_: u64| taskweave::cancelled())
+                        .call(0u64)
+                        .try_compute_with(follow())
+                        .ok();
+                    let flag = told.clone();
+                    let flips = delayed(move |_: u64| {
+                        flag.store(true, Ordering::SeqCst);
+                        let seen = taskweave::cancelled();
+                        flag.store(turn, Ordering::SeqCst);
+                        seen
+                    })
+                    .call(0u64)
+                    .try_compute_with(follow())
+                    .ok();
+                    log.lock().unwrap().push((i, turn, one, any, plain, flips));
+                }
+            }
+            taskweave::cancelled()
+        })
+        .call(0u64);
+        let result = outer.try_compute_with(
+            taskweave::RunOptions::new().stop_when(move || stop.load(Ordering::SeqCst)),
+        );
+        let seen = seen.lock().unwrap().clone();
+        (result, seen)
+    });
+    let (result, seen) = got;
+    assert_eq!(result.ok(), Some(true), "the outer task sees its condition");
+    assert_eq!(
+        seen,
+        vec![
+            (0, false, false, false, Some(false), Some(true)),
+            (0, true, false, false, None, None),
+            (1, false, false, false, Some(false), Some(true)),
+            (1, true, false, false, None, None),
+        ]
+    );
+}

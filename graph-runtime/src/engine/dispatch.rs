@@ -21,7 +21,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
-use crate::engine::observe::{Observer, TaskOutcome, TaskScope};
+use crate::engine::observe::{Observer, Outer, TaskOutcome, TaskScope};
 use crate::engine::options::{RunOptions, Scheduler};
 use crate::engine::sync::{self, Counter, Mutex, Ordering};
 use crate::engine::table::{Compact, Edges, NodeInfo, Table};
@@ -254,6 +254,7 @@ where
         run,
         observer,
         stop_when: options.stop.as_ref(),
+        outer: Outer::here(),
         on_failure: options.on_failure.as_deref(),
         stop: sync::AtomicU32::new(NONE),
         first_stop: sync::AtomicU32::new(NONE),
@@ -328,6 +329,8 @@ pub(crate) struct Ctx<'t, G, C, F: ?Sized> {
     observer: Option<&'t dyn Observer>,
     /// The caller's stop condition (`RunOptions::stop_when`), if any.
     stop_when: Option<&'t std::sync::Arc<dyn Fn() -> bool + Send + Sync>>,
+    /// The graph task the run was started in, if any: where `stop_when` is asked from.
+    outer: Outer,
     /// Told the first failure at once (see `RunOptions::on_failure`).
     on_failure: Option<&'t (dyn Fn(TaskError) + Send + Sync)>,
     /// Nodes from this index on must not start: `NONE` while the graph runs, 0 after a
@@ -415,7 +418,7 @@ where
     #[inline]
     fn told_to_stop(&self, node: u32) -> bool {
         match self.stop_when {
-            Some(stop) if stop() => {
+            Some(stop) if self.outer.call(|| stop()) => {
                 self.stopped(node);
                 true
             }
@@ -427,7 +430,13 @@ where
     /// its client to `get_client()`, until the guard is dropped.
     #[inline]
     pub(crate) fn scope(&self, node: u32) -> TaskScope {
-        TaskScope::enter(&self.stop, node, self.stop_when, self.client.as_ref())
+        TaskScope::enter(
+            &self.stop,
+            node,
+            self.stop_when,
+            &self.outer,
+            self.client.as_ref(),
+        )
     }
 
     /// Whether an observer watches the run.

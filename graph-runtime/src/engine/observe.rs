@@ -313,15 +313,89 @@ pub(crate) fn break_mark() -> u64 {
     BREAKS.with(std::cell::Cell::get)
 }
 
+/// The caller's stop condition of a run ([`RunOptions::stop_when`](crate::RunOptions::stop_when)).
+type StopWhen = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// The run whose task is running on this thread, as [`TaskScope`] lends it: its stop
+/// index (see the dispatcher's `Ctx::stop`), the caller's stop condition if any, and
+/// the task the run was started in. Borrowed, not counted: entering a task copies
+/// three words (and the task's index).
+#[derive(Clone, Copy)]
+struct Running {
+    stop: *const crate::engine::sync::AtomicU32,
+    when: *const StopWhen,
+    outer: *const Outer,
+}
+
+impl Running {
+    /// Outside any graph task.
+    const NONE: Running = Running {
+        stop: std::ptr::null(),
+        when: std::ptr::null(),
+        outer: std::ptr::null(),
+    };
+}
+
+/// The graph task a run was started in (none for a run started outside one, or moved
+/// to another thread before it started), kept by the run: its caller's stop condition
+/// is the caller's code, so it asks `cancelled()` as that task, whichever thread calls
+/// it, and never as a task of the run itself (which would ask the condition again,
+/// without end, for `stop_when(taskweave::cancelled)`).
+#[derive(Clone, Copy)]
+pub(crate) struct Outer {
+    run: Running,
+    task: u32,
+}
+
+// SAFETY: an `Outer` is only read, on whichever thread asks a run's condition: its
+// pointers are to a run's stop index (an atomic), its stop condition (`Send + Sync`)
+// and its own `Outer` (shared the same way), all alive while the task it names is
+// (see `Outer::call`).
+unsafe impl Send for Outer {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Outer {}
+
+impl Outer {
+    /// The graph task running on this thread now, if any.
+    #[inline]
+    pub(crate) fn here() -> Outer {
+        Outer {
+            run: RUN.with(std::cell::Cell::get),
+            task: TASK.with(std::cell::Cell::get),
+        }
+    }
+
+    /// Calls `f` (a run's stop condition) as its caller, from within the task the run
+    /// was started in; this thread's own task again after it, even if `f` panics.
+    ///
+    /// The task it names is alive: a run kept the task it was started in, which waits
+    /// for the run to end (see [`Outer`]); a run of the pool started from outside it
+    /// keeps none.
+    pub(crate) fn call<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Back(Outer);
+        impl Drop for Back {
+            fn drop(&mut self) {
+                self.0.set();
+            }
+        }
+        let _back = Back(Outer::here());
+        self.set();
+        f()
+    }
+
+    fn set(&self) {
+        RUN.with(|run| run.set(self.run));
+        TASK.with(|task| task.set(self.task));
+    }
+}
+
 std::thread_local! {
-    /// The stop condition of the run whose task is running on this thread, if it has
-    /// one (set by the dispatcher around each task), for [`crate::cancelled`].
-    static STOP: std::cell::RefCell<Option<Arc<dyn Fn() -> bool + Send + Sync>>> =
-        const { std::cell::RefCell::new(None) };
-    /// The run whose task is running on this thread: its stop index (see the
-    /// dispatcher's `Ctx::stop`) and the task's own index; null outside a graph task.
-    static RUN: std::cell::Cell<(*const crate::engine::sync::AtomicU32, u32)> =
-        const { std::cell::Cell::new((std::ptr::null(), 0)) };
+    /// The run of the graph task running on this thread ([`Running::NONE`] outside
+    /// one), for [`crate::cancelled`].
+    static RUN: std::cell::Cell<Running> = const { std::cell::Cell::new(Running::NONE) };
+    /// That task's index in its run: apart, so that moving to the next task of the
+    /// same run writes one word.
+    static TASK: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 /// Whether the graph task running on this thread belongs to a run told to stop: by its
@@ -329,19 +403,24 @@ std::thread_local! {
 /// panicked) or stopped (a `?` met an error) at or before this task, so that its result
 /// is no longer wanted.
 pub(crate) fn run_stopped() -> bool {
-    let (stop, node) = RUN.with(std::cell::Cell::get);
-    // SAFETY: `RUN` holds a pointer only while a `TaskScope` is alive on this thread,
-    // and the scope is made by the dispatcher from a `&AtomicU32` of the run that
-    // outlives the task (the scope is dropped before the task's `run_node` returns).
-    let failed =
-        !stop.is_null() && unsafe { &*stop }.load(crate::engine::sync::Ordering::Relaxed) <= node;
-    failed || STOP.with(|stop| stop.borrow().as_ref().is_some_and(|stop| stop()))
+    let Running { stop, when, outer } = RUN.with(std::cell::Cell::get);
+    if stop.is_null() {
+        return false;
+    }
+    let node = TASK.with(std::cell::Cell::get);
+    // SAFETY: `RUN` holds pointers only while a `TaskScope` is alive on this thread,
+    // made by the dispatcher from a `&AtomicU32`, a stop condition and an `Outer` of
+    // the run, which outlives every scope of its tasks (a dispatcher leaves its scope
+    // before it returns).
+    let failed = unsafe { &*stop }.load(crate::engine::sync::Ordering::Relaxed) <= node;
+    // SAFETY: as above.
+    failed || (!when.is_null() && unsafe { &*outer }.call(|| unsafe { &*when }()))
 }
 
 /// Whether a graph task is running on this thread (a run started now is nested in it).
 #[inline]
 pub(crate) fn in_graph_task() -> bool {
-    RUN.with(|run| !run.get().0.is_null())
+    RUN.with(|run| !run.get().stop.is_null())
 }
 
 /// Makes one graph task's run visible to [`run_stopped`] on this thread until dropped:
@@ -349,8 +428,7 @@ pub(crate) fn in_graph_task() -> bool {
 /// and to `get_client`, the client the run belongs to, if any. Nested runs (a task
 /// computing a graph) restore the outer task's on drop.
 pub(crate) struct TaskScope {
-    previous: (*const crate::engine::sync::AtomicU32, u32),
-    stop: Option<Option<Arc<dyn Fn() -> bool + Send + Sync>>>,
+    previous: (Running, u32),
     _client: crate::engine::owner::OwnerScope,
 }
 
@@ -359,14 +437,22 @@ impl TaskScope {
     pub(crate) fn enter(
         run_stop: &crate::engine::sync::AtomicU32,
         node: u32,
-        stop: Option<&Arc<dyn Fn() -> bool + Send + Sync>>,
+        stop: Option<&StopWhen>,
+        outer: &Outer,
         client: Option<&crate::engine::owner::Owner>,
     ) -> TaskScope {
-        let previous = RUN.with(|run| run.replace((run_stop as *const _, node)));
-        let stop = stop.map(|stop| STOP.with(|s| s.replace(Some(stop.clone()))));
+        // A run nested in a task answers with its own condition only, on every
+        // thread: it follows the task's when asked (`stop_when(taskweave::cancelled)`).
+        let running = Running {
+            stop: run_stop,
+            when: stop.map_or(std::ptr::null(), |stop| stop as *const StopWhen),
+            outer,
+        };
         TaskScope {
-            previous,
-            stop,
+            previous: (
+                RUN.with(|run| run.replace(running)),
+                TASK.with(|task| task.replace(node)),
+            ),
             _client: crate::engine::owner::OwnerScope::enter(
                 client.map(crate::engine::owner::OwnerRef::erased),
             ),
@@ -378,16 +464,14 @@ impl TaskScope {
     /// than leaving and entering a scope for each (four thread-local accesses less).
     #[inline]
     pub(crate) fn move_to(&self, node: u32) {
-        RUN.with(|run| run.set((run.get().0, node)));
+        TASK.with(|task| task.set(node));
     }
 }
 
 impl Drop for TaskScope {
     #[inline]
     fn drop(&mut self) {
-        RUN.with(|run| run.set(self.previous));
-        if let Some(previous) = self.stop.take() {
-            STOP.with(|s| *s.borrow_mut() = previous);
-        }
+        RUN.with(|run| run.set(self.previous.0));
+        TASK.with(|task| task.set(self.previous.1));
     }
 }

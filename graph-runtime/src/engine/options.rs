@@ -70,7 +70,8 @@ impl RunOptions {
     /// tasks see it through [`taskweave::cancelled()`](crate::cancelled), so that long
     /// ones can return early. `stop` is called before each task; keep it cheap (an
     /// atomic load). A future of `Client::compute` stops its graph this way when it is
-    /// cancelled or its last handle dropped.
+    /// cancelled or its last handle dropped. A run started inside a task of this run
+    /// follows it only when asked: `stop_when(taskweave::cancelled)`.
     #[must_use = "builder methods return the changed builder"]
     pub fn stop_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
         self.stop = Some(Arc::new(stop));
