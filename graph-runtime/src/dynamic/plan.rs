@@ -281,6 +281,7 @@ impl Plan {
         runs.clear();
         runs.resize(RUNS, RunFn::OWN);
         const PENDING: u32 = u32::MAX;
+        let mut chain = true;
         // Iterative depth-first post-order over borrowed nodes (the outputs keep them
         // alive): a chain of a million nodes needs no stack, and no reference counting
         // happens per edge. A node's entry is made when it is numbered, its parents'
@@ -320,26 +321,53 @@ impl Plan {
                 }
                 index.set(node, i);
                 input_start.push(inputs.len() as u32);
-                let mut in_degree = 0;
-                for parent in node.parents() {
-                    let p = index.get(parent).expect("parents are numbered first");
-                    inputs.push(p);
-                    // A parent read twice is one edge: `last_reader` remembers which
-                    // node counted it last (linear in the inputs, however many).
-                    if last_reader[p as usize] != i {
-                        last_reader[p as usize] = i;
-                        in_degree += 1;
-                        // The successor count until the walk ends (see below).
-                        starts[p as usize] += 1;
+                let number_of =
+                    |parent: &NodeRef| index.get(parent).expect("parents are numbered first");
+                // A parent read twice is one edge. Its successor count (until the walk
+                // ends, see below) goes up once per reading node.
+                // And whether every node so far reads the one numbered before it.
+                match node.parents() {
+                    [] => {
+                        roots.push(i);
+                        chain &= i == 0;
                     }
-                }
-                if in_degree == 0 {
-                    roots.push(i);
+                    [a] => {
+                        let a = number_of(a);
+                        inputs.push(a);
+                        starts[a as usize] += 1;
+                        chain &= a + 1 == i;
+                    }
+                    [a, b] => {
+                        let (a, b) = (number_of(a), number_of(b));
+                        inputs.extend_from_slice(&[a, b]);
+                        starts[a as usize] += 1;
+                        if b != a {
+                            starts[b as usize] += 1;
+                        }
+                        chain &= a + 1 == i || b + 1 == i;
+                    }
+                    parents => {
+                        // `last_reader` remembers which node counted a parent last
+                        // (linear in the inputs, however many); only nodes of three
+                        // or more parents keep it, so it covers the nodes before
+                        // this one only when one does.
+                        if last_reader.len() < i as usize {
+                            last_reader.resize(i as usize, u32::MAX);
+                        }
+                        chain &= parents.iter().any(|p| number_of(p) + 1 == i);
+                        for parent in parents {
+                            let p = number_of(parent);
+                            inputs.push(p);
+                            if last_reader[p as usize] != i {
+                                last_reader[p as usize] = i;
+                                starts[p as usize] += 1;
+                            }
+                        }
+                    }
                 }
                 if let Some(name) = node.meta().custom_name() {
                     custom_names.push((i as usize, name));
                 }
-                last_reader.push(u32::MAX);
                 starts.push(0);
                 // Its result slot and its body's function, while the node is at hand.
                 node.borrowed().add_slot(&mut slots);
@@ -391,16 +419,33 @@ impl Plan {
         let mut fill = last_reader;
         fill.clear();
         fill.extend_from_slice(&starts[..n]);
+        // Appends `s` to `p`'s list, `fill[p]` its end so far.
+        fn append(successors: &mut [u32], fill: &mut [u32], p: u32, s: u32) {
+            successors[fill[p as usize] as usize] = s;
+            fill[p as usize] += 1;
+        }
         for s in 0..n {
             let (a, b) = (input_start[s] as usize, input_start[s + 1] as usize);
-            for &p in &inputs[a..b] {
-                let at = fill[p as usize];
-                // A parent read twice is one edge: its list already ends with `s`.
-                if at > starts[p as usize] && successors[at as usize - 1] == s as u32 {
-                    continue;
+            // A parent read twice is one edge (as the walk counted them).
+            match inputs[a..b] {
+                [] => {}
+                [p] => append(&mut successors, &mut fill, p, s as u32),
+                [p, q] => {
+                    append(&mut successors, &mut fill, p, s as u32);
+                    if q != p {
+                        append(&mut successors, &mut fill, q, s as u32);
+                    }
                 }
-                successors[at as usize] = s as u32;
-                fill[p as usize] = at + 1;
+                ref parents => {
+                    for &p in parents {
+                        let at = fill[p as usize];
+                        // Read before: its list already ends with `s`.
+                        if at > starts[p as usize] && successors[at as usize - 1] == s as u32 {
+                            continue;
+                        }
+                        append(&mut successors, &mut fill, p, s as u32);
+                    }
+                }
             }
         }
         // A node requested more than once (the same `Delayed` twice, or pure twins) is
@@ -421,12 +466,9 @@ impl Plan {
         drop(index);
         // One node at a time (a width of at most 1) exactly when the topological order
         // is the only one: when each node reads the one numbered just before it (a
-        // path through every node). Checked here, in one pass that stops at the first
-        // node that does not, rather than by the width's pass over every edge.
-        let sequential = (1..n).all(|i| {
-            let (a, b) = (input_start[i] as usize, input_start[i + 1] as usize);
-            inputs[a..b].contains(&(i as u32 - 1))
-        });
+        // path through every node), as the walk found, rather than by the width's
+        // pass over every edge.
+        let sequential = chain;
         KEPT_SCRATCH.give(Scratch {
             stack: reuse::recast(stack),
             first: fill,
