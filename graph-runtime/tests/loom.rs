@@ -672,6 +672,29 @@ fn node_handles_free_once_after_every_use() {
     });
 }
 
+/// A node read by two nodes dropped on two threads (`dynamic/node.rs`,
+/// `ParentList::release_held`): the child dropped first lets go of its parent by
+/// taking the count down short of zero, with no drop loop; the other frees the
+/// parent, once, after the first thread's write through its handle (loom reports a
+/// race if the release did not order the write before the free's read).
+#[test]
+fn a_parent_let_go_by_its_readers_is_freed_once_after_every_use() {
+    explore("parent handles", || {
+        let drops = loom::sync::Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+        let parent = NodeHandle::new(drops.clone());
+        let theirs = parent.clone();
+        let mine = NodeHandle::with_parents(vec![parent], drops.clone());
+        let their_drops = drops.clone();
+        let other = loom::thread::spawn(move || {
+            theirs.write(5);
+            drop(NodeHandle::with_parents(vec![theirs], their_drops));
+        });
+        drop(mine);
+        other.join().unwrap();
+        assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 5);
+    });
+}
+
 /// A block's count (`dynamic/blocks.rs`): the thread filling a block carved three
 /// nodes from it; two are dropped on another thread and given back together (as the
 /// drop loop gives back the nodes of one block it dropped in a row), one on the

@@ -515,6 +515,44 @@ impl IntoIterator for ParentList {
 }
 
 impl ParentList {
+    /// Gives up each inline handle that is not its node's last (taking its count down,
+    /// never to zero, so that no node is freed here); true when the list is empty
+    /// then. The handles left are the last ones of their nodes (or a spilled list's),
+    /// for [`drop_parents`]' loop.
+    fn release_held(&mut self) -> bool {
+        /// Takes `node`'s count down by one unless this is its last handle.
+        fn release_unless_last(node: *mut Node) -> bool {
+            // SAFETY: `node` is a handle the list owns (non-null, inline): alive.
+            let strong = unsafe { &(*node).strong };
+            let mut count = strong.load(Ordering::Relaxed);
+            while count > 1 {
+                // Release: this handle's uses happen before the node is freed by
+                // whoever drops the last one (Acquire there), as in `NodeRef::drop`.
+                match strong.compare_exchange_weak(
+                    count,
+                    count - 1,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return true,
+                    Err(now) => count = now,
+                }
+            }
+            false
+        }
+        if self.second == SPILLED {
+            return false;
+        }
+        // `second` is null whenever `first` is: the second handle goes first.
+        if !self.second.is_null() && release_unless_last(self.second) {
+            self.second = core::ptr::null_mut();
+        }
+        if !self.first.is_null() && release_unless_last(self.first) {
+            self.first = std::mem::replace(&mut self.second, core::ptr::null_mut());
+        }
+        self.first.is_null()
+    }
+
     /// The handles, pushed onto `stack` (in order).
     fn move_to(self, stack: &mut Vec<NodeRef>) {
         let list = std::mem::ManuallyDrop::new(self);
@@ -587,8 +625,10 @@ std::thread_local! {
 /// flat however long the chain, and dropping it finds no parents left. A node dropped
 /// meanwhile by other means (a value's `Drop` that drops a `Delayed`) queues its parents
 /// on [`DROPPING`], which the loop drains as well.
-fn drop_parents(parents: ParentList) {
-    if parents.as_slice().is_empty() {
+fn drop_parents(mut parents: ParentList) {
+    // Most parents are still held by other handles (a node read by several nodes, or
+    // kept by the caller): let go of at once, with no loop and no thread-local.
+    if parents.release_held() {
         return;
     }
     // Whether this thread runs a loop already; none when its locals are torn down.
@@ -744,6 +784,21 @@ pub(crate) mod loom_model {
             NodeHandle(NodeRef::new(meta, ParentList::default(), body))
         }
 
+        /// A node whose drop adds its cell's value to `drops`, reading `parents` (its
+        /// handles to them given up when it drops, as a graph's node does).
+        pub fn with_parents(parents: Vec<NodeHandle>, drops: Arc<AtomicUsize>) -> NodeHandle {
+            let meta = Meta::of_kind("model", "value", "loom", Some(1));
+            let body = Counted {
+                drops,
+                cell: UnsafeCell::new(0),
+            };
+            let mut list = ParentList::default();
+            for parent in parents {
+                list.push(parent.0);
+            }
+            NodeHandle(NodeRef::new(meta, list, body))
+        }
+
         /// Writes `value` into the node's cell (one writer per model).
         pub fn write(&self, value: usize) {
             // SAFETY: the node is a `NodeBox<Counted>` made by `new`, alive while this
@@ -796,5 +851,47 @@ mod tests {
         let list = ParentList::from([nodes[0].clone(), nodes[1].clone(), nodes[2].clone()]);
         assert_eq!(list.as_slice().len(), 3);
         assert_eq!(count(&nodes[2]), 2);
+    }
+
+    /// `release_held` gives up the inline handles whose nodes other handles still
+    /// hold, and keeps (in order, `second` null whenever `first` is) those it holds the
+    /// last handle of, for the drop loop; a spilled list is left whole.
+    #[test]
+    fn a_parent_list_lets_go_of_held_parents_and_keeps_last_handles() {
+        let held = Delayed::value(1u64).node;
+        let ptr = |n: &NodeRef| &**n as *const super::Node;
+        for (first_held, second_held) in
+            [(true, true), (true, false), (false, true), (false, false)]
+        {
+            let owned = |is_held: bool| {
+                if is_held {
+                    held.clone()
+                } else {
+                    Delayed::value(2u64).node
+                }
+            };
+            let (a, b) = (owned(first_held), owned(second_held));
+            let (pa, pb) = (ptr(&a), ptr(&b));
+            let mut list = ParentList::from([a, b]);
+            let empty = list.release_held();
+            let left: Vec<*const super::Node> = list.as_slice().iter().map(ptr).collect();
+            let expected: Vec<*const super::Node> = [(first_held, pa), (second_held, pb)]
+                .into_iter()
+                .filter(|&(is_held, _)| !is_held)
+                .map(|(_, p)| p)
+                .collect();
+            assert_eq!(left, expected, "{first_held} {second_held}");
+            assert_eq!(empty, expected.is_empty());
+            drop(list);
+            assert_eq!(
+                count(&held),
+                1,
+                "every handle to the held node given up once"
+            );
+        }
+        let mut spilled = ParentList::from([held.clone(), held.clone(), held.clone()]);
+        assert!(!spilled.release_held());
+        assert_eq!(spilled.as_slice().len(), 3);
+        assert_eq!(count(&held), 4);
     }
 }
