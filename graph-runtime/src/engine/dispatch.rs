@@ -570,15 +570,21 @@ where
         );
     }
 
-    /// Drives `first`, claimed from `list`, then every node still left to claim.
+    /// Runs `first`, claimed from `list`, then every node still left to claim, each
+    /// followed by what it makes ready. A node that makes none ready (a wide graph's
+    /// leaf) costs its run and its claim, here, in this loop.
     fn drive_claimed(&self, first: u32, list: &Shared, depth: u32) {
         let mut node = first;
         // Nodes claimed one after another run in one scope while no join comes
         // between them (see `drive_in`).
         let mut scope = None;
         loop {
-            self.set_link(node, NONE);
-            self.drive_in(node, depth, &mut scope);
+            if !self.stopped_at(node) && self.run_node(node, &mut scope) {
+                match self.release(node, NONE, depth, &mut scope) {
+                    Some(NONE) | None => {}
+                    Some(ready) => self.drive_in(ready, depth, &mut scope),
+                }
+            }
             match self.claim(list) {
                 Some(next) => node = next,
                 None => return,
@@ -650,28 +656,47 @@ where
             if !self.run_node(node, scope) {
                 continue;
             }
-            let successors = self.table.successors_of(node);
-            if successors.len() > WIDE && depth < MAX_DEPTH {
-                *scope = None;
-                // One level deeper either way: a `spread` drives what it releases, so
-                // calling it at the same depth would nest once per wide node of a chain.
-                if head == NONE {
-                    self.spread(successors, true, depth + 1);
-                } else {
-                    sync::join_noting(
-                        self.observer.is_some(),
-                        || self.drive(head, depth + 1),
-                        || self.spread(successors, true, depth + 1),
-                    );
-                }
-                return;
-            }
-            for &s in successors {
-                if self.pending[s as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
-                    self.set_link(s, head);
-                    head = s;
-                }
+            match self.release(node, head, depth, scope) {
+                Some(ready) => head = ready,
+                None => return,
             }
         }
+    }
+
+    /// Releases the successors of `node`, which has run: the ones it makes ready go
+    /// on the ready list `head`, returned. A wide successor list is released in
+    /// parallel halves instead, `head` driven beside it; `None` then: the caller's
+    /// list is done.
+    #[inline(always)]
+    fn release(
+        &self,
+        node: u32,
+        mut head: u32,
+        depth: u32,
+        scope: &mut Option<TaskScope>,
+    ) -> Option<u32> {
+        let successors = self.table.successors_of(node);
+        if successors.len() > WIDE && depth < MAX_DEPTH {
+            *scope = None;
+            // One level deeper either way: a `spread` drives what it releases, so
+            // calling it at the same depth would nest once per wide node of a chain.
+            if head == NONE {
+                self.spread(successors, true, depth + 1);
+            } else {
+                sync::join_noting(
+                    self.observer.is_some(),
+                    || self.drive(head, depth + 1),
+                    || self.spread(successors, true, depth + 1),
+                );
+            }
+            return None;
+        }
+        for &s in successors {
+            if self.pending[s as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                self.set_link(s, head);
+                head = s;
+            }
+        }
+        Some(head)
     }
 }
