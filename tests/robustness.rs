@@ -858,7 +858,9 @@ fn a_nested_run_answers_cancelled_with_its_own_condition_on_every_thread() {
                         .collect();
                     let options = taskweave::RunOptions::new().scheduler(scheduler);
                     let one = inner.try_compute_with(options.clone()).expect("no stop");
-                    let any = taskweave::compute(wide.as_slice()).contains(&true);
+                    let any = taskweave::compute_with(options.clone(), wide.as_slice())
+                        .expect("no stop")
+                        .contains(&true);
                     // Following the task: stopped once the condition is true, and
                     // its task, asking `cancelled()`, sees the outer condition
                     // turn true while it runs (it used to ask its own condition,
@@ -878,15 +880,48 @@ fn a_nested_run_answers_cancelled_with_its_own_condition_on_every_thread() {
                     .call(0u64)
                     .try_compute_with(follow())
                     .ok();
-                    log.lock().unwrap().push((i, turn, one, any, plain, flips));
+                    // A wide following run whose first task turns the condition
+                    // true: no task after it starts, and the run fails.
+                    let flag = told.clone();
+                    let first = delayed(move |_: u64| {
+                        flag.store(true, Ordering::SeqCst);
+                        1u64
+                    })
+                    .call(0u64);
+                    let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                    let after: Vec<Delayed<u64>> = (0..64)
+                        .map(|_| {
+                            let ran = ran.clone();
+                            delayed(move |x: u64| {
+                                ran.fetch_add(1, Ordering::SeqCst);
+                                x
+                            })
+                            .call(&first)
+                        })
+                        .collect();
+                    let failed = taskweave::compute_with(follow(), after.as_slice()).is_err();
+                    let stopped = failed && ran.load(Ordering::SeqCst) == 0;
+                    told.store(turn, Ordering::SeqCst);
+                    log.lock()
+                        .unwrap()
+                        .push((i, turn, one, any, plain, flips, stopped));
                 }
             }
             taskweave::cancelled()
         })
         .call(0u64);
-        let result = outer.try_compute_with(
-            taskweave::RunOptions::new().stop_when(move || stop.load(Ordering::SeqCst)),
-        );
+        // On a worker of a pool, where a run nested in the task is the task's (one
+        // started outside the pool moves to it and keeps no task: see the issue's
+        // notes).
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("a pool");
+        let result = pool.install(|| {
+            outer.try_compute_with(
+                taskweave::RunOptions::new().stop_when(move || stop.load(Ordering::SeqCst)),
+            )
+        });
         let seen = seen.lock().unwrap().clone();
         (result, seen)
     });
@@ -895,10 +930,10 @@ fn a_nested_run_answers_cancelled_with_its_own_condition_on_every_thread() {
     assert_eq!(
         seen,
         vec![
-            (0, false, false, false, Some(false), Some(true)),
-            (0, true, false, false, None, None),
-            (1, false, false, false, Some(false), Some(true)),
-            (1, true, false, false, None, None),
+            (0, false, false, false, Some(false), Some(true), true),
+            (0, true, false, false, None, None, true),
+            (1, false, false, false, Some(false), Some(true), true),
+            (1, true, false, false, None, None, true),
         ]
     );
 }

@@ -354,15 +354,17 @@ impl Plan {
                         if last_reader.len() < i as usize {
                             last_reader.resize(i as usize, u32::MAX);
                         }
-                        chain &= parents.iter().any(|p| number_of(p) + 1 == i);
+                        let mut reads_previous = false;
                         for parent in parents {
                             let p = number_of(parent);
                             inputs.push(p);
+                            reads_previous |= p + 1 == i;
                             if last_reader[p as usize] != i {
                                 last_reader[p as usize] = i;
                                 starts[p as usize] += 1;
                             }
                         }
+                        chain &= reads_previous;
                     }
                 }
                 if let Some(name) = node.meta().custom_name() {

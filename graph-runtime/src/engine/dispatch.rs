@@ -359,11 +359,11 @@ where
     /// through its [`TaskScope`]). The scope is `scope`, entered here if it is not yet
     /// and left to the caller, who runs the next node in it: a caller must leave it
     /// (drop it) before anything but this run's bookkeeping runs on its thread, above
-    /// all before a join, whose waiting runs other jobs. A run with a caller's stop
-    /// condition or an observer leaves it after each node: those are the caller's code,
-    /// called between tasks, and belong outside any task's scope (a condition that
-    /// asks `cancelled()`, as a run nested in a task does to follow it, would ask
-    /// itself, without end).
+    /// all before a join, whose waiting runs other jobs. An observed run leaves it
+    /// after each node, so that observers are told of tasks outside any scope. (A
+    /// caller's stop condition, asked before each node, needs no such care: it is
+    /// asked as the task the run was started in, whatever scope is entered; see
+    /// `Outer::call`.)
     #[inline]
     fn run_node(&self, node: u32, scope: &mut Option<TaskScope>) -> bool {
         if !self.before_task(node) {
@@ -385,7 +385,7 @@ where
                 TaskOutcome::Failed
             }
         };
-        if self.observer.is_some() || self.stop_when.is_some() {
+        if self.observer.is_some() {
             *scope = None;
         }
         self.after_task(node, outcome);
