@@ -838,8 +838,18 @@ fn a_run_stopped_when_its_caller_is_cancelled_asks_the_caller_not_itself() {
 /// how a nested run follows its task.
 #[test]
 fn a_nested_run_answers_cancelled_with_its_own_condition_on_every_thread() {
+    // Computed on a worker of a pool, and from this thread, where a sequential run's
+    // task runs outside rayon's pool: a parallel run nested in it moves to the pool,
+    // on a worker that may be inside another task, and keeps its caller's (it kept
+    // none, and did not follow).
+    for in_pool in [true, false] {
+        nested_runs_answer_cancelled_with_their_own_condition(in_pool);
+    }
+}
+
+fn nested_runs_answer_cancelled_with_their_own_condition(in_pool: bool) {
     use std::sync::atomic::{AtomicBool, Ordering};
-    let got = within(LIMIT, "nested cancelled()", || {
+    let got = within(LIMIT, "nested cancelled()", move || {
         let stop = Arc::new(AtomicBool::new(false));
         let told = stop.clone();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -910,18 +920,16 @@ fn a_nested_run_answers_cancelled_with_its_own_condition_on_every_thread() {
             taskweave::cancelled()
         })
         .call(0u64);
-        // On a worker of a pool, where a run nested in the task is the task's (one
-        // started outside the pool moves to it and keeps no task: see the issue's
-        // notes).
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .expect("a pool");
-        let result = pool.install(|| {
-            outer.try_compute_with(
-                taskweave::RunOptions::new().stop_when(move || stop.load(Ordering::SeqCst)),
-            )
-        });
+        let options = taskweave::RunOptions::new().stop_when(move || stop.load(Ordering::SeqCst));
+        let result = if in_pool {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .expect("a pool");
+            pool.install(|| outer.try_compute_with(options))
+        } else {
+            outer.try_compute_with(options)
+        };
         let seen = seen.lock().unwrap().clone();
         (result, seen)
     });
@@ -934,6 +942,74 @@ fn a_nested_run_answers_cancelled_with_its_own_condition_on_every_thread() {
             (0, true, false, false, None, None, true),
             (1, false, false, false, Some(false), Some(true), true),
             (1, true, false, false, None, None, true),
-        ]
+        ],
+        "in a pool: {in_pool}"
+    );
+}
+
+/// A following run entered from outside the pool returns its first failure at once,
+/// while the tasks beside the failed one still run and may ask `cancelled()`, which
+/// asks the caller's condition as the caller's task: they may do so only while the
+/// caller waits. Once it has returned (its task, its run and its condition may be gone)
+/// none is in flight, and no later one reaches it.
+#[test]
+fn a_following_run_failing_early_asks_its_callers_condition_only_while_it_waits() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+    let (error, in_flight, asked) = within(LIMIT, "lent caller", || {
+        let caller = std::thread::current().id();
+        let inside = Arc::new(AtomicUsize::new(0));
+        let from_tasks = Arc::new(AtomicUsize::new(0));
+        let (now, asked) = (inside.clone(), from_tasks.clone());
+        // The caller's condition: slow when the inner run's tasks ask it.
+        let condition = move || {
+            now.fetch_add(1, Ordering::SeqCst);
+            if std::thread::current().id() != caller {
+                asked.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            now.fetch_sub(1, Ordering::SeqCst);
+            false
+        };
+        let (now, asked) = (inside.clone(), from_tasks.clone());
+        // One task, run on this thread (outside rayon's pool): its parallel run moves
+        // to the pool.
+        let outer = delayed(move |_: u64| {
+            let asks = delayed(|_: u64| {
+                let start = Instant::now();
+                while !taskweave::cancelled() && start.elapsed() < Duration::from_secs(5) {}
+                0u64
+            })
+            .call(0u64);
+            let asked = asked.clone();
+            let fails = delayed(move |_: u64| {
+                let start = Instant::now();
+                while asked.load(Ordering::SeqCst) == 0 && start.elapsed() < Duration::from_secs(2)
+                {
+                    std::thread::yield_now();
+                }
+                panic!("fails while the other task asks");
+            })
+            .call(1u64);
+            let follow = taskweave::RunOptions::new().stop_when(taskweave::cancelled);
+            let error = taskweave::compute_with(follow, &[asks, fails][..])
+                .expect_err("a task panicked")
+                .to_string();
+            (error, now.load(Ordering::SeqCst))
+        })
+        .call(0u64);
+        let (error, in_flight) = outer
+            .try_compute_with(taskweave::RunOptions::new().stop_when(condition))
+            .expect("the outer task returns");
+        (error, in_flight, from_tasks.load(Ordering::SeqCst))
+    });
+    assert!(error.contains("fails while the other task asks"), "{error}");
+    assert!(
+        asked > 0,
+        "the inner run's task asked the caller's condition"
+    );
+    assert_eq!(
+        in_flight, 0,
+        "no question in flight once the caller returned"
     );
 }

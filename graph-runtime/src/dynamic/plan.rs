@@ -799,6 +799,15 @@ impl Storage {
         let end = Arc::new(End::new());
         let here = options.clone();
         let mut options = options;
+        // The task this thread runs, if any, lent to the run for its stop condition (a
+        // following run's), and taken back before this returns: after a failure, the
+        // tasks beside it still run.
+        let lent = options
+            .stop
+            .is_some()
+            .then(crate::engine::observe::Lent::here)
+            .flatten();
+        options.caller = crate::engine::observe::Caller::Lent(lent.clone());
         let tell = end.clone();
         options.on_failure = Some(Arc::new(move |error| {
             tell.finish(Err(Ended::Failed(error)))
@@ -833,7 +842,11 @@ impl Storage {
                 Err(payload) => Err(Ended::Panicked(payload)),
             });
         });
-        match wait_for(&end, self.plan.kept.nodes.len() <= END_SPIN_NODES) {
+        let ended = wait_for(&end, self.plan.kept.nodes.len() <= END_SPIN_NODES);
+        if let Some(lent) = lent {
+            lent.take_back();
+        }
+        match ended {
             None => self.run_here(here),
             Some(Ok(())) => Ok(()),
             Some(Err(Ended::Failed(error))) => Err(error),

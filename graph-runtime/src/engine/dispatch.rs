@@ -254,7 +254,7 @@ where
         run,
         observer,
         stop_when: options.stop.as_ref(),
-        outer: Outer::here(),
+        outer: options.caller.outer(),
         on_failure: options.on_failure.as_deref(),
         stop: sync::AtomicU32::new(NONE),
         first_stop: sync::AtomicU32::new(NONE),
@@ -363,7 +363,7 @@ where
     /// after each node, so that observers are told of tasks outside any scope. (A
     /// caller's stop condition, asked before each node, needs no such care: it is
     /// asked as the task the run was started in, whatever scope is entered; see
-    /// `Outer::call`.)
+    /// `Outer::ask`.)
     #[inline]
     fn run_node(&self, node: u32, scope: &mut Option<TaskScope>) -> bool {
         if !self.before_task(node) {
@@ -418,7 +418,7 @@ where
     #[inline]
     fn told_to_stop(&self, node: u32) -> bool {
         match self.stop_when {
-            Some(stop) if self.outer.call(|| stop()) => {
+            Some(stop) if self.outer.ask(stop) => {
                 self.stopped(node);
                 true
             }

@@ -10,7 +10,7 @@
 //! relaxed atomic count (once per run; once per future event), and only when it is
 //! not zero the list behind a lock. With none registered nothing is allocated.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::engine::error::TaskError;
@@ -336,21 +336,24 @@ impl Running {
     };
 }
 
-/// The graph task a run was started in (none for a run started outside one, or moved
-/// to another thread before it started), kept by the run: its caller's stop condition
-/// is the caller's code, so it asks `cancelled()` as that task, whichever thread calls
-/// it, and never as a task of the run itself (which would ask the condition again,
-/// without end, for `stop_when(taskweave::cancelled)`).
+/// The graph task a run was started in (none for a run started outside one), kept by
+/// the run: its caller's stop condition is the caller's code, so it asks `cancelled()`
+/// as that task, whichever thread calls it, and never as a task of the run itself
+/// (which would ask the condition again, without end, for
+/// `stop_when(taskweave::cancelled)`).
 #[derive(Clone, Copy)]
 pub(crate) struct Outer {
     run: Running,
     task: u32,
+    /// The lease of a run that may outlive its caller's wait (see [`Lent`]); null for a
+    /// run whose caller waits for its end.
+    lent: *const Lent,
 }
 
 // SAFETY: an `Outer` is only read, on whichever thread asks a run's condition: its
-// pointers are to a run's stop index (an atomic), its stop condition (`Send + Sync`)
-// and its own `Outer` (shared the same way), all alive while the task it names is
-// (see `Outer::call`).
+// pointers are to a run's stop index (an atomic), its stop condition (`Send + Sync`),
+// its own `Outer` (shared the same way) and a `Lent` (atomics), all alive while the
+// task it names is, or while its lease lets it be asked (see `Outer::ask`).
 unsafe impl Send for Outer {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for Outer {}
@@ -362,30 +365,121 @@ impl Outer {
         Outer {
             run: RUN.with(std::cell::Cell::get),
             task: TASK.with(std::cell::Cell::get),
+            lent: std::ptr::null(),
         }
     }
 
-    /// Calls `f` (a run's stop condition) as its caller, from within the task the run
-    /// was started in; this thread's own task again after it, even if `f` panics.
+    /// No graph task: what a run started outside one keeps, on whichever thread it
+    /// then starts.
+    pub(crate) const NONE: Outer = Outer {
+        run: Running::NONE,
+        task: 0,
+        lent: std::ptr::null(),
+    };
+
+    /// Asks `when` (a run's stop condition) as its caller, from within the task the run
+    /// was started in; this thread's own task again after it, even if `when` panics.
+    /// True (stop) without asking once a lent caller has stopped waiting: the run has
+    /// failed then, and its caller's task may have ended.
     ///
-    /// The task it names is alive: a run kept the task it was started in, which waits
-    /// for the run to end (see [`Outer`]); a run of the pool started from outside it
-    /// keeps none.
-    pub(crate) fn call<R>(&self, f: impl FnOnce() -> R) -> R {
-        struct Back(Outer);
-        impl Drop for Back {
+    /// The task it names is alive: a run keeps the task it was started in, which waits
+    /// for the run to end, or, for a run that may outlive the wait, lends it under a
+    /// lease its caller takes back before it returns (see [`Lent`]).
+    pub(crate) fn ask(&self, when: &StopWhen) -> bool {
+        struct Back<'l>(Outer, Option<&'l Lent>);
+        impl Drop for Back<'_> {
             fn drop(&mut self) {
                 self.0.set();
+                if let Some(lent) = self.1 {
+                    lent.asking.fetch_sub(1, Ordering::Release);
+                }
             }
         }
-        let _back = Back(Outer::here());
+        // SAFETY: a lease outlives every run's use of its `Outer` (`Lent`'s holder, the
+        // run's options, is dropped after the run ends).
+        let lent = unsafe { self.lent.as_ref() };
+        if let Some(lent) = lent {
+            if lent.asking.fetch_add(1, Ordering::Acquire) & Lent::GONE != 0 {
+                lent.asking.fetch_sub(1, Ordering::Relaxed);
+                return true;
+            }
+        }
+        let _back = Back(Outer::here(), lent);
         self.set();
-        f()
+        when()
     }
 
     fn set(&self) {
         RUN.with(|run| run.set(self.run));
         TASK.with(|task| task.set(self.task));
+    }
+}
+
+/// A caller's graph task lent to a run that goes on on other threads and may outlive
+/// its caller's wait: a dynamic graph's run entered from outside rayon's pool returns
+/// its first failure at once, while tasks beside the failed one still run and may ask
+/// the caller's condition (see `dynamic::plan`). The caller takes the lease back
+/// before it returns ([`take_back`](Self::take_back)): it waits for the questions in
+/// flight, and every later one is answered "stop" without asking.
+pub(crate) struct Lent {
+    outer: Outer,
+    /// Questions in flight, and [`GONE`](Self::GONE) once the caller has taken it back.
+    asking: AtomicU32,
+}
+
+impl Lent {
+    const GONE: u32 = 1 << 31;
+
+    /// The graph task running on this thread now, lent; `None` outside one.
+    pub(crate) fn here() -> Option<Arc<Lent>> {
+        in_graph_task().then(|| {
+            Arc::new(Lent {
+                outer: Outer::here(),
+                asking: AtomicU32::new(0),
+            })
+        })
+    }
+
+    /// What the run keeps of its caller (see [`Outer::ask`]).
+    pub(crate) fn outer(&self) -> Outer {
+        Outer {
+            lent: self,
+            ..self.outer
+        }
+    }
+
+    /// Takes the task back: no question starts from now on, and those in flight have
+    /// ended when this returns. They are the caller's own condition, asked as it (a
+    /// short wait); a run that ended asks none.
+    pub(crate) fn take_back(&self) {
+        let mut asking = self.asking.fetch_or(Lent::GONE, Ordering::AcqRel) & !Lent::GONE;
+        while asking != 0 {
+            std::thread::yield_now();
+            asking = self.asking.load(Ordering::Acquire) & !Lent::GONE;
+        }
+    }
+}
+
+/// Where a run takes the graph task it was started in from (see [`Outer`]).
+#[derive(Clone, Default)]
+pub(crate) enum Caller {
+    /// The thread it starts on: the caller's own.
+    #[default]
+    Here,
+    /// A caller on another thread, which lent its task (`None`: it ran in none, or the
+    /// run asks no condition). A run moved to rayon's pool may start inside some other
+    /// task that its worker was running when it took the job, which is not its caller.
+    Lent(Option<Arc<Lent>>),
+}
+
+impl Caller {
+    /// What the run keeps of its caller.
+    pub(crate) fn outer(&self) -> Outer {
+        match self {
+            Caller::Here => Outer::here(),
+            Caller::Lent(Some(lent)) => lent.outer(),
+            Caller::Lent(None) => Outer::NONE,
+        }
     }
 }
 
@@ -414,7 +508,7 @@ pub(crate) fn run_stopped() -> bool {
     // before it returns).
     let failed = unsafe { &*stop }.load(crate::engine::sync::Ordering::Relaxed) <= node;
     // SAFETY: as above.
-    failed || (!when.is_null() && unsafe { &*outer }.call(|| unsafe { &*when }()))
+    failed || (!when.is_null() && unsafe { &*outer }.ask(unsafe { &*when }))
 }
 
 /// Whether a graph task is running on this thread (a run started now is nested in it).

@@ -33,6 +33,9 @@ pub struct RunOptions {
     /// The client the run belongs to, for `get_client` in its tasks: taken from the
     /// thread that starts the run (see [`with_current_client`](Self::with_current_client)).
     pub(crate) client: Option<crate::engine::owner::Owner>,
+    /// The graph task the run was started in, when it starts on another thread than
+    /// its caller's (see `engine::observe::Caller`).
+    pub(crate) caller: crate::engine::observe::Caller,
     /// A front end's request that a `graph!` describe its nodes rather than run them
     /// (feature `hyperqueue`: a static graph on a cluster). Opaque here: the remote
     /// front end makes it and reads it back.
