@@ -490,3 +490,114 @@ fn a_wait_for_the_first_exception_looks_again_when_a_future_finishes() {
         assert!(message.contains("never end"), "{message}");
     });
 }
+
+/// A wait's result or its error, as text: what the tasks below pass on.
+fn text(future: &Future<String>) -> String {
+    match future.result() {
+        Ok(text) => text,
+        Err(error) => error.to_string(),
+    }
+}
+
+/// A futures task computes a graph whose task waits for the futures task's own future.
+/// The graph's task waits as the task that computes the graph, on whichever thread it
+/// runs: rayon's pool (a parallel run, outside any futures task, where it hung before)
+/// or the task's own thread (`Scheduler::Sync`). The wait fails, and the task ends.
+#[test]
+fn a_graph_task_waiting_for_the_task_that_computes_its_graph_fails() {
+    watchdog::within(LIMIT, "graph task waits for its own computer", || {
+        for scheduler in [Scheduler::Threads, Scheduler::Sync] {
+            let client = client(2);
+            let me = Arc::new(OnceLock::<Future<String>>::new());
+            let slot = me.clone();
+            let task = client
+                .task(move || {
+                    let slot = slot.clone();
+                    let waits = delayed(move |_: u64| text(slot.wait())).call(0u64);
+                    let beside = delayed(|_: u64| String::new()).call(1u64);
+                    taskweave::compute_with(scheduler, (&waits, &beside))
+                        .expect("no task panics")
+                        .0
+                })
+                .named("computes")
+                .submit(());
+            assert!(me.set(task.clone()).is_ok());
+            let message = task.result().unwrap();
+            assert!(message.contains("never end"), "{scheduler:?}: {message}");
+            assert!(
+                message.contains("`computes` at "),
+                "{scheduler:?}: {message}"
+            );
+        }
+    });
+}
+
+/// Two futures tasks: `a` waits for `b`'s future, and `b` computes a graph both of
+/// whose tasks wait for `a`'s: a cycle through graph tasks, which one of the waits
+/// breaks (it hung before); both tasks end, with its message. On one thread `a` runs
+/// `b` inline (it finds it queued), and the graph's tasks wait for the task under `b`
+/// there; on two, each blocks on a thread of its own.
+#[test]
+fn a_cycle_of_waits_through_graph_tasks_is_broken() {
+    watchdog::within(LIMIT, "cycle through graph tasks", || {
+        for threads in [1, 2] {
+            let client = client(threads);
+            let a_slot = Arc::new(OnceLock::<Future<String>>::new());
+            let b_slot = Arc::new(OnceLock::<Future<String>>::new());
+            let b_in = b_slot.clone();
+            let a = client.task(move || text(b_in.wait())).named("a").submit(());
+            assert!(a_slot.set(a.clone()).is_ok());
+            let a_in = a_slot.clone();
+            let b = client
+                .task(move || {
+                    let waits: Vec<Delayed<String>> = (0..2u64)
+                        .map(|i| {
+                            let a = a_in.clone();
+                            delayed(move |_: u64| text(a.wait())).call(i)
+                        })
+                        .collect();
+                    taskweave::compute(waits.as_slice()).concat()
+                })
+                .named("b")
+                .submit(());
+            assert!(b_slot.set(b.clone()).is_ok());
+            let (a, b) = (a.result().unwrap(), b.result().unwrap());
+            assert!(a.contains("never end"), "{threads} threads: {a}");
+            assert!(b.contains("never end"), "{threads} threads: {b}");
+            assert!(
+                b.contains(&a) || a.contains(&b),
+                "{threads} threads: {a} / {b}"
+            );
+        }
+    });
+}
+
+/// A graph task of a futures task's run waits for another task's future, which ends
+/// later, and for one that waits for a third task: nothing is refused.
+#[test]
+fn a_graph_task_waiting_for_a_future_that_can_end_is_not_refused() {
+    watchdog::within(LIMIT, "graph task waits, no cycle", || {
+        let client = client(2);
+        let later = client.submit(
+            || {
+                std::thread::sleep(Duration::from_millis(50));
+                "later".to_owned()
+            },
+            (),
+        );
+        let waiter = {
+            let later = later.clone();
+            client.submit(move || text(&later), ())
+        };
+        let outer = client.submit(
+            move || {
+                let (later, waiter) = (later.clone(), waiter.clone());
+                let first = delayed(move |_: u64| text(&later)).call(0u64);
+                let second = delayed(move |_: u64| text(&waiter)).call(1u64);
+                taskweave::compute(&[first, second][..]).concat()
+            },
+            (),
+        );
+        assert_eq!(outer.result().unwrap(), "laterlater");
+    });
+}

@@ -245,7 +245,7 @@ where
     let client = options
         .client
         .clone()
-        .or_else(crate::engine::owner::current_owner);
+        .or_else(crate::engine::owner::current_run_owner);
     let ctx = Ctx {
         client,
         table,

@@ -87,7 +87,7 @@ impl RunOptions {
     /// move to rayon's pool before its tasks start).
     pub(crate) fn with_current_client(mut self) -> Self {
         if self.client.is_none() {
-            self.client = crate::engine::owner::current_owner();
+            self.client = crate::engine::owner::current_run_owner();
         }
         self
     }

@@ -21,6 +21,10 @@ pub(crate) struct OwnerRef {
     address: *const (),
     /// An owning handle made from `handle`.
     own: unsafe fn(*const ()) -> Owner,
+    /// What a run started here takes for its tasks, made from `handle`: the owner
+    /// itself, or (inside a futures task) the owner and the task, which waits for the
+    /// run (see [`current_run_owner`]).
+    for_run: unsafe fn(*const ()) -> Owner,
 }
 
 impl OwnerRef {
@@ -36,6 +40,28 @@ impl OwnerRef {
             handle: (handle as *const Arc<T>).cast(),
             address: Arc::as_ptr(handle).cast(),
             own: own::<T>,
+            for_run: own::<T>,
+        }
+    }
+
+    /// Lends `handle`, of a front end's own type, for `owner`: `own` and `for_run`
+    /// make an owning handle of the owner, and what a run started here takes for its
+    /// tasks, from `handle`.
+    ///
+    /// # Safety
+    /// `own` and `for_run` may be called with `handle`'s address while a scope lends
+    /// it (see [`to_owned`](Self::to_owned)), and must be sound then.
+    pub(crate) unsafe fn with<H, T: Any + Send + Sync>(
+        handle: &H,
+        owner: &Arc<T>,
+        own: unsafe fn(*const ()) -> Owner,
+        for_run: unsafe fn(*const ()) -> Owner,
+    ) -> OwnerRef {
+        OwnerRef {
+            handle: (handle as *const H).cast(),
+            address: Arc::as_ptr(owner).cast(),
+            own,
+            for_run,
         }
     }
 
@@ -51,6 +77,7 @@ impl OwnerRef {
             handle: (handle as *const Owner).cast(),
             address: Arc::as_ptr(handle).cast(),
             own,
+            for_run: own,
         }
     }
 
@@ -64,6 +91,12 @@ impl OwnerRef {
         // SAFETY: an `OwnerRef` is read only from `OWNER` (see `with_owner`), while the
         // scope that lent its handle is alive.
         unsafe { (self.own)(self.handle) }
+    }
+
+    /// What a run started here takes for its tasks.
+    fn for_run(self) -> Owner {
+        // SAFETY: as for `to_owned`.
+        unsafe { (self.for_run)(self.handle) }
     }
 }
 
@@ -86,6 +119,14 @@ pub(crate) fn with_owner<R>(f: impl FnOnce(Option<OwnerRef>) -> R) -> R {
 /// graph run started here takes for its tasks.
 pub(crate) fn current_owner() -> Option<Owner> {
     with_owner(|owner| owner.map(OwnerRef::to_owned))
+}
+
+/// What a graph run started on this thread takes for its tasks, if anything: the
+/// owner of the task running here; inside a futures task, one that also names the
+/// task, which waits for the run (so that a graph task's wait for a future counts as
+/// that task's, and a cycle of waits through the run is found).
+pub(crate) fn current_run_owner() -> Option<Owner> {
+    with_owner(|owner| owner.map(OwnerRef::for_run))
 }
 
 /// Makes an owner that of the task running on this thread until dropped, then the one

@@ -17,6 +17,10 @@
 //!   that is not published (not blocked, or in a wait with a deadline, which ends),
 //!   a ready task in a queue (the pool grows while its threads block, see `pool`).
 //!
+//! A graph task of a run that a futures task started (a `Delayed::compute` inside it,
+//! on whichever thread the graph's task runs) waits as that task, with the tasks under
+//! it on its thread: none of them can end before the graph task does.
+//!
 //! If the wait needs its own stack, it could never end: it fails instead of
 //! sleeping, and is not published. The part of the graph the wait reaches is built in
 //! a loop and evaluated by marks spread from the thread's own tasks (a task or a wait
@@ -33,15 +37,16 @@
 //! needs then shrinks.) A future cancelled from outside ends its waits all the same,
 //! cycle or not.
 //!
-//! Cost: nothing for a wait that ends while it polls, nor outside futures tasks; a
-//! wait that blocks takes a process-wide lock twice and allocates its records.
+//! Cost: nothing for a wait that ends while it polls, nor outside futures tasks and
+//! their graphs' tasks; a wait that blocks takes a process-wide lock twice and
+//! allocates its records.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::error::{CycleLink, CycleStep, FutureError};
-use super::job::{current_task, Runnable};
+use super::job::{current_task, graph_task_owner, Runnable};
 use super::state::{Core, HasCore};
 use super::Status;
 use crate::engine::lock::Recover;
@@ -76,7 +81,7 @@ struct Frame {
 
 /// A task under the one running on this thread: it waits for the task of `awaited`,
 /// and runs a job that one needs inline meanwhile.
-struct Under {
+pub(crate) struct Under {
     task: Arc<dyn HasCore>,
     awaited: Weak<dyn Runnable>,
 }
@@ -92,8 +97,9 @@ struct Registry {
     /// Each published thread's stack, by a number drawn when it blocked.
     threads: BTreeMap<u64, Vec<Frame>>,
     /// Where a task on a published thread's stack is (its thread, its place there),
-    /// by the address of its core.
-    tasks: BTreeMap<usize, (u64, usize)>,
+    /// by the address of its core: one place, or several for a futures task whose
+    /// graph tasks wait on several threads (see [`block`]).
+    tasks: BTreeMap<usize, Vec<(u64, usize)>>,
     next: u64,
 }
 
@@ -115,6 +121,38 @@ pub(crate) fn run_inline(awaited: &Core) -> RunningInline {
     };
     UNDER.with(|under| under.borrow_mut().push(Under { task, awaited }));
     RunningInline(true)
+}
+
+/// The tasks under the one running on this thread (see [`run_inline`]), as a graph
+/// run started by it keeps them (see `job::TaskOwner`).
+pub(crate) fn under_here() -> Vec<Under> {
+    UNDER.with(|under| {
+        under
+            .borrow()
+            .iter()
+            .map(|u| Under {
+                task: u.task.clone(),
+                awaited: u.awaited.clone(),
+            })
+            .collect()
+    })
+}
+
+/// `under`'s tasks as frames of a published thread, each waiting for the one above;
+/// `None` when one of those has ended (the task above it has returned).
+fn frames_of(under: &[Under]) -> Option<Vec<Frame>> {
+    under
+        .iter()
+        .map(|u| {
+            Some(Frame {
+                task: u.task.clone(),
+                awaits: Awaits {
+                    all: true,
+                    futures: vec![u.awaited.upgrade()?.task()],
+                },
+            })
+        })
+        .collect()
 }
 
 /// Takes the record of [`run_inline`] back when dropped (also while unwinding).
@@ -145,7 +183,13 @@ impl Registry {
     fn unpublish(&mut self, thread: u64) -> Option<Vec<Frame>> {
         let frames = self.threads.remove(&thread)?;
         for frame in &frames {
-            self.tasks.remove(&address(frame.task.core()));
+            let key = address(frame.task.core());
+            if let Some(places) = self.tasks.get_mut(&key) {
+                places.retain(|&(t, _)| t != thread);
+                if places.is_empty() {
+                    self.tasks.remove(&key);
+                }
+            }
         }
         Some(frames)
     }
@@ -157,8 +201,20 @@ impl Registry {
 /// publish: outside a futures task, or in user code run while a task ends (a done
 /// callback), whose task is the one under it already.
 pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureError> {
-    let Some(top) = current_task() else {
-        return Ok(None);
+    // The futures task whose wait this is: the task running here, or the one whose
+    // graph run the graph task running here belongs to, which cannot end before that
+    // graph task does, nor can the tasks under it on its thread. Several graph tasks
+    // of one run may so wait for it at once, each on a thread of its own: the task
+    // then needs every one of those waits (see `Search::look_at`).
+    let (top, owner) = match current_task() {
+        Some(top) => (top, None),
+        None => match graph_task_owner() {
+            Some(owner) => match owner.task.upgrade() {
+                Some(top) => (top, Some(owner)),
+                None => return Ok(None),
+            },
+            None => return Ok(None),
+        },
     };
     let awaits = match awaited {
         Awaited::One(core) => match core.job.as_ref().and_then(Weak::upgrade) {
@@ -175,21 +231,10 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
         },
     };
     // The awaited futures of the tasks under it are held by those tasks' waits.
-    let under: Option<Vec<Frame>> = UNDER.with(|under| {
-        under
-            .borrow()
-            .iter()
-            .map(|u| {
-                Some(Frame {
-                    task: u.task.clone(),
-                    awaits: Awaits {
-                        all: true,
-                        futures: vec![u.awaited.upgrade()?.task()],
-                    },
-                })
-            })
-            .collect()
-    });
+    let under = match &owner {
+        None => UNDER.with(|under| frames_of(&under.borrow())),
+        Some(owner) => frames_of(&owner.under),
+    };
     let Some(mut frames) = under else {
         return Ok(None);
     };
@@ -205,7 +250,9 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
     for (at, frame) in frames.iter().enumerate() {
         registry
             .tasks
-            .insert(address(frame.task.core()), (thread, at));
+            .entry(address(frame.task.core()))
+            .or_default()
+            .push((thread, at));
     }
     registry.threads.insert(thread, frames);
     let (error, seen) = never_ending(&registry, thread);
@@ -314,13 +361,16 @@ impl Search<'_> {
         if core.is_done() {
             return;
         }
-        if let Some(&(thread, at)) = registry.tasks.get(&address(core)) {
-            let frames = &registry.threads[&thread];
-            let wait = self.wait(&frames[at].awaits);
-            self.need(node, wait, Need::Blocked);
-            if let Some(above) = frames.get(at + 1) {
-                let above = self.task(above.task.clone());
-                self.need(node, above, Need::Above);
+        if let Some(places) = registry.tasks.get(&address(core)) {
+            // Each place blocks it: it needs every one of their waits.
+            for &(thread, at) in places {
+                let frames = &registry.threads[&thread];
+                let wait = self.wait(&frames[at].awaits);
+                self.need(node, wait, Need::Blocked);
+                if let Some(above) = frames.get(at + 1) {
+                    let above = self.task(above.task.clone());
+                    self.need(node, above, Need::Above);
+                }
             }
         } else if core.status() == Status::Pending {
             for dependency in core.dependencies.iter() {

@@ -601,16 +601,85 @@ pub fn get_client() -> Option<Client> {
 /// The client of the task running on this thread, if any: a client's task, or a graph
 /// task of a run started inside one (see [`engine::owner`](crate::engine::owner)).
 pub(crate) fn current_client() -> Option<Arc<Inner>> {
-    crate::engine::owner::current_owner()?
-        .downcast::<Inner>()
-        .ok()
+    match crate::engine::owner::current_owner()?.downcast::<Inner>() {
+        Ok(client) => Some(client),
+        Err(owner) => Some(owner.downcast::<TaskOwner>().ok()?.client.clone()),
+    }
 }
 
 /// Whether the task running on this thread is one of `client`'s, or a graph task of a
 /// run started inside one: the client's shutdown must not wait for its own pool then,
 /// as a thread of it waits for this very task.
 pub(super) fn in_task_of(client: &Inner) -> bool {
-    crate::engine::owner::with_owner(|owner| owner.is_some_and(|owner| owner.is(client)))
+    crate::engine::owner::with_owner(|owner| {
+        owner.is_some_and(|owner| {
+            owner.is(client)
+                || owner
+                    .to_owned()
+                    .downcast::<TaskOwner>()
+                    .is_ok_and(|owner| std::ptr::eq(&*owner.client, client))
+        })
+    })
+}
+
+/// What a graph run started inside a futures task belongs to: the task's client (for
+/// `get_client` in its tasks) and the task, which waits for the run to end, so that a
+/// wait of one of the run's tasks for a future is the futures task's wait (see
+/// `blocked`), on whichever thread it runs.
+pub(crate) struct TaskOwner {
+    client: Arc<Inner>,
+    pub(super) task: Weak<dyn HasCore>,
+    /// The tasks under it on its thread when the run started, which resume only once
+    /// it returns (see `blocked::run_inline`).
+    pub(super) under: Vec<super::blocked::Under>,
+}
+
+/// What the graph task running on this thread belongs to, if a futures task started
+/// its run (or the run that started that run ...).
+pub(super) fn graph_task_owner() -> Option<Arc<TaskOwner>> {
+    crate::engine::owner::current_owner()?
+        .downcast::<TaskOwner>()
+        .ok()
+}
+
+/// `job`'s client, lent as the owner of its task (see [`TaskOwner`]).
+fn lend_owner<F, K, R>(job: &Arc<Job<F, K, R>>) -> OwnerRef
+where
+    F: TaskFn<K::Values, Output = R>,
+    K: KeptArgs,
+    R: Send + Sync + 'static,
+{
+    /// # Safety
+    /// `job` points to a live `Arc<Job<F, K, R>>`.
+    unsafe fn own<F, K, R>(job: *const ()) -> crate::engine::owner::Owner
+    where
+        F: TaskFn<K::Values, Output = R>,
+        K: KeptArgs,
+        R: Send + Sync + 'static,
+    {
+        // SAFETY: the caller's contract.
+        let job = unsafe { &*job.cast::<Arc<Job<F, K, R>>>() };
+        job.client.clone()
+    }
+    /// # Safety
+    /// As for `own`.
+    unsafe fn for_run<F, K, R>(job: *const ()) -> crate::engine::owner::Owner
+    where
+        F: TaskFn<K::Values, Output = R>,
+        K: KeptArgs,
+        R: Send + Sync + 'static,
+    {
+        // SAFETY: the caller's contract.
+        let job = unsafe { &*job.cast::<Arc<Job<F, K, R>>>() };
+        let task: Arc<dyn HasCore> = job.clone();
+        Arc::new(TaskOwner {
+            client: job.client.clone(),
+            task: Arc::downgrade(&task),
+            under: super::blocked::under_here(),
+        })
+    }
+    // SAFETY: `own` and `for_run` read the `Arc<Job<F, K, R>>` they are lent with.
+    unsafe { OwnerRef::with(job, &job.client, own::<F, K, R>, for_run::<F, K, R>) }
 }
 
 impl<F, K, R> Dependent for Job<F, K, R>
@@ -654,7 +723,7 @@ where
             job: self.clone() as Arc<dyn RunningTask>,
         };
         let previous = CURRENT.with(|c| c.replace(Some(current)));
-        let client = OwnerScope::enter(Some(OwnerRef::of(&self.client)));
+        let client = OwnerScope::enter(Some(lend_owner(&self)));
         let mut attempts = 0;
         // The job's own function, taken out for the run (a cancel that releases the
         // arguments meanwhile must not drop it under the call) and dropped after.

@@ -616,6 +616,18 @@ pub(crate) fn wait(
         }
         return Ok(ended);
     }
+    // Outside the pool, a graph task of a run started inside a futures task waits as
+    // that task (see `blocked`): published while it sleeps, unless the wait could
+    // never end.
+    let sleep = || -> Result<bool, FutureError> {
+        let published = match deadline {
+            None => blocked::block(&awaited)?,
+            Some(_) => None,
+        };
+        let ended = sleep();
+        drop(published);
+        Ok(ended)
+    };
     // A rayon worker counts as waiting for as long as it does, helping or asleep.
     let waiting = rayon::current_thread_index()
         .is_some()
@@ -623,7 +635,7 @@ pub(crate) fn wait(
     if waiting.is_some() && HELPING.get() < MAX_HELP {
         HELPING.set(HELPING.get() + 1);
         let _depth = Restore(&HELPING);
-        return Ok(help_until(done, deadline, sleep));
+        return help_until(done, deadline, sleep);
     }
     // A thread outside the pool polls a task that has not started only briefly: it
     // may wait for its dependencies a long while, and a waiter polling all that time
@@ -633,10 +645,10 @@ pub(crate) fn wait(
         Awaited::One(core) => core.status() != super::Status::Pending,
         Awaited::Several { .. } => true,
     };
-    Ok(match spin_while(done, deadline, &started) {
-        Some(ended) => ended,
+    match spin_while(done, deadline, &started) {
+        Some(ended) => Ok(ended),
         None => sleep(),
-    })
+    }
 }
 
 /// Rounds of polling before a waiter sleeps.
@@ -740,21 +752,21 @@ fn find_ready(core: &Core) -> Option<Arc<dyn Runnable>> {
 fn help_until(
     done: &dyn Fn() -> bool,
     deadline: Option<Instant>,
-    sleep: impl FnOnce() -> bool,
-) -> bool {
+    sleep: impl FnOnce() -> Result<bool, FutureError>,
+) -> Result<bool, FutureError> {
     loop {
         if done() {
-            return true;
+            return Ok(true);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return false;
+            return Ok(false);
         }
         if rayon::yield_local() != Some(rayon::Yield::Executed) {
             break;
         }
     }
     match spin(done, deadline) {
-        Some(ended) => ended,
+        Some(ended) => Ok(ended),
         None => sleep(),
     }
 }
