@@ -1013,3 +1013,56 @@ fn a_following_run_failing_early_asks_its_callers_condition_only_while_it_waits(
         "no question in flight once the caller returned"
     );
 }
+
+/// A graph run started inside a futures task that follows it
+/// (`stop_when(taskweave::cancelled)`) stops when the task is cancelled: its running
+/// tasks see `cancelled()` on rayon's threads, and no task starts after. The condition
+/// is the futures task's, asked as that task from whichever thread; it read `false`
+/// on every thread but the task's own, and the run went on to its end.
+#[test]
+fn a_run_following_a_futures_task_stops_when_the_task_is_cancelled() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+    let (started, saw) = within(LIMIT, "run following a futures task", || {
+        let client = Client::builder().threads(2).build().expect("a client");
+        let (started, saw) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (tell, running) = mpsc::channel::<()>();
+        let tell = Arc::new(Mutex::new(tell));
+        let (s, w) = (started.clone(), saw.clone());
+        let task = client.submit(
+            move || {
+                let parts: Vec<Delayed<bool>> = (0..8u64)
+                    .map(|i| {
+                        let (s, w, tell) = (s.clone(), w.clone(), tell.clone());
+                        delayed(move |_: u64| {
+                            s.fetch_add(1, Ordering::SeqCst);
+                            let _ = tell.lock().unwrap().send(());
+                            // Polls its stop; gives up after a while (the old behaviour).
+                            let start = Instant::now();
+                            while start.elapsed() < Duration::from_secs(3) {
+                                if taskweave::cancelled() {
+                                    w.fetch_add(1, Ordering::SeqCst);
+                                    return true;
+                                }
+                                std::thread::yield_now();
+                            }
+                            false
+                        })
+                        .call(i)
+                    })
+                    .collect();
+                let follow = taskweave::RunOptions::new().stop_when(taskweave::cancelled);
+                taskweave::compute_with(follow, parts.as_slice()).is_err()
+            },
+            (),
+        );
+        running.recv().expect("a graph task started");
+        task.cancel();
+        let _ = task.result();
+        // The run ends after the cancel: every task it started has returned.
+        drop(client);
+        (started.load(Ordering::SeqCst), saw.load(Ordering::SeqCst))
+    });
+    assert!((1..8).contains(&started), "{started} tasks started");
+    assert_eq!(saw, started, "every running task saw the cancel");
+}

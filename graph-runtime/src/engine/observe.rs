@@ -345,6 +345,9 @@ impl Running {
 pub(crate) struct Outer {
     run: Running,
     task: u32,
+    /// Whom that task works for: a futures task's condition `taskweave::cancelled`
+    /// reads its cancellation through it, on whichever thread.
+    owner: Option<crate::engine::owner::OwnerRef>,
     /// The lease of a run that may outlive its caller's wait (see [`Lent`]); null for a
     /// run whose caller waits for its end.
     lent: *const Lent,
@@ -352,8 +355,9 @@ pub(crate) struct Outer {
 
 // SAFETY: an `Outer` is only read, on whichever thread asks a run's condition: its
 // pointers are to a run's stop index (an atomic), its stop condition (`Send + Sync`),
-// its own `Outer` (shared the same way) and a `Lent` (atomics), all alive while the
-// task it names is, or while its lease lets it be asked (see `Outer::ask`).
+// its own `Outer` (shared the same way), a `Lent` (atomics) and the handle its owner
+// lent (read through the owner's own functions, made for any thread), all alive while
+// the task it names is, or while its lease lets it be asked (see `Outer::ask`).
 unsafe impl Send for Outer {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for Outer {}
@@ -365,6 +369,7 @@ impl Outer {
         Outer {
             run: RUN.with(std::cell::Cell::get),
             task: TASK.with(std::cell::Cell::get),
+            owner: crate::engine::owner::current_ref(),
             lent: std::ptr::null(),
         }
     }
@@ -374,6 +379,7 @@ impl Outer {
     pub(crate) const NONE: Outer = Outer {
         run: Running::NONE,
         task: 0,
+        owner: None,
         lent: std::ptr::null(),
     };
 
@@ -405,6 +411,7 @@ impl Outer {
             }
         }
         let _back = Back(Outer::here(), lent);
+        let _owner = crate::engine::owner::OwnerScope::enter(self.owner);
         self.set();
         when()
     }
@@ -430,11 +437,13 @@ pub(crate) struct Lent {
 impl Lent {
     const GONE: u32 = 1 << 31;
 
-    /// The graph task running on this thread now, lent; `None` outside one.
+    /// The task running on this thread now, lent; `None` outside any graph task or
+    /// task of an owner (a futures task).
     pub(crate) fn here() -> Option<Arc<Lent>> {
-        in_graph_task().then(|| {
+        let outer = Outer::here();
+        (!outer.run.stop.is_null() || outer.owner.is_some()).then(|| {
             Arc::new(Lent {
-                outer: Outer::here(),
+                outer,
                 asking: AtomicU32::new(0),
             })
         })

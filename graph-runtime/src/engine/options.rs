@@ -74,7 +74,9 @@ impl RunOptions {
     /// ones can return early. `stop` is called before each task; keep it cheap (an
     /// atomic load). A future of `Client::compute` stops its graph this way when it is
     /// cancelled or its last handle dropped. A run started inside a task of this run
-    /// follows it only when asked: `stop_when(taskweave::cancelled)`.
+    /// follows it only when asked: `stop_when(taskweave::cancelled)`; so does a run
+    /// started inside a futures task, which then stops once that task is cancelled.
+    /// `stop` is asked as the task the run was started in, on whichever thread.
     #[must_use = "builder methods return the changed builder"]
     pub fn stop_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
         self.stop = Some(Arc::new(stop));

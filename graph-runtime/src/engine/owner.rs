@@ -25,6 +25,14 @@ pub(crate) struct OwnerRef {
     /// itself, or (inside a futures task) the owner and the task, which waits for the
     /// run (see [`current_run_owner`]).
     for_run: unsafe fn(*const ()) -> Owner,
+    /// Whether the owner's task was cancelled, read from `handle` (see
+    /// [`owner_cancelled`]): false but for a futures task's.
+    cancelled: unsafe fn(*const ()) -> bool,
+}
+
+/// An owner with no task of its own to cancel.
+unsafe fn never(_: *const ()) -> bool {
+    false
 }
 
 impl OwnerRef {
@@ -41,27 +49,31 @@ impl OwnerRef {
             address: Arc::as_ptr(handle).cast(),
             own: own::<T>,
             for_run: own::<T>,
+            cancelled: never,
         }
     }
 
     /// Lends `handle`, of a front end's own type, for `owner`: `own` and `for_run`
     /// make an owning handle of the owner, and what a run started here takes for its
-    /// tasks, from `handle`.
+    /// tasks, from `handle`; `cancelled` says whether the task it is lent for was
+    /// cancelled.
     ///
     /// # Safety
-    /// `own` and `for_run` may be called with `handle`'s address while a scope lends
-    /// it (see [`to_owned`](Self::to_owned)), and must be sound then.
+    /// `own`, `for_run` and `cancelled` may be called with `handle`'s address while a
+    /// scope lends it (see [`to_owned`](Self::to_owned)), and must be sound then.
     pub(crate) unsafe fn with<H, T: Any + Send + Sync>(
         handle: &H,
         owner: &Arc<T>,
         own: unsafe fn(*const ()) -> Owner,
         for_run: unsafe fn(*const ()) -> Owner,
+        cancelled: unsafe fn(*const ()) -> bool,
     ) -> OwnerRef {
         OwnerRef {
             handle: (handle as *const H).cast(),
             address: Arc::as_ptr(owner).cast(),
             own,
             for_run,
+            cancelled,
         }
     }
 
@@ -78,6 +90,7 @@ impl OwnerRef {
             address: Arc::as_ptr(handle).cast(),
             own,
             for_run: own,
+            cancelled: never,
         }
     }
 
@@ -119,6 +132,20 @@ pub(crate) fn with_owner<R>(f: impl FnOnce(Option<OwnerRef>) -> R) -> R {
 /// graph run started here takes for its tasks.
 pub(crate) fn current_owner() -> Option<Owner> {
     with_owner(|owner| owner.map(OwnerRef::to_owned))
+}
+
+/// The owner lent on this thread, if any: what a run keeps of its caller, to ask the
+/// caller's stop condition as the caller (see `engine::observe::Outer`).
+pub(crate) fn current_ref() -> Option<OwnerRef> {
+    with_owner(|owner| owner)
+}
+
+/// Whether the task the owner on this thread was lent for was cancelled: a futures
+/// task's stop condition (`taskweave::cancelled`) asked from another thread, for a
+/// graph run started inside it (see `engine::observe::Outer::ask`).
+pub(crate) fn owner_cancelled() -> bool {
+    // SAFETY: as in `to_owned`: the lent handle is alive while `OWNER` holds it.
+    with_owner(|owner| owner.is_some_and(|owner| unsafe { (owner.cancelled)(owner.handle) }))
 }
 
 /// What a graph run started on this thread takes for its tasks, if anything: the

@@ -566,12 +566,22 @@ thread_local! {
 /// already failed (another task panicked, or a `?` before it met an error). A task
 /// with retries stops retrying once this is true. `false` outside tasks.
 pub fn cancelled() -> bool {
-    CURRENT.with(|current| {
-        current.borrow().as_ref().is_some_and(|running| {
+    let futures_task = CURRENT.with(|current| {
+        current.borrow().as_ref().map(|running| {
             running.job.core().cancel.load(Ordering::Acquire)
                 || running.job.client().closed.load(Ordering::Acquire)
         })
-    }) || crate::engine::observe::run_stopped()
+    });
+    match futures_task {
+        Some(cancelled) => cancelled || crate::engine::observe::run_stopped(),
+        // Asked for a futures task on another thread: the stop condition of a graph
+        // run started inside it, which follows it (`stop_when(taskweave::cancelled)`).
+        None => {
+            crate::engine::observe::run_stopped()
+                || (!crate::engine::observe::in_graph_task()
+                    && crate::engine::owner::owner_cancelled())
+        }
+    }
 }
 
 /// The state of the futures task running on this thread.
@@ -678,8 +688,29 @@ where
             under: super::blocked::under_here(),
         })
     }
-    // SAFETY: `own` and `for_run` read the `Arc<Job<F, K, R>>` they are lent with.
-    unsafe { OwnerRef::with(job, &job.client, own::<F, K, R>, for_run::<F, K, R>) }
+    /// # Safety
+    /// As for `own`.
+    unsafe fn cancelled<F, K, R>(job: *const ()) -> bool
+    where
+        F: TaskFn<K::Values, Output = R>,
+        K: KeptArgs,
+        R: Send + Sync + 'static,
+    {
+        // SAFETY: the caller's contract.
+        let job = unsafe { &*job.cast::<Arc<Job<F, K, R>>>() };
+        job.state.core.cancel.load(Ordering::Acquire) || job.client.closed.load(Ordering::Acquire)
+    }
+    // SAFETY: `own`, `for_run` and `cancelled` read the `Arc<Job<F, K, R>>` they are
+    // lent with.
+    unsafe {
+        OwnerRef::with(
+            job,
+            &job.client,
+            own::<F, K, R>,
+            for_run::<F, K, R>,
+            cancelled::<F, K, R>,
+        )
+    }
 }
 
 impl<F, K, R> Dependent for Job<F, K, R>
