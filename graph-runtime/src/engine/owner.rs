@@ -159,8 +159,11 @@ pub(crate) fn current_run_owner() -> Option<Owner> {
 /// Makes an owner that of the task running on this thread until dropped, then the one
 /// before again: around a client's task, and around a graph task (`None`: a run with
 /// no owner, whose task must not see the owner of the task its thread happens to be
-/// inside, as rayon's threads run other runs' tasks while they wait). Made only on a
-/// stack frame below which the lent handle lives, and never forgotten.
+/// inside, as rayon's threads run other runs' tasks while they wait); and around a
+/// run's stop condition, asked as the task the run was started in, on whichever
+/// thread (`engine::observe::Outer::ask`). Made only where the lent handle outlives
+/// the scope (on a stack frame below which it lives, or for a caller that waits for
+/// the run, or holds it under a lease), and never forgotten.
 #[must_use = "the owner is this thread's only while the scope lives"]
 pub(crate) struct OwnerScope(Option<OwnerRef>);
 
