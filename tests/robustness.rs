@@ -1066,3 +1066,65 @@ fn a_run_following_a_futures_task_stops_when_the_task_is_cancelled() {
     assert!((1..8).contains(&started), "{started} tasks started");
     assert_eq!(saw, started, "every running task saw the cancel");
 }
+
+/// Graph tasks of runs started inside a futures task answer `cancelled()` for their
+/// run only, on the futures task's own thread (a run in order, `Scheduler::Sync`) as
+/// on rayon's: once the futures task is cancelled, a run that does not follow it goes
+/// on, unseen by its tasks, and one that follows it starts no task. (A graph task on
+/// the futures task's thread answered for the futures task.)
+#[test]
+fn graph_tasks_in_a_cancelled_futures_task_answer_for_their_run_on_every_thread() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (seen, followed) = within(LIMIT, "graph tasks in a cancelled futures task", || {
+        let client = Client::builder().threads(1).build().expect("a client");
+        let go = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let followed = Arc::new(Mutex::new(Vec::new()));
+        let (tell, started) = mpsc::channel::<()>();
+        let (done, ended) = mpsc::channel::<()>();
+        let (go_in, seen_in, followed_in) = (go.clone(), seen.clone(), followed.clone());
+        let task = client.submit(
+            move || {
+                for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+                    let (go, seen, tell) = (go_in.clone(), seen_in.clone(), tell.clone());
+                    let waits = delayed(move |_: u64| {
+                        let _ = tell.send(());
+                        while !go.load(Ordering::SeqCst) {
+                            std::thread::yield_now();
+                        }
+                        seen.lock()
+                            .unwrap()
+                            .push((scheduler, taskweave::cancelled()));
+                    })
+                    .call(0u64);
+                    // Two tasks: with `Threads`, a parallel run, on rayon's pool.
+                    let beside = delayed(|_: u64| ()).call(2u64);
+                    let _ = taskweave::compute_with(scheduler, (&waits, &beside));
+                    let follows = delayed(|_: u64| ()).call(1u64);
+                    let options = taskweave::RunOptions::new()
+                        .scheduler(scheduler)
+                        .stop_when(taskweave::cancelled);
+                    let stopped = follows.try_compute_with(options).is_err();
+                    followed_in.lock().unwrap().push((scheduler, stopped));
+                }
+                let _ = done.send(());
+            },
+            (),
+        );
+        started.recv().expect("the first graph task started");
+        task.cancel();
+        go.store(true, Ordering::SeqCst);
+        ended.recv().expect("the futures task ends");
+        let seen = seen.lock().unwrap().clone();
+        let followed = followed.lock().unwrap().clone();
+        (seen, followed)
+    });
+    assert_eq!(
+        seen,
+        vec![(Scheduler::Sync, false), (Scheduler::Threads, false)]
+    );
+    assert_eq!(
+        followed,
+        vec![(Scheduler::Sync, true), (Scheduler::Threads, true)]
+    );
+}

@@ -520,6 +520,21 @@ pub(crate) fn run_stopped() -> bool {
     failed || (!when.is_null() && unsafe { &*outer }.ask(unsafe { &*when }))
 }
 
+/// Which graph task runs on this thread now, if any, as [`graph_mark`] reads it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GraphMark(*const crate::engine::sync::AtomicU32, u32);
+
+/// The graph task running on this thread now: a futures task compares it with the one
+/// at its start, to know whether a graph task runs above it on its thread (one of a
+/// run it started, run in order on its thread), which then answers `cancelled()`.
+#[inline]
+pub(crate) fn graph_mark() -> GraphMark {
+    GraphMark(
+        RUN.with(|run| run.get().stop),
+        TASK.with(std::cell::Cell::get),
+    )
+}
+
 /// Whether a graph task is running on this thread (a run started now is nested in it).
 #[inline]
 pub(crate) fn in_graph_task() -> bool {

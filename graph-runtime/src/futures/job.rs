@@ -510,6 +510,10 @@ impl<F, K, R> Job<F, K, R> {
 struct Running {
     /// The job itself (its own count, not the client's, which every thread shares).
     job: Arc<dyn RunningTask>,
+    /// The graph task beneath it on its thread when it started (none, or one whose
+    /// wait runs it inline): while that is still the graph task running here, the
+    /// futures task is the innermost task, and answers `cancelled()`.
+    beneath: crate::engine::observe::GraphMark,
 }
 
 /// What the task running on a thread tells about itself.
@@ -563,24 +567,29 @@ thread_local! {
 /// its future was cancelled, or its client's last handle was dropped (the client shuts
 /// down). For a task of a graph: whether its result is no longer wanted, because its
 /// run was told to stop (`RunOptions::stop_when`; a cancelled `client.compute`) or has
-/// already failed (another task panicked, or a `?` before it met an error). A task
+/// already failed (another task panicked, or a `?` before it met an error), on
+/// whichever thread it runs: a graph computed inside a futures task stops when that
+/// task is cancelled only if it follows it (`stop_when(taskweave::cancelled)`). A task
 /// with retries stops retrying once this is true. `false` outside tasks.
 pub fn cancelled() -> bool {
+    // The innermost task on this thread answers: a futures task, unless a graph task
+    // of a run it started runs above it here; a graph task for its run only.
     let futures_task = CURRENT.with(|current| {
-        current.borrow().as_ref().map(|running| {
-            running.job.core().cancel.load(Ordering::Acquire)
-                || running.job.client().closed.load(Ordering::Acquire)
-        })
+        current
+            .borrow()
+            .as_ref()
+            .filter(|running| running.beneath == crate::engine::observe::graph_mark())
+            .map(|running| {
+                running.job.core().cancel.load(Ordering::Acquire)
+                    || running.job.client().closed.load(Ordering::Acquire)
+            })
     });
     match futures_task {
-        Some(cancelled) => cancelled || crate::engine::observe::run_stopped(),
+        Some(cancelled) => cancelled,
+        None if crate::engine::observe::in_graph_task() => crate::engine::observe::run_stopped(),
         // Asked for a futures task on another thread: the stop condition of a graph
         // run started inside it, which follows it (`stop_when(taskweave::cancelled)`).
-        None => {
-            crate::engine::observe::run_stopped()
-                || (!crate::engine::observe::in_graph_task()
-                    && crate::engine::owner::owner_cancelled())
-        }
+        None => crate::engine::owner::owner_cancelled(),
     }
 }
 
@@ -752,6 +761,7 @@ where
         }
         let current = Running {
             job: self.clone() as Arc<dyn RunningTask>,
+            beneath: crate::engine::observe::graph_mark(),
         };
         let previous = CURRENT.with(|c| c.replace(Some(current)));
         let client = OwnerScope::enter(Some(lend_owner(&self)));
