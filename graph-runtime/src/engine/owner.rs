@@ -12,22 +12,30 @@ pub(crate) type Owner = Arc<dyn Any + Send + Sync>;
 
 /// A borrowed owner, as a thread-local holds it: where the owner's handle is, and how
 /// to make an owning [`Owner`] of it. A handle of the front end's own type (a futures
-/// task's `Arc` of its client) is lent as it is, with no count taken per task.
+/// task's `Arc` of its client) is lent as it is, with no count taken per task. Three
+/// words, copied around every task scope: the functions lie in a `'static` table.
 #[derive(Clone, Copy)]
 pub(crate) struct OwnerRef {
     /// The lent handle.
     handle: *const (),
     /// The owner's own address (what two handles of one owner share).
     address: *const (),
-    /// An owning handle made from `handle`.
-    own: unsafe fn(*const ()) -> Owner,
-    /// What a run started here takes for its tasks, made from `handle`: the owner
-    /// itself, or (inside a futures task) the owner and the task, which waits for the
-    /// run (see [`current_run_owner`]).
-    for_run: unsafe fn(*const ()) -> Owner,
-    /// Whether the owner's task was cancelled, read from `handle` (see
-    /// [`owner_cancelled`]): false but for a futures task's.
-    cancelled: unsafe fn(*const ()) -> bool,
+    /// What can be made of `handle`.
+    fns: &'static OwnerFns,
+}
+
+/// What an [`OwnerRef`] makes of its handle, each function called with the handle's
+/// address while a scope lends it.
+pub(crate) struct OwnerFns {
+    /// An owning handle of the owner.
+    pub(crate) own: unsafe fn(*const ()) -> Owner,
+    /// What a run started here takes for its tasks: the owner itself, or (inside a
+    /// futures task) the owner and the task, which waits for the run (see
+    /// [`current_run_owner`]).
+    pub(crate) for_run: unsafe fn(*const ()) -> Owner,
+    /// Whether the task the owner is lent for was cancelled (see [`owner_cancelled`]):
+    /// false but for a futures task's.
+    pub(crate) cancelled: unsafe fn(*const ()) -> bool,
 }
 
 /// An owner with no task of its own to cancel.
@@ -35,62 +43,72 @@ unsafe fn never(_: *const ()) -> bool {
     false
 }
 
+/// The table of an owner lent as an `Arc<T>` (see [`OwnerRef::of`]).
+struct ArcFns<T>(std::marker::PhantomData<T>);
+
+impl<T: Any + Send + Sync> ArcFns<T> {
+    /// # Safety
+    /// `handle` points to a live `Arc<T>`.
+    unsafe fn own(handle: *const ()) -> Owner {
+        // SAFETY: the caller's contract.
+        unsafe { &*handle.cast::<Arc<T>>() }.clone()
+    }
+
+    const FNS: OwnerFns = OwnerFns {
+        own: Self::own,
+        for_run: Self::own,
+        cancelled: never,
+    };
+}
+
+/// # Safety
+/// `handle` points to a live `Owner`.
+unsafe fn own_erased(handle: *const ()) -> Owner {
+    // SAFETY: the caller's contract.
+    unsafe { &*handle.cast::<Owner>() }.clone()
+}
+
+/// The table of an [`Owner`] lent (see [`OwnerRef::erased`]).
+static ERASED: OwnerFns = OwnerFns {
+    own: own_erased,
+    for_run: own_erased,
+    cancelled: never,
+};
+
 impl OwnerRef {
     /// Lends `handle`, an `Arc` of the owner's own type.
     pub(crate) fn of<T: Any + Send + Sync>(handle: &Arc<T>) -> OwnerRef {
-        /// # Safety
-        /// `handle` points to a live `Arc<T>`.
-        unsafe fn own<T: Any + Send + Sync>(handle: *const ()) -> Owner {
-            // SAFETY: the caller's contract.
-            unsafe { &*handle.cast::<Arc<T>>() }.clone()
-        }
         OwnerRef {
             handle: (handle as *const Arc<T>).cast(),
             address: Arc::as_ptr(handle).cast(),
-            own: own::<T>,
-            for_run: own::<T>,
-            cancelled: never,
+            fns: &ArcFns::<T>::FNS,
         }
     }
 
-    /// Lends `handle`, of a front end's own type, for `owner`: `own` and `for_run`
-    /// make an owning handle of the owner, and what a run started here takes for its
-    /// tasks, from `handle`; `cancelled` says whether the task it is lent for was
-    /// cancelled.
+    /// Lends `handle`, of a front end's own type, for `owner`, with `fns` to make what
+    /// is asked of it.
     ///
     /// # Safety
-    /// `own`, `for_run` and `cancelled` may be called with `handle`'s address while a
-    /// scope lends it (see [`to_owned`](Self::to_owned)), and must be sound then.
+    /// `fns`' functions may be called with `handle`'s address while a scope lends it
+    /// (see [`to_owned`](Self::to_owned)), and must be sound then.
     pub(crate) unsafe fn with<H, T: Any + Send + Sync>(
         handle: &H,
         owner: &Arc<T>,
-        own: unsafe fn(*const ()) -> Owner,
-        for_run: unsafe fn(*const ()) -> Owner,
-        cancelled: unsafe fn(*const ()) -> bool,
+        fns: &'static OwnerFns,
     ) -> OwnerRef {
         OwnerRef {
             handle: (handle as *const H).cast(),
             address: Arc::as_ptr(owner).cast(),
-            own,
-            for_run,
-            cancelled,
+            fns,
         }
     }
 
     /// Lends an [`Owner`].
     pub(crate) fn erased(handle: &Owner) -> OwnerRef {
-        /// # Safety
-        /// `handle` points to a live `Owner`.
-        unsafe fn own(handle: *const ()) -> Owner {
-            // SAFETY: the caller's contract.
-            unsafe { &*handle.cast::<Owner>() }.clone()
-        }
         OwnerRef {
             handle: (handle as *const Owner).cast(),
             address: Arc::as_ptr(handle).cast(),
-            own,
-            for_run: own,
-            cancelled: never,
+            fns: &ERASED,
         }
     }
 
@@ -103,13 +121,13 @@ impl OwnerRef {
     pub(crate) fn to_owned(self) -> Owner {
         // SAFETY: an `OwnerRef` is read only from `OWNER` (see `with_owner`), while the
         // scope that lent its handle is alive.
-        unsafe { (self.own)(self.handle) }
+        unsafe { (self.fns.own)(self.handle) }
     }
 
     /// What a run started here takes for its tasks.
     fn for_run(self) -> Owner {
         // SAFETY: as for `to_owned`.
-        unsafe { (self.for_run)(self.handle) }
+        unsafe { (self.fns.for_run)(self.handle) }
     }
 }
 
@@ -145,7 +163,7 @@ pub(crate) fn current_ref() -> Option<OwnerRef> {
 /// graph run started inside it (see `engine::observe::Outer::ask`).
 pub(crate) fn owner_cancelled() -> bool {
     // SAFETY: as in `to_owned`: the lent handle is alive while `OWNER` holds it.
-    with_owner(|owner| owner.is_some_and(|owner| unsafe { (owner.cancelled)(owner.handle) }))
+    with_owner(|owner| owner.is_some_and(|owner| unsafe { (owner.fns.cancelled)(owner.handle) }))
 }
 
 /// What a graph run started on this thread takes for its tasks, if anything: the

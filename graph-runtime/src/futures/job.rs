@@ -668,28 +668,46 @@ where
     K: KeptArgs,
     R: Send + Sync + 'static,
 {
+    // SAFETY: the table's functions read the `Arc<Job<F, K, R>>` they are lent with.
+    unsafe { OwnerRef::with(job, &job.client, &Job::<F, K, R>::OWNER_FNS) }
+}
+
+impl<F, K, R> Job<F, K, R>
+where
+    F: TaskFn<K::Values, Output = R>,
+    K: KeptArgs,
+    R: Send + Sync + 'static,
+{
+    /// What the owner lent by [`lend_owner`] makes of its handle, an `Arc<Self>`.
+    const OWNER_FNS: crate::engine::owner::OwnerFns = crate::engine::owner::OwnerFns {
+        own: Self::lent_client,
+        for_run: Self::lent_for_run,
+        cancelled: Self::lent_cancelled,
+    };
+
     /// # Safety
-    /// `job` points to a live `Arc<Job<F, K, R>>`.
-    unsafe fn own<F, K, R>(job: *const ()) -> crate::engine::owner::Owner
-    where
-        F: TaskFn<K::Values, Output = R>,
-        K: KeptArgs,
-        R: Send + Sync + 'static,
-    {
+    /// `job` points to a live `Arc<Self>`.
+    unsafe fn lent<'a>(job: *const ()) -> &'a Arc<Self> {
         // SAFETY: the caller's contract.
-        let job = unsafe { &*job.cast::<Arc<Job<F, K, R>>>() };
-        job.client.clone()
+        unsafe { &*job.cast::<Arc<Self>>() }
     }
+
+    /// The client.
+    ///
     /// # Safety
-    /// As for `own`.
-    unsafe fn for_run<F, K, R>(job: *const ()) -> crate::engine::owner::Owner
-    where
-        F: TaskFn<K::Values, Output = R>,
-        K: KeptArgs,
-        R: Send + Sync + 'static,
-    {
+    /// As for [`lent`](Self::lent).
+    unsafe fn lent_client(job: *const ()) -> crate::engine::owner::Owner {
         // SAFETY: the caller's contract.
-        let job = unsafe { &*job.cast::<Arc<Job<F, K, R>>>() };
+        unsafe { Self::lent(job) }.client.clone()
+    }
+
+    /// The client and the task, for a run started in it.
+    ///
+    /// # Safety
+    /// As for [`lent`](Self::lent).
+    unsafe fn lent_for_run(job: *const ()) -> crate::engine::owner::Owner {
+        // SAFETY: the caller's contract.
+        let job = unsafe { Self::lent(job) };
         let task: Arc<dyn HasCore> = job.clone();
         Arc::new(TaskOwner {
             client: job.client.clone(),
@@ -697,28 +715,15 @@ where
             under: super::blocked::under_here(),
         })
     }
+
+    /// Whether the task was cancelled, or its client closed.
+    ///
     /// # Safety
-    /// As for `own`.
-    unsafe fn cancelled<F, K, R>(job: *const ()) -> bool
-    where
-        F: TaskFn<K::Values, Output = R>,
-        K: KeptArgs,
-        R: Send + Sync + 'static,
-    {
+    /// As for [`lent`](Self::lent).
+    unsafe fn lent_cancelled(job: *const ()) -> bool {
         // SAFETY: the caller's contract.
-        let job = unsafe { &*job.cast::<Arc<Job<F, K, R>>>() };
+        let job = unsafe { Self::lent(job) };
         job.state.core.cancel.load(Ordering::Acquire) || job.client.closed.load(Ordering::Acquire)
-    }
-    // SAFETY: `own`, `for_run` and `cancelled` read the `Arc<Job<F, K, R>>` they are
-    // lent with.
-    unsafe {
-        OwnerRef::with(
-            job,
-            &job.client,
-            own::<F, K, R>,
-            for_run::<F, K, R>,
-            cancelled::<F, K, R>,
-        )
     }
 }
 
