@@ -600,34 +600,18 @@ pub(crate) fn wait(
             }
             None => {}
         }
-        // Published while it sleeps, for the waits of other tasks to see. A wait with
-        // a deadline ends at it: it is neither looked at nor published.
-        let published = match deadline {
-            None => blocked::block(&awaited)?,
-            Some(_) => None,
-        };
-        let ended = {
+        let ended = sleep_published(&awaited, deadline, || {
             let _seceded = pool.secede();
             sleep()
-        };
-        drop(published);
+        })?;
         if ended {
             end_polling();
         }
         return Ok(ended);
     }
     // Outside the pool, a graph task of a run started inside a futures task waits as
-    // that task (see `blocked`): published while it sleeps, unless the wait could
-    // never end.
-    let sleep = || -> Result<bool, FutureError> {
-        let published = match deadline {
-            None => blocked::block(&awaited)?,
-            Some(_) => None,
-        };
-        let ended = sleep();
-        drop(published);
-        Ok(ended)
-    };
+    // that task (see `blocked`).
+    let sleep = || sleep_published(&awaited, deadline, sleep);
     // A rayon worker counts as waiting for as long as it does, helping or asleep.
     let waiting = rayon::current_thread_index()
         .is_some()
@@ -649,6 +633,23 @@ pub(crate) fn wait(
         Some(ended) => Ok(ended),
         None => sleep(),
     }
+}
+
+/// `sleep()`, the waiting thread published meanwhile, for the waits of other tasks to
+/// see; the error instead when the wait could never end (see `blocked`). A wait with a
+/// deadline ends at it: it is neither looked at nor published.
+fn sleep_published(
+    awaited: &Awaited<'_>,
+    deadline: Option<Instant>,
+    sleep: impl FnOnce() -> bool,
+) -> Result<bool, FutureError> {
+    let published = match deadline {
+        None => blocked::block(awaited)?,
+        Some(_) => None,
+    };
+    let ended = sleep();
+    drop(published);
+    Ok(ended)
 }
 
 /// Rounds of polling before a waiter sleeps.
