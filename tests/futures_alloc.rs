@@ -17,6 +17,11 @@ use taskweave::prelude::*;
 /// pool's queue, the client's list of live tasks) and of the run's own vectors.
 const PER_TASK: f64 = 1.1;
 
+/// What a task of `client.map` may allocate: its job, and nearly nothing more. The
+/// batches its ready jobs are queued in (one per 32 tasks) are emptied by the workers
+/// and filled again by the next `map`, not allocated for each (0.03 a task more).
+const PER_MAPPED_TASK: f64 = 1.01;
+
 fn inc(x: u64) -> u64 {
     x + 1
 }
@@ -73,10 +78,14 @@ fn a_submitted_task_allocates_once_for_its_job_state_and_result() {
     });
 
     eprintln!("allocations per task: chain {chain:.3}, fan-in {fan_in:.3}, map {map:.3}");
-    for (shape, per) in [("chain", chain), ("fan-in", fan_in), ("map", map)] {
+    for (shape, per, most) in [
+        ("chain", chain, PER_TASK),
+        ("fan-in", fan_in, PER_TASK),
+        ("map", map, PER_MAPPED_TASK),
+    ] {
         assert!(
-            per <= PER_TASK,
-            "{shape}: {per:.3} allocations per task, more than {PER_TASK}"
+            per <= most,
+            "{shape}: {per:.3} allocations per task, more than {most}"
         );
     }
 }

@@ -177,6 +177,10 @@ impl<T> Future<T> {
     /// wait without a limit that could never end gets the error that says why (see
     /// `blocked`).
     fn wait_end(&self, timeout: Duration) -> Result<(), FutureError> {
+        // Ended already: no deadline to compute.
+        if self.core().is_done() {
+            return Ok(());
+        }
         if !self.core().wait(pool::deadline_after(timeout))? {
             return Err(FutureError::Timeout {
                 task: self.name().to_owned(),

@@ -129,6 +129,10 @@ impl Batch {
     }
 }
 
+/// How many emptied batches a pool keeps for reuse (see `Pool::spare_batches`):
+/// about 17 KiB at most.
+const SPARE_BATCHES: usize = 32;
+
 /// A client's threads and its queue of ready jobs.
 pub(crate) struct Pool {
     /// Ready jobs of the default priority, in order.
@@ -141,6 +145,12 @@ pub(crate) struct Pool {
     prioritized_len: AtomicUsize,
     /// Orders equal priorities by arrival.
     arrivals: AtomicU64,
+    /// Batches run to their end, emptied, for the next `push_batch` to fill (at most
+    /// [`SPARE_BATCHES`]): a batch is made by the submitting thread and let go by a
+    /// worker, and freed there it would go back to the submitting thread's allocator
+    /// arena from another thread, under that arena's lock, which the submitting
+    /// thread takes for every task it submits (glibc's `malloc`).
+    spare_batches: Mutex<Vec<Arc<Batch>>>,
     /// Workers asleep on `wake` that no push has woken yet: changed under the lock,
     /// read without it by `push`, which takes the lock only when it is not zero. A
     /// push claims one (takes it off, counting it in `Counts::woken`) as it wakes it,
@@ -188,6 +198,7 @@ impl Pool {
             prioritized: Mutex::new(BinaryHeap::new()),
             prioritized_len: AtomicUsize::new(0),
             arrivals: AtomicU64::new(0),
+            spare_batches: Mutex::new(Vec::new()),
             sleeping: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
             past_bound: std::sync::atomic::AtomicBool::new(false),
@@ -290,12 +301,34 @@ impl Pool {
             _ => {}
         }
         debug_assert!(jobs.iter().all(|job| job.priority() == 0));
-        let batch = Batch {
-            jobs: jobs.drain(..).collect(),
-            next: AtomicUsize::new(0),
+        let spare = self.spare_batches.lock().recover().pop();
+        let batch = match spare {
+            Some(mut batch) => {
+                let empty = Arc::get_mut(&mut batch).expect("a spare batch is held once");
+                empty.jobs.extend(jobs.drain(..));
+                batch
+            }
+            None => Arc::new(Batch {
+                jobs: jobs.drain(..).collect(),
+                next: AtomicUsize::new(0),
+            }),
         };
-        self.queue.push(Queued::Batch(Arc::new(batch)));
+        self.queue.push(Queued::Batch(batch));
         self.wake_one();
+    }
+
+    /// Keeps `batch`, run to its end, for a later `push_batch`, if no one else holds
+    /// it (the last worker done with it) and fewer than [`SPARE_BATCHES`] are kept.
+    fn recycle(&self, mut batch: Arc<Batch>) {
+        let Some(done) = Arc::get_mut(&mut batch) else {
+            return;
+        };
+        done.jobs.clear();
+        *done.next.get_mut() = 0;
+        let mut spare = self.spare_batches.lock().recover();
+        if spare.len() < SPARE_BATCHES {
+            spare.push(batch);
+        }
     }
 
     /// Wakes a sleeping worker, if any, after a push (or, with every worker blocked in
@@ -370,7 +403,8 @@ impl Pool {
     /// the batch back first, for other workers to join in, while any is.
     fn run_batch(self: &Arc<Self>, batch: Arc<Batch>) {
         let Some(first) = batch.claim() else {
-            return;
+            // The copy put back while jobs were left: often the batch's last holder.
+            return self.recycle(batch);
         };
         let first = first.clone();
         if !batch.exhausted() {
@@ -381,6 +415,7 @@ impl Pool {
         while let Some(job) = batch.claim() {
             run_jobs(job.clone());
         }
+        self.recycle(batch);
     }
 
     /// The next job, or `None` when this worker must end (its count already taken).
@@ -775,6 +810,10 @@ fn help_until(
 /// A deadline `timeout` from now; `None` (no deadline) when that is past what an
 /// `Instant` can hold, as with `Duration::MAX`.
 pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    // Every untimed wait (`result()`, `gather`) passes `Duration::MAX`: no clock read.
+    if timeout == Duration::MAX {
+        return None;
+    }
     Instant::now().checked_add(timeout)
 }
 
