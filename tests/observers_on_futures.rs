@@ -260,6 +260,49 @@ fn a_custom_observer_counts_started_and_finished_for_a_map() {
     });
 }
 
+/// The client lets go of its observer once the client and every future are gone:
+/// what its workers hold of it for the tasks they ended (each task holds its client;
+/// a worker dropping ended tasks gives those holds back in one go, later) is given
+/// back before they end, so nothing of the client outlives its shutdown.
+#[test]
+fn a_clients_observer_goes_with_the_client_once_its_workers_ended_its_tasks() {
+    watchdog::within(
+        LIMIT,
+        "a client's observer released at its shutdown",
+        || {
+            for chain_len in [1, 100, 2_000] {
+                let counts = Arc::new(Counts::default());
+                let client = Client::builder()
+                    .threads(2)
+                    .observer(counts.clone())
+                    .build()
+                    .unwrap();
+                // A chain's tasks are dropped by the workers (each task's successor holds
+                // it, and lets go when it runs); a map's by this thread, with the futures.
+                let mut x = client.submit(inc, (0,));
+                for _ in 1..chain_len {
+                    x = client.submit(inc, (x,));
+                }
+                assert_eq!(x.result().unwrap(), chain_len as u64);
+                let mapped = client.map(square, 0..100u64);
+                assert_eq!(client.gather(&mapped).unwrap().len(), 100);
+                assert!(
+                    Arc::strong_count(&counts) > 1,
+                    "the client holds its observer"
+                );
+                drop((x, mapped));
+                drop(client);
+                assert_eq!(
+                Arc::strong_count(&counts),
+                1,
+                "a chain of {chain_len}: the client's observer outlived the client and its futures"
+            );
+                assert_eq!(counts.finished.load(Ordering::SeqCst), chain_len + 100);
+            }
+        },
+    );
+}
+
 #[test]
 fn client_compute_reports_its_graph_to_the_clients_observer() {
     watchdog::within(LIMIT, "client.compute observed", || {

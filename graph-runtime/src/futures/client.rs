@@ -3,6 +3,7 @@
 //! shutdown; [`get_client`](super::job::get_client) inside a task.
 
 use core::fmt;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -85,6 +86,47 @@ pub(crate) struct Inner {
     pub(super) owner: OnceLock<Weak<Owner>>,
     /// Who watches the tasks ([`ClientBuilder::observer`]; several combined in one).
     pub(super) observer: Option<Arc<dyn Observer>>,
+}
+
+/// A job's handle of its client: an `Arc<Inner>` whose count, when the job is dropped
+/// on one of the client's own workers, that worker owes and gives back later with
+/// others (see [`pool::owe`]), so that the count does not move between the submitting
+/// thread's core and the workers' for every task.
+pub(super) struct JobClient(ManuallyDrop<Arc<Inner>>);
+
+impl JobClient {
+    pub(super) fn new(client: Arc<Inner>) -> Self {
+        JobClient(ManuallyDrop::new(client))
+    }
+}
+
+impl std::ops::Deref for JobClient {
+    type Target = Arc<Inner>;
+
+    fn deref(&self) -> &Arc<Inner> {
+        &self.0
+    }
+}
+
+impl Drop for JobClient {
+    fn drop(&mut self) {
+        // SAFETY: taken once, here; the field is not used after.
+        let client = unsafe { ManuallyDrop::take(&mut self.0) };
+        /// Gives back `n` counts of an `Arc<Inner>` forgotten by `JobClient`'s drop.
+        ///
+        /// # Safety
+        /// `handle` is an `Arc<Inner>`'s pointer whose owners forgot `n` counts.
+        unsafe fn give_back(handle: *const (), n: usize) {
+            for _ in 0..n {
+                // SAFETY: one of the `n` counts the caller vouches for; the handle
+                // stays valid until the last.
+                unsafe { Arc::decrement_strong_count(handle.cast::<Inner>()) };
+            }
+        }
+        if pool::owe(&client.pool, Arc::as_ptr(&client).cast(), give_back) {
+            std::mem::forget(client);
+        }
+    }
 }
 
 /// Builds a [`Client`].

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::args::{KeptArgs, SubmitArgs, TaskFn};
-use super::client::{Client, Inner};
+use super::client::{Client, Inner, JobClient};
 use super::error::FutureError;
 use super::future::{Future, Status};
 use super::state::{Core, Dependent, HasCore, Outcome, State, TaskName, TaskOf};
@@ -360,7 +360,7 @@ where
         remaining: AtomicUsize::new(dependencies.len() + 1),
         retries: options.retries,
         priority: options.priority,
-        client: client.clone(),
+        client: JobClient::new(client.clone()),
         kind: options.kind,
     });
     // Before anything can start or end it (a dependency that failed already ends
@@ -394,7 +394,7 @@ pub(super) struct Job<F, K, R> {
     remaining: AtomicUsize,
     retries: u32,
     priority: i32,
-    client: Arc<Inner>,
+    client: JobClient,
     kind: &'static str,
 }
 
