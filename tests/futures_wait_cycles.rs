@@ -524,8 +524,9 @@ fn a_graph_task_waiting_for_the_task_that_computes_its_graph_fails() {
             assert!(me.set(task.clone()).is_ok());
             let message = task.result().unwrap();
             assert!(message.contains("never end"), "{scheduler:?}: {message}");
+            // The wait is the graph task's, and the message says so.
             assert!(
-                message.contains("`computes` at "),
+                message.starts_with("a task of the graph that task `computes` at "),
                 "{scheduler:?}: {message}"
             );
         }
@@ -567,6 +568,14 @@ fn a_cycle_of_waits_through_graph_tasks_is_broken() {
             assert!(
                 b.contains(&a) || a.contains(&b),
                 "{threads} threads: {a} / {b}"
+            );
+            // `b`'s part is its graph's tasks' waits, and the message says so: as the
+            // task a graph task of which waits, or as one step of the cycle.
+            assert!(
+                b.starts_with("a task of the graph that task `b` at ")
+                    || b.contains("`b` at ")
+                        && b.contains(" computes a graph, a task of which waits for `a`"),
+                "{threads} threads: {b}"
             );
         }
     });

@@ -46,7 +46,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::error::{CycleLink, CycleStep, FutureError};
-use super::job::{current_task, graph_task_owner, Runnable};
+use super::job::{current_task, current_task_under_graph, graph_task_owner, Runnable};
 use super::state::{Core, HasCore};
 use super::Status;
 use crate::engine::lock::Recover;
@@ -77,6 +77,8 @@ struct Awaits {
 struct Frame {
     task: Arc<dyn HasCore>,
     awaits: Awaits,
+    /// The wait is a graph task's, of a run the task started (see [`block`]).
+    in_graph: bool,
 }
 
 /// A task under the one running on this thread: it waits for the task of `awaited`,
@@ -150,6 +152,7 @@ fn frames_of(under: &[Under]) -> Option<Vec<Frame>> {
                     all: true,
                     futures: vec![u.awaited.upgrade()?.task()],
                 },
+                in_graph: false,
             })
         })
         .collect()
@@ -206,11 +209,12 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
     // graph task does, nor can the tasks under it on its thread. Several graph tasks
     // of one run may so wait for it at once, each on a thread of its own: the task
     // then needs every one of those waits (see `Search::look_at`).
-    let (top, owner) = match current_task() {
-        Some(top) => (top, None),
+    // (`in_graph`: the wait is a graph task's, for the error to say so.)
+    let (top, owner, in_graph) = match current_task_under_graph() {
+        Some((top, in_graph)) => (top, None, in_graph),
         None => match graph_task_owner() {
             Some(owner) => match owner.task.upgrade() {
-                Some(top) => (top, Some(owner)),
+                Some(top) => (top, Some(owner), true),
                 None => return Ok(None),
             },
             None => return Ok(None),
@@ -238,7 +242,11 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
     let Some(mut frames) = under else {
         return Ok(None);
     };
-    frames.push(Frame { task: top, awaits });
+    frames.push(Frame {
+        task: top,
+        awaits,
+        in_graph,
+    });
     let mut addresses: Vec<usize> = frames.iter().map(|f| address(f.task.core())).collect();
     addresses.sort_unstable();
     if addresses.windows(2).any(|pair| pair[0] == pair[1]) {
@@ -271,8 +279,9 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
 /// How a node of the search needs another.
 #[derive(Clone, Copy)]
 enum Need {
-    /// A task on a published thread needs what it waits for.
-    Blocked,
+    /// A task on a published thread needs what it waits for (a wait of a graph task
+    /// of a run it started, `in_graph`, or its own).
+    Blocked { in_graph: bool },
     /// A wait needs an awaited task.
     Awaited,
     /// A task that has not started needs an argument.
@@ -366,7 +375,8 @@ impl Search<'_> {
             for &(thread, at) in places {
                 let frames = &registry.threads[&thread];
                 let wait = self.wait(&frames[at].awaits);
-                self.need(node, wait, Need::Blocked);
+                let in_graph = frames[at].in_graph;
+                self.need(node, wait, Need::Blocked { in_graph });
                 if let Some(above) = frames.get(at + 1) {
                     let above = self.task(above.task.clone());
                     self.need(node, above, Need::Above);
@@ -444,7 +454,12 @@ fn never_ending(registry: &Registry, thread: u64) -> (Option<FutureError>, Held)
 /// from `start` through the needs that marked each node back to the waiting thread.
 fn cycle_error(nodes: &[Node], start: usize, mine: &[Frame]) -> FutureError {
     let top = mine.len() - 1;
-    let mut cycle: Vec<(&Arc<dyn HasCore>, CycleLink)> = vec![(&mine[top].task, CycleLink::Waits)];
+    let waits = |in_graph| match in_graph {
+        true => CycleLink::GraphWaits,
+        false => CycleLink::Waits,
+    };
+    let mut cycle: Vec<(&Arc<dyn HasCore>, CycleLink)> =
+        vec![(&mine[top].task, waits(mine[top].in_graph))];
     // Through another thread's wait: a cycle of waits, not a task waiting for itself.
     let mut through_waits = false;
     let mut at = start;
@@ -453,9 +468,9 @@ fn cycle_error(nodes: &[Node], start: usize, mine: &[Frame]) -> FutureError {
         let (next, how) = nodes[at].cause.expect("a marked node has a cause");
         let link = match how {
             Need::Awaited => None,
-            Need::Blocked => {
+            Need::Blocked { in_graph } => {
                 through_waits = true;
-                Some(CycleLink::Waits)
+                Some(waits(in_graph))
             }
             Need::Argument => Some(CycleLink::Argument),
             Need::Above => Some(CycleLink::RunsInline),
@@ -487,6 +502,7 @@ fn cycle_error(nodes: &[Node], start: usize, mine: &[Frame]) -> FutureError {
             call_site: awaited.call_site(),
             waiter: waiter.name.to_string(),
             waiter_call_site: waiter.call_site(),
+            in_graph: mine[top].in_graph,
         };
     }
     FutureError::WaitCycle {

@@ -39,6 +39,10 @@ pub enum FutureError {
         waiter: String,
         /// Where the waiting task was submitted.
         waiter_call_site: &'static str,
+        /// Whether the wait is a task's of a graph that the waiting task computes (a
+        /// `Delayed::compute` inside it), on whichever thread that graph task runs,
+        /// rather than the waiting task's own.
+        in_graph: bool,
     },
     /// Tasks wait for one another in a cycle (task `a` waits for `b`'s future while
     /// `b` waits for `a`'s, say, the futures handed over by channels or shared
@@ -84,6 +88,10 @@ pub enum CycleLink {
     /// It is blocked waiting for the next task's future (`result`, `wait`,
     /// `as_completed`).
     Waits,
+    /// It computes a graph (a `Delayed::compute` inside it), and a task of that graph
+    /// is blocked waiting for the next task's future: the graph's run, and so the
+    /// task, cannot end before that wait does.
+    GraphWaits,
     /// It has not started, and the next task's future is among its arguments.
     Argument,
     /// The next task runs on its thread, above it (run inline while it waited): it
@@ -113,12 +121,23 @@ impl fmt::Display for FutureError {
                 call_site,
                 waiter,
                 waiter_call_site,
-            } => write!(
-                f,
-                "task `{waiter}` at {waiter_call_site} waits for task `{task}` at \
-                 {call_site}, which cannot end before `{waiter}` does: the wait would \
-                 never end"
-            ),
+                in_graph,
+            } => {
+                if *in_graph {
+                    write!(
+                        f,
+                        "a task of the graph that task `{waiter}` at {waiter_call_site} \
+                         computes waits for "
+                    )?;
+                } else {
+                    write!(f, "task `{waiter}` at {waiter_call_site} waits for ")?;
+                }
+                write!(
+                    f,
+                    "task `{task}` at {call_site}, which cannot end before `{waiter}` \
+                     does: the wait would never end"
+                )
+            }
             FutureError::WaitCycle { cycle } => {
                 f.write_str(
                     "tasks wait for one another in a cycle, and the waits would never end: ",
@@ -135,6 +154,11 @@ impl fmt::Display for FutureError {
                         CycleLink::Waits => {
                             write!(f, "`{task}` at {call_site} waits for `{next}`")?
                         }
+                        CycleLink::GraphWaits => write!(
+                            f,
+                            "`{task}` at {call_site} computes a graph, a task of which \
+                             waits for `{next}`"
+                        )?,
                         CycleLink::Argument => write!(
                             f,
                             "`{task}` at {call_site} has not started and needs `{next}` \

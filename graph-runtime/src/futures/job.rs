@@ -593,6 +593,17 @@ pub fn cancelled() -> bool {
     }
 }
 
+/// The state of the futures task running on this thread, and whether a graph task of
+/// a run it started runs above it here (a run in order, on the task's own thread).
+pub(super) fn current_task_under_graph() -> Option<(Arc<dyn HasCore>, bool)> {
+    CURRENT.with(|current| {
+        current.borrow().as_ref().map(|r| {
+            let under_graph = r.beneath != crate::engine::observe::graph_mark();
+            (r.job.clone() as Arc<dyn HasCore>, under_graph)
+        })
+    })
+}
+
 /// The state of the futures task running on this thread.
 pub(super) fn current_task() -> Option<Arc<dyn HasCore>> {
     CURRENT.with(|current| {
