@@ -983,8 +983,10 @@ fn a_following_run_failing_early_asks_its_callers_condition_only_while_it_waits(
             .call(0u64);
             let asked = asked.clone();
             let fails = delayed(move |_: u64| {
+                // (Bounded well above what a loaded machine takes to start the other
+                // task, below the watchdog's limit.)
                 let start = Instant::now();
-                while asked.load(Ordering::SeqCst) == 0 && start.elapsed() < Duration::from_secs(2)
+                while asked.load(Ordering::SeqCst) == 0 && start.elapsed() < Duration::from_secs(20)
                 {
                     std::thread::yield_now();
                 }
@@ -1026,27 +1028,38 @@ fn a_run_following_a_futures_task_stops_when_the_task_is_cancelled() {
     let (started, saw) = within(LIMIT, "run following a futures task", || {
         let client = Client::builder().threads(2).build().expect("a client");
         let (started, saw) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        // Set once the test has cancelled the task: a part gives up a while after
+        // that, not after a while of its own (on a loaded machine the cancel may come
+        // seconds after the first part started).
+        let issued = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (tell, running) = mpsc::channel::<()>();
         let tell = Arc::new(Mutex::new(tell));
-        let (s, w) = (started.clone(), saw.clone());
+        let (s, w, cancel_issued) = (started.clone(), saw.clone(), issued.clone());
         let task = client.submit(
             move || {
                 let parts: Vec<Delayed<bool>> = (0..8u64)
                     .map(|i| {
                         let (s, w, tell) = (s.clone(), w.clone(), tell.clone());
+                        let issued = cancel_issued.clone();
                         delayed(move |_: u64| {
                             s.fetch_add(1, Ordering::SeqCst);
                             let _ = tell.lock().unwrap().send(());
-                            // Polls its stop; gives up after a while (the old behaviour).
-                            let start = Instant::now();
-                            while start.elapsed() < Duration::from_secs(3) {
+                            // Polls its stop; gives up 3 s after the cancel (the old
+                            // behaviour).
+                            let mut since: Option<Instant> = None;
+                            loop {
                                 if taskweave::cancelled() {
                                     w.fetch_add(1, Ordering::SeqCst);
                                     return true;
                                 }
+                                if issued.load(Ordering::SeqCst)
+                                    && since.get_or_insert_with(Instant::now).elapsed()
+                                        > Duration::from_secs(3)
+                                {
+                                    return false;
+                                }
                                 std::thread::yield_now();
                             }
-                            false
                         })
                         .call(i)
                     })
@@ -1058,6 +1071,7 @@ fn a_run_following_a_futures_task_stops_when_the_task_is_cancelled() {
         );
         running.recv().expect("a graph task started");
         task.cancel();
+        issued.store(true, Ordering::SeqCst);
         let _ = task.result();
         // The run ends after the cancel: every task it started has returned.
         drop(client);
