@@ -328,6 +328,77 @@ fn waiters_beyond_the_thread_bound_queue_and_finish() {
     });
 }
 
+/// A worker takes several queued tasks at a time; when the first of them blocks, the
+/// ones it took with it run on the other worker, and the blocked one's wait ends once
+/// they have: whether it waits for a future (its thread handed over, though none may
+/// be added: `max_threads` reached) or in a way the pool cannot see (a channel). Each
+/// round: one blocking task, then 64 quick ones, whose results the test waits for
+/// before it lets the blocking one go (a quick task stranded behind it would hang).
+#[test]
+fn tasks_taken_with_one_that_blocks_still_run() {
+    within(LIMIT, "tasks taken with a blocked one", || {
+        let client = Client::builder().threads(2).max_threads(2).build().unwrap();
+        let gates = client_named("gates");
+        for round in 0..400u64 {
+            let (slow, open) = gate(&gates);
+            let blocked = if round % 2 == 0 {
+                client.submit(move |x: u64| slow.result().unwrap() + x, (round,))
+            } else {
+                let (open_plain, opened) = mpsc::channel::<u64>();
+                let opened = Mutex::new(opened);
+                // The gate's channel is this round's; the plain one is fed by it.
+                std::thread::spawn(move || open_plain.send(slow.result().unwrap()));
+                client.submit(
+                    move |x: u64| opened.lock().unwrap().recv().unwrap() + x,
+                    (round,),
+                )
+            };
+            let quick: Vec<_> = (0..64).map(|i| client.submit(inc, (i,))).collect();
+            let got = client.gather(&quick).unwrap();
+            assert_eq!(got, (1..=64).collect::<Vec<u64>>(), "round {round}");
+            open.send(1).unwrap();
+            assert_eq!(blocked.result().unwrap(), round + 1, "round {round}");
+        }
+    });
+}
+
+/// Dropping the client cancels at once the queued tasks its worker took from the queue
+/// together with a task still running (a worker takes several at a time), not once
+/// that task ends: their results are read before the running task is let go.
+#[test]
+fn a_dropped_client_cancels_the_tasks_taken_behind_a_running_one() {
+    within(LIMIT, "tasks taken behind a running one", || {
+        for round in 0..100 {
+            let client = client(1);
+            let (open, opened) = mpsc::channel::<u64>();
+            let opened = Mutex::new(opened);
+            let (started, has_started) = mpsc::channel::<()>();
+            let started = Mutex::new(started);
+            let running = client.submit(
+                move || {
+                    started.lock().unwrap().send(()).unwrap();
+                    opened.lock().unwrap().recv().unwrap()
+                },
+                (),
+            );
+            let behind: Vec<_> = (0..64).map(|i| client.submit(inc, (i,))).collect();
+            has_started.recv().unwrap();
+            // The drop waits for the running task: on another thread.
+            let dropping = std::thread::spawn(move || drop(client));
+            for future in &behind {
+                let got = future.result();
+                assert!(
+                    matches!(got, Err(FutureError::Cancelled { .. })),
+                    "round {round}: {got:?}"
+                );
+            }
+            open.send(7).unwrap();
+            dropping.join().unwrap();
+            assert_eq!(running.result().unwrap(), 7, "round {round}");
+        }
+    });
+}
+
 /// 5,000 `Delayed` tasks on a one-thread rayon pool wait for one future: each wait
 /// runs other graph tasks a few levels deep at most, then sleeps.
 #[test]

@@ -1,8 +1,9 @@
 //! The client's threads, and how any thread waits for a future.
 //!
 //! Ready jobs go into one lock-free queue, one entry each, or one entry for a batch of
-//! a `map`'s jobs that every worker taking it shares; workers take them, and sleep
-//! when it is empty. The first job a finishing task makes ready does not go through the queue: it
+//! a `map`'s jobs that every worker taking it shares; workers take them about half
+//! the queue at a time (up to 32 entries) into a queue of their own, which idle
+//! workers steal from, and sleep when every queue is empty. The first job a finishing task makes ready does not go through the queue: it
 //! runs next on the same thread (see `continuation` in the parent module).
 //!
 //! # Waiting inside a task (Dask's `secede`/`rejoin`)
@@ -60,7 +61,7 @@ use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_deque::{Injector, Steal};
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
 use smallvec::SmallVec;
 
@@ -88,6 +89,9 @@ const SPIN_ROUNDS: u32 = 64;
 thread_local! {
     /// The pool whose worker this thread is.
     static WORKER: RefCell<Option<Arc<Pool>>> = const { RefCell::new(None) };
+    /// On a worker: the entries it took from its pool's queue and has not run yet
+    /// (see [`Pool::stealers`]).
+    static LOCAL: RefCell<Option<Worker<Queued>>> = const { RefCell::new(None) };
     /// Jobs run by waiters on this thread's stack, nested.
     static INLINE: Cell<u32> = const { Cell::new(0) };
     /// Waits on this rayon worker that run other rayon jobs, nested.
@@ -214,6 +218,14 @@ const SPARE_BATCHES: usize = 32;
 pub(crate) struct Pool {
     /// Ready jobs of the default priority, in order.
     queue: Injector<Queued>,
+    /// The workers' own queues, for idle workers to steal from (`None`: a slot free
+    /// for the next worker). A worker takes entries from `queue` about half of it at
+    /// a time, so that neighbouring tasks run on one thread: the two leaves of a
+    /// fan-in's combine, whose results and counts then stay in that thread's cache
+    /// (`futures_loop fan_in_10us`, 2 threads: 1.87x one thread's speed with one
+    /// entry taken at a time, 1.93x with batches). A worker that blocks in a wait
+    /// puts its entries back on `queue` first (see [`Pool::secede`]).
+    stealers: std::sync::RwLock<Vec<Option<Stealer<Queued>>>>,
     /// Ready jobs with another priority: those above the default run before `queue`'s,
     /// those below after it.
     prioritized: Mutex<BinaryHeap<Prioritized>>,
@@ -272,6 +284,7 @@ impl Pool {
         crate::engine::error::keep_backtraces();
         let pool = Arc::new(Pool {
             queue: Injector::new(),
+            stealers: std::sync::RwLock::new(Vec::new()),
             prioritized: Mutex::new(BinaryHeap::new()),
             prioritized_len: AtomicUsize::new(0),
             arrivals: AtomicU64::new(0),
@@ -428,8 +441,93 @@ impl Pool {
         }
     }
 
-    /// The next ready job (or run of jobs): of a priority above the default, else of
-    /// the default, else of one below.
+    /// On a worker, whose own queue is `local`: the next ready job (or run of jobs),
+    /// of a priority above the default, else of the default (its own queue's first,
+    /// else a batch of the pool's queue, else a batch of another worker's), else of
+    /// one below.
+    fn find(self: &Arc<Self>, local: &Worker<Queued>) -> Option<Queued> {
+        if let Some(job) = self.take_prioritized(|priority| priority > 0) {
+            return Some(Queued::Job(job));
+        }
+        if let Some(queued) = local.pop() {
+            return Some(queued);
+        }
+        let taken = loop {
+            match self.queue.steal_batch_and_pop(local) {
+                Steal::Success(queued) => break Some(queued),
+                Steal::Empty => break self.steal_from_workers(local),
+                Steal::Retry => {}
+            }
+        };
+        let Some(queued) = taken else {
+            return self.take_prioritized(|_| true).map(Queued::Job);
+        };
+        if !local.is_empty() {
+            // Entries only this thread would see: a sleeping worker wakes to share.
+            self.wake_one();
+        }
+        Some(queued)
+    }
+
+    /// A batch of another worker's queue, moved to `local`, and its first entry.
+    fn steal_from_workers(&self, local: &Worker<Queued>) -> Option<Queued> {
+        let stealers = self.stealers.read().recover();
+        loop {
+            let mut retry = false;
+            for stealer in stealers.iter().flatten() {
+                match stealer.steal_batch_and_pop(local) {
+                    Steal::Success(queued) => return Some(queued),
+                    Steal::Empty => {}
+                    Steal::Retry => retry = true,
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    /// The calling worker's own queue, registered for the others to steal from: its
+    /// slot in `stealers`.
+    fn register_local(&self, local: &Worker<Queued>) -> usize {
+        let mut stealers = self.stealers.write().recover();
+        let stealer = Some(local.stealer());
+        match stealers.iter().position(Option::is_none) {
+            Some(slot) => {
+                stealers[slot] = stealer;
+                slot
+            }
+            None => {
+                stealers.push(stealer);
+                stealers.len() - 1
+            }
+        }
+    }
+
+    /// The calling worker's own entries back on the pool's queue: it blocks, and
+    /// they must not wait for it (though idle workers may steal them, sleeping ones
+    /// wake only for the pool's queue).
+    fn flush_local(self: &Arc<Self>) {
+        let flushed = LOCAL.with(|local| {
+            let local = local.borrow();
+            let Some(local) = local.as_ref() else {
+                return false;
+            };
+            let mut any = false;
+            while let Some(queued) = local.pop() {
+                self.queue.push(queued);
+                any = true;
+            }
+            any
+        });
+        if flushed {
+            self.wake_one();
+        }
+    }
+
+    /// The next ready job (or run of jobs) of the pool's queues, for a thread that is
+    /// not a worker: of a priority above the default, else of the default (the
+    /// pool's queue, else the workers'), else of one below.
     fn steal(&self) -> Option<Queued> {
         if let Some(job) = self.take_prioritized(|priority| priority > 0) {
             return Some(Queued::Job(job));
@@ -441,7 +539,17 @@ impl Pool {
                 Steal::Retry => {}
             }
         }
-        self.take_prioritized(|_| true).map(Queued::Job)
+        let from_workers = {
+            let stealers = self.stealers.read().recover();
+            stealers.iter().flatten().find_map(|stealer| loop {
+                match stealer.steal() {
+                    Steal::Success(queued) => break Some(queued),
+                    Steal::Empty => break None,
+                    Steal::Retry => {}
+                }
+            })
+        };
+        from_workers.or_else(|| self.take_prioritized(|_| true).map(Queued::Job))
     }
 
     /// The job of the highest priority, if `wanted(its priority)`.
@@ -458,15 +566,22 @@ impl Pool {
         job
     }
 
-    /// Whether a ready job is queued.
+    /// Whether a ready job is queued, in the pool's queue or a worker's.
     fn has_work(&self) -> bool {
-        !self.queue.is_empty() || self.prioritized_len.load(Ordering::SeqCst) > 0
+        !self.queue.is_empty()
+            || self.prioritized_len.load(Ordering::SeqCst) > 0
+            || (self.stealers.read().recover().iter())
+                .flatten()
+                .any(|stealer| !stealer.is_empty())
     }
 
     /// A worker's life: run jobs until the pool closes (and its queue is drained) or
     /// this worker is a spare with nothing to do.
     fn work(self: Arc<Self>) {
         WORKER.with(|w| *w.borrow_mut() = Some(self.clone()));
+        let local = Worker::new_fifo();
+        let slot = self.register_local(&local);
+        LOCAL.with(|l| *l.borrow_mut() = Some(local));
         while let Some(queued) = self.next() {
             match queued {
                 Queued::Job(job) => run_jobs(job),
@@ -474,6 +589,9 @@ impl Pool {
             }
         }
         settle();
+        // Empty: `next` found nothing in it before ending, and only this thread fills it.
+        self.stealers.write().recover()[slot] = None;
+        LOCAL.with(|l| *l.borrow_mut() = None);
         WORKER.with(|w| *w.borrow_mut() = None);
     }
 
@@ -497,10 +615,14 @@ impl Pool {
     }
 
     /// The next job, or `None` when this worker must end (its count already taken).
-    fn next(&self) -> Option<Queued> {
+    fn next(self: &Arc<Self>) -> Option<Queued> {
         loop {
             for round in 0..SPIN_ROUNDS {
-                if let Some(queued) = self.steal() {
+                let found = LOCAL.with(|local| match local.borrow().as_ref() {
+                    Some(local) => self.find(local),
+                    None => self.steal(),
+                });
+                if let Some(queued) = found {
                     return Some(queued);
                 }
                 if round % 16 == 15 {
@@ -587,6 +709,7 @@ impl Pool {
     /// drops; a replacement starts if too few are left. A worker already seceded (a
     /// task still polling, see `wait`) gets a guard that changes nothing.
     fn secede(self: &Arc<Self>) -> Seceded {
+        self.flush_local();
         if SECEDED.replace(true) {
             return Seceded(None);
         }
