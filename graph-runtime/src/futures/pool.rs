@@ -85,6 +85,13 @@ pub(crate) const MAX_HELP: u32 = 32;
 const SPARE_IDLE: Duration = Duration::from_secs(1);
 /// Rounds of looking for work before a worker sleeps.
 const SPIN_ROUNDS: u32 = 64;
+/// Of those rounds, one in this many looks at the other workers' queues too: looking
+/// at them every round made an idle round several times dearer (a shared lock, lines
+/// the owners write), and trivial tasks' graphs slower (`bench_report --compare`,
+/// futures: a 31 × 31 wavefront 1.48x, a binary tree of 1,023 1.16x), while they
+/// hold work only while their owner runs a task. Before sleeping a worker looks at
+/// them all the same (`has_work`).
+const STEAL_EVERY: u32 = 16;
 
 thread_local! {
     /// The pool whose worker this thread is.
@@ -443,9 +450,9 @@ impl Pool {
 
     /// On a worker, whose own queue is `local`: the next ready job (or run of jobs),
     /// of a priority above the default, else of the default (its own queue's first,
-    /// else a batch of the pool's queue, else a batch of another worker's), else of
-    /// one below.
-    fn find(self: &Arc<Self>, local: &Worker<Queued>) -> Option<Queued> {
+    /// else a batch of the pool's queue, else, if `others`, a batch of another
+    /// worker's), else, if `others`, of one below.
+    fn find(self: &Arc<Self>, local: &Worker<Queued>, others: bool) -> Option<Queued> {
         if let Some(job) = self.take_prioritized(|priority| priority > 0) {
             return Some(Queued::Job(job));
         }
@@ -455,12 +462,16 @@ impl Pool {
         let taken = loop {
             match self.queue.steal_batch_and_pop(local) {
                 Steal::Success(queued) => break Some(queued),
-                Steal::Empty => break self.steal_from_workers(local),
+                Steal::Empty if others => break self.steal_from_workers(local),
+                Steal::Empty => break None,
                 Steal::Retry => {}
             }
         };
         let Some(queued) = taken else {
-            return self.take_prioritized(|_| true).map(Queued::Job);
+            // Below the default only once every queue of the default was looked at.
+            return others
+                .then(|| self.take_prioritized(|_| true).map(Queued::Job))
+                .flatten();
         };
         if !local.is_empty() {
             // Entries only this thread would see: a sleeping worker wakes to share.
@@ -619,7 +630,7 @@ impl Pool {
         loop {
             for round in 0..SPIN_ROUNDS {
                 let found = LOCAL.with(|local| match local.borrow().as_ref() {
-                    Some(local) => self.find(local),
+                    Some(local) => self.find(local, round % STEAL_EVERY == STEAL_EVERY - 1),
                     None => self.steal(),
                 });
                 if let Some(queued) = found {
