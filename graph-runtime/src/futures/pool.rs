@@ -96,9 +96,10 @@ const STEAL_EVERY: u32 = 16;
 thread_local! {
     /// The pool whose worker this thread is.
     static WORKER: RefCell<Option<Arc<Pool>>> = const { RefCell::new(None) };
-    /// On a worker: the entries it took from its pool's queue and has not run yet
-    /// (see [`Pool::stealers`]).
-    static LOCAL: RefCell<Option<Worker<Queued>>> = const { RefCell::new(None) };
+    /// On a worker: a handle of its own queue, the entries it took from its pool's
+    /// queue and has not run yet (see [`Pool::stealers`]), to put them back when it
+    /// blocks (the queue itself is `work`'s).
+    static LOCAL: RefCell<Option<Stealer<Queued>>> = const { RefCell::new(None) };
     /// Jobs run by waiters on this thread's stack, nested.
     static INLINE: Cell<u32> = const { Cell::new(0) };
     /// Waits on this rayon worker that run other rayon jobs, nested.
@@ -221,6 +222,11 @@ impl Batch {
 /// about 17 KiB at most.
 const SPARE_BATCHES: usize = 32;
 
+/// A value on cache lines of its own: a lock that readers write (`stealers`) shares
+/// none with the fields every push and every look for work reads.
+#[repr(align(128))]
+struct OwnLine<T>(T);
+
 /// A client's threads and its queue of ready jobs.
 pub(crate) struct Pool {
     /// Ready jobs of the default priority, in order.
@@ -232,7 +238,7 @@ pub(crate) struct Pool {
     /// (`futures_loop fan_in_10us`, 2 threads: 1.87x one thread's speed with one
     /// entry taken at a time, 1.93x with batches). A worker that blocks in a wait
     /// puts its entries back on `queue` first (see [`Pool::secede`]).
-    stealers: std::sync::RwLock<Vec<Option<Stealer<Queued>>>>,
+    stealers: OwnLine<std::sync::RwLock<Vec<Option<Stealer<Queued>>>>>,
     /// Ready jobs with another priority: those above the default run before `queue`'s,
     /// those below after it.
     prioritized: Mutex<BinaryHeap<Prioritized>>,
@@ -291,7 +297,7 @@ impl Pool {
         crate::engine::error::keep_backtraces();
         let pool = Arc::new(Pool {
             queue: Injector::new(),
-            stealers: std::sync::RwLock::new(Vec::new()),
+            stealers: OwnLine(std::sync::RwLock::new(Vec::new())),
             prioritized: Mutex::new(BinaryHeap::new()),
             prioritized_len: AtomicUsize::new(0),
             arrivals: AtomicU64::new(0),
@@ -482,7 +488,7 @@ impl Pool {
 
     /// A batch of another worker's queue, moved to `local`, and its first entry.
     fn steal_from_workers(&self, local: &Worker<Queued>) -> Option<Queued> {
-        let stealers = self.stealers.read().recover();
+        let stealers = self.stealers.0.read().recover();
         loop {
             let mut retry = false;
             for stealer in stealers.iter().flatten() {
@@ -501,7 +507,7 @@ impl Pool {
     /// The calling worker's own queue, registered for the others to steal from: its
     /// slot in `stealers`.
     fn register_local(&self, local: &Worker<Queued>) -> usize {
-        let mut stealers = self.stealers.write().recover();
+        let mut stealers = self.stealers.0.write().recover();
         let stealer = Some(local.stealer());
         match stealers.iter().position(Option::is_none) {
             Some(slot) => {
@@ -525,11 +531,16 @@ impl Pool {
                 return false;
             };
             let mut any = false;
-            while let Some(queued) = local.pop() {
-                self.queue.push(queued);
-                any = true;
+            loop {
+                match local.steal() {
+                    Steal::Success(queued) => {
+                        self.queue.push(queued);
+                        any = true;
+                    }
+                    Steal::Empty => return any,
+                    Steal::Retry => {}
+                }
             }
-            any
         });
         if flushed {
             self.wake_one();
@@ -551,7 +562,7 @@ impl Pool {
             }
         }
         let from_workers = {
-            let stealers = self.stealers.read().recover();
+            let stealers = self.stealers.0.read().recover();
             stealers.iter().flatten().find_map(|stealer| loop {
                 match stealer.steal() {
                     Steal::Success(queued) => break Some(queued),
@@ -581,7 +592,7 @@ impl Pool {
     fn has_work(&self) -> bool {
         !self.queue.is_empty()
             || self.prioritized_len.load(Ordering::SeqCst) > 0
-            || (self.stealers.read().recover().iter())
+            || (self.stealers.0.read().recover().iter())
                 .flatten()
                 .any(|stealer| !stealer.is_empty())
     }
@@ -592,8 +603,8 @@ impl Pool {
         WORKER.with(|w| *w.borrow_mut() = Some(self.clone()));
         let local = Worker::new_fifo();
         let slot = self.register_local(&local);
-        LOCAL.with(|l| *l.borrow_mut() = Some(local));
-        while let Some(queued) = self.next() {
+        LOCAL.with(|l| *l.borrow_mut() = Some(local.stealer()));
+        while let Some(queued) = self.next(&local) {
             match queued {
                 Queued::Job(job) => run_jobs(job),
                 Queued::Batch(batch) => self.run_batch(batch),
@@ -601,7 +612,7 @@ impl Pool {
         }
         settle();
         // Empty: `next` found nothing in it before ending, and only this thread fills it.
-        self.stealers.write().recover()[slot] = None;
+        self.stealers.0.write().recover()[slot] = None;
         LOCAL.with(|l| *l.borrow_mut() = None);
         WORKER.with(|w| *w.borrow_mut() = None);
     }
@@ -625,15 +636,12 @@ impl Pool {
         self.recycle(batch);
     }
 
-    /// The next job, or `None` when this worker must end (its count already taken).
-    fn next(self: &Arc<Self>) -> Option<Queued> {
+    /// The next job (from `local`, this worker's own queue, first), or `None` when
+    /// this worker must end (its count already taken).
+    fn next(self: &Arc<Self>, local: &Worker<Queued>) -> Option<Queued> {
         loop {
             for round in 0..SPIN_ROUNDS {
-                let found = LOCAL.with(|local| match local.borrow().as_ref() {
-                    Some(local) => self.find(local, round % STEAL_EVERY == STEAL_EVERY - 1),
-                    None => self.steal(),
-                });
-                if let Some(queued) = found {
+                if let Some(queued) = self.find(local, round % STEAL_EVERY == STEAL_EVERY - 1) {
                     return Some(queued);
                 }
                 if round % 16 == 15 {
