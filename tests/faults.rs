@@ -14,7 +14,10 @@
 //!   a future or the client) once every dependent has been told and the shutdown is
 //!   done; on a pool thread it is caught (the pool would abort) and the thread goes on.
 //!
-//! In every case the value is dropped exactly once and no abort happens.
+//! In every case the value is dropped exactly once and no abort happens. Nor does one
+//! when a task panics with a payload whose own `Drop` panics (`panic_any`): `compute`
+//! drops it before it resumes the task's panic, and a retried future before its next
+//! attempt.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -571,4 +574,99 @@ fn queued_tasks_are_cancelled_by_the_shutdown_while_every_thread_is_stuck() {
     }
     release.send(()).unwrap();
     assert_eq!(stuck.result_timeout(Duration::from_secs(10)).unwrap(), 7);
+}
+
+// ---- a panic payload whose `Drop` panics --------------------------------------------
+
+/// Counts the drops of the payloads that point to it.
+#[derive(Clone, Copy)]
+struct PayloadDrops(&'static AtomicUsize);
+
+/// A panic payload (`panic_any`) whose `Drop` counts, then panics: dropped while a
+/// panic unwinds (a `compute` resuming the task's panic), it would abort the process.
+struct PayloadBomb(PayloadDrops);
+
+impl Drop for PayloadBomb {
+    fn drop(&mut self) {
+        self.0 .0.fetch_add(1, Ordering::SeqCst);
+        panic!("payload dropped");
+    }
+}
+
+#[delayed]
+fn throw_payload(drops: PayloadDrops) -> i64 {
+    panic::panic_any(PayloadBomb(drops))
+}
+
+#[test]
+fn a_panic_payload_whose_drop_panics_fails_the_compute_without_an_abort() {
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    let drops = PayloadDrops(&DROPS);
+    let names_the_task = |payload: &(dyn std::any::Any + Send)| {
+        let text = message(payload);
+        assert!(
+            text.starts_with("task `throw_payload` at ") && text.ends_with("not a string)"),
+            "{text}"
+        );
+    };
+    // Dynamic: the task's error resumed by `compute`, returned by `try_compute`.
+    let d = delay!(plain(throw_payload(drops)));
+    let caught = panic::catch_unwind(AssertUnwindSafe(|| d.compute())).unwrap_err();
+    names_the_task(&*caught);
+    assert_eq!(DROPS.load(Ordering::SeqCst), 1, "dropped once");
+    let error = d.try_compute().unwrap_err();
+    assert_eq!(error.task(), "throw_payload");
+    drop(error);
+    assert_eq!(DROPS.load(Ordering::SeqCst), 2, "dropped with its error");
+    // Static.
+    let g = graph!(|p: PayloadDrops| -> i64 {
+        let x = throw_payload(p);
+        plain(x)
+    });
+    let caught = panic::catch_unwind(AssertUnwindSafe(|| g.compute(drops))).unwrap_err();
+    names_the_task(&*caught);
+    assert_eq!(DROPS.load(Ordering::SeqCst), 3, "dropped once");
+    // On a client's thread, where an abort would take down a process that never
+    // called `compute` itself.
+    let client = client(1);
+    let error = client.compute(&d).result().unwrap_err();
+    assert!(
+        error.to_string().contains("task `throw_payload` at "),
+        "{error}"
+    );
+    assert_eq!(DROPS.load(Ordering::SeqCst), 4, "dropped once");
+    assert_eq!(client.submit(|x: i64| x + 1, (1,)).result().unwrap(), 2);
+}
+
+#[test]
+fn a_retried_future_whose_panic_payload_drop_panics_is_retried() {
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    static ATTEMPTS: AtomicUsize = AtomicUsize::new(0);
+    let drops = PayloadDrops(&DROPS);
+    let client = client(1);
+    let retried = client
+        .task(move || -> i64 {
+            if ATTEMPTS.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic::panic_any(PayloadBomb(drops));
+            }
+            9
+        })
+        .retries(3)
+        .submit(());
+    // The first attempt's payload, dropped before the next attempt, panicked: the task
+    // still goes on (it was left running, its result never coming).
+    let value = retried.result_timeout(Duration::from_secs(60));
+    assert_eq!(value.expect("retried, then finished"), 9);
+    assert_eq!(ATTEMPTS.load(Ordering::SeqCst), 2);
+    assert_eq!(DROPS.load(Ordering::SeqCst), 1);
+    // Out of retries: the last attempt's payload is the error's, dropped with it.
+    let failing = client
+        .task(move || -> i64 { panic::panic_any(PayloadBomb(drops)) })
+        .retries(1)
+        .submit(());
+    let error = failing.result_timeout(Duration::from_secs(60)).unwrap_err();
+    assert!(error.to_string().ends_with("not a string)"), "{error}");
+    assert_eq!(DROPS.load(Ordering::SeqCst), 2, "the first attempt's");
+    drop((error, failing));
+    assert_eq!(DROPS.load(Ordering::SeqCst), 3, "the error's, with it");
 }

@@ -2,7 +2,8 @@
 //! overflow a stack growing with the shape, each under a watchdog: a comb of wide nodes
 //! on the dispatcher; futures chains failing, cancelled or dropped with their client at
 //! the root; thousands of tasks waiting on one future; tasks that wait for tasks that
-//! wait (Dask's secede/rejoin); timeouts of `Duration::MAX` and `ZERO`.
+//! wait (Dask's secede/rejoin); graphs computed inside futures tasks whose tasks wait
+//! for that client; timeouts of `Duration::MAX` and `ZERO`.
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -555,6 +556,62 @@ fn a_static_graph_queued_before_the_workers_wait_for_its_caller() {
     assert_eq!(
         computed.result_timeout(Duration::from_secs(60)).unwrap(),
         21
+    );
+}
+
+/// A graph task that submits its work to the client of the task computing its graph,
+/// and waits for it.
+#[delayed]
+fn on_the_client(x: u64) -> u64 {
+    let client = taskweave::get_client().expect("computed inside a task of a client");
+    client.submit(inc, (x,)).result().unwrap()
+}
+
+/// A futures task of a one-thread client computes a graph whose tasks submit to that
+/// client and wait: the task sleeps for its graph's run without holding the client's
+/// only thread, so the futures its graph waits for still run (they used to stay queued
+/// behind it for good). Twenty rounds of `compute(round)` inside a task, checked
+/// against `expected(round)`.
+fn graphs_in_tasks_waiting_for_their_client(
+    what: &str,
+    compute: fn(u64) -> u64,
+    expected: fn(u64) -> u64,
+) {
+    let got = within(LIMIT, what, move || {
+        let client = client(1);
+        (0..20u64)
+            .map(|round| client.submit(compute, (round,)).result().unwrap())
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(got, (0..20u64).map(expected).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_task_computing_a_dynamic_graph_whose_tasks_wait_for_its_client() {
+    graphs_in_tasks_waiting_for_their_client(
+        "a dynamic graph inside a task, waiting for its client",
+        |round| {
+            let parts: Vec<Delayed<u64>> =
+                (0..4).map(|i| delay!(on_the_client(round + i))).collect();
+            taskweave::compute(parts.as_slice()).into_iter().sum()
+        },
+        |round| (0..4).map(|i| round + i + 1).sum(),
+    );
+}
+
+#[test]
+fn a_task_computing_a_static_graph_whose_tasks_wait_for_its_client() {
+    graphs_in_tasks_waiting_for_their_client(
+        "a static graph inside a task, waiting for its client",
+        |round| {
+            let g = graph!(|x: u64| -> u64 {
+                let a = on_the_client(x);
+                let b = on_the_client(x);
+                plus(a, b)
+            });
+            g.compute(round)
+        },
+        |round| 2 * (round + 1),
     );
 }
 

@@ -70,14 +70,6 @@ pub trait RetryArg: PassArg {
     fn pass_again<'s>(held: &'s mut Self::Held<'_>) -> Self::Param<'s>;
 }
 
-/// Drops a failed attempt's panic payload; a payload whose own drop panics is dropped
-/// inside `catch_unwind`, and that second payload is forgotten.
-pub(crate) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
-    if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
-        std::mem::forget(again);
-    }
-}
-
 /// After a failed attempt that may be followed by another: goes on to the next one,
 /// unless the task's result is no longer wanted ([`cancelled`](crate::cancelled): its
 /// run failed or was told to stop), when the attempt's panic ends the task at once (a
@@ -87,7 +79,7 @@ pub(crate) fn retry_after(payload: Box<dyn std::any::Any + Send>) {
     if crate::cancelled() {
         std::panic::resume_unwind(payload);
     }
-    drop_payload(payload);
+    crate::engine::error::drop_payload(payload);
 }
 
 /// Runs a task of a `#[delayed(retries = n)]` function, as `delay!` and `graph!` call

@@ -305,7 +305,7 @@ impl Drop for EndOnUnwind<'_> {
             .map_or(("run", ""), |info| (info.name(), info.call_site()));
         let payload = Box::new("the run unwound before it ended (a panic outside its tasks)");
         let error = TaskError::from_panic(name, call_site, payload);
-        let _ = panic::catch_unwind(AssertUnwindSafe(|| observer.graph_finished(Err(&error))));
+        crate::engine::error::discard_panic(|| observer.graph_finished(Err(&error)));
     }
 }
 

@@ -56,9 +56,9 @@ impl TaskError {
     }
 
     /// The original panic payload, for `std::panic::resume_unwind`.
-    pub fn into_panic(self) -> Box<dyn Any + Send> {
-        let payload = self.payload.into_inner().recover();
-        payload.unwrap_or_else(|| Box::new(self.message))
+    pub fn into_panic(mut self) -> Box<dyn Any + Send> {
+        let payload = self.payload.get_mut().recover().take();
+        payload.unwrap_or_else(|| Box::new(std::mem::take(&mut self.message)))
     }
 
     /// The same task, call site and message, without the panic payload.
@@ -74,8 +74,73 @@ impl TaskError {
 
     /// Panics with this error's message, naming the task and its call site.
     #[track_caller]
-    pub fn resume(self) -> ! {
+    pub fn resume(mut self) -> ! {
+        // The task's payload goes first, outside the panic: one whose own `Drop`
+        // panics, dropped while this panic unwinds, would abort the process.
+        if let Some(payload) = self.payload.get_mut().recover().take() {
+            drop_payload(payload);
+        }
         panic!("{self}")
+    }
+}
+
+impl Drop for TaskError {
+    /// Drops the panic payload where its own `Drop` may panic harmlessly: an error
+    /// dropped while a panic unwinds (a future's failed state, a run's failure) would
+    /// otherwise abort the process.
+    fn drop(&mut self) {
+        if let Some(payload) = self.payload.get_mut().recover().take() {
+            drop_payload(payload);
+        }
+    }
+}
+
+/// Drops a panic payload (a failed attempt's, an error's); a payload whose own drop
+/// panics is dropped inside `catch_unwind`, and that second payload is forgotten. No
+/// payload is dropped otherwise: one dropped while a panic unwinds, whose `Drop`
+/// panics (`panic_any` of such a type), would abort the process.
+pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
+/// Runs `f`, whose panic, if any, is discarded (its payload dropped by
+/// [`drop_payload`]): for code whose panic the hook has reported and that must not end
+/// its caller (a `Drop` of a value, an observer's hook).
+pub(crate) fn discard_panic(f: impl FnOnce()) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        drop_payload(payload);
+    }
+}
+
+/// The first of the panics of several steps that must all run (every dependent told,
+/// every task cancelled), resumed once they have; the later ones' payloads dropped by
+/// [`drop_payload`].
+#[derive(Default)]
+pub(crate) struct FirstPanic(Option<Box<dyn Any + Send>>);
+
+impl FirstPanic {
+    /// Runs `step`, keeping its panic if it is the first.
+    pub(crate) fn catch(&mut self, step: impl FnOnce()) {
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)) {
+            match self.0 {
+                None => self.0 = Some(payload),
+                Some(_) => drop_payload(payload),
+            }
+        }
+    }
+
+    /// Resumes the first panic, if any, unless this thread is unwinding already (a
+    /// second panic there would abort): then it is dropped.
+    pub(crate) fn resume(self) {
+        if let Some(payload) = self.0 {
+            if std::thread::panicking() {
+                drop_payload(payload);
+            } else {
+                std::panic::resume_unwind(payload);
+            }
+        }
     }
 }
 
@@ -126,7 +191,7 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     } else if let Some(s) = payload.downcast_ref::<String>() {
         s.clone()
     } else {
-        "Box<dyn Any>".to_owned()
+        "Box<dyn Any> (a panic payload that is not a string)".to_owned()
     }
 }
 

@@ -153,16 +153,11 @@ impl Observers {
     /// not keep it from the others (a progress bar left drawing, a report's run left
     /// pending).
     fn tell_all(&self, hook: impl Fn(&dyn Observer)) {
-        let mut first = None;
+        let mut first = crate::engine::error::FirstPanic::default();
         for observer in &self.0 {
-            let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&**observer)));
-            if let Err(payload) = told {
-                first.get_or_insert(payload);
-            }
+            first.catch(|| hook(&**observer));
         }
-        if let Some(payload) = first {
-            std::panic::resume_unwind(payload);
-        }
+        first.resume();
     }
 }
 

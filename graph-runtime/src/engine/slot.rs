@@ -131,7 +131,7 @@ unsafe fn drop_while_unwinding<T>(cell: &UnsafeCell<MaybeUninit<T>>) {
         // that panic unwinds), so it is never dropped twice.
         cell.with_mut(|value| unsafe { (*value).assume_init_drop() });
     });
-    let _ = std::panic::catch_unwind(drop);
+    crate::engine::error::discard_panic(drop);
 }
 
 /// The slot of a value with exactly one consumer.
@@ -774,7 +774,7 @@ impl<T> Value<T> {
         let Some(value) = self.0.take() else { return };
         if std::thread::panicking() {
             // A second panic would abort: caught and discarded (the hook printed it).
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value)));
+            crate::engine::error::discard_panic(move || drop(value));
         } else {
             drop(value);
         }

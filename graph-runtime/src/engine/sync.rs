@@ -370,6 +370,43 @@ pub(crate) fn enter_pool<F: FnOnce(bool) -> R, R>(run: F) -> R {
     run(false)
 }
 
+/// A front end's way for its threads to sleep in the engine's waits (see
+/// [`blocking`]): it runs the wait it is given.
+pub(crate) type BlockingHook = fn(&mut dyn FnMut());
+
+#[cfg(not(loom))]
+std::thread_local! {
+    /// How the calling thread sleeps in the engine's waits for a run (see
+    /// [`blocking`]), when its front end says: a futures client's worker, for its
+    /// life, hands its place in the client's pool over meanwhile (`futures::pool`).
+    static BLOCKING: core::cell::Cell<Option<BlockingHook>> = const { core::cell::Cell::new(None) };
+}
+
+/// Sets how the calling thread sleeps in the engine's waits (see [`blocking`]), for as
+/// long as it runs or until set again; `None`: as any thread, in place.
+pub(crate) fn set_blocking(hook: Option<BlockingHook>) {
+    // Loom's threads share one OS thread's thread-locals: no model has a futures worker.
+    #[cfg(not(loom))]
+    let _ = BLOCKING.try_with(|h| h.set(hook));
+    #[cfg(loom)]
+    let _ = hook;
+}
+
+/// Runs `wait`, which blocks the calling thread until a run on rayon's pool ends,
+/// inside the hook its front end set (see [`set_blocking`]), if any. A futures task
+/// that computes a graph would otherwise keep its place in its client's pool while it
+/// sleeps: with every place so held, futures that the graph's tasks submit to that
+/// client and wait for would never start.
+pub(crate) fn blocking<R>(wait: impl FnOnce() -> R) -> R {
+    #[cfg(not(loom))]
+    if let Some(hook) = BLOCKING.try_with(core::cell::Cell::get).ok().flatten() {
+        let (mut wait, mut out) = (Some(wait), None);
+        hook(&mut || out = wait.take().map(|wait| wait()));
+        return out.expect("the hook runs the wait");
+    }
+    wait()
+}
+
 /// How often a caller whose job has not started looks whether every worker waits for
 /// a future (see [`enter_pool`]): the delay such a job gets at most before its caller
 /// runs it itself.
@@ -461,8 +498,18 @@ impl<T> Claim<T> {
     /// it does when `take_back()` says so while the job has not started (looked at
     /// every [`TAKE_BACK_CHECK`]). Its way out: a started job always says its word
     /// (its runner must see to that, unwinding included), and one that does not start
-    /// is taken back.
+    /// is taken back. A caller that has to sleep does so as its front end says (see
+    /// [`blocking`]): a futures task's run of a graph whose tasks wait for futures of
+    /// its own client hands its thread's place over, so that those still run.
     pub(crate) fn wait(&self, take_back: impl Fn() -> bool) -> Option<T> {
+        if let Some(word) = self.ended.lock().recover().take() {
+            return Some(word);
+        }
+        blocking(|| self.sleep(take_back))
+    }
+
+    /// [`wait`](Self::wait)'s sleep.
+    fn sleep(&self, take_back: impl Fn() -> bool) -> Option<T> {
         let mut ended = self.ended.lock().recover();
         loop {
             if let Some(word) = ended.take() {

@@ -4,7 +4,7 @@
 
 use core::fmt;
 use std::mem::ManuallyDrop;
-use std::panic::{self, AssertUnwindSafe, Location};
+use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
@@ -19,6 +19,7 @@ use super::job::{
 use super::pool::{self, Pool};
 use super::state::{State, TaskName};
 use crate::dynamic::ToCompute;
+use crate::engine::error::FirstPanic;
 use crate::engine::lock::Recover;
 use crate::engine::observe::{Observer, Observers};
 use crate::engine::owner::{OwnerRef, OwnerScope};
@@ -620,33 +621,24 @@ impl Drop for Owner {
         // Cancelling drops the tasks' arguments, whose `Drop` may panic: every task is
         // cancelled and the pool shut down all the same, and the first such panic goes
         // on once the shutdown is done.
-        let mut first_panic = None;
+        let mut first_panic = FirstPanic::default();
         for task in &live {
-            let cancel = || {
+            first_panic.catch(|| {
                 if let Some(task) = task.upgrade() {
                     task.cancel();
                 }
-            };
-            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(cancel)) {
-                first_panic.get_or_insert(payload);
-            }
+            });
         }
         drop(live);
         // Tasks with no dependencies are not in the list (see `register`): those still
         // queued are cancelled here, as the list's are; those a worker has taken see
         // the client closed and cancel themselves.
         for job in inner.pool.take_queued() {
-            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| job.shut_down())) {
-                first_panic.get_or_insert(payload);
-            }
+            first_panic.catch(|| job.shut_down());
         }
         self.shut_down();
-        if let Some(payload) = first_panic {
-            // Not while this drop is part of another panic's unwinding (that aborts).
-            if !std::thread::panicking() {
-                panic::resume_unwind(payload);
-            }
-        }
+        // Not while this drop is part of another panic's unwinding (that aborts).
+        first_panic.resume();
     }
 }
 

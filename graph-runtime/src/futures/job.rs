@@ -27,7 +27,7 @@ pub(super) fn run_jobs(mut job: Arc<dyn Runnable>) {
         // of the task's arguments, of a result whose last handle was the job's) or a
         // dependent's callback: the future has its outcome by then, the panic hook has
         // printed the message, and the pool thread goes on.
-        let _ = panic::catch_unwind(AssertUnwindSafe(move || job.run()));
+        crate::engine::error::discard_panic(move || job.run());
         // A task that polled ends: its thread counts as the pool's again.
         super::pool::end_polling();
         match continuation::take() {
@@ -483,11 +483,11 @@ impl<F, K, R> Job<F, K, R> {
             started,
         };
         if let Some(observer) = own {
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| tell(observer, &task)));
+            crate::engine::error::discard_panic(|| tell(observer, &task));
         }
         if ambient {
             crate::engine::observe::for_each_ambient_future_observer(|observer| {
-                let _ = panic::catch_unwind(AssertUnwindSafe(|| tell(observer, &task)));
+                crate::engine::error::discard_panic(|| tell(observer, &task));
             });
         }
     }
@@ -823,7 +823,8 @@ where
                         observer.future_finished(task, TaskOutcome::Retried);
                     });
                     attempts += 1;
-                    drop(payload);
+                    // Its own `Drop` may panic: that must not end the run unended.
+                    crate::engine::error::drop_payload(payload);
                 }
                 Err(payload) => {
                     let core = &self.state.core;

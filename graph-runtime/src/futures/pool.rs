@@ -600,6 +600,8 @@ impl Pool {
     /// this worker is a spare with nothing to do.
     fn work(self: Arc<Self>) {
         WORKER.with(|w| *w.borrow_mut() = Some(self.clone()));
+        // A task's compute of a graph sleeps without holding this thread's place.
+        crate::engine::sync::set_blocking(Some(|wait| blocking(wait)));
         let local = Worker::new_fifo();
         let slot = self.register_local(&local);
         LOCAL.with(|l| *l.borrow_mut() = Some(local.stealer()));
@@ -613,6 +615,7 @@ impl Pool {
         // Empty: `next` found nothing in it before ending, and only this thread fills it.
         self.stealers.0.write().recover()[slot] = None;
         LOCAL.with(|l| *l.borrow_mut() = None);
+        crate::engine::sync::set_blocking(None);
         WORKER.with(|w| *w.borrow_mut() = None);
     }
 
@@ -974,7 +977,7 @@ fn run_needs(core: &Core, done: &dyn Fn() -> bool) {
         let _under = blocked::run_inline(core);
         // As in `run_jobs`: the task's own panic is caught in `run`; a panicking `Drop`
         // has been reported by the hook and must not end the waiting task.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()));
+        crate::engine::error::discard_panic(|| job.run());
         end_polling();
         // The job its end made ready was meant to run next on this thread, which is
         // busy waiting: queue it.

@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::job::Runnable;
 use super::list::InlineList;
 use super::{FutureError, Status};
+use crate::engine::error::FirstPanic;
 use crate::engine::lock::Recover;
 use crate::engine::sync::{sleep_until, AtomicBool, AtomicU8, Condvar, Mutex, Ordering};
 
@@ -466,7 +467,7 @@ fn tell(first: Telling) {
         TO_TELL.with(|list| list.borrow_mut().push(first));
         return;
     }
-    let mut first_panic = None;
+    let mut first_panic = FirstPanic::default();
     let mut next = Some(first);
     while let Some(Telling {
         release,
@@ -477,23 +478,15 @@ fn tell(first: Telling) {
     }) = next
     {
         if let Some(job) = release {
-            let released = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            first_panic.catch(|| {
                 if !started {
                     job.ended_unstarted(&outcome);
                 }
                 job.release();
-            }));
-            if let Err(payload) = released {
-                first_panic.get_or_insert(payload);
-            }
+            });
         }
         for dependent in dependents.take() {
-            let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                dependent.dependency_ended(&outcome);
-            }));
-            if let Err(payload) = told {
-                first_panic.get_or_insert(payload);
-            }
+            first_panic.catch(|| dependent.dependency_ended(&outcome));
         }
         for callback in callbacks {
             // A callback is the user's code, which may wait for an end it causes (it
@@ -501,14 +494,9 @@ fn tell(first: Telling) {
             // once, not queued behind it, and jobs it submits go to idle workers.
             #[cfg(not(loom))]
             let _ = TELLING.try_with(|t| t.set(false));
-            let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                super::job::continuation::outside(|| callback(&outcome));
-            }));
+            first_panic.catch(|| super::job::continuation::outside(|| callback(&outcome)));
             #[cfg(not(loom))]
             let _ = TELLING.try_with(|t| t.set(true));
-            if let Err(payload) = told {
-                first_panic.get_or_insert(payload);
-            }
         }
         next = TO_TELL
             .try_with(|list| list.borrow_mut().pop())
@@ -517,12 +505,8 @@ fn tell(first: Telling) {
     }
     #[cfg(not(loom))]
     let _ = TELLING.try_with(|t| t.set(false));
-    if let Some(payload) = first_panic {
-        // Not while this end is part of another panic's unwinding (that aborts).
-        if !std::thread::panicking() {
-            std::panic::resume_unwind(payload);
-        }
-    }
+    // Not while this end is part of another panic's unwinding (that aborts).
+    first_panic.resume();
 }
 
 /// A future's result once it has ended: set once, read by the future's handles, and

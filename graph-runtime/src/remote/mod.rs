@@ -267,7 +267,7 @@ pub fn invoke<A: RemoteArgs, R: Serialize>(
             Ok(value) => return Payload::encode(&value),
             Err(payload) if attempt < retries => {
                 attempt += 1;
-                crate::dynamic::args::drop_payload(payload);
+                crate::engine::error::drop_payload(payload);
             }
             Err(payload) => {
                 return Err(RemoteError::Task(TaskError::from_panic(
