@@ -95,14 +95,21 @@ impl Drop for TaskError {
     }
 }
 
-/// Drops a panic payload (a failed attempt's, an error's); a payload whose own drop
-/// panics is dropped inside `catch_unwind`, and that second payload is forgotten. No
-/// payload is dropped otherwise: one dropped while a panic unwinds, whose `Drop`
-/// panics (`panic_any` of such a type), would abort the process.
+/// Drops a panic payload (a failed attempt's, an error's) inside `catch_unwind`: one
+/// dropped while a panic unwinds, whose `Drop` panics (`panic_any` of such a type),
+/// would abort the process. The payload of that drop's own panic is dropped the same
+/// way, and so on a few times (a `&str` or `String` payload, the usual one, ends it);
+/// only a payload still panicking after that is forgotten, rather than looping forever.
 pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
-    if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
-        std::mem::forget(again);
+    const ATTEMPTS: usize = 8;
+    let mut payload = payload;
+    for _ in 0..ATTEMPTS {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
+            Ok(()) => return,
+            Err(again) => payload = again,
+        }
     }
+    std::mem::forget(payload);
 }
 
 /// Runs `f`, whose panic, if any, is discarded (its payload dropped by

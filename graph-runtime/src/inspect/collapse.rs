@@ -72,8 +72,9 @@ pub(crate) const MAX_ROW: usize = 8;
 /// Collapsing first groups nodes alike in name, call site and shape around them
 /// (siblings, parallel chains), then folds chains. When that still leaves more than
 /// [`MAX_BOXES`] boxes (a graph whose nodes all differ in shape, such as a long comb),
-/// it draws one box per task name and call site, like Dask's high-level graph, and
-/// failing that, one box per call site.
+/// it draws one box per task name and call site, like Dask's high-level graph,
+/// failing that, one box per call site, and failing that (every node written at a
+/// call site of its own), one box per kind of node.
 ///
 /// A graph too small to collapse still draws each group of more than [`MAX_ROW`]
 /// alike siblings as one box, unless collapsing is off (`collapse_above(usize::MAX)`:
@@ -93,11 +94,26 @@ pub(crate) fn drawing(info: &GraphInfo, options: &DrawOptions) -> Drawing {
     if folded.nodes.len() <= MAX_BOXES && layout_size(&folded) <= MAX_LAYOUT {
         return folded;
     }
-    let by_name = group_by_site(info, &levels, true);
-    if by_name.nodes.len() <= MAX_BOXES && layout_size(&by_name) <= MAX_LAYOUT {
-        return by_name;
+    for grouping in [Grouping::NameAndSite, Grouping::Site] {
+        let grouped = group_by(info, &levels, grouping);
+        if grouped.nodes.len() <= MAX_BOXES && layout_size(&grouped) <= MAX_LAYOUT {
+            return grouped;
+        }
     }
-    group_by_site(info, &levels, false)
+    // Every node its own call site (a graph built in a loop of distinct calls): a box
+    // per kind and outcome, a picture of a few boxes rather than a layout of hours.
+    group_by(info, &levels, Grouping::Kind)
+}
+
+/// What the boxes of [`group_by`] are keyed by, besides kind and outcome.
+#[derive(Clone, Copy, PartialEq)]
+enum Grouping {
+    /// Task name and call site, like Dask's high-level graph.
+    NameAndSite,
+    /// Call site alone.
+    Site,
+    /// Nothing else: a bound on the boxes whatever the graph.
+    Kind,
 }
 
 /// The most boxes and bends the layout may place: a few small graphs whose arrows
@@ -141,15 +157,22 @@ fn layout_size(drawing: &Drawing) -> usize {
     n + drawing.edges.len() + bends
 }
 
-/// One box per call site (and kind and outcome; and name, with `with_name`).
-fn group_by_site(info: &GraphInfo, levels: &[usize], with_name: bool) -> Drawing {
+/// One box per kind and outcome, and per call site and name as `grouping` says.
+fn group_by(info: &GraphInfo, levels: &[usize], grouping: Grouping) -> Drawing {
     let nodes = info.nodes();
     let mut keys = Interner::new();
     let mut members: Vec<Vec<usize>> = Vec::new();
     let mut group_of = vec![0usize; nodes.len()];
     for v in nodes {
-        let name = if with_name { v.name.as_str() } else { "" };
-        let g = keys.id((name, v.kind.as_str(), v.call_site.as_str(), v.outcome)) as usize;
+        let name = match grouping {
+            Grouping::NameAndSite => v.name.as_str(),
+            Grouping::Site | Grouping::Kind => "",
+        };
+        let site = match grouping {
+            Grouping::NameAndSite | Grouping::Site => v.call_site.as_str(),
+            Grouping::Kind => "",
+        };
+        let g = keys.id((name, v.kind.as_str(), site, v.outcome)) as usize;
         if g == members.len() {
             members.push(Vec::new());
         }
@@ -168,6 +191,9 @@ fn group_by_site(info: &GraphInfo, levels: &[usize], with_name: bool) -> Drawing
         .map(|(members, chained)| {
             let first = &nodes[members[0]];
             let same_name = members.iter().all(|&m| nodes[m].name == first.name);
+            let same_site = members
+                .iter()
+                .all(|&m| nodes[m].call_site == first.call_site);
             DrawNode {
                 name: if same_name {
                     first.name.clone()
@@ -175,7 +201,7 @@ fn group_by_site(info: &GraphInfo, levels: &[usize], with_name: bool) -> Drawing
                     format!("{} \u{2026}", first.name)
                 },
                 kind: first.kind.clone(),
-                call_site: Some(first.call_site.clone()),
+                call_site: same_site.then(|| first.call_site.clone()),
                 outcome: first.outcome,
                 chains: None,
                 chained,
@@ -455,4 +481,96 @@ fn fold_chains(drawing: &Drawing, levels: &[usize]) -> Drawing {
     // A chain's first box has the lowest level of the chain: sorting by it keeps
     // the boxes in a topological order.
     sorted(nodes, levels, |g| folded_into[g]).with_edges(drawing.edges.iter().copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::info::NodeView;
+
+    /// `n` nodes, each named and written at a place of its own (a graph built by a
+    /// loop of distinct calls), each reading 4 earlier ones at random, with outcomes
+    /// of a failed run.
+    fn distinct_sites(n: usize) -> GraphInfo {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as usize
+        };
+        let nodes = (0..n)
+            .map(|id| NodeView {
+                id,
+                name: format!("t{id}"),
+                kind: "task".to_owned(),
+                call_site: format!("src/build.rs:{}:9", 10 + id),
+                outcome: Some([NodeOutcome::Finished, NodeOutcome::Failed][id % 2]),
+            })
+            .collect();
+        let edges = (1..n)
+            .flat_map(|b| (0..4).map(move |_| b))
+            .map(|b| (next() % b, b))
+            .collect();
+        GraphInfo::from_parts(nodes, edges)
+    }
+
+    /// Grouping by name and site, then by site, leaves a box per node: the last
+    /// grouping, by kind and outcome, is taken, rather than a layout of every node
+    /// (201 such nodes took minutes to draw).
+    #[test]
+    fn a_graph_of_distinct_call_sites_is_drawn_as_a_few_boxes() {
+        for n in [101, 201, 2_001] {
+            let info = distinct_sites(n);
+            let drawing = drawing(&info, &DrawOptions::new());
+            assert!(
+                drawing.nodes.len() <= MAX_BOXES,
+                "{n}: {} boxes",
+                drawing.nodes.len()
+            );
+            assert!(
+                layout_size(&drawing) <= MAX_LAYOUT,
+                "{n}: {}",
+                layout_size(&drawing)
+            );
+            // Nothing lost: every node in one box, the boxes by kind and outcome.
+            let mut members: Vec<usize> = drawing
+                .nodes
+                .iter()
+                .flat_map(|b| b.members.clone())
+                .collect();
+            members.sort_unstable();
+            assert_eq!(members, (0..n).collect::<Vec<_>>());
+            assert_eq!(drawing.nodes.len(), 2, "{n}: finished and failed tasks");
+            for b in &drawing.nodes {
+                assert_eq!(b.call_site, None, "the sites differ");
+                assert!(b
+                    .members
+                    .iter()
+                    .all(|&m| info.nodes()[m].outcome == b.outcome));
+            }
+        }
+        // A graph of a few distinct sites still gets a box per site.
+        let info = distinct_sites(40);
+        let drawing = drawing(&info, &DrawOptions::new().collapse_above(10));
+        assert!(drawing.nodes.len() > 2, "{} boxes", drawing.nodes.len());
+    }
+
+    /// The SVG picture of such a graph is drawn at once (its layout used to take
+    /// minutes, in `to_svg`, a performance report's `finish` and the dashboard's page).
+    #[cfg(feature = "svg")]
+    #[test]
+    fn a_graph_of_distinct_call_sites_is_pictured_at_once() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let info = distinct_sites(501);
+            let options = DrawOptions::new();
+            let svg = super::super::svg::render(&info, &drawing(&info, &options), &options);
+            let _ = done.send(svg);
+        });
+        let svg = finished
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("drawn within a minute (it took more than ten)");
+        assert!(svg.contains("<svg") && svg.contains("t1 \u{2026}"), "{svg}");
+    }
 }

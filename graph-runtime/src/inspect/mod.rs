@@ -81,6 +81,12 @@ impl DrawOptions {
     /// boxes becomes one box. A graph of at most `nodes` nodes still draws more than 8
     /// such nodes as one box (`leaf ×24`, not a row thousands of pixels wide). `0`
     /// always collapses, `usize::MAX` never does (one box per node).
+    ///
+    /// A collapsed picture that would still hold more than 250 boxes, or too many
+    /// arrows to lay out quickly, is drawn with one box per task name and call site;
+    /// failing that, per call site; and failing that (every node written at a place of
+    /// its own), one box per kind and outcome: drawing never takes longer than a small
+    /// picture does.
     #[must_use = "builder methods return the changed builder"]
     pub fn collapse_above(mut self, nodes: usize) -> Self {
         self.collapse_above = nodes;
