@@ -378,3 +378,55 @@ fn tracing_observer_runs_without_a_subscriber() {
         .unwrap();
     assert_eq!(value, 55);
 }
+
+/// Two runs at once with one `Progress` and one `RunRecord` (each run on a thread of
+/// its own, both inside at once: their last tasks meet): the bar counts both runs'
+/// tasks and keeps the failure of the one that failed, whichever ends first; the
+/// record, whose events cannot be told apart, says it watched runs that overlapped,
+/// and `with_outcomes` refuses it with a message rather than colouring a mix.
+#[test]
+fn overlapping_runs_share_a_progress_and_are_refused_by_a_run_record() {
+    let progress = Progress::hidden();
+    let record = Arc::new(taskweave::RunRecord::new());
+    let both = Arc::new(std::sync::Barrier::new(2));
+    let graph = |fail: bool| {
+        let both = both.clone();
+        let meet = delayed(move |parts: Vec<i64>| -> i64 {
+            both.wait();
+            assert!(!fail, "the meeting failed");
+            parts.iter().sum()
+        })
+        .named("meet");
+        meet.call((0..20).map(|i| delay!(inc(i))).collect::<Vec<_>>())
+    };
+    let (ok, bad) = (graph(false), graph(true));
+    let options = RunOptions::new()
+        .scheduler(Scheduler::Sync)
+        .observer(Arc::new(progress.clone()))
+        .observer(record.clone());
+    std::thread::scope(|s| {
+        let first = s.spawn(|| ok.try_compute_with(options.clone()));
+        let second = s.spawn(|| bad.try_compute_with(options.clone()));
+        assert_eq!(first.join().unwrap().unwrap(), (1..=20).sum::<i64>());
+        assert_eq!(second.join().unwrap().unwrap_err().task(), "meet");
+    });
+    assert_eq!(
+        (progress.done(), progress.total(), progress.failed()),
+        (42, 42, 1)
+    );
+    assert!(record.overlapped());
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = ok.info().with_outcomes(&record);
+    }))
+    .unwrap_err();
+    let text = refused.downcast_ref::<&str>().unwrap();
+    assert!(text.contains("watched runs that overlapped"), "{text}");
+
+    // A run alone afterwards starts afresh, in both.
+    let alone = delay!(inc(delay!(inc(1))));
+    assert_eq!(alone.try_compute_with(options).unwrap(), 3);
+    assert!(!record.overlapped());
+    assert_eq!((progress.done(), progress.total()), (2, 2));
+    let outcomes = alone.info().with_outcomes(&record);
+    assert!(outcomes.run_error().is_none());
+}

@@ -392,9 +392,16 @@ impl GraphInfo {
     /// ```
     ///
     /// # Panics
-    /// When `record` watched a run of a graph with another number of nodes.
+    /// When `record` watched a run of a graph with another number of nodes, or runs
+    /// that overlapped ([`RunRecord::overlapped`]).
     #[must_use = "`with_outcomes` returns the changed info"]
     pub fn with_outcomes(mut self, record: &RunRecord) -> Self {
+        assert!(
+            !record.overlapped(),
+            "taskweave: this RunRecord watched runs that overlapped (computed at the same \
+             time), whose events cannot be told apart; give each concurrent run a \
+             RunRecord of its own"
+        );
         let outcomes = record.outcomes();
         if let Some(outcomes) = outcomes {
             assert_eq!(

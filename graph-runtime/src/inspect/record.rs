@@ -46,7 +46,12 @@ const STOPPED: u8 = 4;
 ///
 /// It remembers the latest run it watched (a new run starts afresh). A node that
 /// never started (its inputs failed, or the graph stopped first) is
-/// [`NodeOutcome::NeverRan`].
+/// [`NodeOutcome::NeverRan`]. One run at a time: the events of runs that overlap (two
+/// threads computing with one record) cannot be told apart, so such a record says so
+/// ([`overlapped`](Self::overlapped)) and [`GraphInfo::with_outcomes`] refuses it;
+/// give each concurrent run a record of its own.
+///
+/// [`GraphInfo::with_outcomes`]: crate::GraphInfo::with_outcomes
 ///
 /// **On a client** (`Client::builder().observer(rec.clone())`), it also keeps one
 /// [`FutureRecord`] per task submitted, in submission order, with how it went so far:
@@ -76,6 +81,8 @@ pub struct RunRecord {
     /// One state per node of the run; `None` before any run.
     states: RwLock<Option<Vec<AtomicU8>>>,
     error: Mutex<Option<String>>,
+    /// Graphs started and not finished, and whether two of the latest run's overlapped.
+    active: Mutex<(u32, bool)>,
     /// The client's tasks.
     futures: Mutex<Futures>,
 }
@@ -164,6 +171,13 @@ impl RunRecord {
         )
     }
 
+    /// Whether another run started while the latest one went on (or the latest one
+    /// started while another went on): its outcomes then mix the runs' events, and
+    /// [`GraphInfo::with_outcomes`](crate::GraphInfo::with_outcomes) refuses them.
+    pub fn overlapped(&self) -> bool {
+        self.active.lock().recover().1
+    }
+
     /// The error that ended the run (a task's panic, with its name and call site),
     /// if one did.
     pub fn error(&self) -> Option<String> {
@@ -209,6 +223,11 @@ fn decode(state: u8) -> NodeOutcome {
 
 impl Observer for RunRecord {
     fn graph_started(&self, nodes: &[NodeInfo<'_>]) {
+        {
+            let mut active = self.active.lock().recover();
+            active.1 = active.0 > 0;
+            active.0 += 1;
+        }
         let mut states = self.states.write().recover();
         *states = Some(
             (0..nodes.len())
@@ -236,6 +255,8 @@ impl Observer for RunRecord {
         if let Err(error) = result {
             *self.error.lock().recover() = Some(error.to_string());
         }
+        let mut active = self.active.lock().recover();
+        active.0 = active.0.saturating_sub(1);
     }
 
     fn future_submitted(&self, task: &FutureEvent<'_>) {

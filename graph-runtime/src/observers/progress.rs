@@ -96,8 +96,10 @@ enum Draw {
 /// assert_eq!((progress.done(), progress.total()), (101, 101));
 /// ```
 ///
-/// Clones share their counters and bar. One run at a time: a run resets the counters
-/// when it starts.
+/// Clones share their counters and bar. A run resets the counters when it starts;
+/// runs that overlap (two threads computing with one `Progress`) share the bar: a run
+/// that starts while another goes on adds its tasks to the total, and the bar ends,
+/// with the first failure if any, when the last of them does.
 ///
 /// **Drawing needs the cargo feature `progress`** (on by default). Without it,
 /// [`new`](Self::new) and [`auto`](Self::auto) count as [`hidden`](Self::hidden) does
@@ -179,7 +181,7 @@ impl Progress {
                 failed: AtomicU64::new(0),
                 shards: (0..shards).map(|_| Shard::default()).collect(),
                 state: Mutex::new(State::default()),
-                outstanding: Mutex::new(0),
+                running: Mutex::new(Running::default()),
             }),
         }
     }
@@ -263,15 +265,18 @@ impl std::fmt::Debug for Progress {
 
 impl Observer for Progress {
     fn graph_started(&self, nodes: &[NodeInfo<'_>]) {
-        let outstanding = lock(&self.shared.outstanding);
-        if *outstanding > 0 {
-            // A graph of a client's compute: part of the client's run.
+        let mut running = lock(&self.shared.running);
+        if running.is_on() {
+            // A graph of a client's compute, or a graph computed meanwhile on another
+            // thread: part of the run that goes on.
             self.shared
                 .total
                 .fetch_add(nodes.len() as u64, Ordering::Relaxed);
-            return;
+        } else {
+            running.failure = None;
+            self.shared.start(nodes.len() as u64);
         }
-        self.shared.start(nodes.len() as u64);
+        running.graphs += 1;
     }
 
     #[inline]
@@ -280,20 +285,23 @@ impl Observer for Progress {
     }
 
     fn graph_finished(&self, result: Result<(), &TaskError>) {
-        if *lock(&self.shared.outstanding) > 0 {
-            // The client's run goes on.
-            return;
+        let mut running = lock(&self.shared.running);
+        running.graphs = running.graphs.saturating_sub(1);
+        if let Err(error) = result {
+            running
+                .failure
+                .get_or_insert_with(|| format!("failed: {error}"));
         }
-        self.shared
-            .finish(result.err().map(|e| format!("failed: {e}")));
+        self.shared.finish_if_last(&mut running);
     }
 
     fn future_submitted(&self, _task: &FutureEvent<'_>) {
-        let mut outstanding = lock(&self.shared.outstanding);
-        if *outstanding == 0 {
+        let mut running = lock(&self.shared.running);
+        if !running.is_on() {
+            running.failure = None;
             self.shared.start(0);
         }
-        *outstanding += 1;
+        running.futures += 1;
         self.shared.total.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -303,12 +311,9 @@ impl Observer for Progress {
         }
         let shared = &self.shared;
         shared.ended(outcome);
-        let mut outstanding = lock(&shared.outstanding);
-        *outstanding = outstanding.saturating_sub(1);
-        if *outstanding == 0 {
-            let failed = shared.failed.load(Ordering::Relaxed);
-            shared.finish((failed > 0).then(|| format!("{failed} failed")));
-        }
+        let mut running = lock(&shared.running);
+        running.futures = running.futures.saturating_sub(1);
+        shared.finish_if_last(&mut running);
     }
 }
 
@@ -371,9 +376,26 @@ struct Shared {
     /// Tasks ended, one counter per thread (a power of two of them).
     shards: Box<[Shard]>,
     state: Mutex<State>,
-    /// The client's tasks submitted and not yet ended (see `Progress`'s docs): while
-    /// there are some, the client's run goes on.
-    outstanding: Mutex<u64>,
+    /// What keeps the run going (see `Progress`'s docs). Locked before `state`.
+    running: Mutex<Running>,
+}
+
+/// The graphs and the client's tasks of the current run that have not ended: while
+/// there are some, the run goes on.
+#[derive(Default)]
+struct Running {
+    /// Graphs started and not finished.
+    graphs: u64,
+    /// The client's tasks submitted and not yet ended.
+    futures: u64,
+    /// How the first of the run's graphs to fail failed.
+    failure: Option<String>,
+}
+
+impl Running {
+    fn is_on(&self) -> bool {
+        self.graphs > 0 || self.futures > 0
+    }
 }
 
 #[derive(Default)]
@@ -450,6 +472,20 @@ impl Shared {
             // A client's run grows while it runs.
             bar.update(self.total.load(Ordering::Relaxed), self.done());
         }
+    }
+
+    /// Ends the run when nothing of it is left (`running`, locked), saying how it
+    /// failed: the first graph's failure, or how many of the client's tasks failed.
+    fn finish_if_last(self: &Arc<Self>, running: &mut Running) {
+        if running.is_on() {
+            return;
+        }
+        let failed = self.failed.load(Ordering::Relaxed);
+        let failure = running
+            .failure
+            .take()
+            .or_else(|| (failed > 0).then(|| format!("{failed} failed")));
+        self.finish(failure);
     }
 
     /// The run ended; `failure` says how, when it did not end well.
