@@ -202,41 +202,36 @@ macro_rules! unary {
 
 unary!(Neg neg "neg", Not not "not");
 
-/// `constant op delayed` for the std numeric types, by value and by reference
+/// `constant op delayed` for the std numeric types (one type on both sides), by value and by reference
 /// (Python's reflected operators, `__radd__`, …): `1 + a`, `2.0 * x`, `10 - a`.
 macro_rules! reflected {
     ($types:tt; $($trait:ident $method:ident $name:literal),*) => {
         $(reflected!(@one $trait $method $name $types);)*
     };
+    // One type on both sides, as std's own impls for these operators have it. Not
+    // `impl<B> Add<&Delayed<B>> for usize where usize: Add<B>`: that impl, generic in
+    // `B`, satisfies its own bound (`B = &Delayed<_>`, and so on), and rustc's search
+    // for `usize: Add<_>` in a function with a lifetime bound (`'b: 'a`, `T: 'a`) never
+    // ended (E0275, overflow) in any crate linking taskweave.
     (@one $trait:ident $method:ident $name:literal [$($t:ty),*]) => {$(
-        impl<B> $trait<&Delayed<B>> for $t
-        where
-            $t: $trait<B>,
-            B: Clone + Send + Sync + 'static,
-            <$t as $trait<B>>::Output: Send + Sync + 'static,
-        {
-            type Output = Delayed<<$t as $trait<B>>::Output>;
+        impl $trait<&Delayed<$t>> for $t {
+            type Output = Delayed<<$t as $trait>::Output>;
             #[track_caller]
-            fn $method(self, rhs: &Delayed<B>) -> Self::Output {
-                let key = op_key::<fn($t, B)>($name, &[&constant_part(&self), &node_part(rhs)]);
+            fn $method(self, rhs: &Delayed<$t>) -> Self::Output {
+                let key = op_key::<fn($t, $t)>($name, &[&constant_part(&self), &node_part(rhs)]);
                 task_here($name, "operator", [rhs.node.clone()], key, move |env| {
                     let mut cursor = 0;
-                    let b = give(&mut env.input::<B>(&mut cursor));
-                    <$t as $trait<B>>::$method(self, b)
+                    let b = give(&mut env.input::<$t>(&mut cursor));
+                    <$t as $trait>::$method(self, b)
                 })
             }
         }
 
-        impl<B> $trait<Delayed<B>> for $t
-        where
-            $t: $trait<B>,
-            B: Clone + Send + Sync + 'static,
-            <$t as $trait<B>>::Output: Send + Sync + 'static,
-        {
-            type Output = Delayed<<$t as $trait<B>>::Output>;
+        impl $trait<Delayed<$t>> for $t {
+            type Output = Delayed<<$t as $trait>::Output>;
             #[track_caller]
-            fn $method(self, rhs: Delayed<B>) -> Self::Output {
-                <$t as $trait<&Delayed<B>>>::$method(self, &rhs)
+            fn $method(self, rhs: Delayed<$t>) -> Self::Output {
+                <$t as $trait<&Delayed<$t>>>::$method(self, &rhs)
             }
         }
     )*};
@@ -244,6 +239,9 @@ macro_rules! reflected {
 
 reflected!(
     [i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64];
-    Add add "add", Sub sub "sub", Mul mul "mul", Div div "div", Rem rem "rem",
+    Add add "add", Sub sub "sub", Mul mul "mul", Div div "div", Rem rem "rem"
+);
+reflected!(
+    [i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize];
     BitAnd bitand "bitand", BitOr bitor "bitor", BitXor bitxor "bitxor", Shl shl "shl", Shr shr "shr"
 );
