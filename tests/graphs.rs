@@ -807,3 +807,56 @@ fn method_chains_run_in_one_task() {
     // Three chains and the load: four nodes.
     assert_eq!(g.len(), 4);
 }
+
+/// A constant argument that calls something or reads a `mut` constant is read where
+/// the call is written, as sequential code reads it, not when the task runs (after
+/// all constant code of the graph): `v.clone()`, `v.len()`, an atomic's `load`, `m + 1`
+/// each changed by constant code after the call. A non-`Clone` argument built by a
+/// call is moved into its task, and a borrow of a constant is lent.
+#[test]
+fn constant_arguments_are_read_where_the_call_is_written() {
+    use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
+
+    #[delayed]
+    fn owned_len(s: NotClone) -> usize {
+        s.0.len()
+    }
+    struct NotClone(String);
+
+    let counter = Arc::new(AtomicI64::new(1));
+    let shared = counter.clone();
+    let g = graph!(|x: i64| -> (i64, i64, i64, i64, i64, usize, i64) {
+        let mut v = vec![x, x];
+        let a = sum_vec(v.clone());
+        let b = inc(v.len() as i64 + x);
+        let c = sum_all(&v.to_vec());
+        v.push(100);
+        let d = inc(shared.load(SeqCst) + x);
+        shared.store(100, SeqCst);
+        let mut m = x;
+        let e = inc(m + 1);
+        m = m + 10;
+        let f = owned_len(NotClone(format!("{m}")));
+        (a, b, c, d, e, f, inc(m))
+    });
+    let sequential = |x: i64, counter: &AtomicI64| {
+        let mut v = vec![x, x];
+        let a = sum_vec(v.clone());
+        let b = inc(v.len() as i64 + x);
+        let c = sum_all(&v.to_vec());
+        v.push(100);
+        let d = inc(counter.load(SeqCst) + x);
+        counter.store(100, SeqCst);
+        let mut m = x;
+        let e = inc(m + 1);
+        m += 10;
+        let f = owned_len(NotClone(format!("{m}")));
+        (a, b, c, d, e, f, inc(m))
+    };
+    let expected = sequential(3, &AtomicI64::new(1));
+    assert_eq!(expected, (6, 6, 6, 5, 5, 2, 14));
+    counter.store(1, SeqCst);
+    let threads = g.compute(3);
+    counter.store(1, SeqCst);
+    check(threads, g.compute_with(Scheduler::Sync, 3), expected);
+}

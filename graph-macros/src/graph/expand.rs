@@ -165,6 +165,18 @@ impl Expander<'_> {
         let ret = ret_type(self.graph);
         let table = self.table();
         let prelude = &self.graph.prelude;
+        // Each hoisted value, evaluated in the prelude in program order, in a slot for
+        // its task to take (see `Operand::Hoisted`).
+        let hoisted = self.graph.hoisted.iter().map(|name| {
+            let slot = hidden("__slot");
+            quote! {
+                let #name = {
+                    let #slot = #private::Slot::new();
+                    #slot.put(#name);
+                    #slot
+                };
+            }
+        });
         let same_names = self.same_names();
         quote! {
             {
@@ -174,6 +186,7 @@ impl Expander<'_> {
                     move |#options: #private::RunOptions, #(#inputs: #types),*| -> ::core::result::Result<#ret, #private::TaskError> {
                         #same_names
                         #(#prelude)*
+                        #(#hoisted)*
                         #body
                     },
                 )
@@ -840,6 +853,7 @@ impl Expander<'_> {
             }
             Operand::Const(tokens) => quote!(#private::Const(&(#tokens))),
             Operand::Temp(tokens) => quote!(#private::Value::new(#tokens)),
+            Operand::Hoisted(name, span) => quote_spanned!(*span=> #private::Slot::owned(&#name)),
             Operand::Array(items, span) => {
                 let items = items.iter().map(|i| self.given(i));
                 quote_spanned!(*span=> #private::Value::new([#(#items),*]))
@@ -933,7 +947,8 @@ fn operand_span(operand: &Operand, default: Span) -> Span {
         | Operand::Array(_, s)
         | Operand::Tuple(_, s)
         | Operand::Vec(_, s)
-        | Operand::Ref(_, s) => *s,
+        | Operand::Ref(_, s)
+        | Operand::Hoisted(_, s) => *s,
         Operand::Const(t) | Operand::Temp(t) => {
             t.clone().into_iter().next().map_or(default, |t| t.span())
         }

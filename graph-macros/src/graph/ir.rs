@@ -15,6 +15,9 @@ pub(crate) struct Graph {
     pub(crate) ret: Option<syn::Type>,
     /// Plain code run before the graph: constant `let`s, items.
     pub(crate) prelude: Vec<TokenStream>,
+    /// The names of the prelude's [`Operand::Hoisted`] values, each put in a slot of
+    /// its own once the prelude has run, for its task to take.
+    pub(crate) hoisted: Vec<syn::Ident>,
     /// The nodes, in a topological order (program order).
     pub(crate) nodes: Vec<Node>,
     /// Every value a node produces.
@@ -125,8 +128,14 @@ pub(crate) enum Operand {
     Value(ValueId, Span),
     /// A place read where it is (an input, a captured variable): cloned when given.
     Const(TokenStream),
-    /// A temporary built in the consuming task (a literal, a constant expression).
+    /// A temporary built in the consuming task (a literal, a constant expression of
+    /// literals and names no later code can change).
     Temp(TokenStream),
+    /// A constant expression that calls or reads something later constant code may
+    /// change (`v.len()`, `c.load(SeqCst)`, a `mut` name): evaluated before the graph
+    /// runs, in program order, into this hidden name, and moved into its task (see
+    /// [`Graph::hoisted`]).
+    Hoisted(syn::Ident, Span),
     /// `[a, b]` built in the consuming task.
     Array(Vec<Operand>, Span),
     /// `(a, b)` built in the consuming task.
@@ -142,7 +151,7 @@ impl Operand {
     pub(crate) fn reads_nodes(&self) -> bool {
         match self {
             Operand::Value(..) => true,
-            Operand::Const(_) | Operand::Temp(_) => false,
+            Operand::Const(_) | Operand::Temp(_) | Operand::Hoisted(..) => false,
             Operand::Array(items, _) | Operand::Tuple(items, _) | Operand::Vec(items, _) => {
                 items.iter().any(Operand::reads_nodes)
             }
@@ -154,7 +163,7 @@ impl Operand {
     pub(crate) fn for_each_value(&self, f: &mut impl FnMut(ValueId)) {
         match self {
             Operand::Value(v, _) => f(*v),
-            Operand::Const(_) | Operand::Temp(_) => {}
+            Operand::Const(_) | Operand::Temp(_) | Operand::Hoisted(..) => {}
             Operand::Array(items, _) | Operand::Tuple(items, _) | Operand::Vec(items, _) => {
                 items.iter().for_each(|i| i.for_each_value(f))
             }
@@ -164,6 +173,23 @@ impl Operand {
 }
 
 impl Op {
+    /// Every operand, in order, to change.
+    pub(crate) fn operands_mut(&mut self) -> Vec<&mut Operand> {
+        match self {
+            Op::Call { args, .. } | Op::Construct { args, .. } => args.iter_mut().collect(),
+            Op::Struct { fields, .. } => fields.iter_mut().map(|f| &mut f.1).collect(),
+            Op::Binary { lhs, rhs, .. } => vec![lhs, rhs],
+            Op::Unary { operand, .. } | Op::Cast { operand, .. } | Op::Pass(operand) => {
+                vec![operand]
+            }
+            Op::Method { receiver, calls } => std::iter::once(receiver)
+                .chain(calls.iter_mut().flat_map(|c| c.args.iter_mut()))
+                .collect(),
+            Op::Field { base, .. } => vec![base],
+            Op::Index { base, index } => vec![base, index],
+        }
+    }
+
     /// Every operand, in order.
     pub(crate) fn operands(&self) -> Vec<&Operand> {
         match self {

@@ -62,6 +62,8 @@ struct Lower<'c> {
     /// Every slot's name so far.
     slots_taken: HashSet<String>,
     consts: usize,
+    /// The hidden names of constants declared `mut`, which constant code may change.
+    mutable_consts: HashSet<String>,
     /// Functions declared in the graph's body that cannot be tasks (no attribute but
     /// inert ones): ordinary code, known from the input itself.
     local_fns: HashSet<String>,
@@ -81,6 +83,7 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scanned_plain: &HashSet<String>
             inputs: input.inputs.clone(),
             ret: input.ret,
             prelude: Vec::new(),
+            hoisted: Vec::new(),
             nodes: Vec::new(),
             values: Vec::new(),
             output: Operand::Temp(quote!(())),
@@ -91,6 +94,7 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scanned_plain: &HashSet<String>
         slot_names: HashMap::new(),
         slots_taken: HashSet::new(),
         consts: 0,
+        mutable_consts: HashSet::new(),
         local_fns: HashSet::new(),
         scanned_plain: scanned_plain.clone(),
     };
@@ -241,7 +245,8 @@ impl Lower<'_> {
                 | Operand::Ref(..)) => {
                     self.materialize(operand, expr.span());
                 }
-                Operand::Value(..) => {}
+                // Only a node's operands are hoisted (`add_node`).
+                Operand::Value(..) | Operand::Hoisted(..) => {}
             },
         }
     }
@@ -344,6 +349,9 @@ impl Lower<'_> {
                 let hidden = self.hidden_const();
                 let ty = ty.map(|t| quote!(: #t));
                 let mutable = (mutability == Mutability::Mutable).then(|| quote!(mut));
+                if mutable.is_some() {
+                    self.mutable_consts.insert(hidden.to_string());
+                }
                 self.prelude_let(quote!(#mutable #hidden #ty), tokens);
                 Binding::Const(hidden.into_token_stream())
             }
@@ -403,6 +411,9 @@ impl Lower<'_> {
         match pat {
             Pat::Ident(pi) => {
                 let hidden = self.hidden_const();
+                if pi.mutability.is_some() {
+                    self.mutable_consts.insert(hidden.to_string());
+                }
                 let binding = Binding::Const(hidden.to_token_stream());
                 self.bind_as(&pi.ident, binding, Mutability::of(&pi.mutability));
                 hidden.into_token_stream()
@@ -1104,7 +1115,10 @@ impl Lower<'_> {
 
     // ---- nodes and values ---------------------------------------------------
 
-    fn add_node(&mut self, name: &str, span: Span, op: Op) -> Operand {
+    fn add_node(&mut self, name: &str, span: Span, mut op: Op) -> Operand {
+        for operand in op.operands_mut() {
+            self.hoist(operand);
+        }
         let node = self.graph.nodes.len();
         let v = self.new_value(node, name);
         self.graph.nodes.push(Node {
@@ -1116,6 +1130,74 @@ impl Lower<'_> {
             ty: None,
         });
         Operand::Value(v, span)
+    }
+
+    /// Evaluates a node's constant operand before the graph, in program order, when
+    /// constant code after the node could change what it reads: the node would
+    /// otherwise read it when it runs, after all constant code (`total(v.clone())`
+    /// then `v.push(1)`, or `inc(c.load(SeqCst))` then `c.store(9, SeqCst)`).
+    fn hoist(&mut self, operand: &mut Operand) {
+        match operand {
+            Operand::Temp(tokens) if self.reads_state(tokens) => {
+                let span = tokens
+                    .clone()
+                    .into_iter()
+                    .next()
+                    .map_or_else(Span::call_site, |t| t.span());
+                let hidden = self.hidden_const();
+                self.prelude_let(hidden.to_token_stream(), tokens.clone());
+                self.graph.hoisted.push(hidden.clone());
+                *operand = Operand::Hoisted(hidden, span);
+            }
+            Operand::Array(items, _) | Operand::Tuple(items, _) | Operand::Vec(items, _) => {
+                items.iter_mut().for_each(|item| self.hoist(item));
+            }
+            Operand::Ref(inner, _) => self.hoist(inner),
+            _ => {}
+        }
+    }
+
+    /// Whether a constant expression (names already substituted) calls something,
+    /// reads a field or an element, or reads a `mut` constant: what later constant
+    /// code may change. A closure is never hoisted: written in its task, it gets its
+    /// parameters' types from the task's.
+    fn reads_state(&self, tokens: &TokenStream) -> bool {
+        struct Reads<'a> {
+            mutable: &'a HashSet<String>,
+            state: bool,
+            closure: bool,
+        }
+        impl<'ast> Visit<'ast> for Reads<'_> {
+            fn visit_expr(&mut self, expr: &'ast Expr) {
+                match expr {
+                    Expr::Closure(_) | Expr::Async(_) => self.closure = true,
+                    Expr::Call(_)
+                    | Expr::MethodCall(_)
+                    | Expr::Macro(_)
+                    | Expr::Field(_)
+                    | Expr::Index(_) => self.state = true,
+                    Expr::Path(p)
+                        if p.path
+                            .get_ident()
+                            .is_some_and(|i| self.mutable.contains(&i.to_string())) =>
+                    {
+                        self.state = true;
+                    }
+                    _ => {}
+                }
+                syn::visit::visit_expr(self, expr);
+            }
+        }
+        let Ok(expr) = syn::parse2::<Expr>(tokens.clone()) else {
+            return false;
+        };
+        let mut reads = Reads {
+            mutable: &self.mutable_consts,
+            state: false,
+            closure: false,
+        };
+        reads.visit_expr(&expr);
+        reads.state && !reads.closure
     }
 
     fn new_value(&mut self, node: usize, name: &str) -> ValueId {
