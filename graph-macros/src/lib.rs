@@ -22,7 +22,7 @@ mod tests;
 /// re-export).
 #[proc_macro_attribute]
 pub fn delayed(args: TokenStream, item: TokenStream) -> TokenStream {
-    delayed::expand(args.into(), item.into()).into()
+    on_own_stack(|| delayed::expand(args.into(), item.into()).into())
 }
 
 /// Builds a static task graph. See the `taskweave` crate. A leading `crate = path;`
@@ -30,8 +30,10 @@ pub fn delayed(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn graph(input: TokenStream) -> TokenStream {
     // Only for the wording of an error: which calls are nodes never depends on it.
-    let names = scope::names_at("graph", &input);
-    graph::expand(input.into(), &names.plain).into()
+    on_own_stack(|| {
+        let names = scope::names_at("graph", &input);
+        graph::expand(input.into(), &names.plain).into()
+    })
 }
 
 /// Builds one node of a dynamic graph from a call of a `#[delayed]` function:
@@ -41,6 +43,20 @@ pub fn graph(input: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn delay(input: TokenStream) -> TokenStream {
     // Only for the wording of an error: which calls are nodes never depends on it.
-    let names = scope::names_at("delay", &input);
-    delay::expand(input.into(), &names).into()
+    on_own_stack(|| {
+        let names = scope::names_at("delay", &input);
+        delay::expand(input.into(), &names).into()
+    })
+}
+
+/// The stack each macro runs on: syn's parser, the lowering and the syntax trees'
+/// clones and drops recurse with the input's nesting (`f(f(f(…)))`, `a + b + c + …`),
+/// and rustc's own stack ended at about a thousand levels (a crash of rustc, not an
+/// error). Reserved, not committed: only the pages a macro touches are used.
+pub(crate) const STACK: usize = 256 << 20;
+
+/// Runs `f` on a stack of [`STACK`] bytes, on this thread (the compiler's bridge to
+/// the macro is the thread's).
+pub(crate) fn on_own_stack<R>(f: impl FnOnce() -> R) -> R {
+    stacker::grow(STACK, f)
 }

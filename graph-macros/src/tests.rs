@@ -439,3 +439,37 @@ fn a_tree_has_at_most_128_joins() {
     assert!(runs_as_tree(&wide(129)));
     assert!(!runs_as_tree(&wide(130)));
 }
+
+// ---- deep input ------------------------------------------------------------------
+
+/// A call nested 3,000 deep and a sum of 3,000 terms expand on the macros' own stack
+/// ([`crate::on_own_stack`]), here from a thread of 1 MiB: syn's parser, the lowering
+/// and the syntax trees' clones recurse with the nesting, and on rustc's stack such
+/// input crashed the compiler at about a thousand levels.
+#[test]
+fn deeply_nested_input_expands_on_the_macros_own_stack() {
+    const DEPTH: usize = 3_000;
+    let nested = format!(
+        "|x: i64| -> i64 {{ {}x{} }}",
+        "inc(".repeat(DEPTH),
+        ")".repeat(DEPTH)
+    );
+    let sum = format!("|x: i64| -> i64 {{ x{} }}", " + inc(x)".repeat(DEPTH));
+    let expanded = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            [nested, sum].map(|src| {
+                crate::on_own_stack(|| {
+                    let tokens = graph(&src);
+                    (errors(&tokens), squeezed(&tokens).matches("inc").count())
+                })
+            })
+        })
+        .expect("a thread")
+        .join()
+        .expect("expanded without overflowing the stack");
+    for (errors, calls) in expanded {
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(calls >= DEPTH, "{calls} calls of `inc` in the expansion");
+    }
+}
