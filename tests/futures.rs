@@ -625,6 +625,20 @@ fn tasks_submit_tasks_and_wait_without_deadlock_on_one_thread() {
     assert_eq!(outer.result().unwrap(), (1..=5).sum());
 }
 
+/// A name with a NUL byte cannot name a thread: `build` used to panic inside the
+/// standard library naming the client's first thread; it returns an error that says
+/// why, before starting any thread.
+#[test]
+fn a_client_name_with_a_nul_byte_is_an_error_not_a_panic() {
+    let built = Client::builder().threads(1).name("a\0b").build();
+    let error = built.expect_err("no client");
+    assert_eq!(error, ClientError::InvalidName("a\0b".to_owned()));
+    assert!(error.to_string().contains("NUL byte"), "{error}");
+    assert!(std::error::Error::source(&error).is_none());
+    // The same name without it builds.
+    assert!(Client::builder().threads(1).name("ab").build().is_ok());
+}
+
 #[test]
 fn compute_and_persist_a_delayed_graph_on_the_client() {
     let client = client(2);

@@ -178,7 +178,8 @@ impl ClientBuilder {
         self
     }
 
-    /// The client's name, used for its threads' names.
+    /// The client's name, used for its threads' names: it may not contain a NUL byte
+    /// (`build` fails with [`ClientError::InvalidName`]).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -275,6 +276,10 @@ impl ClientBuilder {
             return Err(ClientError::ZeroThreads);
         }
         let name = self.name.unwrap_or_else(|| "taskweave".to_owned());
+        // Its threads are named after it: checked here, or spawning one would panic.
+        if name.contains('\0') {
+            return Err(ClientError::InvalidName(name));
+        }
         let max_threads = self
             .max_threads
             .unwrap_or_else(|| threads.saturating_add(EXTRA_THREADS));
@@ -452,11 +457,13 @@ impl Client {
     /// out now; its tasks run on rayon's pool, as [`Delayed::compute`](crate::Delayed::compute)'s do, while the
     /// client's thread waits for them without holding its place. Every task of the
     /// graph finds this client with [`get_client`](crate::get_client), whichever
-    /// thread runs it. A task failing inside the graph fails the future, with the
-    /// task named. Cancelling the future, dropping its last handle, or the client's
-    /// shutdown (its last handle dropped) stops the graph: no task of it starts after
-    /// that, running ones see [`cancelled`](crate::cancelled), and the future ends
-    /// cancelled.
+    /// thread runs it. A task failing inside the graph fails the future with that
+    /// task's error, naming it and its own call site (as
+    /// [`Delayed::try_compute`](crate::Delayed::try_compute)'s error does), and nothing
+    /// more is printed than its panic. Cancelling the future, dropping its last handle,
+    /// or the client's shutdown (its last handle dropped) stops the graph: no task of
+    /// it starts after that, running ones see [`cancelled`](crate::cancelled), and the
+    /// future ends cancelled.
     #[track_caller]
     pub fn compute<O>(&self, outputs: O) -> Future<O::Values>
     where
@@ -495,7 +502,10 @@ impl Client {
                 Err(_) if stopped() => {
                     std::panic::resume_unwind(Box::new(super::args::TaskCancelled))
                 }
-                Err(error) => error.resume(),
+                // The graph's task that failed is the future's error, as it is
+                // `try_compute`'s: carried out of the task by an unwinding that no
+                // panic hook reports (see `GraphFailed`), not a panic of its own.
+                Err(error) => std::panic::resume_unwind(Box::new(GraphFailed(error))),
             }
         };
         TaskBuilder {
@@ -538,6 +548,10 @@ impl Client {
     }
 }
 
+/// A graph computed by [`Client::compute`] failed: the error its task carries out
+/// (with `resume_unwind`, which prints nothing), to be its future's error as it is.
+pub(super) struct GraphFailed(pub(super) crate::engine::error::TaskError);
+
 impl Inner {
     /// Queues a ready job, or cancels it if the client is shutting down. The first job
     /// a finishing task makes ready runs next on the same thread instead (see
@@ -573,12 +587,23 @@ impl Inner {
     /// one that waits for dependencies. A task with none is ready at once, so it is in
     /// the pool's queue (which the shutdown empties), running, or ended: it needs no
     /// entry, and a `map` takes no lock per task and pins no ended task's memory.
+    ///
+    /// An entry is weak, but a weak handle keeps its allocation (the whole job) until
+    /// it is dropped: the entries of freed tasks are pruned once the shard has doubled
+    /// since the last pruning (and has [`PRUNE_FROM`] entries), so that pruning costs
+    /// a constant per task, amortised, and a shard pins at most as many freed tasks as
+    /// it had live ones then (or [`PRUNE_FROM`]).
     pub(super) fn register(&self, task: Weak<dyn Cancel>) {
-        let mut live = self.live[shard_of_thread()].0.lock().recover();
-        if live.len() >= 1024 && live.len().is_power_of_two() {
-            live.retain(|t| t.strong_count() > 0);
+        let mut guard = self.live[shard_of_thread()].0.lock().recover();
+        let live = &mut *guard;
+        if live.tasks.len() >= live.prune_at {
+            live.tasks.retain(|t| t.strong_count() > 0);
+            live.prune_at = (2 * live.tasks.len()).max(PRUNE_FROM);
+            if live.tasks.len() < live.tasks.capacity() / 4 {
+                live.tasks.shrink_to(live.prune_at);
+            }
         }
-        live.push(task);
+        live.tasks.push(task);
     }
 }
 
@@ -586,10 +611,29 @@ impl Inner {
 /// that usually submit at once.
 const SHARDS: usize = 32;
 
+/// The fewest entries a shard of live tasks is pruned at (see [`Inner::register`]).
+const PRUNE_FROM: usize = 64;
+
 /// One shard of the live tasks, alone on its cache lines.
 #[derive(Default)]
 #[repr(align(128))]
-pub(super) struct Shard(Mutex<Vec<Weak<dyn Cancel>>>);
+pub(super) struct Shard(Mutex<Live>);
+
+/// The live tasks of one shard.
+pub(super) struct Live {
+    tasks: Vec<Weak<dyn Cancel>>,
+    /// The length at which `tasks` is next pruned of freed tasks.
+    prune_at: usize,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Live {
+            tasks: Vec::new(),
+            prune_at: PRUNE_FROM,
+        }
+    }
+}
 
 /// The calling thread's shard: threads are numbered as they first submit.
 fn shard_of_thread() -> usize {
@@ -616,7 +660,7 @@ impl Drop for Owner {
         let live: Vec<Weak<dyn Cancel>> = inner
             .live
             .iter()
-            .flat_map(|shard| std::mem::take(&mut *shard.0.lock().recover()))
+            .flat_map(|shard| std::mem::take(&mut shard.0.lock().recover().tasks))
             .collect();
         // Cancelling drops the tasks' arguments, whose `Drop` may panic: every task is
         // cancelled and the pool shut down all the same, and the first such panic goes

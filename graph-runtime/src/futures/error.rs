@@ -223,14 +223,18 @@ pub enum ClientError {
     /// (the port is taken); the error is the [`source`](std::error::Error::source).
     #[cfg(feature = "dashboard")]
     Dashboard(Arc<std::io::Error>),
+    /// The client's name ([`ClientBuilder::name`](crate::ClientBuilder::name)), which
+    /// its threads are named after, contains a NUL byte, which no thread name may.
+    InvalidName(String),
 }
 
 /// Equal when of one kind (and, for `Spawn` and `Dashboard`, of one
-/// [`std::io::ErrorKind`]).
+/// [`std::io::ErrorKind`]; for `InvalidName`, of one name).
 impl PartialEq for ClientError {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (ClientError::ZeroThreads, ClientError::ZeroThreads) => true,
+            (ClientError::InvalidName(a), ClientError::InvalidName(b)) => a == b,
             (ClientError::Spawn(a), ClientError::Spawn(b)) => a.kind() == b.kind(),
             #[cfg(feature = "dashboard")]
             (ClientError::Dashboard(a), ClientError::Dashboard(b)) => a.kind() == b.kind(),
@@ -250,6 +254,11 @@ impl fmt::Display for ClientError {
             ClientError::Spawn(why) => write!(f, "could not start the client's threads: {why}"),
             #[cfg(feature = "dashboard")]
             ClientError::Dashboard(why) => write!(f, "could not serve the dashboard: {why}"),
+            ClientError::InvalidName(name) => write!(
+                f,
+                "a client's name may not contain a NUL byte (its threads are named \
+                 after it): {name:?}"
+            ),
         }
     }
 }
@@ -260,7 +269,7 @@ impl std::error::Error for ClientError {
             ClientError::Spawn(error) => Some(&**error),
             #[cfg(feature = "dashboard")]
             ClientError::Dashboard(error) => Some(&**error),
-            ClientError::ZeroThreads => None,
+            ClientError::ZeroThreads | ClientError::InvalidName(_) => None,
         }
     }
 }

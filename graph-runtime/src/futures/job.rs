@@ -427,6 +427,9 @@ pub(crate) trait Runnable: Send + Sync {
     fn shut_down(&self);
     /// The task's state, for a wait that records what it waits for.
     fn task(self: Arc<Self>) -> Arc<dyn HasCore>;
+    /// The task ended without running: leaves its dependencies' lists of dependents
+    /// (see [`Core::dependent_left`]).
+    fn leave_dependencies(&self);
 }
 
 /// A live task that shutdown may cancel.
@@ -755,6 +758,10 @@ where
             }
         }
     }
+
+    fn has_ended(&self) -> bool {
+        self.state.core.is_done()
+    }
 }
 
 impl<F, K, R> Runnable for Job<F, K, R>
@@ -814,6 +821,15 @@ where
                 // Cancelled quietly (see `TaskCancelled`).
                 Err(payload) if payload.is::<super::args::TaskCancelled>() => {
                     break Some(Err(FutureError::cancelled(&self.state.core)));
+                }
+                // A graph computed by the task (`Client::compute`) failed: its failed
+                // task, not this one, is the error, with its own name and call site.
+                Err(payload) if payload.is::<super::client::GraphFailed>() => {
+                    let error = match payload.downcast::<super::client::GraphFailed>() {
+                        Ok(failed) => failed.0,
+                        Err(_) => unreachable!("checked just above"),
+                    };
+                    break Some(Err(FutureError::Task(Arc::new(error))));
                 }
                 // No more attempts once the future is cancelled or its client closed
                 // (a task retried without end would keep its thread, and the client's
@@ -886,6 +902,10 @@ where
 
     fn task(self: Arc<Self>) -> Arc<dyn HasCore> {
         self
+    }
+
+    fn leave_dependencies(&self) {
+        self.state.core.leave_dependencies();
     }
 
     fn ended_unstarted(&self, outcome: &Outcome) {

@@ -37,6 +37,26 @@ impl<T> InlineList<T> {
     }
 }
 
+impl<T> InlineList<T> {
+    /// Takes out the items for which `gone` holds, keeping the others in their order;
+    /// gives the room back when most of it is left empty.
+    pub(crate) fn remove_where(&mut self, mut gone: impl FnMut(&T) -> bool) -> InlineList<T> {
+        let items = self.0.as_mut_slice();
+        let mut kept = 0;
+        for at in 0..items.len() {
+            if !gone(&items[at]) {
+                items.swap(kept, at);
+                kept += 1;
+            }
+        }
+        let removed = InlineList(self.0.drain(kept..).collect());
+        if self.0.spilled() && self.0.len() < self.0.capacity() / 4 {
+            self.0.shrink_to_fit();
+        }
+        removed
+    }
+}
+
 impl<T> Extend<T> for InlineList<T> {
     fn extend<I: IntoIterator<Item = T>>(&mut self, items: I) {
         self.0.extend(items);
@@ -62,5 +82,22 @@ mod tests {
         assert!(list.is_empty());
         list.push(9);
         assert_eq!(list.iter().copied().collect::<Vec<_>>(), [9]);
+    }
+
+    #[test]
+    fn removes_what_is_gone_and_keeps_the_order_of_the_rest() {
+        let mut list: InlineList<u32> = (1..=100).collect();
+        let removed = list.remove_where(|&i| i % 3 != 0);
+        let kept: Vec<u32> = (1..=100).filter(|i| i % 3 == 0).collect();
+        assert_eq!(list.iter().copied().collect::<Vec<_>>(), kept);
+        let mut removed: Vec<u32> = removed.iter().copied().collect();
+        removed.sort_unstable();
+        assert_eq!(
+            removed,
+            (1..=100).filter(|i| i % 3 != 0).collect::<Vec<_>>()
+        );
+        assert!(list.remove_where(|_| false).is_empty());
+        assert_eq!(list.remove_where(|_| true).len(), kept.len());
+        assert!(list.is_empty());
     }
 }

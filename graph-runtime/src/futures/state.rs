@@ -110,18 +110,31 @@ pub(crate) fn call_site_text(location: &'static Location<'static>) -> &'static s
 pub(crate) trait Dependent: Send + Sync {
     /// The dependency ended with `outcome`.
     fn dependency_ended(self: Arc<Self>, outcome: &Outcome);
+    /// Whether the dependent has ended itself (cancelled, or failed by another of its
+    /// dependencies): no dependency's end concerns it any more, and a dependency's
+    /// list may let it go (see [`Core::dependent_left`]).
+    fn has_ended(&self) -> bool;
 }
+
+/// Up to this many dependents, a dependency's list is swept at every dependent's
+/// early end (see [`Core::dependent_left`]); past it, once half may have ended.
+const SWEEP_ALWAYS: usize = 8;
 
 #[derive(Default)]
 struct Waiters {
     ended: Option<Outcome>,
     dependents: InlineList<Arc<dyn Dependent>>,
+    /// Dependents that ended before this task (and so left) since `dependents` was
+    /// last swept: at least as many as the ended ones in it whose leaving is done (see
+    /// [`Core::dependent_left`]). (It and `sleepers`, both `u32`, take the room that
+    /// `sleepers` took as a `usize`: a state is no larger.)
+    left: u32,
     /// Callbacks by number, so that a waiter that goes (`wait` timing out, a dropped
     /// `as_completed`) can take its own back.
     callbacks: Vec<(u64, Callback)>,
     next_callback: u64,
     /// Threads asleep on `done`: waking nobody costs a system call all the same.
-    sleepers: usize,
+    sleepers: u32,
 }
 
 /// A callback registered with [`Core::on_end`], to take back with
@@ -351,6 +364,13 @@ impl Core {
             let mut waiters = self.waiters.lock().recover();
             match &waiters.ended {
                 Some(outcome) => outcome.clone(),
+                // Ended already (failed by a dependency told before this one): it
+                // leaves its dependencies' lists after its end (see `dependent_left`),
+                // under this lock, and may have left this one before being in it:
+                // kept, the entry would stay until this task ends. Either its end
+                // comes before this check, which sees it, or the entry comes before its
+                // leaving, which sweeps it.
+                None if dependent.has_ended() => return,
                 None => {
                     waiters.dependents.push(dependent);
                     return;
@@ -358,6 +378,53 @@ impl Core {
             }
         };
         dependent.dependency_ended(&ended);
+    }
+
+    /// A dependent of this task ended before it, without running (cancelled, its last
+    /// handle dropped, or failed by another of its dependencies): its entry in
+    /// `dependents` may go, so that its memory (and what it keeps to the end: a shared
+    /// function) does not wait for this task's end, as Dask releases a cancelled key's
+    /// dependencies. Called by the dependent's end, once per entry it made, after its
+    /// status says it ended, with no lock held.
+    ///
+    /// The list is swept of every ended dependent (in place, keeping the order of the
+    /// others) when it is short, or once `left` says at least half of it may have
+    /// ended: amortised, a dependent's leaving costs a constant, however many
+    /// dependents the task has (a sweep of `n` entries follows `n / 2` leavings), and
+    /// once their leavings are done a list holds no more ended dependents than live
+    /// ones (or, short, none). No entry is missed: one made before the last sweep was
+    /// seen live by it (an end is for good), so its end counts in `left` after it; one
+    /// not made yet never is (see [`on_end_dependent`](Self::on_end_dependent)). An
+    /// ended dependent needs no telling: a dependency's end does nothing to it, and
+    /// one that is live is never swept (no wake-up is lost).
+    pub(crate) fn dependent_left(&self) {
+        let swept = {
+            let mut waiters = self.waiters.lock().recover();
+            if waiters.ended.is_some() {
+                // Ended meanwhile: the list was taken, and is being told.
+                return;
+            }
+            waiters.left = waiters.left.saturating_add(1);
+            let len = waiters.dependents.len();
+            if len > SWEEP_ALWAYS && (waiters.left as usize).saturating_mul(2) < len {
+                return;
+            }
+            waiters.left = 0;
+            waiters.dependents.remove_where(|d| d.has_ended())
+        };
+        // Dropped outside the lock: a job's last handle may be among them, and what it
+        // holds (its function) has a `Drop` of its own.
+        drop(swept);
+    }
+
+    /// This task ended without running: leaves the lists of the dependencies that have
+    /// not ended (see [`dependent_left`](Self::dependent_left)).
+    pub(crate) fn leave_dependencies(&self) {
+        for dependency in self.dependencies.iter() {
+            if let Some(dependency) = dependency.core.upgrade() {
+                dependency.core().dependent_left();
+            }
+        }
     }
 
     /// Calls `callback` once the task has ended (at once if it has, then returning
@@ -484,6 +551,12 @@ fn tell(first: Telling) {
                 }
                 job.release();
             });
+            if !started {
+                // Out of its dependencies' lists now, not at their ends: a dropped or
+                // cancelled dependent of a long task is freed at once. (A started one
+                // has no dependency left to wait for.)
+                first_panic.catch(|| job.leave_dependencies());
+            }
         }
         for dependent in dependents.take() {
             first_panic.catch(|| dependent.dependency_ended(&outcome));
