@@ -707,13 +707,18 @@ impl Lower<'_> {
                 }
                 self.plain_code(expr)
             }
-            Expr::Closure(c) => {
-                let params: Vec<String> = c
-                    .inputs
-                    .iter()
-                    .flat_map(super::substitute::pattern_names)
-                    .collect();
-                if let Some(node) = self.node_in_except(c.body.to_token_stream(), &params) {
+            Expr::Closure(_) => {
+                // The first node the closure reads, resolved as Rust resolves its
+                // names: its parameters and its own `let`s, arms and loops shadow
+                // the graph's (the walk that puts constants in, which knows scopes).
+                let captured = std::cell::RefCell::new(None);
+                super::substitute::substitute(expr, &|ident| {
+                    if self.is_node(ident) {
+                        captured.borrow_mut().get_or_insert_with(|| ident.clone());
+                    }
+                    None
+                });
+                if let Some(node) = captured.into_inner() {
                     self.cx
                         .error_at(&node, check::closure_captures(&node.to_string()));
                     return Operand::Temp(quote!(()));
@@ -1314,24 +1319,14 @@ impl Lower<'_> {
 
     /// The first name of a node in `tokens`, format strings' `{name}` included.
     fn node_in(&self, tokens: TokenStream) -> Option<syn::Ident> {
-        self.node_in_except(tokens, &[])
-    }
-
-    /// [`node_in`](Self::node_in), but for the names in `except` (a closure's
-    /// parameters, which its body reads instead of the graph's nodes).
-    fn node_in_except(&self, tokens: TokenStream, except: &[String]) -> Option<syn::Ident> {
         let mut previous_dot = false;
         for tree in tokens {
             match &tree {
-                TokenTree::Ident(ident)
-                    if !previous_dot
-                        && self.is_node(ident)
-                        && !except.iter().any(|name| ident == name) =>
-                {
+                TokenTree::Ident(ident) if !previous_dot && self.is_node(ident) => {
                     return Some(ident.clone());
                 }
                 TokenTree::Group(group) => {
-                    if let Some(found) = self.node_in_except(group.stream(), except) {
+                    if let Some(found) = self.node_in(group.stream()) {
                         return Some(found);
                     }
                 }
