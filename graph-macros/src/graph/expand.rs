@@ -126,6 +126,7 @@ impl Expander<'_> {
             hidden("__options"),
         );
         let result = hidden("__result");
+        let ret = ret_type(graph);
         let description = self.description(&scheduler, None);
         self.graph_of(
             quote!(__new),
@@ -144,7 +145,9 @@ impl Expander<'_> {
                 #description
                 #private::#dispatch(#table_ref, &#pending, &#run, &#scheduler)?;
                 #early_return
-                let #result = #output;
+                // Typed as declared, so that a tail of another type is an error on the
+                // tail and the declared type, not on the whole macro call's `Ok`.
+                let #result: #ret = #output;
                 ::core::result::Result::Ok(#result)
             },
         )
@@ -260,6 +263,7 @@ impl Expander<'_> {
         let table_ref = hidden("__table");
         let graph = self.graph;
         let (scheduler, tree, result) = (hidden("__options"), hidden("__tree"), hidden("__result"));
+        let ret = ret_type(graph);
         // A cluster's description reads slots: declared and typed in it.
         let description = self.description(&scheduler, Some(self.typing()));
         self.local.set(true);
@@ -294,7 +298,9 @@ impl Expander<'_> {
                         _ => ::core::option::Option::None,
                     }
                 })?;
-                let #result = #output;
+                // Typed as declared, so that a tail of another type is an error on the
+                // tail and the declared type, not on the whole macro call's `Ok`.
+                let #result: #ret = #output;
                 ::core::result::Result::Ok(#result)
             },
         )
