@@ -89,6 +89,10 @@ fn ret_type(graph: &Graph) -> TokenStream {
     }
 }
 
+/// Up to this many values, each slot has a `let` of its own (as `cargo expand` reads
+/// best); more share one (see [`Expander::slots`]).
+const SLOT_LETS: usize = 64;
+
 impl Expander<'_> {
     fn graph_value(&self) -> TokenStream {
         let private = &self.private;
@@ -170,16 +174,21 @@ impl Expander<'_> {
         let prelude = &self.graph.prelude;
         // Each hoisted value, evaluated in the prelude in program order, in a slot for
         // its task to take (see `Operand::Hoisted`).
-        let hoisted = self.graph.hoisted.iter().map(|name| {
-            let slot = hidden("__slot");
-            quote! {
-                let #name = {
-                    let #slot = #private::Slot::new();
-                    #slot.put(#name);
-                    #slot
-                };
-            }
+        let slot = hidden("__slot");
+        let in_slots = self.graph.hoisted.iter().map(|name| {
+            quote!({
+                let #slot = #private::Slot::new();
+                #slot.put(#name);
+                #slot
+            })
         });
+        let hoisted = &self.graph.hoisted;
+        // One `let` for many (see `slots`).
+        let hoisted = if hoisted.len() <= SLOT_LETS {
+            quote!(#(let #hoisted = #in_slots;)*)
+        } else {
+            quote!(let (#(#hoisted,)*) = (#(#in_slots,)*);)
+        };
         let same_names = self.same_names();
         quote! {
             {
@@ -189,7 +198,7 @@ impl Expander<'_> {
                     move |#options: #private::RunOptions, #(#inputs: #types),*| -> ::core::result::Result<#ret, #private::TaskError> {
                         #same_names
                         #(#prelude)*
-                        #(#hoisted)*
+                        #hoisted
                         #body
                     },
                 )
@@ -211,7 +220,8 @@ impl Expander<'_> {
         quote!(#private::same_names! { #(#pairs)* })
     }
 
-    /// One slot per value: `Slot` for one reader, `SharedSlot` for several.
+    /// One slot per value: `Slot` for one reader, `SharedSlot` for several; a `let`
+    /// each, or, past [`SLOT_LETS`] values, one `let` of a tuple.
     fn slots(&self) -> TokenStream {
         let private = &self.private;
         let slots = self
@@ -222,14 +232,22 @@ impl Expander<'_> {
             .filter(|(_, v)| v.node != usize::MAX)
             .map(|(i, v)| {
                 let slot = &v.slot;
-                match (self.uses[i], self.slot_type(i)) {
-                    (1, None) => quote!(let #slot = #private::Slot::new();),
-                    (1, Some(of)) => quote!(let #slot = #private::Slot::of(#of);),
-                    (n, None) => quote!(let #slot = #private::SharedSlot::new(#n);),
-                    (n, Some(of)) => quote!(let #slot = #private::SharedSlot::of(#n, #of);),
-                }
+                let new = match (self.uses[i], self.slot_type(i)) {
+                    (1, None) => quote!(#private::Slot::new()),
+                    (1, Some(of)) => quote!(#private::Slot::of(#of)),
+                    (n, None) => quote!(#private::SharedSlot::new(#n)),
+                    (n, Some(of)) => quote!(#private::SharedSlot::of(#n, #of)),
+                };
+                (slot, new)
             });
-        quote!(#(#slots)*)
+        if self.graph.values.len() <= SLOT_LETS {
+            let slots = slots.map(|(slot, new)| quote!(let #slot = #new;));
+            return quote!(#(#slots)*);
+        }
+        // One `let` for all: each `let` opens a scope inside the one before, and with
+        // debug info rustc (LLVM) overflowed its stack on about 3,000 nested scopes.
+        let (names, news): (Vec<_>, Vec<_>) = slots.unzip();
+        quote!(let (#(#names,)*) = (#(#news,)*);)
     }
 
     /// A `PhantomData` of value `value`'s type, where the graph names it: the type of
