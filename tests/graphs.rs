@@ -860,3 +860,46 @@ fn constant_arguments_are_read_where_the_call_is_written() {
     counter.store(1, SeqCst);
     check(threads, g.compute_with(Scheduler::Sync, 3), expected);
 }
+
+/// A constant argument no later constant code can change stays in its task: after a
+/// `?` that stops the graph its panic does not replace the `?`'s error (the first in
+/// program order), on the synchronous scheduler it is never evaluated (an atomic is
+/// not incremented: its task never starts; on the pool, a task that does not read the
+/// `?`'s value may start before the stop, as Dask's would), and when it panics, the
+/// error names its task.
+#[test]
+fn constant_arguments_after_a_stopping_question_mark_are_not_evaluated() {
+    use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
+
+    let g = graph!(|s: String, v: Vec<i64>| -> Result<i64, String> {
+        let a = parse(&s)?;
+        let b = inc(v[5]);
+        Ok(add(a, b))
+    });
+    let expected: Result<i64, String> = Err(parse("x").unwrap_err());
+    assert_eq!(
+        g.try_compute("x".into(), vec![]).ok(),
+        Some(expected.clone())
+    );
+    assert_eq!(
+        g.try_compute_with(Scheduler::Sync, "x".into(), vec![]).ok(),
+        Some(expected.clone())
+    );
+    assert_eq!(g.compute("2".into(), vec![0, 1, 2, 3, 4, 5]), Ok(2 + 6));
+    let error = g.try_compute("2".into(), vec![]).unwrap_err();
+    assert_eq!(error.task(), "inc");
+    assert!(error.message().contains("index out of bounds"), "{error}");
+
+    let counter = Arc::new(AtomicI64::new(0));
+    let shared = counter.clone();
+    let g = graph!(|s: String| -> Result<i64, String> {
+        let a = parse(&s)?;
+        let b = inc(shared.fetch_add(1, SeqCst));
+        Ok(add(a, b))
+    });
+    assert_eq!(g.compute_with(Scheduler::Sync, "x".into()), expected);
+    assert_eq!(counter.load(SeqCst), 0, "never reached");
+    assert_eq!(g.compute_with(Scheduler::Sync, "2".into()), Ok(2 + 1));
+    assert_eq!(counter.load(SeqCst), 1);
+    assert_eq!(g.compute("x".into()), expected);
+}

@@ -64,6 +64,11 @@ struct Lower<'c> {
     consts: usize,
     /// The hidden names of constants declared `mut`, which constant code may change.
     mutable_consts: HashSet<String>,
+    /// The prelude's entries that may change state (they call something), by index.
+    prelude_changes: Vec<usize>,
+    /// Operands hoisted so far: (node, hidden name, tokens, prelude index). Those with
+    /// no state-changing constant code after them are put back (see `settle_hoisting`).
+    hoisted: Vec<(usize, syn::Ident, TokenStream, usize)>,
     /// Functions declared in the graph's body that cannot be tasks (no attribute but
     /// inert ones): ordinary code, known from the input itself.
     local_fns: HashSet<String>,
@@ -95,6 +100,8 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scanned_plain: &HashSet<String>
         slots_taken: HashSet::new(),
         consts: 0,
         mutable_consts: HashSet::new(),
+        prelude_changes: Vec::new(),
+        hoisted: Vec::new(),
         local_fns: HashSet::new(),
         scanned_plain: scanned_plain.clone(),
     };
@@ -120,6 +127,7 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scanned_plain: &HashSet<String>
     }
     lower.graph.output = output;
     lower.graph.same_names = lower.same_names.take();
+    lower.settle_hoisting();
     lower.graph
 }
 
@@ -372,6 +380,9 @@ impl Lower<'_> {
     /// user's expressions as literals, so `j * 2` can read `0 * 2` and `j - 1` `1 - 1`:
     /// clippy's lints on constant operands would blame code the user wrote correctly.
     fn prelude_let(&mut self, pat: TokenStream, value: TokenStream) {
+        if self.reads_state(&value) {
+            self.prelude_changes.push(self.graph.prelude.len());
+        }
         self.graph.prelude.push(quote! {
             #[allow(unused_mut, clippy::eq_op, clippy::erasing_op, clippy::identity_op, clippy::neg_multiply)]
             let #pat = #value;
@@ -1141,6 +1152,10 @@ impl Lower<'_> {
     /// constant code after the node could change what it reads: the node would
     /// otherwise read it when it runs, after all constant code (`total(v.clone())`
     /// then `v.push(1)`, or `inc(c.load(SeqCst))` then `c.store(9, SeqCst)`).
+    ///
+    /// Only where such code follows: an operand nothing after it can change stays in
+    /// its task (see `settle_hoisting`), so that a `?` before it that stops the graph
+    /// still keeps it from being evaluated, and its panic names its task.
     fn hoist(&mut self, operand: &mut Operand) {
         match operand {
             Operand::Temp(tokens) if self.reads_state(tokens) => {
@@ -1150,8 +1165,11 @@ impl Lower<'_> {
                     .next()
                     .map_or_else(Span::call_site, |t| t.span());
                 let hidden = self.hidden_const();
+                let at = self.graph.prelude.len();
                 self.prelude_let(hidden.to_token_stream(), tokens.clone());
-                self.graph.hoisted.push(hidden.clone());
+                let node = self.graph.nodes.len();
+                self.hoisted
+                    .push((node, hidden.clone(), tokens.clone(), at));
                 *operand = Operand::Hoisted(hidden, span);
             }
             Operand::Array(items, _) | Operand::Tuple(items, _) | Operand::Vec(items, _) => {
@@ -1160,6 +1178,49 @@ impl Lower<'_> {
             Operand::Ref(inner, _) => self.hoist(inner),
             _ => {}
         }
+    }
+
+    /// Puts back into their tasks the hoisted operands that no state-changing constant
+    /// code follows (latest first: one put back no longer counts as such code for the
+    /// ones before it), and names the others for the expansion ([`Graph::hoisted`]).
+    fn settle_hoisting(&mut self) {
+        let mut removed = HashSet::new();
+        for (node, hidden, tokens, at) in std::mem::take(&mut self.hoisted).into_iter().rev() {
+            let changed_after = self
+                .prelude_changes
+                .iter()
+                .any(|&i| i > at && !removed.contains(&i));
+            if changed_after {
+                self.graph.hoisted.push(hidden);
+                continue;
+            }
+            removed.insert(at);
+            fn put_back(operand: &mut Operand, hidden: &syn::Ident, tokens: &TokenStream) {
+                match operand {
+                    Operand::Hoisted(name, _) if name == hidden => {
+                        *operand = Operand::Temp(tokens.clone());
+                    }
+                    Operand::Array(items, _)
+                    | Operand::Tuple(items, _)
+                    | Operand::Vec(items, _) => {
+                        items
+                            .iter_mut()
+                            .for_each(|item| put_back(item, hidden, tokens));
+                    }
+                    Operand::Ref(inner, _) => put_back(inner, hidden, tokens),
+                    _ => {}
+                }
+            }
+            for operand in self.graph.nodes[node].op.operands_mut() {
+                put_back(operand, &hidden, &tokens);
+            }
+        }
+        self.graph.hoisted.reverse();
+        let mut index = 0;
+        self.graph.prelude.retain(|_| {
+            index += 1;
+            !removed.contains(&(index - 1))
+        });
     }
 
     /// Whether a constant expression (names already substituted) calls something,
