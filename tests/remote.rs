@@ -396,9 +396,9 @@ fn a_large_fan_in_is_grouped_into_few_processes() {
 }
 
 /// A panic in a remote node comes back as the task's error, named and located as on
-/// one machine, and what needs it reports that it never ran, whether they share a
-/// cluster task or not.
-fn a_remote_panic_names_the_node_and_its_dependents_never_ran() {
+/// one machine, and a value that needs it, however far from it, fails with that same
+/// error (as `try_compute` here), whether they share a cluster task or not.
+fn a_remote_panic_names_the_node_and_what_needs_it_fails_with_it() {
     let bad = delay!(explode(7));
     let after = delay!(square(bad.clone()));
     let root = delay!(add(after.clone(), delay!(square(2))));
@@ -414,17 +414,20 @@ fn a_remote_panic_names_the_node_and_its_dependents_never_ran() {
             }
             other => panic!("expected the task's panic, got {other:?}"),
         }
-        match compute_on_with(&runner, &after, partition) {
-            Err(RemoteError::NeverRan { task, because }) => {
-                assert_eq!((task.as_str(), because.as_str()), ("square", "explode"))
+        // What needs the panic fails with it, as here, however far from it.
+        for value in [&after, &root] {
+            match compute_on_with(&runner, value, partition) {
+                Err(RemoteError::Task(error)) => {
+                    assert_eq!(error.task(), "explode");
+                    assert_eq!(error.message(), "too big: 7");
+                    assert_eq!(error.call_site(), here.call_site());
+                    assert_eq!(
+                        value.try_compute().unwrap_err().call_site(),
+                        here.call_site()
+                    );
+                }
+                other => panic!("expected the needed task's panic, got {other:?}"),
             }
-            other => panic!("expected never ran, got {other:?}"),
-        }
-        match compute_on_with(&runner, &root, partition) {
-            Err(RemoteError::NeverRan { task, because }) => {
-                assert_eq!((task.as_str(), because.as_str()), ("add", "square"))
-            }
-            other => panic!("expected never ran, got {other:?}"),
         }
     }
 }
@@ -499,7 +502,10 @@ fn observers_see_each_node_the_workers_run() {
             .partition(partition)
             .observer(recording.clone());
         let error = compute_on_with(&runner("observed-panic"), &root, options).unwrap_err();
-        assert!(matches!(error, RemoteError::NeverRan { .. }), "{error:?}");
+        assert!(
+            matches!(&error, RemoteError::Task(e) if e.task() == "explode"),
+            "{error:?}"
+        );
         saw_explode_fail_beside_square(&recording.take(), &format!("{partition:?}"));
     }
 }
@@ -676,8 +682,9 @@ fn a_static_graph_computes_on_the_runner_as_here() {
 }
 
 /// A panic in a remote node of a `graph!` comes back as the task's error, named and
-/// located as the graph's own compute names it, and the nodes after it never ran.
-fn a_static_graph_panic_names_the_node_and_its_dependents_never_ran() {
+/// located as the graph's own compute names it, for the graph's result that needs it
+/// too.
+fn a_static_graph_panic_names_the_node_and_what_needs_it_fails_with_it() {
     let bad = graph!(|x: u64| -> u64 { explode(x) });
     let chain = graph!(|x: u64| -> u64 {
         let bad = explode(x);
@@ -699,10 +706,15 @@ fn a_static_graph_panic_names_the_node_and_its_dependents_never_ran() {
             other => panic!("expected the task's panic, got {other:?}"),
         }
         match chain.compute_on_cluster_with(&runner, partition, 7) {
-            Err(RemoteError::NeverRan { task, because }) => {
-                assert_eq!((task.as_str(), because.as_str()), ("add", "square"))
+            Err(RemoteError::Task(error)) => {
+                assert_eq!(error.task(), here.task());
+                assert_eq!(error.message(), "too big: 7");
+                assert_eq!(
+                    error.call_site(),
+                    chain.try_compute(7).unwrap_err().call_site()
+                );
             }
-            other => panic!("expected never ran, got {other:?}"),
+            other => panic!("expected the needed task's panic, got {other:?}"),
         }
         // Below the panic's threshold the same graph computes, as here.
         assert_eq!(
@@ -924,8 +936,8 @@ fn main() {
             a_static_graph_computes_on_the_runner_as_here,
         ),
         (
-            "a_static_graph_panic_names_the_node_and_its_dependents_never_ran",
-            a_static_graph_panic_names_the_node_and_its_dependents_never_ran,
+            "a_static_graph_panic_names_the_node_and_what_needs_it_fails_with_it",
+            a_static_graph_panic_names_the_node_and_what_needs_it_fails_with_it,
         ),
         (
             "a_static_graph_with_a_local_node_is_refused_with_its_name_and_call_site",
@@ -964,8 +976,8 @@ fn main() {
             a_large_fan_in_is_grouped_into_few_processes,
         ),
         (
-            "a_remote_panic_names_the_node_and_its_dependents_never_ran",
-            a_remote_panic_names_the_node_and_its_dependents_never_ran,
+            "a_remote_panic_names_the_node_and_what_needs_it_fails_with_it",
+            a_remote_panic_names_the_node_and_what_needs_it_fails_with_it,
         ),
         (
             "a_local_node_is_refused_with_its_name_and_call_site",

@@ -183,11 +183,12 @@ pub(crate) fn each_node_once(seen: &Seen) -> Vec<(String, TaskOutcome)> {
 }
 
 /// Checks what a recording observer saw of a graph whose `explode` panicked beside a
-/// `square` that finished, under their reader `add`: the run ended with `add`'s error,
+/// `square` that finished, under their reader `add`: the run ended with `explode`'s
+/// error (what `add` needed, as on one machine),
 /// `explode` was told failed and `square` finished, each once, and nothing else (the
 /// nodes that never ran are not told).
 pub(crate) fn saw_explode_fail_beside_square(seen: &Seen, context: &str) {
-    assert_eq!(seen.ended, vec![Err(String::from("add"))], "{context}");
+    assert_eq!(seen.ended, vec![Err(String::from("explode"))], "{context}");
     let mut told = each_node_once(seen);
     told.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(

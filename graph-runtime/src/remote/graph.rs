@@ -310,9 +310,9 @@ impl<T: DeserializeOwned> GraphJob<T> {
         self.nodes
     }
 
-    /// Reads the result from the job's outputs: the value, the task's error (a panic
-    /// as the same [`TaskError`] as on one machine: the node's name, where it was
-    /// built, the message), or [`RemoteError::NeverRan`] naming the node it needed.
+    /// Reads the result from the job's outputs: the value, or the error of the task
+    /// that failed, its own or one it needed (a panic as the same [`TaskError`] as on
+    /// one machine: the node's name, where it was built, the message).
     pub fn read(&self, outputs: &Outputs) -> Result<T, RemoteError> {
         let (task, node) = self.root;
         let payload = match outputs.payload(task) {
@@ -341,7 +341,9 @@ impl<T: DeserializeOwned> GraphJob<T> {
             .ok_or_else(|| RemoteError::Protocol(format!("no result for node {node}")))?;
         match result {
             Ok(bytes) => Payload::from_bytes(&bytes)?.decode(),
-            Err(failure) => Err(failure.into_error()),
+            // What the value needed failed: that failure, as on one machine (Dask's
+            // compute raises the failed task's exception too).
+            Err(failure) => Err(failure.root().into_error()),
         }
     }
 }
@@ -750,6 +752,9 @@ enum Failure {
     NeverRan {
         task: String,
         because: String,
+        /// The failure that started it all (a panic, an undecodable value), which a
+        /// graph's compute returns, as one machine's does.
+        cause: Option<Box<Failure>>,
     },
     Failed {
         task: String,
@@ -758,6 +763,27 @@ enum Failure {
 }
 
 impl Failure {
+    /// A node that needs a failed one never runs: its failure names the node it
+    /// needed, and keeps the first failure of the chain.
+    fn needed_by(self, task: &str, because: &str) -> Failure {
+        Failure::NeverRan {
+            task: task.to_owned(),
+            because: because.to_owned(),
+            cause: Some(Box::new(self.root())),
+        }
+    }
+
+    /// The failure that started the chain: a panic or a failed node, not one that
+    /// never ran because of it.
+    fn root(self) -> Failure {
+        match self {
+            Failure::NeverRan {
+                cause: Some(cause), ..
+            } => *cause,
+            failure => failure,
+        }
+    }
+
     fn into_error(self) -> RemoteError {
         match self {
             Failure::Panicked {
@@ -765,7 +791,7 @@ impl Failure {
                 call_site,
                 message,
             } => RemoteError::Task(TaskError::from_panic(&task, &call_site, Box::new(message))),
-            Failure::NeverRan { task, because } => RemoteError::NeverRan { task, because },
+            Failure::NeverRan { task, because, .. } => RemoteError::NeverRan { task, because },
             Failure::Failed { task, message } => RemoteError::Worker { task, message },
         }
     }
@@ -965,10 +991,7 @@ fn run_node(
                 }
             },
         };
-        value.map_err(|_| Failure::NeverRan {
-            task: node.name.clone(),
-            because: name.to_owned(),
-        })
+        value.map_err(|failure| failure.needed_by(&node.name, name))
     };
     let failed = |error: RemoteError| Failure::Failed {
         task: node.name.clone(),

@@ -67,9 +67,12 @@
 //!   of 1,000 calls is then 16 processes, not 1,000; [`Partition::PerNode`] keeps one
 //!   cluster task per node.
 //! - **Errors.** A panic comes back as the same [`TaskError`] as on one machine (the
-//!   node's name, the `delay!` call site that built it, the message); what needs it
-//!   is [`RemoteError::NeverRan`], naming the node it needed, inside a group or across
-//!   groups alike.
+//!   node's name, the `delay!` call site that built it, the message), and computing a
+//!   value that needs it returns that error too, inside a group or across groups
+//!   alike, as `compute` does here (and Dask's compute raises the failed task's
+//!   exception); a value that cannot be encoded is the [`RemoteError::Worker`] of the
+//!   node that made it. (A [`Job`]'s outputs read one by one say
+//!   [`RemoteError::NeverRan`] for a task whose input failed, naming that input.)
 //! - **Retries.** A function marked `#[delayed(remote, retries = n)]` runs again
 //!   inside its worker process, up to `n` more times, when it panics, as it does on one
 //!   machine: each attempt on its inputs decoded afresh, and when every attempt
