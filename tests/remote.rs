@@ -75,6 +75,35 @@ fn crash(x: u64) -> u64 {
     x
 }
 
+/// Ends its worker process without a result (`exit(0)`) for a non-zero `x`.
+#[delayed(remote)]
+fn leave(x: u64) -> u64 {
+    if x > 0 {
+        std::process::exit(0);
+    }
+    x
+}
+
+/// A value whose `Serialize` panics.
+#[derive(Debug, Clone, Deserialize)]
+struct Unencodable(u64);
+
+impl Serialize for Unencodable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        panic!("no bytes for this one")
+    }
+}
+
+#[delayed(remote)]
+fn unencodable(x: u64) -> Unencodable {
+    Unencodable(x)
+}
+
+#[delayed(remote)]
+fn fuse(u: Unencodable) -> u64 {
+    u.0
+}
+
 #[delayed(remote)]
 fn total(parts: Vec<u64>) -> u64 {
     parts.iter().sum()
@@ -571,16 +600,45 @@ fn a_worker_that_does_not_end_is_killed() {
 }
 
 /// A worker that dies in a graph's cluster task (an abort, no error file) is the
-/// error of the compute, whether the result is in that cluster task or after it.
+/// error of the compute, whether the result is in that cluster task or after it,
+/// named after the node it ran (not the worker's internal function); one that ends
+/// its process itself (`exit(0)`, no result written) says so, named too; and a
+/// result whose `Serialize` panics is its task's error, as a panic of the task.
 fn a_worker_dying_in_a_graph_is_the_computes_error() {
     let dead = delay!(crash(1));
     let root = delay!(add(dead, delay!(square(2))));
     for partition in [Partition::Auto, Partition::PerNode] {
         match compute_on_with(&runner("graph-crash"), &root, partition) {
-            Err(RemoteError::Worker { message, .. }) => {
-                assert!(message.contains("about to abort"), "{message}")
+            Err(RemoteError::Worker { task, message }) => {
+                assert!(message.contains("about to abort"), "{message}");
+                assert!(!task.contains("taskweave::remote"), "{task}");
+                if partition == Partition::PerNode {
+                    assert!(task.starts_with("crash at tests/remote.rs:"), "{task}");
+                }
             }
             other => panic!("expected the failed worker, got {other:?}"),
+        }
+    }
+    let gone = delay!(add(delay!(leave(1)), delay!(square(2))));
+    match compute_on_with(&runner("graph-exit"), &gone, Partition::PerNode) {
+        Err(RemoteError::Worker { task, message }) => {
+            assert!(message.contains("without writing its result"), "{message}");
+            assert!(task.starts_with("leave at tests/remote.rs:"), "{task}");
+        }
+        other => panic!("expected the worker that left, got {other:?}"),
+    }
+    let here = delay!(unencodable(1));
+    for partition in [Partition::Auto, Partition::PerNode] {
+        match compute_on_with(
+            &runner("graph-encode"),
+            &delay!(fuse(here.clone())),
+            partition,
+        ) {
+            Err(RemoteError::Task(error)) => {
+                assert_eq!(error.task(), "unencodable");
+                assert_eq!(error.message(), "no bytes for this one");
+            }
+            other => panic!("expected the encoding's panic ({partition:?}), got {other:?}"),
         }
     }
 }

@@ -248,6 +248,10 @@ pub struct GraphJob<T> {
     root: (TaskId, u32),
     /// Nodes in the graph.
     nodes: usize,
+    /// What each cluster task runs, in words (`explode at src/main.rs:4:15`, or the
+    /// first node of a group and how many it has), for the error of a worker that
+    /// died: its function is [`SUBGRAPH`], which names none of the user's tasks.
+    labels: Vec<String>,
     _value: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -291,13 +295,26 @@ impl<T: DeserializeOwned> GraphJob<T> {
             Partition::PerNode => count,
         }
         .min(count);
-        let (job, root) = build_job(nodes, parts, events)?;
+        let (job, root, labels) = build_job(nodes, parts, events)?;
         Ok(GraphJob {
             job,
             root,
+            labels,
             nodes: count,
             _value: std::marker::PhantomData,
         })
+    }
+
+    /// `error` of cluster task `i`, a worker's failure named after the nodes it ran
+    /// rather than after [`SUBGRAPH`].
+    fn named(&self, i: usize, error: RemoteError) -> RemoteError {
+        match error {
+            RemoteError::Worker { task, message } if task == SUBGRAPH => RemoteError::Worker {
+                task: self.labels.get(i).cloned().unwrap_or(task),
+                message,
+            },
+            error => error,
+        }
     }
 
     /// The job: what a cluster runs.
@@ -322,11 +339,11 @@ impl<T: DeserializeOwned> GraphJob<T> {
             Some(Err(error @ RemoteError::NeverRan { .. })) => {
                 let cause = (0..self.job.len()).find_map(|i| match outputs.payload(TaskId(i)) {
                     Some(Err(RemoteError::NeverRan { .. })) | Some(Ok(_)) | None => None,
-                    Some(Err(cause)) => Some(cause.clone()),
+                    Some(Err(cause)) => Some(self.named(i, cause.clone())),
                 });
                 return Err(cause.unwrap_or_else(|| error.clone()));
             }
-            Some(Err(error)) => return Err(error.clone()),
+            Some(Err(error)) => return Err(self.named(task.0, error.clone())),
             None => {
                 return Err(RemoteError::BadJob(String::from(
                     "the job's outputs are another job's",
@@ -804,7 +821,7 @@ fn build_job(
     nodes: Vec<GraphNode>,
     parts: usize,
     events: bool,
-) -> Result<(Job, (TaskId, u32)), RemoteError> {
+) -> Result<(Job, (TaskId, u32), Vec<String>), RemoteError> {
     let n = nodes.len();
     let size = n.div_ceil(parts.max(1)).max(1);
     let part_of = |id: u32| id as usize / size;
@@ -827,6 +844,7 @@ fn build_job(
     }
     let mut job = Job::new();
     let mut tasks: Vec<TaskId> = Vec::new();
+    let mut labels = Vec::new();
     let mut nodes = nodes.into_iter();
     for p in 0..n.div_ceil(size) {
         let first = (p * size) as u32;
@@ -869,6 +887,16 @@ fn build_job(
         }
         reads.sort_unstable();
         reads.dedup();
+        labels.push(match part_nodes.as_slice() {
+            [one] => format!("{} at {}", one.name, one.call_site),
+            [first, ..] => format!(
+                "{} at {} and the {} nodes after it in its cluster task",
+                first.name,
+                first.call_site,
+                part_nodes.len() - 1
+            ),
+            [] => String::from(SUBGRAPH),
+        });
         let mut inputs = vec![Input::value(&Part {
             nodes: part_nodes,
             exports,
@@ -878,7 +906,7 @@ fn build_job(
         tasks.push(job.push(SUBGRAPH, inputs));
     }
     let root = (n - 1) as u32;
-    Ok((job, (tasks[part_of(root)], root)))
+    Ok((job, (tasks[part_of(root)], root), labels))
 }
 
 // ---- in the worker ----------------------------------------------------------------------

@@ -267,7 +267,18 @@ pub fn invoke<A: RemoteArgs, R: Serialize>(
     loop {
         let args = A::decode(inputs).map_err(|error| error.in_task(task))?;
         match panic::catch_unwind(AssertUnwindSafe(|| f(args))) {
-            Ok(value) => return Payload::encode(&value),
+            // Its result's `Serialize` is the task's code too: a panic there is the
+            // task's error, not the worker's crash.
+            Ok(value) => {
+                return match panic::catch_unwind(AssertUnwindSafe(|| Payload::encode(&value))) {
+                    Ok(encoded) => encoded,
+                    Err(payload) => Err(RemoteError::Task(TaskError::from_panic(
+                        short_name_of(task),
+                        call_site,
+                        payload,
+                    ))),
+                }
+            }
             Err(payload) if attempt < retries => {
                 attempt += 1;
                 crate::engine::error::drop_payload(payload);

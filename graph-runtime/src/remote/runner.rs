@@ -466,29 +466,43 @@ impl LocalRunner {
         status: std::process::ExitStatus,
     ) -> Result<Payload, RemoteError> {
         let output = output_path(run, i);
+        // What it printed last says most (a crash's message, an abort).
+        let last_words = || {
+            let printed =
+                std::fs::read_to_string(run.join(format!("task-{i}.stderr"))).unwrap_or_default();
+            printed
+                .lines()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        };
         if status.success() {
-            let bytes = std::fs::read(&output).map_err(|error| RemoteError::io(&output, error))?;
-            return Payload::from_bytes(&bytes);
+            return match std::fs::read(&output) {
+                Ok(bytes) => Payload::from_bytes(&bytes),
+                // A task that ended its process itself (`std::process::exit(0)`).
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    Err(RemoteError::Worker {
+                        task: task.function.to_owned(),
+                        message: format!(
+                            "it exited with {status} without writing its result (did a task \
+                             end the process?); its last words: {}",
+                            last_words()
+                        ),
+                    })
+                }
+                Err(error) => Err(RemoteError::io(&output, error)),
+            };
         }
         match std::fs::read_to_string(error_path(&output)) {
             Ok(text) => Err(read_error_file(&text, task.function)),
-            Err(_) => {
-                // What it printed last says most (a crash's message, an abort).
-                let printed = std::fs::read_to_string(run.join(format!("task-{i}.stderr")))
-                    .unwrap_or_default();
-                let tail: String = printed
-                    .lines()
-                    .rev()
-                    .take(5)
-                    .collect::<Vec<_>>()
-                    .join(" | ");
-                Err(RemoteError::Worker {
-                    task: task.function.to_owned(),
-                    message: format!(
-                        "it exited with {status} and left no error file; its last words: {tail}"
-                    ),
-                })
-            }
+            Err(_) => Err(RemoteError::Worker {
+                task: task.function.to_owned(),
+                message: format!(
+                    "it exited with {status} and left no error file; its last words: {}",
+                    last_words()
+                ),
+            }),
         }
     }
 }
