@@ -295,7 +295,7 @@ impl<T: DeserializeOwned> GraphJob<T> {
             Partition::PerNode => count,
         }
         .min(count);
-        let (job, root, labels) = build_job(nodes, parts, events)?;
+        let LaidOut { job, root, labels } = build_job(nodes, parts, events)?;
         Ok(GraphJob {
             job,
             root,
@@ -814,14 +814,17 @@ impl Failure {
     }
 }
 
+/// A graph laid out as a job (see [`GraphJob`]'s fields).
+struct LaidOut {
+    job: Job,
+    root: (TaskId, u32),
+    labels: Vec<String>,
+}
+
 /// Groups the nodes (in their post-order) into at most `parts` runs of consecutive
 /// nodes: a run of a post-order is a set of whole sub-trees and chains, and since
 /// every edge goes forward in the order, the cluster tasks read only earlier ones.
-fn build_job(
-    nodes: Vec<GraphNode>,
-    parts: usize,
-    events: bool,
-) -> Result<(Job, (TaskId, u32), Vec<String>), RemoteError> {
+fn build_job(nodes: Vec<GraphNode>, parts: usize, events: bool) -> Result<LaidOut, RemoteError> {
     let n = nodes.len();
     let size = n.div_ceil(parts.max(1)).max(1);
     let part_of = |id: u32| id as usize / size;
@@ -906,7 +909,11 @@ fn build_job(
         tasks.push(job.push(SUBGRAPH, inputs));
     }
     let root = (n - 1) as u32;
-    Ok((job, (tasks[part_of(root)], root), labels))
+    Ok(LaidOut {
+        job,
+        root: (tasks[part_of(root)], root),
+        labels,
+    })
 }
 
 // ---- in the worker ----------------------------------------------------------------------
