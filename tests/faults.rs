@@ -634,8 +634,14 @@ fn a_panic_payload_whose_drop_panics_fails_the_compute_without_an_abort() {
         error.to_string().contains("task `throw_payload` at "),
         "{error}"
     );
-    // The future's error is the task's, payload and all, until it goes.
+    // The future's error is the task's, payload and all, until it goes: with the
+    // error and, on the client's thread, the task's job, which may end just after
+    // the result was given (a bounded wait).
     drop(error);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while DROPS.load(Ordering::SeqCst) < 4 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     assert_eq!(DROPS.load(Ordering::SeqCst), 4, "dropped once");
     assert_eq!(client.submit(|x: i64| x + 1, (1,)).result().unwrap(), 2);
 }
