@@ -222,7 +222,22 @@ fn validate(cx: &mut Ctxt, item: ItemFn) -> Task {
                     ),
                 );
             }
-            FnArg::Typed(pat) => modes.push(param_mode(cx, &pat.ty)),
+            FnArg::Typed(pat) => {
+                let conditional = pat
+                    .attrs
+                    .iter()
+                    .find(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"));
+                if let Some(attr) = conditional {
+                    cx.error_at(
+                        attr,
+                        "a task's parameter cannot be conditional: `graph!` and `delay!` \
+                         pass a task's arguments by position, which a parameter removed by \
+                         `#[cfg]` would shift; write the task twice, each under its own \
+                         `#[cfg]`, or take an `Option`",
+                    );
+                }
+                modes.push(param_mode(cx, &pat.ty));
+            }
         }
     }
     if !in_impl {
