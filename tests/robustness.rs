@@ -1202,18 +1202,20 @@ fn a_run_following_a_futures_task_stops_when_the_task_is_cancelled() {
     let (started, saw) = within(LIMIT, "run following a futures task", || {
         let client = Client::builder().threads(2).build().expect("a client");
         let (started, saw) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let ended = Arc::new(AtomicUsize::new(0));
         // Set once the test has cancelled the task: a part gives up a while after
         // that, not after a while of its own (on a loaded machine the cancel may come
         // seconds after the first part started).
         let issued = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (tell, running) = mpsc::channel::<()>();
         let tell = Arc::new(Mutex::new(tell));
-        let (s, w, cancel_issued) = (started.clone(), saw.clone(), issued.clone());
+        let (s, w, e) = (started.clone(), saw.clone(), ended.clone());
+        let cancel_issued = issued.clone();
         let task = client.submit(
             move || {
                 let parts: Vec<Delayed<bool>> = (0..8u64)
                     .map(|i| {
-                        let (s, w, tell) = (s.clone(), w.clone(), tell.clone());
+                        let (s, w, e, tell) = (s.clone(), w.clone(), e.clone(), tell.clone());
                         let issued = cancel_issued.clone();
                         delayed(move |_: u64| {
                             s.fetch_add(1, Ordering::SeqCst);
@@ -1224,12 +1226,14 @@ fn a_run_following_a_futures_task_stops_when_the_task_is_cancelled() {
                             loop {
                                 if taskweave::cancelled() {
                                     w.fetch_add(1, Ordering::SeqCst);
+                                    e.fetch_add(1, Ordering::SeqCst);
                                     return true;
                                 }
                                 if issued.load(Ordering::SeqCst)
                                     && since.get_or_insert_with(Instant::now).elapsed()
                                         > Duration::from_secs(3)
                                 {
+                                    e.fetch_add(1, Ordering::SeqCst);
                                     return false;
                                 }
                                 std::thread::yield_now();
@@ -1247,8 +1251,13 @@ fn a_run_following_a_futures_task_stops_when_the_task_is_cancelled() {
         task.cancel();
         issued.store(true, Ordering::SeqCst);
         let _ = task.result();
-        // The run ends after the cancel: every task it started has returned.
         drop(client);
+        // The compute returned its run's first stop at once (as a failure is), while
+        // the tasks beside the one that stopped it may still be running: each ends
+        // soon, having seen the cancel (the lease taken back answers "stop").
+        while ended.load(Ordering::SeqCst) < started.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         (started.load(Ordering::SeqCst), saw.load(Ordering::SeqCst))
     });
     assert!((1..8).contains(&started), "{started} tasks started");
