@@ -49,6 +49,16 @@ fn client_is_clone_send_sync_and_zero_threads_is_an_error() {
     assert!(ClientError::ZeroThreads
         .to_string()
         .contains("at least one thread"));
+    // Refused at once, before any thread starts (before: threads until the operating
+    // system refused one, seconds later).
+    for threads in [Client::MAX_THREADS + 1, usize::MAX] {
+        let refused = Client::builder().threads(threads).build().unwrap_err();
+        assert_eq!(refused, ClientError::TooManyThreads(threads));
+        assert!(
+            refused.to_string().contains("at most 65535 threads"),
+            "{refused}"
+        );
+    }
     assert_eq!(client(3).threads(), 3);
     assert!(Client::new().threads() >= 1);
 }

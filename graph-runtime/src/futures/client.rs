@@ -161,7 +161,9 @@ impl fmt::Debug for ClientBuilder {
 const EXTRA_THREADS: usize = 1024;
 
 impl ClientBuilder {
-    /// Worker threads (default: one per core).
+    /// Worker threads (default: one per core), 1 to [`Client::MAX_THREADS`]: `build`
+    /// fails with [`ClientError::ZeroThreads`] or [`ClientError::TooManyThreads`]
+    /// otherwise.
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = Some(threads);
         self
@@ -275,6 +277,9 @@ impl ClientBuilder {
         if threads == 0 {
             return Err(ClientError::ZeroThreads);
         }
+        if threads > Client::MAX_THREADS {
+            return Err(ClientError::TooManyThreads(threads));
+        }
         let name = self.name.unwrap_or_else(|| "taskweave".to_owned());
         // Its threads are named after it: checked here, or spawning one would panic.
         if name.contains('\0') {
@@ -328,6 +333,12 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
+    /// The most worker threads a client starts ([`ClientBuilder::threads`]), as many
+    /// as rayon's pools may have: past it, `build` fails at once with
+    /// [`ClientError::TooManyThreads`] rather than start threads until the operating
+    /// system refuses one.
+    pub const MAX_THREADS: usize = 0xFFFF;
+
     /// A client with one worker thread per core.
     ///
     /// # Panics

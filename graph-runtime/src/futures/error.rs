@@ -215,6 +215,10 @@ impl std::error::Error for FutureError {
 pub enum ClientError {
     /// A pool of zero threads could never run anything.
     ZeroThreads,
+    /// More threads asked for ([`ClientBuilder::threads`](crate::ClientBuilder::threads))
+    /// than a client starts, [`MAX_THREADS`](crate::Client::MAX_THREADS): the
+    /// operating system would refuse long before, after a long while of starting them.
+    TooManyThreads(usize),
     /// The operating system refused the threads: its error is the
     /// [`source`](std::error::Error::source).
     Spawn(Arc<std::io::Error>),
@@ -234,6 +238,7 @@ impl PartialEq for ClientError {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (ClientError::ZeroThreads, ClientError::ZeroThreads) => true,
+            (ClientError::TooManyThreads(a), ClientError::TooManyThreads(b)) => a == b,
             (ClientError::InvalidName(a), ClientError::InvalidName(b)) => a == b,
             (ClientError::Spawn(a), ClientError::Spawn(b)) => a.kind() == b.kind(),
             #[cfg(feature = "dashboard")]
@@ -251,6 +256,12 @@ impl fmt::Display for ClientError {
             ClientError::ZeroThreads => {
                 f.write_str("a client needs at least one thread; use `threads(1)` or more")
             }
+            ClientError::TooManyThreads(threads) => write!(
+                f,
+                "a client starts at most {} threads, not {threads}; ask for fewer \
+                 (`threads(n)`, one per core by default)",
+                crate::Client::MAX_THREADS
+            ),
             ClientError::Spawn(why) => write!(f, "could not start the client's threads: {why}"),
             #[cfg(feature = "dashboard")]
             ClientError::Dashboard(why) => write!(f, "could not serve the dashboard: {why}"),
@@ -269,7 +280,9 @@ impl std::error::Error for ClientError {
             ClientError::Spawn(error) => Some(&**error),
             #[cfg(feature = "dashboard")]
             ClientError::Dashboard(error) => Some(&**error),
-            ClientError::ZeroThreads | ClientError::InvalidName(_) => None,
+            ClientError::ZeroThreads
+            | ClientError::TooManyThreads(_)
+            | ClientError::InvalidName(_) => None,
         }
     }
 }
