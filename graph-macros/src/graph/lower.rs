@@ -380,7 +380,14 @@ impl Lower<'_> {
     /// user's expressions as literals, so `j * 2` can read `0 * 2` and `j - 1` `1 - 1`:
     /// clippy's lints on constant operands would blame code the user wrote correctly.
     fn prelude_let(&mut self, pat: TokenStream, value: TokenStream) {
-        if self.reads_state(&value) {
+        let reads_state = self.reads_state(&value);
+        self.push_prelude_let(pat, value, reads_state);
+    }
+
+    /// [`prelude_let`](Self::prelude_let), told whether `value` reads state (which
+    /// then counts as a change for the hoisted operands before it).
+    fn push_prelude_let(&mut self, pat: TokenStream, value: TokenStream, reads_state: bool) {
+        if reads_state {
             self.prelude_changes.push(self.graph.prelude.len());
         }
         self.graph.prelude.push(quote! {
@@ -1166,7 +1173,7 @@ impl Lower<'_> {
                     .map_or_else(Span::call_site, |t| t.span());
                 let hidden = self.hidden_const();
                 let at = self.graph.prelude.len();
-                self.prelude_let(hidden.to_token_stream(), tokens.clone());
+                self.push_prelude_let(hidden.to_token_stream(), tokens.clone(), true);
                 let node = self.graph.nodes.len();
                 self.hoisted
                     .push((node, hidden.clone(), tokens.clone(), at));
