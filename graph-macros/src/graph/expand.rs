@@ -60,12 +60,17 @@ pub(crate) fn expand(graph: &Graph, runtime: &Runtime) -> TokenStream {
 }
 
 /// What a failed `graph!` expands to next to its errors: a graph of the declared
-/// shape that is never run, so the user's code around it still type-checks.
-pub(crate) fn stand_in(graph: &Graph, runtime: &Runtime) -> TokenStream {
+/// shape that is never run, so the user's code around it still type-checks. None
+/// where no graph has that shape (more inputs than a `compute` takes): the errors
+/// alone are then the value, of a type the compiler reports nothing more about.
+pub(crate) fn stand_in(graph: &Graph, runtime: &Runtime) -> Option<TokenStream> {
+    if graph.inputs.len() > super::parse::MAX_INPUTS {
+        return None;
+    }
     let private = runtime.private();
     let (inputs, types) = inputs(graph);
     let ret = ret_type(graph);
-    quote! {
+    Some(quote! {
         {
             static __TABLE: #private::Table<'static> = #private::Table::new(&[], &[], &[], 0);
             #private::Graph::<_, (#(#types,)*)>::__new(
@@ -75,7 +80,7 @@ pub(crate) fn stand_in(graph: &Graph, runtime: &Runtime) -> TokenStream {
                 },
             )
         }
-    }
+    })
 }
 
 fn inputs(graph: &Graph) -> (Vec<&syn::Ident>, Vec<&syn::Type>) {

@@ -44,7 +44,11 @@ pub(crate) fn expand(tokens: TokenStream, plain: &HashSet<String>) -> TokenStrea
         // The errors, next to a stand-in of the right shape: no cascade of type errors
         // from a half-built graph.
         let errors = cx.into_compile_errors();
-        let stand_in = expand::stand_in(&graph, &runtime);
-        quote!({ #errors #stand_in })
+        match expand::stand_in(&graph, &runtime) {
+            Some(stand_in) => quote!({ #errors #stand_in }),
+            // The last `compile_error!` is the block's value: an expression the
+            // compiler has already reported, so `.compute(…)` on it says nothing more.
+            None => quote!({ #errors }),
+        }
     }
 }

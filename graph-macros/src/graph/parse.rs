@@ -8,7 +8,7 @@ use super::cfg::Body;
 use crate::names::{parse_crate_option, Runtime};
 
 /// The most inputs a graph's `compute` takes (the runtime's `Graph` arities).
-const MAX_INPUTS: usize = 8;
+pub(super) const MAX_INPUTS: usize = 8;
 
 /// The parts of a `graph!` invocation.
 pub(crate) struct Input {
