@@ -10,8 +10,8 @@ use syn::spanned::Spanned;
 
 use crate::ctxt::Ctxt;
 use crate::names::{
-    arg_reader, hidden, is_associated, is_primitive, is_standard, split_crate_option,
-    starts_lowercase, tidy, Runtime,
+    attempt_reads, hidden, is_associated, is_primitive, is_standard, split_crate_option,
+    starts_lowercase, tidy, AttemptReads, Runtime,
 };
 use crate::scope::InScope;
 
@@ -239,38 +239,27 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
                     let #name = (&&&#private::dynamic::Wrap::new(#value)).__arg(&mut #parents);
                 }
             });
-    // `f::__call((handles…), |handles, last| f(f::__arg0(h0, last), …))`: each
-    // argument's handle is read once; every attempt of the call (one, or more for
-    // `#[delayed(retries = n)]`) passes it through the companion's `__arg{i}`. Handles
-    // are named at their arguments, where errors about what they give land. An
+    // `f::__call((handles…), |handles, last, c| { let v0 = c.__arg0(h0, last); … f(v0, …) })`:
+    // each argument's handle is made once; every attempt of the call (one, or more for
+    // `#[delayed(retries = n)]`) reads it through the companion's `__arg{i}`, a method
+    // of the companion value the attempt is handed (see `names::attempt_reads`). An
     // argument the function has no parameter for is read by `SurplusArgs` (in scope
     // below), so that rustc's arity error on the call is the only one.
     let last = hidden("__last");
     let all = hidden("__handles");
-    let handles: Vec<syn::Ident> = call
-        .args
-        .iter()
-        .enumerate()
-        .map(|(i, arg)| syn::Ident::new(&format!("__s{i}"), arg.span()))
-        .collect();
+    let spans: Vec<Span> = call.args.iter().map(|arg| arg.span()).collect();
+    let AttemptReads {
+        companion: companion_value,
+        handles,
+        reads,
+        values: read_values,
+    } = attempt_reads(&spans, Span::call_site(), &last);
     let sources = call.args.iter().zip(&names).map(|(arg, name)| {
         let private = private_at(arg.span());
         quote_spanned! {arg.span()=>
             #private::dynamic::Arg::source(&#name, #env, &mut #cursor)
         }
     });
-    let reads = call
-        .args
-        .iter()
-        .zip(&handles)
-        .enumerate()
-        .map(|(i, (arg, handle))| {
-            let reader = arg_reader(i, arg.span());
-            let companion = companion_at(arg.span());
-            quote_spanned! {arg.span()=>
-                #companion::#reader(#handle, #last)
-            }
-        });
     // `#[delayed(pure)]`: equal arguments (equal nodes, equal `Hash` constants, floats
     // with equal bits) give one node, by key; an argument with no key is an error
     // (`PureKey`). The function is known by its companion type (one per function, at
@@ -345,9 +334,10 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
                     let mut #cursor = 0usize;
                     #companion::__call(
                         (#(#sources,)*),
-                        |#all: &mut _, #last: bool| {
+                        |#all: &mut _, #last: bool, #companion_value| {
                             let (#(#handles,)*) = #all;
-                            #task(#(#reads),*)
+                            #(#reads)*
+                            #task(#(#read_values),*)
                         },
                     )
                 },

@@ -393,14 +393,19 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
     // and runs the call once per attempt (`last` true for the one whose panic is the
     // task's), and `__arg{i}` passes argument `i` to an attempt: lent, or given (a clone
     // for an attempt that may be followed by another, when the task has retries).
+    // The readers are methods of the companion value `__call` hands each attempt, so
+    // that a call names the companion at the function's name only (a misspelt name is
+    // one unresolved path), and each argument is read on its own, apart from the call
+    // (see `names::attempt_reads`): rustc's errors and suggestions about an argument
+    // quote that argument.
     // With no retries, `attempts` runs the last attempt only: one inlined call.
     let attempts = quote! {
         #[inline(always)]
         pub fn __call<__H, __R>(
             mut __handles: __H,
-            mut __run: impl ::core::ops::FnMut(&mut __H, bool) -> __R,
+            mut __run: impl ::core::ops::FnMut(&mut __H, bool, Self) -> __R,
         ) -> __R {
-            #private::attempts(#retries, |__last| __run(&mut __handles, __last))
+            #private::attempts(#retries, |__last| __run(&mut __handles, __last, Self {}))
         }
     };
     let again = task.modes.iter().enumerate().map(|(i, mode)| {
@@ -408,23 +413,23 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
         match mode {
             ParamMode::Give if retries == 0 => quote! {
                 #[inline(always)]
-                pub fn #reader<__S: #private::Give + ?::core::marker::Sized>(__source: &mut __S, _: bool) -> __S::Target {
+                pub fn #reader<__S: #private::Give + ?::core::marker::Sized>(&self, __source: &mut __S, _: bool) -> __S::Target {
                     #private::give(__source)
                 }
             },
             ParamMode::Give => quote! {
                 #[inline(always)]
-                pub fn #reader<__S>(__source: &mut __S, __last: bool) -> <__S as #private::Give>::Target
+                pub fn #reader<__S, __T>(&self, __source: &mut __S, __last: bool) -> __T
                 where
-                    __S: #private::Give + #private::Lend<Target = <__S as #private::Give>::Target> + ?::core::marker::Sized,
-                    <__S as #private::Give>::Target: #private::Again,
+                    __S: #private::Give<Target = __T> + #private::Lend<Target = __T> + ?::core::marker::Sized,
+                    __T: #private::Again,
                 {
                     #private::give_again(__source, __last)
                 }
             },
             ParamMode::Lend => quote! {
                 #[inline(always)]
-                pub fn #reader<__S: #private::Lend + ?::core::marker::Sized>(__source: &mut __S, _: bool) -> &__S::Target {
+                pub fn #reader<'__s, __S: #private::Lend + ?::core::marker::Sized>(&self, __source: &'__s mut __S, _: bool) -> &'__s __S::Target {
                     #private::lend(__source)
                 }
             },

@@ -181,6 +181,53 @@ pub(crate) fn arg_reader(index: usize, span: Span) -> syn::Ident {
     syn::Ident::new(&format!("__arg{index}"), span)
 }
 
+/// How one attempt of a task's call reads its arguments, shared by `graph!` and
+/// `delay!`: the closure that `f::__call` runs per attempt is
+/// `|handles, last, companion| { let (h0, …) = handles; <reads> f(v0, …) }`.
+pub(crate) struct AttemptReads {
+    /// The companion value the closure is handed (its readers are its methods).
+    pub(crate) companion: syn::Ident,
+    /// One handle per argument, bound from the handles' tuple.
+    pub(crate) handles: Vec<syn::Ident>,
+    /// `let v{i} = companion.__arg{i}(h{i}, last);`, in the arguments' order.
+    pub(crate) reads: Vec<TokenStream>,
+    /// What the call is given: `v{i}`, each located at its argument.
+    pub(crate) values: Vec<syn::Ident>,
+}
+
+/// The reads of one attempt of a call whose arguments are written at `spans`, as seen
+/// from the call's own tokens at `call` (see [`AttemptReads`]).
+///
+/// Each argument is read into a variable first and the call is given the variables,
+/// each located at its argument: rustc's errors and suggestions about an argument (one
+/// missing, one of another type) quote that argument alone, where a reader call in
+/// the argument list (`f::__arg0(h0, last)`) would quote everything from `f` to it.
+/// The reads are the macro's own (mixed site, located at the argument), so that an
+/// unmet bound of a reader (an argument that is not `Clone` for a retried task) lands
+/// on the argument without rustc suggesting a `&` there; the variables are resolved as
+/// the call's tokens are, so that rustc does not blame the macro for an error on them.
+pub(crate) fn attempt_reads(spans: &[Span], call: Span, last: &syn::Ident) -> AttemptReads {
+    let mut reads = AttemptReads {
+        companion: hidden("__companion"),
+        handles: Vec::with_capacity(spans.len()),
+        reads: Vec::with_capacity(spans.len()),
+        values: Vec::with_capacity(spans.len()),
+    };
+    for (i, &at) in spans.iter().enumerate() {
+        let own = Span::mixed_site().located_at(at);
+        let handle = syn::Ident::new(&format!("__s{i}"), own);
+        let companion = syn::Ident::new("__companion", own);
+        let reader = arg_reader(i, own);
+        let value = syn::Ident::new(&format!("__v{i}"), at.resolved_at(call));
+        reads
+            .reads
+            .push(quote::quote_spanned!(own=> let #value = #companion.#reader(#handle, #last);));
+        reads.handles.push(handle);
+        reads.values.push(value);
+    }
+    reads
+}
+
 // ---- which calls are tasks: shared by `graph!` and `delay!` --------------------------
 
 /// A builtin attribute that cannot make a function a task: doc comments, lint levels,

@@ -8,7 +8,7 @@
 //!         let __load = Slot::new();
 //!         …
 //!         let __run = |__node: u32| match __node {
-//!             0u32 => { let __out = load(load::__arg0(&mut Const(&n))); __load.put(__out); Flow::Continue }
+//!             0u32 => { let __out = load::__call((Const(&n),), |…, __companion| load(__companion.__arg0(…))); __load.put(__out); Flow::Continue }
 //!             …
 //!         };
 //!         dispatch(__table, &__pending, &__run, &__options)?;
@@ -26,7 +26,7 @@ use quote::{quote, quote_spanned, ToTokens};
 use super::forest::{forest, Forest};
 use super::ir::{Graph, Node, Op, Operand, OutPat};
 use super::lower::is_comparison;
-use crate::names::{arg_reader, hidden, Runtime};
+use crate::names::{attempt_reads, hidden, AttemptReads, Runtime};
 
 struct Expander<'g> {
     graph: &'g Graph,
@@ -903,13 +903,15 @@ impl Expander<'_> {
     }
 }
 
-/// A call of a task: `f::__call((handles…), |handles, last| f(f::__arg0(h0, last), …))`.
+/// A call of a task:
+/// `f::__call((handles…), |handles, last, c| { let v0 = c.__arg0(h0, last); … f(v0, …) })`.
 /// Each argument's handle (`sources`) is made once, as an argument of `__call` (so its
 /// temporaries live as a call's arguments do), and every attempt of the call (one, or
-/// more for `#[delayed(retries = n)]`) passes it through the companion's `__arg{i}`. The
-/// outer call is spelled from the user's `f` to their parentheses, so errors about the
-/// node's value land on `f(…)`, and each handle is named at its argument, where errors
-/// about it land.
+/// more for `#[delayed(retries = n)]`) reads it through the companion's `__arg{i}`, a
+/// method of the companion value each attempt is handed (see `names::attempt_reads`).
+/// The outer call is spelled from the user's `f` to their parentheses, so errors about
+/// the node's value land on `f(…)`, and each value is named at its argument, where
+/// errors about it land.
 fn call_expr(
     func: &TokenStream,
     companion: &TokenStream,
@@ -920,28 +922,22 @@ fn call_expr(
 ) -> TokenStream {
     let last = hidden("__last");
     let all = hidden("__handles");
-    let handles: Vec<_> = args
-        .iter()
-        .enumerate()
-        .map(|(i, a)| syn::Ident::new(&format!("__s{i}"), operand_span(a, span)))
-        .collect();
-    let reads = args
-        .iter()
-        .zip(&handles)
-        .enumerate()
-        .map(|(i, (a, handle))| {
-            let at = operand_span(a, span);
-            let reader = arg_reader(i, at);
-            quote_spanned!(at=> #companion::#reader(#handle, #last))
-        });
-    let mut inner = Group::new(Delimiter::Parenthesis, quote!(#(#reads),*));
+    let spans: Vec<Span> = args.iter().map(|a| operand_span(a, span)).collect();
+    let AttemptReads {
+        companion: companion_value,
+        handles,
+        reads,
+        values,
+    } = attempt_reads(&spans, span, &last);
+    let mut inner = Group::new(Delimiter::Parenthesis, quote!(#(#values),*));
     inner.set_span(parens);
     let mut outer = Group::new(
         Delimiter::Parenthesis,
         quote_spanned!(span=>
             (#(#sources,)*),
-            |#all: &mut _, #last: bool| {
+            |#all: &mut _, #last: bool, #companion_value| {
                 let (#(#handles,)*) = #all;
+                #(#reads)*
                 #func #inner
             }
         ),

@@ -1043,7 +1043,7 @@ macro_rules! surplus_readers {
     ($($reader:ident)*) => {$(
         /// The reader of an argument the function has no parameter for.
         #[doc(hidden)]
-        fn $reader<S: slot::Lend + ?Sized>(_source: &mut S, _last: bool) -> S::Target
+        fn $reader<S: slot::Lend + ?Sized>(&self, _source: &mut S, _last: bool) -> S::Target
         where
             S::Target: Sized,
         {
@@ -1054,8 +1054,8 @@ macro_rules! surplus_readers {
 
 /// Readers of the arguments a `#[delayed]` function has no parameter for.
 ///
-/// `delay!(f(a, b))` reads argument `i` through `f::__arg{i}`, which `#[delayed]`
-/// defines once per parameter. With an argument too many, the companion has no reader
+/// `delay!(f(a, b))` reads argument `i` through the companion's method `__arg{i}`,
+/// which `#[delayed]` defines once per parameter. With an argument too many, the companion has no reader
 /// for it; this trait, implemented for every type and in scope in `delay!`'s expansion,
 /// gives one (a companion's own readers come first), so that the call of `f` itself is
 /// what fails, with rustc's "this function takes 1 argument but 2 arguments were
