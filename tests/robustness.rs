@@ -178,6 +178,65 @@ fn dropping_the_client_with_a_long_chain_pending() {
     });
 }
 
+/// A chain of done callbacks, each cancelling the next future, runs in bounded stack:
+/// the callbacks of ends caused 16 callbacks deep run after the one that caused them
+/// returns. (Each callback ran inside the one before: 5,000 links overflowed the stack
+/// and aborted the process.)
+#[test]
+fn a_chain_of_done_callbacks_each_cancelling_the_next_runs_in_bounded_stack() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    within(LIMIT, "chain of done callbacks", || {
+        const N: usize = 100_000;
+        let client = client(1);
+        let gates = client_named("gates");
+        let (blocker, open) = gate(&gates);
+        let futures: Arc<Vec<Future<u64>>> =
+            Arc::new((0..N).map(|_| client.submit(inc, (&blocker,))).collect());
+        let called = Arc::new(AtomicUsize::new(0));
+        for i in 0..N - 1 {
+            let (futures_in, called) = (futures.clone(), called.clone());
+            futures[i].add_done_callback(move |_| {
+                called.fetch_add(1, Ordering::SeqCst);
+                futures_in[i + 1].cancel();
+            });
+        }
+        let first = futures[0].clone();
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || first.cancel())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(called.load(Ordering::SeqCst), N - 1);
+        assert!(futures.iter().all(|f| f.status() == Status::Cancelled));
+        open.send(1).unwrap();
+    });
+}
+
+/// Waiters on many handles of one future come and go in time linear in their number:
+/// a `wait` with a timeout and a dropped `as_completed` over 1,000,000 handles of one
+/// pending future. (Each took its callback back by a search through all of them: 3.3 s
+/// for 200,000 handles in a release build, minutes for a million.)
+#[test]
+fn waits_over_a_million_handles_of_one_future_take_their_callbacks_back_quickly() {
+    within(LIMIT, "a million handles of one future", || {
+        let client = client(1);
+        let gates = client_named("gates");
+        let (blocker, open) = gate(&gates);
+        let handles: Vec<Future<u64>> = (0..1_000_000).map(|_| blocker.clone()).collect();
+        let (done, pending) = taskweave::wait(
+            &handles,
+            taskweave::WaitMode::FirstCompleted,
+            Some(Duration::from_millis(1)),
+        );
+        assert_eq!((done.len(), pending.len()), (0, handles.len()));
+        drop(taskweave::as_completed(handles.clone()));
+        open.send(5).unwrap();
+        assert_eq!(handles[999_999].result().unwrap(), 5);
+        drop(client);
+    });
+}
+
 fn client_named(name: &str) -> Client {
     Client::builder().threads(1).name(name).build().unwrap()
 }

@@ -212,6 +212,12 @@ impl<T> Future<T> {
     /// it), as Dask's `add_done_callback`. The callback does not keep the task alive:
     /// dropping every handle still cancels it, and the callback then sees it cancelled.
     /// Keep callbacks short: they run on a pool thread, before its next task.
+    ///
+    /// A callback that ends another future (cancels it, say) runs that future's
+    /// callbacks at once, inside it; 16 callbacks deep, those run after the callback
+    /// that caused them returns instead, so that a chain of callbacks of any length
+    /// runs in bounded stack. A callback that deep must not wait for a callback it
+    /// causes.
     pub fn add_done_callback(&self, callback: impl FnOnce(&Future<T>) + Send + 'static)
     where
         T: Send + Sync + 'static,
@@ -222,7 +228,7 @@ impl<T> Future<T> {
         // to come, so that a dependent holding the last handle clones the value
         // rather than moving it out from under the callback.
         self.core().callback_to_read();
-        let _ = self.core().on_end(move |_| {
+        self.core().on_end_user(move |_| {
             let future = Future::from_task(task);
             let _read = ReadByCallback(future.core());
             callback(&future);
