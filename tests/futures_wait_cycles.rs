@@ -431,6 +431,42 @@ fn wait_and_as_completed_in_a_cycle_fail_one_task() {
     });
 }
 
+/// `as_completed(..).next_timeout(Duration::MAX)` in a task, over a future that needs
+/// that very task, returns the error that says so, as `result_timeout(Duration::MAX)`
+/// does, rather than panicking inside the task.
+#[test]
+fn next_timeout_without_limit_returns_the_error_of_a_wait_that_cannot_end() {
+    watchdog::within(
+        LIMIT,
+        "next_timeout over a future that needs the waiter",
+        || {
+            let client = client(1);
+            let needs_me = Arc::new(OnceLock::<Future<u64>>::new());
+            let of = needs_me.clone();
+            let waiter = client
+                .task(move || -> Result<bool, FutureError> {
+                    let mut pending = as_completed([of.wait().clone()]);
+                    pending
+                        .next_timeout(std::time::Duration::MAX)
+                        .map(|next| next.is_some())
+                })
+                .named("iterates")
+                .submit(());
+            let reads = client.submit(
+                |waited: Result<bool, FutureError>| u64::from(waited.is_ok()),
+                (&waiter,),
+            );
+            assert!(needs_me.set(reads.clone()).is_ok());
+            let error = waiter.result().expect("the task returned").unwrap_err();
+            assert!(
+                matches!(error, FutureError::WaitsForItself { .. }),
+                "{error:?}"
+            );
+            assert_eq!(reads.result().unwrap(), 0);
+        },
+    );
+}
+
 /// Task `a` waits in `mode` for two futures: task `b`'s, which waits for `a`'s, and one
 /// that finishes well after 100 ms. `a`'s result (how many were done), and `b`'s.
 fn wait_for_two(mode: WaitMode) -> (Result<usize, FutureError>, Result<usize, String>) {

@@ -244,13 +244,16 @@ impl<F: Waitable> AsCompleted<F> {
 
     /// The next future to end, waiting at most `timeout` (`Duration::MAX`: no limit):
     /// `Ok(None)` when none is expected any more, `Err(FutureError::Timeout)` when none
-    /// ended in time (Dask's `as_completed(.., timeout=…)`; the futures go on).
+    /// ended in time (Dask's `as_completed(.., timeout=…)`; the futures go on). In a
+    /// task, with no limit, when none of the futures still expected can end before that
+    /// very task does, the error that says so (as [`Future::result`] returns it): the
+    /// wait could never end.
     #[track_caller]
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<F>, FutureError> {
         if self.pending.is_empty() {
             return Ok(None);
         }
-        if !self.wait_ready(pool::deadline_after(timeout)) {
+        if !self.try_wait_ready(pool::deadline_after(timeout))? {
             return Err(FutureError::Timeout {
                 task: "as_completed".to_owned(),
                 call_site: super::state::call_site_text(std::panic::Location::caller()),
@@ -286,6 +289,12 @@ impl<F: Waitable> AsCompleted<F> {
     /// In a task, with no deadline, when none of the futures still expected can end
     /// before that very task does (see [`wait`]'s): the wait could never end.
     fn wait_ready(&self, deadline: Option<Instant>) -> bool {
+        self.try_wait_ready(deadline)
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// [`wait_ready`](Self::wait_ready), the wait that could never end an error.
+    fn try_wait_ready(&self, deadline: Option<Instant>) -> Result<bool, FutureError> {
         let (list, ready) = &*self.ended;
         let done = || !list.lock().recover().is_empty();
         let expected = || {
@@ -298,11 +307,10 @@ impl<F: Waitable> AsCompleted<F> {
             all: false,
             futures: &expected,
         };
-        let waited = pool::wait(&done, awaited, deadline, || {
+        pool::wait(&done, awaited, deadline, || {
             let queue = list.lock().recover();
             sleep_until(ready, queue, |q| !q.is_empty(), deadline).1
-        });
-        waited.unwrap_or_else(|error| panic!("{error}"))
+        })
     }
 
     /// The next ended future, if one is queued.
