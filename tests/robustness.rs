@@ -237,6 +237,47 @@ fn waits_over_a_million_handles_of_one_future_take_their_callbacks_back_quickly(
     });
 }
 
+/// A task of one client dropping the last handle of another whose running task waits
+/// for it does not wait for that task (a cycle: with `shutdown_timeout(Duration::MAX)`
+/// the drop hung for ever, with the default for 60 s); both finish.
+#[test]
+fn a_task_dropping_another_client_whose_task_waits_for_it_does_not_hang() {
+    within(LIMIT, "client dropped by a task it waits for", || {
+        let a = Client::builder()
+            .threads(1)
+            .name("a")
+            .shutdown_timeout(Duration::MAX)
+            .build()
+            .unwrap();
+        let b = client_named("b");
+        let a_in_b = Arc::new(Mutex::new(Some(a.clone())));
+        let (started, running) = mpsc::channel::<()>();
+        let (go, gone) = mpsc::channel::<()>();
+        let (started, gone) = (Mutex::new(started), Mutex::new(gone));
+        let dropper = b.submit(
+            move || {
+                started.lock().unwrap().send(()).unwrap();
+                gone.lock().unwrap().recv().unwrap();
+                // The last handle of `a`, whose task waits for this one.
+                drop(a_in_b.lock().unwrap().take());
+                1u64
+            },
+            (),
+        );
+        running.recv().unwrap();
+        let dropper_in_a = dropper.clone();
+        let waiter = a.submit(move || dropper_in_a.result().map_err(|e| e.to_string()), ());
+        // The waiter has started (it is `a`'s only task) before the drop is let go.
+        while waiter.status() == Status::Pending {
+            std::thread::yield_now();
+        }
+        drop(a);
+        go.send(()).unwrap();
+        assert_eq!(dropper.result().unwrap(), 1);
+        assert_eq!(waiter.result().unwrap(), Ok(1));
+    });
+}
+
 fn client_named(name: &str) -> Client {
     Client::builder().threads(1).name(name).build().unwrap()
 }

@@ -12,14 +12,12 @@ pub(crate) type Owner = Arc<dyn Any + Send + Sync>;
 
 /// A borrowed owner, as a thread-local holds it: where the owner's handle is, and how
 /// to make an owning [`Owner`] of it. A handle of the front end's own type (a futures
-/// task's `Arc` of its client) is lent as it is, with no count taken per task. Three
+/// task's `Arc` of its client) is lent as it is, with no count taken per task. Two
 /// words, copied around every task scope: the functions lie in a `'static` table.
 #[derive(Clone, Copy)]
 pub(crate) struct OwnerRef {
     /// The lent handle.
     handle: *const (),
-    /// The owner's own address (what two handles of one owner share).
-    address: *const (),
     /// What can be made of `handle`.
     fns: &'static OwnerFns,
 }
@@ -80,25 +78,19 @@ impl OwnerRef {
     pub(crate) fn of<T: Any + Send + Sync>(handle: &Arc<T>) -> OwnerRef {
         OwnerRef {
             handle: (handle as *const Arc<T>).cast(),
-            address: Arc::as_ptr(handle).cast(),
             fns: &ArcFns::<T>::FNS,
         }
     }
 
-    /// Lends `handle`, of a front end's own type, for `owner`, with `fns` to make what
-    /// is asked of it.
+    /// Lends `handle`, of a front end's own type, with `fns` to make what is asked of
+    /// it.
     ///
     /// # Safety
     /// `fns`' functions may be called with `handle`'s address while a scope lends it
     /// (see [`to_owned`](Self::to_owned)), and must be sound then.
-    pub(crate) unsafe fn with<H, T: Any + Send + Sync>(
-        handle: &H,
-        owner: &Arc<T>,
-        fns: &'static OwnerFns,
-    ) -> OwnerRef {
+    pub(crate) unsafe fn with<H>(handle: &H, fns: &'static OwnerFns) -> OwnerRef {
         OwnerRef {
             handle: (handle as *const H).cast(),
-            address: Arc::as_ptr(owner).cast(),
             fns,
         }
     }
@@ -107,14 +99,8 @@ impl OwnerRef {
     pub(crate) fn erased(handle: &Owner) -> OwnerRef {
         OwnerRef {
             handle: (handle as *const Owner).cast(),
-            address: Arc::as_ptr(handle).cast(),
             fns: &ERASED,
         }
-    }
-
-    /// Whether this is `owner`.
-    pub(crate) fn is<T>(&self, owner: &T) -> bool {
-        std::ptr::eq(self.address, (owner as *const T).cast())
     }
 
     /// An owning handle.

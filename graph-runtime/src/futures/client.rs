@@ -31,6 +31,8 @@ use crate::engine::owner::{OwnerRef, OwnerScope};
 /// clone shuts it down: pending tasks are cancelled, running ones finish, and their
 /// threads end. The drop waits for them up to [`ClientBuilder::shutdown_timeout`]
 /// (60 s by default); a thread whose task is still running then is left detached.
+/// Dropped inside a task (of this client or another, or a graph task of a run one of
+/// them computes), it does not wait: the running tasks finish on their own threads.
 ///
 /// # Tasks that wait
 ///
@@ -191,6 +193,7 @@ impl ClientBuilder {
     /// (default: 60 s). A task still running then keeps its thread: the drop returns,
     /// the thread is left detached, and it ends when the task returns (its result is
     /// still published to the task's future). Pending tasks are cancelled either way.
+    /// A drop inside a task does not wait (see [`Client`]).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = Some(timeout);
         self
@@ -702,11 +705,14 @@ impl Owner {
     fn shut_down(&self) {
         let pool = &self.inner.pool;
         pool.close();
-        if pool.is_current() || super::job::in_task_of(&self.inner) {
+        if pool.is_current() || crate::engine::owner::current_ref().is_some() {
             // The last handle was dropped by one of the pool's own tasks, or by a task
             // of a graph the client computes (on rayon's thread, which a thread of the
             // pool waits for): its threads end when their tasks do, but this one
-            // cannot wait for itself.
+            // cannot wait for itself. Nor inside another client's task (or a graph
+            // task of its runs): a running task of this client may be waiting for
+            // that very task (a wait the drop's join would make a cycle of, hung for
+            // the whole shutdown timeout, or for ever).
             return;
         }
         // Running tasks finish, then every thread ends. A task that never returns

@@ -640,21 +640,6 @@ pub(crate) fn current_client() -> Option<Arc<Inner>> {
     }
 }
 
-/// Whether the task running on this thread is one of `client`'s, or a graph task of a
-/// run started inside one: the client's shutdown must not wait for its own pool then,
-/// as a thread of it waits for this very task.
-pub(super) fn in_task_of(client: &Inner) -> bool {
-    crate::engine::owner::with_owner(|owner| {
-        owner.is_some_and(|owner| {
-            owner.is(client)
-                || owner
-                    .to_owned()
-                    .downcast::<TaskOwner>()
-                    .is_ok_and(|owner| std::ptr::eq(&*owner.client, client))
-        })
-    })
-}
-
 /// What a graph run started inside a futures task belongs to: the task's client (for
 /// `get_client` in its tasks) and the task, which waits for the run to end, so that a
 /// wait of one of the run's tasks for a future is the futures task's wait (see
@@ -683,7 +668,7 @@ where
     R: Send + Sync + 'static,
 {
     // SAFETY: the table's functions read the `Arc<Job<F, K, R>>` they are lent with.
-    unsafe { OwnerRef::with(job, &job.client, &Job::<F, K, R>::OWNER_FNS) }
+    unsafe { OwnerRef::with(job, &Job::<F, K, R>::OWNER_FNS) }
 }
 
 impl<F, K, R> Job<F, K, R>
