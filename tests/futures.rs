@@ -55,7 +55,7 @@ fn client_is_clone_send_sync_and_zero_threads_is_an_error() {
         let refused = Client::builder().threads(threads).build().unwrap_err();
         assert_eq!(refused, ClientError::TooManyThreads(threads));
         assert!(
-            refused.to_string().contains("at most 65535 threads"),
+            refused.to_string().contains("at most 4096 threads"),
             "{refused}"
         );
     }

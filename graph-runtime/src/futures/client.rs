@@ -174,9 +174,9 @@ impl ClientBuilder {
     /// The most threads the pool may have while its tasks wait (default: `threads` +
     /// 1024). A task that waits for a future hands its place to another thread, so
     /// that `threads` keep running (Dask's `secede`); see the [`Client`] docs. Values
-    /// below `threads` mean `threads`. The one excess allowed: when every thread is
-    /// blocked and tasks are queued, one more starts (with a warning), since no
-    /// thread could ever free up.
+    /// below `threads` mean `threads`, and values above [`Client::MAX_THREADS`] + 1024
+    /// mean that. The one excess allowed: when every thread is blocked and tasks are
+    /// queued, one more starts (with a warning), since no thread could ever free up.
     pub fn max_threads(mut self, max_threads: usize) -> Self {
         self.max_threads = Some(max_threads);
         self
@@ -290,7 +290,8 @@ impl ClientBuilder {
         }
         let max_threads = self
             .max_threads
-            .unwrap_or_else(|| threads.saturating_add(EXTRA_THREADS));
+            .unwrap_or_else(|| threads.saturating_add(EXTRA_THREADS))
+            .min(Client::MAX_THREADS + EXTRA_THREADS);
         #[cfg(feature = "dashboard")]
         let dashboard = match self.dashboard {
             None => None,
@@ -336,11 +337,13 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    /// The most worker threads a client starts ([`ClientBuilder::threads`]), as many
-    /// as rayon's pools may have: past it, `build` fails at once with
-    /// [`ClientError::TooManyThreads`] rather than start threads until the operating
-    /// system refuses one.
-    pub const MAX_THREADS: usize = 0xFFFF;
+    /// The most worker threads a client starts ([`ClientBuilder::threads`]): past it,
+    /// `build` fails at once with [`ClientError::TooManyThreads`]. Linux's default
+    /// limit on a process's memory maps (`vm.max_map_count`, 65,530; two per thread)
+    /// ends the process, in the standard library's start of a thread, at about 18,000
+    /// threads, rather than refusing one with an error: a client stays well below,
+    /// its waits' extra threads ([`ClientBuilder::max_threads`]) included.
+    pub const MAX_THREADS: usize = 4096;
 
     /// A client with one worker thread per core.
     ///
