@@ -400,7 +400,18 @@ where
             return false;
         }
         if let Some(observer) = self.observer {
-            observer.task_started(node, &self.infos[node as usize]);
+            let info = &self.infos[node as usize];
+            let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                observer.task_started(node, info);
+            }));
+            if let Err(payload) = told {
+                // The observer's panic is the caller's; those told the start (a
+                // tracing span entered) are told the end first, as a failure.
+                crate::engine::error::discard_panic(|| {
+                    observer.task_finished(node, info, TaskOutcome::Failed);
+                });
+                std::panic::resume_unwind(payload);
+            }
         }
         true
     }

@@ -149,9 +149,9 @@ impl Observers {
 
 impl Observers {
     /// `hook` of every observer, even when one panics: the first panic is resumed once
-    /// all have been told, so that one observer's panic at a run's start or end does
-    /// not keep it from the others (a progress bar left drawing, a report's run left
-    /// pending).
+    /// all have been told, so that one observer's panic does not keep an event from
+    /// the others (a progress bar left drawing, a report's run left pending, a
+    /// tracing span left entered).
     fn tell_all(&self, hook: impl Fn(&dyn Observer)) {
         let mut first = crate::engine::error::FirstPanic::default();
         for observer in &self.0 {
@@ -166,24 +166,22 @@ impl Observer for Observers {
         self.tell_all(|o| o.graph_started(nodes));
     }
     fn task_started(&self, node: u32, info: &NodeInfo<'_>) {
-        self.0.iter().for_each(|o| o.task_started(node, info));
+        self.tell_all(|o| o.task_started(node, info));
     }
     fn task_finished(&self, node: u32, info: &NodeInfo<'_>, outcome: TaskOutcome) {
-        self.0
-            .iter()
-            .for_each(|o| o.task_finished(node, info, outcome));
+        self.tell_all(|o| o.task_finished(node, info, outcome));
     }
     fn graph_finished(&self, result: Result<(), &TaskError>) {
         self.tell_all(|o| o.graph_finished(result));
     }
     fn future_submitted(&self, task: &FutureEvent<'_>) {
-        self.0.iter().for_each(|o| o.future_submitted(task));
+        self.tell_all(|o| o.future_submitted(task));
     }
     fn future_started(&self, task: &FutureEvent<'_>) {
-        self.0.iter().for_each(|o| o.future_started(task));
+        self.tell_all(|o| o.future_started(task));
     }
     fn future_finished(&self, task: &FutureEvent<'_>, outcome: TaskOutcome) {
-        self.0.iter().for_each(|o| o.future_finished(task, outcome));
+        self.tell_all(|o| o.future_finished(task, outcome));
     }
 }
 
