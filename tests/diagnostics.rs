@@ -430,3 +430,45 @@ fn overlapping_runs_share_a_progress_and_are_refused_by_a_run_record() {
     let outcomes = alone.info().with_outcomes(&record);
     assert!(outcomes.run_error().is_none());
 }
+
+/// A dynamic compute that fails while another task still runs, watched by a
+/// `RunRecord` and a `Progress`, returns once the run has ended: the record holds the
+/// whole run (no task still running, the failure kept), and a run after it is not one
+/// that overlapped it. (It returned at once: the record showed `slow` running and no
+/// error, and the next run was refused as overlapping.)
+#[test]
+fn an_observed_failing_dynamic_compute_returns_with_its_observers_told_the_whole_run() {
+    use taskweave::{NodeOutcome, RunRecord};
+    let record = Arc::new(RunRecord::new());
+    let progress = Progress::hidden();
+    let slow = delayed(|x: i64| {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        x
+    })
+    .named("slow")
+    .call(1);
+    let bad = delayed(|x: i64| -> i64 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        panic!("bad {x}")
+    })
+    .named("bad")
+    .call(2);
+    let both = delay!(add(&slow, &bad));
+    let options = RunOptions::new()
+        .observer(record.clone())
+        .observer(Arc::new(progress.clone()));
+    let error = both.try_compute_with(options.clone()).unwrap_err();
+    assert_eq!(error.task(), "bad");
+    let outcomes = record.outcomes().expect("the record watched the run");
+    assert!(!outcomes.contains(&NodeOutcome::Running), "{outcomes:?}");
+    assert!(record.error().is_some_and(|e| e.contains("bad 2")));
+    assert_eq!(
+        (progress.done(), progress.total(), progress.failed()),
+        (2, 3, 1)
+    );
+    let after = delay!(inc(20));
+    assert_eq!(after.try_compute_with(options).unwrap(), 21);
+    assert!(!record.overlapped());
+    let outcomes = after.info().with_outcomes(&record);
+    assert!(outcomes.run_error().is_none());
+}

@@ -750,7 +750,8 @@ impl Plan {
 /// task starts, and what they hold is freed when they end (the run owns its storage;
 /// the next compute gets fresh slots). A compute called from a thread of rayon's pool,
 /// or with the synchronous scheduler, runs on the calling thread and returns when every
-/// started task has ended.
+/// started task has ended; so does one with an observer (its own, or a performance
+/// report's), whose observers have then been told the whole run.
 #[must_use = "a prepared graph does nothing until computed: call `.compute()`"]
 pub struct Prepared<V> {
     run: Arc<Storage>,
@@ -783,9 +784,15 @@ impl Storage {
     /// worker would start: while every worker waits for a future, none takes a job
     /// queued from outside (see `engine::sync::WaitingForFuture`), and this thread runs
     /// the graph itself, in order, rather than wait for them (it may be what they wait
-    /// for); a job already queued is taken back when that happens.
+    /// for); a job already queued is taken back when that happens. A run that someone
+    /// observes (its own observer, or an active performance report) returns once it
+    /// has ended instead: its observers have been told the whole run by then (one
+    /// returned early had its record still running, and the next run was counted as
+    /// overlapping it).
     fn run(self: &Arc<Self>, options: RunOptions) -> Result<(), TaskError> {
+        let observed = options.observer.is_some() || crate::engine::observe::ambient_active();
         let detach = !self.plan.sequential
+            && !observed
             && options.effective_scheduler() == Scheduler::Threads
             && !crate::engine::sync::in_pool();
         if !detach {
