@@ -472,3 +472,19 @@ fn an_observed_failing_dynamic_compute_returns_with_its_observers_told_the_whole
     let outcomes = after.info().with_outcomes(&record);
     assert!(outcomes.run_error().is_none());
 }
+
+/// A task name longer than `format!` pads (65,535 characters) prints whole in the node
+/// table and the profiler's summary (both panicked: "Formatting argument out of
+/// range").
+#[test]
+fn names_longer_than_a_column_can_be_padded_print_whole() {
+    let long = "x".repeat(70_000);
+    let node = delayed(|x: i64| x + 1).named(long.clone()).call(1);
+    assert!(node.info().table_text().contains(&long));
+    let profiler = Arc::new(Profiler::new());
+    assert_eq!(
+        node.try_compute_with(observed(profiler.clone())).unwrap(),
+        2
+    );
+    assert!(profiler.summary().to_string().contains(&long));
+}

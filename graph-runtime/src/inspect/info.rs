@@ -509,7 +509,8 @@ impl GraphInfo {
     pub fn table_text(&self) -> String {
         use std::fmt::Write as _;
         let id = self.nodes.len().saturating_sub(1).to_string().len().max(4);
-        let width = |f: fn(&NodeView) -> usize| self.nodes.iter().map(f).max().unwrap_or(0);
+        let width =
+            |f: fn(&NodeView) -> usize| column_width(self.nodes.iter().map(f).max().unwrap_or(0));
         let name = width(|n| n.name.chars().count()).max(16);
         let site = width(|n| n.call_site.chars().count()).max(32);
         let mut out = String::new();
@@ -529,6 +530,13 @@ impl GraphInfo {
         }
         out
     }
+}
+
+/// A text column's width for entries of up to `longest` characters: the most that
+/// `format!`'s padding takes (a width past `u16::MAX` panics in it); a longer entry
+/// overflows its column.
+pub(crate) fn column_width(longest: usize) -> usize {
+    longest.min(usize::from(u16::MAX))
 }
 
 #[cfg(test)]

@@ -857,13 +857,14 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self
-            .rows
-            .iter()
-            .map(|r| r.name.chars().count())
-            .chain([8])
-            .max()
-            .unwrap_or(8);
+        let width = crate::inspect::info::column_width(
+            self.rows
+                .iter()
+                .map(|r| r.name.chars().count())
+                .chain([8])
+                .max()
+                .unwrap_or(8),
+        );
         // The tasks that never ran get a column only where there are some.
         let not_run = self.rows.iter().any(|r| r.not_run > 0);
         write!(
