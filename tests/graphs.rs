@@ -903,3 +903,44 @@ fn constant_arguments_after_a_stopping_question_mark_are_not_evaluated() {
     assert_eq!(counter.load(SeqCst), 1);
     assert_eq!(g.compute("x".into()), expected);
 }
+
+#[delayed]
+fn fails_soon(x: i64) -> i64 {
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    panic!("fails soon: {x}")
+}
+
+#[delayed]
+fn ends_late(x: i64) -> i64 {
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    x
+}
+
+/// A tree-form graph (every value read once) holds its run's task scope around its
+/// nodes only, not across its joins: rayon work of someone else's that a thread runs
+/// while it waits in the tree's join reads `cancelled()` false, after the run has
+/// failed. (Every item of such a `par_iter` read true.)
+#[test]
+fn other_work_run_while_a_tree_waits_is_not_its_task() {
+    use rayon::prelude::*;
+    let tree = graph!(|n: i64| -> i64 { add(fails_soon(n), ends_late(n)) });
+    let seen_cancelled = std::thread::scope(|s| {
+        let other = s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            (0..64u32)
+                .into_par_iter()
+                .filter(|_| {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                    taskweave::cancelled()
+                })
+                .count()
+        });
+        let error = tree.try_compute(1).unwrap_err();
+        assert_eq!(error.task(), "fails_soon");
+        other.join().unwrap()
+    });
+    assert_eq!(
+        seen_cancelled, 0,
+        "items of another par_iter read cancelled()"
+    );
+}

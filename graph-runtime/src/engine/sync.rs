@@ -150,36 +150,14 @@ pub(crate) fn join<RA: Send, RB: Send>(
     }
 }
 
-/// [`rayon::join`], calling `on_steal` on the thread that runs `b` first when `b` was stolen
-/// (the guard it returns lives while `b` runs): `b` then runs on a thread in another
-/// state than the one that called the join.
+/// [`rayon::join`] (under loom, `b` on a thread of its own: see the loom `join` above).
 #[cfg(not(loom))]
 #[inline(always)]
-pub(crate) fn join_stolen<RA: Send, RB: Send, G>(
+pub(crate) fn join<RA: Send, RB: Send>(
     a: impl FnOnce() -> RA + Send,
     b: impl FnOnce() -> RB + Send,
-    on_steal: impl FnOnce() -> G + Send,
 ) -> (RA, RB) {
-    rayon::join_context(
-        |_| a(),
-        |ctx| {
-            let _guard = ctx.migrated().then(on_steal);
-            b()
-        },
-    )
-}
-
-/// [`join_stolen`]: under loom `b` always runs on another thread.
-#[cfg(loom)]
-pub(crate) fn join_stolen<RA: Send, RB: Send, G>(
-    a: impl FnOnce() -> RA + Send,
-    b: impl FnOnce() -> RB + Send,
-    on_steal: impl FnOnce() -> G + Send,
-) -> (RA, RB) {
-    join(a, || {
-        let _guard = on_steal();
-        b()
-    })
+    rayon::join(a, b)
 }
 
 /// [`rayon::join`], noting for an `observed` run where a thread's straight run from one task

@@ -20,7 +20,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::engine::dispatch::{watched, Ctx, Failures, Flow};
 use crate::engine::error::TaskError;
-use crate::engine::observe::{TaskOutcome, TaskScope};
+use crate::engine::observe::TaskOutcome;
 use crate::engine::options::{RunOptions, Scheduler};
 use crate::engine::slot::Value;
 use crate::engine::sync;
@@ -53,7 +53,14 @@ impl Tree<'_, '_> {
         if self.ctx.stopped_at(index) || (self.watched && !self.before(index)) {
             return None;
         }
-        let (value, outcome) = match panic::catch_unwind(AssertUnwindSafe(body)) {
+        // The run's scope around the node's own code only, as the dispatcher does:
+        // held across a join, it would be that of whatever other work rayon runs on
+        // this thread while the join waits (a `par_iter` of someone else's read
+        // `cancelled()` true after this run failed).
+        let scope = self.ctx.scope(index);
+        let ran = panic::catch_unwind(AssertUnwindSafe(body));
+        drop(scope);
+        let (value, outcome) = match ran {
             Ok(value) => (Some(Value::new(value)), TaskOutcome::Finished),
             Err(payload) => {
                 self.ctx.fail(index, payload);
@@ -86,8 +93,8 @@ impl Tree<'_, '_> {
     }
 
     /// Runs two branches of the graph, in parallel unless the run is sequential; the
-    /// left one first on this thread. A thread that steals the right one enters the
-    /// run's task scope for it (see [`run_tree`]).
+    /// left one first on this thread. No task scope is held across it (see
+    /// [`node`](Self::node)).
     ///
     /// Rayon's join is a sizeable generic function, compiled again for every join of
     /// every graph: about 15 ms of a debug build per join (a 63-join tree built in
@@ -111,7 +118,7 @@ impl Tree<'_, '_> {
                 let left = left();
                 (left, right())
             } else {
-                sync::join_stolen(left, right, || self.enter())
+                sync::join(left, right)
             }
         }
         #[cfg(debug_assertions)]
@@ -137,18 +144,8 @@ impl Tree<'_, '_> {
             left();
             right();
         } else {
-            sync::join_stolen(left, right, || self.enter());
+            sync::join(left, right);
         }
-    }
-}
-
-impl Tree<'_, '_> {
-    /// Makes this run's stop visible to `cancelled()` on this thread while the guard
-    /// lives. A tree's nodes never stop the graph (`Flow::Stop` needs `?`), so the run
-    /// stops all its nodes or none: one scope per thread's stretch of the run serves
-    /// every node in it, where the dispatcher enters one per node.
-    fn enter(&self) -> TaskScope {
-        self.ctx.scope(0)
     }
 }
 
@@ -180,7 +177,6 @@ pub fn run_tree<R: Send>(
                 sequential,
                 watched,
             };
-            let _scope = tree.enter();
             body(&tree)
         };
         if sequential || sync::in_pool() {
