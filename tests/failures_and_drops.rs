@@ -433,3 +433,49 @@ fn nested_compute_inside_a_task() {
     });
     assert_eq!(g.compute_on(&pool(2), 1), (2 + 3) + (3 + 4));
 }
+
+/// An error whose `Drop` panics when it holds -2.
+#[derive(Debug)]
+struct PanicsOnDrop(i64);
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        if self.0 == -2 && !std::thread::panicking() {
+            panic!("error {} dropped", self.0);
+        }
+    }
+}
+
+#[delayed]
+fn check_after(x: i64, millis: u64) -> Result<i64, PanicsOnDrop> {
+    std::thread::sleep(std::time::Duration::from_millis(millis));
+    if x > 0 {
+        Ok(x)
+    } else {
+        Err(PanicsOnDrop(x))
+    }
+}
+
+#[delayed]
+fn add_two(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+/// Two `?` that fail, the later one first: the graph returns the earlier one's error,
+/// as sequential code does, on either scheduler, and the later error's `Drop` (a value
+/// sequential code never makes) panicking does not fail the run. (It failed the run,
+/// naming the earlier task, and the earlier error was lost.)
+#[test]
+fn a_later_error_dropped_for_an_earlier_one_does_not_fail_the_run() {
+    let g = graph!(|a: i64, b: i64| -> Result<i64, PanicsOnDrop> {
+        let x = check_after(a, 200)?;
+        let y = check_after(b, 0)?;
+        Ok(add_two(x, y))
+    });
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        let result = g
+            .try_compute_with(scheduler, -1, -2)
+            .expect("no task failed");
+        assert_eq!(result.unwrap_err().0, -1, "{scheduler:?}");
+    }
+}

@@ -267,14 +267,21 @@ impl<T> EarlyExit<T> {
     }
 
     /// Keeps `value`, the early exit of `node`, unless a node before it exited early
-    /// too; the value not kept is dropped.
+    /// too; the value not kept is dropped, outside the lock, and a panic in its `Drop`
+    /// discarded (the panic hook prints it): sequential code would never have made it,
+    /// and its drop runs inside whichever node's code came second, which it must not
+    /// fail (the earlier `?`'s own exit was lost to a later error's `Drop`).
     #[cold]
     pub fn put(&self, node: u32, value: T) {
         let mut exit = self.exit.lock().recover();
-        if exit.as_ref().is_none_or(|(first, _)| node < *first) {
-            // The value replaced (a later node's) is dropped outside the lock.
-            let _later = exit.replace((node, value));
-            drop(exit);
+        let not_kept = if exit.as_ref().is_none_or(|(first, _)| node < *first) {
+            exit.replace((node, value)).map(|(_, later)| later)
+        } else {
+            Some(value)
+        };
+        drop(exit);
+        if let Some(not_kept) = not_kept {
+            crate::engine::error::discard_panic(|| drop(not_kept));
         }
     }
 
