@@ -334,7 +334,7 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
                     let mut #cursor = 0usize;
                     #companion::__call(
                         (#(#sources,)*),
-                        |#all: &mut _, #last: bool, #companion_value| {
+                        &mut |#all: &mut _, #last: bool, #companion_value| {
                             let (#(#handles,)*) = #all;
                             #(#reads)*
                             #task(#(#read_values),*)

@@ -399,12 +399,18 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
     // (see `names::attempt_reads`): rustc's errors and suggestions about an argument
     // quote that argument.
     // With no retries, `attempts` runs the last attempt only: one inlined call.
+    // The attempt is an `&mut dyn FnMut` written where `__call` is called: a closure
+    // passed for a generic parameter leaves rustc an obligation until the end of type
+    // checking the whole function around it, which every later step examines again,
+    // so that thousands of calls in one `graph!` took time growing with their square.
+    // The result type is a projection (`Itself`), so that a `let`'s declared type is
+    // checked against the call, as for a plain function (see `__private::Itself`).
     let attempts = quote! {
         #[inline(always)]
         pub fn __call<__H, __R>(
             mut __handles: __H,
-            mut __run: impl ::core::ops::FnMut(&mut __H, bool, Self) -> __R,
-        ) -> __R {
+            __run: &mut dyn ::core::ops::FnMut(&mut __H, bool, Self) -> __R,
+        ) -> <__R as #private::Itself>::Out {
             #private::attempts(#retries, |__last| __run(&mut __handles, __last, Self {}))
         }
     };

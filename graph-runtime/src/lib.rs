@@ -108,6 +108,19 @@ pub mod __private {
         pub use crate::prohibited::FormatAfterCompute;
     }
 
+    /// `T` itself, behind a projection: the result type of a `#[delayed]` function's
+    /// `__call`, whose attempt is an `&mut dyn FnMut`. Through a plain `R`, the type a
+    /// `let` declares would become the attempt's expected return type, and a mismatch
+    /// would be reported inside it rather than on the call, against the `let`'s type.
+    pub trait Itself {
+        /// `Self`.
+        type Out;
+    }
+
+    impl<T> Itself for T {
+        type Out = T;
+    }
+
     /// One pending counter per node, for `dispatch`.
     #[inline(always)]
     pub fn pending<const N: usize>() -> [AtomicU32; N] {

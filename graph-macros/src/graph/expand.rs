@@ -935,7 +935,7 @@ fn call_expr(
         Delimiter::Parenthesis,
         quote_spanned!(span=>
             (#(#sources,)*),
-            |#all: &mut _, #last: bool, #companion_value| {
+            &mut |#all: &mut _, #last: bool, #companion_value| {
                 let (#(#handles,)*) = #all;
                 #(#reads)*
                 #func #inner
