@@ -7,8 +7,9 @@
 //! request, or never reads its answer) holds only its own thread, and only until its
 //! deadline: [`REQUEST_TIMEOUT`] to send its request head (at most [`MAX_HEAD`]
 //! bytes), [`WRITE_TIMEOUT`] to take its answer. At most [`MAX_CONNECTIONS`]
-//! connections are served at once; one more is answered `503` at once and closed,
-//! without a thread. Stopping the server (dropping it) wakes the accepting thread
+//! connections are served at once; one more takes the place of the oldest that has
+//! been sending its request head for [`STALLED`] or longer, or, if none has, is
+//! answered `503` at once and closed, without a thread. Stopping the server (dropping it) wakes the accepting thread
 //! with a connection of its own, closes the listening socket and shuts every open
 //! connection down, so that their threads end at once too.
 
@@ -28,8 +29,13 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest request head read (request line and header fields).
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
-/// Connections served at once; more are answered `503 Service Unavailable`.
+/// Connections served at once; more are answered `503 Service Unavailable`, unless
+/// one of those has stalled (see [`STALLED`]).
 pub(crate) const MAX_CONNECTIONS: usize = 64;
+/// How long a connection may go without sending its whole request head before a new
+/// connection takes its place when every place is taken: clients that connect and send
+/// nothing, 64 of them again every 10 s, kept everyone else out.
+const STALLED: Duration = Duration::from_secs(1);
 /// How long dropping a server waits for its accepting thread.
 const DROP_WAIT: Duration = Duration::from_secs(2);
 /// How long a connection is read on after its answer (for the request's rest, so
@@ -75,9 +81,42 @@ pub(crate) type Handler = Arc<dyn Fn(&Request<'_>) -> Response + Send + Sync>;
 /// The open connections, by number: a handle to each, for shutting them down.
 #[derive(Default)]
 struct Connections {
-    open: HashMap<u64, TcpStream>,
+    open: HashMap<u64, Connection>,
     next: u64,
     stopped: bool,
+}
+
+/// An open connection, as the accepting thread keeps it.
+struct Connection {
+    /// A handle of its stream, to shut it down.
+    stream: TcpStream,
+    /// When it was accepted.
+    since: Instant,
+    /// Whether its request head is still being read (a client that stalls there
+    /// holds its place for up to [`REQUEST_TIMEOUT`]).
+    reading: bool,
+}
+
+impl Connections {
+    /// Makes room for one more connection when all [`MAX_CONNECTIONS`] are taken: the
+    /// oldest of those still sending their request head after [`STALLED`] is shut
+    /// down (it is answered nothing) and forgotten. False when none has stalled that
+    /// long: every place serves a live request.
+    fn evict_stalled(&mut self) -> bool {
+        let stalled = self
+            .open
+            .iter()
+            .filter(|(_, c)| c.reading && c.since.elapsed() >= STALLED)
+            .min_by_key(|(_, c)| c.since)
+            .map(|(id, _)| *id);
+        let Some(id) = stalled else {
+            return false;
+        };
+        if let Some(connection) = self.open.remove(&id) {
+            let _ = connection.stream.shutdown(Shutdown::Both);
+        }
+        true
+    }
 }
 
 /// A running server; dropping it stops it.
@@ -157,7 +196,8 @@ fn accept(
         }
         let id = {
             let mut open = connections.lock().recover();
-            if open.stopped || open.open.len() >= MAX_CONNECTIONS {
+            let full = open.open.len() >= MAX_CONNECTIONS && !open.evict_stalled();
+            if open.stopped || full {
                 drop(open);
                 busy(stream);
                 continue;
@@ -167,7 +207,12 @@ fn accept(
             };
             let id = open.next;
             open.next += 1;
-            open.open.insert(id, handle);
+            let connection = Connection {
+                stream: handle,
+                since: Instant::now(),
+                reading: true,
+            };
+            open.open.insert(id, connection);
             id
         };
         let (their_connections, their_handler) = (connections.clone(), handler.clone());
@@ -175,8 +220,8 @@ fn accept(
             .name("taskweave-dashboard-connection".to_owned())
             .spawn(move || {
                 // Forgets the connection however the thread ends.
-                let _open = Open(&their_connections, id);
-                serve(stream, &*their_handler);
+                let open = Open(&their_connections, id);
+                serve(stream, &*their_handler, || open.head_read());
             });
         if spawned.is_err() {
             // The stream goes with the closure: closed.
@@ -187,6 +232,15 @@ fn accept(
 
 /// Removes connection `.1` from the open ones when dropped.
 struct Open<'a>(&'a Mutex<Connections>, u64);
+
+impl Open<'_> {
+    /// Its request head is read: no longer a stalled client's.
+    fn head_read(&self) {
+        if let Some(connection) = self.0.lock().recover().open.get_mut(&self.1) {
+            connection.reading = false;
+        }
+    }
+}
 
 impl Drop for Open<'_> {
     fn drop(&mut self) {
@@ -218,10 +272,17 @@ enum Unread {
     TooLarge,
 }
 
-/// One connection: read one request, answer it, close.
-fn serve(mut stream: TcpStream, handler: &(dyn Fn(&Request<'_>) -> Response + Send + Sync)) {
+/// One connection: read one request, answer it, close. `head_read` is told once the
+/// request's head has come.
+fn serve(
+    mut stream: TcpStream,
+    handler: &(dyn Fn(&Request<'_>) -> Response + Send + Sync),
+    head_read: impl FnOnce(),
+) {
     let _ = stream.set_nodelay(true);
-    let answer = match read_head(&mut stream, Instant::now() + REQUEST_TIMEOUT) {
+    let head = read_head(&mut stream, Instant::now() + REQUEST_TIMEOUT);
+    head_read();
+    let answer = match head {
         Ok(head) => match parse(&head) {
             Ok(request) => {
                 let head_only = request.method == "HEAD";
@@ -444,8 +505,8 @@ impl Drop for Server {
         {
             let mut open = self.connections.lock().recover();
             open.stopped = true;
-            for stream in open.open.values() {
-                let _ = stream.shutdown(Shutdown::Both);
+            for connection in open.open.values() {
+                let _ = connection.stream.shutdown(Shutdown::Both);
             }
         }
         let ended = self
@@ -491,6 +552,44 @@ mod tests {
         }
         assert_eq!(end_of_head(b"GET / HTTP/1.1\r\n\r\nrest"), Some(18));
         assert_eq!(end_of_head(b"GET / HTTP/1.1\r\n"), None);
+    }
+
+    /// A request answered: its status line's code.
+    fn status_of(addr: SocketAddr) -> u16 {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let text = String::from_utf8_lossy(&answer);
+        text.split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Every place taken by clients that connected and sent nothing: a request that
+    /// comes once they have stalled for a while takes the oldest one's place and is
+    /// answered (it was answered `503` for as long as they held on, 10 s each).
+    #[test]
+    fn a_request_takes_the_place_of_a_stalled_connection() {
+        let handler: Handler = Arc::new(|_: &Request<'_>| Response::text(200, "ok"));
+        let server = Server::start(&["127.0.0.1:0".parse().unwrap()], handler).unwrap();
+        let addr = server.addr();
+        let stalled: Vec<TcpStream> = (0..MAX_CONNECTIONS)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        while server.open_connections() < MAX_CONNECTIONS {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(STALLED + Duration::from_millis(100));
+        assert_eq!(status_of(addr), 200);
+        assert_eq!(status_of(addr), 200);
+        drop(stalled);
     }
 
     #[test]
