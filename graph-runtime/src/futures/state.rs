@@ -485,28 +485,32 @@ impl Core {
         &self,
         callback: impl FnOnce(&Outcome) + Send + 'static,
     ) -> Option<CallbackId> {
-        self.add_callback(Box::new(callback), false)
+        self.add_callback(callback, false)
     }
 
     /// [`on_end`](Self::on_end) for the user's callback (`add_done_callback`), which
     /// may end other tasks, whose own callbacks then run (see [`tell`]).
     pub(crate) fn on_end_user(&self, callback: impl FnOnce(&Outcome) + Send + 'static) {
-        let _ = self.add_callback(Box::new(callback), true);
+        let _ = self.add_callback(callback, true);
     }
 
+    /// Boxed only when kept: a callback of a task that has ended is called at once.
     fn add_callback(
         &self,
-        call: Box<dyn FnOnce(&Outcome) + Send>,
+        callback: impl FnOnce(&Outcome) + Send + 'static,
         user: bool,
     ) -> Option<CallbackId> {
         let ended = {
             let mut waiters = self.waiters.lock().recover();
             match &waiters.ended {
                 Some(outcome) => outcome.clone(),
-                None => return Some(waiters.callbacks.push(Callback { call, user })),
+                None => {
+                    let call = Box::new(callback);
+                    return Some(waiters.callbacks.push(Callback { call, user }));
+                }
             }
         };
-        call(&ended);
+        callback(&ended);
         None
     }
 
