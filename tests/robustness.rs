@@ -152,12 +152,7 @@ fn a_long_chain_cancelled_at_the_root_without_overflow() {
         let last = chain(&client, root);
         // Cancelling tells 100,000 dependents in turn, on the cancelling thread: a
         // 64 KiB stack is plenty for a work list (and far too little for recursion).
-        std::thread::Builder::new()
-            .stack_size(64 << 10)
-            .spawn(move || root_handle.cancel())
-            .unwrap()
-            .join()
-            .unwrap();
+        on_a_stack_of(64 << 10, move || root_handle.cancel());
         assert_eq!(last.status(), Status::Cancelled);
         assert!(matches!(last.result(), Err(FutureError::Cancelled { .. })));
         open.send(1).unwrap();
@@ -201,12 +196,7 @@ fn a_chain_of_done_callbacks_each_cancelling_the_next_runs_in_bounded_stack() {
             });
         }
         let first = futures[0].clone();
-        std::thread::Builder::new()
-            .stack_size(256 << 10)
-            .spawn(move || first.cancel())
-            .unwrap()
-            .join()
-            .unwrap();
+        on_a_stack_of(256 << 10, move || first.cancel());
         assert_eq!(called.load(Ordering::SeqCst), N - 1);
         assert!(futures.iter().all(|f| f.status() == Status::Cancelled));
         open.send(1).unwrap();
@@ -276,6 +266,17 @@ fn a_task_dropping_another_client_whose_task_waits_for_it_does_not_hang() {
         assert_eq!(dropper.result().unwrap(), 1);
         assert_eq!(waiter.result().unwrap(), Ok(1));
     });
+}
+
+/// Runs `f` on a thread of its own with a stack of `bytes`, and waits for it: room
+/// for a work list, far too little for recursion over a long chain.
+fn on_a_stack_of(bytes: usize, f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(bytes)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
 }
 
 fn client_named(name: &str) -> Client {

@@ -678,12 +678,12 @@ impl Pool {
             // nothing (each looked for work every second: 2,000 idle workers took 6.6 s
             // of CPU in 5 s).
             let mut counts = counts;
-            let timed_out = loop {
+            let (timed_out, spare) = loop {
                 let (woken, timeout) = self.wake.wait_timeout(counts, SPARE_IDLE).recover();
                 counts = woken;
                 let spare = counts.live - counts.blocked > self.threads;
                 if counts.woken > 0 || counts.closed || !timeout.timed_out() || spare {
-                    break timeout.timed_out();
+                    break (timeout.timed_out(), spare);
                 }
             };
             if counts.woken > 0 {
@@ -692,7 +692,6 @@ impl Pool {
                 self.sleeping.fetch_sub(1, Ordering::Relaxed);
             }
             closing = counts.closed;
-            let spare = counts.live - counts.blocked > self.threads;
             if timed_out && spare && !self.has_work() {
                 return self.end(counts);
             }

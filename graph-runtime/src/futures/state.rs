@@ -638,7 +638,7 @@ fn tell(first: Telling) {
         // user's callbacks of those ends run at once too, up to a nesting of
         // `MAX_CALLBACK_NESTING`; past it they run after the callback that caused
         // them returns (as Dask runs callbacks, one after another).
-        let deep = IN_CALLBACKS.try_with(Cell::get).unwrap_or(0) >= MAX_CALLBACK_NESTING;
+        let deep = callback_depth() >= MAX_CALLBACK_NESTING;
         for callback in callbacks {
             if callback.user && deep {
                 let later = (callback, outcome.clone());
