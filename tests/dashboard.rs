@@ -424,6 +424,25 @@ fn the_server_ends_when_its_client_or_guard_drops() {
         let second = Dashboard::serve(addr).unwrap_err();
         assert_eq!(second.kind(), std::io::ErrorKind::AddrInUse, "{second}");
         assert!(second.to_string().contains(&addr.to_string()), "{second}");
+        // An address that does not parse is named too.
+        let unparsed = Client::builder()
+            .dashboard("localhost:port")
+            .build()
+            .unwrap_err();
+        assert!(
+            unparsed.to_string().contains("\"localhost:port\""),
+            "{unparsed}"
+        );
+        let unparsed = Dashboard::serve("not an address").unwrap_err();
+        assert_eq!(
+            unparsed.kind(),
+            std::io::ErrorKind::InvalidInput,
+            "{unparsed}"
+        );
+        assert!(
+            unparsed.to_string().contains("\"not an address\""),
+            "{unparsed}"
+        );
         drop(again);
         let public = Client::builder()
             .dashboard("0.0.0.0:0")

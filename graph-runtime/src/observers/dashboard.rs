@@ -15,7 +15,7 @@
 //! Dropping the dashboard stops the server (the socket closes, open connections are
 //! shut down) and the recording.
 
-use std::fmt;
+use std::fmt::{self, Debug};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::panic::{self, AssertUnwindSafe};
@@ -128,12 +128,21 @@ impl DashboardBuilder {
 
     /// Starts recording and serves the dashboard on `addr`: as
     /// [`Dashboard::serve`], or [`Dashboard::serve_public`] if [`public`](Self::public).
-    pub fn serve(self, addr: impl ToSocketAddrs) -> io::Result<Dashboard> {
-        let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    pub fn serve(self, addr: impl ToSocketAddrs + Debug) -> io::Result<Dashboard> {
+        // The resolver's errors ("invalid socket address syntax") do not say which.
+        let addrs: Vec<SocketAddr> = addr
+            .to_socket_addrs()
+            .map_err(|error| {
+                io::Error::new(
+                    error.kind(),
+                    format!("could not resolve the dashboard's address {addr:?}: {error}"),
+                )
+            })?
+            .collect();
         if addrs.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "the dashboard's address resolves to nothing",
+                format!("the dashboard's address {addr:?} resolves to nothing"),
             ));
         }
         if !self.public {
@@ -183,7 +192,7 @@ impl Dashboard {
     /// is taken, say: [`AddrInUse`](io::ErrorKind::AddrInUse)), their message naming
     /// the address. Keeps [`Dashboard::DEFAULT_KEEP`] task runs for the stream; see
     /// [`builder`](Self::builder) for another bound.
-    pub fn serve(addr: impl ToSocketAddrs) -> io::Result<Dashboard> {
+    pub fn serve(addr: impl ToSocketAddrs + Debug) -> io::Result<Dashboard> {
         DashboardBuilder::default().serve(addr)
     }
 
@@ -196,7 +205,7 @@ impl Dashboard {
     /// names and memory use. The server changes nothing and runs nothing, but bind
     /// beyond loopback only on a network you trust (or reach a loopback dashboard
     /// through an SSH tunnel instead: `ssh -L 8787:127.0.0.1:8787 host`).
-    pub fn serve_public(addr: impl ToSocketAddrs) -> io::Result<Dashboard> {
+    pub fn serve_public(addr: impl ToSocketAddrs + Debug) -> io::Result<Dashboard> {
         DashboardBuilder::default().public(true).serve(addr)
     }
 

@@ -249,16 +249,27 @@ impl Drop for Open<'_> {
 }
 
 /// Answers a connection beyond [`MAX_CONNECTIONS`] on the accepting thread without
-/// waiting for it: one try to write a short `503`, then closed.
-fn busy(stream: TcpStream) {
+/// waiting for it: one try to write a short `503`, then closed. What of the request
+/// has arrived is read first (without waiting for more): closed with bytes unread, the
+/// socket would send a reset, and the client could lose the answer to it.
+fn busy(mut stream: TcpStream) {
     let body = "the dashboard serves too many connections: try again\n";
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
          Content-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    if stream.set_nonblocking(true).is_ok() {
-        let _ = (&stream).write(answer.as_bytes());
+    if stream.set_nonblocking(true).is_err() {
+        return;
+    }
+    let _ = stream.write(answer.as_bytes());
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut sink = [0u8; 4096];
+    for _ in 0..MAX_HEAD / sink.len() {
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
     }
 }
 
@@ -590,6 +601,34 @@ mod tests {
         assert_eq!(status_of(addr), 200);
         assert_eq!(status_of(addr), 200);
         drop(stalled);
+    }
+
+    /// A connection answered `503` whose request had arrived reads the whole answer:
+    /// closed with the request unread, it was reset, and the client read an error
+    /// (`ECONNRESET`) rather than the `503`.
+    #[test]
+    fn a_busy_answer_reaches_a_client_that_sent_its_request() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        // The request is in the accepted socket's buffer before it is answered.
+        std::thread::sleep(Duration::from_millis(50));
+        busy(accepted);
+        // The reset arrives after the answer: reading at once could still see it all.
+        std::thread::sleep(Duration::from_millis(50));
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).unwrap();
+        assert!(
+            answer.starts_with(b"HTTP/1.1 503 ") && answer.ends_with(b"try again\n"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
     }
 
     #[test]
