@@ -472,6 +472,16 @@ fn nested_task_calls_are_nodes_too() {
     assert_eq!(c.info().len(), 2);
     assert_eq!(c.compute(), clean(load(2)));
     assert_eq!(LOADS.load(Ordering::SeqCst), 1);
+    // In parentheses, still the argument: a node (it was called at once).
+    let p = delay!(clean((counted(3))));
+    assert_eq!(LOADS.load(Ordering::SeqCst), 1);
+    assert_eq!(p.info().len(), 2);
+    assert_eq!(p.compute(), clean(load(3)));
+    assert_eq!(LOADS.load(Ordering::SeqCst), 2);
+    // Inside a larger expression: that expression's code, run now (as in Dask).
+    let n = delay!(add(counted(1).len() as i64, 1));
+    assert_eq!(LOADS.load(Ordering::SeqCst), 3);
+    assert_eq!((n.info().len(), n.compute()), (1, 5));
     // Standard functions and constructors stay plain code.
     let m = delay!(add(std::cmp::max(3, 4), i64::from(2u8)));
     assert_eq!(m.info().len(), 1);

@@ -859,6 +859,34 @@ fn constant_arguments_are_read_where_the_call_is_written() {
     let threads = g.compute(3);
     counter.store(1, SeqCst);
     check(threads, g.compute_with(Scheduler::Sync, 3), expected);
+
+    // Two arguments that each change what the other reads: in program order, though
+    // the second's task is ready long before the first's (whose operand waits for a
+    // slow task). They were read in the order their tasks ran: (1, 1).
+    #[delayed]
+    fn slowly(x: i64) -> i64 {
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        x
+    }
+    let ticket = Arc::new(AtomicI64::new(0));
+    let next = ticket.clone();
+    let g = graph!(|x: i64| -> (i64, i64) {
+        let s = slowly(x);
+        let a = add(s, next.fetch_add(1, SeqCst));
+        let b = inc(next.fetch_add(1, SeqCst));
+        (a, b)
+    });
+    let sequential = |x: i64, next: &AtomicI64| {
+        let s = slowly(x);
+        let a = add(s, next.fetch_add(1, SeqCst));
+        let b = inc(next.fetch_add(1, SeqCst));
+        (a, b)
+    };
+    let expected = sequential(0, &AtomicI64::new(0));
+    assert_eq!(expected, (0, 2));
+    let threads = g.compute(0);
+    ticket.store(0, SeqCst);
+    check(threads, g.compute_with(Scheduler::Sync, 0), expected);
 }
 
 /// A constant argument no later constant code can change stays in its task: after a
@@ -943,4 +971,125 @@ fn other_work_run_while_a_tree_waits_is_not_its_task() {
         seen_cancelled, 0,
         "items of another par_iter read cancelled()"
     );
+}
+
+/// Counts its clones, in a counter of its own.
+#[derive(Debug)]
+struct Counted(Arc<std::sync::atomic::AtomicUsize>, i64);
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Counted(self.0.clone(), self.1)
+    }
+}
+
+#[delayed]
+fn open(c: Counted) -> i64 {
+    c.1
+}
+
+#[delayed]
+fn peek(c: &Counted) -> i64 {
+    c.1
+}
+
+/// Not `Clone`.
+struct Unique(Vec<i64>);
+
+#[delayed]
+fn take_unique(u: Unique) -> i64 {
+    u.0.iter().sum()
+}
+
+/// An input read once, by one task that takes it by value, is moved into it, as in
+/// sequential code: never cloned, and it may be of a type that is not `Clone`. One read
+/// several times is cloned for each by-value reader (the graph cannot know which runs
+/// last). Both in a tree (nested joins) and through the dispatcher (a value read twice).
+#[test]
+fn an_input_read_once_is_moved_into_its_task() {
+    let clones = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = |n| Counted(clones.clone(), n);
+    let cloned = || clones.swap(0, std::sync::atomic::Ordering::Relaxed);
+
+    // A tree.
+    let tree = graph!(|c: Counted, x: i64| -> i64 { add(open(c), inc(x)) });
+    check(
+        tree.compute(counted(5), 1),
+        tree.compute_with(Scheduler::Sync, counted(5), 1),
+        add(open(counted(5)), inc(1)),
+    );
+    assert_eq!(cloned(), 0, "an input read once, in a tree");
+
+    // The dispatcher: `a` is read twice.
+    let dispatched = graph!(|c: Counted, x: i64| -> i64 {
+        let a = inc(x);
+        add(add(open(c), a), a)
+    });
+    check(
+        dispatched.compute(counted(5), 1),
+        dispatched.compute_with(Scheduler::Sync, counted(5), 1),
+        5 + 2 + 2,
+    );
+    assert_eq!(cloned(), 0, "an input read once, through the dispatcher");
+
+    // Read twice by value: cloned for each (the graph keeps it for the other).
+    let twice = graph!(|c: Counted| -> i64 { add(open(c), open(c)) });
+    assert_eq!(twice.compute(counted(3)), 6);
+    assert_eq!(cloned(), 2, "an input read twice by value");
+    // Lent to one and taken by another: cloned for the one that takes it.
+    let lent = graph!(|c: Counted| -> i64 { add(peek(&c), open(c)) });
+    assert_eq!(lent.compute(counted(3)), 6);
+    assert_eq!(cloned(), 1, "an input lent once and taken once");
+
+    // Not `Clone`, read once: moved, and dropped in its task.
+    let unique = graph!(|u: Unique, x: i64| -> i64 { add(take_unique(u), double(x)) });
+    let expected = take_unique(Unique(vec![1, 2, 3])) + double(4);
+    check(
+        unique.compute(Unique(vec![1, 2, 3]), 4),
+        unique.compute_with(Scheduler::Sync, Unique(vec![1, 2, 3]), 4),
+        expected,
+    );
+    // The value lives in the graph's result slot while the tree form is not used: a
+    // failure before its reader runs drops it with the run.
+    let failing = graph!(|u: Unique, s: String| -> Result<i64, String> {
+        let n = parse(&s)?;
+        Ok(add(take_unique(u), n))
+    });
+    assert_eq!(
+        failing.compute(Unique(vec![1]), "x".into()),
+        parse("x").map(|_| 0)
+    );
+    assert_eq!(failing.compute(Unique(vec![1]), "2".into()), Ok(3));
+}
+
+/// A raw identifier is the name it spells, as in Rust: `r#a` binds `a`, and `a` reads
+/// it (the graph read the captured `a` instead, 100).
+#[test]
+fn raw_identifiers_name_what_they_spell() {
+    let a = 100i64;
+    let g = graph!(|x: i64| -> i64 {
+        let r#a = inc(x);
+        a
+    });
+    let h = graph!(|x: i64| -> i64 {
+        let a = inc(x);
+        double(r#a)
+    });
+    let sequential = |x: i64| {
+        let r#a = inc(x);
+        let first = a;
+        let a = inc(x);
+        (first, double(r#a))
+    };
+    assert_eq!(sequential(1), (2, 4));
+    check(
+        (g.compute(1), h.compute(1)),
+        (
+            g.compute_with(Scheduler::Sync, 1),
+            h.compute_with(Scheduler::Sync, 1),
+        ),
+        sequential(1),
+    );
+    let _ = a;
 }

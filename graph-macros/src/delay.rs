@@ -19,7 +19,17 @@ use crate::scope::InScope;
 /// through its companion like the outer call, whatever the file scan says. Calls of
 /// constructors (`Some(x)`), associated functions (`String::from(s)`) and the standard
 /// library's functions are plain code.
-fn nested_task_call(expr: &syn::Expr) -> Option<&syn::ExprCall> {
+///
+/// Parentheses (and a macro's invisible groups) around the call change nothing: the
+/// call is still the argument. A call inside a larger expression (`f(x) + 1`, a block)
+/// is that expression's code, run when `delay!` runs, as Dask's `delayed(add)(f(x) +
+/// 1, 2)` calls `f` at once.
+fn nested_task_call(mut expr: &syn::Expr) -> Option<&syn::ExprCall> {
+    while let syn::Expr::Paren(syn::ExprParen { expr: inner, .. })
+    | syn::Expr::Group(syn::ExprGroup { expr: inner, .. }) = expr
+    {
+        expr = inner;
+    }
     let syn::Expr::Call(call) = expr else {
         return None;
     };

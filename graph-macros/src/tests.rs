@@ -473,3 +473,17 @@ fn deeply_nested_input_expands_on_the_macros_own_stack() {
         assert!(calls >= DEPTH, "{calls} calls of `inc` in the expansion");
     }
 }
+
+/// A `let` expression where Rust does not allow one (`(let Some(y) = o)`) is left to
+/// rustc, which says so: the macro panicked on it ("a scope is open while a pattern
+/// binds").
+#[test]
+fn a_misplaced_let_expression_expands_without_a_panic() {
+    for src in [
+        "|x: i64| -> i64 { let o = Some(1); let k = (let Some(y) = o); inc(x) }",
+        "|x: i64| -> i64 { let o = Some(1); let b = true && let Some(y) = o; inc(x) }",
+    ] {
+        let tokens = graph(src);
+        assert!(errors(&tokens).is_empty(), "{src}: {:?}", errors(&tokens));
+    }
+}

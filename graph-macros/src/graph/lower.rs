@@ -128,6 +128,7 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scanned_plain: &HashSet<String>
     lower.graph.output = output;
     lower.graph.same_names = lower.same_names.take();
     lower.settle_hoisting();
+    lower.graph.move_inputs_read_once();
     lower.graph
 }
 
@@ -141,16 +142,22 @@ impl Lower<'_> {
 
     fn bind_as(&mut self, ident: &syn::Ident, binding: Binding, mutability: Mutability) {
         let scope = self.scopes.last_mut().expect("a scope");
-        scope.push((ident.to_string(), binding, ident.clone(), mutability));
+        scope.push((
+            unraw(&ident.to_string()),
+            binding,
+            ident.clone(),
+            mutability,
+        ));
     }
 
     /// Whether the binding `name` reads was declared `mut`.
     fn is_mutable(&self, name: &str) -> bool {
+        let name = unraw(name);
         self.scopes
             .iter()
             .rev()
             .flat_map(|s| s.iter().rev())
-            .find(|(n, ..)| n == name)
+            .find(|(n, ..)| *n == name)
             .is_some_and(|(.., mutability)| *mutability == Mutability::Mutable)
     }
 
@@ -159,11 +166,12 @@ impl Lower<'_> {
     }
 
     fn bound(&self, name: &str) -> Option<(&Binding, &syn::Ident)> {
+        let name = unraw(name);
         self.scopes
             .iter()
             .rev()
             .flat_map(|s| s.iter().rev())
-            .find(|(n, ..)| n == name)
+            .find(|(n, ..)| *n == name)
             .map(|(_, binding, bound, _)| (binding, bound))
     }
 
@@ -187,8 +195,9 @@ impl Lower<'_> {
 
     /// Rebinds an existing name in the scope that declared it (`y = inc(y)`).
     fn rebind(&mut self, name: &str, binding: Binding) -> bool {
+        let name = unraw(name);
         for scope in self.scopes.iter_mut().rev() {
-            if let Some(entry) = scope.iter_mut().rev().find(|(n, ..)| n == name) {
+            if let Some(entry) = scope.iter_mut().rev().find(|(n, ..)| *n == name) {
                 entry.1 = binding;
                 return true;
             }
@@ -1188,15 +1197,14 @@ impl Lower<'_> {
     }
 
     /// Puts back into their tasks the hoisted operands that no state-changing constant
-    /// code follows (latest first: one put back no longer counts as such code for the
-    /// ones before it), and names the others for the expansion ([`Graph::hoisted`]).
+    /// code follows, and names the others for the expansion ([`Graph::hoisted`]). One
+    /// put back still counts as such code for the ones before it: it runs in its task,
+    /// whenever that runs, and may change what they read (two `c.fetch_add(1, SeqCst)`
+    /// arguments read in the order their tasks ran, not in program order).
     fn settle_hoisting(&mut self) {
         let mut removed = HashSet::new();
         for (node, hidden, tokens, at) in std::mem::take(&mut self.hoisted).into_iter().rev() {
-            let changed_after = self
-                .prelude_changes
-                .iter()
-                .any(|&i| i > at && !removed.contains(&i));
+            let changed_after = self.prelude_changes.iter().any(|&i| i > at);
             if changed_after {
                 self.graph.hoisted.push(hidden);
                 continue;
@@ -1432,14 +1440,17 @@ impl Lower<'_> {
     }
 }
 
-/// Puts literals (loop counters) on the user's span; names keep theirs, so hidden
-/// mixed-site constants still resolve.
+/// Puts literals (loop counters) on the user's span; names are located there too but
+/// keep their resolution, so hidden mixed-site constants still resolve (and errors
+/// about an input's value land where it is read, not where it is declared).
 fn respan_literals(tokens: TokenStream, span: Span) -> TokenStream {
     tokens
         .into_iter()
         .map(|mut t| {
-            if let TokenTree::Literal(_) = t {
-                t.set_span(span);
+            match &t {
+                TokenTree::Literal(_) => t.set_span(span),
+                TokenTree::Ident(_) => t.set_span(span.resolved_at(t.span())),
+                _ => {}
             }
             t
         })
@@ -1762,4 +1773,84 @@ pub(crate) fn is_comparison(op: &BinOp) -> bool {
         op,
         BinOp::Eq(_) | BinOp::Ne(_) | BinOp::Lt(_) | BinOp::Le(_) | BinOp::Gt(_) | BinOp::Ge(_)
     )
+}
+
+/// How many times `name` is written in `tokens`, as an identifier, nested groups
+/// included (a work list: groups nest as deep as the user wrote them).
+fn mentions(tokens: &TokenStream, name: &str) -> usize {
+    let mut count = 0;
+    let mut todo = vec![tokens.clone()];
+    while let Some(tokens) = todo.pop() {
+        for tree in tokens {
+            match tree {
+                TokenTree::Ident(ident) if unraw(&ident.to_string()) == name => count += 1,
+                TokenTree::Group(group) => todo.push(group.stream()),
+                _ => {}
+            }
+        }
+    }
+    count
+}
+
+impl Graph {
+    /// Hands each input that the graph reads exactly once, as a whole operand, to its
+    /// reader through a slot of its own ([`Operand::Hoisted`]), rather than reading it
+    /// in place ([`Operand::Const`], cloned when taken by value): as in sequential
+    /// code, an input given to one task is moved into it, and may be of a type that is
+    /// not `Clone`. An input written anywhere else too (another operand, constant
+    /// code, a closure, an unrolled loop's copies) stays in place. Counting every
+    /// identifier spelled like it only keeps more inputs in place, never moves one
+    /// read twice.
+    fn move_inputs_read_once(&mut self) {
+        for (input, _) in &self.inputs {
+            let name = unraw(&input.to_string());
+            let mut count = self
+                .prelude
+                .iter()
+                .map(|t| mentions(t, &name))
+                .sum::<usize>();
+            let mut operands: Vec<&mut Operand> = self
+                .nodes
+                .iter_mut()
+                .flat_map(|node| node.op.operands_mut())
+                .chain(std::iter::once(&mut self.output))
+                .collect();
+            let mut reads = Vec::new();
+            while let Some(operand) = operands.pop() {
+                match operand {
+                    Operand::Const(tokens) => {
+                        let n = mentions(tokens, &name);
+                        count += n;
+                        if let [TokenTree::Ident(ident)] =
+                            &tokens.clone().into_iter().collect::<Vec<_>>()[..]
+                        {
+                            if unraw(&ident.to_string()) == name {
+                                // Located where it is read (see `respan_literals`).
+                                let at = ident.span();
+                                reads.push((operand, at));
+                            }
+                        }
+                    }
+                    Operand::Temp(tokens) => count += mentions(tokens, &name),
+                    Operand::Array(items, _)
+                    | Operand::Tuple(items, _)
+                    | Operand::Vec(items, _) => {
+                        operands.extend(items.iter_mut());
+                    }
+                    Operand::Ref(inner, _) => operands.push(inner),
+                    Operand::Value(..) | Operand::Hoisted(..) => {}
+                }
+            }
+            if let ([(read, at)], 1) = (&mut reads[..], count) {
+                **read = Operand::Hoisted(input.clone(), *at);
+                self.hoisted.push(input.clone());
+            }
+        }
+    }
+}
+
+/// A name as Rust resolves it: `r#a` is `a` (and `r#type` is `type`, a name no other
+/// spelling reaches).
+pub(super) fn unraw(name: &str) -> String {
+    name.strip_prefix("r#").unwrap_or(name).to_owned()
 }

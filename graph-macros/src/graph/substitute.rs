@@ -25,7 +25,9 @@ pub(super) fn substitute(expr: &Expr, lookup: Lookup<'_>) -> TokenStream {
     let mut expr = expr.clone();
     Substitute {
         lookup,
-        inner: Vec::new(),
+        // The code's own scope: `let` expressions (`let Some(y) = o` misplaced, which
+        // rustc reports) bind there.
+        inner: vec![Vec::new()],
     }
     .visit_expr_mut(&mut expr);
     expr.into_token_stream()
@@ -40,7 +42,7 @@ struct Substitute<'a> {
 impl Substitute<'_> {
     /// The replacement of `ident`, unless the code binds it itself.
     fn replacement(&self, ident: &syn::Ident) -> Option<TokenStream> {
-        let name = ident.to_string();
+        let name = super::lower::unraw(&ident.to_string());
         if self.inner.iter().flatten().any(|bound| *bound == name) {
             return None;
         }
@@ -244,7 +246,7 @@ struct PatNames(Vec<String>);
 
 impl<'a> Visit<'a> for PatNames {
     fn visit_pat_ident(&mut self, pat: &'a syn::PatIdent) {
-        self.0.push(pat.ident.to_string());
+        self.0.push(super::lower::unraw(&pat.ident.to_string()));
         syn::visit::visit_pat_ident(self, pat);
     }
 

@@ -715,7 +715,19 @@ impl<T> Drop for Shared<'_, T> {
 /// value, it is cloned, since every run of the graph reads it again.
 pub struct Const<'a, T: ?Sized>(pub &'a T);
 
-impl<T: Clone> Give for Const<'_, T> {
+/// Values read in place and given by value are cloned: the graph keeps them for its
+/// other readers and for its next `compute`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is read in place by the graph and taken by value here, so it must be `Clone`",
+    label = "cloned for this task",
+    note = "a graph's input read once, by one task, is moved into it; one read several times, or a variable captured from around the graph (which each `compute` reads again), is cloned for each task that takes it by value: take `&{Self}` in the task, implement `Clone`, or wrap the value in `std::sync::Arc`"
+)]
+pub trait ConstByValue: Clone {}
+// As for `SharedByValue`: a missing `Clone` is reported as this, with the message above.
+#[diagnostic::do_not_recommend]
+impl<T: Clone> ConstByValue for T {}
+
+impl<T: ConstByValue> Give for Const<'_, T> {
     type Target = T;
     #[inline(always)]
     fn give(&mut self) -> T {
