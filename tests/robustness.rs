@@ -268,6 +268,63 @@ fn a_task_dropping_another_client_whose_task_waits_for_it_does_not_hang() {
     });
 }
 
+/// Chains linked through values rather than through arguments drop in bounded stack:
+/// `Delayed` nodes whose closures keep the node before, values holding the `Delayed`
+/// before them, futures whose results hold the future before (submitted, scattered,
+/// erased). (Each link was dropped inside the drop of the next: 200,000 links overflowed
+/// the stack and aborted the process.)
+#[test]
+fn chains_held_inside_values_drop_in_bounded_stack() {
+    // Each holds the link before only to drop it.
+    #[derive(Clone)]
+    struct Link(#[allow(dead_code)] Option<Delayed<Link>>);
+    #[derive(Clone)]
+    struct FutureLink(Option<Future<FutureLink>>);
+    within(LIMIT, "chains held inside values", || {
+        const N: usize = 100_000;
+        let mut captured = Delayed::value(0u64);
+        for _ in 0..N {
+            let before = captured.clone();
+            captured = captured.map(move |x| {
+                let _ = &before;
+                x + 1
+            });
+        }
+        on_a_stack_of(256 << 10, move || drop(captured));
+
+        let mut held = Delayed::value(Link(None));
+        for _ in 0..N {
+            held = Delayed::value(Link(Some(held)));
+        }
+        on_a_stack_of(256 << 10, move || drop(held));
+
+        let client = client(2);
+        let mut submitted = client.submit(|| FutureLink(None), ());
+        for _ in 0..N {
+            let before = submitted;
+            submitted = client.submit(move || FutureLink(Some(before.clone())), ());
+        }
+        submitted.result_shared().unwrap();
+        on_a_stack_of(256 << 10, move || drop(submitted));
+
+        let mut scattered = client.scatter(FutureLink(None));
+        for _ in 0..N {
+            scattered = client.scatter(FutureLink(Some(scattered)));
+        }
+        let erased = scattered.erase();
+        drop(scattered);
+        on_a_stack_of(256 << 10, move || drop(erased));
+        // On a worker of the pool, whose stack is the client's: the last handle of a
+        // scattered chain taken by a task.
+        let mut scattered = client.scatter(FutureLink(None));
+        for _ in 0..N {
+            scattered = client.scatter(FutureLink(Some(scattered)));
+        }
+        let taken = client.submit(|link: FutureLink| link.0.is_some(), (scattered,));
+        assert!(taken.result().unwrap());
+    });
+}
+
 /// Runs `f` on a thread of its own with a stack of `bytes`, and waits for it: room
 /// for a work list, far too little for recursion over a long chain.
 fn on_a_stack_of(bytes: usize, f: impl FnOnce() + Send + 'static) {

@@ -269,11 +269,37 @@ impl Drop for NodeRef {
             return;
         }
         fence(Ordering::Acquire);
-        let free = self.functions.free;
-        // SAFETY: this was the last handle, so no one uses the node again; it was made
-        // by `NodeRef::new` with the body `free` is for.
-        unsafe { free(self.0) };
+        // SAFETY: this was the last handle, so no one uses the node again.
+        unsafe { drop_last(self.0) };
     }
+}
+
+/// Frees a node whose last handle went, through this thread's drop loop (see
+/// [`drop_parents`]): its body may hold the last handle of another node (a closure or
+/// a value that keeps a `Delayed`, a chain of them), whose drop, freeing it at once,
+/// recursed one stack frame per link (a stack overflow at 200,000 links).
+///
+/// # Safety
+/// `node`'s count has just gone to zero: no one else holds or reaches it.
+#[inline(never)]
+unsafe fn drop_last(node: NonNull<Node>) {
+    // SAFETY: alive until freed, and no one else reaches it (the caller's contract):
+    // every other handle's use is ordered before this by the caller's Acquire fence.
+    unsafe { node.as_ref() }.strong.store(1, Ordering::Relaxed);
+    // The loop's one handle of it: a node it holds the last handle of is freed there.
+    let handle = NodeRef(node);
+    through_loop(
+        handle,
+        |handle, stack| stack.push(handle),
+        |handle| {
+            // This thread's locals are gone: freed at once (its parents in a loop of
+            // their own, `drop_parents_alone`).
+            let handle = std::mem::ManuallyDrop::new(handle);
+            // SAFETY: the one handle, given up here; made by `NodeRef::new` with the
+            // body `free` is for.
+            unsafe { (handle.functions.free)(handle.0) };
+        },
+    );
 }
 
 /// A node borrowed from a counted handle that outlives `'a` (what a plan holds for
@@ -609,6 +635,7 @@ impl<const N: usize> From<[NodeRef; N]> for ParentList {
     }
 }
 
+#[cfg(not(loom))]
 std::thread_local! {
     /// While a [`drop_parents`] loop runs on this thread, the parents of nodes dropped
     /// outside it (by a value's `Drop`), which it drains; between loops, the buffer the
@@ -616,6 +643,14 @@ std::thread_local! {
     static DROPPING: RefCell<Vec<NodeRef>> = const { RefCell::new(Vec::new()) };
     /// Whether a [`drop_parents`] loop runs on this thread.
     static LOOP: Cell<bool> = const { Cell::new(false) };
+}
+
+// Loom's threads share the process's one thread: its models need loom's thread-locals
+// (with std's, one modelled thread would drain another's drops).
+#[cfg(loom)]
+loom::thread_local! {
+    static DROPPING: RefCell<Vec<NodeRef>> = RefCell::new(Vec::new());
+    static LOOP: Cell<bool> = Cell::new(false);
 }
 
 /// Drops a node's parents without recursing down a long chain. The first node dropped
@@ -631,18 +666,25 @@ fn drop_parents(mut parents: ParentList) {
     if parents.release_held() {
         return;
     }
+    through_loop(parents, ParentList::move_to, drop_parents_alone);
+}
+
+/// Drops what `put` puts on a stack in this thread's drop loop: queued for the loop
+/// running already, or in a loop started here; `alone` drops it when this thread's
+/// locals are torn down.
+fn through_loop<S>(what: S, put: fn(S, &mut Vec<NodeRef>), alone: fn(S)) {
     // Whether this thread runs a loop already; none when its locals are torn down.
     let Ok(running) = LOOP.try_with(|running| running.replace(true)) else {
-        return drop_parents_alone(parents);
+        return alone(what);
     };
     if running {
-        let mut parents = Some(parents);
+        let mut what = Some(what);
         let queued = DROPPING.try_with(|stack| {
-            let parents = parents.take().expect("queued once");
-            parents.move_to(&mut stack.borrow_mut());
+            let what = what.take().expect("queued once");
+            put(what, &mut stack.borrow_mut());
         });
-        if let (Err(_), Some(parents)) = (queued, parents) {
-            drop_parents_alone(parents);
+        if let (Err(_), Some(what)) = (queued, what) {
+            alone(what);
         }
         return;
     }
@@ -669,7 +711,7 @@ fn drop_parents(mut parents: ParentList) {
         .try_with(|kept| std::mem::take(&mut *kept.borrow_mut()))
         .unwrap_or_default();
     let mut stack = Draining(buffer);
-    parents.move_to(&mut stack.0);
+    put(what, &mut stack.0);
     loop {
         drain(&mut stack.0);
         // Parents queued by nodes that values' drops dropped meanwhile.

@@ -4,6 +4,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use super::info::{AnyFuture, FutureRef};
@@ -36,17 +37,18 @@ use super::{Future, Status};
 pub struct ErasedFuture {
     /// The typed task, an `Arc<dyn TaskOf<T>>` (boxed once more, so that it can be an
     /// `Any`), for `downcast`.
-    typed: Arc<dyn Any + Send + Sync>,
-    /// The same state: this is one of its handles (counted as a `Future`'s is).
-    state: Arc<dyn HasCore>,
+    typed: ManuallyDrop<Arc<dyn Any + Send + Sync>>,
+    /// The same state: this is one of its handles (counted as a `Future`'s is). Let
+    /// go of through [`release`](super::state::release) when dropped.
+    state: ManuallyDrop<Arc<dyn HasCore>>,
 }
 
 impl Clone for ErasedFuture {
     fn clone(&self) -> Self {
         self.state.core().add_handle();
         ErasedFuture {
-            typed: self.typed.clone(),
-            state: self.state.clone(),
+            typed: ManuallyDrop::new(Arc::clone(&self.typed)),
+            state: ManuallyDrop::new(Arc::clone(&self.state)),
         }
     }
 }
@@ -56,6 +58,16 @@ impl Drop for ErasedFuture {
         if self.state.core().drop_handle() {
             self.state.last_handle_dropped();
         }
+        // SAFETY: each taken once, here, and not used after. The typed reference goes
+        // first: `state` is then the last one where this handle was.
+        let (typed, state) = unsafe {
+            (
+                ManuallyDrop::take(&mut self.typed),
+                ManuallyDrop::take(&mut self.state),
+            )
+        };
+        drop(typed);
+        super::state::release(state);
     }
 }
 
@@ -67,8 +79,8 @@ impl<T: Send + Sync + 'static> Future<T> {
     pub fn erase(&self) -> ErasedFuture {
         self.core().add_handle();
         ErasedFuture {
-            typed: Arc::new(self.task().clone()),
-            state: self.task().clone(),
+            typed: ManuallyDrop::new(Arc::new(self.task().clone())),
+            state: ManuallyDrop::new(self.task().clone()),
         }
     }
 }
@@ -116,7 +128,7 @@ impl AnyFuture for ErasedFuture {
     }
 
     fn state_ref(&self) -> FutureRef {
-        FutureRef::new(self.state.clone())
+        FutureRef::new(Arc::clone(&self.state))
     }
 }
 

@@ -3,6 +3,7 @@
 
 use core::fmt;
 use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,7 +44,8 @@ pub struct Future<T> /* no value until its task ends: pass it to a task (`client
 {
     /// The task (its job and state, one allocation), whose count of handles this one
     /// is part of (see [`Core::add_handle`]): no allocation of its own.
-    task: Arc<dyn TaskOf<T>>,
+    /// Let go of through [`release`](super::state::release) when dropped.
+    task: ManuallyDrop<Arc<dyn TaskOf<T>>>,
     /// `Send` and `Sync` only when `T` is both, as the `Arc<T>` of the result its
     /// handles share with the pool's threads (the task itself is always both).
     _value: PhantomData<Arc<T>>,
@@ -54,12 +56,15 @@ impl<T> Drop for Future<T> {
         if self.task.core().drop_handle() {
             self.task.last_handle_dropped();
         }
+        // SAFETY: taken once, here, and not used after.
+        let task = unsafe { ManuallyDrop::take(&mut self.task) };
+        super::state::release(task);
     }
 }
 
 impl<T> Clone for Future<T> {
     fn clone(&self) -> Self {
-        Future::from_task(self.task.clone())
+        Future::from_task(Arc::clone(&self.task))
     }
 }
 
@@ -96,7 +101,7 @@ impl<T> Future<T> {
     pub(super) fn from_task(task: Arc<dyn TaskOf<T>>) -> Self {
         task.core().add_handle();
         Future {
-            task,
+            task: ManuallyDrop::new(task),
             _value: PhantomData,
         }
     }
@@ -222,7 +227,7 @@ impl<T> Future<T> {
     where
         T: Send + Sync + 'static,
     {
-        let task = self.task.clone();
+        let task = Arc::clone(&self.task);
         // A handle of its own, made when called: holding one before would keep the
         // task from being cancelled by its users' drops. Counted meanwhile as a reader
         // to come, so that a dependent holding the last handle clones the value

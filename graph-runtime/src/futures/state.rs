@@ -916,6 +916,55 @@ impl<T> State<T> {
     }
 }
 
+thread_local! {
+    /// Tasks whose last reference went while [`release`] ran on this thread: dropped by
+    /// its loop.
+    static RELEASED: RefCell<Vec<Arc<dyn HasCore>>> = const { RefCell::new(Vec::new()) };
+    /// Whether [`release`]'s loop runs on this thread.
+    static RELEASING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Lets go of a handle's reference to its task without recursing down a chain: the
+/// last reference drops the task's result, whose own futures (a chain of futures each
+/// held in the next one's result, or scattered inside one another) would drop theirs,
+/// one stack frame per link (a stack overflow at 200,000 links). The first release of
+/// a last reference on a thread runs a loop; one made meanwhile, by the drop of what
+/// the loop dropped, is queued for it.
+pub(crate) fn release(task: Arc<dyn HasCore>) {
+    // Not the last reference: a decrement. (A count read as 2 whose other reference
+    // goes at once frees the task here, one level deep; its futures come back here.)
+    if Arc::strong_count(&task) != 1 {
+        return;
+    }
+    let Ok(running) = RELEASING.try_with(|running| running.replace(true)) else {
+        return; // This thread's locals are gone: dropped here.
+    };
+    if running {
+        let mut task = Some(task);
+        let _ = RELEASED.try_with(|queued| queued.borrow_mut().extend(task.take()));
+        return;
+    }
+    /// Puts the flag down even when a result's `Drop` unwinds out of the loop; what is
+    /// queued then is dropped without it.
+    struct Loop;
+    impl Drop for Loop {
+        fn drop(&mut self) {
+            let _ = RELEASING.try_with(|running| running.set(false));
+            let left = RELEASED.try_with(|queued| std::mem::take(&mut *queued.borrow_mut()));
+            drop(left);
+        }
+    }
+    let _loop = Loop;
+    drop(task);
+    while let Some(next) = RELEASED
+        .try_with(|queued| queued.borrow_mut().pop())
+        .ok()
+        .flatten()
+    {
+        drop(next);
+    }
+}
+
 /// Anything with a [`Core`]: a future's state, its type erased.
 pub(crate) trait HasCore: Send + Sync {
     fn core(&self) -> &Core;
