@@ -234,6 +234,36 @@ fn cfg_on_statements() {
     assert_eq!(g.info().len(), 3, "{:?}", g.info());
 }
 
+/// `#[cfg_attr(predicate, cfg(…))]` on a statement is settled as the `#[cfg]` it
+/// stands for where the predicate holds, and drops nothing where it does not (the
+/// attribute was ignored: every statement kept).
+#[test]
+fn cfg_attr_on_statements() {
+    let g = graph!(|x: i64| -> i64 {
+        let a = inc(x);
+        #[cfg_attr(all(), cfg(any()))]
+        let a = inc(a);
+        #[cfg_attr(any(), cfg(any()))]
+        let a = add(a, 10);
+        #[cfg_attr(test, allow(unused), cfg(not(test)))]
+        let a = add(a, 1000);
+        a
+    });
+    let seq = |x: i64| {
+        let a = inc(x);
+        #[cfg_attr(all(), cfg(any()))]
+        let a = inc(a);
+        #[cfg_attr(any(), cfg(any()))]
+        let a = add(a, 10);
+        #[cfg_attr(test, allow(unused), cfg(not(test)))]
+        let a = add(a, 1000);
+        a
+    };
+    assert_eq!(seq(1), 12);
+    assert_eq!(g.compute(1), seq(1));
+    assert_eq!(g.info().len(), 2, "{:?}", g.info());
+}
+
 #[derive(Clone, Debug, PartialEq)]
 struct Pt {
     x: i64,

@@ -21,7 +21,7 @@ pub(crate) fn split(input: &Input) -> Option<TokenStream> {
     };
     let mut probe = input.body.clone();
     find.visit_body(&mut probe);
-    let predicate = find.found?;
+    let found = find.found?;
     let copy = |keep: bool| {
         let mut body = input.body.clone();
         Settle {
@@ -35,6 +35,17 @@ pub(crate) fn split(input: &Input) -> Option<TokenStream> {
     let path = input.runtime.macro_path("graph");
     let option = input.runtime.option_tokens();
     let graph = syn::Ident::new("__graph", Span::mixed_site());
+    let predicate = match found {
+        Found::Predicate(predicate) => predicate,
+        // rustc's error on the attribute itself, written on the graph without it.
+        Found::Malformed(attr) => {
+            return Some(quote! {{
+                #attr
+                let #graph = #path!(#option #with);
+                #graph
+            }})
+        }
+    };
     Some(quote! {{
         #[cfg(#predicate)]
         let #graph = #path!(#option #with);
@@ -47,10 +58,43 @@ pub(crate) fn split(input: &Input) -> Option<TokenStream> {
 /// Finds (`keep: None`) or settles (`Some(true)`: keep the statement, without its
 /// `#[cfg]`; `Some(false)`: drop it) the first statement with a `#[cfg]`. Closures and
 /// items are rustc's own code, their `#[cfg]`s rustc's to settle.
+///
+/// A `#[cfg_attr(predicate, attributes…)]` is settled the same way, the statement kept
+/// in both copies: with the attributes in its place where the predicate holds (a
+/// `#[cfg]` among them is settled by the next expansion), without them where it does
+/// not. A malformed one (`#[cfg]`, `#[cfg = "x"]`) is left to rustc.
 struct Settle {
     keep: Option<bool>,
-    /// The predicate of the statement found.
-    found: Option<TokenStream>,
+    /// What the first statement's attribute settles on.
+    found: Option<Found>,
+}
+
+enum Found {
+    /// A `#[cfg]`'s or `#[cfg_attr]`'s predicate.
+    Predicate(TokenStream),
+    /// An attribute rustc refuses, as written.
+    Malformed(TokenStream),
+}
+
+/// What `attr` (a `cfg` or `cfg_attr`) settles on, and the attributes a `cfg_attr`
+/// stands for where its predicate holds.
+fn settle_on(attr: &Attribute) -> (Found, Vec<Attribute>) {
+    let syn::Meta::List(list) = &attr.meta else {
+        return (Found::Malformed(attr.to_token_stream()), Vec::new());
+    };
+    if is_cfg(attr) {
+        return (Found::Predicate(list.tokens.clone()), Vec::new());
+    }
+    let parser = syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated;
+    match syn::parse::Parser::parse2(parser, list.tokens.clone()) {
+        Ok(metas) if metas.len() >= 2 => {
+            let mut metas = metas.into_iter();
+            let predicate = metas.next().expect("two or more").into_token_stream();
+            let attrs = metas.map(|meta| syn::parse_quote!(#[#meta])).collect();
+            (Found::Predicate(predicate), attrs)
+        }
+        _ => (Found::Malformed(attr.to_token_stream()), Vec::new()),
+    }
 }
 
 impl Settle {
@@ -67,19 +111,21 @@ impl Settle {
                 return;
             }
             if let Some(attrs) = stmt_attrs(&mut stmts[i]) {
-                if let Some(at) = attrs.iter().position(is_cfg) {
-                    let predicate = match &attrs[at].meta {
-                        syn::Meta::List(list) => list.tokens.clone(),
-                        _ => continue,
-                    };
-                    self.found = Some(predicate);
+                if let Some(at) = attrs.iter().position(|a| is_cfg(a) || is_cfg_attr(a)) {
+                    let (found, instead) = settle_on(&attrs[at]);
+                    let drops_statement = is_cfg(&attrs[at]);
+                    let malformed = matches!(found, Found::Malformed(_));
+                    self.found = Some(found);
                     match self.keep {
                         None => {}
-                        Some(true) => {
-                            attrs.remove(at);
+                        Some(true) if !malformed => {
+                            attrs.splice(at..=at, instead);
                         }
-                        Some(false) => {
+                        Some(false) if drops_statement && !malformed => {
                             stmts.remove(i);
+                        }
+                        Some(_) => {
+                            attrs.remove(at);
                         }
                     }
                     return;
@@ -102,6 +148,10 @@ impl VisitMut for Settle {
 
 fn is_cfg(attr: &Attribute) -> bool {
     attr.path().is_ident("cfg")
+}
+
+fn is_cfg_attr(attr: &Attribute) -> bool {
+    attr.path().is_ident("cfg_attr")
 }
 
 /// The attributes written before a statement (none for an item: rustc's own).

@@ -72,6 +72,8 @@ struct Lower<'c> {
     /// Functions declared in the graph's body that cannot be tasks (no attribute but
     /// inert ones): ordinary code, known from the input itself.
     local_fns: HashSet<String>,
+    /// The names of the `macro_rules!` the body defines (see [`Lower::item`]).
+    macros_defined: HashSet<String>,
     /// Plain functions the file scan is certain of around the graph: for the wording of
     /// an error only, never for what is a node (see [`crate::scope`]).
     scanned_plain: HashSet<String>,
@@ -103,6 +105,7 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scanned_plain: &HashSet<String>
         prelude_changes: Vec::new(),
         hoisted: Vec::new(),
         local_fns: HashSet::new(),
+        macros_defined: HashSet::new(),
         scanned_plain: scanned_plain.clone(),
     };
     for (ident, _) in &input.inputs {
@@ -218,7 +221,7 @@ impl Lower<'_> {
             let last = i + 1 == stmts.len();
             match stmt {
                 Stmt::Local(local) => self.local(local),
-                Stmt::Item(item) => self.graph.prelude.push(item.to_token_stream()),
+                Stmt::Item(item) => self.item(item),
                 Stmt::Macro(m) => {
                     let expr = Expr::Macro(syn::ExprMacro {
                         attrs: m.attrs.clone(),
@@ -233,6 +236,49 @@ impl Lower<'_> {
             }
         }
         output
+    }
+
+    /// An item of the graph's body (a `fn`, a `const`, a `use`, a `macro_rules!`): put
+    /// before the graph's code, where all of the body sees it, as all of a block sees
+    /// its items. Only at the body's top: one in a nested block of graph code or in an
+    /// unrolled loop would be seen by the whole graph (a `const K` in a block shadowing
+    /// an outer `K` everywhere), or declared once per iteration; and a `macro_rules!`
+    /// named twice would be the second everywhere, where Rust has each use see the one
+    /// before it.
+    fn item(&mut self, item: &syn::Item) {
+        if self.scopes.len() > 1 {
+            let what = item_kind(item);
+            self.cx.error_at(
+                item_name(item),
+                format!(
+                    "{what} inside a block of graph code or a `for` is not supported: the \
+                     graph's items are declared once, for all of it; declare it at the top \
+                     of the graph's body, or outside the graph"
+                ),
+            );
+            return;
+        }
+        if let syn::Item::Macro(m) = item {
+            if let Some(name) = m
+                .ident
+                .as_ref()
+                .filter(|_| m.mac.path.is_ident("macro_rules"))
+            {
+                let name = unraw(&name.to_string());
+                if !self.macros_defined.insert(name.clone()) {
+                    self.cx.error_at(
+                        name_of(m),
+                        format!(
+                            "`macro_rules! {name}` is defined twice in this graph: its items \
+                             are declared before its code, so every use would see the last; \
+                             give the second another name"
+                        ),
+                    );
+                    return;
+                }
+            }
+        }
+        self.graph.prelude.push(item.to_token_stream());
     }
 
     /// An expression used as a statement: an assignment, an unrolled `for`, a task run
@@ -1853,4 +1899,37 @@ impl Graph {
 /// spelling reaches).
 pub(super) fn unraw(name: &str) -> String {
     name.strip_prefix("r#").unwrap_or(name).to_owned()
+}
+
+/// What an item is, for a message: "a `fn`", "a `const`", …
+fn item_kind(item: &syn::Item) -> &'static str {
+    match item {
+        syn::Item::Fn(_) => "a `fn`",
+        syn::Item::Const(_) => "a `const`",
+        syn::Item::Static(_) => "a `static`",
+        syn::Item::Use(_) => "a `use`",
+        syn::Item::Struct(_) => "a `struct`",
+        syn::Item::Enum(_) => "an `enum`",
+        syn::Item::Macro(_) => "a `macro_rules!`",
+        _ => "an item",
+    }
+}
+
+/// The name of a `macro_rules!` definition, to point at.
+fn name_of(m: &syn::ItemMacro) -> TokenStream {
+    m.ident.to_token_stream()
+}
+
+/// What to point at for an item: its name where it has one.
+fn item_name(item: &syn::Item) -> TokenStream {
+    match item {
+        syn::Item::Fn(f) => f.sig.ident.to_token_stream(),
+        syn::Item::Const(c) => c.ident.to_token_stream(),
+        syn::Item::Static(s) => s.ident.to_token_stream(),
+        syn::Item::Struct(s) => s.ident.to_token_stream(),
+        syn::Item::Enum(e) => e.ident.to_token_stream(),
+        syn::Item::Macro(m) if m.ident.is_some() => name_of(m),
+        syn::Item::Use(u) => u.tree.to_token_stream(),
+        other => other.to_token_stream(),
+    }
 }
