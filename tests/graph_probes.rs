@@ -341,3 +341,36 @@ fn mutable_constant_changed_after_a_node_reads_it() {
     };
     assert_eq!(g.compute(10), seq(10));
 }
+
+#[delayed]
+fn text_len(s: String) -> i64 {
+    s.len() as i64
+}
+
+/// A macro's arguments that are expressions are read as Rust reads them: a closure
+/// among them binds its own parameters (a constant `k` was put in for the parameter
+/// `k` used in the closure's body: 4 for 8), and a format macro's named argument keeps
+/// its name (`v = 3` had `v` replaced: "named argument never used").
+#[test]
+#[allow(clippy::redundant_closure_call, clippy::useless_vec)]
+fn names_inside_macro_arguments() {
+    let g = graph!(|x: i64| -> (i64, i64) {
+        let k = x + 1;
+        let v = vec![(|k: i64| k * 2)(3)];
+        let a = add(inc(k), v[0]);
+        let w = 7;
+        let s = format!("{w}{w}", w = 123);
+        (a, text_len(s))
+    });
+    let seq = |x: i64| {
+        let k = x + 1;
+        let v = [(|k: i64| k * 2)(3)];
+        let a = add(inc(k), v[0]);
+        let w = 7;
+        let _ = w;
+        let s = format!("{w}{w}", w = 123);
+        (a, text_len(s))
+    };
+    assert_eq!(seq(1), (9, 6));
+    assert_eq!(g.compute(1), seq(1));
+}

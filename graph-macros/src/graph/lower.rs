@@ -785,7 +785,7 @@ impl Lower<'_> {
                 // names: its parameters and its own `let`s, arms and loops shadow
                 // the graph's (the walk that puts constants in, which knows scopes).
                 let captured = std::cell::RefCell::new(None);
-                super::substitute::substitute(expr, &|ident| {
+                let _ = super::substitute::substitute(expr, &|ident| {
                     if self.is_node(ident) {
                         captured.borrow_mut().get_or_insert_with(|| ident.clone());
                     }
@@ -841,7 +841,7 @@ impl Lower<'_> {
     }
 
     /// A constant expression, with constant names and loop counters substituted.
-    fn constant(&self, expr: &Expr) -> Operand {
+    fn constant(&mut self, expr: &Expr) -> Operand {
         Operand::Temp(self.substitute(expr))
     }
 
@@ -1476,13 +1476,16 @@ impl Lower<'_> {
 
     /// A constant expression with the graph's constants (hidden `let`s, loop counters)
     /// put in where it reads them (see [`substitute`](super::substitute)).
-    fn substitute(&self, expr: &Expr) -> TokenStream {
-        super::substitute::substitute(expr, &|ident| match self.resolve(ident) {
-            Some(Binding::Const(t)) | Some(Binding::Literal(t)) => {
-                Some(respan_literals(t.clone(), ident.span()))
-            }
-            _ => None,
-        })
+    fn substitute(&mut self, expr: &Expr) -> TokenStream {
+        let (tokens, errors) =
+            super::substitute::substitute(expr, &|ident| match self.resolve(ident) {
+                Some(Binding::Const(t)) | Some(Binding::Literal(t)) => {
+                    Some(respan_literals(t.clone(), ident.span()))
+                }
+                _ => None,
+            });
+        errors.into_iter().for_each(|e| self.cx.push(e));
+        tokens
     }
 }
 

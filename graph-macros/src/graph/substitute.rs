@@ -12,6 +12,7 @@
 
 use proc_macro2::{TokenStream, TokenTree};
 use quote::ToTokens;
+use syn::punctuated::Punctuated;
 use syn::visit::Visit;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, Pat, Stmt};
@@ -20,33 +21,59 @@ use syn::{Expr, Pat, Stmt};
 /// `None` when it is not one of the graph's constants.
 pub(super) type Lookup<'a> = &'a dyn Fn(&syn::Ident) -> Option<TokenStream>;
 
-/// `expr` with the graph's constants replaced (see the module's documentation).
-pub(super) fn substitute(expr: &Expr, lookup: Lookup<'_>) -> TokenStream {
+/// `expr` with the graph's constants replaced (see the module's documentation), and
+/// the errors of replacements that the code's own names would capture.
+pub(super) fn substitute(expr: &Expr, lookup: Lookup<'_>) -> (TokenStream, Vec<syn::Error>) {
     let mut expr = expr.clone();
-    Substitute {
+    let mut substitute = Substitute {
         lookup,
         // The code's own scope: `let` expressions (`let Some(y) = o` misplaced, which
         // rustc reports) bind there.
         inner: vec![Vec::new()],
-    }
-    .visit_expr_mut(&mut expr);
-    expr.into_token_stream()
+        captured: Default::default(),
+    };
+    substitute.visit_expr_mut(&mut expr);
+    (expr.into_token_stream(), substitute.captured.into_inner())
 }
 
 struct Substitute<'a> {
     lookup: Lookup<'a>,
     /// The names bound inside the code, scope by scope (innermost last).
     inner: Vec<Vec<String>>,
+    /// Replacements that name what the code binds itself (see `replacement`).
+    captured: std::cell::RefCell<Vec<syn::Error>>,
 }
 
 impl Substitute<'_> {
-    /// The replacement of `ident`, unless the code binds it itself.
+    /// The replacement of `ident`, unless the code binds it itself. A replacement that
+    /// names one of the code's own bindings (`let v = x;` read as `v` in `|x| x + v`,
+    /// where `v` is written `x`) would read that binding: an error instead.
     fn replacement(&self, ident: &syn::Ident) -> Option<TokenStream> {
         let name = super::lower::unraw(&ident.to_string());
-        if self.inner.iter().flatten().any(|bound| *bound == name) {
+        if self.binds(&name) {
             return None;
         }
-        (self.lookup)(ident)
+        let replacement = (self.lookup)(ident)?;
+        let shadowed = replacement.clone().into_iter().find_map(|tree| match tree {
+            TokenTree::Ident(i) if self.binds(&super::lower::unraw(&i.to_string())) => Some(i),
+            _ => None,
+        });
+        if let Some(shadowed) = shadowed {
+            self.captured.borrow_mut().push(syn::Error::new(
+                ident.span(),
+                format!(
+                    "`{name}` stands for `{shadowed}` here, which this code binds again \
+                     (a parameter, a `let` or a pattern named `{shadowed}`), so it would \
+                     read that binding: rename the inner `{shadowed}`"
+                ),
+            ));
+        }
+        Some(replacement)
+    }
+
+    /// Whether the code binds `name` where it is read.
+    fn binds(&self, name: &str) -> bool {
+        self.inner.iter().flatten().any(|bound| bound == name)
     }
 
     /// Binds the names of `pat` in the innermost scope.
@@ -102,9 +129,10 @@ impl Substitute<'_> {
     }
 
     /// Named arguments for the inline ones (`{x}`) of the format strings among
-    /// `tokens` that name a replaced constant: `, x = replacement` each.
-    fn inline_arguments(&self, tokens: &TokenStream) -> TokenStream {
-        let mut named: Vec<String> = Vec::new();
+    /// `tokens` that name a replaced constant: `, x = replacement` each, but for the
+    /// names the macro is given already (`given`).
+    fn inline_arguments(&self, tokens: &TokenStream, given: &[String]) -> TokenStream {
+        let mut named: Vec<String> = given.to_vec();
         let mut out = TokenStream::new();
         for tree in tokens.clone() {
             let TokenTree::Literal(literal) = tree else {
@@ -223,8 +251,41 @@ impl VisitMut for Substitute<'_> {
     }
 
     fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
-        let inline = match is_format_macro(&mac.path) {
-            true => self.inline_arguments(&mac.tokens),
+        let format = is_format_macro(&mac.path);
+        // Arguments that parse as expressions are walked as expressions, so that what
+        // a closure among them binds is its own (`vec![(|k: i64| k * 2)(3)]` with a
+        // constant `k`), and a format macro's named argument keeps its name
+        // (`format!("{v}", v = 3)`). Others (`vec![x; n]`, a macro's own syntax) are
+        // tokens.
+        let parser = Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+        if let Ok(mut args) = syn::parse::Parser::parse2(parser, mac.tokens.clone()) {
+            let mut named = Vec::new();
+            for arg in args.iter_mut() {
+                match arg {
+                    Expr::Assign(assign) if format => match &*assign.left {
+                        Expr::Path(p) if p.path.get_ident().is_some() => {
+                            named.extend(p.path.get_ident().map(ToString::to_string));
+                            self.visit_expr_mut(&mut assign.right);
+                        }
+                        _ => self.visit_expr_mut(arg),
+                    },
+                    _ => self.visit_expr_mut(arg),
+                }
+            }
+            let inline = match format {
+                true => self.inline_arguments(&mac.tokens, &named),
+                false => TokenStream::new(),
+            };
+            if !inline.is_empty() {
+                args.pop_punct();
+            }
+            let mut tokens = args.into_token_stream();
+            tokens.extend(inline);
+            mac.tokens = tokens;
+            return;
+        }
+        let inline = match format {
+            true => self.inline_arguments(&mac.tokens, &[]),
             false => TokenStream::new(),
         };
         let mut tokens = self.tokens(mac.tokens.clone());
