@@ -104,6 +104,21 @@ fn fuse(u: Unencodable) -> u64 {
     u.0
 }
 
+/// A value that encodes but never decodes.
+#[derive(Debug, Clone, Serialize)]
+struct OneWay(u64);
+
+impl<'de> Deserialize<'de> for OneWay {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom("one way only"))
+    }
+}
+
+#[delayed(remote)]
+fn one_way(x: u64) -> OneWay {
+    OneWay(x)
+}
+
 #[delayed(remote)]
 fn total(parts: Vec<u64>) -> u64 {
     parts.iter().sum()
@@ -554,11 +569,12 @@ fn a_worker_that_does_not_end_is_killed() {
             compute_on_with(&runner, &slow, Partition::PerNode).unwrap_err()
         })
     };
+    // The killed task named after its node (it was the sub-graph runner's `subgraph`).
     let text = error.to_string();
     assert!(
         text.starts_with(
             "the local runner's job did not end within 500ms (LocalRunner::timeout): its \
-             running workers were killed (tasks 0 (`subgraph`))"
+             running workers were killed (tasks 0 (`nap at tests/remote.rs:"
         ),
         "{text}"
     );
@@ -640,6 +656,18 @@ fn a_worker_dying_in_a_graph_is_the_computes_error() {
             }
             other => panic!("expected the encoding's panic ({partition:?}), got {other:?}"),
         }
+    }
+    // A result that does not decode here names its node (the type alone before).
+    let result = delay!(one_way(delay!(square(2))));
+    match result.compute_on(&runner("graph-decode")) {
+        Err(RemoteError::Decode { type_name, message }) => {
+            assert!(type_name.contains("OneWay"), "{type_name}");
+            assert!(
+                message.contains("(the result of one_way at tests/remote.rs:"),
+                "{message}"
+            );
+        }
+        other => panic!("expected the result's decoding error, got {other:?}"),
     }
 }
 

@@ -252,6 +252,8 @@ pub struct GraphJob<T> {
     /// first node of a group and how many it has), for the error of a worker that
     /// died: its function is [`SUBGRAPH`], which names none of the user's tasks.
     labels: Vec<String>,
+    /// The result's node, in words, for an error decoding its value.
+    root_label: String,
     _value: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -295,11 +297,17 @@ impl<T: DeserializeOwned> GraphJob<T> {
             Partition::PerNode => count,
         }
         .min(count);
-        let LaidOut { job, root, labels } = build_job(nodes, parts, events)?;
+        let LaidOut {
+            job,
+            root,
+            labels,
+            root_label,
+        } = build_job(nodes, parts, events)?;
         Ok(GraphJob {
             job,
             root,
             labels,
+            root_label,
             nodes: count,
             _value: std::marker::PhantomData,
         })
@@ -357,7 +365,16 @@ impl<T: DeserializeOwned> GraphJob<T> {
             .find(|(id, _, _)| *id == node)
             .ok_or_else(|| RemoteError::Protocol(format!("no result for node {node}")))?;
         match result {
-            Ok(bytes) => Payload::from_bytes(&bytes)?.decode(),
+            // A value its worker wrote that does not decode here names its node.
+            Ok(bytes) => Payload::from_bytes(&bytes)
+                .and_then(|payload| payload.decode())
+                .map_err(|error| match error {
+                    RemoteError::Decode { type_name, message } => RemoteError::Decode {
+                        type_name,
+                        message: format!("{message} (the result of {})", self.root_label),
+                    },
+                    error => error,
+                }),
             // What the value needed failed: that failure, as on one machine (Dask's
             // compute raises the failed task's exception too).
             Err(failure) => Err(failure.root().into_error()),
@@ -819,6 +836,7 @@ struct LaidOut {
     job: Job,
     root: (TaskId, u32),
     labels: Vec<String>,
+    root_label: String,
 }
 
 /// Groups the nodes (in their post-order) into at most `parts` runs of consecutive
@@ -848,6 +866,7 @@ fn build_job(nodes: Vec<GraphNode>, parts: usize, events: bool) -> Result<LaidOu
     let mut job = Job::new();
     let mut tasks: Vec<TaskId> = Vec::new();
     let mut labels = Vec::new();
+    let mut root_label = String::new();
     let mut nodes = nodes.into_iter();
     for p in 0..n.div_ceil(size) {
         let first = (p * size) as u32;
@@ -865,6 +884,9 @@ fn build_job(nodes: Vec<GraphNode>, parts: usize, events: bool) -> Result<LaidOu
         let mut exports = Vec::new();
         for (k, node) in chunk.into_iter().enumerate() {
             let id = first + k as u32;
+            if id as usize == n - 1 {
+                root_label = format!("{} at {}", node.name, node.call_site);
+            }
             if exported[id as usize] {
                 exports.push(k as u32);
             }
@@ -890,7 +912,7 @@ fn build_job(nodes: Vec<GraphNode>, parts: usize, events: bool) -> Result<LaidOu
         }
         reads.sort_unstable();
         reads.dedup();
-        labels.push(match part_nodes.as_slice() {
+        let label = match part_nodes.as_slice() {
             [one] => format!("{} at {}", one.name, one.call_site),
             [first, ..] => format!(
                 "{} at {} and the {} nodes after it in its cluster task",
@@ -899,20 +921,22 @@ fn build_job(nodes: Vec<GraphNode>, parts: usize, events: bool) -> Result<LaidOu
                 part_nodes.len() - 1
             ),
             [] => String::from(SUBGRAPH),
-        });
+        };
+        labels.push(label.clone());
         let mut inputs = vec![Input::value(&Part {
             nodes: part_nodes,
             exports,
             events,
         })?];
         inputs.extend(reads.into_iter().map(|q| Input::output(tasks[q])));
-        tasks.push(job.push(SUBGRAPH, inputs));
+        tasks.push(job.push_labelled(SUBGRAPH, Some(label), inputs));
     }
     let root = (n - 1) as u32;
     Ok(LaidOut {
         job,
         root: (tasks[part_of(root)], root),
         labels,
+        root_label,
     })
 }
 

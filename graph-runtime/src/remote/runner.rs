@@ -61,6 +61,10 @@ impl Input {
 #[derive(Debug, Clone)]
 struct JobTask {
     function: &'static str,
+    /// What errors call it: the nodes a graph's cluster task runs (its function is
+    /// the sub-graph runner, a name the user never wrote); its function's short name
+    /// when `None`.
+    label: Option<String>,
     inputs: Vec<Input>,
 }
 
@@ -86,8 +90,30 @@ impl Job {
     /// Adds a call of the function registered as `function` (or of the built-in
     /// sub-graph runner).
     pub(crate) fn push(&mut self, function: &'static str, inputs: Vec<Input>) -> TaskId {
-        self.tasks.push(JobTask { function, inputs });
+        self.push_labelled(function, None, inputs)
+    }
+
+    /// [`push`](Self::push), named `label` in errors.
+    pub(crate) fn push_labelled(
+        &mut self,
+        function: &'static str,
+        label: Option<String>,
+        inputs: Vec<Input>,
+    ) -> TaskId {
+        self.tasks.push(JobTask {
+            function,
+            label,
+            inputs,
+        });
         TaskId(self.tasks.len() - 1)
+    }
+
+    /// What errors call task `i`: its label, or its function's short name.
+    fn label(&self, i: usize) -> &str {
+        let task = &self.tasks[i];
+        task.label
+            .as_deref()
+            .unwrap_or_else(|| short_name_of(task.function))
     }
 
     /// The number of tasks.
@@ -390,7 +416,7 @@ impl LocalRunner {
                     .map(|(i, child)| {
                         let _ = child.kill();
                         let _ = child.wait();
-                        format!("{i} (`{}`)", short_name_of(job.tasks[*i].function))
+                        format!("{i} (`{}`)", job.label(*i))
                     })
                     .collect();
                 if !self.keep_files {
@@ -539,8 +565,8 @@ pub(super) fn collect_files(
             .find(|from| results[from.0].is_err())
         {
             Err(RemoteError::NeverRan {
-                task: short_name_of(task.function).to_owned(),
-                because: short_name_of(job.tasks[failed.0].function).to_owned(),
+                task: job.label(i).to_owned(),
+                because: job.label(failed.0).to_owned(),
             })
         } else if let Ok(text) = std::fs::read_to_string(error_path(&output)) {
             Err(read_error_file(&text, task.function))
