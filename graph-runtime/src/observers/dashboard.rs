@@ -72,8 +72,9 @@ const REPORT: &str = "/report.html";
 /// methods `405`. Each connection is served on a thread of its own and closed after
 /// one answer; a client that sends nothing, or half a request, or never reads its
 /// answer is dropped after 10 seconds and never holds up the others; beyond 64
-/// connections at once, a new one takes the place of the oldest that has sent no
-/// whole request for a second, or else is answered `503` at once. [`serve`](Self::serve)
+/// connections at once, a new one takes the place of one answered already or of the
+/// one stalled longest of those that have sent no whole request, or taken no whole
+/// answer, for a second, or else is answered `503` at once. [`serve`](Self::serve)
 /// binds only loopback addresses, so only this machine's users see the page;
 /// [`serve_public`](Self::serve_public) binds any.
 ///

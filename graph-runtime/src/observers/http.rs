@@ -7,9 +7,10 @@
 //! request, or never reads its answer) holds only its own thread, and only until its
 //! deadline: [`REQUEST_TIMEOUT`] to send its request head (at most [`MAX_HEAD`]
 //! bytes), [`WRITE_TIMEOUT`] to take its answer. At most [`MAX_CONNECTIONS`]
-//! connections are served at once; one more takes the place of the oldest that has
-//! been sending its request head for [`STALLED`] or longer, or, if none has, is
-//! answered `503` at once and closed, without a thread. Stopping the server (dropping it) wakes the accepting thread
+//! connections are served at once; one more takes the place of one answered already,
+//! or of the one stalled longest of those sending their request head, or taking their
+//! answer, for [`STALLED`] or longer, or, if none has, is answered `503` at once and
+//! closed, without a thread. Stopping the server (dropping it) wakes the accepting thread
 //! with a connection of its own, closes the listening socket and shuts every open
 //! connection down, so that their threads end at once too.
 
@@ -32,9 +33,10 @@ pub(crate) const MAX_HEAD: usize = 16 * 1024;
 /// Connections served at once; more are answered `503 Service Unavailable`, unless
 /// one of those has stalled (see [`STALLED`]).
 pub(crate) const MAX_CONNECTIONS: usize = 64;
-/// How long a connection may go without sending its whole request head before a new
-/// connection takes its place when every place is taken: clients that connect and send
-/// nothing, 64 of them again every 10 s, kept everyone else out.
+/// How long a connection may go without sending its whole request head, or without
+/// taking its whole answer, before a new connection takes its place when every place
+/// is taken: clients that connect and send nothing, or never read, 64 of them again
+/// every 10 s, kept everyone else out.
 const STALLED: Duration = Duration::from_secs(1);
 /// How long dropping a server waits for its accepting thread.
 const DROP_WAIT: Duration = Duration::from_secs(2);
@@ -90,24 +92,43 @@ struct Connections {
 struct Connection {
     /// A handle of its stream, to shut it down.
     stream: TcpStream,
-    /// When it was accepted.
+    /// When it entered its phase.
     since: Instant,
-    /// Whether its request head is still being read (a client that stalls there
-    /// holds its place for up to [`REQUEST_TIMEOUT`]).
-    reading: bool,
+    /// Where it is: a client that stalls reading its head, or taking its answer,
+    /// holds its place for up to [`REQUEST_TIMEOUT`] or [`WRITE_TIMEOUT`].
+    phase: Phase,
+}
+
+/// Where a connection is, as its thread tells the accepting one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    /// Sending its request head.
+    Reading,
+    /// Being answered by the handler: not stalled, whatever the time.
+    Handling,
+    /// Taking its answer.
+    Writing,
+    /// Answered: its thread reads what is left of the request, then closes it.
+    Answered,
 }
 
 impl Connections {
-    /// Makes room for one more connection when all [`MAX_CONNECTIONS`] are taken: the
-    /// oldest of those still sending their request head after [`STALLED`] is shut
-    /// down (it is answered nothing) and forgotten. False when none has stalled that
-    /// long: every place serves a live request.
+    /// Makes room for one more connection when all [`MAX_CONNECTIONS`] are taken: one
+    /// answered already, or else the one stalled longest of those still sending their
+    /// request head, or taking their answer, after [`STALLED`], is shut down and
+    /// forgotten. False when none has stalled that long: every place serves a live
+    /// request. (Clients that never read their answer held every place for
+    /// [`WRITE_TIMEOUT`], again each time they came back.)
     fn evict_stalled(&mut self) -> bool {
         let stalled = self
             .open
             .iter()
-            .filter(|(_, c)| c.reading && c.since.elapsed() >= STALLED)
-            .min_by_key(|(_, c)| c.since)
+            .filter(|(_, c)| match c.phase {
+                Phase::Answered => true,
+                Phase::Reading | Phase::Writing => c.since.elapsed() >= STALLED,
+                Phase::Handling => false,
+            })
+            .min_by_key(|(_, c)| (c.phase != Phase::Answered, c.since))
             .map(|(id, _)| *id);
         let Some(id) = stalled else {
             return false;
@@ -210,7 +231,7 @@ fn accept(
             let connection = Connection {
                 stream: handle,
                 since: Instant::now(),
-                reading: true,
+                phase: Phase::Reading,
             };
             open.open.insert(id, connection);
             id
@@ -221,7 +242,7 @@ fn accept(
             .spawn(move || {
                 // Forgets the connection however the thread ends.
                 let open = Open(&their_connections, id);
-                serve(stream, &*their_handler, || open.head_read());
+                serve(stream, &*their_handler, |phase| open.enter(phase));
             });
         if spawned.is_err() {
             // The stream goes with the closure: closed.
@@ -234,10 +255,11 @@ fn accept(
 struct Open<'a>(&'a Mutex<Connections>, u64);
 
 impl Open<'_> {
-    /// Its request head is read: no longer a stalled client's.
-    fn head_read(&self) {
+    /// It enters `phase`, from now.
+    fn enter(&self, phase: Phase) {
         if let Some(connection) = self.0.lock().recover().open.get_mut(&self.1) {
-            connection.reading = false;
+            connection.phase = phase;
+            connection.since = Instant::now();
         }
     }
 }
@@ -283,16 +305,16 @@ enum Unread {
     TooLarge,
 }
 
-/// One connection: read one request, answer it, close. `head_read` is told once the
-/// request's head has come.
+/// One connection: read one request, answer it, close. `enter` is told each phase
+/// after the first (reading the head).
 fn serve(
     mut stream: TcpStream,
     handler: &(dyn Fn(&Request<'_>) -> Response + Send + Sync),
-    head_read: impl FnOnce(),
+    enter: impl Fn(Phase),
 ) {
     let _ = stream.set_nodelay(true);
     let head = read_head(&mut stream, Instant::now() + REQUEST_TIMEOUT);
-    head_read();
+    enter(Phase::Handling);
     let answer = match head {
         Ok(head) => match parse(&head) {
             Ok(request) => {
@@ -307,9 +329,11 @@ fn serve(
         Err(Unread::TimedOut) => encode(&error(408), false),
         Err(Unread::TooLarge) => encode(&error(431), false),
     };
+    enter(Phase::Writing);
     if write_by(&mut stream, &answer, Instant::now() + WRITE_TIMEOUT).is_err() {
         return;
     }
+    enter(Phase::Answered);
     // Then close: the end of the answer for the client. Bytes of the request left
     // unread would make the close a reset that may lose the answer, so read them
     // first, for a moment.
@@ -629,6 +653,55 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&answer)
         );
+    }
+
+    /// With every place taken, a connection answered already gives its place first,
+    /// then the one stalled longest reading its head or taking its answer; one being
+    /// answered by the handler never does. (Clients that never read their answer were
+    /// never evicted: 64 of them kept everyone out for 10 s.)
+    #[test]
+    fn a_full_server_evicts_answered_then_stalled_connections() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ago = |ms: u64| Instant::now() - Duration::from_millis(ms);
+        let mut open = Connections::default();
+        let mut clients = Vec::new();
+        let mut add = |open: &mut Connections, phase: Phase, since: Instant| {
+            clients.push(TcpStream::connect(addr).unwrap());
+            let (stream, _) = listener.accept().unwrap();
+            let id = open.next;
+            open.next += 1;
+            open.open.insert(
+                id,
+                Connection {
+                    stream,
+                    since,
+                    phase,
+                },
+            );
+            id
+        };
+        let handling = add(&mut open, Phase::Handling, ago(60_000));
+        let writing = add(&mut open, Phase::Writing, ago(5_000));
+        let reading = add(&mut open, Phase::Reading, ago(3_000));
+        let fresh = add(&mut open, Phase::Writing, ago(0));
+        let answered = add(&mut open, Phase::Answered, ago(0));
+        let left = |open: &Connections| {
+            let mut ids: Vec<u64> = open.open.keys().copied().collect();
+            ids.sort_unstable();
+            ids
+        };
+        assert!(open.evict_stalled());
+        assert_eq!(left(&open), [handling, writing, reading, fresh]);
+        assert!(open.evict_stalled());
+        assert_eq!(left(&open), [handling, reading, fresh]);
+        assert!(open.evict_stalled());
+        assert_eq!(left(&open), [handling, fresh]);
+        assert!(
+            !open.evict_stalled(),
+            "a fresh writer and a handled request stay"
+        );
+        let _ = answered;
     }
 
     #[test]
