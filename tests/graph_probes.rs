@@ -374,3 +374,31 @@ fn names_inside_macro_arguments() {
     assert_eq!(seq(1), (9, 6));
     assert_eq!(g.compute(1), seq(1));
 }
+
+/// A binding of constant code named like a node (a `match` arm's, an `if let`'s) is
+/// that binding: the code is constant, not a branch on the node (it was rejected as
+/// "`match` around tasks").
+#[test]
+#[allow(clippy::match_single_binding, irrefutable_let_patterns)]
+fn bindings_named_like_a_node_are_their_own() {
+    let g = graph!(|x: i64| -> i64 {
+        let a = inc(x);
+        let k = match 3 {
+            a => a + 1,
+        };
+        let o = Some(10);
+        let m = if let Some(a) = o { a * 2 } else { 0 };
+        add(add(a, k), m)
+    });
+    let seq = |x: i64| {
+        let a = inc(x);
+        let k = match 3 {
+            a => a + 1,
+        };
+        let o = Some(10);
+        let m = if let Some(a) = o { a * 2 } else { 0 };
+        add(add(a, k), m)
+    };
+    assert_eq!(seq(1), 26);
+    assert_eq!(g.compute(1), seq(1));
+}

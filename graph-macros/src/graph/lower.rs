@@ -959,6 +959,11 @@ impl Lower<'_> {
                     .is_some_and(|i| self.local_fns.contains(&i.to_string()));
                 let message = if own {
                     check::plain_fn_not_a_task(name)
+                } else if name == "drop" {
+                    String::from(
+                        "`drop` of a node is not needed: a node's value is dropped as soon as \
+                         the last task that reads it has run; remove the `drop`",
+                    )
                 } else {
                     check::not_a_task(name, call.args.len())
                 };
@@ -1396,7 +1401,17 @@ impl Lower<'_> {
     /// What in `expr` is (or makes) a node, as the user wrote it: a node's name, or a
     /// call of a task. `None` for a constant expression.
     fn node_use(&self, expr: &Expr) -> Option<String> {
-        if let Some(node) = self.node_in(expr.to_token_stream()) {
+        // Names resolved as Rust resolves them: a pattern's binding, a closure's
+        // parameter or a `let` of the code named like a node is not the node (`match 3
+        // { a => a + 1 }` beside a node `a` is constant code).
+        let read = std::cell::RefCell::new(None);
+        let _ = super::substitute::substitute(expr, &|ident| {
+            if self.is_node(ident) {
+                read.borrow_mut().get_or_insert_with(|| ident.clone());
+            }
+            None
+        });
+        if let Some(node) = read.into_inner() {
             return Some(node.to_string());
         }
         let mut calls = TaskCalls {
@@ -1434,7 +1449,8 @@ impl Lower<'_> {
     /// declared in the graph's body without attributes that could make it one.
     fn is_known_plain(&self, path: &syn::Path) -> bool {
         match path.get_ident() {
-            Some(ident) => self.local_fns.contains(&ident.to_string()),
+            // The prelude's `drop`, unless the body declares its own.
+            Some(ident) => self.local_fns.contains(&ident.to_string()) || ident == "drop",
             None => is_standard(path),
         }
     }
