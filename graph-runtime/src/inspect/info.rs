@@ -511,8 +511,8 @@ impl GraphInfo {
         let id = self.nodes.len().saturating_sub(1).to_string().len().max(4);
         let width =
             |f: fn(&NodeView) -> usize| column_width(self.nodes.iter().map(f).max().unwrap_or(0));
-        let name = width(|n| n.name.chars().count()).max(16);
-        let site = width(|n| n.call_site.chars().count()).max(32);
+        let name = width(|n| printable(&n.name).chars().count()).max(16);
+        let site = width(|n| printable(&n.call_site).chars().count()).max(32);
         let mut out = String::new();
         for node in &self.nodes {
             let succ: Vec<String> = self
@@ -523,13 +523,31 @@ impl GraphInfo {
                 out,
                 "{:>id$}  {:<name$} {:<site$} -> [{}]",
                 node.id,
-                node.name,
-                node.call_site,
+                printable(&node.name),
+                printable(&node.call_site),
                 succ.join(", ")
             );
         }
         out
     }
+}
+
+/// `text` as a terminal should print it in a table: control characters escaped
+/// (`\u{1b}`, `\n`), so that a task name cannot recolour the terminal, move its
+/// cursor or break a row.
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A text column's width for entries of up to `longest` characters: the most that
@@ -551,6 +569,20 @@ mod tests {
             call_site: "src/a.rs:1:1".to_owned(),
             outcome: None,
         }
+    }
+
+    /// Control characters of a name are escaped in the text table (an escape sequence
+    /// printed raw recoloured the terminal; a newline broke the row).
+    #[test]
+    fn the_text_table_escapes_control_characters() {
+        let mut named = node(0);
+        named.name = "red\u{1b}[31m\nrow".to_owned();
+        let info = GraphInfo::from_parts(vec![named], Vec::new());
+        let table = info.table_text();
+        assert!(!table.contains('\u{1b}'), "{table:?}");
+        assert_eq!(table.lines().count(), 1, "{table:?}");
+        assert!(table.contains("red\\u{1b}[31m\\nrow"), "{table:?}");
+        assert_eq!(printable("plain ünïcode"), "plain ünïcode");
     }
 
     /// `from_parts` (futures, the report) takes edges in any order, repeated: the

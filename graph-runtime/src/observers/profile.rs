@@ -860,7 +860,7 @@ impl fmt::Display for Summary {
         let width = crate::inspect::info::column_width(
             self.rows
                 .iter()
-                .map(|r| r.name.chars().count())
+                .map(|r| crate::inspect::info::printable(&r.name).chars().count())
                 .chain([8])
                 .max()
                 .unwrap_or(8),
@@ -880,7 +880,7 @@ impl fmt::Display for Summary {
             write!(
                 f,
                 "{:<width$}  {:>9}  {:>11}  {:>11}  {:>11}",
-                r.name,
+                crate::inspect::info::printable(&r.name),
                 r.count,
                 format!("{:.1?}", r.total),
                 format!("{:.1?}", r.mean),
