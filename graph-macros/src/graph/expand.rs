@@ -398,9 +398,12 @@ impl Expander<'_> {
         let local = self.local_of(index);
         let out = hidden("__out");
         let bind = bind(node, &out, self.node_expr(node));
+        // Returned where the node is written: a value that borrows a temporary of the
+        // node's code (`n.trim()` on a node) is rustc's error there, not on the macro.
+        let returned = syn::Ident::new("__out", Span::mixed_site().located_at(node.span));
         let result = match node.out {
             OutPat::Discard => quote!(::core::mem::drop(#out)),
-            _ => quote!(#out),
+            _ => quote!(#returned),
         };
         let id = index as u32;
         let run = quote!(#tree.node(#id, || { #bind #result }));
