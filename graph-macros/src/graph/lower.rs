@@ -435,8 +435,10 @@ impl Lower<'_> {
     /// user's expressions as literals, so `j * 2` can read `0 * 2` and `j - 1` `1 - 1`:
     /// clippy's lints on constant operands would blame code the user wrote correctly.
     fn prelude_let(&mut self, pat: TokenStream, value: TokenStream) {
-        let reads_state = self.reads_state(&value);
-        self.push_prelude_let(pat, value, reads_state);
+        // A closure in it counts too: a statement runs its closures' calls
+        // (`(0..1).for_each(|_| c.store(50, SeqCst))`), which a task after it reads.
+        let (state, _) = self.state_read(&value);
+        self.push_prelude_let(pat, value, state);
     }
 
     /// [`prelude_let`](Self::prelude_let), told whether `value` reads state (which
@@ -1294,6 +1296,14 @@ impl Lower<'_> {
     /// code may change. A closure is never hoisted: written in its task, it gets its
     /// parameters' types from the task's.
     fn reads_state(&self, tokens: &TokenStream) -> bool {
+        let (state, closure) = self.state_read(tokens);
+        state && !closure
+    }
+
+    /// Whether a constant expression calls something, reads a field, an element or a
+    /// `mut` constant (see [`reads_state`](Self::reads_state)); and whether it holds a
+    /// closure.
+    fn state_read(&self, tokens: &TokenStream) -> (bool, bool) {
         struct Reads<'a> {
             mutable: &'a HashSet<String>,
             state: bool,
@@ -1321,7 +1331,7 @@ impl Lower<'_> {
             }
         }
         let Ok(expr) = syn::parse2::<Expr>(tokens.clone()) else {
-            return false;
+            return (false, false);
         };
         let mut reads = Reads {
             mutable: &self.mutable_consts,
@@ -1329,7 +1339,7 @@ impl Lower<'_> {
             closure: false,
         };
         reads.visit_expr(&expr);
-        reads.state && !reads.closure
+        (reads.state, reads.closure)
     }
 
     fn new_value(&mut self, node: usize, name: &str) -> ValueId {
