@@ -385,10 +385,7 @@ impl Lower<'_> {
                 }
             }
             other => {
-                self.cx.error_at(
-                    other,
-                    "only names, `_` and tuples of them can be bound inside `graph!`",
-                );
+                self.cx.error_at(other, unsupported_pattern(other));
             }
         }
     }
@@ -472,10 +469,7 @@ impl Lower<'_> {
                 OutPat::Tuple(t.elems.iter().map(|p| self.out_pattern(p, node)).collect())
             }
             other => {
-                self.cx.error_at(
-                    other,
-                    "only names, `_` and tuples of them can be bound inside `graph!`",
-                );
+                self.cx.error_at(other, unsupported_pattern(other));
                 OutPat::Discard
             }
         }
@@ -500,10 +494,7 @@ impl Lower<'_> {
                 quote!((#(#items,)*))
             }
             other => {
-                self.cx.error_at(
-                    other,
-                    "only names, `_` and tuples of them can be bound inside `graph!`",
-                );
+                self.cx.error_at(other, unsupported_pattern(other));
                 quote!(_)
             }
         }
@@ -1961,4 +1952,19 @@ fn item_name(item: &syn::Item) -> TokenStream {
         syn::Item::Use(u) => u.tree.to_token_stream(),
         other => other.to_token_stream(),
     }
+}
+
+/// The error of a pattern that cannot bind a node or a constant inside `graph!`, with
+/// what to write instead where there is a spelling for it.
+fn unsupported_pattern(pat: &Pat) -> String {
+    let instead = match pat {
+        Pat::Struct(_) | Pat::TupleStruct(_) => {
+            ": bind the value to a name and read its fields (`let p = f(x); let a = p.x;`), \
+             or destructure it in a task"
+        }
+        Pat::Rest(_) => ": name every element of the tuple (`let (a, _, _) = f(x);`)",
+        Pat::Slice(_) => ": bind the value to a name and index it (`v[0]`)",
+        _ => "",
+    };
+    format!("only names, `_` and tuples of them can be bound inside `graph!`{instead}")
 }
