@@ -487,3 +487,13 @@ fn a_misplaced_let_expression_expands_without_a_panic() {
         assert!(errors(&tokens).is_empty(), "{src}: {:?}", errors(&tokens));
     }
 }
+
+/// `let b = &mut a;` on a node is one mistake, one message: the `&mut`'s (a second one
+/// said a borrow of a node cannot be bound to a name).
+#[test]
+fn a_mut_borrow_of_a_node_bound_to_a_name_is_one_error() {
+    let tokens = graph("|x: i64| -> i64 { let a = inc(x); let b = &mut a; inc(x) }");
+    let errors = errors(&tokens);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("`&mut a`"), "{errors:?}");
+}

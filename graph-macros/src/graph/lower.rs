@@ -338,7 +338,15 @@ impl Lower<'_> {
             pat => (pat, None),
         };
         let before = self.graph.nodes.len();
+        let errors = self.cx.count();
         let operand = self.expr(&init.expr);
+        // One mistake, one message: the value's own error (`&mut a`) is the one to fix.
+        let operand = match operand {
+            Operand::Ref(inner, _) if self.cx.count() > errors && inner.reads_nodes() => {
+                Operand::Temp(quote!(()))
+            }
+            operand => operand,
+        };
         match pat {
             Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                 let mutability = Mutability::of(&pi.mutability);
