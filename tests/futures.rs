@@ -669,6 +669,26 @@ fn compute_and_persist_a_delayed_graph_on_the_client() {
     assert!(err.to_string().contains("task `part`"), "{err}");
 }
 
+/// A delayed task whose future argument was cancelled fails, naming the task and the
+/// future's key and why it has no result (the failure is the engine's, unwound without
+/// the panic hook: it printed a place inside the library as the panic's).
+#[test]
+fn a_delayed_task_with_a_cancelled_future_argument_fails_naming_both() {
+    let client = client(1);
+    let (open, opened) = std::sync::mpsc::channel::<()>();
+    let opened = std::sync::Mutex::new(opened);
+    let blocker = client.submit(move || opened.lock().unwrap().recv().unwrap(), ());
+    let pending = client.submit(|_: ()| 5i64, (&blocker,));
+    pending.cancel();
+    let total = delayed(|x: i64| x + 1).named("plus_one").call(&pending);
+    let error = total.try_compute().unwrap_err();
+    assert_eq!(error.task(), "plus_one");
+    assert!(error.message().contains("has no result"), "{error}");
+    assert!(error.message().contains(&pending.key()), "{error}");
+    assert!(error.message().contains("cancelled"), "{error}");
+    open.send(()).unwrap();
+}
+
 #[test]
 fn dropping_the_client_cancels_pending_and_lets_running_finish() {
     let client = client(1);

@@ -23,10 +23,12 @@ impl<T: Send + Sync + 'static> Arg for Awaited<T> {
     fn source<'a>(&'a self, _env: &Env<'a>, _cursor: &mut usize) -> Fetched<T> {
         match self.0.result_shared() {
             Ok(value) => Fetched(value),
-            Err(error) => panic!(
+            // The task's failure, named after it by the engine; unwound without the
+            // panic hook, which would print a place in this file as the panic's.
+            Err(error) => std::panic::resume_unwind(Box::new(format!(
                 "its argument, future `{}`, has no result: {error}",
                 self.0.key()
-            ),
+            ))),
         }
     }
 }
