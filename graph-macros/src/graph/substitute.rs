@@ -6,9 +6,15 @@
 //! them. Struct shorthand (`P { x }`) and inline arguments of format strings
 //! (`format!("{x}")`) name a constant too, and get it.
 //!
-//! Macro arguments are tokens: their names are replaced where they are not a path's
-//! segment, a field or a macro's name, unless a binding of the code around the macro
-//! shadows them (bindings inside the macro's own tokens are not seen).
+//! A macro's arguments that parse as expressions separated by commas are walked as
+//! expressions (what a closure among them binds is its own; a format macro's named
+//! argument keeps its name). Other macro arguments are tokens: their names are
+//! replaced where they are not a path's segment, a field or a macro's name, unless a
+//! binding of the code around the macro shadows them (bindings inside such tokens are
+//! not seen).
+//!
+//! A replacement that would be read as one of the code's own bindings (`let v = x;`,
+//! then `v` inside `|x| x + v`) is an error, not a silent change of meaning.
 
 use proc_macro2::{TokenStream, TokenTree};
 use quote::ToTokens;
