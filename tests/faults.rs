@@ -676,5 +676,11 @@ fn a_retried_future_whose_panic_payload_drop_panics_is_retried() {
     assert!(error.to_string().ends_with("not a string)"), "{error}");
     assert_eq!(DROPS.load(Ordering::SeqCst), 2, "the first attempt's");
     drop((error, failing));
-    assert_eq!(DROPS.load(Ordering::SeqCst), 3, "the error's, with it");
+    // With the last of them: the worker that ran the task may still hold the task for
+    // a moment after its end is told (seen in about 1 run in 100), and lets go then.
+    assert!(
+        eventually(|| DROPS.load(Ordering::SeqCst) == 3),
+        "the error's, with it: {} drops",
+        DROPS.load(Ordering::SeqCst)
+    );
 }
