@@ -45,6 +45,11 @@ pub(crate) const LET_BORROW_OF_NODE: &str =
      only while the graph runs; bind the node itself and lend it where it is read \
      (`sum(&a)`, or `sum(a)` for a `&T` parameter)";
 
+/// `drop(a)` of a node `a`.
+pub(crate) const DROP_OF_NODE: &str =
+    "`drop` of a node is not needed: a node's value is dropped as soon as the last task \
+     that reads it has run; remove the `drop`";
+
 /// `for` over a node.
 pub(crate) fn for_over_node(node: &str) -> String {
     format!(

@@ -267,7 +267,7 @@ impl Lower<'_> {
                 let name = unraw(&name.to_string());
                 if !self.macros_defined.insert(name.clone()) {
                     self.cx.error_at(
-                        name_of(m),
+                        item_name(item),
                         format!(
                             "`macro_rules! {name}` is defined twice in this graph: its items \
                              are declared before its code, so every use would see the last; \
@@ -782,17 +782,8 @@ impl Lower<'_> {
                 self.plain_code(expr)
             }
             Expr::Closure(_) => {
-                // The first node the closure reads, resolved as Rust resolves its
-                // names: its parameters and its own `let`s, arms and loops shadow
-                // the graph's (the walk that puts constants in, which knows scopes).
-                let captured = std::cell::RefCell::new(None);
-                let _ = super::substitute::substitute(expr, &|ident| {
-                    if self.is_node(ident) {
-                        captured.borrow_mut().get_or_insert_with(|| ident.clone());
-                    }
-                    None
-                });
-                if let Some(node) = captured.into_inner() {
+                // Its parameters and its own `let`s, arms and loops shadow the graph's.
+                if let Some(node) = self.node_read(expr) {
                     self.cx
                         .error_at(&node, check::closure_captures(&node.to_string()));
                     return Operand::Temp(quote!(()));
@@ -961,10 +952,7 @@ impl Lower<'_> {
                 let message = if own {
                     check::plain_fn_not_a_task(name)
                 } else if name == "drop" {
-                    String::from(
-                        "`drop` of a node is not needed: a node's value is dropped as soon as \
-                         the last task that reads it has run; remove the `drop`",
-                    )
+                    check::DROP_OF_NODE.to_owned()
                 } else {
                     check::not_a_task(name, call.args.len())
                 };
@@ -1410,17 +1398,7 @@ impl Lower<'_> {
     /// What in `expr` is (or makes) a node, as the user wrote it: a node's name, or a
     /// call of a task. `None` for a constant expression.
     fn node_use(&self, expr: &Expr) -> Option<String> {
-        // Names resolved as Rust resolves them: a pattern's binding, a closure's
-        // parameter or a `let` of the code named like a node is not the node (`match 3
-        // { a => a + 1 }` beside a node `a` is constant code).
-        let read = std::cell::RefCell::new(None);
-        let _ = super::substitute::substitute(expr, &|ident| {
-            if self.is_node(ident) {
-                read.borrow_mut().get_or_insert_with(|| ident.clone());
-            }
-            None
-        });
-        if let Some(node) = read.into_inner() {
+        if let Some(node) = self.node_read(expr) {
             return Some(node.to_string());
         }
         let mut calls = TaskCalls {
@@ -1429,6 +1407,21 @@ impl Lower<'_> {
         };
         calls.visit_expr(expr);
         calls.found.map(|call| tidy(&call.to_token_stream()))
+    }
+
+    /// The first node `expr` reads, its names resolved as Rust resolves them (the walk
+    /// that puts constants in, which knows scopes): a closure's parameter, a pattern's
+    /// binding or a `let` of the code named like a node is not the node (`match 3 { a
+    /// => a + 1 }` beside a node `a` is constant code).
+    fn node_read(&self, expr: &Expr) -> Option<syn::Ident> {
+        let read = std::cell::RefCell::new(None);
+        let _ = super::substitute::substitute(expr, &|ident| {
+            if self.is_node(ident) {
+                read.borrow_mut().get_or_insert_with(|| ident.clone());
+            }
+            None
+        });
+        read.into_inner()
     }
 
     /// Whether lowering `expr` would read or make nodes.
@@ -1943,11 +1936,6 @@ fn item_kind(item: &syn::Item) -> &'static str {
     }
 }
 
-/// The name of a `macro_rules!` definition, to point at.
-fn name_of(m: &syn::ItemMacro) -> TokenStream {
-    m.ident.to_token_stream()
-}
-
 /// What to point at for an item: its name where it has one.
 fn item_name(item: &syn::Item) -> TokenStream {
     match item {
@@ -1956,7 +1944,7 @@ fn item_name(item: &syn::Item) -> TokenStream {
         syn::Item::Static(s) => s.ident.to_token_stream(),
         syn::Item::Struct(s) => s.ident.to_token_stream(),
         syn::Item::Enum(e) => e.ident.to_token_stream(),
-        syn::Item::Macro(m) if m.ident.is_some() => name_of(m),
+        syn::Item::Macro(m) if m.ident.is_some() => m.ident.to_token_stream(),
         syn::Item::Use(u) => u.tree.to_token_stream(),
         other => other.to_token_stream(),
     }

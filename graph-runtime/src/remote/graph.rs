@@ -248,10 +248,6 @@ pub struct GraphJob<T> {
     root: (TaskId, u32),
     /// Nodes in the graph.
     nodes: usize,
-    /// What each cluster task runs, in words (`explode at src/main.rs:4:15`, or the
-    /// first node of a group and how many it has), for the error of a worker that
-    /// died: its function is [`SUBGRAPH`], which names none of the user's tasks.
-    labels: Vec<String>,
     /// The result's node, in words, for an error decoding its value.
     root_label: String,
     _value: std::marker::PhantomData<fn() -> T>,
@@ -300,29 +296,15 @@ impl<T: DeserializeOwned> GraphJob<T> {
         let LaidOut {
             job,
             root,
-            labels,
             root_label,
         } = build_job(nodes, parts, events)?;
         Ok(GraphJob {
             job,
             root,
-            labels,
             root_label,
             nodes: count,
             _value: std::marker::PhantomData,
         })
-    }
-
-    /// `error` of cluster task `i`, a worker's failure named after the nodes it ran
-    /// rather than after [`SUBGRAPH`].
-    fn named(&self, i: usize, error: RemoteError) -> RemoteError {
-        match error {
-            RemoteError::Worker { task, message } if task == SUBGRAPH => RemoteError::Worker {
-                task: self.labels.get(i).cloned().unwrap_or(task),
-                message,
-            },
-            error => error,
-        }
     }
 
     /// The job: what a cluster runs.
@@ -347,11 +329,11 @@ impl<T: DeserializeOwned> GraphJob<T> {
             Some(Err(error @ RemoteError::NeverRan { .. })) => {
                 let cause = (0..self.job.len()).find_map(|i| match outputs.payload(TaskId(i)) {
                     Some(Err(RemoteError::NeverRan { .. })) | Some(Ok(_)) | None => None,
-                    Some(Err(cause)) => Some(self.named(i, cause.clone())),
+                    Some(Err(cause)) => Some(cause.clone()),
                 });
                 return Err(cause.unwrap_or_else(|| error.clone()));
             }
-            Some(Err(error)) => return Err(self.named(task.0, error.clone())),
+            Some(Err(error)) => return Err(error.clone()),
             None => {
                 return Err(RemoteError::BadJob(String::from(
                     "the job's outputs are another job's",
@@ -835,7 +817,6 @@ impl Failure {
 struct LaidOut {
     job: Job,
     root: (TaskId, u32),
-    labels: Vec<String>,
     root_label: String,
 }
 
@@ -865,7 +846,6 @@ fn build_job(nodes: Vec<GraphNode>, parts: usize, events: bool) -> Result<LaidOu
     }
     let mut job = Job::new();
     let mut tasks: Vec<TaskId> = Vec::new();
-    let mut labels = Vec::new();
     let mut root_label = String::new();
     let mut nodes = nodes.into_iter();
     for p in 0..n.div_ceil(size) {
@@ -922,7 +902,6 @@ fn build_job(nodes: Vec<GraphNode>, parts: usize, events: bool) -> Result<LaidOu
             ),
             [] => String::from(SUBGRAPH),
         };
-        labels.push(label.clone());
         let mut inputs = vec![Input::value(&Part {
             nodes: part_nodes,
             exports,
@@ -935,7 +914,6 @@ fn build_job(nodes: Vec<GraphNode>, parts: usize, events: bool) -> Result<LaidOu
     Ok(LaidOut {
         job,
         root: (tasks[part_of(root)], root),
-        labels,
         root_label,
     })
 }

@@ -68,6 +68,15 @@ struct JobTask {
     inputs: Vec<Input>,
 }
 
+impl JobTask {
+    /// What errors call it: its label, or its function's short name.
+    fn label(&self) -> &str {
+        self.label
+            .as_deref()
+            .unwrap_or_else(|| short_name_of(self.function))
+    }
+}
+
 /// Remote tasks and the edges between them, each task reading values and earlier
 /// tasks' outputs: what one cluster job runs.
 #[derive(Debug, Clone, Default)]
@@ -108,12 +117,9 @@ impl Job {
         TaskId(self.tasks.len() - 1)
     }
 
-    /// What errors call task `i`: its label, or its function's short name.
+    /// What errors call task `i` (see [`JobTask::label`]).
     fn label(&self, i: usize) -> &str {
-        let task = &self.tasks[i];
-        task.label
-            .as_deref()
-            .unwrap_or_else(|| short_name_of(task.function))
+        self.tasks[i].label()
     }
 
     /// The number of tasks.
@@ -509,7 +515,7 @@ impl LocalRunner {
                 // A task that ended its process itself (`std::process::exit(0)`).
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                     Err(RemoteError::Worker {
-                        task: task.function.to_owned(),
+                        task: task.label().to_owned(),
                         message: format!(
                             "it exited with {status} without writing its result (did a task \
                              end the process?); its last words: {}",
@@ -521,9 +527,9 @@ impl LocalRunner {
             };
         }
         match std::fs::read_to_string(error_path(&output)) {
-            Ok(text) => Err(read_error_file(&text, task.function)),
+            Ok(text) => Err(read_error_file(&text, task.label())),
             Err(_) => Err(RemoteError::Worker {
-                task: task.function.to_owned(),
+                task: task.label().to_owned(),
                 message: format!(
                     "it exited with {status} and left no error file; its last words: {}",
                     last_words()
@@ -569,13 +575,13 @@ pub(super) fn collect_files(
                 because: job.label(failed.0).to_owned(),
             })
         } else if let Ok(text) = std::fs::read_to_string(error_path(&output)) {
-            Err(read_error_file(&text, task.function))
+            Err(read_error_file(&text, task.label()))
         } else {
             let printed =
                 std::fs::read_to_string(run.join(format!("task-{i}.stderr"))).unwrap_or_default();
             let tail: Vec<&str> = printed.lines().rev().take(5).collect();
             Err(RemoteError::Worker {
-                task: task.function.to_owned(),
+                task: task.label().to_owned(),
                 message: format!(
                     "it left no result and no error file; {}; its last words: {}",
                     said(i).unwrap_or_else(|| String::from("the cluster did not say why")),
