@@ -884,6 +884,25 @@ fn two_observers_on_one_run_and_a_control_character_in_a_name() {
     assert_eq!(nodes.len(), 1);
 }
 
+/// Control characters of a task's name reach DOT as text: a NUL ends Graphviz's read
+/// of the file, an escape sequence would reach whatever prints the label.
+#[test]
+fn dot_writes_control_characters_of_a_name_as_text() {
+    let named = delayed(|x: u64| x + 1)
+        .named("nul\0esc\u{1b}[31mtab\tline\nend")
+        .call(1);
+    let dot = named.info().to_dot();
+    assert!(
+        !dot.chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t'),
+        "{dot:?}"
+    );
+    assert!(
+        dot.contains("nul\\\\u{0}esc\\\\u{1b}[31mtab\tline\\nend"),
+        "{dot}"
+    );
+}
+
 /// A small graph whose arrows span many levels (each of 100 nodes reads 8 earlier ones
 /// at random): its layout used to take minutes (the crossing reduction over every
 /// level an arrow crosses); it is drawn collapsed instead, at once.

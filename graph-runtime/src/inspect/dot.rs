@@ -7,7 +7,9 @@ use super::colour::fill_of;
 use super::{Direction, DrawOptions};
 
 /// `s` as the inside of a DOT string: quotes and backslashes escaped, newlines as
-/// `\n`.
+/// `\n`, other control characters but tab written out as text (`\u{1b}`): Graphviz
+/// stops reading a file at a NUL, and an escape sequence would reach whatever prints
+/// the label.
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -15,6 +17,11 @@ fn escape(s: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
+            '\t' => out.push(c),
+            // `\\u{..}`: the backslash itself escaped, so DOT shows it as written.
+            c if c.is_control() => {
+                let _ = write!(out, "\\\\u{{{:x}}}", u32::from(c));
+            }
             _ => out.push(c),
         }
     }
