@@ -719,7 +719,10 @@ impl Expander<'_> {
             None => value,
             Some(span) => {
                 let early = hidden("__early");
-                let residual = hidden("__residual");
+                // Located at the `?`, so that rustc's error for a graph that returns
+                // neither a `Result` nor an `Option` points there (a mixed-site span
+                // joined with the `?`'s pointed at the macro's end).
+                let residual = syn::Ident::new("__residual", Span::mixed_site().located_at(span));
                 let ret = ret_type(self.graph);
                 let convert = match &self.graph.ret {
                     Some(_) => quote_spanned!(span=> (move || -> #ret { match #residual? {} })()),
