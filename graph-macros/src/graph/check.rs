@@ -261,6 +261,12 @@ pub(crate) fn call_node(node: &str) -> String {
     format!("`{node}` is a value the graph computes, not a function: only `#[delayed]` functions can be called on nodes")
 }
 
+/// An `unsafe` block around tasks or nodes.
+pub(crate) const UNSAFE_AROUND_NODES: &str =
+    "an `unsafe` block cannot hold graph code: its tasks run as nodes when the graph runs, \
+     outside the block; call them outside the block, and put the unsafe code inside a \
+     `#[delayed]` function";
+
 /// Anything else `graph!` cannot turn into nodes.
 pub(crate) fn unsupported(what: &str) -> String {
     format!(

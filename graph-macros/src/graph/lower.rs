@@ -791,12 +791,17 @@ impl Lower<'_> {
                 self.constant(expr)
             }
             // A block of graph code: its own scope, its tail its value (`let y = {
-            // let t = inc(x); add(t, 1) };`). A block of constants stays plain code.
-            Expr::Block(b) if b.label.is_none() && b.attrs.is_empty() && self.uses_nodes(expr) => {
+            // let t = inc(x); add(t, 1) };`). A block of constants stays plain code. A
+            // label changes nothing: a `break` to it is an error of its own.
+            Expr::Block(b) if b.attrs.is_empty() && self.uses_nodes(expr) => {
                 self.scopes.push(Vec::new());
                 let output = self.body(&b.block.stmts);
                 self.scopes.pop();
                 output
+            }
+            Expr::Unsafe(u) if self.uses_nodes(expr) => {
+                self.cx.error_at(u.unsafe_token, check::UNSAFE_AROUND_NODES);
+                Operand::Temp(quote!(()))
             }
             Expr::Return(r) => {
                 self.cx
@@ -1113,6 +1118,14 @@ impl Lower<'_> {
                 }
                 return self.constant(expr);
             }
+        }
+        if m.mac
+            .path
+            .segments
+            .last()
+            .is_some_and(|last| super::substitute::reads_no_names_in(&last.ident))
+        {
+            return self.constant(expr);
         }
         if let Some(node) = self.node_in(m.mac.tokens.clone()) {
             self.cx
@@ -1460,8 +1473,14 @@ impl Lower<'_> {
     /// The first name of a node in `tokens`, format strings' `{name}` included.
     fn node_in(&self, tokens: TokenStream) -> Option<syn::Ident> {
         let mut previous_dot = false;
-        for tree in tokens {
-            match &tree {
+        let trees: Vec<TokenTree> = tokens.into_iter().collect();
+        let mut skip = 0;
+        for (i, tree) in trees.iter().enumerate() {
+            if skip > 0 || super::substitute::reads_no_names(&trees[i..]) {
+                skip = if skip > 0 { skip - 1 } else { 2 };
+                continue;
+            }
+            match tree {
                 TokenTree::Ident(ident) if !previous_dot && self.is_node(ident) => {
                     return Some(ident.clone());
                 }
@@ -1477,7 +1496,7 @@ impl Lower<'_> {
                 }
                 _ => {}
             }
-            previous_dot = matches!(&tree, TokenTree::Punct(p) if p.as_char() == '.');
+            previous_dot = matches!(tree, TokenTree::Punct(p) if p.as_char() == '.');
         }
         None
     }

@@ -101,7 +101,15 @@ impl Substitute<'_> {
     fn tokens(&self, tokens: TokenStream) -> TokenStream {
         let trees: Vec<TokenTree> = tokens.into_iter().collect();
         let mut out = TokenStream::new();
+        let mut verbatim = 0;
         for (i, tree) in trees.iter().enumerate() {
+            if verbatim > 0 || reads_no_names(&trees[i..]) {
+                // `stringify!(k)` is "k" whatever `k` is: its `!` and group kept as
+                // written.
+                verbatim = if verbatim > 0 { verbatim - 1 } else { 2 };
+                out.extend([tree.clone()]);
+                continue;
+            }
             match tree {
                 TokenTree::Ident(ident) => {
                     let after_path = i > 0 && is_punct(&trees[i - 1], '.')
@@ -257,6 +265,14 @@ impl VisitMut for Substitute<'_> {
     }
 
     fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
+        if mac
+            .path
+            .segments
+            .last()
+            .is_some_and(|last| reads_no_names_in(&last.ident))
+        {
+            return;
+        }
         let format = is_format_macro(&mac.path);
         // Arguments that parse as expressions are walked as expressions, so that what
         // a closure among them binds is its own (`vec![(|k: i64| k * 2)(3)]` with a
@@ -318,6 +334,22 @@ impl<'a> Visit<'a> for PatNames {
     }
 
     // Struct shorthand in a pattern (`P { x, .. }`) binds `x`: a `PatIdent` as well.
+}
+
+/// Whether `name!` is a standard macro that reads no value of the names in its
+/// arguments: `stringify!(k)` is "k" and `cfg!(test)` a build setting whatever `k` and
+/// `test` stand for in the graph, so a node or constant named so is not read there.
+pub(super) fn reads_no_names_in(name: &proc_macro2::Ident) -> bool {
+    name == "stringify" || name == "cfg"
+}
+
+/// Whether `trees` starts with a call of such a macro: its name, `!` and a group.
+pub(super) fn reads_no_names(trees: &[TokenTree]) -> bool {
+    matches!(
+        trees,
+        [TokenTree::Ident(name), bang, TokenTree::Group(_), ..]
+            if reads_no_names_in(name) && is_punct(bang, '!')
+    )
 }
 
 /// The standard macros whose arguments are a format string and its arguments.
