@@ -813,14 +813,33 @@ impl Expander<'_> {
                 let operand = self.given(operand);
                 quote_spanned!(span=> #op #operand)
             }
-            Op::Method { receiver, calls } => {
-                let mut chain = self.given(receiver);
+            Op::Method {
+                receiver,
+                calls,
+                place,
+            } => {
+                let given = self.given(receiver);
+                // The name as the user bound it: rustc's error is on the receiver, its
+                // help on the user's `let`, as without `graph!`.
+                let bound = place.as_ref().map(|name| {
+                    let mut read = name.clone();
+                    read.set_span(operand_span(receiver, name.span()));
+                    (name.clone(), read)
+                });
+                let mut chain = match &bound {
+                    Some((_, read)) => read.to_token_stream(),
+                    None => given.clone(),
+                };
                 for call in calls {
                     let (method, turbofish) = (&call.method, &call.turbofish);
                     let args = call.args.iter().map(|a| self.given(a));
                     chain = quote_spanned!(span=> #chain.#method #turbofish (#(#args),*));
                 }
-                chain
+                match bound {
+                    // Not `mut`: see `Op::Method::place`.
+                    Some((name, _)) => quote_spanned!(span=> { let #name = #given; #chain }),
+                    None => chain,
+                }
             }
             Op::Field { base, member } => {
                 let base = self.given(base);

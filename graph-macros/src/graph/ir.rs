@@ -97,6 +97,12 @@ pub(crate) enum Op {
     Method {
         receiver: Operand,
         calls: Vec<MethodCall>,
+        /// The name at the root of a receiver written as a place (`s`, `s.count`,
+        /// `s[0]`): the task reads it through an immutable binding of that name, so
+        /// that a `&mut self` method is rustc's "cannot borrow `s` as mutable", as
+        /// without `graph!` (it would change the task's copy only). A temporary
+        /// receiver (`inc(x).bump()`) may be changed, as without `graph!`.
+        place: Option<syn::Ident>,
     },
     Field {
         base: Operand,
@@ -182,7 +188,9 @@ impl Op {
             Op::Unary { operand, .. } | Op::Cast { operand, .. } | Op::Pass(operand) => {
                 vec![operand]
             }
-            Op::Method { receiver, calls } => std::iter::once(receiver)
+            Op::Method {
+                receiver, calls, ..
+            } => std::iter::once(receiver)
                 .chain(calls.iter_mut().flat_map(|c| c.args.iter_mut()))
                 .collect(),
             Op::Field { base, .. } => vec![base],
@@ -199,7 +207,9 @@ impl Op {
             Op::Unary { operand, .. } | Op::Cast { operand, .. } | Op::Pass(operand) => {
                 vec![operand]
             }
-            Op::Method { receiver, calls } => std::iter::once(receiver)
+            Op::Method {
+                receiver, calls, ..
+            } => std::iter::once(receiver)
                 .chain(calls.iter().flat_map(|c| c.args.iter()))
                 .collect(),
             Op::Field { base, .. } => vec![base],

@@ -1021,6 +1021,9 @@ impl Lower<'_> {
             Op::Method {
                 receiver,
                 calls: vec![call],
+                place: place_root(&m.receiver)
+                    .and_then(|root| self.bound(&root.to_string()))
+                    .map(|(_, bound)| bound.clone()),
             },
         )
     }
@@ -1600,6 +1603,17 @@ fn strip(expr: &Expr) -> &Expr {
         Expr::Paren(p) => strip(&p.expr),
         Expr::Group(g) => strip(&g.expr),
         other => other,
+    }
+}
+
+/// The name at the root of a place expression (`s`, `s.count`, `s[0]`, `(s)`); none
+/// for a temporary (a call, an operator, a literal).
+fn place_root(expr: &Expr) -> Option<&syn::Ident> {
+    match strip(expr) {
+        Expr::Path(p) if p.qself.is_none() => p.path.get_ident(),
+        Expr::Field(f) => place_root(&f.base),
+        Expr::Index(i) => place_root(&i.expr),
+        _ => None,
     }
 }
 
