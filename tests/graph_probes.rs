@@ -402,3 +402,32 @@ fn bindings_named_like_a_node_are_their_own() {
     assert_eq!(seq(1), 26);
     assert_eq!(g.compute(1), seq(1));
 }
+
+/// A graph's constant named as a format width or precision (`{x:>w$}`, `{y:.p$}`) is
+/// that constant: it was not put in, so the name read a variable of the same name
+/// around the graph (`[ 1]` for `[       1]`).
+#[test]
+fn format_width_and_precision_named_by_constants() {
+    let (w, p) = (2, 1);
+    let _ = (w, p);
+    let g = graph!(|x: i64| -> (String, String) {
+        let w = 8;
+        let p = 5;
+        let y = 1.0;
+        (
+            show(format!("[{x:>w$}]")),
+            show(format!("[{y:.p$}|{:.*}|{x:0w$.p$}]", 2, y)),
+        )
+    });
+    let seq = |x: i64| {
+        let w = 8;
+        let p = 5;
+        let y = 1.0;
+        (
+            show(format!("[{x:>w$}]")),
+            show(format!("[{y:.p$}|{:.*}|{x:0w$.p$}]", 2, y)),
+        )
+    };
+    assert_eq!(seq(1).0, "[       1]");
+    assert_eq!(g.compute(1), seq(1));
+}

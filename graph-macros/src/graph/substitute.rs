@@ -156,7 +156,10 @@ impl Substitute<'_> {
                 continue;
             };
             for name in inline_names(&text.value()) {
-                let ident = syn::Ident::new(&name, literal.span());
+                let Ok(mut ident) = syn::parse_str::<syn::Ident>(&name) else {
+                    continue;
+                };
+                ident.set_span(literal.span());
                 let Some(replacement) = self.replacement(&ident) else {
                     continue;
                 };
@@ -379,8 +382,16 @@ fn is_format_macro(path: &syn::Path) -> bool {
     })
 }
 
-/// The names of a format string's inline arguments (`{x}`, `{x:?}`), in order.
+/// The names of a format string's inline arguments, in order: an argument (`{x}`,
+/// `{x:?}`) and a width or precision given by name (`{v:w$}`, `{v:.p$}`). What is not
+/// an identifier (`{x²}`, an index) is left to `format_args!`'s own errors.
 pub(super) fn inline_names(text: &str) -> Vec<String> {
+    let is_name = |s: &str| {
+        // `format_args!` takes no raw identifiers.
+        !s.starts_with(|c: char| c.is_ascii_digit())
+            && !s.starts_with("r#")
+            && syn::parse_str::<syn::Ident>(s).is_ok()
+    };
     let mut names = Vec::new();
     let mut rest = text;
     while let Some(open) = rest.find('{') {
@@ -389,13 +400,28 @@ pub(super) fn inline_names(text: &str) -> Vec<String> {
             rest = after;
             continue;
         }
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect();
-        let named = name.chars().next().is_some_and(|c| !c.is_ascii_digit());
-        if named && rest[name.len()..].starts_with(['}', ':']) {
-            names.push(name);
+        // A format spec holds no braces: the argument ends at the next `}`.
+        let Some(close) = rest.find('}') else { break };
+        let (argument, spec) = rest[..close]
+            .split_once(':')
+            .unwrap_or((&rest[..close], ""));
+        rest = &rest[close + 1..];
+        if is_name(argument) {
+            names.push(argument.to_owned());
+        }
+        for (dollar, _) in spec.match_indices('$') {
+            let before = &spec[..dollar];
+            let start = before
+                .char_indices()
+                .rev()
+                .take_while(|&(_, c)| c.is_alphanumeric() || c == '_')
+                .last()
+                .map_or(dollar, |(i, _)| i);
+            // `{x:0w$}`: the `0` flag, then the name.
+            let name = before[start..].trim_start_matches(|c: char| c.is_ascii_digit());
+            if is_name(name) {
+                names.push(name.to_owned());
+            }
         }
     }
     names
