@@ -138,6 +138,23 @@ fn raw_and_unicode_and_internal_names() {
     assert_eq!(g.compute(1), state(pending(table(größe(r#type(1))))));
 }
 
+/// A type of the user's named like the macros' own check of a result's `Send`
+/// (`TaskResult`) is the user's (the check's local trait shadowed it: "expected a
+/// type, found a trait").
+#[derive(Debug, PartialEq)]
+pub struct TaskResult(i64);
+
+#[delayed]
+fn wrap(x: i64) -> TaskResult {
+    TaskResult(x * 10)
+}
+
+#[test]
+fn a_result_type_named_like_the_macros_own_items() {
+    let g = graph!(|x: i64| -> TaskResult { wrap(inc(x)) });
+    assert_eq!(g.compute(1), TaskResult(20));
+}
+
 #[test]
 fn question_mark_in_loops() {
     let g = graph!(|x: i64| -> Result<i64, String> {
@@ -430,4 +447,88 @@ fn format_width_and_precision_named_by_constants() {
     };
     assert_eq!(seq(1).0, "[       1]");
     assert_eq!(g.compute(1), seq(1));
+}
+
+/// `let r = &v;` of a constant is a constant borrow, as the code wrote it (it was made
+/// a node whose value borrowed a temporary: rustc's E0515 on the whole `graph!`).
+#[test]
+fn a_borrow_of_a_constant_bound_by_let() {
+    let g = graph!(|x: i64| -> (i64, i64) {
+        let v = vec![1i64, 2];
+        let r = &v;
+        let s = String::from("ab");
+        let t: &str = &s;
+        (add(r[0], x), add(t.len() as i64, inc(x)))
+    });
+    let seq = |x: i64| {
+        let v = [1i64, 2];
+        let r = &v;
+        let s = String::from("ab");
+        let t: &str = &s;
+        (add(r[0], x), add(t.len() as i64, inc(x)))
+    };
+    assert_eq!(g.compute(5), seq(5));
+}
+
+/// A `mut` input is a mutable constant of the graph, as a closure's `mut` parameter is
+/// (its `mut` was dropped: rustc's "cannot borrow `x` as mutable", with a help to write
+/// `mut mut x`).
+#[test]
+fn a_mut_input_changed_by_constant_code() {
+    let g = graph!(|mut v: Vec<i64>, k: i64| -> i64 {
+        v.push(k);
+        let a = inc(v[0]);
+        v.push(v.len() as i64);
+        add(a, v.iter().sum::<i64>())
+    });
+    let seq = |mut v: Vec<i64>, k: i64| {
+        v.push(k);
+        let a = inc(v[0]);
+        v.push(v.len() as i64);
+        add(a, v.iter().sum::<i64>())
+    };
+    assert_eq!(g.compute(vec![10, 20], 3), seq(vec![10, 20], 3));
+}
+
+static BUMPS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+#[delayed]
+fn bump(x: i64) -> i64 {
+    x + BUMPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+}
+
+#[delayed]
+fn total(v: Vec<i64>) -> i64 {
+    v.iter().sum()
+}
+
+#[delayed]
+fn total3(v: [(i64, i64); 3]) -> i64 {
+    v.iter().map(|(a, b)| a * b).sum()
+}
+
+/// `vec![a; 3]` and `[x; 3]` of nodes are three copies of one value, the item computed
+/// once as without `graph!` (`vec![a; 3]` was rejected with the `println!` message).
+#[test]
+fn repeated_nodes_in_vec_and_array() {
+    let g = graph!(|x: i64| -> (i64, i64, i64) {
+        let a = inc(x);
+        let v = total(vec![a; 3]);
+        let w = total(vec![bump(x); 4]);
+        let t = total3([(a, x); 3]);
+        (v, w, t)
+    });
+    let seq = |x: i64| {
+        let a = inc(x);
+        let v = total(vec![a; 3]);
+        let w = total(vec![bump(x); 4]);
+        let t = total3([(a, x); 3]);
+        (v, w, t)
+    };
+    use std::sync::atomic::Ordering::SeqCst;
+    let before = BUMPS.load(SeqCst);
+    let from_graph = g.compute(2);
+    assert_eq!(BUMPS.load(SeqCst), before + 1, "bump runs once");
+    BUMPS.store(before, SeqCst);
+    assert_eq!(from_graph, seq(2));
 }

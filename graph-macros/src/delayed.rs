@@ -456,20 +456,24 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
                 "`{{Self}}` cannot be sent between threads, so it cannot be the result of the \
                  task `{name}`"
             );
+            // The trait and its check live in a module of their own, so that the name
+            // `TaskResult` does not shadow a type of the user's so named in `#ty`.
             let check = quote_spanned! {ty.span()=>
-                __require_send::<#ty>()
+                __send::require_send::<#ty>()
             };
             quote! {
                 #[allow(dead_code)]
                 fn __result_is_send #impl_generics () #where_clause {
-                    #[diagnostic::on_unimplemented(
-                        message = #message,
-                        label = "a task's result is handed to the tasks that read it, on other threads",
-                        note = "use `Arc` rather than `Rc`, and `Mutex` or atomics rather than `RefCell` or `Cell`"
-                    )]
-                    trait TaskResult {}
-                    impl<T: ?::core::marker::Sized + ::core::marker::Send> TaskResult for T {}
-                    const fn __require_send<T: ?::core::marker::Sized + TaskResult>() {}
+                    mod __send {
+                        #[diagnostic::on_unimplemented(
+                            message = #message,
+                            label = "a task's result is handed to the tasks that read it, on other threads",
+                            note = "use `Arc` rather than `Rc`, and `Mutex` or atomics rather than `RefCell` or `Cell`"
+                        )]
+                        pub trait TaskResult {}
+                        impl<T: ?::core::marker::Sized + ::core::marker::Send> TaskResult for T {}
+                        pub const fn require_send<T: ?::core::marker::Sized + TaskResult>() {}
+                    }
                     #check
                 }
             }

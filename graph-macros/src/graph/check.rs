@@ -48,7 +48,8 @@ pub(crate) const LET_BORROW_OF_NODE: &str =
 /// `drop(a)` of a node `a`.
 pub(crate) const DROP_OF_NODE: &str =
     "`drop` of a node is not needed: a node's value is dropped as soon as the last task \
-     that reads it has run; remove the `drop`";
+     that reads it has run; remove the `drop` (a task of yours named `drop` is called by \
+     its path, `tasks::drop(a)`, since the prelude's `drop` is assumed here)";
 
 /// `for` over a node.
 pub(crate) fn for_over_node(node: &str) -> String {
@@ -166,11 +167,29 @@ pub(crate) fn method_for_effect(method: &str, node: &str) -> String {
 
 /// A node given to a macro (`println!`, `format!`, `assert!` …).
 pub(crate) fn macro_on_node(mac: &str, node: &str) -> String {
+    if !is_std_macro(mac) {
+        // A macro of the user's may well write graph code, but `graph!` sees only its
+        // tokens: it is expanded after the graph is built.
+        return format!(
+            "`{mac}!` cannot use `{node}` inside `graph!`: the macro is expanded after the \
+             graph is built, so the tasks and nodes in it cannot become nodes; write its \
+             code out in the graph, or have the macro write the whole `graph!`"
+        );
+    }
     format!(
         "`{mac}!` cannot use `{node}`: its value is not computed until the graph runs (Dask \
          would print `Delayed('…')`); compute the graph and use its result, or do this \
          inside a `#[delayed]` function"
     )
+}
+
+/// The standard library's macros that read values (printing, formatting, asserting).
+fn is_std_macro(mac: &str) -> bool {
+    super::substitute::is_format_macro_name(mac)
+        || matches!(
+            mac,
+            "dbg" | "matches" | "vec" | "concat" | "env" | "include_str"
+        )
 }
 
 /// A node given to a function that `graph!` knows is not a task, with `arity` arguments.
@@ -259,6 +278,16 @@ pub(crate) fn short_circuit(op: &str, node: &str) -> String {
 /// A node called as if it were a function.
 pub(crate) fn call_node(node: &str) -> String {
     format!("`{node}` is a value the graph computes, not a function: only `#[delayed]` functions can be called on nodes")
+}
+
+/// `[a; n]` or `vec![a; n]` of a node with a count that is not a literal from 1 to
+/// `max`.
+pub(crate) fn repeat_count(max: usize) -> String {
+    format!(
+        "the number of copies of a node must be an integer literal from 1 to {max}: the \
+         copies are fixed when the graph is built; build a longer or computed-length \
+         collection inside a `#[delayed]` function"
+    )
 }
 
 /// An `unsafe` block around tasks or nodes.

@@ -129,7 +129,7 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scanned_plain: &HashSet<String>
         ));
     }
     lower.graph.output = output;
-    lower.graph.same_names = lower.same_names.take();
+    lower.graph.same_names = distinct_reads(lower.same_names.take());
     lower.settle_hoisting();
     lower.graph.move_inputs_read_once();
     lower.graph
@@ -422,6 +422,14 @@ impl Lower<'_> {
                 }
                 self.prelude_let(quote!(#mutable #hidden #ty), tokens);
                 Binding::Const(hidden.into_token_stream())
+            }
+            // `let r = &v;` of a constant: a constant borrow, bound as the code wrote it
+            // (it was made a node whose value borrowed a temporary).
+            Operand::Ref(inner, _) if matches!(*inner, Operand::Const(_) | Operand::Temp(_)) => {
+                let (Operand::Const(tokens) | Operand::Temp(tokens)) = *inner else {
+                    unreachable!()
+                };
+                self.binding_for(Operand::Temp(quote!(&#tokens)), span, ty, mutability)
             }
             Operand::Ref(inner, at) if inner.reads_nodes() => {
                 // A borrow of a node outlives nothing it could borrow from: the node's
@@ -739,6 +747,10 @@ impl Lower<'_> {
                     self.constant(expr)
                 }
             }
+            Expr::Repeat(r) => match self.repeated(&r.expr, &r.len) {
+                Some(items) => Operand::Array(items, expr.span()),
+                None => self.constant(expr),
+            },
             Expr::Tuple(t) => {
                 let items: Vec<_> = t.elems.iter().map(|e| self.expr(e)).collect();
                 if items.iter().any(Operand::reads_nodes) {
@@ -1113,6 +1125,17 @@ impl Lower<'_> {
             .map(|s| s.ident.to_string())
             .unwrap_or_default();
         if name == "vec" {
+            let repeat = |input: syn::parse::ParseStream| {
+                let item: Expr = input.parse()?;
+                input.parse::<syn::Token![;]>()?;
+                Ok((item, input.parse::<Expr>()?))
+            };
+            if let Ok((item, len)) = m.mac.parse_body_with(repeat) {
+                return match self.repeated(&item, &len) {
+                    Some(items) => Operand::Vec(items, expr.span()),
+                    None => self.constant(expr),
+                };
+            }
             let parser = Punctuated::<Expr, syn::Token![,]>::parse_terminated;
             if let Ok(items) = m.mac.parse_body_with(parser) {
                 let items: Vec<_> = items.iter().map(|e| self.expr(e)).collect();
@@ -1153,6 +1176,35 @@ impl Lower<'_> {
             }
         }
         self.constant(expr)
+    }
+
+    /// `[item; len]` or `vec![item; len]` of a node: `len` copies of it, read as
+    /// `[a, a, a]` is; `None` for constants. The length must be an integer literal
+    /// (the copies are operands of the graph's shape), of at most [`MAX_REPEAT`].
+    fn repeated(&mut self, item: &Expr, len: &Expr) -> Option<Vec<Operand>> {
+        if !self.uses_nodes(item) {
+            return None;
+        }
+        let count = match strip(len) {
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(n),
+                ..
+            }) => n
+                .base10_parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_REPEAT).contains(n)),
+            _ => None,
+        };
+        let Some(count) = count else {
+            self.cx.error_at(len, check::repeat_count(MAX_REPEAT));
+            return Some(Vec::new());
+        };
+        // Computed once and read `count` times, as `[inc(x); 3]` calls `inc` once.
+        let one = match self.expr(item) {
+            value @ Operand::Value(..) => value,
+            other => self.materialize(other, item.span()),
+        };
+        Some(vec![one; count])
     }
 
     /// `if`/`match`/`while`: an error on the first condition (or scrutinee) that reads a
@@ -1873,6 +1925,25 @@ pub(crate) fn is_comparison(op: &BinOp) -> bool {
         op,
         BinOp::Eq(_) | BinOp::Ne(_) | BinOp::Lt(_) | BinOp::Le(_) | BinOp::Gt(_) | BinOp::Ge(_)
     )
+}
+
+/// The most copies `[a; n]` of a node makes (each is an operand of its task).
+const MAX_REPEAT: usize = 256;
+
+/// The pairs of [`Graph::same_names`] once per read: a constant expression nested `n`
+/// deep is resolved again at each level (its operands, then the whole), and `n²/2`
+/// checks took rustc a minute at `n` = 500. A read is told by its name and its span's
+/// place in the source, as `Debug` prints it in a compiler (`#0 bytes(10..11)`);
+/// outside one (the crate's unit tests) spans have no place and nothing is merged.
+fn distinct_reads(pairs: Vec<(syn::Ident, syn::Ident)>) -> Vec<(syn::Ident, syn::Ident)> {
+    let mut seen = HashSet::new();
+    pairs
+        .into_iter()
+        .filter(|(bound, read)| {
+            let place = format!("{:?}", read.span());
+            !place.contains("bytes(") || seen.insert((bound.to_string(), read.to_string(), place))
+        })
+        .collect()
 }
 
 /// How many times `name` is written in `tokens`, as an identifier, nested groups

@@ -67,11 +67,19 @@ fn from_closure(closure: syn::ExprClosure) -> syn::Result<Input> {
         ));
     }
     let mut inputs = Vec::new();
+    // `|mut v: T|` is `|v: T| { let mut v = v; … }`, as in a closure.
+    let mut rebound: Vec<Stmt> = Vec::new();
     for input in &closure.inputs {
         match input {
             Pat::Type(pt) => match &*pt.pat {
                 Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                     inputs.push((pi.ident.clone(), (*pt.ty).clone()));
+                    if let Some(token) = &pi.mutability {
+                        let name = &pi.ident;
+                        rebound.push(
+                            syn::parse_quote_spanned!(token.span=> let #token #name = #name;),
+                        );
+                    }
                 }
                 other => {
                     push(syn::Error::new_spanned(
@@ -109,10 +117,11 @@ fn from_closure(closure: syn::ExprClosure) -> syn::Result<Input> {
         ReturnType::Type(_, ty) => Some((**ty).clone()),
         ReturnType::Default => None,
     };
-    let stmts = match &*closure.body {
-        syn::Expr::Block(block) => block.block.stmts.clone(),
-        body => vec![Stmt::Expr((*body).clone(), None)],
-    };
+    let mut stmts = rebound;
+    match &*closure.body {
+        syn::Expr::Block(block) => stmts.extend(block.block.stmts.iter().cloned()),
+        body => stmts.push(Stmt::Expr((*body).clone(), None)),
+    }
     Ok(Input {
         inputs,
         ret,

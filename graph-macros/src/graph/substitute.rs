@@ -357,29 +357,34 @@ pub(super) fn reads_no_names(trees: &[TokenTree]) -> bool {
 
 /// The standard macros whose arguments are a format string and its arguments.
 fn is_format_macro(path: &syn::Path) -> bool {
-    path.segments.last().is_some_and(|last| {
-        matches!(
-            last.ident.to_string().as_str(),
-            "format"
-                | "format_args"
-                | "print"
-                | "println"
-                | "eprint"
-                | "eprintln"
-                | "write"
-                | "writeln"
-                | "panic"
-                | "unreachable"
-                | "todo"
-                | "unimplemented"
-                | "assert"
-                | "assert_eq"
-                | "assert_ne"
-                | "debug_assert"
-                | "debug_assert_eq"
-                | "debug_assert_ne"
-        )
-    })
+    path.segments
+        .last()
+        .is_some_and(|last| is_format_macro_name(&last.ident.to_string()))
+}
+
+/// [`is_format_macro`] by the macro's name.
+pub(super) fn is_format_macro_name(name: &str) -> bool {
+    matches!(
+        name,
+        "format"
+            | "format_args"
+            | "print"
+            | "println"
+            | "eprint"
+            | "eprintln"
+            | "write"
+            | "writeln"
+            | "panic"
+            | "unreachable"
+            | "todo"
+            | "unimplemented"
+            | "assert"
+            | "assert_eq"
+            | "assert_ne"
+            | "debug_assert"
+            | "debug_assert_eq"
+            | "debug_assert_ne"
+    )
 }
 
 /// The names of a format string's inline arguments, in order: an argument (`{x}`,
