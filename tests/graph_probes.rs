@@ -532,3 +532,65 @@ fn repeated_nodes_in_vec_and_array() {
     BUMPS.store(before, SeqCst);
     assert_eq!(from_graph, seq(2));
 }
+
+#[delayed]
+fn conv<T: From<u8> + Send>(v: u8) -> T {
+    T::from(v)
+}
+
+#[delayed]
+fn zero<T: Default + Send>() -> T {
+    T::default()
+}
+
+/// A generic task whose result's type is known only from where the result goes (a
+/// `let`'s type, the graph's result, the parameter of the task that reads it) is
+/// inferred as in plain code (rustc's E0284 named the internal `Itself` projection).
+#[test]
+fn a_generic_result_inferred_from_where_it_goes() {
+    let g = graph!(|| -> (i64, i64, i64, u16) {
+        let c: i64 = conv(3);
+        let d = inc(conv(4));
+        let z: u16 = zero();
+        (c, d, add(conv(5), c), z)
+    });
+    let seq = || {
+        let c: i64 = conv(3);
+        let d = inc(conv(4));
+        let z: u16 = zero();
+        (c, d, add(conv(5), c), z)
+    };
+    assert_eq!(g.compute(), seq());
+    let e: Delayed<i64> = delay!(conv(6));
+    assert_eq!((e.compute(), delay!(inc(conv(6))).compute()), (6, 7));
+    let r = graph!(|| -> i64 { conv(9) });
+    assert_eq!(r.compute(), 9);
+}
+
+/// A type of the user's with a method named `compute`.
+#[derive(Clone, Debug)]
+pub struct Model {
+    w: i64,
+}
+
+impl Model {
+    fn compute(&self, x: i64) -> i64 {
+        self.w * x
+    }
+}
+
+#[delayed]
+fn model(w: i64) -> Model {
+    Model { w }
+}
+
+/// A method of the user's named `compute` that takes arguments other than taskweave's
+/// `compute()` is the user's (it was "`.compute()` inside `graph!` would run a graph").
+#[test]
+fn a_users_method_named_compute() {
+    let g = graph!(|x: i64| -> i64 {
+        let m = model(x);
+        m.compute(2)
+    });
+    assert_eq!(g.compute(3), Model { w: 3 }.compute(2));
+}

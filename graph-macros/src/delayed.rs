@@ -405,12 +405,24 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
     // so that thousands of calls in one `graph!` took time growing with their square.
     // The result type is a projection (`Itself`), so that a `let`'s declared type is
     // checked against the call, as for a plain function (see `__private::Itself`).
+    // A generic function's result is left plain: its type parameters may be known only
+    // from where the result goes (`let c: i64 = conv(3);`), which rustc does not solve
+    // backwards through the projection.
+    let generic = sig
+        .generics
+        .params
+        .iter()
+        .any(|p| !matches!(p, syn::GenericParam::Lifetime(_)));
+    let result = match generic {
+        true => quote!(__R),
+        false => quote!(<__R as #private::Itself>::Out),
+    };
     let attempts = quote! {
         #[inline(always)]
         pub fn __call<__H, __R>(
             mut __handles: __H,
             __run: &mut dyn ::core::ops::FnMut(&mut __H, bool, Self) -> __R,
-        ) -> <__R as #private::Itself>::Out {
+        ) -> #result {
             #private::attempts(#retries, |__last| __run(&mut __handles, __last, Self {}))
         }
     };

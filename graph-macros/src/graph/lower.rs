@@ -288,7 +288,7 @@ impl Lower<'_> {
             Expr::Assign(assign) => self.assign(assign),
             Expr::ForLoop(for_loop) => self.for_loop(for_loop),
             Expr::MethodCall(m)
-                if !is_compute(&m.method)
+                if !is_compute(&m.method, m.args.len(), true)
                     && !is_mutator(&m.method)
                     && self.node_use(&m.receiver).is_some() =>
             {
@@ -982,7 +982,7 @@ impl Lower<'_> {
 
     fn method_call(&mut self, expr: &Expr, m: &syn::ExprMethodCall) -> Operand {
         let method = m.method.to_string();
-        if is_compute(&m.method) {
+        if is_compute(&m.method, m.args.len(), self.uses_nodes(&m.receiver)) {
             self.cx
                 .error_at(&m.method, check::compute_in_graph(&method));
             return Operand::Temp(quote!(()));
@@ -1673,18 +1673,18 @@ fn path_text(path: &syn::Path) -> String {
     path.to_token_stream().to_string().replace(' ', "")
 }
 
-/// Methods that run a graph.
-fn is_compute(method: &syn::Ident) -> bool {
-    matches!(
-        method.to_string().as_str(),
-        "compute"
-            | "try_compute"
-            | "compute_on"
-            | "try_compute_on"
-            | "compute_with"
-            | "try_compute_with"
-            | "persist"
-    )
+/// Methods that run a graph. On a node (whose value is never a graph), only with the
+/// arguments of `Delayed`'s methods: a method of the user's so named that takes others
+/// (`model.compute(2)`) is the user's. On anything else (a captured graph,
+/// `inner.compute(x)`), with any.
+fn is_compute(method: &syn::Ident, args: usize, on_node: bool) -> bool {
+    match method.to_string().as_str() {
+        "compute" | "try_compute" | "persist" => !on_node || args == 0,
+        "compute_on" | "try_compute_on" | "compute_with" | "try_compute_with" => {
+            !on_node || args == 1
+        }
+        _ => false,
+    }
 }
 
 /// Methods of the standard library's collections and strings that take `&mut self`
