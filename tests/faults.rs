@@ -10,6 +10,10 @@
 //! - dropped with the graph's state after the run (never read: its readers were
 //!   stopped): it propagates out of `compute`/`try_compute` as the value's own panic,
 //!   and further ones during that unwinding are discarded;
+//! - dropped with the graph's state (a value left unread, or a closure's captured
+//!   state whose handles the user dropped) after `compute`/`try_compute` returned a
+//!   failure early, while other tasks still ran: freed off the caller's thread when
+//!   the last of them ends, with no one to report to, so it is caught and discarded;
 //! - futures: it propagates out of the user's call that dropped it (`cancel`, dropping
 //!   a future or the client) once every dependent has been told and the shutdown is
 //!   done; on a pool thread it is caught (the pool would abort) and the thread goes on.
@@ -274,6 +278,62 @@ fn dynamic_drop_panic_of_unread_values_propagates_from_compute() {
     assert_eq!(message(&*payload), "bomb dropped");
     assert_eq!(drops.made(), 2);
     assert_eq!(drops.get(), 2, "each dropped exactly once");
+}
+
+#[test]
+fn dynamic_drop_panic_after_an_early_failure_is_discarded_not_an_abort() {
+    static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    static CAPTURED: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    static STARTED: AtomicBool = AtomicBool::new(false);
+    static GATE: AtomicBool = AtomicBool::new(false);
+    let drops = Drops(&DROPS);
+    // A closure's state whose `Drop` panics: freed with the graph, the user's handles
+    // gone.
+    let captured = Bomb(Drops(&CAPTURED));
+    let bomb = delay!(make_bomb(drops));
+    // Still running when the failure returns: the run's job, not this thread, holds the
+    // graph's state last.
+    let slow = delayed(|_bomb: &Bomb| {
+        STARTED.store(true, Ordering::SeqCst);
+        assert!(eventually(|| GATE.load(Ordering::SeqCst)), "never let go");
+        1_i64
+    })
+    .call(&bomb);
+    let failing = delayed(move |_bomb: &Bomb| -> i64 {
+        let _ = &captured;
+        assert!(
+            eventually(|| STARTED.load(Ordering::SeqCst)),
+            "slow never ran"
+        );
+        panic!("early failure")
+    })
+    .call(&bomb);
+    // Never runs: the bomb stays in its slot.
+    let reader = delayed(|_bomb: &Bomb, x: i64| x).call(&bomb, &slow);
+    let total = &reader + &failing;
+    drop((bomb, slow, failing, reader));
+    // From this thread, outside rayon's pool: the run is a job of the pool, and the
+    // failure returns while `slow` runs.
+    let error = total.try_compute().unwrap_err();
+    assert_eq!(error.message(), "early failure");
+    drop(total);
+    assert_eq!(drops.get(), 0, "the run still holds the bomb");
+    GATE.store(true, Ordering::SeqCst);
+    // Freed by the run's job once `slow` ends: before the fix, the process aborted
+    // there.
+    assert!(eventually(
+        || drops.get() == 1 && CAPTURED[1].load(Ordering::SeqCst) == 1
+    ));
+    // Every worker ends its job before it runs this: the one that freed the state has
+    // let go of it (and would have aborted by now).
+    rayon::broadcast(|_| ());
+    assert_eq!(drops.made(), 1);
+    assert_eq!(drops.get(), 1, "dropped exactly once");
+    assert_eq!(
+        CAPTURED[1].load(Ordering::SeqCst),
+        1,
+        "dropped exactly once"
+    );
 }
 
 // ---- a panic in a result's `Drop`: futures ----------------------------------------

@@ -841,8 +841,10 @@ impl Storage {
             // Then the storage, before the caller is told: a caller still waiting holds
             // it too, so it is freed by the caller, at once and on its thread (and its
             // buffers are kept for the next plan: see `reuse`); after a failure the
-            // caller has gone on, and whatever the tasks left behind is freed here.
-            drop(run);
+            // caller has gone on, and whatever the tasks left behind is freed here: a
+            // value's or a closure's `Drop` that panics then has no one to report to,
+            // and would abort the process in rayon's job, so its panic is discarded.
+            crate::engine::error::discard_panic(|| drop(run));
             told.finish(match result {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(error)) => Err(Ended::Failed(error)),
