@@ -336,6 +336,48 @@ fn dynamic_drop_panic_after_an_early_failure_is_discarded_not_an_abort() {
     );
 }
 
+/// A value whose `Clone` panics while `CLONE_FAILS` says so.
+#[derive(Debug)]
+struct BadClone(i64);
+
+static CLONE_FAILS: AtomicBool = AtomicBool::new(true);
+
+impl Clone for BadClone {
+    fn clone(&self) -> Self {
+        if CLONE_FAILS.load(Ordering::SeqCst) {
+            panic!("clone of {} panicked", self.0);
+        }
+        BadClone(self.0)
+    }
+}
+
+#[delayed]
+fn make_bad(x: i64) -> BadClone {
+    BadClone(x)
+}
+
+#[test]
+fn dynamic_output_clone_that_panics_is_the_outputs_error() {
+    let a = delay!(make_bad(1));
+    // Requested twice: the first request gets a clone, made after the run.
+    for scheduler in [Scheduler::Threads, Scheduler::Sync] {
+        let error = taskweave::compute_with(scheduler, (&a, &a)).unwrap_err();
+        assert_eq!(error.task(), "make_bad");
+        assert_eq!(error.call_site(), a.call_site());
+        assert_eq!(error.message(), "clone of 1 panicked");
+    }
+    let mut prepared = taskweave::prepare((&a, &a));
+    for _ in 0..2 {
+        let error = prepared.try_compute_with(Scheduler::Threads).unwrap_err();
+        assert_eq!(error.task(), "make_bad");
+        assert_eq!(error.message(), "clone of 1 panicked");
+    }
+    // The prepared graph runs again once the clone works.
+    CLONE_FAILS.store(false, Ordering::SeqCst);
+    let (x, y) = prepared.try_compute_with(Scheduler::Threads).unwrap();
+    assert_eq!((x.0, y.0), (1, 1));
+}
+
 // ---- a panic in a result's `Drop`: futures ----------------------------------------
 
 fn client(threads: usize) -> Client {

@@ -942,9 +942,23 @@ impl<V> Prepared<V> {
             done: false,
         };
         let run = &guard.prepared.run;
-        match run.run(options) {
-            Ok(()) => {
-                let values = (guard.prepared.read)(&run.slots, &run.plan.outputs);
+        let read = guard.prepared.read;
+        let ran = run.run(options).and_then(|()| {
+            // A value requested more than once is cloned here, after the run: its
+            // `Clone`'s panic is that node's error, as it would be in a reader's task.
+            panic::catch_unwind(AssertUnwindSafe(|| read(&run.slots, &run.plan.outputs))).map_err(
+                |payload| match payload.downcast::<CloneFailed>() {
+                    Ok(failed) => {
+                        let info = &run.plan.table().nodes()[failed.index as usize];
+                        TaskError::from_panic(info.name(), info.call_site(), failed.payload)
+                    }
+                    // Not a clone's: the guard resets the slots.
+                    Err(other) => panic::resume_unwind(other),
+                },
+            )
+        });
+        match ran {
+            Ok(values) => {
                 guard.done = true;
                 Ok(values)
             }
@@ -1063,7 +1077,8 @@ pub struct OutputRead {
 
 /// A value computed together with others (`compute((&a, &b))`, `compute(&parts)`):
 /// `Clone`, since one compute may request the same value more than once and each
-/// request returns it.
+/// request returns it. A `Clone` that panics is the error of the value's task, with
+/// its name and call site, as when a task's reader clones it.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not `Clone`, so it cannot be one of several values computed together",
     label = "one of the requested values",
@@ -1088,6 +1103,13 @@ fn take_output<T: 'static>(slots: &Arena, output: OutputRead) -> T {
     }
 }
 
+/// A requested value's `Clone` that panicked (see [`read_output`]): the node, and the
+/// panic's payload, for the error [`Prepared::try_compute_with`] returns.
+struct CloneFailed {
+    index: u32,
+    payload: Box<dyn std::any::Any + Send>,
+}
+
 /// One request of a node's value: a clone while later requests of the same node
 /// remain, the value itself for the last.
 fn read_output<T: Clone + 'static>(slots: &Arena, output: OutputRead) -> T {
@@ -1096,7 +1118,13 @@ fn read_output<T: Clone + 'static>(slots: &Arena, output: OutputRead) -> T {
     }
     let slot = slots.slot::<T>(output.index);
     let shared = slot.shared();
-    let value = crate::engine::slot::Lend::lend(&shared).clone();
+    let lent = crate::engine::slot::Lend::lend(&shared);
+    let value = panic::catch_unwind(AssertUnwindSafe(|| lent.clone())).unwrap_or_else(|payload| {
+        panic::resume_unwind(Box::new(CloneFailed {
+            index: output.index,
+            payload,
+        }))
+    });
     // Releases this request's use; the last request then finds only its own.
     drop(shared);
     value
