@@ -667,6 +667,10 @@ pub struct ByNode;
 /// `-0.0` and `0.0` are different keys, and a NaN equals only a NaN with the same bits),
 /// and for `Delayed<T>`, `&Delayed<T>`, collections of them and pairs and triples of
 /// them (keyed by the nodes' keys). `M` is inferred; it only tells the three kinds apart.
+///
+/// Equal keys are taken as equal arguments: the value itself is not compared. A `Hash`
+/// that leaves out part of the value (legal for `Hash`) makes two calls that differ
+/// only there one node; hash the whole value, or pass the part the result depends on.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a pure task's argument: pure calls are keyed by their arguments, and `{Self}` is neither `Hash` nor a float",
     label = "not `Hash`, so a pure call cannot be keyed by it",
