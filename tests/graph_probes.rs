@@ -594,3 +594,29 @@ fn a_users_method_named_compute() {
     });
     assert_eq!(g.compute(3), Model { w: 3 }.compute(2));
 }
+
+/// A tuple assignment of names (`(a, b) = (b, a);`, `(a, _) = pair(x);`) rebinds each
+/// name, every value on the right read first, as Rust does (it was "this assignment is
+/// not supported").
+#[test]
+fn tuple_assignment_rebinds_each_name() {
+    let g = graph!(|x: i64| -> (i64, i64) {
+        let mut a = inc(x);
+        let mut b = add(x, 10);
+        (a, b) = (b, a);
+        let c = add(a * 10, b);
+        (a, _) = pair(c);
+        (b, a) = pair(a);
+        (a, b)
+    });
+    let seq = |x: i64| {
+        let mut a = inc(x);
+        let mut b = add(x, 10);
+        (a, b) = (b, a);
+        let c = add(a * 10, b);
+        (a, _) = pair(c);
+        (b, a) = pair(a);
+        (a, b)
+    };
+    assert_eq!(g.compute(1), seq(1));
+}

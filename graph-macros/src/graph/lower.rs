@@ -547,9 +547,68 @@ impl Lower<'_> {
                     ),
                 }
             }
+            Expr::Tuple(t) if t.elems.iter().all(|e| assigned_name(e).is_some()) => {
+                self.assign_tuple(t, &assign.right);
+            }
             other => self
                 .cx
                 .error_at(other, check::unsupported("this assignment")),
+        }
+    }
+
+    /// `(a, b) = (b, a);` or `(a, b) = pair(x);`: every value on the right is read
+    /// before any name is rebound, as Rust evaluates the right side first; a tuple
+    /// that is not written out is split into its fields (`.0`, `.1`).
+    fn assign_tuple(&mut self, left: &syn::ExprTuple, right: &Expr) {
+        let names: Vec<Option<&syn::Ident>> = left.elems.iter().filter_map(assigned_name).collect();
+        for ident in names.iter().flatten() {
+            let name = ident.to_string();
+            if self.lookup(&name).is_none() {
+                self.cx.error_at(ident, check::assign_to_captured(&name));
+                return;
+            }
+            if !self.is_mutable(&name) {
+                self.cx.error_at(ident, check::assign_to_immutable(&name));
+                return;
+            }
+        }
+        let parts: Vec<Operand> = match strip(right) {
+            Expr::Tuple(r) if r.elems.len() == names.len() => {
+                r.elems.iter().map(|e| self.expr(e)).collect()
+            }
+            _ => {
+                let whole = match self.expr(right) {
+                    value @ Operand::Value(..) => value,
+                    other if other.reads_nodes() => self.materialize(other, right.span()),
+                    _ => {
+                        self.cx.error_at(
+                            right,
+                            check::unsupported("assigning a tuple of constants to names"),
+                        );
+                        return;
+                    }
+                };
+                (0..names.len())
+                    .map(|i| {
+                        let member = syn::Member::Unnamed(syn::Index {
+                            index: i as u32,
+                            span: right.span(),
+                        });
+                        let base = whole.clone();
+                        self.add_node(
+                            &format!("field_{i}"),
+                            right.span(),
+                            Op::Field { base, member },
+                        )
+                    })
+                    .collect()
+            }
+        };
+        for (ident, operand) in names.into_iter().zip(parts) {
+            if let Some(ident) = ident {
+                let binding = self.binding_for(operand, right.span(), None, Mutability::Mutable);
+                self.rebind(&ident.to_string(), binding);
+            }
         }
     }
 
@@ -1655,6 +1714,16 @@ fn strip(expr: &Expr) -> &Expr {
         Expr::Paren(p) => strip(&p.expr),
         Expr::Group(g) => strip(&g.expr),
         other => other,
+    }
+}
+
+/// An element of a tuple assignment's left side: `Some(name)`, or `None` for `_`;
+/// anything else is not assigned to here.
+fn assigned_name(expr: &Expr) -> Option<Option<&syn::Ident>> {
+    match strip(expr) {
+        Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(Some),
+        Expr::Infer(_) => Some(None),
+        _ => None,
     }
 }
 
