@@ -393,8 +393,7 @@ where
         arena.push::<T>();
     }
     fn run(&self, env: &Env<'_>) -> Flow {
-        let value = (self.run)(env);
-        env.put(value);
+        crate::engine::sync::with_room_for::<T, _>(|| env.put((self.run)(env)));
         Flow::Continue
     }
 }

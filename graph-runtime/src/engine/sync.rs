@@ -221,6 +221,44 @@ pub(crate) fn with_stack<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+/// A task's value from this size up gets stack room for [`LARGE_VALUE_COPIES`] copies
+/// of itself (see [`with_room_for`]).
+#[cfg(not(loom))]
+const LARGE_VALUE: usize = 32 << 10;
+
+/// How many copies of a task's value its run may keep on the stack at once: a debug
+/// build keeps one in each frame the value passes through (the function's local, its
+/// return, the task's closure, the slot's `put`), about ten on the longest path; an
+/// optimised build few.
+#[cfg(not(loom))]
+const LARGE_VALUE_COPIES: usize = if cfg!(debug_assertions) { 16 } else { 4 };
+
+/// Runs `f`, a task's run that makes a value of type `T`, with room on the stack for
+/// [`LARGE_VALUE_COPIES`] copies of it when `T` is large (a 256 KiB array, passed by
+/// value, overflowed a 2 MiB worker stack in a debug build and aborted the process),
+/// on a new segment if this one has not that much left; as it is otherwise. The size
+/// is known at compile time: a task of a small value pays nothing.
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) fn with_room_for<T, R>(f: impl FnOnce() -> R) -> R {
+    let size = core::mem::size_of::<T>();
+    if size < LARGE_VALUE {
+        return f();
+    }
+    let room = size.saturating_mul(LARGE_VALUE_COPIES);
+    stacker::maybe_grow(
+        room.saturating_add(RED_ZONE),
+        room.saturating_add(STACK_SEGMENT),
+        f,
+    )
+}
+
+/// [`with_room_for`] under loom: `f` as it is (no model makes large values).
+#[cfg(loom)]
+pub(crate) fn with_room_for<T, R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// [`with_stack`]: under loom, whose threads run on stacks of their own that `stacker`
 /// cannot measure, `f` runs as it is (no model nests runs).
 #[cfg(loom)]
