@@ -1544,3 +1544,114 @@ fn dependents_dropped_or_cancelled_before_their_dependency_ends_are_freed_at_onc
         assert_eq!(kept.result().unwrap(), 14);
     });
 }
+
+// ---- thread-locals being destroyed ---------------------------------------------
+
+/// Runs `body` on a thread of its own and joins it: the thread's thread-locals are
+/// destroyed before the join returns, in the reverse order of their first use (those
+/// `body` uses first last, after taskweave's own).
+fn on_a_thread_that_ends(body: impl FnOnce() + Send + 'static) {
+    std::thread::spawn(body).join().expect("the thread ends");
+}
+
+/// The result of a task that sleeps a little first, waited for: a wait that does not
+/// find it done at once, so that it goes through the pool's (and first uses its
+/// thread-locals on this thread).
+fn wait_for_a_slow_task(client: &Client) -> u64 {
+    let slow = client.submit(
+        || {
+            std::thread::sleep(Duration::from_millis(20));
+            2u64
+        },
+        (),
+    );
+    slow.result().unwrap()
+}
+
+/// A `Client` kept in a thread-local (a per-thread client cache) is dropped when its
+/// thread ends, after taskweave's own thread-locals are gone: it shuts down as any
+/// other drop, its workers ended (its drop asked whether the thread was one of its
+/// workers of a destroyed thread-local, and the process aborted).
+#[test]
+fn a_client_kept_in_a_thread_local_shuts_down_when_its_thread_ends() {
+    use std::cell::RefCell;
+    thread_local! {
+        static CLIENT: RefCell<Option<Client>> = const { RefCell::new(None) };
+    }
+    within(LIMIT, "client dropped with its thread", move || {
+        let (tell, told) = mpsc::channel();
+        on_a_thread_that_ends(move || {
+            CLIENT.with(|c| *c.borrow_mut() = Some(client(1)));
+            // Told when the client's worker ends, which its drop waits for.
+            let tell = Mutex::new(Some(tell));
+            CLIENT.with(|c| {
+                let c = c.borrow();
+                let c = c.as_ref().unwrap();
+                // Taskweave's thread-locals are first used here, after `CLIENT`.
+                assert_eq!(wait_for_a_slow_task(c), 2);
+                assert!(!taskweave::cancelled());
+                c.submit(
+                    move || {
+                        struct OnExit(mpsc::Sender<()>);
+                        impl Drop for OnExit {
+                            fn drop(&mut self) {
+                                let _ = self.0.send(());
+                            }
+                        }
+                        thread_local! {
+                            static ON_EXIT: RefCell<Option<OnExit>> = const { RefCell::new(None) };
+                        }
+                        let tell = tell.lock().unwrap().take().unwrap();
+                        ON_EXIT.with(|e| *e.borrow_mut() = Some(OnExit(tell)));
+                    },
+                    (),
+                )
+                .result()
+                .unwrap();
+            });
+        });
+        told.recv().expect("the client's worker ended");
+    });
+}
+
+/// A value kept in a thread-local whose `Drop` waits for a pending future, and asks
+/// `taskweave::cancelled()`, after taskweave's own thread-locals are gone: the wait
+/// ends with the future's value, and no task is running there (both aborted the
+/// process).
+#[test]
+fn a_thread_local_destructor_may_wait_for_a_future_and_ask_cancelled() {
+    use std::cell::RefCell;
+    type Kept = (Future<u64>, mpsc::Sender<u64>, mpsc::Sender<(u64, bool)>);
+    struct OnDrop(RefCell<Option<Kept>>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            if let Some((future, open, tell)) = self.0.borrow_mut().take() {
+                // Still pending: its gate opens once the wait has begun (or soon before).
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(50));
+                    open.send(5).unwrap();
+                });
+                let got = future.result().unwrap();
+                let _ = tell.send((got, taskweave::cancelled()));
+            }
+        }
+    }
+    thread_local! {
+        static ON_DROP: OnDrop = const { OnDrop(RefCell::new(None)) };
+    }
+    within(LIMIT, "waits in a thread-local's drop", move || {
+        let (tell, told) = mpsc::channel();
+        let client = client(2);
+        let gates = client_named("gates");
+        let (slow, open) = gate(&gates);
+        let pending = client.submit(|x: u64| x * 3, (&slow,));
+        let waiting = client.clone();
+        on_a_thread_that_ends(move || {
+            ON_DROP.with(|d| *d.0.borrow_mut() = Some((pending, open, tell)));
+            // Taskweave's thread-locals are first used here, after `ON_DROP`.
+            assert_eq!(wait_for_a_slow_task(&waiting), 2);
+            assert!(!taskweave::cancelled());
+        });
+        assert_eq!(told.recv().unwrap(), (15, false));
+    });
+}

@@ -128,16 +128,18 @@ pub(crate) fn run_inline(awaited: &Core) -> RunningInline {
 /// The tasks under the one running on this thread (see [`run_inline`]), as a graph
 /// run started by it keeps them (see `job::TaskOwner`).
 pub(crate) fn under_here() -> Vec<Under> {
-    UNDER.with(|under| {
-        under
-            .borrow()
-            .iter()
-            .map(|u| Under {
-                task: u.task.clone(),
-                awaited: u.awaited.clone(),
-            })
-            .collect()
-    })
+    UNDER
+        .try_with(|under| {
+            under
+                .borrow()
+                .iter()
+                .map(|u| Under {
+                    task: u.task.clone(),
+                    awaited: u.awaited.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `under`'s tasks as frames of a published thread, each waiting for the one above;
@@ -236,7 +238,10 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
     };
     // The awaited futures of the tasks under it are held by those tasks' waits.
     let under = match &owner {
-        None => UNDER.with(|under| frames_of(&under.borrow())),
+        // (None under it once `UNDER` is destroyed: no task runs on the thread then.)
+        None => UNDER
+            .try_with(|under| frames_of(&under.borrow()))
+            .unwrap_or(Some(Vec::new())),
         Some(owner) => frames_of(&owner.under),
     };
     let Some(mut frames) = under else {

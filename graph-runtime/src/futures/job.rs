@@ -577,16 +577,20 @@ thread_local! {
 pub fn cancelled() -> bool {
     // The innermost task on this thread answers: a futures task, unless a graph task
     // of a run it started runs above it here; a graph task for its run only.
-    let futures_task = CURRENT.with(|current| {
-        current
-            .borrow()
-            .as_ref()
-            .filter(|running| running.beneath == crate::engine::observe::graph_mark())
-            .map(|running| {
-                running.job.core().cancel.load(Ordering::Acquire)
-                    || running.job.client().closed.load(Ordering::Acquire)
-            })
-    });
+    // (Called from another thread-local's `Drop` once `CURRENT` is gone: no task runs.)
+    let futures_task = CURRENT
+        .try_with(|current| {
+            current
+                .borrow()
+                .as_ref()
+                .filter(|running| running.beneath == crate::engine::observe::graph_mark())
+                .map(|running| {
+                    running.job.core().cancel.load(Ordering::Acquire)
+                        || running.job.client().closed.load(Ordering::Acquire)
+                })
+        })
+        .ok()
+        .flatten();
     match futures_task {
         Some(cancelled) => cancelled,
         None if crate::engine::observe::in_graph_task() => crate::engine::observe::run_stopped(),
@@ -598,23 +602,31 @@ pub fn cancelled() -> bool {
 
 /// The state of the futures task running on this thread, and whether a graph task of
 /// a run it started runs above it here (a run in order, on the task's own thread).
+/// None while the thread's thread-locals are being destroyed (no task runs then).
 pub(super) fn current_task_under_graph() -> Option<(Arc<dyn HasCore>, bool)> {
-    CURRENT.with(|current| {
-        current.borrow().as_ref().map(|r| {
-            let under_graph = r.beneath != crate::engine::observe::graph_mark();
-            (r.job.clone() as Arc<dyn HasCore>, under_graph)
+    CURRENT
+        .try_with(|current| {
+            current.borrow().as_ref().map(|r| {
+                let under_graph = r.beneath != crate::engine::observe::graph_mark();
+                (r.job.clone() as Arc<dyn HasCore>, under_graph)
+            })
         })
-    })
+        .ok()
+        .flatten()
 }
 
-/// The state of the futures task running on this thread.
+/// The state of the futures task running on this thread (none while the thread's
+/// thread-locals are being destroyed).
 pub(super) fn current_task() -> Option<Arc<dyn HasCore>> {
-    CURRENT.with(|current| {
-        current
-            .borrow()
-            .as_ref()
-            .map(|r| r.job.clone() as Arc<dyn HasCore>)
-    })
+    CURRENT
+        .try_with(|current| {
+            current
+                .borrow()
+                .as_ref()
+                .map(|r| r.job.clone() as Arc<dyn HasCore>)
+        })
+        .ok()
+        .flatten()
 }
 
 /// The client whose task is running on this thread (Dask's `get_client()`), so that a

@@ -740,9 +740,13 @@ impl Pool {
         );
     }
 
-    /// Whether the calling thread is one of this pool's workers.
+    /// Whether the calling thread is one of this pool's workers (not while its
+    /// thread-locals are being destroyed: a `Client` kept in one is dropped then, and
+    /// a worker's have been cleared before that).
     pub(crate) fn is_current(self: &Arc<Self>) -> bool {
-        WORKER.with(|w| w.borrow().as_ref().is_some_and(|p| Arc::ptr_eq(p, self)))
+        WORKER
+            .try_with(|w| w.borrow().as_ref().is_some_and(|p| Arc::ptr_eq(p, self)))
+            .unwrap_or(false)
     }
 
     /// The calling worker stops counting as one of the pool's threads until the guard
@@ -832,9 +836,10 @@ pub(super) fn end_polling() {
     drop(seceded);
 }
 
-/// The pool whose worker the calling thread is.
+/// The pool whose worker the calling thread is; none while the thread's thread-locals
+/// are being destroyed (a wait in another one's `Drop`: a worker clears its own before).
 fn current() -> Option<Arc<Pool>> {
-    WORKER.with(|w| w.borrow().clone())
+    WORKER.try_with(|w| w.borrow().clone()).ok().flatten()
 }
 
 /// Runs `f`, which blocks, without holding a place of the calling worker's pool (if it
