@@ -587,6 +587,41 @@ fn delayed_tasks_waiting_on_a_future_on_one_thread() {
     assert_eq!(got, (0..5_000u64).map(|i| 4 + i).sum::<u64>());
 }
 
+/// A task whose plain rayon `par_iter` (on rayon's pool, not the client's) submits a
+/// child per item to the task's own client and waits for it: on a one-thread client,
+/// and with two threads each running such a task. The task's worker waits in rayon's
+/// `join`, a wait the client cannot see; the items' waits, asleep on rayon's threads,
+/// each count as holding up one of the client's threads, and replacements run the
+/// children (they stayed queued for ever).
+#[test]
+fn a_tasks_plain_par_iter_may_submit_to_its_client_and_wait() {
+    use rayon::prelude::*;
+    for threads in [1, 2] {
+        let got = within(LIMIT, "par_iter items waiting on their client", move || {
+            let client = client(threads);
+            let tasks: Vec<_> = (0..threads as u64)
+                .map(|t| {
+                    client.submit(
+                        move || {
+                            let client = taskweave::get_client().unwrap();
+                            (0..8u64)
+                                .into_par_iter()
+                                .map(|i| client.submit(inc, (t * 100 + i,)).result().unwrap())
+                                .sum::<u64>()
+                        },
+                        (),
+                    )
+                })
+                .collect();
+            client.gather(&tasks).unwrap()
+        });
+        let want: Vec<u64> = (0..threads as u64)
+            .map(|t| (0..8).map(|i| t * 100 + i + 1).sum())
+            .collect();
+        assert_eq!(got, want, "{threads} threads");
+    }
+}
+
 /// Set in the environment of a test binary run again by one of its tests (see
 /// [`in_a_process_of_its_own`]).
 const CHILD: &str = "TASKWEAVE_ROBUSTNESS_CHILD";

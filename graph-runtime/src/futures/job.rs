@@ -430,6 +430,9 @@ pub(crate) trait Runnable: Send + Sync {
     /// The task ended without running: leaves its dependencies' lists of dependents
     /// (see [`Core::dependent_left`]).
     fn leave_dependencies(&self);
+    /// Its client's pool (which a rayon worker sleeping for it lends its place to, see
+    /// `Pool::lend`).
+    fn pool(&self) -> &Arc<super::pool::Pool>;
 }
 
 /// A live task that shutdown may cancel.
@@ -891,6 +894,10 @@ where
 
     fn priority(&self) -> i32 {
         self.priority
+    }
+
+    fn pool(&self) -> &Arc<super::pool::Pool> {
+        &self.client.pool
     }
 
     fn shut_down(&self) {

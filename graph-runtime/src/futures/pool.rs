@@ -51,7 +51,11 @@
 //! outside the pool: such a job (a graph computed by a task, say) could wait for a
 //! future that needs the very graph under the waiter, and neither could return. A
 //! graph entered from outside the pool while every worker waits so is run by its
-//! caller instead (see `engine::sync::WaitingForFuture`).
+//! caller instead (see `engine::sync::WaitingForFuture`). While it sleeps, it counts
+//! as holding up one of the awaited future's pool's threads, which starts another
+//! (within `max_threads`): it may be running part of a task's own work, a plain
+//! `par_iter`, whose worker waits for it in rayon's `join`, a wait the pool cannot
+//! see (see [`Pool::lend`]).
 //!
 //! [`ClientBuilder::max_threads`]: super::ClientBuilder::max_threads
 
@@ -292,6 +296,9 @@ struct Counts {
     live: usize,
     /// Of those, the ones blocked in a wait.
     blocked: usize,
+    /// Rayon workers outside the pool asleep for one of its futures, each counted as
+    /// holding up one of its threads (see [`Pool::lend`]).
+    lent: usize,
     /// Threads ever started, for their names.
     started: usize,
     /// Wake-ups sent to sleeping workers (each taken off `Pool::sleeping`) that no
@@ -299,6 +306,14 @@ struct Counts {
     /// off `sleeping` (it woke on its own: a timeout, the pool's close).
     woken: usize,
     closed: bool,
+}
+
+impl Counts {
+    /// The threads free to run queued jobs: neither blocked in a wait nor held up by a
+    /// lent one.
+    fn running(&self) -> usize {
+        self.live.saturating_sub(self.blocked + self.lent)
+    }
 }
 
 impl Pool {
@@ -322,6 +337,7 @@ impl Pool {
             counts: Mutex::new(Counts {
                 live: 0,
                 blocked: 0,
+                lent: 0,
                 started: 0,
                 woken: 0,
                 closed: false,
@@ -681,7 +697,7 @@ impl Pool {
             let (timed_out, spare) = loop {
                 let (woken, timeout) = self.wake.wait_timeout(counts, SPARE_IDLE).recover();
                 counts = woken;
-                let spare = counts.live - counts.blocked > self.threads;
+                let spare = counts.running() > self.threads;
                 if counts.woken > 0 || counts.closed || !timeout.timed_out() || spare {
                     break (timeout.timed_out(), spare);
                 }
@@ -749,6 +765,24 @@ impl Pool {
             .unwrap_or(false)
     }
 
+    /// A rayon worker outside the pool sleeps for one of its futures until the guard
+    /// drops. It may be running part of a task's own work (a plain `par_iter` inside
+    /// the task), whose worker then waits for it in rayon's `join`, holding its place
+    /// without counting as blocked (that wait is not the pool's to see): the sleeper
+    /// counts as one more thread held up, and a replacement starts if too few are
+    /// left, within `max_threads`, as for a worker that secedes. Otherwise the jobs it
+    /// waits for could stay queued behind that worker for ever (a task on a one-thread
+    /// client whose `par_iter` items submit to it and wait).
+    fn lend(self: &Arc<Self>) -> Lent {
+        let mut counts = self.lock();
+        counts.lent += 1;
+        if !counts.closed && counts.running() < self.threads && counts.live < self.max_threads {
+            // Without a replacement the wait goes on; the thread was refused, not lost.
+            let _ = self.add_worker(&mut counts);
+        }
+        Lent(self.clone())
+    }
+
     /// The calling worker stops counting as one of the pool's threads until the guard
     /// drops; a replacement starts if too few are left. A worker already seceded (a
     /// task still polling, see `wait`) gets a guard that changes nothing.
@@ -761,16 +795,23 @@ impl Pool {
         counts.blocked += 1;
         self.count_running(&counts);
         fence(Ordering::SeqCst);
-        if !counts.closed
-            && counts.live - counts.blocked < self.threads
-            && counts.live < self.max_threads
-        {
+        if !counts.closed && counts.running() < self.threads && counts.live < self.max_threads {
             // Without a replacement the wait goes on; the thread was refused, not lost.
             let _ = self.add_worker(&mut counts);
         } else {
             self.unless_stalled(&mut counts);
         }
         Seceded(Some(self.clone()))
+    }
+}
+
+/// A rayon worker outside the pool asleep for one of its futures; no longer counted
+/// so once dropped (see [`Pool::lend`]).
+struct Lent(Arc<Pool>);
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        self.0.lock().lent -= 1;
     }
 }
 
@@ -892,13 +933,19 @@ pub(crate) fn wait(
         }
         return Ok(ended);
     }
-    // Outside the pool, a graph task of a run started inside a futures task waits as
-    // that task (see `blocked`).
-    let sleep = || sleep_published(&awaited, deadline, sleep);
     // A rayon worker counts as waiting for as long as it does, helping or asleep.
     let waiting = rayon::current_thread_index()
         .is_some()
         .then(crate::engine::sync::WaitingForFuture::enter);
+    // Outside the pool, a graph task of a run started inside a futures task waits as
+    // that task (see `blocked`); a rayon worker's sleep lends its place to the pools
+    // of what it waits for (see `Pool::lend`).
+    let sleep = || {
+        sleep_published(&awaited, deadline, || {
+            let _lent = waiting.as_ref().map(|_| lend(&awaited));
+            sleep()
+        })
+    };
     if waiting.is_some() && HELPING.get() < MAX_HELP {
         HELPING.set(HELPING.get() + 1);
         let _depth = Restore(&HELPING);
@@ -908,6 +955,31 @@ pub(crate) fn wait(
         Some(ended) => Ok(ended),
         None => sleep(),
     }
+}
+
+/// The pools of `awaited`'s unfinished futures, each lent the calling rayon worker's
+/// place while the guards live (see [`Pool::lend`]).
+fn lend(awaited: &Awaited<'_>) -> SmallVec<[Lent; 1]> {
+    let job = |core: &Core| {
+        (!core.is_done())
+            .then(|| core.job.as_ref().and_then(std::sync::Weak::upgrade))
+            .flatten()
+    };
+    let mut pools: SmallVec<[Arc<Pool>; 1]> = SmallVec::new();
+    let mut add = |job: Option<Arc<dyn Runnable>>| {
+        if let Some(job) = job {
+            if !pools.iter().any(|p| Arc::ptr_eq(p, job.pool())) {
+                pools.push(job.pool().clone());
+            }
+        }
+    };
+    match awaited {
+        Awaited::One(core) => add(job(core)),
+        Awaited::Several { futures, .. } => {
+            futures().iter().for_each(|future| add(job(future.core())))
+        }
+    }
+    pools.iter().map(Pool::lend).collect()
 }
 
 /// Whether a thread outside the pool waiting for `awaited` polls it for the full
