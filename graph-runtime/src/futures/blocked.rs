@@ -39,7 +39,9 @@
 //!
 //! Cost: nothing for a wait that ends while it polls, nor outside futures tasks and
 //! their graphs' tasks; a wait that blocks takes a process-wide lock twice and
-//! allocates its records.
+//! allocates its records. A search that finds a future free keeps what it reached
+//! until a thread publishes one of those tasks, so that the waits that follow for the
+//! same future are not searched again (see `Free`).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -103,12 +105,35 @@ struct Registry {
     /// graph tasks wait on several threads (see [`block`]).
     tasks: BTreeMap<usize, Vec<(u64, usize)>>,
     next: u64,
+    /// Futures that searches found free, newest last, [`FREE_KEPT`] at most (see
+    /// [`Free`]).
+    free: Vec<Free>,
 }
+
+/// A future whose search found no way back to the waiting thread and met none of its
+/// tasks: every task it reached, by address. What a task needs only shrinks (it
+/// starts, ends, leaves its thread's stack), except when a thread publishes: a task
+/// then needs what that thread waits for. So while no thread publishes a task of the
+/// reached set, none of them needs anything outside it; a later wait for the same
+/// future, none of whose own tasks is in the set, could not need its own stack either,
+/// and is not searched again. Without this, many tasks waiting for the end of one long
+/// unfinished chain each walked the whole chain under the lock (300 waits on a
+/// 100,000-long chain: 12–26 s). An address may be a freed task's and then another's:
+/// that only drops a record that was still good.
+struct Free {
+    future: Weak<dyn HasCore>,
+    reached: HashMap<usize, usize>,
+}
+
+/// How many [`Free`] records the registry keeps: the futures waited for most
+/// recently.
+const FREE_KEPT: usize = 8;
 
 static BLOCKED: Mutex<Registry> = Mutex::new(Registry {
     threads: BTreeMap::new(),
     tasks: BTreeMap::new(),
     next: 0,
+    free: Vec::new(),
 });
 
 fn address(core: &Core) -> usize {
@@ -187,6 +212,10 @@ impl Drop for Published {
 impl Registry {
     fn unpublish(&mut self, thread: u64) -> Option<Vec<Frame>> {
         let frames = self.threads.remove(&thread)?;
+        if self.threads.is_empty() {
+            // No wait left to serve: what they reached is let go (see `Free`).
+            self.free.clear();
+        }
         for frame in &frames {
             let key = address(frame.task.core());
             if let Some(places) = self.tasks.get_mut(&key) {
@@ -267,8 +296,48 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
             .or_default()
             .push((thread, at));
     }
+    // A task of this thread in a free future's reached set now needs what it waits
+    // for: that record no longer holds (see `Free`).
+    let stale: Vec<Free> = registry
+        .free
+        .extract_if(.., |free| {
+            (frames.iter()).any(|f| free.reached.contains_key(&address(f.task.core())))
+        })
+        .collect();
+    // The one future waited for, if a record says it is free.
+    let one = match &frames[frames.len() - 1].awaits {
+        Awaits { all: true, futures } if futures.len() == 1 => Some(futures[0].clone()),
+        _ => None,
+    };
+    let known_free = one.as_ref().is_some_and(|future| {
+        let at = registry
+            .free
+            .iter()
+            .position(|free| std::ptr::addr_eq(free.future.as_ptr(), Arc::as_ptr(future)));
+        // The newest last, so that the records kept are those waited for most recently.
+        at.map(|at| {
+            let free = registry.free.remove(at);
+            registry.free.push(free);
+        })
+        .is_some()
+    });
     registry.threads.insert(thread, frames);
-    let (error, seen) = never_ending(&registry, thread);
+    let (error, seen) = match known_free {
+        true => (None, None),
+        false => {
+            let (error, seen, reached) = never_ending(&registry, thread);
+            if let (Some(future), Some(reached)) = (&one, reached) {
+                if registry.free.len() == FREE_KEPT {
+                    registry.free.remove(0);
+                }
+                registry.free.push(Free {
+                    future: Arc::downgrade(future),
+                    reached,
+                });
+            }
+            (error, Some(seen))
+        }
+    };
     let (result, unpublished) = match error {
         None => (Ok(Some(Published(thread))), None),
         Some(error) => (Err(error), registry.unpublish(thread)),
@@ -278,6 +347,8 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
     // reference to some that ended meanwhile.
     drop(seen);
     drop(unpublished);
+    drop(stale);
+    drop(one);
     result
 }
 
@@ -409,8 +480,12 @@ impl Search<'_> {
 type Held = (Vec<Node>, Vec<Arc<dyn HasCore>>);
 
 /// Why the wait of the published `thread`'s top task could never end, if it could
-/// not; and what the search held.
-fn never_ending(registry: &Registry, thread: u64) -> (Option<FutureError>, Held) {
+/// not; what the search held; and, when it met none of the thread's own tasks, every
+/// task it reached, by address (see [`Free`]).
+fn never_ending(
+    registry: &Registry,
+    thread: u64,
+) -> (Option<FutureError>, Held, Option<HashMap<usize, usize>>) {
     let mine = &registry.threads[&thread];
     let mut search = Search {
         registry,
@@ -432,6 +507,15 @@ fn never_ending(registry: &Registry, thread: u64) -> (Option<FutureError>, Held)
         search.look_at(node);
     }
     let (mut nodes, held) = (search.nodes, search.held);
+    // Nothing needs the thread's own tasks: the wait can end, and the set reached is
+    // closed (every task in it was looked at).
+    if nodes[..mine.len()].iter().all(|n| n.needed_by.is_empty()) {
+        let mut reached = search.index;
+        for frame in mine {
+            reached.remove(&address(frame.task.core()));
+        }
+        return (None, (nodes, held), Some(reached));
+    }
     // Breadth first, so that each node's cause is one of its shortest ways back.
     let mut marked: VecDeque<usize> = (0..mine.len()).collect();
     while let Some(node) = marked.pop_front() {
@@ -449,10 +533,10 @@ fn never_ending(registry: &Registry, thread: u64) -> (Option<FutureError>, Held)
         }
     }
     if !nodes[start].marked {
-        return (None, (nodes, held));
+        return (None, (nodes, held), None);
     }
     let error = cycle_error(&nodes, start, mine);
-    (Some(error), (nodes, held))
+    (Some(error), (nodes, held), None)
 }
 
 /// The error of the wait whose node `start` was marked: the cycle it closes, followed
