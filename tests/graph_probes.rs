@@ -620,3 +620,35 @@ fn tuple_assignment_rebinds_each_name() {
     };
     assert_eq!(g.compute(1), seq(1));
 }
+
+/// An unrolled `for` bounded by an enclosing one's counter (`for j in 0..i`) is
+/// unrolled in each copy, where the counter is a literal (it was "needs a literal
+/// range").
+#[test]
+fn a_for_bounded_by_an_enclosing_counter() {
+    let g = graph!(|x: i64| -> i64 {
+        let mut a = inc(x);
+        for i in 0..4 {
+            for j in 0..i {
+                a = add(a, j);
+            }
+            for k in i..=3 {
+                a = add(a, k * 10);
+            }
+        }
+        a
+    });
+    let seq = |x: i64| {
+        let mut a = inc(x);
+        for i in 0..4 {
+            for j in 0..i {
+                a = add(a, j);
+            }
+            for k in i..=3 {
+                a = add(a, k * 10);
+            }
+        }
+        a
+    };
+    assert_eq!(g.compute(1), seq(1));
+}

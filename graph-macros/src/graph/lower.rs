@@ -672,9 +672,23 @@ impl Lower<'_> {
         expr: &Expr,
         pat: &Pat,
     ) -> Option<(i128, Option<u128>, String, Span)> {
+        // A bound may be an enclosing unrolled loop's counter, a literal in each copy
+        // (`for j in 0..i` inside `for i in 0..3`).
+        let bound = |this: &Self, e: &Expr| {
+            int_literal(e).or_else(|| {
+                let Expr::Path(p) = strip(e) else { return None };
+                match this.resolve(p.path.get_ident()?)? {
+                    Binding::Literal(t) => syn::parse2::<Expr>(t.clone())
+                        .ok()
+                        .and_then(|lit| int_literal(&lit))
+                        .map(|(value, suffix, _)| (value, suffix, e.span())),
+                    _ => None,
+                }
+            })
+        };
         if let Expr::Range(range) = expr {
             if let (Some(start), Some(end)) = (range.start.as_deref(), range.end.as_deref()) {
-                if let (Some(start), Some(end)) = (int_literal(start), int_literal(end)) {
+                if let (Some(start), Some(end)) = (bound(self, start), bound(self, end)) {
                     let suffix = if start.1.is_empty() { end.1 } else { start.1 };
                     // Counted in `u128`: `i128::MIN..=i128::MAX` has 2^128 items.
                     let span = (end.0 >= start.0).then(|| end.0.abs_diff(start.0));
