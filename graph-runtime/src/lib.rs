@@ -173,7 +173,7 @@ pub mod __private {
     #[cfg(feature = "hyperqueue")]
     pub mod remote {
         pub use crate::remote::{
-            describe, describe_request, encoder, invoke, witness, Encode, EncodeOther,
+            describe, describe_request, encoder, invoke, value_of, witness, Encode, EncodeOther,
             EncodeSerialize, Refusal, Remote, RemoteTask, StaticArg, StaticNodes,
         };
         pub use inventory;

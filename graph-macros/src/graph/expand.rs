@@ -442,10 +442,21 @@ impl Expander<'_> {
             let store = self.store(&node.out, &out, node.span);
             quote!({ #bind #store })
         });
+        // The result's slot has the graph's declared type, as the tree's result does (a
+        // generic task's result may be typed by nothing else: `-> i64 { conv(9) }`).
+        let private = &self.private;
+        let output = match (&self.graph.output, &self.graph.ret) {
+            (Operand::Value(v, _), Some(ret)) => {
+                let slot = &self.graph.values[*v].slot;
+                quote!(#slot.put(#private::remote::value_of::<#ret>());)
+            }
+            _ => TokenStream::new(),
+        };
         quote! {
             #slots
             if false {
                 #(#nodes)*
+                #output
             }
         }
     }
@@ -697,12 +708,18 @@ impl Expander<'_> {
         }
         let call = call_expr(func, companion, args, *parens, node.span, sources);
         // The values' handles are made as the task's arguments are (temporaries in
-        // them live to the end of the `match`), typed by the call (never run).
+        // them live to the end of the `match`), typed by the call (never run), whose
+        // result goes to the node's slot: a generic task's result type may be known
+        // only from there (`let c: i64 = conv(3);`).
+        let OutPat::Value(v) = node.out else {
+            return refuse(quote!(Split));
+        };
+        let slot = &self.graph.values[v].slot;
         quote! {
             match (#(#handles,)*) {
                 (#(#values,)*) => {
                     if false {
-                        let _ = #call;
+                        #slot.put(#call);
                     }
                     #describe
                 }

@@ -154,8 +154,8 @@ pub use hq::{HyperQueueCli, HyperQueuePython, JobCanceller, HYPERQUEUE_VERSION};
 pub use runner::{Input, Job, LocalRunner, Outputs, TaskId};
 #[doc(hidden)]
 pub use static_graph::{
-    describe_request, witness, DescribeRequest, Encode, EncodeOther, EncodeSerialize, Refusal,
-    StaticArg, StaticNodes,
+    describe_request, value_of, witness, DescribeRequest, Encode, EncodeOther, EncodeSerialize,
+    Refusal, StaticArg, StaticNodes,
 };
 pub use wire::{build_id, Payload};
 

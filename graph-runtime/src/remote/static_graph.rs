@@ -330,6 +330,13 @@ impl<T: ?Sized> EncodeOther for Encode<'_, T> {
     }
 }
 
+/// A value of type `T`, in code that never runs: a tree's description types its
+/// result's slot with the graph's declared result type.
+#[doc(hidden)]
+pub fn value_of<T>() -> T {
+    unreachable!("a type witness is only written in code that never runs")
+}
+
 /// A value of the type of the one `_like` points to, in code that never runs: a
 /// description's constant takes the type the call it goes to gives it (a literal `2`
 /// for a `u64` parameter is a `u64`).
