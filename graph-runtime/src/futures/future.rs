@@ -142,6 +142,11 @@ impl<T> Future<T> {
     }
 
     /// Whether the task has ended (finished, failed or cancelled).
+    ///
+    /// It only looks: a task that polls `done()` in a loop keeps its thread, so on a
+    /// client with one thread the task it polls for never starts. Wait instead
+    /// ([`result`](Self::result), [`result_timeout`](Self::result_timeout),
+    /// [`wait`](crate::wait)), which hands the thread over while the task waits.
     pub fn done(&self) -> bool {
         self.core().is_done()
     }
