@@ -520,15 +520,10 @@ impl Lower<'_> {
         match &*assign.left {
             Expr::Path(p) if p.path.get_ident().is_some() => {
                 let ident = p.path.get_ident().expect("an ident");
+                if !self.assignable(ident) {
+                    return;
+                }
                 let name = ident.to_string();
-                if self.lookup(&name).is_none() {
-                    self.cx.error_at(ident, check::assign_to_captured(&name));
-                    return;
-                }
-                if !self.is_mutable(&name) {
-                    self.cx.error_at(ident, check::assign_to_immutable(&name));
-                    return;
-                }
                 let operand = self.expr(&assign.right);
                 let binding =
                     self.binding_for(operand, assign.right.span(), None, Mutability::Mutable);
@@ -556,21 +551,28 @@ impl Lower<'_> {
         }
     }
 
+    /// Whether `ident` may be assigned to: a name of the graph's, bound `mut`; an error
+    /// on it otherwise.
+    fn assignable(&mut self, ident: &syn::Ident) -> bool {
+        let name = ident.to_string();
+        if self.lookup(&name).is_none() {
+            self.cx.error_at(ident, check::assign_to_captured(&name));
+            return false;
+        }
+        if !self.is_mutable(&name) {
+            self.cx.error_at(ident, check::assign_to_immutable(&name));
+            return false;
+        }
+        true
+    }
+
     /// `(a, b) = (b, a);` or `(a, b) = pair(x);`: every value on the right is read
     /// before any name is rebound, as Rust evaluates the right side first; a tuple
     /// that is not written out is split into its fields (`.0`, `.1`).
     fn assign_tuple(&mut self, left: &syn::ExprTuple, right: &Expr) {
         let names: Vec<Option<&syn::Ident>> = left.elems.iter().filter_map(assigned_name).collect();
-        for ident in names.iter().flatten() {
-            let name = ident.to_string();
-            if self.lookup(&name).is_none() {
-                self.cx.error_at(ident, check::assign_to_captured(&name));
-                return;
-            }
-            if !self.is_mutable(&name) {
-                self.cx.error_at(ident, check::assign_to_immutable(&name));
-                return;
-            }
+        if !names.iter().flatten().all(|ident| self.assignable(ident)) {
+            return;
         }
         let parts: Vec<Operand> = match strip(right) {
             Expr::Tuple(r) if r.elems.len() == names.len() => {
