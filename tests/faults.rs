@@ -8,8 +8,9 @@
 //! - dropped while a task's own panic unwinds (the task borrowed it): caught and
 //!   discarded, where it would abort the process; the task's panic is the error;
 //! - dropped with the graph's state after the run (never read: its readers were
-//!   stopped): it propagates out of `compute`/`try_compute` as the value's own panic,
-//!   and further ones during that unwinding are discarded;
+//!   stopped by a task's failure): that failure, which came first, is what
+//!   `compute`/`try_compute` report, and the `Drop`'s panic (printed by the hook) is
+//!   discarded, as are further ones during its unwinding;
 //! - dropped with the graph's state (a value left unread, or a closure's captured
 //!   state whose handles the user dropped) after `compute`/`try_compute` returned a
 //!   failure early, while other tasks still ran: freed off the caller's thread when
@@ -163,12 +164,13 @@ fn static_drop_panic_while_a_task_panics_is_discarded_not_an_abort() {
 }
 
 #[test]
-fn static_drop_panic_of_unread_values_propagates_from_compute() {
+fn static_drop_panic_of_unread_values_gives_way_to_the_failure() {
     static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
     let drops = Drops(&DROPS);
     // Two bombs are made, `fail` stops the graph, their readers never run: both are
-    // dropped with the graph's state, the second while the first one's panic unwinds.
-    // (`x` is read twice: the dispatcher runs this graph; the next test is a tree.)
+    // dropped with the graph's state after the run, the second while the first one's
+    // panic unwinds. (`x` is read twice: the dispatcher runs this graph; the next test
+    // is a tree.)
     let g = graph!(|d: Drops| -> i64 {
         let a = make_bomb(d);
         let b = make_bomb(d);
@@ -176,17 +178,22 @@ fn static_drop_panic_of_unread_values_propagates_from_compute() {
         use_both(&a, x) + use_both(&b, x)
     });
     assert!(!g.__runs_as_tree());
-    let payload = panic::catch_unwind(AssertUnwindSafe(|| {
-        g.try_compute_with(Scheduler::Sync, drops)
-    }))
-    .expect_err("the first bomb's panic propagates");
-    assert_eq!(message(&*payload), "bomb dropped");
-    assert_eq!(drops.made(), 2);
-    assert_eq!(drops.get(), 2, "each dropped exactly once");
+    // Before the fix, the first bomb's panic unwound out of `try_compute_with` in place
+    // of `fail`'s error.
+    fail_wins_over_bombs(drops, |scheduler| g.try_compute_with(scheduler, drops));
+    // `compute` panics with the task's error, not the bomb's.
+    let payload = panic::catch_unwind(AssertUnwindSafe(|| g.compute_with(Scheduler::Sync, drops)))
+        .expect_err("the task's failure");
+    assert!(
+        message(&*payload).contains("failed on 1"),
+        "{}",
+        message(&*payload)
+    );
+    assert_eq!(drops.get(), drops.made(), "each dropped exactly once");
 }
 
 #[test]
-fn static_drop_panic_of_unread_values_in_a_tree_propagates_from_compute() {
+fn static_drop_panic_of_unread_values_in_a_tree_gives_way_to_the_failure() {
     static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
     let drops = Drops(&DROPS);
     // A tree: both bombs are made before `fail` (inputs run left to right), and their
@@ -198,29 +205,33 @@ fn static_drop_panic_of_unread_values_in_a_tree_propagates_from_compute() {
         use_three(&a, &b, fail(1))
     });
     assert!(g.__runs_as_tree());
-    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
-        let before = drops.made();
-        let run = panic::catch_unwind(AssertUnwindSafe(|| g.try_compute_with(scheduler, drops)));
-        let made = drops.made() - before;
-        match run {
-            Err(payload) => assert_eq!(message(&*payload), "bomb dropped"),
-            // On the pool `fail` may, rarely, stop the run before either bomb is made.
-            Ok(result) => {
-                assert_eq!(scheduler, Scheduler::Threads);
-                assert_eq!(made, 0);
-                assert_eq!(result.unwrap_err().task(), "fail");
-            }
-        }
-        if scheduler == Scheduler::Sync {
-            assert_eq!(made, 2, "both bombs are made before `fail` runs");
-        }
-        assert_eq!(drops.get(), drops.made(), "each dropped exactly once");
-    }
+    // Before the fix, the first bomb's panic unwound out of `try_compute_with` in place
+    // of `fail`'s error.
+    fail_wins_over_bombs(drops, |scheduler| g.try_compute_with(scheduler, drops));
 }
 
 #[delayed]
 fn use_three(_a: &Bomb, _b: &Bomb, x: i64) -> i64 {
     x
+}
+
+/// Runs a graph that makes two bombs and then fails in `fail(1)`, synchronously and on
+/// the pool: `fail`'s error comes back, and every bomb made is dropped once.
+fn fail_wins_over_bombs(drops: Drops, run: impl Fn(Scheduler) -> Result<i64, TaskError>) {
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        let before = drops.made();
+        let error = run(scheduler).unwrap_err();
+        assert_eq!((error.task(), error.message()), ("fail", "failed on 1"));
+        if scheduler == Scheduler::Sync {
+            assert_eq!(
+                drops.made() - before,
+                2,
+                "both bombs are made before `fail` runs"
+            );
+        }
+        // On the pool, `fail` may stop the run before a bomb is made.
+        assert_eq!(drops.get(), drops.made(), "each dropped exactly once");
+    }
 }
 
 // ---- a panic in a result's `Drop`: dynamic graphs ---------------------------------
@@ -264,7 +275,7 @@ fn dynamic_drop_panic_while_a_task_panics_is_discarded_not_an_abort() {
 }
 
 #[test]
-fn dynamic_drop_panic_of_unread_values_propagates_from_compute() {
+fn dynamic_drop_panic_of_unread_values_gives_way_to_the_failure() {
     static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
     let drops = Drops(&DROPS);
     // `fail_after` reads both bombs, so that both are made before it fails.
@@ -273,11 +284,22 @@ fn dynamic_drop_panic_of_unread_values_propagates_from_compute() {
     let x = delay!(fail_after(&a, &b));
     let total = delay!(use_both(&a, x)) + delay!(use_both(&b, 2));
     drop((a, b));
-    let payload = panic::catch_unwind(AssertUnwindSafe(|| total.try_compute_with(Scheduler::Sync)))
-        .expect_err("the first bomb's panic propagates");
-    assert_eq!(message(&*payload), "bomb dropped");
+    // Before the fix, the first bomb's panic unwound out of `try_compute_with` in place
+    // of `fail_after`'s error.
+    let error = total.try_compute_with(Scheduler::Sync).unwrap_err();
+    assert_eq!(
+        (error.task(), error.message()),
+        ("fail_after", "failed after the bombs")
+    );
     assert_eq!(drops.made(), 2);
     assert_eq!(drops.get(), 2, "each dropped exactly once");
+    // A prepared graph: the same, and it runs again.
+    let mut prepared = taskweave::prepare((&total,));
+    for round in 1..=2 {
+        let error = prepared.try_compute_with(Scheduler::Sync).unwrap_err();
+        assert_eq!(error.task(), "fail_after");
+        assert_eq!(drops.get(), 2 + 2 * round, "each dropped exactly once");
+    }
 }
 
 #[test]

@@ -109,7 +109,7 @@ macro_rules! arity {
 
             /// Runs the graph on rayon's pool; a task's panic comes back as a [`TaskError`].
             pub fn try_compute(&self $(, $arg: $ty)*) -> Result<R, TaskError> {
-                (self.body)(RunOptions::new() $(, $arg)*)
+                self.run(RunOptions::new() $(, $arg)*)
             }
 
             /// Runs the graph with the given scheduler (`Scheduler::Sync`) or options
@@ -119,7 +119,7 @@ macro_rules! arity {
             /// When a task panics, with a message naming the task and its call site.
             #[track_caller]
             pub fn compute_with(&self, options: impl Into<RunOptions> $(, $arg: $ty)*) -> R {
-                match (self.body)(options.into() $(, $arg)*) {
+                match self.run(options.into() $(, $arg)*) {
                     Ok(out) => out,
                     Err(error) => error.resume(),
                 }
@@ -128,7 +128,7 @@ macro_rules! arity {
             /// Runs the graph with the given scheduler; a task's panic comes back as a
             /// [`TaskError`].
             pub fn try_compute_with(&self, options: impl Into<RunOptions> $(, $arg: $ty)*) -> Result<R, TaskError> {
-                (self.body)(options.into() $(, $arg)*)
+                self.run(options.into() $(, $arg)*)
             }
 
             /// Runs the graph on `pool` and returns its result. (On a cluster of worker
@@ -143,7 +143,7 @@ macro_rules! arity {
                 R: Send,
                 $($ty: Send,)*
             {
-                match pool.install(|| (self.body)(RunOptions::new() $(, $arg)*)) {
+                match self.try_compute_on(pool $(, $arg)*) {
                     Ok(out) => out,
                     Err(error) => error.resume(),
                 }
@@ -156,7 +156,19 @@ macro_rules! arity {
                 R: Send,
                 $($ty: Send,)*
             {
-                pool.install(|| (self.body)(RunOptions::new() $(, $arg)*))
+                pool.install(|| self.run(RunOptions::new() $(, $arg)*))
+            }
+
+            /// Every run: the body (its run, then its slots dropped), a `Drop` panic of
+            /// a value the run's failure left unread giving way to that failure (a
+            /// tree's values are dropped inside its run, which sees to that).
+            #[inline(always)]
+            fn run(&self, options: RunOptions $(, $arg: $ty)*) -> Result<R, TaskError> {
+                if self.tree {
+                    return (self.body)(options $(, $arg)*);
+                }
+                let table = core::ptr::from_ref(self.table).addr();
+                crate::engine::error::failure_before_teardown(table, || (self.body)(options $(, $arg)*))
             }
         }
     };

@@ -963,20 +963,23 @@ impl<V> Prepared<V> {
                 Ok(values)
             }
             Err(error) => {
-                // Reset here, before the error becomes the return value: dropping the
-                // results that did run may panic (a value's `Drop`), and rustc leaks a
-                // return value already written when a drop after it unwinds
-                // (rust-lang/rust#47949).
+                // Reset here, before the error becomes the return value. Dropping the
+                // values the failure left unread may panic (a value's `Drop`): that
+                // panic, which the hook has printed, gives way to the failure, which
+                // came first (later ones while it unwinds are discarded as well).
                 guard.done = true;
-                guard.prepared.reset();
+                let old = guard.prepared.reset();
+                crate::engine::error::discard_panic(|| drop(old));
                 Err(error)
             }
         }
     }
 
-    /// Fresh slots and counters; the old ones are freed once no run uses them.
-    fn reset(&mut self) {
-        self.run = Storage::new(self.run.plan.clone());
+    /// Fresh slots and counters; the old ones are returned, to be freed once no run
+    /// uses them.
+    fn reset(&mut self) -> Arc<Storage> {
+        let fresh = Storage::new(self.run.plan.clone());
+        std::mem::replace(&mut self.run, fresh)
     }
 
     /// The laid-out graph.
@@ -1009,7 +1012,8 @@ struct ResetUnlessDone<'p, V> {
 impl<V> Drop for ResetUnlessDone<'_, V> {
     fn drop(&mut self) {
         if !self.done {
-            self.prepared.reset();
+            // While a panic unwinds: a `Drop` panic of the old values is discarded.
+            drop(self.prepared.reset());
         }
     }
 }

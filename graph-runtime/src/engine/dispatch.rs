@@ -278,7 +278,13 @@ where
         crate::engine::observe::note_break();
         observer.graph_finished(failure.as_ref().map_or(Ok(()), Err));
     }
-    failure.map_or(Ok(value), Err)
+    match failure {
+        None => Ok(value),
+        Some(error) => {
+            crate::engine::error::note_failure(core::ptr::from_ref(table).addr(), &error);
+            Err(error)
+        }
+    }
 }
 
 /// Tells the run's observer that the run ended, in error, when it unwinds before
@@ -454,6 +460,11 @@ where
     #[inline]
     pub(crate) fn observed(&self) -> bool {
         self.observer.is_some()
+    }
+
+    /// Whether a task of the run has failed (a tree's teardown: see `run_tree`).
+    pub(crate) fn failed(&self) -> bool {
+        self.failure.lock().recover().is_some()
     }
 
     /// Whether nodes from `node` on must not start (a failure, or a stop before it).

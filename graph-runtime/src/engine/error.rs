@@ -4,7 +4,7 @@ use crate::engine::lock::Recover;
 use core::fmt;
 use std::any::Any;
 use std::backtrace::{Backtrace, BacktraceStatus};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Mutex, Once};
 
 /// A task that panicked, named with its call site.
@@ -148,6 +148,57 @@ impl FirstPanic {
                 std::panic::resume_unwind(payload);
             }
         }
+    }
+}
+
+thread_local! {
+    /// A copy of the error of the last run on this thread that failed, with the
+    /// address of the run's node table (see [`failure_before_teardown`]).
+    static LAST_FAILURE: Cell<Option<(usize, TaskError)>> = const { Cell::new(None) };
+}
+
+/// Notes `error`, the failure that the run of the node table at address `table` is
+/// about to return on this thread, for [`failure_before_teardown`]: a copy, since the
+/// error itself is the return value. Only failed runs come here.
+#[cold]
+pub(crate) fn note_failure(table: usize, error: &TaskError) {
+    let _ = LAST_FAILURE.try_with(|last| last.set(Some((table, error.detached()))));
+}
+
+/// The failure noted last on this thread, if it is that of the run of `table`.
+#[cold]
+fn take_failure(table: usize) -> Option<TaskError> {
+    let (noted, error) = LAST_FAILURE.try_with(Cell::take).ok().flatten()?;
+    (noted == table).then_some(error)
+}
+
+/// Runs `run`, a static graph's body over the node table at address `table`: its run,
+/// then the drop of the values its failure left unread (the slots on the body's
+/// stack). Such a value's `Drop` that panics would otherwise unwind out of
+/// `try_compute` in place of the task's error that came first: the run's failure is
+/// returned instead (a copy, without the task's payload: the return value written
+/// before the drop is lost), and that panic, which the hook has printed, is discarded,
+/// as later ones are while it unwinds. A panic with no failure of this graph's before
+/// it (the caller's own code in the graph, an observer's) is resumed. Nothing is read
+/// or written on a run that neither fails nor unwinds.
+#[inline(always)]
+pub(crate) fn failure_before_teardown<R>(
+    table: usize,
+    run: impl FnOnce() -> Result<R, TaskError>,
+) -> Result<R, TaskError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => {
+            drop(take_failure(table));
+            Err(error)
+        }
+        Err(payload) => match take_failure(table) {
+            Some(error) => {
+                drop_payload(payload);
+                Err(error)
+            }
+            None => std::panic::resume_unwind(payload),
+        },
     }
 }
 

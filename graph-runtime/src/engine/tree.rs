@@ -177,7 +177,19 @@ pub fn run_tree<R: Send>(
                 sequential,
                 watched,
             };
-            body(&tree)
+            // A panic out of the tree after a task failed is a value's `Drop` where the
+            // tree gives up on the node that would have read it: the failure, which
+            // came first, is the run's result (the panic, printed by the hook, is
+            // discarded), as the dispatcher's form does with its slots (see
+            // `failure_before_teardown`). Any other is resumed.
+            match panic::catch_unwind(AssertUnwindSafe(|| body(&tree))) {
+                Ok(value) => value,
+                Err(payload) if ctx.failed() => {
+                    crate::engine::error::drop_payload(payload);
+                    None
+                }
+                Err(payload) => panic::resume_unwind(payload),
+            }
         };
         if sequential || sync::in_pool() {
             run(sequential)
