@@ -622,6 +622,44 @@ fn a_tasks_plain_par_iter_may_submit_to_its_client_and_wait() {
     }
 }
 
+/// The last handle of a client dropped by an item of a plain rayon `par_iter` inside
+/// one of that client's tasks does not wait for the client's threads: the task's
+/// thread waits in rayon's `join` for that very item (the drop waited for it for the
+/// whole shutdown timeout).
+#[test]
+fn a_client_dropped_in_its_tasks_par_iter_does_not_wait_for_its_threads() {
+    use rayon::prelude::*;
+    const SHUTDOWN: Duration = Duration::from_secs(30);
+    let took = within(LIMIT, "client dropped in its task's par_iter", || {
+        let client = Client::builder()
+            .threads(2)
+            .shutdown_timeout(SHUTDOWN)
+            .build()
+            .unwrap();
+        let last = Arc::new(Mutex::new(Some(client.clone())));
+        let (go, gone) = mpsc::channel::<()>();
+        let gone = Mutex::new(gone);
+        let task = client.submit(
+            move || {
+                gone.lock().unwrap().recv().unwrap();
+                let started = std::time::Instant::now();
+                (0..4u64).into_par_iter().for_each(|i| {
+                    if i == 3 {
+                        // The last handle, on one of rayon's threads.
+                        drop(last.lock().unwrap().take());
+                    }
+                });
+                started.elapsed()
+            },
+            (),
+        );
+        drop(client);
+        go.send(()).unwrap();
+        task.result().unwrap()
+    });
+    assert!(took < SHUTDOWN / 6, "the par_iter took {took:?}");
+}
+
 /// Set in the environment of a test binary run again by one of its tests (see
 /// [`in_a_process_of_its_own`]).
 const CHILD: &str = "TASKWEAVE_ROBUSTNESS_CHILD";

@@ -32,7 +32,9 @@ use crate::engine::owner::{OwnerRef, OwnerScope};
 /// threads end. The drop waits for them up to [`ClientBuilder::shutdown_timeout`]
 /// (60 s by default); a thread whose task is still running then is left detached.
 /// Dropped inside a task (of this client or another, or a graph task of a run one of
-/// them computes), it does not wait: the running tasks finish on their own threads.
+/// them computes), or on any rayon thread (which may be running part of a task's own
+/// work, a plain `par_iter`, that the task's thread waits for), it does not wait: the
+/// running tasks finish on their own threads.
 ///
 /// # Tasks that wait
 ///
@@ -193,7 +195,7 @@ impl ClientBuilder {
     /// (default: 60 s). A task still running then keeps its thread: the drop returns,
     /// the thread is left detached, and it ends when the task returns (its result is
     /// still published to the task's future). Pending tasks are cancelled either way.
-    /// A drop inside a task does not wait (see [`Client`]).
+    /// A drop inside a task, or on a rayon thread, does not wait (see [`Client`]).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = Some(timeout);
         self
@@ -708,14 +710,20 @@ impl Owner {
     fn shut_down(&self) {
         let pool = &self.inner.pool;
         pool.close();
-        if pool.is_current() || crate::engine::owner::current_ref().is_some() {
+        if pool.is_current()
+            || crate::engine::owner::current_ref().is_some()
+            || rayon::current_thread_index().is_some()
+        {
             // The last handle was dropped by one of the pool's own tasks, or by a task
             // of a graph the client computes (on rayon's thread, which a thread of the
             // pool waits for): its threads end when their tasks do, but this one
             // cannot wait for itself. Nor inside another client's task (or a graph
             // task of its runs): a running task of this client may be waiting for
             // that very task (a wait the drop's join would make a cycle of, hung for
-            // the whole shutdown timeout, or for ever).
+            // the whole shutdown timeout, or for ever). Nor on any rayon thread: it
+            // may be running part of a task's own work (a plain `par_iter` in the
+            // task), which the task's thread waits for in rayon's `join`, and nothing
+            // tells that wait or that work apart from others.
             return;
         }
         // Running tasks finish, then every thread ends. A task that never returns
