@@ -53,7 +53,8 @@ pub use graph_runtime::{
     tree_reduce, wait, AsCompleted, Client, ClientBuilder, ClientError, CycleLink, CycleStep,
     Delayed, DelayedFn, ErasedFuture, Future, FutureError, FutureEvent, Graph, GraphInfo, Label,
     NodeInfo, NodeView, Observer, Output, Outputs, Persist, Prepared, PureKey, RunOptions,
-    Scheduler, Status, TaskBuilder, TaskError, TaskOutcome, ToCompute, WaitMode, Waitable,
+    Scheduler, Status, TaskBuilder, TaskError, TaskOutcome, TimedWait, ToCompute, WaitMode,
+    Waitable,
 };
 /// What the calls accept: [`delayed()`] a function ([`Signature`]), `delayed(f).call(…)`
 /// its arguments ([`IntoArg`]), [`Client::submit`] its argument tuple ([`SubmitArgs`]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use taskweave::prelude::*;
-use taskweave::{ClientError, Status};
+use taskweave::{ClientError, Status, TimedWait};
 
 fn client(threads: usize) -> Client {
     Client::builder()
@@ -175,6 +175,57 @@ fn result_timeout_gives_up_but_the_task_goes_on() {
     assert!(start.elapsed() < Duration::from_millis(190));
     assert!(matches!(err, FutureError::Timeout { .. }), "{err}");
     assert_eq!(slow.result().unwrap(), 7);
+}
+
+/// A timeout says which wait gave up: `result_timeout` names the task waited for,
+/// `AsCompleted::next_timeout` says that none of its futures finished (it named a task
+/// `as_completed`, which does not exist).
+#[test]
+fn a_timeout_says_which_wait_gave_up() {
+    let client = client(1);
+    let (open, opened) = mpsc::channel::<()>();
+    let opened = Mutex::new(opened);
+    let slow = client
+        .task(move || opened.lock().unwrap().recv().unwrap())
+        .named("slow")
+        .submit(());
+    let err = slow.result_timeout(Duration::ZERO).unwrap_err();
+    let FutureError::Timeout {
+        ref call_site,
+        waited: TimedWait::Result,
+        ..
+    } = err
+    else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        err.to_string(),
+        format!("task `slow` at {call_site} did not finish within 0ns")
+    );
+    let mut completed = as_completed(vec![slow]);
+    let (err, line) = (completed.next_timeout(Duration::ZERO).unwrap_err(), line!());
+    let FutureError::Timeout {
+        call_site,
+        waited: TimedWait::AsCompleted,
+        ..
+    } = err
+    else {
+        panic!("{err}")
+    };
+    assert!(
+        call_site.contains(&format!("futures.rs:{line}:")),
+        "{call_site}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "as_completed at {call_site}: none of the futures it still expected finished \
+             within 0ns"
+        )
+    );
+    open.send(()).unwrap();
+    let done = completed.next_timeout(Duration::MAX).unwrap().unwrap();
+    done.result().unwrap();
 }
 
 #[test]

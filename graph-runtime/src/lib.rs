@@ -41,7 +41,7 @@ pub use futures::{
     as_completed, cancelled, futures_info, get_client, progress, wait, AnyFuture, AsCompleted,
     Client, ClientBuilder, ClientError, CycleLink, CycleStep, Dependencies, ErasedFuture, FutArg,
     Future, FutureError, FutureRef, IntoFutArg, KeptArgs, Status, SubmitArgs, TaskBuilder, TaskFn,
-    WaitMode, Waitable,
+    TimedWait, WaitMode, Waitable,
 };
 pub use graph::Graph;
 pub use inspect::{

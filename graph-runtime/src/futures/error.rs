@@ -55,17 +55,33 @@ pub enum FutureError {
         /// The tasks of the cycle, from the one whose wait failed.
         cycle: Vec<CycleStep>,
     },
-    /// `result_timeout` gave up waiting; the task goes on.
+    /// A wait with a timeout gave up: `result_timeout` (the task goes on) or
+    /// [`AsCompleted::next_timeout`](crate::AsCompleted::next_timeout) (its futures
+    /// go on); `waited` says which.
     Timeout {
-        /// The task waited for.
+        /// The task waited for (for `next_timeout`, which waits for whichever of its
+        /// futures ends first, `as_completed`).
         task: String,
-        /// Where it was submitted, as `file:line:column` (for
-        /// [`AsCompleted::next_timeout`](crate::AsCompleted::next_timeout), where it
-        /// was called).
+        /// Where it was submitted, as `file:line:column` (for `next_timeout`, where
+        /// that was called).
         call_site: &'static str,
         /// How long it waited.
         after: Duration,
+        /// Which wait timed out.
+        waited: TimedWait,
     },
+}
+
+/// Which wait gave up ([`FutureError::Timeout`]'s `waited`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimedWait {
+    /// [`Future::result_timeout`](crate::Future::result_timeout) (or
+    /// `result_timeout_shared`): its task did not finish in time.
+    Result,
+    /// [`AsCompleted::next_timeout`](crate::AsCompleted::next_timeout): none of the
+    /// futures it still expected finished in time.
+    AsCompleted,
 }
 
 /// One task of a cycle of waits ([`FutureError::WaitCycle`]): it cannot end before the
@@ -184,10 +200,23 @@ impl fmt::Display for FutureError {
                 task,
                 call_site,
                 after,
+                waited: TimedWait::Result,
             } => {
                 write!(
                     f,
                     "task `{task}` at {call_site} did not finish within {after:?}"
+                )
+            }
+            FutureError::Timeout {
+                call_site,
+                after,
+                waited: TimedWait::AsCompleted,
+                ..
+            } => {
+                write!(
+                    f,
+                    "as_completed at {call_site}: none of the futures it still expected \
+                     finished within {after:?}"
                 )
             }
         }

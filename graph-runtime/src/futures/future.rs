@@ -196,6 +196,7 @@ impl<T> Future<T> {
                 task: self.name().to_owned(),
                 call_site: self.core().call_site(),
                 after: timeout,
+                waited: super::error::TimedWait::Result,
             });
         }
         Ok(())

@@ -42,7 +42,7 @@ mod waiting;
 pub use args::{Dependencies, FutArg, IntoFutArg, KeptArgs, SubmitArgs, TaskFn};
 pub use client::{Client, ClientBuilder};
 pub use erased::ErasedFuture;
-pub use error::{ClientError, CycleLink, CycleStep, FutureError};
+pub use error::{ClientError, CycleLink, CycleStep, FutureError, TimedWait};
 pub use future::{Future, Status};
 pub use info::{futures_info, AnyFuture, FutureRef};
 pub use job::{cancelled, get_client, TaskBuilder};

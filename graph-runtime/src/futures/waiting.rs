@@ -258,6 +258,7 @@ impl<F: Waitable> AsCompleted<F> {
                 task: "as_completed".to_owned(),
                 call_site: super::state::call_site_text(std::panic::Location::caller()),
                 after: timeout,
+                waited: super::error::TimedWait::AsCompleted,
             });
         }
         Ok(self.pop())
