@@ -622,6 +622,42 @@ fn a_tasks_plain_par_iter_may_submit_to_its_client_and_wait() {
     }
 }
 
+/// A `std::thread` that a task starts and joins, waiting for a future of the task's
+/// one-thread client: the client cannot tell it from a thread outside (the docs say
+/// so), and the task's join keeps the only thread, so the future stays queued; the
+/// way out, `result_timeout`, returns at its timeout, and the task's own wait then
+/// runs the child.
+#[test]
+fn a_std_thread_joined_by_its_task_gets_its_timeout() {
+    let (waited, got) = within(LIMIT, "a std::thread joined by its task", || {
+        let client = client(1);
+        let task = client.submit(
+            || {
+                let child = taskweave::get_client().unwrap().submit(inc, (1,));
+                let waiting = child.clone();
+                let waited =
+                    std::thread::spawn(move || waiting.result_timeout(Duration::from_millis(100)))
+                        .join()
+                        .unwrap();
+                (waited, child.result())
+            },
+            (),
+        );
+        task.result().unwrap()
+    });
+    assert!(
+        matches!(
+            waited,
+            Err(FutureError::Timeout {
+                waited: taskweave::TimedWait::Result,
+                ..
+            })
+        ),
+        "{waited:?}"
+    );
+    assert_eq!(got.unwrap(), 2);
+}
+
 /// The last handle of a client dropped by an item of a plain rayon `par_iter` inside
 /// one of that client's tasks does not wait for the client's threads: the task's
 /// thread waits in rayon's `join` for that very item (the drop waited for it for the

@@ -51,6 +51,15 @@ use crate::engine::owner::{OwnerRef, OwnerScope};
 /// (waits nested deeper than the bound), the pool starts one more thread anyway, and
 /// warns once on stderr, rather than deadlock.
 ///
+/// Only the library's waits hand a place over: a task blocked in another (a
+/// `std::thread`'s `join`, a channel's `recv`, a lock) keeps its thread meanwhile. A
+/// `std::thread` the task started counts as any thread outside the pool (the pool
+/// cannot tell it from `main`), so while such tasks hold every thread, a future
+/// still queued that such a thread waits for never starts: `result` waits for ever
+/// there, `result_timeout` returns at its timeout. The items of a plain rayon `par_iter`
+/// in a task do count: a rayon thread asleep for a future holds up one of the
+/// client's threads, and a replacement starts (within `max_threads`).
+///
 /// A panic in the `Drop` of a value the client drops (a cancelled task's arguments, a
 /// discarded result) never aborts: on a pool thread it is caught (the panic hook
 /// prints it) and the thread goes on; on the caller's thread (`cancel`, dropping a
