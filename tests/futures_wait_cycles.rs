@@ -705,3 +705,89 @@ fn a_chain_found_free_is_searched_again_once_a_task_it_needs_blocks() {
         assert!(failed[0].to_string().contains("`b`"), "{}", failed[0]);
     });
 }
+
+/// As [`a_chain_found_free_is_searched_again_once_a_task_it_needs_blocks`], with `b`
+/// waiting for a link in the middle of the chain rather than its end, which the first
+/// search reached too: what it reached, let go once `g` blocks, must not answer for
+/// that link either.
+#[test]
+fn a_link_of_a_chain_found_free_is_searched_again_once_a_task_it_needs_blocks() {
+    watchdog::within(LIMIT, "cycle through a link of a chain found free", || {
+        let client = client(3);
+        let slots = slots::<Result<u64, String>>(1);
+        let failed = Failed::default();
+        let (s, f) = (slots.clone(), failed.clone());
+        let g = client
+            .task(move || wait_and_pass_on(s[0].wait(), &f))
+            .named("g")
+            .submit(());
+        let mut chain = vec![client.task(|x: Result<u64, String>| x).submit((&g,))];
+        for _ in 1..LONG {
+            let next = client
+                .task(|x: Result<u64, String>| x)
+                .submit((chain.last().unwrap(),));
+            chain.push(next);
+        }
+        // Its search finds the whole chain free, and keeps what it reached.
+        let t = chain[LONG - 1].clone();
+        let a = client
+            .task(move || t.result().unwrap())
+            .named("a")
+            .submit(());
+        std::thread::sleep(Duration::from_millis(50));
+        let (link, f) = (chain[LONG / 2].clone(), failed.clone());
+        let b = client
+            .task(move || {
+                // After `g` blocks waiting for this very task.
+                std::thread::sleep(Duration::from_millis(50));
+                wait_and_pass_on(&link, &f)
+            })
+            .named("b")
+            .submit(());
+        assert!(slots[0].set(b.clone()).is_ok());
+        let b = b.result().unwrap();
+        let g = g.result().unwrap();
+        assert!(b.is_err() && g.is_err(), "{b:?} {g:?}");
+        assert_eq!(a.result().unwrap(), g);
+        let failed = failed.lock().unwrap();
+        assert_eq!(failed.len(), 1, "{b:?}");
+        assert!(failed[0].to_string().contains("`b`"), "{}", failed[0]);
+    });
+}
+
+/// Waits for different links near the end of one long unfinished chain: the first
+/// search reaches the whole chain and finds it free, and the searches that follow stop
+/// at what it reached. (Each walked the whole chain under the process-wide lock: 300
+/// waits on a 100,000-long chain took 22 s in a release build; these 600 took about
+/// 90 s here, 2 s now.)
+#[test]
+fn waits_for_different_links_of_a_long_chain_are_not_each_searched_through_it() {
+    const CHAIN: usize = 100_000;
+    const WAITERS: usize = 600;
+    let limit = Duration::from_secs(30);
+    let sum = watchdog::within(limit, "waits for the links of a long chain", || {
+        let client = client(2);
+        let (open, opened) = std::sync::mpsc::channel::<()>();
+        let opened = Mutex::new(opened);
+        let gate = client.submit(move || opened.lock().unwrap().recv().map_or(0, |()| 0), ());
+        let mut chain = vec![gate];
+        for _ in 0..CHAIN {
+            let next = client.submit(|x: u64| x + 1, (chain.last().unwrap(),));
+            chain.push(next);
+        }
+        let waiters: Vec<_> = (0..WAITERS)
+            .map(|i| {
+                let link = chain[CHAIN - i].clone();
+                client.submit(move || link.result().unwrap(), ())
+            })
+            .collect();
+        // Each has started, so it waits or is about to, before the chain may end.
+        while waiters.iter().any(|f| f.status() == Status::Pending) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        open.send(()).unwrap();
+        client.gather(&waiters).unwrap().into_iter().sum::<u64>()
+    });
+    let want: usize = (0..WAITERS).map(|i| CHAIN - i).sum();
+    assert_eq!(sum, want as u64);
+}

@@ -40,11 +40,12 @@
 //! Cost: nothing for a wait that ends while it polls, nor outside futures tasks and
 //! their graphs' tasks; a wait that blocks takes a process-wide lock twice and
 //! allocates its records. A search that finds a future free keeps what it reached
-//! until a thread publishes one of those tasks, so that the waits that follow for the
-//! same future are not searched again (see `Free`).
+//! until a thread publishes one of those tasks: a later search stops at those tasks,
+//! and a wait for one of them is not searched at all (see `Free`).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::error::{CycleLink, CycleStep, FutureError};
@@ -105,35 +106,75 @@ struct Registry {
     /// graph tasks wait on several threads (see [`block`]).
     tasks: BTreeMap<usize, Vec<(u64, usize)>>,
     next: u64,
-    /// Futures that searches found free, newest last, [`FREE_KEPT`] at most (see
-    /// [`Free`]).
-    free: Vec<Free>,
+    /// Tasks that searches found free (see [`Free`]).
+    free: Free,
 }
 
-/// A future whose search found no way back to the waiting thread and met none of its
-/// tasks: every task it reached, by address. What a task needs only shrinks (it
-/// starts, ends, leaves its thread's stack), except when a thread publishes: a task
-/// then needs what that thread waits for. So while no thread publishes a task of the
-/// reached set, none of them needs anything outside it; a later wait for the same
-/// future, none of whose own tasks is in the set, could not need its own stack either,
-/// and is not searched again. Without this, many tasks waiting for the end of one long
+/// The tasks reached by searches that found no way back to their waiting threads and
+/// met none of their tasks. Each such search reached a closed set: every task in it
+/// needs only tasks in it (a task of an earlier set was not looked at again, and the
+/// union of closed sets is closed). What a task needs only shrinks (it starts, ends,
+/// leaves its thread's stack), except when a thread publishes: a task then needs what
+/// that thread waits for. So while no thread publishes a task of the set, it stays
+/// closed, and a wait none of whose own tasks is in it (a thread that publishes one
+/// lets the whole set go first) cannot need its own stack through any task of it: a
+/// search stops at those tasks as at a free one, and a wait for one of them is not
+/// searched at all. Without this, many tasks waiting for the end of one long
 /// unfinished chain each walked the whole chain under the lock (300 waits on a
-/// 100,000-long chain: 12–26 s). An address may be a freed task's and then another's:
-/// that only drops a record that was still good.
+/// 100,000-long chain: 12–26 s), and waits for different links of it still did.
 struct Free {
-    future: Weak<dyn HasCore>,
-    reached: HashMap<usize, usize>,
+    /// Each task by address, kept allocated (a weak handle) while it is here, so that
+    /// the address is not another task's meanwhile.
+    tasks: FreeTasks,
+    /// The size at which the entries of freed tasks are let go (see [`Free::add`]).
+    prune_at: usize,
 }
 
-/// How many [`Free`] records the registry keeps: the futures waited for most
-/// recently.
-const FREE_KEPT: usize = 8;
+/// The fewest entries [`Free`] has when it lets go of freed tasks' entries.
+const PRUNE_FROM: usize = 1024;
+
+impl Free {
+    fn contains(&self, core: &Core) -> bool {
+        self.tasks.contains_key(&address(core))
+    }
+
+    /// Adds the tasks a search reached and found free. Freed tasks' entries are let go
+    /// once the set has doubled since it last did: a task freed has ended, and needs
+    /// nothing. So the set holds at most twice the tasks still alive (or
+    /// [`PRUNE_FROM`]), at a constant cost per entry, amortised.
+    fn add(&mut self, reached: impl Iterator<Item = (usize, Weak<dyn HasCore>)>) {
+        for (key, task) in reached {
+            self.tasks.entry(key).or_insert(task);
+        }
+        if self.tasks.len() >= self.prune_at {
+            // Under the lock: a freed task's last weak handle frees memory, no `Drop`.
+            self.tasks.retain(|_, task| task.strong_count() > 0);
+            self.prune_at = (2 * self.tasks.len()).max(PRUNE_FROM);
+        }
+    }
+
+    /// Lets every task go (for the caller to drop outside the lock).
+    fn take(&mut self) -> FreeTasks {
+        self.prune_at = PRUNE_FROM;
+        std::mem::replace(
+            &mut self.tasks,
+            HashMap::with_hasher(BuildHasherDefault::new()),
+        )
+    }
+}
+
+/// [`Free`]'s tasks: a hasher that needs no seed, for a `static` (the keys are
+/// addresses, chosen by no user).
+type FreeTasks = HashMap<usize, Weak<dyn HasCore>, BuildHasherDefault<DefaultHasher>>;
 
 static BLOCKED: Mutex<Registry> = Mutex::new(Registry {
     threads: BTreeMap::new(),
     tasks: BTreeMap::new(),
     next: 0,
-    free: Vec::new(),
+    free: Free {
+        tasks: HashMap::with_hasher(BuildHasherDefault::new()),
+        prune_at: PRUNE_FROM,
+    },
 });
 
 fn address(core: &Core) -> usize {
@@ -203,19 +244,22 @@ pub(crate) struct Published(u64);
 
 impl Drop for Published {
     fn drop(&mut self) {
-        let frames = BLOCKED.lock().recover().unpublish(self.0);
+        let unpublished = BLOCKED.lock().recover().unpublish(self.0);
         // Dropped outside the lock: no `Drop` of a task runs under it.
-        drop(frames);
+        drop(unpublished);
     }
 }
 
 impl Registry {
-    fn unpublish(&mut self, thread: u64) -> Option<Vec<Frame>> {
+    /// Takes `thread`'s frames out, and the free tasks once no thread is left blocked,
+    /// for the caller to drop outside the lock.
+    fn unpublish(&mut self, thread: u64) -> Option<(Vec<Frame>, FreeTasks)> {
         let frames = self.threads.remove(&thread)?;
-        if self.threads.is_empty() {
-            // No wait left to serve: what they reached is let go (see `Free`).
-            self.free.clear();
-        }
+        // No wait left to serve: what they reached is let go (see `Free`).
+        let free = match self.threads.is_empty() {
+            true => self.free.take(),
+            false => FreeTasks::default(),
+        };
         for frame in &frames {
             let key = address(frame.task.core());
             if let Some(places) = self.tasks.get_mut(&key) {
@@ -225,7 +269,7 @@ impl Registry {
                 }
             }
         }
-        Some(frames)
+        Some((frames, free))
     }
 }
 
@@ -296,44 +340,26 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
             .or_default()
             .push((thread, at));
     }
-    // A task of this thread in a free future's reached set now needs what it waits
-    // for: that record no longer holds (see `Free`).
-    let stale: Vec<Free> = registry
-        .free
-        .extract_if(.., |free| {
-            (frames.iter()).any(|f| free.reached.contains_key(&address(f.task.core())))
-        })
-        .collect();
-    // The one future waited for, if a record says it is free.
-    let one = match &frames[frames.len() - 1].awaits {
-        Awaits { all: true, futures } if futures.len() == 1 => Some(futures[0].clone()),
-        _ => None,
+    // A task of this thread among the free ones now needs what it waits for: the set
+    // is no longer closed, and is let go (see `Free`).
+    let stale = match frames.iter().any(|f| registry.free.contains(f.task.core())) {
+        true => registry.free.take(),
+        false => FreeTasks::default(),
     };
-    let known_free = one.as_ref().is_some_and(|future| {
-        let at = registry
-            .free
-            .iter()
-            .position(|free| std::ptr::addr_eq(free.future.as_ptr(), Arc::as_ptr(future)));
-        // The newest last, so that the records kept are those waited for most recently.
-        at.map(|at| {
-            let free = registry.free.remove(at);
-            registry.free.push(free);
-        })
-        .is_some()
-    });
+    // A wait for every one of futures found free is free, with no search.
+    let known_free = match &frames[frames.len() - 1].awaits {
+        Awaits { all: true, futures } => {
+            (futures.iter()).all(|future| registry.free.contains(future.core()))
+        }
+        Awaits { all: false, .. } => false,
+    };
     registry.threads.insert(thread, frames);
     let (error, seen) = match known_free {
         true => (None, None),
         false => {
             let (error, seen, reached) = never_ending(&registry, thread);
-            if let (Some(future), Some(reached)) = (&one, reached) {
-                if registry.free.len() == FREE_KEPT {
-                    registry.free.remove(0);
-                }
-                registry.free.push(Free {
-                    future: Arc::downgrade(future),
-                    reached,
-                });
+            if let Some(reached) = reached {
+                registry.free.add(reached.into_iter());
             }
             (error, Some(seen))
         }
@@ -348,7 +374,6 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
     drop(seen);
     drop(unpublished);
     drop(stale);
-    drop(one);
     result
 }
 
@@ -413,16 +438,20 @@ impl Search<'_> {
         self.nodes[node].open += 1;
     }
 
-    /// The node of a task, made (and queued to look at) when first met.
+    /// The node of a task, made when first met, and queued to look at unless a search
+    /// found it free before (see [`Free`]): then it needs nothing this wait could.
     fn task(&mut self, task: Arc<dyn HasCore>) -> usize {
         let key = address(task.core());
         if let Some(&node) = self.index.get(&key) {
             self.held.push(task);
             return node;
         }
+        let free = self.registry.free.contains(task.core());
         let node = self.node(Some(task), false);
         self.index.insert(key, node);
-        self.todo.push(node);
+        if !free {
+            self.todo.push(node);
+        }
         node
     }
 
@@ -479,13 +508,13 @@ impl Search<'_> {
 /// What a search held, to drop outside the registry's lock.
 type Held = (Vec<Node>, Vec<Arc<dyn HasCore>>);
 
+/// The tasks a search reached, by address, for [`Free`].
+type Reached = Vec<(usize, Weak<dyn HasCore>)>;
+
 /// Why the wait of the published `thread`'s top task could never end, if it could
 /// not; what the search held; and, when it met none of the thread's own tasks, every
 /// task it reached, by address (see [`Free`]).
-fn never_ending(
-    registry: &Registry,
-    thread: u64,
-) -> (Option<FutureError>, Held, Option<HashMap<usize, usize>>) {
+fn never_ending(registry: &Registry, thread: u64) -> (Option<FutureError>, Held, Option<Reached>) {
     let mine = &registry.threads[&thread];
     let mut search = Search {
         registry,
@@ -508,12 +537,12 @@ fn never_ending(
     }
     let (mut nodes, held) = (search.nodes, search.held);
     // Nothing needs the thread's own tasks: the wait can end, and the set reached is
-    // closed (every task in it was looked at).
+    // closed (every task in it was looked at, or found free before).
     if nodes[..mine.len()].iter().all(|n| n.needed_by.is_empty()) {
-        let mut reached = search.index;
-        for frame in mine {
-            reached.remove(&address(frame.task.core()));
-        }
+        let reached = (search.index.into_iter())
+            .filter(|&(_, node)| node >= mine.len())
+            .filter_map(|(key, node)| Some((key, Arc::downgrade(nodes[node].task.as_ref()?))))
+            .collect();
         return (None, (nodes, held), Some(reached));
     }
     // Breadth first, so that each node's cause is one of its shortest ways back.
