@@ -316,11 +316,44 @@ fn dask_test_compute_retries_annotations() {
     assert_eq!(taskweave::compute((&a, &b)), (6, 6));
     assert_eq!(runs.load(Ordering::SeqCst), 2);
 
-    // Retries never change a pure key: the same call with and without retries.
+    // The same pure call with and without retries is two nodes, each with its own
+    // retries, whichever order a compute lays them out in (as one node, it ran with
+    // the retries of whichever came first: a flaky call failed or not by the order of
+    // the outputs).
     let (_, f) = flaky(0);
     let plain = delayed(f).pure();
     let plain_key = plain.call(5).key();
-    assert_eq!(plain.retries(2).call(5).key(), plain_key);
+    assert_eq!(
+        plain.clone().call(5).key(),
+        plain_key,
+        "equal calls, one key"
+    );
+    assert_ne!(plain.retries(2).call(5).key(), plain_key);
+    for retried_first in [true, false] {
+        let (runs, f) = flaky(1);
+        let plain = delayed(f).pure();
+        let retried = plain.clone().retries(1).call(5);
+        let plain = plain.call(5);
+        let (first, second) = if retried_first {
+            (&retried, &plain)
+        } else {
+            (&plain, &retried)
+        };
+        let both = delayed(|a: i64, b: i64| (a, b)).call(first, second);
+        assert_eq!(both.info().len(), 3, "two nodes and their reader");
+        // Whichever runs first panics once: as `plain`, the compute fails; as
+        // `retried`, it runs again. Either way each call ran as written.
+        match both.try_compute_with(Scheduler::Sync) {
+            Ok(values) => {
+                assert_eq!(values, (6, 6));
+                assert_eq!(runs.load(Ordering::SeqCst), 3);
+            }
+            Err(error) => {
+                assert_eq!(error.task(), plain.name());
+                assert_eq!(runs.load(Ordering::SeqCst), 1);
+            }
+        }
+    }
 
     // A lent (`&T`) parameter is lent again to every attempt; a by-value collection is
     // cloned for each attempt but the last.

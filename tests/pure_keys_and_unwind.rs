@@ -101,11 +101,46 @@ fn one_fn_item_delayed_twice_is_still_one_node() {
         x * 3
     }
     let first = delayed(triple).pure().call(4);
-    let second = delayed(triple).pure().named("other name").call(4);
+    let second = delayed(triple).pure().call(4);
     let total = delayed(|a: u64, b: u64| a + b).call(first, second);
     assert_eq!(total.info().len(), 2, "triple(4) twice is one node");
     assert_eq!(total.compute(), 4 * 3 + 4 * 3);
     assert_eq!(RUNS.load(Ordering::SeqCst), 1, "triple(4) ran once");
+}
+
+#[test]
+fn pure_twins_named_differently_are_nodes_of_their_own() {
+    fn triple(x: u64) -> u64 {
+        x * 3
+    }
+    // As in Dask, where `delayed(f, name=…)` and `dask_key_name=` change the key: each
+    // shows its own name, whichever order a compute meets them in (as one node, the
+    // name shown was the first laid out's).
+    for names in [["one", "two"], ["two", "one"]] {
+        let first = delayed(triple).pure().named(names[0]).call(4);
+        let second = delayed(triple).pure().named(names[1]).call(4);
+        let alike = delayed(triple).pure().named(names[0]).call(4);
+        assert_ne!(first.key(), second.key());
+        assert_eq!(first.key(), alike.key(), "named alike: one node");
+        let total = delayed(|a: u64, b: u64, c: u64| a + b + c).call(&first, &second, &alike);
+        let info = total.info();
+        assert_eq!(info.len(), 3, "two named nodes and their reader");
+        let shown: Vec<&str> = info.nodes().iter().map(|node| node.name.as_str()).collect();
+        assert!(
+            shown.contains(&"one") && shown.contains(&"two"),
+            "{shown:?}"
+        );
+        assert_eq!(total.compute(), 3 * 4 * 3);
+        // Named after they were built (the name is then the whole key).
+        let (a, b) = (
+            delayed(triple).pure().call(5).named(names[0]),
+            delayed(triple).pure().call(5).named(names[1]),
+        );
+        let pair = delayed(|a: u64, b: u64| (a, b)).call(&a, &b);
+        assert_eq!(pair.info().len(), 3, "two named nodes and their reader");
+        assert_eq!(pair.compute(), (15, 15));
+        assert_eq!((a.name(), b.name()), (names[0], names[1]));
+    }
 }
 
 mod m1 {

@@ -263,6 +263,13 @@ impl Meta {
         Some(names)
     }
 
+    /// The name that is the node's key ([`Delayed::named`]), if any.
+    pub(crate) fn key_name(&self) -> Option<&str> {
+        self.last_names()
+            .filter(|names| names.is_key)
+            .map(|names| &*names.name)
+    }
+
     /// The name set with `named`, if any.
     pub(crate) fn custom_name(&self) -> Option<Arc<str>> {
         self.last_names().map(|names| names.name.clone())
@@ -638,7 +645,9 @@ impl<T> Delayed<T> {
         self.node.meta().label.call_site
     }
 
-    /// Names the node (`load-3`): the name shows in errors, inspection and keys.
+    /// Names the node (`load-3`): the name shows in errors, inspection and keys. As in
+    /// Dask, where the name is the key, equal pure calls named differently are separate
+    /// nodes (named alike, or one of them only, they are still one).
     pub fn named(self, name: impl Into<String>) -> Self {
         let name: String = name.into();
         self.node.meta().set_name(name.into());
@@ -953,6 +962,22 @@ pub struct DelayedFn<F, Sig, Purity = Impure, Retry = NoRetries> {
 /// A [`DelayedFn`]'s type-level state (`Send`, `Sync`, no ownership).
 type BuilderState<Sig, Purity, Retry> = fn() -> (Sig, Purity, Retry);
 
+/// Another handle on the same function (its state shared, not copied), with the same
+/// settings: equal pure calls through either are one node.
+impl<F, Sig, Purity, Retry> Clone for DelayedFn<F, Sig, Purity, Retry> {
+    fn clone(&self) -> Self {
+        DelayedFn {
+            f: self.f.clone(),
+            name: self.name,
+            owned_name: self.owned_name.clone(),
+            instance: self.instance,
+            call_site: self.call_site,
+            retries: self.retries,
+            _sig: PhantomData,
+        }
+    }
+}
+
 /// [`DelayedFn`] of a function that may give different results for equal arguments.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Impure;
@@ -970,7 +995,8 @@ impl<F, Sig, Purity, Retry> DelayedFn<F, Sig, Purity, Retry> {
     /// Names the tasks this builds (the default is the function's name): a
     /// `&'static str`, or a `String` such as `format!("load-{i}")`. Their keys stay
     /// `name-N`, one per task (where [`Delayed::named`] sets a node's whole key). Only
-    /// the name shown: pure keys still tell functions apart by their identity.
+    /// the name shown: pure keys still tell functions apart by their identity, but pure
+    /// calls named differently are separate nodes, each showing its own name.
     ///
     /// A `&'static str` is kept as it is; a `String` is shared by the tasks built.
     pub fn named(mut self, name: impl Into<Cow<'static, str>>) -> Self {
@@ -1008,8 +1034,8 @@ impl<F, Sig, Purity, Retry> DelayedFn<F, Sig, Purity, Retry> {
     /// error is the last attempt's, naming the task, and its dependents do not run;
     /// earlier attempts' panics are dropped.
     ///
-    /// Kept by [`pure`](Self::pure) and [`named`](Self::named); retries do not change a
-    /// pure call's key. A retried call's by-value arguments must be `Clone` (see
+    /// Kept by [`pure`](Self::pure) and [`named`](Self::named); pure calls that differ
+    /// in their retries are separate nodes (each with its own). A retried call's by-value arguments must be `Clone` (see
     /// [`RetryArg`]): a call whose arguments cannot be passed again does not compile.
     /// Tasks built without `retries` pay nothing for it.
     pub fn retries(self, retries: u32) -> DelayedFn<F, Sig, Purity, Retried> {
@@ -1079,11 +1105,18 @@ macro_rules! delayed_fn_arity {
                 delayed_fn_arity!(@first $($a),*):
                     args::$chain<F, R, ($($a::Arg,)*), (), delayed_fn_arity!(@rest $($a),*)>,
             {
-                // Keyed by the values as passed, before they become task arguments
-                // (retries are not part of the key).
+                // Keyed by the values as passed, before they become task arguments,
+                // and by what the builder sets (name, retries): twins that differ
+                // there are nodes of their own, never one that takes either's.
                 let key = pure_key(
                     fn_identity::<F>(self.instance),
-                    &[$(&|h: &mut dyn Hasher| $arg.pure_key(h)),*],
+                    &[
+                        &|h: &mut dyn Hasher| {
+                            h.write(self.owned_name.as_deref().unwrap_or(self.name).as_bytes());
+                            h.write_u32(self.retries);
+                        },
+                        $(&|h: &mut dyn Hasher| $arg.pure_key(h)),*
+                    ],
                 );
                 delayed_fn_arity!(@body self, Some(key), $chain, $call, ($($retries)?), $($arg: $a),*)
             }

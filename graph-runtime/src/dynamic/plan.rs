@@ -270,7 +270,13 @@ impl Plan {
             second: spare,
         } = KEPT_SCRATCH.take();
         let mut stack: Vec<(&NodeRef, std::slice::Iter<'_, NodeRef>)> = reuse::recast(stack);
-        let pure_key = |n: &Node| Some(n.meta().key).filter(|k| k >> 63 == 1);
+        // A pure node's key, with the name that keys it if it was named after it was
+        // built (`Delayed::named`): twins named differently are nodes of their own.
+        let pure_key = |n: &Node| {
+            let meta = n.meta();
+            let key = Some(meta.key).filter(|k| k >> 63 == 1)?;
+            Some(meta.key_name().map_or(key, |name| named_key(key, name)))
+        };
         let mut custom_names: Vec<(usize, Arc<str>)> = Vec::new();
         let mut slots = ArenaBuilder::new();
         // Each body function's number in `runs`, the last one met at hand (a graph
@@ -901,6 +907,15 @@ enum Ended {
     Failed(TaskError),
     /// The run itself panicked (an observer, or reading a result): resumed by the caller.
     Panicked(Box<dyn std::any::Any + Send>),
+}
+
+/// A pure key with the name that keys its node (see `Plan::borrowing`).
+fn named_key(key: u64, name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    name.hash(&mut hasher);
+    hasher.finish() | (1 << 63)
 }
 
 /// Waits for the run's first word, polling for it a while first when the run is
