@@ -652,3 +652,156 @@ fn a_for_bounded_by_an_enclosing_counter() {
     };
     assert_eq!(g.compute(1), seq(1));
 }
+
+/// A task of the user's named `drop`, brought in by `use` (the module `imported`) or
+/// defined beside the graph (`defined`), called bare: a node, as in plain code (it was
+/// "`drop` of a node is not needed", the prelude's `drop` assumed).
+mod drop_tasks {
+    pub(crate) mod tasks {
+        use taskweave::prelude::*;
+
+        #[delayed]
+        pub(crate) fn drop(v: i64) -> i64 {
+            v * 100
+        }
+    }
+
+    mod imported {
+        use super::tasks::drop;
+        use taskweave::prelude::*;
+
+        #[test]
+        fn an_imported_task_named_drop() {
+            let g = graph!(|x: i64| -> i64 {
+                let a = super::super::inc(x);
+                drop(a)
+            });
+            assert_eq!(g.compute(1), drop(super::super::inc(1)));
+        }
+    }
+
+    mod defined {
+        use taskweave::prelude::*;
+
+        #[delayed]
+        fn drop(v: i64) -> i64 {
+            v - 100
+        }
+
+        #[test]
+        fn a_task_named_drop_beside_the_graph() {
+            let g = graph!(|x: i64| -> i64 { drop(x * 2) });
+            assert_eq!(g.compute(1), drop(2));
+        }
+    }
+
+    /// Where the file does not settle which `drop` is meant (a glob import the macro
+    /// cannot follow), the call is a task's, decided by rustc.
+    mod behind_a_glob {
+        use super::tasks::*;
+        use taskweave::prelude::*;
+
+        #[test]
+        fn a_task_named_drop_behind_a_glob() {
+            let g = graph!(|x: i64| -> i64 { drop(x) });
+            assert_eq!(g.compute(3), drop(3));
+        }
+    }
+}
+
+/// A persistent vector, whose `push` and `insert` take `&self` and return a new vector
+/// (as `rpds` and `im` have them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Persistent(Vec<i64>);
+
+impl Persistent {
+    fn push(&self, v: i64) -> Persistent {
+        let mut items = self.0.clone();
+        items.push(v);
+        Persistent(items)
+    }
+
+    fn insert(&self, at: usize, v: i64) -> Persistent {
+        let mut items = self.0.clone();
+        items.insert(at, v);
+        Persistent(items)
+    }
+
+    fn sort(&self) -> Persistent {
+        let mut items = self.0.clone();
+        items.sort();
+        Persistent(items)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+#[delayed]
+fn persistent(x: i64) -> Persistent {
+    Persistent(vec![x, x * 3])
+}
+
+#[delayed]
+fn size(p: Persistent) -> usize {
+    p.len()
+}
+
+/// `&self` methods of the user's named like the standard library's `&mut self` ones
+/// (`push`, `insert`, `sort`), their result used (bound, an argument, the graph's
+/// result), on a node and on a captured value with a node as argument: called as in
+/// plain code (it was "`.push()` takes `&mut self`", a false claim).
+#[test]
+fn users_methods_named_like_std_mutators() {
+    let base = Persistent(vec![7]);
+    let captured = base.clone();
+    let g = graph!(|x: i64| -> (Persistent, usize, Persistent, Persistent) {
+        let p = persistent(x);
+        let q = p.push(1);
+        let n = size(p.insert(0, x));
+        let b = captured.push(inc(x));
+        (q, n, b, q.sort())
+    });
+    let seq = |x: i64| {
+        let p = persistent(x);
+        let q = p.push(1);
+        let n = size(p.insert(0, x));
+        let b = base.push(inc(x));
+        (q.clone(), n, b, q.sort())
+    };
+    assert_eq!(g.compute(-2), seq(-2));
+}
+
+/// A method on a place in a captured value or an input (`nums[0]`, `p.0`), another
+/// argument reading the same name (`nums[1]`, `p.1`): the argument reads the name, not
+/// the receiver's value (bound under that name, see `Op::Method`; `p.1` was a field of
+/// an `i64`).
+#[test]
+fn an_argument_naming_the_receivers_root() {
+    let nums = [5_i64, 9];
+    let g = graph!(|x: i64, p: (i64, i64)| -> (i64, i64) {
+        let a = inc(x);
+        (nums[0].clamp(nums[1], a), p.0.clamp(p.1, a))
+    });
+    let seq = |x: i64, p: (i64, i64)| {
+        let a = inc(x);
+        (nums[0].clamp(nums[1], a), p.0.clamp(p.1, a))
+    };
+    assert_eq!(g.compute(20, (1, 3)), seq(20, (1, 3)));
+}
+
+impl Persistent {
+    /// A graph built in a method, calling one on `self` with a node as argument.
+    fn pushed_in_a_graph(&self, x: i64) -> Persistent {
+        graph!(|x: i64| -> Persistent { self.push(inc(x)) }).compute(x)
+    }
+}
+
+/// `self` as a method's receiver inside `graph!` (read in its place: no `let` can bind
+/// `self`).
+#[test]
+fn a_method_on_self() {
+    let p = Persistent(vec![4]);
+    assert_eq!(p.pushed_in_a_graph(1), p.push(inc(1)));
+}

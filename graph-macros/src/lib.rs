@@ -32,7 +32,7 @@ pub fn graph(input: TokenStream) -> TokenStream {
     // Only for the wording of an error: which calls are nodes never depends on it.
     on_own_stack(|| {
         let names = scope::names_at("graph", &input);
-        graph::expand(input.into(), &names.plain).into()
+        graph::expand(input.into(), &names).into()
     })
 }
 

@@ -1,7 +1,8 @@
 //! The wording of one error, and nothing else: which plain (not `#[delayed]`) functions
 //! are certainly in scope where `graph!` or `delay!` is invoked, read from the crate's
 //! source files, and (for `delay!`) which local variables are bound before it, such as
-//! a closure called in its arguments.
+//! a closure called in its arguments. Also whether a bare `drop` there is certainly the
+//! prelude's (see the end of the next paragraph).
 //!
 //! **What this may affect.** Whether a call inside `graph!` or `delay!` is a task node
 //! never depends on this module. A call of a lowercase free function (not from
@@ -12,7 +13,12 @@
 //! The one thing a name found here does is replace that error, which would be raised
 //! anyway, with one that says what to do. It can turn one error into another; it can
 //! never make code compile, fail to compile where rustc would accept it (when it is
-//! right), or change what a graph computes.
+//! right), or change what a graph computes. One name is the exception: a bare `drop`
+//! is the prelude's, plain code (`drop(a)` of a node is the macro's own error, `drop`
+//! of a constant runs before the graph), only where this module is certain that no
+//! scope around the invocation defines or imports a `drop`; anywhere else it is called
+//! like any function of the user's (a `#[delayed] fn drop` imported with `use` is a
+//! task, and the prelude's is rustc's error above).
 //!
 //! **How, and where it gives up.** A proc macro cannot ask rustc what a name resolves
 //! to, but it can read the file it is invoked in (`Span::local_file`, Rust 1.88). A name
@@ -59,6 +65,10 @@ pub(crate) struct InScope {
     /// Local variables bound before the invocation (by `let`, or as a parameter of the
     /// function or closure around it), which shadow any function of their name.
     pub(crate) locals: HashSet<String>,
+    /// A bare `drop` here is certainly the prelude's: no scope around the invocation
+    /// defines or imports a `drop`, or may (a glob it cannot follow, an item macro), and
+    /// no local variable is so named. `false` when the files do not settle it.
+    pub(crate) prelude_drop: bool,
 }
 
 /// What is certainly in scope at this invocation of the macro `name`, whose input is
@@ -974,13 +984,14 @@ impl Finder<'_> {
                 let mut found = if *settled {
                     InScope {
                         plain: self.plain_in_scope(),
+                        prelude_drop: self.undefined("drop") && !bound.iter().any(|b| b == "drop"),
                         locals: bound.iter().cloned().collect(),
                     }
                 } else {
                     InScope::default()
                 };
                 if let Some(before) = &self.found {
-                    if before.plain != found.plain {
+                    if before.plain != found.plain || before.prelude_drop != found.prelude_drop {
                         self.ambiguous = true;
                     }
                     // Met twice: a name bound at both is a local variable at this one.
@@ -998,9 +1009,9 @@ impl Finder<'_> {
         }
     }
 
-    /// The plain functions visible here: the names whose nearest definition, from the
-    /// innermost scope out to the innermost module, is a plain function.
-    fn plain_in_scope(&self) -> HashSet<String> {
+    /// The scopes whose names are visible here, innermost first: out to the innermost
+    /// module (the ones outside it are not seen from inside).
+    fn visible(&self) -> Vec<&Frame> {
         let mut scopes = Vec::new();
         for frame in self.frames.iter().rev() {
             scopes.push(frame);
@@ -1008,6 +1019,21 @@ impl Finder<'_> {
                 break;
             }
         }
+        scopes
+    }
+
+    /// Whether no scope visible here defines `name`, or may: a bare `name` is then the
+    /// prelude's (local variables aside).
+    fn undefined(&self, name: &str) -> bool {
+        self.visible()
+            .iter()
+            .all(|frame| matches!(frame.seen(name), Seen::Absent))
+    }
+
+    /// The plain functions visible here: the names whose nearest definition, from the
+    /// innermost scope out to the innermost module, is a plain function.
+    fn plain_in_scope(&self) -> HashSet<String> {
+        let scopes = self.visible();
         let candidates: HashSet<&String> = scopes.iter().flat_map(|f| f.plain_names()).collect();
         candidates
             .into_iter()
@@ -1141,6 +1167,34 @@ mod tests {
         // Parameters and earlier `let`s; not the later ones, nor another function's.
         assert_eq!(locals("inc(h(1))"), ["h", "n"]);
         assert!(locals("inc(h(2))").is_empty());
+    }
+
+    #[test]
+    fn whether_a_bare_drop_is_the_preludes() {
+        let root = tree(
+            "drop",
+            &[
+                MANIFEST,
+                (
+                    "src/lib.rs",
+                    "mod tasks { #[delayed] pub fn drop(v: i64) -> i64 { v } }\n\
+                     fn a() { let _ = graph!(|x: i64| drop(x)); }\n\
+                     mod b { use super::tasks::drop; fn b() { let _ = graph!(|x: i64| drop(x + 1)); } }\n\
+                     mod c { #[delayed] fn drop(v: i64) -> i64 { v } fn c() { let _ = graph!(|x: i64| drop(x + 2)); } }\n\
+                     mod d { use std::collections::*; fn d() { let _ = graph!(|x: i64| drop(x + 3)); } }\n\
+                     fn e(drop: fn(i64)) { let _ = graph!(|x: i64| drop(x + 4)); }\n",
+                ),
+            ],
+        );
+        let file = root.join("src/lib.rs");
+        let prelude = |key: &str| names_in(&file, &lib(&root), "graph", key).prelude_drop;
+        // Nothing around defines one (`tasks::drop` is inside its own module).
+        assert!(prelude("|x:i64|drop(x)"));
+        // Imported, defined beside, maybe brought in by a glob, a parameter.
+        assert!(!prelude("|x:i64|drop(x+1)"));
+        assert!(!prelude("|x:i64|drop(x+2)"));
+        assert!(!prelude("|x:i64|drop(x+3)"));
+        assert!(!prelude("|x:i64|drop(x+4)"));
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! These run the expanders on `proc_macro2` tokens, outside any compiler (so the file
 //! scan of [`crate::scope`] finds nothing: every call is a task).
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use proc_macro2::TokenStream;
@@ -13,7 +12,7 @@ use crate::names::{version_module, VERSION};
 
 /// `graph!(src)`, expanded.
 fn graph(src: &str) -> TokenStream {
-    crate::graph::expand(src.parse().expect("tokens"), &HashSet::new())
+    crate::graph::expand(src.parse().expect("tokens"), &Default::default())
 }
 
 /// `delay!(src)`, expanded.

@@ -48,8 +48,7 @@ pub(crate) const LET_BORROW_OF_NODE: &str =
 /// `drop(a)` of a node `a`.
 pub(crate) const DROP_OF_NODE: &str =
     "`drop` of a node is not needed: a node's value is dropped as soon as the last task \
-     that reads it has run; remove the `drop` (a task of yours named `drop` is called by \
-     its path, `tasks::drop(a)`, since the prelude's `drop` is assumed here)";
+     that reads it has run; remove the `drop`";
 
 /// `for` over a node.
 pub(crate) fn for_over_node(node: &str) -> String {
@@ -133,25 +132,33 @@ pub(crate) fn mut_borrow(node: &str) -> String {
     )
 }
 
-/// A method known to take `&mut self` (`push`, `insert`, `sort` …) called on a node.
+/// A method named like one of the standard library's that take `&mut self` (`push`,
+/// `insert`, `sort` …) called on a node as a statement, its result dropped.
 pub(crate) fn mut_self_method(method: &str, node: &str) -> String {
     format!(
-        "`.{method}()` takes `&mut self`, but `{node}` is a task's result that other tasks \
-         may be reading, shared between threads and never mutated (in Dask the change would \
-         be silently lost); call `.{method}()` inside a `#[delayed]` function that takes \
-         `{node}` by value and returns it, and rebind `{node}` to that function's result"
+        "`.{method}()` takes `&mut self` in the standard library, but `{node}` is a task's \
+         result that other tasks may be reading, shared between threads and never mutated \
+         (in Dask the change would be silently lost); call `.{method}()` inside a \
+         `#[delayed]` function that takes `{node}` by value and returns it, and rebind \
+         `{node}` to that function's result{}",
+        unused_result(method)
     )
 }
 
-/// A method known to take `&mut self` called on a captured variable, with nodes as
-/// arguments.
+/// The same called on a captured variable, with nodes as arguments.
 pub(crate) fn mut_self_method_on_captured(method: &str, name: &str) -> String {
     format!(
-        "`.{method}()` takes `&mut self`, but `{name}` is captured by the graph, which reads \
-         it afresh (cloned) on every run, so the change would be lost; return the values \
-         from the graph (`(a, b)` as its last expression) and `.{method}()` them into \
-         `{name}` after `compute`"
+        "`.{method}()` takes `&mut self` in the standard library, but `{name}` is captured \
+         by the graph, which reads it afresh (cloned) on every run, so the change would be \
+         lost; return the values from the graph (`(a, b)` as its last expression) and \
+         `.{method}()` them into `{name}` after `compute`{}",
+        unused_result(method)
     )
+}
+
+/// What the two messages above add for a method of the user's so named.
+fn unused_result(method: &str) -> String {
+    format!(" (if your `.{method}()` takes `&self`, its result is unused here: bind it with `let`)")
 }
 
 /// A method called on a node as a statement, its result dropped.

@@ -847,14 +847,33 @@ impl Expander<'_> {
                     Some((_, read)) => read.to_token_stream(),
                     None => given.clone(),
                 };
+                // An argument that names the receiver's binding (`s.count.scale(s.k, a)`
+                // on a captured `s`) is read before the binding hides it.
+                let mut early = Vec::new();
                 for call in calls {
                     let (method, turbofish) = (&call.method, &call.turbofish);
-                    let args = call.args.iter().map(|a| self.given(a));
+                    let args = call.args.iter().map(|a| {
+                        let arg = self.given(a);
+                        match &bound {
+                            Some((name, _)) if names(&arg, name) => {
+                                let early_arg = syn::Ident::new(
+                                    &format!("__arg{}", early.len()),
+                                    Span::mixed_site(),
+                                );
+                                early.push(quote!(let #early_arg = #arg;));
+                                early_arg.into_token_stream()
+                            }
+                            _ => arg,
+                        }
+                    });
+                    let args: Vec<_> = args.collect();
                     chain = quote_spanned!(span=> #chain.#method #turbofish (#(#args),*));
                 }
                 match bound {
                     // Not `mut`: see `Op::Method::place`.
-                    Some((name, _)) => quote_spanned!(span=> { let #name = #given; #chain }),
+                    Some((name, _)) => {
+                        quote_spanned!(span=> { #(#early)* let #name = #given; #chain })
+                    }
                     None => chain,
                 }
             }
@@ -1006,6 +1025,21 @@ fn node_kind(node: &Node) -> &'static str {
         Op::Pass(_) if node.question.is_some() => "try",
         Op::Pass(_) => "collection",
     }
+}
+
+/// Whether `tokens` hold the name `name`, at any depth.
+fn names(tokens: &TokenStream, name: &syn::Ident) -> bool {
+    let mut streams = vec![tokens.clone()];
+    while let Some(stream) = streams.pop() {
+        for tree in stream {
+            match tree {
+                proc_macro2::TokenTree::Ident(ident) if ident == *name => return true,
+                proc_macro2::TokenTree::Group(group) => streams.push(group.stream()),
+                _ => {}
+            }
+        }
+    }
+    false
 }
 
 fn operand_span(operand: &Operand, default: Span) -> Span {

@@ -98,10 +98,11 @@ pub(crate) enum Op {
         receiver: Operand,
         calls: Vec<MethodCall>,
         /// The name at the root of a receiver written as a place (`s`, `s.count`,
-        /// `s[0]`): the task reads it through an immutable binding of that name, so
-        /// that a `&mut self` method is rustc's "cannot borrow `s` as mutable", as
-        /// without `graph!` (it would change the task's copy only). A temporary
-        /// receiver (`inc(x).bump()`) may be changed, as without `graph!`.
+        /// `s[0]`), a node, an input or a captured variable: the task reads it through
+        /// an immutable binding of that name, so that a `&mut self` method is rustc's
+        /// "cannot borrow `s` as mutable", as without `graph!` (it would change the
+        /// task's copy only). A temporary receiver (`inc(x).bump()`) may be changed,
+        /// as without `graph!`.
         place: Option<syn::Ident>,
     },
     Field {

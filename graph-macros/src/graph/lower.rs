@@ -16,6 +16,7 @@ use super::ir::{Graph, MethodCall, Node, Op, Operand, OutPat, Value, ValueId};
 use super::parse::Input;
 use crate::ctxt::Ctxt;
 use crate::names::{is_associated, is_inert, is_standard, starts_lowercase, tidy};
+use crate::scope::InScope;
 
 /// The most iterations one unrolled `for` may have.
 const MAX_UNROLL: u128 = 100_000;
@@ -77,12 +78,15 @@ struct Lower<'c> {
     /// Plain functions the file scan is certain of around the graph: for the wording of
     /// an error only, never for what is a node (see [`crate::scope`]).
     scanned_plain: HashSet<String>,
+    /// The file scan is certain that a bare `drop` is the prelude's (see
+    /// [`is_known_plain`](Self::is_known_plain)).
+    prelude_drop: bool,
 }
 
 /// Lowers a parsed `graph!`. Errors go to `cx`; the graph returned is still complete
-/// enough to expand, so that one mistake gives one message. `scanned_plain` only
-/// words errors (see [`crate::scope`]).
-pub(crate) fn lower(cx: &mut Ctxt, input: Input, scanned_plain: &HashSet<String>) -> Graph {
+/// enough to expand, so that one mistake gives one message. What the file scan found
+/// (`scope`) only words errors (see [`crate::scope`]).
+pub(crate) fn lower(cx: &mut Ctxt, input: Input, scope: &InScope) -> Graph {
     let mut lower = Lower {
         cx,
         scopes: vec![Vec::new()],
@@ -106,7 +110,8 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scanned_plain: &HashSet<String>
         hoisted: Vec::new(),
         local_fns: HashSet::new(),
         macros_defined: HashSet::new(),
-        scanned_plain: scanned_plain.clone(),
+        scanned_plain: scope.plain.clone(),
+        prelude_drop: scope.prelude_drop,
     };
     for (ident, _) in &input.inputs {
         lower.bind(ident, Binding::Const(ident.to_token_stream()));
@@ -284,12 +289,15 @@ impl Lower<'_> {
     /// An expression used as a statement: an assignment, an unrolled `for`, a task run
     /// for its effects, or a constant statement run before the graph.
     fn statement(&mut self, expr: &Expr) {
+        if let Some((method, message)) = self.lost_change(expr) {
+            self.cx.error_at(method, message);
+            return;
+        }
         match expr {
             Expr::Assign(assign) => self.assign(assign),
             Expr::ForLoop(for_loop) => self.for_loop(for_loop),
             Expr::MethodCall(m)
                 if !is_compute(&m.method, m.args.len(), true)
-                    && !is_mutator(&m.method)
                     && self.node_use(&m.receiver).is_some() =>
             {
                 let node = self.node_use(&m.receiver).unwrap_or_default();
@@ -312,6 +320,33 @@ impl Lower<'_> {
                 Operand::Value(..) | Operand::Hoisted(..) => {}
             },
         }
+    }
+
+    /// A statement that calls a method named like one of the standard library's that
+    /// take `&mut self` (`v.push(1);`) on a node, or on a captured value with nodes as
+    /// arguments, and drops its result: the change would be lost (in Dask too, silently),
+    /// and a method of the user's so named that takes `&self` would compute nothing.
+    /// Where the result is used, the call is lowered like any method and its receiver's
+    /// type decides (see [`Op::Method`]'s `place`).
+    fn lost_change<'e>(&self, expr: &'e Expr) -> Option<(&'e syn::Ident, String)> {
+        let Expr::MethodCall(m) = expr else {
+            return None;
+        };
+        if !is_mutator(&m.method) {
+            return None;
+        }
+        let method = m.method.to_string();
+        if let Some(node) = self.node_use(&m.receiver) {
+            return Some((&m.method, check::mut_self_method(&method, &node)));
+        }
+        if m.args.iter().any(|a| self.uses_nodes(a)) {
+            let name = tidy(&m.receiver.to_token_stream());
+            return Some((
+                &m.method,
+                check::mut_self_method_on_captured(&method, &name),
+            ));
+        }
+        None
     }
 
     fn local(&mut self, local: &syn::Local) {
@@ -1062,21 +1097,6 @@ impl Lower<'_> {
                 .error_at(&m.method, check::compute_in_graph(&method));
             return Operand::Temp(quote!(()));
         }
-        if is_mutator(&m.method) {
-            if let Some(node) = self.node_use(&m.receiver) {
-                self.cx
-                    .error_at(&m.method, check::mut_self_method(&method, &node));
-                return Operand::Temp(quote!(()));
-            }
-            if m.args.iter().any(|a| self.uses_nodes(a)) {
-                let name = tidy(&m.receiver.to_token_stream());
-                self.cx.error_at(
-                    &m.method,
-                    check::mut_self_method_on_captured(&method, &name),
-                );
-                return Operand::Temp(quote!(()));
-            }
-        }
         let before = self.graph.nodes.len();
         let receiver = self.expr(&m.receiver);
         let args: Vec<_> = m.args.iter().map(|a| self.expr(a)).collect();
@@ -1108,11 +1128,20 @@ impl Lower<'_> {
             Op::Method {
                 receiver,
                 calls: vec![call],
-                place: place_root(&m.receiver)
-                    .and_then(|root| self.bound(&root.to_string()))
-                    .map(|(_, bound)| bound.clone()),
+                place: place_root(&m.receiver).and_then(|root| self.place_name(root)),
             },
         )
+    }
+
+    /// The name a method's receiver rooted at `root` is read through (see
+    /// [`Op::Method`]'s `place`): the graph's own binding, or a captured variable (read
+    /// afresh on every run: a `&mut self` method would change the copy only). Not
+    /// `self`, which no `let` can bind.
+    fn place_name(&self, root: &syn::Ident) -> Option<syn::Ident> {
+        match self.bound(&root.to_string()) {
+            Some((_, bound)) => Some(bound.clone()),
+            None => (starts_lowercase(root) && root != "self").then(|| root.clone()),
+        }
     }
 
     fn binary(&mut self, expr: &Expr, b: &syn::ExprBinary) -> Operand {
@@ -1590,12 +1619,17 @@ impl Lower<'_> {
             && !self.is_known_plain(path)
     }
 
-    /// A function known from the syntax not to be a task: from `std`/`core`/`alloc`, or
-    /// declared in the graph's body without attributes that could make it one.
+    /// A function known not to be a task: from `std`/`core`/`alloc`, declared in the
+    /// graph's body without attributes that could make it one, or the prelude's `drop`
+    /// where the file scan is certain that nothing around the graph defines or imports
+    /// a `drop` (a `drop` it cannot settle is called as a task: rustc decides, as for any
+    /// function of the user's).
     fn is_known_plain(&self, path: &syn::Path) -> bool {
         match path.get_ident() {
-            // The prelude's `drop`, unless the body declares its own.
-            Some(ident) => self.local_fns.contains(&ident.to_string()) || ident == "drop",
+            Some(ident) => {
+                self.local_fns.contains(&ident.to_string())
+                    || (ident == "drop" && self.prelude_drop)
+            }
             None => is_standard(path),
         }
     }

@@ -10,16 +10,15 @@ mod lower;
 mod parse;
 mod substitute;
 
-use std::collections::HashSet;
-
 use proc_macro2::TokenStream;
 use quote::quote;
 
 use crate::ctxt::Ctxt;
+use crate::scope::InScope;
 
-/// Expands `graph!`; `plain` names the plain functions the file scan is certain of,
-/// for the wording of errors only (see [`crate::scope`]).
-pub(crate) fn expand(tokens: TokenStream, plain: &HashSet<String>) -> TokenStream {
+/// Expands `graph!`; `scope` is what the file scan is certain of around it (see
+/// [`crate::scope`]).
+pub(crate) fn expand(tokens: TokenStream, scope: &InScope) -> TokenStream {
     let input = match parse::parse(tokens) {
         Ok(input) => input,
         Err(error) => {
@@ -37,7 +36,7 @@ pub(crate) fn expand(tokens: TokenStream, plain: &HashSet<String>) -> TokenStrea
         cx.push(error.clone());
     }
     let runtime = input.runtime.clone();
-    let graph = lower::lower(&mut cx, input, plain);
+    let graph = lower::lower(&mut cx, input, scope);
     if cx.is_ok() {
         expand::expand(&graph, &runtime)
     } else {
