@@ -805,3 +805,40 @@ fn a_method_on_self() {
     let p = Persistent(vec![4]);
     assert_eq!(p.pushed_in_a_graph(1), p.push(inc(1)));
 }
+
+/// A type of the user's whose methods are named like taskweave's that run a graph, with
+/// the same arguments (`compute()`, `persist()`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stats {
+    n: i64,
+}
+
+impl Stats {
+    fn compute(&self) -> i64 {
+        self.n * 2
+    }
+
+    fn persist(&self) -> Stats {
+        Stats { n: self.n + 1 }
+    }
+}
+
+#[delayed]
+fn stats(n: i64) -> Stats {
+    Stats { n }
+}
+
+/// On a node, `compute()` and `persist()` of the user's run as written: the value's
+/// type decides, not the name (it was "`.compute()` inside `graph!` would run a graph").
+#[test]
+fn users_methods_named_like_compute() {
+    let g = graph!(|x: i64| -> (i64, Stats, i64) {
+        let s = stats(x);
+        (s.compute(), s.persist(), stats(x + 1).compute())
+    });
+    let seq = |x: i64| {
+        let s = stats(x);
+        (s.compute(), s.persist(), stats(x + 1).compute())
+    };
+    assert_eq!(g.compute(4), seq(4));
+}

@@ -17,7 +17,10 @@
 //! - `d.len()`, `d.is_empty()`, `d.iter()`, `d.unwrap()`: inherent methods of
 //!   `Delayed<T>` bounded by [`LenAfterCompute`], [`IsEmptyAfterCompute`],
 //!   [`IterAfterCompute`] and [`UnwrapAfterCompute`];
-//! - `delayed(inc)(1)`, a call of the builder as Dask writes it: see [`UseDotCall`].
+//! - `delayed(inc)(1)`, a call of the builder as Dask writes it: see [`UseDotCall`];
+//! - `d.compute()` inside `graph!` on a node whose value is a [`Delayed`] or a
+//!   [`Graph`]: [`GraphCheck`]'s `check`, bounded by [`RunGraphInTask`] (on any other
+//!   value a method so named is the user's, and runs).
 //!
 //! The impls for [`Infallible`] are there for the message's sake: rustc follows a trait
 //! that an impl's bound needs with the impls of that trait that do exist, and with
@@ -38,6 +41,7 @@ use core::fmt;
 
 use crate::dynamic::{Delayed, DelayedFn};
 use crate::futures::Future;
+use crate::graph::Graph;
 
 mod sealed {
     /// Keeps the traits of this module unimplementable outside it.
@@ -252,3 +256,48 @@ impl SameNameAsBound for BoundByGraph {}
 /// The check of [`SameNameAsBound`]: compiles only for the graph's own binding.
 #[doc(hidden)]
 pub fn read_as_bound<T: SameNameAsBound>(_: &T) {}
+
+/// A node's value that `graph!` calls a method named like `compute` on (`m.compute()`),
+/// for a check that is decided by the value's type: a [`Delayed`] or a [`Graph`] gets
+/// [`RunGraphInTask`]'s message, anything else (a type of the user's with a method so
+/// named) is called as written.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct GraphCheck<'a, T>(pub &'a T);
+
+/// Never implemented: running a graph that is a node's value, inside a task.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "this node's value is a graph: running it inside a task of `graph!` would block a worker while it runs (on a one-thread client, for ever)",
+    label = "a `Delayed` or a `Graph`, run inside a task",
+    note = "call its tasks directly in this graph (they become its nodes), or compute it before this graph and pass its result in as an input"
+)]
+pub trait RunGraphInTask: sealed::Sealed {}
+impl RunGraphInTask for Infallible {} // the type with no values: no graph is run inside a task
+
+impl<T> GraphCheck<'_, Delayed<T>> {
+    /// Fails to compile: see [`RunGraphInTask`]. Inherent, so it is chosen before
+    /// [`NotAGraph::check`] for a `Delayed`.
+    pub fn check(&self)
+    where
+        T: RunGraphInTask,
+    {
+    }
+}
+
+impl<F, Args> GraphCheck<'_, Graph<F, Args>> {
+    /// Fails to compile: see [`RunGraphInTask`].
+    pub fn check(&self)
+    where
+        F: RunGraphInTask,
+    {
+    }
+}
+
+/// The check of [`GraphCheck`] for a value that is not a graph: passes.
+#[doc(hidden)]
+pub trait NotAGraph {
+    /// Does nothing.
+    fn check(&self) {}
+}
+impl<T> NotAGraph for GraphCheck<'_, T> {}

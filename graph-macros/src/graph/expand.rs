@@ -25,7 +25,7 @@ use quote::{quote, quote_spanned, ToTokens};
 
 use super::forest::{forest, Forest};
 use super::ir::{Graph, Node, Op, Operand, OutPat};
-use super::lower::is_comparison;
+use super::lower::{is_comparison, runs_a_graph};
 use crate::names::{attempt_reads, hidden, AttemptReads, Runtime};
 
 struct Expander<'g> {
@@ -843,9 +843,31 @@ impl Expander<'_> {
                     read.set_span(operand_span(receiver, name.span()));
                     (name.clone(), read)
                 });
-                let mut chain = match &bound {
-                    Some((_, read)) => read.to_token_stream(),
-                    None => given.clone(),
+                // A method named like taskweave's `compute` runs as written unless the
+                // value is a graph (`RunGraphInTask`'s message, on the method's name).
+                let check = calls.first().filter(|c| runs_a_graph(&c.method)).map(|c| {
+                    let at = c.method.span();
+                    let private = self.runtime.private_at(at);
+                    move |value: &dyn ToTokens| {
+                        quote_spanned! {at=>
+                            #[allow(unused_imports)]
+                            use #private::NotAGraph as _;
+                            #private::GraphCheck(&#value).check();
+                        }
+                    }
+                });
+                let mut chain = match (&bound, &check) {
+                    (Some((_, read)), _) => read.to_token_stream(),
+                    (None, Some(check)) => {
+                        let value = syn::Ident::new("__receiver", Span::mixed_site());
+                        let check = check(&value);
+                        quote_spanned!(span=> { let #value = #given; #check #value })
+                    }
+                    (None, None) => given.clone(),
+                };
+                let check = match (&bound, &check) {
+                    (Some((_, read)), Some(check)) => check(read),
+                    _ => TokenStream::new(),
                 };
                 // An argument that names the receiver's binding (`s.count.scale(s.k, a)`
                 // on a captured `s`) is read before the binding hides it.
@@ -872,7 +894,7 @@ impl Expander<'_> {
                 match bound {
                     // Not `mut`: see `Op::Method::place`.
                     Some((name, _)) => {
-                        quote_spanned!(span=> { #(#early)* let #name = #given; #chain })
+                        quote_spanned!(span=> { #(#early)* let #name = #given; #check #chain })
                     }
                     None => chain,
                 }

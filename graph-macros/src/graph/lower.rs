@@ -296,10 +296,7 @@ impl Lower<'_> {
         match expr {
             Expr::Assign(assign) => self.assign(assign),
             Expr::ForLoop(for_loop) => self.for_loop(for_loop),
-            Expr::MethodCall(m)
-                if !is_compute(&m.method, m.args.len(), true)
-                    && self.node_use(&m.receiver).is_some() =>
-            {
+            Expr::MethodCall(m) if self.node_use(&m.receiver).is_some() => {
                 let node = self.node_use(&m.receiver).unwrap_or_default();
                 self.cx.error_at(
                     &m.method,
@@ -1092,7 +1089,8 @@ impl Lower<'_> {
 
     fn method_call(&mut self, expr: &Expr, m: &syn::ExprMethodCall) -> Operand {
         let method = m.method.to_string();
-        if is_compute(&m.method, m.args.len(), self.uses_nodes(&m.receiver)) {
+        // On a node, the value's type decides (see `Op::Method`).
+        if runs_a_graph(&m.method) && !self.uses_nodes(&m.receiver) {
             self.cx
                 .error_at(&m.method, check::compute_in_graph(&method));
             return Operand::Temp(quote!(()));
@@ -1792,18 +1790,20 @@ fn path_text(path: &syn::Path) -> String {
     path.to_token_stream().to_string().replace(' ', "")
 }
 
-/// Methods that run a graph. On a node (whose value is never a graph), only with the
-/// arguments of `Delayed`'s methods: a method of the user's so named that takes others
-/// (`model.compute(2)`) is the user's. On anything else (a captured graph,
-/// `inner.compute(x)`), with any.
-fn is_compute(method: &syn::Ident, args: usize, on_node: bool) -> bool {
-    match method.to_string().as_str() {
-        "compute" | "try_compute" | "persist" => !on_node || args == 0,
-        "compute_on" | "try_compute_on" | "compute_with" | "try_compute_with" => {
-            !on_node || args == 1
-        }
-        _ => false,
-    }
+/// Methods of taskweave's that run a graph (of a `Delayed`, a `Graph`). On a captured
+/// value (`inner.compute(x)`), an error by name; on a node, whose value may be of the
+/// user's type (`model.compute(2)`), the type decides (see `Op::Method`).
+pub(crate) fn runs_a_graph(method: &syn::Ident) -> bool {
+    matches!(
+        method.to_string().as_str(),
+        "compute"
+            | "try_compute"
+            | "persist"
+            | "compute_on"
+            | "try_compute_on"
+            | "compute_with"
+            | "try_compute_with"
+    )
 }
 
 /// Methods of the standard library's collections and strings that take `&mut self`
