@@ -694,19 +694,6 @@ mod drop_tasks {
             assert_eq!(g.compute(1), drop(2));
         }
     }
-
-    /// Where the file does not settle which `drop` is meant (a glob import the macro
-    /// cannot follow), the call is a task's, decided by rustc.
-    mod behind_a_glob {
-        use super::tasks::*;
-        use taskweave::prelude::*;
-
-        #[test]
-        fn a_task_named_drop_behind_a_glob() {
-            let g = graph!(|x: i64| -> i64 { drop(x) });
-            assert_eq!(g.compute(3), drop(3));
-        }
-    }
 }
 
 /// A persistent vector, whose `push` and `insert` take `&self` and return a new vector

@@ -2,7 +2,7 @@
 //! are certainly in scope where `graph!` or `delay!` is invoked, read from the crate's
 //! source files, and (for `delay!`) which local variables are bound before it, such as
 //! a closure called in its arguments. Also whether a bare `drop` there is certainly the
-//! prelude's (see the end of the next paragraph).
+//! user's (see the end of the next paragraph).
 //!
 //! **What this may affect.** Whether a call inside `graph!` or `delay!` is a task node
 //! never depends on this module. A call of a lowercase free function (not from
@@ -14,11 +14,12 @@
 //! anyway, with one that says what to do. It can turn one error into another; it can
 //! never make code compile, fail to compile where rustc would accept it (when it is
 //! right), or change what a graph computes. One name is the exception: a bare `drop`
-//! is the prelude's, plain code (`drop(a)` of a node is the macro's own error, `drop`
-//! of a constant runs before the graph), only where this module is certain that no
-//! scope around the invocation defines or imports a `drop`; anywhere else it is called
-//! like any function of the user's (a `#[delayed] fn drop` imported with `use` is a
-//! task, and the prelude's is rustc's error above).
+//! is called like any function of the user's (a `#[delayed] fn drop` is a task) where
+//! this module is certain that a scope around the invocation defines or imports one by
+//! name; anywhere else it is the prelude's, plain code (`drop(a)` of a node is the
+//! macro's own error, whose message says how to call a task so named, and `drop` of a
+//! constant runs before the graph), as rustc resolves it unless a glob brings in
+//! another.
 //!
 //! **How, and where it gives up.** A proc macro cannot ask rustc what a name resolves
 //! to, but it can read the file it is invoked in (`Span::local_file`, Rust 1.88). A name
@@ -65,10 +66,12 @@ pub(crate) struct InScope {
     /// Local variables bound before the invocation (by `let`, or as a parameter of the
     /// function or closure around it), which shadow any function of their name.
     pub(crate) locals: HashSet<String>,
-    /// A bare `drop` here is certainly the prelude's: no scope around the invocation
-    /// defines or imports a `drop`, or may (a glob it cannot follow, an item macro), and
-    /// no local variable is so named. `false` when the files do not settle it.
-    pub(crate) prelude_drop: bool,
+    /// A bare `drop` here is certainly the user's: a scope around the invocation
+    /// defines or imports one by name, or a local variable is so named. `false` where
+    /// the files say nothing of it, or cannot settle it (a glob the scan cannot follow,
+    /// an item macro): the prelude's `drop` is assumed there, as rustc would resolve it
+    /// in the common case, and the macro's message says how to call a task so named.
+    pub(crate) user_drop: bool,
 }
 
 /// What is certainly in scope at this invocation of the macro `name`, whose input is
@@ -984,14 +987,14 @@ impl Finder<'_> {
                 let mut found = if *settled {
                     InScope {
                         plain: self.plain_in_scope(),
-                        prelude_drop: self.undefined("drop") && !bound.iter().any(|b| b == "drop"),
+                        user_drop: self.defined("drop") || bound.iter().any(|b| b == "drop"),
                         locals: bound.iter().cloned().collect(),
                     }
                 } else {
                     InScope::default()
                 };
                 if let Some(before) = &self.found {
-                    if before.plain != found.plain || before.prelude_drop != found.prelude_drop {
+                    if before.plain != found.plain || before.user_drop != found.user_drop {
                         self.ambiguous = true;
                     }
                     // Met twice: a name bound at both is a local variable at this one.
@@ -1022,12 +1025,14 @@ impl Finder<'_> {
         scopes
     }
 
-    /// Whether no scope visible here defines `name`, or may: a bare `name` is then the
-    /// prelude's (local variables aside).
-    fn undefined(&self, name: &str) -> bool {
+    /// Whether a scope visible here certainly defines or imports `name`: the nearest
+    /// one that may is certain of it (not a glob the scan cannot follow, nor a macro).
+    fn defined(&self, name: &str) -> bool {
         self.visible()
             .iter()
-            .all(|frame| matches!(frame.seen(name), Seen::Absent))
+            .map(|frame| frame.seen(name))
+            .find(|seen| !matches!(seen, Seen::Absent))
+            .is_some_and(|seen| matches!(seen, Seen::Def(_)))
     }
 
     /// The plain functions visible here: the names whose nearest definition, from the
@@ -1170,7 +1175,7 @@ mod tests {
     }
 
     #[test]
-    fn whether_a_bare_drop_is_the_preludes() {
+    fn whether_a_bare_drop_is_the_users() {
         let root = tree(
             "drop",
             &[
@@ -1187,14 +1192,15 @@ mod tests {
             ],
         );
         let file = root.join("src/lib.rs");
-        let prelude = |key: &str| names_in(&file, &lib(&root), "graph", key).prelude_drop;
+        let user = |key: &str| names_in(&file, &lib(&root), "graph", key).user_drop;
         // Nothing around defines one (`tasks::drop` is inside its own module).
-        assert!(prelude("|x:i64|drop(x)"));
-        // Imported, defined beside, maybe brought in by a glob, a parameter.
-        assert!(!prelude("|x:i64|drop(x+1)"));
-        assert!(!prelude("|x:i64|drop(x+2)"));
-        assert!(!prelude("|x:i64|drop(x+3)"));
-        assert!(!prelude("|x:i64|drop(x+4)"));
+        assert!(!user("|x:i64|drop(x)"));
+        // Imported, defined beside, a parameter.
+        assert!(user("|x:i64|drop(x+1)"));
+        assert!(user("|x:i64|drop(x+2)"));
+        assert!(user("|x:i64|drop(x+4)"));
+        // Maybe brought in by a glob: not settled, the prelude's assumed.
+        assert!(!user("|x:i64|drop(x+3)"));
     }
 
     #[test]

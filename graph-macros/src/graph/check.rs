@@ -48,7 +48,8 @@ pub(crate) const LET_BORROW_OF_NODE: &str =
 /// `drop(a)` of a node `a`.
 pub(crate) const DROP_OF_NODE: &str =
     "`drop` of a node is not needed: a node's value is dropped as soon as the last task \
-     that reads it has run; remove the `drop`";
+     that reads it has run; remove the `drop` (a task of yours named `drop` that a glob \
+     import brings in is called by its path, `tasks::drop(a)`, or imported by name)";
 
 /// `for` over a node.
 pub(crate) fn for_over_node(node: &str) -> String {

@@ -78,9 +78,9 @@ struct Lower<'c> {
     /// Plain functions the file scan is certain of around the graph: for the wording of
     /// an error only, never for what is a node (see [`crate::scope`]).
     scanned_plain: HashSet<String>,
-    /// The file scan is certain that a bare `drop` is the prelude's (see
+    /// The file scan is certain that a bare `drop` is the user's (see
     /// [`is_known_plain`](Self::is_known_plain)).
-    prelude_drop: bool,
+    user_drop: bool,
 }
 
 /// Lowers a parsed `graph!`. Errors go to `cx`; the graph returned is still complete
@@ -111,7 +111,7 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scope: &InScope) -> Graph {
         local_fns: HashSet::new(),
         macros_defined: HashSet::new(),
         scanned_plain: scope.plain.clone(),
-        prelude_drop: scope.prelude_drop,
+        user_drop: scope.user_drop,
     };
     for (ident, _) in &input.inputs {
         lower.bind(ident, Binding::Const(ident.to_token_stream()));
@@ -1618,15 +1618,13 @@ impl Lower<'_> {
     }
 
     /// A function known not to be a task: from `std`/`core`/`alloc`, declared in the
-    /// graph's body without attributes that could make it one, or the prelude's `drop`
-    /// where the file scan is certain that nothing around the graph defines or imports
-    /// a `drop` (a `drop` it cannot settle is called as a task: rustc decides, as for any
-    /// function of the user's).
+    /// graph's body without attributes that could make it one, or a bare `drop` unless
+    /// the file scan is certain that the user's is meant (defined or imported by name
+    /// around the graph: then it is called like any function of the user's, a task).
     fn is_known_plain(&self, path: &syn::Path) -> bool {
         match path.get_ident() {
             Some(ident) => {
-                self.local_fns.contains(&ident.to_string())
-                    || (ident == "drop" && self.prelude_drop)
+                self.local_fns.contains(&ident.to_string()) || (ident == "drop" && !self.user_drop)
             }
             None => is_standard(path),
         }

@@ -1,6 +1,6 @@
 // `drop` of a node where the file does not settle which `drop` is meant (a glob import
-// the macro cannot follow may bring in a task named `drop`): called like any function
-// of the user's, so the prelude's `drop` is rustc's "cannot find module or crate".
+// the macro cannot follow may bring in a task named `drop`): the prelude's is assumed,
+// as rustc resolves it here, and the message says how to call a task so named.
 use std::collections::*;
 use taskweave::prelude::*;
 
