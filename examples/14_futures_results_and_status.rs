@@ -102,7 +102,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(v) => println!("unexpected: {v}"),
         Err(e) => println!("failed: {e}"),
     }
-    if let Some(error) = bad.exception() {
+    // `exception()` waits for the task, as Dask's does: `Ok(None)` had it finished.
+    if let Ok(Some(error)) = bad.exception() {
         println!(
             "  status {:?}; exception: task {:?}, message {:?}, call site {}",
             bad.status(),

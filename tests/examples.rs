@@ -130,7 +130,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
             "slow: Running, queued: Pending, done: false false",
             "after the go: slow = 42, queued = 7; statuses Finished, Finished",
             "failed: task `read_sensor` at examples/14_futures_results_and_status.rs:",
-            "cancelled: Cancelled, task `never` at examples/14_futures_results_and_status.rs:124:24 was cancelled",
+            "cancelled: Cancelled, task `never` at examples/14_futures_results_and_status.rs:125:24 was cancelled",
         ],
     ),
     (

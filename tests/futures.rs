@@ -364,7 +364,7 @@ fn panics_end_in_error_naming_the_task_and_dependents_name_it_too() {
     let error = bad.result().unwrap_err();
     assert!(error.to_string().contains("task `load`"), "{error}");
     assert_eq!(bad.status(), Status::Error);
-    let exception = bad.exception().unwrap();
+    let exception = bad.exception().unwrap().unwrap();
     assert_eq!(exception.task(), "load");
     assert_eq!(exception.message(), "no data");
     // `file:line:column` of the `.task(…)` call, a line or two below `line`.
@@ -374,7 +374,7 @@ fn panics_end_in_error_naming_the_task_and_dependents_name_it_too() {
     assert!(line < at && at <= line + 3, "{}", exception.call_site());
     assert!(dependent.result().is_err());
     assert_eq!(dependent.status(), Status::Error);
-    assert_eq!(dependent.exception().unwrap().task(), "load");
+    assert_eq!(dependent.exception().unwrap().unwrap().task(), "load");
 }
 
 fn total<T: Copy + Into<f64>>(values: Vec<T>) -> f64 {
@@ -1003,4 +1003,56 @@ fn a_task_a_done_callback_submits_runs_on_an_idle_worker() {
         .recv_timeout(Duration::from_secs(60))
         .expect("the callback ended");
     assert_eq!(seen.unwrap(), 3);
+}
+
+#[test]
+fn exception_waits_for_the_task_as_dask_does() {
+    let client = Client::builder().threads(2).build().unwrap();
+    // A task about to fail: `exception()` waits for it (it was `None` at once, read as
+    // "no error"), and so does `traceback()`.
+    let (go, gate) = mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let failing = client
+        .task(move || -> i64 {
+            gate.lock().unwrap().recv().unwrap();
+            panic!("late failure")
+        })
+        .named("late")
+        .submit(());
+    assert_eq!(failing.status(), Status::Pending);
+    assert!(matches!(
+        failing.exception_timeout(Duration::from_millis(20)),
+        Err(FutureError::Timeout { .. })
+    ));
+    let opener = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        go.send(()).unwrap();
+    });
+    let error = failing.exception().unwrap().expect("the task's error");
+    assert_eq!((error.task(), error.message()), ("late", "late failure"));
+    assert_eq!(failing.status(), Status::Error);
+    assert!(failing.traceback().is_ok());
+    opener.join().unwrap();
+    // A task that finishes: `Ok(None)`, once it has.
+    let slow = client.submit(
+        || {
+            std::thread::sleep(Duration::from_millis(30));
+            7_i64
+        },
+        (),
+    );
+    assert!(slow.exception().unwrap().is_none());
+    assert_eq!(slow.status(), Status::Finished);
+    assert!(slow.traceback().unwrap().is_none());
+    // A cancelled task is an error, as Dask raises `CancelledError`, not "no error".
+    let (_hold, never) = mpsc::channel::<()>();
+    let never = Mutex::new(never);
+    let blocker = client.submit(move || never.lock().unwrap().recv().is_ok(), ());
+    let pending = client.submit(|ok: bool| ok, (&blocker,));
+    pending.cancel();
+    assert!(matches!(
+        pending.exception(),
+        Err(FutureError::Cancelled { .. })
+    ));
+    blocker.cancel();
 }

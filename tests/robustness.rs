@@ -997,7 +997,10 @@ fn a_failed_computed_graph_names_its_failed_task_and_prints_no_panic_of_its_own(
         assert!(!error.to_string().contains("total"), "{error}");
         let source = std::error::Error::source(&error).expect("the task's error");
         assert_eq!(source.to_string(), direct.to_string());
-        assert_eq!(computed.exception().unwrap().to_string(), error.to_string());
+        assert_eq!(
+            computed.exception().unwrap().unwrap().to_string(),
+            error.to_string()
+        );
         assert_eq!(computed.status(), Status::Error);
     }
     assert_eq!(OTHER_PANICS.load(std::sync::atomic::Ordering::SeqCst), 0);

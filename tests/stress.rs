@@ -823,7 +823,7 @@ fn futures_round(n: usize, threads: usize, seed: u64) {
                 values[i] = Some(got);
             }
             Status::Error => {
-                let error = future.exception().expect("an error");
+                let error = future.exception().expect("ended").expect("an error");
                 assert!(
                     panicked.contains(error.task()),
                     "seed {seed:#x}: future {i} failed with `{}`, not an injected panic",

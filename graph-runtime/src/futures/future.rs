@@ -246,16 +246,44 @@ impl<T> Future<T> {
         });
     }
 
-    /// Where the failed task panicked (Dask's `future.traceback()`): the backtrace of a
-    /// task that ended in error (for a dependency's failure, the dependency's), when
-    /// backtraces are enabled in the environment (see [`TaskError::backtrace`]).
-    pub fn traceback(&self) -> Option<Arc<std::backtrace::Backtrace>> {
-        self.exception()?.backtrace().cloned()
+    /// Where the failed task panicked (Dask's `future.traceback()`), once the task has
+    /// ended, as [`exception`](Self::exception) waits: the backtrace of a task that
+    /// ended in error (for a dependency's failure, the dependency's), when backtraces
+    /// are enabled in the environment (see [`TaskError::backtrace`]); `Ok(None)` for a
+    /// task that finished, or one whose backtrace was not kept.
+    pub fn traceback(&self) -> Result<Option<Arc<std::backtrace::Backtrace>>, FutureError> {
+        Ok(self
+            .exception()?
+            .and_then(|error| error.backtrace().cloned()))
     }
 
-    /// The error of a task that ended in error: the failed task's name, call site and
-    /// message (for a dependency's failure, the dependency's).
-    pub fn exception(&self) -> Option<Arc<TaskError>> {
+    /// Waits for the task to end, then gives the error it ended in (Dask's
+    /// `future.exception()`): `Ok(Some(error))` for a task that panicked, naming the
+    /// failed task, its call site and message (for a dependency's failure, the
+    /// dependency's); `Ok(None)` for one that finished. A cancelled task is
+    /// `Err(FutureError::Cancelled)`, as Dask raises `CancelledError`, and a wait that
+    /// could never end fails as [`result`](Self::result)'s does.
+    pub fn exception(&self) -> Result<Option<Arc<TaskError>>, FutureError> {
+        self.exception_timeout(Duration::MAX)
+    }
+
+    /// [`exception`](Self::exception), waiting at most `timeout`
+    /// ([`FutureError::Timeout`] then; the task goes on).
+    pub fn exception_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<Option<Arc<TaskError>>, FutureError> {
+        self.wait_end(timeout)?;
+        match self.state().value.error() {
+            Some(FutureError::Task(error)) => Ok(Some(error)),
+            Some(other) => Err(other),
+            None if self.status() == Status::Cancelled => Err(FutureError::cancelled(self.core())),
+            None => Ok(None),
+        }
+    }
+
+    /// The error of a task that has ended in error, without waiting.
+    pub(crate) fn error_now(&self) -> Option<Arc<TaskError>> {
         match self.state().value.error() {
             Some(FutureError::Task(error)) => Some(error),
             _ => None,

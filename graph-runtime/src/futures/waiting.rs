@@ -382,7 +382,7 @@ impl<T> Watched for Future<T> {
     }
 
     fn failed(&self) -> bool {
-        self.exception().is_some()
+        self.error_now().is_some()
     }
 }
 
