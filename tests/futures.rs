@@ -1056,3 +1056,33 @@ fn exception_waits_for_the_task_as_dask_does() {
     ));
     blocker.cancel();
 }
+
+#[test]
+fn a_failed_task_gives_its_typed_panic_payload() {
+    #[derive(Clone, Debug, PartialEq)]
+    struct MyError(i32);
+    let client = Client::builder().threads(1).build().unwrap();
+    let failed = client.submit(|x: i32| -> i64 { std::panic::panic_any(MyError(x)) }, (4,));
+    let dependent = client.submit(inc, (&failed,));
+    // As Dask's `except MyError as e:` catches the task's own exception: through the
+    // future's shared error, and a dependent's.
+    for future in [&failed, &dependent] {
+        match future.result() {
+            Err(FutureError::Task(error)) => {
+                assert_eq!(error.payload::<MyError>(), Some(MyError(4)));
+                assert_eq!(error.payload::<String>(), None);
+            }
+            other => panic!("expected the task's error, got {other:?}"),
+        }
+    }
+    // A graph's error, and a string payload.
+    let graph = delayed(|x: i32| -> i64 { std::panic::panic_any(MyError(x)) }).call(5);
+    let error = graph.try_compute().unwrap_err();
+    assert_eq!(error.payload::<MyError>(), Some(MyError(5)));
+    let error = delayed(|x: i32| -> i64 { panic!("text {x}") })
+        .call(6)
+        .try_compute()
+        .unwrap_err();
+    assert_eq!(error.payload::<String>().as_deref(), Some("text 6"));
+    assert_eq!(error.payload::<MyError>(), None);
+}

@@ -55,6 +55,21 @@ impl TaskError {
         &self.message
     }
 
+    /// A copy of the task's panic payload if it is a `T` (a task that panicked with
+    /// `std::panic::panic_any(MyError { .. })`): its typed error, as Dask's `except
+    /// MyError as e:` catches the task's own exception. Readable through the shared
+    /// error of a future (`FutureError::Task`), where [`into_panic`](Self::into_panic),
+    /// which takes the error, is not. `None` for a payload of another type, or for an
+    /// error kept without its payload.
+    pub fn payload<T: Any + Clone>(&self) -> Option<T> {
+        self.payload
+            .lock()
+            .recover()
+            .as_ref()?
+            .downcast_ref::<T>()
+            .cloned()
+    }
+
     /// The original panic payload, for `std::panic::resume_unwind`.
     pub fn into_panic(mut self) -> Box<dyn Any + Send> {
         let payload = self.payload.get_mut().recover().take();
