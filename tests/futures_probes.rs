@@ -380,7 +380,7 @@ fn a_task_waiting_with_wait_on_its_own_future_fails_rather_than_hang() {
                 );
                 assert_eq!(not_done.len(), 1);
                 // Without one, waiting for every future, or for its own alone, never ends.
-                wait(&mixed, WaitMode::AllCompleted, None);
+                let _ = wait(&mixed, WaitMode::AllCompleted, None);
                 unreachable!("the wait for itself returned");
             })
             .named("waits_with_wait")
@@ -401,7 +401,7 @@ fn a_task_waiting_with_wait_on_its_own_future_fails_rather_than_hang() {
             let me = client.submit(
                 move || -> i64 {
                     let me = rx.lock().unwrap().recv().unwrap();
-                    wait(&[me], mode, None);
+                    let _ = wait(&[me], mode, None);
                     1
                 },
                 (),

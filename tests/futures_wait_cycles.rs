@@ -407,7 +407,7 @@ fn wait_and_as_completed_in_a_cycle_fail_one_task() {
         let a = client
             .task(move || -> u64 {
                 let b = b_of.wait();
-                wait(std::slice::from_ref(b), WaitMode::AllCompleted, None);
+                let _ = wait(std::slice::from_ref(b), WaitMode::AllCompleted, None);
                 1
             })
             .named("waits_with_wait")

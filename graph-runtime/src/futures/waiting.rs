@@ -103,6 +103,10 @@ impl Waitable for &dyn AnyFuture {
 /// the futures once it returns: a wait that timed out takes its callbacks back.
 /// Futures of different result types wait together as `&dyn AnyFuture`s.
 ///
+/// Where Dask's raises `TimeoutError` when the timeout passes first, this returns: the
+/// futures not done then are the second list. Look at it before a `gather`, which
+/// would wait for them without a limit.
+///
 /// # Panics
 /// In a task, when the wait has no timeout and could never end: the futures it needs
 /// (every one for `AllCompleted`, any one otherwise) cannot end before this very task
@@ -111,6 +115,7 @@ impl Waitable for &dyn AnyFuture {
 /// [`FutureError::WaitCycle`]). The task then fails with that message rather than
 /// hang. Found when the wait would block; a wait for the first exception looks again
 /// each time a future ends without making it ready.
+#[must_use = "after a timeout, the futures not done are in the second list (where Dask's `wait` raises `TimeoutError`)"]
 pub fn wait<F: Waitable>(
     futures: &[F],
     mode: WaitMode,
