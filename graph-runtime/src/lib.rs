@@ -88,6 +88,7 @@ pub mod __private {
         give, give_again, lend, Again, Const, EarlyExit, Give, Lend, Owned, Ref, Shared,
         SharedSlot, Slot, Value,
     };
+    pub use crate::engine::sync::with_room;
     pub use crate::engine::table::{Label, NodeInfo, Table};
     pub use crate::engine::tree::{run_tree, Tree};
     pub use crate::graph::Graph;

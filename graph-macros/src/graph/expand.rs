@@ -313,7 +313,7 @@ impl Expander<'_> {
             &scheduler,
             quote! {
                 #description
-                #[allow(unreachable_code, unused_variables, clippy::all)]
+                #[allow(unreachable_code, unused_variables, unused_mut, clippy::all)]
                 let (#(#outputs,)*) = #private::run_tree(#table_ref, &#scheduler, |#tree: &#private::Tree<'_, '_>| {
                     #code
                     match (#(#roots,)*) {
@@ -343,7 +343,8 @@ impl Expander<'_> {
 
     fn join_pattern(&self, nodes: &[usize]) -> TokenStream {
         if let [node] = nodes {
-            return self.local_of(*node).into_token_stream();
+            let local = self.local_of(*node);
+            return quote!(mut #local);
         }
         let (left, right) = nodes.split_at(nodes.len() / 2);
         let (left, right) = (self.join_pattern(left), self.join_pattern(right));
@@ -406,14 +407,26 @@ impl Expander<'_> {
             _ => quote!(#returned),
         };
         let id = index as u32;
-        let run = quote!(#tree.node(#id, || { #bind #result }));
         if children.is_empty() {
-            return quote!(let #local = #run;);
+            return quote!(let mut #local = #tree.node(#id, 0usize, || { #bind #result }););
         }
+        let private = &self.private;
         let inputs: Vec<_> = children.iter().map(|&c| self.local_of(c)).collect();
+        let some = inputs
+            .iter()
+            .map(|_| quote!(::core::option::Option::Some(_)));
+        let sizes = sum(inputs.iter().map(|i| quote!(#private::Value::size_in(&#i))));
+        // The inputs stay in the branch's locals until the node runs, and are taken
+        // first thing in its code: the closure holds references only, so that the
+        // values are not copied into it (and its copies) in the branch's frame, which
+        // a debug build makes as large as every copy there (see `Tree::node`'s room).
         quote! {
-            let #local = match (#(#inputs,)*) {
-                (#(::core::option::Option::Some(#inputs),)*) => #run,
+            let mut #local = match (#(&#inputs,)*) {
+                (#(#some,)*) => #tree.node(#id, #sizes, || {
+                    #(let #inputs = #private::Value::taken(&mut #inputs);)*
+                    #bind
+                    #result
+                }),
                 _ => ::core::option::Option::None,
             };
         }
@@ -761,13 +774,41 @@ impl Expander<'_> {
         };
         let store = self.store(&node.out, &out, node.span);
         let bind = bind(node, &out, value);
+        let size = self.values_size(node);
+        // A closure of its own, run with stack room for the node's values: `__run`'s
+        // frame would otherwise hold every arm's copies of them (a debug build keeps
+        // one in each), and the room must be there before the frame that reads the
+        // arguments, calls and stores the result.
         quote! {
-            #index => {
+            #index => #private::with_room(#size, || {
                 #bind
                 #store
                 #private::Flow::Continue
+            }),
+        }
+    }
+
+    /// The size of the values a node of the dispatcher's reads and makes: those of the
+    /// slots it reads and of those its result goes to, added (a compile-time constant
+    /// in an optimised build). Constants and temporaries of the node's own code are not
+    /// counted.
+    fn values_size(&self, node: &Node) -> TokenStream {
+        let mut slots = Vec::new();
+        for operand in node.op.operands() {
+            operand.for_each_value(&mut |v| slots.push(self.graph.values[v].slot.clone()));
+            if let Operand::Hoisted(name, _) = operand {
+                slots.push(name.clone());
             }
         }
+        let mut outs = vec![&node.out];
+        while let Some(out) = outs.pop() {
+            match out {
+                OutPat::Value(v) => slots.push(self.graph.values[*v].slot.clone()),
+                OutPat::Discard => {}
+                OutPat::Tuple(items) => outs.extend(items),
+            }
+        }
+        sum(slots.iter().map(|slot| quote!(#slot.value_size())))
     }
 
     /// Stores a node's result; a tuple is split on the node's own span, so that a
@@ -1027,6 +1068,15 @@ fn call_expr(
     );
     outer.set_span(parens);
     quote_spanned!(span=> #companion::__call #outer)
+}
+
+/// `a + b + …` of `usize` terms, `0usize` of none.
+fn sum(terms: impl Iterator<Item = TokenStream>) -> TokenStream {
+    let terms: Vec<_> = terms.collect();
+    match terms.is_empty() {
+        true => quote!(0usize),
+        false => quote!(#(#terms)+*),
+    }
 }
 
 /// `let out: T = value;`, typed as the user's `let` types the node, if it does.

@@ -160,12 +160,22 @@ impl<T> Slot<T> {
         core::any::type_name::<T>()
     }
 
-    /// An empty slot.
+    /// The size of its value's type (the stack room a `graph!` node makes, see
+    /// `sync::with_room`).
+    #[doc(hidden)]
+    #[inline(always)]
+    pub const fn value_size(&self) -> usize {
+        core::mem::size_of::<T>()
+    }
+
+    /// An empty slot. The empty cell is a constant: a debug build made it in
+    /// temporaries of the value's size (a `SharedSlot` of a 256 KiB value took 1 MiB
+    /// of stack to make).
     #[cfg(not(loom))]
     pub const fn new() -> Self {
         Slot {
             state: AtomicU8::new(EMPTY),
-            value: UnsafeCell::new(MaybeUninit::uninit()),
+            value: const { UnsafeCell::new(MaybeUninit::uninit()) },
         }
     }
 
@@ -404,7 +414,15 @@ impl<T> SharedSlot<T> {
         core::any::type_name::<T>()
     }
 
-    /// An empty slot whose value will be read by `uses` consumers.
+    /// The size of its value's type (see [`Slot::value_size`]).
+    #[doc(hidden)]
+    #[inline(always)]
+    pub const fn value_size(&self) -> usize {
+        core::mem::size_of::<T>()
+    }
+
+    /// An empty slot whose value will be read by `uses` consumers (its cell a
+    /// constant, as [`Slot::new`]'s).
     #[cfg(not(loom))]
     pub const fn new(uses: u32) -> Self {
         SharedSlot {
@@ -412,7 +430,7 @@ impl<T> SharedSlot<T> {
             unclaimed: AtomicU32::new(0),
             live: AtomicU32::new(0),
             uses,
-            value: UnsafeCell::new(MaybeUninit::uninit()),
+            value: const { UnsafeCell::new(MaybeUninit::uninit()) },
         }
     }
 
@@ -759,6 +777,23 @@ impl<T> Value<T> {
     #[inline(always)]
     pub fn handed(value: Value<T>) -> Self {
         value
+    }
+
+    /// The size of the value in a tree's local (the stack room its reader makes, see
+    /// `Tree::node`).
+    #[inline(always)]
+    pub const fn size_in(_local: &Option<Value<T>>) -> usize {
+        core::mem::size_of::<T>()
+    }
+
+    /// A node's value taken from the local its tree's branch keeps it in, by its
+    /// reader's code (see `engine::tree`), which runs only when it is there.
+    #[inline(always)]
+    pub fn taken(local: &mut Option<Value<T>>) -> Self {
+        match local.take() {
+            Some(value) => value,
+            None => misuse("taken twice"),
+        }
     }
 }
 

@@ -222,29 +222,49 @@ pub(crate) fn with_stack<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// A task's value from this size up gets stack room for [`LARGE_VALUE_COPIES`] copies
-/// of itself (see [`with_room_for`]).
-#[cfg(not(loom))]
+/// of itself (see [`with_room`]).
 const LARGE_VALUE: usize = 32 << 10;
 
-/// How many copies of a task's value its run may keep on the stack at once: a debug
+/// How many copies of a task's values its run may keep on the stack at once: a debug
 /// build keeps one in each frame the value passes through (the function's local, its
-/// return, the task's closure, the slot's `put`), about ten on the longest path; an
-/// optimised build few.
+/// return, the task's closure, `catch_unwind`'s, the slot's `put`), about ten on the
+/// longest path; an optimised build few.
 #[cfg(not(loom))]
 const LARGE_VALUE_COPIES: usize = if cfg!(debug_assertions) { 16 } else { 4 };
 
-/// Runs `f`, a task's run that makes a value of type `T`, with room on the stack for
-/// [`LARGE_VALUE_COPIES`] copies of it when `T` is large (a 256 KiB array, passed by
-/// value, overflowed a 2 MiB worker stack in a debug build and aborted the process),
-/// on a new segment if this one has not that much left; as it is otherwise. The size
-/// is known at compile time: a task of a small value pays nothing.
-#[cfg(not(loom))]
+/// Runs `f`, a task's run that makes a value of type `T`, with stack room for it (see
+/// [`with_room`]).
 #[inline(always)]
-pub(crate) fn with_room_for<T, R>(f: impl FnOnce() -> R) -> R {
-    let size = core::mem::size_of::<T>();
+pub(crate) fn with_room_for<T, R>(f: impl FnMut() -> R) -> R {
+    with_room(core::mem::size_of::<T>(), f)
+}
+
+/// Runs `f`, a task's run whose values (its result, its arguments) take `size` bytes,
+/// with room on the stack for [`LARGE_VALUE_COPIES`] copies of them when they are large
+/// (a 256 KiB array, passed by value, overflowed a 2 MiB worker stack in a debug build
+/// and aborted the process), on a new segment if this one has not that much left; as
+/// it is otherwise. `size` is a compile-time constant where it is called (sizes of
+/// types, added), so in an optimised build a task of small values pays nothing.
+///
+/// The frames `f` runs in are its own: `f` must hold its values in them, not in its
+/// caller's, whose frame is already on the stack (generated code runs a node's whole
+/// code, the reads of its arguments, the call and the store of its result, in `f`),
+/// and it should capture references only (`stacker` keeps a copy of its result on the
+/// stack it leaves).
+#[inline(always)]
+pub fn with_room<R>(size: usize, mut f: impl FnMut() -> R) -> R {
     if size < LARGE_VALUE {
         return f();
     }
+    grow_room(size, &mut f)
+}
+
+/// [`with_room`]'s room, compiled once per result type rather than once per node: with
+/// `stacker`'s functions made again for each node's closure, a debug build of a graph
+/// of 4,000 nodes took 45% longer to compile.
+#[cfg(not(loom))]
+#[inline(never)]
+fn grow_room<R>(size: usize, f: &mut dyn FnMut() -> R) -> R {
     let room = size.saturating_mul(LARGE_VALUE_COPIES);
     stacker::maybe_grow(
         room.saturating_add(RED_ZONE),
@@ -253,9 +273,9 @@ pub(crate) fn with_room_for<T, R>(f: impl FnOnce() -> R) -> R {
     )
 }
 
-/// [`with_room_for`] under loom: `f` as it is (no model makes large values).
+/// [`with_room`]'s room under loom: `f` as it is (no model makes large values).
 #[cfg(loom)]
-pub(crate) fn with_room_for<T, R>(f: impl FnOnce() -> R) -> R {
+fn grow_room<R>(_size: usize, f: &mut dyn FnMut() -> R) -> R {
     f()
 }
 

@@ -48,29 +48,62 @@ impl Tree<'_, '_> {
     /// as a [`Value`] handle: one that is never read (its reader did not run) is
     /// dropped as a slot's value is, a panic in its `Drop` caught while another
     /// unwinds, so that two such values never abort the process.
+    ///
+    /// A node of large values (its result, its inputs, `inputs` bytes that `body`
+    /// takes from its branch's locals, and what `body` holds) runs with stack room for
+    /// them ([`sync::with_room`]), in frames of its own: a debug build keeps a copy of
+    /// them in each frame they pass through. `inputs` is a sum of sizes of types, a
+    /// constant in an optimised build.
     #[inline]
-    pub fn node<T>(&self, index: u32, body: impl FnOnce() -> T) -> Option<Value<T>> {
+    pub fn node<T, F: FnOnce() -> T>(
+        &self,
+        index: u32,
+        inputs: usize,
+        body: F,
+    ) -> Option<Value<T>> {
         if self.ctx.stopped_at(index) || (self.watched && !self.before(index)) {
             return None;
         }
+        let size = core::mem::size_of::<T>()
+            .saturating_add(core::mem::size_of::<F>())
+            .saturating_add(inputs);
+        // Only references cross into the room (see `with_room`): the body is taken
+        // and the value written in its frames.
+        let mut body = Some(body);
+        let mut value = None;
+        let outcome = sync::with_room(size, || self.run_body(index, &mut body, &mut value));
+        if self.watched {
+            self.after(index, outcome);
+        }
+        value
+    }
+
+    /// [`node`](Self::node)'s run of `body`, which is there, into `value`.
+    #[inline]
+    fn run_body<T>(
+        &self,
+        index: u32,
+        body: &mut Option<impl FnOnce() -> T>,
+        value: &mut Option<Value<T>>,
+    ) -> TaskOutcome {
         // The run's scope around the node's own code only, as the dispatcher does:
         // held across a join, it would be that of whatever other work rayon runs on
         // this thread while the join waits (a `par_iter` of someone else's read
         // `cancelled()` true after this run failed).
         let scope = self.ctx.scope(index);
-        let ran = panic::catch_unwind(AssertUnwindSafe(body));
+        let ran = panic::catch_unwind(AssertUnwindSafe(|| {
+            if let Some(body) = body.take() {
+                *value = Some(Value::new(body()));
+            }
+        }));
         drop(scope);
-        let (value, outcome) = match ran {
-            Ok(value) => (Some(Value::new(value)), TaskOutcome::Finished),
+        match ran {
+            Ok(()) => TaskOutcome::Finished,
             Err(payload) => {
                 self.ctx.fail(index, payload);
-                (None, TaskOutcome::Failed)
+                TaskOutcome::Failed
             }
-        };
-        if self.watched {
-            self.after(index, outcome);
         }
-        value
     }
 
     /// Before a node of a watched run: false when the caller's stop condition says
