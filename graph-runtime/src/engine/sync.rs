@@ -240,10 +240,10 @@ pub(crate) fn with_room_for<T, R>(f: impl FnMut() -> R) -> R {
 }
 
 /// Runs `f`, a task's run whose values (its result, its arguments) take `size` bytes,
-/// with room on the stack for [`LARGE_VALUE_COPIES`] copies of them when they are large
-/// (a 256 KiB array, passed by value, overflowed a 2 MiB worker stack in a debug build
-/// and aborted the process), on a new segment if this one has not that much left; as
-/// it is otherwise. `size` is a compile-time constant where it is called (sizes of
+/// with room on the stack for copies of them (16 in a debug build, 4 optimised) when
+/// they are large (a 256 KiB array, passed by value, overflowed a 2 MiB worker stack in
+/// a debug build and aborted the process), on a new segment if this one has not that
+/// much left; as it is otherwise. `size` is a compile-time constant where it is called (sizes of
 /// types, added), so in an optimised build a task of small values pays nothing.
 ///
 /// The frames `f` runs in are its own: `f` must hold its values in them, not in its
