@@ -1049,7 +1049,9 @@ fn exception_waits_for_the_task_as_dask_does() {
     let never = Mutex::new(never);
     let blocker = client.submit(move || never.lock().unwrap().recv().is_ok(), ());
     let pending = client.submit(|ok: bool| ok, (&blocker,));
+    assert!(!pending.cancelled());
     pending.cancel();
+    assert!(pending.cancelled() && !slow.cancelled());
     assert!(matches!(
         pending.exception(),
         Err(FutureError::Cancelled { .. })

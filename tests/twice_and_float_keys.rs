@@ -205,6 +205,24 @@ fn f32_and_collections_of_floats_are_keyed_by_bits() {
 }
 
 #[test]
+fn tuples_of_floats_are_keyed_by_bits() {
+    // As Dask tokenizes `(1.0, 2.0)`; this did not compile ("neither `Hash` nor a
+    // float").
+    let dist = delayed(|p: (f64, f64), q: (f32, Vec<f64>, [f64; 1])| {
+        p.0 * p.1 + f64::from(q.0) + q.1.iter().sum::<f64>() + q.2[0]
+    })
+    .pure();
+    let (x, y, z) = (
+        dist.call((1.0, 2.0), (1.0f32, vec![1.0], [0.5])),
+        dist.call((1.0, 2.0), (1.0f32, vec![1.0], [0.5])),
+        dist.call((2.0, 1.0), (1.0f32, vec![1.0], [-0.0])),
+    );
+    let all = delayed(|a: f64, b: f64, c: f64| vec![a, b, c]).call(x, y, z);
+    assert_eq!(all.info().len(), 3, "the first two are one node");
+    assert_eq!(all.compute(), vec![4.5, 4.5, 4.0]);
+}
+
+#[test]
 fn a_float_and_an_integer_with_equal_bits_are_two_nodes() {
     #[delayed(pure)]
     fn show<T: ToString>(x: T) -> String {

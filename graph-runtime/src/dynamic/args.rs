@@ -663,7 +663,8 @@ pub struct ByNode;
 /// `delayed(f).pure()`): its key is part of the call's key, so equal keys make one node.
 ///
 /// Implemented for every `Hash + 'static` type (keyed by its type and hash), for `f32`,
-/// `f64` and `Vec`s, `Option`s and arrays of them (keyed by their type and exact bits:
+/// `f64` and `Vec`s, `Option`s, arrays and tuples (of 2 to 4) of them (keyed by their
+/// type and exact bits:
 /// `-0.0` and `0.0` are different keys, and a NaN equals only a NaN with the same bits),
 /// and for `Delayed<T>`, `&Delayed<T>`, collections of them and pairs and triples of
 /// them (keyed by the nodes' keys). `M` is inferred; it only tells the three kinds apart.
@@ -740,6 +741,20 @@ impl<T: FloatKey, const N: usize> FloatKey for [T; N] {
         }
     }
 }
+
+/// Tuples of floats (or of collections of them), as Dask tokenizes `(1.0, 2.0)`.
+macro_rules! float_key_of_tuple {
+    ($($t:ident $i:tt),+) => {
+        impl<$($t: FloatKey),+> FloatKey for ($($t,)+) {
+            fn feed_bits(&self, hasher: &mut dyn Hasher) {
+                $(self.$i.feed_bits(hasher);)+
+            }
+        }
+    };
+}
+float_key_of_tuple!(A 0, B 1);
+float_key_of_tuple!(A 0, B 1, C 2);
+float_key_of_tuple!(A 0, B 1, C 2, D 3);
 
 impl<T: FloatKey> FloatKey for Option<T> {
     fn feed_bits(&self, hasher: &mut dyn Hasher) {

@@ -141,6 +141,14 @@ impl<T> Future<T> {
         self.core().status()
     }
 
+    /// Whether the task was cancelled (Dask's `future.cancelled()`): its status is
+    /// [`Status::Cancelled`] (by [`cancel`](Self::cancel), a cancelled dependency or its
+    /// client's shutdown; or released by `cancel` after it finished). It only looks, as
+    /// [`done`](Self::done) does.
+    pub fn cancelled(&self) -> bool {
+        self.status() == Status::Cancelled
+    }
+
     /// Whether the task has ended (finished, failed or cancelled).
     ///
     /// It only looks: a task that polls `done()` in a loop keeps its thread, so on a
