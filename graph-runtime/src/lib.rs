@@ -81,7 +81,33 @@ pub mod __private {
     include!(concat!(env!("OUT_DIR"), "/version_module.rs"));
 
     pub use crate::dynamic::args::attempts;
-    pub use crate::engine::dispatch::{dispatch, dispatch_exits, Flow};
+    pub use crate::engine::dispatch::Flow;
+
+    /// `graph!`'s dispatcher (the engine's, `engine::dispatch`): a failure is kept for
+    /// `Graph`'s run, which returns it, and the generated code gets a stand-in that
+    /// owns nothing (see `engine::error::kept_for_teardown`).
+    #[inline(always)]
+    pub fn dispatch<F: Fn(u32) -> Flow + Sync>(
+        table: &crate::engine::table::Table<'_>,
+        pending: &[core::sync::atomic::AtomicU32],
+        run: &F,
+        options: &crate::RunOptions,
+    ) -> Result<(), crate::TaskError> {
+        let ran = crate::engine::dispatch::dispatch(table, pending, run, options);
+        crate::engine::error::kept_for_teardown(core::ptr::from_ref(table).addr(), ran)
+    }
+
+    /// `graph!`'s dispatcher of a graph with early exits (`?`), as [`dispatch`].
+    #[inline(always)]
+    pub fn dispatch_exits<F: Fn(u32) -> Flow + Sync>(
+        table: &crate::engine::table::Table<'_>,
+        pending: &[core::sync::atomic::AtomicU32],
+        run: &F,
+        options: &crate::RunOptions,
+    ) -> Result<(), crate::TaskError> {
+        let ran = crate::engine::dispatch::dispatch_exits(table, pending, run, options);
+        crate::engine::error::kept_for_teardown(core::ptr::from_ref(table).addr(), ran)
+    }
     pub use crate::engine::error::TaskError;
     pub use crate::engine::options::{RunOptions, Scheduler};
     pub use crate::engine::slot::{

@@ -55,7 +55,7 @@ const MAX_DEPTH: u32 = 128;
 /// # Panics
 /// If `pending` does not have one counter per node.
 #[inline(always)]
-pub fn dispatch<F>(
+pub(crate) fn dispatch<F>(
     table: &Table<'_>,
     pending: &[AtomicU32],
     run: &F,
@@ -76,7 +76,7 @@ where
 /// # Panics
 /// If `pending` does not have one counter per node.
 #[inline(always)]
-pub fn dispatch_exits<F>(
+pub(crate) fn dispatch_exits<F>(
     table: &Table<'_>,
     pending: &[AtomicU32],
     run: &F,
@@ -278,13 +278,7 @@ where
         crate::engine::observe::note_break();
         observer.graph_finished(failure.as_ref().map_or(Ok(()), Err));
     }
-    match failure {
-        None => Ok(value),
-        Some(error) => {
-            crate::engine::error::note_failure(core::ptr::from_ref(table).addr(), &error);
-            Err(error)
-        }
-    }
+    failure.map_or(Ok(value), Err)
 }
 
 /// Tells the run's observer that the run ended, in error, when it unwinds before

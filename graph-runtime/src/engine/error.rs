@@ -167,35 +167,55 @@ impl FirstPanic {
 }
 
 thread_local! {
-    /// A copy of the error of the last run on this thread that failed, with the
-    /// address of the run's node table (see [`failure_before_teardown`]).
+    /// The failure of the last run of a `graph!` on this thread that failed, with the
+    /// address of its node table (see [`failure_before_teardown`]).
     static LAST_FAILURE: Cell<Option<(usize, TaskError)>> = const { Cell::new(None) };
 }
 
-/// Notes `error`, the failure that the run of the node table at address `table` is
-/// about to return on this thread, for [`failure_before_teardown`]: a copy, since the
-/// error itself is the return value. Only failed runs come here.
-#[cold]
-pub(crate) fn note_failure(table: usize, error: &TaskError) {
-    let _ = LAST_FAILURE.try_with(|last| last.set(Some((table, error.detached()))));
+/// The result of a run of the node table at address `table` as the generated code of
+/// a `graph!` receives it: a failure is kept on this thread for
+/// [`failure_before_teardown`], and the generated code gets an empty stand-in (no
+/// heap), which its `?` returns. The body's return value is lost when a `Drop` after
+/// it unwinds (rust-lang/rust#47949); the stand-in, unlike the error, owns nothing
+/// that would leak. Only failed runs pay for it.
+#[inline(always)]
+pub(crate) fn kept_for_teardown(table: usize, ran: Result<(), TaskError>) -> Result<(), TaskError> {
+    match ran {
+        Ok(()) => Ok(()),
+        Err(error) => Err(keep_failure(table, error)),
+    }
 }
 
-/// The failure noted last on this thread, if it is that of the run of `table`.
+#[cold]
+fn keep_failure(table: usize, error: TaskError) -> TaskError {
+    let mut error = Some(error);
+    let _ = LAST_FAILURE.try_with(|last| last.set(error.take().map(|error| (table, error))));
+    // Not kept only while the thread's locals are destroyed: the error itself then.
+    error.unwrap_or_else(|| TaskError {
+        task: String::new(),
+        call_site: String::new(),
+        message: String::new(),
+        payload: Mutex::new(None),
+        backtrace: None,
+    })
+}
+
+/// The failure kept last on this thread, if it is that of the run of `table`.
 #[cold]
 fn take_failure(table: usize) -> Option<TaskError> {
-    let (noted, error) = LAST_FAILURE.try_with(Cell::take).ok().flatten()?;
-    (noted == table).then_some(error)
+    let (kept, error) = LAST_FAILURE.try_with(Cell::take).ok().flatten()?;
+    (kept == table).then_some(error)
 }
 
-/// Runs `run`, a static graph's body over the node table at address `table`: its run,
-/// then the drop of the values its failure left unread (the slots on the body's
-/// stack). Such a value's `Drop` that panics would otherwise unwind out of
-/// `try_compute` in place of the task's error that came first: the run's failure is
-/// returned instead (a copy, without the task's payload: the return value written
-/// before the drop is lost), and that panic, which the hook has printed, is discarded,
-/// as later ones are while it unwinds. A panic with no failure of this graph's before
-/// it (the caller's own code in the graph, an observer's) is resumed. Nothing is read
-/// or written on a run that neither fails nor unwinds.
+/// Runs `run`, a static graph's body over the node table at address `table` (the
+/// dispatcher's form): its run, then the drop of the values its failure left unread
+/// (the slots on the body's stack). Such a value's `Drop` that panics would otherwise
+/// unwind out of `try_compute` in place of the task's error that came first: the
+/// run's failure is returned instead, and that panic, which the hook has printed, is
+/// discarded, as later ones are while it unwinds. A panic with no failure of this
+/// graph's before it (the caller's own code in the graph, an observer's) is resumed.
+/// The failure itself comes from [`kept_for_teardown`] (the body returns a stand-in);
+/// nothing is read or written on a run that neither fails nor unwinds.
 #[inline(always)]
 pub(crate) fn failure_before_teardown<R>(
     table: usize,
@@ -203,10 +223,7 @@ pub(crate) fn failure_before_teardown<R>(
 ) -> Result<R, TaskError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => {
-            drop(take_failure(table));
-            Err(error)
-        }
+        Ok(Err(error)) => Err(take_failure(table).unwrap_or(error)),
         Err(payload) => match take_failure(table) {
             Some(error) => {
                 drop_payload(payload);

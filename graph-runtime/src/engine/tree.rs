@@ -193,7 +193,7 @@ impl core::fmt::Debug for Tree<'_, '_> {
 /// Runs a tree-shaped static graph: `body` is the graph's nodes as nested
 /// [`Tree::join`]s and [`Tree::node`]s, and gives the values the graph's result reads
 /// (`None` when a node did not run). Observers, the stop condition, `on_failure` and
-/// the scheduler are those of `options`, as for [`dispatch`](crate::engine::dispatch::dispatch);
+/// the scheduler are those of `options`, as for [`dispatch`](crate::__private::dispatch);
 /// the first failure is returned as the run's error.
 pub fn run_tree<R: Send>(
     table: &Table<'_>,
