@@ -649,109 +649,76 @@ fn a_graph_task_waiting_for_a_future_that_can_end_is_not_refused() {
 
 /// A wait for a long chain whose search found it free is not searched again by the
 /// next waits for it, until a task the chain needs blocks: here the chain's first task
-/// `g`, which waits for `b`, and `b` waits for the chain. One of those two waits fails
-/// (`b`'s when it comes last, as the sleeps make likely: the record of the first
-/// search must not answer it, or `b` and `g` wait for each other for ever), and every
-/// task ends.
+/// `g`, which waits for `b`, and `b` waits for the chain's link `waited` (of `LONG`;
+/// the first search reached every link). One of those two waits fails (`b`'s when it
+/// comes last, as the sleeps make likely: the record of the first search must not
+/// answer it, or `b` and `g` wait for each other for ever), and every task ends.
+fn cycle_through_a_chain_found_free(waited: usize) {
+    let client = client(3);
+    let slots = slots::<Result<u64, String>>(1);
+    let failed = Failed::default();
+    let (s, f) = (slots.clone(), failed.clone());
+    let g = client
+        .task(move || wait_and_pass_on(s[0].wait(), &f))
+        .named("g")
+        .submit(());
+    let mut chain = vec![client.task(|x: Result<u64, String>| x).submit((&g,))];
+    for _ in 1..LONG {
+        let next = client
+            .task(|x: Result<u64, String>| x)
+            .submit((chain.last().unwrap(),));
+        chain.push(next);
+    }
+    // Found free by its search, which keeps what the chain reached.
+    let t = chain[LONG - 1].clone();
+    let a = client
+        .task(move || t.result().unwrap())
+        .named("a")
+        .submit(());
+    std::thread::sleep(Duration::from_millis(50));
+    let (link, f) = (chain[waited].clone(), failed.clone());
+    let b = client
+        .task(move || {
+            // After `g` blocks waiting for this very task.
+            std::thread::sleep(Duration::from_millis(50));
+            wait_and_pass_on(&link, &f)
+        })
+        .named("b")
+        .submit(());
+    assert!(slots[0].set(b.clone()).is_ok());
+    let b = b.result().unwrap();
+    let g = g.result().unwrap();
+    // The failed wait's message, passed on by the other task and down the chain.
+    assert!(b.is_err() && g.is_err(), "{b:?} {g:?}");
+    assert_eq!(a.result().unwrap(), g);
+    let failed = failed.lock().unwrap();
+    assert_eq!(failed.len(), 1, "{b:?}");
+    // A cycle of two waits, or, when `g` found `b` not started and ran it inline,
+    // `b` waiting for the chain that needs the task under it.
+    assert!(
+        matches!(
+            failed[0],
+            FutureError::WaitCycle { .. } | FutureError::WaitsForItself { .. }
+        ),
+        "{}",
+        failed[0]
+    );
+    assert!(failed[0].to_string().contains("`b`"), "{}", failed[0]);
+}
+
 #[test]
 fn a_chain_found_free_is_searched_again_once_a_task_it_needs_blocks() {
     watchdog::within(LIMIT, "cycle through a chain found free", || {
-        let client = client(3);
-        let slots = slots::<Result<u64, String>>(1);
-        let failed = Failed::default();
-        let (s, f) = (slots.clone(), failed.clone());
-        let g = client
-            .task(move || wait_and_pass_on(s[0].wait(), &f))
-            .named("g")
-            .submit(());
-        let mut tail = client.task(|x: Result<u64, String>| x).submit((&g,));
-        for _ in 1..LONG {
-            tail = client.task(|x: Result<u64, String>| x).submit((&tail,));
-        }
-        // Found free by its search, which keeps what the chain reached.
-        let t = tail.clone();
-        let a = client
-            .task(move || t.result().unwrap())
-            .named("a")
-            .submit(());
-        std::thread::sleep(Duration::from_millis(50));
-        let (t, f) = (tail.clone(), failed.clone());
-        let b = client
-            .task(move || {
-                // After `g` blocks waiting for this very task.
-                std::thread::sleep(Duration::from_millis(50));
-                wait_and_pass_on(&t, &f)
-            })
-            .named("b")
-            .submit(());
-        assert!(slots[0].set(b.clone()).is_ok());
-        let b = b.result().unwrap();
-        let g = g.result().unwrap();
-        // The failed wait's message, passed on by the other task and down the chain.
-        assert!(b.is_err() && g.is_err(), "{b:?} {g:?}");
-        assert_eq!(a.result().unwrap(), g);
-        let failed = failed.lock().unwrap();
-        assert_eq!(failed.len(), 1, "{b:?}");
-        // A cycle of two waits, or, when `g` found `b` not started and ran it inline,
-        // `b` waiting for the chain that needs the task under it.
-        assert!(
-            matches!(
-                failed[0],
-                FutureError::WaitCycle { .. } | FutureError::WaitsForItself { .. }
-            ),
-            "{}",
-            failed[0]
-        );
-        assert!(failed[0].to_string().contains("`b`"), "{}", failed[0]);
+        cycle_through_a_chain_found_free(LONG - 1);
     });
 }
 
-/// As [`a_chain_found_free_is_searched_again_once_a_task_it_needs_blocks`], with `b`
-/// waiting for a link in the middle of the chain rather than its end, which the first
-/// search reached too: what it reached, let go once `g` blocks, must not answer for
-/// that link either.
+/// A link in the middle of the chain rather than its end: what the first search
+/// reached, let go once `g` blocks, must not answer for that link either.
 #[test]
 fn a_link_of_a_chain_found_free_is_searched_again_once_a_task_it_needs_blocks() {
     watchdog::within(LIMIT, "cycle through a link of a chain found free", || {
-        let client = client(3);
-        let slots = slots::<Result<u64, String>>(1);
-        let failed = Failed::default();
-        let (s, f) = (slots.clone(), failed.clone());
-        let g = client
-            .task(move || wait_and_pass_on(s[0].wait(), &f))
-            .named("g")
-            .submit(());
-        let mut chain = vec![client.task(|x: Result<u64, String>| x).submit((&g,))];
-        for _ in 1..LONG {
-            let next = client
-                .task(|x: Result<u64, String>| x)
-                .submit((chain.last().unwrap(),));
-            chain.push(next);
-        }
-        // Its search finds the whole chain free, and keeps what it reached.
-        let t = chain[LONG - 1].clone();
-        let a = client
-            .task(move || t.result().unwrap())
-            .named("a")
-            .submit(());
-        std::thread::sleep(Duration::from_millis(50));
-        let (link, f) = (chain[LONG / 2].clone(), failed.clone());
-        let b = client
-            .task(move || {
-                // After `g` blocks waiting for this very task.
-                std::thread::sleep(Duration::from_millis(50));
-                wait_and_pass_on(&link, &f)
-            })
-            .named("b")
-            .submit(());
-        assert!(slots[0].set(b.clone()).is_ok());
-        let b = b.result().unwrap();
-        let g = g.result().unwrap();
-        assert!(b.is_err() && g.is_err(), "{b:?} {g:?}");
-        assert_eq!(a.result().unwrap(), g);
-        let failed = failed.lock().unwrap();
-        assert_eq!(failed.len(), 1, "{b:?}");
-        assert!(failed[0].to_string().contains("`b`"), "{}", failed[0]);
+        cycle_through_a_chain_found_free(LONG / 2);
     });
 }
 
