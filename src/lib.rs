@@ -52,9 +52,9 @@ pub use graph_runtime::{
     as_completed, cancelled, compute, compute_with, delayed, get_client, persist, prepare,
     tree_reduce, wait, AsCompleted, Client, ClientBuilder, ClientError, CycleLink, CycleStep,
     Delayed, DelayedFn, ErasedFuture, Future, FutureError, FutureEvent, Graph, GraphInfo, Label,
-    NodeInfo, NodeView, Observer, Output, Outputs, Persist, Prepared, PureKey, RunOptions,
-    Scheduler, Status, TaskBuilder, TaskError, TaskOutcome, TimedWait, ToCompute, WaitMode,
-    Waitable,
+    NodeInfo, NodeView, Observer, Output, OutputPart, Outputs, Persist, Prepared, PureKey,
+    RunOptions, Scheduler, Status, TaskBuilder, TaskError, TaskOutcome, TimedWait, ToCompute,
+    WaitMode, Waitable,
 };
 /// What the calls accept: [`delayed()`] a function ([`Signature`]), `delayed(f).call(…)`
 /// its arguments ([`IntoArg`]), [`Client::submit`] its argument tuple ([`SubmitArgs`]

@@ -446,6 +446,93 @@ fn dask_test_persist() {
     assert_eq!(loads.load(Ordering::SeqCst), 4);
 }
 
+/// Dask: `compute(a, [b, c], (d, [e]))` traverses lists and tuples and returns the
+/// same shape; here a tuple whose parts are `&Delayed`s, slices, `Vec`s, arrays and
+/// tuples of those, nested, computed in one run (what they share runs once), checked
+/// against plain evaluation. `persist` takes the same shapes.
+#[test]
+fn dask_compute_and_persist_of_nested_collections() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let loads = Arc::new(AtomicUsize::new(0));
+    let load = {
+        let loads = loads.clone();
+        delayed(move |n: u64| {
+            loads.fetch_add(1, Ordering::SeqCst);
+            n * 10
+        })
+        .call(4)
+    };
+    let plain_load = 4 * 10;
+    let parts: Vec<Delayed<u64>> = (1..=3).map(|k| &load + k).collect();
+    let grid: Vec<Vec<Delayed<u64>>> = (0..3)
+        .map(|i| (0..i).map(|j| &load * (i * 10 + j)).collect())
+        .collect();
+    let plain_grid: Vec<Vec<u64>> = (0..3)
+        .map(|i| (0..i).map(|j| plain_load * (i * 10 + j)).collect())
+        .collect();
+    let none: Vec<Delayed<u64>> = Vec::new();
+    let label = load.map(|x| format!("load {x}"));
+
+    let (a, b, (c, d), e, f) =
+        taskweave::compute((&load, &parts, (&label, [&parts[0], &load]), &grid, &none));
+    assert_eq!(loads.load(Ordering::SeqCst), 1, "`load`, shared, ran once");
+    assert_eq!(a, plain_load);
+    assert_eq!(b, vec![plain_load + 1, plain_load + 2, plain_load + 3]);
+    assert_eq!(c, format!("load {plain_load}"));
+    assert_eq!(d, [plain_load + 1, plain_load]);
+    assert_eq!(e, plain_grid);
+    assert!(f.is_empty());
+
+    // Prepared once, computed twice: the slices' lengths are kept with the plan.
+    let mut again = taskweave::prepare((&grid, &parts[1..], &load));
+    let want = (
+        plain_grid.clone(),
+        vec![plain_load + 2, plain_load + 3],
+        plain_load,
+    );
+    assert_eq!(again.compute(), want);
+    assert_eq!(again.compute(), want);
+
+    // The client's compute: one future of the same shape.
+    let client = Client::builder().threads(2).build().unwrap();
+    let future = client.compute((&parts, (&load, &grid)));
+    let (p, (l, g)) = future.result().unwrap();
+    assert_eq!(
+        (p, l, g),
+        (vec![41, 42, 43], plain_load, plain_grid.clone())
+    );
+
+    // Persisted in the same shape: later graphs read the held values.
+    let before = loads.load(Ordering::SeqCst);
+    let (held_load, held_grid) = taskweave::persist((&load, &grid));
+    assert_eq!(loads.load(Ordering::SeqCst), before + 1);
+    assert_eq!(held_grid.len(), grid.len());
+    let total = Delayed::value(0u64) + &held_load + &held_grid[2][1];
+    assert_eq!(total.compute(), plain_load + plain_grid[2][1]);
+    assert_eq!(taskweave::compute((&held_grid, &held_load)).0, plain_grid);
+    assert_eq!(
+        loads.load(Ordering::SeqCst),
+        before + 1,
+        "nothing ran again"
+    );
+}
+
+/// A failure in a nested part is the compute's error, naming the failed task, as for
+/// a flat tuple.
+#[test]
+fn a_failure_in_a_nested_part_names_its_task() {
+    let good = Delayed::value(1u64);
+    let bad = delayed(|x: u64| -> u64 { panic!("no value for {x}") })
+        .named("bad_part")
+        .call(7);
+    let error = taskweave::compute_with(Scheduler::Sync, (&good, vec![vec![good.clone(), bad]]))
+        .unwrap_err();
+    assert_eq!(error.task(), "bad_part");
+    assert!(error.message().contains("no value for 7"), "{error}");
+}
+
 mod retries_attribute {
     //! `#[delayed(retries = n)]`: the attribute form of `delayed(f).retries(n)`, for
     //! `delay!` and `graph!` alike (distributed's `test_compute_retries_annotations`).

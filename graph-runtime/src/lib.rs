@@ -24,14 +24,14 @@ pub mod prohibited;
 #[cfg(feature = "hyperqueue")]
 pub mod remote;
 
-#[doc(hidden)]
-pub use dynamic::OutputRead;
 pub use dynamic::{
     compute, compute_with, delayed, info, persist, prepare, tree_reduce, visualize, Arena, Arg,
     ByBits, ByHash, ByNode, Delayed, DelayedFn, FloatKey, Impure, Inspected, IntoArg, LendArg,
-    NoRetries, Output, Outputs, PassArg, Persist, Prepared, Pure, PureKey, Retried, RetryArg,
-    Signature, ToCompute,
+    NoRetries, Output, OutputPart, Outputs, PassArg, Persist, Prepared, Pure, PureKey, Retried,
+    RetryArg, Signature, ToCompute,
 };
+#[doc(hidden)]
+pub use dynamic::{OutputRead, Reads};
 pub use engine::error::TaskError;
 pub use engine::observe::{FutureEvent, Observer, TaskOutcome};
 pub use engine::options::{RunOptions, Scheduler};

@@ -44,8 +44,8 @@ pub(crate) use plan::prepare_any;
 #[cfg(feature = "hyperqueue")]
 pub(crate) use plan::Plan;
 pub use plan::{
-    compute, compute_with, persist, prepare, Output, OutputRead, Outputs, Persist, Prepared,
-    ToCompute,
+    compute, compute_with, persist, prepare, Output, OutputPart, OutputRead, Outputs, Persist,
+    Prepared, Reads, ToCompute,
 };
 
 use crate::engine::dispatch::Flow;

@@ -761,7 +761,10 @@ impl Plan {
 #[must_use = "a prepared graph does nothing until computed: call `.compute()`"]
 pub struct Prepared<V> {
     run: Arc<Storage>,
-    read: fn(&Arena, &[OutputRead]) -> V,
+    read: fn(&mut Reads<'_>) -> V,
+    /// The lengths of the slices nested in the outputs (see [`OutputPart`]): empty
+    /// unless a tuple holds a slice.
+    lengths: Box<[u32]>,
 }
 
 /// What a run of a plan works in: shared with the run, so that a compute can return
@@ -929,11 +932,13 @@ fn wait_for(end: &End, short: bool) -> Option<Result<(), Ended>> {
 }
 
 impl<V> Prepared<V> {
-    /// `plan` with fresh slots, its outputs read by `read`.
-    fn of(plan: Plan, read: fn(&Arena, &[OutputRead]) -> V) -> Self {
+    /// `plan` with fresh slots, its outputs read by `read` (with the lengths of the
+    /// slices nested in them).
+    fn of(plan: Plan, read: fn(&mut Reads<'_>) -> V, lengths: Vec<u32>) -> Self {
         Prepared {
             run: Storage::new(Arc::new(plan)),
             read,
+            lengths: lengths.into_boxed_slice(),
         }
     }
 
@@ -958,19 +963,25 @@ impl<V> Prepared<V> {
         };
         let run = &guard.prepared.run;
         let read = guard.prepared.read;
+        let lengths = &guard.prepared.lengths;
         let ran = run.run(options).and_then(|()| {
             // A value requested more than once is cloned here, after the run: its
             // `Clone`'s panic is that node's error, as it would be in a reader's task.
-            panic::catch_unwind(AssertUnwindSafe(|| read(&run.slots, &run.plan.outputs))).map_err(
-                |payload| match payload.downcast::<CloneFailed>() {
+            let mut reads = Reads {
+                slots: &run.slots,
+                outputs: run.plan.outputs.iter(),
+                lengths: lengths.iter(),
+            };
+            panic::catch_unwind(AssertUnwindSafe(|| read(&mut reads))).map_err(|payload| {
+                match payload.downcast::<CloneFailed>() {
                     Ok(failed) => {
                         let info = &run.plan.table().nodes()[failed.index as usize];
                         TaskError::from_panic(info.name(), info.call_site(), failed.payload)
                     }
                     // Not a clone's: the guard resets the slots.
                     Err(other) => panic::resume_unwind(other),
-                },
-            )
+                }
+            })
         });
         match ran {
             Ok(values) => {
@@ -1043,11 +1054,18 @@ pub fn prepare<O: Outputs>(outputs: O) -> Prepared<O::Values> {
 pub(crate) fn prepare_any<O: ToCompute>(outputs: O) -> Prepared<O::Values> {
     // The handles collected for the outputs are the ones the plan keeps: no count of
     // each is taken and given back again.
-    Prepared::of(Plan::new(outputs.nodes().nodes.into_vec()), O::read)
+    let lengths = outputs.lengths();
+    Prepared::of(
+        Plan::new(outputs.nodes().nodes.into_vec()),
+        O::read,
+        lengths,
+    )
 }
 
-/// Several values to compute in one run: a tuple of `&Delayed<T>`, or a slice (or
-/// `&Vec`) of `Delayed<T>`. One value alone is `d.compute()`.
+/// Several values to compute in one run: a tuple of 2 to 8 [`OutputPart`]s
+/// (`&Delayed<T>`s, slices, `Vec`s, arrays and tuples of them, nested: Dask's
+/// `compute(a, [b, c])`), a slice (or `&Vec`) of `Delayed<T>`, or `(&a,)`. One value
+/// alone is `d.compute()`.
 ///
 /// The same value may be requested more than once: the same `Delayed` twice, or two
 /// equal calls of a pure function (one node). Each request gets its own value, as in
@@ -1064,8 +1082,14 @@ pub trait Outputs {
     type Values;
     #[doc(hidden)]
     fn nodes(&self) -> Parents;
+    /// The lengths of the slices nested in the outputs, in the order `read` meets
+    /// them (see [`OutputPart`]).
     #[doc(hidden)]
-    fn read(slots: &Arena, outputs: &[OutputRead]) -> Self::Values;
+    fn lengths(&self) -> Vec<u32> {
+        Vec::new()
+    }
+    #[doc(hidden)]
+    fn read(reads: &mut Reads<'_>) -> Self::Values;
     /// The outputs' nodes, borrowed, where they lie side by side (a slice's): a
     /// `compute` lays them out without taking a handle of each.
     #[doc(hidden)]
@@ -1092,6 +1116,48 @@ impl std::fmt::Debug for Lent<'_> {
 pub struct OutputRead {
     index: u32,
     last: bool,
+}
+
+/// The values of a run that has ended, read in the order they were requested: the
+/// slots, the requests, and the lengths of the slices nested in the outputs.
+#[doc(hidden)]
+pub struct Reads<'a> {
+    slots: &'a Arena,
+    outputs: std::slice::Iter<'a, OutputRead>,
+    lengths: std::slice::Iter<'a, u32>,
+}
+
+impl Reads<'_> {
+    /// The next request's request.
+    fn request(&mut self) -> OutputRead {
+        match self.outputs.next() {
+            Some(&output) => output,
+            // The plan has one request per node the outputs gave, in their order.
+            None => panic!("taskweave: bug: more outputs read than requested"),
+        }
+    }
+
+    /// The next request's value: a clone, or the value itself at its last request.
+    fn next<T: Clone + 'static>(&mut self) -> T {
+        let output = self.request();
+        read_output(self.slots, output)
+    }
+
+    /// The next nested slice's length.
+    fn length(&mut self) -> usize {
+        match self.lengths.next() {
+            Some(&length) => length as usize,
+            None => panic!("taskweave: bug: a slice of outputs without its length"),
+        }
+    }
+}
+
+impl std::fmt::Debug for Reads<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reads")
+            .field("left", &self.outputs.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A value computed together with others (`compute((&a, &b))`, `compute(&parts)`):
@@ -1165,7 +1231,9 @@ pub trait ToCompute {
     #[doc(hidden)]
     fn nodes(&self) -> Parents;
     #[doc(hidden)]
-    fn read(slots: &Arena, outputs: &[OutputRead]) -> Self::Values;
+    fn lengths(&self) -> Vec<u32>;
+    #[doc(hidden)]
+    fn read(reads: &mut Reads<'_>) -> Self::Values;
 }
 
 impl<O: Outputs> ToCompute for O {
@@ -1173,8 +1241,11 @@ impl<O: Outputs> ToCompute for O {
     fn nodes(&self) -> Parents {
         Outputs::nodes(self)
     }
-    fn read(slots: &Arena, outputs: &[OutputRead]) -> Self::Values {
-        O::read(slots, outputs)
+    fn lengths(&self) -> Vec<u32> {
+        Outputs::lengths(self)
+    }
+    fn read(reads: &mut Reads<'_>) -> Self::Values {
+        O::read(reads)
     }
 }
 
@@ -1186,8 +1257,12 @@ impl<A: Send + Sync + 'static> ToCompute for &Delayed<A> {
         parents.nodes.push(self.node.clone());
         parents
     }
-    fn read(slots: &Arena, outputs: &[OutputRead]) -> Self::Values {
-        take_output::<A>(slots, outputs[0])
+    fn lengths(&self) -> Vec<u32> {
+        Vec::new()
+    }
+    fn read(reads: &mut Reads<'_>) -> Self::Values {
+        let output = reads.request();
+        take_output::<A>(reads.slots, output)
     }
 }
 
@@ -1209,37 +1284,209 @@ impl<A: Send + Sync + 'static> Outputs for (&Delayed<A>,) {
         parents.nodes.push(self.0.node.clone());
         parents
     }
-    fn read(slots: &Arena, outputs: &[OutputRead]) -> Self::Values {
-        (take_output::<A>(slots, outputs[0]),)
+    fn read(reads: &mut Reads<'_>) -> Self::Values {
+        let output = reads.request();
+        (take_output::<A>(reads.slots, output),)
     }
     fn lend(&self) -> Option<Lent<'_>> {
         Some(Lent(std::slice::from_ref(&self.0.node)))
     }
 }
 
+/// One part of a tuple of values computed together (Dask's `compute(a, [b, c], (d,
+/// [e]))`): a `&Delayed<T>` (its value), a slice, `Vec` or array of parts (their values
+/// in a `Vec` or array), or a tuple of 2 to 8 parts, nested as deep as wanted:
+/// `let (total, parts) = taskweave::compute((&total, &parts));`. What the parts share
+/// runs once, and a node requested in several places gets a clone in each but the last,
+/// so every value must be [`Output`] (`Clone`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be one of several values computed together",
+    label = "not a `&Delayed`, a slice, `Vec` or array of them, nor a tuple of those",
+    note = "a tuple of values to compute holds `&Delayed`s, slices or `Vec`s of `Delayed`s, and tuples of those: `compute((&a, &parts, (&b, &c)))`",
+    note = "a value that is already there needs no compute: keep it beside the result, or make it a node with `Delayed::value(v)`"
+)]
+pub trait OutputPart {
+    /// The part's value(s), in the part's shape.
+    type Value;
+    /// The part's nodes, as [`persist`] returns them holding their values.
+    type Persisted;
+    /// Pushes the part's nodes, in order.
+    #[doc(hidden)]
+    fn push_nodes(&self, parents: &mut Parents);
+    /// Pushes the lengths of the slices in the part, in the order `read` meets them.
+    #[doc(hidden)]
+    fn push_lengths(&self, lengths: &mut Vec<u32>);
+    /// Reads the part's values after the run.
+    #[doc(hidden)]
+    fn read(reads: &mut Reads<'_>) -> Self::Value;
+    /// The part's nodes holding `values` (see [`persist`]).
+    #[doc(hidden)]
+    fn hold(&self, values: Self::Value) -> Self::Persisted;
+}
+
+impl<T: Output> OutputPart for Delayed<T> {
+    type Value = T;
+    type Persisted = Delayed<T>;
+    fn push_nodes(&self, parents: &mut Parents) {
+        parents.nodes.push(self.node.clone());
+    }
+    fn push_lengths(&self, _: &mut Vec<u32>) {}
+    fn read(reads: &mut Reads<'_>) -> T {
+        reads.next()
+    }
+    fn hold(&self, value: T) -> Delayed<T> {
+        self.holding(value)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<P: OutputPart + ?Sized> OutputPart for &P {
+    type Value = P::Value;
+    type Persisted = P::Persisted;
+    fn push_nodes(&self, parents: &mut Parents) {
+        (**self).push_nodes(parents);
+    }
+    fn push_lengths(&self, lengths: &mut Vec<u32>) {
+        (**self).push_lengths(lengths);
+    }
+    fn read(reads: &mut Reads<'_>) -> P::Value {
+        P::read(reads)
+    }
+    fn hold(&self, values: P::Value) -> P::Persisted {
+        (**self).hold(values)
+    }
+}
+
+impl<P: OutputPart> OutputPart for [P] {
+    type Value = Vec<P::Value>;
+    type Persisted = Vec<P::Persisted>;
+    fn push_nodes(&self, parents: &mut Parents) {
+        for part in self {
+            part.push_nodes(parents);
+        }
+    }
+    fn push_lengths(&self, lengths: &mut Vec<u32>) {
+        // A plan numbers its nodes in `u32`, and so a slice's requests.
+        lengths.push(u32::try_from(self.len()).expect("at most 2^32 outputs in a slice"));
+        for part in self {
+            part.push_lengths(lengths);
+        }
+    }
+    fn read(reads: &mut Reads<'_>) -> Vec<P::Value> {
+        let length = reads.length();
+        (0..length).map(|_| P::read(reads)).collect()
+    }
+    fn hold(&self, values: Vec<P::Value>) -> Vec<P::Persisted> {
+        self.iter().zip(values).map(|(p, v)| p.hold(v)).collect()
+    }
+}
+
+impl<P: OutputPart> OutputPart for Vec<P> {
+    type Value = Vec<P::Value>;
+    type Persisted = Vec<P::Persisted>;
+    fn push_nodes(&self, parents: &mut Parents) {
+        self.as_slice().push_nodes(parents);
+    }
+    fn push_lengths(&self, lengths: &mut Vec<u32>) {
+        self.as_slice().push_lengths(lengths);
+    }
+    fn read(reads: &mut Reads<'_>) -> Vec<P::Value> {
+        <[P]>::read(reads)
+    }
+    fn hold(&self, values: Vec<P::Value>) -> Vec<P::Persisted> {
+        self.as_slice().hold(values)
+    }
+}
+
+impl<P: OutputPart, const N: usize> OutputPart for [P; N] {
+    type Value = [P::Value; N];
+    type Persisted = [P::Persisted; N];
+    fn push_nodes(&self, parents: &mut Parents) {
+        for part in self {
+            part.push_nodes(parents);
+        }
+    }
+    fn push_lengths(&self, lengths: &mut Vec<u32>) {
+        for part in self {
+            part.push_lengths(lengths);
+        }
+    }
+    fn read(reads: &mut Reads<'_>) -> [P::Value; N] {
+        std::array::from_fn(|_| P::read(reads))
+    }
+    fn hold(&self, values: [P::Value; N]) -> [P::Persisted; N] {
+        let mut values = values.into_iter();
+        std::array::from_fn(|i| {
+            let Some(value) = values.next() else {
+                unreachable!("an array of {N} values")
+            };
+            self[i].hold(value)
+        })
+    }
+}
+
+/// Tuples of 2 to 8 parts: as parts nested in a tuple, and as the outputs of a
+/// compute or a persist.
 macro_rules! outputs_tuple {
-    ($($ty:ident $i:tt),*) => {
-        impl<'d, $($ty: Output),*> Outputs for ($(&'d Delayed<$ty>,)*) {
-            type Values = ($($ty,)*);
+    ($($ty:ident $v:ident $i:tt),*) => {
+        impl<$($ty: OutputPart),*> OutputPart for ($($ty,)*) {
+            type Value = ($($ty::Value,)*);
+            type Persisted = ($($ty::Persisted,)*);
+            fn push_nodes(&self, parents: &mut Parents) {
+                $(self.$i.push_nodes(parents);)*
+            }
+            fn push_lengths(&self, lengths: &mut Vec<u32>) {
+                $(self.$i.push_lengths(lengths);)*
+            }
+            fn read(reads: &mut Reads<'_>) -> Self::Value {
+                // In order: a tuple's fields are evaluated left to right.
+                ($($ty::read(reads),)*)
+            }
+            fn hold(&self, ($($v,)*): Self::Value) -> Self::Persisted {
+                ($(self.$i.hold($v),)*)
+            }
+        }
+
+        impl<$($ty: OutputPart),*> Outputs for ($($ty,)*) {
+            type Values = ($($ty::Value,)*);
             fn nodes(&self) -> Parents {
                 let mut parents = Parents::new();
-                $(parents.nodes.push(self.$i.node.clone());)*
+                self.push_nodes(&mut parents);
                 parents
             }
-            fn read(slots: &Arena, outputs: &[OutputRead]) -> Self::Values {
-                ($(read_output::<$ty>(slots, outputs[$i]),)*)
+            fn lengths(&self) -> Vec<u32> {
+                let mut lengths = Vec::new();
+                self.push_lengths(&mut lengths);
+                lengths
+            }
+            fn read(reads: &mut Reads<'_>) -> Self::Values {
+                <Self as OutputPart>::read(reads)
+            }
+        }
+
+        impl<$($ty: OutputPart),*> Persist for ($($ty,)*)
+        where
+            Self: Copy,
+        {
+            type Persisted = ($($ty::Persisted,)*);
+            type Run = Self;
+            fn run(self) -> Self {
+                self
+            }
+            fn hold(self, values: ($($ty::Value,)*)) -> Self::Persisted {
+                OutputPart::hold(&self, values)
             }
         }
     };
 }
 
-outputs_tuple!(A 0, B 1);
-outputs_tuple!(A 0, B 1, C 2);
-outputs_tuple!(A 0, B 1, C 2, D 3);
-outputs_tuple!(A 0, B 1, C 2, D 3, E 4);
-outputs_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
-outputs_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
-outputs_tuple!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+outputs_tuple!(A a 0, B b 1);
+outputs_tuple!(A a 0, B b 1, C c 2);
+outputs_tuple!(A a 0, B b 1, C c 2, D d 3);
+outputs_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4);
+outputs_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4, F f 5);
+outputs_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4, F f 5, G g 6);
+outputs_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4, F f 5, G g 6, H h 7);
 
 impl<T: Output> Outputs for &[Delayed<T>] {
     type Values = Vec<T>;
@@ -1253,9 +1500,11 @@ impl<T: Output> Outputs for &[Delayed<T>] {
     fn lend(&self) -> Option<Lent<'_>> {
         Some(Lent(Delayed::nodes_of(self)))
     }
-    fn read(slots: &Arena, outputs: &[OutputRead]) -> Vec<T> {
-        outputs
-            .iter()
+    fn read(reads: &mut Reads<'_>) -> Vec<T> {
+        let slots = reads.slots;
+        reads
+            .outputs
+            .by_ref()
             .map(|&o| read_output::<T>(slots, o))
             .collect()
     }
@@ -1267,17 +1516,18 @@ impl<T: Output> Outputs for &Vec<Delayed<T>> {
     fn nodes(&self) -> Parents {
         Outputs::nodes(&self.as_slice())
     }
-    fn read(slots: &Arena, outputs: &[OutputRead]) -> Vec<T> {
-        <&[Delayed<T>] as Outputs>::read(slots, outputs)
+    fn read(reads: &mut Reads<'_>) -> Vec<T> {
+        <&[Delayed<T>] as Outputs>::read(reads)
     }
     fn lend(&self) -> Option<Lent<'_>> {
         Some(Lent(Delayed::nodes_of(self)))
     }
 }
 
-/// Values to [`persist`] together: `&Delayed<T>`, a tuple of them, or a slice. Their
-/// values are computed in one run (what they share runs once) and each is returned as
-/// a node holding its value.
+/// Values to [`persist`] together: `&Delayed<T>`, a tuple of [`OutputPart`]s (nested
+/// as [`compute`] takes them), or a slice. Their values are computed in one run (what
+/// they share runs once) and each is returned as a node holding its value, in the
+/// same shape.
 pub trait Persist: Copy {
     /// The held nodes: a `Delayed`, a tuple of them, or a `Vec`.
     type Persisted;
@@ -1312,29 +1562,6 @@ impl<A: Output> Persist for (&Delayed<A>,) {
     }
 }
 
-macro_rules! persist_tuple {
-    ($($ty:ident $v:ident $i:tt),*) => {
-        impl<'d, $($ty: Output),*> Persist for ($(&'d Delayed<$ty>,)*) {
-            type Persisted = ($(Delayed<$ty>,)*);
-            type Run = Self;
-            fn run(self) -> Self {
-                self
-            }
-            fn hold(self, ($($v,)*): ($($ty,)*)) -> Self::Persisted {
-                ($(self.$i.holding($v),)*)
-            }
-        }
-    };
-}
-
-persist_tuple!(A a 0, B b 1);
-persist_tuple!(A a 0, B b 1, C c 2);
-persist_tuple!(A a 0, B b 1, C c 2, D d 3);
-persist_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4);
-persist_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4, F f 5);
-persist_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4, F f 5, G g 6);
-persist_tuple!(A a 0, B b 1, C c 2, D d 3, E e 4, F f 5, G g 6, H h 7);
-
 impl<T: Output> Persist for &[Delayed<T>] {
     type Persisted = Vec<Delayed<T>>;
     type Run = Self;
@@ -1366,7 +1593,9 @@ pub fn persist<P: Persist>(outputs: P) -> P::Persisted {
 }
 
 /// Computes several values in one run on rayon's pool; intermediates they share run
-/// once: `let (s, p) = taskweave::compute((&sum, &peak));`.
+/// once: `let (s, p) = taskweave::compute((&sum, &peak));`. A tuple's parts may be
+/// slices, `Vec`s, arrays and tuples of `Delayed`s, nested, returned in the same shape
+/// (`compute((&total, &parts))` gives `(T, Vec<U>)`; see [`OutputPart`]).
 ///
 /// A value may be requested more than once (`compute((&a, &a))`, or two equal pure
 /// calls): each request returns it, cloned for all but the last, so the outputs of a
@@ -1395,7 +1624,11 @@ pub fn compute_with<O: Outputs>(
     // SAFETY: the plan is dropped before this returns, unless the run still holds it:
     // a run that returned a failure early, while other tasks go on (see `Prepared`),
     // which is then given handles of the outputs here, before they can go.
-    let mut prepared = Prepared::of(unsafe { Plan::borrowing(nodes) }, O::read);
+    let mut prepared = Prepared::of(
+        unsafe { Plan::borrowing(nodes) },
+        O::read,
+        outputs.lengths(),
+    );
     let result = prepared.try_compute_with(options);
     if result.is_err() {
         prepared.run.plan.keep_outputs(|| nodes.to_vec());
