@@ -118,7 +118,10 @@ pub mod __private {
     pub use crate::engine::table::{Label, NodeInfo, Table};
     pub use crate::engine::tree::{run_tree, Tree};
     pub use crate::graph::Graph;
-    pub use crate::prohibited::{read_as_bound, BoundByGraph, GraphCheck, NotAGraph};
+    pub use crate::prohibited::{
+        read_as_bound, BoundByGraph, CapturedMutation, GraphCheck, NodeMutation, NotAGraph,
+        NotAStdMutation,
+    };
     pub use core::ops::ControlFlow;
     pub use core::sync::atomic::AtomicU32;
 

@@ -19,8 +19,15 @@
 //!   [`IterAfterCompute`] and [`UnwrapAfterCompute`];
 //! - `delayed(inc)(1)`, a call of the builder as Dask writes it: see [`UseDotCall`];
 //! - `d.compute()` inside `graph!` on a node whose value is a [`Delayed`] or a
-//!   [`Graph`]: [`GraphCheck`]'s `check`, bounded by [`RunGraphInTask`] (on any other
-//!   value a method so named is the user's, and runs).
+//!   [`Graph`]: [`GraphCheck`]'s `check`, bounded by [`RunGraphInTask`]; on a constant
+//!   of the graph (a captured variable), its `check_captured`, bounded by
+//!   [`RunGraphInGraph`] (on any other value a method so named is the user's, and
+//!   runs);
+//! - `v.pop()` inside `graph!`, its result used, on a node or a captured variable that
+//!   is a standard library collection whose method so named takes `&mut self`:
+//!   [`NodeMutation`]'s and [`CapturedMutation`]'s inherent methods, bounded by
+//!   [`MutateNode`] and [`MutateCaptured`] (on any other type, a method of the user's:
+//!   [`NotAStdMutation`]'s, which pass).
 //!
 //! The impls for [`Infallible`] are there for the message's sake: rustc follows a trait
 //! that an impl's bound needs with the impls of that trait that do exist, and with
@@ -257,8 +264,8 @@ impl SameNameAsBound for BoundByGraph {}
 #[doc(hidden)]
 pub fn read_as_bound<T: SameNameAsBound>(_: &T) {}
 
-/// A node's value that `graph!` calls a method named like `compute` on (`m.compute()`),
-/// for a check that is decided by the value's type: a [`Delayed`] or a [`Graph`] gets
+/// A value that `graph!` calls a method named like `compute` on (`m.compute()`, a
+/// node's or a constant's), for a check that is decided by the value's type: a [`Delayed`] or a [`Graph`] gets
 /// [`RunGraphInTask`]'s message, anything else (a type of the user's with a method so
 /// named) is called as written.
 #[doc(hidden)]
@@ -275,12 +282,30 @@ pub struct GraphCheck<'a, T>(pub &'a T);
 pub trait RunGraphInTask: sealed::Sealed {}
 impl RunGraphInTask for Infallible {} // the type with no values: no graph is run inside a task
 
+/// Never implemented: running a graph that is a constant of `graph!` (a captured
+/// variable, an input), inside the graph.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "this value is a graph: running it inside `graph!` would run it during every run of this graph, from inside it (in a task, it would block a worker while it runs; on a one-thread client, for ever)",
+    label = "a `Delayed` or a `Graph`, run inside `graph!`",
+    note = "call its tasks directly in this graph (they become its nodes), or compute it before this graph and pass its result in as an input"
+)]
+pub trait RunGraphInGraph: sealed::Sealed {}
+impl RunGraphInGraph for Infallible {} // the type with no values: no graph is run inside a graph
+
 impl<T> GraphCheck<'_, Delayed<T>> {
     /// Fails to compile: see [`RunGraphInTask`]. Inherent, so it is chosen before
     /// [`NotAGraph::check`] for a `Delayed`.
     pub fn check(&self)
     where
         T: RunGraphInTask,
+    {
+    }
+
+    /// Fails to compile: see [`RunGraphInGraph`].
+    pub fn check_captured(&self)
+    where
+        T: RunGraphInGraph,
     {
     }
 }
@@ -292,12 +317,141 @@ impl<F, Args> GraphCheck<'_, Graph<F, Args>> {
         F: RunGraphInTask,
     {
     }
+
+    /// Fails to compile: see [`RunGraphInGraph`].
+    pub fn check_captured(&self)
+    where
+        F: RunGraphInGraph,
+    {
+    }
 }
 
-/// The check of [`GraphCheck`] for a value that is not a graph: passes.
+// A captured borrow of a graph (`inner: &Graph<…>`, a parameter of the function around
+// `graph!`) is a graph too: `check_captured` gets the value as written, not dereferenced.
+impl<T> GraphCheck<'_, &Delayed<T>> {
+    /// Fails to compile: see [`RunGraphInGraph`].
+    pub fn check_captured(&self)
+    where
+        T: RunGraphInGraph,
+    {
+    }
+}
+
+impl<F, Args> GraphCheck<'_, &Graph<F, Args>> {
+    /// Fails to compile: see [`RunGraphInGraph`].
+    pub fn check_captured(&self)
+    where
+        F: RunGraphInGraph,
+    {
+    }
+}
+
+/// The checks of [`GraphCheck`] for a value that is not a graph: pass.
 #[doc(hidden)]
 pub trait NotAGraph {
     /// Does nothing.
     fn check(&self) {}
+    /// Does nothing.
+    fn check_captured(&self) {}
 }
 impl<T> NotAGraph for GraphCheck<'_, T> {}
+
+/// A node's value that `graph!` calls a method of a standard library collection on,
+/// named like one that takes `&mut self` (`v.pop()`), with its result used: on one of
+/// those collections the method mutates the node, and the call is [`MutateNode`]'s
+/// message; on any other type a method so named is the user's, and its receiver
+/// decides (a node is read through a binding that is not `mut`).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct NodeMutation<'a, T: ?Sized>(pub &'a T);
+
+/// As [`NodeMutation`], for a variable captured from around the graph
+/// (`config.base.insert(k, a)`): [`MutateCaptured`]'s message.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct CapturedMutation<'a, T: ?Sized>(pub &'a T);
+
+/// Never implemented: a `&mut self` method of a standard library collection on a node.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "this method takes `&mut self`, but its receiver is a task's result, which other tasks may be reading (and that may be shared across threads): a node is never mutated (in Dask the change would be silently lost)",
+    label = "would mutate a task's result",
+    note = "call the method inside a `#[delayed]` function that takes the value by value and returns what you need (the changed value, the method's result, or both as a tuple), and bind its result with `let`"
+)]
+pub trait MutateNode: sealed::Sealed {}
+impl MutateNode for Infallible {} // the type with no values: no node is mutated
+
+/// Never implemented: a `&mut self` method of a standard library collection on a
+/// variable captured by `graph!`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "this method takes `&mut self`, but its receiver is a variable captured by the graph, which every run reads afresh (cloned): a graph never mutates captured variables (the change would be lost, and runs on several threads would share them)",
+    label = "would mutate a captured variable",
+    note = "return what the change needs from the graph (`(a, b)` as its last expression) and make the change after `compute`, or make the changed value in a `#[delayed]` function that takes the variable and returns it"
+)]
+pub trait MutateCaptured: sealed::Sealed {}
+impl MutateCaptured for Infallible {} // the type with no values: no captured variable is mutated
+
+/// The checks of [`NodeMutation`] and [`CapturedMutation`] for a type that is not one of
+/// the standard library's collections below, or a method it does not have: pass (the
+/// receiver's type decides, as for any method).
+#[doc(hidden)]
+pub trait NotAStdMutation {
+    std_mutations!(@fallback push push_str push_back push_front pop pop_back pop_front
+        insert remove swap_remove clear truncate retain retain_mut sort sort_by sort_by_key
+        sort_unstable sort_unstable_by sort_unstable_by_key dedup dedup_by dedup_by_key
+        extend extend_from_slice append drain resize fill get_mut iter_mut as_mut
+        as_mut_slice entry make_ascii_uppercase make_ascii_lowercase);
+}
+impl<T: ?Sized> NotAStdMutation for NodeMutation<'_, T> {}
+impl<T: ?Sized> NotAStdMutation for CapturedMutation<'_, T> {}
+
+/// Per collection, its methods that take `&mut self` among the names `graph!` checks
+/// (the macros' `MUTATORS`): an inherent method of [`NodeMutation`] and of
+/// [`CapturedMutation`] each, chosen before [`NotAStdMutation`]'s, whose bound fails
+/// (rustc's note on it shows the list below, the method's name marked).
+macro_rules! std_mutations {
+    (@fallback $($method:ident)+) => {
+        $(
+            /// Does nothing.
+            fn $method(&self) {}
+        )+
+    };
+    ($([$($g:ident),*] $ty:ty: $($method:ident)+;)+) => {
+        $(
+            impl<'a, $($g),*> NodeMutation<'a, $ty> {
+                $(
+                    /// Fails to compile: see [`MutateNode`].
+                    pub fn $method(&self) where Self: MutateNode {}
+                )+
+            }
+            impl<'a, $($g),*> CapturedMutation<'a, $ty> {
+                $(
+                    /// Fails to compile: see [`MutateCaptured`].
+                    pub fn $method(&self) where Self: MutateCaptured {}
+                )+
+            }
+        )+
+    };
+}
+use std_mutations;
+
+std_mutations! {
+    [T] Vec<T>: push pop insert remove swap_remove clear truncate retain retain_mut sort
+        sort_by sort_by_key sort_unstable sort_unstable_by sort_unstable_by_key dedup
+        dedup_by dedup_by_key extend extend_from_slice append drain resize fill get_mut
+        iter_mut as_mut as_mut_slice;
+    [T] std::collections::VecDeque<T>: push_back push_front pop_back pop_front insert
+        remove clear truncate retain retain_mut extend append drain resize get_mut iter_mut;
+    [] String: push push_str pop insert remove clear truncate retain extend drain
+        make_ascii_uppercase make_ascii_lowercase as_mut;
+    [K, V, S] std::collections::HashMap<K, V, S>: insert remove clear retain extend drain
+        get_mut iter_mut entry;
+    [T, S] std::collections::HashSet<T, S>: insert remove clear retain extend drain;
+    [K, V] std::collections::BTreeMap<K, V>: insert remove clear retain extend append
+        get_mut iter_mut entry;
+    [T] std::collections::BTreeSet<T>: insert remove clear retain extend append;
+    [T] std::collections::BinaryHeap<T>: push pop clear retain extend append drain;
+    [T] std::collections::LinkedList<T>: push_back push_front pop_back pop_front clear
+        extend append iter_mut;
+}

@@ -241,15 +241,6 @@ pub(crate) fn plain_fn_on_constants(func: &str, call: &str) -> String {
     )
 }
 
-/// `.compute()` and friends inside a graph.
-pub(crate) fn compute_in_graph(method: &str) -> String {
-    format!(
-        "`.{method}()` inside `graph!` would run a graph while this one is being built; \
-         call the tasks directly in this graph (they become its nodes), or compute the other \
-         graph first and pass its result in as an input"
-    )
-}
-
 /// A closure capturing a node.
 pub(crate) fn closure_captures(node: &str) -> String {
     format!(

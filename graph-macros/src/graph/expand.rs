@@ -24,8 +24,8 @@ use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 
 use super::forest::{forest, Forest};
-use super::ir::{Graph, Node, Op, Operand, OutPat};
-use super::lower::{is_comparison, runs_a_graph};
+use super::ir::{Graph, Node, Op, Operand, OutPat, PlaceOf};
+use super::lower::{is_comparison, is_mutator, runs_a_graph};
 use crate::names::{attempt_reads, hidden, AttemptReads, Runtime};
 
 struct Expander<'g> {
@@ -879,7 +879,7 @@ impl Expander<'_> {
                 let given = self.given(receiver);
                 // The name as the user bound it: rustc's error is on the receiver, its
                 // help on the user's `let`, as without `graph!`.
-                let bound = place.as_ref().map(|name| {
+                let bound = place.as_ref().map(|(name, _)| {
                     let mut read = name.clone();
                     read.set_span(operand_span(receiver, name.span()));
                     (name.clone(), read)
@@ -906,10 +906,32 @@ impl Expander<'_> {
                     }
                     (None, None) => given.clone(),
                 };
-                let check = match (&bound, &check) {
+                let mut check = match (&bound, &check) {
                     (Some((_, read)), Some(check)) => check(read),
                     _ => TokenStream::new(),
                 };
+                // A standard library collection's method that takes `&mut self`, on a
+                // node or a captured variable: `MutateNode`'s or `MutateCaptured`'s
+                // message, on the method's name; on any other type a method so named
+                // is the user's, and the type decides as above.
+                let first = calls.first().filter(|c| is_mutator(&c.method));
+                if let (Some((_, read)), Some((_, of)), Some(first)) = (&bound, place, first) {
+                    let at = first.method.span();
+                    let private = self.runtime.private_at(at);
+                    let checker = match of {
+                        PlaceOf::Node => Some(quote_spanned!(at=> NodeMutation)),
+                        PlaceOf::Captured => Some(quote_spanned!(at=> CapturedMutation)),
+                        PlaceOf::Other => None,
+                    };
+                    if let Some(checker) = checker {
+                        let method = &first.method;
+                        check.extend(quote_spanned! {at=>
+                            #[allow(unused_imports)]
+                            use #private::NotAStdMutation as _;
+                            #private::#checker(&#read).#method();
+                        });
+                    }
+                }
                 // An argument that names the receiver's binding (`s.count.scale(s.k, a)`
                 // on a captured `s`) is read before the binding hides it.
                 let mut early = Vec::new();

@@ -98,12 +98,15 @@ pub(crate) enum Op {
         receiver: Operand,
         calls: Vec<MethodCall>,
         /// The name at the root of a receiver written as a place (`s`, `s.count`,
-        /// `s[0]`), a node, an input or a captured variable: the task reads it through
-        /// an immutable binding of that name, so that a `&mut self` method is rustc's
-        /// "cannot borrow `s` as mutable", as without `graph!` (it would change the
-        /// task's copy only). A temporary receiver (`inc(x).bump()`) may be changed,
+        /// `s[0]`), a node, an input or a captured variable, and which of them it is:
+        /// the task reads it through an immutable binding of that name, so that a
+        /// `&mut self` method is rustc's "cannot borrow `s` as mutable", as without
+        /// `graph!` (it would change the task's copy only). On a node or a captured
+        /// variable, a method of a standard library collection that takes `&mut self`
+        /// (`v.pop()`, `m.insert(k, v)`) is refused with a message of its own, decided by
+        /// the receiver's type. A temporary receiver (`inc(x).bump()`) may be changed,
         /// as without `graph!`.
-        place: Option<syn::Ident>,
+        place: Option<(syn::Ident, PlaceOf)>,
     },
     Field {
         base: Operand,
@@ -119,6 +122,17 @@ pub(crate) enum Op {
     },
     /// The operand itself (a collection of nodes bound by `let`, a `?` on a value).
     Pass(Operand),
+}
+
+/// What a method's receiver written as a place is rooted at (see `Op::Method`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PlaceOf {
+    /// A node: a task's result, which other tasks may be reading.
+    Node,
+    /// A variable captured from around the graph, which every run reads afresh.
+    Captured,
+    /// An input or a constant `let`.
+    Other,
 }
 
 /// One call of a method chain.

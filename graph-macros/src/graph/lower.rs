@@ -4,15 +4,15 @@
 
 use std::collections::{HashMap, HashSet};
 
-use proc_macro2::{Span, TokenStream, TokenTree};
-use quote::{format_ident, quote, ToTokens};
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::visit::Visit;
 use syn::{BinOp, Expr, Pat, Stmt, UnOp};
 
 use super::check;
-use super::ir::{Graph, MethodCall, Node, Op, Operand, OutPat, Value, ValueId};
+use super::ir::{Graph, MethodCall, Node, Op, Operand, OutPat, PlaceOf, Value, ValueId};
 use super::parse::Input;
 use crate::ctxt::Ctxt;
 use crate::names::{is_associated, is_inert, is_standard, starts_lowercase, tidy};
@@ -81,6 +81,8 @@ struct Lower<'c> {
     /// The file scan is certain that a bare `drop` is the user's (see
     /// [`is_known_plain`](Self::is_known_plain)).
     user_drop: bool,
+    /// Where the expansion finds the runtime, for the checks written into the prelude.
+    runtime: crate::names::Runtime,
 }
 
 /// Lowers a parsed `graph!`. Errors go to `cx`; the graph returned is still complete
@@ -112,6 +114,7 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scope: &InScope) -> Graph {
         macros_defined: HashSet::new(),
         scanned_plain: scope.plain.clone(),
         user_drop: scope.user_drop,
+        runtime: input.runtime.clone(),
     };
     for (ident, _) in &input.inputs {
         lower.bind(ident, Binding::Const(ident.to_token_stream()));
@@ -493,7 +496,7 @@ impl Lower<'_> {
             self.prelude_changes.push(self.graph.prelude.len());
         }
         self.graph.prelude.push(quote! {
-            #[allow(unused_mut, clippy::eq_op, clippy::erasing_op, clippy::identity_op, clippy::neg_multiply)]
+            #[allow(unused_mut, unused_parens, clippy::eq_op, clippy::erasing_op, clippy::identity_op, clippy::neg_multiply)]
             let #pat = #value;
         });
     }
@@ -776,7 +779,7 @@ impl Lower<'_> {
             Expr::Field(f) => {
                 let base = self.expr(&f.base);
                 if !base.reads_nodes() {
-                    return self.constant(expr);
+                    return self.constant_place(expr);
                 }
                 let name = match &f.member {
                     syn::Member::Named(i) => i.to_string(),
@@ -795,7 +798,7 @@ impl Lower<'_> {
                 let base = self.expr(&i.expr);
                 let index = self.expr(&i.index);
                 if !base.reads_nodes() && !index.reads_nodes() {
-                    return self.constant(expr);
+                    return self.constant_place(expr);
                 }
                 if let Expr::Range(range) = strip(&i.index) {
                     let node = tidy(&i.expr.to_token_stream());
@@ -961,6 +964,30 @@ impl Lower<'_> {
         Operand::Temp(self.substitute(expr))
     }
 
+    /// A constant field or index (`cfg.base`, `cfg.names[0]`): one of a captured
+    /// variable is read in place, as the variable is ([`Operand::Const`]: lent, or
+    /// cloned when taken by value), since every run of the graph reads it again; moved
+    /// out, as a temporary is, it made the graph a closure that runs once (rustc's
+    /// E0525 on the whole graph). Any other (of an input, of a constant `let`) is a
+    /// temporary, as in sequential code. In parentheses, since a `let` of it stands for
+    /// it in constant code: `let f = cfg.f; f(1)` calls `(cfg.f)(1)`, not a method `f`.
+    fn constant_place(&mut self, expr: &Expr) -> Operand {
+        match place_root(expr) {
+            Some(root) if self.is_captured(root) => {
+                let mut place = Group::new(Delimiter::Parenthesis, self.substitute(expr));
+                place.set_span(expr.span());
+                Operand::Const(place.into_token_stream())
+            }
+            _ => self.constant(expr),
+        }
+    }
+
+    /// Whether `ident`, read here, is a variable captured from around the graph (see
+    /// `path`).
+    fn is_captured(&self, ident: &syn::Ident) -> bool {
+        self.bound(&ident.to_string()).is_none() && starts_lowercase(ident)
+    }
+
     fn path(&mut self, p: &syn::ExprPath) -> Operand {
         if let (None, Some(ident)) = (&p.qself, p.path.get_ident()) {
             return match self.resolve(ident) {
@@ -983,7 +1010,7 @@ impl Lower<'_> {
                 Some(Binding::Literal(tokens)) => Operand::Temp(tokens.clone()),
                 // A lowercase name is a captured variable: read in place. Anything else
                 // (`None`, `MAX`, a unit struct) is a constant expression.
-                None if starts_lowercase(ident) => Operand::Const(ident.to_token_stream()),
+                None if self.is_captured(ident) => Operand::Const(ident.to_token_stream()),
                 None => Operand::Temp(ident.to_token_stream()),
             };
         }
@@ -1089,16 +1116,13 @@ impl Lower<'_> {
 
     fn method_call(&mut self, expr: &Expr, m: &syn::ExprMethodCall) -> Operand {
         let method = m.method.to_string();
-        // On a node, the value's type decides (see `Op::Method`).
-        if runs_a_graph(&m.method) && !self.uses_nodes(&m.receiver) {
-            self.cx
-                .error_at(&m.method, check::compute_in_graph(&method));
-            return Operand::Temp(quote!(()));
-        }
         let before = self.graph.nodes.len();
         let receiver = self.expr(&m.receiver);
         let args: Vec<_> = m.args.iter().map(|a| self.expr(a)).collect();
         if !receiver.reads_nodes() && !args.iter().any(Operand::reads_nodes) {
+            if runs_a_graph(&m.method) {
+                self.check_not_a_graph(m);
+            }
             return self.constant(expr);
         }
         let call = MethodCall {
@@ -1131,14 +1155,37 @@ impl Lower<'_> {
         )
     }
 
+    /// A constant call of a method named like taskweave's `compute` (`cfg.compute()`,
+    /// `inner.compute(x)`): the receiver's type decides, as on a node (see
+    /// `Op::Method`). A check that never runs goes into the prelude, in program order
+    /// (the receiver may read constants bound just before): on a `Delayed` or a `Graph`
+    /// it is `RunGraphInGraph`'s message, on the method's name; on anything else it
+    /// compiles to nothing, and the call runs as written. Its branch diverges, so what
+    /// the receiver moves is not moved for the code after it.
+    fn check_not_a_graph(&mut self, m: &syn::ExprMethodCall) {
+        let receiver = self.substitute(&m.receiver);
+        let at = m.method.span();
+        let private = self.runtime.private_at(at);
+        self.graph.prelude.push(quote_spanned! {at=>
+            #[allow(unused_imports, unreachable_code, clippy::all)]
+            if false {
+                use #private::NotAGraph as _;
+                #private::GraphCheck(&(#receiver)).check_captured();
+                ::core::unreachable!()
+            }
+        });
+    }
+
     /// The name a method's receiver rooted at `root` is read through (see
     /// [`Op::Method`]'s `place`): the graph's own binding, or a captured variable (read
     /// afresh on every run: a `&mut self` method would change the copy only). Not
     /// `self`, which no `let` can bind.
-    fn place_name(&self, root: &syn::Ident) -> Option<syn::Ident> {
+    fn place_name(&self, root: &syn::Ident) -> Option<(syn::Ident, PlaceOf)> {
         match self.bound(&root.to_string()) {
-            Some((_, bound)) => Some(bound.clone()),
-            None => (starts_lowercase(root) && root != "self").then(|| root.clone()),
+            Some((Binding::Node(_), bound)) => Some((bound.clone(), PlaceOf::Node)),
+            Some((_, bound)) => Some((bound.clone(), PlaceOf::Other)),
+            None => (starts_lowercase(root) && root != "self")
+                .then(|| (root.clone(), PlaceOf::Captured)),
         }
     }
 
@@ -1788,9 +1835,9 @@ fn path_text(path: &syn::Path) -> String {
     path.to_token_stream().to_string().replace(' ', "")
 }
 
-/// Methods of taskweave's that run a graph (of a `Delayed`, a `Graph`). On a captured
-/// value (`inner.compute(x)`), an error by name; on a node, whose value may be of the
-/// user's type (`model.compute(2)`), the type decides (see `Op::Method`).
+/// Methods of taskweave's that run a graph (of a `Delayed`, a `Graph`). Called on a
+/// value that may be the user's (`model.compute(2)`, `cfg.compute()`), the value's type
+/// decides whether it is one (see `Op::Method` and `Lower::check_not_a_graph`).
 pub(crate) fn runs_a_graph(method: &syn::Ident) -> bool {
     matches!(
         method.to_string().as_str(),
@@ -1807,47 +1854,50 @@ pub(crate) fn runs_a_graph(method: &syn::Ident) -> bool {
 /// Methods of the standard library's collections and strings that take `&mut self`
 /// and have no by-value namesake there (so not `take`, `replace`, `rotate_left`,
 /// `reverse`…). A method that is not listed and is called on a node for its effect is
-/// caught by `statement`.
-fn is_mutator(method: &syn::Ident) -> bool {
-    matches!(
-        method.to_string().as_str(),
-        "push"
-            | "push_str"
-            | "push_back"
-            | "push_front"
-            | "pop"
-            | "pop_back"
-            | "pop_front"
-            | "insert"
-            | "remove"
-            | "swap_remove"
-            | "clear"
-            | "truncate"
-            | "retain"
-            | "retain_mut"
-            | "sort"
-            | "sort_by"
-            | "sort_by_key"
-            | "sort_unstable"
-            | "sort_unstable_by"
-            | "sort_unstable_by_key"
-            | "dedup"
-            | "dedup_by"
-            | "dedup_by_key"
-            | "extend"
-            | "extend_from_slice"
-            | "append"
-            | "drain"
-            | "resize"
-            | "fill"
-            | "get_mut"
-            | "iter_mut"
-            | "as_mut"
-            | "as_mut_slice"
-            | "entry"
-            | "make_ascii_uppercase"
-            | "make_ascii_lowercase"
-    )
+/// caught by `statement`. The runtime's `NotAStdMutation` has a method of each name
+/// (the check of `Op::Method` calls it; a test of this crate compares the two lists).
+pub(crate) const MUTATORS: &[&str] = &[
+    "push",
+    "push_str",
+    "push_back",
+    "push_front",
+    "pop",
+    "pop_back",
+    "pop_front",
+    "insert",
+    "remove",
+    "swap_remove",
+    "clear",
+    "truncate",
+    "retain",
+    "retain_mut",
+    "sort",
+    "sort_by",
+    "sort_by_key",
+    "sort_unstable",
+    "sort_unstable_by",
+    "sort_unstable_by_key",
+    "dedup",
+    "dedup_by",
+    "dedup_by_key",
+    "extend",
+    "extend_from_slice",
+    "append",
+    "drain",
+    "resize",
+    "fill",
+    "get_mut",
+    "iter_mut",
+    "as_mut",
+    "as_mut_slice",
+    "entry",
+    "make_ascii_uppercase",
+    "make_ascii_lowercase",
+];
+
+/// Whether `method` is one of [`MUTATORS`].
+pub(crate) fn is_mutator(method: &syn::Ident) -> bool {
+    MUTATORS.iter().any(|m| method == m)
 }
 
 /// Finds the first `return`, or `break`/`continue` outside of a loop of its own, in
@@ -2184,4 +2234,24 @@ fn unsupported_pattern(pat: &Pat) -> String {
         _ => "",
     };
     format!("only names, `_` and tuples of them can be bound inside `graph!`{instead}")
+}
+
+#[cfg(test)]
+mod tests {
+    /// The runtime's `NotAStdMutation` has one method per name of [`super::MUTATORS`],
+    /// and no other: `graph!` calls the one named like the method it checks.
+    #[test]
+    fn the_runtimes_fallback_names_every_mutator() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../graph-runtime/src/prohibited.rs");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let start = text
+            .find("std_mutations!(@fallback")
+            .expect("the fallback's list");
+        let list = &text[start + "std_mutations!(@fallback".len()..];
+        let list = &list[..list.find(')').expect("the list's end")];
+        let fallback: Vec<&str> = list.split_whitespace().collect();
+        assert_eq!(fallback, super::MUTATORS);
+    }
 }

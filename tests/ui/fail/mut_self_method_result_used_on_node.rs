@@ -1,6 +1,8 @@
-// A standard library `&mut self` method (`Vec::pop`) on a node, its result used: lowered
-// like any method, the node read through a binding that is not `mut`, so the receiver's
-// type decides: rustc's "cannot borrow as mutable" (a `&self` method so named compiles).
+// A standard library `&mut self` method (`Vec::pop`) on a node, its result used: the
+// receiver's type decides, and on a standard library collection the method mutates the
+// node: `MutateNode`'s message on the method's name (a `&self` method so named, of a
+// type of the user's, compiles). It was rustc's "cannot borrow `v` as mutable", whose
+// help, `let mut v`, led to "`mut mut v`".
 use taskweave::prelude::*;
 
 #[delayed]
