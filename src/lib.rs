@@ -48,6 +48,9 @@
 //! `default-features = false` builds the engine alone (rayon and crossbeam-deque).
 
 pub use graph_macros::{delay, delayed, graph};
+/// The function of a [`TaskBuilder::fallible`] task; named only when writing the
+/// builder's full type.
+pub use graph_runtime::Fallible;
 pub use graph_runtime::{
     as_completed, cancelled, compute, compute_with, delayed, get_client, persist, prepare,
     tree_reduce, wait, AsCompleted, Client, ClientBuilder, ClientError, CycleLink, CycleStep,

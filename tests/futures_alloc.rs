@@ -80,11 +80,24 @@ fn a_submitted_task_allocates_once_for_its_job_state_and_result() {
         client.gather(&futures).unwrap().into_iter().sum()
     });
 
-    eprintln!("allocations per task: chain {chain:.3}, fan-in {fan_in:.3}, map {map:.3}");
+    // A fallible task that succeeds costs what any task does.
+    let fallible_map = per_task(N, || {
+        let futures = client
+            .task(|x: u64| Ok::<u64, String>(inc(x)))
+            .fallible()
+            .map(0..N as u64);
+        client.gather(&futures).unwrap().into_iter().sum()
+    });
+
+    eprintln!(
+        "allocations per task: chain {chain:.3}, fan-in {fan_in:.3}, map {map:.3}, \
+         fallible map {fallible_map:.3}"
+    );
     for (shape, per, most) in [
         ("chain", chain, PER_TASK),
         ("fan-in", fan_in, PER_TASK),
         ("map", map, PER_MAPPED_TASK),
+        ("fallible map", fallible_map, PER_MAPPED_TASK),
     ] {
         assert!(
             per <= most,

@@ -7,13 +7,17 @@ use std::backtrace::{Backtrace, BacktraceStatus};
 use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Mutex, Once};
 
-/// A task that panicked, named with its call site.
+/// A task that panicked (or, for a fallible future's task, returned `Err`), named with
+/// its call site.
 ///
 /// `compute` resumes the panic with this error's message; `try_compute` returns it.
 pub struct TaskError {
     task: String,
     call_site: String,
     message: String,
+    /// Whether the task returned its error (a fallible future's `Err`) rather than
+    /// panicking: only what `Display` says differs.
+    returned: bool,
     /// In a `Mutex` so that the error is `Sync` (futures share it between readers).
     payload: Mutex<Option<Box<dyn Any + Send>>>,
     /// Where the task panicked, when the environment asks for backtraces.
@@ -22,20 +26,42 @@ pub struct TaskError {
 
 impl TaskError {
     /// An error for `task`, written at `call_site`, that panicked with `payload`.
+    /// The `Err` a fallible future's task returned, carried out as its payload,
+    /// makes the error of that `Err`: its `Display` the message, the error itself the
+    /// payload.
     pub fn from_panic(task: &str, call_site: &str, payload: Box<dyn Any + Send>) -> Self {
+        let payload = match payload.downcast::<Returned>() {
+            Ok(returned) => return TaskError::from_returned(task, call_site, *returned),
+            Err(payload) => payload,
+        };
         TaskError {
             task: task.to_owned(),
             call_site: call_site.to_owned(),
             message: panic_message(&*payload),
+            returned: false,
             payload: Mutex::new(Some(payload)),
             backtrace: take_backtrace(),
+        }
+    }
+
+    /// The error of a task that returned `Err` (see [`Returned`]).
+    #[cold]
+    fn from_returned(task: &str, call_site: &str, returned: Returned) -> Self {
+        TaskError {
+            task: task.to_owned(),
+            call_site: call_site.to_owned(),
+            message: returned.message,
+            returned: true,
+            payload: Mutex::new(Some(returned.error)),
+            backtrace: returned.backtrace.map(Arc::new),
         }
     }
 
     /// Where the task panicked (Dask's `future.traceback()`), when backtraces are
     /// enabled in the environment (`RUST_BACKTRACE=1` or `RUST_LIB_BACKTRACE=1`, read once,
     /// before the first task ran): then taskweave keeps each task panic's backtrace,
-    /// through a panic hook that still calls the one before it. `None` otherwise.
+    /// through a panic hook that still calls the one before it (for a fallible future's
+    /// task that returned `Err`: where it returned). `None` otherwise.
     pub fn backtrace(&self) -> Option<&Arc<Backtrace>> {
         self.backtrace.as_ref()
     }
@@ -50,14 +76,17 @@ impl TaskError {
         &self.call_site
     }
 
-    /// The panic message (or a description of a non-string panic payload).
+    /// The panic message (or a description of a non-string panic payload); for a
+    /// fallible future's task that returned `Err(e)`, `e`'s `Display`.
     pub fn message(&self) -> &str {
         &self.message
     }
 
     /// A copy of the task's panic payload if it is a `T` (a task that panicked with
-    /// `std::panic::panic_any(MyError { .. })`): its typed error, as Dask's `except
-    /// MyError as e:` catches the task's own exception. Readable through the shared
+    /// `std::panic::panic_any(MyError { .. })`, or a fallible future's task that
+    /// returned `Err(MyError { .. })`, see
+    /// [`TaskBuilder::fallible`](crate::TaskBuilder::fallible)): its typed error, as
+    /// Dask's `except MyError as e:` catches the task's own exception. Readable through the shared
     /// error of a future (`FutureError::Task`), where [`into_panic`](Self::into_panic),
     /// which takes the error, is not. `None` for a payload of another type, or for an
     /// error kept without its payload.
@@ -82,6 +111,7 @@ impl TaskError {
             task: self.task.clone(),
             call_site: self.call_site.clone(),
             message: self.message.clone(),
+            returned: self.returned,
             payload: Mutex::new(None),
             backtrace: self.backtrace.clone(),
         }
@@ -107,6 +137,34 @@ impl Drop for TaskError {
         if let Some(payload) = self.payload.get_mut().recover().take() {
             drop_payload(payload);
         }
+    }
+}
+
+/// An `Err` returned by a fallible task (a future's, see `TaskBuilder::fallible`),
+/// carried out of the task as an unwinding payload (`resume_unwind`: no panic hook
+/// runs, nothing is printed), so that it takes a panic's path (retries, the error
+/// of the future and of its dependents) and becomes its [`TaskError`] there.
+pub(crate) struct Returned {
+    /// The error's `Display`.
+    message: String,
+    /// The error itself, for [`TaskError::payload`].
+    error: Box<dyn Any + Send>,
+    /// Where it was returned, when the environment asks for backtraces.
+    backtrace: Option<Backtrace>,
+}
+
+impl Returned {
+    /// Unwinds with `error` as the running task's error.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn unwind<E: fmt::Display + Send + 'static>(error: E) -> ! {
+        let backtrace = Backtrace::capture();
+        let returned = Returned {
+            message: error.to_string(),
+            error: Box::new(error),
+            backtrace: (backtrace.status() == BacktraceStatus::Captured).then_some(backtrace),
+        };
+        std::panic::resume_unwind(Box::new(returned))
     }
 }
 
@@ -195,6 +253,7 @@ fn keep_failure(table: usize, error: TaskError) -> TaskError {
         task: String::new(),
         call_site: String::new(),
         message: String::new(),
+        returned: false,
         payload: Mutex::new(None),
         backtrace: None,
     })
@@ -287,9 +346,10 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ended = if self.returned { "failed" } else { "panicked" };
         write!(
             f,
-            "task `{}` at {} panicked: {}",
+            "task `{}` at {} {ended}: {}",
             self.task, self.call_site, self.message
         )
     }

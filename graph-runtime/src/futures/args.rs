@@ -15,6 +15,47 @@ pub trait TaskFn<Args>: Send + Sync + 'static {
     fn call(&self, args: Args) -> Self::Output;
 }
 
+/// A task function whose `Err` is the task's error: made by
+/// [`TaskBuilder::fallible`](crate::TaskBuilder::fallible) from a function returning
+/// `Result<T, E>`, it is a function returning `T`, and a call that returns `Err(e)`
+/// ends its task in error as a panic would, with `e` as the error's payload and its
+/// `Display` as the message.
+#[repr(transparent)]
+pub struct Fallible<F>(F);
+
+impl<V, F, T, E> TaskFn<V> for Fallible<F>
+where
+    F: TaskFn<V, Output = Result<T, E>>,
+    T: Send + Sync + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    type Output = T;
+    #[inline]
+    fn call(&self, args: V) -> T {
+        match self.0.call(args) {
+            Ok(value) => value,
+            // Out of the task the way a panic goes, to end it in error there.
+            Err(error) => crate::engine::error::Returned::unwind(error),
+        }
+    }
+}
+
+impl<F> Fallible<F> {
+    /// The same function, fallible, in the same allocation.
+    pub(super) fn of(f: Arc<F>) -> Arc<Fallible<F>> {
+        // SAFETY: `Fallible<F>` is `repr(transparent)` over `F`, so it has the size and
+        // alignment of `F`, which is what `Arc::from_raw` requires of a pointer from
+        // `Arc::<F>::into_raw`.
+        unsafe { Arc::from_raw(Arc::into_raw(f).cast::<Fallible<F>>()) }
+    }
+}
+
+impl<F> std::fmt::Debug for Fallible<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fallible").finish_non_exhaustive()
+    }
+}
+
 /// The futures a task waits for, collected from its arguments.
 #[derive(Default)]
 pub struct Dependencies(pub(crate) InlineList<Arc<dyn HasCore>>);

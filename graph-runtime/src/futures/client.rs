@@ -424,7 +424,7 @@ impl Client {
         TaskBuilder {
             client: self.clone(),
             f: Arc::new(f),
-            name: None,
+            name: default_name::<F>(),
             retries: 0,
             priority: 0,
             location: Location::caller(),
@@ -539,7 +539,7 @@ impl Client {
         TaskBuilder {
             client: self.clone(),
             f: Arc::new(run),
-            name: Some(Arc::from(name)),
+            name: TaskName::Shared(Arc::from(name)),
             retries: 0,
             priority: 0,
             location: Location::caller(),

@@ -8,7 +8,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use super::args::{KeptArgs, SubmitArgs, TaskFn};
+use super::args::{Fallible, KeptArgs, SubmitArgs, TaskFn};
 use super::client::{Client, Inner, JobClient};
 use super::error::FutureError;
 use super::future::{Future, Status};
@@ -126,7 +126,8 @@ pub(super) mod continuation {
 pub struct TaskBuilder<F> {
     pub(super) client: Client,
     pub(super) f: Arc<F>,
-    pub(super) name: Option<Arc<str>>,
+    /// Given with `named`, or the function's own (looked up once, for every task).
+    pub(super) name: TaskName,
     pub(super) retries: u32,
     pub(super) priority: i32,
     pub(super) location: &'static std::panic::Location<'static>,
@@ -137,11 +138,55 @@ pub struct TaskBuilder<F> {
 impl<F> TaskBuilder<F> {
     /// Names the task (default: the function's name).
     pub fn named(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(Arc::from(name.into()));
+        self.name = TaskName::Shared(Arc::from(name.into()));
         self
     }
 
-    /// Runs a panicking task again, up to `retries` more times.
+    /// Makes a function returning `Result<T, E>` a task whose `Err` is an error, as
+    /// Dask's `raise` in a task is: its future is a `Future<T>`, and `Err(e)` ends the
+    /// task in error exactly as a panic would. It is retried ([`retries`](Self::retries)),
+    /// its future's [`status`](Future::status) is [`Status::Error`], its dependents fail
+    /// with its error (naming it), [`wait`](crate::wait) with
+    /// [`WaitMode::FirstException`](crate::WaitMode::FirstException) stops at it,
+    /// [`Future::exception`] returns it, and observers see a failure. The error is a
+    /// [`TaskError`] whose [`message`](TaskError::message) is `e`'s `Display` and whose
+    /// [`payload`](TaskError::payload)`::<E>()` is `e` itself (for an `E: Clone`);
+    /// its [`backtrace`](TaskError::backtrace) is where the task returned, when
+    /// backtraces are enabled. Without `fallible`, a task returning `Result` finishes
+    /// with it as its value, `Err` or not. `E` must be `Send + Sync + 'static`, as any
+    /// task's result.
+    ///
+    /// ```
+    /// use graph_runtime::{Client, FutureError, Status};
+    ///
+    /// let client = Client::builder().threads(2).build()?;
+    /// let parse = client.task(|s: String| s.parse::<i64>()).fallible();
+    /// let good = parse.submit(("42".to_string(),));
+    /// let bad = parse.submit(("x".to_string(),));
+    /// assert_eq!(good.result()?, 42);
+    /// let Err(FutureError::Task(error)) = bad.result() else { unreachable!() };
+    /// assert_eq!(bad.status(), Status::Error);
+    /// assert_eq!(error.message(), "invalid digit found in string");
+    /// assert!(error.payload::<std::num::ParseIntError>().is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// A success costs what any task's does: no allocation, no check beyond the
+    /// `match` on the `Result`.
+    pub fn fallible(self) -> TaskBuilder<Fallible<F>> {
+        TaskBuilder {
+            client: self.client,
+            f: Fallible::of(self.f),
+            name: self.name,
+            retries: self.retries,
+            priority: self.priority,
+            location: self.location,
+            kind: self.kind,
+        }
+    }
+
+    /// Runs a panicking task (or a [`fallible`](Self::fallible) one that returned
+    /// `Err`) again, up to `retries` more times.
     pub fn retries(mut self, retries: u32) -> Self {
         self.retries = retries;
         self
@@ -213,10 +258,6 @@ impl<F> TaskBuilder<F> {
         F: TaskFn<V>,
         A: SubmitArgs<V>,
     {
-        let name = match &self.name {
-            Some(name) => TaskName::Shared(name.clone()),
-            None => TaskName::Static(short_type_name::<F>()),
-        };
         let options = JobOptions {
             retries: self.retries,
             priority: self.priority,
@@ -226,7 +267,7 @@ impl<F> TaskBuilder<F> {
         submit_job(
             self.client.inner(),
             Fun::Shared(self.f.clone()),
-            name,
+            self.name.clone(),
             options,
             args,
             ready,
@@ -942,7 +983,7 @@ where
 impl<F> std::fmt::Debug for TaskBuilder<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskBuilder")
-            .field("name", &self.name)
+            .field("name", &&*self.name)
             .field("retries", &self.retries)
             .field("priority", &self.priority)
             .finish_non_exhaustive()
