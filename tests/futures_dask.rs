@@ -262,3 +262,55 @@ fn a_fallible_tasks_err_fails_as_its_panic_would() {
         assert!(returned_error.to_string().contains(" failed: "));
     });
 }
+
+// ---- gather(errors="skip") ------------------------------------------------------
+
+fn boom(x: i64) -> i64 {
+    panic!("boom {x}")
+}
+
+/// Dask (distributed 2026.8.0, run): `g` finished (1), `b` erred, `s` cancelled, `dep`
+/// erred through `b`: `client.gather([g, b, s, dep, g], errors="skip")` is `[1, 1]`;
+/// the default (`errors="raise"`) raises `b`'s error.
+#[test]
+fn gather_skip_leaves_out_erred_and_cancelled_futures() {
+    watchdog::within(LIMIT, "gather skip", || {
+        let client = client(2);
+        let g = client.submit(|| 1i64, ());
+        let b = client.submit(boom, (2,));
+        let (_open, rx) = mpsc::channel::<()>();
+        let s = client.submit(gate, (Arc::new(Mutex::new(rx)),));
+        s.cancel();
+        let dep = client.submit(inc, (&b,));
+        let failed = client.task(div).fallible().submit((1, 0));
+        let all = [g.clone(), b.clone(), s, dep, failed, g];
+        assert_eq!(client.gather_skip(&all).unwrap(), [1, 1]);
+        let error = task_error(client.gather(&all));
+        assert_eq!(error.message(), "boom 2");
+        assert!(client.gather_skip::<i64>(&[]).unwrap().is_empty());
+    });
+}
+
+/// A wait that fails itself is no future's end: `gather_skip` inside a task over its
+/// own future fails as `gather` does, rather than skipping it and returning.
+#[test]
+fn gather_skip_returns_a_failed_wait() {
+    watchdog::within(LIMIT, "gather skip own future", || {
+        let client = client(2);
+        let (send, own) = mpsc::channel::<Future<i64>>();
+        let own = Arc::new(Mutex::new(own));
+        let task = client.submit(
+            move || {
+                let me = own.lock().unwrap().recv().unwrap();
+                let client = taskweave::get_client().unwrap();
+                match client.gather_skip(&[me]) {
+                    Err(FutureError::WaitsForItself { .. }) => 1,
+                    other => panic!("expected a wait for itself, got {other:?}"),
+                }
+            },
+            (),
+        );
+        send.send(task.clone()).unwrap();
+        assert_eq!(task.result().unwrap(), 1);
+    });
+}

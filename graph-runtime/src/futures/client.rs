@@ -469,6 +469,35 @@ impl Client {
         futures.iter().map(Future::result).collect()
     }
 
+    /// Waits for every future and returns the results of those that finished, in
+    /// order, leaving out those that ended in error or were cancelled (Dask's
+    /// `client.gather(futures, errors="skip")`, which skips the same two). An error
+    /// of the wait itself is no future's end, and is returned as
+    /// [`gather`](Self::gather) returns it: a wait for the waiting task's own future,
+    /// or a cycle of waits ([`FutureError::WaitsForItself`],
+    /// [`FutureError::WaitCycle`]).
+    ///
+    /// ```
+    /// use graph_runtime::Client;
+    ///
+    /// let client = Client::builder().threads(2).build()?;
+    /// let good = client.submit(|| 1, ());
+    /// let bad = client.submit(|| -> i32 { panic!("boom") }, ());
+    /// assert_eq!(client.gather_skip(&[good.clone(), bad, good])?, [1, 1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn gather_skip<T: Clone>(&self, futures: &[Future<T>]) -> Result<Vec<T>, FutureError> {
+        let mut values = Vec::with_capacity(futures.len());
+        for future in futures {
+            match future.result() {
+                Ok(value) => values.push(value),
+                Err(FutureError::Task(_) | FutureError::Cancelled { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(values)
+    }
+
     /// A finished future holding `value`: shared by every task that reads it, never
     /// copied (take it as `Arc<T>`), like Dask's `scatter`.
     #[track_caller]
