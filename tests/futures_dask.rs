@@ -314,3 +314,37 @@ fn gather_skip_returns_a_failed_wait() {
         assert_eq!(task.result().unwrap(), 1);
     });
 }
+
+// ---- scatter of a list ----------------------------------------------------------
+
+/// Dask (run): `fs = client.scatter([1, 2, 3])` is a list of 3 futures, each
+/// finished, `client.gather(fs) == [1, 2, 3]`; `client.map(inc, fs)` runs one task
+/// per item. `client.scatter([1, 2, 3])` as one object stays one future here.
+#[test]
+fn scatter_each_gives_one_finished_future_per_item() {
+    watchdog::within(LIMIT, "scatter each", || {
+        let client = client(2);
+        let fs = client.scatter_each(vec![1i64, 2, 3]);
+        assert_eq!(fs.len(), 3);
+        assert!(fs.iter().all(|f| f.status() == Status::Finished));
+        assert_eq!(client.gather(&fs).unwrap(), [1, 2, 3]);
+        let incs = client.map(inc, &fs);
+        assert_eq!(client.gather(&incs).unwrap(), [2, 3, 4]);
+        // Each its own key, equal items too (Dask's `hash=False`), all named
+        // `scatter`, submitted here.
+        let equal = client.scatter_each([5i64, 5]);
+        assert_ne!(equal[0].key(), equal[1].key());
+        assert_eq!(equal[0].name(), "scatter");
+        assert!(equal[0].call_site().starts_with("tests/futures_dask.rs:"));
+        assert_eq!(equal[0].call_site(), equal[1].call_site());
+        // Shared, never copied: an item read as `Arc<T>` is the same allocation.
+        let big = client.scatter_each([vec![0u8; 1 << 10]]);
+        let shared = big[0].result_shared().unwrap();
+        let seen = client.submit(move |v: Arc<Vec<u8>>| Arc::as_ptr(&v) as usize, (&big[0],));
+        assert_eq!(seen.result().unwrap(), Arc::as_ptr(&shared) as usize);
+        // The whole list as one object is one future, as before.
+        let whole = client.scatter(vec![1i64, 2, 3]);
+        assert_eq!(whole.result().unwrap(), [1, 2, 3]);
+        assert!(client.scatter_each(Vec::<i64>::new()).is_empty());
+    });
+}

@@ -499,12 +499,43 @@ impl Client {
     }
 
     /// A finished future holding `value`: shared by every task that reads it, never
-    /// copied (take it as `Arc<T>`), like Dask's `scatter`.
+    /// copied (take it as `Arc<T>`), like Dask's `scatter` of one object. A
+    /// collection is one future of the whole: for one future per item, as Dask's
+    /// `client.scatter([a, b, c])` gives, see [`scatter_each`](Self::scatter_each).
     #[track_caller]
     pub fn scatter<T: Send + Sync + 'static>(&self, value: T) -> Future<T> {
-        let state = Arc::new(State::new(TaskName::Static("scatter"), Location::caller()));
-        state.finish(value);
-        Future::from_task(state)
+        scattered(value, Location::caller())
+    }
+
+    /// One finished future per item, in order (Dask's `client.scatter([a, b, c])`, a
+    /// list of futures): to [`map`](Self::map) a task over the items, each task
+    /// depending on its own. Each is shared by the tasks that read it, as
+    /// [`scatter`](Self::scatter)'s. Every item is a future of its own, with its own
+    /// key: equal items are not merged into one key, as Dask's default `hash=True`
+    /// merges them (its `hash=False`). For a map (Dask's `scatter({"a": 1})`, a dict of
+    /// futures), scatter its values: `map.into_iter().map(|(k, v)| (k,
+    /// client.scatter(v))).collect()`.
+    ///
+    /// ```
+    /// use graph_runtime::Client;
+    ///
+    /// let client = Client::builder().threads(2).build()?;
+    /// let parts = client.scatter_each(vec![vec![1, 2], vec![3], vec![4, 5, 6]]);
+    /// let sums = client.map(|part: Vec<i32>| part.iter().sum::<i32>(), parts);
+    /// assert_eq!(client.gather(&sums)?, [3, 3, 15]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn scatter_each<I>(&self, items: I) -> Vec<Future<I::Item>>
+    where
+        I: IntoIterator,
+        I::Item: Send + Sync + 'static,
+    {
+        let location = Location::caller();
+        items
+            .into_iter()
+            .map(|item| scattered(item, location))
+            .collect()
     }
 
     /// Computes a dynamic graph as a task of this client; returns its future at once:
@@ -603,6 +634,16 @@ impl Client {
     pub fn fire_and_forget<T>(&self, future: Future<T>) {
         future.state().core.forgotten.store(true, Ordering::Release);
     }
+}
+
+/// A finished future holding `value`, scattered at `location`.
+fn scattered<T: Send + Sync + 'static>(
+    value: T,
+    location: &'static Location<'static>,
+) -> Future<T> {
+    let state = Arc::new(State::new(TaskName::Static("scatter"), location));
+    state.finish(value);
+    Future::from_task(state)
 }
 
 /// A graph computed by [`Client::compute`] failed: the error its task carries out
