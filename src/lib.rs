@@ -48,9 +48,6 @@
 //! `default-features = false` builds the engine alone (rayon and crossbeam-deque).
 
 pub use graph_macros::{delay, delayed, graph};
-/// The function of a [`TaskBuilder::fallible`] task; named only when writing the
-/// builder's full type.
-pub use graph_runtime::Fallible;
 pub use graph_runtime::{
     as_completed, cancelled, compute, compute_with, delayed, get_client, persist, prepare,
     tree_reduce, wait, AsCompleted, Client, ClientBuilder, ClientError, CycleLink, CycleStep,
@@ -59,6 +56,11 @@ pub use graph_runtime::{
     RunOptions, Scheduler, Status, TaskBuilder, TaskError, TaskOutcome, TimedWait, ToCompute,
     WaitMode, Waitable,
 };
+/// The function of a [`TaskBuilder::fallible`] task, the builder states of
+/// [`TaskBuilder`] and [`DelayedFn`] (`Impure`, the default, or `Pure`), and what a
+/// [`TaskBuilder::pure`] task's arguments must be; named only when writing a
+/// builder's full type, and in compile errors.
+pub use graph_runtime::{Fallible, Impure, Pure, PureArgs};
 /// What the calls accept: [`delayed()`] a function ([`Signature`]), `delayed(f).call(…)`
 /// its arguments ([`IntoArg`]), [`Client::submit`] its argument tuple ([`SubmitArgs`]
 /// of [`IntoFutArg`]s) for a [`TaskFn`]. Named in their signatures and in compile

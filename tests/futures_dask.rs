@@ -1,6 +1,6 @@
 //! Dask parity of the futures front end, each test checking what the Dask program in
 //! its comment does: tasks whose `Err` is an error (`raise` in a Dask task),
-//! `gather(errors='skip')`, `scatter` of a list.
+//! `gather(errors='skip')`, `scatter` of a list, pure submissions (`pure=True`).
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -10,7 +10,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use taskweave::prelude::*;
-use taskweave::{NodeOutcome, RunRecord, Status};
+use taskweave::{NodeOutcome, Pure, RunRecord, Status, TaskBuilder};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -346,5 +346,241 @@ fn scatter_each_gives_one_finished_future_per_item() {
         let whole = client.scatter(vec![1i64, 2, 3]);
         assert_eq!(whole.result().unwrap(), [1, 2, 3]);
         assert!(client.scatter_each(Vec::<i64>::new()).is_empty());
+    });
+}
+
+// ---- pure submissions -----------------------------------------------------------
+
+/// Counts its calls in `calls`.
+fn counted(calls: &AtomicUsize, x: i64) -> i64 {
+    calls.fetch_add(1, Ordering::SeqCst);
+    x + 1
+}
+
+/// A pure builder of a closure with state that counts its calls, and the count.
+fn counting_pure(client: &Client) -> (Arc<AtomicUsize>, TaskBuilder<impl Fn(i64) -> i64, Pure>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    (calls, client.task(move |x: i64| counted(&c, x)).pure())
+}
+
+static PURE_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// A fn item (no state): keyed by its type, through any builder.
+fn counted_fn(x: i64) -> i64 {
+    counted(&PURE_CALLS, x)
+}
+
+/// Dask (distributed 2026.8.0, run; `pure=True` is its default): `f1 =
+/// client.submit(counted, 1); f2 = client.submit(counted, 1)` have one key, results
+/// `2 2`, one call; `client.map(counted, [5, 5, 5])` has one key, `[6, 6, 6]`, one call.
+/// taskweave's default stays impure (two calls), `.pure()` merges.
+#[test]
+fn pure_submissions_of_equal_calls_are_one_task() {
+    watchdog::within(LIMIT, "pure equal calls", || {
+        let client = client(2);
+        let (calls, pure) = counting_pure(&client);
+        let f1 = pure.submit((1,));
+        let f2 = pure.submit((1,));
+        assert_eq!(f1.key(), f2.key());
+        assert_eq!(f1, f2);
+        assert_eq!((f1.result().unwrap(), f2.result().unwrap()), (2, 2));
+        let fs = pure.map([5, 5, 5]);
+        assert!(fs.iter().all(|f| f.key() == fs[0].key()));
+        assert_eq!(client.gather(&fs).unwrap(), [6, 6, 6]);
+        // Another argument is another task.
+        assert_eq!(pure.submit((2,)).result().unwrap(), 3);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+        // The default is impure: each submission runs (Dask's `pure=False`).
+        let c = calls.clone();
+        let impure = client.task(move |x: i64| counted(&c, x));
+        let (a, b) = (impure.submit((1,)), impure.submit((1,)));
+        assert_ne!(a.key(), b.key());
+        assert_eq!((a.result().unwrap(), b.result().unwrap()), (2, 2));
+        assert_eq!(calls.load(Ordering::SeqCst), 5);
+    });
+}
+
+/// A fn item is keyed by its type through any builder (as `delayed(f).pure()` from
+/// two builders is one node); a closure with state through its own builder only.
+#[test]
+fn pure_keys_follow_the_function_as_delayed_ones_do() {
+    watchdog::within(LIMIT, "pure function identity", || {
+        let client = client(2);
+        let before = PURE_CALLS.load(Ordering::SeqCst);
+        let a = client.task(counted_fn).pure().submit((40,));
+        let b = client.task(counted_fn).pure().submit((40,));
+        assert_eq!(a.key(), b.key());
+        assert_eq!(b.result().unwrap(), 41);
+        assert_eq!(PURE_CALLS.load(Ordering::SeqCst) - before, 1);
+
+        // Two builders of one closure type, each with its own state.
+        let ((x_calls, x_builder), (y_calls, y_builder)) =
+            (counting_pure(&client), counting_pure(&client));
+        let (x, y) = (x_builder.submit((1,)), y_builder.submit((1,)));
+        assert_ne!(x.key(), y.key());
+        assert_eq!((x.result().unwrap(), y.result().unwrap()), (2, 2));
+        let calls = x_calls.load(Ordering::SeqCst) + y_calls.load(Ordering::SeqCst);
+        assert_eq!(calls, 2);
+    });
+}
+
+/// A pure task that runs until the gate opens (keyed by its argument only: the gate
+/// is the closure's).
+fn gated_pure(client: &Client) -> (mpsc::Sender<()>, TaskBuilder<impl Fn(u32) -> i64, Pure>) {
+    let (open, rx) = mpsc::channel::<()>();
+    let rx = Arc::new(Mutex::new(rx));
+    let task = client.task(move |_: u32| gate(rx.clone())).pure();
+    (open, task)
+}
+
+/// Dask (run): `x1 = client.submit(slow, 5, 0.5); x2 = client.submit(slow, 5, 0.5);
+/// x1.cancel()` leaves `x2` cancelled: one key, one fate. A later equal submission
+/// makes a new task, as Dask recomputes a released key.
+#[test]
+fn pure_handles_share_their_tasks_fate() {
+    watchdog::within(LIMIT, "pure shared fate", || {
+        let client = client(2);
+        let (open, slow) = gated_pure(&client);
+        let x1 = slow.submit((5,));
+        let x2 = slow.submit((5,));
+        assert_eq!(x1, x2);
+        x1.cancel();
+        assert_eq!(x2.status(), Status::Cancelled);
+        assert!(matches!(x2.result(), Err(FutureError::Cancelled { .. })));
+        // Cancelled: not found again.
+        let x3 = slow.submit((5,));
+        assert_ne!(x3, x2);
+        // Closed: every run of the gate returns (the cancelled one's may still run).
+        drop(open);
+        assert_eq!(x3.result().unwrap(), 1);
+    });
+}
+
+/// A task whose last handle went is not found: an equal submission runs again (Dask
+/// recomputes a key once its last future is released).
+#[test]
+fn a_pure_task_whose_handles_went_is_not_found() {
+    watchdog::within(LIMIT, "pure released", || {
+        let client = client(2);
+        let (calls, pure) = counting_pure(&client);
+        let first = pure.submit((7,));
+        assert_eq!(first.result().unwrap(), 8);
+        let key = first.key();
+        drop(first);
+        let again = pure.submit((7,));
+        assert_ne!(again.key(), key);
+        assert_eq!(again.result().unwrap(), 8);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        // A pending task whose handles went was cancelled: a new one runs.
+        let (open, gated) = gated_pure(&client);
+        let dropped = gated.submit((1,));
+        let dropped_key = dropped.key();
+        drop(dropped);
+        let fresh = gated.submit((1,));
+        assert_ne!(fresh.key(), dropped_key);
+        // Closed: every run of the gate returns (the cancelled one's may still run).
+        drop(open);
+        assert_eq!(fresh.result().unwrap(), 1);
+    });
+}
+
+/// An erred key stays erred while held, in Dask as here: an equal submission
+/// returns its error and does not run it again.
+#[test]
+fn a_pure_task_that_failed_is_found_with_its_error() {
+    watchdog::within(LIMIT, "pure failed", || {
+        let client = client(2);
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let a_attempts = attempts.clone();
+        let pure = client
+            .task(move |fails: usize| flaky(a_attempts.clone(), fails))
+            .fallible()
+            .pure();
+        let a = pure.submit((usize::MAX,));
+        assert_eq!(task_error(a.result()).payload::<MyErr>(), Some(MyErr(1)));
+        let b = pure.submit((usize::MAX,));
+        assert_eq!(a, b);
+        assert_eq!(task_error(b.result()).payload::<MyErr>(), Some(MyErr(1)));
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+        // `.pure().fallible()` keys as `.fallible().pure()` does.
+        fn always_fails(x: i64) -> Result<i64, MyErr> {
+            Err(MyErr(x))
+        }
+        let c = client.task(always_fails).pure().fallible().submit((3,));
+        let d = client.task(always_fails).fallible().pure().submit((3,));
+        assert_eq!(c, d);
+        assert_eq!(task_error(d.result()).payload::<MyErr>(), Some(MyErr(3)));
+    });
+}
+
+/// Futures as arguments are keyed by their task, not by their value: equal values of
+/// two tasks are two calls; the same task, passed by value or by reference, one.
+#[test]
+fn pure_futures_arguments_are_keyed_by_their_task() {
+    watchdog::within(LIMIT, "pure future args", || {
+        let client = client(2);
+        let (calls, pure) = counting_pure(&client);
+        let one = client.submit(|| 1i64, ());
+        let also_one = client.submit(|| 1i64, ());
+        let a = pure.submit((&one,));
+        let b = pure.submit((one.clone(),));
+        let c = pure.submit((&also_one,));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(client.gather(&[a, b, c]).unwrap(), [2, 2, 2]);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        // A dependent that holds a pure task's only handle reads it; an equal
+        // submission still finds the value in place.
+        let pure_inc = client.task(inc).pure();
+        let p = pure_inc.submit((10,));
+        let d = client.submit(inc, (p,));
+        let p2 = pure_inc.submit((10,));
+        assert_eq!((d.result().unwrap(), p2.result().unwrap()), (12, 11));
+    });
+}
+
+/// Keyed as `Delayed`'s pure calls are: the name and the retries are part of the key
+/// (Dask's key ignores retries: a difference, documented), the priority is not (Dask's
+/// neither).
+#[test]
+fn pure_keys_include_name_and_retries_not_priority() {
+    watchdog::within(LIMIT, "pure key options", || {
+        let client = client(2);
+        let base = || client.task(counted_fn).pure();
+        let plain = base().submit((100,));
+        assert_eq!(plain, base().priority(5).submit((100,)));
+        assert_ne!(plain, base().retries(1).submit((100,)));
+        assert_ne!(plain, base().named("other").submit((100,)));
+        assert_eq!(plain.result().unwrap(), 101);
+    });
+}
+
+/// A pure task's argument whose `Hash` submits a pure task itself, and one whose
+/// `Drop` does (the arguments of a call found are dropped): no lock is held while
+/// either runs, so neither deadlocks.
+#[test]
+fn pure_keys_run_no_user_code_under_the_lock() {
+    #[derive(Clone)]
+    struct Reentrant(Client);
+    impl std::hash::Hash for Reentrant {
+        fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+            let inner = self.0.task(inc).pure().submit((1,));
+            state.write_i64(inner.result().unwrap());
+        }
+    }
+    impl Drop for Reentrant {
+        fn drop(&mut self) {
+            let _ = self.0.task(inc).pure().submit((2,)).result();
+        }
+    }
+    watchdog::within(LIMIT, "pure reentrant", || {
+        let client = client(2);
+        let pure = client.task(|_: Reentrant| 5i64).pure();
+        let a = pure.submit((Reentrant(client.clone()),));
+        let b = pure.submit((Reentrant(client.clone()),));
+        assert_eq!(a, b);
+        assert_eq!(b.result().unwrap(), 5);
     });
 }

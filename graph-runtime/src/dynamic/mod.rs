@@ -911,13 +911,7 @@ pub fn delayed<F, Sig>(f: F) -> DelayedFn<F, Sig>
 where
     F: Signature<Sig>,
 {
-    // A function with state (a capturing closure, a fn pointer) is keyed per handle:
-    // another handle of the same type may hold other values. One with none is its type.
-    let instance = if std::mem::size_of::<F>() == 0 {
-        0
-    } else {
-        NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed)
-    };
+    let instance = fn_instance::<F>();
     DelayedFn {
         f: Arc::new(f),
         name: crate::engine::names::short_type_name::<F>(),
@@ -931,6 +925,17 @@ where
 
 /// Numbers of [`delayed`] handles of functions with state (0 is "no state").
 static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
+
+/// The instance of a handle of function `F` for [`fn_identity`]: a function with state
+/// (a capturing closure, a fn pointer) is keyed per handle, since another handle of
+/// the same type may hold other values; one with none (0) is its type.
+pub(crate) fn fn_instance<F>() -> u64 {
+    if std::mem::size_of::<F>() == 0 {
+        0
+    } else {
+        NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed)
+    }
+}
 
 /// Names a function's parameter list, so that [`delayed`] knows its arity:
 /// implemented for every `Fn(A, B, …) -> R` with `Sig = fn(A, B, …) -> R`, up to six

@@ -1,10 +1,12 @@
 //! Arguments of submitted tasks: plain values, or other futures (dependencies).
 
+use std::hash::Hasher;
 use std::sync::Arc;
 
 use super::list::InlineList;
 use super::state::HasCore;
 use super::{Future, FutureError};
+use crate::dynamic::{ByNode, PureKey};
 
 /// A function the client can call with a tuple of arguments: implemented for every
 /// `Fn(A, B, …) -> R` (up to six parameters).
@@ -253,6 +255,91 @@ impl<A: Clone + Send + Sync + 'static> IntoFutArg<Vec<A>> for &[Future<A>] {
         Gathered(self.to_vec())
     }
 }
+
+// ---- pure keys of kept arguments (see `TaskBuilder::pure`) -------------------------
+//
+// A pure submission is keyed by its arguments as the task keeps them: a plain value by
+// its own `PureKey` (its hash, or a float's bits), a future by its task's key number,
+// which no other task of the process ever has (its address would be another task's
+// once it is freed). The kept tuple's marker is the tuple of its items' markers, which
+// no key of a single value (`ByHash`, `ByBits`, `ByNode`) can be: no impl overlaps.
+
+// Not recommended in errors: the value's own missing key is reported, not this
+// wrapper's.
+#[diagnostic::do_not_recommend]
+impl<A: PureKey<M>, M> PureKey<M> for Plain<A> {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        self.0.pure_key(hasher);
+    }
+}
+
+/// Feeds the key of `future`'s task.
+fn future_key<A>(future: &Future<A>, hasher: &mut dyn Hasher) {
+    hasher.write_u64(future.core().key_number());
+}
+
+#[diagnostic::do_not_recommend]
+impl<A> PureKey<ByNode> for Cloned<A> {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        hasher.write_u8(b'f');
+        future_key(&self.0, hasher);
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<A> PureKey<ByNode> for SharedResult<A> {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        // A value shared is the value cloned: the same argument.
+        hasher.write_u8(b'f');
+        future_key(&self.0, hasher);
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<A> PureKey<ByNode> for Gathered<A> {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        hasher.write_u8(b'v');
+        hasher.write_usize(self.0.len());
+        for future in &self.0 {
+            future_key(future, hasher);
+        }
+    }
+}
+
+/// The arguments of a pure task as it keeps them (see
+/// [`TaskBuilder::pure`](crate::TaskBuilder::pure)), which key it: each a plain value
+/// that is [`PureKey`] (a `Hash` value, a float, a collection of floats) or a future
+/// (keyed by its task, never by its value). `M` is inferred: the markers of the
+/// arguments' keys.
+#[diagnostic::on_unimplemented(
+    message = "the arguments of a pure task must each be keyed: a `Hash` value, a float (or a collection of floats), or a future",
+    label = "an argument here has no pure key",
+    note = "derive `Hash` for the argument's type (or pass a `Hash` part of it), or drop `.pure()`"
+)]
+pub trait PureArgs<M> {
+    /// Feeds the arguments' keys, in order.
+    fn pure_key(&self, hasher: &mut dyn Hasher);
+}
+
+impl PureArgs<()> for () {
+    fn pure_key(&self, _hasher: &mut dyn Hasher) {}
+}
+
+macro_rules! pure_args {
+    ($($ty:ident / $m:ident $i:tt),+) => {
+        impl<$($ty: PureKey<$m>, $m),+> PureArgs<($($m,)+)> for ($($ty,)+) {
+            fn pure_key(&self, hasher: &mut dyn Hasher) {
+                $(self.$i.pure_key(hasher);)+
+            }
+        }
+    };
+}
+pure_args!(A / MA 0);
+pure_args!(A / MA 0, B / MB 1);
+pure_args!(A / MA 0, B / MB 1, C / MC 2);
+pure_args!(A / MA 0, B / MB 1, C / MC 2, D / MD 3);
+pure_args!(A / MA 0, B / MB 1, C / MC 2, D / MD 3, E / ME 4);
+pure_args!(A / MA 0, B / MB 1, C / MC 2, D / MD 3, E / ME 4, G / MG 5);
 
 /// A task's arguments as it keeps them (a tuple of [`FutArg`]s).
 pub trait KeptArgs: Send + Sync + 'static {

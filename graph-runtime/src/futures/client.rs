@@ -100,6 +100,44 @@ pub(crate) struct Inner {
     pub(super) owner: OnceLock<Weak<Owner>>,
     /// Who watches the tasks ([`ClientBuilder::observer`]; several combined in one).
     pub(super) observer: Option<Arc<dyn Observer>>,
+    /// The pure tasks by key ([`TaskBuilder::pure`]); touched by pure submissions only.
+    pub(super) pure: Mutex<PureTasks>,
+}
+
+/// The client's pure tasks by key (see [`TaskBuilder::pure`]), each weak: an entry
+/// whose task has no handle left is dead (an equal submission makes a new task and
+/// takes its place), and the entries of freed tasks are pruned as [`Inner::register`]
+/// prunes, once the map has doubled since the last pruning.
+pub(super) struct PureTasks {
+    pub(super) tasks: std::collections::HashMap<u64, Weak<dyn std::any::Any + Send + Sync>>,
+    /// The length at which `tasks` is next pruned of freed tasks.
+    pub(super) prune_at: usize,
+}
+
+impl Default for PureTasks {
+    fn default() -> Self {
+        PureTasks {
+            tasks: std::collections::HashMap::new(),
+            prune_at: PRUNE_FROM,
+        }
+    }
+}
+
+impl PureTasks {
+    /// Adds or replaces the entry of `key`; prunes first if it is time. What it
+    /// replaces is returned, to be dropped outside the lock.
+    pub(super) fn insert(
+        &mut self,
+        key: u64,
+        task: Weak<dyn std::any::Any + Send + Sync>,
+    ) -> Option<Weak<dyn std::any::Any + Send + Sync>> {
+        if self.tasks.len() >= self.prune_at {
+            // A weak handle's drop frees at most the allocation: no user code runs.
+            self.tasks.retain(|_, t| t.strong_count() > 0);
+            self.prune_at = (2 * self.tasks.len()).max(PRUNE_FROM);
+        }
+        self.tasks.insert(key, task)
+    }
 }
 
 /// A job's handle of its client: an `Arc<Inner>` whose count, when the job is dropped
@@ -325,6 +363,7 @@ impl ClientBuilder {
                 shutdown_timeout: self.shutdown_timeout.unwrap_or(SHUTDOWN_GRACE),
                 owner: OnceLock::new(),
                 observer: Observers::combine(self.observers),
+                pure: Mutex::default(),
             }),
         });
         let _ = owner.inner.owner.set(Arc::downgrade(&owner));
@@ -395,6 +434,10 @@ impl Client {
     /// value, when no other handle of it is left, gives its value to the task without a
     /// copy (a chain `x = client.submit(f, (x,))` moves its values along); a future
     /// still held elsewhere is cloned for a `T` parameter, shared for an `Arc<T>` one.
+    ///
+    /// Every submission is a task of its own, as Dask's `submit(…, pure=False)`:
+    /// Dask's default, `pure=True`, makes equal calls one task, as
+    /// [`TaskBuilder::pure`] does (`client.task(f).pure().submit(args)`).
     #[track_caller]
     pub fn submit<F, V, A>(&self, f: F, args: A) -> Future<F::Output>
     where
@@ -429,6 +472,8 @@ impl Client {
             priority: 0,
             location: Location::caller(),
             kind: "future",
+            instance: 0,
+            _purity: std::marker::PhantomData,
         }
     }
 
@@ -448,7 +493,9 @@ impl Client {
         self.task(f).submit_all(a.into_iter().zip(b))
     }
 
-    /// One future per item: `f(item)` for each (Dask's `client.map`).
+    /// One future per item: `f(item)` for each (Dask's `client.map`, with
+    /// `pure=False`: equal items run each; `client.task(f).pure().map(items)` merges
+    /// them, see [`TaskBuilder::pure`]).
     #[track_caller]
     #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass each to `client.fire_and_forget`"]
     pub fn map<F, I, T, R>(&self, f: F, items: I) -> Vec<Future<R>>
@@ -604,6 +651,8 @@ impl Client {
             priority: 0,
             location: Location::caller(),
             kind: "compute",
+            instance: 0,
+            _purity: std::marker::PhantomData::<crate::dynamic::Impure>,
         }
         .submit(())
     }

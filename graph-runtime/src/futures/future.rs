@@ -106,6 +106,15 @@ impl<T> Future<T> {
         }
     }
 
+    /// A handle of `task` whose count was added already (see
+    /// [`Core::try_add_handle`](super::state::Core::try_add_handle)).
+    pub(super) fn from_counted(task: Arc<dyn TaskOf<T>>) -> Self {
+        Future {
+            task: ManuallyDrop::new(task),
+            _value: PhantomData,
+        }
+    }
+
     /// The task's state.
     pub(crate) fn state(&self) -> &State<T> {
         self.task.state()
@@ -126,7 +135,10 @@ impl<T> Future<T> {
     }
 
     /// The task's key, as Dask names a future's task: its name and a number unique to
-    /// the task in this process (`inc-3f`). Handles of one task share it.
+    /// the task in this process (`inc-3f`). Handles of one task share it, those of
+    /// equal [pure](crate::TaskBuilder::pure) submissions too; every other submission
+    /// is a task of its own, where Dask's default (`pure=True`) gives equal calls one
+    /// key.
     pub fn key(&self) -> String {
         format!("{}-{:x}", self.name(), self.core().key_number())
     }

@@ -3,16 +3,20 @@
 //! this thread ([`cancelled`]) and the continuation that runs a chain of futures like a
 //! loop on one worker.
 
+use std::any::Any;
 use std::cell::RefCell;
+use std::hash::Hasher;
+use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use super::args::{Fallible, KeptArgs, SubmitArgs, TaskFn};
+use super::args::{Fallible, KeptArgs, PureArgs, SubmitArgs, TaskFn};
 use super::client::{Client, Inner, JobClient};
 use super::error::FutureError;
 use super::future::{Future, Status};
 use super::state::{Core, Dependent, HasCore, Outcome, State, TaskName, TaskOf};
+use crate::dynamic::{Impure, Pure};
 use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 use crate::engine::names::short_type_name;
@@ -123,7 +127,7 @@ pub(super) mod continuation {
 
 /// A task's options before it is submitted; made by [`Client::task`].
 #[must_use = "a `TaskBuilder` runs nothing until `.submit(args)`; builder methods return the changed builder"]
-pub struct TaskBuilder<F> {
+pub struct TaskBuilder<F, P = Impure> {
     pub(super) client: Client,
     pub(super) f: Arc<F>,
     /// Given with `named`, or the function's own (looked up once, for every task).
@@ -133,9 +137,13 @@ pub struct TaskBuilder<F> {
     pub(super) location: &'static std::panic::Location<'static>,
     /// What observers are told the task is ([`FutureEvent::kind`]).
     pub(super) kind: &'static str,
+    /// The function's instance in pure keys (see [`TaskBuilder::pure`]); 0 otherwise.
+    pub(super) instance: u64,
+    /// [`Impure`] (the default: every submission a task of its own) or [`Pure`].
+    pub(super) _purity: PhantomData<P>,
 }
 
-impl<F> TaskBuilder<F> {
+impl<F, P> TaskBuilder<F, P> {
     /// Names the task (default: the function's name).
     pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = TaskName::Shared(Arc::from(name.into()));
@@ -173,11 +181,23 @@ impl<F> TaskBuilder<F> {
     ///
     /// A success costs what any task's does: no allocation, no check beyond the
     /// `match` on the `Result`.
-    pub fn fallible(self) -> TaskBuilder<Fallible<F>> {
+    pub fn fallible(self) -> TaskBuilder<Fallible<F>, P> {
         TaskBuilder {
             client: self.client,
             f: Fallible::of(self.f),
             name: self.name,
+            retries: self.retries,
+            priority: self.priority,
+            location: self.location,
+            kind: self.kind,
+            instance: self.instance,
+            _purity: PhantomData,
+        }
+    }
+
+    /// What a job keeps of the builder's options.
+    fn options(&self) -> JobOptions {
+        JobOptions {
             retries: self.retries,
             priority: self.priority,
             location: self.location,
@@ -201,6 +221,66 @@ impl<F> TaskBuilder<F> {
         self.priority = priority;
         self
     }
+}
+
+impl<F> TaskBuilder<F> {
+    /// Makes submissions of equal calls one task (Dask's `pure=True`, its default for
+    /// `submit` and `map`; taskweave's default is impure, Dask's `pure=False`): the
+    /// returned builder's `submit`, or an item of its `map`, whose call equals a task
+    /// of this client that still has a handle returns a handle of that task (the same
+    /// [`key`](Future::key)), which runs once; the handles share its fate:
+    /// cancelling one cancels the task for all of them, as in Dask, where they are
+    /// futures of one key.
+    ///
+    /// Equal calls are those of one function (a fn item or a closure that captures
+    /// nothing, through any builder; a closure with state, through this builder only,
+    /// since another may hold other values), with the same name, retries and
+    /// fallibility, and with equal arguments: plain values with equal keys (see
+    /// [`PureKey`](crate::PureKey): `Hash` values by their hash, floats by their
+    /// bits), futures of the same task (whatever their values). The priority is no
+    /// part of it, as in Dask's keys. An argument that has no key does not compile.
+    ///
+    /// A task whose last handle went (cancelled, or its result let go), or that was
+    /// cancelled, is not found: an equal submission makes a new task, as Dask makes a
+    /// new one for a released key. A task that ended in error is found, and returns
+    /// its error, as Dask's erred key does until it is released. A pure task's
+    /// result stays in place for the later submissions that may read it: a dependent
+    /// holding its last handle clones it rather than moves it.
+    ///
+    /// ```
+    /// use graph_runtime::Client;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// static CALLS: AtomicUsize = AtomicUsize::new(0);
+    /// fn counted(x: i64) -> i64 {
+    ///     CALLS.fetch_add(1, Ordering::SeqCst);
+    ///     x + 1
+    /// }
+    /// let client = Client::builder().threads(2).build()?;
+    /// let pure = client.task(counted).pure();
+    /// let a = pure.submit((1,));
+    /// let b = pure.submit((1,));
+    /// let c = pure.map([5, 5, 5]);
+    /// assert_eq!(a.key(), b.key());
+    /// assert_eq!((a.result()?, client.gather(&c)?), (2, vec![6, 6, 6]));
+    /// assert_eq!(CALLS.load(Ordering::SeqCst), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// A submission through a builder without `pure` pays nothing for it.
+    pub fn pure(self) -> TaskBuilder<F, Pure> {
+        TaskBuilder {
+            client: self.client,
+            instance: crate::dynamic::fn_instance::<F>(),
+            f: self.f,
+            name: self.name,
+            retries: self.retries,
+            priority: self.priority,
+            location: self.location,
+            kind: self.kind,
+            _purity: PhantomData,
+        }
+    }
 
     /// One task per item, with this builder's name and retries: `f(item)` for each
     /// (Dask's `client.map(f, items, key=…, retries=…)`).
@@ -214,33 +294,15 @@ impl<F> TaskBuilder<F> {
         self.submit_all(items.into_iter().map(|item| (item,)))
     }
 
-    /// One task per argument tuple, submitted as one batch: the tasks ready at once
-    /// are queued [`BATCH`] at a time, each batch one entry of the pool's queue, which
-    /// the workers share out among themselves as they run it (see `pool`). Only
-    /// while the iterator promises more items (its `size_hint`): before asking one
-    /// it does not promise (a channel's, which may wait for a task of this very
-    /// `map`), what is submitted is queued.
-    pub(super) fn submit_all<V, A>(
-        &self,
-        mut all: impl Iterator<Item = A>,
-    ) -> Vec<Future<F::Output>>
+    /// One task per argument tuple, submitted as one batch (see [`submit_each`]).
+    pub(super) fn submit_all<V, A>(&self, all: impl Iterator<Item = A>) -> Vec<Future<F::Output>>
     where
         F: TaskFn<V>,
         A: SubmitArgs<V>,
     {
-        let mut batch = Submitted::new(self.client.inner());
-        let mut futures = Vec::with_capacity(all.size_hint().0);
-        loop {
-            if all.size_hint().0 == 0 {
-                batch.flush();
-            }
-            let Some(args) = all.next() else {
-                break;
-            };
-            futures.push(self.submit_to(args, &mut batch));
-        }
-        batch.flush();
-        futures
+        submit_each(self.client.inner(), all, |args, batch| {
+            self.submit_to(args, batch)
+        })
     }
 
     /// Submits the task with these arguments (see [`Client::submit`]).
@@ -258,21 +320,105 @@ impl<F> TaskBuilder<F> {
         F: TaskFn<V>,
         A: SubmitArgs<V>,
     {
-        let options = JobOptions {
-            retries: self.retries,
-            priority: self.priority,
-            location: self.location,
-            kind: self.kind,
-        };
         submit_job(
             self.client.inner(),
             Fun::Shared(self.f.clone()),
             self.name.clone(),
-            options,
+            self.options(),
             args,
             ready,
         )
     }
+}
+
+impl<F> TaskBuilder<F, Pure> {
+    /// Submits the task with these arguments, or returns a handle of a live equal
+    /// task of this client (see [`pure`](TaskBuilder::pure)).
+    pub fn submit<V, A, M>(&self, args: A) -> Future<F::Output>
+    where
+        F: TaskFn<V>,
+        A: SubmitArgs<V>, // a task runs after `submit` returns: pass owned values (a clone, an `Arc`) or futures, not borrows
+        A::Kept: PureArgs<M>,
+    {
+        self.submit_to(args, &mut Alone)
+    }
+
+    /// One task per item, as [`TaskBuilder::map`], equal items (and items equal to a
+    /// live task's call) one task (Dask's `client.map(f, [5, 5, 5])`, one key).
+    #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass each to `client.fire_and_forget`"]
+    pub fn map<V, I, M>(&self, items: I) -> Vec<Future<F::Output>>
+    where
+        F: TaskFn<V>,
+        I: IntoIterator,
+        (I::Item,): SubmitArgs<V>,
+        <(I::Item,) as SubmitArgs<V>>::Kept: PureArgs<M>,
+    {
+        let all = items.into_iter().map(|item| (item,));
+        submit_each(self.client.inner(), all, |args, batch| {
+            self.submit_to(args, batch)
+        })
+    }
+
+    /// Submits the task, or finds a live equal one; if a new one is ready at once,
+    /// `ready` queues it.
+    fn submit_to<V, A, M>(&self, args: A, ready: &mut impl Ready) -> Future<F::Output>
+    where
+        F: TaskFn<V>,
+        A: SubmitArgs<V>,
+        A::Kept: PureArgs<M>,
+    {
+        let kept = args.into_kept();
+        // Keyed as `Delayed`'s pure calls are: the function, what the builder sets
+        // that a task's outcome depends on (its name, its retries: twins that differ
+        // there are tasks of their own, never one that takes the other's fate), and
+        // the arguments. Hashing runs the arguments' `Hash`, the user's code: before
+        // any lock is taken.
+        let key = crate::dynamic::pure_key(
+            crate::dynamic::fn_identity::<F>(self.instance),
+            &[
+                &|h: &mut dyn Hasher| {
+                    h.write(self.name.as_bytes());
+                    h.write_u32(self.retries);
+                },
+                &|h: &mut dyn Hasher| kept.pure_key(h),
+            ],
+        );
+        submit_pure(
+            self.client.inner(),
+            Fun::Shared(self.f.clone()),
+            self.name.clone(),
+            self.options(),
+            kept,
+            key,
+            ready,
+        )
+    }
+}
+
+/// Submits one task per argument tuple of `all` with `submit`, as one batch: the tasks
+/// ready at once are queued [`BATCH`] at a time, each batch one entry of the pool's
+/// queue, which the workers share out among themselves as they run it (see `pool`).
+/// Only while the iterator promises more items (its `size_hint`): before asking one
+/// it does not promise (a channel's, which may wait for a task of this very `map`),
+/// what is submitted is queued.
+fn submit_each<A, R>(
+    client: &Inner,
+    mut all: impl Iterator<Item = A>,
+    mut submit: impl FnMut(A, &mut Submitted<'_>) -> Future<R>,
+) -> Vec<Future<R>> {
+    let mut batch = Submitted::new(client);
+    let mut futures = Vec::with_capacity(all.size_hint().0);
+    loop {
+        if all.size_hint().0 == 0 {
+            batch.flush();
+        }
+        let Some(args) = all.next() else {
+            break;
+        };
+        futures.push(submit(args, &mut batch));
+    }
+    batch.flush();
+    futures
 }
 
 /// How many ready jobs of one `map` go into one entry of the pool's queue: enough
@@ -374,10 +520,30 @@ where
     F: TaskFn<V>,
     A: SubmitArgs<V>,
 {
-    let kept = args.into_kept();
+    let (job, dependencies) = new_job(client, f, name, options, args.into_kept());
+    launch(client, job, dependencies, ready, false)
+}
+
+/// The dependencies a new job waits for, until [`launch`] registers it with them.
+type Waits = crate::futures::list::InlineList<Arc<dyn HasCore>>;
+
+/// A new job of `client`, `f(kept)`, not launched yet: nothing runs it, waits for it
+/// or observes it until [`launch`]. (Inlined: see [`Core::new`].)
+#[inline(always)]
+fn new_job<F, V, K>(
+    client: &Arc<Inner>,
+    f: Fun<F>,
+    name: TaskName,
+    options: JobOptions,
+    kept: K,
+) -> (Arc<Job<F, K, F::Output>>, Waits)
+where
+    F: TaskFn<V>,
+    K: KeptArgs<Values = V>,
+{
     let mut dependencies = super::args::Dependencies::default();
     kept.dependencies(&mut dependencies);
-    let mut dependencies = dependencies.0;
+    let dependencies = dependencies.0;
     let records = Core::dependency_records(&dependencies);
     let (own, shared) = match f {
         Fun::Own(f) => (Some(f), None),
@@ -386,7 +552,7 @@ where
     // One allocation for the job and its future's state; the state's weak reference
     // to its job (for a waiter that runs it, and to release a cancelled task's
     // arguments) points into the same allocation.
-    let job: Arc<Job<F, A::Kept, F::Output>> = Arc::new_cyclic(|me| Job {
+    let job: Arc<Job<F, K, F::Output>> = Arc::new_cyclic(|me| Job {
         state: State::of_job(
             name,
             options.location,
@@ -404,6 +570,24 @@ where
         client: JobClient::new(client.clone()),
         kind: options.kind,
     });
+    (job, dependencies)
+}
+
+/// Launches `job`: tells the observers, registers it with its dependencies, and has
+/// `ready` queue it if none is left; returns its future, whose handle `counted` says
+/// was added already.
+#[inline(always)]
+fn launch<F, V, K>(
+    client: &Arc<Inner>,
+    job: Arc<Job<F, K, F::Output>>,
+    mut dependencies: Waits,
+    ready: &mut impl Ready,
+    counted: bool,
+) -> Future<F::Output>
+where
+    F: TaskFn<V>,
+    K: KeptArgs<Values = V>,
+{
     // Before anything can start or end it (a dependency that failed already ends
     // it in the loop below).
     job.observe(0, false, |observer, task| observer.future_submitted(task));
@@ -417,7 +601,96 @@ where
     if job.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
         ready.ready(client, job.clone());
     }
-    Future::from_task(job)
+    if counted {
+        Future::from_counted(job)
+    } else {
+        Future::from_task(job)
+    }
+}
+
+/// Submits one pure task of `client` keyed `key` (see [`TaskBuilder::pure`]): a
+/// handle of the live task of that key, if there is one, else of a new task,
+/// `f(kept)`, which becomes the key's task.
+fn submit_pure<F, V, K>(
+    client: &Arc<Inner>,
+    f: Fun<F>,
+    name: TaskName,
+    options: JobOptions,
+    kept: K,
+    key: u64,
+    ready: &mut impl Ready,
+) -> Future<F::Output>
+where
+    F: TaskFn<V>,
+    K: KeptArgs<Values = V>,
+{
+    // The arguments of a call found are dropped on return, outside the lock.
+    if let Some(live) = live_pure::<F, K, F::Output>(client, key, None) {
+        return live;
+    }
+    let (job, dependencies) = new_job(client, f, name, options, kept);
+    let core = &job.state.core;
+    core.keep_result();
+    // The handle of the future returned, counted before the entry can be found: a
+    // task found has a handle, and `try_add_handle` takes one more.
+    core.add_handle();
+    let entry = Arc::downgrade(&job) as Weak<dyn Any + Send + Sync>;
+    if let Some(live) = live_pure::<F, K, F::Output>(client, key, Some(entry)) {
+        // An equal submission made its task meanwhile: this one, never launched and
+        // never found, goes (its arguments dropped here, outside the lock).
+        core.drop_handle();
+        drop(job);
+        return live;
+    }
+    launch(client, job, dependencies, ready, true)
+}
+
+/// A handle of the live task of `key` in `client`'s pure tasks: one of type
+/// `Job<F, K, R>` that has a handle and was not cancelled. If there is none and `ours`
+/// is given, `ours` becomes the key's task. The lock is held for the map and the
+/// handle's count only: what it lets go of (a task found dead, an entry replaced) is
+/// dropped after it, since that may drop a task and its values, and run their `Drop`.
+fn live_pure<F, K, R>(
+    client: &Inner,
+    key: u64,
+    ours: Option<Weak<dyn Any + Send + Sync>>,
+) -> Option<Future<R>>
+where
+    F: TaskFn<K::Values, Output = R>,
+    K: KeptArgs,
+    R: Send + Sync + 'static,
+{
+    let mut dead: Option<Arc<dyn Any + Send + Sync>> = None;
+    let mut replaced = None;
+    let found = {
+        let mut pure = client.pure.lock().recover();
+        let found = match pure.tasks.get(&key).and_then(Weak::upgrade) {
+            None => None,
+            // Another type of task under an equal key (a hash collision) is not it.
+            Some(task) => match task.downcast::<Job<F, K, R>>() {
+                Ok(job) => {
+                    let core = &job.state.core;
+                    if core.status() != Status::Cancelled && core.try_add_handle() {
+                        Some(job)
+                    } else {
+                        dead = Some(job);
+                        None
+                    }
+                }
+                Err(other) => {
+                    dead = Some(other);
+                    None
+                }
+            },
+        };
+        if let (None, Some(ours)) = (&found, ours) {
+            replaced = pure.insert(key, ours);
+        }
+        found
+    };
+    drop(dead);
+    drop(replaced);
+    found.map(|job| Future::from_counted(job))
 }
 
 /// One submitted task: its future's state, its function, its arguments, how many
@@ -980,12 +1253,16 @@ where
     }
 }
 
-impl<F> std::fmt::Debug for TaskBuilder<F> {
+impl<F, P> std::fmt::Debug for TaskBuilder<F, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskBuilder")
             .field("name", &&*self.name)
             .field("retries", &self.retries)
             .field("priority", &self.priority)
+            .field(
+                "pure",
+                &(std::any::type_name::<P>() == std::any::type_name::<Pure>()),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -39,7 +39,9 @@ mod pool;
 pub(crate) mod state;
 mod waiting;
 
-pub use args::{Dependencies, Fallible, FutArg, IntoFutArg, KeptArgs, SubmitArgs, TaskFn};
+pub use args::{
+    Dependencies, Fallible, FutArg, IntoFutArg, KeptArgs, PureArgs, SubmitArgs, TaskFn,
+};
 pub use client::{Client, ClientBuilder};
 pub use erased::ErasedFuture;
 pub use error::{ClientError, CycleLink, CycleStep, FutureError, TimedWait};

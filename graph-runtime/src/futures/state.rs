@@ -236,6 +236,34 @@ impl Core {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// One more user handle, made without one in hand (a pure task found by its key,
+    /// see `TaskBuilder::pure`): only while there is one, since a task whose last
+    /// handle went has been cancelled or let its result go. False if there was none.
+    pub(crate) fn try_add_handle(&self) -> bool {
+        use std::sync::atomic::Ordering::{Acquire, Relaxed};
+        let mut handles = self.handles.load(Relaxed);
+        while handles > 0 {
+            // Acquire, as the last handle's drop is ordered: what it did is seen.
+            match self
+                .handles
+                .compare_exchange_weak(handles, handles + 1, Acquire, Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => handles = now,
+            }
+        }
+        false
+    }
+
+    /// Keeps the result in place for good: no last handle moves it out (see
+    /// [`may_take`](Self::may_take)). For a pure task, whose handles a later equal
+    /// submission may add to (see [`try_add_handle`](Self::try_add_handle)): counted
+    /// as a reader still to come, which never comes.
+    pub(crate) fn keep_result(&self) {
+        self.callbacks_to_read
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// One user handle fewer; true if it was the last.
     pub(crate) fn drop_handle(&self) -> bool {
         // As `Arc`'s drop: the last one sees every other handle's use.
