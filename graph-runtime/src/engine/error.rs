@@ -141,9 +141,10 @@ impl Drop for TaskError {
 }
 
 /// An `Err` returned by a fallible task (a future's, see `TaskBuilder::fallible`),
-/// carried out of the task as an unwinding payload (`resume_unwind`: no panic hook
-/// runs, nothing is printed), so that it takes a panic's path (retries, the error
-/// of the future and of its dependents) and becomes its [`TaskError`] there.
+/// returned by the call (`TaskFn::try_call`) boxed as a panic's payload is, without
+/// unwinding (no panic hook runs, nothing is printed, and `panic = "abort"` does not
+/// abort), so that it takes a panic's path (retries, the error of the future and of
+/// its dependents) and becomes its [`TaskError`] there.
 pub(crate) struct Returned {
     /// The error's `Display`.
     message: String,
@@ -154,17 +155,16 @@ pub(crate) struct Returned {
 }
 
 impl Returned {
-    /// Unwinds with `error` as the running task's error.
+    /// `error` as the running task's error, boxed as a panic's payload is.
     #[cold]
     #[inline(never)]
-    pub(crate) fn unwind<E: fmt::Display + Send + 'static>(error: E) -> ! {
+    pub(crate) fn boxed<E: fmt::Display + Send + 'static>(error: E) -> Box<dyn Any + Send> {
         let backtrace = Backtrace::capture();
-        let returned = Returned {
+        Box::new(Returned {
             message: error.to_string(),
             error: Box::new(error),
             backtrace: (backtrace.status() == BacktraceStatus::Captured).then_some(backtrace),
-        };
-        std::panic::resume_unwind(Box::new(returned))
+        })
     }
 }
 

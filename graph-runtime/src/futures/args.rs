@@ -15,6 +15,14 @@ pub trait TaskFn<Args>: Send + Sync + 'static {
     type Output: Send + Sync + 'static;
     /// Calls the function.
     fn call(&self, args: Args) -> Self::Output;
+    /// Calls the function; `Err` is the task's error, as a panic's payload would be
+    /// (a [`Fallible`] function's `Err`, returned without unwinding, so that it is an
+    /// error and not an abort under `panic = "abort"`).
+    #[doc(hidden)]
+    #[inline]
+    fn try_call(&self, args: Args) -> Result<Self::Output, Box<dyn std::any::Any + Send>> {
+        Ok(self.call(args))
+    }
 }
 
 /// A task function whose `Err` is the task's error: made by
@@ -32,12 +40,18 @@ where
     E: std::fmt::Display + Send + 'static,
 {
     type Output = T;
-    #[inline]
+    /// Called directly rather than by a task (which calls `try_call`): an `Err`
+    /// unwinds, carrying the error, as the task's panic would.
     fn call(&self, args: V) -> T {
+        self.try_call(args)
+            .unwrap_or_else(|returned| std::panic::resume_unwind(returned))
+    }
+    #[inline]
+    fn try_call(&self, args: V) -> Result<T, Box<dyn std::any::Any + Send>> {
         match self.0.call(args) {
-            Ok(value) => value,
-            // Out of the task the way a panic goes, to end it in error there.
-            Err(error) => crate::engine::error::Returned::unwind(error),
+            Ok(value) => Ok(value),
+            // The task's error, as a panic's payload would be.
+            Err(error) => Err(crate::engine::error::Returned::boxed(error)),
         }
     }
 }

@@ -160,9 +160,10 @@ impl<F, P> TaskBuilder<F, P> {
     /// [`TaskError`] whose [`message`](TaskError::message) is `e`'s `Display` and whose
     /// [`payload`](TaskError::payload)`::<E>()` is `e` itself (for an `E: Clone`);
     /// its [`backtrace`](TaskError::backtrace) is where the task returned, when
-    /// backtraces are enabled. Without `fallible`, a task returning `Result` finishes
-    /// with it as its value, `Err` or not. `E` must be `Send + Sync + 'static`, as any
-    /// task's result.
+    /// backtraces are enabled. The `Err` is returned, not unwound: nothing is
+    /// printed, and under `panic = "abort"` it is still the future's error. Without
+    /// `fallible`, a task returning `Result` finishes with it as its value, `Err` or
+    /// not. `E` must be `Send + Sync + 'static`, as any task's result.
     ///
     /// ```
     /// use graph_runtime::{Client, FutureError, Status};
@@ -1127,8 +1128,10 @@ where
                 drop(work);
                 // Released meanwhile (cancelled): neither is there.
                 let f = own.as_ref().or(self.shared.as_deref())?;
-                values.map(|values| f.call(values))
-            }));
+                values.map(|values| f.try_call(values))
+            }))
+            // A fallible task's `Err`, returned: its error, as a panic's payload is.
+            .and_then(Option::transpose);
             match attempt {
                 Ok(None) => break None,
                 Ok(Some(value)) => break Some(Ok(value)),
