@@ -1,8 +1,8 @@
 //! Large values passed by value between tasks (arrays of 256 KiB, on 2 MiB worker
 //! stacks) compute as plain code does, in debug builds too, where every frame a value
 //! passes through keeps a copy of it (the run overflowed the worker's stack and aborted
-//! the process): in a dynamic graph, and in `graph!`'s two forms, a tree and the
-//! dispatcher.
+//! the process): in a dynamic graph, in `graph!`'s two forms, a tree and the
+//! dispatcher, and between a client's tasks.
 
 use taskweave::prelude::*;
 
@@ -63,4 +63,23 @@ fn dispatched_graph_of_large_values() {
     });
     assert!(!g.__runs_as_tree());
     assert_eq!(g.compute(3), total(clean(make(3))) + first(&make(3)));
+}
+
+/// A client's tasks pass large values as a graph's do: a task's result, a dependent
+/// taking it by value (a clone, then the last handle's value itself), and a dynamic
+/// graph computed by the client, each on one of the client's workers (2 MiB stacks),
+/// which overflowed and aborted the process in an optimised build too.
+#[test]
+fn futures_of_large_values() {
+    let client = Client::builder().threads(1).build().unwrap();
+    let a = client.submit(make, (3,));
+    let cloned = client.submit(total, (&a,));
+    let moved = client.submit(|a: [u8; N]| total(clean(a)), (a,));
+    let computed = client.compute(&delayed(total).call(delay!(make(5))));
+    let results = [cloned, moved, computed].map(|f| f.result().unwrap());
+    assert_eq!(results, [sum(3), total(clean(make(3))), sum(5)]);
+}
+
+fn sum(seed: u8) -> u64 {
+    total(make(seed))
 }

@@ -542,6 +542,29 @@ where
     F: TaskFn<V>,
     K: KeptArgs<Values = V>,
 {
+    // The job holds its arguments and its result's cell inline, and is built on the
+    // stack before it moves into its allocation: room for copies of it when large.
+    let size = std::mem::size_of::<Job<F, K, F::Output>>() + std::mem::size_of::<K>();
+    let mut parts = Some((f, name, options, kept));
+    crate::engine::sync::with_room(size, || {
+        let (f, name, options, kept) = parts.take().expect("built once");
+        new_job_here(client, f, name, options, kept)
+    })
+}
+
+/// [`new_job`], in frames of its own (see `with_room`).
+#[inline(always)]
+fn new_job_here<F, V, K>(
+    client: &Arc<Inner>,
+    f: Fun<F>,
+    name: TaskName,
+    options: JobOptions,
+    kept: K,
+) -> (Arc<Job<F, K, F::Output>>, Waits)
+where
+    F: TaskFn<V>,
+    K: KeptArgs<Values = V>,
+{
     let mut dependencies = super::args::Dependencies::default();
     kept.dependencies(&mut dependencies);
     let dependencies = dependencies.0;
@@ -1079,13 +1102,14 @@ where
     }
 }
 
-impl<F, K, R> Runnable for Job<F, K, R>
+impl<F, K, R> Job<F, K, R>
 where
     F: TaskFn<K::Values, Output = R>,
     K: KeptArgs,
     R: Send + Sync + 'static,
 {
-    fn run(self: Arc<Self>) {
+    /// [`Runnable::run`], in frames of its own (see `with_room`).
+    fn run_here(self: Arc<Self>) {
         if self.client.closed.load(Ordering::Acquire) {
             return Runnable::cancel(&*self);
         }
@@ -1190,6 +1214,31 @@ where
             Some(Err(error)) => self.end(|state| state.fail(error)),
             None => self.end(|_| false),
         }
+    }
+}
+
+impl<F, K, R> Runnable for Job<F, K, R>
+where
+    F: TaskFn<K::Values, Output = R>,
+    K: KeptArgs,
+    R: Send + Sync + 'static,
+{
+    fn run(self: Arc<Self>) {
+        // Its arguments, as kept and as passed, and its result pass through the run's
+        // frames by value: room for copies of them when large, as a graph's task has
+        // (a 256 KiB argument overflowed a 2 MiB worker stack, optimised builds too).
+        // Twice a graph task's room: the result also passes through the attempt's
+        // `catch_unwind`, the outcome and the end's closure (about 25 copies in a
+        // debug build).
+        let size =
+            std::mem::size_of::<K>() + std::mem::size_of::<K::Values>() + std::mem::size_of::<R>();
+        let size = size.saturating_mul(2);
+        let mut job = Some(self);
+        crate::engine::sync::with_room(size, || {
+            if let Some(job) = job.take() {
+                job.run_here();
+            }
+        });
     }
 
     fn cancel(&self) {
