@@ -4,7 +4,14 @@
 //! the process): in a dynamic graph, in `graph!`'s two forms, a tree and the
 //! dispatcher, and between a client's tasks.
 
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
+use std::time::Duration;
+
 use taskweave::prelude::*;
+
+const LIMIT: Duration = Duration::from_secs(120);
 
 const N: usize = 256 << 10;
 
@@ -82,4 +89,51 @@ fn futures_of_large_values() {
 
 fn sum(seed: u8) -> u64 {
     total(make(seed))
+}
+
+/// A large value as the result of a compute comes back to a caller on a 2 MiB thread,
+/// as from a plain function: of a `graph!` (either form) and of a dynamic graph (alone
+/// and with another value), which overflowed the caller's stack in the run's frames
+/// above the task (the read of the output, the `Result`s of each layer), optimised too.
+/// Each is read in a function of its own, as a debug build keeps every temporary of a
+/// function in its frame.
+#[test]
+fn large_results_of_computes() {
+    let sums = watchdog::within(LIMIT, "large results", || {
+        [
+            tree_result(3),
+            dispatched_result(4),
+            dynamic_result(5),
+            dynamic_results(6),
+        ]
+    });
+    assert_eq!(sums, [cleaned(3), cleaned(4), cleaned(5), sum(6)]);
+}
+
+fn tree_result(n: u8) -> u64 {
+    let g = graph!(|n: u8| -> [u8; N] { clean(make(n)) });
+    assert!(g.__runs_as_tree());
+    total(g.compute(n))
+}
+
+fn dispatched_result(n: u8) -> u64 {
+    let g = graph!(|n: u8| -> ([u8; N], u64) {
+        let a = make(n);
+        (clean(a), first(&a))
+    });
+    assert!(!g.__runs_as_tree());
+    total(g.compute(n).0)
+}
+
+fn dynamic_result(n: u8) -> u64 {
+    total(delay!(clean(delay!(make(n)))).compute())
+}
+
+fn dynamic_results(n: u8) -> u64 {
+    let a = delay!(make(n));
+    total(taskweave::compute((&a, &delay!(first(&a)))).0)
+}
+
+fn cleaned(seed: u8) -> u64 {
+    total(clean(make(seed)))
 }

@@ -164,6 +164,16 @@ macro_rules! arity {
             /// tree's values are dropped inside its run, which sees to that).
             #[inline(always)]
             fn run(&self, options: RunOptions $(, $arg: $ty)*) -> Result<R, TaskError> {
+                // Its result and inputs pass through the run's frames by value.
+                let mut inputs = Some((options, $($arg,)*));
+                crate::engine::sync::with_room_for_run::<(R, $($ty,)*), _>(|| {
+                    let (options, $($arg,)*) = inputs.take().expect("run once");
+                    self.run_here(options $(, $arg)*)
+                })
+            }
+
+            /// [`run`](Self::run), in frames of its own (see `with_room`).
+            fn run_here(&self, options: RunOptions $(, $arg: $ty)*) -> Result<R, TaskError> {
                 if self.tree {
                     return (self.body)(options $(, $arg)*);
                 }

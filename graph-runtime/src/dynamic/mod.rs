@@ -685,7 +685,13 @@ impl<T: Send + Sync + 'static> Delayed<T> {
 
     /// Computes the value with the given scheduler.
     pub fn try_compute_with(&self, options: impl Into<RunOptions>) -> Result<T, TaskError> {
-        plan::compute_with(options, (self,)).map(|(value,)| value)
+        // The value passes through the run's frames by value: room for copies of it
+        // when large, unwrapped from its tuple inside that room.
+        let mut options = Some(options.into());
+        crate::engine::sync::with_room_for_run::<T, _>(|| {
+            let options = options.take().expect("run once");
+            plan::compute_here(options, (self,)).map(|(value,)| value)
+        })
     }
 
     /// A task that applies `f` to the value (by reference): a method call, a field.

@@ -956,7 +956,16 @@ impl<V> Prepared<V> {
 
     /// Runs the graph with a scheduler; a task's panic comes back as a [`TaskError`].
     pub fn try_compute_with(&mut self, options: impl Into<RunOptions>) -> Result<V, TaskError> {
-        let options = options.into();
+        // The values pass through the run's frames by value.
+        let mut options = Some(options.into());
+        crate::engine::sync::with_room_for_run::<V, _>(|| {
+            self.run_here(options.take().expect("run once"))
+        })
+    }
+
+    /// [`try_compute_with`](Self::try_compute_with), in frames of its own (see
+    /// `with_room`).
+    fn run_here(&mut self, options: RunOptions) -> Result<V, TaskError> {
         let mut guard = ResetUnlessDone {
             prepared: self,
             done: false,
@@ -1616,8 +1625,21 @@ pub fn compute_with<O: Outputs>(
     options: impl Into<RunOptions>,
     outputs: O,
 ) -> Result<O::Values, TaskError> {
+    // The values pass through the frames above the run by value too.
+    let mut inputs = Some((options.into(), outputs));
+    crate::engine::sync::with_room_for_run::<O::Values, _>(|| {
+        let (options, outputs) = inputs.take().expect("run once");
+        compute_here(options, outputs)
+    })
+}
+
+/// [`compute_with`], in frames of its own (see `with_room`).
+pub(crate) fn compute_here<O: Outputs>(
+    options: RunOptions,
+    outputs: O,
+) -> Result<O::Values, TaskError> {
     let Some(Lent(nodes)) = outputs.lend() else {
-        return prepare(outputs).try_compute_with(options);
+        return prepare(outputs).run_here(options);
     };
     // The outputs are borrowed until this returns, and so is every node they reach:
     // the plan takes no handle of its own (see `Plan::borrowing`).
@@ -1629,7 +1651,7 @@ pub fn compute_with<O: Outputs>(
         O::read,
         outputs.lengths(),
     );
-    let result = prepared.try_compute_with(options);
+    let result = prepared.run_here(options);
     if result.is_err() {
         prepared.run.plan.keep_outputs(|| nodes.to_vec());
     }

@@ -239,6 +239,16 @@ pub(crate) fn with_room_for<T, R>(f: impl FnMut() -> R) -> R {
     with_room(core::mem::size_of::<T>(), f)
 }
 
+/// Runs `f`, a whole run of a graph whose result (and inputs) are of type `T`, with
+/// stack room for them (see [`with_room`]): on the caller's side of a run a value passes
+/// through more frames than in a task (the read of the output, `catch_unwind`'s, the
+/// `Result`s of the layers above), so four times a task's room. A 256 KiB result of a
+/// `graph!` overflowed a 2 MiB thread, optimised, where plain code returns 768 KiB.
+#[inline(always)]
+pub(crate) fn with_room_for_run<T, R>(f: impl FnMut() -> R) -> R {
+    with_room(core::mem::size_of::<T>().saturating_mul(4), f)
+}
+
 /// Runs `f`, a task's run whose values (its result, its arguments) take `size` bytes,
 /// with room on the stack for copies of them (16 in a debug build, 4 optimised) when
 /// they are large (a 256 KiB array, passed by value, overflowed a 2 MiB worker stack in
