@@ -979,6 +979,13 @@ pub(super) fn current_task() -> Option<Arc<dyn HasCore>> {
 /// would be cancelled). A task holding the returned client may drop the last handle
 /// of it: the shutdown then does not wait for the task's own client, which waits for
 /// it.
+///
+/// `None` too on the threads a task's own work runs on outside the client's: in the
+/// items of a plain rayon `par_iter` in a task (and in the tasks of graphs they
+/// compute), or in a `std::thread` it starts. Take the client before and clone it into
+/// them (`let client = get_client().unwrap();` before the `par_iter`): a `par_iter`
+/// item's wait for its futures counts as the task's, as the README's futures section
+/// says.
 pub fn get_client() -> Option<Client> {
     let owner = current_client()?.owner.get()?.upgrade()?;
     Some(Client { owner })
