@@ -546,55 +546,40 @@ where
     // stack before it moves into its allocation: room for copies of it when large.
     let size = std::mem::size_of::<Job<F, K, F::Output>>() + std::mem::size_of::<K>();
     let mut parts = Some((f, name, options, kept));
+    // The job is made in the closure's frames, not this function's.
     crate::engine::sync::with_room(size, || {
         let (f, name, options, kept) = parts.take().expect("built once");
-        new_job_here(client, f, name, options, kept)
+        let mut dependencies = super::args::Dependencies::default();
+        kept.dependencies(&mut dependencies);
+        let dependencies = dependencies.0;
+        let records = Core::dependency_records(&dependencies);
+        let (own, shared) = match f {
+            Fun::Own(f) => (Some(f), None),
+            Fun::Shared(f) => (None, Some(f)),
+        };
+        // One allocation for the job and its future's state; the state's weak
+        // reference to its job (for a waiter that runs it, and to release a cancelled
+        // task's arguments) points into the same allocation.
+        let job: Arc<Job<F, K, F::Output>> = Arc::new_cyclic(|me| Job {
+            state: State::of_job(
+                name,
+                options.location,
+                Some(me.clone() as Weak<dyn Runnable>),
+                records,
+            ),
+            work: Mutex::new(Work {
+                f: own,
+                args: Some(kept),
+            }),
+            shared,
+            remaining: AtomicUsize::new(dependencies.len() + 1),
+            retries: options.retries,
+            priority: options.priority,
+            client: JobClient::new(client.clone()),
+            kind: options.kind,
+        });
+        (job, dependencies)
     })
-}
-
-/// [`new_job`], in frames of its own (see `with_room`).
-#[inline(always)]
-fn new_job_here<F, V, K>(
-    client: &Arc<Inner>,
-    f: Fun<F>,
-    name: TaskName,
-    options: JobOptions,
-    kept: K,
-) -> (Arc<Job<F, K, F::Output>>, Waits)
-where
-    F: TaskFn<V>,
-    K: KeptArgs<Values = V>,
-{
-    let mut dependencies = super::args::Dependencies::default();
-    kept.dependencies(&mut dependencies);
-    let dependencies = dependencies.0;
-    let records = Core::dependency_records(&dependencies);
-    let (own, shared) = match f {
-        Fun::Own(f) => (Some(f), None),
-        Fun::Shared(f) => (None, Some(f)),
-    };
-    // One allocation for the job and its future's state; the state's weak reference
-    // to its job (for a waiter that runs it, and to release a cancelled task's
-    // arguments) points into the same allocation.
-    let job: Arc<Job<F, K, F::Output>> = Arc::new_cyclic(|me| Job {
-        state: State::of_job(
-            name,
-            options.location,
-            Some(me.clone() as Weak<dyn Runnable>),
-            records,
-        ),
-        work: Mutex::new(Work {
-            f: own,
-            args: Some(kept),
-        }),
-        shared,
-        remaining: AtomicUsize::new(dependencies.len() + 1),
-        retries: options.retries,
-        priority: options.priority,
-        client: JobClient::new(client.clone()),
-        kind: options.kind,
-    });
-    (job, dependencies)
 }
 
 /// Launches `job`: tells the observers, registers it with its dependencies, and has
