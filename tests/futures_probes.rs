@@ -753,3 +753,32 @@ fn cancelled_and_timed_out_errors_name_the_call_site() {
         drop(tx);
     });
 }
+
+/// A pure `Delayed` call keyed by a borrowed future (`.call(&future)`, which did not
+/// compile: "`a` does not live long enough … borrowed for `'static`") is keyed by the
+/// future's task, as a future passed by value is, and as `TaskBuilder::pure` keys
+/// futures: the same future twice is one node, two futures (of equal values) two.
+#[test]
+fn pure_delayed_call_on_a_borrowed_future_is_keyed_by_its_task() {
+    watchdog::within(LIMIT, "pure delayed on &future", || {
+        let c = client(2);
+        let (a, b) = (c.submit(inc, (1,)), c.submit(inc, (1,)));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let times_ten = delayed(move |x: i64| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            x * 10
+        })
+        .pure();
+        let (a1, a2, b1) = (times_ten.call(&a), times_ten.call(&a), times_ten.call(&b));
+        assert_eq!(a1.key(), a2.key(), "one future twice: one node");
+        assert_ne!(a1.key(), b1.key(), "two futures: two nodes");
+        // By value or borrowed, the same argument.
+        assert_eq!(times_ten.call(a.clone()).key(), a1.key());
+        // A `'static` borrow is keyed the same way (no ambiguity between kinds of key).
+        let forever: &'static Future<i64> = Box::leak(Box::new(a.clone()));
+        assert_eq!(times_ten.call(forever).key(), a1.key());
+        assert_eq!(taskweave::compute((&a1, &a2, &b1)), (20, 20, 20));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    });
+}

@@ -662,7 +662,8 @@ pub struct ByNode;
 /// A value that can be an argument of a pure task (`#[delayed(pure)]`,
 /// `delayed(f).pure()`): its key is part of the call's key, so equal keys make one node.
 ///
-/// Implemented for every `Hash + 'static` type (keyed by its type and hash), for `f32`,
+/// Implemented for every `Hash` type (keyed by its type and hash; a borrow `&x` as `x`,
+/// so a borrowed future `&future` is keyed by its task as `future` is), for `f32`,
 /// `f64` and `Vec`s, `Option`s, arrays and tuples (of 2 to 4) of them (keyed by their
 /// type and exact bits:
 /// `-0.0` and `0.0` are different keys, and a NaN equals only a NaN with the same bits),
@@ -682,14 +683,30 @@ pub trait PureKey<M> {
     fn pure_key(&self, hasher: &mut dyn Hasher);
 }
 
-impl<T: Hash + 'static> PureKey<ByHash> for T {
+// Not `T: 'static`: a borrow (`&future`, `&key`) is keyed as what it borrows, which
+// `Hash` for references already does. A second impl for borrows (by another marker)
+// would make the marker of every `&T` ambiguous, since impls are chosen before
+// lifetimes are checked.
+impl<T: Hash> PureKey<ByHash> for T {
     fn pure_key(&self, hasher: &mut dyn Hasher) {
         let mut inner = std::collections::hash_map::DefaultHasher::new();
         // Equal bytes of another type (`true` and `1u8`) are another argument.
-        std::any::TypeId::of::<T>().hash(&mut inner);
+        type_tag::<T>().hash(&mut inner);
         self.hash(&mut inner);
         hasher.write_u64(inner.finish());
     }
+}
+
+/// The type part of a `Hash` argument's key: its type's name, less any leading
+/// borrows, so that `&x` and `x` are one argument as their hashes are. A name, not a
+/// `TypeId`, which needs `T: 'static`; two types of one name (two versions of one
+/// crate) would differ only where their hashes coincide too.
+fn type_tag<T: ?Sized>() -> &'static str {
+    let mut name = std::any::type_name::<T>();
+    while let Some(rest) = name.strip_prefix('&') {
+        name = rest.strip_prefix("mut ").unwrap_or(rest);
+    }
+    name
 }
 
 // Not recommended in errors (nor the node impls below): a value with no key is then

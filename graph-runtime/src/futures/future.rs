@@ -82,8 +82,10 @@ impl<T> Eq for Future<T> {}
 
 impl<T> std::hash::Hash for Future<T> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // The task's address, thin: the vtable is no part of its identity.
-        std::ptr::hash(Arc::as_ptr(&self.task) as *const (), state);
+        // The task's key number, which no other task of the process ever has (its
+        // address is another task's once it is freed): a pure `Delayed` call keyed
+        // by this hash is keyed by the task, as `TaskBuilder::pure` keys futures.
+        state.write_u64(self.core().key_number());
     }
 }
 
