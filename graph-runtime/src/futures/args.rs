@@ -275,14 +275,23 @@ impl<A: Clone + Send + Sync + 'static> IntoFutArg<Vec<A>> for &[Future<A>] {
 // A pure submission is keyed by its arguments as the task keeps them: a plain value by
 // its own `PureKey` (its hash, or a float's bits), a future by its task's key number,
 // which no other task of the process ever has (its address would be another task's
-// once it is freed). The kept tuple's marker is the tuple of its items' markers, which
-// no key of a single value (`ByHash`, `ByBits`, `ByNode`) can be: no impl overlaps.
+// once it is freed). The kept tuple's marker is the tuple of its items' markers.
+//
+// The items are keyed through `KeptKey`, not `PureKey`: `PureKey`'s blanket impls
+// (`ByHash`, `ByBits`) match any type while the marker is not known yet, so a kept
+// `Plain<X>` with no key was reported as `Plain<X>` itself (an internal type). Only the
+// kept kinds implement `KeptKey`, so the compiler takes `Plain`'s impl and reports the
+// user's `X` as having no `PureKey`, with its advice.
 
-// Not recommended in errors: the value's own missing key is reported, not this
-// wrapper's.
-#[diagnostic::do_not_recommend]
-impl<A: PureKey<M>, M> PureKey<M> for Plain<A> {
-    fn pure_key(&self, hasher: &mut dyn Hasher) {
+/// The key of one argument as a pure task keeps it (see [`PureArgs`]).
+#[doc(hidden)]
+pub trait KeptKey<M> {
+    /// Feeds the argument's key.
+    fn kept_key(&self, hasher: &mut dyn Hasher);
+}
+
+impl<A: PureKey<M>, M> KeptKey<M> for Plain<A> {
+    fn kept_key(&self, hasher: &mut dyn Hasher) {
         self.0.pure_key(hasher);
     }
 }
@@ -292,26 +301,23 @@ fn future_key<A>(future: &Future<A>, hasher: &mut dyn Hasher) {
     hasher.write_u64(future.core().key_number());
 }
 
-#[diagnostic::do_not_recommend]
-impl<A> PureKey<ByNode> for Cloned<A> {
-    fn pure_key(&self, hasher: &mut dyn Hasher) {
+impl<A> KeptKey<ByNode> for Cloned<A> {
+    fn kept_key(&self, hasher: &mut dyn Hasher) {
         hasher.write_u8(b'f');
         future_key(&self.0, hasher);
     }
 }
 
-#[diagnostic::do_not_recommend]
-impl<A> PureKey<ByNode> for SharedResult<A> {
-    fn pure_key(&self, hasher: &mut dyn Hasher) {
+impl<A> KeptKey<ByNode> for SharedResult<A> {
+    fn kept_key(&self, hasher: &mut dyn Hasher) {
         // A value shared is the value cloned: the same argument.
         hasher.write_u8(b'f');
         future_key(&self.0, hasher);
     }
 }
 
-#[diagnostic::do_not_recommend]
-impl<A> PureKey<ByNode> for Gathered<A> {
-    fn pure_key(&self, hasher: &mut dyn Hasher) {
+impl<A> KeptKey<ByNode> for Gathered<A> {
+    fn kept_key(&self, hasher: &mut dyn Hasher) {
         hasher.write_u8(b'v');
         hasher.write_usize(self.0.len());
         for future in &self.0 {
@@ -341,9 +347,9 @@ impl PureArgs<()> for () {
 
 macro_rules! pure_args {
     ($($ty:ident / $m:ident $i:tt),+) => {
-        impl<$($ty: PureKey<$m>, $m),+> PureArgs<($($m,)+)> for ($($ty,)+) {
+        impl<$($ty: KeptKey<$m>, $m),+> PureArgs<($($m,)+)> for ($($ty,)+) {
             fn pure_key(&self, hasher: &mut dyn Hasher) {
-                $(self.$i.pure_key(hasher);)+
+                $(self.$i.kept_key(hasher);)+
             }
         }
     };
