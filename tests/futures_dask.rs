@@ -86,6 +86,49 @@ fn a_fallible_tasks_err_ends_it_in_error_with_its_typed_error() {
     });
 }
 
+/// A fallible task's error that is not `Clone` (`std::io::Error`) is read typed by
+/// reference through its future's shared error, as Dask's `except OSError as e:`
+/// reads `e.errno` (`payload` needs a `Clone` type).
+#[test]
+fn a_fallible_tasks_io_error_is_read_by_reference() {
+    watchdog::within(LIMIT, "fallible io error", || {
+        let client = client(1);
+        let open = client
+            .task(|kind: u8| -> std::io::Result<i64> {
+                let kind = match kind {
+                    0 => return Ok(7),
+                    1 => std::io::ErrorKind::NotFound,
+                    _ => std::io::ErrorKind::PermissionDenied,
+                };
+                Err(std::io::Error::new(kind, "no way in"))
+            })
+            .fallible();
+        let (good, missing, denied) = (open.submit((0,)), open.submit((1,)), open.submit((2,)));
+        assert_eq!(good.result().unwrap(), 7);
+        let error = task_error(missing.result());
+        assert_eq!(error.message(), "no way in");
+        let read = |e: &std::io::Error| (e.kind(), e.to_string());
+        assert_eq!(
+            error.with_payload(read),
+            Some((std::io::ErrorKind::NotFound, "no way in".to_owned()))
+        );
+        // Of another type: `None`, and the closure does not run.
+        assert_eq!(error.with_payload(|_: &MyErr| unreachable!()), None::<()>);
+        // Another kind, another task: its own error.
+        let error = task_error(denied.result());
+        assert_eq!(
+            error.with_payload(|e: &std::io::Error| e.kind()),
+            Some(std::io::ErrorKind::PermissionDenied)
+        );
+        // The payload stays: read twice, through two handles of one error.
+        let again = denied.exception().unwrap().expect("an error");
+        assert_eq!(
+            again.with_payload(|e: &std::io::Error| e.kind()),
+            Some(std::io::ErrorKind::PermissionDenied)
+        );
+    });
+}
+
 /// Without `fallible`, a `Result` is the value (the behaviour Dask has for a task
 /// that *returns* an exception object rather than raising it).
 #[test]

@@ -89,7 +89,8 @@ impl TaskError {
     /// Dask's `except MyError as e:` catches the task's own exception. Readable through the shared
     /// error of a future (`FutureError::Task`), where [`into_panic`](Self::into_panic),
     /// which takes the error, is not. `None` for a payload of another type, or for an
-    /// error kept without its payload.
+    /// error kept without its payload. A payload that is not `Clone` is read by
+    /// reference with [`with_payload`](Self::with_payload).
     pub fn payload<T: Any + Clone>(&self) -> Option<T> {
         self.payload
             .lock()
@@ -97,6 +98,31 @@ impl TaskError {
             .as_ref()?
             .downcast_ref::<T>()
             .cloned()
+    }
+
+    /// `read` of the task's panic payload if it is a `T`, by reference: for a typed
+    /// error that is not `Clone` (a fallible task's `std::io::Error`), which
+    /// [`payload`](Self::payload) cannot copy out. `None` for a payload of another
+    /// type, or for an error kept without its payload.
+    ///
+    /// ```
+    /// use graph_runtime::{Client, FutureError};
+    /// use std::io;
+    ///
+    /// let client = Client::builder().threads(1).build()?;
+    /// let read = client.task(|path: String| std::fs::read_to_string(path)).fallible();
+    /// let future = read.submit(("/no/such/file".to_owned(),));
+    /// let Err(FutureError::Task(error)) = future.result() else { unreachable!() };
+    /// let kind = error.with_payload(|e: &io::Error| e.kind());
+    /// assert_eq!(kind, Some(io::ErrorKind::NotFound));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// `read` runs while the payload is locked: reading this error's payload again
+    /// from inside it waits forever.
+    pub fn with_payload<T: Any, R>(&self, read: impl FnOnce(&T) -> R) -> Option<R> {
+        let payload = self.payload.lock().recover();
+        payload.as_ref()?.downcast_ref::<T>().map(read)
     }
 
     /// The original panic payload, for `std::panic::resume_unwind`.

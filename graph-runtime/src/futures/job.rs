@@ -158,7 +158,9 @@ impl<F, P> TaskBuilder<F, P> {
     /// [`WaitMode::FirstException`](crate::WaitMode::FirstException) stops at it,
     /// [`Future::exception`] returns it, and observers see a failure. The error is a
     /// [`TaskError`] whose [`message`](TaskError::message) is `e`'s `Display` and whose
-    /// [`payload`](TaskError::payload)`::<E>()` is `e` itself (for an `E: Clone`);
+    /// [`payload`](TaskError::payload)`::<E>()` is `e` itself (for an `E: Clone`;
+    /// any `E`, `std::io::Error` too, is read by reference with
+    /// [`with_payload`](TaskError::with_payload));
     /// its [`backtrace`](TaskError::backtrace) is where the task returned, when
     /// backtraces are enabled. The `Err` is returned, not unwound: nothing is
     /// printed, and under `panic = "abort"` it is still the future's error. Without
