@@ -496,6 +496,63 @@ fn observers_told_a_tasks_start_are_told_its_end_when_another_panics_there() {
     }
 }
 
+/// Panics in one graph hook, named.
+struct PanicsInGraphHook(&'static str);
+
+impl Observer for PanicsInGraphHook {
+    fn graph_started(&self, _nodes: &[NodeInfo<'_>]) {
+        if self.0 == "graph_started" {
+            panic!("obs graph_started");
+        }
+    }
+    fn task_started(&self, _node: u32, _info: &NodeInfo<'_>) {
+        if self.0 == "task_started" {
+            panic!("obs task_started");
+        }
+    }
+    fn graph_finished(&self, _result: Result<(), &taskweave::TaskError>) {
+        if self.0 == "graph_finished" {
+            panic!("obs graph_finished");
+        }
+    }
+}
+
+/// A client's observer that panics in a graph hook of a `client.compute` fails the
+/// compute's future with an error that says the observer panicked, in which hook,
+/// while computing which output: it read "task `sum` at … panicked: obs
+/// graph_started", as if the graph's output had panicked.
+#[test]
+fn an_observers_graph_hook_panic_in_client_compute_is_named_as_the_observers() {
+    watchdog::within(LIMIT, "observer panics in a compute's graph hook", || {
+        for hook in ["graph_started", "task_started", "graph_finished"] {
+            let client = observed([Arc::new(PanicsInGraphHook(hook))]);
+            let total = eleven_nodes();
+            let future = client.compute(&total);
+            let error = match future.result() {
+                Err(FutureError::Task(error)) => error,
+                other => panic!("expected the observer's error, got {other:?}"),
+            };
+            let text = error.to_string();
+            let expected = format!("the observer panicked in `{hook}` while computing `sum` at ");
+            assert!(text.starts_with(&expected), "{text}");
+            assert!(text.ends_with(&format!(": obs {hook}")), "{text}");
+            assert_eq!(error.message(), format!("obs {hook}"));
+            assert_eq!(error.task(), "sum");
+            assert_eq!(error.call_site(), future.call_site());
+            // The client goes on.
+            assert_eq!(client.submit(square, (3u64,)).result().unwrap(), 9);
+        }
+        // A graph task's own panic still names the task.
+        let client = observed([Arc::new(PanicsInGraphHook("none"))]);
+        let failing = delayed(fails).call(1);
+        let error = match client.compute(&failing).result() {
+            Err(FutureError::Task(error)) => error,
+            other => panic!("expected the task's error, got {other:?}"),
+        };
+        assert!(error.to_string().starts_with("task `fails` at "), "{error}");
+    });
+}
+
 fn queued(x: u64) -> u64 {
     x + 1
 }

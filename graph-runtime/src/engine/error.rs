@@ -15,13 +15,46 @@ pub struct TaskError {
     task: String,
     call_site: String,
     message: String,
-    /// Whether the task returned its error (a fallible future's `Err`) rather than
-    /// panicking: only what `Display` says differs.
-    returned: bool,
+    /// How it ended (a panic, a fallible future's `Err`, an observer's panic): only
+    /// what `Display` says differs.
+    ended: Ended,
     /// In a `Mutex` so that the error is `Sync` (futures share it between readers).
     payload: Mutex<Option<Box<dyn Any + Send>>>,
     /// Where the task panicked, when the environment asks for backtraces.
     backtrace: Option<Arc<Backtrace>>,
+}
+
+/// How a [`TaskError`]'s task ended.
+#[derive(Clone, Copy, Debug)]
+enum Ended {
+    /// It panicked.
+    Panicked,
+    /// It returned its error (a fallible future's `Err`).
+    Returned,
+    /// The observer of the graph it computed (`Client::compute`) panicked in this hook.
+    ObserverPanicked(GraphHook),
+}
+
+/// A graph hook of an [`Observer`](crate::Observer): which one panicked (a byte, so
+/// that a [`TaskError`] stays as small as the `Result`s it is in want).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GraphHook {
+    GraphStarted,
+    TaskStarted,
+    TaskFinished,
+    GraphFinished,
+}
+
+impl GraphHook {
+    /// The hook's method name.
+    fn name(self) -> &'static str {
+        match self {
+            GraphHook::GraphStarted => "graph_started",
+            GraphHook::TaskStarted => "task_started",
+            GraphHook::TaskFinished => "task_finished",
+            GraphHook::GraphFinished => "graph_finished",
+        }
+    }
 }
 
 impl TaskError {
@@ -38,10 +71,25 @@ impl TaskError {
             task: task.to_owned(),
             call_site: call_site.to_owned(),
             message: panic_message(&*payload),
-            returned: false,
+            ended: Ended::Panicked,
             payload: Mutex::new(Some(payload)),
             backtrace: take_backtrace(),
         }
+    }
+
+    /// The error of `Client::compute`'s task `task` whose graph's observer panicked in
+    /// its hook `hook` (no task of the graph did): said so, rather than as the task's
+    /// panic.
+    #[cold]
+    pub(crate) fn observer_panicked(
+        hook: GraphHook,
+        task: &str,
+        call_site: &str,
+        payload: Box<dyn Any + Send>,
+    ) -> Self {
+        let mut error = TaskError::from_panic(task, call_site, payload);
+        error.ended = Ended::ObserverPanicked(hook);
+        error
     }
 
     /// The error of a task that returned `Err` (see [`Returned`]).
@@ -51,7 +99,7 @@ impl TaskError {
             task: task.to_owned(),
             call_site: call_site.to_owned(),
             message: returned.message,
-            returned: true,
+            ended: Ended::Returned,
             payload: Mutex::new(Some(returned.error)),
             backtrace: returned.backtrace.map(Arc::new),
         }
@@ -137,7 +185,7 @@ impl TaskError {
             task: self.task.clone(),
             call_site: self.call_site.clone(),
             message: self.message.clone(),
-            returned: self.returned,
+            ended: self.ended,
             payload: Mutex::new(None),
             backtrace: self.backtrace.clone(),
         }
@@ -279,7 +327,7 @@ fn keep_failure(table: usize, error: TaskError) -> TaskError {
         task: String::new(),
         call_site: String::new(),
         message: String::new(),
-        returned: false,
+        ended: Ended::Panicked,
         payload: Mutex::new(None),
         backtrace: None,
     })
@@ -372,12 +420,16 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ended = if self.returned { "failed" } else { "panicked" };
-        write!(
-            f,
-            "task `{}` at {} {ended}: {}",
-            self.task, self.call_site, self.message
-        )
+        let (task, site, message) = (&self.task, &self.call_site, &self.message);
+        match self.ended {
+            Ended::Panicked => write!(f, "task `{task}` at {site} panicked: {message}"),
+            Ended::Returned => write!(f, "task `{task}` at {site} failed: {message}"),
+            Ended::ObserverPanicked(hook) => write!(
+                f,
+                "the observer panicked in `{}` while computing `{task}` at {site}: {message}",
+                hook.name()
+            ),
+        }
     }
 }
 

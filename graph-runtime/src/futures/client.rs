@@ -19,7 +19,7 @@ use super::job::{
 use super::pool::{self, Pool};
 use super::state::{State, TaskName};
 use crate::dynamic::ToCompute;
-use crate::engine::error::FirstPanic;
+use crate::engine::error::{FirstPanic, GraphHook};
 use crate::engine::lock::Recover;
 use crate::engine::observe::{Observer, Observers};
 use crate::engine::owner::{OwnerRef, OwnerScope};
@@ -595,7 +595,10 @@ impl Client {
     /// thread runs it. A task failing inside the graph fails the future with that
     /// task's error, naming it and its own call site (as
     /// [`Delayed::try_compute`](crate::Delayed::try_compute)'s error does), and nothing
-    /// more is printed than its panic. Cancelling the future, dropping its last handle,
+    /// more is printed than its panic. A panic of the client's observer in a graph
+    /// hook fails it too, with an error that names the observer and the hook
+    /// ("the observer panicked in `graph_started` while computing `sum` at …: …"),
+    /// not as the output task's panic. Cancelling the future, dropping its last handle,
     /// or the client's shutdown (its last handle dropped) stops the graph: no task of
     /// it starts after that, running ones see [`cancelled`](crate::cancelled), and the
     /// future ends cancelled.
@@ -611,8 +614,14 @@ impl Client {
         let observer = self.inner().observer.clone();
         let run = move || {
             let mut options = crate::engine::options::RunOptions::new();
+            // Which hook of the observer panicked, if one did: its panic comes out of
+            // the run as the caller's, and would read as this task's own.
+            let hook_panicked = Arc::new(OnceLock::new());
             if let Some(observer) = &observer {
-                options = options.observer(observer.clone());
+                options = options.observer(Arc::new(HookWatch {
+                    observer: observer.clone(),
+                    panicked: hook_panicked.clone(),
+                }));
             }
             // Stopped by the future's cancel, or by the client's shutdown: a graph
             // task must see `cancelled()` as the client's own tasks do, or a long one
@@ -630,7 +639,14 @@ impl Client {
             let stop = stopped.clone();
             options = options.stop_when(move || stop());
             let mut prepared = prepared.lock().recover();
-            match pool::blocking(|| prepared.try_compute_with(options)) {
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                pool::blocking(|| prepared.try_compute_with(options))
+            }));
+            let ran = ran.unwrap_or_else(|payload| match hook_panicked.get() {
+                Some(&hook) => observer_panicked(hook, payload),
+                None => std::panic::resume_unwind(payload),
+            });
+            match ran {
                 Ok(values) => values,
                 // Stopped by the future's own cancel, which has ended it, or by the
                 // shutdown: no panic message for a cancel.
@@ -693,6 +709,73 @@ fn scattered<T: Send + Sync + 'static>(
     let state = Arc::new(State::new(TaskName::Static("scatter"), location));
     state.finish(value);
     Future::from_task(state)
+}
+
+/// Ends `Client::compute`'s task whose graph's observer panicked in `hook`, with an
+/// error that says so (see [`TaskError::observer_panicked`]): the task is found
+/// through `current_task`, as the one running on this thread.
+#[cold]
+fn observer_panicked(hook: GraphHook, payload: Box<dyn std::any::Any + Send>) -> ! {
+    let Some(task) = current_task() else {
+        std::panic::resume_unwind(payload)
+    };
+    let core = task.core();
+    let error = crate::engine::error::TaskError::observer_panicked(
+        hook,
+        &core.name,
+        core.call_site(),
+        payload,
+    );
+    std::panic::resume_unwind(Box::new(GraphFailed(error)))
+}
+
+/// The observer of a `Client::compute`'s graph: the client's, noting which of its
+/// graph hooks panicked (the first), then letting the panic go on as before.
+struct HookWatch {
+    observer: Arc<dyn Observer>,
+    panicked: Arc<OnceLock<GraphHook>>,
+}
+
+impl HookWatch {
+    fn watch<R>(&self, hook: GraphHook, tell: impl FnOnce() -> R) -> R {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(tell)).unwrap_or_else(|payload| {
+            let _ = self.panicked.set(hook);
+            std::panic::resume_unwind(payload)
+        })
+    }
+}
+
+impl Observer for HookWatch {
+    fn graph_started(&self, nodes: &[crate::NodeInfo<'_>]) {
+        self.watch(GraphHook::GraphStarted, || {
+            self.observer.graph_started(nodes)
+        });
+    }
+    fn task_started(&self, node: u32, info: &crate::NodeInfo<'_>) {
+        self.watch(GraphHook::TaskStarted, || {
+            self.observer.task_started(node, info)
+        });
+    }
+    fn task_finished(&self, node: u32, info: &crate::NodeInfo<'_>, outcome: crate::TaskOutcome) {
+        self.watch(GraphHook::TaskFinished, || {
+            self.observer.task_finished(node, info, outcome)
+        });
+    }
+    fn graph_finished(&self, result: Result<(), &crate::engine::error::TaskError>) {
+        self.watch(GraphHook::GraphFinished, || {
+            self.observer.graph_finished(result)
+        });
+    }
+    // A graph's run tells no future hook; forwarded all the same.
+    fn future_submitted(&self, task: &crate::FutureEvent<'_>) {
+        self.observer.future_submitted(task);
+    }
+    fn future_started(&self, task: &crate::FutureEvent<'_>) {
+        self.observer.future_started(task);
+    }
+    fn future_finished(&self, task: &crate::FutureEvent<'_>, outcome: crate::TaskOutcome) {
+        self.observer.future_finished(task, outcome);
+    }
 }
 
 /// A graph computed by [`Client::compute`] failed: the error its task carries out
