@@ -671,6 +671,61 @@ fn a_worker_dying_in_a_graph_is_the_computes_error() {
     }
 }
 
+/// A worker of a cluster task of several nodes that dies (an abort, an `exit(0)`) is
+/// blamed on the node it was running, not the first of its group, with which of its
+/// nodes had finished: with and without an observer (the worker writes its nodes'
+/// events either way).
+fn a_grouped_worker_that_dies_names_the_node_it_ran() {
+    let first = delay!(square(2));
+    let dies = delay!(crash(first));
+    let root = delay!(add(dies, delay!(square(3))));
+    let left = delay!(add(delay!(leave(delay!(square(2)))), delay!(square(3))));
+    for (graph, why, dir, options) in [
+        (
+            &root,
+            "about to abort",
+            "grouped-crash",
+            ClusterOptions::new(),
+        ),
+        (
+            &root,
+            "about to abort",
+            "grouped-crash-observed",
+            ClusterOptions::new().observer(Arc::new(Profiler::new())),
+        ),
+        (
+            &left,
+            "without writing its result",
+            "grouped-exit",
+            ClusterOptions::new(),
+        ),
+    ] {
+        let options = options.partition(Partition::Tasks(1));
+        match compute_on_with(&runner(dir), graph, options) {
+            Err(RemoteError::Worker { task, message }) => {
+                assert!(message.contains(why), "{message}");
+                assert!(
+                    task.starts_with("crash at tests/remote.rs:")
+                        || task.starts_with("leave at tests/remote.rs:"),
+                    "{task}: {message}"
+                );
+                assert!(!task.contains("nodes after it"), "{task}");
+                assert!(
+                    message.contains("of the 4 nodes of its cluster task it was running"),
+                    "{message}"
+                );
+                assert!(
+                    message.contains("; square at tests/remote.rs:"),
+                    "{message}"
+                );
+                // The sibling `square(3)` may have run, or not yet, beside it.
+                assert!(message.contains("had not started"), "{message}");
+            }
+            other => panic!("expected the failed worker ({dir}), got {other:?}"),
+        }
+    }
+}
+
 /// A node a worker cannot run (an operator, a closure) is refused before anything
 /// starts, with its name and where it was built.
 fn a_local_node_is_refused_with_its_name_and_call_site() {
@@ -1012,7 +1067,11 @@ fn main() {
         eprintln!("tests/remote.rs: still running after 180 s: a worker or the runner hangs");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 20] = [
+    let tests: [(&str, fn()); 21] = [
+        (
+            "a_grouped_worker_that_dies_names_the_node_it_ran",
+            a_grouped_worker_that_dies_names_the_node_it_ran,
+        ),
         (
             "graphs_a_cluster_cannot_take_still_compile_and_compute_here",
             graphs_a_cluster_cannot_take_still_compile_and_compute_here,

@@ -459,6 +459,7 @@ fn events_path(output: &Path) -> std::path::PathBuf {
 }
 
 /// The events file of one cluster task, as the worker writes it: a line per event,
+/// `begin` when a worker starts it (a cluster may run it again after a lost worker),
 /// `s NODE MICROS` when node `NODE` (its index in the graph) starts, `e NODE OUTCOME
 /// MICROS` when it ends (`finished` or `failed`; `MICROS`: microseconds since the Unix
 /// epoch, for a reader of a kept run), and `end` when the cluster task is done. Each
@@ -468,16 +469,19 @@ struct EventLog {
 }
 
 impl EventLog {
-    /// The log at `path`, opened to append; `None` if it cannot be.
+    /// The log at `path`, opened to append, its `begin` written; `None` if it cannot
+    /// be.
     fn create(path: &Path) -> Option<EventLog> {
-        std::fs::OpenOptions::new()
+        let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .ok()
             .map(|file| EventLog {
                 file: Mutex::new(file),
-            })
+            })?;
+        log.write(format_args!("begin"));
+        Some(log)
     }
 
     /// Writes one event line (a failed write loses the event, not the task).
@@ -500,6 +504,82 @@ fn micros_now() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros())
+}
+
+/// What the worker of a cluster task of several `nodes` (each one's number and
+/// label, ascending), whose result went to `output`, was running when it died, from
+/// its events of its last start: the running nodes' labels, and a sentence saying so
+/// with which of its nodes had finished. `None` for a single node, without events, or
+/// when no node was running.
+pub(super) fn running_when_died(
+    output: &Path,
+    nodes: &[(u32, String)],
+) -> Option<(String, String)> {
+    if nodes.len() < 2 {
+        return None;
+    }
+    let text = std::fs::read_to_string(events_path(output)).ok()?;
+    let last_run = text
+        .rfind("begin\n")
+        .map_or(text.as_str(), |at| &text[at..]);
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        NotStarted,
+        Running,
+        Ended,
+    }
+    let mut states = vec![State::NotStarted; nodes.len()];
+    for line in last_run.lines() {
+        let mut words = line.split(' ');
+        let (state, node) = match (words.next(), words.next()) {
+            (Some("s"), Some(node)) => (State::Running, node),
+            (Some("e"), Some(node)) => (State::Ended, node),
+            _ => continue,
+        };
+        let Some(k) = node
+            .parse::<u32>()
+            .ok()
+            .and_then(|node| nodes.binary_search_by_key(&node, |(id, _)| *id).ok())
+        else {
+            continue;
+        };
+        // An end read before its start (never written so) still ends it.
+        if states[k] != State::Ended {
+            states[k] = state;
+        }
+    }
+    let labels = |state: State| -> Vec<&str> {
+        nodes
+            .iter()
+            .zip(&states)
+            .filter(|(_, s)| **s == state)
+            .map(|((_, label), _)| label.as_str())
+            .collect()
+    };
+    let running = labels(State::Running);
+    if running.is_empty() {
+        return None;
+    }
+    let finished = labels(State::Ended);
+    // A long list of finished nodes says little more than its first few.
+    const SHOWN: usize = 5;
+    let finished_words = match finished.len() {
+        0 => String::from("none had finished"),
+        n if n <= SHOWN => format!("{} had finished", finished.join(", ")),
+        n => format!(
+            "{}, and {} more had finished",
+            finished[..SHOWN].join(", "),
+            n - SHOWN
+        ),
+    };
+    let not_started = nodes.len() - running.len() - finished.len();
+    let sentence = format!(
+        "of the {} nodes of its cluster task it was running {}; {finished_words}; {not_started} \
+         had not started",
+        nodes.len(),
+        running.join(", "),
+    );
+    Some((running.join(", "), sentence))
 }
 
 /// How often the events files are read while a job runs.
@@ -902,13 +982,22 @@ fn build_job(nodes: Vec<GraphNode>, parts: usize, events: bool) -> Result<LaidOu
             ),
             [] => String::from(SUBGRAPH),
         };
+        // A worker of several nodes always writes their events (a few microseconds a
+        // node): a worker that dies is blamed on the node it was running.
+        let group: Vec<(u32, String)> = match part_nodes.len() {
+            1 => Vec::new(),
+            _ => part_nodes
+                .iter()
+                .map(|node| (node.id, format!("{} at {}", node.name, node.call_site)))
+                .collect(),
+        };
         let mut inputs = vec![Input::value(&Part {
+            events: events || !group.is_empty(),
             nodes: part_nodes,
             exports,
-            events,
         })?];
         inputs.extend(reads.into_iter().map(|q| Input::output(tasks[q])));
-        tasks.push(job.push_labelled(SUBGRAPH, Some(label), inputs));
+        tasks.push(job.push_labelled(SUBGRAPH, Some(label), group, inputs));
     }
     let root = (n - 1) as u32;
     Ok(LaidOut {

@@ -65,6 +65,10 @@ struct JobTask {
     /// the sub-graph runner, a name the user never wrote); its function's short name
     /// when `None`.
     label: Option<String>,
+    /// The nodes of a graph's cluster task of several nodes (their numbers in the
+    /// graph, and each one's name and call site): what a worker that dies is blamed on,
+    /// from the events its nodes wrote (see [`super::graph::running_when_died`]).
+    nodes: Vec<(u32, String)>,
     inputs: Vec<Input>,
 }
 
@@ -99,19 +103,22 @@ impl Job {
     /// Adds a call of the function registered as `function` (or of the built-in
     /// sub-graph runner).
     pub(crate) fn push(&mut self, function: &'static str, inputs: Vec<Input>) -> TaskId {
-        self.push_labelled(function, None, inputs)
+        self.push_labelled(function, None, Vec::new(), inputs)
     }
 
-    /// [`push`](Self::push), named `label` in errors.
+    /// [`push`](Self::push), named `label` in errors; a worker that dies running it is
+    /// blamed on the ones of `nodes` it was running (see [`JobTask::nodes`]).
     pub(crate) fn push_labelled(
         &mut self,
         function: &'static str,
         label: Option<String>,
+        nodes: Vec<(u32, String)>,
         inputs: Vec<Input>,
     ) -> TaskId {
         self.tasks.push(JobTask {
             function,
             label,
+            nodes,
             inputs,
         });
         TaskId(self.tasks.len() - 1)
@@ -513,28 +520,28 @@ impl LocalRunner {
             return match std::fs::read(&output) {
                 Ok(bytes) => Payload::from_bytes(&bytes),
                 // A task that ended its process itself (`std::process::exit(0)`).
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                    Err(RemoteError::Worker {
-                        task: task.label().to_owned(),
-                        message: format!(
-                            "it exited with {status} without writing its result (did a task \
-                             end the process?); its last words: {}",
-                            last_words()
-                        ),
-                    })
-                }
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(died(
+                    &output,
+                    task,
+                    format!(
+                        "it exited with {status} without writing its result (did a task end \
+                         the process?); its last words: {}",
+                        last_words()
+                    ),
+                )),
                 Err(error) => Err(RemoteError::io(&output, error)),
             };
         }
         match std::fs::read_to_string(error_path(&output)) {
             Ok(text) => Err(read_error_file(&text, task.label())),
-            Err(_) => Err(RemoteError::Worker {
-                task: task.label().to_owned(),
-                message: format!(
+            Err(_) => Err(died(
+                &output,
+                task,
+                format!(
                     "it exited with {status} and left no error file; its last words: {}",
                     last_words()
                 ),
-            }),
+            )),
         }
     }
 }
@@ -580,18 +587,35 @@ pub(super) fn collect_files(
             let printed =
                 std::fs::read_to_string(run.join(format!("task-{i}.stderr"))).unwrap_or_default();
             let tail: Vec<&str> = printed.lines().rev().take(5).collect();
-            Err(RemoteError::Worker {
-                task: task.label().to_owned(),
-                message: format!(
+            Err(died(
+                &output,
+                task,
+                format!(
                     "it left no result and no error file; {}; its last words: {}",
                     said(i).unwrap_or_else(|| String::from("the cluster did not say why")),
                     tail.join(" | ")
                 ),
-            })
+            ))
         };
         results.push(result);
     }
     Outputs { results }
+}
+
+/// The error of a task whose worker (result to `output`) died, `message` saying what
+/// is known: named after the task, or, in a cluster task of several nodes, after the
+/// nodes it was running, with which had finished (from its nodes' events).
+fn died(output: &Path, task: &JobTask, message: String) -> RemoteError {
+    match super::graph::running_when_died(output, &task.nodes) {
+        Some((running, where_)) => RemoteError::Worker {
+            task: running,
+            message: format!("{message}; {where_}"),
+        },
+        None => RemoteError::Worker {
+            task: task.label().to_owned(),
+            message,
+        },
+    }
 }
 
 /// The arguments a worker of task `i` is started with (after the program): the worker
