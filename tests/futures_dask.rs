@@ -407,6 +407,7 @@ fn counting_pure(client: &Client) -> (Arc<AtomicUsize>, TaskBuilder<impl Fn(i64)
     (calls, client.task(move |x: i64| counted(&c, x)).pure())
 }
 
+/// Called by one test only: tests run at once, and a count shared would be theirs.
 static PURE_CALLS: AtomicUsize = AtomicUsize::new(0);
 
 /// A fn item (no state): keyed by its type, through any builder.
@@ -591,7 +592,7 @@ fn pure_futures_arguments_are_keyed_by_their_task() {
 fn pure_keys_include_name_and_retries_not_priority() {
     watchdog::within(LIMIT, "pure key options", || {
         let client = client(2);
-        let base = || client.task(counted_fn).pure();
+        let base = || client.task(inc).pure();
         let plain = base().submit((100,));
         assert_eq!(plain, base().priority(5).submit((100,)));
         assert_ne!(plain, base().retries(1).submit((100,)));
