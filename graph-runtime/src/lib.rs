@@ -111,8 +111,8 @@ pub mod __private {
     pub use crate::engine::error::TaskError;
     pub use crate::engine::options::{RunOptions, Scheduler};
     pub use crate::engine::slot::{
-        give, give_again, lend, Again, Const, EarlyExit, Give, Lend, Owned, Ref, Shared,
-        SharedSlot, Slot, Value,
+        give, give_again, lend, own_captured, Again, CapturedByValue, Const, EarlyExit, Give, Lend,
+        OwnCaptured, Owned, Ref, Shared, SharedSlot, Slot, Value,
     };
     pub use crate::engine::sync::with_room;
     pub use crate::engine::table::{Label, NodeInfo, Table};

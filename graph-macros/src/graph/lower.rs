@@ -382,6 +382,7 @@ impl Lower<'_> {
             }
             operand => operand,
         };
+        let operand = self.owned_capture(operand, &init.expr, pat, ty);
         match pat {
             Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                 let mutability = Mutability::of(&pi.mutability);
@@ -430,6 +431,39 @@ impl Lower<'_> {
             other => {
                 self.cx.error_at(other, unsupported_pattern(other));
             }
+        }
+    }
+
+    /// A captured variable, or a field or index of one, that a `let` takes for its own
+    /// (`let mut q = cfg.v;`, a type, a tuple pattern) is a clone, as for a task that
+    /// takes it by value (`own_captured`, whose message says why if it is not
+    /// `Clone`): every run of the graph reads it again, and moved out it made the graph
+    /// a closure that runs once (rustc's E0525 on the whole graph). A plain `let` stands
+    /// for the place itself (see [`binding_for`](Self::binding_for)), and `let _` reads
+    /// nothing.
+    fn owned_capture(
+        &self,
+        operand: Operand,
+        init: &Expr,
+        pat: &Pat,
+        ty: Option<&syn::Type>,
+    ) -> Operand {
+        let owned = match pat {
+            Pat::Ident(pi) => pi.mutability.is_some() || ty.is_some(),
+            Pat::Tuple(_) | Pat::Paren(_) => true,
+            _ => false,
+        };
+        match operand {
+            Operand::Const(tokens)
+                if owned && place_root(init).is_some_and(|root| self.is_captured(root)) =>
+            {
+                let span = init.span();
+                let private = self.runtime.private_at(span);
+                Operand::Temp(
+                    quote_spanned!(span=> #private::own_captured(&#private::Const(&#tokens))),
+                )
+            }
+            operand => operand,
         }
     }
 
@@ -571,10 +605,7 @@ impl Lower<'_> {
                     Some(node) => self
                         .cx
                         .error_at(target, check::assign_into_node(&node.to_string())),
-                    None => self.cx.error_at(
-                        target,
-                        check::unsupported("assigning into a captured variable"),
-                    ),
+                    None => self.cx.error_at(target, self.assign_into_constant(base)),
                 }
             }
             Expr::Tuple(t) if t.elems.iter().all(|e| assigned_name(e).is_some()) => {
@@ -583,6 +614,18 @@ impl Lower<'_> {
             other => self
                 .cx
                 .error_at(other, check::unsupported("this assignment")),
+        }
+    }
+
+    /// The error for an assignment into a field or element of a constant place: of a
+    /// captured variable, or of the graph's own constant (`let mut w = …; w.n = 1;`),
+    /// named as such.
+    fn assign_into_constant(&self, place: &Expr) -> String {
+        match place_root(place).filter(|root| !self.is_captured(root)) {
+            Some(root) => {
+                check::unsupported(&format!("assigning into a field or element of `{root}`"))
+            }
+            None => check::unsupported("assigning into a captured variable"),
         }
     }
 
@@ -1000,7 +1043,7 @@ impl Lower<'_> {
                     let copy = self.hidden_const();
                     self.prelude_let(
                         copy.to_token_stream(),
-                        quote!(::core::clone::Clone::clone(&#tokens)),
+                        quote_spanned!(ident.span()=> ::core::clone::Clone::clone(&#tokens)),
                     );
                     Operand::Const(copy.into_token_stream())
                 }
@@ -1207,7 +1250,7 @@ impl Lower<'_> {
                 }
                 target => match self.node_in(target.to_token_stream()) {
                     Some(node) => check::assign_into_node(&node.to_string()),
-                    None => check::unsupported("assigning into a captured variable"),
+                    None => self.assign_into_constant(target),
                 },
             };
             self.cx.error_at(b.op, message);

@@ -745,6 +745,42 @@ pub trait ConstByValue: Clone {}
 #[diagnostic::do_not_recommend]
 impl<T: Clone> ConstByValue for T {}
 
+/// A captured variable, or a field or element of one, that a `let` inside `graph!`
+/// takes for its own (`let mut c = cfg.c;`, a type, a tuple pattern): a clone, since
+/// every run of the graph reads the captured value again.
+#[inline(always)]
+pub fn own_captured<S: OwnCaptured + ?Sized>(place: &S) -> S::Target {
+    place.own()
+}
+
+/// A captured place that a `let` takes for its own (see [`own_captured`]): through a
+/// trait, so that rustc reports a missing `Clone` with [`CapturedByValue`]'s text.
+pub trait OwnCaptured {
+    /// The value's type.
+    type Target;
+    /// A clone of the value.
+    fn own(&self) -> Self::Target;
+}
+
+impl<T: CapturedByValue> OwnCaptured for Const<'_, T> {
+    type Target = T;
+    #[inline(always)]
+    fn own(&self) -> T {
+        self.0.clone()
+    }
+}
+
+/// Captured values a `let` takes for its own are cloned (see [`own_captured`]).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is captured by the graph and taken for its own by this `let`, so it must be `Clone`",
+    label = "cloned on every run of the graph",
+    note = "each `compute` runs the graph's code again and reads what it captured afresh, so a `let mut`, a typed `let` or a tuple pattern of a captured value binds a clone: borrow it instead (`let c = &…;`, or a plain `let`, which reads it in place), implement `Clone`, or wrap the value in `std::sync::Arc`"
+)]
+pub trait CapturedByValue: Clone {}
+// As for `ConstByValue`: a missing `Clone` is reported as this, with the message above.
+#[diagnostic::do_not_recommend]
+impl<T: Clone> CapturedByValue for T {}
+
 impl<T: ConstByValue> Give for Const<'_, T> {
     type Target = T;
     #[inline(always)]
