@@ -712,8 +712,9 @@ fn scattered<T: Send + Sync + 'static>(
 }
 
 /// Ends `Client::compute`'s task whose graph's observer panicked in `hook`, with an
-/// error that says so (see [`TaskError::observer_panicked`]): the task is found
-/// through `current_task`, as the one running on this thread.
+/// error that says so (see
+/// [`TaskError::observer_panicked`](crate::engine::error::TaskError::observer_panicked)):
+/// the task is found through `current_task`, as the one running on this thread.
 #[cold]
 fn observer_panicked(hook: GraphHook, payload: Box<dyn std::any::Any + Send>) -> ! {
     let Some(task) = current_task() else {
