@@ -49,7 +49,7 @@
 
 pub use graph_macros::{delay, delayed, graph};
 pub use graph_runtime::{
-    as_completed, cancelled, compute, compute_with, delayed, get_client, persist, prepare,
+    as_completed, cancelled, compute, compute_with, delayed, get_client, persist, prepare, secede,
     tree_reduce, wait, AsCompleted, Client, ClientBuilder, ClientError, CycleLink, CycleStep,
     Delayed, DelayedFn, ErasedFuture, Future, FutureError, FutureEvent, Graph, GraphInfo, Label,
     NodeInfo, NodeView, Observer, Output, OutputPart, Outputs, Persist, Prepared, PureKey,

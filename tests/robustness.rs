@@ -658,6 +658,34 @@ fn a_std_thread_joined_by_its_task_gets_its_timeout() {
     assert_eq!(got.unwrap(), 2);
 }
 
+/// The same, with the join inside `taskweave::secede` (Dask's `secede()` … `rejoin()`):
+/// the task's place goes to another thread meanwhile, which runs the queued child, so
+/// the thread's `result()` without a timeout returns (it waited for ever without).
+#[test]
+fn a_std_thread_joined_inside_secede_gets_its_result() {
+    let (got, again) = within(LIMIT, "a std::thread joined inside secede", || {
+        let client = client(1);
+        let task = client.submit(
+            || {
+                let client = taskweave::get_client().unwrap();
+                let child = client.submit(inc, (1,));
+                let waiting = child.clone();
+                let thread = std::thread::spawn(move || waiting.result());
+                let got = taskweave::secede(|| thread.join().unwrap());
+                // Back in its place: the task still runs as one of the client's.
+                let again = client.submit(inc, (got.clone().unwrap(),)).result();
+                (got, again)
+            },
+            (),
+        );
+        task.result().unwrap()
+    });
+    assert_eq!(got.unwrap(), 2);
+    assert_eq!(again.unwrap(), 3);
+    // Outside a task it only runs the closure.
+    assert_eq!(taskweave::secede(|| 5), 5);
+}
+
 /// The last handle of a client dropped by an item of a plain rayon `par_iter` inside
 /// one of that client's tasks does not wait for the client's threads: the task's
 /// thread waits in rayon's `join` for that very item (the drop waited for it for the

@@ -56,7 +56,9 @@ use crate::engine::owner::{OwnerRef, OwnerScope};
 /// `std::thread` the task started counts as any thread outside the pool (the pool
 /// cannot tell it from `main`), so while such tasks hold every thread, a future
 /// still queued that such a thread waits for never starts: `result` waits for ever
-/// there, `result_timeout` returns at its timeout. The items of a plain rayon `par_iter`
+/// there, `result_timeout` returns at its timeout. A task that wraps such a wait in
+/// [`secede`](crate::secede) gives its place over meanwhile, as the library's waits
+/// do. The items of a plain rayon `par_iter`
 /// in a task do count: a rayon thread asleep for a future holds up one of the
 /// client's threads, and a replacement starts (within `max_threads`).
 ///

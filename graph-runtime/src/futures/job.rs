@@ -928,6 +928,37 @@ pub fn cancelled() -> bool {
     }
 }
 
+/// Runs `f`, a wait that is not the library's (a `std::thread`'s `join`, a channel's
+/// `recv`, a lock, I/O), with the calling task's place in its client's pool given
+/// over meanwhile, as Dask's `secede()` … `rejoin()` around it: another thread runs
+/// the client's queued tasks, so a task that waits for work it handed to a thread of
+/// its own does not hold every thread of the client while that work waits for one
+/// (with `result()` there it would wait for ever; see [`Client`](crate::Client)).
+/// The library's own waits (`result`, `gather`, `wait`, a graph's `compute`) do this
+/// already. Outside a client's task (on `main`, on a rayon thread) it only runs `f`.
+///
+/// ```
+/// use graph_runtime::{secede, Client};
+///
+/// let client = Client::builder().threads(1).build()?;
+/// let c = client.clone();
+/// let outer = client.submit(
+///     move || {
+///         // A thread of the task's own waits for a future of the same client,
+///         // whose only thread this task holds while it joins.
+///         let c = c.clone();
+///         let helper = std::thread::spawn(move || c.submit(|| 20, ()).result().unwrap());
+///         secede(|| helper.join().unwrap()) + 1
+///     },
+///     (),
+/// );
+/// assert_eq!(outer.result()?, 21);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn secede<R>(f: impl FnOnce() -> R) -> R {
+    super::pool::blocking(f)
+}
+
 /// The state of the futures task running on this thread, and whether a graph task of
 /// a run it started runs above it here (a run in order, on the task's own thread).
 /// None while the thread's thread-locals are being destroyed (no task runs then).

@@ -47,7 +47,7 @@ pub use erased::ErasedFuture;
 pub use error::{ClientError, CycleLink, CycleStep, FutureError, TimedWait};
 pub use future::{Future, Status};
 pub use info::{futures_info, AnyFuture, FutureRef};
-pub use job::{cancelled, get_client, TaskBuilder};
+pub use job::{cancelled, get_client, secede, TaskBuilder};
 /// A deadline from a timeout, none for `Duration::MAX` (shared with the cluster transports).
 #[cfg_attr(not(feature = "hyperqueue"), allow(unused_imports))]
 pub(crate) use pool::deadline_after;
