@@ -1046,7 +1046,8 @@ deps = [2]
         50
     );
 
-    // A graph's job is one such description too: one sub-graph task per group.
+    // A graph's job is one such description too: one sub-graph task per group, its
+    // inputs the sub-graph and then its nodes' values (3 and 4), a file each.
     let x = delay!(add(delay!(square(3)), delay!(square(4))));
     let graph = GraphJob::new(&x, Partition::Tasks(1), 2).unwrap();
     let text = graph
@@ -1054,7 +1055,7 @@ deps = [2]
         .to_hyperqueue_toml(Path::new("/p"), Path::new("/r"));
     assert_eq!(
         text,
-        "[[task]]\nid = 0\ncommand = [\"/p\", \"--taskweave-worker\", \"taskweave::remote::subgraph\", \"/r/task-0.out\", \"/r/task-0.in-0\"]\ndeps = []\n"
+        "[[task]]\nid = 0\ncommand = [\"/p\", \"--taskweave-worker\", \"taskweave::remote::subgraph\", \"/r/task-0.out\", \"/r/task-0.in-0\", \"/r/task-0.in-1\", \"/r/task-0.in-2\"]\ndeps = []\n"
     );
 }
 

@@ -6,9 +6,10 @@
 //! Each cluster task of such a job is a call of the built-in sub-graph runner
 //! ([`SUBGRAPH`]): its first input is the sub-graph (which registered function each
 //! node calls, with which arguments: values, nodes of the same sub-graph, or nodes of
-//! an earlier cluster task), the others are the outputs of the cluster tasks it reads.
-//! Its output holds the result, or the error, of each of its nodes that another cluster
-//! task or the caller reads. A task's panic is data there, not a failed process: the
+//! an earlier cluster task), then come its nodes' values (a file each, so that a large
+//! one is written and read without a copy), then the outputs of the cluster tasks it
+//! reads. Its output holds the result, or the error, of each of its nodes that another
+//! cluster task or the caller reads. A task's panic is data there, not a failed process: the
 //! nodes after it report "never ran" with the name of the node they needed, as on one
 //! machine.
 
@@ -340,7 +341,7 @@ impl<T: DeserializeOwned> GraphJob<T> {
                 )))
             }
         };
-        let output: PartOutput = payload.decode()?;
+        let output: PartOutput<'_> = payload.decode_borrowed()?;
         let (_, _, result) = output
             .results
             .into_iter()
@@ -348,7 +349,8 @@ impl<T: DeserializeOwned> GraphJob<T> {
             .ok_or_else(|| RemoteError::Protocol(format!("no result for node {node}")))?;
         match result {
             // A value its worker wrote that does not decode here names its node.
-            Ok(bytes) => Payload::from_bytes(&bytes)
+            Ok(encoded) => encoded
+                .within(payload)
                 .and_then(|payload| payload.decode())
                 .map_err(|error| match error {
                     RemoteError::Decode { type_name, message } => RemoteError::Decode {
@@ -800,6 +802,10 @@ struct Part {
     exports: Vec<u32>,
     /// Whether the worker writes its nodes' events (see [`EventLog`]).
     events: bool,
+    /// How many values its nodes take ([`PartArg::Const`]): the cluster task's inputs
+    /// after the sub-graph, each a file of its own, written from its encoding's buffer
+    /// (inside the sub-graph, a large value would be copied and encoded again).
+    consts: u32,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -817,8 +823,8 @@ enum PartArg {
     One(Ref),
     /// Several results as one `Vec` (its type's name).
     Many(Vec<Ref>, String),
-    /// A payload's bytes.
-    Const(Vec<u8>),
+    /// A value: its position among the cluster task's values (see [`Part::consts`]).
+    Const(u32),
 }
 
 /// Where an input of a node is.
@@ -830,11 +836,43 @@ enum Ref {
     External(u32),
 }
 
-/// What a cluster task gives back: per exported node, its number, name and result
-/// (a payload's bytes) or failure.
+/// What a cluster task gives back: per exported node, its number, name and result or
+/// failure. Read, its results borrow the output's bytes, and become payloads that
+/// share its buffer ([`Payload::within`]): a large result is not copied out of it.
 #[derive(Debug, Serialize, Deserialize)]
-struct PartOutput {
-    results: Vec<(u32, String, Result<Vec<u8>, Failure>)>,
+struct PartOutput<'a> {
+    #[serde(borrow)]
+    results: Vec<(u32, String, Result<Encoded<'a>, Failure>)>,
+}
+
+/// A node's result in a [`PartOutput`]: its payload's type name, build and encoding.
+#[derive(Debug, Serialize, Deserialize)]
+struct Encoded<'a> {
+    type_name: String,
+    build: u64,
+    /// As bytes (a length, then the bytes as they are), not as a sequence of `u8`s
+    /// (the same on the wire, but one call to write, not one per byte).
+    #[serde(serialize_with = "serialize_bytes")]
+    bytes: &'a [u8],
+}
+
+impl<'a> Encoded<'a> {
+    fn of(payload: &'a Payload) -> Encoded<'a> {
+        Encoded {
+            type_name: payload.type_name().to_owned(),
+            build: payload.build(),
+            bytes: payload.encoding(),
+        }
+    }
+
+    /// The payload it is, sharing the buffer of `output`, which it was read from.
+    fn within(self, output: &Payload) -> Result<Payload, RemoteError> {
+        output.within(self.type_name, self.build, self.bytes)
+    }
+}
+
+fn serialize_bytes<S: serde::Serializer>(bytes: &&[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_bytes(bytes)
 }
 
 /// Why a node has no result.
@@ -940,6 +978,7 @@ fn build_job(nodes: Vec<GraphNode>, parts: usize, events: bool) -> Result<LaidOu
                 Ref::External(id)
             }
         };
+        let mut consts: Vec<Payload> = Vec::new();
         let mut part_nodes = Vec::with_capacity(chunk.len());
         let mut exports = Vec::new();
         for (k, node) in chunk.into_iter().enumerate() {
@@ -959,7 +998,10 @@ fn build_job(nodes: Vec<GraphNode>, parts: usize, events: bool) -> Result<LaidOu
                         ids.into_iter().map(&mut reference).collect(),
                         type_name.to_owned(),
                     ),
-                    GraphArg::Const(payload) => PartArg::Const(payload.to_bytes()),
+                    GraphArg::Const(payload) => {
+                        consts.push(payload);
+                        PartArg::Const(consts.len() as u32 - 1)
+                    }
                 })
                 .collect();
             part_nodes.push(PartNode {
@@ -995,7 +1037,9 @@ fn build_job(nodes: Vec<GraphNode>, parts: usize, events: bool) -> Result<LaidOu
             events: events || !group.is_empty(),
             nodes: part_nodes,
             exports,
+            consts: consts.len() as u32,
         })?];
+        inputs.extend(consts.into_iter().map(Input::Value));
         inputs.extend(reads.into_iter().map(|q| Input::output(tasks[q])));
         tasks.push(job.push_labelled(SUBGRAPH, Some(label), group, inputs));
     }
@@ -1013,7 +1057,8 @@ fn build_job(nodes: Vec<GraphNode>, parts: usize, events: bool) -> Result<LaidOu
 type Value = Result<Payload, Failure>;
 
 /// Runs one cluster task's sub-graph (what a worker started for [`SUBGRAPH`] does): its
-/// first input is the sub-graph, the others the outputs of the cluster tasks it reads.
+/// first input is the sub-graph, then come its nodes' values, then the outputs of the
+/// cluster tasks it reads.
 /// The nodes run on this process's rayon pool, as a dynamic graph; their events go to
 /// the events file beside `output` when the sub-graph asks for them.
 pub(crate) fn run_subgraph(inputs: &[Payload], output: &Path) -> Result<Payload, RemoteError> {
@@ -1023,6 +1068,15 @@ pub(crate) fn run_subgraph(inputs: &[Payload], output: &Path) -> Result<Payload,
         )));
     };
     let part: Arc<Part> = Arc::new(part.decode()?);
+    let Some((consts, outputs)) = outputs.split_at_checked(part.consts as usize) else {
+        return Err(RemoteError::Protocol(format!(
+            "a sub-graph of {} values was started with {} other inputs",
+            part.consts,
+            outputs.len()
+        )));
+    };
+    // Clones share their encodings: no value is copied.
+    let consts: Arc<[Payload]> = consts.into();
     // Best effort, as each event's write: a file that cannot be made loses the
     // events, not the results.
     let events = match part.events {
@@ -1031,10 +1085,10 @@ pub(crate) fn run_subgraph(inputs: &[Payload], output: &Path) -> Result<Payload,
     };
     let mut external: HashMap<u32, (String, Value)> = HashMap::new();
     for output in outputs {
-        let output: PartOutput = output.decode()?;
-        for (id, name, result) in output.results {
+        let decoded: PartOutput<'_> = output.decode_borrowed()?;
+        for (id, name, result) in decoded.results {
             let value = match result {
-                Ok(bytes) => Payload::from_bytes(&bytes).map_err(|error| Failure::Failed {
+                Ok(encoded) => encoded.within(output).map_err(|error| Failure::Failed {
                     task: name.clone(),
                     message: error.to_string(),
                 }),
@@ -1059,9 +1113,19 @@ pub(crate) fn run_subgraph(inputs: &[Payload], output: &Path) -> Result<Payload,
                 }
             }
         }
-        let (part, external, events) = (part.clone(), external.clone(), events.clone());
+        let (part, consts, external, events) = (
+            part.clone(),
+            consts.clone(),
+            external.clone(),
+            events.clone(),
+        );
         let node = crate::dynamic::delayed(move |inputs: Vec<Value>| {
-            run_node(&part, k, inputs, &external, events.as_deref())
+            let given = Given {
+                consts: &consts,
+                external: &external,
+                events: events.as_deref(),
+            };
+            run_node(&part, k, inputs, &given)
         })
         .call(inputs);
         local.push(node);
@@ -1078,10 +1142,11 @@ pub(crate) fn run_subgraph(inputs: &[Payload], output: &Path) -> Result<Payload,
     let results = part
         .exports
         .iter()
-        .zip(values)
+        .zip(&values)
         .map(|(&k, value)| {
             let node = &part.nodes[k as usize];
-            (node.id, node.name.clone(), value.map(|p| p.to_bytes()))
+            let result = value.as_ref().map(Encoded::of).map_err(Failure::clone);
+            (node.id, node.name.clone(), result)
         })
         .collect();
     if let Some(events) = &events {
@@ -1090,15 +1155,22 @@ pub(crate) fn run_subgraph(inputs: &[Payload], output: &Path) -> Result<Payload,
     Payload::encode(&PartOutput { results })
 }
 
+/// What a worker gives every node of its sub-graph: the values, the results of other
+/// cluster tasks (with their nodes' names), and where events go.
+struct Given<'a> {
+    consts: &'a [Payload],
+    external: &'a HashMap<u32, (String, Value)>,
+    events: Option<&'a EventLog>,
+}
+
 /// Runs node `k` of `part` on its local inputs' values (in argument order), its start
-/// and end written to `events` (a node whose input failed never starts, as here).
-fn run_node(
-    part: &Part,
-    k: usize,
-    inputs: Vec<Value>,
-    external: &HashMap<u32, (String, Value)>,
-    events: Option<&EventLog>,
-) -> Value {
+/// and end written to the events (a node whose input failed never starts, as here).
+fn run_node(part: &Part, k: usize, inputs: Vec<Value>, given: &Given<'_>) -> Value {
+    let Given {
+        consts,
+        external,
+        events,
+    } = *given;
     let node = &part.nodes[k];
     let mut inputs = inputs.into_iter();
     let mut take = |r: &Ref| -> Value {
@@ -1131,7 +1203,11 @@ fn run_node(
                 let items = refs.iter().map(&mut take).collect::<Result<Vec<_>, _>>()?;
                 Payload::sequence(&items, type_name).map_err(failed)?
             }
-            PartArg::Const(bytes) => Payload::from_bytes(bytes).map_err(failed)?,
+            PartArg::Const(i) => consts.get(*i as usize).cloned().ok_or_else(|| {
+                failed(RemoteError::Protocol(format!(
+                    "value {i} was not given to its worker"
+                )))
+            })?,
         });
     }
     // A collection node of a `graph!` (`vec![a, b]`) is its one argument, which the

@@ -139,6 +139,7 @@ mod static_graph;
 mod wire;
 
 use std::fmt;
+use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
@@ -352,7 +353,7 @@ fn run_worker(args: &[PathBuf]) -> Result<(), WorkerFailure> {
     if name == SUBGRAPH {
         let inputs = read_inputs(inputs).map_err(fail)?;
         let result = graph::run_subgraph(&inputs, output).map_err(fail)?;
-        return write_atomically(output, &result.to_bytes())
+        return write_payload(output, &result)
             .map_err(|error| fail(RemoteError::io(output, error)));
     }
     let task = find(&name).ok_or_else(|| {
@@ -366,8 +367,7 @@ fn run_worker(args: &[PathBuf]) -> Result<(), WorkerFailure> {
     })?;
     let inputs = read_inputs(inputs).map_err(|error| fail(error.in_task(task.name)))?;
     let result = (task.run)(&inputs).map_err(fail)?;
-    write_atomically(output, &result.to_bytes())
-        .map_err(|error| fail(RemoteError::io(output, error)))
+    write_payload(output, &result).map_err(|error| fail(RemoteError::io(output, error)))
 }
 
 /// Reads a worker's input files.
@@ -376,7 +376,7 @@ fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Payload>, RemoteError> {
         .iter()
         .map(|path| {
             let bytes = std::fs::read(path).map_err(|error| RemoteError::io(path, error))?;
-            Payload::from_bytes(&bytes)
+            Payload::from_vec(bytes)
         })
         .collect()
 }
@@ -423,10 +423,26 @@ pub(crate) fn read_error_file(text: &str, function: &str) -> RemoteError {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, renamed.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically_with(path, |file| file.write_all(bytes))
+}
+
+/// Writes `payload` to `path` as [`write_atomically`] does, from the payload's own
+/// buffer (a large value is not copied to be written).
+pub(crate) fn write_payload(path: &Path, payload: &Payload) -> std::io::Result<()> {
+    write_atomically_with(path, |file| payload.write_to(file))
+}
+
+/// Makes a temporary file beside `path`, has `write` fill it, and renames it `path`.
+fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(format!(".tmp-{}", std::process::id()));
     let temporary = PathBuf::from(temporary);
-    std::fs::write(&temporary, bytes)?;
+    let mut file = std::fs::File::create(&temporary)?;
+    write(&mut file)?;
+    drop(file);
     std::fs::rename(&temporary, path)
 }
 

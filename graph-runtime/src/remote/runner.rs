@@ -518,7 +518,7 @@ impl LocalRunner {
         };
         if status.success() {
             return match std::fs::read(&output) {
-                Ok(bytes) => Payload::from_bytes(&bytes),
+                Ok(bytes) => Payload::from_vec(bytes),
                 // A task that ended its process itself (`std::process::exit(0)`).
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(died(
                     &output,
@@ -571,7 +571,7 @@ pub(super) fn collect_files(
     for (i, task) in job.tasks.iter().enumerate() {
         let output = output_path(run, i);
         let result = if let Ok(bytes) = std::fs::read(&output) {
-            Payload::from_bytes(&bytes)
+            Payload::from_vec(bytes)
         } else if let Some(failed) = job
             .deps(TaskId(i))
             .into_iter()
@@ -641,8 +641,7 @@ fn write_values(run: &Path, i: usize, task: &JobTask) -> Result<(), RemoteError>
     for (j, input) in task.inputs.iter().enumerate() {
         if let Input::Value(payload) = input {
             let path = value_path(run, i, j);
-            super::write_atomically(&path, &payload.to_bytes())
-                .map_err(|error| RemoteError::io(&path, error))?;
+            super::write_payload(&path, payload).map_err(|error| RemoteError::io(&path, error))?;
         }
     }
     Ok(())

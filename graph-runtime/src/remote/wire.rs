@@ -10,40 +10,93 @@
 //! refuses its inputs with [`RemoteError::StaleBinary`] instead of misreading them.
 
 use std::hash::Hasher;
-use std::io::Read;
-use std::sync::OnceLock;
+use std::io::{Read, Write};
+use std::sync::{Arc, OnceLock};
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::RemoteError;
 
 const MAGIC: &[u8; 4] = b"TWR1";
 
 /// One value on the wire: its type's name, the build that wrote it, its encoding.
+///
+/// The encoding is made once, in a buffer of its exact size, and shared by clones (a
+/// large argument is neither copied when a job or a worker passes it on nor when it is
+/// written: [`write_to`](Self::write_to) writes the header, then that buffer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payload {
     type_name: String,
     build: u64,
-    bytes: Vec<u8>,
+    bytes: Encoding,
+}
+
+/// A payload's encoding: a range of a buffer that clones share (the whole of what
+/// [`Payload::encode`] made, or the part of a file's bytes after the header, or a
+/// node's result inside a cluster task's output).
+#[derive(Clone)]
+struct Encoding {
+    buffer: Arc<Vec<u8>>,
+    range: std::ops::Range<usize>,
+}
+
+impl Encoding {
+    /// All of `buffer`.
+    fn whole(buffer: Vec<u8>) -> Encoding {
+        Encoding {
+            range: 0..buffer.len(),
+            buffer: Arc::new(buffer),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.buffer[self.range.clone()]
+    }
+}
+
+impl PartialEq for Encoding {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Encoding {}
+
+impl std::fmt::Debug for Encoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_slice().fmt(f)
+    }
 }
 
 impl Payload {
     /// Encodes `value` with this build's id.
     pub fn encode<T: Serialize>(value: &T) -> Result<Payload, RemoteError> {
-        let bytes = postcard::to_stdvec(value).map_err(|error| RemoteError::Encode {
+        let failed = |error: postcard::Error| RemoteError::Encode {
             type_name: std::any::type_name::<T>().to_owned(),
             message: error.to_string(),
-        })?;
+        };
+        // Measured first, so that the buffer is allocated once at its size: grown by
+        // doubling, a large value's buffer would reserve up to twice its size.
+        let size = postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
+            .map_err(failed)?;
+        let bytes = postcard::to_extend(value, Vec::with_capacity(size)).map_err(failed)?;
         Ok(Payload {
             type_name: std::any::type_name::<T>().to_owned(),
             build: build_id(),
-            bytes,
+            bytes: Encoding::whole(bytes),
         })
     }
 
     /// Decodes the value as a `T`; an error if it holds another type.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, RemoteError> {
+        self.decode_borrowed()
+    }
+
+    /// [`decode`](Self::decode) for a `T` that may borrow from the encoding (a
+    /// cluster task's output, whose nodes' results become payloads sharing its
+    /// buffer: see [`within`](Self::within)).
+    pub(crate) fn decode_borrowed<'a, T: Deserialize<'a>>(&'a self) -> Result<T, RemoteError> {
         let expected = std::any::type_name::<T>();
         if self.type_name != expected {
             return Err(RemoteError::TypeMismatch {
@@ -51,7 +104,7 @@ impl Payload {
                 found: self.type_name.clone(),
             });
         }
-        postcard::from_bytes(&self.bytes).map_err(|error| RemoteError::Decode {
+        postcard::from_bytes(self.bytes.as_slice()).map_err(|error| RemoteError::Decode {
             type_name: self.type_name.clone(),
             message: error.to_string(),
         })
@@ -70,7 +123,8 @@ impl Payload {
                 });
             }
         }
-        let mut bytes = Vec::with_capacity(10 + items.iter().map(|i| i.bytes.len()).sum::<usize>());
+        let mut bytes =
+            Vec::with_capacity(10 + items.iter().map(|i| i.bytes.range.len()).sum::<usize>());
         let mut len = items.len();
         loop {
             let byte = (len & 0x7f) as u8;
@@ -82,12 +136,12 @@ impl Payload {
             bytes.push(byte | 0x80);
         }
         for item in items {
-            bytes.extend_from_slice(&item.bytes);
+            bytes.extend_from_slice(item.bytes.as_slice());
         }
         Ok(Payload {
             type_name: vec_type.to_owned(),
             build: build_id(),
-            bytes,
+            bytes: Encoding::whole(bytes),
         })
     }
 
@@ -101,54 +155,130 @@ impl Payload {
         self.build
     }
 
-    /// The header and the encoding, as written to a file.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// The value's encoding (what follows the header in a file).
+    pub(crate) fn encoding(&self) -> &[u8] {
+        self.bytes.as_slice()
+    }
+
+    /// The payload of type `type_name` written by build `build` whose encoding is
+    /// `bytes`, a part of this payload's encoding (a node's result that a cluster
+    /// task's output holds, decoded with [`decode_borrowed`](Self::decode_borrowed)):
+    /// it shares this payload's buffer, no copy of it. Refused as
+    /// [`from_bytes`](Self::from_bytes) refuses a value of another build.
+    pub(crate) fn within(
+        &self,
+        type_name: String,
+        build: u64,
+        bytes: &[u8],
+    ) -> Result<Payload, RemoteError> {
+        check_build(build)?;
+        let outer = self.bytes.as_slice();
+        // Where `bytes` lies in `outer`, by address: a slice borrowed from it.
+        let start = (bytes.as_ptr() as usize).wrapping_sub(outer.as_ptr() as usize);
+        if start > outer.len() || bytes.len() > outer.len() - start {
+            return Err(RemoteError::Protocol(String::from(
+                "a value that is not part of its cluster task's output",
+            )));
+        }
+        let start = self.bytes.range.start + start;
+        Ok(Payload {
+            type_name,
+            build,
+            bytes: Encoding {
+                buffer: self.bytes.buffer.clone(),
+                range: start..start + bytes.len(),
+            },
+        })
+    }
+
+    /// The header: the magic, the build id, the type name (see the module's docs).
+    fn header(&self) -> Vec<u8> {
         let name = self.type_name.as_bytes();
-        let mut out = Vec::with_capacity(4 + 8 + 2 + name.len() + self.bytes.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&self.build.to_le_bytes());
         // Type names are short; a longer one is cut (it is compared, not parsed).
         let len = name.len().min(u16::MAX as usize);
+        let mut out = Vec::with_capacity(4 + 8 + 2 + len);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.build.to_le_bytes());
         out.extend_from_slice(&(len as u16).to_le_bytes());
         out.extend_from_slice(&name[..len]);
-        out.extend_from_slice(&self.bytes);
         out
+    }
+
+    /// The header and the encoding, as written to a file (a copy of the encoding: to
+    /// write it, [`write_to`](Self::write_to) copies nothing).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.header();
+        out.extend_from_slice(self.bytes.as_slice());
+        out
+    }
+
+    /// Writes what [`to_bytes`](Self::to_bytes) returns to `out`, from the encoding's
+    /// own buffer.
+    pub fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
+        out.write_all(&self.header())?;
+        out.write_all(self.bytes.as_slice())
     }
 
     /// Reads what [`to_bytes`](Self::to_bytes) wrote, refusing a value of another
     /// build ([`RemoteError::StaleBinary`]) or bytes that are not a payload.
     pub fn from_bytes(bytes: &[u8]) -> Result<Payload, RemoteError> {
-        let malformed = |why: &str| RemoteError::Decode {
-            type_name: String::from("(payload header)"),
-            message: why.to_owned(),
-        };
-        let rest = bytes
-            .strip_prefix(MAGIC.as_slice())
-            .ok_or_else(|| malformed("not a taskweave payload (no `TWR1` header)"))?;
-        if rest.len() < 10 {
-            return Err(malformed("the header is cut short"));
-        }
-        let build = u64::from_le_bytes(rest[..8].try_into().expect("8 bytes"));
-        let len = u16::from_le_bytes(rest[8..10].try_into().expect("2 bytes")) as usize;
-        let rest = &rest[10..];
-        if rest.len() < len {
-            return Err(malformed("the type name is cut short"));
-        }
-        let type_name = std::str::from_utf8(&rest[..len])
-            .map_err(|_| malformed("the type name is not UTF-8"))?
-            .to_owned();
-        if build != build_id() {
-            return Err(RemoteError::StaleBinary {
-                expected: build_id(),
-                found: build,
-            });
-        }
+        let (type_name, build, start) = read_header(bytes)?;
         Ok(Payload {
             type_name,
             build,
-            bytes: rest[len..].to_vec(),
+            bytes: Encoding::whole(bytes[start..].to_vec()),
         })
     }
+
+    /// [`from_bytes`](Self::from_bytes), keeping the encoding in `bytes`' own buffer
+    /// (what a file was read into): no copy of it.
+    pub fn from_vec(bytes: Vec<u8>) -> Result<Payload, RemoteError> {
+        let (type_name, build, start) = read_header(&bytes)?;
+        let mut bytes = Encoding::whole(bytes);
+        bytes.range.start = start;
+        Ok(Payload {
+            type_name,
+            build,
+            bytes,
+        })
+    }
+}
+
+/// A payload's header in `bytes`: its type's name, its build (this one's, else
+/// [`RemoteError::StaleBinary`]), and where its encoding starts.
+fn read_header(bytes: &[u8]) -> Result<(String, u64, usize), RemoteError> {
+    let malformed = |why: &str| RemoteError::Decode {
+        type_name: String::from("(payload header)"),
+        message: why.to_owned(),
+    };
+    let rest = bytes
+        .strip_prefix(MAGIC.as_slice())
+        .ok_or_else(|| malformed("not a taskweave payload (no `TWR1` header)"))?;
+    if rest.len() < 10 {
+        return Err(malformed("the header is cut short"));
+    }
+    let build = u64::from_le_bytes(rest[..8].try_into().expect("8 bytes"));
+    let len = u16::from_le_bytes(rest[8..10].try_into().expect("2 bytes")) as usize;
+    let rest = &rest[10..];
+    if rest.len() < len {
+        return Err(malformed("the type name is cut short"));
+    }
+    let type_name = std::str::from_utf8(&rest[..len])
+        .map_err(|_| malformed("the type name is not UTF-8"))?
+        .to_owned();
+    check_build(build)?;
+    Ok((type_name, build, MAGIC.len() + 10 + len))
+}
+
+/// [`RemoteError::StaleBinary`] unless `build` is this build.
+fn check_build(build: u64) -> Result<(), RemoteError> {
+    if build != build_id() {
+        return Err(RemoteError::StaleBinary {
+            expected: build_id(),
+            found: build,
+        });
+    }
+    Ok(())
 }
 
 /// This program's build id: a hash of its executable, read once per process (a few
@@ -198,6 +328,31 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_payload_written_and_read_shares_its_buffers() {
+        let payload = Payload::encode(&vec![7u32; 100]).unwrap();
+        let mut written = Vec::new();
+        payload.write_to(&mut written).unwrap();
+        assert_eq!(written, payload.to_bytes());
+        let read = Payload::from_vec(written).unwrap();
+        assert_eq!(read, payload);
+        assert_eq!(read.decode::<Vec<u32>>().unwrap(), vec![7; 100]);
+        // A part of its encoding (a node's result inside a cluster task's output).
+        let outer = Payload::encode(&(1u8, String::from("inner"))).unwrap();
+        let part = &outer.encoding()[1..];
+        let inner = outer
+            .within(std::any::type_name::<String>().to_owned(), build_id(), part)
+            .unwrap();
+        assert_eq!(inner.decode::<String>().unwrap(), "inner");
+        assert!(Arc::ptr_eq(&inner.bytes.buffer, &outer.bytes.buffer));
+        // Bytes from elsewhere are refused.
+        let elsewhere = vec![0u8; 4];
+        assert!(matches!(
+            outer.within(String::from("u32"), build_id(), &elsewhere),
+            Err(RemoteError::Protocol(_))
+        ));
     }
 
     #[test]
