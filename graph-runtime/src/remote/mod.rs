@@ -134,6 +134,7 @@
 
 mod graph;
 mod hq;
+mod reason;
 mod runner;
 mod static_graph;
 mod wire;
@@ -463,14 +464,16 @@ pub enum RemoteError {
     Encode {
         /// Its type.
         type_name: String,
-        /// What `postcard` said.
+        /// Why: the text of its `Serialize`'s own error (`Error::custom`), else what
+        /// `postcard` said.
         message: String,
     },
     /// A value could not be decoded.
     Decode {
         /// Its type (as the payload says).
         type_name: String,
-        /// What was wrong.
+        /// What was wrong: the text of its `Deserialize`'s own error, else what
+        /// `postcard` said.
         message: String,
     },
     /// A value of another type than the one asked for.

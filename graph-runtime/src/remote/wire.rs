@@ -74,7 +74,7 @@ impl Payload {
     pub fn encode<T: Serialize>(value: &T) -> Result<Payload, RemoteError> {
         let failed = |error: postcard::Error| RemoteError::Encode {
             type_name: std::any::type_name::<T>().to_owned(),
-            message: error.to_string(),
+            message: super::reason::encode_error(value, error),
         };
         // Measured first, so that the buffer is allocated once at its size: grown by
         // doubling, a large value's buffer would reserve up to twice its size.
@@ -104,9 +104,10 @@ impl Payload {
                 found: self.type_name.clone(),
             });
         }
-        postcard::from_bytes(self.bytes.as_slice()).map_err(|error| RemoteError::Decode {
+        let bytes = self.bytes.as_slice();
+        postcard::from_bytes(bytes).map_err(|error| RemoteError::Decode {
             type_name: self.type_name.clone(),
-            message: error.to_string(),
+            message: super::reason::decode_error::<T>(bytes, error),
         })
     }
 
@@ -370,6 +371,81 @@ mod tests {
             Payload::sequence(&wrong, std::any::type_name::<Vec<u64>>()),
             Err(RemoteError::TypeMismatch { .. })
         ));
+    }
+
+    /// A number its own `Serialize` refuses to write (13) and its own `Deserialize`
+    /// refuses to read (14), each with a custom error saying why.
+    #[derive(Debug, PartialEq)]
+    struct Picky(u32);
+
+    impl Serialize for Picky {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            if self.0 == 13 {
+                return Err(serde::ser::Error::custom("the reason: 13 is unlucky"));
+            }
+            serializer.serialize_u32(self.0)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Picky {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            match u32::deserialize(deserializer)? {
+                14 => Err(serde::de::Error::custom("the reason: 14 is taken")),
+                n => Ok(Picky(n)),
+            }
+        }
+    }
+
+    /// Where a `Picky` may sit: in a struct, a sequence, a map, an option, an enum.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    enum Holder {
+        Plain(Picky),
+        Nested {
+            name: String,
+            items: Vec<Option<Picky>>,
+            by_key: std::collections::BTreeMap<u8, (Picky, bool)>,
+        },
+    }
+
+    #[test]
+    fn a_values_own_error_keeps_its_reason() {
+        let nested = |n: u32| Holder::Nested {
+            name: String::from("n"),
+            items: vec![None, Some(Picky(1)), Some(Picky(n))],
+            by_key: [(3, (Picky(n + 100), true)), (4, (Picky(n), false))].into(),
+        };
+        for (value, type_name) in [(Holder::Plain(Picky(13)), "Holder"), (nested(13), "Holder")] {
+            let error = Payload::encode(&value).unwrap_err();
+            let text = error.to_string();
+            assert!(matches!(error, RemoteError::Encode { .. }), "{error:?}");
+            assert!(text.contains("the reason: 13 is unlucky"), "{text}");
+            assert!(text.contains(type_name), "{text}");
+        }
+        let error = Payload::encode(&Picky(13)).unwrap_err().to_string();
+        assert!(
+            error.contains("the reason: 13 is unlucky") && error.contains("Picky"),
+            "{error}"
+        );
+
+        for value in [Holder::Plain(Picky(14)), nested(14)] {
+            let payload = Payload::encode(&value).unwrap();
+            let error = payload.decode::<Holder>().unwrap_err();
+            let text = error.to_string();
+            assert!(matches!(error, RemoteError::Decode { .. }), "{error:?}");
+            assert!(text.contains("the reason: 14 is taken"), "{text}");
+            assert!(text.contains("Holder"), "{text}");
+        }
+        // Values that are fine still round trip, and postcard's own errors keep
+        // postcard's words.
+        let fine = nested(5);
+        let payload = Payload::encode(&fine).unwrap();
+        assert_eq!(payload.decode::<Holder>().unwrap(), fine);
+        let cut = Payload {
+            bytes: Encoding::whole(payload.encoding()[..3].to_vec()),
+            ..payload
+        };
+        let error = cut.decode::<Holder>().unwrap_err().to_string();
+        assert!(error.contains("end of buffer"), "{error}");
     }
 
     #[test]
