@@ -10,7 +10,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use taskweave::prelude::*;
-use taskweave::{NodeOutcome, Pure, RunRecord, Status, TaskBuilder};
+use taskweave::{
+    FutureEvent, NodeOutcome, Observer, Pure, RunRecord, Status, TaskBuilder, TaskOutcome,
+};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -18,6 +20,15 @@ fn client(threads: usize) -> Client {
     Client::builder()
         .threads(threads)
         .name("dask")
+        .build()
+        .unwrap()
+}
+
+/// A client of two threads watched by `observer`.
+fn observed(observer: Arc<dyn Observer>) -> Client {
+    Client::builder()
+        .threads(2)
+        .observer(observer)
         .build()
         .unwrap()
 }
@@ -278,11 +289,7 @@ fn a_fallible_map_ends_each_task_on_its_own_result() {
 fn observers_see_a_fallible_tasks_err_as_a_failure() {
     watchdog::within(LIMIT, "observed err", || {
         let record = Arc::new(RunRecord::new());
-        let client = Client::builder()
-            .threads(2)
-            .observer(record.clone())
-            .build()
-            .unwrap();
+        let client = observed(record.clone());
         let attempts = Arc::new(AtomicUsize::new(0));
         let bad = client
             .task(flaky)
@@ -651,5 +658,141 @@ fn pure_keys_run_no_user_code_under_the_lock() {
         let b = pure.submit((Reentrant(client.clone()),));
         assert_eq!(a, b);
         assert_eq!(b.result().unwrap(), 5);
+    });
+}
+
+/// Records the futures events it sees, each when its hook returns; the first
+/// submission of a task named `held` waits in its hook until the test lets it go.
+struct HoldsSubmission {
+    held: &'static str,
+    events: Mutex<Vec<(&'static str, u64)>>,
+    /// Told once the held hook is reached (taken by it, so only the first waits).
+    reached: Mutex<Option<mpsc::Sender<()>>>,
+    resume: Mutex<mpsc::Receiver<()>>,
+}
+
+impl Observer for HoldsSubmission {
+    fn future_submitted(&self, task: &FutureEvent<'_>) {
+        if task.name == self.held {
+            if let Some(reached) = self.reached.lock().unwrap().take() {
+                reached.send(()).unwrap();
+                // A way out: the test fails on the events, not by hanging.
+                let _ = self.resume.lock().unwrap().recv_timeout(LIMIT);
+            }
+        }
+        self.events.lock().unwrap().push(("submitted", task.key));
+    }
+    fn future_finished(&self, task: &FutureEvent<'_>, outcome: TaskOutcome) {
+        let what = match outcome {
+            TaskOutcome::Cancelled => "cancelled",
+            _ => "finished",
+        };
+        self.events.lock().unwrap().push((what, task.key));
+    }
+}
+
+/// An equal submission finds a pure task as soon as it is the key's, while its own
+/// submission is still telling the observers about it: cancelled then, from another
+/// thread, it ends for both handles, and the observers hear of its end after its
+/// submission, never before (they may keep a task from its submission to its end).
+#[test]
+fn a_pure_task_cancelled_while_submitted_is_told_ended_after_its_submission() {
+    watchdog::within(LIMIT, "pure cancelled while submitted", || {
+        let (reached, is_reached) = mpsc::channel();
+        let (resume, resumed) = mpsc::channel();
+        let observer = Arc::new(HoldsSubmission {
+            held: "held",
+            events: Mutex::new(Vec::new()),
+            reached: Mutex::new(Some(reached)),
+            resume: Mutex::new(resumed),
+        });
+        let client = observed(observer.clone());
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        // A fn item: keyed by its type, through any builder.
+        fn held(x: i64) -> i64 {
+            counted(&CALLS, x)
+        }
+        let first = {
+            let client = client.clone();
+            std::thread::spawn(move || client.task(held).named("held").pure().submit((1,)))
+        };
+        is_reached.recv_timeout(LIMIT).unwrap();
+        let pure = client.task(held).named("held").pure();
+        let found = pure.submit((1,));
+        found.cancel();
+        assert!(matches!(found.result(), Err(FutureError::Cancelled { .. })));
+        resume.send(()).unwrap();
+        let first = first.join().unwrap();
+        assert_eq!(first, found);
+        assert!(matches!(first.result(), Err(FutureError::Cancelled { .. })));
+        let key = first.key();
+        let number = u64::from_str_radix(key.rsplit('-').next().unwrap(), 16).unwrap();
+        let events = observer.events.lock().unwrap().clone();
+        assert_eq!(events, [("submitted", number), ("cancelled", number)]);
+        assert_eq!(CALLS.load(Ordering::SeqCst), 0);
+        // The key is free again: an equal submission runs.
+        assert_eq!(pure.submit((1,)).result().unwrap(), 2);
+    });
+}
+
+/// Checks that each task is told submitted once, then ended once, after it.
+#[derive(Default)]
+struct Ledger {
+    /// The tasks submitted and not ended yet.
+    open: Mutex<std::collections::HashSet<u64>>,
+    ended: AtomicUsize,
+    wrong: Mutex<Vec<String>>,
+}
+
+impl Observer for Ledger {
+    fn future_submitted(&self, task: &FutureEvent<'_>) {
+        if !self.open.lock().unwrap().insert(task.key) {
+            let wrong = format!("{} submitted twice", task.full_key());
+            self.wrong.lock().unwrap().push(wrong);
+        }
+    }
+    fn future_finished(&self, task: &FutureEvent<'_>, outcome: TaskOutcome) {
+        self.ended.fetch_add(1, Ordering::SeqCst);
+        if !self.open.lock().unwrap().remove(&task.key) {
+            let wrong = format!("{} ended ({outcome:?}) while not open", task.full_key());
+            self.wrong.lock().unwrap().push(wrong);
+        }
+    }
+}
+
+/// Equal pure submissions from several threads, each cancelling, dropping or reading
+/// what it got: every task is told submitted, then ended, once; every read is the
+/// value or `Cancelled`; the client's shutdown leaves no task open.
+#[test]
+fn racing_pure_submissions_and_cancels_tell_every_task_in_order() {
+    watchdog::within(LIMIT, "racing pure submissions", || {
+        let ledger = Arc::new(Ledger::default());
+        let client = observed(ledger.clone());
+        let threads: Vec<_> = (0..3)
+            .map(|t| {
+                let client = client.clone();
+                std::thread::spawn(move || {
+                    for i in 0..300i64 {
+                        let f = client.task(inc).pure().submit((i % 4,));
+                        match (i + t) % 3 {
+                            0 => f.cancel(),
+                            1 => drop(f),
+                            _ => match f.result() {
+                                Ok(value) => assert_eq!(value, i % 4 + 1),
+                                Err(FutureError::Cancelled { .. }) => {}
+                                Err(other) => panic!("{other:?}"),
+                            },
+                        }
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        drop(client);
+        assert_eq!(*ledger.wrong.lock().unwrap(), Vec::<String>::new());
+        assert!(ledger.open.lock().unwrap().is_empty());
+        assert!(ledger.ended.load(Ordering::SeqCst) > 0);
     });
 }

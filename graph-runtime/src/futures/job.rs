@@ -585,23 +585,37 @@ where
 }
 
 /// Launches `job`: tells the observers, registers it with its dependencies, and has
-/// `ready` queue it if none is left; returns its future, whose handle `counted` says
-/// was added already.
+/// `ready` queue it if none is left; returns its future. A `pure` job's handle was
+/// added already, and it may have been found, and ended, before it was told (see
+/// [`submit_pure`]).
 #[inline(always)]
 fn launch<F, V, K>(
     client: &Arc<Inner>,
     job: Arc<Job<F, K, F::Output>>,
     mut dependencies: Waits,
     ready: &mut impl Ready,
-    counted: bool,
+    pure: bool,
 ) -> Future<F::Output>
 where
     F: TaskFn<V>,
     K: KeptArgs<Values = V>,
 {
     // Before anything can start or end it (a dependency that failed already ends
-    // it in the loop below).
+    // it in the loop below), or, for a pure job, before its end is reported.
     job.observe(0, false, |observer, task| observer.future_submitted(task));
+    if pure && job.state.core.submission_told() {
+        // Cancelled meanwhile through a handle an equal submission found: its end,
+        // held back, is told now. It has released its arguments and left its
+        // dependencies' lists (it was in none): nothing is left to register or queue.
+        let outcome = match job.state.core.status() {
+            Status::Error => TaskOutcome::Failed,
+            _ => TaskOutcome::Cancelled,
+        };
+        job.observe(0, false, |observer, task| {
+            observer.future_finished(task, outcome);
+        });
+        return Future::from_counted(job);
+    }
     if !dependencies.is_empty() {
         client.register(Arc::downgrade(&job) as Weak<dyn Cancel>);
     }
@@ -612,7 +626,7 @@ where
     if job.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
         ready.ready(client, job.clone());
     }
-    if counted {
+    if pure {
         Future::from_counted(job)
     } else {
         Future::from_task(job)
@@ -642,6 +656,9 @@ where
     let (job, dependencies) = new_job(client, f, name, options, kept);
     let core = &job.state.core;
     core.keep_result();
+    // Found before `launch` has told the observers of it, it may be cancelled: its
+    // end is told after its submission, by `launch`.
+    core.hold_end_report();
     // The handle of the future returned, counted before the entry can be found: a
     // task found has a handle, and `try_add_handle` takes one more.
     core.add_handle();
@@ -1304,6 +1321,11 @@ where
     }
 
     fn ended_unstarted(&self, outcome: &Outcome) {
+        if !self.state.core.may_report_end() {
+            // A pure task whose submission has not told the observers yet: it will
+            // tell them of this end after (see `launch`).
+            return;
+        }
         let outcome = match outcome {
             Outcome::Failed(_) => TaskOutcome::Failed,
             Outcome::Cancelled => TaskOutcome::Cancelled,

@@ -18,6 +18,14 @@ const FINISHED: u8 = 2;
 const ERROR: u8 = 3;
 const CANCELLED: u8 = 4;
 
+/// [`Core::submission`]: the observers were told of the submission (or there is no
+/// one to hold an end's report for).
+const TOLD: u8 = 0;
+/// Not told yet: an end before it leaves its report to the submission.
+const TELLING_SUBMISSION: u8 = 1;
+/// Not told yet, and the task ended meanwhile: the submission reports the end.
+const END_OWED: u8 = 2;
+
 /// How a task ended, as told to whoever waits for it.
 #[derive(Clone)]
 pub(crate) enum Outcome {
@@ -122,6 +130,11 @@ pub(crate) struct Core {
     pub(crate) cancel: AtomicBool,
     /// Set by `fire_and_forget`: dropping the handles does not cancel it.
     pub(crate) forgotten: AtomicBool,
+    /// Whether the observers were told of the submission, and so may be told of an
+    /// end (see [`Core::hold_end_report`]): [`TOLD`] but for a pure task being
+    /// submitted. In the padding after the flags. (The standard library's atomic: no
+    /// loom model submits.)
+    submission: std::sync::atomic::AtomicU8,
     /// `add_done_callback`s not called yet: each will read the result through a handle
     /// of its own, so the last of the users' handles must not move the value out
     /// before they have (see [`Core::may_take`]). In the padding after the flags. (The
@@ -219,6 +232,7 @@ impl Core {
             status: AtomicU8::new(PENDING),
             cancel: AtomicBool::new(false),
             forgotten: AtomicBool::new(false),
+            submission: std::sync::atomic::AtomicU8::new(TOLD),
             callbacks_to_read: std::sync::atomic::AtomicU32::new(0),
             waiters: Mutex::new(Waiters::default()),
             done: Condvar::new(),
@@ -262,6 +276,40 @@ impl Core {
     pub(crate) fn keep_result(&self) {
         self.callbacks_to_read
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Holds back the report of an end that comes before
+    /// [`submission_told`](Self::submission_told): for a pure task, which an equal
+    /// submission finds, and may cancel, as soon as it is its key's, before its own
+    /// submission has told the observers of it (who may keep a task from its
+    /// submission to its end). Called before the task can be found.
+    pub(crate) fn hold_end_report(&self) {
+        // Published by the lock of the client's pure tasks, under which it is found.
+        self.submission
+            .store(TELLING_SUBMISSION, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The observers were told of the submission: true if the task ended before,
+    /// whose end the caller reports now (see [`hold_end_report`](Self::hold_end_report)).
+    pub(crate) fn submission_told(&self) -> bool {
+        // AcqRel: the telling comes before an end's report that reads `TOLD`, and an
+        // end that left its report here comes before the caller's.
+        self.submission
+            .swap(TOLD, std::sync::atomic::Ordering::AcqRel)
+            == END_OWED
+    }
+
+    /// For the end of a task that had not started: whether the ender reports it to the
+    /// observers now; false if the submission has not told them of the task yet, and
+    /// reports the end once it has (see [`hold_end_report`](Self::hold_end_report)).
+    pub(crate) fn may_report_end(&self) -> bool {
+        use std::sync::atomic::Ordering::{AcqRel, Acquire};
+        // Every task but a pure one being submitted: one load.
+        self.submission.load(Acquire) == TOLD
+            || self
+                .submission
+                .compare_exchange(TELLING_SUBMISSION, END_OWED, AcqRel, Acquire)
+                .is_err()
     }
 
     /// One user handle fewer; true if it was the last.
