@@ -649,6 +649,47 @@ fn future_shutdown_races_start() {
     assert!(n > 1);
 }
 
+/// A pure task's last handle is dropped (cancelling it: it is pending) while an equal
+/// submission looks it up by its key, and a done callback makes a handle of it at its
+/// end: the lookup gets a handle only of a task whose last handle did not go before
+/// it, never of one that its holder's drop cancelled (that submission makes a new
+/// task). Found, the task stays pending; not found, it was cancelled by the drop.
+#[test]
+fn pure_lookup_races_last_handle_drop() {
+    let n = explore("future: pure lookup races last handle's drop", || {
+        let state = Arc::new(FutureState::<u32>::new());
+        state.add_handle();
+        {
+            let callback_state = Arc::downgrade(&state);
+            state.on_end(move |_| {
+                if let Some(state) = callback_state.upgrade() {
+                    // `add_done_callback`'s own handle, while the callback runs.
+                    state.add_handle();
+                    state.drop_handle();
+                }
+            });
+        }
+        let holder = {
+            let state = state.clone();
+            loom::thread::spawn(move || state.drop_handle())
+        };
+        let found = state.find();
+        holder.join().unwrap();
+        let status = state.status();
+        assert_eq!(
+            found,
+            status == Status::Pending,
+            "found {found}, status {status:?}"
+        );
+        if found {
+            // The finder's handle, the last: cancels the task, ending the model.
+            state.drop_handle();
+        }
+        assert_eq!(state.status(), Status::Cancelled);
+    });
+    assert!(n > 1);
+}
+
 /// A dynamic node's handles (`NodeRef`, a counted one-word pointer with no weak
 /// count) cloned, written through and dropped on two threads: the node is freed once,
 /// by whichever handle is last, after the other thread's write (its body reads the

@@ -109,7 +109,7 @@ impl<T> Future<T> {
     }
 
     /// A handle of `task` whose count was added already (see
-    /// [`Core::try_add_handle`](super::state::Core::try_add_handle)).
+    /// [`Core::try_add_live_handle`](super::state::Core::try_add_live_handle)).
     pub(super) fn from_counted(task: Arc<dyn TaskOf<T>>) -> Self {
         Future {
             task: ManuallyDrop::new(task),

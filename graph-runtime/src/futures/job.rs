@@ -660,7 +660,7 @@ where
     // end is told after its submission, by `launch`.
     core.hold_end_report();
     // The handle of the future returned, counted before the entry can be found: a
-    // task found has a handle, and `try_add_handle` takes one more.
+    // task found has a handle, and `try_add_live_handle` takes one more.
     core.add_handle();
     let entry = Arc::downgrade(&job) as Weak<dyn Any + Send + Sync>;
     if let Some(live) = live_pure::<F, K, F::Output>(client, key, Some(entry)) {
@@ -697,8 +697,7 @@ where
             // Another type of task under an equal key (a hash collision) is not it.
             Some(task) => match task.downcast::<Job<F, K, R>>() {
                 Ok(job) => {
-                    let core = &job.state.core;
-                    if core.status() != Status::Cancelled && core.try_add_handle() {
+                    if job.core().try_add_live_handle() {
                         Some(job)
                     } else {
                         dead = Some(job);

@@ -10,7 +10,9 @@ use super::list::InlineList;
 use super::{FutureError, Status};
 use crate::engine::error::FirstPanic;
 use crate::engine::lock::Recover;
-use crate::engine::sync::{sleep_until, AtomicBool, AtomicU8, Condvar, Mutex, Ordering};
+use crate::engine::sync::{
+    sleep_until, AtomicBool, AtomicU8, AtomicUsize, Condvar, Mutex, Ordering,
+};
 
 const PENDING: u8 = 0;
 const RUNNING: u8 = 1;
@@ -153,8 +155,9 @@ pub(crate) struct Core {
     /// The users' handles ([`Future`](super::Future)s and
     /// [`ErasedFuture`](super::ErasedFuture)s): when the last goes, a task that has not
     /// ended is cancelled (unless forgotten). Jobs and inspection hold the state without
-    /// counting here. (The standard library's atomic: no loom model makes handles.)
-    handles: std::sync::atomic::AtomicUsize,
+    /// counting here. (Loom's in the models: a pure task's lookup races its last
+    /// handle's drop in one.)
+    handles: AtomicUsize,
 }
 
 /// A future a task depends on, as inspection sees it: its state while anyone else
@@ -239,7 +242,7 @@ impl Core {
             dependencies,
             job,
             key: std::sync::atomic::AtomicU64::new(0),
-            handles: std::sync::atomic::AtomicUsize::new(0),
+            handles: AtomicUsize::new(0),
         }
     }
 
@@ -250,10 +253,36 @@ impl Core {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// One more user handle, made without one in hand (a pure task found by its key,
-    /// see `TaskBuilder::pure`): only while there is one, since a task whose last
-    /// handle went has been cancelled or let its result go. False if there was none.
-    pub(crate) fn try_add_handle(&self) -> bool {
+    /// One more user handle of a pure task found by its key (see `TaskBuilder::pure`),
+    /// made without one in hand: only while it has one and was not cancelled. False if
+    /// it had none (a task whose last handle went has been cancelled or let its
+    /// result go) or was cancelled: a new task is made instead.
+    pub(crate) fn try_add_live_handle(&self) -> bool {
+        if !self.try_add_handle() {
+            return false;
+        }
+        // Checked with the handle in hand, under the lock that ends the task: a cancel
+        // after it is the fate this handle shares. Looked at before, a cancel could
+        // come between: the last handle's drop cancels a pending task, and a done
+        // callback's handle, made at its end, would let this one be added to a task
+        // cancelled before the lookup (one whose last handle went). The lock orders
+        // the end before this look at it, as a look at the status could not (that
+        // callback's handle is counted without ordering).
+        let cancelled = matches!(
+            self.waiters.lock().recover().ended,
+            Some(Outcome::Cancelled)
+        );
+        if cancelled {
+            // Not the last handle's drop to act on: the task has ended.
+            self.drop_handle();
+            return false;
+        }
+        true
+    }
+
+    /// One more user handle, made without one in hand: only while there is one.
+    /// False if there was none.
+    fn try_add_handle(&self) -> bool {
         use std::sync::atomic::Ordering::{Acquire, Relaxed};
         let mut handles = self.handles.load(Relaxed);
         while handles > 0 {
@@ -271,7 +300,7 @@ impl Core {
 
     /// Keeps the result in place for good: no last handle moves it out (see
     /// [`may_take`](Self::may_take)). For a pure task, whose handles a later equal
-    /// submission may add to (see [`try_add_handle`](Self::try_add_handle)): counted
+    /// submission may add to (see [`try_add_live_handle`](Self::try_add_live_handle)): counted
     /// as a reader still to come, which never comes.
     pub(crate) fn keep_result(&self) {
         self.callbacks_to_read
@@ -1148,6 +1177,27 @@ pub(crate) mod loom_model {
         /// The published result, if any.
         pub fn result(&self) -> Option<Result<Arc<T>, FutureError>> {
             self.0.value.get()
+        }
+
+        /// One more user handle, as cloning a `Future` makes (or a done callback, at
+        /// the end, from none).
+        pub fn add_handle(&self) {
+            self.0.core.add_handle();
+        }
+
+        /// Drops a user handle, as a `Future`'s drop does: the last one cancels a task
+        /// that has not ended.
+        pub fn drop_handle(&self) {
+            if self.0.core.drop_handle() {
+                self.0.last_handle_dropped();
+            }
+        }
+
+        /// One more user handle of a task found by its key, as an equal pure
+        /// submission takes one; false (and none taken) if it has none or was
+        /// cancelled.
+        pub fn find(&self) -> bool {
+            self.0.core.try_add_live_handle()
         }
 
         /// The flag a running task polls through `taskweave::cancelled()`.
