@@ -424,6 +424,86 @@ fn scatter_each_gives_one_finished_future_per_item() {
     });
 }
 
+/// Dask (run; `hash=True` is `scatter`'s default): `a = client.scatter([1, 2, 3]); b
+/// = client.scatter([1, 2, 3])` (each a list of one object here: `[[1, 2, 3]]`)
+/// share a key; `client.scatter([5, 5, 6])` gives the two 5s one key; with
+/// `hash=False` every one is a key of its own. `scatter_pure` and `scatter_each_pure`
+/// are `hash=True`; `scatter` and `scatter_each` stay `hash=False`.
+#[test]
+fn scatter_pure_gives_equal_values_one_future() {
+    watchdog::within(LIMIT, "scatter pure", || {
+        let client = client(2);
+        let a = client.scatter_pure(vec![1i64, 2, 3]);
+        let b = client.scatter_pure(vec![1i64, 2, 3]);
+        assert_eq!(a, b);
+        assert_eq!(a.key(), b.key());
+        assert_eq!(b.name(), "scatter");
+        assert_eq!(b.status(), Status::Finished);
+        // One value, kept once: both read the same allocation.
+        let (va, vb) = (a.result_shared().unwrap(), b.result_shared().unwrap());
+        assert!(Arc::ptr_eq(&va, &vb));
+        assert_ne!(a, client.scatter_pure(vec![1i64, 2]));
+        assert_ne!(a, client.scatter(vec![1i64, 2, 3]));
+        // Keyed by type too, floats by their bits.
+        assert_ne!(
+            client.scatter_pure(1i64).key(),
+            client.scatter_pure(1i32).key()
+        );
+        let half = client.scatter_pure(0.5f64);
+        assert_eq!(half, client.scatter_pure(0.5f64));
+        assert_ne!(client.scatter_pure(0.0f64), client.scatter_pure(-0.0f64));
+        // One future per item, equal items one.
+        let each = client.scatter_each_pure([5i64, 5, 6]);
+        assert_eq!(each[0], each[1]);
+        assert_ne!(each[0], each[2]);
+        assert_eq!(client.gather(&each).unwrap(), [5, 5, 6]);
+        // Equal futures are equal arguments of a pure task: one task.
+        let pure_inc = client.task(inc).pure();
+        assert_eq!(pure_inc.submit((&each[0],)), pure_inc.submit((&each[1],)));
+        // Dependents read the kept value, however many hold it.
+        let incs = client.map(inc, &each);
+        assert_eq!(client.gather(&incs).unwrap(), [6, 6, 7]);
+        let lens = client.submit(|v: Vec<i64>| v.len(), (b,));
+        assert_eq!(lens.result().unwrap(), 3);
+        assert_eq!(a.result().unwrap(), [1, 2, 3]);
+    });
+}
+
+/// A scattered future released (cancelled: Dask's `client.cancel`) or whose handles
+/// all went is not found: the value is scattered anew, as Dask scatters a released
+/// key again. The handles of one share its fate.
+#[test]
+fn scatter_pure_of_a_released_value_scatters_it_anew() {
+    watchdog::within(LIMIT, "scatter pure released", || {
+        let client = client(2);
+        let a = client.scatter_pure("data".to_string());
+        let b = client.scatter_pure("data".to_string());
+        a.cancel();
+        assert!(matches!(b.result(), Err(FutureError::Cancelled { .. })));
+        let c = client.scatter_pure("data".to_string());
+        assert_ne!(c, b);
+        assert_eq!(c.result().unwrap(), "data");
+        let key = c.key();
+        drop(c);
+        let d = client.scatter_pure("data".to_string());
+        assert_ne!(d.key(), key);
+        assert_eq!(d.result().unwrap(), "data");
+        // A dependent given the only handle reads it; found meanwhile, the value is
+        // still there.
+        let e = client.scatter_pure(vec![9u8; 8]);
+        let (open, rx) = mpsc::channel::<()>();
+        let rx = Arc::new(Mutex::new(rx));
+        let held = client.submit(
+            move |v: Vec<u8>, _: i64| v.len(),
+            (e, client.submit(gate, (rx,))),
+        );
+        let f = client.scatter_pure(vec![9u8; 8]);
+        open.send(()).unwrap();
+        assert_eq!(held.result().unwrap(), 8);
+        assert_eq!(f.result().unwrap(), [9u8; 8]);
+    });
+}
+
 // ---- pure submissions -----------------------------------------------------------
 
 /// Counts its calls in `calls`.

@@ -551,6 +551,8 @@ impl Client {
     /// copied (take it as `Arc<T>`), like Dask's `scatter` of one object. A
     /// collection is one future of the whole: for one future per item, as Dask's
     /// `client.scatter([a, b, c])` gives, see [`scatter_each`](Self::scatter_each).
+    /// Each call is a future of its own, equal values too (Dask's `hash=False`; for
+    /// its default, `hash=True`, see [`scatter_pure`](Self::scatter_pure)).
     #[track_caller]
     pub fn scatter<T: Send + Sync + 'static>(&self, value: T) -> Future<T> {
         scattered(value, Location::caller())
@@ -561,7 +563,8 @@ impl Client {
     /// depending on its own. Each is shared by the tasks that read it, as
     /// [`scatter`](Self::scatter)'s. Every item is a future of its own, with its own
     /// key: equal items are not merged into one key, as Dask's default `hash=True`
-    /// merges them (its `hash=False`). For a map (Dask's `scatter({"a": 1})`, a dict of
+    /// merges them (its `hash=False`; [`scatter_each_pure`](Self::scatter_each_pure)
+    /// is `hash=True`). For a map (Dask's `scatter({"a": 1})`, a dict of
     /// futures), scatter its values: `map.into_iter().map(|(k, v)| (k,
     /// client.scatter(v))).collect()`.
     ///
@@ -584,6 +587,67 @@ impl Client {
         items
             .into_iter()
             .map(|item| scattered(item, location))
+            .collect()
+    }
+
+    /// [`scatter`](Self::scatter), keyed by the value (Dask's default, `hash=True`):
+    /// a value equal to one scattered this way whose future still has a handle gives a
+    /// handle of that future (the same [`key`](Future::key)), and is dropped; the
+    /// value is kept once, however often it is scattered. Equal values are those of
+    /// one type with equal keys (see [`PureKey`](crate::PureKey): `Hash` values by
+    /// their hash, floats by their bits), as [pure](crate::TaskBuilder::pure) tasks'
+    /// arguments are; a type with no key does not compile. A future whose last handle
+    /// went, or that was cancelled (released), is not found: the value is scattered
+    /// anew, as Dask scatters a released key again. [`scatter`](Self::scatter) is
+    /// Dask's `hash=False`.
+    ///
+    /// ```
+    /// use graph_runtime::Client;
+    ///
+    /// let client = Client::builder().threads(2).build()?;
+    /// let a = client.scatter_pure(vec![1, 2, 3]);
+    /// let b = client.scatter_pure(vec![1, 2, 3]);
+    /// assert_eq!(a.key(), b.key());
+    /// assert_ne!(a.key(), client.scatter_pure(vec![4]).key());
+    /// assert_ne!(a.key(), client.scatter(vec![1, 2, 3]).key());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Keying runs the value's `Hash` and takes a lock of the client's; a plain
+    /// `scatter` does neither. The value stays in place for the equal scatters that
+    /// may find it: a task holding its last handle clones it (or shares it, as
+    /// `Arc<T>`) rather than moving it out, as for a pure task's result.
+    #[track_caller]
+    pub fn scatter_pure<T, M>(&self, value: T) -> Future<T>
+    where
+        T: crate::PureKey<M> + Send + Sync + 'static,
+    {
+        scattered_pure(self.inner(), value, Location::caller())
+    }
+
+    /// [`scatter_each`](Self::scatter_each), each item keyed by its value as
+    /// [`scatter_pure`](Self::scatter_pure) keys it (Dask's `client.scatter([a, b,
+    /// a])`, whose default `hash=True` gives the two `a`s one key).
+    ///
+    /// ```
+    /// use graph_runtime::Client;
+    ///
+    /// let client = Client::builder().threads(2).build()?;
+    /// let parts = client.scatter_each_pure(["a", "b", "a"]);
+    /// assert_eq!(parts[0], parts[2]);
+    /// assert_ne!(parts[0], parts[1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[track_caller]
+    pub fn scatter_each_pure<I, M>(&self, items: I) -> Vec<Future<I::Item>>
+    where
+        I: IntoIterator,
+        I::Item: crate::PureKey<M> + Send + Sync + 'static,
+    {
+        let location = Location::caller();
+        items
+            .into_iter()
+            .map(|item| scattered_pure(self.inner(), item, location))
             .collect()
     }
 
@@ -711,6 +775,41 @@ fn scattered<T: Send + Sync + 'static>(
     let state = Arc::new(State::new(TaskName::Static("scatter"), location));
     state.finish(value);
     Future::from_task(state)
+}
+
+/// A finished future holding `value`, keyed by it in `client`'s pure tasks (see
+/// [`Client::scatter_pure`]): the live future of an equal value, if there is one.
+fn scattered_pure<T, M>(client: &Inner, value: T, location: &'static Location<'static>) -> Future<T>
+where
+    T: crate::PureKey<M> + Send + Sync + 'static,
+{
+    // Keyed as a pure task is: the identity of what makes it (the scattered state of
+    // its type, never a task's function) and the value's key. Hashing runs the
+    // value's `Hash`, the user's code: before any lock is taken.
+    let key = crate::dynamic::pure_key(
+        crate::dynamic::fn_identity::<State<T>>(0),
+        &[&|h: &mut dyn std::hash::Hasher| value.pure_key(h)],
+    );
+    // The value of a future found is dropped on return, outside the lock.
+    if let Some(live) = super::job::live_pure::<State<T>, T>(client, key, None) {
+        return live;
+    }
+    let state = Arc::new(State::new(TaskName::Static("scatter"), location));
+    state.finish(value);
+    // An equal scatter may find it later: its last handle (a task's argument) must
+    // not move the value out.
+    state.core.keep_result();
+    // Counted before the entry can be found, as a pure task's (see `submit_pure`).
+    state.core.add_handle();
+    let entry = Arc::downgrade(&state) as Weak<dyn std::any::Any + Send + Sync>;
+    if let Some(live) = super::job::live_pure::<State<T>, T>(client, key, Some(entry)) {
+        // An equal scatter made its future meanwhile: this one, never found, goes
+        // (its value dropped here, outside the lock).
+        state.core.drop_handle();
+        drop(state);
+        return live;
+    }
+    Future::from_counted(state)
 }
 
 /// Ends `Client::compute`'s task whose graph's observer panicked in `hook`, with an

@@ -650,7 +650,7 @@ where
     K: KeptArgs<Values = V>,
 {
     // The arguments of a call found are dropped on return, outside the lock.
-    if let Some(live) = live_pure::<F, K, F::Output>(client, key, None) {
+    if let Some(live) = live_pure::<Job<F, K, F::Output>, F::Output>(client, key, None) {
         return live;
     }
     let (job, dependencies) = new_job(client, f, name, options, kept);
@@ -663,7 +663,7 @@ where
     // task found has a handle, and `try_add_live_handle` takes one more.
     core.add_handle();
     let entry = Arc::downgrade(&job) as Weak<dyn Any + Send + Sync>;
-    if let Some(live) = live_pure::<F, K, F::Output>(client, key, Some(entry)) {
+    if let Some(live) = live_pure::<Job<F, K, F::Output>, F::Output>(client, key, Some(entry)) {
         // An equal submission made its task meanwhile: this one, never launched and
         // never found, goes (its arguments dropped here, outside the lock).
         core.drop_handle();
@@ -673,20 +673,19 @@ where
     launch(client, job, dependencies, ready, true)
 }
 
-/// A handle of the live task of `key` in `client`'s pure tasks: one of type
-/// `Job<F, K, R>` that has a handle and was not cancelled. If there is none and `ours`
-/// is given, `ours` becomes the key's task. The lock is held for the map and the
-/// handle's count only: what it lets go of (a task found dead, an entry replaced) is
-/// dropped after it, since that may drop a task and its values, and run their `Drop`.
-fn live_pure<F, K, R>(
+/// A handle of the live task of `key` in `client`'s pure tasks: one of type `X` (a
+/// `Job<F, K, R>`, or a scattered `State<R>`) that has a handle and was not cancelled.
+/// If there is none and `ours` is given, `ours` becomes the key's task. The lock is
+/// held for the map and the handle's count only: what it lets go of (a task found
+/// dead, an entry replaced) is dropped after it, since that may drop a task and its
+/// values, and run their `Drop`.
+pub(super) fn live_pure<X, R>(
     client: &Inner,
     key: u64,
     ours: Option<Weak<dyn Any + Send + Sync>>,
 ) -> Option<Future<R>>
 where
-    F: TaskFn<K::Values, Output = R>,
-    K: KeptArgs,
-    R: Send + Sync + 'static,
+    X: TaskOf<R> + 'static,
 {
     let mut dead: Option<Arc<dyn Any + Send + Sync>> = None;
     let mut replaced = None;
@@ -695,7 +694,7 @@ where
         let found = match pure.tasks.get(&key).and_then(Weak::upgrade) {
             None => None,
             // Another type of task under an equal key (a hash collision) is not it.
-            Some(task) => match task.downcast::<Job<F, K, R>>() {
+            Some(task) => match task.downcast::<X>() {
                 Ok(job) => {
                     if job.core().try_add_live_handle() {
                         Some(job)
