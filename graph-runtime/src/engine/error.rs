@@ -140,7 +140,12 @@ impl TaskError {
     /// error kept without its payload. A payload that is not `Clone` is read by
     /// reference with [`with_payload`](Self::with_payload).
     pub fn payload<T: Any + Clone>(&self) -> Option<T> {
-        self.locked_payload().as_ref()?.downcast_ref::<T>().cloned()
+        self.payload
+            .lock()
+            .recover()
+            .as_ref()?
+            .downcast_ref::<T>()
+            .cloned()
     }
 
     /// `read` of the task's panic payload if it is a `T`, by reference: for a typed
@@ -161,30 +166,23 @@ impl TaskError {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
-    /// # Panics
-    /// `read` runs while the payload is locked (a payload is `Send`, not `Sync`):
-    /// reading the same error's payload again inside it, with `payload` or
-    /// `with_payload`, panics rather than waiting for itself. Read what you need in
-    /// the one closure.
-    pub fn with_payload<T: Any, R>(&self, read: impl FnOnce(&T) -> R) -> Option<R> {
-        let payload = self.locked_payload();
-        let payload = payload.as_ref()?.downcast_ref::<T>()?;
-        let _reading = Reading::enter(self);
-        Some(read(payload))
-    }
-
-    /// The payload, locked; a panic, not a wait for ever, if this thread is reading it
-    /// already (in `with_payload`'s closure).
-    fn locked_payload(&self) -> std::sync::MutexGuard<'_, Option<Box<dyn Any + Send>>> {
-        if Reading::is_reading(self) {
-            panic!(
-                "taskweave: the payload of the error of task `{}` is read again inside \
-                 `TaskError::with_payload`'s closure, which holds it: read what you need \
-                 in that one closure",
-                self.task
-            );
-        }
-        self.payload.lock().recover()
+    /// `read` runs without a lock: it may read this error again (or wait for a
+    /// thread that does), which is why `T` must be `Sync` (a payload read by several
+    /// threads at once).
+    pub fn with_payload<T: Any + Sync, R>(&self, read: impl FnOnce(&T) -> R) -> Option<R> {
+        let value: *const T = self
+            .payload
+            .lock()
+            .recover()
+            .as_ref()?
+            .downcast_ref::<T>()?;
+        // SAFETY: the payload is taken or dropped only through `&mut self`
+        // (`into_panic`, `Drop`), so the boxed value stays where it is, unchanged, for
+        // as long as `self` is borrowed, which bounds `read`'s borrow. The lock makes
+        // payloads that are not `Sync` safe to share; this one is `Sync`, so shared
+        // references to it may be used on several threads at once, as the lock's other
+        // holders (`payload`'s clone, another `with_payload`) use theirs.
+        Some(read(unsafe { &*value }))
     }
 
     /// The original panic payload, for `std::panic::resume_unwind`.
@@ -253,44 +251,6 @@ impl Returned {
             error: Box::new(error),
             backtrace: (backtrace.status() == BacktraceStatus::Captured).then_some(backtrace),
         })
-    }
-}
-
-thread_local! {
-    /// The errors (their addresses) whose payload this thread is reading in
-    /// [`TaskError::with_payload`]'s closure: nested calls on other errors are fine,
-    /// one on the same error would wait for its own lock.
-    static READING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
-
-/// An entry of [`READING`], taken off when the closure returns or unwinds.
-struct Reading(usize);
-
-impl Reading {
-    fn enter(error: &TaskError) -> Reading {
-        let at = core::ptr::from_ref(error).addr();
-        // At thread exit (a thread-local's `Drop`) the list may be gone: then nothing
-        // is recorded, as nothing can read it again either.
-        let _ = READING.try_with(|reading| reading.borrow_mut().push(at));
-        Reading(at)
-    }
-
-    fn is_reading(error: &TaskError) -> bool {
-        let at = core::ptr::from_ref(error).addr();
-        READING
-            .try_with(|reading| reading.borrow().contains(&at))
-            .unwrap_or(false)
-    }
-}
-
-impl Drop for Reading {
-    fn drop(&mut self) {
-        let _ = READING.try_with(|reading| {
-            let mut reading = reading.borrow_mut();
-            if let Some(i) = reading.iter().rposition(|&at| at == self.0) {
-                reading.remove(i);
-            }
-        });
     }
 }
 
