@@ -519,6 +519,29 @@ fn dask_compute_and_persist_of_nested_collections() {
     );
 }
 
+/// A one-element tuple of a collection (`compute((&parts,))`, Dask's `compute([a, b])`
+/// returning a 1-tuple of a list) computes as the collection does in a longer tuple:
+/// slices, `Vec`s (borrowed or owned) and arrays; `persist` takes the borrowed ones.
+#[test]
+fn a_one_element_tuple_of_a_collection_computes() {
+    let parts: Vec<Delayed<u64>> = (1..=3u64).map(|k| Delayed::value(k) * 10).collect();
+    let plain = vec![10, 20, 30];
+    let grid = vec![parts.clone(), vec![parts[2].clone()]];
+    assert_eq!(taskweave::compute((&parts,)), (plain.clone(),));
+    assert_eq!(taskweave::compute((&parts[1..],)), (plain[1..].to_vec(),));
+    assert_eq!(taskweave::compute((parts.clone(),)), (plain.clone(),));
+    assert_eq!(
+        taskweave::compute((&grid,)),
+        (vec![plain.clone(), vec![30]],)
+    );
+    let array = [&parts[0], &parts[2]];
+    assert_eq!(taskweave::compute((&array,)), ([10, 30],));
+    assert_eq!(taskweave::compute((array,)), ([10, 30],));
+    assert_eq!(taskweave::prepare((&grid,)).compute().0[1], [30]);
+    let (held,) = taskweave::persist((&parts,));
+    assert_eq!((Delayed::value(0u64) + &held[1]).compute(), 20);
+}
+
 /// A failure in a nested part is the compute's error, naming the failed task, as for
 /// a flat tuple.
 #[test]

@@ -1073,8 +1073,9 @@ pub(crate) fn prepare_any<O: ToCompute>(outputs: O) -> Prepared<O::Values> {
 
 /// Several values to compute in one run: a tuple of 2 to 8 [`OutputPart`]s
 /// (`&Delayed<T>`s, slices, `Vec`s, arrays and tuples of them, nested: Dask's
-/// `compute(a, [b, c])`), a slice (or `&Vec`) of `Delayed<T>`, or `(&a,)`. One value
-/// alone is `d.compute()`.
+/// `compute(a, [b, c])`), a slice (or `&Vec`) of `Delayed<T>`, `(&a,)`, or a
+/// one-element tuple of a slice, `Vec` or array of parts (`(&parts,)`). One value alone
+/// is `d.compute()`.
 ///
 /// The same value may be requested more than once: the same `Delayed` twice, or two
 /// equal calls of a pure function (one node). Each request gets its own value, as in
@@ -1487,6 +1488,60 @@ macro_rules! outputs_tuple {
             }
         }
     };
+}
+
+/// One-element tuples of a collection of parts (`compute((&parts,))`): as the same
+/// collection in a longer tuple. (A generic `(P,)` would overlap `(&Delayed<A>,)`, which
+/// takes any result, `Clone` or not.)
+macro_rules! outputs_one_collection {
+    ($([$($generics:tt)*] $part:ty;)*) => {$(
+        impl<$($generics)*> Outputs for ($part,) {
+            type Values = (<$part as OutputPart>::Value,);
+            fn nodes(&self) -> Parents {
+                let mut parents = Parents::new();
+                self.0.push_nodes(&mut parents);
+                parents
+            }
+            fn lengths(&self) -> Vec<u32> {
+                let mut lengths = Vec::new();
+                self.0.push_lengths(&mut lengths);
+                lengths
+            }
+            fn read(reads: &mut Reads<'_>) -> Self::Values {
+                (<$part as OutputPart>::read(reads),)
+            }
+        }
+    )*};
+}
+
+outputs_one_collection! {
+    ['a, P: OutputPart] &'a [P];
+    ['a, P: OutputPart] &'a Vec<P>;
+    [P: OutputPart] Vec<P>;
+    ['a, P: OutputPart, const N: usize] &'a [P; N];
+    [P: OutputPart, const N: usize] [P; N];
+}
+
+/// One-element tuples of a borrowed collection to persist (`persist((&parts,))`).
+macro_rules! persist_one_collection {
+    ($([$($generics:tt)*] $part:ty;)*) => {$(
+        impl<$($generics)*> Persist for ($part,) {
+            type Persisted = (<$part as OutputPart>::Persisted,);
+            type Run = Self;
+            fn run(self) -> Self {
+                self
+            }
+            fn hold(self, (value,): <Self as Outputs>::Values) -> Self::Persisted {
+                (self.0.hold(value),)
+            }
+        }
+    )*};
+}
+
+persist_one_collection! {
+    ['a, P: OutputPart] &'a [P];
+    ['a, P: OutputPart] &'a Vec<P>;
+    ['a, P: OutputPart, const N: usize] &'a [P; N];
 }
 
 outputs_tuple!(A a 0, B b 1);
