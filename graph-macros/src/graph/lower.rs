@@ -78,6 +78,9 @@ struct Lower<'c> {
     /// Plain functions the file scan is certain of around the graph: for the wording of
     /// an error only, never for what is a node (see [`crate::scope`]).
     scanned_plain: HashSet<String>,
+    /// Local variables of the function around the graph, bound before it, that the file
+    /// scan is certain of: a call of one (a closure) is plain code (see `call`).
+    scanned_locals: HashSet<String>,
     /// The file scan is certain that a bare `drop` is the user's (see
     /// [`is_known_plain`](Self::is_known_plain)).
     user_drop: bool,
@@ -113,6 +116,7 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scope: &InScope) -> Graph {
         local_fns: HashSet::new(),
         macros_defined: HashSet::new(),
         scanned_plain: scope.plain.clone(),
+        scanned_locals: scope.locals.clone(),
         user_drop: scope.user_drop,
         runtime: input.runtime.clone(),
     };
@@ -1081,6 +1085,12 @@ impl Lower<'_> {
                     return Operand::Temp(quote!(()));
                 }
                 Some(_) => return self.plain_call(call, &name, path),
+                // A variable of the function around the graph (a closure, a `fn`
+                // pointer), which the file scan is certain of: it shadows any function
+                // of its name, as in sequential code, so it is called as it is.
+                None if self.scanned_locals.contains(&name) => {
+                    return self.plain_call(call, &name, path)
+                }
                 None => {}
             }
         }
