@@ -948,7 +948,7 @@ pub fn cancelled() -> bool {
 /// over meanwhile, as Dask's `secede()` … `rejoin()` around it: another thread runs
 /// the client's queued tasks, so a task that waits for work it handed to a thread of
 /// its own does not hold every thread of the client while that work waits for one
-/// (with `result()` there it would wait for ever; see [`Client`](crate::Client)).
+/// (with `result()` there it would wait for ever; see [`Client`]).
 /// The library's own waits (`result`, `gather`, `wait`, a graph's `compute`) do this
 /// already. Outside a client's task (on `main`, on a rayon thread) it only runs `f`.
 ///
