@@ -61,11 +61,12 @@ pub(crate) fn for_over_node(node: &str) -> String {
     )
 }
 
-/// `for` over something other than a literal range.
+/// `for` over something other than a literal range or an array written out.
 pub(crate) const FOR_NEEDS_LITERAL_RANGE: &str =
     "`for` inside `graph!` is unrolled at compile time, so it needs a literal range such as \
-     `0..4` or `1..=8`; for a count known only at run time, build the graph with `Delayed<T>` \
-     or map over the items inside one `#[delayed]` function";
+     `0..4` or `1..=8` (or `(0..4).rev()`), or an array written out such as `[a, b, c]`; for \
+     a count known only at run time, build the graph with `Delayed<T>` or map over the items \
+     inside one `#[delayed]` function";
 
 /// `for` over a range bounded by a constant (`1..N_FILES`): `name` is the constant,
 /// `pat` the loop's pattern, `range` the range as written and `literal` the range with

@@ -697,8 +697,7 @@ impl Lower<'_> {
     }
 
     fn for_loop(&mut self, for_loop: &syn::ExprForLoop) {
-        let Some((first, count, suffix, span)) = self.literal_range(&for_loop.expr, &for_loop.pat)
-        else {
+        let Some(items) = self.unrolled_items(&for_loop.expr, &for_loop.pat) else {
             return;
         };
         let var = match &*for_loop.pat {
@@ -710,7 +709,7 @@ impl Lower<'_> {
                 return;
             }
         };
-        let Some(count) = count.filter(|&count| count <= MAX_UNROLL) else {
+        let Some(count) = items.count().filter(|&count| count <= MAX_UNROLL) else {
             self.cx.error_at(
                 &for_loop.expr,
                 format!(
@@ -721,19 +720,12 @@ impl Lower<'_> {
             return;
         };
         let outer_copy = self.copy_of_loop.get();
-        // No item is past the range's last, an `i128`.
-        for k in (0..count).map(|n| first + n as i128) {
-            self.copy_of_loop.set(outer_copy || k != first);
+        for n in 0..count {
+            self.copy_of_loop.set(outer_copy || n != 0);
             self.scopes.push(Vec::new());
             if let Some(var) = &var {
-                let literal = syn::LitInt::new(&format!("{k}{suffix}"), span);
-                let literal = if k < 0 {
-                    let positive = syn::LitInt::new(&format!("{}{suffix}", k.unsigned_abs()), span);
-                    quote!((-#positive))
-                } else {
-                    literal.into_token_stream()
-                };
-                self.bind(var, Binding::Literal(literal));
+                let binding = items.binding(n);
+                self.bind(var, binding);
             }
             for stmt in &for_loop.body.stmts {
                 match stmt {
@@ -746,6 +738,50 @@ impl Lower<'_> {
             self.scopes.pop();
         }
         self.copy_of_loop.set(outer_copy);
+    }
+
+    /// What an unrolled `for` iterates: a literal range (`0..4`, `1..=8`), one reversed
+    /// (`(0..4).rev()`), or the elements of an array written out (`[5, 7]`, `[a, b]`),
+    /// each read once before the loop, as Rust evaluates the array first. Anything else
+    /// is an error; `pat` is the loop's pattern, for the message.
+    fn unrolled_items(&mut self, expr: &Expr, pat: &Pat) -> Option<Unrolled> {
+        match strip(expr) {
+            Expr::Array(array) => {
+                let items = array
+                    .elems
+                    .iter()
+                    .map(|elem| {
+                        let operand = self.expr(elem);
+                        self.binding_for(operand, elem.span(), None, Mutability::Immutable)
+                    })
+                    .collect();
+                Some(Unrolled::Items(items))
+            }
+            Expr::MethodCall(m)
+                if m.method == "rev"
+                    && m.args.is_empty()
+                    && matches!(strip(&m.receiver), Expr::Range(_)) =>
+            {
+                let (first, count, suffix, span) = self.literal_range(strip(&m.receiver), pat)?;
+                Some(Unrolled::Range {
+                    first,
+                    count,
+                    suffix,
+                    span,
+                    reversed: true,
+                })
+            }
+            _ => {
+                let (first, count, suffix, span) = self.literal_range(expr, pat)?;
+                Some(Unrolled::Range {
+                    first,
+                    count,
+                    suffix,
+                    span,
+                    reversed: false,
+                })
+            }
+        }
     }
 
     /// `a..b` or `a..=b` of integer literals: the start, the number of items (`None`:
@@ -1860,6 +1896,62 @@ fn strip(expr: &Expr) -> &Expr {
         Expr::Paren(p) => strip(&p.expr),
         Expr::Group(g) => strip(&g.expr),
         other => other,
+    }
+}
+
+/// What an unrolled `for` binds its name to, copy by copy (see
+/// `Lower::unrolled_items`).
+enum Unrolled {
+    /// A literal range: its start, its number of items (`None`: more than a `u128`
+    /// holds), the literals' suffix and the start's span; in reverse for `.rev()`.
+    Range {
+        first: i128,
+        count: Option<u128>,
+        suffix: String,
+        span: Span,
+        reversed: bool,
+    },
+    /// The elements of an array written out, read before the loop.
+    Items(Vec<Binding>),
+}
+
+impl Unrolled {
+    /// How many copies of the body.
+    fn count(&self) -> Option<u128> {
+        match self {
+            Unrolled::Range { count, .. } => *count,
+            Unrolled::Items(items) => Some(items.len() as u128),
+        }
+    }
+
+    /// What the loop's name stands for in copy `n` (below [`count`](Self::count)).
+    fn binding(&self, n: u128) -> Binding {
+        match self {
+            Unrolled::Items(items) => items[n as usize].clone(),
+            Unrolled::Range {
+                first,
+                count,
+                suffix,
+                span,
+                reversed,
+            } => {
+                let count = count.expect("a counted range");
+                // No item is past the range's last, an `i128`.
+                let k = if *reversed {
+                    first + (count - 1 - n) as i128
+                } else {
+                    first + n as i128
+                };
+                let literal = if k < 0 {
+                    let positive =
+                        syn::LitInt::new(&format!("{}{suffix}", k.unsigned_abs()), *span);
+                    quote!((-#positive))
+                } else {
+                    syn::LitInt::new(&format!("{k}{suffix}"), *span).into_token_stream()
+                };
+                Binding::Literal(literal)
+            }
+        }
     }
 }
 
