@@ -596,10 +596,12 @@ impl Client {
     /// value is kept once, however often it is scattered. Equal values are those of
     /// one type with equal keys (see [`PureKey`](crate::PureKey): `Hash` values by
     /// their hash, floats by their bits), as [pure](crate::TaskBuilder::pure) tasks'
-    /// arguments are; a type with no key does not compile. A future whose last handle
-    /// went, or that was cancelled (released), is not found: the value is scattered
-    /// anew, as Dask scatters a released key again. [`scatter`](Self::scatter) is
-    /// Dask's `hash=False`.
+    /// arguments are; a type with no key does not compile. The values themselves are
+    /// not compared: a `Hash` that leaves out part of a value (legal for `Hash`) makes
+    /// values that differ only there one future, holding the first. A future whose
+    /// last handle went, or that was cancelled (released), is not found: the value is
+    /// scattered anew, as Dask scatters a released key again.
+    /// [`scatter`](Self::scatter) is Dask's `hash=False`.
     ///
     /// ```
     /// use graph_runtime::Client;

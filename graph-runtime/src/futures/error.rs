@@ -28,8 +28,10 @@ pub enum FutureError {
     /// for a task run inline by a task waiting under it on the same thread (see
     /// [`Future::result`](crate::Future::result)), the future of that task or of one
     /// that needs it. Dask waits forever there; here the wait fails as soon as it
-    /// would block, and the futures go on. A cycle that passes through the wait of
-    /// another task is a [`WaitCycle`](FutureError::WaitCycle).
+    /// would block, and the futures go on. A timeout too long for the clock to hold a
+    /// deadline (`Duration::MAX`) counts as none, so such a wait fails so too. A cycle
+    /// that passes through the wait of another task is a
+    /// [`WaitCycle`](FutureError::WaitCycle).
     WaitsForItself {
         /// The task waited for.
         task: String,

@@ -242,6 +242,8 @@ impl<F> TaskBuilder<F> {
     /// [`PureKey`](crate::PureKey): `Hash` values by their hash, floats by their
     /// bits), futures of the same task (whatever their values). The priority is no
     /// part of it, as in Dask's keys. An argument that has no key does not compile.
+    /// Arguments are not compared, only their keys: a `Hash` that leaves out part of a
+    /// value (legal for `Hash`) makes calls that differ only there one task.
     ///
     /// A task whose last handle went (cancelled, or its result let go), or that was
     /// cancelled, is not found: an equal submission makes a new task, as Dask makes a
