@@ -595,31 +595,53 @@ fn delayed_tasks_waiting_on_a_future_on_one_thread() {
 /// children (they stayed queued for ever).
 #[test]
 fn a_tasks_plain_par_iter_may_submit_to_its_client_and_wait() {
-    use rayon::prelude::*;
     for threads in [1, 2] {
-        let got = within(LIMIT, "par_iter items waiting on their client", move || {
-            let client = client(threads);
-            let tasks: Vec<_> = (0..threads as u64)
-                .map(|t| {
-                    client.submit(
-                        move || {
-                            let client = taskweave::get_client().unwrap();
-                            (0..8u64)
-                                .into_par_iter()
-                                .map(|i| client.submit(inc, (t * 100 + i,)).result().unwrap())
-                                .sum::<u64>()
-                        },
-                        (),
-                    )
-                })
-                .collect();
-            client.gather(&tasks).unwrap()
-        });
-        let want: Vec<u64> = (0..threads as u64)
-            .map(|t| (0..8).map(|i| t * 100 + i + 1).sum())
-            .collect();
-        assert_eq!(got, want, "{threads} threads");
+        par_iter_items_wait_on_their_client(threads, threads + 1024);
     }
+}
+
+/// The same with `max_threads` equal to `threads`: no replacement within the bound,
+/// and every thread held up by a task in rayon's `join`; the pool starts one past the
+/// bound rather than deadlock, as with every thread blocked in a wait (the children
+/// stayed queued for ever).
+#[test]
+fn a_tasks_plain_par_iter_waiting_on_its_client_at_max_threads() {
+    for threads in [1, 2] {
+        par_iter_items_wait_on_their_client(threads, threads);
+    }
+}
+
+/// `threads` tasks of a client of `threads` threads, at most `max_threads`, each a
+/// `par_iter` whose items submit a child to the client and wait for it.
+fn par_iter_items_wait_on_their_client(threads: usize, max_threads: usize) {
+    use rayon::prelude::*;
+    let got = within(LIMIT, "par_iter items waiting on their client", move || {
+        let client = Client::builder()
+            .threads(threads)
+            .max_threads(max_threads)
+            .name("robust")
+            .build()
+            .unwrap();
+        let tasks: Vec<_> = (0..threads as u64)
+            .map(|t| {
+                client.submit(
+                    move || {
+                        let client = taskweave::get_client().unwrap();
+                        (0..8u64)
+                            .into_par_iter()
+                            .map(|i| client.submit(inc, (t * 100 + i,)).result().unwrap())
+                            .sum::<u64>()
+                    },
+                    (),
+                )
+            })
+            .collect();
+        client.gather(&tasks).unwrap()
+    });
+    let want: Vec<u64> = (0..threads as u64)
+        .map(|t| (0..8).map(|i| t * 100 + i + 1).sum())
+        .collect();
+    assert_eq!(got, want, "{threads} threads, at most {max_threads}");
 }
 
 /// A `std::thread` that a task starts and joins, waiting for a future of the task's

@@ -48,7 +48,8 @@ use crate::engine::owner::{OwnerRef, OwnerScope};
 /// a second without work. A waiting task never runs an unrelated task on its own stack:
 /// one that waited for it in turn would deadlock. Past `max_threads`, further waits
 /// sleep until a thread frees up; if every thread is blocked while tasks are queued
-/// (waits nested deeper than the bound), the pool starts one more thread anyway, and
+/// (waits nested deeper than the bound, or every task in a `par_iter` whose items
+/// wait, see below), the pool starts one more thread anyway, and
 /// warns once on stderr, rather than deadlock.
 ///
 /// Only the library's waits hand a place over: a task blocked in another (a
@@ -60,7 +61,8 @@ use crate::engine::owner::{OwnerRef, OwnerScope};
 /// [`secede`](crate::secede) gives its place over meanwhile, as the library's waits
 /// do. The items of a plain rayon `par_iter`
 /// in a task do count: a rayon thread asleep for a future holds up one of the
-/// client's threads, and a replacement starts (within `max_threads`).
+/// client's threads, and a replacement starts (within `max_threads`; past it, one
+/// more when no thread is left to run queued tasks, as for blocked ones).
 ///
 /// A panic in the `Drop` of a value the client drops (a cancelled task's arguments, a
 /// discarded result) never aborts: on a pool thread it is caught (the panic hook
@@ -226,8 +228,9 @@ impl ClientBuilder {
     /// 1024). A task that waits for a future hands its place to another thread, so
     /// that `threads` keep running (Dask's `secede`); see the [`Client`] docs. Values
     /// below `threads` mean `threads`, and values above [`Client::MAX_THREADS`] + 1024
-    /// mean that. The one excess allowed: when every thread is blocked and tasks are
-    /// queued, one more starts (with a warning), since no thread could ever free up.
+    /// mean that. The one excess allowed: when every thread is blocked (or its task's
+    /// `par_iter` items wait for futures) and tasks are queued, one more starts (with a
+    /// warning), since no thread could ever free up.
     pub fn max_threads(mut self, max_threads: usize) -> Self {
         self.max_threads = Some(max_threads);
         self

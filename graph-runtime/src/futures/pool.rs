@@ -55,7 +55,9 @@
 //! as holding up one of the awaited future's pool's threads, which starts another
 //! (within `max_threads`): it may be running part of a task's own work, a plain
 //! `par_iter`, whose worker waits for it in rayon's `join`, a wait the pool cannot
-//! see (see [`Pool::lend`]).
+//! see (see [`Pool::lend`]). When no thread is left to run queued jobs, blocked or
+//! held up so, the pool starts one past `max_threads` as above: every worker may be
+//! in such a `join`.
 //!
 //! [`ClientBuilder::max_threads`]: super::ClientBuilder::max_threads
 
@@ -276,8 +278,8 @@ pub(crate) struct Pool {
     /// push claims one (takes it off, counting it in `Counts::woken`) as it wakes it,
     /// so the pushes that follow while that worker wakes up take no lock.
     sleeping: AtomicUsize,
-    /// Workers not blocked in a wait (`live - blocked`, kept under the lock and read
-    /// without it by `push`): none, with tasks queued, is a deadlock in the making.
+    /// Threads free to run queued jobs ([`Counts::running`], kept under the lock and
+    /// read without it by `push`): none, with tasks queued, is a deadlock in the making.
     running: AtomicUsize,
     /// Whether the pool has grown past `max_threads` (told once).
     past_bound: std::sync::atomic::AtomicBool,
@@ -376,16 +378,21 @@ impl Pool {
         Ok(())
     }
 
-    /// Updates `running` after `live` or `blocked` changed (under the lock).
+    /// Updates `running` after `live`, `blocked` or `lent` changed (under the lock).
     fn count_running(&self, counts: &Counts) {
-        self.running
-            .store(counts.live - counts.blocked, Ordering::SeqCst);
+        self.running.store(counts.running(), Ordering::SeqCst);
     }
 
-    /// With every worker blocked and a task queued, no thread would ever run it:
-    /// starts one more, past `max_threads` if need be (under the lock).
+    /// With every worker blocked, or held up by a rayon thread asleep for one of the
+    /// pool's futures (see [`Pool::lend`]), and a task queued, no thread would ever
+    /// run it: starts one more, past `max_threads` if need be (under the lock). Lent
+    /// threads count as holding up threads of the pool, so past the bound the pool
+    /// grows by at most one thread for each of them and each blocked one.
     fn unless_stalled(self: &Arc<Self>, counts: &mut Counts) {
-        if counts.closed || counts.live != counts.blocked || !self.has_work() {
+        // A worker asleep or woken will take the job (lent threads may hold up none of
+        // the pool's: a `par_iter` on `main` waiting for futures).
+        let awake_soon = counts.woken > 0 || self.sleeping.load(Ordering::SeqCst) > 0;
+        if counts.closed || counts.running() != 0 || awake_soon || !self.has_work() {
             return;
         }
         if counts.live >= self.max_threads
@@ -394,7 +401,7 @@ impl Pool {
         {
             crate::engine::warn::print(&format!(
                 "taskweave: all {} threads of client `{}` are blocked waiting for futures \
-                 while tasks are queued; starting more past its max_threads ({}) rather \
+                 (or held up by rayon threads that wait for them) while tasks are queued; starting more past its max_threads ({}) rather \
                  than deadlock (waits nest deeper than the bound: raise \
                  ClientBuilder::max_threads, or wait less inside tasks)",
                 counts.live, self.name, self.max_threads
@@ -772,13 +779,21 @@ impl Pool {
     /// counts as one more thread held up, and a replacement starts if too few are
     /// left, within `max_threads`, as for a worker that secedes. Otherwise the jobs it
     /// waits for could stay queued behind that worker for ever (a task on a one-thread
-    /// client whose `par_iter` items submit to it and wait).
+    /// client whose `par_iter` items submit to it and wait). At `max_threads`, when no
+    /// thread is left to run queued jobs, one more starts anyway, as for blocked
+    /// workers (see `unless_stalled`): every thread may be such a task's, in `join`.
     fn lend(self: &Arc<Self>) -> Lent {
         let mut counts = self.lock();
         counts.lent += 1;
+        self.count_running(&counts);
+        // Pairs with the fence in `wake_one`: either this sees the job, or the push
+        // sees no thread running and looks for a stall itself.
+        fence(Ordering::SeqCst);
         if !counts.closed && counts.running() < self.threads && counts.live < self.max_threads {
             // Without a replacement the wait goes on; the thread was refused, not lost.
             let _ = self.add_worker(&mut counts);
+        } else {
+            self.unless_stalled(&mut counts);
         }
         Lent(self.clone())
     }
@@ -811,7 +826,9 @@ struct Lent(Arc<Pool>);
 
 impl Drop for Lent {
     fn drop(&mut self) {
-        self.0.lock().lent -= 1;
+        let mut counts = self.0.lock();
+        counts.lent -= 1;
+        self.0.count_running(&counts);
     }
 }
 
