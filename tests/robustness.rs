@@ -708,6 +708,48 @@ fn a_std_thread_joined_inside_secede_gets_its_result() {
     assert_eq!(taskweave::secede(|| 5), 5);
 }
 
+/// A task's `par_iter` items each wait on a channel that another task of the client
+/// feeds, on a one-thread client: the task's thread waits for the items in rayon's
+/// `join`, so the feeding tasks stay queued unless the items' waits give a place
+/// over. `client.secede` lends one from rayon's threads (the free `secede` cannot:
+/// the items run outside any task, and it waited for ever), and in a task gives the
+/// task's place over.
+#[test]
+fn a_channel_wait_in_a_tasks_par_iter_inside_client_secede() {
+    use rayon::prelude::*;
+    let got = within(LIMIT, "a channel wait in a task's par_iter", || {
+        let client = client(1);
+        let c = client.clone();
+        let task = client.submit(
+            move || {
+                (0..4u64)
+                    .into_par_iter()
+                    .map(|i| {
+                        let (tx, rx) = mpsc::channel();
+                        let _feeding = c.submit(move || tx.send(i).unwrap(), ());
+                        c.secede(|| rx.recv().unwrap())
+                    })
+                    .sum::<u64>()
+            },
+            (),
+        );
+        // In the task itself it gives the task's place over, as `secede` does.
+        let c = client.clone();
+        let plain = client.submit(
+            move || {
+                let (tx, rx) = mpsc::channel();
+                let _feeding = c.submit(move || tx.send(10u64).unwrap(), ());
+                c.secede(|| rx.recv().unwrap())
+            },
+            (),
+        );
+        task.result().unwrap() + plain.result().unwrap()
+    });
+    assert_eq!(got, 16);
+    // Elsewhere (here, outside the client's threads and rayon's) it only runs `f`.
+    assert_eq!(client(1).secede(|| 5), 5);
+}
+
 /// The last handle of a client dropped by an item of a plain rayon `par_iter` inside
 /// one of that client's tasks does not wait for the client's threads: the task's
 /// thread waits in rayon's `join` for that very item (the drop waited for it for the

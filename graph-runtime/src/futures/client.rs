@@ -62,7 +62,9 @@ use crate::engine::owner::{OwnerRef, OwnerScope};
 /// do. The items of a plain rayon `par_iter`
 /// in a task do count: a rayon thread asleep for a future holds up one of the
 /// client's threads, and a replacement starts (within `max_threads`; past it, one
-/// more when no thread is left to run queued tasks, as for blocked ones).
+/// more when no thread is left to run queued tasks, as for blocked ones). Such an
+/// item's wait that is not the library's gives a place over inside
+/// [`Client::secede`] (the free `secede` cannot know the client there).
 ///
 /// A panic in the `Drop` of a value the client drops (a cancelled task's arguments, a
 /// discarded result) never aborts: on a pool thread it is caught (the panic hook
@@ -420,6 +422,46 @@ impl Client {
     /// The number of worker threads.
     pub fn threads(&self) -> usize {
         self.owner.inner.threads
+    }
+
+    /// Runs `f`, a wait that is not the library's (a channel's `recv`, a
+    /// `std::thread`'s `join`, a lock), without holding a place of this client's
+    /// pool meanwhile: [`secede`](crate::secede) that works in the items of a plain
+    /// rayon `par_iter` inside one of the client's tasks too, where the free one
+    /// cannot know the client (as [`get_client`](crate::get_client) cannot). There,
+    /// on one of rayon's threads, the item counts as holding up one of the client's
+    /// threads while `f` runs (the task's own thread waits for it in rayon's `join`),
+    /// as an item asleep for a future does, so a replacement runs the client's queued
+    /// tasks. In a task it is `secede(f)`: the task's thread gives its place over.
+    /// Elsewhere (`main`, a `std::thread`) it only runs `f`.
+    ///
+    /// ```
+    /// use graph_runtime::Client;
+    /// use rayon::prelude::*;
+    /// use std::sync::mpsc;
+    ///
+    /// let client = Client::builder().threads(1).build()?;
+    /// let c = client.clone();
+    /// let outer = client.submit(
+    ///     move || {
+    ///         (0..4u32)
+    ///             .into_par_iter()
+    ///             .map(|i| {
+    ///                 // Fed by another task of the client, whose only thread this
+    ///                 // task holds while it waits for its items.
+    ///                 let (tx, rx) = mpsc::channel();
+    ///                 let _feeding = c.submit(move || tx.send(i * 10).unwrap(), ());
+    ///                 c.secede(|| rx.recv().unwrap())
+    ///             })
+    ///             .sum::<u32>()
+    ///     },
+    ///     (),
+    /// );
+    /// assert_eq!(outer.result()?, 60);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn secede<R>(&self, f: impl FnOnce() -> R) -> R {
+        pool::blocking_for(&self.owner.inner.pool, f)
     }
 
     /// The dashboard the client serves, if built with

@@ -952,7 +952,11 @@ pub fn cancelled() -> bool {
 /// its own does not hold every thread of the client while that work waits for one
 /// (with `result()` there it would wait for ever; see [`Client`]).
 /// The library's own waits (`result`, `gather`, `wait`, a graph's `compute`) do this
-/// already. Outside a client's task (on `main`, on a rayon thread) it only runs `f`.
+/// already. Outside a client's task (on `main`, on a rayon thread) it only runs `f`:
+/// in the items of a plain rayon `par_iter` inside a task, which run on rayon's
+/// threads while the task's own thread waits for them in rayon's `join`, use
+/// [`Client::secede`](crate::Client::secede), which knows the client to give a place
+/// of.
 ///
 /// ```
 /// use graph_runtime::{secede, Client};

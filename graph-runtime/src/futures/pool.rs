@@ -907,6 +907,20 @@ pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f`, a wait that is not the library's, without holding a place of `pool`
+/// (see `Client::secede`): on a worker, of any pool, as [`blocking`]; on a rayon
+/// worker outside the pools, which may be running a task's own `par_iter`, lending
+/// `pool` its place as a future's wait there does (see [`Pool::lend`]); elsewhere it
+/// only runs `f`.
+pub(crate) fn blocking_for<R>(pool: &Arc<Pool>, f: impl FnOnce() -> R) -> R {
+    if let Some(own) = current() {
+        let _seceded = own.secede();
+        return f();
+    }
+    let _lent = rayon::current_thread_index().map(|_| pool.lend());
+    f()
+}
+
 /// Waits until `done()` or the deadline, as the calling thread should (see the module
 /// docs): `awaited` is what it waits for (one future, whose needs a worker may run
 /// itself, or several), and `sleep` blocks until the end or the deadline. `Ok(true)`
