@@ -48,9 +48,10 @@ use crate::engine::owner::{OwnerRef, OwnerScope};
 /// a second without work. A waiting task never runs an unrelated task on its own stack:
 /// one that waited for it in turn would deadlock. Past `max_threads`, further waits
 /// sleep until a thread frees up; if every thread is blocked while tasks are queued
-/// (waits nested deeper than the bound, or every task in a `par_iter` whose items
-/// wait, see below), the pool starts one more thread anyway, and
-/// warns once on stderr, rather than deadlock.
+/// (waits nested deeper than the bound, every task in a `par_iter` whose items wait,
+/// see below, or many tasks in [`secede`](crate::secede)), the pool starts one more
+/// thread anyway, and warns once on stderr, rather than deadlock: up to one more for
+/// each thread so blocked.
 ///
 /// Only the library's waits hand a place over: a task blocked in another (a
 /// `std::thread`'s `join`, a channel's `recv`, a lock) keeps its thread meanwhile. A
@@ -230,9 +231,11 @@ impl ClientBuilder {
     /// 1024). A task that waits for a future hands its place to another thread, so
     /// that `threads` keep running (Dask's `secede`); see the [`Client`] docs. Values
     /// below `threads` mean `threads`, and values above [`Client::MAX_THREADS`] + 1024
-    /// mean that. The one excess allowed: when every thread is blocked (or its task's
-    /// `par_iter` items wait for futures) and tasks are queued, one more starts (with a
-    /// warning), since no thread could ever free up.
+    /// mean that. The excess allowed: when every thread is blocked (waiting for a
+    /// future or in [`secede`](crate::secede), or its task's `par_iter` items wait for
+    /// futures) and tasks are queued, one more starts (with a warning), since no thread
+    /// might ever free up; so with many tasks blocked at once the pool may grow past
+    /// the bound by up to one thread for each, as Dask's pool grows under `secede`.
     pub fn max_threads(mut self, max_threads: usize) -> Self {
         self.max_threads = Some(max_threads);
         self

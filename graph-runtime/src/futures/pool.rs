@@ -400,10 +400,11 @@ impl Pool {
             && crate::engine::warn::enabled()
         {
             crate::engine::warn::print(&format!(
-                "taskweave: all {} threads of client `{}` are blocked waiting for futures \
-                 (or held up by rayon threads that wait for them) while tasks are queued; starting more past its max_threads ({}) rather \
-                 than deadlock (waits nest deeper than the bound: raise \
-                 ClientBuilder::max_threads, or wait less inside tasks)",
+                "taskweave: all {} threads of client `{}` are blocked (waiting for \
+                 futures, in `secede`, or held up by rayon threads that wait for futures) \
+                 while tasks are queued; starting more past its max_threads ({}) rather \
+                 than deadlock (raise ClientBuilder::max_threads, or block less inside \
+                 tasks)",
                 counts.live, self.name, self.max_threads
             ));
         }
