@@ -137,3 +137,75 @@ fn dynamic_results(n: u8) -> u64 {
 fn cleaned(seed: u8) -> u64 {
     total(clean(make(seed)))
 }
+
+/// Values of 2 MiB, passed by value, on a thread with the 8 MiB stack of a program's
+/// `main`: plain code runs there, and so does each form of a graph of them, in debug
+/// builds too (each aborted the process with a stack overflow on the caller's thread).
+const BIG: usize = 2 << 20;
+
+/// The stack of a program's main thread (Linux's default `ulimit -s`).
+const MAIN_STACK: usize = 8 << 20;
+
+#[delayed]
+fn big(x: u8) -> [u8; BIG] {
+    [x; BIG]
+}
+
+#[delayed]
+fn big_sum(a: [u8; BIG]) -> u64 {
+    a.iter().map(|&v| u64::from(v)).sum()
+}
+
+/// Runs `f` on a thread of its own whose stack is that of a program's `main`.
+fn on_main_stack(what: &'static str, f: fn() -> u64) -> u64 {
+    watchdog::within(LIMIT, what, move || {
+        std::thread::Builder::new()
+            .name(what.to_owned())
+            .stack_size(MAIN_STACK)
+            .spawn(f)
+            .expect("the thread starts")
+            .join()
+            .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+    })
+}
+
+#[test]
+fn big_values_in_plain_code() {
+    assert_eq!(on_main_stack("plain", || big_sum(big(1))), BIG as u64);
+}
+
+#[test]
+fn big_values_in_a_dynamic_graph() {
+    let sum = on_main_stack("dynamic", || delay!(big_sum(big(1))).compute());
+    assert_eq!(sum, BIG as u64);
+}
+
+#[test]
+fn big_values_in_the_explicit_form() {
+    let sum = on_main_stack("explicit", || {
+        delayed(|a: [u8; BIG]| big_sum(a))
+            .call(delay!(big(1)))
+            .compute()
+    });
+    assert_eq!(sum, BIG as u64);
+}
+
+#[test]
+fn big_values_in_a_graph() {
+    let sum = on_main_stack("graph", || {
+        graph!(|x: u8| -> u64 { big_sum(big(x)) }).compute(1)
+    });
+    assert_eq!(sum, BIG as u64);
+}
+
+#[test]
+fn big_result_of_a_graph() {
+    let sum = on_main_stack("graph result", || {
+        total_big(graph!(|x: u8| -> [u8; BIG] { big(x) }).compute(2))
+    });
+    assert_eq!(sum, 2 * BIG as u64);
+}
+
+fn total_big(a: [u8; BIG]) -> u64 {
+    a.iter().map(|&v| u64::from(v)).sum()
+}

@@ -340,14 +340,21 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
                 #key,
                 #remote,
                 move |#env: &#private::dynamic::Env<'_>| {
-                    #[allow(unused_mut, unused_variables)]
-                    let mut #cursor = 0usize;
-                    #companion::__call(
-                        (#(#sources,)*),
-                        &mut |#all: &mut _, #last: bool, #companion_value| {
-                            let (#(#handles,)*) = #all;
-                            #(#reads)*
-                            #task(#(#read_values),*)
+                    // Stack room for the arguments' values, which the reads and the
+                    // call hold by value (the task's run has room for its result).
+                    #private::with_room(
+                        0usize #(+ #private::dynamic::value_size(&#names))*,
+                        || {
+                            #[allow(unused_mut, unused_variables)]
+                            let mut #cursor = 0usize;
+                            #companion::__call(
+                                (#(#sources,)*),
+                                &mut |#all: &mut _, #last: bool, #companion_value| {
+                                    let (#(#handles,)*) = #all;
+                                    #(#reads)*
+                                    #task(#(#read_values),*)
+                                },
+                            )
                         },
                     )
                 },

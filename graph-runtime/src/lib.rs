@@ -128,8 +128,8 @@ pub mod __private {
     /// What `delay!` expands to.
     pub mod dynamic {
         pub use crate::dynamic::args::{
-            ArgShape, Describe, ShapeOfConst, ShapeOfNode, ShapeOfOther, SurplusArgs, ViaConst,
-            ViaMany, ViaNode, Wrap,
+            value_size, ArgShape, Describe, ShapeOfConst, ShapeOfNode, ShapeOfOther, SurplusArgs,
+            ViaConst, ViaMany, ViaNode, Wrap,
         };
         pub use crate::dynamic::{
             delayed, fn_identity, item_identity, pure_arg_key, pure_key, task, task_with, Arg, Env,

@@ -37,6 +37,14 @@ pub trait Arg: Send + Sync + 'static {
     fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Self::Source<'a>;
 }
 
+/// The size of the value `arg` passes to its task (a constant once compiled): a
+/// `delay!` task runs with stack room for its arguments' values as well as for its
+/// result (see [`with_room`](crate::engine::sync::with_room)).
+#[inline(always)]
+pub fn value_size<A: Arg>(_arg: &A) -> usize {
+    core::mem::size_of::<A::Target>()
+}
+
 /// An argument as the explicit form (`delayed(f).call(…)`) passes it to the function:
 /// by value (`Param<'s>` is the value, moved out of its slot on its last use, cloned
 /// otherwise), or lent (`Param<'s>` is `&'s T`, `&'s [T]` or `&'s str`, borrowed from
@@ -926,11 +934,16 @@ macro_rules! chain_last {
             #[inline(always)]
             #[allow(non_snake_case)]
             fn call_with(args: &($($p,)*), f: &F, env: &Env<'_>) -> R {
-                let mut cursor = 0usize;
-                // Every argument's handle first, then the call: a lent argument
-                // borrows its handle for the call.
-                $(#[allow(unused_mut)] let mut $p = $p::hold(&args.$i, env, &mut cursor);)*
-                f($($p::pass(&mut $p)),*)
+                // Stack room for the arguments' values, which the reads and the call
+                // hold by value (the task's run has room for its result).
+                let size = 0 $(+ core::mem::size_of::<$p::Param<'static>>())*;
+                crate::engine::sync::with_room(size, || {
+                    let mut cursor = 0usize;
+                    // Every argument's handle first, then the call: a lent argument
+                    // borrows its handle for the call.
+                    $(#[allow(unused_mut)] let mut $p = $p::hold(&args.$i, env, &mut cursor);)*
+                    f($($p::pass(&mut $p)),*)
+                })
             }
         }
     };
@@ -988,21 +1001,26 @@ macro_rules! retry_chain_last {
         {
             #[allow(non_snake_case)]
             fn call_with_retries(args: &($($p,)*), f: &F, env: &Env<'_>, retries: u32) -> R {
-                let mut cursor = 0usize;
-                // Every argument is read once, for all the attempts.
-                $(#[allow(unused_mut)] let mut $p = $p::hold(&args.$i, env, &mut cursor);)*
-                for _ in 0..retries {
-                    // Cloning an argument may panic too: that is an attempt's panic.
-                    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        f($($p::pass_again(&mut $p)),*)
-                    }));
-                    match attempt {
-                        Ok(value) => return value,
-                        Err(payload) => retry_after(payload),
+                // Stack room for the arguments' values (see `Chain`'s).
+                let size = 0 $(+ core::mem::size_of::<$p::Param<'static>>())*;
+                // (A `return` in the closure returns its value.)
+                crate::engine::sync::with_room(size, || {
+                    let mut cursor = 0usize;
+                    // Every argument is read once, for all the attempts.
+                    $(#[allow(unused_mut)] let mut $p = $p::hold(&args.$i, env, &mut cursor);)*
+                    for _ in 0..retries {
+                        // Cloning an argument may panic too: that is an attempt's panic.
+                        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            f($($p::pass_again(&mut $p)),*)
+                        }));
+                        match attempt {
+                            Ok(value) => return value,
+                            Err(payload) => retry_after(payload),
+                        }
                     }
-                }
-                // The last attempt: it takes the arguments, and its panic is the task's.
-                f($($p::pass(&mut $p)),*)
+                    // The last attempt: it takes the arguments, and its panic is the task's.
+                    f($($p::pass(&mut $p)),*)
+                })
             }
         }
     };

@@ -259,8 +259,8 @@ pub(crate) fn with_room_for_run<T, R>(f: impl FnMut() -> R) -> R {
 /// The frames `f` runs in are its own: `f` must hold its values in them, not in its
 /// caller's, whose frame is already on the stack (generated code runs a node's whole
 /// code, the reads of its arguments, the call and the store of its result, in `f`),
-/// and it should capture references only (`stacker` keeps a copy of its result on the
-/// stack it leaves).
+/// and it should capture references only. Its result comes back to the stack it
+/// leaves: one copy there, written from inside the room (see `grow_room`).
 #[inline(always)]
 pub fn with_room<R>(size: usize, mut f: impl FnMut() -> R) -> R {
     if size < LARGE_VALUE {
@@ -276,11 +276,23 @@ pub fn with_room<R>(size: usize, mut f: impl FnMut() -> R) -> R {
 #[inline(never)]
 fn grow_room<R>(size: usize, f: &mut dyn FnMut() -> R) -> R {
     let room = size.saturating_mul(LARGE_VALUE_COPIES);
+    // The result is written here from inside the room, so that `stacker` returns
+    // nothing: its own frames hold their result as an `Option` and unwrap it, two
+    // copies on the caller's stack (4 MiB of a 2 MiB result overflowed an 8 MiB `main`
+    // where plain code runs).
+    let mut out = core::mem::MaybeUninit::<R>::uninit();
     stacker::maybe_grow(
         room.saturating_add(RED_ZONE),
         room.saturating_add(STACK_SEGMENT),
-        f,
-    )
+        || {
+            out.write(f());
+        },
+    );
+    // SAFETY: `maybe_grow` runs the closure once, on this stack or a new segment, and
+    // returns only when it has returned (a panic unwinds past this line): `out` is
+    // written. (Read through a pointer: `assume_init` takes `out` by value, another
+    // copy in a debug build.)
+    unsafe { out.as_ptr().read() }
 }
 
 /// [`with_room`]'s room under loom: `f` as it is (no model makes large values).
