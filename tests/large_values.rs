@@ -209,3 +209,34 @@ fn big_result_of_a_graph() {
 fn total_big(a: [u8; BIG]) -> u64 {
     a.iter().map(|&v| u64::from(v)).sum()
 }
+
+/// How many of [`below`]'s frames (256 KiB of padding each) to run under: plain code of
+/// 2 MiB values ran on an 8 MiB stack under up to 10 (22 optimised); a graph of them
+/// overflowed under 8 (16 optimised), its tree's branch holding each node's value twice.
+const DEEP: usize = if cfg!(debug_assertions) { 9 } else { 20 };
+
+/// Runs `f` below `frames` frames of 256 KiB of padding each.
+#[inline(never)]
+fn below(frames: usize, f: fn() -> u64) -> u64 {
+    if frames == 0 {
+        return f();
+    }
+    let pad = std::hint::black_box([0u8; 256 << 10]);
+    let out = below(frames - 1, f);
+    std::hint::black_box(&pad);
+    out
+}
+
+/// A graph of 2 MiB values computed deep in the stack of a program's `main`, as
+/// plain code runs there (the probe's `main`, with 2 MiB temporaries of its own in its
+/// frame, overflowed in the graph's run, optimised too).
+#[test]
+fn big_values_in_a_graph_deep_in_the_stack() {
+    let plain = on_main_stack("plain, deep", || below(DEEP, || big_sum(big(1))));
+    let graph = on_main_stack("graph, deep", || {
+        below(DEEP, || {
+            graph!(|x: u8| -> u64 { big_sum(big(x)) }).compute(1)
+        })
+    });
+    assert_eq!([plain, graph], [BIG as u64; 2]);
+}

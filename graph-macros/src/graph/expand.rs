@@ -393,7 +393,8 @@ impl Expander<'_> {
         code
     }
 
-    /// `let v = tree.node(i, || value);`, run only when every input ran.
+    /// `let mut v = None; tree.node(&mut v, i, size, || value);`, run only when every
+    /// input ran.
     fn tree_node(&self, index: usize, children: &[usize], tree: &syn::Ident) -> TokenStream {
         let node = &self.graph.nodes[index];
         let local = self.local_of(index);
@@ -408,7 +409,10 @@ impl Expander<'_> {
         };
         let id = index as u32;
         if children.is_empty() {
-            return quote!(let mut #local = #tree.node(#id, 0usize, || { #bind #result }););
+            return quote! {
+                let mut #local = ::core::option::Option::None;
+                #tree.node(&mut #local, #id, 0usize, || { #bind #result });
+            };
         }
         let private = &self.private;
         let inputs: Vec<_> = children.iter().map(|&c| self.local_of(c)).collect();
@@ -421,14 +425,14 @@ impl Expander<'_> {
         // values are not copied into it (and its copies) in the branch's frame, which
         // a debug build makes as large as every copy there (see `Tree::node`'s room).
         quote! {
-            let mut #local = match (#(&#inputs,)*) {
-                (#(#some,)*) => #tree.node(#id, #sizes, || {
+            let mut #local = ::core::option::Option::None;
+            if let (#(#some,)*) = (#(&#inputs,)*) {
+                #tree.node(&mut #local, #id, #sizes, || {
                     #(let #inputs = #private::Value::taken(&mut #inputs);)*
                     #bind
                     #result
-                }),
-                _ => ::core::option::Option::None,
-            };
+                });
+            }
         }
     }
 

@@ -42,27 +42,32 @@ pub struct Tree<'a, 't> {
 }
 
 impl Tree<'_, '_> {
-    /// Runs node `index`'s `body`, as the dispatcher runs a node: `None` when the run
-    /// has already failed or been told to stop (then the body never runs), or when the
-    /// body panicked (recorded as the run's failure, naming the node). The value comes
-    /// as a [`Value`] handle: one that is never read (its reader did not run) is
-    /// dropped as a slot's value is, a panic in its `Drop` caught while another
-    /// unwinds, so that two such values never abort the process.
+    /// Runs node `index`'s `body`, as the dispatcher runs a node, into `value` (the
+    /// branch's local for it, `None` until then): left `None` when the run has already
+    /// failed or been told to stop (then the body never runs), or when the body
+    /// panicked (recorded as the run's failure, naming the node). The value comes as a
+    /// [`Value`] handle: one that is never read (its reader did not run) is dropped as
+    /// a slot's value is, a panic in its `Drop` caught while another unwinds, so that
+    /// two such values never abort the process.
     ///
     /// A node of large values (its result, its inputs, `inputs` bytes that `body`
     /// takes from its branch's locals, and what `body` holds) runs with stack room for
     /// them ([`sync::with_room`]), in frames of its own: a debug build keeps a copy of
     /// them in each frame they pass through. `inputs` is a sum of sizes of types, a
-    /// constant in an optimised build.
+    /// constant in an optimised build. The value is written into the branch's local
+    /// from inside the room, not returned: a returned value was a second copy in the
+    /// branch's frame, outside the room (a 2 MiB value overflowed a program's `main`
+    /// where plain code runs, optimised).
     #[inline]
     pub fn node<T, F: FnOnce() -> T>(
         &self,
+        value: &mut Option<Value<T>>,
         index: u32,
         inputs: usize,
         body: F,
-    ) -> Option<Value<T>> {
+    ) {
         if self.ctx.stopped_at(index) || (self.watched && !self.before(index)) {
-            return None;
+            return;
         }
         let size = core::mem::size_of::<T>()
             .saturating_add(core::mem::size_of::<F>())
@@ -70,12 +75,10 @@ impl Tree<'_, '_> {
         // Only references cross into the room (see `with_room`): the body is taken
         // and the value written in its frames.
         let mut body = Some(body);
-        let mut value = None;
-        let outcome = sync::with_room(size, || self.run_body(index, &mut body, &mut value));
+        let outcome = sync::with_room(size, || self.run_body(index, &mut body, value));
         if self.watched {
             self.after(index, outcome);
         }
-        value
     }
 
     /// [`node`](Self::node)'s run of `body`, which is there, into `value`.
