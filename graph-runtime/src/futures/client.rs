@@ -846,20 +846,10 @@ where
     }
     let state = Arc::new(State::new(TaskName::Static("scatter"), location));
     state.finish(value);
-    // An equal scatter may find it later: its last handle (a task's argument) must
-    // not move the value out.
-    state.core.keep_result();
-    // Counted before the entry can be found, as a pure task's (see `submit_pure`).
-    state.core.add_handle();
-    let entry = Arc::downgrade(&state) as Weak<dyn std::any::Any + Send + Sync>;
-    if let Some(live) = super::job::live_pure::<State<T>, T>(client, key, Some(entry)) {
-        // An equal scatter made its future meanwhile: this one, never found, goes
-        // (its value dropped here, outside the lock).
-        state.core.drop_handle();
-        drop(state);
-        return live;
-    }
-    Future::from_counted(state)
+    // An equal scatter made its future meanwhile: this one goes (its value dropped on
+    // return, outside the lock).
+    super::job::register_pure::<State<T>, T>(client, key, &state)
+        .unwrap_or_else(|| Future::from_counted(state))
 }
 
 /// Ends `Client::compute`'s task whose graph's observer panicked in `hook`, with an

@@ -656,23 +656,36 @@ where
         return live;
     }
     let (job, dependencies) = new_job(client, f, name, options, kept);
-    let core = &job.state.core;
-    core.keep_result();
     // Found before `launch` has told the observers of it, it may be cancelled: its
     // end is told after its submission, by `launch`.
-    core.hold_end_report();
-    // The handle of the future returned, counted before the entry can be found: a
-    // task found has a handle, and `try_add_live_handle` takes one more.
-    core.add_handle();
-    let entry = Arc::downgrade(&job) as Weak<dyn Any + Send + Sync>;
-    if let Some(live) = live_pure::<Job<F, K, F::Output>, F::Output>(client, key, Some(entry)) {
-        // An equal submission made its task meanwhile: this one, never launched and
-        // never found, goes (its arguments dropped here, outside the lock).
-        core.drop_handle();
+    job.state.core.hold_end_report();
+    if let Some(live) = register_pure::<Job<F, K, F::Output>, F::Output>(client, key, &job) {
+        // An equal submission made its task meanwhile: this one, never launched,
+        // goes (its arguments dropped here, outside the lock).
         drop(job);
         return live;
     }
     launch(client, job, dependencies, ready, true)
+}
+
+/// Makes `ours`, new (a pure task not yet launched, a value being scattered, made
+/// after [`live_pure`] found none), the live task of `key`, with the handle of the
+/// future its caller returns; unless an equal one was made meanwhile: then a handle of
+/// that one, and `ours` is left as it was, never found, for the caller to drop
+/// outside the lock. Its result is kept in place for the equal ones that may find it.
+pub(super) fn register_pure<X, R>(client: &Inner, key: u64, ours: &Arc<X>) -> Option<Future<R>>
+where
+    X: TaskOf<R> + 'static,
+{
+    let core = ours.core();
+    core.keep_result();
+    // The handle of the future returned, counted before the entry can be found: a
+    // task found has a handle, and `try_add_live_handle` takes one more.
+    core.add_handle();
+    let entry = Arc::downgrade(ours) as Weak<dyn Any + Send + Sync>;
+    let live = live_pure::<X, R>(client, key, Some(entry))?;
+    core.drop_handle();
+    Some(live)
 }
 
 /// A handle of the live task of `key` in `client`'s pure tasks: one of type `X` (a
