@@ -732,12 +732,15 @@ impl Client {
             let mut options = crate::engine::options::RunOptions::new();
             // Which hook of the observer panicked, if one did: its panic comes out of
             // the run as the caller's, and would read as this task's own.
-            let hook_panicked = Arc::new(OnceLock::new());
+            // (Made only for a client with an observer.)
+            let mut hook_panicked = None;
             if let Some(observer) = &observer {
+                let panicked = Arc::new(OnceLock::new());
                 options = options.observer(Arc::new(HookWatch {
                     observer: observer.clone(),
-                    panicked: hook_panicked.clone(),
+                    panicked: panicked.clone(),
                 }));
+                hook_panicked = Some(panicked);
             }
             // Stopped by the future's cancel, or by the client's shutdown: a graph
             // task must see `cancelled()` as the client's own tasks do, or a long one
@@ -758,10 +761,13 @@ impl Client {
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 pool::blocking(|| prepared.try_compute_with(options))
             }));
-            let ran = ran.unwrap_or_else(|payload| match hook_panicked.get() {
-                Some(&hook) => observer_panicked(hook, payload),
-                None => std::panic::resume_unwind(payload),
-            });
+            let ran =
+                ran.unwrap_or_else(
+                    |payload| match hook_panicked.and_then(|p| p.get().copied()) {
+                        Some(hook) => observer_panicked(hook, payload),
+                        None => std::panic::resume_unwind(payload),
+                    },
+                );
             match ran {
                 Ok(values) => values,
                 // Stopped by the future's own cancel, which has ended it, or by the
