@@ -386,7 +386,18 @@ impl Lower<'_> {
             }
             operand => operand,
         };
-        let operand = self.owned_capture(operand, &init.expr, pat, ty);
+        // A `let mut`, a type or a tuple pattern takes the value for its own; a plain
+        // `let` stands for it (see `binding_for`), and `let _` reads nothing.
+        let owned = match pat {
+            Pat::Ident(pi) => pi.mutability.is_some() || ty.is_some(),
+            Pat::Tuple(_) | Pat::Paren(_) => true,
+            _ => false,
+        };
+        let operand = if owned {
+            self.owned_capture(operand, &init.expr)
+        } else {
+            operand
+        };
         match pat {
             Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                 let mutability = Mutability::of(&pi.mutability);
@@ -438,30 +449,18 @@ impl Lower<'_> {
         }
     }
 
-    /// A captured variable, or a field or index of one, that a `let` takes for its own
-    /// (`let mut q = cfg.v;`, a type, a tuple pattern) is a clone, as for a task that
-    /// takes it by value (`own_captured`, whose message says why if it is not
-    /// `Clone`): every run of the graph reads it again, and moved out it made the graph
-    /// a closure that runs once (rustc's E0525 on the whole graph). A plain `let` stands
-    /// for the place itself (see [`binding_for`](Self::binding_for)), and `let _` reads
-    /// nothing.
-    fn owned_capture(
-        &self,
-        operand: Operand,
-        init: &Expr,
-        pat: &Pat,
-        ty: Option<&syn::Type>,
-    ) -> Operand {
-        let owned = match pat {
-            Pat::Ident(pi) => pi.mutability.is_some() || ty.is_some(),
-            Pat::Tuple(_) | Pat::Paren(_) => true,
-            _ => false,
-        };
+    /// A captured variable, or a field or index of one (`place`, read as `operand`),
+    /// that a name takes for its own (`let mut q = cfg.v;`, a type, a tuple pattern,
+    /// `q = cfg.v;`): a clone, as for a task that takes it by value (`own_captured`,
+    /// whose message says why if it is not `Clone`), since every run of the graph reads
+    /// it again; moved out, it made the graph a closure that runs once (rustc's E0525
+    /// on the whole graph). Any other operand is returned as it is.
+    fn owned_capture(&self, operand: Operand, place: &Expr) -> Operand {
         match operand {
             Operand::Const(tokens)
-                if owned && place_root(init).is_some_and(|root| self.is_captured(root)) =>
+                if place_root(place).is_some_and(|root| self.is_captured(root)) =>
             {
-                let span = init.span();
+                let span = place.span();
                 let private = self.runtime.private_at(span);
                 Operand::Temp(
                     quote_spanned!(span=> #private::own_captured(&#private::Const(&#tokens))),
@@ -598,6 +597,8 @@ impl Lower<'_> {
                 }
                 let name = ident.to_string();
                 let operand = self.expr(&assign.right);
+                // A `mut` name owns what it is given (a hidden `let mut`).
+                let operand = self.owned_capture(operand, &assign.right);
                 let binding =
                     self.binding_for(operand, assign.right.span(), None, Mutability::Mutable);
                 self.rebind(&name, binding);
@@ -657,9 +658,14 @@ impl Lower<'_> {
             return;
         }
         let parts: Vec<Operand> = match strip(right) {
-            Expr::Tuple(r) if r.elems.len() == names.len() => {
-                r.elems.iter().map(|e| self.expr(e)).collect()
-            }
+            Expr::Tuple(r) if r.elems.len() == names.len() => r
+                .elems
+                .iter()
+                .map(|e| {
+                    let operand = self.expr(e);
+                    self.owned_capture(operand, e)
+                })
+                .collect(),
             _ => {
                 let whole = match self.expr(right) {
                     value @ Operand::Value(..) => value,
