@@ -125,6 +125,51 @@ fn dispatched_result(n: u8) -> u64 {
     total(g.compute(n).0)
 }
 
+/// The same through `try_compute` (the whole `Result` read from the run's slot), and a
+/// result of 16 KiB, whose slot the run keeps on this stack (a 2 MiB one holds it
+/// beside the run's room; the 256 KiB ones are kept on the heap, the stack too short).
+#[test]
+fn large_results_of_fallible_and_middling_computes() {
+    let sums = watchdog::within(LIMIT, "fallible and middling results", || {
+        [
+            tree_try_result(3),
+            dispatched_try_result(4),
+            middling_results(5),
+        ]
+    });
+    assert_eq!(sums, [cleaned(3), cleaned(4), 4 * MIDDLING as u64 * 5]);
+}
+
+fn tree_try_result(n: u8) -> u64 {
+    let g = graph!(|n: u8| -> [u8; N] { clean(make(n)) });
+    total(g.try_compute(n).expect("no task fails"))
+}
+
+fn dispatched_try_result(n: u8) -> u64 {
+    let g = graph!(|n: u8| -> ([u8; N], u64) {
+        let a = make(n);
+        (clean(a), first(&a))
+    });
+    total(g.try_compute(n).expect("no task fails").0)
+}
+
+const MIDDLING: usize = 16 << 10;
+
+#[delayed]
+fn middling(x: u8) -> [u8; MIDDLING] {
+    [x; MIDDLING]
+}
+
+fn middling_results(n: u8) -> u64 {
+    let sum = |a: [u8; MIDDLING]| a.iter().map(|&v| u64::from(v)).sum::<u64>();
+    let g = graph!(|x: u8| -> [u8; MIDDLING] { middling(x) });
+    let d = delay!(middling(n));
+    sum(g.compute(n))
+        + sum(g.try_compute(n).expect("no task fails"))
+        + sum(d.compute())
+        + sum(taskweave::compute((&d,)).0)
+}
+
 fn dynamic_result(n: u8) -> u64 {
     total(delay!(clean(delay!(make(n)))).compute())
 }
@@ -239,4 +284,54 @@ fn big_values_in_a_graph_deep_in_the_stack() {
         })
     });
     assert_eq!([plain, graph], [BIG as u64; 2]);
+}
+
+/// A graph's 2 MiB result returned deep in the stack of a program's `main`, as plain
+/// code returns it there: of `graph!` (either form) and of a dynamic graph (`compute`
+/// and `taskweave::compute`). Outside the run's stack room the result is held once,
+/// where the caller keeps it: the run's `Result` and the room's slot were two more
+/// copies, which overflowed under 3 of [`below`]'s frames in a debug build where plain
+/// code runs under 10, and the graphs now too (optimised: under 16 for `graph!`, 8 for
+/// a dynamic graph, where plain code that keeps its result runs under 23). Each
+/// result is read in a function of its own, as plain code's is.
+#[test]
+fn big_results_deep_in_the_stack() {
+    let sums = [
+        on_main_stack("plain result, deep", || below(DEEP, plain_big_result)),
+        on_main_stack("tree result, deep", || below(DEEP, tree_big_result)),
+        on_main_stack("dispatched result, deep", || {
+            below(DEEP, dispatched_big_result)
+        }),
+        on_main_stack("dynamic result, deep", || below(DEEP, dynamic_big_result)),
+        on_main_stack("computed result, deep", || below(DEEP, computed_big_result)),
+    ];
+    assert_eq!(sums, [7; 5]);
+}
+
+fn plain_big_result() -> u64 {
+    u64::from(big(std::hint::black_box(7))[BIG - 1])
+}
+
+fn tree_big_result() -> u64 {
+    let g = graph!(|x: u8| -> [u8; BIG] { big(x) });
+    assert!(g.__runs_as_tree());
+    u64::from(g.compute(7)[BIG - 1])
+}
+
+fn dispatched_big_result() -> u64 {
+    // `a` is read twice: the dispatcher runs the graph.
+    let g = graph!(|x: u8| -> ([u8; BIG], u64) {
+        let a = big(x);
+        (a, big_sum(a))
+    });
+    assert!(!g.__runs_as_tree());
+    u64::from(g.compute(7).0[BIG - 1])
+}
+
+fn dynamic_big_result() -> u64 {
+    u64::from(delay!(big(7)).compute()[BIG - 1])
+}
+
+fn computed_big_result() -> u64 {
+    u64::from(taskweave::compute((&delay!(big(7)),)).0[BIG - 1])
 }

@@ -119,10 +119,11 @@ macro_rules! arity {
             /// When a task panics, with a message naming the task and its call site.
             #[track_caller]
             pub fn compute_with(&self, options: impl Into<RunOptions> $(, $arg: $ty)*) -> R {
-                match self.run(options.into() $(, $arg)*) {
-                    Ok(out) => out,
-                    Err(error) => error.resume(),
-                }
+                // As `run`, the value read from the run's slot into this return place.
+                let mut inputs = Some((options.into(), $($arg,)*));
+                crate::engine::sync::value_with_room_for_run::<(R, $($ty,)*), _>(|| {
+                    self.run_here(&mut inputs)
+                })
             }
 
             /// Runs the graph with the given scheduler; a task's panic comes back as a
@@ -167,13 +168,14 @@ macro_rules! arity {
                 // Its result and inputs pass through the run's frames by value.
                 let mut inputs = Some((options, $($arg,)*));
                 crate::engine::sync::with_room_for_run::<(R, $($ty,)*), _>(|| {
-                    let (options, $($arg,)*) = inputs.take().expect("run once");
-                    self.run_here(options $(, $arg)*)
+                    self.run_here(&mut inputs)
                 })
             }
 
-            /// [`run`](Self::run), in frames of its own (see `with_room`).
-            fn run_here(&self, options: RunOptions $(, $arg: $ty)*) -> Result<R, TaskError> {
+            /// [`run`](Self::run) of `inputs`, which are there, in frames of its own
+            /// (see `with_room`).
+            fn run_here(&self, inputs: &mut Option<(RunOptions, $($ty,)*)>) -> Result<R, TaskError> {
+                let (options, $($arg,)*) = inputs.take().expect("run once");
                 if self.tree {
                     return (self.body)(options $(, $arg)*);
                 }

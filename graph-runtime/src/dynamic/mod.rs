@@ -672,10 +672,10 @@ impl<T: Send + Sync + 'static> Delayed<T> {
     /// When a task panics, with a message naming the task and its call site.
     #[track_caller]
     pub fn compute(&self) -> T {
-        match self.try_compute() {
-            Ok(value) => value,
-            Err(error) => error.resume(),
-        }
+        // As `try_compute_with`, the value read from the run's slot into this return
+        // place.
+        let mut options = Some(RunOptions::new());
+        crate::engine::sync::value_with_room_for_run::<T, _>(|| self.compute_here(&mut options))
     }
 
     /// Computes the value; a task's panic comes back as a [`TaskError`].
@@ -688,10 +688,14 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         // The value passes through the run's frames by value: room for copies of it
         // when large, unwrapped from its tuple inside that room.
         let mut options = Some(options.into());
-        crate::engine::sync::with_room_for_run::<T, _>(|| {
-            let options = options.take().expect("run once");
-            plan::compute_here(options, (self,)).map(|(value,)| value)
-        })
+        crate::engine::sync::with_room_for_run::<T, _>(|| self.compute_here(&mut options))
+    }
+
+    /// [`try_compute_with`](Self::try_compute_with) with `options`, which are there, in
+    /// frames of its own (see `with_room`).
+    fn compute_here(&self, options: &mut Option<RunOptions>) -> Result<T, TaskError> {
+        let options = options.take().expect("run once");
+        plan::compute_here(options, (self,)).map(|(value,)| value)
     }
 
     /// A task that applies `f` to the value (by reference): a method call, a field.

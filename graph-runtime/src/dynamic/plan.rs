@@ -948,10 +948,12 @@ impl<V> Prepared<V> {
     /// When a task panics, with a message naming the task and its call site.
     #[track_caller]
     pub fn compute(&mut self) -> V {
-        match self.try_compute_with(RunOptions::new()) {
-            Ok(values) => values,
-            Err(error) => error.resume(),
-        }
+        // As `try_compute_with`, the values read from the run's slot into this return
+        // place.
+        let mut options = Some(RunOptions::new());
+        crate::engine::sync::value_with_room_for_run::<V, _>(|| {
+            self.run_here(options.take().expect("run once"))
+        })
     }
 
     /// Runs the graph with a scheduler; a task's panic comes back as a [`TaskError`].
@@ -1669,10 +1671,12 @@ pub fn persist<P: Persist>(outputs: P) -> P::Persisted {
 /// When a task panics, with a message naming the task and its call site.
 #[track_caller]
 pub fn compute<O: Outputs>(outputs: O) -> O::Values {
-    match compute_with(RunOptions::new(), outputs) {
-        Ok(values) => values,
-        Err(error) => error.resume(),
-    }
+    // As `compute_with`, the values read from the run's slot into this return place.
+    let mut inputs = Some((RunOptions::new(), outputs));
+    crate::engine::sync::value_with_room_for_run::<O::Values, _>(|| {
+        let (options, outputs) = inputs.take().expect("run once");
+        compute_here(options, outputs)
+    })
 }
 
 /// [`compute`] with a scheduler; a task's panic comes back as a [`TaskError`].

@@ -11,6 +11,7 @@
 
 use std::time::Instant;
 
+use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 
 pub(crate) use core::sync::atomic::Ordering;
@@ -240,13 +241,157 @@ pub(crate) fn with_room_for<T, R>(f: impl FnMut() -> R) -> R {
 }
 
 /// Runs `f`, a whole run of a graph whose result (and inputs) are of type `T`, with
-/// stack room for them (see [`with_room`]): on the caller's side of a run a value passes
-/// through more frames than in a task (the read of the output, `catch_unwind`'s, the
-/// `Result`s of the layers above), so four times a task's room. A 256 KiB result of a
-/// `graph!` overflowed a 2 MiB thread, optimised, where plain code returns 768 KiB.
+/// stack room for them (see [`with_room`]), and returns its result: on the caller's
+/// side of a run a value passes through more frames than in a task (the read of the
+/// output, `catch_unwind`'s, the `Result`s of the layers above), so four times a task's
+/// room. A 256 KiB result of a `graph!` overflowed a 2 MiB thread, optimised, where
+/// plain code returns 768 KiB.
+///
+/// Outside the room a large result is held only where the caller's caller keeps it:
+/// written from inside the room into a slot, then read from there straight into the
+/// caller's return place (the `compute` of a front end returns what this returns, as
+/// its last expression; see [`returned`]). A `Result` returned by the room and taken
+/// apart by the caller, and the room's own slot, were three more copies of a 2 MiB
+/// value in a debug build, which overflowed an 8 MiB `main` holding 6 MiB of its own
+/// where plain code runs.
+///
+/// Whether the values are large is a constant (`if const`): a debug build compiles
+/// only the branch taken, and so keeps no copies of a large value for the other in the
+/// frame (a frame holds every local of its function, taken or not).
 #[inline(always)]
-pub(crate) fn with_room_for_run<T, R>(f: impl FnMut() -> R) -> R {
-    with_room(core::mem::size_of::<T>().saturating_mul(4), f)
+pub(crate) fn with_room_for_run<T, R>(mut f: impl FnMut() -> R) -> R {
+    if const { run_room::<T>() < LARGE_VALUE } {
+        return f();
+    }
+    returned::<Whole, R>(run_room::<T>(), &mut f)
+}
+
+/// [`with_room_for_run`] for a `compute` that returns the run's value and resumes its
+/// failure as the task's panic: the value read from the slot straight into the
+/// caller's return place, not through a `match` on the `Result` (see [`ValueOf`]).
+#[track_caller]
+#[inline(always)]
+pub(crate) fn value_with_room_for_run<T, R>(mut f: impl FnMut() -> Result<R, TaskError>) -> R {
+    if const { run_room::<T>() < LARGE_VALUE } {
+        return match f() {
+            Ok(value) => value,
+            Err(error) => error.resume(),
+        };
+    }
+    returned::<ValueOf, _>(run_room::<T>(), &mut f)
+}
+
+/// The stack room a whole run of a graph whose result (and inputs) are of type `T`
+/// asks for (see [`with_room_for_run`]).
+const fn run_room<T>() -> usize {
+    core::mem::size_of::<T>().saturating_mul(4)
+}
+
+/// How a run's caller takes the run's result of type `V` out of the slot it was written
+/// into, into its own return place (see [`returned`]).
+trait Take<V> {
+    /// What the caller returns.
+    type Out;
+
+    /// Takes the result from `slot`.
+    ///
+    /// # Safety
+    /// `slot` holds a result, which this takes: it is not read again.
+    unsafe fn take(slot: *const V) -> Self::Out;
+}
+
+/// The whole result.
+struct Whole;
+
+impl<V> Take<V> for Whole {
+    type Out = V;
+
+    #[inline(always)]
+    unsafe fn take(slot: *const V) -> V {
+        // SAFETY: the caller's contract. (Read through a pointer, as a call's result into
+        // the return place: `assume_init` takes its `MaybeUninit` by value, another copy
+        // in a debug build.)
+        unsafe { slot.read() }
+    }
+}
+
+/// The value of a `Result`, its failure resumed as the task's panic
+/// ([`TaskError::resume`], at the `compute`'s call site).
+struct ValueOf;
+
+impl<R> Take<Result<R, TaskError>> for ValueOf {
+    type Out = R;
+
+    #[track_caller]
+    #[inline(always)]
+    unsafe fn take(slot: *const Result<R, TaskError>) -> R {
+        // SAFETY: the caller's contract: `slot` is written. The value is read through
+        // a pointer into the return place: a `match` on the `Result` taken by value
+        // keeps two more copies of it in a debug build.
+        let value: *const R = match unsafe { &*slot } {
+            Ok(value) => value,
+            // SAFETY: the error is taken once, here, and `slot` is not read again.
+            Err(error) => unsafe { core::ptr::read(error) }.resume(),
+        };
+        // SAFETY: as above, for the value.
+        unsafe { value.read() }
+    }
+}
+
+/// Runs `f`, a whole run of large values (`size` bytes of them), in [`grow_room_into`]'s
+/// room, and returns its result as `K` takes it from the slot the room wrote it into:
+/// a slot on this stack when it holds one beside the room, on the heap otherwise (then
+/// the room is a new segment: this stack had not room enough for it). On a stack that
+/// short, as in an 8 MiB `main` holding 6 MiB of temporaries, plain code ran where one
+/// more copy of a 2 MiB result overflowed.
+#[track_caller]
+#[inline(always)]
+fn returned<K: Take<V>, V>(size: usize, f: &mut dyn FnMut() -> V) -> K::Out {
+    if stack_holds(core::mem::size_of::<V>(), size) {
+        in_stack_slot::<K, V>(size, f)
+    } else {
+        in_heap_slot::<K, V>(size, f)
+    }
+}
+
+/// [`returned`] through a slot in this function's frame, entered only when the stack
+/// holds it.
+#[track_caller]
+#[inline(never)]
+fn in_stack_slot<K: Take<V>, V>(size: usize, f: &mut dyn FnMut() -> V) -> K::Out {
+    let mut slot = core::mem::MaybeUninit::uninit();
+    grow_room_into(size, &mut slot, f);
+    // SAFETY: `grow_room_into` returns only once it has written `slot` (a panic unwinds
+    // past this line); it is taken once.
+    unsafe { K::take(slot.as_ptr()) }
+}
+
+/// [`returned`] through a slot on the heap, freed once its result is taken (a
+/// `MaybeUninit`: nothing in it is dropped).
+#[track_caller]
+#[inline(never)]
+fn in_heap_slot<K: Take<V>, V>(size: usize, f: &mut dyn FnMut() -> V) -> K::Out {
+    let mut slot = Box::<V>::new_uninit();
+    grow_room_into(size, &mut slot, f);
+    // SAFETY: as in `in_stack_slot`.
+    unsafe { K::take(slot.as_ptr()) }
+}
+
+/// Whether this stack has `slot` bytes left beside what [`grow_room_into`] asks for
+/// `size` bytes of values (which then run on it too).
+#[cfg(not(loom))]
+fn stack_holds(slot: usize, size: usize) -> bool {
+    let need = size
+        .saturating_mul(LARGE_VALUE_COPIES)
+        .saturating_add(RED_ZONE)
+        .saturating_add(slot);
+    stacker::remaining_stack().is_some_and(|left| left >= need)
+}
+
+/// [`stack_holds`] under loom: no model makes large values.
+#[cfg(loom)]
+fn stack_holds(_slot: usize, _size: usize) -> bool {
+    true
 }
 
 /// Runs `f`, a task's run whose values (its result, its arguments) take `size` bytes,
@@ -272,33 +417,46 @@ pub fn with_room<R>(size: usize, mut f: impl FnMut() -> R) -> R {
 /// [`with_room`]'s room, compiled once per result type rather than once per node: with
 /// `stacker`'s functions made again for each node's closure, a debug build of a graph
 /// of 4,000 nodes took 45% longer to compile.
-#[cfg(not(loom))]
 #[inline(never)]
 fn grow_room<R>(size: usize, f: &mut dyn FnMut() -> R) -> R {
-    let room = size.saturating_mul(LARGE_VALUE_COPIES);
-    // The result is written here from inside the room, so that `stacker` returns
-    // nothing: its own frames hold their result as an `Option` and unwrap it, two
-    // copies on the caller's stack (4 MiB of a 2 MiB result overflowed an 8 MiB `main`
-    // where plain code runs).
     let mut out = core::mem::MaybeUninit::<R>::uninit();
-    stacker::maybe_grow(
-        room.saturating_add(RED_ZONE),
-        room.saturating_add(STACK_SEGMENT),
-        || {
-            out.write(f());
-        },
-    );
-    // SAFETY: `maybe_grow` runs the closure once, on this stack or a new segment, and
-    // returns only when it has returned (a panic unwinds past this line): `out` is
-    // written. (Read through a pointer: `assume_init` takes `out` by value, another
-    // copy in a debug build.)
+    grow_room_into(size, &mut out, f);
+    // SAFETY: `grow_room_into` returns only once it has written `out` (a panic unwinds
+    // past this line). (Read through a pointer: `assume_init` takes `out` by value,
+    // another copy in a debug build.)
     unsafe { out.as_ptr().read() }
 }
 
-/// [`with_room`]'s room under loom: `f` as it is (no model makes large values).
+/// Runs `f` with room for `size` bytes of values, as [`with_room`] does, and writes its
+/// result into `out` from inside the room, so that `stacker` returns nothing: its own
+/// frames hold their result as an `Option` and unwrap it, two copies on the caller's
+/// stack (4 MiB of a 2 MiB result overflowed an 8 MiB `main` where plain code runs).
+/// `out` is written when this returns; a panic of `f` unwinds through it.
+#[cfg(not(loom))]
+#[inline(never)]
+fn grow_room_into<R>(size: usize, out: &mut core::mem::MaybeUninit<R>, f: &mut dyn FnMut() -> R) {
+    let room = size.saturating_mul(LARGE_VALUE_COPIES);
+    stacker::maybe_grow(
+        room.saturating_add(RED_ZONE),
+        room.saturating_add(STACK_SEGMENT),
+        || write_result(out, f),
+    );
+}
+
+/// `out.write(f())`, in a frame of its own inside the room: inlined into
+/// [`grow_room_into`] (`maybe_grow` calls its closure there when the stack has room), an
+/// optimised build kept `f`'s result there too, before the copy into `out`, a copy
+/// outside the room when it is a new segment.
+#[cfg(not(loom))]
+#[inline(never)]
+fn write_result<R>(out: &mut core::mem::MaybeUninit<R>, f: &mut dyn FnMut() -> R) {
+    out.write(f());
+}
+
+/// [`grow_room_into`] under loom: `f` as it is (no model makes large values).
 #[cfg(loom)]
-fn grow_room<R>(_size: usize, f: &mut dyn FnMut() -> R) -> R {
-    f()
+fn grow_room_into<R>(_size: usize, out: &mut core::mem::MaybeUninit<R>, f: &mut dyn FnMut() -> R) {
+    out.write(f());
 }
 
 /// [`with_stack`]: under loom, whose threads run on stacks of their own that `stacker`
