@@ -224,7 +224,7 @@ pub fn run_tree<R: Send>(
                     crate::engine::error::drop_payload(payload);
                     None
                 }
-                Err(payload) => panic::resume_unwind(payload),
+                Err(payload) => panic::resume_unwind(crate::engine::error::unmarked(payload)),
             }
         };
         if sequential || sync::in_pool() {
