@@ -2,7 +2,8 @@
 //! stacks) compute as plain code does, in debug builds too, where every frame a value
 //! passes through keeps a copy of it (the run overflowed the worker's stack and aborted
 //! the process): in a dynamic graph, in `graph!`'s two forms, a tree and the
-//! dispatcher, and between a client's tasks.
+//! dispatcher, and between a client's tasks; values of 2 MiB on a thread with `main`'s
+//! stack, in each form of a graph and through a client (its reads and scatters).
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -334,4 +335,88 @@ fn dynamic_big_result() -> u64 {
 
 fn computed_big_result() -> u64 {
     u64::from(taskweave::compute((&delay!(big(7)),)).0[BIG - 1])
+}
+
+/// A client's values of 2 MiB handed over on a thread with the stack of a program's
+/// `main`, where plain code holding them runs: each read of a result (`result`,
+/// `result_timeout`, `result_shared`, `gather`, `gather_skip`, `as_completed`'s
+/// results, a computed graph's) and each scatter of one. Each aborted the process with
+/// a stack overflow on the caller's thread (the reads in a debug build; `gather` and
+/// `scatter` optimised too), the value passing by value through the frames that read
+/// or store it. Each runs in a function of its own, as a debug build keeps every
+/// temporary of a function in its frame.
+#[test]
+fn big_values_through_a_client() {
+    let sums = [
+        on_main_stack("result", big_result),
+        on_main_stack("result_timeout", big_result_timeout),
+        on_main_stack("result_shared", big_result_shared),
+        on_main_stack("gather", big_gather),
+        on_main_stack("gather_skip", big_gather_skip),
+        on_main_stack("with_results", big_with_results),
+        on_main_stack("compute", big_compute),
+        on_main_stack("scatter", big_scatter),
+        on_main_stack("scatter_pure", big_scatter_pure),
+        on_main_stack("scatter_each", big_scatter_each),
+    ];
+    assert_eq!(sums, [BIG as u64; 10]);
+}
+
+fn big_result() -> u64 {
+    let client = Client::builder().threads(1).build().unwrap();
+    big_sum(client.submit(big, (1,)).result().unwrap())
+}
+
+fn big_result_timeout() -> u64 {
+    let client = Client::builder().threads(1).build().unwrap();
+    let future = client.submit(big, (1,));
+    big_sum(future.result_timeout(LIMIT).unwrap())
+}
+
+fn big_result_shared() -> u64 {
+    let client = Client::builder().threads(1).build().unwrap();
+    let shared = client.submit(big, (1,)).result_shared().unwrap();
+    shared.iter().map(|&v| u64::from(v)).sum()
+}
+
+fn big_gather() -> u64 {
+    let client = Client::builder().threads(1).build().unwrap();
+    let values = client.gather(&[client.submit(big, (1,))]).unwrap();
+    values.iter().flatten().map(|&v| u64::from(v)).sum()
+}
+
+fn big_gather_skip() -> u64 {
+    let client = Client::builder().threads(1).build().unwrap();
+    let values = client.gather_skip(&[client.submit(big, (1,))]).unwrap();
+    values.iter().flatten().map(|&v| u64::from(v)).sum()
+}
+
+fn big_with_results() -> u64 {
+    let client = Client::builder().threads(1).build().unwrap();
+    let futures = as_completed([client.submit(big, (1,))]);
+    let (_, value) = futures.with_results().next().unwrap();
+    value.unwrap().iter().map(|&v| u64::from(v)).sum()
+}
+
+fn big_compute() -> u64 {
+    let client = Client::builder().threads(1).build().unwrap();
+    big_sum(client.compute(&delay!(big(1))).result().unwrap())
+}
+
+fn big_scatter() -> u64 {
+    let client = Client::builder().threads(1).build().unwrap();
+    let scattered = client.scatter(big(1));
+    client.submit(big_sum, (&scattered,)).result().unwrap()
+}
+
+fn big_scatter_pure() -> u64 {
+    let client = Client::builder().threads(1).build().unwrap();
+    let scattered = client.scatter_pure(big(1));
+    client.submit(big_sum, (&scattered,)).result().unwrap()
+}
+
+fn big_scatter_each() -> u64 {
+    let client = Client::builder().threads(1).build().unwrap();
+    let scattered = client.scatter_each((1..2).map(big));
+    client.submit(big_sum, (&scattered[0],)).result().unwrap()
 }

@@ -563,7 +563,16 @@ impl Client {
 
     /// Waits for every future and returns their results, in order.
     pub fn gather<T: Clone>(&self, futures: &[Future<T>]) -> Result<Vec<T>, FutureError> {
-        futures.iter().map(Future::result).collect()
+        // Room for the values' copies on the caller's stack (see `in_room`), and a plain
+        // loop: a debug build's `collect` of `Result`s keeps a copy of each value in
+        // each of its dozen frames, which overflowed even the room.
+        crate::engine::sync::with_room_for::<T, _>(|| {
+            let mut values = Vec::with_capacity(futures.len());
+            for future in futures {
+                values.push(future.result()?);
+            }
+            Ok(values)
+        })
     }
 
     /// Waits for every future and returns the results of those that finished, in
@@ -584,15 +593,18 @@ impl Client {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn gather_skip<T: Clone>(&self, futures: &[Future<T>]) -> Result<Vec<T>, FutureError> {
-        let mut values = Vec::with_capacity(futures.len());
-        for future in futures {
-            match future.result() {
-                Ok(value) => values.push(value),
-                Err(FutureError::Task(_) | FutureError::Cancelled { .. }) => {}
-                Err(error) => return Err(error),
+        // Room for the values' copies on the caller's stack, as `gather` has.
+        crate::engine::sync::with_room_for::<T, _>(|| {
+            let mut values = Vec::with_capacity(futures.len());
+            for future in futures {
+                match future.result() {
+                    Ok(value) => values.push(value),
+                    Err(FutureError::Task(_) | FutureError::Cancelled { .. }) => {}
+                    Err(error) => return Err(error),
+                }
             }
-        }
-        Ok(values)
+            Ok(values)
+        })
     }
 
     /// A finished future holding `value`: shared by every task that reads it, never
@@ -603,7 +615,8 @@ impl Client {
     /// its default, `hash=True`, see [`scatter_pure`](Self::scatter_pure)).
     #[track_caller]
     pub fn scatter<T: Send + Sync + 'static>(&self, value: T) -> Future<T> {
-        scattered(value, Location::caller())
+        let location = Location::caller();
+        in_room(&mut Some(value), |value| scattered(value, location))
     }
 
     /// One finished future per item, in order (Dask's `client.scatter([a, b, c])`, a
@@ -632,10 +645,7 @@ impl Client {
         I::Item: Send + Sync + 'static,
     {
         let location = Location::caller();
-        items
-            .into_iter()
-            .map(|item| scattered(item, location))
-            .collect()
+        in_room_each(items, |item| scattered(item, location))
     }
 
     /// [`scatter`](Self::scatter), keyed by the value (Dask's default, `hash=True`):
@@ -672,7 +682,10 @@ impl Client {
     where
         T: crate::PureKey<M> + Send + Sync + 'static,
     {
-        scattered_pure(self.inner(), value, Location::caller())
+        let location = Location::caller();
+        in_room(&mut Some(value), |value| {
+            scattered_pure(self.inner(), value, location)
+        })
     }
 
     /// [`scatter_each`](Self::scatter_each), each item keyed by its value as
@@ -695,10 +708,7 @@ impl Client {
         I::Item: crate::PureKey<M> + Send + Sync + 'static,
     {
         let location = Location::caller();
-        items
-            .into_iter()
-            .map(|item| scattered_pure(self.inner(), item, location))
-            .collect()
+        in_room_each(items, |item| scattered_pure(self.inner(), item, location))
     }
 
     /// Computes a dynamic graph as a task of this client; returns its future at once:
@@ -821,6 +831,43 @@ impl Client {
     pub fn fire_and_forget<T>(&self, future: Future<T>) {
         future.state().core.forgotten.store(true, Ordering::Release);
     }
+}
+
+/// `f` of the value taken out of `value`, with stack room for copies of it (see
+/// [`with_room`](crate::engine::sync::with_room)): a value handed to the client from
+/// the caller's thread (a scatter) passes by value through the frames that store it
+/// (`scattered`, `State::finish`, `ResultCell::set`), each keeping a copy, in an
+/// optimised build too (a 2 MiB value overflowed an 8 MiB `main` and aborted the
+/// process, where plain code holding it runs; a task's room, four copies optimised,
+/// was not enough), so it gets a run's room. The value comes by reference: each move
+/// before the room is a copy on the caller's stack in a debug build (the caller's
+/// `&mut Some(value)` makes the only one).
+fn in_room<T, R>(value: &mut Option<T>, f: impl FnOnce(T) -> R) -> R {
+    let mut f = Some(f);
+    crate::engine::sync::with_room_for_run::<T, _>(|| {
+        let (Some(value), Some(f)) = (value.take(), f.take()) else {
+            unreachable!("with_room runs its closure once")
+        };
+        f(value)
+    })
+}
+
+/// `f` of each item, collected, with stack room for copies of an item (see
+/// [`in_room`]): the items are made and handed to `f` inside the room, by a plain
+/// loop (see `gather`).
+fn in_room_each<I: IntoIterator, R>(items: I, mut f: impl FnMut(I::Item) -> R) -> Vec<R> {
+    let mut items = Some(items);
+    crate::engine::sync::with_room_for_run::<I::Item, _>(|| {
+        let items = items
+            .take()
+            .expect("with_room runs its closure once")
+            .into_iter();
+        let mut out = Vec::with_capacity(items.size_hint().0);
+        for item in items {
+            out.push(f(item));
+        }
+        out
+    })
 }
 
 /// A finished future holding `value`, scattered at `location`.

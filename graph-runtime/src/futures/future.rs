@@ -224,11 +224,15 @@ impl<T> Future<T> {
         Ok(())
     }
 
+    /// The ended task's result, shared. The first shared read moves the value into an
+    /// `Arc` on the reader's stack (out of the slot, into the `Arc`): with room for
+    /// its copies (`with_room`), as a task's run has, since the reader is the caller's
+    /// thread (a 2 MiB result overflowed an 8 MiB `main` in a debug build and aborted).
     fn read(&self) -> Result<Arc<T>, FutureError> {
-        match self.state().value.get() {
+        crate::engine::sync::with_room_for::<T, _>(|| match self.state().value.get() {
             Some(result) => result,
             None => Err(FutureError::cancelled(self.core())),
-        }
+        })
     }
 
     /// The result of a finished future, taken out of it when this is its last handle
@@ -346,12 +350,14 @@ impl<T: Clone> Future<T> {
         self.read_cloned()
     }
 
-    /// The ended task's result, cloned in place (no `Arc` made for it).
+    /// The ended task's result, cloned in place (no `Arc` made for it), with stack
+    /// room for the clone's copies (see [`read`](Self::read)): only the one it
+    /// returns lands on the reader's stack.
     fn read_cloned(&self) -> Result<T, FutureError> {
-        match self.state().value.get_cloned() {
+        crate::engine::sync::with_room_for::<T, _>(|| match self.state().value.get_cloned() {
             Some(result) => result,
             None => Err(FutureError::cancelled(self.core())),
-        }
+        })
     }
 }
 
