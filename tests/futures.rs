@@ -740,6 +740,24 @@ fn a_delayed_task_with_a_cancelled_future_argument_fails_naming_both() {
     open.send(()).unwrap();
 }
 
+/// A chain of computes, each a graph reading the future of the one before, whose
+/// first link fails: the last one's error names the first failure, and its message
+/// stays one link long (it held the whole chain, each link's error inside the next's:
+/// quadratic in the chain, 40 s and megabytes of message for 10^4 links).
+#[test]
+fn a_chain_of_computes_failing_at_its_root_names_the_root_in_one_message() {
+    let client = client(1);
+    let root = client.submit(|| -> i64 { panic!("the root fails") }, ());
+    let mut link = root;
+    for _ in 0..200 {
+        link = client.compute(&delayed(|x: i64| x + 1).named("link").call(&link));
+    }
+    let error = link.result().unwrap_err().to_string();
+    assert!(error.starts_with("task `link`"), "{error}");
+    assert!(error.ends_with("panicked: the root fails"), "{error}");
+    assert_eq!(error.matches("has no result").count(), 1, "{error}");
+}
+
 #[test]
 fn dropping_the_client_cancels_pending_and_lets_running_finish() {
     let client = client(1);

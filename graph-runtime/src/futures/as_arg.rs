@@ -5,12 +5,13 @@
 
 use std::sync::Arc;
 
-use super::Future;
+use super::{Future, FutureError};
 use crate::dynamic::args::{
     into_arg, pass_and_lend, Arg, IntoArg, LendArg, Lent, LentDeref, Parents, PassArg, RetryArg,
     ViaNode, Wrap,
 };
 use crate::dynamic::Env;
+use crate::engine::error::Returned;
 use crate::engine::slot;
 
 /// A future's result: the task waits for it when it runs (Dask's futures as arguments
@@ -24,12 +25,44 @@ impl<T: Send + Sync + 'static> Arg for Awaited<T> {
         match self.0.result_shared() {
             Ok(value) => Fetched(value),
             // The task's failure, named after it by the engine; unwound without the
-            // panic hook, which would print a place in this file as the panic's.
-            Err(error) => std::panic::resume_unwind(Box::new(format!(
-                "its argument, future `{}`, has no result: {error}",
-                self.0.key()
-            ))),
+            // panic hook, which would print a place in this file as the panic's. A
+            // future that failed this way itself (a chain of computes, each reading
+            // the one before) passes on its first failure rather than its own
+            // error, which holds the whole chain: a message one link long, where it
+            // grew by a link per link (10^4 links: 40 s and megabytes of message).
+            Err(error) => {
+                let cause = match &error {
+                    FutureError::Task(failed) => failed
+                        .payload::<ArgumentFailed>()
+                        .map_or(error, |inner| inner.cause),
+                    _ => error,
+                };
+                let failed = ArgumentFailed {
+                    key: self.0.key(),
+                    cause,
+                };
+                std::panic::resume_unwind(Returned::boxed(failed))
+            }
         }
+    }
+}
+
+/// Why a delayed task failed without running: its future argument `key` has no
+/// result, because of `cause` (the first failure of a chain of them). The task's
+/// error, as a fallible task's `Err` is (its payload, its `Display` the message).
+#[derive(Clone)]
+struct ArgumentFailed {
+    key: String,
+    cause: FutureError,
+}
+
+impl std::fmt::Display for ArgumentFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "its argument, future `{}`, has no result: {}",
+            self.key, self.cause
+        )
     }
 }
 
