@@ -758,6 +758,29 @@ fn a_chain_of_computes_failing_at_its_root_names_the_root_in_one_message() {
     assert_eq!(error.matches("has no result").count(), 1, "{error}");
 }
 
+/// A chain of callbacks, each adding the next to a future that has already ended (a
+/// walk over finished futures, one callback after another), runs in bounded stack,
+/// every link before the first `add_done_callback` returns: each ran inside the one
+/// before, and 100,000 links overflowed the stack and aborted the process.
+#[test]
+fn a_chain_of_callbacks_on_ended_futures_runs_in_bounded_stack() {
+    const LINKS: usize = 100_000;
+    fn then(future: Future<u64>, links: Arc<AtomicUsize>) {
+        let next = future.clone();
+        future.add_done_callback(move |_| {
+            if links.fetch_add(1, Ordering::Relaxed) + 1 < LINKS {
+                then(next, links);
+            }
+        });
+    }
+    let client = client(1);
+    let ended = client.submit(|| 1u64, ());
+    ended.result().unwrap();
+    let links = Arc::new(AtomicUsize::new(0));
+    then(ended, links.clone());
+    assert_eq!(links.load(Ordering::Relaxed), LINKS);
+}
+
 #[test]
 fn dropping_the_client_cancels_pending_and_lets_running_finish() {
     let client = client(1);

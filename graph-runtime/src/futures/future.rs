@@ -250,11 +250,11 @@ impl<T> Future<T> {
     /// dropping every handle still cancels it, and the callback then sees it cancelled.
     /// Keep callbacks short: they run on a pool thread, before its next task.
     ///
-    /// A callback that ends another future (cancels it, say) runs that future's
-    /// callbacks at once, inside it; 16 callbacks deep, those run after the callback
-    /// that caused them returns instead, so that a chain of callbacks of any length
-    /// runs in bounded stack. A callback that deep must not wait for a callback it
-    /// causes.
+    /// A callback that ends another future (cancels it, say), or adds a callback to
+    /// one that has ended, runs that future's callbacks at once, inside it; 16
+    /// callbacks deep, those run after the callback that caused them returns instead,
+    /// so that a chain of callbacks of any length runs in bounded stack. A callback
+    /// that deep must not wait for a callback it causes.
     pub fn add_done_callback(&self, callback: impl FnOnce(&Future<T>) + Send + 'static)
     where
         T: Send + Sync + 'static,

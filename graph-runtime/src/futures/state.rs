@@ -615,7 +615,11 @@ impl Core {
                 }
             }
         };
-        callback(&ended);
+        if user {
+            call_ended(callback, ended);
+        } else {
+            callback(&ended);
+        }
         None
     }
 
@@ -772,6 +776,47 @@ fn tell(first: Telling) {
     let _ = TELLING.try_with(|t| t.set(false));
     // Not while this end is part of another panic's unwinding (that aborts).
     first_panic.resume();
+}
+
+/// Calls the user's `callback` of a task that has already ended (`add_done_callback`
+/// on it), at once, as one more level of the user's callbacks on this thread: a
+/// callback that adds one to an ended future (a chain of callbacks walking finished
+/// futures one after another) nested a level per link and overflowed the stack, which
+/// aborted the process (100,000 links). Past [`MAX_CALLBACK_NESTING`] levels it is put
+/// off until the callback below returns, as [`tell`] puts off the callbacks of ends;
+/// below that, the callbacks put off meanwhile are run here, in a loop. A panic goes
+/// on once they have run.
+fn call_ended(callback: impl FnOnce(&Outcome) + Send + 'static, ended: Outcome) {
+    if callback_depth() >= MAX_CALLBACK_NESTING {
+        let call = Box::new(callback);
+        let later = (Callback { call, user: true }, ended);
+        // Fails only at the thread's end, when no callback can run any more.
+        let _ = LATER.try_with(|list| list.borrow_mut().push(later));
+        return;
+    }
+    let mut first_panic = FirstPanic::default();
+    first_panic.catch(|| one_level_deeper(|| callback(&ended)));
+    while let Some((later, outcome)) = LATER
+        .try_with(|list| list.borrow_mut().pop())
+        .ok()
+        .flatten()
+    {
+        first_panic.catch(|| one_level_deeper(|| (later.call)(&outcome)));
+    }
+    first_panic.resume();
+}
+
+/// Runs `f`, a user's callback, counted as one more level of them on this thread.
+fn one_level_deeper(f: impl FnOnce()) {
+    struct Level;
+    impl Drop for Level {
+        fn drop(&mut self) {
+            let _ = IN_CALLBACKS.try_with(|d| d.set(d.get() - 1));
+        }
+    }
+    let _ = IN_CALLBACKS.try_with(|d| d.set(d.get() + 1));
+    let _level = Level;
+    f();
 }
 
 /// How many of the user's callbacks run one inside another on this thread.
