@@ -728,6 +728,16 @@ impl Client {
     /// or the client's shutdown (its last handle dropped) stops the graph: no task of
     /// it starts after that, running ones see [`cancelled`](crate::cancelled), and the
     /// future ends cancelled.
+    ///
+    /// The futures a graph reads (`delayed(f).call(&future)`) are not dependencies of
+    /// the compute, as [`submit`](Self::submit)'s future arguments are (Dask's
+    /// `client.compute` waits for them in its scheduler): the compute starts at once,
+    /// and the graph's task that reads one waits for it, its thread's place handed
+    /// over meanwhile, so each such compute still waiting holds an OS thread. A chain
+    /// of computes each reading the one before (`f = client.compute(&g(&f))`) holds one
+    /// per link until its root ends (thousands of links: past `max_threads`, with its
+    /// warning); chain such steps with `submit` (`f = client.submit(step, (f,))`), which
+    /// holds none.
     #[track_caller]
     pub fn compute<O>(&self, outputs: O) -> Future<O::Values>
     where
