@@ -420,3 +420,34 @@ fn big_scatter_each() -> u64 {
     let scattered = client.scatter_each((1..2).map(big));
     client.submit(big_sum, (&scattered[0],)).result().unwrap()
 }
+
+/// Values of 2 MiB persisted on a thread with `main`'s stack (`persist`,
+/// `taskweave::persist`, `client.persist`), each then read by a graph. Each aborted
+/// the process with a stack overflow on the caller's thread in a debug build, the
+/// value passing by value through the frames above the run and those that make the
+/// node, then through the node's run.
+#[test]
+fn big_persisted_values() {
+    let sums = [
+        on_main_stack("persist", big_persisted),
+        on_main_stack("taskweave::persist", big_persisted_together),
+        on_main_stack("client.persist", big_persisted_by_a_client),
+    ];
+    assert_eq!(sums, [BIG as u64; 3]);
+}
+
+fn big_persisted() -> u64 {
+    let held = delay!(big(1)).persist();
+    delay!(big_sum(&held)).compute()
+}
+
+fn big_persisted_together() -> u64 {
+    let held = taskweave::persist(&delay!(big(1)));
+    delay!(big_sum(&held)).compute()
+}
+
+fn big_persisted_by_a_client() -> u64 {
+    let client = Client::builder().threads(1).build().unwrap();
+    let held = client.persist(&delay!(big(1)));
+    delay!(big_sum(&held)).compute()
+}

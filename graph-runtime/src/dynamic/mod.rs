@@ -734,7 +734,16 @@ impl<T: Clone + Send + Sync + 'static> Delayed<T> {
     /// it read the held value instead of running its tasks again.
     #[track_caller]
     pub fn persist(&self) -> Delayed<T> {
-        self.holding(self.compute())
+        // The value is computed and held in stack room for it, where a 2 MiB value
+        // overflowed an 8 MiB `main` (each frame above the run keeps a copy in a debug
+        // build); only the node comes out.
+        let held = crate::engine::sync::with_room_for_run::<T, _>(|| {
+            self.try_compute().map(|value| self.holding(value))
+        });
+        match held {
+            Ok(held) => held,
+            Err(error) => error.resume(),
+        }
     }
 
     /// A node holding `value`, computed for this one: its name and key.
@@ -783,7 +792,9 @@ impl<T: Clone + Send + Sync + 'static> Body for Held<T> {
         arena.push::<T>();
     }
     fn run(&self, env: &Env<'_>) -> Flow {
-        env.put(self.value.clone());
+        // The clone passes through `put`'s frames: room for it, as a task's result
+        // has (a 2 MiB one overflowed a 2 MiB worker).
+        crate::engine::sync::with_room_for::<T, _>(|| env.put(self.value.clone()));
         Flow::Continue
     }
 }

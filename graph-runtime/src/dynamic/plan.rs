@@ -1655,7 +1655,15 @@ impl<T: Output> Persist for &[Delayed<T>] {
 /// When a task panics, with a message naming the task and its call site.
 #[track_caller]
 pub fn persist<P: Persist>(outputs: P) -> P::Persisted {
-    outputs.hold(compute(outputs.run()))
+    // The values are computed and held in stack room for them (see
+    // `Delayed::persist`); only the nodes come out.
+    let held = crate::engine::sync::with_room_for_run::<<P::Run as Outputs>::Values, _>(|| {
+        compute_with(RunOptions::new(), outputs.run()).map(|values| outputs.hold(values))
+    });
+    match held {
+        Ok(held) => held,
+        Err(error) => error.resume(),
+    }
 }
 
 /// Computes several values in one run on rayon's pool; intermediates they share run

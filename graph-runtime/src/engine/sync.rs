@@ -394,6 +394,24 @@ fn stack_holds(_slot: usize, _size: usize) -> bool {
     true
 }
 
+/// `f` of the value taken out of `value`, with a run's stack room for copies of it
+/// (see [`with_room_for_run`]): a value handed over on the caller's thread (a
+/// client's scatter) passes by value
+/// through the frames that store it, each keeping a copy, in an optimised build too
+/// (a 2 MiB value overflowed an 8 MiB `main` and aborted the process, where plain
+/// code holding it runs; a task's room, four copies optimised, was not enough). The
+/// value comes by reference: each move before the room is a copy on the caller's
+/// stack in a debug build (the caller's `&mut Some(value)` makes the only one).
+pub(crate) fn with_room_taking<T, R>(value: &mut Option<T>, f: impl FnOnce(T) -> R) -> R {
+    let mut f = Some(f);
+    with_room_for_run::<T, _>(|| {
+        let (Some(value), Some(f)) = (value.take(), f.take()) else {
+            unreachable!("with_room runs its closure once")
+        };
+        f(value)
+    })
+}
+
 /// Runs `f`, a task's run whose values (its result, its arguments) take `size` bytes,
 /// with room on the stack for copies of them (16 in a debug build, 4 optimised) when
 /// they are large (a 256 KiB array, passed by value, overflowed a 2 MiB worker stack in

@@ -563,7 +563,7 @@ impl Client {
 
     /// Waits for every future and returns their results, in order.
     pub fn gather<T: Clone>(&self, futures: &[Future<T>]) -> Result<Vec<T>, FutureError> {
-        // Room for the values' copies on the caller's stack (see `in_room`), and a plain
+        // Room for the values' copies on the caller's stack (see `with_room_taking`), and a plain
         // loop: a debug build's `collect` of `Result`s keeps a copy of each value in
         // each of its dozen frames, which overflowed even the room.
         crate::engine::sync::with_room_for::<T, _>(|| {
@@ -616,7 +616,7 @@ impl Client {
     #[track_caller]
     pub fn scatter<T: Send + Sync + 'static>(&self, value: T) -> Future<T> {
         let location = Location::caller();
-        in_room(&mut Some(value), |value| scattered(value, location))
+        crate::engine::sync::with_room_taking(&mut Some(value), |value| scattered(value, location))
     }
 
     /// One finished future per item, in order (Dask's `client.scatter([a, b, c])`, a
@@ -683,7 +683,7 @@ impl Client {
         T: crate::PureKey<M> + Send + Sync + 'static,
     {
         let location = Location::caller();
-        in_room(&mut Some(value), |value| {
+        crate::engine::sync::with_room_taking(&mut Some(value), |value| {
             scattered_pure(self.inner(), value, location)
         })
     }
@@ -843,27 +843,8 @@ impl Client {
     }
 }
 
-/// `f` of the value taken out of `value`, with stack room for copies of it (see
-/// [`with_room`](crate::engine::sync::with_room)): a value handed to the client from
-/// the caller's thread (a scatter) passes by value through the frames that store it
-/// (`scattered`, `State::finish`, `ResultCell::set`), each keeping a copy, in an
-/// optimised build too (a 2 MiB value overflowed an 8 MiB `main` and aborted the
-/// process, where plain code holding it runs; a task's room, four copies optimised,
-/// was not enough), so it gets a run's room. The value comes by reference: each move
-/// before the room is a copy on the caller's stack in a debug build (the caller's
-/// `&mut Some(value)` makes the only one).
-fn in_room<T, R>(value: &mut Option<T>, f: impl FnOnce(T) -> R) -> R {
-    let mut f = Some(f);
-    crate::engine::sync::with_room_for_run::<T, _>(|| {
-        let (Some(value), Some(f)) = (value.take(), f.take()) else {
-            unreachable!("with_room runs its closure once")
-        };
-        f(value)
-    })
-}
-
 /// `f` of each item, collected, with stack room for copies of an item (see
-/// [`in_room`]): the items are made and handed to `f` inside the room, by a plain
+/// [`with_room_taking`](crate::engine::sync::with_room_taking)): the items are made and handed to `f` inside the room, by a plain
 /// loop (see `gather`).
 fn in_room_each<I: IntoIterator, R>(items: I, mut f: impl FnMut(I::Item) -> R) -> Vec<R> {
     let mut items = Some(items);
