@@ -496,3 +496,43 @@ fn a_mut_borrow_of_a_node_bound_to_a_name_is_one_error() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].starts_with("`&mut a`"), "{errors:?}");
 }
+
+// ---- the bound on unrolled loops ---------------------------------------------------
+
+/// `graph!` over `body` (a closure's), with `add` and `inc` called as tasks: its one
+/// error, which must contain `part`.
+fn unroll_error(body: &str, part: &str) -> String {
+    let errors = errors(&graph(&format!("|| -> u64 {{ let mut s = 0; {body} s }}")));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains(part), "{}", errors[0]);
+    errors.into_iter().next().expect("one error")
+}
+
+#[test]
+fn a_loop_over_the_node_bound_is_one_error_found_early() {
+    // 100,000 copies of two nodes: the error comes after the copy that crosses 1,500
+    // nodes, not after 200,000 nodes.
+    let error = unroll_error(
+        "for i in 0..100000 { s = add(s, inc(i)); }",
+        "this `for` would unroll into more than 1500 nodes (its first 751 of 100000 copies \
+         make 1502)",
+    );
+    assert!(error.contains("`Delayed<T>`") && error.contains("`#[delayed]` function"));
+    // Exactly at the bound, no error.
+    let at_bound = graph("|| -> u64 { let mut s = 0; for i in 0..750 { s = add(s, inc(i)); } s }");
+    assert_eq!(errors(&at_bound), Vec::<String>::new());
+}
+
+#[test]
+fn nested_loops_count_every_copy_and_say_it_once() {
+    // Each inner loop makes 60 nodes, under the bound; the outer loop's copies make more.
+    unroll_error(
+        "for i in 0..30 { for j in 0..60 { s = add(s, j); } }",
+        "(its first 26 of 30 copies make 1560)",
+    );
+    // An inner loop over the bound: its error only, once.
+    unroll_error(
+        "for i in 0..3 { for j in 0..2000 { s = add(s, j); } }",
+        "(its first 1501 of 2000 copies make 1501)",
+    );
+}

@@ -68,6 +68,30 @@ pub(crate) const FOR_NEEDS_LITERAL_RANGE: &str =
      a count known only at run time, build the graph with `Delayed<T>` or map over the items \
      inside one `#[delayed]` function";
 
+/// An unrolled `for` of more than `max` copies.
+pub(crate) fn unroll_over_copies(max: u128) -> String {
+    format!(
+        "this `for` would unroll into more than {max} copies; build a graph this large at run \
+         time with `Delayed<T>` (`(0..n).map(|i| delay!(task(i)))`), or do the loop inside one \
+         `#[delayed]` function"
+    )
+}
+
+/// An unrolled `for` whose first `copies` of `count` copies made `made` nodes, more than
+/// `max`.
+pub(crate) fn unroll_over_nodes(max: usize, made: usize, copies: u128, count: u128) -> String {
+    let copies = match copies == count {
+        true => format!("its {count} copies make {made}"),
+        false => format!("its first {copies} of {count} copies make {made}"),
+    };
+    format!(
+        "this `for` would unroll into more than {max} nodes ({copies}), and a debug build's \
+         compile time grows with the square of a graph's nodes (about a minute for {max}); \
+         build a graph this large at run time with `Delayed<T>` \
+         (`(0..n).map(|i| delay!(task(i)))`), or do the loop inside one `#[delayed]` function"
+    )
+}
+
 /// `for` over a range bounded by a constant (`1..N_FILES`): `name` is the constant,
 /// `pat` the loop's pattern, `range` the range as written and `literal` the range with
 /// the constant written as `4`.
