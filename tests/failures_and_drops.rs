@@ -200,6 +200,61 @@ fn panic_names_the_task_and_call_site() {
     });
 }
 
+#[delayed]
+fn check_below(i: i64) -> i64 {
+    assert!(i != 3, "iteration {i} is wrong");
+    i
+}
+
+#[delayed]
+fn sum2(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+/// A task in an unrolled loop is named with its iteration in its error, on both the
+/// tree (8 copies) and the dispatcher (a node read twice); its name in the node table
+/// stays the function's, so that a picture or a profile still groups the copies.
+#[test]
+fn panic_in_an_unrolled_loop_names_the_iteration() {
+    let tree = graph!(|| -> i64 {
+        let mut s = 0;
+        for i in 0..8 {
+            s = sum2(s, check_below(i));
+        }
+        s
+    });
+    let table = graph!(|| -> (i64, i64) {
+        let mut s = 0;
+        for i in 0..8 {
+            for j in [1, 2] {
+                s = sum2(s, check_below(i * j));
+            }
+        }
+        (s, s)
+    });
+    let line = line!() - 5;
+    assert!(tree.__runs_as_tree() && !table.__runs_as_tree());
+    for scheduler in [Scheduler::Threads, Scheduler::Sync] {
+        let err = tree.try_compute_with(scheduler).unwrap_err();
+        assert_eq!(err.task(), "check_below (i = 3)");
+        assert!(
+            err.to_string().contains("task `check_below (i = 3)` at "),
+            "{err}"
+        );
+        let err = table.try_compute_with(scheduler).unwrap_err();
+        assert_eq!(err.task(), "check_below (i = 3, j = 1)");
+        assert!(
+            err.call_site()
+                .starts_with(&format!("tests/failures_and_drops.rs:{line}:")),
+            "{}",
+            err.call_site()
+        );
+    }
+    let info = tree.info();
+    let names: Vec<&str> = info.nodes().iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(&names[..4], ["check_below", "sum2", "check_below", "sum2"]);
+}
+
 #[test]
 fn compute_resumes_the_panic_with_the_task_name() {
     tracked(|| {

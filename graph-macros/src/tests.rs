@@ -536,3 +536,30 @@ fn nested_loops_count_every_copy_and_say_it_once() {
         "(its first 1501 of 2000 copies make 1501)",
     );
 }
+
+// ---- the copies of an unrolled loop --------------------------------------------------
+
+#[test]
+fn each_copy_of_an_unrolled_loop_is_labelled_with_its_iteration() {
+    let text = squeezed(&graph(
+        "|x: u64| -> u64 { let mut s = inc(x); \
+         for i in (0..4).rev() { s = add(s, i); } \
+         for v in [s, 7] { s = add(s, v); } \
+         for _ in 0..2 { for r#j in -1..=0 { s = add(s, j); } } s }",
+    ));
+    for copy in [
+        "i=3",
+        "i=0",
+        "v=s",
+        "v=7",
+        "iteration1of2,j=-1",
+        "iteration2of2,j=0",
+    ] {
+        assert!(
+            text.contains(&format!(".in_copy(\"{copy}\")")),
+            "{copy}: {text}"
+        );
+    }
+    // A node outside the loops has no copy.
+    assert_eq!(text.matches(".in_copy(").count(), 4 + 2 + 4);
+}

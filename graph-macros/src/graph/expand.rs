@@ -523,9 +523,15 @@ impl Expander<'_> {
             let kind = node_kind(node);
             // A `const` block, so the label is a `static` the entry points to.
             let label = if kind == "task" {
-                quote!(&const { #private::Label::task(#name, #call_site) })
+                quote!(#private::Label::task(#name, #call_site))
             } else {
-                quote!(&const { #private::Label::new(#name, #kind, #call_site) })
+                quote!(#private::Label::new(#name, #kind, #call_site))
+            };
+            // A copy of an unrolled loop's body says which: its errors name the
+            // iteration (`check (i = 3)`).
+            let label = match &node.copy {
+                Some(copy) => quote!(&const { #label.in_copy(#copy) }),
+                None => quote!(&const { #label }),
             };
             let entry = quote!(#private::NodeInfo::new(#label, #degree, #first, #count));
             first += count;

@@ -53,6 +53,9 @@ pub(crate) struct Node {
     pub(crate) question: Option<Span>,
     /// The type written on the `let` that binds the result (after any `?`).
     pub(crate) ty: Option<syn::Type>,
+    /// Which copy of each unrolled loop around it made it (`i = 3`, `i = 1, j = 2`):
+    /// its label's `copy` in the node table, so that its errors name the iteration.
+    pub(crate) copy: Option<String>,
 }
 
 /// Where a node's result goes: one value, or a tuple split into several.

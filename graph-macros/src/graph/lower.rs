@@ -65,6 +65,9 @@ struct Lower<'c> {
     /// Lowering a second or later copy of an unrolled loop's body, whose names the
     /// first copy has had checked.
     copy_of_loop: std::cell::Cell<bool>,
+    /// The copy being lowered of each unrolled loop around, outermost first (`i = 3`;
+    /// see [`Node::copy`]).
+    copies: Vec<String>,
     graph: Graph,
     slot_names: HashMap<String, usize>,
     /// Every slot's name so far.
@@ -114,6 +117,7 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scope: &InScope) -> Graph {
         },
         same_names: Default::default(),
         copy_of_loop: Default::default(),
+        copies: Vec::new(),
         slot_names: HashMap::new(),
         slots_taken: HashSet::new(),
         consts: 0,
@@ -736,6 +740,7 @@ impl Lower<'_> {
                 let binding = items.binding(n);
                 self.bind(var, binding);
             }
+            self.copies.push(items.describe(var.as_ref(), n, count));
             for stmt in &for_loop.body.stmts {
                 match stmt {
                     Stmt::Expr(expr, _) => self.statement(expr),
@@ -745,6 +750,7 @@ impl Lower<'_> {
                 }
             }
             self.scopes.pop();
+            self.copies.pop();
             // Counted copy by copy, so that a loop of 100,000 copies stops early.
             let made = self.graph.nodes.len() - nodes_before;
             if made > MAX_UNROLLED_NODES {
@@ -771,7 +777,9 @@ impl Lower<'_> {
                     .iter()
                     .map(|elem| {
                         let operand = self.expr(elem);
-                        self.binding_for(operand, elem.span(), None, Mutability::Immutable)
+                        let binding =
+                            self.binding_for(operand, elem.span(), None, Mutability::Immutable);
+                        (binding, tidy(&elem.to_token_stream()))
                     })
                     .collect();
                 Some(Unrolled::Items(items))
@@ -1525,6 +1533,7 @@ impl Lower<'_> {
             out: OutPat::Value(v),
             question: None,
             ty: None,
+            copy: (!self.copies.is_empty()).then(|| self.copies.join(", ")),
         });
         Operand::Value(v, span)
     }
@@ -1930,8 +1939,8 @@ enum Unrolled {
         span: Span,
         reversed: bool,
     },
-    /// The elements of an array written out, read before the loop.
-    Items(Vec<Binding>),
+    /// The elements of an array written out, read before the loop, each with its text.
+    Items(Vec<(Binding, String)>),
 }
 
 impl Unrolled {
@@ -1943,24 +1952,45 @@ impl Unrolled {
         }
     }
 
-    /// What the loop's name stands for in copy `n` (below [`count`](Self::count)).
-    fn binding(&self, n: u128) -> Binding {
+    /// Copy `n` of `count`, as its nodes' errors name it: the loop's name and its value
+    /// (`i = 3`, `v = a`), or for `_` the iteration (`iteration 4 of 8`).
+    fn describe(&self, var: Option<&syn::Ident>, n: u128, count: u128) -> String {
+        let Some(var) = var else {
+            return format!("iteration {} of {count}", n + 1);
+        };
+        let var = unraw(&var.to_string());
         match self {
-            Unrolled::Items(items) => items[n as usize].clone(),
+            Unrolled::Items(items) => format!("{var} = {}", items[n as usize].1),
+            Unrolled::Range { .. } => format!("{var} = {}", self.range_item(n)),
+        }
+    }
+
+    /// Item `n` of a range (below [`count`](Self::count)).
+    fn range_item(&self, n: u128) -> i128 {
+        match self {
             Unrolled::Range {
                 first,
                 count,
-                suffix,
-                span,
                 reversed,
+                ..
             } => {
                 let count = count.expect("a counted range");
                 // No item is past the range's last, an `i128`.
-                let k = if *reversed {
-                    first + (count - 1 - n) as i128
-                } else {
-                    first + n as i128
-                };
+                match reversed {
+                    true => first + (count - 1 - n) as i128,
+                    false => first + n as i128,
+                }
+            }
+            Unrolled::Items(_) => unreachable!("a range's item"),
+        }
+    }
+
+    /// What the loop's name stands for in copy `n` (below [`count`](Self::count)).
+    fn binding(&self, n: u128) -> Binding {
+        match self {
+            Unrolled::Items(items) => items[n as usize].0.clone(),
+            Unrolled::Range { suffix, span, .. } => {
+                let k = self.range_item(n);
                 let literal = if k < 0 {
                     let positive =
                         syn::LitInt::new(&format!("{}{suffix}", k.unsigned_abs()), *span);

@@ -510,14 +510,14 @@ where
             // failure of the node that made it.
             Ok(dropped) => match producer_of(&table, dropped.producer, node) {
                 Some(producer) => TaskError::dropped(
-                    producer.name(),
+                    &producer.task_name(),
                     producer.call_site(),
-                    info.name(),
+                    &info.task_name(),
                     dropped.payload,
                 ),
-                None => TaskError::from_panic(info.name(), info.call_site(), dropped.payload),
+                None => TaskError::from_panic(&info.task_name(), info.call_site(), dropped.payload),
             },
-            Err(payload) => TaskError::from_panic(info.name(), info.call_site(), payload),
+            Err(payload) => TaskError::from_panic(&info.task_name(), info.call_site(), payload),
         };
         let mut first = self.failure.lock().recover();
         let keep = !first

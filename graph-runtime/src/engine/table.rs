@@ -22,6 +22,10 @@ pub struct Label<'a> {
     pub kind: &'a str,
     /// Where the node was written, as `file:line:column`.
     pub call_site: &'a str,
+    /// Which copy of an unrolled loop's body made the node (`i = 3`; `i = 1, j = 2`
+    /// in nested loops), or empty: the loop's nodes are written at one call site, and
+    /// an error names the iteration (see [`NodeInfo::task_name`]).
+    pub copy: &'a str,
 }
 
 impl<'a> Label<'a> {
@@ -31,12 +35,19 @@ impl<'a> Label<'a> {
             name,
             kind,
             call_site,
+            copy: "",
         }
     }
 
     /// A task's label (kind `task`).
     pub const fn task(name: &'a str, call_site: &'a str) -> Self {
         Label::new(name, "task", call_site)
+    }
+
+    /// The label of a node made by copy `copy` of an unrolled loop's body (see
+    /// [`Label::copy`]).
+    pub const fn in_copy(self, copy: &'a str) -> Self {
+        Label { copy, ..self }
     }
 }
 
@@ -88,6 +99,23 @@ impl<'a> NodeInfo<'a> {
     #[inline]
     pub fn call_site(&self) -> &'a str {
         self.label.call_site
+    }
+
+    /// Which copy of an unrolled loop's body made it (`i = 3`), or empty (see
+    /// [`Label::copy`]).
+    #[inline]
+    pub fn copy(&self) -> &'a str {
+        self.label.copy
+    }
+
+    /// The name its errors give it: its [`name`](Self::name), and the copy of an
+    /// unrolled loop's body that made it (`check (i = 3)`), if any. Made only for an
+    /// error, so a run allocates nothing for it.
+    pub fn task_name(&self) -> std::borrow::Cow<'a, str> {
+        match self.label.copy {
+            "" => std::borrow::Cow::Borrowed(self.label.name),
+            copy => std::borrow::Cow::Owned(format!("{} ({copy})", self.label.name)),
+        }
     }
 }
 
