@@ -537,6 +537,17 @@ fn nested_loops_count_every_copy_and_say_it_once() {
     );
 }
 
+#[test]
+fn constant_code_unrolled_into_too_many_lets_is_one_error() {
+    // Two `let`s a copy, and two before the loop: rustc crashed on 3,000.
+    let error = unroll_error(
+        "let mut c = 0u64; for i in 0..100000 { c = c + i; } s = inc(c);",
+        "this `for` would give the graph more than 1500 `let`s of constant code (1502 after \
+         its first 750 of 100000 copies)",
+    );
+    assert!(error.contains("a plain loop before the graph"), "{error}");
+}
+
 // ---- the copies of an unrolled loop --------------------------------------------------
 
 #[test]

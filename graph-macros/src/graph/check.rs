@@ -92,6 +92,21 @@ pub(crate) fn unroll_over_nodes(max: usize, made: usize, copies: u128, count: u1
     )
 }
 
+/// An unrolled `for` whose first `copies` of `count` copies leave the graph with
+/// `lets` `let`s of constant code, more than `max`.
+pub(crate) fn unroll_over_lets(max: usize, lets: usize, copies: u128, count: u128) -> String {
+    let copies = match copies == count {
+        true => format!("its {count} copies"),
+        false => format!("its first {copies} of {count} copies"),
+    };
+    format!(
+        "this `for` would give the graph more than {max} `let`s of constant code ({lets} after \
+         {copies}), and rustc overflows its stack on that many nested `let`s in a debug \
+         build; compute the constants with a plain loop before the graph and use the result \
+         in it"
+    )
+}
+
 /// `for` over a range bounded by a constant (`1..N_FILES`): `name` is the constant,
 /// `pat` the loop's pattern, `range` the range as written and `literal` the range with
 /// the constant written as `4`.

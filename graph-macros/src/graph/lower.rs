@@ -27,6 +27,11 @@ const MAX_UNROLL: u128 = 100_000;
 /// `s = add(s, inc(i))` unrolled: 1,000 nodes 16 s, 1,500 about 45 s, 2,000 about 80 s
 /// (13 s without incremental compilation, which is linear).
 const MAX_UNROLLED_NODES: usize = 1_500;
+/// The most `let`s of constant code a graph may have when an unrolled `for` adds to
+/// them. Each opens a scope inside the one before, and rustc (LLVM, writing debug
+/// info) overflows its stack on the nesting: measured, 1,200 copies of `c = c + i`
+/// (two `let`s each) compile in 2 s, 1,500 crash rustc.
+const MAX_CONSTANT_LETS: usize = 1_500;
 
 /// Whether a name may be assigned again (`let mut`), as in plain Rust.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -73,6 +78,8 @@ struct Lower<'c> {
     /// Every slot's name so far.
     slots_taken: HashSet<String>,
     consts: usize,
+    /// The `let`s of constant code so far (see [`MAX_CONSTANT_LETS`]).
+    constant_lets: usize,
     /// The hidden names of constants declared `mut`, which constant code may change.
     mutable_consts: HashSet<String>,
     /// The prelude's entries that may change state (they call something), by index.
@@ -121,6 +128,7 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scope: &InScope) -> Graph {
         slot_names: HashMap::new(),
         slots_taken: HashSet::new(),
         consts: 0,
+        constant_lets: 0,
         mutable_consts: HashSet::new(),
         prelude_changes: Vec::new(),
         hoisted: Vec::new(),
@@ -543,6 +551,7 @@ impl Lower<'_> {
         if reads_state {
             self.prelude_changes.push(self.graph.prelude.len());
         }
+        self.constant_lets += 1;
         self.graph.prelude.push(quote! {
             #[allow(unused_mut, unused_parens, clippy::eq_op, clippy::erasing_op, clippy::identity_op, clippy::neg_multiply)]
             let #pat = #value;
@@ -753,14 +762,18 @@ impl Lower<'_> {
             self.copies.pop();
             // Counted copy by copy, so that a loop of 100,000 copies stops early.
             let made = self.graph.nodes.len() - nodes_before;
-            if made > MAX_UNROLLED_NODES {
-                // An inner loop over the bound has said so already.
-                if self.cx.count() == errors_before {
-                    let message = check::unroll_over_nodes(MAX_UNROLLED_NODES, made, n + 1, count);
-                    self.cx.error_at(&for_loop.expr, message);
-                }
-                break;
+            let message = if made > MAX_UNROLLED_NODES {
+                check::unroll_over_nodes(MAX_UNROLLED_NODES, made, n + 1, count)
+            } else if self.constant_lets > MAX_CONSTANT_LETS {
+                check::unroll_over_lets(MAX_CONSTANT_LETS, self.constant_lets, n + 1, count)
+            } else {
+                continue;
+            };
+            // An inner loop over a bound has said so already.
+            if self.cx.count() == errors_before {
+                self.cx.error_at(&for_loop.expr, message);
             }
+            break;
         }
         self.copy_of_loop.set(outer_copy);
     }
