@@ -146,7 +146,7 @@ impl StaticNodes {
         let info = &self.table.nodes()[node as usize];
         self.nodes.push(GraphNode {
             function,
-            name: info.name().to_owned(),
+            name: info.task_name().into_owned(),
             call_site: info.call_site(),
             args,
         });
@@ -224,7 +224,7 @@ impl StaticNodes {
             }
         };
         self.error = Some(RemoteError::NotRemote {
-            task: info.name().to_owned(),
+            task: info.task_name().into_owned(),
             call_site: info.call_site().to_owned(),
             reason,
         });
