@@ -627,3 +627,190 @@ fn a_value_taken_by_value_panics_in_the_task_that_took_it() {
         );
     }
 }
+
+// ---- panics of a run's observer or stop predicate ------------------------------
+
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
+/// Panics in one hook of a graph's run, the one named (`stop_when` and `none`: none).
+struct PanicsIn(&'static str);
+
+impl PanicsIn {
+    fn fire(&self, hook: &str) {
+        if self.0 == hook {
+            panic!("obs {hook}");
+        }
+    }
+}
+
+impl taskweave::Observer for PanicsIn {
+    fn graph_started(&self, _nodes: &[taskweave::NodeInfo<'_>]) {
+        self.fire("graph_started");
+    }
+    fn task_started(&self, _node: u32, _info: &taskweave::NodeInfo<'_>) {
+        self.fire("task_started");
+    }
+    fn task_finished(
+        &self,
+        _node: u32,
+        _info: &taskweave::NodeInfo<'_>,
+        _outcome: taskweave::TaskOutcome,
+    ) {
+        self.fire("task_finished");
+    }
+    fn graph_finished(&self, _result: Result<(), &TaskError>) {
+        self.fire("graph_finished");
+    }
+}
+
+/// What each run panics in: a hook of its observer, or its stop predicate.
+const PANICS_IN: [&str; 5] = [
+    "graph_started",
+    "task_started",
+    "task_finished",
+    "graph_finished",
+    "stop_when",
+];
+
+/// Options whose observer or stop predicate panics in `hook` (see [`PANICS_IN`]).
+fn panicking(scheduler: Scheduler, hook: &'static str) -> taskweave::RunOptions {
+    let options = taskweave::RunOptions::new().scheduler(scheduler);
+    if hook == "stop_when" {
+        options.stop_when(|| panic!("obs stop_when"))
+    } else {
+        options.observer(std::sync::Arc::new(PanicsIn(hook)))
+    }
+}
+
+/// Checks that `error` is the panic of `hook` (see [`PANICS_IN`]) of a run whose
+/// output is `output` and whose tasks are `tasks`: a graph hook names the output, a
+/// task's hook or the stop predicate one of the tasks.
+fn assert_hook_error(error: &TaskError, hook: &str, output: &str, tasks: &[&str]) {
+    let text = error.to_string();
+    let task = error.task();
+    if hook.starts_with("graph") {
+        assert_eq!(task, output, "{text}");
+    } else {
+        assert!(tasks.contains(&task), "{text}");
+    }
+    let head = match hook {
+        "stop_when" => format!("the run's stop predicate panicked while computing `{task}` at "),
+        _ => format!("the observer panicked in `{hook}` while computing `{task}` at "),
+    };
+    assert!(text.starts_with(&head), "{text}");
+    assert!(
+        text.contains(&format!("at {}: obs {hook}", error.call_site())),
+        "{text}"
+    );
+    assert!(
+        error
+            .call_site()
+            .starts_with("tests/failures_and_drops.rs:"),
+        "{text}"
+    );
+    assert_eq!(error.message(), format!("obs {hook}"), "{text}");
+}
+
+/// The text `compute`'s panic carries.
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(text) => *text,
+        Err(payload) => payload
+            .downcast_ref::<&str>()
+            .map_or_else(|| "?".to_owned(), |text| (*text).to_owned()),
+    }
+}
+
+#[delayed]
+fn one_more(x: u64) -> u64 {
+    x + 1
+}
+
+#[delayed]
+fn times(a: u64, b: u64) -> u64 {
+    a * b
+}
+
+/// A panic of a `graph!` run's observer, in any hook, or of its stop predicate, is the
+/// run's failure, said so and naming the task (or, for a graph hook, the output):
+/// `try_compute_with` returns it and `compute_with` panics with it, in the
+/// dispatcher's form (a value read twice) and a tree, on either scheduler. (It
+/// unwound out of `try_compute_with` with the observer's bare message.)
+#[test]
+fn an_observers_or_stop_predicates_panic_fails_a_graph_run_naming_it() {
+    watchdog::within(Duration::from_secs(60), "graph! observer panics", || {
+        let shared = graph!(|x: u64| -> u64 {
+            let a = one_more(x);
+            let b = one_more(a);
+            let c = one_more(a);
+            times(b, c)
+        });
+        let tree = graph!(|x: u64| -> u64 {
+            let a = one_more(x);
+            let b = one_more(x);
+            times(a, b)
+        });
+        let tasks = ["one_more", "times"];
+        for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+            for hook in PANICS_IN {
+                let error = shared
+                    .try_compute_with(panicking(scheduler, hook), 1)
+                    .expect_err("the observer's panic fails the run");
+                assert_hook_error(&error, hook, "times", &tasks);
+                let error = tree
+                    .try_compute_with(panicking(scheduler, hook), 1)
+                    .expect_err("the observer's panic fails the run");
+                assert_hook_error(&error, hook, "times", &tasks);
+                let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    shared.compute_with(panicking(scheduler, hook), 1)
+                }))
+                .expect_err("compute panics");
+                assert!(
+                    panic_text(panicked).contains(&format!(": obs {hook}")),
+                    "{scheduler:?} {hook}"
+                );
+                // The graph computes again.
+                assert_eq!(shared.compute_with(scheduler, 1), 9);
+                assert_eq!(tree.compute_with(scheduler, 1), 4);
+            }
+        }
+    });
+}
+
+/// As for `graph!`, for a dynamic graph: `try_compute_with` returns the panic of its
+/// observer or stop predicate as the run's error, on either scheduler, from outside
+/// the pool (a parallel run with a stop predicate only goes on on the pool) and
+/// inside it, prepared (which computes again after it) or not.
+#[test]
+fn an_observers_or_stop_predicates_panic_fails_a_delayed_run_naming_it() {
+    watchdog::within(Duration::from_secs(60), "Delayed observer panics", || {
+        let inc = delayed(|x: u64| x + 1).named("inc");
+        let parts: Vec<Delayed<u64>> = (0..8).map(|i| inc.call(i)).collect();
+        let sum = delayed(|parts: Vec<u64>| parts.iter().sum::<u64>())
+            .named("sum")
+            .call(parts);
+        let tasks = ["inc", "sum"];
+        for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+            for hook in PANICS_IN {
+                let error = sum
+                    .try_compute_with(panicking(scheduler, hook))
+                    .expect_err("the observer's panic fails the run");
+                assert_hook_error(&error, hook, "sum", &tasks);
+                let error = pool(2)
+                    .install(|| sum.try_compute_with(panicking(scheduler, hook)))
+                    .expect_err("the observer's panic fails the run");
+                assert_hook_error(&error, hook, "sum", &tasks);
+                let mut prepared = taskweave::prepare((&sum,));
+                let error = prepared
+                    .try_compute_with(panicking(scheduler, hook))
+                    .expect_err("the observer's panic fails the run");
+                assert_hook_error(&error, hook, "sum", &tasks);
+                assert_eq!(prepared.compute(), (36,), "{scheduler:?} {hook}");
+                let error = taskweave::compute_with(panicking(scheduler, hook), (&sum, &sum))
+                    .expect_err("the observer's panic fails the run");
+                assert_hook_error(&error, hook, "sum", &tasks);
+            }
+        }
+    });
+}

@@ -908,7 +908,7 @@ const END_SPIN_NODES: usize = 4096;
 
 enum Ended {
     Failed(TaskError),
-    /// The run itself panicked (an observer, or reading a result): resumed by the caller.
+    /// The run itself panicked (its bookkeeping, or reading a result): resumed by the caller.
     Panicked(Box<dyn std::any::Any + Send>),
 }
 
@@ -1035,7 +1035,7 @@ impl<V> Prepared<V> {
     }
 }
 
-/// Gives a [`Prepared`] fresh slots when a run unwinds (an observer's panic, or one
+/// Gives a [`Prepared`] fresh slots when a run unwinds (a panic of its bookkeeping, or one
 /// while reading the outputs); a task's error resets them in `try_compute_with`.
 /// Results of the tasks that did run are still in their slots, and the next run would
 /// find them "filled twice". The pending counters need no reset: the dispatcher sets

@@ -19,7 +19,7 @@
 use core::sync::atomic::AtomicU32;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::engine::error::{DroppedValue, TaskError};
+use crate::engine::error::{DroppedValue, GraphHook, TaskError};
 use crate::engine::lock::Recover;
 use crate::engine::observe::{Observer, Outer, TaskOutcome, TaskScope};
 use crate::engine::options::{RunOptions, Scheduler};
@@ -239,7 +239,17 @@ where
     let mut end = EndOnUnwind { observer, infos };
     if let Some(observer) = observer {
         crate::engine::observe::note_break();
-        observer.graph_started(infos);
+        let told = panic::catch_unwind(AssertUnwindSafe(|| observer.graph_started(infos)));
+        if let Err(payload) = told {
+            // The observer's panic is the run's failure, before any task started; those
+            // told the start hear the end.
+            end.observer = None;
+            let (name, call_site) = output_of(infos);
+            let error =
+                TaskError::observer_panicked(GraphHook::GraphStarted, name, call_site, payload);
+            crate::engine::error::discard_panic(|| observer.graph_finished(Err(&error)));
+            return Err(error);
+        }
     }
     // A run started inside a client's task, or inside a task of a run of one, belongs
     // to that client: its tasks find it with `get_client`, on whichever thread.
@@ -263,7 +273,7 @@ where
         failure: Mutex::new(None),
     };
     let value = body(&ctx);
-    let failure = ctx
+    let mut failure = ctx
         .failure
         .into_inner()
         .recover()
@@ -277,18 +287,42 @@ where
     end.observer = None;
     if let Some(observer) = observer {
         crate::engine::observe::note_break();
-        observer.graph_finished(failure.as_ref().map_or(Ok(()), Err));
+        let result = failure.as_ref().map_or(Ok(()), Err);
+        let told = panic::catch_unwind(AssertUnwindSafe(|| observer.graph_finished(result)));
+        if let Err(payload) = told {
+            // The observer's panic fails a run that succeeded; a failure already kept
+            // came first.
+            match failure {
+                Some(_) => crate::engine::error::drop_payload(payload),
+                None => {
+                    let (name, call_site) = output_of(infos);
+                    failure = Some(TaskError::observer_panicked(
+                        GraphHook::GraphFinished,
+                        name,
+                        call_site,
+                        payload,
+                    ));
+                }
+            }
+        }
     }
     failure.map_or(Ok(value), Err)
 }
 
+/// The name and call site of the run's output, its last node in most graphs, which
+/// a failure outside any task names (as `Client::compute`'s error names its output).
+fn output_of<'a>(infos: &'a [NodeInfo<'a>]) -> (&'a str, &'a str) {
+    infos
+        .last()
+        .map_or(("run", ""), |info| (info.name(), info.call_site()))
+}
+
 /// Tells the run's observer that the run ended, in error, when it unwinds before
-/// `graph_finished` (an observer's hook panicked, or the run's own bookkeeping): a
-/// progress bar, a profile or a report would otherwise wait for an end that never
-/// comes, and the observers combined after the one that panicked would not hear of
-/// it. Every task of the run has ended by then (rayon joins both halves of a join
-/// before it resumes a panic). A second panic of the observer is dropped: one is
-/// unwinding already.
+/// `graph_finished` (the run's own bookkeeping panicked; an observer's hook that
+/// panics fails the run instead of unwinding it): a progress bar, a profile or a
+/// report would otherwise wait for an end that never comes. Every task of the run
+/// has ended by then (rayon joins both halves of a join before it resumes a panic).
+/// A panic of the observer here is dropped: one is unwinding already.
 struct EndOnUnwind<'o> {
     observer: Option<&'o dyn Observer>,
     infos: &'o [NodeInfo<'o>],
@@ -299,11 +333,7 @@ impl Drop for EndOnUnwind<'_> {
         let Some(observer) = self.observer else {
             return;
         };
-        // Named after the run's last node, its output in most graphs.
-        let (name, call_site) = self
-            .infos
-            .last()
-            .map_or(("run", ""), |info| (info.name(), info.call_site()));
+        let (name, call_site) = output_of(self.infos);
         let payload = Box::new("the run unwound before it ended (a panic outside its tasks)");
         let error = TaskError::from_panic(name, call_site, payload);
         crate::engine::error::discard_panic(|| observer.graph_finished(Err(&error)));
@@ -407,12 +437,12 @@ where
         if self.observer.is_some() {
             *scope = None;
         }
-        self.after_task(node, outcome);
-        outcome == TaskOutcome::Finished
+        self.after_task(node, outcome) && outcome == TaskOutcome::Finished
     }
 
     /// What comes before a node's body: false when the caller's stop condition says
-    /// stop (the node fails as not started); the observer told the node starts.
+    /// stop (the node fails as not started); the observer told the node starts. A
+    /// panic of either is the run's failure, naming the node (false).
     #[inline]
     pub(crate) fn before_task(&self, node: u32) -> bool {
         if self.told_to_stop(node) {
@@ -424,36 +454,77 @@ where
                 observer.task_started(node, info);
             }));
             if let Err(payload) = told {
-                // The observer's panic is the caller's; those told the start (a
-                // tracing span entered) are told the end first, as a failure.
+                // The observer's panic fails the run, as the node's would; those told
+                // the start (a tracing span entered) are told the end first, as a
+                // failure.
                 crate::engine::error::discard_panic(|| {
                     observer.task_finished(node, info, TaskOutcome::Failed);
                 });
-                std::panic::resume_unwind(payload);
+                self.hook_failed(node, GraphHook::TaskStarted, payload);
+                return false;
             }
         }
         true
     }
 
-    /// What comes after a node's body: the observer told how it ended.
+    /// What comes after a node's body: the observer told how it ended. False when
+    /// the observer panicked: the run's failure, naming the node.
     #[inline]
-    pub(crate) fn after_task(&self, node: u32, outcome: TaskOutcome) {
+    pub(crate) fn after_task(&self, node: u32, outcome: TaskOutcome) -> bool {
         if let Some(observer) = self.observer {
-            observer.task_finished(node, &self.infos[node as usize], outcome);
+            let info = &self.infos[node as usize];
+            let told = panic::catch_unwind(AssertUnwindSafe(|| {
+                observer.task_finished(node, info, outcome);
+            }));
+            if let Err(payload) = told {
+                self.hook_failed(node, GraphHook::TaskFinished, payload);
+                return false;
+            }
         }
+        true
+    }
+
+    /// The run's observer panicked in `hook` of `node`: the run fails as if the node
+    /// had, with an error that says whose panic it was.
+    #[cold]
+    fn hook_failed(&self, node: u32, hook: GraphHook, payload: Box<dyn std::any::Any + Send>) {
+        let info = &self.infos[node as usize];
+        let error = TaskError::observer_panicked(hook, info.name(), info.call_site(), payload);
+        self.keep(node, error);
     }
 
     /// Whether the caller's stop condition says stop: then `node` fails as not started,
-    /// and no node after it starts.
+    /// and no node after it starts. A panic of the condition fails the run the same
+    /// way, with an error that says whose panic it was.
     #[inline]
     fn told_to_stop(&self, node: u32) -> bool {
-        match self.stop_when {
-            Some(stop) if self.outer.ask(stop) => {
+        let Some(stop) = self.stop_when else {
+            return false;
+        };
+        match panic::catch_unwind(AssertUnwindSafe(|| self.outer.ask(stop))) {
+            Ok(false) => false,
+            Ok(true) => {
                 self.stopped(node);
                 true
             }
-            _ => false,
+            Err(payload) => {
+                self.stop_panicked(node, payload);
+                true
+            }
         }
+    }
+
+    /// The caller's stop condition panicked before `node` started (see
+    /// [`told_to_stop`](Self::told_to_stop)).
+    #[cold]
+    fn stop_panicked(&self, node: u32, payload: Box<dyn std::any::Any + Send>) {
+        let table = self.table.table();
+        let info = &table.nodes()[node as usize];
+        self.keep(
+            node,
+            TaskError::stop_panicked(info.name(), info.call_site(), payload),
+        );
+        self.stop.store(0, Ordering::Relaxed);
     }
 
     /// Makes the run's stop visible to `cancelled()` on this thread, for `node`, and
@@ -501,7 +572,6 @@ where
     /// of the lowest index.
     #[cold]
     pub(crate) fn fail(&self, node: u32, payload: Box<dyn std::any::Any + Send>) {
-        let in_order = self.failures == Failures::InOrder;
         let table = self.table.table();
         let nodes = table.nodes();
         let info = &nodes[node as usize];
@@ -519,6 +589,14 @@ where
             },
             Err(payload) => TaskError::from_panic(&info.task_name(), info.call_site(), payload),
         };
+        self.keep(node, error);
+    }
+
+    /// Records `error`, of `node`, as the run's failure and stops the run, as
+    /// [`fail`](Self::fail) does.
+    #[cold]
+    fn keep(&self, node: u32, error: TaskError) {
+        let in_order = self.failures == Failures::InOrder;
         let mut first = self.failure.lock().recover();
         let keep = !first
             .as_ref()

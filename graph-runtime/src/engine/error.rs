@@ -42,8 +42,10 @@ enum Ended {
     Panicked,
     /// It returned its error (a fallible future's `Err`).
     Returned,
-    /// The observer of the graph it computed (`Client::compute`) panicked in this hook.
+    /// The observer of the run that computed it panicked in this hook.
     ObserverPanicked(GraphHook),
+    /// The run's stop predicate (`RunOptions::stop_when`) panicked before it started.
+    StopPanicked,
     /// It ran, but its value panicked while the graph dropped it, after the value's
     /// last reader (named in the error's `dropped`).
     Dropped,
@@ -110,9 +112,9 @@ impl TaskError {
         error
     }
 
-    /// The error of `Client::compute`'s task `task` whose graph's observer panicked in
-    /// its hook `hook` (no task of the graph did): said so, rather than as the task's
-    /// panic.
+    /// The error of a run whose observer panicked in its hook `hook` (no task of the
+    /// graph did) while computing task `task` (the graph's output for a hook of the
+    /// whole run): said so, rather than as the task's panic.
     #[cold]
     pub(crate) fn observer_panicked(
         hook: GraphHook,
@@ -123,6 +125,32 @@ impl TaskError {
         let mut error = TaskError::from_panic(task, call_site, payload);
         error.ended = Ended::ObserverPanicked(hook);
         error
+    }
+
+    /// The error of a run whose stop predicate (`RunOptions::stop_when`) panicked,
+    /// asked before task `task` started: said so, rather than as the task's panic.
+    #[cold]
+    pub(crate) fn stop_panicked(task: &str, call_site: &str, payload: Box<dyn Any + Send>) -> Self {
+        let mut error = TaskError::from_panic(task, call_site, payload);
+        error.ended = Ended::StopPanicked;
+        error
+    }
+
+    /// The hook of the run's observer whose panic this error is, if it is one.
+    pub(crate) fn observer_hook(&self) -> Option<GraphHook> {
+        match self.ended {
+            Ended::ObserverPanicked(hook) => Some(hook),
+            _ => None,
+        }
+    }
+
+    /// This error, naming task `task` at `call_site` instead of its own (a
+    /// `Client::compute`'s task, for a panic of its graph's observer).
+    #[cold]
+    pub(crate) fn renamed(mut self, task: &str, call_site: &str) -> Self {
+        task.clone_into(&mut self.task);
+        call_site.clone_into(&mut self.call_site);
+        self
     }
 
     /// The error of a task that returned `Err` (see [`Returned`]).
@@ -518,6 +546,10 @@ impl fmt::Display for TaskError {
                 f,
                 "the observer panicked in `{}` while computing `{task}` at {site}: {message}",
                 hook.name()
+            ),
+            Ended::StopPanicked => write!(
+                f,
+                "the run's stop predicate panicked while computing `{task}` at {site}: {message}"
             ),
             Ended::Dropped => write!(
                 f,

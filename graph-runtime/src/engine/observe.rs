@@ -110,7 +110,9 @@ impl FutureEvent<'_> {
 /// its function returned, even when a cancel that came just then discards the
 /// result; cancelling a finished future later reports nothing. A future made by
 /// `scatter` has no task and no events. A panic in a future hook is caught and
-/// dropped (the panic hook prints it), so that it never leaves a task unended.
+/// dropped (the panic hook prints it), so that it never leaves a task unended. A panic
+/// in a graph hook fails the run, with an error that names the hook (see
+/// [`RunOptions::observer`](crate::RunOptions::observer)).
 pub trait Observer: Send + Sync {
     /// The run starts: its nodes, in topological order.
     fn graph_started(&self, _nodes: &[NodeInfo<'_>]) {}

@@ -58,7 +58,10 @@ impl RunOptions {
     }
 
     /// Reports every task to `observer`; called again, to each observer given, in
-    /// order (a profiler and a progress bar on one run).
+    /// order (a profiler and a progress bar on one run). A panic of an observer's hook
+    /// fails the run as a task's panic does, with an error that names the hook and the
+    /// task (for `graph_started` and `graph_finished`, the graph's output): "the
+    /// observer panicked in `task_finished` while computing `sum` at …: …".
     #[must_use = "builder methods return the changed builder"]
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = match self.observer.take() {
@@ -76,7 +79,10 @@ impl RunOptions {
     /// cancelled or its last handle dropped. A run started inside a task of this run
     /// follows it only when asked: `stop_when(taskweave::cancelled)`; so does a run
     /// started inside a futures task, which then stops once that task is cancelled.
-    /// `stop` is asked as the task the run was started in, on whichever thread.
+    /// `stop` is asked as the task the run was started in, on whichever thread. A panic
+    /// of `stop` before a task fails the run as that task's panic would, said so: "the
+    /// run's stop predicate panicked while computing `sum` at …: …" (asked by a task's
+    /// `cancelled()`, it is that task's panic).
     #[must_use = "builder methods return the changed builder"]
     pub fn stop_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
         self.stop = Some(Arc::new(stop));

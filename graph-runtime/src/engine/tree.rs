@@ -122,10 +122,11 @@ impl Tree<'_, '_> {
         self.ctx.before_task(index)
     }
 
-    /// After a node of a watched run: the observer told how it ended.
+    /// After a node of a watched run: the observer told how it ended (its panic
+    /// stops the run, and the nodes after this one see it in `stopped_at`).
     #[inline(never)]
     fn after(&self, index: u32, outcome: TaskOutcome) {
-        self.ctx.after_task(index, outcome);
+        let _ = self.ctx.after_task(index, outcome);
     }
 
     /// Runs two branches of the graph, in parallel unless the run is sequential; the

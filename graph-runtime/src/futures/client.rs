@@ -19,7 +19,7 @@ use super::job::{
 use super::pool::{self, Pool};
 use super::state::{State, TaskName};
 use crate::dynamic::ToCompute;
-use crate::engine::error::{FirstPanic, GraphHook};
+use crate::engine::error::FirstPanic;
 use crate::engine::lock::Recover;
 use crate::engine::observe::{Observer, Observers};
 use crate::engine::owner::{OwnerRef, OwnerScope};
@@ -750,17 +750,8 @@ impl Client {
         let observer = self.inner().observer.clone();
         let run = move || {
             let mut options = crate::engine::options::RunOptions::new();
-            // Which hook of the observer panicked, if one did: its panic comes out of
-            // the run as the caller's, and would read as this task's own.
-            // (Made only for a client with an observer.)
-            let mut hook_panicked = None;
             if let Some(observer) = &observer {
-                let panicked = Arc::new(OnceLock::new());
-                options = options.observer(Arc::new(HookWatch {
-                    observer: observer.clone(),
-                    panicked: panicked.clone(),
-                }));
-                hook_panicked = Some(panicked);
+                options = options.observer(observer.clone());
             }
             // Stopped by the future's cancel, or by the client's shutdown: a graph
             // task must see `cancelled()` as the client's own tasks do, or a long one
@@ -778,22 +769,18 @@ impl Client {
             let stop = stopped.clone();
             options = options.stop_when(move || stop());
             let mut prepared = prepared.lock().recover();
-            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                pool::blocking(|| prepared.try_compute_with(options))
-            }));
-            let ran =
-                ran.unwrap_or_else(
-                    |payload| match hook_panicked.and_then(|p| p.get().copied()) {
-                        Some(hook) => observer_panicked(hook, payload),
-                        None => std::panic::resume_unwind(payload),
-                    },
-                );
+            let ran = pool::blocking(|| prepared.try_compute_with(options));
             match ran {
                 Ok(values) => values,
                 // Stopped by the future's own cancel, which has ended it, or by the
                 // shutdown: no panic message for a cancel.
                 Err(_) if stopped() => {
                     std::panic::resume_unwind(Box::new(super::args::TaskCancelled))
+                }
+                // The observer's panic (the run says which hook) names the compute, as
+                // its future's error: the observer is the client's, not the graph's.
+                Err(error) if error.observer_hook().is_some() => {
+                    std::panic::resume_unwind(Box::new(GraphFailed(observer_panicked(error))))
                 }
                 // The graph's task that failed is the future's error, as it is
                 // `try_compute`'s: carried out of the task by an unwinding that no
@@ -896,71 +883,17 @@ where
         .unwrap_or_else(|| Future::from_counted(state))
 }
 
-/// Ends `Client::compute`'s task whose graph's observer panicked in `hook`, with an
-/// error that says so (see
-/// [`TaskError::observer_panicked`](crate::engine::error::TaskError::observer_panicked)):
-/// the task is found through `current_task`, as the one running on this thread.
+/// The error of `Client::compute`'s task whose graph's observer panicked (`error`,
+/// the run's), naming the compute's task (found through `current_task`, as the one
+/// running on this thread) rather than the graph's node.
 #[cold]
-fn observer_panicked(hook: GraphHook, payload: Box<dyn std::any::Any + Send>) -> ! {
-    let Some(task) = current_task() else {
-        std::panic::resume_unwind(payload)
-    };
-    let core = task.core();
-    let error = crate::engine::error::TaskError::observer_panicked(
-        hook,
-        &core.name,
-        core.call_site(),
-        payload,
-    );
-    std::panic::resume_unwind(Box::new(GraphFailed(error)))
-}
-
-/// The observer of a `Client::compute`'s graph: the client's, noting which of its
-/// graph hooks panicked (the first), then letting the panic go on as before.
-struct HookWatch {
-    observer: Arc<dyn Observer>,
-    panicked: Arc<OnceLock<GraphHook>>,
-}
-
-impl HookWatch {
-    fn watch<R>(&self, hook: GraphHook, tell: impl FnOnce() -> R) -> R {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(tell)).unwrap_or_else(|payload| {
-            let _ = self.panicked.set(hook);
-            std::panic::resume_unwind(payload)
-        })
-    }
-}
-
-impl Observer for HookWatch {
-    fn graph_started(&self, nodes: &[crate::NodeInfo<'_>]) {
-        self.watch(GraphHook::GraphStarted, || {
-            self.observer.graph_started(nodes)
-        });
-    }
-    fn task_started(&self, node: u32, info: &crate::NodeInfo<'_>) {
-        self.watch(GraphHook::TaskStarted, || {
-            self.observer.task_started(node, info)
-        });
-    }
-    fn task_finished(&self, node: u32, info: &crate::NodeInfo<'_>, outcome: crate::TaskOutcome) {
-        self.watch(GraphHook::TaskFinished, || {
-            self.observer.task_finished(node, info, outcome)
-        });
-    }
-    fn graph_finished(&self, result: Result<(), &crate::engine::error::TaskError>) {
-        self.watch(GraphHook::GraphFinished, || {
-            self.observer.graph_finished(result)
-        });
-    }
-    // A graph's run tells no future hook; forwarded all the same.
-    fn future_submitted(&self, task: &crate::FutureEvent<'_>) {
-        self.observer.future_submitted(task);
-    }
-    fn future_started(&self, task: &crate::FutureEvent<'_>) {
-        self.observer.future_started(task);
-    }
-    fn future_finished(&self, task: &crate::FutureEvent<'_>, outcome: crate::TaskOutcome) {
-        self.observer.future_finished(task, outcome);
+fn observer_panicked(error: crate::engine::error::TaskError) -> crate::engine::error::TaskError {
+    match current_task() {
+        Some(task) => {
+            let core = task.core();
+            error.renamed(&core.name, core.call_site())
+        }
+        None => error,
     }
 }
 
