@@ -1085,8 +1085,8 @@ fn unwound_sum(xs: Vec<u64>) -> u64 {
     xs.iter().sum()
 }
 
-/// An observer whose `graph_started` or `graph_finished` panics: the run unwinds (an
-/// observer's panic is the caller's).
+/// An observer whose `graph_started` or `graph_finished` panics: the run fails (with
+/// an error that names the observer's hook).
 struct PanicsIn {
     started: bool,
 }
@@ -1100,8 +1100,8 @@ impl Observer for PanicsIn {
     }
 }
 
-/// A run that unwinds (its own observer panicked, before or after its tasks) still
-/// ends in the dashboard: its tasks that ran are counted, those that never ran count
+/// A run that fails outside its tasks (its own observer panicked, before or after its
+/// tasks) still ends in the dashboard: its tasks that ran are counted, those that never ran count
 /// as cancelled, and none stays pending. (Found by probing: the run's nodes stayed
 /// pending for good, `done 0` of `total 9`, and the task runs of a run that unwound
 /// after them were never counted.)
@@ -1117,10 +1117,11 @@ fn a_run_that_unwinds_ends_in_the_dashboard() {
                 let options = RunOptions::new()
                     .scheduler(scheduler)
                     .observer(Arc::new(PanicsIn { started }));
-                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    sum.try_compute_with(options)
-                }));
-                assert!(run.is_err(), "{scheduler:?}: the observer's panic unwinds");
+                let run = sum.try_compute_with(options);
+                assert!(
+                    run.is_err(),
+                    "{scheduler:?}: the observer's panic fails the run"
+                );
                 let what = format!(
                     "{scheduler:?}, panic as the run {}",
                     ["ends", "starts"][usize::from(started)]
@@ -1138,12 +1139,12 @@ fn a_run_that_unwinds_ends_in_the_dashboard() {
                 assert_eq!(rows.get("unwound_sum"), Some(&whole), "{what}: {rows:?}");
                 assert_eq!(after["tasks"].as_u64(), Some(tasks), "{what}");
                 assert!(after["running"].as_array().unwrap().is_empty(), "{what}");
-                // Unwound at its start, its graph says so; at its end, after every
+                // Failed at its start, its graph says so; at its end, after every
                 // task ran, the dashboard was told the run's end beside the observer
                 // that panicked (observers combined are each told), as it was.
                 let page = dashboard.to_html();
                 assert_eq!(
-                    page.contains("the run unwound"),
+                    page.contains("the observer panicked in `graph_started`"),
                     started,
                     "{what}: the graph says how it ended"
                 );

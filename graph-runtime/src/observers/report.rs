@@ -1034,7 +1034,7 @@ impl RunWatch {
 
 impl Drop for RunWatch {
     fn drop(&mut self) {
-        // A run that unwound (an observer's hook, or reading a result, panicked) never
+        // A run that unwound (its bookkeeping, or reading a result, panicked) never
         // told `graph_finished`: its end is recorded now, or its nodes would stay
         // pending and its task runs uncounted while the recording lives.
         self.end(Some(
