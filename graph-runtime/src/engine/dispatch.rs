@@ -489,7 +489,8 @@ where
     #[cold]
     fn hook_failed(&self, node: u32, hook: GraphHook, payload: Box<dyn std::any::Any + Send>) {
         let info = &self.infos[node as usize];
-        let error = TaskError::observer_panicked(hook, info.name(), info.call_site(), payload);
+        let error =
+            TaskError::observer_panicked(hook, &info.task_name(), info.call_site(), payload);
         self.keep(node, error);
     }
 
@@ -522,7 +523,7 @@ where
         let info = &table.nodes()[node as usize];
         self.keep(
             node,
-            TaskError::stop_panicked(info.name(), info.call_site(), payload),
+            TaskError::stop_panicked(&info.task_name(), info.call_site(), payload),
         );
         self.stop.store(0, Ordering::Relaxed);
     }
