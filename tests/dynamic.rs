@@ -7,9 +7,6 @@ use std::sync::Mutex;
 
 use taskweave::prelude::*;
 
-#[path = "support/bomb.rs"]
-mod bomb;
-
 #[delayed]
 fn inc(x: i64) -> i64 {
     x + 1
@@ -282,44 +279,6 @@ fn panic_names_the_task_and_its_dependents_never_run() {
         );
     }
     assert_eq!(AFTER.load(Ordering::SeqCst), 0);
-}
-
-/// A value whose `Drop` panics, read by reference by two tasks, or by one: its panic,
-/// where the graph drops it after its last reader, is the failure of the task that
-/// made it, said so, with that reader (it was reported as the reader's own panic), as
-/// in a `graph!` (tests/failures_and_drops.rs). Taken by value, it is the taker's.
-#[test]
-fn a_value_that_panics_when_dropped_names_the_task_that_made_it() {
-    use bomb::{arm, defuse, look};
-    let bomb = delay!(arm(3));
-    let line = line!() - 1;
-    let (a, b) = (delay!(look(&bomb)), delay!(look(&bomb)));
-    let taken = delay!(defuse(delay!(arm(3))));
-    for scheduler in [Scheduler::Threads, Scheduler::Sync] {
-        let both = taskweave::compute_with(scheduler, (&a, &b)).unwrap_err();
-        let one = a.try_compute_with(scheduler).unwrap_err();
-        for error in [both, one] {
-            assert_eq!(
-                (error.task(), error.dropped_after(), error.message()),
-                ("arm", Some("look"), "bomb 3 went off")
-            );
-            assert!(
-                error
-                    .call_site()
-                    .starts_with(&format!("tests/dynamic.rs:{line}:")),
-                "{error}"
-            );
-            assert!(
-                error.to_string().starts_with("the value of `arm` at ")
-                    && error.to_string().ends_with(
-                        "panicked while being dropped (after its last reader `look`): bomb 3 went off"
-                    ),
-                "{error}"
-            );
-        }
-        let error = taken.try_compute_with(scheduler).unwrap_err();
-        assert_eq!((error.task(), error.dropped_after()), ("defuse", None));
-    }
 }
 
 #[test]

@@ -7,10 +7,8 @@ use std::time::Duration;
 
 use taskweave::prelude::*;
 
-#[path = "support/bomb.rs"]
-mod bomb;
-
-use bomb::{arm, defuse, look, look_again};
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
@@ -540,100 +538,6 @@ fn a_later_error_dropped_for_an_earlier_one_does_not_fail_the_run() {
     }
 }
 
-/// Checks that `error` is the panic of `arm`'s value, made at line `line`, dropped by
-/// the graph after its last reader, one of `readers`.
-fn assert_dropped(error: &TaskError, line: u32, readers: &[&str]) {
-    assert_eq!(error.task(), "arm", "{error}");
-    assert!(
-        error
-            .call_site()
-            .starts_with(&format!("tests/failures_and_drops.rs:{line}:")),
-        "{error}"
-    );
-    assert_eq!(error.message(), "bomb 3 went off", "{error}");
-    let reader = error.dropped_after().expect("dropped after a reader");
-    assert!(readers.contains(&reader), "{error}");
-    let text = error.to_string();
-    assert!(
-        text.starts_with("the value of `arm` at tests/failures_and_drops.rs:"),
-        "{text}"
-    );
-    assert!(
-        text.ends_with(&format!(
-            "panicked while being dropped (after its last reader `{reader}`): bomb 3 went off"
-        )),
-        "{text}"
-    );
-}
-
-/// A value read by reference is the graph's, as a local lent to functions is plain
-/// code's: a panic of its `Drop`, where the graph drops it after its last reader, is
-/// the failure of the node that made it, said so, with the reader after which it was
-/// dropped (it was reported as that reader's own panic). In the dispatcher's form (a
-/// value read twice, and one read once beside a shared one) and a tree, on either
-/// scheduler; `compute` panics with that text.
-#[test]
-fn a_value_that_panics_when_dropped_names_the_task_that_made_it() {
-    let shared = graph!(|x: i64| -> i64 {
-        let b = arm(x);
-        look(&b) + look_again(&b)
-    });
-    let shared_line = line!() - 3;
-    let once = graph!(|x: i64| -> i64 {
-        let s = add_two(x, 0);
-        look(&arm(s)) + s
-    });
-    let once_line = line!() - 2;
-    let tree = graph!(|x: i64| -> i64 { look(&arm(x)) });
-    let tree_line = line!() - 1;
-    assert!(!shared.__runs_as_tree() && !once.__runs_as_tree() && tree.__runs_as_tree());
-    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
-        let error = shared.try_compute_with(scheduler, 3).unwrap_err();
-        assert_dropped(&error, shared_line, &["look", "look_again"]);
-        assert_dropped(
-            &once.try_compute_with(scheduler, 3).unwrap_err(),
-            once_line,
-            &["look"],
-        );
-        assert_dropped(
-            &tree.try_compute_with(scheduler, 3).unwrap_err(),
-            tree_line,
-            &["look"],
-        );
-    }
-    let payload =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tree.compute(3))).unwrap_err();
-    let message = payload
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
-    assert!(message.starts_with("the value of `arm` at "), "{message}");
-}
-
-/// A value a task takes by value is that task's to drop, as in plain code: the panic
-/// of its `Drop` is that task's own.
-#[test]
-fn a_value_taken_by_value_panics_in_the_task_that_took_it() {
-    let g = graph!(|x: i64| -> i64 { defuse(arm(x)) });
-    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
-        let error = g.try_compute_with(scheduler, 3).unwrap_err();
-        assert_eq!(
-            (error.task(), error.dropped_after(), error.message()),
-            ("defuse", None, "bomb 3 went off")
-        );
-        assert!(
-            error.to_string().starts_with("task `defuse` at "),
-            "{error}"
-        );
-    }
-}
-
-// ---- panics of a run's observer or stop predicate ------------------------------
-
-#[path = "support/watchdog.rs"]
-mod watchdog;
-
-/// Panics in one hook of a graph's run, the one named (`stop_when` and `none`: none).
 struct PanicsIn(&'static str);
 
 impl PanicsIn {

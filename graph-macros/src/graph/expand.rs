@@ -5,7 +5,7 @@
 //! {
 //!     let __table = { static __TABLE: Table = Table::new(&[NodeInfo::new(&const { Label::task("load", "src/main.rs:9:13") }, 0, 0, 1), …], &[1, …], &[0, 2], 2); &__TABLE };
 //!     Graph::<_, (u32,)>::__new(__table, move |__options: RunOptions, n: u32| {
-//!         let __load = Slot::made_by(0u32);
+//!         let __load = Slot::new();
 //!         …
 //!         let __run = |__node: u32| match __node {
 //!             0u32 => { let __out = load::__call((Const(&n),), |…, __companion| load(__companion.__arg0(…))); __load.put(__out); Flow::Continue }
@@ -237,14 +237,11 @@ impl Expander<'_> {
             .filter(|(_, v)| v.node != usize::MAX)
             .map(|(i, v)| {
                 let slot = &v.slot;
-                // The node that makes the value: named by a panic of its `Drop` after
-                // its last reader.
-                let node = v.node as u32;
                 let new = match (self.uses[i], self.slot_type(i)) {
-                    (1, None) => quote!(#private::Slot::made_by(#node)),
-                    (1, Some(of)) => quote!(#private::Slot::of(#node, #of)),
-                    (n, None) => quote!(#private::SharedSlot::made_by(#n, #node)),
-                    (n, Some(of)) => quote!(#private::SharedSlot::of(#n, #node, #of)),
+                    (1, None) => quote!(#private::Slot::new()),
+                    (1, Some(of)) => quote!(#private::Slot::of(#of)),
+                    (n, None) => quote!(#private::SharedSlot::new(#n)),
+                    (n, Some(of)) => quote!(#private::SharedSlot::of(#n, #of)),
                 };
                 (slot, new)
             });

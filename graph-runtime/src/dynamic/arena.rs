@@ -25,13 +25,12 @@ struct SlotKind {
     id: fn() -> TypeId,
     /// The layout of a `SharedSlot<T>`.
     layout: Layout,
-    /// Writes an empty slot for `uses` reads of node `index`'s value at the pointer.
+    /// Writes an empty slot for `uses` reads at the pointer.
     ///
     /// Safety: the pointer is valid for writes of a `SharedSlot<T>` and aligned for it.
-    init: unsafe fn(*mut u8, u32, u32),
+    init: unsafe fn(*mut u8, u32),
     /// Writes empty slots one after another from the pointer, slot `i` for `uses[i]`
-    /// reads of node `i`'s value: an arena of one kind of slot is made in one call, not
-    /// one per slot.
+    /// reads: an arena of one kind of slot is made in one call, not one per slot.
     ///
     /// Safety: the pointer is valid for writes of `uses.len()` `SharedSlot<T>`s in a
     /// row and aligned for them.
@@ -67,12 +66,9 @@ impl<T: Send + Sync + 'static> KindOf<T> {
 
 /// # Safety
 /// As for [`SlotKind::init`].
-unsafe fn init_slot<T>(at: *mut u8, uses: u32, index: u32) {
+unsafe fn init_slot<T>(at: *mut u8, uses: u32) {
     // SAFETY: the caller's contract: valid and aligned for a `SharedSlot<T>`.
-    unsafe {
-        at.cast::<SharedSlot<T>>()
-            .write(SharedSlot::made_by(uses, index))
-    }
+    unsafe { at.cast::<SharedSlot<T>>().write(SharedSlot::new(uses)) }
 }
 
 /// # Safety
@@ -80,13 +76,8 @@ unsafe fn init_slot<T>(at: *mut u8, uses: u32, index: u32) {
 unsafe fn init_slots<T>(start: *mut u8, uses: &mut [AtomicU32]) {
     let start = start.cast::<SharedSlot<T>>();
     for (i, uses) in uses.iter_mut().enumerate() {
-        // SAFETY: the caller's contract: slot `i` of the row is valid and aligned. It
-        // is node `i`'s, whose number fits a `u32` (see `Arena::slot`).
-        unsafe {
-            start
-                .add(i)
-                .write(SharedSlot::made_by(*uses.get_mut(), i as u32))
-        }
+        // SAFETY: the caller's contract: slot `i` of the row is valid and aligned.
+        unsafe { start.add(i).write(SharedSlot::new(*uses.get_mut())) }
     }
 }
 
@@ -378,11 +369,7 @@ impl Slots {
             // block is at least that large, with that alignment: `Block::fits`); each
             // slot is written once.
             unsafe {
-                (arena.kinds[kind].0.init)(
-                    arena.block.start.as_ptr().add(offset),
-                    *uses.get_mut(),
-                    i as u32,
-                )
+                (arena.kinds[kind].0.init)(arena.block.start.as_ptr().add(offset), *uses.get_mut())
             };
         }
         arena

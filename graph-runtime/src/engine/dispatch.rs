@@ -19,11 +19,10 @@
 use core::sync::atomic::AtomicU32;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::engine::error::{DroppedValue, GraphHook, TaskError};
+use crate::engine::error::{GraphHook, TaskError};
 use crate::engine::lock::Recover;
 use crate::engine::observe::{Observer, Outer, TaskOutcome, TaskScope};
 use crate::engine::options::{RunOptions, Scheduler};
-use crate::engine::slot::AN_INPUT;
 use crate::engine::sync::{self, Counter, Mutex, Ordering};
 use crate::engine::table::{Compact, Edges, NodeInfo, Table};
 
@@ -340,24 +339,6 @@ impl Drop for EndOnUnwind<'_> {
     }
 }
 
-/// The entry of node `producer` of `table`, whose value panicked while being dropped
-/// after its last reader `reader` (see `DroppedValue`); for [`AN_INPUT`] (a tree's
-/// reader knows only that the value was one of its inputs), the reader's input if it
-/// has one only. `None` when that does not say which node it is (the failure is then
-/// the reader's, as any panic in its code).
-#[cold]
-fn producer_of<'a>(table: &Table<'a>, producer: u32, reader: u32) -> Option<&'a NodeInfo<'a>> {
-    let nodes = table.nodes();
-    if producer != AN_INPUT {
-        return nodes.get(producer as usize);
-    }
-    let mut inputs = (0..nodes.len() as u32).filter(|&i| table.successors_of(i).contains(&reader));
-    match (inputs.next(), inputs.next()) {
-        (Some(input), None) => nodes.get(input as usize),
-        _ => None,
-    }
-}
-
 /// A list of ready nodes that several workers take from (see `Ctx::share`), linked
 /// through the nodes' pending counters as every ready list is; its links are written
 /// before it is shared and never changed while a node is in it.
@@ -574,22 +555,8 @@ where
     #[cold]
     pub(crate) fn fail(&self, node: u32, payload: Box<dyn std::any::Any + Send>) {
         let table = self.table.table();
-        let nodes = table.nodes();
-        let info = &nodes[node as usize];
-        let error = match payload.downcast::<DroppedValue>() {
-            // A value's `Drop` that panicked after its last reader, this node: the
-            // failure of the node that made it.
-            Ok(dropped) => match producer_of(&table, dropped.producer, node) {
-                Some(producer) => TaskError::dropped(
-                    &producer.task_name(),
-                    producer.call_site(),
-                    &info.task_name(),
-                    dropped.payload,
-                ),
-                None => TaskError::from_panic(&info.task_name(), info.call_site(), dropped.payload),
-            },
-            Err(payload) => TaskError::from_panic(&info.task_name(), info.call_site(), payload),
-        };
+        let info = &table.nodes()[node as usize];
+        let error = TaskError::from_panic(&info.task_name(), info.call_site(), payload);
         self.keep(node, error);
     }
 

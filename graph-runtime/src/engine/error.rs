@@ -22,17 +22,6 @@ pub struct TaskError {
     payload: Mutex<Option<Box<dyn Any + Send>>>,
     /// Where the task panicked, when the environment asks for backtraces.
     backtrace: Option<Arc<Backtrace>>,
-    /// For a value whose `Drop` panicked after its last reader ([`Ended::Dropped`]):
-    /// that reader (a thin pointer: the error stays within clippy's `result_large_err`).
-    dropped: Option<Box<Dropped>>,
-}
-
-/// What a [`TaskError`] of a value that panicked while being dropped says beside the
-/// task that made it.
-#[derive(Clone, Debug)]
-struct Dropped {
-    /// The value's last reader, after which the graph dropped it.
-    reader: String,
 }
 
 /// How a [`TaskError`]'s task ended.
@@ -46,9 +35,6 @@ enum Ended {
     ObserverPanicked(GraphHook),
     /// The run's stop predicate (`RunOptions::stop_when`) panicked before it started.
     StopPanicked,
-    /// It ran, but its value panicked while the graph dropped it, after the value's
-    /// last reader (named in the error's `dropped`).
-    Dropped,
 }
 
 /// A graph hook of an [`Observer`](crate::Observer): which one panicked (a byte, so
@@ -81,7 +67,7 @@ impl TaskError {
     pub fn from_panic(task: &str, call_site: &str, payload: Box<dyn Any + Send>) -> Self {
         let payload = match payload.downcast::<Returned>() {
             Ok(returned) => return TaskError::from_returned(task, call_site, *returned),
-            Err(payload) => unmarked(payload),
+            Err(payload) => payload,
         };
         TaskError {
             task: task.to_owned(),
@@ -90,26 +76,7 @@ impl TaskError {
             ended: Ended::Panicked,
             payload: Mutex::new(Some(payload)),
             backtrace: take_backtrace(),
-            dropped: None,
         }
-    }
-
-    /// The error of task `task`, written at `call_site`, whose value panicked with
-    /// `payload` while the graph dropped it, after its last reader `reader` (see
-    /// [`resume_dropped`]).
-    #[cold]
-    pub(crate) fn dropped(
-        task: &str,
-        call_site: &str,
-        reader: &str,
-        payload: Box<dyn Any + Send>,
-    ) -> Self {
-        let mut error = TaskError::from_panic(task, call_site, payload);
-        error.ended = Ended::Dropped;
-        error.dropped = Some(Box::new(Dropped {
-            reader: reader.to_owned(),
-        }));
-        error
     }
 
     /// The error of a run whose observer panicked in its hook `hook` (no task of the
@@ -163,7 +130,6 @@ impl TaskError {
             ended: Ended::Returned,
             payload: Mutex::new(Some(returned.error)),
             backtrace: returned.backtrace.map(Arc::new),
-            dropped: None,
         }
     }
 
@@ -176,19 +142,9 @@ impl TaskError {
         self.backtrace.as_ref()
     }
 
-    /// The failed task's name: for a value that panicked while being dropped, the task
-    /// that made it.
+    /// The failed task's name.
     pub fn task(&self) -> &str {
         &self.task
-    }
-
-    /// For a task's value that panicked while the graph dropped it (after its last
-    /// reader, which the graph lent it to), that reader's name; `None` for an error of
-    /// the task's own run. Such an error names the task that made the value
-    /// ([`task`](Self::task), [`call_site`](Self::call_site)), as plain code's panic is
-    /// where the value's owner drops it, not in the function it was lent to.
-    pub fn dropped_after(&self) -> Option<&str> {
-        self.dropped.as_ref().map(|dropped| dropped.reader.as_str())
     }
 
     /// Where the failed task was written, as `file:line:column`.
@@ -272,7 +228,6 @@ impl TaskError {
             ended: self.ended,
             payload: Mutex::new(None),
             backtrace: self.backtrace.clone(),
-            dropped: self.dropped.clone(),
         }
     }
 
@@ -296,35 +251,6 @@ impl Drop for TaskError {
         if let Some(payload) = self.payload.get_mut().recover().take() {
             drop_payload(payload);
         }
-    }
-}
-
-/// The panic of a value's `Drop` when a reader's task dropped the value after reading
-/// it last (it was lent, or the reader given a clone), carried out of that task as its
-/// payload: the run's failure then names the node that made the value
-/// (`producer`, an index in the run's table; see `Ctx::fail`), not the reader. Only
-/// a run's node catches it; whatever else resumes or reports a payload takes the
-/// value's own out first ([`unmarked`]).
-pub(crate) struct DroppedValue {
-    /// The node that made the value.
-    pub(crate) producer: u32,
-    /// The value's panic.
-    pub(crate) payload: Box<dyn Any + Send>,
-}
-
-/// Resumes `payload`, the panic of the `Drop` of the value of node `producer`, dropped
-/// after its last reader, as a [`DroppedValue`] (the hook printed the panic already).
-#[cold]
-#[inline(never)]
-pub(crate) fn resume_dropped(producer: u32, payload: Box<dyn Any + Send>) -> ! {
-    std::panic::resume_unwind(Box::new(DroppedValue { producer, payload }))
-}
-
-/// `payload` itself, or the value's panic a [`DroppedValue`] carries.
-pub(crate) fn unmarked(payload: Box<dyn Any + Send>) -> Box<dyn Any + Send> {
-    match payload.downcast::<DroppedValue>() {
-        Ok(dropped) => dropped.payload,
-        Err(payload) => payload,
     }
 }
 
@@ -444,7 +370,6 @@ fn keep_failure(table: usize, error: TaskError) -> TaskError {
         ended: Ended::Panicked,
         payload: Mutex::new(None),
         backtrace: None,
-        dropped: None,
     })
 }
 
@@ -477,7 +402,7 @@ pub(crate) fn failure_before_teardown<R>(
                 drop_payload(payload);
                 Err(error)
             }
-            None => std::panic::resume_unwind(unmarked(payload)),
+            None => std::panic::resume_unwind(payload),
         },
     }
 }
@@ -524,9 +449,6 @@ pub(crate) fn keep_backtraces() {
 
 /// The text of a panic payload, as the default panic hook would print it.
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(dropped) = payload.downcast_ref::<DroppedValue>() {
-        return panic_message(&*dropped.payload);
-    }
     if let Some(s) = payload.downcast_ref::<&'static str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -550,11 +472,6 @@ impl fmt::Display for TaskError {
             Ended::StopPanicked => write!(
                 f,
                 "the run's stop predicate panicked while computing `{task}` at {site}: {message}"
-            ),
-            Ended::Dropped => write!(
-                f,
-                "the value of `{task}` at {site} panicked while being dropped (after its last reader `{}`): {message}",
-                self.dropped_after().unwrap_or("?")
             ),
         }
     }

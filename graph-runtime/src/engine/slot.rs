@@ -92,43 +92,29 @@ fn misuse(what: &str) -> ! {
     panic!("taskweave: result slot misused: {what}")
 }
 
-/// A slot's producer when no node of the graph made its value (a graph's input, a
-/// slot made by hand).
-pub(crate) const NO_NODE: u32 = u32::MAX;
-
-/// The producer of a tree's node value, dropped by its reader: the reader's input,
-/// which the run finds in its table (see `Ctx::fail`).
-pub(crate) const AN_INPUT: u32 = u32::MAX - 1;
-
-/// Drops the value in `cell`, made by node `producer`. While the thread is already
-/// unwinding (a task panicked with the value's handle alive, or slots are dropped by a
-/// panic), a panic in the value's `Drop` would abort the process: it is caught and
-/// discarded instead (the panic hook has printed it) and the first panic goes on.
-/// Otherwise it propagates: out of the slot's drop (`producer` is [`NO_NODE`]) or, out
-/// of the reader's task that dropped it after reading it last, as the value's own
-/// failure ([`resume_dropped`](crate::engine::error::resume_dropped)), which the run
-/// reports naming `producer`, not the reader (plain code drops such a value where its
-/// owner does, not in the function it lent it to).
+/// Drops the value in `cell`. While the thread is already unwinding (a task panicked
+/// with the value's handle alive, or slots are dropped by a panic), a panic in the
+/// value's `Drop` would abort the process: it is caught and discarded instead (the
+/// panic hook has printed it) and the first panic goes on. Otherwise it propagates: out
+/// of the task that dropped the value (and the graph reports that task), or out of the
+/// slot's drop.
 ///
 /// # Safety
 /// `cell` holds an initialised value that the caller owns and that nothing borrows;
 /// afterwards the caller treats the cell as uninitialised (the value is dropped once,
 /// even when its `Drop` panics).
 #[inline(always)]
-unsafe fn drop_value<T>(cell: &UnsafeCell<MaybeUninit<T>>, producer: u32) {
+unsafe fn drop_value<T>(cell: &UnsafeCell<MaybeUninit<T>>) {
     if !core::mem::needs_drop::<T>() {
         return;
     }
-    // SAFETY: the caller owns the initialised, unborrowed value and never reads it
-    // again.
-    let drop = || cell.with_mut(|value| unsafe { (*value).assume_init_drop() });
     if std::thread::panicking() {
         // SAFETY: the caller's contract, passed on.
         unsafe { drop_while_unwinding(cell) };
-    } else if producer == NO_NODE {
-        drop();
-    } else if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(drop)) {
-        crate::engine::error::resume_dropped(producer, payload);
+    } else {
+        // SAFETY: the caller owns the initialised, unborrowed value and never reads it
+        // again.
+        cell.with_mut(|value| unsafe { (*value).assume_init_drop() });
     }
 }
 
@@ -151,9 +137,6 @@ unsafe fn drop_while_unwinding<T>(cell: &UnsafeCell<MaybeUninit<T>>) {
 /// The slot of a value with exactly one consumer.
 pub struct Slot<T> {
     state: AtomicU8,
-    /// The node that makes the value ([`NO_NODE`]: none), named by a panic of its
-    /// `Drop` after its reader.
-    producer: u32,
     value: UnsafeCell<MaybeUninit<T>>,
 }
 
@@ -190,47 +173,30 @@ impl<T> Slot<T> {
     /// of stack to make).
     #[cfg(not(loom))]
     pub const fn new() -> Self {
-        Self::made_by(NO_NODE)
+        Slot {
+            state: AtomicU8::new(EMPTY),
+            value: const { UnsafeCell::new(MaybeUninit::uninit()) },
+        }
     }
 
     /// An empty slot (not `const` under loom, whose primitives register with the model).
     #[cfg(loom)]
     pub fn new() -> Self {
-        Self::made_by(NO_NODE)
-    }
-
-    /// An empty slot for the value of node `node` of its graph (`graph!`'s slot of a
-    /// node whose type comes from inference, an operator's).
-    #[doc(hidden)]
-    #[cfg(not(loom))]
-    pub const fn made_by(node: u32) -> Self {
         Slot {
             state: AtomicU8::new(EMPTY),
-            producer: node,
-            value: const { UnsafeCell::new(MaybeUninit::uninit()) },
-        }
-    }
-
-    /// [`made_by`](Self::made_by) under loom.
-    #[doc(hidden)]
-    #[cfg(loom)]
-    pub fn made_by(node: u32) -> Self {
-        Slot {
-            state: AtomicU8::new(EMPTY),
-            producer: node,
             value: UnsafeCell::new(MaybeUninit::uninit()),
         }
     }
 
-    /// An empty slot for the value of node `node`, of the type `of` names: what
-    /// `graph!` declares for a task's result, typed from the task's signature (its
-    /// companion's `__output`) so that rustc knows the slot's type where it is declared,
-    /// rather than inferring it from the node's code (thousands of slots left to
-    /// inference make type checking quadratic in the graph's size).
+    /// An empty slot of the type `of` names: what `graph!` declares for a task's
+    /// result, typed from the task's signature (its companion's `__output`) so that
+    /// rustc knows the slot's type where it is declared, rather than inferring it from
+    /// the node's code (thousands of slots left to inference make type checking
+    /// quadratic in the graph's size).
     #[doc(hidden)]
     #[inline(always)]
-    pub fn of(node: u32, _of: core::marker::PhantomData<T>) -> Self {
-        Self::made_by(node)
+    pub fn of(_of: core::marker::PhantomData<T>) -> Self {
+        Self::new()
     }
 
     /// Stores the task's result. Panics if the slot is already filled.
@@ -348,8 +314,7 @@ impl<T> Drop for Slot<T> {
         if sync::exclusive_u8(&mut self.state) == FULL {
             // SAFETY: FULL means initialised and unclaimed (no handle owns it), and
             // `&mut self` rules out any other access; the slot is never used again.
-            // Dropped outside any reader's task (its run gave up on them): as it is.
-            unsafe { drop_value(&self.value, NO_NODE) };
+            unsafe { drop_value(&self.value) };
         }
     }
 }
@@ -418,7 +383,7 @@ impl<T> Drop for Owned<'_, T> {
             // (borrows from `lend` end before the handle is dropped); `live` is already
             // false and the slot stays CLAIMED until the EMPTY store, so even a panic in
             // the value's `Drop` cannot lead to a second drop.
-            unsafe { drop_value(&self.slot.value, self.slot.producer) };
+            unsafe { drop_value(&self.slot.value) };
             self.slot.state.store(EMPTY, Ordering::Release);
         }
     }
@@ -433,9 +398,6 @@ pub struct SharedSlot<T> {
     /// Uses that have not released the value yet; the one that takes it to 0 drops it.
     live: AtomicU32,
     uses: u32,
-    /// The node that makes the value ([`NO_NODE`]: none), named by a panic of its
-    /// `Drop` after its last reader.
-    producer: u32,
     value: UnsafeCell<MaybeUninit<T>>,
 }
 
@@ -463,51 +425,33 @@ impl<T> SharedSlot<T> {
     /// constant, as [`Slot::new`]'s).
     #[cfg(not(loom))]
     pub const fn new(uses: u32) -> Self {
-        Self::made_by(uses, NO_NODE)
+        SharedSlot {
+            state: AtomicU8::new(EMPTY),
+            unclaimed: AtomicU32::new(0),
+            live: AtomicU32::new(0),
+            uses,
+            value: const { UnsafeCell::new(MaybeUninit::uninit()) },
+        }
     }
 
     /// An empty slot whose value will be read by `uses` consumers (not `const` under
     /// loom, whose primitives register with the model).
     #[cfg(loom)]
     pub fn new(uses: u32) -> Self {
-        Self::made_by(uses, NO_NODE)
-    }
-
-    /// An empty slot for `uses` consumers of the value of node `node` of its graph (see
-    /// [`Slot::made_by`]).
-    #[doc(hidden)]
-    #[cfg(not(loom))]
-    pub const fn made_by(uses: u32, node: u32) -> Self {
         SharedSlot {
             state: AtomicU8::new(EMPTY),
             unclaimed: AtomicU32::new(0),
             live: AtomicU32::new(0),
             uses,
-            producer: node,
-            value: const { UnsafeCell::new(MaybeUninit::uninit()) },
-        }
-    }
-
-    /// [`made_by`](Self::made_by) under loom.
-    #[doc(hidden)]
-    #[cfg(loom)]
-    pub fn made_by(uses: u32, node: u32) -> Self {
-        SharedSlot {
-            state: AtomicU8::new(EMPTY),
-            unclaimed: AtomicU32::new(0),
-            live: AtomicU32::new(0),
-            uses,
-            producer: node,
             value: UnsafeCell::new(MaybeUninit::uninit()),
         }
     }
 
-    /// An empty slot for `uses` consumers of the value of node `node`, of the type `of`
-    /// names (see [`Slot::of`]).
+    /// An empty slot for `uses` consumers, of the type `of` names (see [`Slot::of`]).
     #[doc(hidden)]
     #[inline(always)]
-    pub fn of(uses: u32, node: u32, _of: core::marker::PhantomData<T>) -> Self {
-        Self::made_by(uses, node)
+    pub fn of(uses: u32, _of: core::marker::PhantomData<T>) -> Self {
+        Self::new(uses)
     }
 
     /// Stores the task's result. Panics if the slot is already filled.
@@ -687,7 +631,7 @@ impl<T> SharedSlot<T> {
             // AcqRel decrement orders their reads before this), no borrow of the value
             // remains, and `live` is 0, so neither the slot's drop nor another handle
             // touches it again: it is dropped exactly once.
-            unsafe { drop_value(&self.value, self.producer) };
+            unsafe { drop_value(&self.value) };
             self.state.store(EMPTY, Ordering::Release);
         }
     }
@@ -698,9 +642,8 @@ impl<T> Drop for SharedSlot<T> {
         if sync::exclusive_u8(&mut self.state) == FULL && sync::exclusive_u32(&mut self.live) > 0 {
             // SAFETY: FULL with live uses left means the value is initialised and not
             // yet dropped (its remaining consumers never ran), and `&mut self` rules out
-            // any handle or other access; the slot is never used again. Dropped outside
-            // any reader's task (its run gave up on them): as it is.
-            unsafe { drop_value(&self.value, NO_NODE) };
+            // any handle or other access; the slot is never used again.
+            unsafe { drop_value(&self.value) };
         }
     }
 }
@@ -855,13 +798,8 @@ impl<T: ?Sized> Lend for Const<'_, T> {
 }
 
 /// A temporary argument built in the consuming task: a literal, an array or tuple
-/// of values, a constant expression; or, `NODE`, a tree's node value handed to its
-/// reader (see `engine::tree`). Given by value, it is moved.
-///
-/// Whether it is a node's value is in its type, not a field: a field made a tree's
-/// `Value<u64>` a struct of three parts rather than a pair, passed through memory, and
-/// cost a chain ~3 instructions a node.
-pub struct Value<T, const NODE: bool = false>(Option<T>);
+/// of values, a constant expression. Given by value, it is moved.
+pub struct Value<T>(Option<T>);
 
 impl<T> Value<T> {
     /// Wraps a temporary.
@@ -871,12 +809,10 @@ impl<T> Value<T> {
     }
 
     /// A node's value handed over to its reader in a tree (see `engine::tree`): moved
-    /// into the reader, so that the reader owns it as it owns a slot's handle, and its
-    /// `Drop`, if it panics after the reader lent it, is the node's failure.
+    /// into the reader, so that the reader owns it as it owns a slot's handle.
     #[inline(always)]
-    pub fn handed(value: Value<T>) -> Value<T, true> {
-        let mut value = value;
-        Value(value.0.take())
+    pub fn handed(value: Value<T>) -> Self {
+        value
     }
 
     /// The size of the value in a tree's local (the stack room its reader makes, see
@@ -897,7 +833,7 @@ impl<T> Value<T> {
     }
 }
 
-impl<T, const NODE: bool> Give for Value<T, NODE> {
+impl<T> Give for Value<T> {
     type Target = T;
     #[inline(always)]
     fn give(&mut self) -> T {
@@ -908,11 +844,10 @@ impl<T, const NODE: bool> Give for Value<T, NODE> {
     }
 }
 
-impl<T, const NODE: bool> Drop for Value<T, NODE> {
+impl<T> Drop for Value<T> {
     /// A value never given: dropped as a slot's is (`drop_value`), so that a panic in
     /// its `Drop` while its task's panic unwinds (a tree's node inputs are `Value`s) is
-    /// caught rather than aborting the process, and one of a node's value after its
-    /// reader lent it is that node's failure. Nothing at all for a type without drop
+    /// caught rather than aborting the process. Nothing at all for a type without drop
     /// glue.
     #[inline(always)]
     fn drop(&mut self) {
@@ -922,7 +857,7 @@ impl<T, const NODE: bool> Drop for Value<T, NODE> {
     }
 }
 
-impl<T, const NODE: bool> Value<T, NODE> {
+impl<T> Value<T> {
     #[cold]
     #[inline(never)]
     fn drop_unread(&mut self) {
@@ -930,19 +865,13 @@ impl<T, const NODE: bool> Value<T, NODE> {
         if std::thread::panicking() {
             // A second panic would abort: caught and discarded (the hook printed it).
             crate::engine::error::discard_panic(move || drop(value));
-        } else if !NODE {
+        } else {
             drop(value);
-        } else if let Err(payload) =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(value)))
-        {
-            // The node is the reader's input: which one, its run finds (see
-            // `Ctx::fail`).
-            crate::engine::error::resume_dropped(AN_INPUT, payload);
         }
     }
 }
 
-impl<T, const NODE: bool> Lend for Value<T, NODE> {
+impl<T> Lend for Value<T> {
     type Target = T;
     #[inline(always)]
     fn lend(&self) -> &T {
@@ -1240,7 +1169,7 @@ impl<T: ?Sized> std::fmt::Debug for Const<'_, T> {
     }
 }
 
-impl<T, const NODE: bool> std::fmt::Debug for Value<T, NODE> {
+impl<T> std::fmt::Debug for Value<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Value")
             .field("taken", &self.0.is_none())

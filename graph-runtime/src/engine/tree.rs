@@ -225,7 +225,7 @@ pub fn run_tree<R: Send>(
                     crate::engine::error::drop_payload(payload);
                     None
                 }
-                Err(payload) => panic::resume_unwind(crate::engine::error::unmarked(payload)),
+                Err(payload) => panic::resume_unwind(payload),
             }
         };
         if sequential || sync::in_pool() {
