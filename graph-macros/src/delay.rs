@@ -4,7 +4,7 @@
 //! nodes, or a constant) and read through the function's own argument readers, so a
 //! `&T` parameter borrows the value and a `T` parameter takes it.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
@@ -308,6 +308,44 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
     let call_site = quote_spanned! {path.span()=>
         ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!())
     };
+    // The call located at the function (its path and parentheses): a result that
+    // cannot be a node's value (`NodeValue`) is reported there.
+    let task_with = {
+        let private = private_at(path.span());
+        quote_spanned!(path.span()=> #private::dynamic::task_with)
+    };
+    let mut call_args = Group::new(
+        Delimiter::Parenthesis,
+        quote! {
+                    &const { #private::Label::task(#name, #call_site) },
+                    #parents,
+                    #key,
+                    #remote,
+                    move |#env: &#private::dynamic::Env<'_>| {
+                        // Stack room for the arguments' values, which the reads and the
+                        // call hold by value (the task's run has room for its result).
+                        #private::with_room(
+                            0usize #(+ #private::dynamic::value_size(&#names))*,
+                            || {
+                                #[allow(unused_mut, unused_variables)]
+                                let mut #cursor = 0usize;
+                                #companion::__call(
+                                    (#(#sources,)*),
+                                    &mut |#all: &mut _, #last: bool, #companion_value| {
+                                        let (#(#handles,)*) = #all;
+                                        #(#reads)*
+                                        #task(#(#read_values),*)
+                                    },
+                                )
+                            },
+                        )
+                    },
+        },
+    );
+    call_args.set_span(path.span());
+    // The block's value is a name of its own, so that the block (the whole `delay!`) is
+    // what an unused `Delayed`'s lint points at, not the call located at the function.
+    let node = hidden("__node");
     quote! {
         {
             #errors
@@ -334,31 +372,8 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
             let #remote = #companion::__remote([
                 #((&&&#private::dynamic::Describe(&#names)).__shape()),*
             ]);
-            #private::dynamic::task_with(
-                &const { #private::Label::task(#name, #call_site) },
-                #parents,
-                #key,
-                #remote,
-                move |#env: &#private::dynamic::Env<'_>| {
-                    // Stack room for the arguments' values, which the reads and the
-                    // call hold by value (the task's run has room for its result).
-                    #private::with_room(
-                        0usize #(+ #private::dynamic::value_size(&#names))*,
-                        || {
-                            #[allow(unused_mut, unused_variables)]
-                            let mut #cursor = 0usize;
-                            #companion::__call(
-                                (#(#sources,)*),
-                                &mut |#all: &mut _, #last: bool, #companion_value| {
-                                    let (#(#handles,)*) = #all;
-                                    #(#reads)*
-                                    #task(#(#read_values),*)
-                                },
-                            )
-                        },
-                    )
-                },
-            )
+            let #node = #task_with #call_args;
+            #node
         }
     }
 }

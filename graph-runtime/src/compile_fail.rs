@@ -67,23 +67,31 @@ is_send::<graph_runtime::__private::Slot<std::rc::Rc<u8>>>();
 */
 mod slot_is_send_only_for_send_values {}
 
-/** `SharedSlot<T>` lends `&T` to several consumers at once: `Sync` only when `T` is
-`Sync`.
+/** `SharedSlot<T>` lends `&T` to several consumers at once: it is `Sync` for any `T:
+Send`, and only a `T: Sync` can have one (every constructor requires `ReadAtOnce`,
+whose one impl is for `T: Sync`), so that a graph sharing a value that is not `Sync` is
+one error, on the node, not a second one about the whole graph's closure.
 
 ```compile_fail
-fn is_sync<T: Sync>() {}
-is_sync::<graph_runtime::__private::SharedSlot<core::cell::Cell<u64>>>();
+let _ = graph_runtime::__private::SharedSlot::<core::cell::Cell<u64>>::new(2);
+```
+
+```compile_fail
+let _ = graph_runtime::__private::SharedSlot::of(
+    2,
+    core::marker::PhantomData::<core::cell::Cell<u64>>,
+);
 ```
 
 ```
 fn is_send<T: Send>() {}
 fn is_sync<T: Sync>() {}
-is_send::<graph_runtime::__private::SharedSlot<core::cell::Cell<u64>>>();
 is_send::<graph_runtime::__private::SharedSlot<u64>>();
 is_sync::<graph_runtime::__private::SharedSlot<u64>>();
+let _ = graph_runtime::__private::SharedSlot::<u64>::new(2);
 ```
 */
-mod shared_slot_is_sync_only_for_sync_values {}
+mod shared_slot_holds_only_sync_values {}
 
 /** `SharedSlot<T>`'s last consumer moves the value out (or drops it) on its own
 thread: `Sync` only when `T` is `Send` as well.

@@ -20,7 +20,7 @@
 use std::cell::Cell;
 use std::collections::BTreeSet;
 
-use proc_macro2::{Delimiter, Group, Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
 
 use super::forest::{forest, Forest};
@@ -237,11 +237,25 @@ impl Expander<'_> {
             .filter(|(_, v)| v.node != usize::MAX)
             .map(|(i, v)| {
                 let slot = &v.slot;
+                // A shared value must be `Sync` (`ReadAtOnce`): its error lands on the
+                // node that makes it.
+                let at = self
+                    .graph
+                    .nodes
+                    .get(v.node)
+                    .map_or_else(Span::call_site, |n| n.span);
                 let new = match (self.uses[i], self.slot_type(i)) {
                     (1, None) => quote!(#private::Slot::new()),
                     (1, Some(of)) => quote!(#private::Slot::of(#of)),
-                    (n, None) => quote!(#private::SharedSlot::new(#n)),
-                    (n, Some(of)) => quote!(#private::SharedSlot::of(#n, #of)),
+                    (n, None) => {
+                        let private = self.runtime.private_at(at);
+                        quote_spanned!(at=> #private::SharedSlot::new(#n))
+                    }
+                    (n, Some(of)) => {
+                        let private = self.runtime.private_at(at);
+                        let of = respanned(of, at);
+                        quote_spanned!(at=> #private::SharedSlot::of(#n, #of))
+                    }
                 };
                 (slot, new)
             });
@@ -1150,6 +1164,27 @@ fn names(tokens: &TokenStream, name: &syn::Ident) -> bool {
         }
     }
     false
+}
+
+/// `tokens` with every token at `span`, resolved there too: an error about the
+/// expression they make is reported at `span` (rustc reports one whose tokens resolve
+/// in the macro's expansion at the whole macro call). Only for a path of the user's
+/// and the runtime's absolute paths, which resolve the same anywhere.
+fn respanned(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|token| match token {
+            TokenTree::Group(group) => {
+                let mut inner = Group::new(group.delimiter(), respanned(group.stream(), span));
+                inner.set_span(span);
+                TokenTree::Group(inner)
+            }
+            mut other => {
+                other.set_span(span);
+                other
+            }
+        })
+        .collect()
 }
 
 fn operand_span(operand: &Operand, default: Span) -> Span {

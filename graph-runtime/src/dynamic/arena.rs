@@ -66,14 +66,14 @@ impl<T: Send + Sync + 'static> KindOf<T> {
 
 /// # Safety
 /// As for [`SlotKind::init`].
-unsafe fn init_slot<T>(at: *mut u8, uses: u32) {
+unsafe fn init_slot<T: Sync>(at: *mut u8, uses: u32) {
     // SAFETY: the caller's contract: valid and aligned for a `SharedSlot<T>`.
     unsafe { at.cast::<SharedSlot<T>>().write(SharedSlot::new(uses)) }
 }
 
 /// # Safety
 /// As for [`SlotKind::init_all`].
-unsafe fn init_slots<T>(start: *mut u8, uses: &mut [AtomicU32]) {
+unsafe fn init_slots<T: Sync>(start: *mut u8, uses: &mut [AtomicU32]) {
     let start = start.cast::<SharedSlot<T>>();
     for (i, uses) in uses.iter_mut().enumerate() {
         // SAFETY: the caller's contract: slot `i` of the row is valid and aligned.

@@ -461,6 +461,18 @@ where
     }
 }
 
+/// The value of a `Delayed`: every task that reads it is lent it, on different threads
+/// at the same time, so it must be `Sync` (`delay!`'s bound, for its message).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not `Sync`, so it cannot be the value of a `Delayed`",
+    label = "this task's value may be read by several tasks at once",
+    note = "every task that reads a `Delayed`'s value is lent it, on different threads at the same time: use `Mutex`, `RwLock` or atomics rather than `Cell` or `RefCell` (in `graph!`, a value read by one task need not be `Sync`)"
+)]
+pub trait NodeValue: Sync {}
+// Not recommended in errors: a missing `Sync` is reported as the missing `NodeValue`.
+#[diagnostic::do_not_recommend]
+impl<T: Sync> NodeValue for T {}
+
 /// Builds a task node, with its remote call's description if it has one: what
 /// `delay!` expands to. Its label is the call site's, made at compile time
 /// (`&const { Label::task(name, call_site) }`): no lookup per node built.
@@ -473,7 +485,7 @@ pub fn task_with<T, F>(
     run: F,
 ) -> Delayed<T>
 where
-    T: Send + Sync + 'static,
+    T: Send + NodeValue + 'static,
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
     // Only a remote task's companion makes a description, and only with the feature.

@@ -402,10 +402,27 @@ pub struct SharedSlot<T> {
 }
 
 // SAFETY: consumers on different threads borrow the value at the same time (needs
-// `Sync`) and the last one moves or drops it on its own thread (needs `Send`); the
-// cell is written once, before FULL publishes it, and moved out or dropped only by the
-// use that takes `live` to 0, after every other use has released it.
-unsafe impl<T: Send + Sync> Sync for SharedSlot<T> {}
+// `Sync`: every constructor requires `T: ReadAtOnce`, whose one impl is for `T: Sync`,
+// so no `SharedSlot<T>` exists for a `T` that is not; the bound is on the constructors
+// rather than here so that a graph sharing a value that is not `Sync` gets the one
+// error of `ReadAtOnce`, on the node, not a second one on the whole graph) and the last
+// one moves or drops it on its own thread (needs `Send`); the cell is written once,
+// before FULL publishes it, and moved out or dropped only by the use that takes `live`
+// to 0, after every other use has released it.
+unsafe impl<T: Send> Sync for SharedSlot<T> {}
+
+/// A value several tasks read: they may read it at the same time, on different
+/// threads, so it must be `Sync`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is read by several tasks, which may read it at the same time on different threads, so it must be `Sync`",
+    label = "this value is read by more than one task",
+    note = "use `Mutex`, `RwLock` or atomics rather than `Cell` or `RefCell`, or read the value in one task only"
+)]
+pub trait ReadAtOnce: Sync {}
+// Not recommended in errors: a missing `Sync` is reported as the missing `ReadAtOnce`,
+// with the message above, on the node whose value is shared.
+#[diagnostic::do_not_recommend]
+impl<T: Sync> ReadAtOnce for T {}
 
 impl<T> SharedSlot<T> {
     /// The name of its value's type (a `graph!`'s description for a cluster).
@@ -424,7 +441,10 @@ impl<T> SharedSlot<T> {
     /// An empty slot whose value will be read by `uses` consumers (its cell a
     /// constant, as [`Slot::new`]'s).
     #[cfg(not(loom))]
-    pub const fn new(uses: u32) -> Self {
+    pub const fn new(uses: u32) -> Self
+    where
+        T: ReadAtOnce,
+    {
         SharedSlot {
             state: AtomicU8::new(EMPTY),
             unclaimed: AtomicU32::new(0),
@@ -437,7 +457,10 @@ impl<T> SharedSlot<T> {
     /// An empty slot whose value will be read by `uses` consumers (not `const` under
     /// loom, whose primitives register with the model).
     #[cfg(loom)]
-    pub fn new(uses: u32) -> Self {
+    pub fn new(uses: u32) -> Self
+    where
+        T: ReadAtOnce,
+    {
         SharedSlot {
             state: AtomicU8::new(EMPTY),
             unclaimed: AtomicU32::new(0),
@@ -450,7 +473,10 @@ impl<T> SharedSlot<T> {
     /// An empty slot for `uses` consumers, of the type `of` names (see [`Slot::of`]).
     #[doc(hidden)]
     #[inline(always)]
-    pub fn of(uses: u32, _of: core::marker::PhantomData<T>) -> Self {
+    pub fn of(uses: u32, _of: core::marker::PhantomData<T>) -> Self
+    where
+        T: ReadAtOnce,
+    {
         Self::new(uses)
     }
 
@@ -522,6 +548,7 @@ impl<T> SharedSlot<T> {
             misuse("read before it was computed, or more often than declared");
         }
         Shared {
+            _lends: core::marker::PhantomData,
             slot: self,
             live: true,
         }
@@ -564,6 +591,7 @@ impl<T> SharedSlot<T> {
         // Of several uses, by the caller's contract this is one that `live` counts:
         // the value stays until this handle releases it.
         Shared {
+            _lends: core::marker::PhantomData,
             slot: self,
             live: true,
         }
@@ -650,13 +678,16 @@ impl<T> Drop for SharedSlot<T> {
 
 /// One consumer's handle on a [`SharedSlot`].
 ///
-/// `Send` and `Sync` only when `T` is both (the auto traits of `&SharedSlot<T>`, which
-/// it holds): other handles lend `&T` on other threads while this one does (`T: Sync`),
-/// and whichever handle is last moves the value out or drops it on its own thread
-/// (`T: Send`).
+/// `Send` and `Sync` only when `T` is both (the auto traits of `&SharedSlot<T>` and
+/// `&T`, which it holds): other handles lend `&T` on other threads while this one does
+/// (`T: Sync`), and whichever handle is last moves the value out or drops it on its own
+/// thread (`T: Send`).
 pub struct Shared<'a, T> {
     slot: &'a SharedSlot<T>,
     live: bool,
+    /// `T: Sync` in the handle's own auto traits, not only through the slot's
+    /// constructors (see `SharedSlot`'s `Sync`).
+    _lends: core::marker::PhantomData<&'a T>,
 }
 
 /// Shared values given by value to several consumers are cloned for all but the last.
