@@ -1107,10 +1107,11 @@ macro_rules! delayed_fn_arity {
     (@impls $retry:ident, $chain:ident, $call:ident, ($($retries:ident)?); $($arg:ident: $ty:ident / $a:ident / $m:ident),*) => {
         impl<F, R, $($ty),*> DelayedFn<F, fn($($ty),*) -> R, Impure, $retry>
         where
-            // `F: Fn($($ty),*) -> R` holds (see `Signature`); the call's own bound
-            // says how each argument reaches it, by value or lent.
-            F: Send + Sync + 'static,
-            R: Send + Sync + 'static,
+            // `F: Fn($($ty),*) -> R` holds (see `Signature`); the call's own bounds
+            // say how each argument reaches it, by value or lent, and what `F` and
+            // `R` must be: a trait bound of the impl would hide the method from a
+            // call that does not meet it, and `.call(..)` would then be `Fn::call`
+            // (an unstable feature and `UseDotCall`), not its own error.
             $($ty: 'static,)* // a task outlives this call: pass owned values, not borrows (a `&T` parameter borrows the task's copy)
         {
             /// Builds a node that calls the function with these arguments: nodes,
@@ -1119,6 +1120,8 @@ macro_rules! delayed_fn_arity {
             #[allow(clippy::too_many_arguments)]
             pub fn call<$($a: IntoArg<$ty>),*>(&self $(, $arg: $a)*) -> Delayed<R>
             where
+                F: Send + Sync + 'static,
+                R: Send + NodeValue + 'static,
                 delayed_fn_arity!(@first $($a),*):
                     args::$chain<F, R, ($($a::Arg,)*), (), delayed_fn_arity!(@rest $($a),*)>,
             {
@@ -1128,10 +1131,11 @@ macro_rules! delayed_fn_arity {
 
         impl<F, R, $($ty),*> DelayedFn<F, fn($($ty),*) -> R, Pure, $retry>
         where
-            // `F: Fn($($ty),*) -> R` holds (see `Signature`); the call's own bound
-            // says how each argument reaches it, by value or lent.
-            F: Send + Sync + 'static,
-            R: Send + Sync + 'static,
+            // `F: Fn($($ty),*) -> R` holds (see `Signature`); the call's own bounds
+            // say how each argument reaches it, by value or lent, and what `F` and
+            // `R` must be: a trait bound of the impl would hide the method from a
+            // call that does not meet it, and `.call(..)` would then be `Fn::call`
+            // (an unstable feature and `UseDotCall`), not its own error.
             $($ty: 'static,)* // a task outlives this call: pass owned values, not borrows (a `&T` parameter borrows the task's copy)
         {
             /// Builds a node that calls the function with these arguments (see
@@ -1140,6 +1144,8 @@ macro_rules! delayed_fn_arity {
             #[allow(clippy::too_many_arguments)]
             pub fn call<$($a: IntoArg<$ty> + PureKey<$m>, $m),*>(&self $(, $arg: $a)*) -> Delayed<R>
             where
+                F: Send + Sync + 'static,
+                R: Send + NodeValue + 'static,
                 delayed_fn_arity!(@first $($a),*):
                     args::$chain<F, R, ($($a::Arg,)*), (), delayed_fn_arity!(@rest $($a),*)>,
             {
