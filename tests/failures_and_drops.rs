@@ -682,6 +682,66 @@ fn an_observers_or_stop_predicates_panic_fails_a_graph_run_naming_it() {
     });
 }
 
+/// Set by [`polls`] around its `cancelled()`: the stop predicate of
+/// [`a_stop_predicate_panicking_in_a_tasks_cancelled_is_the_predicates_error`] panics
+/// only then, so that it is asked by the task, not before a task starts.
+static POLLING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A task that asks whether its run was told to stop, as a long task does.
+#[delayed]
+fn polls(x: u64) -> u64 {
+    POLLING.store(true, Ordering::SeqCst);
+    let stop = taskweave::cancelled();
+    POLLING.store(false, Ordering::SeqCst);
+    x + u64::from(stop)
+}
+
+/// A panic of the run's stop predicate asked by a task's own `cancelled()` is the
+/// predicate's error, as one asked before a task starts, naming the task that asked:
+/// "the run's stop predicate panicked while computing `polls` at …" (it was the task's
+/// own panic, "task `polls` at … panicked"), in `graph!` (a tree and the
+/// dispatcher's form) and a `Delayed`, on either scheduler; the graphs compute again.
+#[test]
+fn a_stop_predicate_panicking_in_a_tasks_cancelled_is_the_predicates_error() {
+    watchdog::within(
+        Duration::from_secs(60),
+        "stop predicate in cancelled()",
+        || {
+            let options = |scheduler| {
+                taskweave::RunOptions::new()
+                    .scheduler(scheduler)
+                    .stop_when(|| POLLING.load(Ordering::SeqCst) && panic!("obs stop_when"))
+            };
+            let tree = graph!(|x: u64| -> u64 { one_more(polls(x)) });
+            let shared = graph!(|x: u64| -> u64 {
+                let a = polls(x);
+                times(one_more(a), a)
+            });
+            let polled = delayed(|x: u64| x * 2)
+                .named("double")
+                .call(&delay!(polls(3)));
+            let tasks = ["polls"];
+            for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+                let error = tree
+                    .try_compute_with(options(scheduler), 1)
+                    .expect_err("the predicate's panic fails the run");
+                assert_hook_error(&error, "stop_when", "", &tasks);
+                let error = shared
+                    .try_compute_with(options(scheduler), 1)
+                    .expect_err("the predicate's panic fails the run");
+                assert_hook_error(&error, "stop_when", "", &tasks);
+                let error = polled
+                    .try_compute_with(options(scheduler))
+                    .expect_err("the predicate's panic fails the run");
+                assert_hook_error(&error, "stop_when", "", &tasks);
+                assert_eq!(tree.compute_with(scheduler, 1), 2);
+                assert_eq!(shared.compute_with(scheduler, 1), 2);
+                assert_eq!(polled.try_compute_with(scheduler).ok(), Some(6));
+            }
+        },
+    );
+}
+
 /// As for `graph!`, for a dynamic graph: `try_compute_with` returns the panic of its
 /// observer or stop predicate as the run's error, on either scheduler, from outside
 /// the pool (a parallel run with a stop predicate only goes on on the pool) and

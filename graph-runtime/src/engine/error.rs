@@ -1,6 +1,7 @@
 //! Task errors: which task failed, where it was written, and why.
 
 use crate::engine::lock::Recover;
+use crate::engine::observe::StopPanic;
 use core::fmt;
 use std::any::Any;
 use std::backtrace::{Backtrace, BacktraceStatus};
@@ -63,10 +64,17 @@ impl TaskError {
     /// An error for `task`, written at `call_site`, that panicked with `payload`.
     /// The `Err` a fallible future's task returned, carried out as its payload,
     /// makes the error of that `Err`: its `Display` the message, the error itself the
-    /// payload.
+    /// payload. A panic of a run's stop condition, asked by the task's
+    /// [`cancelled()`](crate::cancelled), makes the condition's error (as
+    /// [`RunOptions::stop_when`](crate::RunOptions::stop_when) says).
     pub fn from_panic(task: &str, call_site: &str, payload: Box<dyn Any + Send>) -> Self {
         let payload = match payload.downcast::<Returned>() {
             Ok(returned) => return TaskError::from_returned(task, call_site, *returned),
+            Err(payload) => payload,
+        };
+        // The run's stop condition panicked, asked by the task's `cancelled()`.
+        let payload = match payload.downcast::<StopPanic>() {
+            Ok(stop) => return TaskError::stop_panicked(task, call_site, stop.0),
             Err(payload) => payload,
         };
         TaskError {
@@ -453,6 +461,9 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {
         s.clone()
+    } else if let Some(StopPanic(inner)) = payload.downcast_ref::<StopPanic>() {
+        // Read where a task's panic is not made an error (a user's own catch).
+        panic_message(&**inner)
     } else {
         "Box<dyn Any> (a panic payload that is not a string)".to_owned()
     }

@@ -512,7 +512,22 @@ pub(crate) fn run_stopped() -> bool {
     // before it returns).
     let failed = unsafe { &*stop }.load(crate::engine::sync::Ordering::Relaxed) <= node;
     // SAFETY: as above.
-    failed || (!when.is_null() && unsafe { &*outer }.ask(unsafe { &*when }))
+    failed || (!when.is_null() && ask_in_task(unsafe { &*outer }, unsafe { &*when }))
+}
+
+/// The payload a panic of the run's stop condition, asked by a task's `cancelled()`,
+/// unwinds the task with: the dispatcher reports it as the condition's panic (as one
+/// before a task starts), not as the task's own.
+pub(crate) struct StopPanic(pub(crate) Box<dyn std::any::Any + Send>);
+
+/// Asks the run's stop condition for the task running on this thread: a panic of the
+/// condition goes on unwinding the task, marked as the condition's ([`StopPanic`]).
+#[cold]
+fn ask_in_task(outer: &Outer, when: &StopWhen) -> bool {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| outer.ask(when))) {
+        Ok(stop) => stop,
+        Err(payload) => std::panic::resume_unwind(Box::new(StopPanic(payload))),
+    }
 }
 
 /// Which graph task runs on this thread now, if any, as [`graph_mark`] reads it.

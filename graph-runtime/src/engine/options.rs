@@ -80,9 +80,9 @@ impl RunOptions {
     /// follows it only when asked: `stop_when(taskweave::cancelled)`; so does a run
     /// started inside a futures task, which then stops once that task is cancelled.
     /// `stop` is asked as the task the run was started in, on whichever thread. A panic
-    /// of `stop` before a task fails the run as that task's panic would, said so: "the
-    /// run's stop predicate panicked while computing `sum` at …: …" (asked by a task's
-    /// `cancelled()`, it is that task's panic).
+    /// of `stop` fails the run as the task's panic would, said so: "the run's stop
+    /// predicate panicked while computing `sum` at …: …", whether it was asked before
+    /// the task started or by the task's `cancelled()` (which unwinds the task).
     #[must_use = "builder methods return the changed builder"]
     pub fn stop_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
         self.stop = Some(Arc::new(stop));
