@@ -7,7 +7,10 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use taskweave::prelude::*;
-use taskweave::{ClientError, Status, TimedWait};
+use taskweave::{futures_info, ClientError, FutureError, Status, TimedWait};
+
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 fn client(threads: usize) -> Client {
     Client::builder()
@@ -756,6 +759,165 @@ fn a_chain_of_computes_failing_at_its_root_names_the_root_in_one_message() {
     assert!(error.starts_with("task `link`"), "{error}");
     assert!(error.ends_with("panicked: the root fails"), "{error}");
     assert_eq!(error.matches("has no result").count(), 1, "{error}");
+}
+
+/// A task of `client` that returns `value` once the sender returned is sent to (or
+/// dropped): a future that stays running meanwhile.
+fn held_open<T: Send + Sync + 'static>(client: &Client, value: T) -> (Future<T>, mpsc::Sender<()>) {
+    let (open, opened) = mpsc::channel::<()>();
+    let held = Mutex::new((opened, Some(value)));
+    let future = client.submit(
+        move || {
+            let mut held = held.lock().unwrap();
+            let _ = held.0.recv();
+            held.1.take().expect("a task runs once")
+        },
+        (),
+    );
+    (future, open)
+}
+
+/// Waits (up to a minute) for the status `future` ends with, told by a done callback
+/// added now, without a handle of it.
+fn end_of<T: Send + Sync + 'static>(future: &Future<T>) -> impl FnOnce() -> Option<Status> {
+    let (told, ends) = mpsc::channel();
+    future.add_done_callback(move |f| told.send(f.status()).unwrap());
+    move || ends.recv_timeout(Duration::from_secs(60)).ok()
+}
+
+/// The client's threads now: those whose name starts with `prefix` (a pool names its
+/// threads `name-N`), read from `/proc`, so that other tests' threads do not count.
+fn threads_named(prefix: &str) -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
+/// A chain of computes over futures (each link a graph reading the future of the one
+/// before), every link submitted while the root still runs: each compute waits for
+/// the futures its graph reads as a dependency, on no thread, and the chain runs one
+/// link after another on the client's threads. Each compute started at once and its
+/// graph's task slept in the future's read, a thread each: 2,000 links held about 400
+/// threads, 10^4 went past `max_threads`, 10^5 did not finish in a minute.
+#[test]
+fn a_chain_of_computes_over_futures_holds_no_thread_per_link() {
+    const LINKS: u64 = 100_000;
+    let step = |x: u64| x.wrapping_mul(3).wrapping_add(1);
+    watchdog::within(Duration::from_secs(120), "a chain of computes", move || {
+        let client = Client::builder().threads(2).name("cchain").build().unwrap();
+        let (root, open) = held_open(&client, 7u64);
+        // The most threads the client had at once, from now until the chain's end.
+        let done = Arc::new(AtomicBool::new(false));
+        let sampler = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut most = 0;
+                while !done.load(Ordering::Acquire) {
+                    most = most.max(threads_named("cchain-"));
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                most
+            })
+        };
+        let mut link = root;
+        for _ in 0..LINKS {
+            link = client.compute(&delayed(step).call(&link));
+        }
+        // Every link is pending on the root: none has a thread.
+        assert_eq!(link.status(), Status::Pending);
+        open.send(()).unwrap();
+        let value = link.result().unwrap();
+        done.store(true, Ordering::Release);
+        let most = sampler.join().unwrap();
+        assert_eq!(value, (0..LINKS).fold(7, |x, _| step(x)));
+        // The client's two threads, and the few a compute's wait may lend its place to.
+        assert!(most <= 8, "{most} threads for a chain of {LINKS} computes");
+    });
+}
+
+/// The same chain of computes, its last handle dropped while the root still runs:
+/// every link is cancelled, each releasing the graph that held the one before (its
+/// last handle), in bounded stack, and the client shuts down.
+#[test]
+fn a_chain_of_pending_computes_dropped_is_cancelled_in_bounded_stack() {
+    const LINKS: u64 = 100_000;
+    watchdog::within(
+        Duration::from_secs(120),
+        "a dropped chain of computes",
+        || {
+            let client = client(2);
+            let (root, open) = held_open(&client, 7u64);
+            let ended = end_of(&root);
+            let mut link = root;
+            for _ in 0..LINKS {
+                link = client.compute(&delayed(|x: u64| x + 1).call(link));
+            }
+            drop(link);
+            // The root's last handle went with the first link's graph: cancelled.
+            assert_eq!(ended(), Some(Status::Cancelled));
+            open.send(()).unwrap();
+        },
+    );
+}
+
+/// A compute's graph reading futures, of its own client and of another, one of them
+/// in several tasks: the compute waits for them as dependencies (each once), pending
+/// on no thread, and its result is the graph's, as computed in order. It started at
+/// once, and its graph's task waited for the future on a thread.
+#[test]
+fn a_compute_depends_on_the_futures_its_graph_reads() {
+    let (a, b) = (client(1), client(1));
+    let (held, open) = held_open(&a, 4i64);
+    let shared = b.submit(|| 3i64, ());
+    let reads: Vec<Delayed<i64>> = (1..=3)
+        .map(|i| delayed(move |x: i64| x * i).call(&shared))
+        .collect();
+    let total = delayed(|v: Vec<i64>, h: i64| v.iter().sum::<i64>() + h).call(reads, &held);
+    let computed = b.compute(&total);
+    // `b`'s one thread runs a task submitted after the compute: the compute has not
+    // started, as it would have (first in the queue) and then waited for `held`.
+    assert_eq!(b.submit(|| 1, ()).result().unwrap(), 1);
+    assert_eq!(computed.status(), Status::Pending);
+    let info = futures_info(&[&computed]);
+    assert_eq!(
+        (info.len(), info.edges().len()),
+        (3, 2),
+        "{:?}",
+        info.edges()
+    );
+    open.send(()).unwrap();
+    assert_eq!(computed.result().unwrap(), 3 + 6 + 9 + 4);
+}
+
+/// A compute whose graph reads a future that is cancelled while the compute waits
+/// for it fails as the graph's task that reads it does, naming that task and the
+/// future; cancelling a compute that waits releases its graph at once, and with it
+/// a future only the graph held.
+#[test]
+fn a_compute_waiting_for_a_future_fails_with_it_or_is_cancelled_alone() {
+    // One thread for the blocker, one for the computes.
+    let client = client(2);
+    let (blocker, open) = held_open(&client, ());
+    let pending = client.submit(|_: ()| 5i64, (&blocker,));
+    let computed = client.compute(&delayed(|x: i64| x + 1).named("plus_one").call(&pending));
+    pending.cancel();
+    let Err(FutureError::Task(error)) = computed.result() else {
+        panic!("the compute fails");
+    };
+    assert_eq!(error.task(), "plus_one");
+    assert!(error.message().contains(&pending.key()), "{error}");
+    assert!(error.message().contains("cancelled"), "{error}");
+    // The graph holds the only handle of `read`: the compute's cancel drops it.
+    let read = client.submit(|_: ()| 5i64, (&blocker,));
+    let ended = end_of(&read);
+    let computed = client.compute(&delayed(|x: i64| x + 1).call(read));
+    computed.cancel();
+    assert_eq!(ended(), Some(Status::Cancelled));
+    open.send(()).unwrap();
 }
 
 /// A chain of callbacks, each adding the next to a future that has already ended (a

@@ -8,6 +8,7 @@
 use core::marker::PhantomData;
 use std::cell::Cell;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use super::{Delayed, Env, ParentList};
 use crate::engine::slot::{self, Shared, Value};
@@ -16,7 +17,16 @@ use crate::engine::slot::{self, Shared, Value};
 #[derive(Default)]
 pub struct Parents {
     pub(crate) nodes: ParentList,
+    /// The futures its arguments read (`delayed(f).call(&future)`), kept on the node
+    /// (see `Meta::rare_parts`): empty, and unallocated, for every other task.
+    pub(crate) awaited: Vec<AwaitedTask>,
 }
+
+/// A future that a task of a dynamic graph reads, as its node keeps it: the futures
+/// front end makes it (`futures/as_arg.rs`) and reads it (`Client::compute` starts a
+/// graph once every future it reads has ended); here it is only kept. Not a handle:
+/// the task's argument holds one.
+pub(crate) type AwaitedTask = Arc<dyn crate::futures::state::HasCore>;
 
 impl Parents {
     /// No parents yet.
@@ -1037,6 +1047,7 @@ impl std::fmt::Debug for Parents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Parents")
             .field("nodes", &self.nodes.as_slice().len())
+            .field("awaited", &self.awaited.len())
             .finish_non_exhaustive()
     }
 }

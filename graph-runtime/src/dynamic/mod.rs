@@ -115,9 +115,10 @@ impl<T> fmt::Debug for Delayed<T> {
 pub(crate) struct Meta {
     /// The function's name, the node's kind and where it was built.
     pub(crate) label: &'static Label<'static>,
-    /// Names set with [`Delayed::named`] or [`DelayedFn::named`], if any: most nodes
-    /// have none, and then reading it is one load (and it takes one word).
-    names: OnceBox<Names>,
+    /// What few nodes have: names set with [`Delayed::named`] or
+    /// [`DelayedFn::named`], the futures the task reads. Most nodes have neither, and
+    /// then reading it is one load (and it takes one word).
+    rare: OnceBox<Rare>,
     /// Unique per node; equal for pure nodes with equal inputs.
     pub(crate) key: u64,
     /// The number the plan being made gave this node (see `plan::Visited`).
@@ -152,6 +153,15 @@ pub(crate) fn label_of(
             .entry(key)
             .or_insert_with(|| Box::leak(Box::new(key)))
     })
+}
+
+/// What few nodes of a graph have, boxed apart from [`Meta`].
+#[derive(Default)]
+struct Rare {
+    /// The names set on the node, if any.
+    names: OnceBox<Names>,
+    /// The futures the task's arguments read, set when the node is built.
+    awaited: Box<[args::AwaitedTask]>,
 }
 
 /// The names set on a node, oldest first; the last is its name. Never changed once
@@ -256,11 +266,32 @@ fn next_key() -> u64 {
 impl Meta {
     /// The last name set on the node, if any.
     fn last_names(&self) -> Option<&Names> {
-        let mut names = self.names.get()?;
+        let mut names = self.rare.get()?.names.get()?;
         while let Some(next) = names.next.get() {
             names = next;
         }
         Some(names)
+    }
+
+    /// The name set with `named` and the futures the task reads (see
+    /// [`Parents::awaited`]), for a node that has either; `None` (one load) for most.
+    pub(crate) fn rare_parts(&self) -> Option<(Option<Arc<str>>, &[args::AwaitedTask])> {
+        let rare = self.rare.get()?;
+        Some((self.custom_name(), &rare.awaited))
+    }
+
+    /// Keeps `awaited`, the futures the task reads, on a node being built (named by
+    /// no one yet). Out of line: most tasks read none.
+    #[cold]
+    #[inline(never)]
+    fn set_awaited(&self, awaited: Vec<args::AwaitedTask>) {
+        let rare = Box::new(Rare {
+            names: OnceBox::new(),
+            awaited: awaited.into_boxed_slice(),
+        });
+        if self.rare.set(rare).is_err() {
+            unreachable!("a node's futures are set when it is built, before any name");
+        }
     }
 
     /// The name that is the node's key ([`Delayed::named`]), if any.
@@ -284,11 +315,12 @@ impl Meta {
             is_key,
             next: OnceLock::new(),
         });
-        let mut older = match self.names.set(new) {
+        let names = &self.rare.get_or_init(Box::default).names;
+        let mut older = match names.set(new) {
             Ok(()) => return,
             Err(back) => {
                 new = back;
-                self.names
+                names
                     .get()
                     .expect("a OnceBox that refused a value holds one")
             }
@@ -338,7 +370,7 @@ impl Meta {
     fn labelled(label: &'static Label<'static>, key: Option<u64>) -> Self {
         Meta {
             label,
-            names: OnceBox::new(),
+            rare: OnceBox::new(),
             key: key.unwrap_or_else(next_key),
             mark: Mark::default(),
         }
@@ -492,8 +524,12 @@ where
     let key = key.map(typed_key::<T>);
     #[cfg(feature = "hyperqueue")]
     if let Some(call) = remote.0 {
+        let meta = Meta::labelled(label, key);
+        if !parents.awaited.is_empty() {
+            meta.set_awaited(parents.awaited);
+        }
         return Delayed::from_node(NodeRef::new(
-            Meta::labelled(label, key),
+            meta,
             parents.nodes,
             RemoteNode {
                 task: Task {
@@ -538,8 +574,12 @@ where
     T: Send + Sync + 'static,
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
+    let meta = Meta::labelled(label, key);
+    if !parents.awaited.is_empty() {
+        meta.set_awaited(parents.awaited);
+    }
     Delayed::from_node(NodeRef::new(
-        Meta::labelled(label, key),
+        meta,
         parents.nodes,
         Task {
             run,

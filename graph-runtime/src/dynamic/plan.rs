@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use super::arena::Slots;
+use super::args::AwaitedTask;
 use super::{
     reuse, Arena, ArenaBuilder, Borrowed, Delayed, Env, Mark, Node, NodeRef, Parents, RunFn,
 };
@@ -106,6 +107,9 @@ pub(crate) struct Plan {
     /// The nodes named with `named`: their indices and names. Never changed once the
     /// plan is made.
     custom_names: Vec<(usize, Arc<str>)>,
+    /// The futures its tasks read, in the order of the nodes (a future read by several
+    /// nodes, or twice by one, is here as often): empty for most graphs.
+    awaited: Vec<AwaitedTask>,
     /// What keeps `nodes` alive (dropped last): the outputs' handles, kept when the
     /// plan is made ([`Plan::new`]); or, for a plan that borrows them for one
     /// [`compute`], kept only if its run goes on after the call returns (see
@@ -278,6 +282,7 @@ impl Plan {
             Some(meta.key_name().map_or(key, |name| named_key(key, name)))
         };
         let mut custom_names: Vec<(usize, Arc<str>)> = Vec::new();
+        let mut awaited: Vec<AwaitedTask> = Vec::new();
         let mut slots = ArenaBuilder::new();
         // Each body function's number in `runs`, the last one met at hand (a graph
         // has a few, and builds most of its nodes in runs of one).
@@ -373,8 +378,11 @@ impl Plan {
                         chain &= reads_previous;
                     }
                 }
-                if let Some(name) = node.meta().custom_name() {
-                    custom_names.push((i as usize, name));
+                if let Some((name, reads)) = node.meta().rare_parts() {
+                    if let Some(name) = name {
+                        custom_names.push((i as usize, name));
+                    }
+                    awaited.extend_from_slice(reads);
                 }
                 starts.push(0);
                 // Its result slot and its body's function, while the node is at hand.
@@ -499,6 +507,7 @@ impl Plan {
             slots: slots.finish(),
             labelled: OnceLock::new(),
             custom_names,
+            awaited,
             kept_outputs: OnceLock::new(),
         };
         // Consistent by construction; checked all the same in debug builds (the whole
@@ -1032,6 +1041,21 @@ impl<V> Prepared<V> {
     /// Whether the graph has no node.
     pub fn is_empty(&self) -> bool {
         self.run.plan.kept.nodes.is_empty()
+    }
+
+    /// The futures the graph's tasks read, once each, in the order the plan met them
+    /// (`Client::compute` starts the graph once they have ended).
+    pub(crate) fn awaited(&self) -> Vec<AwaitedTask> {
+        let all = &self.run.plan.awaited;
+        // One task, however many handles and readers: known by its address.
+        let mut seen: FastMap<usize, ()> = FastMap::default();
+        all.iter()
+            .filter(|task| {
+                seen.insert(Arc::as_ptr(task).cast::<()>() as usize, ())
+                    .is_none()
+            })
+            .cloned()
+            .collect()
     }
 }
 

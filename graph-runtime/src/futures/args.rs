@@ -371,6 +371,28 @@ pub trait KeptArgs: Send + Sync + 'static {
     fn into_values(self) -> Self::Values;
     /// Every future the arguments wait for.
     fn dependencies(&self, out: &mut Dependencies);
+    /// Whether the task runs once its dependencies have ended, however they ended,
+    /// rather than failing with the first that fails or is cancelled (`Client::compute`'s
+    /// task, whose graph reports a future without a result).
+    #[doc(hidden)]
+    const AFTER_ANY_END: bool = false;
+}
+
+/// The arguments of `Client::compute`'s task: none, and the futures its graph reads,
+/// as dependencies that it runs after however they end. A graph's task reading a
+/// future that failed or was cancelled fails with its own error, naming itself and
+/// the future (see `Awaited`), as it did when the compute started at once and its
+/// task waited for the future (on a thread of its own, each).
+pub(crate) struct AfterEnds(pub(crate) Vec<crate::dynamic::args::AwaitedTask>);
+
+impl KeptArgs for AfterEnds {
+    type Values = ();
+    fn values(&self) {}
+    fn into_values(self) {}
+    fn dependencies(&self, out: &mut Dependencies) {
+        out.0.extend(self.0.iter().cloned());
+    }
+    const AFTER_ANY_END: bool = true;
 }
 
 /// A tuple of arguments for a function whose parameters are `Values`: one item per
@@ -441,6 +463,12 @@ arity!(a: A / IA, b: B / IB, c: C / IC, d: D / ID, e: E / IE, g: G / IG);
 impl std::fmt::Debug for Dependencies {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dependencies").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for AfterEnds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("AfterEnds").field(&self.0.len()).finish()
     }
 }
 

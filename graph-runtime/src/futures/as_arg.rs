@@ -16,7 +16,19 @@ use crate::engine::slot;
 
 /// A future's result: the task waits for it when it runs (Dask's futures as arguments
 /// of delayed calls). A failed or cancelled future fails the task with its error.
+/// A graph computed on a client (`Client::compute`) starts once its futures have ended
+/// (they are its task's dependencies), so that its tasks find them ended rather than
+/// wait, each on a thread of its own.
 pub struct Awaited<T>(Future<T>);
+
+impl<T: Send + Sync + 'static> Awaited<T> {
+    /// The argument reading `future`, which the node built from `parents` keeps (see
+    /// `Parents::awaited`).
+    fn new(future: Future<T>, parents: &mut Parents) -> Awaited<T> {
+        parents.awaited.push(future.task().clone());
+        Awaited(future)
+    }
+}
 
 impl<T: Send + Sync + 'static> Arg for Awaited<T> {
     type Target = T;
@@ -89,28 +101,28 @@ pass_and_lend! {
 }
 
 into_arg! {
-    {A: Clone + Send + Sync + 'static} A, Future<A> => Awaited<A> = |v, p| Awaited(v);
-    {A: Clone + Send + Sync + 'static} A, &Future<A> => Awaited<A> = |v, p| Awaited(v.clone());
-    {A: Clone + Send + Sync + 'static} &'static A, Future<A> => Lent<Awaited<A>> = |v, p| Lent(Awaited(v));
-    {A: Clone + Send + Sync + 'static} &'static A, &Future<A> => Lent<Awaited<A>> = |v, p| Lent(Awaited(v.clone()));
-    {A: Clone + Send + Sync + 'static} &'static [A], Future<Vec<A>> => LentDeref<Awaited<Vec<A>>> = |v, p| LentDeref(Awaited(v));
-    {A: Clone + Send + Sync + 'static} &'static [A], &Future<Vec<A>> => LentDeref<Awaited<Vec<A>>> = |v, p| LentDeref(Awaited(v.clone()));
-    {} &'static str, Future<String> => LentDeref<Awaited<String>> = |v, p| LentDeref(Awaited(v));
-    {} &'static str, &Future<String> => LentDeref<Awaited<String>> = |v, p| LentDeref(Awaited(v.clone()));
+    {A: Clone + Send + Sync + 'static} A, Future<A> => Awaited<A> = |v, p| Awaited::new(v, p);
+    {A: Clone + Send + Sync + 'static} A, &Future<A> => Awaited<A> = |v, p| Awaited::new(v.clone(), p);
+    {A: Clone + Send + Sync + 'static} &'static A, Future<A> => Lent<Awaited<A>> = |v, p| Lent(Awaited::new(v, p));
+    {A: Clone + Send + Sync + 'static} &'static A, &Future<A> => Lent<Awaited<A>> = |v, p| Lent(Awaited::new(v.clone(), p));
+    {A: Clone + Send + Sync + 'static} &'static [A], Future<Vec<A>> => LentDeref<Awaited<Vec<A>>> = |v, p| LentDeref(Awaited::new(v, p));
+    {A: Clone + Send + Sync + 'static} &'static [A], &Future<Vec<A>> => LentDeref<Awaited<Vec<A>>> = |v, p| LentDeref(Awaited::new(v.clone(), p));
+    {} &'static str, Future<String> => LentDeref<Awaited<String>> = |v, p| LentDeref(Awaited::new(v, p));
+    {} &'static str, &Future<String> => LentDeref<Awaited<String>> = |v, p| LentDeref(Awaited::new(v.clone(), p));
 
 }
 
 impl<T: Send + Sync + 'static> ViaNode for &&Wrap<Future<T>> {
     type Arg = Awaited<T>;
-    fn __arg(&self, _parents: &mut Parents) -> Awaited<T> {
-        Awaited(self.take())
+    fn __arg(&self, parents: &mut Parents) -> Awaited<T> {
+        Awaited::new(self.take(), parents)
     }
 }
 
 impl<T: Send + Sync + 'static> ViaNode for &&Wrap<&Future<T>> {
     type Arg = Awaited<T>;
-    fn __arg(&self, _parents: &mut Parents) -> Awaited<T> {
-        Awaited(self.take().clone())
+    fn __arg(&self, parents: &mut Parents) -> Awaited<T> {
+        Awaited::new(self.take().clone(), parents)
     }
 }
 

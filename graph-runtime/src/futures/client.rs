@@ -729,15 +729,16 @@ impl Client {
     /// it starts after that, running ones see [`cancelled`](crate::cancelled), and the
     /// future ends cancelled.
     ///
-    /// The futures a graph reads (`delayed(f).call(&future)`) are not dependencies of
-    /// the compute, as [`submit`](Self::submit)'s future arguments are (Dask's
-    /// `client.compute` waits for them in its scheduler): the compute starts at once,
-    /// and the graph's task that reads one waits for it, its thread's place handed
-    /// over meanwhile, so each such compute still waiting holds an OS thread. A chain
-    /// of computes each reading the one before (`f = client.compute(&g(&f))`) holds one
-    /// per link until its root ends (thousands of links: past `max_threads`, with its
-    /// warning); chain such steps with `submit` (`f = client.submit(step, (f,))`), which
-    /// holds none.
+    /// The futures a graph reads (`delayed(f).call(&future)`, of this client or
+    /// another) are dependencies of the compute, as [`submit`](Self::submit)'s future
+    /// arguments are (Dask's `client.compute` makes them dependencies of the graph's
+    /// tasks): it stays [`Pending`](crate::Status::Pending), on no thread, until they
+    /// have ended, so a chain of computes each reading the one before
+    /// (`f = client.compute(&g(&f))`) runs one link after another, however long. One
+    /// that failed or was cancelled does not fail the compute in its stead: the graph
+    /// runs, and its task that reads the future fails, naming itself and the future
+    /// ("task `g` at … failed: its argument, future `…`, has no result: …"), with the
+    /// first failure of a chain of such computes as the cause.
     #[track_caller]
     pub fn compute<O>(&self, outputs: O) -> Future<O::Values>
     where
@@ -745,7 +746,11 @@ impl Client {
         O::Values: Send + Sync + 'static,
     {
         let name = crate::dynamic::outputs_name(&outputs);
-        let prepared = Mutex::new(crate::dynamic::prepare_any(outputs));
+        let prepared = crate::dynamic::prepare_any(outputs);
+        // The futures the graph reads: the task's dependencies, so that it starts once
+        // they have ended and none of its graph's tasks waits for one.
+        let awaited = prepared.awaited();
+        let prepared = Mutex::new(prepared);
         // The client's observers watch the graph too.
         let observer = self.inner().observer.clone();
         let run = move || {
@@ -788,18 +793,14 @@ impl Client {
                 Err(error) => std::panic::resume_unwind(Box::new(GraphFailed(error))),
             }
         };
-        TaskBuilder {
-            client: self.clone(),
-            f: Arc::new(run),
-            name: TaskName::Shared(Arc::from(name)),
+        let options = JobOptions {
             retries: 0,
             priority: 0,
             location: Location::caller(),
             kind: "compute",
-            instance: 0,
-            _purity: std::marker::PhantomData::<crate::dynamic::Impure>,
-        }
-        .submit(())
+        };
+        let name = TaskName::Shared(Arc::from(name));
+        super::job::submit_after(self.inner(), run, name, options, awaited)
     }
 
     /// Computes dynamic graphs now and keeps their results (Dask's `client.persist`):

@@ -529,6 +529,26 @@ where
     launch(client, job, dependencies, ready, false)
 }
 
+/// Submits `Client::compute`'s task of `client`, `f()`, to start once every task of
+/// `after` (the futures its graph reads) has ended, however it ended (see
+/// [`AfterEnds`](super::args::AfterEnds)). Its own function: the graph it holds is
+/// dropped when it has run, or at once if it is cancelled before, releasing the
+/// futures the graph reads, as a cancelled task's arguments are.
+pub(super) fn submit_after<F>(
+    client: &Arc<Inner>,
+    f: F,
+    name: TaskName,
+    options: JobOptions,
+    after: Vec<crate::dynamic::args::AwaitedTask>,
+) -> Future<F::Output>
+where
+    F: TaskFn<()>,
+{
+    let kept = super::args::AfterEnds(after);
+    let (job, dependencies) = new_job(client, Fun::Own(f), name, options, kept);
+    launch(client, job, dependencies, &mut Alone, false)
+}
+
 /// The dependencies a new job waits for, until [`launch`] registers it with them.
 type Waits = crate::futures::list::InlineList<Arc<dyn HasCore>>;
 
@@ -1145,6 +1165,10 @@ where
     R: Send + Sync + 'static,
 {
     fn dependency_ended(self: Arc<Self>, outcome: &Outcome) {
+        if K::AFTER_ANY_END {
+            // Its own run reports a dependency without a result (see `AfterEnds`).
+            return self.release();
+        }
         match outcome {
             Outcome::Finished => self.release(),
             Outcome::Failed(error) => {
