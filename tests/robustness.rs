@@ -855,11 +855,15 @@ fn a_graph_waiting_for_a_future_never_runs_one_that_waits_for_it() {
         let other = delayed(|| 10u64).call();
         delayed(|x: u64, y: u64| x + y).call(read, other)
     };
-    let computed = client.compute(&graph(&first));
+    // Each graph computed by a futures task, not by `client.compute`, whose graph
+    // starts only once the futures it reads have ended: so that its task reading one
+    // waits for it on rayon's thread.
+    let on_client = |graph: Delayed<u64>| client.submit(move || graph.compute(), ());
+    let computed = on_client(graph(&first));
     let second = client.submit(|x: u64| x + 1, (&computed,));
     // The first graph's task now waits for `first` on rayon's thread.
     std::thread::sleep(Duration::from_millis(50));
-    let computed_again = client.compute(&graph(&second));
+    let computed_again = on_client(graph(&second));
     let wait = Duration::from_secs(60);
     assert_eq!(computed.result_timeout(wait).unwrap(), 12);
     assert_eq!(computed_again.result_timeout(wait).unwrap(), 24);
@@ -911,7 +915,9 @@ fn a_static_graph_queued_before_the_workers_wait_for_its_caller() {
     let other = delayed(|| 0u64).call();
     // Reads the future once `busy` has run: rayon's thread then waits for it.
     let reads = delayed(|b: u64, o: u64, f: u64| b + o + f).call(busy, other, &future);
-    let computed = client.compute(&reads);
+    // Computed by a futures task, not by `client.compute`, which would start the
+    // graph only once `future` has ended.
+    let computed = client.submit(move || reads.compute(), ());
     assert_eq!(
         computed.result_timeout(Duration::from_secs(60)).unwrap(),
         21
