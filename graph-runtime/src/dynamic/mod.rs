@@ -158,8 +158,8 @@ pub(crate) fn label_of(
 /// What few nodes of a graph have, boxed apart from [`Meta`].
 #[derive(Default)]
 struct Rare {
-    /// The names set on the node, if any.
-    names: OnceBox<Names>,
+    /// The names set on the node, if any: the first here, the others after it.
+    names: OnceLock<Names>,
     /// The futures the task's arguments read, set when the node is built.
     awaited: Box<[args::AwaitedTask]>,
 }
@@ -286,7 +286,7 @@ impl Meta {
     #[inline(never)]
     fn set_awaited(&self, awaited: Vec<args::AwaitedTask>) {
         let rare = Box::new(Rare {
-            names: OnceBox::new(),
+            names: OnceLock::new(),
             awaited: awaited.into_boxed_slice(),
         });
         if self.rare.set(rare).is_err() {
@@ -310,21 +310,21 @@ impl Meta {
     /// task name (a [`DelayedFn::named`] builder's, keyed `name-N` as unnamed tasks
     /// are). A name that was a key keeps the names after it keys.
     fn add_name(&self, name: Arc<str>, is_key: bool) {
-        let mut new = Box::new(Names {
+        let new = Names {
             name,
             is_key,
             next: OnceLock::new(),
-        });
-        let names = &self.rare.get_or_init(Box::default).names;
-        let mut older = match names.set(new) {
-            Ok(()) => return,
-            Err(back) => {
-                new = back;
-                names
-                    .get()
-                    .expect("a OnceBox that refused a value holds one")
-            }
         };
+        // The first name in the node's rare part (one allocation, as a boxed name
+        // was), later ones after it.
+        let first = &self.rare.get_or_init(Box::default).names;
+        let mut new = match first.set(new) {
+            Ok(()) => return,
+            Err(back) => Box::new(back),
+        };
+        let mut older = first
+            .get()
+            .expect("a OnceLock that refused a value holds one");
         loop {
             new.is_key |= older.is_key;
             match older.next.set(new) {
