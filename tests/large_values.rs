@@ -337,6 +337,40 @@ fn computed_big_result() -> u64 {
     u64::from(taskweave::compute((&delay!(big(7)),)).0[BIG - 1])
 }
 
+/// A `graph!`'s 2 MiB result computed on a pool of the caller's (`compute_on`,
+/// `try_compute_on`, each pool thread's stack Rust's default 2 MiB) comes back as
+/// `compute`'s does: deep in the stack of a program's `main` for `compute_on`, on it
+/// for `try_compute_on` (whose caller holds the `Result` too, as plain code with one
+/// does). Each aborted the process with a stack overflow, debug and optimised: the
+/// result came back through rayon's `install` by value, a copy in each of its frames
+/// on the pool's thread, which holds none of 2 MiB beside its own.
+#[test]
+fn big_results_on_a_pool() {
+    let sums = [
+        on_main_stack("compute_on result, deep", || below(DEEP, pool_big_result)),
+        on_main_stack("try_compute_on result", pool_big_try_result),
+    ];
+    assert_eq!(sums, [7; 2]);
+}
+
+fn pool_big_result() -> u64 {
+    let g = graph!(|x: u8| -> [u8; BIG] { big(x) });
+    u64::from(g.compute_on(&pool(), 7)[BIG - 1])
+}
+
+fn pool_big_try_result() -> u64 {
+    let g = graph!(|x: u8| -> [u8; BIG] { big(x) });
+    u64::from(g.try_compute_on(&pool(), 7).expect("no task fails")[BIG - 1])
+}
+
+/// A pool of one thread, with Rust's default stack.
+fn pool() -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap()
+}
+
 /// A client's values of 2 MiB handed over on a thread with the stack of a program's
 /// `main`, where plain code holding them runs: each read of a result (`result`,
 /// `result_timeout`, `result_shared`, `gather`, `gather_skip`, `as_completed`'s

@@ -144,10 +144,12 @@ macro_rules! arity {
                 R: Send,
                 $($ty: Send,)*
             {
-                match self.try_compute_on(pool $(, $arg)*) {
-                    Ok(out) => out,
-                    Err(error) => error.resume(),
-                }
+                // As `compute_with`, the value read from the run's slot into this return
+                // place.
+                let mut inputs = Some(($($arg,)*));
+                crate::engine::sync::value_with_room_for_run::<(R, $($ty,)*), _>(|| {
+                    self.run_on(pool, &mut inputs)
+                })
             }
 
             /// Runs the graph on `pool`; a task's panic comes back as a [`TaskError`].
@@ -157,7 +159,36 @@ macro_rules! arity {
                 R: Send,
                 $($ty: Send,)*
             {
-                pool.install(|| self.run(RunOptions::new() $(, $arg)*))
+                let mut inputs = Some(($($arg,)*));
+                crate::engine::sync::with_room_for_run::<(R, $($ty,)*), _>(|| {
+                    self.run_on(pool, &mut inputs)
+                })
+            }
+
+            /// The run of `inputs`, which are there, on `pool`, in frames of its own (the
+            /// caller gives them stack room, as `run` does). On the pool's thread the run
+            /// has a room too, and writes its result from there into this frame: a
+            /// result returned through rayon's `install` passed by value through its
+            /// frames on both threads, a copy in each (a 2 MiB result overflowed a
+            /// pool's 2 MiB thread, where `compute` returns it to an 8 MiB `main`).
+            fn run_on(&self, pool: &rayon::ThreadPool, inputs: &mut Option<($($ty,)*)>) -> Result<R, TaskError>
+            where
+                F: Sync,
+                R: Send,
+                $($ty: Send,)*
+            {
+                let mut out = core::mem::MaybeUninit::<Result<R, TaskError>>::uninit();
+                let slot = &mut out;
+                pool.install(|| {
+                    crate::engine::sync::with_room_for_run::<(R, $($ty,)*), _>(|| {
+                        let ($($arg,)*) = inputs.take().expect("run once");
+                        slot.write(self.run_here(&mut Some((RunOptions::new(), $($arg,)*))));
+                    })
+                });
+                // SAFETY: `install` returns once its closure has written `out` (a panic
+                // unwinds past this line). (Read through a pointer: `assume_init` takes
+                // `out` by value, another copy in a debug build.)
+                unsafe { out.as_ptr().read() }
             }
 
             /// Every run: the body (its run, then its slots dropped), a `Drop` panic of
