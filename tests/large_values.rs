@@ -485,3 +485,45 @@ fn big_persisted_by_a_client() -> u64 {
     let held = client.persist(&delay!(big(1)));
     delay!(big_sum(&held)).compute()
 }
+
+/// How many of [`below`]'s frames to make a node of a 2 MiB value under: plain code
+/// holding the value in a local and passing it on runs under 6 in a debug build (its
+/// frame keeps a copy besides the call's), plain code passing it straight on under 22
+/// optimised.
+const HELD_DEEP: usize = if cfg!(debug_assertions) { 5 } else { DEEP };
+
+/// Values of 2 MiB made into nodes on a thread with `main`'s stack, deep in it as
+/// plain code holding them runs, then read by a graph: `Delayed::value`, and a value
+/// passed to `delayed(f).call(…)` (alone, and beside another argument). Each aborted
+/// the process with a stack overflow on the caller's thread in a debug build, the
+/// value passing by value through the frames that make the node (its body, the
+/// closure that wrote it, each function's argument): 5 copies, and 10 for a call's
+/// argument (its kept tuple and the task's closure). Optimised, `Delayed::value` ran
+/// under 15 frames and a call under 7.
+#[test]
+fn big_values_made_into_nodes() {
+    let sums = [
+        on_main_stack("plain, deep", || below(HELD_DEEP, || big_sum(big(1)))),
+        on_main_stack("Delayed::value", || below(HELD_DEEP, big_value_node)),
+        on_main_stack("call", || below(HELD_DEEP, big_call_argument)),
+        on_main_stack("call of two", || below(HELD_DEEP, big_call_arguments)),
+    ];
+    assert_eq!(sums, [BIG as u64, BIG as u64, BIG as u64, 3 * BIG as u64]);
+}
+
+fn big_value_node() -> u64 {
+    let value = Delayed::value(big(std::hint::black_box(1)));
+    delay!(big_sum(&value)).compute()
+}
+
+fn big_call_argument() -> u64 {
+    delayed(|a: [u8; BIG]| big_sum(a))
+        .call(big(std::hint::black_box(1)))
+        .compute()
+}
+
+fn big_call_arguments() -> u64 {
+    delayed(|a: [u8; BIG], times: u64| big_sum(a) * times)
+        .call(big(std::hint::black_box(1)), 3)
+        .compute()
+}

@@ -829,7 +829,29 @@ impl<T: Clone + Send + Sync + 'static> Delayed<T> {
     /// ```
     #[track_caller]
     pub fn value(value: T) -> Delayed<T> {
-        let meta = Meta::of_kind("value", "value", call_site_of(Location::caller()), None);
+        // A large value is made into its node inside stack room for it in a debug
+        // build (see `taken_into_room`): each frame it passed through kept a copy, and
+        // a 2 MiB one overflowed an 8 MiB `main` where plain code holding it runs.
+        // In a debug build each branch moves `value` first, before a call: moved later,
+        // or in one branch only, it was copied to a temporary first (its drop flag).
+        // An optimised build writes it straight into the node (see `NodeRef::new`).
+        if const { crate::engine::sync::taken_into_room::<T>() } {
+            let mut value = Some(value);
+            let call_site = call_site_of(Location::caller());
+            crate::engine::sync::with_room_taking(&mut value, |value| {
+                Self::value_at(value, call_site)
+            })
+        } else {
+            #[cfg(debug_assertions)]
+            let value = value;
+            Self::value_at(value, call_site_of(Location::caller()))
+        }
+    }
+
+    /// [`value`](Self::value) made at `call_site`.
+    #[inline(always)]
+    fn value_at(value: T, call_site: &'static str) -> Delayed<T> {
+        let meta = Meta::of_kind("value", "value", call_site, None);
         Delayed::from_node(NodeRef::new(meta, ParentList::default(), Held { value }))
     }
 }
@@ -1207,6 +1229,24 @@ macro_rules! delayed_fn_arity {
         }
     };
     (@body $self:ident, $key:expr, $chain:ident, $call:ident, ($($retries:ident)?), $($arg:ident: $a:ident),*) => {{
+        // Large arguments are made into the node inside stack room for them: each
+        // frame and closure they passed through kept a copy in a debug build, and an
+        // optimised build kept one or two in this frame as its inlining fell out (a
+        // 2 MiB argument overflowed an 8 MiB `main` where plain code holding it runs).
+        // Each is taken from an `Option` of its own, its one copy here. In a debug
+        // build each branch moves the arguments first (see `Delayed::value`).
+        if const { crate::engine::sync::is_large::<($($a,)*)>() } {
+            $(let mut $arg = Some($arg);)*
+            crate::engine::sync::with_room_for_run::<($($a,)*), _>(|| {
+                $(let $arg = $arg.take().expect("the room runs its closure once");)*
+                delayed_fn_arity!(@build $self, $key, $chain, $call, ($($retries)?), $($arg: $a),*)
+            })
+        } else {
+            $(#[cfg(debug_assertions)] let $arg = $arg;)*
+            delayed_fn_arity!(@build $self, $key, $chain, $call, ($($retries)?), $($arg: $a),*)
+        }
+    }};
+    (@build $self:ident, $key:expr, $chain:ident, $call:ident, ($($retries:ident)?), $($arg:ident: $a:ident),*) => {{
         #[allow(unused_mut)]
         let mut parents = Parents::new();
         $(let $arg = $arg.into_arg(&mut parents);)*

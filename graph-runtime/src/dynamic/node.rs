@@ -142,7 +142,8 @@ unsafe fn remote<B: Body>(node: NonNull<Node>) -> Option<NonNull<dyn Any + Send 
 /// `node` is a `NodeBox<B>` made by [`NodeRef::new`] with an allocation of its own,
 /// whose last handle is gone: no one uses it again.
 unsafe fn free<B: Body>(node: NonNull<Node>) {
-    // SAFETY: made by `Box::new` in `NodeRef::new` as a `NodeBox<B>`, and freed once.
+    // SAFETY: a `Box<MaybeUninit<NodeBox<B>>>` made in `NodeRef::new` and written
+    // there (a `NodeBox<B>`'s layout), freed once.
     drop(unsafe { Box::from_raw(node.cast::<NodeBox<B>>().as_ptr()) });
 }
 
@@ -204,28 +205,40 @@ impl NodeRef {
         NodeRef::new_in(meta, parents, body, false)
     }
 
+    /// The node is written into its memory in place, its header and body each once:
+    /// a body of a large value (`Delayed::value` of a 2 MiB array) built as a whole
+    /// `NodeBox` first, in a closure, kept one more copy on the caller's stack in an
+    /// optimised build, where plain code holding the value ran deeper in an 8 MiB
+    /// `main` (a debug build keeps a copy in each frame anyway: `Delayed::value` and
+    /// `delayed(f).call` make a large body in stack room).
     fn new_in<B: Body>(meta: Meta, parents: ParentList, body: B, carved: bool) -> NodeRef {
-        let node = |functions, in_block| NodeBox {
-            node: Node {
-                strong: AtomicU32::new(1),
-                in_block,
-                functions,
-                meta,
-                parents,
-            },
-            body,
-        };
         let memory = carved
             .then(|| blocks::carve(core::alloc::Layout::new::<NodeBox<B>>()))
             .flatten();
-        let Some((memory, in_block)) = memory else {
-            let node = Box::new(node(&NodeBox::<B>::BOXED, 0));
-            return NodeRef(NonNull::from(Box::leak(node)).cast());
+        let (memory, functions, in_block) = match memory {
+            Some((memory, in_block)) => (memory.cast(), &NodeBox::<B>::CARVED, in_block),
+            None => {
+                let memory = Box::leak(Box::<NodeBox<B>>::new_uninit());
+                (NonNull::from(memory).cast(), &NodeBox::<B>::BOXED, 0)
+            }
         };
-        let memory = memory.cast::<NodeBox<B>>();
-        // SAFETY: `carve` gave memory of the layout of a `NodeBox<B>`, unused, which
-        // `free_carved` (its `CARVED` functions) gives back once the node is dropped.
-        unsafe { memory.write(node(&NodeBox::<B>::CARVED, in_block)) };
+        let memory: NonNull<NodeBox<B>> = memory;
+        let node = Node {
+            strong: AtomicU32::new(1),
+            in_block,
+            functions,
+            meta,
+            parents,
+        };
+        // SAFETY: `memory` is unused memory of the layout of a `NodeBox<B>`: carved by
+        // `carve` (given back by `free_carved`, its `CARVED` functions, once the node is
+        // dropped) or a `Box`'s (freed as one by `free`, its `BOXED` functions). Both
+        // fields are written here, nothing is read before.
+        unsafe {
+            let memory = memory.as_ptr();
+            core::ptr::addr_of_mut!((*memory).node).write(node);
+            core::ptr::addr_of_mut!((*memory).body).write(body);
+        }
         NodeRef(memory.cast())
     }
 

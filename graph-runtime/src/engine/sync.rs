@@ -412,6 +412,26 @@ pub(crate) fn with_room_taking<T, R>(value: &mut Option<T>, f: impl FnOnce(T) ->
     })
 }
 
+/// Whether a value of type `T` handed over by value to be kept (in a node: a
+/// constant, a task's argument) is taken into a run's stack room before it is moved
+/// into its place (see [`with_room_taking`]): in a debug build, where each frame it
+/// passes through by value keeps a copy of it (a 2 MiB value overflowed an 8 MiB
+/// `main` where plain code holding it runs), and only when it is large. An optimised
+/// build moves it into its place (the node is written in place) with no room, whose
+/// `Option` would be one more copy on the caller's stack. A constant, to be tested
+/// as `if const`: a debug build keeps no frame space for the branch not taken.
+pub(crate) const fn taken_into_room<T>() -> bool {
+    cfg!(debug_assertions) && is_large::<T>()
+}
+
+/// Whether values of type `T` are large enough for a run's stack room (see
+/// [`with_room_for_run`]): a task's arguments passed to `delayed(f).call(…)` are
+/// taken into it in an optimised build too. A constant, to be tested as `if const`
+/// (see [`taken_into_room`]).
+pub(crate) const fn is_large<T>() -> bool {
+    run_room::<T>() >= LARGE_VALUE
+}
+
 /// Runs `f`, a task's run whose values (its result, its arguments) take `size` bytes,
 /// with room on the stack for copies of them (16 in a debug build, 4 optimised) when
 /// they are large (a 256 KiB array, passed by value, overflowed a 2 MiB worker stack in
