@@ -494,7 +494,8 @@ const HELD_DEEP: usize = if cfg!(debug_assertions) { 5 } else { DEEP };
 
 /// Values of 2 MiB made into nodes on a thread with `main`'s stack, deep in it as
 /// plain code holding them runs, then read by a graph: `Delayed::value`, and a value
-/// passed to `delayed(f).call(…)` (alone, and beside another argument). Each aborted
+/// passed to `delayed(f).call(…)` (alone, beside another argument, and to a pure
+/// function, whose key is hashed from it). Each aborted
 /// the process with a stack overflow on the caller's thread in a debug build, the
 /// value passing by value through the frames that make the node (its body, the
 /// closure that wrote it, each function's argument): 5 copies, and 10 for a call's
@@ -507,8 +508,10 @@ fn big_values_made_into_nodes() {
         on_main_stack("Delayed::value", || below(HELD_DEEP, big_value_node)),
         on_main_stack("call", || below(HELD_DEEP, big_call_argument)),
         on_main_stack("call of two", || below(HELD_DEEP, big_call_arguments)),
+        on_main_stack("pure call", || below(HELD_DEEP, big_pure_call_argument)),
     ];
-    assert_eq!(sums, [BIG as u64, BIG as u64, BIG as u64, 3 * BIG as u64]);
+    let one = BIG as u64;
+    assert_eq!(sums, [one, one, one, 3 * one, one]);
 }
 
 fn big_value_node() -> u64 {
@@ -526,4 +529,55 @@ fn big_call_arguments() -> u64 {
     delayed(|a: [u8; BIG], times: u64| big_sum(a) * times)
         .call(big(std::hint::black_box(1)), 3)
         .compute()
+}
+
+fn big_pure_call_argument() -> u64 {
+    delayed(|a: [u8; BIG]| big_sum(a))
+        .pure()
+        .call(big(std::hint::black_box(1)))
+        .compute()
+}
+
+/// Values of 2 MiB passed to a client's tasks by value on a thread with `main`'s
+/// stack, where plain code holding them runs: `submit`, a builder's `submit`, and a
+/// pure builder's, which hashes its key from them. Each aborted the process with a
+/// stack overflow on the caller's thread in a debug build (the arguments passed by
+/// value through the frames that keep them, before the job's stack room), and the
+/// pure one optimised too (its frames kept the arguments across the key's hashing and
+/// the lookup of an equal task).
+#[test]
+fn big_arguments_through_a_client() {
+    let submits: [(&str, Case); 3] = [
+        ("submit of a value", big_submitted),
+        ("a builder's submit", big_built),
+        ("a pure builder's submit", big_built_pure),
+    ];
+    let sums = submits.map(|(what, submit)| on_main_stack(what, submit));
+    assert_eq!(sums, [BIG as u64; 3]);
+}
+
+/// A case run on a thread of its own (see [`on_main_stack`]).
+type Case = fn() -> u64;
+
+fn big_submitted() -> u64 {
+    let client = Client::builder().threads(1).build().unwrap();
+    let value = big(std::hint::black_box(1));
+    client.submit(big_sum, (value,)).result().unwrap()
+}
+
+fn big_built() -> u64 {
+    let client = Client::builder().threads(1).build().unwrap();
+    let value = big(std::hint::black_box(1));
+    client.task(big_sum).submit((value,)).result().unwrap()
+}
+
+fn big_built_pure() -> u64 {
+    let client = Client::builder().threads(1).build().unwrap();
+    let value = big(std::hint::black_box(1));
+    client
+        .task(big_sum)
+        .pure()
+        .submit((value,))
+        .result()
+        .unwrap()
 }

@@ -1213,8 +1213,10 @@ macro_rules! delayed_fn_arity {
             {
                 // Keyed by the values as passed, before they become task arguments,
                 // and by what the builder sets (name, retries): twins that differ
-                // there are nodes of their own, never one that takes either's.
-                let key = pure_key(
+                // there are nodes of their own, never one that takes either's. (The
+                // key is made where the node is, in its stack room if it has one:
+                // made before, it kept a large argument's copy in this frame.)
+                delayed_fn_arity!(@body self, Some(pure_key(
                     fn_identity::<F>(self.instance),
                     &[
                         &|h: &mut dyn Hasher| {
@@ -1223,8 +1225,7 @@ macro_rules! delayed_fn_arity {
                         },
                         $(&|h: &mut dyn Hasher| $arg.pure_key(h)),*
                     ],
-                );
-                delayed_fn_arity!(@body self, Some(key), $chain, $call, ($($retries)?), $($arg: $a),*)
+                )), $chain, $call, ($($retries)?), $($arg: $a),*)
             }
         }
     };
@@ -1247,13 +1248,15 @@ macro_rules! delayed_fn_arity {
         }
     }};
     (@build $self:ident, $key:expr, $chain:ident, $call:ident, ($($retries:ident)?), $($arg:ident: $a:ident),*) => {{
+        // Of the arguments as passed.
+        let key = $key;
         #[allow(unused_mut)]
         let mut parents = Parents::new();
         $(let $arg = $arg.into_arg(&mut parents);)*
         let kept = ($($arg,)*);
         let f = $self.f.clone();
         $(let $retries = $self.retries;)?
-        let node = task($self.name, $self.call_site, parents, $key, move |env: &Env<'_>| {
+        let node = task($self.name, $self.call_site, parents, key, move |env: &Env<'_>| {
             <delayed_fn_arity!(@first $($a),*) as args::$chain<_, _, _, (), delayed_fn_arity!(@rest $($a),*)>>::$call(
                 &kept, &*f, env $(, $retries)?
             )

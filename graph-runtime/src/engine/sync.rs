@@ -424,10 +424,27 @@ pub(crate) const fn taken_into_room<T>() -> bool {
     cfg!(debug_assertions) && is_large::<T>()
 }
 
+/// `f` of the value taken out of `value`: in a run's stack room when it is large
+/// (see [`with_room_taking`]), as it is otherwise. For values handed over by value to
+/// be kept (a task's arguments): each frame they passed through kept a copy in a debug
+/// build, and an optimised build kept several in the frames that hash and look up a
+/// pure task's (a 2 MiB argument overflowed an 8 MiB `main` where plain code holding
+/// it runs). The caller wraps its parameter in `value` as its first statement: a
+/// debug build copied a parameter moved after a call, or in one branch only, to a
+/// temporary first (its drop flag), one more copy on the caller's stack.
+#[inline(always)]
+pub(crate) fn taking<T, R>(value: &mut Option<T>, f: impl FnOnce(T) -> R) -> R {
+    if const { is_large::<T>() } {
+        with_room_taking(value, f)
+    } else {
+        f(value.take().expect("taken once"))
+    }
+}
+
 /// Whether values of type `T` are large enough for a run's stack room (see
-/// [`with_room_for_run`]): a task's arguments passed to `delayed(f).call(…)` are
-/// taken into it in an optimised build too. A constant, to be tested as `if const`
-/// (see [`taken_into_room`]).
+/// [`with_room_for_run`]): a task's arguments (`delayed(f).call(…)`, see [`taking`])
+/// are taken into it in an optimised build too. A constant, to be tested as
+/// `if const` (see [`taken_into_room`]).
 pub(crate) const fn is_large<T>() -> bool {
     run_room::<T>() >= LARGE_VALUE
 }

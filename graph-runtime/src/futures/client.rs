@@ -494,21 +494,28 @@ impl Client {
         F: TaskFn<V>,
         A: SubmitArgs<V>, // a task runs after `submit` returns: pass owned values (a clone, an `Arc`) or futures, not borrows
     {
-        let options = JobOptions {
-            retries: 0,
-            priority: 0,
-            location: Location::caller(),
-            kind: "future",
-        };
-        // The function is the job's own: no builder, no shared count.
-        submit_job(
-            self.inner(),
-            Fun::Own(f),
-            default_name::<F>(),
-            options,
-            args,
-            &mut Alone,
-        )
+        // Large arguments go on in stack room for them (see `taking`): each frame
+        // they passed through by value kept a copy in a debug build, where a 2 MiB
+        // one overflowed an 8 MiB `main` where plain code holding it runs.
+        let mut args = Some(args);
+        let location = Location::caller();
+        crate::engine::sync::taking(&mut args, |args| {
+            let options = JobOptions {
+                retries: 0,
+                priority: 0,
+                location,
+                kind: "future",
+            };
+            // The function is the job's own: no builder, no shared count.
+            submit_job(
+                self.inner(),
+                Fun::Own(f),
+                default_name::<F>(),
+                options,
+                args,
+                &mut Alone,
+            )
+        })
     }
 
     /// A task with options (name, retries) before it is submitted.

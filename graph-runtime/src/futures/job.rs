@@ -316,7 +316,9 @@ impl<F> TaskBuilder<F> {
         F: TaskFn<V>,
         A: SubmitArgs<V>, // a task runs after `submit` returns: pass owned values (a clone, an `Arc`) or futures, not borrows
     {
-        self.submit_to(args, &mut Alone)
+        // Large arguments: see `Client::submit`.
+        let mut args = Some(args);
+        crate::engine::sync::taking(&mut args, |args| self.submit_to(args, &mut Alone))
     }
 
     /// Submits the task; if it is ready at once, `ready` queues it.
@@ -345,7 +347,9 @@ impl<F> TaskBuilder<F, Pure> {
         A: SubmitArgs<V>, // a task runs after `submit` returns: pass owned values (a clone, an `Arc`) or futures, not borrows
         A::Kept: PureArgs<M>,
     {
-        self.submit_to(args, &mut Alone)
+        // Large arguments: see `Client::submit`.
+        let mut args = Some(args);
+        crate::engine::sync::taking(&mut args, |args| self.submit_to(args, &mut Alone))
     }
 
     /// One task per item, as [`TaskBuilder::map`], equal items (and items equal to a
