@@ -615,6 +615,46 @@ fn a_worker_that_does_not_end_is_killed() {
     assert!(error.contains("did not end within 0ns"), "{error}");
 }
 
+/// A cancel reaches the job running when it is made, even where another job starts
+/// on the same runner right after it (from another thread): that job's start took the
+/// cancel back, and the job it was meant for ran to its end. The later job runs.
+fn a_cancel_is_not_lost_to_a_job_started_after_it() {
+    let dir = base().join("cancel-race");
+    let runner = LocalRunner::new(&dir)
+        .parallel(2)
+        .timeout(std::time::Duration::from_secs(30));
+    // Each round, without the fix, lost the cancel nearly always (the running job
+    // looks at it every 20 ms, the later job's start came within a millisecond).
+    for round in 0..3 {
+        let (runner, dir) = (runner.clone(), dir.clone());
+        let (first, later) = watchdog::within(
+            std::time::Duration::from_secs(60),
+            "a cancel beside a later job",
+            move || {
+                std::thread::scope(|scope| {
+                    let computing = scope.spawn(|| delay!(nap(600)).compute_on(&runner));
+                    while processes_with(&dir.display().to_string()).is_empty() {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    runner.canceller().cancel();
+                    let later = delay!(square(3)).compute_on(&runner);
+                    (computing.join().unwrap(), later)
+                })
+            },
+        );
+        let error = first.unwrap_err().to_string();
+        assert!(
+            error.starts_with("the local runner's job was cancelled"),
+            "round {round}: {error}"
+        );
+        assert_eq!(later.unwrap(), 9, "round {round}: the later job runs");
+    }
+    assert_eq!(
+        processes_with(&dir.display().to_string()),
+        Vec::<String>::new()
+    );
+}
+
 /// A worker that dies in a graph's cluster task (an abort, no error file) is the
 /// error of the compute, whether the result is in that cluster task or after it,
 /// named after the node it ran (not the worker's internal function); one that ends
@@ -1068,7 +1108,7 @@ fn main() {
         eprintln!("tests/remote.rs: still running after 180 s: a worker or the runner hangs");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 21] = [
+    let tests: [(&str, fn()); 22] = [
         (
             "a_grouped_worker_that_dies_names_the_node_it_ran",
             a_grouped_worker_that_dies_names_the_node_it_ran,
@@ -1096,6 +1136,10 @@ fn main() {
         (
             "a_worker_that_does_not_end_is_killed",
             a_worker_that_does_not_end_is_killed,
+        ),
+        (
+            "a_cancel_is_not_lost_to_a_job_started_after_it",
+            a_cancel_is_not_lost_to_a_job_started_after_it,
         ),
         (
             "observers_see_each_node_the_workers_run",

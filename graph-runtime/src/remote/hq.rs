@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -216,23 +216,41 @@ fn tail(path: &Path, lines: usize) -> String {
 /// another thread (the one computing waits for the job).
 #[derive(Debug, Clone, Default)]
 pub struct JobCanceller {
-    cancelled: Arc<AtomicBool>,
+    /// How many cancels there have been. A job counts those after its start (see
+    /// [`CancelWatch`]): no job clears a cancel, so that one starting on another thread
+    /// (the same runner, a clone) cannot take a cancel from a job that runs already.
+    cancels: Arc<AtomicU64>,
 }
 
 impl JobCanceller {
-    /// Cancels the job running now, if one is: the compute waiting for it returns
-    /// [`RemoteError::Cluster`] saying so within about 50 ms. A job started later runs.
+    /// Cancels the job running now, if one is (every one, where several run at once):
+    /// the compute waiting for it returns [`RemoteError::Cluster`] saying so within
+    /// about 50 ms. A job started later runs.
     pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::SeqCst);
+        self.cancels.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Clears an earlier cancel, as a job starts.
-    pub(super) fn reset(&self) {
-        self.cancelled.store(false, Ordering::SeqCst);
+    /// What a job starting now looks at: the cancels from now on.
+    pub(super) fn watch(&self) -> CancelWatch {
+        CancelWatch {
+            cancels: self.cancels.clone(),
+            from: self.cancels.load(Ordering::SeqCst),
+        }
     }
+}
 
+/// The cancels one job (or a transport's start, a check) looks at: those made since
+/// it started ([`JobCanceller::watch`]).
+#[derive(Debug)]
+pub(super) struct CancelWatch {
+    cancels: Arc<AtomicU64>,
+    from: u64,
+}
+
+impl CancelWatch {
+    /// Whether a cancel came since the watch began.
     pub(super) fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::SeqCst)
+        self.cancels.load(Ordering::SeqCst) != self.from
     }
 }
 
@@ -394,11 +412,17 @@ impl HyperQueuePython {
     /// interpreter, no `hyperqueue` package, no server.
     pub fn start(&self) -> Result<String, RemoteError> {
         let mut driver = self.driver.lock().unwrap_or_else(|e| e.into_inner());
-        self.started(&mut driver).map(|d| d.version.clone())
+        let cancel = self.canceller.watch();
+        self.started(&mut driver, &cancel)
+            .map(|d| d.version.clone())
     }
 
     /// The driver, started if it is not running.
-    fn started<'a>(&self, slot: &'a mut Option<Driver>) -> Result<&'a mut Driver, RemoteError> {
+    fn started<'a>(
+        &self,
+        slot: &'a mut Option<Driver>,
+        cancel: &CancelWatch,
+    ) -> Result<&'a mut Driver, RemoteError> {
         if let Some(driver) = slot {
             if matches!(driver.child.try_wait(), Ok(None)) {
                 return Ok(slot.as_mut().expect("checked"));
@@ -451,7 +475,7 @@ impl HyperQueuePython {
             answers,
             version: String::new(),
         };
-        match self.answer(&mut driver, &log, "start", &mut || {}) {
+        match self.answer(&mut driver, &log, "start", cancel, &mut || {}) {
             Ok(line) => {
                 let mut words = line.split(' ');
                 match (words.next(), words.next()) {
@@ -497,13 +521,14 @@ impl HyperQueuePython {
     }
 
     /// The driver's next answer, within the timeout; an error with its log's last lines
-    /// if it ends, takes longer or is cancelled (it is then stopped).
+    /// if it ends, takes longer or is cancelled (`cancel`; it is then stopped).
     /// `tick` is called at each look (about every 50 ms) while it waits.
     fn answer(
         &self,
         driver: &mut Driver,
         log: &Path,
         what: &str,
+        cancel: &CancelWatch,
         tick: &mut dyn FnMut(),
     ) -> Result<String, RemoteError> {
         // No deadline past what an `Instant` holds (`Duration::MAX`: wait for ever).
@@ -514,7 +539,7 @@ impl HyperQueuePython {
             match driver.answers.recv_timeout(left.min(CANCEL_POLL)) {
                 Err(RecvTimeoutError::Timeout) if !left.is_zero() => {
                     tick();
-                    if self.canceller.is_cancelled() {
+                    if cancel.is_cancelled() {
                         driver.stop_within(Duration::ZERO);
                         return Err(RemoteError::Cluster(format!(
                             "cancelled: the HyperQueue driver was stopped ({what})"
@@ -563,9 +588,9 @@ impl HyperQueuePython {
             return Ok(collect_files(job, &self.dir, |_| None));
         }
         let mut slot = self.driver.lock().unwrap_or_else(|e| e.into_inner());
-        self.canceller.reset();
+        let cancel = self.canceller.watch();
         let run = prepare_run(&self.dir, job)?;
-        let result = self.submit(&mut slot, job, &run, watcher);
+        let result = self.submit(&mut slot, job, &run, &cancel, watcher);
         if result.is_err() && !self.keep_files {
             let _ = std::fs::remove_dir_all(&run);
         }
@@ -579,9 +604,10 @@ impl HyperQueuePython {
         slot: &mut Option<Driver>,
         job: &Job,
         run: &Path,
+        cancel: &CancelWatch,
         watcher: &mut dyn JobWatcher,
     ) -> Result<Outputs, RemoteError> {
-        let driver = self.started(slot)?;
+        let driver = self.started(slot, cancel)?;
         let name = run
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -604,9 +630,13 @@ impl HyperQueuePython {
                 tail(&self.dir.join("driver.log"), 5)
             )));
         }
-        let answer = self.answer(driver, &self.dir.join("driver.log"), "a job", &mut || {
-            watcher.running(run)
-        });
+        let answer = self.answer(
+            driver,
+            &self.dir.join("driver.log"),
+            "a job",
+            cancel,
+            &mut || watcher.running(run),
+        );
         let line = match answer {
             Ok(line) => line,
             Err(error) => {
@@ -815,17 +845,19 @@ impl HyperQueueCli {
     /// [`timeout`](Self::timeout), whichever is shorter); its path and version.
     pub fn check(&self) -> Result<(PathBuf, String), RemoteError> {
         let job_deadline = deadline_after(self.timeout);
-        self.check_within(job_deadline)
+        self.check_within(job_deadline, &self.canceller.watch())
     }
 
     /// [`check`](Self::check) within a job whose deadline is `job_deadline`.
     fn check_within(
         &self,
         job_deadline: Option<Instant>,
+        cancel: &CancelWatch,
     ) -> Result<(PathBuf, String), RemoteError> {
         let hq = self.find_hq()?;
         let args = [OsString::from("--version")];
-        let output = self.output(&hq, &args, &self.command_bound(job_deadline), true)?;
+        let bound = self.command_bound(job_deadline);
+        let output = self.output(&hq, &args, &bound, Some(cancel))?;
         let text = String::from_utf8_lossy(&output.stdout);
         // `hyperqueue 0.26.2` (clap's `NAME VERSION`; a build from source says so
         // too), perhaps with a `v`.
@@ -880,15 +912,15 @@ impl HyperQueueCli {
         }
     }
 
-    /// Runs `hq ARGS` to its end within `bound` (and, when `cancellable`, unless the job
-    /// is cancelled), with its output and error output captured; killed otherwise, and
-    /// an error naming the command and the bound.
+    /// Runs `hq ARGS` to its end within `bound` (and, given `cancel`, unless the job is
+    /// cancelled), with its output and error output captured; killed otherwise, and an
+    /// error naming the command and the bound.
     fn output(
         &self,
         hq: &Path,
         args: &[OsString],
         bound: &Bound,
-        cancellable: bool,
+        cancel: Option<&CancelWatch>,
     ) -> Result<Output, RemoteError> {
         // Captured in unlinked files, never pipes: a pipe that a child of `hq` still
         // holds open would keep a reader waiting after `hq` itself is killed.
@@ -903,7 +935,7 @@ impl HyperQueueCli {
             .spawn()
             .map_err(|error| RemoteError::io(hq, error))?;
         let status = self
-            .wait_for(&mut child, bound, cancellable, &mut || {})
+            .wait_for(&mut child, bound, cancel, &mut || {})
             .map_err(|stopped| self.stopped_error(hq, args, bound, stopped))?;
         let read = |file: &mut std::fs::File| -> Vec<u8> {
             use std::io::{Read, Seek};
@@ -919,14 +951,14 @@ impl HyperQueueCli {
         })
     }
 
-    /// Waits for `child` to end within `bound` (and, when `cancellable`, until the job
-    /// is cancelled); kills it otherwise, and says why.
+    /// Waits for `child` to end within `bound` (and, given `cancel`, until the job is
+    /// cancelled); kills it otherwise, and says why.
     /// `tick` is called at each look.
     fn wait_for(
         &self,
         child: &mut Child,
         bound: &Bound,
-        cancellable: bool,
+        cancel: Option<&CancelWatch>,
         tick: &mut dyn FnMut(),
     ) -> Result<ExitStatus, Stopped> {
         // Short commands end within milliseconds: look soon, then every 20 ms.
@@ -936,7 +968,7 @@ impl HyperQueueCli {
                 return Ok(status);
             }
             tick();
-            let stopped = if cancellable && self.canceller.is_cancelled() {
+            let stopped = if cancel.is_some_and(CancelWatch::is_cancelled) {
                 Some(Stopped::Cancelled)
             } else if bound.at.is_some_and(|at| Instant::now() >= at) {
                 Some(Stopped::TimedOut)
@@ -1041,11 +1073,11 @@ impl HyperQueueCli {
         if job.is_empty() {
             return Ok(collect_files(job, &self.dir, |_| None));
         }
-        self.canceller.reset();
+        let cancel = self.canceller.watch();
         let deadline = deadline_after(self.timeout);
-        let (hq, _) = self.check_within(deadline)?;
+        let (hq, _) = self.check_within(deadline, &cancel)?;
         let run = prepare_run(&self.dir, job)?;
-        let result = self.submit(&hq, job, &run, deadline, watcher);
+        let result = self.submit(&hq, job, &run, deadline, &cancel, watcher);
         if result.is_err() && !self.keep_files {
             let _ = std::fs::remove_dir_all(&run);
         }
@@ -1060,6 +1092,7 @@ impl HyperQueueCli {
         job: &Job,
         run: &Path,
         deadline: Option<Instant>,
+        cancel: &CancelWatch,
         watcher: &mut dyn JobWatcher,
     ) -> Result<Outputs, RemoteError> {
         let file = run.join("job.toml");
@@ -1067,7 +1100,7 @@ impl HyperQueueCli {
             .map_err(|error| RemoteError::io(&file, error))?;
         let args = self.submit_args(&file);
         let submitted = self
-            .output(hq, &args, &self.command_bound(deadline), true)
+            .output(hq, &args, &self.command_bound(deadline), Some(cancel))
             .map_err(|error| match error {
                 // Perhaps submitted all the same: say where to look.
                 RemoteError::Cluster(message) => RemoteError::Cluster(format!(
@@ -1102,7 +1135,9 @@ impl HyperQueueCli {
         // `hq job wait` fails when a task failed: the files say which, so its status is
         // not the answer; only a wait that does not end is.
         let bound = self.job_bound(deadline);
-        let waited = self.wait_for(&mut wait, &bound, true, &mut || watcher.running(run));
+        let waited = self.wait_for(&mut wait, &bound, Some(cancel), &mut || {
+            watcher.running(run)
+        });
         if let Err(stopped) = waited {
             let why = match stopped {
                 Stopped::Cancelled => String::from("was cancelled"),
@@ -1121,7 +1156,7 @@ impl HyperQueueCli {
                     self.command_timeout
                 ),
             };
-            let cancelled = match self.output(hq, &cancel_args, &own, false) {
+            let cancelled = match self.output(hq, &cancel_args, &own, None) {
                 Ok(output) if output.status.success() => {
                     format!("`{}` cancelled it", shown_command(hq, &cancel_args))
                 }

@@ -326,7 +326,8 @@ impl LocalRunner {
 
     /// A handle that cancels the job this runner (or a clone) is running, from another
     /// thread: its running workers are killed, no other starts, and the compute
-    /// returns an error saying so within a few milliseconds.
+    /// returns an error saying so within a few milliseconds. Jobs run at once (from
+    /// several threads) are each cancelled; a job started after the cancel runs.
     pub fn canceller(&self) -> JobCanceller {
         self.canceller.clone()
     }
@@ -347,7 +348,7 @@ impl LocalRunner {
         watcher: &mut dyn JobWatcher,
     ) -> Result<Outputs, RemoteError> {
         job.check()?;
-        self.canceller.reset();
+        let cancel = self.canceller.watch();
         let deadline = deadline_after(self.timeout);
         let run = new_run_dir(&self.dir)?;
         let mut state = Schedule::new(job);
@@ -413,7 +414,7 @@ impl LocalRunner {
                 continue;
             }
             // Past the deadline, or cancelled: the workers are killed.
-            let stop = if self.canceller.is_cancelled() {
+            let stop = if cancel.is_cancelled() {
                 Some(String::from("was cancelled"))
             } else if deadline.is_some_and(|d| Instant::now() >= d) {
                 Some(format!(
