@@ -757,15 +757,28 @@ fn the_hq_binary_end_to_end(hq: &Path) {
     println!("    (hq {version} at {})", hq.display());
 }
 
+/// The error of computing a small graph on `cluster`, which must fail.
+fn error_of(cluster: &HyperQueuePython) -> String {
+    delay!(square(2))
+        .compute_on(cluster)
+        .unwrap_err()
+        .to_string()
+}
+
+/// A shell script `name` that runs python3 (with its arguments) after `prefix`.
+fn python_wrapper(name: &str, prefix: &str) -> PathBuf {
+    let wrapper = base().join(name);
+    std::fs::write(&wrapper, format!("#!/bin/sh\n{prefix} \"$@\"\n")).unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    wrapper
+}
+
 /// A Python without `hyperqueue` (or none): a clear error, not a hang.
 fn a_python_without_hyperqueue_is_a_clear_error() {
     let cluster = HyperQueuePython::local(base().join("no-python"))
         .python(base().join("no-such-python"))
         .timeout(Duration::from_secs(30));
-    let error = delay!(square(2))
-        .compute_on(&cluster)
-        .unwrap_err()
-        .to_string();
+    let error = error_of(&cluster);
     assert!(
         error.contains("cannot start the HyperQueue driver"),
         "{error}"
@@ -773,9 +786,7 @@ fn a_python_without_hyperqueue_is_a_clear_error() {
     assert!(error.contains("pip install hyperqueue==0.27.0"), "{error}");
     // A Python that cannot import `hyperqueue` (`-S`: without its site-packages).
     if python_has("json") {
-        let wrapper = base().join("python-without-site");
-        std::fs::write(&wrapper, "#!/bin/sh\nexec python3 -S \"$@\"\n").unwrap();
-        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let wrapper = python_wrapper("python-without-site", "exec python3 -S");
         let cluster = HyperQueuePython::local(base().join("no-hq"))
             .python(&wrapper)
             .timeout(Duration::from_secs(30));
@@ -785,6 +796,47 @@ fn a_python_without_hyperqueue_is_a_clear_error() {
             "{error}"
         );
     }
+}
+
+/// A server directory that is not one is an error of a line or two, whatever the
+/// environment: with `RUST_BACKTRACE=1` (which the driver inherits) HyperQueue's error
+/// carried its core's backtrace, some 20 KB of frames, escaped into one line.
+fn an_unreachable_server_is_a_short_error() {
+    let wrapper = python_wrapper(
+        "python-with-backtraces",
+        "RUST_BACKTRACE=1 RUST_LIB_BACKTRACE=1 exec python3",
+    );
+    let not_a_directory = base().join("not-a-server-dir");
+    std::fs::write(&not_a_directory, "a file").unwrap();
+    let cluster = HyperQueuePython::connect(base().join("unreachable"), &not_a_directory)
+        .python(&wrapper)
+        .timeout(Duration::from_secs(30));
+    let error = error_of(&cluster);
+    assert!(
+        error.starts_with(
+            "the HyperQueue driver could not start: cannot start or reach the HyperQueue \
+             server: RuntimeError: Invalid server directory"
+        ),
+        "{error}"
+    );
+    assert!(error.contains("is not a directory"), "{error}");
+    assert!(
+        !error.contains("Stack backtrace") && error.len() < 1000,
+        "{} bytes: {error}",
+        error.len()
+    );
+}
+
+/// A cancel made while no job runs stops nothing later: not the next job, and not
+/// the start of the cluster (which it stopped, as `cancelled`, when no job had
+/// cleared it since).
+fn a_cancel_made_before_a_start_does_not_stop_it() {
+    let cluster = HyperQueuePython::local(base().join("hq-cancel-before"))
+        .cores(1)
+        .timeout(Duration::from_secs(60));
+    cluster.canceller().cancel();
+    cluster.start().expect("a start after an earlier cancel");
+    assert_eq!(delay!(square(3)).compute_on(&cluster).unwrap(), 9);
 }
 
 fn python_has(module: &str) -> bool {
@@ -865,6 +917,14 @@ fn main() {
         run("a_stale_binary_on_hyperqueue", &|| {
             a_stale_binary_on_hyperqueue(&base().join("hq-stale"))
         });
+        run(
+            "an_unreachable_server_is_a_short_error",
+            &an_unreachable_server_is_a_short_error,
+        );
+        run(
+            "a_cancel_made_before_a_start_does_not_stop_it",
+            &a_cancel_made_before_a_start_does_not_stop_it,
+        );
         drop(cluster);
         run("a_job_past_its_timeout_is_stopped", &|| {
             a_job_past_its_timeout_is_stopped(&base().join("hq-timeout"))

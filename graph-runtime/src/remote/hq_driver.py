@@ -25,6 +25,19 @@ def answer(line):
     answers.flush()
 
 
+def cut_backtrace(text):
+    """HyperQueue's errors come from its Rust core, with the core's backtrace when
+    RUST_BACKTRACE or RUST_LIB_BACKTRACE is set (as this process inherits): some 20 KB
+    of its frames. The message is what comes before."""
+    return text.split("\n\nStack backtrace:", 1)[0]
+
+
+def describe(error):
+    """An exception in one readable line: its type and message, without the core's
+    backtrace (repr() escaped the message's line breaks)."""
+    return f"{type(error).__name__}: {cut_backtrace(str(error))}"
+
+
 # No progress bar in the log (tqdm reads this when the API imports it).
 os.environ.setdefault("TQDM_DISABLE", "1")
 
@@ -33,7 +46,7 @@ try:
     from hyperqueue import Client, Job
     from hyperqueue.cluster import LocalCluster, WorkerConfig
 except Exception as error:  # no hyperqueue: say so, in one line
-    answer(f"error cannot import hyperqueue with {sys.executable}: {error!r}")
+    answer(f"error cannot import hyperqueue with {sys.executable}: {describe(error)}")
     sys.exit(2)
 
 version = getattr(hyperqueue, "__version__", None)
@@ -57,7 +70,7 @@ try:
         server_dir = sys.argv[2]
         client = Client(server_dir)
 except Exception as error:
-    answer(f"error cannot start or reach the HyperQueue server: {error!r}")
+    answer(f"error cannot start or reach the HyperQueue server: {describe(error)}")
     sys.exit(2)
 
 answer(f"ready {version} {server_dir}")
@@ -85,7 +98,7 @@ def run(path):
     for task_id, context in failed.items():
         target = description["tasks"][task_id]["hq_error"]
         with open(target + ".tmp", "w") as file:
-            file.write(str(context.error))
+            file.write(cut_backtrace(str(context.error)))
         os.replace(target + ".tmp", target)
     client.forget(submitted)
     return f"done {submitted.id} {len(failed)}"
@@ -99,7 +112,7 @@ try:
         try:
             answer(run(line))
         except Exception:
-            answer("error " + traceback.format_exc())
+            answer("error " + cut_backtrace(traceback.format_exc()))
 finally:
     if cluster is not None:
         cluster.stop()
