@@ -615,6 +615,15 @@ fn a_worker_that_does_not_end_is_killed() {
     assert!(error.contains("did not end within 0ns"), "{error}");
 }
 
+/// A runner (or cluster) of any number of workers takes a graph: the default
+/// grouping (`Partition::Auto`, four groups per worker) overflowed past
+/// `usize::MAX / 4` workers, a panic in a debug build.
+fn a_runner_of_any_number_of_workers_computes() {
+    let runner = LocalRunner::new(base().join("many-workers")).parallel(usize::MAX);
+    let sum = delay!(add(delay!(square(2)), delay!(square(3))));
+    assert_eq!(sum.compute_on(&runner).unwrap(), 13);
+}
+
 /// A cancel reaches the job running when it is made, even where another job starts
 /// on the same runner right after it (from another thread): that job's start took the
 /// cancel back, and the job it was meant for ran to its end. The later job runs.
@@ -1108,7 +1117,7 @@ fn main() {
         eprintln!("tests/remote.rs: still running after 180 s: a worker or the runner hangs");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 22] = [
+    let tests: [(&str, fn()); 23] = [
         (
             "a_grouped_worker_that_dies_names_the_node_it_ran",
             a_grouped_worker_that_dies_names_the_node_it_ran,
@@ -1136,6 +1145,10 @@ fn main() {
         (
             "a_worker_that_does_not_end_is_killed",
             a_worker_that_does_not_end_is_killed,
+        ),
+        (
+            "a_runner_of_any_number_of_workers_computes",
+            a_runner_of_any_number_of_workers_computes,
         ),
         (
             "a_cancel_is_not_lost_to_a_job_started_after_it",

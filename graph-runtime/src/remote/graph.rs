@@ -289,7 +289,8 @@ impl<T: DeserializeOwned> GraphJob<T> {
     ) -> Result<GraphJob<T>, RemoteError> {
         let count = nodes.len();
         let parts = match partition {
-            Partition::Auto => 16.max(4 * workers.max(1)),
+            // Saturating: a cluster may say it has any number of workers.
+            Partition::Auto => 16.max(workers.max(1).saturating_mul(4)),
             Partition::Tasks(n) => n.max(1),
             Partition::PerNode => count,
         }
