@@ -624,6 +624,22 @@ fn a_runner_of_any_number_of_workers_computes() {
     assert_eq!(sum.compute_on(&runner).unwrap(), 13);
 }
 
+/// A worker program that cannot be started is named as such: the bare error of the
+/// start ("/tmp: Permission denied") did not say what the path was.
+fn a_program_that_cannot_start_is_named_as_the_worker() {
+    let sum = delay!(add(delay!(square(2)), delay!(square(3))));
+    for program in ["/nonexistent/worker", "/tmp"] {
+        let runner = LocalRunner::new(base().join("no-program")).program(program);
+        let error = sum.compute_on(&runner).unwrap_err().to_string();
+        assert!(
+            error.starts_with(&format!(
+                "{program}: cannot start it as a worker (LocalRunner::program): "
+            )),
+            "{error}"
+        );
+    }
+}
+
 /// A cancel reaches the job running when it is made, even where another job starts
 /// on the same runner right after it (from another thread): that job's start took the
 /// cancel back, and the job it was meant for ran to its end. The later job runs.
@@ -1117,7 +1133,7 @@ fn main() {
         eprintln!("tests/remote.rs: still running after 180 s: a worker or the runner hangs");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 23] = [
+    let tests: [(&str, fn()); 24] = [
         (
             "a_grouped_worker_that_dies_names_the_node_it_ran",
             a_grouped_worker_that_dies_names_the_node_it_ran,
@@ -1149,6 +1165,10 @@ fn main() {
         (
             "a_runner_of_any_number_of_workers_computes",
             a_runner_of_any_number_of_workers_computes,
+        ),
+        (
+            "a_program_that_cannot_start_is_named_as_the_worker",
+            a_program_that_cannot_start_is_named_as_the_worker,
         ),
         (
             "a_cancel_is_not_lost_to_a_job_started_after_it",

@@ -492,9 +492,15 @@ impl LocalRunner {
             .map_err(|error| RemoteError::io(&stderr_path, error))?;
         command.stderr(stderr);
         self.started.fetch_add(1, Ordering::Relaxed);
-        command
-            .spawn()
-            .map_err(|error| RemoteError::io(&self.program, error))
+        command.spawn().map_err(|error| {
+            // The bare error ("/tmp: Permission denied") did not say it is the
+            // program started as the worker.
+            let error = std::io::Error::new(
+                error.kind(),
+                format!("cannot start it as a worker (LocalRunner::program): {error}"),
+            );
+            RemoteError::io(&self.program, error)
+        })
     }
 
     /// Reads task `i`'s result, or its error, once its worker has ended.
