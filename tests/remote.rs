@@ -615,6 +615,34 @@ fn a_worker_that_does_not_end_is_killed() {
     assert!(error.contains("did not end within 0ns"), "{error}");
 }
 
+/// A run's directory is a new one: one of the same name left by an earlier process
+/// of the same id (a container restarted, another machine on a shared filesystem, a
+/// run that crashed) was taken as it was, and its files read as this run's results.
+/// Here a worker that writes nothing (`/bin/true`) in such a directory returned the
+/// stale output, 999, instead of its error. (Runs first in `main`, so that this
+/// process's run numbers are still among the stale directories made.)
+fn a_run_never_reads_files_an_earlier_process_left() {
+    let dir = base().join("stale-runs");
+    let stale = Payload::encode(&999u64).unwrap().to_bytes();
+    for n in 0..200 {
+        let run = dir.join(format!("run-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("task-0.out"), &stale).unwrap();
+    }
+    let mut job = Job::new();
+    let task = job.task::<square>(vec![Input::value(&3u64).unwrap()]);
+    let runner = LocalRunner::new(&dir).program("/bin/true");
+    let outputs = runner.run(&job).unwrap();
+    let error = outputs.get::<square>(task).unwrap_err().to_string();
+    assert!(
+        error.contains("without writing its result"),
+        "a stale result was read: {error}"
+    );
+    // And a real worker's result, in a directory of its own.
+    let runner = LocalRunner::new(&dir);
+    assert_eq!(runner.run(&job).unwrap().get::<square>(task).unwrap(), 9);
+}
+
 /// A runner (or cluster) of any number of workers takes a graph: the default
 /// grouping (`Partition::Auto`, four groups per worker) overflowed past
 /// `usize::MAX / 4` workers, a panic in a debug build.
@@ -1133,7 +1161,11 @@ fn main() {
         eprintln!("tests/remote.rs: still running after 180 s: a worker or the runner hangs");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 24] = [
+    let tests: [(&str, fn()); 25] = [
+        (
+            "a_run_never_reads_files_an_earlier_process_left",
+            a_run_never_reads_files_an_earlier_process_left,
+        ),
         (
             "a_grouped_worker_that_dies_names_the_node_it_ran",
             a_grouped_worker_that_dies_names_the_node_it_ran,

@@ -553,15 +553,26 @@ impl LocalRunner {
     }
 }
 
-/// A new directory for a run's files under `dir`: `run-PID-N`.
+/// A new, empty directory for a run's files under `dir`: `run-PID-N`, made by this
+/// call. One that exists already is skipped: left by an earlier process of the same
+/// id (a container's restart, another machine's on a shared filesystem, a run that
+/// crashed or kept its files), its files would be read as this run's results.
 pub(super) fn new_run_dir(dir: &Path) -> Result<PathBuf, RemoteError> {
-    let run = dir.join(format!(
-        "run-{}-{}",
-        std::process::id(),
-        RUNS.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&run).map_err(|error| RemoteError::io(&run, error))?;
-    Ok(run)
+    std::fs::create_dir_all(dir).map_err(|error| RemoteError::io(dir, error))?;
+    loop {
+        let run = dir.join(format!(
+            "run-{}-{}",
+            std::process::id(),
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        ));
+        match std::fs::create_dir(&run) {
+            Ok(()) => return Ok(run),
+            // Each name is tried once (the count goes on), and only names that
+            // exist are skipped: as many tries as there are such directories.
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(RemoteError::io(&run, error)),
+        }
+    }
 }
 
 /// Reads the results of a run a cluster has finished, from its files alone: a task's
