@@ -21,6 +21,7 @@ use crate::engine::lock::Recover;
 use crate::engine::observe::{FutureEvent, Observer, TaskOutcome};
 use crate::engine::options::RunOptions;
 use crate::engine::table::NodeInfo;
+use crate::inspect::info::printable;
 
 #[cfg(feature = "progress")]
 mod draw;
@@ -288,9 +289,11 @@ impl Observer for Progress {
         let mut running = lock(&self.shared.running);
         running.graphs = running.graphs.saturating_sub(1);
         if let Err(error) = result {
+            // One line with nothing a terminal acts on: a panic message's control
+            // characters (`\x1b[2J`, `\r`) escaped, as the inspection's tables do.
             running
                 .failure
-                .get_or_insert_with(|| format!("failed: {error}"));
+                .get_or_insert_with(|| format!("failed: {}", printable(&error.to_string())));
         }
         self.shared.finish_if_last(&mut running);
     }
@@ -617,6 +620,32 @@ mod tests {
         p.graph_finished(Ok(()));
         assert_eq!((p.done(), p.total(), p.failed()), (3, 3, 0));
         assert!(!p.is_drawn());
+    }
+
+    /// The failure the bar shows is one line with no control character: a panic
+    /// message's escape sequences (clear screen, carriage return, newline) reached
+    /// the terminal as they were.
+    #[test]
+    fn a_failure_is_shown_with_its_control_characters_escaped() {
+        let p = Progress::hidden();
+        let nodes = [NodeInfo::new(
+            &const { crate::engine::table::Label::task("a", "x:1:1") },
+            0,
+            0,
+            0,
+        )];
+        // Two graphs of one run: the first failure is kept while the second runs.
+        p.graph_started(&nodes);
+        p.graph_started(&nodes);
+        let error = TaskError::from_panic("a", "x:1:1", Box::new("half\x1b[2J\rway\nthere"));
+        p.graph_finished(Err(&error));
+        let failure = lock(&p.shared.running).failure.clone().expect("kept");
+        assert!(!failure.chars().any(char::is_control), "{failure:?}");
+        assert!(
+            failure.ends_with(r"panicked: half\u{1b}[2J\rway\nthere"),
+            "{failure:?}"
+        );
+        p.graph_finished(Ok(()));
     }
 
     #[test]
