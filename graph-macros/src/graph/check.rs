@@ -290,6 +290,14 @@ pub(crate) fn closure_captures(node: &str) -> String {
     )
 }
 
+/// A closure given to a task that reads state from outside it, with constant code
+/// after the call that may change that state.
+pub(crate) const CLOSURE_READS_CHANGED_STATE: &str =
+    "this closure runs when its task runs, after all of the graph's constant code, and \
+     constant code after this call may change what it reads (sequential code would call \
+     it first); read it into a `let` before the call and capture that \
+     (`let n = v.len();` then `|z| z + n`), or pass it to the task as an argument";
+
 /// `return`, `break`, `continue`.
 pub(crate) fn early_exit(keyword: &str) -> String {
     let unrolled = if keyword == "return" {

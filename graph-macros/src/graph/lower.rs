@@ -87,6 +87,10 @@ struct Lower<'c> {
     /// Operands hoisted so far: (node, hidden name, tokens, prelude index). Those with
     /// no state-changing constant code after them are put back (see `settle_hoisting`).
     hoisted: Vec<(usize, syn::Ident, TokenStream, usize)>,
+    /// Closures given to tasks that read state from outside them: (the closure's
+    /// operand, prelude length when its node was made). One that state-changing constant code follows is an
+    /// error (see `settle_hoisting`).
+    closures: Vec<(TokenStream, usize)>,
     /// Functions declared in the graph's body that cannot be tasks (no attribute but
     /// inert ones): ordinary code, known from the input itself.
     local_fns: HashSet<String>,
@@ -132,6 +136,7 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scope: &InScope) -> Graph {
         mutable_consts: HashSet::new(),
         prelude_changes: Vec::new(),
         hoisted: Vec::new(),
+        closures: Vec::new(),
         local_fns: HashSet::new(),
         macros_defined: HashSet::new(),
         scanned_plain: scope.plain.clone(),
@@ -1537,6 +1542,10 @@ impl Lower<'_> {
         for operand in op.operands_mut() {
             self.hoist(operand);
         }
+        let at = self.graph.prelude.len();
+        for operand in op.operands() {
+            self.note_closures(operand, at);
+        }
         let node = self.graph.nodes.len();
         let v = self.new_value(node, name);
         self.graph.nodes.push(Node {
@@ -1583,12 +1592,39 @@ impl Lower<'_> {
         }
     }
 
+    /// Notes the closures among a node's operands that read state from outside them
+    /// (`|z| z + v.len()`): such a closure runs when its task calls it, after all
+    /// constant code, so constant code after the call that changes what it reads
+    /// (`v.push(1)`) would change its result, where sequential code calls it first.
+    /// Hoisting cannot help: the closure's body runs in the task whatever happens to
+    /// the closure's value.
+    fn note_closures(&mut self, operand: &Operand, at: usize) {
+        match operand {
+            Operand::Temp(tokens) if closure_reads_outside(tokens) => {
+                self.closures.push((tokens.clone(), at));
+            }
+            Operand::Array(items, _) | Operand::Tuple(items, _) | Operand::Vec(items, _) => {
+                items.iter().for_each(|item| self.note_closures(item, at));
+            }
+            Operand::Ref(inner, _) => self.note_closures(inner, at),
+            _ => {}
+        }
+    }
+
     /// Puts back into their tasks the hoisted operands that no state-changing constant
     /// code follows, and names the others for the expansion ([`Graph::hoisted`]). One
     /// put back still counts as such code for the ones before it: it runs in its task,
     /// whenever that runs, and may change what they read (two `c.fetch_add(1, SeqCst)`
     /// arguments read in the order their tasks ran, not in program order).
     fn settle_hoisting(&mut self) {
+        for (tokens, at) in std::mem::take(&mut self.closures) {
+            if self.prelude_changes.iter().any(|&i| i >= at) {
+                self.cx.push(syn::Error::new_spanned(
+                    tokens,
+                    check::CLOSURE_READS_CHANGED_STATE,
+                ));
+            }
+        }
         let mut removed = HashSet::new();
         for (node, hidden, tokens, at) in std::mem::take(&mut self.hoisted).into_iter().rev() {
             let changed_after = self.prelude_changes.iter().any(|&i| i > at);
@@ -2101,6 +2137,89 @@ pub(crate) const MUTATORS: &[&str] = &[
     "make_ascii_uppercase",
     "make_ascii_lowercase",
 ];
+
+/// Whether a constant expression holds a closure that reads state from outside itself:
+/// it calls a method of, dereferences, indexes or reads a field of something that names
+/// what it does not bind (a captured variable, a `static`), or passes such a name to a
+/// function or a macro (`|z| z + v.len()`, `|z| z + C.load(SeqCst)`). A closure that
+/// only copies outside names (`move |z| z * k`, `|z| z.abs() + n`) reads nothing
+/// constant code could change in place: a rebinding of `k` makes a new name.
+fn closure_reads_outside(tokens: &TokenStream) -> bool {
+    /// The names a closure binds: its parameters and its own `let`s.
+    #[derive(Default)]
+    struct Bound(HashSet<String>);
+    impl<'ast> Visit<'ast> for Bound {
+        fn visit_pat_ident(&mut self, pat: &'ast syn::PatIdent) {
+            self.0.insert(pat.ident.to_string());
+            syn::visit::visit_pat_ident(self, pat);
+        }
+    }
+    /// Whether an expression names something the closure does not bind: a variable or
+    /// a `static` (a path of one name); a macro's tokens, which are not parsed, by
+    /// any identifier.
+    fn names_outside(bound: &HashSet<String>, expr: &Expr) -> bool {
+        struct Outside<'b>(&'b HashSet<String>, bool);
+        impl<'ast> Visit<'ast> for Outside<'_> {
+            fn visit_expr_path(&mut self, path: &'ast syn::ExprPath) {
+                if let Some(ident) = path.path.get_ident().filter(|_| path.qself.is_none()) {
+                    self.1 |= !self.0.contains(&ident.to_string());
+                }
+            }
+            fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+                self.1 |= idents_outside(self.0, mac.tokens.clone());
+            }
+        }
+        let mut outside = Outside(bound, false);
+        outside.visit_expr(expr);
+        outside.1
+    }
+    fn idents_outside(bound: &HashSet<String>, tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|tree| match tree {
+            TokenTree::Ident(ident) => !bound.contains(&ident.to_string()),
+            TokenTree::Group(group) => idents_outside(bound, group.stream()),
+            _ => false,
+        })
+    }
+    struct Reads<'b> {
+        bound: &'b HashSet<String>,
+        found: bool,
+    }
+    impl<'ast> Visit<'ast> for Reads<'_> {
+        fn visit_expr(&mut self, expr: &'ast Expr) {
+            self.found |= match expr {
+                Expr::MethodCall(m) => names_outside(self.bound, &m.receiver),
+                Expr::Field(f) => names_outside(self.bound, &f.base),
+                Expr::Index(i) => names_outside(self.bound, &i.expr),
+                Expr::Unary(u) if matches!(u.op, UnOp::Deref(_)) => {
+                    names_outside(self.bound, &u.expr)
+                }
+                Expr::Call(c) => c.args.iter().any(|arg| names_outside(self.bound, arg)),
+                Expr::Macro(m) => idents_outside(self.bound, m.mac.tokens.clone()),
+                _ => false,
+            };
+            syn::visit::visit_expr(self, expr);
+        }
+    }
+    struct Closures(bool);
+    impl<'ast> Visit<'ast> for Closures {
+        fn visit_expr_closure(&mut self, closure: &'ast syn::ExprClosure) {
+            let mut bound = Bound::default();
+            bound.visit_expr_closure(closure);
+            let mut reads = Reads {
+                bound: &bound.0,
+                found: false,
+            };
+            reads.visit_expr(&closure.body);
+            self.0 |= reads.found;
+        }
+    }
+    let Ok(expr) = syn::parse2::<Expr>(tokens.clone()) else {
+        return false;
+    };
+    let mut found = Closures(false);
+    found.visit_expr(&expr);
+    found.0
+}
 
 /// Whether `method` is one of [`MUTATORS`].
 pub(crate) fn is_mutator(method: &syn::Ident) -> bool {
