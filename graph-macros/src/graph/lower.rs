@@ -91,6 +91,9 @@ struct Lower<'c> {
     /// operand, prelude length when its node was made). One that state-changing constant code follows is an
     /// error (see `settle_hoisting`).
     closures: Vec<(TokenStream, usize)>,
+    /// The hidden names of constants bound to such closures (`let f = |z| z + v.len();`),
+    /// which an operand may name instead of writing the closure.
+    closure_consts: HashSet<String>,
     /// Functions declared in the graph's body that cannot be tasks (no attribute but
     /// inert ones): ordinary code, known from the input itself.
     local_fns: HashSet<String>,
@@ -137,6 +140,7 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scope: &InScope) -> Graph {
         prelude_changes: Vec::new(),
         hoisted: Vec::new(),
         closures: Vec::new(),
+        closure_consts: HashSet::new(),
         local_fns: HashSet::new(),
         macros_defined: HashSet::new(),
         scanned_plain: scope.plain.clone(),
@@ -553,6 +557,13 @@ impl Lower<'_> {
     /// [`prelude_let`](Self::prelude_let), told whether `value` reads state (which
     /// then counts as a change for the hoisted operands before it).
     fn push_prelude_let(&mut self, pat: TokenStream, value: TokenStream, reads_state: bool) {
+        if closure_reads_outside(&value) {
+            let names = pat.clone().into_iter().filter_map(|tree| match tree {
+                TokenTree::Ident(ident) => Some(ident.to_string()),
+                _ => None,
+            });
+            self.closure_consts.extend(names);
+        }
         if reads_state {
             self.prelude_changes.push(self.graph.prelude.len());
         }
@@ -1600,7 +1611,9 @@ impl Lower<'_> {
     /// the closure's value.
     fn note_closures(&mut self, operand: &Operand, at: usize) {
         match operand {
-            Operand::Temp(tokens) if closure_reads_outside(tokens) => {
+            Operand::Const(tokens) | Operand::Temp(tokens)
+                if closure_reads_outside(tokens) || self.names_closure_const(tokens) =>
+            {
                 self.closures.push((tokens.clone(), at));
             }
             Operand::Array(items, _) | Operand::Tuple(items, _) | Operand::Vec(items, _) => {
@@ -1609,6 +1622,19 @@ impl Lower<'_> {
             Operand::Ref(inner, _) => self.note_closures(inner, at),
             _ => {}
         }
+    }
+
+    /// Whether a constant expression names a constant bound to a closure that reads
+    /// state from outside it (see [`note_closures`](Self::note_closures)).
+    fn names_closure_const(&self, tokens: &TokenStream) -> bool {
+        fn any(names: &HashSet<String>, tokens: TokenStream) -> bool {
+            tokens.into_iter().any(|tree| match tree {
+                TokenTree::Ident(ident) => names.contains(&ident.to_string()),
+                TokenTree::Group(group) => any(names, group.stream()),
+                _ => false,
+            })
+        }
+        !self.closure_consts.is_empty() && any(&self.closure_consts, tokens.clone())
     }
 
     /// Puts back into their tasks the hoisted operands that no state-changing constant

@@ -25,4 +25,12 @@ fn main() {
         a
     });
     let _ = g.compute(3);
+    // The same closure bound to a name first.
+    let g = graph!(|x: i64| -> i64 {
+        let f = |z: i64| z + COUNT.load(std::sync::atomic::Ordering::SeqCst);
+        let a = apply(x, f);
+        COUNT.store(9, std::sync::atomic::Ordering::SeqCst);
+        a
+    });
+    let _ = g.compute(3);
 }

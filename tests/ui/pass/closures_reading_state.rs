@@ -25,6 +25,16 @@ fn main() {
     });
     // Sequentially: a = 3 + 1, b = 1 + 3, three items.
     assert_eq!(g.compute(3), 4 * 10 + 4 + 3);
+    // Bound to a name first, reading a `let` made before the change.
+    let g = graph!(|x: i64| -> i64 {
+        let mut v = vec![1, 2];
+        let n = v.len() as i64;
+        let f = |z: i64| z * n;
+        let a = apply(x, f);
+        v.push(3);
+        add(a, v.len() as i64)
+    });
+    assert_eq!(g.compute(3), 3 * 2 + 3);
     // A `move` closure keeps the value it copied; a rebinding after it is a new name.
     let g = graph!(|x: i64| -> i64 {
         let mut k = 2;
