@@ -24,9 +24,10 @@ pub struct Parents {
 
 /// A future that a task of a dynamic graph reads, as its node keeps it: the futures
 /// front end makes it (`futures/as_arg.rs`) and reads it (`Client::compute` starts a
-/// graph once every future it reads has ended); here it is only kept. Not a handle:
-/// the task's argument holds one.
-pub(crate) type AwaitedTask = Arc<dyn crate::futures::state::HasCore>;
+/// graph once every future it reads has ended); here it is only kept, opaque (the
+/// dynamic front end names none of the futures' types: ARCHITECTURE.md's modules
+/// import no cycle). Not a handle: the task's argument holds one.
+pub(crate) type AwaitedTask = Arc<dyn std::any::Any + Send + Sync>;
 
 impl Parents {
     /// No parents yet.

@@ -1043,19 +1043,10 @@ impl<V> Prepared<V> {
         self.run.plan.kept.nodes.is_empty()
     }
 
-    /// The futures the graph's tasks read, once each, in the order the plan met them
-    /// (`Client::compute` starts the graph once they have ended).
-    pub(crate) fn awaited(&self) -> Vec<AwaitedTask> {
-        let all = &self.run.plan.awaited;
-        // One task, however many handles and readers: known by its address.
-        let mut seen: FastMap<usize, ()> = FastMap::default();
-        all.iter()
-            .filter(|task| {
-                seen.insert(Arc::as_ptr(task).cast::<()>() as usize, ())
-                    .is_none()
-            })
-            .cloned()
-            .collect()
+    /// The futures the graph's tasks read, in the order the plan met them, one per
+    /// read (`Client::compute` starts the graph once they have ended).
+    pub(crate) fn awaited(&self) -> &[AwaitedTask] {
+        &self.run.plan.awaited
     }
 }
 

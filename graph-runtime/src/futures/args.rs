@@ -383,7 +383,27 @@ pub trait KeptArgs: Send + Sync + 'static {
 /// future that failed or was cancelled fails with its own error, naming itself and
 /// the future (see `Awaited`), as it did when the compute started at once and its
 /// task waited for the future (on a thread of its own, each).
-pub(crate) struct AfterEnds(pub(crate) Vec<crate::dynamic::args::AwaitedTask>);
+pub(crate) struct AfterEnds(pub(crate) Vec<Arc<dyn HasCore>>);
+
+/// A future's task as a node of a dynamic graph keeps it (see
+/// `dynamic::args::AwaitedTask`, opaque there): an `Arc` of its `Arc<dyn HasCore>`.
+pub(crate) fn awaited_task(task: Arc<dyn HasCore>) -> crate::dynamic::args::AwaitedTask {
+    Arc::new(task)
+}
+
+/// The tasks of the futures a graph's nodes read ([`awaited_task`]), once each (one
+/// task, however many handles and readers, known by its address), in order.
+pub(crate) fn awaited_tasks(
+    awaited: &[crate::dynamic::args::AwaitedTask],
+) -> Vec<Arc<dyn HasCore>> {
+    let mut seen = std::collections::HashSet::new();
+    awaited
+        .iter()
+        .filter_map(|task| task.downcast_ref::<Arc<dyn HasCore>>())
+        .filter(|task| seen.insert(Arc::as_ptr(task).cast::<()>() as usize))
+        .cloned()
+        .collect()
+}
 
 impl KeptArgs for AfterEnds {
     type Values = ();

@@ -25,7 +25,9 @@ impl<T: Send + Sync + 'static> Awaited<T> {
     /// The argument reading `future`, which the node built from `parents` keeps (see
     /// `Parents::awaited`).
     fn new(future: Future<T>, parents: &mut Parents) -> Awaited<T> {
-        parents.awaited.push(future.task().clone());
+        parents
+            .awaited
+            .push(super::args::awaited_task(future.task().clone()));
         Awaited(future)
     }
 }

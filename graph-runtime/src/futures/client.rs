@@ -756,7 +756,7 @@ impl Client {
         let prepared = crate::dynamic::prepare_any(outputs);
         // The futures the graph reads: the task's dependencies, so that it starts once
         // they have ended and none of its graph's tasks waits for one.
-        let awaited = prepared.awaited();
+        let awaited = super::args::awaited_tasks(prepared.awaited());
         let prepared = Mutex::new(prepared);
         // The client's observers watch the graph too.
         let observer = self.inner().observer.clone();

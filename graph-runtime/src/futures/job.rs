@@ -543,7 +543,7 @@ pub(super) fn submit_after<F>(
     f: F,
     name: TaskName,
     options: JobOptions,
-    after: Vec<crate::dynamic::args::AwaitedTask>,
+    after: Vec<Arc<dyn HasCore>>,
 ) -> Future<F::Output>
 where
     F: TaskFn<()>,
