@@ -834,7 +834,7 @@ impl Expander<'_> {
         while let Some(out) = outs.pop() {
             match out {
                 OutPat::Value(v) => slots.push(self.graph.values[*v].slot.clone()),
-                OutPat::Discard => {}
+                OutPat::Discard | OutPat::Rest => {}
                 OutPat::Tuple(items) => outs.extend(items),
             }
         }
@@ -850,16 +850,22 @@ impl Expander<'_> {
                 quote!(#slot.put(#value);)
             }
             OutPat::Discard => quote!(::core::mem::drop(#value);),
+            // Only inside a tuple, whose pattern writes it as `..` (below).
+            OutPat::Rest => TokenStream::new(),
             OutPat::Tuple(items) => {
                 let names: Vec<_> = (0..items.len())
                     .map(|i| hidden(&format!("{value}_{i}")))
                     .collect();
+                let pattern = items.iter().zip(&names).map(|(p, n)| match p {
+                    OutPat::Rest => quote!(..),
+                    _ => quote!(#n),
+                });
                 let stores = items
                     .iter()
                     .zip(&names)
                     .map(|(p, n)| self.store(p, n, span));
                 quote_spanned! {span=>
-                    let (#(#names,)*) = #value;
+                    let (#(#pattern,)*) = #value;
                     #(#stores)*
                 }
             }

@@ -63,6 +63,8 @@ pub(crate) enum OutPat {
     Value(ValueId),
     Tuple(Vec<OutPat>),
     Discard,
+    /// `..` in a tuple: the elements it stands for, dropped with the tuple.
+    Rest,
 }
 
 /// What a node computes.

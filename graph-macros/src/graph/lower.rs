@@ -588,6 +588,8 @@ impl Lower<'_> {
                 OutPat::Value(v)
             }
             Pat::Wild(_) => OutPat::Discard,
+            // Inside a tuple (a `let` of `..` alone is not Rust).
+            Pat::Rest(_) => OutPat::Rest,
             Pat::Paren(p) => self.out_pattern(&p.pat, node),
             Pat::Tuple(t) => {
                 OutPat::Tuple(t.elems.iter().map(|p| self.out_pattern(p, node)).collect())
@@ -612,6 +614,7 @@ impl Lower<'_> {
                 hidden.into_token_stream()
             }
             Pat::Wild(w) => w.to_token_stream(),
+            Pat::Rest(r) => r.to_token_stream(),
             Pat::Paren(p) => self.const_pattern(&p.pat),
             Pat::Tuple(t) => {
                 let items: Vec<_> = t.elems.iter().map(|p| self.const_pattern(p)).collect();
@@ -2581,7 +2584,6 @@ fn unsupported_pattern(pat: &Pat) -> String {
             ": bind the value to a name and read its fields (`let p = f(x); let a = p.x;`), \
              or destructure it in a task"
         }
-        Pat::Rest(_) => ": name every element of the tuple (`let (a, _, _) = f(x);`)",
         Pat::Slice(_) => ": bind the value to a name and index it (`v[0]`)",
         _ => "",
     };

@@ -19,8 +19,7 @@ fn add(a: i64, b: i64) -> i64 {
 fn main() {
     let g = graph!(|x: i64| -> i64 {
         let Point { x: a, y: b } = make(x);
-        let (c, ..) = (a, b);
-        add(a, c)
+        add(a, b)
     });
     let _ = g.compute(1);
 }
