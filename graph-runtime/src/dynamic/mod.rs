@@ -375,6 +375,20 @@ impl Meta {
             mark: Mark::default(),
         }
     }
+
+    /// A task's, with the futures its arguments read (see [`Parents::awaited`]).
+    #[inline]
+    fn of_call(
+        label: &'static Label<'static>,
+        key: Option<u64>,
+        awaited: Vec<args::AwaitedTask>,
+    ) -> Self {
+        let meta = Meta::labelled(label, key);
+        if !awaited.is_empty() {
+            meta.set_awaited(awaited);
+        }
+        meta
+    }
 }
 
 #[cfg(target_pointer_width = "64")]
@@ -524,12 +538,8 @@ where
     let key = key.map(typed_key::<T>);
     #[cfg(feature = "hyperqueue")]
     if let Some(call) = remote.0 {
-        let meta = Meta::labelled(label, key);
-        if !parents.awaited.is_empty() {
-            meta.set_awaited(parents.awaited);
-        }
         return Delayed::from_node(NodeRef::new(
-            meta,
+            Meta::of_call(label, key, parents.awaited),
             parents.nodes,
             RemoteNode {
                 task: Task {
@@ -574,12 +584,8 @@ where
     T: Send + Sync + 'static,
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
-    let meta = Meta::labelled(label, key);
-    if !parents.awaited.is_empty() {
-        meta.set_awaited(parents.awaited);
-    }
     Delayed::from_node(NodeRef::new(
-        meta,
+        Meta::of_call(label, key, parents.awaited),
         parents.nodes,
         Task {
             run,

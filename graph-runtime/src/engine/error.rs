@@ -34,7 +34,8 @@ enum Ended {
     Returned,
     /// The observer of the run that computed it panicked in this hook.
     ObserverPanicked(GraphHook),
-    /// The run's stop predicate (`RunOptions::stop_when`) panicked before it started.
+    /// The run's stop predicate (`RunOptions::stop_when`) panicked, asked before it
+    /// started or by its `cancelled()`.
     StopPanicked,
 }
 
@@ -103,7 +104,8 @@ impl TaskError {
     }
 
     /// The error of a run whose stop predicate (`RunOptions::stop_when`) panicked,
-    /// asked before task `task` started: said so, rather than as the task's panic.
+    /// asked before task `task` started or by its `cancelled()`: said so, rather than
+    /// as the task's panic.
     #[cold]
     pub(crate) fn stop_panicked(task: &str, call_site: &str, payload: Box<dyn Any + Send>) -> Self {
         let mut error = TaskError::from_panic(task, call_site, payload);

@@ -522,7 +522,8 @@ pub(crate) struct StopPanic(pub(crate) Box<dyn std::any::Any + Send>);
 
 /// Asks the run's stop condition for the task running on this thread: a panic of the
 /// condition goes on unwinding the task, marked as the condition's ([`StopPanic`]).
-#[cold]
+/// (Not cold: a long task polls `cancelled()` in its loop, and every
+/// `Client::compute` sets a condition.)
 fn ask_in_task(outer: &Outer, when: &StopWhen) -> bool {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| outer.ask(when))) {
         Ok(stop) => stop,

@@ -395,14 +395,25 @@ fn stack_holds(_slot: usize, _size: usize) -> bool {
 }
 
 /// `f` of the value taken out of `value`, with a run's stack room for copies of it
-/// (see [`with_room_for_run`]): a value handed over on the caller's thread (a
-/// client's scatter) passes by value
-/// through the frames that store it, each keeping a copy, in an optimised build too
-/// (a 2 MiB value overflowed an 8 MiB `main` and aborted the process, where plain
-/// code holding it runs; a task's room, four copies optimised, was not enough). The
-/// value comes by reference: each move before the room is a copy on the caller's
-/// stack in a debug build (the caller's `&mut Some(value)` makes the only one).
+/// when it is large (see [`with_room_for_run`]), as it is otherwise: a value handed
+/// over by value on the caller's thread (a client's scatter, a task's arguments)
+/// passes through the frames that store it, each keeping a copy, in an optimised
+/// build too (a 2 MiB value overflowed an 8 MiB `main` and aborted the process, where
+/// plain code holding it runs; a task's room, four copies optimised, was not enough).
+/// The value comes by reference: each move before the room is a copy on the caller's
+/// stack in a debug build (the caller's `&mut Some(value)`, made as its first
+/// statement, is the only one: a parameter moved after a call, or in one branch only,
+/// was copied to a temporary first, its drop flag).
+#[inline(always)]
 pub(crate) fn with_room_taking<T, R>(value: &mut Option<T>, f: impl FnOnce(T) -> R) -> R {
+    if const { !is_large::<T>() } {
+        return f(value.take().expect("taken once"));
+    }
+    taken_in_room(value, f)
+}
+
+/// [`with_room_taking`] of a large value, out of line.
+fn taken_in_room<T, R>(value: &mut Option<T>, f: impl FnOnce(T) -> R) -> R {
     let mut f = Some(f);
     with_room_for_run::<T, _>(|| {
         let (Some(value), Some(f)) = (value.take(), f.take()) else {
@@ -424,25 +435,8 @@ pub(crate) const fn taken_into_room<T>() -> bool {
     cfg!(debug_assertions) && is_large::<T>()
 }
 
-/// `f` of the value taken out of `value`: in a run's stack room when it is large
-/// (see [`with_room_taking`]), as it is otherwise. For values handed over by value to
-/// be kept (a task's arguments): each frame they passed through kept a copy in a debug
-/// build, and an optimised build kept several in the frames that hash and look up a
-/// pure task's (a 2 MiB argument overflowed an 8 MiB `main` where plain code holding
-/// it runs). The caller wraps its parameter in `value` as its first statement: a
-/// debug build copied a parameter moved after a call, or in one branch only, to a
-/// temporary first (its drop flag), one more copy on the caller's stack.
-#[inline(always)]
-pub(crate) fn taking<T, R>(value: &mut Option<T>, f: impl FnOnce(T) -> R) -> R {
-    if const { is_large::<T>() } {
-        with_room_taking(value, f)
-    } else {
-        f(value.take().expect("taken once"))
-    }
-}
-
 /// Whether values of type `T` are large enough for a run's stack room (see
-/// [`with_room_for_run`]): a task's arguments (`delayed(f).call(…)`, see [`taking`])
+/// [`with_room_for_run`]): a task's arguments (`delayed(f).call(…)`, see [`with_room_taking`])
 /// are taken into it in an optimised build too. A constant, to be tested as
 /// `if const` (see [`taken_into_room`]).
 pub(crate) const fn is_large<T>() -> bool {

@@ -494,12 +494,12 @@ impl Client {
         F: TaskFn<V>,
         A: SubmitArgs<V>, // a task runs after `submit` returns: pass owned values (a clone, an `Arc`) or futures, not borrows
     {
-        // Large arguments go on in stack room for them (see `taking`): each frame
+        // Large arguments go on in stack room for them (see `with_room_taking`): each frame
         // they passed through by value kept a copy in a debug build, where a 2 MiB
         // one overflowed an 8 MiB `main` where plain code holding it runs.
         let mut args = Some(args);
         let location = Location::caller();
-        crate::engine::sync::taking(&mut args, |args| {
+        crate::engine::sync::with_room_taking(&mut args, |args| {
             let options = JobOptions {
                 retries: 0,
                 priority: 0,

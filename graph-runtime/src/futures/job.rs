@@ -318,7 +318,7 @@ impl<F> TaskBuilder<F> {
     {
         // Large arguments: see `Client::submit`.
         let mut args = Some(args);
-        crate::engine::sync::taking(&mut args, |args| self.submit_to(args, &mut Alone))
+        crate::engine::sync::with_room_taking(&mut args, |args| self.submit_to(args, &mut Alone))
     }
 
     /// Submits the task; if it is ready at once, `ready` queues it.
@@ -349,7 +349,7 @@ impl<F> TaskBuilder<F, Pure> {
     {
         // Large arguments: see `Client::submit`.
         let mut args = Some(args);
-        crate::engine::sync::taking(&mut args, |args| self.submit_to(args, &mut Alone))
+        crate::engine::sync::with_room_taking(&mut args, |args| self.submit_to(args, &mut Alone))
     }
 
     /// One task per item, as [`TaskBuilder::map`], equal items (and items equal to a
