@@ -248,3 +248,98 @@ fn tasks_named_like_the_expansions_own_names() {
     let tree = graph!(|x: i64| -> i64 { add(add(table(x), pending(x)), add(run(x), const_1(x))) });
     assert_eq!(tree.compute(1), 17);
 }
+
+thread_local! {
+    static CALLERS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+#[delayed]
+fn slow(x: i64) -> i64 {
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    x
+}
+
+#[test]
+fn an_argument_reading_a_thread_local_reads_the_callers() {
+    // The graph runs on rayon's threads (this test's thread is none of them), where
+    // the thread-local is 0: its arguments are read here, where they are written.
+    CALLERS.with(|c| c.set(40));
+    let g = graph!(|x: i64| -> i64 {
+        let a = slow(x);
+        let b = add(a, CALLERS.get());
+        let c = add(slow(x), CALLERS.with(|c| c.get()));
+        add(b, c)
+    });
+    let direct = |x: i64| {
+        let a = x;
+        let b = a + CALLERS.get();
+        let c = x + CALLERS.with(|c| c.get());
+        b + c
+    };
+    assert_eq!(direct(1), 82);
+    assert_eq!(g.compute(1), 82);
+    let other = std::thread::spawn(move || g.compute(1)).join().unwrap();
+    assert_eq!(other, 2, "another caller's thread-local is its own");
+}
+
+static SHARED: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+#[delayed]
+fn store_shared(x: i64) -> i64 {
+    SHARED.store(x, std::sync::atomic::Ordering::SeqCst);
+    x
+}
+
+#[test]
+fn an_argument_reading_state_a_later_task_changes_reads_it_first() {
+    use std::sync::atomic::Ordering::SeqCst;
+    // `add`'s argument is read before `store_shared` runs, as sequential code reads
+    // it, not when `add` starts (after `slow`, by which time `store_shared` has run).
+    let g = graph!(|x: i64| -> i64 {
+        let a = add(slow(x), SHARED.load(SeqCst));
+        let b = store_shared(7);
+        add(a, b)
+    });
+    SHARED.store(3, SeqCst);
+    let direct = |x: i64| {
+        let a = x + SHARED.load(SeqCst);
+        SHARED.store(7, SeqCst);
+        a + 7
+    };
+    assert_eq!(direct(0), 10);
+    SHARED.store(3, SeqCst);
+    assert_eq!(g.compute(0), 10);
+}
+
+#[delayed]
+fn apply_boxed(x: i64, f: Box<dyn Fn(i64) -> i64 + Send + Sync>) -> i64 {
+    f(x)
+}
+
+#[delayed]
+fn apply(x: i64, f: impl Fn(i64) -> i64) -> i64 {
+    f(x)
+}
+
+#[test]
+fn arguments_that_call_something_with_a_closure_in_them() {
+    // Read where written (they call something), their closures typed by the calls
+    // they are given to, or by the task's parameter.
+    let v = vec![1_i64, 2, 3];
+    let w = v.clone();
+    let g = graph!(|x: i64| -> i64 {
+        let a = inc(w.iter().map(|z| z * 2).sum());
+        let b = apply_boxed(x, Box::new(|z| z + 1));
+        let c = apply(x, Some(3).map(|k| move |z: i64| (z - 1) * k).unwrap());
+        let d = add(a, w.iter().copied().filter(|z| *z > 1).count() as i64);
+        add(add(b, c), d)
+    });
+    let direct = |x: i64| {
+        let a = v.iter().map(|z| z * 2).sum::<i64>() + 1;
+        let b = x + 1;
+        let c = (x - 1) * 3;
+        let d = a + v.iter().copied().filter(|z| *z > 1).count() as i64;
+        b + c + d
+    };
+    assert_eq!(g.compute(5), direct(5));
+}

@@ -902,8 +902,9 @@ fn constant_arguments_are_read_where_the_call_is_written() {
     check(threads, g.compute_with(Scheduler::Sync, 0), inc(0));
 }
 
-/// A constant argument no later constant code can change stays in its task: after a
-/// `?` that stops the graph its panic does not replace the `?`'s error (the first in
+/// A constant argument after a `?`, which no later constant code can change, stays in
+/// its task (one before any `?` that calls something is read where it is written,
+/// `constant_code.rs`): after a `?` that stops the graph its panic does not replace the `?`'s error (the first in
 /// program order), on the synchronous scheduler it is never evaluated (an atomic is
 /// not incremented: its task never starts; on the pool, a task that does not read the
 /// `?`'s value may start before the stop, as Dask's would), and when it panics, the

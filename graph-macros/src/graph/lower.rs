@@ -84,9 +84,10 @@ struct Lower<'c> {
     mutable_consts: HashSet<String>,
     /// The prelude's entries that may change state (they call something), by index.
     prelude_changes: Vec<usize>,
-    /// Operands hoisted so far: (node, hidden name, tokens, prelude index). Those with
-    /// no state-changing constant code after them are put back (see `settle_hoisting`).
-    hoisted: Vec<(usize, syn::Ident, TokenStream, usize)>,
+    /// Operands hoisted so far: (node, hidden name, tokens, prelude index, whether it
+    /// runs code). Those that only read values, with no state-changing constant code
+    /// after them, are put back (see `settle_hoisting`).
+    hoisted: Vec<(usize, syn::Ident, TokenStream, usize, bool)>,
     /// Closures given to tasks that read state from outside them: (the closure's
     /// operand, prelude length when its node was made). One that state-changing constant code follows is an
     /// error (see `settle_hoisting`).
@@ -1574,17 +1575,22 @@ impl Lower<'_> {
         Operand::Value(v, span)
     }
 
-    /// Evaluates a node's constant operand before the graph, in program order, when
-    /// constant code after the node could change what it reads: the node would
-    /// otherwise read it when it runs, after all constant code (`total(v.clone())`
-    /// then `v.push(1)`, or `inc(c.load(SeqCst))` then `c.store(9, SeqCst)`).
+    /// Evaluates a node's constant operand before the graph, in program order, when it
+    /// calls something or constant code after the node could change what it reads:
+    /// the node would otherwise read it when it runs, on its own thread, after all
+    /// constant code (`add(a, TL.get())`, `total(v.clone())` then `v.push(1)`, or
+    /// `inc(c.load(SeqCst))` then `c.store(9, SeqCst)`).
     ///
-    /// Only where such code follows: an operand nothing after it can change stays in
-    /// its task (see `settle_hoisting`), so that a `?` before it that stops the graph
-    /// still keeps it from being evaluated, and its panic names its task.
+    /// An operand that only reads values, or calls something after a `?` on a task's
+    /// value, with no such code after it, stays in its task (see `settle_hoisting`),
+    /// so that a `?` before it that stops the graph keeps it from being evaluated.
     fn hoist(&mut self, operand: &mut Operand) {
         match operand {
             Operand::Temp(tokens) if self.reads_state(tokens) => {
+                // After a `?` that may stop the graph, it stays in its task unless code
+                // after it forces it out: sequential code would not evaluate it then.
+                let after_question = self.graph.nodes.iter().any(|n| n.question.is_some());
+                let runs_code = runs_code(tokens) && !after_question;
                 let span = tokens
                     .clone()
                     .into_iter()
@@ -1595,7 +1601,7 @@ impl Lower<'_> {
                 self.push_prelude_let(hidden.to_token_stream(), tokens.clone(), true);
                 let node = self.graph.nodes.len();
                 self.hoisted
-                    .push((node, hidden.clone(), tokens.clone(), at));
+                    .push((node, hidden.clone(), tokens.clone(), at, runs_code));
                 *operand = Operand::Hoisted(hidden, span);
             }
             Operand::Array(items, _) | Operand::Tuple(items, _) | Operand::Vec(items, _) => {
@@ -1640,8 +1646,8 @@ impl Lower<'_> {
         !self.closure_consts.is_empty() && any(&self.closure_consts, tokens.clone())
     }
 
-    /// Puts back into their tasks the hoisted operands that no state-changing constant
-    /// code follows, and names the others for the expansion ([`Graph::hoisted`]). One
+    /// Puts back into their tasks the hoisted operands that run no code (or follow a
+    /// `?`) and that no state-changing constant code follows, and names the others for the expansion ([`Graph::hoisted`]). One
     /// put back still counts as such code for the ones before it: it runs in its task,
     /// whenever that runs, and may change what they read (two `c.fetch_add(1, SeqCst)`
     /// arguments read in the order their tasks ran, not in program order).
@@ -1655,9 +1661,15 @@ impl Lower<'_> {
             }
         }
         let mut removed = HashSet::new();
-        for (node, hidden, tokens, at) in std::mem::take(&mut self.hoisted).into_iter().rev() {
+        for (node, hidden, tokens, at, runs_code) in
+            std::mem::take(&mut self.hoisted).into_iter().rev()
+        {
+            // An operand that runs code (`TL.get()`, `G.load(SeqCst)`, `parse(s)`) is
+            // read where it is written, on the caller's thread, as sequential code and
+            // `delay!` (and Dask) read arguments: in its task it would read a
+            // thread-local on another thread, or state another task has changed since.
             let changed_after = self.prelude_changes.iter().any(|&i| i > at);
-            if changed_after {
+            if changed_after || runs_code {
                 self.graph.hoisted.push(hidden);
                 continue;
             }
@@ -1693,10 +1705,11 @@ impl Lower<'_> {
     /// Whether a constant expression (names already substituted) calls something,
     /// reads a field or an element, or reads a `mut` constant: what later constant
     /// code may change. A closure is never hoisted: written in its task, it gets its
-    /// parameters' types from the task's.
+    /// parameters' types from the task's (one inside a call that is hoisted gets them
+    /// from the call).
     fn reads_state(&self, tokens: &TokenStream) -> bool {
         let (state, closure) = self.state_read(tokens);
-        state && !closure
+        state && (!closure || (runs_code(tokens) && !is_closure(tokens)))
     }
 
     /// Whether a constant expression calls something, reads a field, an element or a
@@ -2173,6 +2186,44 @@ pub(crate) const MUTATORS: &[&str] = &[
 /// function or a macro (`|z| z + v.len()`, `|z| z + C.load(SeqCst)`). A closure that
 /// only copies outside names (`move |z| z * k`, `|z| z.abs() + n`) reads nothing
 /// constant code could change in place: a rebinding of `k` makes a new name.
+/// Whether a constant expression calls a function, a method or a macro: code that may
+/// read state other than the values it names (a thread-local, a `static`, what a shared
+/// reference points to).
+fn runs_code(tokens: &TokenStream) -> bool {
+    struct Runs(bool);
+    impl<'ast> Visit<'ast> for Runs {
+        fn visit_expr(&mut self, expr: &'ast Expr) {
+            match expr {
+                Expr::Call(_) | Expr::MethodCall(_) | Expr::Macro(_) => self.0 = true,
+                _ => syn::visit::visit_expr(self, expr),
+            }
+        }
+    }
+    let Ok(expr) = syn::parse2::<Expr>(tokens.clone()) else {
+        return false;
+    };
+    let mut runs = Runs(false);
+    runs.visit_expr(&expr);
+    runs.0
+}
+
+/// Whether a constant expression is a closure (or a reference to one, in parentheses or
+/// not): it gets its parameters' types from its task's, so it is written in the task.
+fn is_closure(tokens: &TokenStream) -> bool {
+    let Ok(mut expr) = syn::parse2::<Expr>(tokens.clone()) else {
+        return false;
+    };
+    loop {
+        match expr {
+            Expr::Closure(_) | Expr::Async(_) => return true,
+            Expr::Paren(e) => expr = *e.expr,
+            Expr::Group(e) => expr = *e.expr,
+            Expr::Reference(e) => expr = *e.expr,
+            _ => return false,
+        }
+    }
+}
+
 fn closure_reads_outside(tokens: &TokenStream) -> bool {
     /// The names a closure binds: its parameters and its own `let`s.
     #[derive(Default)]
