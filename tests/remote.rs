@@ -863,6 +863,10 @@ fn a_static_graph_computes_on_the_runner_as_here() {
         let parts = vec![square(x), square(x + 1), inc(x)];
         total(parts)
     });
+    // Arguments that call something are read here, before the graph, and sent as
+    // values (`u64::from(…)`, a method call).
+    let words = ["a", "bb", "ccc"];
+    let read_here = graph!(|x: u64| -> u64 { add(square(u64::from(x as u8)), words.len() as u64) });
     for partition in [Partition::Auto, Partition::PerNode, Partition::Tasks(2)] {
         let runner = runner("static-diamond");
         for x in [0, 3, 10] {
@@ -885,6 +889,12 @@ fn a_static_graph_computes_on_the_runner_as_here() {
                 .compute_on_cluster_with(&runner, partition, 5)
                 .unwrap(),
             collected.compute(5)
+        );
+        assert_eq!(
+            read_here
+                .compute_on_cluster_with(&runner, partition, 4)
+                .unwrap(),
+            16 + 3
         );
     }
     // One process per node: the diamond's five nodes.
