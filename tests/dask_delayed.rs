@@ -227,6 +227,45 @@ fn dask_test_operators() {
     );
 }
 
+/// Splitting one tuple twice gives the same parts (indexing is pure) even when one of
+/// them is named: the parts are one node, which reads its element once. Before, a part
+/// named after the split and its unnamed twin were two nodes taking the same element
+/// of the tuple, and the second failed with "each part is taken once".
+#[test]
+fn a_named_split_part_and_its_unnamed_twin_compute_together() {
+    #[delayed(pure)]
+    fn pair_of(x: i64) -> (i64, String) {
+        (x, format!("s{x}"))
+    }
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        // One tuple split twice.
+        let whole = delayed(|x: i64| (x, x.to_string())).call(3);
+        let (first, _) = whole.split();
+        let first = first.named("first");
+        let (again, text) = whole.split();
+        assert_eq!(
+            taskweave::compute_with(scheduler, (&first, &again, &text)).unwrap(),
+            (3, 3, String::from("3"))
+        );
+        // Equal pure calls (one node), each split, one part named.
+        let (a, _) = delay!(pair_of(4)).split();
+        let a = a.named("a");
+        let (b, s) = delay!(pair_of(4)).split();
+        assert_eq!(
+            taskweave::compute_with(scheduler, (&a, &b, &s)).unwrap(),
+            (4, 4, String::from("s4"))
+        );
+        // Named differently, both.
+        let (x, _) = whole.split();
+        let (y, _) = whole.split();
+        let (x, y) = (x.named("x"), y.named("y"));
+        assert_eq!(
+            taskweave::compute_with(scheduler, (&x, &y)).unwrap(),
+            (3, 3)
+        );
+    }
+}
+
 /// Dask (distributed): `test_compute_retries_annotations`: a task annotated with
 /// `retries=n` that fails fewer than `n + 1` times computes; one that fails more
 /// raises its error. Here per task: `delayed(f).retries(n)`.

@@ -879,6 +879,10 @@ impl<T: Clone + Send + Sync + 'static> Body for Held<T> {
     }
 }
 
+/// The kind of a split's nodes, the tuple's and its parts': the plan merges twin parts
+/// whatever their names (see `Plan::borrowing`).
+pub(crate) const SPLIT: &str = "split";
+
 /// The node of one part of a split tuple: takes its part out of the split node's
 /// `Mutex` (each part is read once), named `split.0`, `split.1`, ….
 #[track_caller]
@@ -899,7 +903,7 @@ where
             &|h: &mut dyn Hasher| h.write_u64(of),
         ],
     );
-    task_here(name, "split", [parts.node.clone()], Some(key), move |env| {
+    task_here(name, SPLIT, [parts.node.clone()], Some(key), move |env| {
         let mut cursor = 0;
         let parts = env.input::<P>(&mut cursor);
         let taken = get(crate::engine::slot::Lend::lend(&parts))
@@ -931,7 +935,7 @@ macro_rules! split_tuple {
                         h.write_u64(input)
                     }],
                 );
-                let parts = task_here("split", "split", [self.node.clone()], Some(key), |env| {
+                let parts = task_here("split", SPLIT, [self.node.clone()], Some(key), |env| {
                     let mut cursor = 0;
                     let whole =
                         crate::engine::slot::give(&mut env.input::<($($ty,)+)>(&mut cursor));

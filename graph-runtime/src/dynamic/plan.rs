@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::arena::Slots;
 use super::args::AwaitedTask;
 use super::{
-    reuse, Arena, ArenaBuilder, Borrowed, Delayed, Env, Mark, Node, NodeRef, Parents, RunFn,
+    reuse, Arena, ArenaBuilder, Borrowed, Delayed, Env, Mark, Node, NodeRef, Parents, RunFn, SPLIT,
 };
 use crate::engine::dispatch::dispatch_compact;
 use crate::engine::error::TaskError;
@@ -276,9 +276,15 @@ impl Plan {
         let mut stack: Vec<(&NodeRef, std::slice::Iter<'_, NodeRef>)> = reuse::recast(stack);
         // A pure node's key, with the name that keys it if it was named after it was
         // built (`Delayed::named`): twins named differently are nodes of their own.
+        // Not a split's parts: a part takes its element out of the split node, which
+        // twins share, so twin parts are one node however named (two, and the second
+        // found its element gone).
         let pure_key = |n: &Node| {
             let meta = n.meta();
             let key = Some(meta.key).filter(|k| k >> 63 == 1)?;
+            if meta.label.kind == SPLIT {
+                return Some(key);
+            }
             Some(meta.key_name().map_or(key, |name| named_key(key, name)))
         };
         let mut custom_names: Vec<(usize, Arc<str>)> = Vec::new();
