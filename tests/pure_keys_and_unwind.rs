@@ -143,6 +143,27 @@ fn pure_twins_named_differently_are_nodes_of_their_own() {
     }
 }
 
+/// One of two equal pure calls named, the other not: two nodes, each run, as in Dask,
+/// where `dask_key_name=` makes the named one's key the name and the other keeps its
+/// hash (`Delayed::named` said they were still one).
+#[test]
+fn a_pure_call_named_and_its_unnamed_twin_are_two_nodes() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    fn triple(x: u64) -> u64 {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        x * 3
+    }
+    let named = delayed(triple).pure().call(4).named("mine");
+    let unnamed = delayed(triple).pure().call(4);
+    assert_ne!(named.key(), unnamed.key());
+    assert_eq!(taskweave::compute((&named, &unnamed)), (12, 12));
+    assert_eq!(RUNS.swap(0, Ordering::SeqCst), 2, "each ran");
+    // Named by the builder, the same.
+    let built = delayed(triple).pure().named("mine").call(4);
+    assert_eq!(taskweave::compute((&built, &unnamed)), (12, 12));
+    assert_eq!(RUNS.swap(0, Ordering::SeqCst), 2, "each ran");
+}
+
 mod m1 {
     use taskweave::prelude::*;
 

@@ -705,7 +705,9 @@ impl<T> Delayed<T> {
 
     /// Names the node (`load-3`): the name shows in errors, inspection and keys. As in
     /// Dask, where the name is the key, equal pure calls named differently are separate
-    /// nodes (named alike, or one of them only, they are still one).
+    /// nodes: named alike they are one, and named one only they are two, each run (a
+    /// split's parts, which take their element out of one tuple, stay one node). The
+    /// node itself is named, not a copy: every clone of this `Delayed` has the name.
     pub fn named(self, name: impl Into<String>) -> Self {
         let name: String = name.into();
         self.node.meta().set_name(name.into());
