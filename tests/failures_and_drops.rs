@@ -778,3 +778,45 @@ fn an_observers_or_stop_predicates_panic_fails_a_delayed_run_naming_it() {
         }
     });
 }
+
+/// A run stopped by its stop predicate fails naming the first task that did not
+/// start, and says that it did not run: it never panicked ("task `inc` at … panicked:
+/// the run was stopped before this task started" said it did). Dynamic and static
+/// graphs, both schedulers; the message and its payload are as before.
+#[test]
+fn a_stopped_run_says_its_task_did_not_run() {
+    #[delayed]
+    fn bump(x: i64) -> i64 {
+        x + 1
+    }
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        let asked = std::sync::Arc::new(AtomicUsize::new(0));
+        let stop_after = |n: usize| {
+            let asked = asked.clone();
+            asked.store(0, Ordering::SeqCst);
+            taskweave::RunOptions::new()
+                .scheduler(scheduler)
+                .stop_when(move || asked.fetch_add(1, Ordering::SeqCst) >= n)
+        };
+        let chain = delay!(bump(bump(bump(0))));
+        let error = chain.try_compute_with(stop_after(2)).expect_err("stopped");
+        let static_graph = graph!(|x: i64| -> i64 { bump(bump(bump(x))) });
+        let static_error = static_graph
+            .try_compute_with(stop_after(1), 0)
+            .expect_err("stopped");
+        for error in [error, static_error] {
+            let shown = error.to_string();
+            assert!(
+                shown.starts_with("task `bump` at ")
+                    && shown
+                        .ends_with(" did not run: the run was stopped before this task started"),
+                "{shown}"
+            );
+            assert_eq!(
+                error.message(),
+                "the run was stopped before this task started"
+            );
+            assert_eq!(error.payload::<String>().as_deref(), Some(error.message()));
+        }
+    }
+}

@@ -544,8 +544,12 @@ where
     #[cold]
     fn stopped(&self, node: u32) {
         crate::engine::error::forget_backtrace();
-        let payload = Box::new(String::from("the run was stopped before this task started"));
-        self.fail(node, payload);
+        let table = self.table.table();
+        let info = &table.nodes()[node as usize];
+        self.keep(
+            node,
+            TaskError::not_started(&info.task_name(), info.call_site()),
+        );
         self.stop.store(0, Ordering::Relaxed);
     }
 

@@ -37,6 +37,8 @@ enum Ended {
     /// The run's stop predicate (`RunOptions::stop_when`) panicked, asked before it
     /// started or by its `cancelled()`.
     StopPanicked,
+    /// It never started: the run was stopped before it (`RunOptions::stop_when`).
+    NotStarted,
 }
 
 /// A graph hook of an [`Observer`](crate::Observer): which one panicked (a byte, so
@@ -111,6 +113,22 @@ impl TaskError {
         let mut error = TaskError::from_panic(task, call_site, payload);
         error.ended = Ended::StopPanicked;
         error
+    }
+
+    /// The error of a run stopped (`RunOptions::stop_when`) before task `task` started:
+    /// said so, not as a panic of the task, which never ran. Its payload is the message,
+    /// as a panic's with a string is.
+    #[cold]
+    pub(crate) fn not_started(task: &str, call_site: &str) -> Self {
+        let message = String::from("the run was stopped before this task started");
+        TaskError {
+            task: task.to_owned(),
+            call_site: call_site.to_owned(),
+            message: message.clone(),
+            ended: Ended::NotStarted,
+            payload: Mutex::new(Some(Box::new(message))),
+            backtrace: None,
+        }
     }
 
     /// The hook of the run's observer whose panic this error is, if it is one.
@@ -477,6 +495,7 @@ impl fmt::Display for TaskError {
         match self.ended {
             Ended::Panicked => write!(f, "task `{task}` at {site} panicked: {message}"),
             Ended::Returned => write!(f, "task `{task}` at {site} failed: {message}"),
+            Ended::NotStarted => write!(f, "task `{task}` at {site} did not run: {message}"),
             Ended::ObserverPanicked(hook) => write!(
                 f,
                 "the observer panicked in `{}` while computing `{task}` at {site}: {message}",
