@@ -485,6 +485,56 @@ fn dask_test_persist() {
     assert_eq!(loads.load(Ordering::SeqCst), 4);
 }
 
+/// Dask: `persist` of a graph whose task raises raises that exception, which the caller
+/// may catch (`try: x = x.persist() except MyError`): `try_persist` and `persist_with`
+/// return the `TaskError`, naming the task, with its payload; what succeeds is held as
+/// `persist` holds it, and runs nothing again.
+#[test]
+fn dask_persist_of_a_failing_task_raises_its_error() {
+    #[derive(Clone, Debug, PartialEq)]
+    struct Missing(u32);
+    static LOADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    #[delayed]
+    fn load(part: u32) -> Vec<u32> {
+        LOADS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if part == 7 {
+            std::panic::panic_any(Missing(part));
+        }
+        vec![part; 3]
+    }
+    #[delayed]
+    fn total(values: &[u32]) -> u32 {
+        values.iter().sum()
+    }
+    let bad = delay!(total(&delay!(load(7))));
+    let error = bad.try_persist().expect_err("load(7) fails");
+    assert_eq!(error.task(), "load");
+    assert_eq!(error.payload::<Missing>(), Some(Missing(7)));
+    let good = delay!(load(2));
+    let (a, b) = (delay!(total(&good)), good.map(Vec::len));
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        let error = taskweave::persist_with(scheduler, (&a, &bad)).expect_err("load(7) fails");
+        assert_eq!(error.payload::<Missing>(), Some(Missing(7)));
+    }
+    LOADS.store(0, std::sync::atomic::Ordering::SeqCst);
+    let held = good.try_persist().expect("load(2) succeeds");
+    let (a, b) = taskweave::persist_with(Scheduler::Sync, (&a, &b)).expect("both succeed");
+    assert_eq!(
+        LOADS.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one load per persist"
+    );
+    assert_eq!(
+        taskweave::compute((&held, &a, &b, &delay!(total(&held)))),
+        (vec![2, 2, 2], 6, 3, 6)
+    );
+    assert_eq!(
+        LOADS.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "nothing ran again"
+    );
+}
+
 /// Dask: `compute(a, [b, c], (d, [e]))` traverses lists and tuples and returns the
 /// same shape; here a tuple whose parts are `&Delayed`s, slices, `Vec`s, arrays and
 /// tuples of those, nested, computed in one run (what they share runs once), checked

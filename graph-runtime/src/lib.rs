@@ -25,10 +25,10 @@ pub mod prohibited;
 pub mod remote;
 
 pub use dynamic::{
-    compute, compute_with, delayed, info, persist, prepare, tree_reduce, visualize, Arena, Arg,
-    ByBits, ByHash, ByNode, Delayed, DelayedFn, FloatKey, Impure, Inspected, IntoArg, LendArg,
-    NoRetries, Output, OutputPart, Outputs, PassArg, Persist, Prepared, Pure, PureKey, Retried,
-    RetryArg, Signature, ToCompute,
+    compute, compute_with, delayed, info, persist, persist_with, prepare, tree_reduce, visualize,
+    Arena, Arg, ByBits, ByHash, ByNode, Delayed, DelayedFn, FloatKey, Impure, Inspected, IntoArg,
+    LendArg, NoRetries, Output, OutputPart, Outputs, PassArg, Persist, Prepared, Pure, PureKey,
+    Retried, RetryArg, Signature, ToCompute,
 };
 #[doc(hidden)]
 pub use dynamic::{OutputRead, Reads};

@@ -44,8 +44,8 @@ pub(crate) use plan::prepare_any;
 #[cfg(feature = "hyperqueue")]
 pub(crate) use plan::Plan;
 pub use plan::{
-    compute, compute_with, persist, prepare, Output, OutputPart, OutputRead, Outputs, Persist,
-    Prepared, Reads, ToCompute,
+    compute, compute_with, persist, persist_with, prepare, Output, OutputPart, OutputRead, Outputs,
+    Persist, Prepared, Reads, ToCompute,
 };
 
 use crate::engine::dispatch::Flow;
@@ -792,18 +792,28 @@ impl<T: Send + Sync + 'static> Delayed<T> {
 impl<T: Clone + Send + Sync + 'static> Delayed<T> {
     /// Computes the value now and returns a node holding it: later graphs that use
     /// it read the held value instead of running its tasks again.
+    ///
+    /// # Panics
+    /// When a task panics, with a message naming the task and its call site; see
+    /// [`try_persist`](Self::try_persist) for the error as a value.
     #[track_caller]
     pub fn persist(&self) -> Delayed<T> {
-        // The value is computed and held in stack room for it, where a 2 MiB value
-        // overflowed an 8 MiB `main` (each frame above the run keeps a copy in a debug
-        // build); only the node comes out.
-        let held = crate::engine::sync::with_room_for_run::<T, _>(|| {
-            self.try_compute().map(|value| self.holding(value))
-        });
-        match held {
+        match self.try_persist() {
             Ok(held) => held,
             Err(error) => error.resume(),
         }
+    }
+
+    /// [`persist`](Self::persist), with a task's panic coming back as a [`TaskError`]
+    /// (Dask's `persist` raises the task's exception, which the caller may catch):
+    /// nothing is held then, and the `TaskError` carries the task's payload.
+    pub fn try_persist(&self) -> Result<Delayed<T>, TaskError> {
+        // The value is computed and held in stack room for it, where a 2 MiB value
+        // overflowed an 8 MiB `main` (each frame above the run keeps a copy in a debug
+        // build); only the node comes out.
+        crate::engine::sync::with_room_for_run::<T, _>(|| {
+            self.try_compute().map(|value| self.holding(value))
+        })
     }
 
     /// A node holding `value`, computed for this one: its name and key.

@@ -1676,15 +1676,26 @@ impl<T: Output> Persist for &[Delayed<T>] {
 /// When a task panics, with a message naming the task and its call site.
 #[track_caller]
 pub fn persist<P: Persist>(outputs: P) -> P::Persisted {
-    // The values are computed and held in stack room for them (see
-    // `Delayed::persist`); only the nodes come out.
-    let held = crate::engine::sync::with_room_for_run::<<P::Run as Outputs>::Values, _>(|| {
-        compute_with(RunOptions::new(), outputs.run()).map(|values| outputs.hold(values))
-    });
-    match held {
+    match persist_with(RunOptions::new(), outputs) {
         Ok(held) => held,
         Err(error) => error.resume(),
     }
+}
+
+/// [`persist`] with a scheduler; a task's panic comes back as a [`TaskError`] (Dask's
+/// `persist` raises the task's exception, which the caller may catch), and nothing is
+/// held then.
+pub fn persist_with<P: Persist>(
+    options: impl Into<RunOptions>,
+    outputs: P,
+) -> Result<P::Persisted, TaskError> {
+    // The values are computed and held in stack room for them (see
+    // `Delayed::persist`); only the nodes come out.
+    let mut options = Some(options.into());
+    crate::engine::sync::with_room_for_run::<<P::Run as Outputs>::Values, _>(|| {
+        let options = options.take().expect("run once");
+        compute_with(options, outputs.run()).map(|values| outputs.hold(values))
+    })
 }
 
 /// Computes several values in one run on rayon's pool; intermediates they share run
