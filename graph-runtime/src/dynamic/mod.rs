@@ -763,7 +763,10 @@ impl<T: Send + Sync + 'static> Delayed<T> {
     /// Pure, as Dask treats attribute access and method calls: for a function with no
     /// state (a fn item, a closure that captures nothing), `d.map(f)` twice is one node.
     /// A closure that captures values is a node of its own per call, since another
-    /// closure of the same type may hold other values.
+    /// closure of the same type may hold other values. So a closure that captures
+    /// nothing but reads state from elsewhere (a `static`, a thread-local, a clock, a
+    /// random source), mapped twice over one node, runs once: for a node per call,
+    /// write it as a task, `delayed(f).call(&d)`.
     #[track_caller]
     pub fn map<U, F>(&self, f: F) -> Delayed<U>
     where
