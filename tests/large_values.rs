@@ -581,3 +581,48 @@ fn big_built_pure() -> u64 {
         .result()
         .unwrap()
 }
+
+#[delayed(pure)]
+fn big_pure_sum(a: [u8; BIG]) -> u64 {
+    a.iter().map(|&v| u64::from(v)).sum()
+}
+
+#[delayed]
+fn big_times(a: [u8; BIG], times: u64) -> u64 {
+    big_sum(a) * times
+}
+
+/// A 2 MiB constant argument of `delay!` (a value, not a node) deep in the stack of a
+/// program's `main`, where plain code passing it on runs: alone, beside another
+/// argument, and to a pure function (its key hashed from it). Each aborted the process
+/// with a stack overflow on the caller's thread in a debug build, at once: `delay!`'s
+/// expansion held the value by value in the caller's frame, five copies of it (the
+/// argument's variable, `Wrap`, the converted argument, the task's closure, its call's
+/// argument). The pure one ran under 15 frames optimised.
+#[test]
+fn big_constants_of_delay() {
+    let sums = [
+        on_main_stack("plain constant, deep", || below(DEEP, plain_big_constant)),
+        on_main_stack("delay! of a constant", || below(DEEP, big_constant)),
+        on_main_stack("delay! of two", || below(DEEP, big_constant_and_another)),
+        on_main_stack("pure delay!", || below(DEEP, big_pure_constant)),
+    ];
+    let one = BIG as u64;
+    assert_eq!(sums, [one, one, 3 * one, one]);
+}
+
+fn plain_big_constant() -> u64 {
+    big_sum([std::hint::black_box(1); BIG])
+}
+
+fn big_constant() -> u64 {
+    delay!(big_sum([std::hint::black_box(1); BIG])).compute()
+}
+
+fn big_constant_and_another() -> u64 {
+    delay!(big_times([std::hint::black_box(1); BIG], 3)).compute()
+}
+
+fn big_pure_constant() -> u64 {
+    delay!(big_pure_sum([std::hint::black_box(1); BIG])).compute()
+}

@@ -199,14 +199,13 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
         })
         .collect();
     let mut cx = Ctxt::default();
-    let evaluations: Vec<TokenStream> = call
+    let arguments: Vec<TokenStream> = call
         .args
         .iter()
-        .zip(&values)
-        .map(|(arg, value)| {
+        .map(|arg| {
             // `delay!(clean(load(i)))`: a nested call of a task is a node too, as in
             // `graph!`, not a call made now.
-            let arg = match nested_task_call(arg) {
+            match nested_task_call(arg) {
                 Some(nested) => match scanned(nested, scope) {
                     Some((ident, what)) => {
                         // It could not resolve as a node; the call made now stands in
@@ -218,12 +217,27 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
                     None => expand_call(nested.to_token_stream(), runtime, scope),
                 },
                 None => arg.to_token_stream(),
-            };
+            }
+        })
+        .collect();
+    let evaluations: Vec<TokenStream> = arguments
+        .iter()
+        .zip(&values)
+        .map(|(arg, value)| {
             quote_spanned! {arg.span()=>
                 let #value = #arg;
             }
         })
         .collect();
+    // Up to `HELD` arguments are passed to the runtime's `hold{n}` as a function's
+    // arguments are, and the node is made in a closure that it hands them to, held in
+    // place (`Held`): a large value is then held once in the caller's frame, as plain
+    // code's `f(big(1))` holds it, and taken into the node inside stack room for it
+    // (see `hold1`). Held by value in this frame, it was copied five times in a debug
+    // build (the variable, `Wrap`, the converted argument, the task's closure, its
+    // call's argument), which overflowed an 8 MiB `main` where plain code runs.
+    const HELD: usize = 12;
+    let held = !call.args.is_empty() && call.args.len() <= HELD;
     let errors = cx.into_compile_errors();
     // A task cannot be named like a primitive type (`#[delayed]` says so on its name,
     // and makes no companion, which would hide the type): the node the explicit form
@@ -244,6 +258,10 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
                 let private = private_at(arg.span());
                 // The borrows pick the kind of argument (see `Wrap`): not needless,
                 // whatever clippy sees at the argument's span.
+                let value = match held {
+                    true => quote_spanned!(arg.span()=> #private::dynamic::Held::take(#value)),
+                    false => value.to_token_stream(),
+                };
                 quote_spanned! {arg.span()=>
                     #[allow(clippy::needless_borrow)]
                     let #name = (&&&#private::dynamic::Wrap::new(#value)).__arg(&mut #parents);
@@ -278,8 +296,15 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
         // One span for `&value` (the variable's), so that an error lands on the argument.
         let at = value.span();
         let companion = companion_at(at);
+        let value = match held {
+            true => {
+                let private = private_at(at);
+                quote_spanned!(at=> #private::dynamic::Held::get(&#value))
+            }
+            false => quote_spanned!(at=> &#value),
+        };
         quote_spanned! {at=>
-            &|__hasher: &mut dyn ::core::hash::Hasher| #companion::__key(&#value, __hasher)
+            &|__hasher: &mut dyn ::core::hash::Hasher| #companion::__key(#value, __hasher)
         }
     });
     // A generic function's instance named by a turbofish (`bits::<u8>()`) is a function
@@ -346,16 +371,7 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
     // The block's value is a name of its own, so that the block (the whole `delay!`) is
     // what an unused `Delayed`'s lint points at, not the call located at the function.
     let node = hidden("__node");
-    quote! {
-        {
-            #errors
-            #[allow(unused_imports)]
-            use #private::dynamic::{
-                ShapeOfConst as _, ShapeOfNode as _, ShapeOfOther as _, SurplusArgs as _,
-                ViaConst as _, ViaMany as _, ViaNode as _,
-            };
-            let #task = #func;
-            #(#evaluations)*
+    let make = quote! {
             let #key = if #companion::__PURE {
                 ::core::option::Option::Some(#private::dynamic::pure_key(
                     #companion::__identity(#instance),
@@ -372,7 +388,38 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
             let #remote = #companion::__remote([
                 #((&&&#private::dynamic::Describe(&#names)).__shape()),*
             ]);
-            let #node = #task_with #call_args;
+            #task_with #call_args
+    };
+    let imports = quote! {
+            #errors
+            #[allow(unused_imports)]
+            use #private::dynamic::{
+                ShapeOfConst as _, ShapeOfNode as _, ShapeOfOther as _, SurplusArgs as _,
+                ViaConst as _, ViaMany as _, ViaNode as _,
+            };
+            let #task = #func;
+    };
+    if !held {
+        return quote! {
+            {
+                #imports
+                #(#evaluations)*
+                let #node = { #make };
+                #node
+            }
+        };
+    }
+    let hold = syn::Ident::new(&format!("hold{}", values.len()), Span::call_site());
+    quote! {
+        {
+            #imports
+            // The arguments as written: a block is how a call made now is written in
+            // `delay!` (`f({ g(x) })`), not braces to remove.
+            #[allow(unused_braces, unused_parens)]
+            let #node = #private::dynamic::#hold(
+                #(#arguments,)*
+                &mut |#(#values: #private::dynamic::Held<'_, _>),*| { #make },
+            );
             #node
         }
     }

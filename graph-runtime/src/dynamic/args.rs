@@ -6,6 +6,7 @@
 //! the same `Give`/`Lend` handles as static graphs.
 
 use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -431,6 +432,133 @@ into_arg! {
         &'static (A, B, C), (Delayed<A>, Delayed<B>, Delayed<C>) => Lent<Triple<A, B, C>> = |v, p| Lent(triple(v.0, v.1, v.2, p));
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static, C: Clone + Send + Sync + 'static}
         &'static (A, B, C), (&Delayed<A>, &Delayed<B>, &Delayed<C>) => Lent<Triple<A, B, C>> = |v, p| Lent(triple(v.0.clone(), v.1.clone(), v.2.clone(), p));
+}
+
+// ---- `delay!`: its arguments held where they were passed -------------------------
+
+/// One of `delay!`'s arguments, held where its caller passed it (see [`hold1`]): lent
+/// for the pure key, taken once into the node. Dropped untaken, it drops the value.
+#[doc(hidden)]
+pub struct Held<'a, T> {
+    value: &'a mut ManuallyDrop<T>,
+    taken: bool,
+}
+
+impl<'a, T> Held<'a, T> {
+    /// The handle of `value`.
+    ///
+    /// # Safety
+    /// `value` is read or dropped only through this handle from now on.
+    #[inline(always)]
+    unsafe fn new(value: &'a mut ManuallyDrop<T>) -> Self {
+        Held {
+            value,
+            taken: false,
+        }
+    }
+
+    /// The handle of a parameter of a type with no drop glue, in its place.
+    ///
+    /// # Safety
+    /// `T` has no drop glue, and `value` is read only through this handle from now on.
+    #[inline(always)]
+    unsafe fn in_place(value: &'a mut T) -> Self {
+        let value = core::ptr::from_mut(value).cast::<ManuallyDrop<T>>();
+        // SAFETY: `ManuallyDrop<T>` is `repr(transparent)` over `T`; the caller's
+        // contract (its drop does nothing, so leaving it to the parameter's is sound).
+        unsafe { Held::new(&mut *value) }
+    }
+
+    /// The value, lent.
+    #[inline(always)]
+    pub fn get(&self) -> &T {
+        self.value
+    }
+
+    /// The value, taken (once: the handle is consumed).
+    #[inline(always)]
+    pub fn take(mut self) -> T {
+        self.taken = true;
+        // SAFETY: not read again: this handle, the only way to it, ends here.
+        unsafe { ManuallyDrop::take(self.value) }
+    }
+}
+
+impl<T> Drop for Held<'_, T> {
+    fn drop(&mut self) {
+        if !self.taken {
+            // SAFETY: not taken, and this handle, the only way to it, ends here.
+            unsafe { ManuallyDrop::drop(self.value) }
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Held<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held")
+            .field("taken", &self.taken)
+            .finish_non_exhaustive()
+    }
+}
+
+// `hold1(a, &mut |a| …)` … `hold12`: what `delay!` passes its arguments to, as a
+// function's arguments, evaluated in order where the call is. A large value (2 MiB of
+// `[u8; N]`) stays in the caller's place for it, its one copy there, as plain code's
+// `f(big(1))` holds it, and is read from there into the node inside a run's stack
+// room: `delay!`'s own code held each argument by value in the caller's frame, five
+// copies in a debug build, which overflowed an 8 MiB `main` where plain code runs. A
+// value with drop glue is moved into a `ManuallyDrop` here first (one copy more), so
+// that the parameter's drop never sees a taken value; small values go straight on.
+macro_rules! hold_args {
+    ($($name:ident: $($v:ident $ty:ident),+;)*) => {$(
+        #[doc(hidden)]
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
+        pub fn $name<$($ty,)+ R>(
+            $(mut $v: $ty,)+
+            f: &mut dyn FnMut($(Held<'_, $ty>),+) -> R,
+        ) -> R {
+            if const {
+                crate::engine::sync::is_large::<($($ty,)+)>()
+                    && !core::mem::needs_drop::<($($ty,)+)>()
+            } {
+                // SAFETY: no drop glue (just tested), and each parameter is read only
+                // through its handle.
+                let mut held = Some(unsafe { ($(Held::in_place(&mut $v),)+) });
+                return crate::engine::sync::with_room_for_run::<($($ty,)+), _>(|| {
+                    let ($($v,)+) = held.take().expect("the room runs its closure once");
+                    f($($v),+)
+                });
+            }
+            $(let mut $v = ManuallyDrop::new($v);)+
+            // SAFETY: each `ManuallyDrop` is read or dropped only through its handle.
+            let held = unsafe { ($(Held::new(&mut $v),)+) };
+            if const { !crate::engine::sync::is_large::<($($ty,)+)>() } {
+                let ($($v,)+) = held;
+                return f($($v),+);
+            }
+            let mut held = Some(held);
+            crate::engine::sync::with_room_for_run::<($($ty,)+), _>(|| {
+                let ($($v,)+) = held.take().expect("the room runs its closure once");
+                f($($v),+)
+            })
+        }
+    )*};
+}
+
+hold_args! {
+    hold1: a A;
+    hold2: a A, b B;
+    hold3: a A, b B, c C;
+    hold4: a A, b B, c C, d D;
+    hold5: a A, b B, c C, d D, e E;
+    hold6: a A, b B, c C, d D, e E, g G;
+    hold7: a A, b B, c C, d D, e E, g G, h H;
+    hold8: a A, b B, c C, d D, e E, g G, h H, i I;
+    hold9: a A, b B, c C, d D, e E, g G, h H, i I, j J;
+    hold10: a A, b B, c C, d D, e E, g G, h H, i I, j J, k K;
+    hold11: a A, b B, c C, d D, e E, g G, h H, i I, j J, k K, l L;
+    hold12: a A, b B, c C, d D, e E, g G, h H, i I, j J, k K, l L, m M;
 }
 
 // ---- `delay!`: which kind of argument, chosen by autoref specialization ----------
