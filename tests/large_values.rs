@@ -626,3 +626,48 @@ fn big_constant_and_another() -> u64 {
 fn big_pure_constant() -> u64 {
     delay!(big_pure_sum([std::hint::black_box(1); BIG])).compute()
 }
+
+/// How many of [`below`]'s frames to keep a closure that captures a 2 MiB value under:
+/// plain code keeping one (in a `Box`) runs under 2 in a debug build.
+const KEPT_DEEP: usize = if cfg!(debug_assertions) { 2 } else { DEEP };
+
+/// A closure that captures a 2 MiB value made into a node on a thread with `main`'s
+/// stack, deep in it where plain code keeping such a closure runs: `Delayed::map`'s,
+/// and a function of the explicit form (`delayed(f)`). Each aborted the process with a
+/// stack overflow on the caller's thread in a debug build, at once: the closure passed
+/// by value through the frames that make the node (or the function's `Arc`).
+#[test]
+fn big_captures_made_into_nodes() {
+    let sums = [
+        on_main_stack("plain closure, kept", || {
+            below(KEPT_DEEP, plain_kept_capture)
+        }),
+        on_main_stack("Delayed::map", || below(KEPT_DEEP, big_map_capture)),
+        on_main_stack("delayed(f)", || below(KEPT_DEEP, big_delayed_capture)),
+    ];
+    assert_eq!(sums, [BIG as u64; 3]);
+}
+
+#[inline(never)]
+fn kept(f: impl Fn(u64) -> u64 + 'static) -> Box<dyn Fn(u64) -> u64> {
+    Box::new(f)
+}
+
+fn plain_kept_capture() -> u64 {
+    let bytes = big(std::hint::black_box(1));
+    kept(move |k| u64::from(bytes[0]) * k * BIG as u64)(1)
+}
+
+fn big_map_capture() -> u64 {
+    let bytes = big(std::hint::black_box(1));
+    Delayed::value(1u64)
+        .map(move |&k| u64::from(bytes[0]) * k * BIG as u64)
+        .compute()
+}
+
+fn big_delayed_capture() -> u64 {
+    let bytes = big(std::hint::black_box(1));
+    delayed(move |k: u64| u64::from(bytes[0]) * k * BIG as u64)
+        .call(1)
+        .compute()
+}

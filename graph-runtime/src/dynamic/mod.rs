@@ -618,13 +618,25 @@ where
     T: Send + Sync + 'static,
     F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
 {
+    task_at(name, kind, parents, key, run, Location::caller())
+}
+
+/// [`task_here`] at `location`.
+#[inline(always)]
+fn task_at<T, F>(
+    name: &'static str,
+    kind: &'static str,
+    parents: impl Into<ParentList>,
+    key: Option<u64>,
+    run: F,
+    location: &'static Location<'static>,
+) -> Delayed<T>
+where
+    T: Send + Sync + 'static,
+    F: Fn(&Env<'_>) -> T + Send + Sync + 'static,
+{
     Delayed::from_node(NodeRef::new(
-        Meta::of_kind(
-            name,
-            kind,
-            call_site_of(Location::caller()),
-            key.map(typed_key::<T>),
-        ),
+        Meta::of_kind(name, kind, call_site_of(location), key.map(typed_key::<T>)),
         parents.into(),
         Task {
             run,
@@ -773,6 +785,28 @@ impl<T: Send + Sync + 'static> Delayed<T> {
         U: Send + Sync + 'static,
         F: Fn(&T) -> U + Send + Sync + 'static,
     {
+        // A closure that captures a large value is made into its node inside stack room
+        // for it in a debug build, as `Delayed::value`'s value is (see `taken_into_room`):
+        // each frame it passed through kept a copy, and one of 2 MiB overflowed an 8 MiB
+        // `main` where plain code keeping it (in a `Box`) runs. Each branch moves `f` first.
+        if const { crate::engine::sync::taken_into_room::<F>() } {
+            let mut f = Some(f);
+            let location = Location::caller();
+            crate::engine::sync::with_room_taking(&mut f, |f| self.map_at(f, location))
+        } else {
+            #[cfg(debug_assertions)]
+            let f = f;
+            self.map_at(f, Location::caller())
+        }
+    }
+
+    /// [`map`](Self::map) made at `location`.
+    #[inline(always)]
+    fn map_at<U, F>(&self, f: F, location: &'static Location<'static>) -> Delayed<U>
+    where
+        U: Send + Sync + 'static,
+        F: Fn(&T) -> U + Send + Sync + 'static,
+    {
         let key = (std::mem::size_of::<F>() == 0).then(|| {
             let input = self.node.meta().key;
             pure_key(
@@ -783,12 +817,13 @@ impl<T: Send + Sync + 'static> Delayed<T> {
                 ],
             )
         });
-        task_here("map", "map", [self.node.clone()], key, move |env| {
+        let run = move |env: &Env<'_>| {
             let mut cursor = 0;
             f(crate::engine::slot::Lend::lend(
                 &env.input::<T>(&mut cursor),
             ))
-        })
+        };
+        task_at("map", "map", [self.node.clone()], key, run, location)
     }
 }
 
@@ -1031,13 +1066,29 @@ pub fn delayed<F, Sig>(f: F) -> DelayedFn<F, Sig>
 where
     F: Signature<Sig>,
 {
+    // A function that captures a large value is moved into its `Arc` inside stack room
+    // for it in a debug build, as `Delayed::map`'s is.
+    if const { crate::engine::sync::taken_into_room::<F>() } {
+        let mut f = Some(f);
+        let location = Location::caller();
+        crate::engine::sync::with_room_taking(&mut f, |f| delayed_at(f, location))
+    } else {
+        #[cfg(debug_assertions)]
+        let f = f;
+        delayed_at(f, Location::caller())
+    }
+}
+
+/// [`delayed`] at `location`.
+#[inline(always)]
+fn delayed_at<F, Sig>(f: F, location: &'static Location<'static>) -> DelayedFn<F, Sig> {
     let instance = fn_instance::<F>();
     DelayedFn {
         f: Arc::new(f),
         name: crate::engine::names::short_type_name::<F>(),
         owned_name: None,
         instance,
-        call_site: call_site_of(Location::caller()),
+        call_site: call_site_of(location),
         retries: 0,
         _sig: PhantomData,
     }
