@@ -203,7 +203,7 @@ fn big_sum(a: [u8; BIG]) -> u64 {
 }
 
 /// Runs `f` on a thread of its own whose stack is that of a program's `main`.
-fn on_main_stack(what: &'static str, f: fn() -> u64) -> u64 {
+fn on_main_stack(what: &'static str, f: impl FnOnce() -> u64 + Send + 'static) -> u64 {
     watchdog::within(LIMIT, what, move || {
         std::thread::Builder::new()
             .name(what.to_owned())
@@ -670,4 +670,53 @@ fn big_delayed_capture() -> u64 {
     delayed(move |k: u64| u64::from(bytes[0]) * k * BIG as u64)
         .call(1)
         .compute()
+}
+
+/// A graph of a 2 MiB input.
+macro_rules! input_graph {
+    () => {
+        graph!(|a: [u8; BIG]| -> u64 { big_sum(a) })
+    };
+}
+
+/// How many of [`below`]'s frames to pass a graph a 2 MiB input under: plain code
+/// holding the value runs under 6 in a debug build, and so do the graphs' entry
+/// points; optimised, plain code runs under 23, and so do `try_compute` and
+/// `compute_on`, but `compute` and `compute_with` only under 15 (their frame keeps the
+/// input's `Option`, one copy more).
+const INPUT_DEEP: usize = if cfg!(debug_assertions) {
+    HELD_DEEP
+} else {
+    12
+};
+
+/// A graph's 2 MiB input passed by value on a thread with `main`'s stack, deep in it
+/// (see [`INPUT_DEEP`]): to `compute`, `try_compute`, `compute_with`,
+/// `try_compute_with`, `compute_on` and `try_compute_on`. Each aborted the process with
+/// a stack overflow on the caller's thread in a debug build (`compute_on`'s under 3
+/// frames): `compute` passed its inputs on by value, and each made them a tuple, then
+/// an `Option` of it, in its frame. Optimised, `compute` ran under 7 frames.
+#[test]
+fn big_inputs_of_a_graph() {
+    let inputs: [(&str, Case); 7] = [
+        ("plain, deep", || big_sum(big(std::hint::black_box(1)))),
+        ("compute", || input_graph!().compute(big(1))),
+        ("try_compute", || {
+            input_graph!().try_compute(big(1)).unwrap()
+        }),
+        ("compute_with", || {
+            input_graph!().compute_with(Scheduler::Sync, big(1))
+        }),
+        ("try_compute_with", || {
+            input_graph!()
+                .try_compute_with(Scheduler::Sync, big(1))
+                .unwrap()
+        }),
+        ("compute_on", || input_graph!().compute_on(&pool(), big(1))),
+        ("try_compute_on", || {
+            input_graph!().try_compute_on(&pool(), big(1)).unwrap()
+        }),
+    ];
+    let sums = inputs.map(|(what, input)| on_main_stack(what, move || below(INPUT_DEEP, input)));
+    assert_eq!(sums, [BIG as u64; 7]);
 }

@@ -90,6 +90,35 @@ impl<F, Args> fmt::Debug for Graph<F, Args> {
     }
 }
 
+/// `$run` of a graph's large inputs, for an entry point (`compute`, `compute_on`, …):
+/// each moved into an `Option` of its own as the entry's first statement, its one copy
+/// in the entry's frame, and made one tuple (after `$first`, the run's options, if
+/// any) inside the run's stack room (`$room`), where `$run` reads it as `$inputs`.
+/// Passed on by value (`compute` to `compute_with`, `try_compute` to `run`) or made a
+/// tuple first, a 2 MiB input was copied in each frame on the caller's stack, which
+/// overflowed an 8 MiB `main` where plain code holding it runs. `compute` and
+/// `compute_with` take this path in an optimised build too (they kept more copies
+/// than it does); the others, whose optimised build holds the input no more often
+/// (`taken_into_room`), in a debug build only.
+macro_rules! large_inputs {
+    ($room:ident::<$types:ty>, [$first:expr], ($($arg:ident),*), |$inputs:ident| $run:expr) => {{
+        $(let mut $arg = Some($arg);)*
+        let mut first = Some($first);
+        crate::engine::sync::$room::<$types, _>(|| {
+            let first = first.take().expect("run once");
+            let mut $inputs = Some((first, $($arg.take().expect("run once"),)*));
+            $run
+        })
+    }};
+    ($room:ident::<$types:ty>, [], ($($arg:ident),*), |$inputs:ident| $run:expr) => {{
+        $(let mut $arg = Some($arg);)*
+        crate::engine::sync::$room::<$types, _>(|| {
+            let mut $inputs = Some(($($arg.take().expect("run once"),)*));
+            $run
+        })
+    }};
+}
+
 macro_rules! arity {
     ($($arg:ident: $ty:ident),*) => {
         // The inputs are the graph's own arguments: as many as the user's closure has.
@@ -104,11 +133,22 @@ macro_rules! arity {
             /// When a task panics, with a message naming the task and its call site.
             #[track_caller]
             pub fn compute(&self $(, $arg: $ty)*) -> R {
+                if const { crate::engine::sync::is_large::<($($ty,)*)>() } {
+                    return large_inputs!(value_with_room_for_run::<(R, $($ty,)*)>,
+                        [RunOptions::new()], ($($arg),*), |inputs| self.run_here(&mut inputs));
+                }
+                // Each path moves the inputs first (see `Delayed::value`).
+                $(#[cfg(debug_assertions)] let $arg = $arg;)*
                 self.compute_with(RunOptions::new() $(, $arg)*)
             }
 
             /// Runs the graph on rayon's pool; a task's panic comes back as a [`TaskError`].
             pub fn try_compute(&self $(, $arg: $ty)*) -> Result<R, TaskError> {
+                if const { crate::engine::sync::taken_into_room::<($($ty,)*)>() } {
+                    return large_inputs!(with_room_for_run::<(R, $($ty,)*)>,
+                        [RunOptions::new()], ($($arg),*), |inputs| self.run_here(&mut inputs));
+                }
+                $(#[cfg(debug_assertions)] let $arg = $arg;)*
                 self.run(RunOptions::new() $(, $arg)*)
             }
 
@@ -119,6 +159,11 @@ macro_rules! arity {
             /// When a task panics, with a message naming the task and its call site.
             #[track_caller]
             pub fn compute_with(&self, options: impl Into<RunOptions> $(, $arg: $ty)*) -> R {
+                if const { crate::engine::sync::is_large::<($($ty,)*)>() } {
+                    return large_inputs!(value_with_room_for_run::<(R, $($ty,)*)>,
+                        [options.into()], ($($arg),*), |inputs| self.run_here(&mut inputs));
+                }
+                $(#[cfg(debug_assertions)] let $arg = $arg;)*
                 // As `run`, the value read from the run's slot into this return place.
                 let mut inputs = Some((options.into(), $($arg,)*));
                 crate::engine::sync::value_with_room_for_run::<(R, $($ty,)*), _>(|| {
@@ -129,6 +174,11 @@ macro_rules! arity {
             /// Runs the graph with the given scheduler; a task's panic comes back as a
             /// [`TaskError`].
             pub fn try_compute_with(&self, options: impl Into<RunOptions> $(, $arg: $ty)*) -> Result<R, TaskError> {
+                if const { crate::engine::sync::taken_into_room::<($($ty,)*)>() } {
+                    return large_inputs!(with_room_for_run::<(R, $($ty,)*)>,
+                        [options.into()], ($($arg),*), |inputs| self.run_here(&mut inputs));
+                }
+                $(#[cfg(debug_assertions)] let $arg = $arg;)*
                 self.run(options.into() $(, $arg)*)
             }
 
@@ -144,6 +194,11 @@ macro_rules! arity {
                 R: Send,
                 $($ty: Send,)*
             {
+                if const { crate::engine::sync::taken_into_room::<($($ty,)*)>() } {
+                    return large_inputs!(value_with_room_for_run::<(R, $($ty,)*)>,
+                        [], ($($arg),*), |inputs| self.run_on(pool, &mut inputs));
+                }
+                $(#[cfg(debug_assertions)] let $arg = $arg;)*
                 // As `compute_with`, the value read from the run's slot into this return
                 // place.
                 let mut inputs = Some(($($arg,)*));
@@ -159,6 +214,11 @@ macro_rules! arity {
                 R: Send,
                 $($ty: Send,)*
             {
+                if const { crate::engine::sync::taken_into_room::<($($ty,)*)>() } {
+                    return large_inputs!(with_room_for_run::<(R, $($ty,)*)>,
+                        [], ($($arg),*), |inputs| self.run_on(pool, &mut inputs));
+                }
+                $(#[cfg(debug_assertions)] let $arg = $arg;)*
                 let mut inputs = Some(($($arg,)*));
                 crate::engine::sync::with_room_for_run::<(R, $($ty,)*), _>(|| {
                     self.run_on(pool, &mut inputs)
