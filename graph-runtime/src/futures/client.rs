@@ -564,6 +564,17 @@ impl Client {
         R: Send + Sync + 'static,
         <I::Item as IntoFutArg<T>>::Arg: FutArg<Value = T>,
     {
+        // Large items given by value (an array of them) are taken into stack room for
+        // them (see `with_room_taking`), made into tasks there (see `submit_each`).
+        if const { crate::engine::sync::is_large::<I>() } {
+            let mut items = Some(items);
+            let builder = self.task(f);
+            return crate::engine::sync::with_room_taking(&mut items, |items| {
+                builder.submit_all(items.into_iter().map(|item| (item,)))
+            });
+        }
+        #[cfg(debug_assertions)]
+        let items = items;
         self.task(f)
             .submit_all(items.into_iter().map(|item| (item,)))
     }

@@ -410,24 +410,31 @@ impl<F> TaskBuilder<F, Pure> {
 /// Only while the iterator promises more items (its `size_hint`): before asking one
 /// it does not promise (a channel's, which may wait for a task of this very `map`),
 /// what is submitted is queued.
+///
+/// Large arguments are made (by `all`) and submitted inside stack room for them (see
+/// `with_room_taking`), by a plain loop: each frame they passed through by value kept a
+/// copy, and a 2 MiB item of `client.map` overflowed an 8 MiB `main` where plain code
+/// holding it runs (in an optimised build too).
 fn submit_each<A, R>(
     client: &Inner,
     mut all: impl Iterator<Item = A>,
     mut submit: impl FnMut(A, &mut Submitted<'_>) -> Future<R>,
 ) -> Vec<Future<R>> {
-    let mut batch = Submitted::new(client);
-    let mut futures = Vec::with_capacity(all.size_hint().0);
-    loop {
-        if all.size_hint().0 == 0 {
-            batch.flush();
+    crate::engine::sync::with_room_for_run::<A, _>(|| {
+        let mut batch = Submitted::new(client);
+        let mut futures = Vec::with_capacity(all.size_hint().0);
+        loop {
+            if all.size_hint().0 == 0 {
+                batch.flush();
+            }
+            let Some(args) = all.next() else {
+                break;
+            };
+            futures.push(submit(args, &mut batch));
         }
-        let Some(args) = all.next() else {
-            break;
-        };
-        futures.push(submit(args, &mut batch));
-    }
-    batch.flush();
-    futures
+        batch.flush();
+        futures
+    })
 }
 
 /// How many ready jobs of one `map` go into one entry of the pool's queue: enough
