@@ -776,3 +776,62 @@ fn mapped(map: impl FnOnce(&Client) -> Vec<Future<u64>>) -> u64 {
     let client = Client::builder().threads(1).build().unwrap();
     map(&client).iter().map(|f| f.result().unwrap()).sum()
 }
+
+/// How often a [`Counted`] was dropped.
+static COUNTED_DROPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A 2 MiB value with drop glue, counted; its `Hash` panics when `panics`.
+#[derive(Clone)]
+struct Counted {
+    bytes: [u8; BIG],
+    panics: bool,
+}
+
+impl Counted {
+    fn new(panics: bool) -> Self {
+        Counted {
+            bytes: [std::hint::black_box(1); BIG],
+            panics,
+        }
+    }
+}
+
+impl std::hash::Hash for Counted {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        assert!(!self.panics, "no key for this one");
+        self.bytes.hash(state);
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        COUNTED_DROPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[delayed(pure)]
+fn counted_sum(counted: &Counted) -> u64 {
+    counted.bytes.iter().map(|&v| u64::from(v)).sum()
+}
+
+/// A 2 MiB constant argument of `delay!` with drop glue, on a thread with `main`'s
+/// stack under [`KEPT_DEEP`] frames (plain code passing it on runs under 6 in a debug
+/// build), dropped once: with its node, or by `delay!` when its pure key's hash panics.
+/// It aborted the process with a stack overflow on the caller's thread in a debug
+/// build, at once (moved into a `ManuallyDrop` before its stack room, a copy more).
+#[test]
+fn big_constants_with_drop_glue() {
+    let sum = on_main_stack("delay! of a value with drop glue", || {
+        below(KEPT_DEEP, || {
+            delay!(counted_sum(Counted::new(false))).compute()
+        })
+    });
+    let made = COUNTED_DROPS.load(std::sync::atomic::Ordering::SeqCst);
+    let panicked = on_main_stack("delay! of a value whose key panics", || {
+        let made = std::panic::catch_unwind(|| delay!(counted_sum(Counted::new(true))));
+        u64::from(made.is_err())
+    });
+    let dropped = COUNTED_DROPS.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!([sum, panicked], [BIG as u64, 1]);
+    assert_eq!([made, dropped], [1, 2]);
+}

@@ -457,15 +457,17 @@ impl<'a, T> Held<'a, T> {
         }
     }
 
-    /// The handle of a parameter of a type with no drop glue, in its place.
+    /// The handle of a parameter, in its place.
     ///
     /// # Safety
-    /// `T` has no drop glue, and `value` is read only through this handle from now on.
+    /// `value` is read or dropped only through this handle from now on: its owner never
+    /// drops it (its type has no drop glue, or the owner forgets it once the handle
+    /// has ended).
     #[inline(always)]
     unsafe fn in_place(value: &'a mut T) -> Self {
         let value = core::ptr::from_mut(value).cast::<ManuallyDrop<T>>();
         // SAFETY: `ManuallyDrop<T>` is `repr(transparent)` over `T`; the caller's
-        // contract (its drop does nothing, so leaving it to the parameter's is sound).
+        // contract.
         unsafe { Held::new(&mut *value) }
     }
 
@@ -506,9 +508,9 @@ impl<T> std::fmt::Debug for Held<'_, T> {
 // `[u8; N]`) stays in the caller's place for it, its one copy there, as plain code's
 // `f(big(1))` holds it, and is read from there into the node inside a run's stack
 // room: `delay!`'s own code held each argument by value in the caller's frame, five
-// copies in a debug build, which overflowed an 8 MiB `main` where plain code runs. A
-// value with drop glue is moved into a `ManuallyDrop` here first (one copy more), so
-// that the parameter's drop never sees a taken value; small values go straight on.
+// copies in a debug build, which overflowed an 8 MiB `main` where plain code runs.
+// Small values go straight on (through a `ManuallyDrop` each, which an optimised build
+// does not keep).
 macro_rules! hold_args {
     ($($name:ident: $($v:ident $ty:ident),+;)*) => {$(
         #[doc(hidden)]
@@ -518,30 +520,34 @@ macro_rules! hold_args {
             $(mut $v: $ty,)+
             f: &mut dyn FnMut($(Held<'_, $ty>),+) -> R,
         ) -> R {
-            if const {
-                crate::engine::sync::is_large::<($($ty,)+)>()
-                    && !core::mem::needs_drop::<($($ty,)+)>()
-            } {
-                // SAFETY: no drop glue (just tested), and each parameter is read only
-                // through its handle.
-                let mut held = Some(unsafe { ($(Held::in_place(&mut $v),)+) });
-                return crate::engine::sync::with_room_for_run::<($($ty,)+), _>(|| {
+            if const { !crate::engine::sync::is_large::<($($ty,)+)>() } {
+                $(let mut $v = ManuallyDrop::new($v);)+
+                // SAFETY: each `ManuallyDrop` is read or dropped only through its handle.
+                return f($(unsafe { Held::new(&mut $v) }),+);
+            }
+            // SAFETY: each parameter is read or dropped only through its handle: its
+            // own drop does nothing (no drop glue), or it is forgotten below, once the
+            // handles have ended.
+            let mut held = Some(unsafe { ($(Held::in_place(&mut $v),)+) });
+            let mut in_room = || {
+                crate::engine::sync::with_room_for_run::<($($ty,)+), _>(|| {
                     let ($($v,)+) = held.take().expect("the room runs its closure once");
                     f($($v),+)
-                });
+                })
+            };
+            if const { !core::mem::needs_drop::<($($ty,)+)>() } {
+                return in_room();
             }
-            $(let mut $v = ManuallyDrop::new($v);)+
-            // SAFETY: each `ManuallyDrop` is read or dropped only through its handle.
-            let held = unsafe { ($(Held::new(&mut $v),)+) };
-            if const { !crate::engine::sync::is_large::<($($ty,)+)>() } {
-                let ($($v,)+) = held;
-                return f($($v),+);
+            // A value with drop glue: its handle takes or drops it, even when `f`
+            // panics, and the parameter is forgotten (a `ManuallyDrop` of it here was a
+            // copy more, which overflowed where plain code runs).
+            let out = std::panic::catch_unwind(core::panic::AssertUnwindSafe(in_room));
+            drop(held);
+            $(core::mem::forget($v);)+
+            match out {
+                Ok(out) => out,
+                Err(payload) => std::panic::resume_unwind(payload),
             }
-            let mut held = Some(held);
-            crate::engine::sync::with_room_for_run::<($($ty,)+), _>(|| {
-                let ($($v,)+) = held.take().expect("the room runs its closure once");
-                f($($v),+)
-            })
         }
     )*};
 }
