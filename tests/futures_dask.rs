@@ -235,20 +235,80 @@ fn gate(rx: Arc<Mutex<mpsc::Receiver<()>>>) -> i64 {
     1
 }
 
+/// A task of `client` that runs until the returned sender opens its gate.
+fn gated(client: &Client) -> (mpsc::Sender<()>, Future<i64>) {
+    let (open, rx) = mpsc::channel::<()>();
+    (open, client.submit(gate, (Arc::new(Mutex::new(rx)),)))
+}
+
 /// Dask's `wait(fs, return_when=FIRST_EXCEPTION)` (concurrent.futures'): returns as
 /// soon as one future raised, while a slow one is still running.
 #[test]
 fn wait_first_exception_stops_at_a_fallible_tasks_err() {
     watchdog::within(LIMIT, "first exception", || {
         let client = client(2);
-        let (open, rx) = mpsc::channel::<()>();
-        let slow = client.submit(gate, (Arc::new(Mutex::new(rx)),));
+        let (open, slow) = gated(&client);
         let bad = client.task(div).fallible().submit((1, 0));
         let all = [slow.clone(), bad.clone()];
         let (done, not_done) = wait(&all, WaitMode::FirstException, None);
         assert_eq!(done, [bad]);
         assert_eq!(not_done.len(), 1);
         assert!(not_done[0] == slow && !slow.done());
+        open.send(()).unwrap();
+        assert_eq!(slow.result().unwrap(), 1);
+    });
+}
+
+/// Dask's `client.gather([slow, bad])` raises `bad`'s exception as soon as `bad`
+/// fails, while `slow` (before it in the list) still runs: it stops at the first
+/// future that failed or was cancelled.
+#[test]
+fn gather_stops_at_a_failure_while_earlier_futures_run() {
+    watchdog::within(LIMIT, "gather stops at a failure", || {
+        let client = client(2);
+        let (open, slow) = gated(&client);
+        let bad = client.task(div).fallible().submit((1, 0));
+        let error = task_error(client.gather(&[slow.clone(), bad.clone()]));
+        assert_eq!(error.payload::<MyErr>(), Some(MyErr(1)));
+        // `bad` had failed before this gather began.
+        let error = task_error(client.gather(&[slow.clone(), bad]));
+        assert_eq!(error.payload::<MyErr>(), Some(MyErr(1)));
+        assert!(!slow.done());
+        open.send(()).unwrap();
+        assert_eq!(client.gather(&[slow]).unwrap(), [1]);
+    });
+}
+
+/// Dask: `client.gather([slow, c])` after `c.cancel()` raises `CancelledError` at
+/// once, `slow` still running (`c` here depends on `slow`); in a task too, where the gather waits as `result` does.
+#[test]
+fn gather_stops_at_a_cancel_in_a_task_too() {
+    watchdog::within(LIMIT, "gather stops at a cancel", || {
+        let client = client(2);
+        let (open, slow) = gated(&client);
+        // Pending until `slow` ends: only `slow` holds a thread, `outer` the other.
+        let cancelled = client.submit(inc, (&slow,));
+        let outer = {
+            let (slow, cancelled) = (slow.clone(), cancelled.clone());
+            client.submit(
+                move || {
+                    let client = taskweave::get_client().unwrap();
+                    let gathered = client.gather(&[slow.clone(), cancelled.clone()]);
+                    matches!(gathered, Err(FutureError::Cancelled { .. }))
+                },
+                (),
+            )
+        };
+        cancelled.cancel();
+        assert!(
+            outer.result().unwrap(),
+            "the gather in a task did not stop at the cancel"
+        );
+        assert!(matches!(
+            client.gather(&[slow.clone(), cancelled]),
+            Err(FutureError::Cancelled { .. })
+        ));
+        assert!(!slow.done());
         open.send(()).unwrap();
         assert_eq!(slow.result().unwrap(), 1);
     });

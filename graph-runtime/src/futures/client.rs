@@ -579,14 +579,22 @@ impl Client {
             .submit_all(items.into_iter().map(|item| (item,)))
     }
 
-    /// Waits for every future and returns their results, in order.
+    /// Waits for every future and returns their results, in order; or, as soon as one
+    /// of them has failed or been cancelled, that one's error (of those that have by
+    /// then, the first in the list), without waiting for the others (Dask's
+    /// `client.gather(futures)`, `errors="raise"`; see [`gather_skip`](Self::gather_skip)
+    /// for `errors="skip"`). An error of the wait itself (a wait for the waiting task's
+    /// own future, a cycle of waits) is returned as [`Future::result`] returns it.
     pub fn gather<T: Clone>(&self, futures: &[Future<T>]) -> Result<Vec<T>, FutureError> {
         // Room for the values' copies on the caller's stack (see `with_room_taking`), and a plain
         // loop: a debug build's `collect` of `Result`s keeps a copy of each value in
         // each of its dozen frames, which overflowed even the room.
         crate::engine::sync::with_room_for::<T, _>(|| {
             let mut values = Vec::with_capacity(futures.len());
-            for future in futures {
+            for (at, future) in futures.iter().enumerate() {
+                if !future.done() {
+                    super::waiting::gather_rest(&futures[at..])?;
+                }
                 values.push(future.result()?);
             }
             Ok(values)

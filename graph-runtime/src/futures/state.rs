@@ -650,6 +650,44 @@ impl Core {
         Ok(self.sleep(deadline))
     }
 
+    /// [`wait`](Self::wait) without a deadline, that also ends once `stop()` holds:
+    /// `Ok(true)` when the task ended, `Ok(false)` when stopped first. Whoever makes
+    /// `stop()` true then calls [`wake`](Self::wake), for a sleeper to look again.
+    pub(crate) fn wait_unless(&self, stop: &dyn Fn() -> bool) -> Result<bool, FutureError> {
+        if self.is_done() {
+            return Ok(true);
+        }
+        let sleep = || {
+            let mut waiters = self.waiters.lock().recover();
+            waiters.sleepers += 1;
+            let (mut waiters, _) =
+                sleep_until(&self.done, waiters, |w| w.ended.is_some() || stop(), None);
+            waiters.sleepers -= 1;
+            true
+        };
+        #[cfg(not(loom))]
+        super::pool::wait(
+            &|| self.is_done() || stop(),
+            super::blocked::Awaited::One(self),
+            None,
+            sleep,
+        )?;
+        #[cfg(loom)]
+        sleep();
+        Ok(self.is_done())
+    }
+
+    /// Wakes the threads asleep in [`wait_unless`](Self::wait_unless), to look at their
+    /// `stop` again: called after making it true, so that a sleeper either saw it
+    /// under the lock or is asleep by now and woken.
+    pub(crate) fn wake(&self) {
+        let waiters = self.waiters.lock().recover();
+        if waiters.sleepers > 0 {
+            drop(waiters);
+            self.done.notify_all();
+        }
+    }
+
     /// Blocks this thread until the task ended or `deadline` passed.
     /// (`pool::wait` polls a little first; the loom models do not, since every poll
     /// would be one more interleaving to explore and sleeping is what they check.)

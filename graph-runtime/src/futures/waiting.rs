@@ -3,13 +3,14 @@
 //! watching them with a progress bar (`progress`, [`Progress::watch`]).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::blocked::Awaited;
 use super::info::{AnyFuture, FutureRef};
 use super::pool;
-use super::state::{CallbackId, Outcome};
+use super::state::{CallbackId, Dependent, HasCore, Outcome};
 use super::{Future, FutureError};
 use crate::engine::lock::Recover;
 use crate::engine::sync::sleep_until;
@@ -184,6 +185,100 @@ pub fn wait<F: Waitable>(
         }
     }
     (done, not_done)
+}
+
+/// For [`Client::gather`](crate::Client::gather), at its first future not ended:
+/// waits for it and every one after it (which have all ended after), or returns the
+/// error of the first of them to have ended without a result as soon as one has (see
+/// [`wait_for_gather`]). Out of the gather's loop, which reads finished futures.
+#[cold]
+#[inline(never)]
+pub(crate) fn gather_rest<T: Clone>(futures: &[Future<T>]) -> Result<(), FutureError> {
+    if wait_for_gather(futures)? {
+        // The first of those ended without a result, before any pending one.
+        if let Some(Err(error)) = futures
+            .iter()
+            .filter(|f| f.done())
+            .map(Future::result)
+            .find(Result::is_err)
+        {
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
+/// Waits until every future of `futures` has ended (`Ok(false)`), or one has ended
+/// without a result, failed or cancelled (`Ok(true)`), for
+/// [`Client::gather`](crate::Client::gather), as Dask's `gather` (`errors="raise"`)
+/// stops at the first such end rather than waiting for the futures before it in the
+/// list. The futures are waited for in order, each as [`Future::result`] waits (running
+/// what it needs, refusing a wait that could never end); a [`GatherWatch`] among the
+/// dependents of those not ended wakes the wait at a failure.
+pub(crate) fn wait_for_gather<T>(futures: &[Future<T>]) -> Result<bool, FutureError> {
+    let watch = Arc::new(GatherWatch::default());
+    for future in futures {
+        if !future.core().is_done() {
+            future.core().on_end_dependent(watch.clone());
+        } else if future.status() != super::Status::Finished {
+            // Failed or cancelled already (after a pending one in the list).
+            watch.failed.store(true, Ordering::SeqCst);
+        }
+    }
+    let stopped = || watch.failed.load(Ordering::SeqCst);
+    let waited = futures.iter().try_for_each(|future| {
+        if stopped() || future.core().is_done() {
+            return Ok(());
+        }
+        *watch.waiting_on.lock().recover() = Some(future.task().clone());
+        future.core().wait_unless(&stopped).map(drop)
+    });
+    // Ends told from now on concern no one, and the futures' lists may let it go.
+    watch.over.store(true, Ordering::Release);
+    watch.waiting_on.lock().recover().take();
+    if waited.is_err() || stopped() {
+        // Returning before some have ended: their lists let it go now (as a dependent
+        // that ended early leaves them), not at their ends, so that a long task
+        // gathered again and again does not keep an entry of every gather.
+        for future in futures.iter().filter(|f| !f.core().is_done()) {
+            future.core().dependent_left();
+        }
+    }
+    waited?;
+    Ok(stopped())
+}
+
+/// A dependent of a gather's futures (see [`wait_for_gather`]): a failure or cancel of
+/// one ends the wait. A dependent, as a task is of its arguments, rather than a
+/// callback: a future's first two dependents take no allocation, and a gather
+/// allocates nothing per future.
+#[derive(Default)]
+struct GatherWatch {
+    /// One of the futures ended without a result.
+    failed: AtomicBool,
+    /// The gather has returned: no end concerns it.
+    over: AtomicBool,
+    /// The future the gather waits for now, whose sleepers a failure wakes.
+    waiting_on: Mutex<Option<Arc<dyn HasCore>>>,
+}
+
+impl Dependent for GatherWatch {
+    fn dependency_ended(self: Arc<Self>, outcome: &Outcome) {
+        if matches!(outcome, Outcome::Finished) || self.over.load(Ordering::Acquire) {
+            return;
+        }
+        // Set before the waited future is read: a gather that reads it after sees
+        // the flag, one that read it before is asleep on it, or about to look.
+        self.failed.store(true, Ordering::SeqCst);
+        let waited = self.waiting_on.lock().recover().clone();
+        if let Some(waited) = waited {
+            waited.core().wake();
+        }
+    }
+
+    fn has_ended(&self) -> bool {
+        self.over.load(Ordering::Acquire)
+    }
 }
 
 /// Futures in the order they finish; more can be added while iterating. Made by
