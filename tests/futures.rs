@@ -1247,7 +1247,8 @@ fn exception_waits_for_the_task_as_dask_does() {
     assert!(slow.exception().unwrap().is_none());
     assert_eq!(slow.status(), Status::Finished);
     assert!(slow.traceback().unwrap().is_none());
-    // A cancelled task is an error, as Dask raises `CancelledError`, not "no error".
+    // A cancelled task is an error, as its `result()` is (Dask raises `CancelledError`
+    // there; its `exception()` returns `None`), not "no error".
     let (_hold, never) = mpsc::channel::<()>();
     let never = Mutex::new(never);
     let blocker = client.submit(move || never.lock().unwrap().recv().is_ok(), ());

@@ -250,6 +250,13 @@ impl<T> Future<T> {
     /// dropping every handle still cancels it, and the callback then sees it cancelled.
     /// Keep callbacks short: they run on a pool thread, before its next task.
     ///
+    /// A callback that panics does not stop the others, nor the task's end: on a pool
+    /// thread the panic is printed and the thread goes on; run on the caller's thread
+    /// (added to a future that has ended, or called by a [`cancel`](Self::cancel) or a
+    /// last handle's drop there) it comes out of that call once the other callbacks
+    /// have run, as a panic of code the caller runs does. (Dask logs a callback's
+    /// exception on its callback thread and goes on.)
+    ///
     /// A callback that ends another future (cancels it, say), or adds a callback to
     /// one that has ended, runs that future's callbacks at once, inside it; 16
     /// callbacks deep, those run after the callback that caused them returns instead,
@@ -287,8 +294,11 @@ impl<T> Future<T> {
     /// `future.exception()`): `Ok(Some(error))` for a task that panicked, naming the
     /// failed task, its call site and message (for a dependency's failure, the
     /// dependency's); `Ok(None)` for one that finished. A cancelled task is
-    /// `Err(FutureError::Cancelled)`, as Dask raises `CancelledError`, and a wait that
-    /// could never end fails as [`result`](Self::result)'s does.
+    /// `Err(FutureError::Cancelled)`, as its [`result`](Self::result) is, so that a
+    /// task with no result never reads as "no error" (Dask's `exception()` returns
+    /// `None` for a cancelled future, as for a finished one: look at its `status`
+    /// there), and a wait that could never end fails as [`result`](Self::result)'s
+    /// does.
     pub fn exception(&self) -> Result<Option<Arc<TaskError>>, FutureError> {
         self.exception_timeout(Duration::MAX)
     }
