@@ -314,6 +314,34 @@ fn gather_stops_at_a_cancel_in_a_task_too() {
     });
 }
 
+/// Dask: `client.cancel([a, b])` cancels both, even when a done callback of `a`
+/// raises (Dask logs it). Here the callback's panic comes out of `cancel`, once both
+/// are cancelled.
+#[test]
+fn client_cancel_cancels_every_future_when_a_callback_panics() {
+    watchdog::within(LIMIT, "cancel with a panicking callback", || {
+        let client = client(1);
+        let (open, slow) = gated(&client);
+        // Pending behind `slow` on the client's one thread.
+        let a = client.submit(inc, (&slow,));
+        let b = client.submit(inc, (&slow,));
+        a.add_done_callback(|_| panic!("callback of a"));
+        let cancelled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            client.cancel(&[a.clone(), b.clone()])
+        }));
+        assert!(
+            cancelled.is_err(),
+            "the callback's panic comes out of cancel"
+        );
+        assert_eq!(
+            (a.status(), b.status()),
+            (Status::Cancelled, Status::Cancelled)
+        );
+        open.send(()).unwrap();
+        assert!(matches!(b.result(), Err(FutureError::Cancelled { .. })));
+    });
+}
+
 /// Dask: `client.map(div, [6, 6, 6], [3, 0, 2])` → `[finished, error, finished]`,
 /// and `client.gather` raises the erred one's exception.
 #[test]

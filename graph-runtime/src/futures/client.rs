@@ -844,11 +844,16 @@ impl Client {
     }
 
     /// Cancels every future of `futures` (Dask's `client.cancel(futures)`); see
-    /// [`Future::cancel`].
+    /// [`Future::cancel`]. A panic of one cancel (a done callback's, a released
+    /// value's `Drop`) comes out of this call once every future has been cancelled.
     pub fn cancel<T>(&self, futures: &[Future<T>]) {
+        // Each one cancelled all the same: a panic stopping the loop left the futures
+        // after it uncancelled, and they ran.
+        let mut first_panic = crate::engine::error::FirstPanic::default();
         for future in futures {
-            future.cancel();
+            first_panic.catch(|| future.cancel());
         }
+        first_panic.resume();
     }
 
     /// Keeps `future`'s task running after its handles are dropped.
