@@ -25,7 +25,9 @@ pub enum WaitMode {
     /// Return when every future is done.
     AllCompleted,
     /// Return as soon as one future ends in error (its task, or one it depends on,
-    /// panicked), or when every future is done.
+    /// panicked), or when every future is done: `concurrent.futures`'
+    /// `FIRST_EXCEPTION` (a cancelled future is not an exception), which Dask's `wait`
+    /// does not take (it raises `NotImplementedError`).
     FirstException,
 }
 
@@ -106,7 +108,9 @@ impl Waitable for &dyn AnyFuture {
 ///
 /// Where Dask's raises `TimeoutError` when the timeout passes first, this returns: the
 /// futures not done then are the second list. Look at it before a `gather`, which
-/// would wait for them without a limit.
+/// would wait for them without a limit. Where Dask's raises `FuturesCancelledError`
+/// when one of the futures was cancelled, this returns it among the done ones: look
+/// at their [`status`](Future::status) (or read them) to tell.
 ///
 /// # Panics
 /// In a task, when the wait has no timeout and could never end: the futures it needs
