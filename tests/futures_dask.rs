@@ -279,6 +279,54 @@ fn gather_stops_at_a_failure_while_earlier_futures_run() {
     });
 }
 
+/// Waits until the test opens the gate, then fails with `MyErr(7)`.
+fn gate_then_fail(rx: Arc<Mutex<mpsc::Receiver<()>>>) -> Result<i64, MyErr> {
+    let _ = rx.lock().unwrap().recv();
+    Err(MyErr(7))
+}
+
+/// Dask's `client.gather([slow, bad])` waiting for `slow` wakes when `bad` fails or
+/// is cancelled later, from another thread, and raises at once: a failure that comes
+/// while the gather sleeps ends it, not only one seen when it began.
+#[test]
+fn gather_wakes_at_a_failure_or_cancel_after_it_began_to_wait() {
+    watchdog::within(LIMIT, "gather wakes at a later failure", || {
+        let client = client(3);
+        let (open, slow) = gated(&client);
+        let (fail, rx) = mpsc::channel::<()>();
+        let bad = client
+            .task(gate_then_fail)
+            .fallible()
+            .submit((Arc::new(Mutex::new(rx)),));
+        let later = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            fail.send(()).unwrap();
+        });
+        let error = task_error(client.gather(&[slow.clone(), bad]));
+        assert_eq!(error.payload::<MyErr>(), Some(MyErr(7)));
+        later.join().unwrap();
+
+        // Pending until `slow` ends, cancelled by another thread while the gather
+        // sleeps on `slow`.
+        let pending = client.submit(inc, (&slow,));
+        let canceller = {
+            let pending = pending.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                pending.cancel();
+            })
+        };
+        assert!(matches!(
+            client.gather(&[slow.clone(), pending]),
+            Err(FutureError::Cancelled { .. })
+        ));
+        canceller.join().unwrap();
+        assert!(!slow.done());
+        open.send(()).unwrap();
+        assert_eq!(slow.result().unwrap(), 1);
+    });
+}
+
 /// Dask: `client.gather([slow, c])` after `c.cancel()` raises `CancelledError` at
 /// once, `slow` still running (`c` here depends on `slow`); in a task too, where the gather waits as `result` does.
 #[test]

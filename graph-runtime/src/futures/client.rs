@@ -591,9 +591,10 @@ impl Client {
         // each of its dozen frames, which overflowed even the room.
         crate::engine::sync::with_room_for::<T, _>(|| {
             let mut values = Vec::with_capacity(futures.len());
+            let mut seen = None;
             for (at, future) in futures.iter().enumerate() {
                 if !future.done() {
-                    super::waiting::gather_rest(&futures[at..])?;
+                    super::waiting::wait_in_gather(&futures[at..], &mut seen)?;
                 }
                 values.push(future.result()?);
             }

@@ -490,6 +490,9 @@ impl Core {
         if wake {
             self.done.notify_all();
         }
+        if !matches!(outcome, Outcome::Finished) {
+            super::waiting::ended_without_result();
+        }
         // A task that will not run releases its arguments now, as Dask releases a
         // cancelled key's dependencies: upstream futures that only it held are
         // cancelled in turn (through the work list, however long the chain), rather
@@ -652,12 +655,19 @@ impl Core {
 
     /// [`wait`](Self::wait) without a deadline, that also ends once `stop()` holds:
     /// `Ok(true)` when the task ended, `Ok(false)` when stopped first. Whoever makes
-    /// `stop()` true then calls [`wake`](Self::wake), for a sleeper to look again.
-    pub(crate) fn wait_unless(&self, stop: &dyn Fn() -> bool) -> Result<bool, FutureError> {
+    /// `stop()` true then calls [`wake`](Self::wake), for a sleeper to look again;
+    /// `asleep()` is called before the thread goes to sleep (not while it polls), its
+    /// value kept until it wakes: where the sleeper says who should wake it.
+    pub(crate) fn wait_unless<G>(
+        &self,
+        stop: &dyn Fn() -> bool,
+        asleep: impl FnOnce() -> G,
+    ) -> Result<bool, FutureError> {
         if self.is_done() {
             return Ok(true);
         }
         let sleep = || {
+            let _asleep = asleep();
             let mut waiters = self.waiters.lock().recover();
             waiters.sleepers += 1;
             let (mut waiters, _) =
@@ -1076,6 +1086,7 @@ impl<T> State<T> {
             self.core.status.swap(CANCELLED, Ordering::AcqRel);
         }
         let value = self.value.replace_with(FutureError::cancelled(&self.core));
+        super::waiting::ended_without_result();
         // Dropped outside the lock: the value's `Drop` is the user's.
         drop(value);
         true

@@ -3,14 +3,15 @@
 //! watching them with a progress bar (`progress`, [`Progress::watch`]).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+// Process-wide counts of the gathers' wake-ups: std's, not loom's (statics).
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::blocked::Awaited;
 use super::info::{AnyFuture, FutureRef};
 use super::pool;
-use super::state::{CallbackId, Dependent, HasCore, Outcome};
+use super::state::{CallbackId, HasCore, Outcome};
 use super::{Future, FutureError};
 use crate::engine::lock::Recover;
 use crate::engine::sync::sleep_until;
@@ -191,97 +192,104 @@ pub fn wait<F: Waitable>(
     (done, not_done)
 }
 
-/// For [`Client::gather`](crate::Client::gather), at its first future not ended:
-/// waits for it and every one after it (which have all ended after), or returns the
-/// error of the first of them to have ended without a result as soon as one has (see
-/// [`wait_for_gather`]). Out of the gather's loop, which reads finished futures.
+/// For [`Client::gather`](crate::Client::gather), at a future of its list not ended,
+/// `rest[0]`: waits until it has ended, or returns the error of the first future of
+/// `rest` to have ended without a result as soon as one has, as Dask's `gather`
+/// (`errors="raise"`) stops at the first such end rather than waiting for the futures
+/// before it in the list. The wait is [`Future::result`]'s (running what it needs,
+/// refusing a wait that could never end); an end without a result anywhere
+/// ([`ended_without_result`]) has it look through `rest` again. `seen` is the count of
+/// such ends when the gather last looked (`None` before it has), so that a gather
+/// looks through its list once, not once a future: nothing is asked of a future
+/// that finishes, and a `map` + `gather` costs what it did.
 #[cold]
 #[inline(never)]
-pub(crate) fn gather_rest<T: Clone>(futures: &[Future<T>]) -> Result<(), FutureError> {
-    if wait_for_gather(futures)? {
-        // The first of those ended without a result, before any pending one.
-        if let Some(Err(error)) = futures
-            .iter()
-            .filter(|f| f.done())
-            .map(Future::result)
-            .find(Result::is_err)
-        {
-            return Err(error);
-        }
-    }
-    Ok(())
-}
-
-/// Waits until every future of `futures` has ended (`Ok(false)`), or one has ended
-/// without a result, failed or cancelled (`Ok(true)`), for
-/// [`Client::gather`](crate::Client::gather), as Dask's `gather` (`errors="raise"`)
-/// stops at the first such end rather than waiting for the futures before it in the
-/// list. The futures are waited for in order, each as [`Future::result`] waits (running
-/// what it needs, refusing a wait that could never end); a [`GatherWatch`] among the
-/// dependents of those not ended wakes the wait at a failure.
-pub(crate) fn wait_for_gather<T>(futures: &[Future<T>]) -> Result<bool, FutureError> {
-    let watch = Arc::new(GatherWatch::default());
-    for future in futures {
-        if !future.core().is_done() {
-            future.core().on_end_dependent(watch.clone());
-        } else if future.status() != super::Status::Finished {
-            // Failed or cancelled already (after a pending one in the list).
-            watch.failed.store(true, Ordering::SeqCst);
-        }
-    }
-    let stopped = || watch.failed.load(Ordering::SeqCst);
-    let waited = futures.iter().try_for_each(|future| {
-        if stopped() || future.core().is_done() {
+pub(crate) fn wait_in_gather<T: Clone>(
+    rest: &[Future<T>],
+    seen: &mut Option<u64>,
+) -> Result<(), FutureError> {
+    let Some(future) = rest.first() else {
+        return Ok(());
+    };
+    loop {
+        if future.core().is_done() {
             return Ok(());
         }
-        *watch.waiting_on.lock().recover() = Some(future.task().clone());
-        future.core().wait_unless(&stopped).map(drop)
-    });
-    // Ends told from now on concern no one, and the futures' lists may let it go.
-    watch.over.store(true, Ordering::Release);
-    watch.waiting_on.lock().recover().take();
-    if waited.is_err() || stopped() {
-        // Returning before some have ended: their lists let it go now (as a dependent
-        // that ended early leaves them), not at their ends, so that a long task
-        // gathered again and again does not keep an entry of every gather.
-        for future in futures.iter().filter(|f| !f.core().is_done()) {
-            future.core().dependent_left();
+        let now = UNFINISHED_ENDS.load(Ordering::SeqCst);
+        if *seen != Some(now) {
+            *seen = Some(now);
+            if let Some(error) = rest.iter().find_map(error_now) {
+                return Err(error);
+            }
+        }
+        let stop = || UNFINISHED_ENDS.load(Ordering::SeqCst) != now;
+        if future
+            .core()
+            .wait_unless(&stop, || Asleep::on(future.task().clone()))?
+        {
+            return Ok(());
         }
     }
-    waited?;
-    Ok(stopped())
 }
 
-/// A dependent of a gather's futures (see [`wait_for_gather`]): a failure or cancel of
-/// one ends the wait. A dependent, as a task is of its arguments, rather than a
-/// callback: a future's first two dependents take no allocation, and a gather
-/// allocates nothing per future.
-#[derive(Default)]
-struct GatherWatch {
-    /// One of the futures ended without a result.
-    failed: AtomicBool,
-    /// The gather has returned: no end concerns it.
-    over: AtomicBool,
-    /// The future the gather waits for now, whose sleepers a failure wakes.
-    waiting_on: Mutex<Option<Arc<dyn HasCore>>>,
-}
-
-impl Dependent for GatherWatch {
-    fn dependency_ended(self: Arc<Self>, outcome: &Outcome) {
-        if matches!(outcome, Outcome::Finished) || self.over.load(Ordering::Acquire) {
-            return;
-        }
-        // Set before the waited future is read: a gather that reads it after sees
-        // the flag, one that read it before is asleep on it, or about to look.
-        self.failed.store(true, Ordering::SeqCst);
-        let waited = self.waiting_on.lock().recover().clone();
-        if let Some(waited) = waited {
-            waited.core().wake();
-        }
+/// The error of `future` if it has ended without a result (failed or cancelled).
+fn error_now<T: Clone>(future: &Future<T>) -> Option<FutureError> {
+    match future.status() {
+        super::Status::Error | super::Status::Cancelled => future.result().err(),
+        _ => None,
     }
+}
 
-    fn has_ended(&self) -> bool {
-        self.over.load(Ordering::Acquire)
+/// Ends without a result (a task failed or cancelled, a finished one cancelled), of
+/// any client, so far: a gather waiting for a future looks through the rest of its
+/// list when this changes (see [`wait_in_gather`]).
+static UNFINISHED_ENDS: AtomicU64 = AtomicU64::new(0);
+/// The futures that gathers sleep on, one entry a sleeping gather, woken by such an
+/// end; and how many, read first by the end (none, as a rule: no lock taken).
+static ASLEEP: std::sync::Mutex<Vec<(u64, Arc<dyn HasCore>)>> = std::sync::Mutex::new(Vec::new());
+static ASLEEP_COUNT: AtomicUsize = AtomicUsize::new(0);
+static ASLEEP_IDS: AtomicU64 = AtomicU64::new(0);
+
+/// Called by a future's end without a result (see [`UNFINISHED_ENDS`]): wakes the
+/// gathers asleep. Counted first, then the sleepers read: a gather that registered
+/// after the read sees the count changed before it sleeps (it reads the count under
+/// its future's lock, which the wake takes), one registered before is woken.
+pub(crate) fn ended_without_result() {
+    UNFINISHED_ENDS.fetch_add(1, Ordering::SeqCst);
+    if ASLEEP_COUNT.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    let asleep: Vec<Arc<dyn HasCore>> = ASLEEP
+        .lock()
+        .recover()
+        .iter()
+        .map(|(_, task)| task.clone())
+        .collect();
+    for task in asleep {
+        task.core().wake();
+    }
+}
+
+/// A gather's entry in [`ASLEEP`] while it sleeps on `task`'s future.
+struct Asleep(u64);
+
+impl Asleep {
+    fn on(task: Arc<dyn HasCore>) -> Asleep {
+        let id = ASLEEP_IDS.fetch_add(1, Ordering::Relaxed);
+        let mut asleep = ASLEEP.lock().recover();
+        asleep.push((id, task));
+        ASLEEP_COUNT.fetch_add(1, Ordering::SeqCst);
+        Asleep(id)
+    }
+}
+
+impl Drop for Asleep {
+    fn drop(&mut self) {
+        let mut asleep = ASLEEP.lock().recover();
+        if let Some(at) = asleep.iter().position(|(id, _)| *id == self.0) {
+            asleep.swap_remove(at);
+        }
+        ASLEEP_COUNT.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
