@@ -820,3 +820,84 @@ fn a_stopped_run_says_its_task_did_not_run() {
         }
     }
 }
+
+/// A value whose `Drop`, when it is `failing`, computes two graphs that fail: another
+/// graph, and the one that made it ([`fails_reading`]); each error's task is recorded
+/// in [`INNER_ERRORS`].
+struct ComputesOnDrop {
+    failing: bool,
+}
+
+/// The tasks named by the errors of the graphs computed by `ComputesOnDrop`'s `Drop`.
+static INNER_ERRORS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+impl Drop for ComputesOnDrop {
+    fn drop(&mut self) {
+        if !self.failing {
+            return;
+        }
+        let other = graph!(|x: i64| -> i64 {
+            let a = sum2(x, 1);
+            sum2(a, too_large(a))
+        });
+        let error = other.try_compute(20).expect_err("too_large fails");
+        INNER_ERRORS.lock().unwrap().push(error.task().to_owned());
+        let again = fails_reading(false, Scheduler::Sync);
+        INNER_ERRORS.lock().unwrap().push(again.task().to_owned());
+    }
+}
+
+#[delayed]
+fn too_large(i: i64) -> i64 {
+    assert!(i < 10, "{i} is too large");
+    i
+}
+
+#[delayed]
+fn computes_on_drop(failing: bool) -> ComputesOnDrop {
+    ComputesOnDrop { failing }
+}
+
+#[delayed]
+fn too_large_with(_d: &ComputesOnDrop, i: i64) -> i64 {
+    assert!(i < 10, "{i} is too large");
+    i
+}
+
+#[delayed]
+fn read_after(d: &ComputesOnDrop, x: i64) -> i64 {
+    x + i64::from(d.failing)
+}
+
+/// The error of a graph whose task fails reading `d`, whose later readers then do not
+/// run: `d` is dropped in the run's teardown.
+fn fails_reading(failing: bool, scheduler: Scheduler) -> TaskError {
+    let g = graph!(|failing: bool, x: i64| -> i64 {
+        let d = computes_on_drop(failing);
+        let p = too_large_with(&d, x);
+        let q = read_after(&d, p);
+        read_after(&d, q)
+    });
+    g.try_compute_with(scheduler, failing, 50)
+        .expect_err("too_large_with fails")
+}
+
+/// A failed run whose unread value's `Drop` computes graphs that fail too (another
+/// graph, and the same one) returns its own failure, on either scheduler, and the
+/// inner runs theirs. (The inner run took the one failure a thread kept for the
+/// outer's teardown: the outer run returned an error with no task, no call site and
+/// no message, "task `` at  panicked: ".)
+#[test]
+fn a_graph_failing_in_a_drop_in_a_failed_runs_teardown_keeps_both_errors() {
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        INNER_ERRORS.lock().unwrap().clear();
+        let error = fails_reading(true, scheduler);
+        assert_eq!(error.task(), "too_large_with", "{scheduler:?}: {error}");
+        assert!(error.message().contains("50"), "{scheduler:?}: {error}");
+        assert_eq!(
+            *INNER_ERRORS.lock().unwrap(),
+            ["too_large", "too_large_with"],
+            "{scheduler:?}"
+        );
+    }
+}

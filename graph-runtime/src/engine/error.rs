@@ -367,9 +367,12 @@ impl FirstPanic {
 }
 
 thread_local! {
-    /// The failure of the last run of a `graph!` on this thread that failed, with the
-    /// address of its node table (see [`failure_before_teardown`]).
-    static LAST_FAILURE: Cell<Option<(usize, TaskError)>> = const { Cell::new(None) };
+    /// The failures of the failed runs of `graph!`s on this thread whose slots are
+    /// being dropped, innermost last, each with the address of its node table (see
+    /// [`failure_before_teardown`]). More than one when a `Drop` there runs a graph that
+    /// fails too: its failure is kept and taken above the outer one's, which one cell
+    /// would have lost (the outer run then returned an error naming no task).
+    static KEPT_FAILURES: Cell<Vec<(usize, TaskError)>> = const { Cell::new(Vec::new()) };
 }
 
 /// The result of a run of the node table at address `table` as the generated code of
@@ -389,7 +392,11 @@ pub(crate) fn kept_for_teardown(table: usize, ran: Result<(), TaskError>) -> Res
 #[cold]
 fn keep_failure(table: usize, error: TaskError) -> TaskError {
     let mut error = Some(error);
-    let _ = LAST_FAILURE.try_with(|last| last.set(error.take().map(|error| (table, error))));
+    let _ = KEPT_FAILURES.try_with(|kept| {
+        let mut failures = kept.take();
+        failures.extend(error.take().map(|error| (table, error)));
+        kept.set(failures);
+    });
     // Not kept only while the thread's locals are destroyed: the error itself then.
     error.unwrap_or_else(|| TaskError {
         task: String::new(),
@@ -401,11 +408,27 @@ fn keep_failure(table: usize, error: TaskError) -> TaskError {
     })
 }
 
-/// The failure kept last on this thread, if it is that of the run of `table`.
+/// The failure kept on this thread for the run of `table` that is ending: the
+/// innermost one kept for `table` (a graph may fail again inside its own teardown).
+/// Any kept above it belong to runs inside this one's teardown, all ended: they are
+/// dropped, after the list is back in its place (a payload's `Drop` may run a graph).
 #[cold]
 fn take_failure(table: usize) -> Option<TaskError> {
-    let (kept, error) = LAST_FAILURE.try_with(Cell::take).ok().flatten()?;
-    (kept == table).then_some(error)
+    let (error, ended) = KEPT_FAILURES
+        .try_with(|kept| {
+            let mut failures = kept.take();
+            let Some(at) = failures.iter().rposition(|(kept, _)| *kept == table) else {
+                kept.set(failures);
+                return (None, Vec::new());
+            };
+            let ended = failures.split_off(at + 1);
+            let error = failures.pop().map(|(_, error)| error);
+            kept.set(failures);
+            (error, ended)
+        })
+        .ok()?;
+    drop(ended);
+    error
 }
 
 /// Runs `run`, a static graph's body over the node table at address `table` (the
