@@ -516,17 +516,23 @@ fn dask_persist_of_a_failing_task_raises_its_error() {
         let error = taskweave::persist_with(scheduler, (&a, &bad)).expect_err("load(7) fails");
         assert_eq!(error.payload::<Missing>(), Some(Missing(7)));
     }
+    // The client's form: the same error, and nothing held.
+    let client = Client::builder().threads(2).build().unwrap();
+    let error = client.try_persist((&a, &bad)).expect_err("load(7) fails");
+    assert_eq!(error.task(), "load");
+    assert_eq!(error.payload::<Missing>(), Some(Missing(7)));
     LOADS.store(0, std::sync::atomic::Ordering::SeqCst);
     let held = good.try_persist().expect("load(2) succeeds");
     let (a, b) = taskweave::persist_with(Scheduler::Sync, (&a, &b)).expect("both succeed");
+    let by_client = client.try_persist(&a).expect("a succeeds");
     assert_eq!(
         LOADS.load(std::sync::atomic::Ordering::SeqCst),
         2,
         "one load per persist"
     );
     assert_eq!(
-        taskweave::compute((&held, &a, &b, &delay!(total(&held)))),
-        (vec![2, 2, 2], 6, 3, 6)
+        taskweave::compute((&held, &a, &b, &delay!(total(&held)), &by_client)),
+        (vec![2, 2, 2], 6, 3, 6, 6)
     );
     assert_eq!(
         LOADS.load(std::sync::atomic::Ordering::SeqCst),

@@ -844,6 +844,20 @@ impl Client {
         pool::blocking(|| crate::dynamic::persist(outputs))
     }
 
+    /// [`persist`](Self::persist) that returns a task's failure as a [`TaskError`](crate::TaskError)
+    /// (naming the task and its call site) rather than panicking, as Dask's
+    /// `client.persist` raises the task's exception for the caller to catch; nothing
+    /// is held then, and the graphs may be persisted or computed again.
+    pub fn try_persist<P: crate::dynamic::Persist>(
+        &self,
+        outputs: P,
+    ) -> Result<P::Persisted, crate::engine::error::TaskError> {
+        let _client = OwnerScope::enter(Some(OwnerRef::of(self.inner())));
+        pool::blocking(|| {
+            crate::dynamic::persist_with(crate::engine::options::RunOptions::new(), outputs)
+        })
+    }
+
     /// Cancels every future of `futures` (Dask's `client.cancel(futures)`); see
     /// [`Future::cancel`]. A panic of one cancel (a done callback's, a released
     /// value's `Drop`) comes out of this call once every future has been cancelled.
