@@ -1292,3 +1292,69 @@ fn a_failed_task_gives_its_typed_panic_payload() {
     assert_eq!(error.payload::<String>().as_deref(), Some("text 6"));
     assert_eq!(error.payload::<MyError>(), None);
 }
+
+/// `get_client()` in a done callback: a callback is no task, so it finds a client
+/// only where the code running it has one. Run on a pool thread at the task's end or
+/// on the caller's thread (added to an ended future): `None`; run inside one of the
+/// client's tasks (added there to an ended future): that client. The documented way
+/// to submit from a callback, a captured clone of the client, works on any thread.
+#[test]
+fn get_client_in_a_done_callback_finds_the_client_of_the_code_running_it() {
+    watchdog::within(Duration::from_secs(60), "get_client in callbacks", || {
+        let client = client(2);
+        let (told, seen) = mpsc::channel();
+        let (gated, open) = held_open(&client, 0_u64);
+        {
+            let told = told.clone();
+            let submitter = client.clone();
+            gated.add_done_callback(move |_| {
+                let found = taskweave::get_client().is_some();
+                let then = submitter.submit(|| 5_u64, ());
+                told.send(("pool", found, Some(then))).unwrap();
+            });
+        }
+        open.send(()).unwrap();
+        let ended = client.submit(|| 1_u64, ());
+        ended.result().unwrap();
+        {
+            let told = told.clone();
+            ended.add_done_callback(move |_| {
+                told.send(("caller", taskweave::get_client().is_some(), None))
+                    .unwrap();
+            });
+        }
+        let in_task = {
+            let (told, ended) = (told.clone(), ended.clone());
+            client.submit(
+                move || {
+                    let told = told.clone();
+                    ended.add_done_callback(move |_| {
+                        told.send(("task", taskweave::get_client().is_some(), None))
+                            .unwrap();
+                    });
+                },
+                (),
+            )
+        };
+        in_task.result().unwrap();
+        let mut seen: Vec<_> = (0..3)
+            .map(|_| {
+                let (at, found, then) = seen.recv_timeout(Duration::from_secs(30)).unwrap();
+                (
+                    at,
+                    found,
+                    then.map(|then: Future<u64>| then.result().unwrap()),
+                )
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                ("caller", false, None),
+                ("pool", false, Some(5)),
+                ("task", true, None)
+            ]
+        );
+    });
+}

@@ -262,6 +262,12 @@ impl<T> Future<T> {
     /// callbacks deep, those run after the callback that caused them returns instead,
     /// so that a chain of callbacks of any length runs in bounded stack. A callback
     /// that deep must not wait for a callback it causes.
+    ///
+    /// A callback is no task: [`get_client`](crate::get_client) in it finds a client
+    /// only where the code that runs it has one (a callback run inside a client's task,
+    /// by a `cancel` there say), and `None` on a pool thread between tasks. A callback
+    /// that submits captures a clone of the client instead (`let c = client.clone();
+    /// f.add_done_callback(move |f| { c.submit(...); })`).
     pub fn add_done_callback(&self, callback: impl FnOnce(&Future<T>) + Send + 'static)
     where
         T: Send + Sync + 'static,
