@@ -12,6 +12,7 @@ use std::time::Duration;
 use taskweave::prelude::*;
 use taskweave::{
     FutureEvent, NodeOutcome, Observer, Pure, RunRecord, Status, TaskBuilder, TaskOutcome,
+    TimedWait,
 };
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -1012,5 +1013,64 @@ fn racing_pure_submissions_and_cancels_tell_every_task_in_order() {
         assert_eq!(*ledger.wrong.lock().unwrap(), Vec::<String>::new());
         assert!(ledger.open.lock().unwrap().is_empty());
         assert!(ledger.ended.load(Ordering::SeqCst) > 0);
+    });
+}
+
+/// Dask's `as_completed(fs, timeout=t)`: yields what completes, and raises
+/// `TimeoutError` once `t` has passed since the call; the futures go on. Here one
+/// `Err(FutureError::Timeout)` after the future that finished, then the iteration
+/// ends, the one not yielded still held (`into_inner`). `Duration::MAX` is no limit;
+/// `Duration::ZERO` yields what has ended, then the timeout.
+#[test]
+fn as_completed_timeout_limits_the_whole_iteration() {
+    watchdog::within(LIMIT, "as_completed timeout", || {
+        let client = client(2);
+        let (open, slow) = gated(&client);
+        let fast = client.submit(inc, (1,));
+        fast.result().unwrap();
+        let mut limited =
+            as_completed([slow.clone(), fast.clone()]).timeout(Duration::from_millis(200));
+        assert!(limited.next().unwrap().unwrap() == fast);
+        match limited.next() {
+            Some(Err(FutureError::Timeout {
+                task,
+                call_site,
+                waited: TimedWait::AsCompleted,
+                after,
+            })) => {
+                assert_eq!(task, "as_completed");
+                assert!(call_site.contains("futures_dask.rs"), "{call_site}");
+                assert_eq!(after, Duration::from_millis(200));
+            }
+            other => panic!("expected the timeout, got {other:?}"),
+        }
+        assert!(limited.next().is_none(), "nothing after the timeout");
+        assert_eq!(limited.remaining(), 1);
+        assert!(!slow.done(), "the futures go on");
+        let mut rest = limited.into_inner();
+
+        // Zero: what has ended is yielded, then the timeout.
+        let ended = client.submit(inc, (2,));
+        ended.result().unwrap();
+        let mut zero = as_completed([ended.clone(), slow.clone()]).timeout(Duration::ZERO);
+        assert!(zero.next().unwrap().unwrap() == ended);
+        assert!(matches!(
+            zero.next(),
+            Some(Err(FutureError::Timeout { .. }))
+        ));
+        drop(zero);
+
+        open.send(()).unwrap();
+        assert!(rest.next().unwrap() == slow);
+        assert!(rest.next().is_none());
+
+        // No limit: every future, in completion order, as `as_completed` yields them.
+        let all: Vec<i64> = as_completed(client.map(inc, 0..20))
+            .timeout(Duration::MAX)
+            .map(|f| f.unwrap().result().unwrap())
+            .collect();
+        let mut sorted = all.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (1..=20).collect::<Vec<_>>());
     });
 }

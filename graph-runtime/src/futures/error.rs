@@ -57,15 +57,16 @@ pub enum FutureError {
         /// The tasks of the cycle, from the one whose wait failed.
         cycle: Vec<CycleStep>,
     },
-    /// A wait with a timeout gave up: `result_timeout` (the task goes on) or
-    /// [`AsCompleted::next_timeout`](crate::AsCompleted::next_timeout) (its futures
-    /// go on); `waited` says which.
+    /// A wait with a timeout gave up: `result_timeout` (the task goes on), or
+    /// [`AsCompleted::next_timeout`](crate::AsCompleted::next_timeout) or an
+    /// iteration under [`AsCompleted::timeout`](crate::AsCompleted::timeout) (its
+    /// futures go on); `waited` says which.
     Timeout {
         /// The task waited for (for `next_timeout`, which waits for whichever of its
         /// futures ends first, `as_completed`).
         task: String,
-        /// Where it was submitted, as `file:line:column` (for `next_timeout`, where
-        /// that was called).
+        /// Where it was submitted, as `file:line:column` (for `next_timeout` and
+        /// `timeout`, where that was called).
         call_site: &'static str,
         /// How long it waited.
         after: Duration,
@@ -81,8 +82,9 @@ pub enum TimedWait {
     /// [`Future::result_timeout`](crate::Future::result_timeout) (or
     /// `result_timeout_shared`): its task did not finish in time.
     Result,
-    /// [`AsCompleted::next_timeout`](crate::AsCompleted::next_timeout): none of the
-    /// futures it still expected finished in time.
+    /// [`AsCompleted::next_timeout`](crate::AsCompleted::next_timeout) or
+    /// [`AsCompleted::timeout`](crate::AsCompleted::timeout): none of the futures it
+    /// still expected finished in time.
     AsCompleted,
 }
 

@@ -51,4 +51,6 @@ pub use job::{cancelled, get_client, secede, TaskBuilder};
 /// A deadline from a timeout, none for `Duration::MAX` (shared with the cluster transports).
 #[cfg_attr(not(feature = "hyperqueue"), allow(unused_imports))]
 pub(crate) use pool::deadline_after;
-pub use waiting::{as_completed, progress, wait, AsCompleted, WaitMode, Waitable};
+pub use waiting::{
+    as_completed, progress, wait, AsCompleted, AsCompletedTimeout, WaitMode, Waitable,
+};

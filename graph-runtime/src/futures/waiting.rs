@@ -434,6 +434,99 @@ impl<F: Waitable> AsCompleted<F> {
     }
 }
 
+impl<F: Waitable> AsCompleted<F> {
+    /// The iteration with one limit for all of it, counted from now (Dask's
+    /// `as_completed(fs, timeout=t)`, whose iterator raises `TimeoutError` once `t`
+    /// has passed since the call): yields `Ok(future)` in completion order, then,
+    /// should the limit pass first, one `Err(FutureError::Timeout)` and nothing more.
+    /// The futures go on; those not yielded are still held
+    /// ([`into_inner`](AsCompletedTimeout::into_inner) gives them back).
+    /// [`next_timeout`](Self::next_timeout) limits one wait instead.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskweave::{as_completed, Client};
+    /// let client = Client::builder().threads(2).build().unwrap();
+    /// let mut total = 0;
+    /// for f in as_completed(client.map(|x: u64| x + 1, 0..4)).timeout(Duration::from_secs(60)) {
+    ///     total += f.expect("all finish within a minute").result().unwrap();
+    /// }
+    /// assert_eq!(total, 10);
+    /// ```
+    #[track_caller]
+    pub fn timeout(self, timeout: Duration) -> AsCompletedTimeout<F> {
+        AsCompletedTimeout {
+            deadline: pool::deadline_after(timeout),
+            timeout,
+            call_site: super::state::call_site_text(std::panic::Location::caller()),
+            timed_out: false,
+            iter: self,
+        }
+    }
+}
+
+/// [`AsCompleted`] with a limit for the whole iteration, made by
+/// [`AsCompleted::timeout`]: yields `Ok(future)` in completion order, or one
+/// `Err(FutureError::Timeout)` once the limit has passed, then nothing.
+#[must_use = "`as_completed` yields nothing until iterated: use it in a `for` loop"]
+pub struct AsCompletedTimeout<F: Waitable> {
+    iter: AsCompleted<F>,
+    /// `None`: no limit (`Duration::MAX`, or a limit past what the clock can hold).
+    deadline: Option<Instant>,
+    timeout: Duration,
+    call_site: &'static str,
+    timed_out: bool,
+}
+
+impl<F: Waitable> AsCompletedTimeout<F> {
+    /// Adds a future to the iteration (under the same limit).
+    pub fn add(&mut self, future: F) {
+        self.iter.add(future);
+    }
+
+    /// The futures still expected.
+    pub fn remaining(&self) -> usize {
+        self.iter.remaining()
+    }
+
+    /// The iteration without its limit, holding the futures not yet yielded.
+    pub fn into_inner(self) -> AsCompleted<F> {
+        self.iter
+    }
+}
+
+impl<F: Waitable> Iterator for AsCompletedTimeout<F> {
+    type Item = Result<F, FutureError>;
+
+    fn next(&mut self) -> Option<Result<F, FutureError>> {
+        if self.timed_out || self.iter.pending.is_empty() {
+            return None;
+        }
+        // One that has ended is yielded even past the limit, as Dask's yields what
+        // has completed before it looks at the clock.
+        if let Some(future) = self.iter.pop() {
+            return Some(Ok(future));
+        }
+        match self.iter.try_wait_ready(self.deadline) {
+            Ok(true) => self.iter.pop().map(Ok),
+            Ok(false) => {
+                self.timed_out = true;
+                Some(Err(FutureError::Timeout {
+                    task: "as_completed".to_owned(),
+                    call_site: self.call_site,
+                    after: self.timeout,
+                    waited: super::error::TimedWait::AsCompleted,
+                }))
+            }
+            // A wait that could never end: said once, as the timeout is.
+            Err(error) => {
+                self.timed_out = true;
+                Some(Err(error))
+            }
+        }
+    }
+}
+
 impl<T: Send + Sync + 'static> AsCompleted<Future<T>> {
     /// Yields each future with its result, in completion order.
     pub fn with_results(self) -> impl Iterator<Item = (Future<T>, Result<Arc<T>, FutureError>)> {
@@ -463,6 +556,16 @@ impl<F: Waitable> Iterator for AsCompleted<F> {
         }
         self.wait_ready(None);
         self.pop()
+    }
+}
+
+impl<F: Waitable> std::fmt::Debug for AsCompletedTimeout<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsCompletedTimeout")
+            .field("remaining", &self.iter.pending.len())
+            .field("timeout", &self.timeout)
+            .field("timed_out", &self.timed_out)
+            .finish_non_exhaustive()
     }
 }
 
