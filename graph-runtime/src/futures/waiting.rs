@@ -445,7 +445,7 @@ impl<F: Waitable> AsCompleted<F> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use taskweave::{as_completed, Client};
+    /// use graph_runtime::{as_completed, Client};
     /// let client = Client::builder().threads(2).build().unwrap();
     /// let mut total = 0;
     /// for f in as_completed(client.map(|x: u64| x + 1, 0..4)).timeout(Duration::from_secs(60)) {
