@@ -835,3 +835,77 @@ fn big_constants_with_drop_glue() {
     assert_eq!([sum, panicked], [BIG as u64, 1]);
     assert_eq!([made, dropped], [1, 2]);
 }
+
+/// A closure that captures a 2 MiB value given to a client's tasks on a thread with
+/// `main`'s stack, deep in it where plain code keeping such a closure runs (see
+/// [`KEPT_DEEP`]): `submit`'s function, a builder's (its `submit`, a pure one's, its
+/// `map`), `map`'s and `map2`'s. Each aborted the process with a stack overflow, at
+/// once: in a debug build on the caller's thread, the closure passed by value through
+/// the frames that make the job (or the builder's `Arc`, and a job's `Fun`, as large
+/// as the function it holds the builder's `Arc` of); optimised on the worker's 2 MiB
+/// stack, the job's own function taken out for its run outside the run's stack room
+/// (and a pure builder's on the caller's thread under 8 of [`below`]'s frames, the
+/// maps under 17, where plain code runs under 23).
+#[test]
+fn big_captures_through_a_client() {
+    let cases: [(&str, Case); 7] = [
+        ("plain closure, kept", plain_kept_capture),
+        ("client.submit of a closure", big_capture_submitted),
+        ("a builder's submit of a closure", big_capture_built),
+        (
+            "a pure builder's submit of a closure",
+            big_capture_built_pure,
+        ),
+        ("a builder's map of a closure", big_capture_built_map),
+        ("client.map of a closure", big_capture_mapped),
+        ("client.map2 of a closure", big_capture_mapped2),
+    ];
+    let sums = cases.map(|(what, case)| on_main_stack(what, move || below(KEPT_DEEP, case)));
+    assert_eq!(sums, [BIG as u64; 7]);
+}
+
+/// A client of one thread.
+fn one_thread() -> Client {
+    Client::builder().threads(1).build().unwrap()
+}
+
+fn big_capture_submitted() -> u64 {
+    let client = one_thread();
+    let bytes = big(std::hint::black_box(1));
+    client.submit(move || big_sum(bytes), ()).result().unwrap()
+}
+
+fn big_capture_built() -> u64 {
+    let client = one_thread();
+    let bytes = big(std::hint::black_box(1));
+    let task = client.task(move || big_sum(bytes));
+    task.submit(()).result().unwrap()
+}
+
+fn big_capture_built_pure() -> u64 {
+    let client = one_thread();
+    let bytes = big(std::hint::black_box(1));
+    let task = client.task(move || big_sum(bytes)).pure();
+    task.submit(()).result().unwrap()
+}
+
+fn big_capture_built_map() -> u64 {
+    let client = one_thread();
+    let bytes = big(std::hint::black_box(1));
+    let futures = client.task(move |k: u64| big_sum(bytes) * k).map([1]);
+    client.gather(&futures).unwrap().iter().sum()
+}
+
+fn big_capture_mapped() -> u64 {
+    let client = one_thread();
+    let bytes = big(std::hint::black_box(1));
+    let futures = client.map(move |k: u64| big_sum(bytes) * k, [1]);
+    client.gather(&futures).unwrap().iter().sum()
+}
+
+fn big_capture_mapped2() -> u64 {
+    let client = one_thread();
+    let bytes = big(std::hint::black_box(1));
+    let futures = client.map2(move |k: u64, j: u64| big_sum(bytes) * k * j, [1], [1]);
+    client.gather(&futures).unwrap().iter().sum()
+}

@@ -496,38 +496,89 @@ impl Client {
     {
         // Large arguments go on in stack room for them (see `with_room_taking`): each frame
         // they passed through by value kept a copy in a debug build, where a 2 MiB
-        // one overflowed an 8 MiB `main` where plain code holding it runs.
-        let mut args = Some(args);
-        let location = Location::caller();
-        crate::engine::sync::with_room_taking(&mut args, |args| {
-            let options = JobOptions {
-                retries: 0,
-                priority: 0,
-                location,
-                kind: "future",
-            };
-            // The function is the job's own: no builder, no shared count.
-            submit_job(
-                self.inner(),
-                Fun::Own(f),
-                default_name::<F>(),
-                options,
-                args,
-                &mut Alone,
-            )
-        })
+        // one overflowed an 8 MiB `main` where plain code holding it runs. So does a
+        // function that captures a large value, with the arguments (in an optimised
+        // build too: its job's frames kept two copies of it). Each branch moves both
+        // first.
+        if const { crate::engine::sync::is_large::<F>() } {
+            // An `Option` each: one of a tuple of them was two copies more.
+            let mut f = Some(f);
+            let mut args = Some(args);
+            let location = Location::caller();
+            crate::engine::sync::with_room_for_run::<(F, A), _>(|| {
+                let (Some(f), Some(args)) = (f.take(), args.take()) else {
+                    unreachable!("with_room runs its closure once")
+                };
+                self.submit_at(f, args, location)
+            })
+        } else {
+            #[cfg(debug_assertions)]
+            let f = f;
+            let mut args = Some(args);
+            let location = Location::caller();
+            crate::engine::sync::with_room_taking(&mut args, |args| {
+                self.submit_at(f, args, location)
+            })
+        }
+    }
+
+    /// [`submit`](Self::submit) at `location`.
+    #[inline(always)]
+    fn submit_at<F, V, A>(
+        &self,
+        f: F,
+        args: A,
+        location: &'static Location<'static>,
+    ) -> Future<F::Output>
+    where
+        F: TaskFn<V>,
+        A: SubmitArgs<V>,
+    {
+        let options = JobOptions {
+            retries: 0,
+            priority: 0,
+            location,
+            kind: "future",
+        };
+        // The function is the job's own: no builder, no shared count.
+        submit_job(
+            self.inner(),
+            Fun::Own(f),
+            default_name::<F>(),
+            options,
+            args,
+            &mut Alone,
+        )
     }
 
     /// A task with options (name, retries) before it is submitted.
     #[track_caller]
     pub fn task<F>(&self, f: F) -> TaskBuilder<F> {
+        // A function that captures a large value is moved into its `Arc` inside stack
+        // room for it in a debug build, as `delayed(f)`'s is (see `taken_into_room`):
+        // each frame it passed through kept a copy, and one of 2 MiB overflowed an
+        // 8 MiB `main` where plain code keeping it runs. Each branch moves `f` first.
+        if const { crate::engine::sync::taken_into_room::<F>() } {
+            let mut f = Some(f);
+            let location = Location::caller();
+            crate::engine::sync::with_room_taking(&mut f, |f| self.task_at(f, location))
+        } else {
+            #[cfg(debug_assertions)]
+            let f = f;
+            self.task_at(f, Location::caller())
+        }
+    }
+
+    /// [`task`](Self::task) at `location`.
+    #[inline(always)]
+    fn task_at<F>(&self, f: F, location: &'static Location<'static>) -> TaskBuilder<F> {
         TaskBuilder {
             client: self.clone(),
             f: Arc::new(f),
             name: default_name::<F>(),
             retries: 0,
             priority: 0,
-            location: Location::caller(),
+            location,
             kind: "future",
             instance: 0,
             _purity: std::marker::PhantomData,
@@ -547,7 +598,18 @@ impl Client {
         B: IntoIterator,
         (A::Item, B::Item): SubmitArgs<V>,
     {
-        self.task(f).submit_all(a.into_iter().zip(b))
+        // A function that captures a large value: see `map`.
+        if const { crate::engine::sync::taken_into_room::<F>() } {
+            let mut f = Some(f);
+            let location = Location::caller();
+            crate::engine::sync::with_room_taking(&mut f, |f| {
+                self.task_at(f, location).submit_all(a.into_iter().zip(b))
+            })
+        } else {
+            #[cfg(debug_assertions)]
+            let f = f;
+            self.task(f).submit_all(a.into_iter().zip(b))
+        }
     }
 
     /// One future per item: `f(item)` for each (Dask's `client.map`, with
@@ -565,14 +627,25 @@ impl Client {
         <I::Item as IntoFutArg<T>>::Arg: FutArg<Value = T>,
     {
         // Large items given by value (an array of them) are taken into stack room for
-        // them (see `with_room_taking`), made into tasks there (see `submit_each`).
-        if const { crate::engine::sync::is_large::<I>() } {
+        // them (see `with_room_taking`), made into tasks there (see `submit_each`); so is
+        // a function that captures a large value, in a debug build (see `task`), with
+        // them: passed on to `task` by value, it was one copy more in this frame.
+        if const { crate::engine::sync::is_large::<I>() || crate::engine::sync::taken_into_room::<F>() }
+        {
+            // An `Option` each: one of a tuple of them was two copies more.
+            let mut f = Some(f);
             let mut items = Some(items);
-            let builder = self.task(f);
-            return crate::engine::sync::with_room_taking(&mut items, |items| {
-                builder.submit_all(items.into_iter().map(|item| (item,)))
+            let location = Location::caller();
+            return crate::engine::sync::with_room_for_run::<(F, I), _>(|| {
+                let (Some(f), Some(items)) = (f.take(), items.take()) else {
+                    unreachable!("with_room runs its closure once")
+                };
+                self.task_at(f, location)
+                    .submit_all(items.into_iter().map(|item| (item,)))
             });
         }
+        #[cfg(debug_assertions)]
+        let f = f;
         #[cfg(debug_assertions)]
         let items = items;
         self.task(f)

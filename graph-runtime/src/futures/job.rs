@@ -305,7 +305,7 @@ impl<F> TaskBuilder<F> {
         F: TaskFn<V>,
         A: SubmitArgs<V>,
     {
-        submit_each(self.client.inner(), all, |args, batch| {
+        submit_each::<F, _, _>(self.client.inner(), all, |args, batch| {
             self.submit_to(args, batch)
         })
     }
@@ -316,8 +316,14 @@ impl<F> TaskBuilder<F> {
         F: TaskFn<V>,
         A: SubmitArgs<V>, // a task runs after `submit` returns: pass owned values (a clone, an `Arc`) or futures, not borrows
     {
-        // Large arguments: see `Client::submit`.
+        // Large arguments: see `Client::submit`. A function that captures a large value:
+        // the job's `Fun` is as large (see `with_room_for_fun`).
         let mut args = Some(args);
+        if const { crate::engine::sync::is_large::<F>() } {
+            return with_room_for_fun::<F, A, _>(|| {
+                self.submit_to(args.take().expect("taken once"), &mut Alone)
+            });
+        }
         crate::engine::sync::with_room_taking(&mut args, |args| self.submit_to(args, &mut Alone))
     }
 
@@ -347,8 +353,14 @@ impl<F> TaskBuilder<F, Pure> {
         A: SubmitArgs<V>, // a task runs after `submit` returns: pass owned values (a clone, an `Arc`) or futures, not borrows
         A::Kept: PureArgs<M>,
     {
-        // Large arguments: see `Client::submit`.
+        // Large arguments: see `Client::submit`. A function that captures a large value:
+        // the job's `Fun` is as large (see `with_room_for_fun`).
         let mut args = Some(args);
+        if const { crate::engine::sync::is_large::<F>() } {
+            return with_room_for_fun::<F, A, _>(|| {
+                self.submit_to(args.take().expect("taken once"), &mut Alone)
+            });
+        }
         crate::engine::sync::with_room_taking(&mut args, |args| self.submit_to(args, &mut Alone))
     }
 
@@ -363,7 +375,7 @@ impl<F> TaskBuilder<F, Pure> {
         <(I::Item,) as SubmitArgs<V>>::Kept: PureArgs<M>,
     {
         let all = items.into_iter().map(|item| (item,));
-        submit_each(self.client.inner(), all, |args, batch| {
+        submit_each::<F, _, _>(self.client.inner(), all, |args, batch| {
             self.submit_to(args, batch)
         })
     }
@@ -414,13 +426,14 @@ impl<F> TaskBuilder<F, Pure> {
 /// Large arguments are made (by `all`) and submitted inside stack room for them (see
 /// `with_room_taking`), by a plain loop: each frame they passed through by value kept a
 /// copy, and a 2 MiB item of `client.map` overflowed an 8 MiB `main` where plain code
-/// holding it runs (in an optimised build too).
-fn submit_each<A, R>(
+/// holding it runs (in an optimised build too). So is a large function `F` of the
+/// tasks, in a debug build (see [`with_room_for_fun`]).
+fn submit_each<F, A, R>(
     client: &Inner,
     mut all: impl Iterator<Item = A>,
     mut submit: impl FnMut(A, &mut Submitted<'_>) -> Future<R>,
 ) -> Vec<Future<R>> {
-    crate::engine::sync::with_room_for_run::<A, _>(|| {
+    with_room_for_fun::<F, A, _>(|| {
         let mut batch = Submitted::new(client);
         let mut futures = Vec::with_capacity(all.size_hint().0);
         loop {
@@ -435,6 +448,22 @@ fn submit_each<A, R>(
         batch.flush();
         futures
     })
+}
+
+/// Runs `f`, which submits tasks of a builder whose function is of type `F` and
+/// arguments of type `A`, with stack room for the arguments when they are large (see
+/// [`with_room_for_run`](crate::engine::sync::with_room_for_run)), and for the function
+/// too when it is large: a job's [`Fun`] is as large as its function, even when it
+/// holds only the builder's `Arc`, and each frame on the way to the job kept a copy of
+/// it (a closure capturing 2 MiB overflowed an 8 MiB `main` where plain code keeping
+/// it runs, in an optimised build too). Otherwise as `with_room_for_run::<A>`.
+#[inline(always)]
+fn with_room_for_fun<F, A, R>(f: impl FnMut() -> R) -> R {
+    if const { crate::engine::sync::is_large::<F>() } {
+        crate::engine::sync::with_room_for_run::<(F, A), _>(f)
+    } else {
+        crate::engine::sync::with_room_for_run::<A, _>(f)
+    }
 }
 
 /// How many ready jobs of one `map` go into one entry of the pool's queue: enough
@@ -1323,9 +1352,12 @@ where
         // (a 256 KiB argument overflowed a 2 MiB worker stack, optimised builds too).
         // Twice a graph task's room: the result also passes through the attempt's
         // `catch_unwind`, the outcome and the end's closure (about 25 copies in a
-        // debug build).
-        let size =
-            std::mem::size_of::<K>() + std::mem::size_of::<K::Values>() + std::mem::size_of::<R>();
+        // debug build). The job's own function too, taken out for the run: one that
+        // captures a 2 MiB value overflowed a worker's stack.
+        let size = std::mem::size_of::<F>()
+            + std::mem::size_of::<K>()
+            + std::mem::size_of::<K::Values>()
+            + std::mem::size_of::<R>();
         let size = size.saturating_mul(2);
         let mut job = Some(self);
         crate::engine::sync::with_room(size, || {
