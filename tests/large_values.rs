@@ -909,3 +909,49 @@ fn big_capture_mapped2() -> u64 {
     let futures = client.map2(move |k: u64, j: u64| big_sum(bytes) * k * j, [1], [1]);
     client.gather(&futures).unwrap().iter().sum()
 }
+
+/// A done callback that captures a 2 MiB value on a thread with `main`'s stack, deep in
+/// it where plain code keeping such a closure runs (see [`KEPT_DEEP`]): kept by a
+/// future that has not ended, then called on the worker that ends it, and added to a
+/// future that has ended, called at once. Each aborted the process with a stack
+/// overflow on the caller's thread, at once, debug and optimised: the callback passed
+/// by value through the frames that keep or call it; kept, it was then moved out of
+/// its box onto the stack of the thread that ends the task to be called.
+#[test]
+fn big_captures_of_done_callbacks() {
+    let cases: [(&str, Case); 3] = [
+        ("plain closure, kept", plain_kept_capture),
+        ("a done callback, kept", big_capture_callback_kept),
+        ("a done callback, called", big_capture_callback_called),
+    ];
+    let sums = cases.map(|(what, case)| on_main_stack(what, move || below(KEPT_DEEP, case)));
+    assert_eq!(sums, [BIG as u64; 3]);
+}
+
+/// A callback kept by a future that has not ended (its task waits for `go`).
+fn big_capture_callback_kept() -> u64 {
+    let client = one_thread();
+    let (go, gone) = std::sync::mpsc::channel::<()>();
+    let gone = std::sync::Mutex::new(gone);
+    let future = client.submit(move || gone.lock().unwrap().recv().map_or(0, |()| 1u64), ());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let bytes = big(std::hint::black_box(1));
+    future.add_done_callback(move |f| {
+        tx.send(big_sum(bytes) * f.result().unwrap()).unwrap();
+    });
+    go.send(()).unwrap();
+    rx.recv().unwrap()
+}
+
+/// A callback added to a future that has ended: called at once.
+fn big_capture_callback_called() -> u64 {
+    let client = one_thread();
+    let future = client.submit(|| 1u64, ());
+    future.result().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let bytes = big(std::hint::black_box(1));
+    future.add_done_callback(move |f| {
+        tx.send(big_sum(bytes) * f.result().unwrap()).unwrap();
+    });
+    rx.recv().unwrap()
+}

@@ -268,7 +268,48 @@ impl<T> Future<T> {
     /// by a `cancel` there say), and `None` on a pool thread between tasks. A callback
     /// that submits captures a clone of the client instead (`let c = client.clone();
     /// f.add_done_callback(move |f| { c.submit(...); })`).
-    pub fn add_done_callback(&self, callback: impl FnOnce(&Future<T>) + Send + 'static)
+    pub fn add_done_callback<C>(&self, callback: C)
+    where
+        C: FnOnce(&Future<T>) + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        // A callback that captures a large value is boxed at once, and called in stack
+        // room for it, wherever it runs: passed by value through the frames that keep
+        // it, or moved out of its box onto the stack of the thread that ends the task
+        // (a worker's 2 MiB), a callback capturing 2 MiB overflowed where plain code
+        // keeping it runs. A debug build boxes it in stack room too (see
+        // `taken_into_room`); an optimised one moves it straight into its box, where
+        // an `Option` of it was one copy more.
+        if const { crate::engine::sync::taken_into_room::<C>() } {
+            let mut callback = Some(callback);
+            let callback = crate::engine::sync::with_room_taking(&mut callback, Box::new);
+            return self.add_boxed_done_callback(callback);
+        }
+        if const { crate::engine::sync::is_large::<C>() } {
+            return self.add_boxed_done_callback(Box::new(callback));
+        }
+        self.add_done_callback_here(callback);
+    }
+
+    /// [`add_done_callback`](Self::add_done_callback) of a large callback, boxed: called
+    /// in stack room for it.
+    fn add_boxed_done_callback<C>(&self, callback: Box<C>)
+    where
+        C: FnOnce(&Future<T>) + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        let mut callback = Some(callback);
+        self.add_done_callback_here(move |future| {
+            crate::engine::sync::with_room_for_run::<C, _>(|| {
+                let callback = callback.take().expect("called once");
+                callback(future);
+            });
+        });
+    }
+
+    /// [`add_done_callback`](Self::add_done_callback) of a callback moved on by value.
+    #[inline(always)]
+    fn add_done_callback_here(&self, callback: impl FnOnce(&Future<T>) + Send + 'static)
     where
         T: Send + Sync + 'static,
     {
