@@ -955,3 +955,29 @@ fn big_capture_callback_called() -> u64 {
     });
     rx.recv().unwrap()
 }
+
+/// A closure that captures a 2 MiB value run by `client.secede` and `secede` on a
+/// thread with `main`'s stack, deep in it where plain code keeping such a closure runs
+/// (see [`KEPT_DEEP`]). Each aborted the process with a stack overflow in a debug
+/// build, at once: the closure passed by value through the frames that run it.
+#[test]
+fn big_captures_seceded() {
+    let cases: [(&str, Case); 3] = [
+        ("plain closure, kept", plain_kept_capture),
+        ("client.secede of a closure", big_capture_seceded),
+        ("secede of a closure", big_capture_seceded_alone),
+    ];
+    let sums = cases.map(|(what, case)| on_main_stack(what, move || below(KEPT_DEEP, case)));
+    assert_eq!(sums, [BIG as u64; 3]);
+}
+
+fn big_capture_seceded() -> u64 {
+    let client = one_thread();
+    let bytes = big(std::hint::black_box(1));
+    client.secede(move || big_sum(bytes))
+}
+
+fn big_capture_seceded_alone() -> u64 {
+    let bytes = big(std::hint::black_box(1));
+    taskweave::secede(move || big_sum(bytes))
+}

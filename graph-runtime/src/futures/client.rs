@@ -463,8 +463,24 @@ impl Client {
     /// assert_eq!(outer.result()?, 60);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn secede<R>(&self, f: impl FnOnce() -> R) -> R {
-        pool::blocking_for(&self.owner.inner.pool, f)
+    pub fn secede<R, F>(&self, f: F) -> R
+    where
+        F: FnOnce() -> R,
+    {
+        // A closure that captures a large value runs in stack room for it in a debug
+        // build (see `taken_into_room`): each frame it passed through by value kept a
+        // copy, and one of 2 MiB overflowed an 8 MiB `main` where plain code calling it
+        // runs. Each branch moves `f` first.
+        if const { crate::engine::sync::taken_into_room::<F>() } {
+            let mut f = Some(f);
+            crate::engine::sync::with_room_taking(&mut f, |f| {
+                pool::blocking_for(&self.owner.inner.pool, f)
+            })
+        } else {
+            #[cfg(debug_assertions)]
+            let f = f;
+            pool::blocking_for(&self.owner.inner.pool, f)
+        }
     }
 
     /// The dashboard the client serves, if built with

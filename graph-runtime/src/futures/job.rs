@@ -1049,8 +1049,19 @@ pub fn cancelled() -> bool {
 /// assert_eq!(outer.result()?, 21);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn secede<R>(f: impl FnOnce() -> R) -> R {
-    super::pool::blocking(f)
+pub fn secede<R, F>(f: F) -> R
+where
+    F: FnOnce() -> R,
+{
+    // A closure that captures a large value: see `Client::secede`.
+    if const { crate::engine::sync::taken_into_room::<F>() } {
+        let mut f = Some(f);
+        crate::engine::sync::with_room_taking(&mut f, super::pool::blocking)
+    } else {
+        #[cfg(debug_assertions)]
+        let f = f;
+        super::pool::blocking(f)
+    }
 }
 
 /// The state of the futures task running on this thread, and whether a graph task of
