@@ -981,3 +981,19 @@ fn big_capture_seceded_alone() -> u64 {
     let bytes = big(std::hint::black_box(1));
     taskweave::secede(move || big_sum(bytes))
 }
+
+/// A 2 MiB value scattered on a thread with `main`'s stack, deep in it where plain
+/// code holding it runs (see [`HELD_DEEP`]): `scatter` and `scatter_pure`. Each aborted
+/// the process with a stack overflow on the caller's thread in a debug build under 3
+/// of [`below`]'s frames: the value, moved into its `Option` after a call, was copied
+/// to a temporary first.
+#[test]
+fn big_scatters_deep_in_the_stack() {
+    let cases: [(&str, Case); 3] = [
+        ("plain, deep", || big_sum(big(std::hint::black_box(1)))),
+        ("scatter, deep", big_scatter),
+        ("scatter_pure, deep", big_scatter_pure),
+    ];
+    let sums = cases.map(|(what, case)| on_main_stack(what, held_deep(case)));
+    assert_eq!(sums, [BIG as u64; 3]);
+}

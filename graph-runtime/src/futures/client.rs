@@ -731,8 +731,11 @@ impl Client {
     /// its default, `hash=True`, see [`scatter_pure`](Self::scatter_pure)).
     #[track_caller]
     pub fn scatter<T: Send + Sync + 'static>(&self, value: T) -> Future<T> {
+        // The value's `Option` first: moved after a call, it was copied to a temporary
+        // first (see `with_room_taking`).
+        let mut value = Some(value);
         let location = Location::caller();
-        crate::engine::sync::with_room_taking(&mut Some(value), |value| scattered(value, location))
+        crate::engine::sync::with_room_taking(&mut value, |value| scattered(value, location))
     }
 
     /// One finished future per item, in order (Dask's `client.scatter([a, b, c])`, a
@@ -798,8 +801,10 @@ impl Client {
     where
         T: crate::PureKey<M> + Send + Sync + 'static,
     {
+        // The value's `Option` first: see `scatter`.
+        let mut value = Some(value);
         let location = Location::caller();
-        crate::engine::sync::with_room_taking(&mut Some(value), |value| {
+        crate::engine::sync::with_room_taking(&mut value, |value| {
             scattered_pure(self.inner(), value, location)
         })
     }
