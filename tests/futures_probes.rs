@@ -602,6 +602,39 @@ fn done_callbacks_that_panic() {
     });
 }
 
+/// A done callback that panics on a pool thread: the panic hook prints only the
+/// callback's own line, and the panic goes no further. A warning names the task whose
+/// callback it was and where it was submitted, with the panic's message.
+#[test]
+fn a_panicking_done_callback_is_named_by_its_task() {
+    watchdog::within(LIMIT, "callback panic named", || {
+        let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
+        let seen = warnings.clone();
+        taskweave::on_warning(move |message| seen.lock().unwrap().push(message.to_owned()));
+        let client = client(1);
+        let (rx, tx) = gate();
+        let f = client
+            .task(move || {
+                rx.lock().unwrap().recv().unwrap();
+                1i64
+            })
+            .named("has_a_bad_callback")
+            .submit(());
+        f.add_done_callback(|_| panic!("the callback's own panic"));
+        tx.send(()).unwrap();
+        assert_eq!(f.result().unwrap(), 1);
+        // The callback runs on the pool thread after the end: the next task runs after it.
+        assert_eq!(client.submit(inc, (1,)).result().unwrap(), 2);
+        let warnings = warnings.lock().unwrap();
+        let named = warnings
+            .iter()
+            .find(|w| w.contains("`has_a_bad_callback`"))
+            .unwrap_or_else(|| panic!("no warning names the task: {warnings:?}"));
+        assert!(named.contains("futures_probes.rs"), "{named}");
+        assert!(named.contains("the callback's own panic"), "{named}");
+    });
+}
+
 #[test]
 fn a_future_dropped_while_running() {
     watchdog::within(LIMIT, "drop running", || {

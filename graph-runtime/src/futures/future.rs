@@ -254,8 +254,10 @@ impl<T> Future<T> {
     /// thread the panic is printed and the thread goes on; run on the caller's thread
     /// (added to a future that has ended, or called by a [`cancel`](Self::cancel) or a
     /// last handle's drop there) it comes out of that call once the other callbacks
-    /// have run, as a panic of code the caller runs does. (Dask logs a callback's
-    /// exception on its callback thread and goes on.)
+    /// have run, as a panic of code the caller runs does. Either way a warning (see
+    /// [`on_warning`](crate::on_warning)) names the task whose callback panicked and
+    /// where it was submitted. (Dask logs a callback's exception on its callback thread
+    /// and goes on.)
     ///
     /// A callback that ends another future (cancels it, say), or adds a callback to
     /// one that has ended, runs that future's callbacks at once, inside it; 16
@@ -322,7 +324,14 @@ impl<T> Future<T> {
         self.core().on_end_user(move |_| {
             let future = Future::from_task(task);
             let _read = ReadByCallback(future.core());
-            callback(&future);
+            // The panic hook names only the callback's own line: on a pool thread,
+            // where the panic goes no further, nothing said whose callback it was.
+            let called =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(&future)));
+            if let Err(payload) = called {
+                callback_panicked(future.core(), &*payload);
+                std::panic::resume_unwind(payload);
+            }
         });
     }
 
@@ -428,5 +437,22 @@ impl<T: Send + Sync + 'static> Future<T> {
     /// Writes [`info`](Self::info) as an SVG picture to `path`.
     pub fn visualize(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
         self.info().visualize(path)
+    }
+}
+
+/// Says which future's done callback panicked (the panic hook has printed its message
+/// and the callback's line), and where that future was submitted.
+#[cold]
+#[inline(never)]
+fn callback_panicked(core: &Core, payload: &(dyn std::any::Any + Send)) {
+    if crate::engine::warn::enabled() {
+        crate::engine::warn::print(&format!(
+            "taskweave: a done callback of task `{}` at {} panicked: {} (the other \
+             callbacks ran, and the task's end stands; on a pool thread the thread goes \
+             on, elsewhere the panic comes out of the call that ran the callback)",
+            &*core.name,
+            core.call_site(),
+            crate::engine::error::panic_message(payload),
+        ));
     }
 }
