@@ -403,9 +403,15 @@ fn wait_and_as_completed_in_a_cycle_fail_one_task() {
         let client = client(2);
         let a_slot = Arc::new(OnceLock::<Future<u64>>::new());
         let b_slot = Arc::new(OnceLock::<Future<u64>>::new());
+        // Both running before either waits: a wait for every future runs one that is
+        // queued itself (as `result` does), and `iterates` run so, on the stack of
+        // `waits_with_wait`, would wait for the task under it instead.
+        let both_running = Arc::new(Barrier::new(2));
         let b_of = b_slot.clone();
+        let running = both_running.clone();
         let a = client
             .task(move || -> u64 {
+                running.wait();
                 let b = b_of.wait();
                 let _ = wait(std::slice::from_ref(b), WaitMode::AllCompleted, None);
                 1
@@ -414,7 +420,10 @@ fn wait_and_as_completed_in_a_cycle_fail_one_task() {
             .submit(());
         let a_of = a_slot.clone();
         let b = client
-            .task(move || -> u64 { as_completed([a_of.wait().clone()]).count() as u64 })
+            .task(move || -> u64 {
+                both_running.wait();
+                as_completed([a_of.wait().clone()]).count() as u64
+            })
             .named("iterates")
             .submit(());
         assert!(a_slot.set(a.clone()).is_ok());

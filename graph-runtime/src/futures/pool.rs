@@ -17,7 +17,9 @@
 //!
 //! 1. **Run what the awaited task needs.** Without a deadline, the waiter looks for a
 //!    job that is ready but not started among the awaited task and its unfinished
-//!    dependencies ([`SEARCH`] futures at most), and runs it itself. Such a job has
+//!    dependencies ([`SEARCH`] futures at most), and runs it itself (for a wait for
+//!    every one of several futures, among each of them in turn; not for a wait for
+//!    any one, which would then see no other end until that job returned). Such a job has
 //!    every argument already: it cannot be waiting for the waiter (short of a future
 //!    smuggled to it some other way, a wait that `blocked` refuses). At most
 //!    [`MAX_INLINE`] jobs deep on one stack.
@@ -934,8 +936,21 @@ pub(crate) fn wait(
     sleep: impl FnOnce() -> bool,
 ) -> Result<bool, FutureError> {
     if let Some(pool) = current() {
-        if let (Awaited::One(core), None) = (&awaited, deadline) {
-            run_needs(core, done);
+        match (&awaited, deadline) {
+            (Awaited::One(core), None) => run_needs(core, done),
+            // A wait for every one (`wait(.., AllCompleted, None)`) needs each of them
+            // as `result` needs its one: without this, each level of tasks that wait so
+            // for their children blocked a thread and started another (a fib(22) of
+            // such tasks: 28,000 threads, two minutes).
+            (Awaited::Several { all: true, futures }, None) => {
+                for future in futures() {
+                    if done() {
+                        break;
+                    }
+                    run_needs(future.core(), done);
+                }
+            }
+            _ => {}
         }
         match spin(done, deadline) {
             Some(true) => {
