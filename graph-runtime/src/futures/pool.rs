@@ -18,8 +18,9 @@
 //! 1. **Run what the awaited task needs.** Without a deadline, the waiter looks for a
 //!    job that is ready but not started among the awaited task and its unfinished
 //!    dependencies ([`SEARCH`] futures at most), and runs it itself (for a wait for
-//!    every one of several futures, among each of them in turn; not for a wait for
-//!    any one, which would then see no other end until that job returned). Such a job has
+//!    every one of several futures: among the first one's, then each other's own job;
+//!    not for a wait for any one, which would then see no other end until that job
+//!    returned). Such a job has
 //!    every argument already: it cannot be waiting for the waiter (short of a future
 //!    smuggled to it some other way, a wait that `blocked` refuses). At most
 //!    [`MAX_INLINE`] jobs deep on one stack.
