@@ -232,10 +232,19 @@ pub(crate) fn wait_in_gather<T: Clone>(
     }
 }
 
-/// The error of `future` if it has ended without a result (failed or cancelled).
-fn error_now<T: Clone>(future: &Future<T>) -> Option<FutureError> {
+/// The error of `future` if it has ended without a result (failed or cancelled),
+/// read without a clone of any value: a finished future being cancelled still holds
+/// its value for a moment, whose `Clone` (the user's, which may panic) a gather
+/// returning `Cancelled` must not run.
+fn error_now<T>(future: &Future<T>) -> Option<FutureError> {
     match future.status() {
-        super::Status::Error | super::Status::Cancelled => future.result().err(),
+        super::Status::Error | super::Status::Cancelled => Some(
+            future
+                .state()
+                .value
+                .error()
+                .unwrap_or_else(|| FutureError::cancelled(future.core())),
+        ),
         _ => None,
     }
 }
