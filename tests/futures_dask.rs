@@ -1074,3 +1074,96 @@ fn as_completed_timeout_limits_the_whole_iteration() {
         assert_eq!(sorted, (1..=20).collect::<Vec<_>>());
     });
 }
+
+/// Dask's `client.submit(f, [[a, b], [c]])` and `client.submit(f, {"x": a, "y": b})`:
+/// futures inside lists and dicts are dependencies, and the task receives their
+/// results in the same shape. Here a nested `Vec`, an array, a `HashMap`, a
+/// `BTreeMap` and a borrowed `Vec` of futures, each checked against the plain values;
+/// a task waits for a future deep in one, and fails with one that failed; pure
+/// submissions of equal maps (built in another order) are one task.
+#[test]
+fn futures_in_nested_lists_arrays_and_maps_are_dependencies() {
+    use std::collections::{BTreeMap, HashMap};
+    watchdog::within(LIMIT, "futures in collections", || {
+        let client = client(2);
+        let f: Vec<Future<i64>> = (1..=4).map(|x| client.submit(inc, (x,))).collect();
+        let plain: Vec<i64> = (1..=4).map(inc).collect();
+
+        let nested = vec![vec![f[0].clone(), f[1].clone()], vec![f[2].clone()], vec![]];
+        let lens_and_sums = client.submit(
+            |parts: Vec<Vec<i64>>| -> Vec<(usize, i64)> {
+                parts.iter().map(|p| (p.len(), p.iter().sum())).collect()
+            },
+            (nested,),
+        );
+        let expected: Vec<(usize, i64)> = vec![(2, plain[0] + plain[1]), (1, plain[2]), (0, 0)];
+        assert_eq!(lens_and_sums.result().unwrap(), expected);
+
+        let array = client.submit(
+            |[a, b, c]: [i64; 3]| a * 100 + b * 10 + c,
+            ([f[3].clone(), f[2].clone(), f[0].clone()],),
+        );
+        assert_eq!(
+            array.result().unwrap(),
+            plain[3] * 100 + plain[2] * 10 + plain[0]
+        );
+
+        let map: HashMap<String, Future<i64>> = [
+            ("x".to_owned(), f[0].clone()),
+            ("y".to_owned(), f[1].clone()),
+        ]
+        .into();
+        let weighted = client.submit(
+            |m: HashMap<String, i64>| m["x"] * 1000 + m["y"],
+            (map.clone(),),
+        );
+        assert_eq!(weighted.result().unwrap(), plain[0] * 1000 + plain[1]);
+
+        let ordered: BTreeMap<u32, Future<i64>> = [(2, f[1].clone()), (1, f[3].clone())].into();
+        let listed = client.submit(
+            |m: BTreeMap<u32, i64>| m.into_iter().collect::<Vec<_>>(),
+            (ordered,),
+        );
+        assert_eq!(listed.result().unwrap(), [(1, plain[3]), (2, plain[1])]);
+
+        let borrowed = client.submit(|v: Vec<i64>| v.iter().sum::<i64>(), (&f,));
+        assert_eq!(borrowed.result().unwrap(), plain.iter().sum::<i64>());
+
+        // A dependency deep in a map: the task waits for it.
+        let (open, slow) = gated(&client);
+        let waits: HashMap<&'static str, Future<i64>> = [("slow", slow.clone())].into();
+        let after = client.submit(|m: HashMap<&'static str, i64>| m["slow"] + 1, (waits,));
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(after.status(), Status::Pending);
+        open.send(()).unwrap();
+        assert_eq!(after.result().unwrap(), 2);
+
+        // A failed one fails the task, as a `Vec` of futures does.
+        let bad = client.task(div).fallible().submit((3, 0));
+        let failing = client.submit(
+            |parts: Vec<Vec<i64>>| parts.len(),
+            (vec![vec![f[0].clone()], vec![bad.clone()]],),
+        );
+        assert!(failing.result().is_err());
+        assert_eq!(failing.status(), Status::Error);
+
+        // Pure: equal maps, whatever their order, are one task; another map another.
+        let count = client
+            .task(|m: HashMap<String, i64>| m.values().sum::<i64>())
+            .pure();
+        let reordered: HashMap<String, Future<i64>> = [
+            ("y".to_owned(), f[1].clone()),
+            ("x".to_owned(), f[0].clone()),
+        ]
+        .into();
+        let one = count.submit((map.clone(),));
+        let same = count.submit((reordered,));
+        let other = count.submit(([("x".to_owned(), f[2].clone())]
+            .into_iter()
+            .collect::<HashMap<_, _>>(),));
+        assert_eq!(one.key(), same.key());
+        assert_ne!(one.key(), other.key());
+        assert_eq!(one.result().unwrap(), plain[0] + plain[1]);
+        assert_eq!(other.result().unwrap(), plain[2]);
+    });
+}

@@ -95,14 +95,17 @@ pub trait FutArg: Send + Sync + 'static {
 }
 
 /// What a value passed to `submit` becomes: `Future<T>` and `&Future<T>` a dependency
-/// (received as a clone of `T`, or shared as `Arc<T>`), `Vec<Future<T>>` several,
-/// anything else a constant. Retries need the arguments again, so every attempt but
+/// (received as a clone of `T`, or shared as `Arc<T>`), `Vec<Future<T>>` several, as
+/// do futures in a nested `Vec`, an array or a map (`Vec<Vec<Future<T>>>`, `[Future<T>;
+/// N]`, `HashMap<K, Future<T>>`, `BTreeMap<K, Future<T>>`: the task receives their
+/// results in the same shape, as Dask's `submit` walks lists and dicts), anything else
+/// a constant. Retries need the arguments again, so every attempt but
 /// the last clones them; the last moves them, and a future passed by value whose
 /// handle was the last moves its value into the task, uncopied.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be passed to a parameter of type `{A}` of a submitted task",
     label = "not an argument for a `{A}` parameter",
-    note = "a `T` parameter takes a `T` (`Clone`), a `Future<T>` or a `&Future<T>`; an `Arc<T>` parameter a `Future<T>` or `&Future<T>` (shared, not copied); a `Vec<T>` parameter a `Vec` or slice of `Future<T>`",
+    note = "a `T` parameter takes a `T` (`Clone`), a `Future<T>` or a `&Future<T>`; an `Arc<T>` parameter a `Future<T>` or `&Future<T>` (shared, not copied); a `Vec<T>` parameter a `Vec` or slice of `Future<T>`; `Vec<Vec<T>>`, `[T; N]`, `HashMap<K, T>` and `BTreeMap<K, T>` parameters the same collection of `Future<T>`",
     note = "a task runs after `submit` returns, on another thread, so it cannot borrow the caller's locals: pass an owned value (a clone), an `Arc`, or a future (`client.scatter(value)`)"
 )]
 pub trait IntoFutArg<A> {
@@ -267,6 +270,214 @@ impl<A: Clone + Send + Sync + 'static> IntoFutArg<Vec<A>> for &[Future<A>] {
     type Arg = Gathered<A>;
     fn into_fut_arg(self) -> Gathered<A> {
         Gathered(self.to_vec())
+    }
+}
+
+// ---- futures in collections: maps, nested `Vec`s, arrays ------------------------------
+//
+// Dask's `submit` walks lists, tuples and dicts of futures in its arguments and passes
+// the task their results in the same shape. Here the shape is the parameter's type:
+// `Vec<Vec<A>>` takes a `Vec<Vec<Future<A>>>`, `HashMap<K, A>` a `HashMap<K,
+// Future<A>>`, `[A; N]` a `[Future<A>; N]`. Each is one concrete impl of `IntoFutArg`
+// (a blanket one over a trait would overlap with `A` taking an `A`); what they share
+// is `Shaped`, over the private `Shape`.
+
+/// Futures in a collection, passed to a task as their results in the same collection.
+#[doc(hidden)]
+pub trait Shape: Send + Sync + 'static {
+    /// The collection of the results.
+    type Values;
+    /// The results, cloned in place, for a run that is not the last.
+    fn values(&self) -> Self::Values;
+    /// The results for the last run (moved out of futures whose last handle this was).
+    fn into_values(self) -> Self::Values;
+    /// Every future's task, in the collection's order.
+    fn dependencies(&self, out: &mut Dependencies);
+    /// Feeds the collection's pure key (its futures' tasks, with any map keys).
+    fn shape_key(&self, hasher: &mut dyn Hasher);
+}
+
+/// Several futures' results in the collection they were passed in (see [`Shape`]).
+pub struct Shaped<S>(S);
+
+impl<S: Shape> FutArg for Shaped<S> {
+    type Value = S::Values;
+    fn value(&self) -> S::Values {
+        self.0.values()
+    }
+    fn into_value(self) -> S::Values {
+        self.0.into_values()
+    }
+    fn dependencies(&self, out: &mut Dependencies) {
+        self.0.dependencies(out);
+    }
+}
+
+impl<S: Shape> KeptKey<ByNode> for Shaped<S> {
+    fn kept_key(&self, hasher: &mut dyn Hasher) {
+        self.0.shape_key(hasher);
+    }
+}
+
+impl<A: Clone + Send + Sync + 'static> Shape for Vec<Vec<Future<A>>> {
+    type Values = Vec<Vec<A>>;
+    fn values(&self) -> Vec<Vec<A>> {
+        self.iter()
+            .map(|inner| inner.iter().map(finished_cloned).collect())
+            .collect()
+    }
+    fn into_values(self) -> Vec<Vec<A>> {
+        self.into_iter()
+            .map(|inner| inner.into_iter().map(finished_into).collect())
+            .collect()
+    }
+    fn dependencies(&self, out: &mut Dependencies) {
+        self.iter()
+            .flatten()
+            .for_each(|f| out.0.push(f.task().clone()));
+    }
+    fn shape_key(&self, hasher: &mut dyn Hasher) {
+        hasher.write_u8(b'w');
+        hasher.write_usize(self.len());
+        for inner in self {
+            hasher.write_usize(inner.len());
+            inner.iter().for_each(|f| future_key(f, hasher));
+        }
+    }
+}
+
+impl<A: Clone + Send + Sync + 'static, const N: usize> Shape for [Future<A>; N] {
+    type Values = [A; N];
+    fn values(&self) -> [A; N] {
+        self.each_ref().map(finished_cloned)
+    }
+    fn into_values(self) -> [A; N] {
+        self.map(finished_into)
+    }
+    fn dependencies(&self, out: &mut Dependencies) {
+        self.iter().for_each(|f| out.0.push(f.task().clone()));
+    }
+    fn shape_key(&self, hasher: &mut dyn Hasher) {
+        // The same futures in an array or a `Vec`: the same argument.
+        hasher.write_u8(b'v');
+        hasher.write_usize(N);
+        self.iter().for_each(|f| future_key(f, hasher));
+    }
+}
+
+/// The key of a map of futures: each entry's (its key's hash, its future's task)
+/// hashed alone and summed, so that two equal maps key alike whatever their order.
+fn map_key<'a, K: std::hash::Hash + 'a, A: 'a>(
+    entries: impl ExactSizeIterator<Item = (&'a K, &'a Future<A>)>,
+    hasher: &mut dyn Hasher,
+) {
+    use std::hash::BuildHasher;
+    hasher.write_u8(b'm');
+    hasher.write_usize(entries.len());
+    let entry_hasher =
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+    let sum = entries.fold(0_u64, |sum, (key, future)| {
+        let mut entry = entry_hasher.build_hasher();
+        key.hash(&mut entry);
+        future_key(future, &mut entry);
+        sum.wrapping_add(entry.finish())
+    });
+    hasher.write_u64(sum);
+}
+
+impl<K, A, H> Shape for std::collections::HashMap<K, Future<A>, H>
+where
+    K: Clone + Eq + std::hash::Hash + Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
+    H: std::hash::BuildHasher + Clone + Send + Sync + 'static,
+{
+    type Values = std::collections::HashMap<K, A, H>;
+    fn values(&self) -> Self::Values {
+        let mut values =
+            std::collections::HashMap::with_capacity_and_hasher(self.len(), self.hasher().clone());
+        values.extend(self.iter().map(|(k, f)| (k.clone(), finished_cloned(f))));
+        values
+    }
+    fn into_values(self) -> Self::Values {
+        let mut values =
+            std::collections::HashMap::with_capacity_and_hasher(self.len(), self.hasher().clone());
+        values.extend(self.into_iter().map(|(k, f)| (k, finished_into(f))));
+        values
+    }
+    fn dependencies(&self, out: &mut Dependencies) {
+        self.values().for_each(|f| out.0.push(f.task().clone()));
+    }
+    fn shape_key(&self, hasher: &mut dyn Hasher) {
+        map_key(self.iter(), hasher);
+    }
+}
+
+impl<K, A> Shape for std::collections::BTreeMap<K, Future<A>>
+where
+    K: Clone + Ord + std::hash::Hash + Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
+{
+    type Values = std::collections::BTreeMap<K, A>;
+    fn values(&self) -> Self::Values {
+        self.iter()
+            .map(|(k, f)| (k.clone(), finished_cloned(f)))
+            .collect()
+    }
+    fn into_values(self) -> Self::Values {
+        self.into_iter()
+            .map(|(k, f)| (k, finished_into(f)))
+            .collect()
+    }
+    fn dependencies(&self, out: &mut Dependencies) {
+        self.values().for_each(|f| out.0.push(f.task().clone()));
+    }
+    fn shape_key(&self, hasher: &mut dyn Hasher) {
+        map_key(self.iter(), hasher);
+    }
+}
+
+impl<A: Clone + Send + Sync + 'static> IntoFutArg<Vec<Vec<A>>> for Vec<Vec<Future<A>>> {
+    type Arg = Shaped<Self>;
+    fn into_fut_arg(self) -> Shaped<Self> {
+        Shaped(self)
+    }
+}
+
+impl<A: Clone + Send + Sync + 'static, const N: usize> IntoFutArg<[A; N]> for [Future<A>; N] {
+    type Arg = Shaped<Self>;
+    fn into_fut_arg(self) -> Shaped<Self> {
+        Shaped(self)
+    }
+}
+
+impl<K, A, H> IntoFutArg<std::collections::HashMap<K, A, H>>
+    for std::collections::HashMap<K, Future<A>, H>
+where
+    K: Clone + Eq + std::hash::Hash + Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
+    H: std::hash::BuildHasher + Clone + Send + Sync + 'static,
+{
+    type Arg = Shaped<Self>;
+    fn into_fut_arg(self) -> Shaped<Self> {
+        Shaped(self)
+    }
+}
+
+impl<K, A> IntoFutArg<std::collections::BTreeMap<K, A>> for std::collections::BTreeMap<K, Future<A>>
+where
+    K: Clone + Ord + std::hash::Hash + Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
+{
+    type Arg = Shaped<Self>;
+    fn into_fut_arg(self) -> Shaped<Self> {
+        Shaped(self)
+    }
+}
+
+impl<A: Clone + Send + Sync + 'static> IntoFutArg<Vec<A>> for &Vec<Future<A>> {
+    type Arg = Gathered<A>;
+    fn into_fut_arg(self) -> Gathered<A> {
+        Gathered(self.clone())
     }
 }
 
@@ -510,6 +721,16 @@ impl<A> std::fmt::Debug for SharedResult<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SharedResult")
             .field("future", &self.0)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Shape> std::fmt::Debug for Shaped<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut futures = Dependencies::default();
+        self.0.dependencies(&mut futures);
+        f.debug_struct("Shaped")
+            .field("futures", &futures.0.len())
             .finish_non_exhaustive()
     }
 }
