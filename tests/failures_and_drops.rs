@@ -901,3 +901,62 @@ fn a_graph_failing_in_a_drop_in_a_failed_runs_teardown_keeps_both_errors() {
         );
     }
 }
+
+/// A value whose `Drop` panics when it is `armed`, and counts its drops in
+/// [`UNREAD_DROPS`].
+struct PanicsWhenDropped {
+    armed: bool,
+}
+
+/// How many `PanicsWhenDropped` have been dropped.
+static UNREAD_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        UNREAD_DROPS.fetch_add(1, Ordering::SeqCst);
+        if self.armed {
+            panic!("dropped an armed value");
+        }
+    }
+}
+
+#[delayed]
+fn unread_value(armed: bool) -> PanicsWhenDropped {
+    PanicsWhenDropped { armed }
+}
+
+#[delayed]
+fn drops_so_far(x: i64) -> usize {
+    let _ = x;
+    UNREAD_DROPS.load(Ordering::SeqCst)
+}
+
+/// A value no task reads, in a graph run as nested joins: dropped in its own node,
+/// as the dispatcher drops a value of no use when it is made, so that a panic of its
+/// `Drop` fails the run naming that node, and the value does not outlive it. (It was
+/// dropped with the tree's locals after every node had run: the panic unwound out of
+/// `try_compute`, "dropped an armed value", naming no task.)
+#[test]
+fn a_value_nobody_reads_is_dropped_in_its_node() {
+    let _guard = TRACKING.lock().unwrap_or_else(|e| e.into_inner());
+    let g = graph!(|armed: bool, x: i64| -> usize {
+        let _unread = unread_value(armed);
+        drops_so_far(x)
+    });
+    assert!(g.__runs_as_tree());
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        let error = g
+            .try_compute_with(scheduler, true, 1)
+            .expect_err("the unread value's Drop panics");
+        assert_eq!(error.task(), "unread_value", "{scheduler:?}: {error}");
+        assert!(
+            error.call_site().contains("failures_and_drops.rs"),
+            "{scheduler:?}: {error}"
+        );
+        assert_eq!(error.message(), "dropped an armed value", "{scheduler:?}");
+    }
+    // In program order (the synchronous scheduler), the value is gone before the
+    // node after it runs.
+    let before = UNREAD_DROPS.load(Ordering::SeqCst);
+    assert_eq!(g.compute_with(Scheduler::Sync, false, 1), before + 1);
+}

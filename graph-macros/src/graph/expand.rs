@@ -421,9 +421,18 @@ impl Expander<'_> {
         // Returned where the node is written: a value that borrows a temporary of the
         // node's code (`n.trim()` on a node) is rustc's error there, not on the macro.
         let returned = syn::Ident::new("__out", Span::mixed_site().located_at(node.span));
-        let result = match node.out {
-            OutPat::Discard => quote!(::core::mem::drop(#out)),
-            _ => quote!(#returned),
+        // A value nothing reads is dropped in its node's code, as the dispatcher's slot
+        // of no use drops it when it is put: its `Drop` runs in the node (a panic there
+        // is the node's, named), not with the tree's locals after the run (where it
+        // unwound out of `try_compute` naming no task), nor does it live until then.
+        let unread = match node.out {
+            OutPat::Discard => true,
+            OutPat::Value(v) => self.uses[v] == 0,
+            _ => false,
+        };
+        let result = match unread {
+            true => quote!(::core::mem::drop(#out)),
+            false => quote!(#returned),
         };
         let id = index as u32;
         if children.is_empty() {
