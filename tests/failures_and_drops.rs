@@ -960,3 +960,56 @@ fn a_value_nobody_reads_is_dropped_in_its_node() {
     let before = UNREAD_DROPS.load(Ordering::SeqCst);
     assert_eq!(g.compute_with(Scheduler::Sync, false, 1), before + 1);
 }
+
+#[delayed]
+fn below_ten(i: i64) -> Result<i64, String> {
+    if i < 10 {
+        Ok(i)
+    } else {
+        Err(format!("{i} is not below ten"))
+    }
+}
+
+#[delayed]
+fn reads_unread(_v: &PanicsWhenDropped, x: i64) -> i64 {
+    x
+}
+
+/// Values a `?` leaves unread when it returns early (one read once, one read twice,
+/// the first read done) are dropped, once each, and a panic of one's `Drop` fails the
+/// run naming the task that made it, on either scheduler. (They were dropped with
+/// the graph's slots after its code had returned: the panic unwound out of
+/// `try_compute`, "dropped an armed value", naming no task.)
+#[test]
+fn values_left_unread_by_an_early_exit_name_their_task_when_their_drop_panics() {
+    let _guard = TRACKING.lock().unwrap_or_else(|e| e.into_inner());
+    let g = graph!(|armed: bool, x: i64| -> Result<i64, String> {
+        let kept = unread_value(armed);
+        let shared = unread_value(armed);
+        let a = reads_unread(&shared, x);
+        let c = below_ten(a)?;
+        Ok(reads_unread(&kept, reads_unread(&shared, c)))
+    });
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        let error = g
+            .try_compute_with(scheduler, true, 50)
+            .expect_err("the unread values' Drop panics");
+        assert_eq!(error.task(), "unread_value", "{scheduler:?}: {error}");
+        assert!(
+            error.call_site().contains("failures_and_drops.rs"),
+            "{scheduler:?}: {error}"
+        );
+        assert_eq!(error.message(), "dropped an armed value", "{scheduler:?}");
+        let before = UNREAD_DROPS.load(Ordering::SeqCst);
+        let exit = g
+            .try_compute_with(scheduler, false, 50)
+            .expect("no task failed");
+        assert_eq!(exit, Err("50 is not below ten".to_owned()), "{scheduler:?}");
+        assert_eq!(
+            UNREAD_DROPS.load(Ordering::SeqCst),
+            before + 2,
+            "{scheduler:?}"
+        );
+        assert_eq!(g.compute_with(scheduler, false, 5), Ok(5), "{scheduler:?}");
+    }
+}

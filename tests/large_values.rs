@@ -252,6 +252,35 @@ fn big_result_of_a_graph() {
     assert_eq!(sum, 2 * BIG as u64);
 }
 
+#[delayed]
+fn small_enough(x: u8) -> Result<u8, String> {
+    if x < 10 {
+        Ok(x)
+    } else {
+        Err(format!("{x} is too large"))
+    }
+}
+
+/// A 2 MiB value a `?` leaves unread when it returns early is dropped where its slot
+/// is, as the graph's other values are: not read out of it first, in frames of their
+/// own, on the caller's 8 MiB stack.
+#[test]
+fn a_big_value_left_unread_by_an_early_exit() {
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        let exits = on_main_stack("early exit", move || {
+            let g = graph!(|x: u8| -> Result<u64, String> {
+                let b = big(x);
+                let c = small_enough(x)?;
+                Ok(big_sum(b) + c as u64)
+            });
+            let exit = g.compute_with(scheduler, 50).expect_err("50 is too large");
+            assert_eq!(exit, "50 is too large");
+            g.compute_with(scheduler, 1).expect("1 is small enough")
+        });
+        assert_eq!(exits, BIG as u64 + 1, "{scheduler:?}");
+    }
+}
+
 fn total_big(a: [u8; BIG]) -> u64 {
     a.iter().map(|&v| u64::from(v)).sum()
 }

@@ -108,11 +108,22 @@ pub mod __private {
         let ran = crate::engine::dispatch::dispatch_exits(table, pending, run, options);
         crate::engine::error::kept_for_teardown(core::ptr::from_ref(table).addr(), ran)
     }
+    /// `graph!`'s return of an early exit (a `?` that met an error): the values the run
+    /// left unread are dropped first, a panic of one's `Drop` the run's failure, naming
+    /// the node that made it (see `engine::error::early_exit`).
+    #[cold]
+    pub fn early_exit<R>(
+        table: &crate::engine::table::Table<'_>,
+        exit: R,
+        unread: &mut [(u32, &mut dyn Unread)],
+    ) -> Result<R, crate::TaskError> {
+        crate::engine::error::early_exit(table, exit, unread)
+    }
     pub use crate::engine::error::TaskError;
     pub use crate::engine::options::{RunOptions, Scheduler};
     pub use crate::engine::slot::{
         give, give_again, lend, own_captured, Again, CapturedByValue, Const, EarlyExit, Give, Lend,
-        OwnCaptured, Owned, Ref, Shared, SharedSlot, Slot, Value,
+        OwnCaptured, Owned, Ref, Shared, SharedSlot, Slot, Unread, Value,
     };
     pub use crate::engine::sync::with_room;
     pub use crate::engine::table::{Label, NodeInfo, Table};

@@ -114,10 +114,16 @@ impl Expander<'_> {
             true => quote!(dispatch_exits),
             false => quote!(dispatch),
         };
+        // An early exit drops the values left unread before it returns, each named
+        // after its node (`early_exit`): dropped with the closure's locals, a panic of
+        // one's `Drop` unwound out of `try_compute` naming no task.
         let early_return = has_exit.then(|| {
+            let unread = self
+                .node_slots()
+                .map(|(node, slot)| quote!((#node, &mut #slot as &mut dyn #private::Unread)));
             quote! {
                 if let ::core::option::Option::Some(__exit) = #early.take() {
-                    return ::core::result::Result::Ok(__exit);
+                    return #private::early_exit(#table_ref, __exit, &mut [#(#unread,)*]);
                 }
             }
         });
@@ -227,8 +233,21 @@ impl Expander<'_> {
 
     /// One slot per value: `Slot` for one reader, `SharedSlot` for several; a `let`
     /// each, or, past [`SLOT_LETS`] values, one `let` of a tuple.
+    /// Each node value's slot with the node that makes it.
+    fn node_slots(&self) -> impl Iterator<Item = (u32, &syn::Ident)> {
+        self.graph
+            .values
+            .iter()
+            .filter(|v| v.node != usize::MAX)
+            .map(|v| (v.node as u32, &v.slot))
+    }
+
     fn slots(&self) -> TokenStream {
         let private = &self.private;
+        // A graph with early exits drops its unread values itself (`early_exit`), by
+        // `&mut`.
+        let has_exit = self.graph.nodes.iter().any(|n| n.question.is_some());
+        let mutable = has_exit.then(|| quote!(mut));
         let slots = self
             .graph
             .values
@@ -260,13 +279,13 @@ impl Expander<'_> {
                 (slot, new)
             });
         if self.graph.values.len() <= SLOT_LETS {
-            let slots = slots.map(|(slot, new)| quote!(let #slot = #new;));
+            let slots = slots.map(|(slot, new)| quote!(let #mutable #slot = #new;));
             return quote!(#(#slots)*);
         }
         // One `let` for all: each `let` opens a scope inside the one before, and with
         // debug info rustc (LLVM) overflowed its stack on about 3,000 nested scopes.
         let (names, news): (Vec<_>, Vec<_>) = slots.unzip();
-        quote!(let (#(#names,)*) = (#(#news,)*);)
+        quote!(let (#(#mutable #names,)*) = (#(#news,)*);)
     }
 
     /// A `PhantomData` of value `value`'s type, where the graph names it: the type of

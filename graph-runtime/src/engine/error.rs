@@ -2,6 +2,8 @@
 
 use crate::engine::lock::Recover;
 use crate::engine::observe::StopPanic;
+use crate::engine::slot::Unread;
+use crate::engine::table::Table;
 use core::fmt;
 use std::any::Any;
 use std::backtrace::{Backtrace, BacktraceStatus};
@@ -455,6 +457,44 @@ pub(crate) fn failure_before_teardown<R>(
             }
             None => std::panic::resume_unwind(payload),
         },
+    }
+}
+
+/// The early exit `exit` of a run of `table` (a `?` that met an error), once the values
+/// the run left unread (`unread`, each with the node that made it) are dropped, each
+/// inside `catch_unwind`: a panic of such a value's `Drop` is the run's failure, naming
+/// the node that made the value, and the exit is dropped. Dropped with the body's
+/// locals after it returned, that panic unwound out of `try_compute` naming no task.
+/// Later panics are discarded (the hook has printed them), as while one unwinds.
+#[cold]
+pub(crate) fn early_exit<R>(
+    table: &Table<'_>,
+    exit: R,
+    unread: &mut [(u32, &mut dyn Unread)],
+) -> Result<R, TaskError> {
+    let mut failure = None;
+    for (node, slot) in unread {
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.drop_unread()));
+        if let Err(payload) = dropped {
+            match failure {
+                None => {
+                    let info = &table.nodes()[*node as usize];
+                    failure = Some(TaskError::from_panic(
+                        &info.task_name(),
+                        info.call_site(),
+                        payload,
+                    ));
+                }
+                Some(_) => drop_payload(payload),
+            }
+        }
+    }
+    match failure {
+        None => Ok(exit),
+        Some(error) => {
+            discard_panic(|| drop(exit));
+            Err(error)
+        }
     }
 }
 

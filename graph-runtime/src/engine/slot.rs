@@ -319,6 +319,29 @@ impl<T> Drop for Slot<T> {
     }
 }
 
+/// A node's slot whose value a run may leave unread: a `?` that returned early before
+/// the value's readers ran (see [`early_exit`](crate::__private::early_exit)).
+pub trait Unread {
+    /// Drops the value if it is there and no reader took it; a panic of its `Drop`
+    /// propagates, the slot left empty (the value is never dropped twice).
+    fn drop_unread(&mut self);
+}
+
+impl<T> Unread for Slot<T> {
+    fn drop_unread(&mut self) {
+        if sync::exclusive_u8(&mut self.state) == FULL {
+            // Emptied before the value is dropped: a panic there leaves nothing for the
+            // slot's own drop.
+            self.state.store(EMPTY, Ordering::Relaxed);
+            // SAFETY: FULL meant initialised and unclaimed (no handle owns it), `&mut
+            // self` rules out any other access, and the slot now says EMPTY: the value
+            // is dropped once, in place (a large value is not copied out first).
+            self.value
+                .with_mut(|value| unsafe { (*value).assume_init_drop() });
+        }
+    }
+}
+
 /// The one consumer's handle on a [`Slot`]; dropping it unused drops the value.
 ///
 /// `Send` when `T: Send`, `Sync` only when `T` is `Send` and `Sync` as well: the handle
@@ -672,6 +695,22 @@ impl<T> Drop for SharedSlot<T> {
             // yet dropped (its remaining consumers never ran), and `&mut self` rules out
             // any handle or other access; the slot is never used again.
             unsafe { drop_value(&self.value) };
+        }
+    }
+}
+
+impl<T> Unread for SharedSlot<T> {
+    fn drop_unread(&mut self) {
+        if sync::exclusive_u8(&mut self.state) == FULL && sync::exclusive_u32(&mut self.live) > 0 {
+            // Emptied before the value is dropped: a panic there leaves nothing for the
+            // slot's own drop.
+            self.live.store(0, Ordering::Relaxed);
+            self.state.store(EMPTY, Ordering::Relaxed);
+            // SAFETY: FULL with live uses left meant the value is initialised and not yet
+            // dropped, `&mut self` rules out any handle or other access, and the slot
+            // now says EMPTY: the value is dropped once, in place.
+            self.value
+                .with_mut(|value| unsafe { (*value).assume_init_drop() });
         }
     }
 }
