@@ -392,6 +392,41 @@ fn pool_big_try_result() -> u64 {
     u64::from(g.try_compute_on(&pool(), 7).expect("no task fails")[BIG - 1])
 }
 
+/// A graph whose result is 2 MiB and which has a `?`, its nodes run by rayon's global
+/// pool (threads of Rust's default 2 MiB stack): the `?`'s node holds the graph's early
+/// exit (its whole result type) in its frames, and has stack room for it, whichever
+/// way the `?` goes. (It overflowed the pool's thread in a debug build, the `?` met or
+/// not; the caller's run has room for the result, its pool's threads had not.)
+#[test]
+fn a_big_result_of_a_graph_with_an_early_exit_on_a_pool_thread() {
+    for x in [1, 50] {
+        let last = on_main_stack("early exit on a pool", move || {
+            let g = graph!(|x: u8| -> Result<[u8; BIG], String> {
+                let b = big(x);
+                let c = small_enough(x)?;
+                Ok(plus_one(b, c))
+            });
+            match g
+                .try_compute_with(Scheduler::Threads, x)
+                .expect("no task fails")
+            {
+                Ok(b) => u64::from(b[BIG - 1]),
+                Err(exit) => {
+                    assert_eq!(exit, "50 is too large");
+                    0
+                }
+            }
+        });
+        assert_eq!(last, if x == 1 { 2 } else { 0 });
+    }
+}
+
+#[delayed]
+fn plus_one(mut a: [u8; BIG], by: u8) -> [u8; BIG] {
+    a[BIG - 1] += by;
+    a
+}
+
 /// A pool of one thread, with Rust's default stack.
 fn pool() -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()

@@ -832,7 +832,14 @@ impl Expander<'_> {
         };
         let store = self.store(&node.out, &out, node.span);
         let bind = bind(node, &out, value);
-        let size = self.values_size(node);
+        let mut size = self.values_size(node);
+        if node.question.is_some() {
+            // Its `?` makes the graph's early exit, the graph's whole result, in the
+            // node's frames: a large one (`-> Result<[u8; 1 << 21], E>`) overflowed a
+            // pool thread's 2 MiB stack in a debug build, whichever way the `?` went.
+            let early = hidden("__early");
+            size = quote!(#size + #early.value_size());
+        }
         // A closure of its own, run with stack room for the node's values: `__run`'s
         // frame would otherwise hold every arm's copies of them (a debug build keeps
         // one in each), and the room must be there before the frame that reads the

@@ -276,6 +276,14 @@ impl<T> EarlyExit<T> {
         }
     }
 
+    /// The size of the value it keeps: a node whose `?` may put its graph's early exit
+    /// here holds that value in its frames, and runs with stack room for it (see
+    /// `with_room`).
+    #[inline(always)]
+    pub const fn value_size(&self) -> usize {
+        core::mem::size_of::<T>()
+    }
+
     /// Keeps `value`, the early exit of `node`, unless a node before it exited early
     /// too; the value not kept is dropped, outside the lock, and a panic in its `Drop`
     /// discarded (the panic hook prints it): sequential code would never have made it,
