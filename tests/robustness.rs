@@ -1865,3 +1865,63 @@ fn a_thread_local_destructor_may_wait_for_a_future_and_ask_cancelled() {
         assert_eq!(told.recv().unwrap(), (15, false));
     });
 }
+
+#[delayed]
+fn fails_above(x: u64) -> u64 {
+    assert!(x < 10, "{x} is too large");
+    x
+}
+
+/// Runs a failing graph in its `Drop` (during a panic's unwinding, in
+/// [`a_first_graph_run_during_a_panic_with_backtraces_on`]) and keeps its error.
+struct ComputesWhileUnwinding(Arc<Mutex<Vec<String>>>);
+
+impl Drop for ComputesWhileUnwinding {
+    fn drop(&mut self) {
+        let g = graph!(|x: u64| -> u64 {
+            let a = fails_above(x);
+            plus(a, a)
+        });
+        for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+            let error = g
+                .try_compute_with(scheduler, 50)
+                .expect_err("50 is too large");
+            self.0.lock().unwrap().push(error.to_string());
+        }
+    }
+}
+
+/// The first graph run of a process with backtraces enabled, in a value's `Drop` while
+/// a panic unwinds, returns its task's error, and later runs keep their tasks'
+/// backtraces. (Installing the hook that keeps them panicked there, "cannot modify
+/// the panic hook from a panicking thread": out of the `Drop`, which aborted the
+/// process.)
+#[test]
+fn a_first_graph_run_during_a_panic_with_backtraces_on() {
+    if std::env::var_os(CHILD).is_none() {
+        return in_a_process_of_its_own(
+            "a_first_graph_run_during_a_panic_with_backtraces_on",
+            &[("RUST_BACKTRACE", "1")],
+        );
+    }
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let kept = Arc::clone(&errors);
+    let unwound = std::panic::catch_unwind(move || {
+        let _computes = ComputesWhileUnwinding(kept);
+        panic!("the caller's own panic");
+    });
+    assert!(unwound.is_err());
+    let errors = errors.lock().unwrap().clone();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    for error in &errors {
+        assert!(
+            error.contains("task `fails_above`") && error.contains("50 is too large"),
+            "{error}"
+        );
+    }
+    let later = graph!(|x: u64| -> u64 { plus(fails_above(x), 1) })
+        .try_compute(60)
+        .expect_err("60 is too large");
+    let trace = later.backtrace().expect("a backtrace").to_string();
+    assert!(trace.contains("fails_above"), "{trace}");
+}

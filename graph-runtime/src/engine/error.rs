@@ -523,6 +523,12 @@ pub(crate) fn forget_backtrace() {
 /// was in place. Without backtraces enabled it installs nothing: no side effect.
 pub(crate) fn keep_backtraces() {
     static ONCE: Once = Once::new();
+    // `take_hook` panics on a thread that is unwinding: a first run in a value's `Drop`
+    // during a panic aborted the process there (that panic escaped the `Drop`), or,
+    // caught, poisoned `ONCE`, and every later run panicked. A later run installs it.
+    if std::thread::panicking() {
+        return;
+    }
     ONCE.call_once(|| {
         if Backtrace::capture().status() != BacktraceStatus::Captured {
             return;
