@@ -231,8 +231,6 @@ impl Expander<'_> {
         quote!(#private::same_names! { #(#pairs)* })
     }
 
-    /// One slot per value: `Slot` for one reader, `SharedSlot` for several; a `let`
-    /// each, or, past [`SLOT_LETS`] values, one `let` of a tuple.
     /// Each node value's slot with the node that makes it.
     fn node_slots(&self) -> impl Iterator<Item = (u32, &syn::Ident)> {
         self.graph
@@ -242,6 +240,8 @@ impl Expander<'_> {
             .map(|v| (v.node as u32, &v.slot))
     }
 
+    /// One slot per value: `Slot` for one reader, `SharedSlot` for several; a `let`
+    /// each, or, past [`SLOT_LETS`] values, one `let` of a tuple.
     fn slots(&self) -> TokenStream {
         let private = &self.private;
         // A graph with early exits drops its unread values itself (`early_exit`), by
