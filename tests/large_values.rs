@@ -427,6 +427,58 @@ fn plus_one(mut a: [u8; BIG], by: u8) -> [u8; BIG] {
     a
 }
 
+/// 64 KiB: a value many of whose copies fit no stack, a few of which do.
+const WIDE: usize = 64 << 10;
+
+#[delayed]
+fn wide(x: u8) -> [u8; WIDE] {
+    [x; WIDE]
+}
+
+#[delayed]
+fn wide_step(mut a: [u8; WIDE]) -> [u8; WIDE] {
+    a[0] = a[0].wrapping_add(1);
+    a
+}
+
+#[delayed]
+fn wide_first(a: [u8; WIDE]) -> u64 {
+    u64::from(a[0])
+}
+
+#[delayed]
+fn add_u64(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+/// A graph on the dispatcher whose unrolled loops make 122 values of 64 KiB (7.6 MiB
+/// of slots, all alive across the run), computed on the 8 MiB stack of a program's
+/// `main`, where plain code looping over one variable runs: its slots are made in a
+/// stack room of their own. (The body's frame held every slot, in a debug build each
+/// in a place of its own, and overflowed the caller's stack on either scheduler.)
+#[test]
+fn many_large_values_of_an_unrolled_loop() {
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        let sum = on_main_stack("unrolled loop", move || {
+            let g = graph!(|x: u8| -> u64 {
+                let mut a = wide(x);
+                for _ in 0..60 {
+                    a = wide_step(a);
+                }
+                let mut b = wide(x);
+                for _ in 0..60 {
+                    b = wide_step(b);
+                }
+                let f = wide_first(a);
+                add_u64(add_u64(f, wide_first(b)), f)
+            });
+            assert!(!g.__runs_as_tree());
+            g.compute_with(scheduler, 1)
+        });
+        assert_eq!(sum, 3 * 61, "{scheduler:?}");
+    }
+}
+
 /// A pool of one thread, with Rust's default stack.
 fn pool() -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()

@@ -125,7 +125,7 @@ pub mod __private {
         give, give_again, lend, own_captured, Again, CapturedByValue, Const, EarlyExit, Give, Lend,
         OwnCaptured, Owned, Ref, Shared, SharedSlot, Slot, Unread, Value,
     };
-    pub use crate::engine::sync::with_room;
+    pub use crate::engine::sync::{in_room_of, with_room};
     pub use crate::engine::table::{Label, NodeInfo, Table};
     pub use crate::engine::tree::{run_tree, Tree};
     pub use crate::graph::Graph;

@@ -104,8 +104,14 @@ impl Expander<'_> {
         // The node table, a `&'static` reference (see `table`).
         let table_ref = hidden("__table");
         let graph = self.graph;
-        let slots = self.slots();
         let has_exit = graph.nodes.iter().any(|n| n.question.is_some());
+        // The slots are made inside a stack room for all of them (`in_room_of`) and
+        // handed to the rest of the body: each is a local of the body's frame, and a
+        // debug build keeps each in a place of its own, so a graph of many large values
+        // (an unrolled loop over a 64 KiB array) overflowed the caller's stack. With
+        // early exits they are dropped by `&mut` (`early_exit`).
+        let (names, news): (Vec<_>, Vec<_>) = self.slot_parts().into_iter().unzip();
+        let mutable = has_exit.then(|| quote!(mut));
         let early = hidden("__early");
         let early_slot = has_exit.then(|| quote!(let mut #early = #private::EarlyExit::new();));
         // With early exits, a panic stops only the nodes after it, so that a `?` before
@@ -147,7 +153,9 @@ impl Expander<'_> {
             quote!(__new),
             &scheduler,
             quote! {
-                #slots
+                #private::in_room_of(
+                    || (#(#news,)*),
+                    |(#(#mutable #names,)*)| -> ::core::result::Result<#ret, #private::TaskError> {
                 #early_slot
                 let #pending = #private::pending::<#count>();
                 #[allow(unreachable_code, unused_variables, clippy::all)]
@@ -164,6 +172,8 @@ impl Expander<'_> {
                 // tail and the declared type, not on the whole macro call's `Ok`.
                 let #result: #ret = #output;
                 ::core::result::Result::Ok(#result)
+                    },
+                )
             },
         )
     }
@@ -241,15 +251,25 @@ impl Expander<'_> {
     }
 
     /// One slot per value: `Slot` for one reader, `SharedSlot` for several; a `let`
-    /// each, or, past [`SLOT_LETS`] values, one `let` of a tuple.
+    /// each, or, past [`SLOT_LETS`] values, one `let` of a tuple (a tree's slots, for a
+    /// cluster's description; the dispatcher's form makes them in its room, see
+    /// `graph_value`).
     fn slots(&self) -> TokenStream {
+        let slots = self.slot_parts();
+        if self.graph.values.len() <= SLOT_LETS {
+            let slots = slots.iter().map(|(slot, new)| quote!(let #slot = #new;));
+            return quote!(#(#slots)*);
+        }
+        // One `let` for all: each `let` opens a scope inside the one before, and with
+        // debug info rustc (LLVM) overflowed its stack on about 3,000 nested scopes.
+        let (names, news): (Vec<_>, Vec<_>) = slots.into_iter().unzip();
+        quote!(let (#(#names,)*) = (#(#news,)*);)
+    }
+
+    /// Each node value's slot: its name and the code that makes it.
+    fn slot_parts(&self) -> Vec<(&syn::Ident, TokenStream)> {
         let private = &self.private;
-        // A graph with early exits drops its unread values itself (`early_exit`), by
-        // `&mut`.
-        let has_exit = self.graph.nodes.iter().any(|n| n.question.is_some());
-        let mutable = has_exit.then(|| quote!(mut));
-        let slots = self
-            .graph
+        self.graph
             .values
             .iter()
             .enumerate()
@@ -277,15 +297,8 @@ impl Expander<'_> {
                     }
                 };
                 (slot, new)
-            });
-        if self.graph.values.len() <= SLOT_LETS {
-            let slots = slots.map(|(slot, new)| quote!(let #mutable #slot = #new;));
-            return quote!(#(#slots)*);
-        }
-        // One `let` for all: each `let` opens a scope inside the one before, and with
-        // debug info rustc (LLVM) overflowed its stack on about 3,000 nested scopes.
-        let (names, news): (Vec<_>, Vec<_>) = slots.unzip();
-        quote!(let (#(#mutable #names,)*) = (#(#news,)*);)
+            })
+            .collect()
     }
 
     /// A `PhantomData` of value `value`'s type, where the graph names it: the type of

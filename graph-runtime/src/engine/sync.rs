@@ -423,6 +423,31 @@ fn taken_in_room<T, R>(value: &mut Option<T>, f: impl FnOnce(T) -> R) -> R {
     })
 }
 
+/// `run` of the state `make` makes (a `graph!` body's slots), both inside a run's stack
+/// room for copies of the state when it is large (see [`with_room_for_run`]), as they
+/// are otherwise: every slot is a local of the body, all alive across the run, and a
+/// debug build keeps each in a place of its own, so a graph of many large values (an
+/// unrolled loop over a 64 KiB array) overflowed the caller's stack, where plain code
+/// looping over one variable runs. `S` is a constant size, so this is an `if const`.
+#[inline(always)]
+pub fn in_room_of<S, R>(make: impl FnOnce() -> S, run: impl FnOnce(S) -> R) -> R {
+    if const { !is_large::<S>() } {
+        return run(make());
+    }
+    state_in_room(make, run)
+}
+
+/// [`in_room_of`] of a large state, out of line.
+fn state_in_room<S, R>(make: impl FnOnce() -> S, run: impl FnOnce(S) -> R) -> R {
+    let mut steps = Some((make, run));
+    with_room_for_run::<S, _>(|| {
+        let Some((make, run)) = steps.take() else {
+            unreachable!("with_room runs its closure once")
+        };
+        run(make())
+    })
+}
+
 /// Whether a value of type `T` handed over by value to be kept (in a node: a
 /// constant, a task's argument) is taken into a run's stack room before it is moved
 /// into its place (see [`with_room_taking`]): in a debug build, where each frame it
