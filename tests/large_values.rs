@@ -479,6 +479,29 @@ fn many_large_values_of_an_unrolled_loop() {
     }
 }
 
+/// A graph run as nested joins whose two branches are unrolled loops of 60 values of
+/// 64 KiB, on rayon's pool (threads of 2 MiB): each branch's locals are made in a
+/// stack room of their own. (A branch's frame held all of its nodes' values, in a debug
+/// build each in a place of its own, and overflowed the pool's thread.)
+#[test]
+fn many_large_values_of_unrolled_loops_in_a_tree() {
+    let g = graph!(|x: u8| -> u64 {
+        let mut a = wide(x);
+        for _ in 0..60 {
+            a = wide_step(a);
+        }
+        let mut b = wide(x);
+        for _ in 0..60 {
+            b = wide_step(b);
+        }
+        add_u64(wide_first(a), wide_first(b))
+    });
+    assert!(g.__runs_as_tree());
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        assert_eq!(g.compute_with(scheduler, 1), 2 * 61, "{scheduler:?}");
+    }
+}
+
 /// A pool of one thread, with Rust's default stack.
 fn pool() -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()

@@ -36,6 +36,9 @@ struct Expander<'g> {
     /// Values are the tree code's locals (see [`Expander::tree_value`]) rather than
     /// slots.
     local: Cell<bool>,
+    /// A tree node's code declares its local (`let mut v = None;`); not when the
+    /// frame's locals are made in a room (see [`Expander::subtree`]).
+    declare: Cell<bool>,
 }
 
 pub(crate) fn expand(graph: &Graph, runtime: &Runtime) -> TokenStream {
@@ -52,6 +55,7 @@ pub(crate) fn expand(graph: &Graph, runtime: &Runtime) -> TokenStream {
         runtime,
         private: runtime.private(),
         local: Cell::new(false),
+        declare: Cell::new(true),
     };
     match forest(graph, &ex.uses) {
         Some(forest) => ex.tree_value(&forest),
@@ -93,6 +97,10 @@ fn ret_type(graph: &Graph) -> TokenStream {
         None => quote!(_),
     }
 }
+
+/// More nodes' locals than this in one frame of a tree are made in a stack room (see
+/// [`Expander::subtree`]).
+const FRAME_LOCALS: usize = 16;
 
 /// Up to this many values, each slot has a `let` of its own (as `cargo expand` reads
 /// best); more share one (see [`Expander::slots`]).
@@ -417,7 +425,7 @@ impl Expander<'_> {
             Visit(usize),
             Emit(usize),
         }
-        let mut code = TokenStream::new();
+        let mut order = Vec::new();
         let mut work = vec![Work::Visit(root)];
         while let Some(step) = work.pop() {
             match step {
@@ -427,16 +435,43 @@ impl Expander<'_> {
                         work.push(Work::Visit(only));
                     }
                 }
-                Work::Emit(node) => {
-                    let children = &forest.children[node];
-                    if children.len() > 1 {
-                        code.extend(self.branches(children, forest, tree));
-                    }
-                    code.extend(self.tree_node(node, children, tree));
-                }
+                Work::Emit(node) => order.push(node),
             }
         }
-        code
+        // Many nodes' locals in one frame (a long chain, an unrolled loop) are made in
+        // a stack room for all of them (`in_room_of`): a debug build keeps each in a
+        // place of its own, and 60 values of 64 KiB overflowed a pool thread. A
+        // `return None` in the code then ends the closure with the root's local.
+        let in_room = order.len() > FRAME_LOCALS;
+        let declare = self.declare.replace(!in_room);
+        let mut code = TokenStream::new();
+        for &node in &order {
+            let children = &forest.children[node];
+            if children.len() > 1 {
+                // A join's branches declare their own locals.
+                self.declare.set(true);
+                code.extend(self.branches(children, forest, tree));
+                self.declare.set(!in_room);
+            }
+            code.extend(self.tree_node(node, children, tree));
+        }
+        self.declare.set(declare);
+        if !in_room {
+            return code;
+        }
+        let private = &self.private;
+        let locals: Vec<_> = order.iter().map(|&node| self.local_of(node)).collect();
+        let nones = locals.iter().map(|_| quote!(::core::option::Option::None));
+        let root = self.local_of(root);
+        quote! {
+            let mut #root = #private::in_room_of(
+                || (#(#nones,)*),
+                |(#(mut #locals,)*)| {
+                    #code
+                    #root
+                },
+            );
+        }
     }
 
     /// `let mut v = None; tree.node(&mut v, i, size, || value);`, run only when every
@@ -468,8 +503,12 @@ impl Expander<'_> {
         };
         let id = index as u32;
         if children.is_empty() {
+            let declare = self
+                .declare
+                .get()
+                .then(|| quote!(let mut #local = ::core::option::Option::None;));
             return quote! {
-                let mut #local = ::core::option::Option::None;
+                #declare
                 #tree.node(&mut #local, #id, 0usize, || { #bind #result });
             };
         }
@@ -483,8 +522,12 @@ impl Expander<'_> {
         // first thing in its code: the closure holds references only, so that the
         // values are not copied into it (and its copies) in the branch's frame, which
         // a debug build makes as large as every copy there (see `Tree::node`'s room).
+        let declare = self
+            .declare
+            .get()
+            .then(|| quote!(let mut #local = ::core::option::Option::None;));
         quote! {
-            let mut #local = ::core::option::Option::None;
+            #declare
             if let (#(#some,)*) = (#(&#inputs,)*) {
                 #tree.node(&mut #local, #id, #sizes, || {
                     #(let #inputs = #private::Value::taken(&mut #inputs);)*
