@@ -424,7 +424,7 @@ fn taken_in_room<T, R>(value: &mut Option<T>, f: impl FnOnce(T) -> R) -> R {
 }
 
 /// `run` of the state `make` makes (a `graph!` body's slots), both inside a run's stack
-/// room for copies of the state when it is large (see [`with_room_for_run`]), as they
+/// room for copies of the state when it is large (see `with_room_for_run`), as they
 /// are otherwise: every slot is a local of the body, all alive across the run, and a
 /// debug build keeps each in a place of its own, so a graph of many large values (an
 /// unrolled loop over a 64 KiB array) overflowed the caller's stack, where plain code
