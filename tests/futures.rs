@@ -723,6 +723,22 @@ fn compute_and_persist_a_delayed_graph_on_the_client() {
     assert!(err.to_string().contains("task `part`"), "{err}");
 }
 
+/// `client.compute(total)`, one `Delayed` given by value as Dask writes it, computes
+/// as `client.compute(&total)` does: the value itself, its future named after it.
+#[test]
+fn compute_takes_one_delayed_by_value_as_dask_writes_it() {
+    let client = client(2);
+    let parts: Vec<Delayed<i64>> = (0..10).map(|i| delay!(inc(i))).collect();
+    let total = delayed(|v: Vec<i64>| v.iter().sum::<i64>())
+        .named("total")
+        .call(parts);
+    let by_ref = client.compute(&total);
+    let by_value = client.compute(total);
+    assert_eq!(by_value.name(), by_ref.name());
+    assert_eq!(by_value.result().unwrap(), (1..=10).sum());
+    assert_eq!(by_ref.result().unwrap(), (1..=10).sum());
+}
+
 /// A delayed task whose future argument was cancelled fails, naming the task and the
 /// future's key and why it has no result (the failure is the engine's, unwound without
 /// the panic hook: it printed a place inside the library as the panic's).

@@ -1248,15 +1248,16 @@ fn read_output<T: Clone + 'static>(slots: &Arena, output: OutputRead) -> T {
     value
 }
 
-/// What [`Client::compute`](crate::Client::compute) takes: one `&Delayed<T>`, whose
-/// future holds the value itself (`client.compute(&total)`), or any [`Outputs`], whose
+/// What [`Client::compute`](crate::Client::compute) takes: one `Delayed<T>` or
+/// `&Delayed<T>`, whose future holds the value itself (`client.compute(&total)`, or
+/// `client.compute(total)` as Dask writes it), or any [`Outputs`], whose
 /// future holds their tuple or `Vec`.
 ///
 /// `taskweave::compute` takes [`Outputs`] only, so that `compute(&a, &b)` (two
 /// arguments) is an error that says to pass one tuple, not a call that computes `a`.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be computed by `client.compute`: it takes one `&Delayed`, a tuple of references, `(&a, &b)`, or a slice",
-    label = "not a `&Delayed`, a tuple of `&Delayed`s, nor a slice of `Delayed`s"
+    message = "`{Self}` cannot be computed by `client.compute`: it takes one `Delayed` (or `&Delayed`), a tuple of references, `(&a, &b)`, or a slice",
+    label = "not a `Delayed`, a tuple of `&Delayed`s, nor a slice of `Delayed`s"
 )]
 pub trait ToCompute {
     /// What the run returns: the value, a tuple of values, or a `Vec`.
@@ -1296,6 +1297,21 @@ impl<A: Send + Sync + 'static> ToCompute for &Delayed<A> {
     fn read(reads: &mut Reads<'_>) -> Self::Values {
         let output = reads.request();
         take_output::<A>(reads.slots, output)
+    }
+}
+
+/// One value, given by value as Dask's `client.compute(total)` is written: the same as
+/// `client.compute(&total)` (the run holds its own handle of the node either way).
+impl<A: Send + Sync + 'static> ToCompute for Delayed<A> {
+    type Values = A;
+    fn nodes(&self) -> Parents {
+        ToCompute::nodes(&self)
+    }
+    fn lengths(&self) -> Vec<u32> {
+        Vec::new()
+    }
+    fn read(reads: &mut Reads<'_>) -> Self::Values {
+        <&Delayed<A> as ToCompute>::read(reads)
     }
 }
 

@@ -833,7 +833,8 @@ impl Client {
     }
 
     /// Computes a dynamic graph as a task of this client; returns its future at once:
-    /// one value (`client.compute(&total)`) or several in one run that share their
+    /// one value (`client.compute(&total)`, or `client.compute(total)` as Dask writes
+    /// it) or several in one run that share their
     /// nodes (`client.compute((&a, &b))`, any [`Outputs`](crate::Outputs); shared nodes
     /// run once), as Dask's `client.compute` (see [`ToCompute`]). The graph is laid
     /// out now; its tasks run on rayon's pool, as [`Delayed::compute`](crate::Delayed::compute)'s do, while the
