@@ -847,3 +847,186 @@ fn recursive_waits_for_all_run_the_children_on_the_waiting_thread() {
         assert!(threads <= 4, "{threads} threads ran the tasks");
     });
 }
+
+/// The threads that ran a recursive test's tasks, each once.
+fn record_thread(threads: &Mutex<Vec<std::thread::ThreadId>>) {
+    let me = std::thread::current().id();
+    let mut threads = threads.lock().unwrap();
+    if !threads.contains(&me) {
+        threads.push(me);
+    }
+}
+
+/// `as_completed` in a task over the children it submitted, recursively (fib-style)
+/// on a one-thread client: a wait for any one runs the first awaited child still
+/// queued on the waiting thread, as a wait for all does, rather than blocking and
+/// handing its place to a new thread at every level (fib(18): over 1,025 threads and
+/// 3.9 s in a debug build).
+#[test]
+fn recursive_as_completed_runs_a_child_on_the_waiting_thread() {
+    static THREADS: Mutex<Vec<std::thread::ThreadId>> = Mutex::new(Vec::new());
+    fn fib(n: u32) -> u64 {
+        record_thread(&THREADS);
+        if n < 2 {
+            return n.into();
+        }
+        let client = get_client().unwrap();
+        let children = [client.submit(fib, (n - 1,)), client.submit(fib, (n - 2,))];
+        taskweave::as_completed(children)
+            .map(|f| f.result().unwrap())
+            .sum()
+    }
+    watchdog::within(LIMIT, "recursive as_completed", || {
+        let client = client(1);
+        assert_eq!(client.submit(fib, (18,)).result().unwrap(), 2584);
+        let threads = THREADS.lock().unwrap().len();
+        assert!(threads <= 4, "{threads} threads ran the tasks");
+    });
+}
+
+/// The same with `wait(.., FirstCompleted, None)`, then `result` of the other child.
+#[test]
+fn recursive_waits_for_the_first_run_a_child_on_the_waiting_thread() {
+    static THREADS: Mutex<Vec<std::thread::ThreadId>> = Mutex::new(Vec::new());
+    fn fib(n: u32) -> u64 {
+        record_thread(&THREADS);
+        if n < 2 {
+            return n.into();
+        }
+        let client = get_client().unwrap();
+        let children = [client.submit(fib, (n - 1,)), client.submit(fib, (n - 2,))];
+        let (done, not_done) =
+            taskweave::wait(&children, taskweave::WaitMode::FirstCompleted, None);
+        assert!(!done.is_empty());
+        done.iter()
+            .chain(&not_done)
+            .map(|f| f.result().unwrap())
+            .sum()
+    }
+    watchdog::within(LIMIT, "recursive waits for the first", || {
+        let client = client(1);
+        assert_eq!(client.submit(fib, (18,)).result().unwrap(), 2584);
+        let threads = THREADS.lock().unwrap().len();
+        assert!(threads <= 4, "{threads} threads ran the tasks");
+    });
+}
+
+/// A wait for any one in a task runs the first awaited future still queued in the
+/// order it was given (not the order of submission, nor a hash's): on a one-thread
+/// client, `as_completed` over children given in reverse yields them in reverse, each
+/// run on the waiting thread, and a future added while iterating comes after them.
+#[test]
+fn as_completed_in_a_task_runs_the_awaited_futures_in_the_given_order() {
+    watchdog::within(LIMIT, "as_completed order", || {
+        let client = client(1);
+        let outer = client.submit(
+            || -> (Vec<u64>, bool) {
+                let client = get_client().unwrap();
+                let me = std::thread::current().id();
+                let here = Arc::new(AtomicUsize::new(0));
+                let child = |i: u64| {
+                    let here = here.clone();
+                    client.submit(
+                        move |i: u64| {
+                            if std::thread::current().id() == me {
+                                here.fetch_add(1, Ordering::SeqCst);
+                            }
+                            i
+                        },
+                        (i,),
+                    )
+                };
+                let children: Vec<_> = (0..6).map(child).collect();
+                let last = child(6);
+                let mut order = Vec::new();
+                let mut pending = taskweave::as_completed(children.into_iter().rev());
+                pending.add(last);
+                for f in pending {
+                    order.push(f.result().unwrap());
+                }
+                (order, here.load(Ordering::SeqCst) == 7)
+            },
+            (),
+        );
+        let (order, all_here) = outer.result().unwrap();
+        assert_eq!(order, [5, 4, 3, 2, 1, 0, 6]);
+        assert!(all_here, "every child ran on the waiting thread");
+    });
+}
+
+/// `as_completed` in a task yields each future exactly once, whether it had finished,
+/// failed or been cancelled before the iteration, or is still queued (then run on the
+/// waiting thread), a failure among those included.
+#[test]
+fn as_completed_in_a_task_yields_each_future_once_however_it_ends() {
+    watchdog::within(LIMIT, "as_completed of mixed ends", || {
+        let client = client(1);
+        let outer = client.submit(
+            || -> Vec<(u64, Status)> {
+                let client = get_client().unwrap();
+                let ok = |i: u64| client.submit(|i: u64| i, (i,));
+                let fails = |i: u64| {
+                    client.submit(
+                        |i: u64| -> u64 {
+                            if i < 100 {
+                                panic!("child {i} fails");
+                            }
+                            i
+                        },
+                        (i,),
+                    )
+                };
+                let done = ok(0);
+                let failed = fails(1);
+                let _ = done.result();
+                let _ = failed.result();
+                let cancelled = ok(2);
+                cancelled.cancel();
+                let queued = [ok(3), fails(4), ok(5)];
+                let cancelled_queued = ok(6);
+                let numbered = [
+                    (3, &queued[0]),
+                    (0, &done),
+                    (1, &failed),
+                    (2, &cancelled),
+                    (4, &queued[1]),
+                    (5, &queued[2]),
+                    (6, &cancelled_queued),
+                ];
+                let keys: std::collections::HashMap<String, u64> =
+                    numbered.iter().map(|(i, f)| (f.key(), *i)).collect();
+                let pending = taskweave::as_completed(numbered.iter().map(|(_, f)| (*f).clone()));
+                let mut seen = Vec::new();
+                let mut first = true;
+                for f in pending {
+                    if first {
+                        // Cancelled while the iteration goes on: still yielded once.
+                        cancelled_queued.cancel();
+                        first = false;
+                    }
+                    seen.push((keys[&f.key()], f.status()));
+                }
+                seen
+            },
+            (),
+        );
+        let mut seen = outer.result().unwrap();
+        seen.sort_by_key(|(i, _)| *i);
+        let indices: Vec<u64> = seen.iter().map(|(i, _)| *i).collect();
+        assert_eq!(indices, [0, 1, 2, 3, 4, 5, 6], "{seen:?}");
+        let statuses: Vec<Status> = seen.iter().map(|(_, s)| *s).collect();
+        assert_eq!(
+            statuses,
+            [
+                Status::Finished,
+                Status::Error,
+                Status::Cancelled,
+                Status::Finished,
+                Status::Error,
+                Status::Finished,
+                Status::Cancelled
+            ],
+            "{seen:?}"
+        );
+    });
+}

@@ -478,8 +478,12 @@ fn next_timeout_without_limit_returns_the_error_of_a_wait_that_cannot_end() {
 
 /// Task `a` waits in `mode` for two futures: task `b`'s, which waits for `a`'s, and one
 /// that finishes well after 100 ms. `a`'s result (how many were done), and `b`'s.
+///
+/// `a` and `b` both run before either waits: a wait for any one runs the first awaited
+/// task still queued on its own thread, and `b` run so, on `a`'s stack, would wait for
+/// the task under it (see the test after the callers).
 fn wait_for_two(mode: WaitMode) -> (Result<usize, FutureError>, Result<usize, String>) {
-    let client = client(2);
+    let client = client(3);
     let a_slot = Arc::new(OnceLock::<Future<usize>>::new());
     let later = client.submit(
         || {
@@ -488,14 +492,22 @@ fn wait_for_two(mode: WaitMode) -> (Result<usize, FutureError>, Result<usize, St
         },
         (),
     );
+    let both_running = Arc::new(Barrier::new(2));
     let a_of = a_slot.clone();
+    let running = both_running.clone();
     let b = client
-        .task(move || a_of.wait().result().map_err(|error| error.to_string()))
+        .task(move || {
+            running.wait();
+            a_of.wait().result().map_err(|error| error.to_string())
+        })
         .named("b")
         .submit(());
     let (b_in, later_in) = (b.clone(), later.clone());
     let a = client
-        .task(move || wait(&[b_in.erase(), later_in.erase()], mode, None).0.len())
+        .task(move || {
+            both_running.wait();
+            wait(&[b_in.erase(), later_in.erase()], mode, None).0.len()
+        })
         .named("a")
         .submit(());
     assert!(a_slot.set(a.clone()).is_ok());
@@ -534,6 +546,54 @@ fn a_wait_for_the_first_exception_looks_again_when_a_future_finishes() {
         // under it, not for another thread's.
         assert!(message.contains("never end"), "{message}");
     });
+}
+
+/// The price of a wait for any one running an awaited task on its own thread: that
+/// task, should it wait for the waiter (a future handed to it some other way than as
+/// an argument), finds it under itself, and its wait fails as one that could never
+/// end, though another awaited future could have ended the outer wait. It fails rather
+/// than hang, and the outer wait then ends with it (`b`'s failed wait is a result).
+#[test]
+fn a_task_run_by_a_wait_for_any_that_waits_for_the_waiter_fails_rather_than_hangs() {
+    for mode in [WaitMode::FirstCompleted, WaitMode::FirstException] {
+        watchdog::within(LIMIT, "run by a wait for any, waits for it", move || {
+            let client = client(1);
+            let a_slot = Arc::new(OnceLock::<Future<usize>>::new());
+            let a_of = a_slot.clone();
+            let b_slot = Arc::new(OnceLock::<(Future<String>, Future<()>)>::new());
+            let b_of = b_slot.clone();
+            // `a` runs first on the only thread and finds `b` queued, first in its list.
+            let a = client
+                .task(move || {
+                    let (b, other) = b_of.wait();
+                    wait(&[b.erase(), other.erase()], mode, None).0.len()
+                })
+                .named("a")
+                .submit(());
+            assert!(a_slot.set(a.clone()).is_ok());
+            let b = client
+                .task(move || match a_of.wait().result() {
+                    Ok(n) => n.to_string(),
+                    Err(error) => error.to_string(),
+                })
+                .named("b")
+                .submit(());
+            let other = client.submit(|| (), ());
+            assert!(b_slot.set((b.clone(), other.clone())).is_ok());
+            // `b`'s end, then (a wait for the first exception goes on: `b` finished
+            // well) `other`'s, run the same way.
+            let ended = if mode == WaitMode::FirstCompleted {
+                1
+            } else {
+                2
+            };
+            assert_eq!(a.result().unwrap(), ended);
+            let message = b.result().unwrap();
+            assert!(message.contains("never end"), "{message}");
+            assert!(message.contains("task `b` at "), "{message}");
+            other.result().unwrap();
+        });
+    }
 }
 
 /// A wait's result or its error, as text: what the tasks below pass on.

@@ -66,6 +66,10 @@ pub(crate) enum Awaited<'a> {
     Several {
         all: bool,
         futures: &'a dyn Fn() -> Vec<Arc<dyn HasCore>>,
+        /// For a wait for any one: the awaited futures one by one, in the caller's
+        /// order, each once (a cursor), for a worker to run the first one still
+        /// queued itself (see `pool::wait`). `None` for a wait for all.
+        next_inline: Option<&'a dyn Fn() -> Option<Arc<dyn HasCore>>>,
     },
 }
 
@@ -304,7 +308,7 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
             // A future no task makes has ended (`scatter`).
             None => return Ok(None),
         },
-        Awaited::Several { all, futures } => Awaits {
+        Awaited::Several { all, futures, .. } => Awaits {
             all: *all,
             futures: futures(),
         },

@@ -41,9 +41,11 @@ use crate::engine::owner::{OwnerRef, OwnerScope};
 /// A task may wait for other futures (`result`, `gather`, [`wait`](crate::wait), [`as_completed`](crate::as_completed),
 /// or a [`Client::compute`] inside it), also for tasks it submits itself, on any number
 /// of threads, one included. While it waits, it runs ready tasks that the future it
-/// awaits needs (at most 16 deep on its stack), or else hands its place to another
-/// thread, which the pool starts if needed, so that `threads` tasks keep running, as
-/// Dask's `secede`/`rejoin` do. The pool grows this way up to
+/// awaits needs (for a wait for any one of several: the first of them still queued,
+/// see [`as_completed`](crate::as_completed)), at most 16 deep on its stack, or else
+/// hands its place to another thread, which the pool starts if needed, so that
+/// `threads` tasks keep running, as Dask's `secede`/`rejoin` do. The pool grows this
+/// way up to
 /// [`ClientBuilder::max_threads`] (`threads` + 1024 by default); spare threads end after
 /// a second without work. A waiting task never runs an unrelated task on its own stack:
 /// one that waited for it in turn would deadlock. Past `max_threads`, further waits

@@ -19,11 +19,14 @@
 //!    job that is ready but not started among the awaited task and its unfinished
 //!    dependencies ([`SEARCH`] futures at most), and runs it itself (for a wait for
 //!    every one of several futures: among the first one's, then each other's own job;
-//!    not for a wait for any one, which would then see no other end until that job
-//!    returned). Such a job has
+//!    for a wait for any one: the own job of the first awaited future, in the
+//!    caller's order, still queued, whose end ends the wait; each future looked at
+//!    once a wait, or once an `as_completed` iteration; while it runs, the waiter sees
+//!    no other end, as rayon's `join` does). Such a job has
 //!    every argument already: it cannot be waiting for the waiter (short of a future
-//!    smuggled to it some other way, a wait that `blocked` refuses). At most
-//!    [`MAX_INLINE`] jobs deep on one stack.
+//!    smuggled to it some other way, a wait that `blocked` refuses: for a wait for any
+//!    one, also when another awaited future could have ended it, the price of running
+//!    one inline). At most [`MAX_INLINE`] jobs deep on one stack.
 //! 2. **Hand its place over.** Otherwise the waiter's thread stops counting as one of
 //!    the pool's threads while it sleeps: when fewer than `threads` others are left to
 //!    run queued jobs, a new worker starts (or an idle spare takes the place). So the
@@ -77,7 +80,7 @@ use smallvec::SmallVec;
 
 use super::blocked::{self, Awaited};
 use super::job::{continuation, run_jobs, Runnable, BATCH};
-use super::state::Core;
+use super::state::{Core, HasCore};
 use super::{ClientError, FutureError};
 use crate::engine::lock::Recover;
 use crate::engine::sync::{sleep_until, spin_rounds};
@@ -946,7 +949,12 @@ pub(crate) fn wait(
             // searched as `result`'s are, the others' own jobs only: a search through
             // each one's dependencies made a wait for 100,000 futures pending on one
             // long chain twice as slow.
-            (Awaited::Several { all: true, futures }, None) => {
+            (
+                Awaited::Several {
+                    all: true, futures, ..
+                },
+                None,
+            ) => {
                 for (at, future) in futures().iter().enumerate() {
                     if done() {
                         break;
@@ -954,6 +962,21 @@ pub(crate) fn wait(
                     run_needs(future.core(), done, if at == 0 { SEARCH } else { 0 });
                 }
             }
+            // A wait for any one (`as_completed`, `wait(.., FirstCompleted, None)`)
+            // runs the first awaited future still queued, in the caller's order, as a
+            // wait for all does: without this, each level of tasks that wait so for
+            // their children blocked a thread and started another (a fib(18) on one
+            // thread: over 1,025 threads, 3.9 s). Only its own job, not what it needs:
+            // while that job runs, the waiter sees no other end (as rayon's `join`), a
+            // search through dependencies would make that longer still.
+            (
+                Awaited::Several {
+                    all: false,
+                    next_inline: Some(next),
+                    ..
+                },
+                None,
+            ) => run_first_queued(done, *next),
             _ => {}
         }
         match spin(done, deadline) {
@@ -1119,19 +1142,41 @@ fn run_needs(core: &Core, done: &dyn Fn() -> bool, search: usize) {
         let Some(job) = find_ready(core, search) else {
             return;
         };
-        INLINE.set(INLINE.get() + 1);
-        let _depth = Restore(&INLINE);
-        // For a wait of the job to find the task under it (see `blocked`).
-        let _under = blocked::run_inline(core);
-        // As in `run_jobs`: the task's own panic is caught in `run`; a panicking `Drop`
-        // has been reported by the hook and must not end the waiting task.
-        crate::engine::error::discard_panic(|| job.run());
-        end_polling();
-        // The job its end made ready was meant to run next on this thread, which is
-        // busy waiting: queue it.
-        if let Some(next) = continuation::take() {
-            next.requeue();
+        run_on_this_thread(core, job);
+    }
+}
+
+/// For a wait for any one of several futures: runs on this thread the first of them,
+/// in `next`'s order, whose job is queued and not started, then looks again (its end
+/// is one: the wait is then done), until `done()` or `next` has none left. Each
+/// future `next` gives is looked at once: one not ready then (it waits for
+/// dependencies, or has started) is left to the workers.
+fn run_first_queued(done: &dyn Fn() -> bool, next: &dyn Fn() -> Option<Arc<dyn HasCore>>) {
+    while !done() && INLINE.get() < MAX_INLINE {
+        let Some(future) = next() else {
+            return;
+        };
+        if let Some(job) = find_ready(future.core(), 0) {
+            run_on_this_thread(future.core(), job);
         }
+    }
+}
+
+/// Runs `job`, which the task of `core` needs (or is), on this thread, for a waiter
+/// (see the module docs), one job deeper.
+fn run_on_this_thread(core: &Core, job: Arc<dyn Runnable>) {
+    INLINE.set(INLINE.get() + 1);
+    let _depth = Restore(&INLINE);
+    // For a wait of the job to find the task under it (see `blocked`).
+    let _under = blocked::run_inline(core);
+    // As in `run_jobs`: the task's own panic is caught in `run`; a panicking `Drop`
+    // has been reported by the hook and must not end the waiting task.
+    crate::engine::error::discard_panic(|| job.run());
+    end_polling();
+    // The job its end made ready was meant to run next on this thread, which is
+    // busy waiting: queue it.
+    if let Some(next) = continuation::take() {
+        next.requeue();
     }
 }
 

@@ -2,7 +2,8 @@
 //! `as_completed` (in completion order, more may be added while iterating), and
 //! watching them with a progress bar (`progress`, [`Progress::watch`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::cell::Cell;
+use std::collections::{BTreeMap, VecDeque};
 // Process-wide counts of the gathers' wake-ups: std's, not loom's (statics).
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -107,6 +108,17 @@ impl Waitable for &dyn AnyFuture {
 /// the futures once it returns: a wait that timed out takes its callbacks back.
 /// Futures of different result types wait together as `&dyn AnyFuture`s.
 ///
+/// Inside a task, without a timeout, a wait for the first (`FirstCompleted`,
+/// `FirstException`) that would block runs the first of `futures`, in their order,
+/// that is still queued (not started) on its own thread, as a wait for all (and
+/// `result`) runs what it needs, rather than blocking a thread and starting another;
+/// its end is then the first the wait sees. Until that task returns the wait sees no
+/// other end, as rayon's `join` runs its second closure before it looks at the first;
+/// and should that task wait for the waiting one (a future handed to it other than as
+/// an argument), it finds it under itself, and its wait fails as one that could never
+/// end ([`FutureError::WaitsForItself`]), though another future could have ended
+/// this wait.
+///
 /// Where Dask's raises `TimeoutError` when the timeout passes first, this returns: the
 /// futures not done then are the second list. Look at it before a `gather`, which
 /// would wait for them without a limit. Where Dask's raises `FuturesCancelledError`
@@ -154,9 +166,18 @@ pub fn wait<F: Waitable>(
             .map(|state| state.state().clone())
             .collect()
     };
+    // For a wait for any one: the futures in the caller's order, each once over the
+    // whole wait (a wait for the first exception looks several times).
+    let cursor = Cell::new(0);
+    let next_inline = || {
+        let state = states.get(cursor.get())?;
+        cursor.set(cursor.get() + 1);
+        Some(state.state().clone())
+    };
     let awaited = || Awaited::Several {
         all: mode == WaitMode::AllCompleted,
         futures: &unfinished,
+        next_inline: (mode != WaitMode::AllCompleted).then_some(&next_inline as _),
     };
     let never = loop {
         if mode != WaitMode::FirstException {
@@ -310,14 +331,29 @@ impl Drop for Asleep {
 pub struct AsCompleted<F: Waitable> {
     /// Numbers of the futures that ended, in the order they did.
     ended: Arc<(Mutex<VecDeque<u64>>, Condvar)>,
-    /// The futures not yet yielded, by number, with their callbacks.
-    pending: HashMap<u64, (F, Option<CallbackId>)>,
+    /// The futures not yet yielded, by number (the order they were given and added
+    /// in), with their callbacks.
+    pending: BTreeMap<u64, (F, Option<CallbackId>)>,
     next: u64,
+    /// The number of the next future that a blocking wait in a task may run on its
+    /// own thread (see [`as_completed`]): each is looked at once in the iteration,
+    /// so that `n` futures cost `n` looks, not `n` each.
+    inline_from: u64,
 }
 
 /// Iterates `futures` in completion order (Dask's `as_completed`): [`Future`]s of one
 /// type, or futures of different types as [`ErasedFuture`](super::ErasedFuture)s
 /// (`as_completed([a.erase(), b.erase()])`, then `downcast` each).
+///
+/// Inside a task, a wait for the next one without a deadline (`next`, `next_batch`;
+/// not `next_timeout` nor [`timeout`](AsCompleted::timeout) with a limit) that would
+/// block runs the first future still queued (not started), in the order they were
+/// given and added, on its own thread, rather than blocking a thread and starting
+/// another; it is then the next yielded. Until that task returns the iteration sees no
+/// other end, as rayon's `join` runs its second closure before it looks at the first
+/// (and a task run so that waits for the iterating one fails, as with [`wait`]'s).
+/// Each future is so looked at once in the iteration: one started, or waiting for
+/// dependencies, then is left to the pool's threads.
 ///
 /// # Panics
 /// Iterating in a task (`next`, `next_batch`; not `next_timeout`, which ends at its
@@ -328,8 +364,9 @@ pub struct AsCompleted<F: Waitable> {
 pub fn as_completed<F: Waitable>(futures: impl IntoIterator<Item = F>) -> AsCompleted<F> {
     let mut iter = AsCompleted {
         ended: Arc::new((Mutex::new(VecDeque::new()), Condvar::new())),
-        pending: HashMap::new(),
+        pending: BTreeMap::new(),
         next: 0,
+        inline_from: 0,
     };
     for future in futures {
         iter.add(future);
@@ -410,29 +447,39 @@ impl<F: Waitable> AsCompleted<F> {
     /// # Panics
     /// In a task, with no deadline, when none of the futures still expected can end
     /// before that very task does (see [`wait`]'s): the wait could never end.
-    fn wait_ready(&self, deadline: Option<Instant>) -> bool {
+    fn wait_ready(&mut self, deadline: Option<Instant>) -> bool {
         self.try_wait_ready(deadline)
             .unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// [`wait_ready`](Self::wait_ready), the wait that could never end an error.
-    fn try_wait_ready(&self, deadline: Option<Instant>) -> Result<bool, FutureError> {
+    fn try_wait_ready(&mut self, deadline: Option<Instant>) -> Result<bool, FutureError> {
         let (list, ready) = &*self.ended;
+        let pending = &self.pending;
         let done = || !list.lock().recover().is_empty();
         let expected = || {
-            self.pending
+            pending
                 .values()
                 .map(|(future, _)| future.waited().state().clone())
                 .collect()
         };
+        let inline_from = Cell::new(self.inline_from);
+        let next_inline = || {
+            let (&number, (future, _)) = pending.range(inline_from.get()..).next()?;
+            inline_from.set(number + 1);
+            Some(future.waited().state().clone())
+        };
         let awaited = Awaited::Several {
             all: false,
             futures: &expected,
+            next_inline: Some(&next_inline),
         };
-        pool::wait(&done, awaited, deadline, || {
+        let ended = pool::wait(&done, awaited, deadline, || {
             let queue = list.lock().recover();
             sleep_until(ready, queue, |q| !q.is_empty(), deadline).1
-        })
+        });
+        self.inline_from = inline_from.get();
+        ended
     }
 
     /// The next ended future, if one is queued.
