@@ -1075,6 +1075,67 @@ fn as_completed_timeout_limits_the_whole_iteration() {
     });
 }
 
+/// Dask's `as_completed` methods `update`, `is_empty` and `clear`: futures added by
+/// `update` (or `extend`) are yielded in turn; `clear` stops expecting the rest (a
+/// task whose last handle it held is cancelled, as when the iterator is dropped), and
+/// futures added after it are yielded, none of the cleared ones among them, even one
+/// that ends while being cleared.
+#[test]
+fn as_completed_update_is_empty_and_clear() {
+    watchdog::within(LIMIT, "as_completed update and clear", || {
+        let client = client(2);
+        let mut iter = as_completed(Vec::<Future<i64>>::new());
+        assert!(iter.is_empty());
+        assert!(iter.next().is_none());
+        iter.update(client.map(inc, 0..5));
+        iter.extend([client.submit(inc, (10,))]);
+        assert!(!iter.is_empty());
+        assert_eq!(iter.remaining(), 6);
+        let mut got: Vec<i64> = iter.by_ref().map(|f| f.result().unwrap()).collect();
+        got.sort_unstable();
+        assert_eq!(got, vec![1, 2, 3, 4, 5, 11]);
+        assert!(iter.is_empty());
+
+        // Cleared: a running task whose only handle the iterator held is cancelled (it
+        // sees `cancelled()`); a future held elsewhere goes on; futures ending meanwhile
+        // are not yielded.
+        let (open, gate) = mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        let (saw_tx, saw) = mpsc::channel::<bool>();
+        let saw_tx = Mutex::new(saw_tx);
+        let only_here = client.submit(
+            move || {
+                saw_tx.lock().unwrap().send(false).unwrap();
+                gate.lock().unwrap().recv().unwrap_or(());
+                saw_tx.lock().unwrap().send(taskweave::cancelled()).unwrap();
+                5i64
+            },
+            (),
+        );
+        let kept = client.submit(inc, (7,));
+        iter.update(client.map(inc, 100..200));
+        iter.add(only_here);
+        iter.add(kept.clone());
+        assert!(!saw.recv().unwrap(), "started");
+        iter.clear();
+        assert!(iter.is_empty() && iter.remaining() == 0 && !iter.has_ready());
+        assert!(iter.next().is_none());
+        open.send(()).unwrap();
+        assert!(
+            saw.recv().unwrap(),
+            "the task whose only handle was cleared is cancelled"
+        );
+        assert_eq!(kept.result().unwrap(), 8, "a future held elsewhere goes on");
+
+        let later = client.submit(inc, (41,));
+        iter.add(later.clone());
+        let yielded: Vec<Future<i64>> = iter.by_ref().collect();
+        assert_eq!(yielded.len(), 1);
+        assert!(yielded[0] == later);
+        assert_eq!(yielded[0].result().unwrap(), 42);
+    });
+}
+
 /// Dask's `client.submit(f, [[a, b], [c]])` and `client.submit(f, {"x": a, "y": b})`:
 /// futures inside lists and dicts are dependencies, and the task receives their
 /// results in the same shape. Here a nested `Vec`, an array, a `HashMap`, a

@@ -389,10 +389,42 @@ impl<F: Waitable> AsCompleted<F> {
         self.pending.insert(number, (future, id));
     }
 
+    /// Adds futures to the iteration, in order (Dask's `update`; also
+    /// [`Extend`]).
+    pub fn update(&mut self, futures: impl IntoIterator<Item = F>) {
+        for future in futures {
+            self.add(future);
+        }
+    }
+
     /// The futures still expected (Dask's `count()`; `Iterator::count` would consume
     /// the iterator).
     pub fn remaining(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Whether no future is expected any more (Dask's `is_empty`): iterating yields
+    /// nothing until one is added.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Stops expecting every future not yet yielded (Dask's `clear`): they are
+    /// dropped, as dropping the iterator drops them (a task whose last handle it held
+    /// is cancelled), and what the iteration left on them is taken back. Futures added
+    /// afterwards are yielded as they end.
+    pub fn clear(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        for (future, id) in pending.values() {
+            if let Some(id) = id {
+                future.waited().state().core().remove_on_end(*id);
+            }
+        }
+        // A callback already under way when it was taken back still pushes its number:
+        // onto the old queue, which nothing reads any more (read here, a number of
+        // no future would end the iteration early).
+        self.ended = Arc::new((Mutex::new(VecDeque::new()), Condvar::new()));
+        drop(pending);
     }
 
     /// Whether a future has ended and is waiting to be yielded: `next` would not block.
@@ -540,6 +572,11 @@ impl<F: Waitable> AsCompletedTimeout<F> {
         self.iter.add(future);
     }
 
+    /// Adds futures to the iteration, in order (under the same limit).
+    pub fn update(&mut self, futures: impl IntoIterator<Item = F>) {
+        self.iter.update(futures);
+    }
+
     /// The futures still expected.
     pub fn remaining(&self) -> usize {
         self.iter.remaining()
@@ -600,6 +637,12 @@ impl<F: Waitable> Drop for AsCompleted<F> {
                 future.waited().state().core().remove_on_end(*id);
             }
         }
+    }
+}
+
+impl<F: Waitable> Extend<F> for AsCompleted<F> {
+    fn extend<I: IntoIterator<Item = F>>(&mut self, futures: I) {
+        self.update(futures);
     }
 }
 
