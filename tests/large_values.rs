@@ -980,8 +980,8 @@ fn big_constants_with_drop_glue() {
 /// [`KEPT_DEEP`]): `submit`'s function, a builder's (its `submit`, a pure one's, its
 /// `map`), `map`'s and `map2`'s. Each aborted the process with a stack overflow, at
 /// once: in a debug build on the caller's thread, the closure passed by value through
-/// the frames that make the job (or the builder's `Arc`, and a job's `Fun`, as large
-/// as the function it holds the builder's `Arc` of); optimised on the worker's 2 MiB
+/// the frames that make the job (or the builder's `Arc`, and a builder's job, then as
+/// large as the function it holds the `Arc` of); optimised on the worker's 2 MiB
 /// stack, the job's own function taken out for its run outside the run's stack room
 /// (and a pure builder's on the caller's thread under 8 of [`below`]'s frames, the
 /// maps under 17, where plain code runs under 23).

@@ -13,8 +13,8 @@ use super::args::{FutArg, IntoFutArg, SubmitArgs, TaskFn};
 use super::error::{ClientError, FutureError};
 use super::future::Future;
 use super::job::{
-    continuation, current_client, current_task, default_name, submit_job, Alone, Cancel, Fun,
-    JobOptions, Runnable, TaskBuilder,
+    continuation, current_client, current_task, default_name, submit_job, Alone, Cancel,
+    JobOptions, Own, Runnable, TaskBuilder,
 };
 use super::pool::{self, Pool};
 use super::state::{State, TaskName};
@@ -561,7 +561,7 @@ impl Client {
         // The function is the job's own: no builder, no shared count.
         submit_job(
             self.inner(),
-            Fun::Own(f),
+            Own(f),
             default_name::<F>(),
             options,
             args,

@@ -305,7 +305,7 @@ impl<F> TaskBuilder<F> {
         F: TaskFn<V>,
         A: SubmitArgs<V>,
     {
-        submit_each::<F, _, _>(self.client.inner(), all, |args, batch| {
+        submit_each(self.client.inner(), all, |args, batch| {
             self.submit_to(args, batch)
         })
     }
@@ -316,14 +316,9 @@ impl<F> TaskBuilder<F> {
         F: TaskFn<V>,
         A: SubmitArgs<V>, // a task runs after `submit` returns: pass owned values (a clone, an `Arc`) or futures, not borrows
     {
-        // Large arguments: see `Client::submit`. A function that captures a large value:
-        // the job's `Fun` is as large (see `with_room_for_fun`).
+        // Large arguments: see `Client::submit`. The function stays in the builder's
+        // `Arc`, whatever its size: the job holds a clone of that (see `Shared`).
         let mut args = Some(args);
-        if const { crate::engine::sync::is_large::<F>() } {
-            return with_room_for_fun::<F, A, _>(|| {
-                self.submit_to(args.take().expect("taken once"), &mut Alone)
-            });
-        }
         crate::engine::sync::with_room_taking(&mut args, |args| self.submit_to(args, &mut Alone))
     }
 
@@ -335,7 +330,7 @@ impl<F> TaskBuilder<F> {
     {
         submit_job(
             self.client.inner(),
-            Fun::Shared(self.f.clone()),
+            Shared(self.f.clone()),
             self.name.clone(),
             self.options(),
             args,
@@ -353,14 +348,9 @@ impl<F> TaskBuilder<F, Pure> {
         A: SubmitArgs<V>, // a task runs after `submit` returns: pass owned values (a clone, an `Arc`) or futures, not borrows
         A::Kept: PureArgs<M>,
     {
-        // Large arguments: see `Client::submit`. A function that captures a large value:
-        // the job's `Fun` is as large (see `with_room_for_fun`).
+        // Large arguments: see `Client::submit`. The function stays in the builder's
+        // `Arc`, whatever its size: the job holds a clone of that (see `Shared`).
         let mut args = Some(args);
-        if const { crate::engine::sync::is_large::<F>() } {
-            return with_room_for_fun::<F, A, _>(|| {
-                self.submit_to(args.take().expect("taken once"), &mut Alone)
-            });
-        }
         crate::engine::sync::with_room_taking(&mut args, |args| self.submit_to(args, &mut Alone))
     }
 
@@ -375,7 +365,7 @@ impl<F> TaskBuilder<F, Pure> {
         <(I::Item,) as SubmitArgs<V>>::Kept: PureArgs<M>,
     {
         let all = items.into_iter().map(|item| (item,));
-        submit_each::<F, _, _>(self.client.inner(), all, |args, batch| {
+        submit_each(self.client.inner(), all, |args, batch| {
             self.submit_to(args, batch)
         })
     }
@@ -406,7 +396,7 @@ impl<F> TaskBuilder<F, Pure> {
         );
         submit_pure(
             self.client.inner(),
-            Fun::Shared(self.f.clone()),
+            Shared(self.f.clone()),
             self.name.clone(),
             self.options(),
             kept,
@@ -426,14 +416,14 @@ impl<F> TaskBuilder<F, Pure> {
 /// Large arguments are made (by `all`) and submitted inside stack room for them (see
 /// `with_room_taking`), by a plain loop: each frame they passed through by value kept a
 /// copy, and a 2 MiB item of `client.map` overflowed an 8 MiB `main` where plain code
-/// holding it runs (in an optimised build too). So is a large function `F` of the
-/// tasks, in a debug build (see [`with_room_for_fun`]).
-fn submit_each<F, A, R>(
+/// holding it runs (in an optimised build too). The tasks' function is not: each job
+/// holds a clone of the builder's `Arc` (see [`Shared`]).
+fn submit_each<A, R>(
     client: &Inner,
     mut all: impl Iterator<Item = A>,
     mut submit: impl FnMut(A, &mut Submitted<'_>) -> Future<R>,
 ) -> Vec<Future<R>> {
-    with_room_for_fun::<F, A, _>(|| {
+    crate::engine::sync::with_room_for_run::<A, _>(|| {
         let mut batch = Submitted::new(client);
         let mut futures = Vec::with_capacity(all.size_hint().0);
         loop {
@@ -448,22 +438,6 @@ fn submit_each<F, A, R>(
         batch.flush();
         futures
     })
-}
-
-/// Runs `f`, which submits tasks of a builder whose function is of type `F` and
-/// arguments of type `A`, with stack room for the arguments when they are large (see
-/// [`with_room_for_run`](crate::engine::sync::with_room_for_run)), and for the function
-/// too when it is large: a job's [`Fun`] is as large as its function, even when it
-/// holds only the builder's `Arc`, and each frame on the way to the job kept a copy of
-/// it (a closure capturing 2 MiB overflowed an 8 MiB `main` where plain code keeping
-/// it runs, in an optimised build too). Otherwise as `with_room_for_run::<A>`.
-#[inline(always)]
-fn with_room_for_fun<F, A, R>(f: impl FnMut() -> R) -> R {
-    if const { crate::engine::sync::is_large::<F>() } {
-        crate::engine::sync::with_room_for_run::<(F, A), _>(f)
-    } else {
-        crate::engine::sync::with_room_for_run::<A, _>(f)
-    }
 }
 
 /// How many ready jobs of one `map` go into one entry of the pool's queue: enough
@@ -540,12 +514,69 @@ pub(super) struct JobOptions {
     pub(super) kind: &'static str,
 }
 
-/// A job's function: its own (`client.submit`, no allocation and no count shared with
-/// other tasks) or shared by the tasks of one builder (`map`, `TaskBuilder::submit`).
-pub(super) enum Fun<F> {
-    Own(F),
-    Shared(Arc<F>),
+/// How a job holds its function, which its type names (`Job<H, K, R>`), so that a job
+/// is as large as what it holds: its own ([`Own`]: `client.submit`, no allocation and
+/// no count shared with other tasks) or one shared by the tasks of a builder
+/// ([`Shared`]: `map`, `TaskBuilder::submit`), the builder's `Arc` only. (One type
+/// for both, an enum, was as large as the function: each task of a builder whose
+/// function captures 2 MiB allocated 2 MiB more that it never used.)
+pub(super) trait Holds: Send + Sync + 'static {
+    /// The function.
+    type F;
+    /// What the job holds until it runs, or ends without running: its own function,
+    /// or nothing.
+    type Work: Send + Sync;
+    /// What the job holds to its end: nothing, or the builder's `Arc`, kept so that no
+    /// worker touches its shared count.
+    type Kept: Send + Sync;
+    /// What the job holds, split.
+    fn into_parts(self) -> (Option<Self::Work>, Self::Kept);
+    /// The function, from what the job holds (`work` as taken out for the run): none
+    /// once the work is released.
+    fn function<'a>(work: Option<&'a Self::Work>, kept: &'a Self::Kept) -> Option<&'a Self::F>;
 }
+
+/// A job's own function (see [`Holds`]).
+pub(super) struct Own<F>(pub(super) F);
+
+impl<F: Send + Sync + 'static> Holds for Own<F> {
+    type F = F;
+    type Work = F;
+    type Kept = ();
+    #[inline(always)]
+    fn into_parts(self) -> (Option<F>, ()) {
+        (Some(self.0), ())
+    }
+    #[inline(always)]
+    fn function<'a>(work: Option<&'a F>, _: &'a ()) -> Option<&'a F> {
+        work
+    }
+}
+
+/// A function shared by the tasks of a builder (see [`Holds`]).
+pub(super) struct Shared<F>(pub(super) Arc<F>);
+
+impl<F: Send + Sync + 'static> Holds for Shared<F> {
+    type F = F;
+    /// Nothing: an `Option` of it takes no room.
+    type Work = std::convert::Infallible;
+    type Kept = Arc<F>;
+    #[inline(always)]
+    fn into_parts(self) -> (Option<Self::Work>, Arc<F>) {
+        (None, self.0)
+    }
+    #[inline(always)]
+    fn function<'a>(_: Option<&'a Self::Work>, kept: &'a Arc<F>) -> Option<&'a F> {
+        Some(kept)
+    }
+}
+
+/// The result of a task whose function is held as `H` and called with `V`.
+type OutputOf<H, V> = <<H as Holds>::F as TaskFn<V>>::Output;
+
+/// The job of a task whose function is held as `H`, with arguments kept as `K` and
+/// read as `V`.
+type JobOf<H, K, V> = Job<H, K, OutputOf<H, V>>;
 
 /// The task's name when none is given: its function's.
 pub(super) fn default_name<F>() -> TaskName {
@@ -553,16 +584,17 @@ pub(super) fn default_name<F>() -> TaskName {
 }
 
 /// Submits one task of `client`: `f(args)` once its futures have finished.
-pub(super) fn submit_job<F, V, A>(
+pub(super) fn submit_job<H, V, A>(
     client: &Arc<Inner>,
-    f: Fun<F>,
+    f: H,
     name: TaskName,
     options: JobOptions,
     args: A,
     ready: &mut impl Ready,
-) -> Future<F::Output>
+) -> Future<OutputOf<H, V>>
 where
-    F: TaskFn<V>,
+    H: Holds,
+    H::F: TaskFn<V>,
     A: SubmitArgs<V>,
 {
     let (job, dependencies) = new_job(client, f, name, options, args.into_kept());
@@ -585,7 +617,7 @@ where
     F: TaskFn<()>,
 {
     let kept = super::args::AfterEnds(after);
-    let (job, dependencies) = new_job(client, Fun::Own(f), name, options, kept);
+    let (job, dependencies) = new_job(client, Own(f), name, options, kept);
     launch(client, job, dependencies, &mut Alone, false)
 }
 
@@ -595,20 +627,21 @@ type Waits = crate::futures::list::InlineList<Arc<dyn HasCore>>;
 /// A new job of `client`, `f(kept)`, not launched yet: nothing runs it, waits for it
 /// or observes it until [`launch`]. (Inlined: see [`Core::new`].)
 #[inline(always)]
-fn new_job<F, V, K>(
+fn new_job<H, V, K>(
     client: &Arc<Inner>,
-    f: Fun<F>,
+    f: H,
     name: TaskName,
     options: JobOptions,
     kept: K,
-) -> (Arc<Job<F, K, F::Output>>, Waits)
+) -> (Arc<JobOf<H, K, V>>, Waits)
 where
-    F: TaskFn<V>,
+    H: Holds,
+    H::F: TaskFn<V>,
     K: KeptArgs<Values = V>,
 {
     // The job holds its arguments and its result's cell inline, and is built on the
     // stack before it moves into its allocation: room for copies of it when large.
-    let size = std::mem::size_of::<Job<F, K, F::Output>>() + std::mem::size_of::<K>();
+    let size = std::mem::size_of::<JobOf<H, K, V>>() + std::mem::size_of::<K>();
     let mut parts = Some((f, name, options, kept));
     // The job is made in the closure's frames, not this function's.
     crate::engine::sync::with_room(size, || {
@@ -617,14 +650,11 @@ where
         kept.dependencies(&mut dependencies);
         let dependencies = dependencies.0;
         let records = Core::dependency_records(&dependencies);
-        let (own, shared) = match f {
-            Fun::Own(f) => (Some(f), None),
-            Fun::Shared(f) => (None, Some(f)),
-        };
+        let (own, held) = f.into_parts();
         // One allocation for the job and its future's state; the state's weak
         // reference to its job (for a waiter that runs it, and to release a cancelled
         // task's arguments) points into the same allocation.
-        let job: Arc<Job<F, K, F::Output>> = Arc::new_cyclic(|me| Job {
+        let job: Arc<JobOf<H, K, V>> = Arc::new_cyclic(|me| Job {
             state: State::of_job(
                 name,
                 options.location,
@@ -635,7 +665,7 @@ where
                 f: own,
                 args: Some(kept),
             }),
-            shared,
+            held,
             remaining: AtomicUsize::new(dependencies.len() + 1),
             retries: options.retries,
             priority: options.priority,
@@ -651,15 +681,16 @@ where
 /// added already, and it may have been found, and ended, before it was told (see
 /// [`submit_pure`]).
 #[inline(always)]
-fn launch<F, V, K>(
+fn launch<H, V, K>(
     client: &Arc<Inner>,
-    job: Arc<Job<F, K, F::Output>>,
+    job: Arc<JobOf<H, K, V>>,
     mut dependencies: Waits,
     ready: &mut impl Ready,
     pure: bool,
-) -> Future<F::Output>
+) -> Future<OutputOf<H, V>>
 where
-    F: TaskFn<V>,
+    H: Holds,
+    H::F: TaskFn<V>,
     K: KeptArgs<Values = V>,
 {
     // Before anything can start or end it (a dependency that failed already ends
@@ -700,7 +731,7 @@ where
 /// `f(kept)`, which becomes the key's task.
 fn submit_pure<F, V, K>(
     client: &Arc<Inner>,
-    f: Fun<F>,
+    f: Shared<F>,
     name: TaskName,
     options: JobOptions,
     kept: K,
@@ -712,14 +743,15 @@ where
     K: KeptArgs<Values = V>,
 {
     // The arguments of a call found are dropped on return, outside the lock.
-    if let Some(live) = live_pure::<Job<F, K, F::Output>, F::Output>(client, key, None) {
+    if let Some(live) = live_pure::<Job<Shared<F>, K, F::Output>, F::Output>(client, key, None) {
         return live;
     }
     let (job, dependencies) = new_job(client, f, name, options, kept);
     // Found before `launch` has told the observers of it, it may be cancelled: its
     // end is told after its submission, by `launch`.
     job.state.core.hold_end_report();
-    if let Some(live) = register_pure::<Job<F, K, F::Output>, F::Output>(client, key, &job) {
+    if let Some(live) = register_pure::<Job<Shared<F>, K, F::Output>, F::Output>(client, key, &job)
+    {
         // An equal submission made its task meanwhile: this one, never launched,
         // goes (its arguments dropped here, outside the lock).
         drop(job);
@@ -749,7 +781,7 @@ where
 }
 
 /// A handle of the live task of `key` in `client`'s pure tasks: one of type `X` (a
-/// `Job<F, K, R>`, or a scattered `State<R>`) that has a handle and was not cancelled.
+/// `Job<H, K, R>`, or a scattered `State<R>`) that has a handle and was not cancelled.
 /// If there is none and `ours` is given, `ours` becomes the key's task. The lock is
 /// held for the map and the handle's count only: what it lets go of (a task found
 /// dead, an entry replaced) is dropped after it, since that may drop a task and its
@@ -794,18 +826,17 @@ where
     found.map(|job| Future::from_counted(job))
 }
 
-/// One submitted task: its future's state, its function, its arguments, how many
-/// dependencies remain. Its futures point at it (see [`TaskOf`]), so it lives as long
-/// as they do; what the task needs only to run (its own function, its arguments) is
-/// dropped when it ends. The state first (see [`Core`]'s layout).
+/// One submitted task: its future's state, its function (held as `H` says), its
+/// arguments, how many dependencies remain. Its futures point at it (see [`TaskOf`]),
+/// so it lives as long as they do; what the task needs only to run (its own function,
+/// its arguments) is dropped when it ends. The state first (see [`Core`]'s layout).
 #[repr(C)]
-pub(super) struct Job<F, K, R> {
+pub(super) struct Job<H: Holds, K, R> {
     state: State<R>,
     /// Taken by the run, or released when the task ends without running.
-    work: Mutex<Work<F, K>>,
-    /// The function shared by the tasks of one builder (`map`): kept to the end, so
-    /// that no worker touches its shared count.
-    shared: Option<Arc<F>>,
+    work: Mutex<Work<H::Work, K>>,
+    /// What it holds of its function to its end (a builder's `Arc`, see [`Holds`]).
+    held: H::Kept,
     remaining: AtomicUsize,
     retries: u32,
     priority: i32,
@@ -813,8 +844,8 @@ pub(super) struct Job<F, K, R> {
     kind: &'static str,
 }
 
-/// What a job needs to run, dropped when it ends: its own function (`client.submit`)
-/// and its arguments.
+/// What a job needs to run, dropped when it ends: its own function (`client.submit`;
+/// of a builder's job, nothing, of no size) and its arguments.
 struct Work<F, K> {
     f: Option<F>,
     args: Option<K>,
@@ -855,9 +886,10 @@ pub(super) trait Cancel: Send + Sync {
     fn cancel(&self);
 }
 
-impl<F, K, R> Job<F, K, R>
+impl<H, K, R> Job<H, K, R>
 where
-    F: TaskFn<K::Values, Output = R>,
+    H: Holds,
+    H::F: TaskFn<K::Values, Output = R>,
     K: KeptArgs,
     R: Send + Sync + 'static,
 {
@@ -881,7 +913,7 @@ where
     }
 }
 
-impl<F, K, R> Job<F, K, R> {
+impl<H: Holds, K, R> Job<H, K, R> {
     /// Tells the client's observer, if it has one, and the ambient observers (a
     /// performance report), if any, about attempt `attempt` of this task
     /// (`started`: see [`FutureEvent::started`]). A panic of the observer is dropped
@@ -942,9 +974,10 @@ trait RunningTask: HasCore {
     fn client(&self) -> &Inner;
 }
 
-impl<F, K, R> RunningTask for Job<F, K, R>
+impl<H, K, R> RunningTask for Job<H, K, R>
 where
-    F: TaskFn<K::Values, Output = R>,
+    H: Holds,
+    H::F: TaskFn<K::Values, Output = R>,
     K: KeptArgs,
     R: Send + Sync + 'static,
 {
@@ -953,9 +986,10 @@ where
     }
 }
 
-impl<F, K, R> HasCore for Job<F, K, R>
+impl<H, K, R> HasCore for Job<H, K, R>
 where
-    F: TaskFn<K::Values, Output = R>,
+    H: Holds,
+    H::F: TaskFn<K::Values, Output = R>,
     K: KeptArgs,
     R: Send + Sync + 'static,
 {
@@ -967,9 +1001,10 @@ where
     }
 }
 
-impl<F, K, R> TaskOf<R> for Job<F, K, R>
+impl<H, K, R> TaskOf<R> for Job<H, K, R>
 where
-    F: TaskFn<K::Values, Output = R>,
+    H: Holds,
+    H::F: TaskFn<K::Values, Output = R>,
     K: KeptArgs,
     R: Send + Sync + 'static,
 {
@@ -1144,19 +1179,21 @@ pub(super) fn graph_task_owner() -> Option<Arc<TaskOwner>> {
 }
 
 /// `job`'s client, lent as the owner of its task (see [`TaskOwner`]).
-fn lend_owner<F, K, R>(job: &Arc<Job<F, K, R>>) -> OwnerRef
+fn lend_owner<H, K, R>(job: &Arc<Job<H, K, R>>) -> OwnerRef
 where
-    F: TaskFn<K::Values, Output = R>,
+    H: Holds,
+    H::F: TaskFn<K::Values, Output = R>,
     K: KeptArgs,
     R: Send + Sync + 'static,
 {
-    // SAFETY: the table's functions read the `Arc<Job<F, K, R>>` they are lent with.
-    unsafe { OwnerRef::with(job, &Job::<F, K, R>::OWNER_FNS) }
+    // SAFETY: the table's functions read the `Arc<Job<H, K, R>>` they are lent with.
+    unsafe { OwnerRef::with(job, &Job::<H, K, R>::OWNER_FNS) }
 }
 
-impl<F, K, R> Job<F, K, R>
+impl<H, K, R> Job<H, K, R>
 where
-    F: TaskFn<K::Values, Output = R>,
+    H: Holds,
+    H::F: TaskFn<K::Values, Output = R>,
     K: KeptArgs,
     R: Send + Sync + 'static,
 {
@@ -1209,9 +1246,10 @@ where
     }
 }
 
-impl<F, K, R> Dependent for Job<F, K, R>
+impl<H, K, R> Dependent for Job<H, K, R>
 where
-    F: TaskFn<K::Values, Output = R>,
+    H: Holds,
+    H::F: TaskFn<K::Values, Output = R>,
     K: KeptArgs,
     R: Send + Sync + 'static,
 {
@@ -1236,9 +1274,10 @@ where
     }
 }
 
-impl<F, K, R> Job<F, K, R>
+impl<H, K, R> Job<H, K, R>
 where
-    F: TaskFn<K::Values, Output = R>,
+    H: Holds,
+    H::F: TaskFn<K::Values, Output = R>,
     K: KeptArgs,
     R: Send + Sync + 'static,
 {
@@ -1285,7 +1324,7 @@ where
                 };
                 drop(work);
                 // Released meanwhile (cancelled): neither is there.
-                let f = own.as_ref().or(self.shared.as_deref())?;
+                let f = H::function(own.as_ref(), &self.held)?;
                 values.map(|values| f.try_call(values))
             }))
             // A fallible task's `Err`, returned: its error, as a panic's payload is.
@@ -1351,9 +1390,10 @@ where
     }
 }
 
-impl<F, K, R> Runnable for Job<F, K, R>
+impl<H, K, R> Runnable for Job<H, K, R>
 where
-    F: TaskFn<K::Values, Output = R>,
+    H: Holds,
+    H::F: TaskFn<K::Values, Output = R>,
     K: KeptArgs,
     R: Send + Sync + 'static,
 {
@@ -1363,9 +1403,10 @@ where
         // (a 256 KiB argument overflowed a 2 MiB worker stack, optimised builds too).
         // Twice a graph task's room: the result also passes through the attempt's
         // `catch_unwind`, the outcome and the end's closure (about 25 copies in a
-        // debug build). The job's own function too, taken out for the run: one that
-        // captures a 2 MiB value overflowed a worker's stack.
-        let size = std::mem::size_of::<F>()
+        // debug build). The function's size too, its own or shared: its own is taken
+        // out for the run, and a call may copy what it captures (one that captures a
+        // 2 MiB value overflowed a worker's stack).
+        let size = std::mem::size_of::<H::F>()
             + std::mem::size_of::<K>()
             + std::mem::size_of::<K::Values>()
             + std::mem::size_of::<R>();
@@ -1433,9 +1474,10 @@ where
     }
 }
 
-impl<F, K, R> Cancel for Job<F, K, R>
+impl<H, K, R> Cancel for Job<H, K, R>
 where
-    F: TaskFn<K::Values, Output = R>,
+    H: Holds,
+    H::F: TaskFn<K::Values, Output = R>,
     K: KeptArgs,
     R: Send + Sync + 'static,
 {
