@@ -412,6 +412,40 @@ pub(crate) fn with_room_taking<T, R>(value: &mut Option<T>, f: impl FnOnce(T) ->
     taken_in_room(value, f)
 }
 
+/// `f(value)` inside a run's stack room for `value` (see [`with_room_for_run`]), `value`
+/// read into the room from where it is: a parameter of an entry point that keeps it
+/// (a client's `submit`), read from where its caller passed it, as `delay!` reads a
+/// large argument (see `dynamic::args::hold1`). [`with_room_taking`]'s `Option` in the
+/// entry point's frame, or a move of the parameter into another call (a copy in a
+/// debug build), held the value once more than plain code holding it does. For the
+/// types [`read_in_place`] says.
+///
+/// # Safety
+/// `value`'s type has no drop glue (checked in a debug build), and its owner never
+/// reads, moves or borrows it again: it only goes out of scope.
+#[inline(always)]
+pub(crate) unsafe fn with_room_reading<T, R>(value: &T, f: impl FnOnce(T) -> R) -> R {
+    debug_assert!(
+        !core::mem::needs_drop::<T>(),
+        "read in place with drop glue"
+    );
+    let value: *const T = value;
+    let mut f = Some(f);
+    with_room_for_run::<T, _>(|| {
+        let f = f.take().expect("with_room runs its closure once");
+        // SAFETY: read once (the room runs its closure once), and the caller's
+        // contract: its owner never uses it again nor drops anything of it.
+        f(unsafe { value.read() })
+    })
+}
+
+/// Whether an entry point reads values of type `T` into their stack room from where
+/// they were passed ([`with_room_reading`]): large ones without drop glue. A constant,
+/// for an `if const`. Those with drop glue go through [`with_room_taking`]'s `Option`.
+pub(crate) const fn read_in_place<T>() -> bool {
+    is_large::<T>() && !core::mem::needs_drop::<T>()
+}
+
 /// [`with_room_taking`] of a large value, out of line.
 fn taken_in_room<T, R>(value: &mut Option<T>, f: impl FnOnce(T) -> R) -> R {
     let mut f = Some(f);
@@ -956,5 +990,29 @@ pub(crate) fn sleep_until<'a, T>(
                 guard = condvar.wait_timeout(guard, deadline - now).recover().0;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value read into its room from its owner's place arrives whole, small or large
+    /// (a room then); a large one with drop glue is not read in place.
+    #[test]
+    fn with_room_reading_reads_the_value_from_where_it_is() {
+        let small = [7u8; 16];
+        // SAFETY: `[u8; 16]` has no drop glue, and `small` is not used after.
+        let read = unsafe { with_room_reading(&small, |v| v) };
+        assert_eq!(read, [7u8; 16]);
+        assert!(!read_in_place::<[u8; 16]>());
+
+        let large = [3u8; 16 << 10];
+        assert!(read_in_place::<[u8; 16 << 10]>());
+        // SAFETY: as above, for `large`.
+        let sum =
+            unsafe { with_room_reading(&large, |v| v.iter().map(|&b| u64::from(b)).sum::<u64>()) };
+        assert_eq!(sum, 3 * (16 << 10));
+        assert!(!read_in_place::<([u8; 16 << 10], String)>());
     }
 }

@@ -529,6 +529,19 @@ impl Client {
                 };
                 self.submit_at(f, args, location)
             })
+        } else if const { crate::engine::sync::read_in_place::<A>() } {
+            // Read from where the caller passed them: a move or an `Option` of them here
+            // was a copy more than plain code holding them makes.
+            #[cfg(debug_assertions)]
+            let f = f;
+            let location = Location::caller();
+            // SAFETY: `A` has no drop glue (`read_in_place`), and `args` is not used
+            // after this call.
+            unsafe {
+                crate::engine::sync::with_room_reading(&args, |args| {
+                    self.submit_at(f, args, location)
+                })
+            }
         } else {
             #[cfg(debug_assertions)]
             let f = f;

@@ -318,6 +318,15 @@ impl<F> TaskBuilder<F> {
     {
         // Large arguments: see `Client::submit`. The function stays in the builder's
         // `Arc`, whatever its size: the job holds a clone of that (see `Shared`).
+        if const { crate::engine::sync::read_in_place::<A>() } {
+            // SAFETY: `A` has no drop glue (`read_in_place`), and `args` is not used
+            // after this call.
+            return unsafe {
+                crate::engine::sync::with_room_reading(&args, |args| {
+                    self.submit_to(args, &mut Alone)
+                })
+            };
+        }
         let mut args = Some(args);
         crate::engine::sync::with_room_taking(&mut args, |args| self.submit_to(args, &mut Alone))
     }
@@ -350,6 +359,15 @@ impl<F> TaskBuilder<F, Pure> {
     {
         // Large arguments: see `Client::submit`. The function stays in the builder's
         // `Arc`, whatever its size: the job holds a clone of that (see `Shared`).
+        if const { crate::engine::sync::read_in_place::<A>() } {
+            // SAFETY: `A` has no drop glue (`read_in_place`), and `args` is not used
+            // after this call.
+            return unsafe {
+                crate::engine::sync::with_room_reading(&args, |args| {
+                    self.submit_to(args, &mut Alone)
+                })
+            };
+        }
         let mut args = Some(args);
         crate::engine::sync::with_room_taking(&mut args, |args| self.submit_to(args, &mut Alone))
     }
