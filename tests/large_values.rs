@@ -697,6 +697,74 @@ fn big_arguments_through_a_client() {
     assert_eq!(sums, [BIG as u64; 3]);
 }
 
+/// A 2 MiB argument beside one with drop glue (a `String`) passed to a client's tasks
+/// as [`big_arguments_through_a_client`]'s are, deep in the stack as plain code
+/// holding them runs (see [`KEPT_DEEP`]: 2 padding frames in a debug build). The entry
+/// point reads them in place and forgets its parameter, a copy in a debug build, as
+/// an `Option` of them was. Reading the other arguments in place once made this case
+/// overflow with no padding at all: a function that both borrowed and moved the
+/// parameter copied it to a temporary first.
+#[test]
+fn big_arguments_with_drop_glue_through_a_client() {
+    let submits: [(&str, Case); 5] = [
+        ("plain, held", big_held_with_a_string),
+        ("submit of a value", big_submitted_with_a_string),
+        ("a builder's submit", big_built_with_a_string),
+        ("a pure builder's submit", big_built_pure_with_a_string),
+        (
+            "submit of a closure and a value",
+            half_captured_and_submitted,
+        ),
+    ];
+    let sums = submits.map(|(what, submit)| on_main_stack(what, move || below(KEPT_DEEP, submit)));
+    assert_eq!(sums, [BIG as u64 + 1; 5]);
+}
+
+/// A closure that captures 1 MiB submitted with a 1 MiB argument: the closure from an
+/// `Option`, the argument read in place (it overflowed with no padding when the
+/// argument went into an `Option` too, in a function that also borrowed it).
+fn half_captured_and_submitted() -> u64 {
+    const HALF: usize = BIG / 2;
+    let client = one_thread();
+    let bytes = [1u8; HALF];
+    let value = [1u8; HALF];
+    let sum = move |a: [u8; HALF]| a.iter().chain(&bytes).map(|&v| u64::from(v)).sum::<u64>();
+    client.submit(sum, (value,)).result().unwrap() + 1
+}
+
+fn big_sum_with(a: [u8; BIG], s: String) -> u64 {
+    big_sum(a) + s.len() as u64
+}
+
+fn big_held_with_a_string() -> u64 {
+    let value = big(std::hint::black_box(1));
+    big_sum_with(value, "x".to_string())
+}
+
+fn big_submitted_with_a_string() -> u64 {
+    let client = one_thread();
+    let value = big(std::hint::black_box(1));
+    let future = client.submit(big_sum_with, (value, "x".to_string()));
+    future.result().unwrap()
+}
+
+fn big_built_with_a_string() -> u64 {
+    let client = one_thread();
+    let value = big(std::hint::black_box(1));
+    let future = client.task(big_sum_with).submit((value, "x".to_string()));
+    future.result().unwrap()
+}
+
+fn big_built_pure_with_a_string() -> u64 {
+    let client = one_thread();
+    let value = big(std::hint::black_box(1));
+    let future = client
+        .task(big_sum_with)
+        .pure()
+        .submit((value, "x".to_string()));
+    future.result().unwrap()
+}
+
 /// A case run on a thread of its own (see [`on_main_stack`]).
 type Case = fn() -> u64;
 

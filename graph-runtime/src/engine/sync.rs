@@ -412,38 +412,44 @@ pub(crate) fn with_room_taking<T, R>(value: &mut Option<T>, f: impl FnOnce(T) ->
     taken_in_room(value, f)
 }
 
-/// `f(value)` inside a run's stack room for `value` (see [`with_room_for_run`]), `value`
-/// read into the room from where it is: a parameter of an entry point that keeps it
-/// (a client's `submit`), read from where its caller passed it, as `delay!` reads a
-/// large argument (see `dynamic::args::hold1`). [`with_room_taking`]'s `Option` in the
-/// entry point's frame, or a move of the parameter into another call (a copy in a
-/// debug build), held the value once more than plain code holding it does. For the
-/// types [`read_in_place`] says.
+/// `f(value)` inside a run's stack room for values of type `Room` (`value`'s type, or
+/// more; see [`with_room_for_run`]), `value` read into the room from where it is: a
+/// parameter of an entry point that keeps it (a client's `submit`), read from where
+/// its caller passed it, as `delay!` reads a large argument (see
+/// `dynamic::args::hold1`). [`with_room_taking`]'s `Option` in the entry point's frame
+/// held the value once more than plain code holding it does. Meant for a large `T`
+/// (see [`is_large`]).
+///
+/// A panic of `f` is returned, not unwound, when `T` has drop glue: the caller forgets
+/// its parameter first, then resumes it. (A value whose room never ran `f` is then
+/// leaked, not dropped.)
+///
+/// No branch of the caller may move the parameter but to forget it: a function that
+/// both borrows a parameter (here) and moves it (into an `Option`, a call) copies it
+/// to a temporary first in a debug build, a copy more.
 ///
 /// # Safety
-/// `value`'s type has no drop glue (checked in a debug build), and its owner never
-/// reads, moves or borrows it again: it only goes out of scope.
+/// The owner of `value` never reads, moves or borrows it again, and forgets it when
+/// `T` has drop glue (before resuming a returned panic).
 #[inline(always)]
-pub(crate) unsafe fn with_room_reading<T, R>(value: &T, f: impl FnOnce(T) -> R) -> R {
-    debug_assert!(
-        !core::mem::needs_drop::<T>(),
-        "read in place with drop glue"
-    );
+pub(crate) unsafe fn with_room_reading<Room, T, R>(
+    value: &T,
+    f: impl FnOnce(T) -> R,
+) -> std::thread::Result<R> {
     let value: *const T = value;
     let mut f = Some(f);
-    with_room_for_run::<T, _>(|| {
-        let f = f.take().expect("with_room runs its closure once");
-        // SAFETY: read once (the room runs its closure once), and the caller's
-        // contract: its owner never uses it again nor drops anything of it.
-        f(unsafe { value.read() })
-    })
-}
-
-/// Whether an entry point reads values of type `T` into their stack room from where
-/// they were passed ([`with_room_reading`]): large ones without drop glue. A constant,
-/// for an `if const`. Those with drop glue go through [`with_room_taking`]'s `Option`.
-pub(crate) const fn read_in_place<T>() -> bool {
-    is_large::<T>() && !core::mem::needs_drop::<T>()
+    let mut in_room = || {
+        with_room_for_run::<Room, _>(|| {
+            let f = f.take().expect("with_room runs its closure once");
+            // SAFETY: read once (the room runs its closure once), and the caller's
+            // contract: its owner never uses it again, nor drops it.
+            f(unsafe { value.read() })
+        })
+    };
+    if const { !core::mem::needs_drop::<T>() } {
+        return Ok(in_room());
+    }
+    std::panic::catch_unwind(core::panic::AssertUnwindSafe(in_room))
 }
 
 /// [`with_room_taking`] of a large value, out of line.
@@ -997,22 +1003,41 @@ pub(crate) fn sleep_until<'a, T>(
 mod tests {
     use super::*;
 
-    /// A value read into its room from its owner's place arrives whole, small or large
-    /// (a room then); a large one with drop glue is not read in place.
+    /// A value read into its room from its owner's place arrives whole; one with drop
+    /// glue is dropped once, by the reader, when it panics too.
     #[test]
     fn with_room_reading_reads_the_value_from_where_it_is() {
-        let small = [7u8; 16];
-        // SAFETY: `[u8; 16]` has no drop glue, and `small` is not used after.
-        let read = unsafe { with_room_reading(&small, |v| v) };
-        assert_eq!(read, [7u8; 16]);
-        assert!(!read_in_place::<[u8; 16]>());
-
         let large = [3u8; 16 << 10];
-        assert!(read_in_place::<[u8; 16 << 10]>());
-        // SAFETY: as above, for `large`.
-        let sum =
-            unsafe { with_room_reading(&large, |v| v.iter().map(|&b| u64::from(b)).sum::<u64>()) };
-        assert_eq!(sum, 3 * (16 << 10));
-        assert!(!read_in_place::<([u8; 16 << 10], String)>());
+        // SAFETY: `[u8; 16 KiB]` has no drop glue, and `large` is not used after.
+        let sum = unsafe {
+            with_room_reading::<[u8; 16 << 10], _, _>(&large, |v| {
+                v.iter().map(|&b| u64::from(b)).sum::<u64>()
+            })
+        };
+        assert_eq!(sum.ok(), Some(3 * (16 << 10)));
+
+        static DROPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        struct Counted([u8; 16 << 10]);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                DROPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let counted = Counted([1; 16 << 10]);
+        // SAFETY: `counted` is forgotten right after, and not used otherwise.
+        let out = unsafe { with_room_reading::<Counted, _, _>(&counted, |c| usize::from(c.0[0])) };
+        core::mem::forget(counted);
+        assert_eq!(
+            (out.ok(), DROPS.load(std::sync::atomic::Ordering::SeqCst)),
+            (Some(1), 1)
+        );
+        let counted = Counted([1; 16 << 10]);
+        // SAFETY: as above.
+        let out = unsafe {
+            with_room_reading::<Counted, _, _>(&counted, |_c| -> usize { panic!("read") })
+        };
+        core::mem::forget(counted);
+        assert!(out.is_err());
+        assert_eq!(DROPS.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }

@@ -512,13 +512,29 @@ impl Client {
         F: TaskFn<V>,
         A: SubmitArgs<V>, // a task runs after `submit` returns: pass owned values (a clone, an `Arc`) or futures, not borrows
     {
-        // Large arguments go on in stack room for them (see `with_room_taking`): each frame
-        // they passed through by value kept a copy in a debug build, where a 2 MiB
-        // one overflowed an 8 MiB `main` where plain code holding it runs. So does a
-        // function that captures a large value, with the arguments (in an optimised
-        // build too: its job's frames kept two copies of it). Each branch moves both
-        // first.
-        if const { crate::engine::sync::is_large::<F>() } {
+        // Large arguments go on in stack room for them: each frame they passed through
+        // by value kept a copy in a debug build, where a 2 MiB one overflowed an 8 MiB
+        // `main` where plain code holding it runs. They are read into the room from
+        // where the caller passed them (see `with_room_reading`): an `Option` of them
+        // here was a copy more. So does a function that captures a large value, with
+        // the arguments (in an optimised build too: its job's frames kept two copies
+        // of it), from an `Option` made first. No branch moves `args` but the last,
+        // for small ones: a function that moves a parameter it also borrows copies it.
+        if const { crate::engine::sync::is_large::<A>() } {
+            let mut f = Some(f);
+            let location = Location::caller();
+            // SAFETY: `args` is not used after this call but to be forgotten.
+            let submitted = unsafe {
+                crate::engine::sync::with_room_reading::<(F, A), _, _>(&args, |args| {
+                    let f = f.take().expect("with_room runs its closure once");
+                    self.submit_at(f, args, location)
+                })
+            };
+            if const { core::mem::needs_drop::<A>() } {
+                core::mem::forget(args);
+            }
+            submitted.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        } else if const { crate::engine::sync::is_large::<F>() } {
             // An `Option` each: one of a tuple of them was two copies more.
             let mut f = Some(f);
             let mut args = Some(args);
@@ -529,19 +545,6 @@ impl Client {
                 };
                 self.submit_at(f, args, location)
             })
-        } else if const { crate::engine::sync::read_in_place::<A>() } {
-            // Read from where the caller passed them: a move or an `Option` of them here
-            // was a copy more than plain code holding them makes.
-            #[cfg(debug_assertions)]
-            let f = f;
-            let location = Location::caller();
-            // SAFETY: `A` has no drop glue (`read_in_place`), and `args` is not used
-            // after this call.
-            unsafe {
-                crate::engine::sync::with_room_reading(&args, |args| {
-                    self.submit_at(f, args, location)
-                })
-            }
         } else {
             #[cfg(debug_assertions)]
             let f = f;

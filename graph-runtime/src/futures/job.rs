@@ -318,14 +318,17 @@ impl<F> TaskBuilder<F> {
     {
         // Large arguments: see `Client::submit`. The function stays in the builder's
         // `Arc`, whatever its size: the job holds a clone of that (see `Shared`).
-        if const { crate::engine::sync::read_in_place::<A>() } {
-            // SAFETY: `A` has no drop glue (`read_in_place`), and `args` is not used
-            // after this call.
-            return unsafe {
-                crate::engine::sync::with_room_reading(&args, |args| {
+        if const { crate::engine::sync::is_large::<A>() } {
+            // SAFETY: `args` is not used after this call but to be forgotten.
+            let submitted = unsafe {
+                crate::engine::sync::with_room_reading::<A, _, _>(&args, |args| {
                     self.submit_to(args, &mut Alone)
                 })
             };
+            if const { core::mem::needs_drop::<A>() } {
+                core::mem::forget(args);
+            }
+            return submitted.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         }
         let mut args = Some(args);
         crate::engine::sync::with_room_taking(&mut args, |args| self.submit_to(args, &mut Alone))
@@ -359,14 +362,17 @@ impl<F> TaskBuilder<F, Pure> {
     {
         // Large arguments: see `Client::submit`. The function stays in the builder's
         // `Arc`, whatever its size: the job holds a clone of that (see `Shared`).
-        if const { crate::engine::sync::read_in_place::<A>() } {
-            // SAFETY: `A` has no drop glue (`read_in_place`), and `args` is not used
-            // after this call.
-            return unsafe {
-                crate::engine::sync::with_room_reading(&args, |args| {
+        if const { crate::engine::sync::is_large::<A>() } {
+            // SAFETY: `args` is not used after this call but to be forgotten.
+            let submitted = unsafe {
+                crate::engine::sync::with_room_reading::<A, _, _>(&args, |args| {
                     self.submit_to(args, &mut Alone)
                 })
             };
+            if const { core::mem::needs_drop::<A>() } {
+                core::mem::forget(args);
+            }
+            return submitted.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         }
         let mut args = Some(args);
         crate::engine::sync::with_room_taking(&mut args, |args| self.submit_to(args, &mut Alone))
