@@ -827,3 +827,101 @@ fn waits_for_different_links_of_a_long_chain_are_not_each_searched_through_it() 
     let want: usize = (0..WAITERS).map(|i| CHAIN - i).sum();
     assert_eq!(sum, want as u64);
 }
+
+/// Tasks `t`, `u`, `a`, `b`: `t` gathers `[a, b]`, `a` waits for `u`, `u` waits for
+/// `t`, and `b` waits for `release` to be called, then ends as `b` says (a failure for
+/// `Err`). Each waiting task passes on what it read, a failed read as its message.
+/// All four start before any waits (so that none runs another inline), and are sent one
+/// another in this order, with pauses,
+/// so that `t`'s gather and `a` wait before `u` does and `b` is released after that:
+/// their results, `[t, u, a, b]`.
+fn gather_waited_for_by_its_first(b: Result<i64, &'static str>) -> [Result<i64, String>; 4] {
+    type Slot = Arc<OnceLock<Future<Result<i64, String>>>>;
+    let client = client(4);
+    let (u_slot, t_slot): (Slot, Slot) = Default::default();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    let all_running = Arc::new(Barrier::new(4));
+    let running = all_running.clone();
+    let b = client
+        .task(move || {
+            running.wait();
+            let _ = released.lock().unwrap().recv();
+            b.map_err(|message| -> String { panic!("{message}") })
+        })
+        .named("b")
+        .submit(());
+    let read = |future: &Future<Result<i64, String>>| {
+        future.result().map_err(|e| e.to_string()).and_then(|r| r)
+    };
+    let (of, running) = (u_slot.clone(), all_running.clone());
+    let a = client
+        .task(move || {
+            running.wait();
+            read(of.wait())
+        })
+        .named("a")
+        .submit(());
+    let (first, then, running) = (a.clone(), b.clone(), all_running.clone());
+    let t = client
+        .task(move || {
+            running.wait();
+            let gathered = get_client().unwrap().gather(&[first.clone(), then.clone()]);
+            let values = gathered.map_err(|e| e.to_string())?;
+            values.into_iter().sum::<Result<i64, String>>()
+        })
+        .named("t")
+        .submit(());
+    let of = t_slot.clone();
+    let u = client
+        .task(move || {
+            all_running.wait();
+            let t = of.wait();
+            std::thread::sleep(Duration::from_millis(100));
+            read(t)
+        })
+        .named("u")
+        .submit(());
+    assert!(u_slot.set(u.clone()).is_ok());
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(t_slot.set(t.clone()).is_ok());
+    std::thread::sleep(Duration::from_millis(300));
+    release.send(()).unwrap();
+    [read(&t), read(&u), read(&a), read(&b)]
+}
+
+/// A gather in a task stops at the first failure among its futures, as Dask's does,
+/// so a wait through it is no cycle while a future of its list may still fail:
+/// `u` waits for `t`, `t` gathers `[a, b]`, `a` waits for `u`, and `b` fails later.
+/// `t` gets `b`'s error, and `u` and `a` read it in turn. The wait of `u` was refused as
+/// a cycle (the gather counted as a wait for `a` alone).
+#[test]
+fn a_wait_through_a_gather_that_a_later_failure_ends_is_not_refused() {
+    watchdog::within(LIMIT, "a gather a later failure ends", || {
+        let [t, u, a, b] = gather_waited_for_by_its_first(Err("b fails"));
+        let error = t.unwrap_err();
+        assert!(error.contains("b fails"), "{error}");
+        assert_eq!(u, Err(error.clone()));
+        assert_eq!(a, Err(error.clone()));
+        assert!(b.unwrap_err().contains("b fails"));
+    });
+}
+
+/// The same shape, `b` finishing well: once it has, only `a` could end the gather, and
+/// `a` waits for `u`, which waits for `t`: a cycle, which one wait breaks (the gather's,
+/// looking again once `b` has ended, or `u`'s), naming the three tasks, rather than
+/// hanging.
+#[test]
+fn a_gather_left_in_a_cycle_once_its_other_futures_finish_is_refused() {
+    watchdog::within(LIMIT, "a gather in a cycle once b finishes", || {
+        let [t, u, a, b] = gather_waited_for_by_its_first(Ok(1));
+        assert_eq!(b, Ok(1));
+        let error = t.unwrap_err();
+        assert!(error.contains("in a cycle"), "{error}");
+        for task in ["t", "u", "a"] {
+            assert!(error.contains(&format!("`{task}` at ")), "{error}");
+        }
+        assert_eq!(u, Err(error.clone()));
+        assert_eq!(a, Err(error));
+    });
+}

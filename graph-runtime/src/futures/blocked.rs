@@ -13,6 +13,11 @@
 //! - a task on the stack of a published thread needs what it waits for, and the task
 //!   above it on that stack (which must return before it resumes);
 //! - a wait for several futures needs all of them (`AllCompleted`) or any one;
+//! - a gather's wait (`waiting::wait_in_gather`) needs the future it waits for, or any
+//!   other of its list not ended yet (a failure of one ends the gather, as Dask's
+//!   stops at the first); those others are listed only when the first is found
+//!   unable to end (see `Search::expand`), so that a search through a gather of many
+//!   futures costs what one through a `result` does;
 //! - anything else can go on, and ends the search there: a task running on a thread
 //!   that is not published (not blocked, or in a wait with a deadline, which ends),
 //!   a ready task in a queue (the pool grows while its threads block, see `pool`).
@@ -34,8 +39,11 @@
 //! published, and the cycle with it. That wait fails, which breaks the cycle; the
 //! others sleep on and end once its task does. (A wait for the first exception among
 //! several looks again each time one of them ends without making it ready: what it
-//! needs then shrinks.) A future cancelled from outside ends its waits all the same,
-//! cycle or not.
+//! needs then shrinks. So does a gather's each time a future of its list finishes
+//! well: when a search finds that what keeps it from a cycle is a future that might
+//! still fail, the gather looks again once that future has ended, see
+//! `waiting::Watch::wake_at_end`.) A future cancelled from outside ends its waits all
+//! the same, cycle or not.
 //!
 //! Cost: nothing for a wait that ends while it polls, nor outside futures tasks and
 //! their graphs' tasks; a wait that blocks takes a process-wide lock twice and
@@ -51,6 +59,7 @@ use std::sync::{Arc, Mutex, Weak};
 use super::error::{CycleLink, CycleStep, FutureError};
 use super::job::{current_task, current_task_under_graph, graph_task_owner, Runnable};
 use super::state::{Core, HasCore};
+use super::waiting::{Listed, Watch};
 use super::Status;
 use crate::engine::lock::Recover;
 
@@ -71,6 +80,14 @@ pub(crate) enum Awaited<'a> {
         /// queued itself (see `pool::wait`). `None` for a wait for all.
         next_inline: Option<&'a dyn Fn() -> Option<Arc<dyn HasCore>>>,
     },
+    /// A gather's (see `waiting::wait_in_gather`): the wait ends once `first` has
+    /// ended, or any other future of its list has ended without a result; `watch()`
+    /// lists those (called only when the wait blocks, in a futures task).
+    #[cfg_attr(loom, allow(dead_code))]
+    Gather {
+        first: &'a Core,
+        watch: &'a dyn Fn() -> Arc<Watch>,
+    },
 }
 
 /// What a task on a published thread waits for.
@@ -78,6 +95,8 @@ struct Awaits {
     /// Every one of `futures` (else any one).
     all: bool,
     futures: Vec<Arc<dyn HasCore>>,
+    /// A gather's wait: for `futures[0]`, or any future its watch lists.
+    gather: Option<Arc<Watch>>,
 }
 
 /// A task on a published thread's stack, and what it waits for.
@@ -223,6 +242,7 @@ fn frames_of(under: &[Under]) -> Option<Vec<Frame>> {
                 awaits: Awaits {
                     all: true,
                     futures: vec![u.awaited.upgrade()?.task()],
+                    gather: None,
                 },
                 in_graph: false,
             })
@@ -304,6 +324,7 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
             Some(job) => Awaits {
                 all: true,
                 futures: vec![job.task()],
+                gather: None,
             },
             // A future no task makes has ended (`scatter`).
             None => return Ok(None),
@@ -311,6 +332,15 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
         Awaited::Several { all, futures, .. } => Awaits {
             all: *all,
             futures: futures(),
+            gather: None,
+        },
+        Awaited::Gather { first, watch } => match first.job.as_ref().and_then(Weak::upgrade) {
+            Some(job) => Awaits {
+                all: false,
+                futures: vec![job.task()],
+                gather: Some(watch()),
+            },
+            None => return Ok(None),
         },
     };
     // The awaited futures of the tasks under it are held by those tasks' waits.
@@ -350,22 +380,28 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
         true => registry.free.take(),
         false => FreeTasks::default(),
     };
-    // A wait for every one of futures found free is free, with no search.
+    // A wait for every one of futures found free is free, with no search; so is a
+    // gather's whose first future is.
     let known_free = match &frames[frames.len() - 1].awaits {
-        Awaits { all: true, futures } => {
-            (futures.iter()).all(|future| registry.free.contains(future.core()))
-        }
-        Awaits { all: false, .. } => false,
+        Awaits {
+            all: true, futures, ..
+        } => (futures.iter()).all(|future| registry.free.contains(future.core())),
+        Awaits {
+            gather: Some(_),
+            futures,
+            ..
+        } => registry.free.contains(futures[0].core()),
+        Awaits { .. } => false,
     };
     registry.threads.insert(thread, frames);
-    let (error, seen) = match known_free {
-        true => (None, None),
+    let (error, seen, savers) = match known_free {
+        true => (None, None, Vec::new()),
         false => {
-            let (error, seen, reached) = never_ending(&registry, thread);
+            let (error, seen, reached, savers) = never_ending(&registry, thread);
             if let Some(reached) = reached {
                 registry.free.add(reached.into_iter());
             }
-            (error, Some(seen))
+            (error, Some(seen), savers)
         }
     };
     let (result, unpublished) = match error {
@@ -373,6 +409,11 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
         Some(error) => (Err(error), registry.unpublish(thread)),
     };
     drop(registry);
+    // Outside the lock (they take the futures' own): the gathers kept from a cycle
+    // only by a future that may still fail look again once it has ended.
+    for (watch, saver) in savers {
+        watch.wake_at_end(saver);
+    }
     // Outside the lock: the search held these tasks, and may have held the last
     // reference to some that ended meanwhile.
     drop(seen);
@@ -401,6 +442,8 @@ struct Node {
     task: Option<Arc<dyn HasCore>>,
     /// A wait for any one of its futures: marked once every one of them is.
     any: bool,
+    /// How many needs it has.
+    needs: usize,
     /// Needs not marked yet (for `any`).
     open: usize,
     /// Who needs it, and how.
@@ -411,6 +454,18 @@ struct Node {
     cause: Option<(usize, Need)>,
 }
 
+/// A gather's wait reached by the search (see [`Search::expand`]).
+struct GatherWait {
+    /// Its node.
+    node: usize,
+    /// The node of the future it waits for (`None`: ended).
+    first: Option<usize>,
+    watch: Arc<Watch>,
+    /// The nodes of the other futures of its list not ended, in its order, once
+    /// listed.
+    others: Option<Vec<usize>>,
+}
+
 /// The part of the wait-for graph a wait reaches.
 struct Search<'r> {
     registry: &'r Registry,
@@ -419,9 +474,13 @@ struct Search<'r> {
     index: HashMap<usize, usize>,
     /// Tasks' nodes still to look at.
     todo: Vec<usize>,
-    /// Tasks met again or found ended: dropped with the nodes, outside the registry's
-    /// lock (one may be the last reference, and a task's `Drop` drops user values).
+    /// The gathers' waits met.
+    gathers: Vec<GatherWait>,
+    /// Tasks met again or found ended, and the gathers' lists: dropped with the
+    /// nodes, outside the registry's lock (one may be the last reference, and a task's
+    /// `Drop` drops user values).
     held: Vec<Arc<dyn HasCore>>,
+    lists: Vec<Listed>,
 }
 
 impl Search<'_> {
@@ -429,6 +488,7 @@ impl Search<'_> {
         self.nodes.push(Node {
             task,
             any,
+            needs: 0,
             open: 0,
             needed_by: Vec::new(),
             marked: false,
@@ -439,7 +499,7 @@ impl Search<'_> {
 
     fn need(&mut self, node: usize, needs: usize, how: Need) {
         self.nodes[needs].needed_by.push((node, how));
-        self.nodes[node].open += 1;
+        self.nodes[node].needs += 1;
     }
 
     /// The node of a task, made when first met, and queued to look at unless a search
@@ -459,16 +519,82 @@ impl Search<'_> {
         node
     }
 
-    /// The node of a wait, with what it needs: its unfinished futures.
+    /// The node of a wait, with what it needs: its unfinished futures (of a gather's,
+    /// the first only, until [`expand`](Self::expand)ed).
     fn wait(&mut self, awaits: &Awaits) -> usize {
         let node = self.node(None, !awaits.all);
+        let mut first = None;
         for future in &awaits.futures {
             if !future.core().is_done() {
                 let needs = self.task(future.clone());
                 self.need(node, needs, Need::Awaited);
+                first = first.or(Some(needs));
             }
         }
+        if let Some(watch) = &awaits.gather {
+            self.gathers.push(GatherWait {
+                node,
+                first,
+                watch: watch.clone(),
+                others: None,
+            });
+        }
         node
+    }
+
+    /// Adds to the wait of the gather `at` the other futures of its list not ended:
+    /// any one of them failing ends it. Done only once the future it waits for was
+    /// found unable to end (the others cannot make the wait less able to end), so
+    /// that a gather of many futures is listed only when it matters.
+    fn expand(&mut self, at: usize) {
+        let node = self.gathers[at].node;
+        let first = self.gathers[at].first;
+        let Some(listed) = self.gathers[at].watch.listed() else {
+            self.gathers[at].others = Some(Vec::new());
+            return;
+        };
+        let mut others = Vec::new();
+        for future in listed.iter() {
+            if future.core().is_done() {
+                continue;
+            }
+            // (A future listed twice is needed twice: each of its marks counts.)
+            let needs = self.task(future.clone());
+            if Some(needs) != first {
+                self.need(node, needs, Need::Awaited);
+                others.push(needs);
+            }
+        }
+        self.lists.push(listed);
+        self.gathers[at].others = Some(others);
+    }
+
+    /// Marks the nodes that cannot end before a task of the waiting thread does (its
+    /// own, nodes `0..mine`), from scratch: breadth first, so that each node's cause
+    /// is one of its shortest ways back.
+    fn mark(&mut self, mine: usize) {
+        let nodes = &mut self.nodes;
+        for (at, node) in nodes.iter_mut().enumerate() {
+            node.marked = at < mine;
+            node.cause = None;
+            node.open = node.needs;
+        }
+        let mut marked: VecDeque<usize> = (0..mine).collect();
+        while let Some(node) = marked.pop_front() {
+            for at in 0..nodes[node].needed_by.len() {
+                let (by, how) = nodes[node].needed_by[at];
+                let needer = &mut nodes[by];
+                if needer.marked {
+                    continue;
+                }
+                needer.open -= 1;
+                if !needer.any || needer.open == 0 {
+                    needer.marked = true;
+                    needer.cause = Some((node, how));
+                    marked.push_back(by);
+                }
+            }
+        }
     }
 
     /// Adds what the task of `node` needs.
@@ -507,25 +633,59 @@ impl Search<'_> {
         // Otherwise it runs on a thread that is not blocked, or is ready to: it can
         // end.
     }
+
+    /// Looks at every task queued.
+    fn look(&mut self) {
+        while let Some(node) = self.todo.pop() {
+            self.look_at(node);
+        }
+    }
+
+    /// The gathers whose first future cannot end, kept from a cycle by others of
+    /// their lists that could still fail, each with the last of those in its list:
+    /// once that one has ended, the gather must look again (a future that finishes
+    /// well no longer ends its wait). The last, as futures tend to end in the order
+    /// of their list, so that such a gather looks again seldom.
+    fn savers(&self) -> Vec<(Arc<Watch>, Arc<dyn HasCore>)> {
+        let nodes = &self.nodes;
+        (self.gathers.iter())
+            .filter(|gather| !nodes[gather.node].marked)
+            .filter(|gather| gather.first.is_some_and(|first| nodes[first].marked))
+            .filter_map(|gather| {
+                let others = gather.others.as_ref()?;
+                let saver = others.iter().rev().find(|&&other| !nodes[other].marked)?;
+                Some((gather.watch.clone(), nodes[*saver].task.clone()?))
+            })
+            .collect()
+    }
 }
 
 /// What a search held, to drop outside the registry's lock.
-type Held = (Vec<Node>, Vec<Arc<dyn HasCore>>);
+type Held = (Vec<Node>, Vec<Arc<dyn HasCore>>, Vec<Listed>);
 
 /// The tasks a search reached, by address, for [`Free`].
 type Reached = Vec<(usize, Weak<dyn HasCore>)>;
 
+/// The gathers to wake once a future has ended (see [`Search::savers`]).
+type Savers = Vec<(Arc<Watch>, Arc<dyn HasCore>)>;
+
 /// Why the wait of the published `thread`'s top task could never end, if it could
-/// not; what the search held; and, when it met none of the thread's own tasks, every
-/// task it reached, by address (see [`Free`]).
-fn never_ending(registry: &Registry, thread: u64) -> (Option<FutureError>, Held, Option<Reached>) {
+/// not; what the search held; when it met none of the thread's own tasks, every
+/// task it reached, by address (see [`Free`]); and the gathers to look again once a
+/// future has ended.
+fn never_ending(
+    registry: &Registry,
+    thread: u64,
+) -> (Option<FutureError>, Held, Option<Reached>, Savers) {
     let mine = &registry.threads[&thread];
     let mut search = Search {
         registry,
         nodes: Vec::new(),
         index: HashMap::new(),
         todo: Vec::new(),
+        gathers: Vec::new(),
         held: Vec::new(),
+        lists: Vec::new(),
     };
     // The thread's own tasks, bottom first, as nodes 0..mine.len(): none of them can
     // end while this wait lasts. Not looked at: what they need is what is asked.
@@ -534,42 +694,48 @@ fn never_ending(registry: &Registry, thread: u64) -> (Option<FutureError>, Held,
         search.nodes[node].marked = true;
         search.index.insert(address(frame.task.core()), node);
     }
-    let top = mine.len() - 1;
-    let start = search.wait(&mine[top].awaits);
-    while let Some(node) = search.todo.pop() {
-        search.look_at(node);
-    }
-    let (mut nodes, held) = (search.nodes, search.held);
+    let start = search.wait(&mine[mine.len() - 1].awaits);
+    search.look();
     // Nothing needs the thread's own tasks: the wait can end, and the set reached is
-    // closed (every task in it was looked at, or found free before).
-    if nodes[..mine.len()].iter().all(|n| n.needed_by.is_empty()) {
+    // closed (every task in it was looked at, or found free before; a gather's wait
+    // not listed needs a task in it, which is enough for a wait for any one).
+    if search.nodes[..mine.len()]
+        .iter()
+        .all(|n| n.needed_by.is_empty())
+    {
         let reached = (search.index.into_iter())
             .filter(|&(_, node)| node >= mine.len())
-            .filter_map(|(key, node)| Some((key, Arc::downgrade(nodes[node].task.as_ref()?))))
+            .filter_map(|(key, node)| {
+                Some((key, Arc::downgrade(search.nodes[node].task.as_ref()?)))
+            })
             .collect();
-        return (None, (nodes, held), Some(reached));
+        let held = (search.nodes, search.held, search.lists);
+        return (None, held, Some(reached), Vec::new());
     }
-    // Breadth first, so that each node's cause is one of its shortest ways back.
-    let mut marked: VecDeque<usize> = (0..mine.len()).collect();
-    while let Some(node) = marked.pop_front() {
-        for (by, how) in std::mem::take(&mut nodes[node].needed_by) {
-            let needer = &mut nodes[by];
-            if needer.marked {
-                continue;
-            }
-            needer.open -= 1;
-            if !needer.any || needer.open == 0 {
-                needer.marked = true;
-                needer.cause = Some((node, how));
-                marked.push_back(by);
-            }
+    // A gather's wait marked through the future it waits for needs its other futures
+    // too: they are added, and the marks made again, until no gather's wait marked is
+    // left to list (each is listed once).
+    loop {
+        search.mark(mine.len());
+        let unlisted: Vec<usize> = (0..search.gathers.len())
+            .filter(|&at| search.gathers[at].others.is_none())
+            .filter(|&at| search.nodes[search.gathers[at].node].marked)
+            .collect();
+        if unlisted.is_empty() {
+            break;
         }
+        for at in unlisted {
+            search.expand(at);
+        }
+        search.look();
     }
-    if !nodes[start].marked {
-        return (None, (nodes, held), None);
-    }
-    let error = cycle_error(&nodes, start, mine);
-    (Some(error), (nodes, held), None)
+    let savers = search.savers();
+    let error = match search.nodes[start].marked {
+        true => Some(cycle_error(&search.nodes, start, mine)),
+        false => None,
+    };
+    let held = (search.nodes, search.held, search.lists);
+    (error, held, None, savers)
 }
 
 /// The error of the wait whose node `start` was marked: the cycle it closes, followed

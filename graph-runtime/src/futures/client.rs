@@ -698,10 +698,10 @@ impl Client {
         // each of its dozen frames, which overflowed even the room.
         crate::engine::sync::with_room_for::<T, _>(|| {
             let mut values = Vec::with_capacity(futures.len());
-            let mut seen = None;
+            let mut gathering = super::waiting::Gathering::default();
             for (at, future) in futures.iter().enumerate() {
                 if !future.done() {
-                    super::waiting::wait_in_gather(&futures[at..], &mut seen)?;
+                    super::waiting::wait_in_gather(&futures[at..], &mut gathering)?;
                 }
                 values.push(future.result()?);
             }

@@ -941,7 +941,9 @@ pub(crate) fn wait(
 ) -> Result<bool, FutureError> {
     if let Some(pool) = current() {
         match (&awaited, deadline) {
-            (Awaited::One(core), None) => run_needs(core, done, SEARCH),
+            (Awaited::One(core) | Awaited::Gather { first: core, .. }, None) => {
+                run_needs(core, done, SEARCH)
+            }
             // A wait for every one (`wait(.., AllCompleted, None)`) needs each of them
             // as `result` needs its one: without this, each level of tasks that wait so
             // for their children blocked a thread and started another (a fib(22) of
@@ -1048,7 +1050,7 @@ fn lend(awaited: &Awaited<'_>) -> SmallVec<[Lent; 1]> {
         }
     };
     match awaited {
-        Awaited::One(core) => add(job(core)),
+        Awaited::One(core) | Awaited::Gather { first: core, .. } => add(job(core)),
         Awaited::Several { futures, .. } => {
             futures().iter().for_each(|future| add(job(future.core())))
         }
@@ -1067,7 +1069,7 @@ fn lend(awaited: &Awaited<'_>) -> SmallVec<[Lent; 1]> {
 /// about 1 µs).
 fn polled_long(awaited: &Awaited<'_>) -> bool {
     match awaited {
-        Awaited::One(core) => {
+        Awaited::One(core) | Awaited::Gather { first: core, .. } => {
             core.status() != super::Status::Pending
                 || (core.job.as_ref())
                     .and_then(std::sync::Weak::upgrade)

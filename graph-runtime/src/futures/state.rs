@@ -658,9 +658,12 @@ impl Core {
     /// `stop()` true then calls [`wake`](Self::wake), for a sleeper to look again;
     /// `asleep()` is called before the thread goes to sleep (not while it polls), its
     /// value kept until it wakes: where the sleeper says who should wake it.
+    /// `awaited` is what the wait is for, for the wait-cycle search: this future, or
+    /// also others whose end would stop it (a gather's, see `blocked`).
     pub(crate) fn wait_unless<G>(
         &self,
         stop: &dyn Fn() -> bool,
+        awaited: super::blocked::Awaited<'_>,
         asleep: impl FnOnce() -> G,
     ) -> Result<bool, FutureError> {
         if self.is_done() {
@@ -676,14 +679,12 @@ impl Core {
             true
         };
         #[cfg(not(loom))]
-        super::pool::wait(
-            &|| self.is_done() || stop(),
-            super::blocked::Awaited::One(self),
-            None,
-            sleep,
-        )?;
+        super::pool::wait(&|| self.is_done() || stop(), awaited, None, sleep)?;
         #[cfg(loom)]
-        sleep();
+        {
+            let _ = awaited;
+            sleep();
+        }
         Ok(self.is_done())
     }
 

@@ -2,17 +2,17 @@
 //! `as_completed` (in completion order, more may be added while iterating), and
 //! watching them with a progress bar (`progress`, [`Progress::watch`]).
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::collections::{BTreeMap, VecDeque};
 // Process-wide counts of the gathers' wake-ups: std's, not loom's (statics).
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::blocked::Awaited;
 use super::info::{AnyFuture, FutureRef};
 use super::pool;
-use super::state::{CallbackId, HasCore, Outcome};
+use super::state::{CallbackId, Core, HasCore, Outcome};
 use super::{Future, FutureError};
 use crate::engine::lock::Recover;
 use crate::engine::sync::sleep_until;
@@ -213,21 +213,46 @@ pub fn wait<F: Waitable>(
     (done, not_done)
 }
 
+/// A gather's state while it waits (see [`wait_in_gather`]), kept from one future of
+/// its list to the next: made by [`Client::gather`](crate::Client::gather), dropped
+/// when it returns (taking back its [`Watch`]).
+#[derive(Default)]
+pub(crate) struct Gathering {
+    /// The count of ends without a result anywhere ([`UNFINISHED_ENDS`]) when it last
+    /// looked through its list (`None` before it has): what wakes it until it has a
+    /// watch.
+    seen: Option<u64>,
+    /// Made when it first sleeps, or first publishes its wait in a task: no allocation
+    /// for a gather that never does.
+    watch: OnceCell<Arc<Watch>>,
+}
+
+impl Drop for Gathering {
+    fn drop(&mut self) {
+        if let Some(watch) = self.watch.get() {
+            watch.unregister();
+        }
+    }
+}
+
 /// For [`Client::gather`](crate::Client::gather), at a future of its list not ended,
 /// `rest[0]`: waits until it has ended, or returns the error of the first future of
 /// `rest` to have ended without a result as soon as one has, as Dask's `gather`
 /// (`errors="raise"`) stops at the first such end rather than waiting for the futures
 /// before it in the list. The wait is [`Future::result`]'s (running what it needs,
-/// refusing a wait that could never end); an end without a result anywhere
-/// ([`ended_without_result`]) has it look through `rest` again. `seen` is the count of
-/// such ends when the gather last looked (`None` before it has), so that a gather
-/// looks through its list once, not once a future: nothing is asked of a future
-/// that finishes, and a `map` + `gather` costs what it did.
+/// refusing a wait that could never end: in a task, the wait is for `rest[0]` or the
+/// failure of any other future of `rest`, see `blocked`).
+///
+/// The gather looks through `rest` again only when told to: nothing is asked of a
+/// future that finishes, and a `map` + `gather` costs what it did. Until it first
+/// sleeps, any end without a result anywhere ([`ended_without_result`]) tells it; from
+/// then on its [`Watch`] does: an end without a result of any future, or the end of a
+/// future the wait-cycle search found it relies on.
 #[cold]
 #[inline(never)]
 pub(crate) fn wait_in_gather<T: Clone>(
     rest: &[Future<T>],
-    seen: &mut Option<u64>,
+    gathering: &mut Gathering,
 ) -> Result<(), FutureError> {
     let Some(future) = rest.first() else {
         return Ok(());
@@ -237,20 +262,49 @@ pub(crate) fn wait_in_gather<T: Clone>(
             return Ok(());
         }
         let now = UNFINISHED_ENDS.load(Ordering::SeqCst);
-        if *seen != Some(now) {
-            *seen = Some(now);
-            if let Some(error) = rest.iter().find_map(error_now) {
-                return Err(error);
+        match gathering.watch.get() {
+            None if gathering.seen != Some(now) => {
+                gathering.seen = Some(now);
+                if let Some(error) = scan(rest) {
+                    return Err(error);
+                }
             }
+            None => {}
+            // Taken before the look: an end after it wakes it again.
+            Some(watch) if watch.hit.swap(false, Ordering::SeqCst) => {
+                if let Some(error) = scan(rest) {
+                    return Err(error);
+                }
+            }
+            Some(_) => {}
         }
-        let stop = || UNFINISHED_ENDS.load(Ordering::SeqCst) != now;
+        let watch = &gathering.watch;
+        let made = || watch.get_or_init(|| Watch::register(now));
+        let stop = || match watch.get() {
+            Some(watch) => watch.hit.load(Ordering::SeqCst),
+            None => UNFINISHED_ENDS.load(Ordering::SeqCst) != now,
+        };
+        let publish = || {
+            let watch = made();
+            watch.list(rest);
+            watch.clone()
+        };
+        let awaited = Awaited::Gather {
+            first: future.core(),
+            watch: &publish,
+        };
         if future
             .core()
-            .wait_unless(&stop, || Asleep::on(future.task().clone()))?
+            .wait_unless(&stop, awaited, || made().sleep_on(future.task().clone()))?
         {
             return Ok(());
         }
     }
+}
+
+/// The error of the first future of `rest` that has ended without a result.
+fn scan<T>(rest: &[Future<T>]) -> Option<FutureError> {
+    rest.iter().find_map(error_now)
 }
 
 /// The error of `future` if it has ended without a result (failed or cancelled),
@@ -271,55 +325,148 @@ fn error_now<T>(future: &Future<T>) -> Option<FutureError> {
 }
 
 /// Ends without a result (a task failed or cancelled, a finished one cancelled), of
-/// any client, so far: a gather waiting for a future looks through the rest of its
+/// any client, so far: a gather with no [`Watch`] yet looks through the rest of its
 /// list when this changes (see [`wait_in_gather`]).
 static UNFINISHED_ENDS: AtomicU64 = AtomicU64::new(0);
-/// The futures that gathers sleep on, one entry a sleeping gather, woken by such an
-/// end; and how many, read first by the end (none, as a rule: no lock taken).
-static ASLEEP: std::sync::Mutex<Vec<(u64, Arc<dyn HasCore>)>> = std::sync::Mutex::new(Vec::new());
-static ASLEEP_COUNT: AtomicUsize = AtomicUsize::new(0);
-static ASLEEP_IDS: AtomicU64 = AtomicU64::new(0);
+/// The gathers' watches, one a gather that has slept and not returned yet; and how
+/// many, read first by an end without a result (none, as a rule: no lock taken).
+static WATCHES: std::sync::Mutex<Vec<Arc<Watch>>> = std::sync::Mutex::new(Vec::new());
+static WATCH_COUNT: AtomicUsize = AtomicUsize::new(0);
 
-/// Called by a future's end without a result (see [`UNFINISHED_ENDS`]): wakes the
-/// gathers asleep. Counted first, then the sleepers read: a gather that registered
-/// after the read sees the count changed before it sleeps (it reads the count under
-/// its future's lock, which the wake takes), one registered before is woken.
+/// Called by the end without a result of a future (see [`UNFINISHED_ENDS`]): wakes
+/// the gathers that have slept. Counted first, then the watches read: a watch
+/// registered after the read sees the count changed (see [`Watch::register`]), one
+/// registered before is told.
 pub(crate) fn ended_without_result() {
     UNFINISHED_ENDS.fetch_add(1, Ordering::SeqCst);
-    if ASLEEP_COUNT.load(Ordering::SeqCst) == 0 {
+    if WATCH_COUNT.load(Ordering::SeqCst) == 0 {
         return;
     }
-    let asleep: Vec<Arc<dyn HasCore>> = ASLEEP
-        .lock()
-        .recover()
-        .iter()
-        .map(|(_, task)| task.clone())
-        .collect();
-    for task in asleep {
-        task.core().wake();
+    let told: Vec<Arc<Watch>> = WATCHES.lock().recover().iter().cloned().collect();
+    for watch in told {
+        watch.wake();
     }
 }
 
-/// A gather's entry in [`ASLEEP`] while it sleeps on `task`'s future.
-struct Asleep(u64);
-
-impl Asleep {
-    fn on(task: Arc<dyn HasCore>) -> Asleep {
-        let id = ASLEEP_IDS.fetch_add(1, Ordering::Relaxed);
-        let mut asleep = ASLEEP.lock().recover();
-        asleep.push((id, task));
-        ASLEEP_COUNT.fetch_add(1, Ordering::SeqCst);
-        Asleep(id)
-    }
+/// What wakes a sleeping gather to look through its list again, from its first sleep
+/// (or, in a task, its first published wait) until it returns: registered in
+/// [`WATCHES`], so that an end without a result tells it; and, for the wait-cycle
+/// search (`blocked`), the futures of its list that the wait also ends at (failing),
+/// and the futures whose end it must look again at.
+pub(crate) struct Watch {
+    /// Set by an end the gather is to look at; taken by the gather before it looks.
+    hit: AtomicBool,
+    /// The future it sleeps on (or last slept on), for a wake to reach it.
+    on: std::sync::Mutex<Option<Arc<dyn HasCore>>>,
+    /// The futures of its list after the one it waits for, not ended when it first
+    /// published its wait (see `blocked`); none once it returned.
+    listed: std::sync::Mutex<Option<Listed>>,
+    /// Callbacks on futures whose end it looks again at (see [`Watch::wake_at_end`]);
+    /// `None` once it returned.
+    savers: std::sync::Mutex<Option<Vec<Saver>>>,
 }
 
-impl Drop for Asleep {
-    fn drop(&mut self) {
-        let mut asleep = ASLEEP.lock().recover();
-        if let Some(at) = asleep.iter().position(|(id, _)| *id == self.0) {
-            asleep.swap_remove(at);
+/// A gather's futures, for the wait-cycle search (see [`Watch::listed`]).
+pub(crate) type Listed = Arc<[Arc<dyn HasCore>]>;
+
+/// A future whose end wakes a gather, and its callback.
+type Saver = (Arc<dyn HasCore>, CallbackId);
+
+impl Watch {
+    /// A gather's watch, registered: `seen` is the count of ends without a result
+    /// when it last looked through its list; one since then has it look again.
+    fn register(seen: u64) -> Arc<Watch> {
+        let watch = Arc::new(Watch {
+            hit: AtomicBool::new(false),
+            on: std::sync::Mutex::new(None),
+            listed: std::sync::Mutex::new(None),
+            savers: std::sync::Mutex::new(Some(Vec::new())),
+        });
+        WATCHES.lock().recover().push(watch.clone());
+        WATCH_COUNT.fetch_add(1, Ordering::SeqCst);
+        if UNFINISHED_ENDS.load(Ordering::SeqCst) != seen {
+            watch.hit.store(true, Ordering::SeqCst);
         }
-        ASLEEP_COUNT.fetch_sub(1, Ordering::SeqCst);
+        watch
+    }
+
+    /// Tells the gather to look again: set first, then the sleeper woken, so that it
+    /// either sees the mark before it sleeps or is asleep on `on` by now (it sets
+    /// `on` before it looks, under the same lock this reads it with).
+    fn wake(&self) {
+        self.hit.store(true, Ordering::SeqCst);
+        let on = self.on.lock().recover().clone();
+        if let Some(on) = &on {
+            on.core().wake();
+        }
+        // Dropped outside the lock: it may be the last reference to a task.
+        drop(on);
+    }
+
+    /// The gather is to sleep on `task`'s future.
+    fn sleep_on(&self, task: Arc<dyn HasCore>) {
+        let before = self.on.lock().recover().replace(task);
+        drop(before);
+    }
+
+    /// Lists the futures of `rest` after the first that have not ended, once.
+    fn list<T>(&self, rest: &[Future<T>]) {
+        let mut listed = self.listed.lock().recover();
+        if listed.is_none() {
+            let pending = rest[1..].iter().filter(|future| !future.core().is_done());
+            *listed = Some(
+                pending
+                    .map(|f| f.task().clone() as Arc<dyn HasCore>)
+                    .collect(),
+            );
+        }
+    }
+
+    /// The futures of the gather's list after the one it waits for (some may have
+    /// ended since), in order; none once it returned.
+    pub(crate) fn listed(&self) -> Option<Listed> {
+        self.listed.lock().recover().clone()
+    }
+
+    /// Wakes the gather, once, when `future` ends: the wait-cycle search found that
+    /// only `future` (of those that could end it) keeps the gather's wait from being
+    /// in a cycle, and once it has finished the gather must look again (see
+    /// `blocked`). Nothing once the gather returned.
+    pub(crate) fn wake_at_end(self: &Arc<Self>, future: Arc<dyn HasCore>) {
+        let mut savers = self.savers.lock().recover();
+        let Some(savers) = savers.as_mut() else {
+            return;
+        };
+        let at = future.core() as *const Core;
+        if savers
+            .iter()
+            .any(|(saver, _)| std::ptr::eq(saver.core(), at))
+        {
+            return;
+        }
+        let watch = self.clone();
+        // Called at once if it has ended: the gather looks again.
+        if let Some(id) = future.core().on_end(move |_| watch.wake()) {
+            savers.push((future, id));
+        }
+    }
+
+    /// The gather has returned: takes the watch back.
+    fn unregister(self: &Arc<Self>) {
+        let mine = {
+            let mut watches = WATCHES.lock().recover();
+            let at = watches.iter().position(|watch| Arc::ptr_eq(watch, self));
+            at.map(|at| watches.swap_remove(at))
+        };
+        WATCH_COUNT.fetch_sub(1, Ordering::SeqCst);
+        let savers = self.savers.lock().recover().take().unwrap_or_default();
+        for (saver, id) in &savers {
+            saver.core().remove_on_end(*id);
+        }
+        let on = self.on.lock().recover().take();
+        let listed = self.listed.lock().recover().take();
+        // Dropped outside the locks: they may hold the last reference to a task.
+        drop((mine, savers, on, listed));
     }
 }
 
