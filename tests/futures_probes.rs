@@ -1030,3 +1030,83 @@ fn as_completed_in_a_task_yields_each_future_once_however_it_ends() {
         );
     });
 }
+
+/// A gather asleep on a gated future, its list long, while futures of another client
+/// end without a result (cancelled): once such ends have woken it, it watches only its
+/// own futures, and still stops at once when one of them, later in its list, is
+/// cancelled from another thread (a finished one, released) or fails. `finished` and
+/// `fails` are where the gather is told to stop; the gated future is let go last.
+fn gather_stops_at_its_own_end_after_ends_elsewhere(
+    stop: impl FnOnce(&Future<i64>, &mpsc::Sender<()>) + Send + 'static,
+) -> FutureError {
+    let client = client(2);
+    let other = client_named("elsewhere");
+    let (rx, open) = gate();
+    let gated = client.submit(move || rx.lock().unwrap().recv().map_or(0, |()| 0i64), ());
+    let finished = client.submit(|| 1i64, ());
+    finished.result().unwrap();
+    let (fail_rx, fail) = gate();
+    let fails = client
+        .task(move || -> i64 {
+            let _ = fail_rx.lock().unwrap().recv();
+            panic!("fails later in the list")
+        })
+        .named("fails")
+        .submit(());
+    let mut list: Vec<Future<i64>> = vec![gated.clone()];
+    list.extend((0..1_000).map(|_| client.submit(inc, (&gated,))));
+    list.push(finished.clone());
+    list.push(fails);
+    let gatherer = {
+        let client = client.clone();
+        std::thread::spawn(move || client.gather(&list))
+    };
+    let (other_rx, other_open) = gate();
+    let other_gated = other.submit(
+        move || other_rx.lock().unwrap().recv().map_or(0, |()| 0i64),
+        (),
+    );
+    // The gather is asleep by then, as a rule (the shape holds either way): each
+    // cancel below ends a future it does not hold.
+    std::thread::sleep(Duration::from_millis(100));
+    for _ in 0..20 {
+        other.submit(inc, (&other_gated,)).cancel();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let stopper = std::thread::spawn(move || stop(&finished, &fail));
+    let error = gatherer.join().unwrap().unwrap_err();
+    stopper.join().unwrap();
+    other_open.send(()).unwrap();
+    open.send(()).unwrap();
+    error
+}
+
+/// A client of one thread, named.
+fn client_named(name: &str) -> Client {
+    Client::builder().threads(1).name(name).build().unwrap()
+}
+
+/// A finished future of the list, cancelled (released): the gather returns `Cancelled`.
+#[test]
+fn a_gather_woken_by_ends_elsewhere_stops_at_a_cancel_of_its_own_finished_future() {
+    watchdog::within(LIMIT, "gather, own finished future cancelled", || {
+        let error = gather_stops_at_its_own_end_after_ends_elsewhere(|finished, _| {
+            finished.cancel();
+        });
+        assert!(matches!(error, FutureError::Cancelled { .. }), "{error:?}");
+    });
+}
+
+/// A future of the list, after the gated one, fails: the gather returns its error.
+#[test]
+fn a_gather_woken_by_ends_elsewhere_stops_at_a_failure_of_its_own_future() {
+    watchdog::within(LIMIT, "gather, own future fails", || {
+        let error = gather_stops_at_its_own_end_after_ends_elsewhere(|_, fail| {
+            fail.send(()).unwrap();
+        });
+        assert!(
+            error.to_string().contains("fails later in the list"),
+            "{error}"
+        );
+    });
+}

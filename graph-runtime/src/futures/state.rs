@@ -491,7 +491,7 @@ impl Core {
             self.done.notify_all();
         }
         if !matches!(outcome, Outcome::Finished) {
-            super::waiting::ended_without_result();
+            super::waiting::ended_without_result(self);
         }
         // A task that will not run releases its arguments now, as Dask releases a
         // cancelled key's dependencies: upstream futures that only it held are
@@ -1087,7 +1087,7 @@ impl<T> State<T> {
             self.core.status.swap(CANCELLED, Ordering::AcqRel);
         }
         let value = self.value.replace_with(FutureError::cancelled(&self.core));
-        super::waiting::ended_without_result();
+        super::waiting::ended_without_result(&self.core);
         // Dropped outside the lock: the value's `Drop` is the user's.
         drop(value);
         true
