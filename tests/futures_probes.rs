@@ -1073,11 +1073,14 @@ fn gather_stops_at_its_own_end_after_ends_elsewhere(
         other.submit(inc, (&other_gated,)).cancel();
         std::thread::sleep(Duration::from_millis(2));
     }
-    let stopper = std::thread::spawn(move || stop(&finished, &fail));
+    // (`fail` is kept here: dropped, it would let `fails` go.)
+    let fail_then = fail.clone();
+    let stopper = std::thread::spawn(move || stop(&finished, &fail_then));
     let error = gatherer.join().unwrap().unwrap_err();
     stopper.join().unwrap();
     other_open.send(()).unwrap();
     open.send(()).unwrap();
+    drop(fail);
     error
 }
 
