@@ -925,3 +925,59 @@ fn a_gather_left_in_a_cycle_once_its_other_futures_finish_is_refused() {
         assert_eq!(a, Err(error));
     });
 }
+
+/// A ring of tasks, each gathering `[the next one's future, later]`, where `later`
+/// finishes well once every task of the ring has started gathering: while `later` is
+/// pending no wait is refused (its failure would end every gather); once it has
+/// finished, the ring is a cycle of gathers, which one of them breaks (each looks
+/// again when `later` ends, the last to do so finds the cycle), and every task ends.
+#[test]
+fn a_ring_of_gathers_left_in_a_cycle_once_their_other_future_finishes_breaks_at_one_wait() {
+    const N: usize = 50;
+    watchdog::within(LIMIT, "a ring of gathers", || {
+        let client = client(N + 1);
+        let slots = slots::<Result<u64, String>>(N);
+        let failed = Failed::default();
+        let together = Arc::new(Barrier::new(N + 1));
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        let later = client
+            .task(move || {
+                let _ = released.lock().unwrap().recv();
+                Ok(0)
+            })
+            .named("later")
+            .submit(());
+        let futures: Vec<_> = (0..N)
+            .map(|i| {
+                let (slots, failed, together) = (slots.clone(), failed.clone(), together.clone());
+                let later = later.clone();
+                client
+                    .task(move || {
+                        together.wait();
+                        let next = slots[(i + 1) % N].wait().clone();
+                        match get_client().unwrap().gather(&[next, later.clone()]) {
+                            Ok(values) => values[0].clone().map(|v| v + 1),
+                            Err(error) => {
+                                let message = error.to_string();
+                                failed.lock().unwrap().push(error);
+                                Err(message)
+                            }
+                        }
+                    })
+                    .named(format!("ring-{i}"))
+                    .submit(())
+            })
+            .collect();
+        for (slot, future) in slots.iter().zip(&futures) {
+            assert!(slot.set(future.clone()).is_ok());
+        }
+        together.wait();
+        // Time for the gathers to block, so that each relies on `later` when it ends
+        // (the outcome is the same if some block only after).
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(futures.iter().all(|f| !f.done()), "no wait refused yet");
+        release.send(()).unwrap();
+        assert_ring_broken_once(N, &futures, &failed);
+    });
+}
