@@ -1113,3 +1113,57 @@ fn a_gather_woken_by_ends_elsewhere_stops_at_a_failure_of_its_own_future() {
         );
     });
 }
+
+/// A task gathers `[its own future, other]`, `other` gated: the gather waits while
+/// `other` may still fail (its failure would end the gather, as Dask's stops at the
+/// first), then ends with `other`'s error, or, once `other` has finished well, with
+/// the error that the wait would never end (not a hang).
+fn gather_of_own_future_and(other_fails: bool) -> String {
+    let client = client(2);
+    let (rx, open) = gate();
+    let other = client
+        .task(move || -> Result<i64, String> {
+            let _ = rx.lock().unwrap().recv();
+            match other_fails {
+                true => panic!("other fails"),
+                false => Ok(1),
+            }
+        })
+        .named("other")
+        .submit(());
+    let (tx, me_rx) = mpsc::channel::<Future<Result<i64, String>>>();
+    let me_rx = Mutex::new(me_rx);
+    let me = client
+        .task(move || -> Result<i64, String> {
+            let me = me_rx.lock().unwrap().recv().unwrap();
+            let gathered = get_client().unwrap().gather(&[me, other.clone()]);
+            Err(gathered.unwrap_err().to_string())
+        })
+        .named("gathers_itself")
+        .submit(());
+    tx.send(me.clone()).unwrap();
+    // The gather is asleep by then, as a rule (the outcome is the same if not).
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!me.done(), "refused while `other` could still fail");
+    open.send(()).unwrap();
+    me.result().unwrap().unwrap_err()
+}
+
+/// `other` fails: the gather returns its error.
+#[test]
+fn a_gather_of_its_own_future_ends_at_another_future_s_failure() {
+    watchdog::within(LIMIT, "gather of own future, other fails", || {
+        let message = gather_of_own_future_and(true);
+        assert!(message.contains("other fails"), "{message}");
+    });
+}
+
+/// `other` finishes well: the gather fails, naming the task waiting for itself.
+#[test]
+fn a_gather_of_its_own_future_fails_once_the_others_have_finished() {
+    watchdog::within(LIMIT, "gather of own future, other finishes", || {
+        let message = gather_of_own_future_and(false);
+        assert!(message.contains("`gathers_itself`"), "{message}");
+        assert!(message.contains("never end"), "{message}");
+    });
+}
