@@ -602,15 +602,26 @@ fn done_callbacks_that_panic() {
     });
 }
 
+/// The warnings printed so far, collected by one handler for the whole process
+/// (installed at the first call): tests that look for theirs run in parallel.
+fn warnings() -> &'static Mutex<Vec<String>> {
+    static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        taskweave::on_warning(|message| {
+            (WARNINGS.lock().unwrap_or_else(|e| e.into_inner())).push(message.to_owned())
+        })
+    });
+    &WARNINGS
+}
+
 /// A done callback that panics on a pool thread: the panic hook prints only the
 /// callback's own line, and the panic goes no further. A warning names the task whose
 /// callback it was and where it was submitted, with the panic's message.
 #[test]
 fn a_panicking_done_callback_is_named_by_its_task() {
     watchdog::within(LIMIT, "callback panic named", || {
-        let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
-        let seen = warnings.clone();
-        taskweave::on_warning(move |message| seen.lock().unwrap().push(message.to_owned()));
+        let warnings = warnings();
         let client = client(1);
         let (rx, tx) = gate();
         let f = client
@@ -1165,5 +1176,87 @@ fn a_gather_of_its_own_future_fails_once_the_others_have_finished() {
         let message = gather_of_own_future_and(false);
         assert!(message.contains("`gathers_itself`"), "{message}");
         assert!(message.contains("never end"), "{message}");
+    });
+}
+
+/// A value whose `Drop` panics (unless the thread is unwinding already).
+struct PanicsOnDrop(i64);
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("the captured value's drop panics");
+        }
+    }
+}
+
+/// A submitted closure whose captured value panics when dropped: the function is
+/// dropped after the call, before the task ends, and that panic left the task unended
+/// (its `result` waited forever). The task now ends with its value, and a warning
+/// names it.
+#[test]
+fn a_task_whose_function_panics_when_dropped_ends() {
+    watchdog::within(LIMIT, "own function's drop panics", || {
+        let warnings = warnings();
+        let client = client(1);
+        let own = client.submit(
+            {
+                let guard = PanicsOnDrop(7);
+                move || {
+                    let guard = &guard;
+                    guard.0 + 1
+                }
+            },
+            (),
+        );
+        assert_eq!(own.result().unwrap(), 8);
+        // The pool goes on, and the client's drop returns.
+        assert_eq!(client.submit(inc, (1,)).result().unwrap(), 2);
+        drop(client);
+        let warnings = warnings.lock().unwrap();
+        assert!(
+            (warnings.iter()).any(|w| w.contains("futures_probes.rs")
+                && w.contains("panicked when dropped")
+                && w.contains("the captured value's drop panics")),
+            "no warning names the task: {warnings:?}"
+        );
+    });
+}
+
+/// A builder's function (`client.map`) whose captured value panics when dropped, its
+/// tasks run by a task's `as_completed` on the waiting thread: the last of its jobs
+/// drops it wherever that job goes (here a worker's spent batch), and that panic ended
+/// the worker, so that the client's drop then waited for it forever.
+#[test]
+fn a_builder_s_function_that_panics_when_dropped_ends_no_worker() {
+    watchdog::within(LIMIT, "shared function's drop panics", || {
+        let warnings = warnings();
+        let client = client(1);
+        let sum = client.submit(
+            || -> i64 {
+                let client = get_client().unwrap();
+                let guard = PanicsOnDrop(5);
+                let children = client
+                    .task(move |x: i64| {
+                        let guard = &guard;
+                        x + guard.0
+                    })
+                    .named("drops_badly")
+                    .map(0..3);
+                taskweave::as_completed(children)
+                    .map(|f| f.result().unwrap())
+                    .sum()
+            },
+            (),
+        );
+        assert_eq!(sum.result().unwrap(), 18);
+        assert_eq!(client.submit(inc, (1,)).result().unwrap(), 2);
+        drop(client);
+        let warnings = warnings.lock().unwrap();
+        assert!(
+            (warnings.iter())
+                .any(|w| w.contains("`drops_badly`") && w.contains("panicked when dropped")),
+            "no warning names the task: {warnings:?}"
+        );
     });
 }

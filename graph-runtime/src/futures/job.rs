@@ -689,7 +689,7 @@ where
                 f: own,
                 args: Some(kept),
             }),
-            held,
+            held: Some(held),
             remaining: AtomicUsize::new(dependencies.len() + 1),
             retries: options.retries,
             priority: options.priority,
@@ -859,8 +859,9 @@ pub(super) struct Job<H: Holds, K, R> {
     state: State<R>,
     /// Taken by the run, or released when the task ends without running.
     work: Mutex<Work<H::Work, K>>,
-    /// What it holds of its function to its end (a builder's `Arc`, see [`Holds`]).
-    held: H::Kept,
+    /// What it holds of its function to its end (a builder's `Arc`, see [`Holds`]);
+    /// taken by its `Drop` (see [`drop_function`]).
+    held: Option<H::Kept>,
     remaining: AtomicUsize,
     retries: u32,
     priority: i32,
@@ -978,7 +979,43 @@ impl<H: Holds, K, R> Job<H, K, R> {
             (work.f.take(), work.args.take())
         };
         drop(args);
-        drop(f);
+        drop_function(f, &self.state.core);
+    }
+}
+
+impl<H: Holds, K, R> Drop for Job<H, K, R> {
+    fn drop(&mut self) {
+        // The last job of a builder's tasks drops its function wherever the job goes
+        // last (a worker's spent batch, a queue, a waiter that ran it): a panic of that
+        // `Drop` ended the worker, and its client's drop then waited for it forever.
+        drop_function(self.held.take(), &self.state.core);
+    }
+}
+
+/// Drops a task's function (its own, or a builder's through its last job), whose
+/// `Drop` is the user's: a panic there goes no further (the task's end stands), and a
+/// warning names the task (the panic hook has printed the message and the `Drop`'s
+/// line only).
+fn drop_function<T>(f: T, core: &Core) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(f))) {
+        function_drop_panicked(core, &*payload);
+        crate::engine::error::drop_payload(payload);
+    }
+}
+
+/// Says whose function panicked when dropped (see [`drop_function`]).
+#[cold]
+#[inline(never)]
+fn function_drop_panicked(core: &Core, payload: &(dyn Any + Send)) {
+    if crate::engine::warn::enabled() {
+        crate::engine::warn::print(&format!(
+            "taskweave: the function of task `{}` at {} panicked when dropped: {} (the \
+             task's end stands; a builder's function is dropped with the last of its \
+             tasks, wherever that goes)",
+            &*core.name,
+            core.call_site(),
+            crate::engine::error::panic_message(payload),
+        ));
     }
 }
 
@@ -1348,7 +1385,7 @@ where
                 };
                 drop(work);
                 // Released meanwhile (cancelled): neither is there.
-                let f = H::function(own.as_ref(), &self.held)?;
+                let f = H::function(own.as_ref(), self.held.as_ref()?)?;
                 values.map(|values| f.try_call(values))
             }))
             // A fallible task's `Err`, returned: its error, as a panic's payload is.
@@ -1389,7 +1426,9 @@ where
         };
         drop(client);
         CURRENT.with(|c| *c.borrow_mut() = previous);
-        drop(own);
+        // Before the end, so that what it captured is gone once the result is read;
+        // its `Drop` may panic, which must not leave the task unended.
+        drop_function(own, &self.state.core);
         // Told before the end publishes the result, so that the task's time excludes
         // its dependents' release, and its end comes before theirs.
         self.observe(attempts, true, |observer, task| {
