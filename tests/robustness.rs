@@ -1928,3 +1928,78 @@ fn a_first_graph_run_during_a_panic_with_backtraces_on() {
     let trace = later.backtrace().expect("a backtrace").to_string();
     assert!(trace.contains("fails_above"), "{trace}");
 }
+
+// ---- dynamic graphs: dropping long chains ------------------------------------------
+
+/// A chain of `n` plain-body tasks (closures capturing nothing) on `Delayed::value(0)`.
+fn plain_chain(n: usize) -> Delayed<u64> {
+    let step = delayed(|x: u64| x + 1);
+    let mut x = Delayed::value(0u64);
+    for _ in 0..n {
+        x = step.call(&x);
+    }
+    x
+}
+
+/// A chain of values each holding the one before (a body with drop glue).
+#[derive(Clone)]
+struct Held(#[allow(dead_code)] Option<Delayed<Held>>);
+
+fn held_chain(n: usize) -> Delayed<Held> {
+    let mut held = Delayed::value(Held(None));
+    for _ in 0..n {
+        held = Delayed::value(Held(Some(held)));
+    }
+    held
+}
+
+/// Plain-body nodes interleaved with nodes whose bodies hold the `Delayed` before:
+/// every other link captures it, the others read it as a parent.
+fn mixed_chain(n: usize) -> Delayed<u64> {
+    let step = delayed(|x: u64| x + 1);
+    let mut x = Delayed::value(0u64);
+    for i in 0..n {
+        x = if i % 2 == 0 {
+            step.call(&x)
+        } else {
+            let before = x.clone();
+            x.map(move |v| {
+                let _ = &before;
+                *v + 1
+            })
+        };
+    }
+    x
+}
+
+/// Chains whose last handle is in a thread local destroyed after the runtime's own
+/// thread locals (it was set first, before the thread dropped any node), dropped as
+/// the thread ends: plain bodies, bodies holding the `Delayed` before, and both.
+#[test]
+fn chains_in_a_thread_local_set_first_drop_in_bounded_stack_when_the_thread_ends() {
+    thread_local! {
+        static KEPT: std::cell::RefCell<Vec<Box<dyn std::any::Any>>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    within(LIMIT, "chains in a thread local", || {
+        const N: usize = 200_000;
+        let (plain, held, mixed) = (plain_chain(N), held_chain(N), mixed_chain(N));
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || {
+                KEPT.with(|kept| {
+                    let mut kept = kept.borrow_mut();
+                    kept.push(Box::new(plain));
+                    kept.push(Box::new(held));
+                    kept.push(Box::new(mixed));
+                });
+                // Then the thread's drop loop, its thread locals registered after.
+                drop(held_chain(10));
+                drop(mixed_chain(10));
+                let _ = plain_chain(10).compute();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    });
+}

@@ -672,6 +672,10 @@ std::thread_local! {
     static DROPPING: RefCell<Vec<NodeRef>> = const { RefCell::new(Vec::new()) };
     /// Whether a [`drop_parents`] loop runs on this thread.
     static LOOP: Cell<bool> = const { Cell::new(false) };
+    /// The queue of a loop started once [`DROPPING`] is torn down (by a thread local's
+    /// destructor as the thread ends), on that loop's frame: no destructor, so it is
+    /// reached to the thread's very end.
+    static ORPHANED: Cell<*const RefCell<Vec<NodeRef>>> = const { Cell::new(core::ptr::null()) };
 }
 
 // Loom's threads share the process's one thread: its models need loom's thread-locals
@@ -680,6 +684,7 @@ std::thread_local! {
 loom::thread_local! {
     static DROPPING: RefCell<Vec<NodeRef>> = RefCell::new(Vec::new());
     static LOOP: Cell<bool> = Cell::new(false);
+    static ORPHANED: Cell<*const RefCell<Vec<NodeRef>>> = Cell::new(core::ptr::null());
 }
 
 /// Drops a node's parents without recursing down a long chain. The first node dropped
@@ -713,7 +718,16 @@ fn through_loop<S>(what: S, put: fn(S, &mut Vec<NodeRef>), alone: fn(S)) {
             put(what, &mut stack.borrow_mut());
         });
         if let (Err(_), Some(what)) = (queued, what) {
-            alone(what);
+            // The thread's locals are being torn down: the running loop's own queue
+            // (freeing it here recursed once per link of a chain held in values).
+            let orphaned = ORPHANED.try_with(Cell::get).unwrap_or(core::ptr::null());
+            if orphaned.is_null() {
+                return alone(what);
+            }
+            // SAFETY: set by the loop running on this thread to its queue, which lives
+            // on that loop's frame until the loop resets this (`Draining`'s drop) and is
+            // borrowed nowhere else meanwhile (`put` drops nothing).
+            put(what, &mut unsafe { &*orphaned }.borrow_mut());
         }
         return;
     }
@@ -724,6 +738,7 @@ fn through_loop<S>(what: S, put: fn(S, &mut Vec<NodeRef>), alone: fn(S)) {
     impl Drop for Draining {
         fn drop(&mut self) {
             let _ = LOOP.try_with(|running| running.set(false));
+            let _ = ORPHANED.try_with(|orphaned| orphaned.set(core::ptr::null()));
             let mut buffer = std::mem::take(&mut self.0);
             let queued = DROPPING.try_with(|queued| std::mem::take(&mut *queued.borrow_mut()));
             drop(queued);
@@ -738,15 +753,24 @@ fn through_loop<S>(what: S, put: fn(S, &mut Vec<NodeRef>), alone: fn(S)) {
     }
     let buffer = DROPPING
         .try_with(|kept| std::mem::take(&mut *kept.borrow_mut()))
-        .unwrap_or_default();
-    let mut stack = Draining(buffer);
+        .ok();
+    // Without `DROPPING` (torn down), the loop's queue is here, dropped after `stack`
+    // resets `ORPHANED`: what is left in it then starts loops of its own.
+    let orphaned = RefCell::new(Vec::new());
+    if buffer.is_none() {
+        let _ = ORPHANED.try_with(|queue| queue.set(&orphaned));
+    }
+    let mut stack = Draining(buffer.unwrap_or_default());
     put(what, &mut stack.0);
     loop {
         drain(&mut stack.0);
         // Parents queued by nodes that values' drops dropped meanwhile.
-        match DROPPING.try_with(|queued| queued.borrow_mut().pop()) {
-            Ok(Some(node)) => stack.0.push(node),
-            _ => break,
+        let queued = DROPPING
+            .try_with(|queued| queued.borrow_mut().pop())
+            .unwrap_or_else(|_| orphaned.borrow_mut().pop());
+        match queued {
+            Some(node) => stack.0.push(node),
+            None => break,
         }
     }
 }
