@@ -477,6 +477,167 @@ fn a_fallible_tasks_err_fails_as_its_panic_would() {
     });
 }
 
+// ---- cancel of a finished future and its finished dependents --------------------
+
+fn is_cancelled<T: std::fmt::Debug>(result: Result<T, FutureError>) -> bool {
+    matches!(result, Err(FutureError::Cancelled { .. }))
+}
+
+/// Dask (`Scheduler.cancel_key` cancels a key's dependents, then the key):
+/// `a = client.submit(inc, 1); b = client.submit(inc, a); c = client.submit(inc, b)`,
+/// all finished, then `a.cancel()` → `a`, `b` and `c` are `'cancelled'` and their
+/// `.result()` raises `CancelledError`: a dependent that finished is cancelled too,
+/// and a dependent's dependent. A dependent still waiting for another future is
+/// cancelled as well, and never runs.
+#[test]
+fn cancelling_a_finished_future_cancels_its_finished_dependents_transitively() {
+    watchdog::within(LIMIT, "cancel finished dependents", || {
+        let client = client(2);
+        let a = client.submit(inc, (1,));
+        let b = client.submit(inc, (&a,));
+        let c = client.submit(inc, (&b,));
+        assert_eq!(c.result().unwrap(), 4);
+        let (open, slow) = gated(&client);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let waiting = {
+            let runs = runs.clone();
+            client.submit(
+                move |x: i64, _: i64| {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    x
+                },
+                (&b, &slow),
+            )
+        };
+        a.cancel();
+        for (name, f) in [("a", &a), ("b", &b), ("c", &c), ("waiting", &waiting)] {
+            assert_eq!(f.status(), Status::Cancelled, "{name}");
+            assert!(f.cancelled(), "{name}");
+            assert!(is_cancelled(f.result()), "{name}");
+            assert!(is_cancelled(f.result_shared()), "{name}");
+        }
+        // Submitted after: cancelled too, as before.
+        assert!(is_cancelled(client.submit(inc, (&c,)).result()));
+        open.send(()).unwrap();
+        assert_eq!(slow.result().unwrap(), 1);
+        assert!(is_cancelled(waiting.result()));
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+    });
+}
+
+/// Dask: a dependent that raised stays `'error'` when its dependency is cancelled
+/// after (as the cancelled future itself would), while its finished sibling is
+/// cancelled: `a.cancel()` leaves `bad.status == 'error'`, `bad.exception()` the
+/// same, and `good.status == 'cancelled'`.
+#[test]
+fn a_failed_dependent_stays_failed_when_its_finished_dependency_is_cancelled() {
+    watchdog::within(LIMIT, "failed dependent stays failed", || {
+        let client = client(2);
+        let div = client.task(div).fallible();
+        let a = client.submit(inc, (5,));
+        let bad = div.submit((&a, 0));
+        let good = div.submit((&a, 2));
+        assert_eq!(good.result().unwrap(), 3);
+        let error = task_error(bad.result());
+        assert_eq!(error.payload::<MyErr>(), Some(MyErr(6)));
+        // A dependent of the failed one failed with it, and stays so too.
+        let after_bad = client.submit(inc, (&bad,));
+        assert!(after_bad.result().is_err());
+        a.cancel();
+        assert_eq!(a.status(), Status::Cancelled);
+        assert_eq!(good.status(), Status::Cancelled);
+        assert!(is_cancelled(good.result()));
+        assert_eq!(bad.status(), Status::Error);
+        assert!(Arc::ptr_eq(&task_error(bad.result()), &error));
+        assert_eq!(after_bad.status(), Status::Error);
+        assert!(Arc::ptr_eq(&task_error(after_bad.result()), &error));
+    });
+}
+
+/// Counts its drops: when a released value is freed.
+#[derive(Debug)]
+struct Counted(i64, Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Dask: a reader that took a finished dependent's value (`x = b.result()` in
+/// Python keeps the object) keeps it when the dependency is cancelled, while later
+/// reads of `b` raise `CancelledError`; the value is freed once that reader lets it
+/// go, and a dependent's value no one read is freed at the cancel.
+#[test]
+fn a_read_value_of_a_finished_dependent_outlives_its_cancel_until_the_reader_drops_it() {
+    watchdog::within(LIMIT, "shared value of a cancelled dependent", || {
+        let client = client(2);
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let a = client.submit(inc, (1,));
+        let make = {
+            let dropped = dropped.clone();
+            move |x: i64| Counted(x, dropped.clone())
+        };
+        let b = client.submit(make.clone(), (&a,));
+        let unread = client.submit(make, (&a,));
+        let shared = b.result_shared().unwrap();
+        assert!(unread.result_shared().is_ok_and(|c| c.0 == 2));
+        // `unread`'s shared copy went at once: the value is only in its task.
+        assert_eq!(dropped.load(Ordering::SeqCst), 0);
+        a.cancel();
+        assert!(is_cancelled(b.result_shared()));
+        assert!(is_cancelled(unread.result_shared()));
+        assert_eq!(b.status(), Status::Cancelled);
+        // `unread`'s value is freed; `b`'s is held by its reader.
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        assert_eq!(shared.0, 2);
+        drop(shared);
+        assert_eq!(dropped.load(Ordering::SeqCst), 2);
+    });
+}
+
+/// A chain of 300,000 finished futures, each reading the one before, cancelled at
+/// its root: every link is cancelled, from a work list (recursion, a frame per link,
+/// overflows the watched thread's 2 MiB stack).
+#[test]
+fn cancelling_the_root_of_a_long_finished_chain_cancels_every_link_in_bounded_stack() {
+    watchdog::within(LIMIT, "cancel a long finished chain", || {
+        const LINKS: usize = 300_000;
+        let client = client(1);
+        let mut chain = Vec::with_capacity(LINKS);
+        chain.push(client.submit(inc, (0,)));
+        for i in 1..LINKS {
+            let next = client.submit(inc, (&chain[i - 1],));
+            chain.push(next);
+        }
+        assert_eq!(chain[LINKS - 1].result().unwrap(), LINKS as i64);
+        chain[0].cancel();
+        for (i, link) in chain.iter().enumerate() {
+            assert_eq!(link.status(), Status::Cancelled, "link {i}");
+        }
+        assert!(is_cancelled(chain[LINKS - 1].result()));
+    });
+}
+
+/// One future with 100,000 finished dependents, each with one of its own, cancelled:
+/// every one of them is cancelled.
+#[test]
+fn cancelling_a_future_with_many_finished_dependents_cancels_them_all() {
+    watchdog::within(LIMIT, "cancel a wide fan of finished dependents", || {
+        const WIDE: usize = 100_000;
+        let client = client(2);
+        let root = client.submit(inc, (0,));
+        let fan: Vec<Future<i64>> = (0..WIDE).map(|_| client.submit(inc, (&root,))).collect();
+        let next: Vec<Future<i64>> = fan.iter().map(|f| client.submit(inc, (f,))).collect();
+        assert!(client.gather(&next).unwrap().iter().all(|&x| x == 3));
+        root.cancel();
+        for (i, (f, n)) in fan.iter().zip(&next).enumerate() {
+            assert_eq!(f.status(), Status::Cancelled, "dependent {i}");
+            assert_eq!(n.status(), Status::Cancelled, "its dependent {i}");
+        }
+    });
+}
+
 // ---- gather(errors="skip") ------------------------------------------------------
 
 fn boom(x: i64) -> i64 {

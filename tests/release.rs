@@ -445,7 +445,7 @@ fn dask_test_submit_on_cancelled_future() {
         let runs = Arc::new(AtomicUsize::new(0));
         let x = client.submit(|| 1u64, ());
         x.result().unwrap();
-        // Waiting for `gate` when `x` is cancelled: it reads `x` later.
+        // Waiting for `gate` when `x` is cancelled: cancelled with it, as a dependent.
         let (open, opened) = mpsc::channel::<()>();
         let opened = Mutex::new(opened);
         let gate = client.submit(move || opened.lock().unwrap().recv().unwrap(), ());
@@ -456,7 +456,7 @@ fn dask_test_submit_on_cancelled_future() {
                     runs.fetch_add(1, Ordering::SeqCst);
                     x
                 },
-                (&x, gate),
+                (&x, &gate),
             )
         };
         x.cancel();
@@ -472,6 +472,7 @@ fn dask_test_submit_on_cancelled_future() {
         };
         assert!(matches!(after.result(), Err(FutureError::Cancelled { .. })));
         open.send(()).unwrap();
+        gate.result().unwrap();
         assert!(matches!(
             waiting.result(),
             Err(FutureError::Cancelled { .. })

@@ -1030,10 +1030,10 @@ fn chain_round(len: usize, threads: usize, max_threads: Option<usize>, seed: u64
         }
         ChainEnd::Cancel => {
             // Link `k` is cancelled whether or not it had finished (cancelling a
-            // finished future releases it, as in Dask). Without the gate, links after
-            // it may have read its value first: those finish, a prefix of them; every
-            // link after that prefix is cancelled.
-            let mut cancelled_from = None;
+            // finished future releases it, as in Dask), and so is every link after it:
+            // without the gate, links that read its value first, and finished (or were
+            // finishing) meanwhile, are released with it, as Dask cancels every
+            // dependent of a cancelled key.
             match kept[k].result_shared() {
                 Err(FutureError::Cancelled { .. }) => {}
                 other => panic!("{what}: link {k}, cancelled, ended {other:?}"),
@@ -1041,17 +1041,11 @@ fn chain_round(len: usize, threads: usize, max_threads: Option<usize>, seed: u64
             assert_eq!(kept[k].status(), Status::Cancelled, "{what}: link {k}");
             for (i, future) in kept.iter().enumerate().skip(k + 1) {
                 match future.result_shared() {
-                    Ok(t) if cancelled_from.is_none() && !gated => {
-                        assert_eq!(t.value, want[i], "{what}: link {i}")
-                    }
                     Err(FutureError::Cancelled { task, .. }) => {
                         assert_eq!(task, format!("link-{i}"), "{what}: link {i}");
                         assert_eq!(future.status(), Status::Cancelled, "{what}: link {i}");
-                        cancelled_from.get_or_insert(i);
                     }
-                    other => panic!(
-                        "{what}: link {i} ended {other:?}, links cancelled from {cancelled_from:?}"
-                    ),
+                    other => panic!("{what}: link {i} ended {other:?}, not cancelled"),
                 }
             }
         }

@@ -66,7 +66,7 @@ pub mod __loom {
     pub use crate::dynamic::loom_model::NodeHandle;
     pub use crate::engine::dispatch::dispatch_loom as dispatch;
     pub use crate::engine::sync::loom_model::JobClaim;
-    pub use crate::futures::state::loom_model::FutureState;
+    pub use crate::futures::state::loom_model::{DependentState, FutureState};
 }
 
 /// What the generated code calls. Not a public API: it changes without notice.

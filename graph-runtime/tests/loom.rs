@@ -605,6 +605,40 @@ fn future_cancel_races_finish() {
     assert!(n > 1);
 }
 
+/// A cancel of a future races its end and its dependent's: the future ends (finished
+/// or cancelled) on a worker, which then runs the dependent, while another thread
+/// cancels the future. Whichever comes first, the dependent ends cancelled, never left
+/// finished (a finished one is released with the future, as in Dask), its value
+/// dropped once, and its reader sees `Cancelled`.
+#[test]
+fn future_cancel_races_the_end_of_a_finished_dependent() {
+    let n = explore("future: cancel races a dependent's end", || {
+        let stats = Arc::new(Stats::default());
+        let root = Arc::new(FutureState::<u64>::new());
+        let dependent = Arc::new(root.dependent::<Counted>());
+        let worker = {
+            let (root, dependent, stats) = (root.clone(), dependent.clone(), stats.clone());
+            loom::thread::spawn(move || {
+                if root.start() && root.finish(1) && dependent.start() {
+                    dependent.finish(Counted::new(2, &stats));
+                }
+            })
+        };
+        let canceller = {
+            let root = root.clone();
+            loom::thread::spawn(move || root.cancel_with_dependents())
+        };
+        worker.join().unwrap();
+        canceller.join().unwrap();
+        assert_eq!(root.status(), Status::Cancelled);
+        assert_eq!(dependent.status(), Status::Cancelled);
+        assert!(matches!(dependent.result(), Some(Err(_))));
+        drop(dependent);
+        stats.assert_all_dropped_once();
+    });
+    assert!(n > 1);
+}
+
 /// The client's shutdown claims a pending task while a pool thread starts it: exactly
 /// one of them gets it, and the future ends accordingly (finished by the task, or
 /// cancelled by the shutdown), its reader woken.

@@ -971,7 +971,9 @@ impl Client {
         })
     }
 
-    /// Cancels every future of `futures` (Dask's `client.cancel(futures)`); see
+    /// Cancels every future of `futures` (Dask's `client.cancel(futures)`), and every
+    /// dependent of each, finished ones included (released: their readers get
+    /// `Cancelled`, their values are freed once no reader holds them); see
     /// [`Future::cancel`]. A panic of one cancel (a done callback's, a released
     /// value's `Drop`) comes out of this call once every future has been cancelled.
     pub fn cancel<T>(&self, futures: &[Future<T>]) {

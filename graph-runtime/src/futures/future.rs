@@ -173,18 +173,25 @@ impl<T> Future<T> {
         self.core().is_done()
     }
 
-    /// Cancels the task: a pending one never runs, a running one has its result
-    /// discarded (and can see [`cancelled`](crate::cancelled)), and its dependents are cancelled. A
-    /// finished one is released, as Dask releases a cancelled key: it becomes cancelled,
-    /// readers get [`FutureError::Cancelled`], its value is freed once no reader holds
-    /// it, and dependents that have not run yet (or are submitted later) are cancelled.
-    /// A task that ended in error stays so.
+    /// Cancels the task and, as Dask's `cancel` does, every dependent of it, however far
+    /// each got: a pending one never runs, a running one has its result discarded (and
+    /// can see [`cancelled`](crate::cancelled)). A finished one is released, as Dask
+    /// releases a cancelled key: it becomes cancelled, readers get
+    /// [`FutureError::Cancelled`] from then on (a reader that took its value shared,
+    /// with [`result_shared`](Self::result_shared), keeps that), and its value is freed
+    /// once no reader holds it. This goes on through the dependents of the dependents:
+    /// those that finished are released the same way, those that had not are cancelled,
+    /// and so is whatever is submitted on any of them later. A task that ended in error
+    /// (or was cancelled already) stays so, and so do its dependents. A dependent no
+    /// handle holds any more is gone, and the cancel does not go on through it, as Dask
+    /// stops at a key no client wants.
+    ///
+    /// A chain of finished futures of any length, or a future with any number of
+    /// dependents, is cancelled in bounded stack, on this thread. A value's `Drop` that
+    /// panics (or a done callback's panic) comes out of this call once everything is
+    /// cancelled.
     pub fn cancel(&self) {
-        // Ended first, released if that came too late: the task may finish between a
-        // look at its status and the cancel, and the cancel must not be lost then.
-        if !self.state().fail(FutureError::cancelled(self.core())) {
-            self.state().cancel_finished();
-        }
+        self.state().cancel();
     }
 
     /// Waits for the result, shared: no copy however many read it (the first shared

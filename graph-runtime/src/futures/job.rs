@@ -1333,6 +1333,10 @@ where
     fn has_ended(&self) -> bool {
         self.state.core.is_done()
     }
+
+    fn cancel_with_dependency(&self, work: &mut Vec<Weak<dyn Dependent>>) {
+        self.state.cancel_alone(work);
+    }
 }
 
 impl<H, K, R> Job<H, K, R>

@@ -27,6 +27,11 @@ impl<T> InlineList<T> {
         self.0.is_empty()
     }
 
+    /// Whether the next push needs more room.
+    pub(crate) fn is_full(&self) -> bool {
+        self.0.len() == self.0.capacity()
+    }
+
     pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = &T> {
         self.0.iter()
     }
@@ -54,6 +59,17 @@ impl<T> InlineList<T> {
             self.0.shrink_to_fit();
         }
         removed
+    }
+}
+
+impl<T> InlineList<T> {
+    /// Keeps the items for which `keep` holds, in their order, dropping the others in
+    /// place; gives the room back when most of it is left empty.
+    pub(crate) fn retain(&mut self, keep: impl FnMut(&mut T) -> bool) {
+        self.0.retain(keep);
+        if self.0.spilled() && self.0.len() < self.0.capacity() / 4 {
+            self.0.shrink_to_fit();
+        }
     }
 }
 

@@ -182,16 +182,78 @@ pub(crate) trait Dependent: Send + Sync {
     /// dependencies): no dependency's end concerns it any more, and a dependency's
     /// list may let it go (see [`Core::dependent_left`]).
     fn has_ended(&self) -> bool;
+    /// A dependency it read (or was to read) was cancelled after it finished: cancels
+    /// the dependent without going on to its own dependents, which a released one adds
+    /// to `work` instead (see [`State::cancel_alone`]).
+    fn cancel_with_dependency(&self, work: &mut Vec<Weak<dyn Dependent>>);
 }
 
 /// Up to this many dependents, a dependency's list is swept at every dependent's
 /// early end (see [`Core::dependent_left`]); past it, once half may have ended.
 const SWEEP_ALWAYS: usize = 8;
 
+/// The tasks that read a task's result.
+enum Dependents {
+    /// Until the task ends: told of its end, and kept alive meanwhile (a forgotten
+    /// dependent has no other holder).
+    Waiting(InlineList<Arc<dyn Dependent>>),
+    /// Once it finished: the dependents told of it and those submitted after, for a
+    /// cancel of the task to reach them whatever their state, as Dask cancels every
+    /// dependent of a cancelled key (see [`State::cancel`]). Weak: a dependent no one
+    /// holds any more is not kept for it (its entry is pruned, see
+    /// [`keep_finished`](Dependents::keep_finished)), and nothing is reached through
+    /// it (Dask stops at a key no client wants).
+    Finished(InlineList<Weak<dyn Dependent>>),
+}
+
+impl Default for Dependents {
+    #[inline]
+    fn default() -> Self {
+        Dependents::Waiting(InlineList::default())
+    }
+}
+
+impl Dependents {
+    /// The list of a task that has not ended.
+    fn waiting(&mut self) -> &mut InlineList<Arc<dyn Dependent>> {
+        match self {
+            Dependents::Waiting(list) => list,
+            Dependents::Finished(_) => unreachable!("a finished task's list is made at its end"),
+        }
+    }
+
+    /// Keeps a dependent of a finished task. The entries of dependents gone are pruned
+    /// when the list is full, as the client prunes its live tasks: a constant per
+    /// entry, amortised, and a list holds at most twice as many gone as it had live at
+    /// its last pruning (a long-lived scattered value read by a million tasks since
+    /// dropped keeps their entries until its next dependent, as the client's list of
+    /// live tasks keeps them until its next pruning).
+    fn keep_finished(&mut self, dependent: Weak<dyn Dependent>) {
+        let list = self.finished();
+        if list.is_full() {
+            list.retain(|d| d.strong_count() > 0);
+        }
+        list.push(dependent);
+    }
+
+    /// The list of a finished task, made if it is not one yet (a task that finished
+    /// with no dependent waiting).
+    #[inline]
+    fn finished(&mut self) -> &mut InlineList<Weak<dyn Dependent>> {
+        if let Dependents::Waiting(_) = self {
+            *self = Dependents::Finished(InlineList::default());
+        }
+        match self {
+            Dependents::Finished(list) => list,
+            Dependents::Waiting(_) => unreachable!("made just above"),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Waiters {
     ended: Option<Outcome>,
-    dependents: InlineList<Arc<dyn Dependent>>,
+    dependents: Dependents,
     /// Dependents that ended before this task (and so left) since `dependents` was
     /// last swept: at least as many as the ended ones in it whose leaving is done (see
     /// [`Core::dependent_left`]). (It and `sleepers`, both `u32`, take the room that
@@ -482,7 +544,19 @@ impl Core {
             let was = self.status.swap(status, Ordering::AcqRel);
             waiters.ended = Some(outcome.clone());
             let wake = waiters.sleepers > 0;
-            let dependents = std::mem::take(&mut waiters.dependents);
+            let dependents = match &mut waiters.dependents {
+                Dependents::Waiting(list) => std::mem::take(list),
+                Dependents::Finished(_) => InlineList::default(),
+            };
+            if matches!(outcome, Outcome::Finished) && !dependents.is_empty() {
+                // Kept for a cancel after the end, which reaches them however far they
+                // got (see `Dependents::Finished`); under the lock that ends the task,
+                // so that a cancel right after it finds them all.
+                let kept = waiters.dependents.finished();
+                for dependent in dependents.iter() {
+                    kept.push(Arc::downgrade(dependent));
+                }
+            }
             let callbacks = waiters.callbacks.take_all();
             (dependents, callbacks, wake, was == RUNNING)
         };
@@ -522,6 +596,11 @@ impl Core {
         let ended = {
             let mut waiters = self.waiters.lock().recover();
             match &waiters.ended {
+                Some(Outcome::Finished) => {
+                    // Kept, as those waiting at the end are, for a cancel to reach.
+                    waiters.dependents.keep_finished(Arc::downgrade(&dependent));
+                    Outcome::Finished
+                }
                 Some(outcome) => outcome.clone(),
                 // Ended already (failed by a dependency told before this one): it
                 // leaves its dependencies' lists after its end (see `dependent_left`),
@@ -531,7 +610,7 @@ impl Core {
                 // leaving, which sweeps it.
                 None if dependent.has_ended() => return,
                 None => {
-                    waiters.dependents.push(dependent);
+                    waiters.dependents.waiting().push(dependent);
                     return;
                 }
             }
@@ -564,12 +643,12 @@ impl Core {
                 return;
             }
             waiters.left = waiters.left.saturating_add(1);
-            let len = waiters.dependents.len();
+            let len = waiters.dependents.waiting().len();
             if len > SWEEP_ALWAYS && (waiters.left as usize).saturating_mul(2) < len {
                 return;
             }
             waiters.left = 0;
-            waiters.dependents.remove_where(|d| d.has_ended())
+            waiters.dependents.waiting().remove_where(|d| d.has_ended())
         };
         // Dropped outside the lock: a job's last handle may be among them, and what it
         // holds (its function) has a `Drop` of its own.
@@ -1072,11 +1151,55 @@ impl<T> State<T> {
         })
     }
 
+    /// Cancels the task (`Future::cancel`, Dask's `cancel_key`): one that has not
+    /// ended ends cancelled, and its dependents with it (as its end tells them); one
+    /// that finished is released ([`cancel_finished`](Self::cancel_finished)), and so
+    /// is every dependent that finished after reading it, a dependent's dependent too,
+    /// while those that had not are cancelled. A task that ended in error, or was
+    /// cancelled, stays so, and so do its dependents.
+    ///
+    /// The dependents of released tasks are cancelled in turn from a work list on
+    /// this thread, not by recursion: a chain of finished futures of any length (or a
+    /// future with any number of finished dependents) takes bounded stack. A panic of
+    /// a `Drop` on the way (of a released value, of a cancelled task's arguments) or
+    /// of a done callback comes out once every one of them has been cancelled.
+    pub(crate) fn cancel(&self) {
+        let mut first_panic = FirstPanic::default();
+        let mut work = Vec::new();
+        first_panic.catch(|| self.cancel_alone(&mut work));
+        while let Some(dependent) = work.pop() {
+            // Gone (no one holds it): so is its value, and what only it led to is
+            // left, as Dask stops at a key no client wants.
+            let Some(dependent) = dependent.upgrade() else {
+                continue;
+            };
+            first_panic.catch(|| dependent.cancel_with_dependency(&mut work));
+            // Its last reference if its handles went meanwhile: its value's `Drop` is
+            // the user's.
+            first_panic.catch(|| drop(dependent));
+        }
+        first_panic.resume();
+    }
+
+    /// Cancels this task without going on to its dependents: ends it cancelled if it
+    /// had not ended (its end tells the dependents waiting for it), or releases it if
+    /// it finished ([`cancel_finished`](Self::cancel_finished)), its dependents added
+    /// to `work`, for [`cancel`](Self::cancel) to cancel in turn.
+    pub(crate) fn cancel_alone(&self, work: &mut Vec<Weak<dyn Dependent>>) {
+        // Ended first, released if that came too late: the task may finish between a
+        // look at its status and the cancel, and the cancel must not be lost then.
+        if !self.fail(FutureError::cancelled(&self.core)) {
+            self.cancel_finished(work);
+        }
+    }
+
     /// Cancels a task that has finished (Dask releases its key): its status becomes
     /// cancelled, and its readers get `Cancelled` from now on; the value is dropped here,
-    /// freed once no reader holds it. Its dependents that have not run yet fail
-    /// cancelled when they read it. False if it had not finished.
-    pub(crate) fn cancel_finished(&self) -> bool {
+    /// freed once no reader holds it. Its dependents that have not read it yet fail
+    /// cancelled when they do; every dependent it had is added to `dependents`, for the
+    /// caller to cancel in turn (see [`cancel`](Self::cancel)). False if it had not
+    /// finished.
+    fn cancel_finished(&self, dependents: &mut Vec<Weak<dyn Dependent>>) -> bool {
         {
             let mut waiters = self.core.waiters.lock().recover();
             if !matches!(waiters.ended, Some(Outcome::Finished)) {
@@ -1085,6 +1208,11 @@ impl<T> State<T> {
             waiters.ended = Some(Outcome::Cancelled);
             self.core.cancel.store(true, Ordering::Release);
             self.core.status.swap(CANCELLED, Ordering::AcqRel);
+            // Under the lock that ends it: a dependent that finds it from now on finds
+            // it cancelled, and one found before is in this list.
+            if let Dependents::Finished(list) = &mut waiters.dependents {
+                dependents.extend(list.take());
+            }
         }
         let value = self.value.replace_with(FutureError::cancelled(&self.core));
         super::waiting::ended_without_result(&self.core);
@@ -1201,7 +1329,7 @@ impl<T: Send + Sync> TaskOf<T> for State<T> {
 pub(crate) mod loom_model {
     use std::sync::Arc;
 
-    use super::{Outcome, State, TaskName};
+    use super::{Dependent, Outcome, State, TaskName};
     use crate::engine::sync::Ordering;
     use crate::futures::{FutureError, Status};
 
@@ -1295,6 +1423,24 @@ pub(crate) mod loom_model {
             self.0.core.try_add_live_handle()
         }
 
+        /// Cancels the future as `Future::cancel` does: ended cancelled if it had not
+        /// ended, released if it finished, and its dependents with it, finished ones
+        /// released.
+        pub fn cancel_with_dependents(&self) {
+            self.0.cancel();
+        }
+
+        /// A dependent task of this future, registered with it as a job is at its
+        /// submission: told of its end, and cancelled with it.
+        pub fn dependent<U: Send + Sync + 'static>(&self) -> DependentState<U> {
+            let dependent = Arc::new(ModelDependent(State::new(
+                TaskName::Static("dependent"),
+                std::panic::Location::caller(),
+            )));
+            self.0.core.on_end_dependent(dependent.clone());
+            DependentState(dependent)
+        }
+
         /// The flag a running task polls through `taskweave::cancelled()`.
         pub fn cancel_flag(&self) -> bool {
             self.0.core.cancel.load(Ordering::Acquire)
@@ -1310,6 +1456,58 @@ pub(crate) mod loom_model {
                     Outcome::Cancelled => Status::Cancelled,
                 })
             });
+        }
+    }
+
+    /// A task depending on one [`FutureState`], as a job does: told of the future's
+    /// end (a failure or cancel ends it, cancelled), and cancelled with the future
+    /// after it finished (released if it finished too).
+    pub struct DependentState<T>(Arc<ModelDependent<T>>);
+
+    impl<T> std::fmt::Debug for DependentState<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("DependentState").finish_non_exhaustive()
+        }
+    }
+
+    /// The dependent's state, as a job holds it.
+    struct ModelDependent<T>(State<T>);
+
+    impl<T: Send + Sync> Dependent for ModelDependent<T> {
+        fn dependency_ended(self: Arc<Self>, outcome: &Outcome) {
+            if !matches!(outcome, Outcome::Finished) {
+                self.0.fail(FutureError::cancelled(&self.0.core));
+            }
+        }
+
+        fn has_ended(&self) -> bool {
+            self.0.core.is_done()
+        }
+
+        fn cancel_with_dependency(&self, work: &mut Vec<std::sync::Weak<dyn Dependent>>) {
+            self.0.cancel_alone(work);
+        }
+    }
+
+    impl<T> DependentState<T> {
+        /// Pending -> running; false if it ended meanwhile (cancelled).
+        pub fn start(&self) -> bool {
+            self.0 .0.core.start()
+        }
+
+        /// Publishes its result; false (and `value` dropped) if it had already ended.
+        pub fn finish(&self, value: T) -> bool {
+            self.0 .0.finish(value)
+        }
+
+        /// The status.
+        pub fn status(&self) -> Status {
+            self.0 .0.core.status()
+        }
+
+        /// The published result, if any.
+        pub fn result(&self) -> Option<Result<Arc<T>, FutureError>> {
+            self.0 .0.value.get()
         }
     }
 }
