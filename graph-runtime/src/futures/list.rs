@@ -101,6 +101,19 @@ mod tests {
     }
 
     #[test]
+    fn retains_in_order_and_says_when_full() {
+        let mut list: InlineList<u32> = (1..=2).collect();
+        assert!(list.is_full());
+        list.push(3);
+        list.retain(|i| *i != 2);
+        assert_eq!(list.iter().copied().collect::<Vec<_>>(), [1, 3]);
+        let mut list: InlineList<u32> = (1..=100).collect();
+        list.retain(|i| *i % 10 == 0);
+        assert_eq!(list.len(), 10);
+        assert!(list.is_full(), "room given back once mostly empty");
+    }
+
+    #[test]
     fn removes_what_is_gone_and_keeps_the_order_of_the_rest() {
         let mut list: InlineList<u32> = (1..=100).collect();
         let removed = list.remove_where(|&i| i % 3 != 0);

@@ -1323,6 +1323,43 @@ impl<T: Send + Sync> TaskOf<T> for State<T> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::Dependents;
+    use crate::engine::lock::Recover;
+    use crate::futures::Client;
+
+    /// How many dependents a finished future keeps for a cancel.
+    fn kept(future: &crate::futures::Future<u64>) -> usize {
+        match &future.core().waiters.lock().recover().dependents {
+            Dependents::Finished(list) => list.len(),
+            Dependents::Waiting(list) => list.len(),
+        }
+    }
+
+    /// A long-lived finished future read by many short-lived tasks does not keep an
+    /// entry (and the memory of a task) for each: the entries of those gone are pruned
+    /// as new ones come.
+    #[test]
+    fn a_finished_future_keeps_its_live_dependents_only() {
+        let client = Client::builder().threads(1).build().unwrap();
+        let root = client.scatter(1u64);
+        for _ in 0..1_000 {
+            let dependent = client.submit(|x: u64| x + 1, (&root,));
+            assert_eq!(dependent.result().unwrap(), 2);
+        }
+        assert!(kept(&root) <= 64, "{} entries kept", kept(&root));
+        let live: Vec<_> = (0..100)
+            .map(|_| client.submit(|x: u64| x + 1, (&root,)))
+            .collect();
+        client.gather(&live).unwrap();
+        assert!(kept(&root) >= 100, "{} entries kept", kept(&root));
+        drop(live);
+        root.cancel();
+        assert_eq!(kept(&root), 0);
+    }
+}
+
 /// A future's state for the loom models (`graph-runtime/tests/loom.rs`): the calls a
 /// task, its handles and the client's shutdown make on it, and what a reader sees.
 #[cfg(loom)]
