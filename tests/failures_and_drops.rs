@@ -1013,3 +1013,126 @@ fn values_left_unread_by_an_early_exit_name_their_task_when_their_drop_panics() 
         assert_eq!(g.compute_with(scheduler, false, 5), Ok(5), "{scheduler:?}");
     }
 }
+
+/// Records how each run it watches ended, as its observer hears it: `None` for
+/// success, the failing task's name otherwise.
+#[derive(Default)]
+struct Ends(Mutex<Vec<Option<String>>>);
+
+impl taskweave::Observer for Ends {
+    fn graph_finished(&self, result: Result<(), &TaskError>) {
+        let end = result.err().map(|error| error.task().to_owned());
+        self.0.lock().unwrap().push(end);
+    }
+}
+
+impl Ends {
+    /// Options of `scheduler` watched by this observer.
+    fn watching(self: &std::sync::Arc<Self>, scheduler: Scheduler) -> taskweave::RunOptions {
+        taskweave::RunOptions::new()
+            .scheduler(scheduler)
+            .observer(self.clone())
+    }
+
+    /// The ends heard so far, forgotten.
+    fn take(&self) -> Vec<Option<String>> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// A run that a `Drop` panic of a value its early exit left unread fails is told so to
+/// its observers, as its caller is: a failure naming the task that made the value
+/// (`Ends`, and a `RunRecord`'s error), on either scheduler; an early exit that drops
+/// its values quietly is told success. (The observers heard success before the
+/// values were dropped, while the caller got the failure.)
+#[test]
+fn observers_hear_the_failure_of_a_value_left_unread_by_an_early_exit() {
+    let _guard = TRACKING.lock().unwrap_or_else(|e| e.into_inner());
+    let g = graph!(|armed: bool, x: i64| -> Result<i64, String> {
+        let kept = unread_value(armed);
+        let c = below_ten(x)?;
+        Ok(reads_unread(&kept, c))
+    });
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        let ends = std::sync::Arc::new(Ends::default());
+        let record = std::sync::Arc::new(taskweave::RunRecord::new());
+        let both = |ends: &std::sync::Arc<Ends>| ends.watching(scheduler).observer(record.clone());
+        let error = g
+            .try_compute_with(both(&ends), true, 50)
+            .expect_err("the unread value's Drop panics");
+        assert_eq!(error.task(), "unread_value", "{scheduler:?}: {error}");
+        assert_eq!(
+            ends.take(),
+            [Some("unread_value".to_owned())],
+            "{scheduler:?}"
+        );
+        assert_eq!(
+            record.error().as_deref(),
+            Some(error.to_string().as_str()),
+            "{scheduler:?}"
+        );
+        let exit = g
+            .try_compute_with(both(&ends), false, 50)
+            .expect("no task failed");
+        assert_eq!(exit, Err("50 is not below ten".to_owned()), "{scheduler:?}");
+        assert_eq!(ends.take(), [None], "{scheduler:?}");
+        assert_eq!(record.error(), None, "{scheduler:?}");
+    }
+}
+
+#[delayed]
+fn takes_unread(_v: PanicsWhenDropped, x: i64) -> i64 {
+    x
+}
+
+/// An input given to one task (moved into it) that a `?` before that task leaves
+/// unread is dropped before the run returns, and a panic of its `Drop` fails the run
+/// naming the task it was given to, as a value a node made does (its observers told
+/// the same); an earlier failure, a task's panic, is not replaced by it. (It was
+/// dropped with the graph's locals after its code had returned: the panic unwound out
+/// of `try_compute`, "dropped an armed value", naming no task.)
+#[test]
+fn an_input_left_unread_by_an_early_exit_names_its_task_when_its_drop_panics() {
+    let _guard = TRACKING.lock().unwrap_or_else(|e| e.into_inner());
+    let g = graph!(|v: PanicsWhenDropped, x: i64| -> Result<i64, String> {
+        let c = below_ten(x)?;
+        Ok(takes_unread(v, check_below(c)))
+    });
+    let armed = |armed| PanicsWhenDropped { armed };
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        let error = g
+            .try_compute_with(scheduler, armed(true), 3)
+            .expect_err("check_below fails");
+        assert_eq!(error.task(), "check_below", "{scheduler:?}: {error}");
+        let ends = std::sync::Arc::new(Ends::default());
+        let error = g
+            .try_compute_with(ends.watching(scheduler), armed(true), 50)
+            .expect_err("the unread input's Drop panics");
+        assert_eq!(error.task(), "takes_unread", "{scheduler:?}: {error}");
+        assert!(
+            error.call_site().contains("failures_and_drops.rs"),
+            "{scheduler:?}: {error}"
+        );
+        assert_eq!(error.message(), "dropped an armed value", "{scheduler:?}");
+        assert_eq!(
+            ends.take(),
+            [Some("takes_unread".to_owned())],
+            "{scheduler:?}"
+        );
+        let before = UNREAD_DROPS.load(Ordering::SeqCst);
+        let exit = g
+            .try_compute_with(scheduler, armed(false), 50)
+            .expect("no task failed");
+        assert_eq!(exit, Err("50 is not below ten".to_owned()), "{scheduler:?}");
+        assert_eq!(
+            UNREAD_DROPS.load(Ordering::SeqCst),
+            before + 1,
+            "{scheduler:?}"
+        );
+        assert_eq!(
+            g.compute_with(scheduler, armed(false), 5),
+            Ok(5),
+            "{scheduler:?}"
+        );
+    }
+}

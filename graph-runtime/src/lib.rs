@@ -81,7 +81,7 @@ pub mod __private {
     include!(concat!(env!("OUT_DIR"), "/version_module.rs"));
 
     pub use crate::dynamic::args::attempts;
-    pub use crate::engine::dispatch::Flow;
+    pub use crate::engine::dispatch::{Flow, RunEnd};
 
     /// `graph!`'s dispatcher (the engine's, `engine::dispatch`): a failure is kept for
     /// `Graph`'s run, which returns it, and the generated code gets a stand-in that
@@ -97,27 +97,32 @@ pub mod __private {
         crate::engine::error::kept_for_teardown(core::ptr::from_ref(table).addr(), ran)
     }
 
-    /// `graph!`'s dispatcher of a graph with early exits (`?`), as [`dispatch`].
+    /// `graph!`'s dispatcher of a graph with early exits (`?`), as [`dispatch`]; the
+    /// end of a run that a `?` stopped is told to its observers by [`early_exit`],
+    /// through the [`RunEnd`] returned.
     #[inline(always)]
-    pub fn dispatch_exits<F: Fn(u32) -> Flow + Sync>(
-        table: &crate::engine::table::Table<'_>,
+    pub fn dispatch_exits<'t, F: Fn(u32) -> Flow + Sync>(
+        table: &'t crate::engine::table::Table<'t>,
         pending: &[core::sync::atomic::AtomicU32],
         run: &F,
         options: &crate::RunOptions,
-    ) -> Result<(), crate::TaskError> {
+    ) -> Result<RunEnd<'t>, crate::TaskError> {
         let ran = crate::engine::dispatch::dispatch_exits(table, pending, run, options);
         crate::engine::error::kept_for_teardown(core::ptr::from_ref(table).addr(), ran)
     }
     /// `graph!`'s return of an early exit (a `?` that met an error): the values the run
-    /// left unread are dropped first, a panic of one's `Drop` the run's failure, naming
-    /// the node that made it (see `engine::error::early_exit`).
+    /// left unread (node values, and values made before the run for the tasks that
+    /// did not run) are dropped first, a panic of one's `Drop` the run's failure,
+    /// naming the node that made it, or was to take it; then the run's observers are
+    /// told its end (see `engine::error::early_exit`).
     #[cold]
     pub fn early_exit<R>(
         table: &crate::engine::table::Table<'_>,
         exit: R,
         unread: &mut [(u32, &mut dyn Unread)],
+        end: RunEnd<'_>,
     ) -> Result<R, crate::TaskError> {
-        crate::engine::error::early_exit(table, exit, unread)
+        crate::engine::error::early_exit(table, exit, unread, end)
     }
     pub use crate::engine::error::TaskError;
     pub use crate::engine::options::{RunOptions, Scheduler};

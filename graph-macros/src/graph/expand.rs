@@ -112,7 +112,7 @@ impl Expander<'_> {
         // The node table, a `&'static` reference (see `table`).
         let table_ref = hidden("__table");
         let graph = self.graph;
-        let has_exit = graph.nodes.iter().any(|n| n.question.is_some());
+        let has_exit = graph.has_exit();
         // The slots are made inside a stack room for all of them (`in_room_of`) and
         // handed to the rest of the body: each is a local of the body's frame, and a
         // debug build keeps each in a place of its own, so a graph of many large values
@@ -130,17 +130,26 @@ impl Expander<'_> {
         };
         // An early exit drops the values left unread before it returns, each named
         // after its node (`early_exit`): dropped with the closure's locals, a panic of
-        // one's `Drop` unwound out of `try_compute` naming no task.
+        // one's `Drop` unwound out of `try_compute` naming no task. The values made
+        // before the run (inputs given to one task, hoisted operands) are named after
+        // the task they were given to. The run's observers are told its end (`__end`)
+        // after the drops, with the outcome the caller gets.
+        let end = hidden("__end");
         let early_return = has_exit.then(|| {
             let unread = self
                 .node_slots()
+                .chain(self.hoisted_slots())
                 .map(|(node, slot)| quote!((#node, &mut #slot as &mut dyn #private::Unread)));
             quote! {
                 if let ::core::option::Option::Some(__exit) = #early.take() {
-                    return #private::early_exit(#table_ref, __exit, &mut [#(#unread,)*]);
+                    return #private::early_exit(#table_ref, __exit, &mut [#(#unread,)*], #end);
                 }
             }
         });
+        let ran = match has_exit {
+            true => quote!(let #end = ),
+            false => quote!(),
+        };
         let arms = graph
             .nodes
             .iter()
@@ -174,7 +183,7 @@ impl Expander<'_> {
                     }
                 };
                 #description
-                #private::#dispatch(#table_ref, &#pending, &#run, &#scheduler)?;
+                #ran #private::#dispatch(#table_ref, &#pending, &#run, &#scheduler)?;
                 #early_return
                 // Typed as declared, so that a tail of another type is an error on the
                 // tail and the declared type, not on the whole macro call's `Ok`.
@@ -212,11 +221,13 @@ impl Expander<'_> {
             })
         });
         let hoisted = &self.graph.hoisted;
+        // With early exits they are dropped by `&mut` (`early_exit`), as node values.
+        let mutable = self.graph.has_exit().then(|| quote!(mut));
         // One `let` for many (see `slots`).
         let hoisted = if hoisted.len() <= SLOT_LETS {
-            quote!(#(let #hoisted = #in_slots;)*)
+            quote!(#(let #mutable #hoisted = #in_slots;)*)
         } else {
-            quote!(let (#(#hoisted,)*) = (#(#in_slots,)*);)
+            quote!(let (#(#mutable #hoisted,)*) = (#(#in_slots,)*);)
         };
         let same_names = self.same_names();
         quote! {
@@ -247,6 +258,34 @@ impl Expander<'_> {
             quote!((#bound, #read))
         });
         quote!(#private::same_names! { #(#pairs)* })
+    }
+
+    /// Each hoisted value's slot (see `Operand::Hoisted`) with the node it is given
+    /// to; the graph's last node, as a failure outside any task names, for one the
+    /// graph's result reads.
+    fn hoisted_slots(&self) -> impl Iterator<Item = (u32, &syn::Ident)> {
+        fn note<'a>(operand: &'a Operand, node: u32, readers: &mut Vec<(&'a syn::Ident, u32)>) {
+            match operand {
+                Operand::Hoisted(name, _) => readers.push((name, node)),
+                Operand::Array(items, _) | Operand::Tuple(items, _) | Operand::Vec(items, _) => {
+                    items.iter().for_each(|item| note(item, node, readers));
+                }
+                Operand::Ref(inner, _) => note(inner, node, readers),
+                Operand::Value(..) | Operand::Const(_) | Operand::Temp(_) => {}
+            }
+        }
+        let mut readers = Vec::new();
+        for (i, node) in self.graph.nodes.iter().enumerate() {
+            for operand in node.op.operands() {
+                note(operand, i as u32, &mut readers);
+            }
+        }
+        let readers: std::collections::HashMap<_, _> = readers.into_iter().collect();
+        let last = self.graph.nodes.len().saturating_sub(1) as u32;
+        self.graph
+            .hoisted
+            .iter()
+            .map(move |name| (readers.get(name).copied().unwrap_or(last), name))
     }
 
     /// Each node value's slot with the node that makes it.

@@ -31,6 +31,14 @@ pub(crate) struct Graph {
     pub(crate) same_names: Vec<(syn::Ident, syn::Ident)>,
 }
 
+impl Graph {
+    /// Whether a node has a `?`: the graph may return early (its dispatcher's form
+    /// then drops what the run left unread itself, see `expand`).
+    pub(crate) fn has_exit(&self) -> bool {
+        self.nodes.iter().any(|n| n.question.is_some())
+    }
+}
+
 /// A value some node produces.
 pub(crate) struct Value {
     /// The node that produces it.

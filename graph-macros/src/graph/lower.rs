@@ -1589,7 +1589,7 @@ impl Lower<'_> {
             Operand::Temp(tokens) if self.reads_state(tokens) => {
                 // After a `?` that may stop the graph, it stays in its task unless code
                 // after it forces it out: sequential code would not evaluate it then.
-                let after_question = self.graph.nodes.iter().any(|n| n.question.is_some());
+                let after_question = self.graph.has_exit();
                 let runs_code = runs_code(tokens) && !after_question;
                 let span = tokens
                     .clone()

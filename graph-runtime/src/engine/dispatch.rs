@@ -18,6 +18,7 @@
 
 use core::sync::atomic::AtomicU32;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
 
 use crate::engine::error::{GraphHook, TaskError};
 use crate::engine::lock::Recover;
@@ -64,7 +65,7 @@ pub(crate) fn dispatch<F>(
 where
     F: Fn(u32) -> Flow + Sync,
 {
-    dispatch_dyn(table, pending, run, options, Failures::StopAll)
+    dispatch_dyn(table, pending, run, options, Failures::StopAll, None)
 }
 
 /// [`dispatch`] of a graph with early exits (a `?` in `graph!`): a panic stops only the
@@ -73,19 +74,35 @@ where
 /// sequential code, which returns that error before it reaches the panic. The panic
 /// of the lowest index is the run's failure; a stop before it returns `Ok`.
 ///
+/// A run that a `?` stopped is not told ended to its observers here: its early exit
+/// still drops the values the run left unread, whose `Drop` may fail it. The
+/// [`RunEnd`] returned tells them, with the outcome its caller gets.
+///
 /// # Panics
 /// If `pending` does not have one counter per node.
 #[inline(always)]
-pub(crate) fn dispatch_exits<F>(
-    table: &Table<'_>,
+pub(crate) fn dispatch_exits<'t, F>(
+    table: &'t Table<'t>,
     pending: &[AtomicU32],
     run: &F,
     options: &RunOptions,
-) -> Result<(), TaskError>
+) -> Result<RunEnd<'t>, TaskError>
 where
     F: Fn(u32) -> Flow + Sync,
 {
-    dispatch_dyn(table, pending, run, options, Failures::InOrder)
+    let mut observer = None;
+    dispatch_dyn(
+        table,
+        pending,
+        run,
+        options,
+        Failures::InOrder,
+        Some(&mut observer),
+    )?;
+    Ok(RunEnd {
+        observer,
+        infos: table.nodes(),
+    })
 }
 
 /// The dispatcher compiled once, here, rather than once per graph: every `graph!` and
@@ -99,8 +116,9 @@ fn dispatch_dyn(
     run: &(dyn Fn(u32) -> Flow + Sync),
     options: &RunOptions,
     failures: Failures,
+    told_later: Option<&mut Option<Arc<dyn Observer>>>,
 ) -> Result<(), TaskError> {
-    dispatch_with(table, pending, run, options, failures)
+    dispatch_with(table, pending, run, options, failures, told_later)
 }
 
 /// What a panic stops.
@@ -122,7 +140,7 @@ pub(crate) fn dispatch_compact(
     run: &(dyn Fn(u32) -> Flow + Sync),
     options: &RunOptions,
 ) -> Result<(), TaskError> {
-    dispatch_with(table, pending, run, options, Failures::StopAll)
+    dispatch_with(table, pending, run, options, Failures::StopAll, None)
 }
 
 /// [`dispatch`] with loom's atomics as the pending counters, for the loom models
@@ -141,16 +159,18 @@ pub fn dispatch_loom<F>(
 where
     F: Fn(u32) -> Flow + Sync,
 {
-    dispatch_with(table, pending, run, options, Failures::StopAll)
+    dispatch_with(table, pending, run, options, Failures::StopAll, None)
 }
 
-/// The dispatcher, over any kind of table and pending counter.
+/// The dispatcher, over any kind of table and pending counter; `told_later` as for
+/// [`watched`].
 fn dispatch_with<G, C, F>(
     table: &G,
     pending: &[C],
     run: &F,
     options: &RunOptions,
     failures: Failures,
+    told_later: Option<&mut Option<Arc<dyn Observer>>>,
 ) -> Result<(), TaskError>
 where
     G: Edges,
@@ -162,7 +182,7 @@ where
         table.len(),
         "taskweave: one pending counter per node"
     );
-    watched(table, pending, run, options, failures, |ctx| {
+    watched(table, pending, run, options, failures, told_later, |ctx| {
         if options.effective_scheduler() == Scheduler::Sync || table.sequential() {
             ctx.run_in_order();
         } else {
@@ -186,6 +206,10 @@ where
 /// runs `body` with the run's context, then tells them how it ended, and returns
 /// `body`'s value or the run's first failure.
 ///
+/// With `told_later`, a run that a `?` stopped (and nothing failed) is not told ended
+/// here: its observer, if any, is put there for the caller, who tells it once the
+/// values the run left unread are dropped (see [`RunEnd`]).
+///
 /// Every run of a graph (`graph!`, trees, dynamic graphs) comes through here, so here
 /// it gets its stack: a run nested in a task of a run nested in a task ... moves to a
 /// new stack segment when the stack runs low ([`sync::with_stack`]), and nesting of any
@@ -196,6 +220,7 @@ pub(crate) fn watched<G, C, F, R>(
     run: &F,
     options: &RunOptions,
     failures: Failures,
+    told_later: Option<&mut Option<Arc<dyn Observer>>>,
     body: impl FnOnce(&Ctx<'_, G, C, F>) -> R,
 ) -> Result<R, TaskError>
 where
@@ -203,7 +228,7 @@ where
     C: Counter,
     F: Fn(u32) -> Flow + Sync + ?Sized,
 {
-    sync::with_stack(|| watched_here(table, pending, run, options, failures, body))
+    sync::with_stack(|| watched_here(table, pending, run, options, failures, told_later, body))
 }
 
 /// [`watched`], on a stack known to be large enough.
@@ -214,6 +239,7 @@ fn watched_here<G, C, F, R>(
     run: &F,
     options: &RunOptions,
     failures: Failures,
+    told_later: Option<&mut Option<Arc<dyn Observer>>>,
     body: impl FnOnce(&Ctx<'_, G, C, F>) -> R,
 ) -> Result<R, TaskError>
 where
@@ -284,28 +310,86 @@ where
             (first_stop > node).then_some(error)
         });
     end.observer = None;
-    if let Some(observer) = observer {
-        crate::engine::observe::note_break();
-        let result = failure.as_ref().map_or(Ok(()), Err);
-        let told = panic::catch_unwind(AssertUnwindSafe(|| observer.graph_finished(result)));
-        if let Err(payload) = told {
-            // The observer's panic fails a run that succeeded; a failure already kept
-            // came first.
-            match failure {
-                Some(_) => crate::engine::error::drop_payload(payload),
-                None => {
-                    let (name, call_site) = output_of(infos);
-                    failure = Some(TaskError::observer_panicked(
-                        GraphHook::GraphFinished,
-                        name,
-                        call_site,
-                        payload,
-                    ));
-                }
+    let stopped = ctx.first_stop.load(Ordering::Relaxed) != NONE;
+    if let (Some(later), None, true) = (told_later, &failure, stopped) {
+        // An early exit: told once the values it left unread are dropped.
+        *later = ambient.clone().or_else(|| options.observer.clone());
+    } else if let Some(observer) = observer {
+        failure = tell_end(observer, infos, failure);
+    }
+    failure.map_or(Ok(value), Err)
+}
+
+/// Tells `observer` that its run ended, in `failure` if any: the run's outcome, which
+/// a panic of its `graph_finished` makes a failure if it succeeded (one already kept
+/// came first). Returns the outcome.
+fn tell_end(
+    observer: &dyn Observer,
+    infos: &[NodeInfo<'_>],
+    mut failure: Option<TaskError>,
+) -> Option<TaskError> {
+    crate::engine::observe::note_break();
+    let result = failure.as_ref().map_or(Ok(()), Err);
+    let told = panic::catch_unwind(AssertUnwindSafe(|| observer.graph_finished(result)));
+    if let Err(payload) = told {
+        // The observer's panic fails a run that succeeded; a failure already kept came
+        // first.
+        match failure {
+            Some(_) => crate::engine::error::drop_payload(payload),
+            None => {
+                let (name, call_site) = output_of(infos);
+                failure = Some(TaskError::observer_panicked(
+                    GraphHook::GraphFinished,
+                    name,
+                    call_site,
+                    payload,
+                ));
             }
         }
     }
-    failure.map_or(Ok(value), Err)
+    failure
+}
+
+/// The end of a `graph!` run that a `?` stopped, not yet told to its observers (see
+/// [`dispatch_exits`]): the early exit drops the values the run left unread first, and
+/// a `Drop` of one that panics fails the run, which the observers must hear as its
+/// caller does. Told by [`tell`](Self::tell); one dropped untold (a panic before
+/// that) tells them the run unwound. Holds nothing for a run not stopped, or not
+/// watched.
+#[must_use]
+pub struct RunEnd<'t> {
+    observer: Option<Arc<dyn Observer>>,
+    infos: &'t [NodeInfo<'t>],
+}
+
+impl core::fmt::Debug for RunEnd<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RunEnd")
+            .field("watched", &self.observer.is_some())
+            .finish()
+    }
+}
+
+impl RunEnd<'_> {
+    /// Tells the observers, if any, that the run ended in `failure` if any, and returns
+    /// the run's outcome (see [`tell_end`]).
+    pub(crate) fn tell(mut self, failure: Option<TaskError>) -> Option<TaskError> {
+        match self.observer.take() {
+            Some(observer) => tell_end(&*observer, self.infos, failure),
+            None => failure,
+        }
+    }
+}
+
+impl Drop for RunEnd<'_> {
+    fn drop(&mut self) {
+        if let Some(observer) = self.observer.take() {
+            drop(EndOnUnwind {
+                observer: Some(&*observer),
+                infos: self.infos,
+            });
+        }
+    }
 }
 
 /// The name and call site of the run's output, its last node in most graphs, which

@@ -1,5 +1,6 @@
 //! Task errors: which task failed, where it was written, and why.
 
+use crate::engine::dispatch::RunEnd;
 use crate::engine::lock::Recover;
 use crate::engine::observe::StopPanic;
 use crate::engine::slot::Unread;
@@ -384,9 +385,12 @@ thread_local! {
 /// it unwinds (rust-lang/rust#47949); the stand-in, unlike the error, owns nothing
 /// that would leak. Only failed runs pay for it.
 #[inline(always)]
-pub(crate) fn kept_for_teardown(table: usize, ran: Result<(), TaskError>) -> Result<(), TaskError> {
+pub(crate) fn kept_for_teardown<T>(
+    table: usize,
+    ran: Result<T, TaskError>,
+) -> Result<T, TaskError> {
     match ran {
-        Ok(()) => Ok(()),
+        Ok(value) => Ok(value),
         Err(error) => Err(keep_failure(table, error)),
     }
 }
@@ -461,16 +465,20 @@ pub(crate) fn failure_before_teardown<R>(
 }
 
 /// The early exit `exit` of a run of `table` (a `?` that met an error), once the values
-/// the run left unread (`unread`, each with the node that made it) are dropped, each
-/// inside `catch_unwind`: a panic of such a value's `Drop` is the run's failure, naming
-/// the node that made the value, and the exit is dropped. Dropped with the body's
+/// the run left unread (`unread`, each with the node it is named after: the one that
+/// made it, or for a value made before the run, an input, the one it was given to)
+/// are dropped, each inside `catch_unwind`: a panic of such a value's `Drop` is the
+/// run's failure, naming that node, and the exit is dropped. Dropped with the body's
 /// locals after it returned, that panic unwound out of `try_compute` naming no task.
-/// Later panics are discarded (the hook has printed them), as while one unwinds.
+/// Later panics are discarded (the hook has printed them), as while one unwinds. The
+/// run's observers are told its end (`end`) after the drops, with the outcome this
+/// returns: told before, they heard success of a run its caller saw fail.
 #[cold]
 pub(crate) fn early_exit<R>(
     table: &Table<'_>,
     exit: R,
     unread: &mut [(u32, &mut dyn Unread)],
+    end: RunEnd<'_>,
 ) -> Result<R, TaskError> {
     let mut failure = None;
     for (node, slot) in unread {
@@ -489,7 +497,7 @@ pub(crate) fn early_exit<R>(
             }
         }
     }
-    match failure {
+    match end.tell(failure) {
         None => Ok(exit),
         Some(error) => {
             discard_panic(|| drop(exit));

@@ -206,36 +206,44 @@ pub fn run_tree<R: Send>(
 ) -> Result<R, TaskError> {
     let sequential = options.effective_scheduler() == Scheduler::Sync || table.width() <= 1;
     let no_run: &NoRun = &|_| Flow::Continue;
-    let ran = watched(table, &[], no_run, options, Failures::StopAll, |ctx| {
-        let watched = ctx.observed() || options.stop.is_some();
-        let run = |sequential: bool| {
-            let tree = Tree {
-                ctx,
-                sequential,
-                watched,
-            };
-            // A panic out of the tree after a task failed is a value's `Drop` where the
-            // tree gives up on the node that would have read it: the failure, which
-            // came first, is the run's result (the panic, printed by the hook, is
-            // discarded), as the dispatcher's form does with its slots (see
-            // `failure_before_teardown`). Any other is resumed.
-            match panic::catch_unwind(AssertUnwindSafe(|| body(&tree))) {
-                Ok(value) => value,
-                Err(payload) if ctx.failed() => {
-                    crate::engine::error::drop_payload(payload);
-                    None
+    let ran = watched(
+        table,
+        &[],
+        no_run,
+        options,
+        Failures::StopAll,
+        None,
+        |ctx| {
+            let watched = ctx.observed() || options.stop.is_some();
+            let run = |sequential: bool| {
+                let tree = Tree {
+                    ctx,
+                    sequential,
+                    watched,
+                };
+                // A panic out of the tree after a task failed is a value's `Drop` where the
+                // tree gives up on the node that would have read it: the failure, which
+                // came first, is the run's result (the panic, printed by the hook, is
+                // discarded), as the dispatcher's form does with its slots (see
+                // `failure_before_teardown`). Any other is resumed.
+                match panic::catch_unwind(AssertUnwindSafe(|| body(&tree))) {
+                    Ok(value) => value,
+                    Err(payload) if ctx.failed() => {
+                        crate::engine::error::drop_payload(payload);
+                        None
+                    }
+                    Err(payload) => panic::resume_unwind(payload),
                 }
-                Err(payload) => panic::resume_unwind(payload),
+            };
+            if sequential || sync::in_pool() {
+                run(sequential)
+            } else {
+                // Entering the pool from outside: one round trip; or, while every worker
+                // waits for a future and none would start it, the tree here, in order.
+                sync::enter_pool(run)
             }
-        };
-        if sequential || sync::in_pool() {
-            run(sequential)
-        } else {
-            // Entering the pool from outside: one round trip; or, while every worker
-            // waits for a future and none would start it, the tree here, in order.
-            sync::enter_pool(run)
-        }
-    })?;
+        },
+    )?;
     match ran {
         Some(value) => Ok(value),
         // A node that did not run either failed or saw an earlier failure, which
