@@ -1136,3 +1136,52 @@ fn an_input_left_unread_by_an_early_exit_names_its_task_when_its_drop_panics() {
         );
     }
 }
+
+/// A value whose `Clone` panics.
+#[derive(Debug)]
+struct ClonePanics;
+
+impl Clone for ClonePanics {
+    fn clone(&self) -> Self {
+        panic!("cloned a value that cannot be")
+    }
+}
+
+/// A dynamic compute whose output's `Clone` panics when it reads its outputs (one
+/// value requested twice) fails naming the value's task, and its observers hear that
+/// failure, as its caller does: a plain compute, a prepared one, on either scheduler,
+/// from outside the pool and inside it. A compute whose reads clone nothing is told
+/// success. (The observers heard success before the outputs were read.)
+#[test]
+fn observers_hear_the_failure_of_a_dynamic_outputs_clone() {
+    let made = delayed(|_x: i64| ClonePanics).named("made").call(1);
+    let within = pool(2);
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        let ends = std::sync::Arc::new(Ends::default());
+        let record = std::sync::Arc::new(taskweave::RunRecord::new());
+        let watching = || ends.watching(scheduler).observer(record.clone());
+        let error = taskweave::compute_with(watching(), (&made, &made))
+            .expect_err("the second request's clone panics");
+        assert_eq!(error.task(), "made", "{scheduler:?}: {error}");
+        assert_eq!(ends.take(), [Some("made".to_owned())], "{scheduler:?}");
+        assert_eq!(
+            record.error().as_deref(),
+            Some(error.to_string().as_str()),
+            "{scheduler:?}"
+        );
+        let error = within
+            .install(|| taskweave::compute_with(watching(), (&made, &made)))
+            .expect_err("the second request's clone panics");
+        assert_eq!(error.task(), "made", "{scheduler:?}: {error}");
+        assert_eq!(ends.take(), [Some("made".to_owned())], "{scheduler:?}");
+        let mut prepared = taskweave::prepare((&made, &made));
+        let error = prepared
+            .try_compute_with(watching())
+            .expect_err("the second request's clone panics");
+        assert_eq!(error.task(), "made", "{scheduler:?}: {error}");
+        assert_eq!(ends.take(), [Some("made".to_owned())], "{scheduler:?}");
+        taskweave::compute_with(watching(), (&made,)).expect("nothing is cloned");
+        assert_eq!(ends.take(), [None], "{scheduler:?}");
+        assert_eq!(record.error(), None, "{scheduler:?}");
+    }
+}

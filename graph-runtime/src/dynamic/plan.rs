@@ -13,8 +13,9 @@ use super::args::AwaitedTask;
 use super::{
     reuse, Arena, ArenaBuilder, Borrowed, Delayed, Env, Mark, Node, NodeRef, Parents, RunFn, SPLIT,
 };
-use crate::engine::dispatch::dispatch_compact;
+use crate::engine::dispatch::{dispatch_compact, RunEnd, TellLater};
 use crate::engine::error::TaskError;
+use crate::engine::observe::Observer;
 use crate::engine::options::RunOptions;
 use crate::engine::options::Scheduler;
 use crate::engine::sync::Claim;
@@ -697,12 +698,15 @@ impl Plan {
         self.slots.arena(uses)
     }
 
-    /// Runs the graph once: every node's result goes to its slot in `slots`.
+    /// Runs the graph once: every node's result goes to its slot in `slots`. With
+    /// `told_later`, the end of a run that did not fail is left to the caller to tell
+    /// its observers (see `TellLater`).
     fn run(
         &self,
         slots: &Arena,
         pending: &[AtomicU32],
         options: &RunOptions,
+        told_later: Option<TellLater<'_>>,
     ) -> Result<(), TaskError> {
         // Checked once, when the plan was made; the full table only if someone asks.
         let table = || self.table();
@@ -740,6 +744,7 @@ impl Plan {
             pending,
             &run,
             automatic.as_ref().unwrap_or(options),
+            told_later,
         )?;
         // Graphs of many tiny tasks get a warning, once per call site.
         if let Some(&OutputRead { index: output, .. }) = self.outputs.first() {
@@ -813,14 +818,27 @@ impl Storage {
     /// has ended instead: its observers have been told the whole run by then (one
     /// returned early had its record still running, and the next run was counted as
     /// overlapping it).
-    fn run(self: &Arc<Self>, options: RunOptions) -> Result<(), TaskError> {
+    ///
+    /// The end of a run that did not fail is left to the caller to tell its observers,
+    /// its observer put in `observer` (see `TellLater`): only where it runs here.
+    fn run(
+        self: &Arc<Self>,
+        options: RunOptions,
+        observer: &mut Option<Arc<dyn Observer>>,
+    ) -> Result<(), TaskError> {
         let observed = options.observer.is_some() || crate::engine::observe::ambient_active();
         let detach = !self.plan.sequential
             && !observed
             && options.effective_scheduler() == Scheduler::Threads
             && !crate::engine::sync::in_pool();
         if !detach {
-            return self.plan.run(&self.slots, &self.pending, &options);
+            let later = TellLater {
+                stopped_only: false,
+                observer,
+            };
+            return self
+                .plan
+                .run(&self.slots, &self.pending, &options, Some(later));
         }
         if crate::engine::sync::workers_all_waiting() {
             return self.run_here(options);
@@ -858,7 +876,7 @@ impl Storage {
                         .as_ref()
                         .map(crate::engine::owner::OwnerRef::erased),
                 );
-                run.plan.run(&run.slots, &run.pending, &options)
+                run.plan.run(&run.slots, &run.pending, &options, None)
             }));
             // The hook's handle first, so the run holds nothing of the caller's.
             drop(options);
@@ -890,7 +908,7 @@ impl Storage {
     /// Runs the plan on this thread, in order (see [`run`](Self::run)).
     fn run_here(&self, options: RunOptions) -> Result<(), TaskError> {
         let options = options.scheduler(Scheduler::Sync);
-        self.plan.run(&self.slots, &self.pending, &options)
+        self.plan.run(&self.slots, &self.pending, &options, None)
     }
 }
 
@@ -990,7 +1008,13 @@ impl<V> Prepared<V> {
         let run = &guard.prepared.run;
         let read = guard.prepared.read;
         let lengths = &guard.prepared.lengths;
-        let ran = run.run(options).and_then(|()| {
+        let mut observer = None;
+        let ran = run.run(options, &mut observer);
+        // Its observers hear the run's end once its outputs are read: a `Clone` that
+        // panics there fails it (they heard success before).
+        let table = observer.as_ref().map(|_| run.plan.table());
+        let end = RunEnd::new(observer, table.as_ref().map_or(&[], |table| table.nodes()));
+        let ran = ran.and_then(|()| {
             // A value requested more than once is cloned here, after the run: its
             // `Clone`'s panic is that node's error, as it would be in a reader's task.
             let mut reads = Reads {
@@ -1009,7 +1033,7 @@ impl<V> Prepared<V> {
                 }
             })
         });
-        match ran {
+        match end.tell_result(ran) {
             Ok(values) => {
                 guard.done = true;
                 Ok(values)

@@ -91,18 +91,24 @@ where
     F: Fn(u32) -> Flow + Sync,
 {
     let mut observer = None;
-    dispatch_dyn(
-        table,
-        pending,
-        run,
-        options,
-        Failures::InOrder,
-        Some(&mut observer),
-    )?;
-    Ok(RunEnd {
-        observer,
-        infos: table.nodes(),
-    })
+    let later = TellLater {
+        stopped_only: true,
+        observer: &mut observer,
+    };
+    dispatch_dyn(table, pending, run, options, Failures::InOrder, Some(later))?;
+    Ok(RunEnd::new(observer, table.nodes()))
+}
+
+/// Which end of a run [`watched`] leaves to its caller to tell the run's observers,
+/// once what the caller still does after the run has its outcome (see [`RunEnd`]),
+/// and where it puts the observer for that.
+pub(crate) struct TellLater<'a> {
+    /// Only an end that a `?` stopped (a `graph!`'s early exit, which still drops the
+    /// values the run left unread); otherwise every end without a failure (a dynamic
+    /// graph's, whose caller still reads, and clones, its outputs).
+    pub(crate) stopped_only: bool,
+    /// Set to the run's observer, if any, when its end is left to the caller.
+    pub(crate) observer: &'a mut Option<Arc<dyn Observer>>,
 }
 
 /// The dispatcher compiled once, here, rather than once per graph: every `graph!` and
@@ -116,7 +122,7 @@ fn dispatch_dyn(
     run: &(dyn Fn(u32) -> Flow + Sync),
     options: &RunOptions,
     failures: Failures,
-    told_later: Option<&mut Option<Arc<dyn Observer>>>,
+    told_later: Option<TellLater<'_>>,
 ) -> Result<(), TaskError> {
     dispatch_with(table, pending, run, options, failures, told_later)
 }
@@ -132,15 +138,17 @@ pub(crate) enum Failures {
     InOrder,
 }
 
-/// [`dispatch`] of a [`Compact`] table (a dynamic graph's), compiled once as well.
+/// [`dispatch`] of a [`Compact`] table (a dynamic graph's), compiled once as well;
+/// `told_later` as for [`watched`].
 #[inline(never)]
 pub(crate) fn dispatch_compact(
     table: &Compact<'_>,
     pending: &[AtomicU32],
     run: &(dyn Fn(u32) -> Flow + Sync),
     options: &RunOptions,
+    told_later: Option<TellLater<'_>>,
 ) -> Result<(), TaskError> {
-    dispatch_with(table, pending, run, options, Failures::StopAll, None)
+    dispatch_with(table, pending, run, options, Failures::StopAll, told_later)
 }
 
 /// [`dispatch`] with loom's atomics as the pending counters, for the loom models
@@ -170,7 +178,7 @@ fn dispatch_with<G, C, F>(
     run: &F,
     options: &RunOptions,
     failures: Failures,
-    told_later: Option<&mut Option<Arc<dyn Observer>>>,
+    told_later: Option<TellLater<'_>>,
 ) -> Result<(), TaskError>
 where
     G: Edges,
@@ -206,9 +214,10 @@ where
 /// runs `body` with the run's context, then tells them how it ended, and returns
 /// `body`'s value or the run's first failure.
 ///
-/// With `told_later`, a run that a `?` stopped (and nothing failed) is not told ended
-/// here: its observer, if any, is put there for the caller, who tells it once the
-/// values the run left unread are dropped (see [`RunEnd`]).
+/// With `told_later`, a run that ended without a failure (and, if it says so, that a
+/// `?` stopped) is not told ended here: its observer, if any, is put there for the
+/// caller, who tells it once what it does after the run has its outcome (see
+/// [`RunEnd`]).
 ///
 /// Every run of a graph (`graph!`, trees, dynamic graphs) comes through here, so here
 /// it gets its stack: a run nested in a task of a run nested in a task ... moves to a
@@ -220,7 +229,7 @@ pub(crate) fn watched<G, C, F, R>(
     run: &F,
     options: &RunOptions,
     failures: Failures,
-    told_later: Option<&mut Option<Arc<dyn Observer>>>,
+    told_later: Option<TellLater<'_>>,
     body: impl FnOnce(&Ctx<'_, G, C, F>) -> R,
 ) -> Result<R, TaskError>
 where
@@ -239,7 +248,7 @@ fn watched_here<G, C, F, R>(
     run: &F,
     options: &RunOptions,
     failures: Failures,
-    told_later: Option<&mut Option<Arc<dyn Observer>>>,
+    told_later: Option<TellLater<'_>>,
     body: impl FnOnce(&Ctx<'_, G, C, F>) -> R,
 ) -> Result<R, TaskError>
 where
@@ -311,9 +320,10 @@ where
         });
     end.observer = None;
     let stopped = ctx.first_stop.load(Ordering::Relaxed) != NONE;
-    if let (Some(later), None, true) = (told_later, &failure, stopped) {
-        // An early exit: told once the values it left unread are dropped.
-        *later = ambient.clone().or_else(|| options.observer.clone());
+    let later = told_later.filter(|later| failure.is_none() && (stopped || !later.stopped_only));
+    if let Some(later) = later {
+        // Told by the caller, once what it does after the run has its outcome.
+        *later.observer = ambient.clone().or_else(|| options.observer.clone());
     } else if let Some(observer) = observer {
         failure = tell_end(observer, infos, failure);
     }
@@ -350,12 +360,13 @@ fn tell_end(
     failure
 }
 
-/// The end of a `graph!` run that a `?` stopped, not yet told to its observers (see
-/// [`dispatch_exits`]): the early exit drops the values the run left unread first, and
-/// a `Drop` of one that panics fails the run, which the observers must hear as its
-/// caller does. Told by [`tell`](Self::tell); one dropped untold (a panic before
-/// that) tells them the run unwound. Holds nothing for a run not stopped, or not
-/// watched.
+/// The end of a run not yet told to its observers (see [`TellLater`]): a `graph!` run
+/// that a `?` stopped, whose early exit drops the values the run left unread first
+/// (see [`dispatch_exits`]), or a dynamic graph's run, whose caller reads its outputs
+/// first; a `Drop` or a `Clone` there that panics fails the run, which the observers
+/// must hear as its caller does. Told by [`tell`](Self::tell); one dropped untold (a
+/// panic before that) tells them the run unwound. Holds nothing for a run told
+/// already, or not watched.
 #[must_use]
 pub struct RunEnd<'t> {
     observer: Option<Arc<dyn Observer>>,
@@ -370,13 +381,33 @@ impl core::fmt::Debug for RunEnd<'_> {
     }
 }
 
-impl RunEnd<'_> {
+impl<'t> RunEnd<'t> {
+    /// The end of a run of the nodes `infos` left to tell `observer`, if any.
+    pub(crate) fn new(observer: Option<Arc<dyn Observer>>, infos: &'t [NodeInfo<'t>]) -> Self {
+        RunEnd { observer, infos }
+    }
+
     /// Tells the observers, if any, that the run ended in `failure` if any, and returns
     /// the run's outcome (see [`tell_end`]).
     pub(crate) fn tell(mut self, failure: Option<TaskError>) -> Option<TaskError> {
         match self.observer.take() {
             Some(observer) => tell_end(&*observer, self.infos, failure),
             None => failure,
+        }
+    }
+
+    /// [`tell`](Self::tell) of a run whose result is `ran`: a value the observers' panic
+    /// fails is dropped (a panic of its `Drop` discarded).
+    pub(crate) fn tell_result<V>(self, ran: Result<V, TaskError>) -> Result<V, TaskError> {
+        match ran {
+            Ok(value) => match self.tell(None) {
+                None => Ok(value),
+                Some(error) => {
+                    crate::engine::error::discard_panic(|| drop(value));
+                    Err(error)
+                }
+            },
+            Err(error) => Err(self.tell(Some(error)).expect("a failure stays one")),
         }
     }
 }

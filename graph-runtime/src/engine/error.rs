@@ -497,11 +497,11 @@ pub(crate) fn early_exit<R>(
             }
         }
     }
-    match end.tell(failure) {
-        None => Ok(exit),
+    match failure {
+        None => end.tell_result(Ok(exit)),
         Some(error) => {
             discard_panic(|| drop(exit));
-            Err(error)
+            end.tell_result(Err(error))
         }
     }
 }
