@@ -1185,3 +1185,72 @@ fn observers_hear_the_failure_of_a_dynamic_outputs_clone() {
         assert_eq!(record.error(), None, "{scheduler:?}");
     }
 }
+
+/// How many `Fragile` values have been dropped.
+static FRAGILE_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+/// A value whose `Clone` panics when `clone` says so, and whose `Drop` (a clone's too)
+/// panics when `drop` says so; drops are counted in [`FRAGILE_DROPS`].
+#[derive(Debug)]
+struct Fragile {
+    clone: bool,
+    drop: bool,
+}
+
+impl Clone for Fragile {
+    fn clone(&self) -> Self {
+        assert!(!self.clone, "cloned a fragile value");
+        Fragile {
+            clone: false,
+            drop: self.drop,
+        }
+    }
+}
+
+impl Drop for Fragile {
+    fn drop(&mut self) {
+        FRAGILE_DROPS.fetch_add(1, Ordering::SeqCst);
+        // Even while a panic unwinds, which aborts the process.
+        assert!(!self.drop, "dropped a fragile value");
+    }
+}
+
+/// A dynamic compute of several outputs whose `Clone` panics for a value requested
+/// twice, after another output whose `Drop` panics was read (and one whose clone was
+/// made), fails naming the task of the value that did not clone, drops every value
+/// once, and does not abort: a tuple, nested parts and a slice, on either scheduler.
+/// (The clone was made while the outputs' tuple was built: its panic unwound through
+/// the values read before it, whose `Drop` panicked then, and the process aborted.)
+#[test]
+fn an_outputs_clone_that_panics_after_a_value_whose_drop_panics_does_not_abort() {
+    let fragile = |clone, drop| {
+        delayed(move |_x: i64| Fragile { clone, drop })
+            .named(if clone { "uncloneable" } else { "undroppable" })
+            .call(0)
+    };
+    let (dropping, cloning) = (fragile(false, true), fragile(true, false));
+    // What a failed compute of `shape` drops: `drops` values, each once.
+    let fails = |shape: &str, drops: usize, run: &dyn Fn() -> Result<(), TaskError>| {
+        let before = FRAGILE_DROPS.load(Ordering::SeqCst);
+        let error = run().expect_err("the second request's clone panics");
+        assert_eq!(error.task(), "uncloneable", "{shape}: {error}");
+        assert_eq!(error.message(), "cloned a fragile value", "{shape}");
+        let dropped = FRAGILE_DROPS.load(Ordering::SeqCst) - before;
+        assert_eq!(dropped, drops, "{shape}: each value dropped once");
+    };
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        // The dropping value and its clone, the cloning value.
+        fails("tuple", 3, &|| {
+            let outputs = (&dropping, &dropping, &cloning, &cloning);
+            taskweave::compute_with(scheduler, outputs).map(drop)
+        });
+        fails("nested", 2, &|| {
+            let outputs = (&dropping, (&cloning, [&cloning]));
+            taskweave::compute_with(scheduler, outputs).map(drop)
+        });
+        fails("slice", 2, &|| {
+            let outputs = [dropping.clone(), cloning.clone(), cloning.clone()];
+            taskweave::compute_with(scheduler, &outputs[..]).map(drop)
+        });
+    }
+}

@@ -782,6 +782,8 @@ impl Plan {
 pub struct Prepared<V> {
     run: Arc<Storage>,
     read: fn(&mut Reads<'_>) -> V,
+    /// Makes the clones `read` hands out first (see [`Outputs::clone_ahead`]).
+    clone_ahead: fn(&mut Reads<'_>),
     /// The lengths of the slices nested in the outputs (see [`OutputPart`]): empty
     /// unless a tuple holds a slice.
     lengths: Box<[u32]>,
@@ -967,10 +969,16 @@ fn wait_for(end: &End, short: bool) -> Option<Result<(), Ended>> {
 impl<V> Prepared<V> {
     /// `plan` with fresh slots, its outputs read by `read` (with the lengths of the
     /// slices nested in them).
-    fn of(plan: Plan, read: fn(&mut Reads<'_>) -> V, lengths: Vec<u32>) -> Self {
+    fn of(
+        plan: Plan,
+        read: fn(&mut Reads<'_>) -> V,
+        clone_ahead: fn(&mut Reads<'_>),
+        lengths: Vec<u32>,
+    ) -> Self {
         Prepared {
             run: Storage::new(Arc::new(plan)),
             read,
+            clone_ahead,
             lengths: lengths.into_boxed_slice(),
         }
     }
@@ -1006,7 +1014,7 @@ impl<V> Prepared<V> {
             done: false,
         };
         let run = &guard.prepared.run;
-        let read = guard.prepared.read;
+        let (read, clone_ahead) = (guard.prepared.read, guard.prepared.clone_ahead);
         let lengths = &guard.prepared.lengths;
         let mut observer = None;
         let ran = run.run(options, &mut observer);
@@ -1017,12 +1025,17 @@ impl<V> Prepared<V> {
         let ran = ran.and_then(|()| {
             // A value requested more than once is cloned here, after the run: its
             // `Clone`'s panic is that node's error, as it would be in a reader's task.
-            let mut reads = Reads {
+            // Every clone is made before any value is handed out: one that panicked
+            // while `read` built the outputs unwound through the values read before
+            // it, and a `Drop` of one that panicked then aborted the process.
+            let reads = || Reads {
                 slots: &run.slots,
                 outputs: run.plan.outputs.iter(),
                 lengths: lengths.iter(),
+                at: 0,
+                clones: Vec::new(),
             };
-            panic::catch_unwind(AssertUnwindSafe(|| read(&mut reads))).map_err(|payload| {
+            let clone_failed = |payload: Box<dyn std::any::Any + Send>| {
                 match payload.downcast::<CloneFailed>() {
                     Ok(failed) => {
                         let info = &run.plan.table().nodes()[failed.index as usize];
@@ -1031,7 +1044,24 @@ impl<V> Prepared<V> {
                     // Not a clone's: the guard resets the slots.
                     Err(other) => panic::resume_unwind(other),
                 }
-            })
+            };
+            let mut ahead = reads();
+            if run.plan.outputs.iter().any(|output| !output.last) {
+                let cloned = panic::catch_unwind(AssertUnwindSafe(|| clone_ahead(&mut ahead)));
+                if let Err(payload) = cloned {
+                    // The clones made, dropped one by one (not while a panic unwinds).
+                    for (_, clone) in ahead.clones.drain(..) {
+                        crate::engine::error::discard_panic(|| drop(clone));
+                    }
+                    return Err(clone_failed(payload));
+                }
+                ahead.clones.reverse();
+            }
+            let mut reads = Reads {
+                clones: ahead.clones,
+                ..reads()
+            };
+            panic::catch_unwind(AssertUnwindSafe(|| read(&mut reads))).map_err(clone_failed)
         });
         match end.tell_result(ran) {
             Ok(values) => {
@@ -1114,6 +1144,7 @@ pub(crate) fn prepare_any<O: ToCompute>(outputs: O) -> Prepared<O::Values> {
     Prepared::of(
         Plan::new(outputs.nodes().nodes.into_vec()),
         O::read,
+        O::clone_ahead,
         lengths,
     )
 }
@@ -1147,6 +1178,11 @@ pub trait Outputs {
     }
     #[doc(hidden)]
     fn read(reads: &mut Reads<'_>) -> Self::Values;
+    /// Makes, before `read`, the clones it hands out, in the order it meets their
+    /// requests, so that a `Clone` that panics fails the compute while no value is
+    /// out of its slot yet. Nothing for outputs that clone nothing (one request).
+    #[doc(hidden)]
+    fn clone_ahead(_reads: &mut Reads<'_>) {}
     /// The outputs' nodes, borrowed, where they lie side by side (a slice's): a
     /// `compute` lays them out without taking a handle of each.
     #[doc(hidden)]
@@ -1182,11 +1218,17 @@ pub struct Reads<'a> {
     slots: &'a Arena,
     outputs: std::slice::Iter<'a, OutputRead>,
     lengths: std::slice::Iter<'a, u32>,
+    /// How many requests were read so far.
+    at: usize,
+    /// The clones made ahead (see [`Outputs::clone_ahead`]), each with its request's
+    /// number: in request order while they are made, in reverse while they are read.
+    clones: Vec<(usize, Box<dyn std::any::Any + Send>)>,
 }
 
 impl Reads<'_> {
     /// The next request's request.
     fn request(&mut self) -> OutputRead {
+        self.at += 1;
         match self.outputs.next() {
             Some(&output) => output,
             // The plan has one request per node the outputs gave, in their order.
@@ -1194,10 +1236,29 @@ impl Reads<'_> {
         }
     }
 
-    /// The next request's value: a clone, or the value itself at its last request.
+    /// The next request's value: a clone (made ahead, if it was), or the value itself
+    /// at its last request.
     fn next<T: Clone + 'static>(&mut self) -> T {
         let output = self.request();
+        if self.clones.last().is_some_and(|(at, _)| *at == self.at) {
+            if let Some((_, clone)) = self.clones.pop() {
+                match clone.downcast::<T>() {
+                    Ok(clone) => return *clone,
+                    Err(_) => panic!("taskweave: bug: a clone made ahead of another type"),
+                }
+            }
+        }
         read_output(self.slots, output)
+    }
+
+    /// Makes the next request's clone ahead, if it is not its node's last (see
+    /// [`Outputs::clone_ahead`]); a panic of its `Clone` unwinds as `CloneFailed`.
+    fn clone_next<T: Clone + Send + 'static>(&mut self) {
+        let output = self.request();
+        if !output.last {
+            let clone: T = read_output(self.slots, output);
+            self.clones.push((self.at, Box::new(clone)));
+        }
     }
 
     /// The next nested slice's length.
@@ -1292,6 +1353,9 @@ pub trait ToCompute {
     fn lengths(&self) -> Vec<u32>;
     #[doc(hidden)]
     fn read(reads: &mut Reads<'_>) -> Self::Values;
+    /// As [`Outputs::clone_ahead`].
+    #[doc(hidden)]
+    fn clone_ahead(_reads: &mut Reads<'_>) {}
 }
 
 impl<O: Outputs> ToCompute for O {
@@ -1304,6 +1368,9 @@ impl<O: Outputs> ToCompute for O {
     }
     fn read(reads: &mut Reads<'_>) -> Self::Values {
         O::read(reads)
+    }
+    fn clone_ahead(reads: &mut Reads<'_>) {
+        O::clone_ahead(reads);
     }
 }
 
@@ -1392,6 +1459,9 @@ pub trait OutputPart {
     /// Reads the part's values after the run.
     #[doc(hidden)]
     fn read(reads: &mut Reads<'_>) -> Self::Value;
+    /// Makes the clones `read` hands out first (see [`Outputs::clone_ahead`]).
+    #[doc(hidden)]
+    fn clone_ahead(reads: &mut Reads<'_>);
     /// The part's nodes holding `values` (see [`persist`]).
     #[doc(hidden)]
     fn hold(&self, values: Self::Value) -> Self::Persisted;
@@ -1406,6 +1476,9 @@ impl<T: Output> OutputPart for Delayed<T> {
     fn push_lengths(&self, _: &mut Vec<u32>) {}
     fn read(reads: &mut Reads<'_>) -> T {
         reads.next()
+    }
+    fn clone_ahead(reads: &mut Reads<'_>) {
+        reads.clone_next::<T>();
     }
     fn hold(&self, value: T) -> Delayed<T> {
         self.holding(value)
@@ -1424,6 +1497,9 @@ impl<P: OutputPart + ?Sized> OutputPart for &P {
     }
     fn read(reads: &mut Reads<'_>) -> P::Value {
         P::read(reads)
+    }
+    fn clone_ahead(reads: &mut Reads<'_>) {
+        P::clone_ahead(reads);
     }
     fn hold(&self, values: P::Value) -> P::Persisted {
         (**self).hold(values)
@@ -1449,6 +1525,10 @@ impl<P: OutputPart> OutputPart for [P] {
         let length = reads.length();
         (0..length).map(|_| P::read(reads)).collect()
     }
+    fn clone_ahead(reads: &mut Reads<'_>) {
+        let length = reads.length();
+        (0..length).for_each(|_| P::clone_ahead(reads));
+    }
     fn hold(&self, values: Vec<P::Value>) -> Vec<P::Persisted> {
         self.iter().zip(values).map(|(p, v)| p.hold(v)).collect()
     }
@@ -1465,6 +1545,9 @@ impl<P: OutputPart> OutputPart for Vec<P> {
     }
     fn read(reads: &mut Reads<'_>) -> Vec<P::Value> {
         <[P]>::read(reads)
+    }
+    fn clone_ahead(reads: &mut Reads<'_>) {
+        <[P]>::clone_ahead(reads);
     }
     fn hold(&self, values: Vec<P::Value>) -> Vec<P::Persisted> {
         self.as_slice().hold(values)
@@ -1486,6 +1569,9 @@ impl<P: OutputPart, const N: usize> OutputPart for [P; N] {
     }
     fn read(reads: &mut Reads<'_>) -> [P::Value; N] {
         std::array::from_fn(|_| P::read(reads))
+    }
+    fn clone_ahead(reads: &mut Reads<'_>) {
+        (0..N).for_each(|_| P::clone_ahead(reads));
     }
     fn hold(&self, values: [P::Value; N]) -> [P::Persisted; N] {
         let mut values = values.into_iter();
@@ -1515,6 +1601,9 @@ macro_rules! outputs_tuple {
                 // In order: a tuple's fields are evaluated left to right.
                 ($($ty::read(reads),)*)
             }
+            fn clone_ahead(reads: &mut Reads<'_>) {
+                $($ty::clone_ahead(reads);)*
+            }
             fn hold(&self, ($($v,)*): Self::Value) -> Self::Persisted {
                 ($(self.$i.hold($v),)*)
             }
@@ -1534,6 +1623,9 @@ macro_rules! outputs_tuple {
             }
             fn read(reads: &mut Reads<'_>) -> Self::Values {
                 <Self as OutputPart>::read(reads)
+            }
+            fn clone_ahead(reads: &mut Reads<'_>) {
+                <Self as OutputPart>::clone_ahead(reads);
             }
         }
 
@@ -1572,6 +1664,9 @@ macro_rules! outputs_one_collection {
             }
             fn read(reads: &mut Reads<'_>) -> Self::Values {
                 (<$part as OutputPart>::read(reads),)
+            }
+            fn clone_ahead(reads: &mut Reads<'_>) {
+                <$part as OutputPart>::clone_ahead(reads);
             }
         }
     )*};
@@ -1628,12 +1723,12 @@ impl<T: Output> Outputs for &[Delayed<T>] {
         Some(Lent(Delayed::nodes_of(self)))
     }
     fn read(reads: &mut Reads<'_>) -> Vec<T> {
-        let slots = reads.slots;
-        reads
-            .outputs
-            .by_ref()
-            .map(|&o| read_output::<T>(slots, o))
+        (0..reads.outputs.len())
+            .map(|_| reads.next::<T>())
             .collect()
+    }
+    fn clone_ahead(reads: &mut Reads<'_>) {
+        (0..reads.outputs.len()).for_each(|_| reads.clone_next::<T>());
     }
 }
 
@@ -1645,6 +1740,9 @@ impl<T: Output> Outputs for &Vec<Delayed<T>> {
     }
     fn read(reads: &mut Reads<'_>) -> Vec<T> {
         <&[Delayed<T>] as Outputs>::read(reads)
+    }
+    fn clone_ahead(reads: &mut Reads<'_>) {
+        <&[Delayed<T>] as Outputs>::clone_ahead(reads);
     }
     fn lend(&self) -> Option<Lent<'_>> {
         Some(Lent(Delayed::nodes_of(self)))
@@ -1788,6 +1886,7 @@ pub(crate) fn compute_here<O: Outputs>(
     let mut prepared = Prepared::of(
         unsafe { Plan::borrowing(nodes) },
         O::read,
+        O::clone_ahead,
         outputs.lengths(),
     );
     let result = prepared.run_here(options);
