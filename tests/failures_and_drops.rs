@@ -1254,3 +1254,37 @@ fn an_outputs_clone_that_panics_after_a_value_whose_drop_panics_does_not_abort()
         });
     }
 }
+
+/// An input given to a task that a failure keeps from running, whose `Drop` panics,
+/// gives way to that failure, which came first, in a graph run as nested joins as in
+/// the dispatcher's form, on either scheduler, and is dropped once. (In a tree its
+/// panic unwound out of `try_compute` in place of the failure: the tree's run
+/// returned the failure itself, and nothing kept it past the drop of the inputs.)
+#[test]
+fn an_input_a_failure_left_unread_gives_way_to_it_in_a_tree() {
+    let _guard = TRACKING.lock().unwrap_or_else(|e| e.into_inner());
+    let tree = graph!(|v: PanicsWhenDropped, x: i64| -> i64 { takes_unread(v, too_large(x)) });
+    let shared = graph!(|v: PanicsWhenDropped, x: i64| -> i64 {
+        let a = too_large(x);
+        takes_unread(v, sum2(a, a))
+    });
+    assert!(tree.__runs_as_tree() && !shared.__runs_as_tree());
+    let armed = |armed| PanicsWhenDropped { armed };
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        let fails = |form: &str, run: &dyn Fn() -> Result<i64, TaskError>| {
+            let before = UNREAD_DROPS.load(Ordering::SeqCst);
+            let error = run().expect_err("too_large fails");
+            assert_eq!(error.task(), "too_large", "{scheduler:?} {form}: {error}");
+            assert_eq!(error.message(), "50 is too large", "{scheduler:?} {form}");
+            assert_eq!(UNREAD_DROPS.load(Ordering::SeqCst), before + 1, "{form}");
+        };
+        fails("tree", &|| {
+            tree.try_compute_with(scheduler, armed(true), 50)
+        });
+        fails("dispatcher", &|| {
+            shared.try_compute_with(scheduler, armed(true), 50)
+        });
+        assert_eq!(tree.compute_with(scheduler, armed(false), 5), 5);
+        assert_eq!(shared.compute_with(scheduler, armed(false), 5), 10);
+    }
+}

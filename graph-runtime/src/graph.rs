@@ -253,7 +253,8 @@ macro_rules! arity {
 
             /// Every run: the body (its run, then its slots dropped), a `Drop` panic of
             /// a value the run's failure left unread giving way to that failure (a
-            /// tree's values are dropped inside its run, which sees to that).
+            /// tree's node values are dropped inside its run, which sees to that; the
+            /// values made before it, inputs given to a task, are not).
             #[inline(always)]
             fn run(&self, options: RunOptions $(, $arg: $ty)*) -> Result<R, TaskError> {
                 // Its result and inputs pass through the run's frames by value.
@@ -267,9 +268,6 @@ macro_rules! arity {
             /// (see `with_room`).
             fn run_here(&self, inputs: &mut Option<(RunOptions, $($ty,)*)>) -> Result<R, TaskError> {
                 let (options, $($arg,)*) = inputs.take().expect("run once");
-                if self.tree {
-                    return (self.body)(options $(, $arg)*);
-                }
                 let table = core::ptr::from_ref(self.table).addr();
                 crate::engine::error::failure_before_teardown(table, || (self.body)(options $(, $arg)*))
             }

@@ -132,7 +132,21 @@ pub mod __private {
     };
     pub use crate::engine::sync::{in_room_of, with_room};
     pub use crate::engine::table::{Label, NodeInfo, Table};
-    pub use crate::engine::tree::{run_tree, Tree};
+    pub use crate::engine::tree::Tree;
+
+    /// `graph!`'s run of a tree-shaped graph (the engine's, `engine::tree`): a failure
+    /// is kept for `Graph`'s run, as [`dispatch`]'s is, so that a `Drop` panic of a
+    /// value made before the run (an input given to a task that never ran) gives way
+    /// to it.
+    #[inline(always)]
+    pub fn run_tree<R: Send>(
+        table: &crate::engine::table::Table<'_>,
+        options: &crate::RunOptions,
+        body: impl FnOnce(&Tree<'_, '_>) -> Option<R> + Send,
+    ) -> Result<R, crate::TaskError> {
+        let ran = crate::engine::tree::run_tree(table, options, body);
+        crate::engine::error::kept_for_teardown(core::ptr::from_ref(table).addr(), ran)
+    }
     pub use crate::graph::Graph;
     pub use crate::prohibited::{
         read_as_bound, BoundByGraph, CapturedMutation, GraphCheck, NodeMutation, NotAGraph,

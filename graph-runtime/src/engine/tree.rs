@@ -199,7 +199,7 @@ impl core::fmt::Debug for Tree<'_, '_> {
 /// (`None` when a node did not run). Observers, the stop condition, `on_failure` and
 /// the scheduler are those of `options`, as for [`dispatch`](crate::__private::dispatch);
 /// the first failure is returned as the run's error.
-pub fn run_tree<R: Send>(
+pub(crate) fn run_tree<R: Send>(
     table: &Table<'_>,
     options: &RunOptions,
     body: impl FnOnce(&Tree<'_, '_>) -> Option<R> + Send,
