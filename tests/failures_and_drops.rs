@@ -1288,3 +1288,35 @@ fn an_input_a_failure_left_unread_gives_way_to_it_in_a_tree() {
         assert_eq!(shared.compute_with(scheduler, armed(false), 5), 10);
     }
 }
+
+/// An observer that panics when told a dynamic compute ended fails it (as before its
+/// end waited for the outputs' reads) with no value handed out: each value, and the
+/// clone made for a value requested twice, is dropped by itself, and a `Drop` that
+/// panics in two of them does not abort, on either scheduler. (Told after the reads,
+/// its panic dropped the outputs' tuple as one: the second `Drop` panic came while
+/// the first unwound.)
+#[test]
+fn an_observers_panic_at_a_dynamic_runs_end_drops_each_output_by_itself() {
+    let fragile = |x: i64| {
+        delayed(|_x: i64| Fragile {
+            clone: false,
+            drop: true,
+        })
+        .named("undroppable")
+        .call(x)
+    };
+    let (first, second) = (fragile(0), fragile(1));
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        let before = FRAGILE_DROPS.load(Ordering::SeqCst);
+        let outputs = (&first, &first, &second);
+        let error = taskweave::compute_with(panicking(scheduler, "graph_finished"), outputs)
+            .map(drop)
+            .expect_err("the observer's panic fails the run");
+        assert_hook_error(&error, "graph_finished", "undroppable", &[]);
+        assert_eq!(
+            FRAGILE_DROPS.load(Ordering::SeqCst) - before,
+            3,
+            "{scheduler:?}: both values and a clone, each dropped once"
+        );
+    }
+}

@@ -1018,52 +1018,48 @@ impl<V> Prepared<V> {
         let lengths = &guard.prepared.lengths;
         let mut observer = None;
         let ran = run.run(options, &mut observer);
-        // Its observers hear the run's end once its outputs are read: a `Clone` that
-        // panics there fails it (they heard success before).
+        // A value requested more than once is cloned after the run: its `Clone`'s panic
+        // is that node's error, as it would be in a reader's task. Every clone is made
+        // before any value is handed out (one that panicked while `read` built the
+        // outputs unwound through the values read before it, and a `Drop` of one that
+        // panicked then aborted the process), and the run's observers hear its end
+        // after the clones, before the reads: a `Clone` that panics fails the run they
+        // hear of (they heard success before), and a panic of their own leaves every
+        // value in its slot, each dropped by itself.
         let table = observer.as_ref().map(|_| run.plan.table());
         let end = RunEnd::new(observer, table.as_ref().map_or(&[], |table| table.nodes()));
-        let ran = ran.and_then(|()| {
-            // A value requested more than once is cloned here, after the run: its
-            // `Clone`'s panic is that node's error, as it would be in a reader's task.
-            // Every clone is made before any value is handed out: one that panicked
-            // while `read` built the outputs unwound through the values read before
-            // it, and a `Drop` of one that panicked then aborted the process.
-            let reads = || Reads {
-                slots: &run.slots,
-                outputs: run.plan.outputs.iter(),
-                lengths: lengths.iter(),
-                at: 0,
-                clones: Vec::new(),
-            };
-            let clone_failed = |payload: Box<dyn std::any::Any + Send>| {
-                match payload.downcast::<CloneFailed>() {
-                    Ok(failed) => {
-                        let info = &run.plan.table().nodes()[failed.index as usize];
-                        TaskError::from_panic(info.name(), info.call_site(), failed.payload)
-                    }
-                    // Not a clone's: the guard resets the slots.
-                    Err(other) => panic::resume_unwind(other),
+        let reads = |clones| Reads {
+            slots: &run.slots,
+            outputs: run.plan.outputs.iter(),
+            lengths: lengths.iter(),
+            at: 0,
+            clones,
+        };
+        let clone_failed = |payload: Box<dyn std::any::Any + Send>| {
+            match payload.downcast::<CloneFailed>() {
+                Ok(failed) => {
+                    let info = &run.plan.table().nodes()[failed.index as usize];
+                    TaskError::from_panic(info.name(), info.call_site(), failed.payload)
                 }
-            };
-            let mut ahead = reads();
-            if run.plan.outputs.iter().any(|output| !output.last) {
-                let cloned = panic::catch_unwind(AssertUnwindSafe(|| clone_ahead(&mut ahead)));
-                if let Err(payload) = cloned {
-                    // The clones made, dropped one by one (not while a panic unwinds).
-                    for (_, clone) in ahead.clones.drain(..) {
-                        crate::engine::error::discard_panic(|| drop(clone));
-                    }
-                    return Err(clone_failed(payload));
-                }
-                ahead.clones.reverse();
+                // Not a clone's: the guard resets the slots.
+                Err(other) => panic::resume_unwind(other),
             }
-            let mut reads = Reads {
-                clones: ahead.clones,
-                ..reads()
-            };
+        };
+        let cloned = ran.and_then(|()| {
+            let mut ahead = reads(Clones::default());
+            if run.plan.outputs.iter().any(|output| !output.last) {
+                let made = panic::catch_unwind(AssertUnwindSafe(|| clone_ahead(&mut ahead)));
+                // The clones made are dropped one by one (see `Clones`).
+                made.map_err(clone_failed)?;
+                ahead.clones.0.reverse();
+            }
+            Ok(ahead.clones)
+        });
+        let ran = end.tell_result(cloned).and_then(|clones| {
+            let mut reads = reads(clones);
             panic::catch_unwind(AssertUnwindSafe(|| read(&mut reads))).map_err(clone_failed)
         });
-        match end.tell_result(ran) {
+        match ran {
             Ok(values) => {
                 guard.done = true;
                 Ok(values)
@@ -1220,9 +1216,24 @@ pub struct Reads<'a> {
     lengths: std::slice::Iter<'a, u32>,
     /// How many requests were read so far.
     at: usize,
-    /// The clones made ahead (see [`Outputs::clone_ahead`]), each with its request's
-    /// number: in request order while they are made, in reverse while they are read.
-    clones: Vec<(usize, Box<dyn std::any::Any + Send>)>,
+    /// The clones made ahead (see [`Outputs::clone_ahead`]).
+    clones: Clones,
+}
+
+/// The clones of requested values made ahead (see [`Outputs::clone_ahead`]), each
+/// with its request's number: in request order while they are made, in reverse while
+/// they are read. Those left are dropped one by one, a panic of one's `Drop`
+/// discarded: dropped as one, a second such panic would come while the first unwinds,
+/// and abort the process.
+#[derive(Default)]
+struct Clones(Vec<(usize, Box<dyn std::any::Any + Send>)>);
+
+impl Drop for Clones {
+    fn drop(&mut self) {
+        for (_, clone) in self.0.drain(..) {
+            crate::engine::error::discard_panic(|| drop(clone));
+        }
+    }
 }
 
 impl Reads<'_> {
@@ -1240,8 +1251,8 @@ impl Reads<'_> {
     /// at its last request.
     fn next<T: Clone + 'static>(&mut self) -> T {
         let output = self.request();
-        if self.clones.last().is_some_and(|(at, _)| *at == self.at) {
-            if let Some((_, clone)) = self.clones.pop() {
+        if self.clones.0.last().is_some_and(|(at, _)| *at == self.at) {
+            if let Some((_, clone)) = self.clones.0.pop() {
                 match clone.downcast::<T>() {
                     Ok(clone) => return *clone,
                     Err(_) => panic!("taskweave: bug: a clone made ahead of another type"),
@@ -1257,7 +1268,7 @@ impl Reads<'_> {
         let output = self.request();
         if !output.last {
             let clone: T = read_output(self.slots, output);
-            self.clones.push((self.at, Box::new(clone)));
+            self.clones.0.push((self.at, Box::new(clone)));
         }
     }
 

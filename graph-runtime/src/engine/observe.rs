@@ -95,8 +95,8 @@ impl FutureEvent<'_> {
 /// `graph_started`, then `task_started`/`task_finished` around each task that runs,
 /// on its thread, then `graph_finished`, with the outcome the run's caller gets (a
 /// `graph!` that a `?` stopped is told once the values it left unread are dropped,
-/// whose `Drop` may fail it; a `Delayed` run once its outputs are read, whose `Clone`
-/// may). Tasks are numbered by their node index in the run.
+/// whose `Drop` may fail it; a `Delayed` run once the clones of its outputs are made,
+/// whose `Clone` may). Tasks are numbered by their node index in the run.
 ///
 /// **Futures** (a [`Client`](crate::Client) built with
 /// [`ClientBuilder::observer`](crate::ClientBuilder::observer)): for every task
