@@ -1320,3 +1320,43 @@ fn an_observers_panic_at_a_dynamic_runs_end_drops_each_output_by_itself() {
         );
     }
 }
+
+/// An observer that panics in `task_finished` when told a task stopped.
+struct PanicsOnStopped;
+
+impl taskweave::Observer for PanicsOnStopped {
+    fn task_finished(
+        &self,
+        _node: u32,
+        _info: &taskweave::NodeInfo<'_>,
+        outcome: taskweave::TaskOutcome,
+    ) {
+        assert!(
+            outcome != taskweave::TaskOutcome::Stopped,
+            "obs task_finished"
+        );
+    }
+}
+
+/// An observer's panic in `task_finished` of the task whose `?` stopped the run fails
+/// the run naming that hook and task, as its panic does for a task that finished and
+/// in `graph_finished` after the stop, on either scheduler. (It was discarded, and
+/// the run returned the early exit: a failure at the stopping node counted as one
+/// after the stop.)
+#[test]
+fn an_observers_panic_told_of_the_stopping_task_fails_the_run() {
+    let g = graph!(|x: i64| -> Result<i64, String> {
+        let c = below_ten(x)?;
+        Ok(sum2(c, 1))
+    });
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        let options = taskweave::RunOptions::new()
+            .scheduler(scheduler)
+            .observer(std::sync::Arc::new(PanicsOnStopped));
+        let error = g
+            .try_compute_with(options.clone(), 50)
+            .expect_err("the observer's panic fails the run");
+        assert_hook_error(&error, "task_finished", "", &["below_ten"]);
+        assert_eq!(g.try_compute_with(options, 5).ok(), Some(Ok(6)));
+    }
+}

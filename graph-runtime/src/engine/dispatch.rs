@@ -314,9 +314,12 @@ where
         .and_then(|(node, error)| {
             // A `?` that stopped the run at a node before the failed one decides, as in
             // sequential code, which returns that error before it reaches the panic: the
-            // early exit is then the run's result (its caller reads it).
+            // early exit is then the run's result (its caller reads it). A failure of the
+            // stopping node itself came after its stop (the observer's `task_finished`
+            // panicked), and fails the run as that hook's panic does for any other
+            // node, and `graph_finished`'s after a stop (it was lost).
             let first_stop = ctx.first_stop.load(Ordering::Relaxed);
-            (first_stop > node).then_some(error)
+            (first_stop >= node).then_some(error)
         });
     end.observer = None;
     let stopped = ctx.first_stop.load(Ordering::Relaxed) != NONE;
