@@ -363,13 +363,13 @@ fn tell_end(
     failure
 }
 
-/// The end of a run not yet told to its observers (see [`TellLater`]): a `graph!` run
+/// The end of a run not yet told to its observers (see `TellLater`): a `graph!` run
 /// that a `?` stopped, whose early exit drops the values the run left unread first
-/// (see [`dispatch_exits`]), or a dynamic graph's run, whose caller reads its outputs
+/// (see `dispatch_exits`), or a dynamic graph's run, whose caller clones its outputs
 /// first; a `Drop` or a `Clone` there that panics fails the run, which the observers
-/// must hear as its caller does. Told by [`tell`](Self::tell); one dropped untold (a
-/// panic before that) tells them the run unwound. Holds nothing for a run told
-/// already, or not watched.
+/// must hear as its caller does. Told by `tell`; one dropped untold (a panic before
+/// that) tells them the run unwound. Holds nothing for a run told already, or not
+/// watched.
 #[must_use]
 pub struct RunEnd<'t> {
     observer: Option<Arc<dyn Observer>>,

@@ -31,7 +31,7 @@ use crate::engine::table::Table;
 type NoRun = dyn Fn(u32) -> Flow + Sync;
 
 /// One run of a tree-shaped static graph: what its generated code calls for each node
-/// and each pair of branches (see [`run_tree`]).
+/// and each pair of branches (see `run_tree`).
 pub struct Tree<'a, 't> {
     ctx: &'a Ctx<'t, Table<'t>, AtomicU32, NoRun>,
     /// Branches run one after the other on this thread: `Scheduler::Sync`, or a graph
