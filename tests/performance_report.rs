@@ -463,3 +463,57 @@ fn tasks_cancelled_before_they_ran_are_not_runs() {
         assert_eq!(attribute(&page, "data-tasks"), 4);
     });
 }
+
+/// A value whose `Drop` panics.
+struct PanicsWhenDropped;
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        panic!("dropped a value left unread");
+    }
+}
+
+#[delayed]
+fn unread_value(x: i64) -> PanicsWhenDropped {
+    let _ = x;
+    PanicsWhenDropped
+}
+
+#[delayed]
+fn below_ten(x: i64) -> Result<i64, String> {
+    if x < 10 {
+        Ok(x)
+    } else {
+        Err(format!("{x} is not below ten"))
+    }
+}
+
+#[delayed]
+fn reads_unread(_v: &PanicsWhenDropped, x: i64) -> i64 {
+    x
+}
+
+/// A `graph!` run that a `?` stops, whose value left unread panics in its `Drop`,
+/// fails its caller's compute, and the report records that failure with the run's
+/// graph. (The report recorded success: the run's end was told before the value was
+/// dropped.)
+#[test]
+fn a_run_failed_by_a_value_its_early_exit_left_unread_is_a_failure_in_the_report() {
+    let _serial = serial();
+    let g = graph!(|x: i64| -> Result<i64, String> {
+        let kept = unread_value(x);
+        let c = below_ten(x)?;
+        Ok(reads_unread(&kept, c))
+    });
+    let report = PerformanceReport::new(page_path("early_exit.html"));
+    let error = g
+        .try_compute(50)
+        .expect_err("the unread value's Drop panics");
+    assert_eq!(error.message(), "dropped a value left unread");
+    let page = report.to_html();
+    assert!(
+        page.contains("dropped a value left unread"),
+        "the report records the run's failure"
+    );
+    report.finish().unwrap();
+}
