@@ -6,9 +6,12 @@
 //! Dask: `Delayed` overloads operators, `d.attr`, `d[i]` and `d.method()`, each a new
 //! task (`x + y`, `p.norm()`, `v[0]`); `delayed(f, nout=2)` splits a tuple.
 //! taskweave: the same inside `graph!`, checked at compile time; on `Delayed<T>`,
-//! operators, `map(|v| …)` for methods and fields, `split()` for pairs.
+//! operators, `map(|v| …)` for methods and fields, `split()` for pairs; `Vec`s, nested
+//! `Vec`s and maps of nodes as one argument (Dask's lists and dicts of `Delayed`s).
 //!
 //! Run: `cargo run --release --example 09_allowed_operations`
+
+use std::collections::HashMap;
 
 use taskweave::prelude::*;
 
@@ -52,6 +55,14 @@ fn parse(text: &str) -> Result<i64, String> {
 #[delayed]
 fn sum(values: &[i64]) -> i64 {
     values.iter().sum()
+}
+
+#[delayed]
+fn cheapest(prices: &HashMap<String, i64>) -> String {
+    let lowest = prices
+        .iter()
+        .min_by_key(|&(name, price)| (*price, name.clone()));
+    lowest.map(|(name, _)| name.clone()).unwrap_or_default()
 }
 
 /// How many nodes of each kind a graph has.
@@ -127,4 +138,21 @@ fn main() {
     let (q, r) = delay!(divmod(17, 5)).split(); // a pair in two nodes
     let (c, norm, x, q, r) = taskweave::compute((&c, &norm, &x, &q, &r));
     println!("Delayed: a*3 + b - 1 = {c}, norm1 = {norm}, x = {x}, divmod = ({q}, {r})");
+
+    // 5. Collections of nodes as one argument (Dask: `delayed(f)([[x, y], [z]])`,
+    // `delayed(f)({"apple": a, "pear": b})`): a nested `Vec`, or a `HashMap` or
+    // `BTreeMap`, of nodes reaches the task as the same collection of their values,
+    // keys kept; each node is one edge of the graph.
+    let rows = vec![vec![delay!(inc(1)), delay!(inc(2))], vec![delay!(inc(3))]];
+    let prices = HashMap::from([
+        ("apple".to_string(), delay!(inc(4))),
+        ("pear".to_string(), delay!(inc(2))),
+    ]);
+    let sums = delayed(|rows: Vec<Vec<i64>>| -> Vec<i64> {
+        rows.iter().map(|row| row.iter().sum()).collect()
+    })
+    .call(rows);
+    let low = delay!(cheapest(prices));
+    let (sums, low) = taskweave::compute((&sums, &low));
+    println!("collections of Delayed: row sums {sums:?}, cheapest {low}");
 }

@@ -90,6 +90,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
             "operators, methods, fields: (96, false, 7, -3, 3.0, 4, -1.0)",
             "collections, split, ?: Ok((27, 32, Some(2)))",
             "Delayed: a*3 + b - 1 = 16, norm1 = 7, x = -3, divmod = (3, 2)",
+            "collections of Delayed: row sums [5, 4], cheapest pear",
         ],
     ),
     (

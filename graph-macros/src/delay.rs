@@ -264,7 +264,7 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
                 };
                 quote_spanned! {arg.span()=>
                     #[allow(clippy::needless_borrow)]
-                    let #name = (&&&#private::dynamic::Wrap::new(#value)).__arg(&mut #parents);
+                    let #name = (&&&&#private::dynamic::Wrap::new(#value)).__arg(&mut #parents);
                 }
             });
     // `f::__call((handles…), |handles, last, c| { let v0 = c.__arg0(h0, last); … f(v0, …) })`:
@@ -395,7 +395,7 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
             #[allow(unused_imports)]
             use #private::dynamic::{
                 ShapeOfConst as _, ShapeOfNode as _, ShapeOfOther as _, SurplusArgs as _,
-                ViaConst as _, ViaMany as _, ViaNode as _,
+                ViaConst as _, ViaMany as _, ViaNested as _, ViaNode as _,
             };
             let #task = #func;
     };

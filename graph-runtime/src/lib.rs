@@ -160,7 +160,7 @@ pub mod __private {
         pub use crate::dynamic::args::{
             hold1, hold10, hold11, hold12, hold2, hold3, hold4, hold5, hold6, hold7, hold8, hold9,
             value_size, ArgShape, Describe, Held, ShapeOfConst, ShapeOfNode, ShapeOfOther,
-            SurplusArgs, ViaConst, ViaMany, ViaNode, Wrap,
+            SurplusArgs, ViaConst, ViaMany, ViaNested, ViaNode, Wrap,
         };
         pub use crate::dynamic::{
             delayed, fn_identity, item_identity, pure_arg_key, pure_key, task, task_with, Arg, Env,

@@ -8,7 +8,8 @@
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use std::cell::Cell;
-use std::hash::{Hash, Hasher};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use super::{Delayed, Env, ParentList};
@@ -162,6 +163,9 @@ pass_and_lend! {
     {T: Clone + Send + Sync + 'static} Const<T>;
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static} Pair<A, B>;
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static, C: Clone + Send + Sync + 'static} Triple<A, B, C>;
+    {K: Clone + Eq + Hash + Send + Sync + 'static, V: Clone + Send + Sync + 'static, S: BuildHasher + Clone + Send + Sync + 'static} HashMapOf<K, V, S>;
+    {K: Clone + Ord + Send + Sync + 'static, V: Clone + Send + Sync + 'static} BTreeMapOf<K, V>;
+    {T: Clone + Send + Sync + 'static} Nested<T>;
 }
 
 /// An argument lent to a `&T` parameter.
@@ -224,6 +228,9 @@ where
 /// |---|---|
 /// | `T` | `Delayed<T>`, `&Delayed<T>`, `Future<T>`, `&Future<T>`, or a `T` |
 /// | `Vec<T>` | `Vec<Delayed<T>>`, `&Vec<Delayed<T>>`, `&[Delayed<T>]`, `[Delayed<T>; N]` |
+/// | `Vec<Vec<T>>` | `Vec<Vec<Delayed<T>>>`, `&Vec<Vec<Delayed<T>>>` |
+/// | `HashMap<K, V, S>` | `HashMap<K, Delayed<V>, S>`, `&HashMap<K, Delayed<V>, S>` |
+/// | `BTreeMap<K, V>` | `BTreeMap<K, Delayed<V>>`, `&BTreeMap<K, Delayed<V>>` |
 /// | `(T, U)`, `(T, U, V)` | a tuple of `Delayed`s, or of `&Delayed`s |
 /// | `&T` | any argument of a `T` parameter, lent |
 /// | `&[T]` | any argument of a `Vec<T>` parameter, lent |
@@ -231,10 +238,16 @@ where
 ///
 /// A `Future<T>` is waited for when the task runs; if it failed or was cancelled, the
 /// task fails with its error.
+///
+/// Nodes in a nested `Vec` or a map are dependencies, as Dask's `delayed` traverses
+/// lists and dicts of `Delayed`s: the task receives their values in the same shape (a
+/// map's keys kept, with its hasher), each node one edge of the graph. A pure call
+/// keys a map by its keys' hashes and its nodes, in any order (a `BTreeMap`'s keys
+/// must then be `Hash` too).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be passed to a parameter of type `{A}` of a delayed function",
     label = "not an argument for a `{A}` parameter",
-    note = "a `T` parameter takes a `Delayed<T>`, `&Delayed<T>`, `Future<T>`, `&Future<T>` or a `T`; a `Vec<T>` parameter a `Vec`, slice or array of `Delayed<T>`; a `(T, U)` parameter a tuple of nodes; `&T`, `&[T]` and `&str` parameters borrow the same arguments",
+    note = "a `T` parameter takes a `Delayed<T>`, `&Delayed<T>`, `Future<T>`, `&Future<T>` or a `T`; a `Vec<T>` parameter a `Vec`, slice or array of `Delayed<T>`; `Vec<Vec<T>>`, `HashMap<K, T>` and `BTreeMap<K, T>` parameters the same collection of `Delayed<T>`; a `(T, U)` parameter a tuple of nodes; `&T`, `&[T]` and `&str` parameters borrow the same arguments",
     note = "a task runs after this call returns, on another thread, so it cannot borrow the caller's locals: pass the value itself (moved or cloned; a `&T` parameter borrows the task's copy), an `Arc`, or a node of it (`Delayed::value(v)`)"
 )]
 pub trait IntoArg<A> {
@@ -325,6 +338,83 @@ where
     }
 }
 
+/// A map of nodes, given to the task as the `HashMap<K, V, S>` of their values (or lent
+/// as `&HashMap<K, V, S>`), as Dask's `delayed` passes a dict of `Delayed`s. The task
+/// keeps the keys and the hasher; each value is one parent, read in the keys' order.
+pub struct HashMapOf<K, V, S> {
+    keys: Vec<K>,
+    hasher: S,
+    _value: PhantomData<Produces<V>>,
+}
+
+impl<K, V, S> Arg for HashMapOf<K, V, S>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: BuildHasher + Clone + Send + Sync + 'static,
+{
+    type Target = HashMap<K, V, S>;
+    type Source<'a> = Value<HashMap<K, V, S>>;
+    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Value<HashMap<K, V, S>> {
+        let mut map = HashMap::with_capacity_and_hasher(self.keys.len(), self.hasher.clone());
+        for key in &self.keys {
+            map.insert(key.clone(), slot::give(&mut env.input::<V>(cursor)));
+        }
+        Value::new(map)
+    }
+}
+
+/// A `BTreeMap` of nodes, given to the task as the `BTreeMap<K, V>` of their values (or
+/// lent as `&BTreeMap<K, V>`). The task keeps the keys; each value is one parent, read in
+/// the keys' order.
+pub struct BTreeMapOf<K, V> {
+    keys: Vec<K>,
+    _value: PhantomData<Produces<V>>,
+}
+
+impl<K, V> Arg for BTreeMapOf<K, V>
+where
+    K: Clone + Ord + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    type Target = BTreeMap<K, V>;
+    type Source<'a> = Value<BTreeMap<K, V>>;
+    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Value<BTreeMap<K, V>> {
+        // The keys are kept sorted: the map is built from them in one pass.
+        let map = self
+            .keys
+            .iter()
+            .map(|key| (key.clone(), slot::give(&mut env.input::<V>(cursor))))
+            .collect();
+        Value::new(map)
+    }
+}
+
+/// A `Vec` of `Vec`s of nodes, given to the task as a `Vec<Vec<T>>` of their values (or
+/// lent as `&Vec<Vec<T>>` or `&[Vec<T>]`), as Dask's `delayed` passes nested lists. The
+/// task keeps the inner lengths; each value is one parent, read row by row.
+pub struct Nested<T> {
+    lens: Vec<usize>,
+    _value: PhantomData<Produces<T>>,
+}
+
+impl<T: Clone + Send + Sync + 'static> Arg for Nested<T> {
+    type Target = Vec<Vec<T>>;
+    type Source<'a> = Value<Vec<Vec<T>>>;
+    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Value<Vec<Vec<T>>> {
+        let rows = self
+            .lens
+            .iter()
+            .map(|&len| {
+                (0..len)
+                    .map(|_| slot::give(&mut env.input::<T>(cursor)))
+                    .collect()
+            })
+            .collect();
+        Value::new(rows)
+    }
+}
+
 // The nodes of an argument go into `parents` by value: a node passed by value moves
 // its handle there (no count taken and dropped per edge: every `x = delay!(f(x))` of a
 // chain, every pair a tree's level consumes); a lent one is cloned by the caller.
@@ -366,6 +456,77 @@ fn many<T>(items: impl IntoIterator<Item = Delayed<T>>, parents: &mut Parents) -
     }
     Many {
         len,
+        _value: PhantomData,
+    }
+}
+
+/// The keys of a map of nodes, in its order; its nodes go into `parents` in the same
+/// order.
+fn keys_of<K, V>(
+    entries: impl ExactSizeIterator<Item = (K, Delayed<V>)>,
+    parents: &mut Parents,
+) -> Vec<K> {
+    let mut keys = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        node_ref(value, parents);
+        keys.push(key);
+    }
+    keys
+}
+
+fn hash_map_of<K, V, S: Clone>(
+    map: HashMap<K, Delayed<V>, S>,
+    parents: &mut Parents,
+) -> HashMapOf<K, V, S> {
+    let hasher = map.hasher().clone();
+    HashMapOf {
+        keys: keys_of(map.into_iter(), parents),
+        hasher,
+        _value: PhantomData,
+    }
+}
+
+fn hash_map_of_ref<K: Clone, V, S: Clone>(
+    map: &HashMap<K, Delayed<V>, S>,
+    parents: &mut Parents,
+) -> HashMapOf<K, V, S> {
+    HashMapOf {
+        keys: keys_of(map.iter().map(|(k, v)| (k.clone(), v.clone())), parents),
+        hasher: map.hasher().clone(),
+        _value: PhantomData,
+    }
+}
+
+fn btree_map_of<K, V>(map: BTreeMap<K, Delayed<V>>, parents: &mut Parents) -> BTreeMapOf<K, V> {
+    BTreeMapOf {
+        keys: keys_of(map.into_iter(), parents),
+        _value: PhantomData,
+    }
+}
+
+fn btree_map_of_ref<K: Clone, V>(
+    map: &BTreeMap<K, Delayed<V>>,
+    parents: &mut Parents,
+) -> BTreeMapOf<K, V> {
+    BTreeMapOf {
+        keys: keys_of(map.iter().map(|(k, v)| (k.clone(), v.clone())), parents),
+        _value: PhantomData,
+    }
+}
+
+fn nested<T>(rows: Vec<Vec<Delayed<T>>>, parents: &mut Parents) -> Nested<T> {
+    Nested {
+        lens: rows.into_iter().map(|row| many(row, parents).len).collect(),
+        _value: PhantomData,
+    }
+}
+
+fn nested_ref<T>(rows: &[Vec<Delayed<T>>], parents: &mut Parents) -> Nested<T> {
+    Nested {
+        lens: rows
+            .iter()
+            .map(|row| many(row.iter().cloned(), parents).len)
+            .collect(),
         _value: PhantomData,
     }
 }
@@ -432,6 +593,29 @@ into_arg! {
         &'static (A, B, C), (Delayed<A>, Delayed<B>, Delayed<C>) => Lent<Triple<A, B, C>> = |v, p| Lent(triple(v.0, v.1, v.2, p));
     {A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static, C: Clone + Send + Sync + 'static}
         &'static (A, B, C), (&Delayed<A>, &Delayed<B>, &Delayed<C>) => Lent<Triple<A, B, C>> = |v, p| Lent(triple(v.0.clone(), v.1.clone(), v.2.clone(), p));
+
+    {K: Clone + Eq + Hash + Send + Sync + 'static, V: Clone + Send + Sync + 'static, S: BuildHasher + Clone + Send + Sync + 'static}
+        HashMap<K, V, S>, HashMap<K, Delayed<V>, S> => HashMapOf<K, V, S> = |v, p| hash_map_of(v, p);
+    {K: Clone + Eq + Hash + Send + Sync + 'static, V: Clone + Send + Sync + 'static, S: BuildHasher + Clone + Send + Sync + 'static}
+        HashMap<K, V, S>, &HashMap<K, Delayed<V>, S> => HashMapOf<K, V, S> = |v, p| hash_map_of_ref(v, p);
+    {K: Clone + Eq + Hash + Send + Sync + 'static, V: Clone + Send + Sync + 'static, S: BuildHasher + Clone + Send + Sync + 'static}
+        &'static HashMap<K, V, S>, HashMap<K, Delayed<V>, S> => Lent<HashMapOf<K, V, S>> = |v, p| Lent(hash_map_of(v, p));
+    {K: Clone + Eq + Hash + Send + Sync + 'static, V: Clone + Send + Sync + 'static, S: BuildHasher + Clone + Send + Sync + 'static}
+        &'static HashMap<K, V, S>, &HashMap<K, Delayed<V>, S> => Lent<HashMapOf<K, V, S>> = |v, p| Lent(hash_map_of_ref(v, p));
+    {K: Clone + Ord + Send + Sync + 'static, V: Clone + Send + Sync + 'static}
+        BTreeMap<K, V>, BTreeMap<K, Delayed<V>> => BTreeMapOf<K, V> = |v, p| btree_map_of(v, p);
+    {K: Clone + Ord + Send + Sync + 'static, V: Clone + Send + Sync + 'static}
+        BTreeMap<K, V>, &BTreeMap<K, Delayed<V>> => BTreeMapOf<K, V> = |v, p| btree_map_of_ref(v, p);
+    {K: Clone + Ord + Send + Sync + 'static, V: Clone + Send + Sync + 'static}
+        &'static BTreeMap<K, V>, BTreeMap<K, Delayed<V>> => Lent<BTreeMapOf<K, V>> = |v, p| Lent(btree_map_of(v, p));
+    {K: Clone + Ord + Send + Sync + 'static, V: Clone + Send + Sync + 'static}
+        &'static BTreeMap<K, V>, &BTreeMap<K, Delayed<V>> => Lent<BTreeMapOf<K, V>> = |v, p| Lent(btree_map_of_ref(v, p));
+    {A: Clone + Send + Sync + 'static} Vec<Vec<A>>, Vec<Vec<Delayed<A>>> => Nested<A> = |v, p| nested(v, p);
+    {A: Clone + Send + Sync + 'static} Vec<Vec<A>>, &Vec<Vec<Delayed<A>>> => Nested<A> = |v, p| nested_ref(v, p);
+    {A: Clone + Send + Sync + 'static} &'static Vec<Vec<A>>, Vec<Vec<Delayed<A>>> => Lent<Nested<A>> = |v, p| Lent(nested(v, p));
+    {A: Clone + Send + Sync + 'static} &'static Vec<Vec<A>>, &Vec<Vec<Delayed<A>>> => Lent<Nested<A>> = |v, p| Lent(nested_ref(v, p));
+    {A: Clone + Send + Sync + 'static} &'static [Vec<A>], Vec<Vec<Delayed<A>>> => LentDeref<Nested<A>> = |v, p| LentDeref(nested(v, p));
+    {A: Clone + Send + Sync + 'static} &'static [Vec<A>], &Vec<Vec<Delayed<A>>> => LentDeref<Nested<A>> = |v, p| LentDeref(nested_ref(v, p));
 }
 
 // ---- `delay!`: its arguments held where they were passed -------------------------
@@ -570,9 +754,12 @@ hold_args! {
 // ---- `delay!`: which kind of argument, chosen by autoref specialization ----------
 //
 // `delay!` does not know its arguments' types, so it calls
-// `(&&&Wrap::new(arg)).__arg(&mut parents)`: method lookup tries `&self` of
-// `&&Wrap<X>` (nodes), then of `&Wrap<X>` (collections of nodes), then of `Wrap<X>`
-// (constants), and the first trait implemented for the argument's type wins.
+// `(&&&&Wrap::new(arg)).__arg(&mut parents)`: method lookup tries `&self` of
+// `&&&Wrap<X>` (nodes), then of `&&Wrap<X>` (collections and maps of nodes), then of
+// `&Wrap<X>` (nested `Vec`s of nodes), then of `Wrap<X>` (constants), and the first
+// trait implemented for the argument's type wins. Nested `Vec`s have a level of their
+// own: beside `Vec<Delayed<T>>` in one trait, an argument whose element type is not
+// known yet (`Vec::new()`, taken by a `Vec<T>` parameter) would match both impls.
 
 /// An argument on its way into a task (see `delay!`).
 pub struct Wrap<T>(Cell<Option<T>>);
@@ -599,21 +786,21 @@ pub trait ViaNode {
     fn __arg(&self, parents: &mut Parents) -> Self::Arg;
 }
 
-impl<T: Send + Sync + 'static> ViaNode for &&Wrap<Delayed<T>> {
+impl<T: Send + Sync + 'static> ViaNode for &&&Wrap<Delayed<T>> {
     type Arg = NodeRef<T>;
     fn __arg(&self, parents: &mut Parents) -> NodeRef<T> {
         node_ref(self.take(), parents)
     }
 }
 
-impl<T: Send + Sync + 'static> ViaNode for &&Wrap<&Delayed<T>> {
+impl<T: Send + Sync + 'static> ViaNode for &&&Wrap<&Delayed<T>> {
     type Arg = NodeRef<T>;
     fn __arg(&self, parents: &mut Parents) -> NodeRef<T> {
         node_ref(self.take().clone(), parents)
     }
 }
 
-/// Collections of nodes.
+/// Collections and maps of nodes.
 pub trait ViaMany {
     /// The argument kept by the task.
     type Arg;
@@ -621,28 +808,28 @@ pub trait ViaMany {
     fn __arg(&self, parents: &mut Parents) -> Self::Arg;
 }
 
-impl<T: Clone + Send + Sync + 'static> ViaMany for &Wrap<Vec<Delayed<T>>> {
+impl<T: Clone + Send + Sync + 'static> ViaMany for &&Wrap<Vec<Delayed<T>>> {
     type Arg = Many<T>;
     fn __arg(&self, parents: &mut Parents) -> Many<T> {
         many(self.take(), parents)
     }
 }
 
-impl<T: Clone + Send + Sync + 'static> ViaMany for &Wrap<&Vec<Delayed<T>>> {
+impl<T: Clone + Send + Sync + 'static> ViaMany for &&Wrap<&Vec<Delayed<T>>> {
     type Arg = Many<T>;
     fn __arg(&self, parents: &mut Parents) -> Many<T> {
         many(self.take().iter().cloned(), parents)
     }
 }
 
-impl<T: Clone + Send + Sync + 'static> ViaMany for &Wrap<&[Delayed<T>]> {
+impl<T: Clone + Send + Sync + 'static> ViaMany for &&Wrap<&[Delayed<T>]> {
     type Arg = Many<T>;
     fn __arg(&self, parents: &mut Parents) -> Many<T> {
         many(self.take().iter().cloned(), parents)
     }
 }
 
-impl<T: Clone + Send + Sync + 'static, const N: usize> ViaMany for &Wrap<[Delayed<T>; N]> {
+impl<T: Clone + Send + Sync + 'static, const N: usize> ViaMany for &&Wrap<[Delayed<T>; N]> {
     type Arg = Many<T>;
     fn __arg(&self, parents: &mut Parents) -> Many<T> {
         many(self.take(), parents)
@@ -650,7 +837,7 @@ impl<T: Clone + Send + Sync + 'static, const N: usize> ViaMany for &Wrap<[Delaye
 }
 
 impl<A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static> ViaMany
-    for &Wrap<(Delayed<A>, Delayed<B>)>
+    for &&Wrap<(Delayed<A>, Delayed<B>)>
 {
     type Arg = Pair<A, B>;
     fn __arg(&self, parents: &mut Parents) -> Pair<A, B> {
@@ -660,7 +847,7 @@ impl<A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static> ViaMany
 }
 
 impl<A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static> ViaMany
-    for &Wrap<(&Delayed<A>, &Delayed<B>)>
+    for &&Wrap<(&Delayed<A>, &Delayed<B>)>
 {
     type Arg = Pair<A, B>;
     fn __arg(&self, parents: &mut Parents) -> Pair<A, B> {
@@ -669,7 +856,7 @@ impl<A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static> ViaMany
     }
 }
 
-impl<A, B, C> ViaMany for &Wrap<(Delayed<A>, Delayed<B>, Delayed<C>)>
+impl<A, B, C> ViaMany for &&Wrap<(Delayed<A>, Delayed<B>, Delayed<C>)>
 where
     A: Clone + Send + Sync + 'static,
     B: Clone + Send + Sync + 'static,
@@ -682,7 +869,7 @@ where
     }
 }
 
-impl<A, B, C> ViaMany for &Wrap<(&Delayed<A>, &Delayed<B>, &Delayed<C>)>
+impl<A, B, C> ViaMany for &&Wrap<(&Delayed<A>, &Delayed<B>, &Delayed<C>)>
 where
     A: Clone + Send + Sync + 'static,
     B: Clone + Send + Sync + 'static,
@@ -693,6 +880,75 @@ where
         let (a, b, c) = self.take();
         triple(a.clone(), b.clone(), c.clone(), parents)
     }
+}
+
+impl<K, V, S> ViaMany for &&Wrap<HashMap<K, Delayed<V>, S>>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: BuildHasher + Clone + Send + Sync + 'static,
+{
+    type Arg = HashMapOf<K, V, S>;
+    fn __arg(&self, parents: &mut Parents) -> HashMapOf<K, V, S> {
+        hash_map_of(self.take(), parents)
+    }
+}
+
+impl<K, V, S> ViaMany for &&Wrap<&HashMap<K, Delayed<V>, S>>
+where
+    K: Clone + Eq + Hash + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    S: BuildHasher + Clone + Send + Sync + 'static,
+{
+    type Arg = HashMapOf<K, V, S>;
+    fn __arg(&self, parents: &mut Parents) -> HashMapOf<K, V, S> {
+        hash_map_of_ref(self.take(), parents)
+    }
+}
+
+impl<K, V> ViaMany for &&Wrap<BTreeMap<K, Delayed<V>>>
+where
+    K: Clone + Ord + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    type Arg = BTreeMapOf<K, V>;
+    fn __arg(&self, parents: &mut Parents) -> BTreeMapOf<K, V> {
+        btree_map_of(self.take(), parents)
+    }
+}
+
+impl<K, V> ViaMany for &&Wrap<&BTreeMap<K, Delayed<V>>>
+where
+    K: Clone + Ord + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    type Arg = BTreeMapOf<K, V>;
+    fn __arg(&self, parents: &mut Parents) -> BTreeMapOf<K, V> {
+        btree_map_of_ref(self.take(), parents)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> ViaNested for &Wrap<Vec<Vec<Delayed<T>>>> {
+    type Arg = Nested<T>;
+    fn __arg(&self, parents: &mut Parents) -> Nested<T> {
+        nested(self.take(), parents)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> ViaNested for &Wrap<&Vec<Vec<Delayed<T>>>> {
+    type Arg = Nested<T>;
+    fn __arg(&self, parents: &mut Parents) -> Nested<T> {
+        nested_ref(self.take(), parents)
+    }
+}
+
+/// Nested `Vec`s of nodes, tried after [`ViaMany`]: an argument whose element type is
+/// not known yet (`Vec::new()`) stays a `Vec` of nodes, as it was.
+pub trait ViaNested {
+    /// The argument kept by the task.
+    type Arg;
+    /// Converts the argument.
+    fn __arg(&self, parents: &mut Parents) -> Self::Arg;
 }
 
 /// Plain values.
@@ -820,8 +1076,9 @@ pub struct ByNode;
 /// `f64` and `Vec`s, `Option`s, arrays and tuples (of 2 to 4) of them (keyed by their
 /// type and exact bits:
 /// `-0.0` and `0.0` are different keys, and a NaN equals only a NaN with the same bits),
-/// and for `Delayed<T>`, `&Delayed<T>`, collections of them and pairs and triples of
-/// them (keyed by the nodes' keys). `M` is inferred; it only tells the three kinds apart.
+/// and for `Delayed<T>`, `&Delayed<T>`, collections of them (a `Vec`, slice, array,
+/// nested `Vec`, or a `HashMap` or `BTreeMap` with `Hash` keys) and pairs and triples of
+/// them (keyed by the nodes' keys; a map by its entries, in any order). `M` is inferred; it only tells the three kinds apart.
 ///
 /// Equal keys are taken as equal arguments: the value itself is not compared. A `Hash`
 /// that leaves out part of the value (legal for `Hash`) makes two calls that differ
@@ -1018,6 +1275,75 @@ macro_rules! pure_key_of_node_tuple {
 }
 pure_key_of_node_tuple!(2: A 0, B 1);
 pure_key_of_node_tuple!(3: A 0, B 1, C 2);
+
+/// The key of a map argument of a pure call: each entry's key hashed with its value's
+/// number (a node's key, a future's task) alone, and the entries summed, so that equal
+/// maps key alike whatever their order (a `HashMap`'s differs between two equal maps).
+pub(crate) fn map_key<'a, K: Hash + 'a>(
+    entries: impl ExactSizeIterator<Item = (&'a K, u64)>,
+    hasher: &mut dyn Hasher,
+) {
+    hasher.write_u8(b'm');
+    hasher.write_usize(entries.len());
+    let entry_hasher =
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+    let sum = entries.fold(0_u64, |sum, (key, number)| {
+        let mut entry = entry_hasher.build_hasher();
+        key.hash(&mut entry);
+        entry.write_u64(number);
+        sum.wrapping_add(entry.finish())
+    });
+    hasher.write_u64(sum);
+}
+
+// Maps of nodes: keyed by their keys' hashes and their nodes' keys (see `map_key`).
+#[diagnostic::do_not_recommend]
+impl<K: Hash, V, S> PureKey<ByNode> for HashMap<K, Delayed<V>, S> {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        map_key(self.iter().map(|(k, v)| (k, v.node.meta().key)), hasher);
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<K: Hash, V, S> PureKey<ByNode> for &HashMap<K, Delayed<V>, S> {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        (**self).pure_key(hasher);
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<K: Hash, V> PureKey<ByNode> for BTreeMap<K, Delayed<V>> {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        map_key(self.iter().map(|(k, v)| (k, v.node.meta().key)), hasher);
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<K: Hash, V> PureKey<ByNode> for &BTreeMap<K, Delayed<V>> {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        (**self).pure_key(hasher);
+    }
+}
+
+// Nested `Vec`s of nodes: a tag, the number of rows, then each row as a `Vec` of nodes
+// (its length, its nodes' keys), so that `[[x, y], [z]]` and `[[x], [y, z]]` differ.
+#[diagnostic::do_not_recommend]
+impl<T> PureKey<ByNode> for Vec<Vec<Delayed<T>>> {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        hasher.write_u8(b'w');
+        hasher.write_usize(self.len());
+        for row in self {
+            row.pure_key(hasher);
+        }
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<T> PureKey<ByNode> for &Vec<Vec<Delayed<T>>> {
+    fn pure_key(&self, hasher: &mut dyn Hasher) {
+        (**self).pure_key(hasher);
+    }
+}
 
 /// The key part of one argument of a pure call: what `delay!` of a `#[delayed(pure)]`
 /// function calls, through the function's companion type.
@@ -1226,6 +1552,30 @@ impl<A, B> std::fmt::Debug for Pair<A, B> {
 impl<A, B, C> std::fmt::Debug for Triple<A, B, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Triple").finish_non_exhaustive()
+    }
+}
+
+impl<K, V, S> std::fmt::Debug for HashMapOf<K, V, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashMapOf")
+            .field("len", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> std::fmt::Debug for BTreeMapOf<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BTreeMapOf")
+            .field("len", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> std::fmt::Debug for Nested<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nested")
+            .field("lens", &self.lens)
+            .finish_non_exhaustive()
     }
 }
 

@@ -1059,8 +1059,9 @@ where
 /// A function or closure made into a task builder (Dask's `delayed(f)`):
 /// `delayed(f).call(a, b)` builds a node of `f(a, b)`. It takes the arguments `delay!`
 /// takes (see [`IntoArg`]): `Delayed<T>`, `&Delayed<T>`, `Future<T>` or a plain value
-/// for a `T` parameter, collections of nodes for a `Vec<T>` one, tuples of nodes for a
-/// tuple, and the same, lent, for `&T`, `&[T]` and `&str` parameters.
+/// for a `T` parameter, collections of nodes for a `Vec<T>` one (nested `Vec`s and maps
+/// of nodes for `Vec<Vec<T>>`, `HashMap<K, T>` and `BTreeMap<K, T>` ones), tuples of
+/// nodes for a tuple, and the same, lent, for `&T`, `&[T]` and `&str` parameters.
 #[track_caller]
 pub fn delayed<F, Sig>(f: F) -> DelayedFn<F, Sig>
 where

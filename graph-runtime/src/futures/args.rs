@@ -365,24 +365,16 @@ impl<A: Clone + Send + Sync + 'static, const N: usize> Shape for [Future<A>; N] 
     }
 }
 
-/// The key of a map of futures: each entry's (its key's hash, its future's task)
-/// hashed alone and summed, so that two equal maps key alike whatever their order.
+/// The key of a map of futures: as a map of nodes' (see `dynamic::args::map_key`),
+/// each entry's future keyed by its task.
 fn map_key<'a, K: std::hash::Hash + 'a, A: 'a>(
     entries: impl ExactSizeIterator<Item = (&'a K, &'a Future<A>)>,
     hasher: &mut dyn Hasher,
 ) {
-    use std::hash::BuildHasher;
-    hasher.write_u8(b'm');
-    hasher.write_usize(entries.len());
-    let entry_hasher =
-        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
-    let sum = entries.fold(0_u64, |sum, (key, future)| {
-        let mut entry = entry_hasher.build_hasher();
-        key.hash(&mut entry);
-        future_key(future, &mut entry);
-        sum.wrapping_add(entry.finish())
-    });
-    hasher.write_u64(sum);
+    crate::dynamic::args::map_key(
+        entries.map(|(key, future)| (key, future.core().key_number())),
+        hasher,
+    );
 }
 
 impl<K, A, H> Shape for std::collections::HashMap<K, Future<A>, H>

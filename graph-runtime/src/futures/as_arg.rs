@@ -114,14 +114,14 @@ into_arg! {
 
 }
 
-impl<T: Send + Sync + 'static> ViaNode for &&Wrap<Future<T>> {
+impl<T: Send + Sync + 'static> ViaNode for &&&Wrap<Future<T>> {
     type Arg = Awaited<T>;
     fn __arg(&self, parents: &mut Parents) -> Awaited<T> {
         Awaited::new(self.take(), parents)
     }
 }
 
-impl<T: Send + Sync + 'static> ViaNode for &&Wrap<&Future<T>> {
+impl<T: Send + Sync + 'static> ViaNode for &&&Wrap<&Future<T>> {
     type Arg = Awaited<T>;
     fn __arg(&self, parents: &mut Parents) -> Awaited<T> {
         Awaited::new(self.take().clone(), parents)
