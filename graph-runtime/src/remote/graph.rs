@@ -765,9 +765,9 @@ fn lower(plan: &Plan) -> Result<Vec<GraphNode>, RemoteError> {
                     CallArg::Other(kind) => {
                         return Err(not_remote(format!(
                             "its argument {position} is a `{kind}`: a worker is given \
-                             nodes, `Vec`s of nodes and values, not tuples of nodes or \
-                             futures; make the tuple with a remote task, or compute the \
-                             future first"
+                             nodes, `Vec`s of nodes and values, not tuples, maps or \
+                             nested `Vec`s of nodes, nor futures; make the tuple or the \
+                             collection with a remote task, or compute the future first"
                         )))
                     }
                 });
