@@ -467,4 +467,12 @@ fn delay_keeps_an_empty_collection_of_unknown_element_type_a_vec_of_nodes() {
     );
     let constant_rows = delay!(row_sums_d(vec![vec![1, 2], vec![3]]));
     assert_eq!(constant_rows.compute(), [3, 3]);
+    // The explicit form takes empty constants whose type is written.
+    let empty_map = delayed(weigh).call(HashMap::<String, i64>::new());
+    let empty_rows = delayed(row_sums).call(Vec::<Vec<i64>>::new());
+    let constant_map = delayed(spell).call(BTreeMap::from([(1u32, 2i64)]));
+    assert_eq!(
+        taskweave::compute((&empty_map, &empty_rows, &constant_map)),
+        (vec![], vec![], "1=2;".to_string())
+    );
 }

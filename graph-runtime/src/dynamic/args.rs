@@ -244,6 +244,12 @@ where
 /// map's keys kept, with its hasher), each node one edge of the graph. A pure call
 /// keys a map by its keys' hashes and its nodes, in any order (a `BTreeMap`'s keys
 /// must then be `Hash` too).
+///
+/// An empty collection whose element type is not written (`Vec::new()`,
+/// `HashMap::new()`, `vec![vec![]]`) could be a constant or a collection of nodes, so
+/// the explicit form cannot choose: name the type (`HashMap::<String, i64>::new()`).
+/// (`delay!` takes it as a collection of nodes, which gives the task the same empty
+/// value.)
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be passed to a parameter of type `{A}` of a delayed function",
     label = "not an argument for a `{A}` parameter",
