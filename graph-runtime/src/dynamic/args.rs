@@ -1084,7 +1084,8 @@ pub struct ByNode;
 /// `-0.0` and `0.0` are different keys, and a NaN equals only a NaN with the same bits),
 /// and for `Delayed<T>`, `&Delayed<T>`, collections of them (a `Vec`, slice, array,
 /// nested `Vec`, or a `HashMap` or `BTreeMap` with `Hash` keys) and pairs and triples of
-/// them (keyed by the nodes' keys; a map by its entries, in any order). `M` is inferred; it only tells the three kinds apart.
+/// them (keyed by the nodes' keys; a map by its entries, in any order). `M` is
+/// inferred; it only tells the three kinds apart.
 ///
 /// Equal keys are taken as equal arguments: the value itself is not compared. A `Hash`
 /// that leaves out part of the value (legal for `Hash`) makes two calls that differ
