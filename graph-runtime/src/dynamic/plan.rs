@@ -101,6 +101,9 @@ pub(crate) struct Plan {
     /// Each output: its node index, and whether this is the node's last request
     /// (the same node may be requested more than once; see [`Outputs`]).
     outputs: Vec<OutputRead>,
+    /// Whether some output is not its node's last request: whether a run's reads
+    /// clone (see [`Outputs::clone_ahead`]).
+    repeated: bool,
     /// The node table's entries, with their labels: made when first asked (by an
     /// observer, inspection, a failure or a cluster), since a plain run reads only
     /// the compact edges. Dropped before `custom_names`, whose names it borrows.
@@ -473,6 +476,7 @@ impl Plan {
         }
         // A node requested more than once (the same `Delayed` twice, or pure twins) is
         // one node read once per request: copies for all but its last request.
+        let mut repeated = false;
         let mut requested_later = spare;
         requested_later.clear();
         requested_later.resize(n, 0);
@@ -482,6 +486,7 @@ impl Plan {
             .map(|o| {
                 let index = index.get(o).expect("outputs are numbered");
                 let last = std::mem::replace(&mut requested_later[index as usize], 1) == 0;
+                repeated |= !last;
                 OutputRead { index, last }
             })
             .collect();
@@ -511,6 +516,7 @@ impl Plan {
             sequential,
             width: OnceLock::new(),
             outputs,
+            repeated,
             slots: slots.finish(),
             labelled: OnceLock::new(),
             custom_names,
@@ -1047,7 +1053,7 @@ impl<V> Prepared<V> {
         };
         let cloned = ran.and_then(|()| {
             let mut ahead = reads(Clones::default());
-            if run.plan.outputs.iter().any(|output| !output.last) {
+            if run.plan.repeated {
                 let made = panic::catch_unwind(AssertUnwindSafe(|| clone_ahead(&mut ahead)));
                 // The clones made are dropped one by one (see `Clones`).
                 made.map_err(clone_failed)?;
@@ -1238,6 +1244,7 @@ impl Drop for Clones {
 
 impl Reads<'_> {
     /// The next request's request.
+    #[inline]
     fn request(&mut self) -> OutputRead {
         self.at += 1;
         match self.outputs.next() {
@@ -1249,6 +1256,7 @@ impl Reads<'_> {
 
     /// The next request's value: a clone (made ahead, if it was), or the value itself
     /// at its last request.
+    #[inline]
     fn next<T: Clone + 'static>(&mut self) -> T {
         let output = self.request();
         if self.clones.0.last().is_some_and(|(at, _)| *at == self.at) {
