@@ -1322,7 +1322,7 @@ where
         match outcome {
             Outcome::Finished => self.release(),
             Outcome::Failed(error) => {
-                self.end(|state| state.fail(error.clone()));
+                self.end(|state| state.fail(FutureError::clone(error)));
             }
             Outcome::Cancelled => {
                 self.end(|state| state.fail(FutureError::cancelled(&state.core)));
