@@ -7,7 +7,9 @@
 //! submissions from many threads; dynamic graphs failing at the root of a long chain
 //! or of a wide node, persisted, computed from many threads at once, over futures
 //! cancelled meanwhile; `Clone` and `Drop` that compute graphs themselves; retried
-//! tasks whose argument's `Clone` panics.
+//! tasks whose argument's `Clone` panics; ladders (two parents per node) of 20,000
+//! rungs; values holding futures, their own included, let go by a `cancel`; `map` over
+//! an iterator that panics midway.
 //!
 //! The larger sizes are `#[ignore]`d: `cargo test --release -p taskweave-tests --test
 //! adversarial -- --ignored`.
@@ -998,5 +1000,159 @@ fn retried_tasks_whose_argument_clone_panics() {
             assert_eq!(attempts.load(Ordering::SeqCst), clones);
         }
         CLONES_LEFT.store(usize::MAX, Ordering::SeqCst);
+    });
+}
+
+// ---- shapes with two parents per node -------------------------------------------------
+
+/// A ladder of `n` rungs, each node reading both nodes of the rung before: a dynamic
+/// graph computed, inspected, persisted and dropped; a futures ladder cancelled at its
+/// root (every rung cancelled) and one computed. In bounded stack, under the watchdog.
+fn ladders(n: usize) {
+    within(LIMIT, "ladders", move || {
+        let step = |a: u64, b: u64| (a + b) % 1_000_003;
+        let other = |a: u64, b: u64| (a * 3 + b) % 1_000_003;
+        let want = (0..n).fold((1, 2), |(a, b), _| (step(a, b), other(a, b)));
+        let (f, g) = (delayed(step), delayed(other));
+        let (mut a, mut b) = (Delayed::value(1u64), Delayed::value(2u64));
+        for _ in 0..n {
+            (a, b) = (f.call(&a, &b), g.call(&a, &b));
+        }
+        assert_eq!(a.compute(), want.0);
+        assert_eq!(a.info().len(), 2 * n + 1);
+        let held = taskweave::persist((&a, &b));
+        assert_eq!((held.0.compute(), held.1.compute()), want);
+        drop((a, b, held));
+
+        let client = client(2);
+        let (root, open) = gated(&client);
+        let (mut a, mut b) = (root.clone(), root.clone());
+        for _ in 0..n {
+            (a, b) = (
+                client.submit(step, (&a, &b)),
+                client.submit(other, (&a, &b)),
+            );
+        }
+        root.cancel();
+        assert_eq!(
+            (a.status(), b.status()),
+            (Status::Cancelled, Status::Cancelled)
+        );
+        drop(open);
+        let (mut a, mut b) = (client.submit(|| 1u64, ()), client.submit(|| 2u64, ()));
+        for _ in 0..n {
+            (a, b) = (
+                client.submit(step, (&a, &b)),
+                client.submit(other, (&a, &b)),
+            );
+        }
+        assert_eq!((a.result().unwrap(), b.result().unwrap()), want);
+    });
+}
+
+#[test]
+fn ladders_of_20_000_rungs() {
+    ladders(20_000);
+}
+
+#[test]
+#[ignore = "200,000 rungs: run with --release -- --ignored"]
+fn ladders_of_200_000_rungs() {
+    ladders(200_000);
+}
+
+// ---- values holding futures, released by the engine --------------------------------------
+
+/// A result that holds a handle of a future, possibly its own.
+struct HoldsFuture(Mutex<Option<Future<HoldsFuture>>>);
+
+fn holding(
+    client: &Client,
+    held: impl FnOnce(&Future<HoldsFuture>) -> Future<HoldsFuture>,
+) -> Future<HoldsFuture> {
+    let future = client.submit(|| HoldsFuture(Mutex::new(None)), ());
+    let value = future.result_shared().unwrap();
+    *value.0.lock().unwrap() = Some(held(&future));
+    future
+}
+
+/// A finished future whose value holds a handle of itself, or the last handle of a
+/// pending future whose done callback cancels and reads the first: `cancel` lets the
+/// value go, which drops those handles inside the release (cancelling the pending
+/// future, whose callback comes back to the first). Neither deadlocks; dependents of
+/// a future so cancelled end cancelled; the pool goes on.
+#[test]
+fn values_holding_futures_let_go_by_a_cancel() {
+    within(LIMIT, "values holding futures", || {
+        let client = client(2);
+        let own = holding(&client, Future::clone);
+        own.cancel();
+        assert_eq!(own.status(), Status::Cancelled);
+
+        let (gate, open) = gated(&client);
+        let pending = client.submit(|_: u64| HoldsFuture(Mutex::new(None)), (&gate,));
+        let first = holding(&client, |_| pending.clone());
+        let (again, called) = (first.clone(), Arc::new(AtomicBool::new(false)));
+        let was_called = called.clone();
+        pending.add_done_callback(move |_| {
+            again.cancel();
+            assert!(again.result_shared().is_err());
+            was_called.store(true, Ordering::SeqCst);
+        });
+        drop(pending);
+        first.cancel();
+        assert!(
+            called.load(Ordering::SeqCst),
+            "the pending future was cancelled"
+        );
+        drop(open);
+
+        let read = holding(&client, Future::clone);
+        let readers: Vec<_> = (0..50)
+            .map(|_| {
+                client.submit(
+                    |x: Arc<HoldsFuture>| x.0.lock().unwrap().is_some(),
+                    (&read,),
+                )
+            })
+            .collect();
+        read.cancel();
+        for reader in readers {
+            match reader.result() {
+                Ok(held) => assert!(held),
+                Err(FutureError::Cancelled { .. }) => {}
+                Err(other) => panic!("{other}"),
+            }
+        }
+        assert_eq!(client.submit(inc, (1,)).result().unwrap(), 2);
+    });
+}
+
+/// `map` over an iterator that promises 1,000 items and panics at the 70th: the panic
+/// comes out of `map`, the tasks submitted before it lose their handles (cancelled or
+/// run), and the client goes on.
+#[test]
+fn map_over_an_iterator_that_panics_midway() {
+    within(LIMIT, "map over a panicking iterator", || {
+        struct Liar(u64);
+        impl Iterator for Liar {
+            type Item = u64;
+            fn next(&mut self) -> Option<u64> {
+                assert!(self.0 != 70, "the iterator panics at 70");
+                self.0 += 1;
+                Some(self.0)
+            }
+            fn size_hint(&self) -> (usize, Option<usize>) {
+                let left = 1_000 - self.0 as usize;
+                (left, Some(left))
+            }
+        }
+        let client = client(1);
+        assert!(panics(|| client.map(inc, Liar(0))));
+        assert_eq!(
+            client.gather(&client.map(inc, 0..100u64)).unwrap().len(),
+            100
+        );
+        assert_eq!(client.submit(inc, (1,)).result().unwrap(), 2);
     });
 }
