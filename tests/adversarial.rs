@@ -9,7 +9,8 @@
 //! cancelled meanwhile; `Clone` and `Drop` that compute graphs themselves; retried
 //! tasks whose argument's `Clone` panics; ladders (two parents per node) of 20,000
 //! rungs; values holding futures, their own included, let go by a `cancel`; `map` over
-//! an iterator that panics midway.
+//! an iterator that panics midway; an observer that submits to and waits on its own
+//! client from its hooks.
 //!
 //! The larger sizes are `#[ignore]`d: `cargo test --release -p taskweave-tests --test
 //! adversarial -- --ignored`.
@@ -1154,5 +1155,102 @@ fn map_over_an_iterator_that_panics_midway() {
             100
         );
         assert_eq!(client.submit(inc, (1,)).result().unwrap(), 2);
+    });
+}
+
+// ---- an observer that uses its own client -----------------------------------------------
+
+/// An observer of a client that uses that client in its hooks: `future_submitted` of
+/// `trigger_submitted` submits a task (inside the submission it is told of) and cancels
+/// the one it submitted before; `future_started` of `trigger_started` submits a task
+/// and waits for it, on the pool's thread, before the task runs; `future_finished` of
+/// every `trigger…` task submits and waits, and computes a graph, wherever the end is
+/// told (the pool's thread, or the thread that cancels).
+struct UsesItsClient {
+    client: Mutex<Option<Client>>,
+    held: Mutex<Vec<Future<u64>>>,
+    waited: AtomicUsize,
+}
+
+impl UsesItsClient {
+    fn client(&self) -> Option<Client> {
+        self.client.lock().unwrap().clone()
+    }
+}
+
+impl taskweave::Observer for UsesItsClient {
+    fn future_submitted(&self, task: &taskweave::FutureEvent<'_>) {
+        if let (Some(c), "trigger_submitted") = (self.client(), task.name) {
+            let submitted = c.submit(inc, (100u64,));
+            let mut held = self.held.lock().unwrap();
+            held.drain(..).for_each(|f| f.cancel());
+            held.push(submitted);
+        }
+    }
+
+    fn future_started(&self, task: &taskweave::FutureEvent<'_>) {
+        if let (Some(c), "trigger_started") = (self.client(), task.name) {
+            assert_eq!(c.submit(inc, (1u64,)).result().unwrap(), 2);
+            self.waited.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn future_finished(&self, task: &taskweave::FutureEvent<'_>, _: taskweave::TaskOutcome) {
+        if let (Some(c), true) = (self.client(), task.name.starts_with("trigger")) {
+            assert_eq!(c.submit(inc, (2u64,)).result().unwrap(), 3);
+            assert_eq!(delayed(inc).call(3u64).compute(), 4);
+            self.waited.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[test]
+fn an_observer_that_submits_and_waits_on_its_own_client() {
+    within(LIMIT, "observer using its client", || {
+        for threads in [1, 2] {
+            let observer = Arc::new(UsesItsClient {
+                client: Mutex::new(None),
+                held: Mutex::new(Vec::new()),
+                waited: AtomicUsize::new(0),
+            });
+            let client = Client::builder()
+                .threads(threads)
+                .observer(observer.clone())
+                .build()
+                .unwrap();
+            *observer.client.lock().unwrap() = Some(client.clone());
+            let started = client.task(inc).named("trigger_started").submit((1u64,));
+            let submitted = client.task(inc).named("trigger_submitted").submit((1u64,));
+            // Gated by another client: the cancel's end is told on this thread, while
+            // this client's threads are free.
+            let gates = self::client(1);
+            let (gate, open) = gated(&gates);
+            let cancelled = client.task(inc).named("trigger_cancelled").submit((&gate,));
+            cancelled.cancel();
+            let failed = client
+                .task(|_: u64| -> u64 { panic!("trigger fails") })
+                .named("trigger_failed")
+                .submit((1u64,));
+            drop(open);
+            assert_eq!(
+                (started.result().unwrap(), submitted.result().unwrap()),
+                (2, 2)
+            );
+            assert!(matches!(
+                cancelled.result(),
+                Err(FutureError::Cancelled { .. })
+            ));
+            assert!(failed
+                .result()
+                .unwrap_err()
+                .to_string()
+                .contains("trigger fails"));
+            // One start and four ends told.
+            assert!(eventually(|| observer.waited.load(Ordering::SeqCst) == 5));
+            let held = observer.held.lock().unwrap().pop().unwrap();
+            assert_eq!(held.result().unwrap(), 101);
+            // The observer's handle goes, or the client would hold itself.
+            drop(observer.client.lock().unwrap().take());
+        }
     });
 }
