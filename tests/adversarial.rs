@@ -406,6 +406,77 @@ fn tasks_submitting_and_waiting_10_000_deep_fail_at_the_bottom() {
     submit_and_wait_down_to_a_failure(10_000);
 }
 
+/// A level of nested waits: submits the level below and waits for it, the level
+/// `boom` panics (see `submit_and_wait_down_to_a_failure`).
+fn nested_level(client: Client, n: u64, boom: u64) -> u64 {
+    if n == boom {
+        panic!("boom at level {n}");
+    }
+    if n == 0 {
+        return 0;
+    }
+    match client
+        .submit(nested_level, (client.clone(), n - 1, boom))
+        .result()
+    {
+        Ok(v) => v + n,
+        Err(e) if e.to_string().contains("boom") => panic!("level {n} over boom"),
+        Err(e) => panic!("level {n}: {e}"),
+    }
+}
+
+/// A node of a tree of tasks, each gathering (or taking as they complete) the two it
+/// submits: its count of nodes.
+fn gathering_tree(client: Client, depth: u32, as_they_complete: bool) -> u64 {
+    if depth == 0 {
+        return 1;
+    }
+    let kids: Vec<Future<u64>> = (0..2)
+        .map(|_| {
+            client.submit(
+                gathering_tree,
+                (client.clone(), depth - 1, !as_they_complete),
+            )
+        })
+        .collect();
+    let below: u64 = if as_they_complete {
+        as_completed(kids).map(|f| f.result().unwrap()).sum()
+    } else {
+        client.gather(&kids).unwrap().iter().sum()
+    };
+    below + 1
+}
+
+/// A client whose thread starts fail, as when the system is out of processes or
+/// address space, while its tasks nest waits (each submits the level below and waits
+/// for it, or gathers two children, or takes them as they complete): once every thread
+/// waits, the waiting tasks run the queued tasks themselves, so every wait ends, the
+/// failure at the bottom included. They hung for ever, every thread asleep, the tasks
+/// they waited for queued.
+#[test]
+fn nested_waits_end_when_the_system_refuses_threads() {
+    within(LIMIT, "nested waits, thread starts refused", || {
+        let client = Client::builder()
+            .threads(2)
+            .name("refused")
+            .__thread_start_limit(5)
+            .build()
+            .unwrap();
+        let error = client
+            .submit(nested_level, (client.clone(), 300, 0))
+            .result()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("level 300 over boom"), "{error}");
+        let sum = client.submit(nested_level, (client.clone(), 300, u64::MAX));
+        assert_eq!(sum.result().unwrap(), 300 * 301 / 2);
+        let trees: Vec<Future<u64>> = (0..3)
+            .map(|i| client.submit(gathering_tree, (client.clone(), 7, i % 2 == 0)))
+            .collect();
+        assert_eq!(client.gather(&trees).unwrap(), vec![255; 3]);
+    });
+}
+
 /// `as_completed(..).with_results()` over 100,000 futures, a third of them behind a
 /// gate and every seventh cancelled: every one is yielded once, the cancelled ones
 /// as errors.

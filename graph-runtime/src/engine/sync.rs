@@ -222,6 +222,21 @@ pub(crate) fn with_stack<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+/// Runs `f` on this thread's stack when at least [`RED_ZONE`] of it is left, and on a
+/// new segment otherwise, wherever it is called (see [`with_stack`]): for a waiting
+/// futures task that runs queued jobs itself, each of which may wait and run more in
+/// turn, when its pool can start no thread (see `futures::pool`).
+#[cfg(not(loom))]
+pub(crate) fn on_grown_stack<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, f)
+}
+
+/// [`on_grown_stack`]: under loom, `f` as it is (see the loom [`with_stack`]).
+#[cfg(loom)]
+pub(crate) fn on_grown_stack<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// A task's value from this size up gets stack room for [`LARGE_VALUE_COPIES`] copies
 /// of itself (see [`with_room`]).
 const LARGE_VALUE: usize = 32 << 10;

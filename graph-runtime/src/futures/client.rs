@@ -199,6 +199,9 @@ pub struct ClientBuilder {
     name: Option<String>,
     shutdown_timeout: Option<Duration>,
     observers: Vec<Arc<dyn Observer>>,
+    /// How many threads the pool may start in all before the next start fails as
+    /// the system's would (see [`__thread_start_limit`](Self::__thread_start_limit)).
+    thread_start_limit: Option<usize>,
     /// Where to serve a dashboard, and how.
     #[cfg(feature = "dashboard")]
     dashboard: Option<(String, crate::observers::dashboard::DashboardBuilder)>,
@@ -240,6 +243,15 @@ impl ClientBuilder {
     /// the bound by up to one thread for each, as Dask's pool grows under `secede`.
     pub fn max_threads(mut self, max_threads: usize) -> Self {
         self.max_threads = Some(max_threads);
+        self
+    }
+
+    /// For tests: past `limit` threads started in all, the pool's next thread start
+    /// fails as when the system refuses one (out of processes or address space), so
+    /// that what the pool does then can be tested. Not part of the API.
+    #[doc(hidden)]
+    pub fn __thread_start_limit(mut self, limit: usize) -> Self {
+        self.thread_start_limit = Some(limit);
         self
     }
 
@@ -362,7 +374,8 @@ impl ClientBuilder {
                     .map_err(|error| ClientError::Dashboard(Arc::new(error)))?,
             ),
         };
-        let pool = Pool::start(name.clone(), threads, max_threads)?;
+        let start_limit = self.thread_start_limit.unwrap_or(usize::MAX);
+        let pool = Pool::start(name.clone(), threads, max_threads, start_limit)?;
         let owner = Arc::new(Owner {
             #[cfg(feature = "dashboard")]
             dashboard,

@@ -47,7 +47,12 @@
 //! When every thread is blocked and tasks are queued, nothing could ever free one (a
 //! program that nests waits that deep: each task waiting for a child that waits …):
 //! then, and only then, the pool starts one more thread past `max_threads`, and says
-//! so once on stderr, rather than deadlock. A timeout (`result_timeout`,
+//! so once on stderr, rather than deadlock. Should the system refuse to start a thread
+//! (out of processes or address space; said once on stderr too), the waiting tasks
+//! run the queued jobs themselves for as long as no thread is left to, what their
+//! waits need first, on stacks grown as needed (see [`run_while_refused`]): rule 1
+//! past [`MAX_INLINE`], and past "never an unrelated task" when nothing they need is
+//! ready, since otherwise nothing would ever run them. A timeout (`result_timeout`,
 //! `wait(.., Some(t))`) always returns.
 //!
 //! A rayon worker that waits for a future (a `Delayed` task, say) runs its own pending
@@ -289,6 +294,15 @@ pub(crate) struct Pool {
     running: AtomicUsize,
     /// Whether the pool has grown past `max_threads` (told once).
     past_bound: std::sync::atomic::AtomicBool,
+    /// Whether the last thread start failed (the system refused one: out of processes
+    /// or address space); cleared by the next that succeeds. While set, waiting tasks
+    /// run queued jobs themselves when no thread is left to (see [`run_while_refused`]).
+    refused: std::sync::atomic::AtomicBool,
+    /// Whether a refused thread start has been told (once).
+    told_refused: std::sync::atomic::AtomicBool,
+    /// How many threads may be started in all (`usize::MAX`; lower in tests, see
+    /// `ClientBuilder::__thread_start_limit`).
+    start_limit: usize,
     counts: Mutex<Counts>,
     wake: Condvar,
     exited: Condvar,
@@ -330,6 +344,7 @@ impl Pool {
         name: String,
         threads: usize,
         max_threads: usize,
+        start_limit: usize,
     ) -> Result<Arc<Pool>, ClientError> {
         crate::engine::error::keep_backtraces();
         let pool = Arc::new(Pool {
@@ -342,6 +357,9 @@ impl Pool {
             sleeping: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
             past_bound: std::sync::atomic::AtomicBool::new(false),
+            refused: std::sync::atomic::AtomicBool::new(false),
+            told_refused: std::sync::atomic::AtomicBool::new(false),
+            start_limit,
             counts: Mutex::new(Counts {
                 live: 0,
                 blocked: 0,
@@ -372,16 +390,66 @@ impl Pool {
         self.counts.lock().recover()
     }
 
-    /// Starts one more worker.
+    /// Starts one more worker. A start the system refuses is remembered (see
+    /// [`refused`](Self::refused)) and told once on stderr.
     fn add_worker(self: &Arc<Self>, counts: &mut Counts) -> std::io::Result<()> {
         let pool = self.clone();
-        std::thread::Builder::new()
-            .name(format!("{}-{}", self.name, counts.started))
-            .spawn(move || pool.work())?;
+        let started = if counts.started >= self.start_limit {
+            Err(std::io::Error::other("thread start limit reached (test)"))
+        } else {
+            std::thread::Builder::new()
+                .name(format!("{}-{}", self.name, counts.started))
+                .spawn(move || pool.work())
+                .map(drop)
+        };
+        if let Err(error) = started {
+            self.refused.store(true, Ordering::SeqCst);
+            if !self.told_refused.swap(true, Ordering::Relaxed) && crate::engine::warn::enabled() {
+                crate::engine::warn::print(&format!(
+                    "taskweave: client `{}` could not start a thread ({error}; {} running \
+                     or blocked); while none is left to run its queued tasks, the tasks \
+                     that wait run them themselves",
+                    self.name, counts.live
+                ));
+            }
+            return Err(error);
+        }
+        self.refused.store(false, Ordering::SeqCst);
         counts.live += 1;
         counts.started += 1;
         self.count_running(counts);
         Ok(())
+    }
+
+    /// Whether the last thread start was refused and every thread is blocked while
+    /// jobs are queued: no one would run them (see [`run_while_refused`]).
+    fn stalled_refused(&self) -> bool {
+        if !self.refused.load(Ordering::SeqCst) {
+            return false;
+        }
+        let counts = self.lock();
+        let awake_soon = counts.woken > 0 || self.sleeping.load(Ordering::SeqCst) > 0;
+        !counts.closed && counts.running() == 0 && !awake_soon && self.has_work()
+    }
+
+    /// One queued job, taken out of the queues (a batch's next, the batch put back
+    /// while jobs are left in it), for a waiter to run when no thread is left to.
+    fn take_one(self: &Arc<Self>) -> Option<Arc<dyn Runnable>> {
+        loop {
+            match self.steal()? {
+                Queued::Job(job) => return Some(job),
+                Queued::Batch(batch) => {
+                    let Some(job) = batch.claim().cloned() else {
+                        self.recycle(batch);
+                        continue;
+                    };
+                    if !batch.exhausted() {
+                        self.queue.push(Queued::Batch(batch));
+                    }
+                    return Some(job);
+                }
+            }
+        }
     }
 
     /// Updates `running` after `live`, `blocked` or `lent` changed (under the lock).
@@ -1002,6 +1070,9 @@ pub(crate) fn wait(
         }
         let ended = sleep_published(&awaited, deadline, || {
             let _seceded = pool.secede();
+            if pool.refused.load(Ordering::SeqCst) {
+                return run_while_refused(&pool, done, &awaited, deadline, sleep);
+            }
             sleep()
         })?;
         if ended {
@@ -1056,6 +1127,69 @@ fn lend(awaited: &Awaited<'_>) -> SmallVec<[Lent; 1]> {
         }
     }
     pools.iter().map(Pool::lend).collect()
+}
+
+/// How often a task waiting while its pool can start no thread looks again for
+/// queued jobs no one else would run (see [`run_while_refused`]).
+const REFUSED_POLL: Duration = Duration::from_millis(1);
+
+/// The wait of a task on `pool`'s thread while the pool can start no thread (the
+/// system refused the last start; see [`Pool::refused`]). Sleeping, it would leave
+/// queued jobs to threads that may all be blocked as it is, and nothing would end the
+/// wait (tasks nested that deep, each waiting for a child, with the system out of
+/// processes or address space). So, while no thread is left to run them, it runs them
+/// itself: what its wait needs first (as step 1 of the module docs, past
+/// [`MAX_INLINE`]), else any queued job, on a stack grown as needed (a job may wait
+/// in turn, and run more, one level deeper); otherwise it looks again every
+/// [`REFUSED_POLL`]. Until the wait is done, its deadline passes, or a thread start
+/// succeeds again: then it sleeps as any wait does.
+fn run_while_refused(
+    pool: &Arc<Pool>,
+    done: &dyn Fn() -> bool,
+    awaited: &Awaited<'_>,
+    deadline: Option<Instant>,
+    sleep: impl FnOnce() -> bool,
+) -> bool {
+    while pool.refused.load(Ordering::SeqCst) {
+        if done() {
+            return true;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        let job = pool
+            .stalled_refused()
+            .then(|| needed_job(awaited).or_else(|| pool.take_one()))
+            .flatten();
+        let Some(job) = job else {
+            std::thread::sleep(REFUSED_POLL);
+            continue;
+        };
+        // The task the job runs above, for a wait of the job to see (see
+        // `blocked::run_inline`): the awaited one, or the first of several.
+        let first = match awaited {
+            Awaited::Several { futures, .. } => futures().into_iter().next(),
+            _ => None,
+        };
+        let core = match (awaited, &first) {
+            (Awaited::One(core) | Awaited::Gather { first: core, .. }, _) => *core,
+            (Awaited::Several { .. }, Some(first)) => first.core(),
+            // No future left to wait for: the wait is done.
+            (Awaited::Several { .. }, None) => return true,
+        };
+        crate::engine::sync::on_grown_stack(|| run_on_this_thread(core, job));
+    }
+    sleep()
+}
+
+/// A job that `awaited` needs, ready and not started (see [`find_ready`]).
+fn needed_job(awaited: &Awaited<'_>) -> Option<Arc<dyn Runnable>> {
+    match awaited {
+        Awaited::One(core) | Awaited::Gather { first: core, .. } => find_ready(core, SEARCH),
+        Awaited::Several { futures, .. } => futures()
+            .iter()
+            .find_map(|future| find_ready(future.core(), 0)),
+    }
 }
 
 /// Whether a thread outside the pool waiting for `awaited` polls it for the full
