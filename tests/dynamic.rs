@@ -187,6 +187,26 @@ fn persisted_values_are_not_run_again() {
     );
 }
 
+/// `persist(&parts)` takes a `&Vec` of nodes, as `compute(&parts)` does: one run, each
+/// returned node holding its value, not run again.
+#[test]
+fn persist_takes_a_vec_as_compute_does() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    fn tenfold(x: i64) -> i64 {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        x * 10
+    }
+    let parts: Vec<Delayed<i64>> = (1..=3).map(|i| delayed(tenfold).call(i)).collect();
+    let held = taskweave::persist(&parts);
+    assert_eq!(RUNS.load(Ordering::SeqCst), 3);
+    assert_eq!(taskweave::compute(&held), vec![10, 20, 30]);
+    assert_eq!(
+        RUNS.load(Ordering::SeqCst),
+        3,
+        "persisted values are not run again"
+    );
+}
+
 #[test]
 fn pure_duplicates_are_one_node() {
     static RUNS: AtomicUsize = AtomicUsize::new(0);

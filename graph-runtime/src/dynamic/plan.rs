@@ -1769,9 +1769,9 @@ impl<T: Output> Outputs for &Vec<Delayed<T>> {
 }
 
 /// Values to [`persist`] together: `&Delayed<T>`, a tuple of [`OutputPart`]s (nested
-/// as [`compute`] takes them), or a slice. Their values are computed in one run (what
-/// they share runs once) and each is returned as a node holding its value, in the
-/// same shape.
+/// as [`compute`] takes them), or a slice or `&Vec` of nodes. Their values are computed
+/// in one run (what they share runs once) and each is returned as a node holding its
+/// value, in the same shape.
 pub trait Persist: Copy {
     /// The held nodes: a `Delayed`, a tuple of them, or a `Vec`.
     type Persisted;
@@ -1814,6 +1814,18 @@ impl<T: Output> Persist for &[Delayed<T>] {
     }
     fn hold(self, values: Vec<T>) -> Vec<Delayed<T>> {
         self.iter().zip(values).map(|(d, v)| d.holding(v)).collect()
+    }
+}
+
+/// A `Vec` of nodes, as its slice: `persist(&parts)`, as `compute(&parts)`.
+impl<'v, T: Output> Persist for &'v Vec<Delayed<T>> {
+    type Persisted = Vec<Delayed<T>>;
+    type Run = &'v [Delayed<T>];
+    fn run(self) -> &'v [Delayed<T>] {
+        self.as_slice()
+    }
+    fn hold(self, values: Vec<T>) -> Vec<Delayed<T>> {
+        <&[Delayed<T>] as Persist>::hold(self.as_slice(), values)
     }
 }
 
