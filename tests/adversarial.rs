@@ -365,30 +365,18 @@ fn waits_over_no_futures_return_at_once() {
 /// panics: every level fails with the error of the level below (each message names
 /// the bottom's), on a client of 2 threads; then the same without a failure.
 fn submit_and_wait_down_to_a_failure(depth: u64) {
-    fn level(client: Client, n: u64, boom: u64) -> u64 {
-        if n == boom {
-            panic!("boom at level {n}");
-        }
-        if n == 0 {
-            return 0;
-        }
-        match client.submit(level, (client.clone(), n - 1, boom)).result() {
-            Ok(v) => v + n,
-            // Not the whole message below: it would grow with the depth.
-            Err(e) if e.to_string().contains("boom") => panic!("level {n} over boom"),
-            Err(e) => panic!("level {n}: {e}"),
-        }
-    }
     let got = within(LIMIT, "deep submit and wait", move || {
         let client = client(2);
-        let error = client.submit(level, (client.clone(), depth, 0)).result();
+        let error = client
+            .submit(nested_level, (client.clone(), depth, 0))
+            .result();
         let error = error.unwrap_err().to_string();
         assert!(
             error.contains(&format!("level {depth} over boom")),
             "{error}"
         );
         client
-            .submit(level, (client.clone(), depth, u64::MAX))
+            .submit(nested_level, (client.clone(), depth, u64::MAX))
             .result()
             .unwrap()
     });
