@@ -424,10 +424,14 @@ impl Pool {
     /// Whether the last thread start was refused and every thread is blocked while
     /// jobs are queued: no one would run them (see [`run_while_refused`]).
     fn stalled_refused(&self) -> bool {
-        if !self.refused.load(Ordering::SeqCst) {
-            return false;
-        }
-        let counts = self.lock();
+        self.refused.load(Ordering::SeqCst) && self.stalled(&self.lock())
+    }
+
+    /// Whether jobs are queued and no thread will take them: none runs, none is asleep
+    /// or woken to (under the lock).
+    fn stalled(&self, counts: &Counts) -> bool {
+        // A worker asleep or woken will take the job (lent threads may hold up none of
+        // the pool's: a `par_iter` on `main` waiting for futures).
         let awake_soon = counts.woken > 0 || self.sleeping.load(Ordering::SeqCst) > 0;
         !counts.closed && counts.running() == 0 && !awake_soon && self.has_work()
     }
@@ -463,10 +467,7 @@ impl Pool {
     /// threads count as holding up threads of the pool, so past the bound the pool
     /// grows by at most one thread for each of them and each blocked one.
     fn unless_stalled(self: &Arc<Self>, counts: &mut Counts) {
-        // A worker asleep or woken will take the job (lent threads may hold up none of
-        // the pool's: a `par_iter` on `main` waiting for futures).
-        let awake_soon = counts.woken > 0 || self.sleeping.load(Ordering::SeqCst) > 0;
-        if counts.closed || counts.running() != 0 || awake_soon || !self.has_work() {
+        if !self.stalled(counts) {
             return;
         }
         if counts.live >= self.max_threads
@@ -1157,39 +1158,35 @@ fn run_while_refused(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return false;
         }
-        let job = pool
-            .stalled_refused()
-            .then(|| needed_job(awaited).or_else(|| pool.take_one()))
-            .flatten();
-        let Some(job) = job else {
+        if !pool.stalled_refused() {
             std::thread::sleep(REFUSED_POLL);
             continue;
+        }
+        // What the wait needs, else any queued job; run above the awaited task (the
+        // first of several), for a wait of the job to see (see `blocked::run_inline`).
+        let several = match awaited {
+            Awaited::Several { futures, .. } => futures(),
+            _ => Vec::new(),
         };
-        // The task the job runs above, for a wait of the job to see (see
-        // `blocked::run_inline`): the awaited one, or the first of several.
-        let first = match awaited {
-            Awaited::Several { futures, .. } => futures().into_iter().next(),
-            _ => None,
+        let (core, needed) = match awaited {
+            Awaited::One(core) | Awaited::Gather { first: core, .. } => {
+                (Some(*core), find_ready(core, SEARCH))
+            }
+            Awaited::Several { .. } => (
+                several.first().map(|first| first.core()),
+                several.iter().find_map(|f| find_ready(f.core(), 0)),
+            ),
         };
-        let core = match (awaited, &first) {
-            (Awaited::One(core) | Awaited::Gather { first: core, .. }, _) => *core,
-            (Awaited::Several { .. }, Some(first)) => first.core(),
-            // No future left to wait for: the wait is done.
-            (Awaited::Several { .. }, None) => return true,
+        // (A job taken from the queue is run: none is taken without a task to run above.)
+        let Some((core, job)) =
+            core.and_then(|core| Some((core, needed.or_else(|| pool.take_one())?)))
+        else {
+            std::thread::sleep(REFUSED_POLL);
+            continue;
         };
         crate::engine::sync::on_grown_stack(|| run_on_this_thread(core, job));
     }
     sleep()
-}
-
-/// A job that `awaited` needs, ready and not started (see [`find_ready`]).
-fn needed_job(awaited: &Awaited<'_>) -> Option<Arc<dyn Runnable>> {
-    match awaited {
-        Awaited::One(core) | Awaited::Gather { first: core, .. } => find_ready(core, SEARCH),
-        Awaited::Several { futures, .. } => futures()
-            .iter()
-            .find_map(|future| find_ready(future.core(), 0)),
-    }
 }
 
 /// Whether a thread outside the pool waiting for `awaited` polls it for the full
