@@ -465,6 +465,41 @@ fn nested_waits_end_when_the_system_refuses_threads() {
     });
 }
 
+/// A thread start refused at a push while the client's one thread already sleeps in a
+/// wait begun before (for another client's future, here): the sleeping task wakes to
+/// run the pushed task itself. Before, it slept on until its own wait ended, which here
+/// waits for the pushed task's result: a hang.
+#[test]
+fn a_thread_refused_at_a_push_while_every_thread_sleeps_in_a_wait() {
+    within(LIMIT, "a thread refused at a push", || {
+        let other = client(1);
+        let (gate, open) = gated(&other);
+        let client = Client::builder()
+            .threads(1)
+            .max_threads(1)
+            .name("refused-at-push")
+            .__thread_start_limit(1)
+            .build()
+            .unwrap();
+        let (started, asleep) = mpsc::channel();
+        let waiting = client.submit(
+            move || {
+                started.send(()).unwrap();
+                gate.result().unwrap()
+            },
+            (),
+        );
+        asleep.recv().unwrap();
+        // Time for the task to poll and fall asleep (were it not asleep yet, it would
+        // see the refusal when it hands its place over, another path).
+        std::thread::sleep(Duration::from_millis(200));
+        let pushed = client.submit(|| 42u64, ());
+        assert_eq!(pushed.result_timeout(Duration::from_secs(30)).unwrap(), 42);
+        open.send(()).unwrap();
+        assert_eq!(waiting.result().unwrap(), 1);
+    });
+}
+
 /// `as_completed(..).with_results()` over 100,000 futures, a third of them behind a
 /// gate and every seventh cancelled: every one is yielded once, the cancelled ones
 /// as errors.
@@ -829,7 +864,13 @@ fn graphs_over_futures_cancelled_while_computed_from_many_threads_soak() {
 #[test]
 fn a_graph_over_futures_of_a_dropped_client() {
     within(LIMIT, "futures of a dropped client", || {
-        let client = client(2);
+        // The drop waits for the gated task no longer than this (it would for a
+        // minute: the gate opens after the drop).
+        let client = Client::builder()
+            .threads(2)
+            .shutdown_timeout(Duration::from_millis(100))
+            .build()
+            .unwrap();
         let (blocked, open) = gated(&client);
         let pending = client.submit(inc, (&blocked,));
         let reader = delayed(inc).named("reads_a_dropped_client").call(&pending);

@@ -52,7 +52,8 @@
 //! run the queued jobs themselves for as long as no thread is left to, what their
 //! waits need first, on stacks grown as needed (see [`run_while_refused`]): rule 1
 //! past [`MAX_INLINE`], and past "never an unrelated task" when nothing they need is
-//! ready, since otherwise nothing would ever run them. A timeout (`result_timeout`,
+//! ready, since otherwise nothing would ever run them; a task already asleep in its
+//! wait looks for a refusal within a second (see [`sleep_on_worker`]). A timeout (`result_timeout`,
 //! `wait(.., Some(t))`) always returns.
 //!
 //! A rayon worker that waits for a future (a `Delayed` task, say) runs its own pending
@@ -999,14 +1000,15 @@ pub(crate) fn blocking_for<R>(pool: &Arc<Pool>, f: impl FnOnce() -> R) -> R {
 
 /// Waits until `done()` or the deadline, as the calling thread should (see the module
 /// docs): `awaited` is what it waits for (one future, whose needs a worker may run
-/// itself, or several), and `sleep` blocks until the end or the deadline. `Ok(true)`
-/// if done, `Ok(false)` at the deadline; the error of a futures task's wait without a
-/// deadline that could never end (see `blocked`), found when it would sleep.
+/// itself, or several), and `sleep(until)` blocks until the end or `until` (`None`:
+/// no end but the wait's), true if it ended. `Ok(true)` if done, `Ok(false)` at the
+/// deadline; the error of a futures task's wait without a deadline that could never
+/// end (see `blocked`), found when it would sleep.
 pub(crate) fn wait(
     done: &dyn Fn() -> bool,
     awaited: Awaited<'_>,
     deadline: Option<Instant>,
-    sleep: impl FnOnce() -> bool,
+    sleep: impl FnMut(Option<Instant>) -> bool,
 ) -> Result<bool, FutureError> {
     if let Some(pool) = current() {
         match (&awaited, deadline) {
@@ -1071,10 +1073,7 @@ pub(crate) fn wait(
         }
         let ended = sleep_published(&awaited, deadline, || {
             let _seceded = pool.secede();
-            if pool.refused.load(Ordering::SeqCst) {
-                return run_while_refused(&pool, done, &awaited, deadline, sleep);
-            }
-            sleep()
+            sleep_on_worker(&pool, done, &awaited, deadline, sleep)
         })?;
         if ended {
             end_polling();
@@ -1088,10 +1087,11 @@ pub(crate) fn wait(
     // Outside the pool, a graph task of a run started inside a futures task waits as
     // that task (see `blocked`); a rayon worker's sleep lends its place to the pools
     // of what it waits for (see `Pool::lend`).
-    let sleep = || {
+    let mut sleep = sleep;
+    let mut sleep = || {
         sleep_published(&awaited, deadline, || {
             let _lent = waiting.as_ref().map(|_| lend(&awaited));
-            sleep()
+            sleep(deadline)
         })
     };
     if waiting.is_some() && HELPING.get() < MAX_HELP {
@@ -1142,21 +1142,21 @@ const REFUSED_POLL: Duration = Duration::from_millis(1);
 /// itself: what its wait needs first (as step 1 of the module docs, past
 /// [`MAX_INLINE`]), else any queued job, on a stack grown as needed (a job may wait
 /// in turn, and run more, one level deeper); otherwise it looks again every
-/// [`REFUSED_POLL`]. Until the wait is done, its deadline passes, or a thread start
-/// succeeds again: then it sleeps as any wait does.
+/// [`REFUSED_POLL`]. Until the wait is done (`Some(true)`), its deadline passes
+/// (`Some(false)`), or a thread start succeeds again (`None`: then it sleeps as any
+/// wait does).
 fn run_while_refused(
     pool: &Arc<Pool>,
     done: &dyn Fn() -> bool,
     awaited: &Awaited<'_>,
     deadline: Option<Instant>,
-    sleep: impl FnOnce() -> bool,
-) -> bool {
+) -> Option<bool> {
     while pool.refused.load(Ordering::SeqCst) {
         if done() {
-            return true;
+            return Some(true);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return false;
+            return Some(false);
         }
         if !pool.stalled_refused() {
             std::thread::sleep(REFUSED_POLL);
@@ -1186,7 +1186,52 @@ fn run_while_refused(
         };
         crate::engine::sync::on_grown_stack(|| run_on_this_thread(core, job));
     }
-    sleep()
+    None
+}
+
+/// The longest a task asleep in a wait on a pool thread sleeps before it looks
+/// whether the pool could start no thread meanwhile (see [`sleep_on_worker`]); its
+/// first look comes after [`REFUSED_LOOK_FIRST`], each next one twice as late.
+const REFUSED_LOOK_LAST: Duration = Duration::from_secs(1);
+/// See [`REFUSED_LOOK_LAST`].
+const REFUSED_LOOK_FIRST: Duration = Duration::from_millis(8);
+
+/// The sleep of a task's wait on `pool`'s thread (its place handed over), until the
+/// wait ends (true) or its deadline passes (false). A thread start the system refuses
+/// after the task fell asleep (at a push, every thread asleep so) would leave the
+/// pushed job queued for as long as the waits sleep, which may be for ever (their
+/// ends waiting for that job); waking each sleeper at a refusal would need a list of
+/// where every one sleeps. So the task sleeps in slices, from [`REFUSED_LOOK_FIRST`]
+/// doubling to [`REFUSED_LOOK_LAST`] (a long wait wakes about once a second), and
+/// after each looks whether the pool was refused a thread: then it runs the queued
+/// jobs itself while no thread is left to (see [`run_while_refused`]).
+fn sleep_on_worker(
+    pool: &Arc<Pool>,
+    done: &dyn Fn() -> bool,
+    awaited: &Awaited<'_>,
+    deadline: Option<Instant>,
+    mut sleep: impl FnMut(Option<Instant>) -> bool,
+) -> bool {
+    let mut slice = REFUSED_LOOK_FIRST;
+    loop {
+        if pool.refused.load(Ordering::SeqCst) {
+            if let Some(ended) = run_while_refused(pool, done, awaited, deadline) {
+                return ended;
+            }
+        }
+        let look = Instant::now().checked_add(slice);
+        let until = match (look, deadline) {
+            (Some(look), Some(deadline)) => Some(look.min(deadline)),
+            (look, deadline) => look.or(deadline),
+        };
+        if sleep(until) {
+            return true;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        slice = (slice * 2).min(REFUSED_LOOK_LAST);
+    }
 }
 
 /// Whether a thread outside the pool waiting for `awaited` polls it for the full

@@ -729,7 +729,7 @@ impl Core {
             &|| self.is_done(),
             super::blocked::Awaited::One(self),
             deadline,
-            || self.sleep(deadline),
+            |until| self.sleep(until),
         );
         #[cfg(loom)]
         Ok(self.sleep(deadline))
@@ -738,34 +738,34 @@ impl Core {
     /// [`wait`](Self::wait) without a deadline, that also ends once `stop()` holds:
     /// `Ok(true)` when the task ended, `Ok(false)` when stopped first. Whoever makes
     /// `stop()` true then calls [`wake`](Self::wake), for a sleeper to look again;
-    /// `asleep()` is called before the thread goes to sleep (not while it polls), its
-    /// value kept until it wakes: where the sleeper says who should wake it.
+    /// `asleep()` is called each time the thread goes to sleep (not while it polls),
+    /// its value kept until it wakes: where the sleeper says who should wake it.
     /// `awaited` is what the wait is for, for the wait-cycle search: this future, or
     /// also others whose end would stop it (a gather's, see `blocked`).
     pub(crate) fn wait_unless<G>(
         &self,
         stop: &dyn Fn() -> bool,
         awaited: super::blocked::Awaited<'_>,
-        asleep: impl FnOnce() -> G,
+        asleep: impl Fn() -> G,
     ) -> Result<bool, FutureError> {
         if self.is_done() {
             return Ok(true);
         }
-        let sleep = || {
+        let sleep = |until: Option<Instant>| {
             let _asleep = asleep();
             let mut waiters = self.waiters.lock().recover();
             waiters.sleepers += 1;
-            let (mut waiters, _) =
-                sleep_until(&self.done, waiters, |w| w.ended.is_some() || stop(), None);
+            let (mut waiters, ended) =
+                sleep_until(&self.done, waiters, |w| w.ended.is_some() || stop(), until);
             waiters.sleepers -= 1;
-            true
+            ended
         };
         #[cfg(not(loom))]
         super::pool::wait(&|| self.is_done() || stop(), awaited, None, sleep)?;
         #[cfg(loom)]
         {
             let _ = awaited;
-            sleep();
+            sleep(None);
         }
         Ok(self.is_done())
     }

@@ -67,9 +67,9 @@ impl Signal {
         deadline: Option<Instant>,
     ) -> Result<bool, FutureError> {
         let done = || ready(*self.ended.lock().recover());
-        pool::wait(&done, awaited, deadline, || {
+        pool::wait(&done, awaited, deadline, |until| {
             let ended = self.ended.lock().recover();
-            sleep_until(&self.changed, ended, |n| ready(*n), deadline).1
+            sleep_until(&self.changed, ended, |n| ready(*n), until).1
         })
     }
 }
@@ -689,9 +689,9 @@ impl<F: Waitable> AsCompleted<F> {
             futures: &expected,
             next_inline: Some(&next_inline),
         };
-        let ended = pool::wait(&done, awaited, deadline, || {
+        let ended = pool::wait(&done, awaited, deadline, |until| {
             let queue = list.lock().recover();
-            sleep_until(ready, queue, |q| !q.is_empty(), deadline).1
+            sleep_until(ready, queue, |q| !q.is_empty(), until).1
         });
         self.inline_from = inline_from.get();
         ended
