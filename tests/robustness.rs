@@ -1866,7 +1866,10 @@ fn a_thread_local_destructor_may_wait_for_a_future_and_ask_cancelled() {
     });
 }
 
+// Never inlined: the test looks for its name in a backtrace, which a release build
+// would otherwise fold into the engine's frame.
 #[delayed]
+#[inline(never)]
 fn fails_above(x: u64) -> u64 {
     assert!(x < 10, "{x} is too large");
     x
