@@ -983,11 +983,36 @@ fn options() -> Options {
                 memory_child(&engine);
                 std::process::exit(0);
             }
-            other => panic!("unknown argument {other}; see the example's documentation"),
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => {
+                eprint!("bench_report: unknown argument `{other}`\n\n{USAGE}");
+                std::process::exit(2);
+            }
         }
     }
     o
 }
+
+/// What `--help` prints (the forms of the module docs).
+const USAGE: &str = "\
+usage: bench_report [--quick] [--compare [--warm] [--isolated] [--engines LIST]]
+                    [--scaling THREADS] [--threads N] [--markdown FILE]
+
+  --quick            smaller sizes, fewer repetitions
+  --compare          engines alternated round by round: medians and ratios with spreads
+  --warm             (with --compare) each timed run after an untimed one
+  --isolated         (with --compare) each engine in a process of its own
+  --engines LIST     some engines only: static,dynamic,futures,rayon,dagx
+  --scaling 1,2,4    10 us tasks on each thread count
+  --threads N        threads of the overhead tables (default 2)
+  --markdown FILE    also write the tables to FILE
+
+C++ Taskflow joins --compare when TASKWEAVE_TASKFLOW names its built peer; Dask joins
+when `python3 -c \"import dask, distributed\"` works.
+";
 
 fn cell(outcome: &Outcome, tasks: u64) -> String {
     match outcome {
