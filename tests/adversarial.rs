@@ -474,6 +474,9 @@ fn a_thread_refused_at_a_push_while_every_thread_sleeps_in_a_wait() {
     within(LIMIT, "a thread refused at a push", || {
         let other = client(1);
         let (gate, open) = gated(&other);
+        // Started on its own client's thread: a wait for it while still queued would
+        // run it inline (what the wait needs), blocking the one thread on the gate.
+        assert!(eventually(|| gate.status() == Status::Running));
         let client = Client::builder()
             .threads(1)
             .max_threads(1)
