@@ -12,7 +12,7 @@ use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::time::Duration;
 
 use taskweave::prelude::*;
-use taskweave::{get_client, CycleLink};
+use taskweave::{get_client, CycleLink, Status};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -905,6 +905,104 @@ fn a_wait_through_a_gather_that_a_later_failure_ends_is_not_refused() {
         assert_eq!(a, Err(error.clone()));
         assert!(b.unwrap_err().contains("b fails"));
     });
+}
+
+/// The shape above with the gather's wait last: `u` waits for `t` and `a` for `u`
+/// while `t` still runs, then `t` gathers `[a, b]`, closing the cycle; `b` fails later.
+/// The gather's own wait is no cycle either while `b` may still end it: `t` gets
+/// `b`'s error, and `u` and `a` read it in turn.
+#[test]
+fn a_gather_closing_a_cycle_that_a_later_failure_ends_is_not_refused() {
+    watchdog::within(LIMIT, "a gather closing a cycle", || {
+        gather_in_a_cycle_failing_later(GatherAt::Last);
+    });
+}
+
+/// The shape above, `t`'s gather waiting first, then woken for nothing (a task of
+/// another client fails) once `u` and `a` wait: it waits again, and is still no cycle
+/// while `b` may end it.
+#[test]
+fn a_gather_in_a_cycle_woken_for_nothing_waits_again() {
+    watchdog::within(LIMIT, "a gather in a cycle woken for nothing", || {
+        gather_in_a_cycle_failing_later(GatherAt::FirstThenWoken);
+    });
+}
+
+/// When `t`'s gather waits, in [`gather_in_a_cycle_failing_later`].
+#[derive(PartialEq)]
+enum GatherAt {
+    /// After `u` and `a` wait.
+    Last,
+    /// Before them, and woken for nothing once they wait.
+    FirstThenWoken,
+}
+
+/// `t` gathers `[a, b]`, `a` waits for `u`, `u` for `t`, all four running before any
+/// waits; `b` fails once all three wait. Checks that `t` gets `b`'s error and that `u`
+/// and `a` read it in turn.
+fn gather_in_a_cycle_failing_later(at: GatherAt) {
+    type Slot = Arc<OnceLock<Future<Result<i64, String>>>>;
+    let client = client(4);
+    let (u_slot, t_slot): (Slot, Slot) = Default::default();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    let (go, gather_now) = std::sync::mpsc::channel::<()>();
+    let gather_now = Mutex::new(gather_now);
+    let read = |future: &Future<Result<i64, String>>| {
+        future.result().map_err(|e| e.to_string()).and_then(|r| r)
+    };
+    let b = client
+        .task(move || -> Result<i64, String> {
+            let _ = released.lock().unwrap().recv();
+            panic!("b fails")
+        })
+        .named("b")
+        .submit(());
+    let of = u_slot.clone();
+    let a = client.task(move || read(of.wait())).named("a").submit(());
+    let (first, then) = (a.clone(), b.clone());
+    let t = client
+        .task(move || {
+            let _ = gather_now.lock().unwrap().recv();
+            let gathered = get_client().unwrap().gather(&[first.clone(), then.clone()]);
+            let values = gathered.map_err(|e| e.to_string())?;
+            values.into_iter().sum::<Result<i64, String>>()
+        })
+        .named("t")
+        .submit(());
+    let of = t_slot.clone();
+    let u = client.task(move || read(of.wait())).named("u").submit(());
+    // All four run before any waits (a wait would run a queued one inline, under
+    // itself: a cycle indeed).
+    while [&a, &b, &t, &u]
+        .iter()
+        .any(|f| f.status() != Status::Running)
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let pause = || std::thread::sleep(Duration::from_millis(200));
+    if at == GatherAt::FirstThenWoken {
+        go.send(()).unwrap();
+        pause();
+    }
+    assert!(u_slot.set(u.clone()).is_ok());
+    assert!(t_slot.set(t.clone()).is_ok());
+    pause();
+    match at {
+        GatherAt::Last => go.send(()).unwrap(),
+        GatherAt::FirstThenWoken => {
+            let other = Client::builder().threads(1).build().unwrap();
+            let unrelated = other.submit(|| -> u64 { panic!("unrelated") }, ());
+            assert!(unrelated.result().is_err());
+        }
+    }
+    pause();
+    release.send(()).unwrap();
+    let error = read(&t).unwrap_err();
+    assert!(error.contains("b fails"), "{error}");
+    assert_eq!(read(&u), Err(error.clone()));
+    assert_eq!(read(&a), Err(error.clone()));
+    assert!(read(&b).unwrap_err().contains("b fails"));
 }
 
 /// The same shape, `b` finishing well: once it has, only `a` could end the gather, and

@@ -1071,7 +1071,7 @@ pub(crate) fn wait(
             }
             None => {}
         }
-        let ended = sleep_published(&awaited, deadline, || {
+        let ended = sleep_published(&awaited, deadline, done, || {
             let _seceded = pool.secede();
             sleep_on_worker(&pool, done, &awaited, deadline, sleep)
         })?;
@@ -1089,7 +1089,7 @@ pub(crate) fn wait(
     // of what it waits for (see `Pool::lend`).
     let mut sleep = sleep;
     let mut sleep = || {
-        sleep_published(&awaited, deadline, || {
+        sleep_published(&awaited, deadline, done, || {
             let _lent = waiting.as_ref().map(|_| lend(&awaited));
             sleep(deadline)
         })
@@ -1256,15 +1256,25 @@ fn polled_long(awaited: &Awaited<'_>) -> bool {
 }
 
 /// `sleep()`, the waiting thread published meanwhile, for the waits of other tasks to
-/// see; the error instead when the wait could never end (see `blocked`). A wait with a
-/// deadline ends at it: it is neither looked at nor published.
+/// see; the error instead when the wait could never end (see `blocked`), unless it is
+/// `done()` by then. A wait with a deadline ends at it: it is neither looked at nor
+/// published.
 fn sleep_published(
     awaited: &Awaited<'_>,
     deadline: Option<Instant>,
+    done: &dyn Fn() -> bool,
     sleep: impl FnOnce() -> bool,
 ) -> Result<bool, FutureError> {
     let published = match deadline {
-        None => blocked::block(awaited)?,
+        None => match blocked::block(awaited) {
+            Ok(published) => published,
+            // What ended it came after its last look and before the search, which saw
+            // what had ended as nothing: a gather's future that failed, a future of a
+            // wait for any one, left out of the list of those unfinished. The wait is
+            // over, not refused.
+            Err(_) if done() => return Ok(true),
+            Err(refused) => return Err(refused),
+        },
         Some(_) => None,
     };
     let ended = sleep();

@@ -289,6 +289,8 @@ pub(crate) fn wait_in_gather<T: Clone>(
             None => UNFINISHED_ENDS.load(Ordering::SeqCst) != now,
         };
         let publish = || {
+            #[cfg(all(test, not(loom)))]
+            tests::before_publish();
             let watch = made();
             watch.list(rest);
             watch.clone()
@@ -899,6 +901,79 @@ mod tests {
     thread_local! {
         /// Looks of this thread's gathers through their lists (see [`scan`]).
         pub(super) static SCANS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        /// Run once when this thread's next gather publishes its wait (see
+        /// [`before_publish`]).
+        static BEFORE_PUBLISH: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    /// What a test set to run when a gather on this thread publishes its wait, after
+    /// its last look through its list and before the wait-cycle search.
+    pub(super) fn before_publish() {
+        let hook = BEFORE_PUBLISH.with(|hook| hook.borrow_mut().take());
+        if let Some(hook) = hook {
+            hook();
+        }
+    }
+
+    /// A gather in a task closes a cycle of waits (`t` gathers `[a, b]`, `a` waits for
+    /// `u`, `u` for `t`) just as `b` fails: after the gather last looked through its
+    /// list, before its wait is searched. The search sees only `a` able to end the
+    /// wait, and refuses it; the gather returns `b`'s error all the same, as it would
+    /// have had it looked again first. It returned the cycle's error (a rare failure of
+    /// `a_wait_through_a_gather_that_a_later_failure_ends_is_not_refused` under load).
+    #[test]
+    fn a_failure_just_before_a_gather_is_searched_is_its_error() {
+        use std::sync::{mpsc, Arc, Mutex, OnceLock};
+        type Slot = Arc<OnceLock<Future<String>>>;
+        let client = Client::builder().threads(4).build().unwrap();
+        let (release, released) = mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        let b = client.submit(
+            move || -> String {
+                let _ = released.lock().unwrap().recv();
+                panic!("b fails")
+            },
+            (),
+        );
+        let read = |f: &Future<String>| f.result().unwrap_or_else(|e| e.to_string());
+        let (u_slot, t_slot): (Slot, Slot) = Default::default();
+        let of = u_slot.clone();
+        let a = client.submit(move || read(of.wait()), ());
+        let (go, gather_now) = mpsc::channel::<()>();
+        let gather_now = Mutex::new(gather_now);
+        let (first, then) = (a.clone(), b.clone());
+        let t = client.submit(
+            move || {
+                let _ = gather_now.lock().unwrap().recv();
+                let (release, failed) = (release.clone(), then.clone());
+                BEFORE_PUBLISH.with(|hook| {
+                    *hook.borrow_mut() = Some(Box::new(move || {
+                        release.send(()).unwrap();
+                        while failed.status() != crate::futures::Status::Error {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                    }))
+                });
+                let client = crate::futures::get_client().unwrap();
+                match client.gather(&[first.clone(), then.clone()]) {
+                    Ok(values) => values.concat(),
+                    Err(error) => error.to_string(),
+                }
+            },
+            (),
+        );
+        let of = t_slot.clone();
+        let u = client.submit(move || read(of.wait()), ());
+        assert!(u_slot.set(u.clone()).is_ok());
+        assert!(t_slot.set(t.clone()).is_ok());
+        // `a` waits for `u`, `u` for `t` (running), before `t` gathers.
+        std::thread::sleep(Duration::from_millis(200));
+        go.send(()).unwrap();
+        let error = t.result().unwrap();
+        assert!(error.contains("b fails"), "{error}");
+        assert_eq!(u.result().unwrap(), error);
+        assert_eq!(a.result().unwrap(), error);
     }
 
     /// Whether a gather's watch has it sleep on `core`'s future (or about to).
