@@ -1421,9 +1421,13 @@ fn snapshot(shared: &Shared, read: Read) -> Snapshot {
     }
 }
 
-/// `s` with `&`, `<`, `>` and `"` escaped, for HTML text and attributes.
+/// `s` with `&`, `<`, `>` and `"` escaped, for HTML text and attributes; control
+/// characters other than whitespace, and the noncharacters U+FFFE and U+FFFF, which
+/// HTML does not allow in a page (a task named `nul\0inside` put a NUL in it), are
+/// replaced by U+FFFD, as the graphs' SVG replaces them.
 fn esc(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.contains(['&', '<', '>', '"']) {
+    let not_allowed = |c: char| matches!(c, '\0'..='\u{8}' | '\u{b}' | '\u{e}'..='\u{1f}' | '\u{7f}' | '\u{fffe}' | '\u{ffff}');
+    if !s.contains(['&', '<', '>', '"']) && !s.chars().any(not_allowed) {
         return s.into();
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -1433,6 +1437,7 @@ fn esc(s: &str) -> std::borrow::Cow<'_, str> {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
+            c if not_allowed(c) => out.push(char::REPLACEMENT_CHARACTER),
             c => out.push(c),
         }
     }
@@ -2214,6 +2219,10 @@ mod tests {
     fn text_is_escaped_for_html() {
         assert_eq!(esc("plain"), "plain");
         assert_eq!(esc("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
+        assert_eq!(
+            esc("nul\0esc\u{1b}\tline\n"),
+            "nul\u{fffd}esc\u{fffd}\tline\n"
+        );
     }
 
     #[test]
