@@ -611,6 +611,50 @@ mod dashboard {
         });
     }
 
+    /// A dashboard dropped while a client's task runs, and another made before it
+    /// ends: the second one never saw the task start, so its bar may not start before
+    /// the second dashboard did, nor after its end.
+    #[test]
+    fn a_dashboard_made_while_a_task_runs_after_another_was_dropped() {
+        within(LIMIT, "dashboards replaced mid-task", || {
+            let _serial = serial();
+            let client = Client::builder().threads(2).build().unwrap();
+            for round in 0..5 {
+                let first = Dashboard::serve("127.0.0.1:0").unwrap();
+                // The task starts 200 ms into the first dashboard's time.
+                std::thread::sleep(Duration::from_millis(200));
+                let (started, has_started) = std::sync::mpsc::channel::<()>();
+                let (open, gate) = std::sync::mpsc::channel::<()>();
+                let (started, gate) = (Mutex::new(started), Mutex::new(gate));
+                let task = client.task(move |x: u64| {
+                    started.lock().unwrap().send(()).unwrap();
+                    let _ = gate.lock().unwrap().recv();
+                    x
+                });
+                let future = task.named("replaced").submit((1u64,));
+                has_started.recv().unwrap();
+                drop(first);
+                let made = Instant::now();
+                let second = Dashboard::serve("127.0.0.1:0").unwrap();
+                drop(open);
+                assert_eq!(future.result().unwrap(), 1);
+                let json: serde_json::Value = serde_json::from_str(&second.status_json()).unwrap();
+                let lived = made.elapsed().as_secs_f64() * 1e6;
+                let stream = &json["stream"];
+                let from = stream["from_us"].as_f64().unwrap();
+                for bar in stream["bars"].as_array().unwrap() {
+                    let start = from + bar[2].as_f64().unwrap();
+                    let end = start + bar[3].as_f64().unwrap();
+                    assert!(
+                        end <= lived + 1_000.0,
+                        "round {round}: a bar ending at {end} µs of a dashboard {lived} µs old: {bar}"
+                    );
+                }
+                drop(second);
+            }
+        });
+    }
+
     /// The names of [`ODD_NAMES`] through a performance report and a live
     /// dashboard, as graph tasks and as futures: the page never carries the markup of
     /// a name as markup, and the live data is JSON that gives each row's name back.

@@ -17,6 +17,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -84,6 +85,8 @@ pub struct Profiler {
     /// The graph tasks' records, one log per thread (on the profiler's clock).
     log: TaskLog,
     inner: Mutex<Inner>,
+    /// This profiler's number, unique in the process (see [`Profiler::identity`]).
+    id: u64,
 }
 
 #[derive(Default)]
@@ -219,9 +222,11 @@ impl Profiler {
 
     /// A profiler with no records on `clock`'s time axis.
     pub(crate) fn on(clock: Clock) -> Profiler {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Profiler {
             log: TaskLog::new(clock, false),
             inner: Mutex::new(Inner::default()),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -608,16 +613,20 @@ impl Profiler {
         (Profiler::thread_id(), start, end.max(start))
     }
 
-    /// This profiler, told apart from others in [`FUTURE_STARTS`].
-    fn identity(&self) -> usize {
-        self as *const Profiler as usize
+    /// This profiler, told apart from others in [`FUTURE_STARTS`]: a number of its
+    /// own, not its address. A profiler unregistered while a task it saw start runs
+    /// (a dashboard dropped) leaves that start behind; a later profiler at the same
+    /// address took it for the start of a task it had not seen start, and drew a bar
+    /// at the old profiler's time.
+    fn identity(&self) -> u64 {
+        self.id
     }
 }
 
 thread_local! {
     /// When the futures tasks running on this thread started, innermost last, by
     /// profiler.
-    static FUTURE_STARTS: RefCell<Vec<(usize, u64)>> = const { RefCell::new(Vec::new()) };
+    static FUTURE_STARTS: RefCell<Vec<(u64, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Interner {
