@@ -805,3 +805,38 @@ fn odd_names_through_every_view() {
         }
     });
 }
+
+/// Counts every task end it is told.
+#[derive(Default)]
+struct CountsEnds(AtomicUsize);
+
+impl Observer for CountsEnds {
+    fn task_finished(&self, _node: u32, _info: &NodeInfo<'_>, _outcome: TaskOutcome) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Many observers given to one run, one `RunOptions::observer` call each: every one
+/// is told every task, and telling them takes no more stack as they are more (each
+/// call nested the observers given before in a list of two, and 20,000 of them
+/// overflowed the stack of the first task's hook).
+#[test]
+fn many_observers_on_one_run() {
+    within(LIMIT, "many observers on one run", || {
+        let count = Arc::new(CountsEnds::default());
+        let mut options = RunOptions::new().scheduler(Scheduler::Sync);
+        for _ in 0..20_000 {
+            options = options.observer(count.clone());
+        }
+        let chain = dynamic_chain(3, false);
+        // Options cloned, then given one more observer: the first ones do not have it.
+        let other = Arc::new(CountsEnds::default());
+        let more = options.clone().observer(other.clone());
+        assert_eq!(chain.try_compute_with(options).unwrap(), 3);
+        assert_eq!(count.0.load(Ordering::Relaxed), 3 * 20_000);
+        assert_eq!(other.0.load(Ordering::Relaxed), 0);
+        assert_eq!(chain.try_compute_with(more).unwrap(), 3);
+        assert_eq!(count.0.load(Ordering::Relaxed), 2 * 3 * 20_000);
+        assert_eq!(other.0.load(Ordering::Relaxed), 3);
+    });
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 
 use crate::engine::error::TaskError;
-use crate::engine::observe::Observer;
+use crate::engine::observe::{Observer, Observers};
 
 /// Which threads run a graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,6 +26,11 @@ pub enum Scheduler {
 pub struct RunOptions {
     pub(crate) scheduler: Scheduler,
     pub(crate) observer: Option<Arc<dyn Observer>>,
+    /// The observers given, when more than one: `observer` is this list, so that one
+    /// more is added to it rather than nested (each `observer` call nested the list in
+    /// a new one, one call deeper per observer when telling them: 20,000 observers
+    /// overflowed the stack).
+    given: Option<Arc<Observers>>,
     pub(crate) stop: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
     /// Told the run's first failure as it happens, while tasks beside it may still run
     /// (a one-shot dynamic compute returns it at once; see `dynamic::plan`).
@@ -64,10 +69,31 @@ impl RunOptions {
     /// observer panicked in `task_finished` while computing `sum` at …: …".
     #[must_use = "builder methods return the changed builder"]
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
-        self.observer = match self.observer.take() {
-            None => Some(observer),
-            Some(first) => crate::engine::observe::Observers::combine(vec![first, observer]),
+        let list = match (self.observer.take(), self.given.take()) {
+            (None, _) => {
+                self.observer = Some(observer);
+                return self;
+            }
+            // `observer` is `given`: one more in the list (a copy of it when these
+            // options were cloned).
+            (Some(combined), Some(mut given))
+                if std::ptr::addr_eq(Arc::as_ptr(&combined), Arc::as_ptr(&given)) =>
+            {
+                drop(combined);
+                match Arc::get_mut(&mut given) {
+                    Some(list) => {
+                        list.0.push(observer);
+                        given
+                    }
+                    None => Arc::new(Observers(
+                        given.0.iter().cloned().chain([observer]).collect(),
+                    )),
+                }
+            }
+            (Some(first), _) => Arc::new(Observers(vec![first, observer])),
         };
+        self.observer = Some(list.clone());
+        self.given = Some(list);
         self
     }
 
