@@ -655,6 +655,100 @@ mod dashboard {
         });
     }
 
+    /// Dashboards and performance reports made and dropped over and over while
+    /// graphs (static and dynamic, on both schedulers) and a client's tasks run on
+    /// other threads: every value is right, nothing hangs, and each recording gives
+    /// a page and JSON whose counts are not past what ran.
+    #[test]
+    fn recordings_made_and_dropped_while_everything_runs() {
+        within(LIMIT, "recordings come and go", || {
+            let _serial = serial();
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let ran = Arc::new(AtomicUsize::new(0));
+            let mut workers = Vec::new();
+            {
+                let (stop, ran) = (stop.clone(), ran.clone());
+                workers.push(std::thread::spawn(move || {
+                    let chain = dynamic_chain(500, false);
+                    let g = graph!(|x: u64, bound: u64| -> Result<u64, String> {
+                        let b = make(x);
+                        let y = below(x, bound)?;
+                        Ok(read_bomb(&b, y))
+                    });
+                    let mut i = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let scheduler = if i % 2 == 0 {
+                            Scheduler::Sync
+                        } else {
+                            Scheduler::Threads
+                        };
+                        assert_eq!(chain.try_compute_with(scheduler).unwrap(), 500);
+                        assert_eq!(g.compute_with(scheduler, i % 10, 5), {
+                            let x = i % 10;
+                            if x < 5 {
+                                Ok(2 * x)
+                            } else {
+                                Err(format!("{x} is not below 5"))
+                            }
+                        });
+                        ran.fetch_add(1, Ordering::Relaxed);
+                        i += 1;
+                    }
+                }));
+            }
+            {
+                let (stop, ran) = (stop.clone(), ran.clone());
+                workers.push(std::thread::spawn(move || {
+                    let client = Client::builder().threads(2).build().unwrap();
+                    while !stop.load(Ordering::Relaxed) {
+                        let mut last = client.submit(plus_one, (0u64,));
+                        for _ in 1..200 {
+                            last = client.submit(plus_one, (last,));
+                        }
+                        let failing = client.submit(fails, (0u64,));
+                        let after = client.submit(plus_one, (failing,));
+                        assert_eq!(last.result().unwrap(), 200);
+                        assert!(after.result().is_err());
+                        ran.fetch_add(1, Ordering::Relaxed);
+                    }
+                }));
+            }
+            let path = std::env::temp_dir().join(format!(
+                "taskweave-adversarial-{}-report.html",
+                std::process::id()
+            ));
+            let started = Instant::now();
+            let mut rounds = 0;
+            while started.elapsed() < Duration::from_millis(500) || rounds < 4 {
+                let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
+                let report = taskweave::PerformanceReport::new(&path);
+                std::thread::sleep(Duration::from_millis(rounds % 7 * 5));
+                let json: serde_json::Value =
+                    serde_json::from_str(&dashboard.status_json()).expect("JSON");
+                for row in json["progress"].as_array().unwrap() {
+                    for field in ["done", "failed", "cancelled", "total", "runs"] {
+                        assert!(row[field].as_u64().unwrap() < 1 << 40, "{field} of {row}");
+                    }
+                }
+                if rounds % 2 == 0 {
+                    drop(dashboard);
+                    assert!(report.to_html().contains("</html>"));
+                    report.finish().unwrap();
+                } else {
+                    drop(report);
+                    assert!(dashboard.to_html().contains("</html>"));
+                }
+                rounds += 1;
+            }
+            stop.store(true, Ordering::Relaxed);
+            for w in workers {
+                w.join().unwrap();
+            }
+            assert!(ran.load(Ordering::Relaxed) > 2);
+            let _ = std::fs::remove_file(&path);
+        });
+    }
+
     /// The names of [`ODD_NAMES`] through a performance report and a live
     /// dashboard, as graph tasks and as futures: the page never carries the markup of
     /// a name as markup, and the live data is JSON that gives each row's name back.
