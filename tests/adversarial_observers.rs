@@ -934,3 +934,50 @@ fn many_observers_on_one_run() {
         assert_eq!(other.0.load(Ordering::Relaxed), 3);
     });
 }
+
+/// Durations at their extremes in every public API that takes one: a progress bar's
+/// delay, waits for results and for the first of several, a client's shutdown
+/// timeout. Nothing panics on an overflowing deadline; a timeout too long to be a
+/// deadline waits without one; a zero timeout only looks.
+#[test]
+fn durations_at_their_extremes() {
+    within(LIMIT, "extreme durations", || {
+        let huge = [
+            Duration::MAX,
+            Duration::MAX - Duration::from_nanos(1),
+            Duration::from_secs(u64::MAX / 2),
+        ];
+        for delay in huge {
+            let progress = Arc::new(Progress::new().delay(delay));
+            let chain = dynamic_chain(100, false);
+            let options = RunOptions::new().observer(progress.clone());
+            assert_eq!(chain.try_compute_with(options).unwrap(), 100);
+            assert_eq!(progress.done(), 100);
+            assert!(!progress.is_drawn(), "drawn before its delay");
+        }
+        for timeout in huge.into_iter().chain([Duration::ZERO]) {
+            let client = Client::builder()
+                .threads(2)
+                .shutdown_timeout(timeout)
+                .build()
+                .unwrap();
+            let future = client.submit(plus_one, (1u64,));
+            if timeout > Duration::ZERO {
+                assert_eq!(future.result_timeout(timeout).unwrap(), 2);
+                let (done, not_done) = taskweave::wait(
+                    std::slice::from_ref(&future),
+                    taskweave::WaitMode::AllCompleted,
+                    Some(timeout),
+                );
+                assert_eq!((done.len(), not_done.len()), (1, 0));
+                let mut first = taskweave::as_completed(vec![future.clone()]);
+                assert!(first.next_timeout(timeout).unwrap().is_some());
+            } else {
+                let _ = future.result_timeout(timeout);
+                assert_eq!(future.result().unwrap(), 2);
+            }
+            drop(future);
+            drop(client);
+        }
+    });
+}
