@@ -677,7 +677,7 @@ mod dashboard {
                     });
                     let mut i = 0u64;
                     while !stop.load(Ordering::Relaxed) {
-                        let scheduler = if i % 2 == 0 {
+                        let scheduler = if i.is_multiple_of(2) {
                             Scheduler::Sync
                         } else {
                             Scheduler::Threads
@@ -746,6 +746,57 @@ mod dashboard {
             }
             assert!(ran.load(Ordering::Relaxed) > 2);
             let _ = std::fs::remove_file(&path);
+        });
+    }
+
+    /// A dashboard and a report counting runs on many short-lived threads, several
+    /// at once, one dynamic and one `graph!` each (their logs pass from threads that
+    /// ended to new ones): every task is counted once.
+    #[test]
+    fn recordings_over_many_short_lived_threads() {
+        within(LIMIT, "recordings over short-lived threads", || {
+            let _serial = serial();
+            let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
+            let report = taskweave::PerformanceReport::new(std::env::temp_dir().join(format!(
+                "taskweave-adversarial-{}-threads.html",
+                std::process::id()
+            )));
+            let step = delayed(|x: u64| x + 1).named("short-lived");
+            let mut chain = step.call(0u64);
+            for _ in 1..10 {
+                chain = step.call(&chain);
+            }
+            let chain = Arc::new(chain);
+            let mut runs = 0;
+            for wave in 0..40 {
+                let handles: Vec<_> = (0..1 + wave % 4)
+                    .map(|i| {
+                        let chain = chain.clone();
+                        std::thread::spawn(move || {
+                            let scheduler = if i % 2 == 0 {
+                                Scheduler::Sync
+                            } else {
+                                Scheduler::Threads
+                            };
+                            assert_eq!(chain.try_compute_with(scheduler).unwrap(), 10);
+                        })
+                    })
+                    .collect();
+                runs += handles.len() as u64;
+                for h in handles {
+                    h.join().unwrap();
+                }
+            }
+            let json: serde_json::Value = serde_json::from_str(&dashboard.status_json()).unwrap();
+            let steps = row(&json, "short-lived").expect("the row");
+            assert_eq!(steps["done"], runs * 10, "{steps}");
+            assert_eq!(steps["total"], runs * 10, "{steps}");
+            assert_eq!(steps["runs"], runs * 10, "{steps}");
+            let page = report.to_html();
+            assert!(page.contains("short-lived"));
+            drop(dashboard);
+            let path = report.finish().unwrap();
+            let _ = std::fs::remove_file(path);
         });
     }
 
@@ -979,5 +1030,53 @@ fn durations_at_their_extremes() {
             drop(future);
             drop(client);
         }
+    });
+}
+
+/// One profiler watching runs on many short-lived threads, one after the other and
+/// several at once (a thread that ended leaves its log to the next): it keeps every
+/// record, each on the thread that ran it.
+#[test]
+fn a_profiler_over_many_short_lived_threads() {
+    within(LIMIT, "profiler over short-lived threads", || {
+        let profiler = Arc::new(Profiler::new());
+        let record = Arc::new(RunRecord::new());
+        let chain = Arc::new(dynamic_chain(10, false));
+        let mut ids = std::collections::HashSet::new();
+        for wave in 0..50 {
+            let handles: Vec<_> = (0..1 + wave % 4)
+                .map(|_| {
+                    let (profiler, record, chain) =
+                        (profiler.clone(), record.clone(), chain.clone());
+                    std::thread::spawn(move || {
+                        let options = RunOptions::new()
+                            .scheduler(Scheduler::Sync)
+                            .observer(profiler)
+                            .observer(record);
+                        assert_eq!(chain.try_compute_with(options).unwrap(), 10);
+                        Profiler::thread_id()
+                    })
+                })
+                .collect();
+            for h in handles {
+                ids.insert(h.join().unwrap());
+            }
+        }
+        let runs: usize = (0..50).map(|wave| 1 + wave % 4).sum();
+        let records = profiler.records();
+        assert_eq!(records.len(), runs * 10, "a record lost");
+        let threads: std::collections::HashSet<u32> = records.iter().map(|r| r.thread).collect();
+        assert_eq!(threads, ids, "records on the threads that ran them");
+        for id in &ids {
+            assert_eq!(
+                records.iter().filter(|r| r.thread == *id).count(),
+                10,
+                "thread {id}"
+            );
+        }
+        assert_eq!(
+            profiler.summary().row("inc").unwrap().count,
+            runs as u64 * 9
+        );
     });
 }
