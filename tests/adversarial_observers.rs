@@ -800,6 +800,49 @@ mod dashboard {
         });
     }
 
+    /// Computes a small graph from inside every hook that it is told of a task's end.
+    struct ComputesInside(Delayed<u64>);
+
+    impl Observer for ComputesInside {
+        fn task_finished(&self, _node: u32, _info: &NodeInfo<'_>, _outcome: TaskOutcome) {
+            assert_eq!(self.0.try_compute_with(Scheduler::Sync).unwrap(), 3);
+        }
+    }
+
+    /// A dashboard watching a long run whose observer computes a small graph inside
+    /// each of its hooks, on the same thread, while the run goes on: each run has its
+    /// log, and every task of every run counts once, in its own row.
+    #[test]
+    fn a_dashboard_watching_runs_started_inside_an_observers_hooks() {
+        within(LIMIT, "runs inside hooks", || {
+            let _serial = serial();
+            let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
+            let inner = {
+                let step = delayed(|x: u64| x + 1).named("nested-inner");
+                step.call(step.call(step.call(0u64)))
+            };
+            let step = delayed(|x: u64| x + 1).named("nested-outer");
+            let mut outer = step.call(0u64);
+            for _ in 1..200 {
+                outer = step.call(&outer);
+            }
+            for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+                let options = RunOptions::new()
+                    .scheduler(scheduler)
+                    .observer(Arc::new(ComputesInside(inner.clone())));
+                assert_eq!(outer.try_compute_with(options).unwrap(), 200);
+            }
+            let json: serde_json::Value = serde_json::from_str(&dashboard.status_json()).unwrap();
+            let outer_row = row(&json, "nested-outer").expect("the outer row");
+            let inner_row = row(&json, "nested-inner").expect("the inner row");
+            assert_eq!(outer_row["done"], 2 * 200, "{outer_row}");
+            assert_eq!(outer_row["runs"], 2 * 200, "{outer_row}");
+            assert_eq!(inner_row["done"], 2 * 200 * 3, "{inner_row}");
+            assert_eq!(inner_row["runs"], 2 * 200 * 3, "{inner_row}");
+            assert_eq!(json["computes"], 2 + 2 * 200, "{}", json["computes"]);
+        });
+    }
+
     /// The names of [`ODD_NAMES`] through a performance report and a live
     /// dashboard, as graph tasks and as futures: the page never carries the markup of
     /// a name as markup, and the live data is JSON that gives each row's name back.
