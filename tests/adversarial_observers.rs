@@ -78,30 +78,37 @@ impl Watchers {
 
 #[test]
 fn every_observer_on_a_long_dynamic_chain_and_its_views() {
-    within(LIMIT, "observers on a long dynamic chain", || {
-        let chain = dynamic_chain(LONG, false);
+    chain_and_views(LONG);
+}
+
+#[test]
+#[ignore = "large: run in release with --ignored"]
+fn every_observer_on_a_long_dynamic_chain_and_its_views_of_a_million() {
+    chain_and_views(1_000_000);
+}
+
+fn chain_and_views(n: usize) {
+    within(LIMIT, "observers on a long dynamic chain", move || {
+        let chain = dynamic_chain(n, false);
         for scheduler in [Scheduler::Sync, Scheduler::Threads] {
             let w = Watchers::new();
             let value = chain.try_compute_with(w.options(scheduler)).unwrap();
-            assert_eq!(value, LONG as u64, "{scheduler:?}");
-            assert_eq!(w.progress.done(), LONG as u64);
-            assert_eq!(w.progress.total(), LONG as u64);
-            assert_eq!(w.profiler.records().len(), LONG);
-            assert_eq!(
-                w.profiler.summary().row("inc").unwrap().count,
-                LONG as u64 - 1
-            );
+            assert_eq!(value, n as u64, "{scheduler:?}");
+            assert_eq!(w.progress.done(), n as u64);
+            assert_eq!(w.progress.total(), n as u64);
+            assert_eq!(w.profiler.records().len(), n);
+            assert_eq!(w.profiler.summary().row("inc").unwrap().count, n as u64 - 1);
             let trace: serde_json::Value =
                 serde_json::from_str(&w.profiler.to_chrome_trace()).unwrap();
-            assert!(trace["traceEvents"].as_array().unwrap().len() >= LONG);
+            assert!(trace["traceEvents"].as_array().unwrap().len() >= n);
             let outcomes = w.record.outcomes().unwrap();
-            assert_eq!(outcomes.len(), LONG);
+            assert_eq!(outcomes.len(), n);
             assert!(outcomes.iter().all(|o| *o == NodeOutcome::Finished));
             let view = info(&chain).with_outcomes(&w.record);
-            assert_eq!(view.depth(), LONG);
-            assert_eq!(view.critical_path().len(), LONG);
-            assert!(view.to_dot().contains(&format!("n{} ", LONG - 1)));
-            assert!(view.table_text().lines().count() >= LONG);
+            assert_eq!(view.depth(), n);
+            assert_eq!(view.critical_path().len(), n);
+            assert!(view.to_dot().contains(&format!("n{} ", n - 1)));
+            assert!(view.table_text().lines().count() >= n);
             let svg = view.to_svg_with(&DrawOptions::new());
             assert!(svg.starts_with("<svg") || svg.starts_with("<?xml"));
         }
@@ -110,8 +117,18 @@ fn every_observer_on_a_long_dynamic_chain_and_its_views() {
 
 #[test]
 fn every_observer_on_a_long_dynamic_chain_failing_at_its_root() {
-    within(LIMIT, "observers on a failing dynamic chain", || {
-        let chain = dynamic_chain(LONG, true);
+    failing_chain(LONG);
+}
+
+#[test]
+#[ignore = "large: run in release with --ignored"]
+fn every_observer_on_a_long_dynamic_chain_failing_at_its_root_of_a_million() {
+    failing_chain(1_000_000);
+}
+
+fn failing_chain(n: usize) {
+    within(LIMIT, "observers on a failing dynamic chain", move || {
+        let chain = dynamic_chain(n, true);
         for scheduler in [Scheduler::Sync, Scheduler::Threads] {
             let w = Watchers::new();
             let error = chain.try_compute_with(w.options(scheduler)).unwrap_err();
@@ -135,24 +152,34 @@ fn every_observer_on_a_long_dynamic_chain_failing_at_its_root() {
 
 #[test]
 fn every_observer_on_a_wide_dynamic_fan_in() {
-    within(LIMIT, "observers on a wide fan-in", || {
+    wide_fan_in(LONG);
+}
+
+#[test]
+#[ignore = "large: run in release with --ignored"]
+fn every_observer_on_a_wide_dynamic_fan_in_of_a_million() {
+    wide_fan_in(1_000_000);
+}
+
+fn wide_fan_in(n: usize) {
+    within(LIMIT, "observers on a wide fan-in", move || {
         let inc = delayed(|x: u64| x + 1).named("inc");
-        let parts: Vec<Delayed<u64>> = (0..LONG as u64).map(|i| inc.call(i)).collect();
+        let parts: Vec<Delayed<u64>> = (0..n as u64).map(|i| inc.call(i)).collect();
         let sum = delayed(|xs: Vec<u64>| xs.iter().sum::<u64>())
             .named("sum")
             .call(parts);
-        let expected: u64 = (1..=LONG as u64).sum();
+        let expected: u64 = (1..=n as u64).sum();
         for scheduler in [Scheduler::Sync, Scheduler::Threads] {
             let w = Watchers::new();
             assert_eq!(
                 sum.try_compute_with(w.options(scheduler)).unwrap(),
                 expected
             );
-            assert_eq!(w.progress.done(), LONG as u64 + 1);
-            assert_eq!(w.profiler.records().len(), LONG + 1);
+            assert_eq!(w.progress.done(), n as u64 + 1);
+            assert_eq!(w.profiler.records().len(), n + 1);
             let view = info(&sum).with_outcomes(&w.record);
-            assert_eq!(view.width(), LONG);
-            assert_eq!(view.predecessors(LONG).len(), LONG);
+            assert_eq!(view.width(), n);
+            assert_eq!(view.predecessors(n).len(), n);
             let _ = view.to_dot();
             let _ = view.to_svg_with(&DrawOptions::new());
             let _ = view.table_text();
@@ -240,12 +267,22 @@ fn fails(_x: u64) -> u64 {
     panic!("the first future fails")
 }
 
-/// A chain of `LONG` futures, each reading the one before, watched by every
+/// A chain of `n` futures, each reading the one before, watched by every
 /// observer; then one whose first task fails, every later one inheriting the
 /// failure; then one whose first task is cancelled.
 #[test]
 fn every_observer_on_a_long_chain_of_futures() {
-    within(LIMIT, "observers on a long futures chain", || {
+    futures_chain(LONG);
+}
+
+#[test]
+#[ignore = "large: run in release with --ignored"]
+fn every_observer_on_a_long_chain_of_futures_of_a_million() {
+    futures_chain(1_000_000);
+}
+
+fn futures_chain(n: usize) {
+    within(LIMIT, "observers on a long futures chain", move || {
         let w = Watchers::new();
         let client = Client::builder()
             .threads(2)
@@ -256,25 +293,25 @@ fn every_observer_on_a_long_chain_of_futures() {
             .build()
             .unwrap();
         let mut chain = vec![client.submit(plus_one, (0u64,))];
-        for _ in 1..LONG {
+        for _ in 1..n {
             let next = client.submit(plus_one, (chain.last().unwrap().clone(),));
             chain.push(next);
         }
-        assert_eq!(chain.last().unwrap().result().unwrap(), LONG as u64);
+        assert_eq!(chain.last().unwrap().result().unwrap(), n as u64);
         let refs: Vec<&dyn taskweave::AnyFuture> = chain
             .iter()
             .map(|f| f as &dyn taskweave::AnyFuture)
             .collect();
         let view = futures_info(&refs);
-        assert_eq!(view.len(), LONG);
+        assert_eq!(view.len(), n);
         let _ = view.to_dot();
         let _ = view.to_svg_with(&DrawOptions::new());
         drop(chain);
-        assert_eq!(w.profiler.records().len(), LONG);
+        assert_eq!(w.profiler.records().len(), n);
 
         // Failing at its root: every later future fails without running.
         let mut chain = vec![client.submit(fails, (0u64,))];
-        for _ in 1..LONG {
+        for _ in 1..n {
             let next = client.submit(plus_one, (chain.last().unwrap().clone(),));
             chain.push(next);
         }
@@ -292,7 +329,7 @@ fn every_observer_on_a_long_chain_of_futures() {
             (0u64,),
         );
         let mut chain = vec![client.submit(plus_one, (first.clone(),))];
-        for _ in 1..LONG {
+        for _ in 1..n {
             let next = client.submit(plus_one, (chain.last().unwrap().clone(),));
             chain.push(next);
         }
@@ -311,11 +348,8 @@ fn every_observer_on_a_long_chain_of_futures() {
             .iter()
             .filter(|r| r.outcome == TaskOutcome::Cancelled)
             .count();
-        assert_eq!(failed, LONG, "one failure per future of the failed chain");
-        assert_eq!(
-            cancelled, LONG,
-            "one cancel per future of the cancelled chain"
-        );
+        assert_eq!(failed, n, "one failure per future of the failed chain");
+        assert_eq!(cancelled, n, "one cancel per future of the cancelled chain");
     });
 }
 
@@ -1122,4 +1156,93 @@ fn a_profiler_over_many_short_lived_threads() {
             runs as u64 * 9
         );
     });
+}
+
+/// Counts the futures submitted and the final ends told.
+#[derive(Default)]
+struct FutureCounts {
+    submitted: AtomicUsize,
+    ended: AtomicUsize,
+}
+
+impl Observer for FutureCounts {
+    fn future_submitted(&self, _task: &taskweave::FutureEvent<'_>) {
+        self.submitted.fetch_add(1, Ordering::SeqCst);
+    }
+    fn future_finished(&self, _task: &taskweave::FutureEvent<'_>, outcome: TaskOutcome) {
+        if outcome != TaskOutcome::Retried {
+            self.ended.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A client dropped with thousands of tasks queued behind one that waits, their
+/// futures let go before or kept after: every task submitted is told ended, once,
+/// to every observer, and the progress bar ends.
+#[test]
+fn a_client_dropped_with_tasks_queued_ends_each_for_its_observers() {
+    within(LIMIT, "client dropped with tasks queued", || {
+        for keep_handles in [false, true] {
+            let counts = Arc::new(FutureCounts::default());
+            let w = Watchers::new();
+            let client = Client::builder()
+                .threads(1)
+                .shutdown_timeout(Duration::from_millis(200))
+                .observer(counts.clone())
+                .observer(w.profiler.clone())
+                .observer(w.progress.clone())
+                .build()
+                .unwrap();
+            let (open, gate) = std::sync::mpsc::channel::<()>();
+            let gate = std::sync::Mutex::new(gate);
+            let first = client.submit(
+                move |x: u64| {
+                    let _ = gate.lock().unwrap().recv_timeout(Duration::from_secs(2));
+                    x
+                },
+                (0u64,),
+            );
+            let queued: Vec<_> = (0..5_000u64)
+                .map(|i| {
+                    if i % 2 == 0 {
+                        client.submit(plus_one, (first.clone(),))
+                    } else {
+                        client.submit(plus_one, (i,))
+                    }
+                })
+                .collect();
+            let kept = keep_handles.then(|| (first.clone(), queued.clone()));
+            drop((first, queued));
+            drop(client);
+            drop(open);
+            if let Some((first, queued)) = &kept {
+                let _ = first.result_timeout(Duration::from_secs(30));
+                for f in queued {
+                    let _ = f.result_timeout(Duration::from_secs(30));
+                    assert!(f.done(), "a kept future never ended");
+                }
+            }
+            assert!(
+                eventually(|| counts.ended.load(Ordering::SeqCst) == 5_001),
+                "keep {keep_handles}: {} of {} ended",
+                counts.ended.load(Ordering::SeqCst),
+                counts.submitted.load(Ordering::SeqCst)
+            );
+            assert_eq!(counts.submitted.load(Ordering::SeqCst), 5_001);
+            assert!(eventually(|| w.progress.done() == 5_001));
+            drop(kept);
+        }
+    });
+}
+
+/// Waits up to 20 s for `cond`.
+fn eventually(cond: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    true
 }
