@@ -1246,3 +1246,72 @@ fn eventually(cond: impl Fn() -> bool) -> bool {
     }
     true
 }
+
+/// A client watched by every observer computing a long dynamic chain, one that
+/// fails at its root and one cancelled while it runs, all at once: the futures'
+/// hooks and the graphs' are told every task, and each compute's future says how it
+/// ended.
+#[test]
+fn a_watched_client_computing_long_chains() {
+    within(LIMIT, "a watched client's computes", || {
+        let w = Watchers::new();
+        let counts = Arc::new(CountsEnds::default());
+        let client = Client::builder()
+            .threads(2)
+            .observer(w.profiler.clone())
+            .observer(w.progress.clone())
+            .observer(counts.clone())
+            .build()
+            .unwrap();
+        let n = LONG / 5;
+        let good = dynamic_chain(n, false);
+        let bad = dynamic_chain(n, true);
+        let (open, gate) = std::sync::mpsc::channel::<()>();
+        let gate = std::sync::Mutex::new(gate);
+        let slow = delayed(move |x: u64| {
+            let _ = gate.lock().unwrap().recv_timeout(Duration::from_secs(20));
+            if taskweave::cancelled() {
+                return x;
+            }
+            x + 1
+        })
+        .named("slow")
+        .call(0u64);
+        let inc = delayed(|x: u64| x + 1).named("after-slow");
+        let mut cancelled = slow;
+        for _ in 0..100 {
+            cancelled = inc.call(&cancelled);
+        }
+        let futures = (
+            client.compute(&good),
+            client.compute(&bad),
+            client.compute(&cancelled),
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        futures.2.cancel();
+        drop(open);
+        assert_eq!(futures.0.result().unwrap(), n as u64);
+        let error = futures.1.result().unwrap_err();
+        assert!(
+            error.to_string().contains("the chain's root fails"),
+            "{error}"
+        );
+        assert!(futures.2.result().is_err());
+        drop(futures);
+        drop(client);
+        // Every graph task that ran was told ended: the good chain's, the root of the
+        // bad one, and what of the cancelled one ran.
+        let ended = counts.0.load(Ordering::SeqCst);
+        assert!(ended > n && ended <= n + 1 + 101, "{ended}");
+        let records = w.profiler.records();
+        let computes = records.iter().filter(|r| &*r.kind == "compute").count();
+        assert_eq!(computes, 3, "one record per compute's task");
+        // Overlapping runs share the profiler's per-node slots (documented), so the
+        // names may mix; the number of graph task records may not.
+        let graph_records = records.iter().filter(|r| r.key.is_none()).count();
+        assert_eq!(
+            graph_records, ended,
+            "a graph task's record lost or doubled"
+        );
+    });
+}
