@@ -877,6 +877,81 @@ mod dashboard {
         });
     }
 
+    /// Many short runs from several threads at once while other threads poll the
+    /// live data and draw the page without pause (each poll reads the logs of the
+    /// runs going on): every poll is JSON whose counts never go down, and in the end
+    /// every task counts once.
+    #[test]
+    fn polls_without_pause_while_short_runs_start_and_end() {
+        within(LIMIT, "polls during short runs", || {
+            let _serial = serial();
+            let dashboard = Arc::new(Dashboard::serve("127.0.0.1:0").unwrap());
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let leaf = delayed(|x: u64| x + 1).named("polled-leaf");
+            let parts: Vec<Delayed<u64>> = (0..20u64).map(|i| leaf.call(i)).collect();
+            let sum = Arc::new(
+                delayed(|xs: Vec<u64>| xs.iter().sum::<u64>())
+                    .named("polled-sum")
+                    .call(parts),
+            );
+            let pollers: Vec<_> = (0..2)
+                .map(|p| {
+                    let (dashboard, stop) = (dashboard.clone(), stop.clone());
+                    std::thread::spawn(move || {
+                        let mut last = 0u64;
+                        let mut polls = 0;
+                        while !stop.load(Ordering::Relaxed) {
+                            if p == 1 && polls % 10 == 9 {
+                                assert!(dashboard.to_html().ends_with("</html>\n"));
+                            }
+                            let json: serde_json::Value =
+                                serde_json::from_str(&dashboard.status_json()).expect("JSON");
+                            let done = row(&json, "polled-leaf")
+                                .map_or(0, |r| r["done"].as_u64().unwrap());
+                            assert!(done >= last, "the count went down: {last} to {done}");
+                            last = done;
+                            polls += 1;
+                        }
+                        polls
+                    })
+                })
+                .collect();
+            let runners: Vec<_> = (0..3)
+                .map(|t| {
+                    let sum = sum.clone();
+                    std::thread::spawn(move || {
+                        for i in 0..300 {
+                            let scheduler = if (t + i) % 2 == 0 {
+                                Scheduler::Sync
+                            } else {
+                                Scheduler::Threads
+                            };
+                            assert_eq!(sum.try_compute_with(scheduler).unwrap(), 210);
+                        }
+                    })
+                })
+                .collect();
+            for r in runners {
+                r.join().unwrap();
+            }
+            stop.store(true, Ordering::Relaxed);
+            for p in pollers {
+                assert!(p.join().unwrap() > 0);
+            }
+            let json: serde_json::Value = serde_json::from_str(&dashboard.status_json()).unwrap();
+            let leaves = row(&json, "polled-leaf").expect("the leaves' row");
+            let sums = row(&json, "polled-sum").expect("the sums' row");
+            assert_eq!(leaves["done"], 3 * 300 * 20, "{leaves}");
+            assert_eq!(leaves["total"], 3 * 300 * 20, "{leaves}");
+            assert_eq!(sums["done"], 3 * 300, "{sums}");
+            assert!(
+                json["running"].as_array().unwrap().is_empty(),
+                "{}",
+                json["running"]
+            );
+        });
+    }
+
     /// The names of [`ODD_NAMES`] through a performance report and a live
     /// dashboard, as graph tasks and as futures: the page never carries the markup of
     /// a name as markup, and the live data is JSON that gives each row's name back.
@@ -1313,5 +1388,25 @@ fn a_watched_client_computing_long_chains() {
             graph_records, ended,
             "a graph task's record lost or doubled"
         );
+    });
+}
+
+/// A progress bar watching, from inside a task of a one-thread client, futures of
+/// that same client queued behind it: the watch ends (the futures run meanwhile).
+#[test]
+fn a_progress_watch_inside_a_task_of_its_own_client() {
+    within(LIMIT, "progress watch inside a task", || {
+        let client = Client::builder().threads(1).build().unwrap();
+        let watcher = client.submit(
+            |n: u64| {
+                let client = taskweave::get_client().expect("inside a task");
+                let futures: Vec<_> = (0..n).map(|i| client.submit(plus_one, (i,))).collect();
+                let progress = Progress::hidden();
+                progress.watch(&futures);
+                (progress.done(), progress.total())
+            },
+            (200u64,),
+        );
+        assert_eq!(watcher.result().unwrap(), (200, 200));
     });
 }
