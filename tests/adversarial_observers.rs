@@ -1410,3 +1410,64 @@ fn a_progress_watch_inside_a_task_of_its_own_client() {
         assert_eq!(watcher.result().unwrap(), (200, 200));
     });
 }
+
+fn total(xs: Vec<u64>) -> u64 {
+    xs.iter().sum()
+}
+
+/// A future reading `LONG` futures, one of which fails, watched by every observer,
+/// and the inspection of that fan-in: the failure reaches the reader, every task is
+/// told ended, and the views of the graph of futures hold every node and edge.
+#[test]
+fn every_observer_on_a_wide_fan_in_of_futures() {
+    within(LIMIT, "wide futures fan-in", || {
+        let w = Watchers::new();
+        let counts = Arc::new(FutureCounts::default());
+        let client = Client::builder()
+            .threads(2)
+            .observer(w.profiler.clone())
+            .observer(w.record.clone())
+            .observer(w.progress.clone())
+            .observer(counts.clone())
+            .build()
+            .unwrap();
+        for failing in [false, true] {
+            let parts: Vec<Future<u64>> = (0..LONG as u64)
+                .map(|i| {
+                    if failing && i == LONG as u64 / 2 {
+                        client.submit(fails, (i,))
+                    } else {
+                        client.submit(plus_one, (i,))
+                    }
+                })
+                .collect();
+            let sum = client.submit(total, (parts.clone(),));
+            match sum.result() {
+                Ok(value) => {
+                    assert!(!failing);
+                    assert_eq!(value, (1..=LONG as u64).sum::<u64>());
+                }
+                Err(error) => {
+                    assert!(failing);
+                    assert!(
+                        error.to_string().contains("the first future fails"),
+                        "{error}"
+                    );
+                }
+            }
+            let view = futures_info(&[&sum as &dyn taskweave::AnyFuture]);
+            assert_eq!(view.len(), LONG + 1);
+            assert_eq!(view.edges().len(), LONG);
+            assert_eq!(view.predecessors(LONG).len(), LONG);
+            let _ = view.to_dot();
+            let _ = view.to_svg_with(&DrawOptions::new());
+            let _ = view.table_text();
+        }
+        drop(client);
+        let all = 2 * (LONG + 1);
+        assert_eq!(counts.submitted.load(Ordering::SeqCst), all);
+        assert_eq!(counts.ended.load(Ordering::SeqCst), all);
+        assert_eq!(w.profiler.records().len(), all);
+        assert_eq!(w.record.future_records().len(), all);
+    });
+}
