@@ -981,7 +981,7 @@ mod dashboard {
                 );
                 assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
                 assert!(
-                    !page.contains(['\0', '\u{1b}', '\u{fffe}']),
+                    !page.contains(['\0', '\u{1b}', '\u{85}', '\u{fffe}']),
                     "a character HTML does not allow"
                 );
             }

@@ -70,7 +70,15 @@ fn xml(s: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
             '\t' | '\n' | '\r' => out.push(c),
-            '\0'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => out.push(char::REPLACEMENT_CHARACTER),
+            // Not allowed in XML (C0 controls, U+FFFE, U+FFFF), or in HTML, which
+            // the performance report inlines this picture into (C1 controls and the
+            // other noncharacters).
+            c if c.is_control()
+                || (0xfdd0..=0xfdef).contains(&u32::from(c))
+                || u32::from(c) & 0xfffe == 0xfffe =>
+            {
+                out.push(char::REPLACEMENT_CHARACTER)
+            }
             _ => out.push(c),
         }
     }

@@ -1422,11 +1422,16 @@ fn snapshot(shared: &Shared, read: Read) -> Snapshot {
 }
 
 /// `s` with `&`, `<`, `>` and `"` escaped, for HTML text and attributes; control
-/// characters other than whitespace, and the noncharacters U+FFFE and U+FFFF, which
+/// characters other than whitespace, and noncharacters (U+FFFE, U+FDD0, …), which
 /// HTML does not allow in a page (a task named `nul\0inside` put a NUL in it), are
 /// replaced by U+FFFD, as the graphs' SVG replaces them.
 fn esc(s: &str) -> std::borrow::Cow<'_, str> {
-    let not_allowed = |c: char| matches!(c, '\0'..='\u{8}' | '\u{b}' | '\u{e}'..='\u{1f}' | '\u{7f}' | '\u{fffe}' | '\u{ffff}');
+    let not_allowed = |c: char| {
+        let code = u32::from(c);
+        (c.is_control() && !matches!(c, '\t' | '\n' | '\u{c}' | '\r'))
+            || (0xfdd0..=0xfdef).contains(&code)
+            || code & 0xfffe == 0xfffe
+    };
     if !s.contains(['&', '<', '>', '"']) && !s.chars().any(not_allowed) {
         return s.into();
     }
@@ -2220,8 +2225,8 @@ mod tests {
         assert_eq!(esc("plain"), "plain");
         assert_eq!(esc("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
         assert_eq!(
-            esc("nul\0esc\u{1b}\tline\n"),
-            "nul\u{fffd}esc\u{fffd}\tline\n"
+            esc("nul\0esc\u{1b}\u{85}\u{fdd0}\u{1fffe}\tline\n"),
+            "nul\u{fffd}esc\u{fffd}\u{fffd}\u{fffd}\u{fffd}\tline\n"
         );
     }
 
