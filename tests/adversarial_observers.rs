@@ -1471,3 +1471,41 @@ fn every_observer_on_a_wide_fan_in_of_futures() {
         assert_eq!(w.record.future_records().len(), all);
     });
 }
+
+/// A long chain stopped half-way by its stop predicate, watched by every observer,
+/// on both schedulers: the run fails naming the first task that did not start, the
+/// record shows the first half finished and the rest never ran, and the progress
+/// counts only what ran.
+#[test]
+fn a_long_watched_chain_stopped_half_way() {
+    within(LIMIT, "a long chain stopped half-way", || {
+        let chain = dynamic_chain(LONG, false);
+        for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+            let w = Watchers::new();
+            let asked = Arc::new(AtomicUsize::new(0));
+            let options = w.options(scheduler).stop_when({
+                let asked = asked.clone();
+                move || asked.fetch_add(1, Ordering::SeqCst) >= LONG / 2
+            });
+            let error = chain.try_compute_with(options).unwrap_err();
+            assert_eq!(error.task(), "inc", "{scheduler:?}: {error}");
+            let outcomes = w.record.outcomes().unwrap();
+            let finished = outcomes
+                .iter()
+                .take_while(|o| **o == NodeOutcome::Finished)
+                .count();
+            assert_eq!(finished, LONG / 2, "{scheduler:?}");
+            assert!(
+                outcomes[finished..]
+                    .iter()
+                    .all(|o| *o == NodeOutcome::NeverRan),
+                "{scheduler:?}"
+            );
+            assert_eq!(w.progress.done(), LONG as u64 / 2);
+            assert_eq!(w.profiler.records().len(), LONG / 2);
+            let view = info(&chain).with_outcomes(&w.record);
+            assert!(view.run_error().is_some());
+            assert!(view.to_svg_with(&DrawOptions::new()).contains("never ran"));
+        }
+    });
+}
