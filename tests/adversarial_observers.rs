@@ -1509,3 +1509,69 @@ fn a_long_watched_chain_stopped_half_way() {
         }
     });
 }
+
+/// A profiler read, summarised and cleared over and over from another thread while
+/// long runs and a client's tasks it watches go on: nothing panics, every read is
+/// consistent (a trace that parses, no record that ends before it starts), and after
+/// a last clear and one more run it holds exactly that run.
+#[test]
+fn a_profiler_cleared_and_read_while_it_watches() {
+    within(LIMIT, "profiler cleared mid-run", || {
+        let profiler = Arc::new(Profiler::new());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (profiler, stop) = (profiler.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let records = profiler.records();
+                    assert!(
+                        records.iter().all(|r| r.end >= r.start),
+                        "a record ends first"
+                    );
+                    let _ = profiler.summary().to_string();
+                    if reads % 4 == 0 {
+                        let _: serde_json::Value =
+                            serde_json::from_str(&profiler.to_chrome_trace()).expect("JSON");
+                    }
+                    if reads % 3 == 0 {
+                        profiler.clear();
+                    }
+                    reads += 1;
+                }
+                reads
+            })
+        };
+        let client = Client::builder()
+            .threads(2)
+            .observer(profiler.clone())
+            .build()
+            .unwrap();
+        let chain = dynamic_chain(LONG / 10, false);
+        for i in 0..6 {
+            let futures = client.map(plus_one, 0..500u64);
+            let scheduler = if i % 2 == 0 {
+                Scheduler::Sync
+            } else {
+                Scheduler::Threads
+            };
+            let options = RunOptions::new()
+                .scheduler(scheduler)
+                .observer(profiler.clone());
+            assert_eq!(chain.try_compute_with(options).unwrap(), LONG as u64 / 10);
+            assert_eq!(client.gather(&futures).unwrap().len(), 500);
+        }
+        stop.store(true, Ordering::Relaxed);
+        assert!(reader.join().unwrap() > 0);
+        drop(client);
+        profiler.clear();
+        let options = RunOptions::new().observer(profiler.clone());
+        assert_eq!(chain.try_compute_with(options).unwrap(), LONG as u64 / 10);
+        let records = profiler.records();
+        assert_eq!(records.len(), LONG / 10, "only the last run");
+        assert!(
+            records.iter().all(|r| r.run == 0),
+            "runs count from the clear"
+        );
+    });
+}
