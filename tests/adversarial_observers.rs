@@ -1575,3 +1575,84 @@ fn a_profiler_cleared_and_read_while_it_watches() {
         );
     });
 }
+
+/// A value whose `Drop` always panics, even while another panic unwinds (which
+/// aborts the process if it is dropped during that unwind).
+struct AlwaysPanicsOnDrop(u64);
+
+impl Drop for AlwaysPanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("dropped {}", self.0);
+    }
+}
+
+#[delayed]
+fn fragile(x: u64) -> AlwaysPanicsOnDrop {
+    AlwaysPanicsOnDrop(x)
+}
+
+#[delayed]
+fn peek(v: &AlwaysPanicsOnDrop) -> u64 {
+    v.0
+}
+
+/// `graph!` runs in which a task panics, or a `?` exits early, while values whose
+/// `Drop` always panics are alive (made, unread, or read by reference), watched by
+/// observers, on both schedulers: each run fails with an error, none aborts the
+/// process by dropping such a value while a panic unwinds.
+#[test]
+fn graph_runs_failing_beside_values_whose_drop_always_panics() {
+    within(LIMIT, "drops that always panic", || {
+        let panics = graph!(|x: u64| -> u64 {
+            let a = fragile(x);
+            let b = explode(x);
+            let c = peek(&a);
+            plus(b, c)
+        });
+        let exits = graph!(|x: u64, bound: u64| -> Result<u64, String> {
+            let a = fragile(x);
+            let y = below(x, bound)?;
+            let c = peek(&a);
+            Ok(plus(y, c))
+        });
+        for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+            for x in [7u64, 3] {
+                let w = Watchers::new();
+                let error = panics
+                    .try_compute_with(w.options(scheduler), x)
+                    .expect_err("a task or a drop panics");
+                let text = error.to_string();
+                assert!(
+                    text.contains("task explodes on 7") || text.contains(&format!("dropped {x}")),
+                    "{scheduler:?} {x}: {text}"
+                );
+                assert!(w.record.error().is_some());
+                let w = Watchers::new();
+                let error = exits
+                    .try_compute_with(w.options(scheduler), x, 5)
+                    .expect_err("a drop panics");
+                assert!(
+                    error.to_string().contains(&format!("dropped {x}")),
+                    "{scheduler:?} {x}: {error}"
+                );
+                // The same shape as a dynamic graph.
+                let a = delay!(fragile(x));
+                let sum = delay!(plus(delay!(explode(x)), delay!(peek(&a))));
+                let w = Watchers::new();
+                let error = sum
+                    .try_compute_with(w.options(scheduler))
+                    .expect_err("a task or a drop panics");
+                let text = error.to_string();
+                assert!(
+                    text.contains("task explodes on 7") || text.contains(&format!("dropped {x}")),
+                    "{scheduler:?} {x}: {text}"
+                );
+            }
+        }
+    });
+}
+
+#[delayed]
+fn plus(a: u64, b: u64) -> u64 {
+    a + b
+}
