@@ -952,6 +952,45 @@ mod dashboard {
         });
     }
 
+    /// `performance_report` around a closure that panics while graphs and a client's
+    /// tasks run (a failing `compute`, a client dropped while unwinding): the panic
+    /// reaches the caller, and the page is still written, with the failure in it.
+    #[test]
+    fn a_performance_report_around_a_closure_that_panics_mid_run() {
+        within(LIMIT, "report around a panic", || {
+            let _serial = serial();
+            let path = std::env::temp_dir().join(format!(
+                "taskweave-adversarial-{}-panics.html",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_file(&path);
+            let unwound = std::panic::catch_unwind(|| {
+                taskweave::performance_report(&path, || {
+                    let client = Client::builder().threads(2).build().unwrap();
+                    let (open, gate) = std::sync::mpsc::channel::<()>();
+                    let gate = Mutex::new(gate);
+                    let _pending = client.submit(
+                        move |x: u64| {
+                            let _ = gate.lock().unwrap().recv_timeout(Duration::from_secs(5));
+                            x
+                        },
+                        (1u64,),
+                    );
+                    let _open = open;
+                    dynamic_chain(LONG / 10, true).compute()
+                })
+            });
+            assert!(unwound.is_err(), "the compute's panic reaches the caller");
+            let page = std::fs::read_to_string(&path).expect("the page was written");
+            assert!(page.ends_with("</html>\n"));
+            assert!(
+                page.contains("the chain's root fails"),
+                "the failure in the page"
+            );
+            let _ = std::fs::remove_file(&path);
+        });
+    }
+
     /// The names of [`ODD_NAMES`] through a performance report and a live
     /// dashboard, as graph tasks and as futures: the page never carries the markup of
     /// a name as markup, and the live data is JSON that gives each row's name back.
