@@ -991,6 +991,45 @@ mod dashboard {
         });
     }
 
+    /// Dashboards keeping one task run, and two, for their stream, over thousands of
+    /// tasks, polled from cursors old and new: they keep no more than told, the bars
+    /// come only from what is kept, and the counts cover every task.
+    #[test]
+    fn dashboards_keeping_one_task_run() {
+        within(LIMIT, "dashboards keeping one run", || {
+            let _serial = serial();
+            for keep in [1usize, 2] {
+                let dashboard = Dashboard::builder()
+                    .keep(keep)
+                    .serve("127.0.0.1:0")
+                    .unwrap();
+                let leaf = delayed(|x: u64| x + 1).named("kept-leaf");
+                let parts: Vec<Delayed<u64>> = (0..5_000u64).map(|i| leaf.call(i)).collect();
+                let sum = delayed(|xs: Vec<u64>| xs.len() as u64)
+                    .named("kept-sum")
+                    .call(parts);
+                let mut cursor = 0;
+                for round in 0..3 {
+                    assert_eq!(sum.compute(), 5_000);
+                    for query in [String::new(), format!("?since={cursor}"), "?since=1".into()] {
+                        let json = status_json(dashboard.addr(), &query);
+                        assert!(
+                            json["kept"].as_u64().unwrap() <= keep as u64,
+                            "{}",
+                            json["kept"]
+                        );
+                        let bars = json["stream"]["bars"].as_array().unwrap();
+                        assert!(bars.len() <= keep, "keep {keep}: {} bars", bars.len());
+                        let leaves = row(&json, "kept-leaf").expect("the row");
+                        assert_eq!(leaves["done"], 5_000 * (round + 1), "{leaves}");
+                        cursor = json["cursor"].as_u64().unwrap();
+                    }
+                }
+                assert!(dashboard.to_html().ends_with("</html>\n"));
+            }
+        });
+    }
+
     /// The names of [`ODD_NAMES`] through a performance report and a live
     /// dashboard, as graph tasks and as futures: the page never carries the markup of
     /// a name as markup, and the live data is JSON that gives each row's name back.
