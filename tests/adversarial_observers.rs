@@ -1734,3 +1734,27 @@ fn graph_runs_failing_beside_values_whose_drop_always_panics() {
 fn plus(a: u64, b: u64) -> u64 {
     a + b
 }
+
+/// The graph of a long chain of futures of which only the last is kept: its view
+/// holds that future and, by name, the one it read (whose handles are gone: the
+/// futures before it are not kept alive for the view), and dropping the last one
+/// lets the whole chain go.
+#[test]
+fn the_view_of_a_long_chain_of_futures_kept_only_by_its_end() {
+    within(LIMIT, "view of a chain kept by its end", || {
+        let client = Client::builder().threads(2).build().unwrap();
+        let mut last = client.submit(plus_one, (0u64,));
+        for _ in 1..LONG {
+            last = client.submit(plus_one, (last,));
+        }
+        assert_eq!(last.result().unwrap(), LONG as u64);
+        let view = futures_info(&[&last as &dyn taskweave::AnyFuture]);
+        assert_eq!(view.len(), 2);
+        assert_eq!(view.edges(), &[(0, 1)]);
+        assert!(view.nodes().iter().all(|n| n.name == "plus_one"));
+        assert_eq!(view.nodes()[0].outcome, Some(NodeOutcome::Finished));
+        drop(view);
+        drop(last);
+        drop(client);
+    });
+}
