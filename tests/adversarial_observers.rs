@@ -1036,6 +1036,72 @@ mod dashboard {
         });
     }
 
+    /// A client that owns a dashboard dropped while dozens of requests to it are in
+    /// flight and its tasks run: the drop ends (no connection holds it), every
+    /// request is answered or its connection closed, and the port is free again.
+    #[test]
+    fn a_client_with_a_dashboard_dropped_mid_requests() {
+        within(
+            LIMIT,
+            "client with a dashboard dropped mid-requests",
+            || {
+                let _serial = serial();
+                let client = Client::builder()
+                    .threads(2)
+                    .dashboard("127.0.0.1:0")
+                    .build()
+                    .unwrap();
+                let addr = client.dashboard().expect("its dashboard").addr();
+                let futures = client.map(plus_one, 0..2_000u64);
+                let requests: Vec<_> = (0..48)
+                    .map(|i| {
+                        std::thread::spawn(move || {
+                            let path = ["/", "/api/status", "/report.html"][i % 3];
+                            match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+                                Ok(mut stream) => {
+                                    stream
+                                        .set_read_timeout(Some(Duration::from_secs(30)))
+                                        .unwrap();
+                                    let request = format!("GET {path} HTTP/1.1\r\n\r\n");
+                                    let _ = stream.write_all(request.as_bytes());
+                                    let mut answer = Vec::new();
+                                    match stream.read_to_end(&mut answer) {
+                                        Ok(_) => {
+                                            answer.is_empty() || answer.starts_with(b"HTTP/1.1 ")
+                                        }
+                                        Err(e) => {
+                                            e.kind() != std::io::ErrorKind::WouldBlock
+                                                && e.kind() != std::io::ErrorKind::TimedOut
+                                        }
+                                    }
+                                }
+                                Err(_) => true,
+                            }
+                        })
+                    })
+                    .collect();
+                std::thread::sleep(Duration::from_millis(20));
+                let started = Instant::now();
+                assert_eq!(client.gather(&futures).unwrap().len(), 2_000);
+                drop(futures);
+                drop(client);
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "the drop waited"
+                );
+                for r in requests {
+                    assert!(r.join().unwrap(), "a request neither answered nor closed");
+                }
+                // Free again: binding it works (within a while, as the server's sockets close).
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while std::net::TcpListener::bind(addr).is_err() {
+                    assert!(Instant::now() < deadline, "the port stays taken");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            },
+        );
+    }
+
     /// The names of [`ODD_NAMES`] through a performance report and a live
     /// dashboard, as graph tasks and as futures: the page never carries the markup of
     /// a name as markup, and the live data is JSON that gives each row's name back.
