@@ -498,7 +498,12 @@ mod dashboard {
     /// (0 for none) and its bytes. Write errors are ignored (the server may close a
     /// connection whose request is too large before it is all sent).
     pub(super) fn raw(addr: SocketAddr, request: &[u8]) -> (u16, Vec<u8>) {
-        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap();
+        try_raw(addr, request).expect("a connection")
+    }
+
+    /// [`raw`], `None` when the connection is refused.
+    fn try_raw(addr: SocketAddr, request: &[u8]) -> Option<(u16, Vec<u8>)> {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).ok()?;
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
@@ -511,7 +516,7 @@ mod dashboard {
             .and_then(|head| head.split(' ').nth(1))
             .and_then(|code| code.parse().ok())
             .unwrap_or(0);
-        (status, answer)
+        Some((status, answer))
     }
 
     pub(super) fn get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -599,21 +604,27 @@ mod dashboard {
                 let (status, _) = raw(addr, bad);
                 assert!(matches!(status, 0 | 400 | 505), "{bad:?}: {status}");
             }
-            // A burst over the limit of connections, each with a whole request: every
-            // one is answered (200 or 503), none hangs.
+            // A burst over the limit of connections, each with a whole request: none
+            // hangs, and each is answered 200 or 503, or reads nothing (0): past the
+            // listening socket's backlog the system may refuse a connection, and a
+            // `503` written before its request arrived can be lost to the reset that
+            // request meets once the socket is closed.
             let burst: Vec<_> = (0..160)
                 .map(|i| {
                     std::thread::spawn(move || {
                         // A few pages (each draws the kept task runs), the rest data.
                         let path = if i % 40 == 0 { "/" } else { "/api/status" };
-                        get(addr, path).0
+                        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+                        try_raw(addr, request.as_bytes()).map_or(0, |(status, _)| status)
                     })
                 })
                 .collect();
-            for b in burst {
-                let status = b.join().unwrap();
-                assert!(matches!(status, 200 | 503), "{status}");
-            }
+            let statuses: Vec<u16> = burst.into_iter().map(|b| b.join().unwrap()).collect();
+            assert!(
+                statuses.iter().all(|s| matches!(s, 0 | 200 | 503)),
+                "{statuses:?}"
+            );
+            assert!(statuses.contains(&200), "{statuses:?}");
             // Answers abandoned after a few bytes, and connections reset mid-answer.
             for i in 0..32 {
                 let mut stream = TcpStream::connect(addr).unwrap();
