@@ -48,10 +48,12 @@
 //! Cost: nothing for a wait that ends while it polls, nor outside futures tasks and
 //! their graphs' tasks; a wait that blocks takes a process-wide lock twice and
 //! allocates its records. A search that finds a future free keeps what it reached
-//! until a thread publishes one of those tasks: a later search stops at those tasks,
-//! and a wait for one of them is not searched at all (see `Free`).
+//! until a thread publishes one of those tasks, or of what later searches joined to
+//! them: a later search stops at those tasks, and a wait for one of them is not
+//! searched at all (see `Free`).
 
 use std::cell::RefCell;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::sync::{Arc, Mutex, Weak};
@@ -139,16 +141,27 @@ struct Registry {
 /// union of closed sets is closed). What a task needs only shrinks (it starts, ends,
 /// leaves its thread's stack), except when a thread publishes: a task then needs what
 /// that thread waits for. So while no thread publishes a task of the set, it stays
-/// closed, and a wait none of whose own tasks is in it (a thread that publishes one
-/// lets the whole set go first) cannot need its own stack through any task of it: a
-/// search stops at those tasks as at a free one, and a wait for one of them is not
-/// searched at all. Without this, many tasks waiting for the end of one long
-/// unfinished chain each walked the whole chain under the lock (300 waits on a
-/// 100,000-long chain: 12–26 s), and waits for different links of it still did.
+/// closed, and a wait none of whose own tasks is in it cannot need its own stack
+/// through any task of it: a search stops at those tasks as at a free one, and a wait
+/// for one of them is not searched at all. Without this, many tasks waiting for the
+/// end of one long unfinished chain each walked the whole chain under the lock (300
+/// waits on a 100,000-long chain: 12–26 s), and waits for different links of it
+/// still did.
+///
+/// The set is kept as groups, each closed on its own: a search's tasks form one with
+/// the groups whose tasks it stopped at (what it reached may need those). A thread
+/// that publishes a task of a group lets that group go, and only that one: no task of
+/// another group needs it. Letting the whole set go instead had every unrelated wait
+/// that published one of its own tasks (another client's, in another part of the
+/// program) send the chain's waiters through the whole chain again.
 struct Free {
     /// Each task by address, kept allocated (a weak handle) while it is here, so that
-    /// the address is not another task's meanwhile.
+    /// the address is not another task's meanwhile; with its group.
     tasks: FreeTasks,
+    /// Each group's tasks, by address.
+    groups: Groups,
+    /// The number of the next group.
+    next: u64,
     /// The size at which the entries of freed tasks are let go (see [`Free::add`]).
     prune_at: usize,
 }
@@ -161,24 +174,78 @@ impl Free {
         self.tasks.contains_key(&address(core))
     }
 
-    /// Adds the tasks a search reached and found free. Freed tasks' entries are let go
-    /// once the set has doubled since it last did: a task freed has ended, and needs
-    /// nothing. So the set holds at most twice the tasks still alive (or
-    /// [`PRUNE_FROM`]), at a constant cost per entry, amortised.
-    fn add(&mut self, reached: impl Iterator<Item = (usize, Weak<dyn HasCore>)>) {
+    /// Adds the tasks a search reached and found free, as one group with the groups it
+    /// met (the largest keeps its number: each task changes group at most a
+    /// logarithmic number of times). Freed tasks' entries are let go once the set has
+    /// doubled since it last did: a task freed has ended, and needs nothing. So the
+    /// set holds at most twice the tasks still alive (or [`PRUNE_FROM`]), at a
+    /// constant cost per entry, amortised.
+    fn add(&mut self, reached: Reached) {
+        let Free {
+            tasks,
+            groups,
+            next,
+            prune_at,
+        } = self;
+        let mut met: Vec<u64> = (reached.iter())
+            .filter_map(|(key, _)| Some(tasks.get(key)?.1))
+            .collect();
+        met.sort_unstable();
+        met.dedup();
+        let size = |group: &u64| groups.get(group).map_or(0, Vec::len);
+        let group = match met.iter().copied().max_by_key(size) {
+            Some(group) => group,
+            None => {
+                *next += 1;
+                *next - 1
+            }
+        };
+        for other in met.into_iter().filter(|&other| other != group) {
+            let members = groups.remove(&other).unwrap_or_default();
+            for key in &members {
+                if let Some(entry) = tasks.get_mut(key) {
+                    entry.1 = group;
+                }
+            }
+            groups.entry(group).or_default().extend(members);
+        }
+        let members = groups.entry(group).or_default();
         for (key, task) in reached {
-            self.tasks.entry(key).or_insert(task);
+            if let Entry::Vacant(entry) = tasks.entry(key) {
+                entry.insert((task, group));
+                members.push(key);
+            }
         }
-        if self.tasks.len() >= self.prune_at {
+        if tasks.len() >= *prune_at {
             // Under the lock: a freed task's last weak handle frees memory, no `Drop`.
-            self.tasks.retain(|_, task| task.strong_count() > 0);
-            self.prune_at = (2 * self.tasks.len()).max(PRUNE_FROM);
+            tasks.retain(|_, (task, _)| task.strong_count() > 0);
+            *prune_at = (2 * tasks.len()).max(PRUNE_FROM);
+            groups.clear();
+            for (&key, &(_, group)) in tasks.iter() {
+                groups.entry(group).or_default().push(key);
+            }
         }
+    }
+
+    /// Lets go of the groups of the tasks at `keys` (for the caller to drop outside
+    /// the lock).
+    fn let_go(&mut self, keys: &[usize]) -> Vec<Weak<dyn HasCore>> {
+        let mut gone = Vec::new();
+        for key in keys {
+            let Some(&(_, group)) = self.tasks.get(key) else {
+                continue;
+            };
+            for member in self.groups.remove(&group).unwrap_or_default() {
+                gone.extend(self.tasks.remove(&member).map(|(task, _)| task));
+            }
+        }
+        gone
     }
 
     /// Lets every task go (for the caller to drop outside the lock).
     fn take(&mut self) -> FreeTasks {
         self.prune_at = PRUNE_FROM;
+        self.groups.clear();
         std::mem::replace(
             &mut self.tasks,
             HashMap::with_hasher(BuildHasherDefault::new()),
@@ -186,9 +253,10 @@ impl Free {
     }
 }
 
-/// [`Free`]'s tasks: a hasher that needs no seed, for a `static` (the keys are
-/// addresses, chosen by no user).
-type FreeTasks = HashMap<usize, Weak<dyn HasCore>, BuildHasherDefault<DefaultHasher>>;
+/// [`Free`]'s tasks and their groups: a hasher that needs no seed, for a `static` (the
+/// keys are addresses and numbers, chosen by no user).
+type FreeTasks = HashMap<usize, (Weak<dyn HasCore>, u64), BuildHasherDefault<DefaultHasher>>;
+type Groups = HashMap<u64, Vec<usize>, BuildHasherDefault<DefaultHasher>>;
 
 static BLOCKED: Mutex<Registry> = Mutex::new(Registry {
     threads: BTreeMap::new(),
@@ -196,6 +264,8 @@ static BLOCKED: Mutex<Registry> = Mutex::new(Registry {
     next: 0,
     free: Free {
         tasks: HashMap::with_hasher(BuildHasherDefault::new()),
+        groups: HashMap::with_hasher(BuildHasherDefault::new()),
+        next: 0,
         prune_at: PRUNE_FROM,
     },
 });
@@ -374,12 +444,9 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
             .or_default()
             .push((thread, at));
     }
-    // A task of this thread among the free ones now needs what it waits for: the set
-    // is no longer closed, and is let go (see `Free`).
-    let stale = match frames.iter().any(|f| registry.free.contains(f.task.core())) {
-        true => registry.free.take(),
-        false => FreeTasks::default(),
-    };
+    // A task of this thread among the free ones now needs what it waits for: its
+    // group is no longer closed, and is let go (see `Free`).
+    let stale = registry.free.let_go(&addresses);
     // A wait for every one of futures found free is free, with no search; so is a
     // gather's whose first future is.
     let known_free = match &frames[frames.len() - 1].awaits {
@@ -399,7 +466,7 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
         false => {
             let (error, seen, reached, savers) = never_ending(&registry, thread);
             if let Some(reached) = reached {
-                registry.free.add(reached.into_iter());
+                registry.free.add(reached);
             }
             (error, Some(seen), savers)
         }
@@ -802,5 +869,123 @@ fn cycle_error(nodes: &[Node], start: usize, mine: &[Frame]) -> FutureError {
                 then,
             })
             .collect(),
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::{mpsc, Mutex, OnceLock};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::futures::{Client, Future};
+
+    /// Whether a search found the task of `future` free and keeps it so.
+    fn is_free<T>(future: &Future<T>) -> bool {
+        BLOCKED.lock().recover().free.contains(future.core())
+    }
+
+    /// Polls until `condition` holds (each step below waits for a wait to publish).
+    fn until(condition: impl Fn() -> bool) {
+        while !condition() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// A task that waits for the channel it returns the sender of, then runs `then`;
+    /// returned once it runs (a wait for it then sleeps, instead of running it inline).
+    fn gated<T: Send + Sync + 'static>(
+        client: &Client,
+        then: impl Fn() -> T + Send + Sync + 'static,
+    ) -> (Future<T>, mpsc::Sender<()>) {
+        let (open, opened) = mpsc::channel::<()>();
+        let opened = Mutex::new(opened);
+        let future = client.submit(
+            move || {
+                let _ = opened.lock().unwrap().recv();
+                then()
+            },
+            (),
+        );
+        until(|| future.status() == crate::futures::Status::Running);
+        (future, open)
+    }
+
+    /// A chain's tasks found free by a wait for its end stay free while a task of
+    /// another client that a search found free publishes a wait of its own: only that
+    /// task's group is let go. The whole set was, and every later wait for the chain
+    /// walked it again (a rare 30 s watchdog of
+    /// `waits_for_different_links_of_a_long_chain_are_not_each_searched_through_it`
+    /// beside other tests).
+    #[test]
+    fn a_wait_published_elsewhere_lets_go_only_the_free_tasks_it_may_need() {
+        let client = Client::builder().threads(2).build().unwrap();
+        let (gate, open) = gated(&client, || 0_u64);
+        let mut end = gate.clone();
+        for _ in 0..1_000 {
+            end = client.submit(|x: u64| x + 1, (&end,));
+        }
+        let of = end.clone();
+        let waiter = client.submit(move || of.result().unwrap(), ());
+        until(|| is_free(&end));
+
+        let other = Client::builder().threads(4).build().unwrap();
+        let (inner, open_inner) = gated(&other, || 1_u64);
+        let of = inner.clone();
+        let (outer, open_outer) = gated(&other, move || of.result().unwrap() + 1);
+        let of = outer.clone();
+        let outer_waiter = other.submit(move || of.result().unwrap(), ());
+        until(|| is_free(&outer));
+        // `outer` now waits for `inner`: it and what was found with it are let go.
+        open_outer.send(()).unwrap();
+        until(|| !is_free(&outer));
+
+        assert!(is_free(&end) && is_free(&gate), "the chain was let go");
+        open_inner.send(()).unwrap();
+        open.send(()).unwrap();
+        assert_eq!(outer_waiter.result().unwrap(), 2);
+        assert_eq!(waiter.result().unwrap(), 1_000);
+    }
+
+    /// A search that stops at a task found free before joins that task's group: what
+    /// it reached may need it. `d` (an argument `a`) is found free through `a`, found
+    /// free before; `a` then waits for `y`, which lets `d` go with it, and `y`'s wait
+    /// for `d` is searched and refused (`y` → `d` → `a` → `y`). Had `d` been kept free,
+    /// `y`'s wait would not have been searched, and the three would have waited for
+    /// ever.
+    #[test]
+    fn a_task_found_free_through_another_is_let_go_with_it() {
+        let client = Client::builder().threads(4).build().unwrap();
+        let y_slot: Arc<OnceLock<Future<String>>> = Arc::default();
+        let of = y_slot.clone();
+        let (a, open_a) = gated(&client, move || {
+            (of.wait().result()).unwrap_or_else(|error| error.to_string())
+        });
+        let of = a.clone();
+        let a_waiter = client.submit(move || of.result().unwrap(), ());
+        until(|| is_free(&a));
+        let d = client.submit(|s: String| s, (&a,));
+        let of = d.clone();
+        let d_waiter = client.submit(move || of.result().unwrap(), ());
+        until(|| is_free(&d));
+
+        let of = d.clone();
+        let (y, open_y) = gated(&client, move || {
+            (of.result()).unwrap_or_else(|error| error.to_string())
+        });
+        assert!(y_slot.set(y.clone()).is_ok());
+        open_a.send(()).unwrap();
+        until(|| !is_free(&a));
+        assert!(
+            !is_free(&d),
+            "`d` kept free after `a`, which it needs, published"
+        );
+        open_y.send(()).unwrap();
+
+        let refused = y.result_timeout(Duration::from_secs(30)).unwrap();
+        assert!(refused.contains("cycle"), "{refused}");
+        assert_eq!(a.result().unwrap(), refused);
+        assert_eq!(d_waiter.result().unwrap(), refused);
+        assert_eq!(a_waiter.result().unwrap(), refused);
     }
 }
