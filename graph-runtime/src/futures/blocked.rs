@@ -435,6 +435,8 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
         return Ok(None);
     }
     let mut registry = BLOCKED.lock().recover();
+    #[cfg(all(test, not(loom)))]
+    tests::UNDER_LOCK.with(crate::futures::hook::Hook::run);
     let thread = registry.next;
     registry.next += 1;
     for (at, frame) in frames.iter().enumerate() {
@@ -569,6 +571,13 @@ impl Search<'_> {
         self.nodes[node].needs += 1;
     }
 
+    /// The wait of `node` can end whatever else it needs: it needs a node that
+    /// nothing marks.
+    fn ends(&mut self, node: usize) {
+        let ended = self.node(None, false);
+        self.need(node, ended, Need::Awaited);
+    }
+
     /// The node of a task, made when first met, and queued to look at unless a search
     /// found it free before (see [`Free`]): then it needs nothing this wait could.
     fn task(&mut self, task: Arc<dyn HasCore>) -> usize {
@@ -596,6 +605,10 @@ impl Search<'_> {
                 let needs = self.task(future.clone());
                 self.need(node, needs, Need::Awaited);
                 first = first.or(Some(needs));
+            } else if !awaits.all {
+                // Ended since the wait was published: it ends a wait for any one (a
+                // gather's for its first), which wakes and looks again.
+                self.ends(node);
             }
         }
         if let Some(watch) = &awaits.gather {
@@ -623,6 +636,11 @@ impl Search<'_> {
         let mut others = Vec::new();
         for future in listed.iter() {
             if future.core().is_done() {
+                // One that ended without a result ends the gather (it may have failed
+                // after the gather last looked, its waiter not woken yet).
+                if !matches!(future.core().status(), Status::Finished) {
+                    self.ends(node);
+                }
                 continue;
             }
             // (A future listed twice is needed twice: each of its marks counts.)
@@ -878,7 +896,21 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::futures::hook::Hook;
     use crate::futures::{Client, Future};
+
+    thread_local! {
+        /// Run once when this thread next publishes a wait, under the registry's
+        /// lock, before the search: nothing another thread publishes or lets go
+        /// meanwhile reaches the search.
+        pub(super) static UNDER_LOCK: Hook = const { Hook::new() };
+    }
+
+    /// Whether the task of `future` is on a published thread's stack.
+    fn is_published<T>(future: &Future<T>) -> bool {
+        let registry = BLOCKED.lock().recover();
+        registry.tasks.contains_key(&address(future.core()))
+    }
 
     /// Whether a search found the task of `future` free and keeps it so.
     fn is_free<T>(future: &Future<T>) -> bool {
@@ -987,5 +1019,89 @@ mod tests {
         assert_eq!(a.result().unwrap(), refused);
         assert_eq!(d_waiter.result().unwrap(), refused);
         assert_eq!(a_waiter.result().unwrap(), refused);
+    }
+
+    /// How `t` waits for `[a, b]` in [`ended_unseen`].
+    enum Waits {
+        /// A gather: `b` fails.
+        Gather,
+        /// A wait for the first to complete: `b` finishes well.
+        FirstCompleted,
+    }
+
+    /// A search through another task's wait that a future has ended, the waiter not
+    /// woken by it yet, sees that the wait can end. `t` waits for `[a, b]` as `waits`
+    /// says, `a` waits for `u`, and `u` waits for `t` just as `b` ends: under the lock,
+    /// so that `t` is still published then. `u`'s result, and `t`'s, which `u` reads.
+    fn ended_unseen(waits: Waits) -> (String, String) {
+        use crate::futures::{wait, Status, WaitMode};
+        let client = Client::builder().threads(4).build().unwrap();
+        let ends_as = match waits {
+            Waits::Gather => Status::Error,
+            Waits::FirstCompleted => Status::Finished,
+        };
+        let (b, open_b) = gated(&client, move || match ends_as {
+            Status::Error => panic!("b fails"),
+            _ => "b".to_string(),
+        });
+        let u_slot: Arc<OnceLock<Future<String>>> = Arc::default();
+        let of = u_slot.clone();
+        let read = |f: &Future<String>| f.result().unwrap_or_else(|e| e.to_string());
+        let a = client.submit(move || read(of.wait()), ());
+        until(|| a.status() == Status::Running);
+        let list = [a.clone(), b.clone()];
+        let t = client.submit(
+            move || match waits {
+                Waits::Gather => match crate::futures::get_client().unwrap().gather(&list) {
+                    Ok(values) => values.concat(),
+                    Err(error) => error.to_string(),
+                },
+                Waits::FirstCompleted => {
+                    let (done, _) = wait(&list, WaitMode::FirstCompleted, None);
+                    done.iter().map(read).collect()
+                }
+            },
+            (),
+        );
+        until(|| is_published(&t));
+        let (of, ending) = (t.clone(), b.clone());
+        let open_b = Mutex::new(open_b);
+        let (u, open_u) = gated(&client, move || {
+            let (open_b, ending) = (open_b.lock().unwrap().clone(), ending.clone());
+            UNDER_LOCK.with(|hook| {
+                hook.set(move || {
+                    open_b.send(()).unwrap();
+                    until(|| ending.status() == ends_as);
+                })
+            });
+            read(&of)
+        });
+        assert!(u_slot.set(u.clone()).is_ok());
+        until(|| is_published(&a));
+        open_u.send(()).unwrap();
+
+        let got = u.result_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!(a.result().unwrap(), got);
+        (got, t.result().unwrap())
+    }
+
+    /// A gather's listed future that failed after the gather last looked ends it for
+    /// another task's search: `u` saw a cycle and failed with its error, though `t`
+    /// ends with `b`'s failure, and `u` with it.
+    #[test]
+    fn a_failure_a_gather_has_not_seen_yet_ends_it_for_another_search() {
+        let (u, t) = ended_unseen(Waits::Gather);
+        assert!(u.contains("b fails"), "{u}");
+        assert_eq!(u, t);
+    }
+
+    /// A future that ended after a wait for the first to complete was published ends
+    /// that wait for another task's search (it was left out of the wait's needs, the
+    /// others then all found unable to end).
+    #[test]
+    fn an_end_a_wait_for_any_has_not_seen_yet_ends_it_for_another_search() {
+        let (u, t) = ended_unseen(Waits::FirstCompleted);
+        assert_eq!(u, "b");
+        assert_eq!(t, "b");
     }
 }

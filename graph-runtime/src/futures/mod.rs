@@ -32,6 +32,8 @@ mod client;
 mod erased;
 mod error;
 mod future;
+#[cfg(all(test, not(loom)))]
+mod hook;
 mod info;
 mod job;
 mod list;

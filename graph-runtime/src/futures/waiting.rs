@@ -290,7 +290,7 @@ pub(crate) fn wait_in_gather<T: Clone>(
         };
         let publish = || {
             #[cfg(all(test, not(loom)))]
-            tests::before_publish();
+            tests::BEFORE_PUBLISH.with(crate::futures::hook::Hook::run);
             let watch = made();
             watch.list(rest);
             watch.clone()
@@ -896,24 +896,15 @@ pub fn progress<T>(futures: &[Future<T>]) {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::futures::hook::Hook;
     use crate::futures::Client;
 
     thread_local! {
         /// Looks of this thread's gathers through their lists (see [`scan`]).
         pub(super) static SCANS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-        /// Run once when this thread's next gather publishes its wait (see
-        /// [`before_publish`]).
-        static BEFORE_PUBLISH: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
-            const { std::cell::RefCell::new(None) };
-    }
-
-    /// What a test set to run when a gather on this thread publishes its wait, after
-    /// its last look through its list and before the wait-cycle search.
-    pub(super) fn before_publish() {
-        let hook = BEFORE_PUBLISH.with(|hook| hook.borrow_mut().take());
-        if let Some(hook) = hook {
-            hook();
-        }
+        /// Run once when this thread's next gather publishes its wait, after its
+        /// last look through its list and before the wait-cycle search.
+        pub(super) static BEFORE_PUBLISH: Hook = const { Hook::new() };
     }
 
     /// A gather in a task closes a cycle of waits (`t` gathers `[a, b]`, `a` waits for
@@ -948,12 +939,12 @@ mod tests {
                 let _ = gather_now.lock().unwrap().recv();
                 let (release, failed) = (release.clone(), then.clone());
                 BEFORE_PUBLISH.with(|hook| {
-                    *hook.borrow_mut() = Some(Box::new(move || {
+                    hook.set(move || {
                         release.send(()).unwrap();
                         while failed.status() != crate::futures::Status::Error {
                             std::thread::sleep(Duration::from_millis(1));
                         }
-                    }))
+                    })
                 });
                 let client = crate::futures::get_client().unwrap();
                 match client.gather(&[first.clone(), then.clone()]) {
