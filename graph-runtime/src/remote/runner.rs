@@ -513,16 +513,7 @@ impl LocalRunner {
     ) -> Result<Payload, RemoteError> {
         let output = output_path(run, i);
         // What it printed last says most (a crash's message, an abort).
-        let last_words = || {
-            let printed =
-                std::fs::read_to_string(run.join(format!("task-{i}.stderr"))).unwrap_or_default();
-            printed
-                .lines()
-                .rev()
-                .take(5)
-                .collect::<Vec<_>>()
-                .join(" | ")
-        };
+        let last_words = || tail(&run.join(format!("task-{i}.stderr")), 5);
         if status.success() {
             return match std::fs::read(&output) {
                 Ok(bytes) => Payload::from_vec(bytes),
@@ -602,22 +593,53 @@ pub(super) fn collect_files(
         } else if let Ok(text) = std::fs::read_to_string(error_path(&output)) {
             Err(read_error_file(&text, task.label()))
         } else {
-            let printed =
-                std::fs::read_to_string(run.join(format!("task-{i}.stderr"))).unwrap_or_default();
-            let tail: Vec<&str> = printed.lines().rev().take(5).collect();
             Err(died(
                 &output,
                 task,
                 format!(
                     "it left no result and no error file; {}; its last words: {}",
                     said(i).unwrap_or_else(|| String::from("the cluster did not say why")),
-                    tail.join(" | ")
+                    tail(&run.join(format!("task-{i}.stderr")), 5)
                 ),
             ))
         };
         results.push(result);
     }
     Outputs { results }
+}
+
+/// How much of the end of a file [`tail`] reads: a worker may print gigabytes before
+/// it dies, and only its last lines are shown.
+const TAIL_BYTES: u64 = 64 * 1024;
+
+/// The last `lines` lines of a file that are not blank (a worker's error output, a
+/// driver's log), in the order they were written, joined with ` | `; empty when it
+/// cannot be read. Only its last [`TAIL_BYTES`] are read, and bytes that are not UTF-8
+/// (a crash's binary noise) are replaced, not a reason to show nothing.
+pub(super) fn tail(path: &Path, lines: usize) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let size = file.metadata().map_or(0, |m| m.len());
+    let start = size.saturating_sub(TAIL_BYTES);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut bytes).is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut all = text.lines();
+    if start > 0 {
+        // Read from the middle of a line: that part of it is not shown.
+        all.next();
+    }
+    let mut last: Vec<&str> = all
+        .rev()
+        .filter(|line| !line.trim().is_empty())
+        .take(lines)
+        .collect();
+    last.reverse();
+    last.join(" | ")
 }
 
 /// The error of a task whose worker (result to `output`) died, `message` saying what
