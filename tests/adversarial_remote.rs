@@ -10,6 +10,9 @@ use std::time::Duration;
 use taskweave::remote::{self, compute_on_with, Input, Job, LocalRunner, Partition, RemoteError};
 use taskweave::{delay, delayed, Delayed};
 
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
 #[delayed(remote)]
 fn square(x: u64) -> u64 {
     x * x
@@ -199,6 +202,26 @@ fn concurrent_computes_on_one_runner_each_get_their_result() {
     });
 }
 
+/// A graph of many calls given values, grouped into one cluster task: its worker is
+/// given every value. Found: each value was a file named on the worker's command
+/// line, so past the system's limit on a command's length (2 MiB of arguments on
+/// Linux) the worker could not be started at all, and the error blamed the program
+/// ("cannot start it as a worker: Argument list too long"). About 100,000 calls
+/// under the default grouping, fewer with longer run directories.
+fn a_cluster_task_of_many_values_starts() {
+    // A long directory name makes each file's path long: the limit comes sooner.
+    let long = "d".repeat(200);
+    let runner = LocalRunner::new(base().join(&long)).parallel(2);
+    let n = 12_000u64;
+    let parts: Vec<Delayed<u64>> = (0..n).map(|i| delay!(square(i))).collect();
+    let sum = delay!(total(parts));
+    let got = watchdog::within(Duration::from_secs(120), "many values", move || {
+        compute_on_with(&runner, &sum, Partition::Tasks(1))
+    });
+    let expected: u64 = (0..n).map(|i| i * i).sum();
+    assert_eq!(got.unwrap(), expected);
+}
+
 fn main() {
     // A worker when started as one: runs its task and exits.
     remote::worker_main();
@@ -207,7 +230,7 @@ fn main() {
         eprintln!("tests/adversarial_remote.rs: still running after 180 s: a hang");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 5] = [
+    let tests: [(&str, fn()); 6] = [
         (
             "a_dying_workers_last_words_survive_bytes_that_are_not_utf8",
             a_dying_workers_last_words_survive_bytes_that_are_not_utf8,
@@ -227,6 +250,10 @@ fn main() {
         (
             "concurrent_computes_on_one_runner_each_get_their_result",
             concurrent_computes_on_one_runner_each_get_their_result,
+        ),
+        (
+            "a_cluster_task_of_many_values_starts",
+            a_cluster_task_of_many_values_starts,
         ),
     ];
     let filter: Option<String> = std::env::args().nth(1).filter(|a| !a.starts_with('-'));

@@ -299,10 +299,17 @@ pub fn invoke<A: RemoteArgs, R: Serialize>(
 /// The first argument of a worker process (see [`worker_main`]).
 pub const WORKER_FLAG: &str = "--taskweave-worker";
 
+/// The argument after a worker's `OUTPUT` that says its inputs' files are named in a
+/// file, the next argument, rather than on its command line (see [`worker_main`]).
+pub const INPUTS_FLAG: &str = "--taskweave-inputs";
+
 /// Turns this process into a worker when it was started as one, else returns at once.
 /// Call it first thing in `main`.
 ///
-/// A worker is started as `program --taskweave-worker FUNCTION OUTPUT [INPUT…]`: it
+/// A worker is started as `program --taskweave-worker FUNCTION OUTPUT [INPUT…]`, or,
+/// for a task of many inputs, `program --taskweave-worker FUNCTION OUTPUT
+/// --taskweave-inputs LIST`, where the file `LIST` holds the inputs' paths, each
+/// followed by a NUL byte (a command line's length is limited): it
 /// reads each input file (a [`Payload`]), runs the registered function `FUNCTION`,
 /// writes the result to `OUTPUT` atomically (a temporary file renamed, so that a task
 /// run again after a crash never leaves half a file) and exits with status 0. A function
@@ -350,6 +357,16 @@ fn run_worker(args: &[PathBuf]) -> Result<(), WorkerFailure> {
         )));
     };
     let fail = |error| Box::new((Some(output.clone()), error));
+    // A task of many inputs names them in a file (see `INPUTS_FLAG`).
+    let listed;
+    let inputs = match inputs {
+        [flag, list] if flag.as_os_str() == INPUTS_FLAG => {
+            let bytes = std::fs::read(list).map_err(|error| fail(RemoteError::io(list, error)))?;
+            listed = runner::read_inputs_list(&bytes);
+            listed.as_slice()
+        }
+        inputs => inputs,
+    };
     let name = function.to_string_lossy();
     if name == SUBGRAPH {
         let inputs = read_inputs(inputs).map_err(fail)?;

@@ -14,7 +14,7 @@ use crate::engine::names::short_name_of;
 
 use super::{
     error_path, read_error_file, JobCanceller, JobWatcher, Payload, Remote, RemoteError,
-    WORKER_FLAG,
+    INPUTS_FLAG, WORKER_FLAG,
 };
 use crate::futures::deadline_after;
 
@@ -661,22 +661,54 @@ fn died(output: &Path, task: &JobTask, message: String) -> RemoteError {
 /// The arguments a worker of task `i` is started with (after the program): the worker
 /// flag, the function, where its output goes, and its inputs' files (its values
 /// written by [`write_values`], the outputs of the tasks it reads).
+///
+/// A task of more than [`INLINE_INPUTS`] inputs (a cluster task given the values of
+/// thousands of nodes) is given `--taskweave-inputs LIST` instead of its inputs' files:
+/// `LIST` names them (see [`inputs_list_path`]), since a command line has a length
+/// limit (2 MiB of arguments on Linux) past which the worker could not be started.
 fn worker_args(run: &Path, i: usize, task: &JobTask) -> Vec<std::ffi::OsString> {
     let mut args = vec![
         WORKER_FLAG.into(),
         task.function.into(),
         output_path(run, i).into_os_string(),
     ];
-    for (j, input) in task.inputs.iter().enumerate() {
-        args.push(match input {
-            Input::Value(_) => value_path(run, i, j).into_os_string(),
-            Input::Output(TaskId(from)) => output_path(run, *from).into_os_string(),
-        });
+    if task.inputs.len() > INLINE_INPUTS {
+        args.push(INPUTS_FLAG.into());
+        args.push(inputs_list_path(run, i).into_os_string());
+    } else {
+        args.extend(input_paths(run, i, task).map(PathBuf::into_os_string));
     }
     args
 }
 
-/// Writes task `i`'s values to their files in `run`.
+/// The most inputs a worker is given on its command line; one of more reads their
+/// files' names from a file (see [`worker_args`]).
+const INLINE_INPUTS: usize = 64;
+
+/// The files of task `i`'s inputs, in order: its values (written by [`write_values`])
+/// and the outputs of the tasks it reads.
+fn input_paths<'a>(
+    run: &'a Path,
+    i: usize,
+    task: &'a JobTask,
+) -> impl Iterator<Item = PathBuf> + 'a {
+    task.inputs
+        .iter()
+        .enumerate()
+        .map(move |(j, input)| match input {
+            Input::Value(_) => value_path(run, i, j),
+            Input::Output(TaskId(from)) => output_path(run, *from),
+        })
+}
+
+/// Where the names of task `i`'s input files are written when they are too many for
+/// its command line: each path's bytes, each followed by a NUL byte.
+fn inputs_list_path(run: &Path, i: usize) -> PathBuf {
+    run.join(format!("task-{i}.inputs"))
+}
+
+/// Writes task `i`'s values to their files in `run` (and the list of its inputs' files,
+/// when they are too many for its command line).
 fn write_values(run: &Path, i: usize, task: &JobTask) -> Result<(), RemoteError> {
     for (j, input) in task.inputs.iter().enumerate() {
         if let Input::Value(payload) = input {
@@ -684,7 +716,48 @@ fn write_values(run: &Path, i: usize, task: &JobTask) -> Result<(), RemoteError>
             super::write_payload(&path, payload).map_err(|error| RemoteError::io(&path, error))?;
         }
     }
+    if task.inputs.len() > INLINE_INPUTS {
+        let mut list = Vec::new();
+        for path in input_paths(run, i, task) {
+            list.extend_from_slice(&path_bytes(&path));
+            list.push(0);
+        }
+        let path = inputs_list_path(run, i);
+        super::write_atomically(&path, &list).map_err(|error| RemoteError::io(&path, error))?;
+    }
     Ok(())
+}
+
+/// A path's bytes, as an inputs list holds them (see [`inputs_list_path`]).
+fn path_bytes(path: &Path) -> Vec<u8> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        path.as_os_str().as_bytes().to_vec()
+    }
+    #[cfg(not(unix))]
+    {
+        path.to_string_lossy().into_owned().into_bytes()
+    }
+}
+
+/// The paths of an inputs list's bytes (what [`write_values`] wrote).
+pub(super) fn read_inputs_list(bytes: &[u8]) -> Vec<PathBuf> {
+    bytes
+        .split(|&b| b == 0)
+        .filter(|path| !path.is_empty())
+        .map(|path| {
+            #[cfg(unix)]
+            {
+                use std::os::unix::ffi::OsStrExt;
+                PathBuf::from(std::ffi::OsStr::from_bytes(path))
+            }
+            #[cfg(not(unix))]
+            {
+                PathBuf::from(String::from_utf8_lossy(path).into_owned())
+            }
+        })
+        .collect()
 }
 
 /// Where value `j` of task `i` is written.
