@@ -7,7 +7,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use taskweave::remote::{self, compute_on_with, Input, Job, LocalRunner, Partition, RemoteError};
+use taskweave::remote::{
+    self, compute_on_with, HyperQueuePython, Input, Job, LocalRunner, Partition, RemoteError,
+};
 use taskweave::{delay, delayed, Delayed};
 
 #[path = "support/watchdog.rs"]
@@ -72,6 +74,24 @@ fn length(text: String) -> u64 {
 #[delayed(remote)]
 fn odd_panic(x: u64) -> u64 {
     panic!("first\tsecond\nthird line: é ✓ {x}");
+}
+
+/// A value whose `Deserialize` panics when it reads a 13: user code that runs in the
+/// worker before the task's body.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Touchy(u64);
+
+impl<'de> serde::Deserialize<'de> for Touchy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let x = u64::deserialize(d)?;
+        assert_ne!(x, 13, "unlucky number");
+        Ok(Touchy(x))
+    }
+}
+
+#[delayed(remote)]
+fn touchy(t: Touchy) -> u64 {
+    t.0
 }
 
 fn base() -> PathBuf {
@@ -183,20 +203,23 @@ fn a_panic_message_with_odd_characters_comes_back_whole() {
 fn concurrent_computes_on_one_runner_each_get_their_result() {
     let runner = runner("threads");
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..6u64)
+        let handles: Vec<_> = (0..4u64)
             .map(|t| {
                 let runner = runner.clone();
                 scope.spawn(move || {
                     let parts: Vec<Delayed<u64>> =
-                        (0..20u64).map(|i| delay!(square(i + t))).collect();
+                        (0..8u64).map(|i| delay!(square(i + t))).collect();
                     let sum = delay!(total(parts));
-                    (t, sum.compute_on(&runner).unwrap())
+                    (
+                        t,
+                        compute_on_with(&runner, &sum, Partition::Tasks(2)).unwrap(),
+                    )
                 })
             })
             .collect();
         for handle in handles {
             let (t, got) = handle.join().unwrap();
-            let expected: u64 = (0..20u64).map(|i| (i + t) * (i + t)).sum();
+            let expected: u64 = (0..8u64).map(|i| (i + t) * (i + t)).sum();
             assert_eq!(got, expected, "thread {t}");
         }
     });
@@ -209,10 +232,11 @@ fn concurrent_computes_on_one_runner_each_get_their_result() {
 /// ("cannot start it as a worker: Argument list too long"). About 100,000 calls
 /// under the default grouping, fewer with longer run directories.
 fn a_cluster_task_of_many_values_starts() {
-    // A long directory name makes each file's path long: the limit comes sooner.
-    let long = "d".repeat(200);
-    let runner = LocalRunner::new(base().join(&long)).parallel(2);
-    let n = 12_000u64;
+    // Long directory names make each file's path long (about 1 KiB): the limit comes
+    // sooner.
+    let long: PathBuf = (0..4).map(|_| "d".repeat(250)).collect();
+    let runner = LocalRunner::new(base().join(long)).parallel(2);
+    let n = 2_500u64;
     let parts: Vec<Delayed<u64>> = (0..n).map(|i| delay!(square(i))).collect();
     let sum = delay!(total(parts));
     let got = watchdog::within(Duration::from_secs(120), "many values", move || {
@@ -220,6 +244,72 @@ fn a_cluster_task_of_many_values_starts() {
     });
     let expected: u64 = (0..n).map(|i| i * i).sum();
     assert_eq!(got.unwrap(), expected);
+}
+
+/// On a HyperQueue `LocalCluster`: a cluster task of more inputs than its command line
+/// takes inline reads them from its list (the job file HyperQueue gets names it), and
+/// a worker that dies after printing bytes that are not UTF-8 still has its last words,
+/// with what HyperQueue said.
+fn many_values_and_garbled_last_words_on_hyperqueue(cluster: &HyperQueuePython) {
+    let n = 300u64;
+    let parts: Vec<Delayed<u64>> = (0..n).map(|i| delay!(square(i))).collect();
+    let sum = delay!(total(parts));
+    assert_eq!(
+        compute_on_with(cluster, &sum, Partition::Tasks(1)).unwrap(),
+        (0..n).map(|i| i * i).sum::<u64>()
+    );
+    match delay!(garbled_crash(1u64)).compute_on(cluster) {
+        Err(RemoteError::Worker { message, .. }) => {
+            assert!(
+                message.contains("first last word | second last word"),
+                "{message}"
+            );
+            assert!(message.contains("HyperQueue: "), "{message}");
+        }
+        other => panic!("expected the dead worker, got {other:?}"),
+    }
+}
+
+/// Whether `python3` can import `module`.
+fn python_has(module: &str) -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A panic in an argument's `Deserialize` (the user's code, run by the worker before
+/// the task's body) is the task's error, named and located as a panic in the body is,
+/// alone or grouped with other nodes. Found: decoding ran outside the worker's
+/// `catch_unwind`, so the panic ended the worker process: a bare "exited with exit
+/// status: 101" `RemoteError::Worker`, and in a cluster task of several nodes every
+/// other node's result was lost with it.
+fn a_panic_decoding_an_argument_is_the_tasks_error() {
+    let mut job = Job::new();
+    let failed = job.task::<touchy>(vec![Input::value(&Touchy(13)).unwrap()]);
+    let fine = job.task::<touchy>(vec![Input::value(&Touchy(2)).unwrap()]);
+    let outputs = runner("touchy").run(&job).unwrap();
+    assert_eq!(outputs.get::<touchy>(fine).unwrap(), 2);
+    match outputs.get::<touchy>(failed) {
+        Err(RemoteError::Task(error)) => {
+            assert_eq!(error.task(), "touchy");
+            assert!(error.message().contains("unlucky number"), "{error}");
+            assert!(error.call_site().contains("adversarial_remote.rs"));
+        }
+        other => panic!("expected the task's panic, got {other:?}"),
+    }
+    for partition in [Partition::PerNode, Partition::Tasks(1)] {
+        let graph = delay!(add(delay!(touchy(Touchy(13))), delay!(square(2u64))));
+        match compute_on_with(&runner("touchy"), &graph, partition) {
+            Err(RemoteError::Task(error)) => {
+                assert_eq!(error.task(), "touchy", "{partition:?}");
+                assert!(error.message().contains("unlucky number"), "{error}");
+                assert!(error.call_site().contains("adversarial_remote.rs"));
+            }
+            other => panic!("{partition:?}: expected the task's panic, got {other:?}"),
+        }
+    }
 }
 
 fn main() {
@@ -230,7 +320,7 @@ fn main() {
         eprintln!("tests/adversarial_remote.rs: still running after 180 s: a hang");
         std::process::exit(1);
     });
-    let tests: [(&str, fn()); 6] = [
+    let tests: [(&str, fn()); 7] = [
         (
             "a_dying_workers_last_words_survive_bytes_that_are_not_utf8",
             a_dying_workers_last_words_survive_bytes_that_are_not_utf8,
@@ -255,6 +345,10 @@ fn main() {
             "a_cluster_task_of_many_values_starts",
             a_cluster_task_of_many_values_starts,
         ),
+        (
+            "a_panic_decoding_an_argument_is_the_tasks_error",
+            a_panic_decoding_an_argument_is_the_tasks_error,
+        ),
     ];
     let filter: Option<String> = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let mut ran = 0;
@@ -270,6 +364,32 @@ fn main() {
                 println!("test {name} ... FAILED");
                 failed.push(name);
             }
+        }
+    }
+    // On HyperQueue, as `tests/remote_hq.rs` does: skipped without Python's
+    // `hyperqueue`, unless `TASKWEAVE_REQUIRE_HQ=1`.
+    let hq = "many_values_and_garbled_last_words_on_hyperqueue";
+    if filter.as_deref().is_none_or(|f| hq.contains(f)) {
+        if python_has("hyperqueue") {
+            ran += 1;
+            let result = std::panic::catch_unwind(|| {
+                let cluster = HyperQueuePython::local(base().join("hq"))
+                    .cores(2)
+                    .timeout(Duration::from_secs(60));
+                many_values_and_garbled_last_words_on_hyperqueue(&cluster);
+            });
+            match result {
+                Ok(()) => println!("test {hq} ... ok"),
+                Err(_) => {
+                    println!("test {hq} ... FAILED");
+                    failed.push(hq);
+                }
+            }
+        } else if std::env::var_os("TASKWEAVE_REQUIRE_HQ").is_some_and(|v| v == "1") {
+            println!("test {hq} ... FAILED: TASKWEAVE_REQUIRE_HQ=1 but no Python `hyperqueue`");
+            failed.push(hq);
+        } else {
+            println!("note: {hq} is skipped: `python3 -c 'import hyperqueue'` fails");
         }
     }
     let _ = std::fs::remove_dir_all(base());

@@ -253,6 +253,8 @@ remote_args!(6: A 0, B 1, C 2, D 3, E 4, G 5);
 /// Runs a registered function on decoded inputs: its panic comes back as
 /// [`RemoteError::Task`], naming the task and its call site as on one machine.
 ///
+/// A panic decoding its arguments (in their `Deserialize`) is the task's panic too.
+///
 /// A function marked `#[delayed(remote, retries = n)]` runs again in the worker, up to
 /// `retries` more times, when it panics, each attempt on its inputs decoded afresh (as
 /// a retried local task gets clones of its arguments); the error is then the last
@@ -267,11 +269,13 @@ pub fn invoke<A: RemoteArgs, R: Serialize>(
 ) -> Result<Payload, RemoteError> {
     let mut attempt = 0;
     loop {
-        let args = A::decode(inputs).map_err(|error| error.in_task(task))?;
-        match panic::catch_unwind(AssertUnwindSafe(|| f(args))) {
+        // Its arguments' `Deserialize` is the user's code too: a panic there is the
+        // attempt's, as one in the body, not the worker's crash.
+        match panic::catch_unwind(AssertUnwindSafe(|| A::decode(inputs).map(f))) {
+            Ok(Err(error)) => return Err(error.in_task(task)),
             // Its result's `Serialize` is the task's code too: a panic there is the
             // task's error, not the worker's crash.
-            Ok(value) => {
+            Ok(Ok(value)) => {
                 return match panic::catch_unwind(AssertUnwindSafe(|| Payload::encode(&value))) {
                     Ok(encoded) => encoded,
                     Err(payload) => Err(RemoteError::Task(TaskError::from_panic(
