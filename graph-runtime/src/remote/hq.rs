@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::graph::Unwatched;
-use super::runner::{collect_files, new_run_dir, toml_string, TaskId};
+use super::runner::{collect_files, new_run_dir, tail, toml_string, TaskId};
 use super::{Job, JobWatcher, Outputs, RemoteError};
 use crate::futures::deadline_after;
 
@@ -195,19 +195,6 @@ fn line_reader(output: impl std::io::Read + Send + 'static) -> Receiver<String> 
         })
         .expect("a thread to read the HyperQueue driver's answers");
     receive
-}
-
-/// The last lines of a file (a log, a task's error output), joined with ` | `.
-fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut last: Vec<&str> = text
-        .lines()
-        .rev()
-        .filter(|l| !l.trim().is_empty())
-        .take(lines)
-        .collect();
-    last.reverse();
-    last.join(" | ")
 }
 
 /// Cancels the job a cluster is running: see [`HyperQueuePython::canceller`],

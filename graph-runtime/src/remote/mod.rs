@@ -253,6 +253,8 @@ remote_args!(6: A 0, B 1, C 2, D 3, E 4, G 5);
 /// Runs a registered function on decoded inputs: its panic comes back as
 /// [`RemoteError::Task`], naming the task and its call site as on one machine.
 ///
+/// A panic decoding its arguments (in their `Deserialize`) is the task's panic too.
+///
 /// A function marked `#[delayed(remote, retries = n)]` runs again in the worker, up to
 /// `retries` more times, when it panics, each attempt on its inputs decoded afresh (as
 /// a retried local task gets clones of its arguments); the error is then the last
@@ -267,11 +269,13 @@ pub fn invoke<A: RemoteArgs, R: Serialize>(
 ) -> Result<Payload, RemoteError> {
     let mut attempt = 0;
     loop {
-        let args = A::decode(inputs).map_err(|error| error.in_task(task))?;
-        match panic::catch_unwind(AssertUnwindSafe(|| f(args))) {
+        // Its arguments' `Deserialize` is the user's code too: a panic there is the
+        // attempt's, as one in the body, not the worker's crash.
+        match panic::catch_unwind(AssertUnwindSafe(|| A::decode(inputs).map(f))) {
+            Ok(Err(error)) => return Err(error.in_task(task)),
             // Its result's `Serialize` is the task's code too: a panic there is the
             // task's error, not the worker's crash.
-            Ok(value) => {
+            Ok(Ok(value)) => {
                 return match panic::catch_unwind(AssertUnwindSafe(|| Payload::encode(&value))) {
                     Ok(encoded) => encoded,
                     Err(payload) => Err(RemoteError::Task(TaskError::from_panic(
@@ -299,10 +303,17 @@ pub fn invoke<A: RemoteArgs, R: Serialize>(
 /// The first argument of a worker process (see [`worker_main`]).
 pub const WORKER_FLAG: &str = "--taskweave-worker";
 
+/// The argument after a worker's `OUTPUT` that says its inputs' files are named in a
+/// file, the next argument, rather than on its command line (see [`worker_main`]).
+pub const INPUTS_FLAG: &str = "--taskweave-inputs";
+
 /// Turns this process into a worker when it was started as one, else returns at once.
 /// Call it first thing in `main`.
 ///
-/// A worker is started as `program --taskweave-worker FUNCTION OUTPUT [INPUT…]`: it
+/// A worker is started as `program --taskweave-worker FUNCTION OUTPUT [INPUT…]`, or,
+/// for a task of many inputs, `program --taskweave-worker FUNCTION OUTPUT
+/// --taskweave-inputs LIST`, where the file `LIST` holds the inputs' paths, each
+/// followed by a NUL byte (a command line's length is limited): it
 /// reads each input file (a [`Payload`]), runs the registered function `FUNCTION`,
 /// writes the result to `OUTPUT` atomically (a temporary file renamed, so that a task
 /// run again after a crash never leaves half a file) and exits with status 0. A function
@@ -350,6 +361,16 @@ fn run_worker(args: &[PathBuf]) -> Result<(), WorkerFailure> {
         )));
     };
     let fail = |error| Box::new((Some(output.clone()), error));
+    // A task of many inputs names them in a file (see `INPUTS_FLAG`).
+    let listed;
+    let inputs = match inputs {
+        [flag, list] if flag.as_os_str() == INPUTS_FLAG => {
+            let bytes = std::fs::read(list).map_err(|error| fail(RemoteError::io(list, error)))?;
+            listed = runner::read_inputs_list(&bytes);
+            listed.as_slice()
+        }
+        inputs => inputs,
+    };
     let name = function.to_string_lossy();
     if name == SUBGRAPH {
         let inputs = read_inputs(inputs).map_err(fail)?;

@@ -14,7 +14,7 @@ use crate::engine::names::short_name_of;
 
 use super::{
     error_path, read_error_file, JobCanceller, JobWatcher, Payload, Remote, RemoteError,
-    WORKER_FLAG,
+    INPUTS_FLAG, WORKER_FLAG,
 };
 use crate::futures::deadline_after;
 
@@ -513,16 +513,7 @@ impl LocalRunner {
     ) -> Result<Payload, RemoteError> {
         let output = output_path(run, i);
         // What it printed last says most (a crash's message, an abort).
-        let last_words = || {
-            let printed =
-                std::fs::read_to_string(run.join(format!("task-{i}.stderr"))).unwrap_or_default();
-            printed
-                .lines()
-                .rev()
-                .take(5)
-                .collect::<Vec<_>>()
-                .join(" | ")
-        };
+        let last_words = || tail(&run.join(format!("task-{i}.stderr")), 5);
         if status.success() {
             return match std::fs::read(&output) {
                 Ok(bytes) => Payload::from_vec(bytes),
@@ -602,22 +593,53 @@ pub(super) fn collect_files(
         } else if let Ok(text) = std::fs::read_to_string(error_path(&output)) {
             Err(read_error_file(&text, task.label()))
         } else {
-            let printed =
-                std::fs::read_to_string(run.join(format!("task-{i}.stderr"))).unwrap_or_default();
-            let tail: Vec<&str> = printed.lines().rev().take(5).collect();
             Err(died(
                 &output,
                 task,
                 format!(
                     "it left no result and no error file; {}; its last words: {}",
                     said(i).unwrap_or_else(|| String::from("the cluster did not say why")),
-                    tail.join(" | ")
+                    tail(&run.join(format!("task-{i}.stderr")), 5)
                 ),
             ))
         };
         results.push(result);
     }
     Outputs { results }
+}
+
+/// How much of the end of a file [`tail`] reads: a worker may print gigabytes before
+/// it dies, and only its last lines are shown.
+const TAIL_BYTES: u64 = 64 * 1024;
+
+/// The last `lines` lines of a file that are not blank (a worker's error output, a
+/// driver's log), in the order they were written, joined with ` | `; empty when it
+/// cannot be read. Only its last [`TAIL_BYTES`] are read, and bytes that are not UTF-8
+/// (a crash's binary noise) are replaced, not a reason to show nothing.
+pub(super) fn tail(path: &Path, lines: usize) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let size = file.metadata().map_or(0, |m| m.len());
+    let start = size.saturating_sub(TAIL_BYTES);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut bytes).is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut all = text.lines();
+    if start > 0 {
+        // Read from the middle of a line: that part of it is not shown.
+        all.next();
+    }
+    let mut last: Vec<&str> = all
+        .rev()
+        .filter(|line| !line.trim().is_empty())
+        .take(lines)
+        .collect();
+    last.reverse();
+    last.join(" | ")
 }
 
 /// The error of a task whose worker (result to `output`) died, `message` saying what
@@ -639,22 +661,54 @@ fn died(output: &Path, task: &JobTask, message: String) -> RemoteError {
 /// The arguments a worker of task `i` is started with (after the program): the worker
 /// flag, the function, where its output goes, and its inputs' files (its values
 /// written by [`write_values`], the outputs of the tasks it reads).
+///
+/// A task of more than [`INLINE_INPUTS`] inputs (a cluster task given the values of
+/// thousands of nodes) is given `--taskweave-inputs LIST` instead of its inputs' files:
+/// `LIST` names them (see [`inputs_list_path`]), since a command line has a length
+/// limit (2 MiB of arguments on Linux) past which the worker could not be started.
 fn worker_args(run: &Path, i: usize, task: &JobTask) -> Vec<std::ffi::OsString> {
     let mut args = vec![
         WORKER_FLAG.into(),
         task.function.into(),
         output_path(run, i).into_os_string(),
     ];
-    for (j, input) in task.inputs.iter().enumerate() {
-        args.push(match input {
-            Input::Value(_) => value_path(run, i, j).into_os_string(),
-            Input::Output(TaskId(from)) => output_path(run, *from).into_os_string(),
-        });
+    if task.inputs.len() > INLINE_INPUTS {
+        args.push(INPUTS_FLAG.into());
+        args.push(inputs_list_path(run, i).into_os_string());
+    } else {
+        args.extend(input_paths(run, i, task).map(PathBuf::into_os_string));
     }
     args
 }
 
-/// Writes task `i`'s values to their files in `run`.
+/// The most inputs a worker is given on its command line; one of more reads their
+/// files' names from a file (see [`worker_args`]).
+const INLINE_INPUTS: usize = 64;
+
+/// The files of task `i`'s inputs, in order: its values (written by [`write_values`])
+/// and the outputs of the tasks it reads.
+fn input_paths<'a>(
+    run: &'a Path,
+    i: usize,
+    task: &'a JobTask,
+) -> impl Iterator<Item = PathBuf> + 'a {
+    task.inputs
+        .iter()
+        .enumerate()
+        .map(move |(j, input)| match input {
+            Input::Value(_) => value_path(run, i, j),
+            Input::Output(TaskId(from)) => output_path(run, *from),
+        })
+}
+
+/// Where the names of task `i`'s input files are written when they are too many for
+/// its command line: each path's bytes, each followed by a NUL byte.
+fn inputs_list_path(run: &Path, i: usize) -> PathBuf {
+    run.join(format!("task-{i}.inputs"))
+}
+
+/// Writes task `i`'s values to their files in `run` (and the list of its inputs' files,
+/// when they are too many for its command line).
 fn write_values(run: &Path, i: usize, task: &JobTask) -> Result<(), RemoteError> {
     for (j, input) in task.inputs.iter().enumerate() {
         if let Input::Value(payload) = input {
@@ -662,7 +716,48 @@ fn write_values(run: &Path, i: usize, task: &JobTask) -> Result<(), RemoteError>
             super::write_payload(&path, payload).map_err(|error| RemoteError::io(&path, error))?;
         }
     }
+    if task.inputs.len() > INLINE_INPUTS {
+        let mut list = Vec::new();
+        for path in input_paths(run, i, task) {
+            list.extend_from_slice(&path_bytes(&path));
+            list.push(0);
+        }
+        let path = inputs_list_path(run, i);
+        super::write_atomically(&path, &list).map_err(|error| RemoteError::io(&path, error))?;
+    }
     Ok(())
+}
+
+/// A path's bytes, as an inputs list holds them (see [`inputs_list_path`]).
+fn path_bytes(path: &Path) -> Vec<u8> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        path.as_os_str().as_bytes().to_vec()
+    }
+    #[cfg(not(unix))]
+    {
+        path.to_string_lossy().into_owned().into_bytes()
+    }
+}
+
+/// The paths of an inputs list's bytes (what [`write_values`] wrote).
+pub(super) fn read_inputs_list(bytes: &[u8]) -> Vec<PathBuf> {
+    bytes
+        .split(|&b| b == 0)
+        .filter(|path| !path.is_empty())
+        .map(|path| {
+            #[cfg(unix)]
+            {
+                use std::os::unix::ffi::OsStrExt;
+                PathBuf::from(std::ffi::OsStr::from_bytes(path))
+            }
+            #[cfg(not(unix))]
+            {
+                PathBuf::from(String::from_utf8_lossy(path).into_owned())
+            }
+        })
+        .collect()
 }
 
 /// Where value `j` of task `i` is written.
