@@ -454,7 +454,7 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
         }
     });
     // The result must cross threads; checked on the return type's own tokens, through
-    // a local trait that says why and what to use instead.
+    // the runtime's trait that says why and what to use instead.
     let send_check = match &sig.output {
         // An opaque result (`-> impl Iterator<Item = u8> + Send`) cannot be named in a
         // type argument: its `Send` is checked where a graph or a task reads it.
@@ -464,28 +464,14 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
         }
         ReturnType::Type(_, ty) => {
             let (impl_generics, _, where_clause) = sig.generics.split_for_impl();
-            let message = format!(
-                "`{{Self}}` cannot be sent between threads, so it cannot be the result of the \
-                 task `{name}`"
-            );
-            // The trait and its check live in a module of their own, so that the name
-            // `TaskResult` does not shadow a type of the user's so named in `#ty`.
+            // The runtime's trait, not one of this expansion's: a `#[diagnostic]`
+            // attribute does not resolve in a `#![no_implicit_prelude]` module.
             let check = quote_spanned! {ty.span()=>
-                __send::require_send::<#ty>()
+                #private::require_send::<#ty, Self>()
             };
             quote! {
                 #[allow(dead_code)]
                 fn __result_is_send #impl_generics () #where_clause {
-                    mod __send {
-                        #[diagnostic::on_unimplemented(
-                            message = #message,
-                            label = "a task's result is handed to the tasks that read it, on other threads",
-                            note = "use `Arc` rather than `Rc`, and `Mutex` or atomics rather than `RefCell` or `Cell`"
-                        )]
-                        pub trait TaskResult {}
-                        impl<T: ?::core::marker::Sized + ::core::marker::Send> TaskResult for T {}
-                        pub const fn require_send<T: ?::core::marker::Sized + TaskResult>() {}
-                    }
                     #check
                 }
             }
