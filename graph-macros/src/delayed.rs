@@ -263,7 +263,7 @@ fn validate(cx: &mut Ctxt, item: ItemFn) -> Task {
             format!(
                 "a task cannot be named `{0}`: its companion type (what `graph!` and `delay!` \
                  call) would hide the primitive type `{0}` in this module; rename the function",
-                sig.ident
+                syn::ext::IdentExt::unraw(&sig.ident)
             ),
         );
     }
@@ -290,7 +290,8 @@ fn names_a_primitive(name: &syn::Ident) -> bool {
         "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
         "i64", "i128", "isize", "f32", "f64",
     ];
-    PRIMITIVES.contains(&name.to_string().as_str())
+    // `r#bool` is `bool` too: a raw identifier names the same type.
+    PRIMITIVES.contains(&syn::ext::IdentExt::unraw(name).to_string().as_str())
 }
 
 /// The first `Self` in a function (outside of nested items): it is in an `impl`.
