@@ -223,10 +223,7 @@ fn validate(cx: &mut Ctxt, item: ItemFn) -> Task {
                 );
             }
             FnArg::Typed(pat) => {
-                let conditional = pat
-                    .attrs
-                    .iter()
-                    .find(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"));
+                let conditional = pat.attrs.iter().find(|a| may_remove(a));
                 if let Some(attr) = conditional {
                     cx.error_at(
                         attr,
@@ -281,6 +278,26 @@ fn validate(cx: &mut Ctxt, item: ItemFn) -> Task {
         item,
         modes,
         in_impl,
+    }
+}
+
+/// Whether an attribute of a parameter may remove it: `#[cfg(…)]`, or a
+/// `#[cfg_attr(pred, …)]` that gives a `cfg` (or another `cfg_attr`, or that cannot be
+/// read). `#[cfg_attr(pred, allow(unused))]` only adds a lint level.
+fn may_remove(attr: &syn::Attribute) -> bool {
+    if attr.path().is_ident("cfg") {
+        return true;
+    }
+    if !attr.path().is_ident("cfg_attr") {
+        return false;
+    }
+    let parser = syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated;
+    match attr.parse_args_with(parser) {
+        Ok(metas) => metas
+            .iter()
+            .skip(1)
+            .any(|meta| meta.path().is_ident("cfg") || meta.path().is_ident("cfg_attr")),
+        Err(_) => true,
     }
 }
 
