@@ -1384,7 +1384,7 @@ impl Lower<'_> {
             let op = b.op.to_token_stream().to_string();
             self.cx.error_at(
                 b.op,
-                check::short_circuit(&op, &node.to_token_stream().to_string()),
+                check::short_circuit(&op, &tidy(&node.to_token_stream())),
             );
             return Operand::Temp(quote!(false));
         }
