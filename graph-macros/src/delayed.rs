@@ -223,10 +223,7 @@ fn validate(cx: &mut Ctxt, item: ItemFn) -> Task {
                 );
             }
             FnArg::Typed(pat) => {
-                let conditional = pat
-                    .attrs
-                    .iter()
-                    .find(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"));
+                let conditional = pat.attrs.iter().find(|a| may_remove(a));
                 if let Some(attr) = conditional {
                     cx.error_at(
                         attr,
@@ -263,7 +260,7 @@ fn validate(cx: &mut Ctxt, item: ItemFn) -> Task {
             format!(
                 "a task cannot be named `{0}`: its companion type (what `graph!` and `delay!` \
                  call) would hide the primitive type `{0}` in this module; rename the function",
-                sig.ident
+                syn::ext::IdentExt::unraw(&sig.ident)
             ),
         );
     }
@@ -284,13 +281,34 @@ fn validate(cx: &mut Ctxt, item: ItemFn) -> Task {
     }
 }
 
+/// Whether an attribute of a parameter may remove it: `#[cfg(…)]`, or a
+/// `#[cfg_attr(pred, …)]` that gives a `cfg` (or another `cfg_attr`, or that cannot be
+/// read). `#[cfg_attr(pred, allow(unused))]` only adds a lint level.
+fn may_remove(attr: &syn::Attribute) -> bool {
+    if attr.path().is_ident("cfg") {
+        return true;
+    }
+    if !attr.path().is_ident("cfg_attr") {
+        return false;
+    }
+    let parser = syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated;
+    match attr.parse_args_with(parser) {
+        Ok(metas) => metas
+            .iter()
+            .skip(1)
+            .any(|meta| meta.path().is_ident("cfg") || meta.path().is_ident("cfg_attr")),
+        Err(_) => true,
+    }
+}
+
 /// Whether `name` is a primitive type's, which a companion type of that name would hide.
 fn names_a_primitive(name: &syn::Ident) -> bool {
     const PRIMITIVES: &[&str] = &[
         "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
         "i64", "i128", "isize", "f32", "f64",
     ];
-    PRIMITIVES.contains(&name.to_string().as_str())
+    // `r#bool` is `bool` too: a raw identifier names the same type.
+    PRIMITIVES.contains(&syn::ext::IdentExt::unraw(name).to_string().as_str())
 }
 
 /// The first `Self` in a function (outside of nested items): it is in an `impl`.
@@ -454,7 +472,7 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
         }
     });
     // The result must cross threads; checked on the return type's own tokens, through
-    // a local trait that says why and what to use instead.
+    // the runtime's trait that says why and what to use instead.
     let send_check = match &sig.output {
         // An opaque result (`-> impl Iterator<Item = u8> + Send`) cannot be named in a
         // type argument: its `Send` is checked where a graph or a task reads it.
@@ -464,28 +482,14 @@ fn companion(task: &Task, pure: bool, retries: u32, local: bool, runtime: &Runti
         }
         ReturnType::Type(_, ty) => {
             let (impl_generics, _, where_clause) = sig.generics.split_for_impl();
-            let message = format!(
-                "`{{Self}}` cannot be sent between threads, so it cannot be the result of the \
-                 task `{name}`"
-            );
-            // The trait and its check live in a module of their own, so that the name
-            // `TaskResult` does not shadow a type of the user's so named in `#ty`.
+            // The runtime's trait, not one of this expansion's: a `#[diagnostic]`
+            // attribute does not resolve in a `#![no_implicit_prelude]` module.
             let check = quote_spanned! {ty.span()=>
-                __send::require_send::<#ty>()
+                #private::require_send::<#ty, Self>()
             };
             quote! {
                 #[allow(dead_code)]
                 fn __result_is_send #impl_generics () #where_clause {
-                    mod __send {
-                        #[diagnostic::on_unimplemented(
-                            message = #message,
-                            label = "a task's result is handed to the tasks that read it, on other threads",
-                            note = "use `Arc` rather than `Rc`, and `Mutex` or atomics rather than `RefCell` or `Cell`"
-                        )]
-                        pub trait TaskResult {}
-                        impl<T: ?::core::marker::Sized + ::core::marker::Send> TaskResult for T {}
-                        pub const fn require_send<T: ?::core::marker::Sized + TaskResult>() {}
-                    }
                     #check
                 }
             }

@@ -182,6 +182,24 @@ pub mod __private {
         type Out = T;
     }
 
+    /// The check that a `#[delayed]` function's result is `Send`, named after the task
+    /// (`Task` is its companion type, printed as the function's name). Here rather than
+    /// in the task's expansion: a `#[diagnostic]` attribute there does not resolve in a
+    /// `#![no_implicit_prelude]` module (rustc finds no `diagnostic` namespace there).
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be sent between threads, so it cannot be the result of the task `{Task}`",
+        label = "a task's result is handed to the tasks that read it, on other threads",
+        note = "use `Arc` rather than `Rc`, and `Mutex` or atomics rather than `RefCell` or `Cell`"
+    )]
+    pub trait TaskResult<Task> {}
+
+    impl<T: ?Sized + Send, Task> TaskResult<Task> for T {}
+
+    /// Checks, on the type's own tokens, that a task's result can move between threads:
+    /// `T` is the result of the task whose companion type is `Task`.
+    #[inline(always)]
+    pub const fn require_send<T: ?Sized + TaskResult<Task>, Task>() {}
+
     /// One pending counter per node, for `dispatch`.
     #[inline(always)]
     pub fn pending<const N: usize>() -> [AtomicU32; N] {
@@ -221,10 +239,6 @@ pub mod __private {
             }
         }
     }
-
-    /// Checks, on the type's own tokens, that a task's result can move between threads.
-    #[inline(always)]
-    pub const fn require_send<T: ?Sized + Send>() {}
 
     /// What `#[delayed(remote)]` expands to: a compile error without the feature.
     pub use crate::__register_remote as register_remote;

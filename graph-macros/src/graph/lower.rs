@@ -1036,7 +1036,19 @@ impl Lower<'_> {
                 }
                 self.branch("if", &i.if_token, &conditions, expr)
             }
-            Expr::Match(m) => self.branch("match", &m.match_token, &[("match", &*m.expr)], expr),
+            Expr::Match(m) => {
+                // A guard that reads a node branches on it as much as the scrutinee
+                // does (`n if a > 0 =>`): the error is on the guard, after one on the
+                // scrutinee itself.
+                if self.node_use(&m.expr).is_none() {
+                    if let Some((guard, node)) = self.guard_on_node(m) {
+                        self.cx
+                            .error_at(guard, check::branch_on_node("if", "match", &node));
+                        return Operand::Temp(quote!(()));
+                    }
+                }
+                self.branch("match", &m.match_token, &[("match", &*m.expr)], expr)
+            }
             Expr::While(w) => self.branch("while", &w.while_token, &[("while", &*w.cond)], expr),
             Expr::Loop(l) => {
                 if self.uses_nodes(expr) {
@@ -1372,7 +1384,7 @@ impl Lower<'_> {
             let op = b.op.to_token_stream().to_string();
             self.cx.error_at(
                 b.op,
-                check::short_circuit(&op, &node.to_token_stream().to_string()),
+                check::short_circuit(&op, &tidy(&node.to_token_stream())),
             );
             return Operand::Temp(quote!(false));
         }
@@ -1847,6 +1859,31 @@ impl Lower<'_> {
             None
         });
         read.into_inner()
+    }
+
+    /// The first guard of a `match` that reads a node or calls a task, with that node or
+    /// call. Each guard is read with its arm's pattern around it (alone, with a `()`
+    /// body), so that a binding of the pattern named like a node is not the node.
+    fn guard_on_node<'m>(&self, m: &'m syn::ExprMatch) -> Option<(&'m Expr, String)> {
+        m.arms.iter().find_map(|arm| {
+            let (_, guard) = arm.guard.as_ref()?;
+            let alone = syn::ExprMatch {
+                attrs: Vec::new(),
+                match_token: m.match_token,
+                expr: m.expr.clone(),
+                brace_token: m.brace_token,
+                arms: vec![syn::Arm {
+                    attrs: Vec::new(),
+                    pat: arm.pat.clone(),
+                    guard: arm.guard.clone(),
+                    fat_arrow_token: arm.fat_arrow_token,
+                    body: Box::new(syn::parse_quote!(())),
+                    comma: None,
+                }],
+            };
+            let node = self.node_use(&Expr::Match(alone))?;
+            Some((&**guard, node))
+        })
     }
 
     /// Whether lowering `expr` would read or make nodes.
