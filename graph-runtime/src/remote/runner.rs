@@ -840,14 +840,46 @@ impl Schedule {
                 if failed {
                     // Settled now, so that it never becomes ready; its readers next.
                     self.results[reader] = Some(Err(RemoteError::NeverRan {
-                        task: short_name_of(job.tasks[reader].function).to_owned(),
-                        because: short_name_of(job.tasks[i].function).to_owned(),
+                        task: job.label(reader).to_owned(),
+                        because: job.label(i).to_owned(),
                     }));
                     settled.push((reader, true));
                 } else if self.waiting[reader] == 0 {
                     self.ready.push_back(reader);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A graph's cluster tasks that never ran are named by their labels (their
+    /// nodes), as on HyperQueue: they were all named `subgraph`, their function.
+    #[test]
+    fn tasks_that_never_ran_are_named_by_their_labels() {
+        let mut job = Job::new();
+        let label = |s: &str| Some(s.to_owned());
+        let first = job.push_labelled("subgraph", label("load"), Vec::new(), Vec::new());
+        let second = job.push_labelled(
+            "subgraph",
+            label("clean"),
+            Vec::new(),
+            vec![Input::Output(first)],
+        );
+        let mut schedule = Schedule::new(&job);
+        let failed = RemoteError::Worker {
+            task: "load".to_owned(),
+            message: "died".to_owned(),
+        };
+        schedule.settle(&job, first.0, Err(failed));
+        match &schedule.results[second.0] {
+            Some(Err(RemoteError::NeverRan { task, because })) => {
+                assert_eq!((task.as_str(), because.as_str()), ("clean", "load"));
+            }
+            other => panic!("{other:?}"),
         }
     }
 }
