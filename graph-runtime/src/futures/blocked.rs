@@ -600,16 +600,20 @@ impl Search<'_> {
     fn wait(&mut self, awaits: &Awaits) -> usize {
         let node = self.node(None, !awaits.all);
         let mut first = None;
+        let mut ended = false;
         for future in &awaits.futures {
             if !future.core().is_done() {
                 let needs = self.task(future.clone());
                 self.need(node, needs, Need::Awaited);
                 first = first.or(Some(needs));
-            } else if !awaits.all {
-                // Ended since the wait was published: it ends a wait for any one (a
-                // gather's for its first), which wakes and looks again.
-                self.ends(node);
+            } else {
+                ended = true;
             }
+        }
+        if ended && !awaits.all {
+            // One ended since the wait was published: that ends a wait for any one (a
+            // gather's for its first), which wakes and looks again.
+            self.ends(node);
         }
         if let Some(watch) = &awaits.gather {
             self.gathers.push(GatherWait {
@@ -634,13 +638,10 @@ impl Search<'_> {
             return;
         };
         let mut others = Vec::new();
+        let mut ended = false;
         for future in listed.iter() {
             if future.core().is_done() {
-                // One that ended without a result ends the gather (it may have failed
-                // after the gather last looked, its waiter not woken yet).
-                if !matches!(future.core().status(), Status::Finished) {
-                    self.ends(node);
-                }
+                ended |= future.core().status() != Status::Finished;
                 continue;
             }
             // (A future listed twice is needed twice: each of its marks counts.)
@@ -649,6 +650,11 @@ impl Search<'_> {
                 self.need(node, needs, Need::Awaited);
                 others.push(needs);
             }
+        }
+        if ended {
+            // One that ended without a result ends the gather (it may have failed
+            // after the gather last looked, its waiter not woken yet).
+            self.ends(node);
         }
         self.lists.push(listed);
         self.gathers[at].others = Some(others);

@@ -672,7 +672,7 @@ fn worker_args(run: &Path, i: usize, task: &JobTask) -> Vec<std::ffi::OsString> 
         task.function.into(),
         output_path(run, i).into_os_string(),
     ];
-    if task.inputs.len() > INLINE_INPUTS {
+    if inputs_listed(task) {
         args.push(INPUTS_FLAG.into());
         args.push(inputs_list_path(run, i).into_os_string());
     } else {
@@ -684,6 +684,12 @@ fn worker_args(run: &Path, i: usize, task: &JobTask) -> Vec<std::ffi::OsString> 
 /// The most inputs a worker is given on its command line; one of more reads their
 /// files' names from a file (see [`worker_args`]).
 const INLINE_INPUTS: usize = 64;
+
+/// Whether `task`'s inputs are named in a file rather than on its command line: one
+/// decision, for [`worker_args`] and [`write_values`].
+fn inputs_listed(task: &JobTask) -> bool {
+    task.inputs.len() > INLINE_INPUTS
+}
 
 /// The files of task `i`'s inputs, in order: its values (written by [`write_values`])
 /// and the outputs of the tasks it reads.
@@ -716,7 +722,7 @@ fn write_values(run: &Path, i: usize, task: &JobTask) -> Result<(), RemoteError>
             super::write_payload(&path, payload).map_err(|error| RemoteError::io(&path, error))?;
         }
     }
-    if task.inputs.len() > INLINE_INPUTS {
+    if inputs_listed(task) {
         let mut list = Vec::new();
         for path in input_paths(run, i, task) {
             list.extend_from_slice(&path_bytes(&path));
