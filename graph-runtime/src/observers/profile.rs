@@ -223,10 +223,12 @@ impl Profiler {
     /// A profiler with no records on `clock`'s time axis.
     pub(crate) fn on(clock: Clock) -> Profiler {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        lock(&LIVE).push(id);
         Profiler {
             log: TaskLog::new(clock, false),
             inner: Mutex::new(Inner::default()),
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id,
         }
     }
 
@@ -556,7 +558,7 @@ impl Observer for Profiler {
 
     fn future_started(&self, _task: &FutureEvent<'_>) {
         let start = self.now();
-        FUTURE_STARTS.with(|starts| starts.borrow_mut().push((self.identity(), start)));
+        FUTURE_STARTS.with(|starts| starts.borrow_mut().push(self.identity(), start));
     }
 
     fn future_finished(&self, task: &FutureEvent<'_>, outcome: TaskOutcome) {
@@ -592,13 +594,7 @@ impl Profiler {
         // one inside it); several profilers may watch one task.
         let start = task
             .started
-            .then(|| {
-                FUTURE_STARTS.with(|starts| {
-                    let mut starts = starts.borrow_mut();
-                    let at = starts.iter().rposition(|&(p, _)| p == self.identity())?;
-                    Some(starts.remove(at).1)
-                })
-            })
+            .then(|| FUTURE_STARTS.with(|starts| starts.borrow_mut().take(self.identity())))
             .flatten()
             .unwrap_or(end);
         (start, end)
@@ -623,10 +619,59 @@ impl Profiler {
     }
 }
 
+impl Drop for Profiler {
+    fn drop(&mut self) {
+        let mut live = lock(&LIVE);
+        live.retain(|&id| id != self.id);
+        DROPPED.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// The numbers of the profilers alive (see [`Starts::push`]).
+static LIVE: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+/// How many profilers have been dropped (see [`Starts::push`]).
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
 thread_local! {
     /// When the futures tasks running on this thread started, innermost last, by
     /// profiler.
-    static FUTURE_STARTS: RefCell<Vec<(u64, u64)>> = const { RefCell::new(Vec::new()) };
+    static FUTURE_STARTS: RefCell<Starts> = const {
+        RefCell::new(Starts { starts: Vec::new(), dropped: 0 })
+    };
+}
+
+/// The starts of the futures tasks running on one thread, by profiler.
+struct Starts {
+    /// (profiler, start), innermost last.
+    starts: Vec<(u64, u64)>,
+    /// [`DROPPED`] when the starts were last rid of dropped profilers' ones.
+    dropped: u64,
+}
+
+impl Starts {
+    /// Notes that a task `profiler` saw start at `start` runs on this thread.
+    ///
+    /// A profiler unregistered while a task it saw start runs (a dashboard dropped)
+    /// is never told that task's end, and its start would stay here: 16 bytes for
+    /// each such task, on each such profiler, for the thread's life. The starts of
+    /// profilers dropped since are let go here, before the list grows (when none
+    /// was, this costs one load of a count).
+    fn push(&mut self, profiler: u64, start: u64) {
+        let dropped = DROPPED.load(Ordering::Acquire);
+        if dropped != self.dropped && !self.starts.is_empty() {
+            let live = lock(&LIVE);
+            self.starts.retain(|(p, _)| live.contains(p));
+        }
+        self.dropped = dropped;
+        self.starts.push((profiler, start));
+    }
+
+    /// The start of `profiler`'s innermost task running here, taken out.
+    fn take(&mut self, profiler: u64) -> Option<u64> {
+        let at = self.starts.iter().rposition(|&(p, _)| p == profiler)?;
+        Some(self.starts.remove(at).1)
+    }
 }
 
 impl Interner {
@@ -953,5 +998,36 @@ mod tests {
         assert_eq!(summary.row("sum").unwrap().count, 2);
         p.clear();
         assert!(p.records().is_empty());
+    }
+
+    #[test]
+    fn starts_of_dropped_profilers_are_let_go() {
+        let task = FutureEvent {
+            name: "inc",
+            kind: "future",
+            call_site: "x.rs:1:1",
+            key: 1,
+            attempt: 0,
+            started: true,
+        };
+        let held = FUTURE_STARTS.with(|s| s.borrow().starts.len());
+        let kept = Profiler::new();
+        kept.future_started(&task);
+        // Profilers dropped while a task they saw start runs on this thread, as a
+        // dashboard dropped mid-run: none of their starts is ever taken.
+        for _ in 0..100 {
+            let gone = Profiler::new();
+            gone.future_started(&task);
+            gone.future_started(&task);
+            drop(gone);
+        }
+        let p = Profiler::new();
+        p.future_started(&task);
+        // Only the live profilers' starts are left.
+        assert_eq!(FUTURE_STARTS.with(|s| s.borrow().starts.len()), held + 2);
+        p.future_finished(&task, TaskOutcome::Finished);
+        kept.future_finished(&task, TaskOutcome::Finished);
+        assert_eq!(FUTURE_STARTS.with(|s| s.borrow().starts.len()), held);
+        assert_eq!((kept.records().len(), p.records().len()), (1, 1));
     }
 }
