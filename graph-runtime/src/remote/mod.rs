@@ -132,6 +132,7 @@
 //! (the Python API polls once a second) and 10 ms per cluster task; the same fan-in
 //! took 1.0 s grouped and 247 s as one HyperQueue task per node.
 
+mod build;
 mod graph;
 mod hq;
 mod reason;
@@ -147,6 +148,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use build::build_id;
 pub use graph::{
     compute_on, compute_on_with, Cluster, ClusterOptions, GraphJob, JobWatcher, Partition, SUBGRAPH,
 };
@@ -159,7 +161,7 @@ pub use static_graph::{
     describe_request, value_of, witness, DescribeRequest, Encode, EncodeOther, EncodeSerialize,
     Refusal, StaticArg, StaticNodes,
 };
-pub use wire::{build_id, Payload};
+pub use wire::Payload;
 
 use crate::engine::error::TaskError;
 use crate::engine::names::short_name_of;

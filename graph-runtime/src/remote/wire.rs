@@ -5,17 +5,18 @@
 //! b"TWR1" | build id (u64, little endian) | type name length (u16 LE) | type name | postcard bytes
 //! ```
 //!
-//! The build id is a hash of the executable that wrote the value: a worker started from
-//! another build of the program (a stale binary on the cluster's shared filesystem)
-//! refuses its inputs with [`RemoteError::StaleBinary`] instead of misreading them.
+//! The build id tells apart the executable that wrote the value (see [`build_id`]): a
+//! worker started from another build of the program (a stale binary on the cluster's
+//! shared filesystem) refuses its inputs with [`RemoteError::StaleBinary`] instead of
+//! misreading them.
 
-use std::hash::Hasher;
-use std::io::{Read, Write};
-use std::sync::{Arc, OnceLock};
+use std::io::Write;
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::build::build_id;
 use super::RemoteError;
 
 const MAGIC: &[u8; 4] = b"TWR1";
@@ -280,36 +281,6 @@ fn check_build(build: u64) -> Result<(), RemoteError> {
         });
     }
     Ok(())
-}
-
-/// This program's build id: a hash of its executable, read once per process (a few
-/// milliseconds for a binary of tens of megabytes). Every process started from the
-/// same file agrees on it; a rebuilt binary does not.
-pub fn build_id() -> u64 {
-    static ID: OnceLock<u64> = OnceLock::new();
-    *ID.get_or_init(|| {
-        let hash = std::env::current_exe()
-            .and_then(std::fs::File::open)
-            .and_then(|mut file| {
-                let mut hasher = rustc_hash::FxHasher::default();
-                let mut buffer = vec![0u8; 1 << 16];
-                loop {
-                    let n = file.read(&mut buffer)?;
-                    if n == 0 {
-                        break;
-                    }
-                    hasher.write(&buffer[..n]);
-                }
-                Ok(hasher.finish())
-            });
-        // Without a readable executable there is nothing to tell builds apart by:
-        // the version at least.
-        hash.unwrap_or_else(|_| {
-            let mut hasher = rustc_hash::FxHasher::default();
-            hasher.write(env!("CARGO_PKG_VERSION").as_bytes());
-            hasher.finish()
-        })
-    })
 }
 
 #[cfg(test)]
