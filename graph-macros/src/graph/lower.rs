@@ -161,7 +161,14 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scope: &InScope) -> Graph {
             }
         }
     }
-    let output = lower.body(&input.stmts);
+    let (output, before_tail) = lower.body_counting(&input.stmts);
+    // One mistake, one message: a last statement that is wrong in itself says so alone.
+    if lower.cx.count() == before_tail {
+        if let Some((value, semi)) = value_then_semicolon(&input.stmts, &lower.graph.ret) {
+            let value = tidy(&value.to_token_stream());
+            lower.cx.error_at(semi, check::ends_in_semicolon(&value));
+        }
+    }
     if let Some(Operand::Ref(_, span)) = Some(&output).filter(|o| o.reads_nodes()) {
         lower.cx.push(syn::Error::new(
             *span,
@@ -257,9 +264,18 @@ impl Lower<'_> {
 
     /// Lowers statements; returns the tail expression's operand (or `()`).
     fn body(&mut self, stmts: &[Stmt]) -> Operand {
+        self.body_counting(stmts).0
+    }
+
+    /// [`body`](Self::body), and how many errors there were before its last statement.
+    fn body_counting(&mut self, stmts: &[Stmt]) -> (Operand, usize) {
         let mut output = Operand::Temp(quote!(()));
+        let mut before_last = self.cx.count();
         for (i, stmt) in stmts.iter().enumerate() {
             let last = i + 1 == stmts.len();
+            if last {
+                before_last = self.cx.count();
+            }
             match stmt {
                 Stmt::Local(local) => self.local(local),
                 Stmt::Item(item) => self.item(item),
@@ -276,7 +292,7 @@ impl Lower<'_> {
                 Stmt::Expr(expr, _) => self.statement(expr),
             }
         }
-        output
+        (output, before_last)
     }
 
     /// An item of the graph's body (a `fn`, a `const`, a `use`, a `macro_rules!`): put
@@ -2486,6 +2502,44 @@ fn is_reserved(slot: &str) -> bool {
 }
 
 /// Statements at the end of a body that are not its value.
+/// The graph's last statement, `value;`, where the graph declares a result other than
+/// `()`: its body then has no tail, and returns `()`. `value` is an expression that
+/// has one (not an assignment, a loop, a `return`), so that its `;` is likely the slip.
+fn value_then_semicolon<'s>(
+    stmts: &'s [Stmt],
+    ret: &Option<syn::Type>,
+) -> Option<(&'s Expr, &'s syn::Token![;])> {
+    let mut ty = ret.as_ref()?;
+    loop {
+        match ty {
+            syn::Type::Paren(p) => ty = &p.elem,
+            syn::Type::Group(g) => ty = &g.elem,
+            // `-> ()`: a body ending in `;` returns what the graph declares. `-> _`:
+            // perhaps `()` too.
+            syn::Type::Tuple(t) if t.elems.is_empty() => return None,
+            syn::Type::Infer(_) => return None,
+            _ => break,
+        }
+    }
+    let Some(Stmt::Expr(expr, Some(semi))) = stmts.last() else {
+        return None;
+    };
+    let has_value = !is_statement_like(expr)
+        && !matches!(
+            expr,
+            Expr::Return(_)
+                | Expr::Break(_)
+                | Expr::Continue(_)
+                | Expr::Loop(_)
+                | Expr::Let(_)
+                | Expr::Macro(_)
+                | Expr::Verbatim(_)
+        )
+        && !matches!(expr, Expr::If(i) if i.else_branch.is_none())
+        && !matches!(expr, Expr::Tuple(t) if t.elems.is_empty());
+    has_value.then_some((expr, semi))
+}
+
 fn is_statement_like(expr: &Expr) -> bool {
     matches!(expr, Expr::ForLoop(_) | Expr::Assign(_) | Expr::While(_))
         || matches!(expr, Expr::Binary(b) if compound_assign(&b.op).is_some())
