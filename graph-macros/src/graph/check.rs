@@ -313,19 +313,6 @@ pub(crate) fn early_exit(keyword: &str) -> String {
     )
 }
 
-/// A graph that declares a result and whose body ends in `value;`: it has no tail.
-pub(crate) fn ends_in_semicolon(value: &str) -> String {
-    // Quoted when short enough to read in one line of the message.
-    let value = match value.chars().count() <= 40 {
-        true => format!("`{value}`"),
-        false => "the expression before it".to_string(),
-    };
-    format!(
-        "the graph's body ends in `;`, so it returns `()`, not the value its `->` \
-         declares; remove this `;` to return the value of {value}"
-    )
-}
-
 /// `&&` and `||` on nodes.
 pub(crate) fn short_circuit(op: &str, node: &str) -> String {
     let eager = if op == "&&" { "&" } else { "|" };

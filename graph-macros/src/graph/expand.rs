@@ -1304,13 +1304,13 @@ fn call_expr(
     quote_spanned!(span=> #companion::__call #outer)
 }
 
-/// `a + b + …` of `usize` terms, `0usize` of none.
 /// The label of a room's block (see [`Expander::subtree`]), out of reach of the user's
 /// code (mixed-site hygiene, as the expansion's locals).
 fn branch_label() -> syn::Lifetime {
     syn::Lifetime::new("'__branch", Span::mixed_site())
 }
 
+/// `a + b + …` of `usize` terms, `0usize` of none.
 fn sum(terms: impl Iterator<Item = TokenStream>) -> TokenStream {
     let terms: Vec<_> = terms.collect();
     match terms.is_empty() {

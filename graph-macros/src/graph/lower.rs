@@ -161,12 +161,23 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scope: &InScope) -> Graph {
             }
         }
     }
-    let (output, before_tail) = lower.body_counting(&input.stmts);
+    let (mut output, before_tail) = lower.body_counting(&input.stmts);
     // One mistake, one message: a last statement that is wrong in itself says so alone.
     if lower.cx.count() == before_tail {
-        if let Some((value, semi)) = value_then_semicolon(&input.stmts, &lower.graph.ret) {
-            let value = tidy(&value.to_token_stream());
-            lower.cx.error_at(semi, check::ends_in_semicolon(&value));
+        if let Some((ret, semi)) = value_then_semicolon(&input.stmts, &lower.graph.ret) {
+            // The body's `()` as the declared type, which only `()` (perhaps through an
+            // alias, which the macro cannot see through) is: else rustc's one error, on
+            // the `;`, in place of a mismatch spanning the whole call.
+            // The call, not the type, on the `;`: rustc reports an unmet bound of an
+            // inferred parameter on the call.
+            let span = semi.span;
+            let private = lower.runtime.private_at(span);
+            let unit = syn::Ident::new("__unit", Span::mixed_site());
+            let call = quote_spanned!(span=> #private::ends_in_semicolon());
+            output = Operand::Temp(quote!({
+                let #unit: #ret = #call;
+                #unit
+            }));
         }
     }
     if let Some(Operand::Ref(_, span)) = Some(&output).filter(|o| o.reads_nodes()) {
@@ -2501,15 +2512,16 @@ fn is_reserved(slot: &str) -> bool {
         || slot.starts_with("__out_")
 }
 
-/// Statements at the end of a body that are not its value.
-/// The graph's last statement, `value;`, where the graph declares a result other than
-/// `()`: its body then has no tail, and returns `()`. `value` is an expression that
-/// has one (not an assignment, a loop, a `return`), so that its `;` is likely the slip.
+/// The graph's declared result and the `;` of its last statement, `value;`, where the
+/// graph declares a result other than `()` or `_`: its body then has no tail, and
+/// returns `()`. `value` is an expression that has one (not an assignment, a loop, a
+/// `return`), so that its `;` is likely the slip.
 fn value_then_semicolon<'s>(
     stmts: &'s [Stmt],
-    ret: &Option<syn::Type>,
-) -> Option<(&'s Expr, &'s syn::Token![;])> {
-    let mut ty = ret.as_ref()?;
+    ret: &'s Option<syn::Type>,
+) -> Option<(&'s syn::Type, &'s syn::Token![;])> {
+    let declared = ret.as_ref()?;
+    let mut ty = declared;
     loop {
         match ty {
             syn::Type::Paren(p) => ty = &p.elem,
@@ -2537,9 +2549,10 @@ fn value_then_semicolon<'s>(
         )
         && !matches!(expr, Expr::If(i) if i.else_branch.is_none())
         && !matches!(expr, Expr::Tuple(t) if t.elems.is_empty());
-    has_value.then_some((expr, semi))
+    has_value.then_some((declared, semi))
 }
 
+/// Statements at the end of a body that are not its value.
 fn is_statement_like(expr: &Expr) -> bool {
     matches!(expr, Expr::ForLoop(_) | Expr::Assign(_) | Expr::While(_))
         || matches!(expr, Expr::Binary(b) if compound_assign(&b.op).is_some())

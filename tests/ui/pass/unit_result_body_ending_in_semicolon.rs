@@ -1,5 +1,6 @@
-// A graph that declares no result, or `()`, may end in `;`: it returns `()`, as a block
-// does (only a graph that declares another result is told to remove the `;`).
+// A graph that declares no result, or `()` (through an alias too, which the macro cannot
+// see through), may end in `;`: it returns `()`, as a block does (only a graph that
+// declares another result is told to remove the `;`).
 use std::sync::atomic::{AtomicI64, Ordering};
 use taskweave::prelude::*;
 
@@ -15,7 +16,12 @@ fn record(x: i64) {
     SEEN.fetch_add(x, Ordering::SeqCst);
 }
 
+type Nothing = ();
+
 fn main() {
+    let aliased = graph!(|x: i64| -> Nothing {
+        record(inc(x));
+    });
     let declared = graph!(|x: i64| -> () {
         let y = inc(x);
         record(y);
@@ -25,5 +31,6 @@ fn main() {
     });
     declared.compute(1);
     inferred.compute(10);
-    assert_eq!(SEEN.load(Ordering::SeqCst), 2 + 11);
+    aliased.compute(100);
+    assert_eq!(SEEN.load(Ordering::SeqCst), 2 + 11 + 101);
 }
