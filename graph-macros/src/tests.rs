@@ -439,6 +439,67 @@ fn a_tree_has_at_most_128_joins() {
     assert!(!runs_as_tree(&wide(130)));
 }
 
+// ---- long graphs: what rustc's type checking does per node ------------------------
+
+/// `graph!` of a chain of `n` lets, `let a1 = inc(x); let a2 = inc(a1); … a{n}`: a
+/// tree whose one branch holds every node, in one stack room.
+fn chain(n: usize) -> TokenStream {
+    let mut src = String::from("|x: i64| -> i64 { let a1 = inc(x); ");
+    for i in 2..=n {
+        src += &format!("let a{i} = inc(a{}); ", i - 1);
+    }
+    src += &format!("a{n} }}");
+    graph(&src)
+}
+
+/// The tokens of `tokens`, those inside groups too, and how many are the identifier
+/// `ident`.
+fn tokens_and(tokens: &TokenStream, ident: &str) -> (usize, usize) {
+    let (mut all, mut named) = (0, 0);
+    for tree in tokens.clone() {
+        all += 1;
+        match tree {
+            proc_macro2::TokenTree::Group(group) => {
+                let (a, n) = tokens_and(&group.stream(), ident);
+                all += a;
+                named += n;
+            }
+            proc_macro2::TokenTree::Ident(i) if i == ident => named += 1,
+            _ => {}
+        }
+    }
+    (all, named)
+}
+
+/// A chain's code grows in proportion to its length, and what made rustc's type
+/// checking of it grow with the square of its length has no copy per node: a
+/// `return None` per node (each an `Option` of a new inference variable, coerced to
+/// the branch closure's return type, which is known only at the closure's end, every
+/// coercion left pending and examined again at each later step: 8.5 s to check 500
+/// nodes, 31 s for 1,000) and an untyped `None` per local of the room (inference
+/// variables made before any node's code, their bounds pending until it).
+#[test]
+fn a_longer_chain_leaves_rustc_no_more_pending_inference() {
+    let (short, long) = (chain(100), chain(200));
+    assert!(runs_as_tree(&short) && runs_as_tree(&long));
+    assert!(errors(&short).is_empty() && errors(&long).is_empty());
+    for ident in ["return", "None"] {
+        let (_, in_short) = tokens_and(&short, ident);
+        let (_, in_long) = tokens_and(&long, ident);
+        assert_eq!(
+            in_short, in_long,
+            "`{ident}` in a chain of 100 nodes and in one of 200: one per node is a \
+             pending inference for rustc at every later node"
+        );
+    }
+    let (in_short, _) = tokens_and(&short, "");
+    let (in_long, _) = tokens_and(&long, "");
+    assert!(
+        in_long <= 2 * in_short + 100,
+        "tokens per node grow with the chain: {in_short} for 100 nodes, {in_long} for 200"
+    );
+}
+
 // ---- deep input ------------------------------------------------------------------
 
 /// A call nested 3,000 deep and a sum of 3,000 terms expand on the macros' own stack
@@ -573,4 +634,38 @@ fn each_copy_of_an_unrolled_loop_is_labelled_with_its_iteration() {
     }
     // A node outside the loops has no copy.
     assert_eq!(text.matches(".in_copy(").count(), 4 + 2 + 4);
+}
+
+// ---- a body ending in `;` ----------------------------------------------------------
+
+/// A graph that declares a result and ends in `value;` returns the body's `()` through
+/// a check of the declared type (rustc's one error, on the `;`, unless that type is
+/// `()`, perhaps through an alias the macro cannot see through); one that declares
+/// none, or `()`, returns `()` as a block does.
+#[test]
+fn a_body_ending_in_a_semicolon_is_checked_against_the_declared_result() {
+    let checked = |src: &str| {
+        let tokens = graph(src);
+        assert_eq!(errors(&tokens), Vec::<String>::new(), "{src}");
+        tokens.to_string().contains("ends_in_semicolon")
+    };
+    assert!(checked("|x: i64| -> i64 { inc(x); }"));
+    assert!(checked("|x: i64| -> Unit { let y = inc(x); inc(y); }"));
+    for unit in [
+        "|x: i64| -> () { inc(x); }",
+        "|x: i64| { inc(x); }",
+        "|x: i64| -> _ { inc(x); }",
+        "{ inc(1); }",
+        "|x: i64| -> i64 { inc(x) }",
+        "|x: i64| -> i64 { let y = inc(x); loop {} }",
+    ] {
+        assert!(!checked(unit), "{unit}");
+    }
+    // A last statement that is a mistake of its own says so alone.
+    let own = errors(&graph("|x: i64| -> i64 { let y = inc(x); return y; }"));
+    assert_eq!(own.len(), 1, "{own:?}");
+    assert!(own[0].contains("`return`"), "{own:?}");
+    assert!(!graph("|x: i64| -> i64 { let y = inc(x); return y; }")
+        .to_string()
+        .contains("ends_in_semicolon"));
 }

@@ -200,6 +200,31 @@ pub mod __private {
     #[inline(always)]
     pub const fn require_send<T: ?Sized + TaskResult<Task>, Task>() {}
 
+    /// The result of a graph whose body ends in `value;` while it declares a result
+    /// `T`: the body's `()`, as a `T` where `T` is `()` (written through an alias, say),
+    /// and else one error, on the `;`. The macro cannot see through an alias; this
+    /// check is rustc's, so a body that returns what it declares is never refused.
+    #[diagnostic::on_unimplemented(
+        message = "the graph's body ends in `;`, so it returns `()`, not the `{Self}` its `->` declares",
+        label = "remove this `;` to return the value of the expression before it"
+    )]
+    pub trait UnitResult {
+        /// `()`, as this type.
+        fn unit() -> Self;
+    }
+
+    impl UnitResult for () {
+        #[inline(always)]
+        fn unit() -> Self {}
+    }
+
+    /// The value of a graph's body that ends in `;` (see [`UnitResult`]), checked on
+    /// the `;`'s tokens.
+    #[inline(always)]
+    pub fn ends_in_semicolon<T: UnitResult>() -> T {
+        T::unit()
+    }
+
     /// One pending counter per node, for `dispatch`.
     #[inline(always)]
     pub fn pending<const N: usize>() -> [AtomicU32; N] {

@@ -39,6 +39,10 @@ struct Expander<'g> {
     /// A tree node's code declares its local (`let mut v = None;`); not when the
     /// frame's locals are made in a room (see [`Expander::subtree`]).
     declare: Cell<bool>,
+    /// A tree node whose input did not run ends its branch by leaving the room's
+    /// labelled block (`break '__branch;`) rather than by returning from the closure
+    /// around it (see [`Expander::subtree`]).
+    in_room: Cell<bool>,
 }
 
 pub(crate) fn expand(graph: &Graph, runtime: &Runtime) -> TokenStream {
@@ -56,6 +60,7 @@ pub(crate) fn expand(graph: &Graph, runtime: &Runtime) -> TokenStream {
         private: runtime.private(),
         local: Cell::new(false),
         declare: Cell::new(true),
+        in_room: Cell::new(false),
     };
     match forest(graph, &ex.uses) {
         Some(forest) => ex.tree_value(&forest),
@@ -446,7 +451,11 @@ impl Expander<'_> {
 
     fn join_expr(&self, nodes: &[usize], forest: &Forest, tree: &syn::Ident) -> TokenStream {
         if let [node] = nodes {
+            // A branch's closure: a node there ends it by `return` (few nodes), or its
+            // room's `break`.
+            let room = self.in_room.replace(false);
             let code = self.subtree(*node, forest, tree);
+            self.in_room.set(room);
             let local = self.local_of(*node);
             return quote!({ #code #local });
         }
@@ -479,10 +488,19 @@ impl Expander<'_> {
         }
         // Many nodes' locals in one frame (a long chain, an unrolled loop) are made in
         // a stack room for all of them (`in_room_of`): a debug build keeps each in a
-        // place of its own, and 60 values of 64 KiB overflowed a pool thread. A
-        // `return None` in the code then ends the closure with the root's local.
+        // place of its own, and 60 values of 64 KiB overflowed a pool thread. The code
+        // is then a labelled block, which a node whose input did not run leaves
+        // (`break`), and the closure ends with the root's local, `None` then. Not a
+        // `return None` per node: each was an `Option` of a new inference variable,
+        // coerced to the closure's return type, which is known only at its end, and
+        // rustc examined every such pending coercion again at each later step, so that
+        // checking a chain of thousands of nodes took time growing with its square.
         let in_room = order.len() > FRAME_LOCALS;
         let declare = self.declare.replace(!in_room);
+        let room = match in_room {
+            true => self.in_room.replace(true),
+            false => self.in_room.get(),
+        };
         let mut code = TokenStream::new();
         for &node in &order {
             let children = &forest.children[node];
@@ -495,18 +513,29 @@ impl Expander<'_> {
             code.extend(self.tree_node(node, children, tree));
         }
         self.declare.set(declare);
+        self.in_room.set(room);
         if !in_room {
             return code;
         }
         let private = &self.private;
         let locals: Vec<_> = order.iter().map(|&node| self.local_of(node)).collect();
-        let nones = locals.iter().map(|_| quote!(::core::option::Option::None));
+        // Typed where the graph names the type (see `slot_type`): made before any
+        // node's code, an untyped local is an inference variable until its node's
+        // code, and rustc examines every such variable's pending bounds again at each
+        // step, a time growing with the square of the chain's length.
+        let nones = order.iter().map(|&node| match self.local_type(node) {
+            Some(of) => quote!(#private::Value::none_of(#of)),
+            None => quote!(::core::option::Option::None),
+        });
         let root = self.local_of(root);
+        let label = branch_label();
         quote! {
             let mut #root = #private::in_room_of(
                 || (#(#nones,)*),
                 |(#(mut #locals,)*)| {
-                    #code
+                    #label: {
+                        #code
+                    }
                     #root
                 },
             );
@@ -514,8 +543,9 @@ impl Expander<'_> {
     }
 
     /// `let mut v = None; tree.node(&mut v, i, size, || value);`, run only when every
-    /// input ran; else the branch ends there (`return None`): every later statement of
-    /// it is downstream of that input, which did not run. An `if` per node without the
+    /// input ran; else the branch ends there (`return None`, or `break` out of its
+    /// room's block, see [`Expander::subtree`]): every later statement of it is
+    /// downstream of that input, which did not run. An `if` per node without the
     /// return left a chain of conditions on each other's locals in one function, over
     /// which an optimised build's jump threading took superlinear time (a 400-node
     /// chain of `[u64; 3]` values: 208 s of CPU to compile, 26 s with the return).
@@ -565,6 +595,13 @@ impl Expander<'_> {
             .declare
             .get()
             .then(|| quote!(let mut #local = ::core::option::Option::None;));
+        let end = match self.in_room.get() {
+            true => {
+                let label = branch_label();
+                quote!(break #label;)
+            }
+            false => quote!(return ::core::option::Option::None;),
+        };
         quote! {
             #declare
             if let (#(#some,)*) = (#(&#inputs,)*) {
@@ -574,8 +611,17 @@ impl Expander<'_> {
                     #result
                 });
             } else {
-                return ::core::option::Option::None;
+                #end
             }
+        }
+    }
+
+    /// A `PhantomData` of the type of the value in `node`'s local, where the graph
+    /// names it (see `slot_type`).
+    fn local_type(&self, node: usize) -> Option<TokenStream> {
+        match self.graph.nodes[node].out {
+            OutPat::Value(v) => self.slot_type(v),
+            _ => None,
         }
     }
 
@@ -1256,6 +1302,12 @@ fn call_expr(
     );
     outer.set_span(parens);
     quote_spanned!(span=> #companion::__call #outer)
+}
+
+/// The label of a room's block (see [`Expander::subtree`]), out of reach of the user's
+/// code (mixed-site hygiene, as the expansion's locals).
+fn branch_label() -> syn::Lifetime {
+    syn::Lifetime::new("'__branch", Span::mixed_site())
 }
 
 /// `a + b + …` of `usize` terms, `0usize` of none.

@@ -161,7 +161,25 @@ pub(crate) fn lower(cx: &mut Ctxt, input: Input, scope: &InScope) -> Graph {
             }
         }
     }
-    let output = lower.body(&input.stmts);
+    let (mut output, before_tail) = lower.body_counting(&input.stmts);
+    // One mistake, one message: a last statement that is wrong in itself says so alone.
+    if lower.cx.count() == before_tail {
+        if let Some((ret, semi)) = value_then_semicolon(&input.stmts, &lower.graph.ret) {
+            // The body's `()` as the declared type, which only `()` (perhaps through an
+            // alias, which the macro cannot see through) is: else rustc's one error, on
+            // the `;`, in place of a mismatch spanning the whole call.
+            // The call, not the type, on the `;`: rustc reports an unmet bound of an
+            // inferred parameter on the call.
+            let span = semi.span;
+            let private = lower.runtime.private_at(span);
+            let unit = syn::Ident::new("__unit", Span::mixed_site());
+            let call = quote_spanned!(span=> #private::ends_in_semicolon());
+            output = Operand::Temp(quote!({
+                let #unit: #ret = #call;
+                #unit
+            }));
+        }
+    }
     if let Some(Operand::Ref(_, span)) = Some(&output).filter(|o| o.reads_nodes()) {
         lower.cx.push(syn::Error::new(
             *span,
@@ -257,9 +275,18 @@ impl Lower<'_> {
 
     /// Lowers statements; returns the tail expression's operand (or `()`).
     fn body(&mut self, stmts: &[Stmt]) -> Operand {
+        self.body_counting(stmts).0
+    }
+
+    /// [`body`](Self::body), and how many errors there were before its last statement.
+    fn body_counting(&mut self, stmts: &[Stmt]) -> (Operand, usize) {
         let mut output = Operand::Temp(quote!(()));
+        let mut before_last = self.cx.count();
         for (i, stmt) in stmts.iter().enumerate() {
             let last = i + 1 == stmts.len();
+            if last {
+                before_last = self.cx.count();
+            }
             match stmt {
                 Stmt::Local(local) => self.local(local),
                 Stmt::Item(item) => self.item(item),
@@ -276,7 +303,7 @@ impl Lower<'_> {
                 Stmt::Expr(expr, _) => self.statement(expr),
             }
         }
-        output
+        (output, before_last)
     }
 
     /// An item of the graph's body (a `fn`, a `const`, a `use`, a `macro_rules!`): put
@@ -2483,6 +2510,46 @@ fn is_reserved(slot: &str) -> bool {
         || numbered("__dropped")
         || numbered("__const_")
         || slot.starts_with("__out_")
+}
+
+/// The graph's declared result and the `;` of its last statement, `value;`, where the
+/// graph declares a result other than `()` or `_`: its body then has no tail, and
+/// returns `()`. `value` is an expression that has one (not an assignment, a loop, a
+/// `return`), so that its `;` is likely the slip.
+fn value_then_semicolon<'s>(
+    stmts: &'s [Stmt],
+    ret: &'s Option<syn::Type>,
+) -> Option<(&'s syn::Type, &'s syn::Token![;])> {
+    let declared = ret.as_ref()?;
+    let mut ty = declared;
+    loop {
+        match ty {
+            syn::Type::Paren(p) => ty = &p.elem,
+            syn::Type::Group(g) => ty = &g.elem,
+            // `-> ()`: a body ending in `;` returns what the graph declares. `-> _`:
+            // perhaps `()` too.
+            syn::Type::Tuple(t) if t.elems.is_empty() => return None,
+            syn::Type::Infer(_) => return None,
+            _ => break,
+        }
+    }
+    let Some(Stmt::Expr(expr, Some(semi))) = stmts.last() else {
+        return None;
+    };
+    let has_value = !is_statement_like(expr)
+        && !matches!(
+            expr,
+            Expr::Return(_)
+                | Expr::Break(_)
+                | Expr::Continue(_)
+                | Expr::Loop(_)
+                | Expr::Let(_)
+                | Expr::Macro(_)
+                | Expr::Verbatim(_)
+        )
+        && !matches!(expr, Expr::If(i) if i.else_branch.is_none())
+        && !matches!(expr, Expr::Tuple(t) if t.elems.is_empty());
+    has_value.then_some((declared, semi))
 }
 
 /// Statements at the end of a body that are not its value.

@@ -893,6 +893,16 @@ impl<T> Value<T> {
         value
     }
 
+    /// An empty tree local (see `engine::tree`) for a value of the type `of` names:
+    /// `graph!` makes a long chain's locals at once, before any node's code, and typed
+    /// there each is no inference variable waiting for its node's code (see
+    /// [`Slot::of`]).
+    #[doc(hidden)]
+    #[inline(always)]
+    pub const fn none_of(_of: core::marker::PhantomData<T>) -> Option<Self> {
+        None
+    }
+
     /// The size of the value in a tree's local (the stack room its reader makes, see
     /// `Tree::node`).
     #[inline(always)]
