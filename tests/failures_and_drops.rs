@@ -1229,6 +1229,8 @@ fn an_outputs_clone_that_panics_after_a_value_whose_drop_panics_does_not_abort()
             .call(0)
     };
     let (dropping, cloning) = (fragile(false, true), fragile(true, false));
+    // The drops are counted process-wide: one test that counts them at a time.
+    let _guard = TRACKING.lock().unwrap_or_else(|e| e.into_inner());
     // What a failed compute of `shape` drops: `drops` values, each once.
     let fails = |shape: &str, drops: usize, run: &dyn Fn() -> Result<(), TaskError>| {
         let before = FRAGILE_DROPS.load(Ordering::SeqCst);
@@ -1306,6 +1308,8 @@ fn an_observers_panic_at_a_dynamic_runs_end_drops_each_output_by_itself() {
         .call(x)
     };
     let (first, second) = (fragile(0), fragile(1));
+    // The drops are counted process-wide: one test that counts them at a time.
+    let _guard = TRACKING.lock().unwrap_or_else(|e| e.into_inner());
     for scheduler in [Scheduler::Sync, Scheduler::Threads] {
         let before = FRAGILE_DROPS.load(Ordering::SeqCst);
         let outputs = (&first, &first, &second);
