@@ -17,7 +17,7 @@ use super::job::{
     JobOptions, Own, Runnable, TaskBuilder,
 };
 use super::pool::{self, Pool};
-use super::state::{State, TaskName};
+use super::state::{HasCore, State, TaskName};
 use crate::dynamic::ToCompute;
 use crate::engine::error::FirstPanic;
 use crate::engine::lock::Recover;
@@ -98,10 +98,9 @@ pub(crate) struct Inner {
     pub(super) threads: usize,
     pub(super) pool: Arc<Pool>,
     pub(super) closed: AtomicBool,
-    /// Tasks not yet ended, for cancelling at shutdown: one list per shard of
-    /// submitting threads, so that no lock is shared by the whole client on the submit
-    /// path (a thread's own shard is uncontended but for shutdown).
-    pub(super) live: Box<[Shard]>,
+    /// Tasks not yet ended, for cancelling at shutdown (see [`LiveTasks`]); shared
+    /// with the pool, whose idle workers prune it.
+    pub(super) live: Arc<LiveTasks>,
     /// How long the shutdown waits for running tasks.
     pub(super) shutdown_timeout: Duration,
     /// The users' handle, for [`get_client`](super::job::get_client) inside tasks: weak, since the client
@@ -376,6 +375,8 @@ impl ClientBuilder {
         };
         let start_limit = self.thread_start_limit.unwrap_or(usize::MAX);
         let pool = Pool::start(name.clone(), threads, max_threads, start_limit)?;
+        let live = Arc::new(LiveTasks::default());
+        pool.prunes(live.clone());
         let owner = Arc::new(Owner {
             #[cfg(feature = "dashboard")]
             dashboard,
@@ -384,7 +385,7 @@ impl ClientBuilder {
                 threads,
                 pool,
                 closed: AtomicBool::new(false),
-                live: (0..SHARDS).map(|_| Shard::default()).collect(),
+                live,
                 shutdown_timeout: self.shutdown_timeout.unwrap_or(SHUTDOWN_GRACE),
                 owner: OnceLock::new(),
                 observer: Observers::combine(self.observers),
@@ -1107,29 +1108,131 @@ impl Inner {
         self.pool.push_batch(jobs);
     }
 
-    /// Records a live task for the shutdown to cancel, in the calling thread's shard:
-    /// one that waits for dependencies. A task with none is ready at once, so it is in
-    /// the pool's queue (which the shutdown empties), running, or ended: it needs no
-    /// entry, and a `map` takes no lock per task and pins no ended task's memory.
+    /// Records a live task for the shutdown to cancel (see [`LiveTasks::register`]).
+    pub(super) fn register(&self, task: Weak<dyn Cancel>) {
+        self.live.register(task);
+    }
+}
+
+/// A client's tasks not yet ended, for cancelling at shutdown: one list per shard of
+/// submitting threads, so that no lock is shared by the whole client on the submit
+/// path (a thread's own shard is uncontended but for shutdown and pruning).
+#[derive(Default)]
+pub(crate) struct LiveTasks {
+    shards: [Shard; SHARDS],
+    /// Finished tasks with long lists of dependents, pruned with the shards (see
+    /// [`watch`](Self::watch)).
+    watched: Mutex<Vec<Weak<dyn HasCore>>>,
+    /// Held by the worker that prunes (see [`prune_if_due`](Self::prune_if_due)).
+    pruning: Mutex<()>,
+}
+
+impl LiveTasks {
+    /// Records a live task, in the calling thread's shard: one that waits for
+    /// dependencies. A task with none is ready at once, so it is in the pool's queue
+    /// (which the shutdown empties), running, or ended: it needs no entry, and a `map`
+    /// takes no lock per task and pins no ended task's memory.
     ///
     /// An entry is weak, but a weak handle keeps its allocation (the whole job) until
     /// it is dropped: the entries of freed tasks are pruned once the shard has doubled
     /// since the last pruning (and has [`PRUNE_FROM`] entries), so that pruning costs
     /// a constant per task, amortised, and a shard pins at most as many freed tasks as
-    /// it had live ones then (or [`PRUNE_FROM`]).
-    pub(super) fn register(&self, task: Weak<dyn Cancel>) {
-        let mut guard = self.live[shard_of_thread()].0.lock().recover();
-        let live = &mut *guard;
+    /// it had live ones then (or [`PRUNE_FROM`]); and when the pool runs out of work
+    /// once [`IDLE_PRUNE_AFTER`] tasks with entries have been freed (see
+    /// [`prune_if_due`](Self::prune_if_due)).
+    fn register(&self, task: Weak<dyn Cancel>) {
+        let mut live = self.shards[shard_of_thread()].0.lock().recover();
         if live.tasks.len() >= live.prune_at {
-            live.tasks.retain(|t| t.strong_count() > 0);
-            live.prune_at = (2 * live.tasks.len()).max(PRUNE_FROM);
-            if live.tasks.len() < live.tasks.capacity() / 4 {
-                live.tasks.shrink_to(live.prune_at);
-            }
+            live.prune();
         }
         live.tasks.push(task);
     }
+
+    /// A task that has an entry was freed (its last handle and its job's are gone):
+    /// counted in the calling thread's shard, which is mostly its own cache line. True
+    /// each [`IDLE_PRUNE_AFTER`] in a shard: the caller then wakes a sleeping worker
+    /// to prune (see [`Pool::nudge`]), since tasks freed after every worker has gone to
+    /// sleep (their futures dropped once gathered) find none awake to.
+    pub(super) fn freed(&self) -> bool {
+        let shard = &self.shards[shard_of_thread()].1;
+        (shard.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(IDLE_PRUNE_AFTER)
+    }
+
+    /// Prunes every shard of its freed tasks' entries, once [`IDLE_PRUNE_AFTER`] tasks
+    /// with entries have been freed since the last time; called by a worker of the
+    /// client's pool that has run out of work. A burst of tasks that wait for others
+    /// (a fan-in of a million) would otherwise pin the memory of every one of them
+    /// after its end, about 460 bytes each, until as many were submitted again: a shard
+    /// prunes itself only as it grows. Costs a load per shard when nothing is due, and
+    /// a constant per entry, amortised, when something is.
+    pub(super) fn prune_if_due(&self) {
+        loop {
+            let freed = self.shards.iter().fold(0usize, |freed, shard| {
+                freed.saturating_add(shard.1.load(Ordering::Relaxed))
+            });
+            if freed < IDLE_PRUNE_AFTER {
+                return;
+            }
+            // One worker prunes at a time; the others go to sleep, and the one that
+            // prunes looks again once it has let go of the lock: a worker woken for
+            // tasks freed meanwhile may have found it held.
+            let Ok(pruning) = self.pruning.try_lock() else {
+                return;
+            };
+            self.prune();
+            drop(pruning);
+        }
+    }
+
+    /// Prunes the shards, then the watched lists of finished dependents.
+    fn prune(&self) {
+        for shard in &self.shards {
+            // Before the shard's pruning: a task counted after it was freed before the
+            // pruning, or is counted for the next one.
+            shard.1.store(0, Ordering::Relaxed);
+            shard.0.lock().recover().prune();
+        }
+        // The freed tasks' entries in finished tasks' lists of dependents too. The
+        // list is taken out of its lock: a task found is held, and may be let go, here.
+        let mut watched = std::mem::take(&mut *self.watched.lock().recover());
+        // A task is watched again each time its list grows back to that length: once
+        // here.
+        watched.sort_unstable_by_key(|task| task.as_ptr().cast::<()>() as usize);
+        watched.dedup_by(|a, b| Weak::ptr_eq(a, b));
+        let mut kept = Vec::with_capacity(watched.len());
+        for weak in watched {
+            let Some(task) = weak.upgrade() else {
+                continue;
+            };
+            if task.core().prune_finished() {
+                kept.push(weak);
+            }
+            // The last handle of a task, and with it its value, whose `Drop` is the
+            // user's, may go here: a panic there goes no further than this worker's
+            // housekeeping.
+            crate::engine::error::discard_panic(move || drop(task));
+        }
+        self.watched.lock().recover().append(&mut kept);
+    }
+
+    /// Has a finished task's list of dependents, grown long (see `WATCH_FROM` in
+    /// `state.rs`), pruned with the live tasks, of the dependents freed since.
+    pub(crate) fn watch(&self, task: Weak<dyn HasCore>) {
+        self.watched.lock().recover().push(task);
+    }
+
+    /// Takes every entry out (the client's shutdown).
+    fn take_all(&self) -> Vec<Weak<dyn Cancel>> {
+        self.shards
+            .iter()
+            .flat_map(|shard| std::mem::take(&mut shard.0.lock().recover().tasks))
+            .collect()
+    }
 }
+
+/// Tasks with entries in the live tasks freed, after which these are pruned when the
+/// pool has no work (see [`LiveTasks::prune_if_due`]): fewer pin under half a MiB.
+const IDLE_PRUNE_AFTER: usize = 1024;
 
 /// Shards of a client's list of live tasks: a power of two, more than the threads
 /// that usually submit at once.
@@ -1138,10 +1241,11 @@ const SHARDS: usize = 32;
 /// The fewest entries a shard of live tasks is pruned at (see [`Inner::register`]).
 const PRUNE_FROM: usize = 64;
 
-/// One shard of the live tasks, alone on its cache lines.
+/// One shard of the live tasks, with the count of tasks freed that had entries (see
+/// [`LiveTasks::freed`]), alone on its cache lines.
 #[derive(Default)]
 #[repr(align(128))]
-pub(super) struct Shard(Mutex<Live>);
+pub(super) struct Shard(Mutex<Live>, std::sync::atomic::AtomicUsize);
 
 /// The live tasks of one shard.
 pub(super) struct Live {
@@ -1155,6 +1259,18 @@ impl Default for Live {
         Live {
             tasks: Vec::new(),
             prune_at: PRUNE_FROM,
+        }
+    }
+}
+
+impl Live {
+    /// Drops the entries of freed tasks (and what they pin), and sets the next length
+    /// to prune at.
+    fn prune(&mut self) {
+        self.tasks.retain(|t| t.strong_count() > 0);
+        self.prune_at = (2 * self.tasks.len()).max(PRUNE_FROM);
+        if self.tasks.len() < self.tasks.capacity() / 4 {
+            self.tasks.shrink_to(self.prune_at);
         }
     }
 }
@@ -1181,11 +1297,7 @@ impl Drop for Owner {
     fn drop(&mut self) {
         let inner = &self.inner;
         inner.closed.store(true, Ordering::Release);
-        let live: Vec<Weak<dyn Cancel>> = inner
-            .live
-            .iter()
-            .flat_map(|shard| std::mem::take(&mut shard.0.lock().recover().tasks))
-            .collect();
+        let live = inner.live.take_all();
         // Cancelling drops the tasks' arguments, whose `Drop` may panic: every task is
         // cancelled and the pool shut down all the same, and the first such panic goes
         // on once the shutdown is done.

@@ -737,7 +737,9 @@ where
         client.register(Arc::downgrade(&job) as Weak<dyn Cancel>);
     }
     for dependency in dependencies.take() {
-        dependency.core().on_end_dependent(job.clone());
+        if dependency.core().on_end_dependent(job.clone()) {
+            client.live.watch(Arc::downgrade(&dependency));
+        }
     }
     // The submission's own count: the job is ready if no dependency is left.
     if job.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -989,6 +991,11 @@ impl<H: Holds, K, R> Drop for Job<H, K, R> {
         // last (a worker's spent batch, a queue, a waiter that ran it): a panic of that
         // `Drop` ended the worker, and its client's drop then waited for it forever.
         drop_function(self.held.take(), &self.state.core);
+        // A task that waited for others has an entry in the client's live tasks (see
+        // `launch`), whose weak handle keeps this allocation until it is pruned.
+        if !self.state.core.dependencies.is_empty() && self.client.live.freed() {
+            self.client.pool.nudge();
+        }
     }
 }
 

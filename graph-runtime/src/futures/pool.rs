@@ -77,7 +77,7 @@ use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
@@ -312,6 +312,9 @@ pub(crate) struct Pool {
     /// The most threads, blocked ones included.
     max_threads: usize,
     name: String,
+    /// The client's live tasks, which a worker that has run out of work prunes
+    /// before it sleeps (see `LiveTasks::prune_if_due`).
+    live: OnceLock<Arc<super::client::LiveTasks>>,
 }
 
 struct Counts {
@@ -374,6 +377,7 @@ impl Pool {
             threads,
             max_threads: max_threads.max(threads),
             name,
+            live: OnceLock::new(),
         });
         let mut counts = pool.counts.lock().recover();
         for _ in 0..threads {
@@ -389,6 +393,34 @@ impl Pool {
 
     fn lock(&self) -> MutexGuard<'_, Counts> {
         self.counts.lock().recover()
+    }
+
+    /// Gives the pool its client's live tasks, to prune when out of work (once; not
+    /// the client itself, whose last handle, dropped on a worker, would wait for that
+    /// worker to end).
+    pub(crate) fn prunes(&self, live: Arc<super::client::LiveTasks>) {
+        let _ = self.live.set(live);
+    }
+
+    /// Wakes a sleeping worker, if any, with no work for it: it finds none, and prunes
+    /// the client's live tasks (see `LiveTasks::freed`) before it sleeps again.
+    pub(crate) fn nudge(self: &Arc<Self>) {
+        if self.sleeping.load(Ordering::Relaxed) > 0 {
+            let mut counts = self.lock();
+            if self.sleeping.load(Ordering::Relaxed) > 0 {
+                self.sleeping.fetch_sub(1, Ordering::Relaxed);
+                counts.woken += 1;
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    /// Has the client's idle workers prune a finished task's long list of dependents
+    /// (see `LiveTasks::watch`).
+    pub(crate) fn watch(&self, task: std::sync::Weak<dyn super::state::HasCore>) {
+        if let Some(live) = self.live.get() {
+            live.watch(task);
+        }
     }
 
     /// Starts one more worker. A start the system refuses is remembered (see
@@ -759,6 +791,9 @@ impl Pool {
                 } else {
                     std::hint::spin_loop();
                 }
+            }
+            if let Some(live) = self.live.get() {
+                live.prune_if_due();
             }
             // Nothing owed while asleep (the client may be about to go).
             settle();

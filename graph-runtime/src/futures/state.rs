@@ -216,6 +216,14 @@ impl Default for Dependents {
 }
 
 impl Dependents {
+    /// How many entries the list holds.
+    fn len(&self) -> usize {
+        match self {
+            Dependents::Waiting(list) => list.len(),
+            Dependents::Finished(list) => list.len(),
+        }
+    }
+
     /// The list of a task that has not ended.
     fn waiting(&mut self) -> &mut InlineList<Arc<dyn Dependent>> {
         match self {
@@ -267,6 +275,13 @@ struct Waiters {
     /// Threads asleep on `done`: waking nobody costs a system call all the same.
     sleepers: u32,
 }
+
+/// A finished task's list of dependents this long is pruned by its client's idle
+/// workers too (see `LiveTasks::prune_if_due`), once tasks have been freed since: an
+/// entry is weak, but keeps the dependent's allocation (about 460 bytes) until it is
+/// pruned, and a long-lived future read by a burst of tasks (a scattered value) would
+/// keep them all until its next dependent. Shorter lists pin at most this many.
+const WATCH_FROM: usize = 16;
 
 /// A callback registered with [`Core::on_end`], to take back with
 /// [`Core::remove_on_end`].
@@ -551,19 +566,30 @@ impl Core {
                 Dependents::Waiting(list) => std::mem::take(list),
                 Dependents::Finished(_) => InlineList::default(),
             };
+            let mut watch = false;
             if matches!(outcome, Outcome::Finished) && !dependents.is_empty() {
                 // Kept for a cancel after the end, which reaches them however far they
                 // got (see `Dependents::Finished`); under the lock that ends the task,
-                // so that a cancel right after it finds them all.
+                // so that a cancel right after it finds them all. Not those that ended
+                // already (cancelled, or failed by another dependency), which a cancel
+                // has nothing to do to, and whose allocations an entry would keep.
                 let kept = waiters.dependents.finished();
-                for dependent in dependents.iter() {
+                for dependent in dependents.iter().filter(|d| !d.has_ended()) {
                     kept.push(Arc::downgrade(dependent));
                 }
+                watch = kept.len() >= WATCH_FROM;
             }
             let callbacks = waiters.callbacks.take_all();
-            (dependents, callbacks, wake, was == RUNNING)
+            (dependents, callbacks, wake, was == RUNNING, watch)
         };
-        let (dependents, callbacks, wake, started) = callbacks;
+        let (dependents, callbacks, wake, started, watch) = callbacks;
+        if watch {
+            // The ending job is alive: it is ending the task.
+            if let Some(job) = self.job.as_ref().and_then(Weak::upgrade) {
+                let pool = job.pool().clone();
+                pool.watch(Arc::downgrade(&job.task()));
+            }
+        }
         if wake {
             self.done.notify_all();
         }
@@ -594,14 +620,21 @@ impl Core {
         true
     }
 
-    /// Tells `dependent` once the task has ended (at once if it has).
-    pub(crate) fn on_end_dependent(&self, dependent: Arc<dyn Dependent>) {
+    /// Tells `dependent` once the task has ended (at once if it has). True when the
+    /// task's list of finished dependents has just grown long enough for the
+    /// dependent's client to watch it (see [`WATCH_FROM`]).
+    #[must_use = "a list to watch is watched by the caller's client"]
+    pub(crate) fn on_end_dependent(&self, dependent: Arc<dyn Dependent>) -> bool {
+        let mut watch = false;
         let ended = {
             let mut waiters = self.waiters.lock().recover();
             match &waiters.ended {
                 Some(Outcome::Finished) => {
                     // Kept, as those waiting at the end are, for a cancel to reach.
                     waiters.dependents.keep_finished(Arc::downgrade(&dependent));
+                    // Once as it grows to that length (again, if it was pruned
+                    // shorter since: the client keeps each task once).
+                    watch = waiters.dependents.len() == WATCH_FROM;
                     Outcome::Finished
                 }
                 Some(outcome) => outcome.clone(),
@@ -611,14 +644,33 @@ impl Core {
                 // kept, the entry would stay until this task ends. Either its end
                 // comes before this check, which sees it, or the entry comes before its
                 // leaving, which sweeps it.
-                None if dependent.has_ended() => return,
+                None if dependent.has_ended() => return false,
                 None => {
                     waiters.dependents.waiting().push(dependent);
-                    return;
+                    return false;
                 }
             }
         };
         dependent.dependency_ended(&ended);
+        watch
+    }
+
+    /// Drops the entries of freed dependents from a finished task's list (see
+    /// [`WATCH_FROM`]). False when there is nothing more to watch: the list is short
+    /// again (watched anew when it grows back to that length).
+    pub(crate) fn prune_finished(&self) -> bool {
+        let gone = {
+            let mut waiters = self.waiters.lock().recover();
+            let Dependents::Finished(list) = &mut waiters.dependents else {
+                return true;
+            };
+            let gone = list.remove_where(|d| d.strong_count() == 0);
+            (gone, list.len() >= WATCH_FROM)
+        };
+        // Each entry's allocation is freed here, outside the lock.
+        let (gone, watch) = gone;
+        drop(gone);
+        watch
     }
 
     /// A dependent of this task ended before it, without running (cancelled, its last
@@ -1491,7 +1543,8 @@ pub(crate) mod loom_model {
                 TaskName::Static("dependent"),
                 std::panic::Location::caller(),
             )));
-            self.0.core.on_end_dependent(dependent.clone());
+            // No client here to watch a long list of finished dependents.
+            let _watch = self.0.core.on_end_dependent(dependent.clone());
             DependentState(dependent)
         }
 
