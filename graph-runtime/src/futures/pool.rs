@@ -406,12 +406,18 @@ impl Pool {
     /// the client's live tasks (see `LiveTasks::freed`) before it sleeps again.
     pub(crate) fn nudge(self: &Arc<Self>) {
         if self.sleeping.load(Ordering::Relaxed) > 0 {
-            let mut counts = self.lock();
-            if self.sleeping.load(Ordering::Relaxed) > 0 {
-                self.sleeping.fetch_sub(1, Ordering::Relaxed);
-                counts.woken += 1;
-                self.wake.notify_one();
-            }
+            self.wake_sleeping();
+        }
+    }
+
+    /// Wakes a sleeping worker, if one still sleeps.
+    fn wake_sleeping(&self) {
+        let mut counts = self.lock();
+        // Claimed under the lock, where sleepers count themselves in and out.
+        if self.sleeping.load(Ordering::Relaxed) > 0 {
+            self.sleeping.fetch_sub(1, Ordering::Relaxed);
+            counts.woken += 1;
+            self.wake.notify_one();
         }
     }
 
@@ -587,13 +593,7 @@ impl Pool {
         // (or that no worker runs), or they see the job.
         fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::Relaxed) > 0 {
-            let mut counts = self.lock();
-            // Claimed under the lock, where sleepers count themselves in and out.
-            if self.sleeping.load(Ordering::Relaxed) > 0 {
-                self.sleeping.fetch_sub(1, Ordering::Relaxed);
-                counts.woken += 1;
-                self.wake.notify_one();
-            }
+            self.wake_sleeping();
         } else if self.running.load(Ordering::Relaxed) == 0 {
             let mut counts = self.lock();
             self.unless_stalled(&mut counts);

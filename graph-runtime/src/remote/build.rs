@@ -166,31 +166,25 @@ struct Fields {
 }
 
 impl Fields {
+    /// `N` bytes at `at`, little-endian first.
+    fn bytes<const N: usize>(&self, bytes: &[u8], at: usize) -> Option<[u8; N]> {
+        let mut b: [u8; N] = bytes.get(at..at.checked_add(N)?)?.try_into().ok()?;
+        if !self.little {
+            b.reverse();
+        }
+        Some(b)
+    }
+
     fn u16(&self, bytes: &[u8], at: usize) -> Option<u16> {
-        let b: [u8; 2] = bytes.get(at..at + 2)?.try_into().ok()?;
-        Some(if self.little {
-            u16::from_le_bytes(b)
-        } else {
-            u16::from_be_bytes(b)
-        })
+        self.bytes(bytes, at).map(u16::from_le_bytes)
     }
 
     fn u32(&self, bytes: &[u8], at: usize) -> Option<u32> {
-        let b: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
-        Some(if self.little {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        })
+        self.bytes(bytes, at).map(u32::from_le_bytes)
     }
 
     fn u64(&self, bytes: &[u8], at: usize) -> Option<u64> {
-        let b: [u8; 8] = bytes.get(at..at + 8)?.try_into().ok()?;
-        Some(if self.little {
-            u64::from_le_bytes(b)
-        } else {
-            u64::from_be_bytes(b)
-        })
+        self.bytes(bytes, at).map(u64::from_le_bytes)
     }
 }
 
