@@ -235,9 +235,10 @@ impl Dependents {
     /// Keeps a dependent of a finished task. The entries of dependents gone are pruned
     /// when the list is full, as the client prunes its live tasks: a constant per
     /// entry, amortised, and a list holds at most twice as many gone as it had live at
-    /// its last pruning (a long-lived scattered value read by a million tasks since
-    /// dropped keeps their entries until its next dependent, as the client's list of
-    /// live tasks keeps them until its next pruning).
+    /// its last pruning; a list of [`WATCH_FROM`] or more is pruned by the client's
+    /// idle workers too, once tasks have been freed (a long-lived scattered value read
+    /// by a million tasks since dropped would keep their entries until its next
+    /// dependent).
     fn keep_finished(&mut self, dependent: Weak<dyn Dependent>) {
         let list = self.finished();
         if list.is_full() {
