@@ -23,7 +23,7 @@
 mod watchdog;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use taskweave::prelude::*;
@@ -34,6 +34,18 @@ use taskweave::{
 use watchdog::within;
 
 const LIMIT: Duration = Duration::from_secs(120);
+
+/// A dashboard counts every graph run of the process, whoever started it: the test
+/// that checks how many runs it saw holds this for writing (`dashboard::alone`), so
+/// that no other test runs graphs meanwhile; every test outside the dashboard's
+/// module holds it for reading ([`beside_others`]). (The dashboard's other tests
+/// count only rows of their own task names, and take turns by `dashboard::serial`.)
+static GRAPH_RUNS_COUNTED: RwLock<()> = RwLock::new(());
+
+/// Held by each test that runs graphs beside the others: see [`GRAPH_RUNS_COUNTED`].
+fn beside_others() -> RwLockReadGuard<'static, ()> {
+    GRAPH_RUNS_COUNTED.read().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Nodes of the default tests' long shapes: enough for a walk that recurses once per
 /// node to overflow a 2 MiB stack, small enough for a debug build.
@@ -84,12 +96,14 @@ impl Watchers {
 
 #[test]
 fn every_observer_on_a_long_dynamic_chain_and_its_views() {
+    let _beside = beside_others();
     chain_and_views(LONG);
 }
 
 #[test]
 #[ignore = "large: run in release with --ignored"]
 fn every_observer_on_a_long_dynamic_chain_and_its_views_of_a_million() {
+    let _beside = beside_others();
     chain_and_views(1_000_000);
 }
 
@@ -123,12 +137,14 @@ fn chain_and_views(n: usize) {
 
 #[test]
 fn every_observer_on_a_long_dynamic_chain_failing_at_its_root() {
+    let _beside = beside_others();
     failing_chain(LONG);
 }
 
 #[test]
 #[ignore = "large: run in release with --ignored"]
 fn every_observer_on_a_long_dynamic_chain_failing_at_its_root_of_a_million() {
+    let _beside = beside_others();
     failing_chain(1_000_000);
 }
 
@@ -158,12 +174,14 @@ fn failing_chain(n: usize) {
 
 #[test]
 fn every_observer_on_a_wide_dynamic_fan_in() {
+    let _beside = beside_others();
     wide_fan_in(LONG);
 }
 
 #[test]
 #[ignore = "large: run in release with --ignored"]
 fn every_observer_on_a_wide_dynamic_fan_in_of_a_million() {
+    let _beside = beside_others();
     wide_fan_in(1_000_000);
 }
 
@@ -243,6 +261,7 @@ impl Observer for PanicsAt {
 /// and the other observers of the run still see it end; the chain computes again.
 #[test]
 fn an_observer_panicking_half_way_down_a_long_chain() {
+    let _beside = beside_others();
     within(LIMIT, "observer panics in a long chain", || {
         let chain = dynamic_chain(LONG, false);
         for scheduler in [Scheduler::Sync, Scheduler::Threads] {
@@ -278,12 +297,14 @@ fn fails(_x: u64) -> u64 {
 /// failure; then one whose first task is cancelled.
 #[test]
 fn every_observer_on_a_long_chain_of_futures() {
+    let _beside = beside_others();
     futures_chain(LONG);
 }
 
 #[test]
 #[ignore = "large: run in release with --ignored"]
 fn every_observer_on_a_long_chain_of_futures_of_a_million() {
+    let _beside = beside_others();
     futures_chain(1_000_000);
 }
 
@@ -408,6 +429,7 @@ fn explode(x: u64) -> u64 {
 /// the observers' counts add up.
 #[test]
 fn one_watched_graph_from_many_threads_with_exits_bombs_and_panics() {
+    let _beside = beside_others();
     within(LIMIT, "graph! from many threads", || {
         let g = Arc::new(graph!(|x: u64, bound: u64| -> Result<u64, String> {
             let b = make(x);
@@ -492,6 +514,14 @@ mod dashboard {
 
     pub(super) fn serial() -> MutexGuard<'static, ()> {
         SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// For a test that checks how many graph runs a dashboard saw: every graph run of
+    /// the process counts, so no other test runs meanwhile (see `GRAPH_RUNS_COUNTED`).
+    fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+        GRAPH_RUNS_COUNTED
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sends `request` (then shuts the writing half) and reads the answer: its status
@@ -864,8 +894,11 @@ mod dashboard {
     /// log, and every task of every run counts once, in its own row.
     #[test]
     fn a_dashboard_watching_runs_started_inside_an_observers_hooks() {
+        // It checks the dashboard's count of graph runs, which counts every test's.
+        // (Both taken out of the watchdog's time: the tests running may take a while.)
+        let _serial = serial();
+        let _alone = alone();
         within(LIMIT, "runs inside hooks", || {
-            let _serial = serial();
             let dashboard = Dashboard::serve("127.0.0.1:0").unwrap();
             let inner = {
                 let step = delayed(|x: u64| x + 1).named("nested-inner");
@@ -960,11 +993,15 @@ mod dashboard {
             assert_eq!(leaves["done"], 3 * 300 * 20, "{leaves}");
             assert_eq!(leaves["total"], 3 * 300 * 20, "{leaves}");
             assert_eq!(sums["done"], 3 * 300, "{sums}");
-            assert!(
-                json["running"].as_array().unwrap().is_empty(),
-                "{}",
-                json["running"]
-            );
+            // None of these runs' tasks is left running. (The dashboard shows every
+            // test's tasks: those of the tests running beside this one may run still.)
+            let ours: Vec<&serde_json::Value> = json["running"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["task"] == "polled-leaf" || r["task"] == "polled-sum")
+                .collect();
+            assert!(ours.is_empty(), "{}", json["running"]);
         });
     }
 
@@ -1034,8 +1071,12 @@ mod dashboard {
                             "{}",
                             json["kept"]
                         );
+                        // The bars of task runs that ended come from what is kept; tasks
+                        // still running (other tests': the dashboard shows every test's
+                        // tasks, and these have all ended) are drawn beside them.
                         let bars = json["stream"]["bars"].as_array().unwrap();
-                        assert!(bars.len() <= keep, "keep {keep}: {} bars", bars.len());
+                        let ended = bars.iter().filter(|bar| bar[4] != "running").count();
+                        assert!(ended <= keep, "keep {keep}: {ended} bars of ended runs");
                         let leaves = row(&json, "kept-leaf").expect("the row");
                         assert_eq!(leaves["done"], 5_000 * (round + 1), "{leaves}");
                         cursor = json["cursor"].as_u64().unwrap();
@@ -1205,6 +1246,7 @@ fn odd_chain() -> Delayed<u64> {
 /// line, the SVG is well-formed XML naming each node.
 #[test]
 fn odd_names_through_every_view() {
+    let _beside = beside_others();
     within(LIMIT, "odd names", || {
         let chain = odd_chain();
         let w = Watchers::new();
@@ -1279,6 +1321,7 @@ impl Observer for CountsEnds {
 /// overflowed the stack of the first task's hook).
 #[test]
 fn many_observers_on_one_run() {
+    let _beside = beside_others();
     within(LIMIT, "many observers on one run", || {
         let count = Arc::new(CountsEnds::default());
         let mut options = RunOptions::new().scheduler(Scheduler::Sync);
@@ -1304,6 +1347,7 @@ fn many_observers_on_one_run() {
 /// deadline waits without one; a zero timeout only looks.
 #[test]
 fn durations_at_their_extremes() {
+    let _beside = beside_others();
     within(LIMIT, "extreme durations", || {
         let huge = [
             Duration::MAX,
@@ -1350,6 +1394,7 @@ fn durations_at_their_extremes() {
 /// record, each on the thread that ran it.
 #[test]
 fn a_profiler_over_many_short_lived_threads() {
+    let _beside = beside_others();
     within(LIMIT, "profiler over short-lived threads", || {
         let profiler = Arc::new(Profiler::new());
         let record = Arc::new(RunRecord::new());
@@ -1416,6 +1461,7 @@ impl Observer for FutureCounts {
 /// to every observer, and the progress bar ends.
 #[test]
 fn a_client_dropped_with_tasks_queued_ends_each_for_its_observers() {
+    let _beside = beside_others();
     within(LIMIT, "client dropped with tasks queued", || {
         for keep_handles in [false, true] {
             let counts = Arc::new(FutureCounts::default());
@@ -1488,6 +1534,7 @@ fn eventually(cond: impl Fn() -> bool) -> bool {
 /// ended.
 #[test]
 fn a_watched_client_computing_long_chains() {
+    let _beside = beside_others();
     within(LIMIT, "a watched client's computes", || {
         let w = Watchers::new();
         let counts = Arc::new(CountsEnds::default());
@@ -1555,6 +1602,7 @@ fn a_watched_client_computing_long_chains() {
 /// that same client queued behind it: the watch ends (the futures run meanwhile).
 #[test]
 fn a_progress_watch_inside_a_task_of_its_own_client() {
+    let _beside = beside_others();
     within(LIMIT, "progress watch inside a task", || {
         let client = Client::builder().threads(1).build().unwrap();
         let watcher = client.submit(
@@ -1580,6 +1628,7 @@ fn total(xs: Vec<u64>) -> u64 {
 /// told ended, and the views of the graph of futures hold every node and edge.
 #[test]
 fn every_observer_on_a_wide_fan_in_of_futures() {
+    let _beside = beside_others();
     within(LIMIT, "wide futures fan-in", || {
         let w = Watchers::new();
         let counts = Arc::new(FutureCounts::default());
@@ -1638,6 +1687,7 @@ fn every_observer_on_a_wide_fan_in_of_futures() {
 /// counts only what ran.
 #[test]
 fn a_long_watched_chain_stopped_half_way() {
+    let _beside = beside_others();
     within(LIMIT, "a long chain stopped half-way", || {
         let chain = dynamic_chain(LONG, false);
         for scheduler in [Scheduler::Sync, Scheduler::Threads] {
@@ -1676,6 +1726,7 @@ fn a_long_watched_chain_stopped_half_way() {
 /// a last clear and one more run it holds exactly that run.
 #[test]
 fn a_profiler_cleared_and_read_while_it_watches() {
+    let _beside = beside_others();
     within(LIMIT, "profiler cleared mid-run", || {
         let profiler = Arc::new(Profiler::new());
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -1768,6 +1819,7 @@ fn peek(v: &AlwaysPanicsOnDrop) -> u64 {
 /// process by dropping such a value while a panic unwinds.
 #[test]
 fn graph_runs_failing_beside_values_whose_drop_always_panics() {
+    let _beside = beside_others();
     within(LIMIT, "drops that always panic", || {
         let panics = graph!(|x: u64| -> u64 {
             let a = fragile(x);
@@ -1829,6 +1881,7 @@ fn plus(a: u64, b: u64) -> u64 {
 /// lets the whole chain go.
 #[test]
 fn the_view_of_a_long_chain_of_futures_kept_only_by_its_end() {
+    let _beside = beside_others();
     within(LIMIT, "view of a chain kept by its end", || {
         let client = Client::builder().threads(2).build().unwrap();
         let mut last = client.submit(plus_one, (0u64,));

@@ -651,12 +651,14 @@ fn client_dropped_while_tasks_run() {
             )
         })
         .collect();
+    // Read before the opener starts: its 100 ms sleep may begin before this thread
+    // is back from `spawn` (on a busy machine, long before).
+    let start = Instant::now();
     let opener = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(100));
         gate_a.send(()).unwrap();
         gate_b.send(()).unwrap();
     });
-    let start = Instant::now();
     drop(client);
     // The drop waited for the running tasks, which finished with their results ...
     assert!(start.elapsed() >= Duration::from_millis(90));
