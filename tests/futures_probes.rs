@@ -746,7 +746,17 @@ fn client_dropped_inside_a_callback_run_by_cancel_on_the_callers_thread() {
 fn a_done_callback_waits_for_a_pending_future_on_a_one_thread_client() {
     watchdog::within(LIMIT, "callback waits", || {
         let client = client(1);
-        let first = client.submit(inc, (1,));
+        // Held until its callback is added: a future that has ended runs a callback at
+        // once on the caller's thread, which would then wait for `later`, whose gate
+        // only it opens.
+        let (first_rx, first_tx) = gate();
+        let first = client.submit(
+            move || {
+                first_rx.lock().unwrap().recv().unwrap();
+                inc(1)
+            },
+            (),
+        );
         let (rx, tx) = gate();
         let later = client.submit(
             move || {
@@ -762,6 +772,7 @@ fn a_done_callback_waits_for_a_pending_future_on_a_one_thread_client() {
             // On the pool's only thread, before its next task: `later` needs a thread.
             got_tx.lock().unwrap().send(waited.result()).unwrap();
         });
+        first_tx.send(()).unwrap();
         first.result().unwrap();
         tx.send(()).unwrap();
         assert_eq!(got_rx.recv().unwrap().unwrap(), 10);
