@@ -269,17 +269,39 @@ fn a_dying_worker_on_hyperqueue(cluster: &HyperQueuePython) {
     }
 }
 
-/// Workers started from another build of the program (a copy of this binary, changed)
-/// refuse the job's values with the reason, on HyperQueue as on the local runner.
+/// A copy of this test binary at `to` as another build of it: its linker build id note
+/// (`NT_GNU_BUILD_ID`, what tells builds apart where there is one) changed, and bytes
+/// appended (what does where there is none).
+fn another_build(to: &Path) {
+    let mut bytes = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+    // A note named GNU of type 3: name size 4, descriptor size, type, "GNU\0".
+    let mut changed = 0;
+    let mut at = 0;
+    while let Some(found) = bytes[at..].windows(16).position(|window| {
+        window[..4] == 4u32.to_le_bytes() && window[8..] == [3, 0, 0, 0, b'G', b'N', b'U', 0]
+    }) {
+        let start = at + found;
+        let size = u32::from_le_bytes(bytes[start + 4..start + 8].try_into().unwrap()) as usize;
+        if (1..=64).contains(&size) && start + 16 + size <= bytes.len() {
+            for byte in &mut bytes[start + 16..start + 16 + size] {
+                *byte = !*byte;
+            }
+            changed += 1;
+        }
+        at = start + 16;
+    }
+    eprintln!("    (build id notes changed in the copy: {changed})");
+    bytes.extend_from_slice(b"another build");
+    std::fs::write(to, bytes).unwrap();
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Workers started from another build of the program (a copy of this binary with
+/// another build id) refuse the job's values with the reason, on HyperQueue as on the
+/// local runner.
 fn a_stale_binary_on_hyperqueue(cluster_dir: &Path) {
     let stale = base().join("stale-binary");
-    std::fs::copy(std::env::current_exe().unwrap(), &stale).unwrap();
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&stale)
-        .unwrap();
-    std::io::Write::write_all(&mut file, b"another build").unwrap();
-    drop(file);
+    another_build(&stale);
     let value = delay!(add(delay!(square(3)), 1));
     let cluster = HyperQueuePython::local(cluster_dir)
         .cores(1)
