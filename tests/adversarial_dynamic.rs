@@ -1,6 +1,10 @@
 //! Dynamic graphs, and the dispatcher they share with static graphs, under shapes the
 //! other tests do not reach: a warning handler that panics (warnings made errors)
-//! after a run whose end its caller tells the observers.
+//! after a run whose end its caller tells the observers; runs nested a thousand deep,
+//! each following its task (`stop_when(taskweave::cancelled)`).
+//!
+//! The larger sizes are `#[ignore]`d: `cargo test --release -p taskweave-tests --test
+//! adversarial_dynamic -- --ignored`.
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -87,4 +91,55 @@ fn a_warning_handler_that_panics_leaves_no_run_untold() {
         // The graph computes again, and its values are whole.
         assert_eq!(x.compute(), n);
     });
+}
+
+/// A dynamic graph per level, the level below computed inside a task beside a leaf
+/// (so that the graph runs on the pool), each run following its task
+/// (`stop_when(taskweave::cancelled)`, as `RunOptions::stop_when` says to), the bottom
+/// asking `cancelled()`: the sum of the levels, plus 1 for "not cancelled".
+fn following(depth: u64) -> u64 {
+    if depth == 0 {
+        return u64::from(!taskweave::cancelled());
+    }
+    let inner = delayed(|d: u64| following(d - 1)).call(depth);
+    let leaf = delayed(|d: u64| d).call(depth);
+    let sum = delayed(|a: u64, b: u64| a + b).call(inner, leaf);
+    let options = taskweave::RunOptions::new().stop_when(taskweave::cancelled);
+    sum.try_compute_with(options).expect("no task fails")
+}
+
+/// Runs `following(depth)` under the watchdog in pools of one and two threads with
+/// 2 MiB stacks, and checks it against the sum.
+fn runs_following_their_tasks(depth: u64, limit: Duration) {
+    for threads in [1, 2] {
+        let got = within(limit, "nested runs following their tasks", move || {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .stack_size(2 << 20)
+                .build()
+                .expect("a pool");
+            pool.install(|| following(depth))
+        });
+        assert_eq!(got, depth * (depth + 1) / 2 + 1, "{threads} thread(s)");
+    }
+}
+
+/// Runs nested 1,000 deep, each following its task: a task's question (its
+/// `cancelled()`, and the dispatcher's before each task starts) asks its run's
+/// condition as the task the run was started in, which asks its own run's, and so on
+/// to the top, a few KiB of stack per level. It overflowed the stack about 600 levels
+/// down and killed the process (SIGSEGV on the run's stack segment); each question now
+/// moves to a new segment when the stack runs low, as nested runs do.
+#[test]
+fn runs_nested_1_000_deep_following_their_tasks() {
+    runs_following_their_tasks(1_000, LIMIT);
+}
+
+/// [`runs_nested_1_000_deep_following_their_tasks`] 10,000 deep. Each question walks
+/// every level above it, so the whole takes time in the square of the depth: about
+/// 90 s per pool in a debug build.
+#[test]
+#[ignore = "10,000 levels: run with --release -- --ignored"]
+fn runs_nested_10_000_deep_following_their_tasks() {
+    runs_following_their_tasks(10_000, Duration::from_secs(600));
 }
