@@ -1,7 +1,9 @@
 //! Dynamic graphs, and the dispatcher they share with static graphs, under shapes the
 //! other tests do not reach: a warning handler that panics (warnings made errors)
 //! after a run whose end its caller tells the observers; runs nested a thousand deep,
-//! each following its task (`stop_when(taskweave::cancelled)`). And shapes that were
+//! each following its task (`stop_when(taskweave::cancelled)`); a stop condition whose
+//! capture's `Drop` panics, dropped last by a run that went on after its caller
+//! returned the run's first failure. And shapes that were
 //! found to work, kept so that they go on working: random graphs mixing every kind of
 //! node (constants, pure twins, `map`, `split`, `tree_reduce`, retried tasks, tasks
 //! computing graphs over their own graph's nodes, persisted and renamed nodes),
@@ -974,4 +976,64 @@ fn two_mib_values_through_every_kind_of_node() {
             .sum()
     });
     assert_eq!(prepared, 6);
+}
+
+// ---- A stop condition dropped last by a run that went on after its caller -----------
+
+/// Panics when dropped: a capture of a stop condition.
+struct PanicsWhenDropped;
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        panic!("the stop condition's capture panics when dropped");
+    }
+}
+
+/// A parallel run entered from outside the pool returns its first failure at once
+/// while a task beside it still runs, and the run, on rayon's thread, then holds the
+/// last handle of its options: a stop condition whose capture's `Drop` panics no longer
+/// aborts the process there ("Rayon: detected unexpected panic; aborting"), as the
+/// values the run leaves already did not. (Where the caller holds the last handle, the
+/// panic comes out of its call, as a value's `Drop` of an argument would.)
+#[test]
+fn a_stop_condition_dropped_last_by_a_run_that_outlived_its_caller() {
+    within(LIMIT, "a stop condition dropped by the run", || {
+        for _ in 0..5 {
+            let started = Arc::new(AtomicBool::new(false));
+            let told = started.clone();
+            let slow = delayed(move || {
+                told.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(50));
+                1u64
+            })
+            .call();
+            // Fails once the slow task runs (or after a second, on a pool of one thread).
+            let boom = delayed(move || -> u64 {
+                let waited = std::time::Instant::now();
+                while !started.load(Ordering::SeqCst) && waited.elapsed() < Duration::from_secs(1) {
+                    std::thread::yield_now();
+                }
+                panic!("boom")
+            })
+            .call();
+            let sum = delayed(|a: u64, b: u64| a + b).call(&slow, &boom);
+            let capture = PanicsWhenDropped;
+            let options = taskweave::RunOptions::new().stop_when(move || {
+                let _ = &capture;
+                false
+            });
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                sum.try_compute_with(options)
+            }));
+            match ran {
+                Ok(result) => assert_eq!(result.unwrap_err().message(), "boom"),
+                Err(payload) => {
+                    let text = payload.downcast_ref::<&str>().copied().unwrap_or_default();
+                    assert!(text.contains("capture panics when dropped"), "{text}");
+                }
+            }
+            // The slow task, and the run with it, end meanwhile.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
 }

@@ -894,7 +894,9 @@ impl Storage {
         let (run, told) = (self.clone(), end.clone());
         rayon::spawn(move || {
             if !told.start() {
-                // Taken back by the caller, which has run the graph itself.
+                // Taken back by the caller, which has run the graph itself. What the job
+                // holds may be the last of it (see below).
+                crate::engine::error::discard_panic(|| drop((options, run)));
                 return;
             }
             let result = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -908,8 +910,12 @@ impl Storage {
                 );
                 run.plan.run(&run.slots, &run.pending, &options, None)
             }));
-            // The hook's handle first, so the run holds nothing of the caller's.
-            drop(options);
+            // The hook's handle first, so the run holds nothing of the caller's. After
+            // a failure the caller has gone on, and these may be the last handles of its
+            // stop condition: a capture's `Drop` that panics has no one to report to
+            // here either, and aborted the process in rayon's job (as the storage's
+            // below would).
+            crate::engine::error::discard_panic(|| drop(options));
             // Then the storage, before the caller is told: a caller still waiting holds
             // it too, so it is freed by the caller, at once and on its thread (and its
             // buffers are kept for the next plan: see `reuse`); after a failure the
