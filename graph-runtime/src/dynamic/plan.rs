@@ -745,14 +745,37 @@ impl Plan {
         // Long dynamic runs get a progress bar on a terminal (decided in one place).
         let automatic = crate::observers::progress::automatic(options);
         let started = Instant::now();
+        let mut told_later = told_later;
+        let later = told_later.as_mut().map(|later| TellLater {
+            stopped_only: later.stopped_only,
+            observer: &mut *later.observer,
+        });
         dispatch_compact(
             &compact,
             pending,
             &run,
             automatic.as_ref().unwrap_or(options),
-            told_later,
+            later,
         )?;
-        // Graphs of many tiny tasks get a warning, once per call site.
+        // A panic of the warning's handler (`on_warning`) unwinds out of the compute;
+        // the observers the run left to its caller hear first that it unwound, as they
+        // do of any panic outside its tasks (they waited for an end that never came).
+        let warned = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.warn_if_tiny(options, pending, started)
+        }));
+        if let Err(payload) = warned {
+            if let Some(observer) = told_later.and_then(|later| later.observer.take()) {
+                let table = self.table();
+                drop(RunEnd::new(Some(observer), table.nodes()));
+            }
+            panic::resume_unwind(payload);
+        }
+        Ok(())
+    }
+
+    /// Warns of a graph of many tiny tasks, once per call site, after a run that
+    /// began at `started` (`pending`: the run's counters, scratch now).
+    fn warn_if_tiny(&self, options: &RunOptions, pending: &[AtomicU32], started: Instant) {
         if let Some(&OutputRead { index: output, .. }) = self.outputs.first() {
             let threads = || match options.effective_scheduler() {
                 Scheduler::Sync => 1,
@@ -770,7 +793,6 @@ impl Plan {
             let tasks = self.kept.nodes.len();
             crate::engine::warn::tiny_tasks(&output, tasks, started.elapsed(), threads);
         }
-        Ok(())
     }
 }
 
@@ -872,7 +894,9 @@ impl Storage {
         let (run, told) = (self.clone(), end.clone());
         rayon::spawn(move || {
             if !told.start() {
-                // Taken back by the caller, which has run the graph itself.
+                // Taken back by the caller, which has run the graph itself. What the job
+                // holds may be the last of it (see below).
+                crate::engine::error::discard_panic(|| drop((options, run)));
                 return;
             }
             let result = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -886,8 +910,12 @@ impl Storage {
                 );
                 run.plan.run(&run.slots, &run.pending, &options, None)
             }));
-            // The hook's handle first, so the run holds nothing of the caller's.
-            drop(options);
+            // The hook's handle first, so the run holds nothing of the caller's. After
+            // a failure the caller has gone on, and these may be the last handles of its
+            // stop condition: a capture's `Drop` that panics has no one to report to
+            // here either, and aborted the process in rayon's job (as the storage's
+            // below would).
+            crate::engine::error::discard_panic(|| drop(options));
             // Then the storage, before the caller is told: a caller still waiting holds
             // it too, so it is freed by the caller, at once and on its thread (and its
             // buffers are kept for the next plan: see `reuse`); after a failure the

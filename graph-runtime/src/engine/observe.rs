@@ -410,7 +410,11 @@ impl Outer {
         let _back = Back(Outer::here(), lent);
         let _owner = crate::engine::owner::OwnerScope::enter(self.owner);
         self.set();
-        when()
+        // `when` may ask the caller's own run in turn (`stop_when(taskweave::cancelled)`,
+        // how a nested run follows its task), and that one its caller's, up every level
+        // of nested runs: each question moves to a new stack segment when this one runs
+        // low, as the nested runs themselves do (asked 600 runs deep, it overflowed).
+        crate::engine::sync::on_grown_stack(|| when())
     }
 
     fn set(&self) {

@@ -67,7 +67,9 @@ static HANDLER: std::sync::RwLock<Option<Handler>> = std::sync::RwLock::new(None
 /// (`taskweave::on_warning(|message| log::warn!("{message}"))`) or collect them; the
 /// last handler set wins. [`set_warnings(false)`](set_warnings) still silences them.
 /// With the `tracing` feature, each warning is also a `tracing` event (target
-/// `taskweave`) whether or not a handler is set.
+/// `taskweave`) whether or not a handler is set. A handler that panics (warnings made
+/// errors) unwinds out of the compute that warned, once its run's observers have heard
+/// it end.
 pub fn on_warning(handler: impl Fn(&str) + Send + Sync + 'static) {
     *HANDLER.write().recover() = Some(std::sync::Arc::new(handler));
 }
