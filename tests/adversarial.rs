@@ -10,7 +10,8 @@
 //! tasks whose argument's `Clone` panics; ladders (two parents per node) of 20,000
 //! rungs; values holding futures, their own included, let go by a `cancel`; `map` over
 //! an iterator that panics midway; an observer that submits to and waits on its own
-//! client from its hooks; a long chain dropped with one capture whose `Drop` panics.
+//! client from its hooks; a long chain dropped with one capture whose `Drop` panics; a
+//! warning handler that submits to the client it is warned about.
 //!
 //! The larger sizes are `#[ignore]`d: `cargo test --release -p taskweave-tests --test
 //! adversarial -- --ignored`.
@@ -501,6 +502,93 @@ fn a_thread_refused_at_a_push_while_every_thread_sleeps_in_a_wait() {
         open.send(()).unwrap();
         assert_eq!(waiting.result().unwrap(), 1);
     });
+}
+
+/// Clients a warning handler submits to when a warning names them (name, client, the
+/// futures it submitted), for the tests below; the handler is the binary's, installed
+/// by each of them (the last one wins, and they are the same).
+static WARNING_SUBMITS: Mutex<Vec<Warned>> = Mutex::new(Vec::new());
+
+/// A client's name, the client, and what the warning handler submitted to it.
+type Warned = (String, Client, Vec<Future<u64>>);
+
+/// A warning handler that submits to the client it is warned about. The pool's
+/// warnings (every thread blocked while a task is queued, so one more starts past
+/// `max_threads`; a thread start refused) are printed once its lock is let go. They
+/// were printed under the lock, and the handler's submission, finding no thread
+/// running, took the lock again on the same thread: the pushing thread hung for ever.
+fn a_warning_handler_submits_to_the_client_it_is_warned_about(
+    name: &str,
+    start_limit: usize,
+    warnings: usize,
+) {
+    taskweave::on_warning(|message| {
+        let mut clients = WARNING_SUBMITS.lock().unwrap();
+        let named = clients
+            .iter_mut()
+            .find(|(name, _, _)| message.contains(&format!("client `{name}`")));
+        match named {
+            Some((_, client, futures)) => futures.push(client.submit(|| 7u64, ())),
+            None => eprintln!("{message}"),
+        }
+    });
+    let other = client(1);
+    let (gate, open) = gated(&other);
+    assert!(eventually(|| gate.status() == Status::Running));
+    let client = Client::builder()
+        .threads(1)
+        .max_threads(1)
+        .name(name)
+        .__thread_start_limit(start_limit)
+        .build()
+        .unwrap();
+    WARNING_SUBMITS
+        .lock()
+        .unwrap()
+        .push((name.to_owned(), client.clone(), Vec::new()));
+    let (started, asleep) = mpsc::channel();
+    let waiting = client.submit(
+        move || {
+            started.send(()).unwrap();
+            gate.result().unwrap()
+        },
+        (),
+    );
+    asleep.recv().unwrap();
+    // Time for the task to fall asleep in its wait, its client's one thread blocked.
+    std::thread::sleep(Duration::from_millis(200));
+    let pushed = client.submit(|| 42u64, ());
+    assert_eq!(pushed.result().unwrap(), 42);
+    let submitted = {
+        let mut clients = WARNING_SUBMITS.lock().unwrap();
+        let at = clients.iter().position(|(n, _, _)| n == name).unwrap();
+        clients.remove(at).2
+    };
+    assert_eq!(submitted.len(), warnings, "a submission per warning");
+    assert_eq!(client.gather(&submitted).unwrap(), vec![7; warnings]);
+    open.send(()).unwrap();
+    assert_eq!(waiting.result().unwrap(), 1);
+}
+
+/// Past `max_threads`: one warning, one more thread.
+#[test]
+fn a_warning_handler_that_submits_to_a_client_past_its_bound() {
+    within(
+        Duration::from_secs(30),
+        "a handler submits past the bound",
+        || a_warning_handler_submits_to_the_client_it_is_warned_about("warned-past-bound", 64, 1),
+    );
+}
+
+/// Past `max_threads` and the thread refused: two warnings, and the waiting task runs
+/// the queued tasks itself.
+#[test]
+fn a_warning_handler_that_submits_to_a_client_refused_a_thread() {
+    within(
+        Duration::from_secs(30),
+        "a handler submits when refused",
+        || a_warning_handler_submits_to_the_client_it_is_warned_about("warned-refused", 1, 2),
+    );
 }
 
 /// `as_completed(..).with_results()` over 100,000 futures, a third of them behind a

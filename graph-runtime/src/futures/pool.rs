@@ -380,14 +380,18 @@ impl Pool {
             live: OnceLock::new(),
         });
         let mut counts = pool.counts.lock().recover();
+        let mut warnings = Warnings::default();
         for _ in 0..threads {
-            if let Err(error) = pool.add_worker(&mut counts) {
+            if let Err(error) = pool.add_worker(&mut counts, &mut warnings) {
                 counts.closed = true;
                 pool.wake.notify_all();
+                drop(counts);
+                warnings.print();
                 return Err(ClientError::Spawn(Arc::new(error)));
             }
         }
         drop(counts);
+        warnings.print();
         Ok(pool)
     }
 
@@ -430,8 +434,12 @@ impl Pool {
     }
 
     /// Starts one more worker. A start the system refuses is remembered (see
-    /// [`refused`](Self::refused)) and told once on stderr.
-    fn add_worker(self: &Arc<Self>, counts: &mut Counts) -> std::io::Result<()> {
+    /// [`refused`](Self::refused)) and, the first time, added to `warnings`.
+    fn add_worker(
+        self: &Arc<Self>,
+        counts: &mut Counts,
+        warnings: &mut Warnings,
+    ) -> std::io::Result<()> {
         let pool = self.clone();
         let started = if counts.started >= self.start_limit {
             Err(std::io::Error::other("thread start limit reached (test)"))
@@ -444,7 +452,7 @@ impl Pool {
         if let Err(error) = started {
             self.refused.store(true, Ordering::SeqCst);
             if !self.told_refused.swap(true, Ordering::Relaxed) && crate::engine::warn::enabled() {
-                crate::engine::warn::print(&format!(
+                warnings.0.push(format!(
                     "taskweave: client `{}` could not start a thread ({error}; {} running \
                      or blocked); while none is left to run its queued tasks, the tasks \
                      that wait run them themselves",
@@ -505,7 +513,9 @@ impl Pool {
     /// run it: starts one more, past `max_threads` if need be (under the lock). Lent
     /// threads count as holding up threads of the pool, so past the bound the pool
     /// grows by at most one thread for each of them and each blocked one.
-    fn unless_stalled(self: &Arc<Self>, counts: &mut Counts) {
+    /// The warning that the pool went past its bound, the first time, is added to
+    /// `warnings`, printed by the caller once it has let go of the lock.
+    fn unless_stalled(self: &Arc<Self>, counts: &mut Counts, warnings: &mut Warnings) {
         if !self.stalled(counts) {
             return;
         }
@@ -513,7 +523,7 @@ impl Pool {
             && !self.past_bound.swap(true, Ordering::Relaxed)
             && crate::engine::warn::enabled()
         {
-            crate::engine::warn::print(&format!(
+            warnings.0.push(format!(
                 "taskweave: all {} threads of client `{}` are blocked (waiting for \
                  futures, in `secede`, or held up by rayon threads that wait for futures) \
                  while tasks are queued; starting more past its max_threads ({}) rather \
@@ -523,7 +533,7 @@ impl Pool {
             ));
         }
         // A refused thread leaves the deadlock in place; nothing better can be done.
-        let _ = self.add_worker(counts);
+        let _ = self.add_worker(counts, warnings);
     }
 
     /// Queues a ready job and wakes a sleeping worker, if any.
@@ -595,8 +605,9 @@ impl Pool {
         if self.sleeping.load(Ordering::Relaxed) > 0 {
             self.wake_sleeping();
         } else if self.running.load(Ordering::Relaxed) == 0 {
-            let mut counts = self.lock();
-            self.unless_stalled(&mut counts);
+            let mut warnings = Warnings::default();
+            self.unless_stalled(&mut self.lock(), &mut warnings);
+            warnings.print();
         }
     }
 
@@ -901,12 +912,15 @@ impl Pool {
         // Pairs with the fence in `wake_one`: either this sees the job, or the push
         // sees no thread running and looks for a stall itself.
         fence(Ordering::SeqCst);
+        let mut warnings = Warnings::default();
         if !counts.closed && counts.running() < self.threads && counts.live < self.max_threads {
             // Without a replacement the wait goes on; the thread was refused, not lost.
-            let _ = self.add_worker(&mut counts);
+            let _ = self.add_worker(&mut counts, &mut warnings);
         } else {
-            self.unless_stalled(&mut counts);
+            self.unless_stalled(&mut counts, &mut warnings);
         }
+        drop(counts);
+        warnings.print();
         Lent(self.clone())
     }
 
@@ -922,13 +936,30 @@ impl Pool {
         counts.blocked += 1;
         self.count_running(&counts);
         fence(Ordering::SeqCst);
+        let mut warnings = Warnings::default();
         if !counts.closed && counts.running() < self.threads && counts.live < self.max_threads {
             // Without a replacement the wait goes on; the thread was refused, not lost.
-            let _ = self.add_worker(&mut counts);
+            let _ = self.add_worker(&mut counts, &mut warnings);
         } else {
-            self.unless_stalled(&mut counts);
+            self.unless_stalled(&mut counts, &mut warnings);
         }
+        drop(counts);
+        warnings.print();
         Seceded(Some(self.clone()))
+    }
+}
+
+/// Warnings made under the pool's lock, printed once it is let go: a warning handler
+/// (`on_warning`) may submit to the client, which can take the lock, or panic.
+#[derive(Default)]
+#[must_use = "print them once the pool's lock is let go"]
+struct Warnings(Vec<String>);
+
+impl Warnings {
+    fn print(self) {
+        for warning in self.0 {
+            crate::engine::warn::print(&warning);
+        }
     }
 }
 
