@@ -882,6 +882,13 @@ const MAX_CALLBACK_NESTING: u32 = 16;
 /// queued and told by the outermost call, in a loop, so a chain of any length fails
 /// or is cancelled in constant stack.
 ///
+/// The user's callbacks run once every end queued so far has been told to its
+/// dependents: a callback may wait for a dependent any number of links down the chain
+/// its end goes down, and an end queued behind that callback, on the thread the
+/// callback blocks, would never be told (a callback of a failed future waiting for a
+/// dependent two links down hung for ever). The library's own callbacks only wake
+/// their waiters, and run as each end is told.
+///
 /// A callback ends a dependent, dropping its arguments, and a `Drop` may panic: every
 /// other waiter is told all the same (one left untold would wait forever), then the
 /// first panic goes on.
@@ -899,67 +906,104 @@ fn tell(first: Telling) {
         return;
     }
     let mut first_panic = FirstPanic::default();
+    // The user's callbacks of the ends told, in the order of those ends, held until
+    // no end is left to tell (allocated only when an end has some).
+    let mut to_call: Vec<(Vec<Callback>, Outcome)> = Vec::new();
     let mut next = Some(first);
-    while let Some(Telling {
-        release,
-        started,
-        mut dependents,
-        callbacks,
-        outcome,
-    }) = next
-    {
-        if let Some(job) = release {
-            first_panic.catch(|| {
+    loop {
+        while let Some(Telling {
+            release,
+            started,
+            mut dependents,
+            mut callbacks,
+            outcome,
+        }) = next
+        {
+            if let Some(job) = release {
+                first_panic.catch(|| {
+                    if !started {
+                        job.ended_unstarted(&outcome);
+                    }
+                    job.release();
+                });
                 if !started {
-                    job.ended_unstarted(&outcome);
-                }
-                job.release();
-            });
-            if !started {
-                // Out of its dependencies' lists now, not at their ends: a dropped or
-                // cancelled dependent of a long task is freed at once. (A started one
-                // has no dependency left to wait for.)
-                first_panic.catch(|| job.leave_dependencies());
-            }
-        }
-        for dependent in dependents.take() {
-            first_panic.catch(|| dependent.dependency_ended(&outcome));
-        }
-        // A callback is the user's code, which may wait for an end it causes (it
-        // cancels a future, then waits for a dependent): ends it causes are told at
-        // once, not queued behind it, and jobs it submits go to idle workers. The
-        // user's callbacks of those ends run at once too, up to a nesting of
-        // `MAX_CALLBACK_NESTING`; past it they run after the callback that caused
-        // them returns (as Dask runs callbacks, one after another).
-        let deep = callback_depth() >= MAX_CALLBACK_NESTING;
-        for callback in callbacks {
-            if callback.user && deep {
-                let later = (callback, outcome.clone());
-                // Fails only at the thread's end, when no callback can run any more.
-                let _ = LATER.try_with(|list| list.borrow_mut().push(later));
-                continue;
-            }
-            first_panic.catch(|| run_callback(callback, &outcome));
-            if callback_depth() < MAX_CALLBACK_NESTING {
-                // The callbacks put off while it ran, and those they put off, in turn.
-                while let Some((later, outcome)) = LATER
-                    .try_with(|list| list.borrow_mut().pop())
-                    .ok()
-                    .flatten()
-                {
-                    first_panic.catch(|| run_callback(later, &outcome));
+                    // Out of its dependencies' lists now, not at their ends: a dropped
+                    // or cancelled dependent of a long task is freed at once. (A
+                    // started one has no dependency left to wait for.)
+                    first_panic.catch(|| job.leave_dependencies());
                 }
             }
+            for dependent in dependents.take() {
+                first_panic.catch(|| dependent.dependency_ended(&outcome));
+            }
+            // The library's callbacks only wake a waiter: at once. (Split only when
+            // the two kinds are mixed: no allocation when they are not.)
+            if callbacks.iter().any(|callback| !callback.user) {
+                let library;
+                (callbacks, library) = callbacks.into_iter().partition(|c| c.user);
+                for callback in library {
+                    first_panic.catch(|| run_callback(callback, &outcome));
+                }
+            }
+            if !callbacks.is_empty() {
+                to_call.push((callbacks, outcome));
+            }
+            next = TO_TELL
+                .try_with(|list| list.borrow_mut().pop())
+                .ok()
+                .flatten();
         }
+        if to_call.is_empty() {
+            break;
+        }
+        for (callbacks, outcome) in std::mem::take(&mut to_call) {
+            run_user_callbacks(callbacks, &outcome, &mut first_panic);
+        }
+        // A callback's own ends are told inside it (see `run_callback`): none is
+        // queued by now, as a rule; one that is gets the same telling.
         next = TO_TELL
             .try_with(|list| list.borrow_mut().pop())
             .ok()
             .flatten();
+        if next.is_none() {
+            break;
+        }
     }
     #[cfg(not(loom))]
     let _ = TELLING.try_with(|t| t.set(false));
     // Not while this end is part of another panic's unwinding (that aborts).
     first_panic.resume();
+}
+
+/// Runs the user's callbacks of one end, for [`tell`].
+///
+/// A callback is the user's code, which may wait for an end it causes (it cancels a
+/// future, then waits for a dependent): ends it causes are told at once, not queued
+/// behind it, and jobs it submits go to idle workers. The user's callbacks of those
+/// ends run at once too, up to a nesting of `MAX_CALLBACK_NESTING`; past it they run
+/// after the callback that caused them returns (as Dask runs callbacks, one after
+/// another).
+fn run_user_callbacks(callbacks: Vec<Callback>, outcome: &Outcome, first_panic: &mut FirstPanic) {
+    let deep = callback_depth() >= MAX_CALLBACK_NESTING;
+    for callback in callbacks {
+        if deep {
+            let later = (callback, outcome.clone());
+            // Fails only at the thread's end, when no callback can run any more.
+            let _ = LATER.try_with(|list| list.borrow_mut().push(later));
+            continue;
+        }
+        first_panic.catch(|| run_callback(callback, outcome));
+        if callback_depth() < MAX_CALLBACK_NESTING {
+            // The callbacks put off while it ran, and those they put off, in turn.
+            while let Some((later, outcome)) = LATER
+                .try_with(|list| list.borrow_mut().pop())
+                .ok()
+                .flatten()
+            {
+                first_panic.catch(|| run_callback(later, &outcome));
+            }
+        }
+    }
 }
 
 /// Calls the user's `callback` of a task that has already ended (`add_done_callback`
