@@ -187,9 +187,10 @@ impl<T> Future<T> {
     /// stops at a key no client wants.
     ///
     /// A chain of finished futures of any length, or a future with any number of
-    /// dependents, is cancelled in bounded stack, on this thread. A value's `Drop` that
-    /// panics (or a done callback's panic) comes out of this call once everything is
-    /// cancelled.
+    /// dependents, is cancelled in bounded stack, on this thread. The done callbacks of
+    /// what it ends run once all of it is cancelled, on this thread: one may wait for
+    /// any other future the cancel reaches. A value's `Drop` that panics (or a done
+    /// callback's panic) comes out of this call once everything is cancelled.
     pub fn cancel(&self) {
         self.state().cancel();
     }

@@ -906,10 +906,44 @@ fn tell(first: Telling) {
         return;
     }
     let mut first_panic = FirstPanic::default();
+    drain(Some(first), &mut first_panic);
+    // Not while this end is part of another panic's unwinding (that aborts).
+    first_panic.resume();
+}
+
+/// Runs `f`, which ends tasks (a cancel and the cancels it goes on to, a cancel of
+/// several futures), as one telling: the ends it causes on this thread are told once
+/// it returns, to their dependents first and to the user's callbacks after (see
+/// [`tell`]), so that a callback may wait for anything else `f` ends. A callback run
+/// before `f` was done waited for a future that `f` had yet to cancel, on the thread
+/// that was to cancel it. Inside a telling already (`f` run by a `Drop` while one is
+/// told), that one tells them. A panic of `f`, or of a callback, comes out once every
+/// end is told.
+pub(crate) fn as_one_telling(f: impl FnOnce()) {
+    // Loom's models tell each end at once (see `tell`): as if inside a telling, which
+    // then never queues one.
+    #[cfg(not(loom))]
+    let outer = TELLING.try_with(|t| t.replace(true)).unwrap_or(true);
+    #[cfg(loom)]
+    let outer = true;
+    let mut first_panic = FirstPanic::default();
+    first_panic.catch(f);
+    if !outer {
+        let next = TO_TELL
+            .try_with(|list| list.borrow_mut().pop())
+            .ok()
+            .flatten();
+        drain(next, &mut first_panic);
+    }
+    first_panic.resume();
+}
+
+/// Tells `next` and every end queued on this thread meanwhile (see [`tell`]), then
+/// marks the thread as telling no more.
+fn drain(mut next: Option<Telling>, first_panic: &mut FirstPanic) {
     // The user's callbacks of the ends told, in the order of those ends, held until
     // no end is left to tell (allocated only when an end has some).
     let mut to_call: Vec<(Vec<Callback>, Outcome)> = Vec::new();
-    let mut next = Some(first);
     loop {
         while let Some(Telling {
             release,
@@ -957,7 +991,7 @@ fn tell(first: Telling) {
             break;
         }
         for (callbacks, outcome) in std::mem::take(&mut to_call) {
-            run_user_callbacks(callbacks, &outcome, &mut first_panic);
+            run_user_callbacks(callbacks, &outcome, first_panic);
         }
         // A callback's own ends are told inside it (see `run_callback`): none is
         // queued by now, as a rule; one that is gets the same telling.
@@ -971,8 +1005,6 @@ fn tell(first: Telling) {
     }
     #[cfg(not(loom))]
     let _ = TELLING.try_with(|t| t.set(false));
-    // Not while this end is part of another panic's unwinding (that aborts).
-    first_panic.resume();
 }
 
 /// Runs the user's callbacks of one end, for [`tell`].
@@ -1266,21 +1298,24 @@ impl<T> State<T> {
     /// a `Drop` on the way (of a released value, of a cancelled task's arguments) or
     /// of a done callback comes out once every one of them has been cancelled.
     pub(crate) fn cancel(&self) {
-        let mut first_panic = FirstPanic::default();
-        let mut work = Vec::new();
-        first_panic.catch(|| self.cancel_alone(&mut work));
-        while let Some(dependent) = work.pop() {
-            // Gone (no one holds it): so is its value, and what only it led to is
-            // left, as Dask stops at a key no client wants.
-            let Some(dependent) = dependent.upgrade() else {
-                continue;
-            };
-            first_panic.catch(|| dependent.cancel_with_dependency(&mut work));
-            // Its last reference if its handles went meanwhile: its value's `Drop` is
-            // the user's.
-            first_panic.catch(|| drop(dependent));
-        }
-        first_panic.resume();
+        // Every dependent cancelled before any callback runs: one may wait for another.
+        as_one_telling(|| {
+            let mut first_panic = FirstPanic::default();
+            let mut work = Vec::new();
+            first_panic.catch(|| self.cancel_alone(&mut work));
+            while let Some(dependent) = work.pop() {
+                // Gone (no one holds it): so is its value, and what only it led to is
+                // left, as Dask stops at a key no client wants.
+                let Some(dependent) = dependent.upgrade() else {
+                    continue;
+                };
+                first_panic.catch(|| dependent.cancel_with_dependency(&mut work));
+                // Its last reference if its handles went meanwhile: its value's `Drop`
+                // is the user's.
+                first_panic.catch(|| drop(dependent));
+            }
+            first_panic.resume();
+        });
     }
 
     /// Cancels this task without going on to its dependents: ends it cancelled if it
