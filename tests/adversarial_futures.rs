@@ -4,7 +4,8 @@
 #[path = "support/watchdog.rs"]
 mod watchdog;
 
-use std::sync::{mpsc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use taskweave::prelude::*;
@@ -21,6 +22,17 @@ fn client(threads: usize) -> Client {
 
 fn inc(x: i64) -> i64 {
     x + 1
+}
+
+/// Runs `body` on a thread with a small stack, so that a stack growing with the shape
+/// overflows rather than passes.
+fn on_small_stack<R: Send + 'static>(body: impl FnOnce() -> R + Send + 'static) -> R {
+    std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(body)
+        .unwrap()
+        .join()
+        .unwrap()
 }
 
 /// A task that holds its thread until the sender is dropped or sends.
@@ -181,4 +193,380 @@ fn a_done_callback_run_by_a_shutdown_waits_for_tasks_it_cancels_later() {
                 .all(|r| r.as_ref().unwrap_err().contains("cancelled")));
         },
     );
+}
+
+/// Queued tasks run highest priority first, `i32::MIN` and `i32::MAX` included, equal
+/// ones in the order they were submitted.
+#[test]
+fn priorities_order_queued_tasks_at_the_extremes() {
+    watchdog::within(LIMIT, "priorities", || {
+        let client = client(1);
+        let (gate, release, started) = blocker(&client);
+        started.recv().unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let prios = [0, i32::MIN, -1, i32::MAX, 1, i32::MIN + 1, i32::MAX - 1, 0];
+        let futures: Vec<_> = prios
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| {
+                let order = order.clone();
+                client
+                    .task(move || order.lock().unwrap().push((p, i)))
+                    .priority(p)
+                    .submit(())
+            })
+            .collect();
+        release.send(()).unwrap();
+        gate.result().unwrap();
+        client.gather(&futures).unwrap();
+        let got = order.lock().unwrap().clone();
+        let mut want: Vec<_> = prios.iter().copied().zip(0..).collect();
+        want.sort_by_key(|&(p, i)| (std::cmp::Reverse(p), i));
+        assert_eq!(got, want);
+    });
+}
+
+/// A dependent kept by `fire_and_forget` runs, and so does the dependency whose only
+/// handle went before it ran.
+#[test]
+fn fire_and_forget_of_a_dependent_runs_its_dropped_dependency() {
+    watchdog::within(LIMIT, "fire and forget", || {
+        let client = client(2);
+        let (gate, release, started) = blocker(&client);
+        started.recv().unwrap();
+        let a = client.submit(|_: ()| 1i64, (&gate,));
+        let (tell, told) = mpsc::channel();
+        let tell = Mutex::new(tell);
+        let b = client.submit(
+            move |x: i64| {
+                tell.lock().unwrap().send(x + 1).unwrap();
+            },
+            (&a,),
+        );
+        drop(a);
+        client.fire_and_forget(b);
+        release.send(()).unwrap();
+        drop(gate);
+        assert_eq!(told.recv().unwrap(), 2);
+    });
+}
+
+/// One task reading 100,000 futures in a `Vec` sums them; a failing one fails it,
+/// naming the failed task.
+#[test]
+fn a_fan_in_of_100_000_futures_in_one_vec() {
+    watchdog::within(LIMIT, "fan in", || {
+        let client = client(2);
+        let n = 100_000i64;
+        let leaves = client.map(inc, 0..n);
+        let total = client.submit(|xs: Vec<i64>| xs.iter().sum::<i64>(), (leaves.clone(),));
+        assert_eq!(total.result().unwrap(), (1..=n).sum::<i64>());
+        drop(total);
+        drop(leaves);
+        // One failing leaf fails the fan-in, naming the leaf.
+        let mut leaves = client.map(inc, 0..n);
+        leaves[n as usize / 2] = client
+            .task(|x: i64| -> i64 { panic!("leaf {x} broke") })
+            .named("broken_leaf")
+            .submit((7,));
+        let total = client.submit(|xs: Vec<i64>| xs.iter().sum::<i64>(), (leaves,));
+        let err = total.result().unwrap_err();
+        assert!(err.to_string().contains("broken_leaf"), "{err}");
+    });
+}
+
+/// Dropping a pending fan-in of 100,000 futures that only it held cancels them all,
+/// on a small stack, and none runs.
+#[test]
+fn a_pending_fan_in_of_100_000_dropped_on_a_small_stack() {
+    watchdog::within(LIMIT, "fan in dropped", || {
+        let client = client(1);
+        let (gate, release, started) = blocker(&client);
+        started.recv().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let leaves: Vec<_> = (0..100_000i64)
+            .map(|i| {
+                let r = r.clone();
+                client.submit(
+                    move |_: ()| {
+                        r.fetch_add(1, Ordering::SeqCst);
+                        i
+                    },
+                    (&gate,),
+                )
+            })
+            .collect();
+        let total = client.submit(|xs: Vec<i64>| xs.len(), (leaves,));
+        on_small_stack(move || drop(total));
+        release.send(()).unwrap();
+        gate.result().unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    });
+}
+
+/// `info()` and `to_dot()` of a pending chain of 20,000 futures on a small stack.
+#[test]
+fn info_of_a_long_pending_chain_on_a_small_stack() {
+    watchdog::within(LIMIT, "info chain", || {
+        let client = client(1);
+        let (gate, release, started) = blocker(&client);
+        started.recv().unwrap();
+        let mut x = client.submit(|_: ()| 0i64, (&gate,));
+        for _ in 0..20_000 {
+            x = client.submit(inc, (x,));
+        }
+        let (info, x) = on_small_stack(move || (x.info(), x));
+        assert_eq!(info.nodes().len(), 20_002);
+        let dot = on_small_stack(move || info.to_dot());
+        assert!(dot.len() > 20_000);
+        release.send(()).unwrap();
+        assert_eq!(x.result().unwrap(), 20_000);
+    });
+}
+
+/// A retried task that holds the last handle of its argument gets the value on every
+/// attempt, not only the first.
+#[test]
+fn a_retried_task_gets_its_moved_argument_again() {
+    watchdog::within(LIMIT, "retried moved arg", || {
+        let client = client(2);
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let a = client.submit(|| vec![1i64, 2, 3], ());
+        let c = attempts.clone();
+        let b = client
+            .task(move |v: Vec<i64>| {
+                if c.fetch_add(1, Ordering::SeqCst) < 2 {
+                    panic!("flaky");
+                }
+                v.iter().sum::<i64>()
+            })
+            .retries(2)
+            .submit((a,));
+        assert_eq!(b.result().unwrap(), 6);
+        assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    });
+}
+
+/// A task that panics with a payload that is not a string, every retry, fails naming
+/// itself and its call site.
+#[test]
+fn a_retried_task_with_a_non_string_panic_names_itself() {
+    watchdog::within(LIMIT, "panic_any", || {
+        let client = client(2);
+        let f = client
+            .task(|| -> i64 { std::panic::panic_any(42u32) })
+            .retries(2)
+            .named("numbers")
+            .submit(());
+        let err = f.result().unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("numbers"), "{text}");
+        assert!(text.contains("adversarial_futures.rs"), "{text}");
+    });
+}
+
+/// `FirstException` stops at a dependent failed by its dependency; a cancelled future
+/// is no exception, and the wait goes on to the end of the others.
+#[test]
+fn first_exception_counts_a_dependent_failed_by_its_dependency() {
+    watchdog::within(LIMIT, "first exception dep", || {
+        let client = client(2);
+        let (gate, release, started) = blocker(&client);
+        started.recv().unwrap();
+        let bad = client.submit(|| -> i64 { panic!("root broke") }, ());
+        let dependent = client.submit(inc, (&bad,));
+        let slow = client.submit(|_: ()| 1i64, (&gate,));
+        let (done, pending) = wait(
+            &[dependent.clone(), slow.clone()],
+            WaitMode::FirstException,
+            None,
+        );
+        assert_eq!(done, std::slice::from_ref(&dependent));
+        assert_eq!(pending, std::slice::from_ref(&slow));
+        // A cancel is no exception: the wait goes on to the end of the others.
+        let cancelled = client.submit(|_: ()| 2i64, (&gate,));
+        cancelled.cancel();
+        let waiter = {
+            let futures = [cancelled.clone(), slow.clone()];
+            std::thread::spawn(move || wait(&futures, WaitMode::FirstException, None))
+        };
+        release.send(()).unwrap();
+        let (done, pending) = waiter.join().unwrap();
+        assert_eq!(done, [cancelled, slow]);
+        assert!(pending.is_empty());
+        drop(gate);
+    });
+}
+
+/// `Duration::MAX` is no deadline: a task waiting so for its own future gets the error
+/// that says so (or fails), in `result_timeout`, `next_timeout` and `wait`.
+#[test]
+fn waits_with_duration_max_in_a_task_on_its_own_future_end() {
+    watchdog::within(LIMIT, "max timeout self wait", || {
+        let client = client(2);
+        let (tx, rx) = mpsc::channel::<Future<i64>>();
+        let rx = Mutex::new(rx);
+        let f = client.submit(
+            move || {
+                let me = rx.lock().unwrap().recv().unwrap();
+                match me.result_timeout(Duration::MAX) {
+                    Err(FutureError::WaitsForItself { .. }) => 1,
+                    other => panic!("unexpected {:?}", other.map(|_| ())),
+                }
+            },
+            (),
+        );
+        tx.send(f.clone()).unwrap();
+        assert_eq!(f.result().unwrap(), 1);
+
+        let (tx, rx) = mpsc::channel::<Future<i64>>();
+        let rx = Mutex::new(rx);
+        let g = client.submit(
+            move || {
+                let me = rx.lock().unwrap().recv().unwrap();
+                let mut it = as_completed([me]);
+                match it.next_timeout(Duration::MAX) {
+                    Err(FutureError::WaitsForItself { .. }) => 2,
+                    other => panic!("unexpected {:?}", other.map(|_| ())),
+                }
+            },
+            (),
+        );
+        tx.send(g.clone()).unwrap();
+        assert_eq!(g.result().unwrap(), 2);
+
+        let (tx, rx) = mpsc::channel::<Future<i64>>();
+        let rx = Mutex::new(rx);
+        let h = client.submit(
+            move || {
+                let me = rx.lock().unwrap().recv().unwrap();
+                let _ = wait(&[me], WaitMode::AllCompleted, Some(Duration::MAX));
+                3
+            },
+            (),
+        );
+        tx.send(h.clone()).unwrap();
+        assert!(h.result().is_err());
+    });
+}
+
+/// A done callback that adds a callback to its ended future runs it at once; one of a
+/// cancelled future reads `Cancelled`.
+#[test]
+fn done_callbacks_that_add_callbacks_and_read_their_future() {
+    watchdog::within(LIMIT, "callback adds callback", || {
+        let client = client(2);
+        let f = client.submit(|| 5i64, ());
+        f.result().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        f.add_done_callback(move |g: &Future<i64>| {
+            s.lock().unwrap().push(g.result().unwrap());
+            let s2 = s.clone();
+            g.add_done_callback(move |h: &Future<i64>| {
+                s2.lock().unwrap().push(h.result().unwrap() * 10)
+            });
+        });
+        assert_eq!(*seen.lock().unwrap(), [5, 50]);
+        // On a cancelled one, the callback reads `Cancelled`.
+        let (gate, release, started) = blocker(&client);
+        started.recv().unwrap();
+        let p = client.submit(|_: ()| 1i64, (&gate,));
+        let s = seen.clone();
+        p.add_done_callback(move |g: &Future<i64>| {
+            assert!(matches!(g.result(), Err(FutureError::Cancelled { .. })));
+            s.lock().unwrap().push(-1);
+        });
+        p.cancel();
+        release.send(()).unwrap();
+        gate.result().unwrap();
+        assert_eq!(*seen.lock().unwrap(), [5, 50, -1]);
+    });
+}
+
+/// A `max_threads` below `threads` builds a client that runs, or is refused.
+#[test]
+fn max_threads_below_threads() {
+    watchdog::within(LIMIT, "max threads", || {
+        let built = Client::builder().threads(4).max_threads(1).build();
+        if let Ok(client) = built {
+            let f = client.map(inc, 0..100);
+            assert_eq!(client.gather(&f).unwrap().len(), 100);
+        }
+    });
+}
+
+/// A chain of 20,000 links alternating between two clients runs, and one pending at
+/// its root is dropped on a small stack.
+#[test]
+fn a_chain_alternating_between_two_clients() {
+    watchdog::within(LIMIT, "two client chain", || {
+        let a = client(1);
+        let b = client(1);
+        let mut x = a.submit(|| 0i64, ());
+        for i in 0..20_000 {
+            x = if i % 2 == 0 {
+                b.submit(inc, (x,))
+            } else {
+                a.submit(inc, (x,))
+            };
+        }
+        assert_eq!(x.result().unwrap(), 20_000);
+        let mut x = a.submit(|| 0i64, ());
+        let (gate, release, started) = blocker(&a);
+        started.recv().unwrap();
+        x = a.submit(|x: i64, _: ()| x, (x, &gate));
+        for i in 0..20_000 {
+            x = if i % 2 == 0 {
+                b.submit(inc, (x,))
+            } else {
+                a.submit(inc, (x,))
+            };
+        }
+        on_small_stack(move || drop(x));
+        release.send(()).unwrap();
+        gate.result().unwrap();
+    });
+}
+
+/// `scatter_pure` keys by type and by a float's bits: `1u8` and `1i8`, `0.0` and `-0.0`
+/// are different futures, two NaNs of the same bits one.
+#[test]
+fn scatter_pure_keys_differ_by_type_and_float_bits() {
+    let client = client(1);
+    let a = client.scatter_pure(1u8);
+    let b = client.scatter_pure(1i8);
+    assert_ne!(a.key(), b.key());
+    let z = client.scatter_pure(0.0f64);
+    let nz = client.scatter_pure(-0.0f64);
+    assert_ne!(z.key(), nz.key());
+    assert_eq!(nz.result().unwrap().to_bits(), (-0.0f64).to_bits());
+    let n1 = client.scatter_pure(f64::NAN);
+    let n2 = client.scatter_pure(f64::NAN);
+    assert_eq!(n1.key(), n2.key());
+    let s1 = client.scatter_pure(String::from("x"));
+    let s2 = client.scatter_pure("x");
+    assert_eq!(s1.result().unwrap(), "x");
+    assert_eq!(s2.result().unwrap(), "x");
+}
+
+/// A gather of 100,000 futures whose last fails returns its error, naming it;
+/// `gather_skip` leaves it out.
+#[test]
+fn gather_of_100_000_with_the_last_failing() {
+    watchdog::within(LIMIT, "gather last fails", || {
+        let client = client(2);
+        let mut fs = client.map(inc, 0..100_000);
+        fs.push(
+            client
+                .task(|| -> i64 { panic!("last") })
+                .named("the_last")
+                .submit(()),
+        );
+        let err = client.gather(&fs).unwrap_err();
+        assert!(err.to_string().contains("the_last"), "{err}");
+        let ok = client.gather_skip(&fs).unwrap();
+        assert_eq!(ok.len(), 100_000);
+    });
 }
