@@ -693,3 +693,104 @@ fn random_graphs_with_waiting_callbacks_cancels_and_failures() {
         }
     });
 }
+
+/// Random graphs whose tasks also wait, inside their body, for earlier futures (so no
+/// wait can be a cycle), on one or two threads, with cancels and failures: every
+/// future ends, no wait is refused, and every finished one holds its value.
+#[test]
+fn random_graphs_of_tasks_that_wait_for_earlier_futures() {
+    watchdog::within(LIMIT, "random graphs of waiting tasks", || {
+        for seed in 1..=30u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
+            let client = client(1 + (seed % 2) as usize);
+            let (gate, release, started) = blocker(&client);
+            started.recv().unwrap();
+            let releaser = {
+                let delay = rng.below(3) as u64;
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(delay));
+                    let _ = release.send(());
+                })
+            };
+            let n = 80;
+            let mut futures: Vec<Future<i64>> = Vec::with_capacity(n);
+            let mut model: Vec<Option<i64>> = Vec::with_capacity(n);
+            for i in 0..n {
+                let pick = |rng: &mut Rng, k: usize| -> Vec<usize> {
+                    if i == 0 {
+                        vec![]
+                    } else {
+                        (0..rng.below(k)).map(|_| rng.below(i)).collect()
+                    }
+                };
+                let args = pick(&mut rng, 3);
+                let waited = pick(&mut rng, 3);
+                let fail = rng.below(25) == 0;
+                let gated = rng.below(5) == 0;
+                let inputs: Vec<Future<i64>> = args.iter().map(|&d| futures[d].clone()).collect();
+                let held: Vec<Future<i64>> = waited.iter().map(|&d| futures[d].clone()).collect();
+                let g = if gated {
+                    gate.clone()
+                } else {
+                    client.submit(|| (), ())
+                };
+                let how = rng.below(3);
+                let f = client.submit(
+                    move |xs: Vec<i64>, _: ()| {
+                        if fail {
+                            panic!("random failure");
+                        }
+                        let waited: i64 = match how {
+                            0 => held.iter().map(|f| f.result().unwrap()).sum(),
+                            1 => taskweave::get_client()
+                                .unwrap()
+                                .gather(&held)
+                                .unwrap()
+                                .iter()
+                                .sum(),
+                            _ => as_completed(held.clone())
+                                .map(|f| f.result().unwrap())
+                                .sum(),
+                        };
+                        xs.iter().sum::<i64>() + waited + 1
+                    },
+                    (inputs, g),
+                );
+                futures.push(f);
+                let value = (!fail)
+                    .then(|| {
+                        let a: Option<i64> = args.iter().map(|&d| model[d]).sum();
+                        let w: Option<i64> = waited.iter().map(|&d| model[d]).sum();
+                        Some(a? + w? + 1)
+                    })
+                    .flatten();
+                model.push(value);
+            }
+            let other: Vec<Future<i64>> = (0..3).map(|_| futures[rng.below(n)].clone()).collect();
+            let canceller = std::thread::spawn(move || {
+                for f in other {
+                    f.cancel();
+                }
+            });
+            canceller.join().unwrap();
+            releaser.join().unwrap();
+            let (_, pending) = wait(&futures, WaitMode::AllCompleted, None);
+            assert!(pending.is_empty());
+            for (i, f) in futures.iter().enumerate() {
+                match f.result() {
+                    Ok(v) => assert_eq!(Some(v), model[i], "seed {seed} node {i}"),
+                    Err(FutureError::Cancelled { .. }) => {}
+                    Err(FutureError::Task(error)) => {
+                        let text = error.to_string();
+                        assert!(
+                            !text.contains("itself") && !text.contains("cycle"),
+                            "seed {seed} node {i}: {text}"
+                        );
+                    }
+                    Err(other) => panic!("seed {seed} node {i}: {other}"),
+                }
+            }
+            drop(gate);
+        }
+    });
+}
