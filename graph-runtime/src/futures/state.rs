@@ -972,9 +972,14 @@ fn drain(mut next: Option<Telling>, first_panic: &mut FirstPanic) {
             }
             // The library's callbacks only wake a waiter: at once. (Split only when
             // the two kinds are mixed: no allocation when they are not.)
-            if callbacks.iter().any(|callback| !callback.user) {
+            let user = callbacks.iter().filter(|callback| callback.user).count();
+            if user < callbacks.len() {
                 let library;
-                (callbacks, library) = callbacks.into_iter().partition(|c| c.user);
+                (callbacks, library) = if user == 0 {
+                    (Vec::new(), callbacks)
+                } else {
+                    callbacks.into_iter().partition(|c| c.user)
+                };
                 for callback in library {
                     first_panic.catch(|| run_callback(callback, &outcome));
                 }
