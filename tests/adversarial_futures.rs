@@ -794,3 +794,63 @@ fn random_graphs_of_tasks_that_wait_for_earlier_futures() {
         }
     });
 }
+
+/// A chain of 100,000 pending futures, each with a done callback, cancelled at its
+/// root on a small stack: every callback runs once, after every link has ended. The
+/// same chain failing at its root on a worker.
+#[test]
+fn a_long_chain_with_a_callback_on_every_link_cancelled_or_failing_at_its_root() {
+    watchdog::within(LIMIT, "long chain of callbacks cancelled", || {
+        let client = client(1);
+        let (gate, release, started) = blocker(&client);
+        started.recv().unwrap();
+        let n = 100_000;
+        let calls = Arc::new(AtomicUsize::new(0));
+        let root = client.submit(|_: ()| 0i64, (&gate,));
+        let mut links = Vec::with_capacity(n);
+        let mut last = root.clone();
+        for _ in 0..n {
+            last = client.submit(inc, (last,));
+            links.push(last.clone());
+        }
+        let last_link = last.clone();
+        for link in &links {
+            let calls = calls.clone();
+            let last_link = last_link.clone();
+            link.add_done_callback(move |f| {
+                // The whole chain has ended by the time any callback runs.
+                assert!(f.cancelled() && last_link.cancelled());
+                calls.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        drop((last, last_link));
+        on_small_stack(move || root.cancel());
+        assert_eq!(calls.load(Ordering::SeqCst), n);
+        release.send(()).unwrap();
+        gate.result().unwrap();
+
+        let (gate, release, started) = blocker(&client);
+        started.recv().unwrap();
+        let root = client.submit(|_: ()| -> i64 { panic!("the root fails") }, (&gate,));
+        let mut links = Vec::with_capacity(n);
+        let mut last = root;
+        for _ in 0..n {
+            last = client.submit(inc, (last,));
+            links.push(last.clone());
+        }
+        let (tell, told) = mpsc::channel();
+        for link in &links {
+            let tell = tell.clone();
+            let last = last.clone();
+            link.add_done_callback(move |f| {
+                let both = f.exception().ok().flatten().is_some() && last.done();
+                let _ = tell.send(both);
+            });
+        }
+        drop((tell, last));
+        release.send(()).unwrap();
+        let seen: Vec<bool> = told.iter().take(n).collect();
+        assert_eq!(seen.len(), n);
+        assert!(seen.iter().all(|&both| both));
+    });
+}
