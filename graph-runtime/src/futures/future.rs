@@ -267,6 +267,10 @@ impl<T> Future<T> {
     /// where it was submitted. (Dask logs a callback's exception on its callback thread
     /// and goes on.)
     ///
+    /// The callbacks of the ends that one failure or cancel causes (its dependents,
+    /// however far down) run once every one of those ends is told, so a callback may
+    /// wait for any future that failure or cancel reaches.
+    ///
     /// A callback that ends another future (cancels it, say), or adds a callback to
     /// one that has ended, runs that future's callbacks at once, inside it; 16
     /// callbacks deep, those run after the callback that caused them returns instead,
