@@ -854,3 +854,48 @@ fn a_long_chain_with_a_callback_on_every_link_cancelled_or_failing_at_its_root()
         assert!(seen.iter().all(|&both| both));
     });
 }
+
+/// A value whose `Drop` waits for the future in its slot.
+struct WaitsWhenDropped(Arc<Mutex<Option<Future<i64>>>>, mpsc::Sender<String>);
+
+impl Drop for WaitsWhenDropped {
+    fn drop(&mut self) {
+        if let Some(future) = self.0.lock().unwrap().take() {
+            let seen = match future.result() {
+                Ok(v) => v.to_string(),
+                Err(e) => e.to_string(),
+            };
+            let _ = self.1.send(seen);
+        }
+    }
+}
+
+/// A cancel releases a finished value whose `Drop` waits for a dependent of a task the
+/// same cancel ended just before: that end is told before the value is dropped.
+#[test]
+fn a_value_released_by_a_cancel_waits_for_a_dependent_of_a_task_the_cancel_ended() {
+    watchdog::within(LIMIT, "drop waits for an end of the same cancel", || {
+        let client = client(2);
+        let (gate, release, started) = blocker(&client);
+        started.recv().unwrap();
+        let root = client.submit(|| 1i64, ());
+        root.result().unwrap();
+        let slot = Arc::new(Mutex::new(None));
+        let (tell, told) = mpsc::channel();
+        let tell = Mutex::new(tell);
+        let kept = slot.clone();
+        let holder = client.submit(
+            move |_: i64| Arc::new(WaitsWhenDropped(kept.clone(), tell.lock().unwrap().clone())),
+            (&root,),
+        );
+        holder.result().unwrap();
+        // Reached by the cancel before `holder` (the last of the root's dependents).
+        let pending = client.submit(|r: i64, _: ()| r, (&root, &gate));
+        let below = client.submit(inc, (&pending,));
+        *slot.lock().unwrap() = Some(below);
+        drop(pending);
+        root.cancel();
+        assert!(told.recv().unwrap().contains("cancelled"));
+        release.send(()).unwrap();
+    });
+}

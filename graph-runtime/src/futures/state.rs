@@ -869,6 +869,11 @@ thread_local! {
     /// The user's callbacks of ends caused [`MAX_CALLBACK_NESTING`] callbacks deep:
     /// run by the callback below, in a loop, once the one that caused them returns.
     static LATER: RefCell<Vec<(Callback, Outcome)>> = const { RefCell::new(Vec::new()) };
+    /// How many [`as_one_telling`]s run on this thread, one inside another.
+    static DEFERRING: Cell<u32> = const { Cell::new(0) };
+    /// The user's callbacks of the ends told inside [`as_one_telling`], in the order
+    /// of those ends: run by the outermost one once its cancels are done.
+    static DEFERRED: RefCell<Vec<(Vec<Callback>, Outcome)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// How many of the user's callbacks run one inside another on a thread (a callback
@@ -912,30 +917,72 @@ fn tell(first: Telling) {
 }
 
 /// Runs `f`, which ends tasks (a cancel and the cancels it goes on to, a cancel of
-/// several futures), as one telling: the ends it causes on this thread are told once
-/// it returns, to their dependents first and to the user's callbacks after (see
-/// [`tell`]), so that a callback may wait for anything else `f` ends. A callback run
-/// before `f` was done waited for a future that `f` had yet to cancel, on the thread
-/// that was to cancel it. Inside a telling already (`f` run by a `Drop` while one is
-/// told), that one tells them. A panic of `f`, or of a callback, comes out once every
-/// end is told.
+/// several futures), holding the user's callbacks of the ends it causes on this thread
+/// until it is done: a callback may then wait for anything else `f` ends. (A callback
+/// run before `f` was done waited for a future that `f` had yet to cancel, on the
+/// thread that was to cancel it.) The ends themselves are told as they come, as any
+/// end is (see [`tell`]), so a `Drop` that `f` runs sees them. Nested, the outermost
+/// one runs the callbacks. A panic of `f`, or of a callback, comes out once every
+/// callback has run.
 pub(crate) fn as_one_telling(f: impl FnOnce()) {
-    // Loom's models tell each end at once (see `tell`): as if inside a telling, which
-    // then never queues one.
+    let _ = DEFERRING.try_with(|d| d.set(d.get() + 1));
+    let mut first_panic = FirstPanic::default();
+    first_panic.catch(f);
+    let outermost = DEFERRING
+        .try_with(|d| {
+            d.set(d.get() - 1);
+            d.get() == 0
+        })
+        .unwrap_or(true);
+    if outermost {
+        run_deferred(&mut first_panic);
+    }
+    first_panic.resume();
+}
+
+/// Runs the callbacks [`as_one_telling`] held, as [`drain`] runs the user's callbacks:
+/// marked as telling (each callback's own ends are told inside it, see
+/// `run_callback`), and whatever is queued meanwhile told after, unless an outer
+/// telling on this thread (`f` run by a `Drop` in it) is to tell it.
+fn run_deferred(first_panic: &mut FirstPanic) {
     #[cfg(not(loom))]
     let outer = TELLING.try_with(|t| t.replace(true)).unwrap_or(true);
     #[cfg(loom)]
     let outer = true;
-    let mut first_panic = FirstPanic::default();
-    first_panic.catch(f);
+    // The callbacks run here may cancel in turn: theirs run inside them (in a nested
+    // `as_one_telling` of their own), never in this loop's list.
+    while let Some(calls) = DEFERRED
+        .try_with(|list| std::mem::take(&mut *list.borrow_mut()))
+        .ok()
+        .filter(|calls| !calls.is_empty())
+    {
+        for (callbacks, outcome) in calls {
+            run_user_callbacks(callbacks, &outcome, first_panic);
+        }
+    }
     if !outer {
         let next = TO_TELL
             .try_with(|list| list.borrow_mut().pop())
             .ok()
             .flatten();
-        drain(next, &mut first_panic);
+        // Marks the thread as telling no more, as before the run.
+        drain(next, first_panic);
     }
-    first_panic.resume();
+}
+
+/// Holds `calls`, the user's callbacks of ends just told, for the [`as_one_telling`]
+/// running on this thread, if one is: true if it took them.
+fn deferred(calls: &mut Vec<(Vec<Callback>, Outcome)>) -> bool {
+    // Loom's threads share one OS thread's thread-locals: one model thread's cancel
+    // would hold another's callbacks. Its models run each end's callbacks at once.
+    if cfg!(loom) {
+        return false;
+    }
+    let deferring = DEFERRING.try_with(Cell::get).unwrap_or(0) > 0;
+    deferring
+        && DEFERRED
+            .try_with(|list| list.borrow_mut().append(calls))
+            .is_ok()
 }
 
 /// Tells `next` and every end queued on this thread meanwhile (see [`tell`]), then
@@ -992,7 +1039,9 @@ fn drain(mut next: Option<Telling>, first_panic: &mut FirstPanic) {
                 .ok()
                 .flatten();
         }
-        if to_call.is_empty() {
+        // Inside a cancel that goes on (see `as_one_telling`), the callbacks wait for
+        // its end; its ends are all told by now, none is left queued.
+        if to_call.is_empty() || deferred(&mut to_call) {
             break;
         }
         for (callbacks, outcome) in std::mem::take(&mut to_call) {
