@@ -993,11 +993,14 @@ impl Client {
     pub fn cancel<T>(&self, futures: &[Future<T>]) {
         // Each one cancelled all the same: a panic stopping the loop left the futures
         // after it uncancelled, and they ran.
-        let mut first_panic = crate::engine::error::FirstPanic::default();
-        for future in futures {
-            first_panic.catch(|| future.cancel());
-        }
-        first_panic.resume();
+        // And every one cancelled before any callback runs: one may wait for another.
+        super::state::as_one_telling(|| {
+            let mut first_panic = crate::engine::error::FirstPanic::default();
+            for future in futures {
+                first_panic.catch(|| future.cancel());
+            }
+            first_panic.resume();
+        });
     }
 
     /// Keeps `future`'s task running after its handles are dropped.
@@ -1305,20 +1308,27 @@ impl Drop for Owner {
         // cancelled and the pool shut down all the same, and the first such panic goes
         // on once the shutdown is done.
         let mut first_panic = FirstPanic::default();
-        for task in &live {
-            first_panic.catch(|| {
-                if let Some(task) = task.upgrade() {
-                    task.cancel();
+        // Every task cancelled before any done callback runs: one may wait for another.
+        first_panic.catch(|| {
+            super::state::as_one_telling(|| {
+                let mut first_panic = FirstPanic::default();
+                for task in &live {
+                    first_panic.catch(|| {
+                        if let Some(task) = task.upgrade() {
+                            task.cancel();
+                        }
+                    });
                 }
-            });
-        }
+                // Tasks with no dependencies are not in the list (see `register`):
+                // those still queued are cancelled here, as the list's are; those a
+                // worker has taken see the client closed and cancel themselves.
+                for job in inner.pool.take_queued() {
+                    first_panic.catch(|| job.shut_down());
+                }
+                first_panic.resume();
+            })
+        });
         drop(live);
-        // Tasks with no dependencies are not in the list (see `register`): those still
-        // queued are cancelled here, as the list's are; those a worker has taken see
-        // the client closed and cancel themselves.
-        for job in inner.pool.take_queued() {
-            first_panic.catch(|| job.shut_down());
-        }
         self.shut_down();
         // Not while this drop is part of another panic's unwinding (that aborts).
         first_panic.resume();

@@ -187,9 +187,10 @@ impl<T> Future<T> {
     /// stops at a key no client wants.
     ///
     /// A chain of finished futures of any length, or a future with any number of
-    /// dependents, is cancelled in bounded stack, on this thread. A value's `Drop` that
-    /// panics (or a done callback's panic) comes out of this call once everything is
-    /// cancelled.
+    /// dependents, is cancelled in bounded stack, on this thread. The done callbacks of
+    /// what it ends run once all of it is cancelled, on this thread: one may wait for
+    /// any other future the cancel reaches. A value's `Drop` that panics (or a done
+    /// callback's panic) comes out of this call once everything is cancelled.
     pub fn cancel(&self) {
         self.state().cancel();
     }
@@ -265,6 +266,10 @@ impl<T> Future<T> {
     /// [`on_warning`](crate::on_warning)) names the task whose callback panicked and
     /// where it was submitted. (Dask logs a callback's exception on its callback thread
     /// and goes on.)
+    ///
+    /// The callbacks of the ends that one failure or cancel causes (its dependents,
+    /// however far down) run once every one of those ends is told, so a callback may
+    /// wait for any future that failure or cancel reaches.
     ///
     /// A callback that ends another future (cancels it, say), or adds a callback to
     /// one that has ended, runs that future's callbacks at once, inside it; 16

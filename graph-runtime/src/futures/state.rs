@@ -869,6 +869,11 @@ thread_local! {
     /// The user's callbacks of ends caused [`MAX_CALLBACK_NESTING`] callbacks deep:
     /// run by the callback below, in a loop, once the one that caused them returns.
     static LATER: RefCell<Vec<(Callback, Outcome)>> = const { RefCell::new(Vec::new()) };
+    /// How many [`as_one_telling`]s run on this thread, one inside another.
+    static DEFERRING: Cell<u32> = const { Cell::new(0) };
+    /// The user's callbacks of the ends told inside [`as_one_telling`], in the order
+    /// of those ends: run by the outermost one once its cancels are done.
+    static DEFERRED: RefCell<Vec<(Vec<Callback>, Outcome)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// How many of the user's callbacks run one inside another on a thread (a callback
@@ -881,6 +886,13 @@ const MAX_CALLBACK_NESTING: u32 = 16;
 /// cancellation goes down a chain), and that end has waiters of its own: they are
 /// queued and told by the outermost call, in a loop, so a chain of any length fails
 /// or is cancelled in constant stack.
+///
+/// The user's callbacks run once every end queued so far has been told to its
+/// dependents: a callback may wait for a dependent any number of links down the chain
+/// its end goes down, and an end queued behind that callback, on the thread the
+/// callback blocks, would never be told (a callback of a failed future waiting for a
+/// dependent two links down hung for ever). The library's own callbacks only wake
+/// their waiters, and run as each end is told.
 ///
 /// A callback ends a dependent, dropping its arguments, and a `Drop` may panic: every
 /// other waiter is told all the same (one left untold would wait forever), then the
@@ -899,67 +911,185 @@ fn tell(first: Telling) {
         return;
     }
     let mut first_panic = FirstPanic::default();
-    let mut next = Some(first);
-    while let Some(Telling {
-        release,
-        started,
-        mut dependents,
-        callbacks,
-        outcome,
-    }) = next
+    drain(Some(first), &mut first_panic);
+    // Not while this end is part of another panic's unwinding (that aborts).
+    first_panic.resume();
+}
+
+/// Runs `f`, which ends tasks (a cancel and the cancels it goes on to, a cancel of
+/// several futures), holding the user's callbacks of the ends it causes on this thread
+/// until it is done: a callback may then wait for anything else `f` ends. (A callback
+/// run before `f` was done waited for a future that `f` had yet to cancel, on the
+/// thread that was to cancel it.) The ends themselves are told as they come, as any
+/// end is (see [`tell`]), so a `Drop` that `f` runs sees them. Nested, the outermost
+/// one runs the callbacks. A panic of `f`, or of a callback, comes out once every
+/// callback has run.
+pub(crate) fn as_one_telling(f: impl FnOnce()) {
+    let _ = DEFERRING.try_with(|d| d.set(d.get() + 1));
+    let mut first_panic = FirstPanic::default();
+    first_panic.catch(f);
+    let outermost = DEFERRING
+        .try_with(|d| {
+            d.set(d.get() - 1);
+            d.get() == 0
+        })
+        .unwrap_or(true);
+    if outermost {
+        run_deferred(&mut first_panic);
+    }
+    first_panic.resume();
+}
+
+/// Runs the callbacks [`as_one_telling`] held, as [`drain`] runs the user's callbacks:
+/// marked as telling (each callback's own ends are told inside it, see
+/// `run_callback`), and whatever is queued meanwhile told after, unless an outer
+/// telling on this thread (`f` run by a `Drop` in it) is to tell it.
+fn run_deferred(first_panic: &mut FirstPanic) {
+    #[cfg(not(loom))]
+    let outer = TELLING.try_with(|t| t.replace(true)).unwrap_or(true);
+    #[cfg(loom)]
+    let outer = true;
+    // The callbacks run here may cancel in turn: theirs run inside them (in a nested
+    // `as_one_telling` of their own), never in this loop's list.
+    while let Some(calls) = DEFERRED
+        .try_with(|list| std::mem::take(&mut *list.borrow_mut()))
+        .ok()
+        .filter(|calls| !calls.is_empty())
     {
-        if let Some(job) = release {
-            first_panic.catch(|| {
+        for (callbacks, outcome) in calls {
+            run_user_callbacks(callbacks, &outcome, first_panic);
+        }
+    }
+    if !outer {
+        let next = TO_TELL
+            .try_with(|list| list.borrow_mut().pop())
+            .ok()
+            .flatten();
+        // Marks the thread as telling no more, as before the run.
+        drain(next, first_panic);
+    }
+}
+
+/// Holds `calls`, the user's callbacks of ends just told, for the [`as_one_telling`]
+/// running on this thread, if one is: true if it took them.
+fn deferred(calls: &mut Vec<(Vec<Callback>, Outcome)>) -> bool {
+    // Loom's threads share one OS thread's thread-locals: one model thread's cancel
+    // would hold another's callbacks. Its models run each end's callbacks at once.
+    if cfg!(loom) {
+        return false;
+    }
+    let deferring = DEFERRING.try_with(Cell::get).unwrap_or(0) > 0;
+    deferring
+        && DEFERRED
+            .try_with(|list| list.borrow_mut().append(calls))
+            .is_ok()
+}
+
+/// Tells `next` and every end queued on this thread meanwhile (see [`tell`]), then
+/// marks the thread as telling no more.
+fn drain(mut next: Option<Telling>, first_panic: &mut FirstPanic) {
+    // The user's callbacks of the ends told, in the order of those ends, held until
+    // no end is left to tell (allocated only when an end has some).
+    let mut to_call: Vec<(Vec<Callback>, Outcome)> = Vec::new();
+    loop {
+        while let Some(Telling {
+            release,
+            started,
+            mut dependents,
+            mut callbacks,
+            outcome,
+        }) = next
+        {
+            if let Some(job) = release {
+                first_panic.catch(|| {
+                    if !started {
+                        job.ended_unstarted(&outcome);
+                    }
+                    job.release();
+                });
                 if !started {
-                    job.ended_unstarted(&outcome);
-                }
-                job.release();
-            });
-            if !started {
-                // Out of its dependencies' lists now, not at their ends: a dropped or
-                // cancelled dependent of a long task is freed at once. (A started one
-                // has no dependency left to wait for.)
-                first_panic.catch(|| job.leave_dependencies());
-            }
-        }
-        for dependent in dependents.take() {
-            first_panic.catch(|| dependent.dependency_ended(&outcome));
-        }
-        // A callback is the user's code, which may wait for an end it causes (it
-        // cancels a future, then waits for a dependent): ends it causes are told at
-        // once, not queued behind it, and jobs it submits go to idle workers. The
-        // user's callbacks of those ends run at once too, up to a nesting of
-        // `MAX_CALLBACK_NESTING`; past it they run after the callback that caused
-        // them returns (as Dask runs callbacks, one after another).
-        let deep = callback_depth() >= MAX_CALLBACK_NESTING;
-        for callback in callbacks {
-            if callback.user && deep {
-                let later = (callback, outcome.clone());
-                // Fails only at the thread's end, when no callback can run any more.
-                let _ = LATER.try_with(|list| list.borrow_mut().push(later));
-                continue;
-            }
-            first_panic.catch(|| run_callback(callback, &outcome));
-            if callback_depth() < MAX_CALLBACK_NESTING {
-                // The callbacks put off while it ran, and those they put off, in turn.
-                while let Some((later, outcome)) = LATER
-                    .try_with(|list| list.borrow_mut().pop())
-                    .ok()
-                    .flatten()
-                {
-                    first_panic.catch(|| run_callback(later, &outcome));
+                    // Out of its dependencies' lists now, not at their ends: a dropped
+                    // or cancelled dependent of a long task is freed at once. (A
+                    // started one has no dependency left to wait for.)
+                    first_panic.catch(|| job.leave_dependencies());
                 }
             }
+            for dependent in dependents.take() {
+                first_panic.catch(|| dependent.dependency_ended(&outcome));
+            }
+            // The library's callbacks only wake a waiter: at once. (Split only when
+            // the two kinds are mixed: no allocation when they are not.)
+            let user = callbacks.iter().filter(|callback| callback.user).count();
+            if user < callbacks.len() {
+                let library;
+                (callbacks, library) = if user == 0 {
+                    (Vec::new(), callbacks)
+                } else {
+                    callbacks.into_iter().partition(|c| c.user)
+                };
+                for callback in library {
+                    first_panic.catch(|| run_callback(callback, &outcome));
+                }
+            }
+            if !callbacks.is_empty() {
+                to_call.push((callbacks, outcome));
+            }
+            next = TO_TELL
+                .try_with(|list| list.borrow_mut().pop())
+                .ok()
+                .flatten();
         }
+        // Inside a cancel that goes on (see `as_one_telling`), the callbacks wait for
+        // its end; its ends are all told by now, none is left queued.
+        if to_call.is_empty() || deferred(&mut to_call) {
+            break;
+        }
+        for (callbacks, outcome) in std::mem::take(&mut to_call) {
+            run_user_callbacks(callbacks, &outcome, first_panic);
+        }
+        // A callback's own ends are told inside it (see `run_callback`): none is
+        // queued by now, as a rule; one that is gets the same telling.
         next = TO_TELL
             .try_with(|list| list.borrow_mut().pop())
             .ok()
             .flatten();
+        if next.is_none() {
+            break;
+        }
     }
     #[cfg(not(loom))]
     let _ = TELLING.try_with(|t| t.set(false));
-    // Not while this end is part of another panic's unwinding (that aborts).
-    first_panic.resume();
+}
+
+/// Runs the user's callbacks of one end, for [`tell`].
+///
+/// A callback is the user's code, which may wait for an end it causes (it cancels a
+/// future, then waits for a dependent): ends it causes are told at once, not queued
+/// behind it, and jobs it submits go to idle workers. The user's callbacks of those
+/// ends run at once too, up to a nesting of `MAX_CALLBACK_NESTING`; past it they run
+/// after the callback that caused them returns (as Dask runs callbacks, one after
+/// another).
+fn run_user_callbacks(callbacks: Vec<Callback>, outcome: &Outcome, first_panic: &mut FirstPanic) {
+    let deep = callback_depth() >= MAX_CALLBACK_NESTING;
+    for callback in callbacks {
+        if deep {
+            let later = (callback, outcome.clone());
+            // Fails only at the thread's end, when no callback can run any more.
+            let _ = LATER.try_with(|list| list.borrow_mut().push(later));
+            continue;
+        }
+        first_panic.catch(|| run_callback(callback, outcome));
+        if callback_depth() < MAX_CALLBACK_NESTING {
+            // The callbacks put off while it ran, and those they put off, in turn.
+            while let Some((later, outcome)) = LATER
+                .try_with(|list| list.borrow_mut().pop())
+                .ok()
+                .flatten()
+            {
+                first_panic.catch(|| run_callback(later, &outcome));
+            }
+        }
+    }
 }
 
 /// Calls the user's `callback` of a task that has already ended (`add_done_callback`
@@ -1222,21 +1352,24 @@ impl<T> State<T> {
     /// a `Drop` on the way (of a released value, of a cancelled task's arguments) or
     /// of a done callback comes out once every one of them has been cancelled.
     pub(crate) fn cancel(&self) {
-        let mut first_panic = FirstPanic::default();
-        let mut work = Vec::new();
-        first_panic.catch(|| self.cancel_alone(&mut work));
-        while let Some(dependent) = work.pop() {
-            // Gone (no one holds it): so is its value, and what only it led to is
-            // left, as Dask stops at a key no client wants.
-            let Some(dependent) = dependent.upgrade() else {
-                continue;
-            };
-            first_panic.catch(|| dependent.cancel_with_dependency(&mut work));
-            // Its last reference if its handles went meanwhile: its value's `Drop` is
-            // the user's.
-            first_panic.catch(|| drop(dependent));
-        }
-        first_panic.resume();
+        // Every dependent cancelled before any callback runs: one may wait for another.
+        as_one_telling(|| {
+            let mut first_panic = FirstPanic::default();
+            let mut work = Vec::new();
+            first_panic.catch(|| self.cancel_alone(&mut work));
+            while let Some(dependent) = work.pop() {
+                // Gone (no one holds it): so is its value, and what only it led to is
+                // left, as Dask stops at a key no client wants.
+                let Some(dependent) = dependent.upgrade() else {
+                    continue;
+                };
+                first_panic.catch(|| dependent.cancel_with_dependency(&mut work));
+                // Its last reference if its handles went meanwhile: its value's `Drop`
+                // is the user's.
+                first_panic.catch(|| drop(dependent));
+            }
+            first_panic.resume();
+        });
     }
 
     /// Cancels this task without going on to its dependents: ends it cancelled if it
