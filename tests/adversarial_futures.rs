@@ -9,6 +9,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use taskweave::prelude::*;
+use taskweave::{FutureEvent, Observer, TaskOutcome};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -898,4 +899,63 @@ fn a_value_released_by_a_cancel_waits_for_a_dependent_of_a_task_the_cancel_ended
         assert!(told.recv().unwrap().contains("cancelled"));
         release.send(()).unwrap();
     });
+}
+
+/// An observer that, told a task named `watched` finished, waits for the future it
+/// was given (the task's own, or a dependent's), and keeps what the wait gave.
+#[derive(Default)]
+struct WaitsWhenTold {
+    target: Mutex<Option<Future<i64>>>,
+    got: Mutex<Option<Result<i64, String>>>,
+}
+
+impl Observer for WaitsWhenTold {
+    fn future_finished(&self, task: &FutureEvent<'_>, outcome: TaskOutcome) {
+        if task.name != "watched" || outcome == TaskOutcome::Retried {
+            return;
+        }
+        let target = self.target.lock().unwrap().take();
+        if let Some(target) = target {
+            let got = target.result().map_err(|e| e.to_string());
+            *self.got.lock().unwrap() = Some(got);
+        }
+    }
+}
+
+/// An observer's `future_finished` of a task is told before the task's end, on the
+/// task's thread: a wait there for the task's own future, or for one that needs it,
+/// could never end. It fails as the task's own wait would (`WaitsForItself`), and the
+/// task ends as usual. Both hung for ever.
+#[test]
+fn an_observer_waiting_in_future_finished_for_what_needs_the_task_is_refused() {
+    for dependent in [false, true] {
+        watchdog::within(LIMIT, "an observer waits for its task", move || {
+            let observer = Arc::new(WaitsWhenTold::default());
+            let client = Client::builder()
+                .threads(2)
+                .name("observer-waits")
+                .observer(observer.clone())
+                .build()
+                .unwrap();
+            let (gate, release, started) = blocker(&client);
+            started.recv().unwrap();
+            let watched = client.task(|_: ()| 41i64).named("watched").submit((&gate,));
+            let after = client.submit(inc, (&watched,));
+            let target = if dependent { &after } else { &watched };
+            *observer.target.lock().unwrap() = Some(target.clone());
+            release.send(()).unwrap();
+            assert_eq!(watched.result().unwrap(), 41);
+            assert_eq!(after.result().unwrap(), 42);
+            let got = observer
+                .got
+                .lock()
+                .unwrap()
+                .take()
+                .expect("the hook waited");
+            let error = got.expect_err("a wait that could never end fails");
+            assert!(error.contains("`watched`"), "{error}");
+            assert!(error.contains("never end"), "{error}");
+            assert_eq!(error.contains("`inc`"), dependent, "{error}");
+        });
+    }
 }

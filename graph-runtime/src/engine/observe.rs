@@ -131,7 +131,10 @@ pub trait Observer: Send + Sync {
     fn future_started(&self, _task: &FutureEvent<'_>) {}
     /// An attempt of a client's task ended on this thread (`task.started`), or the
     /// task ended before it ran (`!task.started`); see the trait's docs for which
-    /// outcomes come when.
+    /// outcomes come when. An attempt's end is told before the task's future ends,
+    /// as if from inside the task: a wait here for that future, or for one that needs
+    /// it, fails with [`FutureError::WaitsForItself`](crate::FutureError::WaitsForItself) rather than
+    /// wait for ever.
     fn future_finished(&self, _task: &FutureEvent<'_>, _outcome: TaskOutcome) {}
 }
 

@@ -1086,6 +1086,17 @@ thread_local! {
     static CURRENT: RefCell<Option<Running>> = const { RefCell::new(None) };
 }
 
+/// A task made the running one again while its end is told to an observer; puts back
+/// the one before it when dropped, the hook's panic included.
+struct RunningAgain(Option<Running>);
+
+impl Drop for RunningAgain {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);
+    }
+}
+
 /// Whether the task running on this thread was cancelled: a long task may poll it and
 /// stop early (Dask cannot stop a task that is already running). For a futures task:
 /// its future was cancelled, or its client's last handle was dropped (the client shuts
@@ -1441,7 +1452,10 @@ where
         // its `Drop` may panic, which must not leave the task unended.
         drop_function(own, &self.state.core);
         // Told before the end publishes the result, so that the task's time excludes
-        // its dependents' release, and its end comes before theirs.
+        // its dependents' release, and its end comes before theirs. Told as the task
+        // still runs on this thread: a hook's wait for its future, or for one that
+        // needs it, would never end (the end waits for the hook), and fails as the
+        // task's own wait would (it hung).
         self.observe(attempts, true, |observer, task| {
             let cancelled = self.state.core.cancel.load(Ordering::Acquire);
             let outcome = match &outcome {
@@ -1451,6 +1465,11 @@ where
                 // arguments released by the cancel).
                 _ => TaskOutcome::Cancelled,
             };
+            let current = Running {
+                job: self.clone() as Arc<dyn RunningTask>,
+                beneath: crate::engine::observe::graph_mark(),
+            };
+            let _running = RunningAgain(CURRENT.with(|c| c.replace(Some(current))));
             observer.future_finished(task, outcome);
         });
         // Ending releases the dependents: the first ready one runs next on this thread.
