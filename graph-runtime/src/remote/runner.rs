@@ -318,7 +318,7 @@ impl LocalRunner {
     /// How long a job may take before its running workers are killed and the run is
     /// an error ([`RemoteError::Cluster`], naming the timeout and the tasks killed): no
     /// limit by default (`Duration::MAX`), as a compute here; `Duration::ZERO` gives up
-    /// at the first look.
+    /// before any worker starts.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -363,6 +363,48 @@ impl LocalRunner {
         let mut pause = MIN_PAUSE;
         let mut watched = Instant::now();
         loop {
+            // Nothing left to start or to wait for: the job is done.
+            if running.is_empty() && state.ready.is_empty() {
+                break;
+            }
+            // Past the deadline, or cancelled: the workers are killed. Looked at before
+            // anything starts or is settled, so that a job past its deadline fails
+            // however fast its workers are (`Duration::ZERO` gives up before starting
+            // any: a worker that ended before the first look made it succeed).
+            let stop = if cancel.is_cancelled() {
+                Some(String::from("was cancelled"))
+            } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                Some(format!(
+                    "did not end within {:?} (LocalRunner::timeout)",
+                    self.timeout
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = stop {
+                let killed: Vec<String> = running
+                    .iter_mut()
+                    .map(|(i, child)| {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        format!("{i} (`{}`)", job.label(*i))
+                    })
+                    .collect();
+                if !self.keep_files {
+                    let _ = std::fs::remove_dir_all(&run);
+                }
+                let killed = if killed.is_empty() {
+                    String::from("no worker was running")
+                } else {
+                    format!(
+                        "its running workers were killed (tasks {})",
+                        killed.join(", ")
+                    )
+                };
+                return Err(RemoteError::Cluster(format!(
+                    "the local runner's job {why}: {killed}"
+                )));
+            }
             // Start what is ready, in job order, while there is room.
             while running.len() < self.parallel {
                 let Some(i) = state.ready.pop_front() else {
@@ -412,34 +454,6 @@ impl LocalRunner {
             if ended {
                 pause = MIN_PAUSE;
                 continue;
-            }
-            // Past the deadline, or cancelled: the workers are killed.
-            let stop = if cancel.is_cancelled() {
-                Some(String::from("was cancelled"))
-            } else if deadline.is_some_and(|d| Instant::now() >= d) {
-                Some(format!(
-                    "did not end within {:?} (LocalRunner::timeout)",
-                    self.timeout
-                ))
-            } else {
-                None
-            };
-            if let Some(why) = stop {
-                let killed: Vec<String> = running
-                    .iter_mut()
-                    .map(|(i, child)| {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        format!("{i} (`{}`)", job.label(*i))
-                    })
-                    .collect();
-                if !self.keep_files {
-                    let _ = std::fs::remove_dir_all(&run);
-                }
-                return Err(RemoteError::Cluster(format!(
-                    "the local runner's job {why}: its running workers were killed (tasks {})",
-                    killed.join(", ")
-                )));
             }
             if watched.elapsed() >= WATCH_EVERY {
                 watcher.running(&run);
