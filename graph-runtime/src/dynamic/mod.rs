@@ -1033,12 +1033,19 @@ where
                     let combine = combine.clone();
                     let task = Task {
                         run: move |env: &Env<'_>| {
-                            let mut cursor = 0;
-                            let a =
-                                crate::engine::slot::Give::give(&mut env.input::<T>(&mut cursor));
-                            let b =
-                                crate::engine::slot::Give::give(&mut env.input::<T>(&mut cursor));
-                            combine(a, b)
+                            // Stack room for the two values read and passed, as a call's
+                            // arguments have (the task's run has room for its result):
+                            // two 2 MiB parts overflowed an optimised build's room.
+                            crate::engine::sync::with_room_for::<(T, T), _>(|| {
+                                let mut cursor = 0;
+                                let a = crate::engine::slot::Give::give(
+                                    &mut env.input::<T>(&mut cursor),
+                                );
+                                let b = crate::engine::slot::Give::give(
+                                    &mut env.input::<T>(&mut cursor),
+                                );
+                                combine(a, b)
+                            })
                         },
                         _result: PhantomData,
                     };
