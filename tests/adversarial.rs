@@ -473,35 +473,63 @@ fn nested_waits_end_when_the_system_refuses_threads() {
 #[test]
 fn a_thread_refused_at_a_push_while_every_thread_sleeps_in_a_wait() {
     within(LIMIT, "a thread refused at a push", || {
-        let other = client(1);
-        let (gate, open) = gated(&other);
-        // Started on its own client's thread: a wait for it while still queued would
-        // run it inline (what the wait needs), blocking the one thread on the gate.
-        assert!(eventually(|| gate.status() == Status::Running));
-        let client = Client::builder()
-            .threads(1)
-            .max_threads(1)
-            .name("refused-at-push")
-            .__thread_start_limit(1)
-            .build()
-            .unwrap();
-        let (started, asleep) = mpsc::channel();
-        let waiting = client.submit(
-            move || {
-                started.send(()).unwrap();
-                gate.result().unwrap()
-            },
-            (),
-        );
-        asleep.recv().unwrap();
-        // Time for the task to poll and fall asleep (were it not asleep yet, it would
-        // see the refusal when it hands its place over, another path).
-        std::thread::sleep(Duration::from_millis(200));
-        let pushed = client.submit(|| 42u64, ());
+        let asleep = asleep_in_a_wait("refused-at-push", 1);
+        let pushed = asleep.client.submit(|| 42u64, ());
         assert_eq!(pushed.result_timeout(Duration::from_secs(30)).unwrap(), 42);
-        open.send(()).unwrap();
-        assert_eq!(waiting.result().unwrap(), 1);
+        asleep.end();
     });
+}
+
+/// A client of one thread (`max_threads(1)`, `start_limit` thread starts) whose thread
+/// sleeps in a wait for a future of another client, held until [`end`](Self::end).
+struct AsleepInAWait {
+    client: Client,
+    waiting: Future<u64>,
+    open: mpsc::Sender<()>,
+    /// Runs the awaited future's task.
+    _other: Client,
+}
+
+/// Starts an [`AsleepInAWait`] and gives the task time to fall asleep in its wait.
+fn asleep_in_a_wait(name: &str, start_limit: usize) -> AsleepInAWait {
+    let other = client(1);
+    let (gate, open) = gated(&other);
+    // Started on its own client's thread: a wait for it while still queued would run
+    // it inline (what the wait needs), blocking the one thread on the gate.
+    assert!(eventually(|| gate.status() == Status::Running));
+    let client = Client::builder()
+        .threads(1)
+        .max_threads(1)
+        .name(name)
+        .__thread_start_limit(start_limit)
+        .build()
+        .unwrap();
+    let (started, asleep) = mpsc::channel();
+    let waiting = client.submit(
+        move || {
+            started.send(()).unwrap();
+            gate.result().unwrap()
+        },
+        (),
+    );
+    asleep.recv().unwrap();
+    // Time for the task to poll and fall asleep (were it not asleep yet, it would see
+    // a refusal when it hands its place over, another path).
+    std::thread::sleep(Duration::from_millis(200));
+    AsleepInAWait {
+        client,
+        waiting,
+        open,
+        _other: other,
+    }
+}
+
+impl AsleepInAWait {
+    /// Opens the gate: the waiting task ends with the awaited future's 1.
+    fn end(self) {
+        self.open.send(()).unwrap();
+        assert_eq!(self.waiting.result().unwrap(), 1);
+    }
 }
 
 /// Clients a warning handler submits to when a warning names them (name, client, the
@@ -532,31 +560,12 @@ fn a_warning_handler_submits_to_the_client_it_is_warned_about(
             None => eprintln!("{message}"),
         }
     });
-    let other = client(1);
-    let (gate, open) = gated(&other);
-    assert!(eventually(|| gate.status() == Status::Running));
-    let client = Client::builder()
-        .threads(1)
-        .max_threads(1)
-        .name(name)
-        .__thread_start_limit(start_limit)
-        .build()
-        .unwrap();
+    let asleep = asleep_in_a_wait(name, start_limit);
+    let client = asleep.client.clone();
     WARNING_SUBMITS
         .lock()
         .unwrap()
         .push((name.to_owned(), client.clone(), Vec::new()));
-    let (started, asleep) = mpsc::channel();
-    let waiting = client.submit(
-        move || {
-            started.send(()).unwrap();
-            gate.result().unwrap()
-        },
-        (),
-    );
-    asleep.recv().unwrap();
-    // Time for the task to fall asleep in its wait, its client's one thread blocked.
-    std::thread::sleep(Duration::from_millis(200));
     let pushed = client.submit(|| 42u64, ());
     assert_eq!(pushed.result().unwrap(), 42);
     let submitted = {
@@ -566,8 +575,7 @@ fn a_warning_handler_submits_to_the_client_it_is_warned_about(
     };
     assert_eq!(submitted.len(), warnings, "a submission per warning");
     assert_eq!(client.gather(&submitted).unwrap(), vec![7; warnings]);
-    open.send(()).unwrap();
-    assert_eq!(waiting.result().unwrap(), 1);
+    asleep.end();
 }
 
 /// Past `max_threads`: one warning, one more thread.
