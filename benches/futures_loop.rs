@@ -29,9 +29,15 @@
 //! speed-up from `THREADS=1` to `THREADS=2` is the engine's own (the submitting
 //! thread no longer takes a core from the workers). `THREADS=N` sets the client's threads
 //! (default 2), so that `THREADS=1` against `THREADS=2` gives a speed-up. Each prints
-//! the median, lowest and highest ns per task over its runs.
+//! the median, lowest and highest ns per task over its runs. And `floor` (in `all`):
+//! no client at all, two plain threads passing a counter back and forth through one
+//! atomic, 10^3 round trips per run: the machine's own cost of a hand-off to another
+//! core and back, the least a `round_trip` can cost. It depends on where the host
+//! puts the two cores (on one 2-core VM it read 44 ns, then 362 ns an hour later,
+//! and `round_trip` 350 ns, then 1.3 µs), so a sitting quotes it beside the
+//! round trip.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use taskweave::prelude::*;
@@ -142,6 +148,42 @@ fn fan_in_held(client: &Client, leaf: fn(u64) -> u64) -> (u64, Duration, Duratio
     (value, submitting, running)
 }
 
+/// `n` hand-offs to another thread and back through one atomic (odd: the other
+/// thread's turn; even: this one's), both threads polling: the time they took.
+fn floor(n: u64) -> Duration {
+    let turn = std::sync::Arc::new(AtomicU64::new(0));
+    let other = {
+        let turn = turn.clone();
+        std::thread::spawn(move || loop {
+            let seen = turn.load(Ordering::Acquire);
+            if seen == u64::MAX {
+                return;
+            }
+            if seen % 2 == 1 {
+                turn.store(seen + 1, Ordering::Release);
+            } else {
+                std::hint::spin_loop();
+            }
+        })
+    };
+    // One hand-off first: the other thread is running, not starting.
+    turn.store(1, Ordering::Release);
+    while turn.load(Ordering::Acquire) != 2 {
+        std::hint::spin_loop();
+    }
+    let start = Instant::now();
+    for i in 1..=n {
+        turn.store(2 * i + 1, Ordering::Release);
+        while turn.load(Ordering::Acquire) != 2 * i + 2 {
+            std::hint::spin_loop();
+        }
+    }
+    let took = start.elapsed();
+    turn.store(u64::MAX, Ordering::Release);
+    other.join().expect("the other thread ends");
+    took
+}
+
 /// One run of `shape`: the tasks it ran, its check value and the time it took (of its
 /// submission only, for `submit_10us`; the submitting thread's CPU time, for
 /// `chain_cpu`).
@@ -185,6 +227,11 @@ fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
                 .sum();
             (n, total)
         }
+        "floor" => {
+            let n = TASKS / 10;
+            let took = floor(n);
+            return (n, n, took);
+        }
         "submit_10us" => {
             let futures = client.map(inc_10us, 0..TASKS);
             let submitted = start.elapsed();
@@ -198,7 +245,7 @@ fn run(client: &Client, shape: &str) -> (u64, u64, Duration) {
         other => {
             panic!(
                 "unknown shape `{other}`: map, chain, fan_in, round_trip, submit_10us, \
-                 fan_in_10us, fan_in_10us_cpu, fan_in_10us_held, fan_in_submit, chain_cpu \
+                 floor, fan_in_10us, fan_in_10us_cpu, fan_in_10us_held, fan_in_submit, chain_cpu \
                  or all"
             )
         }
@@ -214,7 +261,14 @@ fn main() {
         .map(|n| n.parse().expect("the number of runs"))
         .unwrap_or(100);
     let shapes: Vec<&str> = match shape.as_str() {
-        "all" => vec!["map", "chain", "fan_in", "round_trip", "submit_10us"],
+        "all" => vec![
+            "map",
+            "chain",
+            "fan_in",
+            "round_trip",
+            "submit_10us",
+            "floor",
+        ],
         one => vec![one],
     };
     let threads = std::env::var("THREADS")
