@@ -971,8 +971,8 @@ macro_rules! split_tuple {
             $($ty: Clone + Send + Sync + 'static,)+
         {
             #[doc = concat!(
-                "Splits a value of a ", stringify!($n), "-tuple into ", stringify!($n),
-                " nodes, one per element (Dask's `nout=", stringify!($n), "`). The tuple is \
+                "Splits a value of a ", stringify!($n), "-tuple into one node per \
+                 element (Dask's `nout=", stringify!($n), "`). The tuple is \
                  moved apart, not cloned, when nothing else reads it.\n\n\
                  Pure, as Dask's indexing is: `d.split()` twice gives the same nodes."
             )]
@@ -997,6 +997,9 @@ macro_rules! split_tuple {
     };
 }
 
+// A 1-tuple too, as Dask's `nout=1` gives a tuple of one (and `graph!` splits
+// `let (a,) = f(x);`).
+split_tuple!(1: A 0);
 split_tuple!(2: A 0, B 1);
 split_tuple!(3: A 0, B 1, C 2);
 split_tuple!(4: A 0, B 1, C 2, D 3);
