@@ -72,3 +72,105 @@ fn status_displays_as_dask_spells_it() {
         assert_eq!(queued.result().unwrap(), 0);
     });
 }
+
+/// Dask (run): `r = wait([a, a])` gives `len(r.done) == 1` and `wait([p, p],
+/// return_when="FIRST_COMPLETED")` the same: `done` and `not_done` are sets. Here they
+/// are `Vec`s in the caller's order, one entry per entry of the list, a future given
+/// twice among them twice (documented on `wait`).
+#[test]
+fn wait_keeps_a_future_given_twice_twice() {
+    watchdog::within(LIMIT, "wait with duplicates", || {
+        let client = client(2);
+        let a = client.submit(|x: i64| x + 1, (1,));
+        let (done, not_done) = wait(&[a.clone(), a.clone()], WaitMode::AllCompleted, None);
+        assert_eq!((done.len(), not_done.len()), (2, 0));
+        assert!(done.iter().all(|f| *f == a));
+        let (open, p) = gated(&client);
+        let (done, not_done) = wait(
+            &[p.clone(), a.clone(), p.clone()],
+            WaitMode::FirstCompleted,
+            None,
+        );
+        assert_eq!(done, std::slice::from_ref(&a));
+        assert_eq!(not_done, [p.clone(), p.clone()]);
+        open.send(()).unwrap();
+        assert_eq!(p.result().unwrap(), 7);
+    });
+}
+
+/// Dask (run): for a cancelled future `s`, `s.exception()` and `s.traceback()` are
+/// both `None`, as for a finished one, while `s.result()` raises
+/// `FutureCancelledError`. Here `exception()` and `traceback()` are
+/// `Err(FutureError::Cancelled)`, as `result()` is, so that a task with no result
+/// never reads as "no error" (documented on both).
+#[test]
+fn exception_and_traceback_of_a_cancelled_future_are_its_cancel() {
+    watchdog::within(LIMIT, "exception of a cancelled future", || {
+        let client = client(1);
+        let (open, running) = gated(&client);
+        let queued = client.submit(|| 0_i64, ());
+        queued.cancel();
+        assert!(matches!(
+            queued.exception(),
+            Err(FutureError::Cancelled { .. })
+        ));
+        assert!(matches!(
+            queued.traceback(),
+            Err(FutureError::Cancelled { .. })
+        ));
+        open.send(()).unwrap();
+        assert!(running.exception().unwrap().is_none());
+        assert!(running.traceback().unwrap().is_none());
+    });
+}
+
+/// Dask (run): `as_completed([a, b], with_results=True)` with `b` erred raises
+/// `ValueError('boom 1')` out of the loop (`raise_errors=True`, the default); with
+/// `raise_errors=False` it yields `(b, (ValueError, ValueError('boom 1'), tb))`; a
+/// cancelled `s` is yielded as `(s, FutureCancelledError())` either way. Here each
+/// comes as its `Result`: the error is an item, not the end of the loop (documented
+/// on `with_results`).
+#[test]
+fn as_completed_with_results_yields_errors_as_items() {
+    watchdog::within(LIMIT, "with_results", || {
+        let client = client(2);
+        let good = client.submit(|x: i64| x + 1, (1,));
+        let bad = client.submit(|x: i64| -> i64 { panic!("boom {x}") }, (1,));
+        let (open, held) = gated(&client);
+        let cancelled = client.submit(|x: i64| x, (&held,));
+        cancelled.cancel();
+        let _ = wait(&[good.clone(), bad.clone()], WaitMode::AllCompleted, None);
+        let mut seen: Vec<(Status, Result<i64, String>)> =
+            as_completed([good.clone(), bad.clone(), cancelled.clone()])
+                .with_results()
+                .map(|(f, r)| (f.status(), r.map(|v| *v).map_err(|e| e.to_string())))
+                .collect();
+        seen.sort_by_key(|(status, _)| status.to_string());
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[0].0, Status::Cancelled);
+        assert!(seen[0].1.as_ref().unwrap_err().contains("was cancelled"));
+        assert_eq!(seen[1].0, Status::Error);
+        assert!(seen[1].1.as_ref().unwrap_err().contains("boom 1"));
+        assert_eq!(seen[2], (Status::Finished, Ok(2)));
+        open.send(()).unwrap();
+        assert_eq!(held.result().unwrap(), 7);
+    });
+}
+
+/// Dask (run): `d1 = delayed(inc)(1); d2 = delayed(inc)(d1)`; `client.compute([d1,
+/// d2])` is a list of two `Future`s, `[2, 3]` gathered; `client.compute(d2)` one
+/// `Future`. Here `client.compute((&d1, &d2))` is one future of the tuple, from one
+/// run in which `d1` runs once (documented on `Client::compute`): for a future per
+/// value, compute each, or persist the shared part first.
+#[test]
+fn client_compute_of_several_values_is_one_future_of_all() {
+    watchdog::within(LIMIT, "client.compute of several", || {
+        let client = client(2);
+        let d1 = delayed(|x: i64| x + 1).call(1);
+        let d2 = delayed(|x: i64| x + 1).call(&d1);
+        let both: Future<(i64, i64)> = client.compute((&d1, &d2));
+        assert_eq!(both.result().unwrap(), (2, 3));
+        let one: Future<i64> = client.compute(&d2);
+        assert_eq!(one.result().unwrap(), 3);
+    });
+}

@@ -29,7 +29,10 @@ use crate::engine::owner::{OwnerRef, OwnerScope};
 /// Eager execution with handles (Dask's `Client`): `submit`, `map`, `gather`,
 /// `scatter`, `compute` of a `Delayed`. Cloning shares the same pool; dropping the last
 /// clone shuts it down: pending tasks are cancelled, running ones finish, and their
-/// threads end. The drop waits for them up to [`ClientBuilder::shutdown_timeout`]
+/// threads end. Finished futures keep their results, readable after the drop, and a
+/// running task's future gets its result when it finishes (Dask's `client.close()`
+/// releases every future of the client, finished ones too: all read `'cancelled'`
+/// after it). The drop waits for them up to [`ClientBuilder::shutdown_timeout`]
 /// (60 s by default); a thread whose task is still running then is left detached.
 /// Dropped inside a task (of this client or another, or a graph task of a run one of
 /// them computes), or on any rayon thread (which may be running part of a task's own
@@ -729,7 +732,10 @@ impl Client {
     /// of the wait itself is no future's end, and is returned as
     /// [`gather`](Self::gather) returns it: a wait for the waiting task's own future,
     /// or a cycle of waits ([`FutureError::WaitsForItself`],
-    /// [`FutureError::WaitCycle`]).
+    /// [`FutureError::WaitCycle`]). The list is flat: Dask's `gather` of a nested
+    /// structure with `errors="skip"` keeps each skipped place as `None`
+    /// (`{"x": [2, None]}`); here gather each part, or map the futures to
+    /// `f.result().ok()`.
     ///
     /// ```
     /// use graph_runtime::Client;
@@ -868,7 +874,11 @@ impl Client {
     /// one value (`client.compute(&total)`, or `client.compute(total)` as Dask writes
     /// it) or several in one run that share their
     /// nodes (`client.compute((&a, &b))`, any [`Outputs`](crate::Outputs); shared nodes
-    /// run once), as Dask's `client.compute` (see [`ToCompute`]). The graph is laid
+    /// run once), as Dask's `client.compute` (see [`ToCompute`]). Several values are
+    /// one future of all of them (`Future<(A, B)>`), where Dask's
+    /// `client.compute([a, b])` returns a list of futures, one per value: to wait for
+    /// each on its own (`as_completed`), compute each (`client.compute(&a)`), after
+    /// [`persist`](Self::persist)ing what they share so that it runs once. The graph is laid
     /// out now; its tasks run on rayon's pool, as [`Delayed::compute`](crate::Delayed::compute)'s do, while the
     /// client's thread waits for them without holding its place. Every task of the
     /// graph finds this client with [`get_client`](crate::get_client), whichever
