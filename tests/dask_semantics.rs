@@ -174,3 +174,57 @@ fn client_compute_of_several_values_is_one_future_of_all() {
         assert_eq!(one.result().unwrap(), 3);
     });
 }
+
+/// Dask 2026.8.0 (`dask/dot.py`, `graphviz_to_file`): `x.visualize("graph.dot")`
+/// writes DOT, `"graph.png"`, `".pdf"`, `".jpeg"`, `".jpg"` (any case) the image
+/// Graphviz draws in that format, and any other name gets `.png` appended. Here
+/// `visualize` wrote SVG whatever the name, so a Dask user's `visualize("graph.png")`
+/// or `("graph.dot")` made a file no viewer or Graphviz reads. Now a `.dot` path gets
+/// the DOT text, the raster formats (not drawn here) are refused with `InvalidInput`
+/// and no file, and any other path is written as SVG, as given (no extension
+/// appended).
+#[test]
+fn visualize_picks_the_format_from_the_extension_as_dask_does() {
+    let dir = std::env::temp_dir().join(format!("taskweave-dask-vis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = delayed(|x: i64| x + 1).call(1);
+    let b = delayed(|x: i64, y: i64| x * y).call(&a, 3);
+    let info = b.info();
+
+    for name in ["graph.dot", "GRAPH.DOT"] {
+        let path = dir.join(name);
+        b.visualize(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            info.to_dot(),
+            "{name}"
+        );
+    }
+    for name in ["graph.svg", "graph"] {
+        let path = dir.join(name);
+        b.visualize(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            info.to_svg(),
+            "{name}"
+        );
+    }
+    for name in ["graph.png", "graph.PDF", "graph.jpeg", "graph.jpg"] {
+        let path = dir.join(name);
+        let error = b.visualize(&path).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput, "{name}");
+        assert!(error.to_string().contains(".svg"), "{error}");
+        assert!(!path.exists(), "{name}: nothing written");
+    }
+    // Every kind of graph writes through the same `GraphInfo::visualize`.
+    let client = client(1);
+    let f = client.submit(|x: i64| x, (1,));
+    let path = dir.join("future.dot");
+    f.visualize(&path).unwrap();
+    assert!(std::fs::read_to_string(&path)
+        .unwrap()
+        .starts_with("digraph"));
+    taskweave::visualize((&a, &b), dir.join("both.dot")).unwrap();
+    assert!(taskweave::visualize((&a, &b), dir.join("both.png")).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

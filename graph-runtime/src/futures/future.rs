@@ -468,7 +468,8 @@ impl<T: Send + Sync + 'static> Future<T> {
         super::info::futures_info(&[self])
     }
 
-    /// Writes [`info`](Self::info) as an SVG picture to `path`.
+    /// Writes [`info`](Self::info) as an SVG picture to `path` (DOT text for a `.dot`
+    /// path; see [`GraphInfo::visualize`](crate::GraphInfo::visualize)).
     pub fn visualize(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
         self.info().visualize(path)
     }
