@@ -228,3 +228,28 @@ fn visualize_picks_the_format_from_the_extension_as_dask_does() {
     assert!(taskweave::visualize((&a, &b), dir.join("both.png")).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Dask 2026.8.0 (run, synchronous scheduler): `x = delayed(inc)(1,
+/// dask_key_name="k"); y = delayed(inc)(2, dask_key_name="k")` gives `x.key == y.key
+/// == "k"` and `dask.compute(x, y) == (2, 2)`: the graph holds one task per key, so
+/// `y`'s task silently stands for `x`'s. Here a name is the key's text, not the
+/// node's identity: calls that differ, named alike, stay two nodes and compute
+/// `(2, 3)`, their `key()`s the same text; equal pure calls named alike are one node,
+/// as in Dask (documented on `Delayed::named`).
+#[test]
+fn differing_calls_named_alike_stay_separate_nodes() {
+    fn inc(x: i64) -> i64 {
+        x + 1
+    }
+    let x = delayed(inc).call(1).named("k");
+    let y = delayed(inc).call(2).named("k");
+    assert_eq!((x.key(), y.key()), ("k".to_string(), "k".to_string()));
+    assert_eq!(taskweave::compute((&x, &y)), (2, 3));
+    let x = delayed(inc).pure().call(1).named("k");
+    let y = delayed(inc).pure().call(2).named("k");
+    assert_eq!(taskweave::compute((&x, &y)), (2, 3));
+    let x = delayed(inc).pure().call(1).named("k");
+    let y = delayed(inc).pure().call(1).named("k");
+    assert_eq!(taskweave::prepare((&x, &y)).len(), 1);
+    assert_eq!(taskweave::compute((&x, &y)), (2, 2));
+}

@@ -720,6 +720,13 @@ impl<T> Delayed<T> {
     /// nodes: named alike they are one, and named one only they are two, each run (a
     /// split's parts, which take their element out of one tuple, stay one node). The
     /// node itself is named, not a copy: every clone of this `Delayed` has the name.
+    ///
+    /// The name is the key's text, not the node's identity: calls that differ (impure
+    /// ones, or pure ones with other arguments) named alike stay separate nodes, each
+    /// computed, though their [`key`](Self::key)s read the same. In Dask a graph holds
+    /// one task per key, so there the second silently stands for the first
+    /// (`delayed(inc)(1, dask_key_name="k")` and `delayed(inc)(2,
+    /// dask_key_name="k")` compute to `(2, 2)`).
     pub fn named(self, name: impl Into<String>) -> Self {
         let name: String = name.into();
         self.node.meta().set_name(name.into());

@@ -1013,7 +1013,9 @@ impl Client {
         });
     }
 
-    /// Keeps `future`'s task running after its handles are dropped.
+    /// Keeps `future`'s task running after its handles are dropped (Dask's
+    /// `fire_and_forget`), and with it the tasks it needs, whose handles may go too.
+    /// One future a call: for Dask's `fire_and_forget([a, b])`, call it for each.
     pub fn fire_and_forget<T>(&self, future: Future<T>) {
         future.state().core.forgotten.store(true, Ordering::Release);
     }
