@@ -709,6 +709,12 @@ impl Client {
     /// `client.gather(futures)`, `errors="raise"`; see [`gather_skip`](Self::gather_skip)
     /// for `errors="skip"`). An error of the wait itself (a wait for the waiting task's
     /// own future, a cycle of waits) is returned as [`Future::result`] returns it.
+    ///
+    /// The list is flat, of one result type: Dask's `gather` of a nested structure
+    /// (`client.gather({"x": [a, (a, 5)], "y": 3})`) returns the same shape, its plain
+    /// values as they are; here gather each part (`parts.iter().map(|p|
+    /// client.gather(p)).collect::<Result<Vec<_>, _>>()`). A future given twice is
+    /// read twice, as in Dask (`gather([a, a]) == [2, 2]`).
     pub fn gather<T: Clone>(&self, futures: &[Future<T>]) -> Result<Vec<T>, FutureError> {
         // Room for the values' copies on the caller's stack (see `with_room_taking`), and a plain
         // loop: a debug build's `collect` of `Result`s keeps a copy of each value in
