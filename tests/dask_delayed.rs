@@ -181,6 +181,27 @@ fn dask_test_nout() {
     );
 }
 
+/// Dask 2026.8.0 (run): `def one(x): return (x + 1,)`; `t = delayed(one, nout=1)(1)`
+/// has `len(t) == 1`, `dask.compute(*t) == (2,)` and `dask.compute(t) == ((2,),)`:
+/// `nout=1` unpacks a tuple of one, as `(a,) = t` does. `split()` of a 1-tuple gives
+/// its one node (it took tuples of 2 to 12 only, where `graph!` split `let (a,) =
+/// one(x);` already).
+#[test]
+fn dask_nout_one_splits_a_tuple_of_one() {
+    fn one(x: i64) -> (i64,) {
+        (x + 1,)
+    }
+    let t = delayed(one).call(1);
+    let (a,) = t.split();
+    assert_eq!(a.compute(), 2);
+    assert_eq!(taskweave::compute((&a, &t)), (2, (2,)));
+    // Pure, as every split: the same node again.
+    let (again,) = t.split();
+    assert_eq!(a.key(), again.key());
+    let doubled = delayed(|x: i64| x * 2).call(&a);
+    assert_eq!(doubled.try_compute_with(Scheduler::Sync).unwrap(), 4);
+}
+
 /// Dask: `test_operators`: `a = delayed(10)`; `a + 1 == 11`, `1 + a == 11`, `a >> 1 == 5`:
 /// a constant on the left of an operator (Python's reflected operators).
 #[test]

@@ -296,8 +296,9 @@ pub(crate) use for_each_arity;
 for_each_arity!(arity);
 
 impl<F, Args> Graph<F, Args> {
-    /// Writes the graph as an SVG picture to `path`, without running it: the same as
-    /// `self.info().visualize(path)` (see [`GraphInfo::visualize`]).
+    /// Writes the graph as an SVG picture to `path` (DOT text for a `.dot` path),
+    /// without running it: the same as `self.info().visualize(path)` (see
+    /// [`GraphInfo::visualize`], which says which formats).
     pub fn visualize(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
         self.info().visualize(path)
     }

@@ -7,7 +7,7 @@
 //! Cargo features: `progress` (default; progress bars drawn with indicatif, otherwise
 //! a [`Progress`] only counts), `svg` (default; `GraphInfo::to_svg` and SVG from
 //! [`GraphInfo::visualize`] with layout-rs, otherwise `visualize` returns an
-//! `Unsupported` error), `tracing` (`TracingObserver`: spans around each task).
+//! `Unsupported` error for an SVG path, and still writes a `.dot` one), `tracing` (`TracingObserver`: spans around each task).
 //! Without the default features the engine depends on rayon and crossbeam-deque
 //! alone.
 

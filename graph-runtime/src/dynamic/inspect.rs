@@ -8,8 +8,9 @@ use super::{Delayed, Parents};
 use crate::inspect::GraphInfo;
 
 impl<T> Delayed<T> {
-    /// Writes the graph computing this value would run as an SVG picture to `path`:
-    /// the same as `self.info().visualize(path)` (see [`GraphInfo::visualize`]).
+    /// Writes the graph computing this value would run as an SVG picture to `path`
+    /// (DOT text for a `.dot` path): the same as `self.info().visualize(path)` (see
+    /// [`GraphInfo::visualize`], which says which formats).
     pub fn visualize(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
         self.info().visualize(path)
     }
@@ -85,7 +86,8 @@ pub fn info(values: impl Inspected) -> GraphInfo {
 }
 
 /// Writes the graph of several values (see [`info`]) as one SVG picture to `path`:
-/// `taskweave::visualize((&a, &b), "graph.svg")`.
+/// `taskweave::visualize((&a, &b), "graph.svg")` (DOT text for a `.dot` path; see
+/// [`GraphInfo::visualize`]).
 pub fn visualize(values: impl Inspected, path: impl AsRef<Path>) -> std::io::Result<()> {
     info(values).visualize(path)
 }

@@ -720,6 +720,13 @@ impl<T> Delayed<T> {
     /// nodes: named alike they are one, and named one only they are two, each run (a
     /// split's parts, which take their element out of one tuple, stay one node). The
     /// node itself is named, not a copy: every clone of this `Delayed` has the name.
+    ///
+    /// The name is the key's text, not the node's identity: calls that differ (impure
+    /// ones, or pure ones with other arguments) named alike stay separate nodes, each
+    /// computed, though their [`key`](Self::key)s read the same. In Dask a graph holds
+    /// one task per key, so there the second silently stands for the first
+    /// (`delayed(inc)(1, dask_key_name="k")` and `delayed(inc)(2,
+    /// dask_key_name="k")` compute to `(2, 2)`).
     pub fn named(self, name: impl Into<String>) -> Self {
         let name: String = name.into();
         self.node.meta().set_name(name.into());
@@ -971,8 +978,8 @@ macro_rules! split_tuple {
             $($ty: Clone + Send + Sync + 'static,)+
         {
             #[doc = concat!(
-                "Splits a value of a ", stringify!($n), "-tuple into ", stringify!($n),
-                " nodes, one per element (Dask's `nout=", stringify!($n), "`). The tuple is \
+                "Splits a value of a ", stringify!($n), "-tuple into one node per \
+                 element (Dask's `nout=", stringify!($n), "`). The tuple is \
                  moved apart, not cloned, when nothing else reads it.\n\n\
                  Pure, as Dask's indexing is: `d.split()` twice gives the same nodes."
             )]
@@ -997,6 +1004,9 @@ macro_rules! split_tuple {
     };
 }
 
+// A 1-tuple too, as Dask's `nout=1` gives a tuple of one (and `graph!` splits
+// `let (a,) = f(x);`).
+split_tuple!(1: A 0);
 split_tuple!(2: A 0, B 1);
 split_tuple!(3: A 0, B 1, C 2);
 split_tuple!(4: A 0, B 1, C 2, D 3);

@@ -29,7 +29,10 @@ use crate::engine::owner::{OwnerRef, OwnerScope};
 /// Eager execution with handles (Dask's `Client`): `submit`, `map`, `gather`,
 /// `scatter`, `compute` of a `Delayed`. Cloning shares the same pool; dropping the last
 /// clone shuts it down: pending tasks are cancelled, running ones finish, and their
-/// threads end. The drop waits for them up to [`ClientBuilder::shutdown_timeout`]
+/// threads end. Finished futures keep their results, readable after the drop, and a
+/// running task's future gets its result when it finishes (Dask's `client.close()`
+/// releases every future of the client, finished ones too: all read `'cancelled'`
+/// after it). The drop waits for them up to [`ClientBuilder::shutdown_timeout`]
 /// (60 s by default); a thread whose task is still running then is left detached.
 /// Dropped inside a task (of this client or another, or a graph task of a run one of
 /// them computes), or on any rayon thread (which may be running part of a task's own
@@ -706,6 +709,12 @@ impl Client {
     /// `client.gather(futures)`, `errors="raise"`; see [`gather_skip`](Self::gather_skip)
     /// for `errors="skip"`). An error of the wait itself (a wait for the waiting task's
     /// own future, a cycle of waits) is returned as [`Future::result`] returns it.
+    ///
+    /// The list is flat, of one result type: Dask's `gather` of a nested structure
+    /// (`client.gather({"x": [a, (a, 5)], "y": 3})`) returns the same shape, its plain
+    /// values as they are; here gather each part (`parts.iter().map(|p|
+    /// client.gather(p)).collect::<Result<Vec<_>, _>>()`). A future given twice is
+    /// read twice, as in Dask (`gather([a, a]) == [2, 2]`).
     pub fn gather<T: Clone>(&self, futures: &[Future<T>]) -> Result<Vec<T>, FutureError> {
         // Room for the values' copies on the caller's stack (see `with_room_taking`), and a plain
         // loop: a debug build's `collect` of `Result`s keeps a copy of each value in
@@ -729,7 +738,10 @@ impl Client {
     /// of the wait itself is no future's end, and is returned as
     /// [`gather`](Self::gather) returns it: a wait for the waiting task's own future,
     /// or a cycle of waits ([`FutureError::WaitsForItself`],
-    /// [`FutureError::WaitCycle`]).
+    /// [`FutureError::WaitCycle`]). The list is flat: Dask's `gather` of a nested
+    /// structure with `errors="skip"` keeps each skipped place as `None`
+    /// (`{"x": [2, None]}`); here gather each part, or map the futures to
+    /// `f.result().ok()`.
     ///
     /// ```
     /// use graph_runtime::Client;
@@ -868,7 +880,11 @@ impl Client {
     /// one value (`client.compute(&total)`, or `client.compute(total)` as Dask writes
     /// it) or several in one run that share their
     /// nodes (`client.compute((&a, &b))`, any [`Outputs`](crate::Outputs); shared nodes
-    /// run once), as Dask's `client.compute` (see [`ToCompute`]). The graph is laid
+    /// run once), as Dask's `client.compute` (see [`ToCompute`]). Several values are
+    /// one future of all of them (`Future<(A, B)>`), where Dask's
+    /// `client.compute([a, b])` returns a list of futures, one per value: to wait for
+    /// each on its own (`as_completed`), compute each (`client.compute(&a)`), after
+    /// [`persist`](Self::persist)ing what they share so that it runs once. The graph is laid
     /// out now; its tasks run on rayon's pool, as [`Delayed::compute`](crate::Delayed::compute)'s do, while the
     /// client's thread waits for them without holding its place. Every task of the
     /// graph finds this client with [`get_client`](crate::get_client), whichever
@@ -1003,7 +1019,9 @@ impl Client {
         });
     }
 
-    /// Keeps `future`'s task running after its handles are dropped.
+    /// Keeps `future`'s task running after its handles are dropped (Dask's
+    /// `fire_and_forget`), and with it the tasks it needs, whose handles may go too.
+    /// One future a call: for Dask's `fire_and_forget([a, b])`, call it for each.
     pub fn fire_and_forget<T>(&self, future: Future<T>) {
         future.state().core.forgotten.store(true, Ordering::Release);
     }

@@ -12,20 +12,40 @@ use super::pool::{self};
 use super::state::{Core, ReadByCallback, State, Taken, TaskOf};
 use crate::engine::error::TaskError;
 
-/// Where a future stands.
+/// Where a future stands (Dask's `future.status`). Displayed (`{}`) as Dask spells
+/// its statuses: `pending`, `running`, `finished`, `error`, `cancelled`.
+///
+/// Two differences from Dask's: a task running now is [`Running`](Status::Running)
+/// here, where Dask's `future.status` stays `'pending'` until it ends (its scheduler
+/// knows "processing", the future does not); and there is no `'lost'`, which Dask
+/// gives a future whose workers all went away: this client's threads are in the
+/// process that holds the future.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Status {
     /// Waiting for its dependencies or for a thread.
     Pending,
-    /// Running now.
+    /// Running now (Dask's future says `'pending'` meanwhile).
     Running,
     /// Finished with a result.
     Finished,
     /// Its task (or a task it depends on) panicked.
     Error,
-    /// Cancelled before it finished.
+    /// Cancelled before it ended, or released by a cancel after it finished.
     Cancelled,
+}
+
+impl fmt::Display for Status {
+    /// Dask's spelling: `pending`, `running`, `finished`, `error`, `cancelled`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Pending => "pending",
+            Status::Running => "running",
+            Status::Finished => "finished",
+            Status::Error => "error",
+            Status::Cancelled => "cancelled",
+        })
+    }
 }
 
 // ---- futures --------------------------------------------------------------------
@@ -351,7 +371,9 @@ impl<T> Future<T> {
     /// ended, as [`exception`](Self::exception) waits: the backtrace of a task that
     /// ended in error (for a dependency's failure, the dependency's), when backtraces
     /// are enabled in the environment (see [`TaskError::backtrace`]); `Ok(None)` for a
-    /// task that finished, or one whose backtrace was not kept.
+    /// task that finished, or one whose backtrace was not kept. A cancelled task is
+    /// `Err(FutureError::Cancelled)`, as for [`exception`](Self::exception) (Dask's
+    /// `traceback()` returns `None` for a cancelled future).
     pub fn traceback(&self) -> Result<Option<Arc<std::backtrace::Backtrace>>, FutureError> {
         Ok(self
             .exception()?
@@ -446,7 +468,8 @@ impl<T: Send + Sync + 'static> Future<T> {
         super::info::futures_info(&[self])
     }
 
-    /// Writes [`info`](Self::info) as an SVG picture to `path`.
+    /// Writes [`info`](Self::info) as an SVG picture to `path` (DOT text for a `.dot`
+    /// path; see [`GraphInfo::visualize`](crate::GraphInfo::visualize)).
     pub fn visualize(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
         self.info().visualize(path)
     }

@@ -144,7 +144,13 @@ pub struct TaskBuilder<F, P = Impure> {
 }
 
 impl<F, P> TaskBuilder<F, P> {
-    /// Names the task (default: the function's name).
+    /// Names the task (default: the function's name). The name is the start of the
+    /// task's [`key`](Future::key) (`name-number`), so `named("k").map(items)` keys
+    /// the tasks as Dask's `client.map(f, items, key="k")` prefixes them. It is not
+    /// the whole key, as Dask's `client.submit(f, x, key="k")` makes it: there a
+    /// second submission with the key `"k"` returns the first one's future whatever its
+    /// arguments, and nothing runs; here each submission is a task of its own, and
+    /// only equal calls of a [pure](TaskBuilder::pure) builder share one.
     pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = TaskName::Shared(Arc::from(name.into()));
         self

@@ -123,7 +123,13 @@ impl Waitable for &dyn AnyFuture {
 /// futures not done then are the second list. Look at it before a `gather`, which
 /// would wait for them without a limit. Where Dask's raises `FuturesCancelledError`
 /// when one of the futures was cancelled, this returns it among the done ones: look
-/// at their [`status`](Future::status) (or read them) to tell.
+/// at their [`status`](Future::status) (or read them) to tell. (Dask 2026.8's
+/// `wait(fs, timeout=0)` raises `TimeoutError` even when every future is done; here
+/// `Duration::ZERO` returns them all done.)
+///
+/// The two lists are `Vec`s in the order of `futures`, each entry of `futures` in one
+/// of them: a future given twice is there twice, where Dask's `done` and `not_done`
+/// are sets (`wait([a, a]).done` is `{a}`).
 ///
 /// # Panics
 /// In a task, when the wait has no timeout and could never end: the futures it needs
@@ -583,7 +589,8 @@ impl<F: Waitable> AsCompleted<F> {
     }
 
     /// The futures still expected (Dask's `count()`; `Iterator::count` would consume
-    /// the iterator).
+    /// the iterator). A future added twice is expected, and yielded, twice; Dask
+    /// 2026.8 yields it twice too, but its `count()` counts it once.
     pub fn remaining(&self) -> usize {
         self.pending.len()
     }
@@ -806,7 +813,18 @@ impl<F: Waitable> Iterator for AsCompletedTimeout<F> {
 }
 
 impl<T: Send + Sync + 'static> AsCompleted<Future<T>> {
-    /// Yields each future with its result, in completion order.
+    /// Yields each future with its result, in completion order (Dask's
+    /// `as_completed(fs, with_results=True)`). A failed or cancelled future comes with
+    /// its error as the `Err` of its item, and the iteration goes on: Dask's default
+    /// (`raise_errors=True`) raises a failed future's exception out of the loop
+    /// instead (a cancelled one it yields with `CancelledError`, as here); its
+    /// `raise_errors=False` yields the exception, as this does. To stop at the first
+    /// error, `break` on an `Err` (or `collect::<Result<Vec<_>, _>>()` the results).
+    ///
+    /// It takes the iterator: to [`add`](Self::add) futures while iterating (Dask's
+    /// `seq.add(...)` in a `for future, result in seq:` loop), iterate with
+    /// `while let Some(f) = seq.next()` and read each with
+    /// [`result_shared`](Future::result_shared), which is what this does.
     pub fn with_results(self) -> impl Iterator<Item = (Future<T>, Result<Arc<T>, FutureError>)> {
         self.map(|future| {
             let result = future.result_shared();

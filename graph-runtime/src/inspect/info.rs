@@ -464,27 +464,53 @@ impl GraphInfo {
         inspect::svg::render(self, &inspect::collapse::drawing(self, options), options)
     }
 
-    /// Writes the SVG picture of [`to_svg`](Self::to_svg) to `path` (open it in a
-    /// browser).
+    /// Writes the graph to `path` in the format its extension names, as Dask's
+    /// `visualize(filename=…)` picks it (the extension's case aside): a path ending in
+    /// `.dot` gets the DOT text of [`to_dot`](Self::to_dot) (for Graphviz); one ending
+    /// in `.png`, `.pdf`, `.jpeg` or `.jpg`, formats Dask asks Graphviz for and
+    /// taskweave does not draw, is refused with an error of kind
+    /// [`InvalidInput`](std::io::ErrorKind::InvalidInput), nothing written; any
+    /// other path (`.svg`, or none) gets the SVG picture of [`to_svg`](Self::to_svg)
+    /// (open it in a browser). The path is written as given: Dask appends `.png` to a
+    /// name without an extension, this does not.
     ///
-    /// Without the cargo feature `svg` (on by default) it writes nothing and returns
-    /// an error of kind [`Unsupported`](std::io::ErrorKind::Unsupported);
-    /// [`to_dot`](Self::to_dot) still gives the graph, as DOT text.
+    /// Without the cargo feature `svg` (on by default) a path that would get SVG gets
+    /// nothing, and an error of kind [`Unsupported`](std::io::ErrorKind::Unsupported);
+    /// a `.dot` path still gets the DOT text.
     pub fn visualize(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
         self.visualize_with(path, &DrawOptions::new())
     }
 
-    /// Writes the SVG picture of [`to_svg_with`](Self::to_svg_with) to `path`.
-    ///
-    /// Without the cargo feature `svg` (on by default) it writes nothing and returns
-    /// an error of kind [`Unsupported`](std::io::ErrorKind::Unsupported), as
-    /// [`visualize`](Self::visualize) does.
+    /// [`visualize`](Self::visualize) with options: the SVG picture of
+    /// [`to_svg_with`](Self::to_svg_with), or for a `.dot` path the DOT text of
+    /// [`to_dot_with`](Self::to_dot_with); the same formats refused.
     pub fn visualize_with(
         &self,
         path: impl AsRef<Path>,
         options: &DrawOptions,
     ) -> std::io::Result<()> {
-        std::fs::write(path, self.svg_for_file(options)?)
+        let path = path.as_ref();
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let text = match extension.as_deref() {
+            Some("dot") => self.to_dot_with(options),
+            Some(raster @ ("png" | "pdf" | "jpeg" | "jpg")) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "cannot write `{}`: taskweave draws SVG (name the file `.svg`) \
+                         or DOT (`.dot`), not `.{raster}`, which Dask's `visualize` asks \
+                         Graphviz for; for one, write the `.dot` file and run \
+                         `dot -T{raster}` on it",
+                        path.display()
+                    ),
+                ))
+            }
+            _ => self.svg_for_file(options)?,
+        };
+        std::fs::write(path, text)
     }
 
     /// The SVG picture, for [`visualize_with`](Self::visualize_with).
