@@ -777,6 +777,11 @@ impl Expander<'_> {
                 quote!(#nodes.refuse_output(#call_site);)
             }
         };
+        // In a closure of its own: a debug build gives the values of the calls that
+        // only type them (never run) room in the frame of the function they are
+        // written in, whether or not it describes (2 MiB values made every run of a
+        // graph of them with the feature overflow a `main`'s stack that its run
+        // without the feature fits in). Only a description puts that frame on the stack.
         quote! {
             #private::with_hyperqueue! {
                 // The user's tokens again (values, calls that type them): linted once,
@@ -785,11 +790,13 @@ impl Expander<'_> {
                 if let ::core::option::Option::Some(#request) = #private::remote::describe_request(&#options) {
                     #[allow(unused_imports)]
                     use #private::remote::{EncodeOther as _, EncodeSerialize as _};
-                    #typing
-                    let mut #nodes = #private::remote::StaticNodes::new(#table_ref);
-                    #(#steps)*
-                    #output
-                    return #nodes.finish(#request);
+                    return (|| {
+                        #typing
+                        let mut #nodes = #private::remote::StaticNodes::new(#table_ref);
+                        #(#steps)*
+                        #output
+                        #nodes.finish(#request)
+                    })();
                 }
             }
         }
