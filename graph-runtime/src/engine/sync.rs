@@ -960,16 +960,45 @@ impl Counter for loom::sync::atomic::AtomicU32 {
     }
 }
 
+/// How long a [`yield_gave_away`] may take before it counts as having given the core
+/// to another thread: a `sched_yield` that returns at once takes about a µs; one
+/// that let another thread run takes that thread's time slice, a ms or more.
+const YIELD_GAVE_AWAY: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// Yields the core (`std::thread::yield_now`); true if another thread had it for a
+/// while meanwhile: the machine is busy, and polling on would wait one time slice per
+/// yield. (A waiter that yielded 64 times before sleeping, beside two busy processes
+/// on two cores, took about 12 ms: 600 tasks each waiting for a future, started one
+/// after another as each blocked, took 8 s instead of 0.35 s in a debug build.)
+pub(crate) fn yield_gave_away() -> bool {
+    let before = Instant::now();
+    std::thread::yield_now();
+    before.elapsed() > YIELD_GAVE_AWAY
+}
+
 /// Polls `done` for up to `rounds` rounds before a waiter sleeps (a round is a spin-loop
 /// hint; every 64th yields the core instead, to a thread that needs it): a short wait
 /// costs less than sleeping on a condition variable and being woken, which takes a
-/// thread tens of µs on a virtual machine. The deadline (`None`: none) is looked at
-/// every 64 rounds, first of all, so a zero timeout only looks. `Some(true)` when
-/// `done`, `Some(false)` when the deadline passed, `None` to sleep.
+/// thread tens of µs on a virtual machine. The polling stops early, to sleep, once a
+/// yield gave the core away (see [`yield_gave_away`]): on a busy machine each yield
+/// would wait a time slice. The deadline (`None`: none) is looked at every 64 rounds,
+/// first of all, so a zero timeout only looks. `Some(true)` when `done`, `Some(false)`
+/// when the deadline passed, `None` to sleep.
 pub(crate) fn spin_rounds(
     done: &dyn Fn() -> bool,
     deadline: Option<Instant>,
     rounds: u32,
+) -> Option<bool> {
+    spin_rounds_yielding(done, deadline, rounds, yield_gave_away)
+}
+
+/// [`spin_rounds`], yielding with `gave_away` (a test's stand-in for
+/// [`yield_gave_away`]).
+fn spin_rounds_yielding(
+    done: &dyn Fn() -> bool,
+    deadline: Option<Instant>,
+    rounds: u32,
+    gave_away: fn() -> bool,
 ) -> Option<bool> {
     for round in 0..rounds {
         if done() {
@@ -979,7 +1008,10 @@ pub(crate) fn spin_rounds(
             return Some(false);
         }
         if round % 64 == 63 {
-            std::thread::yield_now();
+            if gave_away() {
+                // Looked at once more: it may have ended while another thread ran.
+                return done().then_some(true);
+            }
         } else {
             std::hint::spin_loop();
         }
@@ -1017,6 +1049,34 @@ pub(crate) fn sleep_until<'a, T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A waiter polls for its full count while its yields come back at once, and
+    /// stops at the first yield that gave the core away (a busy machine: each further
+    /// yield would wait a time slice), looking once more before it sleeps.
+    #[test]
+    fn polling_stops_at_a_yield_that_gave_the_core_away() {
+        use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+        static LOOKS: AtomicU32 = AtomicU32::new(0);
+        let never = || {
+            LOOKS.fetch_add(1, Relaxed);
+            false
+        };
+        assert_eq!(spin_rounds_yielding(&never, None, 4096, || false), None);
+        assert_eq!(LOOKS.swap(0, Relaxed), 4096, "a quiet machine: every round");
+        assert_eq!(spin_rounds_yielding(&never, None, 4096, || true), None);
+        assert_eq!(
+            LOOKS.swap(0, Relaxed),
+            65,
+            "a busy one: to the first yield, and once more"
+        );
+        // Ended while another thread had the core: said so, not slept on.
+        let later = || LOOKS.fetch_add(1, Relaxed) == 64;
+        assert_eq!(
+            spin_rounds_yielding(&later, None, 4096, || true),
+            Some(true)
+        );
+        LOOKS.store(0, Relaxed);
+    }
 
     /// A value read into its room from its owner's place arrives whole; one with drop
     /// glue is dropped once, by the reader, when it panics too.

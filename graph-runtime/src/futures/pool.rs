@@ -798,7 +798,11 @@ impl Pool {
                     return Some(queued);
                 }
                 if round % 16 == 15 {
-                    std::thread::yield_now();
+                    // On a busy machine each yield waits a time slice: sleep instead
+                    // (a push wakes a sleeper; see `yield_gave_away`).
+                    if crate::engine::sync::yield_gave_away() {
+                        break;
+                    }
                 } else {
                     std::hint::spin_loop();
                 }
