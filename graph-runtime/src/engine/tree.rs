@@ -139,8 +139,38 @@ impl Tree<'_, '_> {
     /// pointers, compiled once (`run_join`); optimised builds call it
     /// directly, which saves ~10 ns a join (a 127-node tree of empty tasks: 2.0 µs of
     /// CPU per compute rather than 2.65). Both run the same code.
+    ///
+    /// Joins nest (up to `graph!`'s limit, 24 deep), and each level keeps copies of
+    /// the values its branches hand back in its frames: about ten in a debug build. So
+    /// a join of values from 4 KiB up (both sides together) runs with stack room for
+    /// them ([`sync::with_join_room`]), on a new segment when its thread has not that
+    /// much left; a comb of 16 KiB arrays 8 joins deep overflowed a 2 MiB stack, and
+    /// one of 64 KiB arrays 3 deep, where plain code runs in a loop. A join of smaller
+    /// values pays nothing for it.
     #[inline]
     pub fn join<A, B>(
+        &self,
+        left: impl FnOnce() -> A + Send,
+        right: impl FnOnce() -> B + Send,
+    ) -> (A, B)
+    where
+        A: Send,
+        B: Send,
+    {
+        if const { !sync::needs_join_room::<(A, B)>() } {
+            return self.join_here(left, right);
+        }
+        // Only references cross into the room (see `with_room`).
+        let mut branches = Some((left, right));
+        sync::with_join_room::<(A, B), _>(|| {
+            let (left, right) = branches.take().expect("the room runs its closure once");
+            self.join_here(left, right)
+        })
+    }
+
+    /// [`join`](Self::join), in frames of its own.
+    #[inline]
+    fn join_here<A, B>(
         &self,
         left: impl FnOnce() -> A + Send,
         right: impl FnOnce() -> B + Send,
