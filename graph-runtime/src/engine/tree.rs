@@ -270,7 +270,20 @@ pub(crate) fn run_tree<R: Send>(
             } else {
                 // Entering the pool from outside: one round trip; or, while every worker
                 // waits for a future and none would start it, the tree here, in order.
-                sync::enter_pool(run)
+                // The tree's values come back into this frame by reference, from inside
+                // stack room for them on the worker (as this thread has it, see
+                // `Graph::compute`): returned through rayon's frames, a copy in each,
+                // with no room, a tree's 64 KiB result overflowed a 2 MiB worker in a
+                // debug build.
+                let (mut run, mut out) = (Some(run), None);
+                sync::enter_pool(|alone| {
+                    sync::with_room_for::<R, _>(|| {
+                        if let Some(run) = run.take() {
+                            out = run(alone);
+                        }
+                    });
+                });
+                out
             }
         },
     )?;
