@@ -3,7 +3,8 @@
 //! and whose result comes back from rayon's pool (a 64 KiB result overflowed a 2 MiB
 //! worker in a debug build; a comb of 16 KiB arrays eight joins deep, or of 64 KiB
 //! arrays three deep, overflowed its stack, optimised too at 64 KiB, where plain code
-//! runs in a loop), and such a comb failing at a leaf. And shapes found to work, kept
+//! runs in a loop), and such a comb failing at a leaf; `for` loops over a range a
+//! `macro_rules!` passes in (rejected at compile time). And shapes found to work, kept
 //! so that they go on working, their values checked against the same `#[delayed]` fns
 //! called as plain code: values whose `Drop` panics while another task fails, in a
 //! tree, on the dispatcher and with a `?` early exit, each dropped once and the
@@ -987,6 +988,44 @@ fn a_node_over_hundreds_of_node_values() {
             }
         }
     });
+}
+
+/// A graph unrolling `for` loops over a range whose bound, or which itself, a
+/// `macro_rules!` passes in (`$n:literal`, `$r:expr`), as a graph of each size is
+/// written once: the fragment comes in an invisible group, which the unrolling did not
+/// see through ("`for` inside `graph!` ... needs a literal range"), a compile error.
+macro_rules! sum_up_to {
+    ($n:literal) => {
+        graph!(|x: u64| -> u64 {
+            let mut y = x;
+            for i in 1..=$n {
+                y = add(y, i);
+            }
+            y
+        })
+    };
+}
+
+macro_rules! sum_over {
+    ($r:expr) => {
+        graph!(|x: u64| -> u64 {
+            let mut y = x;
+            for i in $r {
+                y = add(y, i);
+            }
+            y
+        })
+    };
+}
+
+#[test]
+fn loops_over_ranges_a_macro_passes_in() {
+    let (up_to, over) = (sum_up_to!(10), sum_over!(2..5));
+    assert_eq!((up_to.len(), over.len()), (10, 3));
+    assert_eq!(
+        within(LIMIT, "loops", move || (up_to.compute(1), over.compute(1))),
+        (56, 10)
+    );
 }
 
 #[delayed]
