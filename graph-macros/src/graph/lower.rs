@@ -893,7 +893,7 @@ impl Lower<'_> {
                 }
             })
         };
-        if let Expr::Range(range) = expr {
+        if let Expr::Range(range) = strip(expr) {
             if let (Some(start), Some(end)) = (range.start.as_deref(), range.end.as_deref()) {
                 if let (Some(start), Some(end)) = (bound(self, start), bound(self, end)) {
                     let suffix = if start.1.is_empty() { end.1 } else { start.1 };
@@ -2035,6 +2035,8 @@ fn int_literal(expr: &Expr) -> Option<(i128, String, Span)> {
             ..
         }) => int_literal(expr).map(|(v, suffix, span)| (-v, suffix, span)),
         Expr::Paren(p) => int_literal(&p.expr),
+        // A `macro_rules!` fragment (`$n:literal`, `$n:expr`) comes in an invisible group.
+        Expr::Group(g) => int_literal(&g.expr),
         _ => None,
     }
 }

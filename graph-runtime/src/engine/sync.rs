@@ -543,6 +543,34 @@ pub fn with_room<R>(size: usize, mut f: impl FnMut() -> R) -> R {
     grow_room(size, &mut f)
 }
 
+/// Values handed back through a tree's join (both sides together) from this size up
+/// make the join ask for stack room (see `Tree::join`): joins nest, each level keeping
+/// copies of them, so values well under [`LARGE_VALUE`] add up.
+const JOIN_VALUES: usize = 4 << 10;
+
+/// Whether a tree's join of branches whose values are of type `T` runs in stack room
+/// ([`with_join_room`]). A constant, to be tested as `if const`.
+pub(crate) const fn needs_join_room<T>() -> bool {
+    core::mem::size_of::<T>() >= JOIN_VALUES
+}
+
+/// How many times more than a node's room (see [`LARGE_VALUE_COPIES`]) a join's
+/// room is: 16 copies of its values in either build, as a level of nested joins keeps
+/// about ten in a debug build and seven in an optimised one (the branch's frame,
+/// rayon's job and its result, the room's own), where an optimised node's room has 4.
+const JOIN_ROOM_SCALE: usize = if cfg!(debug_assertions) { 1 } else { 4 };
+
+/// Runs `f`, a tree's join whose branches hand back values of type `T`, with stack room
+/// for copies of them, as [`with_room`] does for a node's values, whatever their size
+/// (the caller asks only from [`JOIN_VALUES`] up: see [`needs_join_room`]).
+#[inline(always)]
+pub(crate) fn with_join_room<T, R>(mut f: impl FnMut() -> R) -> R {
+    grow_room(
+        core::mem::size_of::<T>().saturating_mul(JOIN_ROOM_SCALE),
+        &mut f,
+    )
+}
+
 /// [`with_room`]'s room, compiled once per result type rather than once per node: with
 /// `stacker`'s functions made again for each node's closure, a debug build of a graph
 /// of 4,000 nodes took 45% longer to compile.

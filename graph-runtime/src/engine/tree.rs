@@ -139,8 +139,38 @@ impl Tree<'_, '_> {
     /// pointers, compiled once (`run_join`); optimised builds call it
     /// directly, which saves ~10 ns a join (a 127-node tree of empty tasks: 2.0 µs of
     /// CPU per compute rather than 2.65). Both run the same code.
+    ///
+    /// Joins nest (up to `graph!`'s limit, 24 deep), and each level keeps copies of
+    /// the values its branches hand back in its frames: about ten in a debug build. So
+    /// a join of values from 4 KiB up (both sides together) runs with stack room for
+    /// them ([`sync::with_join_room`]), on a new segment when its thread has not that
+    /// much left; a comb of 16 KiB arrays 8 joins deep overflowed a 2 MiB stack, and
+    /// one of 64 KiB arrays 3 deep, where plain code runs in a loop. A join of smaller
+    /// values pays nothing for it.
     #[inline]
     pub fn join<A, B>(
+        &self,
+        left: impl FnOnce() -> A + Send,
+        right: impl FnOnce() -> B + Send,
+    ) -> (A, B)
+    where
+        A: Send,
+        B: Send,
+    {
+        if const { !sync::needs_join_room::<(A, B)>() } {
+            return self.join_here(left, right);
+        }
+        // Only references cross into the room (see `with_room`).
+        let mut branches = Some((left, right));
+        sync::with_join_room::<(A, B), _>(|| {
+            let (left, right) = branches.take().expect("the room runs its closure once");
+            self.join_here(left, right)
+        })
+    }
+
+    /// [`join`](Self::join), in frames of its own.
+    #[inline]
+    fn join_here<A, B>(
         &self,
         left: impl FnOnce() -> A + Send,
         right: impl FnOnce() -> B + Send,
@@ -240,7 +270,20 @@ pub(crate) fn run_tree<R: Send>(
             } else {
                 // Entering the pool from outside: one round trip; or, while every worker
                 // waits for a future and none would start it, the tree here, in order.
-                sync::enter_pool(run)
+                // The tree's values come back into this frame by reference, from inside
+                // stack room for them on the worker (as this thread has it, see
+                // `Graph::compute`): returned through rayon's frames, a copy in each,
+                // with no room, a tree's 64 KiB result overflowed a 2 MiB worker in a
+                // debug build.
+                let (mut run, mut out) = (Some(run), None);
+                sync::enter_pool(|alone| {
+                    sync::with_room_for::<R, _>(|| {
+                        if let Some(run) = run.take() {
+                            out = run(alone);
+                        }
+                    });
+                });
+                out
             }
         },
     )?;
