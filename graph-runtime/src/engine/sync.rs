@@ -1021,8 +1021,8 @@ pub(crate) fn spin_rounds(
 }
 
 /// [`spin_rounds`], yielding with `gave_away` (a test's stand-in for
-/// [`yield_gave_away`]).
-fn spin_rounds_yielding(
+/// [`yield_gave_away`], whose answer depends on what else the machine runs).
+pub(crate) fn spin_rounds_yielding(
     done: &dyn Fn() -> bool,
     deadline: Option<Instant>,
     rounds: u32,

@@ -89,7 +89,7 @@ use super::job::{continuation, run_jobs, Runnable, BATCH};
 use super::state::{Core, HasCore};
 use super::{ClientError, FutureError};
 use crate::engine::lock::Recover;
-use crate::engine::sync::{sleep_until, spin_rounds};
+use crate::engine::sync::{sleep_until, spin_rounds, spin_rounds_yielding, yield_gave_away};
 // The engine's primitives (the standard library's; loom's under `cfg(loom)`, where the
 // pool is built but never run), so that `sleep_until` serves it too.
 use crate::engine::sync::{Condvar, Mutex, MutexGuard};
@@ -1365,13 +1365,28 @@ fn spin_while(
     deadline: Option<Instant>,
     started: &dyn Fn() -> bool,
 ) -> Option<bool> {
-    if let Some(ended) = spin_rounds(done, deadline, UNSTARTED_SPIN_ROUNDS) {
+    spin_while_yielding(done, deadline, started, yield_gave_away)
+}
+
+/// [`spin_while`], yielding with `gave_away` (see `spin_rounds_yielding`).
+fn spin_while_yielding(
+    done: &dyn Fn() -> bool,
+    deadline: Option<Instant>,
+    started: &dyn Fn() -> bool,
+    gave_away: fn() -> bool,
+) -> Option<bool> {
+    if let Some(ended) = spin_rounds_yielding(done, deadline, UNSTARTED_SPIN_ROUNDS, gave_away) {
         return Some(ended);
     }
     if !started() {
         return None;
     }
-    spin_rounds(done, deadline, WAIT_SPIN_ROUNDS - UNSTARTED_SPIN_ROUNDS)
+    spin_rounds_yielding(
+        done,
+        deadline,
+        WAIT_SPIN_ROUNDS - UNSTARTED_SPIN_ROUNDS,
+        gave_away,
+    )
 }
 
 /// Polls `done` a little before the caller sleeps: most tasks are short, and being
@@ -1518,9 +1533,14 @@ mod tests {
 
     /// A waiter outside the pool polls a task that has not started for a few rounds
     /// only, then sleeps; one that has started, or a wait for several futures, for
-    /// the full count; a done task ends the polling at once.
+    /// the full count; a done task ends the polling at once. (Its yields return at
+    /// once here, as on a quiet machine: a busy one ends the polling at the first
+    /// that gives the core away, see `spin_rounds`.)
     #[test]
     fn a_waiter_polls_an_unstarted_task_briefly() {
+        let spin_while = |done: &dyn Fn() -> bool, deadline, started: &dyn Fn() -> bool| {
+            spin_while_yielding(done, deadline, started, || false)
+        };
         let polls = Cell::new(0u32);
         let never = || {
             polls.set(polls.get() + 1);
