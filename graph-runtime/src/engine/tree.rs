@@ -143,7 +143,7 @@ impl Tree<'_, '_> {
     /// Joins nest (up to `graph!`'s limit, 24 deep), and each level keeps copies of
     /// the values its branches hand back in its frames: about ten in a debug build. So
     /// a join of values from 4 KiB up (both sides together) runs with stack room for
-    /// them ([`sync::with_join_room`]), on a new segment when its thread has not that
+    /// them (`sync::with_join_room`), on a new segment when its thread has not that
     /// much left; a comb of 16 KiB arrays 8 joins deep overflowed a 2 MiB stack, and
     /// one of 64 KiB arrays 3 deep, where plain code runs in a loop. A join of smaller
     /// values pays nothing for it.
