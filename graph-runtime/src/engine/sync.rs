@@ -1017,34 +1017,60 @@ pub(crate) fn spin_rounds(
     deadline: Option<Instant>,
     rounds: u32,
 ) -> Option<bool> {
-    spin_rounds_yielding(done, deadline, rounds, yield_gave_away)
+    spin_rounds_yielding(done, deadline, rounds, yield_gave_away).ended()
+}
+
+/// How a [`spin_rounds_yielding`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Spun {
+    /// `done()` (`true`), or the deadline passed (`false`).
+    Ended(bool),
+    /// Every round polled, none done: sleep, or poll on.
+    Polled,
+    /// A yield gave the core away: sleep, without polling on (each further yield
+    /// would wait a time slice).
+    GaveAway,
+}
+
+impl Spun {
+    /// [`spin_rounds`]' answer: `Some` when ended, `None` to sleep.
+    pub(crate) fn ended(self) -> Option<bool> {
+        match self {
+            Spun::Ended(ended) => Some(ended),
+            Spun::Polled | Spun::GaveAway => None,
+        }
+    }
 }
 
 /// [`spin_rounds`], yielding with `gave_away` (a test's stand-in for
-/// [`yield_gave_away`], whose answer depends on what else the machine runs).
+/// [`yield_gave_away`], whose answer depends on what else the machine runs), and
+/// saying why it stopped.
 pub(crate) fn spin_rounds_yielding(
     done: &dyn Fn() -> bool,
     deadline: Option<Instant>,
     rounds: u32,
     gave_away: fn() -> bool,
-) -> Option<bool> {
+) -> Spun {
     for round in 0..rounds {
         if done() {
-            return Some(true);
+            return Spun::Ended(true);
         }
         if round % 64 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
-            return Some(false);
+            return Spun::Ended(false);
         }
         if round % 64 == 63 {
             if gave_away() {
                 // Looked at once more: it may have ended while another thread ran.
-                return done().then_some(true);
+                return match done() {
+                    true => Spun::Ended(true),
+                    false => Spun::GaveAway,
+                };
             }
         } else {
             std::hint::spin_loop();
         }
     }
-    None
+    Spun::Polled
 }
 
 /// Sleeps on `condvar` until `ready` holds or `deadline` passes (`None`: no deadline);
@@ -1089,9 +1115,15 @@ mod tests {
             LOOKS.fetch_add(1, Relaxed);
             false
         };
-        assert_eq!(spin_rounds_yielding(&never, None, 4096, || false), None);
+        assert_eq!(
+            spin_rounds_yielding(&never, None, 4096, || false),
+            Spun::Polled
+        );
         assert_eq!(LOOKS.swap(0, Relaxed), 4096, "a quiet machine: every round");
-        assert_eq!(spin_rounds_yielding(&never, None, 4096, || true), None);
+        assert_eq!(
+            spin_rounds_yielding(&never, None, 4096, || true),
+            Spun::GaveAway
+        );
         assert_eq!(
             LOOKS.swap(0, Relaxed),
             65,
@@ -1101,7 +1133,7 @@ mod tests {
         let later = || LOOKS.fetch_add(1, Relaxed) == 64;
         assert_eq!(
             spin_rounds_yielding(&later, None, 4096, || true),
-            Some(true)
+            Spun::Ended(true)
         );
         LOOKS.store(0, Relaxed);
     }

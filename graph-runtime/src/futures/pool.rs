@@ -89,7 +89,7 @@ use super::job::{continuation, run_jobs, Runnable, BATCH};
 use super::state::{Core, HasCore};
 use super::{ClientError, FutureError};
 use crate::engine::lock::Recover;
-use crate::engine::sync::{sleep_until, spin_rounds, spin_rounds_yielding, yield_gave_away};
+use crate::engine::sync::{sleep_until, spin_rounds, spin_rounds_yielding, yield_gave_away, Spun};
 // The engine's primitives (the standard library's; loom's under `cfg(loom)`, where the
 // pool is built but never run), so that `sleep_until` serves it too.
 use crate::engine::sync::{Condvar, Mutex, MutexGuard};
@@ -1375,8 +1375,11 @@ fn spin_while_yielding(
     started: &dyn Fn() -> bool,
     gave_away: fn() -> bool,
 ) -> Option<bool> {
-    if let Some(ended) = spin_rounds_yielding(done, deadline, UNSTARTED_SPIN_ROUNDS, gave_away) {
-        return Some(ended);
+    match spin_rounds_yielding(done, deadline, UNSTARTED_SPIN_ROUNDS, gave_away) {
+        Spun::Ended(ended) => return Some(ended),
+        // A busy machine: the second part would yield into another time slice.
+        Spun::GaveAway => return None,
+        Spun::Polled => {}
     }
     if !started() {
         return None;
@@ -1387,6 +1390,7 @@ fn spin_while_yielding(
         WAIT_SPIN_ROUNDS - UNSTARTED_SPIN_ROUNDS,
         gave_away,
     )
+    .ended()
 }
 
 /// Polls `done` a little before the caller sleeps: most tasks are short, and being
@@ -1550,6 +1554,9 @@ mod tests {
         assert_eq!(polls.replace(0), UNSTARTED_SPIN_ROUNDS);
         assert_eq!(spin_while(&never, None, &|| true), None);
         assert_eq!(polls.replace(0), WAIT_SPIN_ROUNDS);
+        // A yield that gave the core away ends the polling, started or not.
+        assert_eq!(spin_while_yielding(&never, None, &|| true, || true), None);
+        assert_eq!(polls.replace(0), 65);
         let soon = || {
             polls.set(polls.get() + 1);
             polls.get() == 3
