@@ -51,10 +51,10 @@ pub use graph_macros::{delay, delayed, graph};
 pub use graph_runtime::{
     as_completed, cancelled, compute, compute_with, delayed, get_client, persist, persist_with,
     prepare, secede, tree_reduce, wait, AsCompleted, AsCompletedTimeout, Client, ClientBuilder,
-    ClientError, CycleLink, CycleStep, Delayed, DelayedFn, ErasedFuture, Future, FutureError,
-    FutureEvent, Graph, GraphInfo, Label, NodeInfo, NodeView, Observer, Output, OutputPart,
-    Outputs, Persist, Prepared, PureKey, RunOptions, Scheduler, Status, TaskBuilder, TaskError,
-    TaskOutcome, TimedWait, ToCompute, WaitMode, Waitable,
+    ClientError, CycleLink, CycleStep, Delayed, DelayedFn, ErasedFuture, Forget, Future,
+    FutureError, FutureEvent, Graph, GraphInfo, Label, NodeInfo, NodeView, Observer, Output,
+    OutputPart, Outputs, Persist, Prepared, PureKey, RunOptions, Scheduler, Status, TaskBuilder,
+    TaskError, TaskOutcome, TimedWait, ToCompute, WaitMode, Waitable,
 };
 /// The function of a [`TaskBuilder::fallible`] task, the builder states of
 /// [`TaskBuilder`] and [`DelayedFn`] (`Impure`, the default, or `Pure`), and what a

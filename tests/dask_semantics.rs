@@ -253,3 +253,85 @@ fn differing_calls_named_alike_stay_separate_nodes() {
     assert_eq!(taskweave::prepare((&x, &y)).len(), 1);
     assert_eq!(taskweave::compute((&x, &y)), (2, 2));
 }
+
+/// Dask (run): `fire_and_forget([c.submit(rec, 1), c.submit(rec, 'two')])` and
+/// `fire_and_forget((c.submit(rec, 3), c.submit(rec, 4.0)))`, the handles dropped at
+/// once, printed `ran 1`, `ran two`, `ran 3`, `ran 4.0`: Dask's takes a future or any
+/// collection of them. `fire_and_forget` takes a `Vec`, a tuple of futures of
+/// different types and a slice by reference (it took one future a call); a queued task
+/// whose last handle is dropped without it is cancelled, and never runs.
+#[test]
+fn fire_and_forget_takes_collections_of_futures() {
+    watchdog::within(LIMIT, "fire_and_forget of collections", || {
+        let client = client(1);
+        // The only thread held: every task below is still queued when its handles go.
+        let (open, blocker) = gated(&client);
+        let (ran, told) = mpsc::channel::<String>();
+        let rec = |client: &Client, x: i64| {
+            let ran = ran.clone();
+            client.submit(
+                move |x: i64| {
+                    ran.send(x.to_string()).unwrap();
+                    x
+                },
+                (x,),
+            )
+        };
+        client.fire_and_forget(vec![rec(&client, 1), rec(&client, 2)]);
+        let ran_two = ran.clone();
+        let text = client.submit(
+            move || {
+                ran_two.send("three".to_owned()).unwrap();
+                "three".to_owned()
+            },
+            (),
+        );
+        client.fire_and_forget((rec(&client, 4), text));
+        client.fire_and_forget([rec(&client, 5)]);
+        let kept = vec![rec(&client, 6), rec(&client, 7)];
+        client.fire_and_forget(&kept[..]);
+        drop(kept);
+        let dropped = rec(&client, 8);
+        drop(dropped);
+        drop(ran);
+        open.send(()).unwrap();
+        assert_eq!(blocker.result().unwrap(), 7);
+        let mut seen: Vec<String> = told.iter().collect();
+        seen.sort();
+        assert_eq!(seen, ["1", "2", "4", "5", "6", "7", "three"]);
+    });
+}
+
+/// Dask (run): `repr(a)` of `a = c.submit(inc, 1)` printed `<Future: pending, key:
+/// inc-dc03…>`, then `<Future: finished, type: int, key: inc-dc03…>` once it ended.
+/// `Future`'s `Debug` shows the same: its key, its status and its result's type (it
+/// showed the name and the status only).
+#[test]
+fn a_future_debug_shows_its_key_status_and_type_as_dask_repr() {
+    watchdog::within(LIMIT, "Debug of a future", || {
+        let client = client(1);
+        let (open, gated) = gated(&client);
+        let queued = client.task(|x: i64| x + 1).named("inc").submit((1,));
+        let shown = format!("{queued:?}");
+        assert_eq!(
+            shown,
+            format!(
+                "Future {{ key: {:?}, status: Pending, type: \"i64\" }}",
+                queued.key()
+            )
+        );
+        assert!(queued.key().starts_with("inc-"), "{}", queued.key());
+        open.send(()).unwrap();
+        assert_eq!(queued.result().unwrap(), 2);
+        assert_eq!(gated.result().unwrap(), 7);
+        let text = client.submit(|| String::from("x"), ());
+        text.result().unwrap();
+        assert_eq!(
+            format!("{text:?}"),
+            format!(
+                "Future {{ key: {:?}, status: Finished, type: \"alloc::string::String\" }}",
+                text.key()
+            )
+        );
+    });
+}

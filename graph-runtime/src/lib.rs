@@ -40,8 +40,9 @@ pub use engine::warn::{on_warning, set_warnings};
 pub use futures::{
     as_completed, cancelled, futures_info, get_client, progress, secede, wait, AnyFuture,
     AsCompleted, AsCompletedTimeout, Client, ClientBuilder, ClientError, CycleLink, CycleStep,
-    Dependencies, ErasedFuture, Fallible, FutArg, Future, FutureError, FutureRef, IntoFutArg,
-    KeptArgs, PureArgs, Status, SubmitArgs, TaskBuilder, TaskFn, TimedWait, WaitMode, Waitable,
+    Dependencies, ErasedFuture, Fallible, Forget, FutArg, Future, FutureError, FutureRef,
+    IntoFutArg, KeptArgs, PureArgs, Status, SubmitArgs, TaskBuilder, TaskFn, TimedWait, WaitMode,
+    Waitable,
 };
 pub use graph::Graph;
 pub use inspect::{

@@ -12,12 +12,14 @@ use std::time::Duration;
 use super::args::{FutArg, IntoFutArg, SubmitArgs, TaskFn};
 use super::error::{ClientError, FutureError};
 use super::future::Future;
+use super::info::{AnyFuture, FutureRef};
 use super::job::{
     continuation, current_client, current_task, default_name, submit_job, Alone, Cancel,
     JobOptions, Own, Runnable, TaskBuilder,
 };
 use super::pool::{self, Pool};
 use super::state::{HasCore, State, TaskName};
+use super::waiting::Waitable;
 use crate::dynamic::ToCompute;
 use crate::engine::error::FirstPanic;
 use crate::engine::lock::Recover;
@@ -641,7 +643,7 @@ impl Client {
     /// more, zip them into tuples and `map` a function of one tuple, or use
     /// [`TaskBuilder::map`] with `submit`'s argument tuples.
     #[track_caller]
-    #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass each to `client.fire_and_forget`"]
+    #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass them to `client.fire_and_forget`"]
     pub fn map2<F, V, A, B>(&self, f: F, a: A, b: B) -> Vec<Future<F::Output>>
     where
         F: TaskFn<V>,
@@ -667,7 +669,7 @@ impl Client {
     /// `pure=False`: equal items run each; `client.task(f).pure().map(items)` merges
     /// them, see [`TaskBuilder::pure`]).
     #[track_caller]
-    #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass each to `client.fire_and_forget`"]
+    #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass them to `client.fire_and_forget`"]
     pub fn map<F, I, T, R>(&self, f: F, items: I) -> Vec<Future<R>>
     where
         F: Fn(T) -> R + Send + Sync + 'static, // one item per call: for two parameters, `client.map2(f, xs, ys)`
@@ -1019,12 +1021,101 @@ impl Client {
         });
     }
 
-    /// Keeps `future`'s task running after its handles are dropped (Dask's
+    /// Keeps each task of `futures` running after its handles are dropped (Dask's
     /// `fire_and_forget`), and with it the tasks it needs, whose handles may go too.
-    /// One future a call: for Dask's `fire_and_forget([a, b])`, call it for each.
-    pub fn fire_and_forget<T>(&self, future: Future<T>) {
-        future.state().core.forgotten.store(true, Ordering::Release);
+    /// Takes one future or several, as Dask's takes a future or a collection (see
+    /// [`Forget`]): `client.fire_and_forget(f)`, `client.fire_and_forget(vec![a, b])`,
+    /// `client.fire_and_forget((a, b))` for futures of different result types, or
+    /// `client.fire_and_forget(&futures[..])` to keep the handles.
+    pub fn fire_and_forget(&self, futures: impl Forget) {
+        // Each one marked before any handle given here is dropped (when `futures`
+        // goes, after this): a handle dropped first would cancel its task.
+        futures.each_future(&mut |future| {
+            future
+                .state()
+                .core()
+                .forgotten
+                .store(true, Ordering::Release);
+        });
     }
+}
+
+/// What [`Client::fire_and_forget`] takes: one future or several, as Dask's
+/// `fire_and_forget` takes a future or any collection of futures. A [`Future`], an
+/// [`ErasedFuture`](super::ErasedFuture) or a `&dyn AnyFuture` (anything [`wait`]
+/// takes, see [`Waitable`]); a `Vec`, an array or a slice of one of those; a reference
+/// to any of these (the handles stay the caller's, and dropping them later no longer
+/// cancels the tasks); and tuples of up to four of any of these, to mix result types.
+///
+/// [`wait`]: super::wait
+pub trait Forget {
+    /// Calls `f` with each future's state.
+    #[doc(hidden)]
+    fn each_future(&self, f: &mut dyn FnMut(&FutureRef));
+}
+
+impl<T: Send + Sync + 'static> Forget for Future<T> {
+    fn each_future(&self, f: &mut dyn FnMut(&FutureRef)) {
+        f(&self.waited());
+    }
+}
+
+impl Forget for super::ErasedFuture {
+    fn each_future(&self, f: &mut dyn FnMut(&FutureRef)) {
+        f(&self.waited());
+    }
+}
+
+impl Forget for dyn AnyFuture + '_ {
+    fn each_future(&self, f: &mut dyn FnMut(&FutureRef)) {
+        f(&self.state_ref());
+    }
+}
+
+impl<W: Waitable> Forget for [W] {
+    fn each_future(&self, f: &mut dyn FnMut(&FutureRef)) {
+        for future in self {
+            f(&future.waited());
+        }
+    }
+}
+
+impl<W: Waitable> Forget for Vec<W> {
+    fn each_future(&self, f: &mut dyn FnMut(&FutureRef)) {
+        self.as_slice().each_future(f);
+    }
+}
+
+impl<W: Waitable, const N: usize> Forget for [W; N] {
+    fn each_future(&self, f: &mut dyn FnMut(&FutureRef)) {
+        self.as_slice().each_future(f);
+    }
+}
+
+impl<F: Forget + ?Sized> Forget for &F {
+    fn each_future(&self, f: &mut dyn FnMut(&FutureRef)) {
+        (**self).each_future(f);
+    }
+}
+
+/// `Forget` for tuples of `Forget`s.
+macro_rules! forget_tuples {
+    ($(($($name:ident),+))+) => {$(
+        impl<$($name: Forget),+> Forget for ($($name,)+) {
+            fn each_future(&self, f: &mut dyn FnMut(&FutureRef)) {
+                #[allow(non_snake_case)]
+                let ($($name,)+) = self;
+                $($name.each_future(f);)+
+            }
+        }
+    )+};
+}
+
+forget_tuples! {
+    (A)
+    (A, B)
+    (A, B, C)
+    (A, B, C, D)
 }
 
 /// `f` of each item, collected, with stack room for copies of an item (see

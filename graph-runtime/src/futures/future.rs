@@ -109,11 +109,16 @@ impl<T> std::hash::Hash for Future<T> {
     }
 }
 
+/// What Dask's `repr` of a future shows (`<Future: finished, type: int, key: inc-3f>`):
+/// `Future { key: "inc-3f", status: Finished, type: "i64" }`. The type is the result's
+/// Rust type, known for every future (Dask's, once it has finished); the call site
+/// is [`Future::call_site`].
 impl<T> fmt::Debug for Future<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Future")
-            .field("task", &self.name())
+            .field("key", &self.key())
             .field("status", &self.status())
+            .field("type", &std::any::type_name::<T>())
             .finish()
     }
 }

@@ -295,7 +295,7 @@ impl<F> TaskBuilder<F> {
 
     /// One task per item, with this builder's name and retries: `f(item)` for each
     /// (Dask's `client.map(f, items, key=…, retries=…)`).
-    #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass each to `client.fire_and_forget`"]
+    #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass them to `client.fire_and_forget`"]
     pub fn map<V, I>(&self, items: I) -> Vec<Future<F::Output>>
     where
         F: TaskFn<V>,
@@ -386,7 +386,7 @@ impl<F> TaskBuilder<F, Pure> {
 
     /// One task per item, as [`TaskBuilder::map`], equal items (and items equal to a
     /// live task's call) one task (Dask's `client.map(f, [5, 5, 5])`, one key).
-    #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass each to `client.fire_and_forget`"]
+    #[must_use = "dropping the last handle of a future cancels its task: keep them, wait for them, or pass them to `client.fire_and_forget`"]
     pub fn map<V, I, M>(&self, items: I) -> Vec<Future<F::Output>>
     where
         F: TaskFn<V>,

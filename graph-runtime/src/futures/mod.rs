@@ -44,7 +44,7 @@ mod waiting;
 pub use args::{
     Dependencies, Fallible, FutArg, IntoFutArg, KeptArgs, PureArgs, SubmitArgs, TaskFn,
 };
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, Forget};
 pub use erased::ErasedFuture;
 pub use error::{ClientError, CycleLink, CycleStep, FutureError, TimedWait};
 pub use future::{Future, Status};
