@@ -3,7 +3,9 @@
 //! characters or are 100,000 bytes long (each in a process of its own, since they are
 //! read once per process), and an `on_warning` handler that computes graphs while told
 //! of such a value (it hung: the handler's computes read the variable again, inside
-//! the once-per-process read that was warning about it); pools of zero, one, 256, 2,000
+//! the once-per-process read that was warning about it), or uses the client whose pool
+//! asked first whether warnings are on (it hung: the pool asked under its lock, which
+//! the handler's submit took again); pools of zero, one, 256, 2,000
 //! refused half-way and `usize::MAX` threads, and a pool refused every thread past its
 //! own while its tasks wait; `Duration::ZERO`, one nanosecond and `Duration::MAX` as
 //! every timeout a client takes; clients made and dropped in loops on many threads, in
@@ -787,5 +789,72 @@ fn odd_variable_values_are_ignored() {
         ] {
             assert_eq!(stderr.matches(&format!("{var}=")).count(), 1, "{stderr}");
         }
+    }
+}
+
+/// Run by [`a_warning_handler_uses_the_client_whose_pool_warns_first`] in a child
+/// process, before anything else reads `TASKWEAVE_WARNINGS`: a client of one thread at
+/// most, whose task waits for a child, goes past its bound (and, with a limit on its
+/// thread starts, is refused one) while its pool is locked; the handler told of the
+/// variable's unknown value then uses that client.
+#[test]
+fn warning_handler_uses_the_pool_child() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    static CLIENT: OnceLock<Client> = OnceLock::new();
+    let heard = Arc::new(Mutex::new(Vec::<String>::new()));
+    let h = heard.clone();
+    taskweave::on_warning(move |message| {
+        h.lock().unwrap().push(message.to_owned());
+        if let Some(c) = CLIENT.get() {
+            let f = c.submit(|x: u64| x + 1, (1,));
+            let _ = f.result_timeout(Duration::from_millis(1));
+        }
+    });
+    let limit = std::env::var("TASKWEAVE_ENVIRONMENT_START_LIMIT")
+        .map_or(usize::MAX, |l| l.parse().unwrap());
+    let c = CLIENT.get_or_init(|| {
+        Client::builder()
+            .threads(1)
+            .max_threads(1)
+            .__thread_start_limit(limit)
+            .build()
+            .unwrap()
+    });
+    let f = c.submit(
+        |n: u64| {
+            let c = taskweave::get_client().unwrap();
+            let child = c.submit(|n: u64| n * 2, (n,));
+            // With a timeout, the waiter does not run the child itself: it sleeps,
+            // and the pool, all its threads blocked, needs another.
+            child.result_timeout(Duration::from_secs(50)).unwrap()
+        },
+        (21,),
+    );
+    assert_eq!(f.result().unwrap(), 42);
+    let heard = heard.lock().unwrap();
+    assert!(
+        heard.iter().any(|m| m.contains("TASKWEAVE_WARNINGS")),
+        "{heard:?}"
+    );
+}
+
+/// The handler of the warning about `TASKWEAVE_WARNINGS`, first read while a
+/// client's pool is locked (it is asked whether to warn that the pool grew past its
+/// bound, or could not start a thread), submits to that client.
+#[test]
+fn a_warning_handler_uses_the_client_whose_pool_warns_first() {
+    for limit in ["18446744073709551615", "1"] {
+        in_a_process_of_its_own(
+            "warning_handler_uses_the_pool_child",
+            &[
+                ("TASKWEAVE_WARNINGS", std::ffi::OsStr::new("bogus")),
+                (
+                    "TASKWEAVE_ENVIRONMENT_START_LIMIT",
+                    std::ffi::OsStr::new(limit),
+                ),
+            ],
+        );
     }
 }

@@ -451,7 +451,7 @@ impl Pool {
         };
         if let Err(error) = started {
             self.refused.store(true, Ordering::SeqCst);
-            if !self.told_refused.swap(true, Ordering::Relaxed) && crate::engine::warn::enabled() {
+            if !self.told_refused.swap(true, Ordering::Relaxed) {
                 warnings.0.push(format!(
                     "taskweave: client `{}` could not start a thread ({error}; {} running \
                      or blocked); while none is left to run its queued tasks, the tasks \
@@ -519,10 +519,7 @@ impl Pool {
         if !self.stalled(counts) {
             return;
         }
-        if counts.live >= self.max_threads
-            && !self.past_bound.swap(true, Ordering::Relaxed)
-            && crate::engine::warn::enabled()
-        {
+        if counts.live >= self.max_threads && !self.past_bound.swap(true, Ordering::Relaxed) {
             warnings.0.push(format!(
                 "taskweave: all {} threads of client `{}` are blocked (waiting for \
                  futures, in `secede`, or held up by rayon threads that wait for futures) \
@@ -960,7 +957,14 @@ impl Pool {
 struct Warnings(Vec<String>);
 
 impl Warnings {
+    /// Prints the warnings, unless warnings are off. Asked here, with the pool's lock let
+    /// go, not where they are made: the first ask reads `TASKWEAVE_WARNINGS`, whose
+    /// warning about an unknown value goes to the user's `on_warning` handler, which
+    /// may use this very pool (and, under the lock, waited for it for ever).
     fn print(self) {
+        if self.0.is_empty() || !crate::engine::warn::enabled() {
+            return;
+        }
         for warning in self.0 {
             crate::engine::warn::print(&warning);
         }
