@@ -13,7 +13,9 @@
 //! dropped, and in a thread local's destructor run after taskweave's own on that
 //! thread; each front end run inside the user's rayon pools (one thread, 64 KiB
 //! stacks, `install`, `par_iter`, `scope`, `compute_on`) and from threads of 64 to 256
-//! KiB; a client's tasks using rayon while the user's own work holds rayon's global
+//! KiB; `par_iter` items on the user's pools of 64 and 256 KiB stacks each waiting for
+//! a future (the waiting worker runs other items meanwhile, each waiting in turn, up to
+//! 32 deep: that overflowed a 256 KiB stack and aborted); a client's tasks using rayon while the user's own work holds rayon's global
 //! pool; panics whose payload is no string or whose `Drop` panics, under
 //! `catch_unwind`; results whose `Drop` panics outliving their client.
 
@@ -857,4 +859,38 @@ fn a_warning_handler_uses_the_client_whose_pool_warns_first() {
             ],
         );
     }
+}
+
+/// `par_iter` items on the user's rayon pools of small stacks (64 and 128 KiB, one and
+/// two threads) each wait for a future not done yet: a waiting rayon worker runs its
+/// own pending items meanwhile, each of which waits in turn, nested on its stack.
+#[test]
+fn rayon_workers_with_small_stacks_wait_for_futures_in_par_iter() {
+    within(LIMIT, "par_iter waits on small stacks", || {
+        use rayon::prelude::*;
+        let c = client(2);
+        for (threads, stack) in [(1, 64 << 10), (2, 64 << 10), (1, 256 << 10)] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .stack_size(stack)
+                .build()
+                .unwrap();
+            let got: Vec<u64> = pool.install(|| {
+                (0..256u64)
+                    .into_par_iter()
+                    .map(|i| {
+                        let f = c.submit(
+                            |i: u64| {
+                                std::thread::sleep(Duration::from_millis(1));
+                                add(i, 3)
+                            },
+                            (i,),
+                        );
+                        f.result().unwrap()
+                    })
+                    .collect()
+            });
+            assert_eq!(got, (0..256u64).map(|i| add(i, 3)).collect::<Vec<_>>());
+        }
+    });
 }
