@@ -15,7 +15,9 @@
 //! stacks, `install`, `par_iter`, `scope`, `compute_on`) and from threads of 64 to 256
 //! KiB; `par_iter` items on the user's pools of 64 and 256 KiB stacks each waiting for
 //! a future (the waiting worker runs other items meanwhile, each waiting in turn, up to
-//! 32 deep: that overflowed a 256 KiB stack and aborted); a client's tasks using rayon while the user's own work holds rayon's global
+//! 32 deep: that overflowed a 256 KiB stack and aborted); a dynamic comb of 400 links
+//! computed in such pools (the dispatcher's joins nest up to 128 deep: that overflowed
+//! a 256 KiB stack and aborted); a client's tasks using rayon while the user's own work holds rayon's global
 //! pool; panics whose payload is no string or whose `Drop` panics, under
 //! `catch_unwind`; results whose `Drop` panics outliving their client.
 
@@ -892,5 +894,52 @@ fn rayon_workers_with_small_stacks_wait_for_futures_in_par_iter() {
             });
             assert_eq!(got, (0..256u64).map(|i| add(i, 3)).collect::<Vec<_>>());
         }
+    });
+}
+
+/// A dynamic comb (each link has two successors: a leaf of its own and the next link,
+/// so each link is a split of the dispatcher's) of 400 links, computed inside the
+/// user's rayon pools of one and two threads with 64 to 256 KiB stacks, and on the
+/// calling thread of a 64 KiB `std::thread` (`Scheduler::Sync`).
+#[test]
+fn a_comb_runs_inside_rayon_pools_with_small_stacks() {
+    fn comb(scheduler: Scheduler) -> u64 {
+        let mut x = delayed(seed).call(0);
+        let mut leaves = Vec::new();
+        for i in 0..400u64 {
+            leaves.push(delayed(add).call(x.clone(), i));
+            x = delayed(add).call(x, i + 1);
+        }
+        leaves.push(x);
+        let total = delayed(|v: Vec<u64>| v.iter().fold(0u64, |a, &b| a.wrapping_add(b)));
+        total
+            .call(leaves)
+            .try_compute_with(RunOptions::new().scheduler(scheduler))
+            .unwrap()
+    }
+    fn comb_plain() -> u64 {
+        let mut x = seed(0);
+        let mut leaves = Vec::new();
+        for i in 0..400u64 {
+            leaves.push(add(x, i));
+            x = add(x, i + 1);
+        }
+        leaves.push(x);
+        leaves.iter().fold(0u64, |a, &b| a.wrapping_add(b))
+    }
+    within(LIMIT, "a comb in small-stack pools", || {
+        let plain = comb_plain();
+        for (threads, stack) in [(1, 64 << 10), (2, 64 << 10), (1, 256 << 10)] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .stack_size(stack)
+                .build()
+                .unwrap();
+            for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+                assert_eq!(pool.install(|| comb(scheduler)), plain);
+            }
+        }
+        assert_eq!(on_stack(64 << 10, || comb(Scheduler::Sync)), plain);
+        assert_eq!(on_stack(64 << 10, || comb(Scheduler::Threads)), plain);
     });
 }
