@@ -17,7 +17,9 @@
 //! a future (the waiting worker runs other items meanwhile, each waiting in turn, up to
 //! 32 deep: that overflowed a 256 KiB stack and aborted); a dynamic comb of 400 links
 //! computed in such pools (the dispatcher's joins nest up to 128 deep: that overflowed
-//! a 256 KiB stack and aborted); a client's tasks using rayon while the user's own work holds rayon's global
+//! a 256 KiB stack and aborted), and static combs there, one on the dispatcher and one
+//! a tree (its 23 nested joins of `u64`s overflowed a 64 KiB stack and aborted); long
+//! dynamic chains and chains of futures dropped on a 64 KiB thread; a client's tasks using rayon while the user's own work holds rayon's global
 //! pool; panics whose payload is no string or whose `Drop` panics, under
 //! `catch_unwind`; results whose `Drop` panics outliving their client.
 
@@ -941,5 +943,99 @@ fn a_comb_runs_inside_rayon_pools_with_small_stacks() {
         }
         assert_eq!(on_stack(64 << 10, || comb(Scheduler::Sync)), plain);
         assert_eq!(on_stack(64 << 10, || comb(Scheduler::Threads)), plain);
+    });
+}
+
+#[delayed]
+fn mix(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(3).wrapping_add(b)
+}
+
+/// Static graphs in the user's rayon pools of small stacks: a comb whose spine values
+/// are each read twice (the dispatcher) and one whose values are read once (a tree of
+/// nested joins, 23 deep), and both from a 64 KiB `std::thread`.
+#[test]
+fn static_combs_run_inside_rayon_pools_with_small_stacks() {
+    fn shared_plain() -> u64 {
+        let mut x = seed(0);
+        let mut acc = seed(1);
+        for i in 0..24u64 {
+            acc = mix(acc, add(x, i));
+            x = add(x, i + 1);
+        }
+        mix(acc, x)
+    }
+    fn tree_plain() -> u64 {
+        let mut x = seed(0);
+        for i in 1..24u64 {
+            x = mix(x, seed(i));
+        }
+        x
+    }
+    let shared = graph!(|| -> u64 {
+        let mut x = seed(0);
+        let mut acc = seed(1);
+        for i in 0..24 {
+            acc = mix(acc, add(x, i));
+            x = add(x, i + 1);
+        }
+        mix(acc, x)
+    });
+    let tree = graph!(|| -> u64 {
+        let mut x = seed(0);
+        for i in 1..24 {
+            x = mix(x, seed(i));
+        }
+        x
+    });
+    assert!(tree.__runs_as_tree() && !shared.__runs_as_tree());
+    within(LIMIT, "static combs in small-stack pools", move || {
+        let (a, b) = (shared_plain(), tree_plain());
+        for (threads, stack) in [(1, 64 << 10), (2, 64 << 10), (1, 256 << 10)] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .stack_size(stack)
+                .build()
+                .unwrap();
+            assert_eq!(shared.compute_on(&pool), a);
+            assert_eq!(tree.compute_on(&pool), b);
+            assert_eq!(pool.install(|| (shared.compute(), tree.compute())), (a, b));
+        }
+        assert_eq!(
+            on_stack(64 << 10, move || (shared.compute(), tree.compute())),
+            (a, b)
+        );
+    });
+}
+
+/// Long graphs dropped on a thread of 64 KiB: a dynamic chain of 100,000 links never
+/// computed, one computed, and a chain of 10,000 futures, its last handle dropped
+/// first and then all at once.
+#[test]
+fn long_graphs_are_dropped_on_a_small_stack() {
+    within(LIMIT, "long graphs dropped on a small stack", || {
+        let c = Arc::new(client(2));
+        on_stack(64 << 10, move || {
+            let chain = |n: u64| {
+                let mut x = delayed(seed).call(0);
+                for i in 0..n {
+                    x = delayed(add).call(x, i);
+                }
+                x
+            };
+            drop(chain(100_000));
+            let x = chain(20_000);
+            assert_eq!(x.compute(), (0..20_000u64).fold(seed(0), add));
+            drop(x);
+            let mut f = c.submit(|x: u64| x, (0,));
+            let mut all = Vec::new();
+            for i in 0..10_000u64 {
+                all.push(f.clone());
+                f = c.submit(add, (f, i));
+            }
+            assert_eq!(f.result().unwrap(), (0..10_000u64).fold(0, add));
+            drop(f);
+            drop(all);
+        });
     });
 }

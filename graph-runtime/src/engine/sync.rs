@@ -151,14 +151,17 @@ pub(crate) fn join<RA: Send, RB: Send>(
     }
 }
 
-/// [`rayon::join`] (under loom, `b` on a thread of its own: see the loom `join` above).
+/// [`rayon::join`] (under loom, `b` on a thread of its own: see the loom `join` above),
+/// a tree's: on a new segment when less than [`JOIN_ROOM`] of the stack is left, as
+/// [`join_noting`] (a tree's joins nest up to 24 deep: a comb of `u64`s overflowed a
+/// 64 KiB worker of the user's in a debug build).
 #[cfg(not(loom))]
 #[inline(always)]
 pub(crate) fn join<RA: Send, RB: Send>(
     a: impl FnOnce() -> RA + Send,
     b: impl FnOnce() -> RB + Send,
 ) -> (RA, RB) {
-    rayon::join(a, b)
+    stacker::maybe_grow(JOIN_ROOM, STACK_SEGMENT, || rayon::join(a, b))
 }
 
 /// The stack a dispatcher's join is sure to have (see [`join_noting`]).
