@@ -20,8 +20,11 @@
 //! a 256 KiB stack and aborted), and static combs there, one on the dispatcher and one
 //! a tree (its 23 nested joins of `u64`s overflowed a 64 KiB stack and aborted); long
 //! dynamic chains and chains of futures dropped on a 64 KiB thread; a client's tasks using rayon while the user's own work holds rayon's global
-//! pool; panics whose payload is no string or whose `Drop` panics, under
-//! `catch_unwind`; results whose `Drop` panics outliving their client.
+//! pool; a client of 1,024 threads all busy at once; panics whose payload is no string
+//! or whose `Drop` panics, under `catch_unwind`; a stop condition that panics; results
+//! whose `Drop` panics outliving their client, or dropped by its only worker (a task
+//! whose handle went while it ran, a `fire_and_forget` one); thread locals of a
+//! client's workers whose destructors, run at its shutdown, use another client.
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -1037,5 +1040,182 @@ fn long_graphs_are_dropped_on_a_small_stack() {
             drop(f);
             drop(all);
         });
+    });
+}
+
+/// Counts the drops of [`Loud`]s.
+static LOUD_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+/// A result whose `Drop` panics (when not already unwinding).
+struct Loud(u64);
+
+impl Drop for Loud {
+    fn drop(&mut self) {
+        LOUD_DROPS.fetch_add(1, Ordering::Relaxed);
+        if !std::thread::panicking() {
+            panic!("Loud({}) dropped", self.0);
+        }
+    }
+}
+
+/// Results whose `Drop` panics, dropped by the client's only thread itself: the task's
+/// future let go before it ended (so the worker drops the result it makes), a
+/// `fire_and_forget` task, a task cancelled while queued whose argument panics when
+/// dropped. The thread goes on: later tasks run, and the client shuts down.
+#[test]
+fn results_whose_drop_panics_are_dropped_on_the_clients_own_thread() {
+    within(LIMIT, "result drops panicking on a worker", || {
+        let c = Client::builder()
+            .threads(1)
+            .max_threads(1)
+            .shutdown_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let before = LOUD_DROPS.load(Ordering::Relaxed);
+        // Running when its only handle goes: the worker drops the result it makes.
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let (started_tx, go_rx) = (Mutex::new(started_tx), Mutex::new(go_rx));
+        let running = c.submit(
+            move |x: u64| {
+                started_tx.lock().unwrap().send(()).unwrap();
+                let _ = go_rx.lock().unwrap().recv();
+                Loud(x)
+            },
+            (1,),
+        );
+        started_rx.recv().unwrap();
+        drop(running);
+        drop(go_tx);
+        let (held, release) = blocker(&c);
+        let forgotten = c.submit(|x: u64| Loud(x), (2,));
+        c.fire_and_forget(forgotten);
+        let loud_arg = c.scatter(0u64);
+        let cancelled = c.submit(|x: u64, _: u64| Loud(x), (3, loud_arg));
+        c.cancel(std::slice::from_ref(&cancelled));
+        drop(release);
+        held.result().unwrap();
+        // The one thread is still there to run these.
+        for i in 0..20u64 {
+            assert_eq!(c.submit(add, (i, 1)).result().unwrap(), add(i, 1));
+        }
+        let f = c.submit(|x: u64| Loud(x), (4,));
+        let _ = f.result_shared().unwrap();
+        let dropping = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(f)));
+        assert!(dropping.is_err());
+        drop(c);
+        // Loud(1), Loud(2) and Loud(4) were made and dropped once each; Loud(3) never ran.
+        assert_eq!(LOUD_DROPS.load(Ordering::Relaxed) - before, 3);
+    });
+}
+
+/// A stop condition that panics, on each scheduler and in a pool of the user's: the
+/// compute fails with the panic (or stops), never aborts or hangs, and the next runs.
+#[test]
+fn a_stop_condition_that_panics() {
+    within(LIMIT, "a stop condition that panics", || {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+            let run = || {
+                let mut x = delayed(seed).call(0);
+                for i in 0..50u64 {
+                    x = delayed(add).call(x, i);
+                }
+                let asked = AtomicUsize::new(0);
+                let options = RunOptions::new().scheduler(scheduler).stop_when(move || {
+                    if asked.fetch_add(1, Ordering::Relaxed) == 10 {
+                        panic!("the stop condition panicked");
+                    }
+                    false
+                });
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    x.try_compute_with(options)
+                }))
+            };
+            for outcome in [run(), pool.install(run)] {
+                match outcome {
+                    Err(_) | Ok(Err(_)) => {}
+                    Ok(Ok(v)) => panic!("a run whose stop condition panicked gave {v}"),
+                }
+            }
+            assert_eq!(dynamic_value(20, scheduler), dynamic_plain(20));
+        }
+    });
+}
+
+/// A client of 1,024 threads (each started for real), its tasks all waiting at once on
+/// a barrier, which they pass only if all of them run at the same time.
+#[test]
+fn a_client_of_a_thousand_threads() {
+    within(LIMIT, "a client of 1,024 threads", || {
+        let n = 1024;
+        let c = Client::builder().threads(n).build().unwrap();
+        let barrier = Arc::new(std::sync::Barrier::new(n));
+        let fs = c.map(
+            move |i: u64| {
+                barrier.wait();
+                i
+            },
+            0..n as u64,
+        );
+        assert_eq!(c.gather(&fs).unwrap(), (0..n as u64).collect::<Vec<_>>());
+    });
+}
+
+/// Thread locals that a client's tasks leave on its worker threads, whose destructors
+/// (run as each thread ends, at the client's shutdown) ask for the client of the thread
+/// (none: no task runs) and submit to another client and wait for the result.
+#[test]
+fn worker_thread_local_destructors_use_clients_at_shutdown() {
+    struct AtExit(Arc<Client>, mpsc::Sender<(bool, u64)>);
+    impl Drop for AtExit {
+        fn drop(&mut self) {
+            let own = taskweave::get_client().is_some();
+            let other = self.0.submit(add, (3, 4)).result().unwrap();
+            let _ = self.1.send((own, other));
+        }
+    }
+    thread_local! {
+        static AT_EXIT: RefCell<Option<AtExit>> = const { RefCell::new(None) };
+    }
+    within(LIMIT, "worker thread-local destructors at shutdown", || {
+        let other = Arc::new(client(1));
+        let (tx, rx) = mpsc::channel();
+        let c = Client::builder()
+            .threads(2)
+            .shutdown_timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let fs: Vec<_> = (0..8u64)
+            .map(|i| {
+                let (other, tx) = (other.clone(), Mutex::new(tx.clone()));
+                c.submit(
+                    move |i: u64| {
+                        AT_EXIT.with(|a| {
+                            a.borrow_mut().get_or_insert_with(|| {
+                                AtExit(other.clone(), tx.lock().unwrap().clone())
+                            });
+                        });
+                        i
+                    },
+                    (i,),
+                )
+            })
+            .collect();
+        drop(tx);
+        for (i, f) in fs.iter().enumerate() {
+            assert_eq!(f.result().unwrap(), i as u64);
+        }
+        drop(fs);
+        drop(c);
+        let ends: Vec<(bool, u64)> = rx.iter().collect();
+        assert!(!ends.is_empty() && ends.len() <= 2, "{ends:?}");
+        assert!(
+            ends.iter().all(|&end| end == (false, add(3, 4))),
+            "{ends:?}"
+        );
     });
 }
