@@ -1219,3 +1219,143 @@ fn worker_thread_local_destructors_use_clients_at_shutdown() {
         );
     });
 }
+
+/// Run by [`rayons_global_pool_with_small_stacks`] in a child process: the user builds
+/// rayon's global pool with 128 KiB stacks before anything else, then uses every front
+/// end, graph tasks waiting for futures included.
+#[test]
+fn small_global_pool_child() {
+    use rayon::prelude::*;
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .stack_size(128 << 10)
+        .build_global()
+        .unwrap();
+    let c = Arc::new(client(2));
+    // Graph tasks, on the global pool, each waiting for a future.
+    let c2 = c.clone();
+    let parts: Vec<Delayed<u64>> = (0..64u64)
+        .map(|i| {
+            let c = c2.clone();
+            delayed(move |i: u64| {
+                c.submit(
+                    |i: u64| {
+                        std::thread::sleep(Duration::from_micros(200));
+                        add(i, 1)
+                    },
+                    (i,),
+                )
+                .result()
+                .unwrap()
+            })
+            .call(i)
+        })
+        .collect();
+    let total = delayed(|v: Vec<u64>| v.iter().sum::<u64>()).call(parts);
+    assert_eq!(total.compute(), (0..64u64).map(|i| add(i, 1)).sum::<u64>());
+    let got: Vec<u64> = (0..128u64)
+        .into_par_iter()
+        .map(|i| c.submit(add, (i, 2)).result().unwrap())
+        .collect();
+    assert_eq!(got, (0..128u64).map(|i| add(i, 2)).collect::<Vec<_>>());
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        assert_eq!(dynamic_value(300, scheduler), dynamic_plain(300));
+    }
+    assert_eq!(diamond()(8), diamond_plain(8));
+    let fs = c.map(|n: u64| (0..n).into_par_iter().sum::<u64>(), 0..32u64);
+    for (n, f) in fs.iter().enumerate() {
+        assert_eq!(f.result().unwrap(), (0..n as u64).sum::<u64>());
+    }
+}
+
+/// Rayon's global pool built by the user with small stacks.
+#[test]
+fn rayons_global_pool_with_small_stacks() {
+    in_a_process_of_its_own("small_global_pool_child", &[]);
+}
+
+/// Run by [`everything_under_the_sync_scheduler_from_the_environment`] with
+/// `TASKWEAVE_SCHEDULER=sync`: every front end, graphs computed by a client and inside
+/// its tasks, graph tasks waiting for futures, graphs nested in graph tasks.
+#[test]
+fn sync_everywhere_child() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    assert_eq!(RunOptions::new().effective_scheduler(), Scheduler::Sync);
+    let c = Arc::new(client(2));
+    let x = delayed(add).call(delayed(seed).call(1), 2);
+    assert_eq!(c.compute(x).result().unwrap(), add(seed(1), 2));
+    let inner = c.submit(|n: u64| dynamic_value(n, Scheduler::Threads), (30,));
+    assert_eq!(inner.result().unwrap(), dynamic_plain(30));
+    let c2 = c.clone();
+    let waits = delayed(move |i: u64| c2.submit(add, (i, 5)).result().unwrap()).call(3);
+    let nested = delayed(|n: u64| diamond()(n) + dynamic_value(n, Scheduler::Threads)).call(4);
+    let both = delayed(add).call(waits, nested);
+    assert_eq!(
+        both.compute(),
+        add(add(3, 5), diamond_plain(4) + dynamic_plain(4))
+    );
+    assert_eq!(diamond()(8), diamond_plain(8));
+}
+
+/// `TASKWEAVE_SCHEDULER=sync` for a whole process.
+#[test]
+fn everything_under_the_sync_scheduler_from_the_environment() {
+    in_a_process_of_its_own(
+        "sync_everywhere_child",
+        &[("TASKWEAVE_SCHEDULER", std::ffi::OsStr::new("SYNC"))],
+    );
+}
+
+/// The number of threads of this process.
+fn threads_now() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+/// Run by [`a_thousand_clients_leave_no_thread_behind`] in a process of its own, where
+/// no other test's threads come and go: 1,000 clients made, used and dropped in turn,
+/// half of them from four threads at once, some with tasks still queued; then the
+/// process has no more threads than before, but those still ending.
+#[test]
+fn many_clients_child() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let before = threads_now();
+    let make_and_drop = |t: u64, n: u64| {
+        for i in 0..n {
+            let c = Client::builder()
+                .threads(1 + (i % 2) as usize)
+                .build()
+                .unwrap();
+            assert_eq!(c.submit(add, (t, i)).result().unwrap(), add(t, i));
+            let _queued = c.map(|x: u64| x + 1, 0..(i % 5));
+        }
+    };
+    make_and_drop(0, 500);
+    let threads: Vec<_> = (1..=4u64)
+        .map(|t| std::thread::spawn(move || make_and_drop(t, 125)))
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).unwrap())
+        .collect();
+    // A dropped client's last threads may still be ending (its drop waits for them
+    // to stop running, not for the system to reap them): at most the two threads of
+    // each of the last five clients (one per thread that made them), where a leak
+    // would leave hundreds.
+    assert!(threads_now() <= before + 10, "{before} before: {names:?}");
+}
+
+/// Clients made and dropped in loops leave no thread behind.
+#[test]
+fn a_thousand_clients_leave_no_thread_behind() {
+    in_a_process_of_its_own("many_clients_child", &[]);
+}
