@@ -24,7 +24,11 @@
 //! or whose `Drop` panics, under `catch_unwind`; a stop condition that panics; results
 //! whose `Drop` panics outliving their client, or dropped by its only worker (a task
 //! whose handle went while it ran, a `fire_and_forget` one); thread locals of a
-//! client's workers whose destructors, run at its shutdown, use another client.
+//! client's workers whose destructors, run at its shutdown, use another client. And,
+//! each in a process of its own: rayon's global pool built by the user with 128 KiB
+//! stacks, graph tasks on it waiting for futures; `TASKWEAVE_SCHEDULER=sync` for every
+//! front end at once; 1,000 clients made and dropped leaving no thread behind;
+//! `RUST_BACKTRACE=1` with a panic hook of the user's in front of taskweave's.
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -540,7 +544,7 @@ fn timeouts_at_their_extremes() {
             held.result().unwrap();
             assert_eq!(pending.result_timeout(Duration::MAX).unwrap(), 2);
             let (done, _) = wait(
-                &[pending.clone()],
+                std::slice::from_ref(&pending),
                 WaitMode::FirstCompleted,
                 Some(Duration::MAX),
             );
@@ -1358,4 +1362,43 @@ fn many_clients_child() {
 #[test]
 fn a_thousand_clients_leave_no_thread_behind() {
     in_a_process_of_its_own("many_clients_child", &[]);
+}
+
+/// Run by [`panics_with_backtraces_from_the_environment`] with `RUST_BACKTRACE=1`
+/// (taskweave then keeps each task panic's backtrace through a panic hook of its own
+/// in front of the one in place) and a hook of the user's set after it: panics with odd
+/// payloads in each front end are errors naming the task, with their backtrace.
+#[test]
+fn backtraces_child() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let c = client(2);
+    // taskweave's hook is in place once a client exists; the user's goes in front.
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        s.fetch_add(1, Ordering::Relaxed);
+        previous(info);
+    }));
+    let f = c.submit(|_: u64| -> u64 { std::panic::panic_any(9u16) }, (1,));
+    let e = f.result().unwrap_err().to_string();
+    assert!(e.contains("adversarial_environment.rs"), "{e}");
+    assert!(f.traceback().unwrap().is_some());
+    let d = delayed(|_: u64| -> u64 { std::panic::panic_any(Grenade) }).call(1);
+    assert!(d.try_compute().is_err());
+    let caught = std::panic::catch_unwind(|| boom_graph()(1));
+    assert!(caught.is_err());
+    assert!(seen.load(Ordering::Relaxed) >= 3);
+    assert_eq!(c.submit(add, (1, 2)).result().unwrap(), add(1, 2));
+}
+
+/// `RUST_BACKTRACE=1` for a whole process, with a panic hook of the user's.
+#[test]
+fn panics_with_backtraces_from_the_environment() {
+    in_a_process_of_its_own(
+        "backtraces_child",
+        &[("RUST_BACKTRACE", std::ffi::OsStr::new("1"))],
+    );
 }
