@@ -14,7 +14,8 @@
 //! lists of any length, wide successor lists included, are released and run in the
 //! loop. So the stack a run uses is bounded by `MAX_DEPTH` levels whatever the graph's
 //! shape: deep, branching graphs such as wavefronts, and combs whose every spine node
-//! has many readers.
+//! has many readers. A join on a stack running short (a rayon pool of the user's with
+//! small stacks) goes on a new segment (`sync::join_noting`).
 
 use core::sync::atomic::AtomicU32;
 use std::panic::{self, AssertUnwindSafe};

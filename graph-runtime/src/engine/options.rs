@@ -161,9 +161,7 @@ pub(crate) const SCHEDULER: &[(&str, Scheduler)] =
 /// synchronous one; `threads`, unset or invalid leave each run's own choice.
 fn scheduler_from_env() -> Option<Scheduler> {
     static VALUE: OnceLock<Option<Scheduler>> = OnceLock::new();
-    *VALUE.get_or_init(|| {
-        crate::engine::warn::read_env("TASKWEAVE_SCHEDULER", "a scheduler", SCHEDULER)
-    })
+    crate::engine::warn::read_env(&VALUE, "TASKWEAVE_SCHEDULER", "a scheduler", SCHEDULER)
 }
 
 /// `TASKWEAVE_SCHEDULER=sync` (see [`crate::engine::config`]).

@@ -151,36 +151,52 @@ pub(crate) fn join<RA: Send, RB: Send>(
     }
 }
 
-/// [`rayon::join`] (under loom, `b` on a thread of its own: see the loom `join` above).
+/// [`rayon::join`] (under loom, `b` on a thread of its own: see the loom `join` above),
+/// a tree's: on a new segment when less than [`JOIN_ROOM`] of the stack is left, as
+/// [`join_noting`] (a tree's joins nest up to 24 deep: a comb of `u64`s overflowed a
+/// 64 KiB worker of the user's in a debug build).
 #[cfg(not(loom))]
 #[inline(always)]
 pub(crate) fn join<RA: Send, RB: Send>(
     a: impl FnOnce() -> RA + Send,
     b: impl FnOnce() -> RB + Send,
 ) -> (RA, RB) {
-    rayon::join(a, b)
+    stacker::maybe_grow(JOIN_ROOM, STACK_SEGMENT, || rayon::join(a, b))
 }
+
+/// The stack a dispatcher's join is sure to have (see [`join_noting`]).
+#[cfg(not(loom))]
+const JOIN_ROOM: usize = 64 << 10;
 
 /// [`rayon::join`], noting for an `observed` run where a thread's straight run from one task
 /// to the next breaks (`observe::note_break`): on the thread that runs `b` if it stole
 /// it, and on this one after `b` was stolen (it may have waited, or run other work).
+///
+/// On a new segment when less than [`JOIN_ROOM`] of the stack is left: the dispatcher
+/// nests its joins up to `MAX_DEPTH` deep (a comb of 400 links took over 256 KiB in a
+/// debug build), and the threads it runs on may have small stacks (a rayon pool of the
+/// user's built with `stack_size`, whose workers also run the jobs they steal): a
+/// 256 KiB one overflowed and aborted. Checking costs a read of the stack pointer and
+/// a thread-local.
 #[cfg(not(loom))]
 #[inline(always)]
 pub(crate) fn join_noting(observed: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
-    let ((), stolen) = rayon::join_context(
-        |_| a(),
-        |ctx| {
-            let stolen = observed && ctx.migrated();
-            if stolen {
-                crate::engine::observe::note_break();
-            }
-            b();
-            stolen
-        },
-    );
-    if stolen {
-        crate::engine::observe::note_break();
-    }
+    stacker::maybe_grow(JOIN_ROOM, STACK_SEGMENT, || {
+        let ((), stolen) = rayon::join_context(
+            |_| a(),
+            |ctx| {
+                let stolen = observed && ctx.migrated();
+                if stolen {
+                    crate::engine::observe::note_break();
+                }
+                b();
+                stolen
+            },
+        );
+        if stolen {
+            crate::engine::observe::note_break();
+        }
+    });
 }
 
 /// [`join`] (the models observe no run).

@@ -35,20 +35,36 @@ pub fn set_warnings(enabled: bool) {
 /// `TASKWEAVE_WARNINGS`: `Off` silences the warnings of [`crate::engine::warn`] (not these
 /// ones about the variables themselves, which would otherwise hide their own typos).
 fn warnings() -> Switch {
-    static VALUE: OnceLock<Switch> = OnceLock::new();
-    *VALUE.get_or_init(|| read_env("TASKWEAVE_WARNINGS", "on or off", SWITCH).unwrap_or(Switch::On))
+    static VALUE: OnceLock<Option<Switch>> = OnceLock::new();
+    read_env(&VALUE, "TASKWEAVE_WARNINGS", "on or off", SWITCH).unwrap_or(Switch::On)
 }
 
-/// Reads `var` from the environment and parses it (see [`crate::engine::config`]), printing
-/// the warning if any. Here, where warnings go, so that `config` depends on nothing.
-pub(crate) fn read_env<T: Copy>(var: &str, what: &str, accepted: &[(&str, T)]) -> Option<T> {
-    let raw = std::env::var_os(var);
-    let (value, warning) = crate::engine::config::parse(
-        var,
-        raw.as_ref().map(|v| v.to_string_lossy()).as_deref(),
-        what,
-        accepted,
-    );
+/// `var` from the environment, parsed (see [`crate::engine::config`]) once per process
+/// into `cell`; the first reader prints the warning if any. Here, where warnings go, so
+/// that `config` depends on nothing.
+///
+/// The warning is printed once `cell` holds the value, outside its initialisation: an
+/// [`on_warning`] handler that computes a graph reads the variable again, and a read
+/// inside the initialisation would wait for itself for ever (`OnceLock`'s reentrant
+/// initialisation deadlocks).
+pub(crate) fn read_env<T: Copy>(
+    cell: &OnceLock<Option<T>>,
+    var: &str,
+    what: &str,
+    accepted: &[(&str, T)],
+) -> Option<T> {
+    let mut warning = None;
+    let value = *cell.get_or_init(|| {
+        let raw = std::env::var_os(var);
+        let (value, warned) = crate::engine::config::parse(
+            var,
+            raw.as_ref().map(|v| v.to_string_lossy()).as_deref(),
+            what,
+            accepted,
+        );
+        warning = warned;
+        value
+    });
     if let Some(warning) = warning {
         print(&warning);
     }

@@ -59,7 +59,8 @@
 //! A rayon worker that waits for a future (a `Delayed` task, say) runs its own pending
 //! rayon work meanwhile (what the graphs under it on its stack left to run, which was
 //! made before the future it waits for and cannot be waiting for it), [`MAX_HELP`]
-//! waits deep at most, then sleeps. Never another worker's jobs nor one queued from
+//! waits deep at most, on a stack grown as needed (the user's pool may have small
+//! stacks), then sleeps. Never another worker's jobs nor one queued from
 //! outside the pool: such a job (a graph computed by a task, say) could wait for a
 //! future that needs the very graph under the waiter, and neither could return. A
 //! graph entered from outside the pool while every worker waits so is run by its
@@ -451,7 +452,7 @@ impl Pool {
         };
         if let Err(error) = started {
             self.refused.store(true, Ordering::SeqCst);
-            if !self.told_refused.swap(true, Ordering::Relaxed) && crate::engine::warn::enabled() {
+            if !self.told_refused.swap(true, Ordering::Relaxed) {
                 warnings.0.push(format!(
                     "taskweave: client `{}` could not start a thread ({error}; {} running \
                      or blocked); while none is left to run its queued tasks, the tasks \
@@ -519,10 +520,7 @@ impl Pool {
         if !self.stalled(counts) {
             return;
         }
-        if counts.live >= self.max_threads
-            && !self.past_bound.swap(true, Ordering::Relaxed)
-            && crate::engine::warn::enabled()
-        {
+        if counts.live >= self.max_threads && !self.past_bound.swap(true, Ordering::Relaxed) {
             warnings.0.push(format!(
                 "taskweave: all {} threads of client `{}` are blocked (waiting for \
                  futures, in `secede`, or held up by rayon threads that wait for futures) \
@@ -960,7 +958,14 @@ impl Pool {
 struct Warnings(Vec<String>);
 
 impl Warnings {
+    /// Prints the warnings, unless warnings are off. Asked here, with the pool's lock let
+    /// go, not where they are made: the first ask reads `TASKWEAVE_WARNINGS`, whose
+    /// warning about an unknown value goes to the user's `on_warning` handler, which
+    /// may use this very pool (and, under the lock, waited for it for ever).
     fn print(self) {
+        if self.0.is_empty() || !crate::engine::warn::enabled() {
+            return;
+        }
         for warning in self.0 {
             crate::engine::warn::print(&warning);
         }
@@ -1167,7 +1172,12 @@ pub(crate) fn wait(
     if waiting.is_some() && HELPING.get() < MAX_HELP {
         HELPING.set(HELPING.get() + 1);
         let _depth = Restore(&HELPING);
-        return help_until(done, deadline, sleep);
+        // Each job it runs meanwhile may wait and help in turn, nested on this stack,
+        // up to `MAX_HELP` deep (a `par_iter` whose items each wait for a future: 8 to
+        // 20 KiB a level in a debug build), and a rayon pool of the user's may have
+        // small stacks (a 256 KiB one overflowed and aborted): on a new segment when
+        // this one runs short, as a graph's nested runs are.
+        return crate::engine::sync::on_grown_stack(|| help_until(done, deadline, sleep));
     }
     match spin_while(done, deadline, &|| polled_long(&awaited)) {
         Some(ended) => Ok(ended),

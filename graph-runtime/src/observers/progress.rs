@@ -322,15 +322,14 @@ impl Observer for Progress {
 
 /// `TASKWEAVE_PROGRESS`: `Off` stops the automatic progress bar.
 fn progress_from_env() -> crate::engine::config::Switch {
-    static VALUE: OnceLock<crate::engine::config::Switch> = OnceLock::new();
-    *VALUE.get_or_init(|| {
-        crate::engine::warn::read_env(
-            "TASKWEAVE_PROGRESS",
-            "on or off",
-            crate::engine::config::SWITCH,
-        )
-        .unwrap_or(crate::engine::config::Switch::On)
-    })
+    static VALUE: OnceLock<Option<crate::engine::config::Switch>> = OnceLock::new();
+    crate::engine::warn::read_env(
+        &VALUE,
+        "TASKWEAVE_PROGRESS",
+        "on or off",
+        crate::engine::config::SWITCH,
+    )
+    .unwrap_or(crate::engine::config::Switch::On)
 }
 
 /// The automatic bar for a run with `options`, decided here and nowhere else: `Some`
