@@ -1,0 +1,811 @@
+//! Where the three front ends meet (futures, dynamic `Delayed` graphs, `graph!`), each
+//! shape under a watchdog, its values checked against plain evaluation: recursion 500
+//! levels deep through futures tasks and graphs (both kinds) that submit and wait,
+//! failing at the bottom with a message that does not grow; a `client.compute`
+//! cancelled mid-run (no task starts after, every value dropped once); graphs and
+//! submits on one client over pending futures of another that is dropped; `wait` and
+//! `as_completed` over two clients, one dropped; a futures task cancelled while its
+//! graph waits on another client; graphs (both kinds) in a futures task waiting for
+//! that task's own future, and a task waiting for a compute over its own future or a
+//! dependent on another client (refused, not hung); cycles of waits through two
+//! clients, nested graphs and a compute (broken); graph tasks filling rayon's pool
+//! with waits for futures that compute graphs; future values whose `Drop` or `Clone`
+//! panics read by graphs; page-aligned and zero-sized values scattered, submitted,
+//! read, computed and persisted across clients; a scattered value read by every front
+//! end at once, dropped once; a forgotten future read by a graph after its client is
+//! gone.
+
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use taskweave::prelude::*;
+use taskweave::FutureError;
+use watchdog::within;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn client(threads: usize, name: &str) -> Client {
+    Client::builder()
+        .threads(threads)
+        .name(name)
+        .build()
+        .unwrap()
+}
+
+#[delayed]
+fn inc(x: u64) -> u64 {
+    x + 1
+}
+
+#[delayed]
+fn add(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+/// A future that stays pending until the returned sender is dropped or sends, and
+/// whose task has started once this returns.
+fn gated(client: &Client, value: u64) -> (Future<u64>, mpsc::Sender<()>) {
+    let (open, gate) = mpsc::channel::<()>();
+    let (started, has_started) = mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let started = Mutex::new(started);
+    let future = client.submit(
+        move || {
+            started.lock().unwrap().send(()).unwrap();
+            let _ = gate.lock().unwrap().recv();
+            value
+        },
+        (),
+    );
+    has_started.recv().unwrap();
+    (future, open)
+}
+
+// ---- recursion across the front ends ------------------------------------------------
+
+/// The payload of a futures error, re-raised as it is (the way a Python task re-raises
+/// the exception it caught): what the level above sees is the bottom's own panic.
+fn reraise(error: FutureError) -> ! {
+    match error {
+        FutureError::Task(error) => match error.payload::<String>() {
+            Some(message) => std::panic::resume_unwind(Box::new(message)),
+            None => panic!("{error}"),
+        },
+        other => panic!("{other}"),
+    }
+}
+
+/// One level of a recursion that goes futures task -> dynamic graph (two tasks, one of
+/// which submits the level below to the client it finds with `get_client` and waits
+/// for it) -> futures task -> ... ; level `boom` panics. Returns the sum of the levels.
+fn dynamic_level(n: u64, boom: u64) -> u64 {
+    if n == boom {
+        panic!("boom at level {n}");
+    }
+    if n == 0 {
+        return 0;
+    }
+    let down = delayed(move |n: u64| -> u64 {
+        let client = taskweave::get_client().expect("a graph task of a futures task");
+        match client.submit(dynamic_level, (n - 1, boom)).result() {
+            Ok(v) => v,
+            Err(e) => reraise(e),
+        }
+    })
+    .named("down")
+    .call(n);
+    let here = delayed(|n: u64| n).named("here").call(n);
+    let sum = delayed(add).call(down, here);
+    match sum.try_compute() {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+#[delayed]
+fn static_down(n: u64, boom: u64) -> u64 {
+    let client = taskweave::get_client().expect("a graph! task of a futures task");
+    match client.submit(static_level, (n - 1, boom)).result() {
+        Ok(v) => v,
+        Err(e) => reraise(e),
+    }
+}
+
+#[delayed]
+fn static_here(n: u64) -> u64 {
+    n
+}
+
+/// As `dynamic_level`, through a `graph!` of width two.
+fn static_level(n: u64, boom: u64) -> u64 {
+    if n == boom {
+        panic!("boom at level {n}");
+    }
+    if n == 0 {
+        return 0;
+    }
+    let g = graph!(|n: u64, boom: u64| -> u64 { add(static_down(n, boom), static_here(n)) });
+    match g.try_compute(n, boom) {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+fn recursion_across(level: fn(u64, u64) -> u64, depth: u64) {
+    let client = client(2, "across");
+    let sum = client.submit(level, (depth, u64::MAX));
+    assert_eq!(sum.result().unwrap(), depth * (depth + 1) / 2);
+    for boom in [0, depth / 2] {
+        let error = client
+            .submit(level, (depth, boom))
+            .result()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(&format!("boom at level {boom}")), "{error}");
+        // The bottom's message, once, and the top task's name: nothing per level.
+        assert!(error.len() < 400, "{} bytes: {error}", error.len());
+    }
+}
+
+#[test]
+fn futures_and_dynamic_graphs_nest_500_deep_and_fail_at_the_bottom() {
+    within(LIMIT, "futures -> Delayed -> futures, 500 deep", || {
+        recursion_across(dynamic_level, 500)
+    });
+}
+
+#[test]
+fn futures_and_static_graphs_nest_500_deep_and_fail_at_the_bottom() {
+    within(LIMIT, "futures -> graph! -> futures, 500 deep", || {
+        recursion_across(static_level, 500)
+    });
+}
+
+// ---- a compute's cancel -------------------------------------------------------------
+
+/// Counts values made and dropped.
+struct Counted {
+    value: u64,
+    live: Arc<AtomicUsize>,
+}
+
+impl Counted {
+    fn new(value: u64, live: &Arc<AtomicUsize>) -> Counted {
+        live.fetch_add(1, Ordering::SeqCst);
+        Counted {
+            value,
+            live: live.clone(),
+        }
+    }
+}
+
+impl Clone for Counted {
+    fn clone(&self) -> Counted {
+        Counted::new(self.value, &self.live)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A `client.compute` cancelled while its graph runs (one task waits on a gate the
+/// test opens after the cancel): the graph stops, its future is cancelled, no task
+/// starts after the cancel, and every value it made is dropped once.
+#[test]
+fn a_compute_cancelled_mid_run_stops_its_graph_and_drops_each_value_once() {
+    within(LIMIT, "compute cancelled mid-run", || {
+        for threads in [1, 2] {
+            let client = client(threads, "cancelled compute");
+            let live = Arc::new(AtomicUsize::new(0));
+            let started_after = Arc::new(AtomicUsize::new(0));
+            let cancelled_flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (entered, has_entered) = mpsc::channel::<()>();
+            let (open, gate) = mpsc::channel::<()>();
+            let entered = Mutex::new(entered);
+            let gate = Mutex::new(gate);
+            let leaves: Vec<Delayed<Counted>> = (0..16u64)
+                .map(|i| {
+                    let live = live.clone();
+                    delayed(move |i: u64| Counted::new(i, &live)).call(i)
+                })
+                .collect();
+            let l = live.clone();
+            let blocker = delayed(move |xs: Vec<Counted>| {
+                entered.lock().unwrap().send(()).unwrap();
+                let _ = gate.lock().unwrap().recv();
+                Counted::new(xs.iter().map(|c| c.value).sum(), &l)
+            })
+            .named("blocker")
+            .call(leaves);
+            let (sa, cf) = (started_after.clone(), cancelled_flag.clone());
+            let after = delayed(move |c: Counted| {
+                if cf.load(Ordering::SeqCst) {
+                    sa.fetch_add(1, Ordering::SeqCst);
+                }
+                c
+            })
+            .named("after")
+            .call(blocker);
+            let future = client.compute(&after);
+            has_entered.recv().unwrap();
+            cancelled_flag.store(true, Ordering::SeqCst);
+            future.cancel();
+            assert_eq!(future.status(), Status::Cancelled);
+            drop(open);
+            assert!(matches!(
+                future.result(),
+                Err(FutureError::Cancelled { .. })
+            ));
+            drop(future);
+            drop(client);
+            assert_eq!(started_after.load(Ordering::SeqCst), 0);
+            drop(after);
+            assert_eq!(live.load(Ordering::SeqCst), 0, "{threads} threads");
+        }
+    });
+}
+
+// ---- futures of one client in another's work ------------------------------------------
+
+/// A graph on client B reads a future of client A that is still pending when B's
+/// compute starts waiting, and A is dropped meanwhile (its pending task cancelled by
+/// the shutdown): B's compute ends, its reading task naming the cancelled future.
+#[test]
+fn a_compute_on_one_client_reading_a_pending_future_of_a_client_dropped_meanwhile() {
+    within(
+        LIMIT,
+        "compute over a dropped client's pending future",
+        || {
+            let a = Client::builder()
+                .threads(1)
+                .name("a")
+                .shutdown_timeout(Duration::from_millis(50))
+                .build()
+                .unwrap();
+            let b = client(1, "b");
+            let (blocked, open) = gated(&a, 1);
+            let pending = a.submit(inc, (&blocked,));
+            let reader = delayed(inc).named("reads_a").call(&pending);
+            let sum = delayed(add).call(reader, 10u64);
+            let computed = b.compute(&sum);
+            let submitted = b.submit(inc, (&pending,));
+            drop(a);
+            drop(open);
+            let error = computed.result().unwrap_err().to_string();
+            assert!(error.contains("reads_a"), "{error}");
+            assert!(error.contains("cancelled"), "{error}");
+            assert!(submitted.result().is_err());
+            // The finished one still reads.
+            assert_eq!(b.submit(inc, (&blocked,)).result().unwrap(), 2);
+        },
+    );
+}
+
+/// `as_completed` and `wait` over futures of two clients, one of which is dropped
+/// while some of its futures are pending: every future comes out once, with its value
+/// or its cancel.
+#[test]
+fn as_completed_and_wait_over_two_clients_one_dropped() {
+    within(LIMIT, "as_completed over two clients", || {
+        let a = Client::builder()
+            .threads(1)
+            .name("a")
+            .shutdown_timeout(Duration::from_millis(50))
+            .build()
+            .unwrap();
+        let b = client(2, "b");
+        let (blocked, open) = gated(&a, 0);
+        let mut futures: Vec<Future<u64>> = Vec::new();
+        for i in 0..50u64 {
+            futures.push(b.submit(inc, (i,)));
+            futures.push(a.submit(add, (&blocked, i)));
+        }
+        let keys: Vec<String> = futures.iter().map(|f| f.key()).collect();
+        let (done, _) = taskweave::wait(
+            &futures,
+            taskweave::WaitMode::FirstCompleted,
+            Some(Duration::from_secs(30)),
+        );
+        assert!(!done.is_empty());
+        let dropper = std::thread::spawn(move || drop(a));
+        let mut seen = Vec::new();
+        let mut finished = 0;
+        for f in as_completed(futures) {
+            match f.result() {
+                Ok(v) => {
+                    finished += 1;
+                    assert!((1..=50).contains(&v), "{v}");
+                }
+                Err(FutureError::Cancelled { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+            seen.push(f.key());
+        }
+        drop(open);
+        dropper.join().unwrap();
+        assert!(finished >= 50);
+        seen.sort();
+        let mut keys = keys;
+        keys.sort();
+        assert_eq!(seen, keys);
+    });
+}
+
+/// A futures task on client A computes a graph whose tasks submit to client B (found
+/// through a capture, not `get_client`) and wait, while A's future is cancelled: the
+/// compute ends, B's futures all end, and nothing hangs.
+#[test]
+fn a_futures_task_cancelled_while_its_graph_waits_on_another_client() {
+    within(
+        LIMIT,
+        "cancelled task, graph waiting on another client",
+        || {
+            let a = client(1, "a");
+            let b = client(1, "b");
+            let (gate_future, open) = gated(&b, 5);
+            let (entered, has_entered) = mpsc::channel::<()>();
+            let entered = Mutex::new(entered);
+            let bb = b.clone();
+            let gf = gate_future.clone();
+            let task = a.submit(
+                move || {
+                    let parts: Vec<Delayed<u64>> = (0..4u64)
+                        .map(|i| {
+                            let (b, gf) = (bb.clone(), gf.clone());
+                            delayed(move |i: u64| b.submit(add, (&gf, i)).result().unwrap_or(0))
+                                .call(i)
+                        })
+                        .collect();
+                    entered.lock().unwrap().send(()).unwrap();
+                    delayed(|v: Vec<u64>| v.iter().sum::<u64>())
+                        .call(parts)
+                        .compute()
+                },
+                (),
+            );
+            has_entered.recv().unwrap();
+            task.cancel();
+            drop(open);
+            assert!(task.result().is_err());
+            assert_eq!(gate_future.result().unwrap(), 5);
+            drop(a);
+            drop(b);
+        },
+    );
+}
+
+// ---- waits with a way out ---------------------------------------------------------
+
+#[delayed]
+fn waits_for(slot: Arc<OnceLock<Future<u64>>>, i: u64) -> u64 {
+    match slot.wait().result() {
+        Ok(v) => v + i,
+        Err(e) => {
+            let text = e.to_string();
+            assert!(text.contains("never end"), "{text}");
+            1000 + i
+        }
+    }
+}
+
+/// A futures task computes a `graph!` (a tree, on rayon's pool, and one that runs on
+/// the dispatcher) whose tasks wait for that futures task's own future: each wait
+/// fails as one that could never end, and the task ends.
+#[test]
+fn a_static_graph_in_a_futures_task_waiting_for_that_task() {
+    within(LIMIT, "graph! waits for its computer", || {
+        for threads in [1, 2] {
+            let client = client(threads, "self-waiting graph!");
+            let me = Arc::new(OnceLock::<Future<u64>>::new());
+            let slot = me.clone();
+            let task = client
+                .task(move || {
+                    let tree = graph!(|s: Arc<OnceLock<Future<u64>>>| -> u64 {
+                        add(waits_for(s, 1), waits_for(s, 2))
+                    });
+                    let shared = graph!(|s: Arc<OnceLock<Future<u64>>>| -> u64 {
+                        let a = waits_for(s, 3);
+                        add(a, add(a, waits_for(s, 4)))
+                    });
+                    tree.compute(slot.clone()) + shared.compute(slot.clone())
+                })
+                .named("computes")
+                .submit(());
+            assert!(me.set(task.clone()).is_ok());
+            assert_eq!(task.result().unwrap(), 2003 + 3 * 1003 + 1004 - 1003);
+        }
+    });
+}
+
+/// A futures task computes, on its own client, a graph that reads its own future: the
+/// compute can never start, and the task's wait for it fails rather than hangs.
+#[test]
+fn a_task_waiting_for_a_compute_of_a_graph_over_its_own_future() {
+    within(LIMIT, "compute over the waiter's future", || {
+        for threads in [1, 2] {
+            let client = client(threads, "self compute");
+            let me = Arc::new(OnceLock::<Future<u64>>::new());
+            let slot = me.clone();
+            let task = client
+                .task(move || {
+                    let client = taskweave::get_client().unwrap();
+                    let mine = slot.wait();
+                    let graph = delayed(inc).named("reads_me").call(mine);
+                    match client.compute(&graph).result() {
+                        Ok(v) => v,
+                        Err(e) => {
+                            let text = e.to_string();
+                            assert!(text.contains("never end"), "{text}");
+                            7
+                        }
+                    }
+                })
+                .named("waiter")
+                .submit(());
+            assert!(me.set(task.clone()).is_ok());
+            assert_eq!(task.result().unwrap(), 7, "{threads} threads");
+        }
+    });
+}
+
+#[delayed]
+fn submit_and_wait(client: Client, i: u64) -> u64 {
+    // The futures task computes a `graph!` itself: rayon's pool may be all waiting.
+    client
+        .submit(
+            |i: u64| graph!(|i: u64| -> u64 { add(inc(i), inc(i + 1)) }).compute(i),
+            (i,),
+        )
+        .result()
+        .unwrap()
+}
+
+/// Every task of a wide `graph!` and of a `Delayed` graph, computed from outside any
+/// client, submits to a one-thread client and waits, and each submitted task computes
+/// a `graph!` on rayon's pool, whose threads are all waiting: everything ends.
+#[test]
+fn graph_tasks_on_rayon_all_waiting_for_futures_that_compute_graphs() {
+    within(LIMIT, "rayon full of waiters", || {
+        let client = client(1, "full");
+        let wide = graph!(|c: Client| -> u64 {
+            let a = add(submit_and_wait(c, 0), submit_and_wait(c, 1));
+            let b = add(submit_and_wait(c, 2), submit_and_wait(c, 3));
+            let d = add(submit_and_wait(c, 4), submit_and_wait(c, 5));
+            add(add(a, b), add(d, submit_and_wait(c, 6)))
+        });
+        let expected: u64 = (0..7u64).map(|i| 2 * i + 3).sum();
+        assert_eq!(wide.compute(client.clone()), expected);
+        let parts: Vec<Delayed<u64>> = (0..16u64)
+            .map(|i| delayed(submit_and_wait).call(client.clone(), i))
+            .collect();
+        let total = delayed(|v: Vec<u64>| v.iter().sum::<u64>()).call(parts);
+        let expected: u64 = (0..16u64).map(|i| 2 * i + 3).sum();
+        assert_eq!(total.compute(), expected);
+        // And the same from a task of the client, through `client.compute`.
+        assert_eq!(client.compute(&total).result().unwrap(), expected);
+    });
+}
+
+// ---- values handed between front ends --------------------------------------------
+
+/// A value whose `Drop` panics, once armed.
+struct DropBomb {
+    value: u64,
+    armed: bool,
+}
+
+impl Clone for DropBomb {
+    fn clone(&self) -> DropBomb {
+        DropBomb {
+            value: self.value,
+            armed: false,
+        }
+    }
+}
+
+impl Drop for DropBomb {
+    fn drop(&mut self) {
+        if self.armed && !std::thread::panicking() {
+            panic!("drop bomb {}", self.value);
+        }
+    }
+}
+
+/// A future's value whose `Drop` panics, read by a graph that holds the only handle
+/// left: computed here and on another client, then the graph dropped (where the value
+/// goes). The panic comes out of a drop the user made, or is contained; the clients
+/// go on running tasks.
+#[test]
+fn a_future_value_whose_drop_panics_released_by_a_graph() {
+    within(LIMIT, "drop-panicking future value in a graph", || {
+        let a = client(1, "a");
+        let b = client(1, "b");
+        for computed_on_b in [false, true] {
+            let bomb = a.submit(
+                || DropBomb {
+                    value: 4,
+                    armed: true,
+                },
+                (),
+            );
+            let reader = delayed(|x: &DropBomb| x.value + 1)
+                .named("reads_bomb")
+                .call(bomb);
+            if computed_on_b {
+                assert_eq!(b.compute(&reader).result().unwrap(), 5);
+            } else {
+                assert_eq!(reader.compute(), 5);
+            }
+            let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(reader)));
+            if let Err(payload) = dropped {
+                let text = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .unwrap_or_default();
+                assert!(text.contains("drop bomb"), "{text}");
+            }
+            assert_eq!(a.submit(inc, (1,)).result().unwrap(), 2);
+            assert_eq!(b.submit(inc, (2,)).result().unwrap(), 3);
+        }
+    });
+}
+
+/// A future's value whose `Clone` panics, taken by value by a graph's task (the future
+/// keeps its own, so it is cloned): that task fails naming itself, here and computed on
+/// another client, and the future is untouched.
+#[test]
+fn a_future_value_whose_clone_panics_taken_by_a_graph() {
+    #[derive(Debug)]
+    struct NoClone(u64);
+    impl Clone for NoClone {
+        fn clone(&self) -> NoClone {
+            panic!("clone of {} refused", self.0)
+        }
+    }
+    within(LIMIT, "clone-panicking future value in a graph", || {
+        let a = client(1, "a");
+        let b = client(1, "b");
+        let value = a.submit(|| NoClone(9), ());
+        let taker = delayed(|x: NoClone| x.0).named("takes_it").call(&value);
+        let lender = delayed(|x: &NoClone| x.0).named("lends_it").call(&value);
+        let both = delayed(add).call(taker, &lender);
+        let here = both.try_compute().unwrap_err().to_string();
+        let there = b.compute(&both).result().unwrap_err().to_string();
+        for error in [here, there] {
+            assert!(error.contains("takes_it"), "{error}");
+            assert!(error.contains("clone of 9 refused"), "{error}");
+        }
+        assert_eq!(value.result_shared().unwrap().0, 9);
+        assert_eq!(b.compute(&lender).result().unwrap(), 9);
+    });
+}
+
+#[repr(align(4096))]
+#[derive(Clone, Debug, PartialEq)]
+struct Page(u64);
+
+#[derive(Clone, Debug, PartialEq)]
+struct Nothing;
+
+/// Page-aligned and zero-sized values through each hand-over: scattered, submitted,
+/// read by a graph by value and by reference, computed on a client, persisted there.
+#[test]
+fn page_aligned_and_zero_sized_values_between_front_ends() {
+    within(LIMIT, "odd values across", || {
+        let a = client(2, "a");
+        let b = client(1, "b");
+        let page = a.scatter(Page(3));
+        let nothing = a.scatter(Nothing);
+        let paged = b.submit(
+            |p: Page, _n: Nothing| {
+                assert_eq!(core::ptr::addr_of!(p) as usize % 4096, 0);
+                Page(p.0 * 2)
+            },
+            (&page, &nothing),
+        );
+        let read = delayed(|p: Page, q: &Page, _n: Nothing| {
+            assert_eq!(core::ptr::addr_of!(p) as usize % 4096, 0);
+            assert_eq!(q as *const Page as usize % 4096, 0);
+            Page(p.0 + q.0)
+        })
+        .call(&paged, &page, &nothing);
+        assert_eq!(read.compute(), Page(9));
+        assert_eq!(b.compute(&read).result().unwrap(), Page(9));
+        let kept = a.persist(&read);
+        drop(a);
+        assert_eq!(b.compute(&kept).result().unwrap(), Page(9));
+        let units = b.compute((&delayed(|_n: Nothing| ()).call(&nothing), &kept));
+        assert_eq!(units.result().unwrap(), ((), Page(9)));
+    });
+}
+
+// ---- persisted, scattered, forgotten --------------------------------------------------
+
+/// A scattered value of counted drops read at once by a `graph!` in a futures task, by
+/// a `Delayed` graph (lent and cloned), by futures of two clients and by a compute;
+/// then a graph persisted on a client that is dropped and the persisted value computed
+/// on the other client: every value is dropped once, when the last reader goes.
+#[test]
+fn a_scattered_value_read_by_every_front_end_is_dropped_once() {
+    within(LIMIT, "scatter read everywhere", || {
+        let live = Arc::new(AtomicUsize::new(0));
+        let a = client(2, "a");
+        let b = client(1, "b");
+        let shared = a.scatter(Counted::new(5, &live));
+        let by_b = b.submit(|c: Counted| c.value + 1, (&shared,));
+        let in_task = b.submit(
+            |c: Arc<Counted>| graph!(|x: u64| -> u64 { add(inc(x), x) }).compute(c.value),
+            (&shared,),
+        );
+        let lent = delayed(|c: &Counted| c.value).call(&shared);
+        let cloned = delayed(|c: Counted| c.value * 2).call(&shared);
+        let both = delayed(add).call(lent, cloned);
+        let computed = b.compute(&both);
+        let kept = a.persist(&both);
+        assert_eq!(by_b.result().unwrap(), 6);
+        assert_eq!(in_task.result().unwrap(), 11);
+        assert_eq!(computed.result().unwrap(), 15);
+        assert_eq!(both.compute(), 15);
+        drop(a);
+        assert_eq!(b.compute(&kept).result().unwrap(), 15);
+        assert_eq!(kept.compute(), 15);
+        assert_eq!(live.load(Ordering::SeqCst), 1);
+        drop((shared, both, computed, kept, by_b, in_task));
+        drop(b);
+        assert_eq!(live.load(Ordering::SeqCst), 0);
+    });
+}
+
+/// `fire_and_forget` of a pending future that a graph reads, every handle of it then
+/// dropped but the graph's: the graph, computed here and on another client after the
+/// forgetting client is dropped, reads its value.
+#[test]
+fn a_forgotten_future_read_by_a_graph_after_its_client_is_gone() {
+    within(LIMIT, "forgotten future in a graph", || {
+        let a = client(1, "a");
+        let b = client(1, "b");
+        let (blocked, open) = gated(&a, 1);
+        let forgotten = a.submit(inc, (&blocked,));
+        let reader = delayed(inc).call(&forgotten);
+        let computed = b.compute(&reader);
+        a.fire_and_forget(forgotten);
+        drop(blocked);
+        drop(open);
+        assert_eq!(computed.result().unwrap(), 3);
+        drop(a);
+        assert_eq!(reader.compute(), 3);
+        assert_eq!(b.compute(&reader).result().unwrap(), 3);
+    });
+}
+
+// ---- cycles of waits through several clients and graphs --------------------------------
+
+fn text(future: &Future<String>) -> String {
+    match future.result() {
+        Ok(text) => text,
+        Err(error) => error.to_string(),
+    }
+}
+
+/// Task `a` of client A waits for task `b` of client B, which waits for `a` (the
+/// futures handed over through slots): a cycle through two clients, which one of the
+/// waits breaks; and the same with `b`'s wait made by a task of a graph `b` computes
+/// (a `Delayed` graph, then a `graph!` nested in it), and with `a`'s wait made inside
+/// a `client.compute` of B's.
+#[test]
+fn a_cycle_of_waits_through_two_clients_and_graphs_is_broken() {
+    #[delayed]
+    fn wait_in_graph(slot: Arc<OnceLock<Future<String>>>) -> String {
+        text(slot.wait())
+    }
+    within(LIMIT, "cycle through two clients", || {
+        for shape in 0..3 {
+            let a_client = client(1, "A");
+            let b_client = client(1, "B");
+            let a_slot = Arc::new(OnceLock::<Future<String>>::new());
+            let b_slot = Arc::new(OnceLock::<Future<String>>::new());
+            let b_in = b_slot.clone();
+            let a = a_client
+                .task(move || text(b_in.wait()))
+                .named("a")
+                .submit(());
+            assert!(a_slot.set(a.clone()).is_ok());
+            let a_in = a_slot.clone();
+            let b = b_client
+                .task(move || match shape {
+                    0 => text(a_in.wait()),
+                    1 => {
+                        let a_in = a_in.clone();
+                        delayed(move |_: u64| text(a_in.wait()))
+                            .call(0u64)
+                            .compute()
+                    }
+                    _ => {
+                        let a_in = a_in.clone();
+                        let inner = graph!(|s: Arc<OnceLock<Future<String>>>| -> String {
+                            wait_in_graph(s)
+                        });
+                        delayed(move |_: u64| inner.compute(a_in.clone()))
+                            .call(0u64)
+                            .compute()
+                    }
+                })
+                .named("b")
+                .submit(());
+            assert!(b_slot.set(b.clone()).is_ok());
+            let (a, b) = (a.result().unwrap(), b.result().unwrap());
+            assert!(
+                a.contains("never end") || b.contains("never end"),
+                "shape {shape}: {a} / {b}"
+            );
+        }
+    });
+}
+
+/// A task of a graph that client B computes (`client.compute`) waits for task `a` of
+/// client A, which waits for the compute's own future: the cycle goes through a
+/// compute, and is broken.
+#[test]
+fn a_cycle_of_waits_through_a_compute_on_another_client_is_broken() {
+    within(LIMIT, "cycle through a compute", || {
+        let a_client = client(1, "A");
+        let b_client = client(1, "B");
+        let a_slot = Arc::new(OnceLock::<Future<String>>::new());
+        let c_slot = Arc::new(OnceLock::<Future<String>>::new());
+        let c_in = c_slot.clone();
+        let a = a_client
+            .task(move || text(c_in.wait()))
+            .named("a")
+            .submit(());
+        assert!(a_slot.set(a.clone()).is_ok());
+        let a_in = a_slot.clone();
+        let waits = delayed(move |_: u64| text(a_in.wait()))
+            .named("waits_for_a")
+            .call(0u64);
+        let c = b_client.compute(&waits);
+        assert!(c_slot.set(c.clone()).is_ok());
+        let (a, c) = (a.result().unwrap(), text(&c));
+        assert!(
+            a.contains("never end") || c.contains("never end"),
+            "{a} / {c}"
+        );
+    });
+}
+
+/// A task of client A waits for a task of client B that needs it (A's future is an
+/// argument of B's task, two links down): a wait that can never end, refused.
+#[test]
+fn a_wait_for_a_dependent_on_another_client_is_refused() {
+    within(LIMIT, "waits for its dependent across clients", || {
+        let a_client = client(1, "A");
+        let b_client = client(1, "B");
+        let me = Arc::new(OnceLock::<Future<u64>>::new());
+        let slot = me.clone();
+        let bc = b_client.clone();
+        let t = a_client
+            .task(move || {
+                let mine = slot.wait();
+                let first = bc.submit(inc, (mine,));
+                let second = bc.compute(&delayed(inc).call(&first));
+                match second.result() {
+                    Ok(v) => v,
+                    Err(e) => {
+                        assert!(e.to_string().contains("never end"), "{e}");
+                        77
+                    }
+                }
+            })
+            .named("t")
+            .submit(());
+        assert!(me.set(t.clone()).is_ok());
+        assert_eq!(t.result().unwrap(), 77);
+    });
+}
