@@ -13,7 +13,10 @@
 //! panics read by graphs; page-aligned and zero-sized values scattered, submitted,
 //! read, computed and persisted across clients; a scattered value read by every front
 //! end at once, dropped once; a forgotten future read by a graph after its client is
-//! gone.
+//! gone. A `graph!` computed on a pool of the user's (`compute_on`) inside a futures
+//! task: its tasks did not find the task's client (`get_client` was `None`), and a
+//! wait of one for that task's own future hung for ever rather than fail; its tasks
+//! waiting on the client (for futures, or inside `Client::secede`) are found to work.
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -807,5 +810,132 @@ fn a_wait_for_a_dependent_on_another_client_is_refused() {
             .submit(());
         assert!(me.set(t.clone()).is_ok());
         assert_eq!(t.result().unwrap(), 77);
+    });
+}
+
+// ---- a graph! on a pool of the caller's -----------------------------------------------
+
+#[delayed]
+fn submitted_inc(client: Client, x: u64) -> u64 {
+    client.submit(inc, (x,)).result().unwrap()
+}
+
+/// A futures task of a one-thread client computes a `graph!` on a rayon pool of the
+/// user's (`compute_on`), whose tasks submit to that client and wait: the task's wait
+/// for the pool hands its place in the client's pool over, as `compute`'s does, so
+/// the submitted tasks run.
+#[test]
+fn a_futures_task_computing_a_graph_on_its_own_pool_whose_tasks_wait_on_the_client() {
+    within(LIMIT, "compute_on in a futures task", || {
+        let client = client(1, "compute_on");
+        let pool = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap(),
+        );
+        let c = client.clone();
+        let task = client.submit(
+            move || {
+                let g = graph!(|c: Client, x: u64| -> u64 {
+                    add(submitted_inc(c, x), submitted_inc(c, x + 1))
+                });
+                g.compute_on(&pool, c.clone(), 1)
+            },
+            (),
+        );
+        assert_eq!(task.result().unwrap(), inc(1) + inc(2));
+    });
+}
+
+/// Tasks of a `graph!` computed on a pool of the user's inside a futures task find the
+/// task's client with `get_client`, as those of `compute` do.
+#[test]
+fn get_client_in_a_graph_computed_on_a_pool_of_the_users_inside_a_futures_task() {
+    #[delayed]
+    fn found(_x: u64) -> bool {
+        taskweave::get_client().is_some()
+    }
+    within(LIMIT, "get_client under compute_on", || {
+        let client = client(1, "found");
+        let pool = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap(),
+        );
+        let task = client.submit(
+            move || {
+                let g = graph!(|x: u64| -> (bool, bool) { (found(x), found(x + 1)) });
+                (g.compute(1), g.compute_on(&pool, 1))
+            },
+            (),
+        );
+        assert_eq!(task.result().unwrap(), ((true, true), (true, true)));
+    });
+}
+
+/// A futures task computes a `graph!` on a pool of the user's whose task waits for
+/// that futures task's own future: the wait fails as one that could never end, as it
+/// does under `compute`.
+#[test]
+fn a_graph_on_a_pool_of_the_users_waiting_for_the_task_that_computes_it() {
+    within(LIMIT, "compute_on waits for its computer", || {
+        let client = client(1, "self-waiting compute_on");
+        let pool = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap(),
+        );
+        let me = Arc::new(OnceLock::<Future<u64>>::new());
+        let slot = me.clone();
+        let task = client
+            .task(move || {
+                let g = graph!(|s: Arc<OnceLock<Future<u64>>>| -> u64 {
+                    add(waits_for(s, 1), waits_for(s, 2))
+                });
+                g.compute_on(&pool, slot.clone())
+            })
+            .named("computes_on")
+            .submit(());
+        assert!(me.set(task.clone()).is_ok());
+        assert_eq!(task.result().unwrap(), 2003);
+    });
+}
+
+/// A futures task of a one-thread client computes a `graph!`, here and on a pool of
+/// the user's, whose task submits to the client and waits for that task's word on a
+/// channel (not a library wait, so inside `Client::secede`): the submitted task runs
+/// on the place the wait gives over, wherever the graph's task runs.
+#[test]
+fn a_graph_on_a_pool_of_the_users_waiting_on_a_channel_for_a_task_of_the_client() {
+    #[delayed]
+    fn told_by_a_task(c: Client, x: u64) -> u64 {
+        let (tell, told) = mpsc::channel();
+        let tell = Mutex::new(tell);
+        let _future = c.submit(
+            move |x: u64| tell.lock().unwrap().send(x + 1).unwrap(),
+            (x,),
+        );
+        c.secede(|| told.recv().unwrap())
+    }
+    within(LIMIT, "compute_on, channel wait", || {
+        let client = client(1, "channel");
+        let pool = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap(),
+        );
+        let c = client.clone();
+        let task = client.submit(
+            move || {
+                let g = graph!(|c: Client, x: u64| -> u64 { inc(told_by_a_task(c, x)) });
+                (g.compute(c.clone(), 1), g.compute_on(&pool, c.clone(), 1))
+            },
+            (),
+        );
+        assert_eq!(task.result().unwrap(), (3, 3));
     });
 }
