@@ -17,6 +17,9 @@
 //! task: its tasks did not find the task's client (`get_client` was `None`), and a
 //! wait of one for that task's own future hung for ever rather than fail; its tasks
 //! waiting on the client (for futures, or inside `Client::secede`) are found to work.
+//! A client's `persist` inside a futures task, of a graph whose task waits for that
+//! task's own future: the run was the client's alone, not the task's, and the wait
+//! hung for ever rather than fail.
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -937,5 +940,45 @@ fn a_graph_on_a_pool_of_the_users_waiting_on_a_channel_for_a_task_of_the_client(
             (),
         );
         assert_eq!(task.result().unwrap(), (3, 3));
+    });
+}
+
+// ---- a client's persist inside a futures task ------------------------------------------
+
+/// A futures task persists, on its own client and on another (`client.persist`,
+/// `try_persist`), a graph whose task waits for that futures task's own future: the
+/// wait fails as one that could never end, as it does under `Delayed::persist`, and
+/// the task ends.
+#[test]
+fn a_clients_persist_in_a_futures_task_of_a_graph_waiting_for_that_task() {
+    within(LIMIT, "persist waits for its caller", || {
+        for (other, try_it) in [(false, false), (false, true), (true, false), (true, true)] {
+            let client = client(2, "persisting");
+            let elsewhere = self::client(1, "elsewhere");
+            let me = Arc::new(OnceLock::<Future<u64>>::new());
+            let slot = me.clone();
+            let task = client
+                .task(move || {
+                    let on = if other {
+                        elsewhere.clone()
+                    } else {
+                        taskweave::get_client().unwrap()
+                    };
+                    let s = slot.clone();
+                    let waits = delayed(move |i: u64| waits_for(s.clone(), i)).call(1u64);
+                    let beside = delayed(|i: u64| i).call(2u64);
+                    let both = delayed(add).call(waits, beside);
+                    let kept = if try_it {
+                        on.try_persist(&both).unwrap()
+                    } else {
+                        on.persist(&both)
+                    };
+                    kept.compute()
+                })
+                .named("persists")
+                .submit(());
+            assert!(me.set(task.clone()).is_ok());
+            assert_eq!(task.result().unwrap(), 1003, "other {other}, try {try_it}");
+        }
     });
 }
