@@ -19,7 +19,11 @@
 //! waiting on the client (for futures, or inside `Client::secede`) are found to work.
 //! A client's `persist` inside a futures task, of a graph whose task waits for that
 //! task's own future: the run was the client's alone, not the task's, and the wait
-//! hung for ever rather than fail.
+//! hung for ever rather than fail. Found to work too: computes nested in computes 300
+//! deep on a one-thread client, failing at the bottom; a `graph!` following its
+//! futures task (`stop_when(cancelled)`) stopping when the task is cancelled; one
+//! observer on futures, computes and graphs in futures tasks, panicking in some hooks;
+//! a future's 256 KiB value read by graphs and by another client's task.
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -980,5 +984,267 @@ fn a_clients_persist_in_a_futures_task_of_a_graph_waiting_for_that_task() {
             assert!(me.set(task.clone()).is_ok());
             assert_eq!(task.result().unwrap(), 1003, "other {other}, try {try_it}");
         }
+    });
+}
+
+// ---- computes nested in computes ----------------------------------------------------
+
+/// A level of computes nested in computes: a graph (two tasks) that `client.compute`
+/// runs, one task of which computes the level below on the client it finds with
+/// `get_client` and waits for it; level `boom` panics.
+fn compute_level(n: u64, boom: u64) -> u64 {
+    if n == boom {
+        panic!("boom at level {n}");
+    }
+    if n == 0 {
+        return 0;
+    }
+    let client = taskweave::get_client().expect("a graph task of a compute");
+    let down = delayed(move |n: u64| compute_level(n - 1, boom))
+        .named("down")
+        .call(n);
+    let sum = delayed(add).call(down, n);
+    match client.compute(&sum).result() {
+        Ok(v) => v,
+        Err(e) => reraise(e),
+    }
+}
+
+/// Computes nested in computes, 300 deep, on a one-thread client, failing at the
+/// bottom: the message stays the bottom's, and nothing hangs or overflows.
+#[test]
+fn computes_nested_300_deep_fail_at_the_bottom() {
+    within(LIMIT, "computes in computes", || {
+        let client = client(1, "nested computes");
+        let top = |boom: u64| {
+            let down = delayed(move |n: u64| compute_level(n, boom)).call(300u64);
+            client.compute(&down).result()
+        };
+        assert_eq!(top(u64::MAX).unwrap(), 300 * 301 / 2);
+        for boom in [0, 150] {
+            let error = top(boom).unwrap_err().to_string();
+            assert!(error.contains(&format!("boom at level {boom}")), "{error}");
+            assert!(error.len() < 400, "{} bytes: {error}", error.len());
+        }
+    });
+}
+
+// ---- a graph! in a cancelled futures task --------------------------------------------
+
+#[delayed]
+fn step(x: u64, gate: Arc<(Mutex<Option<mpsc::Receiver<()>>>, AtomicUsize)>) -> u64 {
+    gate.1.fetch_add(1, Ordering::SeqCst);
+    let first = gate.0.lock().unwrap().take();
+    if let Some(wait) = first {
+        let _ = wait.recv();
+    }
+    x + 1
+}
+
+/// A futures task computes a long `graph!` chain following the task
+/// (`stop_when(taskweave::cancelled)`), and is cancelled while a node waits: the node
+/// finishes, no node starts after it, and the task ends cancelled.
+#[test]
+fn a_static_graph_following_its_cancelled_futures_task_stops() {
+    within(LIMIT, "graph! in a cancelled task", || {
+        let client = client(1, "cancel graph!");
+        let (open, wait) = mpsc::channel::<()>();
+        let (entered_tx, entered) = mpsc::channel::<()>();
+        let entered_tx = Mutex::new(entered_tx);
+        let gate = Arc::new((Mutex::new(Some(wait)), AtomicUsize::new(0)));
+        let g = gate.clone();
+        let task = client.submit(
+            move || {
+                let chain = graph!(
+                    |g: Arc<(Mutex<Option<mpsc::Receiver<()>>>, AtomicUsize)>| -> u64 {
+                        let mut x = step(0, g);
+                        for _ in 0..40 {
+                            x = step(x, g);
+                        }
+                        x
+                    }
+                );
+                entered_tx.lock().unwrap().send(()).unwrap();
+                chain
+                    .try_compute_with(
+                        taskweave::RunOptions::new().stop_when(taskweave::cancelled),
+                        g.clone(),
+                    )
+                    .map_err(|e| e.to_string())
+            },
+            (),
+        );
+        entered.recv().unwrap();
+        // The first node has started once it took the gate.
+        while gate.0.lock().unwrap().is_some() {
+            std::thread::yield_now();
+        }
+        task.cancel();
+        drop(open);
+        assert!(matches!(task.result(), Err(FutureError::Cancelled { .. })));
+        drop(client);
+        assert_eq!(gate.1.load(Ordering::SeqCst), 1);
+    });
+}
+
+// ---- one observer on every front end ----------------------------------------------
+
+/// Counts every event, and panics in `task_started` of a node named `watched_bad`
+/// and in `future_started` of a task named `future_bad`.
+#[derive(Default)]
+struct Watcher {
+    graphs: AtomicUsize,
+    graphs_ended: AtomicUsize,
+    tasks: AtomicUsize,
+    tasks_ended: AtomicUsize,
+    futures: AtomicUsize,
+    futures_ended: AtomicUsize,
+}
+
+impl taskweave::Observer for Watcher {
+    fn graph_started(&self, _nodes: &[taskweave::NodeInfo<'_>]) {
+        self.graphs.fetch_add(1, Ordering::SeqCst);
+    }
+    fn graph_finished(&self, _result: Result<(), &taskweave::TaskError>) {
+        self.graphs_ended.fetch_add(1, Ordering::SeqCst);
+    }
+    fn task_started(&self, _node: u32, info: &taskweave::NodeInfo<'_>) {
+        self.tasks.fetch_add(1, Ordering::SeqCst);
+        if info.name() == "watched_bad" {
+            panic!("the observer refuses `watched_bad`");
+        }
+    }
+    fn task_finished(
+        &self,
+        _node: u32,
+        _info: &taskweave::NodeInfo<'_>,
+        _: taskweave::TaskOutcome,
+    ) {
+        self.tasks_ended.fetch_add(1, Ordering::SeqCst);
+    }
+    fn future_started(&self, task: &taskweave::FutureEvent<'_>) {
+        if task.name == "future_bad" {
+            panic!("the observer refuses `future_bad`");
+        }
+    }
+    fn future_finished(&self, task: &taskweave::FutureEvent<'_>, outcome: taskweave::TaskOutcome) {
+        if task.started || outcome != taskweave::TaskOutcome::Retried {
+            self.futures_ended.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn future_submitted(&self, _task: &taskweave::FutureEvent<'_>) {
+        self.futures.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[delayed]
+fn watched_bad(x: u64) -> u64 {
+    x
+}
+
+/// One observer, a client's, watching futures, the graphs the client computes (whose
+/// tasks submit futures), and `graph!`s and `Delayed` graphs run with it inside
+/// futures tasks, while it panics in a graph hook and in a future hook: each graph
+/// the hook panicked in fails naming the hook; every other value is right; every
+/// start it was told of has its end, and every submitted future its final end.
+#[test]
+fn one_observer_on_every_front_end_panicking_in_some_hooks() {
+    within(LIMIT, "observer everywhere", || {
+        let watcher = Arc::new(Watcher::default());
+        let client = Client::builder()
+            .threads(2)
+            .name("watched")
+            .observer(watcher.clone())
+            .build()
+            .unwrap();
+        let bad_future = client.task(|x: u64| x + 1).named("future_bad").submit((1,));
+        let submits = delayed(|x: u64| {
+            let c = taskweave::get_client().unwrap();
+            c.submit(inc, (x,)).result().unwrap()
+        })
+        .call(5u64);
+        let good = client.compute(&delayed(add).call(submits.clone(), 1u64));
+        let bad = client.compute(&delayed(watched_bad).call(submits));
+        let w = watcher.clone();
+        let inside = client.submit(
+            move |x: u64| {
+                let options = taskweave::RunOptions::new().observer(w.clone());
+                let fine = graph!(|x: u64| -> u64 { add(inc(x), inc(x)) });
+                let fails = graph!(|x: u64| -> u64 { add(watched_bad(x), inc(x)) });
+                let dynamic = delayed(watched_bad).call(delayed(inc).call(x));
+                (
+                    fine.try_compute_with(options.clone(), x).unwrap(),
+                    fails
+                        .try_compute_with(options.clone(), x)
+                        .unwrap_err()
+                        .to_string(),
+                    dynamic.try_compute_with(options).unwrap_err().to_string(),
+                )
+            },
+            (2,),
+        );
+        assert_eq!(bad_future.result().unwrap(), 2);
+        assert_eq!(good.result().unwrap(), 7);
+        let bad = bad.result().unwrap_err().to_string();
+        let (fine, fails, dynamic) = inside.result().unwrap();
+        assert_eq!(fine, 6);
+        for error in [bad, fails, dynamic] {
+            assert!(error.contains("task_started"), "{error}");
+            assert!(error.contains("refuses `watched_bad`"), "{error}");
+        }
+        drop(client);
+        let count = |a: &AtomicUsize| a.load(Ordering::SeqCst);
+        assert_eq!(count(&watcher.graphs), count(&watcher.graphs_ended));
+        assert_eq!(count(&watcher.tasks), count(&watcher.tasks_ended));
+        assert_eq!(count(&watcher.futures), count(&watcher.futures_ended));
+        // Two computes and the futures: `future_bad`, `inside`, the two graph tasks'.
+        assert_eq!(count(&watcher.futures), 6);
+    });
+}
+
+// ---- large values between front ends ------------------------------------------------
+
+const LARGE: usize = 256 << 10;
+
+fn large(seed: u8) -> [u8; LARGE] {
+    let mut a = [0u8; LARGE];
+    for (i, v) in a.iter_mut().enumerate() {
+        *v = seed.wrapping_add(i as u8);
+    }
+    a
+}
+
+fn large_total(a: [u8; LARGE]) -> u64 {
+    a.iter().map(|&v| u64::from(v)).sum()
+}
+
+/// A future's value of 256 KiB read by value and lent by tasks of a `Delayed` graph
+/// (on rayon's 2 MiB threads, on this 2 MiB thread in order, on a client's compute),
+/// by a task of another client, and a graph's result of that size scattered to a
+/// client and read back: each as plain code computes it, in a debug build too, where
+/// every frame a value passes through keeps a copy.
+#[test]
+fn large_future_values_read_by_graphs_and_other_clients() {
+    within(LIMIT, "large values across", || {
+        let a = client(1, "a");
+        let b = client(1, "b");
+        let value = a.submit(large, (3,));
+        let expected = large_total(large(3));
+        let by_value = delayed(large_total).call(&value);
+        let lent = delayed(|a: &[u8; LARGE]| large_total(*a)).call(&value);
+        let both = delayed(add).call(by_value, lent);
+        assert_eq!(both.compute(), 2 * expected);
+        assert_eq!(
+            both.try_compute_with(taskweave::Scheduler::Sync).unwrap(),
+            2 * expected
+        );
+        assert_eq!(b.compute(&both).result().unwrap(), 2 * expected);
+        assert_eq!(b.submit(large_total, (&value,)).result().unwrap(), expected);
+        let made = delayed(large).call(4u8).compute();
+        let scattered = b.scatter(made);
+        assert_eq!(
+            delayed(large_total).call(&scattered).compute(),
+            large_total(large(4))
+        );
     });
 }
