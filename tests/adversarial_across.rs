@@ -23,7 +23,9 @@
 //! deep on a one-thread client, failing at the bottom; a `graph!` following its
 //! futures task (`stop_when(cancelled)`) stopping when the task is cancelled; one
 //! observer on futures, computes and graphs in futures tasks, panicking in some hooks;
-//! a future's 256 KiB value read by graphs and by another client's task.
+//! a future's 256 KiB value read by graphs and by another client's task; a persist in
+//! a compute's graph task over the compute's own future; the recursion across front
+//! ends on a client whose thread starts the system refuses.
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -987,6 +989,36 @@ fn a_clients_persist_in_a_futures_task_of_a_graph_waiting_for_that_task() {
     });
 }
 
+/// A task of a graph that `client.compute` runs persists, on that client and on
+/// another, a graph whose task waits for the compute's own future: the wait is the
+/// compute's, and fails as one that could never end.
+#[test]
+fn a_clients_persist_in_a_computes_graph_task_waiting_for_that_compute() {
+    within(LIMIT, "persist in a compute waits for it", || {
+        for other in [false, true] {
+            let client = client(2, "computing");
+            let elsewhere = self::client(1, "elsewhere");
+            let me = Arc::new(OnceLock::<Future<u64>>::new());
+            let slot = me.clone();
+            let persists = delayed(move |_: u64| {
+                let on = if other {
+                    elsewhere.clone()
+                } else {
+                    taskweave::get_client().unwrap()
+                };
+                let s = slot.clone();
+                let waits = delayed(move |i: u64| waits_for(s.clone(), i)).call(1u64);
+                on.persist(&waits).compute()
+            })
+            .named("persists")
+            .call(0u64);
+            let computed = client.compute(&persists);
+            assert!(me.set(computed.clone()).is_ok());
+            assert_eq!(computed.result().unwrap(), 1001, "other {other}");
+        }
+    });
+}
+
 // ---- computes nested in computes ----------------------------------------------------
 
 /// A level of computes nested in computes: a graph (two tasks) that `client.compute`
@@ -1246,5 +1278,31 @@ fn large_future_values_read_by_graphs_and_other_clients() {
             delayed(large_total).call(&scattered).compute(),
             large_total(large(4))
         );
+    });
+}
+
+// ---- thread starts refused ------------------------------------------------------------
+
+/// The recursion through futures tasks and graphs (both kinds) on a client whose thread
+/// starts fail, as when the system is out of processes: every wait still ends.
+#[test]
+fn recursion_across_front_ends_when_the_system_refuses_threads() {
+    within(LIMIT, "recursion across, thread starts refused", || {
+        for level in [dynamic_level as fn(u64, u64) -> u64, static_level] {
+            let client = Client::builder()
+                .threads(2)
+                .name("refused across")
+                .__thread_start_limit(5)
+                .build()
+                .unwrap();
+            let sum = client.submit(level, (60, u64::MAX));
+            assert_eq!(sum.result().unwrap(), 60 * 61 / 2);
+            let error = client
+                .submit(level, (60, 0))
+                .result()
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("boom at level 0"), "{error}");
+        }
     });
 }
