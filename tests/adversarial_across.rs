@@ -25,7 +25,11 @@
 //! observer on futures, computes and graphs in futures tasks, panicking in some hooks;
 //! a future's 256 KiB value read by graphs and by another client's task; a persist in
 //! a compute's graph task over the compute's own future; the recursion across front
-//! ends on a client whose thread starts the system refuses.
+//! ends on a client whose thread starts the system refuses; a task waiting for a
+//! compute whose graph waits for the task (a cycle, broken); future values whose
+//! `Drop` panics let go by a compute that holds its graph's last handle, finished or
+//! cancelled; a chain of 10,000 computes alternating between two clients (its value,
+//! its root failing, its last handle dropped); gathers over two clients, one dropped.
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -468,6 +472,43 @@ fn a_task_waiting_for_a_compute_of_a_graph_over_its_own_future() {
     });
 }
 
+/// A futures task computes, on its own client and on another, a graph whose task
+/// waits for the futures task's own future (through a slot, not as an argument), and
+/// waits for the compute: a cycle of two waits through a compute, broken.
+#[test]
+fn a_task_waiting_for_a_compute_whose_graph_waits_for_the_task() {
+    within(LIMIT, "cycle through a compute of the waiter", || {
+        for other in [false, true] {
+            let client = client(1, "waiter");
+            let elsewhere = self::client(1, "elsewhere");
+            let me = Arc::new(OnceLock::<Future<u64>>::new());
+            let slot = me.clone();
+            let task = client
+                .task(move || {
+                    let on = if other {
+                        elsewhere.clone()
+                    } else {
+                        taskweave::get_client().unwrap()
+                    };
+                    let s = slot.clone();
+                    let waits = delayed(move |i: u64| waits_for(s.clone(), i)).call(1u64);
+                    match on.compute(&waits).result() {
+                        Ok(v) => v,
+                        Err(e) => {
+                            assert!(e.to_string().contains("never end"), "{e}");
+                            9
+                        }
+                    }
+                })
+                .named("waits_for_its_compute")
+                .submit(());
+            assert!(me.set(task.clone()).is_ok());
+            let got = task.result().unwrap();
+            assert!(got == 1001 || got == 9, "other {other}: {got}");
+        }
+    });
+}
+
 #[delayed]
 fn submit_and_wait(client: Client, i: u64) -> u64 {
     // The futures task computes a `graph!` itself: rayon's pool may be all waiting.
@@ -540,7 +581,7 @@ fn a_future_value_whose_drop_panics_released_by_a_graph() {
     within(LIMIT, "drop-panicking future value in a graph", || {
         let a = client(1, "a");
         let b = client(1, "b");
-        for computed_on_b in [false, true] {
+        for shape in 0..4 {
             let bomb = a.submit(
                 || DropBomb {
                     value: 4,
@@ -551,11 +592,31 @@ fn a_future_value_whose_drop_panics_released_by_a_graph() {
             let reader = delayed(|x: &DropBomb| x.value + 1)
                 .named("reads_bomb")
                 .call(bomb);
-            if computed_on_b {
-                assert_eq!(b.compute(&reader).result().unwrap(), 5);
-            } else {
-                assert_eq!(reader.compute(), 5);
-            }
+            let reader = match shape {
+                0 => {
+                    assert_eq!(reader.compute(), 5);
+                    Some(reader)
+                }
+                1 => {
+                    assert_eq!(b.compute(&reader).result().unwrap(), 5);
+                    Some(reader)
+                }
+                // The compute holds the graph's last handle, and the value's with it.
+                2 => {
+                    assert_eq!(b.compute(reader).result().unwrap(), 5);
+                    None
+                }
+                // The compute is cancelled before it starts, its graph let go then.
+                _ => {
+                    let (blocked, open) = gated(&b, 0);
+                    let computed = b.compute(reader);
+                    computed.cancel();
+                    drop(open);
+                    assert_eq!(blocked.result().unwrap(), 0);
+                    assert!(computed.result().is_err());
+                    None
+                }
+            };
             let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(reader)));
             if let Err(payload) = dropped {
                 let text = payload
@@ -1304,5 +1365,90 @@ fn recursion_across_front_ends_when_the_system_refuses_threads() {
                 .to_string();
             assert!(error.contains("boom at level 0"), "{error}");
         }
+    });
+}
+
+// ---- long chains across clients ---------------------------------------------------------
+
+/// A chain of 10,000 computes alternating between two clients, each a graph reading
+/// the future of the one before: it runs to the value plain code computes; its root
+/// failing, the last link's error names the root once; its last handle dropped while
+/// the root still runs, every link is cancelled in bounded stack.
+#[test]
+fn a_chain_of_computes_alternating_between_two_clients() {
+    const LINKS: u64 = 10_000;
+    within(LIMIT, "alternating chain of computes", || {
+        let clients = [client(1, "even"), client(1, "odd")];
+        let step = |x: u64| x.wrapping_mul(3).wrapping_add(1);
+        let chain = |root: Future<u64>| {
+            let mut link = root;
+            for i in 0..LINKS {
+                let next = delayed(step).named("link").call(&link);
+                link = clients[(i % 2) as usize].compute(&next);
+            }
+            link
+        };
+        let (root, open) = gated(&clients[0], 7);
+        let last = chain(root);
+        drop(open);
+        assert_eq!(last.result().unwrap(), (0..LINKS).fold(7, |x, _| step(x)));
+
+        let failing = clients[1].submit(|| -> u64 { panic!("the root fails") }, ());
+        let error = chain(failing).result().unwrap_err().to_string();
+        assert!(error.starts_with("task `link`"), "{error}");
+        assert!(error.ends_with("panicked: the root fails"), "{error}");
+        assert_eq!(error.matches("has no result").count(), 1, "{error}");
+
+        let (root, open) = gated(&clients[1], 7);
+        let (told, ends) = mpsc::channel();
+        root.add_done_callback(move |f| told.send(f.status()).unwrap());
+        let mut link = root;
+        for i in 0..LINKS {
+            link = clients[(i % 2) as usize].compute(&delayed(step).call(link));
+        }
+        drop(link);
+        assert_eq!(ends.recv().unwrap(), Status::Cancelled);
+        drop(open);
+    });
+}
+
+/// A client's `gather` of futures of two clients, in a graph's task and from here,
+/// while the other client is dropped with some of them pending: each ends with the
+/// values, or with the cancel of one of the dropped client's futures, never hangs.
+#[test]
+fn gathers_over_two_clients_one_dropped_meanwhile() {
+    within(LIMIT, "gather over two clients", || {
+        let a = Client::builder()
+            .threads(1)
+            .name("a")
+            .shutdown_timeout(Duration::from_millis(50))
+            .build()
+            .unwrap();
+        let b = client(2, "b");
+        let (blocked, open) = gated(&a, 1);
+        let mine: Vec<Future<u64>> = (0..20u64).map(|i| b.submit(inc, (i,))).collect();
+        let theirs: Vec<Future<u64>> = (0..20u64).map(|i| a.submit(add, (&blocked, i))).collect();
+        let all: Vec<Future<u64>> = mine.iter().chain(&theirs).cloned().collect();
+        let in_graph = {
+            let all = all.clone();
+            delayed(move |_: u64| {
+                let client = taskweave::get_client().unwrap();
+                client.gather(&all).map_or(0, |v| v.iter().sum::<u64>())
+            })
+            .call(0u64)
+        };
+        let from_graph = b.compute(&in_graph);
+        let dropper = std::thread::spawn(move || drop(a));
+        let here = b.gather(&all);
+        drop(open);
+        dropper.join().unwrap();
+        let expected: u64 = (0..20u64).map(|i| i + 1).sum::<u64>() * 2;
+        match here {
+            Ok(values) => assert_eq!(values.iter().sum::<u64>(), expected),
+            Err(e) => assert!(e.to_string().contains("cancelled"), "{e}"),
+        }
+        let got = from_graph.result().unwrap();
+        assert!(got == expected || got == 0, "{got}");
+        assert_eq!(b.gather(&mine).unwrap().iter().sum::<u64>(), expected / 2);
     });
 }
