@@ -29,7 +29,9 @@
 //! compute whose graph waits for the task (a cycle, broken); future values whose
 //! `Drop` panics let go by a compute that holds its graph's last handle, finished or
 //! cancelled; a chain of 10,000 computes alternating between two clients (its value,
-//! its root failing, its last handle dropped); gathers over two clients, one dropped.
+//! its root failing, its last handle dropped, its picture); gathers over two clients,
+//! one dropped; a finished future cancelled (released) while graphs that read it run
+//! (`Delayed::compute`, a prepared graph, `client.compute`).
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -40,7 +42,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use taskweave::prelude::*;
-use taskweave::FutureError;
+use taskweave::{FutureError, Scheduler};
 use watchdog::within;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -214,7 +216,8 @@ impl Drop for Counted {
 
 /// A `client.compute` cancelled while its graph runs (one task waits on a gate the
 /// test opens after the cancel): the graph stops, its future is cancelled, no task
-/// starts after the cancel, and every value it made is dropped once.
+/// starts after the cancel, and every value it made is dropped once (those left in the
+/// run by its own thread, which may be just after the client's shutdown returned).
 #[test]
 fn a_compute_cancelled_mid_run_stops_its_graph_and_drops_each_value_once() {
     within(LIMIT, "compute cancelled mid-run", || {
@@ -262,9 +265,16 @@ fn a_compute_cancelled_mid_run_stops_its_graph_and_drops_each_value_once() {
             ));
             drop(future);
             drop(client);
-            assert_eq!(started_after.load(Ordering::SeqCst), 0);
             drop(after);
-            assert_eq!(live.load(Ordering::SeqCst), 0, "{threads} threads");
+            // The compute's task returns when its run stops (the moment the run sees
+            // the cancel, at the running task's end), and the shutdown with it; the
+            // values the run left are dropped by the run itself, on rayon's thread,
+            // which may be just after. A value dropped twice would wrap the count, and
+            // one never dropped keep it above zero: both end under the watchdog.
+            while live.load(Ordering::SeqCst) != 0 {
+                std::thread::yield_now();
+            }
+            assert_eq!(started_after.load(Ordering::SeqCst), 0, "{threads} threads");
         }
     });
 }
@@ -1406,6 +1416,8 @@ fn a_chain_of_computes_alternating_between_two_clients() {
         for i in 0..LINKS {
             link = clients[(i % 2) as usize].compute(&delayed(step).call(link));
         }
+        // Its picture walks the whole chain, through both clients.
+        assert_eq!(link.info().len() as u64, LINKS + 1);
         drop(link);
         assert_eq!(ends.recv().unwrap(), Status::Cancelled);
         drop(open);
@@ -1450,5 +1462,87 @@ fn gathers_over_two_clients_one_dropped_meanwhile() {
         let got = from_graph.result().unwrap();
         assert!(got == expected || got == 0, "{got}");
         assert_eq!(b.gather(&mine).unwrap().iter().sum::<u64>(), expected / 2);
+    });
+}
+
+// ---- futures released while graphs read them ----------------------------------------
+
+/// A finished future of counted values read by a graph, cancelled (released) while the
+/// graph runs, before its reader starts (the reader waits for a gated task), through
+/// `Delayed::compute`, a prepared graph computed twice and `client.compute`: the
+/// reader fails naming itself and the future (or the compute is cancelled with it),
+/// and every value is dropped once.
+#[test]
+fn a_future_released_while_a_graph_that_reads_it_runs() {
+    within(LIMIT, "future released mid-graph", || {
+        let live = Arc::new(AtomicUsize::new(0));
+        let client = client(2, "released");
+        for shape in 0..3 {
+            let l = live.clone();
+            let value = client.submit(move || Counted::new(6, &l), ());
+            value.result_shared().unwrap();
+            let (open, gate) = mpsc::channel::<()>();
+            let (entered, has_entered) = mpsc::channel::<()>();
+            let (gate, entered) = (Mutex::new(gate), Mutex::new(entered));
+            let gated = delayed(move |_: u64| {
+                entered.lock().unwrap().send(()).unwrap();
+                let _ = gate.lock().unwrap().recv();
+                1u64
+            })
+            .call(0u64);
+            let reader = delayed(|g: u64, c: &Counted| g + c.value)
+                .named("reads_released")
+                .call(gated, &value);
+            let early = delayed(|c: Counted| c.value).call(&value);
+            let both = delayed(|a: u64, b: u64| (a, b)).call(reader, early);
+            let outcome: Result<(u64, u64), String> = match shape {
+                0 => {
+                    let handle = std::thread::spawn({
+                        let both = both.clone();
+                        move || both.try_compute().map_err(|e| e.to_string())
+                    });
+                    has_entered.recv().unwrap();
+                    value.cancel();
+                    drop(open);
+                    handle.join().unwrap()
+                }
+                1 => {
+                    let mut prepared = taskweave::prepare((&both,));
+                    let handle = std::thread::spawn(move || {
+                        let first = prepared.try_compute_with(Scheduler::Threads);
+                        (first.map(|(v,)| v).map_err(|e| e.to_string()), prepared)
+                    });
+                    has_entered.recv().unwrap();
+                    value.cancel();
+                    drop(open);
+                    let (first, mut prepared) = handle.join().unwrap();
+                    // Again, the future released: a reader of it fails, naming it.
+                    let again = prepared.try_compute_with(Scheduler::Threads).unwrap_err();
+                    assert!(again.to_string().contains(&value.key()), "{again}");
+                    drop(prepared);
+                    first
+                }
+                _ => {
+                    let computed = client.compute(&both);
+                    has_entered.recv().unwrap();
+                    value.cancel();
+                    drop(open);
+                    computed.result().map_err(|e| e.to_string())
+                }
+            };
+            match outcome {
+                Ok(values) => panic!("shape {shape}: read a released future: {values:?}"),
+                Err(error) => assert!(
+                    // Its reader, or the one that takes it by value if that one
+                    // started after the release.
+                    error.starts_with("task `") && error.contains(&value.key())
+                        || shape == 2 && error.contains("cancelled"),
+                    "shape {shape}: {error}"
+                ),
+            }
+            assert_eq!(value.status(), Status::Cancelled);
+            drop((value, both));
+            assert_eq!(live.load(Ordering::SeqCst), 0, "shape {shape}");
+        }
     });
 }
