@@ -17,6 +17,10 @@
 //! task: its tasks did not find the task's client (`get_client` was `None`), and a
 //! wait of one for that task's own future hung for ever rather than fail; its tasks
 //! waiting on the client (for futures, or inside `Client::secede`) are found to work.
+//! Futures tasks and `graph!`s on a one-thread pool of the user's nesting: once the
+//! pool's thread waited for a future, the next level's graph was queued behind it and
+//! three levels hung for ever (rayon's global pool has a way out there, that pool had
+//! none).
 //! A client's `persist` inside a futures task, of a graph whose task waits for that
 //! task's own future: the run was the client's alone, not the task's, and the wait
 //! hung for ever rather than fail. Found to work too: computes nested in computes 300
@@ -1545,4 +1549,97 @@ fn a_future_released_while_a_graph_that_reads_it_runs() {
             assert_eq!(live.load(Ordering::SeqCst), 0, "shape {shape}");
         }
     });
+}
+
+/// The tasks of a client's `persist` (and of its `compute`) find that client with
+/// `get_client`, called here, inside a task of the client, inside a task of another
+/// client, and inside a graph task of another client's compute.
+#[test]
+fn get_client_in_a_persist_is_the_persisting_client_wherever_it_is_called() {
+    fn here() -> String {
+        format!("{:?}", taskweave::get_client())
+    }
+    fn persisted_here(client: &Client) -> (String, String) {
+        let wide: Vec<Delayed<String>> = (0..4u64)
+            .map(|i| delayed(move |_: u64| here()).call(i))
+            .collect();
+        let all = delayed(|v: Vec<String>| {
+            assert!(v.windows(2).all(|w| w[0] == w[1]), "{v:?}");
+            v[0].clone()
+        })
+        .call(wide);
+        (
+            client.persist(&all).compute(),
+            client.compute(&all).result().unwrap(),
+        )
+    }
+    within(LIMIT, "get_client in a persist", || {
+        let a = client(2, "a");
+        let b = client(2, "b");
+        let mine = format!("{:?}", Some(b.clone()));
+        let bb = b.clone();
+        let in_a = a.submit(move || persisted_here(&bb), ());
+        let bb = b.clone();
+        let in_a_graph = a.compute(&delayed(move |_: u64| persisted_here(&bb)).call(0u64));
+        let bb = b.clone();
+        let in_b = b.submit(move || persisted_here(&bb), ());
+        for (persisted, computed) in [
+            persisted_here(&b),
+            in_a.result().unwrap(),
+            in_a_graph.result().unwrap(),
+            in_b.result().unwrap(),
+        ] {
+            assert_eq!(persisted, mine);
+            assert_eq!(computed, mine);
+        }
+    });
+}
+
+/// A pool of the user's with one thread, for `on_pool_level`.
+static USER_POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
+
+#[delayed]
+fn on_pool_down(n: u64, boom: u64) -> u64 {
+    let client = taskweave::get_client().expect("a graph! task of a futures task");
+    match client.submit(on_pool_level, (n - 1, boom)).result() {
+        Ok(v) => v,
+        Err(e) => reraise(e),
+    }
+}
+
+/// As `static_level`, the `graph!` computed on a pool of the user's (`compute_on`)
+/// with one thread, which every level's graph task holds while it waits for the level
+/// below.
+fn on_pool_level(n: u64, boom: u64) -> u64 {
+    if n == boom {
+        panic!("boom at level {n}");
+    }
+    if n == 0 {
+        return 0;
+    }
+    let pool = USER_POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+    });
+    let g = graph!(|n: u64, boom: u64| -> u64 { add(on_pool_down(n, boom), static_here(n)) });
+    match g.try_compute_on(pool, n, boom) {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// Futures tasks and `graph!`s computed on a one-thread pool of the user's nest 300
+/// deep and fail at the bottom: once the pool's thread waits for a future, a graph
+/// entered there runs on its caller's thread, as one entered in rayon's global pool
+/// does when all of its workers wait. It was queued behind the waiting thread, and
+/// three levels hung for ever.
+#[test]
+fn futures_and_graphs_on_a_pool_of_the_users_nest_300_deep() {
+    within(
+        LIMIT,
+        "futures -> graph! on a user's pool -> futures",
+        || recursion_across(on_pool_level, 300),
+    );
 }

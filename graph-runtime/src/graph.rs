@@ -186,7 +186,10 @@ macro_rules! arity {
             /// processes: `compute_on_cluster`, feature `hyperqueue`.) Called inside a
             /// futures task, the run is that task's, as [`compute`](Self::compute)'s is:
             /// its tasks find the client with [`get_client`](crate::get_client), and
-            /// their waits for futures are the task's.
+            /// their waits for futures are the task's. While every worker of `pool`
+            /// waits for a future, no worker would start the run: it runs on the
+            /// calling thread instead, in order, as `compute` does then on rayon's
+            /// global pool.
             ///
             /// # Panics
             /// When a task panics, with a message naming the task and its call site.
@@ -248,15 +251,27 @@ macro_rules! arity {
                 // the task its graph tasks wait as (a wait for that task's own future
                 // hung rather than fail).
                 let mut options = Some(RunOptions::new().with_current_client());
-                pool.install(|| {
+                // `alone`: on this thread, in order, every worker of `pool` waiting for
+                // a future (see `enter_pool_of`).
+                let mut run = |alone: bool| {
                     crate::engine::sync::with_room_for_run::<(R, $($ty,)*), _>(|| {
                         let ($($arg,)*) = inputs.take().expect("run once");
-                        let options = options.take().expect("run once");
+                        let mut options = options.take().expect("run once");
+                        if alone {
+                            options = options.scheduler(crate::Scheduler::Sync);
+                        }
                         slot.write(self.run_here(&mut Some((options, $($arg,)*))));
                     })
-                });
-                // SAFETY: `install` returns once its closure has written `out` (a panic
-                // unwinds past this line). (Read through a pointer: `assume_init` takes
+                };
+                if rayon::current_thread_index().is_some() {
+                    // On a worker of `pool` (it runs here), or of another pool, which
+                    // goes on with its own work while it waits.
+                    pool.install(|| run(false));
+                } else {
+                    crate::engine::sync::enter_pool_of(pool, run);
+                }
+                // SAFETY: `install` and `enter_pool_of` return once the closure has
+                // written `out` (a panic unwinds past this line). (Read through a pointer: `assume_init` takes
                 // `out` by value, another copy in a debug build.)
                 unsafe { out.as_ptr().read() }
             }
