@@ -20,7 +20,8 @@
 //! Futures tasks and `graph!`s on a one-thread pool of the user's nesting: once the
 //! pool's thread waited for a future, the next level's graph was queued behind it and
 //! three levels hung for ever (rayon's global pool has a way out there, that pool had
-//! none).
+//! none); and through both pools at each level, the user's entered from a worker of
+//! the global one (four levels hung for ever).
 //! A client's `persist` inside a futures task, of a graph whose task waits for that
 //! task's own future: the run was the client's alone, not the task's, and the wait
 //! hung for ever rather than fail. Found to work too: computes nested in computes 300
@@ -1595,7 +1596,7 @@ fn get_client_in_a_persist_is_the_persisting_client_wherever_it_is_called() {
     });
 }
 
-/// A pool of the user's with one thread, for `on_pool_level`.
+/// A pool of the user's with one thread, for `on_pool_level` and `mixed_down`.
 static USER_POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
 
 #[delayed]
@@ -1641,5 +1642,59 @@ fn futures_and_graphs_on_a_pool_of_the_users_nest_300_deep() {
         LIMIT,
         "futures -> graph! on a user's pool -> futures",
         || recursion_across(on_pool_level, 300),
+    );
+}
+
+#[delayed]
+fn mixed_down(n: u64, boom: u64) -> u64 {
+    // A task on rayon's global pool: the level's second graph on the user's pool.
+    let pool = USER_POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+    });
+    let g = graph!(|n: u64, boom: u64| -> u64 { add(mixed_submit(n, boom), static_here(0)) });
+    match g.try_compute_on(pool, n, boom) {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+#[delayed]
+fn mixed_submit(n: u64, boom: u64) -> u64 {
+    let client = taskweave::get_client().expect("a graph! task of a futures task");
+    match client.submit(mixed_level, (n - 1, boom)).result() {
+        Ok(v) => v,
+        Err(e) => reraise(e),
+    }
+}
+
+/// A level of futures task -> `graph!` on rayon's global pool -> its task -> `graph!`
+/// on the user's one-thread pool -> its task submits the level below and waits.
+fn mixed_level(n: u64, boom: u64) -> u64 {
+    if n == boom {
+        panic!("boom at level {n}");
+    }
+    if n == 0 {
+        return 0;
+    }
+    let g = graph!(|n: u64, boom: u64| -> u64 { add(mixed_down(n, boom), static_here(n)) });
+    match g.try_compute(n, boom) {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// The same through both pools at each level, the user's pool entered from a worker
+/// of rayon's global pool: there too a graph entered while the user's pool's thread
+/// waits for a future runs on its caller's thread. Queued behind it, four levels hung
+/// for ever.
+#[test]
+fn futures_and_graphs_on_two_pools_nest_200_deep() {
+    within(
+        LIMIT,
+        "futures -> graph! -> graph! on a user's pool -> futures",
+        || recursion_across(mixed_level, 200),
     );
 }

@@ -253,7 +253,7 @@ macro_rules! arity {
                 let mut options = Some(RunOptions::new().with_current_client());
                 // `alone`: on this thread, in order, every worker of `pool` waiting for
                 // a future (see `enter_pool_of`).
-                let mut run = |alone: bool| {
+                let run = |alone: bool| {
                     crate::engine::sync::with_room_for_run::<(R, $($ty,)*), _>(|| {
                         let ($($arg,)*) = inputs.take().expect("run once");
                         let mut options = options.take().expect("run once");
@@ -263,15 +263,9 @@ macro_rules! arity {
                         slot.write(self.run_here(&mut Some((options, $($arg,)*))));
                     })
                 };
-                if rayon::current_thread_index().is_some() {
-                    // On a worker of `pool` (it runs here), or of another pool, which
-                    // goes on with its own work while it waits.
-                    pool.install(|| run(false));
-                } else {
-                    crate::engine::sync::enter_pool_of(pool, run);
-                }
-                // SAFETY: `install` and `enter_pool_of` return once the closure has
-                // written `out` (a panic unwinds past this line). (Read through a pointer: `assume_init` takes
+                crate::engine::sync::enter_pool_of(pool, run);
+                // SAFETY: `enter_pool_of` returns once the closure has written `out` (a
+                // panic unwinds past this line). (Read through a pointer: `assume_init` takes
                 // `out` by value, another copy in a debug build.)
                 unsafe { out.as_ptr().read() }
             }

@@ -711,16 +711,28 @@ where
     enter(None, run)
 }
 
-/// [`enter_pool`] for `pool`, a pool of the caller's (`Graph::compute_on`), called from
-/// outside every pool: its workers may all wait for futures too, and a graph queued
-/// there then ran never (a futures task computing a graph there, whose task waits for
-/// a future whose task computes a graph there, hung for ever).
+/// [`enter_pool`] for `pool`, a pool of the caller's (`Graph::compute_on`): its workers
+/// may all wait for futures too, and a graph queued there then ran never (a futures
+/// task computing a graph there, whose task waits for a future whose task computes a
+/// graph there, hung for ever). On a worker of `pool`, `run(false)` runs here.
 #[cfg(not(loom))]
 pub(crate) fn enter_pool_of<F, R>(pool: &rayon::ThreadPool, run: F) -> R
 where
     F: FnOnce(bool) -> R + Send,
     R: Send,
 {
+    if pool.current_thread_index().is_some() {
+        return pool.install(|| run(false));
+    }
+    if rayon::current_thread_index().is_some() {
+        // On a worker of another pool, which goes on with that pool's work while it
+        // waits (rayon's install across pools) rather than sleep as `enter` would: the
+        // run is queued unless every worker of `pool` waits for a future already.
+        if CLIENTS.load(core::sync::atomic::Ordering::SeqCst) && workers_of_all_waiting(pool) {
+            return run(true);
+        }
+        return pool.install(|| run(false));
+    }
     enter(Some(pool), run)
 }
 
