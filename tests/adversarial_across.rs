@@ -36,7 +36,10 @@
 //! cancelled; a chain of 10,000 computes alternating between two clients (its value,
 //! its root failing, its last handle dropped, its picture); gathers over two clients,
 //! one dropped; a finished future cancelled (released) while graphs that read it run
-//! (`Delayed::compute`, a prepared graph, `client.compute`).
+//! (`Delayed::compute`, a prepared graph, `client.compute`); a client's persist and
+//! compute finding that client with `get_client` wherever they are called; a client
+//! dropped while its computes' graph tasks submit to it; `wait` for the first
+//! exception over two clients and a compute.
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
@@ -1697,4 +1700,66 @@ fn futures_and_graphs_on_two_pools_nest_200_deep() {
         "futures -> graph! -> graph! on a user's pool -> futures",
         || recursion_across(mixed_level, 200),
     );
+}
+
+// ---- a client dropped under its computes -------------------------------------------------
+
+/// Computes whose graph tasks submit to the client they find and wait, the client's
+/// last handle dropped just after they are submitted, from another thread, many times:
+/// each compute ends (its value, or cancelled), every task's wait ends, nothing hangs.
+#[test]
+fn a_client_dropped_while_its_computes_graph_tasks_submit() {
+    within(LIMIT, "client dropped under computes", || {
+        for round in 0..20u64 {
+            let client = client(1 + (round % 2) as usize, "dropped under computes");
+            let parts: Vec<Delayed<u64>> = (0..8u64)
+                .map(|i| {
+                    delayed(move |i: u64| match taskweave::get_client() {
+                        Some(c) => c.submit(inc, (i,)).result().unwrap_or(0),
+                        None => 0,
+                    })
+                    .call(i)
+                })
+                .collect();
+            let total = delayed(|v: Vec<u64>| v.iter().sum::<u64>()).call(parts);
+            let futures: Vec<Future<u64>> = (0..3).map(|_| client.compute(&total)).collect();
+            std::thread::spawn(move || drop(client)).join().unwrap();
+            for f in futures {
+                match f.result() {
+                    Ok(v) => assert!(v <= (1..=8u64).sum::<u64>(), "{v}"),
+                    Err(FutureError::Cancelled { .. }) => {}
+                    Err(e) => panic!("round {round}: {e}"),
+                }
+            }
+        }
+    });
+}
+
+/// `wait` for the first exception over futures of two clients and computes: the
+/// failure of a compute on one client ends the wait while a future of the other is
+/// still pending, and the pending one is in the second list.
+#[test]
+fn wait_for_the_first_exception_over_two_clients() {
+    within(LIMIT, "first exception across clients", || {
+        let a = client(1, "a");
+        let b = client(1, "b");
+        let (pending, open) = gated(&a, 1);
+        let fails = b.compute(
+            &delayed(|_: u64| -> u64 { panic!("the compute fails") })
+                .named("fails")
+                .call(0u64),
+        );
+        let fine = b.submit(inc, (1,));
+        let all = [pending.clone(), fails.clone(), fine];
+        let (done, not_done) = taskweave::wait(&all, taskweave::WaitMode::FirstException, None);
+        assert!(done.iter().any(|f| f.key() == fails.key()));
+        assert!(not_done.iter().any(|f| f.key() == pending.key()));
+        assert!(fails
+            .result()
+            .unwrap_err()
+            .to_string()
+            .contains("the compute fails"));
+        drop(open);
+        assert_eq!(pending.result().unwrap(), 1);
+    });
 }
