@@ -1,45 +1,37 @@
 //! Where the three front ends meet (futures, dynamic `Delayed` graphs, `graph!`), each
-//! shape under a watchdog, its values checked against plain evaluation: recursion 500
-//! levels deep through futures tasks and graphs (both kinds) that submit and wait,
-//! failing at the bottom with a message that does not grow; a `client.compute`
-//! cancelled mid-run (no task starts after, every value dropped once); graphs and
-//! submits on one client over pending futures of another that is dropped; `wait` and
-//! `as_completed` over two clients, one dropped; a futures task cancelled while its
-//! graph waits on another client; graphs (both kinds) in a futures task waiting for
-//! that task's own future, and a task waiting for a compute over its own future or a
-//! dependent on another client (refused, not hung); cycles of waits through two
-//! clients, nested graphs and a compute (broken); graph tasks filling rayon's pool
-//! with waits for futures that compute graphs; future values whose `Drop` or `Clone`
-//! panics read by graphs; page-aligned and zero-sized values scattered, submitted,
+//! shape under a watchdog, its values checked against plain evaluation.
+//!
+//! Bugs found, each a hang for ever: a `graph!` computed on a pool of the user's
+//! (`compute_on`) inside a futures task lost the task (its tasks' `get_client` was
+//! `None`, and a wait of one for the task's own future hung rather than fail); futures
+//! tasks and `graph!`s nesting on a one-thread pool of the user's hung at three levels
+//! (the pool's thread waited for a future and the next level's graph was queued behind
+//! it, where rayon's global pool has a way out), and through both pools at each level,
+//! the user's entered from a worker of the global one, at four; a client's `persist`
+//! inside a futures task, of a graph whose task waits for that task's own future, was
+//! the client's run alone, and the wait hung rather than fail.
+//!
+//! Found to work, kept so that they go on working: recursion 500 levels deep through
+//! futures tasks and graphs (both kinds) that submit and wait, failing at the bottom
+//! with a message that does not grow, also with thread starts refused, and computes
+//! nested in computes 300 deep; a `client.compute` cancelled mid-run (no task starts
+//! after, every value dropped once); graphs, submits, gathers, `wait` and
+//! `as_completed` over futures of a client dropped meanwhile; a futures task cancelled
+//! while its graph waits on another client; graphs (both kinds, and persists) in a
+//! futures task or a compute waiting for that task's own future, and tasks waiting for
+//! a compute over their own future, for a dependent on another client, or for a
+//! compute whose graph waits for them (refused or broken, not hung); cycles of waits
+//! through two clients, nested graphs and a compute; graph tasks filling rayon's pool
+//! with waits for futures that compute graphs; a `graph!` following its cancelled
+//! futures task; future values whose `Drop` or `Clone` panics read by graphs and let
+//! go by computes; page-aligned, zero-sized and 256 KiB values scattered, submitted,
 //! read, computed and persisted across clients; a scattered value read by every front
 //! end at once, dropped once; a forgotten future read by a graph after its client is
-//! gone. A `graph!` computed on a pool of the user's (`compute_on`) inside a futures
-//! task: its tasks did not find the task's client (`get_client` was `None`), and a
-//! wait of one for that task's own future hung for ever rather than fail; its tasks
-//! waiting on the client (for futures, or inside `Client::secede`) are found to work.
-//! Futures tasks and `graph!`s on a one-thread pool of the user's nesting: once the
-//! pool's thread waited for a future, the next level's graph was queued behind it and
-//! three levels hung for ever (rayon's global pool has a way out there, that pool had
-//! none); and through both pools at each level, the user's entered from a worker of
-//! the global one (four levels hung for ever).
-//! A client's `persist` inside a futures task, of a graph whose task waits for that
-//! task's own future: the run was the client's alone, not the task's, and the wait
-//! hung for ever rather than fail. Found to work too: computes nested in computes 300
-//! deep on a one-thread client, failing at the bottom; a `graph!` following its
-//! futures task (`stop_when(cancelled)`) stopping when the task is cancelled; one
-//! observer on futures, computes and graphs in futures tasks, panicking in some hooks;
-//! a future's 256 KiB value read by graphs and by another client's task; a persist in
-//! a compute's graph task over the compute's own future; the recursion across front
-//! ends on a client whose thread starts the system refuses; a task waiting for a
-//! compute whose graph waits for the task (a cycle, broken); future values whose
-//! `Drop` panics let go by a compute that holds its graph's last handle, finished or
-//! cancelled; a chain of 10,000 computes alternating between two clients (its value,
-//! its root failing, its last handle dropped, its picture); gathers over two clients,
-//! one dropped; a finished future cancelled (released) while graphs that read it run
-//! (`Delayed::compute`, a prepared graph, `client.compute`); a client's persist and
-//! compute finding that client with `get_client` wherever they are called; a client
-//! dropped while its computes' graph tasks submit to it; `wait` for the first
-//! exception over two clients and a compute.
+//! gone; a finished future released while graphs that read it run; one observer on
+//! futures, computes and graphs in futures tasks, panicking in some hooks; a chain of
+//! 10,000 computes alternating between two clients; `get_client` in a client's persist
+//! and compute wherever they are called; a client dropped while its computes' graph
+//! tasks submit to it; `wait` for the first exception over two clients.
 
 #[path = "support/watchdog.rs"]
 mod watchdog;
