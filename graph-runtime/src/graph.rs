@@ -183,7 +183,13 @@ macro_rules! arity {
             }
 
             /// Runs the graph on `pool` and returns its result. (On a cluster of worker
-            /// processes: `compute_on_cluster`, feature `hyperqueue`.)
+            /// processes: `compute_on_cluster`, feature `hyperqueue`.) Called inside a
+            /// futures task, the run is that task's, as [`compute`](Self::compute)'s is:
+            /// its tasks find the client with [`get_client`](crate::get_client), and
+            /// their waits for futures are the task's. While every worker of `pool`
+            /// waits for a future, no worker would start the run: it runs on the
+            /// calling thread instead, in order, as `compute` does then on rayon's
+            /// global pool.
             ///
             /// # Panics
             /// When a task panics, with a message naming the task and its call site.
@@ -239,14 +245,27 @@ macro_rules! arity {
             {
                 let mut out = core::mem::MaybeUninit::<Result<R, TaskError>>::uninit();
                 let slot = &mut out;
-                pool.install(|| {
+                // The run belongs to the client of the task calling here, taken on this
+                // thread: on the pool's, where the run starts, no task runs, and a run
+                // inside a futures task lost its client (`get_client` found none) and
+                // the task its graph tasks wait as (a wait for that task's own future
+                // hung rather than fail).
+                let mut options = Some(RunOptions::new().with_current_client());
+                // `alone`: on this thread, in order, every worker of `pool` waiting for
+                // a future (see `enter_pool_of`).
+                let run = |alone: bool| {
                     crate::engine::sync::with_room_for_run::<(R, $($ty,)*), _>(|| {
                         let ($($arg,)*) = inputs.take().expect("run once");
-                        slot.write(self.run_here(&mut Some((RunOptions::new(), $($arg,)*))));
+                        let mut options = options.take().expect("run once");
+                        if alone {
+                            options = options.scheduler(crate::Scheduler::Sync);
+                        }
+                        slot.write(self.run_here(&mut Some((options, $($arg,)*))));
                     })
-                });
-                // SAFETY: `install` returns once its closure has written `out` (a panic
-                // unwinds past this line). (Read through a pointer: `assume_init` takes
+                };
+                crate::engine::sync::enter_pool_of(pool, run);
+                // SAFETY: `enter_pool_of` returns once the closure has written `out` (a
+                // panic unwinds past this line). (Read through a pointer: `assume_init` takes
                 // `out` by value, another copy in a debug build.)
                 unsafe { out.as_ptr().read() }
             }

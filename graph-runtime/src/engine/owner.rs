@@ -41,24 +41,6 @@ unsafe fn never(_: *const ()) -> bool {
     false
 }
 
-/// The table of an owner lent as an `Arc<T>` (see [`OwnerRef::of`]).
-struct ArcFns<T>(std::marker::PhantomData<T>);
-
-impl<T: Any + Send + Sync> ArcFns<T> {
-    /// # Safety
-    /// `handle` points to a live `Arc<T>`.
-    unsafe fn own(handle: *const ()) -> Owner {
-        // SAFETY: the caller's contract.
-        unsafe { &*handle.cast::<Arc<T>>() }.clone()
-    }
-
-    const FNS: OwnerFns = OwnerFns {
-        own: Self::own,
-        for_run: Self::own,
-        cancelled: never,
-    };
-}
-
 /// # Safety
 /// `handle` points to a live `Owner`.
 unsafe fn own_erased(handle: *const ()) -> Owner {
@@ -74,14 +56,6 @@ static ERASED: OwnerFns = OwnerFns {
 };
 
 impl OwnerRef {
-    /// Lends `handle`, an `Arc` of the owner's own type.
-    pub(crate) fn of<T: Any + Send + Sync>(handle: &Arc<T>) -> OwnerRef {
-        OwnerRef {
-            handle: (handle as *const Arc<T>).cast(),
-            fns: &ArcFns::<T>::FNS,
-        }
-    }
-
     /// Lends `handle`, of a front end's own type, with `fns` to make what is asked of
     /// it.
     ///

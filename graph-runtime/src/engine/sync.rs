@@ -700,6 +700,14 @@ pub(crate) fn note_client() {
     CLIENTS.store(true, core::sync::atomic::Ordering::SeqCst);
 }
 
+/// Called outside `pool`, a pool of the caller's (`Graph::compute_on`): whether every
+/// worker of it may be waiting for a future, as [`workers_all_waiting`] says of the
+/// global pool (and with its compromise: workers of other pools count too).
+#[inline]
+fn workers_of_all_waiting(pool: &rayon::ThreadPool) -> bool {
+    WAITING_FOR_FUTURES.load(core::sync::atomic::Ordering::SeqCst) >= pool.current_num_threads()
+}
+
 /// Runs `run(false)` as a job of rayon's global pool and returns its result, called
 /// from outside any pool; or, when no worker would start that job because every one
 /// waits for a future (see [`WaitingForFuture`]), `run(true)` on this thread, which
@@ -716,10 +724,49 @@ where
     F: FnOnce(bool) -> R + Send,
     R: Send,
 {
-    if !CLIENTS.load(core::sync::atomic::Ordering::SeqCst) {
-        return rayon::join(|| run(false), || ()).0;
+    enter(None, run)
+}
+
+/// [`enter_pool`] for `pool`, a pool of the caller's (`Graph::compute_on`): its workers
+/// may all wait for futures too, and a graph queued there then ran never (a futures
+/// task computing a graph there, whose task waits for a future whose task computes a
+/// graph there, hung for ever). On a worker of `pool`, `run(false)` runs here.
+#[cfg(not(loom))]
+pub(crate) fn enter_pool_of<F, R>(pool: &rayon::ThreadPool, run: F) -> R
+where
+    F: FnOnce(bool) -> R + Send,
+    R: Send,
+{
+    if pool.current_thread_index().is_some() {
+        return pool.install(|| run(false));
     }
-    if workers_all_waiting() {
+    if rayon::current_thread_index().is_some() {
+        // On a worker of another pool, which goes on with that pool's work while it
+        // waits (rayon's install across pools) rather than sleep as `enter` would: the
+        // run is queued unless every worker of `pool` waits for a future already.
+        if CLIENTS.load(core::sync::atomic::Ordering::SeqCst) && workers_of_all_waiting(pool) {
+            return run(true);
+        }
+        return pool.install(|| run(false));
+    }
+    enter(Some(pool), run)
+}
+
+/// [`enter_pool`] for `pool`, or the global pool.
+#[cfg(not(loom))]
+fn enter<F, R>(pool: Option<&rayon::ThreadPool>, run: F) -> R
+where
+    F: FnOnce(bool) -> R + Send,
+    R: Send,
+{
+    let all_waiting = || pool.map_or_else(workers_all_waiting, workers_of_all_waiting);
+    if !CLIENTS.load(core::sync::atomic::Ordering::SeqCst) {
+        return match pool {
+            Some(pool) => pool.install(|| run(false)),
+            None => rayon::join(|| run(false), || ()).0,
+        };
+    }
+    if all_waiting() {
         return run(true);
     }
     let job = StackJob {
@@ -729,7 +776,7 @@ where
     let claim = std::sync::Arc::new(Claim::<()>::new());
     let (queued, at) = (claim.clone(), &job as *const StackJob<F, R> as usize);
     let execute = StackJob::<F, R>::execute as unsafe fn(usize);
-    rayon::spawn(move || {
+    let queued = move || {
         if queued.start() {
             // SAFETY: `at` is the caller's `job`, alive until the caller returns, and
             // the caller returns only after `finish` (`wait` gave a word): it waits
@@ -738,8 +785,12 @@ where
             unsafe { execute(at) };
             queued.finish(());
         }
-    });
-    match claim.wait(workers_all_waiting) {
+    };
+    match pool {
+        Some(pool) => pool.spawn(queued),
+        None => rayon::spawn(queued),
+    }
+    match claim.wait(all_waiting) {
         // Ran: `finish` happened-before, through the claim's lock.
         Some(()) => match job.result.into_inner() {
             Some(Ok(value)) => value,
@@ -756,6 +807,11 @@ where
 
 #[cfg(loom)]
 pub(crate) fn enter_pool<F: FnOnce(bool) -> R, R>(run: F) -> R {
+    run(false)
+}
+
+#[cfg(loom)]
+pub(crate) fn enter_pool_of<F: FnOnce(bool) -> R, R>(_pool: &rayon::ThreadPool, run: F) -> R {
     run(false)
 }
 

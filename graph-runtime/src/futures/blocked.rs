@@ -111,6 +111,7 @@ struct Frame {
 
 /// A task under the one running on this thread: it waits for the task of `awaited`,
 /// and runs a job that one needs inline meanwhile.
+#[derive(Clone)]
 pub(crate) struct Under {
     task: Arc<dyn HasCore>,
     awaited: Weak<dyn Runnable>,

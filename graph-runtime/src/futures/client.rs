@@ -24,7 +24,6 @@ use crate::dynamic::ToCompute;
 use crate::engine::error::FirstPanic;
 use crate::engine::lock::Recover;
 use crate::engine::observe::{Observer, Observers};
-use crate::engine::owner::{OwnerRef, OwnerScope};
 
 // ---- the client -----------------------------------------------------------------
 
@@ -980,13 +979,16 @@ impl Client {
     /// once); later graphs that use the returned values read them instead of running
     /// them again. Its tasks run on rayon's pool, as [`Delayed::persist`](crate::Delayed::persist)'s do, and find
     /// this client with [`get_client`](crate::get_client); called from one of this
-    /// client's tasks, the waiting thread hands its place over meanwhile.
+    /// client's tasks, the waiting thread hands its place over meanwhile. Called
+    /// inside a futures task (of any client), its tasks' waits for futures are that
+    /// task's, which waits for them: one that could never end fails, as it does under
+    /// [`Delayed::persist`](crate::Delayed::persist).
     #[track_caller]
     pub fn persist<P: crate::dynamic::Persist>(&self, outputs: P) -> P::Persisted {
-        // The run belongs to this client (see `RunOptions::with_current_client`); the
-        // handle is borrowed for the whole call.
-        let _client = OwnerScope::enter(Some(OwnerRef::of(self.inner())));
-        pool::blocking(|| crate::dynamic::persist(outputs))
+        match self.try_persist(outputs) {
+            Ok(held) => held,
+            Err(error) => error.resume(),
+        }
     }
 
     /// [`persist`](Self::persist) that returns a task's failure as a [`TaskError`](crate::TaskError)
@@ -997,10 +999,13 @@ impl Client {
         &self,
         outputs: P,
     ) -> Result<P::Persisted, crate::engine::error::TaskError> {
-        let _client = OwnerScope::enter(Some(OwnerRef::of(self.inner())));
-        pool::blocking(|| {
-            crate::dynamic::persist_with(crate::engine::options::RunOptions::new(), outputs)
-        })
+        // The run belongs to this client, and, called inside a futures task (of any
+        // client) or a task of its graph, to that task too, which waits for it: its
+        // graph tasks' waits are that task's (see `blocked`). Owned by this client
+        // alone, a wait of one for the calling task's own future hung for ever.
+        let mut options = crate::engine::options::RunOptions::new();
+        options.client = Some(super::job::run_owner_for(self.inner()));
+        pool::blocking(|| crate::dynamic::persist_with(options, outputs))
     }
 
     /// Cancels every future of `futures` (Dask's `client.cancel(futures)`), and every

@@ -1255,6 +1255,26 @@ pub(crate) struct TaskOwner {
     pub(super) under: Vec<super::blocked::Under>,
 }
 
+/// What a run of `client`'s started on this thread belongs to: `client`, and the task
+/// that waits for the run, if any (a futures task running here, or the one a graph
+/// task running here works for), whichever client that task is of.
+pub(super) fn run_owner_for(client: &Arc<Inner>) -> crate::engine::owner::Owner {
+    let Some(owner) = crate::engine::owner::current_run_owner() else {
+        return client.clone();
+    };
+    match owner.downcast::<TaskOwner>() {
+        Ok(owner) if Arc::ptr_eq(&owner.client, client) => owner,
+        Ok(owner) => Arc::new(TaskOwner {
+            client: client.clone(),
+            task: owner.task.clone(),
+            under: owner.under.clone(),
+        }),
+        // A client's own (a graph task of `Client::compute` or of a persist outside
+        // any task): no task waits as this run's.
+        Err(_) => client.clone(),
+    }
+}
+
 /// What the graph task running on this thread belongs to, if a futures task started
 /// its run (or the run that started that run ...).
 pub(super) fn graph_task_owner() -> Option<Arc<TaskOwner>> {
