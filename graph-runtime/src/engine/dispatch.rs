@@ -752,6 +752,7 @@ where
             let (left, right) = nodes.split_at(nodes.len() / 2);
             sync::join_noting(
                 self.observer.is_some(),
+                depth,
                 || self.spread(left, release, depth + 1),
                 || self.spread(right, release, depth + 1),
             );
@@ -783,6 +784,7 @@ where
         }
         sync::join_noting(
             self.observer.is_some(),
+            depth,
             || self.drive_claimed(first, list, depth + 1),
             || self.share(list, depth + 1),
         );
@@ -858,6 +860,7 @@ where
                     self.set_link(head, NONE);
                     sync::join_noting(
                         self.observer.is_some(),
+                        depth,
                         || self.drive(head, depth + 1),
                         || self.drive(rest, depth + 1),
                     );
@@ -903,6 +906,7 @@ where
             } else {
                 sync::join_noting(
                     self.observer.is_some(),
+                    depth,
                     || self.drive(head, depth + 1),
                     || self.spread(successors, true, depth + 1),
                 );

@@ -152,21 +152,33 @@ pub(crate) fn join<RA: Send, RB: Send>(
 }
 
 /// [`rayon::join`] (under loom, `b` on a thread of its own: see the loom `join` above),
-/// a tree's: on a new segment when less than [`JOIN_ROOM`] of the stack is left, as
-/// [`join_noting`] (a tree's joins nest up to 24 deep: a comb of `u64`s overflowed a
-/// 64 KiB worker of the user's in a debug build).
+/// a tree's. In a debug build, on a new segment when less than [`JOIN_ROOM`] of the
+/// stack is left, as [`join_noting`]: a tree's joins nest up to 24 deep, and a comb of
+/// `u64`s overflowed a 64 KiB worker of the user's. An optimised build's joins take
+/// a few hundred bytes a level, and the same comb runs in 64 KiB
+/// (`tests/adversarial_environment.rs`, release): a look at the stack at every join
+/// would make a tree of empty tasks about 2.5 ns a join slower.
 #[cfg(not(loom))]
 #[inline(always)]
 pub(crate) fn join<RA: Send, RB: Send>(
     a: impl FnOnce() -> RA + Send,
     b: impl FnOnce() -> RB + Send,
 ) -> (RA, RB) {
-    stacker::maybe_grow(JOIN_ROOM, STACK_SEGMENT, || rayon::join(a, b))
+    #[cfg(debug_assertions)]
+    return stacker::maybe_grow(JOIN_ROOM, STACK_SEGMENT, || rayon::join(a, b));
+    #[cfg(not(debug_assertions))]
+    return rayon::join(a, b);
 }
 
-/// The stack a dispatcher's join is sure to have (see [`join_noting`]).
+/// The stack a dispatcher's join is sure to have (see [`join_noting`]): room for
+/// [`CHECK_EVERY`] levels of joins, and what runs under the last.
 #[cfg(not(loom))]
 const JOIN_ROOM: usize = 64 << 10;
+
+/// How many levels of the dispatcher's joins share one look at the stack (see
+/// [`join_noting`]).
+#[cfg(not(loom))]
+const CHECK_EVERY: u32 = 4;
 
 /// [`rayon::join`], noting for an `observed` run where a thread's straight run from one task
 /// to the next breaks (`observe::note_break`): on the thread that runs `b` if it stole
@@ -176,12 +188,21 @@ const JOIN_ROOM: usize = 64 << 10;
 /// nests its joins up to `MAX_DEPTH` deep (a comb of 400 links took over 256 KiB in a
 /// debug build), and the threads it runs on may have small stacks (a rayon pool of the
 /// user's built with `stack_size`, whose workers also run the jobs they steal): a
-/// 256 KiB one overflowed and aborted. Checking costs a read of the stack pointer and
-/// a thread-local.
+/// 256 KiB one overflowed and aborted. It looks at the stack at every
+/// [`CHECK_EVERY`]th level of `depth` (the join's own, counted by the dispatcher) only:
+/// a look (a read of the stack pointer and a thread-local) at every join made a
+/// 64-leaf fan-out of empty tasks about 2.5 ns a join slower (`static_graph`'s
+/// `fanin64_empty`). A job stolen at any depth starts at the foot of its thief's
+/// stack, and looks again within [`CHECK_EVERY`] levels.
 #[cfg(not(loom))]
 #[inline(always)]
-pub(crate) fn join_noting(observed: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
-    stacker::maybe_grow(JOIN_ROOM, STACK_SEGMENT, || {
+pub(crate) fn join_noting(
+    observed: bool,
+    depth: u32,
+    a: impl FnOnce() + Send,
+    b: impl FnOnce() + Send,
+) {
+    let join = || {
         let ((), stolen) = rayon::join_context(
             |_| a(),
             |ctx| {
@@ -196,12 +217,22 @@ pub(crate) fn join_noting(observed: bool, a: impl FnOnce() + Send, b: impl FnOnc
         if stolen {
             crate::engine::observe::note_break();
         }
-    });
+    };
+    if depth.is_multiple_of(CHECK_EVERY) {
+        stacker::maybe_grow(JOIN_ROOM, STACK_SEGMENT, join);
+    } else {
+        join();
+    }
 }
 
 /// [`join`] (the models observe no run).
 #[cfg(loom)]
-pub(crate) fn join_noting(_observed: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+pub(crate) fn join_noting(
+    _observed: bool,
+    _depth: u32,
+    a: impl FnOnce() + Send,
+    b: impl FnOnce() + Send,
+) {
     join(a, b);
 }
 
