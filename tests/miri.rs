@@ -42,7 +42,15 @@ impl Counts {
     }
 
     /// Every value made was dropped once (a drop of one never made would count past).
+    /// Waited for, a little: a run that failed returns its failure at once, while the
+    /// tasks beside the failed one still run, and drop what they hold, on the pool.
     fn all_dropped(&self) {
+        let start = std::time::Instant::now();
+        while self.dropped.load(Ordering::SeqCst) < self.made.load(Ordering::SeqCst)
+            && start.elapsed() < std::time::Duration::from_secs(30)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         assert_eq!(
             self.dropped.load(Ordering::SeqCst),
             self.made.load(Ordering::SeqCst),
