@@ -928,6 +928,375 @@ fn a_static_graph_queued_before_the_workers_wait_for_its_caller() {
     );
 }
 
+// ---- graphs run by their callers ----------------------------------------------
+
+/// Whether each side of [`meet`] has started.
+static MET: [std::sync::atomic::AtomicBool; 2] = [
+    std::sync::atomic::AtomicBool::new(false),
+    std::sync::atomic::AtomicBool::new(false),
+];
+
+/// Told once when the first side of [`meet`] starts.
+static FIRST_STARTED: Mutex<Option<mpsc::Sender<()>>> = Mutex::new(None);
+
+/// One side (`x % 2`) of two tasks that each wait for the other to start, up to
+/// 20 s: both end `true` only if they run at once.
+#[delayed]
+fn meet(x: u64) -> bool {
+    meet_as((x % 2) as usize)
+}
+
+/// The other side from [`meet`]'s of `x`.
+#[delayed]
+fn meet_next(x: u64) -> bool {
+    meet_as(((x + 1) % 2) as usize)
+}
+
+fn meet_as(side: usize) -> bool {
+    use std::sync::atomic::Ordering;
+    MET[side].store(true, Ordering::SeqCst);
+    if let Some(started) = FIRST_STARTED.lock().unwrap().take() {
+        let _ = started.send(());
+    }
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while !MET[1 - side].load(Ordering::SeqCst) {
+        if std::time::Instant::now() > until {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+    true
+}
+
+#[delayed]
+fn both(a: bool, b: bool) -> [bool; 2] {
+    [a, b]
+}
+
+/// Makes rayon's only thread (`RAYON_NUM_THREADS=1`) wait for a gate's future, then
+/// runs `compute` on this thread, a graph of the two sides of [`meet`]; the gate
+/// opens once one of them has started. So the graph enters while every worker waits
+/// for a future, and its caller runs it; the worker is free again while the first
+/// side runs, and only if it takes part do both sides end `true`.
+fn meet_while_the_workers_wait(what: &str, compute: fn() -> [bool; 2]) {
+    meet_while_the_workers_of_wait(what, None, move |_| compute());
+}
+
+/// [`meet_while_the_workers_wait`] with the one-thread `pool` (when given) waiting,
+/// rather than rayon's global one; `compute` is given the pool.
+fn meet_while_the_workers_of_wait(
+    what: &str,
+    pool: Option<rayon::ThreadPool>,
+    compute: impl FnOnce(Option<&rayon::ThreadPool>) -> [bool; 2] + Send + 'static,
+) {
+    let got = within(LIMIT, what, move || {
+        for met in &MET {
+            met.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        let (started, first_started) = mpsc::channel();
+        *FIRST_STARTED.lock().unwrap() = Some(started);
+        let opener = the_worker_waits_until(pool.as_ref(), move || {
+            first_started.recv().unwrap();
+        });
+        let met = compute(pool.as_ref());
+        opener.join().unwrap();
+        met
+    });
+    assert_eq!(got, [true, true], "{what}: the two sides ran at once");
+}
+
+/// Makes the only worker of `pool` (or of rayon's global pool) wait for a gate's
+/// future, and returns once its wait has begun; a thread opens the gate when `open`
+/// returns (joined through the handle).
+fn the_worker_waits_until(
+    pool: Option<&rayon::ThreadPool>,
+    open: impl FnOnce() + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    let gates = client(1);
+    let (future, gate_open) = gate(&gates);
+    let (waiting, worker_waits) = mpsc::channel();
+    let wait = move || {
+        waiting.send(()).unwrap();
+        future.result().unwrap();
+    };
+    match pool {
+        Some(pool) => pool.spawn(wait),
+        None => rayon::spawn(wait),
+    }
+    worker_waits.recv().unwrap();
+    // Its wait has begun by now.
+    std::thread::sleep(Duration::from_millis(100));
+    std::thread::spawn(move || {
+        open();
+        gate_open.send(1).unwrap();
+        drop(gates);
+    })
+}
+
+/// A graph entered while every rayon worker waits for a future runs on its caller;
+/// once a worker is free again, it takes part. (The caller used to run the whole
+/// graph in order: the first side of `meet` waited for the second in vain.)
+#[test]
+fn a_dynamic_graph_run_by_its_caller_takes_a_worker_back_once_free() {
+    if std::env::var_os(CHILD).is_none() {
+        return in_a_process_of_its_own(
+            "a_dynamic_graph_run_by_its_caller_takes_a_worker_back_once_free",
+            &[("RAYON_NUM_THREADS", "1")],
+        );
+    }
+    meet_while_the_workers_wait("dynamic", || {
+        let (a, b) = (delay!(meet(0)), delay!(meet(1)));
+        delay!(both(a, b)).compute()
+    });
+}
+
+/// As [`a_dynamic_graph_run_by_its_caller_takes_a_worker_back_once_free`], for a
+/// `graph!` run as a tree, and one run by the dispatcher (a value read twice).
+#[test]
+fn static_graphs_run_by_their_caller_take_a_worker_back_once_free() {
+    if std::env::var_os(CHILD).is_none() {
+        return in_a_process_of_its_own(
+            "static_graphs_run_by_their_caller_take_a_worker_back_once_free",
+            &[("RAYON_NUM_THREADS", "1")],
+        );
+    }
+    meet_while_the_workers_wait("static tree", || {
+        let g = graph!(|x: u64| -> [bool; 2] {
+            let a = meet(x);
+            let b = meet_next(x);
+            both(a, b)
+        });
+        g.compute(0)
+    });
+    meet_while_the_workers_wait("static, dispatched", || {
+        let g = graph!(|x: u64| -> [bool; 2] {
+            let s = twice(x);
+            let a = meet(s);
+            let b = meet_next(s);
+            both(a, b)
+        });
+        g.compute(0)
+    });
+}
+
+/// As [`static_graphs_run_by_their_caller_take_a_worker_back_once_free`], for
+/// `compute_on` a one-thread pool of the user's, whose worker waits: the run offers
+/// its work to that pool, not rayon's global one.
+#[test]
+fn a_compute_on_run_by_its_caller_takes_a_worker_of_its_pool_back_once_free() {
+    let pool = || {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+    };
+    meet_while_the_workers_of_wait("compute_on, tree", Some(pool()), |pool| {
+        let g = graph!(|x: u64| -> [bool; 2] {
+            let a = meet(x);
+            let b = meet_next(x);
+            both(a, b)
+        });
+        g.compute_on(pool.unwrap(), 0)
+    });
+    meet_while_the_workers_of_wait("compute_on, dispatched", Some(pool()), |pool| {
+        let g = graph!(|x: u64| -> [bool; 2] {
+            let s = twice(x);
+            let a = meet(s);
+            let b = meet_next(s);
+            both(a, b)
+        });
+        g.compute_on(pool.unwrap(), 0)
+    });
+}
+
+/// Static combs 24 deep (a tree of nested joins, and one whose values are read twice,
+/// run by the dispatcher) computed from a 64 KiB thread while rayon's only worker
+/// waits for a future throughout: the run is taken back onto that small thread, and
+/// its joins, offered to the pool, nest there (the tree's overflowed it before they
+/// looked at the stack). Checked against plain calls.
+#[test]
+fn static_combs_taken_back_onto_a_small_thread() {
+    if std::env::var_os(CHILD).is_none() {
+        return in_a_process_of_its_own(
+            "static_combs_taken_back_onto_a_small_thread",
+            &[("RAYON_NUM_THREADS", "1")],
+        );
+    }
+    let tree = graph!(|x: u64| -> u64 {
+        let mut acc = twice(x);
+        for i in 1..24 {
+            acc = plus(acc, twice(i));
+        }
+        acc
+    });
+    let shared = graph!(|x: u64| -> u64 {
+        let mut spine = twice(x);
+        let mut acc = twice(x);
+        for i in 0..24 {
+            acc = plus(acc, plus(spine, i));
+            spine = plus(spine, i);
+        }
+        plus(acc, spine)
+    });
+    assert!(tree.__runs_as_tree() && !shared.__runs_as_tree());
+    let tree_plain = (1..24).fold(2 * 3, |acc, i| acc + 2 * i);
+    let shared_plain = {
+        let (mut spine, mut acc) = (2 * 3, 2 * 3);
+        for i in 0..24 {
+            acc += spine + i;
+            spine += i;
+        }
+        acc + spine
+    };
+    within(
+        LIMIT,
+        "static combs taken back onto a small thread",
+        move || {
+            let (done, run_done) = mpsc::channel::<()>();
+            let opener = the_worker_waits_until(None, move || {
+                let _ = run_done.recv();
+            });
+            on_a_stack_of(64 << 10, move || {
+                assert_eq!(tree.compute(3), tree_plain);
+                assert_eq!(shared.compute(3), shared_plain);
+            });
+            done.send(()).unwrap();
+            opener.join().unwrap();
+        },
+    );
+}
+
+/// `compute_on` a one-thread pool, called on a worker of another pool while that
+/// thread is busy: the run is queued there, and then the thread begins to wait for a
+/// future that opens only once the compute has returned. The caller takes the run
+/// back (it used to wait for ever in rayon's `install`, as the queued run was never
+/// started by a waiting thread).
+#[test]
+fn a_compute_on_queued_across_pools_before_the_workers_wait_is_taken_back() {
+    if std::env::var_os(CHILD).is_none() {
+        return in_a_process_of_its_own(
+            "a_compute_on_queued_across_pools_before_the_workers_wait_is_taken_back",
+            &[],
+        );
+    }
+    let got = within(LIMIT, "compute_on across pools, taken back", || {
+        let one = |_| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap()
+        };
+        let (pool, other) = (one(()), one(()));
+        let gates = client(1);
+        let (future, open) = gate(&gates);
+        let (busy, pool_busy) = mpsc::channel::<()>();
+        let (queued, run_queued) = mpsc::channel::<()>();
+        pool.spawn(move || {
+            busy.send(()).unwrap();
+            // Until the compute below is queued behind this job, then waits.
+            run_queued.recv().unwrap();
+            future.result().unwrap();
+        });
+        pool_busy.recv().unwrap();
+        let signal = std::thread::spawn(move || {
+            // The compute is queued by now.
+            std::thread::sleep(Duration::from_millis(200));
+            queued.send(()).unwrap();
+        });
+        let g = graph!(|x: u64| -> u64 {
+            let a = twice(x);
+            let b = twice(x);
+            plus(a, b)
+        });
+        let got = other.install(|| g.compute_on(&pool, 5));
+        open.send(1).unwrap();
+        signal.join().unwrap();
+        got
+    });
+    assert_eq!(got, 20);
+}
+
+/// The sum of `0..n` by a binary tree of `delayed` additions, each leaf `i` failing
+/// when it is `fail_at`.
+fn tree_sum(range: std::ops::Range<u64>, fail_at: u64) -> Delayed<u64> {
+    if range.end - range.start == 1 {
+        let i = range.start;
+        return delayed(move || {
+            assert!(i != fail_at, "leaf {i} fails");
+            i
+        })
+        .call();
+    }
+    let mid = range.start + (range.end - range.start) / 2;
+    let add = delayed(|a: u64, b: u64| a + b);
+    add.call(
+        tree_sum(range.start..mid, fail_at),
+        tree_sum(mid..range.end, fail_at),
+    )
+}
+
+/// Large graphs run by their caller while rayon's only worker waits: for the whole
+/// run (its joins offer work the worker never takes: at most a bounded number stay
+/// queued, the rest run in order), or until the run is under way (the worker then
+/// takes part). Each sum is checked against plain arithmetic, and a failing leaf
+/// fails the run with its name.
+#[test]
+fn large_graphs_run_by_their_caller_while_the_workers_wait_or_come_back() {
+    if std::env::var_os(CHILD).is_none() {
+        return in_a_process_of_its_own(
+            "large_graphs_run_by_their_caller_while_the_workers_wait_or_come_back",
+            &[("RAYON_NUM_THREADS", "1"), ("TASKWEAVE_WARNINGS", "off")],
+        );
+    }
+    const N: u64 = 20_000;
+    let got = within(LIMIT, "large graphs run by their caller", || {
+        let mut sums = Vec::new();
+        // Waiting for the whole run.
+        let (done, run_done) = mpsc::channel::<()>();
+        let opener = the_worker_waits_until(None, move || {
+            let _ = run_done.recv();
+        });
+        sums.push(tree_sum(0..N, N).compute());
+        let failed = tree_sum(0..N, 7).try_compute_with(taskweave::RunOptions::new());
+        done.send(()).unwrap();
+        opener.join().unwrap();
+        // Free again once a thousand leaves have run.
+        let (thousand, thousand_ran) = mpsc::channel::<()>();
+        let counted = Arc::new((
+            std::sync::atomic::AtomicU64::new(0),
+            Mutex::new(Some(thousand)),
+        ));
+        let leaves: Vec<Delayed<u64>> = (0..N)
+            .map(|i| {
+                let counted = counted.clone();
+                delayed(move || {
+                    if counted.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1_000 {
+                        if let Some(thousand) = counted.1.lock().unwrap().take() {
+                            let _ = thousand.send(());
+                        }
+                    }
+                    i
+                })
+                .call()
+            })
+            .collect();
+        let opener = the_worker_waits_until(None, move || {
+            let _ = thousand_ran.recv();
+        });
+        sums.push(
+            delayed(|xs: Vec<u64>| xs.iter().sum::<u64>())
+                .call(leaves)
+                .compute(),
+        );
+        opener.join().unwrap();
+        (sums, failed.map_err(|e| e.to_string()))
+    });
+    let expected = (0..N).sum::<u64>();
+    assert_eq!(got.0, vec![expected, expected]);
+    let message = got.1.expect_err("leaf 7 fails the run");
+    assert!(message.contains("leaf 7 fails"), "{message}");
+}
+
 /// A graph task that submits its work to the client of the task computing its graph,
 /// and waits for it.
 #[delayed]

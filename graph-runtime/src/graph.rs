@@ -251,15 +251,12 @@ macro_rules! arity {
                 // the task its graph tasks wait as (a wait for that task's own future
                 // hung rather than fail).
                 let mut options = Some(RunOptions::new().with_current_client());
-                // `alone`: on this thread, in order, every worker of `pool` waiting for
-                // a future (see `enter_pool_of`).
-                let run = |alone: bool| {
+                // On this thread when every worker of `pool` waits for a future (see
+                // `enter_pool_of`): its joins are offered to `pool` as it goes.
+                let run = |_: bool| {
                     crate::engine::sync::with_room_for_run::<(R, $($ty,)*), _>(|| {
                         let ($($arg,)*) = inputs.take().expect("run once");
-                        let mut options = options.take().expect("run once");
-                        if alone {
-                            options = options.scheduler(crate::Scheduler::Sync);
-                        }
+                        let options = options.take().expect("run once");
                         slot.write(self.run_here(&mut Some((options, $($arg,)*))));
                     })
                 };

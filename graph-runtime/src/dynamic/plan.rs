@@ -941,10 +941,13 @@ impl Storage {
         }
     }
 
-    /// Runs the plan on this thread, in order (see [`run`](Self::run)).
+    /// Runs the plan on this thread, taken back from the pool (see
+    /// [`run`](Self::run)): its joins are offered to the pool as it goes, for a worker
+    /// free again (see `engine::sync::run_taken_back`).
     fn run_here(&self, options: RunOptions) -> Result<(), TaskError> {
-        let options = options.scheduler(Scheduler::Sync);
-        self.plan.run(&self.slots, &self.pending, &options, None)
+        crate::engine::sync::run_taken_back(None, || {
+            self.plan.run(&self.slots, &self.pending, &options, None)
+        })
     }
 }
 

@@ -200,11 +200,9 @@ where
                 ctx.start(table.roots(), 0);
             } else {
                 // Entering the pool from outside: one round trip; or, while every worker
-                // waits for a future and none would start it, the run here, in order.
-                sync::enter_pool(|alone| match alone {
-                    false => ctx.start(table.roots(), 0),
-                    true => ctx.run_in_order(),
-                });
+                // waits for a future and none would start it, the run here, its joins
+                // offered to the pool for a worker free again (`sync::join_outside`).
+                sync::enter_pool(|_| ctx.start(table.roots(), 0));
             }
         }
     })

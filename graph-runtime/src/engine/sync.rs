@@ -184,6 +184,9 @@ const CHECK_EVERY: u32 = 4;
 /// to the next breaks (`observe::note_break`): on the thread that runs `b` if it stole
 /// it, and on this one after `b` was stolen (it may have waited, or run other work).
 ///
+/// Outside rayon's pools, in a run taken back on its caller's thread, it is
+/// [`join_outside`]: rayon's join would queue both halves and wait for a worker.
+///
 /// On a new segment when less than [`JOIN_ROOM`] of the stack is left: the dispatcher
 /// nests its joins up to `MAX_DEPTH` deep (a comb of 400 links took over 256 KiB in a
 /// debug build), and the threads it runs on may have small stacks (a rayon pool of the
@@ -203,6 +206,11 @@ pub(crate) fn join_noting(
     b: impl FnOnce() + Send,
 ) {
     let join = || {
+        if !in_pool() {
+            // A run taken back on its caller's thread (see `run_taken_back`).
+            join_outside(observed, a, b);
+            return;
+        }
         let ((), stolen) = rayon::join_context(
             |_| a(),
             |ctx| {
@@ -772,15 +780,43 @@ where
         return pool.install(|| run(false));
     }
     if rayon::current_thread_index().is_some() {
-        // On a worker of another pool, which goes on with that pool's work while it
-        // waits (rayon's install across pools) rather than sleep as `enter` would: the
-        // run is queued unless every worker of `pool` waits for a future already.
-        if CLIENTS.load(core::sync::atomic::Ordering::SeqCst) && workers_of_all_waiting(pool) {
-            return run(true);
+        if !CLIENTS.load(core::sync::atomic::Ordering::SeqCst) {
+            return pool.install(|| run(false));
         }
-        return pool.install(|| run(false));
+        return across(pool, run);
     }
     enter(Some(pool), run)
+}
+
+/// [`enter_pool_of`] on a worker of another pool, which goes on with that pool's work
+/// while it waits, as rayon's install across pools does, rather than sleep as `enter`
+/// would. The run is queued on `pool` unless every worker of it waits for a future,
+/// and taken back, to run here, when that happens before one starts it: the workers
+/// may begin to wait after it was queued (it then waited for ever in rayon's install).
+#[cfg(not(loom))]
+fn across<F, R>(pool: &rayon::ThreadPool, run: F) -> R
+where
+    F: FnOnce(bool) -> R + Send,
+    R: Send,
+{
+    if workers_of_all_waiting(pool) {
+        return run(true);
+    }
+    let job = StackJob::new(run);
+    let claim = job.queue(Some(pool), false, false);
+    loop {
+        if claim.said() {
+            // `finish` happened-before, through `said`.
+            return job.into_result();
+        }
+        if workers_of_all_waiting(pool) && claim.take_back() {
+            let run = job.f.into_inner().expect("a job taken back has not run");
+            return run(true);
+        }
+        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+            claim.sleep_until_said(TAKE_BACK_CHECK);
+        }
+    }
 }
 
 /// [`enter_pool`] for `pool`, or the global pool.
@@ -790,6 +826,20 @@ where
     F: FnOnce(bool) -> R + Send,
     R: Send,
 {
+    if let Some(around) = TAKEN_BACK_RUN.get() {
+        // Inside a run taken back on this thread: the run itself entering (a
+        // `compute_on` taken back enters here for the global pool), or a task's nested
+        // run. It runs here too, its joins offered to the pool of the run around it;
+        // a `compute_on` another pool is entered as usual.
+        let same = match (pool, around) {
+            (None, _) => true,
+            (Some(pool), Target::Pool(around)) => core::ptr::eq(pool, around),
+            (Some(_), Target::Global) => false,
+        };
+        if same {
+            return run(true);
+        }
+    }
     let all_waiting = || pool.map_or_else(workers_all_waiting, workers_of_all_waiting);
     if !CLIENTS.load(core::sync::atomic::Ordering::SeqCst) {
         return match pool {
@@ -798,42 +848,170 @@ where
         };
     }
     if all_waiting() {
-        return run(true);
+        return run_taken_back(pool, || run(true));
     }
-    let job = StackJob {
-        f: core::cell::UnsafeCell::new(Some(run)),
-        result: core::cell::UnsafeCell::new(None),
-    };
-    let claim = std::sync::Arc::new(Claim::<()>::new());
-    let (queued, at) = (claim.clone(), &job as *const StackJob<F, R> as usize);
-    let execute = StackJob::<F, R>::execute as unsafe fn(usize);
-    let queued = move || {
-        if queued.start() {
-            // SAFETY: `at` is the caller's `job`, alive until the caller returns, and
-            // the caller returns only after `finish` (`wait` gave a word): it waits
-            // without a deadline once the job started, and a job taken back (`start`
-            // false) never reaches this. `execute` is `job`'s own type's.
-            unsafe { execute(at) };
-            queued.finish(());
-        }
-    };
-    match pool {
-        Some(pool) => pool.spawn(queued),
-        None => rayon::spawn(queued),
-    }
+    let job = StackJob::new(run);
+    let claim = job.queue(pool, false, false);
     match claim.wait(all_waiting) {
         // Ran: `finish` happened-before, through the claim's lock.
-        Some(()) => match job.result.into_inner() {
-            Some(Ok(value)) => value,
-            Some(Err(payload)) => std::panic::resume_unwind(payload),
-            None => unreachable!("taskweave: a finished job left no result"),
-        },
+        Some(()) => job.into_result(),
         // Taken back: the job never ran, and its closure is this thread's again.
         None => {
             let run = job.f.into_inner().expect("a job taken back has not run");
-            run(true)
+            run_taken_back(pool, || run(true))
         }
     }
+}
+
+/// Where the joins of a run taken back on this thread are offered (see
+/// [`run_taken_back`]).
+#[cfg(not(loom))]
+#[derive(Clone, Copy)]
+enum Target {
+    Global,
+    /// A pool of the caller's, borrowed by the `compute_on` call that runs here.
+    Pool(*const rayon::ThreadPool),
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
+    /// Set while this thread runs a graph taken back from a pool (see
+    /// [`run_taken_back`]): the pool its joins offer their second halves to.
+    static TAKEN_BACK_RUN: core::cell::Cell<Option<Target>> = const { core::cell::Cell::new(None) };
+}
+
+/// Runs `f`, a graph's run taken back from `pool` (or the global pool) because every
+/// worker waits for a future, on this thread: its joins offer their second halves to
+/// that pool as they go ([`join_outside`]), so that a worker free again takes part.
+/// A run taken back used to run in order to its end, even once the workers were free,
+/// and a task that waited for a sibling to start waited for ever.
+#[cfg(not(loom))]
+pub(crate) fn run_taken_back<R>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce() -> R) -> R {
+    /// Puts back what was there before, on return and while unwinding.
+    struct Restore(Option<Target>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            TAKEN_BACK_RUN.set(self.0);
+        }
+    }
+    let target = pool.map_or(Target::Global, |pool| Target::Pool(pool));
+    let _restore = Restore(TAKEN_BACK_RUN.replace(Some(target)));
+    f()
+}
+
+/// Offered second halves of joins that their callers took back (no worker started
+/// them), still in a pool's queue: each is a few bytes until a worker pops it and
+/// drops it (see [`join_outside`]).
+#[cfg(not(loom))]
+static OFFERS_LEFT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// How many taken-back offers may wait in the pools' queues at once: while every
+/// worker still waits, a run's joins offer nothing past these, and run in order.
+#[cfg(not(loom))]
+const MAX_OFFERS_LEFT: usize = 64;
+
+/// A join on a thread outside rayon's pools, in a run taken back on it (see
+/// [`run_taken_back`]): `b` is offered to the run's pool, `a` runs here, then `b`
+/// runs here too unless a worker has started it (then this thread waits for it, as
+/// its front end says: see [`blocking`]). On a pool's thread, or outside a taken-back
+/// run, it is rayon's join. An `observed` run notes the breaks as
+/// [`join_noting`] does.
+#[cfg(not(loom))]
+pub(crate) fn join_outside<RA: Send, RB: Send>(
+    observed: bool,
+    a: impl FnOnce() -> RA + Send,
+    b: impl FnOnce() -> RB + Send,
+) -> (RA, RB) {
+    let (mut a, mut b) = (Some(a), Some(b));
+    let (mut ra, mut rb) = (None, None);
+    join_outside_dyn(observed, &mut || ra = a.take().map(|a| a()), &mut || {
+        rb = b.take().map(|b| b())
+    });
+    match (ra, rb) {
+        (Some(ra), Some(rb)) => (ra, rb),
+        // Both ran, or a panic unwound through the join.
+        _ => unreachable!("taskweave: both halves of a join ran"),
+    }
+}
+
+/// [`join_outside`] through pointers, compiled once. On a new segment when less than
+/// [`JOIN_ROOM`] of the stack is left, at every join: it is off the hot path, and a
+/// tree's joins nest on the caller's thread, which may be small (a 24-deep comb
+/// overflowed a 64 KiB thread's stack in a debug build).
+#[cfg(not(loom))]
+#[inline(never)]
+fn join_outside_dyn(observed: bool, a: &mut (dyn FnMut() + Send), b: &mut (dyn FnMut() + Send)) {
+    let target = match TAKEN_BACK_RUN.get() {
+        Some(target) if !in_pool() => target,
+        _ => {
+            rayon::join(a, b);
+            return;
+        }
+    };
+    stacker::maybe_grow(JOIN_ROOM, STACK_SEGMENT, || offer(target, observed, a, b));
+}
+
+/// [`join_outside`]'s join in a run taken back (see [`run_taken_back`]), `b` offered
+/// to `target`.
+#[cfg(not(loom))]
+fn offer(
+    target: Target,
+    observed: bool,
+    a: &mut (dyn FnMut() + Send),
+    b: &mut (dyn FnMut() + Send),
+) {
+    let pool = match target {
+        Target::Global => None,
+        // SAFETY: a `Pool` target is the pool that `run_taken_back`'s caller borrows
+        // for as long as the run, and so this join, lasts.
+        Target::Pool(pool) => Some(unsafe { &*pool }),
+    };
+    let all_waiting = pool.map_or_else(workers_all_waiting, workers_of_all_waiting);
+    if all_waiting && OFFERS_LEFT.load(Ordering::Relaxed) >= MAX_OFFERS_LEFT {
+        a();
+        b();
+        return;
+    }
+    let job = StackJob::new(|_: bool| b());
+    let claim = job.queue(pool, observed, true);
+    let ran_a = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut *a));
+    // Counted before the take-back, which the offer's runner may see at once.
+    OFFERS_LEFT.fetch_add(1, Ordering::Relaxed);
+    if claim.take_back() {
+        let b = job.f.into_inner().expect("an offer taken back has not run");
+        match ran_a {
+            Ok(()) => b(true),
+            // `b` is dropped unrun, as rayon's join does with a half not started.
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
+        return;
+    }
+    OFFERS_LEFT.fetch_sub(1, Ordering::Relaxed);
+    // Started by a worker: it ends, and says so.
+    let _ = claim.wait(|| false);
+    if observed {
+        crate::engine::observe::note_break();
+    }
+    if let Err(payload) = ran_a {
+        std::panic::resume_unwind(payload);
+    }
+    job.into_result()
+}
+
+/// `f`: the models take nothing back.
+#[cfg(loom)]
+pub(crate) fn run_taken_back<R>(_pool: Option<&rayon::ThreadPool>, f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// [`join`]: the models take nothing back.
+#[cfg(loom)]
+pub(crate) fn join_outside<RA: Send, RB: Send>(
+    _observed: bool,
+    a: impl FnOnce() -> RA + Send,
+    b: impl FnOnce() -> RB + Send,
+) -> (RA, RB) {
+    join(a, b)
 }
 
 #[cfg(loom)]
@@ -896,7 +1074,61 @@ struct StackJob<F, R> {
 }
 
 #[cfg(not(loom))]
-impl<F: FnOnce(bool) -> R, R> StackJob<F, R> {
+impl<F: FnOnce(bool) -> R + Send, R: Send> StackJob<F, R> {
+    fn new(f: F) -> Self {
+        StackJob {
+            f: core::cell::UnsafeCell::new(Some(f)),
+            result: core::cell::UnsafeCell::new(None),
+        }
+    }
+
+    /// Queues this job on `pool` (or the global pool) as a spawn that runs it if its
+    /// claim's `start` wins; the claim says when it has ended. The caller keeps the job
+    /// alive until then, or until it took the job back. An `observed` run's break is
+    /// noted on the worker that starts it (see [`join_noting`]). An `offer` of
+    /// [`join_outside`]'s counts in [`OFFERS_LEFT`] once taken back, until popped.
+    fn queue(
+        &self,
+        pool: Option<&rayon::ThreadPool>,
+        observed: bool,
+        offer: bool,
+    ) -> std::sync::Arc<Claim<()>> {
+        let claim = std::sync::Arc::new(Claim::<()>::new());
+        let (queued, at) = (claim.clone(), self as *const Self as usize);
+        let execute = Self::execute as unsafe fn(usize);
+        let queued = move || {
+            if queued.start() {
+                if observed {
+                    crate::engine::observe::note_break();
+                }
+                // SAFETY: `at` is the caller's job, alive until the caller returns, and
+                // the caller returns only after `finish` (`wait` gave a word): it waits
+                // without a deadline once the job started, and a job taken back
+                // (`start` false) never reaches this. `execute` is the job's own type's.
+                unsafe { execute(at) };
+                queued.finish(());
+            } else if offer {
+                // Taken back: no longer waiting in the queue.
+                OFFERS_LEFT.fetch_sub(1, Ordering::Relaxed);
+            }
+        };
+        match pool {
+            Some(pool) => pool.spawn(queued),
+            None => rayon::spawn(queued),
+        }
+        claim
+    }
+
+    /// The result of the job, which ran (its claim said so): its value, or its panic
+    /// resumed.
+    fn into_result(self) -> R {
+        match self.result.into_inner() {
+            Some(Ok(value)) => value,
+            Some(Err(payload)) => std::panic::resume_unwind(payload),
+            None => unreachable!("taskweave: a finished job left no result"),
+        }
+    }
+
     /// Runs the job at address `at` on the pool, keeping its result or its panic.
     ///
     /// # Safety
@@ -964,6 +1196,23 @@ impl<T> Claim<T> {
         }
     }
 
+    /// The caller's claim, made at once: true if it takes the job back (no worker has
+    /// started it, and none will).
+    pub(crate) fn take_back(&self) -> bool {
+        self.runner
+            .compare_exchange(QUEUED, TAKEN_BACK, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Sleeps until the first word is there, or for `at_most`.
+    #[cfg(not(loom))]
+    pub(crate) fn sleep_until_said(&self, at_most: std::time::Duration) {
+        let ended = self.ended.lock().recover();
+        if ended.is_none() {
+            drop(self.told.wait_timeout(ended, at_most).recover());
+        }
+    }
+
     /// Whether the first word is there (read without the lock, by a caller polling
     /// before it sleeps).
     pub(crate) fn said(&self) -> bool {
@@ -995,12 +1244,7 @@ impl<T> Claim<T> {
                 ended = self.told.wait(ended).recover();
                 continue;
             }
-            if take_back()
-                && self
-                    .runner
-                    .compare_exchange(QUEUED, TAKEN_BACK, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-            {
+            if take_back() && self.take_back() {
                 return None;
             }
             ended = self.told.wait_timeout(ended, TAKE_BACK_CHECK).recover().0;

@@ -37,6 +37,10 @@ pub struct Tree<'a, 't> {
     /// Branches run one after the other on this thread: `Scheduler::Sync`, or a graph
     /// with no parallelism.
     sequential: bool,
+    /// The run was taken back on its caller's thread, outside rayon's pools (every
+    /// worker waited for a future): its joins offer their right branch to the pool
+    /// (`sync::join_outside`).
+    outside: bool,
     /// An observer or a stop condition watches the run's nodes.
     watched: bool,
 }
@@ -184,6 +188,8 @@ impl Tree<'_, '_> {
             if self.sequential {
                 let left = left();
                 (left, right())
+            } else if self.outside {
+                sync::join_outside(false, left, right)
             } else {
                 sync::join(left, right)
             }
@@ -210,6 +216,8 @@ impl Tree<'_, '_> {
         if self.sequential {
             left();
             right();
+        } else if self.outside {
+            sync::join_outside(false, left, right);
         } else {
             sync::join(left, right);
         }
@@ -220,6 +228,7 @@ impl core::fmt::Debug for Tree<'_, '_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Tree")
             .field("sequential", &self.sequential)
+            .field("outside", &self.outside)
             .finish_non_exhaustive()
     }
 }
@@ -245,10 +254,11 @@ pub(crate) fn run_tree<R: Send>(
         None,
         |ctx| {
             let watched = ctx.observed() || options.stop.is_some();
-            let run = |sequential: bool| {
+            let run = |sequential: bool, outside: bool| {
                 let tree = Tree {
                     ctx,
                     sequential,
+                    outside,
                     watched,
                 };
                 // A panic out of the tree after a task failed is a value's `Drop` where the
@@ -266,10 +276,11 @@ pub(crate) fn run_tree<R: Send>(
                 }
             };
             if sequential || sync::in_pool() {
-                run(sequential)
+                run(sequential, false)
             } else {
                 // Entering the pool from outside: one round trip; or, while every worker
-                // waits for a future and none would start it, the tree here, in order.
+                // waits for a future and none would start it, the tree here, its joins
+                // offering their right branch to the pool.
                 // The tree's values come back into this frame by reference, from inside
                 // stack room for them on the worker (as this thread has it, see
                 // `Graph::compute`): returned through rayon's frames, a copy in each,
@@ -279,7 +290,7 @@ pub(crate) fn run_tree<R: Send>(
                 sync::enter_pool(|alone| {
                     sync::with_room_for::<R, _>(|| {
                         if let Some(run) = run.take() {
-                            out = run(alone);
+                            out = run(false, alone);
                         }
                     });
                 });
