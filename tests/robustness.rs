@@ -5,6 +5,8 @@
 //! wait (Dask's secede/rejoin); graphs computed inside futures tasks whose tasks wait
 //! for that client; timeouts of `Duration::MAX` and `ZERO`.
 
+#[path = "support/random.rs"]
+mod random;
 #[path = "support/watchdog.rs"]
 mod watchdog;
 
@@ -1005,8 +1007,8 @@ fn meet_while_the_workers_of_wait(
     assert_eq!(got, [true, true], "{what}: the two sides ran at once");
 }
 
-/// Makes the only worker of `pool` (or of rayon's global pool) wait for a gate's
-/// future, and returns once its wait has begun; a thread opens the gate when `open`
+/// Makes every worker of `pool` (or of rayon's global pool) wait for a gate's future,
+/// and returns once their waits have begun; a thread opens the gate when `open`
 /// returns (joined through the handle).
 fn the_worker_waits_until(
     pool: Option<&rayon::ThreadPool>,
@@ -1014,17 +1016,25 @@ fn the_worker_waits_until(
 ) -> std::thread::JoinHandle<()> {
     let gates = client(1);
     let (future, gate_open) = gate(&gates);
-    let (waiting, worker_waits) = mpsc::channel();
-    let wait = move || {
-        waiting.send(()).unwrap();
-        future.result().unwrap();
-    };
-    match pool {
-        Some(pool) => pool.spawn(wait),
-        None => rayon::spawn(wait),
+    let (waiting, workers_wait) = mpsc::channel();
+    let workers = pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
+    for _ in 0..workers {
+        let (waiting, future) = (waiting.clone(), future.clone());
+        // A waiting worker runs only its own pending work: the next wait goes to
+        // another worker.
+        let wait = move || {
+            waiting.send(()).unwrap();
+            future.result().unwrap();
+        };
+        match pool {
+            Some(pool) => pool.spawn(wait),
+            None => rayon::spawn(wait),
+        }
     }
-    worker_waits.recv().unwrap();
-    // Its wait has begun by now.
+    for _ in 0..workers {
+        workers_wait.recv().unwrap();
+    }
+    // Their waits have begun by now.
     std::thread::sleep(Duration::from_millis(100));
     std::thread::spawn(move || {
         open();
@@ -1214,6 +1224,86 @@ fn a_compute_on_queued_across_pools_before_the_workers_wait_is_taken_back() {
         got
     });
     assert_eq!(got, 20);
+}
+
+/// Random graphs (up to 1,500 nodes, each reading up to four earlier ones, some
+/// failing) computed while both of rayon's workers wait for a future: the run is
+/// taken back onto its caller, and the workers come back at a random point of it
+/// (or after it). Each result is checked against plain sequential evaluation, and a
+/// failing node the outputs depend on fails the run with its own message.
+#[test]
+fn random_graphs_taken_back_while_the_workers_come_back() {
+    if std::env::var_os(CHILD).is_none() {
+        return in_a_process_of_its_own(
+            "random_graphs_taken_back_while_the_workers_come_back",
+            &[("RAYON_NUM_THREADS", "2"), ("TASKWEAVE_WARNINGS", "off")],
+        );
+    }
+    use random::{mix, Rng};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    within(LIMIT, "random graphs taken back", || {
+        for seed in 0..24u64 {
+            let mut rng = Rng(seed);
+            let n = 50 + rng.below(1_450);
+            let parents: Vec<Vec<usize>> = (0..n)
+                .map(|i| {
+                    (0..rng.below(5))
+                        .filter(|_| i > 0)
+                        .map(|_| rng.below(i))
+                        .collect()
+                })
+                .collect();
+            let outputs: Vec<usize> = (0..1 + rng.below(3)).map(|_| rng.below(n)).collect();
+            let fail = rng.percent(25).then(|| rng.below(n));
+            let free_at = rng.below(n + n / 4);
+            // Sequential evaluation, and whether the outputs read the failing node.
+            let mut expected = Vec::with_capacity(n);
+            let mut reads_fail = Vec::with_capacity(n);
+            for (i, ps) in parents.iter().enumerate() {
+                expected.push(mix(i as u64, ps.iter().map(|&p| expected[p])));
+                reads_fail.push(fail == Some(i) || ps.iter().any(|&p| reads_fail[p]));
+            }
+            let ran = Arc::new((AtomicUsize::new(0), Mutex::new(None::<mpsc::Sender<()>>)));
+            let (free, freed) = mpsc::channel();
+            *ran.1.lock().unwrap() = Some(free);
+            let mut nodes: Vec<Delayed<u64>> = Vec::with_capacity(n);
+            for (i, ps) in parents.iter().enumerate() {
+                let ran = ran.clone();
+                let task = delayed(move |vs: Vec<u64>| {
+                    if ran.0.fetch_add(1, Ordering::SeqCst) == free_at {
+                        if let Some(free) = ran.1.lock().unwrap().take() {
+                            let _ = free.send(());
+                        }
+                    }
+                    assert!(fail != Some(i), "node {i} fails");
+                    mix(i as u64, vs)
+                });
+                nodes.push(task.call(ps.iter().map(|&p| nodes[p].clone()).collect::<Vec<_>>()));
+            }
+            let out: Vec<Delayed<u64>> = outputs.iter().map(|&o| nodes[o].clone()).collect();
+            let opener = the_worker_waits_until(None, move || {
+                let _ = freed.recv();
+            });
+            let got = taskweave::compute_with(taskweave::RunOptions::new(), out.as_slice());
+            // Frees the workers if the run did not.
+            drop(ran.1.lock().unwrap().take());
+            opener.join().unwrap();
+            match fail.filter(|_| outputs.iter().any(|&o| reads_fail[o])) {
+                Some(f) => {
+                    let message = got.expect_err("a failing node is read").to_string();
+                    assert!(
+                        message.contains(&format!("node {f} fails")),
+                        "seed {seed}: {message}"
+                    );
+                }
+                None => assert_eq!(
+                    got.unwrap_or_else(|e| panic!("seed {seed}: {e}")),
+                    outputs.iter().map(|&o| expected[o]).collect::<Vec<_>>(),
+                    "seed {seed}"
+                ),
+            }
+        }
+    });
 }
 
 /// The sum of `0..n` by a binary tree of `delayed` additions, each leaf `i` failing
