@@ -188,3 +188,173 @@ fn chains_nest_10_000_deep_outside_the_pool() {
     );
     assert_eq!(got, expected);
 }
+
+// ---- failures at the bottom ----------------------------------------------------------
+
+/// What the bottom of [`failing`] panics with: the panic hook's messages that hold it
+/// are counted, not printed, by [`hook_bytes_while`].
+const BOTTOM: &str = "the bottom of the nested computes fails";
+
+/// A `graph!` per level, as [`nested_tree`], whose bottom panics: each level's
+/// `compute` resumes the failure of the level under it, inside its own task.
+#[delayed]
+fn failing(depth: u64) -> u64 {
+    if depth == 0 {
+        panic!("{BOTTOM}");
+    }
+    let g = graph!(|d: u64| -> u64 {
+        let inner = failing(d - 1);
+        mix(inner, leaf(d))
+    });
+    g.compute(depth)
+}
+
+/// As [`failing`], a dynamic graph per level.
+fn failing_dynamic(depth: u64) -> u64 {
+    if depth == 0 {
+        panic!("{BOTTOM}");
+    }
+    let inner = delayed(|d: u64| failing_dynamic(d - 1))
+        .named("failing_dynamic")
+        .call(depth);
+    let leaf = delay!(leaf(depth));
+    delay!(mix(inner, leaf)).compute()
+}
+
+/// Runs `body` with the panic hook replaced by one that counts the bytes of the
+/// messages that hold [`BOTTOM`] (each level's panic, as the default hook would print
+/// it) and passes the others on; returns `body`'s value and the count.
+fn hook_bytes_while<R>(body: impl FnOnce() -> R) -> (R, usize) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let bytes = Arc::new(AtomicUsize::new(0));
+    let counted = bytes.clone();
+    let previous: Arc<dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync> =
+        Arc::from(std::panic::take_hook());
+    let passed = previous.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info.to_string();
+        if text.contains(BOTTOM) {
+            counted.fetch_add(text.len(), Ordering::Relaxed);
+        } else {
+            passed(info);
+        }
+    }));
+    let value = body();
+    let _ = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| previous(info)));
+    (value, bytes.load(Ordering::Relaxed))
+}
+
+/// Computes nested 1,000 deep failing at the bottom: the error's message holds the
+/// bottom's message once, the top task and the number of tasks between, and is as
+/// long at any depth; the panic hook, told each level's panic as `compute` resumes
+/// it, is told a message of that length per level. Each level's message held the
+/// whole failure under it: 64 KB at the top, and 32 MB told to the hook in all.
+#[test]
+fn a_failure_1_000_deep_keeps_one_message_that_does_not_grow() {
+    const DEEP: u64 = 1_000;
+    let (errors, hooked) = hook_bytes_while(|| {
+        watchdog::within(
+            Duration::from_secs(120),
+            "nested computes failing at the bottom",
+            || {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(2)
+                    .stack_size(2 << 20)
+                    .build()
+                    .expect("a pool");
+                pool.install(|| {
+                    let top = graph!(|d: u64| -> u64 { failing(d) });
+                    let dynamic = delayed(failing_dynamic).named("failing_dynamic");
+                    [
+                        top.try_compute(DEEP).unwrap_err(),
+                        dynamic.call(DEEP).try_compute().unwrap_err(),
+                    ]
+                })
+            },
+        )
+    });
+    for error in &errors {
+        let message = error.to_string();
+        assert!(message.len() < 400, "{} bytes: {message}", message.len());
+        assert_eq!(message.matches(BOTTOM).count(), 1, "{message}");
+        assert!(message.starts_with("task `failing"), "{message}");
+        assert!(
+            message.ends_with(&format!("panicked: {BOTTOM} (through 999 enclosing tasks)")),
+            "{message}"
+        );
+        assert_eq!(error.enclosing(), 999);
+        assert!(error.innermost().message() == BOTTOM, "{error}");
+    }
+    // Two runs of 1,001 panics each (the bottom's, and each level's `compute`), each
+    // told in a few hundred bytes.
+    assert!(
+        hooked < 2 * 1_001 * 400,
+        "{hooked} bytes told to the panic hook"
+    );
+}
+
+/// The bottom of [`top`]'s nested computes.
+#[delayed]
+fn bottom(x: u64) -> u64 {
+    panic!("bottom fails at {x}")
+}
+
+/// Computes a graph of [`bottom`].
+#[delayed]
+fn middle(x: u64) -> u64 {
+    graph!(|x: u64| -> u64 { bottom(x) + leaf(x) }).compute(x)
+}
+
+/// Computes a graph of [`middle`].
+#[delayed]
+fn top(x: u64) -> u64 {
+    graph!(|x: u64| -> u64 { middle(x) + leaf(x) }).compute(x)
+}
+
+/// A failure two and three levels deep names the failing task and its call site, and
+/// the task of the graph computed (the outermost), with its own; three deep, it says
+/// how many tasks it went through between them, and the failing task's error is the
+/// source.
+#[test]
+fn a_nested_failure_names_the_failing_task_and_the_outer_one() {
+    use std::error::Error as _;
+    let two = graph!(|x: u64| -> u64 { middle(x) })
+        .try_compute(1)
+        .unwrap_err();
+    let three = graph!(|x: u64| -> u64 { top(x) })
+        .try_compute(1)
+        .unwrap_err();
+    let inner = two.innermost();
+    assert_eq!(inner.task(), "bottom");
+    assert!(
+        inner.call_site().starts_with("tests/nesting.rs:"),
+        "{inner}"
+    );
+    assert_eq!(inner.message(), "bottom fails at 1");
+    let bottom = format!(
+        "task `bottom` at {} panicked: bottom fails at 1",
+        inner.call_site()
+    );
+    assert_eq!(two.task(), "middle");
+    assert!(two.call_site().starts_with("tests/nesting.rs:"), "{two}");
+    assert_ne!(two.call_site(), inner.call_site());
+    assert_eq!(
+        two.to_string(),
+        format!("task `middle` at {} panicked: {bottom}", two.call_site())
+    );
+    assert_eq!(two.enclosing(), 0);
+    assert_eq!(three.task(), "top");
+    assert_eq!(
+        three.to_string(),
+        format!(
+            "task `top` at {} panicked: {bottom} (through 1 enclosing task)",
+            three.call_site()
+        )
+    );
+    assert_eq!(three.enclosing(), 1);
+    assert_eq!(three.innermost().to_string(), bottom);
+    let source = three.source().expect("the failing task's error");
+    assert_eq!(source.to_string(), bottom);
+}
