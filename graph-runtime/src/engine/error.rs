@@ -496,6 +496,10 @@ const RESUMED_KEPT: usize = 64;
 static RESUMED: Mutex<std::collections::VecDeque<(String, Nested)>> =
     Mutex::new(std::collections::VecDeque::new());
 
+/// How many entries [`RESUMED`] holds: a task's panic when none is kept (a task that
+/// failed on its own, where no compute failed) takes no lock.
+static RESUMED_COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Keeps what the error made from the panic of text `text` keeps (see [`RESUMED`]).
 #[cold]
 fn keep_resumed(text: &str, nested: Nested) {
@@ -504,6 +508,7 @@ fn keep_resumed(text: &str, nested: Nested) {
         resumed.pop_front();
     }
     resumed.push_back((text.to_owned(), nested));
+    RESUMED_COUNT.store(resumed.len(), std::sync::atomic::Ordering::Release);
 }
 
 /// What a panic of [`TaskError::resume`] with text `message` left for its error, if
@@ -511,9 +516,16 @@ fn keep_resumed(text: &str, nested: Nested) {
 /// be the same reads as it, which it is in all but its payload.
 #[cold]
 fn take_resumed(message: &str) -> Option<Nested> {
+    // A panic of `resume` stored its entry before it unwound, on a thread that
+    // happened-before this one caught it: seen here.
+    if RESUMED_COUNT.load(std::sync::atomic::Ordering::Acquire) == 0 {
+        return None;
+    }
     let mut resumed = RESUMED.lock().recover();
     let at = resumed.iter().rposition(|(text, _)| text == message)?;
-    resumed.remove(at).map(|(_, nested)| nested)
+    let nested = resumed.remove(at).map(|(_, nested)| nested);
+    RESUMED_COUNT.store(resumed.len(), std::sync::atomic::Ordering::Release);
+    nested
 }
 
 /// The message of a task's error whose nested compute failed: the innermost failure,

@@ -354,11 +354,14 @@ struct Follows {
     /// The first run above that does not follow its task this way: its condition is
     /// asked, and its epoch counts the stops of the runs between.
     root: *const RunStop,
-    /// Whether a run above stopped at or before the task it runs in: `(epoch + 1) * 2`
-    /// for "no" as of that epoch of the root, odd for "yes" (for good: runs only stop
-    /// more), 0 before the first look.
+    /// Whether a run above stopped at or before the task it runs in: `epoch + 1` for
+    /// "no" as of that epoch of the root, [`YES`] for "yes" (for good: runs only stop
+    /// more, and it is above any "no"), 0 before the first look.
     known: AtomicU64,
 }
+
+/// [`Follows::known`] for "a run above stopped".
+const YES: u64 = 1 << 63;
 
 // SAFETY: a `RunStop` is read from any thread that runs a task of its run, or of a run
 // nested in one: its pointers are to its run's stop condition (`Send + Sync`, in the
@@ -471,12 +474,12 @@ impl Follows {
     #[inline]
     fn above_stopped(&self) -> bool {
         let known = self.known.load(Ordering::Acquire);
-        if known & 1 != 0 {
+        if known == YES {
             return true;
         }
         // SAFETY: the top of the chain outlives this run.
         let epoch = unsafe { &*self.root }.epoch.load(Ordering::Acquire);
-        if known >> 1 == epoch + 1 {
+        if known == epoch + 1 {
             return false;
         }
         self.look_up(epoch)
@@ -506,10 +509,10 @@ impl Follows {
                 break false;
             };
             let known = up.known.load(Ordering::Acquire);
-            if known & 1 != 0 {
+            if known == YES {
                 break true;
             }
-            if known >> 1 == epoch + 1 {
+            if known == epoch + 1 {
                 break false;
             }
             level = up;
@@ -518,8 +521,9 @@ impl Follows {
         let mut level = self;
         for step in 0..steps {
             let stopped = above_known || highest.is_some_and(|highest| step <= highest);
-            let found = ((epoch + 1) << 1) | u64::from(stopped);
-            // The latest epoch wins, and "yes" over "no" in one epoch.
+            let found = if stopped { YES } else { epoch + 1 };
+            // "Yes" wins over any "no", then the latest epoch: a "no" found on stale
+            // reads never hides a "yes" found before it.
             level.known.fetch_max(found, Ordering::AcqRel);
             if step + 1 < steps {
                 // SAFETY: as above.
@@ -605,6 +609,11 @@ impl Outer {
                 lent.asking.fetch_sub(1, Ordering::Relaxed);
                 return true;
             }
+        }
+        if !self.run.is_null() {
+            // A condition asked as a graph task looks at that task's run in turn (a
+            // run that follows its task otherwise, see `RunStop`).
+            LOOKS.fetch_add(1, Ordering::Relaxed);
         }
         let _back = Back(Outer::here(), lent);
         let _owner = crate::engine::owner::OwnerScope::enter(self.owner);
