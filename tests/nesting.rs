@@ -378,6 +378,10 @@ fn following(depth: u64) -> u64 {
     sum.try_compute_with(options).expect("no task fails")
 }
 
+/// Held by the tests of this file that nest following runs: the looks counted are the
+/// process's, and one test's would count in the other's.
+static FOLLOWING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs nested 1,000 deep, each following its task: every question whether a run must
 /// stop (the dispatcher's before each task, the bottom's `cancelled()`) looks at a few
 /// runs above it at most, not at every one up to the top. Each asked its run's
@@ -387,6 +391,9 @@ fn following(depth: u64) -> u64 {
 #[test]
 fn questions_of_runs_following_their_tasks_do_not_walk_up_every_level() {
     const LEVELS: u64 = 1_000;
+    let _alone = FOLLOWING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for threads in [1, 2] {
         let before = taskweave::__private::levels_looked_through();
         let got = watchdog::within(
@@ -468,6 +475,9 @@ fn a_stop_at_any_level_reaches_the_bottom_of_runs_following_their_tasks() {
         }
     }
 
+    let _alone = FOLLOWING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for fails_at in [None, Some(0), Some(LEVELS / 2), Some(LEVELS - 1)] {
         let shared = Arc::new(Shared::default());
         let top = shared.clone();
