@@ -147,13 +147,14 @@ fn runs_nested_1_000_deep_following_their_tasks() {
     runs_following_their_tasks(1_000, LIMIT);
 }
 
-/// [`runs_nested_1_000_deep_following_their_tasks`] 10,000 deep. Each question walks
-/// every level above it, so the whole takes time in the square of the depth: about
-/// 90 s per pool in a debug build.
+/// [`runs_nested_1_000_deep_following_their_tasks`] 10,000 deep. Each question walked
+/// every level above it, so the whole took time in the square of the depth: about
+/// 90 s per pool in a debug build, past the watchdog's minute. A run that follows its
+/// task now reads what it found of the runs above, looked at again only after one of
+/// them stops (`tests/nesting.rs` counts the looks).
 #[test]
-#[ignore = "10,000 levels: run with --release -- --ignored"]
 fn runs_nested_10_000_deep_following_their_tasks() {
-    runs_following_their_tasks(10_000, Duration::from_secs(600));
+    runs_following_their_tasks(10_000, Duration::from_secs(60));
 }
 
 // ---- Random graphs of every kind of node ------------------------------------------

@@ -326,3 +326,70 @@ fn futures_submit_gather_cancel_and_forget() {
     }
     counts.all_dropped();
 }
+
+/// Dynamic graphs nested four deep in tasks, each run following its task
+/// (`stop_when(taskweave::cancelled)`): the bottom reads the runs above it through
+/// their stops (pointers into each run's context, read from other threads), and sees
+/// the failure of a task two levels up, which comes once the bottom has asked; each
+/// level's `compute` resumes the failure under it, whose error keeps the innermost one
+/// (a list shared by threads).
+#[test]
+fn runs_following_their_tasks_see_a_failure_above() {
+    use std::sync::atomic::AtomicBool;
+    const LEVELS: u64 = 4;
+    const GIVE_UP: std::time::Duration = std::time::Duration::from_secs(30);
+    /// Whether the bottom asked, and whether it saw the stop.
+    static ASKED: AtomicBool = AtomicBool::new(false);
+    static SEEN: AtomicBool = AtomicBool::new(false);
+
+    fn level(depth: u64) -> u64 {
+        if depth == 0 {
+            ASKED.store(true, Ordering::SeqCst);
+            // Bounded, so that a stop never seen ends the test rather than hang it
+            // (in time: the failure is kept only once the panic hook has printed it,
+            // a backtrace included with `RUST_BACKTRACE=1`).
+            let start = std::time::Instant::now();
+            while start.elapsed() < GIVE_UP {
+                if taskweave::cancelled() {
+                    SEEN.store(true, Ordering::SeqCst);
+                    return 0;
+                }
+                std::thread::yield_now();
+            }
+            return 0;
+        }
+        let inner = delayed(level).call(depth - 1);
+        let side = delayed(|d: u64| {
+            if d == LEVELS - 2 {
+                let start = std::time::Instant::now();
+                while !ASKED.load(Ordering::SeqCst) && start.elapsed() < GIVE_UP {
+                    std::thread::yield_now();
+                }
+                panic!("level {d} fails");
+            }
+            d
+        })
+        .call(depth);
+        let sum = delayed(|a: u64, b: u64| a + b).call(inner, side);
+        let options = taskweave::RunOptions::new().stop_when(taskweave::cancelled);
+        match sum.try_compute_with(options) {
+            Ok(value) => value,
+            Err(error) => error.resume(),
+        }
+    }
+
+    // Two threads, whatever the machine (Miri's has one): the failing task waits on
+    // one for the bottom, which runs on the other.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("a pool");
+    let error = pool
+        .install(|| delayed(level).named("top").call(LEVELS).try_compute())
+        .unwrap_err();
+    assert!(SEEN.load(Ordering::SeqCst), "the bottom saw the stop");
+    assert_eq!(error.task(), "top");
+    assert_eq!(error.innermost().message(), "level 2 fails");
+    // Between `top` and the failing task: the tasks of levels 3 and 2.
+    assert_eq!(error.enclosing(), 2, "{error}");
+}

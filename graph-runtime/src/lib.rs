@@ -83,6 +83,7 @@ pub mod __private {
 
     pub use crate::dynamic::args::attempts;
     pub use crate::engine::dispatch::{Flow, RunEnd};
+    pub use crate::engine::observe::levels_looked_through;
 
     /// `graph!`'s dispatcher (the engine's, `engine::dispatch`): a failure is kept for
     /// `Graph`'s run, which returns it, and the generated code gets a stand-in that

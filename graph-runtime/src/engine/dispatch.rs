@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use crate::engine::error::{GraphHook, TaskError};
 use crate::engine::lock::Recover;
-use crate::engine::observe::{Observer, Outer, TaskOutcome, TaskScope};
+use crate::engine::observe::{Observer, RunStop, TaskOutcome, TaskScope};
 use crate::engine::options::{RunOptions, Scheduler};
 use crate::engine::sync::{self, Counter, Mutex, Ordering};
 use crate::engine::table::{Compact, Edges, NodeInfo, Table};
@@ -297,10 +297,12 @@ where
         pending,
         run,
         observer,
-        stop_when: options.stop.as_ref(),
-        outer: options.caller.outer(),
+        stop: RunStop::new(
+            options.stop.as_ref(),
+            options.follows,
+            options.caller.outer(),
+        ),
         on_failure: options.on_failure.as_deref(),
-        stop: sync::AtomicU32::new(NONE),
         first_stop: sync::AtomicU32::new(NONE),
         failures,
         failure: Mutex::new(None),
@@ -474,15 +476,13 @@ pub(crate) struct Ctx<'t, G, C, F: ?Sized> {
     pending: &'t [C],
     run: &'t F,
     observer: Option<&'t dyn Observer>,
-    /// The caller's stop condition (`RunOptions::stop_when`), if any.
-    stop_when: Option<&'t std::sync::Arc<dyn Fn() -> bool + Send + Sync>>,
-    /// The graph task the run was started in, if any: where `stop_when` is asked from.
-    outer: Outer,
+    /// Nodes from which index on must not start (`NONE` while the graph runs, 0 after
+    /// a panic, the lowest index that returned [`Flow::Stop`] otherwise), the caller's
+    /// stop condition (`RunOptions::stop_when`), if any, and the graph task the run was
+    /// started in, if any, where that condition is asked from.
+    stop: RunStop,
     /// Told the first failure at once (see `RunOptions::on_failure`).
     on_failure: Option<&'t (dyn Fn(TaskError) + Send + Sync)>,
-    /// Nodes from this index on must not start: `NONE` while the graph runs, 0 after a
-    /// panic, the lowest index that returned [`Flow::Stop`] otherwise.
-    stop: sync::AtomicU32,
     /// The lowest index that returned [`Flow::Stop`] (`NONE`: none), kept apart from
     /// `stop`, which a panic sets to 0: the early exit of a node before the panicking
     /// one is what sequential code returns.
@@ -523,7 +523,7 @@ where
         let outcome = match panic::catch_unwind(AssertUnwindSafe(|| (self.run)(node))) {
             Ok(Flow::Continue) => TaskOutcome::Finished,
             Ok(Flow::Stop) => {
-                self.stop.fetch_min(node, Ordering::Relaxed);
+                self.stop.stop_from(node);
                 self.first_stop.fetch_min(node, Ordering::Relaxed);
                 TaskOutcome::Stopped
             }
@@ -597,10 +597,11 @@ where
     /// way, with an error that says whose panic it was.
     #[inline]
     fn told_to_stop(&self, node: u32) -> bool {
-        let Some(stop) = self.stop_when else {
+        if !self.stop.has_condition() {
             return false;
-        };
-        match panic::catch_unwind(AssertUnwindSafe(|| self.outer.ask(stop))) {
+        }
+        let asked = || self.stop.caller_says_stop(|outer, when| outer.ask(when));
+        match panic::catch_unwind(AssertUnwindSafe(asked)) {
             Ok(false) => false,
             Ok(true) => {
                 self.stopped(node);
@@ -623,20 +624,14 @@ where
             node,
             TaskError::stop_panicked(&info.task_name(), info.call_site(), payload),
         );
-        self.stop.store(0, Ordering::Relaxed);
+        self.stop.stop_all();
     }
 
     /// Makes the run's stop visible to `cancelled()` on this thread, for `node`, and
     /// its client to `get_client()`, until the guard is dropped.
     #[inline]
     pub(crate) fn scope(&self, node: u32) -> TaskScope {
-        TaskScope::enter(
-            &self.stop,
-            node,
-            self.stop_when,
-            &self.outer,
-            self.client.as_ref(),
-        )
+        TaskScope::enter(&self.stop, node, self.client.as_ref())
     }
 
     /// Whether an observer watches the run.
@@ -653,7 +648,7 @@ where
     /// Whether nodes from `node` on must not start (a failure, or a stop before it).
     #[inline]
     pub(crate) fn stopped_at(&self, node: u32) -> bool {
-        node >= self.stop.load(Ordering::Relaxed)
+        self.stop.stopped_at(node)
     }
 
     /// The run was told to stop before `node` started: it fails, naming `node`, and no
@@ -667,7 +662,7 @@ where
             node,
             TaskError::not_started(&info.task_name(), info.call_site()),
         );
-        self.stop.store(0, Ordering::Relaxed);
+        self.stop.stop_all();
     }
 
     /// Records `node`'s panic as the run's failure and stops the run (see
@@ -707,9 +702,9 @@ where
         // the stop (a retry loop that gives up, a task polling `cancelled()` that
         // panics) fails after this one, and cannot be reported in its place.
         if in_order {
-            self.stop.fetch_min(node, Ordering::Relaxed);
+            self.stop.stop_from(node);
         } else {
-            self.stop.store(0, Ordering::Relaxed);
+            self.stop.stop_all();
         }
         drop(first);
         if let Some((tell, error)) = tell {

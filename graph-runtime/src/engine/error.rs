@@ -15,6 +15,14 @@ use std::sync::{Arc, Mutex, Once};
 /// its call site.
 ///
 /// `compute` resumes the panic with this error's message; `try_compute` returns it.
+///
+/// A task that failed because a compute nested in it failed (its `compute` resumed the
+/// inner error's panic) names, in its message, the innermost failing task, not every
+/// task in between: "task `outer` at … panicked: task `bottom` at … panicked: boom
+/// (through 998 enclosing tasks)". The message stays the same length however deep the
+/// computes nest (it held every level's, 64 KB 1,000 levels deep, and the panic hook
+/// printed each level's: 32 MB). The innermost task's error is the
+/// [`source`](std::error::Error::source), as Dask re-raises the original exception.
 pub struct TaskError {
     task: String,
     call_site: String,
@@ -26,6 +34,18 @@ pub struct TaskError {
     payload: Mutex<Option<Box<dyn Any + Send>>>,
     /// Where the task panicked, when the environment asks for backtraces.
     backtrace: Option<Arc<Backtrace>>,
+    /// The failure of a compute nested in the task, that the task's panic resumed.
+    nested: Option<Box<Nested>>,
+}
+
+/// A failure that came up through computes nested in tasks: what a [`TaskError`] keeps
+/// of it, the same size at any depth.
+#[derive(Clone)]
+struct Nested {
+    /// The error of the innermost task that failed, without its payload.
+    innermost: Arc<TaskError>,
+    /// How many tasks it went through between the innermost and this error's task.
+    through: usize,
 }
 
 /// How a [`TaskError`]'s task ended.
@@ -83,13 +103,23 @@ impl TaskError {
             Ok(stop) => return TaskError::stop_panicked(task, call_site, stop.0),
             Err(payload) => payload,
         };
+        let message = panic_message(&*payload);
+        // A compute nested in the task failed and the task's panic is its error's,
+        // resumed: the innermost failure is kept, and how many tasks it went through,
+        // rather than every level's message inside the next one's.
+        let nested = take_resumed(&message);
+        let message = match &nested {
+            Some(nested) if nested.through > 0 => nested_message(nested),
+            _ => message,
+        };
         TaskError {
             task: task.to_owned(),
             call_site: call_site.to_owned(),
-            message: panic_message(&*payload),
+            message,
             ended: Ended::Panicked,
             payload: Mutex::new(Some(payload)),
             backtrace: take_backtrace(),
+            nested: nested.map(Box::new),
         }
     }
 
@@ -131,6 +161,7 @@ impl TaskError {
             ended: Ended::NotStarted,
             payload: Mutex::new(Some(Box::new(message))),
             backtrace: None,
+            nested: None,
         }
     }
 
@@ -161,6 +192,7 @@ impl TaskError {
             ended: Ended::Returned,
             payload: Mutex::new(Some(returned.error)),
             backtrace: returned.backtrace.map(Arc::new),
+            nested: None,
         }
     }
 
@@ -184,9 +216,30 @@ impl TaskError {
     }
 
     /// The panic message (or a description of a non-string panic payload); for a
-    /// fallible future's task that returned `Err(e)`, `e`'s `Display`.
+    /// fallible future's task that returned `Err(e)`, `e`'s `Display`. For a task
+    /// that failed because a compute nested in it failed, the innermost failing
+    /// task's error, and how many enclosing tasks it went through when there were
+    /// any between: "task `bottom` at … panicked: boom (through 998 enclosing tasks)".
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The error of the innermost task that failed, when this task failed because a
+    /// compute nested in it failed, directly or through further nested computes (its
+    /// `compute` resumed that error's panic): the original failure, without its
+    /// payload. The same error is the [`source`](std::error::Error::source). This
+    /// error itself for a task that failed on its own.
+    pub fn innermost(&self) -> &TaskError {
+        self.nested
+            .as_ref()
+            .map_or(self, |nested| &nested.innermost)
+    }
+
+    /// How many tasks the failure went through between the [`innermost`](Self::innermost)
+    /// one and this error's task: 0 for a task that failed on its own or whose
+    /// nested compute's task failed on its own.
+    pub fn enclosing(&self) -> usize {
+        self.nested.as_ref().map_or(0, |nested| nested.through)
     }
 
     /// A copy of the task's panic payload if it is a `T` (a task that panicked with
@@ -259,10 +312,14 @@ impl TaskError {
             ended: self.ended,
             payload: Mutex::new(None),
             backtrace: self.backtrace.clone(),
+            nested: self.nested.clone(),
         }
     }
 
-    /// Panics with this error's message, naming the task and its call site.
+    /// Panics with this error's message, naming the task and its call site. Inside a
+    /// task, the task's error made from this panic keeps this one's innermost failure
+    /// (see [`innermost`](Self::innermost)), so that its message does not grow with
+    /// each level of nested computes.
     #[track_caller]
     pub fn resume(mut self) -> ! {
         // The task's payload goes first, outside the panic: one whose own `Drop`
@@ -270,7 +327,19 @@ impl TaskError {
         if let Some(payload) = self.payload.get_mut().recover().take() {
             drop_payload(payload);
         }
-        panic!("{self}")
+        let text = self.to_string();
+        let nested = match self.nested.take() {
+            Some(nested) => Nested {
+                innermost: nested.innermost,
+                through: nested.through + 1,
+            },
+            None => Nested {
+                innermost: Arc::new(self),
+                through: 0,
+            },
+        };
+        keep_resumed(&text, nested);
+        panic!("{text}")
     }
 }
 
@@ -411,7 +480,60 @@ fn keep_failure(table: usize, error: TaskError) -> TaskError {
         ended: Ended::Panicked,
         payload: Mutex::new(None),
         backtrace: None,
+        nested: None,
     })
+}
+
+/// How many panics of [`TaskError::resume`] are kept for the errors their catchers
+/// make ([`take_resumed`]): those of the few failures unwinding at once. A panic
+/// nobody makes an error of (a `compute` on `main`) stays until pushed out.
+const RESUMED_KEPT: usize = 64;
+
+/// The panics of [`TaskError::resume`] not yet made errors: each one's text (its
+/// payload) and what the error made from it keeps. Shared by every thread, since a
+/// payload may be resumed on another thread than its panic's (a rayon `join` in the
+/// task); read and written only on failures.
+static RESUMED: Mutex<std::collections::VecDeque<(String, Nested)>> =
+    Mutex::new(std::collections::VecDeque::new());
+
+/// How many entries [`RESUMED`] holds: a task's panic when none is kept (a task that
+/// failed on its own, where no compute failed) takes no lock.
+static RESUMED_COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Keeps what the error made from the panic of text `text` keeps (see [`RESUMED`]).
+#[cold]
+fn keep_resumed(text: &str, nested: Nested) {
+    let mut resumed = RESUMED.lock().recover();
+    if resumed.len() == RESUMED_KEPT {
+        resumed.pop_front();
+    }
+    resumed.push_back((text.to_owned(), nested));
+    RESUMED_COUNT.store(resumed.len(), std::sync::atomic::Ordering::Release);
+}
+
+/// What a panic of [`TaskError::resume`] with text `message` left for its error, if
+/// it was one: the latest such panic of that text. Another panic whose text happens to
+/// be the same reads as it, which it is in all but its payload.
+#[cold]
+fn take_resumed(message: &str) -> Option<Nested> {
+    // A panic of `resume` stored its entry before it unwound, on a thread that
+    // happened-before this one caught it: seen here.
+    if RESUMED_COUNT.load(std::sync::atomic::Ordering::Acquire) == 0 {
+        return None;
+    }
+    let mut resumed = RESUMED.lock().recover();
+    let at = resumed.iter().rposition(|(text, _)| text == message)?;
+    let nested = resumed.remove(at).map(|(_, nested)| nested);
+    RESUMED_COUNT.store(resumed.len(), std::sync::atomic::Ordering::Release);
+    nested
+}
+
+/// The message of a task's error whose nested compute failed: the innermost failure,
+/// and how many enclosing tasks it went through.
+fn nested_message(nested: &Nested) -> String {
+    let through = nested.through;
+    let tasks = if through == 1 { "task" } else { "tasks" };
+    format!("{} (through {through} enclosing {tasks})", nested.innermost)
 }
 
 /// The failure kept on this thread for the run of `table` that is ending: the
@@ -596,4 +718,12 @@ impl fmt::Debug for TaskError {
     }
 }
 
-impl std::error::Error for TaskError {}
+impl std::error::Error for TaskError {
+    /// The innermost failing task's error, for a task whose nested compute failed
+    /// (see [`TaskError::innermost`]).
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.nested
+            .as_ref()
+            .map(|nested| &*nested.innermost as &(dyn std::error::Error + 'static))
+    }
+}

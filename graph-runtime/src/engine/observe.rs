@@ -316,24 +316,223 @@ pub(crate) fn break_mark() -> u64 {
 /// The caller's stop condition of a run ([`RunOptions::stop_when`](crate::RunOptions::stop_when)).
 type StopWhen = Arc<dyn Fn() -> bool + Send + Sync>;
 
-/// The run whose task is running on this thread, as [`TaskScope`] lends it: its stop
-/// index (see the dispatcher's `Ctx::stop`), the caller's stop condition if any, and
-/// the task the run was started in. Borrowed, not counted: entering a task copies
-/// three words (and the task's index).
-#[derive(Clone, Copy)]
-struct Running {
-    stop: *const crate::engine::sync::AtomicU32,
+/// One run's stop, as its tasks' `cancelled()`, the dispatcher before each task, and
+/// the runs nested in its tasks that follow them read it: the index from which its
+/// nodes must not start, the caller's stop condition if any, and the graph task the
+/// run was started in. Lives in the run's context, where it stays until the run ends.
+///
+/// A run that follows the graph task it was started in (`stop_when(taskweave::cancelled)`,
+/// recognised as that function) does not ask its condition, which would ask the
+/// task's run's, and that one its caller's, up every level (a question cost the depth,
+/// and nested runs the square of it: 1,000 levels 1.5 million looks). It reads instead
+/// whether any run above it stopped at or before the task it runs in ([`Follows`],
+/// kept while no run of the chain stops), and asks only the condition of the chain's
+/// top, the first run that does not follow a graph task this way.
+pub(crate) struct RunStop {
+    /// Nodes from this index on must not start: `u32::MAX` while the run goes on, 0
+    /// after a failure, the lowest index that stopped it otherwise.
+    index: crate::engine::sync::AtomicU32,
+    /// The caller's stop condition, if any (null: none): in the run's options, which
+    /// outlive the run.
     when: *const StopWhen,
-    outer: *const Outer,
+    /// The graph task the run was started in, if any: where `when` is asked from.
+    outer: Outer,
+    /// How this run follows its caller's graph task, if it does.
+    follows: Option<Follows>,
+    /// For the top of a chain of following runs: how many times a run of the chain
+    /// stopped (lowered its index), which makes what its followers keep stale.
+    epoch: AtomicU64,
 }
 
-impl Running {
-    /// Outside any graph task.
-    const NONE: Running = Running {
-        stop: std::ptr::null(),
-        when: std::ptr::null(),
-        outer: std::ptr::null(),
-    };
+/// A run that follows the graph task it was started in: that task's run and index,
+/// the top of the chain, and what the run last found of the runs above it.
+struct Follows {
+    /// The run of the task this run was started in, which waits for this run's end.
+    caller: *const RunStop,
+    /// That task's index in it.
+    task: u32,
+    /// The first run above that does not follow its task this way: its condition is
+    /// asked, and its epoch counts the stops of the runs between.
+    root: *const RunStop,
+    /// Whether a run above stopped at or before the task it runs in: `epoch + 1` for
+    /// "no" as of that epoch of the root, [`YES`] for "yes" (for good: runs only stop
+    /// more, and it is above any "no"), 0 before the first look.
+    known: AtomicU64,
+}
+
+/// [`Follows::known`] for "a run above stopped".
+const YES: u64 = 1 << 63;
+
+// SAFETY: a `RunStop` is read from any thread that runs a task of its run, or of a run
+// nested in one: its pointers are to its run's stop condition (`Send + Sync`, in the
+// options that outlive the run) and to the `RunStop`s of the runs above it, each of
+// which outlives the runs nested in its tasks (a caller task waits for its nested
+// run's end; a run that may outlive its caller's wait does not follow this way, see
+// `RunStop::new`); the rest are atomics and an `Outer`, itself `Sync`.
+unsafe impl Send for RunStop {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for RunStop {}
+
+impl RunStop {
+    /// The stop of a run with the caller's condition `when`, started in the task `outer`;
+    /// `follows` when `when` is `taskweave::cancelled` itself. The run follows the
+    /// task's run through [`Follows`] when `outer` is a graph task on this thread that
+    /// waits for the run (not a lent one) and no futures task above it answers
+    /// `cancelled()` here; otherwise it asks `when` as `outer`, as any condition.
+    pub(crate) fn new(when: Option<&StopWhen>, follows: bool, outer: Outer) -> RunStop {
+        let follows = (follows
+            && !outer.run.is_null()
+            && outer.lent.is_null()
+            && !crate::futures::futures_task_innermost())
+        .then(|| {
+            // SAFETY: the task `outer` names runs on this thread now, and its run is
+            // alive (see `run_stopped`).
+            let caller = unsafe { &*outer.run };
+            Follows {
+                caller: outer.run,
+                task: outer.task,
+                root: caller.root(),
+                known: AtomicU64::new(0),
+            }
+        });
+        RunStop {
+            index: crate::engine::sync::AtomicU32::new(u32::MAX),
+            when: when.map_or(std::ptr::null(), std::ptr::from_ref),
+            outer,
+            follows,
+            epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// The top of this run's chain of following runs: itself if it follows none.
+    fn root(&self) -> *const RunStop {
+        self.follows
+            .as_ref()
+            .map_or(std::ptr::from_ref(self), |follows| follows.root)
+    }
+
+    /// Whether nodes from `node` on must not start (a failure, or a stop before it).
+    #[inline]
+    pub(crate) fn stopped_at(&self, node: u32) -> bool {
+        node >= self.index.load(crate::engine::sync::Ordering::Relaxed)
+    }
+
+    /// Nodes from `node` on must not start.
+    pub(crate) fn stop_from(&self, node: u32) {
+        self.index
+            .fetch_min(node, crate::engine::sync::Ordering::Relaxed);
+        self.stopped();
+    }
+
+    /// No node may start.
+    pub(crate) fn stop_all(&self) {
+        self.index.store(0, crate::engine::sync::Ordering::Relaxed);
+        self.stopped();
+    }
+
+    /// Makes what the followers of this chain keep stale: they look again. After the
+    /// index is lowered, so that a follower that reads the new epoch reads it too.
+    fn stopped(&self) {
+        // SAFETY: the top of the chain outlives this run (see `Follows::root`).
+        unsafe { &*self.root() }
+            .epoch
+            .fetch_add(1, Ordering::Release);
+    }
+
+    /// Whether the run has a caller's condition (following its task included).
+    #[inline]
+    pub(crate) fn has_condition(&self) -> bool {
+        !self.when.is_null()
+    }
+
+    /// Whether the caller's condition says stop: for a follower, whether a run above
+    /// stopped at or before the task it runs in, or else the condition of the chain's
+    /// top, asked by `ask` (as that run's caller task).
+    #[inline]
+    pub(crate) fn caller_says_stop(&self, ask: impl FnOnce(&Outer, &StopWhen) -> bool) -> bool {
+        let top = match &self.follows {
+            None => self,
+            Some(follows) => {
+                if follows.above_stopped() {
+                    return true;
+                }
+                // SAFETY: the top of the chain outlives this run.
+                unsafe { &*follows.root }
+            }
+        };
+        // SAFETY: `when` is in the top run's options, which outlive it (and this run).
+        match unsafe { top.when.as_ref() } {
+            None => false,
+            Some(when) => ask(&top.outer, when),
+        }
+    }
+}
+
+impl Follows {
+    /// Whether a run above stopped at or before the task this run was started in:
+    /// what was found last, while no run of the chain has stopped since.
+    #[inline]
+    fn above_stopped(&self) -> bool {
+        let known = self.known.load(Ordering::Acquire);
+        if known == YES {
+            return true;
+        }
+        // SAFETY: the top of the chain outlives this run.
+        let epoch = unsafe { &*self.root }.epoch.load(Ordering::Acquire);
+        if known == epoch + 1 {
+            return false;
+        }
+        self.look_up(epoch)
+    }
+
+    /// [`above_stopped`](Self::above_stopped) found again, as of `epoch`: up the chain
+    /// to the first run whose answer is known for this epoch (or the top), then what
+    /// it found kept in every run it went through, so that each is looked at once per
+    /// stop in the chain, not once per question. Iterative: no stack per level.
+    #[cold]
+    #[inline(never)]
+    fn look_up(&self, epoch: u64) -> bool {
+        // Up: link `step` is that of the run `step` levels above this one, to its
+        // caller; `highest` the highest link that stopped.
+        let mut level = self;
+        let mut steps = 0usize;
+        let mut highest = None;
+        let above_known = loop {
+            LOOKS.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: each caller's run outlives the runs nested in its task.
+            let caller = unsafe { &*level.caller };
+            if caller.stopped_at(level.task) {
+                highest = Some(steps);
+            }
+            steps += 1;
+            let Some(up) = &caller.follows else {
+                break false;
+            };
+            let known = up.known.load(Ordering::Acquire);
+            if known == YES {
+                break true;
+            }
+            if known == epoch + 1 {
+                break false;
+            }
+            level = up;
+        };
+        // Down the same runs: one has stopped above if a link at or above its own did.
+        let mut level = self;
+        for step in 0..steps {
+            let stopped = above_known || highest.is_some_and(|highest| step <= highest);
+            let found = if stopped { YES } else { epoch + 1 };
+            // "Yes" wins over any "no", then the latest epoch: a "no" found on stale
+            // reads never hides a "yes" found before it.
+            level.known.fetch_max(found, Ordering::AcqRel);
+            if step + 1 < steps {
+                // SAFETY: as above.
+                let caller = unsafe { &*level.caller };
+                level = caller.follows.as_ref().expect("a run that follows");
+            }
+        }
+        above_known || highest.is_some()
+    }
 }
 
 /// The graph task a run was started in (none for a run started outside one), kept by
@@ -343,7 +542,8 @@ impl Running {
 /// `stop_when(taskweave::cancelled)`).
 #[derive(Clone, Copy)]
 pub(crate) struct Outer {
-    run: Running,
+    /// The stop of the task's run (null: no graph task).
+    run: *const RunStop,
     task: u32,
     /// Whom that task works for: a futures task's condition `taskweave::cancelled`
     /// reads its cancellation through it, on whichever thread.
@@ -377,7 +577,7 @@ impl Outer {
     /// No graph task: what a run started outside one keeps, on whichever thread it
     /// then starts.
     pub(crate) const NONE: Outer = Outer {
-        run: Running::NONE,
+        run: std::ptr::null(),
         task: 0,
         owner: None,
         lent: std::ptr::null(),
@@ -410,13 +610,19 @@ impl Outer {
                 return true;
             }
         }
+        if !self.run.is_null() {
+            // A condition asked as a graph task looks at that task's run in turn (a
+            // run that follows its task otherwise, see `RunStop`).
+            LOOKS.fetch_add(1, Ordering::Relaxed);
+        }
         let _back = Back(Outer::here(), lent);
         let _owner = crate::engine::owner::OwnerScope::enter(self.owner);
         self.set();
-        // `when` may ask the caller's own run in turn (`stop_when(taskweave::cancelled)`,
-        // how a nested run follows its task), and that one its caller's, up every level
-        // of nested runs: each question moves to a new stack segment when this one runs
-        // low, as the nested runs themselves do (asked 600 runs deep, it overflowed).
+        // `when` may ask the caller's own run in turn (a condition that calls
+        // `taskweave::cancelled` but is not it, which `RunStop` cannot follow without
+        // asking), and that one its caller's, up every level of nested runs: each
+        // question moves to a new stack segment when this one runs low, as the nested
+        // runs themselves do (asked 600 runs deep, it overflowed).
         crate::engine::sync::on_grown_stack(|| when())
     }
 
@@ -424,6 +630,19 @@ impl Outer {
         RUN.with(|run| run.set(self.run));
         TASK.with(|task| task.set(self.task));
     }
+}
+
+/// How many times a question whether a run must stop looked at a run above it (see
+/// [`levels_looked_through`]).
+static LOOKS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times, in this process, a question whether a run must stop (a task's
+/// `cancelled()`, or the dispatcher's before each task) looked at a run above it, the
+/// one the run's caller task belongs to: a test's probe that the questions of runs
+/// nested in one another cost the same at any depth.
+#[doc(hidden)]
+pub fn levels_looked_through() -> u64 {
+    LOOKS.load(Ordering::Relaxed)
 }
 
 /// A caller's graph task lent to a run that goes on on other threads and may outlive
@@ -445,7 +664,7 @@ impl Lent {
     /// task of an owner (a futures task).
     pub(crate) fn here() -> Option<Arc<Lent>> {
         let outer = Outer::here();
-        (!outer.run.stop.is_null() || outer.owner.is_some()).then(|| {
+        (!outer.run.is_null() || outer.owner.is_some()).then(|| {
             Arc::new(Lent {
                 outer,
                 asking: AtomicU32::new(0),
@@ -497,9 +716,9 @@ impl Caller {
 }
 
 std::thread_local! {
-    /// The run of the graph task running on this thread ([`Running::NONE`] outside
+    /// The stop of the run of the graph task running on this thread (null outside
     /// one), for [`crate::cancelled`].
-    static RUN: std::cell::Cell<Running> = const { std::cell::Cell::new(Running::NONE) };
+    static RUN: std::cell::Cell<*const RunStop> = const { std::cell::Cell::new(std::ptr::null()) };
     /// That task's index in its run: apart, so that moving to the next task of the
     /// same run writes one word.
     static TASK: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
@@ -510,18 +729,16 @@ std::thread_local! {
 /// panicked) or stopped (a `?` met an error) at or before this task, so that its result
 /// is no longer wanted.
 pub(crate) fn run_stopped() -> bool {
-    let Running { stop, when, outer } = RUN.with(std::cell::Cell::get);
-    if stop.is_null() {
+    let run = RUN.with(std::cell::Cell::get);
+    if run.is_null() {
         return false;
     }
     let node = TASK.with(std::cell::Cell::get);
-    // SAFETY: `RUN` holds pointers only while a `TaskScope` is alive on this thread,
-    // made by the dispatcher from a `&AtomicU32`, a stop condition and an `Outer` of
-    // the run, which outlives every scope of its tasks (a dispatcher leaves its scope
-    // before it returns).
-    let failed = unsafe { &*stop }.load(crate::engine::sync::Ordering::Relaxed) <= node;
-    // SAFETY: as above.
-    failed || (!when.is_null() && ask_in_task(unsafe { &*outer }, unsafe { &*when }))
+    // SAFETY: `RUN` holds a pointer only while a `TaskScope` is alive on this thread,
+    // made by the dispatcher from the run's `RunStop`, which outlives every scope of
+    // its tasks (a dispatcher leaves its scope before it returns).
+    let run = unsafe { &*run };
+    run.stopped_at(node) || (run.has_condition() && run.caller_says_stop(ask_in_task))
 }
 
 /// The payload a panic of the run's stop condition, asked by a task's `cancelled()`,
@@ -542,7 +759,7 @@ fn ask_in_task(outer: &Outer, when: &StopWhen) -> bool {
 
 /// Which graph task runs on this thread now, if any, as [`graph_mark`] reads it.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct GraphMark(*const crate::engine::sync::AtomicU32, u32);
+pub(crate) struct GraphMark(*const RunStop, u32);
 
 /// The graph task running on this thread now: a futures task compares it with the one
 /// at its start, to know whether a graph task runs above it on its thread (one of a
@@ -550,7 +767,7 @@ pub(crate) struct GraphMark(*const crate::engine::sync::AtomicU32, u32);
 #[inline]
 pub(crate) fn graph_mark() -> GraphMark {
     GraphMark(
-        RUN.with(|run| run.get().stop),
+        RUN.with(std::cell::Cell::get),
         TASK.with(std::cell::Cell::get),
     )
 }
@@ -558,7 +775,7 @@ pub(crate) fn graph_mark() -> GraphMark {
 /// Whether a graph task is running on this thread (a run started now is nested in it).
 #[inline]
 pub(crate) fn in_graph_task() -> bool {
-    RUN.with(|run| !run.get().stop.is_null())
+    RUN.with(|run| !run.get().is_null())
 }
 
 /// Makes one graph task's run visible to [`run_stopped`] on this thread until dropped:
@@ -566,29 +783,22 @@ pub(crate) fn in_graph_task() -> bool {
 /// and to `get_client`, the client the run belongs to, if any. Nested runs (a task
 /// computing a graph) restore the outer task's on drop.
 pub(crate) struct TaskScope {
-    previous: (Running, u32),
+    previous: (*const RunStop, u32),
     _client: crate::engine::owner::OwnerScope,
 }
 
 impl TaskScope {
     #[inline]
     pub(crate) fn enter(
-        run_stop: &crate::engine::sync::AtomicU32,
+        run: &RunStop,
         node: u32,
-        stop: Option<&StopWhen>,
-        outer: &Outer,
         client: Option<&crate::engine::owner::Owner>,
     ) -> TaskScope {
         // A run nested in a task answers with its own condition only, on every
         // thread: it follows the task's when asked (`stop_when(taskweave::cancelled)`).
-        let running = Running {
-            stop: run_stop,
-            when: stop.map_or(std::ptr::null(), |stop| stop as *const StopWhen),
-            outer,
-        };
         TaskScope {
             previous: (
-                RUN.with(|run| run.replace(running)),
+                RUN.with(|current| current.replace(run)),
                 TASK.with(|task| task.replace(node)),
             ),
             _client: crate::engine::owner::OwnerScope::enter(

@@ -32,6 +32,9 @@ pub struct RunOptions {
     /// overflowed the stack).
     given: Option<Arc<Observers>>,
     pub(crate) stop: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+    /// `stop` is `taskweave::cancelled` itself: the run follows its caller's task,
+    /// which the engine answers without asking (see `engine::observe::RunStop`).
+    pub(crate) follows: bool,
     /// Told the run's first failure as it happens, while tasks beside it may still run
     /// (a one-shot dynamic compute returns it at once; see `dynamic::plan`).
     pub(crate) on_failure: Option<Arc<dyn Fn(TaskError) + Send + Sync>>,
@@ -105,12 +108,16 @@ impl RunOptions {
     /// cancelled or its last handle dropped. A run started inside a task of this run
     /// follows it only when asked: `stop_when(taskweave::cancelled)`; so does a run
     /// started inside a futures task, which then stops once that task is cancelled.
+    /// Given `taskweave::cancelled` itself, a run nested in a graph task reads whether
+    /// any run above it stopped without asking each level in turn: its questions cost
+    /// the same at any depth of nesting (a closure that calls it asks every level).
     /// `stop` is asked as the task the run was started in, on whichever thread. A panic
     /// of `stop` fails the run as the task's panic would, said so: "the run's stop
     /// predicate panicked while computing `sum` at …: …", whether it was asked before
     /// the task started or by the task's `cancelled()` (which unwinds the task).
     #[must_use = "builder methods return the changed builder"]
     pub fn stop_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.follows = is_cancelled(&stop);
         self.stop = Some(Arc::new(stop));
         self
     }
@@ -151,6 +158,14 @@ impl std::fmt::Debug for RunOptions {
             .field("observed", &self.observer.is_some())
             .finish()
     }
+}
+
+/// Whether `f` is `taskweave::cancelled` itself (its function item, a type of its own).
+fn is_cancelled<F: 'static>(_: &F) -> bool {
+    fn type_of<T: 'static>(_: &T) -> std::any::TypeId {
+        std::any::TypeId::of::<T>()
+    }
+    std::any::TypeId::of::<F>() == type_of(&crate::cancelled)
 }
 
 /// The values accepted by `TASKWEAVE_SCHEDULER`.

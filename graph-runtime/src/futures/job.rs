@@ -1103,6 +1103,19 @@ impl Drop for RunningAgain {
     }
 }
 
+/// Whether a futures task is the innermost task on this thread, which answers
+/// `cancelled()` here rather than the graph task beneath it (see [`cancelled`]).
+pub(crate) fn futures_task_innermost() -> bool {
+    CURRENT
+        .try_with(|current| {
+            current
+                .borrow()
+                .as_ref()
+                .is_some_and(|running| running.beneath == crate::engine::observe::graph_mark())
+        })
+        .unwrap_or(false)
+}
+
 /// Whether the task running on this thread was cancelled: a long task may poll it and
 /// stop early (Dask cannot stop a task that is already running). For a futures task:
 /// its future was cancelled, or its client's last handle was dropped (the client shuts

@@ -49,6 +49,7 @@ pub use erased::ErasedFuture;
 pub use error::{ClientError, CycleLink, CycleStep, FutureError, TimedWait};
 pub use future::{Future, Status};
 pub use info::{futures_info, AnyFuture, FutureRef};
+pub(crate) use job::futures_task_innermost;
 pub use job::{cancelled, get_client, secede, TaskBuilder};
 /// A deadline from a timeout, none for `Duration::MAX` (shared with the cluster transports).
 #[cfg_attr(not(feature = "hyperqueue"), allow(unused_imports))]
