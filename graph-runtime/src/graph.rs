@@ -187,9 +187,12 @@ macro_rules! arity {
             /// futures task, the run is that task's, as [`compute`](Self::compute)'s is:
             /// its tasks find the client with [`get_client`](crate::get_client), and
             /// their waits for futures are the task's. While every worker of `pool`
-            /// waits for a future, no worker would start the run: it runs on the
-            /// calling thread instead, in order, as `compute` does then on rayon's
-            /// global pool.
+            /// waits for a future, no worker would start the run: it starts on the
+            /// calling thread instead, offering `pool` half of the work at each fork,
+            /// so that a worker free again takes part, as `compute` does then with
+            /// rayon's global pool. Called on a worker of another pool, that worker
+            /// goes on with its own pool's work while it waits, and runs the graph
+            /// itself (on its own pool) if every worker of `pool` waits.
             ///
             /// # Panics
             /// When a task panics, with a message naming the task and its call site.

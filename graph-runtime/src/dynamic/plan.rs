@@ -842,8 +842,9 @@ impl Storage {
     /// failure at once (see [`Prepared`]); any other runs here. So does one that no
     /// worker would start: while every worker waits for a future, none takes a job
     /// queued from outside (see `engine::sync::WaitingForFuture`), and this thread runs
-    /// the graph itself, in order, rather than wait for them (it may be what they wait
-    /// for); a job already queued is taken back when that happens. A run that someone
+    /// the graph itself rather than wait for them (it may be what they wait for),
+    /// offering the pool half of the work at each fork (see `run_here`); a job already
+    /// queued is taken back when that happens. A run that someone
     /// observes (its own observer, or an active performance report) returns once it
     /// has ended instead: its observers have been told the whole run by then (one
     /// returned early had its record still running, and the next run was counted as
