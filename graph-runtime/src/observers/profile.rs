@@ -14,7 +14,7 @@
 
 use core::fmt;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -221,10 +221,12 @@ impl Profiler {
     }
 
     /// A profiler with no records on `clock`'s time axis.
-    pub(crate) fn on(clock: Clock) -> Profiler {
+    pub(crate) fn on(mut clock: Clock) -> Profiler {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         lock(&LIVE).push(id);
+        // The threads that write in its log are noted as seen by it (see `ThreadNames`).
+        clock.owner = id;
         Profiler {
             log: TaskLog::new(clock, false),
             inner: Mutex::new(Inner::default()),
@@ -286,10 +288,7 @@ impl Profiler {
     #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
     pub(crate) fn thread_name(id: u32) -> String {
         let names = lock(thread_names());
-        id.checked_sub(1)
-            .and_then(|i| names.get(i as usize))
-            .cloned()
-            .unwrap_or_else(|| format!("thread {id}"))
+        (names.by_id.get(&id).cloned()).unwrap_or_else(|| format!("thread {id}"))
     }
 
     /// The id the profiler gives the calling thread: the [`TaskRecord::thread`] and
@@ -304,6 +303,14 @@ impl Profiler {
             }
             known => known,
         })
+    }
+
+    /// [`thread_id`](Self::thread_id), noting that this profiler records a task of
+    /// the thread: the thread's name is kept for it after the thread ends.
+    #[inline]
+    pub(crate) fn seen_thread_id(&self) -> u32 {
+        note_thread_seen(self.id);
+        Profiler::thread_id()
     }
 
     /// Forgets every record (names seen stay known).
@@ -424,7 +431,7 @@ impl Profiler {
         {
             let names = lock(thread_names());
             for &tid in &threads {
-                let name = names.get(tid as usize - 1).map_or("thread", String::as_str);
+                let name = names.by_id.get(&tid).map_or("thread", String::as_str);
                 out.push_str(&format!(
                     ",\n{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":{pid},\"tid\":{tid},\"args\":{{\"name\":{}}}}}",
                     json_string(name)
@@ -571,7 +578,7 @@ impl Observer for Profiler {
             key: task.key,
             attempt: task.attempt,
             function: 0,
-            thread: Profiler::thread_id(),
+            thread: self.seen_thread_id(),
             worker: rayon::current_thread_index().map_or(0, |w| w as u32 + 1),
             outcome: outcome_code(outcome),
             ran: task.started,
@@ -606,7 +613,7 @@ impl Profiler {
     #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
     pub(crate) fn future_raw_span(&self, task: &FutureEvent<'_>) -> (u32, u64, u64) {
         let (start, end) = self.future_stamps(task);
-        (Profiler::thread_id(), start, end.max(start))
+        (self.seen_thread_id(), start, end.max(start))
     }
 
     /// This profiler, told apart from others in [`FUTURE_STARTS`]: a number of its
@@ -624,6 +631,9 @@ impl Drop for Profiler {
         let mut live = lock(&LIVE);
         live.retain(|&id| id != self.id);
         DROPPED.fetch_add(1, Ordering::Release);
+        let live = live.clone();
+        // The names of the threads it saw that ended may be needed no more.
+        lock(thread_names()).forget_ended(&live);
     }
 }
 
@@ -822,26 +832,128 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 thread_local! {
     static THREAD: Cell<u32> = const { Cell::new(0) };
+    /// The profilers this thread's id was given to, for when it ends (see
+    /// [`ThreadNames`]).
+    static THREAD_END: ThreadEnd = const {
+        ThreadEnd { id: Cell::new(0), last: Cell::new(0), seen: RefCell::new(Vec::new()), dropped: Cell::new(0) }
+    };
 }
 
-/// Thread names, by thread id minus one.
-fn thread_names() -> &'static Mutex<Vec<String>> {
-    static NAMES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// The names of the threads given ids ([`Profiler::thread_id`]).
+///
+/// A name is kept while its thread lives, and after it ended only while a profiler
+/// (or a performance report) that recorded a task of the thread is alive: a service
+/// that makes threads and profiles them, one after another, kept a name for every
+/// thread it ever made.
+struct ThreadNames {
+    /// The id the next thread gets: ids are never reused.
+    next: u32,
+    by_id: BTreeMap<u32, String>,
+    /// Threads that ended, with the live profilers that recorded their tasks.
+    ended: Vec<(u32, Vec<u64>)>,
+}
+
+impl ThreadNames {
+    /// Forgets the names of ended threads that none of the profilers numbered
+    /// `live` recorded.
+    fn forget_ended(&mut self, live: &[u64]) {
+        let by_id = &mut self.by_id;
+        self.ended.retain_mut(|(id, seen)| {
+            seen.retain(|p| live.contains(p));
+            if seen.is_empty() {
+                by_id.remove(id);
+            }
+            !seen.is_empty()
+        });
+    }
+}
+
+/// Thread names (see [`ThreadNames`]).
+fn thread_names() -> &'static Mutex<ThreadNames> {
+    static NAMES: Mutex<ThreadNames> = Mutex::new(ThreadNames {
+        next: 1,
+        by_id: BTreeMap::new(),
+        ended: Vec::new(),
+    });
     &NAMES
+}
+
+/// A thread's id (0 before it has one) and the profilers it was given to: when the
+/// thread ends, its name is kept only for those still alive (see [`ThreadNames`]).
+struct ThreadEnd {
+    id: Cell<u32>,
+    /// The profiler noted last: a thread records for one profiler many times over.
+    last: Cell<u64>,
+    seen: RefCell<Vec<u64>>,
+    /// [`DROPPED`] when `seen` was last rid of dropped profilers.
+    dropped: Cell<u64>,
+}
+
+impl ThreadEnd {
+    /// Notes that `profiler` records a task of this thread.
+    #[inline]
+    fn note(&self, profiler: u64) {
+        if self.last.get() != profiler {
+            self.note_new(profiler);
+        }
+    }
+
+    #[cold]
+    fn note_new(&self, profiler: u64) {
+        self.last.set(profiler);
+        let mut seen = self.seen.borrow_mut();
+        if seen.contains(&profiler) {
+            return;
+        }
+        // A long-lived thread sees many profilers come and go: the dropped ones are
+        // let go before the list grows.
+        let dropped = DROPPED.load(Ordering::Acquire);
+        if dropped != self.dropped.get() {
+            self.dropped.set(dropped);
+            let live = lock(&LIVE);
+            seen.retain(|p| live.contains(p));
+        }
+        seen.push(profiler);
+    }
+}
+
+impl Drop for ThreadEnd {
+    fn drop(&mut self) {
+        let id = self.id.get();
+        if id == 0 {
+            return;
+        }
+        let seen = std::mem::take(self.seen.get_mut());
+        let live = lock(&LIVE).clone();
+        let mut names = lock(thread_names());
+        names.ended.push((id, seen));
+        names.forget_ended(&live);
+    }
+}
+
+/// Notes that the profiler numbered `profiler` records a task of the calling thread
+/// (see [`ThreadNames`]); nothing when the thread is ending.
+#[inline]
+pub(crate) fn note_thread_seen(profiler: u64) {
+    let _ = THREAD_END.try_with(|end| end.note(profiler));
 }
 
 /// Gives the calling thread the next id, and notes its name.
 #[cold]
 fn register_thread() -> u32 {
     let mut names = lock(thread_names());
-    let id = names.len() as u32 + 1;
+    let id = names.next;
+    names.next += 1;
     let name = match (std::thread::current().name(), rayon::current_thread_index()) {
         (Some(name), Some(worker)) => format!("{name} (worker {worker})"),
         (Some(name), None) => name.to_owned(),
         (None, Some(worker)) => format!("rayon worker {worker}"),
         (None, None) => format!("thread {id}"),
     };
-    names.push(name);
+    names.by_id.insert(id, name);
+    drop(names);
+    // Not noted when the thread is ending (its locals torn down): its name is kept.
+    let _ = THREAD_END.try_with(|end| end.id.set(id));
     id
 }
 

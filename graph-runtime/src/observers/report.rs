@@ -1074,7 +1074,7 @@ impl Observer for FuturesWatch {
             let function = state.functions.intern(task.name, task.kind, task.call_site);
             state
                 .running
-                .entry(Profiler::thread_id())
+                .entry(self.0.clock.seen_thread_id())
                 .or_default()
                 .push((task.key, function, now));
         }

@@ -112,6 +112,9 @@ pub(crate) fn outcome_from(code: u32) -> TaskOutcome {
 pub(crate) struct Clock {
     clock: quanta::Clock,
     epoch: u64,
+    /// The number of the profiler whose axis it is (0: none): the threads that write
+    /// in a log on it are noted as seen by that profiler, which keeps their names.
+    pub(crate) owner: u64,
 }
 
 impl Clock {
@@ -122,6 +125,7 @@ impl Clock {
         Clock {
             epoch: clock.raw(),
             clock,
+            owner: 0,
         }
     }
 
@@ -252,14 +256,49 @@ static KEYS: AtomicU64 = AtomicU64::new(1);
 
 /// The threads that wrote a log and ended, in the order they ended: their logs in a
 /// task log that rewinds are free again (with their chunks) from its next run on.
-static ENDED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+static ENDED: Mutex<Ended> = Mutex::new(Ended {
+    base: 0,
+    ids: Vec::new(),
+    readers: Vec::new(),
+});
+
+/// [`ENDED`]: the ends from number `base` on, and how far each task log that rewinds
+/// has looked. Ends that every one of them has looked at are let go: a service that
+/// makes threads and observes their runs noted an end for every thread it ever made.
+struct Ended {
+    base: usize,
+    ids: Vec<u32>,
+    /// (task log's number, the number of the first end it has not looked at).
+    readers: Vec<(u64, usize)>,
+}
+
+impl Ended {
+    /// The number of the next end.
+    fn end(&self) -> usize {
+        self.base + self.ids.len()
+    }
+
+    /// Lets go of the ends every reader has looked at (all, when none reads).
+    fn trim(&mut self) {
+        let end = self.end();
+        let seen = self.readers.iter().map(|&(_, seen)| seen).min();
+        let keep_from = seen.unwrap_or(end);
+        self.ids.drain(..keep_from - self.base);
+        self.base = keep_from;
+    }
+}
+
+/// Numbers of task logs that rewind (see [`Ended::readers`]).
+static READERS: AtomicU64 = AtomicU64::new(1);
 
 /// Notes its thread in [`ENDED`] when the thread ends.
 struct Alive(u32);
 
 impl Drop for Alive {
     fn drop(&mut self) {
-        ENDED.lock().recover().push(self.0);
+        let mut ended = ENDED.lock().recover();
+        ended.ids.push(self.0);
+        ended.trim();
     }
 }
 
@@ -282,9 +321,9 @@ pub(crate) struct TaskLog {
     /// The current run's key.
     key: AtomicU64,
     logs: [OnceLock<Box<[Log]>>; LOG_SEGMENTS],
-    /// The entries of [`ENDED`] looked at (a log that rewinds frees the logs of
-    /// threads that ended).
-    ended: AtomicUsize,
+    /// Its number in [`Ended::readers`], if it rewinds (it frees the logs of threads
+    /// that ended); 0 otherwise.
+    reader: u64,
 }
 
 // SAFETY: a `Log`'s `Writer` (the only state that is not atomic) is read and written
@@ -303,7 +342,15 @@ impl TaskLog {
             rewind,
             key: AtomicU64::new(KEYS.fetch_add(1, Ordering::Relaxed)),
             logs: [const { OnceLock::new() }; LOG_SEGMENTS],
-            ended: AtomicUsize::new(0),
+            reader: if rewind {
+                let reader = READERS.fetch_add(1, Ordering::Relaxed);
+                let mut ended = ENDED.lock().recover();
+                let end = ended.end();
+                ended.readers.push((reader, end));
+                reader
+            } else {
+                0
+            },
         }
     }
 
@@ -326,11 +373,17 @@ impl TaskLog {
     /// Frees the logs of threads that ended since the last look, chunks and all, for
     /// threads to come (a log that rewinds, between runs: nothing writes).
     fn free_ended(&self) {
-        let ended = ENDED.lock().recover();
-        let seen = self.ended.swap(ended.len(), Ordering::Relaxed);
-        let Some(new) = ended.get(seen..).filter(|new| !new.is_empty()) else {
+        let mut ended = ENDED.lock().recover();
+        let end = ended.end();
+        let Some(reader) = (ended.readers.iter_mut()).find(|(reader, _)| *reader == self.reader)
+        else {
             return;
         };
+        let seen = std::mem::replace(&mut reader.1, end);
+        if seen == end {
+            return;
+        }
+        let new = &ended.ids[seen - ended.base..];
         for segment in self.logs.iter().map_while(OnceLock::get) {
             for log in segment.iter() {
                 let owner = log.owner.load(Ordering::Acquire);
@@ -343,6 +396,7 @@ impl TaskLog {
                 }
             }
         }
+        ended.trim();
     }
 
     /// The current run's key.
@@ -372,6 +426,7 @@ impl TaskLog {
     /// Finds (or claims) this thread's log and starts it on run `key`.
     #[cold]
     fn enter(&self, key: u64) -> &Log {
+        crate::observers::profile::note_thread_seen(self.clock.owner);
         let me = crate::observers::profile::Profiler::thread_id();
         // Noted in `ENDED` when this thread ends (not at all if it is ending now).
         let _ = ALIVE.try_with(|_| ());
@@ -620,6 +675,11 @@ impl TaskLog {
 
 impl Drop for TaskLog {
     fn drop(&mut self) {
+        if self.reader != 0 {
+            let mut ended = ENDED.lock().recover();
+            ended.readers.retain(|&(reader, _)| reader != self.reader);
+            ended.trim();
+        }
         for segment in self.logs.iter_mut().filter_map(OnceLock::get_mut) {
             for log in segment.iter_mut() {
                 let mut chunk = *log.head.get_mut();
