@@ -98,8 +98,11 @@ struct Inner {
     /// Per log (by its index): where each run's records end, with the run and its
     /// nodes' functions, in order.
     spans: Vec<Vec<Span>>,
-    /// Per log: the records before this position are forgotten (`clear`).
+    /// Per log: the records before this position are forgotten (`clear` while a
+    /// run goes on).
     cleared: Vec<u64>,
+    /// Graph runs begun and not ended.
+    running: u32,
     /// The futures' task runs.
     records: Vec<Raw>,
 }
@@ -319,6 +322,15 @@ impl Profiler {
         let inner = &mut *inner;
         inner.records.clear();
         inner.runs = 0;
+        if inner.running == 0 {
+            // No graph run writes in the logs, and none begins while this holds the
+            // lock: the next runs write them from their first chunks again, so that
+            // a profiler cleared after each run holds one run's records, not all.
+            self.log.forget();
+            inner.spans.clear();
+            inner.cleared.clear();
+            return;
+        }
         // The graph tasks' records stay in their logs, skipped from now on.
         let spans = &inner.spans;
         let cleared = &mut inner.cleared;
@@ -517,6 +529,7 @@ impl Observer for Profiler {
     fn graph_started(&self, nodes: &[NodeInfo<'_>]) {
         let mut inner = self.lock();
         let inner = &mut *inner;
+        inner.running += 1;
         self.log.begin();
         let tag = inner.functions.next_run_tag();
         let functions: Vec<u32> = nodes
@@ -544,6 +557,7 @@ impl Observer for Profiler {
         // published now are the run's (and those of runs that overlapped it).
         let mut inner = self.lock();
         let inner = &mut *inner;
+        inner.running = inner.running.saturating_sub(1);
         let run = inner.runs;
         inner.runs += 1;
         let spans = &mut inner.spans;

@@ -321,6 +321,9 @@ pub(crate) struct TaskLog {
     /// The current run's key.
     key: AtomicU64,
     logs: [OnceLock<Box<[Log]>>; LOG_SEGMENTS],
+    /// The key of the first run after the last [`forget`](Self::forget) (0: none):
+    /// the records of runs before it are forgotten.
+    forgotten_before: AtomicU64,
     /// Its number in [`Ended::readers`], if it rewinds (it frees the logs of threads
     /// that ended); 0 otherwise.
     reader: u64,
@@ -342,6 +345,7 @@ impl TaskLog {
             rewind,
             key: AtomicU64::new(KEYS.fetch_add(1, Ordering::Relaxed)),
             logs: [const { OnceLock::new() }; LOG_SEGMENTS],
+            forgotten_before: AtomicU64::new(0),
             reader: if rewind {
                 let reader = READERS.fetch_add(1, Ordering::Relaxed);
                 let mut ended = ENDED.lock().recover();
@@ -399,6 +403,28 @@ impl TaskLog {
         ended.trim();
     }
 
+    /// The key of the oldest run whose records are read, the current run's being
+    /// `key`: that one for a log that rewinds at each run (older logs' keys are
+    /// smaller), else the first after the last [`forget`](Self::forget).
+    fn oldest(&self, key: u64) -> u64 {
+        if self.rewind {
+            key
+        } else {
+            self.forgotten_before.load(Ordering::Acquire)
+        }
+    }
+
+    /// Forgets every record, and lets the next runs write from each log's first chunk
+    /// again (a profiler cleared: its graph tasks' records, kept in chunks that only
+    /// grew, were skipped from then on and held for the profiler's life). Call it
+    /// between runs: no run may have begun and not ended (none writes here).
+    pub(crate) fn forget(&self) {
+        // Every key given so far is smaller, every key given later not (`KEYS` only
+        // grows): each log's thread rewinds at its first record of a later run.
+        self.forgotten_before
+            .store(KEYS.load(Ordering::SeqCst), Ordering::Release);
+    }
+
     /// The current run's key.
     #[inline]
     fn run_key(&self) -> u64 {
@@ -435,13 +461,16 @@ impl TaskLog {
         // to its writer.
         let w = unsafe { &mut *log.w.get() };
         if w.key != key {
+            // Written before its records were forgotten (see `forget`).
+            let forgotten = w.key < self.forgotten_before.load(Ordering::Acquire);
             w.key = key;
             w.thread = me;
             w.last_end = 0;
             w.node = NO_NODE;
             w.outer.clear();
-            if self.rewind {
-                // Back to the first chunk: the records before were read (see `begin`).
+            if self.rewind || forgotten {
+                // Back to the first chunk: the records before were read (see `begin`),
+                // or forgotten.
                 w.tail = log.head.load(Ordering::Relaxed);
                 w.at = 0;
                 w.count = 0;
@@ -580,7 +609,7 @@ impl TaskLog {
         for segment in self.logs.iter().map_while(OnceLock::get) {
             for log in segment.iter() {
                 let owner = log.owner.load(Ordering::Acquire);
-                if owner != 0 && (!self.rewind || log.key.load(Ordering::Acquire) == key) {
+                if owner != 0 && log.key.load(Ordering::Acquire) >= self.oldest(key) {
                     let published = log.published.load(Ordering::Acquire);
                     each(index, owner, log.worker.load(Ordering::Relaxed), published);
                 }
@@ -605,7 +634,7 @@ impl TaskLog {
     /// `each(record)`, in the order written; moves the cursor past them.
     pub(crate) fn read(&self, index: usize, cursor: &mut Cursor, mut each: impl FnMut(Rec)) {
         let Some(log) = self.log(index) else { return };
-        if self.rewind && log.key.load(Ordering::Acquire) != self.run_key() {
+        if log.key.load(Ordering::Acquire) < self.oldest(self.run_key()) {
             return;
         }
         let published = log.published.load(Ordering::Acquire);
@@ -925,5 +954,35 @@ mod tests {
         assert_eq!(log.memory(), 2 * std::mem::size_of::<Chunk>());
         log.begin();
         assert!(all(&log).is_empty(), "a new run holds nothing yet");
+    }
+
+    /// A log that keeps its runs (a profiler's) and is told to forget between runs:
+    /// the runs after write from the first chunk again, in the same memory, and only
+    /// their records are read (a profiler cleared after each run grew by its records).
+    #[test]
+    fn a_forgetting_log_writes_its_first_chunk_again() {
+        let log = TaskLog::new(Clock::new(), false);
+        for run in 0..3u32 {
+            log.begin();
+            for i in 0..CHUNK as u32 + 10 {
+                log.started(run << 20 | i);
+                log.finished(run << 20 | i, TaskOutcome::Finished);
+            }
+            let recs = all(&log).concat();
+            assert_eq!(recs.len(), CHUNK + 10, "run {run}: only its own records");
+            assert!(recs.iter().all(|r| r.id >> 20 == run));
+            assert_eq!(log.memory(), 2 * std::mem::size_of::<Chunk>());
+            log.forget();
+            assert!(all(&log).is_empty(), "forgotten");
+        }
+        // Without `forget`, the runs' records accumulate.
+        log.begin();
+        log.started(1);
+        log.finished(1, TaskOutcome::Finished);
+        log.begin();
+        log.started(2);
+        log.finished(2, TaskOutcome::Finished);
+        let ids: Vec<u32> = all(&log).concat().iter().map(|r| r.id).collect();
+        assert_eq!(ids, [1, 2]);
     }
 }
