@@ -56,6 +56,8 @@ fn settled() -> Usage {
     let mut same = 0;
     for _ in 0..400 {
         std::thread::sleep(Duration::from_millis(2));
+        // Threads that ended meanwhile left theirs.
+        collect_epoch_garbage();
         let now = usage();
         if now == last {
             same += 1;
@@ -522,6 +524,114 @@ fn scatter(i: usize) {
     assert_eq!(f.result().unwrap(), 16 * i as u64);
 }
 
+/// A second client, with a task that holds one of its threads for the rest of the
+/// process: a future that never ends, which the `pending_*` probes wait on, give up
+/// on and hang dependents on.
+fn pending() -> &'static (Client, Future<()>) {
+    static PENDING: std::sync::OnceLock<(Client, Future<()>)> = std::sync::OnceLock::new();
+    PENDING.get_or_init(|| {
+        let c = Client::builder()
+            .threads(2)
+            .name("long-use-pending")
+            .shutdown_timeout(Duration::ZERO)
+            .build()
+            .unwrap();
+        let (held, release) = blocker(&c);
+        // Never released: the task holds its thread until the process ends.
+        std::mem::forget(release);
+        (c, held)
+    })
+}
+
+fn pending_result_timeouts(_: usize) {
+    let (_, held) = pending();
+    assert!(held.result_timeout(Duration::ZERO).is_err());
+    assert!(held.exception_timeout(Duration::ZERO).is_err());
+}
+
+fn pending_wait_timeouts(_: usize) {
+    let (_, held) = pending();
+    let (done, not_done) = wait(
+        std::slice::from_ref(held),
+        WaitMode::FirstCompleted,
+        Some(Duration::ZERO),
+    );
+    assert!(done.is_empty() && not_done.len() == 1);
+}
+
+fn pending_as_completed_timeouts(i: usize) {
+    let (c, held) = pending();
+    let quick = c.submit(inc, (i as u64,));
+    let mut iter = as_completed(vec![held.erase(), quick.erase()]);
+    assert!(iter
+        .next_timeout(Duration::from_secs(60))
+        .unwrap()
+        .is_some());
+    assert!(iter.next_timeout(Duration::ZERO).is_err());
+}
+
+fn pending_dependents_dropped(i: usize) {
+    let (c, held) = pending();
+    // Released with their last handle, before the future they wait for ends.
+    drop(c.submit(move |_: (), x: u64| x, (held.clone(), i as u64)));
+    let f = c.submit(move |_: ()| i as u64, (held.clone(),));
+    f.cancel();
+    drop(f);
+}
+
+fn pending_gather_failure(i: usize) {
+    let (c, held) = pending();
+    let waiting = c.submit(move |_: ()| i as u64, (held.clone(),));
+    let bad = c.submit(fail, (i as u64,));
+    // Sleeps on `waiting` until `bad` fails.
+    assert!(c.gather(&[waiting, bad]).is_err());
+}
+
+fn pending_done_callbacks(_: usize) {
+    let (c, held) = pending();
+    // A callback on a dependent that is dropped, then released, before `held` ends.
+    let f = c.submit(|_: ()| 1u64, (held.clone(),));
+    f.add_done_callback(|_| {});
+    drop(f);
+}
+
+/// One `as_completed` for the service's life, fed a future and drained each round.
+fn as_completed_long_lived(i: usize) {
+    std::thread_local! {
+        static ITER: std::cell::RefCell<Option<taskweave::AsCompleted<Future<u64>>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let c = shared();
+    ITER.with(|iter| {
+        let mut iter = iter.borrow_mut();
+        let iter = iter.get_or_insert_with(|| as_completed(Vec::new()));
+        iter.add(c.submit(inc, (i as u64,)));
+        let f = iter.next().unwrap();
+        assert_eq!(f.result().unwrap(), i as u64 + 1);
+    });
+}
+
+fn retried_failures(i: usize) {
+    let c = shared();
+    let f = c.task(fail).retries(2).submit((i as u64,));
+    assert!(f.result().is_err());
+}
+
+fn progress_observed(i: usize) {
+    let progress = Arc::new(taskweave::Progress::hidden());
+    let a = delay!(leaf(i as u64));
+    let b = delay!(combine(a, &delay!(leaf(3))));
+    let options = RunOptions::new().observer(progress.clone());
+    assert_eq!(
+        b.try_compute_with(options).unwrap(),
+        combine(leaf(i as u64), &leaf(3))
+    );
+    assert_eq!(progress.done(), 3);
+    let fs = shared().map(inc, 0..4u64);
+    progress.watch(&fs);
+    shared().gather(&fs).unwrap();
+}
+
 #[cfg(feature = "dashboard")]
 fn dashboard_connections(_: usize) {
     use std::io::{Read, Write};
@@ -535,10 +645,62 @@ fn dashboard_connections(_: usize) {
     assert!(answer.starts_with(b"HTTP/1.1"));
 }
 
+/// The live dashboard the dashboard probes share, keeping few task runs for its
+/// stream, so that the probes' warm-up fills it. (Made by the first of them, which
+/// run last: while it lives it watches every run of the process.)
 #[cfg(feature = "dashboard")]
 fn dashboard_shared() -> &'static taskweave::Dashboard {
     static DASHBOARD: std::sync::OnceLock<taskweave::Dashboard> = std::sync::OnceLock::new();
-    DASHBOARD.get_or_init(|| taskweave::Dashboard::serve("127.0.0.1:0").unwrap())
+    DASHBOARD.get_or_init(|| {
+        taskweave::Dashboard::builder()
+            .keep(64)
+            .serve("127.0.0.1:0")
+            .unwrap()
+    })
+}
+
+/// Dashboards made, asked for their page, and dropped: their server's thread and
+/// socket go with them.
+#[cfg(feature = "dashboard")]
+fn dashboards_made_and_dropped(_: usize) {
+    use std::io::{Read, Write};
+    let dashboard = taskweave::Dashboard::serve("127.0.0.1:0").unwrap();
+    let mut stream = std::net::TcpStream::connect(dashboard.addr()).unwrap();
+    stream
+        .write_all(b"GET /status.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1"));
+    drop(dashboard);
+}
+
+/// A live dashboard for the service's life, while clients come and go: their tasks
+/// run on threads that end. (The warm-up ends more threads than the names of ended
+/// threads kept for a live observer: 1,024, and fills what the dashboard
+/// keeps.)
+#[cfg(feature = "dashboard")]
+fn dashboard_clients(i: usize) {
+    let _ = dashboard_shared();
+    clients_made_and_dropped(i);
+}
+
+/// A live dashboard for the service's life, while threads come and go, each running
+/// a graph.
+#[cfg(feature = "dashboard")]
+fn dashboard_threads(i: usize) {
+    let _ = dashboard_shared();
+    std::thread::spawn(move || dynamic_compute(i))
+        .join()
+        .unwrap();
+}
+
+/// A live dashboard watching the long-lived client's tasks.
+#[cfg(feature = "dashboard")]
+fn dashboard_futures(i: usize) {
+    let _ = dashboard_shared();
+    futures_submit(i);
+    futures_failure(i);
 }
 
 /// The slack of the probes whose work stays on the calling thread or in the rayon pool
@@ -754,13 +916,108 @@ const PROBES: &[Probe] = &[
         slack: POOLS,
         round: clients_observed,
     },
+    Probe {
+        name: "pending_result_timeouts",
+        warm: 200,
+        rounds: 5000,
+        slack: POOLS,
+        round: pending_result_timeouts,
+    },
+    Probe {
+        name: "pending_wait_timeouts",
+        warm: 200,
+        rounds: 5000,
+        slack: POOLS,
+        round: pending_wait_timeouts,
+    },
+    Probe {
+        name: "pending_as_completed_timeouts",
+        warm: 200,
+        rounds: 5000,
+        slack: POOLS,
+        round: pending_as_completed_timeouts,
+    },
+    Probe {
+        name: "pending_dependents_dropped",
+        warm: 200,
+        rounds: 5000,
+        slack: POOLS,
+        round: pending_dependents_dropped,
+    },
+    Probe {
+        name: "pending_gather_failure",
+        warm: 200,
+        rounds: 5000,
+        slack: POOLS,
+        round: pending_gather_failure,
+    },
+    Probe {
+        name: "pending_done_callbacks",
+        warm: 200,
+        rounds: 5000,
+        slack: POOLS,
+        round: pending_done_callbacks,
+    },
+    Probe {
+        name: "as_completed_long_lived",
+        warm: 200,
+        rounds: 5000,
+        slack: POOLS,
+        round: as_completed_long_lived,
+    },
+    Probe {
+        name: "retried_failures",
+        warm: 200,
+        rounds: 5000,
+        slack: POOLS,
+        round: retried_failures,
+    },
+    Probe {
+        name: "progress_observed",
+        warm: 200,
+        rounds: 2000,
+        slack: POOLS,
+        round: progress_observed,
+    },
+    #[cfg(feature = "dashboard")]
+    Probe {
+        name: "dashboards_made_and_dropped",
+        warm: 20,
+        rounds: 500,
+        slack: POOLS,
+        round: dashboards_made_and_dropped,
+    },
     #[cfg(feature = "dashboard")]
     Probe {
         name: "dashboard_connections",
-        warm: 50,
-        rounds: 500,
-        slack: QUIET,
+        warm: 100,
+        rounds: 2000,
+        slack: POOLS,
         round: dashboard_connections,
+    },
+    #[cfg(feature = "dashboard")]
+    Probe {
+        name: "dashboard_clients",
+        warm: 1500,
+        rounds: 2000,
+        slack: POOLS,
+        round: dashboard_clients,
+    },
+    #[cfg(feature = "dashboard")]
+    Probe {
+        name: "dashboard_threads",
+        warm: 100,
+        rounds: 2000,
+        slack: POOLS,
+        round: dashboard_threads,
+    },
+    #[cfg(feature = "dashboard")]
+    Probe {
+        name: "dashboard_futures",
+        warm: 200,
+        rounds: 5000,
+        slack: POOLS,
+        round: dashboard_futures,
     },
 ];
 

@@ -869,18 +869,27 @@ struct ThreadNames {
 
 impl ThreadNames {
     /// Forgets the names of ended threads that none of the profilers numbered
-    /// `live` recorded.
+    /// `live` recorded, and, past [`ENDED_NAMES`] ended threads, the oldest ones'.
     fn forget_ended(&mut self, live: &[u64]) {
         let by_id = &mut self.by_id;
+        let over = self.ended.len().saturating_sub(ENDED_NAMES);
+        let mut at = 0;
         self.ended.retain_mut(|(id, seen)| {
             seen.retain(|p| live.contains(p));
-            if seen.is_empty() {
+            let keep = at >= over && !seen.is_empty();
+            at += 1;
+            if !keep {
                 by_id.remove(id);
             }
-            !seen.is_empty()
+            keep
         });
     }
 }
+
+/// The most ended threads whose names are kept for the profilers that recorded them:
+/// a dashboard kept for a service's life sees threads come and go for ever. Past
+/// this, the threads that ended first are named `thread {id}`.
+const ENDED_NAMES: usize = 1024;
 
 /// Thread names (see [`ThreadNames`]).
 fn thread_names() -> &'static Mutex<ThreadNames> {
