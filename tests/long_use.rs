@@ -685,14 +685,62 @@ fn dashboard_clients(i: usize) {
     clients_made_and_dropped(i);
 }
 
+/// A small graph run on the calling thread (its tasks' records are that thread's).
+#[cfg(feature = "dashboard")]
+fn sync_compute(i: usize) {
+    let a = delay!(leaf(i as u64));
+    let b = delay!(combine(a, &delay!(leaf(3))));
+    let options = RunOptions::new().scheduler(Scheduler::Sync);
+    assert_eq!(
+        b.try_compute_with(options).unwrap(),
+        combine(leaf(i as u64), &leaf(3))
+    );
+}
+
 /// A live dashboard for the service's life, while threads come and go, each running
-/// a graph.
+/// a graph on itself. (The warm-up ends more threads than the names of ended threads
+/// kept for a live observer.)
 #[cfg(feature = "dashboard")]
 fn dashboard_threads(i: usize) {
     let _ = dashboard_shared();
-    std::thread::spawn(move || dynamic_compute(i))
-        .join()
+    std::thread::spawn(move || sync_compute(i)).join().unwrap();
+}
+
+/// A performance report per batch of work: made, fed a graph and a client's tasks,
+/// written and deleted.
+#[cfg(feature = "dashboard")]
+fn performance_reports(i: usize) {
+    let path = std::env::temp_dir().join(format!("taskweave-long-use-{}.html", std::process::id()));
+    let report = taskweave::PerformanceReport::new(&path);
+    dynamic_compute(i);
+    futures_submit(i);
+    let written = report.finish().unwrap();
+    std::fs::remove_file(written).unwrap();
+}
+
+/// Clients that serve a dashboard of their own, made and dropped.
+#[cfg(feature = "dashboard")]
+fn clients_with_dashboards(i: usize) {
+    let c = Client::builder()
+        .threads(2)
+        .dashboard("127.0.0.1:0")
+        .build()
         .unwrap();
+    assert!(c.dashboard().is_some());
+    assert_eq!(c.submit(inc, (i as u64,)).result().unwrap(), i as u64 + 1);
+}
+
+/// [`dashboard_threads`], once the dashboard has seen two runs at once (a graph
+/// computed inside a task of another): it keeps a task log for each, and the one the
+/// later runs do not take stays idle.
+#[cfg(feature = "dashboard")]
+fn dashboard_threads_two_logs(i: usize) {
+    let _ = dashboard_shared();
+    if i == 0 {
+        let outer = delayed(|x: u64| delay!(leaf(x)).compute()).call(1);
+        assert_eq!(outer.compute(), leaf(1));
+    }
+    std::thread::spawn(move || sync_compute(i)).join().unwrap();
 }
 
 /// A live dashboard watching the long-lived client's tasks.
@@ -707,10 +755,10 @@ fn dashboard_futures(i: usize) {
 /// (static and dynamic graphs): nothing moves there between two quiet moments.
 const QUIET: isize = 512;
 /// The slack of the probes that use a client's pool: its work queues' buffers grow and
-/// shrink with the work (measured: within 22 KiB of each other at any two quiet
+/// shrink with the work (measured: within 23 KiB of each other at any two quiet
 /// moments, over 5,000 or 50,000 rounds alike), so these probes run enough rounds that
-/// a leak of 8 bytes a round, or 17 for a client made per round, exceeds it.
-const POOLS: isize = 32 << 10;
+/// a leak of 7 bytes a round, or 17 for a client made per round, exceeds it.
+const POOLS: isize = 48 << 10;
 
 const PROBES: &[Probe] = &[
     Probe {
@@ -786,204 +834,220 @@ const PROBES: &[Probe] = &[
     Probe {
         name: "futures_submit",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: futures_submit,
     },
     Probe {
         name: "futures_map_gather",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: futures_map_gather,
     },
     Probe {
         name: "futures_failure",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: futures_failure,
     },
     Probe {
         name: "futures_gather_failure",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: futures_gather_failure,
     },
     Probe {
         name: "futures_cancel_dropped",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: futures_cancel_dropped,
     },
     Probe {
         name: "futures_handles_dropped_pending",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: futures_handles_dropped_pending,
     },
     Probe {
         name: "fire_and_forget",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: fire_and_forget,
     },
     Probe {
         name: "result_timeout_gives_up",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: result_timeout_gives_up,
     },
     Probe {
         name: "wait_gives_up",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: wait_gives_up,
     },
     Probe {
         name: "as_completed_gives_up",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: as_completed_gives_up,
     },
     Probe {
         name: "as_completed_dropped_early",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: as_completed_dropped_early,
     },
     Probe {
         name: "done_callbacks",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: done_callbacks,
     },
     Probe {
         name: "get_client_in_tasks",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: get_client_in_tasks,
     },
     Probe {
         name: "secede_and_wait",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: secede_and_wait,
     },
     Probe {
         name: "client_compute_delayed",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: client_compute_delayed,
     },
     Probe {
         name: "scatter",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: scatter,
     },
     Probe {
         name: "clients_made_and_dropped",
         warm: 50,
-        rounds: 2000,
+        rounds: 3000,
         slack: POOLS,
         round: clients_made_and_dropped,
     },
     Probe {
         name: "clients_dropped_busy",
         warm: 50,
-        rounds: 2000,
+        rounds: 3000,
         slack: POOLS,
         round: clients_dropped_busy,
     },
     Probe {
         name: "clients_observed",
         warm: 50,
-        rounds: 2000,
+        rounds: 3000,
         slack: POOLS,
         round: clients_observed,
     },
     Probe {
         name: "pending_result_timeouts",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: pending_result_timeouts,
     },
     Probe {
         name: "pending_wait_timeouts",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: pending_wait_timeouts,
     },
     Probe {
         name: "pending_as_completed_timeouts",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: pending_as_completed_timeouts,
     },
     Probe {
         name: "pending_dependents_dropped",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: pending_dependents_dropped,
     },
     Probe {
         name: "pending_gather_failure",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: pending_gather_failure,
     },
     Probe {
         name: "pending_done_callbacks",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: pending_done_callbacks,
     },
     Probe {
         name: "as_completed_long_lived",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: as_completed_long_lived,
     },
     Probe {
         name: "retried_failures",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: retried_failures,
     },
     Probe {
         name: "progress_observed",
         warm: 200,
-        rounds: 2000,
+        rounds: 4000,
         slack: POOLS,
         round: progress_observed,
     },
     #[cfg(feature = "dashboard")]
     Probe {
+        name: "performance_reports",
+        warm: 50,
+        rounds: 1000,
+        slack: POOLS,
+        round: performance_reports,
+    },
+    #[cfg(feature = "dashboard")]
+    Probe {
+        name: "clients_with_dashboards",
+        warm: 50,
+        rounds: 1000,
+        slack: POOLS,
+        round: clients_with_dashboards,
+    },
+    #[cfg(feature = "dashboard")]
+    Probe {
         name: "dashboards_made_and_dropped",
         warm: 20,
-        rounds: 500,
+        rounds: 1000,
         slack: POOLS,
         round: dashboards_made_and_dropped,
     },
@@ -991,7 +1055,7 @@ const PROBES: &[Probe] = &[
     Probe {
         name: "dashboard_connections",
         warm: 100,
-        rounds: 2000,
+        rounds: 4000,
         slack: POOLS,
         round: dashboard_connections,
     },
@@ -1006,16 +1070,24 @@ const PROBES: &[Probe] = &[
     #[cfg(feature = "dashboard")]
     Probe {
         name: "dashboard_threads",
-        warm: 100,
+        warm: 1100,
         rounds: 2000,
         slack: POOLS,
         round: dashboard_threads,
     },
     #[cfg(feature = "dashboard")]
     Probe {
+        name: "dashboard_threads_two_logs",
+        warm: 100,
+        rounds: 2000,
+        slack: QUIET,
+        round: dashboard_threads_two_logs,
+    },
+    #[cfg(feature = "dashboard")]
+    Probe {
         name: "dashboard_futures",
         warm: 200,
-        rounds: 5000,
+        rounds: 8000,
         slack: POOLS,
         round: dashboard_futures,
     },

@@ -254,41 +254,24 @@ impl Default for Log {
 /// Run keys, unique in the process (0: none).
 static KEYS: AtomicU64 = AtomicU64::new(1);
 
-/// The threads that wrote a log and ended, in the order they ended: their logs in a
-/// task log that rewinds are free again (with their chunks) from its next run on.
-static ENDED: Mutex<Ended> = Mutex::new(Ended {
-    base: 0,
-    ids: Vec::new(),
-    readers: Vec::new(),
-});
+/// The task logs that rewind, each with the threads that own one of its logs and
+/// those of them that ended: their logs are free again (with their chunks) from its
+/// next run on. Each list holds at most the threads that own its logs: a list of every
+/// thread that ever ended grew for a service that makes threads and observes their
+/// runs, as long as a log that rewinds lived (a live dashboard keeps a few).
+static ENDED: Mutex<Vec<Reader>> = Mutex::new(Vec::new());
 
-/// [`ENDED`]: the ends from number `base` on, and how far each task log that rewinds
-/// has looked. Ends that every one of them has looked at are let go: a service that
-/// makes threads and observes their runs noted an end for every thread it ever made.
-struct Ended {
-    base: usize,
-    ids: Vec<u32>,
-    /// (task log's number, the number of the first end it has not looked at).
-    readers: Vec<(u64, usize)>,
+/// A task log that rewinds, in [`ENDED`].
+struct Reader {
+    /// The task log's number.
+    number: u64,
+    /// The threads that own one of its logs and have not ended.
+    owners: Vec<u32>,
+    /// The threads that owned one of its logs and ended since it last looked.
+    ended: Vec<u32>,
 }
 
-impl Ended {
-    /// The number of the next end.
-    fn end(&self) -> usize {
-        self.base + self.ids.len()
-    }
-
-    /// Lets go of the ends every reader has looked at (all, when none reads).
-    fn trim(&mut self) {
-        let end = self.end();
-        let seen = self.readers.iter().map(|&(_, seen)| seen).min();
-        let keep_from = seen.unwrap_or(end);
-        self.ids.drain(..keep_from - self.base);
-        self.base = keep_from;
-    }
-}
-
-/// Numbers of task logs that rewind (see [`Ended::readers`]).
+/// Numbers of task logs that rewind (see [`Reader`]).
 static READERS: AtomicU64 = AtomicU64::new(1);
 
 /// Notes its thread in [`ENDED`] when the thread ends.
@@ -296,9 +279,12 @@ struct Alive(u32);
 
 impl Drop for Alive {
     fn drop(&mut self) {
-        let mut ended = ENDED.lock().recover();
-        ended.ids.push(self.0);
-        ended.trim();
+        for reader in ENDED.lock().recover().iter_mut() {
+            if let Some(at) = reader.owners.iter().position(|&owner| owner == self.0) {
+                reader.owners.swap_remove(at);
+                reader.ended.push(self.0);
+            }
+        }
     }
 }
 
@@ -324,8 +310,8 @@ pub(crate) struct TaskLog {
     /// The key of the first run after the last [`forget`](Self::forget) (0: none):
     /// the records of runs before it are forgotten.
     forgotten_before: AtomicU64,
-    /// Its number in [`Ended::readers`], if it rewinds (it frees the logs of threads
-    /// that ended); 0 otherwise.
+    /// Its number in [`ENDED`], if it rewinds (it frees the logs of threads that
+    /// ended); 0 otherwise.
     reader: u64,
 }
 
@@ -347,11 +333,13 @@ impl TaskLog {
             logs: [const { OnceLock::new() }; LOG_SEGMENTS],
             forgotten_before: AtomicU64::new(0),
             reader: if rewind {
-                let reader = READERS.fetch_add(1, Ordering::Relaxed);
-                let mut ended = ENDED.lock().recover();
-                let end = ended.end();
-                ended.readers.push((reader, end));
-                reader
+                let number = READERS.fetch_add(1, Ordering::Relaxed);
+                ENDED.lock().recover().push(Reader {
+                    number,
+                    owners: Vec::new(),
+                    ended: Vec::new(),
+                });
+                number
             } else {
                 0
             },
@@ -377,17 +365,14 @@ impl TaskLog {
     /// Frees the logs of threads that ended since the last look, chunks and all, for
     /// threads to come (a log that rewinds, between runs: nothing writes).
     fn free_ended(&self) {
-        let mut ended = ENDED.lock().recover();
-        let end = ended.end();
-        let Some(reader) = (ended.readers.iter_mut()).find(|(reader, _)| *reader == self.reader)
-        else {
+        let mut readers = ENDED.lock().recover();
+        let Some(reader) = readers.iter_mut().find(|r| r.number == self.reader) else {
             return;
         };
-        let seen = std::mem::replace(&mut reader.1, end);
-        if seen == end {
+        if reader.ended.is_empty() {
             return;
         }
-        let new = &ended.ids[seen - ended.base..];
+        let new = &reader.ended;
         for segment in self.logs.iter().map_while(OnceLock::get) {
             for log in segment.iter() {
                 let owner = log.owner.load(Ordering::Acquire);
@@ -400,7 +385,7 @@ impl TaskLog {
                 }
             }
         }
-        ended.trim();
+        reader.ended.clear();
     }
 
     /// The key of the oldest run whose records are read, the current run's being
@@ -507,6 +492,13 @@ impl TaskLog {
                 {
                     let worker = rayon::current_thread_index().map_or(0, |w| w as u32 + 1);
                     log.worker.store(worker, Ordering::Relaxed);
+                    if self.reader != 0 {
+                        // Told when this thread ends (`Alive`), to free the log then.
+                        let mut readers = ENDED.lock().recover();
+                        if let Some(reader) = readers.iter_mut().find(|r| r.number == self.reader) {
+                            reader.owners.push(me);
+                        }
+                    }
                     return log;
                 }
                 // Taken by another thread (meanwhile, perhaps): the next one.
@@ -705,9 +697,7 @@ impl TaskLog {
 impl Drop for TaskLog {
     fn drop(&mut self) {
         if self.reader != 0 {
-            let mut ended = ENDED.lock().recover();
-            ended.readers.retain(|&(reader, _)| reader != self.reader);
-            ended.trim();
+            ENDED.lock().recover().retain(|r| r.number != self.reader);
         }
         for segment in self.logs.iter_mut().filter_map(OnceLock::get_mut) {
             for log in segment.iter_mut() {
