@@ -316,7 +316,9 @@ impl Profiler {
         Profiler::thread_id()
     }
 
-    /// Forgets every record (names seen stay known).
+    /// Forgets every record (names seen stay known). Between graph runs, the next
+    /// runs write where the forgotten ones were: a profiler kept for a service's life
+    /// and cleared after each run holds one run's records, not all.
     pub fn clear(&self) {
         let mut inner = self.lock();
         let inner = &mut *inner;
