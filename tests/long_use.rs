@@ -302,6 +302,14 @@ fn profiler_cleared(i: usize) {
     profiler.clear();
 }
 
+/// [`profiler_cleared`], each round on a thread of its own that then ends: the
+/// threads' logs in the profiler are used again by the threads that come after.
+fn profiler_cleared_threads(i: usize) {
+    std::thread::spawn(move || profiler_cleared(i))
+        .join()
+        .unwrap();
+}
+
 /// A thread per request, each running an observed graph on itself, then ending.
 fn threads_observed(i: usize) {
     std::thread::spawn(move || {
@@ -823,6 +831,13 @@ const PROBES: &[Probe] = &[
         rounds: 1000,
         slack: QUIET,
         round: profiler_cleared,
+    },
+    Probe {
+        name: "profiler_cleared_threads",
+        warm: 50,
+        rounds: 1000,
+        slack: QUIET,
+        round: profiler_cleared_threads,
     },
     Probe {
         name: "threads_observed",

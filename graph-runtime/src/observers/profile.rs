@@ -320,6 +320,8 @@ impl Profiler {
     /// runs write where the forgotten ones were: a profiler kept for a service's life
     /// and cleared after each run holds one run's records, not all.
     pub fn clear(&self) {
+        // It holds no record of the threads that ended now: their names may go.
+        lock(thread_names()).forget_profiler(self.id);
         let mut inner = self.lock();
         let inner = &mut *inner;
         inner.records.clear();
@@ -647,9 +649,10 @@ impl Drop for Profiler {
         let mut live = lock(&LIVE);
         live.retain(|&id| id != self.id);
         DROPPED.fetch_add(1, Ordering::Release);
-        let live = live.clone();
+        let alive = live.clone();
+        drop(live);
         // The names of the threads it saw that ended may be needed no more.
-        lock(thread_names()).forget_ended(&live);
+        lock(thread_names()).forget_ended(&alive);
     }
 }
 
@@ -884,6 +887,21 @@ impl ThreadNames {
                 by_id.remove(id);
             }
             keep
+        });
+    }
+}
+
+impl ThreadNames {
+    /// Forgets that the profiler numbered `profiler` recorded tasks of the threads
+    /// that ended (it was cleared): the names only it needed go.
+    fn forget_profiler(&mut self, profiler: u64) {
+        let by_id = &mut self.by_id;
+        self.ended.retain_mut(|(id, seen)| {
+            seen.retain(|&p| p != profiler);
+            if seen.is_empty() {
+                by_id.remove(id);
+            }
+            !seen.is_empty()
         });
     }
 }

@@ -254,14 +254,15 @@ impl Default for Log {
 /// Run keys, unique in the process (0: none).
 static KEYS: AtomicU64 = AtomicU64::new(1);
 
-/// The task logs that rewind, each with the threads that own one of its logs and
-/// those of them that ended: their logs are free again (with their chunks) from its
-/// next run on. Each list holds at most the threads that own its logs: a list of every
-/// thread that ever ended grew for a service that makes threads and observes their
-/// runs, as long as a log that rewinds lived (a live dashboard keeps a few).
+/// The task logs, each with the threads that own one of its logs and those of them
+/// that ended: their logs are free again (with their chunks) from its next run on if
+/// it rewinds, from its next [`forget`](TaskLog::forget) if not. Each list holds at
+/// most the threads that own its logs: a list of every thread that ever ended grew for
+/// a service that makes threads and observes their runs, as long as a log that
+/// rewinds lived (a live dashboard keeps a few).
 static ENDED: Mutex<Vec<Reader>> = Mutex::new(Vec::new());
 
-/// A task log that rewinds, in [`ENDED`].
+/// A task log, in [`ENDED`].
 struct Reader {
     /// The task log's number.
     number: u64,
@@ -271,7 +272,7 @@ struct Reader {
     ended: Vec<u32>,
 }
 
-/// Numbers of task logs that rewind (see [`Reader`]).
+/// Numbers of task logs (see [`Reader`]).
 static READERS: AtomicU64 = AtomicU64::new(1);
 
 /// Notes its thread in [`ENDED`] when the thread ends.
@@ -310,8 +311,8 @@ pub(crate) struct TaskLog {
     /// The key of the first run after the last [`forget`](Self::forget) (0: none):
     /// the records of runs before it are forgotten.
     forgotten_before: AtomicU64,
-    /// Its number in [`ENDED`], if it rewinds (it frees the logs of threads that
-    /// ended); 0 otherwise.
+    /// Its number in [`ENDED`]: it frees the logs of threads that ended when it
+    /// rewinds, and when it forgets (see [`forget`](Self::forget)).
     reader: u64,
 }
 
@@ -332,7 +333,7 @@ impl TaskLog {
             key: AtomicU64::new(KEYS.fetch_add(1, Ordering::Relaxed)),
             logs: [const { OnceLock::new() }; LOG_SEGMENTS],
             forgotten_before: AtomicU64::new(0),
-            reader: if rewind {
+            reader: {
                 let number = READERS.fetch_add(1, Ordering::Relaxed);
                 ENDED.lock().recover().push(Reader {
                     number,
@@ -340,8 +341,6 @@ impl TaskLog {
                     ended: Vec::new(),
                 });
                 number
-            } else {
-                0
             },
         }
     }
@@ -363,7 +362,8 @@ impl TaskLog {
     }
 
     /// Frees the logs of threads that ended since the last look, chunks and all, for
-    /// threads to come (a log that rewinds, between runs: nothing writes).
+    /// threads to come (between runs, when nothing writes: a log that rewinds, or one
+    /// that forgets).
     fn free_ended(&self) {
         let mut readers = ENDED.lock().recover();
         let Some(reader) = readers.iter_mut().find(|r| r.number == self.reader) else {
@@ -408,6 +408,9 @@ impl TaskLog {
         // grows): each log's thread rewinds at its first record of a later run.
         self.forgotten_before
             .store(KEYS.load(Ordering::SeqCst), Ordering::Release);
+        // The logs of threads that ended are free for threads to come, chunks and all
+        // (threads that come and go each took a log and a chunk of 48 KiB).
+        self.free_ended();
     }
 
     /// The current run's key.
@@ -492,12 +495,10 @@ impl TaskLog {
                 {
                     let worker = rayon::current_thread_index().map_or(0, |w| w as u32 + 1);
                     log.worker.store(worker, Ordering::Relaxed);
-                    if self.reader != 0 {
-                        // Told when this thread ends (`Alive`), to free the log then.
-                        let mut readers = ENDED.lock().recover();
-                        if let Some(reader) = readers.iter_mut().find(|r| r.number == self.reader) {
-                            reader.owners.push(me);
-                        }
+                    // Told when this thread ends (`Alive`), to free the log then.
+                    let mut readers = ENDED.lock().recover();
+                    if let Some(reader) = readers.iter_mut().find(|r| r.number == self.reader) {
+                        reader.owners.push(me);
                     }
                     return log;
                 }
@@ -696,9 +697,7 @@ impl TaskLog {
 
 impl Drop for TaskLog {
     fn drop(&mut self) {
-        if self.reader != 0 {
-            ENDED.lock().recover().retain(|r| r.number != self.reader);
-        }
+        ENDED.lock().recover().retain(|r| r.number != self.reader);
         for segment in self.logs.iter_mut().filter_map(OnceLock::get_mut) {
             for log in segment.iter_mut() {
                 let mut chunk = *log.head.get_mut();
@@ -974,5 +973,32 @@ mod tests {
         log.finished(2, TaskOutcome::Finished);
         let ids: Vec<u32> = all(&log).concat().iter().map(|r| r.id).collect();
         assert_eq!(ids, [1, 2]);
+    }
+
+    /// A log that forgets frees the logs of threads that ended, chunks and all, for
+    /// the threads after them (a profiler kept for a service's life and cleared, with
+    /// a thread per request, took a log and a chunk of 48 KiB per thread).
+    #[test]
+    fn a_forgetting_log_frees_the_logs_of_threads_that_ended() {
+        let log = std::sync::Arc::new(TaskLog::new(Clock::new(), false));
+        for round in 0..4u32 {
+            log.begin();
+            let on_thread = log.clone();
+            // Joined: its thread-locals dropped, its end noted.
+            std::thread::spawn(move || {
+                on_thread.started(round);
+                on_thread.finished(round, TaskOutcome::Finished);
+            })
+            .join()
+            .unwrap();
+            let ids: Vec<u32> = all(&log).concat().iter().map(|r| r.id).collect();
+            assert_eq!(ids, [round], "only this round's thread's record");
+            assert_eq!(
+                log.memory(),
+                std::mem::size_of::<Chunk>(),
+                "one chunk, used again"
+            );
+            log.forget();
+        }
     }
 }
