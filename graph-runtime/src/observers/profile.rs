@@ -14,7 +14,7 @@
 
 use core::fmt;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -98,8 +98,11 @@ struct Inner {
     /// Per log (by its index): where each run's records end, with the run and its
     /// nodes' functions, in order.
     spans: Vec<Vec<Span>>,
-    /// Per log: the records before this position are forgotten (`clear`).
+    /// Per log: the records before this position are forgotten (`clear` while a
+    /// run goes on).
     cleared: Vec<u64>,
+    /// Graph runs begun and not ended.
+    running: u32,
     /// The futures' task runs.
     records: Vec<Raw>,
 }
@@ -221,10 +224,12 @@ impl Profiler {
     }
 
     /// A profiler with no records on `clock`'s time axis.
-    pub(crate) fn on(clock: Clock) -> Profiler {
+    pub(crate) fn on(mut clock: Clock) -> Profiler {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         lock(&LIVE).push(id);
+        // The threads that write in its log are noted as seen by it (see `ThreadNames`).
+        clock.owner = id;
         Profiler {
             log: TaskLog::new(clock, false),
             inner: Mutex::new(Inner::default()),
@@ -286,10 +291,7 @@ impl Profiler {
     #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
     pub(crate) fn thread_name(id: u32) -> String {
         let names = lock(thread_names());
-        id.checked_sub(1)
-            .and_then(|i| names.get(i as usize))
-            .cloned()
-            .unwrap_or_else(|| format!("thread {id}"))
+        (names.by_id.get(&id).cloned()).unwrap_or_else(|| format!("thread {id}"))
     }
 
     /// The id the profiler gives the calling thread: the [`TaskRecord::thread`] and
@@ -306,12 +308,33 @@ impl Profiler {
         })
     }
 
-    /// Forgets every record (names seen stay known).
+    /// [`thread_id`](Self::thread_id), noting that this profiler records a task of
+    /// the thread: the thread's name is kept for it after the thread ends.
+    #[inline]
+    pub(crate) fn seen_thread_id(&self) -> u32 {
+        note_thread_seen(self.id);
+        Profiler::thread_id()
+    }
+
+    /// Forgets every record (names seen stay known). Between graph runs, the next
+    /// runs write where the forgotten ones were: a profiler kept for a service's life
+    /// and cleared after each run holds one run's records, not all.
     pub fn clear(&self) {
+        // It holds no record of the threads that ended now: their names may go.
+        lock(thread_names()).forget_profiler(self.id);
         let mut inner = self.lock();
         let inner = &mut *inner;
         inner.records.clear();
         inner.runs = 0;
+        if inner.running == 0 {
+            // No graph run writes in the logs, and none begins while this holds the
+            // lock: the next runs write them from their first chunks again, so that
+            // a profiler cleared after each run holds one run's records, not all.
+            self.log.forget();
+            inner.spans.clear();
+            inner.cleared.clear();
+            return;
+        }
         // The graph tasks' records stay in their logs, skipped from now on.
         let spans = &inner.spans;
         let cleared = &mut inner.cleared;
@@ -424,7 +447,7 @@ impl Profiler {
         {
             let names = lock(thread_names());
             for &tid in &threads {
-                let name = names.get(tid as usize - 1).map_or("thread", String::as_str);
+                let name = names.by_id.get(&tid).map_or("thread", String::as_str);
                 out.push_str(&format!(
                     ",\n{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":{pid},\"tid\":{tid},\"args\":{{\"name\":{}}}}}",
                     json_string(name)
@@ -510,6 +533,7 @@ impl Observer for Profiler {
     fn graph_started(&self, nodes: &[NodeInfo<'_>]) {
         let mut inner = self.lock();
         let inner = &mut *inner;
+        inner.running += 1;
         self.log.begin();
         let tag = inner.functions.next_run_tag();
         let functions: Vec<u32> = nodes
@@ -537,6 +561,7 @@ impl Observer for Profiler {
         // published now are the run's (and those of runs that overlapped it).
         let mut inner = self.lock();
         let inner = &mut *inner;
+        inner.running = inner.running.saturating_sub(1);
         let run = inner.runs;
         inner.runs += 1;
         let spans = &mut inner.spans;
@@ -571,7 +596,7 @@ impl Observer for Profiler {
             key: task.key,
             attempt: task.attempt,
             function: 0,
-            thread: Profiler::thread_id(),
+            thread: self.seen_thread_id(),
             worker: rayon::current_thread_index().map_or(0, |w| w as u32 + 1),
             outcome: outcome_code(outcome),
             ran: task.started,
@@ -606,7 +631,7 @@ impl Profiler {
     #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
     pub(crate) fn future_raw_span(&self, task: &FutureEvent<'_>) -> (u32, u64, u64) {
         let (start, end) = self.future_stamps(task);
-        (Profiler::thread_id(), start, end.max(start))
+        (self.seen_thread_id(), start, end.max(start))
     }
 
     /// This profiler, told apart from others in [`FUTURE_STARTS`]: a number of its
@@ -624,6 +649,10 @@ impl Drop for Profiler {
         let mut live = lock(&LIVE);
         live.retain(|&id| id != self.id);
         DROPPED.fetch_add(1, Ordering::Release);
+        let alive = live.clone();
+        drop(live);
+        // The names of the threads it saw that ended may be needed no more.
+        lock(thread_names()).forget_ended(&alive);
     }
 }
 
@@ -822,26 +851,152 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 thread_local! {
     static THREAD: Cell<u32> = const { Cell::new(0) };
+    /// The profilers this thread's id was given to, for when it ends (see
+    /// [`ThreadNames`]).
+    static THREAD_END: ThreadEnd = const {
+        ThreadEnd { id: Cell::new(0), last: Cell::new(0), seen: RefCell::new(Vec::new()), dropped: Cell::new(0) }
+    };
 }
 
-/// Thread names, by thread id minus one.
-fn thread_names() -> &'static Mutex<Vec<String>> {
-    static NAMES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// The names of the threads given ids ([`Profiler::thread_id`]).
+///
+/// A name is kept while its thread lives, and after it ended only while a profiler
+/// (or a performance report) that recorded a task of the thread is alive: a service
+/// that makes threads and profiles them, one after another, kept a name for every
+/// thread it ever made.
+struct ThreadNames {
+    /// The id the next thread gets: ids are never reused.
+    next: u32,
+    by_id: BTreeMap<u32, String>,
+    /// Threads that ended, with the live profilers that recorded their tasks.
+    ended: Vec<(u32, Vec<u64>)>,
+}
+
+impl ThreadNames {
+    /// Forgets the names of ended threads that none of the profilers numbered
+    /// `live` recorded, and, past [`ENDED_NAMES`] ended threads, the oldest ones'.
+    fn forget_ended(&mut self, live: &[u64]) {
+        let by_id = &mut self.by_id;
+        let over = self.ended.len().saturating_sub(ENDED_NAMES);
+        let mut at = 0;
+        self.ended.retain_mut(|(id, seen)| {
+            seen.retain(|p| live.contains(p));
+            let keep = at >= over && !seen.is_empty();
+            at += 1;
+            if !keep {
+                by_id.remove(id);
+            }
+            keep
+        });
+    }
+}
+
+impl ThreadNames {
+    /// Forgets that the profiler numbered `profiler` recorded tasks of the threads
+    /// that ended (it was cleared): the names only it needed go.
+    fn forget_profiler(&mut self, profiler: u64) {
+        let by_id = &mut self.by_id;
+        self.ended.retain_mut(|(id, seen)| {
+            seen.retain(|&p| p != profiler);
+            if seen.is_empty() {
+                by_id.remove(id);
+            }
+            !seen.is_empty()
+        });
+    }
+}
+
+/// The most ended threads whose names are kept for the profilers that recorded them:
+/// a dashboard kept for a service's life sees threads come and go for ever. Past
+/// this, the threads that ended first are named `thread {id}`.
+const ENDED_NAMES: usize = 1024;
+
+/// Thread names (see [`ThreadNames`]).
+fn thread_names() -> &'static Mutex<ThreadNames> {
+    static NAMES: Mutex<ThreadNames> = Mutex::new(ThreadNames {
+        next: 1,
+        by_id: BTreeMap::new(),
+        ended: Vec::new(),
+    });
     &NAMES
+}
+
+/// A thread's id (0 before it has one) and the profilers it was given to: when the
+/// thread ends, its name is kept only for those still alive (see [`ThreadNames`]).
+struct ThreadEnd {
+    id: Cell<u32>,
+    /// The profiler noted last: a thread records for one profiler many times over.
+    last: Cell<u64>,
+    seen: RefCell<Vec<u64>>,
+    /// [`DROPPED`] when `seen` was last rid of dropped profilers.
+    dropped: Cell<u64>,
+}
+
+impl ThreadEnd {
+    /// Notes that `profiler` records a task of this thread.
+    #[inline]
+    fn note(&self, profiler: u64) {
+        if self.last.get() != profiler {
+            self.note_new(profiler);
+        }
+    }
+
+    #[cold]
+    fn note_new(&self, profiler: u64) {
+        self.last.set(profiler);
+        let mut seen = self.seen.borrow_mut();
+        if seen.contains(&profiler) {
+            return;
+        }
+        // A long-lived thread sees many profilers come and go: the dropped ones are
+        // let go before the list grows.
+        let dropped = DROPPED.load(Ordering::Acquire);
+        if dropped != self.dropped.get() {
+            self.dropped.set(dropped);
+            let live = lock(&LIVE);
+            seen.retain(|p| live.contains(p));
+        }
+        seen.push(profiler);
+    }
+}
+
+impl Drop for ThreadEnd {
+    fn drop(&mut self) {
+        let id = self.id.get();
+        if id == 0 {
+            return;
+        }
+        let seen = std::mem::take(self.seen.get_mut());
+        let live = lock(&LIVE).clone();
+        let mut names = lock(thread_names());
+        names.ended.push((id, seen));
+        names.forget_ended(&live);
+    }
+}
+
+/// Notes that the profiler numbered `profiler` records a task of the calling thread
+/// (see [`ThreadNames`]); nothing when the thread is ending.
+#[inline]
+pub(crate) fn note_thread_seen(profiler: u64) {
+    let _ = THREAD_END.try_with(|end| end.note(profiler));
 }
 
 /// Gives the calling thread the next id, and notes its name.
 #[cold]
 fn register_thread() -> u32 {
     let mut names = lock(thread_names());
-    let id = names.len() as u32 + 1;
+    let id = names.next;
+    names.next += 1;
     let name = match (std::thread::current().name(), rayon::current_thread_index()) {
         (Some(name), Some(worker)) => format!("{name} (worker {worker})"),
         (Some(name), None) => name.to_owned(),
         (None, Some(worker)) => format!("rayon worker {worker}"),
         (None, None) => format!("thread {id}"),
     };
-    names.push(name);
+    names.by_id.insert(id, name);
+    drop(names);
+    // Not noted when the thread is ending (its locals torn down): its name is kept.
+    let _ = THREAD_END.try_with(|end| end.id.set(id));
     id
 }
 

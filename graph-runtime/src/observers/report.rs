@@ -243,9 +243,14 @@ struct State {
     pending: HashSet<u64>,
     pending_peak: usize,
     /// A live dashboard's: per thread, the clients' tasks running on it, innermost
-    /// last: key number, function, start (raw).
+    /// last: key number, function, start (raw). Threads with none are let go once
+    /// there are [`RUNNING_THREADS`].
     running: HashMap<u32, Vec<(u64, u32, u64)>>,
 }
+
+/// How many threads [`State::running`] holds before it lets go of those running no
+/// task (a service whose clients come and go kept a list for every thread it made).
+const RUNNING_THREADS: usize = 64;
 
 /// Task runs kept, oldest first, in chunks (of [`RING_CHUNK`] at most): growing
 /// copies nothing, and a chunk emptied at the front is used again at the back.
@@ -1072,9 +1077,16 @@ impl Observer for FuturesWatch {
             let now = self.0.clock().now();
             let mut state = self.0.state();
             let function = state.functions.intern(task.name, task.kind, task.call_site);
+            let thread = self.0.clock.seen_thread_id();
+            // Threads end (a client dropped, a pool's extra threads gone): their empty
+            // lists are let go before the map grows past a few dozen threads, so that
+            // it holds about the threads running tasks, not every one that ever ran one.
+            if state.running.len() >= RUNNING_THREADS && !state.running.contains_key(&thread) {
+                state.running.retain(|_, tasks| !tasks.is_empty());
+            }
             state
                 .running
-                .entry(Profiler::thread_id())
+                .entry(thread)
                 .or_default()
                 .push((task.key, function, now));
         }

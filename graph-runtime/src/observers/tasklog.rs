@@ -112,6 +112,9 @@ pub(crate) fn outcome_from(code: u32) -> TaskOutcome {
 pub(crate) struct Clock {
     clock: quanta::Clock,
     epoch: u64,
+    /// The number of the profiler whose axis it is (0: none): the threads that write
+    /// in a log on it are noted as seen by that profiler, which keeps their names.
+    pub(crate) owner: u64,
 }
 
 impl Clock {
@@ -122,6 +125,7 @@ impl Clock {
         Clock {
             epoch: clock.raw(),
             clock,
+            owner: 0,
         }
     }
 
@@ -250,16 +254,38 @@ impl Default for Log {
 /// Run keys, unique in the process (0: none).
 static KEYS: AtomicU64 = AtomicU64::new(1);
 
-/// The threads that wrote a log and ended, in the order they ended: their logs in a
-/// task log that rewinds are free again (with their chunks) from its next run on.
-static ENDED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+/// The task logs, each with the threads that own one of its logs and those of them
+/// that ended: their logs are free again (with their chunks) from its next run on if
+/// it rewinds, from its next [`forget`](TaskLog::forget) if not. Each list holds at
+/// most the threads that own its logs: a list of every thread that ever ended grew for
+/// a service that makes threads and observes their runs, as long as a log that
+/// rewinds lived (a live dashboard keeps a few).
+static ENDED: Mutex<Vec<Reader>> = Mutex::new(Vec::new());
+
+/// A task log, in [`ENDED`].
+struct Reader {
+    /// The task log's number.
+    number: u64,
+    /// The threads that own one of its logs and have not ended.
+    owners: Vec<u32>,
+    /// The threads that owned one of its logs and ended since it last looked.
+    ended: Vec<u32>,
+}
+
+/// Numbers of task logs (see [`Reader`]).
+static READERS: AtomicU64 = AtomicU64::new(1);
 
 /// Notes its thread in [`ENDED`] when the thread ends.
 struct Alive(u32);
 
 impl Drop for Alive {
     fn drop(&mut self) {
-        ENDED.lock().recover().push(self.0);
+        for reader in ENDED.lock().recover().iter_mut() {
+            if let Some(at) = reader.owners.iter().position(|&owner| owner == self.0) {
+                reader.owners.swap_remove(at);
+                reader.ended.push(self.0);
+            }
+        }
     }
 }
 
@@ -282,9 +308,12 @@ pub(crate) struct TaskLog {
     /// The current run's key.
     key: AtomicU64,
     logs: [OnceLock<Box<[Log]>>; LOG_SEGMENTS],
-    /// The entries of [`ENDED`] looked at (a log that rewinds frees the logs of
-    /// threads that ended).
-    ended: AtomicUsize,
+    /// The key of the first run after the last [`forget`](Self::forget) (0: none):
+    /// the records of runs before it are forgotten.
+    forgotten_before: AtomicU64,
+    /// Its number in [`ENDED`]: it frees the logs of threads that ended when it
+    /// rewinds, and when it forgets (see [`forget`](Self::forget)).
+    reader: u64,
 }
 
 // SAFETY: a `Log`'s `Writer` (the only state that is not atomic) is read and written
@@ -303,7 +332,16 @@ impl TaskLog {
             rewind,
             key: AtomicU64::new(KEYS.fetch_add(1, Ordering::Relaxed)),
             logs: [const { OnceLock::new() }; LOG_SEGMENTS],
-            ended: AtomicUsize::new(0),
+            forgotten_before: AtomicU64::new(0),
+            reader: {
+                let number = READERS.fetch_add(1, Ordering::Relaxed);
+                ENDED.lock().recover().push(Reader {
+                    number,
+                    owners: Vec::new(),
+                    ended: Vec::new(),
+                });
+                number
+            },
         }
     }
 
@@ -324,13 +362,17 @@ impl TaskLog {
     }
 
     /// Frees the logs of threads that ended since the last look, chunks and all, for
-    /// threads to come (a log that rewinds, between runs: nothing writes).
+    /// threads to come (between runs, when nothing writes: a log that rewinds, or one
+    /// that forgets).
     fn free_ended(&self) {
-        let ended = ENDED.lock().recover();
-        let seen = self.ended.swap(ended.len(), Ordering::Relaxed);
-        let Some(new) = ended.get(seen..).filter(|new| !new.is_empty()) else {
+        let mut readers = ENDED.lock().recover();
+        let Some(reader) = readers.iter_mut().find(|r| r.number == self.reader) else {
             return;
         };
+        if reader.ended.is_empty() {
+            return;
+        }
+        let new = &reader.ended;
         for segment in self.logs.iter().map_while(OnceLock::get) {
             for log in segment.iter() {
                 let owner = log.owner.load(Ordering::Acquire);
@@ -343,6 +385,32 @@ impl TaskLog {
                 }
             }
         }
+        reader.ended.clear();
+    }
+
+    /// The key of the oldest run whose records are read, the current run's being
+    /// `key`: that one for a log that rewinds at each run (older logs' keys are
+    /// smaller), else the first after the last [`forget`](Self::forget).
+    fn oldest(&self, key: u64) -> u64 {
+        if self.rewind {
+            key
+        } else {
+            self.forgotten_before.load(Ordering::Acquire)
+        }
+    }
+
+    /// Forgets every record, and lets the next runs write from each log's first chunk
+    /// again (a profiler cleared: its graph tasks' records, kept in chunks that only
+    /// grew, were skipped from then on and held for the profiler's life). Call it
+    /// between runs: no run may have begun and not ended (none writes here).
+    pub(crate) fn forget(&self) {
+        // Every key given so far is smaller, every key given later not (`KEYS` only
+        // grows): each log's thread rewinds at its first record of a later run.
+        self.forgotten_before
+            .store(KEYS.load(Ordering::SeqCst), Ordering::Release);
+        // The logs of threads that ended are free for threads to come, chunks and all
+        // (threads that come and go each took a log and a chunk of 48 KiB).
+        self.free_ended();
     }
 
     /// The current run's key.
@@ -372,6 +440,7 @@ impl TaskLog {
     /// Finds (or claims) this thread's log and starts it on run `key`.
     #[cold]
     fn enter(&self, key: u64) -> &Log {
+        crate::observers::profile::note_thread_seen(self.clock.owner);
         let me = crate::observers::profile::Profiler::thread_id();
         // Noted in `ENDED` when this thread ends (not at all if it is ending now).
         let _ = ALIVE.try_with(|_| ());
@@ -380,13 +449,16 @@ impl TaskLog {
         // to its writer.
         let w = unsafe { &mut *log.w.get() };
         if w.key != key {
+            // Written before its records were forgotten (see `forget`).
+            let forgotten = w.key < self.forgotten_before.load(Ordering::Acquire);
             w.key = key;
             w.thread = me;
             w.last_end = 0;
             w.node = NO_NODE;
             w.outer.clear();
-            if self.rewind {
-                // Back to the first chunk: the records before were read (see `begin`).
+            if self.rewind || forgotten {
+                // Back to the first chunk: the records before were read (see `begin`),
+                // or forgotten.
                 w.tail = log.head.load(Ordering::Relaxed);
                 w.at = 0;
                 w.count = 0;
@@ -423,6 +495,11 @@ impl TaskLog {
                 {
                     let worker = rayon::current_thread_index().map_or(0, |w| w as u32 + 1);
                     log.worker.store(worker, Ordering::Relaxed);
+                    // Told when this thread ends (`Alive`), to free the log then.
+                    let mut readers = ENDED.lock().recover();
+                    if let Some(reader) = readers.iter_mut().find(|r| r.number == self.reader) {
+                        reader.owners.push(me);
+                    }
                     return log;
                 }
                 // Taken by another thread (meanwhile, perhaps): the next one.
@@ -525,7 +602,7 @@ impl TaskLog {
         for segment in self.logs.iter().map_while(OnceLock::get) {
             for log in segment.iter() {
                 let owner = log.owner.load(Ordering::Acquire);
-                if owner != 0 && (!self.rewind || log.key.load(Ordering::Acquire) == key) {
+                if owner != 0 && log.key.load(Ordering::Acquire) >= self.oldest(key) {
                     let published = log.published.load(Ordering::Acquire);
                     each(index, owner, log.worker.load(Ordering::Relaxed), published);
                 }
@@ -550,7 +627,7 @@ impl TaskLog {
     /// `each(record)`, in the order written; moves the cursor past them.
     pub(crate) fn read(&self, index: usize, cursor: &mut Cursor, mut each: impl FnMut(Rec)) {
         let Some(log) = self.log(index) else { return };
-        if self.rewind && log.key.load(Ordering::Acquire) != self.run_key() {
+        if log.key.load(Ordering::Acquire) < self.oldest(self.run_key()) {
             return;
         }
         let published = log.published.load(Ordering::Acquire);
@@ -620,6 +697,7 @@ impl TaskLog {
 
 impl Drop for TaskLog {
     fn drop(&mut self) {
+        ENDED.lock().recover().retain(|r| r.number != self.reader);
         for segment in self.logs.iter_mut().filter_map(OnceLock::get_mut) {
             for log in segment.iter_mut() {
                 let mut chunk = *log.head.get_mut();
@@ -865,5 +943,62 @@ mod tests {
         assert_eq!(log.memory(), 2 * std::mem::size_of::<Chunk>());
         log.begin();
         assert!(all(&log).is_empty(), "a new run holds nothing yet");
+    }
+
+    /// A log that keeps its runs (a profiler's) and is told to forget between runs:
+    /// the runs after write from the first chunk again, in the same memory, and only
+    /// their records are read (a profiler cleared after each run grew by its records).
+    #[test]
+    fn a_forgetting_log_writes_its_first_chunk_again() {
+        let log = TaskLog::new(Clock::new(), false);
+        for run in 0..3u32 {
+            log.begin();
+            for i in 0..CHUNK as u32 + 10 {
+                log.started(run << 20 | i);
+                log.finished(run << 20 | i, TaskOutcome::Finished);
+            }
+            let recs = all(&log).concat();
+            assert_eq!(recs.len(), CHUNK + 10, "run {run}: only its own records");
+            assert!(recs.iter().all(|r| r.id >> 20 == run));
+            assert_eq!(log.memory(), 2 * std::mem::size_of::<Chunk>());
+            log.forget();
+            assert!(all(&log).is_empty(), "forgotten");
+        }
+        // Without `forget`, the runs' records accumulate.
+        log.begin();
+        log.started(1);
+        log.finished(1, TaskOutcome::Finished);
+        log.begin();
+        log.started(2);
+        log.finished(2, TaskOutcome::Finished);
+        let ids: Vec<u32> = all(&log).concat().iter().map(|r| r.id).collect();
+        assert_eq!(ids, [1, 2]);
+    }
+
+    /// A log that forgets frees the logs of threads that ended, chunks and all, for
+    /// the threads after them (a profiler kept for a service's life and cleared, with
+    /// a thread per request, took a log and a chunk of 48 KiB per thread).
+    #[test]
+    fn a_forgetting_log_frees_the_logs_of_threads_that_ended() {
+        let log = std::sync::Arc::new(TaskLog::new(Clock::new(), false));
+        for round in 0..4u32 {
+            log.begin();
+            let on_thread = log.clone();
+            // Joined: its thread-locals dropped, its end noted.
+            std::thread::spawn(move || {
+                on_thread.started(round);
+                on_thread.finished(round, TaskOutcome::Finished);
+            })
+            .join()
+            .unwrap();
+            let ids: Vec<u32> = all(&log).concat().iter().map(|r| r.id).collect();
+            assert_eq!(ids, [round], "only this round's thread's record");
+            assert_eq!(
+                log.memory(),
+                std::mem::size_of::<Chunk>(),
+                "one chunk, used again"
+            );
+            log.forget();
+        }
     }
 }
