@@ -393,3 +393,57 @@ fn runs_following_their_tasks_see_a_failure_above() {
     // Between `top` and the failing task: the tasks of levels 3 and 2.
     assert_eq!(error.enclosing(), 2, "{error}");
 }
+
+/// Runs taken back onto their caller (every rayon worker waits for a future of
+/// another client) offer their joins to the pool, and the workers come back midway:
+/// the caller's frames are read by the workers that take an offer. A static tree of
+/// counted values while they all wait, then a dynamic graph that opens the gate;
+/// results and drops checked.
+#[test]
+fn runs_taken_back_offer_their_joins_as_the_workers_come_back() {
+    use std::sync::{mpsc, Mutex};
+    let counts = Counts::new();
+    let gates = Client::builder().threads(1).build().unwrap();
+    let (open, opened) = mpsc::channel::<()>();
+    let opened = Mutex::new(opened);
+    let gate = gates.submit(move || opened.lock().unwrap().recv().is_ok(), ());
+    let workers = rayon::current_num_threads();
+    let (waiting, workers_wait) = mpsc::channel();
+    for _ in 0..workers {
+        let (waiting, gate) = (waiting.clone(), gate.clone());
+        rayon::spawn(move || {
+            waiting.send(()).unwrap();
+            let _ = gate.result();
+        });
+    }
+    for _ in 0..workers {
+        workers_wait.recv().unwrap();
+    }
+    // Their waits have begun by now (a worker waiting runs only its own work).
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    // While they all wait: the offers are taken back.
+    let tree = graph!(|counts: Arc<Counts>| -> u64 {
+        let a = bump(make(counts.clone(), 1));
+        let b = bump(make(counts, 2));
+        peek(&join(a, &b))
+    });
+    assert_eq!(tree.compute(counts.clone()), 23);
+    // The gate opens once the first leaf has run.
+    let open = Arc::new(Mutex::new(Some(open)));
+    let leaf = {
+        let (counts, open) = (counts.clone(), open.clone());
+        delayed(move |i: u64| {
+            if let Some(open) = open.lock().unwrap().take() {
+                let _ = open.send(());
+            }
+            counts.make(i)
+        })
+    };
+    let leaves: Vec<Delayed<Counted>> = (0..6).map(|i| leaf.call(i)).collect();
+    let total = delayed(|xs: &[Counted]| xs.iter().map(|x| x.value).sum::<u64>()).call(leaves);
+    assert_eq!(total.compute(), 15);
+    drop((total, leaf));
+    drop(open.lock().unwrap().take());
+    drop(gates);
+    counts.all_dropped();
+}
