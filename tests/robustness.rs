@@ -1251,8 +1251,8 @@ fn tree_sum(range: std::ops::Range<u64>, fail_at: u64) -> Delayed<u64> {
 }
 
 /// Large graphs run by their caller while rayon's only worker waits: for the whole
-/// run (its joins offer work the worker never takes: at most a bounded number stay
-/// queued, the rest run in order), or until the run is under way (the worker then
+/// run (its joins offer work the worker never takes: the tickets left queued are as
+/// many as the joins ever open at once), or until the run is under way (the worker then
 /// takes part). Each sum is checked against plain arithmetic, and a failing leaf
 /// fails the run with its name.
 #[test]
