@@ -835,3 +835,203 @@ fn workers_come_back_and_leave_again_during_a_taken_back_run() {
         }
     });
 }
+
+// ---- stack ----------------------------------------------------------------------------
+
+/// A graph whose task computes a graph whose task computes one … 200 deep.
+fn nested(depth: u64) -> u64 {
+    if depth == 0 {
+        return 0;
+    }
+    let inner = delayed(move || nested(depth - 1)).call();
+    let other = delayed(move || depth).call();
+    delayed(|a: u64, b: u64| a + b).call(inner, other).compute()
+}
+
+#[delayed]
+fn block(x: u64) -> [u64; 2048] {
+    [x; 2048]
+}
+
+#[delayed]
+fn add_blocks(a: [u64; 2048], b: [u64; 2048]) -> [u64; 2048] {
+    let mut out = a;
+    for (o, b) in out.iter_mut().zip(b) {
+        *o += b;
+    }
+    out
+}
+
+/// Computes nested 200 deep, and a tree of 16 KiB values 12 joins deep, taken back
+/// onto a 256 KiB thread while the worker waits throughout or comes back early: the
+/// runs nest on the caller's stack, and must grow it rather than overflow.
+#[test]
+fn nested_runs_and_large_values_taken_back_onto_a_small_thread() {
+    if parent_runs_child(
+        "nested_runs_and_large_values_taken_back_onto_a_small_thread",
+        "1",
+    ) {
+        return;
+    }
+    within(LIMIT, "nested and large taken back", || {
+        for free_at in [20, usize::MAX] {
+            let (at, freed) = FreeAt::new(free_at);
+            let opener = the_worker_waits_until(None, move || {
+                let _ = freed.recv();
+            });
+            let ticking = at.clone();
+            std::thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn(move || {
+                    let leaves: Vec<Delayed<u64>> = (0..40u64)
+                        .map(|i| {
+                            let at = ticking.clone();
+                            delayed(move || {
+                                at.tick();
+                                nested(if i == 0 { 200 } else { 2 })
+                            })
+                            .call()
+                        })
+                        .collect();
+                    let got = delayed(|xs: Vec<u64>| xs.iter().sum::<u64>())
+                        .call(leaves)
+                        .compute();
+                    assert_eq!(got, sum_of(0..201) + 39 * 3);
+                    let comb = graph!(|x: u64| -> [u64; 2048] {
+                        let mut acc = block(x);
+                        for i in 0..12 {
+                            acc = add_blocks(acc, block(i));
+                        }
+                        acc
+                    });
+                    let got = comb.compute(1);
+                    assert!(got.iter().all(|&v| v == 1 + sum_of(0..12)));
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+            at.release();
+            opener.join().unwrap();
+        }
+    });
+}
+
+// ---- across pools ----------------------------------------------------------------------
+
+/// `compute_on` a one-thread pool from workers of another, many times, while the
+/// target's worker waits (the run taken back onto the calling worker) or is free,
+/// with the calling pool busy with other work meanwhile; the runs' tasks compute
+/// graphs on the global pool too.
+#[test]
+fn compute_on_across_pools_while_the_target_waits_or_not() {
+    if parent_runs_child("compute_on_across_pools_while_the_target_waits_or_not", "2") {
+        return;
+    }
+    within(LIMIT, "compute_on across pools", || {
+        let callers = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let g = graph!(|x: u64| -> u64 {
+            let a = twice(x);
+            let b = global_sum(x);
+            let c = plus(a, b);
+            plus(c, a)
+        });
+        let plain = |x: u64| 4 * x + sum_of(0..50) + x;
+        for round in 0..6u64 {
+            let target = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap();
+            let (free, freed) = mpsc::channel::<()>();
+            let opener = (round % 2 == 0).then(|| {
+                the_worker_waits_until(Some(&target), move || {
+                    let _ = freed.recv();
+                })
+            });
+            let got: Vec<u64> = callers.install(|| {
+                use rayon::prelude::*;
+                (0..16u64)
+                    .into_par_iter()
+                    .map(|i| g.compute_on(&target, i))
+                    .collect()
+            });
+            drop(free);
+            if let Some(opener) = opener {
+                opener.join().unwrap();
+            }
+            drop(target);
+            assert_eq!(got, (0..16).map(plain).collect::<Vec<_>>(), "round {round}");
+        }
+    });
+}
+
+#[delayed]
+fn global_sum(x: u64) -> u64 {
+    let (never, _) = FreeAt::new(usize::MAX);
+    tree_sum(0..50, &never).compute() + x
+}
+
+// ---- what a run leaves behind on its caller's thread -----------------------------------
+
+/// After runs taken back that stopped, failed or panicked in a hook, the caller's
+/// thread is as before: `cancelled()` is false there, and a tree run with an
+/// observer (every node reported once) and a plain run are whole.
+#[test]
+fn a_caller_thread_is_clean_after_taken_back_runs_that_stopped_or_failed() {
+    if parent_runs_child(
+        "a_caller_thread_is_clean_after_taken_back_runs_that_stopped_or_failed",
+        "1",
+    ) {
+        return;
+    }
+    within(LIMIT, "caller clean after taken-back runs", || {
+        for free_at in [5, usize::MAX] {
+            let (at, freed) = FreeAt::new(free_at);
+            let opener = the_worker_waits_until(None, move || {
+                let _ = freed.recv();
+            });
+            let stop = Arc::new(AtomicBool::new(false));
+            let (flag, set) = (stop.clone(), stop.clone());
+            let leaves: Vec<Delayed<u64>> = (0..200u64)
+                .map(|i| {
+                    let (at, set) = (at.clone(), set.clone());
+                    delayed(move || {
+                        at.tick();
+                        if i == 150 {
+                            set.store(true, SeqCst);
+                        }
+                        i
+                    })
+                    .call()
+                })
+                .collect();
+            let stopped = delayed(|xs: Vec<u64>| xs.iter().sum::<u64>())
+                .call(leaves)
+                .try_compute_with(RunOptions::new().stop_when(move || flag.load(SeqCst)));
+            assert!(stopped.is_err());
+            assert!(!taskweave::cancelled(), "free at {free_at}");
+            let failed = tree_sum(0..64, &at)
+                .try_compute_with(RunOptions::new().observer(Arc::new(PanicsAt(40))));
+            assert!(failed.is_err());
+            assert!(!taskweave::cancelled(), "free at {free_at}");
+            let tree = graph!(|x: u64| -> u64 {
+                let mut acc = twice(x);
+                for i in 0..20 {
+                    acc = plus(acc, twice(i));
+                }
+                acc
+            });
+            assert!(tree.__runs_as_tree());
+            let counting = Arc::new(Counting::default());
+            let got = tree.compute_with(RunOptions::new().observer(counting.clone()), 2);
+            assert_eq!(got, (0..20).fold(4, |acc, i| acc + 2 * i));
+            counting.check(&format!("tree, free at {free_at}"));
+            let (never, _) = FreeAt::new(usize::MAX);
+            assert_eq!(tree_sum(0..100, &never).compute(), sum_of(0..100));
+            at.release();
+            opener.join().unwrap();
+        }
+    });
+}

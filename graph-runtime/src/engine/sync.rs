@@ -917,7 +917,7 @@ pub(crate) fn run_taken_back<R>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce
 #[cfg(not(loom))]
 static OFFERS: std::sync::Mutex<Offers> = std::sync::Mutex::new(Offers {
     open: Vec::new(),
-    tickets: Vec::new(),
+    pools: Vec::new(),
 });
 
 /// See [`OFFERS`].
@@ -925,9 +925,20 @@ static OFFERS: std::sync::Mutex<Offers> = std::sync::Mutex::new(Offers {
 struct Offers {
     /// The halves open, oldest first.
     open: Vec<Open>,
-    /// Tickets queued and not yet popped, by pool (see [`Open::pool`]); a pool with
-    /// none has no entry (pools come and go).
-    tickets: Vec<(usize, usize)>,
+    /// The counts of each pool that has halves open or tickets queued (pools come
+    /// and go: one with neither has no entry).
+    pools: Vec<PoolOffers>,
+}
+
+/// A pool's counts in [`Offers`].
+#[cfg(not(loom))]
+struct PoolOffers {
+    /// The pool (see [`Open::pool`]).
+    pool: usize,
+    /// Its halves open.
+    open: usize,
+    /// Its tickets queued and not yet popped.
+    tickets: usize,
 }
 
 /// An open half (see [`OFFERS`]): a [`StackJob`] on its caller's stack, which its
@@ -945,16 +956,60 @@ struct Open {
 
 #[cfg(not(loom))]
 impl Offers {
-    /// How many tickets are queued on `pool`.
-    fn tickets(&mut self, pool: usize) -> &mut usize {
-        let at = match self.tickets.iter().position(|&(p, _)| p == pool) {
+    /// `pool`'s counts, made if it has none; then, when `change` leaves both zero,
+    /// its entry removed. Returns what `change` returns.
+    fn counts<R>(&mut self, pool: usize, change: impl FnOnce(&mut PoolOffers) -> R) -> R {
+        let at = match self.pools.iter().position(|p| p.pool == pool) {
             Some(at) => at,
             None => {
-                self.tickets.push((pool, 0));
-                self.tickets.len() - 1
+                self.pools.push(PoolOffers {
+                    pool,
+                    open: 0,
+                    tickets: 0,
+                });
+                self.pools.len() - 1
             }
         };
-        &mut self.tickets[at].1
+        let out = change(&mut self.pools[at]);
+        if self.pools[at].open == 0 && self.pools[at].tickets == 0 {
+            self.pools.swap_remove(at);
+        }
+        out
+    }
+
+    /// Opens a half; true if a ticket is to be queued for it.
+    fn open(&mut self, open: Open) -> bool {
+        let pool = open.pool;
+        self.open.push(open);
+        self.counts(pool, |counts| {
+            counts.open += 1;
+            let short = counts.tickets < counts.open;
+            counts.tickets += usize::from(short);
+            short
+        })
+    }
+
+    /// Closes the half of `claim` if it is open still (no ticket started it).
+    fn close(&mut self, pool: usize, claim: &std::sync::Arc<Claim<()>>) {
+        let mine = self
+            .open
+            .iter()
+            .rposition(|open| std::sync::Arc::ptr_eq(&open.claim, claim));
+        if let Some(mine) = mine {
+            self.open.remove(mine);
+            self.counts(pool, |counts| counts.open -= 1);
+        }
+    }
+
+    /// A ticket of `pool` popped: the oldest half open for it, taken out, if any.
+    fn popped(&mut self, pool: usize) -> Option<Open> {
+        let first = self.open.iter().position(|open| open.pool == pool);
+        let taken = first.map(|at| self.open.remove(at));
+        self.counts(pool, |counts| {
+            counts.tickets -= 1;
+            counts.open -= usize::from(taken.is_some());
+        });
+        taken
     }
 }
 
@@ -962,20 +1017,12 @@ impl Offers {
 /// open for it, if any.
 #[cfg(not(loom))]
 fn ticket(pool: usize) {
-    let started = {
-        let mut offers = OFFERS.lock().recover();
-        if let Some(at) = offers.tickets.iter().position(|&(p, _)| p == pool) {
-            offers.tickets[at].1 -= 1;
-            if offers.tickets[at].1 == 0 {
-                offers.tickets.swap_remove(at);
-            }
-        }
-        let first = offers.open.iter().position(|open| open.pool == pool);
-        // Every half open is queued still: its caller removes it as it takes it back.
-        first
-            .map(|at| offers.open.remove(at))
-            .filter(|open| open.claim.start())
-    };
+    // Every half open is queued still: its caller closes it as it takes it back.
+    let started = OFFERS
+        .lock()
+        .recover()
+        .popped(pool)
+        .filter(|open| open.claim.start());
     if let Some(open) = started {
         if open.observed {
             crate::engine::observe::note_break();
@@ -1047,23 +1094,13 @@ fn offer(
     let job = StackJob::new(|_: bool| b());
     let claim = std::sync::Arc::new(Claim::<()>::new());
     let key = pool.map_or(0, |pool| pool as *const rayon::ThreadPool as usize);
-    let queue_ticket = {
-        let mut offers = OFFERS.lock().recover();
-        offers.open.push(Open {
-            pool: key,
-            claim: claim.clone(),
-            at: &job as *const _ as usize,
-            execute: job.executor(),
-            observed,
-        });
-        let open = offers.open.iter().filter(|open| open.pool == key).count();
-        let tickets = offers.tickets(key);
-        let short = *tickets < open;
-        if short {
-            *tickets += 1;
-        }
-        short
-    };
+    let queue_ticket = OFFERS.lock().recover().open(Open {
+        pool: key,
+        claim: claim.clone(),
+        at: &job as *const _ as usize,
+        execute: job.executor(),
+        observed,
+    });
     if queue_ticket {
         match pool {
             Some(pool) => pool.spawn(move || ticket(key)),
@@ -1073,13 +1110,7 @@ fn offer(
     let ran_a = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut *a));
     let taken_back = {
         let mut offers = OFFERS.lock().recover();
-        let mine = offers
-            .open
-            .iter()
-            .rposition(|open| std::sync::Arc::ptr_eq(&open.claim, &claim));
-        if let Some(mine) = mine {
-            offers.open.remove(mine);
-        }
+        offers.close(key, &claim);
         claim.take_back()
     };
     if taken_back {
