@@ -1295,3 +1295,107 @@ fn a_following_run_nested_in_a_taken_back_run_stops_with_it() {
         }
     });
 }
+
+#[delayed]
+fn on_pool(x: u64, pool: Arc<rayon::ThreadPool>) -> u64 {
+    let inner = graph!(|x: u64| -> u64 {
+        let a = twice(x);
+        let b = twice(x);
+        plus(a, b)
+    });
+    inner.compute_on(&pool, x)
+}
+
+/// `compute_on` ping-pong between two one-thread pools: a run on pool B, computed
+/// from pool A's worker, whose tasks `compute_on` pool A (whose only worker waits in
+/// the first `compute_on` meanwhile); with B's worker waiting for a future (the outer
+/// run taken back onto A's worker) or not.
+#[test]
+fn compute_on_ping_pong_between_two_one_thread_pools() {
+    if parent_runs_child("compute_on_ping_pong_between_two_one_thread_pools", "1") {
+        return;
+    }
+    within(LIMIT, "compute_on ping-pong", || {
+        let one = || {
+            Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .build()
+                    .unwrap(),
+            )
+        };
+        let (a, b) = (one(), one());
+        let outer = graph!(|x: u64, pool: Arc<rayon::ThreadPool>| -> u64 {
+            let l = on_pool(x, pool);
+            let r = on_pool(x + 1, pool);
+            plus(l, r)
+        });
+        for round in 0..4u64 {
+            let (free, freed) = mpsc::channel::<()>();
+            let opener = (round % 2 == 1).then(|| {
+                the_worker_waits_until(Some(&b), move || {
+                    let _ = freed.recv();
+                })
+            });
+            let got = a.install(|| outer.compute_on(&b, round, a.clone()));
+            drop(free);
+            if let Some(opener) = opener {
+                opener.join().unwrap();
+            }
+            assert_eq!(got, 4 * round + 4 * (round + 1), "round {round}");
+        }
+    });
+}
+
+#[delayed]
+fn inner_fails(x: u64) -> u64 {
+    let g = graph!(|x: u64| -> u64 {
+        let a = twice(x);
+        let b = fails_at_ten(a);
+        plus(a, b)
+    });
+    g.try_compute_with(RunOptions::new(), x)
+        .unwrap_or_else(|e| e.resume())
+}
+
+#[delayed]
+fn fails_at_ten(x: u64) -> u64 {
+    assert!(x != 10, "ten is too many");
+    x
+}
+
+/// A failure two runs deep (a static graph's task computing one whose task fails),
+/// static and dynamic outer runs, taken back while the worker waits, and again with
+/// the worker free: the same message both times.
+#[test]
+fn a_nested_failure_reads_the_same_taken_back_or_not() {
+    if parent_runs_child("a_nested_failure_reads_the_same_taken_back_or_not", "1") {
+        return;
+    }
+    within(LIMIT, "nested failure taken back", || {
+        let outer = graph!(|x: u64| -> u64 {
+            let a = inner_fails(x);
+            let b = twice(x);
+            plus(a, b)
+        });
+        let messages = |what: &str| {
+            let static_run = outer.try_compute_with(RunOptions::new(), 5).unwrap_err();
+            let dynamic_run = delay!(plus(delay!(inner_fails(5)), delay!(twice(1))))
+                .try_compute_with(RunOptions::new())
+                .unwrap_err();
+            let out = (static_run.to_string(), dynamic_run.to_string());
+            assert!(out.0.contains("ten is too many"), "{what}: {}", out.0);
+            assert!(out.1.contains("ten is too many"), "{what}: {}", out.1);
+            out
+        };
+        let (done, run_done) = mpsc::channel::<()>();
+        let opener = the_worker_waits_until(None, move || {
+            let _ = run_done.recv();
+        });
+        let taken_back = messages("taken back");
+        done.send(()).unwrap();
+        opener.join().unwrap();
+        let free = messages("free");
+        assert_eq!(taken_back, free);
+    });
+}
