@@ -1399,3 +1399,52 @@ fn a_nested_failure_reads_the_same_taken_back_or_not() {
         assert_eq!(taken_back, free);
     });
 }
+
+/// Computes graphs when dropped: at its thread's end, as a thread-local.
+struct ComputesOnDrop(mpsc::Sender<(u64, u64)>);
+impl Drop for ComputesOnDrop {
+    fn drop(&mut self) {
+        let (never, _) = FreeAt::new(usize::MAX);
+        let dynamic = tree_sum(0..300, &never).compute();
+        let g = graph!(|x: u64| -> u64 {
+            let a = twice(x);
+            let b = twice(x);
+            plus(a, b)
+        });
+        let _ = self.0.send((dynamic, g.compute(2)));
+    }
+}
+
+std::thread_local! {
+    static AT_EXIT: std::cell::RefCell<Option<ComputesOnDrop>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A thread-local's destructor computes graphs at its thread's end while rayon's
+/// worker waits: the runs are taken back onto a thread whose other thread-locals may
+/// be gone, and their joins offered all the same.
+#[test]
+fn graphs_taken_back_in_a_thread_local_destructor() {
+    if parent_runs_child("graphs_taken_back_in_a_thread_local_destructor", "1") {
+        return;
+    }
+    within(LIMIT, "taken back at thread exit", || {
+        for free in [false, true] {
+            let (done, run_done) = mpsc::channel::<()>();
+            let opener = the_worker_waits_until(None, move || {
+                let _ = run_done.recv();
+            });
+            let (tell, told) = mpsc::channel();
+            std::thread::spawn(move || {
+                AT_EXIT.with(|slot| *slot.borrow_mut() = Some(ComputesOnDrop(tell)));
+            })
+            .join()
+            .unwrap();
+            if free {
+                done.send(()).unwrap();
+            }
+            assert_eq!(told.recv().unwrap(), (sum_of(0..300), 8));
+            drop(done);
+            opener.join().unwrap();
+        }
+    });
+}
