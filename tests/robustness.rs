@@ -7,6 +7,8 @@
 
 #[path = "support/random.rs"]
 mod random;
+#[path = "support/taken_back.rs"]
+mod taken_back;
 #[path = "support/watchdog.rs"]
 mod watchdog;
 
@@ -15,9 +17,15 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use taken_back::{gate, the_worker_waits_until};
 use taskweave::prelude::*;
 use taskweave::{FutureError, Status};
 use watchdog::within;
+
+/// [`taken_back::in_a_process_of_its_own`], the child seeing [`CHILD`] set.
+fn in_a_process_of_its_own(name: &str, env: &[(&str, &str)]) {
+    taken_back::in_a_process_of_its_own(CHILD, name, env);
+}
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -31,15 +39,6 @@ fn client(threads: usize) -> Client {
 
 fn inc(x: u64) -> u64 {
     x + 1
-}
-
-/// A future of another client that ends when `open` is sent a value: pending, holding
-/// no thread of the client under test, and never runnable by its waiters.
-fn gate(gates: &Client) -> (Future<u64>, mpsc::Sender<u64>) {
-    let (open, opened) = mpsc::channel();
-    let opened = Mutex::new(opened);
-    let future = gates.submit(move || opened.lock().unwrap().recv().unwrap(), ());
-    (future, open)
 }
 
 // ---- the dispatcher -------------------------------------------------------------
@@ -798,44 +797,6 @@ fn a_client_dropped_in_its_tasks_par_iter_does_not_wait_for_its_threads() {
 /// [`in_a_process_of_its_own`]).
 const CHILD: &str = "TASKWEAVE_ROBUSTNESS_CHILD";
 
-/// Runs the test `name` again in a process of its own, with `env` set (rayon's global
-/// pool is made once per process: one thread only in a process of its own), and fails
-/// if it fails, if no test of that name ran, or if it is still running after
-/// [`LIMIT`]. The child sees [`CHILD`] set.
-fn in_a_process_of_its_own(name: &str, env: &[(&str, &str)]) {
-    use std::io::Read;
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .envs(env.iter().copied())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stdout = String::new();
-            child
-                .stdout
-                .take()
-                .unwrap()
-                .read_to_string(&mut stdout)
-                .unwrap();
-            assert!(status.success(), "{name}, run alone: {status}\n{stdout}");
-            assert!(
-                stdout.contains("1 passed"),
-                "{name} did not run alone: {stdout}"
-            );
-            return;
-        }
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("{name}, run alone: still running after {LIMIT:?}, a hang");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// A `Delayed` task waiting for a future on rayon's only thread, while a second graph,
 /// computed by the client, waits for a future that waits for the first graph: the
 /// waiting worker must not run the second graph on top of the first (neither could
@@ -1005,42 +966,6 @@ fn meet_while_the_workers_of_wait(
         met
     });
     assert_eq!(got, [true, true], "{what}: the two sides ran at once");
-}
-
-/// Makes every worker of `pool` (or of rayon's global pool) wait for a gate's future,
-/// and returns once their waits have begun; a thread opens the gate when `open`
-/// returns (joined through the handle).
-fn the_worker_waits_until(
-    pool: Option<&rayon::ThreadPool>,
-    open: impl FnOnce() + Send + 'static,
-) -> std::thread::JoinHandle<()> {
-    let gates = client(1);
-    let (future, gate_open) = gate(&gates);
-    let (waiting, workers_wait) = mpsc::channel();
-    let workers = pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
-    for _ in 0..workers {
-        let (waiting, future) = (waiting.clone(), future.clone());
-        // A waiting worker runs only its own pending work: the next wait goes to
-        // another worker.
-        let wait = move || {
-            waiting.send(()).unwrap();
-            future.result().unwrap();
-        };
-        match pool {
-            Some(pool) => pool.spawn(wait),
-            None => rayon::spawn(wait),
-        }
-    }
-    for _ in 0..workers {
-        workers_wait.recv().unwrap();
-    }
-    // Their waits have begun by now.
-    std::thread::sleep(Duration::from_millis(100));
-    std::thread::spawn(move || {
-        open();
-        gate_open.send(1).unwrap();
-        drop(gates);
-    })
 }
 
 /// A graph entered while every rayon worker waits for a future runs on its caller;
@@ -1326,8 +1251,8 @@ fn tree_sum(range: std::ops::Range<u64>, fail_at: u64) -> Delayed<u64> {
 }
 
 /// Large graphs run by their caller while rayon's only worker waits: for the whole
-/// run (its joins offer work the worker never takes: at most a bounded number stay
-/// queued, the rest run in order), or until the run is under way (the worker then
+/// run (its joins offer work the worker never takes: the tickets left queued are as
+/// many as the joins ever open at once), or until the run is under way (the worker then
 /// takes part). Each sum is checked against plain arithmetic, and a failing leaf
 /// fails the run with its name.
 #[test]

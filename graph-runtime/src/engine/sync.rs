@@ -742,6 +742,7 @@ pub(crate) fn note_client() {
 /// Called outside `pool`, a pool of the caller's (`Graph::compute_on`): whether every
 /// worker of it may be waiting for a future, as [`workers_all_waiting`] says of the
 /// global pool (and with its compromise: workers of other pools count too).
+#[cfg(not(loom))]
 #[inline]
 fn workers_of_all_waiting(pool: &rayon::ThreadPool) -> bool {
     WAITING_FOR_FUTURES.load(core::sync::atomic::Ordering::SeqCst) >= pool.current_num_threads()
@@ -803,7 +804,7 @@ where
         return run(true);
     }
     let job = StackJob::new(run);
-    let claim = job.queue(Some(pool), false, false);
+    let claim = job.queue(Some(pool), false);
     loop {
         if claim.said() {
             // `finish` happened-before, through `said`.
@@ -851,7 +852,7 @@ where
         return run_taken_back(pool, || run(true));
     }
     let job = StackJob::new(run);
-    let claim = job.queue(pool, false, false);
+    let claim = job.queue(pool, false);
     match claim.wait(all_waiting) {
         // Ran: `finish` happened-before, through the claim's lock.
         Some(()) => job.into_result(),
@@ -899,16 +900,140 @@ pub(crate) fn run_taken_back<R>(pool: Option<&rayon::ThreadPool>, f: impl FnOnce
     f()
 }
 
-/// Offered second halves of joins that their callers took back (no worker started
-/// them), still in a pool's queue: each is a few bytes until a worker pops it and
-/// drops it (see [`join_outside`]).
+/// The second halves of joins of runs taken back (see [`join_outside`]) that no one
+/// has started yet, and the tickets queued on the pools to start them.
+///
+/// A worker starts an open half through a ticket, a job of its pool's that takes the
+/// oldest half open for that pool when a worker pops it, or nothing. A join opens its
+/// half, and queues a ticket only when its pool has fewer tickets queued than halves
+/// open: a half taken back by its caller leaves its ticket queued for the next one. So
+/// the tickets left in a queue while every worker waits are as many as the halves
+/// ever open at once (the joins' depth), not one per join, and every open half has
+/// one: a join whose first half waits for its second to start (a channel, a barrier)
+/// ends once a worker is free again. (Each join queued a job of its own before, at
+/// most 64 of them left queued while every worker waited, and the joins past those
+/// ran in order: the first half of a join past them waited for its second for ever,
+/// the workers free again or not.)
 #[cfg(not(loom))]
-static OFFERS_LEFT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+static OFFERS: std::sync::Mutex<Offers> = std::sync::Mutex::new(Offers {
+    open: Vec::new(),
+    pools: Vec::new(),
+});
 
-/// How many taken-back offers may wait in the pools' queues at once: while every
-/// worker still waits, a run's joins offer nothing past these, and run in order.
+/// See [`OFFERS`].
 #[cfg(not(loom))]
-const MAX_OFFERS_LEFT: usize = 64;
+struct Offers {
+    /// The halves open, oldest first.
+    open: Vec<Open>,
+    /// The counts of each pool that has halves open or tickets queued (pools come
+    /// and go: one with neither has no entry).
+    pools: Vec<PoolOffers>,
+}
+
+/// A pool's counts in [`Offers`].
+#[cfg(not(loom))]
+struct PoolOffers {
+    /// The pool (see [`Open::pool`]).
+    pool: usize,
+    /// Its halves open.
+    open: usize,
+    /// Its tickets queued and not yet popped.
+    tickets: usize,
+}
+
+/// An open half (see [`OFFERS`]): a [`StackJob`] on its caller's stack, which its
+/// caller removes, and takes back unless a ticket has started it, under the lock.
+#[cfg(not(loom))]
+struct Open {
+    /// The pool it is offered to: its address, or 0 for the global pool.
+    pool: usize,
+    claim: std::sync::Arc<Claim<()>>,
+    /// The job, and its type's `execute`.
+    at: usize,
+    execute: unsafe fn(usize),
+    observed: bool,
+}
+
+#[cfg(not(loom))]
+impl Offers {
+    /// `pool`'s counts, made if it has none; then, when `change` leaves both zero,
+    /// its entry removed. Returns what `change` returns.
+    fn counts<R>(&mut self, pool: usize, change: impl FnOnce(&mut PoolOffers) -> R) -> R {
+        let at = match self.pools.iter().position(|p| p.pool == pool) {
+            Some(at) => at,
+            None => {
+                self.pools.push(PoolOffers {
+                    pool,
+                    open: 0,
+                    tickets: 0,
+                });
+                self.pools.len() - 1
+            }
+        };
+        let out = change(&mut self.pools[at]);
+        if self.pools[at].open == 0 && self.pools[at].tickets == 0 {
+            self.pools.swap_remove(at);
+        }
+        out
+    }
+
+    /// Opens a half; true if a ticket is to be queued for it.
+    fn open(&mut self, open: Open) -> bool {
+        let pool = open.pool;
+        self.open.push(open);
+        self.counts(pool, |counts| {
+            counts.open += 1;
+            let short = counts.tickets < counts.open;
+            counts.tickets += usize::from(short);
+            short
+        })
+    }
+
+    /// Closes the half of `claim` if it is open still (no ticket started it).
+    fn close(&mut self, pool: usize, claim: &std::sync::Arc<Claim<()>>) {
+        let mine = self
+            .open
+            .iter()
+            .rposition(|open| std::sync::Arc::ptr_eq(&open.claim, claim));
+        if let Some(mine) = mine {
+            self.open.remove(mine);
+            self.counts(pool, |counts| counts.open -= 1);
+        }
+    }
+
+    /// A ticket of `pool` popped: the oldest half open for it, taken out, if any.
+    fn popped(&mut self, pool: usize) -> Option<Open> {
+        let first = self.open.iter().position(|open| open.pool == pool);
+        let taken = first.map(|at| self.open.remove(at));
+        self.counts(pool, |counts| {
+            counts.tickets -= 1;
+            counts.open -= usize::from(taken.is_some());
+        });
+        taken
+    }
+}
+
+/// A ticket popped by a worker of `pool` (see [`OFFERS`]): starts the oldest half
+/// open for it, if any.
+#[cfg(not(loom))]
+fn ticket(pool: usize) {
+    // Every half open is queued still: its caller closes it as it takes it back.
+    let started = OFFERS
+        .lock()
+        .recover()
+        .popped(pool)
+        .filter(|open| open.claim.start());
+    if let Some(open) = started {
+        if open.observed {
+            crate::engine::observe::note_break();
+        }
+        // SAFETY: `open.at` is its caller's job, of `execute`'s type, alive until the
+        // caller returns: the caller found it started (`take_back` failed, under the
+        // lock), so it waits for `finish` first.
+        unsafe { (open.execute)(open.at) };
+        open.claim.finish(());
+    }
+}
 
 /// A join on a thread outside rayon's pools, in a run taken back on it (see
 /// [`run_taken_back`]): `b` is offered to the run's pool, `a` runs here, then `b`
@@ -966,27 +1091,37 @@ fn offer(
         // for as long as the run, and so this join, lasts.
         Target::Pool(pool) => Some(unsafe { &*pool }),
     };
-    let all_waiting = pool.map_or_else(workers_all_waiting, workers_of_all_waiting);
-    if all_waiting && OFFERS_LEFT.load(Ordering::Relaxed) >= MAX_OFFERS_LEFT {
-        a();
-        b();
-        return;
-    }
     let job = StackJob::new(|_: bool| b());
-    let claim = job.queue(pool, observed, true);
+    let claim = std::sync::Arc::new(Claim::<()>::new());
+    let key = pool.map_or(0, |pool| pool as *const rayon::ThreadPool as usize);
+    let queue_ticket = OFFERS.lock().recover().open(Open {
+        pool: key,
+        claim: claim.clone(),
+        at: &job as *const _ as usize,
+        execute: job.executor(),
+        observed,
+    });
+    if queue_ticket {
+        match pool {
+            Some(pool) => pool.spawn(move || ticket(key)),
+            None => rayon::spawn(move || ticket(key)),
+        }
+    }
     let ran_a = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut *a));
-    // Counted before the take-back, which the offer's runner may see at once.
-    OFFERS_LEFT.fetch_add(1, Ordering::Relaxed);
-    if claim.take_back() {
+    let taken_back = {
+        let mut offers = OFFERS.lock().recover();
+        offers.close(key, &claim);
+        claim.take_back()
+    };
+    if taken_back {
         let b = job.f.into_inner().expect("an offer taken back has not run");
         match ran_a {
             Ok(()) => b(true),
-            // `b` is dropped unrun, as rayon's join does with a half not started.
+            // `b` is dropped unrun, as the sequential runs do after a panic.
             Err(payload) => std::panic::resume_unwind(payload),
         }
         return;
     }
-    OFFERS_LEFT.fetch_sub(1, Ordering::Relaxed);
     // Started by a worker: it ends, and says so.
     let _ = claim.wait(|| false);
     if observed {
@@ -1085,14 +1220,8 @@ impl<F: FnOnce(bool) -> R + Send, R: Send> StackJob<F, R> {
     /// Queues this job on `pool` (or the global pool) as a spawn that runs it if its
     /// claim's `start` wins; the claim says when it has ended. The caller keeps the job
     /// alive until then, or until it took the job back. An `observed` run's break is
-    /// noted on the worker that starts it (see [`join_noting`]). An `offer` of
-    /// [`join_outside`]'s counts in [`OFFERS_LEFT`] once taken back, until popped.
-    fn queue(
-        &self,
-        pool: Option<&rayon::ThreadPool>,
-        observed: bool,
-        offer: bool,
-    ) -> std::sync::Arc<Claim<()>> {
+    /// noted on the worker that starts it (see [`join_noting`]).
+    fn queue(&self, pool: Option<&rayon::ThreadPool>, observed: bool) -> std::sync::Arc<Claim<()>> {
         let claim = std::sync::Arc::new(Claim::<()>::new());
         let (queued, at) = (claim.clone(), self as *const Self as usize);
         let execute = Self::execute as unsafe fn(usize);
@@ -1107,9 +1236,6 @@ impl<F: FnOnce(bool) -> R + Send, R: Send> StackJob<F, R> {
                 // (`start` false) never reaches this. `execute` is the job's own type's.
                 unsafe { execute(at) };
                 queued.finish(());
-            } else if offer {
-                // Taken back: no longer waiting in the queue.
-                OFFERS_LEFT.fetch_sub(1, Ordering::Relaxed);
             }
         };
         match pool {
@@ -1117,6 +1243,11 @@ impl<F: FnOnce(bool) -> R + Send, R: Send> StackJob<F, R> {
             None => rayon::spawn(queued),
         }
         claim
+    }
+
+    /// The job's `execute`, to run it through its address (see [`OFFERS`]).
+    fn executor(&self) -> unsafe fn(usize) {
+        Self::execute
     }
 
     /// The result of the job, which ran (its claim said so): its value, or its panic
