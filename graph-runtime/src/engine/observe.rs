@@ -373,6 +373,23 @@ unsafe impl Send for RunStop {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for RunStop {}
 
+/// The futures front end's answer to whether a futures task is the innermost task on
+/// the calling thread (it answers `cancelled()` there rather than the graph task
+/// beneath it): set when the first client is built, before any futures task can run.
+/// Kept here as a function so that the engine does not reach into the futures.
+static FUTURES_TASK_INNERMOST: std::sync::OnceLock<fn() -> bool> = std::sync::OnceLock::new();
+
+/// Sets the futures front end's answer (see [`FUTURES_TASK_INNERMOST`]).
+pub(crate) fn set_futures_task_innermost(answer: fn() -> bool) {
+    let _ = FUTURES_TASK_INNERMOST.set(answer);
+}
+
+/// Whether a futures task is the innermost task on this thread: never before a client
+/// was built.
+fn futures_task_innermost() -> bool {
+    FUTURES_TASK_INNERMOST.get().is_some_and(|answer| answer())
+}
+
 impl RunStop {
     /// The stop of a run with the caller's condition `when`, started in the task `outer`;
     /// `follows` when `when` is `taskweave::cancelled` itself. The run follows the
@@ -380,21 +397,19 @@ impl RunStop {
     /// waits for the run (not a lent one) and no futures task above it answers
     /// `cancelled()` here; otherwise it asks `when` as `outer`, as any condition.
     pub(crate) fn new(when: Option<&StopWhen>, follows: bool, outer: Outer) -> RunStop {
-        let follows = (follows
-            && !outer.run.is_null()
-            && outer.lent.is_null()
-            && !crate::futures::futures_task_innermost())
-        .then(|| {
-            // SAFETY: the task `outer` names runs on this thread now, and its run is
-            // alive (see `run_stopped`).
-            let caller = unsafe { &*outer.run };
-            Follows {
-                caller: outer.run,
-                task: outer.task,
-                root: caller.root(),
-                known: AtomicU64::new(0),
-            }
-        });
+        let follows =
+            (follows && !outer.run.is_null() && outer.lent.is_null() && !futures_task_innermost())
+                .then(|| {
+                    // SAFETY: the task `outer` names runs on this thread now, and its run is
+                    // alive (see `run_stopped`).
+                    let caller = unsafe { &*outer.run };
+                    Follows {
+                        caller: outer.run,
+                        task: outer.task,
+                        root: caller.root(),
+                        known: AtomicU64::new(0),
+                    }
+                });
         RunStop {
             index: crate::engine::sync::AtomicU32::new(u32::MAX),
             when: when.map_or(std::ptr::null(), std::ptr::from_ref),

@@ -348,8 +348,10 @@ impl ClientBuilder {
 
     /// Starts the pool (and the dashboard, if asked for).
     pub fn build(self) -> Result<Client, ClientError> {
-        // From now on a rayon worker may wait for a future (see `engine::sync::enter_pool`).
+        // From now on a rayon worker may wait for a future (see `engine::sync::enter_pool`),
+        // and a futures task may run under a graph task's nested run.
         crate::engine::sync::note_client();
+        crate::engine::observe::set_futures_task_innermost(crate::futures::futures_task_innermost);
         let threads = self
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
