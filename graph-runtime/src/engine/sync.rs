@@ -804,7 +804,7 @@ where
         return run(true);
     }
     let job = StackJob::new(run);
-    let claim = job.queue(Some(pool), false);
+    let claim = job.queue(Some(pool));
     loop {
         if claim.said() {
             // `finish` happened-before, through `said`.
@@ -852,7 +852,7 @@ where
         return run_taken_back(pool, || run(true));
     }
     let job = StackJob::new(run);
-    let claim = job.queue(pool, false);
+    let claim = job.queue(pool);
     match claim.wait(all_waiting) {
         // Ran: `finish` happened-before, through the claim's lock.
         Some(()) => job.into_result(),
@@ -1219,17 +1219,14 @@ impl<F: FnOnce(bool) -> R + Send, R: Send> StackJob<F, R> {
 
     /// Queues this job on `pool` (or the global pool) as a spawn that runs it if its
     /// claim's `start` wins; the claim says when it has ended. The caller keeps the job
-    /// alive until then, or until it took the job back. An `observed` run's break is
-    /// noted on the worker that starts it (see [`join_noting`]).
-    fn queue(&self, pool: Option<&rayon::ThreadPool>, observed: bool) -> std::sync::Arc<Claim<()>> {
+    /// alive until then, or until it took the job back. (A whole run's job: the joins
+    /// of a run taken back offer their halves through [`OFFERS`] instead.)
+    fn queue(&self, pool: Option<&rayon::ThreadPool>) -> std::sync::Arc<Claim<()>> {
         let claim = std::sync::Arc::new(Claim::<()>::new());
         let (queued, at) = (claim.clone(), self as *const Self as usize);
         let execute = Self::execute as unsafe fn(usize);
         let queued = move || {
             if queued.start() {
-                if observed {
-                    crate::engine::observe::note_break();
-                }
                 // SAFETY: `at` is the caller's job, alive until the caller returns, and
                 // the caller returns only after `finish` (`wait` gave a word): it waits
                 // without a deadline once the job started, and a job taken back
