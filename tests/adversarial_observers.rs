@@ -1808,6 +1808,10 @@ fn fragile(x: u64) -> AlwaysPanicsOnDrop {
     AlwaysPanicsOnDrop(x)
 }
 
+/// Runs of each graph with an early exit beside a value whose drop panics: on two
+/// threads, where `peek` drops the value in about one run in 25, enough to see both.
+const RACES: usize = 200;
+
 #[delayed]
 fn peek(v: &AlwaysPanicsOnDrop) -> u64 {
     v.0
@@ -1833,6 +1837,23 @@ fn graph_runs_failing_beside_values_whose_drop_always_panics() {
             let c = peek(&a);
             Ok(plus(y, c))
         });
+        // The `?` first: sequential code returns before it makes `fragile`'s value. On
+        // threads `fragile` may run beside `below`, and its value's drop panics, in
+        // `peek` or at the exit: discarded, whichever.
+        let exits_first = graph!(|x: u64, bound: u64| -> Result<u64, String> {
+            let y = below(x, bound)?;
+            let a = fragile(x);
+            let c = peek(&a);
+            Ok(plus(y, c))
+        });
+        for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+            for _ in 0..RACES {
+                let w = Watchers::new();
+                let ran = exits_first.try_compute_with(w.options(scheduler), 7, 5);
+                assert_eq!(ran.unwrap(), Err("7 is not below 5".to_string()));
+                assert!(w.record.error().is_none());
+            }
+        }
         for scheduler in [Scheduler::Sync, Scheduler::Threads] {
             for x in [7u64, 3] {
                 let w = Watchers::new();
@@ -1845,14 +1866,22 @@ fn graph_runs_failing_beside_values_whose_drop_always_panics() {
                     "{scheduler:?} {x}: {text}"
                 );
                 assert!(w.record.error().is_some());
-                let w = Watchers::new();
-                let error = exits
-                    .try_compute_with(w.options(scheduler), x, 5)
-                    .expect_err("a drop panics");
-                assert!(
-                    error.to_string().contains(&format!("dropped {x}")),
-                    "{scheduler:?} {x}: {error}"
-                );
+                // `fragile`'s value is made before the `?`, which sequential code drops
+                // there (x = 7) or at the end (x = 3): its panic is the failure, named
+                // after `fragile`, whether `peek` ran beside `below` and dropped it, or
+                // the exit did.
+                for _ in 0..RACES {
+                    let w = Watchers::new();
+                    let error = exits
+                        .try_compute_with(w.options(scheduler), x, 5)
+                        .expect_err("a drop panics");
+                    let text = error.to_string();
+                    assert!(
+                        text.contains(&format!("dropped {x}")) && text.contains("`fragile`"),
+                        "{scheduler:?} {x}: {text}"
+                    );
+                    assert!(w.record.error().is_some());
+                }
                 // The same shape as a dynamic graph.
                 let a = delay!(fragile(x));
                 let sum = delay!(plus(delay!(explode(x)), delay!(peek(&a))));

@@ -112,25 +112,27 @@ pub mod __private {
         let ran = crate::engine::dispatch::dispatch_exits(table, pending, run, options);
         crate::engine::error::kept_for_teardown(core::ptr::from_ref(table).addr(), ran)
     }
-    /// `graph!`'s return of an early exit (a `?` that met an error): the values the run
-    /// left unread (node values, and values made before the run for the tasks that
-    /// did not run) are dropped first, a panic of one's `Drop` the run's failure,
-    /// naming the node that made it, or was to take it; then the run's observers are
+    /// `graph!`'s return of an early exit (a `?` of a node that met an error, with the
+    /// node): the values the run left unread (node values, `made`, and values made
+    /// before the run for the tasks that did not run, `given`) are dropped first, a
+    /// panic of one's `Drop` the run's failure, naming the node that made it, or was
+    /// to take it (unless the node came after the `?`); then the run's observers are
     /// told its end (see `engine::error::early_exit`).
     #[cold]
     pub fn early_exit<R>(
         table: &crate::engine::table::Table<'_>,
-        exit: R,
-        unread: &mut [(u32, &mut dyn Unread)],
+        exit: (u32, R),
+        made: &mut [(u32, &mut dyn Unread)],
+        given: &mut [(u32, &mut dyn Unread)],
         end: RunEnd<'_>,
     ) -> Result<R, crate::TaskError> {
-        crate::engine::error::early_exit(table, exit, unread, end)
+        crate::engine::error::early_exit(table, exit, made, given, end)
     }
     pub use crate::engine::error::TaskError;
     pub use crate::engine::options::{RunOptions, Scheduler};
     pub use crate::engine::slot::{
         give, give_again, lend, own_captured, Again, CapturedByValue, Const, EarlyExit, Give, Lend,
-        OwnCaptured, Owned, Ref, Shared, SharedSlot, Slot, Unread, Value,
+        MadeBy, OwnCaptured, Owned, Ref, Shared, SharedSlot, Slot, Unread, Value,
     };
     pub use crate::engine::sync::{in_room_of, with_room};
     pub use crate::engine::table::{Label, NodeInfo, Table};

@@ -43,6 +43,10 @@ struct Expander<'g> {
     /// labelled block (`break '__branch;`) rather than by returning from the closure
     /// around it (see [`Expander::subtree`]).
     in_room: Cell<bool>,
+    /// A node's code in a graph with early exits: each node value is read through a
+    /// handle that names the node that made it (`MadeBy`), so that a panic of the
+    /// value's `Drop` in its last reader fails the run as sequential code's would.
+    made_by: Cell<bool>,
 }
 
 pub(crate) fn expand(graph: &Graph, runtime: &Runtime) -> TokenStream {
@@ -61,6 +65,7 @@ pub(crate) fn expand(graph: &Graph, runtime: &Runtime) -> TokenStream {
         local: Cell::new(false),
         declare: Cell::new(true),
         in_room: Cell::new(false),
+        made_by: Cell::new(false),
     };
     match forest(graph, &ex.uses) {
         Some(forest) => ex.tree_value(&forest),
@@ -141,13 +146,20 @@ impl Expander<'_> {
         // after the drops, with the outcome the caller gets.
         let end = hidden("__end");
         let early_return = has_exit.then(|| {
-            let unread = self
-                .node_slots()
-                .chain(self.hoisted_slots())
-                .map(|(node, slot)| quote!((#node, &mut #slot as &mut dyn #private::Unread)));
+            let unread = |(node, slot): (u32, &syn::Ident)| {
+                quote!((#node, &mut #slot as &mut dyn #private::Unread))
+            };
+            let made = self.node_slots().map(unread);
+            let given = self.hoisted_slots().map(unread);
             quote! {
-                if let ::core::option::Option::Some(__exit) = #early.take() {
-                    return #private::early_exit(#table_ref, __exit, &mut [#(#unread,)*], #end);
+                if let ::core::option::Option::Some(__exit) = #early.take_at() {
+                    return #private::early_exit(
+                        #table_ref,
+                        __exit,
+                        &mut [#(#made,)*],
+                        &mut [#(#given,)*],
+                        #end,
+                    );
                 }
             }
         });
@@ -950,7 +962,9 @@ impl Expander<'_> {
     fn arm(&self, index: u32, node: &Node) -> TokenStream {
         let private = &self.private;
         let out = hidden("__out");
+        self.made_by.set(self.graph.has_exit());
         let value = self.node_expr(node);
+        self.made_by.set(false);
         let value = match node.question {
             None => value,
             Some(span) => {
@@ -1239,10 +1253,18 @@ impl Expander<'_> {
                 let slot = &self.graph.values[*v].slot;
                 // Called by path, so the expression's span is the user's (a method
                 // call would start at the hidden slot name and lose it).
-                if self.uses[*v] == 1 {
+                let handle = if self.uses[*v] == 1 {
                     quote_spanned!(*span=> #private::Slot::owned(&#slot))
                 } else {
                     quote_spanned!(*span=> #private::SharedSlot::shared(&#slot))
+                };
+                let maker = self.graph.values[*v].node;
+                match self.made_by.get() && maker != usize::MAX {
+                    true => {
+                        let maker = maker as u32;
+                        quote_spanned!(*span=> #private::MadeBy::new(#handle, #maker))
+                    }
+                    false => handle,
                 }
             }
             Operand::Const(tokens) => quote!(#private::Const(&(#tokens))),

@@ -306,8 +306,10 @@ where
         first_stop: sync::AtomicU32::new(NONE),
         failures,
         failure: Mutex::new(None),
+        value_dropped: Mutex::new(None),
     };
     let value = body(&ctx);
+    let first_stop = ctx.first_stop.load(Ordering::Relaxed);
     let mut failure = ctx
         .failure
         .into_inner()
@@ -319,11 +321,20 @@ where
             // stopping node itself came after its stop (the observer's `task_finished`
             // panicked), and fails the run as that hook's panic does for any other
             // node, and `graph_finished`'s after a stop (it was lost).
-            let first_stop = ctx.first_stop.load(Ordering::Relaxed);
             (first_stop >= node).then_some(error)
         });
+    if let Some((maker, error)) = ctx.value_dropped.into_inner().recover() {
+        // Sequential code drops the value at the end, or at the `?` that returns early:
+        // its panic comes after every task's, and before the return of a `?` after the
+        // value's node (see `Ctx::value_dropped`).
+        if failure.is_none() && maker < first_stop {
+            failure = Some(error);
+        } else {
+            crate::engine::error::discard_panic(|| drop(error));
+        }
+    }
     end.observer = None;
-    let stopped = ctx.first_stop.load(Ordering::Relaxed) != NONE;
+    let stopped = first_stop != NONE;
     let later = told_later.filter(|later| failure.is_none() && (stopped || !later.stopped_only));
     if let Some(later) = later {
         // Told by the caller, once what it does after the run has its outcome.
@@ -492,6 +503,10 @@ pub(crate) struct Ctx<'t, G, C, F: ?Sized> {
     /// The run's failure and the node it names: the first one, or with
     /// [`Failures::InOrder`] the one of the lowest index.
     failure: Mutex<Option<(u32, TaskError)>>,
+    /// With [`Failures::InOrder`], the panic of a value's `Drop` in the task that read
+    /// it last (see [`value_dropped`](Self::value_dropped)), named after the node that
+    /// made the value, the earliest one when several panicked.
+    value_dropped: Mutex<Option<(u32, TaskError)>>,
 }
 
 impl<G, C, F> Ctx<'_, G, C, F>
@@ -532,6 +547,11 @@ where
                 TaskOutcome::Failed
             }
         };
+        if self.failures == Failures::InOrder {
+            if let Some((maker, payload)) = crate::engine::slot::take_value_drop() {
+                self.value_dropped(maker, payload);
+            }
+        }
         if self.observer.is_some() {
             *scope = None;
         }
@@ -674,6 +694,29 @@ where
         let info = &table.nodes()[node as usize];
         let error = TaskError::from_panic(&info.task_name(), info.call_site(), payload);
         self.keep(node, error);
+    }
+
+    /// The `Drop` of a value node `maker` made panicked in the task that read it last,
+    /// in a graph with early exits (caught by its `MadeBy` handle). Sequential code
+    /// drops it at the end of the body, or at a `?` that returns early: the panic is
+    /// the run's failure unless a task's panic is (that one unwound first), or a `?`
+    /// returns early at a node before `maker` (sequential code never made the value).
+    /// Nothing stops: the reader stored its value, and the run goes on to its end, or
+    /// to a `?`, as sequential code does.
+    #[cold]
+    fn value_dropped(&self, maker: u32, payload: Box<dyn std::any::Any + Send>) {
+        let table = self.table.table();
+        let info = &table.nodes()[maker as usize];
+        let error = TaskError::from_panic(&info.task_name(), info.call_site(), payload);
+        let mut kept = self.value_dropped.lock().recover();
+        let discarded = match &*kept {
+            Some((before, _)) if *before <= maker => Some(error),
+            _ => kept.replace((maker, error)).map(|(_, error)| error),
+        };
+        drop(kept);
+        if let Some(error) = discarded {
+            crate::engine::error::discard_panic(|| drop(error));
+        }
     }
 
     /// Records `error`, of `node`, as the run's failure and stops the run, as

@@ -586,38 +586,48 @@ pub(crate) fn failure_before_teardown<R>(
     }
 }
 
-/// The early exit `exit` of a run of `table` (a `?` that met an error), once the values
-/// the run left unread (`unread`, each with the node it is named after: the one that
-/// made it, or for a value made before the run, an input, the one it was given to)
-/// are dropped, each inside `catch_unwind`: a panic of such a value's `Drop` is the
-/// run's failure, naming that node, and the exit is dropped. Dropped with the body's
-/// locals after it returned, that panic unwound out of `try_compute` naming no task.
-/// Later panics are discarded (the hook has printed them), as while one unwinds. The
-/// run's observers are told its end (`end`) after the drops, with the outcome this
-/// returns: told before, they heard success of a run its caller saw fail.
+/// The early exit `exit` of a run of `table` (a `?` of node `at` that met an error),
+/// once the values the run left unread are dropped, each inside `catch_unwind`: those
+/// of nodes (`made`, each with the node that made it) and those made before the run
+/// (`given`, each with the node it was given to, which did not run). A panic of such
+/// a value's `Drop` is the run's failure, naming that node, and the exit is dropped,
+/// as sequential code drops them at the `?`; but not for a value of a node after
+/// `at`, which ran beside the `?` and which sequential code never made: its panic is
+/// discarded. Dropped with the body's locals after it returned, that panic unwound
+/// out of `try_compute` naming no task. Later panics are discarded (the hook has
+/// printed them), as while one unwinds. The run's observers are told its end (`end`)
+/// after the drops, with the outcome this returns: told before, they heard success of
+/// a run its caller saw fail.
 #[cold]
 pub(crate) fn early_exit<R>(
     table: &Table<'_>,
-    exit: R,
-    unread: &mut [(u32, &mut dyn Unread)],
+    (at, exit): (u32, R),
+    made: &mut [(u32, &mut dyn Unread)],
+    given: &mut [(u32, &mut dyn Unread)],
     end: RunEnd<'_>,
 ) -> Result<R, TaskError> {
     let mut failure = None;
-    for (node, slot) in unread {
+    let mut drop_unread = |node: u32, never_made: bool, slot: &mut dyn Unread| {
         let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.drop_unread()));
         if let Err(payload) = dropped {
             match failure {
-                None => {
-                    let info = &table.nodes()[*node as usize];
+                None if !never_made => {
+                    let info = &table.nodes()[node as usize];
                     failure = Some(TaskError::from_panic(
                         &info.task_name(),
                         info.call_site(),
                         payload,
                     ));
                 }
-                Some(_) => drop_payload(payload),
+                _ => drop_payload(payload),
             }
         }
+    };
+    for (node, slot) in made {
+        drop_unread(*node, *node > at, &mut **slot);
+    }
+    for (node, slot) in given {
+        drop_unread(*node, false, &mut **slot);
     }
     match failure {
         None => end.tell_result(Ok(exit)),

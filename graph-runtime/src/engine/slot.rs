@@ -306,8 +306,12 @@ impl<T> EarlyExit<T> {
     /// Takes the kept value out, if any, once the run is over (`&mut`: no lock on a
     /// run that ended without an early exit, the common case).
     pub fn take(&mut self) -> Option<T> {
-        let exit = self.exit.get_mut().recover();
-        exit.take().map(|(_, value)| value)
+        self.take_at().map(|(_, value)| value)
+    }
+
+    /// [`take`](Self::take), with the node whose `?` made the exit.
+    pub fn take_at(&mut self) -> Option<(u32, T)> {
+        self.exit.get_mut().recover().take()
     }
 }
 
@@ -807,6 +811,107 @@ impl<T> Drop for Shared<'_, T> {
     }
 }
 
+/// A task's handle on a node value in a graph with early exits (`?`), with the node
+/// that made the value. Its last reader drops the value, in that reader's code; a
+/// panic of the value's `Drop` there is not the reader's failure: sequential code
+/// drops the value at the end of the body or at the `?` that returns early, so the
+/// panic fails the run unless a task's panic came first, and it does even when a `?`
+/// returns early, if the value's node comes before that `?` (see
+/// `Ctx::value_dropped`). It is caught, and kept on this thread for the dispatcher,
+/// which picks it up when the reader's code ends: the reader's own value is stored
+/// and the run goes on, as sequential code would go on to the end.
+pub struct MadeBy<H> {
+    handle: core::mem::ManuallyDrop<H>,
+    maker: u32,
+}
+
+impl<H> MadeBy<H> {
+    /// `handle`, on a value node `maker` made.
+    #[inline(always)]
+    pub fn new(handle: H, maker: u32) -> Self {
+        MadeBy {
+            handle: core::mem::ManuallyDrop::new(handle),
+            maker,
+        }
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<H: Give> Give for MadeBy<H> {
+    type Target = H::Target;
+    #[inline(always)]
+    fn give(&mut self) -> H::Target {
+        self.handle.give()
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<H: Lend> Lend for MadeBy<H> {
+    type Target = H::Target;
+    #[inline(always)]
+    fn lend(&self) -> &H::Target {
+        self.handle.lend()
+    }
+}
+
+impl<H> Drop for MadeBy<H> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // SAFETY: the handle is dropped once, here, and never used again. (Its
+            // value's `Drop` that panics now is discarded: see `drop_value`.)
+            unsafe { core::mem::ManuallyDrop::drop(&mut self.handle) };
+            return;
+        }
+        let handle = &mut self.handle;
+        // SAFETY: as above; a panic in its `Drop` leaves it dropped (its fields are
+        // dropped while that panic unwinds), so it is never dropped twice.
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+            core::mem::ManuallyDrop::drop(handle)
+        }));
+        if let Err(payload) = dropped {
+            keep_value_drop(self.maker, payload);
+        }
+    }
+}
+
+std::thread_local! {
+    /// The panic of a value's `Drop` that a task's [`MadeBy`] handle caught, with the
+    /// node that made the value (the earliest such node, when several panicked),
+    /// until the dispatcher takes it ([`take_value_drop`]) as the task's code ends.
+    static VALUE_DROP: core::cell::Cell<Option<(u32, Box<dyn std::any::Any + Send>)>> =
+        const { core::cell::Cell::new(None) };
+}
+
+/// Keeps `payload`, the panic of the `Drop` of a value node `maker` made, for
+/// [`take_value_drop`]; one of a later node than the one kept is discarded.
+#[cold]
+#[inline(never)]
+fn keep_value_drop(maker: u32, payload: Box<dyn std::any::Any + Send>) {
+    let mut payload = Some((maker, payload));
+    let _ = VALUE_DROP.try_with(|kept| {
+        let before = kept.take();
+        let (keep, discard) = match before {
+            Some(before) if before.0 <= maker => (Some(before), payload.take()),
+            before => (payload.take(), before),
+        };
+        kept.set(keep);
+        if let Some((_, discarded)) = discard {
+            crate::engine::error::drop_payload(discarded);
+        }
+    });
+    // Only while the thread's locals are destroyed: no run is there to take it.
+    if let Some((_, payload)) = payload {
+        crate::engine::error::drop_payload(payload);
+    }
+}
+
+/// The panic kept by a task's [`MadeBy`] handle on this thread, if any (see
+/// [`MadeBy`]), and the node that made the value.
+#[inline]
+pub(crate) fn take_value_drop() -> Option<(u32, Box<dyn std::any::Any + Send>)> {
+    VALUE_DROP.try_with(|kept| kept.take()).ok().flatten()
+}
+
 /// A constant argument read in place: a graph input or a captured variable. Given by
 /// value, it is cloned, since every run of the graph reads it again.
 pub struct Const<'a, T: ?Sized>(pub &'a T);
@@ -1234,6 +1339,15 @@ impl<T> std::fmt::Debug for Owned<'_, T> {
         f.debug_struct("Owned")
             .field("live", &self.live)
             .finish_non_exhaustive()
+    }
+}
+
+impl<H: std::fmt::Debug> std::fmt::Debug for MadeBy<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MadeBy")
+            .field("handle", &*self.handle)
+            .field("maker", &self.maker)
+            .finish()
     }
 }
 
