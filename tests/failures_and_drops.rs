@@ -1364,3 +1364,190 @@ fn an_observers_panic_told_of_the_stopping_task_fails_the_run() {
         assert_eq!(g.try_compute_with(options, 5).ok(), Some(Ok(6)));
     }
 }
+
+// ---- outcomes of graphs with `?`, against a sequential model --------------------------
+
+/// A value whose `Drop` panics if it was made so (`fuse`).
+struct Fused {
+    id: u64,
+    fuse: bool,
+}
+
+/// `Fused` values made and dropped: only the test below makes them.
+static FUSED_MADE: AtomicUsize = AtomicUsize::new(0);
+static FUSED_DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+impl Fused {
+    fn new(id: u64, fuse: bool) -> Fused {
+        FUSED_MADE.fetch_add(1, Ordering::SeqCst);
+        Fused { id, fuse }
+    }
+}
+
+impl Drop for Fused {
+    fn drop(&mut self) {
+        FUSED_DROPPED.fetch_add(1, Ordering::SeqCst);
+        if self.fuse {
+            panic!("drop of {}", self.id);
+        }
+    }
+}
+
+/// What node `id` of [`outcomes_graph`] does: for a node that makes a value,
+/// `PANICS` or `FUSED` (its value's `Drop` panics); for a `?` node, `PANICS` or
+/// `EXITS` (it returns an `Err`); `OK` otherwise.
+const OK: u8 = 0;
+const PANICS: u8 = 1;
+const EXITS: u8 = 2;
+const FUSED: u8 = 3;
+
+#[delayed]
+fn made(id: u64, modes: &[u8; 8]) -> Fused {
+    match modes[id as usize] {
+        PANICS => panic!("task {id} panics"),
+        mode => Fused::new(id, mode == FUSED),
+    }
+}
+
+#[delayed]
+fn joined(id: u64, a: &Fused, b: &Fused, modes: &[u8; 8]) -> Fused {
+    assert!(a.id < id && b.id < id);
+    match modes[id as usize] {
+        PANICS => panic!("task {id} panics"),
+        mode => Fused::new(id, mode == FUSED),
+    }
+}
+
+#[delayed]
+fn checked(id: u64, v: &Fused, modes: &[u8; 8]) -> Result<u64, String> {
+    match modes[id as usize] {
+        PANICS => panic!("task {id} panics"),
+        EXITS => Err(format!("exit {id}")),
+        _ => Ok(v.id + 1),
+    }
+}
+
+#[delayed]
+fn total(x: u64, y: u64, z: u64) -> u64 {
+    x + y + z
+}
+
+/// How a run of [`outcomes_graph`] ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Value(u64),
+    Exit(String),
+    /// A task's panic, by the task's id.
+    Panicked(u64),
+    /// A value's `Drop` panicked, by the id of the task that made it.
+    Dropped(u64),
+}
+
+/// The outcome sequential code gives, under the rules a graph's run follows: nodes
+/// run in program order; a task's panic ends the run with that panic (a value's
+/// `Drop` panicking while it unwinds is discarded); a `?` that meets an `Err` drops
+/// the values made so far, the earliest made whose `Drop` panics failing the run,
+/// and returns the `Err` otherwise; at the end, the same for every value.
+fn sequential_outcome(modes: &[u8; 8]) -> Outcome {
+    // The nodes that make a value; the others are `?`s, each reading one of them.
+    const MAKES: [u64; 4] = [0, 1, 3, 5];
+    let mut made = Vec::new();
+    let mut sum = 0;
+    let dropped = |made: &Vec<(u64, bool)>| made.iter().find(|(_, fuse)| *fuse).map(|(id, _)| *id);
+    for id in 0..7u64 {
+        let mode = modes[id as usize];
+        if mode == PANICS {
+            return Outcome::Panicked(id);
+        }
+        if MAKES.contains(&id) {
+            made.push((id, mode == FUSED));
+        } else if mode == EXITS {
+            return match dropped(&made) {
+                Some(maker) => Outcome::Dropped(maker),
+                None => Outcome::Exit(format!("exit {id}")),
+            };
+        } else {
+            // `checked(2, &a)`, `checked(4, &c)`, `checked(6, &d)`
+            sum += [0, 3, 5][(id as usize - 2) / 2] + 1;
+        }
+    }
+    match dropped(&made) {
+        Some(maker) => Outcome::Dropped(maker),
+        None => Outcome::Value(sum),
+    }
+}
+
+/// The outcome a run's error gives: a value's `Drop` (named after the task that made
+/// it) or a task's panic.
+fn outcome_of_error(text: &str, modes: &[u8; 8]) -> Outcome {
+    let id = |prefix: &str| {
+        let at = text.rfind(prefix)? + prefix.len();
+        text[at..].split(' ').next()?.parse::<u64>().ok()
+    };
+    match (id("panicked: drop of "), id("panicked: task ")) {
+        (Some(maker), _) => {
+            let name = if maker == 3 { "`joined`" } else { "`made`" };
+            assert!(text.contains(name), "{modes:?}: {text}");
+            Outcome::Dropped(maker)
+        }
+        (None, Some(task)) => Outcome::Panicked(task),
+        _ => panic!("{modes:?}: unexpected error {text}"),
+    }
+}
+
+/// Every combination of what each node does, on both schedulers (on threads several
+/// times, as a value's last reader may run beside a `?` after it, or before it), gives
+/// sequential code's outcome: the same error or exit, whichever thread ran what; and
+/// every value made is dropped, once.
+#[test]
+fn outcomes_of_graphs_with_early_exits_are_sequential_codes() {
+    let g = graph!(|modes: [u8; 8]| -> Result<u64, String> {
+        let a = made(0, &modes);
+        let b = made(1, &modes);
+        let x = checked(2, &a, &modes)?;
+        let c = joined(3, &a, &b, &modes);
+        let y = checked(4, &c, &modes)?;
+        let d = made(5, &modes);
+        let z = checked(6, &d, &modes)?;
+        Ok(total(x, y, z))
+    });
+    let choices: [&[u8]; 7] = [
+        &[OK, PANICS, FUSED],
+        &[OK, PANICS, FUSED],
+        &[OK, PANICS, EXITS],
+        &[OK, PANICS, FUSED],
+        &[OK, PANICS, EXITS],
+        &[OK, PANICS, FUSED],
+        &[OK, PANICS, EXITS],
+    ];
+    watchdog::within(
+        Duration::from_secs(120),
+        "outcomes of ? graphs",
+        move || {
+            let mut modes = [OK; 8];
+            let combinations = choices.iter().map(|c| c.len()).product::<usize>();
+            for mut n in 0..combinations {
+                for (node, choice) in choices.iter().enumerate() {
+                    modes[node] = choice[n % choice.len()];
+                    n /= choice.len();
+                }
+                let expected = sequential_outcome(&modes);
+                for (scheduler, runs) in [(Scheduler::Sync, 1), (Scheduler::Threads, 4)] {
+                    for _ in 0..runs {
+                        let outcome = match g.try_compute_with(scheduler, modes) {
+                            Ok(Ok(value)) => Outcome::Value(value),
+                            Ok(Err(exit)) => Outcome::Exit(exit),
+                            Err(error) => outcome_of_error(&error.to_string(), &modes),
+                        };
+                        assert_eq!(outcome, expected, "{scheduler:?} {modes:?}");
+                        assert_eq!(
+                            FUSED_MADE.load(Ordering::SeqCst),
+                            FUSED_DROPPED.load(Ordering::SeqCst),
+                            "every value made is dropped once: {scheduler:?} {modes:?}"
+                        );
+                    }
+                }
+            }
+        },
+    );
+}

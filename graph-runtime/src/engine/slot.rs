@@ -97,7 +97,8 @@ fn misuse(what: &str) -> ! {
 /// value's `Drop` would abort the process: it is caught and discarded instead (the
 /// panic hook has printed it) and the first panic goes on. Otherwise it propagates: out
 /// of the task that dropped the value (and the graph reports that task), or out of the
-/// slot's drop.
+/// slot's drop. Dropped through a [`MadeBy`] handle, it is caught either way and kept
+/// for the dispatcher, with the node that made the value.
 ///
 /// # Safety
 /// `cell` holds an initialised value that the caller owns and that nothing borrows;
@@ -108,9 +109,10 @@ unsafe fn drop_value<T>(cell: &UnsafeCell<MaybeUninit<T>>) {
     if !core::mem::needs_drop::<T>() {
         return;
     }
-    if std::thread::panicking() {
+    let maker = MADE_BY.try_with(|maker| maker.take()).ok().flatten();
+    if maker.is_some() || std::thread::panicking() {
         // SAFETY: the caller's contract, passed on.
-        unsafe { drop_while_unwinding(cell) };
+        unsafe { drop_caught(cell, maker) };
     } else {
         // SAFETY: the caller owns the initialised, unborrowed value and never reads it
         // again.
@@ -118,20 +120,27 @@ unsafe fn drop_value<T>(cell: &UnsafeCell<MaybeUninit<T>>) {
     }
 }
 
-/// [`drop_value`] during a panic: a second panic is caught rather than aborting.
+/// [`drop_value`] during a panic, or through a [`MadeBy`] handle on a value node
+/// `maker` made: a panic of the value's `Drop` is caught, and kept for the
+/// dispatcher (`maker`) or discarded.
 ///
 /// # Safety
 /// As for [`drop_value`].
 #[cold]
 #[inline(never)]
-unsafe fn drop_while_unwinding<T>(cell: &UnsafeCell<MaybeUninit<T>>) {
+unsafe fn drop_caught<T>(cell: &UnsafeCell<MaybeUninit<T>>, maker: Option<u32>) {
     let drop = std::panic::AssertUnwindSafe(|| {
         // SAFETY: the caller owns the initialised, unborrowed value and never reads it
         // again; a panic in its `Drop` leaves it dropped (its fields are dropped while
         // that panic unwinds), so it is never dropped twice.
         cell.with_mut(|value| unsafe { (*value).assume_init_drop() });
     });
-    crate::engine::error::discard_panic(drop);
+    if let Err(payload) = std::panic::catch_unwind(drop) {
+        match maker {
+            Some(maker) => keep_value_drop(maker, payload),
+            None => crate::engine::error::drop_payload(payload),
+        }
+    }
 }
 
 /// The slot of a value with exactly one consumer.
@@ -817,9 +826,11 @@ impl<T> Drop for Shared<'_, T> {
 /// drops the value at the end of the body or at the `?` that returns early, so the
 /// panic fails the run unless a task's panic came first, and it does even when a `?`
 /// returns early, if the value's node comes before that `?` (see
-/// `Ctx::value_dropped`). It is caught, and kept on this thread for the dispatcher,
-/// which picks it up when the reader's code ends: the reader's own value is stored
-/// and the run goes on, as sequential code would go on to the end.
+/// `Ctx::value_dropped`). It is caught ([`drop_value`] is told the maker), and kept
+/// on this thread for the dispatcher, which picks it up when the reader's code ends:
+/// the reader's own value is stored and the run goes on, as sequential code would go
+/// on to the end. It is kept even while the reader's own panic unwinds: a reader
+/// after a `?` that returns early ran beside it, and its panic is not the run's.
 pub struct MadeBy<H> {
     handle: core::mem::ManuallyDrop<H>,
     maker: u32,
@@ -856,25 +867,22 @@ impl<H: Lend> Lend for MadeBy<H> {
 
 impl<H> Drop for MadeBy<H> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            // SAFETY: the handle is dropped once, here, and never used again. (Its
-            // value's `Drop` that panics now is discarded: see `drop_value`.)
-            unsafe { core::mem::ManuallyDrop::drop(&mut self.handle) };
-            return;
-        }
-        let handle = &mut self.handle;
-        // SAFETY: as above; a panic in its `Drop` leaves it dropped (its fields are
-        // dropped while that panic unwinds), so it is never dropped twice.
-        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
-            core::mem::ManuallyDrop::drop(handle)
-        }));
-        if let Err(payload) = dropped {
-            keep_value_drop(self.maker, payload);
+        // The handle's `drop_value`, if it drops the value, takes the maker (a `Drop`
+        // of the value that drops other slots' values sees none).
+        let outer = MADE_BY.try_with(|maker| maker.replace(Some(self.maker)));
+        // SAFETY: the handle is dropped once, here, and never used again.
+        unsafe { core::mem::ManuallyDrop::drop(&mut self.handle) };
+        if let Ok(outer) = outer {
+            let _ = MADE_BY.try_with(|maker| maker.set(outer));
         }
     }
 }
 
 std::thread_local! {
+    /// The node that made the value a [`MadeBy`] handle is dropping, for the
+    /// [`drop_value`] inside: set around the handle's drop, taken by that drop.
+    static MADE_BY: core::cell::Cell<Option<u32>> = const { core::cell::Cell::new(None) };
+
     /// The panic of a value's `Drop` that a task's [`MadeBy`] handle caught, with the
     /// node that made the value (the earliest such node, when several panicked),
     /// until the dispatcher takes it ([`take_value_drop`]) as the task's code ends.
