@@ -142,6 +142,53 @@ fn static_drop_panic_in_the_last_reader_is_that_readers_error() {
     }
 }
 
+#[delayed]
+fn bomb_from(bomb: &Bomb) -> Bomb {
+    make_bomb(bomb.0)
+}
+
+/// A reader whose own result's `Drop` panics too, reading the last handle on a value
+/// whose `Drop` panics: the input's panic once came out of the reader's code with the
+/// result still there, whose drop while it unwound aborted the process. Both graph
+/// forms (a value read twice takes the dispatcher; read once, nested joins), both
+/// schedulers.
+#[test]
+fn static_drop_panic_in_a_reader_whose_own_result_panics_on_drop_is_not_an_abort() {
+    static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    let drops = Drops(&DROPS);
+    let shared = graph!(|d: Drops| -> i64 {
+        let b = make_bomb(d);
+        let x = peek_bomb(&b);
+        let c = bomb_from(&b);
+        use_both(&c, x)
+    });
+    let tree = graph!(|d: Drops| -> i64 {
+        let b = make_bomb(d);
+        let c = bomb_from(&b);
+        peek_bomb(&c)
+    });
+    assert!(tree.__runs_as_tree() && !shared.__runs_as_tree());
+    let runs: [&dyn Fn(Scheduler) -> Result<i64, TaskError>; 2] = [
+        &|scheduler| shared.try_compute_with(scheduler, drops),
+        &|scheduler| tree.try_compute_with(scheduler, drops),
+    ];
+    for run in runs {
+        for scheduler in [Scheduler::Threads, Scheduler::Sync] {
+            let made = drops.made();
+            let dropped = drops.get();
+            let error = run(scheduler).unwrap_err();
+            assert_eq!(error.message(), "bomb dropped");
+            assert!(
+                ["bomb_from", "peek_bomb", "use_both"].contains(&error.task()),
+                "{}",
+                error.task()
+            );
+            assert_eq!(drops.made() - made, 2);
+            assert_eq!(drops.get() - dropped, 2, "each dropped exactly once");
+        }
+    }
+}
+
 #[test]
 fn static_drop_panic_while_a_task_panics_is_discarded_not_an_abort() {
     static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];

@@ -131,8 +131,8 @@ pub mod __private {
     pub use crate::engine::error::TaskError;
     pub use crate::engine::options::{RunOptions, Scheduler};
     pub use crate::engine::slot::{
-        give, give_again, lend, own_captured, Again, CapturedByValue, Const, EarlyExit, Give, Lend,
-        MadeBy, OwnCaptured, Owned, Ref, Shared, SharedSlot, Slot, Unread, Value,
+        give, give_again, lend, own_captured, Again, CapturedByValue, Const, EarlyExit, Give,
+        Holds, Lend, MadeBy, OwnCaptured, Owned, Ref, Shared, SharedSlot, Slot, Unread, Value,
     };
     pub use crate::engine::sync::{in_room_of, with_room};
     pub use crate::engine::table::{Label, NodeInfo, Table};

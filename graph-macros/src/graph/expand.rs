@@ -43,9 +43,10 @@ struct Expander<'g> {
     /// labelled block (`break '__branch;`) rather than by returning from the closure
     /// around it (see [`Expander::subtree`]).
     in_room: Cell<bool>,
-    /// A node's code in a graph with early exits: each node value is read through a
-    /// handle that names the node that made it (`MadeBy`), so that a panic of the
-    /// value's `Drop` in its last reader fails the run as sequential code's would.
+    /// A node's code: each node value is read through a handle that names the node
+    /// that made it (`MadeBy`), so that a panic of the value's `Drop` in its last
+    /// reader fails the run after the reader's value is stored, and in a graph with
+    /// `?`, as sequential code's would.
     made_by: Cell<bool>,
 }
 
@@ -565,7 +566,10 @@ impl Expander<'_> {
         let node = &self.graph.nodes[index];
         let local = self.local_of(index);
         let out = hidden("__out");
-        let bind = bind(node, &out, self.node_expr(node));
+        self.made_by.set(true);
+        let value = self.node_expr(node);
+        self.made_by.set(false);
+        let bind = bind(node, &out, value);
         // Returned where the node is written: a value that borrows a temporary of the
         // node's code (`n.trim()` on a node) is rustc's error there, not on the macro.
         let returned = syn::Ident::new("__out", Span::mixed_site().located_at(node.span));
@@ -962,7 +966,7 @@ impl Expander<'_> {
     fn arm(&self, index: u32, node: &Node) -> TokenStream {
         let private = &self.private;
         let out = hidden("__out");
-        self.made_by.set(self.graph.has_exit());
+        self.made_by.set(true);
         let value = self.node_expr(node);
         self.made_by.set(false);
         let value = match node.question {
@@ -1220,7 +1224,12 @@ impl Expander<'_> {
         }
         let span = operand_span(operand, Span::call_site());
         let private = self.runtime.private_at(span);
+        // A value of one reader given by value is moved out, never dropped by its
+        // handle: no `MadeBy` (see `made_by`).
+        let moved = matches!(operand, Operand::Value(v, _) if self.uses[*v] == 1);
+        let made_by = self.made_by.replace(self.made_by.get() && !moved);
         let source = self.source(operand);
+        self.made_by.set(made_by);
         quote_spanned!(span=> #private::give(#source))
     }
 
@@ -1240,6 +1249,20 @@ impl Expander<'_> {
     }
 
     /// The handle an operand is read through: a slot's, a constant's, a temporary's.
+    /// `handle`, on value `v`, read in a node's code through a handle that names the
+    /// node that made the value (`MadeBy`): a panic of the value's `Drop` there fails
+    /// the run once the reader's result is stored, rather than unwinding through that
+    /// result (see `graph_runtime`'s `MadeBy`).
+    fn made_by(&self, handle: TokenStream, v: usize, span: Span) -> TokenStream {
+        let maker = self.graph.values[v].node;
+        if !self.made_by.get() || maker == usize::MAX {
+            return handle;
+        }
+        let private = self.runtime.private_at(span);
+        let maker = maker as u32;
+        quote_spanned!(span=> #private::MadeBy::new(#handle, #maker))
+    }
+
     fn handle(&self, operand: &Operand) -> TokenStream {
         let private = &self
             .runtime
@@ -1247,7 +1270,8 @@ impl Expander<'_> {
         match operand {
             Operand::Value(v, span) if self.local.get() => {
                 let local = &self.graph.values[*v].slot;
-                quote_spanned!(*span=> #private::Value::handed(#local))
+                let handle = quote_spanned!(*span=> #private::Value::handed(#local));
+                self.made_by(handle, *v, *span)
             }
             Operand::Value(v, span) => {
                 let slot = &self.graph.values[*v].slot;
@@ -1258,14 +1282,7 @@ impl Expander<'_> {
                 } else {
                     quote_spanned!(*span=> #private::SharedSlot::shared(&#slot))
                 };
-                let maker = self.graph.values[*v].node;
-                match self.made_by.get() && maker != usize::MAX {
-                    true => {
-                        let maker = maker as u32;
-                        quote_spanned!(*span=> #private::MadeBy::new(#handle, #maker))
-                    }
-                    false => handle,
-                }
+                self.made_by(handle, *v, *span)
             }
             Operand::Const(tokens) => quote!(#private::Const(&(#tokens))),
             Operand::Temp(tokens) => quote!(#private::Value::new(#tokens)),

@@ -547,10 +547,8 @@ where
                 TaskOutcome::Failed
             }
         };
-        if self.failures == Failures::InOrder {
-            if let Some((maker, payload)) = crate::engine::slot::take_value_drop() {
-                self.value_dropped(maker, payload);
-            }
+        if let Some((maker, payload)) = crate::engine::slot::take_value_drop() {
+            self.value_dropped(node, maker, payload);
         }
         if self.observer.is_some() {
             *scope = None;
@@ -696,16 +694,29 @@ where
         self.keep(node, error);
     }
 
-    /// The `Drop` of a value node `maker` made panicked in the task that read it last,
-    /// in a graph with early exits (caught by its `MadeBy` handle). Sequential code
-    /// drops it at the end of the body, or at a `?` that returns early: the panic is
-    /// the run's failure unless a task's panic is (that one unwound first), or a `?`
-    /// returns early at a node before `maker` (sequential code never made the value).
-    /// Nothing stops: the reader stored its value, and the run goes on to its end, or
-    /// to a `?`, as sequential code does.
+    /// The `Drop` of a value node `maker` made panicked in `node`, the task that read it
+    /// last (caught by its `MadeBy` handle, after the task's own value was made). In a
+    /// graph with early exits ([`Failures::InOrder`]), sequential code drops the value
+    /// at the end of the body, or at a `?` that returns early: the panic is the run's
+    /// failure, named after `maker` whichever task dropped it, unless a task's panic is
+    /// (that one unwound first), or a `?` returns early at a node before `maker`
+    /// (sequential code never made the value); nothing stops, and the run goes on to
+    /// its end, or to a `?`, as sequential code does. Otherwise it is a failure of
+    /// `node`'s, as a panic in its code is (and as a dynamic graph's reader's is).
     #[cold]
-    fn value_dropped(&self, maker: u32, payload: Box<dyn std::any::Any + Send>) {
+    pub(crate) fn value_dropped(
+        &self,
+        node: u32,
+        maker: u32,
+        payload: Box<dyn std::any::Any + Send>,
+    ) {
         let table = self.table.table();
+        if self.failures != Failures::InOrder {
+            let info = &table.nodes()[node as usize];
+            let error = TaskError::from_panic(&info.task_name(), info.call_site(), payload);
+            self.keep(node, error);
+            return;
+        }
         let info = &table.nodes()[maker as usize];
         let error = TaskError::from_panic(&info.task_name(), info.call_site(), payload);
         let mut kept = self.value_dropped.lock().recover();

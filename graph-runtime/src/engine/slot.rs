@@ -109,7 +109,7 @@ unsafe fn drop_value<T>(cell: &UnsafeCell<MaybeUninit<T>>) {
     if !core::mem::needs_drop::<T>() {
         return;
     }
-    let maker = MADE_BY.try_with(|maker| maker.take()).ok().flatten();
+    let maker = take_made_by();
     if maker.is_some() || std::thread::panicking() {
         // SAFETY: the caller's contract, passed on.
         unsafe { drop_caught(cell, maker) };
@@ -820,23 +820,45 @@ impl<T> Drop for Shared<'_, T> {
     }
 }
 
-/// A task's handle on a node value in a graph with early exits (`?`), with the node
-/// that made the value. Its last reader drops the value, in that reader's code; a
-/// panic of the value's `Drop` there is not the reader's failure: sequential code
-/// drops the value at the end of the body or at the `?` that returns early, so the
-/// panic fails the run unless a task's panic came first, and it does even when a `?`
-/// returns early, if the value's node comes before that `?` (see
-/// `Ctx::value_dropped`). It is caught ([`drop_value`] is told the maker), and kept
-/// on this thread for the dispatcher, which picks it up when the reader's code ends:
-/// the reader's own value is stored and the run goes on, as sequential code would go
-/// on to the end. It is kept even while the reader's own panic unwinds: a reader
+/// A task's handle on a node value, with the node that made the value. The value's
+/// last reader drops it, in that reader's code, after the reader's own call returned:
+/// a panic of the value's `Drop` propagating from there would unwind through the
+/// reader's result (which the process aborts on if its `Drop` panics too), and in a
+/// graph with `?` it is not the reader's failure either: sequential code drops the
+/// value at the end of the body, or at the `?` that returns early (see
+/// `Ctx::value_dropped`). So the panic is caught ([`drop_value`] is told the maker)
+/// and kept on this thread for the run, which picks it up when the reader's code
+/// ends: the reader's own value is stored, and the run fails with the panic, named
+/// after the reader, or in a graph with `?` after the node that made the value. It is
+/// kept even while the reader's own panic unwinds: in a graph with `?`, a reader
 /// after a `?` that returns early ran beside it, and its panic is not the run's.
-pub struct MadeBy<H> {
+///
+/// For a value without drop glue it is the handle itself, nothing more.
+pub struct MadeBy<H: Holds> {
     handle: core::mem::ManuallyDrop<H>,
     maker: u32,
 }
 
-impl<H> MadeBy<H> {
+/// A handle a task reads a node value through.
+pub trait Holds {
+    /// Whether dropping the handle may drop a value with drop glue.
+    #[doc(hidden)]
+    const DROPS: bool;
+}
+
+impl<T> Holds for Owned<'_, T> {
+    const DROPS: bool = core::mem::needs_drop::<T>();
+}
+
+impl<T> Holds for Shared<'_, T> {
+    const DROPS: bool = core::mem::needs_drop::<T>();
+}
+
+impl<T> Holds for Value<T> {
+    const DROPS: bool = core::mem::needs_drop::<T>();
+}
+
+impl<H: Holds> MadeBy<H> {
     /// `handle`, on a value node `maker` made.
     #[inline(always)]
     pub fn new(handle: H, maker: u32) -> Self {
@@ -848,7 +870,7 @@ impl<H> MadeBy<H> {
 }
 
 #[diagnostic::do_not_recommend]
-impl<H: Give> Give for MadeBy<H> {
+impl<H: Holds + Give> Give for MadeBy<H> {
     type Target = H::Target;
     #[inline(always)]
     fn give(&mut self) -> H::Target {
@@ -857,7 +879,7 @@ impl<H: Give> Give for MadeBy<H> {
 }
 
 #[diagnostic::do_not_recommend]
-impl<H: Lend> Lend for MadeBy<H> {
+impl<H: Holds + Lend> Lend for MadeBy<H> {
     type Target = H::Target;
     #[inline(always)]
     fn lend(&self) -> &H::Target {
@@ -865,10 +887,16 @@ impl<H: Lend> Lend for MadeBy<H> {
     }
 }
 
-impl<H> Drop for MadeBy<H> {
+impl<H: Holds> Drop for MadeBy<H> {
+    #[inline(always)]
     fn drop(&mut self) {
-        // The handle's `drop_value`, if it drops the value, takes the maker (a `Drop`
-        // of the value that drops other slots' values sees none).
+        if !H::DROPS {
+            // SAFETY: the handle is dropped once, here, and never used again.
+            unsafe { core::mem::ManuallyDrop::drop(&mut self.handle) };
+            return;
+        }
+        // The handle's drop of the value, if it drops it, takes the maker (a `Drop` of
+        // the value that drops other values sees none).
         let outer = MADE_BY.try_with(|maker| maker.replace(Some(self.maker)));
         // SAFETY: the handle is dropped once, here, and never used again.
         unsafe { core::mem::ManuallyDrop::drop(&mut self.handle) };
@@ -879,15 +907,26 @@ impl<H> Drop for MadeBy<H> {
 }
 
 std::thread_local! {
-    /// The node that made the value a [`MadeBy`] handle is dropping, for the
-    /// [`drop_value`] inside: set around the handle's drop, taken by that drop.
+    /// The node that made the value a [`MadeBy`] handle is dropping, for the drop
+    /// inside: set around the handle's drop, taken by that drop ([`take_made_by`]).
     static MADE_BY: core::cell::Cell<Option<u32>> = const { core::cell::Cell::new(None) };
 
     /// The panic of a value's `Drop` that a task's [`MadeBy`] handle caught, with the
     /// node that made the value (the earliest such node, when several panicked),
-    /// until the dispatcher takes it ([`take_value_drop`]) as the task's code ends.
+    /// until the run takes it ([`take_value_drop`]) as the task's code ends.
     static VALUE_DROP: core::cell::Cell<Option<(u32, Box<dyn std::any::Any + Send>)>> =
         const { core::cell::Cell::new(None) };
+
+    /// Whether [`VALUE_DROP`] holds a panic: read after every task (no destructor,
+    /// so the cheapest kind of thread-local).
+    static VALUE_DROPPED: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// The node whose value a [`MadeBy`] handle is dropping now, if any: a value's drop
+/// asks once, as it starts.
+#[inline(always)]
+fn take_made_by() -> Option<u32> {
+    MADE_BY.try_with(|maker| maker.take()).ok().flatten()
 }
 
 /// Keeps `payload`, the panic of the `Drop` of a value node `maker` made, for
@@ -903,6 +942,7 @@ fn keep_value_drop(maker: u32, payload: Box<dyn std::any::Any + Send>) {
             before => (payload.take(), before),
         };
         kept.set(keep);
+        let _ = VALUE_DROPPED.try_with(|dropped| dropped.set(true));
         if let Some((_, discarded)) = discard {
             crate::engine::error::drop_payload(discarded);
         }
@@ -915,8 +955,21 @@ fn keep_value_drop(maker: u32, payload: Box<dyn std::any::Any + Send>) {
 
 /// The panic kept by a task's [`MadeBy`] handle on this thread, if any (see
 /// [`MadeBy`]), and the node that made the value.
-#[inline]
+#[inline(always)]
 pub(crate) fn take_value_drop() -> Option<(u32, Box<dyn std::any::Any + Send>)> {
+    if !VALUE_DROPPED
+        .try_with(|dropped| dropped.get())
+        .unwrap_or(false)
+    {
+        return None;
+    }
+    take_kept_value_drop()
+}
+
+#[cold]
+#[inline(never)]
+fn take_kept_value_drop() -> Option<(u32, Box<dyn std::any::Any + Send>)> {
+    let _ = VALUE_DROPPED.try_with(|dropped| dropped.set(false));
     VALUE_DROP.try_with(|kept| kept.take()).ok().flatten()
 }
 
@@ -1063,11 +1116,19 @@ impl<T> Value<T> {
     #[inline(never)]
     fn drop_unread(&mut self) {
         let Some(value) = self.0.take() else { return };
-        if std::thread::panicking() {
-            // A second panic would abort: caught and discarded (the hook printed it).
-            crate::engine::error::discard_panic(move || drop(value));
-        } else {
+        let maker = take_made_by();
+        if maker.is_none() && !std::thread::panicking() {
             drop(value);
+            return;
+        }
+        // Through a `MadeBy` handle, kept for the run; while a panic unwinds, a second
+        // would abort: caught and discarded (the hook printed it).
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(value)))
+        {
+            match maker {
+                Some(maker) => keep_value_drop(maker, payload),
+                None => crate::engine::error::drop_payload(payload),
+            }
         }
     }
 }
@@ -1350,7 +1411,7 @@ impl<T> std::fmt::Debug for Owned<'_, T> {
     }
 }
 
-impl<H: std::fmt::Debug> std::fmt::Debug for MadeBy<H> {
+impl<H: Holds + std::fmt::Debug> std::fmt::Debug for MadeBy<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MadeBy")
             .field("handle", &*self.handle)

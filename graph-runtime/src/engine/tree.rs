@@ -104,13 +104,19 @@ impl Tree<'_, '_> {
             }
         }));
         drop(scope);
-        match ran {
+        let outcome = match ran {
             Ok(()) => TaskOutcome::Finished,
             Err(payload) => {
                 self.ctx.fail(index, payload);
                 TaskOutcome::Failed
             }
+        };
+        // A `Drop` of an input that panicked after the node's value was made (see
+        // `MadeBy`).
+        if let Some((maker, payload)) = crate::engine::slot::take_value_drop() {
+            self.ctx.value_dropped(index, maker, payload);
         }
+        outcome
     }
 
     /// Before a node of a watched run: false when the caller's stop condition says
