@@ -43,11 +43,12 @@ struct Expander<'g> {
     /// labelled block (`break '__branch;`) rather than by returning from the closure
     /// around it (see [`Expander::subtree`]).
     in_room: Cell<bool>,
-    /// A node's code: each node value is read through a handle that names the node
-    /// that made it (`MadeBy`), so that a panic of the value's `Drop` in its last
-    /// reader fails the run after the reader's value is stored, and in a graph with
-    /// `?`, as sequential code's would.
-    made_by: Cell<bool>,
+    /// In a node's code, that node: each value read by reference (another node's, a
+    /// temporary, a value made before the run) is read through a handle that names
+    /// the node that made it (`MadeBy`), so that a panic of the value's `Drop` in its
+    /// last reader fails the run after the reader's value is stored, and in a graph
+    /// with `?`, as sequential code's would.
+    made_by: Cell<Option<u32>>,
 }
 
 pub(crate) fn expand(graph: &Graph, runtime: &Runtime) -> TokenStream {
@@ -66,7 +67,7 @@ pub(crate) fn expand(graph: &Graph, runtime: &Runtime) -> TokenStream {
         local: Cell::new(false),
         declare: Cell::new(true),
         in_room: Cell::new(false),
-        made_by: Cell::new(false),
+        made_by: Cell::new(None),
     };
     match forest(graph, &ex.uses) {
         Some(forest) => ex.tree_value(&forest),
@@ -566,9 +567,9 @@ impl Expander<'_> {
         let node = &self.graph.nodes[index];
         let local = self.local_of(index);
         let out = hidden("__out");
-        self.made_by.set(true);
+        self.made_by.set(Some(index as u32));
         let value = self.node_expr(node);
-        self.made_by.set(false);
+        self.made_by.set(None);
         let bind = bind(node, &out, value);
         // Returned where the node is written: a value that borrows a temporary of the
         // node's code (`n.trim()` on a node) is rustc's error there, not on the macro.
@@ -966,9 +967,9 @@ impl Expander<'_> {
     fn arm(&self, index: u32, node: &Node) -> TokenStream {
         let private = &self.private;
         let out = hidden("__out");
-        self.made_by.set(true);
+        self.made_by.set(Some(index));
         let value = self.node_expr(node);
-        self.made_by.set(false);
+        self.made_by.set(None);
         let value = match node.question {
             None => value,
             Some(span) => {
@@ -1226,8 +1227,17 @@ impl Expander<'_> {
         let private = self.runtime.private_at(span);
         // A value of one reader given by value is moved out, never dropped by its
         // handle: no `MadeBy` (see `made_by`).
-        let moved = matches!(operand, Operand::Value(v, _) if self.uses[*v] == 1);
-        let made_by = self.made_by.replace(self.made_by.get() && !moved);
+        let moved = match operand {
+            Operand::Value(v, _) => self.uses[*v] == 1,
+            Operand::Hoisted(..) | Operand::Array(..) | Operand::Tuple(..) | Operand::Vec(..) => {
+                true
+            }
+            _ => false,
+        };
+        let made_by = self.made_by.get();
+        if moved {
+            self.made_by.set(None);
+        }
         let source = self.source(operand);
         self.made_by.set(made_by);
         quote_spanned!(span=> #private::give(#source))
@@ -1248,21 +1258,35 @@ impl Expander<'_> {
         quote_spanned!(at=> &mut #handle)
     }
 
-    /// The handle an operand is read through: a slot's, a constant's, a temporary's.
-    /// `handle`, on value `v`, read in a node's code through a handle that names the
-    /// node that made the value (`MadeBy`): a panic of the value's `Drop` there fails
-    /// the run once the reader's result is stored, rather than unwinding through that
-    /// result (see `graph_runtime`'s `MadeBy`).
-    fn made_by(&self, handle: TokenStream, v: usize, span: Span) -> TokenStream {
-        let maker = self.graph.values[v].node;
-        if !self.made_by.get() || maker == usize::MAX {
+    /// `handle`, read in a node's code through a handle that names the node that made
+    /// the value (`MadeBy`): a panic of the value's `Drop` there fails the run once the
+    /// reader's result is stored, rather than unwinding through that result (see
+    /// `graph_runtime`'s `MadeBy`). `maker` is the node that made it (a node value's),
+    /// or `None` for a value made in the reader's code (a temporary); `before_run` for
+    /// a value made before the run (`Operand::Hoisted`), named after its reader.
+    fn made_by(
+        &self,
+        handle: TokenStream,
+        maker: Option<usize>,
+        before_run: bool,
+        span: Span,
+    ) -> TokenStream {
+        let Some(reader) = self.made_by.get() else {
             return handle;
-        }
+        };
+        let maker = match maker {
+            Some(usize::MAX) => return handle,
+            Some(maker) => maker as u32,
+            None => reader,
+        };
         let private = self.runtime.private_at(span);
-        let maker = maker as u32;
-        quote_spanned!(span=> #private::MadeBy::new(#handle, #maker))
+        match before_run {
+            true => quote_spanned!(span=> #private::MadeBy::before_run(#handle, #maker)),
+            false => quote_spanned!(span=> #private::MadeBy::new(#handle, #maker)),
+        }
     }
 
+    /// The handle an operand is read through: a slot's, a constant's, a temporary's.
     fn handle(&self, operand: &Operand) -> TokenStream {
         let private = &self
             .runtime
@@ -1271,7 +1295,7 @@ impl Expander<'_> {
             Operand::Value(v, span) if self.local.get() => {
                 let local = &self.graph.values[*v].slot;
                 let handle = quote_spanned!(*span=> #private::Value::handed(#local));
-                self.made_by(handle, *v, *span)
+                self.made_by(handle, Some(self.graph.values[*v].node), false, *span)
             }
             Operand::Value(v, span) => {
                 let slot = &self.graph.values[*v].slot;
@@ -1282,22 +1306,31 @@ impl Expander<'_> {
                 } else {
                     quote_spanned!(*span=> #private::SharedSlot::shared(&#slot))
                 };
-                self.made_by(handle, *v, *span)
+                self.made_by(handle, Some(self.graph.values[*v].node), false, *span)
             }
             Operand::Const(tokens) => quote!(#private::Const(&(#tokens))),
-            Operand::Temp(tokens) => quote!(#private::Value::new(#tokens)),
-            Operand::Hoisted(name, span) => quote_spanned!(*span=> #private::Slot::owned(&#name)),
+            Operand::Temp(tokens) => {
+                let handle = quote!(#private::Value::new(#tokens));
+                self.made_by(handle, None, false, Span::call_site())
+            }
+            Operand::Hoisted(name, span) => {
+                let handle = quote_spanned!(*span=> #private::Slot::owned(&#name));
+                self.made_by(handle, None, true, *span)
+            }
             Operand::Array(items, span) => {
-                let items = items.iter().map(|i| self.given(i));
-                quote_spanned!(*span=> #private::Value::new([#(#items),*]))
+                let items: Vec<_> = items.iter().map(|i| self.given(i)).collect();
+                let handle = quote_spanned!(*span=> #private::Value::new([#(#items),*]));
+                self.made_by(handle, None, false, *span)
             }
             Operand::Tuple(items, span) => {
-                let items = items.iter().map(|i| self.given(i));
-                quote_spanned!(*span=> #private::Value::new((#(#items,)*)))
+                let items: Vec<_> = items.iter().map(|i| self.given(i)).collect();
+                let handle = quote_spanned!(*span=> #private::Value::new((#(#items,)*)));
+                self.made_by(handle, None, false, *span)
             }
             Operand::Vec(items, span) => {
-                let items = items.iter().map(|i| self.given(i));
-                quote_spanned!(*span=> #private::Value::new(::std::vec![#(#items),*]))
+                let items: Vec<_> = items.iter().map(|i| self.given(i)).collect();
+                let handle = quote_spanned!(*span=> #private::Value::new(::std::vec![#(#items),*]));
+                self.made_by(handle, None, false, *span)
             }
             Operand::Ref(inner, span) => {
                 let inner = self.lent(inner);

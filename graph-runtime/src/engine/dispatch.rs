@@ -327,7 +327,8 @@ where
         // Sequential code drops the value at the end, or at the `?` that returns early:
         // its panic comes after every task's, and before the return of a `?` after the
         // value's node (see `Ctx::value_dropped`).
-        if failure.is_none() && maker < first_stop {
+        let made_before = maker & crate::engine::slot::BEFORE_RUN != 0;
+        if failure.is_none() && (made_before || maker < first_stop) {
             failure = Some(error);
         } else {
             crate::engine::error::discard_panic(|| drop(error));
@@ -717,7 +718,10 @@ where
             self.keep(node, error);
             return;
         }
-        let info = &table.nodes()[maker as usize];
+        // A value made before the run is named after the task it was given to, and
+        // ranked after the nodes' values, as `early_exit` drops them.
+        let named = maker & !crate::engine::slot::BEFORE_RUN;
+        let info = &table.nodes()[named as usize];
         let error = TaskError::from_panic(&info.task_name(), info.call_site(), payload);
         let mut kept = self.value_dropped.lock().recover();
         let discarded = match &*kept {

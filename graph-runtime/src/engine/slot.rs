@@ -858,14 +858,26 @@ impl<T> Holds for Value<T> {
     const DROPS: bool = core::mem::needs_drop::<T>();
 }
 
+/// The bit of a [`MadeBy`]'s maker that says the value was made before the run (a
+/// value hoisted out of a task's argument), the rest naming the task it was given
+/// to: sequential code made it whatever a `?` returns, and drops it.
+pub(crate) const BEFORE_RUN: u32 = 1 << 31;
+
 impl<H: Holds> MadeBy<H> {
-    /// `handle`, on a value node `maker` made.
+    /// `handle`, on a value node `maker` made (or, for a temporary of a node's code,
+    /// the node itself).
     #[inline(always)]
     pub fn new(handle: H, maker: u32) -> Self {
         MadeBy {
             handle: core::mem::ManuallyDrop::new(handle),
             maker,
         }
+    }
+
+    /// `handle`, on a value made before the run and given to node `reader`.
+    #[inline(always)]
+    pub fn before_run(handle: H, reader: u32) -> Self {
+        Self::new(handle, reader | BEFORE_RUN)
     }
 }
 
