@@ -826,7 +826,7 @@ impl<T> Drop for Shared<'_, T> {
 /// reader's result (which the process aborts on if its `Drop` panics too), and in a
 /// graph with `?` it is not the reader's failure either: sequential code drops the
 /// value at the end of the body, or at the `?` that returns early (see
-/// `Ctx::value_dropped`). So the panic is caught ([`drop_value`] is told the maker)
+/// `Ctx::value_dropped`). So the panic is caught (`drop_value` is told the maker)
 /// and kept on this thread for the run, which picks it up when the reader's code
 /// ends: the reader's own value is stored, and the run fails with the panic, named
 /// after the reader, or in a graph with `?` after the node that made the value. It is
