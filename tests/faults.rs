@@ -148,6 +148,11 @@ fn bomb_from(bomb: &Bomb) -> Bomb {
 }
 
 #[delayed]
+fn bomb_from_all(bombs: &[Bomb]) -> Bomb {
+    make_bomb(bombs[0].0)
+}
+
+#[delayed]
 fn bomb_from_pair(pair: &(Bomb, i64)) -> Bomb {
     make_bomb(pair.0 .0)
 }
@@ -335,6 +340,48 @@ fn dynamic_drop_panic_in_the_last_reader_is_that_readers_error() {
         assert_eq!(error.task(), "peek_bomb");
         assert_eq!(error.message(), "bomb dropped");
         assert_eq!(drops.get(), round + 1, "dropped exactly once");
+    }
+}
+
+/// A dynamic reader whose own result's `Drop` panics too, reading the last handle on a
+/// value whose `Drop` panics: the input's panic once came out of the reader's code
+/// with the result being returned, which was leaked (never dropped). Now the result
+/// is stored and dropped, and the reader fails with the input's panic. Also through
+/// an input collection (a `Vec` of node values).
+#[test]
+fn dynamic_drop_panic_in_a_reader_whose_own_result_panics_on_drop_drops_both() {
+    static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    let drops = Drops(&DROPS);
+    for scheduler in [Scheduler::Threads, Scheduler::Sync] {
+        for through_a_vec in [false, true] {
+            let (made, dropped) = (drops.made(), drops.get());
+            {
+                let bomb = delay!(make_bomb(drops));
+                let from = match through_a_vec {
+                    false => delay!(bomb_from(&bomb)),
+                    true => delay!(bomb_from_all(vec![bomb])),
+                };
+                let total = delay!(peek_bomb(&from));
+                let error = total.try_compute_with(scheduler).unwrap_err();
+                assert_eq!(error.message(), "bomb dropped");
+                let reader = if through_a_vec {
+                    "bomb_from_all"
+                } else {
+                    "bomb_from"
+                };
+                assert_eq!(error.task(), reader);
+            }
+            let settled = Instant::now();
+            while drops.get() - dropped < 2 && settled.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert_eq!(drops.made() - made, 2, "{scheduler:?} {through_a_vec}");
+            assert_eq!(
+                drops.get() - dropped,
+                2,
+                "both dropped: {scheduler:?} {through_a_vec}"
+            );
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use super::{Delayed, Env, ParentList};
-use crate::engine::slot::{self, Shared, Value};
+use crate::engine::slot::{self, MadeBy, Shared, Value};
 
 /// The nodes a task reads, collected while its arguments are converted.
 #[derive(Default)]
@@ -270,8 +270,8 @@ pub struct NodeRef<T> {
 
 impl<T: Send + Sync + 'static> Arg for NodeRef<T> {
     type Target = T;
-    type Source<'a> = Shared<'a, T>;
-    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Shared<'a, T> {
+    type Source<'a> = MadeBy<Shared<'a, T>>;
+    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> MadeBy<Shared<'a, T>> {
         env.input::<T>(cursor)
     }
 }
@@ -284,12 +284,12 @@ pub struct Many<T> {
 
 impl<T: Clone + Send + Sync + 'static> Arg for Many<T> {
     type Target = Vec<T>;
-    type Source<'a> = Value<Vec<T>>;
-    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Value<Vec<T>> {
+    type Source<'a> = MadeBy<Value<Vec<T>>>;
+    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> MadeBy<Value<Vec<T>>> {
         let items = (0..self.len)
             .map(|_| slot::give(&mut env.input::<T>(cursor)))
             .collect();
-        Value::new(items)
+        env.made_here(items)
     }
 }
 
@@ -312,11 +312,11 @@ pub struct Pair<A, B> {
 
 impl<A: Clone + Send + Sync + 'static, B: Clone + Send + Sync + 'static> Arg for Pair<A, B> {
     type Target = (A, B);
-    type Source<'a> = Value<(A, B)>;
-    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Value<(A, B)> {
+    type Source<'a> = MadeBy<Value<(A, B)>>;
+    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> MadeBy<Value<(A, B)>> {
         let a = slot::give(&mut env.input::<A>(cursor));
         let b = slot::give(&mut env.input::<B>(cursor));
-        Value::new((a, b))
+        env.made_here((a, b))
     }
 }
 
@@ -335,12 +335,12 @@ where
     C: Clone + Send + Sync + 'static,
 {
     type Target = (A, B, C);
-    type Source<'a> = Value<(A, B, C)>;
-    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Value<(A, B, C)> {
+    type Source<'a> = MadeBy<Value<(A, B, C)>>;
+    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> MadeBy<Value<(A, B, C)>> {
         let a = slot::give(&mut env.input::<A>(cursor));
         let b = slot::give(&mut env.input::<B>(cursor));
         let c = slot::give(&mut env.input::<C>(cursor));
-        Value::new((a, b, c))
+        env.made_here((a, b, c))
     }
 }
 
@@ -360,13 +360,13 @@ where
     S: BuildHasher + Clone + Send + Sync + 'static,
 {
     type Target = HashMap<K, V, S>;
-    type Source<'a> = Value<HashMap<K, V, S>>;
-    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Value<HashMap<K, V, S>> {
+    type Source<'a> = MadeBy<Value<HashMap<K, V, S>>>;
+    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> MadeBy<Value<HashMap<K, V, S>>> {
         let mut map = HashMap::with_capacity_and_hasher(self.keys.len(), self.hasher.clone());
         for key in &self.keys {
             map.insert(key.clone(), slot::give(&mut env.input::<V>(cursor)));
         }
-        Value::new(map)
+        env.made_here(map)
     }
 }
 
@@ -384,15 +384,15 @@ where
     V: Clone + Send + Sync + 'static,
 {
     type Target = BTreeMap<K, V>;
-    type Source<'a> = Value<BTreeMap<K, V>>;
-    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Value<BTreeMap<K, V>> {
+    type Source<'a> = MadeBy<Value<BTreeMap<K, V>>>;
+    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> MadeBy<Value<BTreeMap<K, V>>> {
         // The keys are kept sorted: the map is built from them in one pass.
         let map = self
             .keys
             .iter()
             .map(|key| (key.clone(), slot::give(&mut env.input::<V>(cursor))))
             .collect();
-        Value::new(map)
+        env.made_here(map)
     }
 }
 
@@ -406,8 +406,8 @@ pub struct Nested<T> {
 
 impl<T: Clone + Send + Sync + 'static> Arg for Nested<T> {
     type Target = Vec<Vec<T>>;
-    type Source<'a> = Value<Vec<Vec<T>>>;
-    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> Value<Vec<Vec<T>>> {
+    type Source<'a> = MadeBy<Value<Vec<Vec<T>>>>;
+    fn source<'a>(&'a self, env: &Env<'a>, cursor: &mut usize) -> MadeBy<Value<Vec<Vec<T>>>> {
         let rows = self
             .lens
             .iter()
@@ -417,7 +417,7 @@ impl<T: Clone + Send + Sync + 'static> Arg for Nested<T> {
                     .collect()
             })
             .collect();
-        Value::new(rows)
+        env.made_here(rows)
     }
 }
 

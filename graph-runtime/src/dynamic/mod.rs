@@ -53,7 +53,7 @@ use crate::engine::error::TaskError;
 use crate::engine::lock::Recover;
 use crate::engine::names::Recent;
 use crate::engine::options::RunOptions;
-use crate::engine::slot::{Shared, SharedSlot};
+use crate::engine::slot::{MadeBy, Shared, SharedSlot, Value};
 use crate::engine::table::Label;
 use crate::inspect::GraphInfo;
 
@@ -417,9 +417,13 @@ impl<'a> Env<'a> {
         unsafe { self.slot::<T>(self.me).put_alone(value) }
     }
 
-    /// This node's next input, claimed: one of the uses the plan counted for it.
+    /// This node's next input, claimed: one of the uses the plan counted for it. Read
+    /// through a `MadeBy` handle, as a `graph!` node's inputs are: a panic of the
+    /// value's `Drop`, in this node's code after its result is made, is this node's
+    /// failure once the result is stored, rather than unwinding through that result
+    /// (which leaked it, or aborted the process where its `Drop` panicked too).
     #[inline(always)]
-    fn input<T: 'static>(&self, cursor: &mut usize) -> Shared<'a, T> {
+    fn input<T: 'static>(&self, cursor: &mut usize) -> MadeBy<Shared<'a, T>> {
         let index = self.inputs[*cursor];
         *cursor += 1;
         // SAFETY: the plan gives a slot one use per read of it by a node (each input
@@ -427,7 +431,14 @@ impl<'a> Env<'a> {
         // caller (each output, read once the run has ended and every node's claims are
         // released); a node runs once per run, so no slot is claimed more often than
         // it has uses, and a slot of one use is claimed by its one reader only.
-        unsafe { self.slot::<T>(index).shared_planned() }
+        MadeBy::new(unsafe { self.slot::<T>(index).shared_planned() }, index)
+    }
+
+    /// A value this node's code builds from its inputs (a collection of them), read
+    /// as an input is (see [`input`](Self::input)).
+    #[inline(always)]
+    fn made_here<T>(&self, value: T) -> MadeBy<Value<T>> {
+        MadeBy::new(Value::new(value), self.me)
     }
 }
 
