@@ -1479,16 +1479,16 @@ fn sequential_outcome(modes: &[u8; 8]) -> Outcome {
     }
 }
 
-/// The outcome a run's error gives: a value's `Drop` (in a graph with `?`, named
-/// after the task that made it) or a task's panic.
-fn outcome_of_error(text: &str, modes: &[u8; 8]) -> Outcome {
+/// The outcome a run's error gives: a value's `Drop` (in a graph with `?`, `exits`,
+/// named after the task that made it) or a task's panic.
+fn outcome_of_error(text: &str, modes: &[u8; 8], exits: bool) -> Outcome {
     let id = |prefix: &str| {
         let at = text.rfind(prefix)? + prefix.len();
         text[at..].split(' ').next()?.parse::<u64>().ok()
     };
     match (id("panicked: drop of "), id("panicked: task ")) {
         (Some(maker), _) => {
-            if modes[7] == EXITS {
+            if exits {
                 let name = if maker == 3 { "`joined`" } else { "`made`" };
                 assert!(text.contains(name), "{modes:?}: {text}");
             }
@@ -1529,8 +1529,7 @@ fn outcomes_of_graphs_with_early_exits_are_sequential_codes() {
         "outcomes of ? graphs",
         move || {
             let _alone = FUSED_TESTS.lock().unwrap_or_else(|e| e.into_inner());
-            // The last entry, which no node reads, says the graph has `?`s.
-            let mut modes = [OK, OK, OK, OK, OK, OK, OK, EXITS];
+            let mut modes = [OK; 8];
             let combinations = choices.iter().map(|c| c.len()).product::<usize>();
             for mut n in 0..combinations {
                 for (node, choice) in choices.iter().enumerate() {
@@ -1543,7 +1542,7 @@ fn outcomes_of_graphs_with_early_exits_are_sequential_codes() {
                         let outcome = match g.try_compute_with(scheduler, modes) {
                             Ok(Ok(value)) => Outcome::Value(value),
                             Ok(Err(exit)) => Outcome::Exit(exit),
-                            Err(error) => outcome_of_error(&error.to_string(), &modes),
+                            Err(error) => outcome_of_error(&error.to_string(), &modes, true),
                         };
                         assert_eq!(outcome, expected, "{scheduler:?} {modes:?}");
                         assert_eq!(
@@ -1681,7 +1680,7 @@ fn check_failure_or_value(
             let expected = if which == 1 { 3 + 5 } else { 1 + 4 + 6 };
             assert_eq!(value, expected, "{what}");
         }
-        Err(error) => match outcome_of_error(&error.to_string(), modes) {
+        Err(error) => match outcome_of_error(&error.to_string(), modes, false) {
             Outcome::Panicked(task) => assert_eq!(modes[task as usize], PANICS, "{what}: {error}"),
             Outcome::Dropped(maker) => assert_eq!(modes[maker as usize], FUSED, "{what}: {error}"),
             other => panic!("{what}: {other:?}"),

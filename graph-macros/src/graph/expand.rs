@@ -48,7 +48,7 @@ struct Expander<'g> {
     /// the node that made it (`MadeBy`), so that a panic of the value's `Drop` in its
     /// last reader fails the run after the reader's value is stored, and in a graph
     /// with `?`, as sequential code's would.
-    made_by: Cell<Option<u32>>,
+    in_node: Cell<Option<u32>>,
 }
 
 pub(crate) fn expand(graph: &Graph, runtime: &Runtime) -> TokenStream {
@@ -67,7 +67,7 @@ pub(crate) fn expand(graph: &Graph, runtime: &Runtime) -> TokenStream {
         local: Cell::new(false),
         declare: Cell::new(true),
         in_room: Cell::new(false),
-        made_by: Cell::new(None),
+        in_node: Cell::new(None),
     };
     match forest(graph, &ex.uses) {
         Some(forest) => ex.tree_value(&forest),
@@ -567,9 +567,9 @@ impl Expander<'_> {
         let node = &self.graph.nodes[index];
         let local = self.local_of(index);
         let out = hidden("__out");
-        self.made_by.set(Some(index as u32));
+        self.in_node.set(Some(index as u32));
         let value = self.node_expr(node);
-        self.made_by.set(None);
+        self.in_node.set(None);
         let bind = bind(node, &out, value);
         // Returned where the node is written: a value that borrows a temporary of the
         // node's code (`n.trim()` on a node) is rustc's error there, not on the macro.
@@ -967,9 +967,9 @@ impl Expander<'_> {
     fn arm(&self, index: u32, node: &Node) -> TokenStream {
         let private = &self.private;
         let out = hidden("__out");
-        self.made_by.set(Some(index));
+        self.in_node.set(Some(index));
         let value = self.node_expr(node);
-        self.made_by.set(None);
+        self.in_node.set(None);
         let value = match node.question {
             None => value,
             Some(span) => {
@@ -1234,12 +1234,12 @@ impl Expander<'_> {
             }
             _ => false,
         };
-        let made_by = self.made_by.get();
+        let in_node = self.in_node.get();
         if moved {
-            self.made_by.set(None);
+            self.in_node.set(None);
         }
         let source = self.source(operand);
-        self.made_by.set(made_by);
+        self.in_node.set(in_node);
         quote_spanned!(span=> #private::give(#source))
     }
 
@@ -1271,7 +1271,7 @@ impl Expander<'_> {
         before_run: bool,
         span: Span,
     ) -> TokenStream {
-        let Some(reader) = self.made_by.get() else {
+        let Some(reader) = self.in_node.get() else {
             return handle;
         };
         let maker = match maker {

@@ -327,7 +327,7 @@ where
         // Sequential code drops the value at the end, or at the `?` that returns early:
         // its panic comes after every task's, and before the return of a `?` after the
         // value's node (see `Ctx::value_dropped`).
-        let made_before = maker & crate::engine::slot::BEFORE_RUN != 0;
+        let (_, made_before) = crate::engine::slot::maker_node(maker);
         if failure.is_none() && (made_before || maker < first_stop) {
             failure = Some(error);
         } else {
@@ -720,7 +720,7 @@ where
         }
         // A value made before the run is named after the task it was given to, and
         // ranked after the nodes' values, as `early_exit` drops them.
-        let named = maker & !crate::engine::slot::BEFORE_RUN;
+        let (named, _) = crate::engine::slot::maker_node(maker);
         let info = &table.nodes()[named as usize];
         let error = TaskError::from_panic(&info.task_name(), info.call_site(), payload);
         let mut kept = self.value_dropped.lock().recover();

@@ -129,13 +129,21 @@ unsafe fn drop_value<T>(cell: &UnsafeCell<MaybeUninit<T>>) {
 #[cold]
 #[inline(never)]
 unsafe fn drop_caught<T>(cell: &UnsafeCell<MaybeUninit<T>>, maker: Option<u32>) {
-    let drop = std::panic::AssertUnwindSafe(|| {
+    drop_for(maker, || {
         // SAFETY: the caller owns the initialised, unborrowed value and never reads it
         // again; a panic in its `Drop` leaves it dropped (its fields are dropped while
         // that panic unwinds), so it is never dropped twice.
-        cell.with_mut(|value| unsafe { (*value).assume_init_drop() });
+        cell.with_mut(|value| unsafe { (*value).assume_init_drop() })
     });
-    if let Err(payload) = std::panic::catch_unwind(drop) {
+}
+
+/// Runs `drop`, a value's drop, catching a panic of it: kept for the run when a
+/// [`MadeBy`] handle on a value node `maker` made drops it, discarded otherwise (a
+/// panic unwinds already: the hook has printed it).
+#[cold]
+#[inline(never)]
+fn drop_for(maker: Option<u32>, drop: impl FnOnce()) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(drop)) {
         match maker {
             Some(maker) => keep_value_drop(maker, payload),
             None => crate::engine::error::drop_payload(payload),
@@ -861,7 +869,13 @@ impl<T> Holds for Value<T> {
 /// The bit of a [`MadeBy`]'s maker that says the value was made before the run (a
 /// value hoisted out of a task's argument), the rest naming the task it was given
 /// to: sequential code made it whatever a `?` returns, and drops it.
-pub(crate) const BEFORE_RUN: u32 = 1 << 31;
+const BEFORE_RUN: u32 = 1 << 31;
+
+/// The node a [`MadeBy`]'s `maker` names, and whether the value was made before the
+/// run (given to that node).
+pub(crate) fn maker_node(maker: u32) -> (u32, bool) {
+    (maker & !BEFORE_RUN, maker & BEFORE_RUN != 0)
+}
 
 impl<H: Holds> MadeBy<H> {
     /// `handle`, on a value node `maker` made (or, for a temporary of a node's code,
@@ -1134,14 +1148,8 @@ impl<T> Value<T> {
             return;
         }
         // Through a `MadeBy` handle, kept for the run; while a panic unwinds, a second
-        // would abort: caught and discarded (the hook printed it).
-        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(value)))
-        {
-            match maker {
-                Some(maker) => keep_value_drop(maker, payload),
-                None => crate::engine::error::drop_payload(payload),
-            }
-        }
+        // would abort: caught and discarded.
+        drop_for(maker, move || drop(value));
     }
 }
 
