@@ -530,6 +530,120 @@ fn dynamic_output_clone_that_panics_is_the_outputs_error() {
     assert_eq!((x.0, y.0), (1, 1));
 }
 
+// ---- a shared value given by value, released by its other reader meanwhile -------
+
+/// Whether a [`SlowBomb`]'s clone has started, and whether its other reader has read it.
+static CLONING: AtomicBool = AtomicBool::new(false);
+static READ: AtomicBool = AtomicBool::new(false);
+/// Slow bombs made (clones included) and dropped.
+static SLOW_BOMBS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+/// Waits up to five seconds for `flag` (a reader run alone goes on without it).
+fn wait_for(flag: &AtomicBool) {
+    let start = Instant::now();
+    while !flag.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A value whose `Drop` panics, and whose `Clone` waits until the value's other
+/// reader has read it and, a moment later, released it.
+struct SlowBomb;
+
+impl Clone for SlowBomb {
+    fn clone(&self) -> Self {
+        SLOW_BOMBS[0].fetch_add(1, Ordering::SeqCst);
+        CLONING.store(true, Ordering::SeqCst);
+        wait_for(&READ);
+        std::thread::sleep(Duration::from_millis(100));
+        SlowBomb
+    }
+}
+
+impl Drop for SlowBomb {
+    fn drop(&mut self) {
+        SLOW_BOMBS[1].fetch_add(1, Ordering::SeqCst);
+        panic!("slow bomb dropped");
+    }
+}
+
+#[delayed]
+fn make_slow_bomb() -> SlowBomb {
+    SLOW_BOMBS[0].fetch_add(1, Ordering::SeqCst);
+    SlowBomb
+}
+
+#[delayed]
+fn read_slow_bomb(_bomb: &SlowBomb) -> i64 {
+    wait_for(&CLONING);
+    READ.store(true, Ordering::SeqCst);
+    1
+}
+
+/// Drops its bomb first thing, as careful code does (a panic while it is held would
+/// drop it while unwinding: an abort in any Rust code).
+#[delayed]
+fn take_slow_bomb(bomb: SlowBomb) -> i64 {
+    drop(bomb);
+    2
+}
+
+#[delayed]
+fn sum_of(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+/// A value read by reference by one task and given by value to another, running at
+/// the same time: the second's handle saw another use live and cloned the value, and
+/// the first released it during the clone, so the second's release dropped the value.
+/// Its `Drop`'s panic unwound through the clone being given, whose `Drop` panicked
+/// too: the process aborted. Now that panic is kept for the run as the reader's
+/// failure, as when its handle drops the value, and the clone is given; both values
+/// are dropped once.
+#[test]
+fn a_shared_value_released_while_its_by_value_reader_clones_it_is_not_an_abort() {
+    let _alone = SLOW_BOMB_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+    let static_graph = graph!(|| -> i64 {
+        let bomb = make_slow_bomb();
+        let read = read_slow_bomb(&bomb);
+        let taken = take_slow_bomb(bomb);
+        sum_of(read, taken)
+    });
+    for dynamic in [false, true] {
+        CLONING.store(false, Ordering::SeqCst);
+        READ.store(false, Ordering::SeqCst);
+        let (made, dropped) = (
+            SLOW_BOMBS[0].load(Ordering::SeqCst),
+            SLOW_BOMBS[1].load(Ordering::SeqCst),
+        );
+        let error = if dynamic {
+            let bomb = delay!(make_slow_bomb());
+            let read = delay!(read_slow_bomb(&bomb));
+            let taken = delay!(take_slow_bomb(bomb));
+            delay!(sum_of(read, taken))
+                .try_compute_with(Scheduler::Threads)
+                .unwrap_err()
+        } else {
+            static_graph
+                .try_compute_with(Scheduler::Threads)
+                .unwrap_err()
+        };
+        assert_eq!(error.message(), "slow bomb dropped", "dynamic: {dynamic}");
+        assert_eq!(error.task(), "take_slow_bomb", "dynamic: {dynamic}");
+        assert!(eventually(|| SLOW_BOMBS[1].load(Ordering::SeqCst)
+            - dropped
+            == 2));
+        assert_eq!(
+            SLOW_BOMBS[0].load(Ordering::SeqCst) - made,
+            2,
+            "dynamic: {dynamic}"
+        );
+    }
+}
+
+/// The slow bombs' counters and flags serve one test at a time.
+static SLOW_BOMB_TESTS: Mutex<()> = Mutex::new(());
+
 // ---- a panic in a result's `Drop`: futures ----------------------------------------
 
 fn client(threads: usize) -> Client {

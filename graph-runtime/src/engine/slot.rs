@@ -28,6 +28,17 @@ pub trait Give {
     type Target;
     /// Takes the value. Panics if this handle already gave it.
     fn give(&mut self) -> Self::Target;
+
+    /// [`give`](Self::give) through a [`MadeBy`] handle on a value node `maker` made:
+    /// a value this drops (the last use of a shared value, released after the clone
+    /// it gives) is dropped as that handle's drop would drop it, its `Drop`'s panic
+    /// kept for the run rather than unwinding through the value given.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn give_made_by(&mut self, maker: u32) -> Self::Target {
+        let _ = maker;
+        self.give()
+    }
 }
 
 /// Reads an argument by reference.
@@ -774,6 +785,27 @@ impl<T: SharedByValue> Give for Shared<'_, T> {
     type Target = T;
     #[inline]
     fn give(&mut self) -> T {
+        self.give_releasing(|slot| slot.release())
+    }
+
+    #[inline]
+    fn give_made_by(&mut self, maker: u32) -> T {
+        // The release may drop the value: other uses released after the check below.
+        self.give_releasing(|slot| {
+            if core::mem::needs_drop::<T>() {
+                with_made_by(maker, || slot.release());
+            } else {
+                slot.release();
+            }
+        })
+    }
+}
+
+impl<T: SharedByValue> Shared<'_, T> {
+    /// Moves the value out when this is its one live use; clones it otherwise, and
+    /// then releases this use with `release`.
+    #[inline(always)]
+    fn give_releasing(&mut self, release: impl FnOnce(&SharedSlot<T>)) -> T {
         if !self.live {
             misuse("given twice");
         }
@@ -797,7 +829,7 @@ impl<T: SharedByValue> Give for Shared<'_, T> {
                 .value
                 .with(|cell| unsafe { (*cell).assume_init_ref() })
                 .clone();
-            slot.release();
+            release(slot);
             value
         }
     }
@@ -900,7 +932,11 @@ impl<H: Holds + Give> Give for MadeBy<H> {
     type Target = H::Target;
     #[inline(always)]
     fn give(&mut self) -> H::Target {
-        self.handle.give()
+        if H::DROPS {
+            self.handle.give_made_by(self.maker)
+        } else {
+            self.handle.give()
+        }
     }
 }
 
@@ -921,14 +957,22 @@ impl<H: Holds> Drop for MadeBy<H> {
             unsafe { core::mem::ManuallyDrop::drop(&mut self.handle) };
             return;
         }
-        // The handle's drop of the value, if it drops it, takes the maker (a `Drop` of
-        // the value that drops other values sees none).
-        let outer = MADE_BY.try_with(|maker| maker.replace(Some(self.maker)));
         // SAFETY: the handle is dropped once, here, and never used again.
-        unsafe { core::mem::ManuallyDrop::drop(&mut self.handle) };
-        if let Ok(outer) = outer {
-            let _ = MADE_BY.try_with(|maker| maker.set(outer));
-        }
+        with_made_by(self.maker, || unsafe {
+            core::mem::ManuallyDrop::drop(&mut self.handle)
+        });
+    }
+}
+
+/// Runs `f`, a handle's drop or release of a value node `maker` made: the value's drop
+/// in it, if any, takes the maker (a `Drop` of the value that drops other values sees
+/// none).
+#[inline(always)]
+fn with_made_by(maker: u32, f: impl FnOnce()) {
+    let outer = MADE_BY.try_with(|made_by| made_by.replace(Some(maker)));
+    f();
+    if let Ok(outer) = outer {
+        let _ = MADE_BY.try_with(|made_by| made_by.set(outer));
     }
 }
 
