@@ -230,6 +230,45 @@ fn static_drop_panic_in_a_reader_whose_own_result_panics_on_drop_is_not_an_abort
     }
 }
 
+/// The same reader, its result the graph's output: the run failed with the input's
+/// panic, and the output, which the failed run drops, panicked again out of
+/// `try_compute` in place of the failure. Its panic is discarded now (the failure came
+/// first), and both values are dropped once. Nested joins and the dispatcher, both
+/// schedulers.
+#[test]
+fn static_output_of_a_reader_whose_input_panics_on_drop_is_dropped_with_the_failure() {
+    static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    let drops = Drops(&DROPS);
+    let tree = graph!(|d: Drops| -> Bomb {
+        let b = make_bomb(d);
+        bomb_from(&b)
+    });
+    let shared = graph!(|d: Drops| -> (Bomb, i64) {
+        let b = make_bomb(d);
+        let x = peek_bomb(&b);
+        (bomb_from(&b), x)
+    });
+    assert!(tree.__runs_as_tree() && !shared.__runs_as_tree());
+    for scheduler in [Scheduler::Threads, Scheduler::Sync] {
+        for run_tree in [true, false] {
+            let (made, dropped) = (drops.made(), drops.get());
+            let error = match run_tree {
+                true => tree.try_compute_with(scheduler, drops).map(drop),
+                false => shared.try_compute_with(scheduler, drops).map(drop),
+            };
+            let error = error.unwrap_err();
+            assert_eq!(error.message(), "bomb dropped");
+            assert!(
+                ["bomb_from", "peek_bomb"].contains(&error.task()),
+                "{}",
+                error.task()
+            );
+            assert_eq!(drops.made() - made, 2);
+            assert_eq!(drops.get() - dropped, 2, "each dropped exactly once");
+        }
+    }
+}
+
 #[test]
 fn static_drop_panic_while_a_task_panics_is_discarded_not_an_abort() {
     static DROPS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];

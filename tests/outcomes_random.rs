@@ -124,6 +124,23 @@ fn by_slice(id: u64, parts: &[Fused], ctl: Modes) -> Fused {
     finish(id, parts.iter().map(|p| p.value), ctl)
 }
 
+/// Computes its value in a graph of its own, on whatever scheduler its run has: the
+/// task waits for that graph's task (on the pool, running it or others meanwhile).
+/// A panic there is this task's, naming the inner task, as sequential code's would
+/// be; the value made there is returned to this task, and is this task's result.
+fn nested(id: u64, a: &Fused, ctl: Modes) -> Fused {
+    let inner = delay!(inner(id, a.value, ctl));
+    match inner.try_compute() {
+        Ok(value) => value,
+        Err(error) => std::panic::panic_any(error.to_string()),
+    }
+}
+
+#[delayed]
+fn inner(id: u64, value: u64, ctl: Modes) -> Fused {
+    finish(id, [value], ctl)
+}
+
 /// The same tasks as plain functions, for nodes with retries (`delayed(f).retries(n)`).
 fn retried_source(id: u64, ctl: Modes) -> Fused {
     finish(id, [], ctl)
@@ -152,6 +169,8 @@ fn retried_by_slice(id: u64, parts: &[Fused], ctl: Modes) -> Fused {
 enum Reads {
     Nothing,
     Ref(usize),
+    /// By reference, in a graph the task computes itself (a task waiting for tasks).
+    Nested(usize),
     Refs(usize, usize),
     Value(usize, usize),
     Slice(Vec<usize>),
@@ -161,7 +180,7 @@ impl Reads {
     fn parents(&self) -> Vec<usize> {
         match self {
             Reads::Nothing => vec![],
-            Reads::Ref(a) => vec![*a],
+            Reads::Ref(a) | Reads::Nested(a) => vec![*a],
             Reads::Refs(a, b) | Reads::Value(a, b) => vec![*a, *b],
             Reads::Slice(parts) => parts.clone(),
         }
@@ -193,7 +212,8 @@ fn draw(rng: &mut Rng) -> Case {
         let r = if i == 0 || rng.percent(8) {
             Reads::Nothing
         } else {
-            match rng.weighted(&[3, 3, 3, 2]) {
+            match rng.weighted(&[3, 3, 3, 2, 1]) {
+                4 => Reads::Nested(parent(rng)),
                 0 => Reads::Ref(parent(rng)),
                 1 => Reads::Refs(parent(rng), parent(rng)),
                 2 => Reads::Value(parent(rng), parent(rng)),
@@ -298,20 +318,26 @@ impl Case {
         })
     }
 
-    /// The graph, built with `delay!`, or with `delayed(f).retries(n)` for a task with
-    /// retries; and its tasks' attempt counters, to reset before each run.
-    fn build(&self) -> (Vec<Delayed<Fused>>, Modes) {
-        let ctl: Modes = Box::leak(Box::new(Ctl {
+    /// What the tasks read of the case.
+    fn ctl(&self) -> Modes {
+        Box::leak(Box::new(Ctl {
             modes: self.modes.clone(),
             retries: self.retries.clone(),
             attempts: self.modes.iter().map(|_| AtomicU32::new(0)).collect(),
-        }));
+        }))
+    }
+
+    /// The graph, built with `delay!`, or with `delayed(f).retries(n)` for a task with
+    /// retries; and its tasks' attempt counters, to reset before each run.
+    fn build(&self) -> (Vec<Delayed<Fused>>, Modes) {
+        let ctl = self.ctl();
         let mut nodes: Vec<Delayed<Fused>> = Vec::with_capacity(self.reads.len());
         for (i, r) in self.reads.iter().enumerate() {
             let id = i as u64;
             let node = match (r, self.retries[i]) {
                 (Reads::Nothing, 0) => delay!(source(id, ctl)),
                 (Reads::Ref(a), 0) => delay!(by_ref(id, &nodes[*a], ctl)),
+                (Reads::Nested(a), 0) => delayed(nested).call(id, &nodes[*a], ctl),
                 (Reads::Refs(a, b), 0) => delay!(by_refs(id, &nodes[*a], &nodes[*b], ctl)),
                 (Reads::Value(a, b), 0) => {
                     let a = nodes[*a].clone();
@@ -323,6 +349,7 @@ impl Case {
                     delay!(by_slice(id, parts, ctl))
                 }
                 (Reads::Nothing, n) => delayed(retried_source).retries(n).call(id, ctl),
+                (Reads::Nested(a), n) => delayed(nested).retries(n).call(id, &nodes[*a], ctl),
                 (Reads::Ref(a), n) => delayed(retried_by_ref).retries(n).call(id, &nodes[*a], ctl),
                 (Reads::Refs(a, b), n) => {
                     (delayed(retried_by_refs).retries(n)).call(id, &nodes[*a], &nodes[*b], ctl)
@@ -415,6 +442,9 @@ fn settle(what: &str) {
 fn quiet_expected_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        if std::env::var_os("OUTCOMES_LOUD").is_some() {
+            return;
+        }
         let print = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let text = (info.payload().downcast_ref::<String>().map(String::as_str))
@@ -517,4 +547,112 @@ fn random_graphs_with_panics_and_panicking_drops_fail_as_sequential_code() {
 #[test]
 fn random_prepared_graphs_with_panics_and_panicking_drops_run_twice_alike() {
     cases(0x0c0e_5eed_0002, 500, "prepared twice", prepared_twice);
+}
+
+/// `graph!`s of the same tasks, their shapes written out as [`Reads`] for the model,
+/// run with random modes: one on the dispatcher (values shared, some given by value
+/// to one reader and lent to others, a slice), one as nested joins (each value read
+/// once).
+#[test]
+fn static_graphs_with_random_panics_and_panicking_drops_fail_as_sequential_code() {
+    let shared = graph!(|ctl: Modes| -> (Fused, Fused) {
+        let n0 = source(0, ctl);
+        let n1 = by_ref(1, &n0, ctl);
+        let n2 = by_refs(2, &n0, &n1, ctl);
+        let n3 = by_value(3, n0, &n2, ctl);
+        let n4 = source(4, ctl);
+        let n5 = by_value(5, n1, &n4, ctl);
+        let n6 = by_slice(6, &[n2, n4], ctl);
+        let n7 = by_refs(7, &n3, &n6, ctl);
+        let n8 = by_value(8, n3, &n5, ctl);
+        let n9 = by_value(9, n6, &n7, ctl);
+        let n10 = by_refs(10, &n8, &n9, ctl);
+        (n10, n5)
+    });
+    use Reads::*;
+    let shared_reads = vec![
+        Nothing,
+        Ref(0),
+        Refs(0, 1),
+        Value(0, 2),
+        Nothing,
+        Value(1, 4),
+        Slice(vec![2, 4]),
+        Refs(3, 6),
+        Value(3, 5),
+        Value(6, 7),
+        Refs(8, 9),
+    ];
+    let tree = graph!(|ctl: Modes| -> Fused {
+        let n0 = source(0, ctl);
+        let n1 = source(1, ctl);
+        let n2 = by_value(2, n0, &n1, ctl);
+        let n3 = source(3, ctl);
+        let n4 = by_ref(4, &n3, ctl);
+        let n5 = source(5, ctl);
+        let n6 = by_value(6, n4, &n5, ctl);
+        let n7 = by_refs(7, &n2, &n6, ctl);
+        by_ref(8, &n7, ctl)
+    });
+    let tree_reads = vec![
+        Nothing,
+        Nothing,
+        Value(0, 1),
+        Nothing,
+        Ref(3),
+        Nothing,
+        Value(4, 5),
+        Refs(2, 6),
+        Ref(7),
+    ];
+    assert!(tree.__runs_as_tree() && !shared.__runs_as_tree());
+    quiet_expected_panics();
+    watchdog::within(Duration::from_secs(240), "static graphs", move || {
+        let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rng = Rng(0x0c0e_5eed_0003);
+        for number in 0..1500 {
+            let tree_shaped = number % 2 == 1;
+            let reads = if tree_shaped {
+                &tree_reads
+            } else {
+                &shared_reads
+            };
+            let failing = [0, 5, 15, 40][rng.below(4)];
+            let modes = (0..reads.len())
+                .map(|_| match rng.percent(failing) {
+                    false => OK,
+                    true if rng.percent(50) => PANICS,
+                    true => FUSED,
+                })
+                .collect();
+            let mut case = Case {
+                reads: reads.clone(),
+                modes,
+                retries: vec![0; reads.len()],
+                outputs: if tree_shaped { vec![8] } else { vec![10, 5] },
+            };
+            // At most one value made to panic in the slice (see `draw`).
+            if case.modes[2] == FUSED && case.modes[4] == FUSED && !tree_shaped {
+                case.modes[4] = OK;
+            }
+            for (scheduler, runs) in [(Scheduler::Sync, 1), (Scheduler::Threads, 3)] {
+                for _ in 0..runs {
+                    let label = format!("static case {number} {scheduler:?}: {case:?}");
+                    if std::env::var_os("OUTCOMES_TRACE").is_some() {
+                        eprintln!("{label}");
+                    }
+                    let ctl = case.ctl();
+                    let ran = if tree_shaped {
+                        tree.try_compute_with(scheduler, ctl).map(|v| vec![v])
+                    } else {
+                        shared
+                            .try_compute_with(scheduler, ctl)
+                            .map(|(a, b)| vec![a, b])
+                    };
+                    case.check(ran, &label);
+                    settle(&label);
+                }
+            }
+        }
+    });
 }

@@ -343,7 +343,16 @@ where
     } else if let Some(observer) = observer {
         failure = tell_end(observer, infos, failure);
     }
-    failure.map_or(Ok(value), Err)
+    match failure {
+        None => Ok(value),
+        Some(error) => {
+            // What the body returned holds the values made before the run failed (an
+            // output whose reader's input panicked on drop): the failure came first,
+            // so a panic of their `Drop` is discarded, as for values left unread.
+            crate::engine::error::discard_panic(|| drop(value));
+            Err(error)
+        }
+    }
 }
 
 /// Tells `observer` that its run ended, in `failure` if any: the run's outcome, which
