@@ -463,16 +463,36 @@ fn quiet_expected_panics() {
 /// reset of the tasks' attempt counters, called before each run.
 type Run = fn(&[Delayed<Fused>], &[usize], Scheduler, &dyn Fn()) -> Result<Vec<Fused>, TaskError>;
 
+/// The random stream and the number of cases: the test's own, or for a longer hunt
+/// others, drawn with `OUTCOMES_SEED` (mixed into the seed) and `OUTCOMES_CASES`;
+/// `OUTCOMES_TRACE` prints each case before it runs (for one that aborts).
+struct Hunt {
+    rng: Rng,
+    count: usize,
+    trace: bool,
+}
+
+impl Hunt {
+    fn new(seed: u64, count: usize) -> Hunt {
+        let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+        Hunt {
+            rng: Rng(seed ^ env("OUTCOMES_SEED").unwrap_or(0)),
+            count: env("OUTCOMES_CASES").map_or(count, |c| c as usize),
+            trace: std::env::var_os("OUTCOMES_TRACE").is_some(),
+        }
+    }
+}
+
 /// Runs the drawn cases with `run`, checking each.
 fn cases(seed: u64, count: usize, what: &'static str, run: Run) {
     quiet_expected_panics();
     watchdog::within(Duration::from_secs(240), what, move || {
         let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
-        // `OUTCOMES_SEED` and `OUTCOMES_CASES` draw other cases, for a longer hunt.
-        let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
-        let mut rng = Rng(seed ^ env("OUTCOMES_SEED").unwrap_or(0));
-        let count = env("OUTCOMES_CASES").map_or(count, |c| c as usize);
-        let trace = std::env::var_os("OUTCOMES_TRACE").is_some();
+        let Hunt {
+            mut rng,
+            count,
+            trace,
+        } = Hunt::new(seed, count);
         for number in 0..count {
             let case = draw(&mut rng);
             for (scheduler, runs) in [(Scheduler::Sync, 1), (Scheduler::Threads, 3)] {
@@ -609,8 +629,12 @@ fn static_graphs_with_random_panics_and_panicking_drops_fail_as_sequential_code(
     quiet_expected_panics();
     watchdog::within(Duration::from_secs(240), "static graphs", move || {
         let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
-        let mut rng = Rng(0x0c0e_5eed_0003);
-        for number in 0..1500 {
+        let Hunt {
+            mut rng,
+            count,
+            trace,
+        } = Hunt::new(0x0c0e_5eed_0003, 1500);
+        for number in 0..count {
             let tree_shaped = number % 2 == 1;
             let reads = if tree_shaped {
                 &tree_reads
@@ -638,7 +662,7 @@ fn static_graphs_with_random_panics_and_panicking_drops_fail_as_sequential_code(
             for (scheduler, runs) in [(Scheduler::Sync, 1), (Scheduler::Threads, 3)] {
                 for _ in 0..runs {
                     let label = format!("static case {number} {scheduler:?}: {case:?}");
-                    if std::env::var_os("OUTCOMES_TRACE").is_some() {
+                    if trace {
                         eprintln!("{label}");
                     }
                     let ctl = case.ctl();
