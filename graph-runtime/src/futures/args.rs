@@ -155,18 +155,37 @@ fn finished_cloned<T: Clone>(future: &Future<T>) -> T {
 /// A finished dependency's value, taken when `future` is its last handle (moved),
 /// cloned in place otherwise.
 fn finished_into<T: Clone>(future: Future<T>) -> T {
-    match future.take_result() {
+    let value = match future.take_result() {
         Some(taken) => read(taken).into_owned(),
         None => finished_cloned(&future),
-    }
+    };
+    let_go(future, value)
 }
 
 /// A finished dependency's value, taken when `future` is its last handle (moved into
 /// an `Arc` if it was not shared yet), shared otherwise.
 fn finished_into_shared<T>(future: Future<T>) -> Arc<T> {
-    match future.take_result() {
+    let value = match future.take_result() {
         Some(taken) => read(taken).into_shared(),
         None => finished(&future),
+    };
+    let_go(future, value)
+}
+
+/// `value`, read through `future`, once `future` is dropped. As the last handle that
+/// drop frees the task, and what the task still holds (a builder's function, and the
+/// futures it captured, whose values' `Drop` may panic): that panic goes on, as the
+/// reading task's, but `value` is dropped first. Left to the function's return, it
+/// leaked: a return value made before a later drop unwinds is never dropped
+/// (rust-lang/rust#47949).
+fn let_go<T, V>(future: Future<T>, value: V) -> V {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(future))) {
+        Ok(()) => value,
+        Err(payload) => {
+            // Its own `Drop` may panic too: the first panic is the one that goes on.
+            crate::engine::error::discard_panic(move || drop(value));
+            std::panic::resume_unwind(payload)
+        }
     }
 }
 

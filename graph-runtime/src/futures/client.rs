@@ -1439,7 +1439,10 @@ impl Drop for Owner {
                 // those still queued are cancelled here, as the list's are; those a
                 // worker has taken see the client closed and cancel themselves.
                 for job in inner.pool.take_queued() {
-                    first_panic.catch(|| job.shut_down());
+                    // Let go of in the catch too: the queue's reference may be the
+                    // last of a task that ended, whose result's `Drop` may panic (that
+                    // left the jobs after it uncancelled, pending for ever).
+                    first_panic.catch(move || job.shut_down());
                 }
                 first_panic.resume();
             })

@@ -73,12 +73,18 @@ pub struct Future<T> /* no value until its task ends: pass it to a task (`client
 
 impl<T> Drop for Future<T> {
     fn drop(&mut self) {
-        if self.task.core().drop_handle() {
-            self.task.last_handle_dropped();
-        }
         // SAFETY: taken once, here, and not used after.
         let task = unsafe { ManuallyDrop::take(&mut self.task) };
+        let mut first_panic = crate::engine::error::FirstPanic::default();
+        if task.core().drop_handle() {
+            // Cancelling a pending task drops its arguments, whose `Drop` may panic:
+            // this handle's reference is let go of all the same, then the panic goes
+            // on. (Skipped by the unwinding, it leaked the task, and with it what its
+            // builder's function had captured.)
+            first_panic.catch(|| task.last_handle_dropped());
+        }
         super::state::release(task);
+        first_panic.resume();
     }
 }
 

@@ -226,6 +226,24 @@ struct Batch {
     next: AtomicUsize,
 }
 
+/// Lets go of a batch's references to its jobs. They may be the last of jobs that
+/// ended (tasks forgotten, or whose handles went while the batch held them), whose
+/// results' `Drop` may panic: one that unwound out of a worker ended it, leaving the
+/// client no thread (its next `result()` waited for ever, its drop for the shutdown
+/// timeout). Caught as `run_jobs` catches a job's (the hook has printed it).
+fn drop_jobs(jobs: &mut SmallVec<[Arc<dyn Runnable>; BATCH]>) {
+    for job in jobs.drain(..) {
+        crate::engine::error::discard_panic(move || drop(job));
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        // The last holder, wherever it lets go (see `drop_jobs`).
+        drop_jobs(&mut self.jobs);
+    }
+}
+
 impl Batch {
     /// The next unclaimed job; each is claimed once.
     fn claim(&self) -> Option<&Arc<dyn Runnable>> {
@@ -586,7 +604,7 @@ impl Pool {
         let Some(done) = Arc::get_mut(&mut batch) else {
             return;
         };
-        done.jobs.clear();
+        drop_jobs(&mut done.jobs);
         *done.next.get_mut() = 0;
         let mut spare = self.spare_batches.lock().recover();
         if spare.len() < SPARE_BATCHES {
@@ -863,9 +881,13 @@ impl Pool {
             match queued {
                 Queued::Job(job) => jobs.push(job),
                 Queued::Batch(batch) => {
-                    while let Some(job) = batch.claim() {
-                        jobs.push(job.clone());
-                    }
+                    // Every job of it: those not claimed yet, claimed here (no worker
+                    // takes them then), and those claimed already (cancelling one
+                    // that has started does nothing), whose references the batch may
+                    // hold last: let go of by the caller, which passes on the panic
+                    // of a result's `Drop` once the shutdown is done.
+                    while batch.claim().is_some() {}
+                    jobs.extend(batch.jobs.iter().cloned());
                 }
             }
         }
