@@ -1423,3 +1423,84 @@ fn the_client_s_drop_cancels_every_queued_task_when_a_result_s_drop_panics() {
         assert_eq!(left_after_grace(&ledger), [0u64; 0], "values never dropped");
     });
 }
+
+/// Whether a [`SlowClone`]'s clone has started, and whether the caller let go of its
+/// own `Arc` of the value meanwhile.
+static CLONING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static LET_GO: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// `SlowClone`s made (clones included) and dropped.
+static SLOW: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+/// Waits up to five seconds for `flag`.
+fn wait_for(flag: &std::sync::atomic::AtomicBool) {
+    let start = Instant::now();
+    while !flag.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A value whose `Drop` panics, and whose `Clone` waits until the caller has let go of
+/// its `Arc` of the value.
+struct SlowClone;
+
+impl SlowClone {
+    fn new() -> SlowClone {
+        SLOW[0].fetch_add(1, Ordering::SeqCst);
+        SlowClone
+    }
+}
+
+impl Clone for SlowClone {
+    fn clone(&self) -> Self {
+        CLONING.store(true, Ordering::SeqCst);
+        wait_for(&LET_GO);
+        SlowClone::new()
+    }
+}
+
+impl Drop for SlowClone {
+    fn drop(&mut self) {
+        SLOW[1].fetch_add(1, Ordering::SeqCst);
+        panic!("drop of [slow]");
+    }
+}
+
+/// A task takes a finished future's value by value through its last handle while the
+/// caller holds the value's `Arc` (`result_shared`): the value is cloned, and the
+/// caller lets go of its `Arc` during the clone, so the task's drop of its own `Arc`
+/// drops the value. That `Drop`'s panic unwound with the clone made, which leaked
+/// (`Arc::unwrap_or_clone`, rust-lang/rust#47949). Now the clone is dropped before
+/// the panic goes on (`futures/state.rs`, `Taken::into_owned`), as the reader's error.
+#[test]
+fn a_value_cloned_while_its_last_other_arc_goes_is_dropped() {
+    watchdog::within(LIMIT, "value cloned, other Arc let go", || {
+        quiet();
+        let client = Client::builder().threads(1).build().unwrap();
+        let made = client.submit(SlowClone::new, ());
+        let shared = made.result_shared().unwrap();
+        let reader = client.submit(
+            |value: SlowClone| {
+                // Its `Drop` panics: dropped first, the reader's error is that panic.
+                drop(value);
+                1
+            },
+            (made,),
+        );
+        wait_for(&CLONING);
+        // Let go of on this thread: not the last `Arc` (the task's is).
+        drop(shared);
+        LET_GO.store(true, Ordering::SeqCst);
+        let error = reader.result().unwrap_err();
+        assert!(error.to_string().contains("drop of [slow]"), "{error}");
+        drop(reader);
+        drop(client);
+        let start = Instant::now();
+        while SLOW[0].load(Ordering::SeqCst) != SLOW[1].load(Ordering::SeqCst)
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(SLOW[0].load(Ordering::SeqCst), 2, "the value and its clone");
+        assert_eq!(SLOW[1].load(Ordering::SeqCst), 2, "each dropped once");
+    });
+}

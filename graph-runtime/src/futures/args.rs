@@ -172,14 +172,14 @@ fn finished_into_shared<T>(future: Future<T>) -> Arc<T> {
     let_go(future, value)
 }
 
-/// `value`, read through `future`, once `future` is dropped. As the last handle that
-/// drop frees the task, and what the task still holds (a builder's function, and the
-/// futures it captured, whose values' `Drop` may panic): that panic goes on, as the
-/// reading task's, but `value` is dropped first. Left to the function's return, it
-/// leaked: a return value made before a later drop unwinds is never dropped
-/// (rust-lang/rust#47949).
-fn let_go<T, V>(future: Future<T>, value: V) -> V {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(future))) {
+/// `value`, read through `held`, once `held` is dropped. As the last handle of a future
+/// that drop frees the task, and what the task still holds (a builder's function, and
+/// the futures it captured, whose values' `Drop` may panic); as the last `Arc` of a
+/// value it drops the value: that panic goes on, as the reading task's, but `value` is
+/// dropped first. Left to the function's return, it leaked: a return value made
+/// before a later drop unwinds is never dropped (rust-lang/rust#47949).
+pub(super) fn let_go<D, V>(held: D, value: V) -> V {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(held))) {
         Ok(()) => value,
         Err(payload) => {
             // Its own `Drop` may panic too: the first panic is the one that goes on.

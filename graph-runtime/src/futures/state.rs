@@ -1202,7 +1202,15 @@ impl<T> Taken<T> {
     {
         match self {
             Taken::Own(value) => value,
-            Taken::Shared(value) => Arc::unwrap_or_clone(value),
+            Taken::Shared(shared) => match Arc::try_unwrap(shared) {
+                Ok(value) => value,
+                // The other holders may let go while it is cloned: this `Arc`'s drop
+                // then drops the value, whose `Drop` may panic (see `let_go`).
+                Err(shared) => {
+                    let value = T::clone(&shared);
+                    super::args::let_go(shared, value)
+                }
+            },
         }
     }
 
