@@ -19,7 +19,8 @@
 //! has itself or an ancestor cancelled (or the client dropped); one with none of those
 //! finishes well.
 //!
-//! `OUTCOMES_FUTURES_SEED=n` runs case `n` alone; `OUTCOMES_FUTURES_LOUD=1` keeps the
+//! `OUTCOMES_FUTURES_SEED=n` runs case `n` alone; `OUTCOMES_FUTURES_FROM` and
+//! `OUTCOMES_FUTURES_CASES` draw others, for a longer hunt; `OUTCOMES_FUTURES_LOUD=1` keeps the
 //! injected panics' messages (with `RUST_BACKTRACE=1`, where each `Drop` panicked).
 //! The tests at the end are the minimal reproducers of what the cases found.
 
@@ -1162,6 +1163,11 @@ fn run_cases(seeds: std::ops::Range<u64>, threads: std::ops::RangeInclusive<usiz
     let only: Option<u64> = std::env::var("OUTCOMES_FUTURES_SEED")
         .ok()
         .and_then(|seed| seed.parse().ok());
+    // `OUTCOMES_FUTURES_FROM=n` shifts the cases by `n`, and `OUTCOMES_FUTURES_CASES`
+    // sets their number, for a longer hunt.
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let from = seeds.start + env("OUTCOMES_FUTURES_FROM").unwrap_or(0);
+    let seeds = from..from + env("OUTCOMES_FUTURES_CASES").unwrap_or(seeds.end - seeds.start);
     for seed in seeds.filter(|seed| only.is_none_or(|only| only == *seed)) {
         let threads = threads.start() + (seed as usize) % (threads.end() - threads.start() + 1);
         let case = watchdog::within(LIMIT, &format!("outcomes-futures seed {seed}"), move || {
