@@ -1220,6 +1220,23 @@ fn random_graphs_on_several_threads_match_the_sequential_model() {
 
 // ---- reproducers of what the random cases found -----------------------------------------
 
+/// A task holding `client`'s one thread until the sender is told (or dropped), once
+/// it has started.
+fn blocking(client: &Client) -> (Future<()>, mpsc::Sender<()>) {
+    let (open, gate) = mpsc::channel::<()>();
+    let (started, running) = mpsc::channel::<()>();
+    let (gate, started) = (Mutex::new(gate), Mutex::new(started));
+    let blocker = client.submit(
+        move || {
+            let _ = started.lock().unwrap().send(());
+            let _ = gate.lock().unwrap().recv();
+        },
+        (),
+    );
+    running.recv().unwrap();
+    (blocker, open)
+}
+
 /// Waits (boundedly) until every value `ledger` counted is dropped; the ones left.
 fn left_after_grace(ledger: &Ledger) -> Vec<u64> {
     let start = Instant::now();
@@ -1280,17 +1297,7 @@ fn the_last_handle_of_a_pending_task_is_let_go_of_when_its_cancel_panics() {
         quiet();
         let ledger = Arc::<Ledger>::default();
         let client = Client::builder().threads(1).build().unwrap();
-        let (open, gate) = mpsc::channel::<()>();
-        let (started, running) = mpsc::channel::<()>();
-        let (gate, started) = (Mutex::new(gate), Mutex::new(started));
-        let blocker = client.submit(
-            move || {
-                let _ = started.lock().unwrap().send(());
-                let _ = gate.lock().unwrap().recv();
-            },
-            (),
-        );
-        running.recv().unwrap();
+        let (blocker, open) = blocking(&client);
         let bomb = client.scatter(Val::new(&ledger, 1, Some("bomb".into()), 0));
         let guard = Val::new(&ledger, 2, None, 0);
         // Queued behind `blocker` on the client's one thread.
@@ -1328,17 +1335,7 @@ fn a_result_dropped_with_a_spent_batch_ends_no_worker() {
         quiet();
         let ledger = Arc::<Ledger>::default();
         let client = Client::builder().threads(1).build().unwrap();
-        let (open, gate) = mpsc::channel::<()>();
-        let (started, running) = mpsc::channel::<()>();
-        let (gate, started) = (Mutex::new(gate), Mutex::new(started));
-        let blocker = client.submit(
-            move || {
-                let _ = started.lock().unwrap().send(());
-                let _ = gate.lock().unwrap().recv();
-            },
-            (),
-        );
-        running.recv().unwrap();
+        let (blocker, open) = blocking(&client);
         let bombs = client
             .task({
                 let ledger = ledger.clone();

@@ -513,6 +513,11 @@ fn cases(seed: u64, count: usize, what: &'static str, run: Run) {
     });
 }
 
+/// The nodes requested, in order (repeats included).
+fn requested(nodes: &[Delayed<Fused>], outputs: &[usize]) -> Vec<Delayed<Fused>> {
+    outputs.iter().map(|&o| nodes[o].clone()).collect()
+}
+
 /// The requested nodes, computed in one run.
 fn compute(
     nodes: &[Delayed<Fused>],
@@ -520,9 +525,8 @@ fn compute(
     scheduler: Scheduler,
     reset: &dyn Fn(),
 ) -> Result<Vec<Fused>, TaskError> {
-    let requested: Vec<Delayed<Fused>> = outputs.iter().map(|&o| nodes[o].clone()).collect();
     reset();
-    taskweave::compute_with(scheduler, requested.as_slice())
+    taskweave::compute_with(scheduler, requested(nodes, outputs).as_slice())
 }
 
 /// The requested nodes, laid out once by `prepare` and run twice: the second run
@@ -533,8 +537,7 @@ fn prepared_twice(
     scheduler: Scheduler,
     reset: &dyn Fn(),
 ) -> Result<Vec<Fused>, TaskError> {
-    let requested: Vec<Delayed<Fused>> = outputs.iter().map(|&o| nodes[o].clone()).collect();
-    let mut prepared = taskweave::prepare((requested.as_slice(),));
+    let mut prepared = taskweave::prepare((requested(nodes, outputs).as_slice(),));
     reset();
     let first = prepared.try_compute_with(RunOptions::new().scheduler(scheduler));
     // Tasks of a failed first run may still be ending.
