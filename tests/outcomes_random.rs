@@ -75,6 +75,16 @@ struct Ctl {
     modes: Vec<u8>,
     retries: Vec<u32>,
     attempts: Vec<AtomicU32>,
+    /// Tasks started in this run (attempts included), for a run stopped after some.
+    started: AtomicUsize,
+}
+
+impl Ctl {
+    /// Before each run.
+    fn reset(&self) {
+        (self.attempts.iter()).for_each(|a| a.store(0, Ordering::SeqCst));
+        self.started.store(0, Ordering::SeqCst);
+    }
 }
 
 type Modes = &'static Ctl;
@@ -83,6 +93,7 @@ type Modes = &'static Ctl;
 /// it read (in order).
 fn finish(id: u64, read: impl IntoIterator<Item = u64>, ctl: Modes) -> Fused {
     let id_ = id as usize;
+    ctl.started.fetch_add(1, Ordering::SeqCst);
     let value = mix(id, read);
     match ctl.modes[id_] {
         PANICS => panic!("task {id} panics"),
@@ -324,6 +335,7 @@ impl Case {
             modes: self.modes.clone(),
             retries: self.retries.clone(),
             attempts: self.modes.iter().map(|_| AtomicU32::new(0)).collect(),
+            started: AtomicUsize::new(0),
         }))
     }
 
@@ -371,6 +383,28 @@ impl Case {
 
     /// Checks one run's result.
     fn check(&self, ran: Result<Vec<Fused>, TaskError>, what: &str) {
+        self.check_stoppable(ran, false, what);
+    }
+
+    /// [`check`](Self::check) of a run that may have been stopped (`stop_when`): its
+    /// error may then say that a needed task did not run.
+    fn check_stoppable(&self, ran: Result<Vec<Fused>, TaskError>, stoppable: bool, what: &str) {
+        if let (true, Err(error)) = (stoppable, &ran) {
+            let text = error.to_string();
+            if text.contains("did not run: the run was stopped before this task started") {
+                assert!(text.contains("outcomes_random.rs"), "{what}: {text}");
+                STOPS.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+            // A task with retries stops retrying once its run is stopped: its attempt's
+            // panic is then the run's error.
+            let flaky = (text.rfind("panicked: task ").map(|at| &text[at + 15..]))
+                .and_then(|rest| rest.split(' ').next()?.parse::<usize>().ok())
+                .is_some_and(|task| self.modes[task] == FLAKY);
+            if flaky {
+                return;
+            }
+        }
         match ran {
             Ok(got_values) => {
                 assert!(
@@ -459,9 +493,9 @@ fn quiet_expected_panics() {
     });
 }
 
-/// A way to run a graph: its nodes, the outputs requested, the scheduler, and the
-/// reset of the tasks' attempt counters, called before each run.
-type Run = fn(&[Delayed<Fused>], &[usize], Scheduler, &dyn Fn()) -> Result<Vec<Fused>, TaskError>;
+/// A way to run a graph: its nodes, the outputs requested, the scheduler, and what its
+/// tasks read (reset before each run).
+type Run = fn(&[Delayed<Fused>], &[usize], Scheduler, Modes) -> Result<Vec<Fused>, TaskError>;
 
 /// The random stream and the number of cases: the test's own, or for a longer hunt
 /// others, drawn with `OUTCOMES_SEED` (mixed into the seed) and `OUTCOMES_CASES`;
@@ -484,7 +518,7 @@ impl Hunt {
 }
 
 /// Runs the drawn cases with `run`, checking each.
-fn cases(seed: u64, count: usize, what: &'static str, run: Run) {
+fn cases(seed: u64, count: usize, what: &'static str, run: Run, stoppable: bool) {
     quiet_expected_panics();
     watchdog::within(Duration::from_secs(240), what, move || {
         let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
@@ -502,9 +536,8 @@ fn cases(seed: u64, count: usize, what: &'static str, run: Run) {
                         eprintln!("{label}");
                     }
                     let (nodes, ctl) = case.build();
-                    let reset = || (ctl.attempts.iter()).for_each(|a| a.store(0, Ordering::SeqCst));
-                    let ran = run(&nodes, &case.outputs, scheduler, &reset);
-                    case.check(ran, &label);
+                    let ran = run(&nodes, &case.outputs, scheduler, ctl);
+                    case.check_stoppable(ran, stoppable, &label);
                     drop(nodes);
                     settle(&label);
                 }
@@ -523,10 +556,28 @@ fn compute(
     nodes: &[Delayed<Fused>],
     outputs: &[usize],
     scheduler: Scheduler,
-    reset: &dyn Fn(),
+    ctl: Modes,
 ) -> Result<Vec<Fused>, TaskError> {
-    reset();
+    ctl.reset();
     taskweave::compute_with(scheduler, requested(nodes, outputs).as_slice())
+}
+
+/// The requested nodes, computed in one run that stops (`stop_when`) once a number
+/// of tasks have started, drawn from the case's nodes: a stop before every task
+/// started fails the run, naming a task that did not run, and drops every value made.
+fn stopped(
+    nodes: &[Delayed<Fused>],
+    outputs: &[usize],
+    scheduler: Scheduler,
+    ctl: Modes,
+) -> Result<Vec<Fused>, TaskError> {
+    ctl.reset();
+    let after =
+        mix(nodes.len() as u64, outputs.iter().map(|&o| o as u64)) as usize % (nodes.len() + 1);
+    let options = RunOptions::new()
+        .scheduler(scheduler)
+        .stop_when(move || ctl.started.load(Ordering::SeqCst) >= after);
+    taskweave::compute_with(options, requested(nodes, outputs).as_slice())
 }
 
 /// The requested nodes, laid out once by `prepare` and run twice: the second run
@@ -535,16 +586,16 @@ fn prepared_twice(
     nodes: &[Delayed<Fused>],
     outputs: &[usize],
     scheduler: Scheduler,
-    reset: &dyn Fn(),
+    ctl: Modes,
 ) -> Result<Vec<Fused>, TaskError> {
     let mut prepared = taskweave::prepare((requested(nodes, outputs).as_slice(),));
-    reset();
+    ctl.reset();
     let first = prepared.try_compute_with(RunOptions::new().scheduler(scheduler));
     // Tasks of a failed first run may still be ending.
     if first.is_err() {
         settle("the first run of a prepared graph");
     }
-    reset();
+    ctl.reset();
     let second = prepared.try_compute_with(RunOptions::new().scheduler(scheduler));
     match (first, second) {
         (Ok((a,)), Ok((b,))) => {
@@ -564,12 +615,18 @@ fn prepared_twice(
 
 #[test]
 fn random_graphs_with_panics_and_panicking_drops_fail_as_sequential_code() {
-    cases(0x0c0e_5eed_0001, 1500, "compute", compute);
+    cases(0x0c0e_5eed_0001, 1500, "compute", compute, false);
 }
 
 #[test]
 fn random_prepared_graphs_with_panics_and_panicking_drops_run_twice_alike() {
-    cases(0x0c0e_5eed_0002, 500, "prepared twice", prepared_twice);
+    cases(
+        0x0c0e_5eed_0002,
+        500,
+        "prepared twice",
+        prepared_twice,
+        false,
+    );
 }
 
 /// `graph!`s of the same tasks, their shapes written out as [`Reads`] for the model,
@@ -682,4 +739,13 @@ fn static_graphs_with_random_panics_and_panicking_drops_fail_as_sequential_code(
             }
         }
     });
+}
+
+/// Runs that stopped before a needed task started.
+static STOPS: AtomicUsize = AtomicUsize::new(0);
+
+#[test]
+fn random_graphs_stopped_part_way_drop_every_value_once() {
+    cases(0x0c0e_5eed_0004, 1000, "stopped", stopped, true);
+    assert!(STOPS.load(Ordering::SeqCst) > 100, "stops: {STOPS:?}");
 }
