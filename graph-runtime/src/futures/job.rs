@@ -1008,7 +1008,9 @@ impl<H: Holds, K, R> Drop for Job<H, K, R> {
 /// Drops a task's function (its own, or a builder's through its last job), whose
 /// `Drop` is the user's: a panic there goes no further (the task's end stands), and a
 /// warning names the task (the panic hook has printed the message and the `Drop`'s
-/// line only).
+/// line only). Futures the function captured are let go of after it, by the release
+/// that freed it (`state::release` defers them, so as not to recurse): a panic of
+/// their values' `Drop` comes out of that release, as any last handle's does.
 fn drop_function<T>(f: T, core: &Core) {
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(f))) {
         function_drop_panicked(core, &*payload);
