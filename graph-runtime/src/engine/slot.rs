@@ -791,13 +791,8 @@ impl<T: SharedByValue> Give for Shared<'_, T> {
     #[inline]
     fn give_made_by(&mut self, maker: u32) -> T {
         // The release may drop the value: other uses released after the check below.
-        self.give_releasing(|slot| {
-            if core::mem::needs_drop::<T>() {
-                with_made_by(maker, || slot.release());
-            } else {
-                slot.release();
-            }
-        })
+        // (`MadeBy` calls this only for a `T` with drop glue.)
+        self.give_releasing(|slot| with_made_by(maker, || slot.release()))
     }
 }
 
