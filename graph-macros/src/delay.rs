@@ -107,18 +107,27 @@ pub(crate) fn expand(input: TokenStream, names: &InScope) -> TokenStream {
 
 /// Expands the call of `delay!`, after its `crate = path;` option if any.
 fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenStream {
-    let private_at = |span: Span| runtime.private_at(span);
-    let call: syn::ExprCall = match syn::parse2(input) {
-        Ok(call) => call,
+    match syn::parse2(input) {
+        Ok(call) => expand_parsed(&call, runtime, scope),
         Err(error) => {
             let error = syn::Error::new(
                 error.span(),
                 "`delay!` takes one call of a `#[delayed]` function: `delay!(load(i))`; for \
                  any other function or closure use `delayed(f).call(args)`",
             );
-            return error.to_compile_error();
+            error.to_compile_error()
         }
-    };
+    }
+}
+
+/// Expands one call, `delay!`'s or a nested one in its arguments (parsed once: each
+/// level parsing its arguments' tokens again made a call nested `n` deep parse `n²`
+/// tokens).
+fn expand_parsed(call: &syn::ExprCall, runtime: &Runtime, scope: &InScope) -> TokenStream {
+    let private_at = |span: Span| runtime.private_at(span);
+    // Each argument's span, once: a span of syntax is its tokens' (printed anew each
+    // time), so that a nested argument's, taken at each level, was again `n²` tokens.
+    let spans: Vec<Span> = call.args.iter().map(|arg| arg.span()).collect();
     let syn::Expr::Path(func) = &*call.func else {
         return syn::Error::new_spanned(
             &call.func,
@@ -149,7 +158,7 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
         )
         .to_compile_error();
     }
-    if let Some((ident, what)) = scanned(&call, scope) {
+    if let Some((ident, what)) = scanned(call, scope) {
         let message = match what {
             NotATask::Plain => format!(
                 "`{name}` is not a task: `delay!` takes a call of a `#[delayed]` function; mark \
@@ -187,16 +196,10 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
         .collect();
     // Each argument is evaluated first (into a variable located at it, so that an
     // error about its key lands on it), keyed if the function is pure, then converted.
-    let values: Vec<syn::Ident> = call
-        .args
+    let values: Vec<syn::Ident> = spans
         .iter()
         .enumerate()
-        .map(|(i, arg)| {
-            syn::Ident::new(
-                &format!("__v{i}"),
-                Span::mixed_site().located_at(arg.span()),
-            )
-        })
+        .map(|(i, &at)| syn::Ident::new(&format!("__v{i}"), Span::mixed_site().located_at(at)))
         .collect();
     let mut cx = Ctxt::default();
     let arguments: Vec<TokenStream> = call
@@ -214,7 +217,7 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
                         cx.error_at(ident, not_a_task_in_argument(ident, what, nested));
                         eager
                     }
-                    None => expand_call(nested.to_token_stream(), runtime, scope),
+                    None => expand_parsed(nested, runtime, scope),
                 },
                 None => arg.to_token_stream(),
             }
@@ -250,23 +253,22 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
             #private::dynamic::delayed(#func).call(#(#values),*)
         });
     }
-    let conversions =
-        call.args
-            .iter()
-            .zip(names.iter().zip(&values))
-            .map(|(arg, (name, value))| {
-                let private = private_at(arg.span());
-                // The borrows pick the kind of argument (see `Wrap`): not needless,
-                // whatever clippy sees at the argument's span.
-                let value = match held {
-                    true => quote_spanned!(arg.span()=> #private::dynamic::Held::take(#value)),
-                    false => value.to_token_stream(),
-                };
-                quote_spanned! {arg.span()=>
-                    #[allow(clippy::needless_borrow)]
-                    let #name = (&&&&#private::dynamic::Wrap::new(#value)).__arg(&mut #parents);
-                }
-            });
+    let conversions = spans
+        .iter()
+        .zip(names.iter().zip(&values))
+        .map(|(&at, (name, value))| {
+            let private = private_at(at);
+            // The borrows pick the kind of argument (see `Wrap`): not needless,
+            // whatever clippy sees at the argument's span.
+            let value = match held {
+                true => quote_spanned!(at=> #private::dynamic::Held::take(#value)),
+                false => value.to_token_stream(),
+            };
+            quote_spanned! {at=>
+                #[allow(clippy::needless_borrow)]
+                let #name = (&&&&#private::dynamic::Wrap::new(#value)).__arg(&mut #parents);
+            }
+        });
     // `f::__call((handles…), |handles, last, c| { let v0 = c.__arg0(h0, last); … f(v0, …) })`:
     // each argument's handle is made once; every attempt of the call (one, or more for
     // `#[delayed(retries = n)]`) reads it through the companion's `__arg{i}`, a method
@@ -275,16 +277,15 @@ fn expand_call(input: TokenStream, runtime: &Runtime, scope: &InScope) -> TokenS
     // below), so that rustc's arity error on the call is the only one.
     let last = hidden("__last");
     let all = hidden("__handles");
-    let spans: Vec<Span> = call.args.iter().map(|arg| arg.span()).collect();
     let AttemptReads {
         companion: companion_value,
         handles,
         reads,
         values: read_values,
     } = attempt_reads(&spans, Span::call_site(), &last);
-    let sources = call.args.iter().zip(&names).map(|(arg, name)| {
-        let private = private_at(arg.span());
-        quote_spanned! {arg.span()=>
+    let sources = spans.iter().zip(&names).map(|(&at, name)| {
+        let private = private_at(at);
+        quote_spanned! {at=>
             #private::dynamic::Arg::source(&#name, #env, &mut #cursor)
         }
     });

@@ -9,6 +9,8 @@ use proc_macro::TokenStream;
 mod ctxt;
 mod delay;
 mod delayed;
+#[cfg(test)]
+mod fuzz;
 mod graph;
 mod names;
 mod scope;

@@ -68,6 +68,19 @@ pub(crate) const FOR_NEEDS_LITERAL_RANGE: &str =
      a count known only at run time, build the graph with `Delayed<T>` or map over the items \
      inside one `#[delayed]` function";
 
+/// An integer literal a loop is unrolled over (or a node repeated by) whose suffix is no
+/// integer type. The lexer takes any identifier after an integer's digits as its suffix
+/// (`4i7`; `0b1e5`, `0o7f32`, which rustc also reports as binary and octal floats), and
+/// the suffix is checked only when the literal is parsed, after the macro has run: the
+/// macro writes the loop's counter as new literals with the suffix, so it says so itself.
+pub(crate) fn integer_suffix(literal: &str, suffix: &str) -> String {
+    format!(
+        "invalid suffix `{suffix}` for the integer literal `{literal}`: write an integer type \
+         as its suffix (`i8` to `i128`, `isize`, `u8` to `u128`, `usize`), or none, as in `4` \
+         or `4u8`"
+    )
+}
+
 /// An unrolled `for` of more than `max` copies.
 pub(crate) fn unroll_over_copies(max: u128) -> String {
     format!(

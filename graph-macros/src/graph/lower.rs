@@ -282,7 +282,10 @@ impl Lower<'_> {
     fn body_counting(&mut self, stmts: &[Stmt]) -> (Operand, usize) {
         let mut output = Operand::Temp(quote!(()));
         let mut before_last = self.cx.count();
-        for (i, stmt) in stmts.iter().enumerate() {
+        // A `;` alone is no statement (syn reads it as an empty expression, which as a
+        // constant statement would be `let _ = ;`).
+        let stmts: Vec<&Stmt> = stmts.iter().filter(|s| !is_empty_statement(s)).collect();
+        for (i, &stmt) in stmts.iter().enumerate() {
             let last = i + 1 == stmts.len();
             if last {
                 before_last = self.cx.count();
@@ -799,6 +802,7 @@ impl Lower<'_> {
             self.copies.push(items.describe(var.as_ref(), n, count));
             for stmt in &for_loop.body.stmts {
                 match stmt {
+                    _ if is_empty_statement(stmt) => {}
                     Stmt::Expr(expr, _) => self.statement(expr),
                     other => {
                         self.body(std::slice::from_ref(other));
@@ -896,6 +900,24 @@ impl Lower<'_> {
         if let Expr::Range(range) = strip(expr) {
             if let (Some(start), Some(end)) = (range.start.as_deref(), range.end.as_deref()) {
                 if let (Some(start), Some(end)) = (bound(self, start), bound(self, end)) {
+                    // The counter is written as new literals with the suffix: one that is
+                    // no integer type (`0b1e5`) would not make an integer literal.
+                    let bad = [
+                        (&start, range.start.as_deref()),
+                        (&end, range.end.as_deref()),
+                    ]
+                    .into_iter()
+                    .filter(|((_, suffix, _), _)| !is_integer_suffix(suffix))
+                    .map(|((_, suffix, span), written)| {
+                        let written = written.map(|e| tidy(&e.to_token_stream()));
+                        let message = check::integer_suffix(&written.unwrap_or_default(), suffix);
+                        syn::Error::new(*span, message)
+                    })
+                    .collect::<Vec<_>>();
+                    if !bad.is_empty() {
+                        bad.into_iter().for_each(|error| self.cx.push(error));
+                        return None;
+                    }
                     let suffix = if start.1.is_empty() { end.1 } else { start.1 };
                     // Counted in `u128`: `i128::MIN..=i128::MAX` has 2^128 items.
                     let span = (end.0 >= start.0).then(|| end.0.abs_diff(start.0));
@@ -1526,10 +1548,16 @@ impl Lower<'_> {
             Expr::Lit(syn::ExprLit {
                 lit: syn::Lit::Int(n),
                 ..
-            }) => n
-                .base10_parse::<usize>()
-                .ok()
-                .filter(|n| (1..=MAX_REPEAT).contains(n)),
+            }) => {
+                if !is_integer_suffix(n.suffix()) {
+                    let message = check::integer_suffix(&n.to_string(), n.suffix());
+                    self.cx.error_at(n, message);
+                    return Some(Vec::new());
+                }
+                n.base10_parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_REPEAT).contains(n))
+            }
             _ => None,
         };
         let Some(count) = count else {
@@ -2041,6 +2069,15 @@ fn int_literal(expr: &Expr) -> Option<(i128, String, Span)> {
     }
 }
 
+/// Whether an integer literal's suffix is an integer type, or none (see
+/// [`check::integer_suffix`]: `0b1e5` reaches the macro as `0b1` with the suffix `e5`).
+fn is_integer_suffix(suffix: &str) -> bool {
+    const INTEGER_TYPES: &[&str] = &[
+        "", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize",
+    ];
+    INTEGER_TYPES.contains(&suffix)
+}
+
 /// The first bound of a range that names a constant (`N_FILES`, `config::N`,
 /// `usize::MAX`), and the range written with that bound as the literal `4`, for the
 /// message (a macro cannot read the constant's value).
@@ -2535,7 +2572,7 @@ fn value_then_semicolon<'s>(
             _ => break,
         }
     }
-    let Some(Stmt::Expr(expr, Some(semi))) = stmts.last() else {
+    let Some(Stmt::Expr(expr, Some(semi))) = stmts.iter().rfind(|s| !is_empty_statement(s)) else {
         return None;
     };
     let has_value = !is_statement_like(expr)
@@ -2552,6 +2589,11 @@ fn value_then_semicolon<'s>(
         && !matches!(expr, Expr::If(i) if i.else_branch.is_none())
         && !matches!(expr, Expr::Tuple(t) if t.elems.is_empty());
     has_value.then_some((declared, semi))
+}
+
+/// A `;` alone, which syn reads as an empty expression statement.
+fn is_empty_statement(stmt: &Stmt) -> bool {
+    matches!(stmt, Stmt::Expr(Expr::Verbatim(tokens), Some(_)) if tokens.is_empty())
 }
 
 /// Statements at the end of a body that are not its value.
