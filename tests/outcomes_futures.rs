@@ -1360,7 +1360,7 @@ fn a_result_dropped_with_a_spent_batch_ends_no_worker() {
 }
 
 /// The client's drop takes the queued jobs out and cancels each. Among them, tasks of
-/// a `map` that a waiting task ran inline, finished, whose values (their handles gone)
+/// a pure `map` that a waiting task ran inline, finished, whose values (their handles gone)
 /// the queue's references held last: the first such value's `Drop` panicked out of
 /// the loop, so the jobs after it were never cancelled, and a future still queued
 /// behind them stayed pending for ever. Now each queued job is let go of inside the
@@ -1398,6 +1398,10 @@ fn the_client_s_drop_cancels_every_queued_task_when_a_result_s_drop_panics() {
                 move |i: u64| Val::new(&ledger, i, Some(format!("bomb {i}").into()), 0)
             })
             .named("bombs")
+            // Pure: a pure task's result is not freed with its last handle (it stays
+            // in place for equal submissions while it has one), so the queue's
+            // reference is its last (another task's is freed with its last handle).
+            .pure()
             .map(0..2u64);
         let behind = client.submit(|| 1u64, ());
         send.send(bombs.clone()).unwrap();

@@ -683,6 +683,38 @@ fn future_shutdown_races_start() {
     assert!(n > 1);
 }
 
+/// The last user handle of a finished future frees its result on the thread that
+/// drops it, whatever the worker that published the result does meanwhile: the
+/// worker still holds the task (a reference it lets go of after the end, as `Job`'s
+/// run does), and so does the reader (as a job of its own would). Before, the result
+/// went with the task's last reference: the worker's, when it let go after the
+/// reader's drop, which ran the value's `Drop` on that worker.
+#[test]
+fn a_finished_futures_last_handle_frees_its_result_where_it_is_dropped() {
+    let n = explore("future: the last handle frees a finished result", || {
+        let stats = Arc::new(Stats::default());
+        let state = Arc::new(FutureState::<Counted>::new());
+        // The reader's handle.
+        state.add_handle();
+        let worker = {
+            let (state, stats) = (state.clone(), stats.clone());
+            loom::thread::spawn(move || {
+                if state.start() {
+                    assert!(state.finish(Counted::new(1, &stats)));
+                }
+                // The worker's reference goes only now.
+                drop(state);
+            })
+        };
+        state.wait();
+        assert!(matches!(state.result(), Some(Ok(value)) if value.get() == 1));
+        state.drop_handle();
+        stats.assert_all_dropped_once();
+        worker.join().unwrap();
+    });
+    assert!(n > 1);
+}
+
 /// A pure task's last handle is dropped (cancelling it: it is pending) while an equal
 /// submission looks it up by its key, and a done callback makes a handle of it at its
 /// end: the lookup gets a handle only of a task whose last handle did not go before

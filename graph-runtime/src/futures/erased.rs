@@ -55,8 +55,13 @@ impl Clone for ErasedFuture {
 
 impl Drop for ErasedFuture {
     fn drop(&mut self) {
+        // As `Future`'s drop: a panic of what the last handle drops (a cancelled task's
+        // arguments, a finished one's result) comes out once the references are let go
+        // of, not instead (skipped by the unwinding, they leaked the task).
+        let mut first_panic = crate::engine::error::FirstPanic::default();
         if self.state.core().drop_handle() {
-            self.state.last_handle_dropped();
+            // Its typed reference is one more of the same task.
+            first_panic.catch(|| self.state.last_handle_dropped(true));
         }
         // SAFETY: each taken once, here, and not used after. The typed reference goes
         // first: `state` is then the last one where this handle was.
@@ -68,6 +73,7 @@ impl Drop for ErasedFuture {
         };
         drop(typed);
         super::state::release(state);
+        first_panic.resume();
     }
 }
 

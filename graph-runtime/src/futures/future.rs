@@ -52,7 +52,10 @@ impl fmt::Display for Status {
 
 /// The handle on a submitted task's result (Dask's `Future`). Cloning makes another
 /// handle; dropping the last handle of a pending task cancels it (unless
-/// [`Client::fire_and_forget`](crate::Client::fire_and_forget)), and of a finished one frees its result.
+/// [`Client::fire_and_forget`](crate::Client::fire_and_forget)), and of a finished one
+/// frees its result, on the thread that drops it (but a pure task's goes with the
+/// task's last reference, perhaps a pool thread's, and one a done callback is still
+/// to read, once it has).
 ///
 /// So `client.submit(f, args);` as a statement submits a task and cancels it at once:
 /// `#[must_use]` makes that a warning.
@@ -81,7 +84,8 @@ impl<T> Drop for Future<T> {
             // this handle's reference is let go of all the same, then the panic goes
             // on. (Skipped by the unwinding, it leaked the task, and with it what its
             // builder's function had captured.)
-            first_panic.catch(|| task.last_handle_dropped());
+            let shared = Arc::strong_count(&task) > 1;
+            first_panic.catch(|| task.last_handle_dropped(shared));
         }
         super::state::release(task);
         first_panic.resume();

@@ -1072,8 +1072,8 @@ where
     fn core(&self) -> &Core {
         &self.state.core
     }
-    fn last_handle_dropped(&self) {
-        self.state.last_handle_dropped();
+    fn last_handle_dropped(&self, shared: bool) {
+        self.state.last_handle_dropped(shared);
     }
 }
 

@@ -1413,10 +1413,13 @@ impl<T> State<T> {
                 dependents.extend(list.take());
             }
         }
-        let value = self.value.replace_with(FutureError::cancelled(&self.core));
-        super::waiting::ended_without_result(&self.core);
-        // Dropped outside the lock: the value's `Drop` is the user's.
-        drop(value);
+        // Dropped outside the lock: the value's `Drop` is the user's. Taken out by
+        // value: room for a large one, as the last handle's drop has.
+        crate::engine::sync::with_room_for::<T, _>(|| {
+            let value = self.value.replace_with(FutureError::cancelled(&self.core));
+            super::waiting::ended_without_result(&self.core);
+            drop(value);
+        });
         true
     }
 
@@ -1434,11 +1437,25 @@ impl<T> State<T> {
 
 impl<T> State<T> {
     /// The users' last handle went: a task that has not ended is cancelled, unless
-    /// `fire_and_forget` kept it.
-    pub(crate) fn last_handle_dropped(&self) {
+    /// `fire_and_forget` kept it; a finished one's result is dropped here, on the
+    /// thread that let go of the handle, unless a done callback is still to read it.
+    /// (Left in place, it went with the task's last reference, which may be the
+    /// worker's that published it a moment before, still letting go: the `Drop` then
+    /// ran on that worker, and a panic of it did not come out of this handle's drop.)
+    /// `shared`: whether others may hold the task; if not, the caller's reference is
+    /// the last, and its release drops the result here anyway (one lock less).
+    pub(crate) fn last_handle_dropped(&self, shared: bool) {
         let core = &self.core;
-        if !core.is_done() && !core.forgotten.load(Ordering::Acquire) {
-            self.fail(FutureError::cancelled(core));
+        if !core.is_done()
+            && !core.forgotten.load(Ordering::Acquire)
+            && self.fail(FutureError::cancelled(core))
+        {
+            return;
+        }
+        // Acquire: a callback's read of the value comes before its release of it.
+        if shared && core.is_done() && core.callbacks_to_read.load(Ordering::Acquire) == 0 {
+            // Taken out by value: room for a large one (a 2 MiB result overflowed).
+            crate::engine::sync::with_room_for::<T, _>(|| drop(self.value.take()));
         }
     }
 }
@@ -1496,15 +1513,15 @@ pub(crate) fn release(task: Arc<dyn HasCore>) {
 pub(crate) trait HasCore: Send + Sync {
     fn core(&self) -> &Core;
     /// See [`State::last_handle_dropped`].
-    fn last_handle_dropped(&self);
+    fn last_handle_dropped(&self, shared: bool);
 }
 
 impl<T: Send + Sync> HasCore for State<T> {
     fn core(&self) -> &Core {
         &self.core
     }
-    fn last_handle_dropped(&self) {
-        State::last_handle_dropped(self);
+    fn last_handle_dropped(&self, shared: bool) {
+        State::last_handle_dropped(self, shared);
     }
 }
 
@@ -1660,7 +1677,7 @@ pub(crate) mod loom_model {
         /// that has not ended.
         pub fn drop_handle(&self) {
             if self.0.core.drop_handle() {
-                self.0.last_handle_dropped();
+                self.0.last_handle_dropped(true);
             }
         }
 
