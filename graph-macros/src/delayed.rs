@@ -10,6 +10,7 @@ use syn::visit::Visit;
 use syn::{FnArg, ItemFn, ReturnType, Type};
 
 use crate::ctxt::Ctxt;
+use crate::graph::check;
 use crate::names::{arg_reader, parse_crate_path, Runtime};
 
 /// How a task reads one parameter.
@@ -145,12 +146,7 @@ fn parse_options(input: ParseStream<'_>, args: &TokenStream) -> syn::Result<Opti
                     "`retries` takes a whole number of retries: `#[delayed(retries = 2)]`",
                 )
             })?;
-            let n = count.base10_parse::<u32>().map_err(|_| {
-                syn::Error::new(
-                    count.span(),
-                    "`retries` takes a whole number from 0 to 4294967295: `#[delayed(retries = 2)]`",
-                )
-            })?;
+            let n = retry_count(&count)?;
             if retries.replace(word.span()).is_some() {
                 return Err(syn::Error::new(word.span(), "`retries` is given twice"));
             }
@@ -179,6 +175,29 @@ fn parse_options(input: ParseStream<'_>, args: &TokenStream) -> syn::Result<Opti
         }
     }
     Ok(options)
+}
+
+/// The number `retries = n` gives. Its literal is read here and never reaches rustc,
+/// which would otherwise reject a suffix that is no integer type (`3i7`, or `0b1e5`:
+/// the binary `0b1` with the suffix `e5`) and a value its suffix's type cannot hold
+/// (`300u8`): each is an error on the literal, not a count read from its digits.
+fn retry_count(count: &syn::LitInt) -> syn::Result<u32> {
+    let written = count.to_string();
+    if !check::is_integer_suffix(count.suffix()) {
+        let message = check::integer_suffix(&written, count.suffix());
+        return Err(syn::Error::new(count.span(), message));
+    }
+    let too_large = || {
+        syn::Error::new(
+            count.span(),
+            "`retries` takes a whole number from 0 to 4294967295: `#[delayed(retries = 2)]`",
+        )
+    };
+    let value = count.base10_parse::<i128>().map_err(|_| too_large())?;
+    if let Some(message) = check::integer_out_of_range(&written, value, count.suffix()) {
+        return Err(syn::Error::new(count.span(), message));
+    }
+    u32::try_from(value).map_err(|_| too_large())
 }
 
 /// Checks what a task may not be, and reads each parameter's mode.

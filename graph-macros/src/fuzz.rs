@@ -34,7 +34,11 @@
 //! What the hunts found has a reproducer at the end of this file, its input written
 //! out: a `;` alone among a graph's statements expanded to `let _ = ;` (malformed), and
 //! an integer literal whose suffix is no integer type (`0b0e5`) as a bound of an unrolled
-//! `for` panicked.
+//! `for` panicked. Beside them, the literals the macros read as numbers: a `for` bound
+//! its type cannot hold, a repeat length with a suffix other than `usize`.
+//!
+//! The scope scan, which reads source files rather than a macro's input, has a fuzzer of
+//! its own in [`scan`].
 
 use std::fmt::Write as _;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -43,6 +47,8 @@ use std::time::{Duration, Instant};
 use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
 
 use crate::scope::InScope;
+
+mod scan;
 
 // ---- the generator -----------------------------------------------------------------
 
@@ -1713,5 +1719,50 @@ fn an_invalid_integer_suffix_in_an_unrolled_range_is_one_error() {
                 && errors[0].contains("write an integer type as its suffix"),
             "{src}: {errors:?}"
         );
+    }
+}
+
+/// A bound of an unrolled `for` that its type cannot hold (`0..=256u8`): the macro
+/// wrote the counter as new literals (`256u8` among them), and rustc's
+/// `overflowing_literals` was on the start, naming its text (for `254u8..=256u8`: "the
+/// literal `254u8` does not fit into the type `u8`"), a value that fits. And the length
+/// of a repeated node with a suffix other than `usize` (`[a; 3u8]`, which rustc rejects
+/// as a length) was read as 3. Each is now one error on the literal.
+#[test]
+fn a_bound_or_length_its_type_cannot_hold_is_one_error() {
+    for (src, message) in [
+        (
+            "|x: i64| -> i64 { let mut s = inc(x); for i in 0..=256u8 { s = add(s, i); } s }",
+            "the integer literal `256u8` is out of range for `u8` (0 to 255)",
+        ),
+        (
+            "|x: i64| -> i64 { let mut s = inc(x); for i in (-1..2u8).rev() { s = add(s, i); } s }",
+            "the integer literal `-1` is out of range for `u8` (0 to 255)",
+        ),
+        (
+            "|x: i64| -> i64 { let mut s = inc(x); for i in 120i8..130 { s = add(s, i); } s }",
+            "the integer literal `130` is out of range for `i8` (-128 to 127)",
+        ),
+        (
+            "|x: i64| -> i64 { total([inc(x); 3u8]) }",
+            "the length `3u8` of a repeated node is a `usize`, not `u8`",
+        ),
+        (
+            "|x: i64| -> i64 { total(vec![inc(x); 2i32]) }",
+            "the length `2i32` of a repeated node is a `usize`, not `i32`",
+        ),
+    ] {
+        let errors = graph_errors(src);
+        assert_eq!(errors.len(), 1, "{src}: {errors:?}");
+        assert!(errors[0].starts_with(message), "{src}: {errors:?}");
+    }
+    // What fits, as before.
+    for src in [
+        "|x: i64| -> i64 { let mut s = inc(x); for i in 0..=255u8 { s = add(s, i); } s }",
+        "|x: i64| -> i64 { let mut s = inc(x); for i in -128..=127i8 { s = add(s, i); } s }",
+        "|x: i64| -> i64 { total([inc(x); 3usize]) }",
+        "|x: i64| -> i64 { total(vec![inc(x); 3]) }",
+    ] {
+        assert_eq!(graph_errors(src), Vec::<String>::new(), "{src}");
     }
 }

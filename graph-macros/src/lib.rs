@@ -12,6 +12,7 @@ mod delayed;
 #[cfg(test)]
 mod fuzz;
 mod graph;
+mod lexable;
 mod names;
 mod scope;
 #[cfg(test)]

@@ -148,12 +148,36 @@ pub(crate) fn parse_crate_path(
     );
     if input.peek(syn::LitStr) {
         let text: syn::LitStr = input.parse()?;
-        return text.parse_with(syn::Path::parse_mod_style).map_err(|_| {
+        // The literal never reaches rustc, which rejects a suffix on a string.
+        if !text.suffix().is_empty() {
+            return Err(syn::Error::new(
+                text.span(),
+                format!(
+                    "invalid suffix `{}` for the string literal `{}`: a string takes no \
+                     suffix; write `crate = \"{}\"` or `crate = {}`",
+                    text.suffix(),
+                    text.token(),
+                    text.value(),
+                    text.value()
+                ),
+            ));
+        }
+        let not_a_path = || {
             syn::Error::new(
                 text.span(),
                 format!("`{}` is not a path; {usage}", text.value()),
             )
-        });
+        };
+        // Inside a macro, rustc's lexer reports what it rejects in the string (`"0b1e5"`)
+        // at the invocation, next to this error: an ASCII string it would reject is no
+        // path, said once. (Non-ASCII paths are beyond what `lexable` vouches for.)
+        let value = text.value();
+        if value.is_ascii() && !crate::lexable::lexes_cleanly(&value) {
+            return Err(not_a_path());
+        }
+        return text
+            .parse_with(syn::Path::parse_mod_style)
+            .map_err(|_| not_a_path());
     }
     if input.is_empty() || input.peek(syn::Token![;]) || input.peek(syn::Token![,]) {
         return Err(syn::Error::new(

@@ -40,7 +40,10 @@
 //!   anything else (a file under `src/bin/`, an `include!`d file, a module reached by
 //!   `#[path]`, a root cargo's variables do not name) is left alone;
 //! - `use super::…` out of the invoking file, `#[path]` modules, two candidate files
-//!   for one module, files that are missing or do not parse.
+//!   for one module, files that are missing or do not parse;
+//! - files that do not lex cleanly ([`crate::lexable`]): inside a macro, rustc's lexer
+//!   reports what it rejects at the invocation, a second time after the file's own
+//!   report; and files nested deeper than the macro's stack can parse.
 //!
 //! Each file is parsed once per process, into names only (no token may outlive the
 //! invocation that made it), and cached by a hash of its text, not its path: an
@@ -55,6 +58,7 @@ use std::rc::Rc;
 
 use syn::visit::Visit;
 
+use crate::lexable::lexes_cleanly;
 use crate::names::is_inert;
 
 /// What the files say is certainly in scope at one invocation, for the wording of an
@@ -108,21 +112,62 @@ fn names_in(file: &Path, target: &Target, name: &str, key: &str) -> InScope {
     let Some(scope) = skeleton(&file) else {
         return InScope::default();
     };
+    find(&scope, &paths, name, key)
+}
+
+/// What is in scope at the invocation of `name!` whose squeezed input is `key`, in the
+/// file whose skeleton is `scope` and whose place in the crate is `paths`.
+fn find(scope: &Scope, paths: &Paths, name: &str, key: &str) -> InScope {
     let mut finder = Finder {
         name,
         key,
-        paths: &paths,
+        paths,
         frames: Vec::new(),
         modules: Vec::new(),
         found: None,
         ambiguous: false,
     };
-    finder.scope(&scope);
+    finder.scope(scope);
     match finder.found {
         // The same input met twice in different scopes: which one this is is unknown.
         Some(found) if !finder.ambiguous => found,
         _ => InScope::default(),
     }
+}
+
+/// The scan of source text alone, for the fuzzer: `text` read as a crate root in a
+/// folder that does not exist (so `mod name;` and `use` paths lead nowhere), and what is
+/// in scope at each of its first 16 invocations (each is a walk of the whole file);
+/// `None` when the text is not scanned (it does not lex cleanly or parse).
+#[cfg(test)]
+pub(crate) fn scan_text(text: &str) -> Option<Vec<(String, InScope)>> {
+    let scope = parse_skeleton(text)?;
+    let dir = PathBuf::from("/nonexistent/taskweave-scan-fuzz");
+    let root = (scope.items.clone(), dir);
+    let paths = Paths {
+        here: root.clone(),
+        root,
+    };
+    let mut invocations = Vec::new();
+    fn collect(scope: &Scope, out: &mut Vec<(String, String)>) {
+        for (name, key, _, _) in &scope.invocations {
+            out.push((name.clone(), key.clone()));
+        }
+        for child in &scope.children {
+            collect(child, out);
+        }
+    }
+    collect(&scope, &mut invocations);
+    Some(
+        invocations
+            .into_iter()
+            .take(16)
+            .map(|(name, key)| {
+                let found = find(&scope, &paths, &name, &key);
+                (format!("{name}!({key})"), found)
+            })
+            .collect(),
+    )
 }
 
 /// Source text without whitespace: how an invocation found in the file is matched to
@@ -142,7 +187,7 @@ fn content_key(text: &str) -> u64 {
 }
 
 /// What is known of the Rust file at `path`, from a cache keyed by its text; `None`
-/// when it cannot be read or parsed.
+/// when it cannot be read, lexed cleanly or parsed.
 fn skeleton(path: &Path) -> Option<Rc<Scope>> {
     thread_local! {
         static PARSED: RefCell<HashMap<u64, Option<Rc<Scope>>>> = RefCell::new(HashMap::new());
@@ -153,14 +198,22 @@ fn skeleton(path: &Path) -> Option<Rc<Scope>> {
         parsed
             .borrow_mut()
             .entry(key)
-            .or_insert_with(|| {
-                let file = syn::parse_file(&text).ok()?;
-                let mut builder = Builder::default();
-                builder.visit_file(&file);
-                builder.stack.pop().map(Rc::new)
-            })
+            .or_insert_with(|| parse_skeleton(&text).map(Rc::new))
             .clone()
     })
+}
+
+/// What is known of a file whose text is `text`; `None` when it does not lex cleanly
+/// (see [`crate::lexable`]: inside a macro, rustc's lexer would report what it rejects a
+/// second time, at the macro) or does not parse.
+fn parse_skeleton(text: &str) -> Option<Scope> {
+    if !lexes_cleanly(text) {
+        return None;
+    }
+    let file = syn::parse_file(text).ok()?;
+    let mut builder = Builder::default();
+    builder.visit_file(&file);
+    builder.stack.pop()
 }
 
 /// The targets a `Cargo.toml` declares, from a cache keyed by its text.
@@ -217,8 +270,21 @@ struct ModDecl {
     inline: Option<Rc<Items>>,
 }
 
+/// The items of each inline module of a file, by the module's syntax node: made once,
+/// for the scope around the module, and shared with the module's own scope (made again
+/// for it, modules nested `n` deep cost `n²`).
+type Inline = HashMap<*const syn::ItemMod, Rc<Items>>;
+
+// How many `Items` this thread has made: a test counts the work of a scan with it.
+#[cfg(test)]
+thread_local! {
+    static ITEMS_MADE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 impl Items {
-    fn new<'a>(items: impl Iterator<Item = &'a syn::Item>) -> Items {
+    fn new<'a>(items: impl Iterator<Item = &'a syn::Item>, inline: &mut Inline) -> Items {
+        #[cfg(test)]
+        ITEMS_MADE.with(|made| made.set(made.get() + 1));
         let mut out = Items::default();
         for item in items {
             let mut other = |ident: &syn::Ident| out.defs.push((ident.to_string(), Def::Other));
@@ -247,7 +313,7 @@ impl Items {
                         inline: m
                             .content
                             .as_ref()
-                            .map(|(_, items)| Rc::new(Items::new(items.iter()))),
+                            .map(|(_, items)| Items::inline(m, items, inline)),
                     });
                 }
                 syn::Item::ExternCrate(e) => other(e.rename.as_ref().map_or(&e.ident, |r| &r.1)),
@@ -269,6 +335,19 @@ impl Items {
             }
         }
         out
+    }
+}
+
+impl Items {
+    /// The items of the inline module `m`, whose items are `items`.
+    fn inline(m: &syn::ItemMod, items: &[syn::Item], inline: &mut Inline) -> Rc<Items> {
+        let key: *const syn::ItemMod = m;
+        if let Some(made) = inline.get(&key) {
+            return made.clone();
+        }
+        let made = Rc::new(Items::new(items.iter(), inline));
+        inline.insert(key, made.clone());
+        made
     }
 }
 
@@ -295,13 +374,15 @@ struct Builder {
     /// Other bindings (`match` arms, `if let`, `for`) are not followed: a name missed
     /// here only keeps rustc's wording.
     bound: Vec<String>,
+    /// The inline modules' items made so far.
+    inline: Inline,
 }
 
 impl Builder {
-    fn open(&mut self, module: bool, items: Items) {
+    fn open(&mut self, module: bool, items: Rc<Items>) {
         self.stack.push(Scope {
             module,
-            items: Rc::new(items),
+            items,
             children: Vec::new(),
             invocations: Vec::new(),
         });
@@ -353,7 +434,8 @@ impl Builder {
 
 impl<'ast> Visit<'ast> for Builder {
     fn visit_file(&mut self, file: &'ast syn::File) {
-        self.open(true, Items::new(file.items.iter()));
+        let items = Items::new(file.items.iter(), &mut self.inline);
+        self.open(true, Rc::new(items));
         syn::visit::visit_file(self, file);
     }
 
@@ -362,7 +444,8 @@ impl<'ast> Visit<'ast> for Builder {
             return;
         };
         self.item(&m.attrs, |b| {
-            b.open(true, Items::new(items.iter()));
+            let items = Items::inline(m, items, &mut b.inline);
+            b.open(true, items);
             syn::visit::visit_item_mod(b, m);
             b.close();
         });
@@ -419,12 +502,12 @@ impl<'ast> Visit<'ast> for Builder {
             syn::Stmt::Item(item) => Some(item),
             _ => None,
         });
-        let mut items = Items::new(items);
+        let mut items = Items::new(items, &mut self.inline);
         items.macros |= block.stmts.iter().any(|s| match s {
             syn::Stmt::Macro(m) => may_define_items(&m.mac),
             _ => false,
         });
-        self.open(false, items);
+        self.open(false, Rc::new(items));
         let len = self.bound.len();
         syn::visit::visit_block(self, block);
         self.bound.truncate(len);
@@ -432,7 +515,11 @@ impl<'ast> Visit<'ast> for Builder {
     }
 
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
-        if let Some(last) = mac.path.segments.last() {
+        // Only the macros [`names_at`] is asked about: each one recorded copies the local
+        // variables bound before it, and a long function of `let`s and `assert!`s made
+        // that quadratic.
+        let last = mac.path.segments.last();
+        if let Some(last) = last.filter(|s| s.ident == "graph" || s.ident == "delay") {
             let invocation = (
                 last.ident.to_string(),
                 squeeze(&mac.tokens.to_string()),
@@ -1403,6 +1490,82 @@ mod tests {
         )
         .unwrap();
         assert_eq!(flagged(&file, &lib(&root)), ["run"]);
+    }
+
+    /// Modules nested `n` deep made each module's items again at each level around it
+    /// (the items of an inline module are made for the scope around it, with its own
+    /// inline modules, and were made anew for its own scope): `n²/2` for `n` levels, 10 s
+    /// for 4,000 (found by the scan's fuzzer). Each is made once now.
+    #[test]
+    fn nested_modules_are_read_once_each() {
+        let n = 300;
+        let text = format!(
+            "{}fn f() {{ let _ = graph!(|x: i64| inc(x)); }}{}",
+            "mod a { ".repeat(n),
+            " }".repeat(n)
+        );
+        let (found, made) = crate::on_own_stack(|| {
+            let before = ITEMS_MADE.with(std::cell::Cell::get);
+            let found = scan_text(&text).expect("scanned");
+            (found, ITEMS_MADE.with(std::cell::Cell::get) - before)
+        });
+        assert_eq!(found.len(), 1);
+        // The file, each module, the function's block.
+        assert_eq!(made, n + 2);
+    }
+
+    /// Every macro invocation was recorded with a copy of the local variables bound
+    /// before it, though only `graph!` and `delay!` are ever looked up: a function of
+    /// `n` `let`s, each followed by an `assert!`, copied `n²/2` names.
+    #[test]
+    fn only_the_macros_looked_up_are_recorded() {
+        let mut body = String::new();
+        for i in 0..50 {
+            body += &format!("let a{i} = {i}; assert!(a{i} >= 0); println!(\"{{a{i}}}\"); ");
+        }
+        let text = format!("fn f() {{ {body} let _ = delay!(inc(a49)); m::graph!(x); }}");
+        let found: Vec<String> = scan_text(&text)
+            .expect("scanned")
+            .into_iter()
+            .map(|(invocation, _)| invocation)
+            .collect();
+        assert_eq!(found, ["delay!(inc(a49))", "graph!(x)"]);
+    }
+
+    /// Nested far deeper than `syn` can parse on the macro's stack (about 27 KiB a level
+    /// here: 20,000 levels need 540 MiB of its 256 MiB): refused by the lexer's bound,
+    /// where the scan overflowed the stack (a crash of rustc, not an error; rustc itself
+    /// parses such a file, growing its stack).
+    #[test]
+    fn a_file_nested_too_deep_for_the_macros_stack_is_not_scanned() {
+        let n = 20_000;
+        let text = format!(
+            "type T = {}i64{};\nfn f() {{ let _ = graph!(|x: i64| inc(x)); }}",
+            "<".repeat(n),
+            " as A>::B".repeat(n)
+        );
+        assert!(crate::on_own_stack(|| scan_text(&text)).is_none());
+        // Just below the bound, a shape as costly a level is scanned, on the same stack.
+        let n = crate::lexable::MAX_DEPTH - 100;
+        let text = format!(
+            "type T = {}i64;\nfn f() {{ let _ = graph!(|x: i64| inc(x)); }}",
+            "&".repeat(n)
+        );
+        assert_eq!(
+            crate::on_own_stack(|| scan_text(&text)).map(|f| f.len()),
+            Some(1)
+        );
+    }
+
+    /// A file rustc's lexer reports something in (here `0b0e5`, a binary float) is not
+    /// scanned: inside the macro, rustc's lexer reported it again, at the invocation
+    /// (`for_over_range_with_invalid_integer_suffix` in tests/ui showed it twice).
+    #[test]
+    fn a_file_rustc_reports_a_lexer_error_in_is_not_scanned() {
+        let good = "fn f() { let _ = graph!(|x: i64| { for i in 0..4 {} inc(x) }); }";
+        assert_eq!(scan_text(good).map(|f| f.len()), Some(1));
+        let bad = good.replace("0..4", "0b0e5..4");
+        assert!(scan_text(&bad).is_none());
     }
 
     #[test]

@@ -185,6 +185,92 @@ fn a_malformed_crate_option_is_one_clear_error() {
     assert!(squeezed(&tokens).contains("fnf(){}"));
 }
 
+/// The count `#[delayed(retries = …)]` expanded to, from its `__RETRIES` constant.
+fn retries_of(args: &str) -> String {
+    let text = squeezed(&delayed(args, "fn inc(x: i64) -> i64 { x + 1 }"));
+    let at = text.find("__RETRIES:u32=").expect("a count") + "__RETRIES:u32=".len();
+    text[at..].split(';').next().expect("the count").to_owned()
+}
+
+/// A `retries` literal is read by the macro and never reaches rustc, which would reject
+/// a suffix that is no integer type and a value its suffix's type cannot hold: before,
+/// `3i7` and `0b1e5` (the binary `0b1` with the suffix `e5`) were read as 3 and 1.
+#[test]
+fn a_retries_literal_with_a_bad_suffix_or_value_is_one_error_on_it() {
+    for (args, message) in [
+        (
+            "retries = 3i7",
+            "invalid suffix `i7` for the integer literal `3i7`",
+        ),
+        (
+            "retries = 0b1e5",
+            "invalid suffix `e5` for the integer literal `0b1e5`",
+        ),
+        (
+            "retries = 2f32",
+            "invalid suffix `f32` for the integer literal `2f32`",
+        ),
+        (
+            "pure, retries = 0o7x",
+            "invalid suffix `x` for the integer literal `0o7x`",
+        ),
+        (
+            "retries = 300u8",
+            "the integer literal `300u8` is out of range for `u8` (0 to 255): write a value in \
+             that range, or a suffix whose type holds it",
+        ),
+        (
+            "retries = 128i8",
+            "the integer literal `128i8` is out of range for `i8` (-128 to 127)",
+        ),
+        (
+            "retries = 4294967296u64",
+            "`retries` takes a whole number from 0 to 4294967295",
+        ),
+    ] {
+        let found = errors(&delayed(args, "fn inc(x: i64) -> i64 { x + 1 }"));
+        assert_eq!(found.len(), 1, "{args}: one error, got {found:?}");
+        assert!(found[0].starts_with(message), "{args}: {found:?}");
+        if message.starts_with("invalid suffix") {
+            assert!(
+                found[0].contains("write an integer type as its suffix"),
+                "{args}: says what to write: {found:?}"
+            );
+        }
+    }
+    // Integer suffixes whose type holds the count are read as before.
+    for (args, count) in [
+        ("retries = 3", "3u32"),
+        ("retries = 3u8", "3u32"),
+        ("retries = 127i8", "127u32"),
+        ("retries = 0x10", "16u32"),
+        ("retries = 4294967295usize", "4294967295u32"),
+    ] {
+        assert_eq!(retries_of(args), count, "{args}");
+    }
+}
+
+/// The string form of `crate = "path"` is read by the macro too: a suffix on it, which
+/// rustc rejects on a string, was dropped silently.
+#[test]
+fn a_crate_path_string_with_a_suffix_is_one_error_on_it() {
+    for tokens in [
+        delayed("crate = \"tw\"x", "fn f() {}"),
+        graph("crate = \"tw\"x; |x: i64| x"),
+        delay("crate = \"tw\"x; inc(1)"),
+    ] {
+        let found = errors(&tokens);
+        assert_eq!(found.len(), 1, "one error, got {found:?}");
+        assert!(
+            found[0].starts_with(
+                "invalid suffix `x` for the string literal `\"tw\"x`: a string takes no suffix; \
+                 write `crate = \"tw\"` or `crate = tw`"
+            ),
+            "{found:?}"
+        );
+    }
+}
+
 // ---- the versioned module: macros and runtime in lockstep --------------------------
 
 #[test]

@@ -1,6 +1,7 @@
 //! The prohibited operations: what cannot work on a value that does not exist yet,
 //! each with the reason and what to write instead. Every message is raised by
-//! `lower` on the smallest offending tokens.
+//! `lower` on the smallest offending tokens; the literal checks also by `#[delayed]`'s
+//! options.
 
 /// `if`, `else if`, `if let`, `match`, `while`, `while let`, `let … else` with a node
 /// as the condition or scrutinee. `keyword` is what was written (`else if`), `construct`
@@ -79,6 +80,54 @@ pub(crate) fn integer_suffix(literal: &str, suffix: &str) -> String {
          as its suffix (`i8` to `i128`, `isize`, `u8` to `u128`, `usize`), or none, as in `4` \
          or `4u8`"
     )
+}
+
+/// An integer literal whose value its suffix's type cannot hold (`300u8`, `-1u8`), which
+/// the macro reads as a number (an option's value, a bound of an unrolled `for`, whose
+/// counter it writes as new literals): rustc never sees it as written, so the macro says
+/// what rustc's `overflowing_literals` would. `None` when it fits, or when the suffix is
+/// none or no integer type ([`integer_suffix`] says that).
+pub(crate) fn integer_out_of_range(literal: &str, value: i128, suffix: &str) -> Option<String> {
+    // `isize` and `usize` as on a 64-bit target: a macro does not know the target's.
+    let (min, max): (i128, i128) = match suffix {
+        "i8" => (i8::MIN.into(), i8::MAX.into()),
+        "i16" => (i16::MIN.into(), i16::MAX.into()),
+        "i32" => (i32::MIN.into(), i32::MAX.into()),
+        "i64" | "isize" => (i64::MIN.into(), i64::MAX.into()),
+        "i128" => (i128::MIN, i128::MAX),
+        "u8" => (0, u8::MAX.into()),
+        "u16" => (0, u16::MAX.into()),
+        "u32" => (0, u32::MAX.into()),
+        "u64" | "usize" => (0, u64::MAX.into()),
+        // A `u128` beyond `i128::MAX` is not read as a number at all.
+        "u128" => (0, i128::MAX),
+        _ => return None,
+    };
+    (!(min..=max).contains(&value)).then(|| {
+        format!(
+            "the integer literal `{literal}` is out of range for `{suffix}` ({min} to {max}): \
+             write a value in that range, or a suffix whose type holds it"
+        )
+    })
+}
+
+/// The length of a repeated node (`[a; 3u8]`, `vec![a; 3u8]`) with an integer suffix
+/// other than `usize`, which rustc would reject as a length (the macro writes the copies
+/// out, so rustc never sees it).
+pub(crate) fn repeat_count_suffix(literal: &str, suffix: &str) -> String {
+    format!(
+        "the length `{literal}` of a repeated node is a `usize`, not `{suffix}`: write it \
+         without a suffix, or with `usize`"
+    )
+}
+
+/// Whether an integer literal's suffix is an integer type, or none (see
+/// [`integer_suffix`]: `0b1e5` reaches the macro as `0b1` with the suffix `e5`).
+pub(crate) fn is_integer_suffix(suffix: &str) -> bool {
+    const INTEGER_TYPES: &[&str] = &[
+        "", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize",
+    ];
+    INTEGER_TYPES.contains(&suffix)
 }
 
 /// An unrolled `for` of more than `max` copies.

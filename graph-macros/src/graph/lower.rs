@@ -907,7 +907,7 @@ impl Lower<'_> {
                         (&end, range.end.as_deref()),
                     ]
                     .into_iter()
-                    .filter(|((_, suffix, _), _)| !is_integer_suffix(suffix))
+                    .filter(|((_, suffix, _), _)| !check::is_integer_suffix(suffix))
                     .map(|((_, suffix, span), written)| {
                         let written = written.map(|e| tidy(&e.to_token_stream()));
                         let message = check::integer_suffix(&written.unwrap_or_default(), suffix);
@@ -918,7 +918,25 @@ impl Lower<'_> {
                         bad.into_iter().for_each(|error| self.cx.push(error));
                         return None;
                     }
-                    let suffix = if start.1.is_empty() { end.1 } else { start.1 };
+                    let suffix = if start.1.is_empty() { &end.1 } else { &start.1 }.clone();
+                    // Nor would a bound its type cannot hold (`0..300u8`): rustc would
+                    // reject a copy's counter, on the start (and as the start's value).
+                    let bad = [
+                        (&start, range.start.as_deref()),
+                        (&end, range.end.as_deref()),
+                    ]
+                    .into_iter()
+                    .filter_map(|((value, _, span), written)| {
+                        // `-1`, not `- 1` as tokens print it.
+                        let written = tidy(&written?.to_token_stream()).replacen("- ", "-", 1);
+                        let message = check::integer_out_of_range(&written, *value, &suffix)?;
+                        Some(syn::Error::new(*span, message))
+                    })
+                    .collect::<Vec<_>>();
+                    if !bad.is_empty() {
+                        bad.into_iter().for_each(|error| self.cx.push(error));
+                        return None;
+                    }
                     // Counted in `u128`: `i128::MIN..=i128::MAX` has 2^128 items.
                     let span = (end.0 >= start.0).then(|| end.0.abs_diff(start.0));
                     let count = match (span, &range.limits) {
@@ -1549,8 +1567,13 @@ impl Lower<'_> {
                 lit: syn::Lit::Int(n),
                 ..
             }) => {
-                if !is_integer_suffix(n.suffix()) {
+                if !check::is_integer_suffix(n.suffix()) {
                     let message = check::integer_suffix(&n.to_string(), n.suffix());
+                    self.cx.error_at(n, message);
+                    return Some(Vec::new());
+                }
+                if !matches!(n.suffix(), "" | "usize") {
+                    let message = check::repeat_count_suffix(&n.to_string(), n.suffix());
                     self.cx.error_at(n, message);
                     return Some(Vec::new());
                 }
@@ -2067,15 +2090,6 @@ fn int_literal(expr: &Expr) -> Option<(i128, String, Span)> {
         Expr::Group(g) => int_literal(&g.expr),
         _ => None,
     }
-}
-
-/// Whether an integer literal's suffix is an integer type, or none (see
-/// [`check::integer_suffix`]: `0b1e5` reaches the macro as `0b1` with the suffix `e5`).
-fn is_integer_suffix(suffix: &str) -> bool {
-    const INTEGER_TYPES: &[&str] = &[
-        "", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize",
-    ];
-    INTEGER_TYPES.contains(&suffix)
 }
 
 /// The first bound of a range that names a constant (`N_FILES`, `config::N`,

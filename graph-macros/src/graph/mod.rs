@@ -2,7 +2,8 @@
 //! operations on the way), expand it to a node table and a dispatch function.
 
 mod cfg;
-mod check;
+// Its literal checks serve `#[delayed(retries = n)]` too.
+pub(crate) mod check;
 mod expand;
 mod forest;
 mod ir;
