@@ -37,7 +37,7 @@ impl<T: Send + Sync + 'static> Arg for Awaited<T> {
     type Source<'a> = Fetched<T>;
     fn source<'a>(&'a self, _env: &Env<'a>, _cursor: &mut usize) -> Fetched<T> {
         match self.0.result_shared() {
-            Ok(value) => Fetched(value),
+            Ok(value) => Fetched::new(value),
             // The task's failure, named after it by the engine; unwound without the
             // panic hook, which would print a place in this file as the panic's. A
             // future that failed this way itself (a chain of computes, each reading
@@ -82,19 +82,37 @@ impl std::fmt::Display for ArgumentFailed {
 
 /// A future's result, shared with the future: lent in place, cloned when a task takes
 /// it by value (the future keeps its own).
-pub struct Fetched<T>(Arc<T>);
+///
+/// The task's reference may be the value's last: a cancel of the future while the
+/// task runs releases the future's own (see `Future::cancel`), and the value is then
+/// dropped when the task lets go of this, after its call returned. A panic of the
+/// value's `Drop` there unwound through the task's result, which was never dropped
+/// (a value returned before a later drop unwinds, rust-lang/rust#47949): it is caught
+/// instead, as a node value's is when its last reader lets go of it (`slot::MadeBy`),
+/// and fails the run as the reading task's error once its result is kept.
+///
+/// The maker given to `MadeBy` is a stand-in: a dynamic graph's run (the only kind
+/// that reads futures as arguments) names such a failure after the task whose code
+/// dropped the value, and reads the maker only in a `graph!` with early exits.
+pub struct Fetched<T>(slot::MadeBy<slot::Value<Arc<T>>>);
+
+impl<T> Fetched<T> {
+    fn new(value: Arc<T>) -> Fetched<T> {
+        Fetched(slot::MadeBy::new(slot::Value::new(value), 0))
+    }
+}
 
 impl<T: Clone> slot::Give for Fetched<T> {
     type Target = T;
     fn give(&mut self) -> T {
-        T::clone(&self.0)
+        T::clone(slot::Lend::lend(&self.0))
     }
 }
 
 impl<T> slot::Lend for Fetched<T> {
     type Target = T;
     fn lend(&self) -> &T {
-        &self.0
+        slot::Lend::lend(&self.0)
     }
 }
 
