@@ -22,6 +22,21 @@ impl Rng {
         (self.next() % n as u64) as usize
     }
 
+    /// `items` in a random order, with one `None` at a random place among them (where
+    /// a test lets go of its client among its handles): the place drawn first, then the
+    /// order, a swap a step.
+    pub(crate) fn shuffled_around_one<T>(&mut self, mut items: Vec<T>) -> Vec<Option<T>> {
+        let n = items.len();
+        let at = self.below(n + 1);
+        for k in 0..n {
+            let pick = self.below(n - k) + k;
+            items.swap(k, pick);
+        }
+        let mut order: Vec<Option<T>> = items.into_iter().map(Some).collect();
+        order.insert(at, None);
+        order
+    }
+
     /// In `lo..=hi`.
     pub(crate) fn between(&mut self, lo: i64, hi: i64) -> i64 {
         lo + (self.next() % (hi - lo + 1) as u64) as i64

@@ -77,7 +77,9 @@ use crate::engine::observe::{Observer, Observers};
 /// discarded result) never aborts: on a pool thread it is caught (the panic hook
 /// prints it) and the thread goes on; on the caller's thread (`cancel`, dropping a
 /// future or the client) it propagates once every dependent has been told and the
-/// shutdown is done.
+/// shutdown is done. A task of the client holding its last handle (`get_client()`,
+/// the users' dropped meanwhile) shuts it down as a pool thread: such a panic is
+/// caught there, not the task's.
 #[derive(Clone)]
 pub struct Client {
     pub(super) owner: Arc<Owner>,
@@ -1448,13 +1450,31 @@ impl Drop for Owner {
             })
         });
         drop(live);
+        // Asked before the shutdown, which changes neither.
+        let in_own_task = self.in_own_task();
         self.shut_down();
+        if in_own_task {
+            // A task's handle (`get_client()`) is the last only by a race with the
+            // users' drop of theirs: the values released are other tasks', not the
+            // task's to fail with. Let go of as a pool thread lets go of such a value
+            // (the panic hook has printed it), and the task keeps its own outcome.
+            crate::engine::error::discard_panic(|| first_panic.resume());
+            return;
+        }
         // Not while this drop is part of another panic's unwinding (that aborts).
         first_panic.resume();
     }
 }
 
 impl Owner {
+    /// Whether this thread runs one of this client's tasks: a futures task on its
+    /// pool, or a task of a graph one of them computes (on rayon's threads too).
+    fn in_own_task(&self) -> bool {
+        let inner = &self.inner;
+        inner.pool.is_current()
+            || super::job::current_client().is_some_and(|client| Arc::ptr_eq(&client, inner))
+    }
+
     /// Closes the pool and waits (up to the shutdown timeout) for its threads to end.
     fn shut_down(&self) {
         let pool = &self.inner.pool;

@@ -1236,7 +1236,8 @@ pub(super) fn current_task() -> Option<Arc<dyn HasCore>> {
 /// (it is shutting down: its tasks see [`cancelled`], and what they would submit
 /// would be cancelled). A task holding the returned client may drop the last handle
 /// of it: the shutdown then does not wait for the task's own client, which waits for
-/// it.
+/// it, and a `Drop` panic of a value it releases (a pending task's argument) is caught
+/// as on any pool thread, not the task's panic (which handle is last is a race).
 ///
 /// `None` too on the threads a task's own work runs on outside the client's: in the
 /// items of a plain rayon `par_iter` in a task (and in the tasks of graphs they
