@@ -1453,7 +1453,12 @@ impl<T> State<T> {
             return;
         }
         // Acquire: a callback's read of the value comes before its release of it.
-        if shared && core.is_done() && core.callbacks_to_read.load(Ordering::Acquire) == 0 {
+        // A value with no drop glue has no `Drop` to run here: left to go with the task.
+        if core::mem::needs_drop::<T>()
+            && shared
+            && core.is_done()
+            && core.callbacks_to_read.load(Ordering::Acquire) == 0
+        {
             // Taken out by value: room for a large one (a 2 MiB result overflowed).
             crate::engine::sync::with_room_for::<T, _>(|| drop(self.value.take()));
         }
