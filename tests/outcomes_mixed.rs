@@ -2422,14 +2422,12 @@ fn sum2(a: u64, b: u64) -> u64 {
 /// two-worker pool, of a graph read (`delayed(f).call(&future)`) while the future's
 /// task computed a `graph!` or a `client.compute` ran its graph.
 ///
-/// Needs rayon's global pool of two workers (this file's tests make it so, when they
-/// are first to build it). Ignored: a known hang (4 times in 4), whose cause is in the
-/// engine (`engine/sync.rs`: a run queued from outside the pool is started by a worker
-/// inside another run's join). Making such a worker leave the run to its caller ends
-/// this hang, but then the caller runs the graph's tasks itself, and one that blocks
-/// there (`prompt_failure`'s) keeps the compute from failing promptly: not landed.
+/// It hung 4 times in 4. Now a graph computed from outside the pool waits there for
+/// the futures its tasks read before its run starts (`dynamic/plan.rs`, `Storage::run`),
+/// as `client.compute` does, so no task of it waits for one on a worker. Needs rayon's
+/// global pool of two workers (this file's tests make it so, when they are first to
+/// build it).
 #[test]
-#[ignore = "a known hang: a run queued from outside starts above another run's join (see the doc comment)"]
 fn a_graph_reading_a_future_does_not_start_above_the_join_of_the_graph_that_future_computes() {
     two_workers();
     let _alone = lock(&ALONE);

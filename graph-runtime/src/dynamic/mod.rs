@@ -41,6 +41,7 @@ pub(crate) use node::loom_model;
 pub(crate) use node::{Body, Borrowed, Node, NodeRef, ParentList, RunFn};
 pub(crate) use plan::outputs_name;
 pub(crate) use plan::prepare_any;
+pub(crate) use plan::set_await_reads;
 #[cfg(feature = "hyperqueue")]
 pub(crate) use plan::Plan;
 pub use plan::{

@@ -857,6 +857,21 @@ impl Storage {
         options: RunOptions,
         observer: &mut Option<Arc<dyn Observer>>,
     ) -> Result<(), TaskError> {
+        // A task reading a future waits for it on the worker that runs it, which may be
+        // waiting in a join of the very run that future's task needs (a futures task
+        // computing a graph): each would wait for the other. So from outside the pool
+        // the futures go first, waited for here, as `Client::compute` waits for them; a
+        // run with a stop condition goes on at once, to be stopped promptly.
+        let threads = options.effective_scheduler() == Scheduler::Threads;
+        if threads
+            && !self.plan.awaited.is_empty()
+            && options.stop.is_none()
+            && !crate::engine::sync::in_pool()
+        {
+            if let Some(wait) = AWAIT_READS.get() {
+                wait(&self.plan.awaited);
+            }
+        }
         let observed = options.observer.is_some() || crate::engine::observe::ambient_active();
         let detach = !self.plan.sequential
             && !observed
@@ -950,6 +965,15 @@ impl Storage {
             self.plan.run(&self.slots, &self.pending, &options, None)
         })
     }
+}
+
+/// The futures front end's wait for the futures a graph reads, however they end (see
+/// `Storage::run`): set when a client is built, before which no future exists.
+static AWAIT_READS: OnceLock<fn(&[AwaitedTask])> = OnceLock::new();
+
+/// Sets [`AWAIT_READS`].
+pub(crate) fn set_await_reads(wait: fn(&[AwaitedTask])) {
+    let _ = AWAIT_READS.set(wait);
 }
 
 /// The pending counters of the last run dropped (see [`reuse`]).

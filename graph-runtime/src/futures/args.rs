@@ -627,6 +627,16 @@ pub(crate) fn awaited_tasks(
         .collect()
 }
 
+/// Waits until the tasks of the futures a graph reads have ended, however they end:
+/// a graph computed from outside rayon's pool does so before its run starts (see
+/// `dynamic::plan`'s `Storage::run`). A wait that could never end (the error a futures
+/// task gets) is left to the graph's task, which fails as it would have.
+pub(crate) fn await_reads(awaited: &[crate::dynamic::args::AwaitedTask]) {
+    for task in awaited_tasks(awaited) {
+        let _ = task.core().wait(None);
+    }
+}
+
 impl KeptArgs for AfterEnds {
     type Values = ();
     fn values(&self) {}

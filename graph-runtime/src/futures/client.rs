@@ -354,6 +354,7 @@ impl ClientBuilder {
         // and a futures task may run under a graph task's nested run.
         crate::engine::sync::note_client();
         crate::engine::observe::set_futures_task_innermost(crate::futures::futures_task_innermost);
+        crate::dynamic::set_await_reads(super::args::await_reads);
         let threads = self
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
