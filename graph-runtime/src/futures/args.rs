@@ -631,8 +631,13 @@ pub(crate) fn awaited_tasks(
 /// a graph computed from outside rayon's pool does so before its run starts (see
 /// `dynamic::plan`'s `Storage::run`). A wait that could never end (the error a futures
 /// task gets) is left to the graph's task, which fails as it would have.
+/// A task read twice is waited for twice: the second wait finds it ended (no set of
+/// those seen is made, as [`awaited_tasks`] makes for a compute's dependencies).
 pub(crate) fn await_reads(awaited: &[crate::dynamic::args::AwaitedTask]) {
-    for task in awaited_tasks(awaited) {
+    for task in awaited
+        .iter()
+        .filter_map(|task| task.downcast_ref::<Arc<dyn HasCore>>())
+    {
         let _ = task.core().wait(None);
     }
 }

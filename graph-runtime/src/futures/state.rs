@@ -1452,8 +1452,8 @@ impl<T> State<T> {
         {
             return;
         }
-        // Acquire: a callback's read of the value comes before its release of it.
         // A value with no drop glue has no `Drop` to run here: left to go with the task.
+        // Acquire: a callback's read of the value comes before its release of it.
         if core::mem::needs_drop::<T>()
             && shared
             && core.is_done()
