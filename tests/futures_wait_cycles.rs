@@ -5,14 +5,17 @@
 //! waits that can end are never refused. Each shape runs under a watchdog, so a hang
 //! fails the test rather than CI.
 
+#[path = "support/taken_back.rs"]
+mod taken_back;
 #[path = "support/watchdog.rs"]
 mod watchdog;
 
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::time::Duration;
 
 use taskweave::prelude::*;
-use taskweave::{get_client, CycleLink, Status};
+use taskweave::{get_client, CycleLink, RunOptions, Status};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -1077,5 +1080,124 @@ fn a_ring_of_gathers_left_in_a_cycle_once_their_other_future_finishes_breaks_at_
         assert!(futures.iter().all(|f| !f.done()), "no wait refused yet");
         release.send(()).unwrap();
         assert_ring_broken_once(N, &futures, &failed);
+    });
+}
+
+// ---- waits above a part of a run on a rayon worker ---------------------------------------
+
+/// Set in the child process a test below runs itself in.
+const CHILD: &str = "TASKWEAVE_WAIT_CYCLES_CHILD";
+
+/// Where the two tasks of [`half`] meet: the first returns once the second has
+/// started on another worker; the second holds its worker until `release`.
+#[derive(Default)]
+struct Halves {
+    first: AtomicBool,
+    second_started: AtomicBool,
+    first_done: AtomicBool,
+    release: AtomicBool,
+}
+
+fn spin_until(flag: &AtomicBool) {
+    let start = std::time::Instant::now();
+    while !flag.load(SeqCst) {
+        assert!(start.elapsed() < LIMIT, "a rendezvous never came");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[delayed]
+fn half(h: &'static Halves) -> u64 {
+    if !h.first.swap(true, SeqCst) {
+        spin_until(&h.second_started);
+        h.first_done.store(true, SeqCst);
+        1
+    } else {
+        h.second_started.store(true, SeqCst);
+        spin_until(&h.release);
+        2
+    }
+}
+
+#[delayed]
+fn add(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+/// A futures task `computes` runs a graph whose two halves go to rayon's two workers
+/// (a `graph!`, run as a tree of joins, or a dynamic graph, run by the dispatcher).
+/// The worker whose half ended first waits in the join for the other, and meanwhile
+/// takes up a graph computed from another thread, whose task waits for `computes`'s
+/// future in its own code (`result`). That wait is on top of the worker's part of
+/// `computes`'s graph, which resumes only once the wait ends, and the future needs the
+/// graph: it hung for ever. Now the wait fails with the cycle (the worker's part of
+/// the run is marked on its thread, `engine::owner::in_part_of`, and the search for
+/// waits that cannot end sees it), and everything ends. Run alone, in a process with
+/// rayon's pool of two workers.
+#[test]
+fn a_wait_in_a_task_run_above_a_part_of_the_graph_it_waits_for_fails() {
+    const NAME: &str = "a_wait_in_a_task_run_above_a_part_of_the_graph_it_waits_for_fails";
+    if std::env::var_os(CHILD).is_none() {
+        taken_back::in_a_process_of_its_own(
+            CHILD,
+            NAME,
+            &[("RAYON_NUM_THREADS", "2"), ("TASKWEAVE_WARNINGS", "off")],
+        );
+        return;
+    }
+    assert_eq!(rayon::current_num_threads(), 2);
+    watchdog::within(Duration::from_secs(20), "wait above a part", || {
+        for dynamic in [false, true] {
+            let h: &'static Halves = Box::leak(Box::default());
+            let client = client(1);
+            let task = client
+                .task(move || {
+                    if dynamic {
+                        let sum = delayed(|a: u64, b: u64| a + b)
+                            .call(delayed(half).call(h), delayed(half).call(h));
+                        sum.compute()
+                    } else {
+                        let g = graph!(|h: &'static Halves| -> u64 {
+                            let a = half(h);
+                            let b = half(h);
+                            add(a, b)
+                        });
+                        g.compute(h)
+                    }
+                })
+                .named("computes")
+                .submit(());
+            spin_until(&h.first_done);
+            // The first worker now waits in the join, the second holds the other half.
+            std::thread::sleep(Duration::from_millis(50));
+            let awaited = task.clone();
+            // Two tasks side by side, so that the run goes to the pool, where only the
+            // waiting worker is free.
+            let reader = delayed(move || awaited.result()).call();
+            let beside = delayed(|v: u64| v * 10).call(1u64);
+            let run = std::thread::spawn(move || {
+                taskweave::compute_with(RunOptions::new(), (&reader, &beside))
+            });
+            let (read, ten) = run.join().unwrap().expect("no task panics");
+            h.release.store(true, SeqCst);
+            assert_eq!(ten, 10);
+            let error = read.expect_err("the wait cannot end");
+            let FutureError::WaitCycle { cycle } = &error else {
+                panic!("not a cycle: {error}");
+            };
+            assert_eq!(cycle.len(), 1, "{error}");
+            assert_eq!(cycle[0].task, "computes");
+            assert_eq!(cycle[0].then, CycleLink::PartUnderWait);
+            assert!(cycle[0].call_site.contains("futures_wait_cycles.rs"));
+            let message = error.to_string();
+            assert!(
+                message.contains("`computes` at ")
+                    && message.contains("a part of which resumes only once a task run above it")
+                    && message.contains("pass the future to the task as an argument"),
+                "{message}"
+            );
+            // The graph's part resumes, and the task ends well.
+            assert_eq!(task.result().unwrap(), 3, "dynamic: {dynamic}");
+        }
     });
 }

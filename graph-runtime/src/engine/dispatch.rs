@@ -196,13 +196,20 @@ where
             ctx.run_in_order();
         } else {
             table.set_pending(pending);
+            // The run's root, a part of it on the stack it starts on (see
+            // `owner::in_part_of`).
+            let start = || {
+                crate::engine::owner::in_part_of(ctx.client.as_ref(), || {
+                    ctx.start(table.roots(), 0)
+                });
+            };
             if sync::in_pool() {
-                ctx.start(table.roots(), 0);
+                start();
             } else {
                 // Entering the pool from outside: one round trip; or, while every worker
                 // waits for a future and none would start it, the run here, its joins
                 // offered to the pool for a worker free again (`sync::join_outside`).
-                sync::enter_pool(|_| ctx.start(table.roots(), 0));
+                sync::enter_pool(|_| start());
             }
         }
     })
@@ -655,6 +662,13 @@ where
         self.stop.stop_all();
     }
 
+    /// The client the run belongs to, if any: the owner of its parts (see
+    /// `owner::in_part_of`).
+    #[inline]
+    pub(crate) fn client(&self) -> Option<&crate::engine::owner::Owner> {
+        self.client.as_ref()
+    }
+
     /// Makes the run's stop visible to `cancelled()` on this thread, for `node`, and
     /// its client to `get_client()`, until the guard is dropped.
     #[inline]
@@ -813,6 +827,7 @@ where
             sync::join_noting(
                 self.observer.is_some(),
                 depth,
+                self.client.as_ref(),
                 || self.spread(left, release, depth + 1),
                 || self.spread(right, release, depth + 1),
             );
@@ -845,6 +860,7 @@ where
         sync::join_noting(
             self.observer.is_some(),
             depth,
+            self.client.as_ref(),
             || self.drive_claimed(first, list, depth + 1),
             || self.share(list, depth + 1),
         );
@@ -921,6 +937,7 @@ where
                     sync::join_noting(
                         self.observer.is_some(),
                         depth,
+                        self.client.as_ref(),
                         || self.drive(head, depth + 1),
                         || self.drive(rest, depth + 1),
                     );
@@ -967,6 +984,7 @@ where
                 sync::join_noting(
                     self.observer.is_some(),
                     depth,
+                    self.client.as_ref(),
                     || self.drive(head, depth + 1),
                     || self.spread(successors, true, depth + 1),
                 );

@@ -158,3 +158,63 @@ impl Drop for OwnerScope {
         OWNER.with(|o| o.set(self.0));
     }
 }
+
+/// A part of an owned run on this thread's stack: the run's root, or a half of one of
+/// its joins, run here (see [`in_part_of`]). Linked through the stack, innermost first.
+struct Part {
+    owner: *const Owner,
+    below: *const Part,
+}
+
+thread_local! {
+    /// The innermost part of an owned run on this thread's stack (null: none).
+    static PARTS: Cell<*const Part> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Runs `f`, a part of the run `owner` owns (its root, or a half of a join of it), with
+/// that part marked on this thread until `f` returns or unwinds; `f` alone for a run
+/// no one owns.
+///
+/// Why: a rayon worker waiting in a join of a run takes up other work meanwhile, on
+/// the same stack, above the join. A task of that work waiting for a future of the
+/// task the run's owner is (a futures task that computes the run) waits for ever: the
+/// future needs the run, the run its join, the join this thread, and the thread the
+/// wait. The futures' search for waits that could never end (`futures::blocked`) asks
+/// [`owners_of_parts_here`] for the owners of the run parts under such a wait, and so
+/// finds that cycle. Two thread-local writes a part, only for a run a client owns.
+#[inline]
+pub(crate) fn in_part_of<R>(owner: Option<&Owner>, f: impl FnOnce() -> R) -> R {
+    let Some(owner) = owner else {
+        return f();
+    };
+    struct Leave(*const Part);
+    impl Drop for Leave {
+        #[inline]
+        fn drop(&mut self) {
+            PARTS.with(|parts| parts.set(self.0));
+        }
+    }
+    let part = Part {
+        owner,
+        below: PARTS.with(Cell::get),
+    };
+    PARTS.with(|parts| parts.set(&part));
+    let _leave = Leave(part.below);
+    f()
+}
+
+/// Calls `each` with the owner of every part of an owned run on this thread's stack
+/// (see [`in_part_of`]), innermost first: the runs that cannot end before what runs
+/// above them here returns.
+pub(crate) fn owners_of_parts_here(mut each: impl FnMut(&Owner)) {
+    // (None once the thread-local is destroyed: no run part is on the stack then.)
+    let mut at = PARTS.try_with(Cell::get).unwrap_or(std::ptr::null());
+    // SAFETY: every `Part` linked from `PARTS` lives in a frame of `in_part_of` on this
+    // thread's stack, below this call, and is unlinked (its `Leave` dropped) before that
+    // frame ends; the `Owner` it points to is the run's, which outlives its parts.
+    while let Some(part) = unsafe { at.as_ref() } {
+        // SAFETY: as above.
+        each(unsafe { &*part.owner });
+        at = part.below;
+    }
+}

@@ -202,23 +202,31 @@ const CHECK_EVERY: u32 = 4;
 pub(crate) fn join_noting(
     observed: bool,
     depth: u32,
+    owner: Option<&crate::engine::owner::Owner>,
     a: impl FnOnce() + Send,
     b: impl FnOnce() + Send,
 ) {
     let join = || {
         if !in_pool() {
-            // A run taken back on its caller's thread (see `run_taken_back`).
+            // A run taken back on its caller's thread (see `run_taken_back`): `b` may
+            // run on a worker, a part of the run there.
+            let b = || crate::engine::owner::in_part_of(owner, b);
             join_outside(observed, a, b);
             return;
         }
         let ((), stolen) = rayon::join_context(
             |_| a(),
             |ctx| {
-                let stolen = observed && ctx.migrated();
+                let migrated = ctx.migrated();
+                let stolen = observed && migrated;
                 if stolen {
                     crate::engine::observe::note_break();
                 }
-                b();
+                match migrated {
+                    // A part of the run on the thief's stack (see `owner::in_part_of`).
+                    true => crate::engine::owner::in_part_of(owner, b),
+                    false => b(),
+                }
                 stolen
             },
         );
@@ -238,6 +246,7 @@ pub(crate) fn join_noting(
 pub(crate) fn join_noting(
     _observed: bool,
     _depth: u32,
+    _owner: Option<&crate::engine::owner::Owner>,
     a: impl FnOnce() + Send,
     b: impl FnOnce() + Send,
 ) {

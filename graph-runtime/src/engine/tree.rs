@@ -189,6 +189,10 @@ impl Tree<'_, '_> {
         A: Send,
         B: Send,
     {
+        // The right branch may run on another thread, a part of the run there (see
+        // `owner::in_part_of`).
+        let owner = self.ctx.client();
+        let right = move || crate::engine::owner::in_part_of(owner, right);
         #[cfg(not(debug_assertions))]
         {
             if self.sequential {
@@ -272,7 +276,9 @@ pub(crate) fn run_tree<R: Send>(
                 // came first, is the run's result (the panic, printed by the hook, is
                 // discarded), as the dispatcher's form does with its slots (see
                 // `failure_before_teardown`). Any other is resumed.
-                match panic::catch_unwind(AssertUnwindSafe(|| body(&tree))) {
+                // The tree's root, a part of the run on the stack it starts on.
+                let root = || crate::engine::owner::in_part_of(ctx.client(), || body(&tree));
+                match panic::catch_unwind(AssertUnwindSafe(root)) {
                     Ok(value) => value,
                     Err(payload) if ctx.failed() => {
                         crate::engine::error::drop_payload(payload);

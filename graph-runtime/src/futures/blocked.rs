@@ -24,7 +24,11 @@
 //!
 //! A graph task of a run that a futures task started (a `Delayed::compute` inside it,
 //! on whichever thread the graph's task runs) waits as that task, with the tasks under
-//! it on its thread: none of them can end before the graph task does.
+//! it on its thread: none of them can end before the graph task does. So does any
+//! wait on a thread with a part of such a run under it (a rayon worker waiting in a
+//! join of the run takes up other work, above the join, see
+//! `engine::owner::in_part_of`), whoever's code waits: the part resumes only once the
+//! wait has ended, and the task's run needs the part.
 //!
 //! If the wait needs its own stack, it could never end: it fails instead of
 //! sleeping, and is not published. The part of the graph the wait reaches is built in
@@ -59,7 +63,7 @@ use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::error::{CycleLink, CycleStep, FutureError};
-use super::job::{current_task, current_task_under_graph, graph_task_owner, Runnable};
+use super::job::{current_task, current_task_under_graph, graph_task_owner, Runnable, TaskOwner};
 use super::state::{Core, HasCore};
 use super::waiting::{Listed, Watch};
 use super::Status;
@@ -93,6 +97,7 @@ pub(crate) enum Awaited<'a> {
 }
 
 /// What a task on a published thread waits for.
+#[derive(Clone)]
 struct Awaits {
     /// Every one of `futures` (else any one).
     all: bool,
@@ -105,8 +110,21 @@ struct Awaits {
 struct Frame {
     task: Arc<dyn HasCore>,
     awaits: Awaits,
-    /// The wait is a graph task's, of a run the task started (see [`block`]).
-    in_graph: bool,
+    /// Whose wait it is (see [`block`]).
+    via: Via,
+}
+
+/// Whose wait a published frame's is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// The task's own.
+    Own,
+    /// A graph task's, of a run the task started.
+    Graph,
+    /// A task's run above a part of a run the task started (a join of it, waiting on
+    /// this thread, see `engine::owner::in_part_of`): the wait of whatever runs on top
+    /// of the thread, which that part resumes only after.
+    Part,
 }
 
 /// A task under the one running on this thread: it waits for the task of `awaited`,
@@ -315,10 +333,25 @@ fn frames_of(under: &[Under]) -> Option<Vec<Frame>> {
                     futures: vec![u.awaited.upgrade()?.task()],
                     gather: None,
                 },
-                in_graph: false,
+                via: Via::Own,
             })
         })
         .collect()
+}
+
+/// The futures tasks that own the run parts on this thread's stack (see
+/// `engine::owner::in_part_of`), innermost first, each once (a run started by a
+/// graph task of a futures task's run is that task's too).
+fn parts_here() -> Vec<Arc<TaskOwner>> {
+    let mut owners: Vec<Arc<TaskOwner>> = Vec::new();
+    crate::engine::owner::owners_of_parts_here(|owner| {
+        if let Ok(owner) = owner.clone().downcast::<TaskOwner>() {
+            if !owners.iter().any(|o| o.task.ptr_eq(&owner.task)) {
+                owners.push(owner);
+            }
+        }
+    });
+    owners
 }
 
 /// Takes the record of [`run_inline`] back when dropped (also while unwinding).
@@ -379,17 +412,27 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
     // graph task does, nor can the tasks under it on its thread. Several graph tasks
     // of one run may so wait for it at once, each on a thread of its own: the task
     // then needs every one of those waits (see `Search::look_at`).
-    // (`in_graph`: the wait is a graph task's, for the error to say so.)
-    let (top, owner, in_graph) = match current_task_under_graph() {
-        Some((top, in_graph)) => (top, None, in_graph),
+    // (`via`: whose wait it is, for the error to say so.)
+    let own = match current_task_under_graph() {
+        Some((top, in_graph)) => {
+            let via = if in_graph { Via::Graph } else { Via::Own };
+            Some((top, None, via))
+        }
         None => match graph_task_owner() {
             Some(owner) => match owner.task.upgrade() {
-                Some(top) => (top, Some(owner), true),
+                Some(top) => Some((top, Some(owner), Via::Graph)),
                 None => return Ok(None),
             },
-            None => return Ok(None),
+            None => None,
         },
     };
+    // The futures tasks whose runs have parts under this wait on this thread (a
+    // worker waiting in a join of one took up the work this wait is in): none of them
+    // can end before the wait does, whether or not the waiting task is theirs.
+    let parts = parts_here();
+    if own.is_none() && parts.is_empty() {
+        return Ok(None);
+    }
     let awaits = match awaited {
         Awaited::One(core) => match core.job.as_ref().and_then(Weak::upgrade) {
             Some(job) => Awaits {
@@ -414,22 +457,51 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
             None => return Ok(None),
         },
     };
-    // The awaited futures of the tasks under it are held by those tasks' waits.
-    let under = match &owner {
-        // (None under it once `UNDER` is destroyed: no task runs on the thread then.)
-        None => UNDER
-            .try_with(|under| frames_of(&under.borrow()))
-            .unwrap_or(Some(Vec::new())),
-        Some(owner) => frames_of(&owner.under),
-    };
-    let Some(mut frames) = under else {
+    // Bottom first: each run part's task (with the tasks under it on its own thread),
+    // outermost first, then the waiting task (with the ones under it here). Each of
+    // them needs this wait to end. A part of the waiting task's own run adds nothing.
+    let own_task = own.as_ref().map(|(top, ..)| address(top.core()));
+    let mut frames = Vec::new();
+    for part in parts.iter().rev() {
+        let Some(task) = part.task.upgrade() else {
+            continue;
+        };
+        // (A run its task no longer waits for: a failed one whose other tasks finish.)
+        if task.core().is_done() || Some(address(task.core())) == own_task {
+            continue;
+        }
+        let Some(under) = frames_of(&part.under) else {
+            continue;
+        };
+        frames.extend(under);
+        frames.push(Frame {
+            task,
+            awaits: awaits.clone(),
+            via: Via::Part,
+        });
+    }
+    if let Some((top, owner, via)) = own {
+        // The awaited futures of the tasks under it are held by those tasks' waits.
+        let under = match &owner {
+            // (None under it once `UNDER` is destroyed: no task runs on the thread then.)
+            None => UNDER
+                .try_with(|under| frames_of(&under.borrow()))
+                .unwrap_or(Some(Vec::new())),
+            Some(owner) => frames_of(&owner.under),
+        };
+        let Some(under) = under else {
+            return Ok(None);
+        };
+        frames.extend(under);
+        frames.push(Frame {
+            task: top,
+            awaits,
+            via,
+        });
+    }
+    if frames.is_empty() {
         return Ok(None);
-    };
-    frames.push(Frame {
-        task: top,
-        awaits,
-        in_graph,
-    });
+    }
     let mut addresses: Vec<usize> = frames.iter().map(|f| address(f.task.core())).collect();
     addresses.sort_unstable();
     if addresses.windows(2).any(|pair| pair[0] == pair[1]) {
@@ -495,9 +567,9 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
 /// How a node of the search needs another.
 #[derive(Clone, Copy)]
 enum Need {
-    /// A task on a published thread needs what it waits for (a wait of a graph task
-    /// of a run it started, `in_graph`, or its own).
-    Blocked { in_graph: bool },
+    /// A task on a published thread needs what it waits for (its own wait, or one
+    /// of a run it started, see [`Via`]).
+    Blocked { via: Via },
     /// A wait needs an awaited task.
     Awaited,
     /// A task that has not started needs an argument.
@@ -702,8 +774,8 @@ impl Search<'_> {
             for &(thread, at) in places {
                 let frames = &registry.threads[&thread];
                 let wait = self.wait(&frames[at].awaits);
-                let in_graph = frames[at].in_graph;
-                self.need(node, wait, Need::Blocked { in_graph });
+                let via = frames[at].via;
+                self.need(node, wait, Need::Blocked { via });
                 if let Some(above) = frames.get(at + 1) {
                     let above = self.task(above.task.clone());
                     self.need(node, above, Need::Above);
@@ -834,23 +906,25 @@ fn never_ending(
 /// from `start` through the needs that marked each node back to the waiting thread.
 fn cycle_error(nodes: &[Node], start: usize, mine: &[Frame]) -> FutureError {
     let top = mine.len() - 1;
-    let waits = |in_graph| match in_graph {
-        true => CycleLink::GraphWaits,
-        false => CycleLink::Waits,
+    let waits = |via| match via {
+        Via::Own => CycleLink::Waits,
+        Via::Graph => CycleLink::GraphWaits,
+        Via::Part => CycleLink::PartUnderWait,
     };
     let mut cycle: Vec<(&Arc<dyn HasCore>, CycleLink)> =
-        vec![(&mine[top].task, waits(mine[top].in_graph))];
-    // Through another thread's wait: a cycle of waits, not a task waiting for itself.
-    let mut through_waits = false;
+        vec![(&mine[top].task, waits(mine[top].via))];
+    // Through another thread's wait, or a part of a run under a wait: a cycle of
+    // waits, not a task waiting for itself.
+    let mut through_waits = mine[top].via == Via::Part;
     let mut at = start;
     loop {
         // A node marked by a need always has its cause; the thread's own are 0..=top.
         let (next, how) = nodes[at].cause.expect("a marked node has a cause");
         let link = match how {
             Need::Awaited => None,
-            Need::Blocked { in_graph } => {
+            Need::Blocked { via } => {
                 through_waits = true;
-                Some(waits(in_graph))
+                Some(waits(via))
             }
             Need::Argument => Some(CycleLink::Argument),
             Need::Above => Some(CycleLink::RunsInline),
@@ -860,12 +934,18 @@ fn cycle_error(nodes: &[Node], start: usize, mine: &[Frame]) -> FutureError {
         }
         if next <= top {
             // Back on the waiting thread, at `next`: the tasks above it there, up to
-            // the waiting one, each resume only once the next returns.
-            cycle.extend(
-                mine[next..top]
-                    .iter()
-                    .map(|f| (&f.task, CycleLink::RunsInline)),
-            );
+            // the waiting one, each resume only once the next returns (a run part's
+            // task, once the wait above its part ends).
+            for frame in &mine[next..top] {
+                let link = match frame.via {
+                    Via::Part => {
+                        through_waits = true;
+                        CycleLink::PartUnderTask
+                    }
+                    Via::Own | Via::Graph => CycleLink::RunsInline,
+                };
+                cycle.push((&frame.task, link));
+            }
             break;
         }
         if let Some(task) = &nodes[next].task {
@@ -882,7 +962,7 @@ fn cycle_error(nodes: &[Node], start: usize, mine: &[Frame]) -> FutureError {
             call_site: awaited.call_site(),
             waiter: waiter.name.to_string(),
             waiter_call_site: waiter.call_site(),
-            in_graph: mine[top].in_graph,
+            in_graph: mine[top].via == Via::Graph,
         };
     }
     FutureError::WaitCycle {

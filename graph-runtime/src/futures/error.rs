@@ -117,6 +117,17 @@ pub enum CycleLink {
     /// The next task runs on its thread, above it (run inline while it waited): it
     /// resumes only once that task returns.
     RunsInline,
+    /// It computes a graph, and a thread running a part of that graph took up other
+    /// work while it waited in the graph (rayon's workers do, in a `join`): a task of
+    /// that work, above the part, is blocked waiting for the next task's future. The
+    /// part, and so the graph and the task, resume only once that wait ends. A task
+    /// that waits for a future in its own code (`result`) can meet this; a future
+    /// passed to a graph's task as an argument is waited for before the graph starts.
+    PartUnderWait,
+    /// It computes a graph, and a thread running a part of that graph took up other
+    /// work while it waited in the graph: the next task runs there, above the part,
+    /// which resumes only once that task returns.
+    PartUnderTask,
 }
 
 impl FutureError {
@@ -189,14 +200,32 @@ impl fmt::Display for FutureError {
                             "`{task}` at {call_site} resumes only once `{next}`, run \
                              inline on its thread, returns"
                         )?,
+                        CycleLink::PartUnderWait => write!(
+                            f,
+                            "`{task}` at {call_site} computes a graph, a part of which \
+                             resumes only once a task run above it on its thread (taken \
+                             up while it waited) ends its wait for `{next}`"
+                        )?,
+                        CycleLink::PartUnderTask => write!(
+                            f,
+                            "`{task}` at {call_site} computes a graph, a part of which \
+                             resumes only once `{next}`, run above it on its thread \
+                             (taken up while it waited), returns"
+                        )?,
                     }
                 }
-                if let Some(first) = cycle.first() {
-                    write!(
+                match cycle.first() {
+                    Some(first) if first.then == CycleLink::PartUnderWait => f.write_str(
+                        "; that wait, in a task that runs above the graph's part, fails, \
+                         to break the cycle (pass the future to the task as an argument \
+                         instead: it is waited for before the graph starts)",
+                    )?,
+                    Some(first) => write!(
                         f,
                         "; the wait of `{}` fails, to break the cycle",
                         first.task
-                    )?;
+                    )?,
+                    None => {}
                 }
                 Ok(())
             }

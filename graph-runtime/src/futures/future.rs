@@ -447,13 +447,18 @@ impl<T: Clone> Future<T> {
     ///   however long (futures handed over through channels, shared slots or
     ///   [`get_client`](crate::get_client) rather than as arguments). Of the cycle's
     ///   waits, the last to block fails, naming every task of the cycle; the others go
-    ///   on once its task ends.
+    ///   on once its task ends. A wait in any task (a graph's too, computed outside the
+    ///   client) that a rayon thread took up while it waited in a join of a graph that
+    ///   a futures task computes is that task's wait as well (the thread resumes the
+    ///   join only after it): waiting there for that task's future fails so
+    ///   ([`CycleLink::PartUnderWait`](crate::CycleLink::PartUnderWait)).
     ///
     /// Only what no one can end is refused: a future whose task runs on a thread that
     /// is not blocked, or is queued, or waits with a timeout, or can be ended by any
     /// one of several futures a wait takes, is waited for. A future cancelled from
-    /// elsewhere ends the wait in any case. Waits outside the client's tasks (and
-    /// inside user code run while a task ends, a done callback) are not looked at.
+    /// elsewhere ends the wait in any case. Other waits outside the client's tasks
+    /// (and inside user code run while a task ends, a done callback) are not looked
+    /// at.
     pub fn result(&self) -> Result<T, FutureError> {
         self.wait_end(Duration::MAX)?;
         self.read_cloned()
