@@ -1402,3 +1402,49 @@ fn panics_with_backtraces_from_the_environment() {
         &[("RUST_BACKTRACE", std::ffi::OsStr::new("1"))],
     );
 }
+
+/// Rayon's workers each wait for a future (`par_iter` items that submit and wait),
+/// and the futures' tasks use rayon themselves (a `par_iter` on the same pool, from
+/// the client's thread): their work is queued on the pool, whose every worker is
+/// asleep in a wait for those very tasks. It hung for ever. Now a worker waiting for
+/// a future looks again every few milliseconds while every worker of its pool waits
+/// so, and runs work queued on the pool meanwhile: the tasks' `par_iter`s end, and so
+/// do the waits. On the user's pool of two workers and of one (`install`), and on
+/// rayon's global pool.
+#[test]
+fn rayon_workers_all_waiting_for_tasks_that_use_rayon_run_that_work() {
+    within(LIMIT, "rayon workers wait for tasks using rayon", || {
+        use rayon::prelude::*;
+        let c = client(2);
+        let expected: Vec<u64> = (0..16u64).map(|i| 100 * i + 4950).collect();
+        for threads in [1, 2] {
+            let pool = Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap(),
+            );
+            let got: Vec<u64> = pool.install(|| {
+                (0..16u64)
+                    .into_par_iter()
+                    .map(|i| {
+                        let pool = pool.clone();
+                        let task = move |i: u64| {
+                            pool.install(|| (0..100u64).into_par_iter().map(|x| x + i).sum::<u64>())
+                        };
+                        c.submit(task, (i,)).result().unwrap()
+                    })
+                    .collect()
+            });
+            assert_eq!(got, expected, "{threads} threads");
+        }
+        let got: Vec<u64> = (0..16u64)
+            .into_par_iter()
+            .map(|i| {
+                let task = move |i: u64| (0..100u64).into_par_iter().map(|x| x + i).sum::<u64>();
+                c.submit(task, (i,)).result().unwrap()
+            })
+            .collect();
+        assert_eq!(got, expected, "the global pool");
+    });
+}

@@ -1165,10 +1165,11 @@ fn both_value(c: Counted) -> u64 {
 /// The classic case with a graph task using rayon's `par_iter`: the run is taken
 /// back onto the futures task's thread, and the `par_iter` there, outside rayon's
 /// pool, queues its work on the pool, whose every worker waits for the very future
-/// of that task: it waits for ever. (Not the taken-back path's own: a futures task's
-/// `par_iter` while rayon's workers wait for its future waits so too. Left as it is.)
+/// of that task. It waited for ever (a futures task's own `par_iter` while rayon's
+/// workers wait for its future did so too). Now a worker asleep in a wait for a
+/// future runs the work queued on its pool while every worker waits so (the futures
+/// pool's `sleep_on_rayon`): the `par_iter` ends, and so does the task.
 #[test]
-#[ignore = "a known hang: par_iter outside the pool while every worker waits for this task"]
 fn par_iter_in_a_task_of_a_run_taken_back_for_a_futures_task() {
     if parent_runs_child(
         "par_iter_in_a_task_of_a_run_taken_back_for_a_futures_task",

@@ -705,11 +705,57 @@ static WAITING_FOR_FUTURES: core::sync::atomic::AtomicUsize =
 /// Marks the calling rayon worker as waiting for a future until dropped.
 ///
 /// Such a worker runs nothing but its own pending work meanwhile (see the futures
-/// pool's `wait`): a job queued from outside the pool could wait, in turn, for a future
-/// that needs the frame under it, and neither could return. So a graph entered from
-/// outside while every worker waits would never be started by one; its caller runs it
-/// itself instead (see [`workers_all_waiting`]).
+/// pool's `wait`), and, while every worker waits so, work queued on its pool that is
+/// not the engine's ([`run_stranded_job`]): a job of the engine's queued from outside
+/// the pool could wait, in turn, for a future that needs the frame under it, and
+/// neither could return. So a graph entered from outside while every worker waits is
+/// never started by one; its caller runs it itself instead (see
+/// [`workers_all_waiting`]).
 pub(crate) struct WaitingForFuture(());
+
+#[cfg(not(loom))]
+std::thread_local! {
+    /// Set while this worker runs a job from a wait for a future that found every
+    /// worker waiting so (see [`run_stranded_job`]).
+    static STRANDED_HELP: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// Runs one job queued on this worker's pool, if any (`rayon::yield_now`), for a worker
+/// asleep in a wait for a future while every worker waits so: work queued there from
+/// outside (a futures task's own `par_iter`, from the client's thread) then has no one
+/// else to run it, and the wait may need it. True if a job ran.
+///
+/// A graph's run queued from outside the pool declines to run there: it could wait,
+/// in turn, for a future that needs the frame under this wait, and neither could
+/// return. Its caller, woken, runs it instead, as it does anyway within
+/// [`TAKE_BACK_CHECK`] once every worker waits ([`Claim::decline`]). The halves that
+/// runs taken back offer (see [`OFFERS`]) are run, as by a free worker: a declined
+/// ticket would be gone, and an open half left with none (a join whose first half
+/// waits for its second to start would wait until its caller took the second back,
+/// after the first: for ever).
+#[cfg(not(loom))]
+pub(crate) fn run_stranded_job() -> bool {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            STRANDED_HELP.set(self.0);
+        }
+    }
+    let _restore = Restore(STRANDED_HELP.replace(true));
+    rayon::yield_now() == Some(rayon::Yield::Executed)
+}
+
+/// [`run_stranded_job`]: no rayon pool under loom.
+#[cfg(loom)]
+pub(crate) fn run_stranded_job() -> bool {
+    false
+}
+
+/// Whether this worker runs a job from a wait for a future (see [`run_stranded_job`]).
+#[cfg(not(loom))]
+fn stranded_help() -> bool {
+    STRANDED_HELP.get()
+}
 
 impl WaitingForFuture {
     pub(crate) fn enter() -> Self {
@@ -819,7 +865,7 @@ where
             // `finish` happened-before, through `said`.
             return job.into_result();
         }
-        if workers_of_all_waiting(pool) && claim.take_back() {
+        if (workers_of_all_waiting(pool) || claim.declined()) && claim.take_back() {
             let run = job.f.into_inner().expect("a job taken back has not run");
             return run(true);
         }
@@ -1235,6 +1281,11 @@ impl<F: FnOnce(bool) -> R + Send, R: Send> StackJob<F, R> {
         let (queued, at) = (claim.clone(), self as *const Self as usize);
         let execute = Self::execute as unsafe fn(usize);
         let queued = move || {
+            if stranded_help() {
+                // Its caller runs it (see `run_stranded_job`).
+                queued.decline();
+                return;
+            }
             if queued.start() {
                 // SAFETY: `at` is the caller's job, alive until the caller returns, and
                 // the caller returns only after `finish` (`wait` gave a word): it waits
@@ -1291,6 +1342,9 @@ pub(crate) struct Claim<T> {
     /// [`QUEUED`] until a worker starts the job ([`STARTED`]) or its caller takes it
     /// back ([`TAKEN_BACK`]); the first to change it decides.
     runner: AtomicU8,
+    /// A worker declined to run it (see [`decline`](Self::decline)): its caller takes
+    /// it back.
+    declined: AtomicBool,
     /// The first word of the job's end.
     ended: Mutex<Option<T>>,
     /// Set once `ended` holds it: what a caller polls before it sleeps.
@@ -1309,6 +1363,7 @@ impl<T> Claim<T> {
     pub(crate) fn new() -> Self {
         Claim {
             runner: AtomicU8::new(QUEUED),
+            declined: AtomicBool::new(false),
             ended: Mutex::new(None),
             said: AtomicBool::new(false),
             told: Condvar::new(),
@@ -1331,6 +1386,21 @@ impl<T> Claim<T> {
             self.said.store(true, Ordering::Release);
             self.told.notify_all();
         }
+    }
+
+    /// A worker's refusal of the job, which it drops unstarted (see
+    /// `run_stranded_job`): the caller, woken, takes it back and runs it itself.
+    #[cfg(not(loom))]
+    fn decline(&self) {
+        let ended = self.ended.lock().recover();
+        self.declined.store(true, Ordering::Release);
+        drop(ended);
+        self.told.notify_all();
+    }
+
+    /// Whether a worker declined the job (see [`decline`](Self::decline)).
+    fn declined(&self) -> bool {
+        self.declined.load(Ordering::Acquire)
     }
 
     /// The caller's claim, made at once: true if it takes the job back (no worker has
@@ -1381,7 +1451,7 @@ impl<T> Claim<T> {
                 ended = self.told.wait(ended).recover();
                 continue;
             }
-            if take_back() && self.take_back() {
+            if (self.declined() || take_back()) && self.take_back() {
                 return None;
             }
             ended = self.told.wait_timeout(ended, TAKE_BACK_CHECK).recover().0;

@@ -64,7 +64,11 @@
 //! outside the pool: such a job (a graph computed by a task, say) could wait for a
 //! future that needs the very graph under the waiter, and neither could return. A
 //! graph entered from outside the pool while every worker waits so is run by its
-//! caller instead (see `engine::sync::WaitingForFuture`). While it sleeps, it counts
+//! caller instead (see `engine::sync::WaitingForFuture`). But while every worker
+//! waits, work queued from outside that is not the engine's (a futures task's own
+//! `par_iter`) has no one else to run it: a sleeping worker looks for it every
+//! `STRANDED_POLL` and runs it (see [`sleep_on_rayon`]); a graph's run queued there
+//! declines, for its caller to run. While it sleeps, it counts
 //! as holding up one of the awaited future's pool's threads, which starts another
 //! (within `max_threads`): it may be running part of a task's own work, a plain
 //! `par_iter`, whose worker waits for it in rayon's `join`, a wait the pool cannot
@@ -1188,7 +1192,10 @@ pub(crate) fn wait(
     let mut sleep = || {
         sleep_published(&awaited, deadline, done, || {
             let _lent = waiting.as_ref().map(|_| lend(&awaited));
-            sleep(deadline)
+            match waiting {
+                Some(_) => sleep_on_rayon(done, deadline, &mut sleep),
+                None => sleep(deadline),
+            }
         })
     };
     if waiting.is_some() && HELPING.get() < MAX_HELP {
@@ -1550,6 +1557,48 @@ fn help_until(
     match spin(done, deadline) {
         Some(ended) => Ok(ended),
         None => sleep(),
+    }
+}
+
+/// How often a rayon worker asleep in a wait for a future looks for work that no other
+/// worker is left to run (see [`sleep_on_rayon`]).
+const STRANDED_POLL: Duration = Duration::from_millis(2);
+
+/// A rayon worker's sleep in a wait for a future, until `done` (true) or `deadline`
+/// (false), in slices of [`STRANDED_POLL`]. After each, while every rayon worker waits
+/// for a future, it runs the jobs queued on its pool (`engine::sync::run_stranded_job`):
+/// a futures task that uses rayon itself (a `par_iter` on the client's thread) queues
+/// its work there, and with every worker asleep in a wait, for that very task say, no
+/// one ran it: they waited for ever. A job it runs may wait and run more in turn,
+/// [`MAX_HELP`] waits deep at most, on a stack grown as needed.
+fn sleep_on_rayon(
+    done: &dyn Fn() -> bool,
+    deadline: Option<Instant>,
+    sleep: &mut impl FnMut(Option<Instant>) -> bool,
+) -> bool {
+    loop {
+        let slice = Instant::now().checked_add(STRANDED_POLL);
+        let (until, last) = match (slice, deadline) {
+            (Some(slice), Some(deadline)) if deadline <= slice => (Some(deadline), true),
+            (Some(slice), _) => (Some(slice), false),
+            (None, _) => (deadline, true),
+        };
+        if sleep(until) {
+            return true;
+        }
+        if last {
+            return done();
+        }
+        if !crate::engine::sync::workers_all_waiting() || HELPING.get() >= MAX_HELP {
+            continue;
+        }
+        HELPING.set(HELPING.get() + 1);
+        let _depth = Restore(&HELPING);
+        while crate::engine::sync::on_grown_stack(crate::engine::sync::run_stranded_job) {
+            if done() {
+                return true;
+            }
+        }
     }
 }
 
