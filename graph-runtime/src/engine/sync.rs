@@ -1658,6 +1658,41 @@ pub(crate) fn sleep_until<'a, T>(
 mod tests {
     use super::*;
 
+    /// A graph's run queued on the pool and popped by a worker that runs queued work
+    /// from a wait for a future ([`run_stranded_job`]) declines: it never starts, and
+    /// its caller, woken, takes it back and runs it, though it would take it back by
+    /// itself only once every worker waits (`|| false` here): the worker has dropped
+    /// the job, and the caller would otherwise wait for ever.
+    #[test]
+    #[cfg(not(loom))]
+    fn a_run_popped_from_a_wait_for_a_future_is_taken_back_by_its_caller() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let (open, gate) = std::sync::mpsc::channel::<()>();
+        let (ran, ran_one) = std::sync::mpsc::channel::<bool>();
+        // The only worker waits at the gate, so that the run below stays queued, then
+        // takes up queued work as a worker waiting for a future does.
+        pool.spawn(move || {
+            gate.recv().unwrap();
+            ran.send(run_stranded_job()).unwrap();
+        });
+        let job = StackJob::new(|alone: bool| if alone { 8u32 } else { 7 });
+        let claim = job.queue(Some(&pool));
+        open.send(()).unwrap();
+        assert!(ran_one.recv().unwrap(), "the worker popped the queued run");
+        let (said, waited) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || said.send(claim.wait(|| false)).unwrap());
+        let word = waited
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the caller is told, not left waiting");
+        waiter.join().unwrap();
+        assert!(word.is_none(), "taken back, never started");
+        let run = job.f.into_inner().expect("a job taken back has not run");
+        assert_eq!(run(true), 8);
+    }
+
     /// A waiter polls for its full count while its yields come back at once, and
     /// stops at the first yield that gave the core away (a busy machine: each further
     /// yield would wait a time slice), looking once more before it sleeps.
