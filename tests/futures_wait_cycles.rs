@@ -241,16 +241,21 @@ fn a_wait_for_a_long_chain_that_does_not_need_the_waiter_completes() {
 
 /// Task `a` waits for the end of a chain of `LONG` tasks whose first needs `b`'s
 /// future, and `b` waits for `a`'s: a cycle of two waits and `LONG` arguments. One of
-/// the two waits fails, naming every task of the cycle; every task ends.
+/// the two waits fails, naming every task of the cycle; every task ends. The two
+/// start together, each on a thread of its own: had `b` not started by the time `a`
+/// waits, `a` would run it inline (the chain needs it), and the wait of `b`, for the
+/// task under it, would fail as `WaitsForItself` (once in a release hunt).
 #[test]
 fn a_cycle_of_waits_through_a_long_chain_of_arguments_is_broken() {
     watchdog::within(LIMIT, "cycle through arguments", || {
         let client = client(2);
         let slots = slots::<Result<u64, String>>(2);
         let failed = Failed::default();
-        let (s, f) = (slots.clone(), failed.clone());
+        let together = Arc::new(Barrier::new(2));
+        let (s, f, t) = (slots.clone(), failed.clone(), together.clone());
         let a = client
             .task(move || -> Result<u64, String> {
+                t.wait();
                 let b = s[1].wait();
                 let client = get_client().unwrap();
                 let mut link = client
@@ -269,7 +274,10 @@ fn a_cycle_of_waits_through_a_long_chain_of_arguments_is_broken() {
             .submit(());
         let (s, f) = (slots.clone(), failed.clone());
         let b = client
-            .task(move || wait_and_pass_on(s[0].wait(), &f))
+            .task(move || {
+                together.wait();
+                wait_and_pass_on(s[0].wait(), &f)
+            })
             .named("b")
             .submit(());
         assert!(slots[0].set(a.clone()).is_ok());
