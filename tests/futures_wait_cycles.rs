@@ -5,15 +5,18 @@
 //! waits that can end are never refused. Each shape runs under a watchdog, so a hang
 //! fails the test rather than CI.
 
+#[path = "support/rendezvous.rs"]
+mod rendezvous;
 #[path = "support/taken_back.rs"]
 mod taken_back;
 #[path = "support/watchdog.rs"]
 mod watchdog;
 
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::time::Duration;
 
+use rendezvous::{wait_until, Rendezvous};
 use taskweave::prelude::*;
 use taskweave::{get_client, CycleLink, RunOptions, Status};
 
@@ -1096,35 +1099,10 @@ fn a_ring_of_gathers_left_in_a_cycle_once_their_other_future_finishes_breaks_at_
 /// Set in the child process a test below runs itself in.
 const CHILD: &str = "TASKWEAVE_WAIT_CYCLES_CHILD";
 
-/// Where the two tasks of [`half`] meet: the first returns once the second has
-/// started on another worker; the second holds its worker until `release`.
-#[derive(Default)]
-struct Halves {
-    first: AtomicBool,
-    second_started: AtomicBool,
-    first_done: AtomicBool,
-    release: AtomicBool,
-}
-
-fn spin_until(flag: &AtomicBool) {
-    let start = std::time::Instant::now();
-    while !flag.load(SeqCst) {
-        assert!(start.elapsed() < LIMIT, "a rendezvous never came");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
+/// A task of the rendezvous: `1` for the first of two, `2` for the second.
 #[delayed]
-fn half(h: &'static Halves) -> u64 {
-    if !h.first.swap(true, SeqCst) {
-        spin_until(&h.second_started);
-        h.first_done.store(true, SeqCst);
-        1
-    } else {
-        h.second_started.store(true, SeqCst);
-        spin_until(&h.release);
-        2
-    }
+fn half(h: &'static Rendezvous) -> u64 {
+    h.meet()
 }
 
 #[delayed]
@@ -1156,7 +1134,7 @@ fn a_wait_in_a_task_run_above_a_part_of_the_graph_it_waits_for_fails() {
     assert_eq!(rayon::current_num_threads(), 2);
     watchdog::within(Duration::from_secs(20), "wait above a part", || {
         for dynamic in [false, true] {
-            let h: &'static Halves = Box::leak(Box::default());
+            let h: &'static Rendezvous = Box::leak(Box::default());
             let client = client(1);
             let task = client
                 .task(move || {
@@ -1165,7 +1143,7 @@ fn a_wait_in_a_task_run_above_a_part_of_the_graph_it_waits_for_fails() {
                             .call(delayed(half).call(h), delayed(half).call(h));
                         sum.compute()
                     } else {
-                        let g = graph!(|h: &'static Halves| -> u64 {
+                        let g = graph!(|h: &'static Rendezvous| -> u64 {
                             let a = half(h);
                             let b = half(h);
                             add(a, b)
@@ -1175,7 +1153,7 @@ fn a_wait_in_a_task_run_above_a_part_of_the_graph_it_waits_for_fails() {
                 })
                 .named("computes")
                 .submit(());
-            spin_until(&h.first_done);
+            wait_until(&h.first_done);
             // The first worker now waits in the join, the second holds the other half.
             std::thread::sleep(Duration::from_millis(50));
             let awaited = task.clone();

@@ -53,6 +53,8 @@
 mod counted;
 #[path = "support/random.rs"]
 mod random;
+#[path = "support/rendezvous.rs"]
+mod rendezvous;
 #[path = "support/watchdog.rs"]
 mod watchdog;
 
@@ -65,6 +67,7 @@ use std::time::{Duration, Instant};
 
 use counted::{caught, drop_panics, lock, text_of, wait_for, Mode};
 use random::{mix, Rng};
+use rendezvous::{wait_until, Rendezvous};
 use taskweave::prelude::*;
 use taskweave::{
     FutureEvent, NodeInfo, NodeOutcome, Observer, Profiler, RunOptions, RunRecord, TaskError,
@@ -2411,32 +2414,12 @@ fn a_graph_task_whose_loan_of_a_released_future_value_panics_on_drop_leaks_nothi
     );
 }
 
-/// Where two tasks of [`meet`] meet: the first waits until the second has started on
-/// another worker, then returns; the second holds its worker until `release`.
-#[derive(Default)]
-struct Rendezvous {
-    first: std::sync::atomic::AtomicBool,
-    second_started: std::sync::atomic::AtomicBool,
-    first_done: std::sync::atomic::AtomicBool,
-    release: std::sync::atomic::AtomicBool,
-}
-
 type Rv = &'static Rendezvous;
 
+/// A task of the rendezvous: `1` for the first of two, `2` for the second.
 #[delayed]
 fn meet(r: Rv) -> u64 {
-    if !r.first.swap(true, Ordering::SeqCst) {
-        wait_for(&r.second_started);
-        r.first_done.store(true, Ordering::SeqCst);
-        1
-    } else {
-        r.second_started.store(true, Ordering::SeqCst);
-        let start = Instant::now();
-        while !r.release.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(60) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        2
-    }
+    r.meet()
 }
 
 #[delayed]
@@ -2484,7 +2467,7 @@ fn a_graph_reading_a_future_does_not_start_above_the_join_of_the_graph_that_futu
             },
             (),
         );
-        wait_for(&rv.first_done);
+        wait_until(&rv.first_done);
         // The first worker now waits in the join, the second holds the other half.
         std::thread::sleep(Duration::from_millis(50));
         // Two nodes side by side, so that the run goes to the pool.
