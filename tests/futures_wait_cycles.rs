@@ -12,7 +12,7 @@ mod taken_back;
 #[path = "support/watchdog.rs"]
 mod watchdog;
 
-use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -1108,6 +1108,97 @@ fn half(h: &'static Rendezvous) -> u64 {
 #[delayed]
 fn add(a: u64, b: u64) -> u64 {
     a + b
+}
+
+/// Where the three leaves of [`steal`]'s tree meet: the left leaf ends once the first
+/// right leaf has started (the right branch stolen by the other worker); that leaf ends
+/// once the second right leaf has started (taken back by the first worker, from the
+/// thief's join); the second holds its worker until `release`.
+#[derive(Default)]
+struct Steal {
+    r1_started: AtomicBool,
+    r2_started: AtomicBool,
+    release: AtomicBool,
+}
+
+/// A leaf of the tree of [`Steal`]: `0` the left, `1` and `2` the right branch's.
+#[delayed]
+fn steal(s: &'static Steal, leaf: u8) -> u64 {
+    match leaf {
+        0 => wait_until(&s.r1_started),
+        1 => {
+            s.r1_started.store(true, SeqCst);
+            wait_until(&s.r2_started);
+        }
+        _ => {
+            s.r2_started.store(true, SeqCst);
+            wait_until(&s.release);
+        }
+    }
+    u64::from(leaf) + 1
+}
+
+/// As the test below, on the thief's side: a futures task `computes` runs a `graph!`
+/// (a tree of joins, `add(l, add(r1, r2))`) on rayon's two workers. The second worker
+/// steals the right branch, and within it waits in its join for `r2`, which the first
+/// worker took from it; meanwhile it takes up a graph computed from another thread,
+/// whose task waits for `computes`'s future, above the stolen branch the future needs.
+/// Only the branch's mark, made where it was stolen, shows the search that part of the
+/// run: without it the wait hung.
+#[test]
+fn a_wait_taken_up_above_a_stolen_branch_of_the_graph_it_waits_for_fails() {
+    const NAME: &str = "a_wait_taken_up_above_a_stolen_branch_of_the_graph_it_waits_for_fails";
+    if std::env::var_os(CHILD).is_none() {
+        taken_back::in_a_process_of_its_own(
+            CHILD,
+            NAME,
+            &[("RAYON_NUM_THREADS", "2"), ("TASKWEAVE_WARNINGS", "off")],
+        );
+        return;
+    }
+    assert_eq!(rayon::current_num_threads(), 2);
+    watchdog::within(
+        Duration::from_secs(20),
+        "wait above a stolen branch",
+        || {
+            let s: &'static Steal = Box::leak(Box::default());
+            let client = client(1);
+            let task = client
+                .task(move || {
+                    let g = graph!(|s: &'static Steal| -> u64 {
+                        let l = steal(s, 0);
+                        let r1 = steal(s, 1);
+                        let r2 = steal(s, 2);
+                        let r = add(r1, r2);
+                        add(l, r)
+                    });
+                    g.compute(s)
+                })
+                .named("computes")
+                .submit(());
+            wait_until(&s.r2_started);
+            // `r1` has ended: its worker now waits in the right branch's join for `r2`.
+            std::thread::sleep(Duration::from_millis(50));
+            let awaited = task.clone();
+            let reader = delayed(move || awaited.result()).call();
+            let beside = delayed(|v: u64| v * 10).call(1u64);
+            let run = std::thread::spawn(move || {
+                taskweave::compute_with(RunOptions::new(), (&reader, &beside))
+            });
+            let (read, ten) = run.join().unwrap().expect("no task panics");
+            s.release.store(true, SeqCst);
+            assert_eq!(ten, 10);
+            let error = read.expect_err("the wait cannot end");
+            let FutureError::WaitCycle { cycle } = &error else {
+                panic!("not a cycle: {error}");
+            };
+            assert_eq!(cycle.len(), 1, "{error}");
+            assert_eq!(cycle[0].task, "computes");
+            assert_eq!(cycle[0].then, CycleLink::PartUnderWait, "{error}");
+            // The branch resumes, and the task ends well.
+            assert_eq!(task.result().unwrap(), 1 + 2 + 3);
+        },
+    );
 }
 
 /// A futures task `computes` runs a graph whose two halves go to rayon's two workers

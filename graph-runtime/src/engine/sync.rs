@@ -114,9 +114,12 @@ pub(crate) fn exclusive_u32(atomic: &mut AtomicU32) -> u32 {
 /// unwinds, as `std::thread::scope` does.
 #[cfg(loom)]
 pub(crate) fn join<RA: Send, RB: Send>(
+    owner: Option<&crate::engine::owner::Owner>,
     a: impl FnOnce() -> RA + Send,
     b: impl FnOnce() -> RB + Send,
 ) -> (RA, RB) {
+    // `b` runs on another thread: a part of the run there (see `owner::in_part_of`).
+    let b = move || crate::engine::owner::in_part_of(owner, b);
     /// Joins the thread when dropped: on return, and while `a`'s panic unwinds.
     struct Joined(Option<loom::thread::JoinHandle<()>>);
     impl Drop for Joined {
@@ -152,7 +155,8 @@ pub(crate) fn join<RA: Send, RB: Send>(
 }
 
 /// [`rayon::join`] (under loom, `b` on a thread of its own: see the loom `join` above),
-/// a tree's. In a debug build, on a new segment when less than [`JOIN_ROOM`] of the
+/// a tree's: `b`, when another thread takes it, runs there as a part of `owner`'s run
+/// (`owner::in_part_of`). In a debug build, on a new segment when less than [`JOIN_ROOM`] of the
 /// stack is left, as [`join_noting`]: a tree's joins nest up to 24 deep, and a comb of
 /// `u64`s overflowed a 64 KiB worker of the user's. An optimised build's joins take
 /// a few hundred bytes a level, and the same comb runs in 64 KiB
@@ -161,13 +165,25 @@ pub(crate) fn join<RA: Send, RB: Send>(
 #[cfg(not(loom))]
 #[inline(always)]
 pub(crate) fn join<RA: Send, RB: Send>(
+    owner: Option<&crate::engine::owner::Owner>,
     a: impl FnOnce() -> RA + Send,
     b: impl FnOnce() -> RB + Send,
 ) -> (RA, RB) {
+    let join = || {
+        rayon::join_context(
+            |_| a(),
+            // Stolen, `b` is a part of the run on the thief's stack (see
+            // `owner::in_part_of`); run here, it is on the run's own.
+            |ctx| match ctx.migrated() {
+                true => crate::engine::owner::in_part_of(owner, b),
+                false => b(),
+            },
+        )
+    };
     #[cfg(debug_assertions)]
-    return stacker::maybe_grow(JOIN_ROOM, STACK_SEGMENT, || rayon::join(a, b));
+    return stacker::maybe_grow(JOIN_ROOM, STACK_SEGMENT, join);
     #[cfg(not(debug_assertions))]
-    return rayon::join(a, b);
+    return join();
 }
 
 /// The stack a dispatcher's join is sure to have (see [`join_noting`]): room for
@@ -246,11 +262,11 @@ pub(crate) fn join_noting(
 pub(crate) fn join_noting(
     _observed: bool,
     _depth: u32,
-    _owner: Option<&crate::engine::owner::Owner>,
+    owner: Option<&crate::engine::owner::Owner>,
     a: impl FnOnce() + Send,
     b: impl FnOnce() + Send,
 ) {
-    join(a, b);
+    join(owner, a, b);
 }
 
 /// The stack a graph's run is sure to have: a run started with less moves to a new
@@ -1201,7 +1217,8 @@ pub(crate) fn join_outside<RA: Send, RB: Send>(
     a: impl FnOnce() -> RA + Send,
     b: impl FnOnce() -> RB + Send,
 ) -> (RA, RB) {
-    join(a, b)
+    // (Its callers mark `b` as a part of their run themselves.)
+    join(None, a, b)
 }
 
 #[cfg(loom)]

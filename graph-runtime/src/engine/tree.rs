@@ -189,19 +189,19 @@ impl Tree<'_, '_> {
         A: Send,
         B: Send,
     {
-        // The right branch may run on another thread, a part of the run there (see
-        // `owner::in_part_of`).
-        let owner = self.ctx.client();
-        let right = move || crate::engine::owner::in_part_of(owner, right);
         #[cfg(not(debug_assertions))]
         {
             if self.sequential {
                 let left = left();
                 (left, right())
             } else if self.outside {
+                // The right branch may run on a worker, a part of the run there (see
+                // `owner::in_part_of`).
+                let owner = self.ctx.client();
+                let right = move || crate::engine::owner::in_part_of(owner, right);
                 sync::join_outside(false, left, right)
             } else {
-                sync::join(left, right)
+                sync::join(self.ctx.client(), left, right)
             }
         }
         #[cfg(debug_assertions)]
@@ -227,9 +227,14 @@ impl Tree<'_, '_> {
             left();
             right();
         } else if self.outside {
-            sync::join_outside(false, left, right);
+            // The right branch may run on a worker, a part of the run there (see
+            // `owner::in_part_of`).
+            let owner = self.ctx.client();
+            sync::join_outside(false, left, || {
+                crate::engine::owner::in_part_of(owner, &mut *right)
+            });
         } else {
-            sync::join(left, right);
+            sync::join(self.ctx.client(), left, right);
         }
     }
 }
