@@ -1470,9 +1470,10 @@ impl Case {
             };
             if outcomes.get(*node as usize) != Some(&want) {
                 self.fail(format!(
-                    "plain run {run}: node {node} ended {:?}, the run record says {:?}",
+                    "plain run {run}: node {node} ended {:?}, the run record says {:?}{}",
                     ends[0],
-                    outcomes.get(*node as usize)
+                    outcomes.get(*node as usize),
+                    later_reading(record, *node as usize)
                 ));
             }
         }
@@ -1480,7 +1481,8 @@ impl Case {
             let ended = seen.by_index.contains_key(&(node as u32));
             if ended != (*outcome != NodeOutcome::NeverRan) {
                 self.fail(format!(
-                    "plain run {run}: node {node} {outcome:?} in the record"
+                    "plain run {run}: node {node} {outcome:?} in the record{}",
+                    later_reading(record, node)
                 ));
             }
         }
@@ -2412,6 +2414,17 @@ fn a_graph_task_whose_loan_of_a_released_future_value_panics_on_drop_leaks_nothi
             assert_eq!(ledger.unknown.load(Ordering::SeqCst), 0);
         },
     );
+}
+
+/// What a run record says of `node` a while after the run returned, for a failure's
+/// message: an event told after the run returned would show as a change.
+fn later_reading(record: &RunRecord, node: usize) -> String {
+    let before = record.outcome(node);
+    std::thread::sleep(Duration::from_millis(200));
+    match record.outcome(node) {
+        later if later == before => " (the same 200 ms later)".to_owned(),
+        later => format!(" ({later:?} 200 ms later: an event told after the run returned)"),
+    }
 }
 
 type Rv = &'static Rendezvous;
