@@ -840,6 +840,71 @@ fn a_cycle_of_waits_through_two_clients_and_graphs_is_broken() {
     });
 }
 
+/// As the test above, with `a` queued behind a task that holds client A's one worker:
+/// `b`'s wait for `a` runs `a` on its own thread, above itself, and `a`'s wait for `b`
+/// is then a wait for a task under it on its thread, which fails. It hung when `b`'s
+/// wait was made by a `graph!` nested in a `Delayed` graph's task (shape 2; one run in
+/// four of the test above hung so, in a release build, when `a` had not started yet):
+/// the `graph!`'s root, on `b`'s thread, is marked a part of `b`'s run, and `b`, also
+/// under `a` on that thread, was published twice for `a`'s wait, which the search
+/// took as nothing to publish.
+#[test]
+fn a_cycle_of_waits_through_two_clients_and_graphs_is_broken_when_the_first_runs_inline() {
+    #[delayed]
+    fn wait_in_graph(slot: Arc<OnceLock<Future<String>>>) -> String {
+        text(slot.wait())
+    }
+    within(LIMIT, "cycle through two clients, inline", || {
+        for shape in 0..3 {
+            let a_client = client(1, "A");
+            let b_client = client(1, "B");
+            let (held, open) = gated(&a_client, 0);
+            let a_slot = Arc::new(OnceLock::<Future<String>>::new());
+            let b_slot = Arc::new(OnceLock::<Future<String>>::new());
+            let b_in = b_slot.clone();
+            let a = a_client
+                .task(move || text(b_in.wait()))
+                .named("a")
+                .submit(());
+            assert!(a_slot.set(a.clone()).is_ok());
+            let a_in = a_slot.clone();
+            let b = b_client
+                .task(move || match shape {
+                    0 => text(a_in.wait()),
+                    1 => {
+                        let a_in = a_in.clone();
+                        delayed(move |_: u64| text(a_in.wait()))
+                            .call(0u64)
+                            .compute()
+                    }
+                    _ => {
+                        let a_in = a_in.clone();
+                        let inner = graph!(|s: Arc<OnceLock<Future<String>>>| -> String {
+                            wait_in_graph(s)
+                        });
+                        delayed(move |_: u64| inner.compute(a_in.clone()))
+                            .call(0u64)
+                            .compute()
+                    }
+                })
+                .named("b")
+                .submit(());
+            assert!(b_slot.set(b.clone()).is_ok());
+            let (a, b) = (a.result().unwrap(), b.result().unwrap());
+            // `a`'s wait fails, and `b` reads that as `a`'s value.
+            assert!(
+                a.contains("task `a` at ")
+                    && a.contains("waits for task `b` at ")
+                    && a.contains("cannot end before `a` does: the wait would never end"),
+                "shape {shape}: {a}"
+            );
+            assert_eq!(a, b, "shape {shape}");
+            drop(open);
+            assert_eq!(held.result().unwrap(), 0);
+        }
+    });
+}
+
 /// A task of a graph that client B computes (`client.compute`) waits for task `a` of
 /// client A, which waits for the compute's own future: the cycle goes through a
 /// compute, and is broken.

@@ -459,27 +459,8 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
     };
     // Bottom first: each run part's task (with the tasks under it on its own thread),
     // outermost first, then the waiting task (with the ones under it here). Each of
-    // them needs this wait to end. A part of the waiting task's own run adds nothing.
-    let own_task = own.as_ref().map(|(top, ..)| address(top.core()));
-    let mut frames = Vec::new();
-    for part in parts.iter().rev() {
-        let Some(task) = part.task.upgrade() else {
-            continue;
-        };
-        // (A run its task no longer waits for: a failed one whose other tasks finish.)
-        if task.core().is_done() || Some(address(task.core())) == own_task {
-            continue;
-        }
-        let Some(under) = frames_of(&part.under) else {
-            continue;
-        };
-        frames.extend(under);
-        frames.push(Frame {
-            task,
-            awaits: awaits.clone(),
-            via: Via::Part,
-        });
-    }
+    // them needs this wait to end.
+    let mut mine = Vec::new();
     if let Some((top, owner, via)) = own {
         // The awaited futures of the tasks under it are held by those tasks' waits.
         let under = match &owner {
@@ -492,13 +473,39 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
         let Some(under) = under else {
             return Ok(None);
         };
-        frames.extend(under);
-        frames.push(Frame {
+        mine = under;
+        mine.push(Frame {
             task: top,
-            awaits,
+            awaits: awaits.clone(),
             via,
         });
     }
+    // A part of a run of the waiting task, or of a task under it here, adds nothing:
+    // that task is a frame of this thread's already, with what it waits for. (A task
+    // run here above one whose `graph!` runs here too, the tree's root marked a part
+    // of its run, was published twice, and so not at all: the search saw no cycle
+    // through it, and the wait hung.)
+    let here: Vec<usize> = mine.iter().map(|f| address(f.task.core())).collect();
+    let mut frames = Vec::new();
+    for part in parts.iter().rev() {
+        let Some(task) = part.task.upgrade() else {
+            continue;
+        };
+        // (A run its task no longer waits for: a failed one whose other tasks finish.)
+        if task.core().is_done() || here.contains(&address(task.core())) {
+            continue;
+        }
+        let Some(under) = frames_of(&part.under) else {
+            continue;
+        };
+        frames.extend(under);
+        frames.push(Frame {
+            task,
+            awaits: awaits.clone(),
+            via: Via::Part,
+        });
+    }
+    frames.extend(mine);
     if frames.is_empty() {
         return Ok(None);
     }
