@@ -1,0 +1,228 @@
+//! Random cycles of waits through every place a wait for a future can be made: each
+//! task of a ring of one to three futures tasks waits for the next one's future, in
+//! its own code, in a task of a `Delayed` graph it computes (run on its thread, or on
+//! rayon's pool), in a `graph!` it computes (alone, or nested in a `Delayed` graph's
+//! task), or in a graph its client computes (`client.compute`), on one or two clients
+//! of one or two threads, some of them held for a moment so that the tasks queue and
+//! a waiter runs the one it waits for itself. One of the waits could never end: it
+//! fails, saying so, the others read its message as their value, and everything ends.
+//! Each case runs under a watchdog, so a hang fails the test rather than CI.
+//!
+//! A fixed ring of such sites hung (a `graph!` in a `Delayed` graph's task, on the
+//! thread of a task that then ran the next task inline; see
+//! `adversarial_across::a_cycle_of_waits_through_two_clients_and_graphs_is_broken_when_the_first_runs_inline`):
+//! this covers the combinations of sites, placements and timings around it.
+//!
+//! `WAIT_CYCLES_SEED=n` shifts the cases' seeds by `n` (a single case: with
+//! `WAIT_CYCLES_CASES=1`), `WAIT_CYCLES_CASES` sets their number (a longer hunt).
+//! (A wait in the items of a task's own rayon `par_iter` is left out: those run on
+//! rayon's threads, outside the task, and the README says a cycle through them is not
+//! seen.)
+
+#[path = "support/random.rs"]
+mod random;
+#[path = "support/watchdog.rs"]
+mod watchdog;
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use random::Rng;
+use taskweave::prelude::*;
+
+/// Where the next task's future is handed over, once submitted.
+type Slot = Arc<OnceLock<Future<String>>>;
+
+/// How long one case may take.
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// How long a held client's threads stay held.
+const HOLD: Duration = Duration::from_millis(15);
+
+/// Where a task waits for the next one's future.
+#[derive(Clone, Copy, Debug)]
+enum Site {
+    /// In its own code.
+    Task,
+    /// In the one task of a `Delayed` graph it computes (run on its own thread).
+    DelayedHere,
+    /// In one of two tasks side by side of a `Delayed` graph it computes (run on
+    /// rayon's pool).
+    DelayedPool,
+    /// In a `graph!` it computes.
+    Graph,
+    /// In a `graph!` that the one task of a `Delayed` graph it computes computes.
+    GraphInDelayed,
+    /// In a `Delayed` graph's task that its client computes (`client.compute`), whose
+    /// future it waits for.
+    ClientCompute,
+}
+
+const SITES: [Site; 6] = [
+    Site::Task,
+    Site::DelayedHere,
+    Site::DelayedPool,
+    Site::Graph,
+    Site::GraphInDelayed,
+    Site::ClientCompute,
+];
+
+/// The awaited future's value, or the error of the wait, as text.
+fn text(result: Result<String, FutureError>) -> String {
+    result.unwrap_or_else(|error| error.to_string())
+}
+
+/// Waits for the future in `slot` (once it is there).
+fn wait_for(slot: &Slot) -> String {
+    text(slot.wait().result())
+}
+
+#[delayed]
+fn wait_node(slot: Slot) -> String {
+    wait_for(&slot)
+}
+
+/// The body of a task that waits at `site` for the future in `next`.
+fn wait_at(site: Site, next: Slot) -> String {
+    match site {
+        Site::Task => wait_for(&next),
+        Site::DelayedHere => delayed(move |_: u64| wait_for(&next)).call(0u64).compute(),
+        Site::DelayedPool => {
+            let waits = delayed(move |_: u64| wait_for(&next)).call(0u64);
+            let beside = delayed(|x: u64| x + 1).call(1u64);
+            delayed(|text: String, _: u64| text)
+                .call(waits, beside)
+                .compute()
+        }
+        Site::Graph => {
+            let g = graph!(|s: Slot| -> String { wait_node(s) });
+            g.compute(next)
+        }
+        Site::GraphInDelayed => {
+            let g = graph!(|s: Slot| -> String { wait_node(s) });
+            delayed(move |_: u64| g.compute(next.clone()))
+                .call(0u64)
+                .compute()
+        }
+        Site::ClientCompute => {
+            let client = taskweave::get_client().expect("a task's client");
+            let waits = delayed(move |_: u64| wait_for(&next)).call(0u64);
+            text(client.compute(&waits).result())
+        }
+    }
+}
+
+/// Holds every thread of `client` until `HOLD` has passed: a task submitted meanwhile
+/// queues. Returns the holding futures, which end once let go.
+fn hold(client: &Client, threads: usize) -> Vec<Future<()>> {
+    let (started, all_started) = mpsc::channel::<()>();
+    let started = Arc::new(Mutex::new(started));
+    let held: Vec<Future<()>> = (0..threads)
+        .map(|_| {
+            let started = started.clone();
+            client.submit(
+                move || {
+                    started.lock().unwrap().send(()).unwrap();
+                    std::thread::sleep(HOLD);
+                },
+                (),
+            )
+        })
+        .collect();
+    for _ in 0..threads {
+        all_started
+            .recv_timeout(LIMIT)
+            .expect("the holding tasks start");
+    }
+    held
+}
+
+/// One random ring.
+struct Case {
+    /// Each task's client (index into `clients`) and site.
+    tasks: Vec<(usize, Site)>,
+    /// Each client's threads, and whether it is held while the tasks are submitted.
+    clients: Vec<(usize, bool)>,
+}
+
+impl Case {
+    fn draw(seed: u64) -> Case {
+        let mut rng = Rng(seed);
+        let clients: Vec<(usize, bool)> = (0..1 + rng.below(2))
+            .map(|_| (1 + rng.below(2), rng.percent(40)))
+            .collect();
+        let tasks = (0..1 + rng.below(3))
+            .map(|_| (rng.below(clients.len()), SITES[rng.below(SITES.len())]))
+            .collect();
+        Case { tasks, clients }
+    }
+
+    fn run(&self) {
+        let clients: Vec<Client> = (self.clients.iter().enumerate())
+            .map(|(at, &(threads, _))| {
+                Client::builder()
+                    .threads(threads)
+                    .name(format!("c{at}"))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let held: Vec<Future<()>> = (self.clients.iter().zip(&clients))
+            .filter(|((_, held), _)| *held)
+            .flat_map(|(&(threads, _), client)| hold(client, threads))
+            .collect();
+        let n = self.tasks.len();
+        let slots: Vec<Slot> = (0..n).map(|_| Arc::new(OnceLock::new())).collect();
+        let futures: Vec<Future<String>> = (self.tasks.iter().enumerate())
+            .map(|(at, &(client, site))| {
+                let next = slots[(at + 1) % n].clone();
+                clients[client]
+                    .task(move || wait_at(site, next.clone()))
+                    .named(format!("t{at}"))
+                    .submit(())
+            })
+            .collect();
+        for (slot, future) in slots.iter().zip(&futures) {
+            assert!(slot.set(future.clone()).is_ok());
+        }
+        let values: Vec<String> = futures
+            .iter()
+            .map(|f| f.result().expect("a task of the ring ends well"))
+            .collect();
+        assert!(
+            values.iter().any(|v| v.contains("the wait would never end")
+                || v.contains("and the waits would never end")),
+            "no wait of the ring failed: {values:?}"
+        );
+        for held in held {
+            held.result().expect("the holding task ends");
+        }
+    }
+}
+
+/// Reads an environment variable as a number.
+fn env(name: &str) -> Option<u64> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.parse().expect("a number"))
+}
+
+#[test]
+fn random_cycles_of_waits_through_graphs_and_clients_are_broken() {
+    let from = env("WAIT_CYCLES_SEED").unwrap_or(0);
+    let count = env("WAIT_CYCLES_CASES").unwrap_or(300);
+    for seed in from..from + count {
+        let case = Case::draw(seed);
+        let what = format!(
+            "wait_cycles_random seed {seed}: tasks {:?}, clients (threads, held) {:?}",
+            case.tasks, case.clients
+        );
+        let body_what = what.clone();
+        let ran = std::panic::catch_unwind(|| watchdog::within(LIMIT, &what, move || case.run()));
+        if let Err(payload) = ran {
+            eprintln!("{body_what}");
+            std::panic::resume_unwind(payload);
+        }
+    }
+}
