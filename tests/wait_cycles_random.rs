@@ -1,6 +1,6 @@
 //! Random cycles of waits through every place a wait for a future can be made: each
-//! task of a ring of one to three futures tasks waits for the next one's future, in
-//! its own code, in a task of a `Delayed` graph it computes (run on its thread, or on
+//! task of a ring of one to three futures tasks waits for the next one's future
+//! (`result`, `gather`, `wait` for all or any, `as_completed`), in its own code, in a task of a `Delayed` graph it computes (run on its thread, or on
 //! rayon's pool), in a `graph!` it computes (alone, or nested in a `Delayed` graph's
 //! task), or in a graph its client computes (`client.compute`), on one or two clients
 //! of one or two threads, some of them held for a moment so that the tasks queue and
@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use random::Rng;
 use taskweave::prelude::*;
+use taskweave::WaitMode;
 
 /// Where the next task's future is handed over, once submitted.
 type Slot = Arc<OnceLock<Future<String>>>;
@@ -68,23 +69,72 @@ const SITES: [Site; 6] = [
     Site::ClientCompute,
 ];
 
+/// How a task waits for the next one's future.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// `result()`.
+    Result,
+    /// `client.gather(&[next])`.
+    Gather,
+    /// `wait(&[next], AllCompleted, None)`, then `result()`.
+    WaitAll,
+    /// `wait(&[next], FirstCompleted, None)`, then `result()`.
+    WaitAny,
+    /// The first of `as_completed([next])`, then `result()`.
+    AsCompleted,
+}
+
+const KINDS: [Kind; 5] = [
+    Kind::Result,
+    Kind::Gather,
+    Kind::WaitAll,
+    Kind::WaitAny,
+    Kind::AsCompleted,
+];
+
 /// The awaited future's value, or the error of the wait, as text.
 fn text(result: Result<String, FutureError>) -> String {
     result.unwrap_or_else(|error| error.to_string())
 }
 
-/// Waits for the future in `slot` (once it is there).
-fn wait_for(slot: &Slot) -> String {
-    text(slot.wait().result())
+/// Waits as `kind` says for the future in `slot` (once it is there). A `wait` or an
+/// `as_completed` that could never end panics, failing the task with its message.
+fn wait_for(kind: Kind, slot: &Slot) -> String {
+    let next = slot.wait();
+    match kind {
+        Kind::Result => text(next.result()),
+        Kind::Gather => {
+            let client = taskweave::get_client().expect("a task's client");
+            text(
+                client
+                    .gather(std::slice::from_ref(next))
+                    .map(|mut v| v.remove(0)),
+            )
+        }
+        Kind::WaitAll | Kind::WaitAny => {
+            let mode = match kind {
+                Kind::WaitAll => WaitMode::AllCompleted,
+                _ => WaitMode::FirstCompleted,
+            };
+            let (done, not_done) = taskweave::wait(std::slice::from_ref(next), mode, None);
+            assert!(done.len() == 1 && not_done.is_empty());
+            text(next.result())
+        }
+        Kind::AsCompleted => {
+            let first = taskweave::as_completed([next.clone()]).next();
+            text(first.expect("one future").result())
+        }
+    }
 }
 
 #[delayed]
-fn wait_node(slot: Slot) -> String {
-    wait_for(&slot)
+fn wait_node(kind: Kind, slot: Slot) -> String {
+    wait_for(kind, &slot)
 }
 
-/// The body of a task that waits at `site` for the future in `next`.
-fn wait_at(site: Site, next: Slot) -> String {
+/// The body of a task that waits at `site` as `kind` says for the future in `next`.
+fn wait_at(site: Site, kind: Kind, next: Slot) -> String {
+    let wait_for = move |next: &Slot| wait_for(kind, next);
     match site {
         Site::Task => wait_for(&next),
         Site::DelayedHere => delayed(move |_: u64| wait_for(&next)).call(0u64).compute(),
@@ -96,12 +146,12 @@ fn wait_at(site: Site, next: Slot) -> String {
                 .compute()
         }
         Site::Graph => {
-            let g = graph!(|s: Slot| -> String { wait_node(s) });
-            g.compute(next)
+            let g = graph!(|k: Kind, s: Slot| -> String { wait_node(k, s) });
+            g.compute(kind, next)
         }
         Site::GraphInDelayed => {
-            let g = graph!(|s: Slot| -> String { wait_node(s) });
-            delayed(move |_: u64| g.compute(next.clone()))
+            let g = graph!(|k: Kind, s: Slot| -> String { wait_node(k, s) });
+            delayed(move |_: u64| g.compute(kind, next.clone()))
                 .call(0u64)
                 .compute()
         }
@@ -140,8 +190,8 @@ fn hold(client: &Client, threads: usize) -> Vec<Future<()>> {
 
 /// One random ring.
 struct Case {
-    /// Each task's client (index into `clients`) and site.
-    tasks: Vec<(usize, Site)>,
+    /// Each task's client (index into `clients`), site and kind of wait.
+    tasks: Vec<(usize, Site, Kind)>,
     /// Each client's threads, and whether it is held while the tasks are submitted.
     clients: Vec<(usize, bool)>,
 }
@@ -153,7 +203,11 @@ impl Case {
             .map(|_| (1 + rng.below(2), rng.percent(40)))
             .collect();
         let tasks = (0..1 + rng.below(3))
-            .map(|_| (rng.below(clients.len()), SITES[rng.below(SITES.len())]))
+            .map(|_| {
+                let client = rng.below(clients.len());
+                let site = SITES[rng.below(SITES.len())];
+                (client, site, KINDS[rng.below(KINDS.len())])
+            })
             .collect();
         Case { tasks, clients }
     }
@@ -175,10 +229,10 @@ impl Case {
         let n = self.tasks.len();
         let slots: Vec<Slot> = (0..n).map(|_| Arc::new(OnceLock::new())).collect();
         let futures: Vec<Future<String>> = (self.tasks.iter().enumerate())
-            .map(|(at, &(client, site))| {
+            .map(|(at, &(client, site, kind))| {
                 let next = slots[(at + 1) % n].clone();
                 clients[client]
-                    .task(move || wait_at(site, next.clone()))
+                    .task(move || wait_at(site, kind, next.clone()))
                     .named(format!("t{at}"))
                     .submit(())
             })
@@ -186,10 +240,9 @@ impl Case {
         for (slot, future) in slots.iter().zip(&futures) {
             assert!(slot.set(future.clone()).is_ok());
         }
-        let values: Vec<String> = futures
-            .iter()
-            .map(|f| f.result().expect("a task of the ring ends well"))
-            .collect();
+        // (A task whose `wait` or `as_completed` could never end fails, with the
+        // message.)
+        let values: Vec<String> = futures.iter().map(|f| text(f.result())).collect();
         assert!(
             values.iter().any(|v| v.contains("the wait would never end")
                 || v.contains("and the waits would never end")),
