@@ -481,24 +481,32 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
         });
     }
     // A part of a run of the waiting task, or of a task under it here, adds nothing:
-    // that task is a frame of this thread's already, with what it waits for. (A task
-    // run here above one whose `graph!` runs here too, the tree's root marked a part
-    // of its run, was published twice, and so not at all: the search saw no cycle
-    // through it, and the wait hung.)
-    let here: Vec<usize> = mine.iter().map(|f| address(f.task.core())).collect();
+    // that task is a frame of this thread's already, with what it waits for; nor does
+    // a task under a part's task that is one already. A task published twice on a
+    // thread is taken as nothing to publish: the search saw no cycle through it, and
+    // the wait hung (a task run here above one whose `graph!` runs here too, the
+    // tree's root marked a part of its run).
+    let mut seen: Vec<usize> = mine.iter().map(|f| address(f.task.core())).collect();
     let mut frames = Vec::new();
     for part in parts.iter().rev() {
         let Some(task) = part.task.upgrade() else {
             continue;
         };
         // (A run its task no longer waits for: a failed one whose other tasks finish.)
-        if task.core().is_done() || here.contains(&address(task.core())) {
+        if task.core().is_done() || seen.contains(&address(task.core())) {
             continue;
         }
         let Some(under) = frames_of(&part.under) else {
             continue;
         };
-        frames.extend(under);
+        for frame in under {
+            let at = address(frame.task.core());
+            if !seen.contains(&at) {
+                seen.push(at);
+                frames.push(frame);
+            }
+        }
+        seen.push(address(task.core()));
         frames.push(Frame {
             task,
             awaits: awaits.clone(),
