@@ -2,7 +2,9 @@
 //! task of a ring of one to three futures tasks waits for the next one's future
 //! (`result`, `gather`, `wait` for all or any, `as_completed`), in its own code, in a task of a `Delayed` graph it computes (run on its thread, or on
 //! rayon's pool), in a `graph!` it computes (alone, or nested in a `Delayed` graph's
-//! task), or in a graph its client computes (`client.compute`), on one or two clients
+//! task), or in a graph its client computes (`client.compute`), or through an
+//! argument (a task it submits, a `Delayed` graph it or its client computes, reading
+//! the next future), on one or two clients
 //! of one or two threads, some of them held for a moment so that the tasks queue and
 //! a waiter runs the one it waits for itself. One of the waits could never end: it
 //! fails, saying so, the others read its message as their value, and everything ends.
@@ -58,15 +60,27 @@ enum Site {
     /// In a `Delayed` graph's task that its client computes (`client.compute`), whose
     /// future it waits for.
     ClientCompute,
+    /// Through an argument: it submits a task that reads the next one's future as its
+    /// argument, and waits for that task.
+    Argument,
+    /// Through a `Delayed` graph it computes that reads the next one's future as an
+    /// argument (the graph waits for it before it starts).
+    GraphReads,
+    /// Through a `Delayed` graph that reads the next one's future, which its client
+    /// computes (`client.compute`), and whose future it waits for.
+    ClientComputeReads,
 }
 
-const SITES: [Site; 6] = [
+const SITES: [Site; 9] = [
     Site::Task,
     Site::DelayedHere,
     Site::DelayedPool,
     Site::Graph,
     Site::GraphInDelayed,
     Site::ClientCompute,
+    Site::Argument,
+    Site::GraphReads,
+    Site::ClientComputeReads,
 ];
 
 /// How a task waits for the next one's future.
@@ -100,7 +114,11 @@ fn text(result: Result<String, FutureError>) -> String {
 /// Waits as `kind` says for the future in `slot` (once it is there). A `wait` or an
 /// `as_completed` that could never end panics, failing the task with its message.
 fn wait_for(kind: Kind, slot: &Slot) -> String {
-    let next = slot.wait();
+    wait_on(kind, slot.wait())
+}
+
+/// Waits as `kind` says for `next`.
+fn wait_on(kind: Kind, next: &Future<String>) -> String {
     match kind {
         Kind::Result => text(next.result()),
         Kind::Gather => {
@@ -158,7 +176,18 @@ fn wait_at(site: Site, kind: Kind, next: Slot) -> String {
         Site::ClientCompute => {
             let client = taskweave::get_client().expect("a task's client");
             let waits = delayed(move |_: u64| wait_for(&next)).call(0u64);
-            text(client.compute(&waits).result())
+            wait_on(kind, &client.compute(&waits))
+        }
+        Site::Argument => {
+            let client = taskweave::get_client().expect("a task's client");
+            let reads = client.submit(|text: String| text, (next.wait(),));
+            wait_on(kind, &reads)
+        }
+        Site::GraphReads => delayed(|text: String| text).call(next.wait()).compute(),
+        Site::ClientComputeReads => {
+            let client = taskweave::get_client().expect("a task's client");
+            let reads = delayed(|text: String| text).call(next.wait());
+            wait_on(kind, &client.compute(&reads))
         }
     }
 }
