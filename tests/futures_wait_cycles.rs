@@ -618,6 +618,73 @@ fn text(future: &Future<String>) -> String {
     }
 }
 
+/// `t1` waits for `t2`, queued behind a held thread, and so runs it on its own thread,
+/// above itself; `t2` waits for `t0`, and is cancelled while it runs (its code goes on);
+/// then `t0` waits for `t1`. That last wait closes a cycle through `t2`'s frame: `t1`
+/// resumes only once `t2` returns, which waits for `t0`. The search took the cancelled
+/// `t2` as ended, and so `t1` as free to go on: the wait slept, and the three hung (a
+/// case of `wait_cycles_random`, one run in two). Now it fails, and everything ends.
+#[test]
+fn a_cycle_through_a_task_cancelled_while_it_runs_inline_is_broken() {
+    watchdog::within(
+        Duration::from_secs(20),
+        "cycle through a cancelled task",
+        || {
+            let (c0, c1, c2) = (client(1), client(1), client(1));
+            // `c2`'s one thread held: `t2` stays queued until `t1` runs it.
+            let (hold, held) = std::sync::mpsc::channel::<()>();
+            let held = Mutex::new(held);
+            let holder = c2.submit(
+                move || {
+                    let _ = held.lock().unwrap().recv();
+                },
+                (),
+            );
+            while holder.status() != Status::Running {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let slots = slots::<String>(3);
+            let go = Arc::new(AtomicBool::new(false));
+            let (s, g) = (slots.clone(), go.clone());
+            let t0 = c0
+                .task(move || {
+                    wait_until(&g);
+                    text(s[1].wait())
+                })
+                .named("t0")
+                .submit(());
+            let s = slots.clone();
+            let t1 = c1.task(move || text(s[2].wait())).named("t1").submit(());
+            let s = slots.clone();
+            let t2 = c2.task(move || text(s[0].wait())).named("t2").submit(());
+            for (slot, future) in slots.iter().zip([&t0, &t1, &t2]) {
+                assert!(slot.set(future.clone()).is_ok());
+            }
+            // `t2` runs on `t1`'s thread and sleeps in its wait for `t0`.
+            while t2.status() != Status::Running {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            t2.cancel();
+            go.store(true, SeqCst);
+            let zero = t0.result().unwrap();
+            assert!(
+                zero.contains("never end") && zero.contains("`t0`"),
+                "t0: {zero}"
+            );
+            // `t2` read `t0`'s message, and `t1` its cancelled `t2`.
+            assert!(matches!(t2.result(), Err(FutureError::Cancelled { .. })));
+            let one = t1.result().unwrap();
+            assert!(
+                one.contains("`t2`") && one.contains("was cancelled"),
+                "t1: {one}"
+            );
+            drop(hold);
+            holder.result().unwrap();
+        },
+    );
+}
+
 /// A futures task computes a graph whose task waits for the futures task's own future.
 /// The graph's task waits as the task that computes the graph, on whichever thread it
 /// runs: rayon's pool (a parallel run, outside any futures task, where it hung before)

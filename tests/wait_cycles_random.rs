@@ -8,6 +8,8 @@
 //! of one or two threads, some of them held for a moment so that the tasks queue and
 //! a waiter runs the one it waits for itself. One of the waits could never end: it
 //! fails, saying so, the others read its message as their value, and everything ends.
+//! Some rings have a wait with a timeout, or a task cancelled from outside, which ends
+//! them another way: everything ends all the same.
 //! Each case runs under a watchdog, so a hang fails the test rather than CI.
 //!
 //! A fixed ring of such sites hung (a `graph!` in a `Delayed` graph's task, on the
@@ -96,15 +98,22 @@ enum Kind {
     WaitAny,
     /// The first of `as_completed([next])`, then `result()`.
     AsCompleted,
+    /// `result_timeout(TIMEOUT)`: a wait that ends, so the ring is no cycle of waits
+    /// that could never end (none of them fails so; the timeout ends it).
+    Timeout,
 }
 
-const KINDS: [Kind; 5] = [
+const KINDS: [Kind; 6] = [
     Kind::Result,
     Kind::Gather,
     Kind::WaitAll,
     Kind::WaitAny,
     Kind::AsCompleted,
+    Kind::Timeout,
 ];
+
+/// The timeout of [`Kind::Timeout`].
+const TIMEOUT: Duration = Duration::from_millis(30);
 
 /// The awaited future's value, or the error of the wait, as text.
 fn text(result: Result<String, FutureError>) -> String {
@@ -142,6 +151,7 @@ fn wait_on(kind: Kind, next: &Future<String>) -> String {
             let first = taskweave::as_completed([next.clone()]).next();
             text(first.expect("one future").result())
         }
+        Kind::Timeout => text(next.result_timeout(TIMEOUT)),
     }
 }
 
@@ -223,6 +233,9 @@ struct Case {
     tasks: Vec<(usize, Site, Kind)>,
     /// Each client's threads, and whether it is held while the tasks are submitted.
     clients: Vec<(usize, bool)>,
+    /// A task of the ring cancelled from outside, after a pause (in ms) once all are
+    /// submitted: the ring's waits end all the same.
+    cancel: Option<(usize, u64)>,
 }
 
 impl Case {
@@ -237,8 +250,15 @@ impl Case {
                 let site = SITES[rng.below(SITES.len())];
                 (client, site, KINDS[rng.below(KINDS.len())])
             })
-            .collect();
-        Case { tasks, clients }
+            .collect::<Vec<_>>();
+        let cancel = rng
+            .percent(20)
+            .then(|| (rng.below(tasks.len()), rng.below(4) as u64));
+        Case {
+            tasks,
+            clients,
+            cancel,
+        }
     }
 
     fn run(&self) {
@@ -269,14 +289,24 @@ impl Case {
         for (slot, future) in slots.iter().zip(&futures) {
             assert!(slot.set(future.clone()).is_ok());
         }
+        if let Some((at, pause)) = self.cancel {
+            std::thread::sleep(Duration::from_millis(pause));
+            futures[at].cancel();
+        }
         // (A task whose `wait` or `as_completed` could never end fails, with the
         // message.)
         let values: Vec<String> = futures.iter().map(|f| text(f.result())).collect();
-        assert!(
-            values.iter().any(|v| v.contains("the wait would never end")
-                || v.contains("and the waits would never end")),
-            "no wait of the ring failed: {values:?}"
-        );
+        let timed = self
+            .tasks
+            .iter()
+            .any(|&(_, _, kind)| matches!(kind, Kind::Timeout));
+        if !timed && self.cancel.is_none() {
+            assert!(
+                values.iter().any(|v| v.contains("the wait would never end")
+                    || v.contains("and the waits would never end")),
+                "no wait of the ring failed: {values:?}"
+            );
+        }
         for held in held {
             held.result().expect("the holding task ends");
         }
@@ -297,8 +327,9 @@ fn random_cycles_of_waits_through_graphs_and_clients_are_broken() {
     for seed in from..from + count {
         let case = Case::draw(seed);
         let what = format!(
-            "wait_cycles_random seed {seed}: tasks {:?}, clients (threads, held) {:?}",
-            case.tasks, case.clients
+            "wait_cycles_random seed {seed}: tasks {:?}, clients (threads, held) {:?}, \
+             cancelled {:?}",
+            case.tasks, case.clients, case.cancel
         );
         let body_what = what.clone();
         let ran = std::panic::catch_unwind(|| watchdog::within(LIMIT, &what, move || case.run()));

@@ -492,8 +492,10 @@ pub(crate) fn block(awaited: &Awaited<'_>) -> Result<Option<Published>, FutureEr
         let Some(task) = part.task.upgrade() else {
             continue;
         };
-        // (A run its task no longer waits for: a failed one whose other tasks finish.)
-        if task.core().is_done() || seen.contains(&address(task.core())) {
+        // (A run its task no longer waits for: a failed one whose other tasks finish.
+        // A task cancelled while it runs goes on, and may still wait for its run.)
+        let returned = task.core().is_done() && task.core().status() != Status::Cancelled;
+        if returned || seen.contains(&address(task.core())) {
             continue;
         }
         let Some(under) = frames_of(&part.under) else {
@@ -781,10 +783,16 @@ impl Search<'_> {
         let registry = self.registry;
         let task = self.nodes[node].task.clone().expect("a task's node");
         let core = task.core();
-        if core.is_done() {
+        // A task cancelled while it runs is done, but its code goes on: blocked on a
+        // published thread, it needs what it waits for there all the same, and the
+        // tasks under it there need it to return (a waiter is never given a done task
+        // to wait for: see `wait`). Taken as ended, it freed a cycle of waits through
+        // the tasks under it, which hung.
+        let places = registry.tasks.get(&address(core));
+        if core.is_done() && places.is_none() {
             return;
         }
-        if let Some(places) = registry.tasks.get(&address(core)) {
+        if let Some(places) = places {
             // Each place blocks it: it needs every one of their waits.
             for &(thread, at) in places {
                 let frames = &registry.threads[&thread];
