@@ -618,6 +618,80 @@ fn text(future: &Future<String>) -> String {
     }
 }
 
+/// Task `t` waits for any of `m0` and `m1` (a gather, whose first is `m0`; an
+/// `as_completed`; a `wait` for the first completed), and each of them waits for `t`:
+/// `m0` first, then `t`, then `m1`. `m1`'s wait closes the cycle: `t` needs `m0` or
+/// `m1`, `m0` needs `t`, and `m1` is the waiting task. The search marked only what
+/// could not end before the waiting task, from it: `m0` never (its cycle with `t`
+/// does not go through `m1`), so neither `t`'s wait for any, and the three hung (a
+/// `client.map` gathered, in `wait_cycles_random`). Now `m1`'s wait fails, and
+/// everything ends.
+#[test]
+fn a_wait_for_any_closed_into_a_cycle_by_its_last_future_is_broken() {
+    #[derive(Clone, Copy, Debug)]
+    enum Any {
+        Gather,
+        AsCompleted,
+        FirstCompleted,
+    }
+    watchdog::within(
+        Duration::from_secs(20),
+        "cycle through a wait for any",
+        || {
+            for any in [Any::Gather, Any::AsCompleted, Any::FirstCompleted] {
+                let client = client(2);
+                let slot = slots::<String>(1);
+                let go = Arc::new(AtomicBool::new(false));
+                let (s, g) = (slot.clone(), go.clone());
+                let t = client
+                    .task(move || {
+                        let client = get_client().unwrap();
+                        let s0 = s.clone();
+                        let m0 = client
+                            .task(move || text(s0[0].wait()))
+                            .named("m0")
+                            .submit(());
+                        let (s1, g1) = (s.clone(), g.clone());
+                        let m1 = client
+                            .task(move || {
+                                wait_until(&g1);
+                                text(s1[0].wait())
+                            })
+                            .named("m1")
+                            .submit(());
+                        let both = [m0, m1];
+                        match any {
+                            Any::Gather => match client.gather(&both) {
+                                Ok(texts) => texts.concat(),
+                                Err(error) => error.to_string(),
+                            },
+                            Any::AsCompleted => {
+                                let first = taskweave::as_completed(both.clone()).next();
+                                text(&first.unwrap())
+                            }
+                            Any::FirstCompleted => {
+                                let (done, _) = taskweave::wait(
+                                    &both,
+                                    taskweave::WaitMode::FirstCompleted,
+                                    None,
+                                );
+                                text(&done[0])
+                            }
+                        }
+                    })
+                    .named("t")
+                    .submit(());
+                assert!(slot[0].set(t.clone()).is_ok());
+                // `m0` and then `t` sleep in their waits; then `m1` waits.
+                std::thread::sleep(Duration::from_millis(100));
+                go.store(true, SeqCst);
+                let t = text(&t);
+                assert!(t.contains("never end"), "{any:?}: {t}");
+            }
+        },
+    );
+}
+
 /// `t1` waits for `t2`, queued behind a held thread, and so runs it on its own thread,
 /// above itself; `t2` waits for `t0`, and is cancelled while it runs (its code goes on);
 /// then `t0` waits for `t1`. That last wait closes a cycle through `t2`'s frame: `t1`

@@ -4,7 +4,8 @@
 //! rayon's pool), in a `graph!` it computes (alone, or nested in a `Delayed` graph's
 //! task), or in a graph its client computes (`client.compute`), or through an
 //! argument (a task it submits, a `Delayed` graph it or its client computes, reading
-//! the next future), on one or two clients
+//! the next future), inside `secede`, in a task it submits or in those of a
+//! `client.map`, on one or two clients
 //! of one or two threads, some of them held for a moment so that the tasks queue and
 //! a waiter runs the one it waits for itself. One of the waits could never end: it
 //! fails, saying so, the others read its message as their value, and everything ends.
@@ -71,9 +72,15 @@ enum Site {
     /// Through a `Delayed` graph that reads the next one's future, which its client
     /// computes (`client.compute`), and whose future it waits for.
     ClientComputeReads,
+    /// In its own code, inside `secede` (its thread's place handed over meanwhile).
+    Seceded,
+    /// In a task it submits to its client, and waits for.
+    Subtask,
+    /// In the tasks of a `client.map` it makes, then gathers.
+    Map,
 }
 
-const SITES: [Site; 9] = [
+const SITES: [Site; 12] = [
     Site::Task,
     Site::DelayedHere,
     Site::DelayedPool,
@@ -83,6 +90,9 @@ const SITES: [Site; 9] = [
     Site::Argument,
     Site::GraphReads,
     Site::ClientComputeReads,
+    Site::Seceded,
+    Site::Subtask,
+    Site::Map,
 ];
 
 /// How a task waits for the next one's future.
@@ -198,6 +208,20 @@ fn wait_at(site: Site, kind: Kind, next: Slot) -> String {
             let client = taskweave::get_client().expect("a task's client");
             let reads = delayed(|text: String| text).call(next.wait());
             wait_on(kind, &client.compute(&reads))
+        }
+        Site::Seceded => taskweave::secede(|| wait_for(&next)),
+        Site::Subtask => {
+            let client = taskweave::get_client().expect("a task's client");
+            let waits = client.submit(move || wait_for(&next), ());
+            wait_on(kind, &waits)
+        }
+        Site::Map => {
+            let client = taskweave::get_client().expect("a task's client");
+            let waits = client.map(move |_: u64| wait_for(&next), 0..2u64);
+            match client.gather(&waits) {
+                Ok(texts) => texts.concat(),
+                Err(error) => error.to_string(),
+            }
         }
     }
 }

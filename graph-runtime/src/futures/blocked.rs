@@ -33,8 +33,9 @@
 //! If the wait needs its own stack, it could never end: it fails instead of
 //! sleeping, and is not published. The part of the graph the wait reaches is built in
 //! a loop and evaluated by marks spread from the thread's own tasks (a task or a wait
-//! for all is marked once one of its needs is, a wait for any once all of its are), so
-//! nothing recurses, and what bounds the search is the tasks actually blocked and the
+//! for all is marked once one of its needs is, a wait for any once all of its are, or
+//! once one is and none could ever end: what can end is found first, up from what
+//! needs nothing), so nothing recurses, and what bounds the search is the tasks actually blocked and the
 //! unfinished tasks the awaited ones need, not a depth.
 //!
 //! One look suffices: only a wait that blocks adds a way out of a task that was free to
@@ -750,10 +751,48 @@ impl Search<'_> {
         self.gathers[at].others = Some(others);
     }
 
+    /// Which nodes could never end, as far as the search reached: every node but
+    /// those that can, found from what needs nothing (a task free to go on, a wait
+    /// already over) up (a task once all it needs can end, a wait for any one once
+    /// one of them can). The thread's own tasks (nodes `0..mine`) cannot.
+    fn stuck(&self, mine: usize) -> Vec<bool> {
+        let nodes = &self.nodes;
+        let mut can_end = vec![false; nodes.len()];
+        // Needs left before a node can end: all of them, or one for a wait for any.
+        let mut left: Vec<usize> = (nodes.iter())
+            .map(|node| if node.any { 1 } else { node.needs })
+            .collect();
+        let mut free: Vec<usize> = (mine..nodes.len())
+            .filter(|&at| nodes[at].needs == 0)
+            .collect();
+        for &at in &free {
+            can_end[at] = true;
+        }
+        while let Some(node) = free.pop() {
+            for &(by, _) in &nodes[node].needed_by {
+                if by < mine || can_end[by] {
+                    continue;
+                }
+                left[by] -= 1;
+                if left[by] == 0 {
+                    can_end[by] = true;
+                    free.push(by);
+                }
+            }
+        }
+        can_end.into_iter().map(|can| !can).collect()
+    }
+
     /// Marks the nodes that cannot end before a task of the waiting thread does (its
     /// own, nodes `0..mine`), from scratch: breadth first, so that each node's cause
-    /// is one of its shortest ways back.
+    /// is one of its shortest ways back. A wait for any one is marked once each of
+    /// its futures is, or once one is and none of them could ever end otherwise (see
+    /// [`stuck`](Self::stuck)): a task waiting for any of `a` and `b`, where `a` waits
+    /// for that task and `b` is the waiting thread's, needs `b`, though `a` is never
+    /// marked (nothing marks a cycle that does not go through the waiting thread),
+    /// and such a cycle hung.
     fn mark(&mut self, mine: usize) {
+        let stuck = self.stuck(mine);
         let nodes = &mut self.nodes;
         for (at, node) in nodes.iter_mut().enumerate() {
             node.marked = at < mine;
@@ -769,7 +808,7 @@ impl Search<'_> {
                     continue;
                 }
                 needer.open -= 1;
-                if !needer.any || needer.open == 0 {
+                if !needer.any || needer.open == 0 || stuck[by] {
                     needer.marked = true;
                     needer.cause = Some((node, how));
                     marked.push_back(by);
@@ -885,10 +924,20 @@ fn never_ending(
     search.look();
     // Nothing needs the thread's own tasks: the wait can end, and the set reached is
     // closed (every task in it was looked at, or found free before; a gather's wait
-    // not listed needs a task in it, which is enough for a wait for any one).
+    // not listed needs a task in it, which is enough for a wait for any one). Unless
+    // a gather's wait not listed could never end through the future it waits for:
+    // its list may hold a task of this thread's.
+    let unlisted_stuck = |search: &Search<'_>| {
+        let stuck = search.stuck(mine.len());
+        (0..search.gathers.len())
+            .filter(|&at| search.gathers[at].others.is_none())
+            .filter(|&at| stuck[search.gathers[at].node])
+            .collect::<Vec<usize>>()
+    };
     if search.nodes[..mine.len()]
         .iter()
         .all(|n| n.needed_by.is_empty())
+        && unlisted_stuck(&search).is_empty()
     {
         let reached = (search.index.into_iter())
             .filter(|&(_, node)| node >= mine.len())
@@ -901,12 +950,14 @@ fn never_ending(
     }
     // A gather's wait marked through the future it waits for needs its other futures
     // too: they are added, and the marks made again, until no gather's wait marked is
-    // left to list (each is listed once).
+    // left to list (each is listed once); so is one that could never end through the
+    // future it waits for.
     loop {
         search.mark(mine.len());
+        let never = unlisted_stuck(&search);
         let unlisted: Vec<usize> = (0..search.gathers.len())
             .filter(|&at| search.gathers[at].others.is_none())
-            .filter(|&at| search.nodes[search.gathers[at].node].marked)
+            .filter(|at| search.nodes[search.gathers[*at].node].marked || never.contains(at))
             .collect();
         if unlisted.is_empty() {
             break;
