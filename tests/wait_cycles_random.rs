@@ -78,9 +78,12 @@ enum Site {
     Subtask,
     /// In the tasks of a `client.map` it makes, then gathers.
     Map,
+    /// In the tasks of a `client.map` it makes, then waits for any of (as drawn: a
+    /// wait for all stands for a wait for the first exception).
+    MapAny,
 }
 
-const SITES: [Site; 12] = [
+const SITES: [Site; 13] = [
     Site::Task,
     Site::DelayedHere,
     Site::DelayedPool,
@@ -93,6 +96,7 @@ const SITES: [Site; 12] = [
     Site::Seceded,
     Site::Subtask,
     Site::Map,
+    Site::MapAny,
 ];
 
 /// How a task waits for the next one's future.
@@ -221,6 +225,24 @@ fn wait_at(site: Site, kind: Kind, next: Slot) -> String {
             match client.gather(&waits) {
                 Ok(texts) => texts.concat(),
                 Err(error) => error.to_string(),
+            }
+        }
+        Site::MapAny => {
+            let client = taskweave::get_client().expect("a task's client");
+            let waits = client.map(move |_: u64| wait_for(&next), 0..2u64);
+            let mode = match kind {
+                Kind::WaitAll => WaitMode::FirstException,
+                _ => WaitMode::FirstCompleted,
+            };
+            match kind {
+                Kind::AsCompleted | Kind::Result => {
+                    let first = taskweave::as_completed(waits).next();
+                    text(first.expect("two futures").result())
+                }
+                _ => {
+                    let (done, _) = taskweave::wait(&waits, mode, None);
+                    text(done[0].result())
+                }
             }
         }
     }
