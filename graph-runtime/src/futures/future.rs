@@ -455,8 +455,10 @@ impl<T: Clone> Future<T> {
     ///
     /// Only what no one can end is refused: a future whose task runs on a thread that
     /// is not blocked, or is queued, or waits with a timeout, or can be ended by any
-    /// one of several futures a wait takes, is waited for. A future cancelled from
-    /// elsewhere ends the wait in any case. Other waits outside the client's tasks
+    /// one of several futures a wait takes that could itself end, is waited for. A
+    /// future cancelled from elsewhere ends the wait in any case (a task cancelled
+    /// while it runs goes on: its own waits, and the tasks under it on its thread,
+    /// count as before). Other waits outside the client's tasks
     /// (and inside user code run while a task ends, a done callback) are not looked
     /// at.
     pub fn result(&self) -> Result<T, FutureError> {
