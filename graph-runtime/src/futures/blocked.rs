@@ -939,14 +939,19 @@ fn never_ending(
         .all(|n| n.needed_by.is_empty())
         && unlisted_stuck(&search).is_empty()
     {
-        let reached = (search.index.into_iter())
-            .filter(|&(_, node)| node >= mine.len())
-            .filter_map(|(key, node)| {
-                Some((key, Arc::downgrade(search.nodes[node].task.as_ref()?)))
-            })
-            .collect();
+        // (Not kept as free when part of it could never end: tasks already blocked,
+        // in a cycle that this wait is not part of, which later searches must see.)
+        let stuck = search.stuck(mine.len());
+        let reached = (!stuck[mine.len()..].iter().any(|&stuck| stuck)).then(|| {
+            (search.index.into_iter())
+                .filter(|&(_, node)| node >= mine.len())
+                .filter_map(|(key, node)| {
+                    Some((key, Arc::downgrade(search.nodes[node].task.as_ref()?)))
+                })
+                .collect()
+        });
         let held = (search.nodes, search.held, search.lists);
-        return (None, held, Some(reached), Vec::new());
+        return (None, held, reached, Vec::new());
     }
     // A gather's wait marked through the future it waits for needs its other futures
     // too: they are added, and the marks made again, until no gather's wait marked is
