@@ -785,53 +785,66 @@ fn text(future: &Future<String>) -> String {
     }
 }
 
+#[delayed]
+fn wait_in_graph(slot: Arc<OnceLock<Future<String>>>) -> String {
+    text(slot.wait())
+}
+
 /// Task `a` of client A waits for task `b` of client B, which waits for `a` (the
-/// futures handed over through slots): a cycle through two clients, which one of the
-/// waits breaks; and the same with `b`'s wait made by a task of a graph `b` computes
-/// (a `Delayed` graph, then a `graph!` nested in it), and with `a`'s wait made inside
-/// a `client.compute` of B's.
+/// futures handed over through slots), `b` in its own code (`shape` 0), in a `Delayed`
+/// graph's task (1), or in a `graph!` nested in one (2); with client A's one thread
+/// held, when `hold_a`, so that `a` is still queued when `b` waits for it. What `a` and
+/// `b` return (the text of what each read).
+fn cycle_through_two_clients(shape: u8, hold_a: bool) -> (String, String) {
+    let a_client = client(1, "A");
+    let b_client = client(1, "B");
+    let held = hold_a.then(|| gated(&a_client, 0));
+    let a_slot = Arc::new(OnceLock::<Future<String>>::new());
+    let b_slot = Arc::new(OnceLock::<Future<String>>::new());
+    let b_in = b_slot.clone();
+    let a = a_client
+        .task(move || text(b_in.wait()))
+        .named("a")
+        .submit(());
+    assert!(a_slot.set(a.clone()).is_ok());
+    let a_in = a_slot.clone();
+    let b = b_client
+        .task(move || match shape {
+            0 => text(a_in.wait()),
+            1 => {
+                let a_in = a_in.clone();
+                delayed(move |_: u64| text(a_in.wait()))
+                    .call(0u64)
+                    .compute()
+            }
+            _ => {
+                let a_in = a_in.clone();
+                let inner =
+                    graph!(|s: Arc<OnceLock<Future<String>>>| -> String { wait_in_graph(s) });
+                delayed(move |_: u64| inner.compute(a_in.clone()))
+                    .call(0u64)
+                    .compute()
+            }
+        })
+        .named("b")
+        .submit(());
+    assert!(b_slot.set(b.clone()).is_ok());
+    let texts = (a.result().unwrap(), b.result().unwrap());
+    if let Some((held, open)) = held {
+        drop(open);
+        assert_eq!(held.result().unwrap(), 0);
+    }
+    texts
+}
+
+/// The cycle of [`cycle_through_two_clients`], whichever of `a` and `b` starts first:
+/// one of the waits breaks it; and the same with `b`'s wait made by a task of a graph
+/// `b` computes (a `Delayed` graph, then a `graph!` nested in it).
 #[test]
 fn a_cycle_of_waits_through_two_clients_and_graphs_is_broken() {
-    #[delayed]
-    fn wait_in_graph(slot: Arc<OnceLock<Future<String>>>) -> String {
-        text(slot.wait())
-    }
     within(LIMIT, "cycle through two clients", || {
         for shape in 0..3 {
-            let a_client = client(1, "A");
-            let b_client = client(1, "B");
-            let a_slot = Arc::new(OnceLock::<Future<String>>::new());
-            let b_slot = Arc::new(OnceLock::<Future<String>>::new());
-            let b_in = b_slot.clone();
-            let a = a_client
-                .task(move || text(b_in.wait()))
-                .named("a")
-                .submit(());
-            assert!(a_slot.set(a.clone()).is_ok());
-            let a_in = a_slot.clone();
-            let b = b_client
-                .task(move || match shape {
-                    0 => text(a_in.wait()),
-                    1 => {
-                        let a_in = a_in.clone();
-                        delayed(move |_: u64| text(a_in.wait()))
-                            .call(0u64)
-                            .compute()
-                    }
-                    _ => {
-                        let a_in = a_in.clone();
-                        let inner = graph!(|s: Arc<OnceLock<Future<String>>>| -> String {
-                            wait_in_graph(s)
-                        });
-                        delayed(move |_: u64| inner.compute(a_in.clone()))
-                            .call(0u64)
-                            .compute()
-                    }
-                })
-                .named("b")
-                .submit(());
-            assert!(b_slot.set(b.clone()).is_ok());
-            let (a, b) = (a.result().unwrap(), b.result().unwrap());
+            let (a, b) = cycle_through_two_clients(shape, false);
             assert!(
                 a.contains("never end") || b.contains("never end"),
                 "shape {shape}: {a} / {b}"
@@ -850,47 +863,9 @@ fn a_cycle_of_waits_through_two_clients_and_graphs_is_broken() {
 /// took as nothing to publish.
 #[test]
 fn a_cycle_of_waits_through_two_clients_and_graphs_is_broken_when_the_first_runs_inline() {
-    #[delayed]
-    fn wait_in_graph(slot: Arc<OnceLock<Future<String>>>) -> String {
-        text(slot.wait())
-    }
     within(LIMIT, "cycle through two clients, inline", || {
         for shape in 0..3 {
-            let a_client = client(1, "A");
-            let b_client = client(1, "B");
-            let (held, open) = gated(&a_client, 0);
-            let a_slot = Arc::new(OnceLock::<Future<String>>::new());
-            let b_slot = Arc::new(OnceLock::<Future<String>>::new());
-            let b_in = b_slot.clone();
-            let a = a_client
-                .task(move || text(b_in.wait()))
-                .named("a")
-                .submit(());
-            assert!(a_slot.set(a.clone()).is_ok());
-            let a_in = a_slot.clone();
-            let b = b_client
-                .task(move || match shape {
-                    0 => text(a_in.wait()),
-                    1 => {
-                        let a_in = a_in.clone();
-                        delayed(move |_: u64| text(a_in.wait()))
-                            .call(0u64)
-                            .compute()
-                    }
-                    _ => {
-                        let a_in = a_in.clone();
-                        let inner = graph!(|s: Arc<OnceLock<Future<String>>>| -> String {
-                            wait_in_graph(s)
-                        });
-                        delayed(move |_: u64| inner.compute(a_in.clone()))
-                            .call(0u64)
-                            .compute()
-                    }
-                })
-                .named("b")
-                .submit(());
-            assert!(b_slot.set(b.clone()).is_ok());
-            let (a, b) = (a.result().unwrap(), b.result().unwrap());
+            let (a, b) = cycle_through_two_clients(shape, true);
             // `a`'s wait fails, and `b` reads that as `a`'s value.
             assert!(
                 a.contains("task `a` at ")
@@ -899,8 +874,6 @@ fn a_cycle_of_waits_through_two_clients_and_graphs_is_broken_when_the_first_runs
                 "shape {shape}: {a}"
             );
             assert_eq!(a, b, "shape {shape}");
-            drop(open);
-            assert_eq!(held.result().unwrap(), 0);
         }
     });
 }
