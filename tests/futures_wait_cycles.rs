@@ -1279,6 +1279,31 @@ fn steal(s: &'static Steal, leaf: u8) -> u64 {
     u64::from(leaf) + 1
 }
 
+/// Computes, on a thread of its own, a graph of two tasks side by side (so that its run
+/// goes to rayon's pool, where only a worker waiting in a join of `task`'s graph is
+/// free): one reads `task`'s future in its own code, the other makes 10. Calls
+/// `release` once the run has returned (the held part of `task`'s graph may end), and
+/// returns the read's error, checked to be a cycle of one step: `computes`, whose run
+/// has a part under the wait.
+fn read_computes_beside(task: &Future<u64>, release: impl FnOnce()) -> FutureError {
+    let awaited = task.clone();
+    let reader = delayed(move || awaited.result()).call();
+    let beside = delayed(|v: u64| v * 10).call(1u64);
+    let run =
+        std::thread::spawn(move || taskweave::compute_with(RunOptions::new(), (&reader, &beside)));
+    let (read, ten) = run.join().unwrap().expect("no task panics");
+    release();
+    assert_eq!(ten, 10);
+    let error = read.expect_err("the wait cannot end");
+    let FutureError::WaitCycle { cycle } = &error else {
+        panic!("not a cycle: {error}");
+    };
+    assert_eq!(cycle.len(), 1, "{error}");
+    assert_eq!(cycle[0].task, "computes");
+    assert_eq!(cycle[0].then, CycleLink::PartUnderWait, "{error}");
+    error
+}
+
 /// As the test below, on the thief's side: a futures task `computes` runs a `graph!`
 /// (a tree of joins, `add(l, add(r1, r2))`) on rayon's two workers. The second worker
 /// steals the right branch, and within it waits in its join for `r2`, which the first
@@ -1320,22 +1345,7 @@ fn a_wait_taken_up_above_a_stolen_branch_of_the_graph_it_waits_for_fails() {
             wait_until(&s.r2_started);
             // `r1` has ended: its worker now waits in the right branch's join for `r2`.
             std::thread::sleep(Duration::from_millis(50));
-            let awaited = task.clone();
-            let reader = delayed(move || awaited.result()).call();
-            let beside = delayed(|v: u64| v * 10).call(1u64);
-            let run = std::thread::spawn(move || {
-                taskweave::compute_with(RunOptions::new(), (&reader, &beside))
-            });
-            let (read, ten) = run.join().unwrap().expect("no task panics");
-            s.release.store(true, SeqCst);
-            assert_eq!(ten, 10);
-            let error = read.expect_err("the wait cannot end");
-            let FutureError::WaitCycle { cycle } = &error else {
-                panic!("not a cycle: {error}");
-            };
-            assert_eq!(cycle.len(), 1, "{error}");
-            assert_eq!(cycle[0].task, "computes");
-            assert_eq!(cycle[0].then, CycleLink::PartUnderWait, "{error}");
+            read_computes_beside(&task, || s.release.store(true, SeqCst));
             // The branch resumes, and the task ends well.
             assert_eq!(task.result().unwrap(), 1 + 2 + 3);
         },
@@ -1388,24 +1398,10 @@ fn a_wait_in_a_task_run_above_a_part_of_the_graph_it_waits_for_fails() {
             wait_until(&h.first_done);
             // The first worker now waits in the join, the second holds the other half.
             std::thread::sleep(Duration::from_millis(50));
-            let awaited = task.clone();
-            // Two tasks side by side, so that the run goes to the pool, where only the
-            // waiting worker is free.
-            let reader = delayed(move || awaited.result()).call();
-            let beside = delayed(|v: u64| v * 10).call(1u64);
-            let run = std::thread::spawn(move || {
-                taskweave::compute_with(RunOptions::new(), (&reader, &beside))
-            });
-            let (read, ten) = run.join().unwrap().expect("no task panics");
-            h.release.store(true, SeqCst);
-            assert_eq!(ten, 10);
-            let error = read.expect_err("the wait cannot end");
+            let error = read_computes_beside(&task, || h.release.store(true, SeqCst));
             let FutureError::WaitCycle { cycle } = &error else {
-                panic!("not a cycle: {error}");
+                unreachable!("checked by read_computes_beside");
             };
-            assert_eq!(cycle.len(), 1, "{error}");
-            assert_eq!(cycle[0].task, "computes");
-            assert_eq!(cycle[0].then, CycleLink::PartUnderWait);
             assert!(cycle[0].call_site.contains("futures_wait_cycles.rs"));
             let message = error.to_string();
             assert!(
