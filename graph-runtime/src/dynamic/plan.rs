@@ -860,16 +860,13 @@ impl Storage {
         // A task reading a future waits for it on the worker that runs it, which may be
         // waiting in a join of the very run that future's task needs (a futures task
         // computing a graph): each would wait for the other. So from outside the pool
-        // the futures go first, waited for here, as `Client::compute` waits for them; a
-        // run with a stop condition goes on at once, to be stopped promptly.
+        // the futures go first, waited for here, as `Client::compute` waits for them;
+        // a run with a stop condition asks it meanwhile, and starts once it says stop,
+        // to stop at once.
         let threads = options.effective_scheduler() == Scheduler::Threads;
-        if threads
-            && !self.plan.awaited.is_empty()
-            && options.stop.is_none()
-            && !crate::engine::sync::in_pool()
-        {
+        if threads && !self.plan.awaited.is_empty() && !crate::engine::sync::in_pool() {
             if let Some(wait) = AWAIT_READS.get() {
-                wait(&self.plan.awaited);
+                wait(&self.plan.awaited, options.stop.as_deref());
             }
         }
         let observed = options.observer.is_some() || crate::engine::observe::ambient_active();
@@ -969,10 +966,14 @@ impl Storage {
 
 /// The futures front end's wait for the futures a graph reads, however they end (see
 /// `Storage::run`): set when a client is built, before which no future exists.
-static AWAIT_READS: OnceLock<fn(&[AwaitedTask])> = OnceLock::new();
+static AWAIT_READS: OnceLock<AwaitReads> = OnceLock::new();
+
+/// The wait for the futures a graph reads, asking the run's stop condition meanwhile
+/// when it has one (see `futures::args::await_reads`).
+type AwaitReads = fn(&[AwaitedTask], Option<&(dyn Fn() -> bool + Send + Sync)>);
 
 /// Sets [`AWAIT_READS`].
-pub(crate) fn set_await_reads(wait: fn(&[AwaitedTask])) {
+pub(crate) fn set_await_reads(wait: AwaitReads) {
     let _ = AWAIT_READS.set(wait);
 }
 

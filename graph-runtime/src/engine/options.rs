@@ -111,7 +111,10 @@ impl RunOptions {
     /// Given `taskweave::cancelled` itself, a run nested in a graph task reads whether
     /// any run above it stopped without asking each level in turn: its questions cost
     /// the same at any depth of nesting (a closure that calls it asks every level).
-    /// `stop` is asked as the task the run was started in, on whichever thread. A panic
+    /// `stop` is asked as the task the run was started in, on whichever thread. A run
+    /// started from outside rayon's pool whose tasks read futures waits for them
+    /// before its first task starts: `stop` is asked every 2 ms meanwhile, and once it
+    /// says stop, the run stops at once. A panic
     /// of `stop` fails the run as the task's panic would, said so: "the run's stop
     /// predicate panicked while computing `sum` at …: …", whether it was asked before
     /// the task started or by the task's `cancelled()` (which unwinds the task).

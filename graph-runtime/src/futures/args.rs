@@ -633,14 +633,36 @@ pub(crate) fn awaited_tasks(
 /// task gets) is left to the graph's task, which fails as it would have.
 /// A task read twice is waited for twice: the second wait finds it ended (no set of
 /// those seen is made, as [`awaited_tasks`] makes for a compute's dependencies).
-pub(crate) fn await_reads(awaited: &[crate::dynamic::args::AwaitedTask]) {
+///
+/// With the run's stop condition, that is asked every [`STOP_LOOK`] meanwhile: once it
+/// says stop (or panics), the wait is over and the run starts, to stop at once (and
+/// to report a panic of the condition, asking it again, as it does).
+pub(crate) fn await_reads(
+    awaited: &[crate::dynamic::args::AwaitedTask],
+    stop: Option<&(dyn Fn() -> bool + Send + Sync)>,
+) {
+    let says_stop = || {
+        stop.is_some_and(|stop| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(stop)).unwrap_or(true)
+        })
+    };
     for task in awaited
         .iter()
         .filter_map(|task| task.downcast_ref::<Arc<dyn HasCore>>())
     {
-        let _ = task.core().wait(None);
+        let ended = match stop {
+            None => task.core().wait(None),
+            Some(_) => task.core().wait_asking(&says_stop, STOP_LOOK),
+        };
+        if matches!(ended, Ok(false)) {
+            return;
+        }
     }
 }
+
+/// How often [`await_reads`] asks a run's stop condition: a stop is seen about as
+/// promptly as between two tasks of a run, and a waiter wakes 500 times a second.
+const STOP_LOOK: std::time::Duration = std::time::Duration::from_millis(2);
 
 impl KeptArgs for AfterEnds {
     type Values = ();

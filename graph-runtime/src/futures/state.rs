@@ -834,6 +834,52 @@ impl Core {
         }
     }
 
+    /// [`wait`](Self::wait) without a deadline, that also ends once `stop()` holds,
+    /// asked every `every` while the wait sleeps (a predicate no one wakes the waiter
+    /// for: a run's stop condition); true when the task ended, false when stopped
+    /// first. `stop` is asked outside every lock of the library's: it is the user's
+    /// code, which may touch this very future. The wait is published as one without a
+    /// deadline, so that a cycle through it is refused as [`wait`](Self::wait)'s is.
+    pub(crate) fn wait_asking(
+        &self,
+        stop: &dyn Fn() -> bool,
+        every: std::time::Duration,
+    ) -> Result<bool, FutureError> {
+        if self.is_done() {
+            return Ok(true);
+        }
+        let stopped = Cell::new(false);
+        // True once the wait is over: the task ended, or `stop()` said so (the
+        // callers of `sleep` take true as "look no further").
+        let sleep = |until: Option<Instant>| loop {
+            let look = Instant::now().checked_add(every);
+            let first = match (look, until) {
+                (Some(look), Some(until)) => Some(look.min(until)),
+                (look, until) => look.or(until),
+            };
+            if self.sleep(first) {
+                return true;
+            }
+            if stop() {
+                stopped.set(true);
+                return true;
+            }
+            if until.is_some_and(|until| Instant::now() >= until) {
+                return false;
+            }
+        };
+        #[cfg(not(loom))]
+        super::pool::wait(
+            &|| self.is_done() || stopped.get(),
+            super::blocked::Awaited::One(self),
+            None,
+            sleep,
+        )?;
+        #[cfg(loom)]
+        sleep(None);
+        Ok(self.is_done())
+    }
+
     /// Blocks this thread until the task ended or `deadline` passed.
     /// (`pool::wait` polls a little first; the loom models do not, since every poll
     /// would be one more interleaving to explore and sleeping is what they check.)
