@@ -34,10 +34,10 @@
 //! `OUTCOMES_MIXED_CASES=1`), `OUTCOMES_MIXED_CASES` sets their number (a longer hunt),
 //! `OUTCOMES_MIXED_TRACE=1` prints each case's steps as they happen (for a hang or an
 //! abort; a hang prints them anyway), `OUTCOMES_MIXED_LOUD=1` keeps the injected
-//! panics' messages. `OUTCOMES_MIXED_RAYON_WAITS=1` lets graphs computed on rayon's
-//! pool outside a `client.compute` read futures not ended yet, which hangs now and
-//! then (see the ignored reproducer at the end); by default those futures are waited
-//! for first. `OUTCOMES_MIXED_NESTED=0` leaves out the futures tasks whose graphs
+//! panics' messages. Graphs computed on rayon's pool outside a `client.compute` read
+//! futures not ended yet, which the library waits for before their runs start (see
+//! the reproducers at the end); `OUTCOMES_MIXED_SETTLE=1` has the case wait for those
+//! futures itself first, as it did while that hung now and then. `OUTCOMES_MIXED_NESTED=0` leaves out the futures tasks whose graphs
 //! their client persists or computes (`get_client().try_persist`, `.compute`): they
 //! then compute their graphs themselves, as before those were added. (A value made
 //! after the case had counted them all, a few times in 100,000 cases with them, was
@@ -695,10 +695,10 @@ struct Case {
     inner: Arc<Recorder>,
     /// The futures the graph built last reads.
     read: Vec<Future<Val>>,
-    /// Whether graphs computed on rayon's pool from outside a client's compute may
-    /// read futures not ended yet (`OUTCOMES_MIXED_RAYON_WAITS=1`): a known hang (see
-    /// the ignored reproducer at the end), left out by default.
-    rayon_waits: bool,
+    /// Whether the case waits for the futures a graph computed on rayon's pool from
+    /// outside a client's compute reads before it computes the graph
+    /// (`OUTCOMES_MIXED_SETTLE=1`), rather than leave that to the library.
+    settle: bool,
     /// Whether futures tasks may have their client persist or compute their graphs
     /// (unless `OUTCOMES_MIXED_NESTED=0`).
     nested: bool,
@@ -770,7 +770,7 @@ impl Case {
             bomb,
             inner: Arc::default(),
             read: Vec::new(),
-            rayon_waits: std::env::var_os("OUTCOMES_MIXED_RAYON_WAITS").is_some(),
+            settle: std::env::var_os("OUTCOMES_MIXED_SETTLE").is_some(),
             nested: std::env::var("OUTCOMES_MIXED_NESTED").map_or(true, |v| v != "0"),
             plain: PlainWatch {
                 profiler: Arc::new(Profiler::new()),
@@ -1225,10 +1225,10 @@ impl Case {
         self.runs[run].nodes = nodes;
     }
 
-    /// Waits for `futures` to end, unless graphs may wait for them on rayon's workers
-    /// (see `rayon_waits`).
+    /// Waits for `futures` to end, when the case is to (`OUTCOMES_MIXED_SETTLE=1`, see
+    /// the field `settle`); otherwise the graph's compute waits for them itself.
     fn settle(&mut self, futures: Vec<Future<Val>>) {
-        if self.rayon_waits || futures.is_empty() {
+        if !self.settle || futures.is_empty() {
             return;
         }
         let (_, pending) = wait(&futures, WaitMode::AllCompleted, Some(LIMIT / 2));
@@ -2456,12 +2456,13 @@ fn sum2(a: u64, b: u64) -> u64 {
 /// global pool of two workers (this file's tests make it so, when they are first to
 /// build it).
 ///
-/// A run with a stop condition (`stop_when`) started at once, to be stopped promptly;
-/// once the wait for a future could no longer hang there (it failed with `WaitCycle`),
-/// the random cases with `OUTCOMES_MIXED_RAYON_WAITS=1` found that error in such a run
-/// (seed 12004064, once in 20,000 cases), whose advice, to pass the future as an
-/// argument, the task had followed. Now such a run waits too, asking its condition
-/// meanwhile (the second round below: the error before).
+/// A run with a stop condition (`stop_when`) started at once, to be stopped promptly.
+/// Once the wait for a future could no longer hang there (it failed with `WaitCycle`),
+/// the random cases that left the wait for the futures a graph reads to the library
+/// (then `OUTCOMES_MIXED_RAYON_WAITS=1`) found that error in such a run (seed
+/// 12004064, once in 20,000 cases; and a hang, once in about 30,000), whose advice,
+/// to pass the future as an argument, the task had followed. Now such a run waits
+/// too, asking its condition meanwhile (the second round below: the error before).
 #[test]
 fn a_graph_reading_a_future_does_not_start_above_the_join_of_the_graph_that_future_computes() {
     two_workers();
