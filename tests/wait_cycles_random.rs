@@ -1,16 +1,17 @@
 //! Random cycles of waits through every place a wait for a future can be made: each
-//! task of a ring of one to three futures tasks waits for the next one's future
-//! (`result`, `gather`, `wait` for all or any, `as_completed`), in its own code, in a task of a `Delayed` graph it computes (run on its thread, or on
-//! rayon's pool), in a `graph!` it computes (alone, or nested in a `Delayed` graph's
-//! task), or in a graph its client computes (`client.compute`), or through an
-//! argument (a task it submits, a `Delayed` graph it or its client computes, reading
-//! the next future), inside `secede`, in a task it submits or in those of a
-//! `client.map`, on one or two clients
-//! of one or two threads, some of them held for a moment so that the tasks queue and
-//! a waiter runs the one it waits for itself. One of the waits could never end: it
-//! fails, saying so, the others read its message as their value, and everything ends.
-//! Some rings have a wait with a timeout, or a task cancelled from outside, which ends
-//! them another way: everything ends all the same.
+//! task of a ring of one to four futures tasks waits for the next one's future
+//! (`result`, `gather`, `wait` for all or any, `as_completed`), in its own code, in a
+//! task of a `Delayed` graph it computes (run on its thread, or on rayon's pool), in a
+//! `graph!` it computes (alone, or nested in a `Delayed` graph's task), or in a graph
+//! its client computes (`client.compute`), or through an argument (a task it submits,
+//! a `Delayed` graph it or its client computes, reading the next future; the graph it
+//! computes may follow the task, `stop_when`), inside `secede`, in a task it submits
+//! or in those of a `client.map`, on one or two clients of one or two threads, some of
+//! them held for a moment so that the tasks queue and a waiter runs the one it waits
+//! for itself. One of the waits could never end: it fails, saying so, the others read
+//! its message as their value, and everything ends. Some rings have a wait with a
+//! timeout, a task cancelled from outside, or their clients dropped, which ends them
+//! another way: everything ends all the same.
 //! Each case runs under a watchdog, so a hang fails the test rather than CI.
 //!
 //! A fixed ring of such sites hung (a `graph!` in a `Delayed` graph's task, on the
@@ -35,7 +36,7 @@ use std::time::Duration;
 
 use random::Rng;
 use taskweave::prelude::*;
-use taskweave::WaitMode;
+use taskweave::{RunOptions, WaitMode};
 
 /// Where the next task's future is handed over, once submitted.
 type Slot = Arc<OnceLock<Future<String>>>;
@@ -72,6 +73,11 @@ enum Site {
     /// Through a `Delayed` graph that reads the next one's future, which its client
     /// computes (`client.compute`), and whose future it waits for.
     ClientComputeReads,
+    /// As `GraphReads`, the run following the task (`stop_when(taskweave::cancelled)`):
+    /// the graph waits for the future before it starts, asking whether the task was
+    /// cancelled meanwhile.
+    GraphReadsFollowing,
+
     /// In its own code, inside `secede` (its thread's place handed over meanwhile).
     Seceded,
     /// In a task it submits to its client, and waits for.
@@ -83,7 +89,7 @@ enum Site {
     MapAny,
 }
 
-const SITES: [Site; 13] = [
+const SITES: [Site; 14] = [
     Site::Task,
     Site::DelayedHere,
     Site::DelayedPool,
@@ -93,6 +99,7 @@ const SITES: [Site; 13] = [
     Site::Argument,
     Site::GraphReads,
     Site::ClientComputeReads,
+    Site::GraphReadsFollowing,
     Site::Seceded,
     Site::Subtask,
     Site::Map,
@@ -208,6 +215,14 @@ fn wait_at(site: Site, kind: Kind, next: Slot) -> String {
             wait_on(kind, &reads)
         }
         Site::GraphReads => delayed(|text: String| text).call(next.wait()).compute(),
+        Site::GraphReadsFollowing => {
+            let options = RunOptions::new().stop_when(taskweave::cancelled);
+            let reads = delayed(|text: String| text).call(next.wait());
+            reads
+                .try_compute_with(options)
+                .unwrap_or_else(|error| error.to_string())
+        }
+
         Site::ClientComputeReads => {
             let client = taskweave::get_client().expect("a task's client");
             let reads = delayed(|text: String| text).call(next.wait());
@@ -282,6 +297,10 @@ struct Case {
     /// A task of the ring cancelled from outside, after a pause (in ms) once all are
     /// submitted: the ring's waits end all the same.
     cancel: Option<(usize, u64)>,
+    /// The clients dropped by the test, after a pause (in ms) once all tasks are
+    /// submitted: each cancels its tasks and shuts down (waiting for those running,
+    /// which the cancels end) unless a task still holds it (`get_client()`).
+    drop_clients: Option<u64>,
 }
 
 impl Case {
@@ -290,7 +309,7 @@ impl Case {
         let clients: Vec<(usize, bool)> = (0..1 + rng.below(2))
             .map(|_| (1 + rng.below(2), rng.percent(40)))
             .collect();
-        let tasks = (0..1 + rng.below(3))
+        let tasks = (0..1 + rng.below(4))
             .map(|_| {
                 let client = rng.below(clients.len());
                 let site = SITES[rng.below(SITES.len())];
@@ -300,10 +319,12 @@ impl Case {
         let cancel = rng
             .percent(20)
             .then(|| (rng.below(tasks.len()), rng.below(4) as u64));
+        let drop_clients = rng.percent(15).then(|| rng.below(4) as u64);
         Case {
             tasks,
             clients,
             cancel,
+            drop_clients,
         }
     }
 
@@ -339,6 +360,10 @@ impl Case {
             std::thread::sleep(Duration::from_millis(pause));
             futures[at].cancel();
         }
+        if let Some(pause) = self.drop_clients {
+            std::thread::sleep(Duration::from_millis(pause));
+            drop(clients);
+        }
         // (A task whose `wait` or `as_completed` could never end fails, with the
         // message.)
         let values: Vec<String> = futures.iter().map(|f| text(f.result())).collect();
@@ -346,7 +371,7 @@ impl Case {
             .tasks
             .iter()
             .any(|&(_, _, kind)| matches!(kind, Kind::Timeout));
-        if !timed && self.cancel.is_none() {
+        if !timed && self.cancel.is_none() && self.drop_clients.is_none() {
             assert!(
                 values.iter().any(|v| v.contains("the wait would never end")
                     || v.contains("and the waits would never end")),
@@ -354,7 +379,12 @@ impl Case {
             );
         }
         for held in held {
-            held.result().expect("the holding task ends");
+            match held.result() {
+                Ok(()) => {}
+                // Its client dropped before it ended.
+                Err(FutureError::Cancelled { .. }) if self.drop_clients.is_some() => {}
+                Err(error) => panic!("a holding task failed: {error}"),
+            }
         }
     }
 }
@@ -374,8 +404,8 @@ fn random_cycles_of_waits_through_graphs_and_clients_are_broken() {
         let case = Case::draw(seed);
         let what = format!(
             "wait_cycles_random seed {seed}: tasks {:?}, clients (threads, held) {:?}, \
-             cancelled {:?}",
-            case.tasks, case.clients, case.cancel
+             cancelled {:?}, clients dropped {:?}",
+            case.tasks, case.clients, case.cancel, case.drop_clients
         );
         let body_what = what.clone();
         let ran = std::panic::catch_unwind(|| watchdog::within(LIMIT, &what, move || case.run()));
