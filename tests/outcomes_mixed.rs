@@ -2525,37 +2525,49 @@ fn a_graph_reading_a_future_does_not_start_above_the_join_of_the_graph_that_futu
 /// meanwhile, and once it says stop, the run starts and stops at once, its task not
 /// started, however long the future still takes. (The run used to start at once; its
 /// task then waited for the future, running, past the stop, until the future ended.)
+/// A condition that panics instead ends the wait too, and fails the run saying so.
 #[test]
 fn a_graph_waiting_for_a_future_it_reads_stops_when_told_to() {
     watchdog::within(Duration::from_secs(20), "a stop while a read waits", || {
-        let client = Client::builder().threads(1).build().unwrap();
-        let go = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let g = go.clone();
-        let task = client.submit(
-            move || {
-                wait_for(&g);
-                1u64
-            },
-            (),
-        );
-        let reader = delayed(|v: &u64| v + 1).named("reader").call(&task);
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let s = stop.clone();
-        let options = RunOptions::new().stop_when(move || s.load(Ordering::SeqCst));
-        let run = std::thread::spawn(move || {
-            let ran = reader.try_compute_with(options);
-            ran.map_err(|e| e.to_string())
-        });
-        std::thread::sleep(Duration::from_millis(50));
-        stop.store(true, Ordering::SeqCst);
-        let error = run.join().unwrap().expect_err("stopped");
-        assert!(
-            error.contains("`reader`") && error.contains("stopped before this task started"),
-            "{error}"
-        );
-        assert!(!task.done(), "the future is still running");
-        go.store(true, Ordering::SeqCst);
-        assert_eq!(task.result().unwrap(), 1);
+        quiet();
+        for panics in [false, true] {
+            let client = Client::builder().threads(1).build().unwrap();
+            let go = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let g = go.clone();
+            let task = client.submit(
+                move || {
+                    wait_for(&g);
+                    1u64
+                },
+                (),
+            );
+            let reader = delayed(|v: &u64| v + 1).named("reader").call(&task);
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let s = stop.clone();
+            let options = RunOptions::new().stop_when(move || {
+                let told = s.load(Ordering::SeqCst);
+                assert!(!(told && panics), "boom [the stop condition]");
+                told
+            });
+            let run = std::thread::spawn(move || {
+                let ran = reader.try_compute_with(options);
+                ran.map_err(|e| e.to_string())
+            });
+            std::thread::sleep(Duration::from_millis(50));
+            stop.store(true, Ordering::SeqCst);
+            let error = run.join().unwrap().expect_err("stopped");
+            let said = match panics {
+                false => "stopped before this task started",
+                true => "stop predicate panicked",
+            };
+            assert!(
+                error.contains("`reader`") && error.contains(said),
+                "{error}"
+            );
+            assert!(!task.done(), "the future is still running");
+            go.store(true, Ordering::SeqCst);
+            assert_eq!(task.result().unwrap(), 1);
+        }
     });
 }
 
