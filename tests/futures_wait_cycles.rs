@@ -1240,6 +1240,22 @@ fn a_ring_of_gathers_left_in_a_cycle_once_their_other_future_finishes_breaks_at_
 /// Set in the child process a test below runs itself in.
 const CHILD: &str = "TASKWEAVE_WAIT_CYCLES_CHILD";
 
+/// Whether this is the test's own process, which has just run the test `name` alone,
+/// in a child process with rayon's pool of two workers (and warnings off): the test
+/// then returns. In the child, checks the pool, and is false.
+fn ran_in_a_child_with_two_workers(name: &str) -> bool {
+    if std::env::var_os(CHILD).is_none() {
+        taken_back::in_a_process_of_its_own(
+            CHILD,
+            name,
+            &[("RAYON_NUM_THREADS", "2"), ("TASKWEAVE_WARNINGS", "off")],
+        );
+        return true;
+    }
+    assert_eq!(rayon::current_num_threads(), 2);
+    false
+}
+
 /// A task of the rendezvous: `1` for the first of two, `2` for the second.
 #[delayed]
 fn half(h: &'static Rendezvous) -> u64 {
@@ -1279,21 +1295,26 @@ fn steal(s: &'static Steal, leaf: u8) -> u64 {
     u64::from(leaf) + 1
 }
 
-/// Computes, on a thread of its own, a graph of two tasks side by side (so that its run
-/// goes to rayon's pool, where only a worker waiting in a join of `task`'s graph is
-/// free): one reads `task`'s future in its own code, the other makes 10. Calls
-/// `release` once the run has returned (the held part of `task`'s graph may end), and
-/// returns the read's error, checked to be a cycle of one step: `computes`, whose run
-/// has a part under the wait.
-fn read_computes_beside(task: &Future<u64>, release: impl FnOnce()) -> FutureError {
-    let awaited = task.clone();
-    let reader = delayed(move || awaited.result()).call();
+/// Computes, on a thread of its own, `reader` beside a task that makes 10 (two tasks
+/// side by side, so that the run goes to rayon's pool, where only a worker waiting in
+/// a join of a graph is free); calls `release` once the run has returned (the held
+/// part of that graph may end), and returns what `reader` made.
+fn beside<R: Clone + Send + Sync + 'static>(reader: Delayed<R>, release: impl FnOnce()) -> R {
     let beside = delayed(|v: u64| v * 10).call(1u64);
     let run =
         std::thread::spawn(move || taskweave::compute_with(RunOptions::new(), (&reader, &beside)));
     let (read, ten) = run.join().unwrap().expect("no task panics");
     release();
     assert_eq!(ten, 10);
+    read
+}
+
+/// [`beside`], with a reader that reads `task`'s future in its own code: returns the
+/// read's error, checked to be a cycle of one step: `computes`, whose run has a part
+/// under the wait.
+fn read_computes_beside(task: &Future<u64>, release: impl FnOnce()) -> FutureError {
+    let awaited = task.clone();
+    let read = beside(delayed(move || awaited.result()).call(), release);
     let error = read.expect_err("the wait cannot end");
     let FutureError::WaitCycle { cycle } = &error else {
         panic!("not a cycle: {error}");
@@ -1302,6 +1323,29 @@ fn read_computes_beside(task: &Future<u64>, release: impl FnOnce()) -> FutureErr
     assert_eq!(cycle[0].task, "computes");
     assert_eq!(cycle[0].then, CycleLink::PartUnderWait, "{error}");
     error
+}
+
+/// A futures task `computes` that runs a graph whose two halves go to rayon's two
+/// workers (a `graph!`, run as a tree of joins, or a dynamic graph, run by the
+/// dispatcher), meeting at `h`: the first to end waits in the join for the other.
+fn computes(client: &Client, h: &'static Rendezvous, dynamic: bool) -> Future<u64> {
+    client
+        .task(move || {
+            if dynamic {
+                let sum = delayed(|a: u64, b: u64| a + b)
+                    .call(delayed(half).call(h), delayed(half).call(h));
+                sum.compute()
+            } else {
+                let g = graph!(|h: &'static Rendezvous| -> u64 {
+                    let a = half(h);
+                    let b = half(h);
+                    add(a, b)
+                });
+                g.compute(h)
+            }
+        })
+        .named("computes")
+        .submit(())
 }
 
 /// As the test below, on the thief's side: a futures task `computes` runs a `graph!`
@@ -1314,15 +1358,9 @@ fn read_computes_beside(task: &Future<u64>, release: impl FnOnce()) -> FutureErr
 #[test]
 fn a_wait_taken_up_above_a_stolen_branch_of_the_graph_it_waits_for_fails() {
     const NAME: &str = "a_wait_taken_up_above_a_stolen_branch_of_the_graph_it_waits_for_fails";
-    if std::env::var_os(CHILD).is_none() {
-        taken_back::in_a_process_of_its_own(
-            CHILD,
-            NAME,
-            &[("RAYON_NUM_THREADS", "2"), ("TASKWEAVE_WARNINGS", "off")],
-        );
+    if ran_in_a_child_with_two_workers(NAME) {
         return;
     }
-    assert_eq!(rayon::current_num_threads(), 2);
     watchdog::within(
         Duration::from_secs(20),
         "wait above a stolen branch",
@@ -1365,36 +1403,14 @@ fn a_wait_taken_up_above_a_stolen_branch_of_the_graph_it_waits_for_fails() {
 #[test]
 fn a_wait_in_a_task_run_above_a_part_of_the_graph_it_waits_for_fails() {
     const NAME: &str = "a_wait_in_a_task_run_above_a_part_of_the_graph_it_waits_for_fails";
-    if std::env::var_os(CHILD).is_none() {
-        taken_back::in_a_process_of_its_own(
-            CHILD,
-            NAME,
-            &[("RAYON_NUM_THREADS", "2"), ("TASKWEAVE_WARNINGS", "off")],
-        );
+    if ran_in_a_child_with_two_workers(NAME) {
         return;
     }
-    assert_eq!(rayon::current_num_threads(), 2);
     watchdog::within(Duration::from_secs(20), "wait above a part", || {
         for dynamic in [false, true] {
             let h: &'static Rendezvous = Box::leak(Box::default());
             let client = client(1);
-            let task = client
-                .task(move || {
-                    if dynamic {
-                        let sum = delayed(|a: u64, b: u64| a + b)
-                            .call(delayed(half).call(h), delayed(half).call(h));
-                        sum.compute()
-                    } else {
-                        let g = graph!(|h: &'static Rendezvous| -> u64 {
-                            let a = half(h);
-                            let b = half(h);
-                            add(a, b)
-                        });
-                        g.compute(h)
-                    }
-                })
-                .named("computes")
-                .submit(());
+            let task = computes(&client, h, dynamic);
             wait_until(&h.first_done);
             // The first worker now waits in the join, the second holds the other half.
             std::thread::sleep(Duration::from_millis(50));
@@ -1413,5 +1429,46 @@ fn a_wait_in_a_task_run_above_a_part_of_the_graph_it_waits_for_fails() {
             // The graph's part resumes, and the task ends well.
             assert_eq!(task.result().unwrap(), 3, "dynamic: {dynamic}");
         }
+    });
+}
+
+/// As the test above, the future read as the argument of a task of a graph that the
+/// taken-up task computes: that graph's run starts on rayon's pool, so it does not wait
+/// for the futures it reads before it starts, and its task reads the future on the
+/// waiting worker, above its part of the graph the future needs. The read fails so,
+/// and the error's advice is for such a read (compute the reading graph with
+/// `client.compute` or from outside the pool), not to pass the future as an argument,
+/// which it is.
+#[test]
+fn an_argument_read_above_a_part_of_the_graph_it_reads_fails_advising_for_reads() {
+    const NAME: &str =
+        "an_argument_read_above_a_part_of_the_graph_it_reads_fails_advising_for_reads";
+    if ran_in_a_child_with_two_workers(NAME) {
+        return;
+    }
+    watchdog::within(Duration::from_secs(20), "argument above a part", || {
+        let h: &'static Rendezvous = Box::leak(Box::default());
+        let client = client(1);
+        let task = computes(&client, h, false);
+        wait_until(&h.first_done);
+        // The first worker now waits in the join, the second holds the other half.
+        std::thread::sleep(Duration::from_millis(50));
+        let awaited = task.clone();
+        let reader = delayed(move || {
+            let reads = delayed(|v: &u64| *v).call(&awaited);
+            reads.try_compute().map_err(|error| error.to_string())
+        })
+        .call();
+        let read = beside(reader, || h.release.store(true, SeqCst));
+        let message = read.expect_err("the read cannot end");
+        assert!(
+            message.contains("its argument, future `computes")
+                && message.contains("a part of which resumes only once a task run above it")
+                && message
+                    .contains("compute the graph that reads the future with `client.compute`")
+                && !message.contains("pass the future to the task as an argument"),
+            "{message}"
+        );
+        assert_eq!(task.result().unwrap(), 3);
     });
 }

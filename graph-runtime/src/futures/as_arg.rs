@@ -72,11 +72,14 @@ struct ArgumentFailed {
 
 impl std::fmt::Display for ArgumentFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "its argument, future `{}`, has no result: {}",
-            self.key, self.cause
-        )
+        write!(f, "its argument, future `{}`, has no result: ", self.key)?;
+        match &self.cause {
+            // Its advice is for a read of an argument, not for a wait in a task's code.
+            FutureError::WaitCycle { cycle } => {
+                super::error::write_cycle(f, cycle, super::error::CycleAdvice::Argument)
+            }
+            cause => write!(f, "{cause}"),
+        }
     }
 }
 

@@ -169,66 +169,7 @@ impl fmt::Display for FutureError {
                      does: the wait would never end"
                 )
             }
-            FutureError::WaitCycle { cycle } => {
-                f.write_str(
-                    "tasks wait for one another in a cycle, and the waits would never end: ",
-                )?;
-                for (at, step) in cycle.iter().enumerate() {
-                    let next = &cycle[(at + 1) % cycle.len()].task;
-                    let CycleStep {
-                        task, call_site, ..
-                    } = step;
-                    if at > 0 {
-                        f.write_str("; ")?;
-                    }
-                    match step.then {
-                        CycleLink::Waits => {
-                            write!(f, "`{task}` at {call_site} waits for `{next}`")?
-                        }
-                        CycleLink::GraphWaits => write!(
-                            f,
-                            "`{task}` at {call_site} computes a graph, a task of which \
-                             waits for `{next}`"
-                        )?,
-                        CycleLink::Argument => write!(
-                            f,
-                            "`{task}` at {call_site} has not started and needs `{next}` \
-                             (an argument)"
-                        )?,
-                        CycleLink::RunsInline => write!(
-                            f,
-                            "`{task}` at {call_site} resumes only once `{next}`, run \
-                             inline on its thread, returns"
-                        )?,
-                        CycleLink::PartUnderWait => write!(
-                            f,
-                            "`{task}` at {call_site} computes a graph, a part of which \
-                             resumes only once a task run above it on its thread (taken \
-                             up while it waited) ends its wait for `{next}`"
-                        )?,
-                        CycleLink::PartUnderTask => write!(
-                            f,
-                            "`{task}` at {call_site} computes a graph, a part of which \
-                             resumes only once `{next}`, run above it on its thread \
-                             (taken up while it waited), returns"
-                        )?,
-                    }
-                }
-                match cycle.first() {
-                    Some(first) if first.then == CycleLink::PartUnderWait => f.write_str(
-                        "; that wait, in a task that runs above the graph's part, fails, \
-                         to break the cycle (pass the future to the task as an argument \
-                         instead: it is waited for before the graph starts)",
-                    )?,
-                    Some(first) => write!(
-                        f,
-                        "; the wait of `{}` fails, to break the cycle",
-                        first.task
-                    )?,
-                    None => {}
-                }
-                Ok(())
-            }
+            FutureError::WaitCycle { cycle } => write_cycle(f, cycle, CycleAdvice::Wait),
             FutureError::Timeout {
                 task,
                 call_site,
@@ -347,4 +288,88 @@ impl std::error::Error for ClientError {
             | ClientError::InvalidName(_) => None,
         }
     }
+}
+
+/// What a cycle's message advises where its first wait is above a part of a graph
+/// (`CycleLink::PartUnderWait`): the wait was in a task's own code, or a graph task's
+/// read of its future argument (in a run started on rayon's pool, which does not wait
+/// for the futures it reads before it starts).
+#[derive(Clone, Copy)]
+pub(crate) enum CycleAdvice {
+    Wait,
+    Argument,
+}
+
+/// The message of [`FutureError::WaitCycle`], with `advice` for a first wait above a
+/// part of a graph.
+pub(crate) fn write_cycle(
+    f: &mut std::fmt::Formatter<'_>,
+    cycle: &[CycleStep],
+    advice: CycleAdvice,
+) -> std::fmt::Result {
+    f.write_str("tasks wait for one another in a cycle, and the waits would never end: ")?;
+    for (at, step) in cycle.iter().enumerate() {
+        let next = &cycle[(at + 1) % cycle.len()].task;
+        let CycleStep {
+            task, call_site, ..
+        } = step;
+        if at > 0 {
+            f.write_str("; ")?;
+        }
+        match step.then {
+            CycleLink::Waits => write!(f, "`{task}` at {call_site} waits for `{next}`")?,
+            CycleLink::GraphWaits => write!(
+                f,
+                "`{task}` at {call_site} computes a graph, a task of which \
+                 waits for `{next}`"
+            )?,
+            CycleLink::Argument => write!(
+                f,
+                "`{task}` at {call_site} has not started and needs `{next}` \
+                 (an argument)"
+            )?,
+            CycleLink::RunsInline => write!(
+                f,
+                "`{task}` at {call_site} resumes only once `{next}`, run \
+                 inline on its thread, returns"
+            )?,
+            CycleLink::PartUnderWait => write!(
+                f,
+                "`{task}` at {call_site} computes a graph, a part of which \
+                 resumes only once a task run above it on its thread (taken \
+                 up while it waited) ends its wait for `{next}`"
+            )?,
+            CycleLink::PartUnderTask => write!(
+                f,
+                "`{task}` at {call_site} computes a graph, a part of which \
+                 resumes only once `{next}`, run above it on its thread \
+                 (taken up while it waited), returns"
+            )?,
+        }
+    }
+    match cycle.first() {
+        Some(first) if first.then == CycleLink::PartUnderWait => write!(
+            f,
+            "; that wait, in a task that runs above the graph's part, fails, to \
+             break the cycle ({})",
+            match advice {
+                CycleAdvice::Wait => {
+                    "pass the future to the task as an argument instead: it is \
+                     waited for before the graph starts"
+                }
+                CycleAdvice::Argument => {
+                    "compute the graph that reads the future with `client.compute`, \
+                     or from outside rayon's pool: its run then waits for the futures \
+                     it reads before it starts"
+                }
+            }
+        )?,
+        Some(first) => write!(
+            f,
+            "; the wait of `{}` fails, to break the cycle",
+            first.task
+        )?,
+        None => {}
+    }
+    Ok(())
 }
