@@ -114,10 +114,10 @@ impl RunOptions {
     /// `stop` is asked as the task the run was started in, on whichever thread. A run
     /// started from outside rayon's pool whose tasks read futures waits for them
     /// before its first task starts: `stop` is asked every 2 ms meanwhile, and once it
-    /// says stop, the run stops at once. A panic
-    /// of `stop` fails the run as the task's panic would, said so: "the run's stop
-    /// predicate panicked while computing `sum` at …: …", whether it was asked before
-    /// the task started or by the task's `cancelled()` (which unwinds the task).
+    /// says stop, the run stops at once. A panic of `stop` fails the run as the task's
+    /// panic would, said so: "the run's stop predicate panicked while computing `sum`
+    /// at …: …", whether it was asked before the task started or by the task's
+    /// `cancelled()` (which unwinds the task).
     #[must_use = "builder methods return the changed builder"]
     pub fn stop_when(mut self, stop: impl Fn() -> bool + Send + Sync + 'static) -> Self {
         self.follows = is_cancelled(&stop);

@@ -303,10 +303,10 @@ pub(crate) enum CycleAdvice {
 /// The message of [`FutureError::WaitCycle`], with `advice` for a first wait above a
 /// part of a graph.
 pub(crate) fn write_cycle(
-    f: &mut std::fmt::Formatter<'_>,
+    f: &mut fmt::Formatter<'_>,
     cycle: &[CycleStep],
     advice: CycleAdvice,
-) -> std::fmt::Result {
+) -> fmt::Result {
     f.write_str("tasks wait for one another in a cycle, and the waits would never end: ")?;
     for (at, step) in cycle.iter().enumerate() {
         let next = &cycle[(at + 1) % cycle.len()].task;
