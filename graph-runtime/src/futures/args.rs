@@ -650,6 +650,10 @@ pub(crate) fn await_reads(
         .iter()
         .filter_map(|task| task.downcast_ref::<Arc<dyn HasCore>>())
     {
+        // Asked first too: a condition that already says stop stops at once.
+        if says_stop() {
+            return;
+        }
         let ended = match stop {
             None => task.core().wait(None),
             Some(_) => task.core().wait_asking(&says_stop, STOP_LOOK),
