@@ -1248,7 +1248,10 @@ fn a_result_dropped_with_a_spent_batch_ends_no_worker() {
 /// behind them stayed pending for ever. Now each queued job is let go of inside the
 /// catch that cancels it (`futures/client.rs`, `Owner::drop`), and a batch's finished
 /// jobs are among those taken out (`futures/pool.rs`, `take_queued`): the panic comes
-/// out of the client's drop once the shutdown is done, as the README says.
+/// out of the client's drop once the shutdown is done, as the README says. (The test
+/// waits for the waiting task to let go of its handles first: preempted before that,
+/// under load, it held them past the client's drop, 1 run in 40 to 200, and its drop
+/// of them was the values' last.)
 #[test]
 fn the_client_s_drop_cancels_every_queued_task_when_a_result_s_drop_panics() {
     watchdog::within(LIMIT, "client drop with queued results", || {
@@ -1258,7 +1261,9 @@ fn the_client_s_drop_cancels_every_queued_task_when_a_result_s_drop_panics() {
         let (send, handed) = mpsc::channel::<Vec<Future<Val>>>();
         let (open, gate) = mpsc::channel::<()>();
         let (started, running) = mpsc::channel::<()>();
+        let (let_go, bombs_let_go) = mpsc::channel::<()>();
         let (handed, gate, started) = (Mutex::new(handed), Mutex::new(gate), Mutex::new(started));
+        let let_go = Mutex::new(let_go);
         // Holds the client's one thread: waits for the bombs (running them inline,
         // out of their batch, which stays queued), then for the gate.
         let waiter = client.submit(
@@ -1269,6 +1274,7 @@ fn the_client_s_drop_cancels_every_queued_task_when_a_result_s_drop_panics() {
                     let _ = bomb.result();
                 }
                 drop(bombs);
+                let _ = let_go.lock().unwrap().send(());
                 let _ = gate.lock().unwrap().recv();
             },
             (),
@@ -1291,6 +1297,10 @@ fn the_client_s_drop_cancels_every_queued_task_when_a_result_s_drop_panics() {
         assert!(pending.is_empty());
         client.fire_and_forget(&bombs);
         drop(bombs);
+        // The task's handles gone too (a task preempted before its drop of them held
+        // them past the client's drop, and its drop was the values' last), the queue's
+        // references are the last.
+        bombs_let_go.recv().unwrap();
         let opener = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(100));
             let _ = open.send(());
