@@ -1328,12 +1328,7 @@ fn sleep_on_worker(
                 return ended;
             }
         }
-        let look = Instant::now().checked_add(slice);
-        let until = match (look, deadline) {
-            (Some(look), Some(deadline)) => Some(look.min(deadline)),
-            (look, deadline) => look.or(deadline),
-        };
-        if sleep(until) {
+        if sleep(look_by(slice, deadline)) {
             return true;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -1577,16 +1572,12 @@ fn sleep_on_rayon(
     sleep: &mut impl FnMut(Option<Instant>) -> bool,
 ) -> bool {
     loop {
-        let slice = Instant::now().checked_add(STRANDED_POLL);
-        let (until, last) = match (slice, deadline) {
-            (Some(slice), Some(deadline)) if deadline <= slice => (Some(deadline), true),
-            (Some(slice), _) => (Some(slice), false),
-            (None, _) => (deadline, true),
-        };
+        let until = look_by(STRANDED_POLL, deadline);
         if sleep(until) {
             return true;
         }
-        if last {
+        // The deadline's turn (or no clock beyond it): the wait ends with this sleep.
+        if until == deadline {
             return done();
         }
         if !crate::engine::sync::workers_all_waiting() || HELPING.get() >= MAX_HELP {
@@ -1599,6 +1590,16 @@ fn sleep_on_rayon(
                 return true;
             }
         }
+    }
+}
+
+/// When a sleep that looks again every `every` wakes next: `every` from now, or
+/// `deadline` if that comes first (or if `every` from now is past what an `Instant`
+/// can hold).
+pub(crate) fn look_by(every: Duration, deadline: Option<Instant>) -> Option<Instant> {
+    match (Instant::now().checked_add(every), deadline) {
+        (Some(look), Some(deadline)) => Some(look.min(deadline)),
+        (look, deadline) => look.or(deadline),
     }
 }
 

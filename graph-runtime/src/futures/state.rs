@@ -852,12 +852,7 @@ impl Core {
         // True once the wait is over: the task ended, or `stop()` said so (the
         // callers of `sleep` take true as "look no further").
         let sleep = |until: Option<Instant>| loop {
-            let look = Instant::now().checked_add(every);
-            let first = match (look, until) {
-                (Some(look), Some(until)) => Some(look.min(until)),
-                (look, until) => look.or(until),
-            };
-            if self.sleep(first) {
+            if self.sleep(super::pool::look_by(every, until)) {
                 return true;
             }
             if stop() {
