@@ -910,6 +910,37 @@ fn once_its_waiting_tasks_are_back_a_client_runs_threads_tasks_at_once() {
     });
 }
 
+/// Dropping the last client joins its threads, the `Drop` of what its tasks left in
+/// thread-locals included. The drop waited only for the workers' loops to end: it
+/// returned while their threads still ran those `Drop`s (none of the two done), which
+/// a program ending then, or tearing down what they use, cuts short.
+#[test]
+fn the_client_s_drop_waits_for_its_threads_thread_locals() {
+    static DROPPED: AtomicUsize = AtomicUsize::new(0);
+    struct Slow;
+    impl Drop for Slow {
+        fn drop(&mut self) {
+            std::thread::sleep(Duration::from_millis(50));
+            DROPPED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    thread_local!(static SLOW: Slow = const { Slow });
+    watchdog::within(Duration::from_secs(60), "thread-locals", || {
+        let client = client(2);
+        // On both threads: each task waits for the other.
+        let both = Arc::new(Barrier::new(2));
+        let tasks: Vec<Future<()>> = (0..2)
+            .map(|_| {
+                let both = both.clone();
+                client.submit(move || SLOW.with(|_| drop(both.wait())), ())
+            })
+            .collect();
+        client.gather(&tasks).unwrap();
+        drop(client);
+        assert_eq!(DROPPED.load(Ordering::SeqCst), 2);
+    });
+}
+
 /// A chain of computes over futures (each link a graph reading the future of the one
 /// before), every link submitted while the root still runs: each compute waits for
 /// the futures its graph reads as a dependency, on no thread, and the chain runs one

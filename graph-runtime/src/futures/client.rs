@@ -30,7 +30,8 @@ use crate::engine::observe::{Observer, Observers};
 /// Eager execution with handles (Dask's `Client`): `submit`, `map`, `gather`,
 /// `scatter`, `compute` of a `Delayed`. Cloning shares the same pool; dropping the last
 /// clone shuts it down: pending tasks are cancelled, running ones finish, and their
-/// threads end. Finished futures keep their results, readable after the drop, and a
+/// threads end (the `Drop` of what tasks left in their thread-locals included: the drop
+/// waits for that too). Finished futures keep their results, readable after the drop, and a
 /// running task's future gets its result when it finishes (Dask's `client.close()`
 /// releases every future of the client, finished ones too: all read `'cancelled'`
 /// after it). The drop waits for them up to [`ClientBuilder::shutdown_timeout`]

@@ -139,6 +139,25 @@ thread_local! {
     /// On a worker: counts of its client's handle that jobs ended here let go of, owed
     /// to the handle (see [`owe`]).
     static OWED: Cell<Option<Owed>> = const { Cell::new(None) };
+    /// On a worker: its pool, told when the thread's locals are destroyed (see
+    /// [`Exiting`]).
+    static EXITING: RefCell<Option<Exiting>> = const { RefCell::new(None) };
+}
+
+/// A worker's last thread-local: the first one it sets, so destroyed after those the
+/// tasks it ran set (thread-locals are destroyed in the reverse order of their first
+/// use), whose `Drop` may still be running the users' code when the worker's loop has
+/// ended. Its own `Drop` tells the pool the thread is gone (see `Counts::alive`).
+struct Exiting(Arc<Pool>);
+
+impl Drop for Exiting {
+    fn drop(&mut self) {
+        let mut counts = self.0.lock();
+        counts.alive -= 1;
+        if counts.alive == 0 {
+            self.0.exited.notify_all();
+        }
+    }
 }
 
 /// How many counts a worker owes before it gives them back at once (see [`owe`]).
@@ -350,6 +369,10 @@ pub(crate) struct Pool {
 struct Counts {
     /// Threads started and not yet ended.
     live: usize,
+    /// Threads started whose thread-locals have not all been destroyed yet: those
+    /// `live`, and those that ended their loop and are still running the `Drop` of
+    /// what their tasks left in thread-locals. What the client's drop waits for.
+    alive: usize,
     /// Of those, the ones blocked in a wait.
     blocked: usize,
     /// Rayon workers outside the pool asleep for one of its futures, each counted as
@@ -402,6 +425,7 @@ impl Pool {
             start_limit,
             counts: Mutex::new(Counts {
                 live: 0,
+                alive: 0,
                 blocked: 0,
                 lent: 0,
                 started: 0,
@@ -502,6 +526,7 @@ impl Pool {
         }
         self.refused.store(false, Ordering::SeqCst);
         counts.live += 1;
+        counts.alive += 1;
         counts.started += 1;
         self.count_running(counts);
         Ok(())
@@ -781,6 +806,7 @@ impl Pool {
     /// A worker's life: run jobs until the pool closes (and its queue is drained) or
     /// this worker is a spare with nothing to do.
     fn work(self: Arc<Self>) {
+        EXITING.with(|e| *e.borrow_mut() = Some(Exiting(self.clone())));
         WORKER.with(|w| *w.borrow_mut() = Some(self.clone()));
         // A task's compute of a graph sleeps without holding this thread's place.
         crate::engine::sync::set_blocking(Some(|wait| blocking(wait)));
@@ -910,9 +936,6 @@ impl Pool {
     fn end(&self, mut counts: MutexGuard<'_, Counts>) -> Option<Queued> {
         counts.live -= 1;
         self.count_running(&counts);
-        if counts.live == 0 {
-            self.exited.notify_all();
-        }
         None
     }
 
@@ -1021,12 +1044,13 @@ impl Pool {
         }
     }
 
-    /// Waits until every worker has ended, or the deadline passed (`None`: no deadline).
+    /// Waits until every worker has ended, the `Drop` of its thread-locals included, or
+    /// the deadline passed (`None`: no deadline).
     pub(crate) fn wait_exited(&self, deadline: Option<Instant>) {
         let _ = sleep_until(
             &self.exited,
             self.lock(),
-            |counts| counts.live == 0,
+            |counts| counts.alive == 0,
             deadline,
         );
     }
