@@ -932,7 +932,13 @@ fn the_client_s_drop_waits_for_its_threads_thread_locals() {
         let tasks: Vec<Future<()>> = (0..2)
             .map(|_| {
                 let both = both.clone();
-                client.submit(move || SLOW.with(|_| drop(both.wait())), ())
+                client.submit(
+                    move || {
+                        SLOW.with(|_| ());
+                        both.wait();
+                    },
+                    (),
+                )
             })
             .collect();
         client.gather(&tasks).unwrap();
