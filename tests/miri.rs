@@ -265,6 +265,34 @@ fn dynamic_nodes_share_split_and_fan_in() {
     counts.all_dropped();
 }
 
+/// A node named from two threads at once: each name is added after the last one met
+/// (`Rare::last`, a pointer into the node's chain of names), a name lent before stays
+/// valid, and the chain is freed once with the node.
+#[test]
+fn dynamic_names_added_from_two_threads() {
+    let a = delay!(peek(&delay!(make(Counts::new(), 3)))).named("first");
+    let first: &str = a.name();
+    let b = a.clone();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut b = b;
+            for i in 0..20 {
+                b = b.named(format!("b{i}"));
+                assert!(b.name().starts_with(['a', 'b']), "{}", b.name());
+            }
+        });
+        let mut a = a.clone();
+        for i in 0..20 {
+            a = a.named(format!("a{i}"));
+            // The other thread's names come in at any time.
+            assert!(a.key().starts_with(['a', 'b']), "{}", a.key());
+        }
+    });
+    assert_eq!(first, "first");
+    assert!(["a19", "b19"].contains(&a.name()), "{}", a.name());
+    assert_eq!(a.compute(), 3);
+}
+
 /// A dynamic graph failing at its root: the failure reaches the output through the
 /// chain, and every value made is dropped once.
 #[test]

@@ -161,14 +161,17 @@ pub(crate) fn label_of(
 struct Rare {
     /// The names set on the node, if any: the first here, the others after it.
     names: OnceLock<Names>,
+    /// The last of `names` met (null before a second one), where a new name is added
+    /// and the name is read from: a node named in a loop walks none of its older
+    /// names. It points into `names`' chain, which is freed only with the node.
+    last: std::sync::atomic::AtomicPtr<Names>,
     /// The futures the task's arguments read, set when the node is built.
     awaited: Box<[args::AwaitedTask]>,
 }
 
 /// The names set on a node, oldest first; the last is its name. Never changed once
 /// set, only added to, so [`Delayed::name`] can lend `&str`; a node named again keeps
-/// its older names (a few bytes each) until it is dropped, and each new name walks
-/// the ones before it (a node is named once or twice, not in a loop).
+/// its older names (a few bytes each) until it is dropped.
 struct Names {
     name: Arc<str>,
     /// Whether the name is the node's key too (see `Meta::add_name`).
@@ -267,7 +270,16 @@ fn next_key() -> u64 {
 impl Meta {
     /// The last name set on the node, if any.
     fn last_names(&self) -> Option<&Names> {
-        let mut names = self.rare.get()?.names.get()?;
+        let rare = self.rare.get()?;
+        let mut names = rare.names.get()?;
+        let last = rare.last.load(Ordering::Acquire);
+        if !last.is_null() {
+            // SAFETY: `last` was taken from a reference to a `Names` of this node's
+            // chain (`add_name`), published with a release store; the chain is only
+            // added to, and freed when the node drops, after every borrow of `self`.
+            names = unsafe { &*last };
+        }
+        // Names added since (or at the same time as) the one `last` points to.
         while let Some(next) = names.next.get() {
             names = next;
         }
@@ -288,6 +300,7 @@ impl Meta {
     fn set_awaited(&self, awaited: Vec<args::AwaitedTask>) {
         let rare = Box::new(Rare {
             names: OnceLock::new(),
+            last: Default::default(),
             awaited: awaited.into_boxed_slice(),
         });
         if self.rare.set(rare).is_err() {
@@ -318,18 +331,30 @@ impl Meta {
         };
         // The first name in the node's rare part (one allocation, as a boxed name
         // was), later ones after it.
-        let first = &self.rare.get_or_init(Box::default).names;
+        let rare = self.rare.get_or_init(Box::default);
+        let first = &rare.names;
         let mut new = match first.set(new) {
             Ok(()) => return,
             Err(back) => Box::new(back),
         };
-        let mut older = first
-            .get()
-            .expect("a OnceLock that refused a value holds one");
+        let last = rare.last.load(Ordering::Acquire);
+        let mut older = match last.is_null() {
+            true => first
+                .get()
+                .expect("a OnceLock that refused a value holds one"),
+            // SAFETY: as in `last_names`.
+            false => unsafe { &*last },
+        };
         loop {
+            // (An older name's `is_key` has those before it in.)
             new.is_key |= older.is_key;
             match older.next.set(new) {
-                Ok(()) => return,
+                Ok(()) => {
+                    let added = older.next.get().expect("set just now");
+                    let added: *const Names = &**added;
+                    rare.last.store(added.cast_mut(), Ordering::Release);
+                    return;
+                }
                 Err(back) => {
                     new = back;
                     older = older
