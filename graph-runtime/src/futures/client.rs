@@ -51,12 +51,10 @@ use crate::engine::observe::{Observer, Observers};
 /// hands its place to another thread, which the pool starts if needed, so that
 /// `threads` tasks keep running, as Dask's `secede`/`rejoin` do. The pool grows this
 /// way up to
-/// [`ClientBuilder::max_threads`] (`threads` + 1024 by default). When the wait ends,
-/// the task goes on at once (Dask's `rejoin` waits for a free place instead), and the
-/// next thread to finish a task parks rather than start another, so that `threads`
-/// tasks run at once again (a task already running when the wait ends finishes
-/// first); a parked thread takes the place of the next task that waits, and parked or
-/// idle spare threads end after a second. A waiting task never runs an unrelated task on its own stack:
+/// [`ClientBuilder::max_threads`] (`threads` + 1024 by default); spare threads end after
+/// a second without work. Until then they take tasks beside the others: after many
+/// tasks waited at once, a client kept busy runs more than `threads` tasks at a time
+/// (Dask's `rejoin` waits for a free place instead). A waiting task never runs an unrelated task on its own stack:
 /// one that waited for it in turn would deadlock. Past `max_threads`, further waits
 /// sleep until a thread frees up; if every thread is blocked while tasks are queued
 /// (waits nested deeper than the bound, every task in a `par_iter` whose items wait,
@@ -1486,10 +1484,12 @@ impl Owner {
         let pool = &self.inner.pool;
         pool.close();
         if pool.is_current()
+            || pool.is_exiting_here()
             || crate::engine::owner::current_ref().is_some()
             || rayon::current_thread_index().is_some()
         {
-            // The last handle was dropped by one of the pool's own tasks, or by a task
+            // The last handle was dropped by one of the pool's own tasks (or by one of
+            // its threads as its thread-locals are destroyed), or by a task
             // of a graph the client computes (on rayon's thread, which a thread of the
             // pool waits for): its threads end when their tasks do, but this one
             // cannot wait for itself. Nor inside another client's task (or a graph
