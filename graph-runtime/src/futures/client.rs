@@ -30,11 +30,11 @@ use crate::engine::observe::{Observer, Observers};
 /// Eager execution with handles (Dask's `Client`): `submit`, `map`, `gather`,
 /// `scatter`, `compute` of a `Delayed`. Cloning shares the same pool; dropping the last
 /// clone shuts it down: pending tasks are cancelled, running ones finish, and their
-/// threads end (the `Drop` of what tasks left in their thread-locals included: the drop
-/// waits for that too). Finished futures keep their results, readable after the drop, and a
-/// running task's future gets its result when it finishes (Dask's `client.close()`
-/// releases every future of the client, finished ones too: all read `'cancelled'`
-/// after it). The drop waits for them up to [`ClientBuilder::shutdown_timeout`]
+/// threads end (the `Drop` of what tasks left in their thread-locals included: the
+/// drop waits for that too). Finished futures keep their results, readable after the
+/// drop, and a running task's future gets its result when it finishes (Dask's
+/// `client.close()` releases every future of the client, finished ones too: all read
+/// `'cancelled'` after it). The drop waits for them up to [`ClientBuilder::shutdown_timeout`]
 /// (60 s by default); a thread whose task is still running then is left detached.
 /// Dropped inside a task (of this client or another, or a graph task of a run one of
 /// them computes), or on any rayon thread (which may be running part of a task's own
@@ -54,8 +54,8 @@ use crate::engine::observe::{Observer, Observers};
 /// [`ClientBuilder::max_threads`] (`threads` + 1024 by default); spare threads end after
 /// a second without work. Until then they take tasks beside the others: after many
 /// tasks waited at once, a client kept busy runs more than `threads` tasks at a time
-/// (Dask's `rejoin` waits for a free place instead). A waiting task never runs an unrelated task on its own stack:
-/// one that waited for it in turn would deadlock. Past `max_threads`, further waits
+/// (Dask's `rejoin` waits for a free place instead). A waiting task never runs an
+/// unrelated task on its own stack: one that waited for it in turn would deadlock. Past `max_threads`, further waits
 /// sleep until a thread frees up; if every thread is blocked while tasks are queued
 /// (waits nested deeper than the bound, every task in a `par_iter` whose items wait,
 /// see below, or many tasks in [`secede`](crate::secede)), the pool starts one more
@@ -1489,10 +1489,10 @@ impl Owner {
             || rayon::current_thread_index().is_some()
         {
             // The last handle was dropped by one of the pool's own tasks (or by one of
-            // its threads as its thread-locals are destroyed), or by a task
-            // of a graph the client computes (on rayon's thread, which a thread of the
-            // pool waits for): its threads end when their tasks do, but this one
-            // cannot wait for itself. Nor inside another client's task (or a graph
+            // its threads as its thread-locals are destroyed), or by a task of a graph
+            // the client computes (on rayon's thread, which a thread of the pool waits
+            // for): its threads end when their tasks do, but this one cannot wait for
+            // itself. Nor inside another client's task (or a graph
             // task of its runs): a running task of this client may be waiting for
             // that very task (a wait the drop's join would make a cycle of, hung for
             // the whole shutdown timeout, or for ever). Nor on any rayon thread: it
