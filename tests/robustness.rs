@@ -649,6 +649,105 @@ fn par_iter_items_wait_on_their_client(threads: usize, max_threads: usize) {
     assert_eq!(got, want, "{threads} threads, at most {max_threads}");
 }
 
+/// A rayon thread waiting for a queued future while every thread of its client is
+/// held up by waits the pool cannot see, so that its counts say a thread is free:
+/// here two tasks of a two-thread client, at most two, wait on a channel that the
+/// future feeds (in the wild: tasks whose `par_iter` items wait on rayon's threads
+/// for futures, which hold up more of the client's threads than they are counted
+/// for). The pool starts a thread for the waiter, past `max_threads`, that runs the
+/// future (it stayed queued for ever).
+#[test]
+fn a_rayon_thread_waiting_while_every_thread_is_held_up_unseen() {
+    let got = within(
+        LIMIT,
+        "a rayon thread waiting while every thread is held up",
+        || {
+            let client = Client::builder()
+                .threads(2)
+                .max_threads(2)
+                .name("held")
+                .build()
+                .unwrap();
+            let (started, all_started) = mpsc::channel();
+            let (feeds, held): (Vec<_>, Vec<_>) = (0..2u64)
+                .map(|i| {
+                    let (feed, fed) = mpsc::channel::<u64>();
+                    let fed = Mutex::new(fed);
+                    let started = started.clone();
+                    let task = client.submit(
+                        move || {
+                            started.send(()).unwrap();
+                            fed.lock().unwrap().recv().unwrap() + i
+                        },
+                        (),
+                    );
+                    (feed, task)
+                })
+                .unzip();
+            all_started.recv().unwrap();
+            all_started.recv().unwrap();
+            let feeder = client.submit(
+                move || {
+                    feeds.iter().for_each(|feed| feed.send(10).unwrap());
+                    1u64
+                },
+                (),
+            );
+            let rayon = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap();
+            let fed = rayon.install(|| feeder.result().unwrap());
+            (fed, client.gather(&held).unwrap())
+        },
+    );
+    assert_eq!(got, (1, vec![10, 11]));
+}
+
+/// Tasks of a client of one thread, at most one, each a `par_iter` whose items submit
+/// a child and wait for it: the tasks' threads wait in rayon's `join` for items asleep
+/// on rayon's threads, nested in one another's waits, and a thread woken for a child
+/// took a task instead. The children stayed queued behind them for ever in about one
+/// run in 200 (the pool counted one thread held up for each sleeping item, fewer than
+/// it held up); each run here is the shape of those, 40 times.
+#[test]
+fn par_iter_items_waiting_on_a_client_at_max_threads_nested_in_one_another() {
+    use rayon::prelude::*;
+    within(LIMIT, "par_iter items of tasks waiting nested", || {
+        for _ in 0..40 {
+            let client = Client::builder()
+                .threads(1)
+                .max_threads(1)
+                .name("nested")
+                .build()
+                .unwrap();
+            let tasks: Vec<_> = (0..8u64)
+                .map(|t| {
+                    let c = client.clone();
+                    client.submit(
+                        move || {
+                            (0..16u64)
+                                .into_par_iter()
+                                .map(|i| {
+                                    let child = move || {
+                                        std::thread::sleep(Duration::from_micros(300));
+                                        t * 100 + i
+                                    };
+                                    c.submit(child, ()).result().unwrap()
+                                })
+                                .sum::<u64>()
+                        },
+                        (),
+                    )
+                })
+                .collect();
+            let got = client.gather(&tasks).unwrap();
+            let want: Vec<u64> = (0..8).map(|t| (0..16).map(|i| t * 100 + i).sum()).collect();
+            assert_eq!(got, want);
+        }
+    });
+}
+
 /// A `std::thread` that a task starts and joins, waiting for a future of the task's
 /// one-thread client: the client cannot tell it from a thread outside (the docs say
 /// so), and the task's join keeps the only thread, so the future stays queued; the

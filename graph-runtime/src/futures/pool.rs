@@ -74,7 +74,13 @@
 //! `par_iter`, whose worker waits for it in rayon's `join`, a wait the pool cannot
 //! see (see [`Pool::lend`]). When no thread is left to run queued jobs, blocked or
 //! held up so, the pool starts one past `max_threads` as above: every worker may be
-//! in such a `join`.
+//! in such a `join`. Those counts can still fall short (a sleeping item may hold up
+//! several workers: tasks whose `par_iter` items ran nested in its wait), so a rayon
+//! worker asleep for a future also looks, every `STRANDED_POLL`, at the job its wait
+//! needs (as in step 1): still queued and ready at two looks running, with no worker
+//! of the pool asleep, it gets a thread of its own that runs it first (past
+//! `max_threads` too, said once), and ends after it unless fewer than `threads` run
+//! without it (see [`Pool::run_for`]).
 //!
 //! [`ClientBuilder::max_threads`]: super::ClientBuilder::max_threads
 
@@ -489,13 +495,24 @@ impl Pool {
         counts: &mut Counts,
         warnings: &mut Warnings,
     ) -> std::io::Result<()> {
+        self.add_worker_for(counts, warnings, None)
+    }
+
+    /// [`add_worker`](Self::add_worker), whose worker runs `first` before anything
+    /// else, and then ends if more than `threads` run (see [`Pool::run_for`]).
+    fn add_worker_for(
+        self: &Arc<Self>,
+        counts: &mut Counts,
+        warnings: &mut Warnings,
+        first: Option<Arc<dyn Runnable>>,
+    ) -> std::io::Result<()> {
         let pool = self.clone();
         let started = if counts.started >= self.start_limit {
             Err(std::io::Error::other("thread start limit reached (test)"))
         } else {
             std::thread::Builder::new()
                 .name(format!("{}-{}", self.name, counts.started))
-                .spawn(move || pool.work())
+                .spawn(move || pool.work(first))
                 .map(drop)
         };
         if let Err(error) = started {
@@ -581,6 +598,53 @@ impl Pool {
         }
         // A refused thread leaves the deadlock in place; nothing better can be done.
         let _ = self.add_worker(counts, warnings);
+    }
+
+    /// A rayon thread asleep for a future found `job` (which the future needs) queued
+    /// and ready at two looks [`STRANDED_POLL`] apart, and no thread of the pool took
+    /// it meanwhile: starts a worker that runs it first (past `max_threads` if need
+    /// be, saying so once), unless one is asleep (woken, it takes it). The pool cannot
+    /// tell threads held up in rayon's `join` from running ones (a task's `par_iter`
+    /// whose items wait for futures, see [`Pool::lend`]): every one of its threads may
+    /// be a task waiting so for this very waiter, and then no other would ever run
+    /// `job`. The worker ends after it unless fewer than `threads` run without it, so
+    /// the pool grows by at most one thread for each such waiter at a time.
+    fn run_for(self: &Arc<Self>, job: Arc<dyn Runnable>) {
+        let mut counts = self.lock();
+        if counts.closed || !job.is_ready() {
+            return;
+        }
+        if self.sleeping.load(Ordering::SeqCst) > 0 || counts.woken > 0 {
+            drop(counts);
+            return self.wake_sleeping();
+        }
+        let mut warnings = Warnings::default();
+        if counts.live >= self.max_threads && !self.past_bound.swap(true, Ordering::Relaxed) {
+            warnings.0.push(format!(
+                "taskweave: a task of client `{}` waited on a rayon thread with none of \
+                 its {} threads free to run what it waits for (they may be held up in \
+                 rayon by that very wait); starting one past its max_threads ({}) to run \
+                 it rather than deadlock (raise ClientBuilder::max_threads, or wait less \
+                 in rayon's threads)",
+                self.name, counts.live, self.max_threads
+            ));
+        }
+        // A refused thread leaves the waiter asleep; it looks again.
+        let _ = self.add_worker_for(&mut counts, &mut warnings, Some(job));
+        drop(counts);
+        warnings.print();
+    }
+
+    /// After the job a worker was started for (see [`Pool::run_for`]): whether it goes
+    /// on as one of the pool's workers, fewer than `threads` running without it;
+    /// otherwise it ends (its count taken).
+    fn stays_after_run_for(&self) -> bool {
+        let counts = self.lock();
+        if counts.running() <= self.threads {
+            return true;
+        }
+        self.end(counts);
+        false
     }
 
     /// Queues a ready job and wakes a sleeping worker, if any.
@@ -788,7 +852,10 @@ impl Pool {
 
     /// A worker's life: run jobs until the pool closes (and its queue is drained) or
     /// this worker is a spare with nothing to do.
-    fn work(self: Arc<Self>) {
+    /// `first`: a job to run before anything else, for a waiter no thread of the pool
+    /// was free for (see [`Pool::run_for`]); the worker then ends unless fewer than
+    /// `threads` run without it.
+    fn work(self: Arc<Self>, first: Option<Arc<dyn Runnable>>) {
         EXITING.with(|e| *e.borrow_mut() = Some(Exiting(self.clone())));
         WORKER.with(|w| *w.borrow_mut() = Some(self.clone()));
         // A task's compute of a graph sleeps without holding this thread's place.
@@ -796,7 +863,11 @@ impl Pool {
         let local = Worker::new_fifo();
         let slot = self.register_local(&local);
         LOCAL.with(|l| *l.borrow_mut() = Some(local.stealer()));
-        while let Some(queued) = self.next(&local) {
+        let stays = first.is_none_or(|job| {
+            run_jobs(job);
+            self.stays_after_run_for()
+        });
+        while let Some(queued) = stays.then(|| self.next(&local)).flatten() {
             match queued {
                 Queued::Job(job) => run_jobs(job),
                 Queued::Batch(batch) => self.run_batch(batch),
@@ -1233,7 +1304,7 @@ pub(crate) fn wait(
         sleep_published(&awaited, deadline, done, || {
             let _lent = waiting.as_ref().map(|_| lend(&awaited));
             match waiting {
-                Some(_) => sleep_on_rayon(done, deadline, &mut sleep),
+                Some(_) => sleep_on_rayon(done, &awaited, deadline, &mut sleep),
                 None => sleep(deadline),
             }
         })
@@ -1570,6 +1641,20 @@ fn find_ready(core: &Core, search: usize) -> Option<Arc<dyn Runnable>> {
     None
 }
 
+/// The first job ready and not started that a waiter on a worker would run itself
+/// (see `wait`): among what the awaited future needs; for a wait for several, among the
+/// first one's needs, then the others' own jobs (for any one: in the caller's order).
+fn needed_ready(awaited: &Awaited<'_>) -> Option<Arc<dyn Runnable>> {
+    match awaited {
+        Awaited::One(core) | Awaited::Gather { first: core, .. } => find_ready(core, SEARCH),
+        Awaited::Several { all, futures, .. } => {
+            (futures().iter().enumerate()).find_map(|(at, future)| {
+                find_ready(future.core(), if at == 0 && *all { SEARCH } else { 0 })
+            })
+        }
+    }
+}
+
 /// On a rayon worker: runs its own pending rayon jobs (see the module docs) until
 /// `done()` or the deadline, then, with none left, polls a little and sleeps: no other
 /// thread can give it more of its own.
@@ -1600,17 +1685,23 @@ fn help_until(
 const STRANDED_POLL: Duration = Duration::from_millis(2);
 
 /// A rayon worker's sleep in a wait for a future, until `done` (true) or `deadline`
-/// (false), in slices of [`STRANDED_POLL`]. After each, while every rayon worker waits
-/// for a future, it runs the jobs queued on its pool (`engine::sync::run_stranded_job`):
+/// (false), in slices of [`STRANDED_POLL`]. After each, a job that `awaited` needs
+/// (see [`needed_ready`]) found queued and ready at the slice before too is run on a
+/// thread of its pool's started for it (see [`Pool::run_for`]). Then, while every
+/// rayon worker waits for a future, it runs the jobs queued on its pool
+/// (`engine::sync::run_stranded_job`):
 /// a futures task that uses rayon itself (a `par_iter` on the client's thread) queues
 /// its work there, and with every worker asleep in a wait, for that very task say, no
 /// one ran it: they waited for ever. A job it runs may wait and run more in turn,
 /// [`MAX_HELP`] waits deep at most, on a stack grown as needed.
 fn sleep_on_rayon(
     done: &dyn Fn() -> bool,
+    awaited: &Awaited<'_>,
     deadline: Option<Instant>,
     sleep: &mut impl FnMut(Option<Instant>) -> bool,
 ) -> bool {
+    // The job the wait needed at the last look, ready and queued then.
+    let mut queued: Option<Arc<dyn Runnable>> = None;
     loop {
         let until = look_by(STRANDED_POLL, deadline);
         if sleep(until) {
@@ -1619,6 +1710,14 @@ fn sleep_on_rayon(
         // The deadline's turn (or no clock beyond it): the wait ends with this sleep.
         if until == deadline {
             return done();
+        }
+        // Still queued a look later: no thread of its pool took it (see `run_for`).
+        let needed = needed_ready(awaited);
+        match (needed, queued.take()) {
+            (Some(job), Some(before)) if Arc::ptr_eq(&job, &before) => {
+                job.pool().clone().run_for(job)
+            }
+            (needed, _) => queued = needed,
         }
         if !crate::engine::sync::workers_all_waiting() || HELPING.get() >= MAX_HELP {
             continue;
