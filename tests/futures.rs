@@ -900,6 +900,103 @@ fn a_client_dropped_in_a_thread_local_of_its_own_thread_does_not_wait_for_itself
     });
 }
 
+/// Tasks running at once, counted by the tasks themselves.
+#[derive(Default)]
+struct AtOnce {
+    running: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl AtOnce {
+    /// A task's body: counted in for 2 ms.
+    fn task(&self) {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(2));
+        self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The most tasks of `client` that ran at once in `load`, whose tasks run
+/// [`AtOnce::task`].
+fn most_at_once(client: &Client, load: impl FnOnce(&Client, &Arc<AtOnce>)) -> usize {
+    let at_once = Arc::new(AtOnce::default());
+    load(client, &at_once);
+    at_once.most.load(Ordering::SeqCst)
+}
+
+/// Runs `waiters` tasks of `client` that wait for one future at the same time (each
+/// hands its place to another thread, which the pool starts), then lets them go.
+fn wait_together(client: &Client, waiters: usize) {
+    let (held, open) = held_open(client, 5u64);
+    let started = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<Future<u64>> = (0..waiters)
+        .map(|_| {
+            let (held, started) = (held.clone(), started.clone());
+            client.submit(
+                move || {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    held.result().unwrap()
+                },
+                (),
+            )
+        })
+        .collect();
+    // Each started on a thread of its own: the others wait.
+    while started.load(Ordering::SeqCst) < waiters {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    open.send(()).unwrap();
+    assert_eq!(client.gather(&tasks).unwrap(), vec![5; waiters]);
+}
+
+/// Dask's `rejoin`: once its waiting tasks are back, a client runs `threads` tasks at
+/// once again. The threads started for 16 waiters kept taking tasks beside the
+/// client's two after the waits ended, until a second went by without any work: a
+/// busy client of two threads ran 18 tasks at once, for as long as it stayed busy.
+/// Now the worker after a returning task parks (each submitted task, each task of a
+/// `map`'s batch, runs on two threads at most), a parked worker takes the place of the
+/// next waiter, and parked workers end after a second.
+#[test]
+fn once_its_waiting_tasks_are_back_a_client_runs_threads_tasks_at_once() {
+    watchdog::within(Duration::from_secs(60), "rejoin", || {
+        let client = Client::builder().threads(2).name("rejoin").build().unwrap();
+        for round in 0..2 {
+            wait_together(&client, 16);
+            assert!(
+                threads_named("rejoin-") >= 17,
+                "the waiters' places were taken"
+            );
+            // Workers still looking for a job when the waiters came back see them.
+            std::thread::sleep(Duration::from_millis(20));
+            let submitted = most_at_once(&client, |client, at_once| {
+                for _ in 0..4 {
+                    let batch: Vec<Future<()>> = (0..32)
+                        .map(|_| {
+                            let at_once = at_once.clone();
+                            client.submit(move || at_once.task(), ())
+                        })
+                        .collect();
+                    client.gather(&batch).unwrap();
+                }
+            });
+            let mapped = most_at_once(&client, |client, at_once| {
+                let at_once = at_once.clone();
+                client
+                    .gather(&client.map(move |_: u32| at_once.task(), 0..64))
+                    .unwrap();
+            });
+            assert_eq!((round, submitted, mapped), (round, 2, 2));
+        }
+        // Parked workers end after a second.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while threads_named("rejoin-") > 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(threads_named("rejoin-"), 2);
+    });
+}
+
 /// A chain of computes over futures (each link a graph reading the future of the one
 /// before), every link submitted while the root still runs: each compute waits for
 /// the futures its graph reads as a dependency, on no thread, and the chain runs one

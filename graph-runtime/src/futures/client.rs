@@ -43,24 +43,25 @@ use crate::engine::observe::{Observer, Observers};
 ///
 /// # Tasks that wait
 ///
-/// A task may wait for other futures (`result`, `gather`, [`wait`](crate::wait), [`as_completed`](crate::as_completed),
-/// or a [`Client::compute`] inside it), also for tasks it submits itself, on any number
-/// of threads, one included. While it waits, it runs ready tasks that the future it
-/// awaits needs (for a wait for any one of several: the first of them still queued,
-/// see [`as_completed`](crate::as_completed)), at most 16 deep on its stack, or else
-/// hands its place to another thread, which the pool starts if needed, so that
-/// `threads` tasks keep running, as Dask's `secede`/`rejoin` do. The pool grows this
-/// way up to
-/// [`ClientBuilder::max_threads`] (`threads` + 1024 by default); spare threads end after
-/// a second without work. Until then they take tasks beside the others: after many
-/// tasks waited at once, a client kept busy runs more than `threads` tasks at a time
-/// (Dask's `rejoin` waits for a free place instead). A waiting task never runs an
-/// unrelated task on its own stack: one that waited for it in turn would deadlock. Past `max_threads`, further waits
-/// sleep until a thread frees up; if every thread is blocked while tasks are queued
-/// (waits nested deeper than the bound, every task in a `par_iter` whose items wait,
-/// see below, or many tasks in [`secede`](crate::secede)), the pool starts one more
-/// thread anyway, and warns once on stderr, rather than deadlock: up to one more for
-/// each thread so blocked.
+/// A task may wait for other futures (`result`, `gather`, [`wait`](crate::wait),
+/// [`as_completed`](crate::as_completed), or a [`Client::compute`] inside it), also for
+/// tasks it submits itself, on any number of threads, one included. While it waits, it
+/// runs ready tasks that the future it awaits needs (for a wait for any one of several:
+/// the first of them still queued, see [`as_completed`](crate::as_completed)), at most
+/// 16 deep on its stack, or else hands its place to another thread, which the pool
+/// starts if needed, so that `threads` tasks keep running, as Dask's `secede`/`rejoin`
+/// do. The pool grows this way up to [`ClientBuilder::max_threads`] (`threads` + 1024
+/// by default). When the wait ends, the task goes on at once (Dask's `rejoin` waits for
+/// a free place instead), and the next thread to finish a task parks rather than start
+/// another, so that `threads` tasks run at once again (a task already running when the
+/// wait ends finishes first); a parked thread takes the place of the next task that
+/// waits, and parked or idle spare threads end after a second. A waiting task never
+/// runs an unrelated task on its own stack: one that waited for it in turn would
+/// deadlock. Past `max_threads`, further waits sleep until a thread frees up; if every
+/// thread is blocked while tasks are queued (waits nested deeper than the bound, every
+/// task in a `par_iter` whose items wait, see below, or many tasks in
+/// [`secede`](crate::secede)), the pool starts one more thread anyway, and warns once
+/// on stderr, rather than deadlock: up to one more for each thread so blocked.
 ///
 /// Only the library's waits hand a place over: a task blocked in another (a
 /// `std::thread`'s `join`, a channel's `recv`, a lock) keeps its thread meanwhile. A

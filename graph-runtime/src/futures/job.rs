@@ -23,8 +23,9 @@ use crate::engine::names::short_type_name;
 use crate::engine::observe::{FutureEvent, Observer, TaskOutcome};
 use crate::engine::owner::{OwnerRef, OwnerScope};
 
-/// Runs `job` on this pool thread, then each job its end handed over to run next.
-pub(super) fn run_jobs(mut job: Arc<dyn Runnable>) {
+/// Runs `job` on this worker of `pool`, then each job its end handed over to run next,
+/// unless the worker is to park (see `Pool::park`): that job goes to the pool's queue.
+pub(super) fn run_jobs(pool: &Arc<super::pool::Pool>, mut job: Arc<dyn Runnable>) {
     loop {
         // A panic escaping a rayon `spawn` aborts the process. The task's own panic is
         // caught in `run`; what is left is a `Drop` that panics (of a discarded result,
@@ -35,6 +36,8 @@ pub(super) fn run_jobs(mut job: Arc<dyn Runnable>) {
         // A task that polled ends: its thread counts as the pool's again.
         super::pool::end_polling();
         match continuation::take() {
+            // This worker is to park (a blocked one is back): the next goes to another.
+            Some(next) if pool.surplus() => return pool.push(next),
             Some(next) => job = next,
             None => return,
         }

@@ -29,9 +29,13 @@
 //!    one inline). At most [`MAX_INLINE`] jobs deep on one stack.
 //! 2. **Hand its place over.** Otherwise the waiter's thread stops counting as one of
 //!    the pool's threads while it sleeps: when fewer than `threads` others are left to
-//!    run queued jobs, a new worker starts (or an idle spare takes the place). So the
+//!    run queued jobs, a parked worker takes the place, else a new one starts. So the
 //!    pool grows while threads are blocked, up to [`ClientBuilder::max_threads`]
-//!    (`threads + 1024` by default); spare workers end after a second without work.
+//!    (`threads + 1024` by default). When the wait ends (Dask's `rejoin`), the task
+//!    goes on at once, and the pool is back to `threads` at the next job boundary: the
+//!    first worker there while more than `threads` run parks instead of taking a job
+//!    (see [`Pool::park`]), for the next waiter's place; parked workers and idle
+//!    spares end after a second.
 //! 3. **Sleep**, until the awaited future ends or the deadline passes. A task that
 //!    sleeps without a deadline first publishes what its thread waits for, and fails
 //!    the wait instead if it could never end (see `blocked`).
@@ -111,7 +115,7 @@ pub(crate) const MAX_INLINE: u32 = 16;
 pub(crate) const SEARCH: usize = 64;
 /// How many waits deep a rayon worker runs other rayon jobs while it waits.
 pub(crate) const MAX_HELP: u32 = 32;
-/// How long a spare worker (started for a blocked one) stays without work.
+/// How long a spare worker (started for a blocked one) stays without work, or parked.
 const SPARE_IDLE: Duration = Duration::from_secs(1);
 /// Rounds of looking for work before a worker sleeps.
 const SPIN_ROUNDS: u32 = 64;
@@ -356,6 +360,9 @@ pub(crate) struct Pool {
     start_limit: usize,
     counts: Mutex<Counts>,
     wake: Condvar,
+    /// Where parked workers sleep (see [`Pool::park`]): apart from `wake`, so that a
+    /// push never wakes one in place of a sleeping worker.
+    unpark: Condvar,
     exited: Condvar,
     /// Threads that run jobs while none is blocked.
     threads: usize,
@@ -385,14 +392,20 @@ struct Counts {
     /// worker has woken from yet: a worker that wakes takes one, or else takes itself
     /// off `sleeping` (it woke on its own: a timeout, the pool's close).
     woken: usize,
+    /// Workers parked while more than `threads` ran (see [`Pool::park`]), not yet
+    /// called back.
+    parked: usize,
+    /// Parked workers called back to take a blocked one's place (each taken off
+    /// `parked`) that none has woken for yet: a parked worker that wakes takes one.
+    unparked: usize,
     closed: bool,
 }
 
 impl Counts {
-    /// The threads free to run queued jobs: neither blocked in a wait nor held up by a
-    /// lent one.
+    /// The threads free to run queued jobs: neither blocked in a wait, nor held up by a
+    /// lent one, nor parked (a parked worker called back counts again at once).
     fn running(&self) -> usize {
-        self.live.saturating_sub(self.blocked + self.lent)
+        (self.live).saturating_sub(self.blocked + self.lent + self.parked)
     }
 }
 
@@ -425,9 +438,12 @@ impl Pool {
                 lent: 0,
                 started: 0,
                 woken: 0,
+                parked: 0,
+                unparked: 0,
                 closed: false,
             }),
             wake: Condvar::new(),
+            unpark: Condvar::new(),
             exited: Condvar::new(),
             threads,
             max_threads: max_threads.max(threads),
@@ -585,6 +601,9 @@ impl Pool {
     fn unless_stalled(self: &Arc<Self>, counts: &mut Counts, warnings: &mut Warnings) {
         if !self.stalled(counts) {
             return;
+        }
+        if counts.parked > 0 {
+            return self.unpark_one(counts);
         }
         if counts.live >= self.max_threads && !self.past_bound.swap(true, Ordering::Relaxed) {
             warnings.0.push(format!(
@@ -864,12 +883,12 @@ impl Pool {
         let slot = self.register_local(&local);
         LOCAL.with(|l| *l.borrow_mut() = Some(local.stealer()));
         let stays = first.is_none_or(|job| {
-            run_jobs(job);
+            run_jobs(&self, job);
             self.stays_after_run_for()
         });
         while let Some(queued) = stays.then(|| self.next(&local)).flatten() {
             match queued {
-                Queued::Job(job) => run_jobs(job),
+                Queued::Job(job) => run_jobs(&self, job),
                 Queued::Batch(batch) => self.run_batch(batch),
             }
         }
@@ -893,11 +912,18 @@ impl Pool {
             self.queue.push(Queued::Batch(batch.clone()));
             self.wake_one();
         }
-        run_jobs(first);
-        while let Some(job) = batch.claim() {
-            run_jobs(job.clone());
+        run_jobs(self, first);
+        while !self.surplus() {
+            let Some(job) = batch.claim() else {
+                return self.recycle(batch);
+            };
+            run_jobs(self, job.clone());
         }
-        self.recycle(batch);
+        // This worker is to park: the rest of the batch goes back to the queue.
+        if !batch.exhausted() {
+            self.queue.push(Queued::Batch(batch));
+            self.wake_one();
+        }
     }
 
     /// The next job (from `local`, this worker's own queue, first), or `None` when
@@ -906,13 +932,26 @@ impl Pool {
         // Woken by the pool's close: straight to the check, not through the rounds of
         // looking (thousands of workers doing both at once made a drop take seconds).
         let mut closing = false;
-        loop {
+        // Once the pool closed, no worker parks: they drain the queue and end.
+        let mut draining = false;
+        'look: loop {
+            // A blocked worker is back: one too many runs, and parks before a job.
+            if !draining && !closing && self.surplus() {
+                match self.park() {
+                    Parked::Back => {}
+                    Parked::Closed => draining = true,
+                    Parked::Ended => return None,
+                }
+            }
             let rounds = if std::mem::take(&mut closing) {
                 0
             } else {
                 SPIN_ROUNDS
             };
             for round in 0..rounds {
+                if !draining && self.surplus() {
+                    continue 'look;
+                }
                 if let Some(queued) = self.find(local, round % STEAL_EVERY == STEAL_EVERY - 1) {
                     return Some(queued);
                 }
@@ -998,6 +1037,84 @@ impl Pool {
     pub(crate) fn close(&self) {
         self.lock().closed = true;
         self.wake.notify_all();
+        self.unpark.notify_all();
+    }
+
+    /// A thread stopped running jobs (blocked in a wait, or held up by a lent one): if
+    /// fewer than `threads` are left to, another takes its place, a parked worker
+    /// first, else a new one within `max_threads` (a start the system refuses leaves
+    /// the wait to go on: the thread was refused, not lost); past it, one starts only
+    /// when none is left at all while jobs are queued (see `unless_stalled`). Under
+    /// the lock; warnings to print once it is let go.
+    fn replace(self: &Arc<Self>, counts: &mut Counts, warnings: &mut Warnings) {
+        if !counts.closed && counts.running() < self.threads {
+            if counts.parked > 0 {
+                return self.unpark_one(counts);
+            }
+            if counts.live < self.max_threads {
+                let _ = self.add_worker(counts, warnings);
+                return;
+            }
+        }
+        self.unless_stalled(counts, warnings);
+    }
+
+    /// Calls a parked worker back (under the lock): it counts as running from now.
+    fn unpark_one(&self, counts: &mut Counts) {
+        counts.parked -= 1;
+        counts.unparked += 1;
+        self.count_running(counts);
+        self.unpark.notify_one();
+    }
+
+    /// Whether more than `threads` workers run jobs: a blocked one is back (Dask's
+    /// `rejoin`), and the next worker between two jobs parks (a hint, read without
+    /// the lock; [`park`](Self::park) looks again under it).
+    pub(super) fn surplus(&self) -> bool {
+        self.running.load(Ordering::Relaxed) > self.threads
+    }
+
+    /// Between two jobs, while more than `threads` workers run: this one parks, so
+    /// that `threads` run again (a task whose wait ended goes on at once, where Dask's
+    /// `rejoin` waits for a place; the worker after it steps aside instead), until a
+    /// blocked thread's place needs it ([`replace`](Self::replace)) or for a second
+    /// (then it ends), or the pool closes. Its own queue goes to the pool's first,
+    /// and a sleeping worker is woken if jobs are queued: it may have been woken
+    /// itself to take them.
+    fn park(self: &Arc<Self>) -> Parked {
+        let mut counts = self.lock();
+        if counts.closed {
+            return Parked::Closed;
+        }
+        if counts.running() <= self.threads {
+            return Parked::Back;
+        }
+        counts.parked += 1;
+        self.count_running(&counts);
+        drop(counts);
+        self.flush_local();
+        if self.has_work() {
+            self.wake_one();
+        }
+        let mut counts = self.lock();
+        loop {
+            if counts.unparked > 0 {
+                counts.unparked -= 1;
+                return Parked::Back;
+            }
+            if counts.closed {
+                counts.parked -= 1;
+                self.count_running(&counts);
+                return Parked::Closed;
+            }
+            let (woken, timeout) = self.unpark.wait_timeout(counts, SPARE_IDLE).recover();
+            counts = woken;
+            if timeout.timed_out() && counts.unparked == 0 && !counts.closed {
+                counts.parked -= 1;
+                self.end(counts);
+                return Parked::Ended;
+            }
+        }
     }
 
     /// Waits until every worker has ended, the `Drop` of its thread-locals included, or
@@ -1052,12 +1169,7 @@ impl Pool {
         // sees no thread running and looks for a stall itself.
         fence(Ordering::SeqCst);
         let mut warnings = Warnings::default();
-        if !counts.closed && counts.running() < self.threads && counts.live < self.max_threads {
-            // Without a replacement the wait goes on; the thread was refused, not lost.
-            let _ = self.add_worker(&mut counts, &mut warnings);
-        } else {
-            self.unless_stalled(&mut counts, &mut warnings);
-        }
+        self.replace(&mut counts, &mut warnings);
         drop(counts);
         warnings.print();
         Lent(self.clone())
@@ -1076,12 +1188,7 @@ impl Pool {
         self.count_running(&counts);
         fence(Ordering::SeqCst);
         let mut warnings = Warnings::default();
-        if !counts.closed && counts.running() < self.threads && counts.live < self.max_threads {
-            // Without a replacement the wait goes on; the thread was refused, not lost.
-            let _ = self.add_worker(&mut counts, &mut warnings);
-        } else {
-            self.unless_stalled(&mut counts, &mut warnings);
-        }
+        self.replace(&mut counts, &mut warnings);
         drop(counts);
         warnings.print();
         Seceded(Some(self.clone()))
@@ -1107,6 +1214,16 @@ impl Warnings {
             crate::engine::warn::print(&warning);
         }
     }
+}
+
+/// How a worker's [`Pool::park`] ended.
+enum Parked {
+    /// It runs jobs again: called back, or not one too many after all.
+    Back,
+    /// The pool closed: it drains the queue with the others, and parks no more.
+    Closed,
+    /// A second parked without a call: it ended (its count taken).
+    Ended,
 }
 
 /// A rayon worker outside the pool asleep for one of its futures; no longer counted
