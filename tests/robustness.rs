@@ -708,16 +708,18 @@ fn a_rayon_thread_waiting_while_every_thread_is_held_up_unseen() {
 /// a child and wait for it: the tasks' threads wait in rayon's `join` for items asleep
 /// on rayon's threads, nested in one another's waits, and a thread woken for a child
 /// took a task instead. The children stayed queued behind them for ever in about one
-/// run in 200 (the pool counted one thread held up for each sleeping item, fewer than
-/// it held up); each run here is the shape of those, 40 times.
+/// run in 200 (release; the pool counted one thread held up for each sleeping item,
+/// fewer than it held up), and with the default `max_threads` in 4 runs of 100 while
+/// workers parked with no rayon waiter's thread (626ce17): the worker that would have
+/// run a child had parked. Each run here is the shape of those, 20 times each way.
 #[test]
-fn par_iter_items_waiting_on_a_client_at_max_threads_nested_in_one_another() {
+fn par_iter_items_of_tasks_waiting_on_a_one_thread_client_nested_in_one_another() {
     use rayon::prelude::*;
     within(LIMIT, "par_iter items of tasks waiting nested", || {
-        for _ in 0..40 {
+        for run in 0..40 {
             let client = Client::builder()
                 .threads(1)
-                .max_threads(1)
+                .max_threads(if run % 2 == 0 { 1 } else { 1025 })
                 .name("nested")
                 .build()
                 .unwrap();
