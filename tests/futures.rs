@@ -910,9 +910,14 @@ struct AtOnce {
 impl AtOnce {
     /// A task's body: counted in for 2 ms.
     fn task(&self) {
+        self.task_for(Duration::from_millis(2));
+    }
+
+    /// A task's body: counted in for `time`.
+    fn task_for(&self, time: Duration) {
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.most.fetch_max(now, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(time);
         self.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -994,6 +999,48 @@ fn once_its_waiting_tasks_are_back_a_client_runs_threads_tasks_at_once() {
             std::thread::sleep(Duration::from_millis(50));
         }
         assert_eq!(threads_named("rejoin-"), 2);
+    });
+}
+
+/// A rayon thread waiting for a task of a busy client (two threads, at most two) whose
+/// argument is a `map` of 40 tasks of 30 ms: the waiter gets a thread of its own for
+/// a queued task it needs (the client cannot tell its threads held up in rayon from
+/// busy ones), one at a time. One was started every two of the waiter's looks, each
+/// for a task of its own: 13 tasks ran at once with 60 tasks of 50 ms, 47 with 100 of
+/// 200 ms. Now at most the client's two, one for the waiter's place, and one started
+/// for it.
+#[test]
+fn a_rayon_thread_waiting_on_a_busy_client_adds_at_most_two_tasks_at_once() {
+    watchdog::within(Duration::from_secs(60), "busy client", || {
+        let client = Client::builder()
+            .threads(2)
+            .max_threads(2)
+            .name("busywait")
+            .build()
+            .unwrap();
+        let at_once = Arc::new(AtOnce::default());
+        let counted = at_once.clone();
+        let parts = client.map(
+            move |i: u64| {
+                counted.task_for(Duration::from_millis(30));
+                i
+            },
+            0..40u64,
+        );
+        let total = client.submit(|v: Vec<u64>| v.iter().sum::<u64>(), (parts,));
+        let rayon = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        assert_eq!(
+            rayon.install(|| total.result().unwrap()),
+            (0..40).sum::<u64>()
+        );
+        let most = at_once.most.load(Ordering::SeqCst);
+        assert!(
+            most <= 4,
+            "{most} tasks ran at once on a client of two threads"
+        );
     });
 }
 

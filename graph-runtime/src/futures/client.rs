@@ -251,9 +251,9 @@ impl ClientBuilder {
     /// might ever free up; so with many tasks blocked at once the pool may grow past
     /// the bound by up to one thread for each, as Dask's pool grows under `secede`.
     /// And a rayon thread whose awaited task stays queued while no thread of the
-    /// client is idle has it run on a thread of its own, past the bound too (the
-    /// client cannot see whether its threads wait in rayon for that very thread; see
-    /// the README).
+    /// client is idle has it run on a thread of its own, past the bound too, one at a
+    /// time (the client cannot see whether its threads wait in rayon for that very
+    /// thread; see the README).
     pub fn max_threads(mut self, max_threads: usize) -> Self {
         self.max_threads = Some(max_threads);
         self

@@ -83,8 +83,8 @@
 //! worker asleep for a future also looks, every `STRANDED_POLL`, at the job its wait
 //! needs (as in step 1): still queued and ready at two looks running, with no worker
 //! of the pool asleep, it gets a thread of its own that runs it first (past
-//! `max_threads` too, said once), and ends after it unless fewer than `threads` run
-//! without it (see [`Pool::run_for`]).
+//! `max_threads` too, said once; one at a time for each lent thread), and ends after
+//! it unless fewer than `threads` run without it (see [`Pool::run_for`]).
 //!
 //! [`ClientBuilder::max_threads`]: super::ClientBuilder::max_threads
 
@@ -388,6 +388,9 @@ struct Counts {
     lent: usize,
     /// Threads ever started, for their names.
     started: usize,
+    /// Workers started for rayon threads' waits that are still on the job they were
+    /// started for (see [`Pool::run_for`]): at most one for each lent thread.
+    proxies: usize,
     /// Wake-ups sent to sleeping workers (each taken off `Pool::sleeping`) that no
     /// worker has woken from yet: a worker that wakes takes one, or else takes itself
     /// off `sleeping` (it woke on its own: a timeout, the pool's close).
@@ -438,6 +441,7 @@ impl Pool {
                 lent: 0,
                 started: 0,
                 woken: 0,
+                proxies: 0,
                 parked: 0,
                 unparked: 0,
                 closed: false,
@@ -626,11 +630,14 @@ impl Pool {
     /// tell threads held up in rayon's `join` from running ones (a task's `par_iter`
     /// whose items wait for futures, see [`Pool::lend`]): every one of its threads may
     /// be a task waiting so for this very waiter, and then no other would ever run
-    /// `job`. The worker ends after it unless fewer than `threads` run without it, so
-    /// the pool grows by at most one thread for each such waiter at a time.
+    /// `job`. The worker ends after it unless fewer than `threads` run without it.
+    /// At most one such worker for each lent thread at a time: with the pool's threads
+    /// merely busy, a rayon thread waiting for the last of a `map`'s tasks had one
+    /// started every two looks, each on a task of 200 ms, 47 tasks running at once on
+    /// a client of two threads.
     fn run_for(self: &Arc<Self>, job: Arc<dyn Runnable>) {
         let mut counts = self.lock();
-        if counts.closed || !job.is_ready() {
+        if counts.closed || !job.is_ready() || counts.proxies >= counts.lent {
             return;
         }
         if self.sleeping.load(Ordering::SeqCst) > 0 || counts.woken > 0 {
@@ -649,18 +656,30 @@ impl Pool {
             ));
         }
         // A refused thread leaves the waiter asleep; it looks again.
-        let _ = self.add_worker_for(&mut counts, &mut warnings, Some(job));
+        if self
+            .add_worker_for(&mut counts, &mut warnings, Some(job))
+            .is_ok()
+        {
+            counts.proxies += 1;
+        }
         drop(counts);
         warnings.print();
     }
 
     /// After the job a worker was started for (see [`Pool::run_for`]): whether it goes
-    /// on as one of the pool's workers, fewer than `threads` running without it;
-    /// otherwise it ends (its count taken).
+    /// on as one of the pool's workers, fewer than `threads` running without it and
+    /// none parked; otherwise it ends (its count taken), a parked worker called back
+    /// in its place if fewer than `threads` run without it (one parked because of it:
+    /// else, with a rayon thread waiting for a `map`'s last task, each worker started
+    /// for it stayed and another parked, a second each).
     fn stays_after_run_for(&self) -> bool {
-        let counts = self.lock();
-        if counts.running() <= self.threads {
+        let mut counts = self.lock();
+        counts.proxies -= 1;
+        if counts.running() <= self.threads && counts.parked == 0 {
             return true;
+        }
+        if !counts.closed && counts.running() <= self.threads && counts.parked > 0 {
+            self.unpark_one(&mut counts);
         }
         self.end(counts);
         false
