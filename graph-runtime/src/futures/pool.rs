@@ -609,7 +609,7 @@ impl Pool {
         if counts.parked > 0 {
             return self.unpark_one(counts);
         }
-        if counts.live >= self.max_threads && !self.past_bound.swap(true, Ordering::Relaxed) {
+        if self.first_past_bound(counts) {
             warnings.0.push(format!(
                 "taskweave: all {} threads of client `{}` are blocked (waiting for \
                  futures, in `secede`, or held up by rayon threads that wait for futures) \
@@ -645,7 +645,7 @@ impl Pool {
             return self.wake_sleeping();
         }
         let mut warnings = Warnings::default();
-        if counts.live >= self.max_threads && !self.past_bound.swap(true, Ordering::Relaxed) {
+        if self.first_past_bound(&counts) {
             warnings.0.push(format!(
                 "taskweave: a task of client `{}` waited on a rayon thread with none of \
                  its {} threads free to run what it waits for (they may be held up in \
@@ -675,14 +675,21 @@ impl Pool {
     fn stays_after_run_for(&self) -> bool {
         let mut counts = self.lock();
         counts.proxies -= 1;
-        if counts.running() <= self.threads && counts.parked == 0 {
+        let needed = counts.running() <= self.threads;
+        if needed && counts.parked == 0 {
             return true;
         }
-        if !counts.closed && counts.running() <= self.threads && counts.parked > 0 {
+        if needed && !counts.closed {
             self.unpark_one(&mut counts);
         }
         self.end(counts);
         false
+    }
+
+    /// Whether a thread started now goes past `max_threads` for the first time, to be
+    /// told once (under the lock).
+    fn first_past_bound(&self, counts: &Counts) -> bool {
+        counts.live >= self.max_threads && !self.past_bound.swap(true, Ordering::Relaxed)
     }
 
     /// Queues a ready job and wakes a sleeping worker, if any.
