@@ -1044,6 +1044,95 @@ fn a_rayon_thread_waiting_on_a_busy_client_adds_at_most_two_tasks_at_once() {
     });
 }
 
+/// Tasks that each look once whether their child is done (`result_timeout(ZERO)`, the
+/// child queued behind them), then work and take the child's result at the end: a
+/// look is not a wait, and they keep their places. The first look used to hand the
+/// thread's place over until the task ended, and the pool started a thread for each
+/// such task past `max_threads`: 151 ran at once on a client of two threads.
+#[test]
+fn tasks_that_poll_once_and_then_work_run_threads_at_once() {
+    watchdog::within(Duration::from_secs(60), "poll once, then work", || {
+        let client = Client::builder()
+            .threads(2)
+            .max_threads(2)
+            .name("pollonce")
+            .build()
+            .unwrap();
+        let at_once = Arc::new(AtOnce::default());
+        let parents: Vec<Future<u64>> = (0..24u64)
+            .map(|i| {
+                let counted = at_once.clone();
+                client.submit(
+                    move || {
+                        let client = taskweave::get_client().unwrap();
+                        let child = client.submit(move |i: u64| i + 1, (i,));
+                        let looked = child.result_timeout(Duration::ZERO).ok();
+                        counted.task_for(Duration::from_millis(20));
+                        looked.unwrap_or_else(|| child.result().unwrap()) * 2
+                    },
+                    (),
+                )
+            })
+            .collect();
+        let got = client.gather(&parents).unwrap();
+        assert_eq!(got, (0..24u64).map(|i| (i + 1) * 2).collect::<Vec<_>>());
+        let most = at_once.most.load(Ordering::SeqCst);
+        assert!(
+            most <= 2,
+            "{most} tasks ran at once on a client of two threads"
+        );
+    });
+}
+
+/// Many more tasks than threads, each polling its child with timeouts of 50 µs until
+/// it is done, then working: with the machine this busy (the pollers themselves), a
+/// timed wait gives its core away before its deadline and sleeps, and such a wait,
+/// timed out, was not taken for a poll. Between their sleeps the pollers counted as
+/// running, every thread was one, and no one ran the children: 100 of them on a
+/// client of two threads never ended.
+#[test]
+fn tasks_polling_their_children_on_a_busy_machine_end() {
+    for max_threads in [2, 1026] {
+        let got = watchdog::within(Duration::from_secs(120), "busy pollers", move || {
+            let client = Client::builder()
+                .threads(2)
+                .max_threads(max_threads)
+                .name("busypoll")
+                .build()
+                .unwrap();
+            let parents: Vec<Future<u64>> = (0..100u64)
+                .map(|i| {
+                    client.submit(
+                        move || {
+                            let client = taskweave::get_client().unwrap();
+                            let child = client.submit(
+                                move |i: u64| {
+                                    std::thread::sleep(Duration::from_millis(1));
+                                    i + 1
+                                },
+                                (i,),
+                            );
+                            let value = loop {
+                                match child.result_timeout(Duration::from_micros(50)) {
+                                    Ok(value) => break value,
+                                    Err(FutureError::Timeout { .. }) => {}
+                                    Err(other) => panic!("{other}"),
+                                }
+                            };
+                            std::thread::sleep(Duration::from_millis(5));
+                            value * 2
+                        },
+                        (),
+                    )
+                })
+                .collect();
+            client.gather(&parents).unwrap()
+        });
+        let want: Vec<u64> = (0..100u64).map(|i| (i + 1) * 2).collect();
+        assert_eq!(got, want, "max_threads {max_threads}");
+    }
+}
+
 /// A chain of computes over futures (each link a graph reading the future of the one
 /// before), every link submitted while the root still runs: each compute waits for
 /// the futures its graph reads as a dependency, on no thread, and the chain runs one

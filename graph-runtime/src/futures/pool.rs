@@ -40,11 +40,14 @@
 //!    sleeps without a deadline first publishes what its thread waits for, and fails
 //!    the wait instead if it could never end (see `blocked`).
 //!
-//! A wait whose deadline passes before it would sleep (a task polling a future with
-//! short timeouts) hands the thread's place over as step 2 does when jobs are queued,
-//! and keeps it handed over until the task stops polling (a wait of it ends done) or
-//! ends: tasks polling their queued children in loops would otherwise hold every
-//! thread, and the children would never run.
+//! A wait whose deadline passes (a task polling a future with timeouts) while jobs are
+//! queued, the second time in a task, hands the thread's place over as step 2 does,
+//! and keeps it handed over until the task stops polling (a wait of it ends done, it
+//! blocks outside the library's waits, or it ends): tasks polling their queued
+//! children in loops would otherwise hold every thread, and the children would never
+//! run. Past `max_threads` the pool does not grow for pollers, which are not stuck:
+//! what a poller's polls need, still queued a while later with no thread free, runs on
+//! a thread started for it (see [`polled`]).
 //!
 //! `max_threads` bounds the growth while some thread still runs tasks: a waiter then
 //! sleeps without a replacement, and the queued tasks wait for a thread to free up.
@@ -140,8 +143,9 @@ thread_local! {
     static HELPING: Cell<u32> = const { Cell::new(0) };
     /// Whether this worker has handed its place over (see [`Pool::secede`]).
     static SECEDED: Cell<bool> = const { Cell::new(false) };
-    /// The place a polling task handed over (see [`poll_seceded`]).
-    static POLLING: RefCell<Option<Seceded>> = const { RefCell::new(None) };
+    /// The task on this worker that polls a future, since its first poll that missed
+    /// (see [`polled`]).
+    static POLLING: RefCell<Polling> = const { RefCell::new(Polling::No) };
     /// On a worker: counts of its client's handle that jobs ended here let go of, owed
     /// to the handle (see [`owe`]).
     static OWED: Cell<Option<Owed>> = const { Cell::new(None) };
@@ -401,14 +405,19 @@ struct Counts {
     /// Parked workers called back to take a blocked one's place (each taken off
     /// `parked`) that none has woken for yet: a parked worker that wakes takes one.
     unparked: usize,
+    /// Tasks on workers that keep polling futures, each counted as holding its
+    /// thread's place handed over, as a blocked one, within `max_threads` (see
+    /// [`polled`]).
+    polling: usize,
     closed: bool,
 }
 
 impl Counts {
-    /// The threads free to run queued jobs: neither blocked in a wait, nor held up by a
-    /// lent one, nor parked (a parked worker called back counts again at once).
+    /// The threads free to run queued jobs: neither blocked in a wait, nor polling, nor
+    /// held up by a lent one, nor parked (a parked worker called back counts again at
+    /// once).
     fn running(&self) -> usize {
-        (self.live).saturating_sub(self.blocked + self.lent + self.parked)
+        (self.live).saturating_sub(self.blocked + self.polling + self.lent + self.parked)
     }
 }
 
@@ -444,6 +453,7 @@ impl Pool {
                 proxies: 0,
                 parked: 0,
                 unparked: 0,
+                polling: 0,
                 closed: false,
             }),
             wake: Condvar::new(),
@@ -524,7 +534,7 @@ impl Pool {
         self: &Arc<Self>,
         counts: &mut Counts,
         warnings: &mut Warnings,
-        first: Option<Arc<dyn Runnable>>,
+        first: Option<(Arc<dyn Runnable>, Waiter)>,
     ) -> std::io::Result<()> {
         let pool = self.clone();
         let started = if counts.started >= self.start_limit {
@@ -599,7 +609,8 @@ impl Pool {
     /// pool's futures (see [`Pool::lend`]), and a task queued, no thread would ever
     /// run it: starts one more, past `max_threads` if need be (under the lock). Lent
     /// threads count as holding up threads of the pool, so past the bound the pool
-    /// grows by at most one thread for each of them and each blocked one.
+    /// grows by at most one thread for each of them and each blocked one; not for
+    /// threads that only poll (see [`polled`]).
     /// The warning that the pool went past its bound, the first time, is added to
     /// `warnings`, printed by the caller once it has let go of the lock.
     fn unless_stalled(self: &Arc<Self>, counts: &mut Counts, warnings: &mut Warnings) {
@@ -608,6 +619,13 @@ impl Pool {
         }
         if counts.parked > 0 {
             return self.unpark_one(counts);
+        }
+        if counts.blocked + counts.lent == 0 && counts.live >= self.max_threads {
+            // Every thread polls: none is stuck, and a poller whose needs stay queued
+            // gets a thread for them (see `polled`). A thread started for the queue
+            // took the next task, which polled in turn: tasks that polled and then
+            // worked had the pool grow by one each (151 at once on two threads).
+            return;
         }
         if self.first_past_bound(counts) {
             warnings.0.push(format!(
@@ -635,9 +653,12 @@ impl Pool {
     /// merely busy, a rayon thread waiting for the last of a `map`'s tasks had one
     /// started every two looks, each on a task of 200 ms, 47 tasks running at once on
     /// a client of two threads.
-    fn run_for(self: &Arc<Self>, job: Arc<dyn Runnable>) {
+    /// A task polling past `max_threads` gets such a worker too (see [`polled`]), one
+    /// at a time for each, which ends after the job while the pool is past its bound.
+    fn run_for(self: &Arc<Self>, job: Arc<dyn Runnable>, waiter: Waiter) {
         let mut counts = self.lock();
-        if counts.closed || !job.is_ready() || counts.proxies >= counts.lent {
+        let waiters = counts.lent + counts.polling;
+        if counts.closed || !job.is_ready() || counts.proxies >= waiters {
             return;
         }
         if self.sleeping.load(Ordering::SeqCst) > 0 || counts.woken > 0 {
@@ -657,7 +678,7 @@ impl Pool {
         }
         // A refused thread leaves the waiter asleep; it looks again.
         if self
-            .add_worker_for(&mut counts, &mut warnings, Some(job))
+            .add_worker_for(&mut counts, &mut warnings, Some((job, waiter)))
             .is_ok()
         {
             counts.proxies += 1;
@@ -672,10 +693,14 @@ impl Pool {
     /// in its place if fewer than `threads` run without it (one parked because of it:
     /// else, with a rayon thread waiting for a `map`'s last task, each worker started
     /// for it stayed and another parked, a second each).
-    fn stays_after_run_for(&self) -> bool {
+    /// One started for a poller ends too while the pool is past `max_threads`: pollers
+    /// count as running past it (see `unless_stalled`).
+    fn stays_after_run_for(&self, waiter: Waiter) -> bool {
         let mut counts = self.lock();
         counts.proxies -= 1;
-        let needed = counts.running() <= self.threads;
+        let past_bound = counts.live > self.max_threads;
+        let needed =
+            counts.running() <= self.threads && !(matches!(waiter, Waiter::Poller) && past_bound);
         if needed && counts.parked == 0 {
             return true;
         }
@@ -900,7 +925,7 @@ impl Pool {
     /// `first`: a job to run before anything else, for a waiter no thread of the pool
     /// was free for (see [`Pool::run_for`]); the worker then ends unless fewer than
     /// `threads` run without it.
-    fn work(self: Arc<Self>, first: Option<Arc<dyn Runnable>>) {
+    fn work(self: Arc<Self>, first: Option<(Arc<dyn Runnable>, Waiter)>) {
         EXITING.with(|e| *e.borrow_mut() = Some(Exiting(self.clone())));
         WORKER.with(|w| *w.borrow_mut() = Some(self.clone()));
         // A task's compute of a graph sleeps without holding this thread's place.
@@ -908,9 +933,9 @@ impl Pool {
         let local = Worker::new_fifo();
         let slot = self.register_local(&local);
         LOCAL.with(|l| *l.borrow_mut() = Some(local.stealer()));
-        let stays = first.is_none_or(|job| {
+        let stays = first.is_none_or(|(job, waiter)| {
             run_jobs(&self, job);
-            self.stays_after_run_for()
+            self.stays_after_run_for(waiter)
         });
         while let Some(queued) = stays.then(|| self.next(&local)).flatten() {
             match queued {
@@ -1190,6 +1215,14 @@ impl Pool {
     fn lend(self: &Arc<Self>) -> Lent {
         let mut counts = self.lock();
         counts.lent += 1;
+        self.held_up(counts);
+        Lent(self.clone())
+    }
+
+    /// A thread stopped running jobs (`counts`, locked, say so): a replacement takes
+    /// its place if too few are left (see [`replace`](Self::replace)); then the lock
+    /// is let go and the warnings printed.
+    fn held_up(self: &Arc<Self>, mut counts: MutexGuard<'_, Counts>) {
         self.count_running(&counts);
         // Pairs with the fence in `wake_one`: either this sees the job, or the push
         // sees no thread running and looks for a stall itself.
@@ -1198,25 +1231,38 @@ impl Pool {
         self.replace(&mut counts, &mut warnings);
         drop(counts);
         warnings.print();
-        Lent(self.clone())
+    }
+
+    /// A task on the calling worker polls (see [`polled`]): its thread stops counting
+    /// as one of the pool's until it stops; a replacement starts if too few are left,
+    /// within `max_threads`.
+    fn hand_over_polling(self: &Arc<Self>) {
+        self.flush_local();
+        let mut counts = self.lock();
+        counts.polling += 1;
+        self.held_up(counts);
     }
 
     /// The calling worker stops counting as one of the pool's threads until the guard
-    /// drops; a replacement starts if too few are left. A worker already seceded (a
-    /// task still polling, see `wait`) gets a guard that changes nothing.
+    /// drops; a replacement starts if too few are left. A worker already seceded gets
+    /// a guard that changes nothing; a polling task's place, handed over already, is
+    /// counted as blocked instead (see [`polled`]).
     fn secede(self: &Arc<Self>) -> Seceded {
         self.flush_local();
         if SECEDED.replace(true) {
             return Seceded(None);
         }
+        // A polling task that now blocks outside the library's waits (`Client::secede`,
+        // a graph's compute): counted as blocked instead, in one go, for the wait may
+        // end done there, which ends its polling.
+        let polled = take_polling(false);
         let mut counts = self.lock();
+        if let Some(pool) = polled {
+            debug_assert!(Arc::ptr_eq(&pool, self), "a worker polls for its own pool");
+            counts.polling -= 1;
+        }
         counts.blocked += 1;
-        self.count_running(&counts);
-        fence(Ordering::SeqCst);
-        let mut warnings = Warnings::default();
-        self.replace(&mut counts, &mut warnings);
-        drop(counts);
-        warnings.print();
+        self.held_up(counts);
         Seceded(Some(self.clone()))
     }
 }
@@ -1240,6 +1286,15 @@ impl Warnings {
             crate::engine::warn::print(&warning);
         }
     }
+}
+
+/// Whom a worker started by [`Pool::run_for`] runs its first job for.
+#[derive(Clone, Copy)]
+enum Waiter {
+    /// A rayon thread asleep for a future (see [`Pool::lend`]).
+    Rayon,
+    /// A task polling on a worker past `max_threads` (see [`polled`]).
+    Poller,
 }
 
 /// How a worker's [`Pool::park`] ended.
@@ -1307,23 +1362,119 @@ impl Drop for Seceded {
     }
 }
 
-/// The task on this worker has polled a future that was still queued: it keeps its
-/// thread's place handed over from then on (see `wait`), until a wait of it ends done
-/// or it ends.
-fn poll_seceded(pool: &Arc<Pool>) {
-    if POLLING.with(|p| p.borrow().is_some()) {
+/// Where the task on a worker stands with polling (see [`polled`]).
+enum Polling {
+    /// It has not polled, or a wait of it ended done since.
+    No,
+    /// One poll missed: its place is still its own.
+    Missed,
+    /// It polled again: its place is handed over (counted in `Counts::polling`) until
+    /// it stops polling.
+    HandedOver {
+        pool: Arc<Pool>,
+        /// What its polls needed at a look with no thread of the pool free (the job's
+        /// address: a held job could be the last holder of a result whose `Drop`
+        /// panics, here on the worker's loop), and when: still needed
+        /// [`STRANDED_POLL`] later, it gets a thread.
+        needed: Option<(usize, Instant)>,
+    },
+}
+
+/// A wait of the task on this worker of `pool`, for `awaited`, ran out of time (before
+/// it slept, or asleep), with jobs queued: the task polls. Tasks that poll their queued children
+/// in loops would hold every thread, and the children never run; so from its second
+/// poll on, the task hands its thread's place over as a sleeping waiter does (a parked
+/// or new thread takes it, within `max_threads`), until a wait of it ends done, it
+/// blocks, or it ends. Not at the first: a task that looks once and then works had
+/// the pool start a thread for nothing, each such task one more. Past `max_threads`
+/// the pool does not grow for pollers (`unless_stalled`): they are not stuck, and
+/// one may poll and then work, whose replacement took the next task, which polled in
+/// turn … Instead, while no thread of the pool is free, the job its polls need (see
+/// [`needed_ready`]), queued and ready at two looks [`STRANDED_POLL`] apart, runs on
+/// a thread started for it that ends after it (see [`Pool::run_for`]).
+fn polled(pool: &Arc<Pool>, awaited: &Awaited<'_>) {
+    if SECEDED.get() {
+        // Its place is handed over already (a poll inside `Client::secede`).
         return;
     }
-    let seceded = pool.secede();
-    POLLING.with(|p| *p.borrow_mut() = Some(seceded));
+    // Taken out while the pool is called: a warning's handler may poll in turn.
+    let polling = POLLING.with(|p| std::mem::replace(&mut *p.borrow_mut(), Polling::No));
+    let polling = match polling {
+        Polling::No => Polling::Missed,
+        Polling::Missed => {
+            pool.hand_over_polling();
+            Polling::HandedOver {
+                pool: pool.clone(),
+                needed: None,
+            }
+        }
+        Polling::HandedOver { pool, needed } => {
+            let needed = if pool.running.load(Ordering::SeqCst) > 0 {
+                None
+            } else {
+                needed_again(needed_ready(awaited), needed)
+            };
+            Polling::HandedOver { pool, needed }
+        }
+    };
+    POLLING.with(|p| *p.borrow_mut() = polling);
+}
+
+/// A poller's look with no thread of its pool free (see [`polled`]): `job`, what its
+/// polls need now, gets a thread if it was what they needed at a look `before` at
+/// least [`STRANDED_POLL`] ago; else the look to compare with next.
+fn needed_again(
+    job: Option<Arc<dyn Runnable>>,
+    before: Option<(usize, Instant)>,
+) -> Option<(usize, Instant)> {
+    let job = job?;
+    let address = Arc::as_ptr(&job).cast::<()>() as usize;
+    match before {
+        Some((same, at)) if same == address => {
+            if at.elapsed() < STRANDED_POLL {
+                return before;
+            }
+            job.pool().clone().run_for(job, Waiter::Poller);
+            None
+        }
+        _ => Some((address, Instant::now())),
+    }
+}
+
+/// The task on this worker stops polling (`all`: its first miss forgotten too): the
+/// pool whose place it had handed over, if it had (still counted in its
+/// `Counts::polling`).
+fn take_polling(all: bool) -> Option<Arc<Pool>> {
+    POLLING
+        .try_with(|p| {
+            let mut polling = p.borrow_mut();
+            match std::mem::replace(&mut *polling, Polling::No) {
+                Polling::HandedOver { pool, .. } => Some(pool),
+                Polling::Missed if !all => {
+                    *polling = Polling::Missed;
+                    None
+                }
+                _ => None,
+            }
+        })
+        .ok()
+        .flatten()
+}
+
+/// Whether the task on this worker has its place handed over for polling: a wait of it
+/// that sleeps leaves it so.
+fn polling_handed_over() -> bool {
+    POLLING.with(|p| matches!(*p.borrow(), Polling::HandedOver { .. }))
 }
 
 /// The task on this worker no longer polls (a wait of it ended done, or it ended): it
 /// counts as one of the pool's threads again.
 pub(super) fn end_polling() {
-    // Dropped outside the borrow: the guard takes the pool's lock.
-    let seceded = POLLING.try_with(|p| p.borrow_mut().take()).ok().flatten();
-    drop(seceded);
+    if let Some(pool) = take_polling(true) {
+        let mut counts = pool.lock();
+        counts.polling -= 1;
+        pool.count_running(&counts);
+    }
 }
 
 /// The pool whose worker the calling thread is; none while the thread's thread-locals
@@ -1420,18 +1571,22 @@ pub(crate) fn wait(
                     // (no thread left to run them). The task hands its place over
                     // until it stops polling, as a sleeping waiter does while it
                     // sleeps: a replacement runs them.
-                    poll_seceded(&pool);
+                    polled(&pool, &awaited);
                 }
                 return Ok(false);
             }
             None => {}
         }
         let ended = sleep_published(&awaited, deadline, done, || {
-            let _seceded = pool.secede();
+            // A polling task's place is handed over already (see `polled`).
+            let _seceded = (!polling_handed_over()).then(|| pool.secede());
             sleep_on_worker(&pool, done, &awaited, deadline, sleep)
         })?;
         if ended {
             end_polling();
+        } else if pool.has_work() {
+            // A timed wait that slept is a poll too: on a busy machine every one does.
+            polled(&pool, &awaited);
         }
         return Ok(ended);
     }
@@ -1858,7 +2013,7 @@ fn sleep_on_rayon(
         let needed = needed_ready(awaited);
         match (needed, queued.take()) {
             (Some(job), Some(before)) if Arc::ptr_eq(&job, &before) => {
-                job.pool().clone().run_for(job)
+                job.pool().clone().run_for(job, Waiter::Rayon)
             }
             (needed, _) => queued = needed,
         }
