@@ -1448,6 +1448,10 @@ fn take_polling(all: bool) -> Option<Arc<Pool>> {
     POLLING
         .try_with(|p| {
             let mut polling = p.borrow_mut();
+            if matches!(*polling, Polling::No) {
+                // Every job's end: nothing written.
+                return None;
+            }
             match std::mem::replace(&mut *polling, Polling::No) {
                 Polling::HandedOver { pool, .. } => Some(pool),
                 Polling::Missed if !all => {
