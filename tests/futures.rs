@@ -20,6 +20,17 @@ fn client(threads: usize) -> Client {
         .unwrap()
 }
 
+/// A client of `threads` threads that grows to `max_threads` at most (save the
+/// library's own exceptions, which these tests look at).
+fn bounded(threads: usize, max_threads: usize, name: &str) -> Client {
+    Client::builder()
+        .threads(threads)
+        .max_threads(max_threads)
+        .name(name)
+        .build()
+        .unwrap()
+}
+
 #[delayed]
 fn inc(x: i64) -> i64 {
     x + 1
@@ -1052,12 +1063,7 @@ fn a_rayon_thread_waiting_on_a_busy_client_adds_at_most_two_tasks_at_once() {
 #[test]
 fn tasks_that_poll_once_and_then_work_run_threads_at_once() {
     watchdog::within(Duration::from_secs(60), "poll once, then work", || {
-        let client = Client::builder()
-            .threads(2)
-            .max_threads(2)
-            .name("pollonce")
-            .build()
-            .unwrap();
+        let client = bounded(2, 2, "pollonce");
         let at_once = Arc::new(AtOnce::default());
         let parents: Vec<Future<u64>> = (0..24u64)
             .map(|i| {
@@ -1084,6 +1090,44 @@ fn tasks_that_poll_once_and_then_work_run_threads_at_once() {
     });
 }
 
+/// `n` tasks of `client`, task `i` submitting a child that sleeps for `child` and gives
+/// `i`, polling it with `timeout` until it is done, then sleeping for `after`: each
+/// gives its child's value.
+fn polling_parents(
+    client: &Client,
+    n: u64,
+    child: Duration,
+    timeout: Duration,
+    after: Duration,
+) -> Vec<Future<u64>> {
+    (0..n)
+        .map(|i| {
+            client.submit(
+                move || {
+                    let client = taskweave::get_client().unwrap();
+                    let child = client.submit(
+                        move |i: u64| {
+                            std::thread::sleep(child);
+                            i
+                        },
+                        (i,),
+                    );
+                    let value = loop {
+                        match child.result_timeout(timeout) {
+                            Ok(value) => break value,
+                            Err(FutureError::Timeout { .. }) => {}
+                            Err(other) => panic!("{other}"),
+                        }
+                    };
+                    std::thread::sleep(after);
+                    value
+                },
+                (),
+            )
+        })
+        .collect()
+}
+
 /// Many more tasks than threads, each polling its child with timeouts of 50 µs until
 /// it is done, then working: with the machine this busy (the pollers themselves), a
 /// timed wait gives its core away before its deadline and sleeps, and such a wait,
@@ -1094,43 +1138,127 @@ fn tasks_that_poll_once_and_then_work_run_threads_at_once() {
 fn tasks_polling_their_children_on_a_busy_machine_end() {
     for max_threads in [2, 1026] {
         let got = watchdog::within(Duration::from_secs(120), "busy pollers", move || {
-            let client = Client::builder()
-                .threads(2)
-                .max_threads(max_threads)
-                .name("busypoll")
-                .build()
-                .unwrap();
-            let parents: Vec<Future<u64>> = (0..100u64)
-                .map(|i| {
-                    client.submit(
-                        move || {
-                            let client = taskweave::get_client().unwrap();
-                            let child = client.submit(
-                                move |i: u64| {
-                                    std::thread::sleep(Duration::from_millis(1));
-                                    i + 1
-                                },
-                                (i,),
-                            );
-                            let value = loop {
-                                match child.result_timeout(Duration::from_micros(50)) {
-                                    Ok(value) => break value,
-                                    Err(FutureError::Timeout { .. }) => {}
-                                    Err(other) => panic!("{other}"),
-                                }
-                            };
-                            std::thread::sleep(Duration::from_millis(5));
-                            value * 2
-                        },
-                        (),
-                    )
-                })
-                .collect();
+            let client = bounded(2, max_threads, "busypoll");
+            let parents = polling_parents(
+                &client,
+                100,
+                Duration::from_millis(1),
+                Duration::from_micros(50),
+                Duration::from_millis(5),
+            );
             client.gather(&parents).unwrap()
         });
-        let want: Vec<u64> = (0..100u64).map(|i| (i + 1) * 2).collect();
-        assert_eq!(got, want, "max_threads {max_threads}");
+        assert_eq!(
+            got,
+            (0..100).collect::<Vec<u64>>(),
+            "max_threads {max_threads}"
+        );
     }
+}
+
+/// Rounds of four tasks each polling its own child with `Duration::ZERO` on a client
+/// of one thread and no more: every round ends. A thread started for a poller past
+/// `max_threads` ended after its job while the pool's worker was parked (counted past
+/// the bound because of it), without calling it back, and the parked worker ended a
+/// second later: no thread left, tasks queued, all 5 runs hung within 25 rounds.
+#[test]
+fn rounds_of_tasks_polling_their_children_on_a_one_thread_client_all_end() {
+    watchdog::within(Duration::from_secs(120), "rounds of pollers", || {
+        let client = bounded(1, 1, "pollrounds");
+        for round in 0..150 {
+            let parents = polling_parents(
+                &client,
+                4,
+                Duration::from_micros(20),
+                Duration::ZERO,
+                Duration::ZERO,
+            );
+            let got = client.gather(&parents).unwrap();
+            assert_eq!(got, (0..4).collect::<Vec<u64>>(), "round {round}");
+        }
+    });
+}
+
+/// A task on a client of one thread and no more polls its queued child, and between
+/// its polls waits for something that ends at once (a task it runs inline, a done
+/// future): the child runs. Each such wait ended the task's polling, so it never
+/// polled twice in a row, never handed its place over, and its child never ran.
+#[test]
+fn a_task_polling_between_waits_that_end_done_gets_its_child_run() {
+    for inline in [true, false] {
+        let got = watchdog::within(
+            Duration::from_secs(60),
+            "polls between done waits",
+            move || {
+                let client = bounded(1, 1, "pollbetween");
+                let parent = client.submit(
+                    move || {
+                        let client = taskweave::get_client().unwrap();
+                        let child = client.submit(|| 7u64, ());
+                        let done = client.submit(|| 1u64, ());
+                        done.result().unwrap();
+                        loop {
+                            if let Ok(value) = child.result_timeout(Duration::ZERO) {
+                                return value;
+                            }
+                            if inline {
+                                client.submit(|| 1u64, ()).result().unwrap();
+                            } else {
+                                let (ended, _) = taskweave::wait(
+                                    std::slice::from_ref(&done),
+                                    WaitMode::AllCompleted,
+                                    Some(Duration::ZERO),
+                                );
+                                assert_eq!(ended.len(), 1);
+                            }
+                            std::thread::sleep(Duration::from_micros(200));
+                        }
+                    },
+                    (),
+                );
+                parent.result().unwrap()
+            },
+        );
+        assert_eq!(got, 7, "inline {inline}");
+    }
+}
+
+/// A task of client B (one thread, no more) polls a future of client A whose task
+/// polls a queued future of B: B's queued task runs. A's task counted as polling only
+/// when A had jobs queued, so it never asked B for a thread, and B's only thread
+/// polled A's future for ever.
+#[test]
+fn a_task_polling_another_clients_task_that_polls_back_ends() {
+    let got = watchdog::within(Duration::from_secs(60), "polls across clients", || {
+        let a = Client::builder().threads(2).name("pollsa").build().unwrap();
+        let b = bounded(1, 1, "pollsb");
+        let (a2, b2) = (a.clone(), b.clone());
+        let on_b = b.submit(
+            move || {
+                let b3 = b2.clone();
+                let on_a = a2.submit(
+                    move || {
+                        let back_on_b = b3.submit(|| 5u64, ());
+                        loop {
+                            if let Ok(value) = back_on_b.result_timeout(Duration::from_millis(1)) {
+                                return value;
+                            }
+                        }
+                    },
+                    (),
+                );
+                loop {
+                    if let Ok(value) = on_a.result_timeout(Duration::ZERO) {
+                        return value + 1;
+                    }
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+            },
+            (),
+        );
+        on_b.result().unwrap()
+    });
+    assert_eq!(got, 6);
 }
 
 /// A chain of computes over futures (each link a graph reading the future of the one

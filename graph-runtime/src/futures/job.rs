@@ -34,7 +34,7 @@ pub(super) fn run_jobs(pool: &Arc<super::pool::Pool>, mut job: Arc<dyn Runnable>
         // printed the message, and the pool thread goes on.
         crate::engine::error::discard_panic(move || job.run());
         // A task that polled ends: its thread counts as the pool's again.
-        super::pool::end_polling();
+        super::pool::end_polling(true);
         match continuation::take() {
             // This worker is to park (a blocked one is back): the next goes to another.
             Some(next) if pool.surplus() => return pool.push(next),

@@ -46,8 +46,9 @@
 //! blocks outside the library's waits, or it ends): tasks polling their queued
 //! children in loops would otherwise hold every thread, and the children would never
 //! run. Past `max_threads` the pool does not grow for pollers, which are not stuck:
-//! what a poller's polls need, still queued a while later with no thread free, runs on
-//! a thread started for it (see [`polled`]).
+//! what a poller's polls need, still queued 2 ms later, runs on a thread started for
+//! it (see [`polled`]). A timed wait due to end within [`BRIEF`] sleeps without
+//! handing its place over, as a spin does.
 //!
 //! `max_threads` bounds the growth while some thread still runs tasks: a waiter then
 //! sleeps without a replacement, and the queued tasks wait for a thread to free up.
@@ -120,6 +121,9 @@ pub(crate) const SEARCH: usize = 64;
 pub(crate) const MAX_HELP: u32 = 32;
 /// How long a spare worker (started for a blocked one) stays without work, or parked.
 const SPARE_IDLE: Duration = Duration::from_secs(1);
+/// How near a wait's deadline is for its sleep to keep the thread's place (see
+/// `wait`).
+const BRIEF: Duration = Duration::from_millis(2);
 /// Rounds of looking for work before a worker sleeps.
 const SPIN_ROUNDS: u32 = 64;
 /// Of those rounds, one in this many looks at the other workers' queues too: looking
@@ -661,6 +665,10 @@ impl Pool {
         if counts.closed || !job.is_ready() || counts.proxies >= waiters {
             return;
         }
+        if matches!(waiter, Waiter::Poller) && counts.live < self.max_threads {
+            // Below the bound a poller's place has a replacement already (`polled`).
+            return;
+        }
         if self.sleeping.load(Ordering::SeqCst) > 0 || counts.woken > 0 {
             drop(counts);
             return self.wake_sleeping();
@@ -698,7 +706,8 @@ impl Pool {
     fn stays_after_run_for(&self, waiter: Waiter) -> bool {
         let mut counts = self.lock();
         counts.proxies -= 1;
-        let past_bound = counts.live > self.max_threads;
+        // Parked workers do not count: one parked because of this one is called back.
+        let past_bound = counts.live - counts.parked > self.max_threads;
         let needed =
             counts.running() <= self.threads && !(matches!(waiter, Waiter::Poller) && past_bound);
         if needed && counts.parked == 0 {
@@ -1162,6 +1171,12 @@ impl Pool {
             counts = woken;
             if timeout.timed_out() && counts.unparked == 0 && !counts.closed {
                 counts.parked -= 1;
+                if counts.running() <= self.threads {
+                    // Needed after all (a thread left without calling it back): had
+                    // it ended, a pool could be left with no thread and jobs queued.
+                    self.count_running(&counts);
+                    return Parked::Back;
+                }
                 self.end(counts);
                 return Parked::Ended;
             }
@@ -1252,9 +1267,8 @@ impl Pool {
         if SECEDED.replace(true) {
             return Seceded(None);
         }
-        // A polling task that now blocks outside the library's waits (`Client::secede`,
-        // a graph's compute): counted as blocked instead, in one go, for the wait may
-        // end done there, which ends its polling.
+        // A polling task that now blocks (a wait that sleeps longer than `BRIEF`,
+        // `Client::secede`, a graph's compute): counted as blocked instead, in one go.
         let polled = take_polling(false);
         let mut counts = self.lock();
         if let Some(pool) = polled {
@@ -1366,16 +1380,17 @@ impl Drop for Seceded {
 enum Polling {
     /// It has not polled, or a wait of it ended done since.
     No,
-    /// One poll missed: its place is still its own.
-    Missed,
+    /// One poll missed, or it polled and a wait of it ended done since: its place is
+    /// its own. `needed`: as in `HandedOver`, kept for its next poll.
+    Missed { needed: Option<(usize, Instant)> },
     /// It polled again: its place is handed over (counted in `Counts::polling`) until
     /// it stops polling.
     HandedOver {
         pool: Arc<Pool>,
-        /// What its polls needed at a look with no thread of the pool free (the job's
-        /// address: a held job could be the last holder of a result whose `Drop`
-        /// panics, here on the worker's loop), and when: still needed
-        /// [`STRANDED_POLL`] later, it gets a thread.
+        /// What its polls needed at the last look (the job's address: a held job could
+        /// be the last holder of a result whose `Drop` panics, here on the worker's
+        /// loop), and when: still needed and queued [`STRANDED_POLL`] later, it gets
+        /// a thread.
         needed: Option<(usize, Instant)>,
     },
 }
@@ -1389,9 +1404,12 @@ enum Polling {
 /// the pool start a thread for nothing, each such task one more. Past `max_threads`
 /// the pool does not grow for pollers (`unless_stalled`): they are not stuck, and
 /// one may poll and then work, whose replacement took the next task, which polled in
-/// turn … Instead, while no thread of the pool is free, the job its polls need (see
-/// [`needed_ready`]), queued and ready at two looks [`STRANDED_POLL`] apart, runs on
-/// a thread started for it that ends after it (see [`Pool::run_for`]).
+/// turn … Instead, the job its polls need (see [`needed_ready`]), queued and ready at
+/// two looks [`STRANDED_POLL`] apart (no thread of the pool took it meanwhile), runs
+/// on a thread started for it, one at a time for each poller, that ends after it
+/// while the pool is past `max_threads` (see [`Pool::run_for`]). A thread busy with a
+/// long task is not free: a poller waiting for it to take its child ran one task at
+/// a time on a client of two threads.
 fn polled(pool: &Arc<Pool>, awaited: &Awaited<'_>) {
     if SECEDED.get() {
         // Its place is handed over already (a poll inside `Client::secede`).
@@ -1400,29 +1418,39 @@ fn polled(pool: &Arc<Pool>, awaited: &Awaited<'_>) {
     // Taken out while the pool is called: a warning's handler may poll in turn.
     let polling = POLLING.with(|p| std::mem::replace(&mut *p.borrow_mut(), Polling::No));
     let polling = match polling {
-        Polling::No => Polling::Missed,
-        Polling::Missed => {
+        Polling::No => Polling::Missed { needed: None },
+        // Its place, when jobs of its pool are queued: what it polls may be another
+        // pool's (its look asks that pool for a thread).
+        Polling::Missed { needed } if pool.has_work() => {
             pool.hand_over_polling();
             Polling::HandedOver {
                 pool: pool.clone(),
-                needed: None,
+                needed: look(awaited, needed),
             }
         }
-        Polling::HandedOver { pool, needed } => {
-            let needed = if pool.running.load(Ordering::SeqCst) > 0 {
-                None
-            } else {
-                needed_again(needed_ready(awaited), needed)
-            };
-            Polling::HandedOver { pool, needed }
-        }
+        Polling::Missed { needed } => Polling::Missed {
+            needed: look(awaited, needed),
+        },
+        Polling::HandedOver { pool, needed } => Polling::HandedOver {
+            pool,
+            needed: look(awaited, needed),
+        },
     };
     POLLING.with(|p| *p.borrow_mut() = polling);
 }
 
-/// A poller's look with no thread of its pool free (see [`polled`]): `job`, what its
-/// polls need now, gets a thread if it was what they needed at a look `before` at
-/// least [`STRANDED_POLL`] ago; else the look to compare with next.
+/// A poller's look at what its polls need (see [`polled`]), at most once a
+/// [`STRANDED_POLL`] (a poll may come every µs).
+fn look(awaited: &Awaited<'_>, before: Option<(usize, Instant)>) -> Option<(usize, Instant)> {
+    match before {
+        Some((_, at)) if at.elapsed() < STRANDED_POLL => before,
+        before => needed_again(needed_ready(awaited), before),
+    }
+}
+
+/// A poller's look (see [`polled`]): `job`, what its polls need now, gets a thread if
+/// it was what they needed at a look `before` at least [`STRANDED_POLL`] ago; else
+/// the look to compare with next.
 fn needed_again(
     job: Option<Arc<dyn Runnable>>,
     before: Option<(usize, Instant)>,
@@ -1441,10 +1469,13 @@ fn needed_again(
     }
 }
 
-/// The task on this worker stops polling (`all`: its first miss forgotten too): the
-/// pool whose place it had handed over, if it had (still counted in its
-/// `Counts::polling`).
-fn take_polling(all: bool) -> Option<Arc<Pool>> {
+/// The task on this worker takes its place back, if it had handed it over for polling
+/// (a wait of it ended done, it blocks, or, `ended`, it ended): the pool whose place
+/// it was (still counted in its `Counts::polling`). Unless it ended, its polls so far
+/// still count: a task that polls between waits that end done (its own inline, say)
+/// hands its place over at its next poll, and what its polls need keeps its look
+/// (else such a task on a client of one thread polled for ever, its child never run).
+fn take_polling(ended: bool) -> Option<Arc<Pool>> {
     POLLING
         .try_with(|p| {
             let mut polling = p.borrow_mut();
@@ -1453,9 +1484,14 @@ fn take_polling(all: bool) -> Option<Arc<Pool>> {
                 return None;
             }
             match std::mem::replace(&mut *polling, Polling::No) {
-                Polling::HandedOver { pool, .. } => Some(pool),
-                Polling::Missed if !all => {
-                    *polling = Polling::Missed;
+                Polling::HandedOver { pool, needed } => {
+                    if !ended {
+                        *polling = Polling::Missed { needed };
+                    }
+                    Some(pool)
+                }
+                missed if !ended => {
+                    *polling = missed;
                     None
                 }
                 _ => None,
@@ -1465,16 +1501,10 @@ fn take_polling(all: bool) -> Option<Arc<Pool>> {
         .flatten()
 }
 
-/// Whether the task on this worker has its place handed over for polling: a wait of it
-/// that sleeps leaves it so.
-fn polling_handed_over() -> bool {
-    POLLING.with(|p| matches!(*p.borrow(), Polling::HandedOver { .. }))
-}
-
-/// The task on this worker no longer polls (a wait of it ended done, or it ended): it
-/// counts as one of the pool's threads again.
-pub(super) fn end_polling() {
-    if let Some(pool) = take_polling(true) {
+/// The task on this worker no longer polls (a wait of it ended done, `ended`: or it
+/// ended): it counts as one of the pool's threads again.
+pub(super) fn end_polling(ended: bool) {
+    if let Some(pool) = take_polling(ended) {
         let mut counts = pool.lock();
         counts.polling -= 1;
         pool.count_running(&counts);
@@ -1564,31 +1594,36 @@ pub(crate) fn wait(
         }
         match spin(done, deadline) {
             Some(true) => {
-                end_polling();
+                end_polling(false);
                 return Ok(true);
             }
             Some(false) => {
-                if pool.has_work() {
-                    // A deadline shorter than the polling: the wait ends without
-                    // having slept, and tasks that poll their children in loops of
-                    // such waits would keep the children queued behind them forever
-                    // (no thread left to run them). The task hands its place over
-                    // until it stops polling, as a sleeping waiter does while it
-                    // sleeps: a replacement runs them.
-                    polled(&pool, &awaited);
-                }
+                // A deadline shorter than the polling: the wait ends without having
+                // slept, and tasks that poll their children in loops of such waits
+                // would keep the children queued behind them forever (no thread left
+                // to run them). The task hands its place over until it stops
+                // polling, as a sleeping waiter does while it sleeps: a replacement
+                // runs them.
+                polled(&pool, &awaited);
                 return Ok(false);
             }
             None => {}
         }
         let ended = sleep_published(&awaited, deadline, done, || {
-            // A polling task's place is handed over already (see `polled`).
-            let _seceded = (!polling_handed_over()).then(|| pool.secede());
+            // A brief sleep keeps the thread's place, as a spin does (a polling
+            // task's stays handed over): each such sleep handed over, past
+            // `max_threads` too, started a thread whose next task polled in turn (100
+            // tasks polling their children with 50 µs timeouts on a client of two
+            // threads: 27 threads, 7 tasks at once). It ends within `BRIEF`, and a
+            // task that polls again hands its place over then.
+            let brief =
+                deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < BRIEF);
+            let _seceded = (!brief).then(|| pool.secede());
             sleep_on_worker(&pool, done, &awaited, deadline, sleep)
         })?;
         if ended {
-            end_polling();
-        } else if pool.has_work() {
+            end_polling(false);
+        } else {
             // A timed wait that slept is a poll too: on a busy machine every one does.
             polled(&pool, &awaited);
         }
@@ -1896,7 +1931,9 @@ fn run_on_this_thread(core: &Core, job: Arc<dyn Runnable>) {
     // As in `run_jobs`: the task's own panic is caught in `run`; a panicking `Drop`
     // has been reported by the hook and must not end the waiting task.
     crate::engine::error::discard_panic(|| job.run());
-    end_polling();
+    // The waiter under it takes its place back too, its polls kept (see
+    // `take_polling`).
+    end_polling(false);
     // The job its end made ready was meant to run next on this thread, which is
     // busy waiting: queue it.
     if let Some(next) = continuation::take() {
