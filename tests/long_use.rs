@@ -1118,14 +1118,21 @@ fn main() {
         }
     }));
     // A watchdog: a probe that hangs fails the run rather than CI.
+    let (started, watching) = mpsc::channel();
     std::thread::Builder::new()
         .name("long-use watchdog".into())
-        .spawn(|| {
+        .spawn(move || {
+            started.send(()).unwrap();
             std::thread::sleep(Duration::from_secs(600));
             eprintln!("long use: still running after 600 s, a hang");
             std::process::exit(1);
         })
         .unwrap();
+    // Threads started now allocate as they first run (rayon's workers, their queues),
+    // on a loaded machine after the first probe's first measurement: 3,800 bytes were
+    // counted as that probe's growth in CI. Each has run by the end of these.
+    watching.recv().unwrap();
+    rayon::broadcast(|_| ());
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     // `LONG_USE_SCALE=10` runs ten times the rounds, to tell a leak (growth with the
     // rounds) from a buffer that was larger at one measurement than at the other.
