@@ -1521,17 +1521,53 @@ fn poll_chain(depth: u32, timeout: Duration) -> u64 {
 /// took 29 s on two cores, 100 more than a minute.
 #[test]
 fn a_deep_chain_of_pollers_on_a_one_thread_client_ends() {
-    let got = within(LIMIT, "a deep chain of pollers", || {
+    assert_eq!(
+        poll_chain_on_one_thread(300, Duration::from_micros(20)),
+        301
+    );
+}
+
+/// As above, each link polling with zero timeouts, which never sleep: a link that has
+/// handed its place over yields the core at each miss. Each spun through its time
+/// slice before, so every new link waited for all the others' (100 links took 27 s
+/// on two cores, 300 more than a minute, in a release build). The client warns once
+/// that it goes past `max_threads`, and says why: its tasks poll (the warning used to
+/// speak of a rayon thread).
+#[test]
+fn a_deep_chain_of_zero_timeout_pollers_on_a_one_thread_client_ends() {
+    if std::env::var_os(CHILD).is_none() {
+        return in_a_process_of_its_own(
+            "a_deep_chain_of_zero_timeout_pollers_on_a_one_thread_client_ends",
+            &[],
+        );
+    }
+    let warnings = Arc::new(Mutex::new(Vec::new()));
+    let told = warnings.clone();
+    taskweave::on_warning(move |message| told.lock().unwrap().push(message.to_owned()));
+    assert_eq!(poll_chain_on_one_thread(300, Duration::ZERO), 301);
+    let warnings = warnings.lock().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("taskweave: tasks of client `pollchain` poll")
+            && warnings[0].contains("past its max_threads (1)"),
+        "{}",
+        warnings[0]
+    );
+}
+
+/// [`poll_chain`] `depth` links deep on a client of one thread and no more, under the
+/// watchdog.
+fn poll_chain_on_one_thread(depth: u32, timeout: Duration) -> u64 {
+    within(LIMIT, "a deep chain of pollers", move || {
         let client = Client::builder()
             .threads(1)
             .max_threads(1)
             .name("pollchain")
             .build()
             .unwrap();
-        let top = client.submit(|| poll_chain(300, Duration::from_micros(20)), ());
+        let top = client.submit(move || poll_chain(depth, timeout), ());
         top.result().unwrap()
-    });
-    assert_eq!(got, 301);
+    })
 }
 
 /// Cancelling a `client.compute` future stops its graph without a panic message: the

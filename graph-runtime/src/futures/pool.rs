@@ -675,14 +675,24 @@ impl Pool {
         }
         let mut warnings = Warnings::default();
         if self.first_past_bound(&counts) {
-            warnings.0.push(format!(
-                "taskweave: a task of client `{}` waited on a rayon thread with none of \
-                 its {} threads free to run what it waits for (they may be held up in \
-                 rayon by that very wait); starting one past its max_threads ({}) to run \
-                 it rather than deadlock (raise ClientBuilder::max_threads, or wait less \
-                 in rayon's threads)",
-                self.name, counts.live, self.max_threads
-            ));
+            warnings.0.push(match waiter {
+                Waiter::Rayon => format!(
+                    "taskweave: a task of client `{}` waited on a rayon thread with none \
+                     of its {} threads free to run what it waits for (they may be held up \
+                     in rayon by that very wait); starting one past its max_threads ({}) \
+                     to run it rather than deadlock (raise ClientBuilder::max_threads, or \
+                     wait less in rayon's threads)",
+                    self.name, counts.live, self.max_threads
+                ),
+                Waiter::Poller => format!(
+                    "taskweave: tasks of client `{}` poll (waits with a timeout that end \
+                     without the result) on all of its {} threads while what they poll \
+                     for stays queued; starting one past its max_threads ({}) to run it \
+                     (raise ClientBuilder::max_threads, or wait without a timeout: such \
+                     a wait runs what it waits for)",
+                    self.name, counts.live, self.max_threads
+                ),
+            });
         }
         // A refused thread leaves the waiter asleep; it looks again.
         if self
@@ -1410,10 +1420,11 @@ enum Polling {
 /// while the pool is past `max_threads` (see [`Pool::run_for`]). A thread busy with a
 /// long task is not free: a poller waiting for it to take its child ran one task at
 /// a time on a client of two threads.
-fn polled(pool: &Arc<Pool>, awaited: &Awaited<'_>) {
+/// Returns whether its place is handed over.
+fn polled(pool: &Arc<Pool>, awaited: &Awaited<'_>) -> bool {
     if SECEDED.get() {
         // Its place is handed over already (a poll inside `Client::secede`).
-        return;
+        return true;
     }
     // Taken out while the pool is called: a warning's handler may poll in turn.
     let polling = POLLING.with(|p| std::mem::replace(&mut *p.borrow_mut(), Polling::No));
@@ -1436,7 +1447,9 @@ fn polled(pool: &Arc<Pool>, awaited: &Awaited<'_>) {
             needed: look(awaited, needed),
         },
     };
+    let handed_over = matches!(polling, Polling::HandedOver { .. });
     POLLING.with(|p| *p.borrow_mut() = polling);
+    handed_over
 }
 
 /// A poller's look at what its polls need (see [`polled`]), at most once a
@@ -1604,7 +1617,14 @@ pub(crate) fn wait(
                 // to run them). The task hands its place over until it stops
                 // polling, as a sleeping waiter does while it sleeps: a replacement
                 // runs them.
-                polled(&pool, &awaited);
+                if polled(&pool, &awaited) {
+                    // A task polling in a loop of zero timeouts lets the others run:
+                    // it has handed its place over, so threads beside it poll or run
+                    // what it polls for. Spinning through its time slice, a chain of
+                    // 100 such pollers on a client of one thread took 27 s on two
+                    // cores.
+                    std::thread::yield_now();
+                }
                 return Ok(false);
             }
             None => {}
@@ -1625,7 +1645,7 @@ pub(crate) fn wait(
             end_polling(false);
         } else {
             // A timed wait that slept is a poll too: on a busy machine every one does.
-            polled(&pool, &awaited);
+            let _ = polled(&pool, &awaited);
         }
         return Ok(ended);
     }
