@@ -1261,6 +1261,44 @@ fn a_task_polling_another_clients_task_that_polls_back_ends() {
     assert_eq!(got, 6);
 }
 
+/// A task on a client of one thread and no more polls its children in turn, each
+/// with a 1 ms timeout, until all are done: past `max_threads` a child its polls
+/// needed, still queued 2 ms later, gets a thread. Its looks compared the child
+/// needed at one look with the one needed at the next, a different child each time
+/// in such a loop: none ever ran (a hang, for 150 s in a release build).
+#[test]
+fn a_task_polling_its_children_in_turn_on_a_one_thread_client_ends() {
+    for children in [2u64, 3, 10] {
+        let got = watchdog::within(Duration::from_secs(60), "polls in turn", move || {
+            let client = bounded(1, 1, "inturn");
+            let top = client.submit(
+                move || {
+                    let client = taskweave::get_client().unwrap();
+                    let kids: Vec<Future<u64>> = (0..children)
+                        .map(|i| client.submit(move || i * i, ()))
+                        .collect();
+                    let mut got: Vec<Option<u64>> = vec![None; kids.len()];
+                    while got.iter().any(Option::is_none) {
+                        for (kid, slot) in kids.iter().zip(&mut got) {
+                            if slot.is_none() {
+                                *slot = kid.result_timeout(Duration::from_millis(1)).ok();
+                            }
+                        }
+                    }
+                    got.into_iter().flatten().sum::<u64>()
+                },
+                (),
+            );
+            top.result().unwrap()
+        });
+        assert_eq!(
+            got,
+            (0..children).map(|i| i * i).sum::<u64>(),
+            "{children} children"
+        );
+    }
+}
+
 /// A chain of computes over futures (each link a graph reading the future of the one
 /// before), every link submitted while the root still runs: each compute waits for
 /// the futures its graph reads as a dependency, on no thread, and the chain runs one

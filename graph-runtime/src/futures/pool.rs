@@ -645,9 +645,9 @@ impl Pool {
         let _ = self.add_worker(counts, warnings);
     }
 
-    /// A rayon thread asleep for a future found `job` (which the future needs) queued
-    /// and ready at two looks [`STRANDED_POLL`] apart, and no thread of the pool took
-    /// it meanwhile: starts a worker that runs it first (past `max_threads` if need
+    /// A rayon thread asleep for a future found `job`, which the future needed at its
+    /// look before, still queued and ready [`STRANDED_POLL`] later: no thread of the
+    /// pool took it meanwhile (see [`look_again`]). Starts a worker that runs it first (past `max_threads` if need
     /// be, saying so once), unless one is asleep (woken, it takes it). The pool cannot
     /// tell threads held up in rayon's `join` from running ones (a task's `par_iter`
     /// whose items wait for futures, see [`Pool::lend`]): every one of its threads may
@@ -1392,16 +1392,14 @@ enum Polling {
     No,
     /// One poll missed, or it polled and a wait of it ended done since: its place is
     /// its own. `needed`: as in `HandedOver`, kept for its next poll.
-    Missed { needed: Option<(usize, Instant)> },
+    Missed { needed: Option<Needed> },
     /// It polled again: its place is handed over (counted in `Counts::polling`) until
     /// it stops polling.
     HandedOver {
         pool: Arc<Pool>,
-        /// What its polls needed at the last look (the job's address: a held job could
-        /// be the last holder of a result whose `Drop` panics, here on the worker's
-        /// loop), and when: still needed and queued [`STRANDED_POLL`] later, it gets
-        /// a thread.
-        needed: Option<(usize, Instant)>,
+        /// What its polls needed at the last look: still queued [`STRANDED_POLL`]
+        /// later, it gets a thread.
+        needed: Option<Needed>,
     },
 }
 
@@ -1414,10 +1412,10 @@ enum Polling {
 /// the pool start a thread for nothing, each such task one more. Past `max_threads`
 /// the pool does not grow for pollers (`unless_stalled`): they are not stuck, and
 /// one may poll and then work, whose replacement took the next task, which polled in
-/// turn … Instead, the job its polls need (see [`needed_ready`]), queued and ready at
-/// two looks [`STRANDED_POLL`] apart (no thread of the pool took it meanwhile), runs
-/// on a thread started for it, one at a time for each poller, that ends after it
-/// while the pool is past `max_threads` (see [`Pool::run_for`]). A thread busy with a
+/// turn … Instead, a job its polls needed at a look (see [`needed_ready`]), still
+/// queued and ready [`STRANDED_POLL`] later (no thread of the pool took it
+/// meanwhile), runs on a thread started for it, one at a time for each poller, that
+/// ends after it while the pool is past `max_threads` (see [`look_again`]). A thread busy with a
 /// long task is not free: a poller waiting for it to take its child ran one task at
 /// a time on a client of two threads.
 /// Returns whether its place is handed over.
@@ -1436,15 +1434,15 @@ fn polled(pool: &Arc<Pool>, awaited: &Awaited<'_>) -> bool {
             pool.hand_over_polling();
             Polling::HandedOver {
                 pool: pool.clone(),
-                needed: look(awaited, needed),
+                needed: look_again(awaited, needed, Waiter::Poller),
             }
         }
         Polling::Missed { needed } => Polling::Missed {
-            needed: look(awaited, needed),
+            needed: look_again(awaited, needed, Waiter::Poller),
         },
         Polling::HandedOver { pool, needed } => Polling::HandedOver {
             pool,
-            needed: look(awaited, needed),
+            needed: look_again(awaited, needed, Waiter::Poller),
         },
     };
     let handed_over = matches!(polling, Polling::HandedOver { .. });
@@ -1452,34 +1450,36 @@ fn polled(pool: &Arc<Pool>, awaited: &Awaited<'_>) -> bool {
     handed_over
 }
 
-/// A poller's look at what its polls need (see [`polled`]), at most once a
-/// [`STRANDED_POLL`] (a poll may come every µs).
-fn look(awaited: &Awaited<'_>, before: Option<(usize, Instant)>) -> Option<(usize, Instant)> {
-    match before {
-        Some((_, at)) if at.elapsed() < STRANDED_POLL => before,
-        before => needed_again(needed_ready(awaited), before),
-    }
+/// A job that a waiter needed at a look (see [`look_again`]), and when. Not the job
+/// itself: a poller keeps it between waits, and a held job could be the last holder
+/// of a result whose `Drop` panics, on the worker's loop.
+struct Needed {
+    job: std::sync::Weak<dyn Runnable>,
+    at: Instant,
 }
 
-/// A poller's look (see [`polled`]): `job`, what its polls need now, gets a thread if
-/// it was what they needed at a look `before` at least [`STRANDED_POLL`] ago; else
-/// the look to compare with next.
-fn needed_again(
-    job: Option<Arc<dyn Runnable>>,
-    before: Option<(usize, Instant)>,
-) -> Option<(usize, Instant)> {
-    let job = job?;
-    let address = Arc::as_ptr(&job).cast::<()>() as usize;
-    match before {
-        Some((same, at)) if same == address => {
-            if at.elapsed() < STRANDED_POLL {
-                return before;
-            }
-            job.pool().clone().run_for(job, Waiter::Poller);
-            None
+/// A look of a waiter that cannot run what it needs itself (a task polling past
+/// `max_threads`, see [`polled`]; a rayon thread, see [`sleep_on_rayon`]): the job
+/// needed at the look `before`, still ready and not started at least
+/// [`STRANDED_POLL`] later (no thread of its pool took it), runs on a thread started
+/// for it (see [`Pool::run_for`]); else this look, to compare with next (`before`
+/// while it is more recent: a poll may come every µs). The job needed then, not the
+/// one needed now: a task that polls its children in turn needs another at each
+/// look, and while it compared the two, none of them ever ran.
+fn look_again(awaited: &Awaited<'_>, before: Option<Needed>, waiter: Waiter) -> Option<Needed> {
+    if let Some(needed) = &before {
+        if needed.at.elapsed() < STRANDED_POLL {
+            return before;
         }
-        _ => Some((address, Instant::now())),
+        if let Some(job) = needed.job.upgrade().filter(|job| job.is_ready()) {
+            job.pool().clone().run_for(job, waiter);
+            return None;
+        }
     }
+    needed_ready(awaited).map(|job| Needed {
+        job: Arc::downgrade(&job),
+        at: Instant::now(),
+    })
 }
 
 /// The task on this worker takes its place back, if it had handed it over for polling
@@ -2044,9 +2044,9 @@ fn help_until(
 const STRANDED_POLL: Duration = Duration::from_millis(2);
 
 /// A rayon worker's sleep in a wait for a future, until `done` (true) or `deadline`
-/// (false), in slices of [`STRANDED_POLL`]. After each, a job that `awaited` needs
-/// (see [`needed_ready`]) found queued and ready at the slice before too is run on a
-/// thread of its pool's started for it (see [`Pool::run_for`]). Then, while every
+/// (false), in slices of [`STRANDED_POLL`]. After each, a job that `awaited` needed
+/// (see [`needed_ready`]) at the slice before, still queued and ready, is run on a
+/// thread of its pool's started for it (see [`look_again`]). Then, while every
 /// rayon worker waits for a future, it runs the jobs queued on its pool
 /// (`engine::sync::run_stranded_job`):
 /// a futures task that uses rayon itself (a `par_iter` on the client's thread) queues
@@ -2060,7 +2060,7 @@ fn sleep_on_rayon(
     sleep: &mut impl FnMut(Option<Instant>) -> bool,
 ) -> bool {
     // The job the wait needed at the last look, ready and queued then.
-    let mut queued: Option<Arc<dyn Runnable>> = None;
+    let mut needed = None;
     loop {
         let until = look_by(STRANDED_POLL, deadline);
         if sleep(until) {
@@ -2070,14 +2070,7 @@ fn sleep_on_rayon(
         if until == deadline {
             return done();
         }
-        // Still queued a look later: no thread of its pool took it (see `run_for`).
-        let needed = needed_ready(awaited);
-        match (needed, queued.take()) {
-            (Some(job), Some(before)) if Arc::ptr_eq(&job, &before) => {
-                job.pool().clone().run_for(job, Waiter::Rayon)
-            }
-            (needed, _) => queued = needed,
-        }
+        needed = look_again(awaited, needed, Waiter::Rayon);
         if !crate::engine::sync::workers_all_waiting() || HELPING.get() >= MAX_HELP {
             continue;
         }
