@@ -665,7 +665,7 @@ impl Pool {
         if counts.closed || !job.is_ready() || counts.proxies >= waiters {
             return;
         }
-        if matches!(waiter, Waiter::Poller) && counts.live < self.max_threads {
+        if matches!(waiter, Waiter::Poller(_)) && counts.live < self.max_threads {
             // Below the bound a poller's place has a replacement already (`polled`).
             return;
         }
@@ -684,7 +684,7 @@ impl Pool {
                      wait less in rayon's threads)",
                     self.name, counts.live, self.max_threads
                 ),
-                Waiter::Poller => format!(
+                Waiter::Poller(_) => format!(
                     "taskweave: tasks of client `{}` poll (waits with a timeout that end \
                      without the result) on all of its {} threads while what they poll \
                      for stays queued; starting one past its max_threads ({}) to run it \
@@ -713,13 +713,13 @@ impl Pool {
     /// for it stayed and another parked, a second each).
     /// One started for a poller ends too while the pool is past `max_threads`: pollers
     /// count as running past it (see `unless_stalled`).
-    fn stays_after_run_for(&self, waiter: Waiter) -> bool {
+    fn stays_after_run_for(&self, waiter: &Waiter) -> bool {
         let mut counts = self.lock();
         counts.proxies -= 1;
         // Parked workers do not count: one parked because of this one is called back.
         let past_bound = counts.live - counts.parked > self.max_threads;
-        let needed =
-            counts.running() <= self.threads && !(matches!(waiter, Waiter::Poller) && past_bound);
+        let needed = counts.running() <= self.threads
+            && !(matches!(waiter, Waiter::Poller(_)) && past_bound);
         if needed && counts.parked == 0 {
             return true;
         }
@@ -954,7 +954,16 @@ impl Pool {
         LOCAL.with(|l| *l.borrow_mut() = Some(local.stealer()));
         let stays = first.is_none_or(|(job, waiter)| {
             run_jobs(&self, job);
-            self.stays_after_run_for(waiter)
+            if let Waiter::Poller(Some(seen)) = &waiter {
+                // In the place of a task that still polls (see `Seen`).
+                while seen.polls() {
+                    let Some(job) = self.take_one() else {
+                        break;
+                    };
+                    run_jobs(&self, job);
+                }
+            }
+            self.stays_after_run_for(&waiter)
         });
         while let Some(queued) = stays.then(|| self.next(&local)).flatten() {
             match queued {
@@ -1313,12 +1322,49 @@ impl Warnings {
 }
 
 /// Whom a worker started by [`Pool::run_for`] runs its first job for.
-#[derive(Clone, Copy)]
 enum Waiter {
     /// A rayon thread asleep for a future (see [`Pool::lend`]).
     Rayon,
-    /// A task polling on a worker past `max_threads` (see [`polled`]).
-    Poller,
+    /// A task polling on a worker past `max_threads` (see [`polled`]): while it goes
+    /// on polling (`Some`: its place handed over), the worker runs queued jobs in its
+    /// place.
+    Poller(Option<Arc<Seen>>),
+}
+
+/// When a task whose place is handed over for polling last polled (see [`polled`]),
+/// for the worker started for what its polls need: that worker goes on running
+/// queued jobs in its place while it polls, and ends once it has not for
+/// [`STRANDED_POLL`] (it works, or its place is back). One job per look had a task
+/// polling 50 queued tasks on a client of one thread wait 4 ms for each.
+struct Seen {
+    since: Instant,
+    /// Nanoseconds from `since` to its last poll; `u64::MAX` once its place is back.
+    last: AtomicU64,
+}
+
+impl Seen {
+    fn new() -> Arc<Self> {
+        Arc::new(Seen {
+            since: Instant::now(),
+            last: AtomicU64::new(0),
+        })
+    }
+
+    fn polled(&self) {
+        let now = u64::try_from(self.since.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+        self.last.store(now, Ordering::Relaxed);
+    }
+
+    fn stopped(&self) {
+        self.last.store(u64::MAX, Ordering::Relaxed);
+    }
+
+    /// Whether the task polled within the last [`STRANDED_POLL`].
+    fn polls(&self) -> bool {
+        let last = self.last.load(Ordering::Relaxed);
+        let now = u64::try_from(self.since.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+        last != u64::MAX && now.saturating_sub(last) < STRANDED_POLL.as_nanos() as u64
+    }
 }
 
 /// How a worker's [`Pool::park`] ended.
@@ -1400,6 +1446,8 @@ enum Polling {
         /// What its polls needed at the last look: still queued [`STRANDED_POLL`]
         /// later, it gets a thread.
         needed: Option<Needed>,
+        /// When it last polled, for that thread.
+        seen: Arc<Seen>,
     },
 }
 
@@ -1432,18 +1480,25 @@ fn polled(pool: &Arc<Pool>, awaited: &Awaited<'_>) -> bool {
         // pool's (its look asks that pool for a thread).
         Polling::Missed { needed } if pool.has_work() => {
             pool.hand_over_polling();
+            let seen = Seen::new();
+            seen.polled();
             Polling::HandedOver {
                 pool: pool.clone(),
-                needed: look_again(awaited, needed, Waiter::Poller),
+                needed: look_again(awaited, needed, || Waiter::Poller(Some(seen.clone()))),
+                seen,
             }
         }
         Polling::Missed { needed } => Polling::Missed {
-            needed: look_again(awaited, needed, Waiter::Poller),
+            needed: look_again(awaited, needed, || Waiter::Poller(None)),
         },
-        Polling::HandedOver { pool, needed } => Polling::HandedOver {
-            pool,
-            needed: look_again(awaited, needed, Waiter::Poller),
-        },
+        Polling::HandedOver { pool, needed, seen } => {
+            seen.polled();
+            Polling::HandedOver {
+                pool,
+                needed: look_again(awaited, needed, || Waiter::Poller(Some(seen.clone()))),
+                seen,
+            }
+        }
     };
     let handed_over = matches!(polling, Polling::HandedOver { .. });
     POLLING.with(|p| *p.borrow_mut() = polling);
@@ -1466,13 +1521,17 @@ struct Needed {
 /// while it is more recent: a poll may come every µs). The job needed then, not the
 /// one needed now: a task that polls its children in turn needs another at each
 /// look, and while it compared the two, none of them ever ran.
-fn look_again(awaited: &Awaited<'_>, before: Option<Needed>, waiter: Waiter) -> Option<Needed> {
+fn look_again(
+    awaited: &Awaited<'_>,
+    before: Option<Needed>,
+    waiter: impl FnOnce() -> Waiter,
+) -> Option<Needed> {
     if let Some(needed) = &before {
         if needed.at.elapsed() < STRANDED_POLL {
             return before;
         }
         if let Some(job) = needed.job.upgrade().filter(|job| job.is_ready()) {
-            job.pool().clone().run_for(job, waiter);
+            job.pool().clone().run_for(job, waiter());
             return None;
         }
     }
@@ -1497,7 +1556,8 @@ fn take_polling(ended: bool) -> Option<Arc<Pool>> {
                 return None;
             }
             match std::mem::replace(&mut *polling, Polling::No) {
-                Polling::HandedOver { pool, needed } => {
+                Polling::HandedOver { pool, needed, seen } => {
+                    seen.stopped();
                     if !ended {
                         *polling = Polling::Missed { needed };
                     }
@@ -2070,7 +2130,7 @@ fn sleep_on_rayon(
         if until == deadline {
             return done();
         }
-        needed = look_again(awaited, needed, Waiter::Rayon);
+        needed = look_again(awaited, needed, || Waiter::Rayon);
         if !crate::engine::sync::workers_all_waiting() || HELPING.get() >= MAX_HELP {
             continue;
         }
