@@ -72,14 +72,17 @@ pub(crate) fn the_worker_waits_until(
     let gates = Client::builder().threads(1).name("gates").build().unwrap();
     let (future, gate_open) = gate(&gates);
     let (waiting, workers_wait) = mpsc::channel();
+    // What the waits ended with, checked by the thread that opens the gate: a panic in
+    // a job of `rayon::spawn` aborts the process, its message lost in a test.
+    let (ended, waits_ended) = mpsc::channel();
     let workers = pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
     for _ in 0..workers {
-        let (waiting, future) = (waiting.clone(), future.clone());
+        let (waiting, ended, future) = (waiting.clone(), ended.clone(), future.clone());
         // A waiting worker runs only its own pending work: the next wait goes to
         // another worker.
         let wait = move || {
             waiting.send(()).unwrap();
-            future.result().unwrap();
+            let _ = ended.send(future.result().map_err(|e| e.to_string()));
         };
         match pool {
             Some(pool) => pool.spawn(wait),
@@ -93,7 +96,13 @@ pub(crate) fn the_worker_waits_until(
     std::thread::sleep(Duration::from_millis(100));
     std::thread::spawn(move || {
         open();
+        let status = future.status();
         gate_open.send(1).unwrap();
         drop(gates);
+        for _ in 0..workers {
+            if let Err(error) = waits_ended.recv().unwrap() {
+                panic!("a worker's wait for the gate failed: {error} (the gate was {status} when opened)");
+            }
+        }
     })
 }
