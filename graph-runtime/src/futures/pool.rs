@@ -1343,6 +1343,7 @@ struct Seen {
 }
 
 impl Seen {
+    /// Polled just now.
     fn new() -> Arc<Self> {
         Arc::new(Seen {
             since: Instant::now(),
@@ -1481,7 +1482,6 @@ fn polled(pool: &Arc<Pool>, awaited: &Awaited<'_>) -> bool {
         Polling::Missed { needed } if pool.has_work() => {
             pool.hand_over_polling();
             let seen = Seen::new();
-            seen.polled();
             Polling::HandedOver {
                 pool: pool.clone(),
                 needed: look_again(awaited, needed, || Waiter::Poller(Some(seen.clone()))),
